@@ -1,0 +1,311 @@
+/*
+ * tidings.h: the embedded engine API.
+ *
+ * tidings is an event broker; this header is the same engine as a C library, the way SQLite is
+ * a database in a library. An application opens an engine on a data directory, creates topics,
+ * produces events and reads them back through iterators. The broker binary (`tidings serve`) is
+ * built on exactly this engine.
+ *
+ * Conventions (as in LMDB):
+ * - Every function that can fail returns an int: 0 on success, a negative code on failure.
+ *   Codes are either -errno for system errors (-ENOSPC, -EIO, -ENOMEM, ...) or one of the
+ *   TD_E* codes below. td_strerror() names any of them; td_errname() gives the symbol.
+ * - After a failure, td_last_error() returns a one-line explanation written by the failing call
+ *   in the calling thread (for example which naming rule a topic name broke, or which file and
+ *   position hold a corrupt batch). It stays valid until the thread's next tidings call.
+ * - Handles (td_engine, td_iter) are opaque. Pointers returned inside structures are borrowed:
+ *   each function says how long they stay valid.
+ * - Thread safety: a td_engine may be used from any number of threads at once. A td_iter belongs
+ *   to one thread at a time.
+ */
+#ifndef TIDINGS_H
+#define TIDINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TD_VERSION_STRING "0.1.0"
+
+/*
+ * Error codes. One X-macro list: value offset, symbol, message. The numbers are stable.
+ * TD_EAGAIN means "need more bytes" for parsers, not "try again later".
+ */
+#define TD_ERRNO_MAP(XX)                                                                           \
+    XX(1, EAGAIN, "need more input")                                                               \
+    XX(2, EPROTO, "protocol error")                                                                \
+    XX(3, ETOOBIG, "too large")                                                                    \
+    XX(4, ECORRUPT, "corrupt data")                                                                \
+    XX(5, ENOTFOUND, "not found")                                                                  \
+    XX(6, EEXIST, "already exists")                                                                \
+    XX(7, EINVAL, "invalid argument")                                                              \
+    XX(8, ENAME, "invalid name")                                                                   \
+    XX(9, ECONFIG, "invalid configuration")                                                        \
+    XX(10, ELOCKED, "data directory is in use by another process")                                 \
+    XX(11, EFORMAT, "unsupported data directory format")                                           \
+    XX(12, ERANGE, "offset out of range")                                                          \
+    XX(13, EOFFLINE, "partition is offline")                                                       \
+    XX(14, ECLOSED, "closed")                                                                      \
+    XX(15, EUNSUPPORTED, "unsupported")                                                            \
+    XX(16, ECRC, "checksum mismatch")                                                              \
+    XX(17, EEND, "end of data")                                                                    \
+    XX(18, EFULL, "no room")
+
+enum {
+#define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
+    TD_ERRNO_MAP(TD_XX_)
+#undef TD_XX_
+};
+
+/* A message for any return code: TD_E* codes and -errno values. Never NULL; static storage. */
+const char *td_strerror(int rc);
+/* The symbol for a return code ("TD_ECORRUPT", "ENOSPC"); "UNKNOWN" if none. Static storage. */
+const char *td_errname(int rc);
+/* The detail of the calling thread's last failure, or "" if none. Valid until the thread's next
+ * tidings call. */
+const char *td_last_error(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Engine
+ */
+typedef struct td_engine td_engine;
+
+typedef struct td_options {
+    /* Bytes per second the background scrub may read to verify sealed segments; 0 disables
+     * the scrub; default (when no options are given) 32 MiB/s. */
+    int64_t scrub_bytes_per_sec;
+    /* Milliseconds between retention passes; default 30000. Retention also runs on open. */
+    int64_t retention_check_ms;
+    /* Do not start background threads (scrub, retention, interval flusher). Tests use this
+     * for determinism; the interval policy then only syncs on td_engine_flush(). */
+    int no_background;
+} td_options;
+
+/* Fills *opts with the defaults. */
+void td_options_init(td_options *opts);
+
+/*
+ * Opens (creating if needed) the data directory `dir` and recovers every partition in it.
+ * Takes an exclusive lock on the directory: a second opener, in this or another process, gets
+ * TD_ELOCKED with td_last_error() naming the holder's pid. A directory written by a newer,
+ * unknown format version gets TD_EFORMAT and is not modified.
+ * `opts` may be NULL for the defaults. On success *out owns the engine; close it with
+ * td_engine_close(). A partition whose data is corrupt does not fail the open: it is marked
+ * offline (see td_partition_info.offline) and the others serve.
+ */
+int td_engine_open(const char *dir, const td_options *opts, td_engine **out);
+
+/* Flushes and fsyncs everything, stops background threads, releases the lock, frees the
+ * engine. Iterators must be closed first. NULL is accepted. */
+void td_engine_close(td_engine *e);
+
+/* fsyncs every partition's unsynced data now, whatever its policy. */
+int td_engine_flush(td_engine *e);
+
+/* Runs one retention pass over every topic now (also done periodically in the background). */
+int td_engine_enforce_retention(td_engine *e);
+
+/* ---------------------------------------------------------------------------------------------
+ * Topics
+ *
+ * Names: 1 to 249 characters of [A-Za-z0-9._-], not "." or "..".
+ * Configuration keys (values as strings, as in Kafka's CreateTopics):
+ *   retention.ms        -1 = forever; default 604800000 (7 days)
+ *   retention.bytes     -1 = no limit (default); per partition
+ *   retention.records   -1 = no limit (default); per partition
+ *   segment.bytes       default 1073741824; minimum 1024
+ *   segment.ms          default 604800000
+ *   fsync               always (default) | interval:<ms> | none
+ *   max.message.bytes   default 1048588: the largest batch accepted
+ *   message.timestamp.type  CreateTime (default) | LogAppendTime
+ *   cleanup.policy      delete (the only policy supported)
+ */
+#define TD_TOPIC_NAME_MAX 249
+
+typedef struct td_config_entry {
+    const char *key;
+    const char *value;
+} td_config_entry;
+
+enum td_fsync_policy { TD_FSYNC_ALWAYS = 0, TD_FSYNC_INTERVAL = 1, TD_FSYNC_NONE = 2 };
+enum td_timestamp_type { TD_TS_CREATE_TIME = 0, TD_TS_LOG_APPEND_TIME = 1 };
+
+typedef struct td_topic_config {
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t retention_records;
+    int64_t segment_bytes;
+    int64_t segment_ms;
+    int fsync_policy;          /* enum td_fsync_policy */
+    int64_t fsync_interval_ms; /* for TD_FSYNC_INTERVAL */
+    int32_t max_message_bytes;
+    int timestamp_type; /* enum td_timestamp_type */
+} td_topic_config;
+
+/* Fills *cfg with the defaults listed above. */
+void td_topic_config_init(td_topic_config *cfg);
+
+/* Applies "key=value" settings to *cfg. TD_ECONFIG names the bad key or value in
+ * td_last_error(); *cfg is unchanged on failure. */
+int td_topic_config_apply(td_topic_config *cfg, const td_config_entry *entries, size_t n);
+
+/* Writes the value of `key` in cfg as a string into buf (NUL-terminated). TD_ENOTFOUND for an
+ * unknown key, TD_ETOOBIG if buf is too small. */
+int td_topic_config_get(const td_topic_config *cfg, const char *key, char *buf, size_t len);
+
+/* The configuration keys, in documentation order, NULL-terminated. Static storage. */
+const char *const *td_topic_config_keys(void);
+
+/* Validates a topic name: 0 or TD_ENAME with the broken rule in td_last_error(). */
+int td_topic_name_validate(const char *name);
+
+/* Creates a topic with `partitions` (1..100000) partitions. TD_EEXIST if it exists, TD_ENAME,
+ * TD_ECONFIG, TD_EINVAL for a bad partition count. */
+int td_topic_create(td_engine *e, const char *name, int32_t partitions,
+                    const td_config_entry *config, size_t config_n);
+
+/* Deletes a topic and all its data. TD_ENOTFOUND if there is no such topic. */
+int td_topic_delete(td_engine *e, const char *name);
+
+/* Changes configuration keys of a topic (others keep their values); takes effect at once.
+ * TD_ENOTFOUND, TD_ECONFIG. */
+int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config,
+                   size_t config_n);
+
+/* Grows a topic to `total` partitions (never shrinks: TD_EINVAL if total <= current). */
+int td_topic_add_partitions(td_engine *e, const char *name, int32_t total);
+
+typedef struct td_topic_info {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    int32_t partitions;
+    int64_t created_ms;
+    td_topic_config config;
+} td_topic_info;
+
+/* Lists topics sorted by name. On success *out is a malloc'd array of *count entries that the
+ * caller frees with free(). */
+int td_topic_list(td_engine *e, td_topic_info **out, size_t *count);
+
+/* Describes one topic. TD_ENOTFOUND. */
+int td_topic_describe(td_engine *e, const char *name, td_topic_info *out);
+
+typedef struct td_partition_info {
+    int32_t partition;
+    int64_t log_start_offset; /* first offset still stored */
+    int64_t high_watermark;   /* next offset to be written and readable (durable under always) */
+    int64_t log_end_offset;   /* next offset to be written */
+    int64_t size_bytes;       /* bytes of all segments */
+    int32_t segments;
+    int offline; /* 1 if the partition is offline because of corruption; see td_last_error of
+                    the call that found it, or `error` below */
+    char error[256]; /* why it is offline, naming file and position; "" otherwise */
+} td_partition_info;
+
+/* Describes one partition. TD_ENOTFOUND for an unknown topic or partition. */
+int td_partition_describe(td_engine *e, const char *topic, int32_t partition,
+                          td_partition_info *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Events
+ */
+typedef struct td_header {
+    const char *key; /* need not be NUL-terminated */
+    size_t key_len;
+    const void *value; /* NULL: a null header value */
+    size_t value_len;
+} td_header;
+
+typedef struct td_event {
+    const void *key; /* NULL: no key (a null key); non-NULL with key_len 0: an empty key */
+    size_t key_len;
+    const void *value; /* NULL: a null value (a tombstone) */
+    size_t value_len;
+    const td_header *headers;
+    size_t header_count;
+    int64_t timestamp_ms; /* on produce: <= 0 means now; on read: the stored timestamp */
+    int32_t partition;    /* on produce: TD_PARTITION_ANY or a partition; on read: the partition */
+    int64_t offset;       /* on read: the offset; ignored on produce */
+} td_event;
+
+#define TD_PARTITION_ANY (-1)
+
+typedef struct td_produce_result {
+    int32_t partition;
+    int64_t offset;
+} td_produce_result;
+
+/*
+ * Appends n events to `topic`. Each event goes to its `partition`, or, with TD_PARTITION_ANY,
+ * to the partition Kafka's default partitioner picks: murmur2 of the key, or round-robin for
+ * events without a key. Events for one partition are written as one record batch, in the
+ * order given, so they get consecutive offsets. results (may be NULL) receives each event's
+ * partition and offset.
+ * Returns when the topic's durability policy is met: under fsync=always, after the batch is
+ * on disk (concurrent producers share fsyncs). If the topic does not exist: TD_ENOTFOUND.
+ * TD_ETOOBIG if a batch exceeds max.message.bytes; TD_EOFFLINE for an offline partition;
+ * -ENOSPC and other -errno on I/O failure (nothing of a failed batch becomes visible).
+ * When events go to several partitions and one fails, the others may have been written:
+ * results of written events are filled, failed ones get offset -1.
+ */
+int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n,
+               td_produce_result *results);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading
+ */
+typedef struct td_iter td_iter;
+
+/* Special offsets for td_iter_open and td_offset_for. */
+#define TD_OFFSET_EARLIEST (-2)
+#define TD_OFFSET_LATEST (-1)
+
+/*
+ * Opens an iterator over one partition from `offset` (an offset, TD_OFFSET_EARLIEST or
+ * TD_OFFSET_LATEST). An offset below the log start or above the high watermark gives
+ * TD_ERANGE. The iterator sees events up to the high watermark at each call of
+ * td_iter_next(), so it also returns events appended after it was opened.
+ */
+int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t offset,
+                 td_iter **out);
+
+/* Opens an iterator at the first event whose timestamp is >= timestamp_ms (at the high
+ * watermark if there is none). */
+int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                      td_iter **out);
+
+/*
+ * Reads the next event into *ev. Returns 1 if an event was read, 0 at the high watermark (call
+ * again later for more), or a negative code (TD_ECORRUPT with file and position in
+ * td_last_error(), TD_ERANGE if retention deleted the data under the iterator, ...).
+ * The pointers in *ev (key, value, headers) stay valid until the next td_iter_next() or
+ * td_iter_close() on this iterator.
+ */
+int td_iter_next(td_iter *it, td_event *ev);
+
+/* The offset the next td_iter_next() will look at. */
+int64_t td_iter_position(const td_iter *it);
+
+/* Closes an iterator; NULL is accepted. */
+void td_iter_close(td_iter *it);
+
+/*
+ * Resolves an offset for a partition: TD_OFFSET_EARLIEST gives the log start offset,
+ * TD_OFFSET_LATEST the high watermark. Use td_offset_for_time for timestamps.
+ */
+int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t which,
+                  int64_t *offset);
+
+/* The first offset whose timestamp is >= timestamp_ms, or the high watermark if none. */
+int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                       int64_t *offset);
+
+/* Kafka's default partitioner for a key: (murmur2(key) & 0x7fffffff) % partitions. */
+int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TIDINGS_H */

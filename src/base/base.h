@@ -1,0 +1,177 @@
+/*
+ * base.h: the bottom layer every other layer uses: owned buffers and borrowed slices, CRC32C,
+ * Kafka's varint/zigzag encodings, Kafka's murmur2 hash, errors, logging and clocks.
+ * Nothing here knows about topics, storage or protocols.
+ */
+#ifndef TD_BASE_H
+#define TD_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tidings.h"
+
+#define TD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define TD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TD_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(__GNUC__)
+#define TD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define TD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define TD_PRINTF(f, a)
+#define TD_UNLIKELY(x) (x)
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Slices and buffers
+ */
+
+/* A borrowed view of bytes. Whoever hands one out says until when it is valid. */
+typedef struct td_slice {
+    const uint8_t *p;
+    size_t n;
+} td_slice;
+
+static inline td_slice td_slice_make(const void *p, size_t n)
+{
+    td_slice s = {(const uint8_t *)p, n};
+    return s;
+}
+
+/* An owned, growable byte buffer. `p` is NULL until the first reserve. */
+typedef struct td_buf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+} td_buf;
+
+void td_buf_init(td_buf *b);
+void td_buf_free(td_buf *b);
+/* Makes room for `extra` more bytes past len. 0 or -ENOMEM. */
+int td_buf_reserve(td_buf *b, size_t extra);
+int td_buf_append(td_buf *b, const void *p, size_t n);
+int td_buf_append_u8(td_buf *b, uint8_t v);
+int td_buf_append_be16(td_buf *b, uint16_t v);
+int td_buf_append_be32(td_buf *b, uint32_t v);
+int td_buf_append_be64(td_buf *b, uint64_t v);
+/* Appends a Kafka zigzag varint / varlong. */
+int td_buf_append_varint(td_buf *b, int32_t v);
+int td_buf_append_varlong(td_buf *b, int64_t v);
+/* Appends an unsigned varint (Kafka's "unsigned varint", used by flexible versions). */
+int td_buf_append_uvarint(td_buf *b, uint64_t v);
+static inline void td_buf_reset(td_buf *b)
+{
+    b->len = 0;
+}
+static inline td_slice td_buf_slice(const td_buf *b)
+{
+    return td_slice_make(b->p, b->len);
+}
+
+/* Big-endian loads and stores on raw memory (no alignment needed). */
+static inline uint16_t td_load_be16(const uint8_t *p)
+{
+    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+static inline uint32_t td_load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t td_load_be64(const uint8_t *p)
+{
+    return (uint64_t)td_load_be32(p) << 32 | td_load_be32(p + 4);
+}
+static inline void td_store_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void td_store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline void td_store_be64(uint8_t *p, uint64_t v)
+{
+    td_store_be32(p, (uint32_t)(v >> 32));
+    td_store_be32(p + 4, (uint32_t)v);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Varints (Kafka's encodings, protobuf-compatible): unsigned LEB128, and zigzag for signed.
+ * Decoders return the number of bytes consumed (> 0), TD_EAGAIN if the input ends inside the
+ * varint, or TD_EPROTO if it is longer than its type allows (5 bytes for 32-bit, 10 for 64).
+ */
+int td_uvarint_decode(const uint8_t *p, size_t n, uint64_t *out);
+int td_uvarint32_decode(const uint8_t *p, size_t n, uint32_t *out);
+int td_varint_decode(const uint8_t *p, size_t n, int32_t *out);  /* zigzag 32 */
+int td_varlong_decode(const uint8_t *p, size_t n, int64_t *out); /* zigzag 64 */
+/* Encoders write into p (room for 10 bytes is always enough) and return the length. */
+size_t td_uvarint_encode(uint8_t *p, uint64_t v);
+size_t td_varint_encode(uint8_t *p, int32_t v);
+size_t td_varlong_encode(uint8_t *p, int64_t v);
+size_t td_varint_size(int32_t v);
+size_t td_varlong_size(int64_t v);
+size_t td_uvarint_size(uint64_t v);
+
+/* ---------------------------------------------------------------------------------------------
+ * Checksums and hashes
+ */
+/* CRC32C (Castagnoli), as Kafka's record batch uses it. `crc` is the running value: start
+ * with 0. Uses the SSE4.2 instruction when the CPU has it. */
+uint32_t td_crc32c(uint32_t crc, const void *p, size_t n);
+/* The table-driven fallback, always available (tests compare both). */
+uint32_t td_crc32c_sw(uint32_t crc, const void *p, size_t n);
+/* 1 if td_crc32c uses the hardware instruction. */
+int td_crc32c_hw_available(void);
+
+/* Kafka's Utils.murmur2 (seed 0x9747b28c), as a signed 32-bit result like Java's. */
+int32_t td_murmur2(const void *key, size_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors
+ */
+/* Records the calling thread's last error detail (see td_last_error) and returns rc, so a
+ * failing path can be written `return td_fail(TD_ENAME, "topic name ... %s", name);`. */
+int td_fail(int rc, const char *fmt, ...) TD_PRINTF(2, 3);
+/* Clears the calling thread's last error detail. */
+void td_error_clear(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging: one line per event, "time level subsystem: message key=value ...", to stderr.
+ */
+enum td_log_level { TD_LOG_DEBUG = 0, TD_LOG_INFO, TD_LOG_WARN, TD_LOG_ERROR, TD_LOG_OFF };
+
+void td_log_set_level(int level);
+int td_log_get_level(void);
+/* Parses "debug", "info", "warn", "error", "off"; -1 if unknown. */
+int td_log_level_parse(const char *s);
+/* Redirects log lines to a callback (tests capture them); NULL restores stderr. */
+typedef void (*td_log_sink)(int level, const char *line, void *arg);
+void td_log_set_sink(td_log_sink sink, void *arg);
+void td_log(int level, const char *subsystem, const char *fmt, ...) TD_PRINTF(3, 4);
+
+#define TD_DEBUG(sub, ...)                                                                         \
+    do {                                                                                           \
+        if (td_log_get_level() <= TD_LOG_DEBUG)                                                    \
+            td_log(TD_LOG_DEBUG, sub, __VA_ARGS__);                                                \
+    } while (0)
+#define TD_INFO(sub, ...) td_log(TD_LOG_INFO, sub, __VA_ARGS__)
+#define TD_WARN(sub, ...) td_log(TD_LOG_WARN, sub, __VA_ARGS__)
+#define TD_ERROR(sub, ...) td_log(TD_LOG_ERROR, sub, __VA_ARGS__)
+
+/* ---------------------------------------------------------------------------------------------
+ * Clocks
+ */
+/* Monotonic time in nanoseconds / milliseconds (CLOCK_MONOTONIC). */
+int64_t td_mono_ns(void);
+int64_t td_mono_ms(void);
+/* Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t td_wall_ms(void);
+
+#endif /* TD_BASE_H */

@@ -1,0 +1,95 @@
+/*
+ * buf.c: owned growable buffers (td_buf). Growth doubles, so appending n bytes one at a time
+ * costs O(n) amortised.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+
+void td_buf_init(td_buf *b)
+{
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void td_buf_free(td_buf *b)
+{
+    free(b->p);
+    td_buf_init(b);
+}
+
+int td_buf_reserve(td_buf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return 0;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return -ENOMEM;
+    size_t need = b->len + extra;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int td_buf_append(td_buf *b, const void *p, size_t n)
+{
+    int rc = td_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+int td_buf_append_u8(td_buf *b, uint8_t v)
+{
+    return td_buf_append(b, &v, 1);
+}
+
+int td_buf_append_be16(td_buf *b, uint16_t v)
+{
+    uint8_t t[2];
+    td_store_be16(t, v);
+    return td_buf_append(b, t, 2);
+}
+
+int td_buf_append_be32(td_buf *b, uint32_t v)
+{
+    uint8_t t[4];
+    td_store_be32(t, v);
+    return td_buf_append(b, t, 4);
+}
+
+int td_buf_append_be64(td_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    td_store_be64(t, v);
+    return td_buf_append(b, t, 8);
+}
+
+int td_buf_append_varint(td_buf *b, int32_t v)
+{
+    uint8_t t[10];
+    return td_buf_append(b, t, td_varint_encode(t, v));
+}
+
+int td_buf_append_varlong(td_buf *b, int64_t v)
+{
+    uint8_t t[10];
+    return td_buf_append(b, t, td_varlong_encode(t, v));
+}
+
+int td_buf_append_uvarint(td_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    return td_buf_append(b, t, td_uvarint_encode(t, v));
+}

@@ -1,0 +1,192 @@
+/*
+ * storage.h: the interface of the storage layer to the layers above (broker/): partitions as
+ * segmented logs, and the metadata catalog. See docs/storage.md for the on-disk format.
+ *
+ * A partition is a directory of segments. Each segment is three files named by its base offset
+ * as 20 zero-padded decimal digits, as in Kafka:
+ *   00000000000000000000.log        record batches (v2) exactly as on the wire, base offsets set
+ *   00000000000000000000.index      sparse offset index: 8-byte entries
+ *                                   (relative offset u32 BE, file position u32 BE),
+ *                                   one per index_interval_bytes of log
+ *   00000000000000000000.timeindex  time index: 12-byte entries
+ *                                   (max timestamp so far i64 BE, relative offset u32 BE),
+ *                                   added when the partition's max timestamp grows
+ * The newest segment is the active one; older ones are sealed (immutable, indexes fsynced).
+ *
+ * Concurrency: appends to one partition are serialized by the partition's lock; readers of
+ * committed data take the lock only to find and reference a segment (segments are reference
+ * counted, so retention can delete one that a reader still has open).
+ */
+#ifndef TD_STORAGE_STORAGE_H
+#define TD_STORAGE_STORAGE_H
+
+#include "base/base.h"
+#include "storage/batch.h"
+#include "storage/io.h"
+
+typedef struct td_part td_part;
+typedef struct td_seg td_seg;
+
+#define TD_INDEX_INTERVAL_BYTES 4096
+
+/*
+ * Opens (creating if needed) the partition in directory dir and recovers it:
+ * - sealed segments are trusted if their indexes are present and consistent (sizes multiples
+ *   of the entry size, entries increasing, last entry inside the log); otherwise the index is
+ *   rebuilt by scanning that segment's batches;
+ * - the active segment is scanned from its last index entry (or from the start after an
+ *   unclean shutdown) and a torn or corrupt tail is truncated to the last valid batch, logging
+ *   file, position and bytes cut;
+ * - a corrupt batch found in a sealed segment (or anywhere before the tail) does not fail the
+ *   open: the partition opens offline (part_offline()), naming file and position.
+ * `label` names the partition in logs and errors ("orders/3"); it is copied.
+ * cfg is copied; change it with part_set_config().
+ */
+int part_open(const td_io *io, const char *dir, const char *label, const td_topic_config *cfg,
+              td_part **out);
+
+/* Syncs, writes indexes, marks a clean shutdown, frees. No reader may still hold a range. */
+void part_close(td_part *p);
+
+void part_set_config(td_part *p, const td_topic_config *cfg);
+
+typedef struct td_append_result {
+    int64_t base_offset;
+    int64_t last_offset;
+    int64_t log_append_time; /* -1 unless the topic uses LogAppendTime */
+    int64_t end_offset;      /* last_offset + 1: pass to part_wait_durable */
+} td_append_result;
+
+/*
+ * Appends one validated record batch (v2). The batch is modified in place: base offset set to
+ * the log end offset, and for LogAppendTime topics the timestamp fields (CRC recomputed).
+ * Rolls the active segment first if it is full (segment.bytes) or old (segment.ms).
+ * Does not wait for durability: see part_wait_durable(). TD_ETOOBIG if the batch exceeds
+ * max.message.bytes; TD_EOFFLINE; -errno on I/O failure, in which case the file is truncated
+ * back so that no part of the batch is visible, and the next append can succeed.
+ */
+int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res);
+
+/*
+ * Blocks until every offset below end_offset is durable under the partition's policy:
+ * under fsync=always it performs or joins a group commit (one fdatasync covers every append
+ * made before it started, from any thread); under interval and none it returns at once.
+ * Returns 0 or the -errno of the failed fsync (after which the partition is offline: data
+ * that failed to sync cannot be trusted to be on disk).
+ */
+int part_wait_durable(td_part *p, int64_t end_offset);
+
+/* Syncs everything appended so far now, whatever the policy. */
+int part_sync(td_part *p);
+
+/* Called from a thread performing part_sync/part_wait_durable once end_offset is durable
+ * (rc 0) or the sync failed (rc < 0). For the network server, so event loops never block. */
+typedef void (*td_durable_cb)(void *arg, int rc);
+/* Registers cb for end_offset; if already durable, calls it at once in this thread. Does not
+ * start a sync itself: somebody (a flusher thread) must call part_sync(). */
+int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg);
+
+/* True if appended data is waiting for an fsync (for flusher threads). */
+bool part_needs_sync(td_part *p);
+
+/* Offsets. The high watermark is the next offset readers may see: under fsync=always the end of
+ * what is durable, otherwise the log end offset. Lock-free reads of atomics. */
+int64_t part_log_start(td_part *p);
+int64_t part_high_watermark(td_part *p);
+int64_t part_log_end(td_part *p);
+
+/*
+ * A range of whole batches in one segment file, for zero-copy sends or copying reads.
+ * Holds a reference on the segment: release it with part_range_release().
+ */
+typedef struct td_range {
+    td_seg *seg;
+    int fd;               /* the segment's log file, through the partition's io table */
+    const td_io *io;
+    int64_t pos;          /* file position of the first batch */
+    int64_t len;          /* bytes: whole batches only */
+    int64_t first_offset; /* base offset of the first batch (may be < the offset asked) */
+    int64_t next_offset;  /* the offset after the last batch in the range */
+} td_range;
+
+/*
+ * Finds the batches holding `offset` and after it, up to the high watermark, within one
+ * segment, at most max_bytes but always at least the first batch whole (as Kafka fetch does).
+ * Returns 0, TD_EEND if offset == high watermark (nothing yet), TD_ERANGE if offset is below
+ * the log start or above the high watermark, TD_EOFFLINE.
+ */
+int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r);
+void part_range_release(td_range *r);
+
+/* Copies a range's bytes into out (appending). */
+int part_range_copy(const td_range *r, td_buf *out);
+
+/*
+ * The first offset whose record timestamp is >= ts (using the time index, then the batches'
+ * max timestamps, then the records of the one batch), or the high watermark if none.
+ */
+int part_offset_for_time(td_part *p, int64_t ts, int64_t *offset);
+
+/* The largest timestamp in the partition and the offset of the record carrying it
+ * (Kafka ListOffsets MAX_TIMESTAMP); TD_ENOTFOUND if the partition is empty. */
+int part_max_timestamp(td_part *p, int64_t *ts, int64_t *offset);
+
+/*
+ * Deletes whole sealed segments that retention (ms, bytes, records of the config) no longer
+ * keeps; rolls the active segment first when all of it has expired by time. Sets the log start
+ * offset to the new first segment's base. *deleted (may be NULL) gets the count.
+ */
+int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted);
+
+/*
+ * Scrub: verifies the CRCs of sealed segments, at most `budget` bytes per call, resuming where
+ * the last call stopped and starting over after the last segment. On a bad batch the partition
+ * goes offline and the error names file and position. *checked gets the bytes checked.
+ * Returns 0, or TD_ECORRUPT when it found corruption.
+ */
+int part_scrub_step(td_part *p, int64_t budget, int64_t *checked);
+
+typedef struct td_part_stats {
+    int64_t log_start_offset;
+    int64_t high_watermark;
+    int64_t log_end_offset;
+    int64_t size_bytes;
+    int32_t segments;
+    bool offline;
+    char error[256];
+} td_part_stats;
+
+void part_stats(td_part *p, td_part_stats *st);
+
+/* Non-NULL (the reason, naming file and position) if the partition is offline. The string stays
+ * valid until part_close. */
+const char *part_offline(td_part *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Catalog: the topic catalog and other metadata, in SQLite (WAL mode) in the data directory.
+ * The record path never touches it.
+ */
+typedef struct td_catalog td_catalog;
+
+typedef struct td_catalog_topic {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    int64_t id; /* unique, never reused: names the topic's directory generation */
+    int32_t partitions;
+    int64_t created_ms;
+    td_topic_config config;
+} td_catalog_topic;
+
+/* Opens or creates the catalog database at path. TD_EFORMAT if its schema version is newer
+ * than this build knows. */
+int catalog_open(const char *path, td_catalog **out);
+void catalog_close(td_catalog *c);
+/* Inserts a topic; assigns t->id. TD_EEXIST. */
+int catalog_topic_add(td_catalog *c, td_catalog_topic *t);
+/* Updates partitions and config of an existing topic. TD_ENOTFOUND. */
+int catalog_topic_update(td_catalog *c, const td_catalog_topic *t);
+int catalog_topic_remove(td_catalog *c, const char *name);
+int catalog_topic_get(td_catalog *c, const char *name, td_catalog_topic *t);
+/* All topics sorted by name: *out malloc'd, free with free(). */
+int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count);
+
+#endif /* TD_STORAGE_STORAGE_H */

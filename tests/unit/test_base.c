@@ -1,0 +1,196 @@
+/* Unit tests for base/: CRC32C, varints, murmur2, buffers, errors, clocks, logging. */
+#include <errno.h>
+
+#include "base/base.h"
+#include "test.h"
+
+/* Check values: the CRC catalogue's "123456789", and the four iSCSI vectors of RFC 3720
+ * appendix B.4. */
+static void test_crc32c_vectors(void)
+{
+    uint8_t buf[32];
+    ASSERT_UEQ(td_crc32c(0, "123456789", 9), 0xE3069283u);
+    ASSERT_UEQ(td_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    memset(buf, 0, 32);
+    ASSERT_UEQ(td_crc32c(0, buf, 32), 0x8A9136AAu);
+    memset(buf, 0xff, 32);
+    ASSERT_UEQ(td_crc32c(0, buf, 32), 0x62A8AB43u);
+    for (int i = 0; i < 32; i++)
+        buf[i] = (uint8_t)i;
+    ASSERT_UEQ(td_crc32c(0, buf, 32), 0x46DD794Eu);
+    ASSERT_UEQ(td_crc32c_sw(0, buf, 32), 0x46DD794Eu);
+    for (int i = 0; i < 32; i++)
+        buf[i] = (uint8_t)(31 - i);
+    ASSERT_UEQ(td_crc32c(0, buf, 32), 0x113FDB5Cu);
+    ASSERT_UEQ(td_crc32c(0, "", 0), 0);
+}
+
+/* Hardware and table paths agree on every length and alignment, and calls chain. */
+static void test_crc32c_hw_matches_sw(void)
+{
+    uint8_t data[1024 + 16];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(data); i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 1024; n += (n < 64 ? 1 : 37)) {
+            uint32_t a = td_crc32c(0, data + off, n);
+            ASSERT_UEQ(a, td_crc32c_sw(0, data + off, n));
+            size_t half = n / 3;
+            ASSERT_UEQ(td_crc32c(td_crc32c(0, data + off, half), data + off + half, n - half), a);
+        }
+    fprintf(stderr, "crc32c hardware: %s\n", td_crc32c_hw_available() ? "yes" : "no");
+}
+
+/* Values computed by Kafka's Java Utils.murmur2, as librdkafka's unit test lists them. */
+static void test_murmur2_java_vectors(void)
+{
+    static const struct {
+        const char *key;
+        uint32_t java;
+    } v[] = {
+        {"kafka", 0xd067cf64},
+        {"giberish123456789", 0x8f552b0c},
+        {"1234", 0x9fc97b14},
+        {"234", 0xe7c009ca},
+        {"34", 0x873930da},
+        {"4", 0x5a4b5ca1},
+        {"PreAmbleWillBeRemoved,ThePrePartThatIs", 0x78424f1c},
+        {"reAmbleWillBeRemoved,ThePrePartThatIs", 0x4a62b377},
+        {"eAmbleWillBeRemoved,ThePrePartThatIs", 0xe0e4e09e},
+        {"AmbleWillBeRemoved,ThePrePartThatIs", 0x62b8b43f},
+        {"", 0x106e08d9},
+    };
+    for (size_t i = 0; i < TD_ARRAY_LEN(v); i++)
+        ASSERT_UEQ((uint32_t)td_murmur2(v[i].key, strlen(v[i].key)), v[i].java);
+    /* The partitioner masks the sign bit: "kafka" hashes to 0xd067cf64 -> 0x5067cf64. */
+    ASSERT_EQ(td_partition_for_key("kafka", 5, 1000), 0x5067cf64 % 1000);
+    ASSERT_EQ(td_partition_for_key("kafka", 5, 1), 0);
+}
+
+static void test_varint_roundtrip(void)
+{
+    static const int64_t vals[] = {0,       1,        -1,        63,        -64,        64,
+                                   -65,     300,      -300,      INT32_MAX, INT32_MIN,  1LL << 40,
+                                   -(1LL << 40), INT64_MAX, INT64_MIN};
+    uint8_t b[10];
+    for (size_t i = 0; i < TD_ARRAY_LEN(vals); i++) {
+        int64_t v = vals[i], out;
+        size_t n = td_varlong_encode(b, v);
+        ASSERT_EQ(n, td_varlong_size(v));
+        ASSERT_EQ(td_varlong_decode(b, n, &out), (int)n);
+        ASSERT_EQ(out, v);
+        /* Every strict prefix needs more input. */
+        for (size_t k = 0; k < n; k++)
+            ASSERT_EQ(td_varlong_decode(b, k, &out), TD_EAGAIN);
+        if (v >= INT32_MIN && v <= INT32_MAX) {
+            int32_t o32;
+            n = td_varint_encode(b, (int32_t)v);
+            ASSERT_EQ(n, td_varint_size((int32_t)v));
+            ASSERT_EQ(td_varint_decode(b, n, &o32), (int)n);
+            ASSERT_EQ(o32, v);
+        }
+    }
+    /* Zigzag: the protobuf table. */
+    ASSERT_EQ(td_varint_encode(b, 0), 1);
+    ASSERT_EQ(b[0], 0);
+    td_varint_encode(b, -1);
+    ASSERT_EQ(b[0], 1);
+    td_varint_encode(b, 1);
+    ASSERT_EQ(b[0], 2);
+    td_varint_encode(b, -2);
+    ASSERT_EQ(b[0], 3);
+    ASSERT_EQ(td_uvarint_encode(b, 300), 2);
+    ASSERT_EQ(b[0], 0xac);
+    ASSERT_EQ(b[1], 0x02);
+}
+
+static void test_varint_overlong(void)
+{
+    uint8_t b[11];
+    int32_t v32;
+    int64_t v64;
+    memset(b, 0x80, sizeof(b));
+    ASSERT_EQ(td_varint_decode(b, 5, &v32), TD_EPROTO);
+    ASSERT_EQ(td_varlong_decode(b, 10, &v64), TD_EPROTO);
+    /* 5 bytes but more than 32 bits. */
+    const uint8_t big[] = {0xff, 0xff, 0xff, 0xff, 0x7f};
+    uint32_t u;
+    ASSERT_EQ(td_uvarint32_decode(big, 5, &u), TD_EPROTO);
+    const uint8_t max32[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    ASSERT_EQ(td_uvarint32_decode(max32, 5, &u), 5);
+    ASSERT_UEQ(u, UINT32_MAX);
+    /* The 10th byte of a 64-bit varint may only carry one bit. */
+    uint8_t ten[10];
+    memset(ten, 0xff, 9);
+    ten[9] = 0x02;
+    uint64_t u64;
+    ASSERT_EQ(td_uvarint_decode(ten, 10, &u64), TD_EPROTO);
+    ten[9] = 0x01;
+    ASSERT_EQ(td_uvarint_decode(ten, 10, &u64), 10);
+    ASSERT_UEQ(u64, UINT64_MAX);
+}
+
+static void test_buf(void)
+{
+    td_buf b;
+    td_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        ASSERT_OK(td_buf_append_be32(&b, (uint32_t)i));
+    ASSERT_EQ(b.len, 4000);
+    for (int i = 0; i < 1000; i++)
+        ASSERT_EQ(td_load_be32(b.p + 4 * i), i);
+    td_buf_reset(&b);
+    ASSERT_OK(td_buf_append_be64(&b, 0x0102030405060708ull));
+    ASSERT_OK(td_buf_append_be16(&b, 0xabcd));
+    ASSERT_UEQ(td_load_be64(b.p), 0x0102030405060708ull);
+    ASSERT_EQ(b.p[0], 1);
+    ASSERT_UEQ(td_load_be16(b.p + 8), 0xabcd);
+    ASSERT_EQ(td_buf_reserve(&b, SIZE_MAX - 4), -ENOMEM);
+    td_buf_free(&b);
+    ASSERT(b.p == NULL);
+}
+
+static void test_errors(void)
+{
+    ASSERT_STR_EQ(td_strerror(TD_ECORRUPT), "corrupt data");
+    ASSERT_STR_EQ(td_errname(TD_ECORRUPT), "TD_ECORRUPT");
+    ASSERT_STR_EQ(td_errname(-ENOSPC), "ENOSPC");
+    ASSERT_STR_EQ(td_strerror(0), "success");
+    ASSERT(strlen(td_strerror(-ENOSPC)) > 0);
+    ASSERT_EQ(td_fail(TD_ENAME, "rule %d", 7), TD_ENAME);
+    ASSERT_STR_EQ(td_last_error(), "rule 7");
+    td_error_clear();
+    ASSERT_STR_EQ(td_last_error(), "");
+}
+
+static char captured[4096];
+static void capture(int level, const char *line, void *arg)
+{
+    (void)level;
+    (void)arg;
+    snprintf(captured, sizeof(captured), "%s", line);
+}
+
+static void test_log_and_clock(void)
+{
+    td_log_set_sink(capture, NULL);
+    td_log_set_level(TD_LOG_INFO);
+    TD_INFO("storage", "cut %d bytes file=%s", 12, "a.log");
+    ASSERT_CONTAINS(captured, "INFO storage: cut 12 bytes file=a.log");
+    captured[0] = 0;
+    TD_DEBUG("storage", "hidden");
+    ASSERT_STR_EQ(captured, "");
+    td_log_set_sink(NULL, NULL);
+    ASSERT_EQ(td_log_level_parse("warn"), TD_LOG_WARN);
+    ASSERT_EQ(td_log_level_parse("loud"), -1);
+    int64_t a = td_mono_ns(), b = td_mono_ns();
+    ASSERT_LE(a, b);
+    ASSERT_GE(td_wall_ms(), 1700000000000LL); /* after 2023 */
+}
+
+TEST_MAIN(TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
+          TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
+          TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))
