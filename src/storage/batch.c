@@ -1,0 +1,441 @@
+/*
+ * batch.c: the Kafka record batch v2 codec (layout in batch.h).
+ *
+ * Validation order matters for safety: every length read from the input is checked against the
+ * bytes that remain before it is used, and counts are checked against the smallest possible
+ * encoding of that many items before anything is allocated, so hostile input costs at most a
+ * pass over its own bytes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/batch.h"
+
+/* Offsets of header fields. */
+#define OFF_BASE_OFFSET 0
+#define OFF_LENGTH 8
+#define OFF_EPOCH 12
+#define OFF_MAGIC 16
+#define OFF_CRC 17
+#define OFF_ATTRIBUTES 21
+#define OFF_LAST_DELTA 23
+#define OFF_BASE_TS 27
+#define OFF_MAX_TS 35
+#define OFF_PRODUCER_ID 43
+#define OFF_PRODUCER_EPOCH 51
+#define OFF_BASE_SEQ 53
+#define OFF_COUNT 57
+
+/* The smallest record: length(1) attributes(1) tsDelta(1) offsetDelta(1) keyLen(1) valueLen(1)
+ * headerCount(1). */
+#define MIN_RECORD_SIZE 7
+
+int batch_header_parse(const uint8_t *p, size_t n, td_batch_header *h)
+{
+    if (n < TD_BATCH_HEADER_SIZE)
+        return TD_EAGAIN;
+    h->base_offset = (int64_t)td_load_be64(p + OFF_BASE_OFFSET);
+    h->batch_length = (int32_t)td_load_be32(p + OFF_LENGTH);
+    h->leader_epoch = (int32_t)td_load_be32(p + OFF_EPOCH);
+    h->magic = (int8_t)p[OFF_MAGIC];
+    h->crc = td_load_be32(p + OFF_CRC);
+    h->attributes = (int16_t)td_load_be16(p + OFF_ATTRIBUTES);
+    h->last_offset_delta = (int32_t)td_load_be32(p + OFF_LAST_DELTA);
+    h->base_timestamp = (int64_t)td_load_be64(p + OFF_BASE_TS);
+    h->max_timestamp = (int64_t)td_load_be64(p + OFF_MAX_TS);
+    h->producer_id = (int64_t)td_load_be64(p + OFF_PRODUCER_ID);
+    h->producer_epoch = (int16_t)td_load_be16(p + OFF_PRODUCER_EPOCH);
+    h->base_sequence = (int32_t)td_load_be32(p + OFF_BASE_SEQ);
+    h->record_count = (int32_t)td_load_be32(p + OFF_COUNT);
+    if (h->magic != TD_BATCH_MAGIC)
+        return td_fail(TD_ECORRUPT, "record batch magic is %d, expected 2", h->magic);
+    if (h->batch_length < TD_BATCH_HEADER_SIZE - TD_BATCH_LOG_OVERHEAD)
+        return td_fail(TD_ECORRUPT, "record batch length %d is shorter than its header",
+                       h->batch_length);
+    if (h->record_count < 0)
+        return td_fail(TD_ECORRUPT, "record batch has a negative record count %d",
+                       h->record_count);
+    if (h->last_offset_delta < 0)
+        return td_fail(TD_ECORRUPT, "record batch has a negative last offset delta %d",
+                       h->last_offset_delta);
+    if (h->base_offset < 0)
+        return td_fail(TD_ECORRUPT, "record batch has a negative base offset");
+    return 0;
+}
+
+void batch_set_base_offset(uint8_t *batch, int64_t base_offset)
+{
+    td_store_be64(batch + OFF_BASE_OFFSET, (uint64_t)base_offset);
+}
+
+void batch_set_leader_epoch(uint8_t *batch, int32_t epoch)
+{
+    td_store_be32(batch + OFF_EPOCH, (uint32_t)epoch);
+}
+
+void batch_update_crc(uint8_t *batch, size_t n)
+{
+    td_store_be32(batch + OFF_CRC, td_crc32c(0, batch + OFF_ATTRIBUTES, n - OFF_ATTRIBUTES));
+}
+
+void batch_set_log_append_time(uint8_t *batch, size_t n, int64_t ts)
+{
+    uint16_t attr = td_load_be16(batch + OFF_ATTRIBUTES);
+    td_store_be16(batch + OFF_ATTRIBUTES, (uint16_t)(attr | TD_BATCH_ATTR_LOG_APPEND_TIME));
+    td_store_be64(batch + OFF_MAX_TS, (uint64_t)ts);
+    batch_update_crc(batch, n);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Record parsing, shared by the reader and the deep validation.
+ */
+
+/* A cursor over the records area. */
+typedef struct cursor {
+    const uint8_t *p;
+    size_t n;
+    size_t pos;
+} cursor;
+
+static int cur_varint(cursor *c, int32_t *v)
+{
+    int rc = td_varint_decode(c->p + c->pos, c->n - c->pos, v);
+    if (rc < 0)
+        return TD_ECORRUPT;
+    c->pos += (size_t)rc;
+    return 0;
+}
+
+static int cur_varlong(cursor *c, int64_t *v)
+{
+    int rc = td_varlong_decode(c->p + c->pos, c->n - c->pos, v);
+    if (rc < 0)
+        return TD_ECORRUPT;
+    c->pos += (size_t)rc;
+    return 0;
+}
+
+/* Reads a varint length (-1 = null) and that many bytes, within `end`. */
+static int cur_bytes(cursor *c, size_t end, td_slice *s, bool *is_null)
+{
+    int32_t len;
+    if (cur_varint(c, &len))
+        return TD_ECORRUPT;
+    if (len < -1)
+        return TD_ECORRUPT;
+    if (len == -1) {
+        *s = td_slice_make(NULL, 0);
+        if (is_null)
+            *is_null = true;
+        else
+            return TD_ECORRUPT; /* header keys may not be null */
+        return 0;
+    }
+    if ((size_t)len > end - c->pos)
+        return TD_ECORRUPT;
+    *s = td_slice_make(c->p + c->pos, (size_t)len);
+    if (is_null)
+        *is_null = false;
+    c->pos += (size_t)len;
+    return 0;
+}
+
+/*
+ * Parses one record at c->pos. headers (may be NULL) receives up to hdr_cap headers; the total
+ * count goes to rec->header_count whatever the capacity, and *need_cap says how many slots the
+ * record needs when it has more than hdr_cap.
+ */
+static int parse_record(cursor *c, const td_batch_header *h, int32_t index, td_record *rec,
+                        td_record_header *headers, size_t hdr_cap, size_t *need_cap)
+{
+    size_t start = c->pos;
+    int32_t len;
+    if (cur_varint(c, &len) || len < MIN_RECORD_SIZE - 1 || (size_t)len > c->n - c->pos)
+        return td_fail(TD_ECORRUPT, "record %d: bad length at byte %zu", index, start);
+    size_t end = c->pos + (size_t)len;
+    cursor rc = {c->p, end, c->pos};
+    int64_t ts_delta;
+    int32_t off_delta, hcount;
+    if (rc.pos >= end)
+        return td_fail(TD_ECORRUPT, "record %d: truncated", index);
+    rc.pos++; /* attributes: unused */
+    if (cur_varlong(&rc, &ts_delta) || cur_varint(&rc, &off_delta))
+        return td_fail(TD_ECORRUPT, "record %d: bad timestamp or offset delta", index);
+    if (off_delta != index)
+        return td_fail(TD_ECORRUPT, "record %d has offset delta %d", index, off_delta);
+    if (cur_bytes(&rc, end, &rec->key, &rec->key_null) ||
+        cur_bytes(&rc, end, &rec->value, &rec->value_null) || cur_varint(&rc, &hcount))
+        return td_fail(TD_ECORRUPT, "record %d: bad key, value or header count", index);
+    /* A header takes at least two bytes: check the count before trusting it. */
+    if (hcount < 0 || (size_t)hcount > (end - rc.pos) / 2)
+        return td_fail(TD_ECORRUPT, "record %d: header count %d does not fit", index, hcount);
+    if ((size_t)hcount > hdr_cap && need_cap) {
+        *need_cap = (size_t)hcount;
+        return TD_EFULL;
+    }
+    for (int32_t i = 0; i < hcount; i++) {
+        td_slice k, v;
+        bool vnull;
+        if (cur_bytes(&rc, end, &k, NULL) || cur_bytes(&rc, end, &v, &vnull))
+            return td_fail(TD_ECORRUPT, "record %d: bad header %d", index, i);
+        if (headers && (size_t)i < hdr_cap) {
+            headers[i].key = k;
+            headers[i].value = v;
+            headers[i].value_null = vnull;
+        }
+    }
+    if (rc.pos != end)
+        return td_fail(TD_ECORRUPT, "record %d: %zu bytes left over", index, end - rc.pos);
+    rec->offset = h->base_offset + off_delta;
+    if (h->attributes & TD_BATCH_ATTR_LOG_APPEND_TIME)
+        rec->timestamp = h->max_timestamp;
+    else
+        rec->timestamp = h->base_timestamp + ts_delta;
+    rec->headers = headers;
+    rec->header_count = (size_t)hcount;
+    c->pos = end;
+    return 0;
+}
+
+/* Checks every record of a records area against the header. */
+static int check_records(const td_batch_header *h, const uint8_t *p, size_t n)
+{
+    if ((size_t)h->record_count > n / MIN_RECORD_SIZE)
+        return td_fail(TD_ECORRUPT, "record count %d does not fit in %zu bytes", h->record_count,
+                       n);
+    if (h->record_count > 0 && h->last_offset_delta != h->record_count - 1)
+        return td_fail(TD_ECORRUPT, "last offset delta %d with %d records", h->last_offset_delta,
+                       h->record_count);
+    cursor c = {p, n, 0};
+    for (int32_t i = 0; i < h->record_count; i++) {
+        td_record rec;
+        int rc = parse_record(&c, h, i, &rec, NULL, 0, NULL);
+        if (rc)
+            return rc;
+    }
+    if (c.pos != n)
+        return td_fail(TD_ECORRUPT, "%zu bytes after the last record", n - c.pos);
+    return 0;
+}
+
+int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
+                   td_batch_header *out)
+{
+    td_batch_header h;
+    int rc = batch_header_parse(p, n, &h);
+    if (rc)
+        return rc;
+    size_t total = batch_total_size(&h);
+    if (n < total)
+        return TD_EAGAIN;
+    uint32_t crc = td_crc32c(0, p + OFF_ATTRIBUTES, total - OFF_ATTRIBUTES);
+    if (crc != h.crc)
+        return td_fail(TD_ECRC, "record batch CRC is 0x%08x, computed 0x%08x", h.crc, crc);
+    if (deep) {
+        const uint8_t *recs = p + TD_BATCH_HEADER_SIZE;
+        size_t recs_len = total - TD_BATCH_HEADER_SIZE;
+        int codec = batch_compression(&h);
+        if (codec == TD_COMPRESS_NONE) {
+            rc = check_records(&h, recs, recs_len);
+        } else {
+            td_buf b;
+            td_buf_init(&b);
+            rc = td_decompress(codec, td_slice_make(recs, recs_len), &b, max_uncompressed);
+            if (rc == 0)
+                rc = check_records(&h, b.p, b.len);
+            td_buf_free(&b);
+        }
+        if (rc)
+            return rc;
+    }
+    if (out)
+        *out = h;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Encoding
+ */
+void batch_encode_opts_init(td_batch_encode_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->compression = TD_COMPRESS_NONE;
+    o->timestamp_type = TD_TS_CREATE_TIME;
+    o->producer_id = -1;
+    o->producer_epoch = -1;
+    o->base_sequence = -1;
+}
+
+static int append_bytes(td_buf *b, const void *p, size_t n, bool is_null)
+{
+    if (is_null)
+        return td_buf_append_varint(b, -1);
+    if (n > INT32_MAX)
+        return TD_ETOOBIG;
+    int rc = td_buf_append_varint(b, (int32_t)n);
+    return rc ? rc : td_buf_append(b, p, n);
+}
+
+/* Appends the records of events to out, uncompressed. */
+static int encode_records(td_buf *out, int64_t base_ts, const td_event *ev, size_t n)
+{
+    td_buf body;
+    td_buf_init(&body);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const td_event *e = &ev[i];
+        td_buf_reset(&body);
+        rc = td_buf_append_u8(&body, 0);
+        rc = rc ? rc : td_buf_append_varlong(&body, e->timestamp_ms - base_ts);
+        rc = rc ? rc : td_buf_append_varint(&body, (int32_t)i);
+        rc = rc ? rc : append_bytes(&body, e->key, e->key_len, e->key == NULL);
+        rc = rc ? rc : append_bytes(&body, e->value, e->value_len, e->value == NULL);
+        if (!rc && e->header_count > INT32_MAX)
+            rc = TD_ETOOBIG;
+        rc = rc ? rc : td_buf_append_varint(&body, (int32_t)e->header_count);
+        for (size_t k = 0; !rc && k < e->header_count; k++) {
+            const td_header *hd = &e->headers[k];
+            rc = append_bytes(&body, hd->key, hd->key_len, false);
+            rc = rc ? rc : append_bytes(&body, hd->value, hd->value_len, hd->value == NULL);
+        }
+        if (!rc && body.len > INT32_MAX)
+            rc = TD_ETOOBIG;
+        rc = rc ? rc : td_buf_append_varint(out, (int32_t)body.len);
+        rc = rc ? rc : td_buf_append(out, body.p, body.len);
+        if (rc)
+            break;
+    }
+    td_buf_free(&body);
+    return rc;
+}
+
+int batch_encode(td_buf *out, const td_batch_encode_opts *o, const td_event *events, size_t n)
+{
+    if (n == 0 || n > INT32_MAX)
+        return TD_EINVAL;
+    if (o->compression < TD_COMPRESS_NONE || o->compression > TD_COMPRESS_ZSTD)
+        return td_fail(TD_EUNSUPPORTED, "unknown compression codec %d", o->compression);
+    int64_t base_ts = events[0].timestamp_ms, max_ts = base_ts;
+    for (size_t i = 1; i < n; i++)
+        if (events[i].timestamp_ms > max_ts)
+            max_ts = events[i].timestamp_ms;
+    size_t start = out->len;
+    int rc = td_buf_reserve(out, TD_BATCH_HEADER_SIZE);
+    if (rc)
+        return rc;
+    memset(out->p + start, 0, TD_BATCH_HEADER_SIZE);
+    out->len += TD_BATCH_HEADER_SIZE;
+    if (o->compression == TD_COMPRESS_NONE) {
+        rc = encode_records(out, base_ts, events, n);
+    } else {
+        td_buf raw;
+        td_buf_init(&raw);
+        rc = encode_records(&raw, base_ts, events, n);
+        if (!rc)
+            rc = td_compress(o->compression, td_buf_slice(&raw), out, o->compression_level);
+        td_buf_free(&raw);
+    }
+    if (rc)
+        goto fail;
+    size_t total = out->len - start;
+    if (total - TD_BATCH_LOG_OVERHEAD > INT32_MAX) {
+        rc = TD_ETOOBIG;
+        goto fail;
+    }
+    uint8_t *h = out->p + start;
+    int16_t attr = (int16_t)o->compression;
+    if (o->timestamp_type == TD_TS_LOG_APPEND_TIME)
+        attr |= TD_BATCH_ATTR_LOG_APPEND_TIME;
+    if (o->transactional)
+        attr |= TD_BATCH_ATTR_TRANSACTIONAL;
+    td_store_be64(h + OFF_BASE_OFFSET, (uint64_t)o->base_offset);
+    td_store_be32(h + OFF_LENGTH, (uint32_t)(total - TD_BATCH_LOG_OVERHEAD));
+    td_store_be32(h + OFF_EPOCH, 0);
+    h[OFF_MAGIC] = TD_BATCH_MAGIC;
+    td_store_be16(h + OFF_ATTRIBUTES, (uint16_t)attr);
+    td_store_be32(h + OFF_LAST_DELTA, (uint32_t)(n - 1));
+    td_store_be64(h + OFF_BASE_TS, (uint64_t)base_ts);
+    td_store_be64(h + OFF_MAX_TS, (uint64_t)max_ts);
+    td_store_be64(h + OFF_PRODUCER_ID, (uint64_t)o->producer_id);
+    td_store_be16(h + OFF_PRODUCER_EPOCH, (uint16_t)o->producer_epoch);
+    td_store_be32(h + OFF_BASE_SEQ, (uint32_t)o->base_sequence);
+    td_store_be32(h + OFF_COUNT, (uint32_t)n);
+    batch_update_crc(h, total);
+    return 0;
+fail:
+    out->len = start;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reader
+ */
+void batch_reader_init(td_batch_reader *r)
+{
+    memset(r, 0, sizeof(*r));
+    td_buf_init(&r->decomp);
+}
+
+void batch_reader_free(td_batch_reader *r)
+{
+    td_buf_free(&r->decomp);
+    free(r->hdrs);
+    batch_reader_init(r);
+}
+
+int batch_reader_open(td_batch_reader *r, const uint8_t *p, size_t n, size_t max_uncompressed)
+{
+    int rc = batch_validate(p, n, false, 0, &r->h);
+    if (rc)
+        return rc;
+    size_t total = batch_total_size(&r->h);
+    const uint8_t *recs = p + TD_BATCH_HEADER_SIZE;
+    size_t recs_len = total - TD_BATCH_HEADER_SIZE;
+    int codec = batch_compression(&r->h);
+    if (codec != TD_COMPRESS_NONE) {
+        td_buf_reset(&r->decomp);
+        rc = td_decompress(codec, td_slice_make(recs, recs_len), &r->decomp, max_uncompressed);
+        if (rc)
+            return rc;
+        recs = r->decomp.p;
+        recs_len = r->decomp.len;
+    }
+    if ((size_t)r->h.record_count > recs_len / MIN_RECORD_SIZE)
+        return td_fail(TD_ECORRUPT, "record count %d does not fit in %zu bytes",
+                       r->h.record_count, recs_len);
+    r->records = recs;
+    r->records_len = recs_len;
+    r->pos = 0;
+    r->index = 0;
+    return 0;
+}
+
+int batch_reader_next(td_batch_reader *r, td_record *rec)
+{
+    if (r->index >= r->h.record_count) {
+        if (r->pos != r->records_len)
+            return td_fail(TD_ECORRUPT, "%zu bytes after the last record",
+                           r->records_len - r->pos);
+        return 0;
+    }
+    for (;;) {
+        cursor c = {r->records, r->records_len, r->pos};
+        size_t need = 0;
+        int rc = parse_record(&c, &r->h, r->index, rec, r->hdrs, r->hdrs_cap, &need);
+        if (rc == TD_EFULL) {
+            /* need is bounded by the record's bytes (checked in parse_record). */
+            td_record_header *nh = realloc(r->hdrs, need * sizeof(*nh));
+            if (!nh)
+                return -ENOMEM;
+            r->hdrs = nh;
+            r->hdrs_cap = need;
+            continue;
+        }
+        if (rc)
+            return rc;
+        r->pos = c.pos;
+        r->index++;
+        return 1;
+    }
+}
