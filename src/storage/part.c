@@ -1,0 +1,1404 @@
+/*
+ * part.c: a partition as a directory of log segments (see storage.h and docs/storage.md).
+ *
+ * Files of a segment with base offset B (20 zero-padded digits):
+ *   B.log        record batches v2, back to back, base offsets set by part_append.
+ *   B.index      8-byte entries: relative offset (u32 BE), file position (u32 BE), strictly
+ *                increasing; an entry at least every TD_INDEX_INTERVAL_BYTES of log. The first
+ *                entry is always (0, 0).
+ *   B.timeindex  12-byte entries: the segment's largest timestamp so far (i64 BE) and the
+ *                relative base offset (u32 BE) of the batch that holds it; timestamps strictly
+ *                increase. The last entry names the segment's largest timestamp.
+ * and in the partition directory:
+ *   .clean       present only between a clean part_close and the next append: it says the
+ *                active segment's index files were written at close and match its log.
+ *
+ * Index files are written whole (to B.index.tmp, fsync, rename) when a segment is sealed and
+ * when the partition is closed; the active segment's indexes live in memory meanwhile. After an
+ * unclean stop the active segment is therefore scanned from its first byte, validating every
+ * batch CRC: this is the recovery that truncates a torn tail.
+ *
+ * Locking: `mu` guards the segment list, the active segment's in-memory state, the sync state
+ * and the offline reason. Readers take it only to find a segment and reference it; they read the
+ * file without it (segments are append-only; a reader never looks past the high watermark).
+ * log_start, high_watermark and log_end are atomics so offset checks need no lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/storage.h"
+
+#define IDX_ENTRY 8
+#define TIDX_ENTRY 12
+#define CLEAN_MARKER ".clean"
+
+typedef struct idx_entry {
+    uint32_t rel;
+    uint32_t pos;
+} idx_entry;
+
+typedef struct tidx_entry {
+    int64_t ts;
+    uint32_t rel;
+} tidx_entry;
+
+struct td_seg {
+    td_part *part;
+    int64_t base;
+    int64_t next_offset; /* offset after the last batch; == base when empty */
+    int64_t size;        /* bytes of valid batches */
+    int64_t max_ts;      /* -1 when empty */
+    int64_t max_ts_base; /* base offset of the batch holding max_ts */
+    int64_t created_ms;  /* for segment.ms */
+    int64_t since_index; /* log bytes since the last offset index entry */
+    int fd;
+    int refs; /* guarded by part->mu */
+    bool sealed;
+    bool deleted;
+    idx_entry *idx;
+    size_t idx_n, idx_cap;
+    tidx_entry *tidx;
+    size_t tidx_n, tidx_cap;
+};
+
+typedef struct durable_waiter {
+    int64_t end;
+    td_durable_cb cb;
+    void *arg;
+} durable_waiter;
+
+struct td_part {
+    const td_io *io;
+    char *dir;
+    char *label;
+    pthread_mutex_t mu;
+    pthread_cond_t synced;
+    td_topic_config cfg;
+    td_seg **segs; /* sorted by base; the last is the active segment */
+    size_t nsegs, segs_cap;
+    int64_t log_start; /* atomics */
+    int64_t high_watermark;
+    int64_t log_end;
+    int64_t durable; /* offsets below are on disk; under mu */
+    bool syncing;
+    bool clean_marker;
+    int offline_flag; /* atomic */
+    char offline[256];
+    durable_waiter *waiters;
+    size_t nwaiters, waiters_cap;
+    /* scrub position */
+    int64_t scrub_base;
+    int64_t scrub_pos;
+    td_buf scrub_buf;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Small helpers
+ */
+static int64_t aload(const int64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void astore(int64_t *p, int64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%020" PRId64 "%s", p->dir, base, ext);
+}
+
+/* Marks the partition offline with a reason; the first reason wins. Caller holds mu. */
+static int go_offline(td_part *p, int rc, const char *fmt, ...) TD_PRINTF(3, 4);
+static int go_offline(td_part *p, int rc, const char *fmt, ...)
+{
+    if (!p->offline[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->offline, sizeof(p->offline), fmt, ap);
+        va_end(ap);
+        __atomic_store_n(&p->offline_flag, 1, __ATOMIC_RELEASE);
+        TD_ERROR("storage", "partition %s is offline: %s", p->label, p->offline);
+    }
+    return td_fail(rc, "partition %s is offline: %s", p->label, p->offline);
+}
+
+static int check_online(td_part *p)
+{
+    if (__atomic_load_n(&p->offline_flag, __ATOMIC_ACQUIRE))
+        return td_fail(TD_EOFFLINE, "partition %s is offline: %s", p->label, p->offline);
+    return 0;
+}
+
+static int idx_push(td_seg *s, uint32_t rel, uint32_t pos)
+{
+    if (s->idx_n == s->idx_cap) {
+        size_t cap = s->idx_cap ? s->idx_cap * 2 : 64;
+        idx_entry *n = realloc(s->idx, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        s->idx = n;
+        s->idx_cap = cap;
+    }
+    s->idx[s->idx_n++] = (idx_entry){rel, pos};
+    return 0;
+}
+
+static int tidx_push(td_seg *s, int64_t ts, uint32_t rel)
+{
+    if (s->tidx_n == s->tidx_cap) {
+        size_t cap = s->tidx_cap ? s->tidx_cap * 2 : 64;
+        tidx_entry *n = realloc(s->tidx, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        s->tidx = n;
+        s->tidx_cap = cap;
+    }
+    s->tidx[s->tidx_n++] = (tidx_entry){ts, rel};
+    return 0;
+}
+
+/*
+ * Accounts a batch (already in the file at pos) in the segment's memory state: indexes, next
+ * offset, max timestamp, size. The index gets an entry for the first batch and then whenever
+ * TD_INDEX_INTERVAL_BYTES have passed since the last entry.
+ */
+static int seg_account(td_seg *s, const td_batch_header *h, int64_t pos)
+{
+    size_t total = batch_total_size(h);
+    uint32_t rel = (uint32_t)(h->base_offset - s->base);
+    int64_t ts = h->max_timestamp;
+    if (s->idx_n == 0 || s->since_index >= TD_INDEX_INTERVAL_BYTES) {
+        int rc = idx_push(s, rel, (uint32_t)pos);
+        if (rc)
+            return rc;
+        s->since_index = 0;
+    }
+    s->since_index += (int64_t)total;
+    if (ts > s->max_ts) {
+        s->max_ts = ts;
+        s->max_ts_base = h->base_offset;
+        int rc = tidx_push(s, ts, rel);
+        if (rc)
+            return rc;
+    }
+    s->next_offset = batch_last_offset(h) + 1;
+    s->size = pos + (int64_t)total;
+    return 0;
+}
+
+static void seg_free(td_seg *s)
+{
+    if (s->fd >= 0)
+        s->part->io->close(s->part->io, s->fd);
+    free(s->idx);
+    free(s->tidx);
+    free(s);
+}
+
+/* Caller holds mu. */
+static void seg_unref_locked(td_seg *s)
+{
+    if (--s->refs == 0)
+        seg_free(s);
+}
+
+static td_seg *seg_new(td_part *p, int64_t base)
+{
+    td_seg *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->part = p;
+    s->base = base;
+    s->next_offset = base;
+    s->max_ts = -1;
+    s->max_ts_base = base;
+    s->fd = -1;
+    s->refs = 1;
+    return s;
+}
+
+/* Writes a whole file through tmp + fsync + rename. */
+static int write_file_atomic(td_part *p, const char *path, const void *data, size_t n)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    const td_io *io = p->io;
+    int fd = io->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    int rc = td_io_write_all(io, fd, data, n, 0);
+    if (rc == 0)
+        rc = io->fsync(io, fd);
+    io->close(io, fd);
+    if (rc == 0)
+        rc = io->rename(io, tmp, path);
+    if (rc)
+        io->unlink(io, tmp);
+    return rc;
+}
+
+/* Writes both index files of a segment (used at seal and at close). */
+static int seg_write_indexes(td_part *p, td_seg *s)
+{
+    char path[PATH_MAX];
+    size_t n = s->idx_n * IDX_ENTRY;
+    uint8_t *b = malloc(TD_MAX(n, s->tidx_n * TIDX_ENTRY) + 1);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->idx_n; i++) {
+        td_store_be32(b + i * IDX_ENTRY, s->idx[i].rel);
+        td_store_be32(b + i * IDX_ENTRY + 4, s->idx[i].pos);
+    }
+    seg_path(p, s->base, ".index", path, sizeof(path));
+    int rc = write_file_atomic(p, path, b, n);
+    if (rc == 0) {
+        for (size_t i = 0; i < s->tidx_n; i++) {
+            td_store_be64(b + i * TIDX_ENTRY, (uint64_t)s->tidx[i].ts);
+            td_store_be32(b + i * TIDX_ENTRY + 8, s->tidx[i].rel);
+        }
+        seg_path(p, s->base, ".timeindex", path, sizeof(path));
+        rc = write_file_atomic(p, path, b, s->tidx_n * TIDX_ENTRY);
+    }
+    free(b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Recovery
+ */
+
+/* Reads a whole small file (an index) into a malloc'd buffer; -ENOENT if missing. */
+static int read_file(td_part *p, const char *path, uint8_t **out, size_t *n)
+{
+    const td_io *io = p->io;
+    int fd = io->open(io, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    int64_t size;
+    int rc = io->fsize(io, fd, &size);
+    uint8_t *b = NULL;
+    if (rc == 0) {
+        b = malloc((size_t)size + 1);
+        rc = b ? td_io_read_all(io, fd, b, (size_t)size, 0) : -ENOMEM;
+    }
+    io->close(io, fd);
+    if (rc) {
+        free(b);
+        return rc == TD_EEND ? -EIO : rc;
+    }
+    *out = b;
+    *n = (size_t)size;
+    return 0;
+}
+
+/* Loads and checks a segment's index files against the log size; 0 if usable. */
+static int seg_load_indexes(td_part *p, td_seg *s, int64_t log_size)
+{
+    char path[PATH_MAX];
+    uint8_t *b = NULL;
+    size_t n = 0;
+    seg_path(p, s->base, ".index", path, sizeof(path));
+    int rc = read_file(p, path, &b, &n);
+    if (rc)
+        return rc;
+    if (n % IDX_ENTRY || n == 0) {
+        free(b);
+        return TD_ECORRUPT;
+    }
+    for (size_t i = 0; i < n / IDX_ENTRY; i++) {
+        uint32_t rel = td_load_be32(b + i * IDX_ENTRY), pos = td_load_be32(b + i * IDX_ENTRY + 4);
+        bool ok = i == 0 ? rel == 0 && pos == 0
+                         : rel > s->idx[i - 1].rel && pos > s->idx[i - 1].pos;
+        if (!ok || (int64_t)pos >= log_size || idx_push(s, rel, pos)) {
+            free(b);
+            return TD_ECORRUPT;
+        }
+    }
+    free(b);
+    b = NULL;
+    seg_path(p, s->base, ".timeindex", path, sizeof(path));
+    rc = read_file(p, path, &b, &n);
+    if (rc)
+        return rc;
+    if (n % TIDX_ENTRY) {
+        free(b);
+        return TD_ECORRUPT;
+    }
+    for (size_t i = 0; i < n / TIDX_ENTRY; i++) {
+        int64_t ts = (int64_t)td_load_be64(b + i * TIDX_ENTRY);
+        uint32_t rel = td_load_be32(b + i * TIDX_ENTRY + 8);
+        if ((i > 0 && ts <= s->tidx[i - 1].ts) || tidx_push(s, ts, rel)) {
+            free(b);
+            return TD_ECORRUPT;
+        }
+    }
+    free(b);
+    return 0;
+}
+
+static void seg_reset_indexes(td_seg *s)
+{
+    s->idx_n = 0;
+    s->tidx_n = 0;
+    s->since_index = 0;
+    s->max_ts = -1;
+    s->max_ts_base = s->base;
+    s->next_offset = s->base;
+    s->size = 0;
+}
+
+/*
+ * Scans the log of s from position pos (a batch boundary) to file_size, validating every batch
+ * (header, CRC, offsets continuing from s->next_offset) and accounting it. Stops at the first
+ * bad batch and reports its position in *bad_pos (or -1 if the scan reached file_size).
+ * *bad_is_tail is set when nothing valid follows the bad batch (a torn or corrupt tail),
+ * false when a valid batch follows it (corruption in the middle).
+ */
+static int seg_scan(td_part *p, td_seg *s, int64_t pos, int64_t file_size, int64_t *bad_pos,
+                    bool *bad_is_tail, char *why, size_t why_len)
+{
+    const td_io *io = p->io;
+    td_buf b;
+    td_buf_init(&b);
+    int rc = 0;
+    *bad_pos = -1;
+    while (pos < file_size) {
+        uint8_t hdr[TD_BATCH_HEADER_SIZE];
+        td_batch_header h;
+        int64_t left = file_size - pos;
+        const char *problem = NULL;
+        if (left < TD_BATCH_HEADER_SIZE) {
+            problem = "a partial batch header";
+        } else if ((rc = td_io_read_all(io, s->fd, hdr, sizeof(hdr), pos)) != 0) {
+            goto out;
+        } else if (batch_header_parse(hdr, sizeof(hdr), &h) != 0) {
+            problem = "an invalid batch header";
+        } else if ((int64_t)batch_total_size(&h) > left) {
+            problem = "a batch that extends past the end of the file";
+        } else if (h.base_offset != s->next_offset) {
+            problem = "a batch whose base offset does not follow the previous batch";
+        } else {
+            td_buf_reset(&b);
+            if ((rc = td_buf_reserve(&b, batch_total_size(&h))) != 0)
+                goto out;
+            rc = td_io_read_all(io, s->fd, b.p, batch_total_size(&h), pos);
+            if (rc)
+                goto out;
+            b.len = batch_total_size(&h);
+            if (batch_validate(b.p, b.len, false, 0, NULL) != 0)
+                problem = "a batch whose CRC does not match";
+        }
+        if (problem) {
+            *bad_pos = pos;
+            snprintf(why, why_len, "%s", problem);
+            /* Is this the tail? Look for any valid batch after the bad one: when the bad
+             * batch's length is readable, at the position it claims to end. */
+            *bad_is_tail = true;
+            if (left >= TD_BATCH_HEADER_SIZE && batch_header_parse(hdr, sizeof(hdr), &h) == 0 &&
+                (int64_t)batch_total_size(&h) < left) {
+                int64_t npos = pos + (int64_t)batch_total_size(&h);
+                uint8_t nh[TD_BATCH_HEADER_SIZE];
+                td_batch_header h2;
+                if (file_size - npos >= TD_BATCH_HEADER_SIZE &&
+                    td_io_read_all(io, s->fd, nh, sizeof(nh), npos) == 0 &&
+                    batch_header_parse(nh, sizeof(nh), &h2) == 0 &&
+                    (int64_t)batch_total_size(&h2) <= file_size - npos &&
+                    h2.base_offset > h.base_offset) {
+                    td_buf_reset(&b);
+                    if (td_buf_reserve(&b, batch_total_size(&h2)) == 0 &&
+                        td_io_read_all(io, s->fd, b.p, batch_total_size(&h2), npos) == 0 &&
+                        batch_validate(b.p, batch_total_size(&h2), false, 0, NULL) == 0)
+                        *bad_is_tail = false;
+                }
+            }
+            goto out;
+        }
+        if ((rc = seg_account(s, &h, pos)) != 0)
+            goto out;
+        pos += (int64_t)batch_total_size(&h);
+    }
+out:
+    td_buf_free(&b);
+    return rc;
+}
+
+/* Opens a segment's log file and recovers its state. Sealed segments and the active one differ
+ * in what they trust; see the file comment. */
+static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
+{
+    char path[PATH_MAX];
+    const td_io *io = p->io;
+    seg_path(p, s->base, ".log", path, sizeof(path));
+    s->fd = io->open(io, path, O_RDWR, 0644);
+    if (s->fd < 0)
+        return td_fail(s->fd, "cannot open %s: %s", path, td_strerror(s->fd));
+    int64_t size;
+    int rc = io->fsize(io, s->fd, &size);
+    if (rc)
+        return rc;
+    int64_t start = 0;
+    bool have_idx = false;
+    if ((!active || clean) && size > 0 && seg_load_indexes(p, s, size) == 0) {
+        /* Resume from the last index entry: everything before it is trusted. */
+        idx_entry last = s->idx[s->idx_n - 1];
+        uint8_t hdr[TD_BATCH_HEADER_SIZE];
+        td_batch_header h;
+        if (td_io_read_all(io, s->fd, hdr, sizeof(hdr), last.pos) == 0 &&
+            batch_header_parse(hdr, sizeof(hdr), &h) == 0 &&
+            h.base_offset == s->base + last.rel) {
+            have_idx = true;
+            start = last.pos;
+            s->idx_n--; /* seg_account re-adds it */
+            s->next_offset = h.base_offset;
+            /* max_ts comes from the time index; entries at or after the resume point are
+             * re-added by the scan. */
+            while (s->tidx_n && s->tidx[s->tidx_n - 1].rel >= last.rel)
+                s->tidx_n--;
+            if (s->tidx_n) {
+                s->max_ts = s->tidx[s->tidx_n - 1].ts;
+                s->max_ts_base = s->base + s->tidx[s->tidx_n - 1].rel;
+            }
+            s->since_index = TD_INDEX_INTERVAL_BYTES; /* force the entry at `start` */
+        }
+    }
+    if (!have_idx) {
+        seg_reset_indexes(s);
+        start = 0;
+    }
+    int64_t bad_pos;
+    bool tail = true;
+    char why[128];
+    rc = seg_scan(p, s, start, size, &bad_pos, &tail, why, sizeof(why));
+    if (rc)
+        return rc;
+    if (bad_pos >= 0) {
+        if (active && tail) {
+            TD_WARN("storage",
+                    "partition %s: truncating %" PRId64 " bytes of torn or corrupt tail at %s "
+                    "position %" PRId64 " (%s)",
+                    p->label, size - bad_pos, path, bad_pos, why);
+            rc = io->ftruncate(io, s->fd, bad_pos);
+            if (rc)
+                return rc;
+            rc = io->fsync(io, s->fd);
+            if (rc)
+                return rc;
+        } else {
+            go_offline(p, TD_ECORRUPT, "corrupt batch in %s at position %" PRId64 ": %s", path,
+                       bad_pos, why);
+            return 0;
+        }
+    }
+    if (!have_idx && !active && !p->offline[0]) {
+        TD_WARN("storage", "partition %s: rebuilt the indexes of %s", p->label, path);
+        rc = seg_write_indexes(p, s);
+    }
+    return rc;
+}
+
+struct list_ctx {
+    td_part *p;
+    int64_t *bases;
+    size_t n, cap;
+    int rc;
+};
+
+static int parse_base(const char *name, const char *ext, int64_t *base)
+{
+    size_t n = strlen(name), e = strlen(ext);
+    if (n != 20 + e || strcmp(name + 20, ext) != 0)
+        return -1;
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    *base = v;
+    return 0;
+}
+
+static int list_cb(void *arg, const char *name)
+{
+    struct list_ctx *c = arg;
+    int64_t base;
+    size_t n = strlen(name);
+    if (n > 4 && strcmp(name + n - 4, ".tmp") == 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", c->p->dir, name);
+        c->p->io->unlink(c->p->io, path); /* an interrupted index write */
+        return 0;
+    }
+    if (parse_base(name, ".log", &base) != 0)
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        int64_t *nb = realloc(c->bases, cap * sizeof(*nb));
+        if (!nb) {
+            c->rc = -ENOMEM;
+            return 1;
+        }
+        c->bases = nb;
+        c->cap = cap;
+    }
+    c->bases[c->n++] = base;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int segs_push(td_part *p, td_seg *s)
+{
+    if (p->nsegs == p->segs_cap) {
+        size_t cap = p->segs_cap ? p->segs_cap * 2 : 16;
+        td_seg **n = realloc(p->segs, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        p->segs = n;
+        p->segs_cap = cap;
+    }
+    p->segs[p->nsegs++] = s;
+    return 0;
+}
+
+/* Creates a new empty active segment at base. Caller holds mu (or is part_open). */
+static int seg_create(td_part *p, int64_t base, int64_t now_ms)
+{
+    char path[PATH_MAX];
+    seg_path(p, base, ".log", path, sizeof(path));
+    td_seg *s = seg_new(p, base);
+    if (!s)
+        return -ENOMEM;
+    s->created_ms = now_ms;
+    s->fd = p->io->open(p->io, path, O_RDWR | O_CREAT, 0644);
+    int64_t size = 0;
+    int rc = s->fd < 0 ? s->fd : p->io->fsize(p->io, s->fd, &size);
+    if (rc == 0 && size != 0)
+        rc = p->io->ftruncate(p->io, s->fd, 0); /* a leftover of a roll that crashed */
+    if (rc == 0)
+        rc = p->io->sync_dir(p->io, p->dir);
+    if (rc == 0)
+        rc = segs_push(p, s);
+    if (rc) {
+        seg_free(s);
+        return td_fail(rc, "cannot create segment %s: %s", path, td_strerror(rc));
+    }
+    return 0;
+}
+
+int part_open(const td_io *io, const char *dir, const char *label, const td_topic_config *cfg,
+              td_part **out)
+{
+    td_part *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->io = io;
+    p->dir = strdup(dir);
+    p->label = strdup(label);
+    p->cfg = *cfg;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->synced, NULL);
+    td_buf_init(&p->scrub_buf);
+    p->scrub_base = -1;
+    struct list_ctx lc = {p, NULL, 0, 0, 0};
+    int rc = p->dir && p->label ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = td_io_mkdirs(io, dir, 0755);
+    if (rc == 0)
+        rc = io->list(io, dir, list_cb, &lc);
+    if (rc == 0)
+        rc = lc.rc;
+    if (rc) {
+        rc = td_fail(rc, "cannot open partition directory %s: %s", dir, td_strerror(rc));
+        goto fail;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, CLEAN_MARKER);
+    int cfd = io->open(io, path, O_RDONLY, 0);
+    bool clean = cfd >= 0;
+    if (clean)
+        io->close(io, cfd);
+    p->clean_marker = clean;
+    qsort(lc.bases, lc.n, sizeof(int64_t), cmp_i64);
+    for (size_t i = 0; i < lc.n; i++) {
+        td_seg *s = seg_new(p, lc.bases[i]);
+        if (!s || segs_push(p, s)) {
+            free(s);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        s->sealed = i + 1 < lc.n;
+        s->created_ms = td_wall_ms();
+        rc = seg_recover(p, s, !s->sealed, clean);
+        if (rc)
+            goto fail;
+        if (p->offline[0])
+            break;
+        if (i > 0 && p->segs[i - 1]->next_offset != s->base) {
+            go_offline(p, TD_ECORRUPT,
+                       "segment %020" PRId64 ".log does not continue the previous segment, "
+                       "which ends at offset %" PRId64,
+                       s->base, p->segs[i - 1]->next_offset);
+            break;
+        }
+    }
+    if (p->nsegs == 0 && (rc = seg_create(p, 0, td_wall_ms())) != 0)
+        goto fail;
+    free(lc.bases);
+    lc.bases = NULL;
+    td_seg *act = p->segs[p->nsegs - 1];
+    /* What recovery found in the files counts as durable once synced here. */
+    if (!p->offline[0] && (rc = io->fsync(io, act->fd)) != 0)
+        goto fail;
+    p->log_start = p->segs[0]->base;
+    p->log_end = act->next_offset;
+    if (p->offline[0]) {
+        /* Offsets of an offline partition: as far as its first segment got. */
+        p->log_end = p->segs[0]->next_offset;
+    }
+    p->durable = p->log_end;
+    p->high_watermark = p->log_end;
+    *out = p;
+    return 0;
+fail:
+    free(lc.bases);
+    part_close(p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Closing
+ */
+void part_close(td_part *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    const td_io *io = p->io;
+    if (p->nsegs && !p->offline[0]) {
+        td_seg *act = p->segs[p->nsegs - 1];
+        int rc = io->fsync(io, act->fd);
+        if (rc == 0 && act->size > 0)
+            rc = seg_write_indexes(p, act);
+        if (rc == 0 && !p->clean_marker) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/%s", p->dir, CLEAN_MARKER);
+            int fd = io->open(io, path, O_RDWR | O_CREAT, 0644);
+            if (fd >= 0) {
+                io->fsync(io, fd);
+                io->close(io, fd);
+                io->sync_dir(io, p->dir);
+            }
+        }
+    }
+    for (size_t i = 0; i < p->nsegs; i++)
+        seg_unref_locked(p->segs[i]);
+    pthread_mutex_unlock(&p->mu);
+    free(p->segs);
+    free(p->waiters);
+    td_buf_free(&p->scrub_buf);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->synced);
+    free(p->dir);
+    free(p->label);
+    free(p);
+}
+
+void part_set_config(td_part *p, const td_topic_config *cfg)
+{
+    pthread_mutex_lock(&p->mu);
+    p->cfg = *cfg;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Appending
+ */
+
+/* Seals the active segment and starts a new one at the log end. Caller holds mu. The sealed
+ * log is fsynced and its indexes written, so sealed segments never need recovery. */
+static int roll_locked(td_part *p, int64_t now_ms)
+{
+    td_seg *act = p->segs[p->nsegs - 1];
+    int rc = p->io->fsync(p->io, act->fd);
+    if (rc == 0)
+        rc = seg_write_indexes(p, act);
+    if (rc == 0)
+        rc = seg_create(p, act->next_offset, now_ms);
+    if (rc)
+        return rc;
+    act->sealed = true;
+    TD_DEBUG("storage", "partition %s: rolled segment at offset %" PRId64, p->label,
+             act->next_offset);
+    return 0;
+}
+
+/* The first append after a clean open removes the clean marker (durably: otherwise a crash
+ * could leave the marker vouching for a log that has changed). */
+static int drop_clean_marker(td_part *p)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, CLEAN_MARKER);
+    int rc = p->io->unlink(p->io, path);
+    if (rc && rc != -ENOENT)
+        return rc;
+    rc = p->io->sync_dir(p->io, p->dir);
+    if (rc == 0)
+        p->clean_marker = false;
+    return rc;
+}
+
+int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res)
+{
+    td_batch_header h;
+    int rc = batch_validate(batch, n, false, 0, &h);
+    if (rc == TD_EAGAIN || (rc == 0 && batch_total_size(&h) != n))
+        return td_fail(TD_ECORRUPT, "batch size %zu does not match its length field", n);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    if ((rc = check_online(p)) != 0)
+        goto out;
+    if (n > (size_t)p->cfg.max_message_bytes) {
+        rc = td_fail(TD_ETOOBIG, "batch of %zu bytes exceeds max.message.bytes %" PRId32, n,
+                     p->cfg.max_message_bytes);
+        goto out;
+    }
+    if (p->clean_marker && (rc = drop_clean_marker(p)) != 0)
+        goto out;
+    td_seg *act = p->segs[p->nsegs - 1];
+    if (act->size > 0 && (act->size + (int64_t)n > p->cfg.segment_bytes ||
+                          now_ms - act->created_ms >= p->cfg.segment_ms)) {
+        if ((rc = roll_locked(p, now_ms)) != 0)
+            goto out;
+        act = p->segs[p->nsegs - 1];
+    }
+    if (act->size + (int64_t)n > UINT32_MAX) {
+        rc = td_fail(TD_ETOOBIG, "batch does not fit in a segment");
+        goto out;
+    }
+    int64_t base = act->next_offset;
+    batch_set_base_offset(batch, base);
+    h.base_offset = base;
+    int64_t lat = -1;
+    if (p->cfg.timestamp_type == TD_TS_LOG_APPEND_TIME) {
+        batch_set_log_append_time(batch, n, now_ms);
+        h.max_timestamp = now_ms;
+        lat = now_ms;
+    }
+    rc = td_io_write_all(p->io, act->fd, batch, n, act->size);
+    if (rc) {
+        /* Nothing of a failed batch may stay: cut the file back to where it was. */
+        int trc = p->io->ftruncate(p->io, act->fd, act->size);
+        if (trc)
+            go_offline(p, trc, "cannot undo a failed append: %s", td_strerror(trc));
+        rc = td_fail(rc, "append to partition %s failed: %s", p->label, td_strerror(rc));
+        goto out;
+    }
+    if ((rc = seg_account(act, &h, act->size)) != 0)
+        goto out;
+    astore(&p->log_end, act->next_offset);
+    if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS)
+        astore(&p->high_watermark, act->next_offset);
+    if (res) {
+        res->base_offset = base;
+        res->last_offset = batch_last_offset(&h);
+        res->log_append_time = lat;
+        res->end_offset = act->next_offset;
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Durability
+ */
+
+/*
+ * Runs one fsync covering everything appended so far. Caller holds mu and !p->syncing; mu is
+ * released during the fsync and held again on return. Callbacks that became due are moved to
+ * *due for the caller to run after unlocking.
+ */
+static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
+{
+    p->syncing = true;
+    int64_t target = aload(&p->log_end);
+    td_seg *act = p->segs[p->nsegs - 1];
+    act->refs++;
+    pthread_mutex_unlock(&p->mu);
+    int rc = p->io->fsync(p->io, act->fd);
+    pthread_mutex_lock(&p->mu);
+    seg_unref_locked(act);
+    p->syncing = false;
+    if (rc) {
+        go_offline(p, rc, "fsync failed: %s", td_strerror(rc));
+    } else if (target > p->durable) {
+        p->durable = target;
+        if (p->durable > aload(&p->high_watermark))
+            astore(&p->high_watermark, p->durable);
+    }
+    /* Collect the callbacks that are due (or failed). */
+    size_t k = 0;
+    for (size_t i = 0; i < p->nwaiters; i++) {
+        if (rc || p->waiters[i].end <= p->durable) {
+            if (due) {
+                durable_waiter *d = realloc(*due, (*ndue + 1) * sizeof(**due));
+                if (d) {
+                    *due = d;
+                    d[(*ndue)++] = p->waiters[i];
+                    continue;
+                }
+            }
+        }
+        p->waiters[k++] = p->waiters[i];
+    }
+    p->nwaiters = k;
+    pthread_cond_broadcast(&p->synced);
+    return rc;
+}
+
+static void run_due(durable_waiter *due, size_t ndue, int rc)
+{
+    for (size_t i = 0; i < ndue; i++)
+        due[i].cb(due[i].arg, rc);
+    free(due);
+}
+
+int part_wait_durable(td_part *p, int64_t end_offset)
+{
+    durable_waiter *due = NULL;
+    size_t ndue = 0;
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS || p->durable >= end_offset)
+            break;
+        if ((rc = check_online(p)) != 0)
+            break;
+        if (!p->syncing) {
+            rc = sync_locked(p, &due, &ndue);
+            if (rc)
+                break;
+            continue;
+        }
+        pthread_cond_wait(&p->synced, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    run_due(due, ndue, rc);
+    return rc;
+}
+
+int part_sync(td_part *p)
+{
+    durable_waiter *due = NULL;
+    size_t ndue = 0;
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    int64_t want = aload(&p->log_end);
+    for (;;) {
+        if ((rc = check_online(p)) != 0 || p->durable >= want)
+            break;
+        if (!p->syncing) {
+            rc = sync_locked(p, &due, &ndue);
+            if (rc)
+                break;
+            continue;
+        }
+        pthread_cond_wait(&p->synced, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    run_due(due, ndue, rc);
+    return rc;
+}
+
+int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = check_online(p);
+    if (rc == 0 && p->cfg.fsync_policy == TD_FSYNC_ALWAYS && p->durable < end_offset) {
+        if (p->nwaiters == p->waiters_cap) {
+            size_t cap = p->waiters_cap ? p->waiters_cap * 2 : 16;
+            durable_waiter *n = realloc(p->waiters, cap * sizeof(*n));
+            if (!n) {
+                pthread_mutex_unlock(&p->mu);
+                return -ENOMEM;
+            }
+            p->waiters = n;
+            p->waiters_cap = cap;
+        }
+        p->waiters[p->nwaiters++] = (durable_waiter){end_offset, cb, arg};
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    cb(arg, rc);
+    return 0;
+}
+
+bool part_needs_sync(td_part *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool r = !p->offline[0] && p->durable < aload(&p->log_end);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+int64_t part_log_start(td_part *p)
+{
+    return aload(&p->log_start);
+}
+
+int64_t part_high_watermark(td_part *p)
+{
+    return aload(&p->high_watermark);
+}
+
+int64_t part_log_end(td_part *p)
+{
+    return aload(&p->log_end);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading
+ */
+
+/* Index of the last segment whose base is <= offset (0 if none). Caller holds mu. */
+static size_t seg_find(td_part *p, int64_t offset)
+{
+    size_t lo = 0, hi = p->nsegs;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (p->segs[mid]->base <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Position of the last index entry at or below offset. Caller holds mu. */
+static int64_t idx_lookup(const td_seg *s, int64_t offset)
+{
+    if (s->idx_n == 0)
+        return 0;
+    int64_t rel = offset - s->base;
+    size_t lo = 0, hi = s->idx_n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if ((int64_t)s->idx[mid].rel <= rel)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return s->idx[lo].pos;
+}
+
+int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = -1;
+    int rc = check_online(p);
+    if (rc)
+        return rc;
+    int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
+    if (offset < ls || offset > hw)
+        return td_fail(TD_ERANGE, "offset %" PRId64 " is outside %" PRId64 "..%" PRId64, offset,
+                       ls, hw);
+    if (offset == hw)
+        return TD_EEND;
+    pthread_mutex_lock(&p->mu);
+    size_t i = seg_find(p, offset);
+    td_seg *s = p->segs[i];
+    if (s->next_offset <= offset && i + 1 < p->nsegs)
+        s = p->segs[i + 1];
+    s->refs++;
+    int64_t pos = idx_lookup(s, offset), size = s->size;
+    pthread_mutex_unlock(&p->mu);
+
+    const td_io *io = p->io;
+    int64_t start = -1, len = 0, first = 0, next = offset;
+    while (pos < size) {
+        uint8_t hdr[TD_BATCH_HEADER_SIZE];
+        td_batch_header h;
+        rc = td_io_read_all(io, s->fd, hdr, sizeof(hdr), pos);
+        if (rc == 0)
+            rc = batch_header_parse(hdr, sizeof(hdr), &h);
+        if (rc) {
+            pthread_mutex_lock(&p->mu);
+            char path[PATH_MAX];
+            seg_path(p, s->base, ".log", path, sizeof(path));
+            rc = go_offline(p, TD_ECORRUPT, "unreadable batch header in %s at position %" PRId64,
+                            path, pos);
+            seg_unref_locked(s);
+            pthread_mutex_unlock(&p->mu);
+            return rc;
+        }
+        int64_t total = (int64_t)batch_total_size(&h);
+        if (h.base_offset >= hw)
+            break;
+        if (start < 0) {
+            if (batch_last_offset(&h) < offset) {
+                pos += total;
+                continue;
+            }
+            start = pos;
+            first = h.base_offset;
+        } else if (len + total > (int64_t)max_bytes) {
+            break;
+        }
+        len += total;
+        next = batch_last_offset(&h) + 1;
+        pos += total;
+    }
+    if (start < 0) {
+        /* offset was in a gap at the end of this segment: nothing until the next one. */
+        pthread_mutex_lock(&p->mu);
+        seg_unref_locked(s);
+        pthread_mutex_unlock(&p->mu);
+        return TD_EEND;
+    }
+    r->seg = s;
+    r->fd = s->fd;
+    r->io = io;
+    r->pos = start;
+    r->len = len;
+    r->first_offset = first;
+    r->next_offset = next;
+    return 0;
+}
+
+void part_range_release(td_range *r)
+{
+    if (!r->seg)
+        return;
+    td_part *p = r->seg->part;
+    pthread_mutex_lock(&p->mu);
+    seg_unref_locked(r->seg);
+    pthread_mutex_unlock(&p->mu);
+    r->seg = NULL;
+}
+
+int part_range_copy(const td_range *r, td_buf *out)
+{
+    int rc = td_buf_reserve(out, (size_t)r->len);
+    if (rc)
+        return rc;
+    rc = td_io_read_all(r->io, r->fd, out->p + out->len, (size_t)r->len, r->pos);
+    if (rc)
+        return rc == TD_EEND ? -EIO : rc;
+    out->len += (size_t)r->len;
+    return 0;
+}
+
+/* Reads the batch at pos of s whole into b. */
+static int read_batch(td_part *p, td_seg *s, int64_t pos, td_buf *b, td_batch_header *h)
+{
+    uint8_t hdr[TD_BATCH_HEADER_SIZE];
+    int rc = td_io_read_all(p->io, s->fd, hdr, sizeof(hdr), pos);
+    if (rc == 0)
+        rc = batch_header_parse(hdr, sizeof(hdr), h);
+    if (rc)
+        return rc == TD_EEND ? TD_ECORRUPT : rc;
+    td_buf_reset(b);
+    rc = td_buf_reserve(b, batch_total_size(h));
+    if (rc == 0)
+        rc = td_io_read_all(p->io, s->fd, b->p, batch_total_size(h), pos);
+    if (rc)
+        return rc == TD_EEND ? TD_ECORRUPT : rc;
+    b->len = batch_total_size(h);
+    return 0;
+}
+
+/* Finds in batch b the first record at or after min_offset with timestamp >= ts (or == ts
+ * when exact). */
+static int find_in_batch(td_buf *b, int64_t min_offset, int64_t ts, bool exact, int64_t *found)
+{
+    td_batch_reader r;
+    batch_reader_init(&r);
+    int rc = batch_reader_open(&r, b->p, b->len, 64u << 20);
+    td_record rec;
+    *found = -1;
+    while (rc == 0 && (rc = batch_reader_next(&r, &rec)) == 1) {
+        if (rec.offset >= min_offset && (exact ? rec.timestamp == ts : rec.timestamp >= ts)) {
+            *found = rec.offset;
+            break;
+        }
+    }
+    batch_reader_free(&r);
+    return rc < 0 ? rc : 0;
+}
+
+int part_offset_for_time(td_part *p, int64_t ts, int64_t *offset)
+{
+    int rc = check_online(p);
+    if (rc)
+        return rc;
+    int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
+    pthread_mutex_lock(&p->mu);
+    td_seg *s = NULL;
+    for (size_t i = 0; i < p->nsegs; i++)
+        if (p->segs[i]->max_ts >= ts && p->segs[i]->base < hw) {
+            s = p->segs[i];
+            break;
+        }
+    if (!s) {
+        pthread_mutex_unlock(&p->mu);
+        *offset = hw;
+        return 0;
+    }
+    s->refs++;
+    /* Start from the last time index entry whose timestamp is below ts. */
+    int64_t from = s->base;
+    for (size_t i = 0; i < s->tidx_n && s->tidx[i].ts < ts; i++)
+        from = s->base + s->tidx[i].rel;
+    int64_t pos = idx_lookup(s, from), size = s->size;
+    pthread_mutex_unlock(&p->mu);
+    td_buf b;
+    td_buf_init(&b);
+    *offset = hw;
+    while (pos < size) {
+        td_batch_header h;
+        if ((rc = read_batch(p, s, pos, &b, &h)) != 0)
+            break;
+        if (h.base_offset >= hw)
+            break;
+        if (h.max_timestamp >= ts && batch_last_offset(&h) >= ls) {
+            int64_t found;
+            rc = find_in_batch(&b, ls, ts, false, &found);
+            if (rc)
+                break;
+            if (found >= 0) {
+                *offset = found;
+                break;
+            }
+        }
+        pos += (int64_t)batch_total_size(&h);
+    }
+    td_buf_free(&b);
+    pthread_mutex_lock(&p->mu);
+    seg_unref_locked(s);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int part_max_timestamp(td_part *p, int64_t *ts, int64_t *offset)
+{
+    int rc = check_online(p);
+    if (rc)
+        return rc;
+    int64_t hw = aload(&p->high_watermark);
+    pthread_mutex_lock(&p->mu);
+    td_seg *best = NULL;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        td_seg *s = p->segs[i];
+        if (s->max_ts >= 0 && s->max_ts_base < hw && (!best || s->max_ts > best->max_ts))
+            best = s;
+    }
+    if (!best) {
+        pthread_mutex_unlock(&p->mu);
+        return TD_ENOTFOUND;
+    }
+    best->refs++;
+    int64_t want = best->max_ts, from = best->max_ts_base;
+    int64_t pos = idx_lookup(best, from), size = best->size;
+    pthread_mutex_unlock(&p->mu);
+    td_buf b;
+    td_buf_init(&b);
+    rc = TD_ENOTFOUND;
+    while (pos < size) {
+        td_batch_header h;
+        int r2 = read_batch(p, best, pos, &b, &h);
+        if (r2) {
+            rc = r2;
+            break;
+        }
+        if (h.base_offset == from) {
+            int64_t found;
+            rc = find_in_batch(&b, 0, want, true, &found);
+            if (rc == 0 && found < 0)
+                found = batch_last_offset(&h);
+            *ts = want;
+            *offset = found;
+            break;
+        }
+        pos += (int64_t)batch_total_size(&h);
+    }
+    td_buf_free(&b);
+    pthread_mutex_lock(&p->mu);
+    seg_unref_locked(best);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Retention
+ */
+
+/* Removes the oldest segment. Caller holds mu; nsegs >= 2. */
+static void drop_oldest_locked(td_part *p)
+{
+    td_seg *s = p->segs[0];
+    memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
+    p->nsegs--;
+    astore(&p->log_start, p->segs[0]->base);
+    char path[PATH_MAX];
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    for (size_t i = 0; i < 3; i++) {
+        seg_path(p, s->base, exts[i], path, sizeof(path));
+        p->io->unlink(p->io, path);
+    }
+    s->deleted = true;
+    TD_INFO("storage", "partition %s: retention deleted segment %020" PRId64 " (%" PRId64 " bytes)",
+            p->label, s->base, s->size);
+    seg_unref_locked(s); /* readers holding a range keep the fd until they release it */
+}
+
+int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
+{
+    int count = 0, rc = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->offline[0])
+        goto out;
+    const td_topic_config *c = &p->cfg;
+    td_seg *act = p->segs[p->nsegs - 1];
+    /* An active segment that has wholly expired by time is rolled so that it can go. */
+    if (c->retention_ms >= 0 && act->size > 0 && act->max_ts < now_ms - c->retention_ms &&
+        aload(&p->high_watermark) == act->next_offset) {
+        if ((rc = roll_locked(p, now_ms)) != 0)
+            goto out;
+    }
+    int64_t total = 0;
+    for (size_t i = 0; i < p->nsegs; i++)
+        total += p->segs[i]->size;
+    while (p->nsegs > 1) {
+        td_seg *s = p->segs[0];
+        bool by_time = c->retention_ms >= 0 && s->max_ts < now_ms - c->retention_ms;
+        bool by_bytes = c->retention_bytes >= 0 && total - s->size >= c->retention_bytes;
+        bool by_records = c->retention_records >= 0 &&
+                          aload(&p->log_end) - p->segs[1]->base >= c->retention_records;
+        if (!by_time && !by_bytes && !by_records)
+            break;
+        total -= s->size;
+        drop_oldest_locked(p);
+        count++;
+    }
+out:
+    pthread_mutex_unlock(&p->mu);
+    if (deleted)
+        *deleted = count;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Scrub
+ */
+int part_scrub_step(td_part *p, int64_t budget, int64_t *checked)
+{
+    int64_t done = 0;
+    int rc = 0;
+    if (checked)
+        *checked = 0;
+    while (done < budget) {
+        pthread_mutex_lock(&p->mu);
+        if (p->offline[0]) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        /* The next sealed segment at or after scrub_base. */
+        td_seg *s = NULL;
+        for (size_t i = 0; i + 1 < p->nsegs; i++)
+            if (p->segs[i]->base >= p->scrub_base) {
+                s = p->segs[i];
+                break;
+            }
+        if (!s) {
+            /* Past the last sealed segment: start over next time. */
+            p->scrub_base = -1;
+            p->scrub_pos = 0;
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        if (s->base != p->scrub_base) {
+            p->scrub_base = s->base;
+            p->scrub_pos = 0;
+        }
+        int64_t pos = p->scrub_pos, size = s->size;
+        s->refs++;
+        pthread_mutex_unlock(&p->mu);
+        const char *why = NULL;
+        td_batch_header h;
+        int64_t next = pos;
+        if (pos < size) {
+            int r2 = read_batch(p, s, pos, &p->scrub_buf, &h);
+            if (r2 == TD_ECORRUPT || (r2 == 0 && pos + (int64_t)batch_total_size(&h) > size))
+                why = "an invalid batch header";
+            else if (r2)
+                rc = r2;
+            else if (batch_validate(p->scrub_buf.p, p->scrub_buf.len, false, 0, NULL) != 0)
+                why = "a batch whose CRC does not match";
+            else
+                next = pos + (int64_t)batch_total_size(&h);
+        }
+        pthread_mutex_lock(&p->mu);
+        if (why) {
+            char path[PATH_MAX];
+            seg_path(p, s->base, ".log", path, sizeof(path));
+            rc = go_offline(p, TD_ECORRUPT, "scrub found a corrupt batch in %s at position %" PRId64
+                            ": %s", path, pos, why);
+        } else if (rc == 0) {
+            done += next - pos;
+            if (next >= size) {
+                p->scrub_base = s->base + 1;
+                p->scrub_pos = 0;
+            } else {
+                p->scrub_pos = next;
+            }
+        }
+        seg_unref_locked(s);
+        pthread_mutex_unlock(&p->mu);
+        if (rc)
+            break;
+    }
+    if (checked)
+        *checked = done;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Stats
+ */
+void part_stats(td_part *p, td_part_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&p->mu);
+    st->log_start_offset = aload(&p->log_start);
+    st->high_watermark = aload(&p->high_watermark);
+    st->log_end_offset = aload(&p->log_end);
+    for (size_t i = 0; i < p->nsegs; i++)
+        st->size_bytes += p->segs[i]->size;
+    st->segments = (int32_t)p->nsegs;
+    st->offline = p->offline[0] != 0;
+    snprintf(st->error, sizeof(st->error), "%s", p->offline);
+    pthread_mutex_unlock(&p->mu);
+}
+
+const char *part_offline(td_part *p)
+{
+    return __atomic_load_n(&p->offline_flag, __ATOMIC_ACQUIRE) ? p->offline : NULL;
+}
