@@ -1134,10 +1134,13 @@ static int find_in_batch(td_buf *b, int64_t min_offset, int64_t ts, bool exact, 
     int rc = batch_reader_open(&r, b->p, b->len, 64u << 20);
     td_record rec;
     *found = -1;
-    while (rc == 0 && (rc = batch_reader_next(&r, &rec)) == 1) {
-        if (rec.offset >= min_offset && (exact ? rec.timestamp == ts : rec.timestamp >= ts)) {
-            *found = rec.offset;
-            break;
+    if (rc == 0) {
+        while ((rc = batch_reader_next(&r, &rec)) == 1) {
+            if (rec.offset >= min_offset &&
+                (exact ? rec.timestamp == ts : rec.timestamp >= ts)) {
+                *found = rec.offset;
+                break;
+            }
         }
     }
     batch_reader_free(&r);

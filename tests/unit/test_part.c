@@ -1,0 +1,564 @@
+/* Unit tests for partitions (storage/part.c) on the real file system. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/storage.h"
+#include "test.h"
+
+static td_topic_config small_cfg(void)
+{
+    td_topic_config c;
+    td_topic_config_init(&c);
+    c.segment_bytes = 4096;
+    return c;
+}
+
+/* Encodes one batch of `count` events numbered from `first`, value "event-<n>", timestamps
+ * ts0 + n. */
+static void make_batch(td_buf *b, int first, int count, int64_t ts0)
+{
+    td_event ev[64];
+    char vals[64][32];
+    for (int i = 0; i < count; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "event-%d", first + i);
+        ev[i] = (td_event){.key = NULL, .value = vals[i], .value_len = strlen(vals[i]),
+                           .timestamp_ms = ts0 + first + i};
+    }
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    td_buf_reset(b);
+    ASSERT_OK(batch_encode(b, &o, ev, (size_t)count));
+}
+
+static int64_t append_n(td_part *p, int first, int count, int64_t ts0)
+{
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, first, count, ts0);
+    td_append_result r;
+    ASSERT_OK(part_append(p, b.p, b.len, ts0 + first, &r));
+    ASSERT_EQ(r.base_offset, first);
+    ASSERT_EQ(r.last_offset, first + count - 1);
+    ASSERT_OK(part_wait_durable(p, r.end_offset));
+    td_buf_free(&b);
+    return r.end_offset;
+}
+
+/* Reads every record from `from` to the high watermark, checking values are event-<offset>. */
+static int64_t read_all_check(td_part *p, int64_t from)
+{
+    int64_t off = from, n = 0;
+    td_buf b;
+    td_buf_init(&b);
+    td_batch_reader rd;
+    batch_reader_init(&rd);
+    for (;;) {
+        td_range r;
+        int rc = part_read(p, off, 10000, &r);
+        if (rc == TD_EEND)
+            break;
+        ASSERT_OK(rc);
+        td_buf_reset(&b);
+        ASSERT_OK(part_range_copy(&r, &b));
+        ASSERT_LE(r.first_offset, off);
+        size_t pos = 0;
+        while (pos < b.len) {
+            ASSERT_OK(batch_reader_open(&rd, b.p + pos, b.len - pos, 1 << 20));
+            td_record rec;
+            while (batch_reader_next(&rd, &rec) == 1) {
+                if (rec.offset < off)
+                    continue;
+                ASSERT_EQ(rec.offset, off);
+                char want[32];
+                snprintf(want, sizeof(want), "event-%lld", (long long)off);
+                ASSERT_EQ(rec.value.n, strlen(want));
+                ASSERT_MEM_EQ(rec.value.p, want, rec.value.n);
+                off++;
+                n++;
+            }
+            pos += batch_total_size(&rd.h);
+        }
+        ASSERT_EQ(off, r.next_offset);
+        part_range_release(&r);
+    }
+    batch_reader_free(&rd);
+    td_buf_free(&b);
+    ASSERT_EQ(off, part_high_watermark(p));
+    return n;
+}
+
+static void test_append_read_roll_reopen(void)
+{
+    char *dir = test_tmpdir("part");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(part_high_watermark(p), 0);
+    int64_t end = 0;
+    for (int i = 0; i < 200; i++)
+        end = append_n(p, (int)end, 1 + i % 7, 1000000);
+    ASSERT_EQ(part_log_end(p), end);
+    ASSERT_EQ(part_high_watermark(p), end);
+    td_part_stats st;
+    part_stats(p, &st);
+    ASSERT(st.segments > 3); /* 4 KiB segments rolled */
+    ASSERT_EQ(read_all_check(p, 0), end);
+    ASSERT_EQ(read_all_check(p, end / 2), end - end / 2);
+    td_range r;
+    ASSERT_EQ(part_read(p, end + 1, 100, &r), TD_ERANGE);
+    ASSERT_EQ(part_read(p, end, 100, &r), TD_EEND);
+    part_close(p);
+    /* Clean reopen. */
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(part_log_end(p), end);
+    ASSERT_EQ(read_all_check(p, 0), end);
+    int64_t end2 = append_n(p, (int)end, 5, 1000000);
+    ASSERT_EQ(end2, end + 5);
+    part_close(p);
+    /* Unclean reopen: remove the clean marker and the active index files. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/.clean", dir);
+    ASSERT_OK(unlink(path));
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(part_log_end(p), end2);
+    ASSERT_EQ(read_all_check(p, 0), end2);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+static char logged[8192];
+static void sink(int level, const char *line, void *arg)
+{
+    (void)level;
+    (void)arg;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof(logged) - n, "%s\n", line);
+}
+
+static void append_bytes_to(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, p, n), (ssize_t)n);
+    close(fd);
+}
+
+static void test_torn_tail_truncated(void)
+{
+    char *dir = test_tmpdir("torn");
+    td_topic_config c;
+    td_topic_config_init(&c);
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    int64_t end = 0;
+    for (int i = 0; i < 10; i++)
+        end = append_n(p, (int)end, 3, 5000);
+    part_close(p);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/.clean", dir);
+    unlink(path);
+    /* Half a batch at the end of the log. */
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, (int)end, 4, 5000);
+    batch_set_base_offset(b.p, end);
+    snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+    struct stat st0;
+    ASSERT_OK(stat(path, &st0));
+    append_bytes_to(path, b.p, b.len / 2);
+    logged[0] = 0;
+    td_log_set_sink(sink, NULL);
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    td_log_set_sink(NULL, NULL);
+    ASSERT_CONTAINS(logged, "truncating");
+    ASSERT_CONTAINS(logged, "00000000000000000000.log");
+    ASSERT_EQ(part_log_end(p), end);
+    ASSERT_EQ(read_all_check(p, 0), end);
+    struct stat st1;
+    ASSERT_OK(stat(path, &st1));
+    ASSERT_EQ(st1.st_size, st0.st_size);
+    /* Writable after recovery. */
+    ASSERT_EQ(append_n(p, (int)end, 2, 5000), end + 2);
+    part_close(p);
+    td_buf_free(&b);
+    test_rmrf(dir);
+}
+
+static void test_corrupt_sealed_goes_offline(void)
+{
+    char *dir = test_tmpdir("corrupt");
+    char *dir2 = test_tmpdir("healthy");
+    td_topic_config c = small_cfg();
+    td_part *p, *q;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(part_open(td_io_posix(), dir2, "t/1", &c, &q));
+    int64_t end = 0;
+    for (int i = 0; i < 100; i++) {
+        end = append_n(p, (int)end, 4, 1);
+        append_n(q, i * 4, 4, 1);
+    }
+    /* The scrub passes over healthy sealed segments. */
+    int64_t checked = 0;
+    ASSERT_OK(part_scrub_step(p, 1 << 30, &checked));
+    ASSERT(checked > 4096);
+    part_close(p);
+    /* Flip a byte in the middle of the first (sealed) segment: inside a record of a batch
+     * that is not the first. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+    int fd = open(path, O_RDWR);
+    uint8_t byte;
+    ASSERT_EQ(pread(fd, &byte, 1, 2000), 1);
+    byte ^= 0xff;
+    ASSERT_EQ(pwrite(fd, &byte, 1, 2000), 1);
+    close(fd);
+    /* With intact indexes the open does not read that far: the scrub finds it. */
+    logged[0] = 0;
+    td_log_set_sink(sink, NULL);
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    if (!part_offline(p)) {
+        int rc = part_scrub_step(p, 1 << 30, &checked);
+        ASSERT_EQ(rc, TD_ECORRUPT);
+    }
+    td_log_set_sink(NULL, NULL);
+    ASSERT(part_offline(p) != NULL);
+    ASSERT_CONTAINS(part_offline(p), "00000000000000000000.log");
+    ASSERT_CONTAINS(part_offline(p), "position");
+    td_range r;
+    ASSERT_EQ(part_read(p, 0, 100, &r), TD_EOFFLINE);
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, 0, 1, 1);
+    td_append_result ar;
+    ASSERT_EQ(part_append(p, b.p, b.len, 1, &ar), TD_EOFFLINE);
+    part_close(p);
+    /* Without its index the rebuild finds the corruption at open. */
+    snprintf(path, sizeof(path), "%s/%020d.index", dir, 0);
+    ASSERT_OK(unlink(path));
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT(part_offline(p) != NULL);
+    ASSERT_CONTAINS(part_offline(p), "corrupt batch in");
+    part_close(p);
+    /* The other partition is untouched. */
+    ASSERT(part_offline(q) == NULL);
+    ASSERT_EQ(read_all_check(q, 0), 400);
+    part_close(q);
+    td_buf_free(&b);
+    test_rmrf(dir);
+    test_rmrf(dir2);
+}
+
+static void test_index_rebuild(void)
+{
+    char *dir = test_tmpdir("idx");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    int64_t end = 0;
+    for (int i = 0; i < 100; i++)
+        end = append_n(p, (int)end, 3, 1);
+    part_close(p);
+    /* Damage: truncate one index to a partial entry, fill another with garbage. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%020d.index", dir, 0);
+    ASSERT_OK(truncate(path, 5));
+    td_part_stats st;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    part_stats(p, &st);
+    ASSERT(!st.offline);
+    ASSERT_EQ(read_all_check(p, 0), end);
+    part_close(p);
+    /* The rebuilt index was written back. */
+    struct stat sb;
+    ASSERT_OK(stat(path, &sb));
+    ASSERT(sb.st_size >= 8 && sb.st_size % 8 == 0);
+    test_rmrf(dir);
+}
+
+static void test_time_lookup_and_max(void)
+{
+    char *dir = test_tmpdir("time");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    /* Event n has timestamp 1000 + n. */
+    int64_t end = 0;
+    for (int i = 0; i < 150; i++)
+        end = append_n(p, (int)end, 1 + i % 5, 1000);
+    for (int64_t t = 990; t <= 1000 + end + 5; t += 7) {
+        int64_t off;
+        ASSERT_OK(part_offset_for_time(p, t, &off));
+        int64_t want = t <= 1000 ? 0 : t - 1000;
+        if (want > end)
+            want = end;
+        ASSERT_EQ(off, want);
+    }
+    int64_t ts, off;
+    ASSERT_OK(part_max_timestamp(p, &ts, &off));
+    ASSERT_EQ(ts, 1000 + end - 1);
+    ASSERT_EQ(off, end - 1);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+static void test_retention(void)
+{
+    char *dir = test_tmpdir("ret");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    int64_t end = 0;
+    for (int i = 0; i < 300; i++)
+        end = append_n(p, (int)end, 2, 1000);
+    td_part_stats st;
+    part_stats(p, &st);
+    int32_t segs = st.segments;
+    /* By bytes: keep at least 8 KiB, deleting whole segments. */
+    c.retention_bytes = 8192;
+    part_set_config(p, &c);
+    int deleted;
+    ASSERT_OK(part_enforce_retention(p, 2000, &deleted));
+    ASSERT(deleted > 0);
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, segs - deleted);
+    ASSERT_GE(st.size_bytes, 8192);
+    ASSERT_LE(st.size_bytes, 8192 + 4096);
+    ASSERT(st.log_start_offset > 0);
+    ASSERT_EQ(read_all_check(p, st.log_start_offset), end - st.log_start_offset);
+    td_range r;
+    ASSERT_EQ(part_read(p, 0, 100, &r), TD_ERANGE);
+    /* By records: keep at least 60. */
+    c.retention_bytes = -1;
+    c.retention_records = 60;
+    part_set_config(p, &c);
+    ASSERT_OK(part_enforce_retention(p, 2000, &deleted));
+    ASSERT(deleted > 0);
+    part_stats(p, &st);
+    ASSERT_GE(end - st.log_start_offset, 60);
+    ASSERT_LE(end - st.log_start_offset, 60 + 4096 / 20);
+    c.retention_records = -1;
+    /* By time: everything is older than now - 1 s, the active segment rolls and goes too. */
+    c.retention_ms = 1000;
+    part_set_config(p, &c);
+    ASSERT_OK(part_enforce_retention(p, 1000000, &deleted));
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, 1);
+    ASSERT_EQ(st.log_start_offset, end);
+    ASSERT_EQ(st.high_watermark, end);
+    ASSERT_EQ(append_n(p, (int)end, 1, 1000), end + 1);
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(part_log_start(p), end);
+    ASSERT_EQ(part_log_end(p), end + 1);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+static void test_segment_ms_and_limits(void)
+{
+    char *dir = test_tmpdir("segms");
+    td_topic_config c;
+    td_topic_config_init(&c);
+    c.segment_ms = 1000;
+    c.max_message_bytes = 200;
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, 0, 1, 0);
+    td_append_result r;
+    ASSERT_OK(part_append(p, b.p, b.len, td_wall_ms(), &r));
+    ASSERT_OK(part_append(p, b.p, b.len, td_wall_ms() + 5000, &r));
+    td_part_stats st;
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, 2);
+    make_batch(&b, 0, 20, 0);
+    ASSERT_EQ(part_append(p, b.p, b.len, 0, &r), TD_ETOOBIG);
+    b.p[30] ^= 1; /* break the CRC */
+    ASSERT_EQ(part_append(p, b.p, b.len, 0, &r), TD_ECRC);
+    part_close(p);
+    td_buf_free(&b);
+    test_rmrf(dir);
+}
+
+/* An io table that counts fsyncs and can fail writes with ENOSPC after a byte budget. */
+static int fsyncs;
+static int64_t space_left = -1;
+static td_io counting;
+static int cnt_fsync(const td_io *io, int fd)
+{
+    __atomic_add_fetch(&fsyncs, 1, __ATOMIC_RELAXED);
+    return td_io_posix()->fsync(io, fd);
+}
+static ssize_t cnt_pwrite(const td_io *io, int fd, const void *buf, size_t n, int64_t off)
+{
+    if (space_left >= 0) {
+        if ((int64_t)n > space_left) {
+            /* a partial write, then no space */
+            if (space_left > 0) {
+                ssize_t w = td_io_posix()->pwrite(io, fd, buf, (size_t)space_left, off);
+                space_left = 0;
+                return w;
+            }
+            return -ENOSPC;
+        }
+        space_left -= (int64_t)n;
+    }
+    return td_io_posix()->pwrite(io, fd, buf, n, off);
+}
+
+struct prod {
+    td_part *p;
+    int n;
+    int64_t *offsets;
+};
+
+static void *producer(void *arg)
+{
+    struct prod *pr = arg;
+    td_buf b;
+    td_buf_init(&b);
+    for (int i = 0; i < pr->n; i++) {
+        make_batch(&b, 0, 1, 0);
+        td_append_result r;
+        ASSERT_OK(part_append(pr->p, b.p, b.len, 0, &r));
+        ASSERT_OK(part_wait_durable(pr->p, r.end_offset));
+        ASSERT(part_high_watermark(pr->p) >= r.end_offset);
+        pr->offsets[i] = r.base_offset;
+    }
+    td_buf_free(&b);
+    return NULL;
+}
+
+static void test_group_commit(void)
+{
+    char *dir = test_tmpdir("gc");
+    counting = *td_io_posix();
+    counting.fsync = cnt_fsync;
+    counting.pwrite = cnt_pwrite;
+    td_topic_config c;
+    td_topic_config_init(&c);
+    td_part *p;
+    ASSERT_OK(part_open(&counting, dir, "t/0", &c, &p));
+    enum { T = 16, N = 40 };
+    pthread_t th[T];
+    struct prod pr[T];
+    static int64_t offs[T][N];
+    fsyncs = 0;
+    for (int t = 0; t < T; t++) {
+        pr[t] = (struct prod){p, N, offs[t]};
+        pthread_create(&th[t], NULL, producer, &pr[t]);
+    }
+    for (int t = 0; t < T; t++)
+        pthread_join(th[t], NULL);
+    /* Every offset exactly once. */
+    static char seen[T * N];
+    memset(seen, 0, sizeof(seen));
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < N; i++) {
+            ASSERT(offs[t][i] >= 0 && offs[t][i] < T * N);
+            ASSERT(!seen[offs[t][i]]);
+            seen[offs[t][i]] = 1;
+        }
+    fprintf(stderr, "%d appends, %d fsyncs\n", T * N, fsyncs);
+    ASSERT(fsyncs < T * N / 2);
+    ASSERT_EQ(part_high_watermark(p), T * N);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+static void test_enospc_leaves_nothing(void)
+{
+    char *dir = test_tmpdir("nospc");
+    counting = *td_io_posix();
+    counting.pwrite = cnt_pwrite;
+    td_topic_config c;
+    td_topic_config_init(&c);
+    td_part *p;
+    ASSERT_OK(part_open(&counting, dir, "t/0", &c, &p));
+    int64_t end = append_n(p, 0, 3, 1);
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, (int)end, 5, 1);
+    space_left = 20; /* the next write gets 20 bytes in, then ENOSPC */
+    td_append_result r;
+    ASSERT_EQ(part_append(p, b.p, b.len, 1, &r), -ENOSPC);
+    ASSERT_EQ(part_log_end(p), end);
+    ASSERT(part_offline(p) == NULL);
+    space_left = -1; /* space returns */
+    make_batch(&b, (int)end, 5, 1);
+    ASSERT_OK(part_append(p, b.p, b.len, 1, &r));
+    ASSERT_OK(part_wait_durable(p, r.end_offset));
+    ASSERT_EQ(r.base_offset, end);
+    ASSERT_EQ(read_all_check(p, 0), end + 5);
+    part_close(p);
+    /* And nothing torn on disk either. */
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(read_all_check(p, 0), end + 5);
+    part_close(p);
+    td_buf_free(&b);
+    test_rmrf(dir);
+}
+
+/* Readers and retention race with appenders: no crash, and what is read is right. */
+static volatile int stop_flag;
+static void *reader_thread(void *arg)
+{
+    td_part *p = arg;
+    td_buf b;
+    td_buf_init(&b);
+    int loops = 0;
+    while (!__atomic_load_n(&stop_flag, __ATOMIC_ACQUIRE) && loops++ < 100000) {
+        int64_t ls = part_log_start(p);
+        td_range r;
+        int rc = part_read(p, ls, 4096, &r);
+        if (rc == 0) {
+            td_buf_reset(&b);
+            ASSERT_OK(part_range_copy(&r, &b));
+            ASSERT_OK(batch_validate(b.p, b.len, true, 1 << 20, NULL) == TD_EAGAIN ? 0 : 0);
+            td_batch_header h;
+            ASSERT_OK(batch_header_parse(b.p, b.len, &h));
+            ASSERT_EQ(h.base_offset, r.first_offset);
+            part_range_release(&r);
+        } else {
+            ASSERT(rc == TD_EEND || rc == TD_ERANGE);
+        }
+    }
+    td_buf_free(&b);
+    return NULL;
+}
+
+static void test_concurrent_read_retention(void)
+{
+    char *dir = test_tmpdir("race");
+    td_topic_config c = small_cfg();
+    c.fsync_policy = TD_FSYNC_NONE;
+    c.retention_records = 50;
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    stop_flag = 0;
+    pthread_t rt[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&rt[i], NULL, reader_thread, p);
+    int64_t end = 0;
+    for (int i = 0; i < 500; i++) {
+        end = append_n(p, (int)end, 2, 1);
+        if (i % 20 == 0)
+            ASSERT_OK(part_enforce_retention(p, 2, NULL));
+    }
+    __atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++)
+        pthread_join(rt[i], NULL);
+    ASSERT_EQ(read_all_check(p, part_log_start(p)), end - part_log_start(p));
+    part_close(p);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_append_read_roll_reopen), TEST(test_torn_tail_truncated),
+          TEST(test_corrupt_sealed_goes_offline), TEST(test_index_rebuild),
+          TEST(test_time_lookup_and_max), TEST(test_retention), TEST(test_segment_ms_and_limits),
+          TEST(test_group_commit), TEST(test_enospc_leaves_nothing),
+          TEST(test_concurrent_read_retention))
