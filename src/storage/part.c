@@ -634,7 +634,8 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     if (clean)
         io->close(io, cfd);
     p->clean_marker = clean;
-    qsort(lc.bases, lc.n, sizeof(int64_t), cmp_i64);
+    if (lc.n)
+        qsort(lc.bases, lc.n, sizeof(int64_t), cmp_i64);
     for (size_t i = 0; i < lc.n; i++) {
         td_seg *s = seg_new(p, lc.bases[i]);
         if (!s || segs_push(p, s)) {
