@@ -88,6 +88,7 @@ struct td_part {
     int64_t durable; /* offsets below are on disk; under mu */
     bool syncing;
     bool clean_marker;
+    bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
     char offline[256];
     durable_waiter *waiters;
@@ -691,7 +692,7 @@ void part_close(td_part *p)
         return;
     pthread_mutex_lock(&p->mu);
     const td_io *io = p->io;
-    if (p->nsegs && !p->offline[0]) {
+    if (p->nsegs && !p->offline[0] && !p->deleted) {
         td_seg *act = p->segs[p->nsegs - 1];
         int rc = io->fsync(io, act->fd);
         if (rc == 0 && act->size > 0)
@@ -718,6 +719,13 @@ void part_close(td_part *p)
     free(p->dir);
     free(p->label);
     free(p);
+}
+
+void part_mark_deleted(td_part *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->deleted = true;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void part_set_config(td_part *p, const td_topic_config *cfg)

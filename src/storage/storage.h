@@ -48,6 +48,10 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
 /* Syncs, writes indexes, marks a clean shutdown, frees. No reader may still hold a range. */
 void part_close(td_part *p);
 
+/* Marks a partition whose directory has been deleted: part_close then writes nothing (the
+ * directory name may already belong to a new topic). */
+void part_mark_deleted(td_part *p);
+
 void part_set_config(td_part *p, const td_topic_config *cfg);
 
 typedef struct td_append_result {

@@ -1,5 +1,5 @@
 /*
- * config.c: topic configuration (defaults, parsing, validation, formatting) and topic name
+ * topic_config.c: topic configuration (defaults, parsing, validation, formatting) and topic name
  * rules. One table describes every key, so that parsing, formatting, the catalog and the
  * documentation cannot drift apart.
  */

@@ -1,0 +1,35 @@
+/*
+ * broker.h: the broker layer's interface for the layers above it that need more than the public
+ * API (the network server, in the Kafka issue): direct access to a topic's partitions, so that
+ * a fetch can send a segment range with sendfile and a produce can wait for durability without
+ * blocking an event loop.
+ *
+ * Everything here is implemented by broker/engine.c on the same engine as include/tidings.h.
+ */
+#ifndef TD_BROKER_H
+#define TD_BROKER_H
+
+#include "storage/storage.h"
+
+typedef struct td_topic_ref td_topic_ref;
+
+/*
+ * Takes a reference on a topic: its partitions stay valid (not closed or freed) until
+ * broker_topic_release(), even if the topic is deleted meanwhile. TD_ENOTFOUND.
+ */
+int broker_topic_acquire(td_engine *e, const char *name, td_topic_ref **out);
+void broker_topic_release(td_topic_ref *t);
+
+/* The number of partitions the topic had when acquired. */
+int32_t broker_topic_partitions(const td_topic_ref *t);
+
+/* Partition i (0 <= i < partitions) of an acquired topic. */
+td_part *broker_topic_part(const td_topic_ref *t, int32_t i);
+
+/* The topic's configuration as of now. */
+void broker_topic_config(const td_topic_ref *t, td_topic_config *out);
+
+/* True once the topic has been deleted (its partitions serve nothing new). */
+bool broker_topic_deleted(const td_topic_ref *t);
+
+#endif /* TD_BROKER_H */

@@ -1,0 +1,1005 @@
+/*
+ * engine.c: the engine behind include/tidings.h: the data directory (format, lock, layout),
+ * the topic table, produce routing, and the background work (interval flushes, retention,
+ * scrub).
+ *
+ * Data directory layout:
+ *   FORMAT                      "tidings-data 1\n": checked before anything else is touched
+ *   LOCK                        flock()ed while an engine has the directory open; holds its pid
+ *   catalog.db (+ -wal, -shm)   the topic catalog (storage/catalog.c)
+ *   topics/<name>/<partition>/  one directory per partition (storage/part.c)
+ *   trash/                      deleted topics on their way out
+ *
+ * Concurrency: the topic table is guarded by a reader-writer lock that prefers writers.
+ * Produce holds it as a reader for the whole call, including the wait for fsync, so many
+ * producers share group commits while topic administration (writers) waits for at most one
+ * fsync. Iterators and broker_topic_acquire() hold a reference on a topic instead, which keeps
+ * its partitions open after a delete until the last reference goes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/engine_int.h"
+
+#define FORMAT_VERSION 1
+#define FORMAT_MAGIC "tidings-data"
+
+/* ---------------------------------------------------------------------------------------------
+ * Topics
+ */
+static void topic_free(td_topic *t)
+{
+    for (int32_t i = 0; i < t->nparts; i++) {
+        if (t->deleted)
+            part_mark_deleted(t->parts[i]);
+        part_close(t->parts[i]);
+    }
+    free(t->parts);
+    for (size_t i = 0; i < t->nretired; i++)
+        free(t->retired[i]);
+    free(t->retired);
+    free(t->last_sync_ms);
+    pthread_mutex_destroy(&t->cfg_mu);
+    free(t);
+}
+
+void topic_ref(td_topic *t)
+{
+    __atomic_add_fetch(&t->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void topic_unref(td_topic *t)
+{
+    if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        topic_free(t);
+}
+
+static void partition_dir(const td_engine *e, const char *topic, int32_t i, char *buf,
+                          size_t len)
+{
+    snprintf(buf, len, "%s/topics/%s/%" PRId32, e->dir, topic, i);
+}
+
+/* Opens partitions [from, to) of t into parts. */
+static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, int32_t to)
+{
+    for (int32_t i = from; i < to; i++) {
+        char dir[PATH_MAX], label[TD_TOPIC_NAME_MAX + 16];
+        partition_dir(e, t->name, i, dir, sizeof(dir));
+        snprintf(label, sizeof(label), "%s/%" PRId32, t->name, i);
+        int rc = part_open(e->io, dir, label, &t->cfg, &parts[i]);
+        if (rc) {
+            while (i-- > from)
+                part_close(parts[i]);
+            return rc;
+        }
+        if (part_offline(parts[i]))
+            TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
+    }
+    return 0;
+}
+
+static td_topic *topic_new(const td_catalog_topic *ct)
+{
+    td_topic *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    snprintf(t->name, sizeof(t->name), "%s", ct->name);
+    t->id = ct->id;
+    t->created_ms = ct->created_ms;
+    t->cfg = ct->config;
+    t->refs = 1; /* the table's */
+    pthread_mutex_init(&t->cfg_mu, NULL);
+    t->parts = calloc((size_t)ct->partitions, sizeof(*t->parts));
+    t->last_sync_ms = calloc((size_t)ct->partitions, sizeof(*t->last_sync_ms));
+    if (!t->parts || !t->last_sync_ms) {
+        free(t->parts);
+        free(t->last_sync_ms);
+        free(t);
+        return NULL;
+    }
+    t->nparts = ct->partitions;
+    return t;
+}
+
+/* Index of name in the sorted table, or -(insertion point) - 1. Caller holds the lock. */
+static ssize_t table_find(td_engine *e, const char *name)
+{
+    size_t lo = 0, hi = e->ntopics;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(e->topics[mid]->name, name);
+        if (c == 0)
+            return (ssize_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -(ssize_t)lo - 1;
+}
+
+static int table_insert(td_engine *e, td_topic *t)
+{
+    ssize_t at = table_find(e, t->name);
+    if (at >= 0)
+        return TD_EEXIST;
+    size_t pos = (size_t)(-at - 1);
+    if (e->ntopics == e->topics_cap) {
+        size_t cap = e->topics_cap ? e->topics_cap * 2 : 16;
+        td_topic **n = realloc(e->topics, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        e->topics = n;
+        e->topics_cap = cap;
+    }
+    memmove(e->topics + pos + 1, e->topics + pos, (e->ntopics - pos) * sizeof(*e->topics));
+    e->topics[pos] = t;
+    e->ntopics++;
+    return 0;
+}
+
+/* Looks a topic up under the read lock. */
+td_topic *engine_find_locked(td_engine *e, const char *name)
+{
+    ssize_t at = table_find(e, name);
+    return at >= 0 ? e->topics[at] : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Opening and closing
+ */
+static int check_format(const char *dir, bool *exists)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/FORMAT", dir);
+    FILE *f = fopen(path, "r");
+    *exists = f != NULL;
+    if (!f)
+        return errno == ENOENT ? 0 : td_fail(-errno, "cannot read %s: %s", path, strerror(errno));
+    char magic[32] = {0};
+    int version = 0;
+    int n = fscanf(f, "%31s %d", magic, &version);
+    fclose(f);
+    if (n != 2 || strcmp(magic, FORMAT_MAGIC) != 0)
+        return td_fail(TD_EFORMAT, "%s is not a tidings data directory format file", path);
+    if (version > FORMAT_VERSION)
+        return td_fail(TD_EFORMAT,
+                       "data directory %s has format version %d, newer than this tidings "
+                       "supports (%d); nothing was changed",
+                       dir, version, FORMAT_VERSION);
+    if (version < 1)
+        return td_fail(TD_EFORMAT, "%s names an invalid format version %d", path, version);
+    return 0;
+}
+
+static int write_format(td_engine *e)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/FORMAT", e->dir);
+    snprintf(tmp, sizeof(tmp), "%s/FORMAT.tmp", e->dir);
+    char text[64];
+    int n = snprintf(text, sizeof(text), "%s %d\n", FORMAT_MAGIC, FORMAT_VERSION);
+    int fd = e->io->open(e->io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return td_fail(fd, "cannot write %s: %s", tmp, td_strerror(fd));
+    int rc = td_io_write_all(e->io, fd, text, (size_t)n, 0);
+    if (rc == 0)
+        rc = e->io->fsync(e->io, fd);
+    e->io->close(e->io, fd);
+    if (rc == 0)
+        rc = e->io->rename(e->io, tmp, path);
+    if (rc == 0)
+        rc = e->io->sync_dir(e->io, e->dir);
+    return rc ? td_fail(rc, "cannot write %s: %s", path, td_strerror(rc)) : 0;
+}
+
+static int take_lock(td_engine *e)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/LOCK", e->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return td_fail(-errno, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int err = errno;
+        char pid[32] = {0};
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        close(fd);
+        if (err == EWOULDBLOCK) {
+            while (n > 0 && (pid[n - 1] == '\n' || pid[n - 1] == ' '))
+                pid[--n] = 0;
+            return td_fail(TD_ELOCKED, "data directory %s is locked by process %s", e->dir,
+                           n > 0 ? pid : "(unknown)");
+        }
+        return td_fail(-err, "cannot lock %s: %s", path, strerror(err));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        int err = errno;
+        close(fd);
+        return td_fail(-err, "cannot write %s: %s", path, strerror(err));
+    }
+    e->lock_fd = fd;
+    return 0;
+}
+
+struct orphan_ctx {
+    td_engine *e;
+    int rc;
+};
+
+static int orphan_cb(void *arg, const char *name)
+{
+    struct orphan_ctx *c = arg;
+    td_engine *e = c->e;
+    td_catalog_topic ct;
+    if (td_topic_name_validate(name) == 0 && catalog_topic_get(e->cat, name, &ct) == 0)
+        return 0;
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof(from), "%s/topics/%s", e->dir, name);
+    snprintf(to, sizeof(to), "%s/trash/orphan.%s.%" PRId64, e->dir, name, td_wall_ms());
+    TD_WARN("engine", "moving %s, which is not in the catalog, to the trash", from);
+    int rc = e->io->rename(e->io, from, to);
+    if (rc)
+        c->rc = rc;
+    return 0;
+}
+
+static int empty_trash(td_engine *e)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/trash", e->dir);
+    int rc = td_io_remove_tree(e->io, path);
+    if (rc == 0)
+        rc = td_io_mkdirs(e->io, path, 0755);
+    return rc;
+}
+
+static void *background_main(void *arg);
+
+void td_options_init(td_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->scrub_bytes_per_sec = 32LL << 20;
+    o->retention_check_ms = 30000;
+    o->no_background = 0;
+}
+
+int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out)
+{
+    td_error_clear();
+    td_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->lock_fd = -1;
+    e->io = io;
+    if (opts)
+        e->opts = *opts;
+    else
+        td_options_init(&e->opts);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&e->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&e->admin_mu, NULL);
+    pthread_mutex_init(&e->bg_mu, NULL);
+    pthread_cond_init(&e->bg_cv, NULL);
+    e->dir = strdup(dir);
+    int rc = e->dir ? 0 : -ENOMEM;
+    bool have_format = false;
+    td_catalog_topic *cts = NULL;
+    size_t nct = 0;
+    if (rc)
+        goto fail;
+    /* The format check comes first: a newer directory must not be touched at all. */
+    rc = check_format(dir, &have_format);
+    if (rc)
+        goto fail;
+    if (!have_format) {
+        rc = td_io_mkdirs(io, dir, 0755);
+        if (rc) {
+            rc = td_fail(rc, "cannot create data directory %s: %s", dir, td_strerror(rc));
+            goto fail;
+        }
+    }
+    if ((rc = take_lock(e)) != 0)
+        goto fail;
+    if (!have_format && (rc = write_format(e)) != 0)
+        goto fail;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    if ((rc = catalog_open(path, &e->cat)) != 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/topics", dir);
+    if ((rc = td_io_mkdirs(io, path, 0755)) != 0 || (rc = empty_trash(e)) != 0) {
+        rc = td_fail(rc, "cannot prepare %s: %s", dir, td_strerror(rc));
+        goto fail;
+    }
+    struct orphan_ctx oc = {e, 0};
+    rc = io->list(io, path, orphan_cb, &oc);
+    if (rc == 0 && oc.rc == 0 && (rc = empty_trash(e)) != 0)
+        goto fail;
+    if ((rc = catalog_topic_list(e->cat, &cts, &nct)) != 0)
+        goto fail;
+    for (size_t i = 0; i < nct; i++) {
+        td_topic *t = topic_new(&cts[i]);
+        if (!t) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        rc = open_parts(e, t, t->parts, 0, t->nparts);
+        if (rc == 0)
+            rc = table_insert(e, t);
+        if (rc) {
+            t->nparts = 0;
+            topic_free(t);
+            goto fail;
+        }
+    }
+    free(cts);
+    cts = NULL;
+    if (!e->opts.no_background) {
+        if (pthread_create(&e->bg, NULL, background_main, e) != 0) {
+            rc = td_fail(-EAGAIN, "cannot start the background thread");
+            goto fail;
+        }
+        e->bg_running = true;
+    }
+    TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
+    *out = e;
+    return 0;
+fail:
+    free(cts);
+    {
+        /* Keep the detail of the failure across the cleanup. */
+        char why[512];
+        snprintf(why, sizeof(why), "%s", td_last_error());
+        td_engine_close(e);
+        td_fail(rc, "%s", why[0] ? why : td_strerror(rc));
+    }
+    return rc;
+}
+
+int td_engine_open(const char *dir, const td_options *opts, td_engine **out)
+{
+    if (!dir || !out)
+        return td_fail(TD_EINVAL, "td_engine_open needs a directory and an out pointer");
+    return engine_open_io(dir, opts, td_io_posix(), out);
+}
+
+void td_engine_close(td_engine *e)
+{
+    if (!e)
+        return;
+    if (e->bg_running) {
+        pthread_mutex_lock(&e->bg_mu);
+        e->stopping = true;
+        pthread_cond_broadcast(&e->bg_cv);
+        pthread_mutex_unlock(&e->bg_mu);
+        pthread_join(e->bg, NULL);
+    }
+    pthread_rwlock_wrlock(&e->lock);
+    for (size_t i = 0; i < e->ntopics; i++)
+        topic_unref(e->topics[i]);
+    free(e->topics);
+    e->topics = NULL;
+    e->ntopics = 0;
+    pthread_rwlock_unlock(&e->lock);
+    catalog_close(e->cat);
+    if (e->lock_fd >= 0)
+        close(e->lock_fd); /* releases the flock */
+    pthread_rwlock_destroy(&e->lock);
+    pthread_mutex_destroy(&e->admin_mu);
+    pthread_mutex_destroy(&e->bg_mu);
+    pthread_cond_destroy(&e->bg_cv);
+    if (e->dir)
+        TD_DEBUG("engine", "closed %s", e->dir);
+    free(e->dir);
+    free(e);
+}
+
+int td_engine_flush(td_engine *e)
+{
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->ntopics; i++) {
+        td_topic *t = e->topics[i];
+        for (int32_t k = 0; k < t->nparts; k++) {
+            if (part_offline(t->parts[k]))
+                continue;
+            int r = part_sync(t->parts[k]);
+            if (r && !rc)
+                rc = r;
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+int td_engine_enforce_retention(td_engine *e)
+{
+    int rc = 0;
+    int64_t now = td_wall_ms();
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->ntopics; i++) {
+        td_topic *t = e->topics[i];
+        for (int32_t k = 0; k < t->nparts; k++) {
+            int r = part_enforce_retention(t->parts[k], now, NULL);
+            if (r && !rc)
+                rc = r;
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Background work: interval flushes, retention, scrub. One thread; each duty has its own clock.
+ */
+#define BG_TICK_MS 20
+
+static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
+                            int64_t *scrub_credit, size_t *scrub_cursor)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    /* Interval flushes. */
+    for (size_t i = 0; i < e->ntopics; i++) {
+        td_topic *t = e->topics[i];
+        pthread_mutex_lock(&t->cfg_mu);
+        int policy = t->cfg.fsync_policy;
+        int64_t interval = t->cfg.fsync_interval_ms;
+        pthread_mutex_unlock(&t->cfg_mu);
+        if (policy != TD_FSYNC_INTERVAL)
+            continue;
+        for (int32_t k = 0; k < t->nparts; k++) {
+            if (now - t->last_sync_ms[k] < interval || !part_needs_sync(t->parts[k]))
+                continue;
+            t->last_sync_ms[k] = now;
+            part_sync(t->parts[k]);
+        }
+    }
+    /* Retention. */
+    if (now >= *next_retention) {
+        *next_retention = now + e->opts.retention_check_ms;
+        int64_t wall = td_wall_ms();
+        for (size_t i = 0; i < e->ntopics; i++)
+            for (int32_t k = 0; k < e->topics[i]->nparts; k++)
+                part_enforce_retention(e->topics[i]->parts[k], wall, NULL);
+    }
+    /* Scrub: a budget of bytes per tick, spent on one partition after another. */
+    if (e->opts.scrub_bytes_per_sec > 0 && e->ntopics > 0) {
+        *scrub_credit += e->opts.scrub_bytes_per_sec * BG_TICK_MS / 1000;
+        size_t total = 0;
+        for (size_t i = 0; i < e->ntopics; i++)
+            total += (size_t)e->topics[i]->nparts;
+        for (size_t tries = 0; tries < total && *scrub_credit > 0; tries++) {
+            size_t c = *scrub_cursor % total, i = 0;
+            while (c >= (size_t)e->topics[i]->nparts)
+                c -= (size_t)e->topics[i++]->nparts;
+            int64_t checked = 0;
+            part_scrub_step(e->topics[i]->parts[c], *scrub_credit, &checked);
+            *scrub_credit -= checked;
+            if (checked == 0)
+                (*scrub_cursor)++; /* that partition has nothing sealed left this round */
+        }
+        if (*scrub_credit > e->opts.scrub_bytes_per_sec)
+            *scrub_credit = e->opts.scrub_bytes_per_sec; /* no hoarding while idle */
+    }
+    pthread_rwlock_unlock(&e->lock);
+}
+
+static void *background_main(void *arg)
+{
+    td_engine *e = arg;
+    int64_t next_retention = td_mono_ms() + e->opts.retention_check_ms;
+    int64_t scrub_credit = 0;
+    size_t scrub_cursor = 0;
+    pthread_mutex_lock(&e->bg_mu);
+    while (!e->stopping) {
+        pthread_mutex_unlock(&e->bg_mu);
+        background_tick(e, td_mono_ms(), &next_retention, &scrub_credit, &scrub_cursor);
+        pthread_mutex_lock(&e->bg_mu);
+        if (e->stopping)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += BG_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->bg_cv, &e->bg_mu, &ts);
+    }
+    pthread_mutex_unlock(&e->bg_mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Topic administration
+ */
+int td_topic_create(td_engine *e, const char *name, int32_t partitions,
+                    const td_config_entry *config, size_t config_n)
+{
+    td_error_clear();
+    int rc = td_topic_name_validate(name);
+    if (rc)
+        return rc;
+    if (partitions < 1 || partitions > TD_MAX_PARTITIONS)
+        return td_fail(TD_EINVAL, "a topic needs from 1 to %d partitions, not %" PRId32,
+                       TD_MAX_PARTITIONS, partitions);
+    td_catalog_topic ct;
+    memset(&ct, 0, sizeof(ct));
+    snprintf(ct.name, sizeof(ct.name), "%s", name);
+    ct.partitions = partitions;
+    ct.created_ms = td_wall_ms();
+    td_topic_config_init(&ct.config);
+    if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
+        return rc;
+    pthread_mutex_lock(&e->admin_mu);
+    pthread_rwlock_rdlock(&e->lock);
+    bool exists = engine_find_locked(e, name) != NULL;
+    pthread_rwlock_unlock(&e->lock);
+    td_topic *t = NULL;
+    if (exists) {
+        rc = td_fail(TD_EEXIST, "topic '%s' already exists", name);
+        goto out;
+    }
+    /* Partitions first, then the catalog: a crash in between leaves a directory that the next
+     * open moves to the trash, never a catalog entry without its data. */
+    if (!(t = topic_new(&ct))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = open_parts(e, t, t->parts, 0, partitions)) != 0) {
+        t->nparts = 0;
+        goto out;
+    }
+    if ((rc = catalog_topic_add(e->cat, &ct)) != 0)
+        goto out;
+    t->id = ct.id;
+    pthread_rwlock_wrlock(&e->lock);
+    rc = table_insert(e, t);
+    pthread_rwlock_unlock(&e->lock);
+    if (rc == 0) {
+        TD_INFO("engine", "created topic %s with %" PRId32 " partitions", name, partitions);
+        t = NULL;
+    }
+out:
+    if (t) {
+        t->deleted = true;
+        topic_free(t);
+        if (rc != TD_EEXIST) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
+            td_io_remove_tree(e->io, dir);
+        }
+    }
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+int td_topic_delete(td_engine *e, const char *name)
+{
+    td_error_clear();
+    pthread_mutex_lock(&e->admin_mu);
+    pthread_rwlock_wrlock(&e->lock);
+    int rc = 0;
+    ssize_t at = table_find(e, name);
+    if (at < 0) {
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+        pthread_rwlock_unlock(&e->lock);
+        goto out;
+    }
+    td_topic *t = e->topics[at];
+    if ((rc = catalog_topic_remove(e->cat, name)) != 0) {
+        pthread_rwlock_unlock(&e->lock);
+        goto out;
+    }
+    memmove(e->topics + at, e->topics + at + 1,
+            (e->ntopics - (size_t)at - 1) * sizeof(*e->topics));
+    e->ntopics--;
+    __atomic_store_n(&t->deleted, true, __ATOMIC_RELEASE);
+    for (int32_t i = 0; i < t->nparts; i++)
+        part_mark_deleted(t->parts[i]);
+    pthread_rwlock_unlock(&e->lock);
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof(from), "%s/topics/%s", e->dir, name);
+    snprintf(to, sizeof(to), "%s/trash/%s.%" PRId64, e->dir, name, t->id);
+    int r2 = e->io->rename(e->io, from, to);
+    if (r2 == 0)
+        r2 = td_io_remove_tree(e->io, to);
+    if (r2)
+        TD_WARN("engine", "deleted topic %s, but could not remove its files: %s", name,
+                td_strerror(r2));
+    topic_unref(t); /* the table's reference: iterators may still hold theirs */
+    TD_INFO("engine", "deleted topic %s", name);
+out:
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config,
+                   size_t config_n)
+{
+    td_error_clear();
+    pthread_mutex_lock(&e->admin_mu);
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, name);
+    int rc = 0;
+    if (!t) {
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+        goto out;
+    }
+    td_catalog_topic ct;
+    if ((rc = catalog_topic_get(e->cat, name, &ct)) != 0)
+        goto out;
+    if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
+        goto out;
+    if ((rc = catalog_topic_update(e->cat, &ct)) != 0)
+        goto out;
+    pthread_mutex_lock(&t->cfg_mu);
+    t->cfg = ct.config;
+    pthread_mutex_unlock(&t->cfg_mu);
+    for (int32_t i = 0; i < t->nparts; i++)
+        part_set_config(t->parts[i], &ct.config);
+out:
+    pthread_rwlock_unlock(&e->lock);
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
+{
+    td_error_clear();
+    pthread_mutex_lock(&e->admin_mu);
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, name);
+    int rc = 0;
+    td_part **parts = NULL;
+    int64_t *syncs = NULL;
+    if (!t) {
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+        pthread_rwlock_unlock(&e->lock);
+        goto out;
+    }
+    int32_t have = t->nparts;
+    pthread_rwlock_unlock(&e->lock);
+    if (total <= have || total > TD_MAX_PARTITIONS) {
+        rc = td_fail(TD_EINVAL, "topic '%s' has %" PRId32 " partitions; the new total must be "
+                                "more than that and at most %d", name, have, TD_MAX_PARTITIONS);
+        goto out;
+    }
+    parts = calloc((size_t)total, sizeof(*parts));
+    syncs = calloc((size_t)total, sizeof(*syncs));
+    if (!parts || !syncs) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(parts, t->parts, (size_t)have * sizeof(*parts));
+    if ((rc = open_parts(e, t, parts, have, total)) != 0)
+        goto out;
+    td_catalog_topic ct;
+    if ((rc = catalog_topic_get(e->cat, name, &ct)) == 0) {
+        ct.partitions = total;
+        rc = catalog_topic_update(e->cat, &ct);
+    }
+    if (rc) {
+        for (int32_t i = have; i < total; i++)
+            part_close(parts[i]);
+        goto out;
+    }
+    /* Swap the arrays; references taken earlier may still read the old one, so it is kept
+     * until the topic is freed. */
+    pthread_rwlock_wrlock(&e->lock);
+    td_part **old = t->parts;
+    td_part ***nr = realloc(t->retired, (t->nretired + 1) * sizeof(*nr));
+    if (nr) {
+        t->retired = nr;
+        t->retired[t->nretired++] = old;
+    }
+    free(t->last_sync_ms);
+    t->parts = parts;
+    t->last_sync_ms = syncs;
+    t->nparts = total;
+    pthread_rwlock_unlock(&e->lock);
+    if (!nr)
+        free(old); /* out of memory for the list: only safe because nothing else holds it */
+    parts = NULL;
+    syncs = NULL;
+    TD_INFO("engine", "topic %s now has %" PRId32 " partitions", name, total);
+out:
+    free(parts);
+    free(syncs);
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+static void fill_info(td_topic *t, td_topic_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", t->name);
+    out->partitions = t->nparts;
+    out->created_ms = t->created_ms;
+    pthread_mutex_lock(&t->cfg_mu);
+    out->config = t->cfg;
+    pthread_mutex_unlock(&t->cfg_mu);
+}
+
+int td_topic_list(td_engine *e, td_topic_info **out, size_t *count)
+{
+    td_error_clear();
+    pthread_rwlock_rdlock(&e->lock);
+    size_t n = e->ntopics;
+    td_topic_info *v = calloc(n ? n : 1, sizeof(*v));
+    if (v)
+        for (size_t i = 0; i < n; i++)
+            fill_info(e->topics[i], &v[i]);
+    pthread_rwlock_unlock(&e->lock);
+    if (!v)
+        return -ENOMEM;
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int td_topic_describe(td_engine *e, const char *name, td_topic_info *out)
+{
+    td_error_clear();
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, name);
+    if (t)
+        fill_info(t, out);
+    pthread_rwlock_unlock(&e->lock);
+    return t ? 0 : td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+}
+
+/* Finds topic and partition under the read lock; the caller unlocks. */
+int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_part **out)
+{
+    td_topic *t = engine_find_locked(e, topic);
+    if (!t)
+        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+    if (partition < 0 || partition >= t->nparts)
+        return td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, topic, partition);
+    *out = t->parts[partition];
+    return 0;
+}
+
+int td_partition_describe(td_engine *e, const char *topic, int32_t partition,
+                          td_partition_info *out)
+{
+    td_error_clear();
+    pthread_rwlock_rdlock(&e->lock);
+    td_part *p;
+    int rc = engine_part_locked(e, topic, partition, &p);
+    if (rc == 0) {
+        td_part_stats st;
+        part_stats(p, &st);
+        memset(out, 0, sizeof(*out));
+        out->partition = partition;
+        out->log_start_offset = st.log_start_offset;
+        out->high_watermark = st.high_watermark;
+        out->log_end_offset = st.log_end_offset;
+        out->size_bytes = st.size_bytes;
+        out->segments = st.segments;
+        out->offline = st.offline;
+        snprintf(out->error, sizeof(out->error), "%s", st.error);
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t which,
+                  int64_t *offset)
+{
+    td_error_clear();
+    pthread_rwlock_rdlock(&e->lock);
+    td_part *p;
+    int rc = engine_part_locked(e, topic, partition, &p);
+    if (rc == 0) {
+        if (which == TD_OFFSET_EARLIEST)
+            *offset = part_log_start(p);
+        else if (which == TD_OFFSET_LATEST)
+            *offset = part_high_watermark(p);
+        else
+            rc = td_fail(TD_EINVAL, "td_offset_for takes TD_OFFSET_EARLIEST or "
+                                    "TD_OFFSET_LATEST");
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                       int64_t *offset)
+{
+    td_error_clear();
+    pthread_rwlock_rdlock(&e->lock);
+    td_part *p;
+    int rc = engine_part_locked(e, topic, partition, &p);
+    if (rc == 0)
+        rc = part_offset_for_time(p, timestamp_ms, offset);
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Produce
+ */
+int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n,
+               td_produce_result *results)
+{
+    td_error_clear();
+    if (n == 0)
+        return 0;
+    if (!events)
+        return td_fail(TD_EINVAL, "no events");
+    int32_t *pidx = malloc(n * sizeof(*pidx));
+    td_event *grp = malloc(n * sizeof(*grp));
+    size_t *order = malloc(n * sizeof(*order));
+    if (!pidx || !grp || !order) {
+        free(pidx);
+        free(grp);
+        free(order);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; results && i < n; i++)
+        results[i] = (td_produce_result){-1, -1};
+    td_buf b;
+    td_buf_init(&b);
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, topic);
+    if (!t) {
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+        goto out;
+    }
+    pthread_mutex_lock(&t->cfg_mu);
+    int ts_type = t->cfg.timestamp_type;
+    pthread_mutex_unlock(&t->cfg_mu);
+    /* Events without a key and without a partition all go to one partition per call, picked
+     * round-robin (Kafka's sticky partitioning per batch): one batch, one append. */
+    int32_t sticky = (int32_t)(__atomic_fetch_add(&t->round_robin, 1, __ATOMIC_RELAXED) %
+                               (uint32_t)t->nparts);
+    for (size_t i = 0; i < n; i++) {
+        int32_t p = events[i].partition;
+        if (p == TD_PARTITION_ANY)
+            p = events[i].key ? td_partition_for_key(events[i].key, events[i].key_len, t->nparts)
+                              : sticky;
+        if (p < 0 || p >= t->nparts) {
+            rc = td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, topic, p);
+            goto out;
+        }
+        pidx[i] = p;
+    }
+    int64_t now = td_wall_ms();
+    /* Group by partition in order of first appearance, keeping each partition's order. */
+    bool *done_parts = calloc((size_t)t->nparts, sizeof(bool));
+    td_part **touched = malloc(n * sizeof(*touched));
+    int64_t *ends = malloc(n * sizeof(*ends));
+    size_t ntouched = 0;
+    if (!done_parts || !touched || !ends) {
+        free(done_parts);
+        free(touched);
+        free(ends);
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int32_t p = pidx[i];
+        if (done_parts[p])
+            continue;
+        done_parts[p] = true;
+        size_t k = 0;
+        for (size_t j = i; j < n; j++) {
+            if (pidx[j] != p)
+                continue;
+            grp[k] = events[j];
+            if (grp[k].timestamp_ms <= 0)
+                grp[k].timestamp_ms = now;
+            order[k++] = j;
+        }
+        td_batch_encode_opts o;
+        batch_encode_opts_init(&o);
+        o.timestamp_type = ts_type;
+        td_buf_reset(&b);
+        if ((rc = batch_encode(&b, &o, grp, k)) != 0)
+            break;
+        td_append_result ar;
+        rc = part_append(t->parts[p], b.p, b.len, now, &ar);
+        if (rc)
+            break;
+        for (size_t j = 0; results && j < k; j++)
+            results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)j};
+        touched[ntouched] = t->parts[p];
+        ends[ntouched++] = ar.end_offset;
+    }
+    /* Wait for durability after all appends, so partitions of one call share the wait. */
+    for (size_t i = 0; i < ntouched; i++) {
+        int r = part_wait_durable(touched[i], ends[i]);
+        if (r && !rc)
+            rc = r;
+    }
+    free(done_parts);
+    free(touched);
+    free(ends);
+out:
+    pthread_rwlock_unlock(&e->lock);
+    td_buf_free(&b);
+    free(pidx);
+    free(grp);
+    free(order);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * broker.h
+ */
+struct td_topic_ref {
+    td_topic *t;
+    int32_t nparts;
+    td_part **parts;
+};
+
+int broker_topic_acquire(td_engine *e, const char *name, td_topic_ref **out)
+{
+    td_topic_ref *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, name);
+    if (t) {
+        topic_ref(t);
+        r->t = t;
+        r->nparts = t->nparts;
+        r->parts = t->parts; /* kept alive until the topic is freed (see add_partitions) */
+    }
+    pthread_rwlock_unlock(&e->lock);
+    if (!t) {
+        free(r);
+        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+    }
+    *out = r;
+    return 0;
+}
+
+void broker_topic_release(td_topic_ref *r)
+{
+    if (!r)
+        return;
+    topic_unref(r->t);
+    free(r);
+}
+
+int32_t broker_topic_partitions(const td_topic_ref *r)
+{
+    return r->nparts;
+}
+
+td_part *broker_topic_part(const td_topic_ref *r, int32_t i)
+{
+    return i >= 0 && i < r->nparts ? r->parts[i] : NULL;
+}
+
+void broker_topic_config(const td_topic_ref *r, td_topic_config *out)
+{
+    pthread_mutex_lock(&r->t->cfg_mu);
+    *out = r->t->cfg;
+    pthread_mutex_unlock(&r->t->cfg_mu);
+}
+
+bool broker_topic_deleted(const td_topic_ref *r)
+{
+    return __atomic_load_n(&r->t->deleted, __ATOMIC_ACQUIRE);
+}

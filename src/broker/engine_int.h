@@ -1,0 +1,57 @@
+/*
+ * engine_int.h: what the files of broker/ share: the engine and topic structures.
+ */
+#ifndef TD_BROKER_ENGINE_INT_H
+#define TD_BROKER_ENGINE_INT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "storage/storage.h"
+
+#define TD_MAX_PARTITIONS 100000
+
+typedef struct td_topic {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    int64_t id;
+    int64_t created_ms;
+    pthread_mutex_t cfg_mu; /* guards cfg (alter runs while producers read it) */
+    td_topic_config cfg;
+    int32_t nparts; /* changes only under the engine's write lock */
+    td_part **parts;
+    int64_t *last_sync_ms; /* per partition, for fsync=interval (background thread only) */
+    uint32_t round_robin;  /* atomic */
+    int refs;              /* atomic: the table's reference plus iterators' and acquirers' */
+    bool deleted;          /* atomic */
+    /* Partition arrays replaced by add_partitions, freed with the topic. */
+    td_part ***retired;
+    size_t nretired;
+} td_topic;
+
+struct td_engine {
+    char *dir;
+    const td_io *io;
+    int lock_fd;
+    td_options opts;
+    td_catalog *cat;
+    pthread_rwlock_t lock; /* the topic table */
+    td_topic **topics;     /* sorted by name */
+    size_t ntopics, topics_cap;
+    pthread_mutex_t admin_mu; /* one administrative change at a time */
+    pthread_t bg;
+    bool bg_running;
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    bool stopping;
+};
+
+/* Opens an engine over an io table (tests pass fault-injecting tables). */
+int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out);
+
+void topic_ref(td_topic *t);
+void topic_unref(td_topic *t);
+/* Under the engine's read lock. */
+td_topic *engine_find_locked(td_engine *e, const char *name);
+int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_part **out);
+
+#endif /* TD_BROKER_ENGINE_INT_H */

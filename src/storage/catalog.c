@@ -1,0 +1,297 @@
+/*
+ * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
+ * as catalog.db.
+ *
+ * Schema (version 1, in PRAGMA user_version):
+ *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
+ *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
+ *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id'
+ * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
+ * added later read back with their defaults. Topic ids are never reused: a deleted topic's
+ * directory generation cannot be confused with a new topic of the same name.
+ *
+ * The record path never touches this file; it is written only by topic administration.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/storage.h"
+
+#define SCHEMA_VERSION 1
+
+struct td_catalog {
+    sqlite3 *db;
+};
+
+static int db_fail(td_catalog *c, const char *what)
+{
+    return td_fail(-EIO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+static int exec(td_catalog *c, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        int rc = td_fail(-EIO, "catalog: %s: %s", sql, err ? err : "error");
+        sqlite3_free(err);
+        return rc;
+    }
+    return 0;
+}
+
+int catalog_open(const char *path, td_catalog **out)
+{
+    td_catalog *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    int rc = 0;
+    if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rc = td_fail(-EIO, "cannot open catalog %s: %s", path,
+                     c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(c, "reading the schema version");
+        goto fail;
+    }
+    int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (version > SCHEMA_VERSION) {
+        rc = td_fail(TD_EFORMAT,
+                     "catalog %s has schema version %d; this tidings knows up to %d (newer "
+                     "tidings wrote it)",
+                     path, version, SCHEMA_VERSION);
+        goto fail;
+    }
+    if ((rc = exec(c, "PRAGMA journal_mode=WAL")) || (rc = exec(c, "PRAGMA synchronous=FULL")))
+        goto fail;
+    if (version == 0) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS topics(name TEXT PRIMARY KEY, id INTEGER NOT "
+                     "NULL UNIQUE, partitions INTEGER NOT NULL, created_ms INTEGER NOT NULL, "
+                     "config TEXT NOT NULL);"
+                     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT "
+                     "NULL);"
+                     "INSERT OR IGNORE INTO meta VALUES('next_topic_id', 1);"
+                     "PRAGMA user_version=1;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    catalog_close(c);
+    return rc;
+}
+
+void catalog_close(td_catalog *c)
+{
+    if (!c)
+        return;
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* Formats every configuration key as "k=v\n" lines. */
+static int config_format(const td_topic_config *cfg, td_buf *b)
+{
+    for (const char *const *k = td_topic_config_keys(); *k; k++) {
+        char v[64];
+        int rc = td_topic_config_get(cfg, *k, v, sizeof(v));
+        if (rc)
+            return rc;
+        if ((rc = td_buf_append(b, *k, strlen(*k))) || (rc = td_buf_append(b, "=", 1)) ||
+            (rc = td_buf_append(b, v, strlen(v))) || (rc = td_buf_append(b, "\n", 1)))
+            return rc;
+    }
+    return td_buf_append(b, "", 1); /* NUL */
+}
+
+/* Parses "k=v\n" lines over the defaults; unknown keys (from a newer build) are skipped. */
+static void config_parse(const char *text, td_topic_config *cfg)
+{
+    td_topic_config_init(cfg);
+    char *copy = strdup(text ? text : "");
+    if (!copy)
+        return;
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        td_config_entry e = {line, eq + 1};
+        if (td_topic_config_apply(cfg, &e, 1) != 0)
+            TD_WARN("catalog", "ignoring stored topic setting %s=%s: %s", line, eq + 1,
+                    td_last_error());
+    }
+    free(copy);
+}
+
+int catalog_topic_add(td_catalog *c, td_catalog_topic *t)
+{
+    td_buf cfg;
+    td_buf_init(&cfg);
+    int rc = config_format(&t->config, &cfg);
+    if (rc)
+        goto out;
+    if ((rc = exec(c, "BEGIN IMMEDIATE")))
+        goto out;
+    sqlite3_stmt *st = NULL;
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key='next_topic_id'", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(c, "allocating a topic id");
+        sqlite3_finalize(st);
+        goto rollback;
+    }
+    id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(c->db, "INSERT INTO topics VALUES(?,?,?,?,?)", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(c, "adding a topic");
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int(st, 3, t->partitions);
+    sqlite3_bind_int64(st, 4, t->created_ms);
+    sqlite3_bind_text(st, 5, (const char *)cfg.p, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s == SQLITE_CONSTRAINT) {
+        rc = td_fail(TD_EEXIST, "topic '%s' already exists", t->name);
+        goto rollback;
+    }
+    if (s != SQLITE_DONE) {
+        rc = db_fail(c, "adding a topic");
+        goto rollback;
+    }
+    if ((rc = exec(c, "UPDATE meta SET value=value+1 WHERE key='next_topic_id'")) ||
+        (rc = exec(c, "COMMIT")))
+        goto rollback;
+    t->id = id;
+    goto out;
+rollback:
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    td_buf_free(&cfg);
+    return rc;
+}
+
+int catalog_topic_update(td_catalog *c, const td_catalog_topic *t)
+{
+    td_buf cfg;
+    td_buf_init(&cfg);
+    int rc = config_format(&t->config, &cfg);
+    if (rc)
+        goto out;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "UPDATE topics SET partitions=?, config=? WHERE name=?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        rc = db_fail(c, "updating a topic");
+        goto out;
+    }
+    sqlite3_bind_int(st, 1, t->partitions);
+    sqlite3_bind_text(st, 2, (const char *)cfg.p, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, t->name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        rc = db_fail(c, "updating a topic");
+    else if (sqlite3_changes(c->db) == 0)
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", t->name);
+out:
+    td_buf_free(&cfg);
+    return rc;
+}
+
+int catalog_topic_remove(td_catalog *c, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "DELETE FROM topics WHERE name=?", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "removing a topic");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_fail(c, "removing a topic");
+    if (sqlite3_changes(c->db) == 0)
+        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+    return 0;
+}
+
+static void row_to_topic(sqlite3_stmt *st, td_catalog_topic *t)
+{
+    memset(t, 0, sizeof(*t));
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
+    t->id = sqlite3_column_int64(st, 1);
+    t->partitions = sqlite3_column_int(st, 2);
+    t->created_ms = sqlite3_column_int64(st, 3);
+    config_parse((const char *)sqlite3_column_text(st, 4), &t->config);
+}
+
+int catalog_topic_get(td_catalog *c, const char *name, td_catalog_topic *t)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT name, id, partitions, created_ms, config FROM topics WHERE "
+                           "name=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "reading a topic");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    int rc = 0;
+    if (s == SQLITE_ROW)
+        row_to_topic(st, t);
+    else if (s == SQLITE_DONE)
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+    else
+        rc = db_fail(c, "reading a topic");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT name, id, partitions, created_ms, config FROM topics ORDER BY "
+                           "name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "listing topics");
+    td_catalog_topic *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_catalog_topic *nv = realloc(v, cap * sizeof(*nv));
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        row_to_topic(st, &v[n++]);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(c, "listing topics");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
