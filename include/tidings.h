@@ -68,6 +68,10 @@ const char *td_errname(int rc);
  * tidings call. */
 const char *td_last_error(void);
 
+/* Sets the level of the engine's log lines (written to stderr, one per event): "debug",
+ * "info" (the default), "warn", "error" or "off". TD_EINVAL for anything else. */
+int td_set_log_level(const char *level);
+
 /* ---------------------------------------------------------------------------------------------
  * Engine
  */

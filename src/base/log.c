@@ -34,6 +34,16 @@ int td_log_level_parse(const char *s)
     return -1;
 }
 
+int td_set_log_level(const char *name)
+{
+    int l = name ? td_log_level_parse(name) : -1;
+    if (l < 0)
+        return td_fail(TD_EINVAL, "unknown log level '%s': use debug, info, warn, error or off",
+                       name ? name : "");
+    td_log_set_level(l);
+    return 0;
+}
+
 void td_log_set_sink(td_log_sink s, void *arg)
 {
     sink = s;

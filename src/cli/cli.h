@@ -1,0 +1,46 @@
+/*
+ * cli.h: what the files of the tidings command share. The command uses only the public API
+ * (include/tidings.h), like any application that embeds the engine.
+ */
+#ifndef TD_CLI_H
+#define TD_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tidings.h"
+
+/* Exit codes that scripts can rely on (docs/cli.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,  /* the operation failed */
+    EXIT_USAGE = 2,    /* bad command line */
+    EXIT_NOTFOUND = 3, /* no such topic or partition */
+    EXIT_DATADIR = 4,  /* data directory locked by another process, or of a newer format */
+};
+
+/* Prints "tidings: <what>: <detail>" on stderr and returns the exit code for rc. */
+int cli_fail(const char *what, int rc);
+/* Prints "tidings: <message>" and a hint to use --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The data directory: --data, else $TIDINGS_DATA, else ./data. */
+const char *cli_data_dir(const char *flag);
+/* Opens the engine for a local command (background work off: the command is short). */
+int cli_open(const char *data, td_engine **e);
+/* Parses a whole decimal number; false on anything else. */
+bool cli_parse_i64(const char *s, int64_t *out);
+
+/* JSON output helpers. */
+void json_string(FILE *f, const char *s, size_t n);
+/* True if the bytes are valid UTF-8 without NUL. */
+bool utf8_valid(const void *p, size_t n);
+void base64_write(FILE *f, const void *p, size_t n);
+
+int cmd_topic(int argc, char **argv);
+int cmd_produce(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+#endif /* TD_CLI_H */
