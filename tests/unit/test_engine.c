@@ -1,0 +1,341 @@
+/* Unit tests for the engine behind include/tidings.h (broker/engine.c, broker/iter.c,
+ * storage/catalog.c, storage/topic_config.c). */
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/storage.h"
+#include "test.h"
+#include "tidings.h"
+
+static td_engine *open_quiet(const char *dir)
+{
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    return e;
+}
+
+static void produce_values(td_engine *e, const char *topic, int32_t part, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "v%d", i);
+        td_event ev = {.value = v, .value_len = strlen(v), .partition = part};
+        ASSERT_OK(td_produce(e, topic, &ev, 1, NULL));
+    }
+}
+
+static int read_count(td_engine *e, const char *topic, int32_t part, int64_t from)
+{
+    td_iter *it;
+    ASSERT_OK(td_iter_open(e, topic, part, from, &it));
+    td_event ev;
+    int n = 0, rc;
+    while ((rc = td_iter_next(it, &ev)) == 1)
+        n++;
+    ASSERT_EQ(rc, 0);
+    td_iter_close(it);
+    return n;
+}
+
+static void test_config_rules(void)
+{
+    td_topic_config c;
+    td_topic_config_init(&c);
+    for (const char *const *k = td_topic_config_keys(); *k; k++) {
+        char v[64];
+        ASSERT_OK(td_topic_config_get(&c, *k, v, sizeof(v)));
+        td_topic_config c2;
+        td_topic_config_init(&c2);
+        td_config_entry e = {*k, v};
+        ASSERT_OK(td_topic_config_apply(&c2, &e, 1));
+        ASSERT_MEM_EQ(&c, &c2, sizeof(c));
+    }
+    td_config_entry ok[] = {{"fsync", "interval:250"}, {"retention.records", "10"}};
+    ASSERT_OK(td_topic_config_apply(&c, ok, 2));
+    ASSERT_EQ(c.fsync_policy, TD_FSYNC_INTERVAL);
+    ASSERT_EQ(c.fsync_interval_ms, 250);
+    ASSERT_EQ(c.retention_records, 10);
+    static const char *bad[][2] = {{"fsync", "interval:0"}, {"segment.bytes", "1023"},
+                                   {"segment.bytes", "3000000000"}, {"retention.ms", "abc"},
+                                   {"retention.bytes", "-2"}, {"cleanup.policy", "compact"},
+                                   {"nope", "1"}, {"max.message.bytes", "-1"}};
+    for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
+        td_topic_config before = c;
+        td_config_entry e = {bad[i][0], bad[i][1]};
+        ASSERT_EQ(td_topic_config_apply(&c, &e, 1), TD_ECONFIG);
+        ASSERT_CONTAINS(td_last_error(), bad[i][0]);
+        ASSERT_MEM_EQ(&c, &before, sizeof(c));
+    }
+    char name[300];
+    memset(name, 'a', 249);
+    name[249] = 0;
+    ASSERT_OK(td_topic_name_validate(name));
+    name[249] = 'a';
+    name[250] = 0;
+    ASSERT_EQ(td_topic_name_validate(name), TD_ENAME);
+    ASSERT_EQ(td_topic_name_validate(""), TD_ENAME);
+    ASSERT_EQ(td_topic_name_validate(".."), TD_ENAME);
+    ASSERT_EQ(td_topic_name_validate("a b"), TD_ENAME);
+    ASSERT_OK(td_topic_name_validate("orders.eu-west_1"));
+}
+
+static void test_lock_and_format(void)
+{
+    char *dir = test_tmpdir("lock");
+    td_engine *e = open_quiet(dir), *e2;
+    ASSERT_EQ(td_engine_open(dir, NULL, &e2), TD_ELOCKED);
+    char pid[32];
+    snprintf(pid, sizeof(pid), "process %ld", (long)getpid());
+    ASSERT_CONTAINS(td_last_error(), pid);
+    ASSERT_OK(td_topic_create(e, "t", 2, NULL, 0));
+    td_engine_close(e);
+    /* A newer format: refused, nothing changed. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/FORMAT", dir);
+    FILE *f = fopen(path, "w");
+    fputs("tidings-data 99\n", f);
+    fclose(f);
+    char cmd[2048], before[8192] = {0}, after[8192] = {0};
+    snprintf(cmd, sizeof(cmd), "cd '%s' && find . -type f -exec sha1sum {} + | sort", dir);
+    FILE *p = popen(cmd, "r");
+    ASSERT(fread(before, 1, sizeof(before) - 1, p) > 0);
+    pclose(p);
+    ASSERT_EQ(td_engine_open(dir, NULL, &e2), TD_EFORMAT);
+    ASSERT_CONTAINS(td_last_error(), "format version 99");
+    p = popen(cmd, "r");
+    ASSERT(fread(after, 1, sizeof(after) - 1, p) > 0);
+    pclose(p);
+    ASSERT_STR_EQ(before, after);
+    f = fopen(path, "w");
+    fputs("tidings-data 1\n", f);
+    fclose(f);
+    e = open_quiet(dir);
+    td_topic_info info;
+    ASSERT_OK(td_topic_describe(e, "t", &info));
+    ASSERT_EQ(info.partitions, 2);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+static void test_topics_persist_delete_recreate(void)
+{
+    char *dir = test_tmpdir("topics");
+    td_engine *e = open_quiet(dir);
+    td_config_entry cfg[] = {{"retention.ms", "1000"}, {"fsync", "none"}};
+    ASSERT_OK(td_topic_create(e, "b", 3, cfg, 2));
+    ASSERT_OK(td_topic_create(e, "a", 1, NULL, 0));
+    ASSERT_EQ(td_topic_create(e, "a", 1, NULL, 0), TD_EEXIST);
+    ASSERT_EQ(td_topic_create(e, "c", 0, NULL, 0), TD_EINVAL);
+    ASSERT_EQ(td_topic_create(e, "bad/name", 1, NULL, 0), TD_ENAME);
+    produce_values(e, "a", 0, 0, 5);
+    ASSERT_OK(td_topic_add_partitions(e, "a", 4));
+    ASSERT_EQ(td_topic_add_partitions(e, "a", 4), TD_EINVAL);
+    td_config_entry alt[] = {{"retention.bytes", "4096"}};
+    ASSERT_OK(td_topic_alter(e, "b", alt, 1));
+    td_engine_close(e);
+    e = open_quiet(dir);
+    td_topic_info *v;
+    size_t n;
+    ASSERT_OK(td_topic_list(e, &v, &n));
+    ASSERT_EQ(n, 2);
+    ASSERT_STR_EQ(v[0].name, "a");
+    ASSERT_EQ(v[0].partitions, 4);
+    ASSERT_EQ(v[1].config.retention_ms, 1000);
+    ASSERT_EQ(v[1].config.retention_bytes, 4096);
+    ASSERT_EQ(v[1].config.fsync_policy, TD_FSYNC_NONE);
+    free(v);
+    ASSERT_EQ(read_count(e, "a", 0, TD_OFFSET_EARLIEST), 5);
+    /* An open iterator survives the delete and then reports it. */
+    td_iter *it;
+    ASSERT_OK(td_iter_open(e, "a", 0, 0, &it));
+    ASSERT_OK(td_topic_delete(e, "a"));
+    td_event ev;
+    ASSERT_EQ(td_iter_next(it, &ev), TD_ENOTFOUND);
+    ASSERT_OK(td_topic_create(e, "a", 1, NULL, 0));
+    td_iter_close(it);
+    ASSERT_EQ(read_count(e, "a", 0, TD_OFFSET_EARLIEST), 0);
+    ASSERT_EQ(td_topic_delete(e, "zzz"), TD_ENOTFOUND);
+    td_engine_close(e);
+    /* A topic directory the catalog does not know (a crash mid-create) goes to the trash. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/topics/ghost/0", dir);
+    char cmd[1100];
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", path);
+    ASSERT_OK(system(cmd));
+    e = open_quiet(dir);
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/topics/ghost", dir);
+    ASSERT(stat(path, &st) != 0);
+    ASSERT_EQ(read_count(e, "a", 0, TD_OFFSET_EARLIEST), 0);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+static void test_produce_routing_and_reads(void)
+{
+    char *dir = test_tmpdir("route");
+    td_engine *e = open_quiet(dir);
+    ASSERT_OK(td_topic_create(e, "t", 5, NULL, 0));
+    td_event ev[50];
+    char keys[50][16];
+    td_header h[2] = {{"h", 1, "x", 1}, {"n", 1, NULL, 0}};
+    for (int i = 0; i < 50; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "key%d", i % 17);
+        ev[i] = (td_event){.key = keys[i], .key_len = strlen(keys[i]), .value = i % 9 ? "v" : NULL,
+                           .value_len = i % 9 ? 1 : 0, .headers = h, .header_count = 2,
+                           .timestamp_ms = 1000 + i, .partition = TD_PARTITION_ANY};
+    }
+    td_produce_result res[50];
+    ASSERT_OK(td_produce(e, "t", ev, 50, res));
+    int64_t count[5] = {0};
+    for (int i = 0; i < 50; i++) {
+        ASSERT_EQ(res[i].partition, td_partition_for_key(keys[i], strlen(keys[i]), 5));
+        ASSERT_EQ(res[i].offset, count[res[i].partition]++);
+    }
+    /* Read back every partition and compare with what was written. */
+    for (int32_t p = 0; p < 5; p++) {
+        td_iter *it;
+        ASSERT_OK(td_iter_open(e, "t", p, TD_OFFSET_EARLIEST, &it));
+        td_event got;
+        int i = 0;
+        for (int k = 0; k < 50; k++) {
+            if (res[k].partition != p)
+                continue;
+            ASSERT_EQ(td_iter_next(it, &got), 1);
+            ASSERT_EQ(got.offset, res[k].offset);
+            ASSERT_EQ(got.timestamp_ms, 1000 + k);
+            ASSERT_EQ(got.key_len, strlen(keys[k]));
+            ASSERT_MEM_EQ(got.key, keys[k], got.key_len);
+            ASSERT_EQ(got.value == NULL, ev[k].value == NULL);
+            ASSERT_EQ(got.header_count, 2);
+            ASSERT(got.headers[1].value == NULL);
+            i++;
+        }
+        ASSERT_EQ(td_iter_next(it, &got), 0);
+        ASSERT_EQ(i, count[p]);
+        td_iter_close(it);
+    }
+    /* Unkeyed events of one call share a partition; calls rotate. */
+    td_event nk[3] = {{.value = "a", .value_len = 1, .partition = TD_PARTITION_ANY},
+                      {.value = "b", .value_len = 1, .partition = TD_PARTITION_ANY},
+                      {.value = "c", .value_len = 1, .partition = TD_PARTITION_ANY}};
+    int used[5] = {0};
+    for (int call = 0; call < 10; call++) {
+        ASSERT_OK(td_produce(e, "t", nk, 3, res));
+        ASSERT_EQ(res[0].partition, res[2].partition);
+        ASSERT_EQ(res[1].offset, res[0].offset + 1);
+        used[res[0].partition]++;
+    }
+    for (int p = 0; p < 5; p++)
+        ASSERT_EQ(used[p], 2);
+    /* Offsets and errors. */
+    int64_t off;
+    ASSERT_OK(td_offset_for(e, "t", 0, TD_OFFSET_EARLIEST, &off));
+    ASSERT_EQ(off, 0);
+    ASSERT_OK(td_offset_for_time(e, "t", 0, 1 << 30, &off));
+    td_iter *it;
+    ASSERT_EQ(td_iter_open(e, "t", 0, 1 << 20, &it), TD_ERANGE);
+    ASSERT_EQ(td_iter_open(e, "t", 9, 0, &it), TD_ENOTFOUND);
+    td_event bad = {.value = "x", .value_len = 1, .partition = 7};
+    ASSERT_EQ(td_produce(e, "t", &bad, 1, NULL), TD_ENOTFOUND);
+    ASSERT_EQ(td_produce(e, "nope", &bad, 1, NULL), TD_ENOTFOUND);
+    /* An iterator sees events appended after it was opened. */
+    ASSERT_OK(td_iter_open(e, "t", 0, TD_OFFSET_LATEST, &it));
+    td_event got;
+    ASSERT_EQ(td_iter_next(it, &got), 0);
+    produce_values(e, "t", 0, 0, 3);
+    ASSERT_EQ(td_iter_next(it, &got), 1);
+    ASSERT_EQ(got.value_len, 2);
+    td_iter_close(it);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+struct prod {
+    td_engine *e;
+    int id;
+};
+
+static void *producer(void *arg)
+{
+    struct prod *p = arg;
+    for (int i = 0; i < 50; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "%d:%d", p->id, i);
+        td_event ev = {.value = v, .value_len = strlen(v), .partition = 0};
+        ASSERT_OK(td_produce(p->e, "c", &ev, 1, NULL));
+    }
+    return NULL;
+}
+
+static void test_concurrent_producers(void)
+{
+    char *dir = test_tmpdir("conc");
+    td_engine *e = open_quiet(dir);
+    ASSERT_OK(td_topic_create(e, "c", 1, NULL, 0));
+    pthread_t th[16];
+    struct prod ps[16];
+    for (int i = 0; i < 16; i++) {
+        ps[i] = (struct prod){e, i};
+        pthread_create(&th[i], NULL, producer, &ps[i]);
+    }
+    for (int i = 0; i < 16; i++)
+        pthread_join(th[i], NULL);
+    /* Each producer's events are all there, once, in its order. */
+    int next[16] = {0};
+    td_iter *it;
+    ASSERT_OK(td_iter_open(e, "c", 0, 0, &it));
+    td_event ev;
+    int n = 0;
+    while (td_iter_next(it, &ev) == 1) {
+        int id, seq;
+        char v[32];
+        snprintf(v, sizeof(v), "%.*s", (int)ev.value_len, (const char *)ev.value);
+        ASSERT_EQ(sscanf(v, "%d:%d", &id, &seq), 2);
+        ASSERT_EQ(seq, next[id]);
+        next[id]++;
+        n++;
+    }
+    td_iter_close(it);
+    ASSERT_EQ(n, 16 * 50);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+static void test_retention_and_background(void)
+{
+    char *dir = test_tmpdir("bg");
+    td_options o;
+    td_options_init(&o);
+    o.retention_check_ms = 10;
+    o.scrub_bytes_per_sec = 1 << 20;
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    td_config_entry cfg[] = {{"segment.bytes", "1024"}, {"retention.records", "20"},
+                             {"fsync", "interval:5"}};
+    ASSERT_OK(td_topic_create(e, "r", 1, cfg, 3));
+    produce_values(e, "r", 0, 0, 200);
+    /* The background thread enforces retention within a bounded wait. */
+    int64_t start = -1;
+    for (int i = 0; i < 500 && start <= 0; i++) {
+        usleep(10000);
+        ASSERT_OK(td_offset_for(e, "r", 0, TD_OFFSET_EARLIEST, &start));
+    }
+    ASSERT(start > 0);
+    ASSERT_LE(start, 180);
+    td_iter *it;
+    ASSERT_EQ(td_iter_open(e, "r", 0, 0, &it), TD_ERANGE);
+    ASSERT_EQ(read_count(e, "r", 0, TD_OFFSET_EARLIEST), 200 - start);
+    ASSERT_OK(td_engine_flush(e));
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_config_rules), TEST(test_lock_and_format),
+          TEST(test_topics_persist_delete_recreate), TEST(test_produce_routing_and_reads),
+          TEST(test_concurrent_producers), TEST(test_retention_and_background))
