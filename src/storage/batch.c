@@ -277,37 +277,50 @@ static int append_bytes(td_buf *b, const void *p, size_t n, bool is_null)
     return rc ? rc : td_buf_append(b, p, n);
 }
 
-/* Appends the records of events to out, uncompressed. */
+static size_t bytes_size(size_t n, bool is_null)
+{
+    return is_null ? td_varint_size(-1) : td_varint_size((int32_t)n) + n;
+}
+
+/* Appends the records of events to out, uncompressed. Each record's length is computed first
+ * from the varint sizes, so fields go straight into out with no intermediate copy. */
 static int encode_records(td_buf *out, int64_t base_ts, const td_event *ev, size_t n)
 {
-    td_buf body;
-    td_buf_init(&body);
-    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const td_event *e = &ev[i];
-        td_buf_reset(&body);
-        rc = td_buf_append_u8(&body, 0);
-        rc = rc ? rc : td_buf_append_varlong(&body, e->timestamp_ms - base_ts);
-        rc = rc ? rc : td_buf_append_varint(&body, (int32_t)i);
-        rc = rc ? rc : append_bytes(&body, e->key, e->key_len, e->key == NULL);
-        rc = rc ? rc : append_bytes(&body, e->value, e->value_len, e->value == NULL);
-        if (!rc && e->header_count > INT32_MAX)
-            rc = TD_ETOOBIG;
-        rc = rc ? rc : td_buf_append_varint(&body, (int32_t)e->header_count);
+        if (e->key_len > INT32_MAX || e->value_len > INT32_MAX || e->header_count > INT32_MAX)
+            return TD_ETOOBIG;
+        size_t len = 1 + td_varlong_size(e->timestamp_ms - base_ts) +
+                     td_varint_size((int32_t)i) + bytes_size(e->key_len, e->key == NULL) +
+                     bytes_size(e->value_len, e->value == NULL) +
+                     td_varint_size((int32_t)e->header_count);
+        for (size_t k = 0; k < e->header_count; k++) {
+            const td_header *hd = &e->headers[k];
+            if (hd->key_len > INT32_MAX || hd->value_len > INT32_MAX)
+                return TD_ETOOBIG;
+            len += bytes_size(hd->key_len, false) + bytes_size(hd->value_len, hd->value == NULL);
+        }
+        if (len > INT32_MAX)
+            return TD_ETOOBIG;
+        int rc = td_buf_reserve(out, len + 5);
+        if (rc)
+            return rc;
+        rc = td_buf_append_varint(out, (int32_t)len);
+        rc = rc ? rc : td_buf_append_u8(out, 0);
+        rc = rc ? rc : td_buf_append_varlong(out, e->timestamp_ms - base_ts);
+        rc = rc ? rc : td_buf_append_varint(out, (int32_t)i);
+        rc = rc ? rc : append_bytes(out, e->key, e->key_len, e->key == NULL);
+        rc = rc ? rc : append_bytes(out, e->value, e->value_len, e->value == NULL);
+        rc = rc ? rc : td_buf_append_varint(out, (int32_t)e->header_count);
         for (size_t k = 0; !rc && k < e->header_count; k++) {
             const td_header *hd = &e->headers[k];
-            rc = append_bytes(&body, hd->key, hd->key_len, false);
-            rc = rc ? rc : append_bytes(&body, hd->value, hd->value_len, hd->value == NULL);
+            rc = append_bytes(out, hd->key, hd->key_len, false);
+            rc = rc ? rc : append_bytes(out, hd->value, hd->value_len, hd->value == NULL);
         }
-        if (!rc && body.len > INT32_MAX)
-            rc = TD_ETOOBIG;
-        rc = rc ? rc : td_buf_append_varint(out, (int32_t)body.len);
-        rc = rc ? rc : td_buf_append(out, body.p, body.len);
         if (rc)
-            break;
+            return rc;
     }
-    td_buf_free(&body);
-    return rc;
+    return 0;
 }
 
 int batch_encode(td_buf *out, const td_batch_encode_opts *o, const td_event *events, size_t n)

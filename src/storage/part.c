@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/storage.h"
 
@@ -87,6 +88,11 @@ struct td_part {
     int64_t log_end;
     int64_t durable; /* offsets below are on disk; under mu */
     bool syncing;
+    int nwaiting; /* producers blocked in part_wait_durable */
+    pthread_cond_t appended;
+    int64_t pending;      /* appends since the last sync started */
+    int64_t last_round;   /* appends the last sync covered */
+    int64_t sync_ns;      /* moving average of fsync latency */
     bool clean_marker;
     bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
@@ -614,6 +620,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     p->cfg = *cfg;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->synced, NULL);
+    pthread_cond_init(&p->appended, NULL);
     td_buf_init(&p->scrub_buf);
     p->scrub_base = -1;
     struct list_ctx lc = {p, NULL, 0, 0, 0};
@@ -716,6 +723,7 @@ void part_close(td_part *p)
     td_buf_free(&p->scrub_buf);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->synced);
+    pthread_cond_destroy(&p->appended);
     free(p->dir);
     free(p->label);
     free(p);
@@ -822,6 +830,8 @@ int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_
     if ((rc = seg_account(act, &h, act->size)) != 0)
         goto out;
     astore(&p->log_end, act->next_offset);
+    if (++p->pending >= p->last_round)
+        pthread_cond_signal(&p->appended); /* a gathering leader has its round */
     if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS)
         astore(&p->high_watermark, act->next_offset);
     if (res) {
@@ -848,11 +858,16 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
 {
     p->syncing = true;
     int64_t target = aload(&p->log_end);
+    p->last_round = p->pending;
+    p->pending = 0;
     td_seg *act = p->segs[p->nsegs - 1];
     act->refs++;
     pthread_mutex_unlock(&p->mu);
+    int64_t t0 = td_mono_ns();
     int rc = p->io->fsync(p->io, act->fd);
+    int64_t took = td_mono_ns() - t0;
     pthread_mutex_lock(&p->mu);
+    p->sync_ns = p->sync_ns ? (p->sync_ns * 7 + took) / 8 : took;
     seg_unref_locked(act);
     p->syncing = false;
     if (rc) {
@@ -894,6 +909,7 @@ int part_wait_durable(td_part *p, int64_t end_offset)
     durable_waiter *due = NULL;
     size_t ndue = 0;
     int rc = 0;
+    bool gathered = false;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS || p->durable >= end_offset)
@@ -901,12 +917,43 @@ int part_wait_durable(td_part *p, int64_t end_offset)
         if ((rc = check_online(p)) != 0)
             break;
         if (!p->syncing) {
+            /* Gather: when the last round covered more appends than are pending now, the
+             * producers it released are probably about to append again; wait for them a
+             * little (at most half an fsync) so that one fsync covers them all. A lone
+             * producer (last round 1) never waits. */
+            if (!gathered && p->pending < p->last_round) {
+                gathered = true;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t wait_ns = TD_MIN(p->sync_ns / 2, 2000000);
+                ts.tv_nsec += (long)wait_ns;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                p->syncing = true; /* nobody else starts a sync while we gather */
+                while (p->pending < p->last_round &&
+                       pthread_cond_timedwait(&p->appended, &p->mu, &ts) == 0)
+                    ;
+                p->syncing = false;
+                continue;
+            }
             rc = sync_locked(p, &due, &ndue);
+            /* Stay the leader while other producers wait for data that is not yet durable:
+             * syncing again at once keeps fsyncs back to back, where handing over to a
+             * waiter would first cost a wake-up and a context switch on every round.
+             * Bounded, so that this caller is not held forever. */
+            for (int extra = 0; rc == 0 && extra < 16 && p->nwaiting > 0 &&
+                                p->durable < aload(&p->log_end);
+                 extra++)
+                rc = sync_locked(p, &due, &ndue);
             if (rc)
                 break;
             continue;
         }
+        p->nwaiting++;
         pthread_cond_wait(&p->synced, &p->mu);
+        p->nwaiting--;
     }
     pthread_mutex_unlock(&p->mu);
     run_due(due, ndue, rc);

@@ -1,0 +1,216 @@
+/*
+ * bench_storage.c: storage engine benchmark through the public API (include/tidings.h).
+ *
+ *   bench_storage DIR            append, read and reopen benchmarks; one line per case:
+ *                                "append <size> <batch> <policy> <threads> <events/s> <MB/s>",
+ *                                "read <events/s> <MB/s>", "reopen <bytes> <seconds>"
+ *   bench_storage --memcpy       memory copy bandwidth, "memcpy <MB/s>"
+ *
+ * Environment: BENCH_SECONDS (per append case, default 2), BENCH_REOPEN_MB (size of the
+ * partition reopened, default 1024). bench/run.sh runs this with the baselines and prints
+ * ratios; docs/performance.md has the figures.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/base.h"
+#include "tidings.h"
+
+static double seconds_now(void)
+{
+    return (double)td_mono_ns() / 1e9;
+}
+
+static double env_double(const char *name, double def)
+{
+    const char *v = getenv(name);
+    return v && *v ? atof(v) : def;
+}
+
+typedef struct worker {
+    td_engine *e;
+    const char *topic;
+    size_t size;
+    int batch;
+    double deadline;
+    int64_t max_events;
+    int64_t events;
+} worker;
+
+static void *append_worker(void *arg)
+{
+    worker *w = arg;
+    char *value = malloc(w->size);
+    memset(value, 'x', w->size);
+    td_event *ev = calloc((size_t)w->batch, sizeof(*ev));
+    for (int i = 0; i < w->batch; i++)
+        ev[i] = (td_event){.value = value, .value_len = w->size, .partition = 0};
+    while (w->events < w->max_events) {
+        if (td_produce(w->e, w->topic, ev, (size_t)w->batch, NULL) != 0) {
+            fprintf(stderr, "produce failed: %s\n", td_last_error());
+            exit(1);
+        }
+        w->events += w->batch;
+        if ((w->events / w->batch) % 16 == 0 && seconds_now() > w->deadline)
+            break;
+    }
+    free(ev);
+    free(value);
+    return NULL;
+}
+
+static void bench_append(td_engine *e, size_t size, int batch, const char *policy, int threads,
+                         double secs, int *topic_no)
+{
+    /* BENCH_CASES="1024 100 none" runs only the cases whose "size batch policy threads"
+     * contains that text. */
+    char name[96];
+    snprintf(name, sizeof(name), "%zu %d %s %d", size, batch, policy, threads);
+    const char *only = getenv("BENCH_CASES");
+    if (only && *only && !strstr(name, only))
+        return;
+    char topic[64];
+    snprintf(topic, sizeof(topic), "bench-%d", (*topic_no)++);
+    td_config_entry cfg[] = {{"fsync", policy}, {"retention.bytes", "2147483648"}};
+    if (td_topic_create(e, topic, 1, cfg, 2) != 0) {
+        fprintf(stderr, "create: %s\n", td_last_error());
+        exit(1);
+    }
+    worker w[16];
+    pthread_t th[16];
+    double start = seconds_now();
+    for (int i = 0; i < threads; i++) {
+        w[i] = (worker){e, topic, size, batch, start + secs, 50000000, 0};
+        pthread_create(&th[i], NULL, append_worker, &w[i]);
+    }
+    int64_t events = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        events += w[i].events;
+    }
+    double el = seconds_now() - start;
+    printf("append %zu %d %s %d %.0f %.1f\n", size, batch, policy, threads, events / el,
+           (double)events * (double)size / el / 1e6);
+    fflush(stdout);
+    td_topic_delete(e, topic); /* keep the disk footprint of the run small */
+}
+
+static void bench_read(td_engine *e)
+{
+    td_config_entry cfg[] = {{"fsync", "none"}};
+    td_topic_create(e, "bench-read", 1, cfg, 1);
+    char value[1024];
+    memset(value, 'r', sizeof(value));
+    td_event ev[100];
+    for (int i = 0; i < 100; i++)
+        ev[i] = (td_event){.value = value, .value_len = sizeof(value), .partition = 0};
+    for (int i = 0; i < 5000; i++) /* 500 000 events, ~530 MB */
+        td_produce(e, "bench-read", ev, 100, NULL);
+    td_engine_flush(e);
+    double start = seconds_now();
+    td_iter *it;
+    td_iter_open(e, "bench-read", 0, TD_OFFSET_EARLIEST, &it);
+    td_event got;
+    int64_t n = 0, bytes = 0;
+    while (td_iter_next(it, &got) == 1) {
+        n++;
+        bytes += (int64_t)got.value_len;
+    }
+    td_iter_close(it);
+    double el = seconds_now() - start;
+    printf("read %.0f %.1f\n", n / el, bytes / el / 1e6);
+    td_topic_delete(e, "bench-read");
+}
+
+static void bench_reopen(const char *dir, int64_t mb)
+{
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    td_engine *e;
+    if (td_engine_open(dir, &o, &e) != 0) {
+        fprintf(stderr, "open: %s\n", td_last_error());
+        exit(1);
+    }
+    td_config_entry cfg[] = {{"fsync", "none"}};
+    td_topic_create(e, "bench-reopen", 1, cfg, 1);
+    char value[1024];
+    memset(value, 'o', sizeof(value));
+    td_event ev[100];
+    for (int i = 0; i < 100; i++)
+        ev[i] = (td_event){.value = value, .value_len = sizeof(value), .partition = 0};
+    td_partition_info pi;
+    do {
+        for (int i = 0; i < 100; i++)
+            td_produce(e, "bench-reopen", ev, 100, NULL);
+        td_partition_describe(e, "bench-reopen", 0, &pi);
+    } while (pi.size_bytes < mb * 1000000);
+    td_engine_close(e);
+    double start = seconds_now();
+    td_engine_open(dir, &o, &e);
+    double el = seconds_now() - start;
+    td_partition_describe(e, "bench-reopen", 0, &pi);
+    printf("reopen %" PRId64 " %.3f\n", pi.size_bytes, el);
+    td_topic_delete(e, "bench-reopen");
+    td_engine_close(e);
+}
+
+static void bench_memcpy(void)
+{
+    size_t n = 256u << 20;
+    char *a = malloc(n), *b = malloc(n);
+    memset(a, 1, n);
+    memset(b, 2, n);
+    double start = seconds_now();
+    int reps = 8;
+    for (int i = 0; i < reps; i++) {
+        memcpy(i % 2 ? a : b, i % 2 ? b : a, n);
+        __asm__ volatile("" ::: "memory");
+    }
+    double el = seconds_now() - start;
+    printf("memcpy %.0f\n", (double)n * reps / el / 1e6);
+    free(a);
+    free(b);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--memcpy") == 0) {
+        bench_memcpy();
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: bench_storage DIR | --memcpy\n");
+        return 2;
+    }
+    td_set_log_level("warn");
+    double secs = env_double("BENCH_SECONDS", 2);
+    int64_t reopen_mb = (int64_t)env_double("BENCH_REOPEN_MB", 1024);
+    td_options o;
+    td_options_init(&o);
+    o.scrub_bytes_per_sec = 0;
+    td_engine *e;
+    if (td_engine_open(argv[1], &o, &e) != 0) {
+        fprintf(stderr, "open: %s\n", td_last_error());
+        return 1;
+    }
+    static const char *policies[] = {"always", "interval:100", "none"};
+    static const size_t sizes[] = {100, 1024};
+    static const int batches[] = {1, 100};
+    static const int threads[] = {1, 16};
+    int topic_no = 0;
+    for (size_t p = 0; p < 3; p++)
+        for (size_t s = 0; s < 2; s++)
+            for (size_t b = 0; b < 2; b++)
+                for (size_t t = 0; t < 2; t++)
+                    bench_append(e, sizes[s], batches[b], policies[p], threads[t], secs,
+                                 &topic_no);
+    bench_read(e);
+    td_engine_close(e);
+    bench_reopen(argv[1], reopen_mb);
+    return 0;
+}
