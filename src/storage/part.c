@@ -919,13 +919,13 @@ int part_wait_durable(td_part *p, int64_t end_offset)
         if (!p->syncing) {
             /* Gather: when the last round covered more appends than are pending now, the
              * producers it released are probably about to append again; wait for them a
-             * little (at most half an fsync) so that one fsync covers them all. A lone
+             * little (at most one fsync time) so that one fsync covers them all. A lone
              * producer (last round 1) never waits. */
             if (!gathered && p->pending < p->last_round) {
                 gathered = true;
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t wait_ns = TD_MIN(p->sync_ns / 2, 2000000);
+                int64_t wait_ns = TD_MIN(p->sync_ns, 2000000);
                 ts.tv_nsec += (long)wait_ns;
                 if (ts.tv_nsec >= 1000000000L) {
                     ts.tv_sec++;
