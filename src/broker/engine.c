@@ -917,7 +917,7 @@ int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n
         if ((rc = batch_encode(&b, &o, grp, k)) != 0)
             break;
         td_append_result ar;
-        rc = part_append(t->parts[p], b.p, b.len, now, &ar);
+        rc = part_append_unchecked(t->parts[p], b.p, b.len, now, &ar); /* just encoded */
         if (rc)
             break;
         for (size_t j = 0; results && j < k; j++)

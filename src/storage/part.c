@@ -782,8 +782,17 @@ static int drop_clean_marker(td_part *p)
 
 int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res)
 {
+    int rc = batch_validate(batch, n, false, 0, NULL);
+    if (rc && rc != TD_EAGAIN)
+        return rc;
+    return part_append_unchecked(p, batch, n, now_ms, res);
+}
+
+int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                          td_append_result *res)
+{
     td_batch_header h;
-    int rc = batch_validate(batch, n, false, 0, &h);
+    int rc = batch_header_parse(batch, n, &h);
     if (rc == TD_EAGAIN || (rc == 0 && batch_total_size(&h) != n))
         return td_fail(TD_ECORRUPT, "batch size %zu does not match its length field", n);
     if (rc)

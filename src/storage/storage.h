@@ -71,6 +71,12 @@ typedef struct td_append_result {
  */
 int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res);
 
+/* part_append without the CRC check, for a caller that has just encoded (or deep-validated)
+ * the batch itself: computing the CRC twice costs as much as writing the batch. The header and
+ * sizes are still checked. */
+int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                          td_append_result *res);
+
 /*
  * Blocks until every offset below end_offset is durable under the partition's policy:
  * under fsync=always it performs or joins a group commit (one fdatasync covers every append
