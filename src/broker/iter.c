@@ -30,10 +30,8 @@ struct td_iter {
     size_t hdrs_cap;
 };
 
-static int iter_new(td_engine *e, const char *topic, int32_t partition, td_iter **out,
-                    td_iter **it_out)
+static int iter_new(td_engine *e, const char *topic, int32_t partition, td_iter **it_out)
 {
-    (void)out;
     td_iter *it = calloc(1, sizeof(*it));
     if (!it)
         return -ENOMEM;
@@ -62,7 +60,7 @@ int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t off
 {
     td_error_clear();
     td_iter *it;
-    int rc = iter_new(e, topic, partition, out, &it);
+    int rc = iter_new(e, topic, partition, &it);
     if (rc)
         return rc;
     int64_t ls = part_log_start(it->part), hw = part_high_watermark(it->part);
@@ -87,7 +85,7 @@ int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_
 {
     td_error_clear();
     td_iter *it;
-    int rc = iter_new(e, topic, partition, out, &it);
+    int rc = iter_new(e, topic, partition, &it);
     if (rc)
         return rc;
     rc = part_offset_for_time(it->part, timestamp_ms, &it->pos);

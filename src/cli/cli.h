@@ -29,6 +29,10 @@ int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((forma
 const char *cli_data_dir(const char *flag);
 /* Opens the engine for a local command (background work off: the command is short). */
 int cli_open(const char *data, td_engine **e);
+/* Opens the engine and looks up a topic (and, when partition >= 0, checks that it has that
+ * partition), printing the error. Returns EXIT_OK with *e open, or an exit code. */
+int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,
+                   td_engine **e, td_topic_info *info);
 /* Parses a whole decimal number; false on anything else. */
 bool cli_parse_i64(const char *s, int64_t *out);
 

@@ -168,21 +168,11 @@ int cmd_consume(int argc, char **argv)
         return cli_usage_error("consume", "use one of --from-beginning, --offset and --time");
     const char *topic = argv[optind];
     td_engine *e;
-    int rc = cli_open(cli_data_dir(data), &e);
-    if (rc)
-        return cli_fail("opening the data directory", rc);
     td_topic_info info;
+    int rc = cli_open_topic(data, topic, partition, "consuming", &e, &info);
+    if (rc)
+        return rc;
     int code = EXIT_OK;
-    if ((rc = td_topic_describe(e, topic, &info)) != 0) {
-        code = cli_fail("consuming", rc);
-        goto out;
-    }
-    if (partition >= info.partitions) {
-        fprintf(stderr, "tidings: consuming: topic '%s' has no partition %" PRId64 "\n", topic,
-                partition);
-        code = EXIT_NOTFOUND;
-        goto out;
-    }
     if (start == START_OFFSET && partition < 0 && info.partitions > 1) {
         code = cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId32
                                           " partitions", topic, info.partitions);

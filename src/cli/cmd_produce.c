@@ -87,20 +87,10 @@ int cmd_produce(int argc, char **argv)
                                                          : "produce takes one topic");
     const char *topic = argv[optind];
     td_engine *e;
-    int rc = cli_open(cli_data_dir(data), &e);
-    if (rc)
-        return cli_fail("opening the data directory", rc);
     td_topic_info info;
-    if ((rc = td_topic_describe(e, topic, &info)) != 0) {
-        td_engine_close(e);
-        return cli_fail("producing", rc);
-    }
-    if (partition != TD_PARTITION_ANY && partition >= info.partitions) {
-        td_engine_close(e);
-        fprintf(stderr, "tidings: producing: topic '%s' has no partition %" PRId64 "\n", topic,
-                partition);
-        return EXIT_NOTFOUND;
-    }
+    int rc = cli_open_topic(data, topic, partition, "producing", &e, &info);
+    if (rc)
+        return rc;
     /* Lines are kept in their own buffers until the batch is appended. */
     size_t cap = (size_t)batch;
     char **lines = calloc(cap, sizeof(*lines));

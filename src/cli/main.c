@@ -71,6 +71,26 @@ int cli_open(const char *data, td_engine **e)
     return td_engine_open(data, &o, e);
 }
 
+int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,
+                   td_engine **e, td_topic_info *info)
+{
+    int rc = cli_open(cli_data_dir(data), e);
+    if (rc)
+        return cli_fail("opening the data directory", rc);
+    if ((rc = td_topic_describe(*e, topic, info)) != 0) {
+        int code = cli_fail(what, rc);
+        td_engine_close(*e);
+        return code;
+    }
+    if (partition >= info->partitions) {
+        fprintf(stderr, "tidings: %s: topic '%s' has no partition %lld\n", what, topic,
+                (long long)partition);
+        td_engine_close(*e);
+        return EXIT_NOTFOUND;
+    }
+    return EXIT_OK;
+}
+
 bool cli_parse_i64(const char *s, int64_t *out)
 {
     if (!s || !*s)
