@@ -877,6 +877,9 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
     int64_t took = td_mono_ns() - t0;
     pthread_mutex_lock(&p->mu);
     p->sync_ns = p->sync_ns ? (p->sync_ns * 7 + took) / 8 : took;
+    /* The producers this sync releases (the waiters and the leader) will likely append again
+     * at once: that is the size the next round gathers for. */
+    p->last_round = TD_MAX(p->last_round, (int64_t)p->nwaiting + 1);
     seg_unref_locked(act);
     p->syncing = false;
     if (rc) {
@@ -928,13 +931,13 @@ int part_wait_durable(td_part *p, int64_t end_offset)
         if (!p->syncing) {
             /* Gather: when the last round covered more appends than are pending now, the
              * producers it released are probably about to append again; wait for them a
-             * little (at most one fsync time) so that one fsync covers them all. A lone
+             * little (at most two fsync times) so that one fsync covers them all. A lone
              * producer (last round 1) never waits. */
             if (!gathered && p->pending < p->last_round) {
                 gathered = true;
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t wait_ns = TD_MIN(p->sync_ns, 2000000);
+                int64_t wait_ns = TD_MIN(p->sync_ns * 2, 2000000);
                 ts.tv_nsec += (long)wait_ns;
                 if (ts.tv_nsec >= 1000000000L) {
                     ts.tv_sec++;
