@@ -333,8 +333,17 @@ int batch_encode(td_buf *out, const td_batch_encode_opts *o, const td_event *eve
     for (size_t i = 1; i < n; i++)
         if (events[i].timestamp_ms > max_ts)
             max_ts = events[i].timestamp_ms;
+    /* Reserve the whole batch at once (an upper bound: 25 bytes of varints and attributes per
+     * record, 10 per header), rather than growing by doubling with a copy at every step. */
+    size_t estimate = TD_BATCH_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        estimate += 25 + events[i].key_len + events[i].value_len;
+        for (size_t k = 0; k < events[i].header_count; k++)
+            estimate += 10 + events[i].headers[k].key_len + events[i].headers[k].value_len;
+    }
     size_t start = out->len;
-    int rc = td_buf_reserve(out, TD_BATCH_HEADER_SIZE);
+    int rc = td_buf_reserve(out, o->compression == TD_COMPRESS_NONE ? estimate
+                                                                     : TD_BATCH_HEADER_SIZE);
     if (rc)
         return rc;
     memset(out->p + start, 0, TD_BATCH_HEADER_SIZE);
