@@ -948,6 +948,10 @@ int part_wait_durable(td_part *p, int64_t end_offset)
                        pthread_cond_timedwait(&p->appended, &p->mu, &ts) == 0)
                     ;
                 p->syncing = false;
+                /* Others waited on `synced` because we held the sync role: let them look
+                 * again (the partition may have gone offline meanwhile, and then nobody
+                 * would wake them). */
+                pthread_cond_broadcast(&p->synced);
                 continue;
             }
             rc = sync_locked(p, &due, &ndue);
