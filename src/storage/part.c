@@ -921,7 +921,7 @@ int part_wait_durable(td_part *p, int64_t end_offset)
     durable_waiter *due = NULL;
     size_t ndue = 0;
     int rc = 0;
-    bool gathered = false;
+    bool gathered = false, owe_wakeup = false;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS || p->durable >= end_offset)
@@ -948,12 +948,10 @@ int part_wait_durable(td_part *p, int64_t end_offset)
                        pthread_cond_timedwait(&p->appended, &p->mu, &ts) == 0)
                     ;
                 p->syncing = false;
-                /* Others waited on `synced` because we held the sync role: let them look
-                 * again (the partition may have gone offline meanwhile, and then nobody
-                 * would wake them). */
-                pthread_cond_broadcast(&p->synced);
+                owe_wakeup = true; /* settled by the sync below, or at the exit */
                 continue;
             }
+            owe_wakeup = false; /* sync_locked broadcasts */
             rc = sync_locked(p, &due, &ndue);
             /* Stay the leader while other producers wait for data that is not yet durable:
              * syncing again at once keeps fsyncs back to back, where handing over to a
@@ -971,6 +969,10 @@ int part_wait_durable(td_part *p, int64_t end_offset)
         pthread_cond_wait(&p->synced, &p->mu);
         p->nwaiting--;
     }
+    /* Others waited on `synced` while we gathered holding the sync role; if we leave without
+     * syncing (offline, policy changed), nobody else would wake them. */
+    if (owe_wakeup)
+        pthread_cond_broadcast(&p->synced);
     pthread_mutex_unlock(&p->mu);
     run_due(due, ndue, rc);
     return rc;
