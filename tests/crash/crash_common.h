@@ -4,6 +4,7 @@
 #define TD_CRASH_COMMON_H
 
 #include "storage/storage.h"
+#include "support/partcheck.h"
 #include "test.h"
 
 /* Appends `count` events numbered from `first` as one batch; returns part_append's rc. */
@@ -27,47 +28,12 @@ static inline int crash_append(td_part *p, int64_t first, int count, td_append_r
     return rc;
 }
 
-/* Reads the whole partition and checks it is a valid prefix: offsets dense from 0, every
- * batch CRC-valid, event n holds "s<n>". Returns the number of events. */
+/* Checks the whole partition is a valid prefix: offsets dense from 0, every batch valid,
+ * event n holds "s<n>". Returns the number of events. */
 static inline int64_t crash_check_log(td_part *p)
 {
-    int64_t off = part_log_start(p);
-    ASSERT_EQ(off, 0);
-    td_buf b;
-    td_buf_init(&b);
-    td_batch_reader rd;
-    batch_reader_init(&rd);
-    for (;;) {
-        td_range r;
-        int rc = part_read(p, off, 1 << 16, &r);
-        if (rc == TD_EEND)
-            break;
-        ASSERT_OK(rc);
-        td_buf_reset(&b);
-        ASSERT_OK(part_range_copy(&r, &b));
-        part_range_release(&r);
-        size_t pos = 0;
-        while (pos < b.len) {
-            ASSERT_OK(batch_validate(b.p + pos, b.len - pos, true, 1 << 20, NULL));
-            ASSERT_OK(batch_reader_open(&rd, b.p + pos, b.len - pos, 1 << 20));
-            td_record rec;
-            while (batch_reader_next(&rd, &rec) == 1) {
-                if (rec.offset < off)
-                    continue;
-                ASSERT_EQ(rec.offset, off);
-                char want[32];
-                snprintf(want, sizeof(want), "s%lld", (long long)off);
-                ASSERT_EQ(rec.value.n, strlen(want));
-                ASSERT_MEM_EQ(rec.value.p, want, rec.value.n);
-                off++;
-            }
-            pos += batch_total_size(&rd.h);
-        }
-    }
-    batch_reader_free(&rd);
-    td_buf_free(&b);
-    ASSERT_EQ(off, part_high_watermark(p));
-    return off;
+    ASSERT_EQ(part_log_start(p), 0);
+    return check_part_values(p, 0, "s");
 }
 
 #endif

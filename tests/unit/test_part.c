@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "storage/storage.h"
+#include "support/partcheck.h"
 #include "test.h"
 
 static td_topic_config small_cfg(void)
@@ -50,44 +51,7 @@ static int64_t append_n(td_part *p, int first, int count, int64_t ts0)
 /* Reads every record from `from` to the high watermark, checking values are event-<offset>. */
 static int64_t read_all_check(td_part *p, int64_t from)
 {
-    int64_t off = from, n = 0;
-    td_buf b;
-    td_buf_init(&b);
-    td_batch_reader rd;
-    batch_reader_init(&rd);
-    for (;;) {
-        td_range r;
-        int rc = part_read(p, off, 10000, &r);
-        if (rc == TD_EEND)
-            break;
-        ASSERT_OK(rc);
-        td_buf_reset(&b);
-        ASSERT_OK(part_range_copy(&r, &b));
-        ASSERT_LE(r.first_offset, off);
-        size_t pos = 0;
-        while (pos < b.len) {
-            ASSERT_OK(batch_reader_open(&rd, b.p + pos, b.len - pos, 1 << 20));
-            td_record rec;
-            while (batch_reader_next(&rd, &rec) == 1) {
-                if (rec.offset < off)
-                    continue;
-                ASSERT_EQ(rec.offset, off);
-                char want[32];
-                snprintf(want, sizeof(want), "event-%lld", (long long)off);
-                ASSERT_EQ(rec.value.n, strlen(want));
-                ASSERT_MEM_EQ(rec.value.p, want, rec.value.n);
-                off++;
-                n++;
-            }
-            pos += batch_total_size(&rd.h);
-        }
-        ASSERT_EQ(off, r.next_offset);
-        part_range_release(&r);
-    }
-    batch_reader_free(&rd);
-    td_buf_free(&b);
-    ASSERT_EQ(off, part_high_watermark(p));
-    return n;
+    return check_part_values(p, from, "event-");
 }
 
 static void test_append_read_roll_reopen(void)
