@@ -916,61 +916,65 @@ static void run_due(durable_waiter *due, size_t ndue, int rc)
     free(due);
 }
 
-int part_wait_durable(td_part *p, int64_t end_offset)
+/*
+ * Waits until every offset below end is durable, leading a sync when none is running. A
+ * producer (part_wait_durable) also gathers a round before leading one, keeps leading while
+ * other producers wait, and is counted among the waiters that a round releases; a plain
+ * part_sync caller does none of that.
+ */
+static int sync_through(td_part *p, int64_t end, bool producer)
 {
     durable_waiter *due = NULL;
     size_t ndue = 0;
     int rc = 0;
-    bool gathered = false, owe_wakeup = false;
+    bool gathered = !producer, owe_wakeup = false;
     pthread_mutex_lock(&p->mu);
+    if (producer && p->cfg.fsync_policy != TD_FSYNC_ALWAYS)
+        end = 0; /* nothing to wait for under interval and none */
     for (;;) {
-        if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS || p->durable >= end_offset)
+        if (p->durable >= end || (rc = check_online(p)) != 0)
             break;
-        if ((rc = check_online(p)) != 0)
-            break;
-        if (!p->syncing) {
-            /* Gather: when the last round covered more appends than are pending now, the
-             * producers it released are probably about to append again; wait for them a
-             * little (at most two fsync times) so that one fsync covers them all. A lone
-             * producer (last round 1) never waits. */
-            if (!gathered && p->pending < p->last_round) {
-                gathered = true;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t wait_ns = TD_MIN(p->sync_ns * 2, 2000000);
-                ts.tv_nsec += (long)wait_ns;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                p->syncing = true; /* nobody else starts a sync while we gather */
-                while (p->pending < p->last_round &&
-                       pthread_cond_timedwait(&p->appended, &p->mu, &ts) == 0)
-                    ;
-                p->syncing = false;
-                owe_wakeup = true; /* settled by the sync below, or at the exit */
-                continue;
-            }
-            owe_wakeup = false; /* sync_locked broadcasts */
-            rc = sync_locked(p, &due, &ndue);
-            /* Stay the leader while other producers wait for data that is not yet durable:
-             * syncing again at once keeps fsyncs back to back, where handing over to a
-             * waiter would first cost a wake-up and a context switch on every round.
-             * Bounded, so that this caller is not held forever. */
-            for (int extra = 0; rc == 0 && extra < 16 && p->nwaiting > 0 &&
-                                p->durable < aload(&p->log_end);
-                 extra++)
-                rc = sync_locked(p, &due, &ndue);
-            if (rc)
-                break;
+        if (p->syncing) {
+            p->nwaiting += producer;
+            pthread_cond_wait(&p->synced, &p->mu);
+            p->nwaiting -= producer;
             continue;
         }
-        p->nwaiting++;
-        pthread_cond_wait(&p->synced, &p->mu);
-        p->nwaiting--;
+        /* Gather: when the last round released more producers than have appended since,
+         * they are probably about to append again; wait for them a little (at most two fsync
+         * times) so that one fsync covers them all. A lone producer never waits. */
+        if (!gathered && p->pending < p->last_round) {
+            gathered = true;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += (long)TD_MIN(p->sync_ns * 2, 2000000);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            p->syncing = true; /* nobody else starts a sync while we gather */
+            while (p->pending < p->last_round &&
+                   pthread_cond_timedwait(&p->appended, &p->mu, &ts) == 0)
+                ;
+            p->syncing = false;
+            owe_wakeup = true; /* settled by the sync below, or at the exit */
+            continue;
+        }
+        owe_wakeup = false; /* sync_locked broadcasts */
+        rc = sync_locked(p, &due, &ndue);
+        /* A producer stays the leader while others wait for data that is not yet durable:
+         * syncing again at once keeps fsyncs back to back, where handing over to a waiter
+         * would first cost a wake-up and a context switch on every round. Bounded, so that
+         * this caller is not held forever. */
+        for (int extra = 0; producer && rc == 0 && extra < 16 && p->nwaiting > 0 &&
+                            p->durable < aload(&p->log_end);
+             extra++)
+            rc = sync_locked(p, &due, &ndue);
+        if (rc)
+            break;
     }
     /* Others waited on `synced` while we gathered holding the sync role; if we leave without
-     * syncing (offline, policy changed), nobody else would wake them. */
+     * syncing (offline), nobody else would wake them. */
     if (owe_wakeup)
         pthread_cond_broadcast(&p->synced);
     pthread_mutex_unlock(&p->mu);
@@ -978,27 +982,14 @@ int part_wait_durable(td_part *p, int64_t end_offset)
     return rc;
 }
 
+int part_wait_durable(td_part *p, int64_t end_offset)
+{
+    return sync_through(p, end_offset, true);
+}
+
 int part_sync(td_part *p)
 {
-    durable_waiter *due = NULL;
-    size_t ndue = 0;
-    int rc = 0;
-    pthread_mutex_lock(&p->mu);
-    int64_t want = aload(&p->log_end);
-    for (;;) {
-        if ((rc = check_online(p)) != 0 || p->durable >= want)
-            break;
-        if (!p->syncing) {
-            rc = sync_locked(p, &due, &ndue);
-            if (rc)
-                break;
-            continue;
-        }
-        pthread_cond_wait(&p->synced, &p->mu);
-    }
-    pthread_mutex_unlock(&p->mu);
-    run_due(due, ndue, rc);
-    return rc;
+    return sync_through(p, aload(&p->log_end), false);
 }
 
 int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
