@@ -103,6 +103,26 @@ static inline void td_store_be64(uint8_t *p, uint64_t v)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Arena: a bump allocator for the decoded temporaries of one request, freed all at once.
+ * Allocations are 8-byte aligned; td_arena_alloc returns NULL only when malloc fails.
+ */
+typedef struct td_arena_block td_arena_block;
+typedef struct td_arena {
+    td_arena_block *head;
+    uint8_t inline_buf[2048]; /* the first allocations need no malloc */
+    size_t inline_used;
+    size_t total; /* bytes handed out, for limits */
+} td_arena;
+
+void td_arena_init(td_arena *a);
+void *td_arena_alloc(td_arena *a, size_t n);
+void *td_arena_calloc(td_arena *a, size_t count, size_t size);
+/* Copies n bytes and a terminating NUL. */
+char *td_arena_strndup(td_arena *a, const char *s, size_t n);
+/* Frees every block; the arena can be reused after td_arena_init. */
+void td_arena_free(td_arena *a);
+
+/* ---------------------------------------------------------------------------------------------
  * Varints (Kafka's encodings, protobuf-compatible): unsigned LEB128, and zigzag for signed.
  * Decoders return the number of bytes consumed (> 0), TD_EAGAIN if the input ends inside the
  * varint, or TD_EPROTO if it is longer than its type allows (5 bytes for 32-bit, 10 for 64).

@@ -32,4 +32,27 @@ void broker_topic_config(const td_topic_ref *t, td_topic_config *out);
 /* True once the topic has been deleted (its partitions serve nothing new). */
 bool broker_topic_deleted(const td_topic_ref *t);
 
+/* The topic's catalog id (unique, never reused) and name. */
+int64_t broker_topic_id(const td_topic_ref *t);
+const char *broker_topic_name(const td_topic_ref *t);
+
+/*
+ * Sets the function every partition calls when its high watermark advances (now and for
+ * partitions created later); see part_set_advance_hook for the rules fn must follow. The
+ * network server uses it to wake long-polling fetches.
+ */
+void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
+
+/*
+ * Asynchronous durability for event loops: calls cb(arg, rc) once every offset of the
+ * partition below end is durable under the topic's policy. Under fsync=always the engine's
+ * flusher thread performs the fsync (grouping every request queued meanwhile) and cb runs on
+ * that thread; under interval and none cb runs at once, in this thread. rc is 0 or the error
+ * of a failed fsync. With cb NULL it only asks the flusher to sync soon: under fsync=always the
+ * high watermark (what consumers see) advances only once data is durable, so every append
+ * needs a sync whether or not its producer waits for it (Kafka acks=0 and 1).
+ */
+int broker_when_durable(td_topic_ref *t, int32_t partition, int64_t end, td_durable_cb cb,
+                        void *arg);
+
 #endif /* TD_BROKER_H */

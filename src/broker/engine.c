@@ -84,15 +84,18 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         }
         if (part_offline(parts[i]))
             TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
+        if (e->advance_fn)
+            part_set_advance_hook(parts[i], e->advance_fn, e->advance_arg);
     }
     return 0;
 }
 
-static td_topic *topic_new(const td_catalog_topic *ct)
+static td_topic *topic_new(td_engine *e, const td_catalog_topic *ct)
 {
     td_topic *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    t->engine = e;
     snprintf(t->name, sizeof(t->name), "%s", ct->name);
     t->id = ct->id;
     t->created_ms = ct->created_ms;
@@ -267,6 +270,7 @@ static int empty_trash(td_engine *e)
 }
 
 static void *background_main(void *arg);
+static void *flusher_main(void *arg);
 
 void td_options_init(td_options *o)
 {
@@ -296,6 +300,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     pthread_mutex_init(&e->admin_mu, NULL);
     pthread_mutex_init(&e->bg_mu, NULL);
     pthread_cond_init(&e->bg_cv, NULL);
+    pthread_mutex_init(&e->flush_mu, NULL);
+    pthread_cond_init(&e->flush_cv, NULL);
     e->dir = strdup(dir);
     int rc = e->dir ? 0 : -ENOMEM;
     bool have_format = false;
@@ -334,7 +340,7 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     if ((rc = catalog_topic_list(e->cat, &cts, &nct)) != 0)
         goto fail;
     for (size_t i = 0; i < nct; i++) {
-        td_topic *t = topic_new(&cts[i]);
+        td_topic *t = topic_new(e, &cts[i]);
         if (!t) {
             rc = -ENOMEM;
             goto fail;
@@ -357,6 +363,11 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         }
         e->bg_running = true;
     }
+    if (pthread_create(&e->flusher, NULL, flusher_main, e) != 0) {
+        rc = td_fail(-EAGAIN, "cannot start the flusher thread");
+        goto fail;
+    }
+    e->flusher_running = true;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
     return 0;
@@ -390,6 +401,14 @@ void td_engine_close(td_engine *e)
         pthread_mutex_unlock(&e->bg_mu);
         pthread_join(e->bg, NULL);
     }
+    if (e->flusher_running) {
+        pthread_mutex_lock(&e->flush_mu);
+        e->flush_stopping = true;
+        pthread_cond_broadcast(&e->flush_cv);
+        pthread_mutex_unlock(&e->flush_mu);
+        pthread_join(e->flusher, NULL);
+    }
+    free(e->flushq);
     pthread_rwlock_wrlock(&e->lock);
     for (size_t i = 0; i < e->ntopics; i++)
         topic_unref(e->topics[i]);
@@ -404,6 +423,8 @@ void td_engine_close(td_engine *e)
     pthread_mutex_destroy(&e->admin_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cv);
+    pthread_mutex_destroy(&e->flush_mu);
+    pthread_cond_destroy(&e->flush_cv);
     if (e->dir)
         TD_DEBUG("engine", "closed %s", e->dir);
     free(e->dir);
@@ -558,7 +579,7 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     }
     /* Partitions first, then the catalog: a crash in between leaves a directory that the next
      * open moves to the trash, never a catalog entry without its data. */
-    if (!(t = topic_new(&ct))) {
+    if (!(t = topic_new(e, &ct))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1002,4 +1023,114 @@ void broker_topic_config(const td_topic_ref *r, td_topic_config *out)
 bool broker_topic_deleted(const td_topic_ref *r)
 {
     return __atomic_load_n(&r->t->deleted, __ATOMIC_ACQUIRE);
+}
+
+int64_t broker_topic_id(const td_topic_ref *r)
+{
+    return r->t->id;
+}
+
+const char *broker_topic_name(const td_topic_ref *r)
+{
+    return r->t->name;
+}
+
+void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg)
+{
+    pthread_rwlock_wrlock(&e->lock);
+    e->advance_fn = fn;
+    e->advance_arg = arg;
+    for (size_t i = 0; i < e->ntopics; i++)
+        for (int32_t k = 0; k < e->topics[i]->nparts; k++)
+            part_set_advance_hook(e->topics[i]->parts[k], fn, arg);
+    pthread_rwlock_unlock(&e->lock);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The flusher: one thread per engine that fsyncs the partitions asynchronous producers (the
+ * network server) wait on, so that no event loop ever blocks on fsync. Each round takes the
+ * whole queue, so one fdatasync per partition covers every request that arrived meanwhile:
+ * group commit across connections and loops.
+ */
+struct flush_req {
+    td_topic *t; /* referenced */
+    td_part *p;
+};
+
+int broker_when_durable(td_topic_ref *r, int32_t partition, int64_t end, td_durable_cb cb,
+                        void *arg)
+{
+    td_part *p = broker_topic_part(r, partition);
+    if (!p)
+        return td_fail(TD_ENOTFOUND, "no partition %" PRId32, partition);
+    td_topic_config cfg;
+    broker_topic_config(r, &cfg);
+    if (cfg.fsync_policy != TD_FSYNC_ALWAYS) {
+        if (cb)
+            cb(arg, 0);
+        return 0;
+    }
+    int rc = cb ? part_on_durable(p, end, cb, arg) : 0;
+    if (rc)
+        return rc;
+    td_engine *eng = r->t->engine;
+    pthread_mutex_lock(&eng->flush_mu);
+    if (eng->nflushq == eng->flushq_cap) {
+        size_t cap = eng->flushq_cap ? eng->flushq_cap * 2 : 64;
+        struct flush_req *q = realloc(eng->flushq, cap * sizeof(*q));
+        if (!q) {
+            pthread_mutex_unlock(&eng->flush_mu);
+            /* The waiter is registered; sync here rather than leave it hanging. */
+            return part_sync(p);
+        }
+        eng->flushq = q;
+        eng->flushq_cap = cap;
+    }
+    topic_ref(r->t);
+    eng->flushq[eng->nflushq++] = (struct flush_req){r->t, p};
+    if (eng->nflushq == 1)
+        pthread_cond_signal(&eng->flush_cv);
+    pthread_mutex_unlock(&eng->flush_mu);
+    return 0;
+}
+
+static int flush_req_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct flush_req *)a)->p;
+    uintptr_t y = (uintptr_t)((const struct flush_req *)b)->p;
+    return x < y ? -1 : x > y;
+}
+
+static void *flusher_main(void *arg)
+{
+    td_engine *e = arg;
+    struct flush_req *work = NULL;
+    size_t nwork = 0, work_cap = 0;
+    pthread_mutex_lock(&e->flush_mu);
+    for (;;) {
+        while (e->nflushq == 0 && !e->flush_stopping)
+            pthread_cond_wait(&e->flush_cv, &e->flush_mu);
+        if (e->nflushq == 0 && e->flush_stopping)
+            break;
+        /* Swap the queue out, so producers keep queueing while this round syncs. */
+        struct flush_req *q = e->flushq;
+        size_t cap = e->flushq_cap;
+        nwork = e->nflushq;
+        e->flushq = work;
+        e->flushq_cap = work_cap;
+        e->nflushq = 0;
+        work = q;
+        work_cap = cap;
+        pthread_mutex_unlock(&e->flush_mu);
+        qsort(work, nwork, sizeof(*work), flush_req_cmp);
+        for (size_t i = 0; i < nwork; i++)
+            if (i == 0 || work[i].p != work[i - 1].p)
+                part_sync(work[i].p);
+        for (size_t i = 0; i < nwork; i++)
+            topic_unref(work[i].t);
+        pthread_mutex_lock(&e->flush_mu);
+    }
+    pthread_mutex_unlock(&e->flush_mu);
+    free(work);
+    return NULL;
 }

@@ -12,6 +12,7 @@
 #define TD_MAX_PARTITIONS 100000
 
 typedef struct td_topic {
+    struct td_engine *engine;
     char name[TD_TOPIC_NAME_MAX + 1];
     int64_t id;
     int64_t created_ms;
@@ -43,6 +44,17 @@ struct td_engine {
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     bool stopping;
+    /* The high-watermark hook every partition gets (broker_set_advance_hook). */
+    void (*advance_fn)(void *arg);
+    void *advance_arg;
+    /* The flusher: fsyncs partitions that asynchronous producers wait on. */
+    pthread_t flusher;
+    bool flusher_running;
+    pthread_mutex_t flush_mu;
+    pthread_cond_t flush_cv;
+    struct flush_req *flushq;
+    size_t nflushq, flushq_cap;
+    bool flush_stopping;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

@@ -1,9 +1,6 @@
 /*
- * cmd_serve.c: tidings serve: run the broker on a data directory until SIGINT or SIGTERM.
- *
- * Today the broker serves storage only: it holds the data directory, recovers it, and runs the
- * background work (fsync=interval flushes, retention, the CRC scrub). The network listeners
- * (Kafka, Redis, HTTP) arrive with the protocol issues and will be started here.
+ * cmd_serve.c: tidings serve: run the broker until SIGINT or SIGTERM (see server/server.h).
+ * Configuration: defaults < --config FILE < TIDINGS_* environment < flags.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -11,38 +8,75 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "server/server.h"
 
 static const char serve_usage[] =
     "usage: tidings serve [options]\n"
     "\n"
     "Runs the broker on a data directory (created if missing) until SIGINT or SIGTERM, then\n"
-    "flushes, fsyncs and exits 0.\n"
+    "finishes the requests in flight, fsyncs and exits 0. Every option is also a config-file\n"
+    "key and a TIDINGS_* environment variable (see docs/configuration.md); flags win over the\n"
+    "environment, which wins over the file.\n"
     "\n"
     "options:\n"
-    "  -d, --data DIR          data directory (default: $TIDINGS_DATA, else ./data)\n"
-    "  -l, --log-level LEVEL   debug, info (default), warn, error or off\n"
-    "                          (also $TIDINGS_LOG_LEVEL)\n"
-    "  -h, --help              this help\n";
+    "  -d, --data DIR              data directory (default ./data; TIDINGS_DATA)\n"
+    "      --kafka HOST:PORT|off   Kafka listener (default 127.0.0.1:9092; TIDINGS_KAFKA)\n"
+    "      --http HOST:PORT|off    HTTP listener (default 127.0.0.1:8080; not in this version)\n"
+    "      --redis HOST:PORT|off   Redis listener (default 127.0.0.1:6379; not in this version)\n"
+    "      --advertised-host HOST  host named in Kafka metadata (default: the listener's)\n"
+    "      --loops N               event-loop threads (default 0: one per core)\n"
+    "      --auto-create-topics true|false\n"
+    "                              create unknown topics on Kafka metadata requests (true)\n"
+    "      --default-partitions N  partitions of auto-created topics (default 1)\n"
+    "      --shutdown-grace-ms MS  how long shutdown waits for work in flight (5000)\n"
+    "  -c, --config FILE           read 'key = value' lines (keys as above without '--',\n"
+    "                              with '.' for '-': auto.create.topics = false)\n"
+    "  -l, --log-level LEVEL       debug, info (default), warn, error or off\n"
+    "  -h, --help                  this help\n";
 
 int cmd_serve(int argc, char **argv)
 {
+    enum { O_KAFKA = 256, O_HTTP, O_REDIS, O_ADV, O_LOOPS, O_AUTO, O_DEFP, O_GRACE };
     static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"kafka", required_argument, NULL, O_KAFKA},
+                                             {"http", required_argument, NULL, O_HTTP},
+                                             {"redis", required_argument, NULL, O_REDIS},
+                                             {"advertised-host", required_argument, NULL, O_ADV},
+                                             {"loops", required_argument, NULL, O_LOOPS},
+                                             {"auto-create-topics", required_argument, NULL,
+                                              O_AUTO},
+                                             {"default-partitions", required_argument, NULL,
+                                              O_DEFP},
+                                             {"shutdown-grace-ms", required_argument, NULL,
+                                              O_GRACE},
+                                             {"config", required_argument, NULL, 'c'},
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *data = NULL;
+    /* Flags are collected first and applied last, over the file and the environment. */
+    const char *flag_key[32];
+    const char *flag_val[32];
+    int nflags = 0;
+    const char *config_file = NULL;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:c:l:h", longopts, NULL)) != -1) {
+        const char *key = NULL;
         switch (c) {
-        case 'd':
-            data = optarg;
-            break;
-        case 'l':
-            if (td_set_log_level(optarg) != 0)
-                return cli_usage_error("serve", "%s", td_last_error());
-            break;
+        case 'd': key = "data"; break;
+        case O_KAFKA: key = "kafka"; break;
+        case O_HTTP: key = "http"; break;
+        case O_REDIS: key = "redis"; break;
+        case O_ADV: key = "advertised.host"; break;
+        case O_LOOPS: key = "loops"; break;
+        case O_AUTO: key = "auto.create.topics"; break;
+        case O_DEFP: key = "default.partitions"; break;
+        case O_GRACE: key = "shutdown.grace.ms"; break;
+        case 'l': key = "log.level"; break;
+        case 'c':
+            config_file = optarg;
+            continue;
         case 'h':
             fputs(serve_usage, stdout);
             return EXIT_OK;
@@ -50,33 +84,34 @@ int cmd_serve(int argc, char **argv)
             return cli_usage_error("serve", "unknown or incomplete option '%s'",
                                    argv[optind - 1]);
         }
+        if (nflags == 32)
+            return cli_usage_error("serve", "too many options");
+        flag_key[nflags] = key;
+        flag_val[nflags++] = optarg;
     }
     if (optind != argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    td_server_config cfg;
+    server_config_defaults(&cfg);
+    int rc = 0;
+    if (config_file && (rc = server_config_load_file(&cfg, config_file)) != 0)
+        return cli_fail("configuration", rc);
+    if ((rc = server_config_from_env(&cfg)) != 0)
+        return cli_fail("configuration", rc);
+    for (int i = 0; i < nflags; i++)
+        if ((rc = server_config_set(&cfg, flag_key[i], flag_val[i])) != 0)
+            return cli_usage_error("serve", "%s", td_last_error());
     /* Block the signals before any thread starts, so that every thread inherits the mask and
-     * only sigwait below receives them. */
+     * only the sigwait in server_run receives them. SIGPIPE is ignored: a peer that goes away
+     * mid-write is an EPIPE for its connection, not the end of the broker. */
+    signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    const char *dir = cli_data_dir(data);
-    td_engine *e;
-    int rc = td_engine_open(dir, NULL, &e);
+    rc = server_run(&cfg, &set);
     if (rc)
         return cli_fail("cannot serve", rc);
-    printf("tidings %s serving data directory %s (storage: recovery done; retention, scrub and "
-           "interval flushes running)\n"
-           "network listeners (Kafka, Redis, HTTP) are not available in this version; stop with "
-           "Ctrl-C or SIGTERM\n",
-           TD_VERSION_STRING, dir);
-    fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "tidings: %s received, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    rc = td_engine_flush(e);
-    td_engine_close(e);
-    if (rc)
-        return cli_fail("flushing on shutdown", rc);
     return EXIT_OK;
 }

@@ -99,6 +99,8 @@ struct td_part {
     char offline[256];
     durable_waiter *waiters;
     size_t nwaiters, waiters_cap;
+    void (*on_advance)(void *arg); /* the high watermark moved (under mu) */
+    void *on_advance_arg;
     /* scrub position */
     int64_t scrub_base;
     int64_t scrub_pos;
@@ -841,8 +843,11 @@ int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
     astore(&p->log_end, act->next_offset);
     if (++p->pending >= p->last_round)
         pthread_cond_signal(&p->appended); /* a gathering leader has its round */
-    if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS)
+    if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS) {
         astore(&p->high_watermark, act->next_offset);
+        if (p->on_advance)
+            p->on_advance(p->on_advance_arg);
+    }
     if (res) {
         res->base_offset = base;
         res->last_offset = batch_last_offset(&h);
@@ -886,8 +891,11 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
         go_offline(p, rc, "fsync failed: %s", td_strerror(rc));
     } else if (target > p->durable) {
         p->durable = target;
-        if (p->durable > aload(&p->high_watermark))
+        if (p->durable > aload(&p->high_watermark)) {
             astore(&p->high_watermark, p->durable);
+            if (p->on_advance)
+                p->on_advance(p->on_advance_arg);
+        }
     }
     /* Collect the callbacks that are due (or failed). */
     size_t k = 0;
@@ -1027,6 +1035,14 @@ bool part_needs_sync(td_part *p)
 int64_t part_log_start(td_part *p)
 {
     return aload(&p->log_start);
+}
+
+void part_set_advance_hook(td_part *p, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&p->mu);
+    p->on_advance = fn;
+    p->on_advance_arg = arg;
+    pthread_mutex_unlock(&p->mu);
 }
 
 int64_t part_high_watermark(td_part *p)

@@ -99,6 +99,11 @@ int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
 /* True if appended data is waiting for an fsync (for flusher threads). */
 bool part_needs_sync(td_part *p);
 
+/* Calls fn(arg) whenever the high watermark advances, with the partition's lock held: fn must
+ * be short and must not call back into the partition (the network server writes an eventfd).
+ * NULL removes it. */
+void part_set_advance_hook(td_part *p, void (*fn)(void *arg), void *arg);
+
 /* Offsets. The high watermark is the next offset readers may see: under fsync=always the end of
  * what is durable, otherwise the log end offset. Lock-free reads of atomics. */
 int64_t part_log_start(td_part *p);

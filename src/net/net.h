@@ -1,0 +1,118 @@
+/*
+ * net.h: event loops, listeners and connections (DESIGN.md section 4).
+ *
+ * A net_loop is one thread running epoll. It owns the connections accepted on it (every loop
+ * listens on every listener's socket with EPOLLEXCLUSIVE, so the kernel spreads accepts), its
+ * timers (a binary heap), and a queue of tasks that other threads post to it, signalled through
+ * an eventfd. Everything about a connection happens on its loop's thread; other threads reach a
+ * connection only by posting a task to its loop while holding a reference (net_conn_ref).
+ *
+ * A connection has a bounded input buffer and an output chain of memory blocks and file ranges;
+ * file ranges go out with sendfile(2), memory with writev(2). The protocol sees input through
+ * on_data, which consumes whole frames and returns how many bytes it used. When the output
+ * exceeds out_limit, the loop stops reading from the connection until it drains (back
+ * pressure), and a protocol may pause input itself (net_conn_pause) while it waits for work in
+ * flight, resuming it later.
+ */
+#ifndef TD_NET_NET_H
+#define TD_NET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct net_loop net_loop;
+typedef struct net_conn net_conn;
+typedef struct net_group net_group;
+
+typedef void (*net_task_fn)(void *arg);
+
+typedef struct net_timer {
+    int64_t due_ms; /* monotonic */
+    net_task_fn fn;
+    void *arg;
+    size_t heap_index; /* (size_t)-1 when not armed */
+} net_timer;
+
+#define NET_TIMER_INIT {0, NULL, NULL, (size_t)-1}
+
+/* A protocol: callbacks run on the connection's loop thread. */
+typedef struct net_proto {
+    const char *name;
+    /* A new connection: set state with net_conn_set_data. Returns 0, or < 0 to refuse. */
+    int (*on_open)(net_conn *c);
+    /* Input is available: consume whole frames and return the bytes used (0: need more);
+     * < 0 closes the connection. Not called while the connection is paused. The bytes are the
+     * connection's input buffer, valid during the call; the protocol may modify them in place
+     * (a produce sets base offsets in the batches it appends). */
+    ssize_t (*on_data)(net_conn *c, uint8_t *p, size_t n);
+    /* The output fell below the limit again (optional). */
+    void (*on_drain)(net_conn *c);
+    /* The connection is closing (peer gone, error, or shutdown): release protocol state that
+     * nothing else references. Work in flight still holds its connection references. */
+    void (*on_close)(net_conn *c);
+    size_t max_input;       /* the largest frame a peer may send: the input buffer's bound */
+    size_t out_limit;       /* stop reading while this much output is queued */
+} net_proto;
+
+typedef struct net_config {
+    int loops;              /* event-loop threads; 0: one per online core */
+    int64_t shutdown_grace_ms; /* how long shutdown waits for in-flight work and output */
+} net_config;
+
+/* Creates `loops` event loops (not yet running). */
+int net_group_create(const net_config *cfg, net_group **out);
+/*
+ * Binds and listens on host:port (port 0: an ephemeral port) for a protocol. *bound_port (may
+ * be NULL) gets the port. -errno (for example -EADDRINUSE) with td_fail detail on failure.
+ */
+int net_group_listen(net_group *g, const char *host, int port, const net_proto *proto,
+                     void *proto_arg, int *bound_port);
+/* Starts the loop threads. */
+int net_group_start(net_group *g);
+/*
+ * Graceful stop: closes the listeners, lets connections finish work in flight and write their
+ * output for up to shutdown_grace_ms, then closes everything and joins the threads.
+ */
+void net_group_stop(net_group *g);
+void net_group_destroy(net_group *g);
+int net_group_size(const net_group *g);
+net_loop *net_group_loop(net_group *g, int i);
+
+/* Runs fn(arg) on the loop's thread (thread-safe; from any thread). Returns -ENOMEM or 0. */
+int net_loop_post(net_loop *l, net_task_fn fn, void *arg);
+/* Monotonic milliseconds as the loop last saw them (loop thread). */
+int64_t net_loop_now(net_loop *l);
+/* Timers (loop thread only). The timer struct is the caller's and must stay valid while armed. */
+void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn, void *arg);
+void net_timer_stop(net_loop *l, net_timer *t);
+bool net_loop_stopping(net_loop *l);
+
+/* Connection, loop thread only unless noted. */
+void net_conn_set_data(net_conn *c, void *data);
+void *net_conn_data(net_conn *c);
+void *net_conn_proto_arg(net_conn *c);
+net_loop *net_conn_loop(net_conn *c);
+const char *net_conn_peer(net_conn *c); /* "127.0.0.1:54321" */
+/* References keep the struct (not the socket) alive; any thread may ref/unref. */
+void net_conn_ref(net_conn *c);
+void net_conn_unref(net_conn *c);
+bool net_conn_closed(net_conn *c);
+/* Queues bytes (copied). */
+int net_conn_write(net_conn *c, const void *p, size_t n);
+/* Queues a memory block that is freed with free_fn(p) once sent (ownership passes). */
+int net_conn_write_owned(net_conn *c, void *p, size_t n, void (*free_fn)(void *));
+/* Queues a file range sent with sendfile; release(arg) runs once it is sent or dropped. */
+int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*release)(void *),
+                        void *arg);
+/* Starts sending what was queued (also happens after every on_data). */
+void net_conn_flush(net_conn *c);
+size_t net_conn_out_bytes(net_conn *c);
+/* Stops / restarts calling on_data; resume re-offers buffered input. */
+void net_conn_pause(net_conn *c);
+void net_conn_resume(net_conn *c);
+/* Closes after the queued output is sent (or at once when `now`). */
+void net_conn_close(net_conn *c, bool now);
+
+#endif /* TD_NET_NET_H */

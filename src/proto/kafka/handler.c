@@ -1,0 +1,1182 @@
+/*
+ * handler.c: the Kafka protocol on the event loops: framing, dispatch, and the handlers that
+ * turn decoded requests into broker calls.
+ *
+ * Ordering: a connection's requests are processed in the order they arrive and their responses
+ * leave in that order (Kafka's rule), but work overlaps: a produce waiting for its fsync does
+ * not stop the next requests from being decoded and appended. Each request becomes a kreq in
+ * the connection's queue; it is `ready` once its response is encoded, and the ready prefix of
+ * the queue is written out. At most MAX_INFLIGHT requests are in flight per connection; beyond
+ * that the connection stops reading (back pressure).
+ *
+ * Asynchronous completions:
+ * - produce with acks=-1 on an fsync=always topic: broker_when_durable runs a callback on the
+ *   engine's flusher thread, which posts a task to the connection's loop;
+ * - fetch that has less than min_bytes: the request parks on its loop with a timer for
+ *   max_wait_ms. Every partition's high-watermark hook posts one coalesced wake-up to each loop
+ *   that has parked fetches (through the loop's eventfd), and the loop re-tries them.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "net/net.h"
+#include "proto/kafka/kafka.h"
+
+#define MAX_INFLIGHT 64
+#define KAFKA_OUT_LIMIT (8u << 20)
+
+typedef struct kloop kloop;
+typedef struct kconn kconn;
+typedef struct kreq kreq;
+
+struct kloop {
+    kafka_server *s;
+    net_loop *loop;
+    kreq *parked; /* fetches waiting for data (loop thread) */
+    int nparked;  /* atomic */
+    bool wake_posted; /* atomic */
+};
+
+struct kafka_server {
+    td_engine *e;
+    kafka_server_config cfg;
+    char host[256];
+    char cluster_id[64];
+    kloop *loops;
+    int nloops;
+    int nparked; /* atomic, over all loops */
+};
+
+struct kconn {
+    net_conn *c;
+    kafka_server *s;
+    kloop *kl;
+    kreq *head, *tail;
+    int ninflight;
+    bool paused_by_us;
+    bool closed;
+    int orphans; /* requests still waiting for a durability callback after the close */
+};
+
+typedef struct durable_cb {
+    kreq *q;
+    kafka_produce_part_resp *resp;
+} durable_cb;
+
+struct kreq {
+    kreq *next;
+    kconn *kc;
+    kafka_header h;
+    td_arena arena;
+    bool ready;
+    bool no_response; /* produce with acks=0 */
+    kafka_out out;
+    /* produce */
+    kafka_produce_resp presp;
+    int pending; /* atomic: durability callbacks outstanding */
+    durable_cb *cbs;
+    td_topic_ref **refs;
+    int nrefs;
+    /* fetch */
+    kafka_fetch_req freq;
+    td_topic_ref **frefs; /* one per request topic; NULL if unknown */
+    net_timer timer;
+    kreq *park_next, *park_prev;
+    bool parked;
+    td_range **ranges;
+    int nranges;
+};
+
+static void send_ready(kconn *kc);
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors: one mapping from our codes to Kafka's.
+ */
+static int16_t kafka_error_of(int rc)
+{
+    switch (rc) {
+    case 0:
+        return KERR_NONE;
+    case TD_ENOTFOUND:
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    case TD_EEXIST:
+        return KERR_TOPIC_ALREADY_EXISTS;
+    case TD_ENAME:
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    case TD_ECONFIG:
+        return KERR_INVALID_CONFIG;
+    case TD_EINVAL:
+        return KERR_INVALID_REQUEST;
+    case TD_ERANGE:
+        return KERR_OFFSET_OUT_OF_RANGE;
+    case TD_ETOOBIG:
+        return KERR_MESSAGE_TOO_LARGE;
+    case TD_ECRC:
+    case TD_ECORRUPT:
+        return KERR_CORRUPT_MESSAGE;
+    case TD_EUNSUPPORTED:
+        return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+    case TD_EOFFLINE:
+        return KERR_KAFKA_STORAGE_ERROR;
+    default:
+        return rc < 0 && rc > -1000 ? KERR_KAFKA_STORAGE_ERROR : KERR_UNKNOWN_SERVER_ERROR;
+    }
+}
+
+static void topic_uuid(int64_t id, uint8_t out[16])
+{
+    /* A stable, non-zero id per topic generation: a fixed prefix and the catalog id. */
+    static const uint8_t prefix[8] = {0x74, 0x69, 0x64, 0x69, 0x6e, 0x67, 0x73, 0x01};
+    memcpy(out, prefix, 8);
+    td_store_be64(out + 8, (uint64_t)id);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Requests: life cycle and ordered output
+ */
+static kreq *req_new(kconn *kc)
+{
+    kreq *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->kc = kc;
+    td_arena_init(&q->arena);
+    ko_init(&q->out);
+    q->timer = (net_timer)NET_TIMER_INIT;
+    return q;
+}
+
+static void release_range(void *arg)
+{
+    td_range *r = arg;
+    part_range_release(r);
+    free(r);
+}
+
+static void req_free(kreq *q)
+{
+    for (int i = 0; i < q->nrefs; i++)
+        broker_topic_release(q->refs[i]);
+    free(q->refs);
+    if (q->frefs) {
+        for (int32_t i = 0; i < q->freq.ntopics; i++)
+            broker_topic_release(q->frefs[i]);
+        free(q->frefs);
+    }
+    /* Ranges not handed to the connection (never sent). */
+    for (int i = 0; i < q->nranges; i++)
+        if (q->ranges[i])
+            release_range(q->ranges[i]);
+    free(q->ranges);
+    free(q->cbs);
+    ko_free(&q->out);
+    td_arena_free(&q->arena);
+    free(q);
+}
+
+static void enqueue(kconn *kc, kreq *q)
+{
+    if (kc->tail)
+        kc->tail->next = q;
+    else
+        kc->head = q;
+    kc->tail = q;
+    kc->ninflight++;
+}
+
+/* Hands a ready response to the connection: memory pieces copied, file ranges by sendfile. */
+static void write_response(kconn *kc, kreq *q)
+{
+    kafka_out *o = &q->out;
+    if (o->err) {
+        TD_WARN("kafka", "cannot encode a response to %s: %s; closing",
+                net_conn_peer(kc->c), td_strerror(o->err));
+        net_conn_close(kc->c, true);
+        return;
+    }
+    if (o->nfiles == 0) {
+        /* Ownership of the encoded buffer passes to the connection. */
+        net_conn_write_owned(kc->c, o->mem.p, o->mem.len, free);
+        td_buf_init(&o->mem);
+        return;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < o->nfiles; i++) {
+        kafka_file_part *f = &o->files[i];
+        net_conn_write(kc->c, o->mem.p + at, f->mem_at - at);
+        at = f->mem_at;
+        /* The range now belongs to the connection: forget it here. */
+        for (int k = 0; k < q->nranges; k++)
+            if (q->ranges[k] == f->ref)
+                q->ranges[k] = NULL;
+        net_conn_write_file(kc->c, f->fd, f->pos, f->len, release_range, f->ref);
+    }
+    net_conn_write(kc->c, o->mem.p + at, o->mem.len - at);
+}
+
+static void send_ready(kconn *kc)
+{
+    if (!kc->c || net_conn_closed(kc->c))
+        return;
+    bool wrote = false;
+    while (kc->head && kc->head->ready) {
+        kreq *q = kc->head;
+        kc->head = q->next;
+        if (!kc->head)
+            kc->tail = NULL;
+        kc->ninflight--;
+        if (!q->no_response) {
+            write_response(kc, q);
+            wrote = true;
+        }
+        req_free(q);
+        if (net_conn_closed(kc->c))
+            return;
+    }
+    if (wrote)
+        net_conn_flush(kc->c);
+    if (kc->paused_by_us && kc->ninflight < MAX_INFLIGHT / 2) {
+        kc->paused_by_us = false;
+        net_conn_resume(kc->c);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ApiVersions, Metadata
+ */
+static void handle_api_versions(kreq *q, kafka_reader *r)
+{
+    kafka_api_versions_req body;
+    int16_t v = q->h.api_version;
+    const kafka_api_range *a = kafka_api_find(KAFKA_API_VERSIONS);
+    int16_t err = KERR_NONE;
+    if (v < a->min || v > a->max)
+        err = KERR_UNSUPPORTED_VERSION;
+    else if (kafka_decode_api_versions(r, v, &body) != 0)
+        err = KERR_INVALID_REQUEST;
+    ko_begin(&q->out, q->h.correlation_id, 0);
+    kafka_encode_api_versions(&q->out, err ? 0 : v, err);
+    ko_end(&q->out);
+}
+
+static void fill_metadata_topic(kafka_server *s, kafka_metadata_topic *mt, td_arena *a)
+{
+    td_topic_ref *ref = NULL;
+    int rc = broker_topic_acquire(s->e, mt->name, &ref);
+    if (rc) {
+        mt->error_code = kafka_error_of(rc);
+        return;
+    }
+    topic_uuid(broker_topic_id(ref), mt->topic_id);
+    int32_t n = broker_topic_partitions(ref);
+    mt->partitions = td_arena_calloc(a, (size_t)n, sizeof(*mt->partitions));
+    if (!mt->partitions) {
+        mt->error_code = KERR_UNKNOWN_SERVER_ERROR;
+        broker_topic_release(ref);
+        return;
+    }
+    mt->npartitions = n;
+    for (int32_t i = 0; i < n; i++) {
+        kafka_metadata_partition *p = &mt->partitions[i];
+        p->index = i;
+        p->leader_epoch = 0;
+        if (part_offline(broker_topic_part(ref, i))) {
+            p->error_code = KERR_LEADER_NOT_AVAILABLE;
+            p->leader = -1;
+        } else {
+            p->leader = s->cfg.node_id;
+        }
+    }
+    broker_topic_release(ref);
+}
+
+static void handle_metadata(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_metadata_req req;
+    if (kafka_decode_metadata(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    kafka_metadata_resp m = {.node_id = s->cfg.node_id,
+                             .host = s->host,
+                             .port = s->cfg.port,
+                             .cluster_id = s->cluster_id};
+    td_topic_info *all = NULL;
+    size_t nall = 0;
+    if (req.ntopics < 0) {
+        if (td_topic_list(s->e, &all, &nall) == 0) {
+            m.topics = td_arena_calloc(&q->arena, nall ? nall : 1, sizeof(*m.topics));
+            for (size_t i = 0; m.topics && i < nall; i++)
+                m.topics[i].name = td_arena_strndup(&q->arena, all[i].name, strlen(all[i].name));
+            m.ntopics = m.topics ? (int32_t)nall : 0;
+        }
+    } else {
+        m.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*m.topics));
+        m.ntopics = m.topics ? req.ntopics : 0;
+        for (int32_t i = 0; i < m.ntopics; i++) {
+            m.topics[i].name = req.topics[i];
+            if (!req.topics[i]) {
+                m.topics[i].error_code = KERR_UNKNOWN_TOPIC_ID;
+                continue;
+            }
+            if (td_topic_name_validate(req.topics[i]) != 0) {
+                m.topics[i].error_code = KERR_INVALID_TOPIC_EXCEPTION;
+                continue;
+            }
+            td_topic_info info;
+            if (td_topic_describe(s->e, req.topics[i], &info) == TD_ENOTFOUND &&
+                s->cfg.auto_create_topics && req.allow_auto_topic_creation) {
+                int rc = td_topic_create(s->e, req.topics[i], s->cfg.default_partitions, NULL, 0);
+                if (rc == 0)
+                    TD_INFO("kafka", "auto-created topic %s with %" PRId32 " partitions",
+                            req.topics[i], s->cfg.default_partitions);
+                else if (rc != TD_EEXIST)
+                    m.topics[i].error_code = kafka_error_of(rc);
+            }
+        }
+    }
+    for (int32_t i = 0; i < m.ntopics; i++)
+        if (m.topics[i].error_code == KERR_NONE)
+            fill_metadata_topic(s, &m.topics[i], &q->arena);
+    free(all);
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_metadata(&q->out, v, &m);
+    ko_end(&q->out);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Produce
+ */
+static void produce_finish(kreq *q)
+{
+    if (!q->no_response) {
+        ko_begin(&q->out, q->h.correlation_id,
+                 kafka_response_header_version(q->h.api_key, q->h.api_version));
+        kafka_encode_produce(&q->out, q->h.api_version, &q->presp);
+        ko_end(&q->out);
+    }
+    q->ready = true;
+}
+
+static void produce_durable_task(void *arg)
+{
+    kreq *q = arg;
+    kconn *kc = q->kc;
+    net_conn *c = kc->c;
+    if (kc->closed) {
+        /* The connection went away while this produce waited for its fsync. */
+        req_free(q);
+        if (--kc->orphans == 0)
+            free(kc);
+    } else {
+        produce_finish(q);
+        send_ready(kc);
+    }
+    net_conn_unref(c);
+}
+
+/* Runs on the flusher thread (or at once in the loop thread). */
+static void produce_durable_cb(void *arg, int rc)
+{
+    durable_cb *d = arg;
+    kreq *q = d->q;
+    if (rc) {
+        d->resp->error_code = KERR_KAFKA_STORAGE_ERROR;
+        d->resp->base_offset = -1;
+    }
+    if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        net_conn *c = q->kc->c;
+        if (net_loop_post(net_conn_loop(c), produce_durable_task, q) != 0)
+            TD_ERROR("kafka", "cannot post a produce completion: out of memory");
+    }
+}
+
+/* Validates every batch of one partition's records. Returns a Kafka error code. */
+static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes,
+                                const char **why)
+{
+    if (n <= 0) {
+        *why = "no record batch";
+        return KERR_CORRUPT_MESSAGE;
+    }
+    size_t off = 0;
+    while (off < (size_t)n) {
+        td_batch_header h;
+        size_t left = (size_t)n - off;
+        if (left < TD_BATCH_HEADER_SIZE) {
+            *why = "a truncated record batch";
+            return KERR_CORRUPT_MESSAGE;
+        }
+        if (p[off + 16] != TD_BATCH_MAGIC) {
+            *why = "only record batch v2 (magic 2) is accepted";
+            return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+        }
+        int rc = batch_validate(p + off, left, false, 0, &h);
+        if (rc) {
+            *why = rc == TD_ECRC ? "CRC mismatch" : "a corrupt record batch header";
+            return KERR_CORRUPT_MESSAGE;
+        }
+        if (max_message_bytes > 0 && batch_total_size(&h) > (size_t)max_message_bytes) {
+            *why = "the batch is larger than max.message.bytes";
+            return KERR_MESSAGE_TOO_LARGE;
+        }
+        if (h.attributes & TD_BATCH_ATTR_CONTROL) {
+            *why = "control batches cannot be produced";
+            return KERR_INVALID_RECORD;
+        }
+        if (batch_compression(&h) > TD_COMPRESS_ZSTD) {
+            *why = "unknown compression codec";
+            return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+        }
+        rc = batch_validate(p + off, batch_total_size(&h), true,
+                            (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64, NULL);
+        if (rc) {
+            *why = rc == TD_EUNSUPPORTED ? "unsupported compression" : "invalid records";
+            return rc == TD_EUNSUPPORTED ? KERR_UNSUPPORTED_COMPRESSION_TYPE
+                                         : KERR_INVALID_RECORD;
+        }
+        off += batch_total_size(&h);
+    }
+    return KERR_NONE;
+}
+
+static void handle_produce(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_produce_req req;
+    if (kafka_decode_produce(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    bool acks_ok = req.acks == 0 || req.acks == 1 || req.acks == -1;
+    q->no_response = req.acks == 0;
+    q->presp.ntopics = req.ntopics;
+    q->presp.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*q->presp.topics));
+    int32_t total_parts = 0;
+    for (int32_t i = 0; i < req.ntopics; i++)
+        total_parts += req.topics[i].nparts;
+    q->cbs = calloc((size_t)total_parts + 1, sizeof(*q->cbs));
+    q->refs = calloc((size_t)req.ntopics + 1, sizeof(*q->refs));
+    if (!q->presp.topics || !q->cbs || !q->refs) {
+        q->out.err = -ENOMEM;
+        return;
+    }
+    int64_t now = td_wall_ms();
+    int ncb = 0;
+    q->pending = 1; /* held until every partition is handled */
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_produce_topic *t = &req.topics[i];
+        kafka_produce_topic_resp *tr = &q->presp.topics[i];
+        tr->name = t->name;
+        tr->nparts = t->nparts;
+        tr->parts = td_arena_calloc(&q->arena, (size_t)t->nparts + 1, sizeof(*tr->parts));
+        if (!tr->parts) {
+            q->out.err = -ENOMEM;
+            return;
+        }
+        td_topic_ref *ref = NULL;
+        int trc = t->name ? broker_topic_acquire(s->e, t->name, &ref) : TD_ENOTFOUND;
+        if (ref)
+            q->refs[q->nrefs++] = ref;
+        td_topic_config cfg;
+        if (ref)
+            broker_topic_config(ref, &cfg);
+        for (int32_t k = 0; k < t->nparts; k++) {
+            kafka_produce_part *pp = &t->parts[k];
+            kafka_produce_part_resp *pr = &tr->parts[k];
+            pr->index = pp->index;
+            pr->base_offset = -1;
+            pr->log_append_time = -1;
+            pr->log_start_offset = -1;
+            if (!acks_ok) {
+                pr->error_code = KERR_INVALID_REQUIRED_ACKS;
+                continue;
+            }
+            td_part *p = ref ? broker_topic_part(ref, pp->index) : NULL;
+            if (trc || !p) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            const char *why = NULL;
+            pr->error_code = validate_records(pp->records, pp->records_len,
+                                              cfg.max_message_bytes, &why);
+            if (pr->error_code != KERR_NONE) {
+                pr->error_message = why;
+                TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", t->name,
+                         pp->index, net_conn_peer(q->kc->c), why);
+                continue;
+            }
+            /* Append each batch; the response carries the first base offset. */
+            size_t off = 0;
+            td_append_result res = {0};
+            int rc = 0;
+            bool first = true;
+            while (off < (size_t)pp->records_len) {
+                size_t bn = (size_t)td_load_be32(pp->records + off + 8) + TD_BATCH_LOG_OVERHEAD;
+                rc = part_append_unchecked(p, pp->records + off, bn, now, &res);
+                if (rc)
+                    break;
+                if (first) {
+                    pr->base_offset = res.base_offset;
+                    pr->log_append_time = res.log_append_time;
+                    first = false;
+                }
+                off += bn;
+            }
+            if (rc) {
+                pr->error_code = kafka_error_of(rc);
+                pr->error_message = td_strerror(rc);
+                if (first)
+                    pr->base_offset = -1;
+                continue;
+            }
+            pr->log_start_offset = part_log_start(p);
+            if (req.acks == -1) {
+                durable_cb *d = &q->cbs[ncb];
+                d->q = q;
+                d->resp = pr;
+                __atomic_add_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
+                /* Under interval and none the callback runs at once, here. */
+                rc = broker_when_durable(ref, pp->index, res.end_offset, produce_durable_cb, d);
+                if (rc) {
+                    pr->error_code = kafka_error_of(rc);
+                    __atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
+                } else {
+                    ncb++;
+                }
+            } else {
+                broker_when_durable(ref, pp->index, res.end_offset, NULL, NULL);
+            }
+        }
+    }
+    /* Drop the hold. Whoever brings `pending` to zero completes the request: this thread
+     * now (no callback outstanding), or the last callback, which posts produce_durable_task
+     * to this loop; that task drops the connection reference taken here. */
+    if (ncb > 0)
+        net_conn_ref(q->kc->c);
+    if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (ncb > 0)
+            net_conn_unref(q->kc->c);
+        produce_finish(q);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Fetch
+ */
+static void fetch_unpark(kreq *q)
+{
+    if (!q->parked)
+        return;
+    kloop *kl = q->kc->kl;
+    if (q->park_prev)
+        q->park_prev->park_next = q->park_next;
+    else
+        kl->parked = q->park_next;
+    if (q->park_next)
+        q->park_next->park_prev = q->park_prev;
+    q->park_next = q->park_prev = NULL;
+    q->parked = false;
+    __atomic_sub_fetch(&kl->nparked, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&kl->s->nparked, 1, __ATOMIC_ACQ_REL);
+    net_timer_stop(kl->loop, &q->timer);
+}
+
+/* Tries to answer a fetch. Returns true once the response is encoded (q->ready). */
+static bool fetch_try(kreq *q, bool final)
+{
+    kafka_fetch_req *f = &q->freq;
+    int16_t v = q->h.api_version;
+    kafka_fetch_resp resp = {0};
+    resp.ntopics = f->ntopics;
+    resp.topics = td_arena_calloc(&q->arena, (size_t)f->ntopics + 1, sizeof(*resp.topics));
+    if (!resp.topics) {
+        q->out.err = -ENOMEM;
+        q->ready = true;
+        return true;
+    }
+    /* Ranges of a previous try are released before reading again. */
+    for (int i = 0; i < q->nranges; i++)
+        if (q->ranges[i])
+            release_range(q->ranges[i]);
+    q->nranges = 0;
+    int64_t budget = f->max_bytes > 0 ? f->max_bytes : INT32_MAX;
+    int64_t total = 0;
+    bool error = false;
+    bool session_error = f->session_id != 0 && f->session_epoch > 0;
+    for (int32_t i = 0; i < f->ntopics && !session_error; i++) {
+        kafka_fetch_topic *t = &f->topics[i];
+        kafka_fetch_topic_resp *tr = &resp.topics[i];
+        tr->name = t->name;
+        tr->nparts = t->nparts;
+        tr->parts = td_arena_calloc(&q->arena, (size_t)t->nparts + 1, sizeof(*tr->parts));
+        if (!tr->parts) {
+            q->out.err = -ENOMEM;
+            q->ready = true;
+            return true;
+        }
+        td_topic_ref *ref = q->frefs[i];
+        for (int32_t k = 0; k < t->nparts; k++) {
+            kafka_fetch_part *fp = &t->parts[k];
+            kafka_fetch_part_resp *pr = &tr->parts[k];
+            pr->partition = fp->partition;
+            pr->fd = -1;
+            pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
+            td_part *p = ref ? broker_topic_part(ref, fp->partition) : NULL;
+            if (!p || broker_topic_deleted(ref)) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                error = true;
+                continue;
+            }
+            if (part_offline(p)) {
+                pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+                error = true;
+                continue;
+            }
+            pr->high_watermark = part_high_watermark(p);
+            pr->last_stable_offset = pr->high_watermark;
+            pr->log_start_offset = part_log_start(p);
+            if (budget <= 0 || fp->max_bytes <= 0)
+                continue;
+            td_range *rg = malloc(sizeof(*rg));
+            if (!rg) {
+                q->out.err = -ENOMEM;
+                q->ready = true;
+                return true;
+            }
+            /* KIP-74: the first batch is returned whole even if larger than the limits, so
+             * that a consumer always makes progress. */
+            size_t want = (size_t)TD_MIN((int64_t)fp->max_bytes, budget);
+            int rc = part_read(p, fp->fetch_offset, want, rg);
+            if (rc) {
+                free(rg);
+                if (rc == TD_EEND)
+                    continue;
+                pr->error_code = kafka_error_of(rc);
+                error = true;
+                continue;
+            }
+            q->ranges[q->nranges++] = rg;
+            pr->fd = rg->fd;
+            pr->pos = rg->pos;
+            pr->len = rg->len;
+            pr->ref = rg;
+            total += rg->len;
+            budget -= rg->len;
+        }
+    }
+    if (!final && !error && !session_error && total < f->min_bytes && f->max_wait_ms > 0) {
+        for (int i = 0; i < q->nranges; i++)
+            release_range(q->ranges[i]);
+        q->nranges = 0;
+        return false;
+    }
+    if (session_error) {
+        resp.error_code = KERR_FETCH_SESSION_ID_NOT_FOUND;
+        resp.ntopics = 0;
+    }
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_fetch(&q->out, v, &resp);
+    ko_end(&q->out);
+    q->ready = true;
+    return true;
+}
+
+static void fetch_timeout(void *arg)
+{
+    kreq *q = arg;
+    kconn *kc = q->kc;
+    fetch_unpark(q);
+    fetch_try(q, true);
+    send_ready(kc);
+}
+
+static void kloop_wake(void *arg)
+{
+    kloop *kl = arg;
+    __atomic_store_n(&kl->wake_posted, false, __ATOMIC_RELEASE);
+    kreq *q = kl->parked;
+    while (q) {
+        kreq *next = q->park_next;
+        if (fetch_try(q, false)) {
+            kconn *kc = q->kc;
+            fetch_unpark(q);
+            send_ready(kc);
+        }
+        q = next;
+    }
+}
+
+/* The partitions' high-watermark hook: any thread, under a partition lock. */
+static void on_advance(void *arg)
+{
+    kafka_server *s = arg;
+    if (__atomic_load_n(&s->nparked, __ATOMIC_ACQUIRE) == 0)
+        return;
+    for (int i = 0; i < s->nloops; i++) {
+        kloop *kl = &s->loops[i];
+        if (__atomic_load_n(&kl->nparked, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        if (!__atomic_exchange_n(&kl->wake_posted, true, __ATOMIC_ACQ_REL))
+            net_loop_post(kl->loop, kloop_wake, kl);
+    }
+}
+
+static void handle_fetch(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    kafka_fetch_req *f = &q->freq;
+    if (kafka_decode_fetch(r, q->h.api_version, f) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    int32_t nparts = 0;
+    for (int32_t i = 0; i < f->ntopics; i++)
+        nparts += f->topics[i].nparts;
+    q->frefs = calloc((size_t)f->ntopics + 1, sizeof(*q->frefs));
+    q->ranges = calloc((size_t)nparts + 1, sizeof(*q->ranges));
+    if (!q->frefs || !q->ranges) {
+        q->out.err = -ENOMEM;
+        return;
+    }
+    for (int32_t i = 0; i < f->ntopics; i++)
+        if (f->topics[i].name)
+            broker_topic_acquire(s->e, f->topics[i].name, &q->frefs[i]);
+    if (fetch_try(q, false))
+        return;
+    /* Park until data arrives or max_wait_ms passes. */
+    kloop *kl = q->kc->kl;
+    q->parked = true;
+    q->park_next = kl->parked;
+    if (kl->parked)
+        kl->parked->park_prev = q;
+    kl->parked = q;
+    __atomic_add_fetch(&kl->nparked, 1, __ATOMIC_ACQ_REL);
+    __atomic_add_fetch(&s->nparked, 1, __ATOMIC_ACQ_REL);
+    net_timer_start(kl->loop, &q->timer, f->max_wait_ms, fetch_timeout, q);
+    /* An append between the try and the parking would have found nparked == 0: try once
+     * more now that we are visible. */
+    if (fetch_try(q, false))
+        fetch_unpark(q);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ListOffsets
+ */
+static void handle_list_offsets(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_list_offsets_req req;
+    if (kafka_decode_list_offsets(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_list_offsets_topic *t = &req.topics[i];
+        td_topic_ref *ref = NULL;
+        if (t->name)
+            broker_topic_acquire(s->e, t->name, &ref);
+        for (int32_t k = 0; k < t->nparts; k++) {
+            kafka_list_offsets_part *p = &t->parts[k];
+            p->out_timestamp = -1;
+            p->out_offset = -1;
+            td_part *part = ref ? broker_topic_part(ref, p->partition) : NULL;
+            if (!part) {
+                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (part_offline(part)) {
+                p->error_code = KERR_KAFKA_STORAGE_ERROR;
+                continue;
+            }
+            int rc = 0;
+            if (p->timestamp == -1) {
+                p->out_offset = part_high_watermark(part);
+            } else if (p->timestamp == -2) {
+                p->out_offset = part_log_start(part);
+            } else if (p->timestamp == -3) {
+                rc = part_max_timestamp(part, &p->out_timestamp, &p->out_offset);
+                if (rc == TD_ENOTFOUND) {
+                    rc = 0;
+                    p->out_timestamp = -1;
+                    p->out_offset = -1;
+                }
+            } else if (p->timestamp >= 0) {
+                int64_t off;
+                rc = part_offset_for_time(part, p->timestamp, &off);
+                if (rc == 0 && off < part_high_watermark(part)) {
+                    /* Kafka answers with the found record's own timestamp. */
+                    p->out_offset = off;
+                    p->out_timestamp = p->timestamp;
+                    td_iter *it = NULL;
+                    td_event ev;
+                    if (td_iter_open(s->e, t->name, p->partition, off, &it) == 0) {
+                        if (td_iter_next(it, &ev) == 1)
+                            p->out_timestamp = ev.timestamp_ms;
+                        td_iter_close(it);
+                    }
+                } else if (rc == 0) {
+                    p->out_offset = -1; /* no record at or after ts */
+                    p->out_timestamp = -1;
+                }
+            } else {
+                p->error_code = KERR_INVALID_REQUEST;
+                continue;
+            }
+            if (rc)
+                p->error_code = kafka_error_of(rc);
+        }
+        broker_topic_release(ref);
+    }
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_list_offsets(&q->out, v, &req);
+    ko_end(&q->out);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * CreateTopics, DeleteTopics
+ */
+static void handle_create_topics(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_create_topics_req req;
+    if (kafka_decode_create_topics(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_create_topic *t = &req.topics[i];
+        bool dup = false;
+        for (int32_t k = 0; k < i && !dup; k++)
+            dup = t->name && req.topics[k].name && strcmp(t->name, req.topics[k].name) == 0;
+        if (!t->name || dup) {
+            t->error_code = KERR_INVALID_REQUEST;
+            t->error_message = dup ? "topic named twice in one request" : "no topic name";
+            continue;
+        }
+        int32_t parts = t->num_partitions == -1 ? s->cfg.default_partitions : t->num_partitions;
+        if (t->nassignments > 0) {
+            t->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
+            t->error_message = "manual replica assignment is not supported (single broker)";
+            continue;
+        }
+        if (t->replication_factor != -1 && t->replication_factor != 1) {
+            t->error_code = KERR_INVALID_REPLICATION_FACTOR;
+            t->error_message = "replication factor must be 1 (single broker)";
+            continue;
+        }
+        if (parts <= 0) {
+            t->error_code = KERR_INVALID_PARTITIONS;
+            t->error_message = "number of partitions must be at least 1";
+            continue;
+        }
+        td_config_entry *cfg = td_arena_calloc(&q->arena, (size_t)t->nconfigs + 1, sizeof(*cfg));
+        if (!cfg) {
+            t->error_code = KERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        size_t ncfg = 0;
+        for (int32_t k = 0; k < t->nconfigs; k++) {
+            if (!t->configs[k].name || !t->configs[k].value)
+                continue;
+            cfg[ncfg].key = t->configs[k].name;
+            cfg[ncfg].value = t->configs[k].value;
+            ncfg++;
+        }
+        int rc;
+        td_topic_config tc;
+        td_topic_config_init(&tc);
+        if ((rc = td_topic_name_validate(t->name)) == 0 &&
+            (rc = td_topic_config_apply(&tc, cfg, ncfg)) == 0 && !req.validate_only)
+            rc = td_topic_create(s->e, t->name, parts, cfg, ncfg);
+        else if (rc == 0 && req.validate_only) {
+            td_topic_info info;
+            if (td_topic_describe(s->e, t->name, &info) == 0)
+                rc = td_fail(TD_EEXIST, "topic '%s' already exists", t->name);
+            else if (parts > 100000)
+                rc = td_fail(TD_EINVAL, "too many partitions");
+        }
+        if (rc) {
+            t->error_code = kafka_error_of(rc);
+            if (rc == TD_EINVAL)
+                t->error_code = KERR_INVALID_PARTITIONS;
+            const char *why = td_last_error();
+            t->error_message = td_arena_strndup(&q->arena, why, strlen(why));
+            continue;
+        }
+        t->out_partitions = parts;
+        td_topic_info info;
+        if (!req.validate_only && td_topic_describe(s->e, t->name, &info) == 0)
+            tc = info.config;
+        const char *const *keys = td_topic_config_keys();
+        size_t nk = 0;
+        while (keys[nk])
+            nk++;
+        t->out_configs = td_arena_calloc(&q->arena, nk + 1, sizeof(*t->out_configs));
+        for (size_t k = 0; t->out_configs && k < nk; k++) {
+            char buf[128];
+            if (td_topic_config_get(&tc, keys[k], buf, sizeof(buf)) != 0)
+                continue;
+            t->out_configs[t->nout_configs].name = keys[k];
+            t->out_configs[t->nout_configs].value = td_arena_strndup(&q->arena, buf, strlen(buf));
+            t->nout_configs++;
+        }
+        td_topic_ref *ref = NULL;
+        if (!req.validate_only && broker_topic_acquire(s->e, t->name, &ref) == 0) {
+            topic_uuid(broker_topic_id(ref), t->topic_id);
+            broker_topic_release(ref);
+        }
+        if (!req.validate_only)
+            TD_INFO("kafka", "created topic %s with %" PRId32 " partitions for %s", t->name,
+                    parts, net_conn_peer(q->kc->c));
+    }
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_create_topics(&q->out, v, &req);
+    ko_end(&q->out);
+}
+
+static void handle_delete_topics(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_delete_topics_req req;
+    if (kafka_decode_delete_topics(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_delete_topic *t = &req.topics[i];
+        if (!t->name) {
+            t->error_code = KERR_UNKNOWN_TOPIC_ID;
+            continue;
+        }
+        int rc = td_topic_delete(s->e, t->name);
+        if (rc) {
+            t->error_code = kafka_error_of(rc);
+            const char *why = td_last_error();
+            t->error_message = td_arena_strndup(&q->arena, why, strlen(why));
+        } else {
+            TD_INFO("kafka", "deleted topic %s for %s", t->name, net_conn_peer(q->kc->c));
+        }
+    }
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_delete_topics(&q->out, v, &req);
+    ko_end(&q->out);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connection callbacks
+ */
+static int k_open(net_conn *c)
+{
+    kafka_server *s = net_conn_proto_arg(c);
+    kconn *kc = calloc(1, sizeof(*kc));
+    if (!kc)
+        return -ENOMEM;
+    kc->c = c;
+    kc->s = s;
+    net_loop *l = net_conn_loop(c);
+    for (int i = 0; i < s->nloops; i++)
+        if (s->loops[i].loop == l)
+            kc->kl = &s->loops[i];
+    if (!kc->kl) {
+        free(kc);
+        return -EINVAL;
+    }
+    net_conn_set_data(c, kc);
+    TD_DEBUG("kafka", "connection from %s", net_conn_peer(c));
+    return 0;
+}
+
+/* The connection closed: requests still waiting for a durability callback stay alive (their
+ * task frees them, and kc with the last one); everything else is freed now. */
+static void k_close(net_conn *c)
+{
+    kconn *kc = net_conn_data(c);
+    if (!kc)
+        return;
+    net_conn_set_data(c, NULL);
+    kc->closed = true;
+    kreq *q = kc->head;
+    while (q) {
+        kreq *next = q->next;
+        fetch_unpark(q);
+        if (!q->ready && __atomic_load_n(&q->pending, __ATOMIC_ACQUIRE) > 0)
+            kc->orphans++;
+        else
+            req_free(q);
+        q = next;
+    }
+    kc->head = kc->tail = NULL;
+    if (kc->orphans == 0)
+        free(kc);
+}
+
+static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
+{
+    kconn *kc = net_conn_data(c);
+    size_t used = 0;
+    while (used < n) {
+        if (kc->ninflight >= MAX_INFLIGHT) {
+            kc->paused_by_us = true;
+            net_conn_pause(c);
+            break;
+        }
+        size_t flen;
+        int rc = kafka_frame(p + used, n - used, KAFKA_MAX_FRAME, &flen);
+        if (rc == TD_EAGAIN)
+            break;
+        if (rc) {
+            TD_WARN("kafka", "%s sent a frame size %" PRId32 " above the limit %d; closing",
+                    net_conn_peer(c), (int32_t)td_load_be32(p + used), KAFKA_MAX_FRAME);
+            return -1;
+        }
+        uint8_t *frame = p + used + 4;
+        size_t size = flen - 4;
+        used += flen;
+        kreq *q = req_new(kc);
+        if (!q)
+            return -1;
+        kafka_reader r;
+        kr_init(&r, frame, size, &q->arena);
+        if (kafka_decode_header(&r, &q->h) != 0) {
+            TD_WARN("kafka", "%s sent a malformed request header; closing", net_conn_peer(c));
+            req_free(q);
+            return -1;
+        }
+        const kafka_api_range *a = kafka_api_find(q->h.api_key);
+        if (!a) {
+            TD_WARN("kafka", "%s sent unknown API key %d (client %s); closing",
+                    net_conn_peer(c), q->h.api_key, q->h.client_id ? q->h.client_id : "-");
+            req_free(q);
+            return -1;
+        }
+        if (q->h.api_key != KAFKA_API_VERSIONS &&
+            (q->h.api_version < a->min || q->h.api_version > a->max)) {
+            /* Kafka closes the connection here: a response in a version the broker cannot
+             * encode would be misread. Clients negotiate through ApiVersions first. */
+            TD_WARN("kafka", "%s sent API %d version %d outside %d-%d; closing",
+                    net_conn_peer(c), q->h.api_key, q->h.api_version, a->min, a->max);
+            req_free(q);
+            return -1;
+        }
+        enqueue(kc, q);
+        switch (q->h.api_key) {
+        case KAFKA_API_VERSIONS:
+            handle_api_versions(q, &r);
+            q->ready = true;
+            break;
+        case KAFKA_METADATA:
+            handle_metadata(q, &r);
+            q->ready = true;
+            break;
+        case KAFKA_PRODUCE:
+            handle_produce(q, &r);
+            if (q->out.err)
+                q->ready = true;
+            break;
+        case KAFKA_FETCH:
+            handle_fetch(q, &r);
+            if (q->out.err)
+                q->ready = true;
+            break;
+        case KAFKA_LIST_OFFSETS:
+            handle_list_offsets(q, &r);
+            q->ready = true;
+            break;
+        case KAFKA_CREATE_TOPICS:
+            handle_create_topics(q, &r);
+            q->ready = true;
+            break;
+        case KAFKA_DELETE_TOPICS:
+            handle_delete_topics(q, &r);
+            q->ready = true;
+            break;
+        }
+        if (q->out.err == TD_EPROTO) {
+            TD_WARN("kafka", "%s sent a malformed %d v%d request; closing", net_conn_peer(c),
+                    q->h.api_key, q->h.api_version);
+            return -1;
+        }
+        send_ready(kc);
+        if (net_conn_closed(c))
+            return -1;
+    }
+    return (ssize_t)used;
+}
+
+static const net_proto kafka_proto = {
+    .name = "kafka",
+    .on_open = k_open,
+    .on_data = k_data,
+    .on_close = k_close,
+    .max_input = KAFKA_MAX_FRAME + 4,
+    .out_limit = KAFKA_OUT_LIMIT,
+};
+
+const net_proto *kafka_server_proto(void)
+{
+    return &kafka_proto;
+}
+
+int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_server **out)
+{
+    kafka_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->e = e;
+    s->cfg = *cfg;
+    snprintf(s->host, sizeof(s->host), "%s", cfg->advertised_host ? cfg->advertised_host
+                                                                   : "127.0.0.1");
+    snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", cfg->cluster_id ? cfg->cluster_id
+                                                                         : "tidings");
+    s->cfg.advertised_host = s->host;
+    s->cfg.cluster_id = s->cluster_id;
+    if (s->cfg.default_partitions <= 0)
+        s->cfg.default_partitions = 1;
+    *out = s;
+    return 0;
+}
+
+int kafka_server_attach(kafka_server *s, net_group *g)
+{
+    s->nloops = net_group_size(g);
+    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
+    if (!s->loops)
+        return -ENOMEM;
+    for (int i = 0; i < s->nloops; i++) {
+        s->loops[i].s = s;
+        s->loops[i].loop = net_group_loop(g, i);
+    }
+    broker_set_advance_hook(s->e, on_advance, s);
+    return 0;
+}
+
+void kafka_server_set_port(kafka_server *s, int32_t port)
+{
+    s->cfg.port = port;
+}
+
+void kafka_server_detach(kafka_server *s)
+{
+    if (s && s->loops)
+        broker_set_advance_hook(s->e, NULL, NULL);
+}
+
+void kafka_server_destroy(kafka_server *s)
+{
+    if (!s)
+        return;
+    kafka_server_detach(s);
+    free(s->loops);
+    free(s);
+}

@@ -1,0 +1,429 @@
+/*
+ * kafka.h: the Kafka protocol codec (pure: no sockets, no globals, no allocation beyond the
+ * request's arena and the response buffer) and the entry points of the Kafka handlers.
+ *
+ * Framing: every request and response is an int32 big-endian size followed by that many
+ * bytes. A request starts with its header:
+ *   v1: api_key int16, api_version int16, correlation_id int32, client_id nullable string
+ *   v2: the same followed by tagged fields (requests in a flexible version)
+ * A response starts with correlation_id int32 (header v0), followed by tagged fields in
+ * flexible versions (header v1), except ApiVersions whose response header is always v0.
+ *
+ * Flexible versions (KIP-482) encode strings, arrays and bytes "compact" (length + 1 as an
+ * unsigned varint, 0 meaning null) and end every struct with tagged fields (a count, then
+ * tag, size, bytes each). Decoders skip unknown tags; encoders write none unless named.
+ *
+ * Field layouts follow the JSON message definitions in Kafka's source; each decoder and
+ * encoder below names the versions that carry each field.
+ */
+#ifndef TD_PROTO_KAFKA_H
+#define TD_PROTO_KAFKA_H
+
+#include "base/base.h"
+
+/* API keys this broker serves. */
+enum {
+    KAFKA_PRODUCE = 0,
+    KAFKA_FETCH = 1,
+    KAFKA_LIST_OFFSETS = 2,
+    KAFKA_METADATA = 3,
+    KAFKA_API_VERSIONS = 18,
+    KAFKA_CREATE_TOPICS = 19,
+    KAFKA_DELETE_TOPICS = 20,
+    KAFKA_DELETE_RECORDS = 21,
+    KAFKA_DESCRIBE_CONFIGS = 32,
+    KAFKA_ALTER_CONFIGS = 33,
+    KAFKA_CREATE_PARTITIONS = 37,
+    KAFKA_INCREMENTAL_ALTER_CONFIGS = 44,
+    KAFKA_DESCRIBE_CLUSTER = 60,
+};
+
+/* Kafka error codes used here. */
+enum {
+    KERR_UNKNOWN_SERVER_ERROR = -1,
+    KERR_NONE = 0,
+    KERR_OFFSET_OUT_OF_RANGE = 1,
+    KERR_CORRUPT_MESSAGE = 2,
+    KERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KERR_LEADER_NOT_AVAILABLE = 5,
+    KERR_REQUEST_TIMED_OUT = 7,
+    KERR_MESSAGE_TOO_LARGE = 10,
+    KERR_INVALID_TOPIC_EXCEPTION = 17,
+    KERR_RECORD_LIST_TOO_LARGE = 18,
+    KERR_INVALID_REQUIRED_ACKS = 21,
+    KERR_INVALID_TIMESTAMP = 32,
+    KERR_UNSUPPORTED_VERSION = 35,
+    KERR_TOPIC_ALREADY_EXISTS = 36,
+    KERR_INVALID_PARTITIONS = 37,
+    KERR_INVALID_REPLICATION_FACTOR = 38,
+    KERR_INVALID_REPLICA_ASSIGNMENT = 39,
+    KERR_INVALID_CONFIG = 40,
+    KERR_INVALID_REQUEST = 42,
+    KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    KERR_POLICY_VIOLATION = 44,
+    KERR_KAFKA_STORAGE_ERROR = 56,
+    KERR_FETCH_SESSION_ID_NOT_FOUND = 70,
+    KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+    KERR_INVALID_RECORD = 87,
+    KERR_UNKNOWN_TOPIC_ID = 100,
+};
+
+/* The version range of each API this broker serves, and its first flexible version. */
+typedef struct kafka_api_range {
+    int16_t key, min, max, flexible;
+} kafka_api_range;
+/* NULL if the key is not served. */
+const kafka_api_range *kafka_api_find(int16_t key);
+const kafka_api_range *kafka_api_all(size_t *n);
+bool kafka_is_flexible(int16_t key, int16_t version);
+/* Response header version: 1 for flexible versions, except ApiVersions (always 0). */
+int kafka_response_header_version(int16_t key, int16_t version);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reader: a cursor over one frame. The first error sticks (err = TD_EPROTO for malformed or
+ * truncated input, TD_ETOOBIG for a count above a limit, -ENOMEM); later reads return zeros.
+ * Arrays are checked against the bytes left before anything is allocated (every element is
+ * at least one byte), so a lying count cannot make the decoder allocate.
+ */
+typedef struct kafka_reader {
+    const uint8_t *p;
+    size_t n, off;
+    int err;
+    bool flexible;
+    td_arena *arena;
+} kafka_reader;
+
+void kr_init(kafka_reader *r, const uint8_t *p, size_t n, td_arena *a);
+int8_t kr_i8(kafka_reader *r);
+int16_t kr_i16(kafka_reader *r);
+int32_t kr_i32(kafka_reader *r);
+int64_t kr_i64(kafka_reader *r);
+bool kr_bool(kafka_reader *r);
+uint32_t kr_uvarint(kafka_reader *r);
+void kr_uuid(kafka_reader *r, uint8_t out[16]);
+/* A string copied into the arena with a terminating NUL; NULL for a null string. Compact in
+ * flexible versions unless `classic` (the request header's client_id is always classic). */
+const char *kr_string(kafka_reader *r);
+const char *kr_string_classic(kafka_reader *r);
+/* Bytes borrowed from the frame (not copied); *len -1 for null. */
+uint8_t *kr_bytes(kafka_reader *r, int32_t *len);
+/* An array's element count: -1 for null; sets err if it cannot fit in the bytes left. */
+int32_t kr_array(kafka_reader *r);
+/* Skips the tagged fields of a struct in flexible versions. */
+void kr_tags(kafka_reader *r);
+void *kr_alloc(kafka_reader *r, size_t count, size_t size);
+
+/* ---------------------------------------------------------------------------------------------
+ * Output: a response frame as memory with file ranges spliced in (for zero-copy fetch). The
+ * first error sticks in err (-ENOMEM). File ranges are described by `ref`, which the caller
+ * releases once sent (kafka_out_free does not know how).
+ */
+typedef struct kafka_file_part {
+    size_t mem_at; /* the range goes after this many bytes of mem */
+    int fd;
+    int64_t pos, len;
+    void *ref;
+} kafka_file_part;
+
+typedef struct kafka_out {
+    td_buf mem;
+    kafka_file_part *files;
+    size_t nfiles, files_cap;
+    int64_t file_bytes;
+    int err;
+    bool flexible;
+} kafka_out;
+
+void ko_init(kafka_out *o);
+void ko_free(kafka_out *o);
+void ko_i8(kafka_out *o, int8_t v);
+void ko_i16(kafka_out *o, int16_t v);
+void ko_i32(kafka_out *o, int32_t v);
+void ko_i64(kafka_out *o, int64_t v);
+void ko_bool(kafka_out *o, bool v);
+void ko_uvarint(kafka_out *o, uint32_t v);
+void ko_uuid(kafka_out *o, const uint8_t v[16]);
+void ko_string(kafka_out *o, const char *s); /* NULL: null */
+void ko_string_n(kafka_out *o, const char *s, size_t n);
+void ko_bytes(kafka_out *o, const void *p, int32_t n); /* n -1: null */
+void ko_array(kafka_out *o, int32_t n);              /* n -1: null */
+void ko_tags(kafka_out *o);                          /* no tagged fields */
+/* A bytes field whose content is file ranges added right after with ko_file. */
+void ko_bytes_len(kafka_out *o, int32_t n);
+void ko_file(kafka_out *o, int fd, int64_t pos, int64_t len, void *ref);
+/* Starts a response frame (size placeholder, correlation id, header tags) and finishes it
+ * (patches the size). */
+void ko_begin(kafka_out *o, int32_t correlation_id, int header_version);
+void ko_end(kafka_out *o);
+
+/* ---------------------------------------------------------------------------------------------
+ * Requests
+ */
+#define KAFKA_MAX_FRAME (100 * 1024 * 1024) /* socket.request.max.bytes */
+
+typedef struct kafka_header {
+    int16_t api_key;
+    int16_t api_version;
+    int32_t correlation_id;
+    const char *client_id;
+    size_t body_off; /* where the body starts in the frame */
+} kafka_header;
+
+/*
+ * Splits a frame off the input: 0 with *frame_len (including the 4-byte size) when a whole
+ * frame is there, TD_EAGAIN if more bytes are needed, TD_ETOOBIG if the size is negative or
+ * above max.
+ */
+int kafka_frame(const uint8_t *p, size_t n, size_t max, size_t *frame_len);
+/* Decodes the request header of a frame body (after the size). The header's version depends on
+ * whether (key, version) is flexible; for an unknown key or version it is read as v1. */
+int kafka_decode_header(kafka_reader *r, kafka_header *h);
+
+/* ApiVersions (key 18) v0-3. */
+typedef struct kafka_api_versions_req {
+    const char *client_software_name;    /* v3+ */
+    const char *client_software_version; /* v3+ */
+} kafka_api_versions_req;
+int kafka_decode_api_versions(kafka_reader *r, int16_t v, kafka_api_versions_req *q);
+/* Encodes the whole response body for version v with the given error code. */
+void kafka_encode_api_versions(kafka_out *o, int16_t v, int16_t error_code);
+
+/* Metadata (key 3) v0-12. */
+typedef struct kafka_metadata_req {
+    int32_t ntopics; /* -1: all topics (null array, v1+; or empty array in v0) */
+    const char **topics; /* names (NULL when only an id was given) */
+    uint8_t (*topic_ids)[16];
+    bool allow_auto_topic_creation; /* v4+; true before */
+    bool include_cluster_authorized_operations; /* v8-10 */
+    bool include_topic_authorized_operations;   /* v8+ */
+} kafka_metadata_req;
+int kafka_decode_metadata(kafka_reader *r, int16_t v, kafka_metadata_req *q);
+
+typedef struct kafka_metadata_partition {
+    int16_t error_code;
+    int32_t index;
+    int32_t leader;
+    int32_t leader_epoch;
+} kafka_metadata_partition;
+
+typedef struct kafka_metadata_topic {
+    int16_t error_code;
+    const char *name;
+    uint8_t topic_id[16];
+    int32_t npartitions;
+    kafka_metadata_partition *partitions;
+} kafka_metadata_topic;
+
+typedef struct kafka_metadata_resp {
+    int32_t node_id;
+    const char *host;
+    int32_t port;
+    const char *cluster_id;
+    int32_t ntopics;
+    kafka_metadata_topic *topics;
+} kafka_metadata_resp;
+void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m);
+
+/* Produce (key 0) v3-9. */
+typedef struct kafka_produce_part {
+    int32_t index;
+    uint8_t *records; /* borrowed from the frame; the handler may modify it in place */
+    int32_t records_len; /* -1: null */
+} kafka_produce_part;
+
+typedef struct kafka_produce_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_produce_part *parts;
+} kafka_produce_topic;
+
+typedef struct kafka_produce_req {
+    const char *transactional_id;
+    int16_t acks;
+    int32_t timeout_ms;
+    int32_t ntopics;
+    kafka_produce_topic *topics;
+} kafka_produce_req;
+int kafka_decode_produce(kafka_reader *r, int16_t v, kafka_produce_req *q);
+
+typedef struct kafka_produce_part_resp {
+    int32_t index;
+    int16_t error_code;
+    int64_t base_offset;
+    int64_t log_append_time;
+    int64_t log_start_offset;
+    const char *error_message;
+} kafka_produce_part_resp;
+
+typedef struct kafka_produce_topic_resp {
+    const char *name;
+    int32_t nparts;
+    kafka_produce_part_resp *parts;
+} kafka_produce_topic_resp;
+
+typedef struct kafka_produce_resp {
+    int32_t ntopics;
+    kafka_produce_topic_resp *topics;
+} kafka_produce_resp;
+void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m);
+
+/* Fetch (key 1) v4-12. */
+typedef struct kafka_fetch_part {
+    int32_t partition;
+    int32_t current_leader_epoch; /* v9+ */
+    int64_t fetch_offset;
+    int64_t log_start_offset; /* v5+ */
+    int32_t max_bytes;
+} kafka_fetch_part;
+
+typedef struct kafka_fetch_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_fetch_part *parts;
+} kafka_fetch_topic;
+
+typedef struct kafka_fetch_req {
+    int32_t replica_id;
+    int32_t max_wait_ms;
+    int32_t min_bytes;
+    int32_t max_bytes;
+    int8_t isolation_level;
+    int32_t session_id;    /* v7+ */
+    int32_t session_epoch; /* v7+ */
+    int32_t ntopics;
+    kafka_fetch_topic *topics;
+} kafka_fetch_req;
+int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q);
+
+typedef struct kafka_fetch_part_resp {
+    int32_t partition;
+    int16_t error_code;
+    int64_t high_watermark;
+    int64_t last_stable_offset;
+    int64_t log_start_offset;
+    /* records: a file range (fd >= 0), or memory, or none (len 0) */
+    int fd;
+    int64_t pos;
+    int64_t len;
+    void *ref;
+    const uint8_t *mem;
+} kafka_fetch_part_resp;
+
+typedef struct kafka_fetch_topic_resp {
+    const char *name;
+    int32_t nparts;
+    kafka_fetch_part_resp *parts;
+} kafka_fetch_topic_resp;
+
+typedef struct kafka_fetch_resp {
+    int16_t error_code;
+    int32_t session_id;
+    int32_t ntopics;
+    kafka_fetch_topic_resp *topics;
+} kafka_fetch_resp;
+void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m);
+
+/* ListOffsets (key 2) v0-7. */
+typedef struct kafka_list_offsets_part {
+    int32_t partition;
+    int32_t current_leader_epoch; /* v4+ */
+    int64_t timestamp;            /* -1 latest, -2 earliest, -3 max timestamp (v7+) */
+    int32_t max_num_offsets;      /* v0 */
+    /* response */
+    int16_t error_code;
+    int64_t out_timestamp;
+    int64_t out_offset;
+} kafka_list_offsets_part;
+
+typedef struct kafka_list_offsets_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_list_offsets_part *parts;
+} kafka_list_offsets_topic;
+
+typedef struct kafka_list_offsets_req {
+    int32_t replica_id;
+    int8_t isolation_level; /* v2+ */
+    int32_t ntopics;
+    kafka_list_offsets_topic *topics;
+} kafka_list_offsets_req;
+int kafka_decode_list_offsets(kafka_reader *r, int16_t v, kafka_list_offsets_req *q);
+/* The response echoes the request's topics with the out_ fields filled in. */
+void kafka_encode_list_offsets(kafka_out *o, int16_t v, const kafka_list_offsets_req *m);
+
+/* Configuration entries, as CreateTopics, AlterConfigs and IncrementalAlterConfigs send them. */
+typedef struct kafka_config {
+    const char *name;
+    const char *value; /* NULL: null */
+    int8_t op;         /* IncrementalAlterConfigs: 0 set, 1 delete, 2 append, 3 subtract */
+} kafka_config;
+
+/* CreateTopics (key 19) v0-7. */
+typedef struct kafka_create_topic {
+    const char *name;
+    int32_t num_partitions;     /* -1: the broker's default (v4+) */
+    int16_t replication_factor; /* -1: the broker's default (v4+) */
+    int32_t nassignments;
+    int32_t nconfigs;
+    kafka_config *configs;
+    /* response */
+    int16_t error_code;
+    const char *error_message;
+    int32_t out_partitions;
+    uint8_t topic_id[16];
+    int32_t nout_configs; /* v5+: the topic's resulting configuration */
+    kafka_config *out_configs;
+} kafka_create_topic;
+
+typedef struct kafka_create_topics_req {
+    int32_t ntopics;
+    kafka_create_topic *topics;
+    int32_t timeout_ms;
+    bool validate_only; /* v1+ */
+} kafka_create_topics_req;
+int kafka_decode_create_topics(kafka_reader *r, int16_t v, kafka_create_topics_req *q);
+void kafka_encode_create_topics(kafka_out *o, int16_t v, const kafka_create_topics_req *m);
+
+/* DeleteTopics (key 20) v0-6. */
+typedef struct kafka_delete_topic {
+    const char *name; /* NULL when given by id (v6+) */
+    uint8_t topic_id[16];
+    int16_t error_code;
+    const char *error_message;
+} kafka_delete_topic;
+
+typedef struct kafka_delete_topics_req {
+    int32_t ntopics;
+    kafka_delete_topic *topics;
+    int32_t timeout_ms;
+} kafka_delete_topics_req;
+int kafka_decode_delete_topics(kafka_reader *r, int16_t v, kafka_delete_topics_req *q);
+void kafka_encode_delete_topics(kafka_out *o, int16_t v, const kafka_delete_topics_req *m);
+
+/* ---------------------------------------------------------------------------------------------
+ * Handlers (handler.c): the protocol object the server listens with.
+ */
+struct td_engine;
+struct net_proto;
+
+typedef struct kafka_server_config {
+    const char *advertised_host; /* the host Metadata names for this broker */
+    int32_t port;                /* the port Metadata names */
+    int32_t node_id;
+    bool auto_create_topics;
+    int32_t default_partitions;
+    const char *cluster_id;
+} kafka_server_config;
+
+typedef struct kafka_server kafka_server;
+int kafka_server_create(struct td_engine *e, const kafka_server_config *cfg, kafka_server **out);
+/* Connects the server to the event loops it will run on (before they start). */
+struct net_group;
+int kafka_server_attach(kafka_server *s, struct net_group *g);
+/* Stops waking the loops on appends (before the loops' leftover tasks run at shutdown). */
+void kafka_server_detach(kafka_server *s);
+void kafka_server_destroy(kafka_server *s);
+void kafka_server_set_port(kafka_server *s, int32_t port);
+const struct net_proto *kafka_server_proto(void);
+
+#endif /* TD_PROTO_KAFKA_H */

@@ -1,0 +1,275 @@
+/*
+ * server.c: configuration and the life of `tidings serve`.
+ *
+ * Start: open the engine (recovery), create the event loops, bind every listener (a port in
+ * use fails here, before anything is served), start the loops, print where it listens.
+ * Shutdown, on SIGINT or SIGTERM: the loops stop accepting, answer long polls at once, let
+ * requests in flight finish (a produce waiting for its fsync gets it) and write their output,
+ * for up to shutdown.grace.ms; then every partition is fsynced and the engine closes.
+ */
+#include "server/server.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "broker/broker.h"
+#include "net/net.h"
+#include "proto/kafka/kafka.h"
+
+static const char *const keys[] = {"data",  "kafka", "http",
+                                   "redis", "advertised.host", "loops",
+                                   "auto.create.topics", "default.partitions", "log.level",
+                                   "shutdown.grace.ms", NULL};
+
+const char *const *server_config_keys(void)
+{
+    return keys;
+}
+
+void server_config_defaults(td_server_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->data, sizeof(c->data), "./data");
+    snprintf(c->kafka, sizeof(c->kafka), "127.0.0.1:9092");
+    snprintf(c->http, sizeof(c->http), "127.0.0.1:8080");
+    snprintf(c->redis, sizeof(c->redis), "127.0.0.1:6379");
+    c->loops = 0;
+    c->auto_create_topics = true;
+    c->default_partitions = 1;
+    snprintf(c->log_level, sizeof(c->log_level), "info");
+    c->shutdown_grace_ms = 5000;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "yes"))
+        *out = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "no"))
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* HOST:PORT with a port 0-65535, "[v6]:PORT", or "off". */
+static int parse_listen(const char *v, char *host, size_t hostlen, int *port)
+{
+    if (!strcmp(v, "off"))
+        return 1;
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v)
+        return -1;
+    const char *h = v;
+    size_t hl = (size_t)(colon - v);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    int64_t p;
+    if (parse_int(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+int server_config_set(td_server_config *c, const char *key, const char *value)
+{
+    int64_t n;
+    char host[256];
+    int port;
+    if (!strcmp(key, "data")) {
+        if (!*value || strlen(value) >= sizeof(c->data))
+            return td_fail(TD_ECONFIG, "data: a directory path is needed");
+        snprintf(c->data, sizeof(c->data), "%s", value);
+    } else if (!strcmp(key, "kafka") || !strcmp(key, "http") || !strcmp(key, "redis")) {
+        if (parse_listen(value, host, sizeof(host), &port) < 0)
+            return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
+        char *dst = !strcmp(key, "kafka") ? c->kafka : !strcmp(key, "http") ? c->http : c->redis;
+        snprintf(dst, 256, "%s", value);
+    } else if (!strcmp(key, "advertised.host")) {
+        if (strlen(value) >= sizeof(c->advertised_host))
+            return td_fail(TD_ECONFIG, "advertised.host: too long");
+        snprintf(c->advertised_host, sizeof(c->advertised_host), "%s", value);
+    } else if (!strcmp(key, "loops")) {
+        if (parse_int(value, 0, 64, &n) != 0)
+            return td_fail(TD_ECONFIG, "loops: expected 0 (one per core) to 64, got '%s'", value);
+        c->loops = (int)n;
+    } else if (!strcmp(key, "auto.create.topics")) {
+        if (parse_bool(value, &c->auto_create_topics) != 0)
+            return td_fail(TD_ECONFIG, "auto.create.topics: expected true or false, got '%s'",
+                           value);
+    } else if (!strcmp(key, "default.partitions")) {
+        if (parse_int(value, 1, 100000, &n) != 0)
+            return td_fail(TD_ECONFIG, "default.partitions: expected 1 to 100000, got '%s'",
+                           value);
+        c->default_partitions = (int32_t)n;
+    } else if (!strcmp(key, "log.level")) {
+        if (td_log_level_parse(value) < 0)
+            return td_fail(TD_ECONFIG,
+                           "log.level: expected debug, info, warn, error or off, got '%s'", value);
+        snprintf(c->log_level, sizeof(c->log_level), "%s", value);
+    } else if (!strcmp(key, "shutdown.grace.ms")) {
+        if (parse_int(value, 0, 3600000, &n) != 0)
+            return td_fail(TD_ECONFIG, "shutdown.grace.ms: expected 0 to 3600000, got '%s'",
+                           value);
+        c->shutdown_grace_ms = n;
+    } else {
+        return td_fail(TD_ECONFIG, "unknown configuration key '%s'", key);
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+int server_config_load_file(td_server_config *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return td_fail(TD_ECONFIG, "cannot read config file %s: %s", path, strerror(errno));
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = td_fail(TD_ECONFIG, "%s:%d: expected 'key = value'", path, lineno);
+            break;
+        }
+        *eq = 0;
+        char *k = trim(s), *v = trim(eq + 1);
+        if ((rc = server_config_set(c, k, v)) != 0) {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", td_last_error());
+            rc = td_fail(rc, "%s:%d: %s", path, lineno, why);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int server_config_from_env(td_server_config *c)
+{
+    for (size_t i = 0; keys[i]; i++) {
+        char name[64] = "TIDINGS_";
+        size_t n = strlen(name);
+        for (const char *k = keys[i]; *k && n + 1 < sizeof(name); k++)
+            name[n++] = *k == '.' ? '_' : (char)toupper((unsigned char)*k);
+        name[n] = 0;
+        const char *v = getenv(name);
+        if (v && *v) {
+            int rc = server_config_set(c, keys[i], v);
+            if (rc) {
+                char why[512];
+                snprintf(why, sizeof(why), "%s", td_last_error());
+                return td_fail(rc, "%s: %s", name, why);
+            }
+        }
+    }
+    return 0;
+}
+
+int server_run(const td_server_config *c, const sigset_t *signals)
+{
+    td_set_log_level(c->log_level);
+    td_engine *e = NULL;
+    net_group *g = NULL;
+    kafka_server *ks = NULL;
+    int rc = td_engine_open(c->data, NULL, &e);
+    if (rc)
+        return rc;
+    net_config nc = {.loops = c->loops, .shutdown_grace_ms = c->shutdown_grace_ms};
+    if ((rc = net_group_create(&nc, &g)) != 0)
+        goto out;
+    char host[256];
+    int port = 0, kafka_port = -1;
+    if (parse_listen(c->kafka, host, sizeof(host), &port) == 0) {
+        kafka_server_config kc = {
+            .advertised_host = c->advertised_host[0] ? c->advertised_host : host,
+            .port = port,
+            .node_id = 1,
+            .auto_create_topics = c->auto_create_topics,
+            .default_partitions = c->default_partitions,
+            .cluster_id = "tidings-cluster",
+        };
+        if (!strcmp(kc.advertised_host, "0.0.0.0") || !strcmp(kc.advertised_host, "::"))
+            kc.advertised_host = "127.0.0.1";
+        if ((rc = kafka_server_create(e, &kc, &ks)) != 0)
+            goto out;
+        if ((rc = net_group_listen(g, host, port, kafka_server_proto(), ks, &kafka_port)) != 0)
+            goto out;
+        kafka_server_set_port(ks, kafka_port);
+        if ((rc = kafka_server_attach(ks, g)) != 0)
+            goto out;
+    }
+    if ((rc = net_group_start(g)) != 0)
+        goto out;
+    printf("tidings %s: data directory %s, %d event loop%s\n", TD_VERSION_STRING, c->data,
+           net_group_size(g), net_group_size(g) == 1 ? "" : "s");
+    if (kafka_port >= 0)
+        printf("kafka: listening on %s:%d\n", host, kafka_port);
+    else
+        printf("kafka: off\n");
+    if (strcmp(c->http, "off"))
+        printf("http: not available in this version (requested %s)\n", c->http);
+    if (strcmp(c->redis, "off"))
+        printf("redis: not available in this version (requested %s)\n", c->redis);
+    printf("ready; stop with Ctrl-C or SIGTERM\n");
+    fflush(stdout);
+    int sig = 0;
+    sigwait(signals, &sig);
+    TD_INFO("server", "%s received: stopping (grace %" PRId64 " ms)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", c->shutdown_grace_ms);
+out:;
+    char why[512];
+    snprintf(why, sizeof(why), "%s", td_last_error());
+    if (g) {
+        net_group_stop(g); /* in-flight work finishes; the flusher is still running */
+        kafka_server_detach(ks);
+        int frc = td_engine_flush(e); /* runs the last durability callbacks */
+        if (frc && !rc) {
+            rc = frc;
+            snprintf(why, sizeof(why), "flushing on shutdown: %s", td_strerror(frc));
+        }
+        net_group_destroy(g); /* runs the tasks those callbacks posted */
+    }
+    kafka_server_destroy(ks);
+    td_engine_close(e);
+    if (rc)
+        td_fail(rc, "%s", why[0] ? why : td_strerror(rc));
+    return rc;
+}

@@ -1,0 +1,47 @@
+/*
+ * server.h: `tidings serve`: configuration (defaults < config file < TIDINGS_* environment <
+ * flags), the listeners, signals and the order of a graceful shutdown.
+ * See docs/configuration.md for every key and its default.
+ */
+#ifndef TD_SERVER_H
+#define TD_SERVER_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct td_server_config {
+    char data[PATH_MAX];      /* data: ./data */
+    char kafka[256];          /* kafka: 127.0.0.1:9092, or "off" */
+    char http[256];           /* http: 127.0.0.1:8080, or "off" */
+    char redis[256];          /* redis: 127.0.0.1:6379, or "off" */
+    char advertised_host[256]; /* advertised.host: "" = the Kafka listener's host */
+    int loops;                /* loops: 0 = one per core */
+    bool auto_create_topics;  /* auto.create.topics: true */
+    int32_t default_partitions; /* default.partitions: 1 */
+    char log_level[16];       /* log.level: info */
+    int64_t shutdown_grace_ms; /* shutdown.grace.ms: 5000 */
+} td_server_config;
+
+void server_config_defaults(td_server_config *c);
+/* Sets one key ("kafka", "auto.create.topics", ...). TD_ECONFIG with td_last_error naming the
+ * key and the rule. */
+int server_config_set(td_server_config *c, const char *key, const char *value);
+/* Reads `key = value` lines ('#' starts a comment). TD_ECONFIG names file and line. */
+int server_config_load_file(td_server_config *c, const char *path);
+/* Applies TIDINGS_<KEY> variables (key upper-cased, '.' as '_'): TIDINGS_DATA,
+ * TIDINGS_KAFKA, TIDINGS_AUTO_CREATE_TOPICS, ... */
+int server_config_from_env(td_server_config *c);
+/* The keys, for --help and docs. */
+const char *const *server_config_keys(void);
+
+/*
+ * Runs the broker until one of `signals` (already blocked in every thread) arrives, then shuts
+ * down gracefully. Prints one line per listener to stdout ("kafka: listening on HOST:PORT").
+ * Returns 0, or a negative code with td_last_error() set (unusable data directory, port in
+ * use, ...).
+ */
+int server_run(const td_server_config *c, const sigset_t *signals);
+
+#endif /* TD_SERVER_H */
