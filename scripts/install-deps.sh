@@ -8,6 +8,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libsqlite3-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   python3 python3-pytest fio
+  kcat python3-kafka python3-confluent-kafka
 )
 
 missing=()

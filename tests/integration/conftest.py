@@ -1,10 +1,12 @@
-"""Shared fixtures for the command-line integration tests.
+"""Shared fixtures for the integration tests: the command line, and a running broker.
 
 TIDINGS_BIN names the tidings binary under test (the Makefile passes the ASan build);
 by default ./build/debug/tidings.
 """
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -33,3 +35,66 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path):
     return Cli(str(tmp_path / "data"))
+
+
+class Broker:
+    """A `tidings serve` process on an ephemeral 127.0.0.1 port."""
+
+    def __init__(self, data, extra=()):
+        self.data = data
+        self.extra = list(extra)
+        self.proc = None
+        self.port = None
+        self.stderr_path = data + ".stderr"
+
+    def start(self):
+        os.makedirs(os.path.dirname(self.data), exist_ok=True)
+        self.err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--data", self.data, "--kafka", "127.0.0.1:0", "--http", "off",
+             "--redis", "off", "--loops", "2", *self.extra],
+            stdout=subprocess.PIPE, stderr=self.err)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                break
+            if line.startswith("kafka: listening on "):
+                self.port = int(line.rsplit(":", 1)[1])
+            if line.startswith("ready"):
+                return self
+        raise AssertionError("broker did not start: " + self.stderr())
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stops the broker; a graceful stop must exit 0 with no sanitizer report."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=60)
+        self.proc.stdout.close()
+        self.err.close()
+        self.proc = None
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            err = self.stderr()
+            assert rc == 0, f"broker exited {rc}: {err[-3000:]}"
+            assert "Sanitizer" not in err, err[-5000:]
+        return rc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(str(tmp_path / "data")).start()
+    yield b
+    if b.proc:
+        b.stop()
