@@ -38,7 +38,7 @@ const kafka_api_range *kafka_api_all(size_t *n)
 bool kafka_is_flexible(int16_t key, int16_t version)
 {
     const kafka_api_range *a = kafka_api_find(key);
-    return a && version >= a->flexible;
+    return a && version >= a->flexible && version <= a->max;
 }
 
 int kafka_response_header_version(int16_t key, int16_t version)

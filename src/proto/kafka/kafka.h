@@ -176,7 +176,8 @@ typedef struct kafka_header {
  */
 int kafka_frame(const uint8_t *p, size_t n, size_t max, size_t *frame_len);
 /* Decodes the request header of a frame body (after the size). The header's version depends on
- * whether (key, version) is flexible; for an unknown key or version it is read as v1. */
+ * whether (key, version) is flexible; for an unknown key, or a version above the range served,
+ * it is read as v1 (what follows is not parsed: the request is refused). */
 int kafka_decode_header(kafka_reader *r, kafka_header *h);
 
 /* ApiVersions (key 18) v0-3. */
