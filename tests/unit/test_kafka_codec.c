@@ -1,0 +1,356 @@
+/* Unit tests for the Kafka codec (proto/kafka/codec.c, msgs.c): primitives in both encodings,
+ * framing, and request decoders fed every prefix of valid frames. */
+#include "proto/kafka/kafka.h"
+#include "test.h"
+
+/* Builds a request frame body (header + body) with the output primitives, which share the
+ * wire encodings with requests. */
+static void begin_request(kafka_out *o, int16_t key, int16_t v)
+{
+    ko_init(o);
+    o->flexible = false;
+    ko_i16(o, key);
+    ko_i16(o, v);
+    ko_i32(o, 42);
+    ko_string(o, "unit");
+    o->flexible = kafka_is_flexible(key, v);
+    ko_tags(o);
+}
+
+/* Decodes the whole frame, and every strict prefix must fail cleanly. */
+typedef int (*decode_fn)(kafka_reader *r, int16_t v, void *out);
+
+static void check_prefixes(const kafka_out *o, decode_fn fn, void *out)
+{
+    for (size_t n = 0; n < o->mem.len; n++) {
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o->mem.p, n, &a);
+        kafka_header h;
+        int rc = kafka_decode_header(&r, &h);
+        if (rc == 0)
+            rc = fn(&r, h.api_version, out);
+        ASSERT_NE(rc, 0);
+        td_arena_free(&a);
+    }
+}
+
+static int dec_produce(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_produce(r, v, out);
+}
+static int dec_fetch(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_fetch(r, v, out);
+}
+static int dec_metadata(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_metadata(r, v, out);
+}
+static int dec_create(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_create_topics(r, v, out);
+}
+
+static void test_primitives_roundtrip(void)
+{
+    for (int flex = 0; flex <= 1; flex++) {
+        kafka_out o;
+        ko_init(&o);
+        o.flexible = flex;
+        ko_i8(&o, -3);
+        ko_i16(&o, -300);
+        ko_i32(&o, 70000);
+        ko_i64(&o, -5000000000LL);
+        ko_string(&o, "héllo");
+        ko_string(&o, NULL);
+        ko_bytes(&o, "abc", 3);
+        ko_bytes(&o, NULL, -1);
+        ko_array(&o, 2);
+        ko_uvarint(&o, 300);
+        ko_tags(&o);
+        ASSERT_EQ(o.err, 0);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        r.flexible = flex;
+        ASSERT_EQ(kr_i8(&r), -3);
+        ASSERT_EQ(kr_i16(&r), -300);
+        ASSERT_EQ(kr_i32(&r), 70000);
+        ASSERT_EQ(kr_i64(&r), -5000000000LL);
+        ASSERT_STR_EQ(kr_string(&r), "héllo");
+        ASSERT(kr_string(&r) == NULL);
+        int32_t len;
+        uint8_t *b = kr_bytes(&r, &len);
+        ASSERT_EQ(len, 3);
+        ASSERT_MEM_EQ(b, "abc", 3);
+        kr_bytes(&r, &len);
+        ASSERT_EQ(len, -1);
+        ASSERT_EQ(kr_array(&r), 2);
+        ASSERT_EQ(r.err, 0);
+        ASSERT_EQ(kr_uvarint(&r), 300);
+        kr_tags(&r);
+        ASSERT_EQ(r.err, 0);
+        ASSERT_EQ(r.off, o.mem.len);
+        /* Reading past the end sticks an error and returns zeros. */
+        ASSERT_EQ(kr_i32(&r), 0);
+        ASSERT_EQ(r.err, TD_EPROTO);
+        td_arena_free(&a);
+        ko_free(&o);
+    }
+}
+
+static void test_array_count_checked_before_allocation(void)
+{
+    uint8_t buf[8];
+    td_store_be32(buf, 0x7fffffff);
+    td_arena a;
+    td_arena_init(&a);
+    kafka_reader r;
+    kr_init(&r, buf, sizeof(buf), &a);
+    ASSERT_EQ(kr_array(&r), 0);
+    ASSERT_EQ(r.err, TD_EPROTO);
+    ASSERT_LE(a.total, 0);
+    /* A compact array claiming 1000 elements in 3 bytes. */
+    uint8_t c[3] = {0xe9, 0x07, 0x00};
+    kr_init(&r, c, sizeof(c), &a);
+    r.flexible = true;
+    kr_array(&r);
+    ASSERT_EQ(r.err, TD_EPROTO);
+    td_arena_free(&a);
+}
+
+static void test_framing(void)
+{
+    uint8_t b[8] = {0, 0, 0, 4, 1, 2, 3, 4};
+    size_t n = 0;
+    ASSERT_EQ(kafka_frame(b, 3, 100, &n), TD_EAGAIN);
+    ASSERT_EQ(kafka_frame(b, 7, 100, &n), TD_EAGAIN);
+    ASSERT_OK(kafka_frame(b, 8, 100, &n));
+    ASSERT_EQ(n, 8);
+    ASSERT_EQ(kafka_frame(b, 8, 3, &n), TD_ETOOBIG);
+    td_store_be32(b, 0x80000000u);
+    ASSERT_EQ(kafka_frame(b, 8, 100, &n), TD_ETOOBIG);
+}
+
+static void test_produce_v9_and_v3(void)
+{
+    static const int16_t versions[] = {3, 9};
+    for (size_t vi = 0; vi < 2; vi++) {
+        int16_t v = versions[vi];
+        kafka_out o;
+        begin_request(&o, KAFKA_PRODUCE, v);
+        ko_string(&o, NULL); /* transactional id */
+        ko_i16(&o, -1);
+        ko_i32(&o, 5000);
+        ko_array(&o, 1);
+        ko_string(&o, "orders");
+        ko_array(&o, 2);
+        ko_i32(&o, 0);
+        ko_bytes(&o, "0123456789", 10);
+        ko_tags(&o);
+        ko_i32(&o, 3);
+        ko_bytes(&o, NULL, -1);
+        ko_tags(&o);
+        ko_tags(&o);
+        ko_tags(&o);
+        ASSERT_EQ(o.err, 0);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        kafka_header h;
+        ASSERT_OK(kafka_decode_header(&r, &h));
+        ASSERT_EQ(h.api_key, KAFKA_PRODUCE);
+        ASSERT_EQ(h.correlation_id, 42);
+        ASSERT_STR_EQ(h.client_id, "unit");
+        kafka_produce_req q;
+        ASSERT_OK(kafka_decode_produce(&r, v, &q));
+        ASSERT_EQ(r.off, o.mem.len);
+        ASSERT_EQ(q.acks, -1);
+        ASSERT_EQ(q.timeout_ms, 5000);
+        ASSERT_EQ(q.ntopics, 1);
+        ASSERT_STR_EQ(q.topics[0].name, "orders");
+        ASSERT_EQ(q.topics[0].nparts, 2);
+        ASSERT_EQ(q.topics[0].parts[0].records_len, 10);
+        ASSERT_MEM_EQ(q.topics[0].parts[0].records, "0123456789", 10);
+        ASSERT_EQ(q.topics[0].parts[1].index, 3);
+        ASSERT_EQ(q.topics[0].parts[1].records_len, -1);
+        td_arena_free(&a);
+        check_prefixes(&o, dec_produce, &q);
+        ko_free(&o);
+    }
+}
+
+static void test_fetch_v12_and_v4(void)
+{
+    static const int16_t versions[] = {4, 12};
+    for (size_t vi = 0; vi < 2; vi++) {
+        int16_t v = versions[vi];
+        kafka_out o;
+        begin_request(&o, KAFKA_FETCH, v);
+        ko_i32(&o, -1);
+        ko_i32(&o, 500);
+        ko_i32(&o, 1);
+        ko_i32(&o, 1 << 20);
+        ko_i8(&o, 1);
+        if (v >= 7) {
+            ko_i32(&o, 0);
+            ko_i32(&o, -1);
+        }
+        ko_array(&o, 1);
+        ko_string(&o, "t");
+        ko_array(&o, 1);
+        ko_i32(&o, 2);
+        if (v >= 9)
+            ko_i32(&o, 7);
+        ko_i64(&o, 123);
+        if (v >= 12)
+            ko_i32(&o, -1);
+        if (v >= 5)
+            ko_i64(&o, 0);
+        ko_i32(&o, 4096);
+        ko_tags(&o);
+        ko_tags(&o);
+        if (v >= 7)
+            ko_array(&o, 0);
+        if (v >= 11)
+            ko_string(&o, "rack");
+        ko_tags(&o);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        kafka_header h;
+        ASSERT_OK(kafka_decode_header(&r, &h));
+        kafka_fetch_req q;
+        ASSERT_OK(kafka_decode_fetch(&r, v, &q));
+        ASSERT_EQ(r.off, o.mem.len);
+        ASSERT_EQ(q.max_wait_ms, 500);
+        ASSERT_EQ(q.isolation_level, 1);
+        ASSERT_EQ(q.topics[0].parts[0].partition, 2);
+        ASSERT_EQ(q.topics[0].parts[0].fetch_offset, 123);
+        ASSERT_EQ(q.topics[0].parts[0].max_bytes, 4096);
+        td_arena_free(&a);
+        check_prefixes(&o, dec_fetch, &q);
+        ko_free(&o);
+    }
+}
+
+static void test_metadata_null_and_empty(void)
+{
+    /* v1+: a null array is all topics; v0: an empty one is. */
+    for (int16_t v = 0; v <= 12; v += 12) {
+        kafka_out o;
+        begin_request(&o, KAFKA_METADATA, v);
+        ko_array(&o, v == 0 ? 0 : -1);
+        if (v >= 4)
+            ko_bool(&o, false);
+        if (v >= 8)
+            ko_bool(&o, false);
+        ko_tags(&o);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        kafka_header h;
+        ASSERT_OK(kafka_decode_header(&r, &h));
+        kafka_metadata_req q;
+        ASSERT_OK(kafka_decode_metadata(&r, v, &q));
+        ASSERT_EQ(q.ntopics, -1);
+        ASSERT_EQ(q.allow_auto_topic_creation, v == 0);
+        td_arena_free(&a);
+        check_prefixes(&o, dec_metadata, &q);
+        ko_free(&o);
+    }
+}
+
+static void test_create_topics_v7(void)
+{
+    kafka_out o;
+    begin_request(&o, KAFKA_CREATE_TOPICS, 7);
+    ko_array(&o, 1);
+    ko_string(&o, "new");
+    ko_i32(&o, -1);
+    ko_i16(&o, -1);
+    ko_array(&o, 0);
+    ko_array(&o, 1);
+    ko_string(&o, "retention.ms");
+    ko_string(&o, "1000");
+    ko_tags(&o);
+    ko_tags(&o);
+    ko_i32(&o, 30000);
+    ko_bool(&o, true);
+    ko_tags(&o);
+    td_arena a;
+    td_arena_init(&a);
+    kafka_reader r;
+    kr_init(&r, o.mem.p, o.mem.len, &a);
+    kafka_header h;
+    ASSERT_OK(kafka_decode_header(&r, &h));
+    kafka_create_topics_req q;
+    ASSERT_OK(kafka_decode_create_topics(&r, 7, &q));
+    ASSERT_EQ(q.ntopics, 1);
+    ASSERT_EQ(q.topics[0].num_partitions, -1);
+    ASSERT_STR_EQ(q.topics[0].configs[0].name, "retention.ms");
+    ASSERT_STR_EQ(q.topics[0].configs[0].value, "1000");
+    ASSERT(q.validate_only);
+    /* The response encodes: topic, uuid, error, message, partitions, rf, configs. */
+    q.topics[0].out_partitions = 1;
+    kafka_out resp;
+    ko_init(&resp);
+    ko_begin(&resp, 42, kafka_response_header_version(KAFKA_CREATE_TOPICS, 7));
+    kafka_encode_create_topics(&resp, 7, &q);
+    ko_end(&resp);
+    ASSERT_EQ(resp.err, 0);
+    ASSERT_EQ(td_load_be32(resp.mem.p), resp.mem.len - 4);
+    ASSERT_EQ(td_load_be32(resp.mem.p + 4), 42);
+    ko_free(&resp);
+    td_arena_free(&a);
+    check_prefixes(&o, dec_create, &q);
+    ko_free(&o);
+}
+
+static void test_api_versions_encoding(void)
+{
+    kafka_out o;
+    ko_init(&o);
+    ko_begin(&o, 9, 0);
+    kafka_encode_api_versions(&o, 3, 0);
+    ko_end(&o);
+    td_arena a;
+    td_arena_init(&a);
+    kafka_reader r;
+    kr_init(&r, o.mem.p + 4, o.mem.len - 4, &a);
+    ASSERT_EQ(kr_i32(&r), 9);
+    r.flexible = true; /* body flexible, header v0 */
+    ASSERT_EQ(kr_i16(&r), 0);
+    size_t n;
+    kafka_api_all(&n);
+    ASSERT_EQ(kr_array(&r), (int32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        kr_i16(&r);
+        ASSERT_LE(kr_i16(&r), kr_i16(&r));
+        kr_tags(&r);
+    }
+    ASSERT_EQ(kr_i32(&r), 0);
+    kr_tags(&r);
+    ASSERT_EQ(r.err, 0);
+    ASSERT_EQ(r.off, o.mem.len - 4);
+    /* The error answer is v0: no throttle time, classic array. */
+    ko_free(&o);
+    ko_init(&o);
+    ko_begin(&o, 9, 0);
+    kafka_encode_api_versions(&o, 0, KERR_UNSUPPORTED_VERSION);
+    ko_end(&o);
+    ASSERT_EQ(o.mem.len, 4 + 4 + 2 + 4 + n * 6);
+    ko_free(&o);
+    td_arena_free(&a);
+}
+
+TEST_MAIN(TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
+          TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v12_and_v4),
+          TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
+          TEST(test_api_versions_encoding))
