@@ -223,11 +223,21 @@ def test_usage_errors_and_help(cli):
         assert b"--help" in p.stderr
 
 
-def start_serve(cli):
-    p = subprocess.Popen([BIN, "serve", "--data", cli.data], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    line = p.stdout.readline().decode()
-    assert "serving data directory" in line, line
+SERVE_PORTS = ["--kafka", "127.0.0.1:0", "--http", "off", "--redis", "off"]
+
+
+def start_serve(cli, *extra, env=None):
+    p = subprocess.Popen([BIN, "serve", "--data", cli.data, *SERVE_PORTS, *extra],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    lines = []
+    while True:
+        line = p.stdout.readline().decode()
+        assert line, "".join(lines) + p.stderr.read().decode()
+        lines.append(line)
+        if line.startswith("ready"):
+            break
+    assert "data directory " + cli.data in lines[0], lines
+    p.lines = lines
     return p
 
 
@@ -236,7 +246,7 @@ def test_serve_holds_the_lock_and_stops_cleanly(cli):
     cli.run("produce", "t", input=b"before\n")
     srv = start_serve(cli)
     try:
-        for args in (["topic", "list"], ["serve"]):
+        for args in (["topic", "list"], ["serve", *SERVE_PORTS]):
             p = cli.run(*args, check=False, timeout=30)
             assert p.returncode == 4, args
             assert f"locked by process {srv.pid}".encode() in p.stderr
@@ -262,3 +272,56 @@ def test_newer_format_is_refused_untouched(cli):
     assert p.returncode == 4
     assert b"format version 99" in p.stderr
     assert sorted(os.listdir(cli.data)) == before
+
+
+def test_serve_port_in_use_is_one_clear_error(cli):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        p = cli.run("serve", "--kafka", f"127.0.0.1:{port}", "--http", "off", "--redis", "off",
+                    check=False, timeout=30)
+    finally:
+        s.close()
+    assert p.returncode == 1
+    err = p.stderr.decode().strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in err[-1]
+    assert "Address already in use" in err[-1]
+
+
+def test_serve_bad_settings_exit_2(cli, tmp_path):
+    p = cli.run("serve", "--kafka", "nowhere", check=False, timeout=30)
+    assert p.returncode == 2
+    assert b"kafka: expected HOST:PORT or off" in p.stderr
+    conf = tmp_path / "t.conf"
+    conf.write_text("# comment\ndefault.partitions = 0\n")
+    p = cli.run("serve", "--config", str(conf), check=False, timeout=30)
+    assert p.returncode == 2
+    assert f"{conf}:2: default.partitions".encode() in p.stderr
+    env = dict(os.environ, TIDINGS_LOOPS="many")
+    q = subprocess.run([BIN, "serve", "--data", cli.data, *SERVE_PORTS], env=env,
+                       capture_output=True, timeout=30)
+    assert q.returncode == 2
+    assert b"TIDINGS_LOOPS: loops:" in q.stderr
+
+
+def test_serve_settings_precedence_file_env_flag(cli, tmp_path):
+    """The file sets loops 3 and the environment 1; the flag, last, says 2."""
+    conf = tmp_path / "t.conf"
+    conf.write_text("loops = 3\n")
+    srv = start_serve(cli, "--config", str(conf))
+    assert "3 event loops" in srv.lines[0]
+    srv.send_signal(signal.SIGTERM)
+    srv.communicate(timeout=30)
+    env = dict(os.environ, TIDINGS_LOOPS="1")
+    srv = start_serve(cli, "--config", str(conf), env=env)
+    assert "1 event loop\n" in srv.lines[0]
+    srv.send_signal(signal.SIGTERM)
+    srv.communicate(timeout=30)
+    srv = start_serve(cli, "--config", str(conf), "--loops", "2", env=env)
+    assert "2 event loops" in srv.lines[0]
+    srv.send_signal(signal.SIGTERM)
+    srv.communicate(timeout=30)
+    assert srv.returncode == 0

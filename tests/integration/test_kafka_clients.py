@@ -159,3 +159,23 @@ def test_keys_partition_the_same_through_the_broker_and_the_client(broker, tmp_p
     assert len(got) == 200
     for m in got:
         assert m.partition() == (murmur2(m.key()) & 0x7FFFFFFF) % 5, m.key()
+
+
+def test_confluent_create_partitions(broker):
+    from confluent_kafka.admin import NewPartitions
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    a.create_topics([NewTopic("grow", 2, 1)])["grow"].result(10)
+    a.create_partitions([NewPartitions("grow", 5)])["grow"].result(10)
+    assert len(a.list_topics(timeout=10).topics["grow"].partitions) == 5
+    with pytest.raises(KafkaException) as e:
+        a.create_partitions([NewPartitions("grow", 3)])["grow"].result(10)
+    assert "INVALID_PARTITIONS" in str(e.value)
+    with pytest.raises(KafkaException) as e:
+        a.create_partitions([NewPartitions("nope", 3)])["nope"].result(10)
+    assert "UNKNOWN_TOPIC" in str(e.value)
+    # The new partitions take events.
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    p.produce("grow", value=b"in four", partition=4)
+    assert p.flush(10) == 0
+    got = consume_all(broker.bootstrap, "grow", 5, 1)
+    assert [(m.partition(), m.value()) for m in got] == [(4, b"in four")]

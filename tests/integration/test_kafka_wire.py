@@ -250,3 +250,22 @@ def test_pipelined_requests_answer_in_order(broker):
     for corr in range(1, 51):
         r = kw.Reader(c.recv_frame())
         assert r.i32() == corr
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_describe_cluster(broker, version):
+    c = kw.Conn(broker.port)
+    body = i8(0) + (i8(1) if version >= 1 else b"") + tags(True)
+    r = c.request(60, version, body, flex=True)
+    assert r.i32() == 0 and r.i16() == 0 and r.string() is None
+    if version >= 1:
+        assert r.i8() == 1
+    assert r.string()
+    assert r.i32() == 1
+    assert r.array_len() == 1
+    assert r.i32() == 1 and r.string() == "127.0.0.1" and r.i32() == broker.port
+    assert r.string() is None
+    r.tags()
+    r.i32()
+    r.tags()
+    assert r.done()

@@ -19,6 +19,8 @@ static const kafka_api_range apis[] = {
     {KAFKA_API_VERSIONS, 0, 3, 3},
     {KAFKA_CREATE_TOPICS, 0, 7, 5},
     {KAFKA_DELETE_TOPICS, 0, 6, 4},
+    {KAFKA_CREATE_PARTITIONS, 0, 3, 2},
+    {KAFKA_DESCRIBE_CLUSTER, 0, 1, 0},
 };
 
 const kafka_api_range *kafka_api_find(int16_t key)

@@ -973,6 +973,69 @@ static void handle_delete_topics(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
+static void handle_create_partitions(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_create_partitions_req req;
+    if (kafka_decode_create_partitions(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_create_partitions_topic *t = &req.topics[i];
+        td_topic_info info;
+        int rc = t->name ? td_topic_describe(s->e, t->name, &info) : TD_ENOTFOUND;
+        if (rc) {
+            t->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            t->error_message = "no such topic";
+            continue;
+        }
+        if (t->nassignments >= 0) {
+            t->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
+            t->error_message = "manual replica assignment is not supported (single broker)";
+            continue;
+        }
+        if (t->count <= info.partitions) {
+            t->error_code = KERR_INVALID_PARTITIONS;
+            t->error_message = "the new partition count must be larger than the current one";
+            continue;
+        }
+        if (req.validate_only)
+            continue;
+        rc = td_topic_add_partitions(s->e, t->name, t->count);
+        if (rc) {
+            t->error_code = rc == TD_EINVAL ? KERR_INVALID_PARTITIONS : kafka_error_of(rc);
+            const char *why = td_last_error();
+            t->error_message = td_arena_strndup(&q->arena, why, strlen(why));
+        } else {
+            TD_INFO("kafka", "topic %s now has %" PRId32 " partitions (for %s)", t->name,
+                    t->count, net_conn_peer(q->kc->c));
+        }
+    }
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_create_partitions(&q->out, v, &req);
+    ko_end(&q->out);
+}
+
+static void handle_describe_cluster(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_describe_cluster_req req;
+    if (kafka_decode_describe_cluster(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    kafka_metadata_resp m = {.node_id = s->cfg.node_id,
+                             .host = s->host,
+                             .port = s->cfg.port,
+                             .cluster_id = s->cluster_id};
+    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kafka_encode_describe_cluster(&q->out, v, &req, &m);
+    ko_end(&q->out);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Connection callbacks
  */
@@ -1099,6 +1162,14 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             break;
         case KAFKA_DELETE_TOPICS:
             handle_delete_topics(q, &r);
+            q->ready = true;
+            break;
+        case KAFKA_CREATE_PARTITIONS:
+            handle_create_partitions(q, &r);
+            q->ready = true;
+            break;
+        case KAFKA_DESCRIBE_CLUSTER:
+            handle_describe_cluster(q, &r);
             q->ready = true;
             break;
         }

@@ -401,6 +401,35 @@ typedef struct kafka_delete_topics_req {
 int kafka_decode_delete_topics(kafka_reader *r, int16_t v, kafka_delete_topics_req *q);
 void kafka_encode_delete_topics(kafka_out *o, int16_t v, const kafka_delete_topics_req *m);
 
+/* CreatePartitions (key 37) v0-3. */
+typedef struct kafka_create_partitions_topic {
+    const char *name;
+    int32_t count; /* the new total */
+    int32_t nassignments; /* -1: null */
+    int16_t error_code;
+    const char *error_message;
+} kafka_create_partitions_topic;
+
+typedef struct kafka_create_partitions_req {
+    int32_t ntopics;
+    kafka_create_partitions_topic *topics;
+    int32_t timeout_ms;
+    bool validate_only;
+} kafka_create_partitions_req;
+int kafka_decode_create_partitions(kafka_reader *r, int16_t v, kafka_create_partitions_req *q);
+void kafka_encode_create_partitions(kafka_out *o, int16_t v,
+                                    const kafka_create_partitions_req *m);
+
+/* DescribeCluster (key 60) v0-1. */
+typedef struct kafka_describe_cluster_req {
+    bool include_cluster_authorized_operations;
+    int8_t endpoint_type; /* v1+: 1 brokers, 2 controllers */
+} kafka_describe_cluster_req;
+int kafka_decode_describe_cluster(kafka_reader *r, int16_t v, kafka_describe_cluster_req *q);
+/* The response describes this one broker (m supplies node, host, port, cluster id). */
+void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe_cluster_req *q,
+                                   const kafka_metadata_resp *m);
+
 /* ---------------------------------------------------------------------------------------------
  * Handlers (handler.c): the protocol object the server listens with.
  */

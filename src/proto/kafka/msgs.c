@@ -523,3 +523,94 @@ void kafka_encode_delete_topics(kafka_out *o, int16_t v, const kafka_delete_topi
     }
     ko_tags(o);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * CreatePartitions v0-3
+ *   request:  topics [name, count int32, assignments nullable [broker_ids [int32]]],
+ *             timeout_ms, validate_only bool
+ *   response: throttle_time_ms, results [name, error_code, error_message nullable]
+ */
+int kafka_decode_create_partitions(kafka_reader *r, int16_t v, kafka_create_partitions_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    set_flex(r, KAFKA_CREATE_PARTITIONS, v);
+    int32_t n = kr_array(r);
+    if (n < 0)
+        n = 0;
+    q->ntopics = n;
+    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        kafka_create_partitions_topic *t = &q->topics[i];
+        t->name = kr_string(r);
+        t->count = kr_i32(r);
+        int32_t na = kr_array(r);
+        t->nassignments = na;
+        for (int32_t k = 0; k < na && !r->err; k++) {
+            int32_t nb = kr_array(r);
+            for (int32_t b = 0; b < nb && !r->err; b++)
+                kr_i32(r);
+            kr_tags(r);
+        }
+        kr_tags(r);
+    }
+    q->timeout_ms = kr_i32(r);
+    q->validate_only = kr_bool(r);
+    kr_tags(r);
+    return r->err;
+}
+
+void kafka_encode_create_partitions(kafka_out *o, int16_t v,
+                                    const kafka_create_partitions_req *m)
+{
+    set_oflex(o, KAFKA_CREATE_PARTITIONS, v);
+    ko_i32(o, 0);
+    ko_array(o, m->ntopics);
+    for (int32_t i = 0; i < m->ntopics; i++) {
+        ko_string(o, m->topics[i].name);
+        ko_i16(o, m->topics[i].error_code);
+        ko_string(o, m->topics[i].error_message);
+        ko_tags(o);
+    }
+    ko_tags(o);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * DescribeCluster v0-1 (flexible from v0)
+ *   request:  include_cluster_authorized_operations bool, endpoint_type int8 (v1+)
+ *   response: throttle_time_ms, error_code, error_message nullable, endpoint_type int8 (v1+),
+ *             cluster_id, controller_id, brokers [broker_id, host, port, rack nullable],
+ *             cluster_authorized_operations int32
+ */
+int kafka_decode_describe_cluster(kafka_reader *r, int16_t v, kafka_describe_cluster_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    set_flex(r, KAFKA_DESCRIBE_CLUSTER, v);
+    q->include_cluster_authorized_operations = kr_bool(r);
+    q->endpoint_type = v >= 1 ? kr_i8(r) : 1;
+    kr_tags(r);
+    return r->err;
+}
+
+void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe_cluster_req *q,
+                                   const kafka_metadata_resp *m)
+{
+    set_oflex(o, KAFKA_DESCRIBE_CLUSTER, v);
+    bool bad_type = q->endpoint_type != 1 && q->endpoint_type != 2;
+    ko_i32(o, 0);
+    ko_i16(o, bad_type ? KERR_INVALID_REQUEST : KERR_NONE);
+    ko_string(o, bad_type ? "unknown endpoint type" : NULL);
+    if (v >= 1)
+        ko_i8(o, q->endpoint_type);
+    ko_string(o, m->cluster_id);
+    ko_i32(o, m->node_id);
+    ko_array(o, bad_type ? 0 : 1);
+    if (!bad_type) {
+        ko_i32(o, m->node_id);
+        ko_string(o, m->host);
+        ko_i32(o, m->port);
+        ko_string(o, NULL);
+        ko_tags(o);
+    }
+    ko_i32(o, INT32_MIN);
+    ko_tags(o);
+}

@@ -71,6 +71,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kafka_encode_delete_topics(&o, v, &q);
         break;
     }
+    case KAFKA_CREATE_PARTITIONS: {
+        kafka_create_partitions_req q;
+        if (kafka_decode_create_partitions(&r, v, &q) == 0)
+            kafka_encode_create_partitions(&o, v, &q);
+        break;
+    }
+    case KAFKA_DESCRIBE_CLUSTER: {
+        kafka_describe_cluster_req q;
+        kafka_metadata_resp m = {.node_id = 1, .host = "h", .port = 1, .cluster_id = "c"};
+        if (kafka_decode_describe_cluster(&r, v, &q) == 0)
+            kafka_encode_describe_cluster(&o, v, &q, &m);
+        break;
+    }
     default:
         break;
     }
