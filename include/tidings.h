@@ -306,6 +306,17 @@ int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t wh
 int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                        int64_t *offset);
 
+/*
+ * Deletes the events of a partition below offset `before` (TD_OFFSET_LATEST: every event up to
+ * the high watermark), like Kafka's DeleteRecords: the log start offset becomes `before`, durably
+ * (a restart does not bring the events back), and reads below it get TD_ERANGE. Disk space comes
+ * back as whole segments fall below the new start. An offset at or below the current log start
+ * changes nothing. TD_ERANGE above the high watermark; TD_ENOTFOUND; TD_EOFFLINE.
+ * *log_start (may be NULL) receives the log start offset after the call.
+ */
+int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_t before,
+                      int64_t *log_start);
+
 /* Kafka's default partitioner for a key: (murmur2(key) & 0x7fffffff) % partitions. */
 int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions);
 

@@ -822,6 +822,23 @@ int td_partition_describe(td_engine *e, const char *topic, int32_t partition,
     return rc;
 }
 
+int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_t before,
+                      int64_t *log_start)
+{
+    td_error_clear();
+    if (before < 0 && before != TD_OFFSET_LATEST)
+        return td_fail(TD_ERANGE, "cannot delete records before offset %" PRId64, before);
+    pthread_rwlock_rdlock(&e->lock);
+    td_part *p;
+    int rc = engine_part_locked(e, topic, partition, &p);
+    if (rc == 0)
+        rc = part_delete_before(p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK
+                                                              : before,
+                                log_start);
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
 int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t which,
                   int64_t *offset)
 {

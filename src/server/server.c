@@ -225,6 +225,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
             .auto_create_topics = c->auto_create_topics,
             .default_partitions = c->default_partitions,
             .cluster_id = "tidings-cluster",
+            .data_dir = c->data,
         };
         if (!strcmp(kc.advertised_host, "0.0.0.0") || !strcmp(kc.advertised_host, "::"))
             kc.advertised_host = "127.0.0.1";

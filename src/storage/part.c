@@ -12,6 +12,11 @@
  * and in the partition directory:
  *   .clean       present only between a clean part_close and the next append: it says the
  *                active segment's index files were written at close and match its log.
+ *   log-start-offset  present once records were deleted by offset (part_delete_before, Kafka's
+ *                DeleteRecords): the log start offset as decimal text and a newline, written
+ *                through tmp + fsync + rename. Offsets below it are gone even where their
+ *                segment still exists; a value below the first segment's base is stale (retention
+ *                went further) and ignored.
  *
  * Index files are written whole (to B.index.tmp, fsync, rename) when a segment is sealed and
  * when the partition is closed; the active segment's indexes live in memory meanwhile. After an
@@ -38,6 +43,7 @@
 #define IDX_ENTRY 8
 #define TIDX_ENTRY 12
 #define CLEAN_MARKER ".clean"
+#define LOG_START_FILE "log-start-offset"
 
 typedef struct idx_entry {
     uint32_t rel;
@@ -610,6 +616,29 @@ static int seg_create(td_part *p, int64_t base, int64_t now_ms)
     return 0;
 }
 
+/* The log start offset saved by part_delete_before, or -1 if none (or unreadable). */
+static int64_t read_log_start(td_part *p)
+{
+    char path[PATH_MAX], buf[32];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, LOG_START_FILE);
+    int fd = p->io->open(p->io, path, O_RDONLY, 0);
+    if (fd < 0)
+        return -1;
+    ssize_t n = p->io->pread(p->io, fd, buf, sizeof(buf) - 1, 0);
+    p->io->close(p->io, fd);
+    if (n <= 1 || buf[n - 1] != '\n')
+        return -1;
+    buf[n - 1] = 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end || v < 0) {
+        TD_WARN("storage", "partition %s: ignoring unreadable %s", p->label, LOG_START_FILE);
+        return -1;
+    }
+    return v;
+}
+
 int part_open(const td_io *io, const char *dir, const char *label, const td_topic_config *cfg,
               td_part **out)
 {
@@ -678,6 +707,11 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
         goto fail;
     p->log_start = p->segs[0]->base;
     p->log_end = act->next_offset;
+    if (!p->offline[0]) {
+        int64_t kept = read_log_start(p);
+        if (kept > p->log_start)
+            p->log_start = TD_MIN(kept, p->log_end);
+    }
     if (p->offline[0]) {
         /* Offsets of an offline partition: as far as its first segment got. */
         p->log_end = p->segs[0]->next_offset;
@@ -1340,7 +1374,8 @@ static void drop_oldest_locked(td_part *p)
     td_seg *s = p->segs[0];
     memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
     p->nsegs--;
-    astore(&p->log_start, p->segs[0]->base);
+    if (p->segs[0]->base > aload(&p->log_start))
+        astore(&p->log_start, p->segs[0]->base);
     char path[PATH_MAX];
     static const char *const exts[] = {".log", ".index", ".timeindex"};
     for (size_t i = 0; i < 3; i++) {
@@ -1348,7 +1383,7 @@ static void drop_oldest_locked(td_part *p)
         p->io->unlink(p->io, path);
     }
     s->deleted = true;
-    TD_INFO("storage", "partition %s: retention deleted segment %020" PRId64 " (%" PRId64 " bytes)",
+    TD_INFO("storage", "partition %s: deleted segment %020" PRId64 " (%" PRId64 " bytes)",
             p->label, s->base, s->size);
     seg_unref_locked(s); /* readers holding a range keep the fd until they release it */
 }
@@ -1386,6 +1421,43 @@ out:
     pthread_mutex_unlock(&p->mu);
     if (deleted)
         *deleted = count;
+    return rc;
+}
+
+int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
+{
+    pthread_mutex_lock(&p->mu);
+    int rc = p->offline[0] ? check_online(p) : 0;
+    int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
+    if (rc == 0 && offset == TD_DELETE_TO_HIGH_WATERMARK)
+        offset = hw;
+    if (rc == 0 && (offset < 0 || offset > hw))
+        rc = td_fail(TD_ERANGE,
+                     "cannot delete records before offset %" PRId64 ": partition %s holds %" PRId64
+                     "..%" PRId64,
+                     offset, p->label, ls, hw);
+    if (rc == 0 && offset > ls) {
+        /* Durable first: once the call returns, a restart must not bring the records back. */
+        char path[PATH_MAX], text[32];
+        snprintf(path, sizeof(path), "%s/%s", p->dir, LOG_START_FILE);
+        int n = snprintf(text, sizeof(text), "%" PRId64 "\n", offset);
+        rc = write_file_atomic(p, path, text, (size_t)n);
+        if (rc == 0)
+            rc = p->io->sync_dir(p->io, p->dir);
+        if (rc)
+            rc = td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
+        else {
+            astore(&p->log_start, offset);
+            /* Whole segments below the new start go now; the active one always stays. */
+            while (p->nsegs > 1 && p->segs[0]->next_offset <= offset)
+                drop_oldest_locked(p);
+            TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted",
+                    p->label, offset);
+        }
+    }
+    if (log_start)
+        *log_start = aload(&p->log_start);
+    pthread_mutex_unlock(&p->mu);
     return rc;
 }
 

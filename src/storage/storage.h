@@ -154,6 +154,16 @@ int part_max_timestamp(td_part *p, int64_t *ts, int64_t *offset);
 int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted);
 
 /*
+ * Deletes the records below `offset` (Kafka's DeleteRecords): the log start offset becomes
+ * `offset`, saved durably in the partition directory before the call returns, and whole
+ * segments below it are removed. TD_DELETE_TO_HIGH_WATERMARK deletes everything readable.
+ * An offset at or below the log start changes nothing. TD_ERANGE above the high watermark;
+ * TD_EOFFLINE. *log_start (may be NULL) gets the log start offset after the call.
+ */
+#define TD_DELETE_TO_HIGH_WATERMARK (-1)
+int part_delete_before(td_part *p, int64_t offset, int64_t *log_start);
+
+/*
  * Scrub: verifies the CRCs of sealed segments, at most `budget` bytes per call, resuming where
  * the last call stopped and starting over after the last segment. On a bad batch the partition
  * goes offline and the error names file and position. *checked gets the bytes checked.

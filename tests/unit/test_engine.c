@@ -336,6 +336,73 @@ static void test_retention_and_background(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_config_rules), TEST(test_lock_and_format),
+/* DeleteRecords: the log start moves, reads below it fail, whole segments go, and all of it
+ * survives a restart; retention later never moves the start back. */
+static void test_delete_records(void)
+{
+    char *dir = test_tmpdir("delrec");
+    td_engine *e = open_quiet(dir);
+    td_config_entry cfg[] = {{"segment.bytes", "1024"}, {"fsync", "none"}};
+    ASSERT_OK(td_topic_create(e, "d", 2, cfg, 2));
+    produce_values(e, "d", 0, 0, 300);
+    td_partition_info before;
+    ASSERT_OK(td_partition_describe(e, "d", 0, &before));
+    ASSERT(before.segments > 3);
+    int64_t ls = -5;
+    ASSERT_EQ(td_delete_records(e, "d", 0, 301, &ls), TD_ERANGE);
+    ASSERT_EQ(td_delete_records(e, "d", 0, -7, NULL), TD_ERANGE);
+    ASSERT_EQ(td_delete_records(e, "nope", 0, 1, NULL), TD_ENOTFOUND);
+    ASSERT_EQ(td_delete_records(e, "d", 9, 1, NULL), TD_ENOTFOUND);
+    ASSERT_OK(td_delete_records(e, "d", 0, 137, &ls));
+    ASSERT_EQ(ls, 137);
+    /* Lower than the start: nothing changes. */
+    ASSERT_OK(td_delete_records(e, "d", 0, 20, &ls));
+    ASSERT_EQ(ls, 137);
+    td_partition_info after;
+    ASSERT_OK(td_partition_describe(e, "d", 0, &after));
+    ASSERT_EQ(after.log_start_offset, 137);
+    ASSERT(after.segments < before.segments);
+    ASSERT(after.size_bytes < before.size_bytes);
+    td_iter *it;
+    ASSERT_EQ(td_iter_open(e, "d", 0, 136, &it), TD_ERANGE);
+    ASSERT_OK(td_iter_open(e, "d", 0, TD_OFFSET_EARLIEST, &it));
+    td_event ev;
+    ASSERT_EQ(td_iter_next(it, &ev), 1);
+    ASSERT_EQ(ev.offset, 137); /* mid-batch and mid-segment: the first kept record */
+    ASSERT_MEM_EQ(ev.value, "v137", 4);
+    td_iter_close(it);
+    ASSERT_EQ(read_count(e, "d", 0, TD_OFFSET_EARLIEST), 300 - 137);
+    int64_t off;
+    ASSERT_OK(td_offset_for_time(e, "d", 0, 0, &off));
+    ASSERT_EQ(off, 137);
+    /* The other partition is untouched. */
+    ASSERT_OK(td_offset_for(e, "d", 1, TD_OFFSET_EARLIEST, &off));
+    ASSERT_EQ(off, 0);
+    td_engine_close(e);
+
+    e = open_quiet(dir);
+    ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_EARLIEST, &off));
+    ASSERT_EQ(off, 137);
+    ASSERT_EQ(read_count(e, "d", 0, TD_OFFSET_EARLIEST), 300 - 137);
+    /* Everything, then more events: they start at the old end. */
+    ASSERT_OK(td_delete_records(e, "d", 0, TD_OFFSET_LATEST, &ls));
+    ASSERT_EQ(ls, 300);
+    ASSERT_EQ(read_count(e, "d", 0, TD_OFFSET_EARLIEST), 0);
+    produce_values(e, "d", 0, 300, 5);
+    ASSERT_EQ(read_count(e, "d", 0, TD_OFFSET_EARLIEST), 5);
+    ASSERT_OK(td_engine_enforce_retention(e));
+    ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_EARLIEST, &off));
+    ASSERT_EQ(off, 300);
+    td_engine_close(e);
+    e = open_quiet(dir);
+    ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_EARLIEST, &off));
+    ASSERT_EQ(off, 300);
+    ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_LATEST, &off));
+    ASSERT_EQ(off, 305);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_lock_and_format),
           TEST(test_topics_persist_delete_recreate), TEST(test_produce_routing_and_reads),
           TEST(test_concurrent_producers), TEST(test_retention_and_background))

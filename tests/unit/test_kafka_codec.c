@@ -53,6 +53,34 @@ static int dec_create(kafka_reader *r, int16_t v, void *out)
     return kafka_decode_create_topics(r, v, out);
 }
 
+static int dec_describe_configs(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_describe_configs(r, v, out);
+}
+static int dec_incremental_alter(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_alter_configs(r, KAFKA_INCREMENTAL_ALTER_CONFIGS, v, out);
+}
+static int dec_alter(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_alter_configs(r, KAFKA_ALTER_CONFIGS, v, out);
+}
+static int dec_delete_records(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_delete_records(r, v, out);
+}
+
+/* Decodes a whole request frame (header then body) with fn. */
+static void decode_whole(const kafka_out *o, td_arena *a, decode_fn fn, void *out)
+{
+    kafka_reader r;
+    kr_init(&r, o->mem.p, o->mem.len, a);
+    kafka_header h;
+    ASSERT_OK(kafka_decode_header(&r, &h));
+    ASSERT_OK(fn(&r, h.api_version, out));
+    ASSERT_EQ(r.off, o->mem.len);
+}
+
 static void test_primitives_roundtrip(void)
 {
     for (int flex = 0; flex <= 1; flex++) {
@@ -313,6 +341,216 @@ static void test_create_topics_v7(void)
     ko_free(&o);
 }
 
+/* DescribeConfigs in the first and the flexible version: null key list (all keys), a key list,
+ * and responses whose fields depend on the version. */
+static void test_describe_configs(void)
+{
+    for (int16_t v = 0; v <= 4; v += 4) {
+        kafka_out o;
+        begin_request(&o, KAFKA_DESCRIBE_CONFIGS, v);
+        ko_array(&o, 2);
+        ko_i8(&o, KAFKA_RESOURCE_TOPIC);
+        ko_string(&o, "orders");
+        ko_array(&o, -1);
+        ko_tags(&o);
+        ko_i8(&o, KAFKA_RESOURCE_BROKER);
+        ko_string(&o, "1");
+        ko_array(&o, 2);
+        ko_string(&o, "log.dirs");
+        ko_string(&o, "num.partitions");
+        ko_tags(&o);
+        if (v >= 1)
+            ko_bool(&o, true);
+        if (v >= 3)
+            ko_bool(&o, true);
+        ko_tags(&o);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_describe_configs_req q;
+        decode_whole(&o, &a, dec_describe_configs, &q);
+        ASSERT_EQ(q.nresources, 2);
+        ASSERT_EQ(q.resources[0].type, KAFKA_RESOURCE_TOPIC);
+        ASSERT_STR_EQ(q.resources[0].name, "orders");
+        ASSERT_EQ(q.resources[0].nkeys, -1);
+        ASSERT_EQ(q.resources[1].nkeys, 2);
+        ASSERT_STR_EQ(q.resources[1].keys[1], "num.partitions");
+        ASSERT_EQ(q.include_synonyms, v >= 1);
+        ASSERT_EQ(q.include_documentation, v >= 3);
+        /* One described entry: v0 carries is_default, v1+ source and synonyms, v3+ type and
+         * documentation. */
+        kafka_config_desc d = {.name = "retention.ms", .value = "1000", .source = 1,
+                               .type = KAFKA_CONFIG_LONG, .doc = "doc"};
+        q.resources[0].nout = 1;
+        q.resources[0].out = &d;
+        q.resources[1].error_code = KERR_INVALID_REQUEST;
+        q.resources[1].error_message = "no";
+        kafka_out resp;
+        ko_init(&resp);
+        ko_begin(&resp, 42, kafka_response_header_version(KAFKA_DESCRIBE_CONFIGS, v));
+        kafka_encode_describe_configs(&resp, v, &q);
+        ko_end(&resp);
+        ASSERT_EQ(resp.err, 0);
+        kafka_reader r;
+        kr_init(&r, resp.mem.p + 4, resp.mem.len - 4, &a);
+        ASSERT_EQ(kr_i32(&r), 42);
+        r.flexible = v >= 4;
+        kr_tags(&r);
+        ASSERT_EQ(kr_i32(&r), 0);
+        ASSERT_EQ(kr_array(&r), 2);
+        ASSERT_EQ(kr_i16(&r), 0);
+        ASSERT(kr_string(&r) == NULL);
+        ASSERT_EQ(kr_i8(&r), KAFKA_RESOURCE_TOPIC);
+        ASSERT_STR_EQ(kr_string(&r), "orders");
+        ASSERT_EQ(kr_array(&r), 1);
+        ASSERT_STR_EQ(kr_string(&r), "retention.ms");
+        ASSERT_STR_EQ(kr_string(&r), "1000");
+        ASSERT(!kr_bool(&r)); /* read only */
+        if (v == 0)
+            ASSERT(!kr_bool(&r)); /* is_default */
+        else
+            ASSERT_EQ(kr_i8(&r), 1);
+        ASSERT(!kr_bool(&r)); /* sensitive */
+        if (v >= 1) {
+            ASSERT_EQ(kr_array(&r), 1);
+            ASSERT_STR_EQ(kr_string(&r), "retention.ms");
+            ASSERT_STR_EQ(kr_string(&r), "1000");
+            ASSERT_EQ(kr_i8(&r), 1);
+            kr_tags(&r);
+        }
+        if (v >= 3) {
+            ASSERT_EQ(kr_i8(&r), KAFKA_CONFIG_LONG);
+            ASSERT_STR_EQ(kr_string(&r), "doc");
+        }
+        kr_tags(&r);
+        kr_tags(&r);
+        ASSERT_EQ(kr_i16(&r), KERR_INVALID_REQUEST);
+        ASSERT_STR_EQ(kr_string(&r), "no");
+        ASSERT_EQ(kr_i8(&r), KAFKA_RESOURCE_BROKER);
+        ASSERT_STR_EQ(kr_string(&r), "1");
+        ASSERT_EQ(kr_array(&r), 0);
+        kr_tags(&r);
+        kr_tags(&r);
+        ASSERT_EQ(r.err, 0);
+        ASSERT_EQ(r.off, resp.mem.len - 4);
+        ko_free(&resp);
+        td_arena_free(&a);
+        check_prefixes(&o, dec_describe_configs, &q);
+        ko_free(&o);
+    }
+}
+
+static void test_alter_configs_and_delete_records(void)
+{
+    /* IncrementalAlterConfigs v1 (flexible) carries an operation per entry. */
+    kafka_out o;
+    begin_request(&o, KAFKA_INCREMENTAL_ALTER_CONFIGS, 1);
+    ko_array(&o, 1);
+    ko_i8(&o, KAFKA_RESOURCE_TOPIC);
+    ko_string(&o, "t");
+    ko_array(&o, 2);
+    ko_string(&o, "retention.ms");
+    ko_i8(&o, KAFKA_OP_SET);
+    ko_string(&o, "5");
+    ko_tags(&o);
+    ko_string(&o, "segment.ms");
+    ko_i8(&o, KAFKA_OP_DELETE);
+    ko_string(&o, NULL);
+    ko_tags(&o);
+    ko_tags(&o);
+    ko_bool(&o, true);
+    ko_tags(&o);
+    td_arena a;
+    td_arena_init(&a);
+    kafka_alter_configs_req q;
+    decode_whole(&o, &a, dec_incremental_alter, &q);
+    ASSERT_EQ(q.nresources, 1);
+    ASSERT_EQ(q.resources[0].nconfigs, 2);
+    ASSERT_EQ(q.resources[0].configs[1].op, KAFKA_OP_DELETE);
+    ASSERT(q.resources[0].configs[1].value == NULL);
+    ASSERT(q.validate_only);
+    check_prefixes(&o, dec_incremental_alter, &q);
+    ko_free(&o);
+
+    /* AlterConfigs v0 (classic) has no operation. */
+    begin_request(&o, KAFKA_ALTER_CONFIGS, 0);
+    ko_array(&o, 1);
+    ko_i8(&o, KAFKA_RESOURCE_TOPIC);
+    ko_string(&o, "t");
+    ko_array(&o, 1);
+    ko_string(&o, "fsync");
+    ko_string(&o, "none");
+    ko_bool(&o, false);
+    decode_whole(&o, &a, dec_alter, &q);
+    ASSERT_EQ(q.resources[0].configs[0].op, KAFKA_OP_SET);
+    ASSERT_STR_EQ(q.resources[0].configs[0].value, "none");
+    check_prefixes(&o, dec_alter, &q);
+    q.resources[0].error_code = KERR_INVALID_CONFIG;
+    kafka_out resp;
+    ko_init(&resp);
+    ko_begin(&resp, 7, 0);
+    kafka_encode_alter_configs(&resp, KAFKA_ALTER_CONFIGS, 0, &q);
+    ko_end(&resp);
+    /* size, correlation, throttle, count, error, null message, type, "t" */
+    ASSERT_EQ(resp.mem.len, 4 + 4 + 4 + 4 + 2 + 2 + 1 + 3);
+    ASSERT_EQ(td_load_be16(resp.mem.p + 16), KERR_INVALID_CONFIG);
+    ko_free(&resp);
+    ko_free(&o);
+
+    /* DeleteRecords v2 (flexible). */
+    begin_request(&o, KAFKA_DELETE_RECORDS, 2);
+    ko_array(&o, 1);
+    ko_string(&o, "t");
+    ko_array(&o, 2);
+    ko_i32(&o, 0);
+    ko_i64(&o, 10);
+    ko_tags(&o);
+    ko_i32(&o, 3);
+    ko_i64(&o, -1);
+    ko_tags(&o);
+    ko_tags(&o);
+    ko_i32(&o, 1000);
+    ko_tags(&o);
+    kafka_delete_records_req d;
+    decode_whole(&o, &a, dec_delete_records, &d);
+    ASSERT_EQ(d.ntopics, 1);
+    ASSERT_EQ(d.topics[0].nparts, 2);
+    ASSERT_EQ(d.topics[0].parts[0].offset, 10);
+    ASSERT_EQ(d.topics[0].parts[1].partition, 3);
+    ASSERT_EQ(d.topics[0].parts[1].offset, -1);
+    ASSERT_EQ(d.timeout_ms, 1000);
+    check_prefixes(&o, dec_delete_records, &d);
+    d.topics[0].parts[0].low_watermark = 10;
+    d.topics[0].parts[1].error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    ko_init(&resp);
+    ko_begin(&resp, 7, kafka_response_header_version(KAFKA_DELETE_RECORDS, 2));
+    kafka_encode_delete_records(&resp, 2, &d);
+    ko_end(&resp);
+    kafka_reader r;
+    kr_init(&r, resp.mem.p + 4, resp.mem.len - 4, &a);
+    r.flexible = true;
+    ASSERT_EQ(kr_i32(&r), 7);
+    kr_tags(&r);
+    ASSERT_EQ(kr_i32(&r), 0);
+    ASSERT_EQ(kr_array(&r), 1);
+    ASSERT_STR_EQ(kr_string(&r), "t");
+    ASSERT_EQ(kr_array(&r), 2);
+    ASSERT_EQ(kr_i32(&r), 0);
+    ASSERT_EQ(kr_i64(&r), 10);
+    ASSERT_EQ(kr_i16(&r), 0);
+    kr_tags(&r);
+    ASSERT_EQ(kr_i32(&r), 3);
+    ASSERT_EQ(kr_i64(&r), -1);
+    ASSERT_EQ(kr_i16(&r), KERR_UNKNOWN_TOPIC_OR_PARTITION);
+    kr_tags(&r);
+    kr_tags(&r);
+    kr_tags(&r);
+    ASSERT_EQ(r.err, 0);
+    ASSERT_EQ(r.off, resp.mem.len - 4);
+    ko_free(&resp);
+    ko_free(&o);
+    td_arena_free(&a);
+}
+
 static void test_api_versions_encoding(void)
 {
     kafka_out o;
@@ -353,4 +591,5 @@ static void test_api_versions_encoding(void)
 TEST_MAIN(TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
           TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v12_and_v4),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
+          TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),
           TEST(test_api_versions_encoding))

@@ -19,7 +19,11 @@ static const kafka_api_range apis[] = {
     {KAFKA_API_VERSIONS, 0, 3, 3},
     {KAFKA_CREATE_TOPICS, 0, 7, 5},
     {KAFKA_DELETE_TOPICS, 0, 6, 4},
+    {KAFKA_DELETE_RECORDS, 0, 2, 2},
+    {KAFKA_DESCRIBE_CONFIGS, 0, 4, 4},
+    {KAFKA_ALTER_CONFIGS, 0, 2, 2},
     {KAFKA_CREATE_PARTITIONS, 0, 3, 2},
+    {KAFKA_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1},
     {KAFKA_DESCRIBE_CLUSTER, 0, 1, 0},
 };
 

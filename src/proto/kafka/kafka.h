@@ -420,6 +420,96 @@ int kafka_decode_create_partitions(kafka_reader *r, int16_t v, kafka_create_part
 void kafka_encode_create_partitions(kafka_out *o, int16_t v,
                                     const kafka_create_partitions_req *m);
 
+/* Config resources of DescribeConfigs, AlterConfigs and IncrementalAlterConfigs. */
+enum { KAFKA_RESOURCE_TOPIC = 2, KAFKA_RESOURCE_BROKER = 4, KAFKA_RESOURCE_BROKER_LOGGER = 8 };
+/* Where a described value comes from (ConfigSource). */
+enum {
+    KAFKA_SOURCE_DYNAMIC_TOPIC = 1,
+    KAFKA_SOURCE_STATIC_BROKER = 4,
+    KAFKA_SOURCE_DEFAULT = 5,
+};
+/* ConfigType (DescribeConfigs v3+). */
+enum {
+    KAFKA_CONFIG_BOOLEAN = 1,
+    KAFKA_CONFIG_STRING = 2,
+    KAFKA_CONFIG_INT = 3,
+    KAFKA_CONFIG_LONG = 5,
+    KAFKA_CONFIG_LIST = 7,
+};
+/* IncrementalAlterConfigs operations. */
+enum { KAFKA_OP_SET = 0, KAFKA_OP_DELETE = 1, KAFKA_OP_APPEND = 2, KAFKA_OP_SUBTRACT = 3 };
+
+typedef struct kafka_config_desc {
+    const char *name;
+    const char *value; /* NULL: null */
+    bool read_only;
+    bool is_default; /* v0 */
+    int8_t source;   /* v1+ */
+    bool sensitive;
+    int8_t type;     /* v3+ */
+    const char *doc; /* v3+ */
+} kafka_config_desc;
+
+typedef struct kafka_config_resource {
+    int8_t type; /* KAFKA_RESOURCE_* */
+    const char *name;
+    /* DescribeConfigs: the keys asked for (-1: all) */
+    int32_t nkeys;
+    const char **keys;
+    /* AlterConfigs / IncrementalAlterConfigs: the changes */
+    int32_t nconfigs;
+    kafka_config *configs;
+    /* response */
+    int16_t error_code;
+    const char *error_message;
+    int32_t nout; /* DescribeConfigs */
+    kafka_config_desc *out;
+} kafka_config_resource;
+
+/* DescribeConfigs (key 32) v0-4. */
+typedef struct kafka_describe_configs_req {
+    int32_t nresources;
+    kafka_config_resource *resources;
+    bool include_synonyms;      /* v1+ */
+    bool include_documentation; /* v3+ */
+} kafka_describe_configs_req;
+int kafka_decode_describe_configs(kafka_reader *r, int16_t v, kafka_describe_configs_req *q);
+void kafka_encode_describe_configs(kafka_out *o, int16_t v, const kafka_describe_configs_req *m);
+
+/* AlterConfigs (key 33) v0-2 and IncrementalAlterConfigs (key 44) v0-1: the same request shape
+ * (IncrementalAlterConfigs adds an operation per entry) and the same response. */
+typedef struct kafka_alter_configs_req {
+    int32_t nresources;
+    kafka_config_resource *resources;
+    bool validate_only;
+} kafka_alter_configs_req;
+int kafka_decode_alter_configs(kafka_reader *r, int16_t key, int16_t v,
+                               kafka_alter_configs_req *q);
+void kafka_encode_alter_configs(kafka_out *o, int16_t key, int16_t v,
+                                const kafka_alter_configs_req *m);
+
+/* DeleteRecords (key 21) v0-2. */
+typedef struct kafka_delete_records_part {
+    int32_t partition;
+    int64_t offset; /* -1: the high watermark */
+    int16_t error_code;
+    int64_t low_watermark;
+} kafka_delete_records_part;
+
+typedef struct kafka_delete_records_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_delete_records_part *parts;
+} kafka_delete_records_topic;
+
+typedef struct kafka_delete_records_req {
+    int32_t ntopics;
+    kafka_delete_records_topic *topics;
+    int32_t timeout_ms;
+} kafka_delete_records_req;
+int kafka_decode_delete_records(kafka_reader *r, int16_t v, kafka_delete_records_req *q);
+void kafka_encode_delete_records(kafka_out *o, int16_t v, const kafka_delete_records_req *m);
+
 /* DescribeCluster (key 60) v0-1. */
 typedef struct kafka_describe_cluster_req {
     bool include_cluster_authorized_operations;
@@ -443,6 +533,7 @@ typedef struct kafka_server_config {
     bool auto_create_topics;
     int32_t default_partitions;
     const char *cluster_id;
+    const char *data_dir; /* named by DescribeConfigs (log.dirs) */
 } kafka_server_config;
 
 typedef struct kafka_server kafka_server;

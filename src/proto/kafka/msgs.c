@@ -614,3 +614,199 @@ void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe
     ko_i32(o, INT32_MIN);
     ko_tags(o);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * DescribeConfigs v0-4 (flexible v4+)
+ *   request:  resources [resource_type int8, resource_name, configuration_keys nullable
+ *             [string]], include_synonyms bool (v1+), include_documentation bool (v3+)
+ *   response: throttle_time_ms, results [error_code, error_message nullable, resource_type,
+ *             resource_name, configs [name, value nullable, read_only, is_default (v0),
+ *             config_source int8 (v1+), is_sensitive, synonyms [name, value nullable, source]
+ *             (v1+), config_type int8 (v3+), documentation nullable (v3+)]]
+ */
+int kafka_decode_describe_configs(kafka_reader *r, int16_t v, kafka_describe_configs_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    set_flex(r, KAFKA_DESCRIBE_CONFIGS, v);
+    int32_t n = kr_array(r);
+    if (n < 0)
+        n = 0;
+    q->nresources = n;
+    q->resources = kr_alloc(r, (size_t)n, sizeof(*q->resources));
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        kafka_config_resource *res = &q->resources[i];
+        res->type = kr_i8(r);
+        res->name = kr_string(r);
+        res->nkeys = kr_array(r);
+        if (res->nkeys > 0)
+            res->keys = kr_alloc(r, (size_t)res->nkeys, sizeof(*res->keys));
+        for (int32_t k = 0; k < res->nkeys && !r->err; k++)
+            res->keys[k] = kr_string(r);
+        kr_tags(r);
+    }
+    if (v >= 1)
+        q->include_synonyms = kr_bool(r);
+    if (v >= 3)
+        q->include_documentation = kr_bool(r);
+    kr_tags(r);
+    return r->err;
+}
+
+void kafka_encode_describe_configs(kafka_out *o, int16_t v, const kafka_describe_configs_req *m)
+{
+    set_oflex(o, KAFKA_DESCRIBE_CONFIGS, v);
+    ko_i32(o, 0);
+    ko_array(o, m->nresources);
+    for (int32_t i = 0; i < m->nresources; i++) {
+        const kafka_config_resource *res = &m->resources[i];
+        ko_i16(o, res->error_code);
+        ko_string(o, res->error_message);
+        ko_i8(o, res->type);
+        ko_string(o, res->name ? res->name : "");
+        ko_array(o, res->nout);
+        for (int32_t k = 0; k < res->nout; k++) {
+            const kafka_config_desc *d = &res->out[k];
+            ko_string(o, d->name);
+            ko_string(o, d->value);
+            ko_bool(o, d->read_only);
+            if (v == 0)
+                ko_bool(o, d->is_default);
+            if (v >= 1)
+                ko_i8(o, d->source);
+            ko_bool(o, d->sensitive);
+            if (v >= 1) {
+                /* The synonym list names where the value comes from: the value itself. */
+                bool syn = m->include_synonyms && !d->is_default;
+                ko_array(o, syn ? 1 : 0);
+                if (syn) {
+                    ko_string(o, d->name);
+                    ko_string(o, d->value);
+                    ko_i8(o, d->source);
+                    ko_tags(o);
+                }
+            }
+            if (v >= 3) {
+                ko_i8(o, d->type);
+                ko_string(o, m->include_documentation ? d->doc : NULL);
+            }
+            ko_tags(o);
+        }
+        ko_tags(o);
+    }
+    ko_tags(o);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * AlterConfigs v0-2 (flexible v2+), IncrementalAlterConfigs v0-1 (flexible v1+)
+ *   request:  resources [resource_type int8, resource_name, configs [name,
+ *             config_operation int8 (IncrementalAlterConfigs only), value nullable]],
+ *             validate_only bool
+ *   response: throttle_time_ms, responses [error_code, error_message nullable, resource_type,
+ *             resource_name]
+ */
+int kafka_decode_alter_configs(kafka_reader *r, int16_t key, int16_t v,
+                               kafka_alter_configs_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    set_flex(r, key, v);
+    bool incremental = key == KAFKA_INCREMENTAL_ALTER_CONFIGS;
+    int32_t n = kr_array(r);
+    if (n < 0)
+        n = 0;
+    q->nresources = n;
+    q->resources = kr_alloc(r, (size_t)n, sizeof(*q->resources));
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        kafka_config_resource *res = &q->resources[i];
+        res->type = kr_i8(r);
+        res->name = kr_string(r);
+        res->nkeys = -1;
+        int32_t nc = kr_array(r);
+        if (nc < 0)
+            nc = 0;
+        res->nconfigs = nc;
+        res->configs = kr_alloc(r, (size_t)nc, sizeof(*res->configs));
+        for (int32_t k = 0; k < nc && !r->err; k++) {
+            res->configs[k].name = kr_string(r);
+            res->configs[k].op = incremental ? kr_i8(r) : KAFKA_OP_SET;
+            res->configs[k].value = kr_string(r);
+            kr_tags(r);
+        }
+        kr_tags(r);
+    }
+    q->validate_only = kr_bool(r);
+    kr_tags(r);
+    return r->err;
+}
+
+void kafka_encode_alter_configs(kafka_out *o, int16_t key, int16_t v,
+                                const kafka_alter_configs_req *m)
+{
+    set_oflex(o, key, v);
+    ko_i32(o, 0);
+    ko_array(o, m->nresources);
+    for (int32_t i = 0; i < m->nresources; i++) {
+        const kafka_config_resource *res = &m->resources[i];
+        ko_i16(o, res->error_code);
+        ko_string(o, res->error_message);
+        ko_i8(o, res->type);
+        ko_string(o, res->name ? res->name : "");
+        ko_tags(o);
+    }
+    ko_tags(o);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * DeleteRecords v0-2 (flexible v2+)
+ *   request:  topics [name, partitions [partition_index int32, offset int64]], timeout_ms
+ *   response: throttle_time_ms, topics [name, partitions [partition_index, low_watermark int64,
+ *             error_code]]
+ */
+int kafka_decode_delete_records(kafka_reader *r, int16_t v, kafka_delete_records_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    set_flex(r, KAFKA_DELETE_RECORDS, v);
+    int32_t n = kr_array(r);
+    if (n < 0)
+        n = 0;
+    q->ntopics = n;
+    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        kafka_delete_records_topic *t = &q->topics[i];
+        t->name = kr_string(r);
+        int32_t np = kr_array(r);
+        if (np < 0)
+            np = 0;
+        t->nparts = np;
+        t->parts = kr_alloc(r, (size_t)np, sizeof(*t->parts));
+        for (int32_t k = 0; k < np && !r->err; k++) {
+            t->parts[k].partition = kr_i32(r);
+            t->parts[k].offset = kr_i64(r);
+            t->parts[k].low_watermark = -1;
+            kr_tags(r);
+        }
+        kr_tags(r);
+    }
+    q->timeout_ms = kr_i32(r);
+    kr_tags(r);
+    return r->err;
+}
+
+void kafka_encode_delete_records(kafka_out *o, int16_t v, const kafka_delete_records_req *m)
+{
+    set_oflex(o, KAFKA_DELETE_RECORDS, v);
+    ko_i32(o, 0);
+    ko_array(o, m->ntopics);
+    for (int32_t i = 0; i < m->ntopics; i++) {
+        const kafka_delete_records_topic *t = &m->topics[i];
+        ko_string(o, t->name ? t->name : "");
+        ko_array(o, t->nparts);
+        for (int32_t k = 0; k < t->nparts; k++) {
+            ko_i32(o, t->parts[k].partition);
+            ko_i64(o, t->parts[k].low_watermark);
+            ko_i16(o, t->parts[k].error_code);
+            ko_tags(o);
+        }
+        ko_tags(o);
+    }
+    ko_tags(o);
+}

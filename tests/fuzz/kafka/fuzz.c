@@ -84,6 +84,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kafka_encode_describe_cluster(&o, v, &q, &m);
         break;
     }
+    case KAFKA_DESCRIBE_CONFIGS: {
+        kafka_describe_configs_req q;
+        if (kafka_decode_describe_configs(&r, v, &q) == 0)
+            kafka_encode_describe_configs(&o, v, &q);
+        break;
+    }
+    case KAFKA_ALTER_CONFIGS:
+    case KAFKA_INCREMENTAL_ALTER_CONFIGS: {
+        kafka_alter_configs_req q;
+        if (kafka_decode_alter_configs(&r, h.api_key, v, &q) == 0)
+            kafka_encode_alter_configs(&o, h.api_key, v, &q);
+        break;
+    }
+    case KAFKA_DELETE_RECORDS: {
+        kafka_delete_records_req q;
+        if (kafka_decode_delete_records(&r, v, &q) == 0)
+            kafka_encode_delete_records(&o, v, &q);
+        break;
+    }
     default:
         break;
     }
