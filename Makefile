@@ -1,7 +1,7 @@
 # A thin driver over CMake presets (CMakePresets.json). The README's two commands:
 #   make run    build (release) and start the broker on ./data
 #   make test   build with ASan+UBSan and run every test (unit, crash, example, CLI, fuzz smoke)
-.PHONY: all deps build debug asan release fuzz run test test-unit test-integration fuzz-smoke bench format clean
+.PHONY: all deps build debug asan release fuzz run test test-unit test-integration fuzz-smoke bench bench-kafka format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 15
@@ -37,6 +37,10 @@ fuzz-smoke: fuzz
 
 bench: release
 	bench/run.sh
+	bench/kafka.sh
+
+bench-kafka: release
+	bench/kafka.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
