@@ -19,6 +19,7 @@
  *       partition 0 while a consumer in the same process reads them; prints
  *       "latency <p50 µs> <p99 µs> <p99.9 µs> <events>" of send-to-receive times
  *
+ * BENCH_CONSUMER_CONF="key=value,..." adds librdkafka settings to the consumers (experiments).
  * Every loop is bounded in time. bench/kafka.sh runs this against a fresh `tidings serve` with
  * its baselines (iperf3 loopback, fio sequential write) and prints ratios; the figures are in
  * docs/performance.md.
@@ -187,6 +188,19 @@ static rd_kafka_t *make_consumer(const char *wait_ms)
     set(c, "fetch.message.max.bytes", "8388608");
     set(c, "fetch.max.bytes", "52428800");
     set(c, "queued.max.messages.kbytes", "262144");
+    /* BENCH_CONSUMER_CONF="key=value,key=value" overrides, for experiments. */
+    const char *extra = getenv("BENCH_CONSUMER_CONF");
+    if (extra && *extra) {
+        char *copy = strdup(extra), *save = NULL;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                die(kv, "expected key=value");
+            *eq = 0;
+            set(c, kv, eq + 1);
+        }
+        free(copy);
+    }
     return make(RD_KAFKA_CONSUMER, c);
 }
 
