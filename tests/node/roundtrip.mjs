@@ -134,8 +134,24 @@ async function kafkajs () {
     }
   }
   await cluster.disconnect()
+
+  // Admin: configuration and record deletion (DescribeConfigs, AlterConfigs, DeleteRecords).
+  const { ConfigResourceTypes } = require('kafkajs')
+  const resource = { type: ConfigResourceTypes.TOPIC, name: topic }
+  await admin.alterConfigs({ resources: [{ ...resource, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] })
+  const described = await admin.describeConfigs({ resources: [resource], includeSynonyms: false })
+  const configs = {}
+  for (const e of described.resources[0].configEntries) configs[e.configName] = e.configValue
+  await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '5' }] })
+  const after = await admin.fetchTopicOffsets(topic)
   await admin.disconnect()
-  return { produced: evs.length, consumed, partitions: md.topics[0].partitions.length }
+  return {
+    produced: evs.length,
+    consumed,
+    partitions: md.topics[0].partitions.length,
+    configs,
+    low0: Number(after.find(o => o.partition === 0).low)
+  }
 }
 
 const run = { platformatic, kafkajs }[client]
