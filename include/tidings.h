@@ -317,6 +317,61 @@ int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64
 int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_t before,
                       int64_t *log_start);
 
+/* ---------------------------------------------------------------------------------------------
+ * Consumer groups: committed offsets
+ *
+ * A group remembers, per topic partition, the next offset it will read (Kafka's committed
+ * offset), with the leader epoch and a metadata string the committer chose. Commits are
+ * durable when the call returns (SQLite, synchronous=FULL) and atomic: all entries of a call or
+ * none. Deleting a topic deletes the offsets committed for it.
+ * Group names: 1 to TD_GROUP_NAME_MAX bytes, any characters except NUL.
+ */
+#define TD_GROUP_NAME_MAX 255
+#define TD_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes */
+
+typedef struct td_offset_commit {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;       /* the next offset to read, >= 0 */
+    int32_t leader_epoch; /* -1: none */
+    const char *metadata; /* NULL: none; at most TD_OFFSET_METADATA_MAX bytes */
+} td_offset_commit;
+
+typedef struct td_committed_offset {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    const char *metadata; /* NULL: none; points into the same allocation */
+    int64_t commit_ms;
+} td_committed_offset;
+
+typedef struct td_group_info {
+    char name[TD_GROUP_NAME_MAX + 1];
+    size_t offsets;         /* committed partitions */
+    int64_t last_commit_ms;
+} td_group_info;
+
+/* Commits n offsets for `group` at once. now_ms <= 0 means now. TD_ENAME for a bad group name,
+ * TD_ENOTFOUND for an unknown topic or partition, TD_EINVAL for a negative offset, TD_ETOOBIG
+ * for metadata above TD_OFFSET_METADATA_MAX; nothing is committed then. */
+int td_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
+                    int64_t now_ms);
+
+/* The offsets `group` committed, sorted by topic and partition (*count 0 if none). *out is one
+ * malloc'd block: free it with free(). */
+int td_group_offsets(td_engine *e, const char *group, td_committed_offset **out, size_t *count);
+
+/* The committed offset of one partition: TD_ENOTFOUND if the group committed none there. */
+int td_group_committed(td_engine *e, const char *group, const char *topic, int32_t partition,
+                       int64_t *offset);
+
+/* Groups that have committed offsets, sorted by name; *out malloc'd, free with free(). */
+int td_group_list(td_engine *e, td_group_info **out, size_t *count);
+
+/* Deletes every offset of a group. TD_ENOTFOUND if it has none. */
+int td_group_delete(td_engine *e, const char *group);
+
 /* Kafka's default partitioner for a key: (murmur2(key) & 0x7fffffff) % partitions. */
 int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions);
 

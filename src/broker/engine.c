@@ -822,6 +822,103 @@ int td_partition_describe(td_engine *e, const char *topic, int32_t partition,
     return rc;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Consumer groups: committed offsets (catalog), under admin_mu like every catalog access.
+ */
+static int group_name_check(const char *group)
+{
+    size_t n = group ? strlen(group) : 0;
+    if (n == 0 || n > TD_GROUP_NAME_MAX)
+        return td_fail(TD_ENAME, "a group name has 1 to %d bytes", TD_GROUP_NAME_MAX);
+    return 0;
+}
+
+int td_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
+                    int64_t now_ms)
+{
+    td_error_clear();
+    int rc = group_name_check(group);
+    if (rc)
+        return rc;
+    if (n > 0 && !offsets)
+        return td_fail(TD_EINVAL, "no offsets");
+    pthread_mutex_lock(&e->admin_mu);
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const td_offset_commit *o = &offsets[i];
+        td_part *p;
+        if (!o->topic)
+            rc = td_fail(TD_ENOTFOUND, "no topic named");
+        else if ((rc = engine_part_locked(e, o->topic, o->partition, &p)) != 0)
+            ;
+        else if (o->offset < 0)
+            rc = td_fail(TD_EINVAL, "offset %" PRId64 " for %s/%" PRId32 " is negative", o->offset,
+                         o->topic, o->partition);
+        else if (o->metadata && strlen(o->metadata) > TD_OFFSET_METADATA_MAX)
+            rc = td_fail(TD_ETOOBIG, "offset metadata for %s/%" PRId32 " is above %d bytes",
+                         o->topic, o->partition, TD_OFFSET_METADATA_MAX);
+    }
+    pthread_rwlock_unlock(&e->lock);
+    if (rc == 0 && n > 0)
+        rc = catalog_offsets_commit(e->cat, group, offsets, n, now_ms > 0 ? now_ms : td_wall_ms());
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+int td_group_offsets(td_engine *e, const char *group, td_committed_offset **out, size_t *count)
+{
+    td_error_clear();
+    int rc = group_name_check(group);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&e->admin_mu);
+    rc = catalog_offsets_list(e->cat, group, out, count);
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+int td_group_committed(td_engine *e, const char *group, const char *topic, int32_t partition,
+                       int64_t *offset)
+{
+    td_committed_offset *v;
+    size_t n;
+    int rc = td_group_offsets(e, group, &v, &n);
+    if (rc)
+        return rc;
+    rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
+                 topic ? topic : "", partition);
+    for (size_t i = 0; i < n; i++)
+        if (topic && !strcmp(v[i].topic, topic) && v[i].partition == partition) {
+            *offset = v[i].offset;
+            td_error_clear();
+            rc = 0;
+            break;
+        }
+    free(v);
+    return rc;
+}
+
+int td_group_list(td_engine *e, td_group_info **out, size_t *count)
+{
+    td_error_clear();
+    pthread_mutex_lock(&e->admin_mu);
+    int rc = catalog_groups_list(e->cat, out, count);
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+int td_group_delete(td_engine *e, const char *group)
+{
+    td_error_clear();
+    int rc = group_name_check(group);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&e->admin_mu);
+    rc = catalog_group_delete(e->cat, group);
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
 int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_t before,
                       int64_t *log_start)
 {

@@ -2,10 +2,14 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 1, in PRAGMA user_version):
+ * Schema (version 2, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id'
+ *   offsets(grp TEXT, topic TEXT, partition INTEGER, offset INTEGER NOT NULL,
+ *           leader_epoch INTEGER NOT NULL, metadata TEXT, commit_ms INTEGER NOT NULL,
+ *           PRIMARY KEY(grp, topic, partition))        -- version 2: committed offsets
+ * Version 1 catalogs are upgraded in place (the offsets table is added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
  * directory generation cannot be confused with a new topic of the same name.
@@ -20,7 +24,7 @@
 
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct td_catalog {
     sqlite3 *db;
@@ -83,7 +87,23 @@ int catalog_open(const char *path, td_catalog **out)
                      "COMMIT;");
         if (rc)
             goto fail;
+        version = 1;
     }
+    if (version == 1) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS offsets(grp TEXT NOT NULL, topic TEXT NOT NULL, "
+                     "partition INTEGER NOT NULL, offset INTEGER NOT NULL, leader_epoch INTEGER "
+                     "NOT NULL, metadata TEXT, commit_ms INTEGER NOT NULL, "
+                     "PRIMARY KEY(grp, topic, partition));"
+                     "CREATE INDEX IF NOT EXISTS offsets_by_topic ON offsets(topic);"
+                     "PRAGMA user_version=2;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    /* Offsets of topics that are gone (a crash between the two steps of an old delete). */
+    if ((rc = exec(c, "DELETE FROM offsets WHERE topic NOT IN (SELECT name FROM topics)")))
+        goto fail;
     *out = c;
     return 0;
 fail:
@@ -214,19 +234,208 @@ out:
     return rc;
 }
 
-int catalog_topic_remove(td_catalog *c, const char *name)
+/* Runs one statement with a text parameter; *changes gets the rows changed. */
+static int exec_text(td_catalog *c, const char *sql, const char *arg, int *changes)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db, "DELETE FROM topics WHERE name=?", -1, &st, NULL) != SQLITE_OK)
-        return db_fail(c, "removing a topic");
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, sql);
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     if (s != SQLITE_DONE)
-        return db_fail(c, "removing a topic");
-    if (sqlite3_changes(c->db) == 0)
-        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+        return db_fail(c, sql);
+    if (changes)
+        *changes = sqlite3_changes(c->db);
     return 0;
+}
+
+int catalog_topic_remove(td_catalog *c, const char *name)
+{
+    /* The topic and the offsets committed for it go in one transaction: a topic created later
+     * under the same name starts with no committed offsets. */
+    int rc = exec(c, "BEGIN IMMEDIATE"), changes = 0;
+    if (rc)
+        return rc;
+    if ((rc = exec_text(c, "DELETE FROM topics WHERE name=?", name, &changes)) == 0 &&
+        changes == 0)
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+    if (rc == 0)
+        rc = exec_text(c, "DELETE FROM offsets WHERE topic=?", name, NULL);
+    if (rc == 0)
+        return exec(c, "COMMIT");
+    exec(c, "ROLLBACK");
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Committed offsets
+ */
+int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
+                           int64_t now_ms)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT OR REPLACE INTO offsets(grp, topic, partition, offset, "
+                           "leader_epoch, metadata, commit_ms) VALUES(?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(c, "committing offsets");
+        exec(c, "ROLLBACK");
+        return rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, v[i].topic, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, v[i].partition);
+        sqlite3_bind_int64(st, 4, v[i].offset);
+        sqlite3_bind_int(st, 5, v[i].leader_epoch);
+        if (v[i].metadata)
+            sqlite3_bind_text(st, 6, v[i].metadata, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 6);
+        sqlite3_bind_int64(st, 7, now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(c, "committing offsets");
+    }
+    sqlite3_finalize(st);
+    if (rc == 0)
+        return exec(c, "COMMIT");
+    exec(c, "ROLLBACK");
+    return rc;
+}
+
+/* Result arrays are one allocation: the entries, then the metadata strings they point to. */
+int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
+                         size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT topic, partition, offset, leader_epoch, metadata, commit_ms "
+                           "FROM offsets WHERE grp=? ORDER BY topic, partition",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "reading offsets");
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    td_committed_offset *v = NULL;
+    char **meta = NULL;
+    size_t n = 0, cap = 0, strbytes = 0;
+    int rc = 0, s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_committed_offset *nv = realloc(v, cap * sizeof(*nv));
+            char **nm = realloc(meta, cap * sizeof(*nm));
+            if (nv)
+                v = nv;
+            if (nm)
+                meta = nm;
+            if (!nv || !nm) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+        td_committed_offset *o = &v[n];
+        memset(o, 0, sizeof(*o));
+        snprintf(o->topic, sizeof(o->topic), "%s", (const char *)sqlite3_column_text(st, 0));
+        o->partition = sqlite3_column_int(st, 1);
+        o->offset = sqlite3_column_int64(st, 2);
+        o->leader_epoch = sqlite3_column_int(st, 3);
+        const char *m = (const char *)sqlite3_column_text(st, 4);
+        meta[n] = m ? strdup(m) : NULL;
+        if (m && !meta[n]) {
+            rc = -ENOMEM;
+            break;
+        }
+        strbytes += m ? strlen(m) + 1 : 0;
+        o->commit_ms = sqlite3_column_int64(st, 5);
+        n++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(c, "reading offsets");
+    sqlite3_finalize(st);
+    td_committed_offset *all = NULL;
+    if (rc == 0 && n > 0) {
+        all = malloc(n * sizeof(*all) + strbytes);
+        if (!all)
+            rc = -ENOMEM;
+    }
+    if (rc == 0 && n > 0) {
+        char *strs = (char *)(all + n);
+        for (size_t i = 0; i < n; i++) {
+            all[i] = v[i];
+            all[i].metadata = NULL;
+            if (meta[i]) {
+                size_t len = strlen(meta[i]) + 1;
+                memcpy(strs, meta[i], len);
+                all[i].metadata = strs;
+                strs += len;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(meta[i]);
+    free(meta);
+    free(v);
+    if (rc)
+        return rc;
+    *out = all;
+    *count = n;
+    return 0;
+}
+
+int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT grp, count(*), max(commit_ms) FROM offsets GROUP BY grp "
+                           "ORDER BY grp",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "listing groups");
+    td_group_info *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_group_info *nv = realloc(v, cap * sizeof(*nv));
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        memset(&v[n], 0, sizeof(v[n]));
+        snprintf(v[n].name, sizeof(v[n].name), "%s", (const char *)sqlite3_column_text(st, 0));
+        v[n].offsets = (size_t)sqlite3_column_int64(st, 1);
+        v[n].last_commit_ms = sqlite3_column_int64(st, 2);
+        n++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(c, "listing groups");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int catalog_group_delete(td_catalog *c, const char *group)
+{
+    int changes = 0;
+    int rc = exec_text(c, "DELETE FROM offsets WHERE grp=?", group, &changes);
+    if (rc == 0 && changes == 0)
+        rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offsets", group);
+    return rc;
 }
 
 static void row_to_topic(sqlite3_stmt *st, td_catalog_topic *t)

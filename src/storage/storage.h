@@ -213,5 +213,14 @@ int catalog_topic_remove(td_catalog *c, const char *name);
 int catalog_topic_get(td_catalog *c, const char *name, td_catalog_topic *t);
 /* All topics sorted by name: *out malloc'd, free with free(). */
 int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count);
+/* Committed offsets of consumer groups (see td_group_commit in tidings.h). Commits are one
+ * transaction: all or nothing. Lists are one malloc'd block (free with free()). */
+int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
+                           int64_t now_ms);
+int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
+                         size_t *count);
+int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count);
+/* TD_ENOTFOUND if the group has no committed offsets. */
+int catalog_group_delete(td_catalog *c, const char *group);
 
 #endif /* TD_STORAGE_STORAGE_H */

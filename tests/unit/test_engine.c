@@ -1,6 +1,7 @@
 /* Unit tests for the engine behind include/tidings.h (broker/engine.c, broker/iter.c,
  * storage/catalog.c, storage/topic_config.c). */
 #include <dirent.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -412,6 +413,109 @@ static void test_delete_records(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_lock_and_format),
+/* Committed offsets: atomic commits, reads, listing, persistence, topic deletion, upgrade of a
+ * version 1 catalog. */
+static void test_group_offsets(void)
+{
+    char *dir = test_tmpdir("groups");
+    td_engine *e = open_quiet(dir);
+    ASSERT_OK(td_topic_create(e, "a", 3, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "b", 1, NULL, 0));
+    char big[TD_OFFSET_METADATA_MAX + 2];
+    memset(big, 'm', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    td_offset_commit c[] = {{"b", 0, 7, -1, NULL}, {"a", 2, 100, 3, "host-1"}, {"a", 0, 0, -1, ""}};
+    ASSERT_OK(td_group_commit(e, "g1", c, 3, 1000));
+    /* One bad entry fails the whole call and commits nothing. */
+    td_offset_commit bad[][2] = {{{"a", 1, 5, -1, NULL}, {"nope", 0, 1, -1, NULL}},
+                                 {{"a", 1, 5, -1, NULL}, {"a", 3, 1, -1, NULL}},
+                                 {{"a", 1, 5, -1, NULL}, {"a", 0, -1, -1, NULL}},
+                                 {{"a", 1, 5, -1, NULL}, {"a", 0, 1, -1, big}}};
+    int want[] = {TD_ENOTFOUND, TD_ENOTFOUND, TD_EINVAL, TD_ETOOBIG};
+    for (size_t i = 0; i < 4; i++)
+        ASSERT_EQ(td_group_commit(e, "g1", bad[i], 2, 0), want[i]);
+    int64_t off;
+    ASSERT_EQ(td_group_committed(e, "g1", "a", 1, &off), TD_ENOTFOUND);
+    ASSERT_EQ(td_group_commit(e, "", c, 1, 0), TD_ENAME);
+    big[TD_GROUP_NAME_MAX + 1] = 0;
+    ASSERT_EQ(td_group_commit(e, big, c, 1, 0), TD_ENAME);
+    /* Metadata of exactly the limit is fine. */
+    memset(big, 'm', TD_OFFSET_METADATA_MAX);
+    big[TD_OFFSET_METADATA_MAX] = 0;
+    td_offset_commit edge = {"a", 1, 9, -1, big};
+    ASSERT_OK(td_group_commit(e, "g2", &edge, 1, 0));
+    /* A later commit replaces the earlier one. */
+    td_offset_commit again = {"b", 0, 8, 1, "x"};
+    ASSERT_OK(td_group_commit(e, "g1", &again, 1, 2000));
+    td_committed_offset *v;
+    size_t n;
+    ASSERT_OK(td_group_offsets(e, "g1", &v, &n));
+    ASSERT_EQ(n, 3);
+    ASSERT_STR_EQ(v[0].topic, "a");
+    ASSERT_EQ(v[0].partition, 0);
+    ASSERT_EQ(v[0].offset, 0);
+    ASSERT_STR_EQ(v[0].metadata, "");
+    ASSERT_EQ(v[1].partition, 2);
+    ASSERT_EQ(v[1].offset, 100);
+    ASSERT_EQ(v[1].leader_epoch, 3);
+    ASSERT_STR_EQ(v[1].metadata, "host-1");
+    ASSERT_EQ(v[1].commit_ms, 1000);
+    ASSERT_STR_EQ(v[2].topic, "b");
+    ASSERT_EQ(v[2].offset, 8);
+    ASSERT_STR_EQ(v[2].metadata, "x");
+    ASSERT_EQ(v[2].commit_ms, 2000);
+    free(v);
+    ASSERT_OK(td_group_offsets(e, "none", &v, &n));
+    ASSERT_EQ(n, 0);
+    td_engine_close(e);
+
+    /* Durable across a reopen; listing; deleting a topic takes its offsets along. */
+    e = open_quiet(dir);
+    ASSERT_OK(td_group_committed(e, "g2", "a", 1, &off));
+    ASSERT_EQ(off, 9);
+    ASSERT_OK(td_group_offsets(e, "g2", &v, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(strlen(v[0].metadata), TD_OFFSET_METADATA_MAX);
+    free(v);
+    td_group_info *gi;
+    ASSERT_OK(td_group_list(e, &gi, &n));
+    ASSERT_EQ(n, 2);
+    ASSERT_STR_EQ(gi[0].name, "g1");
+    ASSERT_EQ(gi[0].offsets, 3);
+    ASSERT_EQ(gi[0].last_commit_ms, 2000);
+    ASSERT_STR_EQ(gi[1].name, "g2");
+    free(gi);
+    ASSERT_OK(td_topic_delete(e, "a"));
+    ASSERT_OK(td_topic_create(e, "a", 3, NULL, 0));
+    ASSERT_EQ(td_group_committed(e, "g1", "a", 2, &off), TD_ENOTFOUND);
+    ASSERT_OK(td_group_committed(e, "g1", "b", 0, &off));
+    ASSERT_EQ(off, 8);
+    ASSERT_OK(td_group_list(e, &gi, &n));
+    ASSERT_EQ(n, 1); /* g2 had only offsets of the deleted topic */
+    free(gi);
+    ASSERT_OK(td_group_delete(e, "g1"));
+    ASSERT_EQ(td_group_delete(e, "g1"), TD_ENOTFOUND);
+    ASSERT_OK(td_group_commit(e, "g3", c, 1, 0));
+    td_engine_close(e);
+
+    /* A version 1 catalog (before offsets existed) is upgraded in place. */
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE offsets; PRAGMA user_version=1;", NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    e = open_quiet(dir);
+    ASSERT_OK(td_group_offsets(e, "g3", &v, &n));
+    ASSERT_EQ(n, 0);
+    ASSERT_OK(td_group_commit(e, "g3", c, 1, 0));
+    ASSERT_OK(td_group_committed(e, "g3", "b", 0, &off));
+    ASSERT_EQ(off, 7);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets), TEST(test_lock_and_format),
           TEST(test_topics_persist_delete_recreate), TEST(test_produce_routing_and_reads),
           TEST(test_concurrent_producers), TEST(test_retention_and_background))
