@@ -144,6 +144,13 @@ void *kr_alloc(kafka_reader *r, size_t count, size_t size)
     return p;
 }
 
+void *kr_array_alloc(kafka_reader *r, size_t size, int32_t *count)
+{
+    int32_t n = kr_array(r);
+    *count = n < 0 || r->err ? 0 : n;
+    return kr_alloc(r, (size_t)*count, size);
+}
+
 static const char *string_of_len(kafka_reader *r, int64_t len)
 {
     if (len < 0)

@@ -112,6 +112,9 @@ int32_t kr_array(kafka_reader *r);
 /* Skips the tagged fields of a struct in flexible versions. */
 void kr_tags(kafka_reader *r);
 void *kr_alloc(kafka_reader *r, size_t count, size_t size);
+/* Reads an array's count and allocates that many zeroed elements: a null array (or an error)
+ * gives *count 0. */
+void *kr_array_alloc(kafka_reader *r, size_t size, int32_t *count);
 
 /* ---------------------------------------------------------------------------------------------
  * Output: a response frame as memory with file ranges spliced in (for zero-copy fetch). The

@@ -138,19 +138,13 @@ int kafka_decode_produce(kafka_reader *r, int16_t v, kafka_produce_req *q)
     q->transactional_id = kr_string(r);
     q->acks = kr_i16(r);
     q->timeout_ms = kr_i32(r);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_produce_topic *t = &q->topics[i];
         t->name = kr_string(r);
-        int32_t np = kr_array(r);
-        if (np < 0)
-            np = 0;
-        t->nparts = np;
-        t->parts = kr_alloc(r, (size_t)np, sizeof(*t->parts));
+        t->parts = kr_array_alloc(r, sizeof(*t->parts), &t->nparts);
+        int32_t np = t->nparts;
         for (int32_t k = 0; k < np && !r->err; k++) {
             t->parts[k].index = kr_i32(r);
             t->parts[k].records = kr_bytes(r, &t->parts[k].records_len);
@@ -218,19 +212,13 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
         q->session_id = kr_i32(r);
         q->session_epoch = kr_i32(r);
     }
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_fetch_topic *t = &q->topics[i];
         t->name = kr_string(r);
-        int32_t np = kr_array(r);
-        if (np < 0)
-            np = 0;
-        t->nparts = np;
-        t->parts = kr_alloc(r, (size_t)np, sizeof(*t->parts));
+        t->parts = kr_array_alloc(r, sizeof(*t->parts), &t->nparts);
+        int32_t np = t->nparts;
         for (int32_t k = 0; k < np && !r->err; k++) {
             kafka_fetch_part *p = &t->parts[k];
             p->partition = kr_i32(r);
@@ -316,19 +304,13 @@ int kafka_decode_list_offsets(kafka_reader *r, int16_t v, kafka_list_offsets_req
     q->replica_id = kr_i32(r);
     if (v >= 2)
         q->isolation_level = kr_i8(r);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_list_offsets_topic *t = &q->topics[i];
         t->name = kr_string(r);
-        int32_t np = kr_array(r);
-        if (np < 0)
-            np = 0;
-        t->nparts = np;
-        t->parts = kr_alloc(r, (size_t)np, sizeof(*t->parts));
+        t->parts = kr_array_alloc(r, sizeof(*t->parts), &t->nparts);
+        int32_t np = t->nparts;
         for (int32_t k = 0; k < np && !r->err; k++) {
             kafka_list_offsets_part *p = &t->parts[k];
             p->partition = kr_i32(r);
@@ -391,11 +373,8 @@ void kafka_encode_list_offsets(kafka_out *o, int16_t v, const kafka_list_offsets
  */
 static kafka_config *decode_configs(kafka_reader *r, int32_t *count, bool with_op)
 {
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    *count = n;
-    kafka_config *c = kr_alloc(r, (size_t)n, sizeof(*c));
+    kafka_config *c = kr_array_alloc(r, sizeof(*c), count);
+    int32_t n = *count;
     for (int32_t i = 0; i < n && !r->err; i++) {
         c[i].name = kr_string(r);
         if (with_op)
@@ -410,11 +389,8 @@ int kafka_decode_create_topics(kafka_reader *r, int16_t v, kafka_create_topics_r
 {
     memset(q, 0, sizeof(*q));
     set_flex(r, KAFKA_CREATE_TOPICS, v);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_create_topic *t = &q->topics[i];
         t->name = kr_string(r);
@@ -488,11 +464,8 @@ int kafka_decode_delete_topics(kafka_reader *r, int16_t v, kafka_delete_topics_r
 {
     memset(q, 0, sizeof(*q));
     set_flex(r, KAFKA_DELETE_TOPICS, v);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         q->topics[i].name = kr_string(r);
         if (v >= 6) {
@@ -534,11 +507,8 @@ int kafka_decode_create_partitions(kafka_reader *r, int16_t v, kafka_create_part
 {
     memset(q, 0, sizeof(*q));
     set_flex(r, KAFKA_CREATE_PARTITIONS, v);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_create_partitions_topic *t = &q->topics[i];
         t->name = kr_string(r);
@@ -628,11 +598,8 @@ int kafka_decode_describe_configs(kafka_reader *r, int16_t v, kafka_describe_con
 {
     memset(q, 0, sizeof(*q));
     set_flex(r, KAFKA_DESCRIBE_CONFIGS, v);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->nresources = n;
-    q->resources = kr_alloc(r, (size_t)n, sizeof(*q->resources));
+    q->resources = kr_array_alloc(r, sizeof(*q->resources), &q->nresources);
+    int32_t n = q->nresources;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_config_resource *res = &q->resources[i];
         res->type = kr_i8(r);
@@ -710,27 +677,15 @@ int kafka_decode_alter_configs(kafka_reader *r, int16_t key, int16_t v,
     memset(q, 0, sizeof(*q));
     set_flex(r, key, v);
     bool incremental = key == KAFKA_INCREMENTAL_ALTER_CONFIGS;
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->nresources = n;
-    q->resources = kr_alloc(r, (size_t)n, sizeof(*q->resources));
+    q->resources = kr_array_alloc(r, sizeof(*q->resources), &q->nresources);
+    int32_t n = q->nresources;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_config_resource *res = &q->resources[i];
         res->type = kr_i8(r);
         res->name = kr_string(r);
         res->nkeys = -1;
-        int32_t nc = kr_array(r);
-        if (nc < 0)
-            nc = 0;
-        res->nconfigs = nc;
-        res->configs = kr_alloc(r, (size_t)nc, sizeof(*res->configs));
-        for (int32_t k = 0; k < nc && !r->err; k++) {
-            res->configs[k].name = kr_string(r);
-            res->configs[k].op = incremental ? kr_i8(r) : KAFKA_OP_SET;
-            res->configs[k].value = kr_string(r);
-            kr_tags(r);
-        }
+        /* AlterConfigs entries have no operation: op stays 0, KAFKA_OP_SET. */
+        res->configs = decode_configs(r, &res->nconfigs, incremental);
         kr_tags(r);
     }
     q->validate_only = kr_bool(r);
@@ -765,19 +720,13 @@ int kafka_decode_delete_records(kafka_reader *r, int16_t v, kafka_delete_records
 {
     memset(q, 0, sizeof(*q));
     set_flex(r, KAFKA_DELETE_RECORDS, v);
-    int32_t n = kr_array(r);
-    if (n < 0)
-        n = 0;
-    q->ntopics = n;
-    q->topics = kr_alloc(r, (size_t)n, sizeof(*q->topics));
+    q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
+    int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_delete_records_topic *t = &q->topics[i];
         t->name = kr_string(r);
-        int32_t np = kr_array(r);
-        if (np < 0)
-            np = 0;
-        t->nparts = np;
-        t->parts = kr_alloc(r, (size_t)np, sizeof(*t->parts));
+        t->parts = kr_array_alloc(r, sizeof(*t->parts), &t->nparts);
+        int32_t np = t->nparts;
         for (int32_t k = 0; k < np && !r->err; k++) {
             t->parts[k].partition = kr_i32(r);
             t->parts[k].offset = kr_i64(r);
