@@ -880,21 +880,15 @@ int td_group_offsets(td_engine *e, const char *group, td_committed_offset **out,
 int td_group_committed(td_engine *e, const char *group, const char *topic, int32_t partition,
                        int64_t *offset)
 {
-    td_committed_offset *v;
-    size_t n;
-    int rc = td_group_offsets(e, group, &v, &n);
+    td_error_clear();
+    int rc = group_name_check(group);
     if (rc)
         return rc;
-    rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
-                 topic ? topic : "", partition);
-    for (size_t i = 0; i < n; i++)
-        if (topic && !strcmp(v[i].topic, topic) && v[i].partition == partition) {
-            *offset = v[i].offset;
-            td_error_clear();
-            rc = 0;
-            break;
-        }
-    free(v);
+    if (!topic)
+        return td_fail(TD_ENOTFOUND, "no topic named");
+    pthread_mutex_lock(&e->admin_mu);
+    rc = catalog_offset_get(e->cat, group, topic, partition, offset);
+    pthread_mutex_unlock(&e->admin_mu);
     return rc;
 }
 

@@ -17,6 +17,7 @@
  * The record path never touches this file; it is written only by topic administration.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +387,29 @@ int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset *
     *out = all;
     *count = n;
     return 0;
+}
+
+int catalog_offset_get(td_catalog *c, const char *group, const char *topic, int32_t partition,
+                       int64_t *offset)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT offset FROM offsets WHERE grp=? AND topic=? AND partition=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "reading an offset");
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partition);
+    int s = sqlite3_step(st), rc = 0;
+    if (s == SQLITE_ROW)
+        *offset = sqlite3_column_int64(st, 0);
+    else if (s == SQLITE_DONE)
+        rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
+                     topic, partition);
+    else
+        rc = db_fail(c, "reading an offset");
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count)

@@ -1427,7 +1427,7 @@ out:
 int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
 {
     pthread_mutex_lock(&p->mu);
-    int rc = p->offline[0] ? check_online(p) : 0;
+    int rc = check_online(p);
     int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
     if (rc == 0 && offset == TD_DELETE_TO_HIGH_WATERMARK)
         offset = hw;

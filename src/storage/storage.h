@@ -219,6 +219,9 @@ int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_com
                            int64_t now_ms);
 int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
                          size_t *count);
+/* One partition's committed offset: TD_ENOTFOUND if none. */
+int catalog_offset_get(td_catalog *c, const char *group, const char *topic, int32_t partition,
+                       int64_t *offset);
 int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count);
 /* TD_ENOTFOUND if the group has no committed offsets. */
 int catalog_group_delete(td_catalog *c, const char *group);

@@ -1480,59 +1480,52 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             return -1;
         }
         enqueue(kc, q);
+        /* Produce and Fetch may answer later (durability, long polls); the others answer now,
+         * and so does any request whose handling failed. */
+        bool async = false;
         switch (q->h.api_key) {
         case KAFKA_API_VERSIONS:
             handle_api_versions(q, &r);
-            q->ready = true;
             break;
         case KAFKA_METADATA:
             handle_metadata(q, &r);
-            q->ready = true;
             break;
         case KAFKA_PRODUCE:
             handle_produce(q, &r);
-            if (q->out.err)
-                q->ready = true;
+            async = true;
             break;
         case KAFKA_FETCH:
             handle_fetch(q, &r);
-            if (q->out.err)
-                q->ready = true;
+            async = true;
             break;
         case KAFKA_LIST_OFFSETS:
             handle_list_offsets(q, &r);
-            q->ready = true;
             break;
         case KAFKA_CREATE_TOPICS:
             handle_create_topics(q, &r);
-            q->ready = true;
             break;
         case KAFKA_DELETE_TOPICS:
             handle_delete_topics(q, &r);
-            q->ready = true;
             break;
         case KAFKA_CREATE_PARTITIONS:
             handle_create_partitions(q, &r);
-            q->ready = true;
             break;
         case KAFKA_DESCRIBE_CLUSTER:
             handle_describe_cluster(q, &r);
-            q->ready = true;
             break;
         case KAFKA_DESCRIBE_CONFIGS:
             handle_describe_configs(q, &r);
-            q->ready = true;
             break;
         case KAFKA_ALTER_CONFIGS:
         case KAFKA_INCREMENTAL_ALTER_CONFIGS:
             handle_alter_configs(q, &r);
-            q->ready = true;
             break;
         case KAFKA_DELETE_RECORDS:
             handle_delete_records(q, &r);
-            q->ready = true;
             break;
         }
+        if (!async || q->out.err)
+            q->ready = true;
         if (q->out.err == TD_EPROTO) {
             TD_WARN("kafka", "%s sent a malformed %d v%d request; closing", net_conn_peer(c),
                     q->h.api_key, q->h.api_version);
