@@ -372,6 +372,9 @@ int td_group_list(td_engine *e, td_group_info **out, size_t *count);
 /* Deletes every offset of a group. TD_ENOTFOUND if it has none. */
 int td_group_delete(td_engine *e, const char *group);
 
+/* Deletes the offset a group committed for one partition. TD_ENOTFOUND if there is none. */
+int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition);
+
 /* Kafka's default partitioner for a key: (murmur2(key) & 0x7fffffff) % partitions. */
 int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions);
 

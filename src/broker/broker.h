@@ -55,4 +55,14 @@ void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
 int broker_when_durable(td_topic_ref *t, int32_t partition, int64_t end, td_durable_cb cb,
                         void *arg);
 
+/*
+ * Committed offsets of several groups in one metadata transaction (one fsync): each request is
+ * checked (group name, topics, partitions, offsets, metadata size) and written all or nothing on
+ * its own; its rc says how it went. Returns the transaction's error, if any.
+ */
+int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n);
+
+/* Deletes a group's offsets committed before before_ms (offset expiry). */
+int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed);
+
 #endif /* TD_BROKER_H */

@@ -833,34 +833,80 @@ static int group_name_check(const char *group)
     return 0;
 }
 
+/* Checks one request's offsets against the topic table (under the read lock). */
+static int commit_check_locked(td_engine *e, const td_offset_commit *offsets, size_t n)
+{
+    if (n > 0 && !offsets)
+        return td_fail(TD_EINVAL, "no offsets");
+    for (size_t i = 0; i < n; i++) {
+        const td_offset_commit *o = &offsets[i];
+        td_part *p;
+        int rc;
+        if (!o->topic)
+            return td_fail(TD_ENOTFOUND, "no topic named");
+        if ((rc = engine_part_locked(e, o->topic, o->partition, &p)) != 0)
+            return rc;
+        if (o->offset < 0)
+            return td_fail(TD_EINVAL, "offset %" PRId64 " for %s/%" PRId32 " is negative",
+                           o->offset, o->topic, o->partition);
+        if (o->metadata && strlen(o->metadata) > TD_OFFSET_METADATA_MAX)
+            return td_fail(TD_ETOOBIG, "offset metadata for %s/%" PRId32 " is above %d bytes",
+                           o->topic, o->partition, TD_OFFSET_METADATA_MAX);
+    }
+    return 0;
+}
+
+int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n)
+{
+    pthread_mutex_lock(&e->admin_mu);
+    pthread_rwlock_rdlock(&e->lock);
+    size_t todo = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].rc == 0)
+            v[i].rc = group_name_check(v[i].group);
+        if (v[i].rc == 0)
+            v[i].rc = commit_check_locked(e, v[i].offsets, v[i].n);
+        if (v[i].now_ms <= 0)
+            v[i].now_ms = td_wall_ms();
+        todo += v[i].rc == 0 && v[i].n > 0;
+    }
+    pthread_rwlock_unlock(&e->lock);
+    int rc = todo ? catalog_offsets_commit_many(e->cat, v, n) : 0;
+    pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
 int td_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
                     int64_t now_ms)
+{
+    td_error_clear();
+    catalog_commit q = {.group = group, .offsets = offsets, .n = n, .now_ms = now_ms};
+    broker_group_commit_many(e, &q, 1);
+    return q.rc;
+}
+
+int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition)
 {
     td_error_clear();
     int rc = group_name_check(group);
     if (rc)
         return rc;
-    if (n > 0 && !offsets)
-        return td_fail(TD_EINVAL, "no offsets");
+    if (!topic)
+        return td_fail(TD_ENOTFOUND, "no topic named");
+    bool deleted = false;
     pthread_mutex_lock(&e->admin_mu);
-    pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const td_offset_commit *o = &offsets[i];
-        td_part *p;
-        if (!o->topic)
-            rc = td_fail(TD_ENOTFOUND, "no topic named");
-        else if ((rc = engine_part_locked(e, o->topic, o->partition, &p)) != 0)
-            ;
-        else if (o->offset < 0)
-            rc = td_fail(TD_EINVAL, "offset %" PRId64 " for %s/%" PRId32 " is negative", o->offset,
-                         o->topic, o->partition);
-        else if (o->metadata && strlen(o->metadata) > TD_OFFSET_METADATA_MAX)
-            rc = td_fail(TD_ETOOBIG, "offset metadata for %s/%" PRId32 " is above %d bytes",
-                         o->topic, o->partition, TD_OFFSET_METADATA_MAX);
-    }
-    pthread_rwlock_unlock(&e->lock);
-    if (rc == 0 && n > 0)
-        rc = catalog_offsets_commit(e->cat, group, offsets, n, now_ms > 0 ? now_ms : td_wall_ms());
+    rc = catalog_offsets_delete(e->cat, group, topic, partition, &deleted);
+    pthread_mutex_unlock(&e->admin_mu);
+    if (rc == 0 && !deleted)
+        rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
+                     topic, partition);
+    return rc;
+}
+
+int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed)
+{
+    pthread_mutex_lock(&e->admin_mu);
+    int rc = catalog_offsets_expire(e->cat, group, before_ms, removed);
     pthread_mutex_unlock(&e->admin_mu);
     return rc;
 }

@@ -32,6 +32,8 @@ static const char serve_usage[] =
     "  -c, --config FILE           read 'key = value' lines (keys as above without '--',\n"
     "                              with '.' for '-': auto.create.topics = false)\n"
     "  -l, --log-level LEVEL       debug, info (default), warn, error or off\n"
+    "  -s, --set KEY=VALUE         any configuration key, for example\n"
+    "                              --set group.initial.rebalance.delay.ms=0\n"
     "  -h, --help                  this help\n";
 
 int cmd_serve(int argc, char **argv)
@@ -50,6 +52,7 @@ int cmd_serve(int argc, char **argv)
                                              {"shutdown-grace-ms", required_argument, NULL,
                                               O_GRACE},
                                              {"config", required_argument, NULL, 'c'},
+                                             {"set", required_argument, NULL, 's'},
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -61,9 +64,21 @@ int cmd_serve(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:c:l:h", longopts, NULL)) != -1) {
+    char set_keys[32][64];
+    while ((c = getopt_long(argc, argv, "d:c:l:s:h", longopts, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
+        case 's': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(set_keys[0]) ||
+                nflags == 32)
+                return cli_usage_error("serve", "--set expects KEY=VALUE, got '%s'", optarg);
+            memcpy(set_keys[nflags], optarg, (size_t)(eq - optarg));
+            set_keys[nflags][eq - optarg] = 0;
+            flag_key[nflags] = set_keys[nflags];
+            flag_val[nflags++] = eq + 1;
+            continue;
+        }
         case 'd': key = "data"; break;
         case O_KAFKA: key = "kafka"; break;
         case O_HTTP: key = "http"; break;

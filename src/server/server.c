@@ -10,6 +10,7 @@
 #include "server/server.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <errno.h>
 #include <stdio.h>
@@ -18,13 +19,17 @@
 
 #include "base/base.h"
 #include "broker/broker.h"
+#include "broker/group.h"
 #include "net/net.h"
 #include "proto/kafka/kafka.h"
 
 static const char *const keys[] = {"data",  "kafka", "http",
                                    "redis", "advertised.host", "loops",
                                    "auto.create.topics", "default.partitions", "log.level",
-                                   "shutdown.grace.ms", NULL};
+                                   "shutdown.grace.ms", "group.initial.rebalance.delay.ms",
+                                   "group.min.session.timeout.ms",
+                                   "group.max.session.timeout.ms", "group.max.size",
+                                   "offsets.retention.minutes", NULL};
 
 const char *const *server_config_keys(void)
 {
@@ -43,7 +48,34 @@ void server_config_defaults(td_server_config *c)
     c->default_partitions = 1;
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->shutdown_grace_ms = 5000;
+    coord_config g;
+    coord_config_defaults(&g);
+    c->group_initial_rebalance_delay_ms = g.initial_rebalance_delay_ms;
+    c->group_min_session_timeout_ms = g.min_session_ms;
+    c->group_max_session_timeout_ms = g.max_session_ms;
+    c->group_max_size = g.max_size;
+    c->offsets_retention_minutes = g.offsets_retention_ms / 60000;
 }
+
+/* The integer keys: name, bounds, where the value goes (int32 or int64). */
+typedef struct int_key {
+    const char *name;
+    int64_t lo, hi;
+    size_t off;
+    bool wide;
+} int_key;
+
+static const int_key int_keys[] = {
+    {"group.initial.rebalance.delay.ms", 0, 300000,
+     offsetof(td_server_config, group_initial_rebalance_delay_ms), false},
+    {"group.min.session.timeout.ms", 1, 3600000,
+     offsetof(td_server_config, group_min_session_timeout_ms), false},
+    {"group.max.session.timeout.ms", 1, 86400000,
+     offsetof(td_server_config, group_max_session_timeout_ms), false},
+    {"group.max.size", 1, 1000000, offsetof(td_server_config, group_max_size), false},
+    {"offsets.retention.minutes", 1, 5256000, offsetof(td_server_config, offsets_retention_minutes),
+     true},
+};
 
 static int parse_bool(const char *v, bool *out)
 {
@@ -134,6 +166,19 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
                            value);
         c->shutdown_grace_ms = n;
     } else {
+        for (size_t i = 0; i < TD_ARRAY_LEN(int_keys); i++) {
+            const int_key *k = &int_keys[i];
+            if (strcmp(key, k->name) != 0)
+                continue;
+            if (parse_int(value, k->lo, k->hi, &n) != 0)
+                return td_fail(TD_ECONFIG, "%s: expected %" PRId64 " to %" PRId64 ", got '%s'",
+                               key, k->lo, k->hi, value);
+            if (k->wide)
+                *(int64_t *)((char *)c + k->off) = n;
+            else
+                *(int32_t *)((char *)c + k->off) = (int32_t)n;
+            return 0;
+        }
         return td_fail(TD_ECONFIG, "unknown configuration key '%s'", key);
     }
     return 0;
@@ -209,9 +254,24 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     td_engine *e = NULL;
     net_group *g = NULL;
     kafka_server *ks = NULL;
+    td_coord *coord = NULL;
     int rc = td_engine_open(c->data, NULL, &e);
     if (rc)
         return rc;
+    coord_config cc;
+    coord_config_defaults(&cc);
+    cc.initial_rebalance_delay_ms = c->group_initial_rebalance_delay_ms;
+    cc.min_session_ms = c->group_min_session_timeout_ms;
+    cc.max_session_ms = c->group_max_session_timeout_ms;
+    cc.max_size = c->group_max_size;
+    cc.offsets_retention_ms = c->offsets_retention_minutes * 60000;
+    if (cc.min_session_ms > cc.max_session_ms) {
+        rc = td_fail(TD_ECONFIG, "group.min.session.timeout.ms is above "
+                                 "group.max.session.timeout.ms");
+        goto out;
+    }
+    if ((rc = coord_create(e, &cc, &coord)) != 0)
+        goto out;
     net_config nc = {.loops = c->loops, .shutdown_grace_ms = c->shutdown_grace_ms};
     if ((rc = net_group_create(&nc, &g)) != 0)
         goto out;
@@ -226,6 +286,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
             .default_partitions = c->default_partitions,
             .cluster_id = "tidings-cluster",
             .data_dir = c->data,
+            .coord = coord,
         };
         if (!strcmp(kc.advertised_host, "0.0.0.0") || !strcmp(kc.advertised_host, "::"))
             kc.advertised_host = "127.0.0.1";
@@ -258,6 +319,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
 out:;
     char why[512];
     snprintf(why, sizeof(why), "%s", td_last_error());
+    /* Members waiting in JoinGroup/SyncGroup are answered (COORDINATOR_NOT_AVAILABLE) and the
+     * queued offset commits written, before the loops wind down. */
+    coord_shutdown(coord);
     if (g) {
         net_group_stop(g); /* in-flight work finishes; the flusher is still running */
         kafka_server_detach(ks);
@@ -269,6 +333,7 @@ out:;
         net_group_destroy(g); /* runs the tasks those callbacks posted */
     }
     kafka_server_destroy(ks);
+    coord_destroy(coord);
     td_engine_close(e);
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));

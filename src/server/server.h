@@ -22,6 +22,12 @@ typedef struct td_server_config {
     int32_t default_partitions; /* default.partitions: 1 */
     char log_level[16];       /* log.level: info */
     int64_t shutdown_grace_ms; /* shutdown.grace.ms: 5000 */
+    /* consumer groups, under Kafka's names */
+    int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms: 3000 */
+    int32_t group_min_session_timeout_ms;     /* group.min.session.timeout.ms: 6000 */
+    int32_t group_max_session_timeout_ms;     /* group.max.session.timeout.ms: 1800000 */
+    int32_t group_max_size;                   /* group.max.size: 1000 */
+    int64_t offsets_retention_minutes;        /* offsets.retention.minutes: 10080 (7 days) */
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

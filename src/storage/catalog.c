@@ -272,12 +272,33 @@ int catalog_topic_remove(td_catalog *c, const char *name)
 /* ---------------------------------------------------------------------------------------------
  * Committed offsets
  */
-int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
-                           int64_t now_ms)
+/* Writes one request's offsets inside the caller's transaction. */
+static int offsets_put(td_catalog *c, sqlite3_stmt *st, const catalog_commit *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        const td_offset_commit *o = &q->offsets[i];
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, q->group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, o->topic, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, o->partition);
+        sqlite3_bind_int64(st, 4, o->offset);
+        sqlite3_bind_int(st, 5, o->leader_epoch);
+        if (o->metadata)
+            sqlite3_bind_text(st, 6, o->metadata, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 6);
+        sqlite3_bind_int64(st, 7, q->now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return db_fail(c, "committing offsets");
+    }
+    return 0;
+}
+
+int catalog_offsets_commit_many(td_catalog *c, catalog_commit *v, size_t n)
 {
     int rc = exec(c, "BEGIN IMMEDIATE");
     if (rc)
-        return rc;
+        goto fail_all;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(c->db,
                            "INSERT OR REPLACE INTO offsets(grp, topic, partition, offset, "
@@ -285,28 +306,74 @@ int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_com
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(c, "committing offsets");
         exec(c, "ROLLBACK");
-        return rc;
+        goto fail_all;
     }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, v[i].topic, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, v[i].partition);
-        sqlite3_bind_int64(st, 4, v[i].offset);
-        sqlite3_bind_int(st, 5, v[i].leader_epoch);
-        if (v[i].metadata)
-            sqlite3_bind_text(st, 6, v[i].metadata, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 6);
-        sqlite3_bind_int64(st, 7, now_ms);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(c, "committing offsets");
+    /* A savepoint per request: one that fails leaves the others whole. */
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].rc)
+            continue;
+        if ((rc = exec(c, "SAVEPOINT one")) != 0) {
+            v[i].rc = rc;
+            continue;
+        }
+        v[i].rc = offsets_put(c, st, &v[i]);
+        exec(c, v[i].rc ? "ROLLBACK TO one" : "RELEASE one");
+        if (v[i].rc)
+            exec(c, "RELEASE one");
     }
     sqlite3_finalize(st);
-    if (rc == 0)
-        return exec(c, "COMMIT");
+    if ((rc = exec(c, "COMMIT")) == 0)
+        return 0;
     exec(c, "ROLLBACK");
+fail_all:
+    for (size_t i = 0; i < n; i++)
+        if (v[i].rc == 0)
+            v[i].rc = rc;
     return rc;
+}
+
+int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
+                           int64_t now_ms)
+{
+    catalog_commit q = {.group = group, .offsets = v, .n = n, .now_ms = now_ms};
+    catalog_offsets_commit_many(c, &q, 1);
+    return q.rc;
+}
+
+int catalog_offsets_delete(td_catalog *c, const char *group, const char *topic, int32_t partition,
+                           bool *deleted)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "DELETE FROM offsets WHERE grp=? AND topic=? AND partition=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "deleting offsets");
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partition);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_fail(c, "deleting offsets");
+    if (deleted)
+        *deleted = sqlite3_changes(c->db) > 0;
+    return 0;
+}
+
+int catalog_offsets_expire(td_catalog *c, const char *group, int64_t before_ms, size_t *removed)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "DELETE FROM offsets WHERE grp=? AND commit_ms<?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(c, "expiring offsets");
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, before_ms);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE)
+        return db_fail(c, "expiring offsets");
+    if (removed)
+        *removed = (size_t)sqlite3_changes(c->db);
+    return 0;
 }
 
 /* Result arrays are one allocation: the entries, then the metadata strings they point to. */

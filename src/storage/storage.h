@@ -217,6 +217,21 @@ int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count);
  * transaction: all or nothing. Lists are one malloc'd block (free with free()). */
 int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
                            int64_t now_ms);
+/* Several groups' commits in one transaction (one fsync), each request all or nothing on its
+ * own: a request whose rc is already set is skipped; the others get their result in rc. */
+typedef struct catalog_commit {
+    const char *group;
+    const td_offset_commit *offsets;
+    size_t n;
+    int64_t now_ms;
+    int rc;
+} catalog_commit;
+int catalog_offsets_commit_many(td_catalog *c, catalog_commit *v, size_t n);
+/* Deletes one partition's committed offset; *deleted (may be NULL) says whether there was one. */
+int catalog_offsets_delete(td_catalog *c, const char *group, const char *topic, int32_t partition,
+                           bool *deleted);
+/* Deletes a group's offsets committed before before_ms. */
+int catalog_offsets_expire(td_catalog *c, const char *group, int64_t before_ms, size_t *removed);
 int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
                          size_t *count);
 /* One partition's committed offset: TD_ENOTFOUND if none. */

@@ -24,79 +24,15 @@
 
 #include "broker/broker.h"
 #include "net/net.h"
-#include "proto/kafka/kafka.h"
+#include "proto/kafka/handler_int.h"
 
 #define MAX_INFLIGHT 64
 #define KAFKA_OUT_LIMIT (8u << 20)
 
-typedef struct kloop kloop;
-typedef struct kconn kconn;
-typedef struct kreq kreq;
-
-struct kloop {
-    kafka_server *s;
-    net_loop *loop;
-    kreq *parked; /* fetches waiting for data (loop thread) */
-    int nparked;  /* atomic */
-    bool wake_posted; /* atomic */
-};
-
-struct kafka_server {
-    td_engine *e;
-    kafka_server_config cfg;
-    char host[256];
-    char cluster_id[64];
-    kloop *loops;
-    int nloops;
-    int nparked; /* atomic, over all loops */
-};
-
-struct kconn {
-    net_conn *c;
-    kafka_server *s;
-    kloop *kl;
-    kreq *head, *tail;
-    int ninflight;
-    bool paused_by_us;
-    bool closed;
-    int orphans; /* requests still waiting for a durability callback after the close */
-};
-
-typedef struct durable_cb {
-    kreq *q;
-    kafka_produce_part_resp *resp;
-} durable_cb;
-
-struct kreq {
-    kreq *next;
-    kconn *kc;
-    kafka_header h;
-    td_arena arena;
-    bool ready;
-    bool no_response; /* produce with acks=0 */
-    kafka_out out;
-    /* produce */
-    kafka_produce_resp presp;
-    int pending; /* atomic: durability callbacks outstanding */
-    durable_cb *cbs;
-    td_topic_ref **refs;
-    int nrefs;
-    /* fetch */
-    kafka_fetch_req freq;
-    td_topic_ref **frefs; /* one per request topic; NULL if unknown */
-    net_timer timer;
-    kreq *park_next, *park_prev;
-    bool parked;
-    td_range **ranges;
-    int nranges;
-};
-
-static void send_ready(kconn *kc);
-
 /* ---------------------------------------------------------------------------------------------
  * Errors: one mapping from our codes to Kafka's.
  */
-static int16_t kafka_error_of(int rc)
+int16_t kafka_error_of(int rc)
 {
     switch (rc) {
     case 0:
@@ -173,6 +109,8 @@ static void req_free(kreq *q)
             release_range(q->ranges[i]);
     free(q->ranges);
     free(q->cbs);
+    coord_join_res_free(q->join_res);
+    coord_sync_res_free(q->sync_res);
     ko_free(&q->out);
     td_arena_free(&q->arena);
     free(q);
@@ -218,7 +156,7 @@ static void write_response(kconn *kc, kreq *q)
     net_conn_write(kc->c, o->mem.p + at, o->mem.len - at);
 }
 
-static void send_ready(kconn *kc)
+void kreq_send_ready(kconn *kc)
 {
     if (!kc->c || net_conn_closed(kc->c))
         return;
@@ -364,37 +302,47 @@ static void produce_finish(kreq *q)
     q->ready = true;
 }
 
-static void produce_durable_task(void *arg)
+static void async_task(void *arg)
 {
     kreq *q = arg;
     kconn *kc = q->kc;
     net_conn *c = kc->c;
     if (kc->closed) {
-        /* The connection went away while this produce waited for its fsync. */
+        /* The connection went away while this request waited. */
         req_free(q);
         if (--kc->orphans == 0)
             free(kc);
     } else {
-        produce_finish(q);
-        send_ready(kc);
+        q->finish(q);
+        q->ready = true;
+        kreq_send_ready(kc);
     }
     net_conn_unref(c);
+}
+
+void kreq_async_begin(kreq *q, void (*finish)(kreq *q))
+{
+    q->finish = finish;
+    q->pending = 1;
+    net_conn_ref(q->kc->c);
+}
+
+void kreq_async_done(kreq *q)
+{
+    if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0 &&
+        net_loop_post(net_conn_loop(q->kc->c), async_task, q) != 0)
+        TD_ERROR("kafka", "cannot post a completion: out of memory");
 }
 
 /* Runs on the flusher thread (or at once in the loop thread). */
 static void produce_durable_cb(void *arg, int rc)
 {
     durable_cb *d = arg;
-    kreq *q = d->q;
     if (rc) {
         d->resp->error_code = KERR_KAFKA_STORAGE_ERROR;
         d->resp->base_offset = -1;
     }
-    if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0) {
-        net_conn *c = q->kc->c;
-        if (net_loop_post(net_conn_loop(c), produce_durable_task, q) != 0)
-            TD_ERROR("kafka", "cannot post a produce completion: out of memory");
-    }
+    kreq_async_done(d->q);
 }
 
 /* Validates every batch of one partition's records. Returns a Kafka error code. */
@@ -471,6 +419,7 @@ static void handle_produce(kreq *q, kafka_reader *r)
     int64_t now = td_wall_ms();
     int ncb = 0;
     q->pending = 1; /* held until every partition is handled */
+    q->finish = produce_finish;
     for (int32_t i = 0; i < req.ntopics; i++) {
         kafka_produce_topic *t = &req.topics[i];
         kafka_produce_topic_resp *tr = &q->presp.topics[i];
@@ -557,8 +506,8 @@ static void handle_produce(kreq *q, kafka_reader *r)
         }
     }
     /* Drop the hold. Whoever brings `pending` to zero completes the request: this thread
-     * now (no callback outstanding), or the last callback, which posts produce_durable_task
-     * to this loop; that task drops the connection reference taken here. */
+     * now (no callback outstanding), or the last callback (kreq_async_done), which posts
+     * async_task to this loop; that task drops the connection reference taken here. */
     if (ncb > 0)
         net_conn_ref(q->kc->c);
     if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -695,7 +644,7 @@ static void fetch_timeout(void *arg)
     kconn *kc = q->kc;
     fetch_unpark(q);
     fetch_try(q, true);
-    send_ready(kc);
+    kreq_send_ready(kc);
 }
 
 static void kloop_wake(void *arg)
@@ -708,7 +657,7 @@ static void kloop_wake(void *arg)
         if (fetch_try(q, false)) {
             kconn *kc = q->kc;
             fetch_unpark(q);
-            send_ready(kc);
+            kreq_send_ready(kc);
         }
         q = next;
     }
@@ -1480,8 +1429,9 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             return -1;
         }
         enqueue(kc, q);
-        /* Produce and Fetch may answer later (durability, long polls); the others answer now,
-         * and so does any request whose handling failed. */
+        /* Produce, Fetch and the group calls that wait for the coordinator answer later
+         * (durability, long polls, rebalances); the others answer now, and so does any request
+         * whose handling failed. */
         bool async = false;
         switch (q->h.api_key) {
         case KAFKA_API_VERSIONS:
@@ -1523,6 +1473,9 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         case KAFKA_DELETE_RECORDS:
             handle_delete_records(q, &r);
             break;
+        default:
+            async = kafka_group_handle(q, &r) == 1;
+            break;
         }
         if (!async || q->out.err)
             q->ready = true;
@@ -1531,7 +1484,7 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
                     q->h.api_key, q->h.api_version);
             return -1;
         }
-        send_ready(kc);
+        kreq_send_ready(kc);
         if (net_conn_closed(c))
             return -1;
     }

@@ -27,11 +27,22 @@ enum {
     KAFKA_FETCH = 1,
     KAFKA_LIST_OFFSETS = 2,
     KAFKA_METADATA = 3,
+    KAFKA_OFFSET_COMMIT = 8,
+    KAFKA_OFFSET_FETCH = 9,
+    KAFKA_FIND_COORDINATOR = 10,
+    KAFKA_JOIN_GROUP = 11,
+    KAFKA_HEARTBEAT = 12,
+    KAFKA_LEAVE_GROUP = 13,
+    KAFKA_SYNC_GROUP = 14,
+    KAFKA_DESCRIBE_GROUPS = 15,
+    KAFKA_LIST_GROUPS = 16,
     KAFKA_API_VERSIONS = 18,
     KAFKA_CREATE_TOPICS = 19,
     KAFKA_DELETE_TOPICS = 20,
     KAFKA_DELETE_RECORDS = 21,
     KAFKA_DESCRIBE_CONFIGS = 32,
+    KAFKA_DELETE_GROUPS = 42,
+    KAFKA_OFFSET_DELETE = 47,
     KAFKA_ALTER_CONFIGS = 33,
     KAFKA_CREATE_PARTITIONS = 37,
     KAFKA_INCREMENTAL_ALTER_CONFIGS = 44,
@@ -48,9 +59,20 @@ enum {
     KERR_LEADER_NOT_AVAILABLE = 5,
     KERR_REQUEST_TIMED_OUT = 7,
     KERR_MESSAGE_TOO_LARGE = 10,
+    KERR_OFFSET_METADATA_TOO_LARGE = 12,
+    KERR_COORDINATOR_LOAD_IN_PROGRESS = 14,
+    KERR_COORDINATOR_NOT_AVAILABLE = 15,
+    KERR_NOT_COORDINATOR = 16,
     KERR_INVALID_TOPIC_EXCEPTION = 17,
     KERR_RECORD_LIST_TOO_LARGE = 18,
     KERR_INVALID_REQUIRED_ACKS = 21,
+    KERR_ILLEGAL_GENERATION = 22,
+    KERR_INCONSISTENT_GROUP_PROTOCOL = 23,
+    KERR_INVALID_GROUP_ID = 24,
+    KERR_UNKNOWN_MEMBER_ID = 25,
+    KERR_INVALID_SESSION_TIMEOUT = 26,
+    KERR_REBALANCE_IN_PROGRESS = 27,
+    KERR_INVALID_COMMIT_OFFSET_SIZE = 28,
     KERR_INVALID_TIMESTAMP = 32,
     KERR_UNSUPPORTED_VERSION = 35,
     KERR_TOPIC_ALREADY_EXISTS = 36,
@@ -62,8 +84,14 @@ enum {
     KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
     KERR_POLICY_VIOLATION = 44,
     KERR_KAFKA_STORAGE_ERROR = 56,
+    KERR_NON_EMPTY_GROUP = 68,
+    KERR_GROUP_ID_NOT_FOUND = 69,
     KERR_FETCH_SESSION_ID_NOT_FOUND = 70,
     KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+    KERR_MEMBER_ID_REQUIRED = 79,
+    KERR_GROUP_MAX_SIZE_REACHED = 81,
+    KERR_FENCED_INSTANCE_ID = 82,
+    KERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KERR_INVALID_RECORD = 87,
     KERR_UNKNOWN_TOPIC_ID = 100,
 };
@@ -524,6 +552,263 @@ void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe
                                    const kafka_metadata_resp *m);
 
 /* ---------------------------------------------------------------------------------------------
+ * Consumer groups (msgs_group.c)
+ */
+enum { KAFKA_COORDINATOR_GROUP = 0, KAFKA_COORDINATOR_TRANSACTION = 1 };
+
+/* FindCoordinator (key 10) v0-4. */
+typedef struct kafka_coordinator {
+    const char *key;
+    int32_t node_id;
+    const char *host;
+    int32_t port;
+    int16_t error_code;
+    const char *error_message;
+} kafka_coordinator;
+
+typedef struct kafka_find_coordinator_req {
+    int8_t key_type; /* v1+ */
+    int32_t nkeys;   /* v0-3: one key */
+    kafka_coordinator *keys; /* the key set; the rest is the response */
+} kafka_find_coordinator_req;
+int kafka_decode_find_coordinator(kafka_reader *r, int16_t v, kafka_find_coordinator_req *q);
+void kafka_encode_find_coordinator(kafka_out *o, int16_t v, const kafka_find_coordinator_req *m);
+
+/* JoinGroup (key 11) v0-9. */
+typedef struct kafka_join_protocol {
+    const char *name;
+    const uint8_t *meta;
+    int32_t len;
+} kafka_join_protocol;
+
+typedef struct kafka_join_group_req {
+    const char *group_id;
+    int32_t session_timeout_ms;
+    int32_t rebalance_timeout_ms; /* v1+; v0: the session timeout */
+    const char *member_id;
+    const char *group_instance_id; /* v5+, nullable */
+    const char *protocol_type;
+    int32_t nprotocols;
+    kafka_join_protocol *protocols;
+    const char *reason; /* v8+ */
+} kafka_join_group_req;
+int kafka_decode_join_group(kafka_reader *r, int16_t v, kafka_join_group_req *q);
+
+typedef struct kafka_group_member {
+    const char *member_id;
+    const char *group_instance_id; /* nullable */
+    const char *client_id;         /* DescribeGroups */
+    const char *client_host;       /* DescribeGroups */
+    const void *meta;
+    int32_t meta_len;
+    const void *assignment;        /* DescribeGroups */
+    int32_t assignment_len;
+} kafka_group_member;
+
+typedef struct kafka_join_group_resp {
+    int16_t error_code;
+    int32_t generation_id;
+    const char *protocol_type; /* v7+, nullable */
+    const char *protocol_name; /* nullable v7+ ("" before) */
+    const char *leader;
+    bool skip_assignment; /* v9+ */
+    const char *member_id;
+    int32_t nmembers;
+    kafka_group_member *members;
+} kafka_join_group_resp;
+void kafka_encode_join_group(kafka_out *o, int16_t v, const kafka_join_group_resp *m);
+
+/* SyncGroup (key 14) v0-5. */
+typedef struct kafka_sync_assignment {
+    const char *member_id;
+    const uint8_t *data;
+    int32_t len;
+} kafka_sync_assignment;
+
+typedef struct kafka_sync_group_req {
+    const char *group_id;
+    int32_t generation_id;
+    const char *member_id;
+    const char *group_instance_id; /* v3+ */
+    const char *protocol_type;     /* v5+, nullable */
+    const char *protocol_name;     /* v5+, nullable */
+    int32_t nassignments;
+    kafka_sync_assignment *assignments;
+} kafka_sync_group_req;
+int kafka_decode_sync_group(kafka_reader *r, int16_t v, kafka_sync_group_req *q);
+
+typedef struct kafka_sync_group_resp {
+    int16_t error_code;
+    const char *protocol_type; /* v5+ */
+    const char *protocol_name; /* v5+ */
+    const void *assignment;
+    int32_t len;
+} kafka_sync_group_resp;
+void kafka_encode_sync_group(kafka_out *o, int16_t v, const kafka_sync_group_resp *m);
+
+/* Heartbeat (key 12) v0-4. */
+typedef struct kafka_heartbeat_req {
+    const char *group_id;
+    int32_t generation_id;
+    const char *member_id;
+    const char *group_instance_id; /* v3+ */
+} kafka_heartbeat_req;
+int kafka_decode_heartbeat(kafka_reader *r, int16_t v, kafka_heartbeat_req *q);
+/* Heartbeat's response is its error code (and throttle time). */
+void kafka_encode_heartbeat(kafka_out *o, int16_t v, int16_t error_code);
+
+/* LeaveGroup (key 13) v0-5. */
+typedef struct kafka_leave_member {
+    const char *member_id;
+    const char *group_instance_id; /* nullable */
+    const char *reason;            /* v5+ */
+    int16_t error_code;
+} kafka_leave_member;
+
+typedef struct kafka_leave_group_req {
+    const char *group_id;
+    int32_t nmembers; /* v0-2: one member, from member_id */
+    kafka_leave_member *members;
+    int16_t error_code; /* response */
+} kafka_leave_group_req;
+int kafka_decode_leave_group(kafka_reader *r, int16_t v, kafka_leave_group_req *q);
+void kafka_encode_leave_group(kafka_out *o, int16_t v, const kafka_leave_group_req *m);
+
+/* OffsetCommit (key 8) v0-8. */
+typedef struct kafka_offset_commit_part {
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch; /* v6+; -1 */
+    const char *metadata; /* nullable */
+    int16_t error_code;
+} kafka_offset_commit_part;
+
+typedef struct kafka_offset_commit_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_offset_commit_part *parts;
+} kafka_offset_commit_topic;
+
+typedef struct kafka_offset_commit_req {
+    const char *group_id;
+    int32_t generation_id; /* v1+; -1 */
+    const char *member_id; /* v1+; "" */
+    const char *group_instance_id; /* v7+ */
+    int32_t ntopics;
+    kafka_offset_commit_topic *topics;
+} kafka_offset_commit_req;
+int kafka_decode_offset_commit(kafka_reader *r, int16_t v, kafka_offset_commit_req *q);
+void kafka_encode_offset_commit(kafka_out *o, int16_t v, const kafka_offset_commit_req *m);
+
+/* OffsetFetch (key 9) v0-8: v0-7 ask for one group, v8 for several. */
+typedef struct kafka_offset_fetch_part {
+    int32_t partition;
+    int64_t offset; /* -1: none committed */
+    int32_t leader_epoch;
+    const char *metadata;
+    int16_t error_code;
+} kafka_offset_fetch_part;
+
+typedef struct kafka_offset_fetch_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_offset_fetch_part *parts;
+} kafka_offset_fetch_topic;
+
+typedef struct kafka_offset_fetch_group {
+    const char *group_id;
+    int32_t ntopics; /* -1: every committed partition (null array, v2+) */
+    kafka_offset_fetch_topic *topics;
+    int16_t error_code;
+} kafka_offset_fetch_group;
+
+typedef struct kafka_offset_fetch_req {
+    int32_t ngroups;
+    kafka_offset_fetch_group *groups;
+    bool require_stable; /* v7+ */
+} kafka_offset_fetch_req;
+int kafka_decode_offset_fetch(kafka_reader *r, int16_t v, kafka_offset_fetch_req *q);
+void kafka_encode_offset_fetch(kafka_out *o, int16_t v, const kafka_offset_fetch_req *m);
+
+/* ListGroups (key 16) v0-4. */
+typedef struct kafka_listed_group {
+    const char *group_id;
+    const char *protocol_type;
+    const char *state; /* v4+ */
+} kafka_listed_group;
+
+typedef struct kafka_list_groups_req {
+    int32_t nstates; /* v4+: a filter on states (0: all) */
+    const char **states;
+    int16_t error_code;
+    int32_t ngroups;
+    kafka_listed_group *groups;
+} kafka_list_groups_req;
+int kafka_decode_list_groups(kafka_reader *r, int16_t v, kafka_list_groups_req *q);
+void kafka_encode_list_groups(kafka_out *o, int16_t v, const kafka_list_groups_req *m);
+
+/* DescribeGroups (key 15) v0-5. */
+typedef struct kafka_described_group {
+    int16_t error_code;
+    const char *group_id;
+    const char *state;
+    const char *protocol_type;
+    const char *protocol_data;
+    int32_t nmembers;
+    kafka_group_member *members;
+} kafka_described_group;
+
+typedef struct kafka_describe_groups_req {
+    int32_t ngroups;
+    kafka_described_group *groups; /* group_id from the request; the rest is the response */
+    bool include_authorized_operations; /* v3+ */
+} kafka_describe_groups_req;
+int kafka_decode_describe_groups(kafka_reader *r, int16_t v, kafka_describe_groups_req *q);
+void kafka_encode_describe_groups(kafka_out *o, int16_t v, const kafka_describe_groups_req *m);
+
+/* DeleteGroups (key 42) v0-2. */
+typedef struct kafka_deleted_group {
+    const char *group_id;
+    int16_t error_code;
+} kafka_deleted_group;
+
+typedef struct kafka_delete_groups_req {
+    int32_t ngroups;
+    kafka_deleted_group *groups;
+} kafka_delete_groups_req;
+int kafka_decode_delete_groups(kafka_reader *r, int16_t v, kafka_delete_groups_req *q);
+void kafka_encode_delete_groups(kafka_out *o, int16_t v, const kafka_delete_groups_req *m);
+
+/* OffsetDelete (key 47) v0. */
+typedef struct kafka_offset_delete_part {
+    int32_t partition;
+    int16_t error_code;
+} kafka_offset_delete_part;
+
+typedef struct kafka_offset_delete_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_offset_delete_part *parts;
+} kafka_offset_delete_topic;
+
+typedef struct kafka_offset_delete_req {
+    const char *group_id;
+    int32_t ntopics;
+    kafka_offset_delete_topic *topics;
+    int16_t error_code;
+} kafka_offset_delete_req;
+int kafka_decode_offset_delete(kafka_reader *r, int16_t v, kafka_offset_delete_req *q);
+void kafka_encode_offset_delete(kafka_out *o, int16_t v, const kafka_offset_delete_req *m);
+
+/*
+ * The topics of a consumer's subscription (ConsumerProtocolSubscription, the JoinGroup metadata
+ * of protocol type "consumer"): version int16, topics [string], ... Sets *topics to the names
+ * (in the arena) and returns how many, or -1 if the bytes are not a subscription.
+ */
+int kafka_consumer_subscription_topics(const uint8_t *p, size_t n, td_arena *a,
+                                       const char ***topics);
+
+/* ---------------------------------------------------------------------------------------------
  * Handlers (handler.c): the protocol object the server listens with.
  */
 struct td_engine;
@@ -537,6 +822,8 @@ typedef struct kafka_server_config {
     int32_t default_partitions;
     const char *cluster_id;
     const char *data_dir; /* named by DescribeConfigs (log.dirs) */
+    struct td_coord *coord; /* the group coordinator (NULL: group APIs answer
+                               COORDINATOR_NOT_AVAILABLE) */
 } kafka_server_config;
 
 typedef struct kafka_server kafka_server;

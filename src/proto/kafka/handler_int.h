@@ -1,0 +1,106 @@
+/*
+ * handler_int.h: what the Kafka handler files share (handler.c: framing, dispatch, produce,
+ * fetch, topics and configs; handler_group.c: consumer groups): the server, connection and
+ * request structures, and the way a request answers later.
+ */
+#ifndef TD_PROTO_KAFKA_HANDLER_INT_H
+#define TD_PROTO_KAFKA_HANDLER_INT_H
+
+#include "broker/broker.h"
+#include "broker/group.h"
+#include "net/net.h"
+#include "proto/kafka/kafka.h"
+
+#define MAX_INFLIGHT 64
+
+typedef struct kloop kloop;
+typedef struct kconn kconn;
+typedef struct kreq kreq;
+
+struct kloop {
+    kafka_server *s;
+    net_loop *loop;
+    kreq *parked; /* fetches waiting for data (loop thread) */
+    int nparked;  /* atomic */
+    bool wake_posted; /* atomic */
+};
+
+struct kafka_server {
+    td_engine *e;
+    kafka_server_config cfg;
+    char host[256];
+    char cluster_id[64];
+    kloop *loops;
+    int nloops;
+    int nparked; /* atomic, over all loops */
+};
+
+struct kconn {
+    net_conn *c;
+    kafka_server *s;
+    kloop *kl;
+    kreq *head, *tail;
+    int ninflight;
+    bool paused_by_us;
+    bool closed;
+    int orphans; /* requests still waiting for a durability callback after the close */
+};
+
+typedef struct durable_cb {
+    kreq *q;
+    kafka_produce_part_resp *resp;
+} durable_cb;
+
+struct kreq {
+    kreq *next;
+    kconn *kc;
+    kafka_header h;
+    td_arena arena;
+    bool ready;
+    bool no_response; /* produce with acks=0 */
+    kafka_out out;
+    /* produce */
+    kafka_produce_resp presp;
+    int pending; /* atomic: durability callbacks or coordinator answers outstanding */
+    durable_cb *cbs;
+    td_topic_ref **refs;
+    int nrefs;
+    /* fetch */
+    kafka_fetch_req freq;
+    td_topic_ref **frefs; /* one per request topic; NULL if unknown */
+    net_timer timer;
+    kreq *park_next, *park_prev;
+    bool parked;
+    td_range **ranges;
+    int nranges;
+    /* answering later (kreq_async_begin): encodes the response on the loop */
+    void (*finish)(kreq *q);
+    /* consumer groups */
+    coord_join_res *join_res;
+    coord_sync_res *sync_res;
+    kafka_offset_commit_req commit;
+    coord_err commit_err;
+    int commit_rc;
+};
+
+
+/* The Kafka error code for a td_ error code. */
+int16_t kafka_error_of(int rc);
+
+/* Writes out the responses at the head of the queue that are ready. */
+void kreq_send_ready(kconn *kc);
+
+/*
+ * A request that answers later: kreq_async_begin (loop thread) holds the connection; whoever
+ * finishes (any thread) calls kreq_async_done, which posts to the loop a task that runs
+ * finish(q) to encode the response and sends what is ready. If the connection closed meanwhile,
+ * the request is freed instead.
+ */
+void kreq_async_begin(kreq *q, void (*finish)(kreq *q));
+void kreq_async_done(kreq *q);
+
+/* Consumer-group requests (handler_group.c): returns -1 if key is not a group API, else 0 when
+ * the response is encoded now or 1 when it comes later (kreq_async_begin). */
+int kafka_group_handle(kreq *q, kafka_reader *r);
+
+#endif /* TD_PROTO_KAFKA_HANDLER_INT_H */
