@@ -588,7 +588,282 @@ static void test_api_versions_encoding(void)
     td_arena_free(&a);
 }
 
-TEST_MAIN(TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
+
+static int dec_join(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_join_group(r, v, out);
+}
+static int dec_sync(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_sync_group(r, v, out);
+}
+static int dec_commit(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_offset_commit(r, v, out);
+}
+static int dec_offset_fetch(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_offset_fetch(r, v, out);
+}
+static int dec_leave(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_leave_group(r, v, out);
+}
+static int dec_find(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_find_coordinator(r, v, out);
+}
+
+static void test_group_requests(void)
+{
+    td_arena a;
+    td_arena_init(&a);
+    kafka_out o;
+
+    /* JoinGroup v9 (flexible): every field, two protocols. */
+    begin_request(&o, KAFKA_JOIN_GROUP, 9);
+    ko_string(&o, "g");
+    ko_i32(&o, 45000);
+    ko_i32(&o, 300000);
+    ko_string(&o, "");
+    ko_string(&o, "host-1");
+    ko_string(&o, "consumer");
+    ko_array(&o, 2);
+    ko_string(&o, "cooperative-sticky");
+    ko_bytes(&o, "\x00\x01", 2);
+    ko_tags(&o);
+    ko_string(&o, "range");
+    ko_bytes(&o, "", 0);
+    ko_tags(&o);
+    ko_string(&o, NULL);
+    ko_tags(&o);
+    kafka_join_group_req j;
+    decode_whole(&o, &a, dec_join, &j);
+    ASSERT_STR_EQ(j.group_id, "g");
+    ASSERT_EQ(j.session_timeout_ms, 45000);
+    ASSERT_EQ(j.rebalance_timeout_ms, 300000);
+    ASSERT_STR_EQ(j.group_instance_id, "host-1");
+    ASSERT_EQ(j.nprotocols, 2);
+    ASSERT_STR_EQ(j.protocols[0].name, "cooperative-sticky");
+    ASSERT_EQ(j.protocols[0].len, 2);
+    ASSERT_EQ(j.protocols[1].len, 0);
+    check_prefixes(&o, dec_join, &j);
+    ko_free(&o);
+
+    /* JoinGroup v0: no rebalance timeout (the session timeout stands in), no instance id. */
+    begin_request(&o, KAFKA_JOIN_GROUP, 0);
+    ko_string(&o, "g");
+    ko_i32(&o, 10000);
+    ko_string(&o, "m-1");
+    ko_string(&o, "consumer");
+    ko_array(&o, 1);
+    ko_string(&o, "range");
+    ko_bytes(&o, "x", 1);
+    decode_whole(&o, &a, dec_join, &j);
+    ASSERT_EQ(j.rebalance_timeout_ms, 10000);
+    ASSERT(j.group_instance_id == NULL);
+    ASSERT_STR_EQ(j.member_id, "m-1");
+    check_prefixes(&o, dec_join, &j);
+    ko_free(&o);
+
+    /* The v0 answer: no throttle time; a null protocol name is sent as "" before v7. */
+    kafka_group_member mem = {.member_id = "m-1", .meta = "x", .meta_len = 1};
+    kafka_join_group_resp jr = {.error_code = 0, .generation_id = 3, .leader = "m-1",
+                                .member_id = "m-1", .nmembers = 1, .members = &mem};
+    kafka_out resp;
+    ko_init(&resp);
+    ko_begin(&resp, 9, 0);
+    kafka_encode_join_group(&resp, 0, &jr);
+    ko_end(&resp);
+    /* size, corr, error, generation, "" , "m-1", "m-1", count, "m-1", bytes "x" */
+    ASSERT_EQ(resp.mem.len, 4 + 4 + 2 + 4 + 2 + 5 + 5 + 4 + 5 + 5);
+    ASSERT_EQ(td_load_be32(resp.mem.p + 10), 3);
+    ko_free(&resp);
+
+    /* SyncGroup v5 with the leader's plan. */
+    begin_request(&o, KAFKA_SYNC_GROUP, 5);
+    ko_string(&o, "g");
+    ko_i32(&o, 3);
+    ko_string(&o, "m-1");
+    ko_string(&o, NULL);
+    ko_string(&o, "consumer");
+    ko_string(&o, "range");
+    ko_array(&o, 1);
+    ko_string(&o, "m-1");
+    ko_bytes(&o, "plan", 4);
+    ko_tags(&o);
+    ko_tags(&o);
+    kafka_sync_group_req sq;
+    decode_whole(&o, &a, dec_sync, &sq);
+    ASSERT_EQ(sq.generation_id, 3);
+    ASSERT(sq.group_instance_id == NULL);
+    ASSERT_STR_EQ(sq.protocol_name, "range");
+    ASSERT_EQ(sq.nassignments, 1);
+    ASSERT_MEM_EQ(sq.assignments[0].data, "plan", 4);
+    check_prefixes(&o, dec_sync, &sq);
+    ko_free(&o);
+
+    /* OffsetCommit v2 (retention time) and v8 (flexible, leader epoch, instance id). */
+    begin_request(&o, KAFKA_OFFSET_COMMIT, 2);
+    ko_string(&o, "g");
+    ko_i32(&o, -1);
+    ko_string(&o, "");
+    ko_i64(&o, -1);
+    ko_array(&o, 1);
+    ko_string(&o, "t");
+    ko_array(&o, 1);
+    ko_i32(&o, 4);
+    ko_i64(&o, 77);
+    ko_string(&o, NULL);
+    kafka_offset_commit_req cq;
+    decode_whole(&o, &a, dec_commit, &cq);
+    ASSERT_EQ(cq.generation_id, -1);
+    ASSERT_EQ(cq.topics[0].parts[0].partition, 4);
+    ASSERT_EQ(cq.topics[0].parts[0].offset, 77);
+    ASSERT_EQ(cq.topics[0].parts[0].leader_epoch, -1);
+    ASSERT(cq.topics[0].parts[0].metadata == NULL);
+    check_prefixes(&o, dec_commit, &cq);
+    ko_free(&o);
+    begin_request(&o, KAFKA_OFFSET_COMMIT, 8);
+    ko_string(&o, "g");
+    ko_i32(&o, 5);
+    ko_string(&o, "m");
+    ko_string(&o, "inst");
+    ko_array(&o, 1);
+    ko_string(&o, "t");
+    ko_array(&o, 1);
+    ko_i32(&o, 0);
+    ko_i64(&o, 9);
+    ko_i32(&o, 2);
+    ko_string(&o, "meta");
+    ko_tags(&o);
+    ko_tags(&o);
+    ko_tags(&o);
+    decode_whole(&o, &a, dec_commit, &cq);
+    ASSERT_STR_EQ(cq.group_instance_id, "inst");
+    ASSERT_EQ(cq.topics[0].parts[0].leader_epoch, 2);
+    ASSERT_STR_EQ(cq.topics[0].parts[0].metadata, "meta");
+    check_prefixes(&o, dec_commit, &cq);
+    ko_free(&o);
+
+    /* OffsetFetch: v7 with null topics (all), v8 with two groups. */
+    begin_request(&o, KAFKA_OFFSET_FETCH, 7);
+    ko_string(&o, "g");
+    ko_array(&o, -1);
+    ko_bool(&o, true);
+    ko_tags(&o);
+    kafka_offset_fetch_req fq;
+    decode_whole(&o, &a, dec_offset_fetch, &fq);
+    ASSERT_EQ(fq.ngroups, 1);
+    ASSERT_EQ(fq.groups[0].ntopics, -1);
+    ASSERT(fq.require_stable);
+    check_prefixes(&o, dec_offset_fetch, &fq);
+    ko_free(&o);
+    begin_request(&o, KAFKA_OFFSET_FETCH, 8);
+    ko_array(&o, 2);
+    ko_string(&o, "g1");
+    ko_array(&o, 1);
+    ko_string(&o, "t");
+    ko_array(&o, 2);
+    ko_i32(&o, 0);
+    ko_i32(&o, 1);
+    ko_tags(&o);
+    ko_tags(&o);
+    ko_string(&o, "g2");
+    ko_array(&o, -1);
+    ko_tags(&o);
+    ko_bool(&o, false);
+    ko_tags(&o);
+    decode_whole(&o, &a, dec_offset_fetch, &fq);
+    ASSERT_EQ(fq.ngroups, 2);
+    ASSERT_EQ(fq.groups[0].topics[0].nparts, 2);
+    ASSERT_EQ(fq.groups[0].topics[0].parts[1].partition, 1);
+    ASSERT_EQ(fq.groups[0].topics[0].parts[1].offset, -1);
+    ASSERT_EQ(fq.groups[1].ntopics, -1);
+    check_prefixes(&o, dec_offset_fetch, &fq);
+    ko_free(&o);
+    /* v1 has no null arrays. */
+    begin_request(&o, KAFKA_OFFSET_FETCH, 1);
+    ko_string(&o, "g");
+    ko_array(&o, -1);
+    kafka_reader r;
+    kr_init(&r, o.mem.p, o.mem.len, &a);
+    kafka_header h;
+    ASSERT_OK(kafka_decode_header(&r, &h));
+    ASSERT_NE(kafka_decode_offset_fetch(&r, 1, &fq), 0);
+    ko_free(&o);
+
+    /* LeaveGroup v5 (members) and v0 (one member id). */
+    begin_request(&o, KAFKA_LEAVE_GROUP, 5);
+    ko_string(&o, "g");
+    ko_array(&o, 2);
+    ko_string(&o, "m1");
+    ko_string(&o, NULL);
+    ko_string(&o, "bye");
+    ko_tags(&o);
+    ko_string(&o, "");
+    ko_string(&o, "inst");
+    ko_string(&o, NULL);
+    ko_tags(&o);
+    ko_tags(&o);
+    kafka_leave_group_req lq;
+    decode_whole(&o, &a, dec_leave, &lq);
+    ASSERT_EQ(lq.nmembers, 2);
+    ASSERT_STR_EQ(lq.members[0].reason, "bye");
+    ASSERT_STR_EQ(lq.members[1].group_instance_id, "inst");
+    check_prefixes(&o, dec_leave, &lq);
+    ko_free(&o);
+    begin_request(&o, KAFKA_LEAVE_GROUP, 0);
+    ko_string(&o, "g");
+    ko_string(&o, "m1");
+    decode_whole(&o, &a, dec_leave, &lq);
+    ASSERT_EQ(lq.nmembers, 1);
+    ASSERT_STR_EQ(lq.members[0].member_id, "m1");
+    check_prefixes(&o, dec_leave, &lq);
+    ko_free(&o);
+
+    /* FindCoordinator v4 (batched keys) and v1. */
+    begin_request(&o, KAFKA_FIND_COORDINATOR, 4);
+    ko_i8(&o, 0);
+    ko_array(&o, 2);
+    ko_string(&o, "a");
+    ko_string(&o, "b");
+    ko_tags(&o);
+    kafka_find_coordinator_req fc;
+    decode_whole(&o, &a, dec_find, &fc);
+    ASSERT_EQ(fc.nkeys, 2);
+    ASSERT_STR_EQ(fc.keys[1].key, "b");
+    check_prefixes(&o, dec_find, &fc);
+    ko_free(&o);
+    begin_request(&o, KAFKA_FIND_COORDINATOR, 1);
+    ko_string(&o, "a");
+    ko_i8(&o, 1);
+    decode_whole(&o, &a, dec_find, &fc);
+    ASSERT_EQ(fc.key_type, 1);
+    ASSERT_EQ(fc.nkeys, 1);
+    check_prefixes(&o, dec_find, &fc);
+    ko_free(&o);
+
+    /* The consumer protocol's subscription: topics out, junk refused. */
+    kafka_out sub;
+    ko_init(&sub);
+    ko_i16(&sub, 1);
+    ko_array(&sub, 2);
+    ko_string(&sub, "orders");
+    ko_string(&sub, "payments");
+    ko_bytes(&sub, NULL, -1);
+    ko_array(&sub, 0);
+    const char **topics;
+    ASSERT_EQ(kafka_consumer_subscription_topics(sub.mem.p, sub.mem.len, &a, &topics), 2);
+    ASSERT_STR_EQ(topics[1], "payments");
+    ASSERT_EQ(kafka_consumer_subscription_topics(sub.mem.p, 5, &a, &topics), -1);
+    ASSERT_EQ(kafka_consumer_subscription_topics((const uint8_t *)"\xff\xff", 2, &a, &topics),
+              -1);
+    ko_free(&sub);
+    td_arena_free(&a);
+}
+
+TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
           TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v12_and_v4),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
           TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),

@@ -671,6 +671,8 @@ static void handle_offset_delete(kreq *q, kafka_reader *r)
     }
     if (have)
         coord_desc_free(&d);
+    if (req.error_code)
+        req.ntopics = 0; /* a group-level error answers no partitions, as Kafka does */
     begin(q);
     kafka_encode_offset_delete(&q->out, v, &req);
     ko_end(&q->out);

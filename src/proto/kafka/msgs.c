@@ -273,7 +273,8 @@ void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
             if (v >= 11)
                 ko_i32(o, -1);
             if (p->len <= 0) {
-                ko_bytes(o, NULL, p->error_code == KERR_NONE ? 0 : -1);
+                ko_bytes(o, NULL, 0); /* empty, also with an error: Kafka sends
+                                         * MemoryRecords.EMPTY and librdkafka refuses null */
             } else if (p->fd >= 0) {
                 ko_bytes_len(o, (int32_t)p->len);
                 ko_file(o, p->fd, p->pos, p->len, p->ref);

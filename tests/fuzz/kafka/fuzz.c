@@ -103,9 +103,76 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kafka_encode_delete_records(&o, v, &q);
         break;
     }
+    case KAFKA_FIND_COORDINATOR: {
+        kafka_find_coordinator_req q;
+        if (kafka_decode_find_coordinator(&r, v, &q) == 0)
+            kafka_encode_find_coordinator(&o, v, &q);
+        break;
+    }
+    case KAFKA_JOIN_GROUP: {
+        kafka_join_group_req q;
+        kafka_decode_join_group(&r, v, &q);
+        break;
+    }
+    case KAFKA_SYNC_GROUP: {
+        kafka_sync_group_req q;
+        kafka_decode_sync_group(&r, v, &q);
+        break;
+    }
+    case KAFKA_HEARTBEAT: {
+        kafka_heartbeat_req q;
+        if (kafka_decode_heartbeat(&r, v, &q) == 0)
+            kafka_encode_heartbeat(&o, v, 0);
+        break;
+    }
+    case KAFKA_LEAVE_GROUP: {
+        kafka_leave_group_req q;
+        if (kafka_decode_leave_group(&r, v, &q) == 0)
+            kafka_encode_leave_group(&o, v, &q);
+        break;
+    }
+    case KAFKA_OFFSET_COMMIT: {
+        kafka_offset_commit_req q;
+        if (kafka_decode_offset_commit(&r, v, &q) == 0)
+            kafka_encode_offset_commit(&o, v, &q);
+        break;
+    }
+    case KAFKA_OFFSET_FETCH: {
+        kafka_offset_fetch_req q;
+        if (kafka_decode_offset_fetch(&r, v, &q) == 0 && q.ngroups > 0)
+            kafka_encode_offset_fetch(&o, v, &q);
+        break;
+    }
+    case KAFKA_LIST_GROUPS: {
+        kafka_list_groups_req q;
+        if (kafka_decode_list_groups(&r, v, &q) == 0)
+            kafka_encode_list_groups(&o, v, &q);
+        break;
+    }
+    case KAFKA_DESCRIBE_GROUPS: {
+        kafka_describe_groups_req q;
+        if (kafka_decode_describe_groups(&r, v, &q) == 0)
+            kafka_encode_describe_groups(&o, v, &q);
+        break;
+    }
+    case KAFKA_DELETE_GROUPS: {
+        kafka_delete_groups_req q;
+        if (kafka_decode_delete_groups(&r, v, &q) == 0)
+            kafka_encode_delete_groups(&o, v, &q);
+        break;
+    }
+    case KAFKA_OFFSET_DELETE: {
+        kafka_offset_delete_req q;
+        if (kafka_decode_offset_delete(&r, v, &q) == 0)
+            kafka_encode_offset_delete(&o, v, &q);
+        break;
+    }
     default:
         break;
     }
+    /* The consumer protocol's subscription parser takes any bytes. */
+    const char **topics;
+    kafka_consumer_subscription_topics(data, size, &a, &topics);
     ko_end(&o);
     ko_free(&o);
     td_arena_free(&a);
