@@ -372,6 +372,21 @@ int td_group_list(td_engine *e, td_group_info **out, size_t *count);
 /* Deletes every offset of a group. TD_ENOTFOUND if it has none. */
 int td_group_delete(td_engine *e, const char *group);
 
+/* A group's progress on one partition: how far it committed, how far the log goes, and the
+ * difference (0 when the commit is at or beyond the high watermark). */
+typedef struct td_group_lag_info {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t committed;
+    int64_t high_watermark;
+    int64_t lag;
+    int64_t commit_ms;
+} td_group_lag_info;
+
+/* Lag of every partition `group` committed an offset for, sorted by topic and partition
+ * (*count 0 if none); *out malloc'd, free with free(). */
+int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_t *count);
+
 /* Deletes the offset a group committed for one partition. TD_ENOTFOUND if there is none. */
 int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition);
 

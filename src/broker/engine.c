@@ -833,6 +833,14 @@ static int group_name_check(const char *group)
     return 0;
 }
 
+static int group_topic_check(const char *group, const char *topic)
+{
+    int rc = group_name_check(group);
+    if (rc == 0 && !topic)
+        rc = td_fail(TD_ENOTFOUND, "no topic named");
+    return rc;
+}
+
 /* Checks one request's offsets against the topic table (under the read lock). */
 static int commit_check_locked(td_engine *e, const td_offset_commit *offsets, size_t n)
 {
@@ -888,11 +896,9 @@ int td_group_commit(td_engine *e, const char *group, const td_offset_commit *off
 int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition)
 {
     td_error_clear();
-    int rc = group_name_check(group);
+    int rc = group_topic_check(group, topic);
     if (rc)
         return rc;
-    if (!topic)
-        return td_fail(TD_ENOTFOUND, "no topic named");
     bool deleted = false;
     pthread_mutex_lock(&e->admin_mu);
     rc = catalog_offsets_delete(e->cat, group, topic, partition, &deleted);
@@ -927,15 +933,47 @@ int td_group_committed(td_engine *e, const char *group, const char *topic, int32
                        int64_t *offset)
 {
     td_error_clear();
-    int rc = group_name_check(group);
+    int rc = group_topic_check(group, topic);
     if (rc)
         return rc;
-    if (!topic)
-        return td_fail(TD_ENOTFOUND, "no topic named");
     pthread_mutex_lock(&e->admin_mu);
     rc = catalog_offset_get(e->cat, group, topic, partition, offset);
     pthread_mutex_unlock(&e->admin_mu);
     return rc;
+}
+
+int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    td_committed_offset *offs = NULL;
+    size_t n = 0;
+    int rc = td_group_offsets(e, group, &offs, &n);
+    if (rc)
+        return rc;
+    td_group_lag_info *v = calloc(n ? n : 1, sizeof(*v));
+    if (!v) {
+        free(offs);
+        return -ENOMEM;
+    }
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < n; i++) {
+        td_part *p;
+        snprintf(v[i].topic, sizeof(v[i].topic), "%s", offs[i].topic);
+        v[i].partition = offs[i].partition;
+        v[i].committed = offs[i].offset;
+        v[i].commit_ms = offs[i].commit_ms;
+        v[i].high_watermark = engine_part_locked(e, offs[i].topic, offs[i].partition, &p) == 0
+                                  ? part_high_watermark(p)
+                                  : -1;
+        v[i].lag = TD_MAX(v[i].high_watermark - v[i].committed, 0);
+    }
+    pthread_rwlock_unlock(&e->lock);
+    td_error_clear();
+    free(offs);
+    *out = v;
+    *count = n;
+    return 0;
 }
 
 int td_group_list(td_engine *e, td_group_info **out, size_t *count)

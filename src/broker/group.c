@@ -644,6 +644,39 @@ static void member_remove(td_coord *c, group *g, member *m, coord_err why, int64
     }
 }
 
+static bool has_rejoined(const member *m)
+{
+    return m->join_cb != NULL;
+}
+
+static bool has_synced(const member *m)
+{
+    return m->synced;
+}
+
+/* At a rebalance or sync timeout: drops the members that did not `what` in time, without
+ * starting another rebalance (the caller decides). */
+static void drop_members(group *g, bool (*kept)(const member *), const char *what)
+{
+    for (size_t i = 0; i < g->nm;) {
+        member *m = g->m[i];
+        if (kept(m)) {
+            i++;
+            continue;
+        }
+        TD_INFO("group", "group %s: member %s did not %s within the rebalance timeout", g->name,
+                m->id, what);
+        memmove(&g->m[i], &g->m[i + 1], (g->nm - i - 1) * sizeof(*g->m));
+        g->nm--;
+        if (is_leader(g, m)) {
+            free(g->leader);
+            g->leader = NULL;
+        }
+        member_fail_waits(m, COORD_UNKNOWN_MEMBER);
+        member_free(m);
+    }
+}
+
 static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_out)
 {
     if (g->state != COORD_PREPARING)
@@ -659,23 +692,7 @@ static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_o
     } else {
         /* The rebalance timeout: members that did not rejoin are out (without triggering
          * another rebalance: this one completes now). */
-        for (size_t i = 0; i < g->nm;) {
-            member *m = g->m[i];
-            if (m->join_cb) {
-                i++;
-                continue;
-            }
-            TD_INFO("group", "group %s: member %s did not rejoin within the rebalance timeout",
-                    g->name, m->id);
-            memmove(&g->m[i], &g->m[i + 1], (g->nm - i - 1) * sizeof(*g->m));
-            g->nm--;
-            if (is_leader(g, m)) {
-                free(g->leader);
-                g->leader = NULL;
-            }
-            member_fail_waits(m, COORD_UNKNOWN_MEMBER);
-            member_free(m);
-        }
+        drop_members(g, has_rejoined, "rejoin");
     }
     g->initial_until = 0;
     g->generation++;
@@ -1190,23 +1207,7 @@ static int64_t run_timers(td_coord *c, int64_t now)
                 maybe_complete_join(c, g, now, true);
         } else if (g->state == COORD_COMPLETING && now >= g->deadline) {
             /* The leader's plan never came: members that did not sync are out. */
-            for (size_t i = 0; i < g->nm;) {
-                member *m = g->m[i];
-                if (m->synced) {
-                    i++;
-                    continue;
-                }
-                TD_INFO("group", "group %s: member %s did not sync within the rebalance timeout",
-                        g->name, m->id);
-                memmove(&g->m[i], &g->m[i + 1], (g->nm - i - 1) * sizeof(*g->m));
-                g->nm--;
-                if (is_leader(g, m)) {
-                    free(g->leader);
-                    g->leader = NULL;
-                }
-                member_fail_waits(m, COORD_UNKNOWN_MEMBER);
-                member_free(m);
-            }
+            drop_members(g, has_synced, "sync");
             prepare_rebalance(c, g, now);
             maybe_complete_join(c, g, now, false);
         }

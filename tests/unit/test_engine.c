@@ -444,6 +444,26 @@ static void test_group_offsets(void)
     big[TD_OFFSET_METADATA_MAX] = 0;
     td_offset_commit edge = {"a", 1, 9, -1, big};
     ASSERT_OK(td_group_commit(e, "g2", &edge, 1, 0));
+    /* Lag: the high watermark minus the commit, never below 0. */
+    produce_values(e, "b", 0, 0, 10);
+    produce_values(e, "a", 0, 0, 4);
+    td_group_lag_info *lag;
+    size_t nlag;
+    ASSERT_OK(td_group_lag(e, "g1", &lag, &nlag));
+    ASSERT_UEQ(nlag, 3);
+    ASSERT_STR_EQ(lag[0].topic, "a");
+    ASSERT_EQ(lag[0].partition, 0);
+    ASSERT_EQ(lag[0].high_watermark, 4);
+    ASSERT_EQ(lag[0].lag, 4);
+    ASSERT_EQ(lag[1].committed, 100);
+    ASSERT_EQ(lag[1].lag, 0); /* committed beyond the log end */
+    ASSERT_STR_EQ(lag[2].topic, "b");
+    ASSERT_EQ(lag[2].lag, 3);
+    ASSERT_EQ(lag[2].commit_ms, 1000);
+    free(lag);
+    ASSERT_OK(td_group_lag(e, "nobody", &lag, &nlag));
+    ASSERT_UEQ(nlag, 0);
+    free(lag);
     /* A later commit replaces the earlier one. */
     td_offset_commit again = {"b", 0, 8, 1, "x"};
     ASSERT_OK(td_group_commit(e, "g1", &again, 1, 2000));

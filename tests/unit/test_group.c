@@ -310,8 +310,7 @@ static void test_bad_joins(void)
     cl_join_async(&f, &x, "g", "consumer");
     ASSERT(w_wait(&x.w, 1000));
     ASSERT_EQ(x.w.jr->err, COORD_INCONSISTENT_PROTOCOL);
-    x.id[0] = 0;
-    cl_init(&x, "range", NULL);
+    x.protos[0] = (coord_protocol){"range", "range", 5};
     cl_join_async(&f, &x, "g", "connect");
     ASSERT(w_wait(&x.w, 1000));
     ASSERT_EQ(x.w.jr->err, COORD_INCONSISTENT_PROTOCOL);
