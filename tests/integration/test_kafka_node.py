@@ -3,7 +3,8 @@ versions of every API it uses) and kafkajs. tests/node/roundtrip.mjs creates a t
 client's admin API, produces keyed events with headers through its producer and reads every
 partition back through its Fetch (kafkajs then also alters and describes the topic's
 configuration and deletes records through its admin client); this test checks what it read, then reads the same topic with
-confluent-kafka to check that another client sees exactly the same events."""
+confluent-kafka to check that another client sees exactly the same events. tests/node/group.mjs
+runs kafkajs's group consumer (consumer.run)."""
 import json
 import os
 import subprocess
@@ -56,3 +57,21 @@ def test_node_client_produce_and_consume(broker, client):
     theirs = consume_all(broker.bootstrap, topic, PARTITIONS, len(mine))
     assert sorted((m.partition(), m.offset(), m.key().decode(), m.value().decode())
                   for m in theirs) == mine
+
+
+def test_kafkajs_consumer_group(broker):
+    """kafkajs's consumer.run() in a group: every event once, offsets committed up to the end,
+    the group listed by its admin client."""
+    env = dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1")
+    p = subprocess.run(["node", "group.mjs", broker.bootstrap, "node-group", "3", "600",
+                        "kafkajs-group"],
+                       cwd=NODE_DIR, capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr.decode()[-4000:]
+    r = json.loads(p.stdout)
+    assert sorted(int(m["value"]) for m in r["consumed"]) == list(range(600))
+    ends = {}
+    for m in r["consumed"]:
+        ends[m["partition"]] = max(ends.get(m["partition"], 0), m["offset"] + 1)
+    assert sum(ends.values()) == 600
+    assert {c["partition"]: c["offset"] for c in r["committed"]} == ends
+    assert r["listed"] == [{"groupId": "kafkajs-group", "protocolType": "consumer"}]
