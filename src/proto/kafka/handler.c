@@ -158,8 +158,12 @@ static void write_response(kconn *kc, kreq *q)
 
 void kreq_send_ready(kconn *kc)
 {
-    if (!kc->c || net_conn_closed(kc->c))
+    /* Writing can close the connection (a failed send, an encoding error), and closing frees
+     * kc: from then on only c, held by a reference here, may be looked at. */
+    net_conn *c = kc->c;
+    if (!c || net_conn_closed(c))
         return;
+    net_conn_ref(c);
     bool wrote = false;
     while (kc->head && kc->head->ready) {
         kreq *q = kc->head;
@@ -172,15 +176,20 @@ void kreq_send_ready(kconn *kc)
             wrote = true;
         }
         req_free(q);
-        if (net_conn_closed(kc->c))
-            return;
+        if (net_conn_closed(c))
+            goto out;
     }
-    if (wrote)
-        net_conn_flush(kc->c);
+    if (wrote) {
+        net_conn_flush(c);
+        if (net_conn_closed(c))
+            goto out;
+    }
     if (kc->paused_by_us && kc->ninflight < MAX_INFLIGHT / 2) {
         kc->paused_by_us = false;
-        net_conn_resume(kc->c);
+        net_conn_resume(c);
     }
+out:
+    net_conn_unref(c);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -656,8 +665,15 @@ static void kloop_wake(void *arg)
         kreq *next = q->park_next;
         if (fetch_try(q, false)) {
             kconn *kc = q->kc;
+            net_conn *c = kc->c;
+            net_conn_ref(c);
             fetch_unpark(q);
             kreq_send_ready(kc);
+            /* A connection that closed meanwhile took its parked fetches (perhaps `next`)
+             * with it: start over from what is still parked. */
+            if (net_conn_closed(c))
+                next = kl->parked;
+            net_conn_unref(c);
         }
         q = next;
     }
