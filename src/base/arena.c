@@ -76,6 +76,19 @@ char *td_arena_strndup(td_arena *a, const char *s, size_t n)
     return p;
 }
 
+char *td_arena_strdup(td_arena *a, const char *s)
+{
+    return s ? td_arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+void *td_arena_memdup(td_arena *a, const void *p, size_t n)
+{
+    void *d = n ? td_arena_alloc(a, n) : NULL;
+    if (d)
+        memcpy(d, p, n);
+    return d;
+}
+
 void td_arena_free(td_arena *a)
 {
     td_arena_block *b = a->head;

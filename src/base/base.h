@@ -119,6 +119,10 @@ void *td_arena_alloc(td_arena *a, size_t n);
 void *td_arena_calloc(td_arena *a, size_t count, size_t size);
 /* Copies n bytes and a terminating NUL. */
 char *td_arena_strndup(td_arena *a, const char *s, size_t n);
+/* Copies a NUL-terminated string; NULL for NULL (and when malloc fails). */
+char *td_arena_strdup(td_arena *a, const char *s);
+/* Copies n bytes; NULL when n is 0 (and when malloc fails). */
+void *td_arena_memdup(td_arena *a, const void *p, size_t n);
 /* Frees every block; the arena can be reused after td_arena_init. */
 void td_arena_free(td_arena *a);
 

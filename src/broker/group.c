@@ -472,16 +472,18 @@ static coord_join_res *join_res_new(coord_err err)
     return r;
 }
 
-static const char *arena_str(td_arena *a, const char *s)
+/* Copies n bytes into the arena: *out and *out_len stay NULL and 0 when there is nothing. */
+static void arena_bytes(td_arena *a, const void *p, size_t n, const void **out, size_t *out_len)
 {
-    return s ? td_arena_strndup(a, s, strlen(s)) : NULL;
+    *out = td_arena_memdup(a, p, n);
+    *out_len = *out ? n : 0;
 }
 
 static void join_answer_err(coord_join_cb cb, void *arg, coord_err err, const char *member_id)
 {
     coord_join_res *r = join_res_new(err);
     if (r)
-        r->member_id = arena_str(&r->arena, member_id ? member_id : "");
+        r->member_id = td_arena_strdup(&r->arena, member_id ? member_id : "");
     cb(arg, r); /* NULL: out of memory; the callback answers with a generic error */
 }
 
@@ -495,10 +497,10 @@ static void join_answer(group *g, member *m, coord_join_cb cb, void *arg, bool s
     }
     td_arena *a = &r->arena;
     r->generation = g->generation;
-    r->protocol_type = arena_str(a, g->protocol_type);
-    r->protocol_name = arena_str(a, g->protocol);
-    r->leader = arena_str(a, g->leader ? g->leader : "");
-    r->member_id = arena_str(a, m->id);
+    r->protocol_type = td_arena_strdup(a, g->protocol_type);
+    r->protocol_name = td_arena_strdup(a, g->protocol);
+    r->leader = td_arena_strdup(a, g->leader ? g->leader : "");
+    r->member_id = td_arena_strdup(a, m->id);
     r->skip_assignment = skip_assignment;
     if (is_leader(g, m)) {
         r->members = td_arena_calloc(a, g->nm, sizeof(*r->members));
@@ -506,15 +508,10 @@ static void join_answer(group *g, member *m, coord_join_cb cb, void *arg, bool s
             const member *x = g->m[i];
             const proto_entry *p = member_proto(x, g->protocol);
             coord_member_desc *d = &r->members[i];
-            d->member_id = arena_str(a, x->id);
-            d->instance_id = arena_str(a, x->instance_id);
-            if (p && p->len) {
-                void *meta = td_arena_alloc(a, p->len);
-                if (meta)
-                    memcpy(meta, p->meta, p->len);
-                d->meta = meta;
-                d->meta_len = meta ? p->len : 0;
-            }
+            d->member_id = td_arena_strdup(a, x->id);
+            d->instance_id = td_arena_strdup(a, x->instance_id);
+            if (p)
+                arena_bytes(a, p->meta, p->len, &d->meta, &d->meta_len);
         }
         r->nmembers = r->members ? g->nm : 0;
     }
@@ -536,15 +533,9 @@ static void sync_answer(group *g, member *m, coord_sync_cb cb, void *arg, coord_
 {
     coord_sync_res *r = sync_res_new(err);
     if (r && err == COORD_OK) {
-        r->protocol_type = arena_str(&r->arena, g->protocol_type);
-        r->protocol_name = arena_str(&r->arena, g->protocol);
-        if (m->assignment_len) {
-            void *p = td_arena_alloc(&r->arena, m->assignment_len);
-            if (p)
-                memcpy(p, m->assignment, m->assignment_len);
-            r->assignment = p;
-            r->len = p ? m->assignment_len : 0;
-        }
+        r->protocol_type = td_arena_strdup(&r->arena, g->protocol_type);
+        r->protocol_name = td_arena_strdup(&r->arena, g->protocol);
+        arena_bytes(&r->arena, m->assignment, m->assignment_len, &r->assignment, &r->len);
     }
     cb(arg, r);
 }
@@ -614,15 +605,12 @@ static void prepare_rebalance(td_coord *c, group *g, int64_t now)
     pthread_cond_signal(&c->cv);
 }
 
-/* Removes member m: its waits are answered with `why`; the group rebalances without it. */
-static void member_remove(td_coord *c, group *g, member *m, coord_err why, int64_t now)
+/* Takes member i out of the group: its waits are answered with `why`; a leader is succeeded by
+ * the first member left. */
+static void member_unlink(group *g, size_t i, coord_err why)
 {
+    member *m = g->m[i];
     member_fail_waits(m, why);
-    size_t i = 0;
-    while (i < g->nm && g->m[i] != m)
-        i++;
-    if (i == g->nm)
-        return;
     memmove(&g->m[i], &g->m[i + 1], (g->nm - i - 1) * sizeof(*g->m));
     g->nm--;
     if (is_leader(g, m)) {
@@ -630,6 +618,17 @@ static void member_remove(td_coord *c, group *g, member *m, coord_err why, int64
         g->leader = g->nm ? strdup(g->m[0]->id) : NULL;
     }
     member_free(m);
+}
+
+/* Removes member m: its waits are answered with `why`; the group rebalances without it. */
+static void member_remove(td_coord *c, group *g, member *m, coord_err why, int64_t now)
+{
+    size_t i = 0;
+    while (i < g->nm && g->m[i] != m)
+        i++;
+    if (i == g->nm)
+        return;
+    member_unlink(g, i, why);
     switch (g->state) {
     case COORD_STABLE:
     case COORD_COMPLETING:
@@ -666,14 +665,7 @@ static void drop_members(group *g, bool (*kept)(const member *), const char *wha
         }
         TD_INFO("group", "group %s: member %s did not %s within the rebalance timeout", g->name,
                 m->id, what);
-        memmove(&g->m[i], &g->m[i + 1], (g->nm - i - 1) * sizeof(*g->m));
-        g->nm--;
-        if (is_leader(g, m)) {
-            free(g->leader);
-            g->leader = NULL;
-        }
-        member_fail_waits(m, COORD_UNKNOWN_MEMBER);
-        member_free(m);
+        member_unlink(g, i, COORD_UNKNOWN_MEMBER);
     }
 }
 
@@ -1376,39 +1368,25 @@ coord_err coord_describe(td_coord *c, const char *group_name, coord_group_desc *
         bool stable = g->state == COORD_STABLE;
         d->state = g->state;
         d->generation = g->generation;
-        d->protocol_type = arena_str(a, g->protocol_type ? g->protocol_type : "");
-        d->protocol_name = arena_str(a, stable && g->protocol ? g->protocol : "");
-        d->leader = arena_str(a, g->leader ? g->leader : "");
+        d->protocol_type = td_arena_strdup(a, g->protocol_type ? g->protocol_type : "");
+        d->protocol_name = td_arena_strdup(a, stable && g->protocol ? g->protocol : "");
+        d->leader = td_arena_strdup(a, g->leader ? g->leader : "");
         d->members = td_arena_calloc(a, g->nm ? g->nm : 1, sizeof(*d->members));
         for (size_t i = 0; d->members && i < g->nm; i++) {
             member *m = g->m[i];
             coord_member_desc *x = &d->members[i];
-            x->member_id = arena_str(a, m->id);
-            x->instance_id = arena_str(a, m->instance_id);
-            x->client_id = arena_str(a, m->client_id);
-            x->client_host = arena_str(a, m->client_host);
+            x->member_id = td_arena_strdup(a, m->id);
+            x->instance_id = td_arena_strdup(a, m->instance_id);
+            x->client_id = td_arena_strdup(a, m->client_id);
+            x->client_host = td_arena_strdup(a, m->client_host);
             const proto_entry *p = stable ? member_proto(m, g->protocol) : NULL;
-            if (p && p->len) {
-                void *meta = td_arena_alloc(a, p->len);
-                if (meta)
-                    memcpy(meta, p->meta, p->len);
-                x->meta = meta;
-                x->meta_len = meta ? p->len : 0;
-            }
-            if (m->nprotos && m->protos[0].len) {
-                void *sub = td_arena_alloc(a, m->protos[0].len);
-                if (sub)
-                    memcpy(sub, m->protos[0].meta, m->protos[0].len);
-                x->sub_meta = sub;
-                x->sub_len = sub ? m->protos[0].len : 0;
-            }
-            if (stable && m->assignment_len) {
-                void *as = td_arena_alloc(a, m->assignment_len);
-                if (as)
-                    memcpy(as, m->assignment, m->assignment_len);
-                x->assignment = as;
-                x->assignment_len = as ? m->assignment_len : 0;
-            }
+            if (p)
+                arena_bytes(a, p->meta, p->len, &x->meta, &x->meta_len);
+            if (m->nprotos)
+                arena_bytes(a, m->protos[0].meta, m->protos[0].len, &x->sub_meta, &x->sub_len);
+            if (stable)
+                arena_bytes(a, m->assignment, m->assignment_len, &x->assignment,
+                            &x->assignment_len);
         }
         d->nmembers = d->members ? g->nm : 0;
     }

@@ -191,6 +191,23 @@ static void test_log_and_clock(void)
     ASSERT_GE(td_wall_ms(), 1700000000000LL); /* after 2023 */
 }
 
-TEST_MAIN(TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
+static void test_arena_copies(void)
+{
+    td_arena a;
+    td_arena_init(&a);
+    char *s = td_arena_strdup(&a, "hello");
+    ASSERT_STR_EQ(s, "hello");
+    ASSERT(td_arena_strdup(&a, NULL) == NULL);
+    char big[5000];
+    memset(big, 'x', sizeof(big));
+    uint8_t *m = td_arena_memdup(&a, big, sizeof(big)); /* beyond the inline buffer */
+    ASSERT(m != NULL && m != (uint8_t *)big);
+    ASSERT_MEM_EQ(m, big, sizeof(big));
+    ASSERT(td_arena_memdup(&a, big, 0) == NULL);
+    ASSERT_STR_EQ(s, "hello"); /* earlier copies stay put */
+    td_arena_free(&a);
+}
+
+TEST_MAIN(TEST(test_arena_copies), TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
           TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
           TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))

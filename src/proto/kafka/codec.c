@@ -344,6 +344,21 @@ void ko_bytes(kafka_out *o, const void *p, int32_t n)
         put(o, p, (size_t)n);
 }
 
+void ko_string_nn(kafka_out *o, const char *s)
+{
+    ko_string(o, s ? s : "");
+}
+
+void ko_set_flexible(kafka_out *o, int16_t key, int16_t v)
+{
+    o->flexible = kafka_is_flexible(key, v);
+}
+
+void kr_set_flexible(kafka_reader *r, int16_t key, int16_t v)
+{
+    r->flexible = kafka_is_flexible(key, v);
+}
+
 void ko_array(kafka_out *o, int32_t n)
 {
     if (o->flexible)

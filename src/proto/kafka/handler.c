@@ -205,7 +205,7 @@ static void handle_api_versions(kreq *q, kafka_reader *r)
         err = KERR_UNSUPPORTED_VERSION;
     else if (kafka_decode_api_versions(r, v, &body) != 0)
         err = KERR_INVALID_REQUEST;
-    ko_begin(&q->out, q->h.correlation_id, 0);
+    kreq_begin(q); /* header v0: ApiVersions never has a flexible header */
     kafka_encode_api_versions(&q->out, err ? 0 : v, err);
     ko_end(&q->out);
 }
@@ -260,7 +260,7 @@ static void handle_metadata(kreq *q, kafka_reader *r)
         if (td_topic_list(s->e, &all, &nall) == 0) {
             m.topics = td_arena_calloc(&q->arena, nall ? nall : 1, sizeof(*m.topics));
             for (size_t i = 0; m.topics && i < nall; i++)
-                m.topics[i].name = td_arena_strndup(&q->arena, all[i].name, strlen(all[i].name));
+                m.topics[i].name = td_arena_strdup(&q->arena, all[i].name);
             m.ntopics = m.topics ? (int32_t)nall : 0;
         }
     } else {
@@ -292,7 +292,7 @@ static void handle_metadata(kreq *q, kafka_reader *r)
         if (m.topics[i].error_code == KERR_NONE)
             fill_metadata_topic(s, &m.topics[i], &q->arena);
     free(all);
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_metadata(&q->out, v, &m);
     ko_end(&q->out);
 }
@@ -303,8 +303,7 @@ static void handle_metadata(kreq *q, kafka_reader *r)
 static void produce_finish(kreq *q)
 {
     if (!q->no_response) {
-        ko_begin(&q->out, q->h.correlation_id,
-                 kafka_response_header_version(q->h.api_key, q->h.api_version));
+        kreq_begin(q);
         kafka_encode_produce(&q->out, q->h.api_version, &q->presp);
         ko_end(&q->out);
     }
@@ -327,6 +326,12 @@ static void async_task(void *arg)
         kreq_send_ready(kc);
     }
     net_conn_unref(c);
+}
+
+void kreq_begin(kreq *q)
+{
+    ko_begin(&q->out, q->h.correlation_id,
+             kafka_response_header_version(q->h.api_key, q->h.api_version));
 }
 
 void kreq_async_begin(kreq *q, void (*finish)(kreq *q))
@@ -640,7 +645,7 @@ static bool fetch_try(kreq *q, bool final)
         resp.error_code = KERR_FETCH_SESSION_ID_NOT_FOUND;
         resp.ntopics = 0;
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_fetch(&q->out, v, &resp);
     ko_end(&q->out);
     q->ready = true;
@@ -801,7 +806,7 @@ static void handle_list_offsets(kreq *q, kafka_reader *r)
         }
         broker_topic_release(ref);
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_list_offsets(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -875,7 +880,7 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
             if (rc == TD_EINVAL)
                 t->error_code = KERR_INVALID_PARTITIONS;
             const char *why = td_last_error();
-            t->error_message = td_arena_strndup(&q->arena, why, strlen(why));
+            t->error_message = td_arena_strdup(&q->arena, why);
             continue;
         }
         t->out_partitions = parts;
@@ -892,7 +897,7 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
             if (td_topic_config_get(&tc, keys[k], buf, sizeof(buf)) != 0)
                 continue;
             t->out_configs[t->nout_configs].name = keys[k];
-            t->out_configs[t->nout_configs].value = td_arena_strndup(&q->arena, buf, strlen(buf));
+            t->out_configs[t->nout_configs].value = td_arena_strdup(&q->arena, buf);
             t->nout_configs++;
         }
         td_topic_ref *ref = NULL;
@@ -904,7 +909,7 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
             TD_INFO("kafka", "created topic %s with %" PRId32 " partitions for %s", t->name,
                     parts, net_conn_peer(q->kc->c));
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_create_topics(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -928,12 +933,12 @@ static void handle_delete_topics(kreq *q, kafka_reader *r)
         if (rc) {
             t->error_code = kafka_error_of(rc);
             const char *why = td_last_error();
-            t->error_message = td_arena_strndup(&q->arena, why, strlen(why));
+            t->error_message = td_arena_strdup(&q->arena, why);
         } else {
             TD_INFO("kafka", "deleted topic %s for %s", t->name, net_conn_peer(q->kc->c));
         }
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_delete_topics(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -972,13 +977,13 @@ static void handle_create_partitions(kreq *q, kafka_reader *r)
         if (rc) {
             t->error_code = rc == TD_EINVAL ? KERR_INVALID_PARTITIONS : kafka_error_of(rc);
             const char *why = td_last_error();
-            t->error_message = td_arena_strndup(&q->arena, why, strlen(why));
+            t->error_message = td_arena_strdup(&q->arena, why);
         } else {
             TD_INFO("kafka", "topic %s now has %" PRId32 " partitions (for %s)", t->name,
                     t->count, net_conn_peer(q->kc->c));
         }
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_create_partitions(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -996,7 +1001,7 @@ static void handle_describe_cluster(kreq *q, kafka_reader *r)
                              .host = s->host,
                              .port = s->cfg.port,
                              .cluster_id = s->cluster_id};
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_describe_cluster(&q->out, v, &req, &m);
     ko_end(&q->out);
 }
@@ -1034,15 +1039,10 @@ static const config_meta topic_meta[] = {
      "delete: retention deletes old segments (compaction is not supported)."},
 };
 
-static const char *arena_str(kreq *q, const char *s)
-{
-    return td_arena_strndup(&q->arena, s, strlen(s));
-}
-
 static void resource_error(kreq *q, kafka_config_resource *res, int16_t code, const char *msg)
 {
     res->error_code = code;
-    res->error_message = msg ? arena_str(q, msg) : NULL;
+    res->error_message = msg ? td_arena_strdup(&q->arena, msg) : NULL;
 }
 
 /* True if the resource names this broker: its node id, or "" (the cluster-wide default). */
@@ -1085,7 +1085,7 @@ static void describe_topic(kreq *q, kafka_config_resource *res)
             continue;
         kafka_config_desc *d = &res->out[res->nout++];
         d->name = m->key;
-        d->value = arena_str(q, val);
+        d->value = td_arena_strdup(&q->arena, val);
         d->is_default = !strcmp(val, dval);
         d->source = d->is_default ? KAFKA_SOURCE_DEFAULT : KAFKA_SOURCE_DYNAMIC_TOPIC;
         d->type = m->type;
@@ -1155,7 +1155,7 @@ static void describe_broker(kreq *q, kafka_config_resource *res)
             continue;
         kafka_config_desc *d = &res->out[res->nout++];
         d->name = e[i].key;
-        d->value = arena_str(q, e[i].value);
+        d->value = td_arena_strdup(&q->arena, e[i].value);
         d->read_only = true;
         d->is_default = !e[i].from_settings;
         d->source = e[i].from_settings ? KAFKA_SOURCE_STATIC_BROKER : KAFKA_SOURCE_DEFAULT;
@@ -1184,7 +1184,7 @@ static void handle_describe_configs(kreq *q, kafka_reader *r)
     }
     if (q->out.err)
         return;
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_describe_configs(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -1315,7 +1315,7 @@ static void handle_alter_configs(kreq *q, kafka_reader *r)
             resource_error(q, res, KERR_INVALID_REQUEST,
                            "only topic (2) resources can be altered");
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(key, v));
+    kreq_begin(q);
     kafka_encode_alter_configs(&q->out, key, v, &req);
     ko_end(&q->out);
 }
@@ -1343,7 +1343,7 @@ static void handle_delete_records(kreq *q, kafka_reader *r)
                         t->name, pp->partition, ls, net_conn_peer(q->kc->c));
         }
     }
-    ko_begin(&q->out, q->h.correlation_id, kafka_response_header_version(q->h.api_key, v));
+    kreq_begin(q);
     kafka_encode_delete_records(&q->out, v, &req);
     ko_end(&q->out);
 }

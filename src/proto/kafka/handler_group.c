@@ -50,12 +50,6 @@ static int16_t coord_kafka_error(coord_err e)
     }
 }
 
-static void begin(kreq *q)
-{
-    ko_begin(&q->out, q->h.correlation_id,
-             kafka_response_header_version(q->h.api_key, q->h.api_version));
-}
-
 static td_coord *coord_of(kreq *q)
 {
     return q->kc->s->cfg.coord;
@@ -78,12 +72,7 @@ static const char *client_host(kreq *q)
     }
     char buf[160];
     snprintf(buf, sizeof(buf), "/%s", p);
-    return td_arena_strndup(&q->arena, buf, strlen(buf));
-}
-
-static const char *arena_copy(kreq *q, const char *s)
-{
-    return s ? td_arena_strndup(&q->arena, s, strlen(s)) : NULL;
+    return td_arena_strdup(&q->arena, buf);
 }
 
 /* An empty group.instance.id means none. */
@@ -124,7 +113,7 @@ static void handle_find_coordinator(kreq *q, kafka_reader *r)
             c->port = s->cfg.port;
         }
     }
-    begin(q);
+    kreq_begin(q);
     kafka_encode_find_coordinator(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -155,7 +144,7 @@ static void join_finish(kreq *q)
             }
         }
     }
-    begin(q);
+    kreq_begin(q);
     kafka_encode_join_group(&q->out, q->h.api_version, &m);
     ko_end(&q->out);
 }
@@ -222,7 +211,7 @@ static void sync_finish(kreq *q)
             m.len = (int32_t)res->len;
         }
     }
-    begin(q);
+    kreq_begin(q);
     kafka_encode_sync_group(&q->out, q->h.api_version, &m);
     ko_end(&q->out);
 }
@@ -281,7 +270,7 @@ static void handle_heartbeat(kreq *q, kafka_reader *r)
                                                 instance_of(req.group_instance_id),
                                                 req.generation_id)
                               : COORD_UNAVAILABLE;
-    begin(q);
+    kreq_begin(q);
     kafka_encode_heartbeat(&q->out, v, coord_kafka_error(e));
     ko_end(&q->out);
 }
@@ -311,7 +300,7 @@ static void handle_leave_group(kreq *q, kafka_reader *r)
     req.error_code = coord_kafka_error(top);
     if (v <= 2 && req.nmembers == 1)
         req.error_code = req.members[0].error_code;
-    begin(q);
+    kreq_begin(q);
     kafka_encode_leave_group(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -330,7 +319,7 @@ static void commit_finish(kreq *q)
         for (int32_t k = 0; k < m->topics[i].nparts; k++)
             if (m->topics[i].parts[k].error_code == KERR_NONE)
                 m->topics[i].parts[k].error_code = err;
-    begin(q);
+    kreq_begin(q);
     kafka_encode_offset_commit(&q->out, q->h.api_version, m);
     ko_end(&q->out);
 }
@@ -410,7 +399,7 @@ static void fill_fetch_part(kreq *q, kafka_offset_fetch_part *p, const td_commit
 {
     p->offset = o ? o->offset : -1;
     p->leader_epoch = o ? o->leader_epoch : -1;
-    p->metadata = o && o->metadata ? arena_copy(q, o->metadata) : "";
+    p->metadata = o && o->metadata ? td_arena_strdup(&q->arena, o->metadata) : "";
     p->error_code = KERR_NONE;
 }
 
@@ -440,7 +429,7 @@ static bool fetch_group(kreq *q, kafka_offset_fetch_group *g)
                 while (i + cnt < n && strcmp(v[i + cnt].topic, v[i].topic) == 0)
                     cnt++;
                 kafka_offset_fetch_topic *ft = &g->topics[++t];
-                ft->name = td_arena_strndup(&q->arena, v[i].topic, strlen(v[i].topic));
+                ft->name = td_arena_strdup(&q->arena, v[i].topic);
                 ft->parts = td_arena_calloc(&q->arena, cnt, sizeof(*ft->parts));
                 ok = ft->name && ft->parts;
             }
@@ -480,7 +469,7 @@ static void handle_offset_fetch(kreq *q, kafka_reader *r)
             return;
         }
     }
-    begin(q);
+    kreq_begin(q);
     kafka_encode_offset_fetch(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -517,23 +506,14 @@ static void handle_list_groups(kreq *q, kafka_reader *r)
         if (!wanted)
             continue;
         kafka_listed_group *g = &req.groups[req.ngroups++];
-        g->group_id = td_arena_strndup(&q->arena, all[i].name, strlen(all[i].name));
-        g->protocol_type = td_arena_strndup(&q->arena, all[i].protocol_type,
-                                            strlen(all[i].protocol_type));
+        g->group_id = td_arena_strdup(&q->arena, all[i].name);
+        g->protocol_type = td_arena_strdup(&q->arena, all[i].protocol_type);
         g->state = state;
     }
     free(all);
-    begin(q);
+    kreq_begin(q);
     kafka_encode_list_groups(&q->out, v, &req);
     ko_end(&q->out);
-}
-
-static const void *arena_mem(kreq *q, const void *p, size_t n)
-{
-    void *d = n ? td_arena_alloc(&q->arena, n) : NULL;
-    if (d)
-        memcpy(d, p, n);
-    return d;
 }
 
 static void handle_describe_groups(kreq *q, kafka_reader *r)
@@ -565,8 +545,8 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
             continue;
         }
         g->state = coord_state_name(d.state);
-        g->protocol_type = arena_copy(q, d.protocol_type);
-        g->protocol_data = arena_copy(q, d.protocol_name);
+        g->protocol_type = td_arena_strdup(&q->arena, d.protocol_type);
+        g->protocol_data = td_arena_strdup(&q->arena, d.protocol_name);
         g->members = td_arena_calloc(&q->arena, d.nmembers + 1, sizeof(*g->members));
         if (!g->members || !g->protocol_type || !g->protocol_data) {
             coord_desc_free(&d);
@@ -577,18 +557,18 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
         for (size_t k = 0; k < d.nmembers; k++) {
             const coord_member_desc *x = &d.members[k];
             kafka_group_member *m = &g->members[k];
-            m->member_id = arena_copy(q, x->member_id);
-            m->group_instance_id = arena_copy(q, x->instance_id);
-            m->client_id = arena_copy(q, x->client_id);
-            m->client_host = arena_copy(q, x->client_host);
-            m->meta = arena_mem(q, x->meta, x->meta_len);
+            m->member_id = td_arena_strdup(&q->arena, x->member_id);
+            m->group_instance_id = td_arena_strdup(&q->arena, x->instance_id);
+            m->client_id = td_arena_strdup(&q->arena, x->client_id);
+            m->client_host = td_arena_strdup(&q->arena, x->client_host);
+            m->meta = td_arena_memdup(&q->arena, x->meta, x->meta_len);
             m->meta_len = m->meta ? (int32_t)x->meta_len : 0;
-            m->assignment = arena_mem(q, x->assignment, x->assignment_len);
+            m->assignment = td_arena_memdup(&q->arena, x->assignment, x->assignment_len);
             m->assignment_len = m->assignment ? (int32_t)x->assignment_len : 0;
         }
         coord_desc_free(&d);
     }
-    begin(q);
+    kreq_begin(q);
     kafka_encode_describe_groups(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -607,7 +587,7 @@ static void handle_delete_groups(kreq *q, kafka_reader *r)
                                   : COORD_UNAVAILABLE;
         req.groups[i].error_code = e == COORD_STORAGE ? kafka_error_of(rc) : coord_kafka_error(e);
     }
-    begin(q);
+    kreq_begin(q);
     kafka_encode_delete_groups(&q->out, v, &req);
     ko_end(&q->out);
 }
@@ -673,7 +653,7 @@ static void handle_offset_delete(kreq *q, kafka_reader *r)
         coord_desc_free(&d);
     if (req.error_code)
         req.ntopics = 0; /* a group-level error answers no partitions, as Kafka does */
-    begin(q);
+    kreq_begin(q);
     kafka_encode_offset_delete(&q->out, v, &req);
     ko_end(&q->out);
 }

@@ -87,6 +87,9 @@ struct kreq {
 /* The Kafka error code for a td_ error code. */
 int16_t kafka_error_of(int rc);
 
+/* Starts q's response frame (correlation id, the header version of its API and version). */
+void kreq_begin(kreq *q);
+
 /* Writes out the responses at the head of the queue that are ready. */
 void kreq_send_ready(kconn *kc);
 

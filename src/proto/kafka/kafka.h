@@ -137,6 +137,8 @@ const char *kr_string_classic(kafka_reader *r);
 uint8_t *kr_bytes(kafka_reader *r, int32_t *len);
 /* An array's element count: -1 for null; sets err if it cannot fit in the bytes left. */
 int32_t kr_array(kafka_reader *r);
+/* Selects the encoding (classic or compact) of API key at version v. */
+void kr_set_flexible(kafka_reader *r, int16_t key, int16_t v);
 /* Skips the tagged fields of a struct in flexible versions. */
 void kr_tags(kafka_reader *r);
 void *kr_alloc(kafka_reader *r, size_t count, size_t size);
@@ -176,6 +178,8 @@ void ko_uvarint(kafka_out *o, uint32_t v);
 void ko_uuid(kafka_out *o, const uint8_t v[16]);
 void ko_string(kafka_out *o, const char *s); /* NULL: null */
 void ko_string_n(kafka_out *o, const char *s, size_t n);
+void ko_string_nn(kafka_out *o, const char *s); /* a field that may not be null: NULL is "" */
+void ko_set_flexible(kafka_out *o, int16_t key, int16_t v);
 void ko_bytes(kafka_out *o, const void *p, int32_t n); /* n -1: null */
 void ko_array(kafka_out *o, int32_t n);              /* n -1: null */
 void ko_tags(kafka_out *o);                          /* no tagged fields */

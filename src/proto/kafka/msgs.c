@@ -7,15 +7,6 @@
 
 #include "proto/kafka/kafka.h"
 
-static void set_flex(kafka_reader *r, int16_t key, int16_t v)
-{
-    r->flexible = kafka_is_flexible(key, v);
-}
-
-static void set_oflex(kafka_out *o, int16_t key, int16_t v)
-{
-    o->flexible = kafka_is_flexible(key, v);
-}
 
 /* Arrays of int32 in responses (replica lists): this broker is the only replica. */
 static void ko_node_list(kafka_out *o, int32_t node, bool present)
@@ -46,7 +37,7 @@ static void ko_node_list(kafka_out *o, int32_t node, bool present)
 int kafka_decode_metadata(kafka_reader *r, int16_t v, kafka_metadata_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_METADATA, v);
+    kr_set_flexible(r, KAFKA_METADATA, v);
     int32_t n = kr_array(r);
     if (v == 0 && n == 0)
         n = -1;
@@ -74,7 +65,7 @@ int kafka_decode_metadata(kafka_reader *r, int16_t v, kafka_metadata_req *q)
 
 void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m)
 {
-    set_oflex(o, KAFKA_METADATA, v);
+    ko_set_flexible(o, KAFKA_METADATA, v);
     if (v >= 3)
         ko_i32(o, 0);
     ko_array(o, 1);
@@ -134,7 +125,7 @@ void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m
 int kafka_decode_produce(kafka_reader *r, int16_t v, kafka_produce_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_PRODUCE, v);
+    kr_set_flexible(r, KAFKA_PRODUCE, v);
     q->transactional_id = kr_string(r);
     q->acks = kr_i16(r);
     q->timeout_ms = kr_i32(r);
@@ -158,7 +149,7 @@ int kafka_decode_produce(kafka_reader *r, int16_t v, kafka_produce_req *q)
 
 void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m)
 {
-    set_oflex(o, KAFKA_PRODUCE, v);
+    ko_set_flexible(o, KAFKA_PRODUCE, v);
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
         const kafka_produce_topic_resp *t = &m->topics[i];
@@ -201,7 +192,7 @@ void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m)
 int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_FETCH, v);
+    kr_set_flexible(r, KAFKA_FETCH, v);
     q->replica_id = kr_i32(r);
     q->max_wait_ms = kr_i32(r);
     q->min_bytes = kr_i32(r);
@@ -250,7 +241,7 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
 
 void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
 {
-    set_oflex(o, KAFKA_FETCH, v);
+    ko_set_flexible(o, KAFKA_FETCH, v);
     ko_i32(o, 0);
     if (v >= 7) {
         ko_i16(o, m->error_code);
@@ -301,7 +292,7 @@ void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
 int kafka_decode_list_offsets(kafka_reader *r, int16_t v, kafka_list_offsets_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_LIST_OFFSETS, v);
+    kr_set_flexible(r, KAFKA_LIST_OFFSETS, v);
     q->replica_id = kr_i32(r);
     if (v >= 2)
         q->isolation_level = kr_i8(r);
@@ -328,7 +319,7 @@ int kafka_decode_list_offsets(kafka_reader *r, int16_t v, kafka_list_offsets_req
 
 void kafka_encode_list_offsets(kafka_out *o, int16_t v, const kafka_list_offsets_req *m)
 {
-    set_oflex(o, KAFKA_LIST_OFFSETS, v);
+    ko_set_flexible(o, KAFKA_LIST_OFFSETS, v);
     if (v >= 2)
         ko_i32(o, 0);
     ko_array(o, m->ntopics);
@@ -389,7 +380,7 @@ static kafka_config *decode_configs(kafka_reader *r, int32_t *count, bool with_o
 int kafka_decode_create_topics(kafka_reader *r, int16_t v, kafka_create_topics_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_CREATE_TOPICS, v);
+    kr_set_flexible(r, KAFKA_CREATE_TOPICS, v);
     q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
     int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
@@ -418,7 +409,7 @@ int kafka_decode_create_topics(kafka_reader *r, int16_t v, kafka_create_topics_r
 
 void kafka_encode_create_topics(kafka_out *o, int16_t v, const kafka_create_topics_req *m)
 {
-    set_oflex(o, KAFKA_CREATE_TOPICS, v);
+    ko_set_flexible(o, KAFKA_CREATE_TOPICS, v);
     if (v >= 2)
         ko_i32(o, 0);
     ko_array(o, m->ntopics);
@@ -464,7 +455,7 @@ void kafka_encode_create_topics(kafka_out *o, int16_t v, const kafka_create_topi
 int kafka_decode_delete_topics(kafka_reader *r, int16_t v, kafka_delete_topics_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_DELETE_TOPICS, v);
+    kr_set_flexible(r, KAFKA_DELETE_TOPICS, v);
     q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
     int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
@@ -481,7 +472,7 @@ int kafka_decode_delete_topics(kafka_reader *r, int16_t v, kafka_delete_topics_r
 
 void kafka_encode_delete_topics(kafka_out *o, int16_t v, const kafka_delete_topics_req *m)
 {
-    set_oflex(o, KAFKA_DELETE_TOPICS, v);
+    ko_set_flexible(o, KAFKA_DELETE_TOPICS, v);
     if (v >= 1)
         ko_i32(o, 0);
     ko_array(o, m->ntopics);
@@ -507,7 +498,7 @@ void kafka_encode_delete_topics(kafka_out *o, int16_t v, const kafka_delete_topi
 int kafka_decode_create_partitions(kafka_reader *r, int16_t v, kafka_create_partitions_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_CREATE_PARTITIONS, v);
+    kr_set_flexible(r, KAFKA_CREATE_PARTITIONS, v);
     q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
     int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
@@ -533,7 +524,7 @@ int kafka_decode_create_partitions(kafka_reader *r, int16_t v, kafka_create_part
 void kafka_encode_create_partitions(kafka_out *o, int16_t v,
                                     const kafka_create_partitions_req *m)
 {
-    set_oflex(o, KAFKA_CREATE_PARTITIONS, v);
+    ko_set_flexible(o, KAFKA_CREATE_PARTITIONS, v);
     ko_i32(o, 0);
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
@@ -555,7 +546,7 @@ void kafka_encode_create_partitions(kafka_out *o, int16_t v,
 int kafka_decode_describe_cluster(kafka_reader *r, int16_t v, kafka_describe_cluster_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_DESCRIBE_CLUSTER, v);
+    kr_set_flexible(r, KAFKA_DESCRIBE_CLUSTER, v);
     q->include_cluster_authorized_operations = kr_bool(r);
     q->endpoint_type = v >= 1 ? kr_i8(r) : 1;
     kr_tags(r);
@@ -565,7 +556,7 @@ int kafka_decode_describe_cluster(kafka_reader *r, int16_t v, kafka_describe_clu
 void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe_cluster_req *q,
                                    const kafka_metadata_resp *m)
 {
-    set_oflex(o, KAFKA_DESCRIBE_CLUSTER, v);
+    ko_set_flexible(o, KAFKA_DESCRIBE_CLUSTER, v);
     bool bad_type = q->endpoint_type != 1 && q->endpoint_type != 2;
     ko_i32(o, 0);
     ko_i16(o, bad_type ? KERR_INVALID_REQUEST : KERR_NONE);
@@ -598,7 +589,7 @@ void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe
 int kafka_decode_describe_configs(kafka_reader *r, int16_t v, kafka_describe_configs_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_DESCRIBE_CONFIGS, v);
+    kr_set_flexible(r, KAFKA_DESCRIBE_CONFIGS, v);
     q->resources = kr_array_alloc(r, sizeof(*q->resources), &q->nresources);
     int32_t n = q->nresources;
     for (int32_t i = 0; i < n && !r->err; i++) {
@@ -622,7 +613,7 @@ int kafka_decode_describe_configs(kafka_reader *r, int16_t v, kafka_describe_con
 
 void kafka_encode_describe_configs(kafka_out *o, int16_t v, const kafka_describe_configs_req *m)
 {
-    set_oflex(o, KAFKA_DESCRIBE_CONFIGS, v);
+    ko_set_flexible(o, KAFKA_DESCRIBE_CONFIGS, v);
     ko_i32(o, 0);
     ko_array(o, m->nresources);
     for (int32_t i = 0; i < m->nresources; i++) {
@@ -630,7 +621,7 @@ void kafka_encode_describe_configs(kafka_out *o, int16_t v, const kafka_describe
         ko_i16(o, res->error_code);
         ko_string(o, res->error_message);
         ko_i8(o, res->type);
-        ko_string(o, res->name ? res->name : "");
+        ko_string_nn(o, res->name);
         ko_array(o, res->nout);
         for (int32_t k = 0; k < res->nout; k++) {
             const kafka_config_desc *d = &res->out[k];
@@ -676,7 +667,7 @@ int kafka_decode_alter_configs(kafka_reader *r, int16_t key, int16_t v,
                                kafka_alter_configs_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, key, v);
+    kr_set_flexible(r, key, v);
     bool incremental = key == KAFKA_INCREMENTAL_ALTER_CONFIGS;
     q->resources = kr_array_alloc(r, sizeof(*q->resources), &q->nresources);
     int32_t n = q->nresources;
@@ -697,7 +688,7 @@ int kafka_decode_alter_configs(kafka_reader *r, int16_t key, int16_t v,
 void kafka_encode_alter_configs(kafka_out *o, int16_t key, int16_t v,
                                 const kafka_alter_configs_req *m)
 {
-    set_oflex(o, key, v);
+    ko_set_flexible(o, key, v);
     ko_i32(o, 0);
     ko_array(o, m->nresources);
     for (int32_t i = 0; i < m->nresources; i++) {
@@ -705,7 +696,7 @@ void kafka_encode_alter_configs(kafka_out *o, int16_t key, int16_t v,
         ko_i16(o, res->error_code);
         ko_string(o, res->error_message);
         ko_i8(o, res->type);
-        ko_string(o, res->name ? res->name : "");
+        ko_string_nn(o, res->name);
         ko_tags(o);
     }
     ko_tags(o);
@@ -720,7 +711,7 @@ void kafka_encode_alter_configs(kafka_out *o, int16_t key, int16_t v,
 int kafka_decode_delete_records(kafka_reader *r, int16_t v, kafka_delete_records_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_DELETE_RECORDS, v);
+    kr_set_flexible(r, KAFKA_DELETE_RECORDS, v);
     q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
     int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
@@ -743,12 +734,12 @@ int kafka_decode_delete_records(kafka_reader *r, int16_t v, kafka_delete_records
 
 void kafka_encode_delete_records(kafka_out *o, int16_t v, const kafka_delete_records_req *m)
 {
-    set_oflex(o, KAFKA_DELETE_RECORDS, v);
+    ko_set_flexible(o, KAFKA_DELETE_RECORDS, v);
     ko_i32(o, 0);
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
         const kafka_delete_records_topic *t = &m->topics[i];
-        ko_string(o, t->name ? t->name : "");
+        ko_string_nn(o, t->name);
         ko_array(o, t->nparts);
         for (int32_t k = 0; k < t->nparts; k++) {
             ko_i32(o, t->parts[k].partition);

@@ -8,21 +8,6 @@
 
 #include "proto/kafka/kafka.h"
 
-static void set_flex(kafka_reader *r, int16_t key, int16_t v)
-{
-    r->flexible = kafka_is_flexible(key, v);
-}
-
-static void set_oflex(kafka_out *o, int16_t key, int16_t v)
-{
-    o->flexible = kafka_is_flexible(key, v);
-}
-
-/* A string field that may not be null in this version: null becomes "". */
-static void ko_str(kafka_out *o, const char *s)
-{
-    ko_string(o, s ? s : "");
-}
 
 /* ---------------------------------------------------------------------------------------------
  * FindCoordinator v0-4
@@ -34,7 +19,7 @@ static void ko_str(kafka_out *o, const char *s)
 int kafka_decode_find_coordinator(kafka_reader *r, int16_t v, kafka_find_coordinator_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_FIND_COORDINATOR, v);
+    kr_set_flexible(r, KAFKA_FIND_COORDINATOR, v);
     const char *key = NULL;
     if (v <= 3)
         key = kr_string(r);
@@ -57,7 +42,7 @@ int kafka_decode_find_coordinator(kafka_reader *r, int16_t v, kafka_find_coordin
 
 void kafka_encode_find_coordinator(kafka_out *o, int16_t v, const kafka_find_coordinator_req *m)
 {
-    set_oflex(o, KAFKA_FIND_COORDINATOR, v);
+    ko_set_flexible(o, KAFKA_FIND_COORDINATOR, v);
     if (v >= 1)
         ko_i32(o, 0);
     if (v <= 3) {
@@ -66,15 +51,15 @@ void kafka_encode_find_coordinator(kafka_out *o, int16_t v, const kafka_find_coo
         if (v >= 1)
             ko_string(o, c->error_message);
         ko_i32(o, c->node_id);
-        ko_str(o, c->host);
+        ko_string_nn(o, c->host);
         ko_i32(o, c->port);
     } else {
         ko_array(o, m->nkeys);
         for (int32_t i = 0; i < m->nkeys; i++) {
             const kafka_coordinator *c = &m->keys[i];
-            ko_str(o, c->key);
+            ko_string_nn(o, c->key);
             ko_i32(o, c->node_id);
-            ko_str(o, c->host);
+            ko_string_nn(o, c->host);
             ko_i32(o, c->port);
             ko_i16(o, c->error_code);
             ko_string(o, c->error_message);
@@ -96,7 +81,7 @@ void kafka_encode_find_coordinator(kafka_out *o, int16_t v, const kafka_find_coo
 int kafka_decode_join_group(kafka_reader *r, int16_t v, kafka_join_group_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_JOIN_GROUP, v);
+    kr_set_flexible(r, KAFKA_JOIN_GROUP, v);
     q->group_id = kr_string(r);
     q->session_timeout_ms = kr_i32(r);
     q->rebalance_timeout_ms = v >= 1 ? kr_i32(r) : q->session_timeout_ms;
@@ -119,7 +104,7 @@ int kafka_decode_join_group(kafka_reader *r, int16_t v, kafka_join_group_req *q)
 
 void kafka_encode_join_group(kafka_out *o, int16_t v, const kafka_join_group_resp *m)
 {
-    set_oflex(o, KAFKA_JOIN_GROUP, v);
+    ko_set_flexible(o, KAFKA_JOIN_GROUP, v);
     if (v >= 2)
         ko_i32(o, 0);
     ko_i16(o, m->error_code);
@@ -128,16 +113,16 @@ void kafka_encode_join_group(kafka_out *o, int16_t v, const kafka_join_group_res
         ko_string(o, m->protocol_type);
         ko_string(o, m->protocol_name);
     } else {
-        ko_str(o, m->protocol_name);
+        ko_string_nn(o, m->protocol_name);
     }
-    ko_str(o, m->leader);
+    ko_string_nn(o, m->leader);
     if (v >= 9)
         ko_bool(o, m->skip_assignment);
-    ko_str(o, m->member_id);
+    ko_string_nn(o, m->member_id);
     ko_array(o, m->nmembers);
     for (int32_t i = 0; i < m->nmembers; i++) {
         const kafka_group_member *x = &m->members[i];
-        ko_str(o, x->member_id);
+        ko_string_nn(o, x->member_id);
         if (v >= 5)
             ko_string(o, x->group_instance_id);
         ko_bytes(o, x->meta, x->meta_len);
@@ -157,7 +142,7 @@ void kafka_encode_join_group(kafka_out *o, int16_t v, const kafka_join_group_res
 int kafka_decode_sync_group(kafka_reader *r, int16_t v, kafka_sync_group_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_SYNC_GROUP, v);
+    kr_set_flexible(r, KAFKA_SYNC_GROUP, v);
     q->group_id = kr_string(r);
     q->generation_id = kr_i32(r);
     q->member_id = kr_string(r);
@@ -180,7 +165,7 @@ int kafka_decode_sync_group(kafka_reader *r, int16_t v, kafka_sync_group_req *q)
 
 void kafka_encode_sync_group(kafka_out *o, int16_t v, const kafka_sync_group_resp *m)
 {
-    set_oflex(o, KAFKA_SYNC_GROUP, v);
+    ko_set_flexible(o, KAFKA_SYNC_GROUP, v);
     if (v >= 1)
         ko_i32(o, 0);
     ko_i16(o, m->error_code);
@@ -200,7 +185,7 @@ void kafka_encode_sync_group(kafka_out *o, int16_t v, const kafka_sync_group_res
 int kafka_decode_heartbeat(kafka_reader *r, int16_t v, kafka_heartbeat_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_HEARTBEAT, v);
+    kr_set_flexible(r, KAFKA_HEARTBEAT, v);
     q->group_id = kr_string(r);
     q->generation_id = kr_i32(r);
     q->member_id = kr_string(r);
@@ -212,7 +197,7 @@ int kafka_decode_heartbeat(kafka_reader *r, int16_t v, kafka_heartbeat_req *q)
 
 void kafka_encode_heartbeat(kafka_out *o, int16_t v, int16_t error_code)
 {
-    set_oflex(o, KAFKA_HEARTBEAT, v);
+    ko_set_flexible(o, KAFKA_HEARTBEAT, v);
     if (v >= 1)
         ko_i32(o, 0);
     ko_i16(o, error_code);
@@ -229,7 +214,7 @@ void kafka_encode_heartbeat(kafka_out *o, int16_t v, int16_t error_code)
 int kafka_decode_leave_group(kafka_reader *r, int16_t v, kafka_leave_group_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_LEAVE_GROUP, v);
+    kr_set_flexible(r, KAFKA_LEAVE_GROUP, v);
     q->group_id = kr_string(r);
     if (v <= 2) {
         const char *member = kr_string(r);
@@ -255,14 +240,14 @@ int kafka_decode_leave_group(kafka_reader *r, int16_t v, kafka_leave_group_req *
 
 void kafka_encode_leave_group(kafka_out *o, int16_t v, const kafka_leave_group_req *m)
 {
-    set_oflex(o, KAFKA_LEAVE_GROUP, v);
+    ko_set_flexible(o, KAFKA_LEAVE_GROUP, v);
     if (v >= 1)
         ko_i32(o, 0);
     ko_i16(o, m->error_code);
     if (v >= 3) {
         ko_array(o, m->nmembers);
         for (int32_t i = 0; i < m->nmembers; i++) {
-            ko_str(o, m->members[i].member_id);
+            ko_string_nn(o, m->members[i].member_id);
             ko_string(o, m->members[i].group_instance_id);
             ko_i16(o, m->members[i].error_code);
             ko_tags(o);
@@ -282,7 +267,7 @@ void kafka_encode_leave_group(kafka_out *o, int16_t v, const kafka_leave_group_r
 int kafka_decode_offset_commit(kafka_reader *r, int16_t v, kafka_offset_commit_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_OFFSET_COMMIT, v);
+    kr_set_flexible(r, KAFKA_OFFSET_COMMIT, v);
     q->group_id = kr_string(r);
     q->generation_id = -1;
     q->member_id = "";
@@ -317,13 +302,13 @@ int kafka_decode_offset_commit(kafka_reader *r, int16_t v, kafka_offset_commit_r
 
 void kafka_encode_offset_commit(kafka_out *o, int16_t v, const kafka_offset_commit_req *m)
 {
-    set_oflex(o, KAFKA_OFFSET_COMMIT, v);
+    ko_set_flexible(o, KAFKA_OFFSET_COMMIT, v);
     if (v >= 3)
         ko_i32(o, 0);
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
         const kafka_offset_commit_topic *t = &m->topics[i];
-        ko_str(o, t->name);
+        ko_string_nn(o, t->name);
         ko_array(o, t->nparts);
         for (int32_t k = 0; k < t->nparts; k++) {
             ko_i32(o, t->parts[k].partition);
@@ -373,7 +358,7 @@ static void decode_fetch_topics(kafka_reader *r, kafka_offset_fetch_group *g)
 int kafka_decode_offset_fetch(kafka_reader *r, int16_t v, kafka_offset_fetch_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_OFFSET_FETCH, v);
+    kr_set_flexible(r, KAFKA_OFFSET_FETCH, v);
     if (v <= 7) {
         q->groups = kr_alloc(r, 1, sizeof(*q->groups));
         if (q->groups) {
@@ -403,7 +388,7 @@ static void encode_fetch_topics(kafka_out *o, int16_t v, const kafka_offset_fetc
     ko_array(o, nt);
     for (int32_t i = 0; i < nt; i++) {
         const kafka_offset_fetch_topic *t = &g->topics[i];
-        ko_str(o, t->name);
+        ko_string_nn(o, t->name);
         ko_array(o, t->nparts);
         for (int32_t k = 0; k < t->nparts; k++) {
             const kafka_offset_fetch_part *p = &t->parts[k];
@@ -421,7 +406,7 @@ static void encode_fetch_topics(kafka_out *o, int16_t v, const kafka_offset_fetc
 
 void kafka_encode_offset_fetch(kafka_out *o, int16_t v, const kafka_offset_fetch_req *m)
 {
-    set_oflex(o, KAFKA_OFFSET_FETCH, v);
+    ko_set_flexible(o, KAFKA_OFFSET_FETCH, v);
     if (v >= 3)
         ko_i32(o, 0);
     if (v <= 7) {
@@ -431,7 +416,7 @@ void kafka_encode_offset_fetch(kafka_out *o, int16_t v, const kafka_offset_fetch
     } else {
         ko_array(o, m->ngroups);
         for (int32_t i = 0; i < m->ngroups; i++) {
-            ko_str(o, m->groups[i].group_id);
+            ko_string_nn(o, m->groups[i].group_id);
             encode_fetch_topics(o, v, &m->groups[i]);
             ko_i16(o, m->groups[i].error_code);
             ko_tags(o);
@@ -449,7 +434,7 @@ void kafka_encode_offset_fetch(kafka_out *o, int16_t v, const kafka_offset_fetch
 int kafka_decode_list_groups(kafka_reader *r, int16_t v, kafka_list_groups_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_LIST_GROUPS, v);
+    kr_set_flexible(r, KAFKA_LIST_GROUPS, v);
     if (v >= 4) {
         q->states = kr_array_alloc(r, sizeof(*q->states), &q->nstates);
         for (int32_t i = 0; i < q->nstates && !r->err; i++)
@@ -461,16 +446,16 @@ int kafka_decode_list_groups(kafka_reader *r, int16_t v, kafka_list_groups_req *
 
 void kafka_encode_list_groups(kafka_out *o, int16_t v, const kafka_list_groups_req *m)
 {
-    set_oflex(o, KAFKA_LIST_GROUPS, v);
+    ko_set_flexible(o, KAFKA_LIST_GROUPS, v);
     if (v >= 1)
         ko_i32(o, 0);
     ko_i16(o, m->error_code);
     ko_array(o, m->ngroups);
     for (int32_t i = 0; i < m->ngroups; i++) {
-        ko_str(o, m->groups[i].group_id);
-        ko_str(o, m->groups[i].protocol_type);
+        ko_string_nn(o, m->groups[i].group_id);
+        ko_string_nn(o, m->groups[i].protocol_type);
         if (v >= 4)
-            ko_str(o, m->groups[i].state);
+            ko_string_nn(o, m->groups[i].state);
         ko_tags(o);
     }
     ko_tags(o);
@@ -487,7 +472,7 @@ void kafka_encode_list_groups(kafka_out *o, int16_t v, const kafka_list_groups_r
 int kafka_decode_describe_groups(kafka_reader *r, int16_t v, kafka_describe_groups_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_DESCRIBE_GROUPS, v);
+    kr_set_flexible(r, KAFKA_DESCRIBE_GROUPS, v);
     q->groups = kr_array_alloc(r, sizeof(*q->groups), &q->ngroups);
     for (int32_t i = 0; i < q->ngroups && !r->err; i++)
         q->groups[i].group_id = kr_string(r);
@@ -499,25 +484,25 @@ int kafka_decode_describe_groups(kafka_reader *r, int16_t v, kafka_describe_grou
 
 void kafka_encode_describe_groups(kafka_out *o, int16_t v, const kafka_describe_groups_req *m)
 {
-    set_oflex(o, KAFKA_DESCRIBE_GROUPS, v);
+    ko_set_flexible(o, KAFKA_DESCRIBE_GROUPS, v);
     if (v >= 1)
         ko_i32(o, 0);
     ko_array(o, m->ngroups);
     for (int32_t i = 0; i < m->ngroups; i++) {
         const kafka_described_group *g = &m->groups[i];
         ko_i16(o, g->error_code);
-        ko_str(o, g->group_id);
-        ko_str(o, g->state);
-        ko_str(o, g->protocol_type);
-        ko_str(o, g->protocol_data);
+        ko_string_nn(o, g->group_id);
+        ko_string_nn(o, g->state);
+        ko_string_nn(o, g->protocol_type);
+        ko_string_nn(o, g->protocol_data);
         ko_array(o, g->nmembers);
         for (int32_t k = 0; k < g->nmembers; k++) {
             const kafka_group_member *x = &g->members[k];
-            ko_str(o, x->member_id);
+            ko_string_nn(o, x->member_id);
             if (v >= 4)
                 ko_string(o, x->group_instance_id);
-            ko_str(o, x->client_id);
-            ko_str(o, x->client_host);
+            ko_string_nn(o, x->client_id);
+            ko_string_nn(o, x->client_host);
             ko_bytes(o, x->meta ? x->meta : "", x->meta_len);
             ko_bytes(o, x->assignment ? x->assignment : "", x->assignment_len);
             ko_tags(o);
@@ -537,7 +522,7 @@ void kafka_encode_describe_groups(kafka_out *o, int16_t v, const kafka_describe_
 int kafka_decode_delete_groups(kafka_reader *r, int16_t v, kafka_delete_groups_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_DELETE_GROUPS, v);
+    kr_set_flexible(r, KAFKA_DELETE_GROUPS, v);
     q->groups = kr_array_alloc(r, sizeof(*q->groups), &q->ngroups);
     for (int32_t i = 0; i < q->ngroups && !r->err; i++)
         q->groups[i].group_id = kr_string(r);
@@ -547,11 +532,11 @@ int kafka_decode_delete_groups(kafka_reader *r, int16_t v, kafka_delete_groups_r
 
 void kafka_encode_delete_groups(kafka_out *o, int16_t v, const kafka_delete_groups_req *m)
 {
-    set_oflex(o, KAFKA_DELETE_GROUPS, v);
+    ko_set_flexible(o, KAFKA_DELETE_GROUPS, v);
     ko_i32(o, 0);
     ko_array(o, m->ngroups);
     for (int32_t i = 0; i < m->ngroups; i++) {
-        ko_str(o, m->groups[i].group_id);
+        ko_string_nn(o, m->groups[i].group_id);
         ko_i16(o, m->groups[i].error_code);
         ko_tags(o);
     }
@@ -567,7 +552,7 @@ void kafka_encode_delete_groups(kafka_out *o, int16_t v, const kafka_delete_grou
 int kafka_decode_offset_delete(kafka_reader *r, int16_t v, kafka_offset_delete_req *q)
 {
     memset(q, 0, sizeof(*q));
-    set_flex(r, KAFKA_OFFSET_DELETE, v);
+    kr_set_flexible(r, KAFKA_OFFSET_DELETE, v);
     q->group_id = kr_string(r);
     q->topics = kr_array_alloc(r, sizeof(*q->topics), &q->ntopics);
     for (int32_t i = 0; i < q->ntopics && !r->err; i++) {
@@ -582,13 +567,13 @@ int kafka_decode_offset_delete(kafka_reader *r, int16_t v, kafka_offset_delete_r
 
 void kafka_encode_offset_delete(kafka_out *o, int16_t v, const kafka_offset_delete_req *m)
 {
-    set_oflex(o, KAFKA_OFFSET_DELETE, v);
+    ko_set_flexible(o, KAFKA_OFFSET_DELETE, v);
     ko_i16(o, m->error_code);
     ko_i32(o, 0);
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
         const kafka_offset_delete_topic *t = &m->topics[i];
-        ko_str(o, t->name);
+        ko_string_nn(o, t->name);
         ko_array(o, t->nparts);
         for (int32_t k = 0; k < t->nparts; k++) {
             ko_i32(o, t->parts[k].partition);
