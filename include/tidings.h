@@ -52,7 +52,9 @@ extern "C" {
     XX(15, EUNSUPPORTED, "unsupported")                                                            \
     XX(16, ECRC, "checksum mismatch")                                                              \
     XX(17, EEND, "end of data")                                                                    \
-    XX(18, EFULL, "no room")
+    XX(18, EFULL, "no room")                                                                       \
+    XX(19, ESEQUENCE, "out of order sequence number")                                              \
+    XX(20, EFENCED, "producer epoch is stale")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -83,6 +85,10 @@ typedef struct td_options {
     int64_t scrub_bytes_per_sec;
     /* Milliseconds between retention passes; default 30000. Retention also runs on open. */
     int64_t retention_check_ms;
+    /* Idempotent producers (Kafka clients with enable.idempotence) idle for longer than this
+     * are forgotten by the partitions, in the retention pass (Kafka's
+     * producer.id.expiration.ms); <= 0 means the default, 86400000 (one day). */
+    int64_t producer_id_expiration_ms;
     /* Do not start background threads (scrub, retention, interval flusher). Tests use this
      * for determinism; the interval policy then only syncs on td_engine_flush(). */
     int no_background;

@@ -62,6 +62,10 @@ int broker_when_durable(td_topic_ref *t, int32_t partition, int64_t end, td_dura
  */
 int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n);
 
+/* A new producer id for an idempotent producer (Kafka's InitProducerId): never handed out before
+ * by this data directory, across restarts. */
+int broker_producer_id_new(td_engine *e, int64_t *pid);
+
 /* Deletes a group's offsets committed before before_ms (offset expiry). */
 int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed);
 

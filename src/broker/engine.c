@@ -277,6 +277,7 @@ void td_options_init(td_options *o)
     memset(o, 0, sizeof(*o));
     o->scrub_bytes_per_sec = 32LL << 20;
     o->retention_check_ms = 30000;
+    o->producer_id_expiration_ms = 86400000;
     o->no_background = 0;
 }
 
@@ -298,6 +299,9 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     pthread_rwlock_init(&e->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&e->admin_mu, NULL);
+    pthread_mutex_init(&e->pid_mu, NULL);
+    if (e->opts.producer_id_expiration_ms <= 0)
+        e->opts.producer_id_expiration_ms = 86400000;
     pthread_mutex_init(&e->bg_mu, NULL);
     pthread_cond_init(&e->bg_cv, NULL);
     pthread_mutex_init(&e->flush_mu, NULL);
@@ -421,6 +425,7 @@ void td_engine_close(td_engine *e)
         close(e->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&e->lock);
     pthread_mutex_destroy(&e->admin_mu);
+    pthread_mutex_destroy(&e->pid_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cv);
     pthread_mutex_destroy(&e->flush_mu);
@@ -495,9 +500,13 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
     if (now >= *next_retention) {
         *next_retention = now + e->opts.retention_check_ms;
         int64_t wall = td_wall_ms();
-        for (size_t i = 0; i < e->ntopics; i++)
-            for (int32_t k = 0; k < e->topics[i]->nparts; k++)
+        for (size_t i = 0; i < e->ntopics; i++) {
+            for (int32_t k = 0; k < e->topics[i]->nparts; k++) {
                 part_enforce_retention(e->topics[i]->parts[k], wall, NULL);
+                part_expire_producers(e->topics[i]->parts[k],
+                                      wall - e->opts.producer_id_expiration_ms);
+            }
+        }
     }
     /* Scrub: a budget of bytes per tick, spent on one partition after another. */
     if (e->opts.scrub_bytes_per_sec > 0 && e->ntopics > 0) {
@@ -881,6 +890,31 @@ int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n)
     pthread_rwlock_unlock(&e->lock);
     int rc = todo ? catalog_offsets_commit_many(e->cat, v, n) : 0;
     pthread_mutex_unlock(&e->admin_mu);
+    return rc;
+}
+
+/* Producer ids are reserved in the catalog in blocks, as Kafka's ProducerIdManager does, so
+ * that most InitProducerId requests touch no disk; ids of a block unused at a restart are
+ * skipped, never reused. */
+#define PID_BLOCK 1000
+
+int broker_producer_id_new(td_engine *e, int64_t *pid)
+{
+    int rc = 0;
+    pthread_mutex_lock(&e->pid_mu);
+    if (e->pid_next >= e->pid_limit) {
+        int64_t first;
+        pthread_mutex_lock(&e->admin_mu);
+        rc = catalog_producer_ids_reserve(e->cat, PID_BLOCK, &first);
+        pthread_mutex_unlock(&e->admin_mu);
+        if (rc == 0) {
+            e->pid_next = first;
+            e->pid_limit = first + PID_BLOCK;
+        }
+    }
+    if (rc == 0)
+        *pid = e->pid_next++;
+    pthread_mutex_unlock(&e->pid_mu);
     return rc;
 }
 

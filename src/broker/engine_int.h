@@ -55,6 +55,9 @@ struct td_engine {
     struct flush_req *flushq;
     size_t nflushq, flushq_cap;
     bool flush_stopping;
+    /* Producer ids for idempotent producers: handed out from a block reserved in the catalog. */
+    pthread_mutex_t pid_mu;
+    int64_t pid_next, pid_limit;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

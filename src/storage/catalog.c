@@ -5,7 +5,8 @@
  * Schema (version 2, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
- *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id'
+ *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
+ *                                   'next_producer_id' (added when first needed)
  *   offsets(grp TEXT, topic TEXT, partition INTEGER, offset INTEGER NOT NULL,
  *           leader_epoch INTEGER NOT NULL, metadata TEXT, commit_ms INTEGER NOT NULL,
  *           PRIMARY KEY(grp, topic, partition))        -- version 2: committed offsets
@@ -594,4 +595,46 @@ int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count)
     *out = v;
     *count = n;
     return 0;
+}
+
+int catalog_producer_ids_reserve(td_catalog *c, int64_t count, int64_t *first)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = exec(c, "INSERT OR IGNORE INTO meta VALUES('next_producer_id', 0)")) != 0)
+        goto rollback;
+    if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key='next_producer_id'", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(c, "reserving producer ids");
+        sqlite3_finalize(st);
+        goto rollback;
+    }
+    int64_t next = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (next < 0 || next > INT64_MAX - count) {
+        rc = td_fail(TD_EFULL, "catalog: producer ids are exhausted");
+        goto rollback;
+    }
+    if (sqlite3_prepare_v2(c->db, "UPDATE meta SET value=? WHERE key='next_producer_id'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rc = db_fail(c, "reserving producer ids");
+        goto rollback;
+    }
+    sqlite3_bind_int64(st, 1, next + count);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE) {
+        rc = db_fail(c, "reserving producer ids");
+        goto rollback;
+    }
+    if ((rc = exec(c, "COMMIT")) != 0)
+        goto rollback;
+    *first = next;
+    return 0;
+rollback:
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }

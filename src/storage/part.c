@@ -12,6 +12,9 @@
  * and in the partition directory:
  *   .clean       present only between a clean part_close and the next append: it says the
  *                active segment's index files were written at close and match its log.
+ *   B.snapshot   the state of idempotent producers as of offset B (storage/producer.h), written
+ *                through tmp + fsync + rename when a segment is rolled (B is the new segment's
+ *                base) and at a clean close (B is the log end). The newest two are kept.
  *   log-start-offset  present once records were deleted by offset (part_delete_before, Kafka's
  *                DeleteRecords): the log start offset as decimal text and a newline, written
  *                through tmp + fsync + rename. Offsets below it are gone even where their
@@ -38,9 +41,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "storage/producer.h"
 #include "storage/storage.h"
 
 #define IDX_ENTRY 8
+#define SNAPSHOTS_KEPT 2
 #define TIDX_ENTRY 12
 #define CLEAN_MARKER ".clean"
 #define LOG_START_FILE "log-start-offset"
@@ -111,6 +116,7 @@ struct td_part {
     int64_t scrub_base;
     int64_t scrub_pos;
     td_buf scrub_buf;
+    td_pstate producers; /* idempotent producers (under mu) */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -524,8 +530,24 @@ struct list_ctx {
     td_part *p;
     int64_t *bases;
     size_t n, cap;
+    int64_t *snaps; /* snapshot offsets */
+    size_t nsnaps, snaps_cap;
     int rc;
 };
+
+static int push_i64(int64_t **v, size_t *n, size_t *cap, int64_t x)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        int64_t *nv = realloc(*v, c * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
 
 static int parse_base(const char *name, const char *ext, int64_t *base)
 {
@@ -555,20 +577,11 @@ static int list_cb(void *arg, const char *name)
         c->p->io->unlink(c->p->io, path); /* an interrupted index write */
         return 0;
     }
-    if (parse_base(name, ".log", &base) != 0)
-        return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        int64_t *nb = realloc(c->bases, cap * sizeof(*nb));
-        if (!nb) {
-            c->rc = -ENOMEM;
-            return 1;
-        }
-        c->bases = nb;
-        c->cap = cap;
-    }
-    c->bases[c->n++] = base;
-    return 0;
+    if (parse_base(name, ".snapshot", &base) == 0)
+        c->rc = push_i64(&c->snaps, &c->nsnaps, &c->snaps_cap, base);
+    else if (parse_base(name, ".log", &base) == 0)
+        c->rc = push_i64(&c->bases, &c->n, &c->cap, base);
+    return c->rc ? 1 : 0;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -639,6 +652,123 @@ static int64_t read_log_start(td_part *p)
     return v;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Producer state snapshots
+ */
+static int collect_snapshot(void *arg, const char *name)
+{
+    struct list_ctx *c = arg;
+    int64_t off;
+    if (parse_base(name, ".snapshot", &off) == 0)
+        c->rc = push_i64(&c->snaps, &c->nsnaps, &c->snaps_cap, off);
+    return c->rc ? 1 : 0;
+}
+
+/* Writes the producer state as of `offset` (every batch below it is in the state) and removes
+ * all but the newest SNAPSHOTS_KEPT snapshots. Caller holds mu, or is opening or closing. A
+ * failure is logged and otherwise ignored: without a snapshot, the next open reads the state
+ * from the batch headers instead. */
+static void write_snapshot(td_part *p, int64_t offset)
+{
+    td_buf b;
+    td_buf_init(&b);
+    char path[PATH_MAX];
+    seg_path(p, offset, ".snapshot", path, sizeof(path));
+    int rc = pstate_encode(&p->producers, offset, &b);
+    if (rc == 0)
+        rc = write_file_atomic(p, path, b.p, b.len);
+    if (rc == 0)
+        rc = p->io->sync_dir(p->io, p->dir);
+    td_buf_free(&b);
+    if (rc) {
+        TD_WARN("storage", "partition %s: cannot write %s: %s", p->label, path, td_strerror(rc));
+        return;
+    }
+    struct list_ctx lc = {p, NULL, 0, 0, NULL, 0, 0, 0};
+    if (p->io->list(p->io, p->dir, collect_snapshot, &lc) == 0 && lc.rc == 0 &&
+        lc.nsnaps > SNAPSHOTS_KEPT) {
+        qsort(lc.snaps, lc.nsnaps, sizeof(int64_t), cmp_i64);
+        for (size_t i = 0; i + SNAPSHOTS_KEPT < lc.nsnaps; i++) {
+            seg_path(p, lc.snaps[i], ".snapshot", path, sizeof(path));
+            p->io->unlink(p->io, path);
+        }
+    }
+    free(lc.snaps);
+}
+
+static int64_t idx_lookup(const td_seg *s, int64_t offset);
+
+/* Adds the producer ids of the batches from offset `from` to the log end to the state, reading
+ * only batch headers. */
+static int scan_producers(td_part *p, int64_t from, int64_t now_ms)
+{
+    for (size_t i = 0; i < p->nsegs; i++) {
+        td_seg *s = p->segs[i];
+        if (s->next_offset <= from)
+            continue;
+        int64_t pos = from > s->base ? idx_lookup(s, from) : 0;
+        while (pos < s->size) {
+            uint8_t hdr[TD_BATCH_HEADER_SIZE];
+            td_batch_header h;
+            int rc = td_io_read_all(p->io, s->fd, hdr, sizeof(hdr), pos);
+            if (rc)
+                return td_fail(rc, "partition %s: cannot read a batch header: %s", p->label,
+                               td_strerror(rc));
+            if (batch_header_parse(hdr, sizeof(hdr), &h) != 0)
+                return td_fail(TD_ECORRUPT, "partition %s: a recovered batch header at %" PRId64
+                               " does not parse", p->label, pos);
+            if (batch_last_offset(&h) >= from && (rc = pstate_update(&p->producers, &h, now_ms)))
+                return rc;
+            pos += (int64_t)batch_total_size(&h);
+        }
+    }
+    return 0;
+}
+
+/* Rebuilds the producer state at open: the newest readable snapshot at or below the log end,
+ * then the batch headers after it (all of them without a snapshot). Snapshots beyond the log
+ * end (the tail they describe was cut by recovery) are deleted. */
+static int load_producers(td_part *p, int64_t *snaps, size_t n)
+{
+    int64_t end = aload(&p->log_end), from = p->segs[0]->base;
+    if (n)
+        qsort(snaps, n, sizeof(int64_t), cmp_i64);
+    char path[PATH_MAX];
+    for (size_t i = n; i-- > 0;) {
+        seg_path(p, snaps[i], ".snapshot", path, sizeof(path));
+        if (snaps[i] > end) {
+            TD_WARN("storage", "partition %s: removing %s, which is beyond the log end %" PRId64,
+                    p->label, path, end);
+            p->io->unlink(p->io, path);
+            continue;
+        }
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int64_t off = -1;
+        int rc = read_file(p, path, &data, &len);
+        if (rc == 0)
+            rc = pstate_decode(data, len, &p->producers, &off);
+        free(data);
+        if (rc == 0 && off == snaps[i]) {
+            from = TD_MAX(from, off);
+            break;
+        }
+        pstate_free(&p->producers);
+        TD_WARN("storage", "partition %s: ignoring %s: %s", p->label, path,
+                rc == TD_ECORRUPT ? td_last_error()
+                : rc              ? td_strerror(rc)
+                                  : "its offset does not match its name");
+    }
+    int64_t t0 = td_mono_ms();
+    int rc = scan_producers(p, from, td_wall_ms());
+    if (rc == 0 && end > from)
+        TD_DEBUG("storage",
+                 "partition %s: producer state from offset %" PRId64 " to %" PRId64
+                 " read in %" PRId64 " ms (%zu producers)",
+                 p->label, from, end, td_mono_ms() - t0, p->producers.n);
+    return rc;
+}
+
 int part_open(const td_io *io, const char *dir, const char *label, const td_topic_config *cfg,
               td_part **out)
 {
@@ -654,7 +784,8 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     pthread_cond_init(&p->appended, NULL);
     td_buf_init(&p->scrub_buf);
     p->scrub_base = -1;
-    struct list_ctx lc = {p, NULL, 0, 0, 0};
+    pstate_init(&p->producers);
+    struct list_ctx lc = {p, NULL, 0, 0, NULL, 0, 0, 0};
     int rc = p->dir && p->label ? 0 : -ENOMEM;
     if (rc == 0)
         rc = td_io_mkdirs(io, dir, 0755);
@@ -718,10 +849,14 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     }
     p->durable = p->log_end;
     p->high_watermark = p->log_end;
+    if (!p->offline[0] && (rc = load_producers(p, lc.snaps, lc.nsnaps)) != 0)
+        goto fail;
+    free(lc.snaps);
     *out = p;
     return 0;
 fail:
     free(lc.bases);
+    free(lc.snaps);
     part_close(p);
     return rc;
 }
@@ -740,6 +875,8 @@ void part_close(td_part *p)
         int rc = io->fsync(io, act->fd);
         if (rc == 0 && act->size > 0)
             rc = seg_write_indexes(p, act);
+        if (rc == 0 && !p->clean_marker)
+            write_snapshot(p, aload(&p->log_end));
         if (rc == 0 && !p->clean_marker) {
             char path[PATH_MAX];
             snprintf(path, sizeof(path), "%s/%s", p->dir, CLEAN_MARKER);
@@ -757,6 +894,7 @@ void part_close(td_part *p)
     free(p->segs);
     free(p->waiters);
     td_buf_free(&p->scrub_buf);
+    pstate_free(&p->producers);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->synced);
     pthread_cond_destroy(&p->appended);
@@ -798,6 +936,7 @@ static int roll_locked(td_part *p, int64_t now_ms)
     act->sealed = true;
     TD_DEBUG("storage", "partition %s: rolled segment at offset %" PRId64, p->label,
              act->next_offset);
+    write_snapshot(p, act->next_offset);
     return 0;
 }
 
@@ -841,6 +980,25 @@ int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
                      p->cfg.max_message_bytes);
         goto out;
     }
+    if (h.producer_id >= 0) {
+        td_pbatch dup;
+        rc = pstate_check(&p->producers, &h, &dup);
+        if (rc == 1) {
+            /* A retry of a batch already in the log: answer with the original's offsets. */
+            rc = 0;
+            if (res) {
+                res->base_offset = dup.first_offset;
+                res->last_offset = dup.last_offset;
+                res->log_append_time =
+                    p->cfg.timestamp_type == TD_TS_LOG_APPEND_TIME ? dup.max_timestamp : -1;
+                res->end_offset = dup.last_offset + 1;
+                res->duplicate = true;
+            }
+            goto out;
+        }
+        if (rc)
+            goto out;
+    }
     if (p->clean_marker && (rc = drop_clean_marker(p)) != 0)
         goto out;
     td_seg *act = p->segs[p->nsegs - 1];
@@ -874,6 +1032,11 @@ int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
     }
     if ((rc = seg_account(act, &h, act->size)) != 0)
         goto out;
+    if (pstate_update(&p->producers, &h, now_ms) != 0)
+        TD_ERROR("storage",
+                 "partition %s: out of memory recording producer %" PRId64
+                 "; a retry of its last batch would be stored again",
+                 p->label, h.producer_id);
     astore(&p->log_end, act->next_offset);
     if (++p->pending >= p->last_round)
         pthread_cond_signal(&p->appended); /* a gathering leader has its round */
@@ -887,6 +1050,7 @@ int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
         res->last_offset = batch_last_offset(&h);
         res->log_append_time = lat;
         res->end_offset = act->next_offset;
+        res->duplicate = false;
     }
 out:
     pthread_mutex_unlock(&p->mu);
@@ -1550,6 +1714,7 @@ void part_stats(td_part *p, td_part_stats *st)
         st->size_bytes += p->segs[i]->size;
     st->segments = (int32_t)p->nsegs;
     st->offline = p->offline[0] != 0;
+    st->producers = (int64_t)p->producers.n;
     snprintf(st->error, sizeof(st->error), "%s", p->offline);
     pthread_mutex_unlock(&p->mu);
 }
@@ -1557,4 +1722,31 @@ void part_stats(td_part *p, td_part_stats *st)
 const char *part_offline(td_part *p)
 {
     return __atomic_load_n(&p->offline_flag, __ATOMIC_ACQUIRE) ? p->offline : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Idempotent producers
+ */
+size_t part_expire_producers(td_part *p, int64_t before_ms)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = pstate_expire(&p->producers, before_ms);
+    pthread_mutex_unlock(&p->mu);
+    if (n)
+        TD_DEBUG("storage", "partition %s: %zu idle producers expired", p->label, n);
+    return n;
+}
+
+int part_producer(td_part *p, int64_t pid, int16_t *epoch, int32_t *last_seq, int64_t *last_offset)
+{
+    pthread_mutex_lock(&p->mu);
+    const td_producer *e = pstate_find(&p->producers, pid);
+    int rc = e && e->n ? 0 : TD_ENOTFOUND;
+    if (rc == 0) {
+        *epoch = e->epoch;
+        *last_seq = e->b[e->n - 1].last_seq;
+        *last_offset = e->b[e->n - 1].last_offset;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }

@@ -59,6 +59,8 @@ typedef struct td_append_result {
     int64_t last_offset;
     int64_t log_append_time; /* -1 unless the topic uses LogAppendTime */
     int64_t end_offset;      /* last_offset + 1: pass to part_wait_durable */
+    bool duplicate;          /* an idempotent producer's retry: nothing was written, and the
+                                offsets are those of the original batch */
 } td_append_result;
 
 /*
@@ -68,6 +70,10 @@ typedef struct td_append_result {
  * Does not wait for durability: see part_wait_durable(). TD_ETOOBIG if the batch exceeds
  * max.message.bytes; TD_EOFFLINE; -errno on I/O failure, in which case the file is truncated
  * back so that no part of the batch is visible, and the next append can succeed.
+ * A batch with a producer id (>= 0) is checked against the partition's idempotent producers
+ * (storage/producer.h): a duplicate of one of the producer's last five batches is not written
+ * and res says so, with the original's offsets; TD_EFENCED for a stale epoch, TD_ESEQUENCE for
+ * a sequence gap, TD_EINVAL for a negative epoch or sequence.
  */
 int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res);
 
@@ -178,10 +184,20 @@ typedef struct td_part_stats {
     int64_t size_bytes;
     int32_t segments;
     bool offline;
+    int64_t producers; /* idempotent producers the partition keeps state for */
     char error[256];
 } td_part_stats;
 
 void part_stats(td_part *p, td_part_stats *st);
+
+/* Forgets the idempotent producers whose last append was before before_ms (Kafka's
+ * producer.id.expiration.ms); returns how many. */
+size_t part_expire_producers(td_part *p, int64_t before_ms);
+
+/* An idempotent producer's epoch and last batch in this partition; TD_ENOTFOUND if the
+ * partition keeps no state for it. */
+int part_producer(td_part *p, int64_t pid, int16_t *epoch, int32_t *last_seq,
+                  int64_t *last_offset);
 
 /* Non-NULL (the reason, naming file and position) if the partition is offline. The string stays
  * valid until part_close. */
@@ -240,5 +256,8 @@ int catalog_offset_get(td_catalog *c, const char *group, const char *topic, int3
 int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count);
 /* TD_ENOTFOUND if the group has no committed offsets. */
 int catalog_group_delete(td_catalog *c, const char *group);
+/* Reserves `count` producer ids durably: *first .. *first + count - 1 are never handed out
+ * again, whatever happens after the call returns. */
+int catalog_producer_ids_reserve(td_catalog *c, int64_t count, int64_t *first);
 
 #endif /* TD_STORAGE_STORAGE_H */

@@ -7,6 +7,11 @@
 #include "support/partcheck.h"
 #include "test.h"
 
+/* The events come from one idempotent producer whose sequence numbers equal the offsets, so
+ * that recovery must also rebuild its state: after a crash, the next batch (sequence = log end)
+ * must be accepted in order, and a retry of the last one recognised. */
+#define CRASH_PRODUCER 7
+
 /* Appends `count` events numbered from `first` as one batch; returns part_append's rc. */
 static inline int crash_append(td_part *p, int64_t first, int count, td_append_result *r)
 {
@@ -19,6 +24,9 @@ static inline int crash_append(td_part *p, int64_t first, int count, td_append_r
     }
     td_batch_encode_opts o;
     batch_encode_opts_init(&o);
+    o.producer_id = CRASH_PRODUCER;
+    o.producer_epoch = 0;
+    o.base_sequence = (int32_t)first;
     td_buf b;
     td_buf_init(&b);
     int rc = batch_encode(&b, &o, ev, (size_t)count);
@@ -34,6 +42,24 @@ static inline int64_t crash_check_log(td_part *p)
 {
     ASSERT_EQ(part_log_start(p), 0);
     return check_part_values(p, 0, "s");
+}
+
+/* After recovery: the producer's state names the log's last event (have - 1) when the log is
+ * not empty. */
+static inline void crash_check_producer(td_part *p, int64_t have)
+{
+    int16_t epoch;
+    int32_t last_seq;
+    int64_t last_offset;
+    int rc = part_producer(p, CRASH_PRODUCER, &epoch, &last_seq, &last_offset);
+    if (have == 0) {
+        ASSERT_EQ(rc, TD_ENOTFOUND);
+        return;
+    }
+    ASSERT_OK(rc);
+    ASSERT_EQ(epoch, 0);
+    ASSERT_EQ(last_seq, have - 1);
+    ASSERT_EQ(last_offset, have - 1);
 }
 
 #endif

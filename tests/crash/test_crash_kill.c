@@ -3,7 +3,8 @@
  * partition on the real file system under fsync=always and reports each acknowledged event
  * through a pipe once part_wait_durable returned; the parent kills it with SIGKILL at a random
  * moment, reopens the partition, and checks that every acknowledged event is there, in order,
- * once, with dense offsets. 25 rounds on the same partition, each child continuing the log.
+ * once, with dense offsets, and that the producer state recovered names the log's last event.
+ * 25 rounds on the same partition, each child continuing the log.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -70,6 +71,7 @@ static void test_sigkill_rounds(void)
         if (have < acked)
             TEST_FAIL_("round %d: %lld events after the kill, %lld were acknowledged", round,
                        (long long)have, (long long)acked);
+        crash_check_producer(p, have);
         part_close(p);
     }
     fprintf(stderr, "%d kills survived; %lld events acknowledged\n", rounds, (long long)acked);

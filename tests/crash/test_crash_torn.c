@@ -3,7 +3,9 @@
  * partition on the in-memory crash-simulating io table (tests/support/memio.c) until the
  * "machine" dies at a random operation, then simulates the power loss (unsynced writes dropped,
  * the last kept one torn at a random byte), recovers, and checks that the log is a valid prefix
- * holding every acknowledged event (under fsync=always), and that it accepts appends again.
+ * holding every acknowledged event (under fsync=always), that the idempotent producer's state
+ * rebuilt from snapshots and batch headers matches it exactly, and that it accepts appends
+ * again (and recognises their retry).
  * A failing case prints its seed; run `test_crash_torn <seed>` to replay it alone.
  */
 #include "crash_common.h"
@@ -66,11 +68,17 @@ static void run_case(uint64_t seed)
     td_part_stats st;
     part_stats(p, &st);
     total_segments += st.segments;
-    /* Writable again, at the right offset. */
+    /* The producer's state matches what survived, and the log is writable again, at the
+     * right offset; a retry of that batch is recognised. */
+    crash_check_producer(p, have);
     td_append_result r;
     ASSERT_OK(crash_append(p, have, 2, &r));
     ASSERT_EQ(r.base_offset, have);
+    ASSERT(!r.duplicate);
     ASSERT_OK(part_wait_durable(p, r.end_offset));
+    ASSERT_OK(crash_append(p, have, 2, &r));
+    ASSERT(r.duplicate);
+    ASSERT_EQ(r.base_offset, have);
     ASSERT_EQ(crash_check_log(p), have + 2);
     part_close(p);
     memio_free(m);
