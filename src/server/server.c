@@ -29,7 +29,8 @@ static const char *const keys[] = {"data",  "kafka", "http",
                                    "shutdown.grace.ms", "group.initial.rebalance.delay.ms",
                                    "group.min.session.timeout.ms",
                                    "group.max.session.timeout.ms", "group.max.size",
-                                   "offsets.retention.minutes", NULL};
+                                   "offsets.retention.minutes", "producer.id.expiration.ms",
+                                   "fault.drop.after.append", NULL};
 
 const char *const *server_config_keys(void)
 {
@@ -55,6 +56,9 @@ void server_config_defaults(td_server_config *c)
     c->group_max_session_timeout_ms = g.max_session_ms;
     c->group_max_size = g.max_size;
     c->offsets_retention_minutes = g.offsets_retention_ms / 60000;
+    td_options o;
+    td_options_init(&o);
+    c->producer_id_expiration_ms = o.producer_id_expiration_ms;
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -75,6 +79,10 @@ static const int_key int_keys[] = {
     {"group.max.size", 1, 1000000, offsetof(td_server_config, group_max_size), false},
     {"offsets.retention.minutes", 1, 5256000, offsetof(td_server_config, offsets_retention_minutes),
      true},
+    {"producer.id.expiration.ms", 1, INT64_MAX / 2,
+     offsetof(td_server_config, producer_id_expiration_ms), true},
+    {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
+     false},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -255,9 +263,17 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     net_group *g = NULL;
     kafka_server *ks = NULL;
     td_coord *coord = NULL;
-    int rc = td_engine_open(c->data, NULL, &e);
+    td_options opts;
+    td_options_init(&opts);
+    opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
+    int rc = td_engine_open(c->data, &opts, &e);
     if (rc)
         return rc;
+    if (c->fault_drop_after_append > 0)
+        TD_WARN("server",
+                "fault.drop.after.append=%" PRId32 ": every %" PRId32 "th produce request that "
+                "appends closes its connection unanswered (for tests only)",
+                c->fault_drop_after_append, c->fault_drop_after_append);
     coord_config cc;
     coord_config_defaults(&cc);
     cc.initial_rebalance_delay_ms = c->group_initial_rebalance_delay_ms;
@@ -287,6 +303,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
             .cluster_id = "tidings-cluster",
             .data_dir = c->data,
             .coord = coord,
+            .fault_drop_after_append = c->fault_drop_after_append,
         };
         if (!strcmp(kc.advertised_host, "0.0.0.0") || !strcmp(kc.advertised_host, "::"))
             kc.advertised_host = "127.0.0.1";

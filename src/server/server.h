@@ -28,6 +28,10 @@ typedef struct td_server_config {
     int32_t group_max_session_timeout_ms;     /* group.max.session.timeout.ms: 1800000 */
     int32_t group_max_size;                   /* group.max.size: 1000 */
     int64_t offsets_retention_minutes;        /* offsets.retention.minutes: 10080 (7 days) */
+    int64_t producer_id_expiration_ms;        /* producer.id.expiration.ms: 86400000 */
+    /* fault.drop.after.append: 0; tests only: every Nth produce request that appends closes
+     * its connection instead of answering */
+    int32_t fault_drop_after_append;
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

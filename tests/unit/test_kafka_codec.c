@@ -863,8 +863,54 @@ static void test_group_requests(void)
     td_arena_free(&a);
 }
 
+static int dec_init_pid(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_init_producer_id(r, v, out);
+}
+
+/* InitProducerId: v0-2 carry no producer id; v3+ do; v2+ are flexible. */
+static void test_init_producer_id(void)
+{
+    for (int16_t v = 0; v <= 4; v++) {
+        kafka_out o;
+        begin_request(&o, KAFKA_INIT_PRODUCER_ID, v);
+        ko_string(&o, v == 1 ? "tx-1" : NULL);
+        ko_i32(&o, 60000);
+        if (v >= 3) {
+            ko_i64(&o, 42);
+            ko_i16(&o, 3);
+        }
+        ko_tags(&o);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_init_producer_id_req q;
+        decode_whole(&o, &a, dec_init_pid, &q);
+        if (v == 1)
+            ASSERT_STR_EQ(q.transactional_id, "tx-1");
+        else
+            ASSERT(q.transactional_id == NULL);
+        ASSERT_EQ(q.transaction_timeout_ms, 60000);
+        ASSERT_EQ(q.producer_id, v >= 3 ? 42 : -1);
+        ASSERT_EQ(q.producer_epoch, v >= 3 ? 3 : -1);
+        check_prefixes(&o, dec_init_pid, &q);
+        kafka_out resp;
+        ko_init(&resp);
+        ko_begin(&resp, 9, kafka_response_header_version(KAFKA_INIT_PRODUCER_ID, v));
+        kafka_init_producer_id_resp m = {KERR_NONE, 1234567890123, 0};
+        kafka_encode_init_producer_id(&resp, v, &m);
+        ko_end(&resp);
+        /* size, correlation, [header tags], throttle, error, producer id, epoch, [tags] */
+        size_t flex = v >= 2;
+        ASSERT_EQ(resp.mem.len, 4 + 4 + flex + 4 + 2 + 8 + 2 + flex);
+        ASSERT_EQ((int64_t)td_load_be64(resp.mem.p + 8 + flex + 6), 1234567890123);
+        ko_free(&resp);
+        ko_free(&o);
+        td_arena_free(&a);
+    }
+}
+
 TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
           TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v12_and_v4),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
           TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),
-          TEST(test_api_versions_encoding))
+          TEST(test_api_versions_encoding), TEST(test_init_producer_id))

@@ -29,6 +29,7 @@ static const kafka_api_range apis[] = {
     {KAFKA_CREATE_TOPICS, 0, 7, 5},
     {KAFKA_DELETE_TOPICS, 0, 6, 4},
     {KAFKA_DELETE_RECORDS, 0, 2, 2},
+    {KAFKA_INIT_PRODUCER_ID, 0, 4, 2},
     {KAFKA_DESCRIBE_CONFIGS, 0, 4, 4},
     {KAFKA_DELETE_GROUPS, 0, 2, 2},
     {KAFKA_OFFSET_DELETE, 0, 0, INT16_MAX},

@@ -1385,7 +1385,7 @@ static void k_close(net_conn *c)
     while (q) {
         kreq *next = q->next;
         fetch_unpark(q);
-        if (!q->ready && __atomic_load_n(&q->pending, __ATOMIC_ACQUIRE) > 0)
+        if (!q->ready && q->finish)
             kc->orphans++;
         else
             req_free(q);

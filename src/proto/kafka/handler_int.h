@@ -33,6 +33,7 @@ struct kafka_server {
     kloop *loops;
     int nloops;
     int nparked; /* atomic, over all loops */
+    uint64_t produced; /* atomic: produce requests that appended (for fault injection) */
 };
 
 struct kconn {
@@ -58,6 +59,7 @@ struct kreq {
     td_arena arena;
     bool ready;
     bool no_response; /* produce with acks=0 */
+    bool drop_connection; /* fault injection: close instead of answering */
     kafka_out out;
     /* produce */
     kafka_produce_resp presp;

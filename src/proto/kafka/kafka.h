@@ -40,6 +40,7 @@ enum {
     KAFKA_CREATE_TOPICS = 19,
     KAFKA_DELETE_TOPICS = 20,
     KAFKA_DELETE_RECORDS = 21,
+    KAFKA_INIT_PRODUCER_ID = 22,
     KAFKA_DESCRIBE_CONFIGS = 32,
     KAFKA_DELETE_GROUPS = 42,
     KAFKA_OFFSET_DELETE = 47,
@@ -83,6 +84,9 @@ enum {
     KERR_INVALID_REQUEST = 42,
     KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
     KERR_POLICY_VIOLATION = 44,
+    KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    KERR_INVALID_PRODUCER_EPOCH = 47,
+    KERR_INVALID_TXN_STATE = 48,
     KERR_KAFKA_STORAGE_ERROR = 56,
     KERR_NON_EMPTY_GROUP = 68,
     KERR_GROUP_ID_NOT_FOUND = 69,
@@ -545,6 +549,21 @@ typedef struct kafka_delete_records_req {
 int kafka_decode_delete_records(kafka_reader *r, int16_t v, kafka_delete_records_req *q);
 void kafka_encode_delete_records(kafka_out *o, int16_t v, const kafka_delete_records_req *m);
 
+/* InitProducerId (key 22) v0-4. */
+typedef struct kafka_init_producer_id_req {
+    const char *transactional_id; /* nullable: NULL for an idempotent producer */
+    int32_t transaction_timeout_ms;
+    int64_t producer_id; /* v3+; -1 when absent */
+    int16_t producer_epoch;
+} kafka_init_producer_id_req;
+typedef struct kafka_init_producer_id_resp {
+    int16_t error_code;
+    int64_t producer_id;
+    int16_t producer_epoch;
+} kafka_init_producer_id_resp;
+int kafka_decode_init_producer_id(kafka_reader *r, int16_t v, kafka_init_producer_id_req *q);
+void kafka_encode_init_producer_id(kafka_out *o, int16_t v, const kafka_init_producer_id_resp *m);
+
 /* DescribeCluster (key 60) v0-1. */
 typedef struct kafka_describe_cluster_req {
     bool include_cluster_authorized_operations;
@@ -828,6 +847,8 @@ typedef struct kafka_server_config {
     const char *data_dir; /* named by DescribeConfigs (log.dirs) */
     struct td_coord *coord; /* the group coordinator (NULL: group APIs answer
                                COORDINATOR_NOT_AVAILABLE) */
+    int32_t fault_drop_after_append; /* tests only: every Nth produce request that appended
+                                        closes its connection instead of answering; 0 = off */
 } kafka_server_config;
 
 typedef struct kafka_server kafka_server;

@@ -537,6 +537,34 @@ void kafka_encode_create_partitions(kafka_out *o, int16_t v,
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * InitProducerId v0-4 (flexible v2+)
+ *   request:  transactional_id nullable, transaction_timeout_ms int32, producer_id int64 (v3+),
+ *             producer_epoch int16 (v3+)
+ *   response: throttle_time_ms, error_code, producer_id int64, producer_epoch int16
+ */
+int kafka_decode_init_producer_id(kafka_reader *r, int16_t v, kafka_init_producer_id_req *q)
+{
+    memset(q, 0, sizeof(*q));
+    kr_set_flexible(r, KAFKA_INIT_PRODUCER_ID, v);
+    q->transactional_id = kr_string(r);
+    q->transaction_timeout_ms = kr_i32(r);
+    q->producer_id = v >= 3 ? kr_i64(r) : -1;
+    q->producer_epoch = v >= 3 ? kr_i16(r) : -1;
+    kr_tags(r);
+    return r->err;
+}
+
+void kafka_encode_init_producer_id(kafka_out *o, int16_t v, const kafka_init_producer_id_resp *m)
+{
+    ko_set_flexible(o, KAFKA_INIT_PRODUCER_ID, v);
+    ko_i32(o, 0);
+    ko_i16(o, m->error_code);
+    ko_i64(o, m->producer_id);
+    ko_i16(o, m->producer_epoch);
+    ko_tags(o);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * DescribeCluster v0-1 (flexible from v0)
  *   request:  include_cluster_authorized_operations bool, endpoint_type int8 (v1+)
  *   response: throttle_time_ms, error_code, error_message nullable, endpoint_type int8 (v1+),

@@ -77,6 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kafka_encode_create_partitions(&o, v, &q);
         break;
     }
+    case KAFKA_INIT_PRODUCER_ID: {
+        kafka_init_producer_id_req q;
+        kafka_init_producer_id_resp m = {KERR_NONE, 1, 0};
+        if (kafka_decode_init_producer_id(&r, v, &q) == 0)
+            kafka_encode_init_producer_id(&o, v, &m);
+        break;
+    }
     case KAFKA_DESCRIBE_CLUSTER: {
         kafka_describe_cluster_req q;
         kafka_metadata_resp m = {.node_id = 1, .host = "h", .port = 1, .cluster_id = "c"};
