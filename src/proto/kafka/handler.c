@@ -58,6 +58,10 @@ int16_t kafka_error_of(int rc)
         return KERR_UNSUPPORTED_COMPRESSION_TYPE;
     case TD_EOFFLINE:
         return KERR_KAFKA_STORAGE_ERROR;
+    case TD_ESEQUENCE:
+        return KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case TD_EFENCED:
+        return KERR_INVALID_PRODUCER_EPOCH;
     default:
         return rc < 0 && rc > -1000 ? KERR_KAFKA_STORAGE_ERROR : KERR_UNKNOWN_SERVER_ERROR;
     }
@@ -359,7 +363,9 @@ static void produce_durable_cb(void *arg, int rc)
     kreq_async_done(d->q);
 }
 
-/* Validates every batch of one partition's records. Returns a Kafka error code. */
+/* Validates every batch of one partition's records. Returns a Kafka error code. Several batches
+ * are accepted (Kafka takes one per partition) unless one of them is an idempotent producer's:
+ * its sequence numbers name exactly one batch. */
 static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes,
                                 const char **why)
 {
@@ -368,6 +374,7 @@ static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes
         return KERR_CORRUPT_MESSAGE;
     }
     size_t off = 0;
+    bool idempotent = false;
     while (off < (size_t)n) {
         td_batch_header h;
         size_t left = (size_t)n - off;
@@ -390,6 +397,20 @@ static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes
         }
         if (h.attributes & TD_BATCH_ATTR_CONTROL) {
             *why = "control batches cannot be produced";
+            return KERR_INVALID_RECORD;
+        }
+        if (h.attributes & TD_BATCH_ATTR_TRANSACTIONAL) {
+            *why = "transactions are not supported by this broker";
+            return KERR_INVALID_TXN_STATE;
+        }
+        if (h.producer_id >= 0)
+            idempotent = true;
+        if (idempotent && off > 0) {
+            *why = "an idempotent producer's records must be one batch per partition";
+            return KERR_INVALID_RECORD;
+        }
+        if (h.producer_id >= 0 && (h.producer_epoch < 0 || h.base_sequence < 0)) {
+            *why = "a batch with a producer id needs an epoch and a sequence >= 0";
             return KERR_INVALID_RECORD;
         }
         if (batch_compression(&h) > TD_COMPRESS_ZSTD) {
@@ -432,6 +453,7 @@ static void handle_produce(kreq *q, kafka_reader *r)
     }
     int64_t now = td_wall_ms();
     int ncb = 0;
+    bool appended = false;
     q->pending = 1; /* held until every partition is handled */
     q->finish = produce_finish;
     for (int32_t i = 0; i < req.ntopics; i++) {
@@ -486,6 +508,13 @@ static void handle_produce(kreq *q, kafka_reader *r)
                 rc = part_append_unchecked(p, pp->records + off, bn, now, &res);
                 if (rc)
                     break;
+                appended |= !res.duplicate;
+                if (res.duplicate)
+                    TD_DEBUG("kafka",
+                             "produce to %s/%" PRId32 " from %s: a retry of offsets %" PRId64
+                             "..%" PRId64 ", not stored again",
+                             t->name, pp->index, net_conn_peer(q->kc->c), res.base_offset,
+                             res.last_offset);
                 if (first) {
                     pr->base_offset = res.base_offset;
                     pr->log_append_time = res.log_append_time;
@@ -495,7 +524,9 @@ static void handle_produce(kreq *q, kafka_reader *r)
             }
             if (rc) {
                 pr->error_code = kafka_error_of(rc);
-                pr->error_message = td_strerror(rc);
+                pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED
+                                        ? td_arena_strdup(&q->arena, td_last_error())
+                                        : td_strerror(rc);
                 if (first)
                     pr->base_offset = -1;
                 continue;
@@ -519,6 +550,11 @@ static void handle_produce(kreq *q, kafka_reader *r)
             }
         }
     }
+    /* Fault injection for tests (fault.drop.after.append): the data is in the log, and the
+     * producer never hears of it; k_data closes the connection. */
+    int every = s->cfg.fault_drop_after_append;
+    if (every > 0 && appended && __atomic_add_fetch(&s->produced, 1, __ATOMIC_RELAXED) % every == 0)
+        q->drop_connection = true;
     /* Drop the hold. Whoever brings `pending` to zero completes the request: this thread
      * now (no callback outstanding), or the last callback (kreq_async_done), which posts
      * async_task to this loop; that task drops the connection reference taken here. */
@@ -1351,6 +1387,41 @@ static void handle_delete_records(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * Connection callbacks
  */
+/* ---------------------------------------------------------------------------------------------
+ * InitProducerId: a new producer id at epoch 0 for an idempotent producer, as Kafka answers
+ * when the request names no transactional id (v3+'s producer id and epoch are then ignored).
+ * Transactions are not supported: their coordinator is not available (as FindCoordinator says).
+ */
+static void handle_init_producer_id(kreq *q, kafka_reader *r)
+{
+    int16_t v = q->h.api_version;
+    kafka_init_producer_id_req req;
+    if (kafka_decode_init_producer_id(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    kafka_init_producer_id_resp m = {KERR_NONE, -1, -1};
+    if (req.transactional_id) {
+        TD_INFO("kafka", "%s asked for transactional id '%s': transactions are not supported",
+                net_conn_peer(q->kc->c), req.transactional_id);
+        m.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+    } else {
+        int rc = broker_producer_id_new(q->kc->s->e, &m.producer_id);
+        if (rc) {
+            TD_ERROR("kafka", "cannot allocate a producer id: %s", td_last_error());
+            m.error_code = KERR_COORDINATOR_NOT_AVAILABLE; /* retriable */
+            m.producer_id = -1;
+        } else {
+            m.producer_epoch = 0;
+            TD_DEBUG("kafka", "producer id %" PRId64 " for %s (client %s)", m.producer_id,
+                     net_conn_peer(q->kc->c), q->h.client_id ? q->h.client_id : "-");
+        }
+    }
+    kreq_begin(q);
+    kafka_encode_init_producer_id(&q->out, v, &m);
+    ko_end(&q->out);
+}
+
 static int k_open(net_conn *c)
 {
     kafka_server *s = net_conn_proto_arg(c);
@@ -1372,8 +1443,11 @@ static int k_open(net_conn *c)
     return 0;
 }
 
-/* The connection closed: requests still waiting for a durability callback stay alive (their
- * task frees them, and kc with the last one); everything else is freed now. */
+/* The connection closed: requests whose answer is still to come (a durability callback or the
+ * coordinator outstanding, or the completion task already posted to this loop) stay alive: their
+ * task frees them, and kc with the last one. Everything else is freed now. (Testing `pending`
+ * alone is not enough: it is already 0 once the task is posted, and the task would then find
+ * the request freed.) */
 static void k_close(net_conn *c)
 {
     kconn *kc = net_conn_data(c);
@@ -1489,12 +1563,20 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         case KAFKA_DELETE_RECORDS:
             handle_delete_records(q, &r);
             break;
+        case KAFKA_INIT_PRODUCER_ID:
+            handle_init_producer_id(q, &r);
+            break;
         default:
             async = kafka_group_handle(q, &r) == 1;
             break;
         }
         if (!async || q->out.err)
             q->ready = true;
+        if (q->drop_connection) {
+            TD_WARN("kafka", "fault injection: closing %s after appending, before answering",
+                    net_conn_peer(c));
+            return -1;
+        }
         if (q->out.err == TD_EPROTO) {
             TD_WARN("kafka", "%s sent a malformed %d v%d request; closing", net_conn_peer(c),
                     q->h.api_key, q->h.api_version);
