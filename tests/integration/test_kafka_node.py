@@ -3,7 +3,8 @@ versions of every API it uses) and kafkajs. tests/node/roundtrip.mjs creates a t
 client's admin API, produces keyed events with headers through its producer and reads every
 partition back through its Fetch (kafkajs then also alters and describes the topic's
 configuration and deletes records through its admin client); this test checks what it read, then reads the same topic with
-confluent-kafka to check that another client sees exactly the same events. tests/node/group.mjs
+confluent-kafka to check that another client sees exactly the same events; both clients do it
+once more with their idempotent producers. tests/node/group.mjs
 runs kafkajs's group consumer (consumer.run)."""
 import json
 import os
@@ -18,19 +19,20 @@ NODE_DIR = os.path.join(os.path.dirname(__file__), "..", "node")
 COUNT, PARTITIONS = 2000, 3
 
 
-def run_node(client, broker, topic):
+def run_node(client, broker, topic, mode=""):
     env = dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1")
     p = subprocess.run(["node", "roundtrip.mjs", client, broker.bootstrap, topic,
-                        str(PARTITIONS), str(COUNT)],
+                        str(PARTITIONS), str(COUNT), mode],
                        cwd=NODE_DIR, capture_output=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr.decode()[-4000:]
     return json.loads(p.stdout)
 
 
+@pytest.mark.parametrize("mode", ["", "idempotent"])
 @pytest.mark.parametrize("client", ["platformatic", "kafkajs"])
-def test_node_client_produce_and_consume(broker, client):
+def test_node_client_produce_and_consume(broker, client, mode):
     topic = f"node-{client}"
-    r = run_node(client, broker, topic)
+    r = run_node(client, broker, topic, mode)
     assert r["produced"] == COUNT and r["partitions"] == PARTITIONS
     got = r["consumed"]
     assert len(got) == COUNT

@@ -3,7 +3,10 @@
 // from offset 0 through the client's Fetch, and prints one JSON object for the Python test
 // (tests/integration/test_kafka_node.py) to check.
 //
-//   node roundtrip.mjs platformatic|kafkajs BOOTSTRAP TOPIC PARTITIONS COUNT
+//   node roundtrip.mjs platformatic|kafkajs BOOTSTRAP TOPIC PARTITIONS COUNT [idempotent]
+//
+// With `idempotent` the producers are the clients' idempotent ones (InitProducerId, sequence
+// numbers per partition).
 //
 // Both clients' consumers use consumer groups for subscribe-style reading (the next issue);
 // here each reads through the client's own Fetch path: @platformatic/kafka's Consumer.fetch()
@@ -11,7 +14,8 @@
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
-const [client, bootstrap, topic, partitionsArg, countArg] = process.argv.slice(2)
+const [client, bootstrap, topic, partitionsArg, countArg, mode] = process.argv.slice(2)
+const idempotent = mode === 'idempotent'
 const partitions = Number(partitionsArg)
 const count = Number(countArg)
 const deadline = Date.now() + 60000
@@ -36,6 +40,7 @@ async function platformatic () {
   const producer = new kafka.Producer({
     ...base,
     serializers: kafka.stringSerializers,
+    idempotent,
     partitioner: kafka.compatibilityPartitioner // Java's: the default masks differently
   })
   const produced = []
@@ -91,7 +96,7 @@ async function kafkajs () {
   await admin.connect()
   await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })
   const md = await admin.fetchTopicMetadata({ topics: [topic] })
-  const producer = k.producer({ allowAutoTopicCreation: false })
+  const producer = k.producer({ allowAutoTopicCreation: false, idempotent })
   await producer.connect()
   const evs = events()
   for (let i = 0; i < evs.length; i += 100) {
