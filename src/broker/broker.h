@@ -19,6 +19,8 @@ typedef struct td_topic_ref td_topic_ref;
  */
 int broker_topic_acquire(td_engine *e, const char *name, td_topic_ref **out);
 void broker_topic_release(td_topic_ref *t);
+/* The same by catalog id (broker_topic_id): TD_ENOTFOUND if no live topic has it. */
+int broker_topic_acquire_id(td_engine *e, int64_t id, td_topic_ref **out);
 
 /* The number of partitions the topic had when acquired. */
 int32_t broker_topic_partitions(const td_topic_ref *t);

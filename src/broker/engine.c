@@ -1221,6 +1221,26 @@ int broker_topic_acquire(td_engine *e, const char *name, td_topic_ref **out)
     return 0;
 }
 
+int broker_topic_acquire_id(td_engine *e, int64_t id, td_topic_ref **out)
+{
+    char name[TD_TOPIC_NAME_MAX + 1] = "";
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->ntopics; i++) {
+        if (e->topics[i]->id == id) {
+            snprintf(name, sizeof(name), "%s", e->topics[i]->name);
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    td_topic_ref *r = NULL;
+    if (!name[0] || broker_topic_acquire(e, name, &r) != 0 || r->t->id != id) {
+        broker_topic_release(r); /* replaced between the two looks */
+        return td_fail(TD_ENOTFOUND, "no topic has id %" PRId64, id);
+    }
+    *out = r;
+    return 0;
+}
+
 void broker_topic_release(td_topic_ref *r)
 {
     if (!r)

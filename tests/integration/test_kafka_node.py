@@ -5,7 +5,8 @@ partition back through its Fetch (kafkajs then also alters and describes the top
 configuration and deletes records through its admin client); this test checks what it read, then reads the same topic with
 confluent-kafka to check that another client sees exactly the same events; both clients do it
 once more with their idempotent producers. tests/node/group.mjs
-runs kafkajs's group consumer (consumer.run)."""
+runs kafkajs's group consumer (consumer.run), tests/node/group_platformatic.mjs
+@platformatic/kafka's (consume(), which fetches topics by id with Fetch v13+)."""
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import subprocess
 import pytest
 from kafka.partitioner.default import murmur2
 
+from conftest import Broker
 from test_kafka_clients import consume_all
 
 NODE_DIR = os.path.join(os.path.dirname(__file__), "..", "node")
@@ -61,12 +63,9 @@ def test_node_client_produce_and_consume(broker, client, mode):
                   for m in theirs) == mine
 
 
-def test_kafkajs_consumer_group(broker):
-    """kafkajs's consumer.run() in a group: every event once, offsets committed up to the end,
-    the group listed by its admin client."""
+def run_group(script, broker, group):
     env = dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1")
-    p = subprocess.run(["node", "group.mjs", broker.bootstrap, "node-group", "3", "600",
-                        "kafkajs-group"],
+    p = subprocess.run(["node", script, broker.bootstrap, group + "-topic", "3", "600", group],
                        cwd=NODE_DIR, capture_output=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr.decode()[-4000:]
     r = json.loads(p.stdout)
@@ -76,4 +75,23 @@ def test_kafkajs_consumer_group(broker):
         ends[m["partition"]] = max(ends.get(m["partition"], 0), m["offset"] + 1)
     assert sum(ends.values()) == 600
     assert {c["partition"]: c["offset"] for c in r["committed"]} == ends
+    return r
+
+
+def test_kafkajs_consumer_group(broker):
+    """kafkajs's consumer.run() in a group: every event once, offsets committed up to the end,
+    the group listed by its admin client."""
+    r = run_group("group.mjs", broker, "kafkajs-group")
     assert r["listed"] == [{"groupId": "kafkajs-group", "protocolType": "consumer"}]
+
+
+def test_platformatic_consumer_group(tmp_path):
+    """@platformatic/kafka's consume() in a group: it fetches with Fetch v13+ (topics by id),
+    commits each message, and lists the group and its offsets through its admin client."""
+    b = Broker(str(tmp_path / "data"),
+               extra=["--set", "group.initial.rebalance.delay.ms=100"]).start()
+    try:
+        r = run_group("group_platformatic.mjs", b, "platformatic-group")
+        assert r["listed"] == [{"id": "platformatic-group", "protocolType": "consumer"}]
+    finally:
+        b.stop()

@@ -35,7 +35,7 @@ def test_api_versions_v3_flexible_body_with_v0_header(broker):
     r.flex = True
     err, apis = api_versions(r)
     assert err == 0
-    assert apis[0] == (3, 9) and apis[1] == (4, 12) and apis[3] == (0, 12)
+    assert apis[0] == (3, 9) and apis[1] == (4, 17) and apis[3] == (0, 12)
     assert r.i32() == 0  # throttle
     r.tags()
     assert r.done()
@@ -148,6 +148,94 @@ def test_produce_then_fetch_v12_flexible(broker, version):
     # The stored batch is the one sent, with the broker's base offset.
     assert struct.unpack(">q", records[:8])[0] == base
     assert records[8:] == batch[8:]
+
+
+def topic_id_of(c, name):
+    """The topic id Metadata v12 gives for name (auto-creating the topic)."""
+    r = c.request(3, 12, metadata_body(12, [name], True), flex=True)
+    r.i32()
+    for _ in range(r.array_len()):
+        r.i32(), r.string(), r.i32(), r.string()
+        r.tags()
+    r.string()
+    r.i32()
+    assert r.array_len() == 1
+    assert r.i16() == 0 and r.string() == name
+    return r.take(16)
+
+
+def fetch_by_id_body(version, topic_id, offset):
+    replica = i32(-1) if version <= 14 else b""
+    part = i32(0) + i32(-1) + i64(offset) + i32(-1) + i64(-1) + i32(1 << 20) + tags(True)
+    topic = topic_id + array([part], True) + tags(True)
+    return (replica + i32(100) + i32(1) + i32(1 << 20) + i8(0) + i32(0) + i32(-1) +
+            array([topic], True) + array([], True) + string("", True) + tags(True))
+
+
+@pytest.mark.parametrize("version", [13, 14, 15, 16, 17])
+def test_fetch_by_topic_id(broker, version):
+    """Fetch v13+ names topics by id (v15+ moves the replica id into a tagged field); an id
+    no topic has is UNKNOWN_TOPIC_ID (100) for its partitions."""
+    c = kw.Conn(broker.port)
+    tid = topic_id_of(c, "byid")
+    batch = kw.make_batch([b"x", b"yy"])
+    r = c.request(0, 9, kw.produce_body("byid", 0, batch, flex=True), flex=True)
+    assert kw.read_produce(r, 9)[0][2] == 0
+    unknown = tid[:8] + b"\xff" * 8
+    for want_id, err in ((tid, 0), (unknown, 100), (b"\x01" * 16, 100)):
+        r = c.request(1, version, fetch_by_id_body(version, want_id, 0), flex=True)
+        assert r.i32() == 0 and r.i16() == 0 and r.i32() == 0
+        assert r.array_len() == 1
+        assert r.take(16) == want_id
+        assert r.array_len() == 1
+        assert r.i32() == 0 and r.i16() == err
+        hw = r.i64()
+        r.i64()
+        r.i64()
+        assert r.array_len() == -1
+        assert r.i32() == -1
+        records = r.bytes()
+        r.tags()
+        r.tags()
+        r.tags()
+        assert r.done()
+        if err == 0:
+            assert hw >= 2 and records[8:] == batch[8:]
+        else:
+            assert records == b""
+    c.close()
+
+
+def test_metadata_and_delete_topics_by_id(broker):
+    c = kw.Conn(broker.port)
+    tid = topic_id_of(c, "gone-by-id")
+    # Metadata v12 by id (null name): the topic, by name and id; an unknown id is 100.
+    for want, err in ((tid, 0), (tid[:8] + b"\x00" * 7 + b"\x09", 100)):
+        body = array([want + string(None, True) + tags(True)], True) + i8(0) + i8(0) + tags(True)
+        r = c.request(3, 12, body, flex=True)
+        r.i32()
+        for _ in range(r.array_len()):
+            r.i32(), r.string(), r.i32(), r.string()
+            r.tags()
+        r.string()
+        r.i32()
+        assert r.array_len() == 1
+        assert r.i16() == err
+        assert r.string() == ("gone-by-id" if err == 0 else None)
+        assert r.take(16) == want
+    # DeleteTopics v6 by id.
+    body = array([string(None, True) + tid + tags(True)], True) + i32(5000) + tags(True)
+    r = c.request(20, 6, body, flex=True)
+    r.i32()
+    assert r.array_len() == 1
+    assert r.string() == "gone-by-id" and r.take(16) == tid and r.i16() == 0
+    r = c.request(20, 6, body, flex=True)
+    r.i32()
+    r.array_len()
+    r.string()
+    r.take(16)
+    assert r.i16() == 100
+    c.close()
 
 
 def test_produce_corrupt_batches_get_per_partition_errors(broker):

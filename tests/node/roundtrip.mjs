@@ -10,7 +10,7 @@
 //
 // Both clients' consumers use consumer groups for subscribe-style reading (the next issue);
 // here each reads through the client's own Fetch path: @platformatic/kafka's Consumer.fetch()
-// (a public call) and kafkajs's broker-level fetch (the code its Consumer runs underneath).
+// (a public call, by topic id) and kafkajs's broker-level fetch (the code its Consumer runs underneath).
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -64,7 +64,7 @@ async function platformatic () {
         node: meta.partitions[p].leader,
         maxWaitTime: 100,
         topics: [{
-          topicId: topic,
+          topicId: meta.id, // the id: Fetch v13+ names topics by id
           partitions: [{ partition: p, fetchOffset: offset, currentLeaderEpoch: -1, lastFetchedEpoch: -1, partitionMaxBytes: 1048576 }]
         }]
       })

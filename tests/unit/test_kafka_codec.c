@@ -212,14 +212,16 @@ static void test_produce_v9_and_v3(void)
     }
 }
 
-static void test_fetch_v12_and_v4(void)
+static void test_fetch_v4_to_v17(void)
 {
-    static const int16_t versions[] = {4, 12};
-    for (size_t vi = 0; vi < 2; vi++) {
+    static const int16_t versions[] = {4, 12, 13, 15, 17};
+    static const uint8_t id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    for (size_t vi = 0; vi < TD_ARRAY_LEN(versions); vi++) {
         int16_t v = versions[vi];
         kafka_out o;
         begin_request(&o, KAFKA_FETCH, v);
-        ko_i32(&o, -1);
+        if (v <= 14)
+            ko_i32(&o, -1); /* replica id; v15+ has it in a tagged field */
         ko_i32(&o, 500);
         ko_i32(&o, 1);
         ko_i32(&o, 1 << 20);
@@ -229,7 +231,10 @@ static void test_fetch_v12_and_v4(void)
             ko_i32(&o, -1);
         }
         ko_array(&o, 1);
-        ko_string(&o, "t");
+        if (v >= 13)
+            ko_uuid(&o, id);
+        else
+            ko_string(&o, "t");
         ko_array(&o, 1);
         ko_i32(&o, 2);
         if (v >= 9)
@@ -242,8 +247,16 @@ static void test_fetch_v12_and_v4(void)
         ko_i32(&o, 4096);
         ko_tags(&o);
         ko_tags(&o);
-        if (v >= 7)
-            ko_array(&o, 0);
+        if (v >= 7) {
+            ko_array(&o, 1); /* one forgotten topic */
+            if (v >= 13)
+                ko_uuid(&o, id);
+            else
+                ko_string(&o, "f");
+            ko_array(&o, 1);
+            ko_i32(&o, 0);
+            ko_tags(&o);
+        }
         if (v >= 11)
             ko_string(&o, "rack");
         ko_tags(&o);
@@ -261,6 +274,27 @@ static void test_fetch_v12_and_v4(void)
         ASSERT_EQ(q.topics[0].parts[0].partition, 2);
         ASSERT_EQ(q.topics[0].parts[0].fetch_offset, 123);
         ASSERT_EQ(q.topics[0].parts[0].max_bytes, 4096);
+        ASSERT_EQ(q.replica_id, -1);
+        if (v >= 13) {
+            ASSERT(q.topics[0].name == NULL);
+            ASSERT_MEM_EQ(q.topics[0].topic_id, id, 16);
+        } else {
+            ASSERT_STR_EQ(q.topics[0].name, "t");
+        }
+        /* The response names the topic the same way. */
+        kafka_fetch_part_resp pr = {.partition = 2, .fd = -1, .high_watermark = 5};
+        kafka_fetch_topic_resp tr = {.name = "t", .nparts = 1, .parts = &pr};
+        memcpy(tr.topic_id, id, 16);
+        kafka_fetch_resp m = {.ntopics = 1, .topics = &tr};
+        kafka_out resp;
+        ko_init(&resp);
+        kafka_encode_fetch(&resp, v, &m);
+        size_t at = 4 + (v >= 7 ? 6 : 0) + (v >= 12 ? 1 : 4); /* throttle, error+session, count */
+        if (v >= 13)
+            ASSERT_MEM_EQ(resp.mem.p + at, id, 16);
+        else
+            ASSERT_MEM_EQ(resp.mem.p + at, v >= 12 ? "\x02t" : "\x00\x01t", v >= 12 ? 2 : 3);
+        ko_free(&resp);
         td_arena_free(&a);
         check_prefixes(&o, dec_fetch, &q);
         ko_free(&o);
@@ -910,7 +944,7 @@ static void test_init_producer_id(void)
 }
 
 TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
-          TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v12_and_v4),
+          TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v4_to_v17),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
           TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),
           TEST(test_api_versions_encoding), TEST(test_init_producer_id))

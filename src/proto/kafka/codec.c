@@ -13,7 +13,7 @@
  */
 static const kafka_api_range apis[] = {
     {KAFKA_PRODUCE, 3, 9, 9},
-    {KAFKA_FETCH, 4, 12, 12},
+    {KAFKA_FETCH, 4, 17, 12},
     {KAFKA_LIST_OFFSETS, 0, 7, 6},
     {KAFKA_METADATA, 0, 12, 9},
     {KAFKA_OFFSET_COMMIT, 0, 8, 8},

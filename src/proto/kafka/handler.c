@@ -67,12 +67,33 @@ int16_t kafka_error_of(int rc)
     }
 }
 
+/* Kafka topic ids: a stable, non-zero id per topic generation: a fixed prefix ("tidings\1") and
+ * the catalog id (never reused). */
+static const uint8_t uuid_prefix[8] = {0x74, 0x69, 0x64, 0x69, 0x6e, 0x67, 0x73, 0x01};
+
 static void topic_uuid(int64_t id, uint8_t out[16])
 {
-    /* A stable, non-zero id per topic generation: a fixed prefix and the catalog id. */
-    static const uint8_t prefix[8] = {0x74, 0x69, 0x64, 0x69, 0x6e, 0x67, 0x73, 0x01};
-    memcpy(out, prefix, 8);
+    memcpy(out, uuid_prefix, 8);
     td_store_be64(out + 8, (uint64_t)id);
+}
+
+/* The topic a Kafka topic id names, acquired; TD_ENOTFOUND if none. */
+static int acquire_uuid(kafka_server *s, const uint8_t uuid[16], td_topic_ref **out)
+{
+    if (memcmp(uuid, uuid_prefix, 8) != 0)
+        return TD_ENOTFOUND;
+    return broker_topic_acquire_id(s->e, (int64_t)td_load_be64(uuid + 8), out);
+}
+
+/* The name of the topic a Kafka topic id names (copied into a), or NULL. */
+static const char *uuid_name(kafka_server *s, const uint8_t uuid[16], td_arena *a)
+{
+    td_topic_ref *ref;
+    if (acquire_uuid(s, uuid, &ref) != 0)
+        return NULL;
+    const char *name = td_arena_strdup(a, broker_topic_name(ref));
+    broker_topic_release(ref);
+    return name;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -271,6 +292,16 @@ static void handle_metadata(kreq *q, kafka_reader *r)
         m.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*m.topics));
         m.ntopics = m.topics ? req.ntopics : 0;
         for (int32_t i = 0; i < m.ntopics; i++) {
+            if (!req.topics[i] && req.topic_ids) {
+                /* By id (v10+): an existing topic only; never created. */
+                req.topics[i] = uuid_name(s, req.topic_ids[i], &q->arena);
+                m.topics[i].name = req.topics[i];
+                if (!req.topics[i]) {
+                    memcpy(m.topics[i].topic_id, req.topic_ids[i], 16);
+                    m.topics[i].error_code = KERR_UNKNOWN_TOPIC_ID;
+                }
+                continue;
+            }
             m.topics[i].name = req.topics[i];
             if (!req.topics[i]) {
                 m.topics[i].error_code = KERR_UNKNOWN_TOPIC_ID;
@@ -614,6 +645,7 @@ static bool fetch_try(kreq *q, bool final)
         kafka_fetch_topic *t = &f->topics[i];
         kafka_fetch_topic_resp *tr = &resp.topics[i];
         tr->name = t->name;
+        memcpy(tr->topic_id, t->topic_id, 16);
         tr->nparts = t->nparts;
         tr->parts = td_arena_calloc(&q->arena, (size_t)t->nparts + 1, sizeof(*tr->parts));
         if (!tr->parts) {
@@ -630,7 +662,8 @@ static bool fetch_try(kreq *q, bool final)
             pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
             td_part *p = ref ? broker_topic_part(ref, fp->partition) : NULL;
             if (!p || broker_topic_deleted(ref)) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_code = !ref && q->h.api_version >= 13 ? KERR_UNKNOWN_TOPIC_ID
+                                                                 : KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 error = true;
                 continue;
             }
@@ -752,9 +785,12 @@ static void handle_fetch(kreq *q, kafka_reader *r)
         q->out.err = -ENOMEM;
         return;
     }
-    for (int32_t i = 0; i < f->ntopics; i++)
-        if (f->topics[i].name)
+    for (int32_t i = 0; i < f->ntopics; i++) {
+        if (q->h.api_version >= 13)
+            acquire_uuid(s, f->topics[i].topic_id, &q->frefs[i]);
+        else if (f->topics[i].name)
             broker_topic_acquire(s->e, f->topics[i].name, &q->frefs[i]);
+    }
     if (fetch_try(q, false))
         return;
     /* Park until data arrives or max_wait_ms passes. */
@@ -961,6 +997,8 @@ static void handle_delete_topics(kreq *q, kafka_reader *r)
     }
     for (int32_t i = 0; i < req.ntopics; i++) {
         kafka_delete_topic *t = &req.topics[i];
+        if (!t->name)
+            t->name = uuid_name(s, t->topic_id, &q->arena); /* v6: by id */
         if (!t->name) {
             t->error_code = KERR_UNKNOWN_TOPIC_ID;
             continue;

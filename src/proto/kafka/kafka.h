@@ -307,7 +307,7 @@ typedef struct kafka_produce_resp {
 } kafka_produce_resp;
 void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m);
 
-/* Fetch (key 1) v4-12. */
+/* Fetch (key 1) v4-17. */
 typedef struct kafka_fetch_part {
     int32_t partition;
     int32_t current_leader_epoch; /* v9+ */
@@ -317,7 +317,8 @@ typedef struct kafka_fetch_part {
 } kafka_fetch_part;
 
 typedef struct kafka_fetch_topic {
-    const char *name;
+    const char *name;       /* v4-12 */
+    uint8_t topic_id[16];   /* v13+ */
     int32_t nparts;
     kafka_fetch_part *parts;
 } kafka_fetch_topic;
@@ -350,7 +351,8 @@ typedef struct kafka_fetch_part_resp {
 } kafka_fetch_part_resp;
 
 typedef struct kafka_fetch_topic_resp {
-    const char *name;
+    const char *name;     /* v4-12 */
+    uint8_t topic_id[16]; /* v13+ */
     int32_t nparts;
     kafka_fetch_part_resp *parts;
 } kafka_fetch_topic_resp;

@@ -176,15 +176,18 @@ void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Fetch v4-12
- *   request:  replica_id, max_wait_ms, min_bytes, max_bytes (v3+), isolation_level int8 (v4+),
- *             session_id (v7+), session_epoch (v7+),
- *             topics [topic string, partitions [partition, current_leader_epoch (v9+),
+ * Fetch v4-17
+ *   request:  replica_id (v0-14; v15+ in a tagged field), max_wait_ms, min_bytes, max_bytes (v3+),
+ *             isolation_level int8 (v4+), session_id (v7+), session_epoch (v7+),
+ *             topics [topic string (v0-12) | topic_id uuid (v13+),
+ *                     partitions [partition, current_leader_epoch (v9+),
  *                     fetch_offset int64, last_fetched_epoch (v12+), log_start_offset (v5+),
- *                     partition_max_bytes]],
- *             forgotten_topics_data [topic, partitions [int32]] (v7+), rack_id string (v11+)
+ *                     partition_max_bytes, (v17+ tagged replica_directory_id)]],
+ *             forgotten_topics_data [topic (v7-12) | topic_id (v13+), partitions [int32]] (v7+),
+ *             rack_id string (v11+)
  *   response: throttle_time_ms, error_code (v7+), session_id (v7+),
- *             responses [topic, partitions [partition_index, error_code, high_watermark,
+ *             responses [topic (v0-12) | topic_id (v13+),
+ *                        partitions [partition_index, error_code, high_watermark,
  *                        last_stable_offset (v4+), log_start_offset (v5+),
  *                        aborted_transactions nullable [producer_id, first_offset] (v4+),
  *                        preferred_read_replica (v11+), records nullable]]
@@ -193,7 +196,7 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
 {
     memset(q, 0, sizeof(*q));
     kr_set_flexible(r, KAFKA_FETCH, v);
-    q->replica_id = kr_i32(r);
+    q->replica_id = v <= 14 ? kr_i32(r) : -1;
     q->max_wait_ms = kr_i32(r);
     q->min_bytes = kr_i32(r);
     q->max_bytes = kr_i32(r);
@@ -207,7 +210,10 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
     int32_t n = q->ntopics;
     for (int32_t i = 0; i < n && !r->err; i++) {
         kafka_fetch_topic *t = &q->topics[i];
-        t->name = kr_string(r);
+        if (v >= 13)
+            kr_uuid(r, t->topic_id);
+        else
+            t->name = kr_string(r);
         t->parts = kr_array_alloc(r, sizeof(*t->parts), &t->nparts);
         int32_t np = t->nparts;
         for (int32_t k = 0; k < np && !r->err; k++) {
@@ -226,7 +232,11 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
     if (v >= 7) {
         int32_t nf = kr_array(r);
         for (int32_t i = 0; i < nf && !r->err; i++) {
-            kr_string(r);
+            uint8_t id[16];
+            if (v >= 13)
+                kr_uuid(r, id);
+            else
+                kr_string(r);
             int32_t np = kr_array(r);
             for (int32_t k = 0; k < np && !r->err; k++)
                 kr_i32(r);
@@ -250,7 +260,10 @@ void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
         const kafka_fetch_topic_resp *t = &m->topics[i];
-        ko_string(o, t->name);
+        if (v >= 13)
+            ko_uuid(o, t->topic_id);
+        else
+            ko_string(o, t->name);
         ko_array(o, t->nparts);
         for (int32_t k = 0; k < t->nparts; k++) {
             const kafka_fetch_part_resp *p = &t->parts[k];
