@@ -6,7 +6,8 @@
  *   bench_kafka BOOTSTRAP produce TOPIC SIZE ACKS SECONDS
  *       produces SIZE-byte events without keys as fast as the client allows for SECONDS, then
  *       waits for every delivery report; prints "produce SIZE ACKS <events/s> <MB/s> <events>"
- *       (MB/s of event values, 10^6 bytes)
+ *       (MB/s of event values, 10^6 bytes); ACKS is 0, 1, all, or idem (an idempotent producer:
+ *       acks=all with enable.idempotence)
  *   bench_kafka BOOTSTRAP consume TOPIC
  *       reads every partition from its start to the high watermark it has when the run starts;
  *       prints "consume <events/s> <MB/s> <events>"
@@ -19,7 +20,8 @@
  *       partition 0 while a consumer in the same process reads them; prints
  *       "latency <p50 µs> <p99 µs> <p99.9 µs> <events>" of send-to-receive times
  *
- * BENCH_CONSUMER_CONF="key=value,..." adds librdkafka settings to the consumers (experiments).
+ * BENCH_CONSUMER_CONF="key=value,..." adds librdkafka settings to the consumers, and
+ * BENCH_PRODUCER_CONF to the producers (experiments).
  * Every loop is bounded in time. bench/kafka.sh runs this against a fresh `tidings serve` with
  * its baselines (iperf3 loopback, fio sequential write) and prints ratios; the figures are in
  * docs/performance.md.
@@ -130,15 +132,38 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
+/* VAR="key=value,key=value": librdkafka settings that override the program's, for experiments. */
+static void set_overrides(rd_kafka_conf_t *c, const char *var)
+{
+    const char *extra = getenv(var);
+    if (!extra || !*extra)
+        return;
+    char *copy = strdup(extra), *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            die(kv, "expected key=value");
+        *eq = 0;
+        set(c, kv, eq + 1);
+    }
+    free(copy);
+}
+
 static int cmd_produce(const char *topic, size_t size, const char *acks, double seconds)
 {
     rd_kafka_conf_t *c = base_conf();
-    set(c, "acks", acks);
+    if (!strcmp(acks, "idem")) { /* an idempotent producer (acks=all, sequence numbers) */
+        set(c, "enable.idempotence", "true");
+        set(c, "acks", "all");
+    } else {
+        set(c, "acks", acks);
+    }
     set(c, "linger.ms", "5");
     set(c, "batch.size", "1000000");
     set(c, "queue.buffering.max.messages", "1000000");
     set(c, "queue.buffering.max.kbytes", "1048576");
     set(c, "compression.codec", "none");
+    set_overrides(c, "BENCH_PRODUCER_CONF");
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     rd_kafka_t *rk = make(RD_KAFKA_PRODUCER, c);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -188,19 +213,7 @@ static rd_kafka_t *make_consumer(const char *wait_ms)
     set(c, "fetch.message.max.bytes", "8388608");
     set(c, "fetch.max.bytes", "52428800");
     set(c, "queued.max.messages.kbytes", "262144");
-    /* BENCH_CONSUMER_CONF="key=value,key=value" overrides, for experiments. */
-    const char *extra = getenv("BENCH_CONSUMER_CONF");
-    if (extra && *extra) {
-        char *copy = strdup(extra), *save = NULL;
-        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-            char *eq = strchr(kv, '=');
-            if (!eq)
-                die(kv, "expected key=value");
-            *eq = 0;
-            set(c, kv, eq + 1);
-        }
-        free(copy);
-    }
+    set_overrides(c, "BENCH_CONSUMER_CONF");
     return make(RD_KAFKA_CONSUMER, c);
 }
 

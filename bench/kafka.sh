@@ -71,6 +71,7 @@ run produce t100 100 1 "$SECS"
 run produce t100 100 all "$SECS"
 run produce t1k 1024 1 "$SECS"
 run produce t1k 1024 all "$SECS"
+run produce t1k 1024 idem "$SECS"
 echo "-- the same, 1 KiB acks=all under fsync=always:"
 "$LOAD" "$B" produce t1k-always 1024 all "$SECS" | sed 's/^produce/always/' | tee -a "$OUT"
 echo "-- consume t1k from the page cache (events/s MB/s events), with the CPU each side used"
@@ -88,12 +89,15 @@ run latency lat 5000 "$LAT_SECS"
 echo "== ratios"
 awk -v loop="$LOOP_MBS" -v disk="$DISK_MBS" '
   $1 == "produce" && $2 == 1024 && $3 == "1" { p = $5 }
+  $1 == "produce" && $2 == 1024 && $3 == "all" { pall = $5 }
+  $1 == "produce" && $2 == 1024 && $3 == "idem" { pidem = $5 }
   $1 == "consume" { c = $3 }
   $1 == "rawfetch" { r = $2 }
   $1 == "latency" { p50 = $2; p99 = $3 }
   END {
     m = loop < disk ? loop : disk
     printf "produce 1 KiB acks=1 interval: %.1f MB/s = %.2f x min(loopback, disk) %.1f MB/s (target >= 0.40)\n", p, p / m, m
+    printf "produce 1 KiB idempotent: %.1f MB/s = %.2f x the same producer without idempotence (acks=all) %.1f MB/s\n", pidem, pidem / pall, pall
     printf "consume (librdkafka): %.1f MB/s = %.2f x loopback (target >= 0.50)\n", c, c / loop
     printf "consume (raw Fetch, batch headers only): %.1f MB/s = %.2f x loopback\n", r, r / loop
     printf "end-to-end latency at 5000 events/s: p50 %d us (target <= 200), p99 %d us\n", p50, p99
