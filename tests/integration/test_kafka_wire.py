@@ -114,6 +114,27 @@ def test_metadata_every_version_parses_completely(broker, version):
     assert r.done()
 
 
+def read_fetch_one(r, read_topic):
+    """A flexible (v12+) Fetch response for one partition 0 of one topic, read completely:
+    returns (topic as read_topic reads it, error, high watermark, records)."""
+    assert r.i32() == 0 and r.i16() == 0 and r.i32() == 0
+    assert r.array_len() == 1
+    topic = read_topic()
+    assert r.array_len() == 1
+    assert r.i32() == 0
+    err, hw = r.i16(), r.i64()
+    r.i64()
+    r.i64()
+    assert r.array_len() == -1
+    assert r.i32() == -1
+    records = r.bytes()
+    r.tags()
+    r.tags()
+    r.tags()
+    assert r.done()
+    return topic, err, hw, records
+
+
 @pytest.mark.parametrize("version", [3, 5, 7, 8, 9])
 def test_produce_then_fetch_v12_flexible(broker, version):
     flex = version >= 9
@@ -131,20 +152,8 @@ def test_produce_then_fetch_v12_flexible(broker, version):
     body = (i32(-1) + i32(100) + i32(1) + i32(1 << 20) + i8(0) + i32(0) + i32(-1) +
             array([topic], True) + array([], True) + string("", True) + tags(True))
     r = c.request(1, 12, body, flex=True)
-    assert r.i32() == 0 and r.i16() == 0 and r.i32() == 0
-    assert r.array_len() == 1 and r.string() == "pf" and r.array_len() == 1
-    assert r.i32() == 0 and r.i16() == 0
-    hw = r.i64()
-    assert hw == base + 3
-    r.i64()
-    r.i64()
-    assert r.array_len() == -1
-    assert r.i32() == -1
-    records = r.bytes()
-    r.tags()
-    r.tags()
-    r.tags()
-    assert r.done()
+    topic, err, hw, records = read_fetch_one(r, lambda: r.string())
+    assert (topic, err, hw) == ("pf", 0, base + 3)
     # The stored batch is the one sent, with the broker's base offset.
     assert struct.unpack(">q", records[:8])[0] == base
     assert records[8:] == batch[8:]
@@ -184,21 +193,8 @@ def test_fetch_by_topic_id(broker, version):
     unknown = tid[:8] + b"\xff" * 8
     for want_id, err in ((tid, 0), (unknown, 100), (b"\x01" * 16, 100)):
         r = c.request(1, version, fetch_by_id_body(version, want_id, 0), flex=True)
-        assert r.i32() == 0 and r.i16() == 0 and r.i32() == 0
-        assert r.array_len() == 1
-        assert r.take(16) == want_id
-        assert r.array_len() == 1
-        assert r.i32() == 0 and r.i16() == err
-        hw = r.i64()
-        r.i64()
-        r.i64()
-        assert r.array_len() == -1
-        assert r.i32() == -1
-        records = r.bytes()
-        r.tags()
-        r.tags()
-        r.tags()
-        assert r.done()
+        topic, got_err, hw, records = read_fetch_one(r, lambda: r.take(16))
+        assert (topic, got_err) == (want_id, err)
         if err == 0:
             assert hw >= 2 and records[8:] == batch[8:]
         else:
