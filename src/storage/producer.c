@@ -273,8 +273,8 @@ int pstate_decode(const uint8_t *p, size_t n, td_pstate *s, int64_t *offset)
         uint8_t nb = p[pos + 10];
         int64_t last_ms = (int64_t)td_load_be64(p + pos + 12);
         pos += SNAP_PRODUCER;
-        if (pid < 0 || epoch < 0 || nb > TD_PRODUCER_BATCHES ||
-            (size_t)nb * SNAP_BATCH > n - pos || find(s, pid)) {
+        if (pid < 0 || epoch < 0 || nb > TD_PRODUCER_BATCHES || (size_t)nb * SNAP_BATCH > n - pos ||
+            find(s, pid)) {
             why = "an invalid or repeated producer";
             goto bad;
         }

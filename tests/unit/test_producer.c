@@ -144,9 +144,8 @@ static void test_snapshot_round_trip(void)
     pstate_init(&t);
     for (int64_t pid = 0; pid < 50; pid++)
         for (int k = 0; k < (int)(pid % 8); k++)
-            ASSERT_EQ(put(&s, hdr(pid, (int16_t)(pid % 3), k * 2, 2, pid * 100 + k * 2),
-                          pid * 1000),
-                      0);
+            ASSERT_EQ(
+                put(&s, hdr(pid, (int16_t)(pid % 3), k * 2, 2, pid * 100 + k * 2), pid * 1000), 0);
     td_buf b;
     td_buf_init(&b);
     ASSERT_OK(pstate_encode(&s, 5000, &b));
@@ -220,7 +219,7 @@ static void test_snapshot_damage(void)
     ASSERT_EQ(pstate_decode(c, b.len, &t, &off), TD_ECORRUPT);
     ASSERT_CONTAINS(td_last_error(), "invalid batch");
     memcpy(c, b.p, b.len);
-    size_t prod = 20 + 3 * 32; /* the first producer's size */
+    size_t prod = 20 + 3 * 32;        /* the first producer's size */
     memcpy(c + 24 + prod, c + 24, 8); /* the second producer gets the first one's id */
     td_store_be32(c + 8, td_crc32c(0, c + 12, b.len - 12));
     ASSERT_EQ(pstate_decode(c, b.len, &t, &off), TD_ECORRUPT);

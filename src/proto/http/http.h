@@ -1,0 +1,104 @@
+/*
+ * http.h: HTTP/1.1 request parsing (RFC 9112) for the broker's HTTP listener: pure functions
+ * over buffers, no sockets, no allocation (the parsed request points into the input).
+ *
+ * Why in-tree (docs/http-api.md has the longer version): Debian 12 packages no maintained
+ * incremental HTTP/1.1 parser for C (nodejs's http-parser is archived upstream; its successor
+ * llhttp and picohttpparser are not packaged), and a server needs only the request side: the
+ * request line, header fields, Content-Length, chunked bodies, and their limits.
+ */
+#ifndef TD_PROTO_HTTP_H
+#define TD_PROTO_HTTP_H
+
+#include <sys/types.h>
+
+#include "base/base.h"
+
+#define HTTP_MAX_HEADERS 64
+
+typedef struct http_limits {
+    size_t max_head;    /* request line + header fields (431 beyond; 414 for a long target) */
+    size_t max_target;  /* the request target (414) */
+    size_t max_headers; /* header fields, at most HTTP_MAX_HEADERS (431) */
+    int64_t max_body;   /* Content-Length or decoded chunked size (413) */
+} http_limits;
+
+/* Defaults: 16 KiB head, 8 KiB target, 64 fields, 8 MiB body. */
+void http_limits_default(http_limits *l);
+
+typedef struct http_header {
+    td_slice name;  /* as sent; compare with http_name_eq (names are case-insensitive) */
+    td_slice value; /* without surrounding whitespace */
+} http_header;
+
+typedef struct http_request {
+    td_slice method;
+    td_slice target; /* origin form "/path?query"; an absolute form is cut to its path */
+    td_slice path;   /* target up to '?' (still percent-encoded) */
+    td_slice query;  /* after '?' (empty if none) */
+    int minor;       /* HTTP/1.<minor>: 0 or 1 */
+    http_header headers[HTTP_MAX_HEADERS];
+    size_t nheaders;
+    int64_t content_length; /* -1: none */
+    bool chunked;           /* Transfer-Encoding: chunked */
+    bool keep_alive;        /* the connection stays open after the response */
+    bool expect_continue;   /* Expect: 100-continue */
+    size_t head_len;        /* bytes of the request line and fields, final empty line included */
+} http_request;
+
+/*
+ * Parses the head of the request at p[0..n). Returns 0 when it is complete (*r filled, the body
+ * starts at p + r->head_len), TD_EAGAIN when more input is needed, or an HTTP status (400, 413,
+ * 414, 417, 431, 501, 505) for a request that must be refused, with *why (static) saying
+ * what was wrong. A request over the limits is refused as soon as that is known, even before
+ * its head is complete.
+ */
+int http_parse_request(const uint8_t *p, size_t n, const http_limits *lim, http_request *r,
+                       const char **why);
+
+/* The value of the first header named `name` (case-insensitive), or NULL. */
+const td_slice *http_header_get(const http_request *r, const char *name);
+/* Case-insensitive comparison of a slice and a NUL-terminated ASCII string. */
+bool http_name_eq(td_slice s, const char *name);
+
+/*
+ * Chunked bodies (RFC 9112 §7.1), decoded incrementally: feed input as it arrives; decoded
+ * data is appended to out. Chunk extensions and trailer fields are read and ignored (each line
+ * at most 4 KiB).
+ */
+typedef struct http_chunked {
+    int state;
+    uint64_t left; /* bytes of the current chunk still to copy */
+    size_t line;   /* length of the current size/extension/trailer line */
+    int64_t total; /* decoded bytes so far */
+    bool digits;   /* the size line had a digit */
+} http_chunked;
+
+void http_chunked_init(http_chunked *c);
+/*
+ * Consumes up to n bytes of p. Returns 1 when the body is complete (*used says where it ended:
+ * pipelined data may follow), 0 when all n bytes were consumed and more are needed, or an HTTP
+ * status (400 malformed, 413 beyond max_body) with *why set. -ENOMEM if out cannot grow.
+ */
+int http_chunked_feed(http_chunked *c, const uint8_t *p, size_t n, int64_t max_body, td_buf *out,
+                      size_t *used, const char **why);
+
+/*
+ * Percent-decoding of a path segment or query component into out (at most cap bytes, then
+ * NUL-terminated). With plus_space, '+' becomes ' ' (query strings). Returns the decoded length,
+ * or -1 for a bad escape, an encoded NUL, or output longer than cap - 1.
+ */
+ssize_t http_pct_decode(td_slice in, bool plus_space, char *out, size_t cap);
+
+/*
+ * Query parameters, in order: *it starts as the query; each call gives the next key and value
+ * (still encoded; decode with http_pct_decode). Returns false at the end.
+ */
+bool http_query_next(td_slice *it, td_slice *key, td_slice *value);
+/* The first value of `key` in the query, decoded into out; 1 found, 0 absent, -1 bad. */
+int http_query_get(td_slice query, const char *key, char *out, size_t cap);
+
+/* The reason phrase of a status code ("Not Found"); "Unknown" for codes it does not know. */
+const char *http_reason(int status);
+
+#endif /* TD_PROTO_HTTP_H */

@@ -1,0 +1,73 @@
+/* libFuzzer target: the HTTP/1.1 request parser (proto/http/parser.c). Whatever the input, the
+ * head parser must not crash or read out of bounds, a parsed head must point inside the input,
+ * a chunked body must decode the same fed whole and byte by byte, and query strings and
+ * percent-escapes in the target must decode or be refused cleanly. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/http/http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_inside(td_slice s, const uint8_t *data, size_t size)
+{
+    if (s.n && (s.p < data || s.p + s.n > data + size))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    http_limits l;
+    http_limits_default(&l);
+    http_request r;
+    const char *why;
+    int rc = http_parse_request(data, size, &l, &r, &why);
+    if (rc > 0 && !why)
+        abort(); /* every refusal says why */
+    if (rc != 0)
+        return 0;
+    if (r.head_len > size || r.nheaders > HTTP_MAX_HEADERS)
+        abort();
+    check_inside(r.method, data, size);
+    if (!(r.path.n == 1 && r.path.p[0] == '/')) /* an absolute form without a path gets "/" */
+        check_inside(r.path, data, size);
+    check_inside(r.query, data, size);
+    for (size_t i = 0; i < r.nheaders; i++) {
+        check_inside(r.headers[i].name, data, size);
+        check_inside(r.headers[i].value, data, size);
+    }
+    char out[256];
+    td_slice it = r.query, k, v;
+    while (http_query_next(&it, &k, &v)) {
+        (void)http_pct_decode(k, true, out, sizeof(out));
+        (void)http_pct_decode(v, true, out, sizeof(out));
+    }
+    (void)http_pct_decode(r.path, false, out, sizeof(out));
+    if (r.chunked) {
+        const uint8_t *b = data + r.head_len;
+        size_t n = size - r.head_len, used1 = 0, used2 = 0;
+        td_buf whole, bytes;
+        td_buf_init(&whole);
+        td_buf_init(&bytes);
+        http_chunked c;
+        http_chunked_init(&c);
+        int r1 = http_chunked_feed(&c, b, n, 1 << 16, &whole, &used1, &why);
+        http_chunked_init(&c);
+        int r2 = 0;
+        for (size_t i = 0; i < n && r2 == 0; i++) {
+            size_t u = 0;
+            r2 = http_chunked_feed(&c, b + i, 1, 1 << 16, &bytes, &u, &why);
+            used2 = i + u;
+        }
+        if (n == 0)
+            used2 = 0;
+        if (r1 != r2 || (r1 == 1 && used1 != used2))
+            abort();
+        if (r1 >= 0 &&
+            (whole.len != bytes.len || (whole.len && memcmp(whole.p, bytes.p, whole.len))))
+            abort();
+        td_buf_free(&whole);
+        td_buf_free(&bytes);
+    }
+    return 0;
+}

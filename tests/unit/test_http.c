@@ -1,0 +1,269 @@
+/* Unit tests for the HTTP/1.1 request parser (proto/http/parser.c): heads, every prefix of them,
+ * the refusals with their status codes, limits, chunked bodies fed whole and byte by byte, and
+ * percent-decoding and query strings. */
+#include <string.h>
+
+#include "proto/http/http.h"
+#include "test.h"
+
+static int parse(const char *s, http_request *r, const char **why)
+{
+    http_limits l;
+    http_limits_default(&l);
+    return http_parse_request((const uint8_t *)s, strlen(s), &l, r, why);
+}
+
+static bool slice_is(td_slice s, const char *want)
+{
+    return s.n == strlen(want) && memcmp(s.p, want, s.n) == 0;
+}
+
+/* Every strict prefix of a complete head needs more input; the whole parses. */
+static void check_prefixes(const char *s)
+{
+    http_limits l;
+    http_limits_default(&l);
+    http_request r;
+    const char *why;
+    size_t n = strlen(s);
+    for (size_t k = 0; k < n; k++) {
+        int rc = http_parse_request((const uint8_t *)s, k, &l, &r, &why);
+        if (rc != TD_EAGAIN)
+            TEST_FAIL_("prefix of %zu bytes of %s: %d (%s)", k, s, rc, why ? why : "");
+    }
+    ASSERT_OK(http_parse_request((const uint8_t *)s, n, &l, &r, &why));
+    ASSERT_EQ(r.head_len, n);
+}
+
+static void test_heads(void)
+{
+    http_request r;
+    const char *why;
+    const char *get = "GET /v1/topics/orders?limit=10&from=earliest HTTP/1.1\r\n"
+                      "Host: localhost:8080\r\n"
+                      "User-Agent: curl/7.88.1\r\n"
+                      "Accept:   */*  \r\n"
+                      "\r\n";
+    ASSERT_OK(parse(get, &r, &why));
+    ASSERT(slice_is(r.method, "GET"));
+    ASSERT(slice_is(r.path, "/v1/topics/orders"));
+    ASSERT(slice_is(r.query, "limit=10&from=earliest"));
+    ASSERT_EQ(r.minor, 1);
+    ASSERT_EQ(r.nheaders, 3u);
+    ASSERT(slice_is(*http_header_get(&r, "accept"), "*/*"));
+    ASSERT(slice_is(*http_header_get(&r, "HOST"), "localhost:8080"));
+    ASSERT(http_header_get(&r, "cookie") == NULL);
+    ASSERT(r.keep_alive);
+    ASSERT_EQ(r.content_length, -1);
+    ASSERT(!r.chunked);
+    check_prefixes(get);
+
+    /* A body follows the head; pipelined bytes are not part of it. */
+    const char *post = "POST /v1/topics/t/events HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                       "Content-Type: application/json\r\nConnection: close\r\n\r\n[1,2]GET";
+    ASSERT_OK(parse(post, &r, &why));
+    ASSERT_EQ(r.content_length, 5);
+    ASSERT(!r.keep_alive);
+    ASSERT_EQ(memcmp(post + r.head_len, "[1,2]", 5), 0);
+
+    /* Bare LF line ends, HTTP/1.0 keep-alive rules, leading empty lines, absolute form. */
+    ASSERT_OK(parse("\r\nGET / HTTP/1.0\nConnection: Keep-Alive\n\n", &r, &why));
+    ASSERT_EQ(r.minor, 0);
+    ASSERT(r.keep_alive);
+    ASSERT_OK(parse("GET /x HTTP/1.0\r\n\r\n", &r, &why));
+    ASSERT(!r.keep_alive);
+    ASSERT_OK(parse("GET http://example:80/a/b?c=d HTTP/1.1\r\nHost: example\r\n\r\n", &r, &why));
+    ASSERT(slice_is(r.path, "/a/b"));
+    ASSERT(slice_is(r.query, "c=d"));
+    ASSERT_OK(parse("GET https://example HTTP/1.1\r\nHost: example\r\n\r\n", &r, &why));
+    ASSERT(slice_is(r.path, "/"));
+    ASSERT_OK(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &r, &why));
+    ASSERT_OK(parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade, close\r\n\r\n", &r, &why));
+    ASSERT(!r.keep_alive);
+    ASSERT_OK(parse("PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+                    "3\r\nContent-Length: 3\r\n\r\n",
+                    &r, &why));
+    ASSERT(r.expect_continue);
+    ASSERT_EQ(r.content_length, 3);
+    ASSERT_OK(parse("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n", &r, &why));
+    ASSERT(r.chunked);
+    ASSERT_OK(parse("GET / HTTP/1.1\r\nHost: h\r\nEmpty:\r\n\r\n", &r, &why));
+    ASSERT_EQ(r.headers[1].value.n, 0u);
+}
+
+static void test_refusals(void)
+{
+    static const struct {
+        const char *req;
+        int status;
+        const char *why;
+    } cases[] = {
+        {"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "method"},
+        {"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "target"},
+        {"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n", 400, "control"},
+        {"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400, "version"},
+        {"GET / HTTX/1.1\r\nHost: h\r\n\r\n", 400, "version"},
+        {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, "HTTP/1.0"},
+        {"GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505, "HTTP/1.0"},
+        {"GET /\r\n\r\n", 400, "version"},
+        {"GET relative HTTP/1.1\r\nHost: h\r\n\r\n", 400, "path"},
+        {"GET / HTTP/1.1\r\n\r\n", 400, "Host"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "Host"},
+        {"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400, "colon"},
+        {"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400, "folding"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n", 400, "control"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nno colon\r\n\r\n", 400, "name"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400, "Content-Length"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400, "Content-Length"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400,
+         "conflicting"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400, "both"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "chunked"},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 8388609\r\n\r\n", 413, "larger"},
+        {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400,
+         "Content-Length"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nExpect: something\r\n\r\n", 417, "100-continue"},
+    };
+    for (size_t i = 0; i < TD_ARRAY_LEN(cases); i++) {
+        http_request r;
+        const char *why = NULL;
+        int rc = parse(cases[i].req, &r, &why);
+        if (rc != cases[i].status)
+            TEST_FAIL_("case %zu (%s): %d, want %d (%s)", i, cases[i].req, rc, cases[i].status,
+                       why ? why : "");
+        ASSERT(why != NULL);
+        ASSERT_CONTAINS(why, cases[i].why);
+    }
+}
+
+static void test_limits(void)
+{
+    http_limits l;
+    http_limits_default(&l);
+    http_request r;
+    const char *why;
+    char buf[40000];
+    /* A target over the limit: 414 once it is known, before the line ends. */
+    memcpy(buf, "GET /", 5);
+    memset(buf + 5, 'a', 9000);
+    ASSERT_EQ(http_parse_request((uint8_t *)buf, 5 + 9000, &l, &r, &why), 414);
+    memcpy(buf + 9005, " HTTP/1.1\r\nHost: h\r\n\r\n", 23);
+    ASSERT_EQ(http_parse_request((uint8_t *)buf, 9028, &l, &r, &why), 414);
+    /* Too many fields: 431. */
+    size_t n = (size_t)sprintf(buf, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < 70; i++)
+        n += (size_t)sprintf(buf + n, "X-%d: v\r\n", i);
+    n += (size_t)sprintf(buf + n, "\r\n");
+    ASSERT_EQ(http_parse_request((uint8_t *)buf, n, &l, &r, &why), 431);
+    /* Fields that never end: 431 once past the head limit, not a wait for ever. */
+    n = (size_t)sprintf(buf, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ");
+    memset(buf + n, 'v', 20000);
+    ASSERT_EQ(http_parse_request((uint8_t *)buf, n + 10000, &l, &r, &why), TD_EAGAIN);
+    ASSERT_EQ(http_parse_request((uint8_t *)buf, n + 20000, &l, &r, &why), 431);
+    /* Exactly at the limits is fine. */
+    l.max_headers = 2;
+    ASSERT_OK(http_parse_request((const uint8_t *)"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n", 33,
+                                 &l, &r, &why));
+    ASSERT_EQ(
+        http_parse_request((const uint8_t *)"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\nC: d\r\n\r\n", 39,
+                           &l, &r, &why),
+        431);
+}
+
+static int feed_all(const char *body, size_t step, int64_t max, td_buf *out, size_t *end,
+                    const char **why)
+{
+    http_chunked c;
+    http_chunked_init(&c);
+    size_t n = strlen(body), off = 0;
+    td_buf_reset(out);
+    while (off < n) {
+        size_t k = n - off < step ? n - off : step, used = 0;
+        int rc = http_chunked_feed(&c, (const uint8_t *)body + off, k, max, out, &used, why);
+        if (rc != 0) {
+            *end = off + used;
+            return rc;
+        }
+        ASSERT_EQ(used, k);
+        off += k;
+    }
+    *end = off;
+    return 0;
+}
+
+static void test_chunked(void)
+{
+    td_buf out;
+    td_buf_init(&out);
+    const char *why;
+    size_t end;
+    const char *body = "5\r\nhello\r\n7;name=value\r\n, world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+    for (size_t step = 1; step <= strlen(body); step++) {
+        ASSERT_EQ(feed_all(body, step, 1 << 20, &out, &end, &why), 1);
+        ASSERT_EQ(out.len, 12u);
+        ASSERT_EQ(memcmp(out.p, "hello, world", 12), 0);
+        ASSERT_EQ(end, strlen(body) - 4); /* "NEXT" is the next request */
+    }
+    ASSERT_EQ(feed_all("A\nabcdefghij\n0\n\n", 3, 100, &out, &end, &why), 1); /* bare LFs */
+    ASSERT_EQ(out.len, 10u);
+    ASSERT_EQ(feed_all("0\r\n\r\n", 1, 100, &out, &end, &why), 1);
+    ASSERT_EQ(out.len, 0u);
+    /* Incomplete: more is needed. */
+    ASSERT_EQ(feed_all("5\r\nhel", 2, 100, &out, &end, &why), 0);
+    ASSERT_EQ(feed_all("5\r\nhello\r\n0\r\n", 4, 100, &out, &end, &why), 0);
+    /* Refused. */
+    ASSERT_EQ(feed_all("x\r\n", 1, 100, &out, &end, &why), 400);
+    ASSERT_EQ(feed_all("\r\n", 1, 100, &out, &end, &why), 400);
+    ASSERT_EQ(feed_all("5\r\nhelloX\r\n", 1, 100, &out, &end, &why), 400);
+    ASSERT_CONTAINS(why, "longer than its size");
+    ASSERT_EQ(feed_all("5\rX", 1, 100, &out, &end, &why), 400);
+    ASSERT_EQ(feed_all("fffffffffffffffff\r\n", 1, INT64_MAX, &out, &end, &why), 400);
+    ASSERT_EQ(feed_all("65\r\n", 1, 100, &out, &end, &why), 413); /* 0x65 = 101 bytes */
+    ASSERT_EQ(feed_all("32\r\n" /* 50 */, 1, 100, &out, &end, &why), 0);
+    char big[200];
+    snprintf(big, sizeof(big), "32\r\n%050d\r\n32\r\n%050d\r\n1\r\n", 0, 0);
+    ASSERT_EQ(feed_all(big, 7, 100, &out, &end, &why), 413); /* the third chunk passes 100 */
+    char ext[5000];
+    memset(ext, 'e', sizeof(ext));
+    memcpy(ext, "1;", 2);
+    ext[sizeof(ext) - 1] = 0;
+    ASSERT_EQ(feed_all(ext, 100, 100, &out, &end, &why), 400);
+    td_buf_free(&out);
+}
+
+static void test_decoding_and_queries(void)
+{
+    char out[64];
+    ASSERT_EQ(http_pct_decode(td_slice_make("a%2Fb%20c+d", 11), false, out, sizeof(out)), 7);
+    ASSERT_STR_EQ(out, "a/b c+d");
+    ASSERT_EQ(http_pct_decode(td_slice_make("a+b", 3), true, out, sizeof(out)), 3);
+    ASSERT_STR_EQ(out, "a b");
+    ASSERT_EQ(http_pct_decode(td_slice_make("%4", 2), false, out, sizeof(out)), -1);
+    ASSERT_EQ(http_pct_decode(td_slice_make("%zz", 3), false, out, sizeof(out)), -1);
+    ASSERT_EQ(http_pct_decode(td_slice_make("%00", 3), false, out, sizeof(out)), -1);
+    ASSERT_EQ(http_pct_decode(td_slice_make("abcd", 4), false, out, 4), -1); /* no room for NUL */
+    ASSERT_EQ(http_pct_decode(td_slice_make("abc", 3), false, out, 4), 3);
+    ASSERT_EQ(http_pct_decode(td_slice_make("", 0), false, out, 1), 0);
+    ASSERT_STR_EQ(out, "");
+    td_slice q = td_slice_make("topics=orders.*%2Cbilling.%23&&from=earliest&flag&x=1&x=2", 57);
+    ASSERT_EQ(http_query_get(q, "topics", out, sizeof(out)), 1);
+    ASSERT_STR_EQ(out, "orders.*,billing.#");
+    ASSERT_EQ(http_query_get(q, "flag", out, sizeof(out)), 1);
+    ASSERT_STR_EQ(out, "");
+    ASSERT_EQ(http_query_get(q, "x", out, sizeof(out)), 1);
+    ASSERT_STR_EQ(out, "1");
+    ASSERT_EQ(http_query_get(q, "missing", out, sizeof(out)), 0);
+    ASSERT_EQ(http_query_get(td_slice_make("a=%G1", 5), "a", out, sizeof(out)), -1);
+    td_slice it = q, k, v;
+    int n = 0;
+    while (http_query_next(&it, &k, &v))
+        n++;
+    ASSERT_EQ(n, 5);
+    ASSERT_STR_EQ(http_reason(404), "Not Found");
+    ASSERT_STR_EQ(http_reason(299), "Unknown");
+}
+
+TEST_MAIN(TEST(test_heads), TEST(test_refusals), TEST(test_limits), TEST(test_chunked),
+          TEST(test_decoding_and_queries))
