@@ -37,10 +37,10 @@ int cli_open_topic(const char *data, const char *topic, int64_t partition, const
 bool cli_parse_i64(const char *s, int64_t *out);
 
 /* JSON output helpers. */
-void json_string(FILE *f, const char *s, size_t n);
+void cli_json_string(FILE *f, const char *s, size_t n);
 /* True if the bytes are valid UTF-8 without NUL. */
 bool utf8_valid(const void *p, size_t n);
-void base64_write(FILE *f, const void *p, size_t n);
+void cli_base64_write(FILE *f, const void *p, size_t n);
 
 int cmd_topic(int argc, char **argv);
 int cmd_produce(int argc, char **argv);

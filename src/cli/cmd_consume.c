@@ -64,10 +64,10 @@ static void print_bytes_field(const char *name, const void *p, size_t n, bool is
         printf(",\"%s\":null", name);
     } else if (utf8_valid(p, n)) {
         printf(",\"%s\":", name);
-        json_string(stdout, p, n);
+        cli_json_string(stdout, p, n);
     } else {
         printf(",\"%s_b64\":", name);
-        base64_write(stdout, p, n);
+        cli_base64_write(stdout, p, n);
     }
 }
 
@@ -80,7 +80,7 @@ static void print_event(const char *topic, const td_event *ev, bool json)
         return;
     }
     printf("{\"topic\":");
-    json_string(stdout, topic, strlen(topic));
+    cli_json_string(stdout, topic, strlen(topic));
     printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"timestamp\":%" PRId64,
            ev->partition, ev->offset, ev->timestamp_ms);
     print_bytes_field("key", ev->key, ev->key_len, ev->key == NULL);
@@ -89,7 +89,7 @@ static void print_event(const char *topic, const td_event *ev, bool json)
     for (size_t i = 0; i < ev->header_count; i++) {
         const td_header *h = &ev->headers[i];
         printf("%s{\"key\":", i ? "," : "");
-        json_string(stdout, h->key, h->key_len);
+        cli_json_string(stdout, h->key, h->key_len);
         /* print_bytes_field starts with a comma */
         print_bytes_field("value", h->value, h->value_len, h->value == NULL);
         printf("}");

@@ -71,9 +71,9 @@ static void print_config_json(const td_topic_config *c)
         char v[64];
         td_topic_config_get(c, *k, v, sizeof(v));
         printf("%s", first ? "" : ",");
-        json_string(stdout, *k, strlen(*k));
+        cli_json_string(stdout, *k, strlen(*k));
         printf(":");
-        json_string(stdout, v, strlen(v));
+        cli_json_string(stdout, v, strlen(v));
         first = 0;
     }
     printf("}");
@@ -98,7 +98,7 @@ static int do_list(td_engine *e, const topic_opts *o)
         printf("[");
         for (size_t i = 0; i < n; i++) {
             printf("%s{\"name\":", i ? "," : "");
-            json_string(stdout, v[i].name, strlen(v[i].name));
+            cli_json_string(stdout, v[i].name, strlen(v[i].name));
             printf(",\"partitions\":%" PRId32 ",\"created_ms\":%" PRId64 ",\"config\":",
                    v[i].partitions, v[i].created_ms);
             print_config_json(&v[i].config);
@@ -136,7 +136,7 @@ static int do_describe(td_engine *e, const char *name, const topic_opts *o)
     }
     if (o->json) {
         printf("{\"name\":");
-        json_string(stdout, t.name, strlen(t.name));
+        cli_json_string(stdout, t.name, strlen(t.name));
         printf(",\"partitions\":%" PRId32 ",\"created_ms\":%" PRId64 ",\"config\":", t.partitions,
                t.created_ms);
         print_config_json(&t.config);
@@ -150,7 +150,7 @@ static int do_describe(td_engine *e, const char *name, const topic_opts *o)
                    p->log_end_offset, p->size_bytes, p->segments, p->offline ? "true" : "false");
             if (p->offline) {
                 printf(",\"error\":");
-                json_string(stdout, p->error, strlen(p->error));
+                cli_json_string(stdout, p->error, strlen(p->error));
             }
             printf("}");
         }

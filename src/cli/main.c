@@ -104,7 +104,7 @@ bool cli_parse_i64(const char *s, int64_t *out)
     return true;
 }
 
-void json_string(FILE *f, const char *s, size_t n)
+void cli_json_string(FILE *f, const char *s, size_t n)
 {
     fputc('"', f);
     for (size_t i = 0; i < n; i++) {
@@ -176,7 +176,7 @@ bool utf8_valid(const void *data, size_t n)
     return true;
 }
 
-void base64_write(FILE *f, const void *data, size_t n)
+void cli_base64_write(FILE *f, const void *data, size_t n)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;

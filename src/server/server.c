@@ -21,16 +21,30 @@
 #include "broker/broker.h"
 #include "broker/group.h"
 #include "net/net.h"
+#include "proto/http/http.h"
 #include "proto/kafka/kafka.h"
 
-static const char *const keys[] = {"data",  "kafka", "http",
-                                   "redis", "advertised.host", "loops",
-                                   "auto.create.topics", "default.partitions", "log.level",
-                                   "shutdown.grace.ms", "group.initial.rebalance.delay.ms",
+static const char *const keys[] = {"data",
+                                   "kafka",
+                                   "http",
+                                   "redis",
+                                   "advertised.host",
+                                   "loops",
+                                   "auto.create.topics",
+                                   "default.partitions",
+                                   "log.level",
+                                   "shutdown.grace.ms",
+                                   "group.initial.rebalance.delay.ms",
                                    "group.min.session.timeout.ms",
-                                   "group.max.session.timeout.ms", "group.max.size",
-                                   "offsets.retention.minutes", "producer.id.expiration.ms",
-                                   "fault.drop.after.append", NULL};
+                                   "group.max.session.timeout.ms",
+                                   "group.max.size",
+                                   "offsets.retention.minutes",
+                                   "producer.id.expiration.ms",
+                                   "fault.drop.after.append",
+                                   "http.request.timeout.ms",
+                                   "http.idle.timeout.ms",
+                                   "http.max.body.bytes",
+                                   NULL};
 
 const char *const *server_config_keys(void)
 {
@@ -59,6 +73,11 @@ void server_config_defaults(td_server_config *c)
     td_options o;
     td_options_init(&o);
     c->producer_id_expiration_ms = o.producer_id_expiration_ms;
+    http_server_config hc;
+    http_server_config_default(&hc);
+    c->http_request_timeout_ms = hc.request_timeout_ms;
+    c->http_idle_timeout_ms = hc.idle_timeout_ms;
+    c->http_max_body_bytes = hc.limits.max_body;
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -83,6 +102,11 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, producer_id_expiration_ms), true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
+    {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
+     true},
+    {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms),
+     true},
+    {"http.max.body.bytes", 1024, 1 << 30, offsetof(td_server_config, http_max_body_bytes), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -160,8 +184,7 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
                            value);
     } else if (!strcmp(key, "default.partitions")) {
         if (parse_int(value, 1, 100000, &n) != 0)
-            return td_fail(TD_ECONFIG, "default.partitions: expected 1 to 100000, got '%s'",
-                           value);
+            return td_fail(TD_ECONFIG, "default.partitions: expected 1 to 100000, got '%s'", value);
         c->default_partitions = (int32_t)n;
     } else if (!strcmp(key, "log.level")) {
         if (td_log_level_parse(value) < 0)
@@ -170,8 +193,7 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
         snprintf(c->log_level, sizeof(c->log_level), "%s", value);
     } else if (!strcmp(key, "shutdown.grace.ms")) {
         if (parse_int(value, 0, 3600000, &n) != 0)
-            return td_fail(TD_ECONFIG, "shutdown.grace.ms: expected 0 to 3600000, got '%s'",
-                           value);
+            return td_fail(TD_ECONFIG, "shutdown.grace.ms: expected 0 to 3600000, got '%s'", value);
         c->shutdown_grace_ms = n;
     } else {
         for (size_t i = 0; i < TD_ARRAY_LEN(int_keys); i++) {
@@ -179,8 +201,8 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             if (strcmp(key, k->name) != 0)
                 continue;
             if (parse_int(value, k->lo, k->hi, &n) != 0)
-                return td_fail(TD_ECONFIG, "%s: expected %" PRId64 " to %" PRId64 ", got '%s'",
-                               key, k->lo, k->hi, value);
+                return td_fail(TD_ECONFIG, "%s: expected %" PRId64 " to %" PRId64 ", got '%s'", key,
+                               k->lo, k->hi, value);
             if (k->wide)
                 *(int64_t *)((char *)c + k->off) = n;
             else
@@ -262,6 +284,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     td_engine *e = NULL;
     net_group *g = NULL;
     kafka_server *ks = NULL;
+    http_server *hs = NULL;
     td_coord *coord = NULL;
     td_options opts;
     td_options_init(&opts);
@@ -315,16 +338,35 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         if ((rc = kafka_server_attach(ks, g)) != 0)
             goto out;
     }
+    char http_host[256];
+    int http_port = 0, http_bound = -1;
+    if (parse_listen(c->http, http_host, sizeof(http_host), &http_port) == 0) {
+        http_server_config hc;
+        http_server_config_default(&hc);
+        hc.default_partitions = c->default_partitions;
+        hc.request_timeout_ms = c->http_request_timeout_ms;
+        hc.idle_timeout_ms = c->http_idle_timeout_ms;
+        hc.limits.max_body = c->http_max_body_bytes;
+        if ((rc = http_server_create(e, &hc, &hs)) != 0)
+            goto out;
+        if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs,
+                                   &http_bound)) != 0)
+            goto out;
+    }
     if ((rc = net_group_start(g)) != 0)
         goto out;
+    if (hs)
+        http_server_set_ready(hs, true);
     printf("tidings %s: data directory %s, %d event loop%s\n", TD_VERSION_STRING, c->data,
            net_group_size(g), net_group_size(g) == 1 ? "" : "s");
     if (kafka_port >= 0)
         printf("kafka: listening on %s:%d\n", host, kafka_port);
     else
         printf("kafka: off\n");
-    if (strcmp(c->http, "off"))
-        printf("http: not available in this version (requested %s)\n", c->http);
+    if (http_bound >= 0)
+        printf("http: listening on %s:%d\n", http_host, http_bound);
+    else
+        printf("http: off\n");
     if (strcmp(c->redis, "off"))
         printf("redis: not available in this version (requested %s)\n", c->redis);
     printf("ready; stop with Ctrl-C or SIGTERM\n");
@@ -340,6 +382,8 @@ out:;
      * queued offset commits written, before the loops wind down. */
     coord_shutdown(coord);
     if (g) {
+        if (hs)
+            http_server_set_ready(hs, false);
         net_group_stop(g); /* in-flight work finishes; the flusher is still running */
         kafka_server_detach(ks);
         int frc = td_engine_flush(e); /* runs the last durability callbacks */
@@ -350,6 +394,7 @@ out:;
         net_group_destroy(g); /* runs the tasks those callbacks posted */
     }
     kafka_server_destroy(ks);
+    http_server_destroy(hs);
     coord_destroy(coord);
     td_engine_close(e);
     if (rc)

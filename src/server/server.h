@@ -32,6 +32,10 @@ typedef struct td_server_config {
     /* fault.drop.after.append: 0; tests only: every Nth produce request that appends closes
      * its connection instead of answering */
     int32_t fault_drop_after_append;
+    /* the HTTP listener */
+    int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
+    int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */
+    int64_t http_max_body_bytes;     /* http.max.body.bytes: 8388608 */
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

@@ -38,20 +38,24 @@ def cli(tmp_path):
 
 
 class Broker:
-    """A `tidings serve` process on an ephemeral 127.0.0.1 port."""
+    """A `tidings serve` process on an ephemeral 127.0.0.1 port (and one for HTTP with
+    http=True)."""
 
-    def __init__(self, data, extra=()):
+    def __init__(self, data, extra=(), http=False):
         self.data = data
         self.extra = list(extra)
+        self.http = http
         self.proc = None
         self.port = None
+        self.http_port = None
         self.stderr_path = data + ".stderr"
 
     def start(self):
         os.makedirs(os.path.dirname(self.data), exist_ok=True)
         self.err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data", self.data, "--kafka", "127.0.0.1:0", "--http", "off",
+            [BIN, "serve", "--data", self.data, "--kafka", "127.0.0.1:0",
+             "--http", "127.0.0.1:0" if self.http else "off",
              "--redis", "off", "--loops", "2", *self.extra],
             stdout=subprocess.PIPE, stderr=self.err)
         deadline = time.time() + 30
@@ -61,6 +65,8 @@ class Broker:
                 break
             if line.startswith("kafka: listening on "):
                 self.port = int(line.rsplit(":", 1)[1])
+            if line.startswith("http: listening on "):
+                self.http_port = int(line.rsplit(":", 1)[1])
             if line.startswith("ready"):
                 return self
         raise AssertionError("broker did not start: " + self.stderr())

@@ -101,4 +101,27 @@ int http_query_get(td_slice query, const char *key, char *out, size_t cap);
 /* The reason phrase of a status code ("Not Found"); "Unknown" for codes it does not know. */
 const char *http_reason(int status);
 
+/* ---------------------------------------------------------------------------------------------
+ * The server (server.c): the REST API on the broker's event loops. See docs/http-api.md.
+ */
+struct td_engine;
+struct net_proto;
+
+typedef struct http_server_config {
+    http_limits limits;
+    int64_t request_timeout_ms; /* a request's head and body must arrive within this (408) */
+    int64_t idle_timeout_ms;    /* a keep-alive connection without a request is closed */
+    int32_t default_partitions; /* of topics created without a partition count */
+} http_server_config;
+
+/* Defaults: the parser's limits, 30 s per request, 120 s idle. */
+void http_server_config_default(http_server_config *c);
+
+typedef struct http_server http_server;
+int http_server_create(struct td_engine *e, const http_server_config *cfg, http_server **out);
+void http_server_destroy(http_server *s);
+/* /ready answers 200 once this is set (the listeners are up), 503 before. */
+void http_server_set_ready(http_server *s, bool ready);
+const struct net_proto *http_server_proto(void);
+
 #endif /* TD_PROTO_HTTP_H */

@@ -1,0 +1,53 @@
+/*
+ * http_int.h: what the HTTP server's files share (server.c: connections, framing, responses;
+ * routes.c: the REST API).
+ */
+#ifndef TD_PROTO_HTTP_INT_H
+#define TD_PROTO_HTTP_INT_H
+
+#include <jansson.h>
+
+#include "net/net.h"
+#include "proto/http/http.h"
+#include "tidings.h"
+
+struct http_server {
+    td_engine *e;
+    http_server_config cfg;
+    bool ready; /* atomic */
+};
+
+typedef struct hconn {
+    net_conn *c;
+    http_server *s;
+    int phase;
+    td_buf head; /* the current request's head (req points into it) */
+    http_request req;
+    td_buf body;  /* its body, whole (decoded when chunked) */
+    int64_t need; /* Content-Length bytes still to read */
+    http_chunked chunked;
+    net_timer timer; /* request or idle timeout */
+    bool in_request; /* part of a request has arrived */
+    bool responded;
+    bool closing; /* close after the response */
+    int last_status;
+} hconn;
+
+bool http_server_ready(http_server *s);
+
+/* Routes the complete request in hc to its handler, which answers through the functions below
+ * (exactly one response per request). */
+void http_route(hconn *hc);
+
+/* Queues a response; the body (malloc'd, may be NULL) passes to the connection. */
+void http_respond_raw(hconn *hc, int status, const char *content_type, const char *extra_headers,
+                      char *body, size_t len);
+/* A JSON response (takes the reference to body; NULL: no body). */
+void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers);
+/* {"error": {"code": code, "message": message, "status": status}} */
+void http_respond_error(hconn *hc, int status, const char *code, const char *message);
+/* The status and code for a td_ error, and the error response with td_last_error(). */
+int http_status_of(int rc, const char **code);
+void http_respond_td_error(hconn *hc, int rc);
+
+#endif /* TD_PROTO_HTTP_INT_H */

@@ -1,0 +1,372 @@
+/*
+ * routes.c: the REST API's routes (docs/http-api.md): health and readiness, and topics (list,
+ * create, describe, alter, delete). Handlers answer through http_respond_*; every error is a
+ * JSON object {"error": {"code", "message", "status"}}.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/http/http_int.h"
+
+#define MAX_SEGMENTS 8
+#define SEGMENT_MAX 512
+
+typedef struct route_ctx {
+    hconn *hc;
+    char seg[MAX_SEGMENTS][SEGMENT_MAX]; /* decoded path segments */
+    int nseg;
+} route_ctx;
+
+static bool method_is(const hconn *hc, const char *m)
+{
+    return hc->req.method.n == strlen(m) && memcmp(hc->req.method.p, m, hc->req.method.n) == 0;
+}
+
+static void method_not_allowed(hconn *hc, const char *allow)
+{
+    char extra[128], msg[160];
+    snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+    snprintf(msg, sizeof(msg), "%.*s is not allowed here; allowed: %s", (int)hc->req.method.n,
+             (const char *)hc->req.method.p, allow);
+    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", "method_not_allowed", "message",
+                          msg, "status", 405);
+    http_respond_json(hc, 405, e, extra);
+}
+
+/* Splits the path into decoded segments; false (after answering) for a bad path. */
+static bool split_path(route_ctx *rc)
+{
+    td_slice p = rc->hc->req.path;
+    size_t i = 0;
+    rc->nseg = 0;
+    while (i < p.n) {
+        while (i < p.n && p.p[i] == '/')
+            i++;
+        if (i >= p.n)
+            break;
+        size_t j = i;
+        while (j < p.n && p.p[j] != '/')
+            j++;
+        if (rc->nseg == MAX_SEGMENTS) {
+            http_respond_error(rc->hc, 404, "not_found", "no such path");
+            return false;
+        }
+        if (http_pct_decode(td_slice_make(p.p + i, j - i), false, rc->seg[rc->nseg], SEGMENT_MAX) <
+            0) {
+            http_respond_error(rc->hc, 400, "bad_request", "a bad percent-escape in the path");
+            return false;
+        }
+        rc->nseg++;
+        i = j;
+    }
+    return true;
+}
+
+/* The request body as a JSON object; NULL after answering 400/415. */
+static json_t *body_object(hconn *hc)
+{
+    /* JSON, or no type, or the form type `curl -d` sends unless told otherwise. */
+    const td_slice *ct = http_header_get(&hc->req, "content-type");
+    if (ct && !(ct->n >= 16 && http_name_eq(td_slice_make(ct->p, 16), "application/json")) &&
+        !(ct->n >= 33 &&
+          http_name_eq(td_slice_make(ct->p, 33), "application/x-www-form-urlencoded"))) {
+        http_respond_error(hc, 415, "unsupported_media_type",
+                           "the request body must be application/json");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *j = json_loadb((const char *)hc->body.p, hc->body.len, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "invalid JSON at line %d, column %d: %s", err.line, err.column,
+                 err.text);
+        http_respond_error(hc, 400, "invalid_json", msg);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_respond_error(hc, 400, "invalid_json", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* Fails (after answering 400) if obj has a key outside `allowed` (NULL-terminated). */
+static bool only_keys(hconn *hc, json_t *obj, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(k, allowed[i]) == 0;
+        if (!ok) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "unknown field '%.200s'", k);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Health
+ */
+static void route_health(hconn *hc)
+{
+    if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
+        return method_not_allowed(hc, "GET, HEAD");
+    http_respond_json(hc, 200, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+static void route_ready(hconn *hc)
+{
+    if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
+        return method_not_allowed(hc, "GET, HEAD");
+    bool ready = http_server_ready(hc->s);
+    http_respond_json(hc, ready ? 200 : 503,
+                      json_pack("{s:s}", "status", ready ? "ready" : "starting"), NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Topics
+ */
+static json_t *config_json(const td_topic_config *cfg)
+{
+    json_t *o = json_object();
+    const char *const *keys = td_topic_config_keys();
+    char buf[128];
+    for (size_t i = 0; keys[i]; i++)
+        if (td_topic_config_get(cfg, keys[i], buf, sizeof(buf)) == 0)
+            json_object_set_new(o, keys[i], json_string(buf));
+    return o;
+}
+
+static json_t *topic_json(hconn *hc, const td_topic_info *t, bool detail)
+{
+    json_t *o = json_pack("{s:s,s:i,s:I}", "name", t->name, "partition_count", t->partitions,
+                          "created_ms", (json_int_t)t->created_ms);
+    if (!detail)
+        return o;
+    json_object_set_new(o, "config", config_json(&t->config));
+    json_t *parts = json_array();
+    for (int32_t i = 0; i < t->partitions; i++) {
+        td_partition_info pi;
+        if (td_partition_describe(hc->s->e, t->name, i, &pi) != 0)
+            continue;
+        json_t *p = json_pack(
+            "{s:i,s:I,s:I,s:I,s:I,s:i,s:b}", "partition", pi.partition, "log_start_offset",
+            (json_int_t)pi.log_start_offset, "high_watermark", (json_int_t)pi.high_watermark,
+            "log_end_offset", (json_int_t)pi.log_end_offset, "size_bytes",
+            (json_int_t)pi.size_bytes, "segments", pi.segments, "offline", pi.offline != 0);
+        if (pi.offline)
+            json_object_set_new(p, "error", json_string(pi.error));
+        json_array_append_new(parts, p);
+    }
+    json_object_set_new(o, "partitions", parts);
+    return o;
+}
+
+static void topics_list(hconn *hc)
+{
+    td_topic_info *all = NULL;
+    size_t n = 0;
+    int rc = td_topic_list(hc->s->e, &all, &n);
+    if (rc)
+        return http_respond_td_error(hc, rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, topic_json(hc, &all[i], false));
+    free(all);
+    http_respond_json(hc, 200, json_pack("{s:o}", "topics", arr), NULL);
+}
+
+/* Reads a "config" object of string (or number or boolean) values into entries; null means
+ * the default. False after answering 400. Strings point into obj or into bufs. */
+static bool read_config(hconn *hc, json_t *cfg, td_config_entry *entries, char (*bufs)[64],
+                        size_t cap, size_t *n)
+{
+    *n = 0;
+    if (!cfg)
+        return true;
+    if (!json_is_object(cfg)) {
+        http_respond_error(hc, 400, "invalid_argument", "'config' must be an object");
+        return false;
+    }
+    td_topic_config defaults;
+    td_topic_config_init(&defaults);
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v)
+    {
+        if (*n == cap) {
+            http_respond_error(hc, 400, "invalid_argument", "too many configuration keys");
+            return false;
+        }
+        const char *val = NULL;
+        if (json_is_string(v)) {
+            val = json_string_value(v);
+        } else if (json_is_integer(v)) {
+            snprintf(bufs[*n], 64, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            val = bufs[*n];
+        } else if (json_is_boolean(v)) {
+            val = json_is_true(v) ? "true" : "false";
+        } else if (json_is_null(v)) {
+            if (td_topic_config_get(&defaults, k, bufs[*n], 64) != 0) {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "unknown configuration key '%.200s'", k);
+                http_respond_error(hc, 400, "invalid_config", msg);
+                return false;
+            }
+            val = bufs[*n];
+        } else {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "configuration value of '%.200s' must be a string", k);
+            http_respond_error(hc, 400, "invalid_config", msg);
+            return false;
+        }
+        entries[(*n)++] = (td_config_entry){k, val};
+    }
+    return true;
+}
+
+static void topic_answer(hconn *hc, int status, const char *name)
+{
+    td_topic_info info;
+    int rc = td_topic_describe(hc->s->e, name, &info);
+    if (rc)
+        return http_respond_td_error(hc, rc);
+    http_respond_json(hc, status, topic_json(hc, &info, true), NULL);
+}
+
+static void topics_create(hconn *hc)
+{
+    json_t *b = body_object(hc);
+    if (!b)
+        return;
+    static const char *const allowed[] = {"name", "partitions", "config", NULL};
+    td_config_entry entries[32];
+    char bufs[32][64];
+    size_t n = 0;
+    json_t *name = json_object_get(b, "name"), *parts = json_object_get(b, "partitions");
+    if (!only_keys(hc, b, allowed))
+        goto out;
+    if (!json_is_string(name)) {
+        http_respond_error(hc, 400, "invalid_argument", "'name' (a string) is required");
+        goto out;
+    }
+    if (parts && !json_is_integer(parts)) {
+        http_respond_error(hc, 400, "invalid_argument", "'partitions' must be an integer");
+        goto out;
+    }
+    json_int_t np = parts ? json_integer_value(parts) : hc->s->cfg.default_partitions;
+    if (np < 1 || np > 100000) {
+        http_respond_error(hc, 400, "invalid_argument", "'partitions' must be 1 to 100000");
+        goto out;
+    }
+    if (!read_config(hc, json_object_get(b, "config"), entries, bufs, 32, &n))
+        goto out;
+    int rc = td_topic_create(hc->s->e, json_string_value(name), (int32_t)np, entries, n);
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        goto out;
+    }
+    TD_INFO("http", "created topic %s with %" PRId64 " partitions for %s", json_string_value(name),
+            (int64_t)np, net_conn_peer(hc->c));
+    topic_answer(hc, 201, json_string_value(name));
+out:
+    json_decref(b);
+}
+
+static void topic_alter(hconn *hc, const char *topic)
+{
+    json_t *b = body_object(hc);
+    if (!b)
+        return;
+    static const char *const allowed[] = {"partitions", "config", NULL};
+    td_config_entry entries[32];
+    char bufs[32][64];
+    size_t n = 0;
+    json_t *parts = json_object_get(b, "partitions");
+    if (!only_keys(hc, b, allowed) ||
+        !read_config(hc, json_object_get(b, "config"), entries, bufs, 32, &n))
+        goto out;
+    if (parts && !json_is_integer(parts)) {
+        http_respond_error(hc, 400, "invalid_argument", "'partitions' must be an integer");
+        goto out;
+    }
+    td_topic_info info;
+    int rc = td_topic_describe(hc->s->e, topic, &info);
+    if (rc == 0 && n > 0)
+        rc = td_topic_alter(hc->s->e, topic, entries, n);
+    if (rc == 0 && parts && json_integer_value(parts) != info.partitions) {
+        json_int_t np = json_integer_value(parts);
+        if (np < info.partitions) {
+            http_respond_error(hc, 400, "invalid_argument",
+                               "a topic's partitions can be added, never removed");
+            goto out;
+        }
+        if (np > 100000) {
+            http_respond_error(hc, 400, "invalid_argument", "'partitions' must be at most 100000");
+            goto out;
+        }
+        rc = td_topic_add_partitions(hc->s->e, topic, (int32_t)np);
+    }
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        goto out;
+    }
+    topic_answer(hc, 200, topic);
+out:
+    json_decref(b);
+}
+
+static void route_topics(route_ctx *rc)
+{
+    hconn *hc = rc->hc;
+    if (rc->nseg == 2) {
+        if (method_is(hc, "GET") || method_is(hc, "HEAD"))
+            return topics_list(hc);
+        if (method_is(hc, "POST"))
+            return topics_create(hc);
+        return method_not_allowed(hc, "GET, HEAD, POST");
+    }
+    if (rc->nseg == 3) {
+        const char *topic = rc->seg[2];
+        if (method_is(hc, "GET") || method_is(hc, "HEAD"))
+            return topic_answer(hc, 200, topic);
+        if (method_is(hc, "PATCH"))
+            return topic_alter(hc, topic);
+        if (method_is(hc, "DELETE")) {
+            int r = td_topic_delete(hc->s->e, topic);
+            if (r)
+                return http_respond_td_error(hc, r);
+            TD_INFO("http", "deleted topic %s for %s", topic, net_conn_peer(hc->c));
+            return http_respond_json(hc, 204, NULL, NULL);
+        }
+        return method_not_allowed(hc, "GET, HEAD, PATCH, DELETE");
+    }
+    http_respond_error(hc, 404, "not_found", "no such path");
+}
+
+void http_route(hconn *hc)
+{
+    route_ctx rc = {.hc = hc};
+    if (!split_path(&rc))
+        return;
+    if (rc.nseg == 1 && !strcmp(rc.seg[0], "health"))
+        return route_health(hc);
+    if (rc.nseg == 1 && !strcmp(rc.seg[0], "ready"))
+        return route_ready(hc);
+    if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "topics"))
+        return route_topics(&rc);
+    char msg[300];
+    snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)hc->req.method.n,
+             (const char *)hc->req.method.p, (int)TD_MIN(hc->req.path.n, 200),
+             (const char *)hc->req.path.p);
+    http_respond_error(hc, 404, "not_found", msg);
+}

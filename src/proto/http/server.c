@@ -1,0 +1,328 @@
+/*
+ * server.c: the HTTP/1.1 listener on the broker's event loops: framing (keep-alive, pipelining,
+ * Content-Length and chunked bodies, Expect: 100-continue, limits and timeouts), JSON responses
+ * and errors, and the routes of the REST API (routes.c). See docs/http-api.md.
+ *
+ * A connection handles one request at a time, in order: the head is parsed from the input
+ * buffer and copied (so the parsed request outlives the input), the body is collected, then the
+ * request is dispatched and its whole response queued before the next request is read. Pipelined
+ * requests therefore answer in order. Anything the parser refuses is answered with its status
+ * and a JSON error, and the connection is closed after the answer: its framing cannot be trusted.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net.h"
+#include "proto/http/http_int.h"
+
+enum { PH_HEAD, PH_BODY, PH_CHUNKED };
+
+void http_server_config_default(http_server_config *c)
+{
+    http_limits_default(&c->limits);
+    c->request_timeout_ms = 30000;
+    c->idle_timeout_ms = 120000;
+    c->default_partitions = 1;
+}
+
+int http_server_create(td_engine *e, const http_server_config *cfg, http_server **out)
+{
+    http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->e = e;
+    s->cfg = *cfg;
+    *out = s;
+    return 0;
+}
+
+void http_server_destroy(http_server *s)
+{
+    free(s);
+}
+
+void http_server_set_ready(http_server *s, bool ready)
+{
+    __atomic_store_n(&s->ready, ready, __ATOMIC_RELEASE);
+}
+
+bool http_server_ready(http_server *s)
+{
+    return __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Responses
+ */
+static void free_json_text(void *p)
+{
+    free(p);
+}
+
+void http_respond_raw(hconn *hc, int status, const char *content_type, const char *extra_headers,
+                      char *body, size_t len)
+{
+    char head[512];
+    bool close = !hc->req.keep_alive || hc->closing;
+    bool head_only = http_name_eq(hc->req.method, "HEAD");
+    char framing[160] = "";
+    if (status != 204 && status != 304)
+        snprintf(framing, sizeof(framing), "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                 content_type, len);
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status,
+                     http_reason(status), framing, extra_headers ? extra_headers : "",
+                     close ? "Connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) /* our own headers only: cannot happen */
+        n = 0;
+    net_conn_write(hc->c, head, (size_t)n);
+    if (body && len && !head_only)
+        net_conn_write_owned(hc->c, body, len, free_json_text);
+    else
+        free(body);
+    hc->responded = true;
+    hc->last_status = status;
+    if (close)
+        hc->closing = true;
+}
+
+void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(body);
+    size_t len = text ? strlen(text) : 0;
+    if (body && !text) {
+        http_respond_error(hc, 500, "internal", "out of memory encoding the response");
+        return;
+    }
+    /* A trailing newline makes curl output readable; JSON parsers ignore it. */
+    if (text) {
+        char *t = realloc(text, len + 2);
+        if (t) {
+            t[len++] = '\n';
+            t[len] = 0;
+            text = t;
+        }
+    }
+    http_respond_raw(hc, status, "application/json", extra_headers, text, len);
+}
+
+void http_respond_error(hconn *hc, int status, const char *code, const char *message)
+{
+    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message",
+                          message ? message : http_reason(status), "status", status);
+    http_respond_json(hc, status, e, NULL);
+}
+
+/* The JSON error code for a td_ error, with its HTTP status. */
+int http_status_of(int rc, const char **code)
+{
+    switch (rc) {
+    case TD_ENOTFOUND:
+        *code = "not_found";
+        return 404;
+    case TD_EEXIST:
+        *code = "already_exists";
+        return 409;
+    case TD_ENAME:
+        *code = "invalid_name";
+        return 400;
+    case TD_ECONFIG:
+        *code = "invalid_config";
+        return 400;
+    case TD_EINVAL:
+    case TD_ERANGE:
+        *code = "invalid_argument";
+        return 400;
+    case TD_ETOOBIG:
+        *code = "too_large";
+        return 413;
+    case TD_EOFFLINE:
+        *code = "partition_offline";
+        return 503;
+    default:
+        *code = "internal";
+        return 500;
+    }
+}
+
+void http_respond_td_error(hconn *hc, int rc)
+{
+    const char *code;
+    int status = http_status_of(rc, &code);
+    const char *detail = td_last_error();
+    http_respond_error(hc, status, code, detail && *detail ? detail : td_strerror(rc));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connections
+ */
+static void on_timer(void *arg)
+{
+    hconn *hc = arg;
+    if (hc->in_request) {
+        TD_INFO("http", "%s: request not complete after %" PRId64 " ms; closing",
+                net_conn_peer(hc->c), hc->s->cfg.request_timeout_ms);
+        hc->req.keep_alive = false;
+        hc->req.method = td_slice_make("GET", 3);
+        http_respond_error(hc, 408, "request_timeout", "the request did not arrive in time");
+        net_conn_close(hc->c, false);
+    } else {
+        net_conn_close(hc->c, false); /* idle keep-alive connection */
+    }
+}
+
+static void arm(hconn *hc, bool request)
+{
+    hc->in_request = request;
+    net_timer_start(net_conn_loop(hc->c), &hc->timer,
+                    request ? hc->s->cfg.request_timeout_ms : hc->s->cfg.idle_timeout_ms, on_timer,
+                    hc);
+}
+
+static int h_open(net_conn *c)
+{
+    hconn *hc = calloc(1, sizeof(*hc));
+    if (!hc)
+        return -ENOMEM;
+    hc->c = c;
+    hc->s = net_conn_proto_arg(c);
+    hc->timer = (net_timer)NET_TIMER_INIT;
+    td_buf_init(&hc->head);
+    td_buf_init(&hc->body);
+    net_conn_set_data(c, hc);
+    arm(hc, false);
+    return 0;
+}
+
+static void h_close(net_conn *c)
+{
+    hconn *hc = net_conn_data(c);
+    if (!hc)
+        return;
+    net_conn_set_data(c, NULL);
+    net_timer_stop(net_conn_loop(c), &hc->timer);
+    td_buf_free(&hc->head);
+    td_buf_free(&hc->body);
+    free(hc);
+}
+
+/* Refuses what the parser refused: the status, a JSON error, and a close. */
+static void refuse(hconn *hc, int status, const char *why)
+{
+    TD_DEBUG("http", "%s: %d %s", net_conn_peer(hc->c), status, why);
+    hc->req.keep_alive = false;
+    if (!hc->req.method.n)
+        hc->req.method = td_slice_make("GET", 3);
+    const char *code = status == 413   ? "body_too_large"
+                       : status == 414 ? "uri_too_long"
+                       : status == 431 ? "headers_too_large"
+                       : status == 417 ? "expectation_failed"
+                       : status == 501 ? "not_implemented"
+                       : status == 505 ? "http_version_not_supported"
+                                       : "bad_request";
+    http_respond_error(hc, status, code, why);
+    net_conn_close(hc->c, false);
+}
+
+static void dispatch(hconn *hc)
+{
+    hc->responded = false;
+    http_route(hc);
+    if (!hc->responded)
+        http_respond_error(hc, 500, "internal", "no response");
+    TD_DEBUG("http", "%s %.*s %.*s -> %d", net_conn_peer(hc->c), (int)hc->req.method.n,
+             (const char *)hc->req.method.p, (int)hc->req.target.n, (const char *)hc->req.target.p,
+             hc->last_status);
+    td_buf_reset(&hc->body);
+    hc->phase = PH_HEAD;
+    if (hc->closing)
+        net_conn_close(hc->c, false);
+    else
+        arm(hc, false);
+}
+
+static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
+{
+    hconn *hc = net_conn_data(c);
+    const http_limits *lim = &hc->s->cfg.limits;
+    size_t used = 0;
+    while (used < n && !hc->closing && !net_conn_closed(c)) {
+        if (hc->phase == PH_HEAD) {
+            http_request probe;
+            const char *why;
+            int rc = http_parse_request(p + used, n - used, lim, &probe, &why);
+            if (rc == TD_EAGAIN) {
+                if (!hc->in_request)
+                    arm(hc, true);
+                break;
+            }
+            if (rc != 0) {
+                hc->req = probe;
+                refuse(hc, rc, why);
+                return (ssize_t)n;
+            }
+            /* Keep a copy of the head: the parsed request must outlive the input buffer. */
+            td_buf_reset(&hc->head);
+            if (td_buf_append(&hc->head, p + used, probe.head_len) != 0)
+                return -1;
+            used += probe.head_len;
+            if (http_parse_request(hc->head.p, hc->head.len, lim, &hc->req, &why) != 0)
+                return -1; /* cannot happen: the same bytes parsed a moment ago */
+            if (!hc->in_request)
+                arm(hc, true);
+            if (hc->req.chunked) {
+                hc->phase = PH_CHUNKED;
+                http_chunked_init(&hc->chunked);
+            } else if (hc->req.content_length > 0) {
+                hc->phase = PH_BODY;
+                hc->need = hc->req.content_length;
+            } else {
+                dispatch(hc);
+                continue;
+            }
+            if (hc->req.expect_continue)
+                net_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        } else if (hc->phase == PH_BODY) {
+            size_t take = n - used < (uint64_t)hc->need ? n - used : (size_t)hc->need;
+            if (td_buf_append(&hc->body, p + used, take) != 0)
+                return -1;
+            used += take;
+            hc->need -= (int64_t)take;
+            if (hc->need == 0)
+                dispatch(hc);
+        } else {
+            size_t u = 0;
+            const char *why;
+            int rc = http_chunked_feed(&hc->chunked, p + used, n - used, lim->max_body, &hc->body,
+                                       &u, &why);
+            used += u;
+            if (rc < 0)
+                return -1;
+            if (rc > 1) {
+                refuse(hc, rc, why);
+                return (ssize_t)n;
+            }
+            if (rc == 0)
+                break;
+            dispatch(hc);
+        }
+    }
+    return (ssize_t)used;
+}
+
+static const net_proto http_proto = {
+    .name = "http",
+    .on_open = h_open,
+    .on_data = h_data,
+    .on_close = h_close,
+    .max_input = 64 * 1024,
+    .out_limit = 4u << 20,
+};
+
+const net_proto *http_server_proto(void)
+{
+    return &http_proto;
+}
