@@ -62,6 +62,12 @@ int td_buf_append_varint(td_buf *b, int32_t v);
 int td_buf_append_varlong(td_buf *b, int64_t v);
 /* Appends an unsigned varint (Kafka's "unsigned varint", used by flexible versions). */
 int td_buf_append_uvarint(td_buf *b, uint64_t v);
+
+/* Base64 (RFC 4648, standard alphabet). Encoding appends (padded) and keeps a NUL after the
+ * text, not counted in len. Decoding appends the bytes; padding is optional; anything else
+ * than the alphabet, a wrong length or non-zero trailing bits is TD_EINVAL. */
+int td_base64_encode(td_buf *out, const void *data, size_t n);
+int td_base64_decode(td_buf *out, const char *s, size_t n);
 static inline void td_buf_reset(td_buf *b)
 {
     b->len = 0;

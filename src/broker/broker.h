@@ -46,6 +46,15 @@ const char *broker_topic_name(const td_topic_ref *t);
 void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
 
 /*
+ * td_produce without waiting for durability, for event loops: routes and appends the events
+ * (results as td_produce's) and sets ends[p] (ends has broker_topic_partitions(t) entries) to
+ * the offset to pass to broker_when_durable for each partition it appended to, -1 for the
+ * others. Even on failure, partitions with ends[p] >= 0 hold appended events.
+ */
+int broker_produce_nowait(td_topic_ref *t, const td_event *events, size_t n,
+                          td_produce_result *results, int64_t *ends);
+
+/*
  * Asynchronous durability for event loops: calls cb(arg, rc) once every offset of the
  * partition below end is durable under the topic's policy. Under fsync=always the engine's
  * flusher thread performs the fsync (grouping every request queued meanwhile) and cb runs on

@@ -63,8 +63,7 @@ void topic_unref(td_topic *t)
         topic_free(t);
 }
 
-static void partition_dir(const td_engine *e, const char *topic, int32_t i, char *buf,
-                          size_t len)
+static void partition_dir(const td_engine *e, const char *topic, int32_t i, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/topics/%s/%" PRId32, e->dir, topic, i);
 }
@@ -514,7 +513,7 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
         size_t total = 0;
         for (size_t i = 0; i < e->ntopics; i++)
             total += (size_t)e->topics[i]->nparts;
-        for (size_t tries = 0; tries < total && *scrub_credit > 0; tries++) {
+        for (size_t tries = 0; tries<total && * scrub_credit> 0; tries++) {
             size_t c = *scrub_cursor % total, i = 0;
             while (c >= (size_t)e->topics[i]->nparts)
                 c -= (size_t)e->topics[i++]->nparts;
@@ -637,8 +636,7 @@ int td_topic_delete(td_engine *e, const char *name)
         pthread_rwlock_unlock(&e->lock);
         goto out;
     }
-    memmove(e->topics + at, e->topics + at + 1,
-            (e->ntopics - (size_t)at - 1) * sizeof(*e->topics));
+    memmove(e->topics + at, e->topics + at + 1, (e->ntopics - (size_t)at - 1) * sizeof(*e->topics));
     e->ntopics--;
     __atomic_store_n(&t->deleted, true, __ATOMIC_RELEASE);
     for (int32_t i = 0; i < t->nparts; i++)
@@ -660,8 +658,7 @@ out:
     return rc;
 }
 
-int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config,
-                   size_t config_n)
+int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config, size_t config_n)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
@@ -707,8 +704,10 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
     int32_t have = t->nparts;
     pthread_rwlock_unlock(&e->lock);
     if (total <= have || total > TD_MAX_PARTITIONS) {
-        rc = td_fail(TD_EINVAL, "topic '%s' has %" PRId32 " partitions; the new total must be "
-                                "more than that and at most %d", name, have, TD_MAX_PARTITIONS);
+        rc = td_fail(TD_EINVAL,
+                     "topic '%s' has %" PRId32 " partitions; the new total must be "
+                     "more than that and at most %d",
+                     name, have, TD_MAX_PARTITIONS);
         goto out;
     }
     parts = calloc((size_t)total, sizeof(*parts));
@@ -1041,9 +1040,8 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
     td_part *p;
     int rc = engine_part_locked(e, topic, partition, &p);
     if (rc == 0)
-        rc = part_delete_before(p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK
-                                                              : before,
-                                log_start);
+        rc = part_delete_before(
+            p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK : before, log_start);
     pthread_rwlock_unlock(&e->lock);
     return rc;
 }
@@ -1084,65 +1082,48 @@ int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64
 /* ---------------------------------------------------------------------------------------------
  * Produce
  */
-int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n,
-               td_produce_result *results)
+/*
+ * Routes and appends events to topic t over its partitions parts[0..nparts) (the table's, or an
+ * acquired reference's view) without waiting for durability; the caller holds a reference on
+ * t. Fills results (may be NULL) and, per partition it appended to, ends[p] = the end offset to
+ * wait for (others -1; ends has nparts entries).
+ */
+static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td_event *events,
+                          size_t n, td_produce_result *results, int64_t *ends)
 {
-    td_error_clear();
-    if (n == 0)
-        return 0;
-    if (!events)
-        return td_fail(TD_EINVAL, "no events");
     int32_t *pidx = malloc(n * sizeof(*pidx));
     td_event *grp = malloc(n * sizeof(*grp));
     size_t *order = malloc(n * sizeof(*order));
-    if (!pidx || !grp || !order) {
-        free(pidx);
-        free(grp);
-        free(order);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; results && i < n; i++)
-        results[i] = (td_produce_result){-1, -1};
+    bool *done_parts = calloc((size_t)nparts, sizeof(bool));
     td_buf b;
     td_buf_init(&b);
     int rc = 0;
-    pthread_rwlock_rdlock(&e->lock);
-    td_topic *t = engine_find_locked(e, topic);
-    if (!t) {
-        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+    if (!pidx || !grp || !order || !done_parts) {
+        rc = -ENOMEM;
         goto out;
     }
+    for (int32_t p = 0; p < nparts; p++)
+        ends[p] = -1;
     pthread_mutex_lock(&t->cfg_mu);
     int ts_type = t->cfg.timestamp_type;
     pthread_mutex_unlock(&t->cfg_mu);
     /* Events without a key and without a partition all go to one partition per call, picked
      * round-robin (Kafka's sticky partitioning per batch): one batch, one append. */
-    int32_t sticky = (int32_t)(__atomic_fetch_add(&t->round_robin, 1, __ATOMIC_RELAXED) %
-                               (uint32_t)t->nparts);
+    int32_t sticky =
+        (int32_t)(__atomic_fetch_add(&t->round_robin, 1, __ATOMIC_RELAXED) % (uint32_t)nparts);
     for (size_t i = 0; i < n; i++) {
         int32_t p = events[i].partition;
         if (p == TD_PARTITION_ANY)
-            p = events[i].key ? td_partition_for_key(events[i].key, events[i].key_len, t->nparts)
+            p = events[i].key ? td_partition_for_key(events[i].key, events[i].key_len, nparts)
                               : sticky;
-        if (p < 0 || p >= t->nparts) {
-            rc = td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, topic, p);
+        if (p < 0 || p >= nparts) {
+            rc = td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, t->name, p);
             goto out;
         }
         pidx[i] = p;
     }
     int64_t now = td_wall_ms();
     /* Group by partition in order of first appearance, keeping each partition's order. */
-    bool *done_parts = calloc((size_t)t->nparts, sizeof(bool));
-    td_part **touched = malloc(n * sizeof(*touched));
-    int64_t *ends = malloc(n * sizeof(*ends));
-    size_t ntouched = 0;
-    if (!done_parts || !touched || !ends) {
-        free(done_parts);
-        free(touched);
-        free(ends);
-        rc = -ENOMEM;
-        goto out;
-    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         int32_t p = pidx[i];
         if (done_parts[p])
@@ -1164,29 +1145,53 @@ int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n
         if ((rc = batch_encode(&b, &o, grp, k)) != 0)
             break;
         td_append_result ar;
-        rc = part_append_unchecked(t->parts[p], b.p, b.len, now, &ar); /* just encoded */
+        rc = part_append_unchecked(parts[p], b.p, b.len, now, &ar); /* just encoded */
         if (rc)
             break;
         for (size_t j = 0; results && j < k; j++)
             results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)j};
-        touched[ntouched] = t->parts[p];
-        ends[ntouched++] = ar.end_offset;
+        ends[p] = ar.end_offset;
     }
-    /* Wait for durability after all appends, so partitions of one call share the wait. */
-    for (size_t i = 0; i < ntouched; i++) {
-        int r = part_wait_durable(touched[i], ends[i]);
-        if (r && !rc)
-            rc = r;
-    }
-    free(done_parts);
-    free(touched);
-    free(ends);
 out:
-    pthread_rwlock_unlock(&e->lock);
     td_buf_free(&b);
     free(pidx);
     free(grp);
     free(order);
+    free(done_parts);
+    return rc;
+}
+
+int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n,
+               td_produce_result *results)
+{
+    td_error_clear();
+    if (n == 0)
+        return 0;
+    if (!events)
+        return td_fail(TD_EINVAL, "no events");
+    for (size_t i = 0; results && i < n; i++)
+        results[i] = (td_produce_result){-1, -1};
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, topic);
+    int64_t *ends = t ? malloc((size_t)t->nparts * sizeof(*ends)) : NULL;
+    if (!t)
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+    else if (!ends)
+        rc = -ENOMEM;
+    else
+        rc = produce_append(t, t->nparts, t->parts, events, n, results, ends);
+    /* Wait for durability after all appends, so partitions of one call share the wait; also
+     * for what a failed call did append. */
+    for (int32_t p = 0; t && ends && p < t->nparts; p++) {
+        if (ends[p] < 0)
+            continue;
+        int r = part_wait_durable(t->parts[p], ends[p]);
+        if (r && !rc)
+            rc = r;
+    }
+    pthread_rwlock_unlock(&e->lock);
+    free(ends);
     return rc;
 }
 
@@ -1302,6 +1307,22 @@ struct flush_req {
     td_topic *t; /* referenced */
     td_part *p;
 };
+
+int broker_produce_nowait(td_topic_ref *r, const td_event *events, size_t n,
+                          td_produce_result *results, int64_t *ends)
+{
+    td_error_clear();
+    for (size_t i = 0; results && i < n; i++)
+        results[i] = (td_produce_result){-1, -1};
+    for (int32_t p = 0; p < r->nparts; p++)
+        ends[p] = -1;
+    if (n == 0)
+        return 0;
+    if (__atomic_load_n(&r->t->deleted, __ATOMIC_ACQUIRE))
+        return td_fail(TD_ENOTFOUND, "topic '%s' was deleted", r->t->name);
+    /* Routed over the partitions the reference knows (added ones are used by the next). */
+    return produce_append(r->t, r->nparts, r->parts, events, n, results, ends);
+}
 
 int broker_when_durable(td_topic_ref *r, int32_t partition, int64_t end, td_durable_cb cb,
                         void *arg)

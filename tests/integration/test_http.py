@@ -282,3 +282,141 @@ def test_slow_and_idle_clients(hb):
     assert call(hb, "GET", "/health")[0] == 200
     for s in idle:
         s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+def test_produce_and_read_events(hb):
+    assert call(hb, "POST", "/v1/topics", {"name": "ev", "partitions": 3})[0] == 201
+    events = [{"key": "user-1", "value": {"n": 1, "tags": ["a", "b"]},
+               "headers": {"event-type": "created", "trace": None}},
+              {"key": "user-2", "value_text": "plain text, not JSON"},
+              {"value_b64": "AAEC/w==", "partition": 2, "timestamp": 1700000000000},
+              {"key_b64": "3q2+7w==", "value": "a JSON string"},
+              {"key": "user-1", "value": None}]
+    st, _, r = call(hb, "POST", "/v1/topics/ev/events", events)
+    assert st == 200, r
+    offs = r["offsets"]
+    assert len(offs) == 5 and offs[2]["partition"] == 2
+    assert offs[0]["partition"] == offs[4]["partition"]  # same key, same partition
+    assert offs[4]["offset"] > offs[0]["offset"]  # and after it
+    # One object (not an array) is one event.
+    st, _, r = call(hb, "POST", "/v1/topics/ev/events", {"value": 42, "partition": 1})
+    assert st == 200 and len(r["offsets"]) == 1
+    # Read everything back, every partition.
+    st, _, r = call(hb, "GET", "/v1/topics/ev/events?limit=100")
+    assert st == 200
+    got = r["events"]
+    assert len(got) == 6
+    assert sum(r["next_offsets"].values()) == 6
+    by = {(e["partition"], e["offset"]): e for e in got}
+    e0 = by[(offs[0]["partition"], offs[0]["offset"])]
+    assert e0["key"] == "user-1" and e0["value"] == {"n": 1, "tags": ["a", "b"]}
+    assert e0["headers"] == [{"key": "event-type", "value": "created"},
+                             {"key": "trace", "value": None}]
+    e1 = by[(offs[1]["partition"], offs[1]["offset"])]
+    assert e1["value_text"] == "plain text, not JSON" and "value" not in e1
+    e2 = by[(2, offs[2]["offset"])]
+    assert e2["value_b64"] == "AAEC/w==" and e2["timestamp"] == 1700000000000
+    assert e2["key"] is None
+    e3 = by[(offs[3]["partition"], offs[3]["offset"])]
+    assert e3["key_b64"] == "3q2+7w==" and e3["value"] == "a JSON string"
+    e4 = by[(offs[4]["partition"], offs[4]["offset"])]
+    assert e4["value"] is None  # a null value (tombstone)
+    # By partition and offset, with a limit; then from the end; then by time.
+    p = offs[0]["partition"]
+    st, _, r = call(hb, "GET", f"/v1/topics/ev/events?partition={p}&offset={offs[4]['offset']}")
+    assert [e["offset"] for e in r["events"]] == [offs[4]["offset"]]
+    st, _, r = call(hb, "GET", f"/v1/topics/ev/events?partition={p}&limit=1")
+    assert len(r["events"]) == 1 and r["next_offsets"] == {str(p): 1}
+    st, _, r = call(hb, "GET", "/v1/topics/ev/events?from=latest")
+    assert r["events"] == [] and sum(r["next_offsets"].values()) == 6
+    assert call(hb, "POST", "/v1/topics", {"name": "tt", "partitions": 1})[0] == 201
+    st, _, _ = call(hb, "POST", "/v1/topics/tt/events",
+                    [{"value": i, "timestamp": 1000 * (i + 1)} for i in range(3)])
+    st, _, r = call(hb, "GET", "/v1/topics/tt/events?partition=0&time=2000")
+    assert [e["offset"] for e in r["events"]] == [1, 2]
+    st, _, r = call(hb, "GET", "/v1/topics/tt/events?time=1500")  # every partition
+    assert [e["value"] for e in r["events"]] == [1, 2]
+    st, _, r = call(hb, "GET", "/v1/topics/tt/events?partition=0&time=5000")
+    assert r["events"] == [] and r["next_offsets"] == {"0": 3}
+
+
+def test_events_errors(hb):
+    assert call(hb, "POST", "/v1/topics", {"name": "err", "partitions": 2})[0] == 201
+    path = "/v1/topics/err/events"
+    assert_error(call(hb, "POST", "/v1/topics/nope/events", {"value": 1}), 404, "not_found")
+    assert_error(call(hb, "GET", "/v1/topics/nope/events"), 404, "not_found")
+    assert_error(call(hb, "POST", path, []), 400, "invalid_argument", "1 to")
+    assert_error(call(hb, "POST", path, [1]), 400, "invalid_argument", "object")
+    assert_error(call(hb, "POST", path, {"value": 1, "value_text": "x"}), 400,
+                 "invalid_argument", "at most one")
+    assert_error(call(hb, "POST", path, {"value_b64": "not base64!"}), 400, "invalid_argument",
+                 "base64")
+    assert_error(call(hb, "POST", path, {"key": 5}), 400, "invalid_argument", "key")
+    assert_error(call(hb, "POST", path, {"value": 1, "extra": 1}), 400, "invalid_argument",
+                 "extra")
+    assert_error(call(hb, "POST", path, {"value": 1, "partition": 7}), 404, "not_found",
+                 "partition 7")
+    assert_error(call(hb, "POST", path, {"value": 1, "partition": -1}), 400, "invalid_argument")
+    assert_error(call(hb, "POST", path, {"value": 1, "timestamp": "now"}), 400,
+                 "invalid_argument", "timestamp")
+    assert_error(call(hb, "POST", path, {"value": 1, "headers": {"h": 1}}), 400,
+                 "invalid_argument", "header")
+    assert_error(call(hb, "POST", path, [{}] * 10001), 400, "invalid_argument", "10000")
+    assert_error(call(hb, "POST", path, b"{"), 400, "invalid_json")
+    # A bad event anywhere stores nothing.
+    assert_error(call(hb, "POST", path, [{"value": 1}, {"value": 2, "partition": 9}]), 404,
+                 "not_found")
+    assert call(hb, "GET", path)[2]["events"] == []
+    assert_error(call(hb, "GET", path + "?offset=0"), 400, "invalid_argument", "partition")
+    assert_error(call(hb, "GET", path + "?partition=2"), 400, "invalid_argument", "partition")
+    assert_error(call(hb, "GET", path + "?partition=0&offset=5"), 400, "offset_out_of_range")
+    assert_error(call(hb, "GET", path + "?limit=0"), 400, "invalid_argument", "limit")
+    assert_error(call(hb, "GET", path + "?limit=x"), 400, "invalid_argument", "limit")
+    assert_error(call(hb, "GET", path + "?from=middle"), 400, "invalid_argument", "from")
+    assert_error(call(hb, "GET", path + "?from=latest&time=5"), 400, "invalid_argument")
+    st, hdrs, _ = call(hb, "DELETE", path)
+    assert st == 405 and hdrs["Allow"] == "GET, HEAD, POST"
+
+
+def test_events_cross_protocol(hb):
+    """Events produced over HTTP are consumed by kcat with the same key, value and headers, and
+    events produced by kcat read back over HTTP."""
+    assert call(hb, "POST", "/v1/topics", {"name": "x", "partitions": 1})[0] == 201
+    st, _, _ = call(hb, "POST", "/v1/topics/x/events",
+                    [{"key": "k1", "value_text": "first", "headers": {"h1": "v1"}},
+                     {"key": "k2", "value": {"second": True}}])
+    assert st == 200
+    out = subprocess.run(["kcat", "-b", hb.bootstrap, "-C", "-t", "x", "-e", "-q", "-f",
+                          "%k|%s|%h\n"], capture_output=True, timeout=30, check=True).stdout
+    assert out.decode().splitlines() == ['k1|first|h1=v1', 'k2|{"second":true}|']
+    subprocess.run(["kcat", "-b", hb.bootstrap, "-P", "-t", "x", "-K:", "-H", "source=kcat"],
+                   input=b'k3:{"third": 3}\nk4:not json\n', timeout=30, check=True)
+    st, _, r = call(hb, "GET", "/v1/topics/x/events?partition=0&offset=2")
+    ev = r["events"]
+    assert [(e["key"], e.get("value"), e.get("value_text")) for e in ev] == \
+        [("k3", {"third": 3}, None), ("k4", None, "not json")]
+    assert ev[0]["headers"] == [{"key": "source", "value": "kcat"}]
+
+
+def test_pipelined_produce_then_read_stays_in_order(hb):
+    """A produce answers after its fsync (fsync=always); the read pipelined behind it on the
+    same connection is not answered before it, and sees the events."""
+    assert call(hb, "POST", "/v1/topics", {"name": "order", "partitions": 1})[0] == 201
+    body = json.dumps([{"value": i} for i in range(50)]).encode()
+    req = (b"POST /v1/topics/order/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+           % len(body) + body +
+           b"GET /v1/topics/order/events?limit=1000 HTTP/1.1\r\nHost: x\r\n"
+           b"Connection: close\r\n\r\n")
+    rs = responses(raw(hb, req))
+    assert [r[0] for r in rs] == [200, 200]
+    assert len(json.loads(rs[0][2])["offsets"]) == 50
+    assert [e["value"] for e in json.loads(rs[1][2])["events"]] == list(range(50))
+    # A client that leaves while its produce waits does not disturb the broker.
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", hb.http_port))
+        s.sendall(req[:len(req) - 60])
+        s.close()
+    st, _, r = call(hb, "GET", "/v1/topics/order/events?limit=10000")
+    assert st == 200 and len(r["events"]) in range(50, 50 * 22)

@@ -208,6 +208,54 @@ static void test_arena_copies(void)
     td_arena_free(&a);
 }
 
-TEST_MAIN(TEST(test_arena_copies), TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
+/* RFC 4648 section 10 test vectors, both ways, and what decoding refuses. */
+static void test_base64(void)
+{
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const coded[] = {"",     "Zg==",     "Zm8=",    "Zm9v",
+                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    td_buf b;
+    td_buf_init(&b);
+    for (size_t i = 0; i < TD_ARRAY_LEN(plain); i++) {
+        td_buf_reset(&b);
+        ASSERT_OK(td_base64_encode(&b, plain[i], strlen(plain[i])));
+        ASSERT_EQ(b.len, strlen(coded[i]));
+        ASSERT_MEM_EQ(b.p, coded[i], b.len);
+        td_buf_reset(&b);
+        ASSERT_OK(td_base64_decode(&b, coded[i], strlen(coded[i])));
+        ASSERT_EQ(b.len, strlen(plain[i]));
+        ASSERT_MEM_EQ(b.p, plain[i], b.len);
+        /* Without padding too. */
+        size_t n = strlen(coded[i]);
+        while (n && coded[i][n - 1] == '=')
+            n--;
+        td_buf_reset(&b);
+        ASSERT_OK(td_base64_decode(&b, coded[i], n));
+        ASSERT_EQ(b.len, strlen(plain[i]));
+    }
+    /* All byte values round-trip. */
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    td_buf_reset(&b);
+    ASSERT_OK(td_base64_encode(&b, all, sizeof(all)));
+    td_buf d;
+    td_buf_init(&d);
+    ASSERT_OK(td_base64_decode(&d, (const char *)b.p, b.len));
+    ASSERT_EQ(d.len, sizeof(all));
+    ASSERT_MEM_EQ(d.p, all, sizeof(all));
+    static const char *const bad[] = {"Z", "Zm9v!", "Zg=", "Zh==", "Zm9=", "Z===", "Zm 9v",
+                                      "Zm9vYg=x"};
+    for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
+        td_buf_reset(&d);
+        if (td_base64_decode(&d, bad[i], strlen(bad[i])) != TD_EINVAL)
+            TEST_FAIL_("'%s' decoded", bad[i]);
+        ASSERT_EQ(d.len, 0u);
+    }
+    td_buf_free(&b);
+    td_buf_free(&d);
+}
+
+TEST_MAIN(TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
           TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
           TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))

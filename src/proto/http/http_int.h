@@ -30,6 +30,7 @@ typedef struct hconn {
     bool in_request; /* part of a request has arrived */
     bool responded;
     bool closing; /* close after the response */
+    bool async;   /* the response comes later (http_begin_async) */
     int last_status;
 } hconn;
 
@@ -38,6 +39,25 @@ bool http_server_ready(http_server *s);
 /* Routes the complete request in hc to its handler, which answers through the functions below
  * (exactly one response per request). */
 void http_route(hconn *hc);
+
+/* Routes of events.c: /v1/topics/{topic}/events. */
+void http_route_events(hconn *hc, const char *topic);
+
+/* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
+json_t *http_body_json(hconn *hc, bool object_only);
+
+/*
+ * A request that answers later: http_begin_async (in the handler) stops reading the
+ * connection's next requests and its request timer; the handler's completion, on the loop,
+ * answers and calls http_finish_async, which resumes reading (or closes when the response said
+ * so). The completion must hold a connection reference and find hc through net_conn_data,
+ * which is NULL once the connection closed.
+ */
+void http_begin_async(hconn *hc);
+void http_finish_async(hconn *hc);
+
+/* 405 with an Allow header. */
+void http_respond_method_not_allowed(hconn *hc, const char *allow);
 
 /* Queues a response; the body (malloc'd, may be NULL) passes to the connection. */
 void http_respond_raw(hconn *hc, int status, const char *content_type, const char *extra_headers,

@@ -24,17 +24,6 @@ static bool method_is(const hconn *hc, const char *m)
     return hc->req.method.n == strlen(m) && memcmp(hc->req.method.p, m, hc->req.method.n) == 0;
 }
 
-static void method_not_allowed(hconn *hc, const char *allow)
-{
-    char extra[128], msg[160];
-    snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
-    snprintf(msg, sizeof(msg), "%.*s is not allowed here; allowed: %s", (int)hc->req.method.n,
-             (const char *)hc->req.method.p, allow);
-    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", "method_not_allowed", "message",
-                          msg, "status", 405);
-    http_respond_json(hc, 405, e, extra);
-}
-
 /* Splits the path into decoded segments; false (after answering) for a bad path. */
 static bool split_path(route_ctx *rc)
 {
@@ -64,8 +53,8 @@ static bool split_path(route_ctx *rc)
     return true;
 }
 
-/* The request body as a JSON object; NULL after answering 400/415. */
-static json_t *body_object(hconn *hc)
+/* The request body as JSON (an object when object_only); NULL after answering 400/415. */
+json_t *http_body_json(hconn *hc, bool object_only)
 {
     /* JSON, or no type, or the form type `curl -d` sends unless told otherwise. */
     const td_slice *ct = http_header_get(&hc->req, "content-type");
@@ -85,7 +74,7 @@ static json_t *body_object(hconn *hc)
         http_respond_error(hc, 400, "invalid_json", msg);
         return NULL;
     }
-    if (!json_is_object(j)) {
+    if (object_only && !json_is_object(j)) {
         json_decref(j);
         http_respond_error(hc, 400, "invalid_json", "the request body must be a JSON object");
         return NULL;
@@ -119,14 +108,14 @@ static bool only_keys(hconn *hc, json_t *obj, const char *const *allowed)
 static void route_health(hconn *hc)
 {
     if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
-        return method_not_allowed(hc, "GET, HEAD");
+        return http_respond_method_not_allowed(hc, "GET, HEAD");
     http_respond_json(hc, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
 static void route_ready(hconn *hc)
 {
     if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
-        return method_not_allowed(hc, "GET, HEAD");
+        return http_respond_method_not_allowed(hc, "GET, HEAD");
     bool ready = http_server_ready(hc->s);
     http_respond_json(hc, ready ? 200 : 503,
                       json_pack("{s:s}", "status", ready ? "ready" : "starting"), NULL);
@@ -245,7 +234,7 @@ static void topic_answer(hconn *hc, int status, const char *name)
 
 static void topics_create(hconn *hc)
 {
-    json_t *b = body_object(hc);
+    json_t *b = http_body_json(hc, true);
     if (!b)
         return;
     static const char *const allowed[] = {"name", "partitions", "config", NULL};
@@ -284,7 +273,7 @@ out:
 
 static void topic_alter(hconn *hc, const char *topic)
 {
-    json_t *b = body_object(hc);
+    json_t *b = http_body_json(hc, true);
     if (!b)
         return;
     static const char *const allowed[] = {"partitions", "config", NULL};
@@ -333,8 +322,10 @@ static void route_topics(route_ctx *rc)
             return topics_list(hc);
         if (method_is(hc, "POST"))
             return topics_create(hc);
-        return method_not_allowed(hc, "GET, HEAD, POST");
+        return http_respond_method_not_allowed(hc, "GET, HEAD, POST");
     }
+    if (rc->nseg == 4 && !strcmp(rc->seg[3], "events"))
+        return http_route_events(hc, rc->seg[2]);
     if (rc->nseg == 3) {
         const char *topic = rc->seg[2];
         if (method_is(hc, "GET") || method_is(hc, "HEAD"))
@@ -348,7 +339,7 @@ static void route_topics(route_ctx *rc)
             TD_INFO("http", "deleted topic %s for %s", topic, net_conn_peer(hc->c));
             return http_respond_json(hc, 204, NULL, NULL);
         }
-        return method_not_allowed(hc, "GET, HEAD, PATCH, DELETE");
+        return http_respond_method_not_allowed(hc, "GET, HEAD, PATCH, DELETE");
     }
     http_respond_error(hc, 404, "not_found", "no such path");
 }

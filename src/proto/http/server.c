@@ -72,9 +72,9 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
     if (status != 204 && status != 304)
         snprintf(framing, sizeof(framing), "Content-Type: %s\r\nContent-Length: %zu\r\n",
                  content_type, len);
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status,
-                     http_reason(status), framing, extra_headers ? extra_headers : "",
-                     close ? "Connection: close\r\n" : "");
+    int n =
+        snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, http_reason(status),
+                 framing, extra_headers ? extra_headers : "", close ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(head)) /* our own headers only: cannot happen */
         n = 0;
     net_conn_write(hc->c, head, (size_t)n);
@@ -107,6 +107,17 @@ void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_he
         }
     }
     http_respond_raw(hc, status, "application/json", extra_headers, text, len);
+}
+
+void http_respond_method_not_allowed(hconn *hc, const char *allow)
+{
+    char extra[128], msg[160];
+    snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+    snprintf(msg, sizeof(msg), "%.*s is not allowed here; allowed: %s", (int)hc->req.method.n,
+             (const char *)hc->req.method.p, allow);
+    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", "method_not_allowed", "message",
+                          msg, "status", 405);
+    http_respond_json(hc, 405, e, extra);
 }
 
 void http_respond_error(hconn *hc, int status, const char *code, const char *message)
@@ -227,12 +238,9 @@ static void refuse(hconn *hc, int status, const char *why)
     net_conn_close(hc->c, false);
 }
 
-static void dispatch(hconn *hc)
+/* After a request's response: ready for the next one (or closing). */
+static void finish(hconn *hc)
 {
-    hc->responded = false;
-    http_route(hc);
-    if (!hc->responded)
-        http_respond_error(hc, 500, "internal", "no response");
     TD_DEBUG("http", "%s %.*s %.*s -> %d", net_conn_peer(hc->c), (int)hc->req.method.n,
              (const char *)hc->req.method.p, (int)hc->req.target.n, (const char *)hc->req.target.p,
              hc->last_status);
@@ -244,12 +252,46 @@ static void dispatch(hconn *hc)
         arm(hc, false);
 }
 
+static void dispatch(hconn *hc)
+{
+    hc->responded = false;
+    hc->async = false;
+    http_route(hc);
+    if (hc->async)
+        return;
+    if (!hc->responded)
+        http_respond_error(hc, 500, "internal", "no response");
+    finish(hc);
+}
+
+void http_begin_async(hconn *hc)
+{
+    hc->async = true;
+    net_timer_stop(net_conn_loop(hc->c), &hc->timer);
+    net_conn_pause(hc->c);
+}
+
+void http_finish_async(hconn *hc)
+{
+    hc->async = false;
+    if (!hc->responded)
+        http_respond_error(hc, 500, "internal", "no response");
+    net_conn *c = hc->c;
+    bool closing = hc->closing;
+    finish(hc); /* may close the connection (and free hc) when nothing is queued */
+    if (net_conn_closed(c))
+        return;
+    net_conn_flush(c); /* outside on_data, nothing else sends what was queued */
+    if (!closing)
+        net_conn_resume(c);
+}
+
 static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
 {
     hconn *hc = net_conn_data(c);
     const http_limits *lim = &hc->s->cfg.limits;
     size_t used = 0;
-    while (used < n && !hc->closing && !net_conn_closed(c)) {
+    while (used < n && !hc->closing && !hc->async && !net_conn_closed(c)) {
         if (hc->phase == PH_HEAD) {
             http_request probe;
             const char *why;

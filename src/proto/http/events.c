@@ -1,0 +1,503 @@
+/*
+ * events.c: producing and reading events over HTTP (docs/http-api.md):
+ *   POST /v1/topics/{topic}/events   one event (an object) or many (an array), answered once
+ *                                    they are durable under the topic's fsync policy
+ *   GET  /v1/topics/{topic}/events   by partition and offset, or from earliest/latest or a
+ *                                    time, with a limit
+ *
+ * Bytes and JSON: an event's value is given as `value` (any JSON, stored as its compact text),
+ * `value_text` (a string, stored as its UTF-8 bytes) or `value_b64` (base64 bytes); keys as
+ * `key` (a string) or `key_b64`. Reading gives `value` when the stored bytes are JSON,
+ * `value_text` when they are other UTF-8 text, `value_b64` otherwise, so that what was written
+ * through any protocol reads back faithfully.
+ *
+ * A produce waits for durability without blocking the loop: the appends happen at once
+ * (broker_produce_nowait), the flusher calls back when the partitions are synced, and the
+ * answer is written from a task posted to the connection's loop. Meanwhile the connection
+ * reads no further request, so pipelined requests still answer in order.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "proto/http/http_int.h"
+
+#define MAX_EVENTS 10000
+#define MAX_HEADERS 64
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 10000
+
+/* ---------------------------------------------------------------------------------------------
+ * Produce
+ */
+typedef struct hproduce {
+    net_conn *c;
+    td_topic_ref *ref;
+    td_arena arena; /* the events' bytes */
+    td_event *events;
+    td_produce_result *results;
+    size_t n;
+    int pending; /* atomic: durability callbacks outstanding, plus the handler's hold */
+    int rc;      /* atomic: the first failure */
+} hproduce;
+
+static void produce_free(hproduce *op)
+{
+    broker_topic_release(op->ref);
+    td_arena_free(&op->arena);
+    free(op->results);
+    free(op);
+}
+
+/* Bytes from a JSON field, one of three forms; false (after answering) for a bad one. */
+static bool field_bytes(hconn *hc, td_arena *a, json_t *ev, const char *json_name,
+                        const char *text_name, const char *b64_name, const void **p, size_t *n,
+                        int idx)
+{
+    json_t *j = json_name ? json_object_get(ev, json_name) : NULL;
+    json_t *t = json_object_get(ev, text_name), *b = json_object_get(ev, b64_name);
+    char msg[200];
+    if ((j != NULL) + (t != NULL) + (b != NULL) > 1) {
+        snprintf(msg, sizeof(msg), "event %d: give at most one of %s%s%s, %s", idx,
+                 json_name ? json_name : "", json_name ? ", " : "", text_name, b64_name);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    *p = NULL;
+    *n = 0;
+    if (j && !json_is_null(j)) {
+        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!s) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            return false;
+        }
+        *n = strlen(s);
+        *p = td_arena_memdup(a, s, *n + 1);
+        free(s);
+    } else if (t) {
+        if (!json_is_string(t)) {
+            snprintf(msg, sizeof(msg), "event %d: %s must be a string", idx, text_name);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+        *n = json_string_length(t);
+        *p = td_arena_memdup(a, json_string_value(t), *n + 1);
+    } else if (b) {
+        td_buf d;
+        td_buf_init(&d);
+        int rc = json_is_string(b)
+                     ? td_base64_decode(&d, json_string_value(b), json_string_length(b))
+                     : TD_EINVAL;
+        if (rc) {
+            td_buf_free(&d);
+            snprintf(msg, sizeof(msg), "event %d: %s must be base64 (%s)", idx, b64_name,
+                     json_is_string(b) ? td_last_error() : "not a string");
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+        *n = d.len;
+        *p = td_arena_memdup(a, d.p ? d.p : (const uint8_t *)"", d.len + 1);
+        td_buf_free(&d);
+    }
+    return true;
+}
+
+static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int idx)
+{
+    char msg[200];
+    if (!hs)
+        return true;
+    size_t count = json_is_object(hs)  ? json_object_size(hs)
+                   : json_is_array(hs) ? json_array_size(hs)
+                                       : (size_t)-1;
+    if (count == (size_t)-1 || count > MAX_HEADERS) {
+        snprintf(msg, sizeof(msg), "event %d: headers must be an object or an array of at most %d",
+                 idx, MAX_HEADERS);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    td_header *h = td_arena_calloc(a, count + 1, sizeof(*h));
+    size_t k = 0;
+    if (json_is_object(hs)) {
+        const char *name;
+        json_t *v;
+        json_object_foreach(hs, name, v)
+        {
+            if (!json_is_string(v) && !json_is_null(v)) {
+                snprintf(msg, sizeof(msg), "event %d: header '%.100s' must be a string or null",
+                         idx, name);
+                http_respond_error(hc, 400, "invalid_argument", msg);
+                return false;
+            }
+            h[k].key = td_arena_strdup(a, name);
+            h[k].key_len = strlen(name);
+            if (json_is_string(v)) {
+                h[k].value_len = json_string_length(v);
+                h[k].value = td_arena_memdup(a, json_string_value(v), h[k].value_len + 1);
+            }
+            k++;
+        }
+    } else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(hs, i, v)
+        {
+            json_t *key = json_object_get(v, "key");
+            if (!json_is_object(v) || !json_is_string(key)) {
+                snprintf(msg, sizeof(msg), "event %d: header %zu needs a string 'key'", idx, i);
+                http_respond_error(hc, 400, "invalid_argument", msg);
+                return false;
+            }
+            h[k].key_len = json_string_length(key);
+            h[k].key = td_arena_memdup(a, json_string_value(key), h[k].key_len + 1);
+            json_t *val = json_object_get(v, "value");
+            if (val && !json_is_string(val) && !json_is_null(val)) {
+                snprintf(msg, sizeof(msg), "event %d: header %zu's value must be a string", idx, i);
+                http_respond_error(hc, 400, "invalid_argument", msg);
+                return false;
+            }
+            json_t *tmp = json_object();
+            if (val && json_is_string(val))
+                json_object_set(tmp, "value_text", val);
+            if (json_object_get(v, "value_b64"))
+                json_object_set(tmp, "value_b64", json_object_get(v, "value_b64"));
+            bool ok = field_bytes(hc, a, tmp, NULL, "value_text", "value_b64", &h[k].value,
+                                  &h[k].value_len, idx);
+            json_decref(tmp);
+            if (!ok)
+                return false;
+            k++;
+        }
+    }
+    out->headers = h;
+    out->header_count = k;
+    return true;
+}
+
+static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, int idx)
+{
+    static const char *const allowed[] = {"key",        "key_b64",   "value",
+                                          "value_text", "value_b64", "headers",
+                                          "partition",  "timestamp", NULL};
+    char msg[200];
+    if (!json_is_object(ev)) {
+        snprintf(msg, sizeof(msg), "event %d must be an object", idx);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(ev, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(k, allowed[i]) == 0;
+        if (!ok) {
+            snprintf(msg, sizeof(msg), "event %d: unknown field '%.100s'", idx, k);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+    }
+    memset(out, 0, sizeof(*out));
+    out->partition = TD_PARTITION_ANY;
+    json_t *key = json_object_get(ev, "key");
+    if (key && !json_is_string(key) && !json_is_null(key)) {
+        snprintf(msg, sizeof(msg), "event %d: key must be a string (or key_b64 bytes)", idx);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    /* A key is text (its UTF-8 bytes), never JSON: "key": "k1" is the two bytes k1. */
+    json_t *kt = json_object();
+    if (key && json_is_string(key))
+        json_object_set(kt, "key_text", key);
+    if (json_object_get(ev, "key_b64"))
+        json_object_set(kt, "key_b64", json_object_get(ev, "key_b64"));
+    bool ok = field_bytes(hc, a, kt, NULL, "key_text", "key_b64", &out->key, &out->key_len, idx);
+    json_decref(kt);
+    if (!ok || !field_bytes(hc, a, ev, "value", "value_text", "value_b64", &out->value,
+                            &out->value_len, idx))
+        return false;
+    json_t *p = json_object_get(ev, "partition"), *ts = json_object_get(ev, "timestamp");
+    if (p &&
+        (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > INT32_MAX)) {
+        snprintf(msg, sizeof(msg), "event %d: partition must be an integer >= 0", idx);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    if (ts && (!json_is_integer(ts) || json_integer_value(ts) <= 0)) {
+        snprintf(msg, sizeof(msg), "event %d: timestamp must be milliseconds since 1970 (> 0)",
+                 idx);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    if (p)
+        out->partition = (int32_t)json_integer_value(p);
+    if (ts)
+        out->timestamp_ms = json_integer_value(ts);
+    return read_headers(hc, a, json_object_get(ev, "headers"), out, idx);
+}
+
+static void produce_answer(hconn *hc, hproduce *op)
+{
+    int rc = __atomic_load_n(&op->rc, __ATOMIC_ACQUIRE);
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        return;
+    }
+    json_t *offs = json_array();
+    for (size_t i = 0; i < op->n; i++)
+        json_array_append_new(offs, json_pack("{s:i,s:I}", "partition", op->results[i].partition,
+                                              "offset", (json_int_t)op->results[i].offset));
+    http_respond_json(hc, 200, json_pack("{s:o}", "offsets", offs), NULL);
+}
+
+/* On the connection's loop, once every partition is durable. */
+static void produce_done(void *arg)
+{
+    hproduce *op = arg;
+    net_conn *c = op->c;
+    hconn *hc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (hc) {
+        produce_answer(hc, op);
+        http_finish_async(hc);
+    }
+    produce_free(op);
+    net_conn_unref(c);
+}
+
+/* Any thread (the flusher, or this one under interval and none). */
+static void produce_durable(void *arg, int rc)
+{
+    hproduce *op = arg;
+    if (rc) {
+        int zero = 0;
+        __atomic_compare_exchange_n(&op->rc, &zero, rc, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+    if (__atomic_sub_fetch(&op->pending, 1, __ATOMIC_ACQ_REL) == 0 &&
+        net_loop_post(net_conn_loop(op->c), produce_done, op) != 0)
+        TD_ERROR("http", "cannot post a produce completion: out of memory");
+}
+
+static void events_produce(hconn *hc, const char *topic)
+{
+    json_t *b = http_body_json(hc, false);
+    if (!b)
+        return;
+    hproduce *op = calloc(1, sizeof(*op));
+    if (!op) {
+        json_decref(b);
+        return http_respond_error(hc, 500, "internal", "out of memory");
+    }
+    td_arena_init(&op->arena);
+    op->c = hc->c;
+    size_t n = json_is_array(b) ? json_array_size(b) : 1;
+    int64_t *ends = NULL;
+    if (n == 0 || n > MAX_EVENTS) {
+        char msg[100];
+        snprintf(msg, sizeof(msg), "give 1 to %d events", MAX_EVENTS);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        goto fail;
+    }
+    op->n = n;
+    op->events = td_arena_calloc(&op->arena, n, sizeof(*op->events));
+    op->results = calloc(n, sizeof(*op->results));
+    if (!op->events || !op->results) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!read_event(hc, &op->arena, json_is_array(b) ? json_array_get(b, i) : b, &op->events[i],
+                        (int)i))
+            goto fail;
+    int rc = broker_topic_acquire(hc->s->e, topic, &op->ref);
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        goto fail;
+    }
+    int32_t nparts = broker_topic_partitions(op->ref);
+    ends = malloc((size_t)nparts * sizeof(*ends));
+    if (!ends) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        goto fail;
+    }
+    rc = broker_produce_nowait(op->ref, op->events, n, op->results, ends);
+    if (rc) {
+        /* What was appended before the failure is synced like any append. */
+        for (int32_t p = 0; p < nparts; p++)
+            if (ends[p] >= 0)
+                broker_when_durable(op->ref, p, ends[p], NULL, NULL);
+        http_respond_td_error(hc, rc);
+        goto fail;
+    }
+    json_decref(b);
+    b = NULL;
+    op->pending = 1; /* held while the callbacks are registered */
+    for (int32_t p = 0; p < nparts; p++) {
+        if (ends[p] < 0)
+            continue;
+        __atomic_add_fetch(&op->pending, 1, __ATOMIC_ACQ_REL);
+        rc = broker_when_durable(op->ref, p, ends[p], produce_durable, op);
+        if (rc)
+            produce_durable(op, rc); /* drops that partition's count with the error */
+    }
+    free(ends);
+    net_conn_ref(hc->c);
+    http_begin_async(hc);
+    produce_durable(op, 0); /* drops the hold; may complete at once (posted to this loop) */
+    return;
+fail:
+    free(ends);
+    json_decref(b);
+    produce_free(op);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Read
+ */
+static json_t *b64_json(const void *p, size_t n)
+{
+    td_buf b;
+    td_buf_init(&b);
+    json_t *s = td_base64_encode(&b, p, n) == 0 ? json_stringn((const char *)b.p, b.len) : NULL;
+    td_buf_free(&b);
+    return s;
+}
+
+/* Sets the bytes on o: null for none; with as_json, `name` when they are one JSON text and
+ * `name_text` when they are other UTF-8; without, `name` for UTF-8; `name_b64` otherwise. */
+static void set_bytes(json_t *o, const char *name, const void *p, size_t n, bool as_json)
+{
+    char field[32];
+    if (!p) {
+        json_object_set_new(o, name, json_null());
+        return;
+    }
+    json_t *j = as_json ? json_loadb(p, n, JSON_DECODE_ANY, NULL) : NULL;
+    if (j) {
+        json_object_set_new(o, name, j);
+        return;
+    }
+    j = json_stringn(p, n); /* NULL unless valid UTF-8 */
+    snprintf(field, sizeof(field), "%s%s", name, j ? (as_json ? "_text" : "") : "_b64");
+    json_object_set_new(o, field, j ? j : b64_json(p, n));
+}
+
+static json_t *event_json(const td_event *ev)
+{
+    json_t *o = json_pack("{s:i,s:I,s:I}", "partition", ev->partition, "offset",
+                          (json_int_t)ev->offset, "timestamp", (json_int_t)ev->timestamp_ms);
+    /* Keys are text when they can be (never parsed as JSON). */
+    if (!ev->key) {
+        json_object_set_new(o, "key", json_null());
+    } else {
+        json_t *k = json_stringn(ev->key, ev->key_len);
+        json_object_set_new(o, k ? "key" : "key_b64", k ? k : b64_json(ev->key, ev->key_len));
+    }
+    set_bytes(o, "value", ev->value, ev->value_len, true);
+    json_t *hs = json_array();
+    for (size_t i = 0; i < ev->header_count; i++) {
+        const td_header *h = &ev->headers[i];
+        json_t *ho = json_object();
+        json_t *k = json_stringn(h->key, h->key_len);
+        json_object_set_new(ho, k ? "key" : "key_b64", k ? k : b64_json(h->key, h->key_len));
+        set_bytes(ho, "value", h->value, h->value_len, false);
+        json_array_append_new(hs, ho);
+    }
+    json_object_set_new(o, "headers", hs);
+    return o;
+}
+
+/* An integer query parameter: 1 found, 0 absent, -1 (after answering) bad. */
+static int query_int(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    char buf[64], msg[160];
+    int rc = http_query_get(hc->req.query, name, buf, sizeof(buf));
+    if (rc == 0)
+        return 0;
+    char *end = NULL;
+    long long v = rc > 0 ? strtoll(buf, &end, 10) : 0;
+    if (rc < 0 || !buf[0] || *end || v < lo || v > hi) {
+        snprintf(msg, sizeof(msg),
+                 "query parameter '%s' must be an integer from %" PRId64 " to %" PRId64, name, lo,
+                 hi);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+static void events_read(hconn *hc, const char *topic)
+{
+    td_topic_info info;
+    int rc = td_topic_describe(hc->s->e, topic, &info);
+    if (rc)
+        return http_respond_td_error(hc, rc);
+    int64_t part = -1, offset = -1, time_ms = -1, limit = DEFAULT_LIMIT;
+    int hp = query_int(hc, "partition", 0, info.partitions - 1, &part);
+    int ho = hp >= 0 ? query_int(hc, "offset", 0, INT64_MAX, &offset) : -1;
+    int ht = ho >= 0 ? query_int(hc, "time", 0, INT64_MAX, &time_ms) : -1;
+    int hl = ht >= 0 ? query_int(hc, "limit", 1, MAX_LIMIT, &limit) : -1;
+    if (hp < 0 || ho < 0 || ht < 0 || hl < 0)
+        return;
+    char from[32] = "earliest";
+    int hf = http_query_get(hc->req.query, "from", from, sizeof(from));
+    if (hf < 0 || (strcmp(from, "earliest") && strcmp(from, "latest")))
+        return http_respond_error(hc, 400, "invalid_argument",
+                                  "query parameter 'from' must be earliest or latest");
+    if ((ho > 0) + (ht > 0) + (hf > 0) > 1)
+        return http_respond_error(hc, 400, "invalid_argument",
+                                  "give at most one of offset, time and from");
+    if (ho > 0 && hp == 0)
+        return http_respond_error(hc, 400, "invalid_argument", "an offset needs a partition");
+    json_t *events = json_array(), *next = json_object();
+    int32_t first = hp > 0 ? (int32_t)part : 0, last = hp > 0 ? (int32_t)part : info.partitions - 1;
+    int64_t left = limit;
+    for (int32_t p = first; p <= last; p++) {
+        td_iter *it = NULL;
+        if (ho > 0)
+            rc = td_iter_open(hc->s->e, topic, p, offset, &it);
+        else if (ht > 0)
+            rc = td_iter_open_time(hc->s->e, topic, p, time_ms, &it);
+        else
+            rc = td_iter_open(hc->s->e, topic, p,
+                              strcmp(from, "latest") ? TD_OFFSET_EARLIEST : TD_OFFSET_LATEST, &it);
+        if (rc) {
+            json_decref(events);
+            json_decref(next);
+            if (rc == TD_ERANGE) {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "%s", td_last_error());
+                return http_respond_error(hc, 400, "offset_out_of_range", msg);
+            }
+            return http_respond_td_error(hc, rc);
+        }
+        td_event ev;
+        while (left > 0 && (rc = td_iter_next(it, &ev)) == 1) {
+            json_array_append_new(events, event_json(&ev));
+            left--;
+        }
+        char pk[16];
+        snprintf(pk, sizeof(pk), "%" PRId32, p);
+        json_object_set_new(next, pk, json_integer(td_iter_position(it)));
+        td_iter_close(it);
+        if (rc < 0) {
+            json_decref(events);
+            json_decref(next);
+            return http_respond_td_error(hc, rc);
+        }
+    }
+    http_respond_json(hc, 200, json_pack("{s:o,s:o}", "events", events, "next_offsets", next),
+                      NULL);
+}
+
+void http_route_events(hconn *hc, const char *topic)
+{
+    if (http_name_eq(hc->req.method, "POST"))
+        return events_produce(hc, topic);
+    if (http_name_eq(hc->req.method, "GET") || http_name_eq(hc->req.method, "HEAD"))
+        return events_read(hc, topic);
+    http_respond_method_not_allowed(hc, "GET, HEAD, POST");
+}
