@@ -159,9 +159,8 @@ def test_produce_then_fetch_v12_flexible(broker, version):
     assert records[8:] == batch[8:]
 
 
-def topic_id_of(c, name):
-    """The topic id Metadata v12 gives for name (auto-creating the topic)."""
-    r = c.request(3, 12, metadata_body(12, [name], True), flex=True)
+def metadata_v12_first_topic(r):
+    """Reads a Metadata v12 response up to its one topic; returns (error, name, topic id)."""
     r.i32()
     for _ in range(r.array_len()):
         r.i32(), r.string(), r.i32(), r.string()
@@ -169,8 +168,15 @@ def topic_id_of(c, name):
     r.string()
     r.i32()
     assert r.array_len() == 1
-    assert r.i16() == 0 and r.string() == name
-    return r.take(16)
+    return r.i16(), r.string(), r.take(16)
+
+
+def topic_id_of(c, name):
+    """The topic id Metadata v12 gives for name (auto-creating the topic)."""
+    r = c.request(3, 12, metadata_body(12, [name], True), flex=True)
+    err, got, tid = metadata_v12_first_topic(r)
+    assert (err, got) == (0, name)
+    return tid
 
 
 def fetch_by_id_body(version, topic_id, offset):
@@ -209,16 +215,7 @@ def test_metadata_and_delete_topics_by_id(broker):
     for want, err in ((tid, 0), (tid[:8] + b"\x00" * 7 + b"\x09", 100)):
         body = array([want + string(None, True) + tags(True)], True) + i8(0) + i8(0) + tags(True)
         r = c.request(3, 12, body, flex=True)
-        r.i32()
-        for _ in range(r.array_len()):
-            r.i32(), r.string(), r.i32(), r.string()
-            r.tags()
-        r.string()
-        r.i32()
-        assert r.array_len() == 1
-        assert r.i16() == err
-        assert r.string() == ("gone-by-id" if err == 0 else None)
-        assert r.take(16) == want
+        assert metadata_v12_first_topic(r) == (err, "gone-by-id" if err == 0 else None, want)
     # DeleteTopics v6 by id.
     body = array([string(None, True) + tid + tags(True)], True) + i32(5000) + tags(True)
     r = c.request(20, 6, body, flex=True)

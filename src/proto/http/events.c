@@ -119,6 +119,10 @@ static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int 
         return false;
     }
     td_header *h = td_arena_calloc(a, count + 1, sizeof(*h));
+    if (!h) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        return false;
+    }
     size_t k = 0;
     if (json_is_object(hs)) {
         const char *name;
