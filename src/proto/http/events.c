@@ -51,22 +51,33 @@ static void produce_free(hproduce *op)
     free(op);
 }
 
-/* Bytes from a JSON field, one of three forms; false (after answering) for a bad one. */
-static bool field_bytes(hconn *hc, td_arena *a, json_t *ev, const char *json_name,
-                        const char *text_name, const char *b64_name, const void **p, size_t *n,
-                        int idx)
+/*
+ * The bytes an object gives under `name`, the mirror of set_bytes: with as_json, `name` is any
+ * JSON (stored as its compact text) and `name_text` a string; without, `name` is a string;
+ * `name_b64` is base64 either way. Absent or null: no bytes (*p NULL). False (after answering)
+ * for a bad or ambiguous field.
+ */
+static bool field_bytes(hconn *hc, td_arena *a, json_t *obj, const char *name, bool as_json,
+                        const void **p, size_t *n, int idx)
 {
-    json_t *j = json_name ? json_object_get(ev, json_name) : NULL;
-    json_t *t = json_object_get(ev, text_name), *b = json_object_get(ev, b64_name);
-    char msg[200];
-    if ((j != NULL) + (t != NULL) + (b != NULL) > 1) {
-        snprintf(msg, sizeof(msg), "event %d: give at most one of %s%s%s, %s", idx,
-                 json_name ? json_name : "", json_name ? ", " : "", text_name, b64_name);
-        http_respond_error(hc, 400, "invalid_argument", msg);
-        return false;
+    char text_name[32], b64_name[32], msg[200];
+    snprintf(text_name, sizeof(text_name), "%s_text", name);
+    snprintf(b64_name, sizeof(b64_name), "%s_b64", name);
+    json_t *j = json_object_get(obj, name);
+    json_t *t = as_json ? json_object_get(obj, text_name) : NULL;
+    json_t *b = json_object_get(obj, b64_name);
+    if (!as_json && j && !json_is_null(j)) {
+        t = j; /* plain text */
+        j = NULL;
     }
     *p = NULL;
     *n = 0;
+    if ((j != NULL) + (t != NULL) + (b != NULL) > 1) {
+        snprintf(msg, sizeof(msg), "event %d: give at most one of %s%s%s and %s", idx, name,
+                 as_json ? ", " : "", as_json ? text_name : "", b64_name);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
     if (j && !json_is_null(j)) {
         char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!s) {
@@ -78,7 +89,8 @@ static bool field_bytes(hconn *hc, td_arena *a, json_t *ev, const char *json_nam
         free(s);
     } else if (t) {
         if (!json_is_string(t)) {
-            snprintf(msg, sizeof(msg), "event %d: %s must be a string", idx, text_name);
+            snprintf(msg, sizeof(msg), "event %d: %s must be a string", idx,
+                     as_json ? text_name : name);
             http_respond_error(hc, 400, "invalid_argument", msg);
             return false;
         }
@@ -156,21 +168,7 @@ static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int 
             }
             h[k].key_len = json_string_length(key);
             h[k].key = td_arena_memdup(a, json_string_value(key), h[k].key_len + 1);
-            json_t *val = json_object_get(v, "value");
-            if (val && !json_is_string(val) && !json_is_null(val)) {
-                snprintf(msg, sizeof(msg), "event %d: header %zu's value must be a string", idx, i);
-                http_respond_error(hc, 400, "invalid_argument", msg);
-                return false;
-            }
-            json_t *tmp = json_object();
-            if (val && json_is_string(val))
-                json_object_set(tmp, "value_text", val);
-            if (json_object_get(v, "value_b64"))
-                json_object_set(tmp, "value_b64", json_object_get(v, "value_b64"));
-            bool ok = field_bytes(hc, a, tmp, NULL, "value_text", "value_b64", &h[k].value,
-                                  &h[k].value_len, idx);
-            json_decref(tmp);
-            if (!ok)
+            if (!field_bytes(hc, a, v, "value", false, &h[k].value, &h[k].value_len, idx))
                 return false;
             k++;
         }
@@ -206,22 +204,9 @@ static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, int id
     }
     memset(out, 0, sizeof(*out));
     out->partition = TD_PARTITION_ANY;
-    json_t *key = json_object_get(ev, "key");
-    if (key && !json_is_string(key) && !json_is_null(key)) {
-        snprintf(msg, sizeof(msg), "event %d: key must be a string (or key_b64 bytes)", idx);
-        http_respond_error(hc, 400, "invalid_argument", msg);
-        return false;
-    }
     /* A key is text (its UTF-8 bytes), never JSON: "key": "k1" is the two bytes k1. */
-    json_t *kt = json_object();
-    if (key && json_is_string(key))
-        json_object_set(kt, "key_text", key);
-    if (json_object_get(ev, "key_b64"))
-        json_object_set(kt, "key_b64", json_object_get(ev, "key_b64"));
-    bool ok = field_bytes(hc, a, kt, NULL, "key_text", "key_b64", &out->key, &out->key_len, idx);
-    json_decref(kt);
-    if (!ok || !field_bytes(hc, a, ev, "value", "value_text", "value_b64", &out->value,
-                            &out->value_len, idx))
+    if (!field_bytes(hc, a, ev, "key", false, &out->key, &out->key_len, idx) ||
+        !field_bytes(hc, a, ev, "value", true, &out->value, &out->value_len, idx))
         return false;
     json_t *p = json_object_get(ev, "partition"), *ts = json_object_get(ev, "timestamp");
     if (p &&
