@@ -63,7 +63,8 @@ void topic_unref(td_topic *t)
         topic_free(t);
 }
 
-static void partition_dir(const td_engine *e, const char *topic, int32_t i, char *buf, size_t len)
+static void partition_dir(const td_engine *e, const char *topic, int32_t i, char *buf,
+                          size_t len)
 {
     snprintf(buf, len, "%s/topics/%s/%" PRId32, e->dir, topic, i);
 }
@@ -513,7 +514,7 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
         size_t total = 0;
         for (size_t i = 0; i < e->ntopics; i++)
             total += (size_t)e->topics[i]->nparts;
-        for (size_t tries = 0; tries<total && * scrub_credit> 0; tries++) {
+        for (size_t tries = 0; tries < total && *scrub_credit > 0; tries++) {
             size_t c = *scrub_cursor % total, i = 0;
             while (c >= (size_t)e->topics[i]->nparts)
                 c -= (size_t)e->topics[i++]->nparts;
@@ -636,7 +637,8 @@ int td_topic_delete(td_engine *e, const char *name)
         pthread_rwlock_unlock(&e->lock);
         goto out;
     }
-    memmove(e->topics + at, e->topics + at + 1, (e->ntopics - (size_t)at - 1) * sizeof(*e->topics));
+    memmove(e->topics + at, e->topics + at + 1,
+            (e->ntopics - (size_t)at - 1) * sizeof(*e->topics));
     e->ntopics--;
     __atomic_store_n(&t->deleted, true, __ATOMIC_RELEASE);
     for (int32_t i = 0; i < t->nparts; i++)
@@ -658,7 +660,8 @@ out:
     return rc;
 }
 
-int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config, size_t config_n)
+int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config,
+                   size_t config_n)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
@@ -704,10 +707,8 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
     int32_t have = t->nparts;
     pthread_rwlock_unlock(&e->lock);
     if (total <= have || total > TD_MAX_PARTITIONS) {
-        rc = td_fail(TD_EINVAL,
-                     "topic '%s' has %" PRId32 " partitions; the new total must be "
-                     "more than that and at most %d",
-                     name, have, TD_MAX_PARTITIONS);
+        rc = td_fail(TD_EINVAL, "topic '%s' has %" PRId32 " partitions; the new total must be "
+                                "more than that and at most %d", name, have, TD_MAX_PARTITIONS);
         goto out;
     }
     parts = calloc((size_t)total, sizeof(*parts));
@@ -1040,8 +1041,9 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
     td_part *p;
     int rc = engine_part_locked(e, topic, partition, &p);
     if (rc == 0)
-        rc = part_delete_before(
-            p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK : before, log_start);
+        rc = part_delete_before(p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK
+                                                              : before,
+                                log_start);
     pthread_rwlock_unlock(&e->lock);
     return rc;
 }
@@ -1204,44 +1206,43 @@ struct td_topic_ref {
     td_part **parts;
 };
 
-int broker_topic_acquire(td_engine *e, const char *name, td_topic_ref **out)
+/* A reference on t, from the table (the caller holds the engine's read lock); NULL for no t
+ * or no memory. */
+static td_topic_ref *ref_new_locked(td_topic *t)
 {
-    td_topic_ref *r = calloc(1, sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    pthread_rwlock_rdlock(&e->lock);
-    td_topic *t = engine_find_locked(e, name);
-    if (t) {
+    td_topic_ref *r = t ? calloc(1, sizeof(*r)) : NULL;
+    if (r) {
         topic_ref(t);
         r->t = t;
         r->nparts = t->nparts;
         r->parts = t->parts; /* kept alive until the topic is freed (see add_partitions) */
     }
+    return r;
+}
+
+int broker_topic_acquire(td_engine *e, const char *name, td_topic_ref **out)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, name);
+    td_topic_ref *r = ref_new_locked(t);
     pthread_rwlock_unlock(&e->lock);
-    if (!t) {
-        free(r);
-        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
-    }
+    if (!r)
+        return t ? -ENOMEM : td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
     *out = r;
     return 0;
 }
 
 int broker_topic_acquire_id(td_engine *e, int64_t id, td_topic_ref **out)
 {
-    char name[TD_TOPIC_NAME_MAX + 1] = "";
     pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = 0; i < e->ntopics; i++) {
-        if (e->topics[i]->id == id) {
-            snprintf(name, sizeof(name), "%s", e->topics[i]->name);
-            break;
-        }
-    }
+    td_topic *t = NULL;
+    for (size_t i = 0; i < e->ntopics && !t; i++)
+        if (e->topics[i]->id == id)
+            t = e->topics[i];
+    td_topic_ref *r = ref_new_locked(t);
     pthread_rwlock_unlock(&e->lock);
-    td_topic_ref *r = NULL;
-    if (!name[0] || broker_topic_acquire(e, name, &r) != 0 || r->t->id != id) {
-        broker_topic_release(r); /* replaced between the two looks */
-        return td_fail(TD_ENOTFOUND, "no topic has id %" PRId64, id);
-    }
+    if (!r)
+        return t ? -ENOMEM : td_fail(TD_ENOTFOUND, "no topic has id %" PRId64, id);
     *out = r;
     return 0;
 }

@@ -24,27 +24,15 @@
 #include "proto/http/http.h"
 #include "proto/kafka/kafka.h"
 
-static const char *const keys[] = {"data",
-                                   "kafka",
-                                   "http",
-                                   "redis",
-                                   "advertised.host",
-                                   "loops",
-                                   "auto.create.topics",
-                                   "default.partitions",
-                                   "log.level",
-                                   "shutdown.grace.ms",
-                                   "group.initial.rebalance.delay.ms",
+static const char *const keys[] = {"data",  "kafka", "http",
+                                   "redis", "advertised.host", "loops",
+                                   "auto.create.topics", "default.partitions", "log.level",
+                                   "shutdown.grace.ms", "group.initial.rebalance.delay.ms",
                                    "group.min.session.timeout.ms",
-                                   "group.max.session.timeout.ms",
-                                   "group.max.size",
-                                   "offsets.retention.minutes",
-                                   "producer.id.expiration.ms",
-                                   "fault.drop.after.append",
-                                   "http.request.timeout.ms",
-                                   "http.idle.timeout.ms",
-                                   "http.max.body.bytes",
-                                   NULL};
+                                   "group.max.session.timeout.ms", "group.max.size",
+                                   "offsets.retention.minutes", "producer.id.expiration.ms",
+                                   "fault.drop.after.append", "http.request.timeout.ms",
+                                   "http.idle.timeout.ms", "http.max.body.bytes", NULL};
 
 const char *const *server_config_keys(void)
 {
@@ -184,7 +172,8 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
                            value);
     } else if (!strcmp(key, "default.partitions")) {
         if (parse_int(value, 1, 100000, &n) != 0)
-            return td_fail(TD_ECONFIG, "default.partitions: expected 1 to 100000, got '%s'", value);
+            return td_fail(TD_ECONFIG, "default.partitions: expected 1 to 100000, got '%s'",
+                           value);
         c->default_partitions = (int32_t)n;
     } else if (!strcmp(key, "log.level")) {
         if (td_log_level_parse(value) < 0)
@@ -193,7 +182,8 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
         snprintf(c->log_level, sizeof(c->log_level), "%s", value);
     } else if (!strcmp(key, "shutdown.grace.ms")) {
         if (parse_int(value, 0, 3600000, &n) != 0)
-            return td_fail(TD_ECONFIG, "shutdown.grace.ms: expected 0 to 3600000, got '%s'", value);
+            return td_fail(TD_ECONFIG, "shutdown.grace.ms: expected 0 to 3600000, got '%s'",
+                           value);
         c->shutdown_grace_ms = n;
     } else {
         for (size_t i = 0; i < TD_ARRAY_LEN(int_keys); i++) {
@@ -201,8 +191,8 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             if (strcmp(key, k->name) != 0)
                 continue;
             if (parse_int(value, k->lo, k->hi, &n) != 0)
-                return td_fail(TD_ECONFIG, "%s: expected %" PRId64 " to %" PRId64 ", got '%s'", key,
-                               k->lo, k->hi, value);
+                return td_fail(TD_ECONFIG, "%s: expected %" PRId64 " to %" PRId64 ", got '%s'",
+                               key, k->lo, k->hi, value);
             if (k->wide)
                 *(int64_t *)((char *)c + k->off) = n;
             else
