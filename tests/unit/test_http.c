@@ -89,6 +89,19 @@ static void test_heads(void)
     ASSERT(r.chunked);
     ASSERT_OK(parse("GET / HTTP/1.1\r\nHost: h\r\nEmpty:\r\n\r\n", &r, &why));
     ASSERT_EQ(r.headers[1].value.n, 0u);
+
+    /* Rebased onto a copy, the request reads the copy: the original may go. */
+    char orig[128], copy[128];
+    snprintf(orig, sizeof(orig), "GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-Y:  z \r\n\r\n");
+    ASSERT_OK(parse(orig, &r, &why));
+    memcpy(copy, orig, r.head_len);
+    http_request_rebase(&r, (const uint8_t *)orig, (const uint8_t *)copy);
+    memset(orig, '#', sizeof(orig));
+    ASSERT(slice_is(r.method, "GET") && slice_is(r.path, "/a/b") && slice_is(r.query, "x=1"));
+    ASSERT(slice_is(*http_header_get(&r, "x-y"), "z"));
+    ASSERT_OK(parse("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", &r, &why));
+    http_request_rebase(&r, (const uint8_t *)orig, (const uint8_t *)copy);
+    ASSERT(slice_is(r.path, "/")); /* the static "/" of an absolute form stays */
 }
 
 static void test_refusals(void)

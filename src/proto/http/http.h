@@ -56,6 +56,10 @@ typedef struct http_request {
 int http_parse_request(const uint8_t *p, size_t n, const http_limits *lim, http_request *r,
                        const char **why);
 
+/* Points a parsed request's slices at a copy of its head: from the bytes at `from` (where it
+ * was parsed) to the same bytes at `to`. */
+void http_request_rebase(http_request *r, const uint8_t *from, const uint8_t *to);
+
 /* The value of the first header named `name` (case-insensitive), or NULL. */
 const td_slice *http_header_get(const http_request *r, const char *name);
 /* Case-insensitive comparison of a slice and a NUL-terminated ASCII string. */

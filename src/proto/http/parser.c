@@ -51,6 +51,26 @@ bool http_name_eq(td_slice s, const char *name)
     return true;
 }
 
+static void rebase(td_slice *s, const uint8_t *from, size_t n, const uint8_t *to)
+{
+    uintptr_t at = (uintptr_t)s->p, lo = (uintptr_t)from;
+    if (at >= lo && at <= lo + n) /* not a static string (the "/" of an absolute form) */
+        s->p = to + (at - lo);
+}
+
+void http_request_rebase(http_request *r, const uint8_t *from, const uint8_t *to)
+{
+    size_t n = r->head_len;
+    rebase(&r->method, from, n, to);
+    rebase(&r->target, from, n, to);
+    rebase(&r->path, from, n, to);
+    rebase(&r->query, from, n, to);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        rebase(&r->headers[i].name, from, n, to);
+        rebase(&r->headers[i].value, from, n, to);
+    }
+}
+
 const td_slice *http_header_get(const http_request *r, const char *name)
 {
     for (size_t i = 0; i < r->nheaders; i++)

@@ -310,9 +310,9 @@ static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
             td_buf_reset(&hc->head);
             if (td_buf_append(&hc->head, p + used, probe.head_len) != 0)
                 return -1;
+            hc->req = probe;
+            http_request_rebase(&hc->req, p + used, hc->head.p);
             used += probe.head_len;
-            if (http_parse_request(hc->head.p, hc->head.len, lim, &hc->req, &why) != 0)
-                return -1; /* cannot happen: the same bytes parsed a moment ago */
             if (!hc->in_request)
                 arm(hc, true);
             if (hc->req.chunked) {
