@@ -337,6 +337,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         hc.request_timeout_ms = c->http_request_timeout_ms;
         hc.idle_timeout_ms = c->http_idle_timeout_ms;
         hc.limits.max_body = c->http_max_body_bytes;
+        hc.coord = coord;
         if ((rc = http_server_create(e, &hc, &hs)) != 0)
             goto out;
         if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs,

@@ -110,12 +110,14 @@ const char *http_reason(int status);
  */
 struct td_engine;
 struct net_proto;
+struct td_coord;
 
 typedef struct http_server_config {
     http_limits limits;
     int64_t request_timeout_ms; /* a request's head and body must arrive within this (408) */
     int64_t idle_timeout_ms;    /* a keep-alive connection without a request is closed */
     int32_t default_partitions; /* of topics created without a partition count */
+    struct td_coord *coord;     /* the group coordinator the Kafka listener shares */
 } http_server_config;
 
 /* Defaults: the parser's limits, 30 s per request, 120 s idle. */

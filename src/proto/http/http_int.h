@@ -43,6 +43,16 @@ void http_route(hconn *hc);
 /* Routes of events.c: /v1/topics/{topic}/events. */
 void http_route_events(hconn *hc, const char *topic);
 
+/* Routes of groups.c: /v1/groups[/{group}[/{action}]] (group and action NULL when absent). */
+void http_route_groups(hconn *hc, const char *group, const char *action);
+
+/* Kafka's ConsumerProtocolAssignment (the bytes a consumer group's leader hands each member):
+ * calls fn for every assigned partition. 0, or TD_EPROTO for malformed bytes (fn may have been
+ * called for a prefix). Pure. */
+typedef void (*http_assignment_fn)(void *arg, td_slice topic, int32_t partition);
+int http_consumer_assignment_parse(const void *data, size_t len, http_assignment_fn fn,
+                                   void *arg);
+
 /* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
 json_t *http_body_json(hconn *hc, bool object_only);
 

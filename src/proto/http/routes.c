@@ -355,6 +355,9 @@ void http_route(hconn *hc)
         return route_ready(hc);
     if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "topics"))
         return route_topics(&rc);
+    if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "groups"))
+        return http_route_groups(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
+                                 rc.nseg > 3 ? rc.seg[3] : NULL);
     char msg[300];
     snprintf(msg, sizeof(msg), "no route for %.*s %.*s", (int)hc->req.method.n,
              (const char *)hc->req.method.p, (int)TD_MIN(hc->req.path.n, 200),
