@@ -77,6 +77,13 @@ int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n);
  * by this data directory, across restarts. */
 int broker_producer_id_new(td_engine *e, int64_t *pid);
 
+/* The metrics registry of this engine (base/metrics.h), which every layer counts into and HTTP
+ * /metrics renders. The engine counts events and bytes appended per topic, fsync durations, and
+ * collects storage figures; readers that bypass td_iter (Kafka fetch) count what they send with
+ * broker_topic_count_out. Valid until td_engine_close. */
+td_metrics *broker_metrics(td_engine *e);
+void broker_topic_count_out(td_topic_ref *t, uint64_t events, uint64_t bytes);
+
 /* Deletes a group's offsets committed before before_ms (offset expiry). */
 int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed);
 

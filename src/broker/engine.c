@@ -86,6 +86,7 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
             TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
         if (e->advance_fn)
             part_set_advance_hook(parts[i], e->advance_fn, e->advance_arg);
+        part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
     }
     return 0;
 }
@@ -111,7 +112,20 @@ static td_topic *topic_new(td_engine *e, const td_catalog_topic *ct)
         return NULL;
     }
     t->nparts = ct->partitions;
+    t->m_events_in = td_metric_get1(e->f_events_in, t->name);
+    t->m_bytes_in = td_metric_get1(e->f_bytes_in, t->name);
+    t->m_events_out = td_metric_get1(e->f_events_out, t->name);
+    t->m_bytes_out = td_metric_get1(e->f_bytes_out, t->name);
     return t;
+}
+
+/* Hides a topic's series (deleted, or never created). */
+static void topic_metrics_remove(td_engine *e, const char *name)
+{
+    td_metric_remove_first(e->f_events_in, name);
+    td_metric_remove_first(e->f_bytes_in, name);
+    td_metric_remove_first(e->f_events_out, name);
+    td_metric_remove_first(e->f_bytes_out, name);
 }
 
 /* Index of name in the sorted table, or -(insertion point) - 1. Caller holds the lock. */
@@ -281,6 +295,90 @@ void td_options_init(td_options *o)
     o->no_background = 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Metrics
+ */
+
+/* Storage, read when scraped: per topic its partitions and bytes on disk; per partition its
+ * offsets and whether it is offline. */
+static void engine_collect(void *arg, td_metrics_out *out)
+{
+    td_engine *e = arg;
+    static const char *const tl[] = {"topic"}, *const pl[] = {"topic", "partition"};
+    static const struct {
+        const char *name, *help;
+        bool per_partition;
+    } fams[] = {
+        {"tidings_topic_partitions", "Partitions of the topic.", false},
+        {"tidings_topic_storage_bytes", "Bytes of the topic's log segments on disk.", false},
+        {"tidings_partition_log_start_offset", "The first offset still stored.", true},
+        {"tidings_partition_high_watermark", "The offset after the last readable event.", true},
+        {"tidings_partition_storage_bytes", "Bytes of the partition's log segments.", true},
+        {"tidings_partition_offline", "1 if the partition is offline (corrupt data).", true},
+    };
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t f = 0; f < TD_ARRAY_LEN(fams); f++) {
+        td_metrics_text_family(out, fams[f].name, fams[f].help, TD_GAUGE);
+        for (size_t i = 0; i < e->ntopics; i++) {
+            td_topic *t = e->topics[i];
+            int64_t total = 0;
+            for (int32_t k = 0; k < t->nparts; k++) {
+                td_part_stats st;
+                part_stats(t->parts[k], &st);
+                total += st.size_bytes;
+                if (!fams[f].per_partition)
+                    continue;
+                char pk[16];
+                snprintf(pk, sizeof(pk), "%" PRId32, k);
+                const char *v[] = {t->name, pk};
+                double x = f == 2   ? (double)st.log_start_offset
+                           : f == 3 ? (double)st.high_watermark
+                           : f == 4 ? (double)st.size_bytes
+                                    : (double)st.offline;
+                td_metrics_text_sample(out, fams[f].name, pl, v, 2, x);
+            }
+            if (!fams[f].per_partition)
+                td_metrics_text_sample(out, fams[f].name, tl, (const char *const[]){t->name}, 1,
+                                       f == 0 ? (double)t->nparts : (double)total);
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+}
+
+static int engine_metrics_init(td_engine *e)
+{
+    int rc = td_metrics_new(&e->metrics);
+    if (rc)
+        return rc;
+    td_metrics *m = e->metrics;
+    e->f_events_in = td_metrics_family(m, TD_COUNTER, "tidings_topic_events_in_total",
+                                       "Events appended to the topic, by every protocol.", "topic",
+                                       NULL, 0);
+    e->f_bytes_in = td_metrics_family(m, TD_COUNTER, "tidings_topic_bytes_in_total",
+                                      "Bytes of record batches appended to the topic.", "topic",
+                                      NULL, 0);
+    e->f_events_out = td_metrics_family(m, TD_COUNTER, "tidings_topic_events_out_total",
+                                        "Events read from the topic by consumers.", "topic", NULL,
+                                        0);
+    e->f_bytes_out = td_metrics_family(m, TD_COUNTER, "tidings_topic_bytes_out_total",
+                                       "Bytes of record batches read from the topic by consumers.",
+                                       "topic", NULL, 0);
+    e->fsync_hist = td_metric_get(
+        td_metrics_family(m, TD_HISTOGRAM, "tidings_fsync_duration_seconds",
+                          "Duration of the fsyncs that make appended events durable.", NULL, NULL,
+                          0),
+        NULL);
+    if (!e->f_events_in || !e->f_bytes_in || !e->f_events_out || !e->f_bytes_out ||
+        !e->fsync_hist)
+        return -ENOMEM;
+    return td_metrics_add_collector(m, engine_collect, e);
+}
+
+td_metrics *broker_metrics(td_engine *e)
+{
+    return e->metrics;
+}
+
 int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out)
 {
     td_error_clear();
@@ -308,6 +406,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     pthread_cond_init(&e->flush_cv, NULL);
     e->dir = strdup(dir);
     int rc = e->dir ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = engine_metrics_init(e);
     bool have_format = false;
     td_catalog_topic *cts = NULL;
     size_t nct = 0;
@@ -398,6 +498,8 @@ void td_engine_close(td_engine *e)
 {
     if (!e)
         return;
+    if (e->metrics)
+        td_metrics_remove_collector(e->metrics, engine_collect, e);
     if (e->bg_running) {
         pthread_mutex_lock(&e->bg_mu);
         e->stopping = true;
@@ -421,6 +523,7 @@ void td_engine_close(td_engine *e)
     e->ntopics = 0;
     pthread_rwlock_unlock(&e->lock);
     catalog_close(e->cat);
+    td_metrics_free(e->metrics); /* after the partitions, which count into it until closed */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&e->lock);
@@ -611,6 +714,7 @@ out:
         t->deleted = true;
         topic_free(t);
         if (rc != TD_EEXIST) {
+            topic_metrics_remove(e, name);
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
             td_io_remove_tree(e->io, dir);
@@ -653,6 +757,7 @@ int td_topic_delete(td_engine *e, const char *name)
     if (r2)
         TD_WARN("engine", "deleted topic %s, but could not remove its files: %s", name,
                 td_strerror(r2));
+    topic_metrics_remove(e, name);
     topic_unref(t); /* the table's reference: iterators may still hold theirs */
     TD_INFO("engine", "deleted topic %s", name);
 out:
@@ -1285,6 +1390,13 @@ int64_t broker_topic_id(const td_topic_ref *r)
 const char *broker_topic_name(const td_topic_ref *r)
 {
     return r->t->name;
+}
+
+void broker_topic_count_out(td_topic_ref *r, uint64_t events, uint64_t bytes)
+{
+    td_topic *t = r->t;
+    td_counter_add(t->m_events_out, events);
+    td_counter_add(t->m_bytes_out, bytes);
 }
 
 void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg)

@@ -24,6 +24,8 @@ typedef struct td_topic {
     uint32_t round_robin;  /* atomic */
     int refs;              /* atomic: the table's reference plus iterators' and acquirers' */
     bool deleted;          /* atomic */
+    /* Its series in the engine's metrics (events and bytes appended and read). */
+    td_metric *m_events_in, *m_bytes_in, *m_events_out, *m_bytes_out;
     /* Partition arrays replaced by add_partitions, freed with the topic. */
     td_part ***retired;
     size_t nretired;
@@ -58,6 +60,10 @@ struct td_engine {
     /* Producer ids for idempotent producers: handed out from a block reserved in the catalog. */
     pthread_mutex_t pid_mu;
     int64_t pid_next, pid_limit;
+    /* The metrics registry every layer counts into (broker_metrics). */
+    td_metrics *metrics;
+    td_metric_family *f_events_in, *f_bytes_in, *f_events_out, *f_bytes_out;
+    td_metric *fsync_hist;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

@@ -1437,6 +1437,46 @@ coord_err coord_delete(td_coord *c, const char *group_name, int *rc)
 /* ---------------------------------------------------------------------------------------------
  * Life cycle
  */
+/* ---------------------------------------------------------------------------------------------
+ * Metrics: read when scraped
+ */
+static void coord_collect(void *arg, td_metrics_out *out)
+{
+    td_coord *c = arg;
+    coord_group_summary *v = NULL;
+    size_t n = 0;
+    if (coord_list(c, &v, &n) != 0)
+        return;
+    static const char *const gl[] = {"group"}, *const pl[] = {"group", "topic", "partition"};
+    td_metrics_text_family(out, "tidings_group_members", "Members of the consumer group.",
+                           TD_GAUGE);
+    for (size_t i = 0; i < n; i++)
+        td_metrics_text_sample(out, "tidings_group_members", gl,
+                               (const char *const[]){v[i].name}, 1, (double)v[i].members);
+    static const char *const names[] = {"tidings_group_lag", "tidings_group_committed_offset"};
+    static const char *const helps[] = {
+        "Events between the group's committed offset and the high watermark.",
+        "The group's committed offset (the next offset it reads)."};
+    for (int f = 0; f < 2; f++) {
+        td_metrics_text_family(out, names[f], helps[f], TD_GAUGE);
+        for (size_t i = 0; i < n; i++) {
+            td_group_lag_info *l = NULL;
+            size_t nl = 0;
+            if (td_group_lag(c->e, v[i].name, &l, &nl) != 0)
+                continue;
+            for (size_t k = 0; k < nl; k++) {
+                char pk[16];
+                snprintf(pk, sizeof(pk), "%" PRId32, l[k].partition);
+                const char *vals[] = {v[i].name, l[k].topic, pk};
+                td_metrics_text_sample(out, names[f], pl, vals, 3,
+                                       (double)(f == 0 ? l[k].lag : l[k].committed));
+            }
+            free(l);
+        }
+    }
+    free(v);
+}
+
 int coord_create(td_engine *e, const coord_config *cfg, td_coord **out)
 {
     td_coord *c = calloc(1, sizeof(*c));
@@ -1466,6 +1506,8 @@ int coord_create(td_engine *e, const coord_config *cfg, td_coord **out)
         return -rc;
     }
     c->running = true;
+    if (td_metrics_add_collector(broker_metrics(e), coord_collect, c) != 0)
+        TD_WARN("group", "out of memory: consumer groups will be missing from the metrics");
     *out = c;
     return 0;
 }
@@ -1491,6 +1533,7 @@ void coord_destroy(td_coord *c)
 {
     if (!c)
         return;
+    td_metrics_remove_collector(broker_metrics(c->e), coord_collect, c);
     coord_shutdown(c);
     for (size_t i = 0; i < c->ng; i++)
         group_free(c->g[i]);

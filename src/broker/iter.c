@@ -150,6 +150,7 @@ int td_iter_next(td_iter *it, td_event *ev)
                 if ((rc = fill_event(it, &rec, ev)) != 0)
                     return rc;
                 it->pos = rec.offset + 1;
+                td_counter_add(it->topic->m_events_out, 1);
                 return 1;
             }
             it->rd_open = false;
@@ -175,6 +176,7 @@ int td_iter_next(td_iter *it, td_event *ev)
                 it->buf_pos += batch_total_size(&h);
                 continue;
             }
+            td_counter_add(it->topic->m_bytes_out, batch_total_size(&h));
             rc = batch_reader_open(&it->rd, p, left, MAX_UNCOMPRESSED);
             if (rc)
                 return td_fail(rc, "partition %s/%" PRId32 ": batch at offset %" PRId64 ": %s",

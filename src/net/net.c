@@ -42,6 +42,7 @@ typedef struct listener {
     int fd;
     const net_proto *proto;
     void *proto_arg;
+    td_metric *m_open, *m_accepted; /* connections open now, and accepted in all */
 } listener;
 
 typedef struct out_item {
@@ -64,6 +65,7 @@ struct net_conn {
     int fd;
     const net_proto *proto;
     void *proto_arg;
+    td_metric *m_open; /* the listener's gauge of open connections */
     void *data;
     int refs; /* atomic */
     bool closed;      /* atomic read from other threads */
@@ -358,6 +360,7 @@ static void conn_close_now(net_conn *c)
     }
     c->out_tail = NULL;
     c->out_bytes = 0;
+    td_gauge_add(c->m_open, -1);
     if (c->proto->on_close)
         c->proto->on_close(c);
     if (c->prev)
@@ -712,6 +715,9 @@ static void accept_ready(net_loop *l, listener *ls)
             l->conns->prev = c;
         l->conns = c;
         l->nconns++;
+        c->m_open = ls->m_open;
+        td_gauge_add(c->m_open, 1);
+        td_counter_add(ls->m_accepted, 1);
         if (c->proto->on_open && c->proto->on_open(c) != 0)
             conn_close_now(c);
     }
@@ -862,6 +868,14 @@ int net_group_listen(net_group *g, const char *host, int port, const net_proto *
     ls->tag = TAG_LISTENER;
     ls->fd = fd;
     ls->proto = proto;
+    ls->m_open = td_metric_get1(
+        td_metrics_family(g->cfg.metrics, TD_GAUGE, "tidings_connections",
+                          "Client connections open now, by protocol.", "protocol", NULL, 0),
+        proto->name);
+    ls->m_accepted = td_metric_get1(
+        td_metrics_family(g->cfg.metrics, TD_COUNTER, "tidings_connections_accepted_total",
+                          "Client connections accepted, by protocol.", "protocol", NULL, 0),
+        proto->name);
     ls->proto_arg = proto_arg;
     return 0;
 }

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/metrics.h"
+
 typedef struct net_loop net_loop;
 typedef struct net_conn net_conn;
 typedef struct net_group net_group;
@@ -59,6 +61,7 @@ typedef struct net_proto {
 typedef struct net_config {
     int loops;              /* event-loop threads; 0: one per online core */
     int64_t shutdown_grace_ms; /* how long shutdown waits for in-flight work and output */
+    td_metrics *metrics;    /* counts connections per listener's protocol; may be NULL */
 } net_config;
 
 /* Creates `loops` event loops (not yet running). */

@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "broker/broker.h"
@@ -268,6 +271,53 @@ int server_config_from_env(td_server_config *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Process metrics, read when scraped: Prometheus's standard process_* series and the version.
+ */
+static int64_t process_start_ms;
+
+static void process_collect(void *arg, td_metrics_out *out)
+{
+    (void)arg;
+    td_metrics_text_family(out, "tidings_build_info", "The broker's version.", TD_GAUGE);
+    td_metrics_text_sample(out, "tidings_build_info", (const char *const[]){"version"},
+                           (const char *const[]){TD_VERSION_STRING}, 1, 1);
+    td_metrics_text_family(out, "process_start_time_seconds",
+                           "Start time of the process since the Unix epoch in seconds.",
+                           TD_GAUGE);
+    td_metrics_text_sample(out, "process_start_time_seconds", NULL, NULL, 0,
+                           (double)process_start_ms / 1000.0);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        td_metrics_text_family(out, "process_cpu_seconds_total",
+                               "Total user and system CPU time spent in seconds.", TD_COUNTER);
+        td_metrics_text_sample(out, "process_cpu_seconds_total", NULL, NULL, 0, cpu);
+    }
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) == 2) {
+            td_metrics_text_family(out, "process_resident_memory_bytes",
+                                   "Resident memory size in bytes.", TD_GAUGE);
+            td_metrics_text_sample(out, "process_resident_memory_bytes", NULL, NULL, 0,
+                                   (double)rss * (double)sysconf(_SC_PAGESIZE));
+        }
+        fclose(f);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long n = 0;
+        for (struct dirent *de; (de = readdir(d)) != NULL;)
+            n += de->d_name[0] != '.';
+        closedir(d);
+        td_metrics_text_family(out, "process_open_fds", "Number of open file descriptors.",
+                               TD_GAUGE);
+        td_metrics_text_sample(out, "process_open_fds", NULL, NULL, 0, (double)(n - 1));
+    }
+}
+
 int server_run(const td_server_config *c, const sigset_t *signals)
 {
     td_set_log_level(c->log_level);
@@ -282,6 +332,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     int rc = td_engine_open(c->data, &opts, &e);
     if (rc)
         return rc;
+    process_start_ms = td_wall_ms();
+    if ((rc = td_metrics_add_collector(broker_metrics(e), process_collect, NULL)) != 0)
+        goto out;
     if (c->fault_drop_after_append > 0)
         TD_WARN("server",
                 "fault.drop.after.append=%" PRId32 ": every %" PRId32 "th produce request that "
@@ -301,7 +354,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     }
     if ((rc = coord_create(e, &cc, &coord)) != 0)
         goto out;
-    net_config nc = {.loops = c->loops, .shutdown_grace_ms = c->shutdown_grace_ms};
+    net_config nc = {.loops = c->loops,
+                     .shutdown_grace_ms = c->shutdown_grace_ms,
+                     .metrics = broker_metrics(e)};
     if ((rc = net_group_create(&nc, &g)) != 0)
         goto out;
     char host[256];
@@ -387,6 +442,7 @@ out:;
     kafka_server_destroy(ks);
     http_server_destroy(hs);
     coord_destroy(coord);
+    td_metrics_remove_collector(broker_metrics(e), process_collect, NULL);
     td_engine_close(e);
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));

@@ -112,6 +112,7 @@ struct td_part {
     size_t nwaiters, waiters_cap;
     void (*on_advance)(void *arg); /* the high watermark moved (under mu) */
     void *on_advance_arg;
+    part_metrics metrics; /* set before the partition is shared */
     /* scrub position */
     int64_t scrub_base;
     int64_t scrub_pos;
@@ -917,6 +918,11 @@ void part_set_config(td_part *p, const td_topic_config *cfg)
     pthread_mutex_unlock(&p->mu);
 }
 
+void part_set_metrics(td_part *p, const part_metrics *m)
+{
+    p->metrics = *m;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Appending
  */
@@ -1045,6 +1051,8 @@ int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
         if (p->on_advance)
             p->on_advance(p->on_advance_arg);
     }
+    td_counter_add(p->metrics.events_in, (uint64_t)(batch_last_offset(&h) - base + 1));
+    td_counter_add(p->metrics.bytes_in, n);
     if (res) {
         res->base_offset = base;
         res->last_offset = batch_last_offset(&h);
@@ -1078,6 +1086,7 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
     int64_t t0 = td_mono_ns();
     int rc = p->io->fsync(p->io, act->fd);
     int64_t took = td_mono_ns() - t0;
+    td_histogram_observe(p->metrics.fsync, took);
     pthread_mutex_lock(&p->mu);
     p->sync_ns = p->sync_ns ? (p->sync_ns * 7 + took) / 8 : took;
     /* The producers this sync releases (the waiters and the leader) will likely append again

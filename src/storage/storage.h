@@ -21,6 +21,7 @@
 #define TD_STORAGE_STORAGE_H
 
 #include "base/base.h"
+#include "base/metrics.h"
 #include "storage/batch.h"
 #include "storage/io.h"
 
@@ -53,6 +54,14 @@ void part_close(td_part *p);
 void part_mark_deleted(td_part *p);
 
 void part_set_config(td_part *p, const td_topic_config *cfg);
+
+/* Where a partition counts (base/metrics.h; any may be NULL): the events and bytes it appends,
+ * and the duration of the fsyncs that make appends durable. Set before the partition is used
+ * by other threads. */
+typedef struct part_metrics {
+    td_metric *events_in, *bytes_in, *fsync;
+} part_metrics;
+void part_set_metrics(td_part *p, const part_metrics *m);
 
 typedef struct td_append_result {
     int64_t base_offset;

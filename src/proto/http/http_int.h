@@ -15,6 +15,7 @@ struct http_server {
     td_engine *e;
     http_server_config cfg;
     bool ready; /* atomic */
+    td_metric_family *f_requests, *f_latency, *f_responses;
 };
 
 typedef struct hconn {
@@ -32,6 +33,8 @@ typedef struct hconn {
     bool closing; /* close after the response */
     bool async;   /* the response comes later (http_begin_async) */
     int last_status;
+    int64_t t0;        /* when the request was dispatched (monotonic ns) */
+    const char *route; /* the matched route's template ("/v1/topics/{topic}"), for metrics */
 } hconn;
 
 bool http_server_ready(http_server *s);
@@ -42,6 +45,9 @@ void http_route(hconn *hc);
 
 /* Routes of events.c: /v1/topics/{topic}/events. */
 void http_route_events(hconn *hc, const char *topic);
+
+/* GET /metrics: the registry in the Prometheus text format. */
+void http_route_metrics(hconn *hc);
 
 /* Routes of groups.c: /v1/groups[/{group}[/{action}]] (group and action NULL when absent). */
 void http_route_groups(hconn *hc, const char *group, const char *action);

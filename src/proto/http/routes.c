@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "proto/http/http_int.h"
 
 #define MAX_SEGMENTS 8
@@ -110,6 +111,20 @@ static void route_health(hconn *hc)
     if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     http_respond_json(hc, 200, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+void http_route_metrics(hconn *hc)
+{
+    if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
+        return http_respond_method_not_allowed(hc, "GET, HEAD");
+    td_metrics_out out = {0};
+    if (td_metrics_render(broker_metrics(hc->s->e), &out) != 0) {
+        td_buf_free(&out.buf);
+        return http_respond_error(hc, 500, "internal", "out of memory rendering the metrics");
+    }
+    size_t len = out.buf.len;
+    http_respond_raw(hc, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                     (char *)out.buf.p, len);
 }
 
 static void route_ready(hconn *hc)
@@ -344,15 +359,46 @@ static void route_topics(route_ctx *rc)
     http_respond_error(hc, 404, "not_found", "no such path");
 }
 
+/* The template of a /v1 path, for metrics: names in the path become placeholders. */
+static const char *v1_template(const route_ctx *rc)
+{
+    bool topics = !strcmp(rc->seg[1], "topics"), groups = !strcmp(rc->seg[1], "groups");
+    if (topics && rc->nseg == 2)
+        return "/v1/topics";
+    if (topics && rc->nseg == 3)
+        return "/v1/topics/{topic}";
+    if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "events"))
+        return "/v1/topics/{topic}/events";
+    if (groups && rc->nseg == 2)
+        return "/v1/groups";
+    if (groups && rc->nseg == 3)
+        return "/v1/groups/{group}";
+    if (groups && rc->nseg == 4 && !strcmp(rc->seg[3], "reset"))
+        return "/v1/groups/{group}/reset";
+    if (rc->nseg == 2 && !strcmp(rc->seg[1], "subscribe"))
+        return "/v1/subscribe";
+    return NULL;
+}
+
 void http_route(hconn *hc)
 {
     route_ctx rc = {.hc = hc};
     if (!split_path(&rc))
         return;
-    if (rc.nseg == 1 && !strcmp(rc.seg[0], "health"))
+    if (rc.nseg == 1 && !strcmp(rc.seg[0], "health")) {
+        hc->route = "/health";
         return route_health(hc);
-    if (rc.nseg == 1 && !strcmp(rc.seg[0], "ready"))
+    }
+    if (rc.nseg == 1 && !strcmp(rc.seg[0], "ready")) {
+        hc->route = "/ready";
         return route_ready(hc);
+    }
+    if (rc.nseg == 1 && !strcmp(rc.seg[0], "metrics")) {
+        hc->route = "/metrics";
+        return http_route_metrics(hc);
+    }
+    if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1"))
+        hc->route = v1_template(&rc);
     if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "topics"))
         return route_topics(&rc);
     if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "groups"))

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "net/net.h"
 #include "proto/http/http_int.h"
 
@@ -35,8 +36,45 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
         return -ENOMEM;
     s->e = e;
     s->cfg = *cfg;
+    td_metrics *m = broker_metrics(e);
+    s->f_requests = td_metrics_family(m, TD_COUNTER, "tidings_requests_total",
+                                      "Requests answered, by protocol and API.", "protocol,api",
+                                      NULL, 0);
+    s->f_latency = td_metrics_family(
+        m, TD_HISTOGRAM, "tidings_request_duration_seconds",
+        "Time from a request's arrival to its answer, by protocol and API.", "protocol,api", NULL,
+        0);
+    s->f_responses = td_metrics_family(m, TD_COUNTER, "tidings_http_responses_total",
+                                       "HTTP responses, by status code.", "code", NULL, 0);
     *out = s;
     return 0;
+}
+
+/* Counts a response: per route (method and template) and per status. Methods outside the
+ * standard ones count as OTHER, and requests that matched no route as one series, so that
+ * clients cannot grow the number of series. */
+static void count_response(hconn *hc, int status)
+{
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                          "OPTIONS"};
+    const char *m = "OTHER";
+    for (size_t i = 0; i < TD_ARRAY_LEN(methods); i++)
+        if (http_name_eq(hc->req.method, methods[i]))
+            m = methods[i];
+    char api[96];
+    if (hc->route)
+        snprintf(api, sizeof(api), "%s %s", m, hc->route);
+    else
+        snprintf(api, sizeof(api), "%s", hc->t0 ? "unmatched" : "refused");
+    const char *labels[] = {"http", api};
+    td_counter_add(td_metric_get(hc->s->f_requests, labels), 1);
+    if (hc->t0)
+        td_histogram_observe(td_metric_get(hc->s->f_latency, labels), td_mono_ns() - hc->t0);
+    char code[8];
+    snprintf(code, sizeof(code), "%d", status);
+    td_counter_add(td_metric_get1(hc->s->f_responses, code), 1);
+    hc->t0 = 0; /* a refusal before the next request is dispatched is not this one's */
+    hc->route = NULL;
 }
 
 void http_server_destroy(http_server *s)
@@ -84,6 +122,7 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
         free(body);
     hc->responded = true;
     hc->last_status = status;
+    count_response(hc, status);
     if (close)
         hc->closing = true;
 }
@@ -256,6 +295,8 @@ static void dispatch(hconn *hc)
 {
     hc->responded = false;
     hc->async = false;
+    hc->t0 = td_mono_ns();
+    hc->route = NULL;
     http_route(hc);
     if (hc->async)
         return;

@@ -105,6 +105,7 @@ static kreq *req_new(kconn *kc)
     if (!q)
         return NULL;
     q->kc = kc;
+    q->t0 = td_mono_ns();
     td_arena_init(&q->arena);
     ko_init(&q->out);
     q->timer = (net_timer)NET_TIMER_INIT;
@@ -181,6 +182,16 @@ static void write_response(kconn *kc, kreq *q)
     net_conn_write(kc->c, o->mem.p + at, o->mem.len - at);
 }
 
+/* Counts an answered request and its time from arrival to answer (metrics). */
+static void kafka_count_request(kafka_server *s, const kreq *q)
+{
+    int16_t k = q->h.api_key;
+    if (k < 0 || k >= KAFKA_API_KEYS)
+        return;
+    td_counter_add(s->m_requests[k], 1);
+    td_histogram_observe(s->m_latency[k], td_mono_ns() - q->t0);
+}
+
 void kreq_send_ready(kconn *kc)
 {
     /* Writing can close the connection (a failed send, an encoding error), and closing frees
@@ -196,6 +207,7 @@ void kreq_send_ready(kconn *kc)
         if (!kc->head)
             kc->tail = NULL;
         kc->ninflight--;
+        kafka_count_request(kc->s, q);
         if (!q->no_response) {
             write_response(kc, q);
             wrote = true;
@@ -713,6 +725,21 @@ static bool fetch_try(kreq *q, bool final)
     if (session_error) {
         resp.error_code = KERR_FETCH_SESSION_ID_NOT_FOUND;
         resp.ntopics = 0;
+    }
+    /* What goes out, per topic, for the metrics: batches may start before the offset asked
+     * (the client skips those records), so events are counted from the fetch offset. */
+    for (int32_t i = 0; i < resp.ntopics && !session_error; i++) {
+        uint64_t events = 0, bytes = 0;
+        for (int32_t k = 0; k < resp.topics[i].nparts; k++) {
+            const td_range *rg = resp.topics[i].parts[k].ref;
+            if (!rg)
+                continue;
+            int64_t from = TD_MAX(f->topics[i].parts[k].fetch_offset, rg->first_offset);
+            events += (uint64_t)TD_MAX(rg->next_offset - from, 0);
+            bytes += (uint64_t)rg->len;
+        }
+        if (bytes)
+            broker_topic_count_out(q->frefs[i], events, bytes);
     }
     kreq_begin(q);
     kafka_encode_fetch(&q->out, v, &resp);
@@ -1661,6 +1688,23 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
     }
     if (s->cfg.default_partitions <= 0)
         s->cfg.default_partitions = 1;
+    td_metrics *m = broker_metrics(e);
+    td_metric_family *fc = td_metrics_family(m, TD_COUNTER, "tidings_requests_total",
+                                             "Requests answered, by protocol and API.",
+                                             "protocol,api", NULL, 0);
+    td_metric_family *fh = td_metrics_family(
+        m, TD_HISTOGRAM, "tidings_request_duration_seconds",
+        "Time from a request's arrival to its answer, by protocol and API.", "protocol,api", NULL,
+        0);
+    size_t n;
+    const kafka_api_range *a = kafka_api_all(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *labels[] = {"kafka", a[i].name};
+        if (a[i].key >= 0 && a[i].key < KAFKA_API_KEYS) {
+            s->m_requests[a[i].key] = td_metric_get(fc, labels);
+            s->m_latency[a[i].key] = td_metric_get(fh, labels);
+        }
+    }
     *out = s;
     return 0;
 }

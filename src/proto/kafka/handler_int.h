@@ -34,6 +34,8 @@ struct kafka_server {
     int nloops;
     int nparked; /* atomic, over all loops */
     uint64_t produced; /* atomic: produce requests that appended (for fault injection) */
+    td_metric *m_requests[KAFKA_API_KEYS]; /* by API key; NULL for keys not served */
+    td_metric *m_latency[KAFKA_API_KEYS];
 };
 
 struct kconn {
@@ -55,6 +57,7 @@ typedef struct durable_cb {
 struct kreq {
     kreq *next;
     kconn *kc;
+    int64_t t0; /* arrival (monotonic ns) */
     kafka_header h;
     td_arena arena;
     bool ready;

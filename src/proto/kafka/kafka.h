@@ -48,6 +48,7 @@ enum {
     KAFKA_CREATE_PARTITIONS = 37,
     KAFKA_INCREMENTAL_ALTER_CONFIGS = 44,
     KAFKA_DESCRIBE_CLUSTER = 60,
+    KAFKA_API_KEYS = 61, /* one more than the highest key served */
 };
 
 /* Kafka error codes used here. */
@@ -103,6 +104,7 @@ enum {
 /* The version range of each API this broker serves, and its first flexible version. */
 typedef struct kafka_api_range {
     int16_t key, min, max, flexible;
+    const char *name; /* Kafka's name: "Produce", "Fetch", ... */
 } kafka_api_range;
 /* NULL if the key is not served. */
 const kafka_api_range *kafka_api_find(int16_t key);
