@@ -39,11 +39,19 @@ int64_t broker_topic_id(const td_topic_ref *t);
 const char *broker_topic_name(const td_topic_ref *t);
 
 /*
- * Sets the function every partition calls when its high watermark advances (now and for
- * partitions created later); see part_set_advance_hook for the rules fn must follow. The
- * network server uses it to wake long-polling fetches.
+ * Adds a function every partition calls when its high watermark advances (for partitions now
+ * and later); see part_set_advance_hook for the rules fn must follow (any thread, under the
+ * partition's lock: post work elsewhere and return). The listeners use it to wake long-polling
+ * fetches and live subscriptions. At most BROKER_MAX_HOOKS; TD_EFULL beyond. Remove a hook
+ * only once nothing can append any more (at shutdown, after the loops stopped).
  */
-void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
+#define BROKER_MAX_HOOKS 4
+int broker_add_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
+void broker_remove_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
+
+/* A number that changes whenever a topic is created or deleted or gains partitions, so that
+ * pattern subscribers can tell cheaply when to look for new matching topics. */
+uint64_t broker_topics_generation(td_engine *e);
 
 /*
  * td_produce without waiting for durability, for event loops: routes and appends the events

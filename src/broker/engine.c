@@ -69,6 +69,17 @@ static void partition_dir(const td_engine *e, const char *topic, int32_t i, char
     snprintf(buf, len, "%s/topics/%s/%" PRId32, e->dir, topic, i);
 }
 
+/* Every partition's high-watermark hook: calls the listeners' hooks. */
+static void engine_advance(void *arg)
+{
+    td_engine *e = arg;
+    for (size_t i = 0; i < TD_ARRAY_LEN(e->hooks); i++) {
+        void (*fn)(void *) = __atomic_load_n(&e->hooks[i].fn, __ATOMIC_ACQUIRE);
+        if (fn)
+            fn(__atomic_load_n(&e->hooks[i].arg, __ATOMIC_RELAXED));
+    }
+}
+
 /* Opens partitions [from, to) of t into parts. */
 static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, int32_t to)
 {
@@ -84,8 +95,7 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         }
         if (part_offline(parts[i]))
             TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
-        if (e->advance_fn)
-            part_set_advance_hook(parts[i], e->advance_fn, e->advance_arg);
+        part_set_advance_hook(parts[i], engine_advance, e);
         part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
     }
     return 0;
@@ -704,6 +714,8 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     t->id = ct.id;
     pthread_rwlock_wrlock(&e->lock);
     rc = table_insert(e, t);
+    if (rc == 0)
+        __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
     pthread_rwlock_unlock(&e->lock);
     if (rc == 0) {
         TD_INFO("engine", "created topic %s with %" PRId32 " partitions", name, partitions);
@@ -744,6 +756,7 @@ int td_topic_delete(td_engine *e, const char *name)
     memmove(e->topics + at, e->topics + at + 1,
             (e->ntopics - (size_t)at - 1) * sizeof(*e->topics));
     e->ntopics--;
+    __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&t->deleted, true, __ATOMIC_RELEASE);
     for (int32_t i = 0; i < t->nparts; i++)
         part_mark_deleted(t->parts[i]);
@@ -848,6 +861,7 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
     t->parts = parts;
     t->last_sync_ms = syncs;
     t->nparts = total;
+    __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
     pthread_rwlock_unlock(&e->lock);
     if (!nr)
         free(old); /* out of memory for the list: only safe because nothing else holds it */
@@ -1399,15 +1413,37 @@ void broker_topic_count_out(td_topic_ref *r, uint64_t events, uint64_t bytes)
     td_counter_add(t->m_bytes_out, bytes);
 }
 
-void broker_set_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg)
+int broker_add_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg)
+{
+    int rc = td_fail(TD_EFULL, "more than %d high-watermark hooks", BROKER_MAX_HOOKS);
+    pthread_rwlock_wrlock(&e->lock);
+    for (size_t i = 0; i < TD_ARRAY_LEN(e->hooks); i++)
+        if (!e->hooks[i].fn) {
+            __atomic_store_n(&e->hooks[i].arg, arg, __ATOMIC_RELAXED);
+            __atomic_store_n(&e->hooks[i].fn, fn, __ATOMIC_RELEASE);
+            rc = 0;
+            break;
+        }
+    pthread_rwlock_unlock(&e->lock);
+    if (rc == 0)
+        td_error_clear();
+    return rc;
+}
+
+void broker_remove_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg)
 {
     pthread_rwlock_wrlock(&e->lock);
-    e->advance_fn = fn;
-    e->advance_arg = arg;
-    for (size_t i = 0; i < e->ntopics; i++)
-        for (int32_t k = 0; k < e->topics[i]->nparts; k++)
-            part_set_advance_hook(e->topics[i]->parts[k], fn, arg);
+    for (size_t i = 0; i < TD_ARRAY_LEN(e->hooks); i++)
+        if (e->hooks[i].fn == fn && e->hooks[i].arg == arg) {
+            __atomic_store_n(&e->hooks[i].fn, NULL, __ATOMIC_RELEASE);
+            break;
+        }
     pthread_rwlock_unlock(&e->lock);
+}
+
+uint64_t broker_topics_generation(td_engine *e)
+{
+    return __atomic_load_n(&e->topics_gen, __ATOMIC_ACQUIRE);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -46,9 +46,13 @@ struct td_engine {
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     bool stopping;
-    /* The high-watermark hook every partition gets (broker_set_advance_hook). */
-    void (*advance_fn)(void *arg);
-    void *advance_arg;
+    /* The high-watermark hooks every partition calls (broker_add_advance_hook): fn and arg are
+     * read atomically; arg is set before fn. */
+    struct {
+        void (*fn)(void *arg);
+        void *arg;
+    } hooks[4];
+    uint64_t topics_gen; /* atomic: broker_topics_generation */
     /* The flusher: fsyncs partitions that asynchronous producers wait on. */
     pthread_t flusher;
     bool flusher_running;

@@ -35,7 +35,8 @@ static const char *const keys[] = {"data",  "kafka", "http",
                                    "group.max.session.timeout.ms", "group.max.size",
                                    "offsets.retention.minutes", "producer.id.expiration.ms",
                                    "fault.drop.after.append", "http.request.timeout.ms",
-                                   "http.idle.timeout.ms", "http.max.body.bytes", NULL};
+                                   "http.idle.timeout.ms", "http.max.body.bytes",
+                                   "http.sse.heartbeat.ms", "http.sse.stall.timeout.ms", NULL};
 
 const char *const *server_config_keys(void)
 {
@@ -69,6 +70,8 @@ void server_config_defaults(td_server_config *c)
     c->http_request_timeout_ms = hc.request_timeout_ms;
     c->http_idle_timeout_ms = hc.idle_timeout_ms;
     c->http_max_body_bytes = hc.limits.max_body;
+    c->http_sse_heartbeat_ms = hc.sse_heartbeat_ms;
+    c->http_sse_stall_timeout_ms = hc.sse_stall_timeout_ms;
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -98,6 +101,10 @@ static const int_key int_keys[] = {
     {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms),
      true},
     {"http.max.body.bytes", 1024, 1 << 30, offsetof(td_server_config, http_max_body_bytes), true},
+    {"http.sse.heartbeat.ms", 100, 3600000, offsetof(td_server_config, http_sse_heartbeat_ms),
+     true},
+    {"http.sse.stall.timeout.ms", 100, 3600000,
+     offsetof(td_server_config, http_sse_stall_timeout_ms), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -393,6 +400,8 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         hc.idle_timeout_ms = c->http_idle_timeout_ms;
         hc.limits.max_body = c->http_max_body_bytes;
         hc.coord = coord;
+        hc.sse_heartbeat_ms = c->http_sse_heartbeat_ms;
+        hc.sse_stall_timeout_ms = c->http_sse_stall_timeout_ms;
         if ((rc = http_server_create(e, &hc, &hs)) != 0)
             goto out;
         if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs,

@@ -36,6 +36,8 @@ typedef struct td_server_config {
     int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
     int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */
     int64_t http_max_body_bytes;     /* http.max.body.bytes: 8388608 */
+    int64_t http_sse_heartbeat_ms;   /* http.sse.heartbeat.ms: 15000 */
+    int64_t http_sse_stall_timeout_ms; /* http.sse.stall.timeout.ms: 30000 */
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

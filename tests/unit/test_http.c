@@ -324,5 +324,63 @@ static void test_consumer_assignment(void)
     ASSERT_EQ(z.count, 0);
 }
 
+static void on_pos(void *arg, td_slice topic, int32_t partition, int64_t offset)
+{
+    assigned *a = arg;
+    a->len += (size_t)snprintf(a->text + a->len, sizeof(a->text) - a->len, "%.*s/%d=%lld ",
+                               (int)topic.n, (const char *)topic.p, partition, (long long)offset);
+    a->count++;
+}
+
+static int cursor(const char *s, assigned *a)
+{
+    memset(a, 0, sizeof(*a));
+    return http_cursor_parse(s, strlen(s), on_pos, a);
+}
+
+static void test_cursor_and_time(void)
+{
+    assigned a;
+    ASSERT_OK(cursor("orders.eu/0/17;billing:0=3;orders.eu:0=18,1=5", &a));
+    ASSERT_STR_EQ(a.text, "billing/0=3 orders.eu/0=18 orders.eu/1=5 ");
+    ASSERT_OK(cursor("billing:0=3", &a)); /* without the event's coordinates */
+    ASSERT_EQ(a.count, 1);
+    ASSERT_OK(cursor("-", &a)); /* an empty cursor */
+    ASSERT_EQ(a.count, 0);
+    ASSERT_OK(cursor("t/0/1;", &a));
+    ASSERT_EQ(a.count, 0);
+    static const char *const bad[] = {"junk", "t:", "t:0", "t:0=", "t:=1", "t:x=1", ":0=1",
+                                      "t:0=1;;", "t:0=1,", "t:0=1 ", "t:99999999999=1",
+                                      "t:0=99999999999999999999", "t!:0=1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (cursor(bad[i], &a) != TD_EINVAL)
+            TEST_FAIL_("cursor '%s' was accepted", bad[i]);
+    /* Every prefix of a valid cursor parses or is refused, never read past its end. */
+    const char *ok = "a.b/1/2;a.b:0=10,1=20;c:0=1";
+    for (size_t k = 0; k <= strlen(ok); k++) {
+        memset(&a, 0, sizeof(a));
+        int rc = http_cursor_parse(ok, k, on_pos, &a);
+        ASSERT(rc == 0 || rc == TD_EINVAL);
+    }
+
+    int64_t ms;
+    ASSERT_OK(http_parse_time("1764061234567", &ms));
+    ASSERT_EQ(ms, 1764061234567);
+    ASSERT_OK(http_parse_time("2026-11-25T08:00:00Z", &ms));
+    ASSERT_EQ(ms, 1795593600000);
+    ASSERT_OK(http_parse_time("2026-11-25T09:00:00.25+01:00", &ms));
+    ASSERT_EQ(ms, 1795593600250);
+    ASSERT_OK(http_parse_time("2026-11-25T07:30:00.001-00:30", &ms));
+    ASSERT_EQ(ms, 1795593600001);
+    static const char *const bad_times[] = {"", "yesterday", "2026-11-25", "2026-11-25T08:00:00",
+                                            "2026-11-25T08:00:00.Z", "2026-11-25T08:00:00+1",
+                                            "2026-11-25T08:00:00Zx", "1234567890123456789",
+                                            "-5", "12 "};
+    for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++)
+        if (http_parse_time(bad_times[i], &ms) != TD_EINVAL)
+            TEST_FAIL_("time '%s' was accepted", bad_times[i]);
+}
+
 TEST_MAIN(TEST(test_heads), TEST(test_refusals), TEST(test_limits), TEST(test_chunked),
-          TEST(test_decoding_and_queries), TEST(test_consumer_assignment))
+          TEST(test_decoding_and_queries), TEST(test_consumer_assignment),
+          TEST(test_cursor_and_time))

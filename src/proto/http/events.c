@@ -373,7 +373,7 @@ static void set_bytes(json_t *o, const char *name, const void *p, size_t n, bool
     json_object_set_new(o, field, j ? j : b64_json(p, n));
 }
 
-static json_t *event_json(const td_event *ev)
+json_t *http_event_json(const td_event *ev)
 {
     json_t *o = json_pack("{s:i,s:I,s:I}", "partition", ev->partition, "offset",
                           (json_int_t)ev->offset, "timestamp", (json_int_t)ev->timestamp_ms);
@@ -465,7 +465,7 @@ static void events_read(hconn *hc, const char *topic)
         }
         td_event ev;
         while (left > 0 && (rc = td_iter_next(it, &ev)) == 1) {
-            json_array_append_new(events, event_json(&ev));
+            json_array_append_new(events, http_event_json(&ev));
             left--;
         }
         char pk[16];

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/group.h"
 #include "proto/http/http_int.h"
@@ -390,44 +389,6 @@ static bool op_add(reset_op *op, size_t *cap, const char *topic, int32_t partiti
     return true;
 }
 
-/* "2026-01-02T03:04:05Z" (or with .mmm, or +hh:mm) to Unix ms; false if not that form. */
-static bool parse_iso_time(const char *s, int64_t *ms)
-{
-    struct tm tm = {0};
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return false;
-    int64_t frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*p - '0');
-        if (digits == 0)
-            return false;
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
-               p[2] <= '9' && p[3] == ':' && p[4] >= '0' && p[4] <= '9' && p[5] >= '0' &&
-               p[5] <= '9') {
-        off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
-        if (*p == '-')
-            off = -off;
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    time_t t = timegm(&tm);
-    *ms = ((int64_t)t - off) * 1000 + frac;
-    return true;
-}
-
 /* The partitions to reset, from "topics" or, without it, every committed partition. */
 static bool reset_targets(hconn *hc, const char *group, json_t *topics, reset_op *op)
 {
@@ -583,7 +544,7 @@ static void group_reset(hconn *hc, const char *group)
         json_t *t = json_object_get(b, "time");
         if (json_is_integer(t) && json_integer_value(t) >= 0) {
             value = json_integer_value(t);
-        } else if (!json_is_string(t) || !parse_iso_time(json_string_value(t), &value)) {
+        } else if (!json_is_string(t) || http_parse_time(json_string_value(t), &value) != 0) {
             http_respond_error(hc, 400, "invalid_argument",
                                "\"to\": \"time\" needs 'time': Unix milliseconds or an ISO 8601 "
                                "time such as \"2026-01-02T03:04:05Z\"");

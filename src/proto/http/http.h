@@ -102,6 +102,11 @@ bool http_query_next(td_slice *it, td_slice *key, td_slice *value);
 /* The first value of `key` in the query, decoded into out; 1 found, 0 absent, -1 bad. */
 int http_query_get(td_slice query, const char *key, char *out, size_t cap);
 
+/* A point in time as clients give it: Unix milliseconds ("1764061234567") or ISO 8601
+ * ("2026-11-25T08:00:00Z", with optional .mmm and a +hh:mm / -hh:mm offset instead of Z).
+ * 0 or TD_EINVAL. Pure. */
+int http_parse_time(const char *s, int64_t *ms);
+
 /* The reason phrase of a status code ("Not Found"); "Unknown" for codes it does not know. */
 const char *http_reason(int status);
 
@@ -118,6 +123,8 @@ typedef struct http_server_config {
     int64_t idle_timeout_ms;    /* a keep-alive connection without a request is closed */
     int32_t default_partitions; /* of topics created without a partition count */
     struct td_coord *coord;     /* the group coordinator the Kafka listener shares */
+    int64_t sse_heartbeat_ms;     /* a comment on live subscriptions idle this long */
+    int64_t sse_stall_timeout_ms; /* a subscriber at the output limit this long is dropped */
 } http_server_config;
 
 /* Defaults: the parser's limits, 30 s per request, 120 s idle. */

@@ -6,16 +6,37 @@
 #define TD_PROTO_HTTP_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "net/net.h"
 #include "proto/http/http.h"
 #include "tidings.h"
+
+/* The listener's output limit: reading stops above it, and a live subscription reads from
+ * the log only below it. */
+#define HTTP_OUT_LIMIT (4u << 20)
+#define HTTP_MAX_LOOPS 64
+
+typedef struct http_sub http_sub;
+
+/* A loop's live subscriptions (subscribe.c). */
+typedef struct sse_loop {
+    struct http_server *s;
+    net_loop *loop;
+    int nsubs;        /* atomic: read by the high-watermark hook */
+    bool wake_posted; /* atomic */
+    http_sub *subs;   /* the loop's thread only */
+} sse_loop;
 
 struct http_server {
     td_engine *e;
     http_server_config cfg;
     bool ready; /* atomic */
     td_metric_family *f_requests, *f_latency, *f_responses;
+    pthread_mutex_t sse_mu; /* adding loops below */
+    sse_loop sse[HTTP_MAX_LOOPS];
+    int nsse; /* atomic */
+    bool hooked;
 };
 
 typedef struct hconn {
@@ -33,6 +54,7 @@ typedef struct hconn {
     bool closing; /* close after the response */
     bool async;   /* the response comes later (http_begin_async) */
     int last_status;
+    http_sub *sub;     /* a live subscription streams on this connection */
     int64_t t0;        /* when the request was dispatched (monotonic ns) */
     const char *route; /* the matched route's template ("/v1/topics/{topic}"), for metrics */
 } hconn;
@@ -45,6 +67,27 @@ void http_route(hconn *hc);
 
 /* Routes of events.c: /v1/topics/{topic}/events. */
 void http_route_events(hconn *hc, const char *topic);
+
+/* subscribe.c: GET /v1/subscribe (Server-Sent Events). */
+void http_route_subscribe(hconn *hc);
+/* The engine's high-watermark hook (arg: the server): wakes the loops' subscriptions. */
+void http_sse_on_advance(void *arg);
+/* The connection closes: frees its subscription. */
+void http_sub_close(hconn *hc);
+/* Its output drained below the limit: reads on. */
+void http_sub_drained(hconn *hc);
+/* A subscription cursor (the SSE id, as Last-Event-ID): calls fn for every (topic, partition,
+ * next offset) it names; topic points into s. 0 or TD_EINVAL. Pure. */
+typedef void (*http_cursor_fn)(void *arg, td_slice topic, int32_t partition, int64_t offset);
+int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg);
+
+/* An event as the REST API shows it: partition, offset, timestamp, key, value, headers. */
+json_t *http_event_json(const td_event *ev);
+
+/* The head of a streamed response (chunked for HTTP/1.1; for HTTP/1.0 the body ends with the
+ * connection), counted like any response. The stream's body is written to the connection. */
+void http_respond_stream_head(hconn *hc, int status, const char *content_type,
+                              const char *extra_headers);
 
 /* GET /metrics: the registry in the Prometheus text format. */
 void http_route_metrics(hconn *hc);

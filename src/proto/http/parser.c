@@ -15,7 +15,9 @@
  * Lines may end in CRLF or a bare LF (§2.2 allows recipients to accept LF).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include "proto/http/http.h"
@@ -534,4 +536,50 @@ const char *http_reason(int status)
     default:
         return "Unknown";
     }
+}
+
+int http_parse_time(const char *s, int64_t *ms)
+{
+    /* Unix milliseconds: up to 18 digits. */
+    size_t len = strlen(s);
+    if (strspn(s, "0123456789") == len) {
+        if (len == 0 || len > 18)
+            return TD_EINVAL;
+        *ms = strtoll(s, NULL, 10);
+        return 0;
+    }
+    /* ISO 8601: 2026-01-02T03:04:05, optional .mmm, then Z or +hh:mm / -hh:mm. */
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return TD_EINVAL;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*p - '0');
+        if (digits == 0)
+            return TD_EINVAL;
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+               p[2] <= '9' && p[3] == ':' && p[4] >= '0' && p[4] <= '9' && p[5] >= '0' &&
+               p[5] <= '9') {
+        off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+        if (*p == '-')
+            off = -off;
+        p += 6;
+    } else {
+        return TD_EINVAL;
+    }
+    if (*p)
+        return TD_EINVAL;
+    time_t t = timegm(&tm);
+    *ms = ((int64_t)t - off) * 1000 + frac;
+    return 0;
 }

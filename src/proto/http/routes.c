@@ -401,6 +401,8 @@ void http_route(hconn *hc)
         hc->route = v1_template(&rc);
     if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "topics"))
         return route_topics(&rc);
+    if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))
+        return http_route_subscribe(hc);
     if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "groups"))
         return http_route_groups(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
                                  rc.nseg > 3 ? rc.seg[3] : NULL);

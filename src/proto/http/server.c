@@ -27,6 +27,8 @@ void http_server_config_default(http_server_config *c)
     c->request_timeout_ms = 30000;
     c->idle_timeout_ms = 120000;
     c->default_partitions = 1;
+    c->sse_heartbeat_ms = 15000;
+    c->sse_stall_timeout_ms = 30000;
 }
 
 int http_server_create(td_engine *e, const http_server_config *cfg, http_server **out)
@@ -46,6 +48,14 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
         0);
     s->f_responses = td_metrics_family(m, TD_COUNTER, "tidings_http_responses_total",
                                        "HTTP responses, by status code.", "code", NULL, 0);
+    pthread_mutex_init(&s->sse_mu, NULL);
+    int rc = broker_add_advance_hook(e, http_sse_on_advance, s);
+    if (rc) {
+        pthread_mutex_destroy(&s->sse_mu);
+        free(s);
+        return rc;
+    }
+    s->hooked = true;
     *out = s;
     return 0;
 }
@@ -79,6 +89,11 @@ static void count_response(hconn *hc, int status)
 
 void http_server_destroy(http_server *s)
 {
+    if (!s)
+        return;
+    if (s->hooked)
+        broker_remove_advance_hook(s->e, http_sse_on_advance, s);
+    pthread_mutex_destroy(&s->sse_mu);
     free(s);
 }
 
@@ -125,6 +140,24 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
     count_response(hc, status);
     if (close)
         hc->closing = true;
+}
+
+void http_respond_stream_head(hconn *hc, int status, const char *content_type,
+                              const char *extra_headers)
+{
+    char head[512];
+    bool chunked = hc->req.minor >= 1;
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s%s\r\n", status,
+                     http_reason(status), content_type,
+                     chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n",
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) /* our own headers only: cannot happen */
+        n = 0;
+    net_conn_write(hc->c, head, (size_t)n);
+    hc->responded = true;
+    hc->last_status = status;
+    hc->closing = true; /* nothing follows a stream on this connection */
+    count_response(hc, status);
 }
 
 void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers)
@@ -252,6 +285,7 @@ static void h_close(net_conn *c)
     hconn *hc = net_conn_data(c);
     if (!hc)
         return;
+    http_sub_close(hc);
     net_conn_set_data(c, NULL);
     net_timer_stop(net_conn_loop(c), &hc->timer);
     td_buf_free(&hc->head);
@@ -396,13 +430,21 @@ static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
     return (ssize_t)used;
 }
 
+static void h_drain(net_conn *c)
+{
+    hconn *hc = net_conn_data(c);
+    if (hc)
+        http_sub_drained(hc);
+}
+
 static const net_proto http_proto = {
     .name = "http",
     .on_open = h_open,
     .on_data = h_data,
+    .on_drain = h_drain,
     .on_close = h_close,
     .max_input = 64 * 1024,
-    .out_limit = 4u << 20,
+    .out_limit = HTTP_OUT_LIMIT,
 };
 
 const net_proto *http_server_proto(void)

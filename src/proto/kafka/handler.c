@@ -1719,8 +1719,7 @@ int kafka_server_attach(kafka_server *s, net_group *g)
         s->loops[i].s = s;
         s->loops[i].loop = net_group_loop(g, i);
     }
-    broker_set_advance_hook(s->e, on_advance, s);
-    return 0;
+    return broker_add_advance_hook(s->e, on_advance, s);
 }
 
 void kafka_server_set_port(kafka_server *s, int32_t port)
@@ -1731,7 +1730,7 @@ void kafka_server_set_port(kafka_server *s, int32_t port)
 void kafka_server_detach(kafka_server *s)
 {
     if (s && s->loops)
-        broker_set_advance_hook(s->e, NULL, NULL);
+        broker_remove_advance_hook(s->e, on_advance, s);
 }
 
 void kafka_server_destroy(kafka_server *s)

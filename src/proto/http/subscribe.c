@@ -1,0 +1,849 @@
+/*
+ * subscribe.c: live subscriptions with Server-Sent Events (docs/http-api.md):
+ * GET /v1/subscribe?topics=orders.*,billing.#&from=latest|earliest|<time>.
+ *
+ * A subscription is a set of partitions, each with the next offset to deliver, read through the
+ * engine's iterators on the connection's loop. Every event goes out as
+ *
+ *     id: orders/0/17;orders:0=18,1=5;billing.eu:0=3
+ *     data: {"topic": "orders", "partition": 0, "offset": 17, ...}
+ *
+ * where the id is the event's coordinates followed by the cursor: the next offset of every
+ * partition the subscription reads, once this event is delivered. A browser's EventSource sends
+ * the last id it received as Last-Event-ID when it reconnects, and the subscription resumes from
+ * that cursor exactly: nothing lost, nothing twice, also after a broker restart (the cursor lives
+ * in the client). Partitions absent from the cursor (topics created since) start at their
+ * beginning. The first event of every stream (`event: subscribed`) carries the starting cursor
+ * as its id, so that a client reconnecting before any data still resumes where it began.
+ *
+ * Waking up: every partition's high-watermark hook posts one coalesced wake-up to each loop that
+ * has subscriptions, and the loop pumps them. A subscription reads only while the connection's
+ * queued output is under the listener's output limit (4 MiB) and resumes when it drains, so a
+ * slow reader costs at most that much memory; one that stays at the limit for
+ * http.sse.stall.timeout.ms gets a final `event: error` and is disconnected. A tick timer sends
+ * heartbeat comments on idle streams, looks for new topics that match (the engine's topic
+ * generation), and watches for stalls.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/pattern.h"
+#include "proto/http/http_int.h"
+
+#define MAX_PATTERNS 32
+#define MAX_PARTITIONS 10000
+#define PUMP_EVENTS 512   /* events per turn before yielding the loop to other connections */
+#define TICK_MS 250
+
+typedef struct spart {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t next; /* the next offset to deliver */
+    td_iter *it;  /* open at next, or NULL */
+    bool gone;    /* the topic was deleted */
+} spart;
+
+struct http_sub {
+    net_conn *c;
+    http_server *s;
+    sse_loop *sl;
+    http_sub *prev, *next; /* in sl's list */
+    char *patterns[MAX_PATTERNS];
+    size_t npat;
+    spart *parts; /* sorted by topic, partition */
+    size_t n, cap;
+    size_t rr;    /* where the next pump starts (fairness between partitions) */
+    uint64_t gen; /* the topic generation last matched */
+    net_timer tick;
+    int64_t last_write_ms, stalled_since_ms;
+    bool chunked;
+    bool pump_posted;
+    bool ending;         /* the final error was queued; the close is on its way */
+    int64_t end_deadline; /* then: when to stop waiting for it to drain */
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Cursors: "topic:p=off,p=off;topic:p=off", optionally after "topic/p/off;" (the event's own
+ * coordinates), or "-" for none.
+ */
+static bool parse_i64(const char **p, const char *end, int64_t max, int64_t *out)
+{
+    const char *s = *p;
+    int64_t v = 0;
+    while (*p < end && **p >= '0' && **p <= '9') {
+        if (v > (max - (**p - '0')) / 10)
+            return false;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    *out = v;
+    return *p > s;
+}
+
+static bool topic_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg)
+{
+    const char *p = s, *end = s + n;
+    if (n == 1 && *s == '-')
+        return 0;
+    /* The coordinates of the event, if present: skipped (the cursor says it all). */
+    const char *semi = memchr(s, ';', n);
+    const char *slash = memchr(s, '/', semi ? (size_t)(semi - s) : n);
+    if (slash)
+        p = semi ? semi + 1 : end;
+    while (p < end) {
+        const char *t = p;
+        while (p < end && topic_char(*p))
+            p++;
+        size_t tn = (size_t)(p - t);
+        if (tn == 0 || tn > TD_TOPIC_NAME_MAX || p == end || *p != ':')
+            return TD_EINVAL;
+        p++;
+        for (;;) {
+            int64_t part, off;
+            if (!parse_i64(&p, end, INT32_MAX, &part) || p == end || *p != '=')
+                return TD_EINVAL;
+            p++;
+            if (!parse_i64(&p, end, INT64_MAX, &off))
+                return TD_EINVAL;
+            fn(arg, td_slice_make(t, tn), (int32_t)part, off);
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+            break;
+        }
+        if (p < end && *p != ';')
+            return TD_EINVAL;
+        if (p < end)
+            p++;
+    }
+    return 0;
+}
+
+static int spart_cmp(const void *x, const void *y)
+{
+    const spart *a = x, *b = y;
+    int c = strcmp(a->topic, b->topic);
+    return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+/* The cursor of the subscription into out (NUL-terminated). */
+static int cursor_text(const http_sub *sub, td_buf *out)
+{
+    int rc = 0;
+    const char *prev = NULL;
+    for (size_t i = 0; i < sub->n && rc == 0; i++) {
+        const spart *sp = &sub->parts[i];
+        if (sp->gone)
+            continue;
+        char num[48];
+        bool same = prev && !strcmp(prev, sp->topic);
+        if (!same) {
+            if (prev)
+                rc = td_buf_append_u8(out, ';');
+            if (!rc)
+                rc = td_buf_append(out, sp->topic, strlen(sp->topic));
+            if (!rc)
+                rc = td_buf_append_u8(out, ':');
+        } else {
+            rc = td_buf_append_u8(out, ',');
+        }
+        int len = snprintf(num, sizeof(num), "%" PRId32 "=%" PRId64, sp->partition, sp->next);
+        if (!rc)
+            rc = td_buf_append(out, num, (size_t)len);
+        prev = sp->topic;
+    }
+    if (!rc && !prev)
+        rc = td_buf_append_u8(out, '-');
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Loops with subscriptions, and the high-watermark hook
+ */
+static sse_loop *sse_loop_get(http_server *s, net_loop *l)
+{
+    pthread_mutex_lock(&s->sse_mu);
+    sse_loop *found = NULL;
+    int n = __atomic_load_n(&s->nsse, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n && !found; i++)
+        if (s->sse[i].loop == l)
+            found = &s->sse[i];
+    if (!found && n < HTTP_MAX_LOOPS) {
+        found = &s->sse[n];
+        found->s = s;
+        found->loop = l;
+        __atomic_store_n(&s->nsse, n + 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&s->sse_mu);
+    return found;
+}
+
+static void sub_pump(http_sub *sub);
+
+/* On a loop: pumps every subscription of that loop. */
+static void sse_wake(void *arg)
+{
+    sse_loop *sl = arg;
+    __atomic_store_n(&sl->wake_posted, false, __ATOMIC_RELEASE);
+    size_t n = 0;
+    for (http_sub *x = sl->subs; x; x = x->next)
+        n++;
+    if (n == 0)
+        return;
+    /* Pumping may close connections (and unlink their subscriptions): hold them first. */
+    net_conn **cs = malloc(n * sizeof(*cs));
+    if (!cs)
+        return;
+    size_t k = 0;
+    for (http_sub *x = sl->subs; x; x = x->next) {
+        net_conn_ref(x->c);
+        cs[k++] = x->c;
+    }
+    for (size_t i = 0; i < k; i++) {
+        hconn *hc = net_conn_closed(cs[i]) ? NULL : net_conn_data(cs[i]);
+        if (hc && hc->sub)
+            sub_pump(hc->sub);
+        net_conn_unref(cs[i]);
+    }
+    free(cs);
+}
+
+/* Any thread, under a partition's lock. */
+void http_sse_on_advance(void *arg)
+{
+    http_server *s = arg;
+    int n = __atomic_load_n(&s->nsse, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++) {
+        sse_loop *sl = &s->sse[i];
+        if (__atomic_load_n(&sl->nsubs, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        if (!__atomic_exchange_n(&sl->wake_posted, true, __ATOMIC_ACQ_REL) &&
+            net_loop_post(sl->loop, sse_wake, sl) != 0)
+            __atomic_store_n(&sl->wake_posted, false, __ATOMIC_RELEASE);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing
+ */
+static void close_task(void *arg)
+{
+    net_conn *c = arg;
+    if (!net_conn_closed(c))
+        net_conn_close(c, false);
+    net_conn_unref(c);
+}
+
+/* Closing frees the subscription, so it never happens under the caller's feet: a task closes
+ * the connection once what was queued has gone out, and the tick closes it for good if that
+ * takes more than five seconds (or at once with `now`). */
+static void sub_close_later(http_sub *sub, bool now)
+{
+    sub->ending = true;
+    int64_t t = net_loop_now(net_conn_loop(sub->c));
+    if (!sub->end_deadline || now)
+        sub->end_deadline = now ? t : t + 5000;
+    net_conn_ref(sub->c);
+    if (net_loop_post(net_conn_loop(sub->c), close_task, sub->c) != 0)
+        net_conn_unref(sub->c); /* the tick closes it */
+}
+/* Queues SSE text: one chunk of the chunked body (HTTP/1.1), or raw bytes (HTTP/1.0, where the
+ * stream ends with the connection). */
+static void sse_write(http_sub *sub, td_buf *text)
+{
+    if (text->len == 0)
+        return;
+    if (sub->chunked) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", text->len);
+        net_conn_write(sub->c, size, (size_t)n);
+        if (td_buf_append(text, "\r\n", 2) != 0) {
+            sub_close_later(sub, true);
+            return;
+        }
+    }
+    size_t len = text->len;
+    net_conn_write_owned(sub->c, text->p, len, free);
+    td_buf_init(text);
+    sub->last_write_ms = net_loop_now(net_conn_loop(sub->c));
+}
+
+static void sse_flush(http_sub *sub, td_buf *text)
+{
+    sse_write(sub, text);
+    td_buf_free(text);
+    if (!net_conn_closed(sub->c))
+        net_conn_flush(sub->c);
+}
+
+/* A final `event: error` and the end of the stream. */
+static void sub_end(http_sub *sub, const char *code, const char *message)
+{
+    if (sub->ending)
+        return;
+    TD_INFO("http", "%s: subscription ended: %s: %s", net_conn_peer(sub->c), code, message);
+    json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *j = e ? json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(e);
+    td_buf t;
+    td_buf_init(&t);
+    if (j) {
+        td_buf_append(&t, "event: error\ndata: ", 19);
+        td_buf_append(&t, j, strlen(j));
+        td_buf_append(&t, "\n\n", 2);
+        free(j);
+    }
+    sse_write(sub, &t);
+    if (sub->chunked && !net_conn_closed(sub->c))
+        net_conn_write(sub->c, "0\r\n\r\n", 5);
+    td_buf_free(&t);
+    sub_close_later(sub, false);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Partitions
+ */
+static bool sub_matches(const http_sub *sub, const char *topic)
+{
+    for (size_t i = 0; i < sub->npat; i++)
+        if (td_pattern_match(sub->patterns[i], strlen(sub->patterns[i]), topic, strlen(topic)))
+            return true;
+    return false;
+}
+
+static spart *sub_find(http_sub *sub, const char *topic, int32_t partition)
+{
+    spart key;
+    snprintf(key.topic, sizeof(key.topic), "%s", topic);
+    key.partition = partition;
+    return bsearch(&key, sub->parts, sub->n, sizeof(*sub->parts), spart_cmp);
+}
+
+static int sub_add(http_sub *sub, const char *topic, int32_t partition, int64_t next)
+{
+    if (sub->n == MAX_PARTITIONS)
+        return TD_EFULL;
+    if (sub->n == sub->cap) {
+        size_t cap = sub->cap ? sub->cap * 2 : 16;
+        spart *v = realloc(sub->parts, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        sub->parts = v;
+        sub->cap = cap;
+    }
+    spart *sp = &sub->parts[sub->n++];
+    memset(sp, 0, sizeof(*sp));
+    snprintf(sp->topic, sizeof(sp->topic), "%s", topic);
+    sp->partition = partition;
+    sp->next = next;
+    return 0;
+}
+
+/* Drops the partitions of deleted topics. */
+static void sub_compact(http_sub *sub)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < sub->n; i++) {
+        if (sub->parts[i].gone) {
+            td_iter_close(sub->parts[i].it);
+            continue;
+        }
+        sub->parts[k++] = sub->parts[i];
+    }
+    sub->n = k;
+    if (sub->rr >= sub->n)
+        sub->rr = 0;
+}
+
+/* Where a partition starts: the offset the cursor gave, or by `from` (TD_OFFSET_EARLIEST,
+ * TD_OFFSET_LATEST, or a time >= 0). */
+static int64_t start_offset(td_engine *e, const char *topic, int32_t p, int64_t from)
+{
+    int64_t off = 0;
+    int rc = from >= 0 ? td_offset_for_time(e, topic, p, from, &off)
+                       : td_offset_for(e, topic, p, from, &off);
+    return rc ? 0 : off;
+}
+
+typedef struct cursor_ctx {
+    http_sub *sub;
+    td_slice *topics; /* parallel: topics, partitions, offsets */
+    int32_t *parts;
+    int64_t *offs;
+    size_t n, cap;
+    bool oom;
+} cursor_ctx;
+
+static void on_cursor(void *arg, td_slice topic, int32_t partition, int64_t offset)
+{
+    cursor_ctx *cc = arg;
+    if (cc->n == cc->cap) {
+        size_t cap = cc->cap ? cc->cap * 2 : 16;
+        td_slice *t = realloc(cc->topics, cap * sizeof(*t));
+        if (t)
+            cc->topics = t;
+        int32_t *p = t ? realloc(cc->parts, cap * sizeof(*p)) : NULL;
+        if (p)
+            cc->parts = p;
+        int64_t *o = p ? realloc(cc->offs, cap * sizeof(*o)) : NULL;
+        if (!o) {
+            cc->oom = true;
+            return;
+        }
+        cc->offs = o;
+        cc->cap = cap;
+    }
+    cc->topics[cc->n] = topic;
+    cc->parts[cc->n] = partition;
+    cc->offs[cc->n++] = offset;
+}
+
+static bool cursor_lookup(const cursor_ctx *cc, const char *topic, int32_t p, int64_t *off)
+{
+    size_t tn = strlen(topic);
+    for (size_t i = 0; cc && i < cc->n; i++)
+        if (cc->parts[i] == p && cc->topics[i].n == tn && !memcmp(cc->topics[i].p, topic, tn)) {
+            *off = cc->offs[i];
+            return true;
+        }
+    return false;
+}
+
+/*
+ * Adds the partitions of matching topics that the subscription does not read yet. At the start
+ * they begin where the cursor says, or by `from`; topics found later (created since) begin at
+ * their start. 0, or an error that ends the subscription.
+ */
+static int sub_discover(http_sub *sub, const cursor_ctx *cc, int64_t from)
+{
+    td_engine *e = sub->s->e;
+    sub->gen = broker_topics_generation(e);
+    td_topic_info *all = NULL;
+    size_t n = 0;
+    int rc = td_topic_list(e, &all, &n);
+    if (rc)
+        return rc;
+    size_t before = sub->n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!sub_matches(sub, all[i].name))
+            continue;
+        for (int32_t p = 0; p < all[i].partitions && rc == 0; p++) {
+            if (before && sub_find(sub, all[i].name, p))
+                continue;
+            int64_t off;
+            if (!cursor_lookup(cc, all[i].name, p, &off))
+                off = start_offset(e, all[i].name, p, from);
+            rc = sub_add(sub, all[i].name, p, off);
+        }
+    }
+    free(all);
+    if (sub->n != before)
+        qsort(sub->parts, sub->n, sizeof(*sub->parts), spart_cmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Pumping events
+ */
+static void pump_task(void *arg)
+{
+    net_conn *c = arg;
+    hconn *hc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (hc && hc->sub) {
+        hc->sub->pump_posted = false;
+        sub_pump(hc->sub);
+    }
+    net_conn_unref(c);
+}
+
+/* Appends one event as SSE text; false on allocation failure. */
+static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_buf *out)
+{
+    json_t *e = http_event_json(ev);
+    json_t *o = json_pack("{s:s}", "topic", sp->topic);
+    if (!e || !o || json_object_update(o, e) != 0) {
+        json_decref(e);
+        json_decref(o);
+        return false;
+    }
+    json_decref(e);
+    char *j = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!j)
+        return false;
+    char coords[TD_TOPIC_NAME_MAX + 48];
+    int cn = snprintf(coords, sizeof(coords), "id: %s/%" PRId32 "/%" PRId64 ";", sp->topic,
+                      sp->partition, ev->offset);
+    int rc = td_buf_append(out, coords, (size_t)cn);
+    if (!rc)
+        rc = cursor_text(sub, out);
+    if (!rc)
+        rc = td_buf_append(out, "\ndata: ", 7);
+    if (!rc)
+        rc = td_buf_append(out, j, strlen(j));
+    if (!rc)
+        rc = td_buf_append(out, "\n\n", 2);
+    free(j);
+    return rc == 0;
+}
+
+/* Opens a partition's iterator at its next offset: false if the partition is left out for now
+ * (deleted) or the subscription had to end. */
+static bool sp_open(http_sub *sub, spart *sp)
+{
+    td_engine *e = sub->s->e;
+    int rc = td_iter_open(e, sp->topic, sp->partition, sp->next, &sp->it);
+    if (rc == TD_ERANGE) {
+        /* Below the log start (retention deleted what the cursor pointed at): go on from the
+         * start. Beyond the end (the topic was deleted and created again): from its start. */
+        int64_t start = start_offset(e, sp->topic, sp->partition, TD_OFFSET_EARLIEST);
+        TD_INFO("http", "%s: subscription: %s/%" PRId32 " has no offset %" PRId64
+                        "; going on from %" PRId64,
+                net_conn_peer(sub->c), sp->topic, sp->partition, sp->next, start);
+        sp->next = start;
+        rc = td_iter_open(e, sp->topic, sp->partition, sp->next, &sp->it);
+    }
+    if (rc == TD_ENOTFOUND) {
+        sp->gone = true;
+        return false;
+    }
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "cannot read %s/%" PRId32 ": %s", sp->topic, sp->partition,
+                 td_last_error());
+        sub_end(sub, "internal", msg);
+        return false;
+    }
+    return true;
+}
+
+static void sub_pump(http_sub *sub)
+{
+    if (sub->ending || net_conn_closed(sub->c))
+        return;
+    if (broker_topics_generation(sub->s->e) != sub->gen) {
+        int rc = sub_discover(sub, NULL, TD_OFFSET_EARLIEST);
+        if (rc == TD_EFULL)
+            return sub_end(sub, "too_many_partitions",
+                           "the patterns match more than 10000 partitions");
+        if (rc)
+            return sub_end(sub, "internal", td_strerror(rc));
+    }
+    size_t limit = HTTP_OUT_LIMIT;
+    td_buf out;
+    td_buf_init(&out);
+    int budget = PUMP_EVENTS;
+    bool gone = false, progress = true;
+    while (budget > 0 && progress && sub->n > 0 &&
+           net_conn_out_bytes(sub->c) + out.len < limit) {
+        progress = false;
+        for (size_t k = 0; k < sub->n && budget > 0; k++) {
+            spart *sp = &sub->parts[(sub->rr + k) % sub->n];
+            if (sp->gone || (!sp->it && !sp_open(sub, sp))) {
+                gone |= sp->gone;
+                if (sub->ending)
+                    goto out;
+                continue;
+            }
+            td_event ev;
+            int rc = td_iter_next(sp->it, &ev);
+            if (rc == 1) {
+                sp->next = ev.offset + 1;
+                if (!format_event(sub, sp, &ev, &out)) {
+                    sub_end(sub, "internal", "out of memory");
+                    goto out;
+                }
+                budget--;
+                progress = true;
+            } else if (rc == TD_ENOTFOUND) {
+                sp->gone = gone = true;
+            } else if (rc == TD_ERANGE) {
+                td_iter_close(sp->it); /* retention passed it: reopen at the log start */
+                sp->it = NULL;
+            } else if (rc < 0) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "cannot read %s/%" PRId32 ": %s", sp->topic,
+                         sp->partition, td_last_error());
+                sub_end(sub, "internal", msg);
+                goto out;
+            }
+        }
+        sub->rr = sub->n ? (sub->rr + 1) % sub->n : 0;
+    }
+    if (gone) {
+        /* A deleted topic may already exist again: look again at the next tick. */
+        sub_compact(sub);
+        sub->gen = UINT64_MAX;
+    }
+    /* Out of budget with more to read: yield to the loop's other connections, then go on. */
+    if (budget == 0 && !sub->pump_posted && net_conn_out_bytes(sub->c) + out.len < limit) {
+        net_conn_ref(sub->c);
+        if (net_loop_post(net_conn_loop(sub->c), pump_task, sub->c) == 0)
+            sub->pump_posted = true;
+        else
+            net_conn_unref(sub->c);
+    }
+out:
+    sse_flush(sub, &out);
+}
+
+/* Heartbeats, new topics, stalls. */
+static void on_tick(void *arg)
+{
+    http_sub *sub = arg;
+    net_conn *c = sub->c;
+    net_loop *l = net_conn_loop(c);
+    int64_t now = net_loop_now(l);
+    const http_server_config *cfg = &sub->s->cfg;
+    if (net_loop_stopping(l)) {
+        /* The broker stops: end the stream (the client resumes with its Last-Event-ID). */
+        if (sub->chunked)
+            net_conn_write(c, "0\r\n\r\n", 5);
+        net_conn_close(c, false); /* frees sub */
+        return;
+    }
+    if (sub->ending) {
+        if (now >= sub->end_deadline)
+            net_conn_close(c, true); /* frees sub */
+        else
+            net_timer_start(l, &sub->tick, TICK_MS, on_tick, sub);
+        return;
+    }
+    if (net_conn_out_bytes(c) >= HTTP_OUT_LIMIT) {
+        if (!sub->stalled_since_ms) {
+            sub->stalled_since_ms = now;
+        } else if (now - sub->stalled_since_ms >= cfg->sse_stall_timeout_ms) {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "the subscriber read nothing for %" PRId64 " ms while events were waiting",
+                     now - sub->stalled_since_ms);
+            sub_end(sub, "slow_consumer", msg);
+            net_timer_start(l, &sub->tick, TICK_MS, on_tick, sub);
+            return;
+        }
+    } else {
+        sub->stalled_since_ms = 0;
+    }
+    /* Pumping and writing may close the connection, which frees sub: hold the connection and
+     * look at it before touching sub again. */
+    net_conn_ref(c);
+    if (broker_topics_generation(sub->s->e) != sub->gen)
+        sub_pump(sub);
+    if (!net_conn_closed(c) && !sub->ending && now - sub->last_write_ms >= cfg->sse_heartbeat_ms) {
+        td_buf t;
+        td_buf_init(&t);
+        if (td_buf_append(&t, ": heartbeat\n\n", 13) == 0)
+            sse_flush(sub, &t);
+        else
+            td_buf_free(&t);
+    }
+    if (!net_conn_closed(c))
+        net_timer_start(l, &sub->tick, TICK_MS, on_tick, sub);
+    net_conn_unref(c);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Life cycle
+ */
+static void sub_free(http_sub *sub)
+{
+    for (size_t i = 0; i < sub->n; i++)
+        td_iter_close(sub->parts[i].it);
+    free(sub->parts);
+    for (size_t i = 0; i < sub->npat; i++)
+        free(sub->patterns[i]);
+    free(sub);
+}
+
+void http_sub_close(hconn *hc)
+{
+    http_sub *sub = hc->sub;
+    if (!sub)
+        return;
+    hc->sub = NULL;
+    net_timer_stop(net_conn_loop(sub->c), &sub->tick);
+    sse_loop *sl = sub->sl;
+    if (sub->prev)
+        sub->prev->next = sub->next;
+    else
+        sl->subs = sub->next;
+    if (sub->next)
+        sub->next->prev = sub->prev;
+    __atomic_sub_fetch(&sl->nsubs, 1, __ATOMIC_ACQ_REL);
+    sub_free(sub);
+}
+
+void http_sub_drained(hconn *hc)
+{
+    if (hc->sub)
+        sub_pump(hc->sub);
+}
+
+/* Splits the topics parameter into patterns; false after answering 400. */
+static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *why = NULL;
+        char msg[400];
+        if (sub->npat == MAX_PATTERNS) {
+            http_respond_error(hc, 400, "invalid_pattern", "at most 32 patterns");
+            return false;
+        }
+        if (td_pattern_validate(p, n, &why) != 0) {
+            snprintf(msg, sizeof(msg), "pattern '%.*s': %s", (int)TD_MIN(n, 250), p, why);
+            http_respond_error(hc, 400, "invalid_pattern", msg);
+            return false;
+        }
+        if (!(sub->patterns[sub->npat++] = strndup(p, n))) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            return false;
+        }
+        p = e ? e + 1 : p + n;
+        if (e && !*p) {
+            http_respond_error(hc, 400, "invalid_pattern", "a pattern is empty");
+            return false;
+        }
+    }
+    if (sub->npat == 0) {
+        http_respond_error(hc, 400, "invalid_pattern",
+                           "name the topics: ?topics=orders.*,billing.# (comma-separated "
+                           "patterns: '*' is one segment, '#' zero or more)");
+        return false;
+    }
+    return true;
+}
+
+static void subscribe(hconn *hc)
+{
+    http_server *s = hc->s;
+    char topics[4096], from_s[64] = "latest";
+    int rt = http_query_get(hc->req.query, "topics", topics, sizeof(topics));
+    int rf = http_query_get(hc->req.query, "from", from_s, sizeof(from_s));
+    if (rt < 0 || rf < 0)
+        return http_respond_error(hc, 400, "invalid_argument",
+                                  "a bad percent-escape or an over-long query parameter");
+    if (rt == 0)
+        topics[0] = 0;
+    int64_t from;
+    if (!strcmp(from_s, "latest"))
+        from = TD_OFFSET_LATEST;
+    else if (!strcmp(from_s, "earliest"))
+        from = TD_OFFSET_EARLIEST;
+    else if (http_parse_time(from_s, &from) != 0)
+        return http_respond_error(hc, 400, "invalid_argument",
+                                  "'from' is latest (the default), earliest, Unix milliseconds "
+                                  "or an ISO 8601 time");
+
+    /* Last-Event-ID (EventSource sends it when reconnecting), or ?last_event_id=. */
+    char idq[8192];
+    const td_slice *idh = http_header_get(&hc->req, "last-event-id");
+    td_slice id = idh ? *idh : td_slice_make(NULL, 0);
+    int ri = idh ? 0 : http_query_get(hc->req.query, "last_event_id", idq, sizeof(idq));
+    if (ri < 0)
+        return http_respond_error(hc, 400, "invalid_argument", "a bad 'last_event_id'");
+    if (ri > 0)
+        id = td_slice_make(idq, strlen(idq));
+    bool resume = id.n > 0;
+
+    http_sub *sub = calloc(1, sizeof(*sub));
+    if (!sub)
+        return http_respond_error(hc, 500, "internal", "out of memory");
+    sub->c = hc->c;
+    sub->s = s;
+    sub->tick = (net_timer)NET_TIMER_INIT;
+    cursor_ctx cc = {.sub = sub};
+    if (!read_patterns(hc, sub, topics))
+        goto fail;
+    if (resume && (http_cursor_parse((const char *)id.p, id.n, on_cursor, &cc) != 0 || cc.oom)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           cc.oom ? "out of memory"
+                                  : "Last-Event-ID is not an id this broker sent");
+        goto fail;
+    }
+    /* Resuming: partitions the cursor does not name are new since, and start at their start. */
+    int rc = sub_discover(sub, resume ? &cc : NULL, resume ? TD_OFFSET_EARLIEST : from);
+    if (rc == TD_EFULL) {
+        http_respond_error(hc, 400, "too_many_partitions",
+                           "the patterns match more than 10000 partitions");
+        goto fail;
+    }
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        goto fail;
+    }
+    sse_loop *sl = sse_loop_get(s, net_conn_loop(hc->c));
+    if (!sl) {
+        http_respond_error(hc, 503, "unavailable", "too many event loops for subscriptions");
+        goto fail;
+    }
+    free(cc.topics);
+    free(cc.parts);
+    free(cc.offs);
+
+    /* The stream: no request after this one is read on the connection. */
+    sub->chunked = hc->req.minor >= 1;
+    http_respond_stream_head(hc, 200, "text/event-stream",
+                             "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    http_begin_async(hc);
+    hc->sub = sub;
+    sub->sl = sl;
+    sub->next = sl->subs;
+    if (sl->subs)
+        sl->subs->prev = sub;
+    sl->subs = sub;
+    __atomic_add_fetch(&sl->nsubs, 1, __ATOMIC_ACQ_REL);
+    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s)", net_conn_peer(hc->c), topics,
+            sub->n, resume ? "resuming" : from_s);
+
+    /* The first event: what the subscription reads, with the starting cursor as its id. */
+    td_buf t;
+    td_buf_init(&t);
+    json_t *pats = json_array();
+    for (size_t i = 0; i < sub->npat; i++)
+        json_array_append_new(pats, json_string(sub->patterns[i]));
+    json_t *hello = json_pack("{s:o,s:I,s:b}", "patterns", pats, "partitions",
+                              (json_int_t)sub->n, "resumed", resume);
+    char *hj = hello ? json_dumps(hello, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(hello);
+    bool ok = hj && td_buf_append(&t, "retry: 1000\nevent: subscribed\nid: ", 34) == 0 &&
+              cursor_text(sub, &t) == 0 && td_buf_append(&t, "\ndata: ", 7) == 0 &&
+              td_buf_append(&t, hj, strlen(hj)) == 0 && td_buf_append(&t, "\n\n", 2) == 0;
+    free(hj);
+    if (!ok) {
+        td_buf_free(&t);
+        sub_close_later(sub, true);
+        net_timer_start(net_conn_loop(hc->c), &sub->tick, TICK_MS, on_tick, sub);
+        return;
+    }
+    sse_write(sub, &t);
+    td_buf_free(&t);
+    net_timer_start(net_conn_loop(hc->c), &sub->tick, TICK_MS, on_tick, sub);
+    sub_pump(sub);
+    return;
+fail:
+    free(cc.topics);
+    free(cc.parts);
+    free(cc.offs);
+    sub_free(sub);
+}
+
+void http_route_subscribe(hconn *hc)
+{
+    if (!http_name_eq(hc->req.method, "GET"))
+        return http_respond_method_not_allowed(hc, "GET");
+    subscribe(hc);
+}

@@ -1,0 +1,81 @@
+/* Unit tests for topic wildcard patterns (broker/pattern.c): '*' is one segment, '#' zero or
+ * more, literal segments match exactly, and validation refuses what cannot be a pattern. */
+#include <string.h>
+
+#include "broker/pattern.h"
+#include "test.h"
+#include "tidings.h"
+
+static bool match(const char *p, const char *t)
+{
+    return td_pattern_match(p, strlen(p), t, strlen(t));
+}
+
+static int validate(const char *p)
+{
+    const char *why = NULL;
+    int rc = td_pattern_validate(p, strlen(p), &why);
+    if (rc && !why)
+        TEST_FAIL_("refusal of '%s' without a reason", p);
+    return rc;
+}
+
+static void test_match(void)
+{
+    ASSERT(match("orders", "orders"));
+    ASSERT(!match("orders", "orders.eu"));
+    ASSERT(!match("orders", "order"));
+    ASSERT(match("orders.*", "orders.eu"));
+    ASSERT(!match("orders.*", "orders"));
+    ASSERT(!match("orders.*", "orders.eu.paris"));
+    ASSERT(match("orders.#", "orders"));
+    ASSERT(match("orders.#", "orders.eu"));
+    ASSERT(match("orders.#", "orders.eu.paris"));
+    ASSERT(!match("orders.#", "ordersx"));
+    ASSERT(match("#", "anything.at.all"));
+    ASSERT(match("#", "x"));
+    ASSERT(match("#.audit", "audit"));
+    ASSERT(match("#.audit", "a.b.audit"));
+    ASSERT(!match("#.audit", "a.b.audit.x"));
+    ASSERT(match("*.*", "a.b"));
+    ASSERT(!match("*.*", "a"));
+    ASSERT(match("a.#.b.*", "a.b.c"));
+    ASSERT(match("a.#.b.*", "a.x.y.b.c"));
+    ASSERT(!match("a.#.b.*", "a.x.y.b"));
+    ASSERT(match("a.#.#.b", "a.b"));
+    ASSERT(match("#.#", "q"));
+    /* Backtracking: '#' must give back segments to let a later literal match. */
+    ASSERT(match("#.x.#.x", "x.x.x"));
+    ASSERT(match("#.b.#.b.c", "b.b.b.c"));
+    ASSERT(!match("#.b.#.b.c", "b.c"));
+    /* Empty segments in names ("a..b" is a valid topic name) are segments like any other. */
+    ASSERT(match("a.*.b", "a..b"));
+    ASSERT(match("a..b", "a..b"));
+    ASSERT(!match("a.b", "a..b"));
+    ASSERT(td_pattern_is_literal("orders.eu", 9));
+    ASSERT(!td_pattern_is_literal("orders.*", 8));
+    ASSERT(!td_pattern_is_literal("#", 1));
+}
+
+static void test_validate(void)
+{
+    ASSERT_OK(validate("orders"));
+    ASSERT_OK(validate("orders.*"));
+    ASSERT_OK(validate("#"));
+    ASSERT_OK(validate("*.b.#"));
+    ASSERT_OK(validate("a_b-c.D9"));
+    ASSERT_EQ(validate(""), TD_EINVAL);
+    ASSERT_EQ(validate("ord*"), TD_EINVAL);
+    ASSERT_EQ(validate("*x"), TD_EINVAL);
+    ASSERT_EQ(validate("a.#b"), TD_EINVAL);
+    ASSERT_EQ(validate("**"), TD_EINVAL);
+    ASSERT_EQ(validate("a b"), TD_EINVAL);
+    ASSERT_EQ(validate("a/b"), TD_EINVAL);
+    ASSERT_EQ(validate("a,b"), TD_EINVAL);
+    char big[300];
+    memset(big, 'a', sizeof(big));
+    ASSERT_EQ(td_pattern_validate(big, 250, &(const char *){NULL}), TD_EINVAL);
+    ASSERT_OK(td_pattern_validate(big, 249, &(const char *){NULL}));
+}
+
+TEST_MAIN(TEST(test_match), TEST(test_validate))
