@@ -42,8 +42,9 @@
 typedef struct spart {
     char topic[TD_TOPIC_NAME_MAX + 1];
     int32_t partition;
-    int64_t next; /* the next offset to deliver */
-    td_iter *it;  /* open at next, or NULL */
+    int64_t next;     /* the next offset to deliver */
+    int64_t topic_id; /* which topic of that name (broker_topic_id; a new one after a delete) */
+    td_iter *it;      /* open at next, or NULL */
     bool gone;    /* the topic was deleted */
 } spart;
 
@@ -322,15 +323,17 @@ static bool sub_matches(const http_sub *sub, const char *topic)
     return false;
 }
 
-static spart *sub_find(http_sub *sub, const char *topic, int32_t partition)
+/* The partition among the first n (sorted) of the subscription, or NULL. */
+static spart *sub_find(http_sub *sub, size_t n, const char *topic, int32_t partition)
 {
     spart key;
     snprintf(key.topic, sizeof(key.topic), "%s", topic);
     key.partition = partition;
-    return bsearch(&key, sub->parts, sub->n, sizeof(*sub->parts), spart_cmp);
+    return bsearch(&key, sub->parts, n, sizeof(*sub->parts), spart_cmp);
 }
 
-static int sub_add(http_sub *sub, const char *topic, int32_t partition, int64_t next)
+static int sub_add(http_sub *sub, const char *topic, int64_t topic_id, int32_t partition,
+                   int64_t next)
 {
     if (sub->n == MAX_PARTITIONS)
         return TD_EFULL;
@@ -346,6 +349,7 @@ static int sub_add(http_sub *sub, const char *topic, int32_t partition, int64_t 
     memset(sp, 0, sizeof(*sp));
     snprintf(sp->topic, sizeof(sp->topic), "%s", topic);
     sp->partition = partition;
+    sp->topic_id = topic_id;
     sp->next = next;
     return 0;
 }
@@ -436,15 +440,29 @@ static int sub_discover(http_sub *sub, const cursor_ctx *cc, int64_t from)
         return rc;
     size_t before = sub->n;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (!sub_matches(sub, all[i].name))
-            continue;
-        for (int32_t p = 0; p < all[i].partitions && rc == 0; p++) {
-            if (before && sub_find(sub, all[i].name, p))
+        td_topic_ref *ref;
+        if (!sub_matches(sub, all[i].name) || broker_topic_acquire(e, all[i].name, &ref) != 0)
+            continue; /* not matching, or deleted since the list */
+        int64_t id = broker_topic_id(ref);
+        int32_t nparts = broker_topic_partitions(ref);
+        broker_topic_release(ref);
+        for (int32_t p = 0; p < nparts && rc == 0; p++) {
+            spart *sp = before ? sub_find(sub, before, all[i].name, p) : NULL;
+            if (sp && sp->topic_id == id)
                 continue;
+            if (sp) {
+                /* Deleted and created again since: the new topic is read from its start. */
+                td_iter_close(sp->it);
+                sp->it = NULL;
+                sp->gone = false;
+                sp->topic_id = id;
+                sp->next = start_offset(e, all[i].name, p, TD_OFFSET_EARLIEST);
+                continue;
+            }
             int64_t off;
             if (!cursor_lookup(cc, all[i].name, p, &off))
                 off = start_offset(e, all[i].name, p, from);
-            rc = sub_add(sub, all[i].name, p, off);
+            rc = sub_add(sub, all[i].name, id, p, off);
         }
     }
     free(all);
@@ -566,6 +584,12 @@ static void sub_pump(http_sub *sub)
                 }
                 budget--;
                 progress = true;
+            } else if (rc == 0) {
+                /* Caught up: let go of the iterator's read buffer (up to 1 MiB) until more
+                 * arrives, so that a subscription holds buffers only for partitions it is
+                 * behind on. */
+                td_iter_close(sp->it);
+                sp->it = NULL;
             } else if (rc == TD_ENOTFOUND) {
                 sp->gone = gone = true;
             } else if (rc == TD_ERANGE) {
