@@ -619,6 +619,12 @@ static void sub_pump(http_sub *sub)
             net_conn_unref(sub->c);
     }
 out:
+    if (sub->ending) {
+        /* The final error (and the end of the chunked body) went out first: what this turn
+         * read is dropped, and the client resumes before it. */
+        td_buf_free(&out);
+        return;
+    }
     sse_flush(sub, &out);
 }
 
