@@ -52,11 +52,12 @@ int http_consumer_assignment_parse(const void *data, size_t len, http_assignment
             return TD_EPROTO;
         td_slice topic = td_slice_make(p, (size_t)tlen);
         p += tlen;
-        int32_t nparts, part;
+        int32_t nparts, part = 0;
         if (!rd32(&p, end, &nparts) || nparts < 0 || (end - p) / 4 < nparts)
             return TD_EPROTO;
         for (int32_t i = 0; i < nparts; i++) {
-            rd32(&p, end, &part);
+            if (!rd32(&p, end, &part)) /* cannot fail: the count was checked against the bytes */
+                return TD_EPROTO;
             fn(arg, topic, part);
         }
     }
