@@ -1,7 +1,6 @@
 /* Unit tests for the HTTP/1.1 request parser (proto/http/parser.c): heads, every prefix of them,
  * the refusals with their status codes, limits, chunked bodies fed whole and byte by byte, and
- * percent-decoding and query strings; and the reader of Kafka consumer assignments that group
- * descriptions show. */
+ * percent-decoding and query strings; subscription cursors and times. */
 #include <string.h>
 
 #include "proto/http/http.h"
@@ -280,59 +279,21 @@ static void test_decoding_and_queries(void)
     ASSERT_STR_EQ(http_reason(299), "Unknown");
 }
 
-typedef struct assigned {
+typedef struct positions {
     char text[128];
     size_t len;
     int count;
-} assigned;
-
-static void on_assigned(void *arg, td_slice topic, int32_t partition)
-{
-    assigned *a = arg;
-    a->len += (size_t)snprintf(a->text + a->len, sizeof(a->text) - a->len, "%.*s:%d ",
-                               (int)topic.n, (const char *)topic.p, partition);
-    a->count++;
-}
-
-static void test_consumer_assignment(void)
-{
-    /* version 1; [("ab", [0, 7]), ("c", [])]; user data (4 bytes) */
-    static const uint8_t v[] = {0, 1, 0, 0, 0, 2, 0, 2, 'a', 'b', 0, 0, 0, 2, 0, 0, 0,
-                                0, 0, 0, 0, 7, 0, 1, 'c', 0, 0, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4};
-    assigned a = {0};
-    ASSERT_OK(http_consumer_assignment_parse(v, sizeof(v), on_assigned, &a));
-    ASSERT_STR_EQ(a.text, "ab:0 ab:7 ");
-    /* Every prefix that cuts the topics short is refused; past them, user data is not read. */
-    for (size_t k = 0; k < 29; k++) {
-        assigned p = {0};
-        ASSERT_EQ(http_consumer_assignment_parse(v, k, on_assigned, &p), TD_EPROTO);
-        ASSERT(p.count <= 2);
-    }
-    /* Negative counts and lengths, and counts beyond the bytes. */
-    static const uint8_t neg_topics[] = {0, 0, 0xff, 0xff, 0xff, 0xff};
-    static const uint8_t neg_len[] = {0, 0, 0, 0, 0, 1, 0xff, 0xff};
-    static const uint8_t many[] = {0, 0, 0, 0, 0, 1, 0, 1, 'x', 0x10, 0, 0, 0, 0, 0, 0, 1};
-    static const uint8_t neg_version[] = {0xff, 0xff, 0, 0, 0, 0};
-    assigned z = {0};
-    ASSERT_EQ(http_consumer_assignment_parse(neg_topics, sizeof(neg_topics), on_assigned, &z),
-              TD_EPROTO);
-    ASSERT_EQ(http_consumer_assignment_parse(neg_len, sizeof(neg_len), on_assigned, &z),
-              TD_EPROTO);
-    ASSERT_EQ(http_consumer_assignment_parse(many, sizeof(many), on_assigned, &z), TD_EPROTO);
-    ASSERT_EQ(http_consumer_assignment_parse(neg_version, sizeof(neg_version), on_assigned, &z),
-              TD_EPROTO);
-    ASSERT_EQ(z.count, 0);
-}
+} positions;
 
 static void on_pos(void *arg, td_slice topic, int32_t partition, int64_t offset)
 {
-    assigned *a = arg;
+    positions *a = arg;
     a->len += (size_t)snprintf(a->text + a->len, sizeof(a->text) - a->len, "%.*s/%d=%lld ",
                                (int)topic.n, (const char *)topic.p, partition, (long long)offset);
     a->count++;
 }
 
-static int cursor(const char *s, assigned *a)
+static int cursor(const char *s, positions *a)
 {
     memset(a, 0, sizeof(*a));
     return http_cursor_parse(s, strlen(s), on_pos, a);
@@ -340,7 +301,7 @@ static int cursor(const char *s, assigned *a)
 
 static void test_cursor_and_time(void)
 {
-    assigned a;
+    positions a;
     ASSERT_OK(cursor("orders.eu/0/17;billing:0=3;orders.eu:0=18,1=5", &a));
     ASSERT_STR_EQ(a.text, "billing/0=3 orders.eu/0=18 orders.eu/1=5 ");
     ASSERT_OK(cursor("billing:0=3", &a)); /* without the event's coordinates */
@@ -382,5 +343,4 @@ static void test_cursor_and_time(void)
 }
 
 TEST_MAIN(TEST(test_heads), TEST(test_refusals), TEST(test_limits), TEST(test_chunked),
-          TEST(test_decoding_and_queries), TEST(test_consumer_assignment),
-          TEST(test_cursor_and_time))
+          TEST(test_decoding_and_queries), TEST(test_cursor_and_time))

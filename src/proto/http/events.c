@@ -484,9 +484,9 @@ static void events_read(hconn *hc, const char *topic)
 
 void http_route_events(hconn *hc, const char *topic)
 {
-    if (http_name_eq(hc->req.method, "POST"))
+    if (http_method_is(hc, "POST"))
         return events_produce(hc, topic);
-    if (http_name_eq(hc->req.method, "GET") || http_name_eq(hc->req.method, "HEAD"))
+    if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
         return events_read(hc, topic);
     http_respond_method_not_allowed(hc, "GET, HEAD, POST");
 }

@@ -5,6 +5,7 @@
  *
  * Groups are the coordinator's (broker/group.h), shared with the Kafka listener: a group a Kafka
  * consumer joined is the group described here, and offsets reset here are what it reads next.
+ * Kafka consumers' assignments are decoded by the Kafka codec (kafka_consumer_assignment_topics).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,66 +13,12 @@
 #include <string.h>
 
 #include "broker/group.h"
+#include "proto/kafka/kafka.h"
 #include "proto/http/http_int.h"
-
-/* ---------------------------------------------------------------------------------------------
- * Kafka's ConsumerProtocolAssignment (versions 0-3 share the layout): int16 version, an array
- * of (string topic, array of int32 partitions), then user data. Pure; bounds-checked.
- */
-static bool rd16(const uint8_t **p, const uint8_t *end, int16_t *v)
-{
-    if (end - *p < 2)
-        return false;
-    *v = (int16_t)(((*p)[0] << 8) | (*p)[1]);
-    *p += 2;
-    return true;
-}
-
-static bool rd32(const uint8_t **p, const uint8_t *end, int32_t *v)
-{
-    if (end - *p < 4)
-        return false;
-    *v = (int32_t)(((uint32_t)(*p)[0] << 24) | ((uint32_t)(*p)[1] << 16) |
-                   ((uint32_t)(*p)[2] << 8) | (*p)[3]);
-    *p += 4;
-    return true;
-}
-
-int http_consumer_assignment_parse(const void *data, size_t len, http_assignment_fn fn,
-                                   void *arg)
-{
-    const uint8_t *p = data, *end = p + len;
-    int16_t version, tlen;
-    int32_t ntopics;
-    if (!rd16(&p, end, &version) || version < 0 || !rd32(&p, end, &ntopics))
-        return TD_EPROTO;
-    if (ntopics < 0)
-        return TD_EPROTO;
-    for (int32_t t = 0; t < ntopics; t++) {
-        if (!rd16(&p, end, &tlen) || tlen < 0 || end - p < tlen)
-            return TD_EPROTO;
-        td_slice topic = td_slice_make(p, (size_t)tlen);
-        p += tlen;
-        int32_t nparts, part = 0;
-        if (!rd32(&p, end, &nparts) || nparts < 0 || (end - p) / 4 < nparts)
-            return TD_EPROTO;
-        for (int32_t i = 0; i < nparts; i++) {
-            if (!rd32(&p, end, &part)) /* cannot fail: the count was checked against the bytes */
-                return TD_EPROTO;
-            fn(arg, topic, part);
-        }
-    }
-    return 0; /* user data follows; not needed */
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers
  */
-static bool method_is(const hconn *hc, const char *m)
-{
-    return hc->req.method.n == strlen(m) && memcmp(hc->req.method.p, m, hc->req.method.n) == 0;
-}
-
 static void respond_coord_error(hconn *hc, const char *group, coord_err err, int rc)
 {
     char msg[400];
@@ -148,54 +95,19 @@ static void groups_list(hconn *hc)
 /* ---------------------------------------------------------------------------------------------
  * GET /v1/groups/{group}
  */
+/* A partition assigned to a member, for the offsets table. */
 typedef struct owner {
-    char topic[TD_TOPIC_NAME_MAX + 1];
+    const char *topic; /* in the describe's arena */
     int32_t partition;
-    size_t member;
+    const char *member_id;
     bool seen; /* has a committed offset */
 } owner;
 
-typedef struct assign_ctx {
-    json_t *parts;  /* the member's {"topic","partitions"} list */
-    owner *owners;  /* every assigned partition, for the offsets table */
-    size_t n, cap;
-    size_t member;
-} assign_ctx;
-
-static void on_assigned(void *arg, td_slice topic, int32_t partition)
+static owner *owner_find(owner *v, size_t n, const char *topic, int32_t partition)
 {
-    assign_ctx *a = arg;
-    json_t *last = json_array_size(a->parts) ? json_array_get(a->parts, json_array_size(a->parts) - 1)
-                                             : NULL;
-    const char *lt = last ? json_string_value(json_object_get(last, "topic")) : NULL;
-    if (!lt || strlen(lt) != topic.n || memcmp(lt, topic.p, topic.n) != 0) {
-        last = json_pack("{s:s%,s:[]}", "topic", (const char *)topic.p, topic.n, "partitions");
-        json_array_append_new(a->parts, last);
-    }
-    json_array_append_new(json_object_get(last, "partitions"), json_integer(partition));
-    if (topic.n > TD_TOPIC_NAME_MAX)
-        return;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        owner *o = realloc(a->owners, cap * sizeof(*o));
-        if (!o)
-            return;
-        a->owners = o;
-        a->cap = cap;
-    }
-    owner *o = &a->owners[a->n++];
-    memcpy(o->topic, topic.p, topic.n);
-    o->topic[topic.n] = 0;
-    o->partition = partition;
-    o->member = a->member;
-    o->seen = false;
-}
-
-static owner *owner_find(assign_ctx *a, const char *topic, int32_t partition)
-{
-    for (size_t i = 0; i < a->n; i++)
-        if (a->owners[i].partition == partition && !strcmp(a->owners[i].topic, topic))
-            return &a->owners[i];
+    for (size_t i = 0; i < n; i++)
+        if (v[i].partition == partition && !strcmp(v[i].topic, topic))
+            return &v[i];
     return NULL;
 }
 
@@ -204,6 +116,35 @@ static int owner_cmp(const void *x, const void *y)
     const owner *a = x, *b = y;
     int c = strcmp(a->topic, b->topic);
     return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+/* The member's assignment as JSON, its partitions added to owners; NULL if the bytes are not a
+ * Kafka consumer assignment. */
+static json_t *assignment_json(const coord_member_desc *m, td_arena *a, owner **owners,
+                               size_t *n)
+{
+    kafka_assigned_topic *at;
+    int nt = kafka_consumer_assignment_topics(m->assignment, m->assignment_len, a, &at);
+    if (nt < 0)
+        return NULL;
+    size_t total = *n;
+    for (int t = 0; t < nt; t++)
+        total += (size_t)at[t].npartitions;
+    owner *v = realloc(*owners, (total ? total : 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    *owners = v;
+    json_t *arr = json_array();
+    for (int t = 0; t < nt; t++) {
+        json_t *parts = json_array();
+        for (int32_t k = 0; k < at[t].npartitions; k++) {
+            json_array_append_new(parts, json_integer(at[t].partitions[k]));
+            v[(*n)++] = (owner){at[t].topic, at[t].partitions[k], m->member_id, false};
+        }
+        json_array_append_new(arr, json_pack("{s:s,s:o}", "topic", at[t].topic, "partitions",
+                                             parts));
+    }
+    return arr;
 }
 
 static void group_describe(hconn *hc, const char *group)
@@ -229,7 +170,8 @@ static void group_describe(hconn *hc, const char *group)
                           coord_state_name(d.state), "generation", d.generation, "protocol_type",
                           d.protocol_type, "protocol", d.protocol_name, "leader", d.leader);
     json_t *members = json_array();
-    assign_ctx a = {0};
+    owner *owners = NULL;
+    size_t nown = 0;
     bool consumer = !strcmp(d.protocol_type, "consumer");
     for (size_t i = 0; i < d.nmembers; i++) {
         const coord_member_desc *m = &d.members[i];
@@ -238,15 +180,10 @@ static void group_describe(hconn *hc, const char *group)
                                m->client_host ? m->client_host : "");
         json_object_set_new(mj, "instance_id",
                             m->instance_id ? json_string(m->instance_id) : json_null());
-        if (consumer && m->assignment) {
-            a.parts = json_array();
-            a.member = i;
-            if (http_consumer_assignment_parse(m->assignment, m->assignment_len, on_assigned,
-                                               &a) == 0)
-                json_object_set_new(mj, "assignment", a.parts);
-            else
-                json_decref(a.parts);
-        }
+        json_t *aj = consumer && m->assignment ? assignment_json(m, &d.arena, &owners, &nown)
+                                               : NULL;
+        if (aj)
+            json_object_set_new(mj, "assignment", aj);
         json_array_append_new(members, mj);
     }
     json_object_set_new(o, "members", members);
@@ -260,18 +197,17 @@ static void group_describe(hconn *hc, const char *group)
                               l->partition, "committed", (json_int_t)l->committed,
                               "high_watermark", (json_int_t)l->high_watermark, "lag",
                               (json_int_t)l->lag, "commit_ms", (json_int_t)l->commit_ms);
-        owner *ow = owner_find(&a, l->topic, l->partition);
+        owner *ow = owner_find(owners, nown, l->topic, l->partition);
         if (ow)
             ow->seen = true;
-        json_object_set_new(r, "member_id",
-                            ow ? json_string(d.members[ow->member].member_id) : json_null());
+        json_object_set_new(r, "member_id", ow ? json_string(ow->member_id) : json_null());
         json_array_append_new(offsets, r);
         total += l->lag;
     }
-    if (a.n)
-        qsort(a.owners, a.n, sizeof(*a.owners), owner_cmp);
-    for (size_t i = 0; i < a.n; i++) {
-        owner *ow = &a.owners[i];
+    if (nown)
+        qsort(owners, nown, sizeof(*owners), owner_cmp);
+    for (size_t i = 0; i < nown; i++) {
+        owner *ow = &owners[i];
         if (ow->seen)
             continue;
         td_partition_info pi;
@@ -281,10 +217,9 @@ static void group_describe(hconn *hc, const char *group)
         json_array_append_new(offsets,
                               json_pack("{s:s,s:i,s:n,s:o,s:n,s:n,s:s}", "topic", ow->topic,
                                         "partition", ow->partition, "committed", "high_watermark",
-                                        hw, "lag", "commit_ms", "member_id",
-                                        d.members[ow->member].member_id));
+                                        hw, "lag", "commit_ms", "member_id", ow->member_id));
     }
-    free(a.owners);
+    free(owners);
     free(lags);
     coord_desc_free(&d);
     json_object_set_new(o, "offsets", offsets);
@@ -594,20 +529,20 @@ fail:
 void http_route_groups(hconn *hc, const char *group, const char *action)
 {
     if (!group) {
-        if (method_is(hc, "GET") || method_is(hc, "HEAD"))
+        if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
             return groups_list(hc);
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     }
     if (action) {
         if (strcmp(action, "reset") != 0)
             return http_respond_error(hc, 404, "not_found", "no such path");
-        if (method_is(hc, "POST"))
+        if (http_method_is(hc, "POST"))
             return group_reset(hc, group);
         return http_respond_method_not_allowed(hc, "POST");
     }
-    if (method_is(hc, "GET") || method_is(hc, "HEAD"))
+    if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
         return group_describe(hc, group);
-    if (method_is(hc, "DELETE")) {
+    if (http_method_is(hc, "DELETE")) {
         int rc = 0;
         coord_err err = coord_delete(hc->s->cfg.coord, group, &rc);
         if (err)

@@ -95,12 +95,8 @@ void http_route_metrics(hconn *hc);
 /* Routes of groups.c: /v1/groups[/{group}[/{action}]] (group and action NULL when absent). */
 void http_route_groups(hconn *hc, const char *group, const char *action);
 
-/* Kafka's ConsumerProtocolAssignment (the bytes a consumer group's leader hands each member):
- * calls fn for every assigned partition. 0, or TD_EPROTO for malformed bytes (fn may have been
- * called for a prefix). Pure. */
-typedef void (*http_assignment_fn)(void *arg, td_slice topic, int32_t partition);
-int http_consumer_assignment_parse(const void *data, size_t len, http_assignment_fn fn,
-                                   void *arg);
+/* Whether the request's method is m (methods are case-sensitive). */
+bool http_method_is(const hconn *hc, const char *m);
 
 /* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
 json_t *http_body_json(hconn *hc, bool object_only);

@@ -20,7 +20,7 @@ typedef struct route_ctx {
     int nseg;
 } route_ctx;
 
-static bool method_is(const hconn *hc, const char *m)
+bool http_method_is(const hconn *hc, const char *m)
 {
     return hc->req.method.n == strlen(m) && memcmp(hc->req.method.p, m, hc->req.method.n) == 0;
 }
@@ -108,14 +108,14 @@ static bool only_keys(hconn *hc, json_t *obj, const char *const *allowed)
  */
 static void route_health(hconn *hc)
 {
-    if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
+    if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     http_respond_json(hc, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
 void http_route_metrics(hconn *hc)
 {
-    if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
+    if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     td_metrics_out out = {0};
     if (td_metrics_render(broker_metrics(hc->s->e), &out) != 0) {
@@ -129,7 +129,7 @@ void http_route_metrics(hconn *hc)
 
 static void route_ready(hconn *hc)
 {
-    if (!method_is(hc, "GET") && !method_is(hc, "HEAD"))
+    if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     bool ready = http_server_ready(hc->s);
     http_respond_json(hc, ready ? 200 : 503,
@@ -333,9 +333,9 @@ static void route_topics(route_ctx *rc)
 {
     hconn *hc = rc->hc;
     if (rc->nseg == 2) {
-        if (method_is(hc, "GET") || method_is(hc, "HEAD"))
+        if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
             return topics_list(hc);
-        if (method_is(hc, "POST"))
+        if (http_method_is(hc, "POST"))
             return topics_create(hc);
         return http_respond_method_not_allowed(hc, "GET, HEAD, POST");
     }
@@ -343,11 +343,11 @@ static void route_topics(route_ctx *rc)
         return http_route_events(hc, rc->seg[2]);
     if (rc->nseg == 3) {
         const char *topic = rc->seg[2];
-        if (method_is(hc, "GET") || method_is(hc, "HEAD"))
+        if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
             return topic_answer(hc, 200, topic);
-        if (method_is(hc, "PATCH"))
+        if (http_method_is(hc, "PATCH"))
             return topic_alter(hc, topic);
-        if (method_is(hc, "DELETE")) {
+        if (http_method_is(hc, "DELETE")) {
             int r = td_topic_delete(hc->s->e, topic);
             if (r)
                 return http_respond_td_error(hc, r);

@@ -69,7 +69,7 @@ static void count_response(hconn *hc, int status)
                                           "OPTIONS"};
     const char *m = "OTHER";
     for (size_t i = 0; i < TD_ARRAY_LEN(methods); i++)
-        if (http_name_eq(hc->req.method, methods[i]))
+        if (http_method_is(hc, methods[i]))
             m = methods[i];
     char api[96];
     if (hc->route)
@@ -120,7 +120,7 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
 {
     char head[512];
     bool close = !hc->req.keep_alive || hc->closing;
-    bool head_only = http_name_eq(hc->req.method, "HEAD");
+    bool head_only = http_method_is(hc, "HEAD");
     char framing[160] = "";
     if (status != 204 && status != 304)
         snprintf(framing, sizeof(framing), "Content-Type: %s\r\nContent-Length: %zu\r\n",

@@ -873,7 +873,7 @@ fail:
 
 void http_route_subscribe(hconn *hc)
 {
-    if (!http_name_eq(hc->req.method, "GET"))
+    if (!http_method_is(hc, "GET"))
         return http_respond_method_not_allowed(hc, "GET");
     subscribe(hc);
 }

@@ -1,13 +1,11 @@
 /* libFuzzer target: the HTTP/1.1 request parser (proto/http/parser.c). Whatever the input, the
  * head parser must not crash or read out of bounds, a parsed head must point inside the input,
  * a chunked body must decode the same fed whole and byte by byte, and query strings and
- * percent-escapes in the target must decode or be refused cleanly. The same bytes also go to
- * the reader of Kafka consumer assignments (groups.c), which must stay inside them. */
+ * percent-escapes in the target must decode or be refused cleanly. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/http/http.h"
-#include "proto/http/http_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,27 +15,8 @@ static void check_inside(td_slice s, const uint8_t *data, size_t size)
         abort();
 }
 
-typedef struct assigned {
-    const uint8_t *data;
-    size_t size, count;
-} assigned;
-
-static void on_assigned(void *arg, td_slice topic, int32_t partition)
-{
-    assigned *a = arg;
-    (void)partition;
-    check_inside(topic, a->data, a->size);
-    if (++a->count > a->size / 4)
-        abort(); /* every partition takes four bytes */
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    assigned a = {data, size, 0};
-    int arc = http_consumer_assignment_parse(data, size, on_assigned, &a);
-    if (arc != 0 && arc != TD_EPROTO)
-        abort();
-
     http_limits l;
     http_limits_default(&l);
     http_request r;

@@ -177,9 +177,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         break;
     }
-    /* The consumer protocol's subscription parser takes any bytes. */
+    /* The consumer protocol's subscription and assignment parsers take any bytes. */
     const char **topics;
     kafka_consumer_subscription_topics(data, size, &a, &topics);
+    kafka_assigned_topic *at;
+    int nt = kafka_consumer_assignment_topics(data, size, &a, &at);
+    for (int t = 0; t < nt; t++)
+        if (at[t].npartitions < 0 || (size_t)at[t].npartitions > size / 4)
+            abort(); /* every partition takes four bytes */
     ko_end(&o);
     ko_free(&o);
     td_arena_free(&a);
