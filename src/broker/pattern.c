@@ -10,13 +10,7 @@
 
 #include <string.h>
 
-#include "tidings.h"
-
-static bool name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
-}
+#include "storage/storage.h"
 
 int td_pattern_validate(const char *p, size_t n, const char **why)
 {
@@ -37,7 +31,7 @@ int td_pattern_validate(const char *p, size_t n, const char **why)
                        "\"orders*\")";
                 return TD_EINVAL;
             }
-        } else if (!name_char(c)) {
+        } else if (!td_topic_name_char(c)) {
             *why = "a pattern has characters other than letters, digits, '.', '_', '-', '*' and "
                    "'#'";
             return TD_EINVAL;

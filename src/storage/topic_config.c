@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "storage/storage.h"
 
 enum kind { K_I64, K_I32, K_FSYNC, K_TSTYPE, K_CLEANUP };
 
@@ -178,6 +179,12 @@ int td_topic_config_get(const td_topic_config *c, const char *key, char *buf, si
     return 0;
 }
 
+bool td_topic_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
 int td_topic_name_validate(const char *name)
 {
     if (!name || !*name)
@@ -190,10 +197,7 @@ int td_topic_name_validate(const char *name)
         return td_fail(TD_ENAME, "topic name '%s' is not allowed: '.' and '..' are reserved",
                        name);
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)name[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-        if (!ok)
+        if (!td_topic_name_char(name[i]))
             return td_fail(TD_ENAME,
                            "invalid topic name '%s': character %zu is not allowed; only "
                            "[A-Za-z0-9._-] are",

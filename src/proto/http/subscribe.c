@@ -85,12 +85,6 @@ static bool parse_i64(const char **p, const char *end, int64_t max, int64_t *out
     return *p > s;
 }
 
-static bool topic_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
-}
-
 int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg)
 {
     const char *p = s, *end = s + n;
@@ -103,7 +97,7 @@ int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg)
         p = semi ? semi + 1 : end;
     while (p < end) {
         const char *t = p;
-        while (p < end && topic_char(*p))
+        while (p < end && td_topic_name_char(*p))
             p++;
         size_t tn = (size_t)(p - t);
         if (tn == 0 || tn > TD_TOPIC_NAME_MAX || p == end || *p != ':')
