@@ -310,49 +310,65 @@ void td_options_init(td_options *o)
  */
 
 /* Storage, read when scraped: per topic its partitions and bytes on disk; per partition its
- * offsets and whether it is offline. */
+ * offsets and whether it is offline. Each partition's figures are read once (part_stats), then
+ * written family by family. */
 static void engine_collect(void *arg, td_metrics_out *out)
 {
     td_engine *e = arg;
     static const char *const tl[] = {"topic"}, *const pl[] = {"topic", "partition"};
+    pthread_rwlock_rdlock(&e->lock);
+    size_t total = 0;
+    for (size_t i = 0; i < e->ntopics; i++)
+        total += (size_t)e->topics[i]->nparts;
+    td_part_stats *st = malloc((total ? total : 1) * sizeof(*st));
+    int64_t *bytes = calloc(e->ntopics ? e->ntopics : 1, sizeof(*bytes));
+    if (!st || !bytes) {
+        pthread_rwlock_unlock(&e->lock);
+        free(st);
+        free(bytes);
+        out->err = out->err ? out->err : -ENOMEM;
+        return;
+    }
+    for (size_t i = 0, k = 0; i < e->ntopics; i++)
+        for (int32_t p = 0; p < e->topics[i]->nparts; p++, k++) {
+            part_stats(e->topics[i]->parts[p], &st[k]);
+            bytes[i] += st[k].size_bytes;
+        }
+    td_metrics_text_family(out, "tidings_topic_partitions", "Partitions of the topic.", TD_GAUGE);
+    for (size_t i = 0; i < e->ntopics; i++)
+        td_metrics_text_sample(out, "tidings_topic_partitions", tl,
+                               (const char *const[]){e->topics[i]->name}, 1,
+                               (double)e->topics[i]->nparts);
+    td_metrics_text_family(out, "tidings_topic_storage_bytes",
+                           "Bytes of the topic's log segments on disk.", TD_GAUGE);
+    for (size_t i = 0; i < e->ntopics; i++)
+        td_metrics_text_sample(out, "tidings_topic_storage_bytes", tl,
+                               (const char *const[]){e->topics[i]->name}, 1, (double)bytes[i]);
     static const struct {
         const char *name, *help;
-        bool per_partition;
     } fams[] = {
-        {"tidings_topic_partitions", "Partitions of the topic.", false},
-        {"tidings_topic_storage_bytes", "Bytes of the topic's log segments on disk.", false},
-        {"tidings_partition_log_start_offset", "The first offset still stored.", true},
-        {"tidings_partition_high_watermark", "The offset after the last readable event.", true},
-        {"tidings_partition_storage_bytes", "Bytes of the partition's log segments.", true},
-        {"tidings_partition_offline", "1 if the partition is offline (corrupt data).", true},
+        {"tidings_partition_log_start_offset", "The first offset still stored."},
+        {"tidings_partition_high_watermark", "The offset after the last readable event."},
+        {"tidings_partition_storage_bytes", "Bytes of the partition's log segments."},
+        {"tidings_partition_offline", "1 if the partition is offline (corrupt data)."},
     };
-    pthread_rwlock_rdlock(&e->lock);
     for (size_t f = 0; f < TD_ARRAY_LEN(fams); f++) {
         td_metrics_text_family(out, fams[f].name, fams[f].help, TD_GAUGE);
-        for (size_t i = 0; i < e->ntopics; i++) {
-            td_topic *t = e->topics[i];
-            int64_t total = 0;
-            for (int32_t k = 0; k < t->nparts; k++) {
-                td_part_stats st;
-                part_stats(t->parts[k], &st);
-                total += st.size_bytes;
-                if (!fams[f].per_partition)
-                    continue;
+        for (size_t i = 0, k = 0; i < e->ntopics; i++)
+            for (int32_t p = 0; p < e->topics[i]->nparts; p++, k++) {
                 char pk[16];
-                snprintf(pk, sizeof(pk), "%" PRId32, k);
-                const char *v[] = {t->name, pk};
-                double x = f == 2   ? (double)st.log_start_offset
-                           : f == 3 ? (double)st.high_watermark
-                           : f == 4 ? (double)st.size_bytes
-                                    : (double)st.offline;
+                snprintf(pk, sizeof(pk), "%" PRId32, p);
+                const char *v[] = {e->topics[i]->name, pk};
+                double x = f == 0   ? (double)st[k].log_start_offset
+                           : f == 1 ? (double)st[k].high_watermark
+                           : f == 2 ? (double)st[k].size_bytes
+                                    : (double)st[k].offline;
                 td_metrics_text_sample(out, fams[f].name, pl, v, 2, x);
             }
-            if (!fams[f].per_partition)
-                td_metrics_text_sample(out, fams[f].name, tl, (const char *const[]){t->name}, 1,
-                                       f == 0 ? (double)t->nparts : (double)total);
-        }
     }
     pthread_rwlock_unlock(&e->lock);
+    free(st);
+    free(bytes);
 }
 
 static int engine_metrics_init(td_engine *e)

@@ -1447,6 +1447,19 @@ static void coord_collect(void *arg, td_metrics_out *out)
     size_t n = 0;
     if (coord_list(c, &v, &n) != 0)
         return;
+    /* Each group's lag is read once, then written in two families. */
+    td_group_lag_info **lags = calloc(n ? n : 1, sizeof(*lags));
+    size_t *nlags = calloc(n ? n : 1, sizeof(*nlags));
+    if (!lags || !nlags) {
+        free(lags);
+        free(nlags);
+        free(v);
+        out->err = out->err ? out->err : -ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (td_group_lag(c->e, v[i].name, &lags[i], &nlags[i]) != 0)
+            nlags[i] = 0;
     static const char *const gl[] = {"group"}, *const pl[] = {"group", "topic", "partition"};
     td_metrics_text_family(out, "tidings_group_members", "Members of the consumer group.",
                            TD_GAUGE);
@@ -1459,21 +1472,20 @@ static void coord_collect(void *arg, td_metrics_out *out)
         "The group's committed offset (the next offset it reads)."};
     for (int f = 0; f < 2; f++) {
         td_metrics_text_family(out, names[f], helps[f], TD_GAUGE);
-        for (size_t i = 0; i < n; i++) {
-            td_group_lag_info *l = NULL;
-            size_t nl = 0;
-            if (td_group_lag(c->e, v[i].name, &l, &nl) != 0)
-                continue;
-            for (size_t k = 0; k < nl; k++) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < nlags[i]; k++) {
+                const td_group_lag_info *l = &lags[i][k];
                 char pk[16];
-                snprintf(pk, sizeof(pk), "%" PRId32, l[k].partition);
-                const char *vals[] = {v[i].name, l[k].topic, pk};
+                snprintf(pk, sizeof(pk), "%" PRId32, l->partition);
+                const char *vals[] = {v[i].name, l->topic, pk};
                 td_metrics_text_sample(out, names[f], pl, vals, 3,
-                                       (double)(f == 0 ? l[k].lag : l[k].committed));
+                                       (double)(f == 0 ? l->lag : l->committed));
             }
-            free(l);
-        }
     }
+    for (size_t i = 0; i < n; i++)
+        free(lags[i]);
+    free(lags);
+    free(nlags);
     free(v);
 }
 
