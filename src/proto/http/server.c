@@ -115,26 +115,18 @@ static void free_json_text(void *p)
     free(p);
 }
 
-void http_respond_raw(hconn *hc, int status, const char *content_type, const char *extra_headers,
-                      char *body, size_t len)
+/* Writes a response head (status line, framing, extra headers, and Connection: close when
+ * close) and records the response: counted, and the connection closing after it when close. */
+static void write_head(hconn *hc, int status, const char *framing, const char *extra_headers,
+                       bool close)
 {
     char head[512];
-    bool close = !hc->req.keep_alive || hc->closing;
-    bool head_only = http_method_is(hc, "HEAD");
-    char framing[160] = "";
-    if (status != 204 && status != 304)
-        snprintf(framing, sizeof(framing), "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                 content_type, len);
-    int n =
-        snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, http_reason(status),
-                 framing, extra_headers ? extra_headers : "", close ? "Connection: close\r\n" : "");
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status,
+                     http_reason(status), framing, extra_headers ? extra_headers : "",
+                     close ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(head)) /* our own headers only: cannot happen */
         n = 0;
     net_conn_write(hc->c, head, (size_t)n);
-    if (body && len && !head_only)
-        net_conn_write_owned(hc->c, body, len, free_json_text);
-    else
-        free(body);
     hc->responded = true;
     hc->last_status = status;
     count_response(hc, status);
@@ -142,22 +134,30 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
         hc->closing = true;
 }
 
+void http_respond_raw(hconn *hc, int status, const char *content_type, const char *extra_headers,
+                      char *body, size_t len)
+{
+    char framing[160] = "";
+    if (status != 204 && status != 304)
+        snprintf(framing, sizeof(framing), "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                 content_type, len);
+    write_head(hc, status, framing, extra_headers, !hc->req.keep_alive || hc->closing);
+    if (body && len && !http_method_is(hc, "HEAD"))
+        net_conn_write_owned(hc->c, body, len, free_json_text);
+    else
+        free(body);
+}
+
 void http_respond_stream_head(hconn *hc, int status, const char *content_type,
                               const char *extra_headers)
 {
-    char head[512];
+    /* HTTP/1.1: a chunked body; HTTP/1.0: the body ends with the connection. */
     bool chunked = hc->req.minor >= 1;
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s%s\r\n", status,
-                     http_reason(status), content_type,
-                     chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n",
-                     extra_headers ? extra_headers : "");
-    if (n < 0 || (size_t)n >= sizeof(head)) /* our own headers only: cannot happen */
-        n = 0;
-    net_conn_write(hc->c, head, (size_t)n);
-    hc->responded = true;
-    hc->last_status = status;
+    char framing[160];
+    snprintf(framing, sizeof(framing), "Content-Type: %s\r\n%s", content_type,
+             chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    write_head(hc, status, framing, extra_headers, !chunked);
     hc->closing = true; /* nothing follows a stream on this connection */
-    count_response(hc, status);
 }
 
 void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers)
