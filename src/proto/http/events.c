@@ -373,10 +373,12 @@ static void set_bytes(json_t *o, const char *name, const void *p, size_t n, bool
     json_object_set_new(o, field, j ? j : b64_json(p, n));
 }
 
-json_t *http_event_json(const td_event *ev)
+json_t *http_event_json(const char *topic, const td_event *ev)
 {
-    json_t *o = json_pack("{s:i,s:I,s:I}", "partition", ev->partition, "offset",
-                          (json_int_t)ev->offset, "timestamp", (json_int_t)ev->timestamp_ms);
+    json_t *o = topic ? json_pack("{s:s}", "topic", topic) : json_object();
+    json_object_set_new(o, "partition", json_integer(ev->partition));
+    json_object_set_new(o, "offset", json_integer(ev->offset));
+    json_object_set_new(o, "timestamp", json_integer(ev->timestamp_ms));
     /* Keys are text when they can be (never parsed as JSON). */
     if (!ev->key) {
         json_object_set_new(o, "key", json_null());
@@ -465,7 +467,7 @@ static void events_read(hconn *hc, const char *topic)
         }
         td_event ev;
         while (left > 0 && (rc = td_iter_next(it, &ev)) == 1) {
-            json_array_append_new(events, http_event_json(&ev));
+            json_array_append_new(events, http_event_json(NULL, &ev));
             left--;
         }
         char pk[16];

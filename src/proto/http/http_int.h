@@ -81,8 +81,9 @@ void http_sub_drained(hconn *hc);
 typedef void (*http_cursor_fn)(void *arg, td_slice topic, int32_t partition, int64_t offset);
 int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg);
 
-/* An event as the REST API shows it: partition, offset, timestamp, key, value, headers. */
-json_t *http_event_json(const td_event *ev);
+/* An event as the REST API shows it: partition, offset, timestamp, key, value, headers, after
+ * its topic when topic is not NULL. */
+json_t *http_event_json(const char *topic, const td_event *ev);
 
 /* The head of a streamed response (chunked for HTTP/1.1; for HTTP/1.0 the body ends with the
  * connection), counted like any response. The stream's body is written to the connection. */

@@ -482,14 +482,9 @@ static void pump_task(void *arg)
 /* Appends one event as SSE text; false on allocation failure. */
 static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_buf *out)
 {
-    json_t *e = http_event_json(ev);
-    json_t *o = json_pack("{s:s}", "topic", sp->topic);
-    if (!e || !o || json_object_update(o, e) != 0) {
-        json_decref(e);
-        json_decref(o);
+    json_t *o = http_event_json(sp->topic, ev);
+    if (!o)
         return false;
-    }
-    json_decref(e);
     char *j = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!j)
