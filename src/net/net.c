@@ -759,13 +759,16 @@ static void *loop_main(void *arg)
             timeout = timeout < 0 ? 10 : TD_MIN(timeout, 10);
         int n = epoll_wait(l->ep, evs, 128, timeout);
         l->now = mono_ms();
+        /* Tasks run after the batch's connection events: a task may close and free a
+         * connection whose event is further on in this batch. */
+        bool woken = false;
         for (int i = 0; i < n; i++) {
             int tag = *(int *)evs[i].data.ptr;
             if (tag == TAG_WAKE) {
                 uint64_t v;
                 ssize_t r = read(l->evfd, &v, sizeof(v));
                 (void)r;
-                run_tasks(l);
+                woken = true;
             } else if (tag == TAG_LISTENER) {
                 if (!stopping)
                     accept_ready(l, evs[i].data.ptr);
@@ -773,6 +776,8 @@ static void *loop_main(void *arg)
                 conn_event(evs[i].data.ptr, evs[i].events);
             }
         }
+        if (woken)
+            run_tasks(l);
         run_timers(l, false);
     }
     while (l->conns)
