@@ -250,12 +250,13 @@ typedef struct td_produce_result {
 /*
  * Appends n events to `topic`. Each event goes to its `partition`, or, with TD_PARTITION_ANY,
  * to the partition Kafka's default partitioner picks: murmur2 of the key, or round-robin for
- * events without a key. Events for one partition are written as one record batch, in the
- * order given, so they get consecutive offsets. results (may be NULL) receives each event's
- * partition and offset.
+ * events without a key. Events for one partition are written in the order given, as one record
+ * batch, or as several when together they exceed the topic's max.message.bytes (each batch's
+ * events get consecutive offsets). results (may be NULL) receives each event's partition and
+ * offset.
  * Returns when the topic's durability policy is met: under fsync=always, after the batch is
  * on disk (concurrent producers share fsyncs). If the topic does not exist: TD_ENOTFOUND.
- * TD_ETOOBIG if a batch exceeds max.message.bytes; TD_EOFFLINE for an offline partition;
+ * TD_ETOOBIG if one event alone exceeds max.message.bytes; TD_EOFFLINE for an offline partition;
  * -ENOSPC and other -errno on I/O failure (nothing of a failed batch becomes visible).
  * When events go to several partitions and one fails, the others may have been written:
  * results of written events are filled, failed ones get offset -1.

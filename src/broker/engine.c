@@ -1225,6 +1225,17 @@ int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64
  * t. Fills results (may be NULL) and, per partition it appended to, ends[p] = the end offset to
  * wait for (others -1; ends has nparts entries).
  */
+/* The most bytes an event can take in an uncompressed batch: its data and the largest varints
+ * of its record's fields (length, attributes, timestamp and offset deltas, key and value
+ * lengths, header count, and each header's two lengths). */
+static size_t record_bound(const td_event *ev)
+{
+    size_t n = 5 + 1 + 10 + 5 + 5 + ev->key_len + 5 + ev->value_len + 5;
+    for (size_t i = 0; i < ev->header_count; i++)
+        n += 10 + ev->headers[i].key_len + ev->headers[i].value_len;
+    return n;
+}
+
 static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td_event *events,
                           size_t n, td_produce_result *results, int64_t *ends)
 {
@@ -1243,6 +1254,7 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
         ends[p] = -1;
     pthread_mutex_lock(&t->cfg_mu);
     int ts_type = t->cfg.timestamp_type;
+    size_t max_batch = (size_t)t->cfg.max_message_bytes;
     pthread_mutex_unlock(&t->cfg_mu);
     /* Events without a key and without a partition all go to one partition per call, picked
      * round-robin (Kafka's sticky partitioning per batch): one batch, one append. */
@@ -1275,19 +1287,26 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
                 grp[k].timestamp_ms = now;
             order[k++] = j;
         }
-        td_batch_encode_opts o;
-        batch_encode_opts_init(&o);
-        o.timestamp_type = ts_type;
-        td_buf_reset(&b);
-        if ((rc = batch_encode(&b, &o, grp, k)) != 0)
-            break;
-        td_append_result ar;
-        rc = part_append_unchecked(parts[p], b.p, b.len, now, &ar); /* just encoded */
-        if (rc)
-            break;
-        for (size_t j = 0; results && j < k; j++)
-            results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)j};
-        ends[p] = ar.end_offset;
+        /* As few batches as max.message.bytes allows (an event too big alone is refused by the
+         * append), each one appended whole. */
+        for (size_t from = 0, to; from < k && rc == 0; from = to) {
+            size_t bytes = TD_BATCH_HEADER_SIZE + record_bound(&grp[from]);
+            for (to = from + 1; to < k && bytes + record_bound(&grp[to]) <= max_batch; to++)
+                bytes += record_bound(&grp[to]);
+            td_batch_encode_opts o;
+            batch_encode_opts_init(&o);
+            o.timestamp_type = ts_type;
+            td_buf_reset(&b);
+            if ((rc = batch_encode(&b, &o, grp + from, to - from)) != 0)
+                break;
+            td_append_result ar;
+            rc = part_append_unchecked(parts[p], b.p, b.len, now, &ar); /* just encoded */
+            if (rc)
+                break;
+            for (size_t j = from; results && j < to; j++)
+                results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)(j - from)};
+            ends[p] = ar.end_offset;
+        }
     }
 out:
     td_buf_free(&b);

@@ -257,6 +257,55 @@ static void test_produce_routing_and_reads(void)
     test_rmrf(dir);
 }
 
+/* Events that together exceed max.message.bytes are written as several batches, in order; one
+ * event too big alone is refused. */
+static void test_produce_splits_batches(void)
+{
+    char *dir = test_tmpdir("split");
+    td_engine *e = open_quiet(dir);
+    td_config_entry cfg[] = {{"max.message.bytes", "4096"}};
+    ASSERT_OK(td_topic_create(e, "s", 2, cfg, 1));
+    enum { N = 300 };
+    static td_event ev[N];
+    static char vals[N][120];
+    td_header h = {"trace", 5, "abc", 3};
+    for (int i = 0; i < N; i++) {
+        memset(vals[i], 'a' + i % 26, sizeof(vals[i]));
+        snprintf(vals[i], sizeof(vals[i]), "%03d", i);
+        ev[i] = (td_event){.value = vals[i], .value_len = 100 + (size_t)(i % 20), .headers = &h,
+                           .header_count = 1, .partition = i % 3 ? 0 : 1};
+    }
+    static td_produce_result res[N];
+    ASSERT_OK(td_produce(e, "s", ev, N, res));
+    int64_t next[2] = {0, 0};
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(res[i].partition, i % 3 ? 0 : 1);
+        ASSERT_EQ(res[i].offset, next[res[i].partition]++);
+    }
+    for (int32_t p = 0; p < 2; p++) {
+        td_iter *it;
+        ASSERT_OK(td_iter_open(e, "s", p, TD_OFFSET_EARLIEST, &it));
+        td_event got;
+        for (int i = 0; i < N; i++) {
+            if (res[i].partition != p)
+                continue;
+            ASSERT_EQ(td_iter_next(it, &got), 1);
+            ASSERT_EQ(got.value_len, ev[i].value_len);
+            ASSERT_MEM_EQ(got.value, vals[i], got.value_len);
+        }
+        ASSERT_EQ(td_iter_next(it, &got), 0);
+        td_iter_close(it);
+    }
+    static char big[5000];
+    td_event one = {.value = big, .value_len = sizeof(big), .partition = 0};
+    ASSERT_EQ(td_produce(e, "s", &one, 1, NULL), TD_ETOOBIG);
+    td_partition_info pi;
+    ASSERT_OK(td_partition_describe(e, "s", 0, &pi));
+    ASSERT_EQ(pi.high_watermark, 200); /* nothing of the refused event */
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 struct prod {
     td_engine *e;
     int id;
@@ -538,4 +587,5 @@ static void test_group_offsets(void)
 
 TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets), TEST(test_lock_and_format),
           TEST(test_topics_persist_delete_recreate), TEST(test_produce_routing_and_reads),
+          TEST(test_produce_splits_batches),
           TEST(test_concurrent_producers), TEST(test_retention_and_background))
