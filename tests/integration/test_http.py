@@ -340,6 +340,17 @@ def test_produce_and_read_events(hb):
     assert [e["value"] for e in r["events"]] == [1, 2]
     st, _, r = call(hb, "GET", "/v1/topics/tt/events?partition=0&time=5000")
     assert r["events"] == [] and r["next_offsets"] == {"0": 3}
+    # ?values=string: every UTF-8 value as a string of its exact bytes (JSON is not parsed).
+    call(hb, "POST", "/v1/topics/tt/events",
+         [{"value_text": '{"a":  1}'}, {"value": {"b": 2}}, {"value_b64": "/w=="}])
+    st, _, r = call(hb, "GET", "/v1/topics/tt/events?partition=0&offset=3&values=string")
+    assert st == 200
+    assert [{k: e.get(k) for k in ("value", "value_b64")} for e in r["events"]] == \
+        [{"value": '{"a":  1}', "value_b64": None}, {"value": '{"b":2}', "value_b64": None},
+         {"value": None, "value_b64": "/w=="}]
+    assert "value_text" not in r["events"][0]
+    st, _, r = call(hb, "GET", "/v1/topics/tt/events?partition=0&offset=3&values=json")
+    assert r["events"][0]["value"] == {"a": 1} and r["events"][1]["value"] == {"b": 2}
 
 
 def test_events_errors(hb):
@@ -376,6 +387,7 @@ def test_events_errors(hb):
     assert_error(call(hb, "GET", path + "?limit=x"), 400, "invalid_argument", "limit")
     assert_error(call(hb, "GET", path + "?from=middle"), 400, "invalid_argument", "from")
     assert_error(call(hb, "GET", path + "?from=latest&time=5"), 400, "invalid_argument")
+    assert_error(call(hb, "GET", path + "?values=raw"), 400, "invalid_argument", "values")
     st, hdrs, _ = call(hb, "DELETE", path)
     assert st == 405 and hdrs["Allow"] == "GET, HEAD, POST"
 

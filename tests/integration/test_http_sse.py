@@ -141,7 +141,11 @@ def test_from_latest_and_time(sb):
     assert [e["data"]["value"] for e in by_time.events(2)] == ["mid", "new"]
     # The same instant in ISO 8601 with milliseconds and a zone offset.
     assert [e["data"]["value"] for e in by_iso.events(2)] == ["mid", "new"]
-    for x in (latest, by_time, by_iso):
+    # ?values=string: the value as the string of its bytes, not parsed JSON.
+    exact = Sse(sb, "topics=t&from=earliest&values=string")
+    assert exact.next()["event"] == "subscribed"
+    assert sorted(e["data"]["value"] for e in exact.events(3)) == ['"mid"', '"new"', '"old"']
+    for x in (latest, by_time, by_iso, exact):
         x.close()
 
 
@@ -272,6 +276,7 @@ def test_bad_subscriptions(sb):
         ("topics=a&from=yesterday", 400, "invalid_argument", "'from'"),
         ("topics=a&from=%ZZ", 400, "invalid_argument", ""),
         ("topics=a&last_event_id=orders:x=1", 400, "invalid_argument", "Last-Event-ID"),
+        ("topics=a&values=bytes", 400, "invalid_argument", "'values'"),
     ]
     for query, status, code, text in cases:
         assert_error(call(sb, "GET", "/v1/subscribe?" + query), status, code, text)

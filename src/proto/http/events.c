@@ -373,7 +373,7 @@ static void set_bytes(json_t *o, const char *name, const void *p, size_t n, bool
     json_object_set_new(o, field, j ? j : b64_json(p, n));
 }
 
-json_t *http_event_json(const char *topic, const td_event *ev)
+json_t *http_event_json(const char *topic, const td_event *ev, bool values_json)
 {
     json_t *o = topic ? json_pack("{s:s}", "topic", topic) : json_object();
     json_object_set_new(o, "partition", json_integer(ev->partition));
@@ -386,7 +386,7 @@ json_t *http_event_json(const char *topic, const td_event *ev)
         json_t *k = json_stringn(ev->key, ev->key_len);
         json_object_set_new(o, k ? "key" : "key_b64", k ? k : b64_json(ev->key, ev->key_len));
     }
-    set_bytes(o, "value", ev->value, ev->value_len, true);
+    set_bytes(o, "value", ev->value, ev->value_len, values_json);
     json_t *hs = json_array();
     for (size_t i = 0; i < ev->header_count; i++) {
         const td_header *h = &ev->headers[i];
@@ -398,6 +398,19 @@ json_t *http_event_json(const char *topic, const td_event *ev)
     }
     json_object_set_new(o, "headers", hs);
     return o;
+}
+
+bool http_values_param(hconn *hc, bool *values_json)
+{
+    char v[16];
+    int rc = http_query_get(hc->req.query, "values", v, sizeof(v));
+    *values_json = rc == 0 || (rc > 0 && !strcmp(v, "json"));
+    if (rc != 0 && !*values_json && (rc < 0 || strcmp(v, "string"))) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "query parameter 'values' must be json (the default) or string");
+        return false;
+    }
+    return true;
 }
 
 /* An integer query parameter: 1 found, 0 absent, -1 (after answering) bad. */
@@ -431,7 +444,8 @@ static void events_read(hconn *hc, const char *topic)
     int ho = hp >= 0 ? query_int(hc, "offset", 0, INT64_MAX, &offset) : -1;
     int ht = ho >= 0 ? query_int(hc, "time", 0, INT64_MAX, &time_ms) : -1;
     int hl = ht >= 0 ? query_int(hc, "limit", 1, MAX_LIMIT, &limit) : -1;
-    if (hp < 0 || ho < 0 || ht < 0 || hl < 0)
+    bool values_json;
+    if (hp < 0 || ho < 0 || ht < 0 || hl < 0 || !http_values_param(hc, &values_json))
         return;
     char from[32] = "earliest";
     int hf = http_query_get(hc->req.query, "from", from, sizeof(from));
@@ -467,7 +481,7 @@ static void events_read(hconn *hc, const char *topic)
         }
         td_event ev;
         while (left > 0 && (rc = td_iter_next(it, &ev)) == 1) {
-            json_array_append_new(events, http_event_json(NULL, &ev));
+            json_array_append_new(events, http_event_json(NULL, &ev, values_json));
             left--;
         }
         char pk[16];

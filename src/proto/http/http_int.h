@@ -82,8 +82,12 @@ typedef void (*http_cursor_fn)(void *arg, td_slice topic, int32_t partition, int
 int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg);
 
 /* An event as the REST API shows it: partition, offset, timestamp, key, value, headers, after
- * its topic when topic is not NULL. */
-json_t *http_event_json(const char *topic, const td_event *ev);
+ * its topic when topic is not NULL. With values_json, a value that is one JSON text is given
+ * parsed (`value`) and other UTF-8 as `value_text`; without, UTF-8 values are `value` strings of
+ * their exact bytes (?values=string). Values that are not UTF-8 are `value_b64` either way. */
+json_t *http_event_json(const char *topic, const td_event *ev, bool values_json);
+/* The ?values= query parameter: json (the default) or string. False after answering 400. */
+bool http_values_param(hconn *hc, bool *values_json);
 
 /* The head of a streamed response (chunked for HTTP/1.1; for HTTP/1.0 the body ends with the
  * connection), counted like any response. The stream's body is written to the connection. */

@@ -63,6 +63,7 @@ struct http_sub {
     int64_t last_write_ms, stalled_since_ms;
     bool chunked;
     bool pump_posted;
+    bool values_json;    /* ?values=json (the default) or string */
     bool ending;         /* the final error was queued; the close is on its way */
     int64_t end_deadline; /* then: when to stop waiting for it to drain */
 };
@@ -482,7 +483,7 @@ static void pump_task(void *arg)
 /* Appends one event as SSE text; false on allocation failure. */
 static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_buf *out)
 {
-    json_t *o = http_event_json(sp->topic, ev);
+    json_t *o = http_event_json(sp->topic, ev, sub->values_json);
     if (!o)
         return false;
     char *j = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
@@ -757,6 +758,9 @@ static void subscribe(hconn *hc)
                                   "a bad percent-escape or an over-long query parameter");
     if (rt == 0)
         topics[0] = 0;
+    bool values_json;
+    if (!http_values_param(hc, &values_json))
+        return;
     int64_t from;
     if (!strcmp(from_s, "latest"))
         from = TD_OFFSET_LATEST;
@@ -784,6 +788,7 @@ static void subscribe(hconn *hc)
     sub->c = hc->c;
     sub->s = s;
     sub->tick = (net_timer)NET_TIMER_INIT;
+    sub->values_json = values_json;
     cursor_ctx cc = {.sub = sub};
     if (!read_patterns(hc, sub, topics))
         goto fail;
