@@ -12,7 +12,7 @@ pkgs=(
   python3 python3-pytest fio
   kcat python3-kafka python3-confluent-kafka
   librdkafka-dev iperf3
-  libjansson-dev curl python3-prometheus-client
+  libjansson-dev libcurl4-openssl-dev curl python3-prometheus-client
 )
 
 missing=()

@@ -19,6 +19,7 @@ enum {
     EXIT_USAGE = 2,    /* bad command line */
     EXIT_NOTFOUND = 3, /* no such topic or partition */
     EXIT_DATADIR = 4,  /* data directory locked by another process, or of a newer format */
+    EXIT_UNREACHABLE = 5, /* --server: no answer from the broker */
 };
 
 /* Prints "tidings: <what>: <detail>" on stderr and returns the exit code for rc. */
@@ -36,15 +37,16 @@ int cli_open_topic(const char *data, const char *topic, int64_t partition, const
 /* Parses a whole decimal number; false on anything else. */
 bool cli_parse_i64(const char *s, int64_t *out);
 
-/* JSON output helpers. */
-void cli_json_string(FILE *f, const char *s, size_t n);
-/* True if the bytes are valid UTF-8 without NUL. */
-bool utf8_valid(const void *p, size_t n);
-void cli_base64_write(FILE *f, const void *p, size_t n);
+/* Base64 (RFC 4648, padded), malloc'd and NUL-terminated; NULL when out of memory or, decoding,
+ * on anything that is not base64 (*len is the decoded length). */
+char *cli_base64(const void *p, size_t n);
+char *cli_unbase64(const char *s, size_t n, size_t *len);
 
 int cmd_topic(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_group(int argc, char **argv);
+
 
 #endif /* TD_CLI_H */

@@ -1,24 +1,33 @@
 /*
  * cmd_consume.c: tidings consume TOPIC: print events, in text or JSON lines, and exit at the
- * end of the log.
+ * end of the log; or, with --follow against a running broker, follow topics live (Server-Sent
+ * Events from /v1/subscribe), reconnecting where the stream left off.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/remote.h"
+#include "cli/sse.h"
 
 static const char consume_usage[] =
     "usage: tidings consume TOPIC [options]\n"
+    "       tidings consume PATTERNS --follow --server URL [options]\n"
     "\n"
     "Prints events and exits at the end of the log. Without --from-beginning, --offset or\n"
-    "--time it starts at the end (prints nothing new in local mode). Live following\n"
-    "(--follow) comes with the network server.\n"
+    "--time it starts at the end. With --follow it goes on printing events as they arrive,\n"
+    "from every topic that matches the comma-separated PATTERNS ('*' one segment of a name,\n"
+    "'#' zero or more: orders.*,billing.#), also topics created later, until interrupted.\n"
     "\n"
     "options:\n"
     "  -d, --data DIR          data directory (default: $TIDINGS_DATA, else ./data)\n"
+    "  -s, --server URL        a running broker's HTTP address (default: $TIDINGS_SERVER;\n"
+    "                          without either, the data directory)\n"
+    "  -F, --follow            follow live (needs a running broker)\n"
     "  -b, --from-beginning    start at the earliest event\n"
     "  -o, --offset N          start at offset N (needs --partition when the topic has more\n"
     "                          than one)\n"
@@ -58,43 +67,310 @@ static bool parse_time(const char *s, int64_t *ms)
     return true;
 }
 
-static void print_bytes_field(const char *name, const void *p, size_t n, bool is_null)
+/* ---------------------------------------------------------------------------------------------
+ * Output. An event is the JSON the HTTP API gives with ?values=string, whichever mode read it.
+ */
+static void set_bytes(json_t *o, const char *name, const void *p, size_t n)
 {
-    if (is_null) {
-        printf(",\"%s\":null", name);
-    } else if (utf8_valid(p, n)) {
-        printf(",\"%s\":", name);
-        cli_json_string(stdout, p, n);
-    } else {
-        printf(",\"%s_b64\":", name);
-        cli_base64_write(stdout, p, n);
-    }
-}
-
-static void print_event(const char *topic, const td_event *ev, bool json)
-{
-    if (!json) {
-        if (ev->value)
-            fwrite(ev->value, 1, ev->value_len, stdout);
-        fputc('\n', stdout);
+    char field[16];
+    if (!p) {
+        json_object_set_new(o, name, json_null());
         return;
     }
-    printf("{\"topic\":");
-    cli_json_string(stdout, topic, strlen(topic));
-    printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"timestamp\":%" PRId64,
-           ev->partition, ev->offset, ev->timestamp_ms);
-    print_bytes_field("key", ev->key, ev->key_len, ev->key == NULL);
-    print_bytes_field("value", ev->value, ev->value_len, ev->value == NULL);
-    printf(",\"headers\":[");
+    json_t *j = json_stringn(p, n); /* NULL unless valid UTF-8 */
+    if (j) {
+        json_object_set_new(o, name, j);
+        return;
+    }
+    char *b = cli_base64(p, n);
+    snprintf(field, sizeof(field), "%s_b64", name);
+    json_object_set_new(o, field, b ? json_string(b) : json_null());
+    free(b);
+}
+
+static json_t *event_json(const char *topic, const td_event *ev)
+{
+    json_t *o = json_pack("{s:s,s:i,s:I,s:I}", "topic", topic, "partition", ev->partition,
+                          "offset", (json_int_t)ev->offset, "timestamp",
+                          (json_int_t)ev->timestamp_ms);
+    set_bytes(o, "key", ev->key, ev->key_len);
+    set_bytes(o, "value", ev->value, ev->value_len);
+    json_t *hs = json_array();
     for (size_t i = 0; i < ev->header_count; i++) {
         const td_header *h = &ev->headers[i];
-        printf("%s{\"key\":", i ? "," : "");
-        cli_json_string(stdout, h->key, h->key_len);
-        /* print_bytes_field starts with a comma */
-        print_bytes_field("value", h->value, h->value_len, h->value == NULL);
-        printf("}");
+        json_t *ho = json_object();
+        set_bytes(ho, "key", h->key, h->key_len);
+        set_bytes(ho, "value", h->value, h->value_len);
+        json_array_append_new(hs, ho);
     }
-    printf("]}\n");
+    json_object_set_new(o, "headers", hs);
+    return o;
+}
+
+/* Prints an event: its value on a line (text), or the object (json). */
+static void print_event(const json_t *ev, bool json)
+{
+    if (json) {
+        cli_json_print(ev);
+        return;
+    }
+    json_t *v = json_object_get(ev, "value"), *b = json_object_get(ev, "value_b64");
+    if (json_is_string(v)) {
+        fwrite(json_string_value(v), 1, json_string_length(v), stdout);
+    } else if (json_is_string(b)) {
+        size_t n;
+        char *bytes = cli_unbase64(json_string_value(b), json_string_length(b), &n);
+        if (bytes)
+            fwrite(bytes, 1, n, stdout);
+        free(bytes);
+    }
+    fputc('\n', stdout);
+}
+
+enum { PAGE = 500 }; /* events per request in remote mode */
+
+typedef struct consume_opts {
+    const char *data, *server;
+    enum start_kind start;
+    int64_t start_value, partition, max;
+    bool json, follow;
+} consume_opts;
+
+/* ---------------------------------------------------------------------------------------------
+ * Local mode: the engine's iterators, each partition to its end.
+ */
+static int consume_local(const char *topic, const consume_opts *o)
+{
+    td_engine *e;
+    td_topic_info info;
+    int rc = cli_open_topic(o->data, topic, o->partition, "consuming", &e, &info);
+    if (rc)
+        return rc;
+    int code = EXIT_OK;
+    if (o->start == START_OFFSET && o->partition < 0 && info.partitions > 1) {
+        code = cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId32
+                                          " partitions", topic, info.partitions);
+        goto out;
+    }
+    int64_t printed = 0;
+    int32_t from = o->partition >= 0 ? (int32_t)o->partition : 0;
+    int32_t to = o->partition >= 0 ? (int32_t)o->partition + 1 : info.partitions;
+    for (int32_t p = from; p < to && (o->max < 0 || printed < o->max); p++) {
+        td_iter *it;
+        if (o->start == START_TIME)
+            rc = td_iter_open_time(e, topic, p, o->start_value, &it);
+        else
+            rc = td_iter_open(e, topic, p,
+                              o->start == START_BEGINNING ? TD_OFFSET_EARLIEST
+                              : o->start == START_OFFSET  ? o->start_value
+                                                          : TD_OFFSET_LATEST,
+                              &it);
+        if (rc) {
+            code = cli_fail("consuming", rc);
+            goto out;
+        }
+        td_event ev;
+        while ((o->max < 0 || printed < o->max) && (rc = td_iter_next(it, &ev)) == 1) {
+            json_t *j = event_json(topic, &ev);
+            print_event(j, o->json);
+            json_decref(j);
+            printed++;
+        }
+        td_iter_close(it);
+        if (rc < 0) {
+            code = cli_fail("consuming", rc);
+            goto out;
+        }
+    }
+out:
+    td_engine_close(e);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Remote mode: pages of GET /v1/topics/{topic}/events, each partition up to the high watermark
+ * it had when the command started.
+ */
+static int consume_remote(cli_remote *r, const char *topic, const consume_opts *o)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "/v1/topics/%s", topic);
+    json_t *t = NULL;
+    int code = cli_remote_call(r, "GET", path, NULL, &t, "consuming");
+    if (code)
+        return code;
+    json_t *parts = json_object_get(t, "partitions");
+    int64_t count = (int64_t)json_array_size(parts);
+    if (o->partition >= count) {
+        fprintf(stderr, "tidings: consuming: topic '%s' has no partition %" PRId64 "\n", topic,
+                o->partition);
+        json_decref(t);
+        return EXIT_NOTFOUND;
+    }
+    if (o->start == START_OFFSET && o->partition < 0 && count > 1) {
+        json_decref(t);
+        return cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId64
+                                          " partitions", topic, count);
+    }
+    int64_t printed = 0;
+    int64_t from = o->partition >= 0 ? o->partition : 0;
+    int64_t to = o->partition >= 0 ? o->partition + 1 : count;
+    for (int64_t p = from; p < to && code == EXIT_OK && (o->max < 0 || printed < o->max); p++) {
+        int64_t end = (int64_t)json_integer_value(
+            json_object_get(json_array_get(parts, (size_t)p), "high_watermark"));
+        char start[64];
+        if (o->start == START_TIME)
+            snprintf(start, sizeof(start), "time=%" PRId64, o->start_value);
+        else if (o->start == START_OFFSET)
+            snprintf(start, sizeof(start), "offset=%" PRId64, o->start_value);
+        else
+            snprintf(start, sizeof(start), "from=%s",
+                     o->start == START_BEGINNING ? "earliest" : "latest");
+        for (;;) {
+            int64_t limit = PAGE;
+            if (o->max >= 0 && o->max - printed < limit)
+                limit = o->max - printed;
+            snprintf(path, sizeof(path),
+                     "/v1/topics/%s/events?partition=%" PRId64 "&%s&limit=%" PRId64
+                     "&values=string",
+                     topic, p, start, limit);
+            json_t *page = NULL;
+            if ((code = cli_remote_call(r, "GET", path, NULL, &page, "consuming")) != 0)
+                break;
+            size_t i, n = json_array_size(json_object_get(page, "events"));
+            json_t *ev;
+            json_array_foreach(json_object_get(page, "events"), i, ev)
+            {
+                /* The topic first, as subscriptions give it. */
+                json_t *full = json_pack("{s:s}", "topic", topic);
+                json_object_update(full, ev);
+                print_event(full, o->json);
+                json_decref(full);
+            }
+            printed += (int64_t)n;
+            char pk[24];
+            snprintf(pk, sizeof(pk), "%" PRId64, p);
+            int64_t next =
+                (int64_t)json_integer_value(json_object_get(json_object_get(page, "next_offsets"), pk));
+            json_decref(page);
+            if (n == 0 || next >= end || (o->max >= 0 && printed >= o->max))
+                break;
+            snprintf(start, sizeof(start), "offset=%" PRId64, next);
+        }
+    }
+    json_decref(t);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * --follow: a subscription, resumed after its last event when the stream breaks.
+ */
+typedef struct follow_ctx {
+    const consume_opts *o;
+    sse_reader sse;
+    int64_t printed;
+    bool done;  /* --max reached */
+    bool oops;  /* a bad event or line */
+} follow_ctx;
+
+static bool on_event(void *arg, const char *event, const char *id, const char *data, size_t n)
+{
+    (void)id;
+    follow_ctx *f = arg;
+    if (!strcmp(event, "error")) {
+        json_t *j = json_loadb(data, n, 0, NULL);
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "tidings: consuming: the broker ended the stream: %s\n",
+                msg ? msg : data);
+        json_decref(j);
+        return true;
+    }
+    if (strcmp(event, "message") != 0)
+        return true; /* subscribed: its id is the starting cursor, kept by the reader */
+    json_error_t je;
+    json_t *ev = json_loadb(data, n, 0, &je);
+    if (!ev) {
+        fprintf(stderr, "tidings: consuming: an event that is not JSON: %s\n", je.text);
+        f->oops = true;
+        return false;
+    }
+    print_event(ev, f->o->json);
+    json_decref(ev);
+    fflush(stdout);
+    if (f->o->max >= 0 && ++f->printed >= f->o->max) {
+        f->done = true;
+        return false;
+    }
+    return true;
+}
+
+static bool on_bytes(void *arg, const char *p, size_t n)
+{
+    follow_ctx *f = arg;
+    int rc = sse_feed(&f->sse, p, n, on_event, f);
+    if (rc < 0) {
+        fprintf(stderr, "tidings: consuming: the stream has a line over %u bytes\n",
+                SSE_MAX_LINE);
+        f->oops = true;
+    }
+    return rc == 0;
+}
+
+static int consume_follow(cli_remote *r, const char *patterns, const consume_opts *o)
+{
+    char *esc = cli_remote_escape(r, patterns);
+    if (!esc)
+        return EXIT_RUNTIME;
+    char path[8192], from[32] = "latest";
+    if (o->start == START_BEGINNING)
+        snprintf(from, sizeof(from), "earliest");
+    else if (o->start == START_TIME)
+        snprintf(from, sizeof(from), "%" PRId64, o->start_value);
+    snprintf(path, sizeof(path), "/v1/subscribe?topics=%s&from=%s&values=string", esc, from);
+    free(esc);
+    follow_ctx f = {.o = o};
+    sse_init(&f.sse);
+    bool connected = false, told = false;
+    int code = EXIT_OK;
+    for (;;) {
+        long status = 0;
+        sse_restart(&f.sse);
+        code = cli_remote_stream(r, path, f.sse.id, on_bytes, &f, "following", &status);
+        if (f.done || cli_interrupted()) {
+            code = EXIT_OK;
+            break;
+        }
+        if (f.oops) {
+            code = EXIT_RUNTIME;
+            break;
+        }
+        if (status && status != 200)
+            break; /* refused: the error is printed */
+        if (status == 200) {
+            connected = true;
+            told = false;
+        }
+        if (!connected) { /* never reached the broker */
+            fprintf(stderr, "tidings: following: cannot reach the broker at %s: %s\n", r->base,
+                    cli_remote_why(r));
+            break;
+        }
+        /* The stream ended (a restart, a network break): resume after the last event. */
+        if (!told) {
+            fprintf(stderr, "tidings: following: the stream ended (%s); reconnecting\n",
+                    status == 200 && code == EXIT_OK ? "closed by the broker"
+                                                     : cli_remote_why(r));
+            told = true;
+        }
+        for (int i = 0; i < 10 && !cli_interrupted(); i++)
+            usleep(100 * 1000);
+        if (cli_interrupted()) {
+            code = EXIT_OK;
+            break;
+        }
+    }
+    sse_free(&f.sse);
+    return code;
 }
 
 int cmd_consume(int argc, char **argv)
@@ -104,55 +380,57 @@ int cmd_consume(int argc, char **argv)
         {"offset", required_argument, NULL, 'o'}, {"time", required_argument, NULL, 't'},
         {"partition", required_argument, NULL, 'p'}, {"max", required_argument, NULL, 'm'},
         {"format", required_argument, NULL, 'f'}, {"follow", no_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *data = NULL;
-    enum start_kind start = START_END;
-    int64_t start_value = 0, partition = -1, max = -1;
-    bool json = false;
+        {"server", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    consume_opts o = {.start = START_END, .partition = -1, .max = -1};
     int c, starts = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:bo:t:p:m:f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:s:Fbo:t:p:m:f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            data = optarg;
+            o.data = optarg;
+            break;
+        case 's':
+            o.server = optarg;
+            break;
+        case 'F':
+            o.follow = true;
             break;
         case 'b':
-            start = START_BEGINNING;
+            o.start = START_BEGINNING;
             starts++;
             break;
         case 'o':
-            if (!cli_parse_i64(optarg, &start_value) || start_value < 0)
+            if (!cli_parse_i64(optarg, &o.start_value) || o.start_value < 0)
                 return cli_usage_error("consume", "--offset takes an offset, not '%s'", optarg);
-            start = START_OFFSET;
+            o.start = START_OFFSET;
             starts++;
             break;
         case 't':
-            if (!parse_time(optarg, &start_value))
+            if (!parse_time(optarg, &o.start_value))
                 return cli_usage_error("consume", "--time takes milliseconds since the epoch "
                                                   "or a UTC time like 2026-11-24T21:00:00Z, not "
                                                   "'%s'", optarg);
-            start = START_TIME;
+            o.start = START_TIME;
             starts++;
             break;
         case 'p':
-            if (!cli_parse_i64(optarg, &partition) || partition < 0 || partition > INT32_MAX)
+            if (!cli_parse_i64(optarg, &o.partition) || o.partition < 0 ||
+                o.partition > INT32_MAX)
                 return cli_usage_error("consume", "--partition takes a partition number, not "
                                                   "'%s'", optarg);
             break;
         case 'm':
-            if (!cli_parse_i64(optarg, &max) || max < 0)
+            if (!cli_parse_i64(optarg, &o.max) || o.max < 0)
                 return cli_usage_error("consume", "--max takes a count, not '%s'", optarg);
             break;
         case 'f':
             if (strcmp(optarg, "json") == 0)
-                json = true;
+                o.json = true;
             else if (strcmp(optarg, "text") != 0)
                 return cli_usage_error("consume", "--format is text or json, not '%s'", optarg);
             break;
-        case 'F':
-            return cli_usage_error("consume", "--follow needs a running broker (it comes with "
-                                              "the network server)");
         case 'h':
             fputs(consume_usage, stdout);
             return EXIT_OK;
@@ -167,48 +445,34 @@ int cmd_consume(int argc, char **argv)
     if (starts > 1)
         return cli_usage_error("consume", "use one of --from-beginning, --offset and --time");
     const char *topic = argv[optind];
-    td_engine *e;
-    td_topic_info info;
-    int rc = cli_open_topic(data, topic, partition, "consuming", &e, &info);
-    if (rc)
-        return rc;
-    int code = EXIT_OK;
-    if (start == START_OFFSET && partition < 0 && info.partitions > 1) {
-        code = cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId32
-                                          " partitions", topic, info.partitions);
-        goto out;
+    o.server = cli_server(o.server);
+    if (o.follow && !o.server)
+        return cli_usage_error("consume", "--follow needs a running broker: give --server URL "
+                                          "or set TIDINGS_SERVER");
+    if (o.follow && (o.partition >= 0 || o.start == START_OFFSET))
+        return cli_usage_error("consume", "--follow reads whole topics: --partition and "
+                                          "--offset do not apply (use --from-beginning or "
+                                          "--time)");
+    if (!o.follow) {
+        int rc = td_topic_name_validate(topic);
+        if (rc)
+            return cli_fail(strpbrk(topic, "*#,") ? "consuming (patterns need --follow)"
+                                                  : "consuming",
+                            rc);
     }
-    int64_t printed = 0;
-    int32_t from = partition >= 0 ? (int32_t)partition : 0;
-    int32_t to = partition >= 0 ? (int32_t)partition + 1 : info.partitions;
-    for (int32_t p = from; p < to && (max < 0 || printed < max); p++) {
-        td_iter *it;
-        if (start == START_TIME)
-            rc = td_iter_open_time(e, topic, p, start_value, &it);
-        else
-            rc = td_iter_open(e, topic, p,
-                              start == START_BEGINNING ? TD_OFFSET_EARLIEST
-                              : start == START_OFFSET  ? start_value
-                                                       : TD_OFFSET_LATEST,
-                              &it);
-        if (rc) {
-            code = cli_fail("consuming", rc);
-            goto out;
-        }
-        td_event ev;
-        while ((max < 0 || printed < max) && (rc = td_iter_next(it, &ev)) == 1) {
-            print_event(topic, &ev, json);
-            printed++;
-        }
-        td_iter_close(it);
-        if (rc < 0) {
-            code = cli_fail("consuming", rc);
-            goto out;
-        }
+    if (o.max == 0)
+        return EXIT_OK;
+    int code;
+    if (!o.server) {
+        code = consume_local(topic, &o);
+    } else {
+        cli_remote r;
+        if ((code = cli_remote_open(o.server, &r)) != 0)
+            return code;
+        code = o.follow ? consume_follow(&r, topic, &o) : consume_remote(&r, topic, &o);
+        cli_remote_close(&r);
     }
-    if (fflush(stdout) != 0)
+    if (fflush(stdout) != 0 && code == EXIT_OK)
         code = EXIT_RUNTIME;
-out:
-    td_engine_close(e);
     return code;
 }

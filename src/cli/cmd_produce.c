@@ -1,82 +1,284 @@
 /*
- * cmd_produce.c: tidings produce TOPIC: one event per line of standard input.
+ * cmd_produce.c: tidings produce TOPIC: one event per line of standard input or of a file,
+ * appended locally or sent to a running broker (POST /v1/topics/{topic}/events), with a
+ * progress bar on a terminal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 static const char produce_usage[] =
-    "usage: tidings produce TOPIC [options] < events\n"
+    "usage: tidings produce TOPIC [options] [< events]\n"
     "\n"
-    "Appends one event per line of standard input (the newline is not part of the event).\n"
-    "Returns once the events are durable under the topic's fsync policy.\n"
+    "Appends one event per line of standard input, or of --file (the newline is not part of\n"
+    "the event). Returns once the events are durable under the topic's fsync policy.\n"
     "\n"
     "options:\n"
     "  -d, --data DIR            data directory (default: $TIDINGS_DATA, else ./data)\n"
+    "  -s, --server URL          a running broker's HTTP address (default: $TIDINGS_SERVER;\n"
+    "                            without either, the data directory)\n"
+    "      --file PATH           read the events from PATH instead of standard input\n"
     "  -p, --partition P         write to partition P (default: by key, or round-robin)\n"
     "  -k, --key-separator SEP   the key is the text before the first SEP, the value after it;\n"
     "                            a line without SEP has no key\n"
     "  -H, --header KEY=VALUE    add a header to every event (repeatable)\n"
     "  -b, --batch N             events per append (default 1000)\n"
     "  -v, --verbose             print partition and offset of each event\n"
+    "      --progress            show progress and rate on standard error (the default when\n"
+    "                            it is a terminal and --file is given)\n"
+    "      --no-progress         never show progress\n"
     "  -h, --help                this help\n";
 
 #define MAX_HEADERS 64
+#define MAX_REQUEST_EVENTS 10000         /* the HTTP API's limit per request */
+#define MAX_REQUEST_BYTES (4u << 20)     /* half the broker's default body limit */
+#define PROGRESS_EVERY_NS 200000000LL    /* progress redrawn five times a second */
 
-int cmd_produce(int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},  {"partition", required_argument, NULL, 'p'},
-        {"key-separator", required_argument, NULL, 'k'},
-        {"header", required_argument, NULL, 'H'}, {"batch", required_argument, NULL, 'b'},
-        {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *data = NULL, *sep = NULL;
-    int64_t partition = TD_PARTITION_ANY, batch = 1000;
-    bool verbose = false;
+typedef struct produce_opts {
+    const char *data, *server, *file, *sep;
+    int64_t partition, batch;
+    bool verbose;
+    int progress; /* -1 automatic, 0 off, 1 on */
     td_header headers[MAX_HEADERS];
-    size_t nheaders = 0;
+    size_t nheaders;
+} produce_opts;
+
+/* Where the events go: the engine (local) or the broker (remote). */
+typedef struct sink {
+    const char *topic;
+    const produce_opts *o;
+    td_engine *e;
+    cli_remote *r;
+    char path[512];
+    td_produce_result *res;
+} sink;
+
+/* ---------------------------------------------------------------------------------------------
+ * Progress: "[#####-----]  52%  12.3/23.6 MiB  104233 events  45120 events/s  5.2 MiB/s"
+ */
+typedef struct progress {
+    bool on;
+    int64_t total_bytes; /* -1: unknown (a pipe) */
+    int64_t start_ns, last_ns;
+    uint64_t events, bytes;
+} progress;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void progress_draw(progress *p, bool final)
+{
+    int64_t now = now_ns();
+    if (!p->on || (!final && now - p->last_ns < PROGRESS_EVERY_NS))
+        return;
+    p->last_ns = now;
+    double secs = (double)(now - p->start_ns) / 1e9;
+    double rate = secs > 0 ? (double)p->events / secs : 0;
+    double mib = (double)p->bytes / (1 << 20), mib_rate = secs > 0 ? mib / secs : 0;
+    if (final) {
+        fprintf(stderr, "\r\033[Kproduced %" PRIu64 " events (%.1f MiB) in %.1f s: %.0f events/s, "
+                        "%.1f MiB/s\n", p->events, mib, secs, rate, mib_rate);
+        return;
+    }
+    char bar[64] = "";
+    if (p->total_bytes > 0) {
+        double f = (double)p->bytes / (double)p->total_bytes;
+        if (f > 1)
+            f = 1;
+        int width = 24, full = (int)(f * width);
+        char cells[32];
+        for (int i = 0; i < width; i++)
+            cells[i] = i < full ? '#' : '-';
+        cells[width] = 0;
+        snprintf(bar, sizeof(bar), "[%s] %3d%%  %.1f/%.1f", cells, (int)(f * 100), mib,
+                 (double)p->total_bytes / (1 << 20));
+    } else {
+        snprintf(bar, sizeof(bar), "%.1f", mib);
+    }
+    fprintf(stderr, "\r\033[K%s MiB  %" PRIu64 " events  %.0f events/s  %.1f MiB/s", bar,
+            p->events, rate, mib_rate);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Sending
+ */
+static json_t *bytes_json(const void *p, size_t n)
+{
+    return json_stringn(p, n); /* NULL unless valid UTF-8 */
+}
+
+static void set_bytes(json_t *o, const char *name, const char *b64_name, const void *p,
+                      size_t n)
+{
+    json_t *s = bytes_json(p, n);
+    if (s) {
+        json_object_set_new(o, name, s);
+        return;
+    }
+    char *b = cli_base64(p, n);
+    json_object_set_new(o, b64_name, b ? json_string(b) : json_null());
+    free(b);
+}
+
+static json_t *event_json(const td_event *ev)
+{
+    json_t *o = json_object();
+    if (ev->key)
+        set_bytes(o, "key", "key_b64", ev->key, ev->key_len);
+    set_bytes(o, "value_text", "value_b64", ev->value, ev->value_len);
+    if (ev->header_count) {
+        json_t *hs = json_array();
+        for (size_t i = 0; i < ev->header_count; i++) {
+            const td_header *h = &ev->headers[i];
+            json_t *ho = json_object();
+            set_bytes(ho, "key", "key_b64", h->key, h->key_len);
+            set_bytes(ho, "value", "value_b64", h->value, h->value_len);
+            json_array_append_new(hs, ho);
+        }
+        json_object_set_new(o, "headers", hs);
+    }
+    if (ev->partition >= 0)
+        json_object_set_new(o, "partition", json_integer(ev->partition));
+    return o;
+}
+
+/* POSTs one request's worth of events; fills res. */
+static int post(sink *s, json_t *arr, td_produce_result *res)
+{
+    json_t *answer = NULL;
+    int code = cli_remote_call(s->r, "POST", s->path, arr, &answer, "producing");
+    if (code)
+        return code;
+    size_t i, n = json_array_size(arr);
+    json_t *off, *offsets = json_object_get(answer, "offsets");
+    if (json_array_size(offsets) != n) {
+        fprintf(stderr, "tidings: producing: the broker answered %zu offsets for %zu events\n",
+                json_array_size(offsets), n);
+        json_decref(answer);
+        return EXIT_RUNTIME;
+    }
+    json_array_foreach(offsets, i, off)
+    {
+        res[i].partition = (int32_t)json_integer_value(json_object_get(off, "partition"));
+        res[i].offset = (int64_t)json_integer_value(json_object_get(off, "offset"));
+    }
+    json_decref(answer);
+    return EXIT_OK;
+}
+
+/* Appends n events, in order; res gets each one's partition and offset. */
+static int sink_write(sink *s, const td_event *ev, size_t n)
+{
+    if (!s->r) {
+        int rc = td_produce(s->e, s->topic, ev, n, s->res);
+        return rc ? cli_fail("producing", rc) : EXIT_OK;
+    }
+    /* Requests of at most MAX_REQUEST_EVENTS and about MAX_REQUEST_BYTES of JSON, sent one
+     * after the other so that their order is kept. */
+    size_t first = 0, bytes = 0;
+    json_t *arr = json_array();
+    int code = EXIT_OK;
+    for (size_t i = 0; i < n && code == EXIT_OK; i++) {
+        json_t *j = event_json(&ev[i]);
+        size_t size = json_dumpb(j, NULL, 0, JSON_COMPACT) + 1;
+        if (json_array_size(arr) > 0 &&
+            (bytes + size > MAX_REQUEST_BYTES || json_array_size(arr) == MAX_REQUEST_EVENTS)) {
+            code = post(s, arr, s->res + first);
+            first = i;
+            bytes = 0;
+            json_array_clear(arr);
+        }
+        json_array_append_new(arr, j);
+        bytes += size;
+    }
+    if (code == EXIT_OK && json_array_size(arr) > 0)
+        code = post(s, arr, s->res + first);
+    json_decref(arr);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The command
+ */
+static int parse_opts(int argc, char **argv, produce_opts *o)
+{
+    enum { OPT_FILE = 1000, OPT_PROGRESS, OPT_NO_PROGRESS };
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"server", required_argument, NULL, 's'},
+        {"file", required_argument, NULL, OPT_FILE},
+        {"partition", required_argument, NULL, 'p'},
+        {"key-separator", required_argument, NULL, 'k'},
+        {"header", required_argument, NULL, 'H'},
+        {"batch", required_argument, NULL, 'b'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:p:k:H:b:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:s:p:k:H:b:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            data = optarg;
+            o->data = optarg;
+            break;
+        case 's':
+            o->server = optarg;
+            break;
+        case OPT_FILE:
+            o->file = optarg;
+            break;
+        case OPT_PROGRESS:
+            o->progress = 1;
+            break;
+        case OPT_NO_PROGRESS:
+            o->progress = 0;
             break;
         case 'p':
-            if (!cli_parse_i64(optarg, &partition) || partition < 0 || partition > INT32_MAX)
+            if (!cli_parse_i64(optarg, &o->partition) || o->partition < 0 ||
+                o->partition > INT32_MAX)
                 return cli_usage_error("produce", "--partition takes a partition number, not "
                                                   "'%s'", optarg);
             break;
         case 'k':
             if (!*optarg)
                 return cli_usage_error("produce", "--key-separator cannot be empty");
-            sep = optarg;
+            o->sep = optarg;
             break;
         case 'H': {
             const char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg)
                 return cli_usage_error("produce", "--header takes KEY=VALUE, not '%s'", optarg);
-            if (nheaders == MAX_HEADERS)
+            if (o->nheaders == MAX_HEADERS)
                 return cli_usage_error("produce", "too many headers");
-            headers[nheaders++] = (td_header){optarg, (size_t)(eq - optarg), eq + 1,
-                                              strlen(eq + 1)};
+            o->headers[o->nheaders++] =
+                (td_header){optarg, (size_t)(eq - optarg), eq + 1, strlen(eq + 1)};
             break;
         }
         case 'b':
-            if (!cli_parse_i64(optarg, &batch) || batch < 1 || batch > 1000000)
+            if (!cli_parse_i64(optarg, &o->batch) || o->batch < 1 || o->batch > 1000000)
                 return cli_usage_error("produce", "--batch takes a number from 1 to 1000000");
             break;
         case 'v':
-            verbose = true;
+            o->verbose = true;
             break;
         case 'h':
             fputs(produce_usage, stdout);
-            return EXIT_OK;
+            return -1;
         default:
             return cli_usage_error("produce", "unknown or incomplete option '%s'",
                                    argv[optind - 1]);
@@ -85,72 +287,135 @@ int cmd_produce(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error("produce", optind >= argc ? "produce needs a topic"
                                                          : "produce takes one topic");
-    const char *topic = argv[optind];
-    td_engine *e;
-    td_topic_info info;
-    int rc = cli_open_topic(data, topic, partition, "producing", &e, &info);
-    if (rc)
-        return rc;
-    /* Lines are kept in their own buffers until the batch is appended. */
-    size_t cap = (size_t)batch;
+    return EXIT_OK;
+}
+
+/* Reads lines into batches and writes them to the sink. */
+static int produce_lines(sink *s, FILE *in, progress *pg)
+{
+    const produce_opts *o = s->o;
+    size_t cap = (size_t)o->batch;
     char **lines = calloc(cap, sizeof(*lines));
     size_t *caps = calloc(cap, sizeof(*caps));
     td_event *ev = calloc(cap, sizeof(*ev));
-    td_produce_result *res = calloc(cap, sizeof(*res));
+    s->res = calloc(cap, sizeof(*s->res));
     int code = EXIT_OK;
-    if (!lines || !caps || !ev || !res) {
+    if (!lines || !caps || !ev || !s->res) {
         code = cli_fail("producing", -12);
         goto out;
     }
-    size_t n = 0, seplen = sep ? strlen(sep) : 0;
-    uint64_t total = 0;
+    size_t n = 0, seplen = o->sep ? strlen(o->sep) : 0;
+    uint64_t bytes = 0;
     for (;;) {
-        ssize_t len = getline(&lines[n], &caps[n], stdin);
+        ssize_t len = getline(&lines[n], &caps[n], in);
         if (len >= 0) {
+            bytes += (uint64_t)len;
             if (len > 0 && lines[n][len - 1] == '\n')
                 lines[n][--len] = 0;
             td_event *x = &ev[n];
             memset(x, 0, sizeof(*x));
-            x->partition = (int32_t)partition;
+            x->partition = (int32_t)o->partition;
             x->value = lines[n];
             x->value_len = (size_t)len;
-            char *at = sep ? memmem(lines[n], (size_t)len, sep, seplen) : NULL;
+            char *at = o->sep ? memmem(lines[n], (size_t)len, o->sep, seplen) : NULL;
             if (at) {
                 x->key = lines[n];
                 x->key_len = (size_t)(at - lines[n]);
                 x->value = at + seplen;
                 x->value_len = (size_t)len - x->key_len - seplen;
             }
-            x->headers = nheaders ? headers : NULL;
-            x->header_count = nheaders;
+            x->headers = o->nheaders ? o->headers : NULL;
+            x->header_count = o->nheaders;
             n++;
         }
         if (n == cap || (len < 0 && n > 0)) {
-            rc = td_produce(e, topic, ev, n, res);
-            if (rc) {
-                code = cli_fail("producing", rc);
+            if ((code = sink_write(s, ev, n)) != EXIT_OK)
                 goto out;
-            }
-            for (size_t i = 0; verbose && i < n; i++)
-                printf("%" PRId32 " %" PRId64 "\n", res[i].partition, res[i].offset);
-            total += n;
+            for (size_t i = 0; o->verbose && i < n; i++)
+                printf("%" PRId32 " %" PRId64 "\n", s->res[i].partition, s->res[i].offset);
+            pg->events += n;
+            pg->bytes = bytes;
+            progress_draw(pg, false);
             n = 0;
         }
         if (len < 0)
             break;
     }
-    if (ferror(stdin)) {
-        fprintf(stderr, "tidings: producing: error reading standard input after %" PRIu64
-                        " events\n", total);
+    if (ferror(in)) {
+        if (pg->on)
+            fputc('\n', stderr);
+        fprintf(stderr, "tidings: producing: error reading %s after %" PRIu64 " events\n",
+                o->file ? o->file : "standard input", pg->events);
         code = EXIT_RUNTIME;
+    } else {
+        progress_draw(pg, true);
     }
 out:
+    if (code != EXIT_OK && pg->on && pg->events)
+        fprintf(stderr, "tidings: producing: %" PRIu64 " events were written before the "
+                        "error\n", pg->events);
     for (size_t i = 0; lines && i < cap; i++)
         free(lines[i]);
     free(lines);
     free(caps);
     free(ev);
-    free(res);
-    td_engine_close(e);
+    free(s->res);
+    s->res = NULL;
+    return code;
+}
+
+int cmd_produce(int argc, char **argv)
+{
+    produce_opts o = {.partition = TD_PARTITION_ANY, .batch = 1000, .progress = -1};
+    int code = parse_opts(argc, argv, &o);
+    if (code)
+        return code < 0 ? EXIT_OK : code;
+    sink s = {.topic = argv[optind], .o = &o};
+    int rc = td_topic_name_validate(s.topic);
+    if (rc)
+        return cli_fail("producing", rc);
+    FILE *in = stdin;
+    if (o.file && strcmp(o.file, "-") != 0 && !(in = fopen(o.file, "r"))) {
+        fprintf(stderr, "tidings: producing: cannot open %s: %s\n", o.file, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    progress pg = {.total_bytes = -1, .start_ns = now_ns()};
+    pg.on = o.progress == 1 || (o.progress == -1 && o.file && isatty(STDERR_FILENO));
+    struct stat st;
+    if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
+        pg.total_bytes = st.st_size;
+
+    cli_remote r;
+    o.server = cli_server(o.server);
+    if (o.server) {
+        if ((code = cli_remote_open(o.server, &r)) != 0)
+            goto out;
+        s.r = &r;
+        snprintf(s.path, sizeof(s.path), "/v1/topics/%s/events", s.topic);
+        /* The topic and partition are checked before anything is read. */
+        char path[512];
+        json_t *t = NULL;
+        snprintf(path, sizeof(path), "/v1/topics/%s", s.topic);
+        code = cli_remote_call(&r, "GET", path, NULL, &t, "producing");
+        int64_t parts = (int64_t)json_integer_value(json_object_get(t, "partition_count"));
+        json_decref(t);
+        if (code == EXIT_OK && o.partition >= parts) {
+            fprintf(stderr, "tidings: producing: topic '%s' has no partition %" PRId64 "\n",
+                    s.topic, o.partition);
+            code = EXIT_NOTFOUND;
+        }
+        if (code == EXIT_OK)
+            code = produce_lines(&s, in, &pg);
+        cli_remote_close(&r);
+    } else {
+        td_topic_info info;
+        if ((code = cli_open_topic(o.data, s.topic, o.partition, "producing", &s.e, &info)) != 0)
+            goto out;
+        code = produce_lines(&s, in, &pg);
+        td_engine_close(s.e);
+    }
+out:
+    if (in != stdin)
+        fclose(in);
     return code;
 }

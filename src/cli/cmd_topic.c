@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 static const char topic_usage[] =
     "usage: tidings topic <action> [options]\n"
@@ -21,6 +22,8 @@ static const char topic_usage[] =
     "\n"
     "options:\n"
     "  -d, --data DIR          data directory (default: $TIDINGS_DATA, else ./data)\n"
+    "  -s, --server URL        a running broker's HTTP address (default: $TIDINGS_SERVER;\n"
+    "                          without either, the data directory)\n"
     "  -p, --partitions N      partition count (create: default 1; add-partitions: new total)\n"
     "  -c, --config KEY=VALUE  topic setting, repeatable:\n"
     "        retention.ms retention.bytes retention.records segment.bytes segment.ms\n"
@@ -32,7 +35,7 @@ static const char topic_usage[] =
 #define MAX_CONFIGS 64
 
 typedef struct topic_opts {
-    const char *data;
+    const char *data, *server;
     int64_t partitions;
     bool have_partitions;
     bool json;
@@ -63,22 +66,155 @@ static void free_opts(topic_opts *o)
         free(o->config_text[i]);
 }
 
-static void print_config_json(const td_topic_config *c)
+static const char *action_what(const char *action)
 {
-    printf("{");
-    int first = 1;
-    for (const char *const *k = td_topic_config_keys(); *k; k++) {
-        char v[64];
-        td_topic_config_get(c, *k, v, sizeof(v));
-        printf("%s", first ? "" : ",");
-        cli_json_string(stdout, *k, strlen(*k));
-        printf(":");
-        cli_json_string(stdout, v, strlen(v));
-        first = 0;
-    }
-    printf("}");
+    static const char *const names[][2] = {
+        {"create", "creating topic"},       {"list", "listing topics"},
+        {"describe", "describing topic"},   {"alter", "altering topic"},
+        {"add-partitions", "adding partitions"}, {"delete", "deleting topic"}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(names[i][0], action))
+            return names[i][1];
+    return action;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Local mode: the answers are built as the HTTP API gives them, so that one renderer serves
+ * both modes and --json is the same whichever answers.
+ */
+static json_t *config_json(const td_topic_config *c)
+{
+    json_t *o = json_object();
+    for (const char *const *k = td_topic_config_keys(); *k; k++) {
+        char v[128];
+        if (td_topic_config_get(c, *k, v, sizeof(v)) == 0)
+            json_object_set_new(o, *k, json_string(v));
+    }
+    return o;
+}
+
+static json_t *topic_json(const td_topic_info *t)
+{
+    return json_pack("{s:s,s:i,s:I}", "name", t->name, "partition_count", t->partitions,
+                     "created_ms", (json_int_t)t->created_ms);
+}
+
+static int local_list(td_engine *e, json_t **out)
+{
+    td_topic_info *v;
+    size_t n;
+    int rc = td_topic_list(e, &v, &n);
+    if (rc)
+        return cli_fail("listing topics", rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, topic_json(&v[i]));
+    free(v);
+    *out = json_pack("{s:o}", "topics", arr);
+    return EXIT_OK;
+}
+
+static int local_describe(td_engine *e, const char *name, const char *what, json_t **out)
+{
+    td_topic_info t;
+    int rc = td_topic_describe(e, name, &t);
+    if (rc)
+        return cli_fail(what, rc);
+    json_t *o = topic_json(&t), *parts = json_array();
+    json_object_set_new(o, "config", config_json(&t.config));
+    json_object_set_new(o, "partitions", parts);
+    for (int32_t i = 0; i < t.partitions; i++) {
+        td_partition_info p;
+        if ((rc = td_partition_describe(e, name, i, &p)) != 0) {
+            json_decref(o);
+            return cli_fail(what, rc);
+        }
+        json_t *pj = json_pack("{s:i,s:I,s:I,s:I,s:I,s:i,s:b}", "partition", p.partition,
+                               "log_start_offset", (json_int_t)p.log_start_offset,
+                               "high_watermark", (json_int_t)p.high_watermark, "log_end_offset",
+                               (json_int_t)p.log_end_offset, "size_bytes",
+                               (json_int_t)p.size_bytes, "segments", p.segments, "offline",
+                               p.offline != 0);
+        if (p.offline)
+            json_object_set_new(pj, "error", json_string(p.error));
+        json_array_append_new(parts, pj);
+    }
+    *out = o;
+    return EXIT_OK;
+}
+
+static int topic_local(const char *action, const char *name, const topic_opts *o, json_t **out)
+{
+    td_engine *e;
+    int rc = cli_open(cli_data_dir(o->data), &e), code;
+    if (rc)
+        return cli_fail("opening the data directory", rc);
+    if (strcmp(action, "create") == 0) {
+        rc = td_topic_create(e, name, o->have_partitions ? (int32_t)o->partitions : 1, o->configs,
+                             o->nconfigs);
+        code = rc ? cli_fail("creating topic", rc) : EXIT_OK;
+    } else if (strcmp(action, "list") == 0) {
+        code = local_list(e, out);
+    } else if (strcmp(action, "describe") == 0) {
+        code = local_describe(e, name, "describing topic", out);
+    } else if (strcmp(action, "alter") == 0) {
+        rc = td_topic_alter(e, name, o->configs, o->nconfigs);
+        code = rc ? cli_fail("altering topic", rc) : EXIT_OK;
+    } else if (strcmp(action, "add-partitions") == 0) {
+        rc = td_topic_add_partitions(e, name, (int32_t)o->partitions);
+        code = rc ? cli_fail("adding partitions", rc) : EXIT_OK;
+    } else {
+        rc = td_topic_delete(e, name);
+        code = rc ? cli_fail("deleting topic", rc) : EXIT_OK;
+    }
+    td_engine_close(e);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Remote mode
+ */
+static int topic_remote(const char *server, const char *action, const char *name,
+                        const topic_opts *o, json_t **out)
+{
+    cli_remote r;
+    int code = cli_remote_open(server, &r);
+    if (code)
+        return code;
+    char path[1024];
+    snprintf(path, sizeof(path), "/v1/topics%s%s", name ? "/" : "", name ? name : "");
+    json_t *config = json_object();
+    for (size_t i = 0; i < o->nconfigs; i++)
+        json_object_set_new(config, o->configs[i].key, json_string(o->configs[i].value));
+    json_t *body = NULL;
+    if (strcmp(action, "create") == 0) {
+        snprintf(path, sizeof(path), "/v1/topics");
+        body = json_pack("{s:s,s:O}", "name", name, "config", config);
+        if (o->have_partitions)
+            json_object_set_new(body, "partitions", json_integer(o->partitions));
+        code = cli_remote_call(&r, "POST", path, body, NULL, "creating topic");
+    } else if (strcmp(action, "list") == 0) {
+        code = cli_remote_call(&r, "GET", path, NULL, out, "listing topics");
+    } else if (strcmp(action, "describe") == 0) {
+        code = cli_remote_call(&r, "GET", path, NULL, out, "describing topic");
+    } else if (strcmp(action, "alter") == 0) {
+        body = json_pack("{s:O}", "config", config);
+        code = cli_remote_call(&r, "PATCH", path, body, NULL, "altering topic");
+    } else if (strcmp(action, "add-partitions") == 0) {
+        body = json_pack("{s:I}", "partitions", (json_int_t)o->partitions);
+        code = cli_remote_call(&r, "PATCH", path, body, NULL, "adding partitions");
+    } else {
+        code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "deleting topic");
+    }
+    json_decref(body);
+    json_decref(config);
+    cli_remote_close(&r);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output, from the API's JSON
+ */
 static void format_time(int64_t ms, char *buf, size_t len)
 {
     time_t s = (time_t)(ms / 1000);
@@ -87,95 +223,48 @@ static void format_time(int64_t ms, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int do_list(td_engine *e, const topic_opts *o)
+static int64_t jint(const json_t *o, const char *key)
 {
-    td_topic_info *v;
-    size_t n;
-    int rc = td_topic_list(e, &v, &n);
-    if (rc)
-        return cli_fail("listing topics", rc);
-    if (o->json) {
-        printf("[");
-        for (size_t i = 0; i < n; i++) {
-            printf("%s{\"name\":", i ? "," : "");
-            cli_json_string(stdout, v[i].name, strlen(v[i].name));
-            printf(",\"partitions\":%" PRId32 ",\"created_ms\":%" PRId64 ",\"config\":",
-                   v[i].partitions, v[i].created_ms);
-            print_config_json(&v[i].config);
-            printf("}");
-        }
-        printf("]\n");
-    } else {
-        printf("%-40s %10s  %-16s %s\n", "TOPIC", "PARTITIONS", "RETENTION.MS", "FSYNC");
-        for (size_t i = 0; i < n; i++) {
-            char ret[32], fs[32];
-            td_topic_config_get(&v[i].config, "retention.ms", ret, sizeof(ret));
-            td_topic_config_get(&v[i].config, "fsync", fs, sizeof(fs));
-            printf("%-40s %10" PRId32 "  %-16s %s\n", v[i].name, v[i].partitions, ret, fs);
-        }
-    }
-    free(v);
-    return EXIT_OK;
+    return (int64_t)json_integer_value(json_object_get(o, key));
 }
 
-static int do_describe(td_engine *e, const char *name, const topic_opts *o)
+static void print_list(const json_t *j)
 {
-    td_topic_info t;
-    int rc = td_topic_describe(e, name, &t);
-    if (rc)
-        return cli_fail("describing topic", rc);
-    td_partition_info *parts = calloc((size_t)t.partitions, sizeof(*parts));
-    if (!parts)
-        return cli_fail("describing topic", -12);
-    for (int32_t i = 0; i < t.partitions; i++) {
-        rc = td_partition_describe(e, name, i, &parts[i]);
-        if (rc) {
-            free(parts);
-            return cli_fail("describing partition", rc);
-        }
-    }
-    if (o->json) {
-        printf("{\"name\":");
-        cli_json_string(stdout, t.name, strlen(t.name));
-        printf(",\"partitions\":%" PRId32 ",\"created_ms\":%" PRId64 ",\"config\":", t.partitions,
-               t.created_ms);
-        print_config_json(&t.config);
-        printf(",\"partition_info\":[");
-        for (int32_t i = 0; i < t.partitions; i++) {
-            td_partition_info *p = &parts[i];
-            printf("%s{\"partition\":%" PRId32 ",\"log_start_offset\":%" PRId64
-                   ",\"high_watermark\":%" PRId64 ",\"log_end_offset\":%" PRId64
-                   ",\"size_bytes\":%" PRId64 ",\"segments\":%" PRId32 ",\"offline\":%s",
-                   i ? "," : "", p->partition, p->log_start_offset, p->high_watermark,
-                   p->log_end_offset, p->size_bytes, p->segments, p->offline ? "true" : "false");
-            if (p->offline) {
-                printf(",\"error\":");
-                cli_json_string(stdout, p->error, strlen(p->error));
-            }
-            printf("}");
-        }
-        printf("]}\n");
-    } else {
+    printf("%-40s %10s  %s\n", "TOPIC", "PARTITIONS", "CREATED");
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(j, "topics"), i, t)
+    {
         char created[32];
-        format_time(t.created_ms, created, sizeof(created));
-        printf("topic       %s\npartitions  %" PRId32 "\ncreated     %s\nconfig\n", t.name,
-               t.partitions, created);
-        for (const char *const *k = td_topic_config_keys(); *k; k++) {
-            char v[64];
-            td_topic_config_get(&t.config, *k, v, sizeof(v));
-            printf("  %-24s %s\n", *k, v);
-        }
-        printf("%-10s %16s %16s %14s %9s  %s\n", "PARTITION", "LOG-START", "HIGH-WATERMARK",
-               "BYTES", "SEGMENTS", "STATE");
-        for (int32_t i = 0; i < t.partitions; i++) {
-            td_partition_info *p = &parts[i];
-            printf("%-10" PRId32 " %16" PRId64 " %16" PRId64 " %14" PRId64 " %9" PRId32 "  %s%s\n",
-                   p->partition, p->log_start_offset, p->high_watermark, p->size_bytes,
-                   p->segments, p->offline ? "OFFLINE: " : "online", p->offline ? p->error : "");
-        }
+        format_time(jint(t, "created_ms"), created, sizeof(created));
+        printf("%-40s %10" PRId64 "  %s\n", json_string_value(json_object_get(t, "name")),
+               jint(t, "partition_count"), created);
     }
-    free(parts);
-    return EXIT_OK;
+}
+
+static void print_describe(const json_t *t)
+{
+    char created[32];
+    format_time(jint(t, "created_ms"), created, sizeof(created));
+    printf("topic       %s\npartitions  %" PRId64 "\ncreated     %s\nconfig\n",
+           json_string_value(json_object_get(t, "name")), jint(t, "partition_count"), created);
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(t, "config"), k, v)
+        printf("  %-24s %s\n", k, json_string_value(v));
+    printf("%-10s %16s %16s %14s %9s  %s\n", "PARTITION", "LOG-START", "HIGH-WATERMARK", "BYTES",
+           "SEGMENTS", "STATE");
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(t, "partitions"), i, p)
+    {
+        bool offline = json_is_true(json_object_get(p, "offline"));
+        const char *err = json_string_value(json_object_get(p, "error"));
+        printf("%-10" PRId64 " %16" PRId64 " %16" PRId64 " %14" PRId64 " %9" PRId64 "  %s%s\n",
+               jint(p, "partition"), jint(p, "log_start_offset"), jint(p, "high_watermark"),
+               jint(p, "size_bytes"), jint(p, "segments"), offline ? "OFFLINE: " : "online",
+               offline && err ? err : "");
+    }
 }
 
 int cmd_topic(int argc, char **argv)
@@ -183,17 +272,21 @@ int cmd_topic(int argc, char **argv)
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},  {"partitions", required_argument, NULL, 'p'},
         {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"server", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     topic_opts o;
     memset(&o, 0, sizeof(o));
     int c, code = EXIT_OK;
     optind = 1;
     opterr = 0;
     /* GNU getopt_long permutes: options may come before or after the action and the name. */
-    while ((c = getopt_long(argc, argv, "d:p:c:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:p:c:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.data = optarg;
+            break;
+        case 's':
+            o.server = optarg;
             break;
         case 'p':
             if (!cli_parse_i64(optarg, &o.partitions) || o.partitions < 1 ||
@@ -259,39 +352,31 @@ int cmd_topic(int argc, char **argv)
         code = cli_usage_error("topic", "topic add-partitions needs --partitions TOTAL");
         goto out;
     }
-    td_engine *e;
-    int rc = cli_open(cli_data_dir(o.data), &e);
-    if (rc) {
-        code = cli_fail("opening the data directory", rc);
+    const char *server = cli_server(o.server);
+    if (server && name && td_topic_name_validate(name) != 0) {
+        code = cli_fail(action_what(action), TD_ENAME); /* also keeps the name safe in a URL */
         goto out;
     }
-    if (strcmp(action, "create") == 0) {
-        rc = td_topic_create(e, name, o.have_partitions ? (int32_t)o.partitions : 1, o.configs,
-                             o.nconfigs);
-        code = rc ? cli_fail("creating topic", rc) : EXIT_OK;
-        if (!rc)
+    json_t *answer = NULL;
+    code = server ? topic_remote(server, action, name, &o, &answer)
+                  : topic_local(action, name, &o, &answer);
+    if (code == EXIT_OK) {
+        if (answer && o.json)
+            cli_json_print(answer);
+        else if (strcmp(action, "list") == 0)
+            print_list(answer);
+        else if (strcmp(action, "describe") == 0)
+            print_describe(answer);
+        else if (strcmp(action, "create") == 0)
             printf("created topic %s\n", name);
-    } else if (strcmp(action, "list") == 0) {
-        code = do_list(e, &o);
-    } else if (strcmp(action, "describe") == 0) {
-        code = do_describe(e, name, &o);
-    } else if (strcmp(action, "alter") == 0) {
-        rc = td_topic_alter(e, name, o.configs, o.nconfigs);
-        code = rc ? cli_fail("altering topic", rc) : EXIT_OK;
-        if (!rc)
+        else if (strcmp(action, "alter") == 0)
             printf("altered topic %s\n", name);
-    } else if (strcmp(action, "add-partitions") == 0) {
-        rc = td_topic_add_partitions(e, name, (int32_t)o.partitions);
-        code = rc ? cli_fail("adding partitions", rc) : EXIT_OK;
-        if (!rc)
+        else if (strcmp(action, "add-partitions") == 0)
             printf("topic %s now has %" PRId64 " partitions\n", name, o.partitions);
-    } else {
-        rc = td_topic_delete(e, name);
-        code = rc ? cli_fail("deleting topic", rc) : EXIT_OK;
-        if (!rc)
+        else
             printf("deleted topic %s\n", name);
     }
-    td_engine_close(e);
+    json_decref(answer);
 out:
     free_opts(&o);
     return code;

@@ -1,6 +1,6 @@
 /*
  * main.c: the tidings command: dispatch to verbs, shared helpers (errors and exit codes, the
- * data directory, JSON output).
+ * data directory, base64).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,11 +18,14 @@ static const char usage[] =
     "  serve                      run the broker on a data directory\n"
     "  topic create|list|describe|alter|add-partitions|delete\n"
     "                             manage topics\n"
-    "  produce TOPIC              append one event per line of standard input\n"
-    "  consume TOPIC              print events\n"
+    "  produce TOPIC              append one event per line of standard input (or --file)\n"
+    "  consume TOPIC              print events (--follow PATTERNS: live)\n"
+    "  group list|describe|reset|delete\n"
+    "                             consumer groups, their offsets and lag\n"
     "\n"
-    "Every command takes --data DIR (default: $TIDINGS_DATA, else ./data) and --help.\n"
-    "Local commands work on a data directory that no running broker holds.\n"
+    "Every command takes --help. Commands work on a running broker given by --server URL\n"
+    "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
+    "no broker holds: --data DIR (default: $TIDINGS_DATA, else ./data).\n"
     "  tidings --version          print the version\n";
 
 int cli_fail(const char *what, int rc)
@@ -104,95 +107,62 @@ bool cli_parse_i64(const char *s, int64_t *out)
     return true;
 }
 
-void cli_json_string(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (c < 0x20)
-                fprintf(f, "\\u%04x", c);
-            else
-                fputc(c, f);
-        }
-    }
-    fputc('"', f);
-}
+static const char b64_tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-bool utf8_valid(const void *data, size_t n)
+char *cli_base64(const void *data, size_t n)
 {
     const unsigned char *p = data;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len;
-        uint32_t cp;
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-void cli_base64_write(FILE *f, const void *data, size_t n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = data;
-    fputc('"', f);
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out)
+        return NULL;
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16;
         if (i + 1 < n)
             v |= (uint32_t)p[i + 1] << 8;
         if (i + 2 < n)
             v |= p[i + 2];
-        fputc(tbl[v >> 18], f);
-        fputc(tbl[(v >> 12) & 63], f);
-        fputc(i + 1 < n ? tbl[(v >> 6) & 63] : '=', f);
-        fputc(i + 2 < n ? tbl[v & 63] : '=', f);
+        *o++ = b64_tbl[v >> 18];
+        *o++ = b64_tbl[(v >> 12) & 63];
+        *o++ = i + 1 < n ? b64_tbl[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? b64_tbl[v & 63] : '=';
     }
-    fputc('"', f);
+    *o = 0;
+    return out;
+}
+
+char *cli_unbase64(const char *s, size_t n, size_t *len)
+{
+    if (n % 4)
+        return NULL;
+    char *out = malloc(n / 4 * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int pad = 0;
+        for (int j = 0; j < 4; j++) {
+            char c = s[i + j];
+            const char *at = c ? strchr(b64_tbl, c) : NULL;
+            if (c == '=' && i + 4 == n && j >= 2 && (j == 3 || s[i + 3] == '=')) {
+                pad++;
+                v <<= 6;
+            } else if (at && !pad) {
+                v = v << 6 | (uint32_t)(at - b64_tbl);
+            } else {
+                free(out);
+                return NULL;
+            }
+        }
+        out[k++] = (char)(v >> 16);
+        if (pad < 2)
+            out[k++] = (char)(v >> 8);
+        if (pad < 1)
+            out[k++] = (char)v;
+    }
+    out[k] = 0;
+    *len = k;
+    return out;
 }
 
 int main(int argc, char **argv)
@@ -221,6 +191,8 @@ int main(int argc, char **argv)
         return cmd_consume(argc - 1, argv + 1);
     if (strcmp(verb, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(verb, "group") == 0)
+        return cmd_group(argc - 1, argv + 1);
     fprintf(stderr, "tidings: unknown command '%s'\n(see 'tidings --help')\n", verb);
     return EXIT_USAGE;
 }

@@ -15,14 +15,18 @@ BIN = os.environ.get("TIDINGS_BIN", os.path.join(ROOT, "build", "debug", "tiding
 
 
 class Cli:
-    def __init__(self, data):
-        self.data = data
+    """The tidings command, local on a data directory, or (server=URL) against a running
+    broker: `data=True` adds --data DIR or --server URL."""
 
-    def run(self, *args, input=None, check=True, timeout=60, data=True):
+    def __init__(self, data, server=None):
+        self.data = data
+        self.server = server
+
+    def run(self, *args, input=None, check=True, timeout=60, data=True, env=None):
         cmd = [BIN, *args]
         if data:
-            cmd += ["--data", self.data]
-        p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
+            cmd += ["--server", self.server] if self.server else ["--data", self.data]
+        p = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=env)
         if check and p.returncode != 0:
             raise AssertionError(
                 f"{cmd} exited {p.returncode}: {p.stderr.decode(errors='replace')}")
@@ -33,8 +37,19 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path):
-    return Cli(str(tmp_path / "data"))
+def cli(request, tmp_path):
+    """The command on a data directory; with BOTH_MODES on a test, once so and once against a
+    broker over HTTP (--server), and the test must see the same."""
+    if getattr(request, "param", "local") == "local":
+        yield Cli(str(tmp_path / "data"))
+        return
+    b = Broker(str(tmp_path / "broker" / "data"), http=True).start()
+    yield Cli(b.data, server=f"http://127.0.0.1:{b.http_port}")
+    b.stop()
+
+
+# Runs a test that takes `cli` in local and in remote mode.
+BOTH_MODES = pytest.mark.parametrize("cli", ["local", "remote"], indirect=True)
 
 
 class Broker:

@@ -1,0 +1,542 @@
+/*
+ * cmd_group.c: tidings group list|describe|reset|delete: consumer groups with their committed
+ * offsets and lag, on a running broker (/v1/groups) or, in local mode, from the data directory
+ * (where no broker runs, so no group has members).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/remote.h"
+
+static const char group_usage[] =
+    "usage: tidings group <action> [options]\n"
+    "\n"
+    "  list [--json]\n"
+    "  describe GROUP [--json]\n"
+    "  reset GROUP (--to-earliest | --to-latest | --to-offset N | --to-time T)\n"
+    "        [--topic TOPIC[:P,P...]]... [--dry-run] [--json]\n"
+    "  delete GROUP\n"
+    "\n"
+    "Offsets can be reset and groups deleted only while the group has no members.\n"
+    "\n"
+    "options:\n"
+    "  -d, --data DIR          data directory (default: $TIDINGS_DATA, else ./data)\n"
+    "  -s, --server URL        a running broker's HTTP address (default: $TIDINGS_SERVER;\n"
+    "                          without either, the data directory)\n"
+    "      --to-earliest       reset to each partition's log start\n"
+    "      --to-latest         reset to each partition's high watermark (skip everything)\n"
+    "      --to-offset N       reset to offset N (kept within each partition's log)\n"
+    "      --to-time T         reset to the first event at or after T: milliseconds since the\n"
+    "                          epoch, or UTC like 2026-11-24T21:00:00Z\n"
+    "  -t, --topic T[:P,...]   the topic (and partitions) to reset (repeatable; default: every\n"
+    "                          partition the group committed)\n"
+    "  -n, --dry-run           show the new offsets without setting them\n"
+    "      --json              machine-readable output (the HTTP API's JSON)\n"
+    "  -h, --help              this help\n";
+
+enum { TO_NONE, TO_EARLIEST, TO_LATEST, TO_OFFSET, TO_TIME };
+#define MAX_TOPICS 64
+
+typedef struct group_opts {
+    const char *data, *server;
+    int to;
+    int64_t value;
+    const char *time_text;
+    bool dry_run, json;
+    const char *topics[MAX_TOPICS];
+    size_t ntopics;
+} group_opts;
+
+static bool parse_time(const char *s, int64_t *ms)
+{
+    if (cli_parse_i64(s, ms))
+        return *ms >= 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || (strcmp(end, "Z") != 0 && *end != 0))
+        return false;
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return true;
+}
+
+/* "orders" or "orders:0,2" as the API's topics entry. */
+static json_t *topic_spec(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    if (!colon)
+        return json_string(spec);
+    json_t *parts = json_array();
+    const char *p = colon + 1;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            json_decref(parts);
+            return NULL;
+        }
+        json_array_append_new(parts, json_integer(v));
+        p = *end ? end + 1 : end;
+    }
+    if (json_array_size(parts) == 0) {
+        json_decref(parts);
+        return NULL;
+    }
+    char name[TD_TOPIC_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%.*s", (int)(colon - spec), spec);
+    return json_pack("{s:s,s:o}", "topic", name, "partitions", parts);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Local mode: the answers built as the HTTP API gives them. No broker holds the data directory,
+ * so no group has members: every group is Empty.
+ */
+static json_t *local_offsets(td_engine *e, const char *group, int64_t *total, int *rc)
+{
+    td_group_lag_info *v = NULL;
+    size_t n = 0;
+    if ((*rc = td_group_lag(e, group, &v, &n)) != 0)
+        return NULL;
+    json_t *arr = json_array();
+    *total = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:n}", "topic", v[i].topic, "partition",
+                              v[i].partition, "committed", (json_int_t)v[i].committed,
+                              "high_watermark", (json_int_t)v[i].high_watermark, "lag",
+                              (json_int_t)v[i].lag, "commit_ms", (json_int_t)v[i].commit_ms,
+                              "member_id");
+        json_array_append_new(arr, r);
+        *total += v[i].lag;
+    }
+    free(v);
+    return arr;
+}
+
+static int local_list(td_engine *e, json_t **out)
+{
+    td_group_info *v = NULL;
+    size_t n = 0;
+    int rc = td_group_list(e, &v, &n);
+    if (rc)
+        return cli_fail("listing groups", rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        int64_t lag = 0;
+        json_t *offs = local_offsets(e, v[i].name, &lag, &rc);
+        json_t *g = json_pack("{s:s,s:s,s:s,s:i,s:I}", "group", v[i].name, "state", "Empty",
+                              "protocol_type", "", "members", 0, "partitions",
+                              (json_int_t)json_array_size(offs));
+        json_object_set_new(g, "lag", offs ? json_integer(lag) : json_null());
+        json_decref(offs);
+        json_array_append_new(arr, g);
+    }
+    free(v);
+    *out = json_pack("{s:o}", "groups", arr);
+    return EXIT_OK;
+}
+
+static int not_found(const char *group)
+{
+    fprintf(stderr, "tidings: group '%s' does not exist (it has no committed offsets)\n", group);
+    return EXIT_NOTFOUND;
+}
+
+static int local_describe(td_engine *e, const char *group, json_t **out)
+{
+    int64_t lag = 0;
+    int rc;
+    json_t *offs = local_offsets(e, group, &lag, &rc);
+    if (!offs)
+        return cli_fail("describing group", rc);
+    if (json_array_size(offs) == 0) {
+        json_decref(offs);
+        return not_found(group);
+    }
+    *out = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:[],s:o,s:I}", "group", group, "state", "Empty",
+                     "generation", 0, "protocol_type", "", "protocol", "", "leader", "",
+                     "members", "offsets", offs, "lag", (json_int_t)lag);
+    return EXIT_OK;
+}
+
+/* Adds (topic, partition) to the commits unless it is there; false when out of memory. */
+static bool add_target(td_offset_commit **v, size_t *n, size_t *cap, const char *topic,
+                       int32_t partition)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i].partition == partition && !strcmp((*v)[i].topic, topic))
+            return true;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        td_offset_commit *q = realloc(*v, c * sizeof(*q));
+        if (!q)
+            return false;
+        *v = q;
+        *cap = c;
+    }
+    char *t = strdup(topic);
+    if (!t)
+        return false;
+    (*v)[(*n)++] = (td_offset_commit){.topic = t, .partition = partition, .leader_epoch = -1};
+    return true;
+}
+
+/* The partitions to reset: those named, or every one the group committed. */
+static int reset_targets(td_engine *e, const char *group, const group_opts *o,
+                         td_offset_commit **v, size_t *n)
+{
+    size_t cap = 0;
+    if (o->ntopics == 0) {
+        td_committed_offset *c = NULL;
+        size_t k = 0;
+        int rc = td_group_offsets(e, group, &c, &k);
+        if (rc)
+            return cli_fail("resetting offsets", rc);
+        for (size_t i = 0; i < k; i++)
+            if (!add_target(v, n, &cap, c[i].topic, c[i].partition)) {
+                free(c);
+                return cli_fail("resetting offsets", -12);
+            }
+        free(c);
+        if (*n == 0) {
+            fprintf(stderr, "tidings: resetting offsets: group '%s' has no committed offsets: "
+                            "name the topics to reset (--topic)\n", group);
+            return EXIT_USAGE;
+        }
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < o->ntopics; i++) {
+        json_t *spec = topic_spec(o->topics[i]);
+        const char *name = json_is_string(spec) ? json_string_value(spec)
+                                                : json_string_value(json_object_get(spec, "topic"));
+        td_topic_info info;
+        int rc = td_topic_describe(e, name, &info);
+        if (rc) {
+            json_decref(spec);
+            return cli_fail("resetting offsets", rc);
+        }
+        json_t *parts = json_object_get(spec, "partitions");
+        size_t np = parts ? json_array_size(parts) : (size_t)info.partitions;
+        for (size_t k = 0; k < np; k++) {
+            int64_t p = parts ? json_integer_value(json_array_get(parts, k)) : (int64_t)k;
+            if (p >= info.partitions) {
+                fprintf(stderr, "tidings: resetting offsets: topic '%s' has partitions 0 to %d\n",
+                        info.name, info.partitions - 1);
+                json_decref(spec);
+                return EXIT_NOTFOUND;
+            }
+            if (!add_target(v, n, &cap, info.name, (int32_t)p)) {
+                json_decref(spec);
+                return cli_fail("resetting offsets", -12);
+            }
+        }
+        json_decref(spec);
+    }
+    return EXIT_OK;
+}
+
+static int local_reset(td_engine *e, const char *group, const group_opts *o, json_t **out)
+{
+    td_offset_commit *v = NULL;
+    size_t n = 0;
+    int code = reset_targets(e, group, o, &v, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; code == EXIT_OK && i < n; i++) {
+        td_offset_commit *c = &v[i];
+        int64_t start, hwm, off = 0, prev;
+        int rc = td_offset_for(e, c->topic, c->partition, TD_OFFSET_EARLIEST, &start);
+        if (!rc)
+            rc = td_offset_for(e, c->topic, c->partition, TD_OFFSET_LATEST, &hwm);
+        if (!rc && o->to == TO_TIME)
+            rc = td_offset_for_time(e, c->topic, c->partition, o->value, &off);
+        if (rc) {
+            code = cli_fail("resetting offsets", rc);
+            break;
+        }
+        /* As Kafka's tool: within the log's bounds. */
+        if (o->to == TO_EARLIEST)
+            off = start;
+        else if (o->to == TO_LATEST)
+            off = hwm;
+        else if (o->to == TO_OFFSET)
+            off = o->value < start ? start : o->value > hwm ? hwm : o->value;
+        c->offset = off;
+        json_t *r = json_pack("{s:s,s:i,s:I}", "topic", c->topic, "partition", c->partition,
+                              "offset", (json_int_t)off);
+        json_object_set_new(r, "previous",
+                            td_group_committed(e, group, c->topic, c->partition, &prev) == 0
+                                ? json_integer(prev)
+                                : json_null());
+        json_array_append_new(arr, r);
+    }
+    if (code == EXIT_OK && !o->dry_run) {
+        int rc = td_group_commit(e, group, v, n, 0);
+        if (rc)
+            code = cli_fail("resetting offsets", rc);
+    }
+    for (size_t i = 0; i < n; i++)
+        free((char *)v[i].topic);
+    free(v);
+    if (code == EXIT_OK)
+        *out = json_pack("{s:s,s:b,s:o}", "group", group, "dry_run", o->dry_run, "offsets", arr);
+    else
+        json_decref(arr);
+    return code;
+}
+
+static int group_local(const char *action, const char *group, const group_opts *o, json_t **out)
+{
+    td_engine *e;
+    int rc = cli_open(cli_data_dir(o->data), &e), code;
+    if (rc)
+        return cli_fail("opening the data directory", rc);
+    if (!strcmp(action, "list")) {
+        code = local_list(e, out);
+    } else if (!strcmp(action, "describe")) {
+        code = local_describe(e, group, out);
+    } else if (!strcmp(action, "reset")) {
+        code = local_reset(e, group, o, out);
+    } else {
+        rc = td_group_delete(e, group);
+        code = rc == TD_ENOTFOUND ? not_found(group) : rc ? cli_fail("deleting group", rc) : 0;
+    }
+    td_engine_close(e);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Remote mode
+ */
+static int group_remote(const char *server, const char *action, const char *group,
+                        const group_opts *o, json_t **out)
+{
+    cli_remote r;
+    int code = cli_remote_open(server, &r);
+    if (code)
+        return code;
+    char *esc = group ? cli_remote_escape(&r, group) : NULL;
+    char path[1024];
+    snprintf(path, sizeof(path), "/v1/groups%s%s", esc ? "/" : "", esc ? esc : "");
+    free(esc);
+    if (!strcmp(action, "list")) {
+        code = cli_remote_call(&r, "GET", path, NULL, out, "listing groups");
+    } else if (!strcmp(action, "describe")) {
+        code = cli_remote_call(&r, "GET", path, NULL, out, "describing group");
+    } else if (!strcmp(action, "delete")) {
+        code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "deleting group");
+    } else {
+        static const char *const names[] = {"", "earliest", "latest", "offset", "time"};
+        json_t *b = json_pack("{s:s,s:b}", "to", names[o->to], "dry_run", o->dry_run);
+        if (o->to == TO_OFFSET || o->to == TO_TIME)
+            json_object_set_new(b, o->to == TO_OFFSET ? "offset" : "time",
+                                json_integer(o->value));
+        if (o->ntopics) {
+            json_t *ts = json_array();
+            for (size_t i = 0; i < o->ntopics; i++)
+                json_array_append_new(ts, topic_spec(o->topics[i]));
+            json_object_set_new(b, "topics", ts);
+        }
+        strncat(path, "/reset", sizeof(path) - strlen(path) - 1);
+        code = cli_remote_call(&r, "POST", path, b, out, "resetting offsets");
+        json_decref(b);
+    }
+    cli_remote_close(&r);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output
+ */
+static int64_t jint(const json_t *o, const char *key)
+{
+    return (int64_t)json_integer_value(json_object_get(o, key));
+}
+
+/* A number, or "-" for null. */
+static const char *num(const json_t *o, const char *key, char *buf, size_t len)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return "-";
+    snprintf(buf, len, "%" PRId64, (int64_t)json_integer_value(v));
+    return buf;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && *s ? s : "-";
+}
+
+static void print_list(const json_t *j)
+{
+    printf("%-32s %-20s %8s %11s %12s\n", "GROUP", "STATE", "MEMBERS", "PARTITIONS", "LAG");
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(j, "groups"), i, g)
+    {
+        char lag[24];
+        printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", str(g, "group"), str(g, "state"),
+               jint(g, "members"), jint(g, "partitions"), num(g, "lag", lag, sizeof(lag)));
+    }
+}
+
+static void print_describe(const json_t *d)
+{
+    printf("group       %s\nstate       %s\n", str(d, "group"), str(d, "state"));
+    if (json_array_size(json_object_get(d, "members")))
+        printf("protocol    %s (%s), generation %" PRId64 "\n", str(d, "protocol"),
+               str(d, "protocol_type"), jint(d, "generation"));
+    printf("members     %zu\nlag         %" PRId64 "\n\n", json_array_size(json_object_get(d, "members")),
+           jint(d, "lag"));
+    printf("%-32s %9s %14s %14s %10s  %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK",
+           "LAG", "MEMBER (CLIENT-ID, HOST)");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(d, "offsets"), i, r)
+    {
+        char c[24], h[24], l[24], who[512] = "-";
+        const char *member = json_string_value(json_object_get(r, "member_id"));
+        size_t k;
+        json_t *m;
+        json_array_foreach(json_object_get(d, "members"), k, m)
+        {
+            if (member && !strcmp(member, str(m, "member_id")))
+                snprintf(who, sizeof(who), "%s (%s, %s)", member, str(m, "client_id"),
+                         str(m, "client_host"));
+        }
+        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", str(r, "topic"), jint(r, "partition"),
+               num(r, "committed", c, sizeof(c)), num(r, "high_watermark", h, sizeof(h)),
+               num(r, "lag", l, sizeof(l)), who);
+    }
+}
+
+static void print_reset(const json_t *j)
+{
+    bool dry = json_is_true(json_object_get(j, "dry_run"));
+    printf("%-32s %9s %14s %14s\n", "TOPIC", "PARTITION", "PREVIOUS", "NEW");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(j, "offsets"), i, r)
+    {
+        char p[24], n[24];
+        printf("%-32s %9" PRId64 " %14s %14s\n", str(r, "topic"), jint(r, "partition"),
+               num(r, "previous", p, sizeof(p)), num(r, "offset", n, sizeof(n)));
+    }
+    printf(dry ? "(dry run: nothing was changed)\n" : "reset %zu offsets of group %s\n",
+           json_array_size(json_object_get(j, "offsets")), str(j, "group"));
+}
+
+int cmd_group(int argc, char **argv)
+{
+    enum { OPT_EARLIEST = 1000, OPT_LATEST, OPT_OFFSET, OPT_TIME, OPT_JSON };
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'},      {"server", required_argument, NULL, 's'},
+        {"to-earliest", no_argument, NULL, OPT_EARLIEST},
+        {"to-latest", no_argument, NULL, OPT_LATEST},
+        {"to-offset", required_argument, NULL, OPT_OFFSET},
+        {"to-time", required_argument, NULL, OPT_TIME},
+        {"topic", required_argument, NULL, 't'},     {"dry-run", no_argument, NULL, 'n'},
+        {"json", no_argument, NULL, OPT_JSON},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    group_opts o;
+    memset(&o, 0, sizeof(o));
+    int c, tos = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "d:s:t:nh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.data = optarg;
+            break;
+        case 's':
+            o.server = optarg;
+            break;
+        case OPT_EARLIEST:
+        case OPT_LATEST:
+            o.to = c == OPT_EARLIEST ? TO_EARLIEST : TO_LATEST;
+            tos++;
+            break;
+        case OPT_OFFSET:
+            if (!cli_parse_i64(optarg, &o.value) || o.value < 0)
+                return cli_usage_error("group", "--to-offset takes an offset, not '%s'", optarg);
+            o.to = TO_OFFSET;
+            tos++;
+            break;
+        case OPT_TIME:
+            if (!parse_time(optarg, &o.value))
+                return cli_usage_error("group", "--to-time takes milliseconds since the epoch "
+                                                "or a UTC time like 2026-11-24T21:00:00Z, not "
+                                                "'%s'", optarg);
+            o.to = TO_TIME;
+            tos++;
+            break;
+        case 't': {
+            json_t *spec = topic_spec(optarg);
+            const char *name = json_is_string(spec)
+                                   ? json_string_value(spec)
+                                   : json_string_value(json_object_get(spec, "topic"));
+            bool ok = name && td_topic_name_validate(name) == 0;
+            json_decref(spec);
+            if (!ok)
+                return cli_usage_error("group", "--topic takes TOPIC or TOPIC:P,P..., not '%s'",
+                                       optarg);
+            if (o.ntopics == MAX_TOPICS)
+                return cli_usage_error("group", "too many --topic");
+            o.topics[o.ntopics++] = optarg;
+            break;
+        }
+        case 'n':
+            o.dry_run = true;
+            break;
+        case OPT_JSON:
+            o.json = true;
+            break;
+        case 'h':
+            fputs(group_usage, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage_error("group", "unknown or incomplete option '%s'",
+                                   argv[optind - 1]);
+        }
+    }
+    const char *action = optind < argc ? argv[optind] : NULL;
+    const char *group = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (!action)
+        return cli_usage_error("group", "group needs an action: list, describe, reset or delete");
+    bool list = !strcmp(action, "list");
+    if (!list && strcmp(action, "describe") && strcmp(action, "reset") && strcmp(action, "delete"))
+        return cli_usage_error("group", "unknown group action '%s'", action);
+    if (optind + (list ? 1 : 2) < argc)
+        return cli_usage_error("group", "unexpected argument '%s'", argv[optind + (list ? 1 : 2)]);
+    if (!list && (!group || !*group || strlen(group) > TD_GROUP_NAME_MAX))
+        return cli_usage_error("group", "group %s needs a group name (1 to %d bytes)", action,
+                               TD_GROUP_NAME_MAX);
+    bool reset = !strcmp(action, "reset");
+    if (reset && tos != 1)
+        return cli_usage_error("group", "group reset needs one of --to-earliest, --to-latest, "
+                                        "--to-offset and --to-time");
+    if (!reset && (tos || o.ntopics || o.dry_run))
+        return cli_usage_error("group", "--to-*, --topic and --dry-run go with group reset");
+    const char *server = cli_server(o.server);
+    json_t *answer = NULL;
+    int code = server ? group_remote(server, action, group, &o, &answer)
+                      : group_local(action, group, &o, &answer);
+    if (code == EXIT_OK) {
+        if (answer && o.json)
+            cli_json_print(answer);
+        else if (list)
+            print_list(answer);
+        else if (!strcmp(action, "describe"))
+            print_describe(answer);
+        else if (reset)
+            print_reset(answer);
+        else
+            printf("deleted group %s\n", group);
+    }
+    json_decref(answer);
+    return code;
+}

@@ -1,0 +1,316 @@
+/*
+ * remote.c: requests to a running broker's HTTP API. One libcurl handle per command, reused
+ * for every request it makes (one keep-alive connection).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/remote.h"
+
+#define DEFAULT_PORT "8080"
+
+const char *cli_server(const char *flag)
+{
+    if (flag) /* --server '' is local mode, whatever the environment says */
+        return *flag ? flag : NULL;
+    const char *env = getenv("TIDINGS_SERVER");
+    return env && *env ? env : NULL;
+}
+
+int cli_remote_open(const char *server, cli_remote *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "tidings: cannot initialize libcurl\n");
+        return EXIT_RUNTIME;
+    }
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    int code = EXIT_OK;
+    /* Without a scheme, http (libcurl's own default would be https). */
+    char full[2048];
+    snprintf(full, sizeof(full), "%s%s", strstr(server, "://") ? "" : "http://", server);
+    if (!u || curl_url_set(u, CURLUPART_URL, full, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        fprintf(stderr, "tidings: --server takes the broker's HTTP address, like "
+                        "http://127.0.0.1:8080, not '%s'\n", server);
+        code = EXIT_USAGE;
+        goto out;
+    }
+    /* host:port without a scheme, or a URL without a port: the broker's default port. */
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+        curl_url_set(u, CURLUPART_PORT, DEFAULT_PORT, 0);
+    curl_url_set(u, CURLUPART_PATH, "", 0);
+    curl_url_set(u, CURLUPART_QUERY, NULL, 0);
+    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+    if (curl_url_get(u, CURLUPART_URL, &path, 0) != CURLUE_OK) {
+        code = EXIT_RUNTIME;
+        goto out;
+    }
+    size_t n = strlen(path);
+    while (n > 0 && path[n - 1] == '/')
+        path[--n] = 0;
+    r->base = strdup(path);
+    r->curl = curl_easy_init();
+    if (!r->base || !r->curl) {
+        fprintf(stderr, "tidings: out of memory\n");
+        code = EXIT_RUNTIME;
+    }
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    if (code != EXIT_OK)
+        cli_remote_close(r);
+    return code;
+}
+
+void cli_remote_close(cli_remote *r)
+{
+    if (r->curl)
+        curl_easy_cleanup(r->curl);
+    free(r->base);
+    r->curl = NULL;
+    r->base = NULL;
+    curl_global_cleanup();
+}
+
+char *cli_remote_escape(cli_remote *r, const char *segment)
+{
+    char *e = curl_easy_escape(r->curl, segment, 0);
+    char *copy = e ? strdup(e) : NULL;
+    curl_free(e);
+    return copy;
+}
+
+typedef struct body {
+    char *p;
+    size_t n, cap;
+} body;
+
+static bool body_add(body *b, const char *p, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            return false;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return true;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    return body_add(arg, p, size * nmemb) ? size * nmemb : 0;
+}
+
+/* The exit code for an error answer, and its message on stderr. */
+static int answer_error(long status, const body *b, const char *what)
+{
+    json_t *j = b->n ? json_loadb(b->p, b->n, 0, NULL) : NULL;
+    json_t *err = json_object_get(j, "error");
+    const char *code = json_string_value(json_object_get(err, "code"));
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (msg)
+        fprintf(stderr, "tidings: %s: %s\n", what, msg);
+    else
+        fprintf(stderr, "tidings: %s: the broker answered HTTP %ld\n", what, status);
+    int rc = EXIT_RUNTIME;
+    if (status == 404)
+        rc = EXIT_NOTFOUND;
+    else if (status == 400 && code &&
+             (!strcmp(code, "invalid_argument") || !strcmp(code, "invalid_name") ||
+              !strcmp(code, "invalid_config") || !strcmp(code, "invalid_pattern") ||
+              !strcmp(code, "too_many_partitions")))
+        rc = EXIT_USAGE;
+    json_decref(j);
+    return rc;
+}
+
+static int transport_error(cli_remote *r, CURLcode cc, const char *what)
+{
+    fprintf(stderr, "tidings: %s: cannot reach the broker at %s: %s\n", what, r->base,
+            r->err[0] ? r->err : curl_easy_strerror(cc));
+    return EXIT_UNREACHABLE;
+}
+
+static void prepare(cli_remote *r, const char *method, const char *path, char *url, size_t cap)
+{
+    snprintf(url, cap, "%s%s", r->base, path);
+    curl_easy_reset(r->curl);
+    r->err[0] = 0;
+    curl_easy_setopt(r->curl, CURLOPT_URL, url);
+    curl_easy_setopt(r->curl, CURLOPT_ERRORBUFFER, r->err);
+    curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(r->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "tidings/" TD_VERSION_STRING);
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+}
+
+int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *in,
+                    json_t **out, const char *what)
+{
+    char url[8192];
+    prepare(r, method, path, url, sizeof(url));
+    body b = {0};
+    char *payload = NULL;
+    struct curl_slist *hdrs = NULL;
+    if (in) {
+        payload = json_dumps(in, JSON_COMPACT);
+        if (!payload) {
+            fprintf(stderr, "tidings: %s: out of memory\n", what);
+            return EXIT_RUNTIME;
+        }
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+        curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, hdrs);
+    }
+    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &b);
+    CURLcode cc = curl_easy_perform(r->curl);
+    long status = 0;
+    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+    int code = EXIT_OK;
+    if (cc != CURLE_OK) {
+        code = transport_error(r, cc, what);
+    } else if (status < 200 || status > 299) {
+        code = answer_error(status, &b, what);
+    } else if (out) {
+        json_error_t je;
+        *out = NULL;
+        if (b.n && !(*out = json_loadb(b.p, b.n, 0, &je))) {
+            fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what, je.text);
+            code = EXIT_RUNTIME;
+        }
+    }
+    curl_slist_free_all(hdrs);
+    free(payload);
+    free(b.p);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Streams
+ */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+typedef struct stream_ctx {
+    cli_remote *r;
+    cli_stream_fn fn;
+    void *arg;
+    long status;
+    bool stopped;
+    body err; /* the body of an error answer */
+} stream_ctx;
+
+static size_t on_stream(char *p, size_t size, size_t nmemb, void *arg)
+{
+    stream_ctx *s = arg;
+    size_t n = size * nmemb;
+    if (!s->status)
+        curl_easy_getinfo(s->r->curl, CURLINFO_RESPONSE_CODE, &s->status);
+    if (s->status != 200)
+        return body_add(&s->err, p, n) ? n : 0;
+    if (interrupted || !s->fn(s->arg, p, n)) {
+        s->stopped = true;
+        return 0;
+    }
+    return n;
+}
+
+/* Called at least once a second while the stream is idle: stops it on SIGINT or SIGTERM. */
+static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    stream_ctx *s = arg;
+    if (interrupted)
+        s->stopped = true;
+    return interrupted;
+}
+
+int cli_remote_stream(cli_remote *r, const char *path, const char *last_event_id,
+                      cli_stream_fn fn, void *arg, const char *what, long *status)
+{
+    static bool handlers;
+    if (!handlers) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        handlers = true;
+    }
+    char url[8192];
+    prepare(r, "GET", path, url, sizeof(url));
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: text/event-stream");
+    char idh[8300];
+    if (last_event_id && *last_event_id) {
+        snprintf(idh, sizeof(idh), "Last-Event-ID: %s", last_event_id);
+        hdrs = curl_slist_append(hdrs, idh);
+    }
+    stream_ctx s = {.r = r, .fn = fn, .arg = arg};
+    curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(r->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(r->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(r->curl, CURLOPT_XFERINFODATA, &s);
+    /* The broker sends a heartbeat every 15 s: a minute without a byte is a dead connection. */
+    curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(r->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    CURLcode cc = curl_easy_perform(r->curl);
+    if (!s.status)
+        curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &s.status);
+    *status = s.status;
+    int code = EXIT_OK;
+    if (s.stopped || interrupted)
+        code = EXIT_OK;
+    else if (s.status && s.status != 200)
+        code = answer_error(s.status, &s.err, what);
+    else if (cc != CURLE_OK) {
+        if (!r->err[0])
+            snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(cc));
+        code = EXIT_UNREACHABLE;
+    }
+    curl_slist_free_all(hdrs);
+    free(s.err.p);
+    return code;
+}
+
+const char *cli_remote_why(const cli_remote *r)
+{
+    return r->err[0] ? r->err : "no answer";
+}
+
+bool cli_interrupted(void)
+{
+    return interrupted != 0;
+}
+
+void cli_json_print(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+}
