@@ -212,6 +212,10 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
         return cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId64
                                           " partitions", topic, count);
     }
+    if (o->start == START_END) { /* from the end to the end: nothing, as locally */
+        json_decref(t);
+        return EXIT_OK;
+    }
     int64_t printed = 0;
     int64_t from = o->partition >= 0 ? o->partition : 0;
     int64_t to = o->partition >= 0 ? o->partition + 1 : count;
@@ -224,8 +228,7 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
         else if (o->start == START_OFFSET)
             snprintf(start, sizeof(start), "offset=%" PRId64, o->start_value);
         else
-            snprintf(start, sizeof(start), "from=%s",
-                     o->start == START_BEGINNING ? "earliest" : "latest");
+            snprintf(start, sizeof(start), "from=earliest");
         for (;;) {
             int64_t limit = PAGE;
             if (o->max >= 0 && o->max - printed < limit)
