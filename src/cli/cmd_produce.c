@@ -39,7 +39,8 @@ static const char produce_usage[] =
 
 #define MAX_HEADERS 64
 #define MAX_REQUEST_EVENTS 10000         /* the HTTP API's limit per request */
-#define MAX_REQUEST_BYTES (4u << 20)     /* half the broker's default body limit */
+#define MAX_REQUEST_BYTES (4u << 20)     /* event bytes per request: half the default limit */
+#define MAX_REQUEST_BODY (7u << 20)      /* split a body longer than this (the limit is 8 MiB) */
 #define PROGRESS_EVERY_NS 200000000LL    /* progress redrawn five times a second */
 
 typedef struct produce_opts {
@@ -154,25 +155,43 @@ static json_t *event_json(const td_event *ev)
     return o;
 }
 
-/* POSTs one request's worth of events; fills res. */
-static int post(sink *s, json_t *arr, td_produce_result *res)
+/* POSTs events [from, to) of arr, in order; fills res[from..to). A body over the ceiling is
+ * sent as two halves (events whose JSON is much longer than their bytes: control characters). */
+static int post(sink *s, json_t *arr, size_t from, size_t to, td_produce_result *res)
 {
+    json_t *part = json_array();
+    for (size_t i = from; i < to; i++)
+        json_array_append(part, json_array_get(arr, i));
+    char *body = json_dumps(part, JSON_COMPACT);
+    json_decref(part);
+    if (!body) {
+        fprintf(stderr, "tidings: producing: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    size_t len = strlen(body);
+    if (len > MAX_REQUEST_BODY && to - from > 1) {
+        free(body);
+        size_t mid = from + (to - from) / 2;
+        int code = post(s, arr, from, mid, res);
+        return code ? code : post(s, arr, mid, to, res);
+    }
     json_t *answer = NULL;
-    int code = cli_remote_call(s->r, "POST", s->path, arr, &answer, "producing");
+    int code = cli_remote_call_text(s->r, "POST", s->path, body, len, &answer, "producing");
+    free(body);
     if (code)
         return code;
-    size_t i, n = json_array_size(arr);
+    size_t i;
     json_t *off, *offsets = json_object_get(answer, "offsets");
-    if (json_array_size(offsets) != n) {
+    if (json_array_size(offsets) != to - from) {
         fprintf(stderr, "tidings: producing: the broker answered %zu offsets for %zu events\n",
-                json_array_size(offsets), n);
+                json_array_size(offsets), to - from);
         json_decref(answer);
         return EXIT_RUNTIME;
     }
     json_array_foreach(offsets, i, off)
     {
-        res[i].partition = (int32_t)json_integer_value(json_object_get(off, "partition"));
-        res[i].offset = (int64_t)json_integer_value(json_object_get(off, "offset"));
+        res[from + i].partition = (int32_t)json_integer_value(json_object_get(off, "partition"));
+        res[from + i].offset = (int64_t)json_integer_value(json_object_get(off, "offset"));
     }
     json_decref(answer);
     return EXIT_OK;
@@ -185,26 +204,26 @@ static int sink_write(sink *s, const td_event *ev, size_t n)
         int rc = td_produce(s->e, s->topic, ev, n, s->res);
         return rc ? cli_fail("producing", rc) : EXIT_OK;
     }
-    /* Requests of at most MAX_REQUEST_EVENTS and about MAX_REQUEST_BYTES of JSON, sent one
-     * after the other so that their order is kept. */
-    size_t first = 0, bytes = 0;
+    /* Requests of at most MAX_REQUEST_EVENTS and about MAX_REQUEST_BYTES of event bytes, sent
+     * one after the other so that their order is kept. */
     json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, event_json(&ev[i]));
     int code = EXIT_OK;
+    size_t from = 0, bytes = 0;
     for (size_t i = 0; i < n && code == EXIT_OK; i++) {
-        json_t *j = event_json(&ev[i]);
-        size_t size = json_dumpb(j, NULL, 0, JSON_COMPACT) + 1;
-        if (json_array_size(arr) > 0 &&
-            (bytes + size > MAX_REQUEST_BYTES || json_array_size(arr) == MAX_REQUEST_EVENTS)) {
-            code = post(s, arr, s->res + first);
-            first = i;
+        size_t size = ev[i].key_len + ev[i].value_len + 64;
+        for (size_t h = 0; h < ev[i].header_count; h++)
+            size += ev[i].headers[h].key_len + ev[i].headers[h].value_len + 32;
+        if (i > from && (bytes + size > MAX_REQUEST_BYTES || i - from == MAX_REQUEST_EVENTS)) {
+            code = post(s, arr, from, i, s->res);
+            from = i;
             bytes = 0;
-            json_array_clear(arr);
         }
-        json_array_append_new(arr, j);
         bytes += size;
     }
-    if (code == EXIT_OK && json_array_size(arr) > 0)
-        code = post(s, arr, s->res + first);
+    if (code == EXIT_OK && from < n)
+        code = post(s, arr, from, n, s->res);
     json_decref(arr);
     return code;
 }

@@ -165,20 +165,28 @@ static void prepare(cli_remote *r, const char *method, const char *path, char *u
 int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *in,
                     json_t **out, const char *what)
 {
+    char *payload = in ? json_dumps(in, JSON_COMPACT) : NULL;
+    if (in && !payload) {
+        fprintf(stderr, "tidings: %s: out of memory\n", what);
+        return EXIT_RUNTIME;
+    }
+    int code = cli_remote_call_text(r, method, path, payload, payload ? strlen(payload) : 0, out,
+                                    what);
+    free(payload);
+    return code;
+}
+
+int cli_remote_call_text(cli_remote *r, const char *method, const char *path,
+                         const char *payload, size_t len, json_t **out, const char *what)
+{
     char url[8192];
     prepare(r, method, path, url, sizeof(url));
     body b = {0};
-    char *payload = NULL;
     struct curl_slist *hdrs = NULL;
-    if (in) {
-        payload = json_dumps(in, JSON_COMPACT);
-        if (!payload) {
-            fprintf(stderr, "tidings: %s: out of memory\n", what);
-            return EXIT_RUNTIME;
-        }
+    if (payload) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, payload);
-        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, hdrs);
     }
     curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -200,7 +208,6 @@ int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t 
         }
     }
     curl_slist_free_all(hdrs);
-    free(payload);
     free(b.p);
     return code;
 }

@@ -35,6 +35,10 @@ char *cli_remote_escape(cli_remote *r, const char *segment);
 int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *body,
                     json_t **out, const char *what);
 
+/* The same with a body already serialized (len bytes of JSON; NULL for none). */
+int cli_remote_call_text(cli_remote *r, const char *method, const char *path,
+                         const char *payload, size_t len, json_t **out, const char *what);
+
 /* A streamed GET (Server-Sent Events): fn receives the body's bytes as they come and returns
  * false to stop. `last_event_id` is sent as Last-Event-ID when not NULL. *status is the answer's
  * HTTP status (0: no answer). Returns EXIT_OK when the stream ended or was stopped (by fn, or by

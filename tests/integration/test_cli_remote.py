@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -209,6 +210,26 @@ def test_produce_file_in_requests_of_bounded_size_with_progress(rb, tmp_path):
     assert p.returncode == 1 and b"cannot open" in p.stderr
 
 
+def test_produce_splits_bodies_that_json_makes_long(rb):
+    """Control characters take six bytes each in JSON: 4 MB of them would be a 24 MB body, over
+    the broker's 8 MiB limit; the command sends it in halves, in order."""
+    cli = remote(rb)
+    cli.run("topic", "create", "ctl")
+    lines = [b"%05d" % i + bytes([1 + i % 8]) * 1000 for i in range(4000)]
+    p = cli.run("produce", "ctl", "--batch", "4000", "--verbose", input=b"\n".join(lines) + b"\n",
+                timeout=300)
+    assert [int(x.split()[1]) for x in p.stdout.decode().splitlines()] == list(range(4000))
+    got = cli.run("consume", "ctl", "--from-beginning", timeout=300).stdout
+    assert got == b"\n".join(lines) + b"\n"
+    # By the bytes' count, requests of 3 924 and 76 events; the first, 23 MB of JSON, goes as
+    # four quarters of about 6 MB.
+    metrics = urllib.request.urlopen(url(rb) + "/metrics", timeout=10).read().decode()
+    posts = re.search(r'^tidings_requests_total\{protocol="http",'
+                      r'api="POST /v1/topics/\{topic\}/events"\} (\d+)', metrics, re.M)
+    assert posts and int(posts.group(1)) == 5, posts
+    assert 'tidings_http_responses_total{code="413"}' not in metrics
+
+
 def test_progress_bar_on_a_terminal(rb, tmp_path):
     cli = remote(rb)
     cli.run("topic", "create", "tty")
@@ -320,15 +341,17 @@ def test_group_verbs_locally(tmp_path):
     """A group reset on a running broker, then read, reset and deleted on its data directory
     with the broker stopped: the same answers, with no members."""
     b = Broker(str(tmp_path / "data"), http=True).start()
-    cli = remote(b)
-    cli.run("topic", "create", "t", "--partitions", "2")
-    cli.run("produce", "t", "--partition", "1", input=b"x\ny\nz\n")
-    # A group that never committed: reset names its topics and creates it.
-    p = cli.run("group", "reset", "fresh", "--to-latest", check=False)
-    assert p.returncode == 2 and b"no committed offsets" in p.stderr
-    cli.run("group", "reset", "fresh", "--to-earliest", "--topic", "t")
-    remote_view = json.loads(cli.out("group", "describe", "fresh", "--json"))
-    b.stop()
+    try:
+        cli = remote(b)
+        cli.run("topic", "create", "t", "--partitions", "2")
+        cli.run("produce", "t", "--partition", "1", input=b"x\ny\nz\n")
+        # A group that never committed: reset names its topics and creates it.
+        p = cli.run("group", "reset", "fresh", "--to-latest", check=False)
+        assert p.returncode == 2 and b"no committed offsets" in p.stderr
+        cli.run("group", "reset", "fresh", "--to-earliest", "--topic", "t")
+        remote_view = json.loads(cli.out("group", "describe", "fresh", "--json"))
+    finally:
+        b.stop()
     local = Cli(b.data)
     local_view = json.loads(local.out("group", "describe", "fresh", "--json"))
     assert local_view["offsets"] == remote_view["offsets"]
