@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "tidings.h"
 
 /* Exit codes that scripts can rely on (docs/cli.md). */
@@ -36,6 +38,12 @@ int cli_open_topic(const char *data, const char *topic, int64_t partition, const
                    td_engine **e, td_topic_info *info);
 /* Parses a whole decimal number; false on anything else. */
 bool cli_parse_i64(const char *s, int64_t *out);
+/* Milliseconds since the epoch from a number or a UTC time like 2026-11-24T21:00:00.123Z. */
+bool cli_parse_time(const char *s, int64_t *ms);
+/* Milliseconds since the epoch as 2026-11-24T21:00:00Z. */
+void cli_format_time(int64_t ms, char *buf, size_t len);
+/* An integer member of a JSON object (0 when absent). */
+int64_t cli_json_int(const json_t *o, const char *key);
 
 /* Base64 (RFC 4648, padded), malloc'd and NUL-terminated; NULL when out of memory or, decoding,
  * on anything that is not base64 (*len is the decoded length). */

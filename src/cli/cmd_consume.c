@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -41,31 +40,6 @@ static const char consume_usage[] =
     "  -h, --help              this help\n";
 
 enum start_kind { START_END, START_BEGINNING, START_OFFSET, START_TIME };
-
-/* Milliseconds since the epoch from a number or an ISO 8601 UTC time. */
-static bool parse_time(const char *s, int64_t *ms)
-{
-    if (cli_parse_i64(s, ms))
-        return *ms >= 0;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end)
-        return false;
-    int64_t frac = 0;
-    if (*end == '.') {
-        int digits = 0;
-        for (end++; *end >= '0' && *end <= '9'; end++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*end - '0');
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    if (strcmp(end, "Z") != 0 && *end != 0)
-        return false;
-    *ms = (int64_t)timegm(&tm) * 1000 + frac;
-    return true;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Output. An event is the JSON the HTTP API gives with ?values=string, whichever mode read it.
@@ -411,7 +385,7 @@ int cmd_consume(int argc, char **argv)
             starts++;
             break;
         case 't':
-            if (!parse_time(optarg, &o.start_value))
+            if (!cli_parse_time(optarg, &o.start_value))
                 return cli_usage_error("consume", "--time takes milliseconds since the epoch "
                                                   "or a UTC time like 2026-11-24T21:00:00Z, not "
                                                   "'%s'", optarg);

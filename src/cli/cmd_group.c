@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/remote.h"
@@ -50,19 +49,6 @@ typedef struct group_opts {
     const char *topics[MAX_TOPICS];
     size_t ntopics;
 } group_opts;
-
-static bool parse_time(const char *s, int64_t *ms)
-{
-    if (cli_parse_i64(s, ms))
-        return *ms >= 0;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || (strcmp(end, "Z") != 0 && *end != 0))
-        return false;
-    *ms = (int64_t)timegm(&tm) * 1000;
-    return true;
-}
 
 /* "orders" or "orders:0,2" as the API's topics entry. */
 static json_t *topic_spec(const char *spec)
@@ -350,11 +336,6 @@ static int group_remote(const char *server, const char *action, const char *grou
 /* ---------------------------------------------------------------------------------------------
  * Output
  */
-static int64_t jint(const json_t *o, const char *key)
-{
-    return (int64_t)json_integer_value(json_object_get(o, key));
-}
-
 /* A number, or "-" for null. */
 static const char *num(const json_t *o, const char *key, char *buf, size_t len)
 {
@@ -380,7 +361,7 @@ static void print_list(const json_t *j)
     {
         char lag[24];
         printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", str(g, "group"), str(g, "state"),
-               jint(g, "members"), jint(g, "partitions"), num(g, "lag", lag, sizeof(lag)));
+               cli_json_int(g, "members"), cli_json_int(g, "partitions"), num(g, "lag", lag, sizeof(lag)));
     }
 }
 
@@ -389,9 +370,9 @@ static void print_describe(const json_t *d)
     printf("group       %s\nstate       %s\n", str(d, "group"), str(d, "state"));
     if (json_array_size(json_object_get(d, "members")))
         printf("protocol    %s (%s), generation %" PRId64 "\n", str(d, "protocol"),
-               str(d, "protocol_type"), jint(d, "generation"));
+               str(d, "protocol_type"), cli_json_int(d, "generation"));
     printf("members     %zu\nlag         %" PRId64 "\n\n", json_array_size(json_object_get(d, "members")),
-           jint(d, "lag"));
+           cli_json_int(d, "lag"));
     printf("%-32s %9s %14s %14s %10s  %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK",
            "LAG", "MEMBER (CLIENT-ID, HOST)");
     size_t i;
@@ -408,7 +389,7 @@ static void print_describe(const json_t *d)
                 snprintf(who, sizeof(who), "%s (%s, %s)", member, str(m, "client_id"),
                          str(m, "client_host"));
         }
-        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", str(r, "topic"), jint(r, "partition"),
+        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", str(r, "topic"), cli_json_int(r, "partition"),
                num(r, "committed", c, sizeof(c)), num(r, "high_watermark", h, sizeof(h)),
                num(r, "lag", l, sizeof(l)), who);
     }
@@ -423,7 +404,7 @@ static void print_reset(const json_t *j)
     json_array_foreach(json_object_get(j, "offsets"), i, r)
     {
         char p[24], n[24];
-        printf("%-32s %9" PRId64 " %14s %14s\n", str(r, "topic"), jint(r, "partition"),
+        printf("%-32s %9" PRId64 " %14s %14s\n", str(r, "topic"), cli_json_int(r, "partition"),
                num(r, "previous", p, sizeof(p)), num(r, "offset", n, sizeof(n)));
     }
     printf(dry ? "(dry run: nothing was changed)\n" : "reset %zu offsets of group %s\n",
@@ -467,7 +448,7 @@ int cmd_group(int argc, char **argv)
             tos++;
             break;
         case OPT_TIME:
-            if (!parse_time(optarg, &o.value))
+            if (!cli_parse_time(optarg, &o.value))
                 return cli_usage_error("group", "--to-time takes milliseconds since the epoch "
                                                 "or a UTC time like 2026-11-24T21:00:00Z, not "
                                                 "'%s'", optarg);

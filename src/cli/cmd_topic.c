@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/remote.h"
@@ -215,19 +214,6 @@ static int topic_remote(const char *server, const char *action, const char *name
 /* ---------------------------------------------------------------------------------------------
  * Output, from the API's JSON
  */
-static void format_time(int64_t ms, char *buf, size_t len)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int64_t jint(const json_t *o, const char *key)
-{
-    return (int64_t)json_integer_value(json_object_get(o, key));
-}
-
 static void print_list(const json_t *j)
 {
     printf("%-40s %10s  %s\n", "TOPIC", "PARTITIONS", "CREATED");
@@ -236,18 +222,18 @@ static void print_list(const json_t *j)
     json_array_foreach(json_object_get(j, "topics"), i, t)
     {
         char created[32];
-        format_time(jint(t, "created_ms"), created, sizeof(created));
+        cli_format_time(cli_json_int(t, "created_ms"), created, sizeof(created));
         printf("%-40s %10" PRId64 "  %s\n", json_string_value(json_object_get(t, "name")),
-               jint(t, "partition_count"), created);
+               cli_json_int(t, "partition_count"), created);
     }
 }
 
 static void print_describe(const json_t *t)
 {
     char created[32];
-    format_time(jint(t, "created_ms"), created, sizeof(created));
+    cli_format_time(cli_json_int(t, "created_ms"), created, sizeof(created));
     printf("topic       %s\npartitions  %" PRId64 "\ncreated     %s\nconfig\n",
-           json_string_value(json_object_get(t, "name")), jint(t, "partition_count"), created);
+           json_string_value(json_object_get(t, "name")), cli_json_int(t, "partition_count"), created);
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(t, "config"), k, v)
@@ -261,8 +247,8 @@ static void print_describe(const json_t *t)
         bool offline = json_is_true(json_object_get(p, "offline"));
         const char *err = json_string_value(json_object_get(p, "error"));
         printf("%-10" PRId64 " %16" PRId64 " %16" PRId64 " %14" PRId64 " %9" PRId64 "  %s%s\n",
-               jint(p, "partition"), jint(p, "log_start_offset"), jint(p, "high_watermark"),
-               jint(p, "size_bytes"), jint(p, "segments"), offline ? "OFFLINE: " : "online",
+               cli_json_int(p, "partition"), cli_json_int(p, "log_start_offset"), cli_json_int(p, "high_watermark"),
+               cli_json_int(p, "size_bytes"), cli_json_int(p, "segments"), offline ? "OFFLINE: " : "online",
                offline && err ? err : "");
     }
 }

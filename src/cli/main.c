@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 
@@ -105,6 +106,44 @@ bool cli_parse_i64(const char *s, int64_t *out)
         return false;
     *out = v;
     return true;
+}
+
+/* Milliseconds since the epoch from a number or an ISO 8601 UTC time. */
+bool cli_parse_time(const char *s, int64_t *ms)
+{
+    if (cli_parse_i64(s, ms))
+        return *ms >= 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return false;
+    int64_t frac = 0;
+    if (*end == '.') {
+        int digits = 0;
+        for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (*end - '0');
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (strcmp(end, "Z") != 0 && *end != 0)
+        return false;
+    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    return true;
+}
+
+void cli_format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t cli_json_int(const json_t *o, const char *key)
+{
+    return (int64_t)json_integer_value(json_object_get(o, key));
 }
 
 static const char b64_tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
