@@ -17,10 +17,10 @@
 /* Exit codes that scripts can rely on (docs/cli.md). */
 enum {
     EXIT_OK = 0,
-    EXIT_RUNTIME = 1,  /* the operation failed */
-    EXIT_USAGE = 2,    /* bad command line */
-    EXIT_NOTFOUND = 3, /* no such topic or partition */
-    EXIT_DATADIR = 4,  /* data directory locked by another process, or of a newer format */
+    EXIT_RUNTIME = 1,     /* the operation failed */
+    EXIT_USAGE = 2,       /* bad command line */
+    EXIT_NOTFOUND = 3,    /* no such topic or partition */
+    EXIT_DATADIR = 4,     /* data directory locked by another process, or of a newer format */
     EXIT_UNREACHABLE = 5, /* --server: no answer from the broker */
 };
 
@@ -55,6 +55,5 @@ int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_group(int argc, char **argv);
-
 
 #endif /* TD_CLI_H */

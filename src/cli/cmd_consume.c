@@ -64,9 +64,8 @@ static void set_bytes(json_t *o, const char *name, const void *p, size_t n)
 
 static json_t *event_json(const char *topic, const td_event *ev)
 {
-    json_t *o = json_pack("{s:s,s:i,s:I,s:I}", "topic", topic, "partition", ev->partition,
-                          "offset", (json_int_t)ev->offset, "timestamp",
-                          (json_int_t)ev->timestamp_ms);
+    json_t *o = json_pack("{s:s,s:i,s:I,s:I}", "topic", topic, "partition", ev->partition, "offset",
+                          (json_int_t)ev->offset, "timestamp", (json_int_t)ev->timestamp_ms);
     set_bytes(o, "key", ev->key, ev->key_len);
     set_bytes(o, "value", ev->value, ev->value_len);
     json_t *hs = json_array();
@@ -122,8 +121,9 @@ static int consume_local(const char *topic, const consume_opts *o)
         return rc;
     int code = EXIT_OK;
     if (o->start == START_OFFSET && o->partition < 0 && info.partitions > 1) {
-        code = cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId32
-                                          " partitions", topic, info.partitions);
+        code = cli_usage_error("consume",
+                               "--offset needs --partition: topic '%s' has %" PRId32 " partitions",
+                               topic, info.partitions);
         goto out;
     }
     int64_t printed = 0;
@@ -183,8 +183,9 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
     }
     if (o->start == START_OFFSET && o->partition < 0 && count > 1) {
         json_decref(t);
-        return cli_usage_error("consume", "--offset needs --partition: topic '%s' has %" PRId64
-                                          " partitions", topic, count);
+        return cli_usage_error("consume",
+                               "--offset needs --partition: topic '%s' has %" PRId64 " partitions",
+                               topic, count);
     }
     if (o->start == START_END) { /* from the end to the end: nothing, as locally */
         json_decref(t);
@@ -227,8 +228,8 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
             printed += (int64_t)n;
             char pk[24];
             snprintf(pk, sizeof(pk), "%" PRId64, p);
-            int64_t next =
-                (int64_t)json_integer_value(json_object_get(json_object_get(page, "next_offsets"), pk));
+            int64_t next = (int64_t)json_integer_value(
+                json_object_get(json_object_get(page, "next_offsets"), pk));
             json_decref(page);
             if (n == 0 || next >= end || (o->max >= 0 && printed >= o->max))
                 break;
@@ -246,8 +247,8 @@ typedef struct follow_ctx {
     const consume_opts *o;
     sse_reader sse;
     int64_t printed;
-    bool done;  /* --max reached */
-    bool oops;  /* a bad event or line */
+    bool done; /* --max reached */
+    bool oops; /* a bad event or line */
 } follow_ctx;
 
 static bool on_event(void *arg, const char *event, const char *id, const char *data, size_t n)
@@ -256,9 +257,9 @@ static bool on_event(void *arg, const char *event, const char *id, const char *d
     follow_ctx *f = arg;
     if (!strcmp(event, "error")) {
         json_t *j = json_loadb(data, n, 0, NULL);
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-        fprintf(stderr, "tidings: consuming: the broker ended the stream: %s\n",
-                msg ? msg : data);
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "tidings: consuming: the broker ended the stream: %s\n", msg ? msg : data);
         json_decref(j);
         return true;
     }
@@ -286,8 +287,7 @@ static bool on_bytes(void *arg, const char *p, size_t n)
     follow_ctx *f = arg;
     int rc = sse_feed(&f->sse, p, n, on_event, f);
     if (rc < 0) {
-        fprintf(stderr, "tidings: consuming: the stream has a line over %u bytes\n",
-                SSE_MAX_LINE);
+        fprintf(stderr, "tidings: consuming: the stream has a line over %u bytes\n", SSE_MAX_LINE);
         f->oops = true;
     }
     return rc == 0;
@@ -335,8 +335,7 @@ static int consume_follow(cli_remote *r, const char *patterns, const consume_opt
         /* The stream ended (a restart, a network break): resume after the last event. */
         if (!told) {
             fprintf(stderr, "tidings: following: the stream ended (%s); reconnecting\n",
-                    status == 200 && code == EXIT_OK ? "closed by the broker"
-                                                     : cli_remote_why(r));
+                    status == 200 && code == EXIT_OK ? "closed by the broker" : cli_remote_why(r));
             told = true;
         }
         for (int i = 0; i < 10 && !cli_interrupted(); i++)
@@ -352,13 +351,17 @@ static int consume_follow(cli_remote *r, const char *patterns, const consume_opt
 
 int cmd_consume(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},   {"from-beginning", no_argument, NULL, 'b'},
-        {"offset", required_argument, NULL, 'o'}, {"time", required_argument, NULL, 't'},
-        {"partition", required_argument, NULL, 'p'}, {"max", required_argument, NULL, 'm'},
-        {"format", required_argument, NULL, 'f'}, {"follow", no_argument, NULL, 'F'},
-        {"server", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"from-beginning", no_argument, NULL, 'b'},
+                                             {"offset", required_argument, NULL, 'o'},
+                                             {"time", required_argument, NULL, 't'},
+                                             {"partition", required_argument, NULL, 'p'},
+                                             {"max", required_argument, NULL, 'm'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"follow", no_argument, NULL, 'F'},
+                                             {"server", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     consume_opts o = {.start = START_END, .partition = -1, .max = -1};
     int c, starts = 0;
     optind = 1;
@@ -393,8 +396,7 @@ int cmd_consume(int argc, char **argv)
             starts++;
             break;
         case 'p':
-            if (!cli_parse_i64(optarg, &o.partition) || o.partition < 0 ||
-                o.partition > INT32_MAX)
+            if (!cli_parse_i64(optarg, &o.partition) || o.partition < 0 || o.partition > INT32_MAX)
                 return cli_usage_error("consume", "--partition takes a partition number, not "
                                                   "'%s'", optarg);
             break;
@@ -433,9 +435,8 @@ int cmd_consume(int argc, char **argv)
     if (!o.follow) {
         int rc = td_topic_name_validate(topic);
         if (rc)
-            return cli_fail(strpbrk(topic, "*#,") ? "consuming (patterns need --follow)"
-                                                  : "consuming",
-                            rc);
+            return cli_fail(
+                strpbrk(topic, "*#,") ? "consuming (patterns need --follow)" : "consuming", rc);
     }
     if (o.max == 0)
         return EXIT_OK;

@@ -90,11 +90,11 @@ static json_t *local_offsets(td_engine *e, const char *group, int64_t *total, in
     json_t *arr = json_array();
     *total = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *r = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:n}", "topic", v[i].topic, "partition",
-                              v[i].partition, "committed", (json_int_t)v[i].committed,
-                              "high_watermark", (json_int_t)v[i].high_watermark, "lag",
-                              (json_int_t)v[i].lag, "commit_ms", (json_int_t)v[i].commit_ms,
-                              "member_id");
+        json_t *r =
+            json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:n}", "topic", v[i].topic, "partition",
+                      v[i].partition, "committed", (json_int_t)v[i].committed, "high_watermark",
+                      (json_int_t)v[i].high_watermark, "lag", (json_int_t)v[i].lag, "commit_ms",
+                      (json_int_t)v[i].commit_ms, "member_id");
         json_array_append_new(arr, r);
         *total += v[i].lag;
     }
@@ -143,8 +143,8 @@ static int local_describe(td_engine *e, const char *group, json_t **out)
         return not_found(group);
     }
     *out = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:[],s:o,s:I}", "group", group, "state", "Empty",
-                     "generation", 0, "protocol_type", "", "protocol", "", "leader", "",
-                     "members", "offsets", offs, "lag", (json_int_t)lag);
+                     "generation", 0, "protocol_type", "", "protocol", "", "leader", "", "members",
+                     "offsets", offs, "lag", (json_int_t)lag);
     return EXIT_OK;
 }
 
@@ -171,8 +171,8 @@ static bool add_target(td_offset_commit **v, size_t *n, size_t *cap, const char 
 }
 
 /* The partitions to reset: those named, or every one the group committed. */
-static int reset_targets(td_engine *e, const char *group, const group_opts *o,
-                         td_offset_commit **v, size_t *n)
+static int reset_targets(td_engine *e, const char *group, const group_opts *o, td_offset_commit **v,
+                         size_t *n)
 {
     size_t cap = 0;
     if (o->ntopics == 0) {
@@ -188,8 +188,10 @@ static int reset_targets(td_engine *e, const char *group, const group_opts *o,
             }
         free(c);
         if (*n == 0) {
-            fprintf(stderr, "tidings: resetting offsets: group '%s' has no committed offsets: "
-                            "name the topics to reset (--topic)\n", group);
+            fprintf(stderr,
+                    "tidings: resetting offsets: group '%s' has no committed offsets: "
+                    "name the topics to reset (--topic)\n",
+                    group);
             return EXIT_USAGE;
         }
         return EXIT_OK;
@@ -317,8 +319,7 @@ static int group_remote(const char *server, const char *action, const char *grou
         static const char *const names[] = {"", "earliest", "latest", "offset", "time"};
         json_t *b = json_pack("{s:s,s:b}", "to", names[o->to], "dry_run", o->dry_run);
         if (o->to == TO_OFFSET || o->to == TO_TIME)
-            json_object_set_new(b, o->to == TO_OFFSET ? "offset" : "time",
-                                json_integer(o->value));
+            json_object_set_new(b, o->to == TO_OFFSET ? "offset" : "time", json_integer(o->value));
         if (o->ntopics) {
             json_t *ts = json_array();
             for (size_t i = 0; i < o->ntopics; i++)
@@ -361,7 +362,8 @@ static void print_list(const json_t *j)
     {
         char lag[24];
         printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", str(g, "group"), str(g, "state"),
-               cli_json_int(g, "members"), cli_json_int(g, "partitions"), num(g, "lag", lag, sizeof(lag)));
+               cli_json_int(g, "members"), cli_json_int(g, "partitions"),
+               num(g, "lag", lag, sizeof(lag)));
     }
 }
 
@@ -371,8 +373,8 @@ static void print_describe(const json_t *d)
     if (json_array_size(json_object_get(d, "members")))
         printf("protocol    %s (%s), generation %" PRId64 "\n", str(d, "protocol"),
                str(d, "protocol_type"), cli_json_int(d, "generation"));
-    printf("members     %zu\nlag         %" PRId64 "\n\n", json_array_size(json_object_get(d, "members")),
-           cli_json_int(d, "lag"));
+    printf("members     %zu\nlag         %" PRId64 "\n\n",
+           json_array_size(json_object_get(d, "members")), cli_json_int(d, "lag"));
     printf("%-32s %9s %14s %14s %10s  %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK",
            "LAG", "MEMBER (CLIENT-ID, HOST)");
     size_t i;
@@ -389,9 +391,9 @@ static void print_describe(const json_t *d)
                 snprintf(who, sizeof(who), "%s (%s, %s)", member, str(m, "client_id"),
                          str(m, "client_host"));
         }
-        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", str(r, "topic"), cli_json_int(r, "partition"),
-               num(r, "committed", c, sizeof(c)), num(r, "high_watermark", h, sizeof(h)),
-               num(r, "lag", l, sizeof(l)), who);
+        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", str(r, "topic"),
+               cli_json_int(r, "partition"), num(r, "committed", c, sizeof(c)),
+               num(r, "high_watermark", h, sizeof(h)), num(r, "lag", l, sizeof(l)), who);
     }
 }
 
@@ -414,15 +416,17 @@ static void print_reset(const json_t *j)
 int cmd_group(int argc, char **argv)
 {
     enum { OPT_EARLIEST = 1000, OPT_LATEST, OPT_OFFSET, OPT_TIME, OPT_JSON };
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},      {"server", required_argument, NULL, 's'},
-        {"to-earliest", no_argument, NULL, OPT_EARLIEST},
-        {"to-latest", no_argument, NULL, OPT_LATEST},
-        {"to-offset", required_argument, NULL, OPT_OFFSET},
-        {"to-time", required_argument, NULL, OPT_TIME},
-        {"topic", required_argument, NULL, 't'},     {"dry-run", no_argument, NULL, 'n'},
-        {"json", no_argument, NULL, OPT_JSON},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"server", required_argument, NULL, 's'},
+                                             {"to-earliest", no_argument, NULL, OPT_EARLIEST},
+                                             {"to-latest", no_argument, NULL, OPT_LATEST},
+                                             {"to-offset", required_argument, NULL, OPT_OFFSET},
+                                             {"to-time", required_argument, NULL, OPT_TIME},
+                                             {"topic", required_argument, NULL, 't'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     group_opts o;
     memset(&o, 0, sizeof(o));
     int c, tos = 0;
@@ -449,9 +453,11 @@ int cmd_group(int argc, char **argv)
             break;
         case OPT_TIME:
             if (!cli_parse_time(optarg, &o.value))
-                return cli_usage_error("group", "--to-time takes milliseconds since the epoch "
-                                                "or a UTC time like 2026-11-24T21:00:00Z, not "
-                                                "'%s'", optarg);
+                return cli_usage_error("group",
+                                       "--to-time takes milliseconds since the epoch "
+                                       "or a UTC time like 2026-11-24T21:00:00Z, not "
+                                       "'%s'",
+                                       optarg);
             o.to = TO_TIME;
             tos++;
             break;
@@ -480,8 +486,7 @@ int cmd_group(int argc, char **argv)
             fputs(group_usage, stdout);
             return EXIT_OK;
         default:
-            return cli_usage_error("group", "unknown or incomplete option '%s'",
-                                   argv[optind - 1]);
+            return cli_usage_error("group", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     const char *action = optind < argc ? argv[optind] : NULL;

@@ -38,10 +38,10 @@ static const char produce_usage[] =
     "  -h, --help                this help\n";
 
 #define MAX_HEADERS 64
-#define MAX_REQUEST_EVENTS 10000         /* the HTTP API's limit per request */
-#define MAX_REQUEST_BYTES (4u << 20)     /* event bytes per request: half the default limit */
-#define MAX_REQUEST_BODY (7u << 20)      /* split a body longer than this (the limit is 8 MiB) */
-#define PROGRESS_EVERY_NS 200000000LL    /* progress redrawn five times a second */
+#define MAX_REQUEST_EVENTS 10000      /* the HTTP API's limit per request */
+#define MAX_REQUEST_BYTES (4u << 20)  /* event bytes per request: half the default limit */
+#define MAX_REQUEST_BODY (7u << 20)   /* split a body longer than this (the limit is 8 MiB) */
+#define PROGRESS_EVERY_NS 200000000LL /* progress redrawn five times a second */
 
 typedef struct produce_opts {
     const char *data, *server, *file, *sep;
@@ -89,8 +89,10 @@ static void progress_draw(progress *p, bool final)
     double rate = secs > 0 ? (double)p->events / secs : 0;
     double mib = (double)p->bytes / (1 << 20), mib_rate = secs > 0 ? mib / secs : 0;
     if (final) {
-        fprintf(stderr, "\r\033[Kproduced %" PRIu64 " events (%.1f MiB) in %.1f s: %.0f events/s, "
-                        "%.1f MiB/s\n", p->events, mib, secs, rate, mib_rate);
+        fprintf(stderr,
+                "\r\033[Kproduced %" PRIu64 " events (%.1f MiB) in %.1f s: %.0f events/s, "
+                "%.1f MiB/s\n",
+                p->events, mib, secs, rate, mib_rate);
         return;
     }
     char bar[64] = "";
@@ -108,8 +110,8 @@ static void progress_draw(progress *p, bool final)
     } else {
         snprintf(bar, sizeof(bar), "%.1f", mib);
     }
-    fprintf(stderr, "\r\033[K%s MiB  %" PRIu64 " events  %.0f events/s  %.1f MiB/s", bar,
-            p->events, rate, mib_rate);
+    fprintf(stderr, "\r\033[K%s MiB  %" PRIu64 " events  %.0f events/s  %.1f MiB/s", bar, p->events,
+            rate, mib_rate);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -120,8 +122,7 @@ static json_t *bytes_json(const void *p, size_t n)
     return json_stringn(p, n); /* NULL unless valid UTF-8 */
 }
 
-static void set_bytes(json_t *o, const char *name, const char *b64_name, const void *p,
-                      size_t n)
+static void set_bytes(json_t *o, const char *name, const char *b64_name, const void *p, size_t n)
 {
     json_t *s = bytes_json(p, n);
     if (s) {
@@ -234,19 +235,18 @@ static int sink_write(sink *s, const td_event *ev, size_t n)
 static int parse_opts(int argc, char **argv, produce_opts *o)
 {
     enum { OPT_FILE = 1000, OPT_PROGRESS, OPT_NO_PROGRESS };
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"server", required_argument, NULL, 's'},
-        {"file", required_argument, NULL, OPT_FILE},
-        {"partition", required_argument, NULL, 'p'},
-        {"key-separator", required_argument, NULL, 'k'},
-        {"header", required_argument, NULL, 'H'},
-        {"batch", required_argument, NULL, 'b'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"server", required_argument, NULL, 's'},
+                                             {"file", required_argument, NULL, OPT_FILE},
+                                             {"partition", required_argument, NULL, 'p'},
+                                             {"key-separator", required_argument, NULL, 'k'},
+                                             {"header", required_argument, NULL, 'H'},
+                                             {"batch", required_argument, NULL, 'b'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"progress", no_argument, NULL, OPT_PROGRESS},
+                                             {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -270,8 +270,10 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
         case 'p':
             if (!cli_parse_i64(optarg, &o->partition) || o->partition < 0 ||
                 o->partition > INT32_MAX)
-                return cli_usage_error("produce", "--partition takes a partition number, not "
-                                                  "'%s'", optarg);
+                return cli_usage_error("produce",
+                                       "--partition takes a partition number, not "
+                                       "'%s'",
+                                       optarg);
             break;
         case 'k':
             if (!*optarg)
@@ -371,8 +373,10 @@ static int produce_lines(sink *s, FILE *in, progress *pg)
     }
 out:
     if (code != EXIT_OK && pg->on && pg->events)
-        fprintf(stderr, "tidings: producing: %" PRIu64 " events were written before the "
-                        "error\n", pg->events);
+        fprintf(stderr,
+                "tidings: producing: %" PRIu64 " events were written before the "
+                "error\n",
+                pg->events);
     for (size_t i = 0; lines && i < cap; i++)
         free(lines[i]);
     free(lines);

@@ -67,10 +67,12 @@ static void free_opts(topic_opts *o)
 
 static const char *action_what(const char *action)
 {
-    static const char *const names[][2] = {
-        {"create", "creating topic"},       {"list", "listing topics"},
-        {"describe", "describing topic"},   {"alter", "altering topic"},
-        {"add-partitions", "adding partitions"}, {"delete", "deleting topic"}};
+    static const char *const names[][2] = {{"create", "creating topic"},
+                                           {"list", "listing topics"},
+                                           {"describe", "describing topic"},
+                                           {"alter", "altering topic"},
+                                           {"add-partitions", "adding partitions"},
+                                           {"delete", "deleting topic"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcmp(names[i][0], action))
             return names[i][1];
@@ -129,11 +131,10 @@ static int local_describe(td_engine *e, const char *name, const char *what, json
             return cli_fail(what, rc);
         }
         json_t *pj = json_pack("{s:i,s:I,s:I,s:I,s:I,s:i,s:b}", "partition", p.partition,
-                               "log_start_offset", (json_int_t)p.log_start_offset,
-                               "high_watermark", (json_int_t)p.high_watermark, "log_end_offset",
-                               (json_int_t)p.log_end_offset, "size_bytes",
-                               (json_int_t)p.size_bytes, "segments", p.segments, "offline",
-                               p.offline != 0);
+                               "log_start_offset", (json_int_t)p.log_start_offset, "high_watermark",
+                               (json_int_t)p.high_watermark, "log_end_offset",
+                               (json_int_t)p.log_end_offset, "size_bytes", (json_int_t)p.size_bytes,
+                               "segments", p.segments, "offline", p.offline != 0);
         if (p.offline)
             json_object_set_new(pj, "error", json_string(p.error));
         json_array_append_new(parts, pj);
@@ -233,7 +234,8 @@ static void print_describe(const json_t *t)
     char created[32];
     cli_format_time(cli_json_int(t, "created_ms"), created, sizeof(created));
     printf("topic       %s\npartitions  %" PRId64 "\ncreated     %s\nconfig\n",
-           json_string_value(json_object_get(t, "name")), cli_json_int(t, "partition_count"), created);
+           json_string_value(json_object_get(t, "name")), cli_json_int(t, "partition_count"),
+           created);
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(t, "config"), k, v)
@@ -247,19 +249,22 @@ static void print_describe(const json_t *t)
         bool offline = json_is_true(json_object_get(p, "offline"));
         const char *err = json_string_value(json_object_get(p, "error"));
         printf("%-10" PRId64 " %16" PRId64 " %16" PRId64 " %14" PRId64 " %9" PRId64 "  %s%s\n",
-               cli_json_int(p, "partition"), cli_json_int(p, "log_start_offset"), cli_json_int(p, "high_watermark"),
-               cli_json_int(p, "size_bytes"), cli_json_int(p, "segments"), offline ? "OFFLINE: " : "online",
+               cli_json_int(p, "partition"), cli_json_int(p, "log_start_offset"),
+               cli_json_int(p, "high_watermark"), cli_json_int(p, "size_bytes"),
+               cli_json_int(p, "segments"), offline ? "OFFLINE: " : "online",
                offline && err ? err : "");
     }
 }
 
 int cmd_topic(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},  {"partitions", required_argument, NULL, 'p'},
-        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-        {"server", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"partitions", required_argument, NULL, 'p'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"server", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     topic_opts o;
     memset(&o, 0, sizeof(o));
     int c, code = EXIT_OK;

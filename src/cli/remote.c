@@ -36,8 +36,10 @@ int cli_remote_open(const char *server, cli_remote *r)
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        fprintf(stderr, "tidings: --server takes the broker's HTTP address, like "
-                        "http://127.0.0.1:8080, not '%s'\n", server);
+        fprintf(stderr,
+                "tidings: --server takes the broker's HTTP address, like "
+                "http://127.0.0.1:8080, not '%s'\n",
+                server);
         code = EXIT_USAGE;
         goto out;
     }
@@ -162,22 +164,22 @@ static void prepare(cli_remote *r, const char *method, const char *path, char *u
         curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
 }
 
-int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *in,
-                    json_t **out, const char *what)
+int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *in, json_t **out,
+                    const char *what)
 {
     char *payload = in ? json_dumps(in, JSON_COMPACT) : NULL;
     if (in && !payload) {
         fprintf(stderr, "tidings: %s: out of memory\n", what);
         return EXIT_RUNTIME;
     }
-    int code = cli_remote_call_text(r, method, path, payload, payload ? strlen(payload) : 0, out,
-                                    what);
+    int code =
+        cli_remote_call_text(r, method, path, payload, payload ? strlen(payload) : 0, out, what);
     free(payload);
     return code;
 }
 
-int cli_remote_call_text(cli_remote *r, const char *method, const char *path,
-                         const char *payload, size_t len, json_t **out, const char *what)
+int cli_remote_call_text(cli_remote *r, const char *method, const char *path, const char *payload,
+                         size_t len, json_t **out, const char *what)
 {
     char url[8192];
     prepare(r, method, path, url, sizeof(url));
@@ -257,8 +259,8 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl
     return interrupted;
 }
 
-int cli_remote_stream(cli_remote *r, const char *path, const char *last_event_id,
-                      cli_stream_fn fn, void *arg, const char *what, long *status)
+int cli_remote_stream(cli_remote *r, const char *path, const char *last_event_id, cli_stream_fn fn,
+                      void *arg, const char *what, long *status)
 {
     static bool handlers;
     if (!handlers) {

@@ -32,12 +32,12 @@ char *cli_remote_escape(cli_remote *r, const char *segment);
  * result is EXIT_OK. Otherwise prints "tidings: <what>: <the broker's message>" and returns the
  * exit code: EXIT_NOTFOUND for 404, EXIT_USAGE for requests the broker found invalid,
  * EXIT_UNREACHABLE when there was no answer, EXIT_RUNTIME otherwise. */
-int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *body,
-                    json_t **out, const char *what);
+int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *body, json_t **out,
+                    const char *what);
 
 /* The same with a body already serialized (len bytes of JSON; NULL for none). */
-int cli_remote_call_text(cli_remote *r, const char *method, const char *path,
-                         const char *payload, size_t len, json_t **out, const char *what);
+int cli_remote_call_text(cli_remote *r, const char *method, const char *path, const char *payload,
+                         size_t len, json_t **out, const char *what);
 
 /* A streamed GET (Server-Sent Events): fn receives the body's bytes as they come and returns
  * false to stop. `last_event_id` is sent as Last-Event-ID when not NULL. *status is the answer's
@@ -46,8 +46,8 @@ int cli_remote_call_text(cli_remote *r, const char *method, const char *path,
  * cli_remote_call); without an answer, or when the connection broke, returns EXIT_UNREACHABLE
  * quietly: cli_remote_why() says why. */
 typedef bool (*cli_stream_fn)(void *arg, const char *p, size_t n);
-int cli_remote_stream(cli_remote *r, const char *path, const char *last_event_id,
-                      cli_stream_fn fn, void *arg, const char *what, long *status);
+int cli_remote_stream(cli_remote *r, const char *path, const char *last_event_id, cli_stream_fn fn,
+                      void *arg, const char *what, long *status);
 const char *cli_remote_why(const cli_remote *r);
 
 /* True once SIGINT or SIGTERM arrived during a stream (the stream then ends). */

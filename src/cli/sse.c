@@ -54,9 +54,8 @@ static int dispatch(sse_reader *r, sse_event_fn fn, void *arg)
     int rc = 0;
     if (r->has_data) {
         r->data[r->dn] = 0;
-        rc = fn(arg, r->event[0] ? r->event : "message", r->id ? r->id : "", r->data, r->dn)
-                 ? 0
-                 : 1;
+        rc =
+            fn(arg, r->event[0] ? r->event : "message", r->id ? r->id : "", r->data, r->dn) ? 0 : 1;
     }
     r->dn = 0;
     r->has_data = false;

@@ -272,8 +272,11 @@ static void test_produce_splits_batches(void)
     for (int i = 0; i < N; i++) {
         memset(vals[i], 'a' + i % 26, sizeof(vals[i]));
         snprintf(vals[i], sizeof(vals[i]), "%03d", i);
-        ev[i] = (td_event){.value = vals[i], .value_len = 100 + (size_t)(i % 20), .headers = &h,
-                           .header_count = 1, .partition = i % 3 ? 0 : 1};
+        ev[i] = (td_event){.value = vals[i],
+                           .value_len = 100 + (size_t)(i % 20),
+                           .headers = &h,
+                           .header_count = 1,
+                           .partition = i % 3 ? 0 : 1};
     }
     static td_produce_result res[N];
     ASSERT_OK(td_produce(e, "s", ev, N, res));
@@ -585,7 +588,7 @@ static void test_group_offsets(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets), TEST(test_lock_and_format),
-          TEST(test_topics_persist_delete_recreate), TEST(test_produce_routing_and_reads),
-          TEST(test_produce_splits_batches),
+TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets),
+          TEST(test_lock_and_format), TEST(test_topics_persist_delete_recreate),
+          TEST(test_produce_routing_and_reads), TEST(test_produce_splits_batches),
           TEST(test_concurrent_producers), TEST(test_retention_and_background))

@@ -61,7 +61,9 @@ static void test_fields(void)
     /* An event not ended by a blank line is not dispatched. */
     check("data: done\n\ndata: partial\n", "message||done\n");
     /* A leading byte order mark is skipped, once. */
-    check("\xef\xbb\xbf" "data: bom\n\n", "message||bom\n");
+    check("\xef\xbb\xbf"
+          "data: bom\n\n",
+          "message||bom\n");
     /* An id with a colon keeps it (the broker's cursors have none, but ids may). */
     check("id: a:b/0/1;x:0=2\ndata: q\n\n", "message|a:b/0/1;x:0=2|q\n");
 }
