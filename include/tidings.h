@@ -54,7 +54,8 @@ extern "C" {
     XX(17, EEND, "end of data")                                                                    \
     XX(18, EFULL, "no room")                                                                       \
     XX(19, ESEQUENCE, "out of order sequence number")                                              \
-    XX(20, EFENCED, "producer epoch is stale")
+    XX(20, EFENCED, "producer epoch is stale")                                                     \
+    XX(21, ESTALE, "stale delivery: the event was redelivered or is done")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -399,6 +400,117 @@ int td_group_offset_delete(td_engine *e, const char *group, const char *topic, i
 
 /* Kafka's default partitioner for a key: (murmur2(key) & 0x7fffffff) % partitions. */
 int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions);
+
+/* ---------------------------------------------------------------------------------------------
+ * Queues on the log (docs/queues.md)
+ *
+ * A queue group reads a topic and hands its events to consumers one by one. Each event handed
+ * out is in flight, with a deadline (the ack timeout) and a delivery count, until the consumer
+ * acks it (done), nacks it (redelivered after a backoff, or after the delay it asks for), or lets
+ * the deadline pass (redelivered after the backoff). An event that fails max.deliveries times is
+ * copied to the group's dead-letter topic, with x-dlq-* headers saying where it came from and
+ * why, and is done. The group's state (its ack floor per partition, and the events above it in
+ * flight or waiting) is kept in the catalog: an ack returns once it is durable, so an acked event
+ * is never delivered again; after a crash, an event in flight is delivered again (at least
+ * once).
+ *
+ * Group names follow the topic name rules. Policy keys (values as strings):
+ *   ack.timeout.ms            how long a delivery may last before it counts as failed: 30000
+ *   max.deliveries            deliveries before the event is dead-lettered: 5 (1 to 1000)
+ *   backoff.initial.ms        delay before the first redelivery: 1000
+ *   backoff.multiplier        factor per further failure: 2 (1 to 100)
+ *   backoff.max.ms            the longest delay: 60000
+ *   backoff.jitter            each delay times a random factor in [1 - j, 1 + j]: 0.1 (0 to 1)
+ *   dead.letter.topic         "" (the default): <topic>.dlq, created when first needed
+ *   ordering                  none (default) | key: while an event of a key is in flight or
+ *                             waiting for a retry, later events of that key are held back
+ *   max.in.flight             events in flight, waiting or held, per group: 1000
+ *   max.in.flight.per.consumer  events in flight per consumer: 100
+ *   start                     earliest (default) | latest: where a new group starts reading
+ */
+enum td_queue_ordering { TD_QUEUE_UNORDERED = 0, TD_QUEUE_BY_KEY = 1 };
+
+typedef struct td_queue_policy {
+    int64_t ack_timeout_ms;
+    int32_t max_deliveries;
+    int64_t backoff_initial_ms;
+    double backoff_multiplier;
+    int64_t backoff_max_ms;
+    double backoff_jitter;
+    char dead_letter_topic[TD_TOPIC_NAME_MAX + 1];
+    int ordering; /* enum td_queue_ordering */
+    int32_t max_in_flight;
+    int32_t max_in_flight_per_consumer;
+    int start_latest; /* 0: earliest, 1: latest */
+} td_queue_policy;
+
+void td_queue_policy_init(td_queue_policy *p);
+/* Applies key=value settings to *p, all or none: TD_ECONFIG (td_last_error names the key and
+ * the rule) for an unknown key or a bad value. */
+int td_queue_policy_apply(td_queue_policy *p, const td_config_entry *entries, size_t n);
+/* The NULL-terminated list of policy keys, and one key's value as text. */
+const char *const *td_queue_policy_keys(void);
+int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, size_t len);
+
+/* Creates a queue group on a topic: TD_EEXIST, TD_ENAME, TD_ENOTFOUND (no such topic). */
+int td_queue_create(td_engine *e, const char *group, const char *topic,
+                    const td_queue_policy *policy);
+/* Changes a running group's policy (the new one applies to the next delivery, ack or failure). */
+int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy);
+/* Deletes a group and its state (the topics stay). TD_ENOTFOUND. */
+int td_queue_delete(td_engine *e, const char *group);
+
+typedef struct td_queue_info {
+    char group[TD_TOPIC_NAME_MAX + 1];
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    td_queue_policy policy;
+    int64_t created_ms;
+    int64_t depth;          /* events not done: not yet delivered, in flight, waiting or held */
+    int64_t in_flight;      /* delivered, not yet acked, nacked or timed out */
+    int64_t waiting;        /* failed, waiting for their redelivery */
+    int64_t held;           /* held back behind an earlier event of their key */
+    int32_t consumers;      /* consumers that received in the last ack timeout */
+    int64_t acked;          /* totals since the engine opened */
+    int64_t redelivered;
+    int64_t dead_lettered;
+    int64_t oldest_unacked_ms; /* timestamp of the oldest event delivered and not done; -1 */
+} td_queue_info;
+
+int td_queue_describe(td_engine *e, const char *group, td_queue_info *out);
+/* Every group, sorted by name; *out malloc'd, free with free(). */
+int td_queue_list(td_engine *e, td_queue_info **out, size_t *count);
+
+/* One delivery. The event's bytes are valid until td_queue_msgs_free. */
+#define TD_QUEUE_ID_MAX 64
+typedef struct td_queue_msg {
+    char id[TD_QUEUE_ID_MAX]; /* names this delivery to ack, nack and extend */
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    td_event event;
+    int32_t deliveries; /* 1 the first time */
+} td_queue_msg;
+
+/*
+ * Up to max events for `consumer` (any name; its in-flight limit is counted by it): those due
+ * for a redelivery first, then new ones from the log. *n is 0 when none is ready, or when the
+ * group or the consumer is at its in-flight limit. Free *out with td_queue_msgs_free.
+ */
+int td_queue_receive(td_engine *e, const char *group, const char *consumer, size_t max,
+                     td_queue_msg **out, size_t *n);
+void td_queue_msgs_free(td_queue_msg *v, size_t n);
+
+/*
+ * Ack, nack or extend deliveries by id. results (n entries, may be NULL) gets 0, TD_ESTALE (the
+ * delivery timed out and the event was handed out again, or it is done) or TD_EINVAL (not an id
+ * of this group) for each. The call returns once the outcome is durable.
+ * nack: delay_ms >= 0 redelivers after that delay, -1 after the policy's backoff; error (may be
+ * NULL) is kept as the last failure's text, up to 1024 bytes.
+ * extend: the deadline becomes now + ms (-1: the ack timeout).
+ */
+int td_queue_ack(td_engine *e, const char *group, const char *const *ids, size_t n, int *results);
+int td_queue_nack(td_engine *e, const char *group, const char *const *ids, size_t n,
+                  int64_t delay_ms, const char *error, int *results);
+int td_queue_extend(td_engine *e, const char *group, const char *const *ids, size_t n, int64_t ms,
+                    int *results);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@
 
 #include "broker/broker.h"
 #include "broker/engine_int.h"
+#include "broker/queue.h"
 
 #define FORMAT_VERSION 1
 #define FORMAT_MAGIC "tidings-data"
@@ -498,6 +499,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     }
     e->flusher_running = true;
+    if ((rc = queues_open(e, &e->queues)) != 0)
+        goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
     return 0;
@@ -526,6 +529,9 @@ void td_engine_close(td_engine *e)
         return;
     if (e->metrics)
         td_metrics_remove_collector(e->metrics, engine_collect, e);
+    /* Queues first: their worker writes dead letters, which the flusher makes durable. */
+    queues_close(e->queues);
+    e->queues = NULL;
     if (e->bg_running) {
         pthread_mutex_lock(&e->bg_mu);
         e->stopping = true;

@@ -68,6 +68,8 @@ struct td_engine {
     td_metrics *metrics;
     td_metric_family *f_events_in, *f_bytes_in, *f_events_out, *f_bytes_out;
     td_metric *fsync_hist;
+    /* Queue groups (queue.h). */
+    struct td_queues *queues;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

@@ -2,7 +2,7 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 2, in PRAGMA user_version):
+ * Schema (version 3, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
@@ -10,7 +10,12 @@
  *   offsets(grp TEXT, topic TEXT, partition INTEGER, offset INTEGER NOT NULL,
  *           leader_epoch INTEGER NOT NULL, metadata TEXT, commit_ms INTEGER NOT NULL,
  *           PRIMARY KEY(grp, topic, partition))        -- version 2: committed offsets
- * Version 1 catalogs are upgraded in place (the offsets table is added).
+ *   queues(name TEXT PRIMARY KEY, topic TEXT NOT NULL, policy TEXT NOT NULL,
+ *          created_ms INTEGER NOT NULL)                -- version 3: queue groups
+ *   queue_parts(grp TEXT, topic TEXT, partition INTEGER, topic_id INTEGER NOT NULL,
+ *          floor INTEGER NOT NULL, next INTEGER NOT NULL, pending BLOB NOT NULL,
+ *          PRIMARY KEY(grp, topic, partition))         -- a queue group's state per partition
+ * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
  * directory generation cannot be confused with a new topic of the same name.
@@ -26,7 +31,7 @@
 
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 struct td_catalog {
     sqlite3 *db;
@@ -103,8 +108,23 @@ int catalog_open(const char *path, td_catalog **out)
         if (rc)
             goto fail;
     }
-    /* Offsets of topics that are gone (a crash between the two steps of an old delete). */
-    if ((rc = exec(c, "DELETE FROM offsets WHERE topic NOT IN (SELECT name FROM topics)")))
+    if (version <= 2) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY, topic TEXT NOT "
+                     "NULL, policy TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+                     "CREATE TABLE IF NOT EXISTS queue_parts(grp TEXT NOT NULL, topic TEXT NOT "
+                     "NULL, partition INTEGER NOT NULL, topic_id INTEGER NOT NULL, floor INTEGER "
+                     "NOT NULL, next INTEGER NOT NULL, pending BLOB NOT NULL, "
+                     "PRIMARY KEY(grp, topic, partition));"
+                     "PRAGMA user_version=3;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    /* Offsets of topics that are gone (a crash between the two steps of an old delete), and
+     * state of queue groups that are gone. */
+    if ((rc = exec(c, "DELETE FROM offsets WHERE topic NOT IN (SELECT name FROM topics)")) ||
+        (rc = exec(c, "DELETE FROM queue_parts WHERE grp NOT IN (SELECT name FROM queues)")))
         goto fail;
     *out = c;
     return 0;
@@ -636,5 +656,156 @@ int catalog_producer_ids_reserve(td_catalog *c, int64_t count, int64_t *first)
     return 0;
 rollback:
     sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Queue groups
+ */
+int catalog_queue_put(td_catalog *c, const catalog_queue *q)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT OR REPLACE INTO queues(name, topic, policy, created_ms) "
+                           "VALUES(?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "saving a queue group");
+    sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, q->policy, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, q->created_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(c, "saving a queue group");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int catalog_queue_remove(td_catalog *c, const char *name)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    static const char *const sql[] = {"DELETE FROM queue_parts WHERE grp = ?",
+                                      "DELETE FROM queues WHERE name = ?"};
+    for (size_t i = 0; i < 2 && rc == 0; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(c->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            rc = db_fail(c, "deleting a queue group");
+            break;
+        }
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(c, "deleting a queue group");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
+        return 0;
+    exec(c, "ROLLBACK");
+    return rc;
+}
+
+int catalog_queue_list(td_catalog *c, catalog_queue **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT name, topic, policy, created_ms FROM queues ORDER BY name", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(c, "listing queue groups");
+    catalog_queue *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            catalog_queue *q = realloc(v, nc * sizeof(*q));
+            if (!q) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = q;
+            cap = nc;
+        }
+        catalog_queue *q = &v[n++];
+        memset(q, 0, sizeof(*q));
+        snprintf(q->name, sizeof(q->name), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(q->topic, sizeof(q->topic), "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(q->policy, sizeof(q->policy), "%s", (const char *)sqlite3_column_text(st, 2));
+        q->created_ms = sqlite3_column_int64(st, 3);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(c, "listing queue groups");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT OR REPLACE INTO queue_parts(grp, topic, partition, topic_id, "
+                           "floor, next, pending) VALUES(?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(c, "saving queue state");
+        exec(c, "ROLLBACK");
+        return rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const catalog_qpart *q = &v[i];
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, q->group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, q->topic, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, q->partition);
+        sqlite3_bind_int64(st, 4, q->topic_id);
+        sqlite3_bind_int64(st, 5, q->floor);
+        sqlite3_bind_int64(st, 6, q->next);
+        sqlite3_bind_blob(st, 7, q->pending ? q->pending : "", (int)q->pending_len,
+                          SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(c, "saving queue state");
+    }
+    sqlite3_finalize(st);
+    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
+        return 0;
+    exec(c, "ROLLBACK");
+    return rc;
+}
+
+int catalog_qparts_list(td_catalog *c, const char *group,
+                        int (*fn)(void *arg, const catalog_qpart *q), void *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT topic, partition, topic_id, floor, next, pending FROM "
+                           "queue_parts WHERE grp = ? ORDER BY topic, partition",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "reading queue state");
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        catalog_qpart q = {
+            .group = group,
+            .topic = (const char *)sqlite3_column_text(st, 0),
+            .partition = sqlite3_column_int(st, 1),
+            .topic_id = sqlite3_column_int64(st, 2),
+            .floor = sqlite3_column_int64(st, 3),
+            .next = sqlite3_column_int64(st, 4),
+            .pending = sqlite3_column_blob(st, 5),
+            .pending_len = (size_t)sqlite3_column_bytes(st, 5),
+        };
+        rc = fn(arg, &q);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(c, "reading queue state");
+    sqlite3_finalize(st);
     return rc;
 }

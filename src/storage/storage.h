@@ -273,4 +273,32 @@ int catalog_group_delete(td_catalog *c, const char *group);
  * again, whatever happens after the call returns. */
 int catalog_producer_ids_reserve(td_catalog *c, int64_t count, int64_t *first);
 
+/* Queue groups (broker/queue.c): a group's definition, and its state per partition (the ack
+ * floor, the next offset to read, and the encoded entries in between that are not done). */
+typedef struct catalog_queue {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    char policy[2048]; /* key=value lines */
+    int64_t created_ms;
+} catalog_queue;
+int catalog_queue_put(td_catalog *c, const catalog_queue *q);
+/* The group and its state; no error if it does not exist. */
+int catalog_queue_remove(td_catalog *c, const char *name);
+int catalog_queue_list(td_catalog *c, catalog_queue **out, size_t *count);
+typedef struct catalog_qpart {
+    const char *group;
+    const char *topic;
+    int32_t partition;
+    int64_t topic_id;
+    int64_t floor, next;
+    const void *pending;
+    size_t pending_len;
+} catalog_qpart;
+/* Writes n partition states in one transaction. */
+int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n);
+/* Calls fn for each stored partition state of a group (pointers valid during the call); stops at
+ * the first nonzero fn result and returns it. */
+int catalog_qparts_list(td_catalog *c, const char *group,
+                        int (*fn)(void *arg, const catalog_qpart *q), void *arg);
+
 #endif /* TD_STORAGE_STORAGE_H */

@@ -1,0 +1,1660 @@
+/*
+ * queue.c: queue groups on the log (queue.h has the model; docs/queues.md the behaviour).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/engine_int.h"
+#include "broker/queue.h"
+
+enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
+
+#define MAX_ERROR 1024
+#define MAX_CONSUMERS 4096
+#define CONSUMER_NAME_MAX 64
+#define IDLE_WAKE_MS 1000
+#define DEAD_RETRY_MS 1000
+
+typedef struct qentry {
+    int64_t offset;
+    int64_t at; /* in flight: the deadline; waiting: when due; else 0 */
+    int64_t first_fail, last_fail;
+    int64_t event_ms; /* the event's timestamp */
+    uint64_t key_hash;
+    char *error; /* the last failure's text, or NULL */
+    int32_t deliveries;
+    int32_t consumer; /* in flight: the consumer's slot, or -1 (unknown after a restart) */
+    uint8_t state;
+    bool has_key;
+} qentry;
+
+typedef struct qpart {
+    int32_t partition;
+    int64_t next;
+    qentry *v; /* sorted by offset */
+    size_t n, cap;
+    td_iter *it; /* positioned at next, for new events; NULL until needed */
+    bool dirty;
+} qpart;
+
+typedef struct qconsumer {
+    char name[CONSUMER_NAME_MAX];
+    int32_t inflight;
+    int64_t seen_ms;
+} qconsumer;
+
+typedef struct qgroup {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int64_t topic_id;
+    td_queue_policy pol;
+    int64_t created_ms;
+    qpart *parts;
+    int32_t nparts;
+    qconsumer *cons;
+    size_t ncons;
+    int64_t pending; /* entries in all partitions */
+    int64_t acked, redelivered, dead_lettered;
+    int32_t rr; /* the partition new events are read from first */
+    int64_t dead_retry_at;
+} qgroup;
+
+struct td_queues {
+    td_engine *e;
+    pthread_mutex_t mu;      /* everything below */
+    pthread_mutex_t save_mu; /* a save in progress, and group creation and deletion */
+    pthread_cond_t work_cv, done_cv;
+    qgroup **g; /* sorted by name */
+    size_t n, cap;
+    pthread_t worker;
+    bool running, stopping;
+    uint64_t seq, saved_seq; /* changes made, and saved */
+    int save_rc;
+    uint64_t rng;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Policy
+ */
+static const char *const policy_keys[] = {"ack.timeout.ms",
+                                          "max.deliveries",
+                                          "backoff.initial.ms",
+                                          "backoff.multiplier",
+                                          "backoff.max.ms",
+                                          "backoff.jitter",
+                                          "dead.letter.topic",
+                                          "ordering",
+                                          "max.in.flight",
+                                          "max.in.flight.per.consumer",
+                                          "start",
+                                          NULL};
+
+void td_queue_policy_init(td_queue_policy *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->ack_timeout_ms = 30000;
+    p->max_deliveries = 5;
+    p->backoff_initial_ms = 1000;
+    p->backoff_multiplier = 2.0;
+    p->backoff_max_ms = 60000;
+    p->backoff_jitter = 0.1;
+    p->ordering = TD_QUEUE_UNORDERED;
+    p->max_in_flight = 1000;
+    p->max_in_flight_per_consumer = 100;
+    p->start_latest = 0;
+}
+
+const char *const *td_queue_policy_keys(void)
+{
+    return policy_keys;
+}
+
+static bool parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = v && *v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || errno || *end || x < lo || x > hi)
+        return false;
+    *out = x;
+    return true;
+}
+
+static bool parse_double(const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v && *v ? strtod(v, &end) : 0;
+    if (!v || !*v || errno || *end || !(x >= lo && x <= hi))
+        return false;
+    *out = x;
+    return true;
+}
+
+static int apply_one(td_queue_policy *p, const char *k, const char *v)
+{
+    int64_t i;
+    double d;
+#define BAD(rule) td_fail(TD_ECONFIG, "queue setting %s=%s: %s", k, v ? v : "(none)", rule)
+    if (!strcmp(k, "ack.timeout.ms")) {
+        if (!parse_int(v, 1, 43200000, &i))
+            return BAD("must be 1 to 43200000 (12 hours)");
+        p->ack_timeout_ms = i;
+    } else if (!strcmp(k, "max.deliveries")) {
+        if (!parse_int(v, 1, 1000, &i))
+            return BAD("must be 1 to 1000");
+        p->max_deliveries = (int32_t)i;
+    } else if (!strcmp(k, "backoff.initial.ms")) {
+        if (!parse_int(v, 0, 86400000, &i))
+            return BAD("must be 0 to 86400000 (a day)");
+        p->backoff_initial_ms = i;
+    } else if (!strcmp(k, "backoff.multiplier")) {
+        if (!parse_double(v, 1, 100, &d))
+            return BAD("must be 1 to 100");
+        p->backoff_multiplier = d;
+    } else if (!strcmp(k, "backoff.max.ms")) {
+        if (!parse_int(v, 0, 86400000, &i))
+            return BAD("must be 0 to 86400000 (a day)");
+        p->backoff_max_ms = i;
+    } else if (!strcmp(k, "backoff.jitter")) {
+        if (!parse_double(v, 0, 1, &d))
+            return BAD("must be 0 to 1");
+        p->backoff_jitter = d;
+    } else if (!strcmp(k, "dead.letter.topic")) {
+        if (!v || (*v && td_topic_name_validate(v) != 0))
+            return BAD("must be a topic name, or empty for <topic>.dlq");
+        snprintf(p->dead_letter_topic, sizeof(p->dead_letter_topic), "%s", v);
+    } else if (!strcmp(k, "ordering")) {
+        if (!v || (strcmp(v, "none") && strcmp(v, "key")))
+            return BAD("must be none or key");
+        p->ordering = strcmp(v, "key") ? TD_QUEUE_UNORDERED : TD_QUEUE_BY_KEY;
+    } else if (!strcmp(k, "max.in.flight")) {
+        if (!parse_int(v, 1, 100000, &i))
+            return BAD("must be 1 to 100000");
+        p->max_in_flight = (int32_t)i;
+    } else if (!strcmp(k, "max.in.flight.per.consumer")) {
+        if (!parse_int(v, 1, 100000, &i))
+            return BAD("must be 1 to 100000");
+        p->max_in_flight_per_consumer = (int32_t)i;
+    } else if (!strcmp(k, "start")) {
+        if (!v || (strcmp(v, "earliest") && strcmp(v, "latest")))
+            return BAD("must be earliest or latest");
+        p->start_latest = !strcmp(v, "latest");
+    } else {
+        return td_fail(TD_ECONFIG, "unknown queue setting '%s'", k);
+    }
+#undef BAD
+    return 0;
+}
+
+int td_queue_policy_apply(td_queue_policy *p, const td_config_entry *entries, size_t n)
+{
+    td_queue_policy c = *p;
+    for (size_t i = 0; i < n; i++) {
+        if (!entries[i].key)
+            return td_fail(TD_ECONFIG, "queue setting %zu has no key", i);
+        int rc = apply_one(&c, entries[i].key, entries[i].value);
+        if (rc)
+            return rc;
+    }
+    if (c.backoff_max_ms < c.backoff_initial_ms)
+        return td_fail(TD_ECONFIG, "backoff.max.ms (%" PRId64 ") is below backoff.initial.ms (%" PRId64
+                                   ")",
+                       c.backoff_max_ms, c.backoff_initial_ms);
+    *p = c;
+    return 0;
+}
+
+int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, size_t len)
+{
+    int n;
+    if (!strcmp(key, "ack.timeout.ms"))
+        n = snprintf(buf, len, "%" PRId64, p->ack_timeout_ms);
+    else if (!strcmp(key, "max.deliveries"))
+        n = snprintf(buf, len, "%" PRId32, p->max_deliveries);
+    else if (!strcmp(key, "backoff.initial.ms"))
+        n = snprintf(buf, len, "%" PRId64, p->backoff_initial_ms);
+    else if (!strcmp(key, "backoff.multiplier"))
+        n = snprintf(buf, len, "%g", p->backoff_multiplier);
+    else if (!strcmp(key, "backoff.max.ms"))
+        n = snprintf(buf, len, "%" PRId64, p->backoff_max_ms);
+    else if (!strcmp(key, "backoff.jitter"))
+        n = snprintf(buf, len, "%g", p->backoff_jitter);
+    else if (!strcmp(key, "dead.letter.topic"))
+        n = snprintf(buf, len, "%s", p->dead_letter_topic);
+    else if (!strcmp(key, "ordering"))
+        n = snprintf(buf, len, "%s", p->ordering == TD_QUEUE_BY_KEY ? "key" : "none");
+    else if (!strcmp(key, "max.in.flight"))
+        n = snprintf(buf, len, "%" PRId32, p->max_in_flight);
+    else if (!strcmp(key, "max.in.flight.per.consumer"))
+        n = snprintf(buf, len, "%" PRId32, p->max_in_flight_per_consumer);
+    else if (!strcmp(key, "start"))
+        n = snprintf(buf, len, "%s", p->start_latest ? "latest" : "earliest");
+    else
+        return td_fail(TD_ENOTFOUND, "unknown queue setting '%s'", key);
+    return n < 0 || (size_t)n >= len ? TD_ETOOBIG : 0;
+}
+
+static int policy_format(const td_queue_policy *p, char *buf, size_t len)
+{
+    size_t at = 0;
+    for (const char *const *k = policy_keys; *k; k++) {
+        char v[TD_TOPIC_NAME_MAX + 1];
+        if (td_queue_policy_get(p, *k, v, sizeof(v)) != 0)
+            return TD_ETOOBIG;
+        int n = snprintf(buf + at, len - at, "%s=%s\n", *k, v);
+        if (n < 0 || (size_t)n >= len - at)
+            return TD_ETOOBIG;
+        at += (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads key=value lines; unknown keys (from a newer version) are skipped. */
+static void policy_parse(const char *text, td_queue_policy *p)
+{
+    td_queue_policy_init(p);
+    char line[512];
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        size_t n = nl ? (size_t)(nl - text) : strlen(text);
+        if (n < sizeof(line)) {
+            memcpy(line, text, n);
+            line[n] = 0;
+            char *eq = strchr(line, '=');
+            if (eq) {
+                *eq = 0;
+                if (apply_one(p, line, eq + 1) != 0)
+                    td_error_clear();
+            }
+        }
+        text += n + (nl ? 1 : 0);
+    }
+}
+
+/* The dead-letter topic of a group on `topic`. */
+static void dlq_name(const qgroup *g, char *buf, size_t len)
+{
+    if (g->pol.dead_letter_topic[0])
+        snprintf(buf, len, "%s", g->pol.dead_letter_topic);
+    else /* check_dlq made sure that it fits */
+        snprintf(buf, len, "%.*s.dlq", TD_TOPIC_NAME_MAX - 4, g->topic);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Ids
+ */
+static bool parse_part(const char **p, int64_t max, int64_t *out)
+{
+    const char *s = *p;
+    int64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (max - (*s - '0')) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    *p = s;
+    return true;
+}
+
+bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64_t *offset,
+                    int32_t *deliveries)
+{
+    const char *p = id;
+    int64_t t, pa, o, d;
+    if (!id || !parse_part(&p, INT64_MAX, &t) || *p++ != '.' ||
+        !parse_part(&p, INT32_MAX, &pa) || *p++ != '.' || !parse_part(&p, INT64_MAX, &o) ||
+        *p++ != '.' || !parse_part(&p, INT32_MAX, &d) || *p)
+        return false;
+    *topic_id = t;
+    *partition = (int32_t)pa;
+    *offset = o;
+    *deliveries = (int32_t)d;
+    return true;
+}
+
+static void id_format(const qgroup *g, const qpart *p, const qentry *en, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRId64 ".%" PRId32 ".%" PRId64 ".%" PRId32, g->topic_id, p->partition,
+             en->offset, en->deliveries);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Entries
+ */
+static uint64_t key_hash(const void *key, size_t n)
+{
+    const unsigned char *b = key;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static qentry *entry_find(qpart *p, int64_t offset, size_t *idx)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->v[mid].offset < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < p->n && p->v[lo].offset == offset) {
+        if (idx)
+            *idx = lo;
+        return &p->v[lo];
+    }
+    return NULL;
+}
+
+/* Appends an entry above every other (new events come in offset order). */
+static qentry *entry_append(qgroup *g, qpart *p, int64_t offset)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        qentry *v = realloc(p->v, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        p->v = v;
+        p->cap = cap;
+    }
+    qentry *en = &p->v[p->n++];
+    memset(en, 0, sizeof(*en));
+    en->offset = offset;
+    en->consumer = -1;
+    g->pending++;
+    return en;
+}
+
+static void consumer_release(qgroup *g, qentry *en)
+{
+    if (en->state == Q_INFLIGHT && en->consumer >= 0 && (size_t)en->consumer < g->ncons &&
+        g->cons[en->consumer].inflight > 0)
+        g->cons[en->consumer].inflight--;
+    en->consumer = -1;
+}
+
+/* The entry is done: removed; under ordering=key, the next held event of its key is released. */
+static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
+{
+    qentry *en = &p->v[idx];
+    consumer_release(g, en);
+    if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key) {
+        for (size_t i = idx + 1; i < p->n; i++) {
+            qentry *h = &p->v[i];
+            if (h->has_key && h->key_hash == en->key_hash) {
+                if (h->state == Q_HELD) {
+                    h->state = Q_WAITING;
+                    h->at = now;
+                }
+                break;
+            }
+        }
+    }
+    free(en->error);
+    memmove(&p->v[idx], &p->v[idx + 1], (p->n - idx - 1) * sizeof(*en));
+    p->n--;
+    g->pending--;
+    p->dirty = true;
+}
+
+static double rnd(td_queues *q)
+{
+    /* xorshift64*: jitter needs spread, not secrecy. */
+    q->rng ^= q->rng >> 12;
+    q->rng ^= q->rng << 25;
+    q->rng ^= q->rng >> 27;
+    return (double)((q->rng * 2685821657736338717ull) >> 11) / (double)(1ull << 53);
+}
+
+/* The delay before redelivery after the n-th failed delivery. */
+static int64_t backoff(td_queues *q, const td_queue_policy *pol, int32_t failures)
+{
+    double d = (double)pol->backoff_initial_ms;
+    for (int32_t i = 1; i < failures && d < (double)pol->backoff_max_ms; i++)
+        d *= pol->backoff_multiplier;
+    if (d > (double)pol->backoff_max_ms)
+        d = (double)pol->backoff_max_ms;
+    if (pol->backoff_jitter > 0)
+        d *= 1 - pol->backoff_jitter + 2 * pol->backoff_jitter * rnd(q);
+    return (int64_t)llround(d);
+}
+
+/* An in-flight entry failed (nacked, or its deadline passed): waiting, or dead after the last
+ * delivery allowed. delay_ms < 0: the backoff. */
+static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t now,
+                       int64_t delay_ms, const char *error)
+{
+    consumer_release(g, en);
+    if (!en->first_fail)
+        en->first_fail = now;
+    en->last_fail = now;
+    if (error) {
+        size_t n = strnlen(error, MAX_ERROR);
+        char *e = malloc(n + 1);
+        if (e) {
+            memcpy(e, error, n);
+            e[n] = 0;
+            free(en->error);
+            en->error = e;
+        }
+    }
+    if (en->deliveries >= g->pol.max_deliveries) {
+        en->state = Q_DEAD;
+        en->at = 0;
+    } else {
+        en->state = Q_WAITING;
+        en->at = now + (delay_ms >= 0 ? delay_ms : backoff(q, &g->pol, en->deliveries));
+    }
+    p->dirty = true;
+}
+
+/* Deadlines that passed become failures. Returns the earliest deadline still ahead (or
+ * INT64_MAX), and sets *dead when an entry is dead. */
+static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
+{
+    int64_t next = INT64_MAX;
+    char msg[80];
+    snprintf(msg, sizeof(msg), "not acknowledged within %" PRId64 " ms", g->pol.ack_timeout_ms);
+    for (int32_t i = 0; i < g->nparts; i++) {
+        qpart *p = &g->parts[i];
+        for (size_t k = 0; k < p->n; k++) {
+            qentry *en = &p->v[k];
+            if (en->state == Q_INFLIGHT && en->at <= now)
+                entry_fail(q, g, p, en, now, -1, msg);
+            if (en->state == Q_INFLIGHT || en->state == Q_WAITING)
+                next = en->at < next ? en->at : next;
+            if (en->state == Q_DEAD)
+                *dead = true;
+        }
+    }
+    return next;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Groups
+ */
+static qgroup *group_find(td_queues *q, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        int c = strcmp(q->g[i]->name, name);
+        if (c >= 0) {
+            if (idx)
+                *idx = i;
+            return c == 0 ? q->g[i] : NULL;
+        }
+    }
+    if (idx)
+        *idx = q->n;
+    return NULL;
+}
+
+static void part_clear(qpart *p)
+{
+    for (size_t k = 0; k < p->n; k++)
+        free(p->v[k].error);
+    free(p->v);
+    if (p->it)
+        td_iter_close(p->it);
+    memset(p, 0, sizeof(*p));
+}
+
+static void group_free(qgroup *g)
+{
+    if (!g)
+        return;
+    for (int32_t i = 0; i < g->nparts; i++)
+        part_clear(&g->parts[i]);
+    free(g->parts);
+    free(g->cons);
+    free(g);
+}
+
+/* Grows the group to the topic's partition count: new partitions start at their first event
+ * (their events are new). */
+static int group_grow(qgroup *g, int32_t nparts, int64_t start_of(void *, int32_t), void *arg)
+{
+    if (nparts <= g->nparts)
+        return 0;
+    qpart *v = realloc(g->parts, (size_t)nparts * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    g->parts = v;
+    for (int32_t i = g->nparts; i < nparts; i++) {
+        memset(&v[i], 0, sizeof(v[i]));
+        v[i].partition = i;
+        v[i].next = start_of ? start_of(arg, i) : 0;
+        v[i].dirty = true;
+    }
+    g->nparts = nparts;
+    return 0;
+}
+
+/* The topic's id and partitions now; TD_ENOTFOUND if it is gone. */
+static int topic_now(td_engine *e, const char *topic, int64_t *id, int32_t *nparts)
+{
+    td_topic_ref *ref;
+    int rc = broker_topic_acquire(e, topic, &ref);
+    if (rc)
+        return rc;
+    *id = broker_topic_id(ref);
+    *nparts = broker_topic_partitions(ref);
+    broker_topic_release(ref);
+    return 0;
+}
+
+/* Keeps the group in step with its topic: more partitions, or a topic deleted and created again
+ * (then the state restarts on the new topic from its start). Under q->mu. */
+static int group_sync_topic(td_queues *q, qgroup *g)
+{
+    int64_t id;
+    int32_t nparts;
+    int rc = topic_now(q->e, g->topic, &id, &nparts);
+    if (rc)
+        return td_fail(rc, "queue group '%s': topic '%s' does not exist", g->name, g->topic);
+    if (id != g->topic_id) {
+        TD_WARN("queue", "group %s: topic %s was created again; reading it from its start",
+                g->name, g->topic);
+        for (int32_t i = 0; i < g->nparts; i++) {
+            qpart *p = &g->parts[i];
+            for (size_t k = 0; k < p->n; k++)
+                consumer_release(g, &p->v[k]);
+            g->pending -= (int64_t)p->n;
+            part_clear(p);
+            p->partition = i;
+            p->dirty = true;
+        }
+        g->topic_id = id;
+        q->seq++;
+    }
+    return group_grow(g, nparts, NULL, NULL);
+}
+
+static int consumer_slot(qgroup *g, const char *name, int64_t now, int64_t idle_ms)
+{
+    size_t free_slot = g->ncons;
+    for (size_t i = 0; i < g->ncons; i++) {
+        if (!strncmp(g->cons[i].name, name, CONSUMER_NAME_MAX - 1)) {
+            g->cons[i].seen_ms = now;
+            return (int)i;
+        }
+        if (free_slot == g->ncons && g->cons[i].inflight == 0 && now - g->cons[i].seen_ms > idle_ms)
+            free_slot = i;
+    }
+    if (free_slot == g->ncons) {
+        if (g->ncons == MAX_CONSUMERS)
+            return -1;
+        qconsumer *v = realloc(g->cons, (g->ncons + 1) * sizeof(*v));
+        if (!v)
+            return -1;
+        g->cons = v;
+        g->ncons++;
+    }
+    qconsumer *c = &g->cons[free_slot];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->seen_ms = now;
+    return (int)free_slot;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The state in the catalog: per partition, floor and next, and the entries, each as
+ *   offset i64, at i64, first_fail i64, last_fail i64, event_ms i64, key_hash u64,
+ *   deliveries i32, state u8, has_key u8, error length u16, error bytes
+ * in little-endian order.
+ */
+static void put64(unsigned char **p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        *(*p)++ = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char **p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)*(*p)++ << (8 * i);
+    return v;
+}
+
+#define ENTRY_FIXED (8 * 6 + 4 + 1 + 1 + 2)
+
+static unsigned char *entries_encode(const qpart *p, size_t *len)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < p->n; k++)
+        n += ENTRY_FIXED + (p->v[k].error ? strlen(p->v[k].error) : 0);
+    unsigned char *b = malloc(n ? n : 1), *w = b;
+    if (!b)
+        return NULL;
+    for (size_t k = 0; k < p->n; k++) {
+        const qentry *en = &p->v[k];
+        size_t el = en->error ? strlen(en->error) : 0;
+        put64(&w, (uint64_t)en->offset);
+        put64(&w, (uint64_t)en->at);
+        put64(&w, (uint64_t)en->first_fail);
+        put64(&w, (uint64_t)en->last_fail);
+        put64(&w, (uint64_t)en->event_ms);
+        put64(&w, en->key_hash);
+        for (int i = 0; i < 4; i++)
+            *w++ = (unsigned char)((uint32_t)en->deliveries >> (8 * i));
+        *w++ = en->state;
+        *w++ = en->has_key;
+        *w++ = (unsigned char)el;
+        *w++ = (unsigned char)(el >> 8);
+        if (el)
+            memcpy(w, en->error, el);
+        w += el;
+    }
+    *len = n;
+    return b;
+}
+
+/* Decodes a partition's entries; false if the bytes are not entries (then none are kept). */
+static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t len)
+{
+    const unsigned char *r = b, *end = b + len;
+    while (r < end) {
+        if ((size_t)(end - r) < ENTRY_FIXED)
+            return false;
+        qentry en;
+        memset(&en, 0, sizeof(en));
+        en.offset = (int64_t)get64(&r);
+        en.at = (int64_t)get64(&r);
+        en.first_fail = (int64_t)get64(&r);
+        en.last_fail = (int64_t)get64(&r);
+        en.event_ms = (int64_t)get64(&r);
+        en.key_hash = get64(&r);
+        uint32_t d = 0;
+        for (int i = 0; i < 4; i++)
+            d |= (uint32_t)*r++ << (8 * i);
+        en.deliveries = (int32_t)d;
+        en.state = *r++;
+        en.has_key = *r++ != 0;
+        size_t el = r[0] | (size_t)r[1] << 8;
+        r += 2;
+        if ((size_t)(end - r) < el || en.state < Q_INFLIGHT || en.state > Q_DEAD ||
+            en.offset < 0 || en.offset >= p->next || (p->n && en.offset <= p->v[p->n - 1].offset))
+            return false;
+        qentry *x = entry_append(g, p, en.offset);
+        if (!x)
+            return false;
+        *x = en;
+        x->consumer = -1;
+        if (el && (x->error = malloc(el + 1)) != NULL) {
+            memcpy(x->error, r, el);
+            x->error[el] = 0;
+        }
+        r += el;
+    }
+    return true;
+}
+
+typedef struct load_ctx {
+    qgroup *g;
+    td_engine *e;
+} load_ctx;
+
+static int load_part(void *arg, const catalog_qpart *c)
+{
+    load_ctx *lc = arg;
+    qgroup *g = lc->g;
+    if (strcmp(c->topic, g->topic) != 0 || c->topic_id != g->topic_id || c->partition < 0 ||
+        c->partition >= g->nparts)
+        return 0; /* an older topic of that name, or partitions it no longer has */
+    qpart *p = &g->parts[c->partition];
+    p->next = c->next;
+    p->dirty = false;
+    if (!entries_decode(g, p, c->pending, c->pending_len)) {
+        TD_WARN("queue", "group %s: the saved state of partition %" PRId32
+                         " is unreadable; delivering again from offset %" PRId64,
+                g->name, c->partition, c->floor);
+        g->pending -= (int64_t)p->n;
+        for (size_t k = 0; k < p->n; k++)
+            free(p->v[k].error);
+        p->n = 0;
+        p->next = c->floor;
+        p->dirty = true;
+    }
+    return 0;
+}
+
+static int64_t start_earliest(void *arg, int32_t partition)
+{
+    const qgroup *g = ((load_ctx *)arg)->g;
+    int64_t off = 0;
+    td_offset_for(((load_ctx *)arg)->e, g->topic, partition,
+                  g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &off);
+    return off;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The worker: deadlines, dead letters, saving
+ */
+typedef struct dead_job {
+    char group[TD_TOPIC_NAME_MAX + 1];
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    char dlq[TD_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t offset, first_fail, last_fail;
+    int32_t deliveries;
+    char error[MAX_ERROR + 1];
+} dead_job;
+
+/* Copies the event to the dead-letter topic (created with the origin's partition count when
+ * missing), with the x-dlq-* headers after its own. 0 when written or when the event no longer
+ * exists (retention deleted it: nothing to keep). */
+static int dead_letter(td_engine *e, const dead_job *j)
+{
+    td_iter *it;
+    int rc = td_iter_open(e, j->topic, j->partition, j->offset, &it);
+    if (rc == TD_ERANGE || rc == TD_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    td_event ev;
+    rc = td_iter_next(it, &ev);
+    if (rc <= 0 || ev.offset != j->offset) {
+        td_iter_close(it);
+        return rc < 0 ? rc : 0;
+    }
+    td_topic_info info, origin;
+    if (td_topic_describe(e, j->dlq, &info) == TD_ENOTFOUND) {
+        int32_t parts = td_topic_describe(e, j->topic, &origin) == 0 ? origin.partitions : 1;
+        rc = td_topic_create(e, j->dlq, parts, NULL, 0);
+        if (rc && rc != TD_EEXIST) {
+            td_iter_close(it);
+            return rc;
+        }
+        TD_INFO("queue", "created dead-letter topic %s for group %s", j->dlq, j->group);
+    }
+    if ((rc = td_topic_describe(e, j->dlq, &info)) != 0) {
+        td_iter_close(it);
+        return rc;
+    }
+    enum { NX = 8 };
+    td_header *hs = malloc((ev.header_count + NX) * sizeof(*hs));
+    if (!hs) {
+        td_iter_close(it);
+        return -ENOMEM;
+    }
+    memcpy(hs, ev.headers, ev.header_count * sizeof(*hs));
+    char part[16], off[24], dl[16], ff[24], lf[24];
+    snprintf(part, sizeof(part), "%" PRId32, j->partition);
+    snprintf(off, sizeof(off), "%" PRId64, j->offset);
+    snprintf(dl, sizeof(dl), "%" PRId32, j->deliveries);
+    snprintf(ff, sizeof(ff), "%" PRId64, j->first_fail);
+    snprintf(lf, sizeof(lf), "%" PRId64, j->last_fail);
+    const char *kv[NX][2] = {{"x-dlq-topic", j->topic},          {"x-dlq-partition", part},
+                             {"x-dlq-offset", off},              {"x-dlq-group", j->group},
+                             {"x-dlq-deliveries", dl},           {"x-dlq-first-failure-ms", ff},
+                             {"x-dlq-last-failure-ms", lf},      {"x-dlq-error", j->error}};
+    size_t nh = ev.header_count;
+    for (size_t i = 0; i < NX; i++) {
+        if (i == NX - 1 && !j->error[0])
+            break;
+        hs[nh++] = (td_header){kv[i][0], strlen(kv[i][0]), kv[i][1], strlen(kv[i][1])};
+    }
+    td_event copy = ev;
+    copy.headers = hs;
+    copy.header_count = nh;
+    copy.partition = j->partition % info.partitions;
+    rc = td_produce(e, j->dlq, &copy, 1, NULL);
+    free(hs);
+    td_iter_close(it);
+    return rc;
+}
+
+/* One dead entry of any group, copied out; false if none is ready. Under q->mu. */
+static bool dead_take(td_queues *q, int64_t now, dead_job *j)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        qgroup *g = q->g[i];
+        if (g->dead_retry_at > now)
+            continue;
+        for (int32_t pi = 0; pi < g->nparts; pi++) {
+            qpart *p = &g->parts[pi];
+            for (size_t k = 0; k < p->n; k++) {
+                qentry *en = &p->v[k];
+                if (en->state != Q_DEAD)
+                    continue;
+                memset(j, 0, sizeof(*j));
+                snprintf(j->group, sizeof(j->group), "%s", g->name);
+                snprintf(j->topic, sizeof(j->topic), "%s", g->topic);
+                dlq_name(g, j->dlq, sizeof(j->dlq));
+                j->partition = p->partition;
+                j->offset = en->offset;
+                j->first_fail = en->first_fail;
+                j->last_fail = en->last_fail;
+                j->deliveries = en->deliveries;
+                snprintf(j->error, sizeof(j->error), "%s", en->error ? en->error : "");
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
+{
+    qgroup *g = group_find(q, j->group, NULL);
+    if (!g || j->partition >= g->nparts)
+        return;
+    if (rc) {
+        TD_WARN("queue", "group %s: cannot write %s/%" PRId32 "@%" PRId64
+                         " to dead-letter topic %s: %s; retrying",
+                g->name, j->topic, j->partition, j->offset, j->dlq, td_last_error());
+        g->dead_retry_at = now + DEAD_RETRY_MS;
+        return;
+    }
+    qpart *p = &g->parts[j->partition];
+    size_t idx;
+    qentry *en = entry_find(p, j->offset, &idx);
+    if (en && en->state == Q_DEAD) {
+        entry_done(g, p, idx, now);
+        g->dead_lettered++;
+        q->seq++;
+    }
+}
+
+/* Saves every changed partition in one transaction. Called without q->mu. */
+static void save(td_queues *q)
+{
+    pthread_mutex_lock(&q->save_mu);
+    pthread_mutex_lock(&q->mu);
+    uint64_t seq = q->seq;
+    size_t n = 0, cap = 0;
+    catalog_qpart *v = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < q->n && rc == 0; i++) {
+        qgroup *g = q->g[i];
+        for (int32_t pi = 0; pi < g->nparts && rc == 0; pi++) {
+            qpart *p = &g->parts[pi];
+            if (!p->dirty)
+                continue;
+            if (n == cap) {
+                size_t c = cap ? cap * 2 : 16;
+                catalog_qpart *x = realloc(v, c * sizeof(*x));
+                if (!x) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                v = x;
+                cap = c;
+            }
+            size_t len = 0;
+            unsigned char *blob = entries_encode(p, &len);
+            char *gn = strdup(g->name), *tn = strdup(g->topic);
+            if (!blob || !gn || !tn) {
+                free(blob);
+                free(gn);
+                free(tn);
+                rc = -ENOMEM;
+                break;
+            }
+            v[n++] = (catalog_qpart){.group = gn,
+                                     .topic = tn,
+                                     .partition = p->partition,
+                                     .topic_id = g->topic_id,
+                                     .floor = p->n ? p->v[0].offset : p->next,
+                                     .next = p->next,
+                                     .pending = blob,
+                                     .pending_len = len};
+            p->dirty = false;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (rc == 0 && n) {
+        pthread_mutex_lock(&q->e->admin_mu);
+        rc = catalog_qparts_put(q->e->cat, v, n);
+        pthread_mutex_unlock(&q->e->admin_mu);
+    }
+    pthread_mutex_lock(&q->mu);
+    if (rc) {
+        TD_ERROR("queue", "cannot save queue state: %s", td_last_error());
+        /* Saved again at the next turn: mark what was taken as changed. */
+        for (size_t i = 0; i < q->n; i++)
+            for (int32_t pi = 0; pi < q->g[i]->nparts; pi++)
+                q->g[i]->parts[pi].dirty = true;
+    }
+    q->save_rc = rc;
+    q->saved_seq = seq;
+    pthread_cond_broadcast(&q->done_cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&q->save_mu);
+    for (size_t i = 0; i < n; i++) {
+        free((char *)v[i].group);
+        free((char *)v[i].topic);
+        free((void *)v[i].pending);
+    }
+    free(v);
+}
+
+static void *worker_main(void *arg)
+{
+    td_queues *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        int64_t now = td_wall_ms(), wake = now + IDLE_WAKE_MS;
+        bool dead = false;
+        for (size_t i = 0; i < q->n; i++) {
+            int64_t t = sweep(q, q->g[i], now, &dead);
+            if (t < wake)
+                wake = t;
+            if (q->g[i]->dead_retry_at > now && q->g[i]->dead_retry_at < wake)
+                wake = q->g[i]->dead_retry_at;
+        }
+        dead_job job;
+        if (dead && !q->stopping && dead_take(q, now, &job)) {
+            pthread_mutex_unlock(&q->mu);
+            int rc = dead_letter(q->e, &job);
+            pthread_mutex_lock(&q->mu);
+            dead_done(q, &job, rc, td_wall_ms());
+            continue;
+        }
+        if (q->seq != q->saved_seq) {
+            pthread_mutex_unlock(&q->mu);
+            save(q);
+            pthread_mutex_lock(&q->mu);
+            continue;
+        }
+        if (q->stopping)
+            break;
+        struct timespec ts;
+        int64_t ms = wake - now;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&q->work_cv, &q->mu, &ts);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* Under q->mu. */
+static int worker_start(td_queues *q)
+{
+    if (q->running)
+        return 0;
+    if (pthread_create(&q->worker, NULL, worker_main, q) != 0)
+        return td_fail(-EAGAIN, "cannot start the queue worker thread");
+    q->running = true;
+    return 0;
+}
+
+/* Waits until the changes made so far are saved. Under q->mu. */
+static int wait_saved(td_queues *q)
+{
+    uint64_t mine = ++q->seq;
+    pthread_cond_signal(&q->work_cv);
+    while (q->saved_seq < mine && q->running)
+        pthread_cond_wait(&q->done_cv, &q->mu);
+    return q->saved_seq >= mine ? q->save_rc : TD_ECLOSED;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and close
+ */
+int queues_open(td_engine *e, td_queues **out)
+{
+    td_queues *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->e = e;
+    q->rng = (uint64_t)td_mono_ns() | 1;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->save_mu, NULL);
+    pthread_cond_init(&q->work_cv, NULL);
+    pthread_cond_init(&q->done_cv, NULL);
+    catalog_queue *cq = NULL;
+    size_t ncq = 0;
+    pthread_mutex_lock(&e->admin_mu);
+    int rc = catalog_queue_list(e->cat, &cq, &ncq);
+    pthread_mutex_unlock(&e->admin_mu);
+    if (rc)
+        goto fail;
+    for (size_t i = 0; i < ncq; i++) {
+        qgroup *g = calloc(1, sizeof(*g));
+        if (!g || (q->n == q->cap && !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) *
+                                                                sizeof(*q->g))))) {
+            free(g);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        snprintf(g->name, sizeof(g->name), "%s", cq[i].name);
+        snprintf(g->topic, sizeof(g->topic), "%s", cq[i].topic);
+        policy_parse(cq[i].policy, &g->pol);
+        g->created_ms = cq[i].created_ms;
+        q->g[q->n++] = g;
+        int32_t nparts = 0;
+        if (topic_now(e, g->topic, &g->topic_id, &nparts) != 0) {
+            TD_WARN("queue", "group %s: topic %s does not exist", g->name, g->topic);
+            continue;
+        }
+        load_ctx lc = {g, e};
+        if ((rc = group_grow(g, nparts, NULL, NULL)) != 0)
+            goto fail;
+        for (int32_t pi = 0; pi < nparts; pi++)
+            g->parts[pi].next = -1; /* not saved yet */
+        pthread_mutex_lock(&e->admin_mu);
+        rc = catalog_qparts_list(e->cat, g->name, load_part, &lc);
+        pthread_mutex_unlock(&e->admin_mu);
+        if (rc)
+            goto fail;
+        for (int32_t pi = 0; pi < nparts; pi++) {
+            if (g->parts[pi].next < 0) { /* never saved: a partition added since */
+                g->parts[pi].next = 0;
+                g->parts[pi].dirty = true;
+                q->seq++;
+            }
+        }
+    }
+    free(cq);
+    cq = NULL;
+    if (q->n) {
+        pthread_mutex_lock(&q->mu);
+        rc = worker_start(q);
+        pthread_mutex_unlock(&q->mu);
+        if (rc)
+            goto fail;
+    }
+    *out = q;
+    return 0;
+fail:
+    free(cq);
+    queues_close(q);
+    return rc;
+}
+
+void queues_close(td_queues *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = true;
+    pthread_cond_broadcast(&q->work_cv);
+    bool running = q->running;
+    pthread_mutex_unlock(&q->mu);
+    if (running)
+        pthread_join(q->worker, NULL);
+    pthread_mutex_lock(&q->mu);
+    q->running = false;
+    pthread_cond_broadcast(&q->done_cv);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < q->n; i++)
+        group_free(q->g[i]);
+    free(q->g);
+    pthread_mutex_destroy(&q->mu);
+    pthread_mutex_destroy(&q->save_mu);
+    pthread_cond_destroy(&q->work_cv);
+    pthread_cond_destroy(&q->done_cv);
+    free(q);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Administration
+ */
+static td_queues *queues_of(td_engine *e)
+{
+    return e ? e->queues : NULL;
+}
+
+static int check_dlq(const char *topic, const td_queue_policy *p)
+{
+    if (p->dead_letter_topic[0])
+        return strcmp(p->dead_letter_topic, topic)
+                   ? 0
+                   : td_fail(TD_ECONFIG, "dead.letter.topic cannot be the group's own topic");
+    if (strlen(topic) + 4 > TD_TOPIC_NAME_MAX)
+        return td_fail(TD_ECONFIG,
+                       "topic '%s' is too long to add .dlq: set dead.letter.topic", topic);
+    return 0;
+}
+
+int td_queue_create(td_engine *e, const char *group, const char *topic,
+                    const td_queue_policy *policy)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group || !topic)
+        return td_fail(TD_EINVAL, "td_queue_create needs an engine, a group and a topic");
+    int rc = td_topic_name_validate(group);
+    if (rc)
+        return td_fail(TD_ENAME, "invalid queue group name: %s", td_last_error());
+    td_queue_policy pol;
+    if (policy)
+        pol = *policy;
+    else
+        td_queue_policy_init(&pol);
+    if ((rc = check_dlq(topic, &pol)) != 0)
+        return rc;
+    catalog_queue cq;
+    memset(&cq, 0, sizeof(cq));
+    snprintf(cq.name, sizeof(cq.name), "%s", group);
+    snprintf(cq.topic, sizeof(cq.topic), "%s", topic);
+    if (policy_format(&pol, cq.policy, sizeof(cq.policy)) != 0)
+        return td_fail(TD_ECONFIG, "the policy does not fit");
+    cq.created_ms = td_wall_ms();
+    qgroup *g = calloc(1, sizeof(*g));
+    if (!g)
+        return -ENOMEM;
+    snprintf(g->name, sizeof(g->name), "%s", group);
+    snprintf(g->topic, sizeof(g->topic), "%s", topic);
+    g->pol = pol;
+    g->created_ms = cq.created_ms;
+    int32_t nparts;
+    if ((rc = topic_now(e, topic, &g->topic_id, &nparts)) != 0) {
+        group_free(g);
+        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+    }
+    load_ctx lc = {g, e};
+    if ((rc = group_grow(g, nparts, start_earliest, &lc)) != 0) {
+        group_free(g);
+        return rc;
+    }
+    pthread_mutex_lock(&q->save_mu);
+    pthread_mutex_lock(&q->mu);
+    size_t idx;
+    if (group_find(q, group, &idx)) {
+        rc = td_fail(TD_EEXIST, "queue group '%s' already exists", group);
+    } else if (q->n == q->cap && !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) * sizeof(*q->g)))) {
+        rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (rc == 0) {
+        pthread_mutex_lock(&e->admin_mu);
+        rc = catalog_queue_remove(e->cat, group); /* leftovers of an older group of that name */
+        if (rc == 0)
+            rc = catalog_queue_put(e->cat, &cq);
+        pthread_mutex_unlock(&e->admin_mu);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&q->mu);
+        memmove(&q->g[idx + 1], &q->g[idx], (q->n - idx) * sizeof(*q->g));
+        q->g[idx] = g;
+        q->n++;
+        g = NULL;
+        rc = worker_start(q);
+        pthread_mutex_unlock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->save_mu);
+    group_free(g);
+    if (rc == 0) {
+        pthread_mutex_lock(&q->mu);
+        rc = wait_saved(q); /* the starting positions */
+        pthread_mutex_unlock(&q->mu);
+        TD_INFO("queue", "created queue group %s on %s", group, topic);
+    }
+    return rc;
+}
+
+int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group || !policy)
+        return td_fail(TD_EINVAL, "td_queue_configure needs an engine, a group and a policy");
+    pthread_mutex_lock(&q->save_mu);
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = group_find(q, group, NULL);
+    int rc = g ? check_dlq(g->topic, policy)
+               : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    catalog_queue cq;
+    memset(&cq, 0, sizeof(cq));
+    if (rc == 0) {
+        snprintf(cq.name, sizeof(cq.name), "%s", g->name);
+        snprintf(cq.topic, sizeof(cq.topic), "%s", g->topic);
+        cq.created_ms = g->created_ms;
+        if (policy_format(policy, cq.policy, sizeof(cq.policy)) != 0)
+            rc = td_fail(TD_ECONFIG, "the policy does not fit");
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (rc == 0) {
+        pthread_mutex_lock(&e->admin_mu);
+        rc = catalog_queue_put(e->cat, &cq);
+        pthread_mutex_unlock(&e->admin_mu);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&q->mu);
+        if ((g = group_find(q, group, NULL)) != NULL) {
+            g->pol = *policy;
+            /* Without per-key ordering nothing is held back any more. */
+            for (int32_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nparts; i++)
+                for (size_t k = 0; k < g->parts[i].n; k++)
+                    if (g->parts[i].v[k].state == Q_HELD) {
+                        g->parts[i].v[k].state = Q_WAITING;
+                        g->parts[i].v[k].at = td_wall_ms();
+                        g->parts[i].dirty = true;
+                    }
+            q->seq++;
+        }
+        pthread_cond_signal(&q->work_cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->save_mu);
+    return rc;
+}
+
+int td_queue_delete(td_engine *e, const char *group)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group)
+        return td_fail(TD_EINVAL, "td_queue_delete needs an engine and a group");
+    pthread_mutex_lock(&q->save_mu);
+    pthread_mutex_lock(&q->mu);
+    size_t idx;
+    qgroup *g = group_find(q, group, &idx);
+    if (g) {
+        memmove(&q->g[idx], &q->g[idx + 1], (q->n - idx - 1) * sizeof(*q->g));
+        q->n--;
+    }
+    pthread_mutex_unlock(&q->mu);
+    int rc = 0;
+    if (!g) {
+        rc = td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    } else {
+        pthread_mutex_lock(&e->admin_mu);
+        rc = catalog_queue_remove(e->cat, group);
+        pthread_mutex_unlock(&e->admin_mu);
+        group_free(g);
+        TD_INFO("queue", "deleted queue group %s", group);
+    }
+    pthread_mutex_unlock(&q->save_mu);
+    return rc;
+}
+
+/* Under q->mu. */
+static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->group, sizeof(out->group), "%s", g->name);
+    snprintf(out->topic, sizeof(out->topic), "%s", g->topic);
+    out->policy = g->pol;
+    out->created_ms = g->created_ms;
+    out->acked = g->acked;
+    out->redelivered = g->redelivered;
+    out->dead_lettered = g->dead_lettered;
+    out->oldest_unacked_ms = -1;
+    for (int32_t i = 0; i < g->nparts; i++) {
+        qpart *p = &g->parts[i];
+        int64_t hwm = p->next;
+        if (td_offset_for(e, g->topic, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next)
+            out->depth += hwm - p->next;
+        out->depth += (int64_t)p->n;
+        for (size_t k = 0; k < p->n; k++) {
+            const qentry *en = &p->v[k];
+            out->in_flight += en->state == Q_INFLIGHT;
+            out->waiting += en->state == Q_WAITING || en->state == Q_DEAD;
+            out->held += en->state == Q_HELD;
+            if (en->deliveries > 0 && en->event_ms > 0 &&
+                (out->oldest_unacked_ms < 0 || en->event_ms < out->oldest_unacked_ms))
+                out->oldest_unacked_ms = en->event_ms;
+        }
+    }
+    for (size_t i = 0; i < g->ncons; i++)
+        out->consumers += g->cons[i].name[0] && now - g->cons[i].seen_ms <= g->pol.ack_timeout_ms;
+}
+
+int td_queue_describe(td_engine *e, const char *group, td_queue_info *out)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group || !out)
+        return td_fail(TD_EINVAL, "td_queue_describe needs an engine, a group and an out pointer");
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = group_find(q, group, NULL);
+    int rc = 0;
+    if (!g)
+        rc = td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    else
+        describe(e, g, td_wall_ms(), out);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+int td_queue_list(td_engine *e, td_queue_info **out, size_t *count)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !out || !count)
+        return td_fail(TD_EINVAL, "td_queue_list needs an engine and out pointers");
+    pthread_mutex_lock(&q->mu);
+    td_queue_info *v = malloc((q->n ? q->n : 1) * sizeof(*v));
+    if (v)
+        for (size_t i = 0; i < q->n; i++)
+            describe(e, q->g[i], td_wall_ms(), &v[i]);
+    *count = v ? q->n : 0;
+    pthread_mutex_unlock(&q->mu);
+    *out = v;
+    return v ? 0 : -ENOMEM;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Receiving
+ */
+typedef struct msgs {
+    td_queue_msg *v;
+    size_t n, cap;
+} msgs;
+
+/* Appends a copy of ev (its bytes in one block owned by the message). */
+static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en,
+                   const td_event *ev)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        td_queue_msg *v = realloc(m->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        m->v = v;
+        m->cap = cap;
+    }
+    size_t size = ev->key_len + ev->value_len + ev->header_count * sizeof(td_header);
+    for (size_t i = 0; i < ev->header_count; i++)
+        size += ev->headers[i].key_len + ev->headers[i].value_len;
+    char *block = malloc(size ? size : 1), *w;
+    if (!block)
+        return -ENOMEM;
+    td_queue_msg *msg = &m->v[m->n++];
+    memset(msg, 0, sizeof(*msg));
+    id_format(g, p, en, msg->id, sizeof(msg->id));
+    snprintf(msg->topic, sizeof(msg->topic), "%s", g->topic);
+    msg->deliveries = en->deliveries;
+    msg->event = *ev;
+    /* One block: the headers' array, then the bytes. event.headers always points at it (with
+     * header_count 0 when there are none), and td_queue_msgs_free frees it from there. */
+    td_header *hs = (td_header *)block;
+    w = block + ev->header_count * sizeof(td_header);
+    msg->event.headers = hs;
+    for (size_t i = 0; i < ev->header_count; i++) {
+        const td_header *h = &ev->headers[i];
+        hs[i] = *h;
+        hs[i].key = w;
+        memcpy(w, h->key, h->key_len);
+        w += h->key_len;
+        if (h->value) {
+            hs[i].value = w;
+            memcpy(w, h->value, h->value_len);
+            w += h->value_len;
+        }
+    }
+    if (ev->key) {
+        msg->event.key = w;
+        memcpy(w, ev->key, ev->key_len);
+        w += ev->key_len;
+    }
+    if (ev->value) {
+        msg->event.value = w;
+        memcpy(w, ev->value, ev->value_len);
+    }
+    return 0;
+}
+
+void td_queue_msgs_free(td_queue_msg *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free((void *)v[i].event.headers);
+    free(v);
+}
+
+static void deliver(td_queues *q, qgroup *g, qentry *en, int slot, int64_t now)
+{
+    en->state = Q_INFLIGHT;
+    en->deliveries++;
+    en->at = now + g->pol.ack_timeout_ms;
+    en->consumer = slot;
+    if (slot >= 0)
+        g->cons[slot].inflight++;
+    if (en->deliveries > 1)
+        g->redelivered++;
+    (void)q;
+}
+
+/* Redeliveries due now, lowest offsets first. */
+static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now, msgs *m)
+{
+    for (int32_t pi = 0; pi < g->nparts && m->n < want; pi++) {
+        qpart *p = &g->parts[pi];
+        for (size_t k = 0; k < p->n && m->n < want; k++) {
+            qentry *en = &p->v[k];
+            if (en->state != Q_WAITING || en->at > now)
+                continue;
+            td_iter *it;
+            td_event ev;
+            int rc = td_iter_open(q->e, g->topic, p->partition, en->offset, &it);
+            if (rc == 0) {
+                rc = td_iter_next(it, &ev);
+                if (rc == 1 && ev.offset == en->offset) {
+                    deliver(q, g, en, slot, now);
+                    rc = msg_add(m, g, p, en, &ev);
+                    p->dirty = true;
+                } else if (rc >= 0) {
+                    rc = TD_ERANGE; /* the event is gone */
+                }
+                td_iter_close(it);
+            }
+            if (rc == TD_ERANGE) { /* deleted by retention: nothing to deliver */
+                entry_done(g, p, k, now);
+                k--;
+                continue;
+            }
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* The partition's iterator at next, repositioned at the log start when retention passed it. */
+static int part_iter(td_queues *q, qgroup *g, qpart *p, int64_t now)
+{
+    if (p->it)
+        return 0;
+    int rc = td_iter_open(q->e, g->topic, p->partition, p->next, &p->it);
+    if (rc != TD_ERANGE)
+        return rc;
+    int64_t start = 0, end = 0;
+    td_offset_for(q->e, g->topic, p->partition, TD_OFFSET_EARLIEST, &start);
+    td_offset_for(q->e, g->topic, p->partition, TD_OFFSET_LATEST, &end);
+    int64_t to = p->next < start ? start : end;
+    TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
+            g->name, g->topic, p->partition, p->next, to);
+    while (p->n && p->v[0].offset < to && p->v[0].offset < start)
+        entry_done(g, p, 0, now);
+    p->next = to;
+    p->dirty = true;
+    return td_iter_open(q->e, g->topic, p->partition, p->next, &p->it);
+}
+
+/* New events, one per partition per round, while the limits allow. */
+static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now, msgs *m)
+{
+    bool progress = true;
+    while (progress && m->n < want && g->pending < g->pol.max_in_flight) {
+        progress = false;
+        for (int32_t r = 0; r < g->nparts && m->n < want && g->pending < g->pol.max_in_flight;
+             r++) {
+            qpart *p = &g->parts[(g->rr + r) % g->nparts];
+            int rc = part_iter(q, g, p, now);
+            if (rc)
+                return rc;
+            td_event ev;
+            rc = td_iter_next(p->it, &ev);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                continue;
+            progress = true;
+            p->next = ev.offset + 1;
+            p->dirty = true;
+            qentry *en = entry_append(g, p, ev.offset);
+            if (!en)
+                return -ENOMEM;
+            en->event_ms = ev.timestamp_ms;
+            if (ev.key) {
+                en->has_key = true;
+                en->key_hash = key_hash(ev.key, ev.key_len);
+            }
+            bool held = false;
+            if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key)
+                for (size_t k = 0; k + 1 < p->n && !held; k++)
+                    held = p->v[k].has_key && p->v[k].key_hash == en->key_hash;
+            if (held) {
+                en->state = Q_HELD;
+                continue;
+            }
+            deliver(q, g, en, slot, now);
+            if ((rc = msg_add(m, g, p, en, &ev)) != 0)
+                return rc;
+        }
+        g->rr = g->nparts ? (g->rr + 1) % g->nparts : 0;
+    }
+    return 0;
+}
+
+int td_queue_receive(td_engine *e, const char *group, const char *consumer, size_t max,
+                     td_queue_msg **out, size_t *n)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group || !out || !n)
+        return td_fail(TD_EINVAL, "td_queue_receive needs an engine, a group and out pointers");
+    *out = NULL;
+    *n = 0;
+    msgs m = {0};
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = group_find(q, group, NULL);
+    int rc = g ? group_sync_topic(q, g)
+               : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    if (rc == 0) {
+        int64_t now = td_wall_ms();
+        bool dead = false;
+        sweep(q, g, now, &dead);
+        if (dead)
+            pthread_cond_signal(&q->work_cv);
+        int slot = consumer_slot(g, consumer && *consumer ? consumer : "-", now,
+                                 g->pol.ack_timeout_ms * 10);
+        int64_t room = slot >= 0 ? g->pol.max_in_flight_per_consumer - g->cons[slot].inflight : 0;
+        size_t want = room <= 0 ? 0 : (size_t)room < max ? (size_t)room : max;
+        if (slot < 0)
+            rc = td_fail(TD_EFULL, "queue group '%s' has %d consumers", group, MAX_CONSUMERS);
+        if (rc == 0 && want)
+            rc = take_due(q, g, slot, want, now, &m);
+        if (rc == 0 && m.n < want)
+            rc = take_new(q, g, slot, want, now, &m);
+        if (m.n)
+            q->seq++; /* saved with the next batch: a crash before redelivers them */
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (rc && m.n == 0) {
+        td_queue_msgs_free(m.v, m.n);
+        return rc;
+    }
+    *out = m.v;
+    *n = m.n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Outcomes
+ */
+enum { OP_ACK, OP_NACK, OP_EXTEND };
+
+/* The in-flight entry an id names, or NULL with *rc set. */
+static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int *rc)
+{
+    int64_t topic_id, offset;
+    int32_t partition, deliveries;
+    if (!queue_id_parse(id, &topic_id, &partition, &offset, &deliveries) ||
+        topic_id != g->topic_id || partition >= g->nparts) {
+        *rc = TD_EINVAL;
+        return NULL;
+    }
+    qpart *p = &g->parts[partition];
+    qentry *en = entry_find(p, offset, idx);
+    if (!en || en->state != Q_INFLIGHT || en->deliveries != deliveries) {
+        *rc = en || offset < p->next ? TD_ESTALE : TD_EINVAL;
+        return NULL;
+    }
+    *pp = p;
+    *rc = 0;
+    return en;
+}
+
+static int outcome(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
+                   int64_t ms, const char *error, int *results)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group || (n && !ids))
+        return td_fail(TD_EINVAL, "queue outcome calls need an engine, a group and ids");
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = group_find(q, group, NULL);
+    if (!g) {
+        pthread_mutex_unlock(&q->mu);
+        return td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    }
+    int64_t now = td_wall_ms();
+    bool dead = false;
+    sweep(q, g, now, &dead); /* a deadline that passed is a failure, whatever comes now */
+    size_t changed = 0;
+    for (size_t i = 0; i < n; i++) {
+        qpart *p = NULL;
+        size_t idx = 0;
+        int rc;
+        qentry *en = ids[i] ? entry_of(g, ids[i], &p, &idx, &rc) : (rc = TD_EINVAL, NULL);
+        if (en) {
+            changed++;
+            if (op == OP_ACK) {
+                entry_done(g, p, idx, now);
+                g->acked++;
+            } else if (op == OP_NACK) {
+                entry_fail(q, g, p, en, now, ms, error);
+                dead |= en->state == Q_DEAD;
+            } else {
+                en->at = now + (ms >= 0 ? ms : g->pol.ack_timeout_ms);
+                p->dirty = true;
+            }
+        }
+        if (results)
+            results[i] = rc;
+    }
+    int rc = 0;
+    if (changed)
+        rc = wait_saved(q);
+    if (dead)
+        pthread_cond_signal(&q->work_cv);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+int td_queue_ack(td_engine *e, const char *group, const char *const *ids, size_t n, int *results)
+{
+    return outcome(e, group, ids, n, OP_ACK, 0, NULL, results);
+}
+
+int td_queue_nack(td_engine *e, const char *group, const char *const *ids, size_t n,
+                  int64_t delay_ms, const char *error, int *results)
+{
+    return outcome(e, group, ids, n, OP_NACK, delay_ms < 0 ? -1 : delay_ms, error, results);
+}
+
+int td_queue_extend(td_engine *e, const char *group, const char *const *ids, size_t n, int64_t ms,
+                    int *results)
+{
+    return outcome(e, group, ids, n, OP_EXTEND, ms < 0 ? -1 : ms, NULL, results);
+}

@@ -1,0 +1,37 @@
+/*
+ * queue.h: queue groups on the log (DESIGN.md section 6), protocol-neutral. The public calls are
+ * the td_queue_* functions of include/tidings.h; this header is what the engine and the
+ * listeners need besides them.
+ *
+ * Model. A group reads one topic. Per partition it keeps `next` (the first offset it has not
+ * read yet) and the entries in [floor, next) that are not done, sorted by offset; every other
+ * offset below `next` is done, and `floor` is the lowest entry (or `next`). An entry is
+ *   in flight  delivered to a consumer, with a deadline and the delivery count;
+ *   waiting    failed (nacked or timed out), due for redelivery at a time;
+ *   held       not yet delivered: an earlier event of its key is not done (ordering=key);
+ *   dead       failed max.deliveries times, being copied to the dead-letter topic.
+ * Memory per group is bounded by max.in.flight entries, not by the topic.
+ *
+ * Threads. Every call is thread-safe (one mutex for all groups). One worker thread per engine
+ * (started with the first group) saves the state to the catalog (all groups' changed partitions
+ * in one transaction, so acks that arrive together share one fsync), fires deadlines, and copies
+ * dead events to their dead-letter topics. Acks, nacks and extensions return once saved.
+ */
+#ifndef TD_BROKER_QUEUE_H
+#define TD_BROKER_QUEUE_H
+
+#include "broker/broker.h"
+
+typedef struct td_queues td_queues;
+
+/* Loads the engine's queue groups from the catalog (the engine's topics must be open). */
+int queues_open(td_engine *e, td_queues **out);
+/* Saves what is pending, stops the worker and frees everything. */
+void queues_close(td_queues *q);
+
+/* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything
+ * else. */
+bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64_t *offset,
+                    int32_t *deliveries);
+
+#endif /* TD_BROKER_QUEUE_H */
