@@ -75,7 +75,42 @@ struct td_queues {
     uint64_t seq, saved_seq; /* changes made, and saved */
     int save_rc;
     uint64_t rng;
+    struct qwaiter {
+        uint64_t seq;
+        queue_done_fn fn;
+        void *arg;
+    } *waiters; /* asynchronous outcomes waiting for their save */
+    size_t nwaiters, capwaiters;
+    void (*notify)(void *arg);
+    void *notify_arg;
 };
+
+static void notify(td_queues *q)
+{
+    if (q->notify)
+        q->notify(q->notify_arg);
+}
+
+/* Removes the waiters whose changes are saved (all of them with `all`) into *out. Under q->mu. */
+static size_t waiters_take(td_queues *q, bool all, struct qwaiter **out)
+{
+    size_t n = 0;
+    struct qwaiter *v = malloc((q->nwaiters ? q->nwaiters : 1) * sizeof(*v));
+    if (!v) {
+        *out = NULL;
+        return 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < q->nwaiters; i++) {
+        if (all || q->waiters[i].seq <= q->saved_seq)
+            v[n++] = q->waiters[i];
+        else
+            q->waiters[k++] = q->waiters[i];
+    }
+    q->nwaiters = k;
+    *out = v;
+    return n;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Policy
@@ -469,8 +504,10 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
         qpart *p = &g->parts[i];
         for (size_t k = 0; k < p->n; k++) {
             qentry *en = &p->v[k];
-            if (en->state == Q_INFLIGHT && en->at <= now)
+            if (en->state == Q_INFLIGHT && en->at <= now) {
                 entry_fail(q, g, p, en, now, -1, msg);
+                notify(q);
+            }
             if (en->state == Q_INFLIGHT || en->state == Q_WAITING)
                 next = en->at < next ? en->at : next;
             if (en->state == Q_DEAD)
@@ -787,7 +824,8 @@ static int dead_letter(td_engine *e, const dead_job *j)
         td_iter_close(it);
         return -ENOMEM;
     }
-    memcpy(hs, ev.headers, ev.header_count * sizeof(*hs));
+    if (ev.header_count)
+        memcpy(hs, ev.headers, ev.header_count * sizeof(*hs));
     char part[16], off[24], dl[16], ff[24], lf[24];
     snprintf(part, sizeof(part), "%" PRId32, j->partition);
     snprintf(off, sizeof(off), "%" PRId64, j->offset);
@@ -863,6 +901,7 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
         entry_done(g, p, idx, now);
         g->dead_lettered++;
         q->seq++;
+        notify(q);
     }
 }
 
@@ -929,8 +968,13 @@ static void save(td_queues *q)
     q->save_rc = rc;
     q->saved_seq = seq;
     pthread_cond_broadcast(&q->done_cv);
+    struct qwaiter *done;
+    size_t ndone = waiters_take(q, false, &done);
     pthread_mutex_unlock(&q->mu);
     pthread_mutex_unlock(&q->save_mu);
+    for (size_t i = 0; i < ndone; i++)
+        done[i].fn(done[i].arg, rc);
+    free(done);
     for (size_t i = 0; i < n; i++) {
         free((char *)v[i].group);
         free((char *)v[i].topic);
@@ -1006,6 +1050,61 @@ static int wait_saved(td_queues *q)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Metrics, collected when scraped (docs/metrics.md)
+ */
+static void queues_collect(void *arg, td_metrics_out *out)
+{
+    td_queues *q = arg;
+    td_queue_info *v;
+    size_t n;
+    if (td_queue_list(q->e, &v, &n) != 0) {
+        out->err = out->err ? out->err : -ENOMEM;
+        return;
+    }
+    static const struct {
+        const char *name, *help;
+        int type;
+    } fams[] = {
+        {"tidings_queue_depth", "Events of the group not done: unread, in flight, waiting, held.",
+         TD_GAUGE},
+        {"tidings_queue_in_flight", "Events delivered and not yet acked, nacked or timed out.",
+         TD_GAUGE},
+        {"tidings_queue_waiting", "Events that failed and wait for their redelivery.", TD_GAUGE},
+        {"tidings_queue_held", "Events held back behind an earlier event of their key.",
+         TD_GAUGE},
+        {"tidings_queue_consumers", "Consumers that received within the ack timeout.", TD_GAUGE},
+        {"tidings_queue_acked_total", "Events acked since the broker started.", TD_COUNTER},
+        {"tidings_queue_redelivered_total", "Redeliveries since the broker started.", TD_COUNTER},
+        {"tidings_queue_dead_lettered_total",
+         "Events written to the dead-letter topic since the broker started.", TD_COUNTER},
+        {"tidings_queue_oldest_unacked_age_seconds",
+         "Age of the oldest event delivered and not done (0 when none).", TD_GAUGE},
+    };
+    static const char *const gl[] = {"group"};
+    int64_t now = td_wall_ms();
+    for (size_t f = 0; f < TD_ARRAY_LEN(fams); f++) {
+        td_metrics_text_family(out, fams[f].name, fams[f].help, fams[f].type);
+        for (size_t i = 0; i < n; i++) {
+            const td_queue_info *x = &v[i];
+            double val = f == 0   ? (double)x->depth
+                         : f == 1 ? (double)x->in_flight
+                         : f == 2 ? (double)x->waiting
+                         : f == 3 ? (double)x->held
+                         : f == 4 ? (double)x->consumers
+                         : f == 5 ? (double)x->acked
+                         : f == 6 ? (double)x->redelivered
+                         : f == 7 ? (double)x->dead_lettered
+                         : x->oldest_unacked_ms < 0
+                             ? 0
+                             : (double)(now - x->oldest_unacked_ms) / 1000.0;
+            td_metrics_text_sample(out, fams[f].name, gl, (const char *const[]){x->group}, 1,
+                                   val < 0 ? 0 : val);
+        }
+    }
+    free(v);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Open and close
  */
 int queues_open(td_engine *e, td_queues **out)
@@ -1064,6 +1163,8 @@ int queues_open(td_engine *e, td_queues **out)
     }
     free(cq);
     cq = NULL;
+    if ((rc = td_metrics_add_collector(broker_metrics(e), queues_collect, q)) != 0)
+        goto fail;
     if (q->n) {
         pthread_mutex_lock(&q->mu);
         rc = worker_start(q);
@@ -1083,6 +1184,7 @@ void queues_close(td_queues *q)
 {
     if (!q)
         return;
+    td_metrics_remove_collector(broker_metrics(q->e), queues_collect, q);
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
     pthread_cond_broadcast(&q->work_cv);
@@ -1093,7 +1195,13 @@ void queues_close(td_queues *q)
     pthread_mutex_lock(&q->mu);
     q->running = false;
     pthread_cond_broadcast(&q->done_cv);
+    struct qwaiter *left;
+    size_t nleft = waiters_take(q, true, &left);
     pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < nleft; i++)
+        left[i].fn(left[i].arg, TD_ECLOSED);
+    free(left);
+    free(q->waiters);
     for (size_t i = 0; i < q->n; i++)
         group_free(q->g[i]);
     free(q->g);
@@ -1384,22 +1492,26 @@ static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en,
         const td_header *h = &ev->headers[i];
         hs[i] = *h;
         hs[i].key = w;
-        memcpy(w, h->key, h->key_len);
+        if (h->key_len)
+            memcpy(w, h->key, h->key_len);
         w += h->key_len;
         if (h->value) {
             hs[i].value = w;
-            memcpy(w, h->value, h->value_len);
+            if (h->value_len)
+                memcpy(w, h->value, h->value_len);
             w += h->value_len;
         }
     }
     if (ev->key) {
         msg->event.key = w;
-        memcpy(w, ev->key, ev->key_len);
+        if (ev->key_len)
+            memcpy(w, ev->key, ev->key_len);
         w += ev->key_len;
     }
     if (ev->value) {
         msg->event.value = w;
-        memcpy(w, ev->value, ev->value_len);
+        if (ev->value_len)
+            memcpy(w, ev->value, ev->value_len);
     }
     return 0;
 }
@@ -1572,7 +1684,7 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
 /* ---------------------------------------------------------------------------------------------
  * Outcomes
  */
-enum { OP_ACK, OP_NACK, OP_EXTEND };
+enum { OP_ACK = QUEUE_ACK, OP_NACK = QUEUE_NACK, OP_EXTEND = QUEUE_EXTEND };
 
 /* The in-flight entry an id names, or NULL with *rc set. */
 static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int *rc)
@@ -1595,8 +1707,10 @@ static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int 
     return en;
 }
 
+/* Applies the outcome; then, when something changed: with done, registers it for the save
+ * and returns 1; without, waits for the save. */
 static int outcome(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
-                   int64_t ms, const char *error, int *results)
+                   int64_t ms, const char *error, int *results, queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
@@ -1635,26 +1749,66 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
     }
     int rc = 0;
     if (changed)
+        notify(q);
+    if (changed && done) {
+        if (q->nwaiters == q->capwaiters) {
+            size_t cap = q->capwaiters ? q->capwaiters * 2 : 16;
+            struct qwaiter *v = realloc(q->waiters, cap * sizeof(*v));
+            if (v) {
+                q->waiters = v;
+                q->capwaiters = cap;
+            }
+        }
+        if (q->nwaiters < q->capwaiters && q->running) {
+            q->waiters[q->nwaiters++] = (struct qwaiter){++q->seq, done, arg};
+            pthread_cond_signal(&q->work_cv);
+            rc = 1;
+        } else {
+            rc = q->running ? -ENOMEM : TD_ECLOSED;
+        }
+    } else if (changed) {
         rc = wait_saved(q);
+    }
     if (dead)
         pthread_cond_signal(&q->work_cv);
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
+int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
+                        int64_t ms, const char *error, int *results, queue_done_fn done,
+                        void *arg)
+{
+    if (!done)
+        return td_fail(TD_EINVAL, "queue_outcome_async needs a completion");
+    return outcome(e, group, ids, n, op, ms, error, results, done, arg);
+}
+
+void queue_set_notify(td_engine *e, void (*fn)(void *arg), void *arg)
+{
+    td_queues *q = queues_of(e);
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->notify = fn;
+    q->notify_arg = arg;
+    pthread_mutex_unlock(&q->mu);
+}
+
 int td_queue_ack(td_engine *e, const char *group, const char *const *ids, size_t n, int *results)
 {
-    return outcome(e, group, ids, n, OP_ACK, 0, NULL, results);
+    return outcome(e, group, ids, n, OP_ACK, 0, NULL, results, NULL, NULL);
 }
 
 int td_queue_nack(td_engine *e, const char *group, const char *const *ids, size_t n,
                   int64_t delay_ms, const char *error, int *results)
 {
-    return outcome(e, group, ids, n, OP_NACK, delay_ms < 0 ? -1 : delay_ms, error, results);
+    return outcome(e, group, ids, n, OP_NACK, delay_ms < 0 ? -1 : delay_ms, error, results, NULL,
+                   NULL);
 }
 
 int td_queue_extend(td_engine *e, const char *group, const char *const *ids, size_t n, int64_t ms,
                     int *results)
 {
-    return outcome(e, group, ids, n, OP_EXTEND, ms < 0 ? -1 : ms, NULL, results);
+    return outcome(e, group, ids, n, OP_EXTEND, ms < 0 ? -1 : ms, NULL, results, NULL, NULL);
 }

@@ -29,6 +29,23 @@ int queues_open(td_engine *e, td_queues **out);
 /* Saves what is pending, stops the worker and frees everything. */
 void queues_close(td_queues *q);
 
+/*
+ * Ack, nack or extend for event loops: applies the outcome at once (results as td_queue_ack's)
+ * and, when something changed, returns 1 and calls done(arg, rc) once the change is durable,
+ * on the queue worker's thread (done must not call into the queues: post and return). Returns
+ * 0 when nothing changed (done is not called), or an error (TD_ENOTFOUND: no such group).
+ */
+enum { QUEUE_ACK, QUEUE_NACK, QUEUE_EXTEND };
+typedef void (*queue_done_fn)(void *arg, int rc);
+int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
+                        int64_t ms, const char *error, int *results, queue_done_fn done,
+                        void *arg);
+
+/* Sets the function called when a group may have something new to deliver: after acks and
+ * nacks, deadlines that passed, and dead letters written (any thread, under the queues' lock:
+ * post work and return). One function per engine; NULL removes it. */
+void queue_set_notify(td_engine *e, void (*fn)(void *arg), void *arg);
+
 /* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything
  * else. */
 bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64_t *offset,

@@ -28,6 +28,15 @@ typedef struct sse_loop {
     http_sub *subs;   /* the loop's thread only */
 } sse_loop;
 
+/* A loop's queue receives waiting for events (queues.c). */
+typedef struct qwait_loop {
+    struct http_server *s;
+    net_loop *loop;
+    int nwaits;        /* atomic: read by the wake-ups */
+    bool wake_posted;  /* atomic */
+    struct qwait *waits; /* the loop's thread only */
+} qwait_loop;
+
 struct http_server {
     td_engine *e;
     http_server_config cfg;
@@ -36,6 +45,9 @@ struct http_server {
     pthread_mutex_t sse_mu; /* adding loops below */
     sse_loop sse[HTTP_MAX_LOOPS];
     int nsse; /* atomic */
+    pthread_mutex_t qw_mu; /* adding loops below */
+    qwait_loop qw[HTTP_MAX_LOOPS];
+    int nqw; /* atomic */
     bool hooked;
 };
 
@@ -55,6 +67,7 @@ typedef struct hconn {
     bool async;   /* the response comes later (http_begin_async) */
     int last_status;
     http_sub *sub;     /* a live subscription streams on this connection */
+    struct qwait *qwait; /* a queue receive waits for events on this connection */
     int64_t t0;        /* when the request was dispatched (monotonic ns) */
     const char *route; /* the matched route's template ("/v1/topics/{topic}"), for metrics */
 } hconn;
@@ -102,6 +115,16 @@ void http_route_groups(hconn *hc, const char *group, const char *action);
 
 /* Whether the request's method is m (methods are case-sensitive). */
 bool http_method_is(const hconn *hc, const char *m);
+
+/* Fails (after answering 400) if obj has a key outside `allowed` (NULL-terminated). */
+bool http_only_keys(hconn *hc, json_t *obj, const char *const *allowed);
+
+/* Routes of queues.c: /v1/queues[/{group}[/{action}]], and what the server does for them: the
+ * wake-up of long-polling receives (any thread), and a connection's waiting receive when it
+ * closes. */
+void http_route_queues(hconn *hc, const char *group, const char *action);
+void http_queues_wake(void *server);
+void http_queue_wait_close(hconn *hc);
 
 /* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
 json_t *http_body_json(hconn *hc, bool object_only);

@@ -83,8 +83,7 @@ json_t *http_body_json(hconn *hc, bool object_only)
     return j;
 }
 
-/* Fails (after answering 400) if obj has a key outside `allowed` (NULL-terminated). */
-static bool only_keys(hconn *hc, json_t *obj, const char *const *allowed)
+bool http_only_keys(hconn *hc, json_t *obj, const char *const *allowed)
 {
     const char *k;
     json_t *v;
@@ -257,7 +256,7 @@ static void topics_create(hconn *hc)
     char bufs[32][64];
     size_t n = 0;
     json_t *name = json_object_get(b, "name"), *parts = json_object_get(b, "partitions");
-    if (!only_keys(hc, b, allowed))
+    if (!http_only_keys(hc, b, allowed))
         goto out;
     if (!json_is_string(name)) {
         http_respond_error(hc, 400, "invalid_argument", "'name' (a string) is required");
@@ -296,7 +295,7 @@ static void topic_alter(hconn *hc, const char *topic)
     char bufs[32][64];
     size_t n = 0;
     json_t *parts = json_object_get(b, "partitions");
-    if (!only_keys(hc, b, allowed) ||
+    if (!http_only_keys(hc, b, allowed) ||
         !read_config(hc, json_object_get(b, "config"), entries, bufs, 32, &n))
         goto out;
     if (parts && !json_is_integer(parts)) {
@@ -377,6 +376,19 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/groups/{group}/reset";
     if (rc->nseg == 2 && !strcmp(rc->seg[1], "subscribe"))
         return "/v1/subscribe";
+    if (!strcmp(rc->seg[1], "queues")) {
+        static const char *const actions[] = {"receive", "ack", "nack", "extend"};
+        static const char *const templates[] = {
+            "/v1/queues/{group}/receive", "/v1/queues/{group}/ack", "/v1/queues/{group}/nack",
+            "/v1/queues/{group}/extend"};
+        if (rc->nseg == 2)
+            return "/v1/queues";
+        if (rc->nseg == 3)
+            return "/v1/queues/{group}";
+        for (size_t i = 0; rc->nseg == 4 && i < TD_ARRAY_LEN(actions); i++)
+            if (!strcmp(rc->seg[3], actions[i]))
+                return templates[i];
+    }
     return NULL;
 }
 
@@ -403,6 +415,9 @@ void http_route(hconn *hc)
         return route_topics(&rc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))
         return http_route_subscribe(hc);
+    if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "queues"))
+        return http_route_queues(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
+                                 rc.nseg > 3 ? rc.seg[3] : NULL);
     if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "groups"))
         return http_route_groups(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
                                  rc.nseg > 3 ? rc.seg[3] : NULL);

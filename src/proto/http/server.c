@@ -17,6 +17,7 @@
 
 #include "broker/broker.h"
 #include "net/net.h"
+#include "broker/queue.h"
 #include "proto/http/http_int.h"
 
 enum { PH_HEAD, PH_BODY, PH_CHUNKED };
@@ -49,13 +50,16 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
     s->f_responses = td_metrics_family(m, TD_COUNTER, "tidings_http_responses_total",
                                        "HTTP responses, by status code.", "code", NULL, 0);
     pthread_mutex_init(&s->sse_mu, NULL);
+    pthread_mutex_init(&s->qw_mu, NULL);
     int rc = broker_add_advance_hook(e, http_sse_on_advance, s);
     if (rc) {
         pthread_mutex_destroy(&s->sse_mu);
+        pthread_mutex_destroy(&s->qw_mu);
         free(s);
         return rc;
     }
     s->hooked = true;
+    queue_set_notify(e, http_queues_wake, s);
     *out = s;
     return 0;
 }
@@ -91,9 +95,12 @@ void http_server_destroy(http_server *s)
 {
     if (!s)
         return;
-    if (s->hooked)
+    if (s->hooked) {
         broker_remove_advance_hook(s->e, http_sse_on_advance, s);
+        queue_set_notify(s->e, NULL, NULL);
+    }
     pthread_mutex_destroy(&s->sse_mu);
+    pthread_mutex_destroy(&s->qw_mu);
     free(s);
 }
 
@@ -286,6 +293,7 @@ static void h_close(net_conn *c)
     if (!hc)
         return;
     http_sub_close(hc);
+    http_queue_wait_close(hc);
     net_conn_set_data(c, NULL);
     net_timer_stop(net_conn_loop(c), &hc->timer);
     td_buf_free(&hc->head);

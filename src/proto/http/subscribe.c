@@ -219,6 +219,7 @@ static void sse_wake(void *arg)
 void http_sse_on_advance(void *arg)
 {
     http_server *s = arg;
+    http_queues_wake(s); /* new events for waiting queue receives too */
     int n = __atomic_load_n(&s->nsse, __ATOMIC_ACQUIRE);
     for (int i = 0; i < n; i++) {
         sse_loop *sl = &s->sse[i];

@@ -1,0 +1,592 @@
+/*
+ * queues.c: the REST API's queue groups (docs/queues.md, docs/http-api.md):
+ *   PUT    /v1/queues/{group}          create, or change the policy of, a group
+ *   GET    /v1/queues[/{group}]        list, describe (depth, in flight, waiting, totals)
+ *   DELETE /v1/queues/{group}
+ *   POST   /v1/queues/{group}/receive  {"max", "wait_ms", "consumer", "values"}
+ *   POST   /v1/queues/{group}/ack      {"ids"}
+ *   POST   /v1/queues/{group}/nack     {"ids", "delay_ms", "error"}
+ *   POST   /v1/queues/{group}/extend   {"ids", "ms"}
+ *
+ * A receive with wait_ms waits on the connection's loop until events can be delivered or the
+ * time is up: it tries again when the log advances or the queue changes (acks, nacks, deadlines:
+ * both wake the loop's waiting receives at once), and every POLL_MS otherwise (redeliveries fall
+ * due by the clock). Acks, nacks and extends answer once the queue worker has saved them.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/queue.h"
+#include "proto/http/http_int.h"
+
+#define MAX_RECEIVE 1000
+#define MAX_WAIT_MS 60000
+#define POLL_MS 100
+#define MAX_IDS 1000
+
+/* ---------------------------------------------------------------------------------------------
+ * Policy <-> JSON
+ */
+static json_t *policy_json(const td_queue_info *q)
+{
+    const td_queue_policy *p = &q->policy;
+    char dlq[TD_TOPIC_NAME_MAX + 8];
+    snprintf(dlq, sizeof(dlq), "%s%s", p->dead_letter_topic[0] ? p->dead_letter_topic : q->topic,
+             p->dead_letter_topic[0] ? "" : ".dlq");
+    return json_pack("{s:I,s:i,s:{s:I,s:f,s:I,s:f},s:s,s:s,s:i,s:i,s:s}", "ack_timeout_ms",
+                     (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries,
+                     "backoff", "initial_ms", (json_int_t)p->backoff_initial_ms, "multiplier",
+                     p->backoff_multiplier, "max_ms", (json_int_t)p->backoff_max_ms, "jitter",
+                     p->backoff_jitter, "dead_letter_topic", dlq, "ordering",
+                     p->ordering == TD_QUEUE_BY_KEY ? "key" : "none", "max_in_flight",
+                     p->max_in_flight, "max_in_flight_per_consumer",
+                     p->max_in_flight_per_consumer, "start", p->start_latest ? "latest" : "earliest");
+}
+
+static json_t *info_json(const td_queue_info *q)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}", "group", q->group,
+                          "topic", q->topic, "created_ms", (json_int_t)q->created_ms, "depth",
+                          (json_int_t)q->depth, "in_flight", (json_int_t)q->in_flight, "waiting",
+                          (json_int_t)q->waiting, "held", (json_int_t)q->held, "consumers",
+                          q->consumers, "acked", (json_int_t)q->acked, "redelivered",
+                          (json_int_t)q->redelivered, "dead_lettered",
+                          (json_int_t)q->dead_lettered);
+    json_object_set_new(o, "oldest_unacked_ms", q->oldest_unacked_ms < 0
+                                                    ? json_null()
+                                                    : json_integer(q->oldest_unacked_ms));
+    json_object_set_new(o, "policy", policy_json(q));
+    return o;
+}
+
+/* One policy field: a JSON value as the setting's text, or an error answered. */
+static bool field(hconn *hc, json_t *v, const char *name, const char *key, td_config_entry *out,
+                  char *buf, size_t len, size_t *n)
+{
+    if (!v)
+        return true;
+    if (json_is_integer(v))
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, len, "%.17g", json_real_value(v));
+    else if (json_is_string(v))
+        snprintf(buf, len, "%s", json_string_value(v));
+    else {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "'%s' must be a number or a string", name);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    out[(*n)++] = (td_config_entry){key, buf};
+    return true;
+}
+
+/* The policy fields of a PUT body applied to *p. */
+static bool read_policy(hconn *hc, json_t *b, td_queue_policy *p)
+{
+    static const struct {
+        const char *name, *key;
+    } map[] = {{"ack_timeout_ms", "ack.timeout.ms"},
+               {"max_deliveries", "max.deliveries"},
+               {"dead_letter_topic", "dead.letter.topic"},
+               {"ordering", "ordering"},
+               {"max_in_flight", "max.in.flight"},
+               {"max_in_flight_per_consumer", "max.in.flight.per.consumer"},
+               {"start", "start"}};
+    static const struct {
+        const char *name, *key;
+    } bmap[] = {{"initial_ms", "backoff.initial.ms"},
+                {"multiplier", "backoff.multiplier"},
+                {"max_ms", "backoff.max.ms"},
+                {"jitter", "backoff.jitter"}};
+    static const char *const allowed[] = {"topic",  "ack_timeout_ms", "max_deliveries",
+                                          "backoff", "dead_letter_topic", "ordering",
+                                          "max_in_flight", "max_in_flight_per_consumer",
+                                          "start", NULL};
+    static const char *const ballowed[] = {"initial_ms", "multiplier", "max_ms", "jitter", NULL};
+    if (!http_only_keys(hc, b, allowed))
+        return false;
+    td_config_entry en[16];
+    char bufs[16][TD_TOPIC_NAME_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < TD_ARRAY_LEN(map); i++)
+        if (!field(hc, json_object_get(b, map[i].name), map[i].name, map[i].key, en, bufs[n],
+                   sizeof(bufs[n]), &n))
+            return false;
+    json_t *bo = json_object_get(b, "backoff");
+    if (bo && !json_is_object(bo)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "'backoff' must be an object: {\"initial_ms\", \"multiplier\", "
+                           "\"max_ms\", \"jitter\"}");
+        return false;
+    }
+    if (bo && !http_only_keys(hc, bo, ballowed))
+        return false;
+    for (size_t i = 0; bo && i < TD_ARRAY_LEN(bmap); i++)
+        if (!field(hc, json_object_get(bo, bmap[i].name), bmap[i].name, bmap[i].key, en, bufs[n],
+                   sizeof(bufs[n]), &n))
+            return false;
+    int rc = td_queue_policy_apply(p, en, n);
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        return false;
+    }
+    return true;
+}
+
+static void answer_info(hconn *hc, int status, const char *group)
+{
+    td_queue_info info;
+    int rc = td_queue_describe(hc->s->e, group, &info);
+    if (rc)
+        return http_respond_td_error(hc, rc);
+    http_respond_json(hc, status, info_json(&info), NULL);
+}
+
+/* PUT /v1/queues/{group}: creates the group, or changes its policy (its topic stays). */
+static void queue_put(hconn *hc, const char *group)
+{
+    json_t *b = http_body_json(hc, true);
+    if (!b)
+        return;
+    td_engine *e = hc->s->e;
+    td_queue_info info;
+    int rc = td_queue_describe(e, group, &info);
+    bool exists = rc == 0;
+    const char *topic = json_string_value(json_object_get(b, "topic"));
+    td_queue_policy p;
+    if (exists)
+        p = info.policy;
+    else
+        td_queue_policy_init(&p);
+    if (json_object_get(b, "topic") && !topic) {
+        http_respond_error(hc, 400, "invalid_argument", "'topic' must be a topic name");
+    } else if (!exists && !topic) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "a new queue group needs its 'topic'");
+    } else if (exists && topic && strcmp(topic, info.topic)) {
+        char msg[600];
+        snprintf(msg, sizeof(msg),
+                 "queue group '%s' reads topic '%s'; delete it to read another topic", group,
+                 info.topic);
+        http_respond_error(hc, 409, "conflict", msg);
+    } else if (read_policy(hc, b, &p)) {
+        rc = exists ? td_queue_configure(e, group, &p) : td_queue_create(e, group, topic, &p);
+        if (rc) {
+            http_respond_td_error(hc, rc);
+        } else {
+            TD_INFO("http", "%s queue group %s for %s", exists ? "configured" : "created", group,
+                    net_conn_peer(hc->c));
+            answer_info(hc, exists ? 200 : 201, group);
+        }
+    }
+    json_decref(b);
+}
+
+static void queues_list(hconn *hc)
+{
+    td_queue_info *v;
+    size_t n;
+    int rc = td_queue_list(hc->s->e, &v, &n);
+    if (rc)
+        return http_respond_td_error(hc, rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, info_json(&v[i]));
+    free(v);
+    http_respond_json(hc, 200, json_pack("{s:o}", "queues", arr), NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Receive, and waiting for events
+ */
+typedef struct qwait {
+    net_conn *c;
+    http_server *s;
+    qwait_loop *ql;
+    struct qwait *prev, *next; /* in ql's list */
+    char group[TD_TOPIC_NAME_MAX + 1];
+    char consumer[64];
+    size_t max;
+    bool values_json;
+    int64_t deadline; /* loop time (ms) */
+    net_timer timer;
+} qwait;
+
+static qwait_loop *qwait_loop_get(http_server *s, net_loop *l)
+{
+    pthread_mutex_lock(&s->qw_mu);
+    qwait_loop *found = NULL;
+    int n = __atomic_load_n(&s->nqw, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n && !found; i++)
+        if (s->qw[i].loop == l)
+            found = &s->qw[i];
+    if (!found && n < HTTP_MAX_LOOPS) {
+        found = &s->qw[n];
+        found->s = s;
+        found->loop = l;
+        __atomic_store_n(&s->nqw, n + 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&s->qw_mu);
+    return found;
+}
+
+static json_t *msgs_json(const td_queue_msg *m, size_t n, bool values_json)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s}", "id", m[i].id);
+        json_t *ev = http_event_json(m[i].topic, &m[i].event, values_json);
+        json_object_update(o, ev);
+        json_decref(ev);
+        json_object_set_new(o, "deliveries", json_integer(m[i].deliveries));
+        json_array_append_new(arr, o);
+    }
+    return json_pack("{s:o}", "events", arr);
+}
+
+/* Tries the receive: true when answered (events, or an error). */
+static bool try_receive(hconn *hc, const char *group, const char *consumer, size_t max,
+                        bool values_json, bool last_try)
+{
+    td_queue_msg *m = NULL;
+    size_t n = 0;
+    int rc = td_queue_receive(hc->s->e, group, consumer, max, &m, &n);
+    if (rc) {
+        http_respond_td_error(hc, rc);
+        return true;
+    }
+    if (n == 0 && !last_try) {
+        td_queue_msgs_free(m, n);
+        return false;
+    }
+    http_respond_json(hc, 200, msgs_json(m, n, values_json), NULL);
+    td_queue_msgs_free(m, n);
+    return true;
+}
+
+static void wait_unlink(qwait *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        w->ql->waits = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    __atomic_sub_fetch(&w->ql->nwaits, 1, __ATOMIC_ACQ_REL);
+    net_timer_stop(net_conn_loop(w->c), &w->timer);
+}
+
+static void wait_timer(void *arg);
+
+/* On the loop: tries a waiting receive again; answers it when events came or time is up. */
+static void wait_retry(qwait *w)
+{
+    hconn *hc = net_conn_closed(w->c) ? NULL : net_conn_data(w->c);
+    if (!hc)
+        return;
+    net_loop *l = net_conn_loop(w->c);
+    int64_t now = net_loop_now(l);
+    if (!try_receive(hc, w->group, w->consumer, w->max, w->values_json, now >= w->deadline)) {
+        int64_t left = w->deadline - now;
+        net_timer_start(l, &w->timer, left < POLL_MS ? left : POLL_MS, wait_timer, w);
+        return;
+    }
+    hc->qwait = NULL;
+    wait_unlink(w);
+    http_finish_async(hc);
+    free(w);
+}
+
+static void wait_timer(void *arg)
+{
+    wait_retry(arg);
+}
+
+void http_queue_wait_close(hconn *hc)
+{
+    qwait *w = hc->qwait;
+    if (!w)
+        return;
+    hc->qwait = NULL;
+    wait_unlink(w);
+    free(w);
+}
+
+/* On a loop: every waiting receive of the loop tries again. */
+static void loop_wake(void *arg)
+{
+    qwait_loop *ql = arg;
+    __atomic_store_n(&ql->wake_posted, false, __ATOMIC_RELEASE);
+    size_t n = 0;
+    for (qwait *w = ql->waits; w; w = w->next)
+        n++;
+    if (n == 0)
+        return;
+    /* Answering unlinks (and frees) waits: hold their connections, then look again. */
+    net_conn **cs = malloc(n * sizeof(*cs));
+    if (!cs)
+        return;
+    size_t k = 0;
+    for (qwait *w = ql->waits; w; w = w->next) {
+        net_conn_ref(w->c);
+        cs[k++] = w->c;
+    }
+    for (size_t i = 0; i < k; i++) {
+        hconn *hc = net_conn_closed(cs[i]) ? NULL : net_conn_data(cs[i]);
+        if (hc && hc->qwait)
+            wait_retry(hc->qwait);
+        net_conn_unref(cs[i]);
+    }
+    free(cs);
+}
+
+/* Any thread: the log advanced or a queue changed. */
+void http_queues_wake(void *arg)
+{
+    http_server *s = arg;
+    int n = __atomic_load_n(&s->nqw, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++) {
+        qwait_loop *ql = &s->qw[i];
+        if (__atomic_load_n(&ql->nwaits, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        if (!__atomic_exchange_n(&ql->wake_posted, true, __ATOMIC_ACQ_REL) &&
+            net_loop_post(ql->loop, loop_wake, ql) != 0)
+            __atomic_store_n(&ql->wake_posted, false, __ATOMIC_RELEASE);
+    }
+}
+
+static void queue_receive(hconn *hc, const char *group)
+{
+    json_t *b = http_body_json(hc, true);
+    if (!b)
+        return;
+    static const char *const allowed[] = {"max", "wait_ms", "consumer", "values", NULL};
+    json_t *jmax = json_object_get(b, "max"), *jwait = json_object_get(b, "wait_ms");
+    json_t *jcons = json_object_get(b, "consumer"), *jvals = json_object_get(b, "values");
+    const char *vals = json_string_value(jvals);
+    if (!http_only_keys(hc, b, allowed))
+        goto out;
+    if (jmax && (!json_is_integer(jmax) || json_integer_value(jmax) < 1 ||
+                 json_integer_value(jmax) > MAX_RECEIVE)) {
+        http_respond_error(hc, 400, "invalid_argument", "'max' must be 1 to 1000");
+        goto out;
+    }
+    if (jwait && (!json_is_integer(jwait) || json_integer_value(jwait) < 0 ||
+                  json_integer_value(jwait) > MAX_WAIT_MS)) {
+        http_respond_error(hc, 400, "invalid_argument", "'wait_ms' must be 0 to 60000");
+        goto out;
+    }
+    if (jcons && (!json_is_string(jcons) || json_string_length(jcons) == 0 ||
+                  json_string_length(jcons) > 63)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "'consumer' must be a name of 1 to 63 bytes");
+        goto out;
+    }
+    if (jvals && (!vals || (strcmp(vals, "json") && strcmp(vals, "string")))) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "'values' must be json (the default) or string");
+        goto out;
+    }
+    size_t max = jmax ? (size_t)json_integer_value(jmax) : 1;
+    int64_t wait = jwait ? json_integer_value(jwait) : 0;
+    bool values_json = !vals || !strcmp(vals, "json");
+    /* Without a name, the connection is the consumer. */
+    char consumer[64];
+    snprintf(consumer, sizeof(consumer), "%s",
+             jcons ? json_string_value(jcons) : net_conn_peer(hc->c));
+    if (try_receive(hc, group, consumer, max, values_json, wait == 0))
+        goto out;
+    qwait *w = calloc(1, sizeof(*w));
+    qwait_loop *ql = w ? qwait_loop_get(hc->s, net_conn_loop(hc->c)) : NULL;
+    if (!ql) {
+        free(w);
+        try_receive(hc, group, consumer, max, values_json, true);
+        goto out;
+    }
+    w->c = hc->c;
+    w->s = hc->s;
+    w->ql = ql;
+    snprintf(w->group, sizeof(w->group), "%s", group);
+    snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
+    w->max = max;
+    w->values_json = values_json;
+    w->timer = (net_timer)NET_TIMER_INIT;
+    net_loop *l = net_conn_loop(hc->c);
+    w->deadline = net_loop_now(l) + wait;
+    w->next = ql->waits;
+    if (ql->waits)
+        ql->waits->prev = w;
+    ql->waits = w;
+    __atomic_add_fetch(&ql->nwaits, 1, __ATOMIC_ACQ_REL);
+    hc->qwait = w;
+    http_begin_async(hc);
+    net_timer_start(l, &w->timer, wait < POLL_MS ? wait : POLL_MS, wait_timer, w);
+out:
+    json_decref(b);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Ack, nack, extend
+ */
+typedef struct qop {
+    net_conn *c;
+    char **ids;
+    int *results;
+    size_t n;
+    int rc;
+} qop;
+
+static void qop_free(qop *op)
+{
+    for (size_t i = 0; op && i < op->n; i++)
+        free(op->ids[i]);
+    if (op) {
+        free(op->ids);
+        free(op->results);
+    }
+    free(op);
+}
+
+static void qop_answer(hconn *hc, qop *op)
+{
+    if (op->rc)
+        return http_respond_td_error(hc, op->rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < op->n; i++) {
+        int r = op->results[i];
+        json_array_append_new(arr, json_pack("{s:s,s:s}", "id", op->ids[i], "result",
+                                             r == 0            ? "ok"
+                                             : r == TD_ESTALE ? "stale"
+                                                              : "unknown"));
+    }
+    http_respond_json(hc, 200, json_pack("{s:o}", "results", arr), NULL);
+}
+
+static void qop_done_task(void *arg)
+{
+    qop *op = arg;
+    net_conn *c = op->c;
+    hconn *hc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (hc) {
+        qop_answer(hc, op);
+        http_finish_async(hc);
+    }
+    qop_free(op);
+    net_conn_unref(c);
+}
+
+/* The queue worker's thread: the outcome is saved. */
+static void qop_saved(void *arg, int rc)
+{
+    qop *op = arg;
+    op->rc = rc;
+    if (net_loop_post(net_conn_loop(op->c), qop_done_task, op) != 0)
+        TD_ERROR("http", "cannot post a queue completion: out of memory");
+}
+
+static void queue_outcome(hconn *hc, const char *group, int kind)
+{
+    json_t *b = http_body_json(hc, true);
+    if (!b)
+        return;
+    static const char *const ack_keys[] = {"ids", NULL};
+    static const char *const nack_keys[] = {"ids", "delay_ms", "error", NULL};
+    static const char *const extend_keys[] = {"ids", "ms", NULL};
+    json_t *ids = json_object_get(b, "ids");
+    json_t *ms = json_object_get(b, kind == QUEUE_NACK ? "delay_ms" : "ms");
+    json_t *err = json_object_get(b, "error");
+    qop *op = NULL;
+    if (!http_only_keys(hc, b,
+                        kind == QUEUE_ACK ? ack_keys : kind == QUEUE_NACK ? nack_keys : extend_keys))
+        goto out;
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > MAX_IDS) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "'ids' must be an array of 1 to 1000 delivery ids");
+        goto out;
+    }
+    if (ms && (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
+               json_integer_value(ms) > 86400000)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           kind == QUEUE_NACK ? "'delay_ms' must be 0 to 86400000"
+                                              : "'ms' must be 0 to 86400000");
+        goto out;
+    }
+    if (err && !json_is_string(err)) {
+        http_respond_error(hc, 400, "invalid_argument", "'error' must be a string");
+        goto out;
+    }
+    size_t n = json_array_size(ids);
+    op = calloc(1, sizeof(*op));
+    if (!op || !(op->ids = calloc(n, sizeof(char *))) || !(op->results = calloc(n, sizeof(int)))) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        goto out;
+    }
+    op->n = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        if (!id) {
+            http_respond_error(hc, 400, "invalid_argument", "each of 'ids' is a string");
+            goto out;
+        }
+        if (!(op->ids[i] = strdup(id))) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            goto out;
+        }
+    }
+    op->c = hc->c;
+    net_conn_ref(hc->c);
+    int rc = queue_outcome_async(hc->s->e, group, (const char *const *)op->ids, n, kind,
+                                 ms ? json_integer_value(ms) : -1, json_string_value(err),
+                                 op->results, qop_saved, op);
+    if (rc == 1) { /* answered once saved */
+        http_begin_async(hc);
+        op = NULL;
+        goto out;
+    }
+    net_conn_unref(hc->c);
+    op->rc = rc < 0 ? rc : 0;
+    qop_answer(hc, op);
+out:
+    qop_free(op);
+    json_decref(b);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Routing: /v1/queues[/{group}[/{action}]]
+ */
+void http_route_queues(hconn *hc, const char *group, const char *action)
+{
+    if (!group) {
+        if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
+            return queues_list(hc);
+        return http_respond_method_not_allowed(hc, "GET, HEAD");
+    }
+    if (!action) {
+        if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
+            return answer_info(hc, 200, group);
+        if (http_method_is(hc, "PUT"))
+            return queue_put(hc, group);
+        if (http_method_is(hc, "DELETE")) {
+            int rc = td_queue_delete(hc->s->e, group);
+            if (rc)
+                return http_respond_td_error(hc, rc);
+            TD_INFO("http", "deleted queue group %s for %s", group, net_conn_peer(hc->c));
+            return http_respond_json(hc, 204, NULL, NULL);
+        }
+        return http_respond_method_not_allowed(hc, "GET, HEAD, PUT, DELETE");
+    }
+    static const char *const actions[] = {"receive", "ack", "nack", "extend"};
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(action, actions[i]) != 0)
+            continue;
+        if (!http_method_is(hc, "POST"))
+            return http_respond_method_not_allowed(hc, "POST");
+        if (i == 0)
+            return queue_receive(hc, group);
+        return queue_outcome(hc, group, i == 1 ? QUEUE_ACK : i == 2 ? QUEUE_NACK : QUEUE_EXTEND);
+    }
+    http_respond_error(hc, 404, "not_found", "no such path");
+}
