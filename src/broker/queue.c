@@ -1033,6 +1033,8 @@ static int worker_start(td_queues *q)
 {
     if (q->running)
         return 0;
+    if (q->stopping)
+        return td_fail(TD_ECLOSED, "the queues are shutting down");
     if (pthread_create(&q->worker, NULL, worker_main, q) != 0)
         return td_fail(-EAGAIN, "cannot start the queue worker thread");
     q->running = true;
@@ -1180,11 +1182,10 @@ fail:
     return rc;
 }
 
-void queues_close(td_queues *q)
+/* Saves what is pending, stops the worker, answers the waiting outcomes and forgets the
+ * notify function. Idempotent. */
+static void stop_worker(td_queues *q)
 {
-    if (!q)
-        return;
-    td_metrics_remove_collector(broker_metrics(q->e), queues_collect, q);
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
     pthread_cond_broadcast(&q->work_cv);
@@ -1194,6 +1195,7 @@ void queues_close(td_queues *q)
         pthread_join(q->worker, NULL);
     pthread_mutex_lock(&q->mu);
     q->running = false;
+    q->notify = NULL;
     pthread_cond_broadcast(&q->done_cv);
     struct qwaiter *left;
     size_t nleft = waiters_take(q, true, &left);
@@ -1201,6 +1203,20 @@ void queues_close(td_queues *q)
     for (size_t i = 0; i < nleft; i++)
         left[i].fn(left[i].arg, TD_ECLOSED);
     free(left);
+}
+
+void queues_shutdown(td_engine *e)
+{
+    if (e && e->queues)
+        stop_worker(e->queues);
+}
+
+void queues_close(td_queues *q)
+{
+    if (!q)
+        return;
+    td_metrics_remove_collector(broker_metrics(q->e), queues_collect, q);
+    stop_worker(q);
     free(q->waiters);
     for (size_t i = 0; i < q->n; i++)
         group_free(q->g[i]);

@@ -28,6 +28,10 @@ typedef struct td_queues td_queues;
 int queues_open(td_engine *e, td_queues **out);
 /* Saves what is pending, stops the worker and frees everything. */
 void queues_close(td_queues *q);
+/* For a server stopping: saves what is pending and stops the worker now, while the listeners'
+ * loops still run the completions it posts (outcomes waiting for the save are answered, later
+ * ones get TD_ECLOSED), and no dead letter is written after it. */
+void queues_shutdown(td_engine *e);
 
 /*
  * Ack, nack or extend for event loops: applies the outcome at once (results as td_queue_ack's)

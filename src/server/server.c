@@ -23,6 +23,7 @@
 #include "base/base.h"
 #include "broker/broker.h"
 #include "broker/group.h"
+#include "broker/queue.h"
 #include "net/net.h"
 #include "proto/http/http.h"
 #include "proto/kafka/kafka.h"
@@ -436,6 +437,9 @@ out:;
     /* Members waiting in JoinGroup/SyncGroup are answered (COORDINATOR_NOT_AVAILABLE) and the
      * queued offset commits written, before the loops wind down. */
     coord_shutdown(coord);
+    /* The queue worker saves, answers its waiting acks (their completions run on the loops
+     * below) and stops: no dead letter or wake-up comes from it once the loops are gone. */
+    queues_shutdown(e);
     if (g) {
         if (hs)
             http_server_set_ready(hs, false);
