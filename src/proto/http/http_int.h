@@ -19,35 +19,52 @@
 
 typedef struct http_sub http_sub;
 
-/* A loop's live subscriptions (subscribe.c). */
-typedef struct sse_loop {
-    struct http_server *s;
-    net_loop *loop;
-    int nsubs;        /* atomic: read by the high-watermark hook */
-    bool wake_posted; /* atomic */
-    http_sub *subs;   /* the loop's thread only */
-} sse_loop;
+/*
+ * Waiters per loop (live subscriptions, long-polling queue receives) and their wake-up: each
+ * waiter links itself into its loop's slot; a wake, from any thread, posts one task to each loop
+ * that has waiters (coalesced until it runs), which calls the set's on_conn for every waiter's
+ * connection still open, holding a reference on each (on_conn may close connections).
+ */
+struct hconn;
 
-/* A loop's queue receives waiting for events (queues.c). */
-typedef struct qwait_loop {
-    struct http_server *s;
+typedef struct http_loop_link {
+    struct http_loop_link *prev, *next;
+    struct http_loop_slot *slot;
+    net_conn *c;
+} http_loop_link;
+
+typedef struct http_loop_slot {
+    struct http_loop_set *set;
     net_loop *loop;
-    int nwaits;        /* atomic: read by the wake-ups */
-    bool wake_posted;  /* atomic */
-    struct qwait *waits; /* the loop's thread only */
-} qwait_loop;
+    int count;           /* atomic: read by the wake-ups */
+    bool posted;         /* atomic */
+    http_loop_link *head; /* the loop's thread only */
+} http_loop_slot;
+
+typedef struct http_loop_set {
+    pthread_mutex_t mu; /* adding slots */
+    http_loop_slot v[HTTP_MAX_LOOPS];
+    int n; /* atomic */
+    void (*on_conn)(struct hconn *hc);
+} http_loop_set;
+
+void http_loop_set_init(http_loop_set *set, void (*on_conn)(struct hconn *hc));
+void http_loop_set_destroy(http_loop_set *set);
+/* The slot of loop l (added when new); NULL when every slot is taken. */
+http_loop_slot *http_loop_slot_get(http_loop_set *set, net_loop *l);
+/* On the slot's loop: links a waiter of connection c, and unlinks it. */
+void http_loop_link_add(http_loop_slot *slot, http_loop_link *ln, net_conn *c);
+void http_loop_link_remove(http_loop_link *ln);
+/* Any thread: wakes every loop of the set that has waiters. */
+void http_loop_set_wake(http_loop_set *set);
 
 struct http_server {
     td_engine *e;
     http_server_config cfg;
     bool ready; /* atomic */
     td_metric_family *f_requests, *f_latency, *f_responses;
-    pthread_mutex_t sse_mu; /* adding loops below */
-    sse_loop sse[HTTP_MAX_LOOPS];
-    int nsse; /* atomic */
-    pthread_mutex_t qw_mu; /* adding loops below */
-    qwait_loop qw[HTTP_MAX_LOOPS];
-    int nqw; /* atomic */
+    http_loop_set subs;  /* live subscriptions (subscribe.c) */
+    http_loop_set waits; /* queue receives waiting for events (queues.c) */
     bool hooked;
 };
 
@@ -87,6 +104,8 @@ void http_route_subscribe(hconn *hc);
 void http_sse_on_advance(void *arg);
 /* The connection closes: frees its subscription. */
 void http_sub_close(hconn *hc);
+/* Pumps the connection's subscription (a wake-up of http_server.subs). */
+void http_sub_wake(hconn *hc);
 /* Its output drained below the limit: reads on. */
 void http_sub_drained(hconn *hc);
 /* A subscription cursor (the SSE id, as Last-Event-ID): calls fn for every (topic, partition,
@@ -125,6 +144,8 @@ bool http_only_keys(hconn *hc, json_t *obj, const char *const *allowed);
 void http_route_queues(hconn *hc, const char *group, const char *action);
 void http_queues_wake(void *server);
 void http_queue_wait_close(hconn *hc);
+/* Tries the connection's waiting receive again (a wake-up of http_server.waits). */
+void http_queue_wait_wake(hconn *hc);
 
 /* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
 json_t *http_body_json(hconn *hc, bool object_only);

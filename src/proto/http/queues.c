@@ -205,8 +205,7 @@ static void queues_list(hconn *hc)
 typedef struct qwait {
     net_conn *c;
     http_server *s;
-    qwait_loop *ql;
-    struct qwait *prev, *next; /* in ql's list */
+    http_loop_link link; /* in the server's waits */
     char group[TD_TOPIC_NAME_MAX + 1];
     char consumer[64];
     size_t max;
@@ -214,24 +213,6 @@ typedef struct qwait {
     int64_t deadline; /* loop time (ms) */
     net_timer timer;
 } qwait;
-
-static qwait_loop *qwait_loop_get(http_server *s, net_loop *l)
-{
-    pthread_mutex_lock(&s->qw_mu);
-    qwait_loop *found = NULL;
-    int n = __atomic_load_n(&s->nqw, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n && !found; i++)
-        if (s->qw[i].loop == l)
-            found = &s->qw[i];
-    if (!found && n < HTTP_MAX_LOOPS) {
-        found = &s->qw[n];
-        found->s = s;
-        found->loop = l;
-        __atomic_store_n(&s->nqw, n + 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&s->qw_mu);
-    return found;
-}
 
 static json_t *msgs_json(const td_queue_msg *m, size_t n, bool values_json)
 {
@@ -269,13 +250,7 @@ static bool try_receive(hconn *hc, const char *group, const char *consumer, size
 
 static void wait_unlink(qwait *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        w->ql->waits = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    __atomic_sub_fetch(&w->ql->nwaits, 1, __ATOMIC_ACQ_REL);
+    http_loop_link_remove(&w->link);
     net_timer_stop(net_conn_loop(w->c), &w->timer);
 }
 
@@ -317,47 +292,16 @@ void http_queue_wait_close(hconn *hc)
     free(w);
 }
 
-/* On a loop: every waiting receive of the loop tries again. */
-static void loop_wake(void *arg)
+void http_queue_wait_wake(hconn *hc)
 {
-    qwait_loop *ql = arg;
-    __atomic_store_n(&ql->wake_posted, false, __ATOMIC_RELEASE);
-    size_t n = 0;
-    for (qwait *w = ql->waits; w; w = w->next)
-        n++;
-    if (n == 0)
-        return;
-    /* Answering unlinks (and frees) waits: hold their connections, then look again. */
-    net_conn **cs = malloc(n * sizeof(*cs));
-    if (!cs)
-        return;
-    size_t k = 0;
-    for (qwait *w = ql->waits; w; w = w->next) {
-        net_conn_ref(w->c);
-        cs[k++] = w->c;
-    }
-    for (size_t i = 0; i < k; i++) {
-        hconn *hc = net_conn_closed(cs[i]) ? NULL : net_conn_data(cs[i]);
-        if (hc && hc->qwait)
-            wait_retry(hc->qwait);
-        net_conn_unref(cs[i]);
-    }
-    free(cs);
+    if (hc->qwait)
+        wait_retry(hc->qwait);
 }
 
 /* Any thread: the log advanced or a queue changed. */
 void http_queues_wake(void *arg)
 {
-    http_server *s = arg;
-    int n = __atomic_load_n(&s->nqw, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n; i++) {
-        qwait_loop *ql = &s->qw[i];
-        if (__atomic_load_n(&ql->nwaits, __ATOMIC_ACQUIRE) == 0)
-            continue;
-        if (!__atomic_exchange_n(&ql->wake_posted, true, __ATOMIC_ACQ_REL) &&
-            net_loop_post(ql->loop, loop_wake, ql) != 0)
-            __atomic_store_n(&ql->wake_posted, false, __ATOMIC_RELEASE);
-    }
+    http_loop_set_wake(&((http_server *)arg)->waits);
 }
 
 static void queue_receive(hconn *hc, const char *group)
@@ -402,15 +346,14 @@ static void queue_receive(hconn *hc, const char *group)
     if (try_receive(hc, group, consumer, max, values_json, wait == 0))
         goto out;
     qwait *w = calloc(1, sizeof(*w));
-    qwait_loop *ql = w ? qwait_loop_get(hc->s, net_conn_loop(hc->c)) : NULL;
-    if (!ql) {
+    http_loop_slot *slot = w ? http_loop_slot_get(&hc->s->waits, net_conn_loop(hc->c)) : NULL;
+    if (!slot) {
         free(w);
         try_receive(hc, group, consumer, max, values_json, true);
         goto out;
     }
     w->c = hc->c;
     w->s = hc->s;
-    w->ql = ql;
     snprintf(w->group, sizeof(w->group), "%s", group);
     snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
     w->max = max;
@@ -418,11 +361,7 @@ static void queue_receive(hconn *hc, const char *group)
     w->timer = (net_timer)NET_TIMER_INIT;
     net_loop *l = net_conn_loop(hc->c);
     w->deadline = net_loop_now(l) + wait;
-    w->next = ql->waits;
-    if (ql->waits)
-        ql->waits->prev = w;
-    ql->waits = w;
-    __atomic_add_fetch(&ql->nwaits, 1, __ATOMIC_ACQ_REL);
+    http_loop_link_add(slot, &w->link, hc->c);
     hc->qwait = w;
     http_begin_async(hc);
     net_timer_start(l, &w->timer, wait < POLL_MS ? wait : POLL_MS, wait_timer, w);

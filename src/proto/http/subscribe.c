@@ -51,8 +51,7 @@ typedef struct spart {
 struct http_sub {
     net_conn *c;
     http_server *s;
-    sse_loop *sl;
-    http_sub *prev, *next; /* in sl's list */
+    http_loop_link link; /* in the server's subs */
     char *patterns[MAX_PATTERNS];
     size_t npat;
     spart *parts; /* sorted by topic, partition */
@@ -165,70 +164,22 @@ static int cursor_text(const http_sub *sub, td_buf *out)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Loops with subscriptions, and the high-watermark hook
+ * Wake-ups: the high-watermark hook
  */
-static sse_loop *sse_loop_get(http_server *s, net_loop *l)
-{
-    pthread_mutex_lock(&s->sse_mu);
-    sse_loop *found = NULL;
-    int n = __atomic_load_n(&s->nsse, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n && !found; i++)
-        if (s->sse[i].loop == l)
-            found = &s->sse[i];
-    if (!found && n < HTTP_MAX_LOOPS) {
-        found = &s->sse[n];
-        found->s = s;
-        found->loop = l;
-        __atomic_store_n(&s->nsse, n + 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&s->sse_mu);
-    return found;
-}
-
 static void sub_pump(http_sub *sub);
 
-/* On a loop: pumps every subscription of that loop. */
-static void sse_wake(void *arg)
+void http_sub_wake(hconn *hc)
 {
-    sse_loop *sl = arg;
-    __atomic_store_n(&sl->wake_posted, false, __ATOMIC_RELEASE);
-    size_t n = 0;
-    for (http_sub *x = sl->subs; x; x = x->next)
-        n++;
-    if (n == 0)
-        return;
-    /* Pumping may close connections (and unlink their subscriptions): hold them first. */
-    net_conn **cs = malloc(n * sizeof(*cs));
-    if (!cs)
-        return;
-    size_t k = 0;
-    for (http_sub *x = sl->subs; x; x = x->next) {
-        net_conn_ref(x->c);
-        cs[k++] = x->c;
-    }
-    for (size_t i = 0; i < k; i++) {
-        hconn *hc = net_conn_closed(cs[i]) ? NULL : net_conn_data(cs[i]);
-        if (hc && hc->sub)
-            sub_pump(hc->sub);
-        net_conn_unref(cs[i]);
-    }
-    free(cs);
+    if (hc->sub)
+        sub_pump(hc->sub);
 }
 
 /* Any thread, under a partition's lock. */
 void http_sse_on_advance(void *arg)
 {
     http_server *s = arg;
+    http_loop_set_wake(&s->subs);
     http_queues_wake(s); /* new events for waiting queue receives too */
-    int n = __atomic_load_n(&s->nsse, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n; i++) {
-        sse_loop *sl = &s->sse[i];
-        if (__atomic_load_n(&sl->nsubs, __ATOMIC_ACQUIRE) == 0)
-            continue;
-        if (!__atomic_exchange_n(&sl->wake_posted, true, __ATOMIC_ACQ_REL) &&
-            net_loop_post(sl->loop, sse_wake, sl) != 0)
-            __atomic_store_n(&sl->wake_posted, false, __ATOMIC_RELEASE);
-    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -694,14 +645,7 @@ void http_sub_close(hconn *hc)
         return;
     hc->sub = NULL;
     net_timer_stop(net_conn_loop(sub->c), &sub->tick);
-    sse_loop *sl = sub->sl;
-    if (sub->prev)
-        sub->prev->next = sub->next;
-    else
-        sl->subs = sub->next;
-    if (sub->next)
-        sub->next->prev = sub->prev;
-    __atomic_sub_fetch(&sl->nsubs, 1, __ATOMIC_ACQ_REL);
+    http_loop_link_remove(&sub->link);
     sub_free(sub);
 }
 
@@ -810,8 +754,8 @@ static void subscribe(hconn *hc)
         http_respond_td_error(hc, rc);
         goto fail;
     }
-    sse_loop *sl = sse_loop_get(s, net_conn_loop(hc->c));
-    if (!sl) {
+    http_loop_slot *slot = http_loop_slot_get(&s->subs, net_conn_loop(hc->c));
+    if (!slot) {
         http_respond_error(hc, 503, "unavailable", "too many event loops for subscriptions");
         goto fail;
     }
@@ -825,12 +769,7 @@ static void subscribe(hconn *hc)
                              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     http_begin_async(hc);
     hc->sub = sub;
-    sub->sl = sl;
-    sub->next = sl->subs;
-    if (sl->subs)
-        sl->subs->prev = sub;
-    sl->subs = sub;
-    __atomic_add_fetch(&sl->nsubs, 1, __ATOMIC_ACQ_REL);
+    http_loop_link_add(slot, &sub->link, hc->c);
     TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s)", net_conn_peer(hc->c), topics,
             sub->n, resume ? "resuming" : from_s);
 
