@@ -512,6 +512,43 @@ int td_queue_nack(td_engine *e, const char *group, const char *const *ids, size_
 int td_queue_extend(td_engine *e, const char *group, const char *const *ids, size_t n, int64_t ms,
                     int *results);
 
+/*
+ * Redrive: moves dead-lettered events (those of a dead-letter topic, with their x-dlq-*
+ * headers) back to their origin topic, or to `to_topic`. Each copy has the event's key, value,
+ * timestamp and headers without the x-dlq-* ones, and goes to its origin partition when
+ * redriven to its origin (by key otherwise). The selection: the partitions (-1: all), the offset
+ * range [from_offset, to_offset) (-1: the log start, the end as of the call), and the time the
+ * events were dead-lettered (x-dlq-last-failure-ms) in [since_ms, until_ms) (-1: unbounded).
+ * Events without an origin and no to_topic are skipped. Unless keep, the dead-letter topic's
+ * log start is then advanced past what moved, where that is a prefix of the log (events skipped
+ * or outside the time range stay, and so does everything after them), so that moving again does
+ * not move the same events twice. Returns when the copies are durable. progress (may be NULL)
+ * is called after each batch with the events looked at so far and their total; a nonzero return
+ * stops the redrive there (TD_ECLOSED; what moved so far stays moved). If writing a copy fails,
+ * the copies already made stay and the partition's log start is not advanced: moving again
+ * copies those once more (at least once).
+ */
+typedef struct td_redrive_opts {
+    const char *to_topic;
+    int32_t partition;
+    int64_t from_offset, to_offset;
+    int64_t since_ms, until_ms;
+    int keep;
+    int (*progress)(void *arg, int64_t done, int64_t total);
+    void *arg;
+} td_redrive_opts;
+
+typedef struct td_redrive_result {
+    int64_t total;   /* events in the offset range */
+    int64_t moved;   /* copied to their topic */
+    int64_t skipped; /* without an origin, or outside the time range */
+    int64_t deleted; /* removed from the dead-letter topic (its log start advanced) */
+} td_redrive_result;
+
+void td_redrive_opts_init(td_redrive_opts *o);
+int td_redrive(td_engine *e, const char *dlq_topic, const td_redrive_opts *o,
+               td_redrive_result *res);
+
 #ifdef __cplusplus
 }
 #endif

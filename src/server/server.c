@@ -440,6 +440,7 @@ out:;
     /* The queue worker saves, answers its waiting acks (their completions run on the loops
      * below) and stops: no dead letter or wake-up comes from it once the loops are gone. */
     queues_shutdown(e);
+    http_server_stop_work(hs); /* redrives stop between batches */
     if (g) {
         if (hs)
             http_server_set_ready(hs, false);

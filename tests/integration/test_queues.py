@@ -384,3 +384,64 @@ def _quiet(fn, *args):
         fn(*args)
     except Exception:
         pass
+
+
+def wait_job(b, job_id, timeout=30):
+    end = time.time() + timeout
+    while True:
+        st, _, j = call(b, "GET", f"/v1/redrives/{job_id}")
+        assert st == 200, j
+        if j["state"] != "running":
+            return j
+        assert time.time() < end, j
+        time.sleep(0.05)
+
+
+def test_redrive_back_then_processed(qb):
+    """Dead letters are moved back to their origin (the dead-letter topic's log start moves past
+    them), the queue delivers them again as new events, and they are then acked."""
+    call(qb, "POST", "/v1/topics", {"name": "r", "partitions": 2})
+    call(qb, "POST", "/v1/topics/r/events",
+         [{"key": "k%d" % i, "value": i, "partition": i % 2, "headers": {"n": str(i)}}
+          for i in range(6)])
+    put(qb, "rq", {"topic": "r", "max_deliveries": 1})
+    evs = receive(qb, "rq", max=10)
+    bad = [e for e in evs if e["value"] % 2 == 0]
+    outcome(qb, "rq", "ack", [e["id"] for e in evs if e["value"] % 2])
+    outcome(qb, "rq", "nack", [e["id"] for e in bad], error="downstream down")
+    end = time.time() + 20
+    while describe(qb, "rq")["dead_lettered"] < 3:
+        assert time.time() < end
+        time.sleep(0.05)
+    # Bad requests first.
+    assert_error(call(qb, "POST", "/v1/topics/nope/redrive", {}), 404, "not_found")
+    assert_error(call(qb, "POST", "/v1/topics/r.dlq/redrive", {"to_topic": "nope"}), 404,
+                 "not_found")
+    assert_error(call(qb, "POST", "/v1/topics/r.dlq/redrive", {"partition": 9}), 404,
+                 "not_found")
+    assert_error(call(qb, "POST", "/v1/topics/r.dlq/redrive", {"since": "yesterday"}), 400,
+                 "invalid_argument", "since")
+    assert_error(call(qb, "POST", "/v1/topics/r.dlq/redrive", {"keep": 1}), 400,
+                 "invalid_argument")
+    assert_error(call(qb, "GET", "/v1/redrives/999"), 404, "not_found")
+    # A time range that holds none of them moves nothing.
+    st, _, job = call(qb, "POST", "/v1/topics/r.dlq/redrive", {"until": 1000})
+    assert st == 202 and job["state"] in ("running", "done")
+    j = wait_job(qb, job["id"])
+    assert (j["state"], j["total"], j["moved"], j["skipped"], j["deleted"]) == \
+        ("done", 3, 0, 3, 0)
+    st, _, job = call(qb, "POST", "/v1/topics/r.dlq/redrive", {})
+    j = wait_job(qb, job["id"])
+    assert (j["state"], j["moved"], j["deleted"]) == ("done", 3, 3), j
+    st, _, t = call(qb, "GET", "/v1/topics/r.dlq")
+    assert sum(p["log_start_offset"] for p in t["partitions"]) == 3
+    assert [x["id"] for x in call(qb, "GET", "/v1/redrives")[2]["redrives"]] == \
+        [job["id"] - 1, job["id"]]
+    # Back in the origin, at their partition, without the x-dlq-* headers: delivered anew.
+    again = receive(qb, "rq", max=10)
+    assert sorted(e["value"] for e in again) == [0, 2, 4]
+    for e in again:
+        assert e["deliveries"] == 1 and e["partition"] == e["value"] % 2
+        assert e["headers"] == [{"key": "n", "value": str(e["value"])}]
+    assert outcome(qb, "rq", "ack", [e["id"] for e in again]) == ["ok"] * 3
+    assert describe(qb, "rq")["depth"] == 0

@@ -451,5 +451,95 @@ static void test_state_survives_reopen(void)
     test_rmrf(dir);
 }
 
+static int on_progress(void *arg, int64_t done, int64_t total)
+{
+    int64_t *last = arg;
+    ASSERT(done >= last[0] && done <= total);
+    last[0] = done;
+    last[1] = total;
+    return 0;
+}
+
+static void test_redrive(void)
+{
+    char *dir = test_tmpdir("queue-redrive");
+    td_engine *e = open_quiet(dir);
+    ASSERT_OK(td_topic_create(e, "src", 2, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "src.dlq", 2, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "other", 1, NULL, 0));
+    /* Dead letters as the queue writes them: origin headers after the event's own. */
+    for (int i = 0; i < 10; i++) {
+        char v[16], part[16], failed[24];
+        snprintf(v, sizeof(v), "d%d", i);
+        snprintf(part, sizeof(part), "%d", i % 2);
+        snprintf(failed, sizeof(failed), "%d", 1000 * (i + 1));
+        td_header hs[] = {{"trace", 5, "t", 1},
+                          {"x-dlq-topic", 11, i == 7 ? "gone" : "src", i == 7 ? 4 : 3},
+                          {"x-dlq-partition", 15, part, strlen(part)},
+                          {"x-dlq-last-failure-ms", 21, failed, strlen(failed)}};
+        td_event ev = {.key = "k", .key_len = 1, .value = v, .value_len = strlen(v),
+                       .headers = hs, .header_count = i == 9 ? 1 : 4, .partition = 0};
+        ASSERT_OK(td_produce(e, "src.dlq", &ev, 1, NULL));
+    }
+    /* Offsets 0-3 by time [1000, 5000): 4 events; keep them in the dead-letter topic. */
+    td_redrive_opts o;
+    td_redrive_opts_init(&o);
+    o.since_ms = 1000;
+    o.until_ms = 5000;
+    o.to_offset = 6;
+    o.keep = 1;
+    int64_t prog[2] = {0, 0};
+    o.progress = on_progress;
+    o.arg = prog;
+    td_redrive_result r;
+    ASSERT_OK(td_redrive(e, "src.dlq", &o, &r));
+    ASSERT_EQ(r.total, 6);
+    ASSERT_EQ(r.moved, 4);
+    ASSERT_EQ(r.skipped, 2);
+    ASSERT_EQ(r.deleted, 0);
+    ASSERT_EQ(prog[0], 6);
+    ASSERT_EQ(prog[1], 6);
+    /* The copies: at their origin partition, without the x-dlq-* headers. */
+    td_iter *it;
+    td_event got;
+    ASSERT_OK(td_iter_open(e, "src", 1, TD_OFFSET_EARLIEST, &it));
+    ASSERT_EQ(td_iter_next(it, &got), 1);
+    ASSERT_MEM_EQ(got.value, "d1", 2);
+    ASSERT_EQ(got.header_count, 1);
+    ASSERT_MEM_EQ(got.headers[0].key, "trace", 5);
+    ASSERT_EQ(td_iter_next(it, &got), 1);
+    ASSERT_MEM_EQ(got.value, "d3", 2);
+    ASSERT_EQ(td_iter_next(it, &got), 0);
+    td_iter_close(it);
+    /* Everything else, moved: d7 (its origin is gone) and d9 (no origin) stop the prefix. */
+    td_redrive_opts_init(&o);
+    ASSERT_EQ(td_redrive(e, "src.dlq", &o, &r), TD_ENOTFOUND); /* "gone" does not exist */
+    ASSERT_OK(td_topic_create(e, "gone", 1, NULL, 0));
+    ASSERT_OK(td_redrive(e, "src.dlq", &o, &r));
+    ASSERT_EQ(r.total, 10);
+    ASSERT_EQ(r.skipped, 1); /* d9 */
+    ASSERT_EQ(r.deleted, 9); /* offsets 0 to 8 left the dead-letter topic */
+    int64_t start;
+    ASSERT_OK(td_offset_for(e, "src.dlq", 0, TD_OFFSET_EARLIEST, &start));
+    ASSERT_EQ(start, 9);
+    /* Moving again moves nothing twice; to another topic, by key. */
+    td_redrive_opts_init(&o);
+    o.to_topic = "other";
+    ASSERT_OK(td_redrive(e, "src.dlq", &o, &r));
+    ASSERT_EQ(r.total, 1);
+    ASSERT_EQ(r.moved, 1);
+    ASSERT_EQ(r.deleted, 1);
+    ASSERT_OK(td_iter_open(e, "other", 0, TD_OFFSET_EARLIEST, &it));
+    ASSERT_EQ(td_iter_next(it, &got), 1);
+    ASSERT_MEM_EQ(got.value, "d9", 2);
+    td_iter_close(it);
+    td_redrive_opts_init(&o);
+    o.partition = 5;
+    ASSERT_EQ(td_redrive(e, "src.dlq", &o, &r), TD_ENOTFOUND);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_policy_and_ids), TEST(test_deliver_ack_limits), TEST(test_nack_timeout_backoff),
-          TEST(test_dead_letters), TEST(test_key_ordering), TEST(test_state_survives_reopen))
+          TEST(test_dead_letters), TEST(test_key_ordering), TEST(test_state_survives_reopen),
+          TEST(test_redrive))

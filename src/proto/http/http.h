@@ -135,6 +135,9 @@ int http_server_create(struct td_engine *e, const http_server_config *cfg, http_
 void http_server_destroy(http_server *s);
 /* /ready answers 200 once this is set (the listeners are up), 503 before. */
 void http_server_set_ready(http_server *s, bool ready);
+/* For a server stopping, before its loops stop: stops the redrives running (between batches)
+ * and waits for them, so that nothing appends or wakes loops afterwards. */
+void http_server_stop_work(http_server *s);
 const struct net_proto *http_server_proto(void);
 
 #endif /* TD_PROTO_HTTP_H */

@@ -16,6 +16,9 @@
  * the log only below it. */
 #define HTTP_OUT_LIMIT (4u << 20)
 #define HTTP_MAX_LOOPS 64
+#define HTTP_MAX_REDRIVES 64
+
+typedef struct http_redrive_job http_redrive_job;
 
 typedef struct http_sub http_sub;
 
@@ -65,6 +68,12 @@ struct http_server {
     td_metric_family *f_requests, *f_latency, *f_responses;
     http_loop_set subs;  /* live subscriptions (subscribe.c) */
     http_loop_set waits; /* queue receives waiting for events (queues.c) */
+    /* Redrive jobs (redrive.c), the last HTTP_MAX_REDRIVES. */
+    pthread_mutex_t jobs_mu;
+    struct http_redrive_job *jobs[HTTP_MAX_REDRIVES];
+    size_t njobs;
+    int64_t job_seq;
+    bool jobs_stopping;
     bool hooked;
 };
 
@@ -146,6 +155,12 @@ void http_queues_wake(void *server);
 void http_queue_wait_close(hconn *hc);
 /* Tries the connection's waiting receive again (a wake-up of http_server.waits). */
 void http_queue_wait_wake(hconn *hc);
+
+/* redrive.c: POST /v1/topics/{topic}/redrive starts a redrive job; GET /v1/redrives[/{id}]
+ * (id NULL for the list); stopping waits for the running jobs. */
+void http_redrive_start(hconn *hc, const char *topic);
+void http_route_redrives(hconn *hc, const char *id);
+void http_redrives_stop(http_server *s);
 
 /* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
 json_t *http_body_json(hconn *hc, bool object_only);

@@ -340,6 +340,11 @@ static void route_topics(route_ctx *rc)
     }
     if (rc->nseg == 4 && !strcmp(rc->seg[3], "events"))
         return http_route_events(hc, rc->seg[2]);
+    if (rc->nseg == 4 && !strcmp(rc->seg[3], "redrive")) {
+        if (!http_method_is(hc, "POST"))
+            return http_respond_method_not_allowed(hc, "POST");
+        return http_redrive_start(hc, rc->seg[2]);
+    }
     if (rc->nseg == 3) {
         const char *topic = rc->seg[2];
         if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD"))
@@ -368,6 +373,10 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/topics/{topic}";
     if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "events"))
         return "/v1/topics/{topic}/events";
+    if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "redrive"))
+        return "/v1/topics/{topic}/redrive";
+    if (!strcmp(rc->seg[1], "redrives") && rc->nseg <= 3)
+        return rc->nseg == 2 ? "/v1/redrives" : "/v1/redrives/{id}";
     if (groups && rc->nseg == 2)
         return "/v1/groups";
     if (groups && rc->nseg == 3)
@@ -415,6 +424,9 @@ void http_route(hconn *hc)
         return route_topics(&rc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))
         return http_route_subscribe(hc);
+    if ((rc.nseg == 2 || rc.nseg == 3) && !strcmp(rc.seg[0], "v1") &&
+        !strcmp(rc.seg[1], "redrives"))
+        return http_route_redrives(hc, rc.nseg == 3 ? rc.seg[2] : NULL);
     if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "queues"))
         return http_route_queues(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
                                  rc.nseg > 3 ? rc.seg[3] : NULL);

@@ -51,10 +51,12 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
                                        "HTTP responses, by status code.", "code", NULL, 0);
     http_loop_set_init(&s->subs, http_sub_wake);
     http_loop_set_init(&s->waits, http_queue_wait_wake);
+    pthread_mutex_init(&s->jobs_mu, NULL);
     int rc = broker_add_advance_hook(e, http_sse_on_advance, s);
     if (rc) {
         http_loop_set_destroy(&s->subs);
         http_loop_set_destroy(&s->waits);
+        pthread_mutex_destroy(&s->jobs_mu);
         free(s);
         return rc;
     }
@@ -99,9 +101,17 @@ void http_server_destroy(http_server *s)
         broker_remove_advance_hook(s->e, http_sse_on_advance, s);
         queue_set_notify(s->e, NULL, NULL);
     }
+    http_redrives_stop(s);
     http_loop_set_destroy(&s->subs);
     http_loop_set_destroy(&s->waits);
+    pthread_mutex_destroy(&s->jobs_mu);
     free(s);
+}
+
+void http_server_stop_work(http_server *s)
+{
+    if (s)
+        http_redrives_stop(s);
 }
 
 /* ---------------------------------------------------------------------------------------------
