@@ -79,7 +79,7 @@ struct td_queues {
         uint64_t seq;
         queue_done_fn fn;
         void *arg;
-    } *waiters; /* asynchronous outcomes waiting for their save */
+    } * waiters; /* asynchronous outcomes waiting for their save */
     size_t nwaiters, capwaiters;
     void (*notify)(void *arg);
     void *notify_arg;
@@ -237,8 +237,8 @@ int td_queue_policy_apply(td_queue_policy *p, const td_config_entry *entries, si
             return rc;
     }
     if (c.backoff_max_ms < c.backoff_initial_ms)
-        return td_fail(TD_ECONFIG, "backoff.max.ms (%" PRId64 ") is below backoff.initial.ms (%" PRId64
-                                   ")",
+        return td_fail(TD_ECONFIG,
+                       "backoff.max.ms (%" PRId64 ") is below backoff.initial.ms (%" PRId64 ")",
                        c.backoff_max_ms, c.backoff_initial_ms);
     *p = c;
     return 0;
@@ -344,9 +344,9 @@ bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64
 {
     const char *p = id;
     int64_t t, pa, o, d;
-    if (!id || !parse_part(&p, INT64_MAX, &t) || *p++ != '.' ||
-        !parse_part(&p, INT32_MAX, &pa) || *p++ != '.' || !parse_part(&p, INT64_MAX, &o) ||
-        *p++ != '.' || !parse_part(&p, INT32_MAX, &d) || *p)
+    if (!id || !parse_part(&p, INT64_MAX, &t) || *p++ != '.' || !parse_part(&p, INT32_MAX, &pa) ||
+        *p++ != '.' || !parse_part(&p, INT64_MAX, &o) || *p++ != '.' ||
+        !parse_part(&p, INT32_MAX, &d) || *p)
         return false;
     *topic_id = t;
     *partition = (int32_t)pa;
@@ -466,8 +466,8 @@ static int64_t backoff(td_queues *q, const td_queue_policy *pol, int32_t failure
 
 /* An in-flight entry failed (nacked, or its deadline passed): waiting, or dead after the last
  * delivery allowed. delay_ms < 0: the backoff. */
-static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t now,
-                       int64_t delay_ms, const char *error)
+static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t now, int64_t delay_ms,
+                       const char *error)
 {
     consumer_release(g, en);
     if (!en->first_fail)
@@ -599,8 +599,8 @@ static int group_sync_topic(td_queues *q, qgroup *g)
     if (rc)
         return td_fail(rc, "queue group '%s': topic '%s' does not exist", g->name, g->topic);
     if (id != g->topic_id) {
-        TD_WARN("queue", "group %s: topic %s was created again; reading it from its start",
-                g->name, g->topic);
+        TD_WARN("queue", "group %s: topic %s was created again; reading it from its start", g->name,
+                g->topic);
         for (int32_t i = 0; i < g->nparts; i++) {
             qpart *p = &g->parts[i];
             for (size_t k = 0; k < p->n; k++)
@@ -659,7 +659,7 @@ static uint64_t get64(const unsigned char **p)
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
-        v |= (uint64_t)*(*p)++ << (8 * i);
+        v |= (uint64_t) * (*p)++ << (8 * i);
     return v;
 }
 
@@ -719,8 +719,8 @@ static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t l
         en.has_key = *r++ != 0;
         size_t el = r[0] | (size_t)r[1] << 8;
         r += 2;
-        if ((size_t)(end - r) < el || en.state < Q_INFLIGHT || en.state > Q_DEAD ||
-            en.offset < 0 || en.offset >= p->next || (p->n && en.offset <= p->v[p->n - 1].offset))
+        if ((size_t)(end - r) < el || en.state < Q_INFLIGHT || en.state > Q_DEAD || en.offset < 0 ||
+            en.offset >= p->next || (p->n && en.offset <= p->v[p->n - 1].offset))
             return false;
         qentry *x = entry_append(g, p, en.offset);
         if (!x)
@@ -752,8 +752,9 @@ static int load_part(void *arg, const catalog_qpart *c)
     p->next = c->next;
     p->dirty = false;
     if (!entries_decode(g, p, c->pending, c->pending_len)) {
-        TD_WARN("queue", "group %s: the saved state of partition %" PRId32
-                         " is unreadable; delivering again from offset %" PRId64,
+        TD_WARN("queue",
+                "group %s: the saved state of partition %" PRId32
+                " is unreadable; delivering again from offset %" PRId64,
                 g->name, c->partition, c->floor);
         g->pending -= (int64_t)p->n;
         for (size_t k = 0; k < p->n; k++)
@@ -832,10 +833,10 @@ static int dead_letter(td_engine *e, const dead_job *j)
     snprintf(dl, sizeof(dl), "%" PRId32, j->deliveries);
     snprintf(ff, sizeof(ff), "%" PRId64, j->first_fail);
     snprintf(lf, sizeof(lf), "%" PRId64, j->last_fail);
-    const char *kv[NX][2] = {{"x-dlq-topic", j->topic},          {"x-dlq-partition", part},
-                             {"x-dlq-offset", off},              {"x-dlq-group", j->group},
-                             {"x-dlq-deliveries", dl},           {"x-dlq-first-failure-ms", ff},
-                             {"x-dlq-last-failure-ms", lf},      {"x-dlq-error", j->error}};
+    const char *kv[NX][2] = {{"x-dlq-topic", j->topic},     {"x-dlq-partition", part},
+                             {"x-dlq-offset", off},         {"x-dlq-group", j->group},
+                             {"x-dlq-deliveries", dl},      {"x-dlq-first-failure-ms", ff},
+                             {"x-dlq-last-failure-ms", lf}, {"x-dlq-error", j->error}};
     size_t nh = ev.header_count;
     for (size_t i = 0; i < NX; i++) {
         if (i == NX - 1 && !j->error[0])
@@ -888,8 +889,9 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
     if (!g || j->partition >= g->nparts)
         return;
     if (rc) {
-        TD_WARN("queue", "group %s: cannot write %s/%" PRId32 "@%" PRId64
-                         " to dead-letter topic %s: %s; retrying",
+        TD_WARN("queue",
+                "group %s: cannot write %s/%" PRId32 "@%" PRId64
+                " to dead-letter topic %s: %s; retrying",
                 g->name, j->topic, j->partition, j->offset, j->dlq, td_last_error());
         g->dead_retry_at = now + DEAD_RETRY_MS;
         return;
@@ -1072,8 +1074,7 @@ static void queues_collect(void *arg, td_metrics_out *out)
         {"tidings_queue_in_flight", "Events delivered and not yet acked, nacked or timed out.",
          TD_GAUGE},
         {"tidings_queue_waiting", "Events that failed and wait for their redelivery.", TD_GAUGE},
-        {"tidings_queue_held", "Events held back behind an earlier event of their key.",
-         TD_GAUGE},
+        {"tidings_queue_held", "Events held back behind an earlier event of their key.", TD_GAUGE},
         {"tidings_queue_consumers", "Consumers that received within the ack timeout.", TD_GAUGE},
         {"tidings_queue_acked_total", "Events acked since the broker started.", TD_COUNTER},
         {"tidings_queue_redelivered_total", "Redeliveries since the broker started.", TD_COUNTER},
@@ -1088,17 +1089,16 @@ static void queues_collect(void *arg, td_metrics_out *out)
         td_metrics_text_family(out, fams[f].name, fams[f].help, fams[f].type);
         for (size_t i = 0; i < n; i++) {
             const td_queue_info *x = &v[i];
-            double val = f == 0   ? (double)x->depth
-                         : f == 1 ? (double)x->in_flight
-                         : f == 2 ? (double)x->waiting
-                         : f == 3 ? (double)x->held
-                         : f == 4 ? (double)x->consumers
-                         : f == 5 ? (double)x->acked
-                         : f == 6 ? (double)x->redelivered
-                         : f == 7 ? (double)x->dead_lettered
-                         : x->oldest_unacked_ms < 0
-                             ? 0
-                             : (double)(now - x->oldest_unacked_ms) / 1000.0;
+            double val = f == 0                     ? (double)x->depth
+                         : f == 1                   ? (double)x->in_flight
+                         : f == 2                   ? (double)x->waiting
+                         : f == 3                   ? (double)x->held
+                         : f == 4                   ? (double)x->consumers
+                         : f == 5                   ? (double)x->acked
+                         : f == 6                   ? (double)x->redelivered
+                         : f == 7                   ? (double)x->dead_lettered
+                         : x->oldest_unacked_ms < 0 ? 0
+                                                    : (double)(now - x->oldest_unacked_ms) / 1000.0;
             td_metrics_text_sample(out, fams[f].name, gl, (const char *const[]){x->group}, 1,
                                    val < 0 ? 0 : val);
         }
@@ -1129,8 +1129,8 @@ int queues_open(td_engine *e, td_queues **out)
         goto fail;
     for (size_t i = 0; i < ncq; i++) {
         qgroup *g = calloc(1, sizeof(*g));
-        if (!g || (q->n == q->cap && !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) *
-                                                                sizeof(*q->g))))) {
+        if (!g || (q->n == q->cap &&
+                   !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) * sizeof(*q->g))))) {
             free(g);
             rc = -ENOMEM;
             goto fail;
@@ -1243,8 +1243,8 @@ static int check_dlq(const char *topic, const td_queue_policy *p)
                    ? 0
                    : td_fail(TD_ECONFIG, "dead.letter.topic cannot be the group's own topic");
     if (strlen(topic) + 4 > TD_TOPIC_NAME_MAX)
-        return td_fail(TD_ECONFIG,
-                       "topic '%s' is too long to add .dlq: set dead.letter.topic", topic);
+        return td_fail(TD_ECONFIG, "topic '%s' is too long to add .dlq: set dead.letter.topic",
+                       topic);
     return 0;
 }
 
@@ -1294,7 +1294,8 @@ int td_queue_create(td_engine *e, const char *group, const char *topic,
     size_t idx;
     if (group_find(q, group, &idx)) {
         rc = td_fail(TD_EEXIST, "queue group '%s' already exists", group);
-    } else if (q->n == q->cap && !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) * sizeof(*q->g)))) {
+    } else if (q->n == q->cap &&
+               !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) * sizeof(*q->g)))) {
         rc = -ENOMEM;
     }
     pthread_mutex_unlock(&q->mu);
@@ -1476,8 +1477,7 @@ typedef struct msgs {
 } msgs;
 
 /* Appends a copy of ev (its bytes in one block owned by the message). */
-static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en,
-                   const td_event *ev)
+static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en, const td_event *ev)
 {
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
@@ -1792,8 +1792,7 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
 }
 
 int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
-                        int64_t ms, const char *error, int *results, queue_done_fn done,
-                        void *arg)
+                        int64_t ms, const char *error, int *results, queue_done_fn done, void *arg)
 {
     if (!done)
         return td_fail(TD_EINVAL, "queue_outcome_async needs a completion");

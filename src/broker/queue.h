@@ -42,8 +42,7 @@ void queues_shutdown(td_engine *e);
 enum { QUEUE_ACK, QUEUE_NACK, QUEUE_EXTEND };
 typedef void (*queue_done_fn)(void *arg, int rc);
 int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
-                        int64_t ms, const char *error, int *results, queue_done_fn done,
-                        void *arg);
+                        int64_t ms, const char *error, int *results, queue_done_fn done, void *arg);
 
 /* Sets the function called when a group may have something new to deliver: after acks and
  * nacks, deadlines that passed, and dead letters written (any thread, under the queues' lock:

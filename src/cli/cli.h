@@ -50,10 +50,23 @@ int64_t cli_json_int(const json_t *o, const char *key);
 char *cli_base64(const void *p, size_t n);
 char *cli_unbase64(const char *s, size_t n, size_t *len);
 
+/* Output (output.c). Bytes as `name` when UTF-8, as base64 in `b64_name` otherwise, null for
+ * NULL. An event as the HTTP API shows it with ?values=string, after its topic; printed as its
+ * value on a line (text) or as the object on a line (json). */
+void cli_json_set_bytes(json_t *o, const char *name, const char *b64_name, const void *p, size_t n);
+json_t *cli_event_json(const char *topic, const td_event *ev);
+void cli_print_event(const json_t *ev, bool json);
+/* A progress bar, "[#####-----]  42%", for a fraction in [0, 1]. */
+void cli_bar(char *buf, size_t len, double fraction);
+/* Redraws the progress line on standard error (a terminal); final ends it with a newline. */
+void cli_progress_line(bool final, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 int cmd_topic(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_group(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
+int cmd_dlq(int argc, char **argv);
 
 #endif /* TD_CLI_H */

@@ -41,65 +41,6 @@ static const char consume_usage[] =
 
 enum start_kind { START_END, START_BEGINNING, START_OFFSET, START_TIME };
 
-/* ---------------------------------------------------------------------------------------------
- * Output. An event is the JSON the HTTP API gives with ?values=string, whichever mode read it.
- */
-static void set_bytes(json_t *o, const char *name, const void *p, size_t n)
-{
-    char field[16];
-    if (!p) {
-        json_object_set_new(o, name, json_null());
-        return;
-    }
-    json_t *j = json_stringn(p, n); /* NULL unless valid UTF-8 */
-    if (j) {
-        json_object_set_new(o, name, j);
-        return;
-    }
-    char *b = cli_base64(p, n);
-    snprintf(field, sizeof(field), "%s_b64", name);
-    json_object_set_new(o, field, b ? json_string(b) : json_null());
-    free(b);
-}
-
-static json_t *event_json(const char *topic, const td_event *ev)
-{
-    json_t *o = json_pack("{s:s,s:i,s:I,s:I}", "topic", topic, "partition", ev->partition, "offset",
-                          (json_int_t)ev->offset, "timestamp", (json_int_t)ev->timestamp_ms);
-    set_bytes(o, "key", ev->key, ev->key_len);
-    set_bytes(o, "value", ev->value, ev->value_len);
-    json_t *hs = json_array();
-    for (size_t i = 0; i < ev->header_count; i++) {
-        const td_header *h = &ev->headers[i];
-        json_t *ho = json_object();
-        set_bytes(ho, "key", h->key, h->key_len);
-        set_bytes(ho, "value", h->value, h->value_len);
-        json_array_append_new(hs, ho);
-    }
-    json_object_set_new(o, "headers", hs);
-    return o;
-}
-
-/* Prints an event: its value on a line (text), or the object (json). */
-static void print_event(const json_t *ev, bool json)
-{
-    if (json) {
-        cli_json_print(ev);
-        return;
-    }
-    json_t *v = json_object_get(ev, "value"), *b = json_object_get(ev, "value_b64");
-    if (json_is_string(v)) {
-        fwrite(json_string_value(v), 1, json_string_length(v), stdout);
-    } else if (json_is_string(b)) {
-        size_t n;
-        char *bytes = cli_unbase64(json_string_value(b), json_string_length(b), &n);
-        if (bytes)
-            fwrite(bytes, 1, n, stdout);
-        free(bytes);
-    }
-    fputc('\n', stdout);
-}
-
 enum { PAGE = 500 }; /* events per request in remote mode */
 
 typedef struct consume_opts {
@@ -145,8 +86,8 @@ static int consume_local(const char *topic, const consume_opts *o)
         }
         td_event ev;
         while ((o->max < 0 || printed < o->max) && (rc = td_iter_next(it, &ev)) == 1) {
-            json_t *j = event_json(topic, &ev);
-            print_event(j, o->json);
+            json_t *j = cli_event_json(topic, &ev);
+            cli_print_event(j, o->json);
             json_decref(j);
             printed++;
         }
@@ -222,7 +163,7 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
                 /* The topic first, as subscriptions give it. */
                 json_t *full = json_pack("{s:s}", "topic", topic);
                 json_object_update(full, ev);
-                print_event(full, o->json);
+                cli_print_event(full, o->json);
                 json_decref(full);
             }
             printed += (int64_t)n;
@@ -272,7 +213,7 @@ static bool on_event(void *arg, const char *event, const char *id, const char *d
         f->oops = true;
         return false;
     }
-    print_event(ev, f->o->json);
+    cli_print_event(ev, f->o->json);
     json_decref(ev);
     fflush(stdout);
     if (f->o->max >= 0 && ++f->printed >= f->o->max) {

@@ -89,64 +89,40 @@ static void progress_draw(progress *p, bool final)
     double rate = secs > 0 ? (double)p->events / secs : 0;
     double mib = (double)p->bytes / (1 << 20), mib_rate = secs > 0 ? mib / secs : 0;
     if (final) {
-        fprintf(stderr,
-                "\r\033[Kproduced %" PRIu64 " events (%.1f MiB) in %.1f s: %.0f events/s, "
-                "%.1f MiB/s\n",
-                p->events, mib, secs, rate, mib_rate);
+        cli_progress_line(true,
+                          "produced %" PRIu64 " events (%.1f MiB) in %.1f s: %.0f events/s, "
+                          "%.1f MiB/s",
+                          p->events, mib, secs, rate, mib_rate);
         return;
     }
     char bar[64] = "";
     if (p->total_bytes > 0) {
-        double f = (double)p->bytes / (double)p->total_bytes;
-        if (f > 1)
-            f = 1;
-        int width = 24, full = (int)(f * width);
-        char cells[32];
-        for (int i = 0; i < width; i++)
-            cells[i] = i < full ? '#' : '-';
-        cells[width] = 0;
-        snprintf(bar, sizeof(bar), "[%s] %3d%%  %.1f/%.1f", cells, (int)(f * 100), mib,
-                 (double)p->total_bytes / (1 << 20));
+        char cells[48];
+        cli_bar(cells, sizeof(cells), (double)p->bytes / (double)p->total_bytes);
+        snprintf(bar, sizeof(bar), "%s  %.1f/%.1f", cells, mib, (double)p->total_bytes / (1 << 20));
     } else {
         snprintf(bar, sizeof(bar), "%.1f", mib);
     }
-    fprintf(stderr, "\r\033[K%s MiB  %" PRIu64 " events  %.0f events/s  %.1f MiB/s", bar, p->events,
-            rate, mib_rate);
+    cli_progress_line(false, "%s MiB  %" PRIu64 " events  %.0f events/s  %.1f MiB/s", bar,
+                      p->events, rate, mib_rate);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Sending
  */
-static json_t *bytes_json(const void *p, size_t n)
-{
-    return json_stringn(p, n); /* NULL unless valid UTF-8 */
-}
-
-static void set_bytes(json_t *o, const char *name, const char *b64_name, const void *p, size_t n)
-{
-    json_t *s = bytes_json(p, n);
-    if (s) {
-        json_object_set_new(o, name, s);
-        return;
-    }
-    char *b = cli_base64(p, n);
-    json_object_set_new(o, b64_name, b ? json_string(b) : json_null());
-    free(b);
-}
-
 static json_t *event_json(const td_event *ev)
 {
     json_t *o = json_object();
     if (ev->key)
-        set_bytes(o, "key", "key_b64", ev->key, ev->key_len);
-    set_bytes(o, "value_text", "value_b64", ev->value, ev->value_len);
+        cli_json_set_bytes(o, "key", "key_b64", ev->key, ev->key_len);
+    cli_json_set_bytes(o, "value_text", "value_b64", ev->value, ev->value_len);
     if (ev->header_count) {
         json_t *hs = json_array();
         for (size_t i = 0; i < ev->header_count; i++) {
             const td_header *h = &ev->headers[i];
             json_t *ho = json_object();
-            set_bytes(ho, "key", "key_b64", h->key, h->key_len);
-            set_bytes(ho, "value", "value_b64", h->value, h->value_len);
+            cli_json_set_bytes(ho, "key", "key_b64", h->key, h->key_len);
+            cli_json_set_bytes(ho, "value", "value_b64", h->value, h->value_len);
             json_array_append_new(hs, ho);
         }
         json_object_set_new(o, "headers", hs);

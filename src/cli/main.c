@@ -23,6 +23,9 @@ static const char usage[] =
     "  consume TOPIC              print events (--follow PATTERNS: live)\n"
     "  group list|describe|reset|delete\n"
     "                             consumer groups, their offsets and lag\n"
+    "  queue create|configure|list|describe|delete|receive|ack|nack\n"
+    "                             queue groups: per-event acks, retries, dead letters\n"
+    "  dlq list|show|redrive      dead-letter topics, and moving their events back\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
@@ -232,6 +235,10 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(verb, "group") == 0)
         return cmd_group(argc - 1, argv + 1);
+    if (strcmp(verb, "queue") == 0)
+        return cmd_queue(argc - 1, argv + 1);
+    if (strcmp(verb, "dlq") == 0)
+        return cmd_dlq(argc - 1, argv + 1);
     fprintf(stderr, "tidings: unknown command '%s'\n(see 'tidings --help')\n", verb);
     return EXIT_USAGE;
 }

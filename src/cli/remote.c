@@ -126,9 +126,9 @@ static int answer_error(long status, const body *b, const char *what)
     json_t *err = json_object_get(j, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     const char *msg = json_string_value(json_object_get(err, "message"));
-    if (msg)
+    if (what && msg)
         fprintf(stderr, "tidings: %s: %s\n", what, msg);
-    else
+    else if (what)
         fprintf(stderr, "tidings: %s: the broker answered HTTP %ld\n", what, status);
     int rc = EXIT_RUNTIME;
     if (status == 404)
@@ -144,8 +144,9 @@ static int answer_error(long status, const body *b, const char *what)
 
 static int transport_error(cli_remote *r, CURLcode cc, const char *what)
 {
-    fprintf(stderr, "tidings: %s: cannot reach the broker at %s: %s\n", what, r->base,
-            r->err[0] ? r->err : curl_easy_strerror(cc));
+    if (what)
+        fprintf(stderr, "tidings: %s: cannot reach the broker at %s: %s\n", what, r->base,
+                r->err[0] ? r->err : curl_easy_strerror(cc));
     return EXIT_UNREACHABLE;
 }
 
@@ -205,7 +206,9 @@ int cli_remote_call_text(cli_remote *r, const char *method, const char *path, co
         json_error_t je;
         *out = NULL;
         if (b.n && !(*out = json_loadb(b.p, b.n, 0, &je))) {
-            fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what, je.text);
+            if (what)
+                fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what,
+                        je.text);
             code = EXIT_RUNTIME;
         }
     }

@@ -29,9 +29,9 @@ char *cli_remote_escape(cli_remote *r, const char *segment);
 
 /* One request: `path` (escaped, starting with '/') with `body` as JSON when not NULL. On a 2xx
  * answer, *out (when out is not NULL) is the answer's JSON (NULL for an empty body) and the
- * result is EXIT_OK. Otherwise prints "tidings: <what>: <the broker's message>" and returns the
- * exit code: EXIT_NOTFOUND for 404, EXIT_USAGE for requests the broker found invalid,
- * EXIT_UNREACHABLE when there was no answer, EXIT_RUNTIME otherwise. */
+ * result is EXIT_OK. Otherwise prints "tidings: <what>: <the broker's message>" (nothing when
+ * what is NULL) and returns the exit code: EXIT_NOTFOUND for 404, EXIT_USAGE for requests the
+ * broker found invalid, EXIT_UNREACHABLE when there was no answer, EXIT_RUNTIME otherwise. */
 int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *body, json_t **out,
                     const char *what);
 

@@ -28,8 +28,7 @@ static int64_t now_ms(void)
 }
 
 /* Appends "<prefix><i>" for i in [from, from + n) to a partition, keyed by key (may be NULL). */
-static void produce(td_engine *e, const char *topic, int32_t part, const char *key, int from,
-                    int n)
+static void produce(td_engine *e, const char *topic, int32_t part, const char *key, int from, int n)
 {
     for (int i = from; i < from + n; i++) {
         char v[32];
@@ -90,9 +89,9 @@ static void test_policy_and_ids(void)
     td_queue_policy_init(&p);
     ASSERT_EQ(p.ack_timeout_ms, 30000);
     ASSERT_EQ(p.max_deliveries, 5);
-    td_config_entry good[] = {{"ack.timeout.ms", "1500"},  {"backoff.multiplier", "1.5"},
-                              {"ordering", "key"},         {"dead.letter.topic", "parked"},
-                              {"start", "latest"},         {"backoff.jitter", "0"}};
+    td_config_entry good[] = {{"ack.timeout.ms", "1500"}, {"backoff.multiplier", "1.5"},
+                              {"ordering", "key"},        {"dead.letter.topic", "parked"},
+                              {"start", "latest"},        {"backoff.jitter", "0"}};
     ASSERT_OK(td_queue_policy_apply(&p, good, 6));
     char buf[300];
     ASSERT_OK(td_queue_policy_get(&p, "ack.timeout.ms", buf, sizeof(buf)));
@@ -106,11 +105,11 @@ static void test_policy_and_ids(void)
     /* Every key reads back. */
     for (const char *const *k = td_queue_policy_keys(); *k; k++)
         ASSERT_OK(td_queue_policy_get(&p, *k, buf, sizeof(buf)));
-    const char *bad[][2] = {{"ack.timeout.ms", "0"},       {"max.deliveries", "1001"},
-                            {"backoff.multiplier", "0.5"}, {"backoff.jitter", "2"},
-                            {"ordering", "fifo"},          {"dead.letter.topic", "a b"},
-                            {"colour", "blue"},            {"max.in.flight", "x"},
-                            {"start", "middle"},           {"backoff.initial.ms", "-1"}};
+    const char *bad[][2] = {
+        {"ack.timeout.ms", "0"},     {"max.deliveries", "1001"}, {"backoff.multiplier", "0.5"},
+        {"backoff.jitter", "2"},     {"ordering", "fifo"},       {"dead.letter.topic", "a b"},
+        {"colour", "blue"},          {"max.in.flight", "x"},     {"start", "middle"},
+        {"backoff.initial.ms", "-1"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         td_queue_policy before = p;
         td_config_entry en = {bad[i][0], bad[i][1]};
@@ -125,8 +124,9 @@ static void test_policy_and_ids(void)
     int32_t part, d;
     ASSERT(queue_id_parse("7.2.123.4", &t, &part, &o, &d));
     ASSERT(t == 7 && part == 2 && o == 123 && d == 4);
-    const char *junk[] = {"", "7.2.123", "7.2.123.4.5", "a.2.3.4", "7..3.4", "7.2.3.4 ",
-                          "7.99999999999.1.1", "99999999999999999999.1.1.1", "-1.2.3.4"};
+    const char *junk[] = {"",        "7.2.123",  "7.2.123.4.5",       "a.2.3.4",
+                          "7..3.4",  "7.2.3.4 ", "7.99999999999.1.1", "99999999999999999999.1.1.1",
+                          "-1.2.3.4"};
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
         ASSERT(!queue_id_parse(junk[i], &t, &part, &o, &d));
 }
@@ -222,9 +222,9 @@ static void test_nack_timeout_backoff(void)
     td_engine *e = open_quiet(dir);
     ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
     produce(e, "t", 0, "k", 0, 2);
-    td_queue_policy p = policy((const char *[]){"ack.timeout.ms", "100", "backoff.initial.ms",
-                                                "300", "backoff.jitter", "0", "max.deliveries",
-                                                "10", NULL});
+    td_queue_policy p =
+        policy((const char *[]){"ack.timeout.ms", "100", "backoff.initial.ms", "300",
+                                "backoff.jitter", "0", "max.deliveries", "10", NULL});
     ASSERT_OK(td_queue_create(e, "r", "t", &p));
     td_queue_msg *m;
     ASSERT_EQ(receive(e, "r", "c", 2, &m), 2);
@@ -291,8 +291,14 @@ static void test_dead_letters(void)
     td_engine *e = open_quiet(dir);
     ASSERT_OK(td_topic_create(e, "orders", 3, NULL, 0));
     td_header h = {"trace", 5, "t-1", 3};
-    td_event ev = {.key = "k", .key_len = 1, .value = "payload", .value_len = 7,
-                   .headers = &h, .header_count = 1, .partition = 2, .timestamp_ms = 1234};
+    td_event ev = {.key = "k",
+                   .key_len = 1,
+                   .value = "payload",
+                   .value_len = 7,
+                   .headers = &h,
+                   .header_count = 1,
+                   .partition = 2,
+                   .timestamp_ms = 1234};
     ASSERT_OK(td_produce(e, "orders", &ev, 1, NULL));
     td_queue_policy p = policy((const char *[]){"max.deliveries", "2", NULL});
     ASSERT_OK(td_queue_create(e, "billing", "orders", &p));
@@ -406,8 +412,8 @@ static void test_state_survives_reopen(void)
     ASSERT_OK(td_topic_create(e, "t", 2, NULL, 0));
     produce(e, "t", 0, NULL, 0, 5);
     produce(e, "t", 1, NULL, 5, 5);
-    td_queue_policy p = policy((const char *[]){"ack.timeout.ms", "200", "backoff.initial.ms",
-                                                "0", "max.in.flight", "6", NULL});
+    td_queue_policy p = policy((const char *[]){"ack.timeout.ms", "200", "backoff.initial.ms", "0",
+                                                "max.in.flight", "6", NULL});
     ASSERT_OK(td_queue_create(e, "s", "t", &p));
     td_queue_msg *m;
     size_t n = receive(e, "s", "c", 100, &m);
@@ -477,8 +483,13 @@ static void test_redrive(void)
                           {"x-dlq-topic", 11, i == 7 ? "gone" : "src", i == 7 ? 4 : 3},
                           {"x-dlq-partition", 15, part, strlen(part)},
                           {"x-dlq-last-failure-ms", 21, failed, strlen(failed)}};
-        td_event ev = {.key = "k", .key_len = 1, .value = v, .value_len = strlen(v),
-                       .headers = hs, .header_count = i == 9 ? 1 : 4, .partition = 0};
+        td_event ev = {.key = "k",
+                       .key_len = 1,
+                       .value = v,
+                       .value_len = strlen(v),
+                       .headers = hs,
+                       .header_count = i == 9 ? 1 : 4,
+                       .partition = 0};
         ASSERT_OK(td_produce(e, "src.dlq", &ev, 1, NULL));
     }
     /* Offsets 0-3 by time [1000, 5000): 4 events; keep them in the dead-letter topic. */

@@ -39,8 +39,8 @@ typedef struct http_loop_link {
 typedef struct http_loop_slot {
     struct http_loop_set *set;
     net_loop *loop;
-    int count;           /* atomic: read by the wake-ups */
-    bool posted;         /* atomic */
+    int count;            /* atomic: read by the wake-ups */
+    bool posted;          /* atomic */
     http_loop_link *head; /* the loop's thread only */
 } http_loop_slot;
 

@@ -36,27 +36,26 @@ static json_t *policy_json(const td_queue_info *q)
     snprintf(dlq, sizeof(dlq), "%s%s", p->dead_letter_topic[0] ? p->dead_letter_topic : q->topic,
              p->dead_letter_topic[0] ? "" : ".dlq");
     return json_pack("{s:I,s:i,s:{s:I,s:f,s:I,s:f},s:s,s:s,s:i,s:i,s:s}", "ack_timeout_ms",
-                     (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries,
-                     "backoff", "initial_ms", (json_int_t)p->backoff_initial_ms, "multiplier",
+                     (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries, "backoff",
+                     "initial_ms", (json_int_t)p->backoff_initial_ms, "multiplier",
                      p->backoff_multiplier, "max_ms", (json_int_t)p->backoff_max_ms, "jitter",
                      p->backoff_jitter, "dead_letter_topic", dlq, "ordering",
                      p->ordering == TD_QUEUE_BY_KEY ? "key" : "none", "max_in_flight",
-                     p->max_in_flight, "max_in_flight_per_consumer",
-                     p->max_in_flight_per_consumer, "start", p->start_latest ? "latest" : "earliest");
+                     p->max_in_flight, "max_in_flight_per_consumer", p->max_in_flight_per_consumer,
+                     "start", p->start_latest ? "latest" : "earliest");
 }
 
 static json_t *info_json(const td_queue_info *q)
 {
-    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}", "group", q->group,
-                          "topic", q->topic, "created_ms", (json_int_t)q->created_ms, "depth",
-                          (json_int_t)q->depth, "in_flight", (json_int_t)q->in_flight, "waiting",
-                          (json_int_t)q->waiting, "held", (json_int_t)q->held, "consumers",
-                          q->consumers, "acked", (json_int_t)q->acked, "redelivered",
-                          (json_int_t)q->redelivered, "dead_lettered",
-                          (json_int_t)q->dead_lettered);
-    json_object_set_new(o, "oldest_unacked_ms", q->oldest_unacked_ms < 0
-                                                    ? json_null()
-                                                    : json_integer(q->oldest_unacked_ms));
+    json_t *o = json_pack(
+        "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}", "group", q->group, "topic", q->topic,
+        "created_ms", (json_int_t)q->created_ms, "depth", (json_int_t)q->depth, "in_flight",
+        (json_int_t)q->in_flight, "waiting", (json_int_t)q->waiting, "held", (json_int_t)q->held,
+        "consumers", q->consumers, "acked", (json_int_t)q->acked, "redelivered",
+        (json_int_t)q->redelivered, "dead_lettered", (json_int_t)q->dead_lettered);
+    json_object_set_new(o, "oldest_unacked_ms",
+                        q->oldest_unacked_ms < 0 ? json_null()
+                                                 : json_integer(q->oldest_unacked_ms));
     json_object_set_new(o, "policy", policy_json(q));
     return o;
 }
@@ -101,10 +100,16 @@ static bool read_policy(hconn *hc, json_t *b, td_queue_policy *p)
                 {"multiplier", "backoff.multiplier"},
                 {"max_ms", "backoff.max.ms"},
                 {"jitter", "backoff.jitter"}};
-    static const char *const allowed[] = {"topic",  "ack_timeout_ms", "max_deliveries",
-                                          "backoff", "dead_letter_topic", "ordering",
-                                          "max_in_flight", "max_in_flight_per_consumer",
-                                          "start", NULL};
+    static const char *const allowed[] = {"topic",
+                                          "ack_timeout_ms",
+                                          "max_deliveries",
+                                          "backoff",
+                                          "dead_letter_topic",
+                                          "ordering",
+                                          "max_in_flight",
+                                          "max_in_flight_per_consumer",
+                                          "start",
+                                          NULL};
     static const char *const ballowed[] = {"initial_ms", "multiplier", "max_ms", "jitter", NULL};
     if (!http_only_keys(hc, b, allowed))
         return false;
@@ -164,8 +169,7 @@ static void queue_put(hconn *hc, const char *group)
     if (json_object_get(b, "topic") && !topic) {
         http_respond_error(hc, 400, "invalid_argument", "'topic' must be a topic name");
     } else if (!exists && !topic) {
-        http_respond_error(hc, 400, "invalid_argument",
-                           "a new queue group needs its 'topic'");
+        http_respond_error(hc, 400, "invalid_argument", "a new queue group needs its 'topic'");
     } else if (exists && topic && strcmp(topic, info.topic)) {
         char msg[600];
         snprintf(msg, sizeof(msg),
@@ -399,7 +403,7 @@ static void qop_answer(hconn *hc, qop *op)
     for (size_t i = 0; i < op->n; i++) {
         int r = op->results[i];
         json_array_append_new(arr, json_pack("{s:s,s:s}", "id", op->ids[i], "result",
-                                             r == 0            ? "ok"
+                                             r == 0           ? "ok"
                                              : r == TD_ESTALE ? "stale"
                                                               : "unknown"));
     }
@@ -441,15 +445,17 @@ static void queue_outcome(hconn *hc, const char *group, int kind)
     json_t *err = json_object_get(b, "error");
     qop *op = NULL;
     if (!http_only_keys(hc, b,
-                        kind == QUEUE_ACK ? ack_keys : kind == QUEUE_NACK ? nack_keys : extend_keys))
+                        kind == QUEUE_ACK    ? ack_keys
+                        : kind == QUEUE_NACK ? nack_keys
+                                             : extend_keys))
         goto out;
     if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > MAX_IDS) {
         http_respond_error(hc, 400, "invalid_argument",
                            "'ids' must be an array of 1 to 1000 delivery ids");
         goto out;
     }
-    if (ms && (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
-               json_integer_value(ms) > 86400000)) {
+    if (ms &&
+        (!json_is_integer(ms) || json_integer_value(ms) < 0 || json_integer_value(ms) > 86400000)) {
         http_respond_error(hc, 400, "invalid_argument",
                            kind == QUEUE_NACK ? "'delay_ms' must be 0 to 86400000"
                                               : "'ms' must be 0 to 86400000");

@@ -53,12 +53,13 @@ static void *job_main(void *arg)
     j->res = res;
     j->state = rc ? JOB_FAILED : JOB_DONE;
     if (rc)
-        snprintf(j->error, sizeof(j->error), "%s", td_last_error()[0] ? td_last_error()
-                                                                      : td_strerror(rc));
+        snprintf(j->error, sizeof(j->error), "%s",
+                 td_last_error()[0] ? td_last_error() : td_strerror(rc));
     j->finished_ms = td_wall_ms();
     pthread_mutex_unlock(&j->s->jobs_mu);
-    TD_INFO("http", "redrive %" PRId64 " of %s %s: %" PRId64 " moved, %" PRId64 " skipped, %" PRId64
-                    " deleted%s%s",
+    TD_INFO("http",
+            "redrive %" PRId64 " of %s %s: %" PRId64 " moved, %" PRId64 " skipped, %" PRId64
+            " deleted%s%s",
             j->id, j->topic, rc ? "failed" : "done", res.moved, res.skipped, res.deleted,
             rc ? ": " : "", rc ? j->error : "");
     return NULL;
@@ -68,13 +69,13 @@ static void *job_main(void *arg)
 static json_t *job_json(const http_redrive_job *j)
 {
     static const char *const states[] = {"running", "done", "failed"};
-    json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)j->id,
-                          "topic", j->topic, "state", states[j->state], "total",
-                          (json_int_t)(j->state == JOB_RUNNING ? j->total : j->res.total),
-                          "done", (json_int_t)(j->state == JOB_RUNNING ? j->done : j->res.total),
-                          "moved", (json_int_t)j->res.moved, "skipped",
-                          (json_int_t)j->res.skipped, "deleted", (json_int_t)j->res.deleted,
-                          "started_ms", (json_int_t)j->started_ms);
+    json_t *o =
+        json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "id", (json_int_t)j->id, "topic",
+                  j->topic, "state", states[j->state], "total",
+                  (json_int_t)(j->state == JOB_RUNNING ? j->total : j->res.total), "done",
+                  (json_int_t)(j->state == JOB_RUNNING ? j->done : j->res.total), "moved",
+                  (json_int_t)j->res.moved, "skipped", (json_int_t)j->res.skipped, "deleted",
+                  (json_int_t)j->res.deleted, "started_ms", (json_int_t)j->started_ms);
     json_object_set_new(o, "to_topic", j->to_topic[0] ? json_string(j->to_topic) : json_null());
     json_object_set_new(o, "finished_ms",
                         j->finished_ms ? json_integer(j->finished_ms) : json_null());
@@ -211,8 +212,7 @@ void http_redrive_start(hconn *hc, const char *topic)
                            "too many redrives running, or the broker is stopping");
         goto out;
     }
-    TD_INFO("http", "redrive %" PRId64 " of %s started for %s", j->id, topic,
-            net_conn_peer(hc->c));
+    TD_INFO("http", "redrive %" PRId64 " of %s started for %s", j->id, topic, net_conn_peer(hc->c));
     j = NULL;
     http_respond_json(hc, 202, answer, NULL);
 out:

@@ -1,0 +1,563 @@
+/*
+ * cmd_queue.c: tidings queue create|configure|list|describe|delete|receive|ack|nack: queue
+ * groups (docs/queues.md), locally or on a running broker (/v1/queues).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/remote.h"
+
+static const char queue_usage[] =
+    "usage: tidings queue <action> [options]\n"
+    "\n"
+    "  create GROUP --topic TOPIC [--config KEY=VALUE ...]\n"
+    "  configure GROUP --config KEY=VALUE ...\n"
+    "  list [--json]\n"
+    "  describe GROUP [--json]\n"
+    "  delete GROUP\n"
+    "  receive GROUP [--max N] [--wait MS] [--consumer NAME] [--ack] [--format text|json]\n"
+    "  ack GROUP ID...\n"
+    "  nack GROUP ID... [--delay MS] [--error TEXT]\n"
+    "\n"
+    "options:\n"
+    "  -d, --data DIR          data directory (default: $TIDINGS_DATA, else ./data)\n"
+    "  -s, --server URL        a running broker's HTTP address (default: $TIDINGS_SERVER;\n"
+    "                          without either, the data directory)\n"
+    "  -t, --topic TOPIC       the topic the group reads (create)\n"
+    "  -c, --config KEY=VALUE  policy setting, repeatable:\n"
+    "        ack.timeout.ms max.deliveries backoff.initial.ms backoff.multiplier\n"
+    "        backoff.max.ms backoff.jitter dead.letter.topic ordering (none|key)\n"
+    "        max.in.flight max.in.flight.per.consumer start (earliest|latest)\n"
+    "  -m, --max N             events to receive (1 to 1000; default 1)\n"
+    "  -w, --wait MS           wait up to MS for events when there are none (remote; default 0)\n"
+    "      --consumer NAME     the consumer's name, for its in-flight limit (default: cli)\n"
+    "      --ack               ack what was received once printed\n"
+    "  -f, --format FMT        receive: text (id and value per line; default) or json\n"
+    "      --delay MS          nack: redeliver after MS instead of the backoff\n"
+    "      --error TEXT        nack: the failure's text (kept in x-dlq-error)\n"
+    "      --json              machine-readable output (the HTTP API's JSON)\n"
+    "  -h, --help              this help\n";
+
+#define MAX_CONFIGS 32
+#define MAX_IDS 1000
+
+typedef struct queue_opts {
+    const char *data, *server, *topic, *consumer, *error;
+    td_config_entry configs[MAX_CONFIGS];
+    char *config_text[MAX_CONFIGS];
+    size_t nconfigs;
+    int64_t max, wait, delay;
+    bool json, fjson, ack;
+} queue_opts;
+
+/* Policy keys and the HTTP API's fields for them ("backoff.x" is x inside "backoff"). */
+static const char *const field_of[][2] = {
+    {"ack.timeout.ms", "ack_timeout_ms"},
+    {"max.deliveries", "max_deliveries"},
+    {"backoff.initial.ms", "backoff.initial_ms"},
+    {"backoff.multiplier", "backoff.multiplier"},
+    {"backoff.max.ms", "backoff.max_ms"},
+    {"backoff.jitter", "backoff.jitter"},
+    {"dead.letter.topic", "dead_letter_topic"},
+    {"ordering", "ordering"},
+    {"max.in.flight", "max_in_flight"},
+    {"max.in.flight.per.consumer", "max_in_flight_per_consumer"},
+    {"start", "start"},
+};
+
+/* The PUT body for the settings (checked first against a policy, for the same errors as
+ * locally). */
+static int policy_body(const queue_opts *o, json_t **out)
+{
+    td_queue_policy scratch;
+    td_queue_policy_init(&scratch);
+    if (td_queue_policy_apply(&scratch, o->configs, o->nconfigs) != 0)
+        return cli_fail("queue settings", TD_ECONFIG);
+    json_t *b = json_object(), *bo = NULL;
+    for (size_t i = 0; i < o->nconfigs; i++)
+        for (size_t k = 0; k < sizeof(field_of) / sizeof(field_of[0]); k++) {
+            if (strcmp(field_of[k][0], o->configs[i].key))
+                continue;
+            const char *f = field_of[k][1];
+            json_t *v = json_string(o->configs[i].value);
+            if (!strncmp(f, "backoff.", 8)) {
+                if (!bo)
+                    json_object_set_new(b, "backoff", bo = json_object());
+                json_object_set_new(bo, f + 8, v);
+            } else {
+                json_object_set_new(b, f, v);
+            }
+        }
+    *out = b;
+    return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Local mode: the answers built as the HTTP API gives them
+ */
+static json_t *info_json(const td_queue_info *q)
+{
+    const td_queue_policy *p = &q->policy;
+    char dlq[TD_TOPIC_NAME_MAX + 8];
+    snprintf(dlq, sizeof(dlq), "%s%s", p->dead_letter_topic[0] ? p->dead_letter_topic : q->topic,
+             p->dead_letter_topic[0] ? "" : ".dlq");
+    json_t *pol = json_pack(
+        "{s:I,s:i,s:{s:I,s:f,s:I,s:f},s:s,s:s,s:i,s:i,s:s}", "ack_timeout_ms",
+        (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries, "backoff", "initial_ms",
+        (json_int_t)p->backoff_initial_ms, "multiplier", p->backoff_multiplier, "max_ms",
+        (json_int_t)p->backoff_max_ms, "jitter", p->backoff_jitter, "dead_letter_topic", dlq,
+        "ordering", p->ordering == TD_QUEUE_BY_KEY ? "key" : "none", "max_in_flight",
+        p->max_in_flight, "max_in_flight_per_consumer", p->max_in_flight_per_consumer, "start",
+        p->start_latest ? "latest" : "earliest");
+    json_t *o = json_pack(
+        "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}", "group", q->group, "topic", q->topic,
+        "created_ms", (json_int_t)q->created_ms, "depth", (json_int_t)q->depth, "in_flight",
+        (json_int_t)q->in_flight, "waiting", (json_int_t)q->waiting, "held", (json_int_t)q->held,
+        "consumers", q->consumers, "acked", (json_int_t)q->acked, "redelivered",
+        (json_int_t)q->redelivered, "dead_lettered", (json_int_t)q->dead_lettered);
+    json_object_set_new(o, "oldest_unacked_ms",
+                        q->oldest_unacked_ms < 0 ? json_null()
+                                                 : json_integer(q->oldest_unacked_ms));
+    json_object_set_new(o, "policy", pol);
+    return o;
+}
+
+static const char *result_name(int r)
+{
+    return r == 0 ? "ok" : r == TD_ESTALE ? "stale" : "unknown";
+}
+
+static int queue_local(const char *action, const char *group, char **ids, size_t nids,
+                       const queue_opts *o, json_t **out)
+{
+    td_engine *e;
+    int rc = cli_open(cli_data_dir(o->data), &e), code = EXIT_OK;
+    if (rc)
+        return cli_fail("opening the data directory", rc);
+    if (!strcmp(action, "create") || !strcmp(action, "configure")) {
+        td_queue_info info;
+        td_queue_policy p;
+        td_queue_policy_init(&p);
+        bool create = !strcmp(action, "create");
+        if (!create && (rc = td_queue_describe(e, group, &info)) == 0)
+            p = info.policy;
+        if (rc == 0)
+            rc = td_queue_policy_apply(&p, o->configs, o->nconfigs);
+        if (rc == 0)
+            rc =
+                create ? td_queue_create(e, group, o->topic, &p) : td_queue_configure(e, group, &p);
+        if (rc == 0 && (rc = td_queue_describe(e, group, &info)) == 0)
+            *out = info_json(&info);
+        code = rc ? cli_fail(create ? "creating queue group" : "configuring queue group", rc) : 0;
+    } else if (!strcmp(action, "list")) {
+        td_queue_info *v;
+        size_t n;
+        if ((rc = td_queue_list(e, &v, &n)) == 0) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, info_json(&v[i]));
+            free(v);
+            *out = json_pack("{s:o}", "queues", arr);
+        }
+        code = rc ? cli_fail("listing queue groups", rc) : 0;
+    } else if (!strcmp(action, "describe")) {
+        td_queue_info info;
+        if ((rc = td_queue_describe(e, group, &info)) == 0)
+            *out = info_json(&info);
+        code = rc ? cli_fail("describing queue group", rc) : 0;
+    } else if (!strcmp(action, "delete")) {
+        rc = td_queue_delete(e, group);
+        code = rc ? cli_fail("deleting queue group", rc) : 0;
+    } else if (!strcmp(action, "receive")) {
+        td_queue_msg *m;
+        size_t n;
+        rc = td_queue_receive(e, group, o->consumer, (size_t)o->max, &m, &n);
+        if (rc == 0) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++) {
+                json_t *x = json_pack("{s:s}", "id", m[i].id);
+                json_t *ev = cli_event_json(m[i].topic, &m[i].event);
+                json_object_update(x, ev);
+                json_decref(ev);
+                json_object_set_new(x, "deliveries", json_integer(m[i].deliveries));
+                json_array_append_new(arr, x);
+            }
+            td_queue_msgs_free(m, n);
+            *out = json_pack("{s:o}", "events", arr);
+        }
+        code = rc ? cli_fail("receiving", rc) : 0;
+    } else { /* ack, nack */
+        int *res = calloc(nids, sizeof(int));
+        bool ack = !strcmp(action, "ack");
+        rc = !res ? -12
+             : ack
+                 ? td_queue_ack(e, group, (const char *const *)ids, nids, res)
+                 : td_queue_nack(e, group, (const char *const *)ids, nids, o->delay, o->error, res);
+        if (rc == 0) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < nids; i++)
+                json_array_append_new(
+                    arr, json_pack("{s:s,s:s}", "id", ids[i], "result", result_name(res[i])));
+            *out = json_pack("{s:o}", "results", arr);
+        }
+        free(res);
+        code = rc ? cli_fail(ack ? "acking" : "nacking", rc) : 0;
+    }
+    td_engine_close(e);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Remote mode
+ */
+static int queue_remote(const char *server, const char *action, const char *group, char **ids,
+                        size_t nids, const queue_opts *o, json_t **out)
+{
+    cli_remote r;
+    int code = cli_remote_open(server, &r);
+    if (code)
+        return code;
+    char path[512];
+    snprintf(path, sizeof(path), "/v1/queues%s%s", group ? "/" : "", group ? group : "");
+    json_t *body = NULL;
+    if (!strcmp(action, "create") || !strcmp(action, "configure")) {
+        bool create = !strcmp(action, "create");
+        if ((code = policy_body(o, &body)) == 0) {
+            if (create)
+                json_object_set_new(body, "topic", json_string(o->topic));
+            /* PUT creates or configures: create must not configure, nor configure create. */
+            json_t *cur = NULL;
+            int found = cli_remote_call(&r, "GET", path, NULL, &cur,
+                                        create ? NULL : "configuring queue group");
+            json_decref(cur);
+            if (create && found == EXIT_OK) {
+                fprintf(stderr, "tidings: creating queue group: queue group '%s' already exists\n",
+                        group);
+                code = EXIT_RUNTIME;
+            } else if (create && found != EXIT_NOTFOUND) {
+                code = found == EXIT_UNREACHABLE
+                           ? cli_remote_call(&r, "GET", path, NULL, NULL, "creating queue group")
+                           : found;
+            } else if (!create) {
+                code = found;
+            }
+            if (code == 0)
+                code = cli_remote_call(&r, "PUT", path, body, out,
+                                       create ? "creating queue group" : "configuring queue group");
+        }
+    } else if (!strcmp(action, "list")) {
+        code = cli_remote_call(&r, "GET", path, NULL, out, "listing queue groups");
+    } else if (!strcmp(action, "describe")) {
+        code = cli_remote_call(&r, "GET", path, NULL, out, "describing queue group");
+    } else if (!strcmp(action, "delete")) {
+        code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "deleting queue group");
+    } else if (!strcmp(action, "receive")) {
+        body = json_pack("{s:I,s:I,s:s,s:s}", "max", (json_int_t)o->max, "wait_ms",
+                         (json_int_t)o->wait, "consumer", o->consumer, "values", "string");
+        strncat(path, "/receive", sizeof(path) - strlen(path) - 1);
+        code = cli_remote_call(&r, "POST", path, body, out, "receiving");
+    } else {
+        bool ack = !strcmp(action, "ack");
+        json_t *arr = json_array();
+        for (size_t i = 0; i < nids; i++)
+            json_array_append_new(arr, json_string(ids[i]));
+        body = json_pack("{s:o}", "ids", arr);
+        if (!ack && o->delay >= 0)
+            json_object_set_new(body, "delay_ms", json_integer(o->delay));
+        if (!ack && o->error)
+            json_object_set_new(body, "error", json_string(o->error));
+        strncat(path, ack ? "/ack" : "/nack", sizeof(path) - strlen(path) - 1);
+        code = cli_remote_call(&r, "POST", path, body, out, ack ? "acking" : "nacking");
+    }
+    json_decref(body);
+    cli_remote_close(&r);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output
+ */
+static const char *str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+static void print_list(const json_t *j)
+{
+    printf("%-28s %-28s %10s %10s %9s %12s\n", "GROUP", "TOPIC", "DEPTH", "IN-FLIGHT", "WAITING",
+           "DEAD-LETTERED");
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(j, "queues"), i, q)
+    {
+        printf("%-28s %-28s %10" PRId64 " %10" PRId64 " %9" PRId64 " %12" PRId64 "\n",
+               str(q, "group"), str(q, "topic"), cli_json_int(q, "depth"),
+               cli_json_int(q, "in_flight"), cli_json_int(q, "waiting"),
+               cli_json_int(q, "dead_lettered"));
+    }
+}
+
+static void print_describe(const json_t *q)
+{
+    json_t *p = json_object_get(q, "policy"), *b = json_object_get(p, "backoff");
+    char created[32];
+    cli_format_time(cli_json_int(q, "created_ms"), created, sizeof(created));
+    printf("group          %s\ntopic          %s\ncreated        %s\n", str(q, "group"),
+           str(q, "topic"), created);
+    printf("depth          %" PRId64 "\nin flight      %" PRId64 "\nwaiting        %" PRId64
+           "\nheld           %" PRId64 "\nconsumers      %" PRId64 "\n",
+           cli_json_int(q, "depth"), cli_json_int(q, "in_flight"), cli_json_int(q, "waiting"),
+           cli_json_int(q, "held"), cli_json_int(q, "consumers"));
+    printf("acked          %" PRId64 "\nredelivered    %" PRId64 "\ndead-lettered  %" PRId64 "\n",
+           cli_json_int(q, "acked"), cli_json_int(q, "redelivered"),
+           cli_json_int(q, "dead_lettered"));
+    json_t *old = json_object_get(q, "oldest_unacked_ms");
+    if (json_is_integer(old)) {
+        char t[32];
+        cli_format_time(json_integer_value(old), t, sizeof(t));
+        printf("oldest unacked %s\n", t);
+    }
+    printf("policy\n  ack.timeout.ms              %" PRId64
+           "\n  max.deliveries              %" PRId64 "\n  backoff                     %" PRId64
+           " ms x %g, at most %" PRId64
+           " ms, jitter %g\n  dead.letter.topic           %s\n  ordering                    %s\n"
+           "  max.in.flight               %" PRId64 "\n  max.in.flight.per.consumer  %" PRId64
+           "\n  start                       %s\n",
+           cli_json_int(p, "ack_timeout_ms"), cli_json_int(p, "max_deliveries"),
+           cli_json_int(b, "initial_ms"), json_number_value(json_object_get(b, "multiplier")),
+           cli_json_int(b, "max_ms"), json_number_value(json_object_get(b, "jitter")),
+           str(p, "dead_letter_topic"), str(p, "ordering"), cli_json_int(p, "max_in_flight"),
+           cli_json_int(p, "max_in_flight_per_consumer"), str(p, "start"));
+}
+
+/* Prints received events; collects their ids for --ack. */
+static void print_events(const json_t *j, bool json, char ***ids, size_t *n)
+{
+    json_t *evs = json_object_get(j, "events"), *ev;
+    size_t i;
+    *ids = calloc(json_array_size(evs) ? json_array_size(evs) : 1, sizeof(char *));
+    *n = 0;
+    json_array_foreach(evs, i, ev)
+    {
+        if (*ids)
+            (*ids)[(*n)++] = strdup(str(ev, "id"));
+        if (!json) {
+            printf("%s\t", str(ev, "id"));
+        }
+        cli_print_event(ev, json);
+    }
+}
+
+static int parse_id_results(const json_t *j)
+{
+    json_t *r;
+    size_t i;
+    int code = EXIT_OK;
+    json_array_foreach(json_object_get(j, "results"), i, r)
+    {
+        printf("%s %s\n", str(r, "id"), str(r, "result"));
+        if (strcmp(str(r, "result"), "ok"))
+            code = EXIT_RUNTIME;
+    }
+    return code;
+}
+
+int cmd_queue(int argc, char **argv)
+{
+    enum { OPT_JSON = 1000, OPT_CONSUMER, OPT_ACK, OPT_DELAY, OPT_ERROR };
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"server", required_argument, NULL, 's'},
+                                             {"topic", required_argument, NULL, 't'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"max", required_argument, NULL, 'm'},
+                                             {"wait", required_argument, NULL, 'w'},
+                                             {"consumer", required_argument, NULL, OPT_CONSUMER},
+                                             {"ack", no_argument, NULL, OPT_ACK},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"delay", required_argument, NULL, OPT_DELAY},
+                                             {"error", required_argument, NULL, OPT_ERROR},
+                                             {"json", no_argument, NULL, OPT_JSON},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    queue_opts o;
+    memset(&o, 0, sizeof(o));
+    o.max = 1;
+    o.delay = -1;
+    o.consumer = "cli";
+    int c, code = EXIT_OK;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "d:s:t:c:m:w:f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.data = optarg;
+            break;
+        case 's':
+            o.server = optarg;
+            break;
+        case 't':
+            o.topic = optarg;
+            break;
+        case 'c': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || o.nconfigs == MAX_CONFIGS) {
+                code = cli_usage_error("queue", "--config takes KEY=VALUE, not '%s'", optarg);
+                goto out;
+            }
+            char *copy = strdup(optarg);
+            if (!copy) {
+                code = EXIT_RUNTIME;
+                goto out;
+            }
+            copy[eq - optarg] = 0;
+            o.config_text[o.nconfigs] = copy;
+            o.configs[o.nconfigs++] = (td_config_entry){copy, copy + (eq - optarg) + 1};
+            break;
+        }
+        case 'm':
+            if (!cli_parse_i64(optarg, &o.max) || o.max < 1 || o.max > 1000) {
+                code = cli_usage_error("queue", "--max takes 1 to 1000, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case 'w':
+            if (!cli_parse_i64(optarg, &o.wait) || o.wait < 0 || o.wait > 60000) {
+                code = cli_usage_error("queue", "--wait takes 0 to 60000 ms, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_CONSUMER:
+            if (!*optarg || strlen(optarg) > 63) {
+                code = cli_usage_error("queue", "--consumer takes a name of 1 to 63 bytes");
+                goto out;
+            }
+            o.consumer = optarg;
+            break;
+        case OPT_ACK:
+            o.ack = true;
+            break;
+        case 'f':
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                code = cli_usage_error("queue", "--format is text or json, not '%s'", optarg);
+                goto out;
+            }
+            o.fjson = !strcmp(optarg, "json");
+            break;
+        case OPT_DELAY:
+            if (!cli_parse_i64(optarg, &o.delay) || o.delay < 0 || o.delay > 86400000) {
+                code = cli_usage_error("queue", "--delay takes 0 to 86400000 ms, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_ERROR:
+            o.error = optarg;
+            break;
+        case OPT_JSON:
+            o.json = true;
+            break;
+        case 'h':
+            fputs(queue_usage, stdout);
+            goto out;
+        default:
+            code = cli_usage_error("queue", "unknown or incomplete option '%s'", argv[optind - 1]);
+            goto out;
+        }
+    }
+    static const char *const actions[] = {"create",  "configure", "list", "describe", "delete",
+                                          "receive", "ack",       "nack", NULL};
+    const char *action = optind < argc ? argv[optind] : NULL;
+    bool known = false;
+    for (size_t i = 0; action && actions[i]; i++)
+        known |= !strcmp(action, actions[i]);
+    if (!known) {
+        code = action ? cli_usage_error("queue", "unknown queue action '%s'", action)
+                      : cli_usage_error("queue", "queue needs an action: create, configure, "
+                                                 "list, describe, delete, receive, ack or nack");
+        goto out;
+    }
+    bool list = !strcmp(action, "list"),
+         ids_action = !strcmp(action, "ack") || !strcmp(action, "nack");
+    const char *group = optind + 1 < argc ? argv[optind + 1] : NULL;
+    char **ids = argv + optind + 2;
+    size_t nids = argc - optind > 2 ? (size_t)(argc - optind - 2) : 0;
+    if (!list && (!group || td_topic_name_validate(group) != 0)) {
+        code = cli_usage_error("queue", "queue %s needs a group name (the rules of topic names)",
+                               action);
+        goto out;
+    }
+    if ((list && group) || (!list && !ids_action && nids)) {
+        code = cli_usage_error("queue", "unexpected argument '%s'", list ? group : ids[0]);
+        goto out;
+    }
+    if (ids_action && (nids == 0 || nids > MAX_IDS)) {
+        code = cli_usage_error("queue", "queue %s needs 1 to 1000 delivery ids", action);
+        goto out;
+    }
+    if (!strcmp(action, "create") && (!o.topic || td_topic_name_validate(o.topic) != 0)) {
+        code = cli_usage_error("queue", "queue create needs --topic TOPIC");
+        goto out;
+    }
+    if (!strcmp(action, "configure") && o.nconfigs == 0) {
+        code = cli_usage_error("queue", "queue configure needs --config KEY=VALUE");
+        goto out;
+    }
+    const char *server = cli_server(o.server);
+    if (!server && o.wait) {
+        code = cli_usage_error("queue", "--wait needs a running broker (--server)");
+        goto out;
+    }
+    json_t *answer = NULL;
+    code = server ? queue_remote(server, action, group, ids, nids, &o, &answer)
+                  : queue_local(action, group, ids, nids, &o, &answer);
+    if (code == EXIT_OK) {
+        if (!strcmp(action, "receive")) {
+            char **got = NULL;
+            size_t ngot = 0;
+            print_events(answer, o.fjson, &got, &ngot);
+            fflush(stdout);
+            if (o.ack && ngot) {
+                json_t *acked = NULL;
+                code = server ? queue_remote(server, "ack", group, got, ngot, &o, &acked)
+                              : queue_local("ack", group, got, ngot, &o, &acked);
+                json_t *r;
+                size_t i;
+                json_array_foreach(json_object_get(acked, "results"), i, r)
+                {
+                    if (strcmp(str(r, "result"), "ok") && code == EXIT_OK) {
+                        fprintf(stderr, "tidings: acking: %s is %s\n", str(r, "id"),
+                                str(r, "result"));
+                        code = EXIT_RUNTIME;
+                    }
+                }
+                json_decref(acked);
+            }
+            for (size_t i = 0; got && i < ngot; i++)
+                free(got[i]);
+            free(got);
+        } else if (answer && o.json) {
+            cli_json_print(answer);
+        } else if (list) {
+            print_list(answer);
+        } else if (!strcmp(action, "describe") || !strcmp(action, "create") ||
+                   !strcmp(action, "configure")) {
+            if (strcmp(action, "describe"))
+                printf("%s queue group %s\n", strcmp(action, "create") ? "configured" : "created",
+                       group);
+            else
+                print_describe(answer);
+        } else if (ids_action) {
+            code = parse_id_results(answer);
+        } else {
+            printf("deleted queue group %s\n", group);
+        }
+    }
+    json_decref(answer);
+out:
+    for (size_t i = 0; i < o.nconfigs; i++)
+        free(o.config_text[i]);
+    return code;
+}
