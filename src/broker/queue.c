@@ -61,6 +61,10 @@ typedef struct qgroup {
     int64_t acked, redelivered, dead_lettered;
     int32_t rr; /* the partition new events are read from first */
     int64_t dead_retry_at;
+    /* Lower bounds that spare scans of every entry: no deadline passes before next_deadline,
+     * nothing waiting is due before next_due; has_dead is set when an entry dies. */
+    int64_t next_deadline, next_due;
+    bool has_dead;
 } qgroup;
 
 struct td_queues {
@@ -430,6 +434,7 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
                 if (h->state == Q_HELD) {
                     h->state = Q_WAITING;
                     h->at = now;
+                    g->next_due = now < g->next_due ? now : g->next_due;
                 }
                 break;
             }
@@ -486,9 +491,11 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
     if (en->deliveries >= g->pol.max_deliveries) {
         en->state = Q_DEAD;
         en->at = 0;
+        g->has_dead = true;
     } else {
         en->state = Q_WAITING;
         en->at = now + (delay_ms >= 0 ? delay_ms : backoff(q, &g->pol, en->deliveries));
+        g->next_due = en->at < g->next_due ? en->at : g->next_due;
     }
     p->dirty = true;
 }
@@ -497,6 +504,9 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
  * INT64_MAX), and sets *dead when an entry is dead. */
 static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
 {
+    *dead |= g->has_dead;
+    if (now < g->next_deadline)
+        return g->next_deadline;
     int64_t next = INT64_MAX;
     char msg[80];
     snprintf(msg, sizeof(msg), "not acknowledged within %" PRId64 " ms", g->pol.ack_timeout_ms);
@@ -508,12 +518,13 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
                 entry_fail(q, g, p, en, now, -1, msg);
                 notify(q);
             }
-            if (en->state == Q_INFLIGHT || en->state == Q_WAITING)
+            if (en->state == Q_INFLIGHT)
                 next = en->at < next ? en->at : next;
             if (en->state == Q_DEAD)
                 *dead = true;
         }
     }
+    g->next_deadline = next;
     return next;
 }
 
@@ -727,6 +738,7 @@ static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t l
             return false;
         *x = en;
         x->consumer = -1;
+        g->has_dead |= en.state == Q_DEAD;
         if (el && (x->error = malloc(el + 1)) != NULL) {
             memcpy(x->error, r, el);
             x->error[el] = 0;
@@ -858,7 +870,7 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
 {
     for (size_t i = 0; i < q->n; i++) {
         qgroup *g = q->g[i];
-        if (g->dead_retry_at > now)
+        if (!g->has_dead || g->dead_retry_at > now)
             continue;
         for (int32_t pi = 0; pi < g->nparts; pi++) {
             qpart *p = &g->parts[pi];
@@ -879,6 +891,7 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
                 return true;
             }
         }
+        g->has_dead = false; /* none left */
     }
     return false;
 }
@@ -1363,6 +1376,7 @@ int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *p
                         g->parts[i].v[k].state = Q_WAITING;
                         g->parts[i].v[k].at = td_wall_ms();
                         g->parts[i].dirty = true;
+                        g->next_due = 0;
                     }
             q->seq++;
         }
@@ -1544,6 +1558,7 @@ static void deliver(td_queues *q, qgroup *g, qentry *en, int slot, int64_t now)
     en->state = Q_INFLIGHT;
     en->deliveries++;
     en->at = now + g->pol.ack_timeout_ms;
+    g->next_deadline = en->at < g->next_deadline ? en->at : g->next_deadline;
     en->consumer = slot;
     if (slot >= 0)
         g->cons[slot].inflight++;
@@ -1555,35 +1570,53 @@ static void deliver(td_queues *q, qgroup *g, qentry *en, int slot, int64_t now)
 /* Redeliveries due now, lowest offsets first. */
 static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now, msgs *m)
 {
-    for (int32_t pi = 0; pi < g->nparts && m->n < want; pi++) {
+    if (now < g->next_due)
+        return 0;
+    int64_t next_due = INT64_MAX;
+    for (int32_t pi = 0; pi < g->nparts; pi++) {
         qpart *p = &g->parts[pi];
-        for (size_t k = 0; k < p->n && m->n < want; k++) {
+        /* One iterator per partition, read forward from one due entry to the next. */
+        td_iter *it = NULL;
+        int64_t pos = -1; /* the offset the iterator returns next */
+        int rc = 0;
+        for (size_t k = 0; k < p->n && rc == 0; k++) {
             qentry *en = &p->v[k];
-            if (en->state != Q_WAITING || en->at > now)
+            if (en->state != Q_WAITING)
                 continue;
-            td_iter *it;
-            td_event ev;
-            int rc = td_iter_open(q->e, g->topic, p->partition, en->offset, &it);
-            if (rc == 0) {
-                rc = td_iter_next(it, &ev);
-                if (rc == 1 && ev.offset == en->offset) {
-                    deliver(q, g, en, slot, now);
-                    rc = msg_add(m, g, p, en, &ev);
-                    p->dirty = true;
-                } else if (rc >= 0) {
-                    rc = TD_ERANGE; /* the event is gone */
-                }
-                td_iter_close(it);
+            if (en->at > now || m->n >= want) {
+                next_due = en->at < next_due ? en->at : next_due;
+                continue;
             }
-            if (rc == TD_ERANGE) { /* deleted by retention: nothing to deliver */
+            if (it && (pos > en->offset || en->offset - pos > 256)) {
+                td_iter_close(it);
+                it = NULL;
+            }
+            if (!it && (rc = td_iter_open(q->e, g->topic, p->partition, en->offset, &it)) != 0)
+                it = NULL;
+            td_event ev = {0};
+            int r = 0;
+            while (rc == 0 && (r = td_iter_next(it, &ev)) == 1 && ev.offset < en->offset)
+                ;
+            if (rc == 0 && r < 0)
+                rc = r;
+            pos = rc == 0 && r == 1 ? ev.offset + 1 : INT64_MAX;
+            if (rc == 0 && r == 1 && ev.offset == en->offset) {
+                deliver(q, g, en, slot, now);
+                rc = msg_add(m, g, p, en, &ev);
+                p->dirty = true;
+            } else if (rc == 0 || rc == TD_ERANGE) {
+                /* Deleted by retention (or records deleted): nothing to deliver. */
                 entry_done(g, p, k, now);
                 k--;
-                continue;
+                rc = 0;
             }
-            if (rc < 0)
-                return rc;
         }
+        if (it)
+            td_iter_close(it);
+        if (rc < 0)
+            return rc;
     }
+    g->next_due = next_due;
     return 0;
 }
 
