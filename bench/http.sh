@@ -12,25 +12,8 @@ command -v kcat >/dev/null || { echo "kcat is needed (scripts/install-deps.sh)" 
 DIR=${1:-build/bench-http}
 N=${BENCH_EVENTS:-200000}
 SIZE=${BENCH_VALUE:-100}
-rm -rf "$DIR"; mkdir -p "$DIR"
-BROKER=""
-cleanup() {
-  [ -n "$BROKER" ] && kill "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-"$BIN" serve --data "$DIR/data" --kafka 127.0.0.1:0 --http 127.0.0.1:0 --redis off \
-  --log-level warn >"$DIR/serve.out" 2>"$DIR/serve.log" &
-BROKER=$!
-for _ in $(seq 100); do
-  grep -q '^ready' "$DIR/serve.out" 2>/dev/null && break
-  sleep 0.1
-done
-K=$(awk '/^kafka: listening on/ {print $4}' "$DIR/serve.out")
-H=$(awk '/^http: listening on/ {print $4}' "$DIR/serve.out")
-[ -n "$K" ] && [ -n "$H" ] || { echo "the broker did not start" >&2; cat "$DIR/serve.log" >&2; exit 1; }
-export TIDINGS_SERVER="http://$H"
+. bench/broker.sh
+start_broker "$DIR"
 
 # The events: N lines of SIZE bytes (a counter, then filler).
 /usr/bin/python3 -c "
@@ -43,7 +26,6 @@ with open(sys.argv[3], 'w') as f:
 
 now() { date +%s.%N; }
 rate() { /usr/bin/python3 -c "import sys; print('%.0f' % (int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$@"; }
-ratio() { /usr/bin/python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$@"; }
 
 for t in via-kafka via-http; do
   "$BIN" topic create "$t" --partitions 4 -c fsync=interval:1000 >/dev/null
@@ -51,7 +33,7 @@ done
 
 echo "== produce $N events of $SIZE bytes (4 partitions, fsync=interval:1000)"
 T0=$(now)
-kcat -b "$K" -P -t via-kafka -X linger.ms=5 <"$DIR/events.txt"
+kcat -b "$KAFKA" -P -t via-kafka -X linger.ms=5 <"$DIR/events.txt"
 T1=$(now)
 KP=$(rate "$N" "$T0" "$T1")
 echo "kcat (Kafka, librdkafka):            $KP events/s"
@@ -63,7 +45,7 @@ echo "tidings produce --server (HTTP):     $HP events/s  = $(ratio "$HP" "$KP")x
 
 echo "== consume the $N events from the page cache"
 T0=$(now)
-GOT=$(kcat -b "$K" -C -t via-kafka -o beginning -e -q | wc -l)
+GOT=$(kcat -b "$KAFKA" -C -t via-kafka -o beginning -e -q | wc -l)
 T1=$(now)
 KC=$(rate "$GOT" "$T0" "$T1")
 echo "kcat -C (Kafka fetch):               $KC events/s ($GOT events)"

@@ -16,26 +16,8 @@ K=build/release/bench_kafka
 DIR=${1:-build/bench-queue}
 N=${BENCH_EVENTS:-200000}
 BATCH=${BENCH_BATCH:-1000}
-rm -rf "$DIR"; mkdir -p "$DIR"
-BROKER=""
-cleanup() {
-  [ -n "$BROKER" ] && kill "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-
-"$BIN" serve --data "$DIR/data" --kafka 127.0.0.1:0 --http 127.0.0.1:0 --redis off \
-  --log-level warn >"$DIR/serve.out" 2>"$DIR/serve.log" &
-BROKER=$!
-for _ in $(seq 100); do
-  grep -q '^ready' "$DIR/serve.out" 2>/dev/null && break
-  sleep 0.1
-done
-KB=$(awk '/^kafka: listening on/ {print $4}' "$DIR/serve.out")
-H=$(awk '/^http: listening on/ {print $4}' "$DIR/serve.out")
-[ -n "$KB" ] && [ -n "$H" ] || { echo "the broker did not start" >&2; cat "$DIR/serve.log" >&2; exit 1; }
-export TIDINGS_SERVER="http://$H"
-ratio() { /usr/bin/python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$@"; }
+. bench/broker.sh
+start_broker "$DIR"
 
 /usr/bin/python3 -c "
 import sys
@@ -47,7 +29,7 @@ with open(sys.argv[2], 'w') as f:
 "$BIN" produce q --file "$DIR/events.txt" --no-progress
 
 echo "== baseline: a Kafka consumer group reads the $N events of 100 bytes (16 partitions)"
-KC=$("$K" "$KB" consume q | awk '{print $2}')
+KC=$("$K" "$KAFKA" consume q | awk '{print $2}')
 echo "kafka consumer group: $KC events/s"
 
 policy=(-c max.in.flight=20000 -c max.in.flight.per.consumer=$BATCH -c backoff.initial.ms=0)
