@@ -707,45 +707,65 @@ static unsigned char *entries_encode(const qpart *p, size_t *len)
     return b;
 }
 
+int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, int64_t below,
+                           int64_t after, queue_saved_entry *out)
+{
+    const unsigned char *r = *p;
+    if (r == end)
+        return 0;
+    if ((size_t)(end - r) < ENTRY_FIXED)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->offset = (int64_t)get64(&r);
+    out->at = (int64_t)get64(&r);
+    out->first_fail = (int64_t)get64(&r);
+    out->last_fail = (int64_t)get64(&r);
+    out->event_ms = (int64_t)get64(&r);
+    out->key_hash = get64(&r);
+    uint32_t d = 0;
+    for (int i = 0; i < 4; i++)
+        d |= (uint32_t)*r++ << (8 * i);
+    out->deliveries = (int32_t)d;
+    out->state = *r++;
+    out->has_key = *r++ != 0;
+    size_t el = r[0] | (size_t)r[1] << 8;
+    r += 2;
+    if ((size_t)(end - r) < el || out->state < Q_INFLIGHT || out->state > Q_DEAD ||
+        out->offset < 0 || out->offset >= below || out->offset <= after || out->deliveries < 0 ||
+        out->deliveries > 1000)
+        return -1;
+    out->error = el ? (const char *)r : NULL;
+    out->error_len = el;
+    *p = r + el;
+    return 1;
+}
+
 /* Decodes a partition's entries; false if the bytes are not entries (then none are kept). */
 static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t len)
 {
     const unsigned char *r = b, *end = b + len;
-    while (r < end) {
-        if ((size_t)(end - r) < ENTRY_FIXED)
-            return false;
-        qentry en;
-        memset(&en, 0, sizeof(en));
-        en.offset = (int64_t)get64(&r);
-        en.at = (int64_t)get64(&r);
-        en.first_fail = (int64_t)get64(&r);
-        en.last_fail = (int64_t)get64(&r);
-        en.event_ms = (int64_t)get64(&r);
-        en.key_hash = get64(&r);
-        uint32_t d = 0;
-        for (int i = 0; i < 4; i++)
-            d |= (uint32_t)*r++ << (8 * i);
-        en.deliveries = (int32_t)d;
-        en.state = *r++;
-        en.has_key = *r++ != 0;
-        size_t el = r[0] | (size_t)r[1] << 8;
-        r += 2;
-        if ((size_t)(end - r) < el || en.state < Q_INFLIGHT || en.state > Q_DEAD || en.offset < 0 ||
-            en.offset >= p->next || (p->n && en.offset <= p->v[p->n - 1].offset))
-            return false;
-        qentry *x = entry_append(g, p, en.offset);
+    queue_saved_entry se;
+    int rc;
+    while ((rc = queue_saved_entry_next(&r, end, p->next, p->n ? p->v[p->n - 1].offset : -1,
+                                        &se)) == 1) {
+        qentry *x = entry_append(g, p, se.offset);
         if (!x)
             return false;
-        *x = en;
-        x->consumer = -1;
-        g->has_dead |= en.state == Q_DEAD;
-        if (el && (x->error = malloc(el + 1)) != NULL) {
-            memcpy(x->error, r, el);
-            x->error[el] = 0;
+        x->at = se.at;
+        x->first_fail = se.first_fail;
+        x->last_fail = se.last_fail;
+        x->event_ms = se.event_ms;
+        x->key_hash = se.key_hash;
+        x->deliveries = se.deliveries;
+        x->state = se.state;
+        x->has_key = se.has_key;
+        g->has_dead |= se.state == Q_DEAD;
+        if (se.error_len && (x->error = malloc(se.error_len + 1)) != NULL) {
+            memcpy(x->error, se.error, se.error_len);
+            x->error[se.error_len] = 0;
         }
-        r += el;
     }
-    return true;
+    return rc == 0;
 }
 
 typedef struct load_ctx {

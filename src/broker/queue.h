@@ -49,6 +49,22 @@ int queue_outcome_async(td_engine *e, const char *group, const char *const *ids,
  * post work and return). One function per engine; NULL removes it. */
 void queue_set_notify(td_engine *e, void (*fn)(void *arg), void *arg);
 
+/* One entry of a partition's saved state (catalog_qpart.pending), read from *p, which
+ * advances: 1 read, 0 at the end, -1 for bytes that are not an entry (a truncated one, an
+ * unknown state, an offset not in (after, below), a delivery count out of range). Pure; the
+ * error text points into the input. */
+typedef struct queue_saved_entry {
+    int64_t offset, at, first_fail, last_fail, event_ms;
+    uint64_t key_hash;
+    int32_t deliveries;
+    uint8_t state; /* 1 in flight, 2 waiting, 3 held, 4 dead */
+    bool has_key;
+    const char *error;
+    size_t error_len;
+} queue_saved_entry;
+int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, int64_t below,
+                           int64_t after, queue_saved_entry *out);
+
 /* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything
  * else. */
 bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64_t *offset,

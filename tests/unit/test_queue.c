@@ -3,6 +3,7 @@
  * in-flight limits, acks, nacks, deadlines and stale ids, backoff, dead letters and their
  * headers, per-key ordering, policy changes, and the state across a reopen.
  */
+#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -551,6 +552,76 @@ static void test_redrive(void)
     test_rmrf(dir);
 }
 
+/* The saved state read back by the pure decoder, whole and cut at every length. */
+static void test_saved_state_decoder(void)
+{
+    char *dir = test_tmpdir("queue-saved");
+    td_engine *e = open_quiet(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    produce(e, "t", 0, "k", 0, 4);
+    ASSERT_OK(td_queue_create(e, "s", "t", NULL));
+    td_queue_msg *m;
+    ASSERT_EQ(receive(e, "s", "c", 3, &m), 3);
+    const char *ids[] = {m[0].id, m[2].id};
+    ASSERT_OK(td_queue_nack(e, "s", ids, 1, 60000, "a reason", NULL));
+    ASSERT_OK(td_queue_extend(e, "s", ids + 1, 1, 1000, NULL));
+    td_queue_msgs_free(m, 3);
+    td_engine_close(e);
+
+    char path[600];
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT next, pending FROM queue_parts WHERE grp = 's'", -1,
+                                 &st, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    int64_t next = sqlite3_column_int64(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    unsigned char *blob = malloc(len);
+    memcpy(blob, sqlite3_column_blob(st, 1), len);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    ASSERT_EQ(next, 3);
+
+    const unsigned char *r = blob;
+    queue_saved_entry se[4];
+    int n = 0, rc;
+    int64_t after = -1;
+    while ((rc = queue_saved_entry_next(&r, blob + len, next, after, &se[n])) == 1)
+        after = se[n++].offset;
+    ASSERT_EQ(rc, 0);
+    ASSERT_EQ(n, 3);
+    ASSERT(se[0].offset == 0 && se[0].state == 2 && se[0].deliveries == 1);
+    ASSERT(se[0].error_len == 8 && !memcmp(se[0].error, "a reason", 8));
+    ASSERT(se[1].offset == 1 && se[1].state == 1 && se[1].error == NULL);
+    ASSERT(se[2].offset == 2 && se[2].state == 1 && se[2].at < se[1].at); /* extended to 1 s */
+    ASSERT(se[0].has_key && se[0].key_hash == se[1].key_hash);
+    /* Every cut inside an entry is refused, never read past. */
+    for (size_t cut = 0; cut < len; cut++) {
+        unsigned char *part = malloc(cut ? cut : 1);
+        memcpy(part, blob, cut);
+        r = part;
+        after = -1;
+        int k = 0;
+        while ((rc = queue_saved_entry_next(&r, part + cut, next, after, &se[k % 4])) == 1)
+            after = se[k++ % 4].offset;
+        ASSERT(r <= part + cut);
+        ASSERT(rc == 0 || rc == -1);
+        if (rc == 0)
+            ASSERT(cut == 0 || (size_t)(r - part) == cut);
+        free(part);
+    }
+    /* Offsets at or above next, or out of order, are refused. */
+    r = blob;
+    ASSERT_EQ(queue_saved_entry_next(&r, blob + len, 0, -1, &se[0]), -1);
+    r = blob;
+    ASSERT_EQ(queue_saved_entry_next(&r, blob + len, next, 5, &se[0]), -1);
+    free(blob);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_policy_and_ids), TEST(test_deliver_ack_limits), TEST(test_nack_timeout_backoff),
           TEST(test_dead_letters), TEST(test_key_ordering), TEST(test_state_survives_reopen),
-          TEST(test_redrive))
+          TEST(test_redrive), TEST(test_saved_state_decoder))
