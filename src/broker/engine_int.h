@@ -81,4 +81,10 @@ void topic_unref(td_topic *t);
 td_topic *engine_find_locked(td_engine *e, const char *name);
 int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_part **out);
 
+/* A copy of ev whose bytes live in one malloc'd block (returned; NULL when out of memory) that
+ * starts with the headers' array: out->headers always points at the block (header_count 0 when
+ * there are none), so freeing out->headers frees the copy. Headers whose key starts with
+ * drop_prefix (when not NULL) are left out. (iter.c) */
+void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out);
+
 #endif /* TD_BROKER_ENGINE_INT_H */

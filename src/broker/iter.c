@@ -215,3 +215,54 @@ void td_iter_close(td_iter *it)
     topic_unref(it->topic);
     free(it);
 }
+
+void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out)
+{
+    size_t dl = drop_prefix ? strlen(drop_prefix) : 0, nh = 0;
+    size_t size = ev->key_len + ev->value_len;
+    for (size_t i = 0; i < ev->header_count; i++) {
+        const td_header *h = &ev->headers[i];
+        if (dl && h->key_len >= dl && !memcmp(h->key, drop_prefix, dl))
+            continue;
+        nh++;
+        size += h->key_len + h->value_len;
+    }
+    char *block = malloc(nh * sizeof(td_header) + size + 1);
+    if (!block)
+        return NULL;
+    td_header *hs = (td_header *)block;
+    char *w = block + nh * sizeof(td_header);
+    *out = *ev;
+    out->headers = hs;
+    out->header_count = nh;
+    size_t k = 0;
+    for (size_t i = 0; i < ev->header_count; i++) {
+        const td_header *h = &ev->headers[i];
+        if (dl && h->key_len >= dl && !memcmp(h->key, drop_prefix, dl))
+            continue;
+        hs[k] = *h;
+        hs[k].key = w;
+        if (h->key_len)
+            memcpy(w, h->key, h->key_len);
+        w += h->key_len;
+        if (h->value) {
+            hs[k].value = w;
+            if (h->value_len)
+                memcpy(w, h->value, h->value_len);
+            w += h->value_len;
+        }
+        k++;
+    }
+    if (ev->key) {
+        out->key = w;
+        if (ev->key_len)
+            memcpy(w, ev->key, ev->key_len);
+        w += ev->key_len;
+    }
+    if (ev->value) {
+        out->value = w;
+        if (ev->value_len)
+            memcpy(w, ev->value, ev->value_len);
+    }
+    return block;
+}

@@ -1521,48 +1521,15 @@ static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en, c
         m->v = v;
         m->cap = cap;
     }
-    size_t size = ev->key_len + ev->value_len + ev->header_count * sizeof(td_header);
-    for (size_t i = 0; i < ev->header_count; i++)
-        size += ev->headers[i].key_len + ev->headers[i].value_len;
-    char *block = malloc(size ? size : 1), *w;
-    if (!block)
-        return -ENOMEM;
-    td_queue_msg *msg = &m->v[m->n++];
+    td_queue_msg *msg = &m->v[m->n];
     memset(msg, 0, sizeof(*msg));
+    /* Freed through event.headers (td_queue_msgs_free). */
+    if (!broker_event_copy(ev, NULL, &msg->event))
+        return -ENOMEM;
+    m->n++;
     id_format(g, p, en, msg->id, sizeof(msg->id));
     snprintf(msg->topic, sizeof(msg->topic), "%s", g->topic);
     msg->deliveries = en->deliveries;
-    msg->event = *ev;
-    /* One block: the headers' array, then the bytes. event.headers always points at it (with
-     * header_count 0 when there are none), and td_queue_msgs_free frees it from there. */
-    td_header *hs = (td_header *)block;
-    w = block + ev->header_count * sizeof(td_header);
-    msg->event.headers = hs;
-    for (size_t i = 0; i < ev->header_count; i++) {
-        const td_header *h = &ev->headers[i];
-        hs[i] = *h;
-        hs[i].key = w;
-        if (h->key_len)
-            memcpy(w, h->key, h->key_len);
-        w += h->key_len;
-        if (h->value) {
-            hs[i].value = w;
-            if (h->value_len)
-                memcpy(w, h->value, h->value_len);
-            w += h->value_len;
-        }
-    }
-    if (ev->key) {
-        msg->event.key = w;
-        if (ev->key_len)
-            memcpy(w, ev->key, ev->key_len);
-        w += ev->key_len;
-    }
-    if (ev->value) {
-        msg->event.value = w;
-        if (ev->value_len)
-            memcpy(w, ev->value, ev->value_len);
-    }
     return 0;
 }
 
@@ -1573,7 +1540,7 @@ void td_queue_msgs_free(td_queue_msg *v, size_t n)
     free(v);
 }
 
-static void deliver(td_queues *q, qgroup *g, qentry *en, int slot, int64_t now)
+static void deliver(qgroup *g, qentry *en, int slot, int64_t now)
 {
     en->state = Q_INFLIGHT;
     en->deliveries++;
@@ -1584,7 +1551,6 @@ static void deliver(td_queues *q, qgroup *g, qentry *en, int slot, int64_t now)
         g->cons[slot].inflight++;
     if (en->deliveries > 1)
         g->redelivered++;
-    (void)q;
 }
 
 /* Redeliveries due now, lowest offsets first. */
@@ -1621,7 +1587,7 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 rc = r;
             pos = rc == 0 && r == 1 ? ev.offset + 1 : INT64_MAX;
             if (rc == 0 && r == 1 && ev.offset == en->offset) {
-                deliver(q, g, en, slot, now);
+                deliver(g, en, slot, now);
                 rc = msg_add(m, g, p, en, &ev);
                 p->dirty = true;
             } else if (rc == 0 || rc == TD_ERANGE) {
@@ -1698,7 +1664,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 en->state = Q_HELD;
                 continue;
             }
-            deliver(q, g, en, slot, now);
+            deliver(g, en, slot, now);
             if ((rc = msg_add(m, g, p, en, &ev)) != 0)
                 return rc;
         }

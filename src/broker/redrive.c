@@ -51,10 +51,10 @@ static bool header_int(const td_event *ev, const char *name, int64_t *out)
     return true;
 }
 
-/* One batch of copies: events with their own bytes (the iterator's are reused). */
+/* One batch of copies: events with their own bytes (the iterator's are reused), each freed
+ * through its headers (broker_event_copy). */
 typedef struct batch {
     td_event ev[BATCH];
-    char *mem[BATCH];
     char topic[BATCH][TD_TOPIC_NAME_MAX + 1];
     size_t n;
 } batch;
@@ -62,60 +62,17 @@ typedef struct batch {
 static void batch_clear(batch *b)
 {
     for (size_t i = 0; i < b->n; i++)
-        free(b->mem[i]);
+        free((void *)b->ev[i].headers);
     b->n = 0;
 }
 
 /* Adds a copy of ev without its x-dlq-* headers, for `topic`, at `partition` (or any). */
 static int batch_add(batch *b, const td_event *ev, const char *topic, int32_t partition)
 {
-    size_t nh = 0, size = ev->key_len + ev->value_len;
-    for (size_t i = 0; i < ev->header_count; i++) {
-        const td_header *h = &ev->headers[i];
-        if (h->key_len >= 6 && !memcmp(h->key, "x-dlq-", 6))
-            continue;
-        nh++;
-        size += h->key_len + h->value_len;
-    }
-    char *m = malloc(nh * sizeof(td_header) + size + 1), *w;
-    if (!m)
-        return -ENOMEM;
-    td_header *hs = (td_header *)m;
-    w = m + nh * sizeof(td_header);
     td_event *x = &b->ev[b->n];
-    *x = *ev;
+    if (!broker_event_copy(ev, "x-dlq-", x))
+        return -ENOMEM;
     x->partition = partition;
-    x->headers = nh ? hs : NULL;
-    x->header_count = nh;
-    size_t k = 0;
-    for (size_t i = 0; i < ev->header_count; i++) {
-        const td_header *h = &ev->headers[i];
-        if (h->key_len >= 6 && !memcmp(h->key, "x-dlq-", 6))
-            continue;
-        hs[k] = *h;
-        hs[k].key = w;
-        memcpy(w, h->key, h->key_len);
-        w += h->key_len;
-        if (h->value) {
-            hs[k].value = w;
-            if (h->value_len)
-                memcpy(w, h->value, h->value_len);
-            w += h->value_len;
-        }
-        k++;
-    }
-    if (ev->key) {
-        x->key = w;
-        if (ev->key_len)
-            memcpy(w, ev->key, ev->key_len);
-        w += ev->key_len;
-    }
-    if (ev->value) {
-        x->value = w;
-        if (ev->value_len)
-            memcpy(w, ev->value, ev->value_len);
-    }
-    b->mem[b->n] = m;
     snprintf(b->topic[b->n], sizeof(b->topic[0]), "%s", topic);
     b->n++;
     return 0;

@@ -208,7 +208,6 @@ static void queues_list(hconn *hc)
  */
 typedef struct qwait {
     net_conn *c;
-    http_server *s;
     http_loop_link link; /* in the server's waits */
     char group[TD_TOPIC_NAME_MAX + 1];
     char consumer[64];
@@ -357,7 +356,6 @@ static void queue_receive(hconn *hc, const char *group)
         goto out;
     }
     w->c = hc->c;
-    w->s = hc->s;
     snprintf(w->group, sizeof(w->group), "%s", group);
     snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
     w->max = max;
