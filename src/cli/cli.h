@@ -61,6 +61,26 @@ void cli_bar(char *buf, size_t len, double fraction);
 /* Redraws the progress line on standard error (a terminal); final ends it with a newline. */
 void cli_progress_line(bool final, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Reading a topic's events (cmd_consume.c): from the end (nothing), the beginning, an offset
+ * (with a partition on a topic of several) or a time; every partition (-1) or one; at most max
+ * (-1: all), each partition up to the end it had when the call started. Locally (r NULL, on
+ * `data`) or remotely; fn gets each event as the API shows it with ?values=string, after its
+ * topic. `what` names the operation in errors. Returns an exit code. */
+enum cli_start { CLI_START_END, CLI_START_BEGINNING, CLI_START_OFFSET, CLI_START_TIME };
+typedef struct cli_read_opts {
+    const char *data;
+    enum cli_start start;
+    int64_t start_value, partition, max;
+} cli_read_opts;
+typedef void (*cli_event_fn)(void *arg, const json_t *ev);
+struct cli_remote;
+int cli_read_events(struct cli_remote *r, const char *topic, const cli_read_opts *o,
+                    const char *what, cli_event_fn fn, void *arg);
+/* A string member of a JSON object, or "-". */
+const char *cli_json_str(const json_t *o, const char *key);
+/* A monotonic clock, in milliseconds. */
+int64_t cli_mono_ms(void);
+
 int cmd_topic(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_consume(int argc, char **argv);

@@ -39,29 +39,27 @@ static const char consume_usage[] =
     "                          headers; bytes that are not UTF-8 as key_b64/value_b64)\n"
     "  -h, --help              this help\n";
 
-enum start_kind { START_END, START_BEGINNING, START_OFFSET, START_TIME };
-
 enum { PAGE = 500 }; /* events per request in remote mode */
 
 typedef struct consume_opts {
-    const char *data, *server;
-    enum start_kind start;
-    int64_t start_value, partition, max;
+    const char *server;
+    cli_read_opts rd;
     bool json, follow;
 } consume_opts;
 
 /* ---------------------------------------------------------------------------------------------
  * Local mode: the engine's iterators, each partition to its end.
  */
-static int consume_local(const char *topic, const consume_opts *o)
+static int read_local(const char *topic, const cli_read_opts *o, const char *what, cli_event_fn fn,
+                      void *arg)
 {
     td_engine *e;
     td_topic_info info;
-    int rc = cli_open_topic(o->data, topic, o->partition, "consuming", &e, &info);
+    int rc = cli_open_topic(o->data, topic, o->partition, what, &e, &info);
     if (rc)
         return rc;
     int code = EXIT_OK;
-    if (o->start == START_OFFSET && o->partition < 0 && info.partitions > 1) {
+    if (o->start == CLI_START_OFFSET && o->partition < 0 && info.partitions > 1) {
         code = cli_usage_error("consume",
                                "--offset needs --partition: topic '%s' has %" PRId32 " partitions",
                                topic, info.partitions);
@@ -72,28 +70,28 @@ static int consume_local(const char *topic, const consume_opts *o)
     int32_t to = o->partition >= 0 ? (int32_t)o->partition + 1 : info.partitions;
     for (int32_t p = from; p < to && (o->max < 0 || printed < o->max); p++) {
         td_iter *it;
-        if (o->start == START_TIME)
+        if (o->start == CLI_START_TIME)
             rc = td_iter_open_time(e, topic, p, o->start_value, &it);
         else
             rc = td_iter_open(e, topic, p,
-                              o->start == START_BEGINNING ? TD_OFFSET_EARLIEST
-                              : o->start == START_OFFSET  ? o->start_value
+                              o->start == CLI_START_BEGINNING ? TD_OFFSET_EARLIEST
+                              : o->start == CLI_START_OFFSET  ? o->start_value
                                                           : TD_OFFSET_LATEST,
                               &it);
         if (rc) {
-            code = cli_fail("consuming", rc);
+            code = cli_fail(what, rc);
             goto out;
         }
         td_event ev;
         while ((o->max < 0 || printed < o->max) && (rc = td_iter_next(it, &ev)) == 1) {
             json_t *j = cli_event_json(topic, &ev);
-            cli_print_event(j, o->json);
+            fn(arg, j);
             json_decref(j);
             printed++;
         }
         td_iter_close(it);
         if (rc < 0) {
-            code = cli_fail("consuming", rc);
+            code = cli_fail(what, rc);
             goto out;
         }
     }
@@ -106,29 +104,30 @@ out:
  * Remote mode: pages of GET /v1/topics/{topic}/events, each partition up to the high watermark
  * it had when the command started.
  */
-static int consume_remote(cli_remote *r, const char *topic, const consume_opts *o)
+static int read_remote(cli_remote *r, const char *topic, const cli_read_opts *o, const char *what,
+                       cli_event_fn fn, void *arg)
 {
     char path[1024];
     snprintf(path, sizeof(path), "/v1/topics/%s", topic);
     json_t *t = NULL;
-    int code = cli_remote_call(r, "GET", path, NULL, &t, "consuming");
+    int code = cli_remote_call(r, "GET", path, NULL, &t, what);
     if (code)
         return code;
     json_t *parts = json_object_get(t, "partitions");
     int64_t count = (int64_t)json_array_size(parts);
     if (o->partition >= count) {
-        fprintf(stderr, "tidings: consuming: topic '%s' has no partition %" PRId64 "\n", topic,
+        fprintf(stderr, "tidings: %s: topic '%s' has no partition %" PRId64 "\n", what, topic,
                 o->partition);
         json_decref(t);
         return EXIT_NOTFOUND;
     }
-    if (o->start == START_OFFSET && o->partition < 0 && count > 1) {
+    if (o->start == CLI_START_OFFSET && o->partition < 0 && count > 1) {
         json_decref(t);
         return cli_usage_error("consume",
                                "--offset needs --partition: topic '%s' has %" PRId64 " partitions",
                                topic, count);
     }
-    if (o->start == START_END) { /* from the end to the end: nothing, as locally */
+    if (o->start == CLI_START_END) { /* from the end to the end: nothing, as locally */
         json_decref(t);
         return EXIT_OK;
     }
@@ -139,9 +138,9 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
         int64_t end = (int64_t)json_integer_value(
             json_object_get(json_array_get(parts, (size_t)p), "high_watermark"));
         char start[64];
-        if (o->start == START_TIME)
+        if (o->start == CLI_START_TIME)
             snprintf(start, sizeof(start), "time=%" PRId64, o->start_value);
-        else if (o->start == START_OFFSET)
+        else if (o->start == CLI_START_OFFSET)
             snprintf(start, sizeof(start), "offset=%" PRId64, o->start_value);
         else
             snprintf(start, sizeof(start), "from=earliest");
@@ -154,7 +153,7 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
                      "&values=string",
                      topic, p, start, limit);
             json_t *page = NULL;
-            if ((code = cli_remote_call(r, "GET", path, NULL, &page, "consuming")) != 0)
+            if ((code = cli_remote_call(r, "GET", path, NULL, &page, what)) != 0)
                 break;
             size_t i, n = json_array_size(json_object_get(page, "events"));
             json_t *ev;
@@ -163,7 +162,7 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
                 /* The topic first, as subscriptions give it. */
                 json_t *full = json_pack("{s:s}", "topic", topic);
                 json_object_update(full, ev);
-                cli_print_event(full, o->json);
+                fn(arg, full);
                 json_decref(full);
             }
             printed += (int64_t)n;
@@ -179,6 +178,17 @@ static int consume_remote(cli_remote *r, const char *topic, const consume_opts *
     }
     json_decref(t);
     return code;
+}
+
+static void print_one(void *arg, const json_t *ev)
+{
+    cli_print_event(ev, *(const bool *)arg);
+}
+
+int cli_read_events(cli_remote *r, const char *topic, const cli_read_opts *o, const char *what,
+                    cli_event_fn fn, void *arg)
+{
+    return r ? read_remote(r, topic, o, what, fn, arg) : read_local(topic, o, what, fn, arg);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -216,7 +226,7 @@ static bool on_event(void *arg, const char *event, const char *id, const char *d
     cli_print_event(ev, f->o->json);
     json_decref(ev);
     fflush(stdout);
-    if (f->o->max >= 0 && ++f->printed >= f->o->max) {
+    if (f->o->rd.max >= 0 && ++f->printed >= f->o->rd.max) {
         f->done = true;
         return false;
     }
@@ -240,10 +250,10 @@ static int consume_follow(cli_remote *r, const char *patterns, const consume_opt
     if (!esc)
         return EXIT_RUNTIME;
     char path[8192], from[32] = "latest";
-    if (o->start == START_BEGINNING)
+    if (o->rd.start == CLI_START_BEGINNING)
         snprintf(from, sizeof(from), "earliest");
-    else if (o->start == START_TIME)
-        snprintf(from, sizeof(from), "%" PRId64, o->start_value);
+    else if (o->rd.start == CLI_START_TIME)
+        snprintf(from, sizeof(from), "%" PRId64, o->rd.start_value);
     snprintf(path, sizeof(path), "/v1/subscribe?topics=%s&from=%s&values=string", esc, from);
     free(esc);
     follow_ctx f = {.o = o};
@@ -303,14 +313,14 @@ int cmd_consume(int argc, char **argv)
                                              {"server", required_argument, NULL, 's'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    consume_opts o = {.start = START_END, .partition = -1, .max = -1};
+    consume_opts o = {.rd = {.start = CLI_START_END, .partition = -1, .max = -1}};
     int c, starts = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "d:s:Fbo:t:p:m:f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            o.data = optarg;
+            o.rd.data = optarg;
             break;
         case 's':
             o.server = optarg;
@@ -319,30 +329,30 @@ int cmd_consume(int argc, char **argv)
             o.follow = true;
             break;
         case 'b':
-            o.start = START_BEGINNING;
+            o.rd.start = CLI_START_BEGINNING;
             starts++;
             break;
         case 'o':
-            if (!cli_parse_i64(optarg, &o.start_value) || o.start_value < 0)
+            if (!cli_parse_i64(optarg, &o.rd.start_value) || o.rd.start_value < 0)
                 return cli_usage_error("consume", "--offset takes an offset, not '%s'", optarg);
-            o.start = START_OFFSET;
+            o.rd.start = CLI_START_OFFSET;
             starts++;
             break;
         case 't':
-            if (!cli_parse_time(optarg, &o.start_value))
+            if (!cli_parse_time(optarg, &o.rd.start_value))
                 return cli_usage_error("consume", "--time takes milliseconds since the epoch "
                                                   "or a UTC time like 2026-11-24T21:00:00Z, not "
                                                   "'%s'", optarg);
-            o.start = START_TIME;
+            o.rd.start = CLI_START_TIME;
             starts++;
             break;
         case 'p':
-            if (!cli_parse_i64(optarg, &o.partition) || o.partition < 0 || o.partition > INT32_MAX)
+            if (!cli_parse_i64(optarg, &o.rd.partition) || o.rd.partition < 0 || o.rd.partition > INT32_MAX)
                 return cli_usage_error("consume", "--partition takes a partition number, not "
                                                   "'%s'", optarg);
             break;
         case 'm':
-            if (!cli_parse_i64(optarg, &o.max) || o.max < 0)
+            if (!cli_parse_i64(optarg, &o.rd.max) || o.rd.max < 0)
                 return cli_usage_error("consume", "--max takes a count, not '%s'", optarg);
             break;
         case 'f':
@@ -369,7 +379,7 @@ int cmd_consume(int argc, char **argv)
     if (o.follow && !o.server)
         return cli_usage_error("consume", "--follow needs a running broker: give --server URL "
                                           "or set TIDINGS_SERVER");
-    if (o.follow && (o.partition >= 0 || o.start == START_OFFSET))
+    if (o.follow && (o.rd.partition >= 0 || o.rd.start == CLI_START_OFFSET))
         return cli_usage_error("consume", "--follow reads whole topics: --partition and "
                                           "--offset do not apply (use --from-beginning or "
                                           "--time)");
@@ -379,16 +389,17 @@ int cmd_consume(int argc, char **argv)
             return cli_fail(
                 strpbrk(topic, "*#,") ? "consuming (patterns need --follow)" : "consuming", rc);
     }
-    if (o.max == 0)
+    if (o.rd.max == 0)
         return EXIT_OK;
     int code;
     if (!o.server) {
-        code = consume_local(topic, &o);
+        code = cli_read_events(NULL, topic, &o.rd, "consuming", print_one, &o.json);
     } else {
         cli_remote r;
         if ((code = cli_remote_open(o.server, &r)) != 0)
             return code;
-        code = o.follow ? consume_follow(&r, topic, &o) : consume_remote(&r, topic, &o);
+        code = o.follow ? consume_follow(&r, topic, &o)
+                        : cli_read_events(&r, topic, &o.rd, "consuming", print_one, &o.json);
         cli_remote_close(&r);
     }
     if (fflush(stdout) != 0 && code == EXIT_OK)

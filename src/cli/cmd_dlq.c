@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -46,12 +45,6 @@ typedef struct dlq_opts {
     int progress;
 } dlq_opts;
 
-static const char *str(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "-";
-}
-
 /* ---------------------------------------------------------------------------------------------
  * list
  */
@@ -62,7 +55,7 @@ static void dlq_add(json_t *list, const char *topic, const char *group)
     size_t i;
     json_array_foreach(list, i, d)
     {
-        if (!strcmp(str(d, "topic"), topic))
+        if (!strcmp(cli_json_str(d, "topic"), topic))
             found = d;
     }
     if (!found) {
@@ -106,7 +99,7 @@ static int list_local(const dlq_opts *o, json_t **out)
         {
             td_topic_info ti;
             int64_t events = 0;
-            bool exists = td_topic_describe(e, str(d, "topic"), &ti) == 0;
+            bool exists = td_topic_describe(e, cli_json_str(d, "topic"), &ti) == 0;
             for (int32_t p = 0; exists && p < ti.partitions; p++) {
                 td_partition_info pi;
                 if (td_partition_describe(e, ti.name, p, &pi) == 0)
@@ -137,12 +130,12 @@ static int list_remote(cli_remote *r, json_t **out)
     size_t i;
     json_array_foreach(json_object_get(ts, "topics"), i, x)
     {
-        if (is_dlq_name(str(x, "name")))
-            dlq_add(list, str(x, "name"), NULL);
+        if (is_dlq_name(cli_json_str(x, "name")))
+            dlq_add(list, cli_json_str(x, "name"), NULL);
     }
     json_array_foreach(json_object_get(qs, "queues"), i, x)
     {
-        dlq_add(list, str(json_object_get(x, "policy"), "dead_letter_topic"), str(x, "group"));
+        dlq_add(list, cli_json_str(json_object_get(x, "policy"), "dead_letter_topic"), cli_json_str(x, "group"));
     }
     json_array_foreach(list, i, x)
     {
@@ -150,8 +143,8 @@ static int list_remote(cli_remote *r, json_t **out)
         json_t *t = NULL;
         int64_t events = 0;
         bool exists = false;
-        snprintf(path, sizeof(path), "/v1/topics/%s", str(x, "topic"));
-        if (code == 0 && td_topic_name_validate(str(x, "topic")) == 0) {
+        snprintf(path, sizeof(path), "/v1/topics/%s", cli_json_str(x, "topic"));
+        if (code == 0 && td_topic_name_validate(cli_json_str(x, "topic")) == 0) {
             /* Created with its first dead letter: a 404 is "none yet" (asked quietly). */
             exists = cli_remote_call(r, "GET", path, NULL, &t, NULL) == 0;
         }
@@ -190,7 +183,7 @@ static void print_list(const json_t *j)
             size_t n = strlen(groups);
             snprintf(groups + n, sizeof(groups) - n, "%s%s", n ? "," : "", json_string_value(g));
         }
-        printf("%-40s %10" PRId64 "  %s%s\n", str(d, "topic"), cli_json_int(d, "events"),
+        printf("%-40s %10" PRId64 "  %s%s\n", cli_json_str(d, "topic"), cli_json_int(d, "events"),
                groups[0] ? groups : "-",
                json_is_false(json_object_get(d, "exists")) ? " (no dead letters yet)" : "");
     }
@@ -205,7 +198,7 @@ static const char *header(const json_t *ev, const char *name)
     size_t i;
     json_array_foreach(json_object_get(ev, "headers"), i, h)
     {
-        if (!strcmp(str(h, "key"), name))
+        if (!strcmp(cli_json_str(h, "key"), name))
             return json_string_value(json_object_get(h, "value"));
     }
     return NULL;
@@ -229,88 +222,27 @@ static void show_event(const json_t *ev, bool json)
     cli_print_event(ev, false);
 }
 
+static void show_one(void *arg, const json_t *ev)
+{
+    show_event(ev, *(const bool *)arg);
+}
+
 static int show(const char *dlq, const dlq_opts *o, cli_remote *r)
 {
-    int64_t shown = 0;
-    int code = EXIT_OK;
     if (!o->json)
         printf("%-9s %-10s %-32s %10s  %-20s  %-30s %s\n", "PARTITION", "OFFSET",
-               "ORIGIN (TOPIC/PARTITION@OFFSET)", "DELIVERIES", "DEAD-LETTERED", "ERROR", "VALUE");
-    if (!r) {
-        td_engine *e;
-        td_topic_info info;
-        if ((code = cli_open_topic(o->data, dlq, o->partition, "showing", &e, &info)) != 0)
-            return code;
-        int32_t first = o->partition >= 0 ? (int32_t)o->partition : 0;
-        int32_t last = o->partition >= 0 ? (int32_t)o->partition : info.partitions - 1;
-        for (int32_t p = first; p <= last && shown < o->max && code == 0; p++) {
-            td_iter *it;
-            int rc = td_iter_open(e, dlq, p, TD_OFFSET_EARLIEST, &it);
-            if (rc) {
-                code = cli_fail("showing", rc);
-                break;
-            }
-            td_event ev;
-            while (shown < o->max && (rc = td_iter_next(it, &ev)) == 1) {
-                json_t *j = cli_event_json(dlq, &ev);
-                show_event(j, o->json);
-                json_decref(j);
-                shown++;
-            }
-            td_iter_close(it);
-            if (rc < 0)
-                code = cli_fail("showing", rc);
-        }
-        td_engine_close(e);
-        return code;
-    }
-    char path[600];
-    json_t *t = NULL;
-    snprintf(path, sizeof(path), "/v1/topics/%s", dlq);
-    if ((code = cli_remote_call(r, "GET", path, NULL, &t, "showing")) != 0)
-        return code;
-    int64_t count = (int64_t)json_array_size(json_object_get(t, "partitions"));
-    json_decref(t);
-    if (o->partition >= count) {
-        fprintf(stderr, "tidings: showing: topic '%s' has no partition %" PRId64 "\n", dlq,
-                o->partition);
-        return EXIT_NOTFOUND;
-    }
-    int64_t first = o->partition >= 0 ? o->partition : 0;
-    int64_t last = o->partition >= 0 ? o->partition : count - 1;
-    for (int64_t p = first; p <= last && shown < o->max && code == 0; p++) {
-        snprintf(path, sizeof(path),
-                 "/v1/topics/%s/events?partition=%" PRId64 "&from=earliest&limit=%" PRId64
-                 "&values=string",
-                 dlq, p, o->max - shown < 10000 ? o->max - shown : 10000);
-        json_t *page = NULL;
-        if ((code = cli_remote_call(r, "GET", path, NULL, &page, "showing")) != 0)
-            break;
-        json_t *ev;
-        size_t i;
-        json_array_foreach(json_object_get(page, "events"), i, ev)
-        {
-            json_t *full = json_pack("{s:s}", "topic", dlq);
-            json_object_update(full, ev);
-            show_event(full, o->json);
-            json_decref(full);
-            shown++;
-        }
-        json_decref(page);
-    }
-    return code;
+               "ORIGIN (TOPIC/PARTITION@OFFSET)", "DELIVERIES", "DEAD-LETTERED", "ERROR",
+               "VALUE");
+    cli_read_opts ro = {.data = o->data,
+                        .start = CLI_START_BEGINNING,
+                        .partition = o->partition,
+                        .max = o->max};
+    return cli_read_events(r, dlq, &ro, "showing", show_one, (void *)&o->json);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * redrive
  */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void draw(bool on, int64_t done, int64_t total)
 {
     if (!on)
@@ -328,7 +260,7 @@ typedef struct local_progress {
 static int on_progress(void *arg, int64_t done, int64_t total)
 {
     local_progress *lp = arg;
-    int64_t now = now_ms();
+    int64_t now = cli_mono_ms();
     if (now - lp->last_ms >= 200 || done == total) {
         lp->last_ms = now;
         draw(lp->on, done, total);
@@ -384,7 +316,7 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
     int code = cli_remote_call(r, "POST", path, b, &job, "redriving");
     json_decref(b);
     /* The job runs on the broker: follow it. */
-    while (code == 0 && !strcmp(str(job, "state"), "running")) {
+    while (code == 0 && !strcmp(cli_json_str(job, "state"), "running")) {
         draw(bar, cli_json_int(job, "done"), cli_json_int(job, "total"));
         usleep(200 * 1000);
         snprintf(path, sizeof(path), "/v1/redrives/%" PRId64, cli_json_int(job, "id"));
@@ -395,11 +327,11 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
             job = next;
         }
     }
-    if (code == 0 && !strcmp(str(job, "state"), "failed")) {
+    if (code == 0 && !strcmp(cli_json_str(job, "state"), "failed")) {
         if (bar)
             fputc('\n', stderr);
         fprintf(stderr, "tidings: redriving: %s (moved %" PRId64 " before that)\n",
-                str(job, "error"), cli_json_int(job, "moved"));
+                cli_json_str(job, "error"), cli_json_int(job, "moved"));
         code = EXIT_RUNTIME;
     }
     if (code) {

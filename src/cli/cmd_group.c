@@ -347,12 +347,6 @@ static const char *num(const json_t *o, const char *key, char *buf, size_t len)
     return buf;
 }
 
-static const char *str(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s && *s ? s : "-";
-}
-
 static void print_list(const json_t *j)
 {
     printf("%-32s %-20s %8s %11s %12s\n", "GROUP", "STATE", "MEMBERS", "PARTITIONS", "LAG");
@@ -361,7 +355,7 @@ static void print_list(const json_t *j)
     json_array_foreach(json_object_get(j, "groups"), i, g)
     {
         char lag[24];
-        printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", str(g, "group"), str(g, "state"),
+        printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", cli_json_str(g, "group"), cli_json_str(g, "state"),
                cli_json_int(g, "members"), cli_json_int(g, "partitions"),
                num(g, "lag", lag, sizeof(lag)));
     }
@@ -369,10 +363,10 @@ static void print_list(const json_t *j)
 
 static void print_describe(const json_t *d)
 {
-    printf("group       %s\nstate       %s\n", str(d, "group"), str(d, "state"));
+    printf("group       %s\nstate       %s\n", cli_json_str(d, "group"), cli_json_str(d, "state"));
     if (json_array_size(json_object_get(d, "members")))
-        printf("protocol    %s (%s), generation %" PRId64 "\n", str(d, "protocol"),
-               str(d, "protocol_type"), cli_json_int(d, "generation"));
+        printf("protocol    %s (%s), generation %" PRId64 "\n", cli_json_str(d, "protocol"),
+               cli_json_str(d, "protocol_type"), cli_json_int(d, "generation"));
     printf("members     %zu\nlag         %" PRId64 "\n\n",
            json_array_size(json_object_get(d, "members")), cli_json_int(d, "lag"));
     printf("%-32s %9s %14s %14s %10s  %s\n", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK",
@@ -387,11 +381,11 @@ static void print_describe(const json_t *d)
         json_t *m;
         json_array_foreach(json_object_get(d, "members"), k, m)
         {
-            if (member && !strcmp(member, str(m, "member_id")))
-                snprintf(who, sizeof(who), "%s (%s, %s)", member, str(m, "client_id"),
-                         str(m, "client_host"));
+            if (member && !strcmp(member, cli_json_str(m, "member_id")))
+                snprintf(who, sizeof(who), "%s (%s, %s)", member, cli_json_str(m, "client_id"),
+                         cli_json_str(m, "client_host"));
         }
-        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", str(r, "topic"),
+        printf("%-32s %9" PRId64 " %14s %14s %10s  %s\n", cli_json_str(r, "topic"),
                cli_json_int(r, "partition"), num(r, "committed", c, sizeof(c)),
                num(r, "high_watermark", h, sizeof(h)), num(r, "lag", l, sizeof(l)), who);
     }
@@ -406,11 +400,11 @@ static void print_reset(const json_t *j)
     json_array_foreach(json_object_get(j, "offsets"), i, r)
     {
         char p[24], n[24];
-        printf("%-32s %9" PRId64 " %14s %14s\n", str(r, "topic"), cli_json_int(r, "partition"),
+        printf("%-32s %9" PRId64 " %14s %14s\n", cli_json_str(r, "topic"), cli_json_int(r, "partition"),
                num(r, "previous", p, sizeof(p)), num(r, "offset", n, sizeof(n)));
     }
     printf(dry ? "(dry run: nothing was changed)\n" : "reset %zu offsets of group %s\n",
-           json_array_size(json_object_get(j, "offsets")), str(j, "group"));
+           json_array_size(json_object_get(j, "offsets")), cli_json_str(j, "group"));
 }
 
 int cmd_group(int argc, char **argv)

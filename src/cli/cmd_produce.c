@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -41,7 +40,7 @@ static const char produce_usage[] =
 #define MAX_REQUEST_EVENTS 10000      /* the HTTP API's limit per request */
 #define MAX_REQUEST_BYTES (4u << 20)  /* event bytes per request: half the default limit */
 #define MAX_REQUEST_BODY (7u << 20)   /* split a body longer than this (the limit is 8 MiB) */
-#define PROGRESS_EVERY_NS 200000000LL /* progress redrawn five times a second */
+#define PROGRESS_EVERY_MS 200 /* progress redrawn five times a second */
 
 typedef struct produce_opts {
     const char *data, *server, *file, *sep;
@@ -68,24 +67,17 @@ typedef struct sink {
 typedef struct progress {
     bool on;
     int64_t total_bytes; /* -1: unknown (a pipe) */
-    int64_t start_ns, last_ns;
+    int64_t start_ms, last_ms;
     uint64_t events, bytes;
 } progress;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void progress_draw(progress *p, bool final)
 {
-    int64_t now = now_ns();
-    if (!p->on || (!final && now - p->last_ns < PROGRESS_EVERY_NS))
+    int64_t now = cli_mono_ms();
+    if (!p->on || (!final && now - p->last_ms < PROGRESS_EVERY_MS))
         return;
-    p->last_ns = now;
-    double secs = (double)(now - p->start_ns) / 1e9;
+    p->last_ms = now;
+    double secs = (double)(now - p->start_ms) / 1e3;
     double rate = secs > 0 ? (double)p->events / secs : 0;
     double mib = (double)p->bytes / (1 << 20), mib_rate = secs > 0 ? mib / secs : 0;
     if (final) {
@@ -378,7 +370,7 @@ int cmd_produce(int argc, char **argv)
         fprintf(stderr, "tidings: producing: cannot open %s: %s\n", o.file, strerror(errno));
         return EXIT_RUNTIME;
     }
-    progress pg = {.total_bytes = -1, .start_ns = now_ns()};
+    progress pg = {.total_bytes = -1, .start_ms = cli_mono_ms()};
     pg.on = o.progress == 1 || (o.progress == -1 && o.file && isatty(STDERR_FILENO));
     struct stat st;
     if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))

@@ -280,12 +280,6 @@ static int queue_remote(const char *server, const char *action, const char *grou
 /* ---------------------------------------------------------------------------------------------
  * Output
  */
-static const char *str(const json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "-";
-}
-
 static void print_list(const json_t *j)
 {
     printf("%-28s %-28s %10s %10s %9s %12s\n", "GROUP", "TOPIC", "DEPTH", "IN-FLIGHT", "WAITING",
@@ -295,7 +289,7 @@ static void print_list(const json_t *j)
     json_array_foreach(json_object_get(j, "queues"), i, q)
     {
         printf("%-28s %-28s %10" PRId64 " %10" PRId64 " %9" PRId64 " %12" PRId64 "\n",
-               str(q, "group"), str(q, "topic"), cli_json_int(q, "depth"),
+               cli_json_str(q, "group"), cli_json_str(q, "topic"), cli_json_int(q, "depth"),
                cli_json_int(q, "in_flight"), cli_json_int(q, "waiting"),
                cli_json_int(q, "dead_lettered"));
     }
@@ -306,8 +300,8 @@ static void print_describe(const json_t *q)
     json_t *p = json_object_get(q, "policy"), *b = json_object_get(p, "backoff");
     char created[32];
     cli_format_time(cli_json_int(q, "created_ms"), created, sizeof(created));
-    printf("group          %s\ntopic          %s\ncreated        %s\n", str(q, "group"),
-           str(q, "topic"), created);
+    printf("group          %s\ntopic          %s\ncreated        %s\n", cli_json_str(q, "group"),
+           cli_json_str(q, "topic"), created);
     printf("depth          %" PRId64 "\nin flight      %" PRId64 "\nwaiting        %" PRId64
            "\nheld           %" PRId64 "\nconsumers      %" PRId64 "\n",
            cli_json_int(q, "depth"), cli_json_int(q, "in_flight"), cli_json_int(q, "waiting"),
@@ -330,8 +324,8 @@ static void print_describe(const json_t *q)
            cli_json_int(p, "ack_timeout_ms"), cli_json_int(p, "max_deliveries"),
            cli_json_int(b, "initial_ms"), json_number_value(json_object_get(b, "multiplier")),
            cli_json_int(b, "max_ms"), json_number_value(json_object_get(b, "jitter")),
-           str(p, "dead_letter_topic"), str(p, "ordering"), cli_json_int(p, "max_in_flight"),
-           cli_json_int(p, "max_in_flight_per_consumer"), str(p, "start"));
+           cli_json_str(p, "dead_letter_topic"), cli_json_str(p, "ordering"), cli_json_int(p, "max_in_flight"),
+           cli_json_int(p, "max_in_flight_per_consumer"), cli_json_str(p, "start"));
 }
 
 /* Prints received events; collects their ids for --ack. */
@@ -344,9 +338,9 @@ static void print_events(const json_t *j, bool json, char ***ids, size_t *n)
     json_array_foreach(evs, i, ev)
     {
         if (*ids)
-            (*ids)[(*n)++] = strdup(str(ev, "id"));
+            (*ids)[(*n)++] = strdup(cli_json_str(ev, "id"));
         if (!json) {
-            printf("%s\t", str(ev, "id"));
+            printf("%s\t", cli_json_str(ev, "id"));
         }
         cli_print_event(ev, json);
     }
@@ -359,8 +353,8 @@ static int parse_id_results(const json_t *j)
     int code = EXIT_OK;
     json_array_foreach(json_object_get(j, "results"), i, r)
     {
-        printf("%s %s\n", str(r, "id"), str(r, "result"));
-        if (strcmp(str(r, "result"), "ok"))
+        printf("%s %s\n", cli_json_str(r, "id"), cli_json_str(r, "result"));
+        if (strcmp(cli_json_str(r, "result"), "ok"))
             code = EXIT_RUNTIME;
     }
     return code;
@@ -527,9 +521,9 @@ int cmd_queue(int argc, char **argv)
                 size_t i;
                 json_array_foreach(json_object_get(acked, "results"), i, r)
                 {
-                    if (strcmp(str(r, "result"), "ok") && code == EXIT_OK) {
-                        fprintf(stderr, "tidings: acking: %s is %s\n", str(r, "id"),
-                                str(r, "result"));
+                    if (strcmp(cli_json_str(r, "result"), "ok") && code == EXIT_OK) {
+                        fprintf(stderr, "tidings: acking: %s is %s\n", cli_json_str(r, "id"),
+                                cli_json_str(r, "result"));
                         code = EXIT_RUNTIME;
                     }
                 }

@@ -3,6 +3,7 @@
  * mode read them, and progress lines on a terminal.
  */
 #include <stdarg.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,4 +88,17 @@ void cli_progress_line(bool final, const char *fmt, ...)
         fputc('\n', stderr);
     fflush(stderr);
     va_end(ap);
+}
+
+const char *cli_json_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+int64_t cli_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

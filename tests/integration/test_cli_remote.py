@@ -146,7 +146,8 @@ def test_follow_resumes_across_a_restart_with_nothing_lost_or_twice(tmp_path):
         port = b.http_port
         cli = remote(b)
         cli.run("topic", "create", "t", "--partitions", "3")
-        p = follow(b, "t", "--max", "8")
+        # From the beginning: events written before the subscription is set up count too.
+        p = follow(b, "t", "--max", "8", "--from-beginning")
         cli.run("produce", "t", input=b"e1\ne2\n")
         seen = read_lines(p, 2)
         b.stop()
