@@ -76,7 +76,7 @@ static int read_local(const char *topic, const cli_read_opts *o, const char *wha
             rc = td_iter_open(e, topic, p,
                               o->start == CLI_START_BEGINNING ? TD_OFFSET_EARLIEST
                               : o->start == CLI_START_OFFSET  ? o->start_value
-                                                          : TD_OFFSET_LATEST,
+                                                              : TD_OFFSET_LATEST,
                               &it);
         if (rc) {
             code = cli_fail(what, rc);
@@ -347,7 +347,8 @@ int cmd_consume(int argc, char **argv)
             starts++;
             break;
         case 'p':
-            if (!cli_parse_i64(optarg, &o.rd.partition) || o.rd.partition < 0 || o.rd.partition > INT32_MAX)
+            if (!cli_parse_i64(optarg, &o.rd.partition) || o.rd.partition < 0 ||
+                o.rd.partition > INT32_MAX)
                 return cli_usage_error("consume", "--partition takes a partition number, not "
                                                   "'%s'", optarg);
             break;

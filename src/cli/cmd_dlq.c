@@ -135,7 +135,8 @@ static int list_remote(cli_remote *r, json_t **out)
     }
     json_array_foreach(json_object_get(qs, "queues"), i, x)
     {
-        dlq_add(list, cli_json_str(json_object_get(x, "policy"), "dead_letter_topic"), cli_json_str(x, "group"));
+        dlq_add(list, cli_json_str(json_object_get(x, "policy"), "dead_letter_topic"),
+                cli_json_str(x, "group"));
     }
     json_array_foreach(list, i, x)
     {
@@ -231,12 +232,9 @@ static int show(const char *dlq, const dlq_opts *o, cli_remote *r)
 {
     if (!o->json)
         printf("%-9s %-10s %-32s %10s  %-20s  %-30s %s\n", "PARTITION", "OFFSET",
-               "ORIGIN (TOPIC/PARTITION@OFFSET)", "DELIVERIES", "DEAD-LETTERED", "ERROR",
-               "VALUE");
-    cli_read_opts ro = {.data = o->data,
-                        .start = CLI_START_BEGINNING,
-                        .partition = o->partition,
-                        .max = o->max};
+               "ORIGIN (TOPIC/PARTITION@OFFSET)", "DELIVERIES", "DEAD-LETTERED", "ERROR", "VALUE");
+    cli_read_opts ro = {
+        .data = o->data, .start = CLI_START_BEGINNING, .partition = o->partition, .max = o->max};
     return cli_read_events(r, dlq, &ro, "showing", show_one, (void *)&o->json);
 }
 

@@ -355,8 +355,8 @@ static void print_list(const json_t *j)
     json_array_foreach(json_object_get(j, "groups"), i, g)
     {
         char lag[24];
-        printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", cli_json_str(g, "group"), cli_json_str(g, "state"),
-               cli_json_int(g, "members"), cli_json_int(g, "partitions"),
+        printf("%-32s %-20s %8" PRId64 " %11" PRId64 " %12s\n", cli_json_str(g, "group"),
+               cli_json_str(g, "state"), cli_json_int(g, "members"), cli_json_int(g, "partitions"),
                num(g, "lag", lag, sizeof(lag)));
     }
 }
@@ -400,8 +400,9 @@ static void print_reset(const json_t *j)
     json_array_foreach(json_object_get(j, "offsets"), i, r)
     {
         char p[24], n[24];
-        printf("%-32s %9" PRId64 " %14s %14s\n", cli_json_str(r, "topic"), cli_json_int(r, "partition"),
-               num(r, "previous", p, sizeof(p)), num(r, "offset", n, sizeof(n)));
+        printf("%-32s %9" PRId64 " %14s %14s\n", cli_json_str(r, "topic"),
+               cli_json_int(r, "partition"), num(r, "previous", p, sizeof(p)),
+               num(r, "offset", n, sizeof(n)));
     }
     printf(dry ? "(dry run: nothing was changed)\n" : "reset %zu offsets of group %s\n",
            json_array_size(json_object_get(j, "offsets")), cli_json_str(j, "group"));

@@ -40,7 +40,7 @@ static const char produce_usage[] =
 #define MAX_REQUEST_EVENTS 10000      /* the HTTP API's limit per request */
 #define MAX_REQUEST_BYTES (4u << 20)  /* event bytes per request: half the default limit */
 #define MAX_REQUEST_BODY (7u << 20)   /* split a body longer than this (the limit is 8 MiB) */
-#define PROGRESS_EVERY_MS 200 /* progress redrawn five times a second */
+#define PROGRESS_EVERY_MS 200         /* progress redrawn five times a second */
 
 typedef struct produce_opts {
     const char *data, *server, *file, *sep;

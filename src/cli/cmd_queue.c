@@ -324,8 +324,9 @@ static void print_describe(const json_t *q)
            cli_json_int(p, "ack_timeout_ms"), cli_json_int(p, "max_deliveries"),
            cli_json_int(b, "initial_ms"), json_number_value(json_object_get(b, "multiplier")),
            cli_json_int(b, "max_ms"), json_number_value(json_object_get(b, "jitter")),
-           cli_json_str(p, "dead_letter_topic"), cli_json_str(p, "ordering"), cli_json_int(p, "max_in_flight"),
-           cli_json_int(p, "max_in_flight_per_consumer"), cli_json_str(p, "start"));
+           cli_json_str(p, "dead_letter_topic"), cli_json_str(p, "ordering"),
+           cli_json_int(p, "max_in_flight"), cli_json_int(p, "max_in_flight_per_consumer"),
+           cli_json_str(p, "start"));
 }
 
 /* Prints received events; collects their ids for --ack. */
