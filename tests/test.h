@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tidings.h"
+
 #define TEST_FAIL_(...)                                                                            \
     do {                                                                                           \
         fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                            \
@@ -133,6 +135,17 @@ static inline void test_rmrf(char *dir)
     if (system(cmd) != 0)
         fprintf(stderr, "warning: could not remove %s\n", dir);
     free(dir);
+}
+
+/* An engine on dir without background work (retention and flush timers), for determinism. */
+static inline td_engine *test_engine_open(const char *dir)
+{
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    return e;
 }
 
 #endif /* TD_TEST_H */

@@ -10,16 +10,6 @@
 #include "test.h"
 #include "tidings.h"
 
-static td_engine *open_quiet(const char *dir)
-{
-    td_options o;
-    td_options_init(&o);
-    o.no_background = 1;
-    td_engine *e;
-    ASSERT_OK(td_engine_open(dir, &o, &e));
-    return e;
-}
-
 static void produce_values(td_engine *e, const char *topic, int32_t part, int from, int n)
 {
     for (int i = from; i < from + n; i++) {
@@ -88,7 +78,7 @@ static void test_config_rules(void)
 static void test_lock_and_format(void)
 {
     char *dir = test_tmpdir("lock");
-    td_engine *e = open_quiet(dir), *e2;
+    td_engine *e = test_engine_open(dir), *e2;
     ASSERT_EQ(td_engine_open(dir, NULL, &e2), TD_ELOCKED);
     char pid[32];
     snprintf(pid, sizeof(pid), "process %ld", (long)getpid());
@@ -115,7 +105,7 @@ static void test_lock_and_format(void)
     f = fopen(path, "w");
     fputs("tidings-data 1\n", f);
     fclose(f);
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     td_topic_info info;
     ASSERT_OK(td_topic_describe(e, "t", &info));
     ASSERT_EQ(info.partitions, 2);
@@ -126,7 +116,7 @@ static void test_lock_and_format(void)
 static void test_topics_persist_delete_recreate(void)
 {
     char *dir = test_tmpdir("topics");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     td_config_entry cfg[] = {{"retention.ms", "1000"}, {"fsync", "none"}};
     ASSERT_OK(td_topic_create(e, "b", 3, cfg, 2));
     ASSERT_OK(td_topic_create(e, "a", 1, NULL, 0));
@@ -139,7 +129,7 @@ static void test_topics_persist_delete_recreate(void)
     td_config_entry alt[] = {{"retention.bytes", "4096"}};
     ASSERT_OK(td_topic_alter(e, "b", alt, 1));
     td_engine_close(e);
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     td_topic_info *v;
     size_t n;
     ASSERT_OK(td_topic_list(e, &v, &n));
@@ -168,7 +158,7 @@ static void test_topics_persist_delete_recreate(void)
     char cmd[1100];
     snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", path);
     ASSERT_OK(system(cmd));
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     struct stat st;
     snprintf(path, sizeof(path), "%s/topics/ghost", dir);
     ASSERT(stat(path, &st) != 0);
@@ -180,7 +170,7 @@ static void test_topics_persist_delete_recreate(void)
 static void test_produce_routing_and_reads(void)
 {
     char *dir = test_tmpdir("route");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "t", 5, NULL, 0));
     td_event ev[50];
     char keys[50][16];
@@ -262,7 +252,7 @@ static void test_produce_routing_and_reads(void)
 static void test_produce_splits_batches(void)
 {
     char *dir = test_tmpdir("split");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     td_config_entry cfg[] = {{"max.message.bytes", "4096"}};
     ASSERT_OK(td_topic_create(e, "s", 2, cfg, 1));
     enum { N = 300 };
@@ -329,7 +319,7 @@ static void *producer(void *arg)
 static void test_concurrent_producers(void)
 {
     char *dir = test_tmpdir("conc");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "c", 1, NULL, 0));
     pthread_t th[16];
     struct prod ps[16];
@@ -403,7 +393,7 @@ static void test_retention_and_background(void)
 static void test_delete_records(void)
 {
     char *dir = test_tmpdir("delrec");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     td_config_entry cfg[] = {{"segment.bytes", "1024"}, {"fsync", "none"}};
     ASSERT_OK(td_topic_create(e, "d", 2, cfg, 2));
     produce_values(e, "d", 0, 0, 300);
@@ -442,7 +432,7 @@ static void test_delete_records(void)
     ASSERT_EQ(off, 0);
     td_engine_close(e);
 
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_EARLIEST, &off));
     ASSERT_EQ(off, 137);
     ASSERT_EQ(read_count(e, "d", 0, TD_OFFSET_EARLIEST), 300 - 137);
@@ -456,7 +446,7 @@ static void test_delete_records(void)
     ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_EARLIEST, &off));
     ASSERT_EQ(off, 300);
     td_engine_close(e);
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_EARLIEST, &off));
     ASSERT_EQ(off, 300);
     ASSERT_OK(td_offset_for(e, "d", 0, TD_OFFSET_LATEST, &off));
@@ -470,7 +460,7 @@ static void test_delete_records(void)
 static void test_group_offsets(void)
 {
     char *dir = test_tmpdir("groups");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "a", 3, NULL, 0));
     ASSERT_OK(td_topic_create(e, "b", 1, NULL, 0));
     char big[TD_OFFSET_METADATA_MAX + 2];
@@ -542,7 +532,7 @@ static void test_group_offsets(void)
     td_engine_close(e);
 
     /* Durable across a reopen; listing; deleting a topic takes its offsets along. */
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     ASSERT_OK(td_group_committed(e, "g2", "a", 1, &off));
     ASSERT_EQ(off, 9);
     ASSERT_OK(td_group_offsets(e, "g2", &v, &n));
@@ -578,7 +568,7 @@ static void test_group_offsets(void)
     ASSERT_EQ(sqlite3_exec(db, "DROP TABLE offsets; PRAGMA user_version=1;", NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(db);
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     ASSERT_OK(td_group_offsets(e, "g3", &v, &n));
     ASSERT_EQ(n, 0);
     ASSERT_OK(td_group_commit(e, "g3", c, 1, 0));

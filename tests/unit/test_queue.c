@@ -11,16 +11,6 @@
 #include "test.h"
 #include "tidings.h"
 
-static td_engine *open_quiet(const char *dir)
-{
-    td_options o;
-    td_options_init(&o);
-    o.no_background = 1;
-    td_engine *e;
-    ASSERT_OK(td_engine_open(dir, &o, &e));
-    return e;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -135,7 +125,7 @@ static void test_policy_and_ids(void)
 static void test_deliver_ack_limits(void)
 {
     char *dir = test_tmpdir("queue");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "jobs", 2, NULL, 0));
     produce(e, "jobs", 0, NULL, 0, 6);
     produce(e, "jobs", 1, NULL, 6, 4);
@@ -220,7 +210,7 @@ static void test_deliver_ack_limits(void)
 static void test_nack_timeout_backoff(void)
 {
     char *dir = test_tmpdir("queue-retry");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
     produce(e, "t", 0, "k", 0, 2);
     td_queue_policy p =
@@ -289,7 +279,7 @@ static const char *header(const td_event *ev, const char *key, char *buf, size_t
 static void test_dead_letters(void)
 {
     char *dir = test_tmpdir("queue-dlq");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "orders", 3, NULL, 0));
     td_header h = {"trace", 5, "t-1", 3};
     td_event ev = {.key = "k",
@@ -357,7 +347,7 @@ static void test_dead_letters(void)
 static void test_key_ordering(void)
 {
     char *dir = test_tmpdir("queue-keys");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
     produce(e, "t", 0, "k1", 0, 2); /* v0 v1 */
     produce(e, "t", 0, "k2", 2, 1); /* v2 */
@@ -409,7 +399,7 @@ static void test_key_ordering(void)
 static void test_state_survives_reopen(void)
 {
     char *dir = test_tmpdir("queue-reopen");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "t", 2, NULL, 0));
     produce(e, "t", 0, NULL, 0, 5);
     produce(e, "t", 1, NULL, 5, 5);
@@ -429,7 +419,7 @@ static void test_state_survives_reopen(void)
     td_queue_msgs_free(m, n);
     td_engine_close(e);
 
-    e = open_quiet(dir);
+    e = test_engine_open(dir);
     td_queue_info info;
     ASSERT_OK(td_queue_describe(e, "s", &info));
     ASSERT_EQ(info.depth, 7);
@@ -470,7 +460,7 @@ static int on_progress(void *arg, int64_t done, int64_t total)
 static void test_redrive(void)
 {
     char *dir = test_tmpdir("queue-redrive");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "src", 2, NULL, 0));
     ASSERT_OK(td_topic_create(e, "src.dlq", 2, NULL, 0));
     ASSERT_OK(td_topic_create(e, "other", 1, NULL, 0));
@@ -556,7 +546,7 @@ static void test_redrive(void)
 static void test_saved_state_decoder(void)
 {
     char *dir = test_tmpdir("queue-saved");
-    td_engine *e = open_quiet(dir);
+    td_engine *e = test_engine_open(dir);
     ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
     produce(e, "t", 0, "k", 0, 4);
     ASSERT_OK(td_queue_create(e, "s", "t", NULL));
