@@ -464,6 +464,7 @@ typedef struct td_queue_info {
     char group[TD_TOPIC_NAME_MAX + 1];
     char topic[TD_TOPIC_NAME_MAX + 1];
     td_queue_policy policy;
+    char dead_letter_topic[TD_TOPIC_NAME_MAX + 1]; /* the policy's, or <topic>.dlq */
     int64_t created_ms;
     int64_t depth;          /* events not done: not yet delivered, in flight, waiting or held */
     int64_t in_flight;      /* delivered, not yet acked, nacked or timed out */

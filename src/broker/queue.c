@@ -1443,6 +1443,7 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
     snprintf(out->group, sizeof(out->group), "%s", g->name);
     snprintf(out->topic, sizeof(out->topic), "%s", g->topic);
     out->policy = g->pol;
+    dlq_name(g, out->dead_letter_topic, sizeof(out->dead_letter_topic));
     out->created_ms = g->created_ms;
     out->acked = g->acked;
     out->redelivered = g->redelivered;

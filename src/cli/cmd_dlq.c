@@ -86,13 +86,8 @@ static int list_local(const dlq_opts *o, json_t **out)
         for (size_t i = 0; i < nt; i++)
             if (is_dlq_name(t[i].name))
                 dlq_add(list, t[i].name, NULL);
-        for (size_t i = 0; i < nq; i++) {
-            char name[TD_TOPIC_NAME_MAX + 8];
-            snprintf(name, sizeof(name), "%s%s",
-                     q[i].policy.dead_letter_topic[0] ? q[i].policy.dead_letter_topic : q[i].topic,
-                     q[i].policy.dead_letter_topic[0] ? "" : ".dlq");
-            dlq_add(list, name, q[i].group);
-        }
+        for (size_t i = 0; i < nq; i++)
+            dlq_add(list, q[i].dead_letter_topic, q[i].group);
         json_t *d;
         size_t i;
         json_array_foreach(list, i, d)

@@ -101,9 +101,7 @@ static int policy_body(const queue_opts *o, json_t **out)
 static json_t *info_json(const td_queue_info *q)
 {
     const td_queue_policy *p = &q->policy;
-    char dlq[TD_TOPIC_NAME_MAX + 8];
-    snprintf(dlq, sizeof(dlq), "%s%s", p->dead_letter_topic[0] ? p->dead_letter_topic : q->topic,
-             p->dead_letter_topic[0] ? "" : ".dlq");
+    const char *dlq = q->dead_letter_topic;
     json_t *pol = json_pack(
         "{s:I,s:i,s:{s:I,s:f,s:I,s:f},s:s,s:s,s:i,s:i,s:s}", "ack_timeout_ms",
         (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries, "backoff", "initial_ms",
