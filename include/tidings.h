@@ -314,6 +314,13 @@ int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t wh
 int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                        int64_t *offset);
 
+/* Where a consumer group's offset reset puts a partition, as Kafka's kafka-consumer-groups
+ * --reset-offsets does: its log start (TD_RESET_EARLIEST), its high watermark (LATEST), `value`
+ * kept within those two (OFFSET), or the first offset at or after the time `value` (TIME). */
+enum td_reset_to { TD_RESET_EARLIEST, TD_RESET_LATEST, TD_RESET_OFFSET, TD_RESET_TIME };
+int td_offset_reset(td_engine *e, const char *topic, int32_t partition, int to, int64_t value,
+                    int64_t *offset);
+
 /*
  * Deletes the events of a partition below offset `before` (TD_OFFSET_LATEST: every event up to
  * the high watermark), like Kafka's DeleteRecords: the log start offset becomes `before`, durably

@@ -1222,14 +1222,34 @@ int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64
     return rc;
 }
 
+int td_offset_reset(td_engine *e, const char *topic, int32_t partition, int to, int64_t value,
+                    int64_t *offset)
+{
+    int64_t start, hwm;
+    int rc = td_offset_for(e, topic, partition, TD_OFFSET_EARLIEST, &start);
+    if (rc == 0)
+        rc = td_offset_for(e, topic, partition, TD_OFFSET_LATEST, &hwm);
+    if (rc)
+        return rc;
+    switch (to) {
+    case TD_RESET_EARLIEST:
+        *offset = start;
+        return 0;
+    case TD_RESET_LATEST:
+        *offset = hwm;
+        return 0;
+    case TD_RESET_OFFSET:
+        *offset = value < start ? start : value > hwm ? hwm : value;
+        return 0;
+    case TD_RESET_TIME:
+        return td_offset_for_time(e, topic, partition, value, offset);
+    default:
+        return td_fail(TD_EINVAL, "unknown offset reset %d", to);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Produce
- */
-/*
- * Routes and appends events to topic t over its partitions parts[0..nparts) (the table's, or an
- * acquired reference's view) without waiting for durability; the caller holds a reference on
- * t. Fills results (may be NULL) and, per partition it appended to, ends[p] = the end offset to
- * wait for (others -1; ends has nparts entries).
  */
 /* The most bytes an event can take in an uncompressed batch: its data and the largest varints
  * of its record's fields (length, attributes, timestamp and offset deltas, key and value
@@ -1242,6 +1262,12 @@ static size_t record_bound(const td_event *ev)
     return n;
 }
 
+/*
+ * Routes and appends events to topic t over its partitions parts[0..nparts) (the table's, or an
+ * acquired reference's view) without waiting for durability; the caller holds a reference on
+ * t. Fills results (may be NULL) and, per partition it appended to, ends[p] = the end offset to
+ * wait for (others -1; ends has nparts entries).
+ */
 static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td_event *events,
                           size_t n, td_produce_result *results, int64_t *ends)
 {

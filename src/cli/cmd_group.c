@@ -38,6 +38,9 @@ static const char group_usage[] =
     "  -h, --help              this help\n";
 
 enum { TO_NONE, TO_EARLIEST, TO_LATEST, TO_OFFSET, TO_TIME };
+/* The engine's reset for each (td_offset_reset). */
+static const int reset_to[] = {-1, TD_RESET_EARLIEST, TD_RESET_LATEST, TD_RESET_OFFSET,
+                               TD_RESET_TIME};
 #define MAX_TOPICS 64
 
 typedef struct group_opts {
@@ -234,26 +237,14 @@ static int local_reset(td_engine *e, const char *group, const group_opts *o, jso
     json_t *arr = json_array();
     for (size_t i = 0; code == EXIT_OK && i < n; i++) {
         td_offset_commit *c = &v[i];
-        int64_t start, hwm, off = 0, prev;
-        int rc = td_offset_for(e, c->topic, c->partition, TD_OFFSET_EARLIEST, &start);
-        if (!rc)
-            rc = td_offset_for(e, c->topic, c->partition, TD_OFFSET_LATEST, &hwm);
-        if (!rc && o->to == TO_TIME)
-            rc = td_offset_for_time(e, c->topic, c->partition, o->value, &off);
+        int64_t prev;
+        int rc = td_offset_reset(e, c->topic, c->partition, reset_to[o->to], o->value, &c->offset);
         if (rc) {
             code = cli_fail("resetting offsets", rc);
             break;
         }
-        /* As Kafka's tool: within the log's bounds. */
-        if (o->to == TO_EARLIEST)
-            off = start;
-        else if (o->to == TO_LATEST)
-            off = hwm;
-        else if (o->to == TO_OFFSET)
-            off = o->value < start ? start : o->value > hwm ? hwm : o->value;
-        c->offset = off;
         json_t *r = json_pack("{s:s,s:i,s:I}", "topic", c->topic, "partition", c->partition,
-                              "offset", (json_int_t)off);
+                              "offset", (json_int_t)c->offset);
         json_object_set_new(r, "previous",
                             td_group_committed(e, group, c->topic, c->partition, &prev) == 0
                                 ? json_integer(prev)

@@ -299,6 +299,36 @@ static void test_produce_splits_batches(void)
     test_rmrf(dir);
 }
 
+static void test_offset_reset(void)
+{
+    char *dir = test_tmpdir("reset");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "r", 1, NULL, 0));
+    for (int i = 0; i < 10; i++) {
+        td_event ev = {
+            .value = "v", .value_len = 1, .partition = 0, .timestamp_ms = 1000 * (i + 1)};
+        ASSERT_OK(td_produce(e, "r", &ev, 1, NULL));
+    }
+    ASSERT_OK(td_delete_records(e, "r", 0, 3, NULL));
+    int64_t off;
+    ASSERT_OK(td_offset_reset(e, "r", 0, TD_RESET_EARLIEST, 0, &off));
+    ASSERT_EQ(off, 3);
+    ASSERT_OK(td_offset_reset(e, "r", 0, TD_RESET_LATEST, 0, &off));
+    ASSERT_EQ(off, 10);
+    ASSERT_OK(td_offset_reset(e, "r", 0, TD_RESET_OFFSET, 1, &off));
+    ASSERT_EQ(off, 3); /* kept within the log */
+    ASSERT_OK(td_offset_reset(e, "r", 0, TD_RESET_OFFSET, 99, &off));
+    ASSERT_EQ(off, 10);
+    ASSERT_OK(td_offset_reset(e, "r", 0, TD_RESET_OFFSET, 5, &off));
+    ASSERT_EQ(off, 5);
+    ASSERT_OK(td_offset_reset(e, "r", 0, TD_RESET_TIME, 7500, &off));
+    ASSERT_EQ(off, 7);
+    ASSERT_EQ(td_offset_reset(e, "r", 0, 42, 0, &off), TD_EINVAL);
+    ASSERT_EQ(td_offset_reset(e, "r", 1, TD_RESET_LATEST, 0, &off), TD_ENOTFOUND);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 struct prod {
     td_engine *e;
     int id;
@@ -581,4 +611,5 @@ static void test_group_offsets(void)
 TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets),
           TEST(test_lock_and_format), TEST(test_topics_persist_delete_recreate),
           TEST(test_produce_routing_and_reads), TEST(test_produce_splits_batches),
-          TEST(test_concurrent_producers), TEST(test_retention_and_background))
+          TEST(test_offset_reset), TEST(test_concurrent_producers),
+          TEST(test_retention_and_background))

@@ -232,7 +232,12 @@ static void group_describe(hconn *hc, const char *group)
  * {"to": "earliest"|"latest"|"offset"|"time", "offset": N, "time": ms or "2026-01-02T03:04:05Z",
  *  "topics": ["t", {"topic": "t", "partitions": [0, 1]}], "dry_run": false}
  */
-enum { TO_EARLIEST, TO_LATEST, TO_OFFSET, TO_TIME };
+enum {
+    TO_EARLIEST = TD_RESET_EARLIEST,
+    TO_LATEST = TD_RESET_LATEST,
+    TO_OFFSET = TD_RESET_OFFSET,
+    TO_TIME = TD_RESET_TIME
+};
 
 typedef struct reset_op {
     net_conn *c;
@@ -403,23 +408,11 @@ static bool reset_offsets(hconn *hc, reset_op *op, int to, int64_t value)
     td_engine *e = hc->s->e;
     for (size_t i = 0; i < op->n; i++) {
         td_offset_commit *c = &op->v[i];
-        int64_t start, hwm, off = 0;
-        int rc = td_offset_for(e, c->topic, c->partition, TD_OFFSET_EARLIEST, &start);
-        if (!rc)
-            rc = td_offset_for(e, c->topic, c->partition, TD_OFFSET_LATEST, &hwm);
-        if (!rc && to == TO_TIME)
-            rc = td_offset_for_time(e, c->topic, c->partition, value, &off);
+        int rc = td_offset_reset(e, c->topic, c->partition, to, value, &c->offset);
         if (rc) {
             http_respond_td_error(hc, rc);
             return false;
         }
-        if (to == TO_EARLIEST)
-            off = start;
-        else if (to == TO_LATEST)
-            off = hwm;
-        else if (to == TO_OFFSET)
-            off = value < start ? start : value > hwm ? hwm : value;
-        c->offset = off;
         int64_t prev;
         if (td_group_committed(e, op->group, c->topic, c->partition, &prev) == 0)
             op->previous[i] = prev;
