@@ -470,10 +470,7 @@ static void group_reset(hconn *hc, const char *group)
         }
         value = json_integer_value(o);
     } else if (to == TO_TIME) {
-        json_t *t = json_object_get(b, "time");
-        if (json_is_integer(t) && json_integer_value(t) >= 0) {
-            value = json_integer_value(t);
-        } else if (!json_is_string(t) || http_parse_time(json_string_value(t), &value) != 0) {
+        if (!http_json_time(json_object_get(b, "time"), &value)) {
             http_respond_error(hc, 400, "invalid_argument",
                                "\"to\": \"time\" needs 'time': Unix milliseconds or an ISO 8601 "
                                "time such as \"2026-01-02T03:04:05Z\"");

@@ -144,6 +144,10 @@ void http_route_groups(hconn *hc, const char *group, const char *action);
 /* Whether the request's method is m (methods are case-sensitive). */
 bool http_method_is(const hconn *hc, const char *m);
 
+/* A time in a JSON body: Unix milliseconds (an integer >= 0) or an ISO 8601 string
+ * (http_parse_time). False for anything else. */
+bool http_json_time(const json_t *v, int64_t *ms);
+
 /* Fails (after answering 400) if obj has a key outside `allowed` (NULL-terminated). */
 bool http_only_keys(hconn *hc, json_t *obj, const char *const *allowed);
 

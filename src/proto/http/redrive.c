@@ -130,11 +130,7 @@ static bool opt_time(hconn *hc, json_t *b, const char *name, int64_t *out)
     *out = -1;
     if (!v || json_is_null(v))
         return true;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v) && http_parse_time(json_string_value(v), out) == 0)
+    if (http_json_time(v, out))
         return true;
     char msg[200];
     snprintf(msg, sizeof(msg), "'%s' must be Unix milliseconds or an ISO 8601 time", name);

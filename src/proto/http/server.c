@@ -108,6 +108,15 @@ void http_server_destroy(http_server *s)
     free(s);
 }
 
+bool http_json_time(const json_t *v, int64_t *ms)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *ms = json_integer_value(v);
+        return true;
+    }
+    return json_is_string(v) && http_parse_time(json_string_value(v), ms) == 0;
+}
+
 void http_server_stop_work(http_server *s)
 {
     if (s)
