@@ -141,8 +141,8 @@ static int list_remote(cli_remote *r, json_t **out)
         bool exists = false;
         snprintf(path, sizeof(path), "/v1/topics/%s", cli_json_str(x, "topic"));
         if (code == 0 && td_topic_name_validate(cli_json_str(x, "topic")) == 0) {
-            /* Created with its first dead letter: a 404 is "none yet" (asked quietly). */
-            exists = cli_remote_call(r, "GET", path, NULL, &t, NULL) == 0;
+            /* Created with its first dead letter: a 404 is "none yet". */
+            code = cli_remote_get_if_exists(r, path, &t, &exists, "listing dead-letter topics");
         }
         json_t *p;
         size_t k;

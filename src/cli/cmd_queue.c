@@ -227,20 +227,13 @@ static int queue_remote(const char *server, const char *action, const char *grou
             if (create)
                 json_object_set_new(body, "topic", json_string(o->topic));
             /* PUT creates or configures: create must not configure, nor configure create. */
-            json_t *cur = NULL;
-            int found = cli_remote_call(&r, "GET", path, NULL, &cur,
-                                        create ? NULL : "configuring queue group");
-            json_decref(cur);
-            if (create && found == EXIT_OK) {
-                fprintf(stderr, "tidings: creating queue group: queue group '%s' already exists\n",
-                        group);
-                code = EXIT_RUNTIME;
-            } else if (create && found != EXIT_NOTFOUND) {
-                code = found == EXIT_UNREACHABLE
-                           ? cli_remote_call(&r, "GET", path, NULL, NULL, "creating queue group")
-                           : found;
-            } else if (!create) {
-                code = found;
+            const char *what = create ? "creating queue group" : "configuring queue group";
+            bool exists = false;
+            code = cli_remote_get_if_exists(&r, path, NULL, &exists, what);
+            if (code == 0 && exists == create) {
+                fprintf(stderr, "tidings: %s: queue group '%s' %s\n", what, group,
+                        create ? "already exists" : "does not exist");
+                code = create ? EXIT_RUNTIME : EXIT_NOTFOUND;
             }
             if (code == 0)
                 code = cli_remote_call(&r, "PUT", path, body, out,

@@ -126,9 +126,9 @@ static int answer_error(long status, const body *b, const char *what)
     json_t *err = json_object_get(j, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     const char *msg = json_string_value(json_object_get(err, "message"));
-    if (what && msg)
+    if (msg)
         fprintf(stderr, "tidings: %s: %s\n", what, msg);
-    else if (what)
+    else
         fprintf(stderr, "tidings: %s: the broker answered HTTP %ld\n", what, status);
     int rc = EXIT_RUNTIME;
     if (status == 404)
@@ -144,9 +144,8 @@ static int answer_error(long status, const body *b, const char *what)
 
 static int transport_error(cli_remote *r, CURLcode cc, const char *what)
 {
-    if (what)
-        fprintf(stderr, "tidings: %s: cannot reach the broker at %s: %s\n", what, r->base,
-                r->err[0] ? r->err : curl_easy_strerror(cc));
+    fprintf(stderr, "tidings: %s: cannot reach the broker at %s: %s\n", what, r->base,
+            r->err[0] ? r->err : curl_easy_strerror(cc));
     return EXIT_UNREACHABLE;
 }
 
@@ -179,8 +178,9 @@ int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t 
     return code;
 }
 
-int cli_remote_call_text(cli_remote *r, const char *method, const char *path, const char *payload,
-                         size_t len, json_t **out, const char *what)
+/* The request; a 404 is answered quietly (EXIT_NOTFOUND, nothing printed) with quiet_404. */
+static int call(cli_remote *r, const char *method, const char *path, const char *payload,
+                size_t len, json_t **out, const char *what, bool quiet_404)
 {
     char url[8192];
     prepare(r, method, path, url, sizeof(url));
@@ -200,21 +200,35 @@ int cli_remote_call_text(cli_remote *r, const char *method, const char *path, co
     int code = EXIT_OK;
     if (cc != CURLE_OK) {
         code = transport_error(r, cc, what);
+    } else if (status == 404 && quiet_404) {
+        code = EXIT_NOTFOUND;
     } else if (status < 200 || status > 299) {
         code = answer_error(status, &b, what);
     } else if (out) {
         json_error_t je;
         *out = NULL;
         if (b.n && !(*out = json_loadb(b.p, b.n, 0, &je))) {
-            if (what)
-                fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what,
-                        je.text);
+            fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what, je.text);
             code = EXIT_RUNTIME;
         }
     }
     curl_slist_free_all(hdrs);
     free(b.p);
     return code;
+}
+
+int cli_remote_call_text(cli_remote *r, const char *method, const char *path, const char *payload,
+                         size_t len, json_t **out, const char *what)
+{
+    return call(r, method, path, payload, len, out, what, false);
+}
+
+int cli_remote_get_if_exists(cli_remote *r, const char *path, json_t **out, bool *exists,
+                             const char *what)
+{
+    int code = call(r, "GET", path, NULL, 0, out, what, true);
+    *exists = code == EXIT_OK;
+    return code == EXIT_NOTFOUND ? EXIT_OK : code;
 }
 
 /* ---------------------------------------------------------------------------------------------

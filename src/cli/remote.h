@@ -29,8 +29,8 @@ char *cli_remote_escape(cli_remote *r, const char *segment);
 
 /* One request: `path` (escaped, starting with '/') with `body` as JSON when not NULL. On a 2xx
  * answer, *out (when out is not NULL) is the answer's JSON (NULL for an empty body) and the
- * result is EXIT_OK. Otherwise prints "tidings: <what>: <the broker's message>" (nothing when
- * what is NULL) and returns the exit code: EXIT_NOTFOUND for 404, EXIT_USAGE for requests the
+ * result is EXIT_OK. Otherwise prints "tidings: <what>: <the broker's message>" and returns the
+ * exit code: EXIT_NOTFOUND for 404, EXIT_USAGE for requests the
  * broker found invalid, EXIT_UNREACHABLE when there was no answer, EXIT_RUNTIME otherwise. */
 int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *body, json_t **out,
                     const char *what);
@@ -38,6 +38,11 @@ int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t 
 /* The same with a body already serialized (len bytes of JSON; NULL for none). */
 int cli_remote_call_text(cli_remote *r, const char *method, const char *path, const char *payload,
                          size_t len, json_t **out, const char *what);
+
+/* A GET whose 404 is an answer, not an error: *exists tells which (*out is NULL then), and
+ * other failures are printed and returned as cli_remote_call does. */
+int cli_remote_get_if_exists(cli_remote *r, const char *path, json_t **out, bool *exists,
+                             const char *what);
 
 /* A streamed GET (Server-Sent Events): fn receives the body's bytes as they come and returns
  * false to stop. `last_event_id` is sent as Last-Event-ID when not NULL. *status is the answer's
