@@ -31,7 +31,8 @@ fuzz-smoke: fuzz
 	  name=$${f##*/fuzz_}; corpus=tests/fuzz/$$name/corpus; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
 	  mkdir -p build/fuzz/corpus-$$name; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build/fuzz/corpus-$$name $$corpus \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 -artifact_prefix=build/fuzz/$$name- \
+	    build/fuzz/corpus-$$name $$corpus \
 	    2>build/fuzz/$$name.log || { tail -40 build/fuzz/$$name.log; exit 1; }; \
 	done
 
