@@ -37,6 +37,7 @@ typedef struct qpart {
     int64_t next;
     qentry *v; /* sorted by offset */
     size_t n, cap;
+    size_t gone; /* entries done (state 0) not yet removed: none while the lock is free */
     td_iter *it; /* positioned at next, for new events; NULL until needed */
     bool dirty;
 } qpart;
@@ -359,10 +360,33 @@ bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64
     return true;
 }
 
-static void id_format(const qgroup *g, const qpart *p, const qentry *en, char *buf, size_t len)
+/* Writes v in decimal at w; returns the end. */
+static char *put_dec(char *w, uint64_t v)
 {
-    snprintf(buf, len, "%" PRId64 ".%" PRId32 ".%" PRId64 ".%" PRId32, g->topic_id, p->partition,
-             en->offset, en->deliveries);
+    char t[20];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *w++ = t[--n];
+    return w;
+}
+
+/* The id into buf: two int64 of at most 19 digits, two int32 of at most 10, three dots and
+ * the NUL. Called per delivery: no snprintf. */
+_Static_assert(19 + 10 + 19 + 10 + 3 + 1 <= TD_QUEUE_ID_MAX, "queue ids fit TD_QUEUE_ID_MAX");
+static void id_format(const qgroup *g, const qpart *p, const qentry *en, char *buf)
+{
+    char *w = put_dec(buf, (uint64_t)g->topic_id);
+    *w++ = '.';
+    w = put_dec(w, (uint32_t)p->partition);
+    *w++ = '.';
+    w = put_dec(w, (uint64_t)en->offset);
+    *w++ = '.';
+    w = put_dec(w, (uint32_t)en->deliveries);
+    *w = 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -422,7 +446,9 @@ static void consumer_release(qgroup *g, qentry *en)
     en->consumer = -1;
 }
 
-/* The entry is done: removed; under ordering=key, the next held event of its key is released. */
+/* The entry is done: left as a gap (state 0) that part_compact removes before the lock is let
+ * go, so that acking many entries of a partition moves the rest once, not once per ack. Under
+ * ordering=key, the next held event of its key is released. */
 static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
 {
     qentry *en = &p->v[idx];
@@ -430,7 +456,7 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
     if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key) {
         for (size_t i = idx + 1; i < p->n; i++) {
             qentry *h = &p->v[i];
-            if (h->has_key && h->key_hash == en->key_hash) {
+            if (h->state && h->has_key && h->key_hash == en->key_hash) {
                 if (h->state == Q_HELD) {
                     h->state = Q_WAITING;
                     h->at = now;
@@ -441,10 +467,24 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
         }
     }
     free(en->error);
-    memmove(&p->v[idx], &p->v[idx + 1], (p->n - idx - 1) * sizeof(*en));
-    p->n--;
+    en->error = NULL;
+    en->state = 0;
+    p->gone++;
     g->pending--;
     p->dirty = true;
+}
+
+/* Removes the gaps entry_done left. */
+static void part_compact(qpart *p)
+{
+    if (!p->gone)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].state)
+            p->v[k++] = p->v[i];
+    p->n = k;
+    p->gone = 0;
 }
 
 static double rnd(td_queues *q)
@@ -934,6 +974,7 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
     qentry *en = entry_find(p, j->offset, &idx);
     if (en && en->state == Q_DEAD) {
         entry_done(g, p, idx, now);
+        part_compact(p);
         g->dead_lettered++;
         q->seq++;
         notify(q);
@@ -1528,8 +1569,8 @@ static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en, c
     if (!broker_event_copy(ev, NULL, &msg->event))
         return -ENOMEM;
     m->n++;
-    id_format(g, p, en, msg->id, sizeof(msg->id));
-    snprintf(msg->topic, sizeof(msg->topic), "%s", g->topic);
+    id_format(g, p, en, msg->id);
+    memcpy(msg->topic, g->topic, strlen(g->topic) + 1);
     msg->deliveries = en->deliveries;
     return 0;
 }
@@ -1594,10 +1635,10 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             } else if (rc == 0 || rc == TD_ERANGE) {
                 /* Deleted by retention (or records deleted): nothing to deliver. */
                 entry_done(g, p, k, now);
-                k--;
                 rc = 0;
             }
         }
+        part_compact(p);
         if (it)
             td_iter_close(it);
         if (rc < 0)
@@ -1621,8 +1662,9 @@ static int part_iter(td_queues *q, qgroup *g, qpart *p, int64_t now)
     int64_t to = p->next < start ? start : end;
     TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
             g->name, g->topic, p->partition, p->next, to);
-    while (p->n && p->v[0].offset < to && p->v[0].offset < start)
-        entry_done(g, p, 0, now);
+    for (size_t k = 0; k < p->n && p->v[k].offset < to && p->v[k].offset < start; k++)
+        entry_done(g, p, k, now);
+    part_compact(p);
     p->next = to;
     p->dirty = true;
     return td_iter_open(q->e, g->topic, p->partition, p->next, &p->it);
@@ -1783,6 +1825,8 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
         if (results)
             results[i] = rc;
     }
+    for (int32_t i = 0; op == OP_ACK && i < g->nparts; i++)
+        part_compact(&g->parts[i]);
     int rc = 0;
     if (changed)
         notify(q);
