@@ -173,6 +173,12 @@ const char *const *td_topic_config_keys(void);
 /* Validates a topic name: 0 or TD_ENAME with the broken rule in td_last_error(). */
 int td_topic_name_validate(const char *name);
 
+/* Topic patterns (queue groups, live subscriptions): segments between dots, where '*' matches
+ * one segment and '#' zero or more ("orders.*" matches "orders.eu", "orders.#" also "orders"
+ * and "orders.eu.paris"). 1 when `topic` matches `pattern`, else 0 (also for an invalid pattern).
+ */
+int td_topic_matches(const char *pattern, const char *topic);
+
 /* Creates a topic with `partitions` (1..100000) partitions. TD_EEXIST if it exists, TD_ENAME,
  * TD_ECONFIG, TD_EINVAL for a bad partition count. */
 int td_topic_create(td_engine *e, const char *name, int32_t partitions,
@@ -471,8 +477,11 @@ typedef struct td_queue_info {
     char group[TD_TOPIC_NAME_MAX + 1];
     char topic[TD_TOPIC_NAME_MAX + 1];
     td_queue_policy policy;
-    char dead_letter_topic[TD_TOPIC_NAME_MAX + 1]; /* the policy's, or <topic>.dlq */
+    /* The policy's, or <topic>.dlq (for a wildcard group, a pattern: "orders.*.dlq"); "" when
+     * <topic>.dlq is too long a name. */
+    char dead_letter_topic[TD_TOPIC_NAME_MAX + 1];
     int64_t created_ms;
+    int32_t topics;         /* the topics it reads now: 1, or those its pattern matches */
     int64_t depth;          /* events not done: not yet delivered, in flight, waiting or held */
     int64_t in_flight;      /* delivered, not yet acked, nacked or timed out */
     int64_t waiting;        /* failed, waiting for their redelivery */

@@ -95,3 +95,11 @@ bool td_pattern_match(const char *p, size_t plen, const char *t, size_t tlen)
     }
     return true;
 }
+
+int td_topic_matches(const char *pattern, const char *topic)
+{
+    const char *why;
+    size_t pl = pattern ? strlen(pattern) : 0;
+    return pattern && topic && td_pattern_validate(pattern, pl, &why) == 0 &&
+           td_pattern_match(pattern, pl, topic, strlen(topic));
+}

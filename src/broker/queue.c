@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/engine_int.h"
+#include "broker/pattern.h"
 #include "broker/queue.h"
 
 enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
@@ -48,19 +49,41 @@ typedef struct qconsumer {
     int64_t seen_ms;
 } qconsumer;
 
-typedef struct qgroup {
+/* A topic the group reads. */
+typedef struct qtopic {
     char name[TD_TOPIC_NAME_MAX + 1];
-    char topic[TD_TOPIC_NAME_MAX + 1];
-    int64_t topic_id;
-    td_queue_policy pol;
-    int64_t created_ms;
+    size_t len;
+    int64_t id;
     qpart *parts;
     int32_t nparts;
+} qtopic;
+
+/* One partition of one topic: g->all lists them all, rebuilt whenever topics or partitions
+ * change (group_sync), so that loops over the partitions need not know about topics. */
+typedef struct qref {
+    qtopic *t;
+    qpart *p;
+} qref;
+
+typedef struct qgroup {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    char topic[TD_TOPIC_NAME_MAX + 1]; /* a topic, or a pattern (broker/pattern.h) */
+    bool wildcard;
+    td_queue_policy pol;
+    int64_t created_ms;
+    qtopic *topics; /* sorted by name */
+    size_t ntopics;
+    qref *all;
+    size_t nall;
+    uint64_t gen; /* the engine's topics generation the topics are in step with, if synced */
+    bool synced;
+    char (*forget)[TD_TOPIC_NAME_MAX + 1]; /* topics whose saved state goes at the next save */
+    size_t nforget;
     qconsumer *cons;
     size_t ncons;
     int64_t pending; /* entries in all partitions */
     int64_t acked, redelivered, dead_lettered;
-    int32_t rr; /* the partition new events are read from first */
+    size_t rr; /* the partition (in all) new events are read from first */
     int64_t dead_retry_at;
     /* Lower bounds that spare scans of every entry: no deadline passes before next_deadline,
      * nothing waiting is due before next_due; has_dead is set when an entry dies. */
@@ -316,13 +339,31 @@ static void policy_parse(const char *text, td_queue_policy *p)
     }
 }
 
-/* The dead-letter topic of a group on `topic`. */
-static void dlq_name(const qgroup *g, char *buf, size_t len)
+/* The dead-letter topic of the group's events from `topic`: false when <topic>.dlq is too long
+ * a name (check_dlq refuses that for a group on one topic; a wildcard group can meet it). */
+static bool dlq_name(const qgroup *g, const char *topic, char *buf, size_t len)
 {
     if (g->pol.dead_letter_topic[0])
         snprintf(buf, len, "%s", g->pol.dead_letter_topic);
-    else /* check_dlq made sure that it fits */
-        snprintf(buf, len, "%.*s.dlq", TD_TOPIC_NAME_MAX - 4, g->topic);
+    else if (strlen(topic) + 4 <= TD_TOPIC_NAME_MAX)
+        snprintf(buf, len, "%s.dlq", topic);
+    else
+        return false;
+    return true;
+}
+
+/* Whether a wildcard group's pattern matches the topic and the topic is not one of the group's
+ * own dead-letter topics: the configured one, or <T>.dlq for a topic T the pattern matches
+ * (else "orders.#" would read back what it dead-letters). */
+static bool group_reads(const qgroup *g, const char *topic)
+{
+    size_t n = strlen(topic), pl = strlen(g->topic);
+    if (!td_pattern_match(g->topic, pl, topic, n))
+        return false;
+    if (g->pol.dead_letter_topic[0])
+        return strcmp(topic, g->pol.dead_letter_topic) != 0;
+    return !(n > 4 && !strcmp(topic + n - 4, ".dlq") &&
+             td_pattern_match(g->topic, pl, topic, n - 4));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -377,9 +418,9 @@ static char *put_dec(char *w, uint64_t v)
 /* The id into buf: two int64 of at most 19 digits, two int32 of at most 10, three dots and
  * the NUL. Called per delivery: no snprintf. */
 _Static_assert(19 + 10 + 19 + 10 + 3 + 1 <= TD_QUEUE_ID_MAX, "queue ids fit TD_QUEUE_ID_MAX");
-static void id_format(const qgroup *g, const qpart *p, const qentry *en, char *buf)
+static void id_format(const qtopic *t, const qpart *p, const qentry *en, char *buf)
 {
-    char *w = put_dec(buf, (uint64_t)g->topic_id);
+    char *w = put_dec(buf, (uint64_t)t->id);
     *w++ = '.';
     w = put_dec(w, (uint32_t)p->partition);
     *w++ = '.';
@@ -550,8 +591,8 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
     int64_t next = INT64_MAX;
     char msg[80];
     snprintf(msg, sizeof(msg), "not acknowledged within %" PRId64 " ms", g->pol.ack_timeout_ms);
-    for (int32_t i = 0; i < g->nparts; i++) {
-        qpart *p = &g->parts[i];
+    for (size_t i = 0; i < g->nall; i++) {
+        qpart *p = g->all[i].p;
         for (size_t k = 0; k < p->n; k++) {
             qentry *en = &p->v[k];
             if (en->state == Q_INFLIGHT && en->at <= now) {
@@ -596,75 +637,211 @@ static void part_clear(qpart *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* Drops a topic's state (in memory; and from the catalog at the next save): its deliveries
+ * are forgotten, their consumers' counts released. */
+static void topic_drop(qgroup *g, qtopic *t)
+{
+    for (int32_t i = 0; i < t->nparts; i++) {
+        qpart *p = &t->parts[i];
+        for (size_t k = 0; k < p->n; k++)
+            consumer_release(g, &p->v[k]);
+        g->pending -= (int64_t)p->n;
+        part_clear(p);
+    }
+    free(t->parts);
+    t->parts = NULL;
+    t->nparts = 0;
+    char(*v)[TD_TOPIC_NAME_MAX + 1] = realloc(g->forget, (g->nforget + 1) * sizeof(*v));
+    if (v) { /* else the rows stay, and are dropped when next loaded (load_part) */
+        g->forget = v;
+        memcpy(g->forget[g->nforget++], t->name, t->len + 1);
+    }
+}
+
 static void group_free(qgroup *g)
 {
     if (!g)
         return;
-    for (int32_t i = 0; i < g->nparts; i++)
-        part_clear(&g->parts[i]);
-    free(g->parts);
+    for (size_t i = 0; i < g->ntopics; i++) {
+        for (int32_t k = 0; k < g->topics[i].nparts; k++)
+            part_clear(&g->topics[i].parts[k]);
+        free(g->topics[i].parts);
+    }
+    free(g->topics);
+    free(g->all);
+    free(g->forget);
     free(g->cons);
     free(g);
 }
 
-/* Grows the group to the topic's partition count: new partitions start at their first event
- * (their events are new). */
-static int group_grow(qgroup *g, int32_t nparts, int64_t start_of(void *, int32_t), void *arg)
+/* Grows the topic to nparts partitions. They start at the policy's start for the topics a group
+ * finds when `created`; else their events are new to the group: at 0, the log start. */
+static int topic_grow(td_engine *e, const qgroup *g, qtopic *t, int32_t nparts, bool created)
 {
-    if (nparts <= g->nparts)
+    if (nparts <= t->nparts)
         return 0;
-    qpart *v = realloc(g->parts, (size_t)nparts * sizeof(*v));
+    qpart *v = realloc(t->parts, (size_t)nparts * sizeof(*v));
     if (!v)
         return -ENOMEM;
-    g->parts = v;
-    for (int32_t i = g->nparts; i < nparts; i++) {
+    t->parts = v;
+    for (int32_t i = t->nparts; i < nparts; i++) {
         memset(&v[i], 0, sizeof(v[i]));
         v[i].partition = i;
-        v[i].next = start_of ? start_of(arg, i) : 0;
+        if (created)
+            td_offset_for(e, t->name, i,
+                          g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &v[i].next);
         v[i].dirty = true;
     }
-    g->nparts = nparts;
+    t->nparts = nparts;
     return 0;
 }
 
-/* The topic's id and partitions now; TD_ENOTFOUND if it is gone. */
-static int topic_now(td_engine *e, const char *topic, int64_t *id, int32_t *nparts)
+static qtopic *topic_find(qgroup *g, const char *name)
 {
-    td_topic_ref *ref;
-    int rc = broker_topic_acquire(e, topic, &ref);
-    if (rc)
-        return rc;
-    *id = broker_topic_id(ref);
-    *nparts = broker_topic_partitions(ref);
-    broker_topic_release(ref);
-    return 0;
+    for (size_t i = 0; i < g->ntopics; i++)
+        if (!strcmp(g->topics[i].name, name))
+            return &g->topics[i];
+    return NULL;
 }
 
-/* Keeps the group in step with its topic: more partitions, or a topic deleted and created again
- * (then the state restarts on the new topic from its start). Under q->mu. */
-static int group_sync_topic(td_queues *q, qgroup *g)
+static qtopic *topic_by_id(qgroup *g, int64_t id)
 {
+    for (size_t i = 0; i < g->ntopics; i++)
+        if (g->topics[i].id == id)
+            return &g->topics[i];
+    return NULL;
+}
+
+static int topic_cmp(const void *a, const void *b)
+{
+    return strcmp(((const qtopic *)a)->name, ((const qtopic *)b)->name);
+}
+
+/* One topic the group should read now. */
+typedef struct qwant {
+    char name[TD_TOPIC_NAME_MAX + 1];
     int64_t id;
     int32_t nparts;
-    int rc = topic_now(q->e, g->topic, &id, &nparts);
-    if (rc)
-        return td_fail(rc, "queue group '%s': topic '%s' does not exist", g->name, g->topic);
-    if (id != g->topic_id) {
-        TD_WARN("queue", "group %s: topic %s was created again; reading it from its start", g->name,
-                g->topic);
-        for (int32_t i = 0; i < g->nparts; i++) {
-            qpart *p = &g->parts[i];
-            for (size_t k = 0; k < p->n; k++)
-                consumer_release(g, &p->v[k]);
-            g->pending -= (int64_t)p->n;
-            part_clear(p);
-            p->partition = i;
-            p->dirty = true;
-        }
-        g->topic_id = id;
-        q->seq++;
+} qwant;
+
+/* The topics the group reads now: its topic, or those its pattern matches. */
+static int group_wants(td_engine *e, qgroup *g, qwant **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    td_topic_info *list = NULL;
+    size_t nlist = 1;
+    int rc = 0;
+    if (g->wildcard && (rc = td_topic_list(e, &list, &nlist)) != 0)
+        return rc;
+    qwant *v = calloc(nlist ? nlist : 1, sizeof(*v));
+    if (!v) {
+        free(list);
+        return -ENOMEM;
     }
-    return group_grow(g, nparts, NULL, NULL);
+    for (size_t i = 0; i < nlist; i++) {
+        const char *name = g->wildcard ? list[i].name : g->topic;
+        td_topic_ref *ref;
+        if ((g->wildcard && !group_reads(g, name)) || broker_topic_acquire(e, name, &ref) != 0)
+            continue; /* not read, or deleted meanwhile */
+        snprintf(v[*n].name, sizeof(v[*n].name), "%s", name);
+        v[*n].id = broker_topic_id(ref);
+        v[*n].nparts = broker_topic_partitions(ref);
+        broker_topic_release(ref);
+        (*n)++;
+    }
+    free(list);
+    *out = v;
+    return 0;
+}
+
+/*
+ * Keeps the group in step with the topics: more partitions; topics created (a wildcard group
+ * reads them from their start); topics deleted (their state goes), or deleted and created again
+ * (the state restarts on the new topic, from its start). `created`: the group is new, and reads
+ * the topics it finds from the policy's start. Cheap when no topic changed (the engine's topics
+ * generation). TD_ENOTFOUND when a group on one topic finds it missing (its state stays, should
+ * the topic come back). *changed is set when there is state to save. Under q->mu for a group
+ * in q->g.
+ */
+static int group_sync(td_engine *e, qgroup *g, bool created, bool *changed_out)
+{
+    uint64_t gen = broker_topics_generation(e);
+    if (g->synced && gen == g->gen)
+        return 0;
+    qwant *want;
+    size_t nwant;
+    int rc = group_wants(e, g, &want, &nwant);
+    if (rc)
+        return rc;
+    if (!g->wildcard && nwant == 0) {
+        free(want);
+        return td_fail(TD_ENOTFOUND, "queue group '%s': topic '%s' does not exist", g->name,
+                       g->topic);
+    }
+    bool changed = false;
+    /* Gone, or created again: dropped. */
+    for (size_t i = 0; i < g->ntopics;) {
+        qtopic *t = &g->topics[i];
+        size_t k = 0;
+        while (k < nwant && strcmp(want[k].name, t->name))
+            k++;
+        if (k < nwant && want[k].id == t->id) {
+            i++;
+            continue;
+        }
+        if (k < nwant)
+            TD_WARN("queue", "group %s: topic %s was created again; reading it from its start",
+                    g->name, t->name);
+        topic_drop(g, t);
+        memmove(t, t + 1, (g->ntopics - i - 1) * sizeof(*t));
+        g->ntopics--;
+        changed = true;
+    }
+    for (size_t k = 0; k < nwant && rc == 0; k++) {
+        qtopic *t = topic_find(g, want[k].name);
+        if (!t) {
+            qtopic *v = realloc(g->topics, (g->ntopics + 1) * sizeof(*v));
+            if (!v) {
+                rc = -ENOMEM;
+                break;
+            }
+            g->topics = v;
+            t = &g->topics[g->ntopics++];
+            memset(t, 0, sizeof(*t));
+            snprintf(t->name, sizeof(t->name), "%s", want[k].name);
+            t->len = strlen(t->name);
+            t->id = want[k].id;
+            changed = true;
+        }
+        if (want[k].nparts > t->nparts) {
+            rc = topic_grow(e, g, t, want[k].nparts, created);
+            changed = true;
+        }
+    }
+    free(want);
+    if (changed) {
+        qsort(g->topics, g->ntopics, sizeof(*g->topics), topic_cmp);
+        size_t n = 0;
+        for (size_t i = 0; i < g->ntopics; i++)
+            n += (size_t)g->topics[i].nparts;
+        qref *all = realloc(g->all, (n ? n : 1) * sizeof(*all));
+        if (!all) {
+            rc = -ENOMEM;
+            g->nall = 0; /* no partition is read until a sync succeeds */
+        } else {
+            g->all = all;
+            g->nall = 0;
+            for (size_t i = 0; i < g->ntopics; i++)
+                for (int32_t k = 0; k < g->topics[i].nparts; k++)
+                    g->all[g->nall++] = (qref){&g->topics[i], &g->topics[i].parts[k]};
+        }
+        g->rr = 0;
+        *changed_out = true;
+    }
+    g->synced = rc == 0;
+    g->gen = gen;
+    return rc;
 }
 
 static int consumer_slot(qgroup *g, const char *name, int64_t now, int64_t idle_ms)
@@ -808,26 +985,33 @@ static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t l
     return rc == 0;
 }
 
-typedef struct load_ctx {
-    qgroup *g;
-    td_engine *e;
-} load_ctx;
-
 static int load_part(void *arg, const catalog_qpart *c)
 {
-    load_ctx *lc = arg;
-    qgroup *g = lc->g;
-    if (strcmp(c->topic, g->topic) != 0 || c->topic_id != g->topic_id || c->partition < 0 ||
-        c->partition >= g->nparts)
-        return 0; /* an older topic of that name, or partitions it no longer has */
-    qpart *p = &g->parts[c->partition];
+    qgroup *g = arg;
+    qtopic *t = topic_find(g, c->topic);
+    if (!t || c->topic_id != t->id || c->partition < 0 || c->partition >= t->nparts) {
+        /* An older topic of that name, or one gone: its rows go at the next save. A partition
+         * the topic no longer has cannot be: partitions are only ever added. */
+        if (t && c->topic_id == t->id)
+            return 0;
+        for (size_t i = 0; i < g->nforget; i++)
+            if (!strcmp(g->forget[i], c->topic))
+                return 0;
+        char(*v)[TD_TOPIC_NAME_MAX + 1] = realloc(g->forget, (g->nforget + 1) * sizeof(*v));
+        if (v) {
+            g->forget = v;
+            snprintf(g->forget[g->nforget++], sizeof(*v), "%s", c->topic);
+        }
+        return 0;
+    }
+    qpart *p = &t->parts[c->partition];
     p->next = c->next;
     p->dirty = false;
     if (!entries_decode(g, p, c->pending, c->pending_len)) {
         TD_WARN("queue",
-                "group %s: the saved state of partition %" PRId32
+                "group %s: the saved state of %s/%" PRId32
                 " is unreadable; delivering again from offset %" PRId64,
-                g->name, c->partition, c->floor);
+                g->name, t->name, c->partition, c->floor);
         g->pending -= (int64_t)p->n;
         for (size_t k = 0; k < p->n; k++)
             free(p->v[k].error);
@@ -838,22 +1022,14 @@ static int load_part(void *arg, const catalog_qpart *c)
     return 0;
 }
 
-static int64_t start_earliest(void *arg, int32_t partition)
-{
-    const qgroup *g = ((load_ctx *)arg)->g;
-    int64_t off = 0;
-    td_offset_for(((load_ctx *)arg)->e, g->topic, partition,
-                  g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &off);
-    return off;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * The worker: deadlines, dead letters, saving
  */
 typedef struct dead_job {
     char group[TD_TOPIC_NAME_MAX + 1];
     char topic[TD_TOPIC_NAME_MAX + 1];
-    char dlq[TD_TOPIC_NAME_MAX + 1];
+    char dlq[TD_TOPIC_NAME_MAX + 1]; /* "": <topic>.dlq is too long a name */
+    int64_t topic_id;
     int32_t partition;
     int64_t offset, first_fail, last_fail;
     int32_t deliveries;
@@ -865,6 +1041,9 @@ typedef struct dead_job {
  * exists (retention deleted it: nothing to keep). */
 static int dead_letter(td_engine *e, const dead_job *j)
 {
+    if (!j->dlq[0])
+        return td_fail(TD_ECONFIG, "%s.dlq is too long a topic name: set dead.letter.topic",
+                       j->topic);
     td_iter *it;
     int rc = td_iter_open(e, j->topic, j->partition, j->offset, &it);
     if (rc == TD_ERANGE || rc == TD_ENOTFOUND)
@@ -932,16 +1111,19 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
         qgroup *g = q->g[i];
         if (!g->has_dead || g->dead_retry_at > now)
             continue;
-        for (int32_t pi = 0; pi < g->nparts; pi++) {
-            qpart *p = &g->parts[pi];
+        for (size_t pi = 0; pi < g->nall; pi++) {
+            const qtopic *t = g->all[pi].t;
+            const qpart *p = g->all[pi].p;
             for (size_t k = 0; k < p->n; k++) {
-                qentry *en = &p->v[k];
+                const qentry *en = &p->v[k];
                 if (en->state != Q_DEAD)
                     continue;
                 memset(j, 0, sizeof(*j));
                 snprintf(j->group, sizeof(j->group), "%s", g->name);
-                snprintf(j->topic, sizeof(j->topic), "%s", g->topic);
-                dlq_name(g, j->dlq, sizeof(j->dlq));
+                memcpy(j->topic, t->name, t->len + 1);
+                j->topic_id = t->id;
+                if (!dlq_name(g, t->name, j->dlq, sizeof(j->dlq)))
+                    j->dlq[0] = 0;
                 j->partition = p->partition;
                 j->offset = en->offset;
                 j->first_fail = en->first_fail;
@@ -959,7 +1141,8 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
 static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
 {
     qgroup *g = group_find(q, j->group, NULL);
-    if (!g || j->partition >= g->nparts)
+    qtopic *t = g ? topic_find(g, j->topic) : NULL;
+    if (!t || t->id != j->topic_id || j->partition >= t->nparts)
         return;
     if (rc) {
         TD_WARN("queue",
@@ -969,7 +1152,7 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
         g->dead_retry_at = now + DEAD_RETRY_MS;
         return;
     }
-    qpart *p = &g->parts[j->partition];
+    qpart *p = &t->parts[j->partition];
     size_t idx;
     qentry *en = entry_find(p, j->offset, &idx);
     if (en && en->state == Q_DEAD) {
@@ -990,11 +1173,15 @@ static void save(td_queues *q)
     size_t n = 0, cap = 0;
     catalog_qpart *v = NULL;
     int rc = 0;
+    /* Per group: the topics to forget first (one may come back under its name), then the
+     * changed partitions. */
     for (size_t i = 0; i < q->n && rc == 0; i++) {
         qgroup *g = q->g[i];
-        for (int32_t pi = 0; pi < g->nparts && rc == 0; pi++) {
-            qpart *p = &g->parts[pi];
-            if (!p->dirty)
+        size_t nf = g->nforget;
+        for (size_t k = 0; k < nf + g->nall && rc == 0; k++) {
+            const qtopic *t = k < nf ? NULL : g->all[k - nf].t;
+            qpart *p = k < nf ? NULL : g->all[k - nf].p;
+            if (p && !p->dirty)
                 continue;
             if (n == cap) {
                 size_t c = cap ? cap * 2 : 16;
@@ -1007,25 +1194,31 @@ static void save(td_queues *q)
                 cap = c;
             }
             size_t len = 0;
-            unsigned char *blob = entries_encode(p, &len);
-            char *gn = strdup(g->name), *tn = strdup(g->topic);
-            if (!blob || !gn || !tn) {
+            unsigned char *blob = p ? entries_encode(p, &len) : NULL;
+            char *gn = strdup(g->name), *tn = strdup(p ? t->name : g->forget[k]);
+            if ((p && !blob) || !gn || !tn) {
                 free(blob);
                 free(gn);
                 free(tn);
                 rc = -ENOMEM;
                 break;
             }
+            if (!p) {
+                v[n++] = (catalog_qpart){.group = gn, .topic = tn, .forget = true};
+                continue;
+            }
             v[n++] = (catalog_qpart){.group = gn,
                                      .topic = tn,
                                      .partition = p->partition,
-                                     .topic_id = g->topic_id,
+                                     .topic_id = t->id,
                                      .floor = p->n ? p->v[0].offset : p->next,
                                      .next = p->next,
                                      .pending = blob,
                                      .pending_len = len};
             p->dirty = false;
         }
+        if (rc == 0)
+            g->nforget = 0; /* should the save fail, load_part forgets them at the next open */
     }
     pthread_mutex_unlock(&q->mu);
     if (rc == 0 && n) {
@@ -1038,8 +1231,8 @@ static void save(td_queues *q)
         TD_ERROR("queue", "cannot save queue state: %s", td_last_error());
         /* Saved again at the next turn: mark what was taken as changed. */
         for (size_t i = 0; i < q->n; i++)
-            for (int32_t pi = 0; pi < q->g[i]->nparts; pi++)
-                q->g[i]->parts[pi].dirty = true;
+            for (size_t k = 0; k < q->g[i]->nall; k++)
+                q->g[i]->all[k].p->dirty = true;
     }
     q->save_rc = rc;
     q->saved_seq = seq;
@@ -1214,28 +1407,24 @@ int queues_open(td_engine *e, td_queues **out)
         policy_parse(cq[i].policy, &g->pol);
         g->created_ms = cq[i].created_ms;
         q->g[q->n++] = g;
-        int32_t nparts = 0;
-        if (topic_now(e, g->topic, &g->topic_id, &nparts) != 0) {
+        g->wildcard = !td_pattern_is_literal(g->topic, strlen(g->topic));
+        /* The topics as they are now, every partition at 0 and changed; then what was saved. */
+        bool changed = false;
+        if ((rc = group_sync(e, g, false, &changed)) == TD_ENOTFOUND) {
             TD_WARN("queue", "group %s: topic %s does not exist", g->name, g->topic);
+            td_error_clear();
             continue;
         }
-        load_ctx lc = {g, e};
-        if ((rc = group_grow(g, nparts, NULL, NULL)) != 0)
+        if (rc)
             goto fail;
-        for (int32_t pi = 0; pi < nparts; pi++)
-            g->parts[pi].next = -1; /* not saved yet */
         pthread_mutex_lock(&e->admin_mu);
-        rc = catalog_qparts_list(e->cat, g->name, load_part, &lc);
+        rc = catalog_qparts_list(e->cat, g->name, load_part, g);
         pthread_mutex_unlock(&e->admin_mu);
         if (rc)
             goto fail;
-        for (int32_t pi = 0; pi < nparts; pi++) {
-            if (g->parts[pi].next < 0) { /* never saved: a partition added since */
-                g->parts[pi].next = 0;
-                g->parts[pi].dirty = true;
+        for (size_t k = 0; k < g->nall; k++)
+            if (g->all[k].p->dirty) /* never saved: a partition or a topic new since */
                 q->seq++;
-            }
-        }
     }
     free(cq);
     cq = NULL;
@@ -1310,8 +1499,12 @@ static td_queues *queues_of(td_engine *e)
     return e ? e->queues : NULL;
 }
 
+/* A group on one topic can be checked now; a wildcard group's topics come and go (group_reads
+ * keeps its dead-letter topics out of it; dead_letter refuses a <topic>.dlq too long). */
 static int check_dlq(const char *topic, const td_queue_policy *p)
 {
+    if (!td_pattern_is_literal(topic, strlen(topic)))
+        return 0;
     if (p->dead_letter_topic[0])
         return strcmp(p->dead_letter_topic, topic)
                    ? 0
@@ -1337,6 +1530,9 @@ int td_queue_create(td_engine *e, const char *group, const char *topic,
         pol = *policy;
     else
         td_queue_policy_init(&pol);
+    const char *why = NULL;
+    if (td_pattern_validate(topic, strlen(topic), &why) != 0)
+        return td_fail(TD_ENAME, "invalid topic or pattern '%s': %s", topic, why);
     if ((rc = check_dlq(topic, &pol)) != 0)
         return rc;
     catalog_queue cq;
@@ -1353,15 +1549,11 @@ int td_queue_create(td_engine *e, const char *group, const char *topic,
     snprintf(g->topic, sizeof(g->topic), "%s", topic);
     g->pol = pol;
     g->created_ms = cq.created_ms;
-    int32_t nparts;
-    if ((rc = topic_now(e, topic, &g->topic_id, &nparts)) != 0) {
+    g->wildcard = !td_pattern_is_literal(topic, strlen(topic));
+    bool changed = false;
+    if ((rc = group_sync(e, g, true, &changed)) != 0) {
         group_free(g);
-        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
-    }
-    load_ctx lc = {g, e};
-    if ((rc = group_grow(g, nparts, start_earliest, &lc)) != 0) {
-        group_free(g);
-        return rc;
+        return rc == TD_ENOTFOUND ? td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic) : rc;
     }
     pthread_mutex_lock(&q->save_mu);
     pthread_mutex_lock(&q->mu);
@@ -1431,14 +1623,17 @@ int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *p
         if ((g = group_find(q, group, NULL)) != NULL) {
             g->pol = *policy;
             /* Without per-key ordering nothing is held back any more. */
-            for (int32_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nparts; i++)
-                for (size_t k = 0; k < g->parts[i].n; k++)
-                    if (g->parts[i].v[k].state == Q_HELD) {
-                        g->parts[i].v[k].state = Q_WAITING;
-                        g->parts[i].v[k].at = td_wall_ms();
-                        g->parts[i].dirty = true;
+            for (size_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nall; i++) {
+                qpart *p = g->all[i].p;
+                for (size_t k = 0; k < p->n; k++)
+                    if (p->v[k].state == Q_HELD) {
+                        p->v[k].state = Q_WAITING;
+                        p->v[k].at = td_wall_ms();
+                        p->dirty = true;
                         g->next_due = 0;
                     }
+            }
+            g->synced = false; /* a new dead-letter topic may change what a pattern reads */
             q->seq++;
         }
         pthread_cond_signal(&q->work_cv);
@@ -1480,20 +1675,28 @@ int td_queue_delete(td_engine *e, const char *group)
 /* Under q->mu. */
 static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
 {
+    bool changed = false;
+    if (group_sync(e, g, false, &changed) != 0)
+        td_error_clear(); /* its topic is gone: described as it was */
+    if (changed)
+        e->queues->seq++;
     memset(out, 0, sizeof(*out));
     snprintf(out->group, sizeof(out->group), "%s", g->name);
     snprintf(out->topic, sizeof(out->topic), "%s", g->topic);
     out->policy = g->pol;
-    dlq_name(g, out->dead_letter_topic, sizeof(out->dead_letter_topic));
+    if (!dlq_name(g, g->topic, out->dead_letter_topic, sizeof(out->dead_letter_topic)))
+        out->dead_letter_topic[0] = 0;
     out->created_ms = g->created_ms;
+    out->topics = (int32_t)g->ntopics;
     out->acked = g->acked;
     out->redelivered = g->redelivered;
     out->dead_lettered = g->dead_lettered;
     out->oldest_unacked_ms = -1;
-    for (int32_t i = 0; i < g->nparts; i++) {
-        qpart *p = &g->parts[i];
+    for (size_t i = 0; i < g->nall; i++) {
+        const qtopic *t = g->all[i].t;
+        const qpart *p = g->all[i].p;
         int64_t hwm = p->next;
-        if (td_offset_for(e, g->topic, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next)
+        if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next)
             out->depth += hwm - p->next;
         out->depth += (int64_t)p->n;
         for (size_t k = 0; k < p->n; k++) {
@@ -1553,7 +1756,7 @@ typedef struct msgs {
 } msgs;
 
 /* Appends a copy of ev (its bytes in one block owned by the message). */
-static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en, const td_event *ev)
+static int msg_add(msgs *m, const qtopic *t, const qpart *p, const qentry *en, const td_event *ev)
 {
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
@@ -1569,8 +1772,8 @@ static int msg_add(msgs *m, const qgroup *g, const qpart *p, const qentry *en, c
     if (!broker_event_copy(ev, NULL, &msg->event))
         return -ENOMEM;
     m->n++;
-    id_format(g, p, en, msg->id);
-    memcpy(msg->topic, g->topic, strlen(g->topic) + 1);
+    id_format(t, p, en, msg->id);
+    memcpy(msg->topic, t->name, t->len + 1);
     msg->deliveries = en->deliveries;
     return 0;
 }
@@ -1601,8 +1804,9 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
     if (now < g->next_due)
         return 0;
     int64_t next_due = INT64_MAX;
-    for (int32_t pi = 0; pi < g->nparts; pi++) {
-        qpart *p = &g->parts[pi];
+    for (size_t pi = 0; pi < g->nall; pi++) {
+        const qtopic *t = g->all[pi].t;
+        qpart *p = g->all[pi].p;
         /* One iterator per partition, read forward from one due entry to the next. */
         td_iter *it = NULL;
         int64_t pos = -1; /* the offset the iterator returns next */
@@ -1619,7 +1823,7 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 td_iter_close(it);
                 it = NULL;
             }
-            if (!it && (rc = td_iter_open(q->e, g->topic, p->partition, en->offset, &it)) != 0)
+            if (!it && (rc = td_iter_open(q->e, t->name, p->partition, en->offset, &it)) != 0)
                 it = NULL;
             td_event ev = {0};
             int r = 0;
@@ -1630,7 +1834,7 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             pos = rc == 0 && r == 1 ? ev.offset + 1 : INT64_MAX;
             if (rc == 0 && r == 1 && ev.offset == en->offset) {
                 deliver(g, en, slot, now);
-                rc = msg_add(m, g, p, en, &ev);
+                rc = msg_add(m, t, p, en, &ev);
                 p->dirty = true;
             } else if (rc == 0 || rc == TD_ERANGE) {
                 /* Deleted by retention (or records deleted): nothing to deliver. */
@@ -1649,25 +1853,25 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
 }
 
 /* The partition's iterator at next, repositioned at the log start when retention passed it. */
-static int part_iter(td_queues *q, qgroup *g, qpart *p, int64_t now)
+static int part_iter(td_queues *q, qgroup *g, const qtopic *t, qpart *p, int64_t now)
 {
     if (p->it)
         return 0;
-    int rc = td_iter_open(q->e, g->topic, p->partition, p->next, &p->it);
+    int rc = td_iter_open(q->e, t->name, p->partition, p->next, &p->it);
     if (rc != TD_ERANGE)
         return rc;
     int64_t start = 0, end = 0;
-    td_offset_for(q->e, g->topic, p->partition, TD_OFFSET_EARLIEST, &start);
-    td_offset_for(q->e, g->topic, p->partition, TD_OFFSET_LATEST, &end);
+    td_offset_for(q->e, t->name, p->partition, TD_OFFSET_EARLIEST, &start);
+    td_offset_for(q->e, t->name, p->partition, TD_OFFSET_LATEST, &end);
     int64_t to = p->next < start ? start : end;
     TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
-            g->name, g->topic, p->partition, p->next, to);
+            g->name, t->name, p->partition, p->next, to);
     for (size_t k = 0; k < p->n && p->v[k].offset < to && p->v[k].offset < start; k++)
         entry_done(g, p, k, now);
     part_compact(p);
     p->next = to;
     p->dirty = true;
-    return td_iter_open(q->e, g->topic, p->partition, p->next, &p->it);
+    return td_iter_open(q->e, t->name, p->partition, p->next, &p->it);
 }
 
 /* New events, one per partition per round, while the limits allow. */
@@ -1676,10 +1880,10 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
     bool progress = true;
     while (progress && m->n < want && g->pending < g->pol.max_in_flight) {
         progress = false;
-        for (int32_t r = 0; r < g->nparts && m->n < want && g->pending < g->pol.max_in_flight;
-             r++) {
-            qpart *p = &g->parts[(g->rr + r) % g->nparts];
-            int rc = part_iter(q, g, p, now);
+        for (size_t r = 0; r < g->nall && m->n < want && g->pending < g->pol.max_in_flight; r++) {
+            const qref *ref = &g->all[(g->rr + r) % g->nall];
+            qpart *p = ref->p;
+            int rc = part_iter(q, g, ref->t, p, now);
             if (rc)
                 return rc;
             td_event ev;
@@ -1708,10 +1912,10 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 continue;
             }
             deliver(g, en, slot, now);
-            if ((rc = msg_add(m, g, p, en, &ev)) != 0)
+            if ((rc = msg_add(m, ref->t, p, en, &ev)) != 0)
                 return rc;
         }
-        g->rr = g->nparts ? (g->rr + 1) % g->nparts : 0;
+        g->rr = g->nall ? (g->rr + 1) % g->nall : 0;
     }
     return 0;
 }
@@ -1728,8 +1932,11 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
     msgs m = {0};
     pthread_mutex_lock(&q->mu);
     qgroup *g = group_find(q, group, NULL);
-    int rc = g ? group_sync_topic(q, g)
+    bool changed = false;
+    int rc = g ? group_sync(e, g, false, &changed)
                : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    if (changed)
+        q->seq++;
     if (rc == 0) {
         int64_t now = td_wall_ms();
         bool dead = false;
@@ -1769,12 +1976,13 @@ static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int 
 {
     int64_t topic_id, offset;
     int32_t partition, deliveries;
+    qtopic *t = NULL;
     if (!queue_id_parse(id, &topic_id, &partition, &offset, &deliveries) ||
-        topic_id != g->topic_id || partition >= g->nparts) {
+        !(t = topic_by_id(g, topic_id)) || partition >= t->nparts) {
         *rc = TD_EINVAL;
         return NULL;
     }
-    qpart *p = &g->parts[partition];
+    qpart *p = &t->parts[partition];
     qentry *en = entry_find(p, offset, idx);
     if (!en || en->state != Q_INFLIGHT || en->deliveries != deliveries) {
         *rc = en || offset < p->next ? TD_ESTALE : TD_EINVAL;
@@ -1825,8 +2033,8 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
         if (results)
             results[i] = rc;
     }
-    for (int32_t i = 0; op == OP_ACK && i < g->nparts; i++)
-        part_compact(&g->parts[i]);
+    for (size_t i = 0; op == OP_ACK && i < g->nall; i++)
+        part_compact(g->all[i].p);
     int rc = 0;
     if (changed)
         notify(q);

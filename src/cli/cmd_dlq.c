@@ -66,6 +66,30 @@ static void dlq_add(json_t *list, const char *topic, const char *group)
         json_array_append_new(json_object_get(found, "groups"), json_string(group));
 }
 
+/* A group's dead-letter topic(s): one name, or for a wildcard group a pattern ("orders.*.dlq"),
+ * whose matches among the topics in the list so far get the group (the pattern itself is
+ * listed while none exists yet). */
+static void dlq_add_group(json_t *list, const char *dlq, const char *group)
+{
+    if (!strpbrk(dlq, "*#")) {
+        dlq_add(list, dlq, group);
+        return;
+    }
+    json_t *d;
+    size_t i;
+    bool any = false;
+    json_array_foreach(list, i, d)
+    {
+        if (!strpbrk(cli_json_str(d, "topic"), "*#") &&
+            td_topic_matches(dlq, cli_json_str(d, "topic"))) {
+            json_array_append_new(json_object_get(d, "groups"), json_string(group));
+            any = true;
+        }
+    }
+    if (!any)
+        dlq_add(list, dlq, group);
+}
+
 static bool is_dlq_name(const char *t)
 {
     size_t n = strlen(t);
@@ -87,7 +111,7 @@ static int list_local(const dlq_opts *o, json_t **out)
             if (is_dlq_name(t[i].name))
                 dlq_add(list, t[i].name, NULL);
         for (size_t i = 0; i < nq; i++)
-            dlq_add(list, q[i].dead_letter_topic, q[i].group);
+            dlq_add_group(list, q[i].dead_letter_topic, q[i].group);
         json_t *d;
         size_t i;
         json_array_foreach(list, i, d)
@@ -130,8 +154,8 @@ static int list_remote(cli_remote *r, json_t **out)
     }
     json_array_foreach(json_object_get(qs, "queues"), i, x)
     {
-        dlq_add(list, cli_json_str(json_object_get(x, "policy"), "dead_letter_topic"),
-                cli_json_str(x, "group"));
+        dlq_add_group(list, cli_json_str(json_object_get(x, "policy"), "dead_letter_topic"),
+                      cli_json_str(x, "group"));
     }
     json_array_foreach(list, i, x)
     {

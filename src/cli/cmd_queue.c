@@ -119,6 +119,7 @@ static json_t *info_json(const td_queue_info *q)
     json_object_set_new(o, "oldest_unacked_ms",
                         q->oldest_unacked_ms < 0 ? json_null()
                                                  : json_integer(q->oldest_unacked_ms));
+    json_object_set_new(o, "topic_count", json_integer(q->topics));
     json_object_set_new(o, "policy", pol);
     return o;
 }
@@ -291,8 +292,11 @@ static void print_describe(const json_t *q)
     json_t *p = json_object_get(q, "policy"), *b = json_object_get(p, "backoff");
     char created[32];
     cli_format_time(cli_json_int(q, "created_ms"), created, sizeof(created));
-    printf("group          %s\ntopic          %s\ncreated        %s\n", cli_json_str(q, "group"),
-           cli_json_str(q, "topic"), created);
+    printf("group          %s\ntopic          %s", cli_json_str(q, "group"),
+           cli_json_str(q, "topic"));
+    if (strpbrk(cli_json_str(q, "topic"), "*#")) /* a pattern */
+        printf(" (%" PRId64 " topics)", cli_json_int(q, "topic_count"));
+    printf("\ncreated        %s\n", created);
     printf("depth          %" PRId64 "\nin flight      %" PRId64 "\nwaiting        %" PRId64
            "\nheld           %" PRId64 "\nconsumers      %" PRId64 "\n",
            cli_json_int(q, "depth"), cli_json_int(q, "in_flight"), cli_json_int(q, "waiting"),
@@ -483,8 +487,8 @@ int cmd_queue(int argc, char **argv)
         code = cli_usage_error("queue", "queue %s needs 1 to 1000 delivery ids", action);
         goto out;
     }
-    if (!strcmp(action, "create") && (!o.topic || td_topic_name_validate(o.topic) != 0)) {
-        code = cli_usage_error("queue", "queue create needs --topic TOPIC");
+    if (!strcmp(action, "create") && (!o.topic || !*o.topic)) { /* checked by the engine */
+        code = cli_usage_error("queue", "queue create needs --topic TOPIC (or a PATTERN)");
         goto out;
     }
     if (!strcmp(action, "configure") && o.nconfigs == 0) {

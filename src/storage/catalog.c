@@ -750,7 +750,7 @@ int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n)
     int rc = exec(c, "BEGIN IMMEDIATE");
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st, *del;
     if (sqlite3_prepare_v2(c->db,
                            "INSERT OR REPLACE INTO queue_parts(grp, topic, partition, topic_id, "
                            "floor, next, pending) VALUES(?,?,?,?,?,?,?)",
@@ -759,8 +759,23 @@ int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n)
         exec(c, "ROLLBACK");
         return rc;
     }
+    if (sqlite3_prepare_v2(c->db, "DELETE FROM queue_parts WHERE grp = ? AND topic = ?", -1, &del,
+                           NULL) != SQLITE_OK) {
+        rc = db_fail(c, "saving queue state");
+        sqlite3_finalize(st);
+        exec(c, "ROLLBACK");
+        return rc;
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         const catalog_qpart *q = &v[i];
+        if (q->forget) {
+            sqlite3_reset(del);
+            sqlite3_bind_text(del, 1, q->group, -1, SQLITE_STATIC);
+            sqlite3_bind_text(del, 2, q->topic, -1, SQLITE_STATIC);
+            if (sqlite3_step(del) != SQLITE_DONE)
+                rc = db_fail(c, "saving queue state");
+            continue;
+        }
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, q->group, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, q->topic, -1, SQLITE_STATIC);
@@ -774,6 +789,7 @@ int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n)
             rc = db_fail(c, "saving queue state");
     }
     sqlite3_finalize(st);
+    sqlite3_finalize(del);
     if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
         return 0;
     exec(c, "ROLLBACK");

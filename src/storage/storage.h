@@ -293,8 +293,9 @@ typedef struct catalog_qpart {
     int64_t floor, next;
     const void *pending;
     size_t pending_len;
+    bool forget; /* instead: removes every partition state of (group, topic) */
 } catalog_qpart;
-/* Writes n partition states in one transaction. */
+/* Writes n partition states in one transaction, in order. */
 int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n);
 /* Calls fn for each stored partition state of a group (pointers valid during the call); stops at
  * the first nonzero fn result and returns it. */

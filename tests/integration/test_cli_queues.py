@@ -67,6 +67,31 @@ def test_queue_and_dlq_round_trip(cli):
 
 
 @BOTH_MODES
+def test_wildcard_group_and_its_dead_letter_topics(cli):
+    cli.run("topic", "create", "orders.eu")
+    cli.run("topic", "create", "orders.us")
+    cli.run("produce", "orders.eu", input=b"e1\n")
+    cli.run("produce", "orders.us", input=b"u1\n")
+    cli.run("queue", "create", "all", "--topic", "orders.*", "-c", "max.deliveries=1")
+    assert re.search(r"^topic\s+orders\.\* \(2 topics\)$", cli.out("queue", "describe", "all"),
+                     re.M)
+    got = sorted(lines(cli, "queue", "receive", "all", "--max", "10", "--format", "json"))
+    evs = sorted((json.loads(l) for l in got), key=lambda e: e["topic"])
+    assert [(e["topic"], e["value"]) for e in evs] == [("orders.eu", "e1"), ("orders.us", "u1")]
+    cli.run("queue", "nack", "all", evs[0]["id"], evs[1]["id"], "--error", "no")
+    end = time.time() + 20
+    while True:
+        dl = json.loads(cli.out("dlq", "list", "--json"))["dead_letter_topics"]
+        if sum(d["events"] for d in dl) == 2:
+            break
+        assert time.time() < end
+        time.sleep(0.1)
+    # The group's pattern "orders.*.dlq" is shown as the topics it names.
+    assert sorted((d["topic"], d["groups"]) for d in dl) == \
+        [("orders.eu.dlq", ["all"]), ("orders.us.dlq", ["all"])]
+
+
+@BOTH_MODES
 def test_queue_usage_errors(cli):
     cli.run("topic", "create", "t")
     for args, needle in [

@@ -273,6 +273,48 @@ def test_long_poll_wakes_on_new_events(qb):
     assert time.time() - t >= 0.29
 
 
+def test_wildcard_group_follows_its_topics(qb):
+    """A group on "orders.#" reads every matching topic, those created later too (a waiting
+    receive is woken by them), never its own dead-letter topics."""
+    assert call(qb, "POST", "/v1/topics", {"name": "orders.eu", "partitions": 2})[0] == 201
+    assert call(qb, "POST", "/v1/topics", {"name": "billing"})[0] == 201
+    assert_error(call(qb, "PUT", "/v1/queues/w", {"topic": "ord*"}), 400, "invalid_name")
+    r = put(qb, "w", {"topic": "orders.#", "max_deliveries": 1}, status=(201,))
+    assert r["topic"] == "orders.#" and r["topic_count"] == 1
+    assert r["policy"]["dead_letter_topic"] == "orders.#.dlq"
+    produce_kafka(qb, "billing", [(None, b"not ours", None)])
+    produce_kafka(qb, "orders.eu", [(b"k", b"eu-1", 1)])
+    evs = receive(qb, "w", max=10)
+    assert [(e["topic"], e["partition"], e["value_text"]) for e in evs] == \
+        [("orders.eu", 1, "eu-1")]
+    assert outcome(qb, "w", "nack", [evs[0]["id"]], delay_ms=0, error="broken") == ["ok"]
+
+    import threading
+    out = {}
+
+    def waiter():
+        out["events"] = receive(qb, "w", max=5, wait_ms=10000)
+
+    th = threading.Thread(target=waiter)
+    th.start()
+    time.sleep(0.3)
+    assert call(qb, "POST", "/v1/topics", {"name": "orders.us.west"})[0] == 201
+    produce_kafka(qb, "orders.us.west", [(None, b"us-1", None)])
+    th.join(15)
+    assert [(e["topic"], e["value_text"]) for e in out["events"]] == [("orders.us.west", "us-1")]
+    assert outcome(qb, "w", "ack", [out["events"][0]["id"]]) == ["ok"]
+
+    # The nacked event went to orders.eu.dlq: matched by "orders.#", left out of the group.
+    deadline = time.time() + 10
+    while describe(qb, "w")["dead_lettered"] < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    st, _, t = call(qb, "GET", "/v1/topics/orders.eu.dlq")
+    assert st == 200 and sum(p["high_watermark"] for p in t["partitions"]) == 1
+    d = describe(qb, "w")
+    assert d["topic_count"] == 2 and d["depth"] == 0 and d["dead_lettered"] == 1
+    assert receive(qb, "w", max=10) == []
+
+
 def test_sigkill_mid_run_loses_nothing_and_redelivers_no_ack(tmp_path):
     b = Broker(str(tmp_path / "data"), http=True).start()
     try:

@@ -448,6 +448,127 @@ static void test_state_survives_reopen(void)
     test_rmrf(dir);
 }
 
+/* Receives and acks until nothing comes, counting per topic; returns the number received. */
+static size_t drain(td_engine *e, const char *g, int *eu, int *us, int *other)
+{
+    size_t total = 0, n;
+    td_queue_msg *m;
+    while ((n = receive(e, g, "c", 100, &m)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            int *c = !strcmp(m[i].topic, "orders.eu")   ? eu
+                     : !strcmp(m[i].topic, "orders.us") ? us
+                                                        : other;
+            (*c)++;
+            ack1(e, g, m[i].id, 0);
+        }
+        total += n;
+        td_queue_msgs_free(m, n);
+    }
+    return total;
+}
+
+static void test_wildcard_group(void)
+{
+    ASSERT(td_topic_matches("orders.*", "orders.eu"));
+    ASSERT(!td_topic_matches("orders.*", "orders.eu.paris"));
+    ASSERT(td_topic_matches("orders.#", "orders"));
+    ASSERT(!td_topic_matches("ord*", "orders"));
+    char *dir = test_tmpdir("queue-wild");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "orders.eu", 2, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "orders.us", 1, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "billing", 1, NULL, 0));
+    produce(e, "orders.eu", 0, NULL, 0, 3);
+    produce(e, "orders.eu", 1, NULL, 3, 3);
+    produce(e, "orders.us", 0, NULL, 6, 4);
+    produce(e, "billing", 0, NULL, 10, 5);
+    td_queue_policy bad = policy(NULL);
+    ASSERT_EQ(td_queue_create(e, "w", "ord*", &bad), TD_ENAME);
+    td_queue_policy p = policy((const char *[]){"max.deliveries", "1", NULL});
+    ASSERT_OK(td_queue_create(e, "w", "orders.*", &p));
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "w", &info));
+    ASSERT_STR_EQ(info.topic, "orders.*");
+    ASSERT_EQ(info.topics, 2);
+    ASSERT_EQ(info.depth, 10);
+    ASSERT_STR_EQ(info.dead_letter_topic, "orders.*.dlq");
+
+    /* Every event of the matching topics, none of billing's; each message names its topic. */
+    int eu = 0, us = 0, other = 0;
+    ASSERT_EQ(drain(e, "w", &eu, &us, &other), 10);
+    ASSERT_EQ(eu, 6);
+    ASSERT_EQ(us, 4);
+    ASSERT_EQ(other, 0);
+
+    /* A topic created later is read from its start. A failed event goes to <its topic>.dlq,
+     * which "orders.*" does not match; but "orders.dlq" it matches, and reads: it is not the
+     * dead-letter topic of a topic the pattern matches ("orders" is not one). */
+    ASSERT_OK(td_topic_create(e, "orders.asia", 1, NULL, 0));
+    produce(e, "orders.asia", 0, NULL, 20, 2);
+    td_queue_msg *m;
+    ASSERT_EQ(receive(e, "w", "c", 100, &m), 2);
+    ASSERT_STR_EQ(m[0].topic, "orders.asia");
+    ASSERT_EQ(vnum(&m[0]), 20);
+    ack1(e, "w", m[0].id, 0);
+    const char *nid = m[1].id;
+    ASSERT_OK(td_queue_nack(e, "w", &nid, 1, 0, "bad", NULL));
+    td_queue_msgs_free(m, 2);
+    for (int i = 0; i < 500; i++) {
+        ASSERT_OK(td_queue_describe(e, "w", &info));
+        if (info.dead_lettered == 1)
+            break;
+        usleep(10000);
+    }
+    ASSERT_EQ(info.dead_lettered, 1);
+    td_partition_info pi;
+    ASSERT_OK(td_partition_describe(e, "orders.asia.dlq", 0, &pi));
+    ASSERT_EQ(pi.high_watermark, 1);
+    ASSERT_OK(td_topic_create(e, "orders.dlq", 1, NULL, 0)); /* matches, and is not one of its */
+    produce(e, "orders.dlq", 0, NULL, 30, 1);
+    ASSERT_EQ(receive(e, "w", "c", 100, &m), 1);
+    ASSERT_STR_EQ(m[0].topic, "orders.dlq");
+    ack1(e, "w", m[0].id, 0);
+    td_queue_msgs_free(m, 1);
+    ASSERT_OK(td_queue_describe(e, "w", &info));
+    ASSERT_EQ(info.topics, 4); /* eu, us, asia, orders.dlq */
+    /* "orders.#" matches the dead-letter topics too, and leaves them out: orders.asia.dlq, and
+     * orders.dlq as the one of a topic "orders" it would read. */
+    ASSERT_OK(td_queue_create(e, "deep", "orders.#", &p));
+    ASSERT_OK(td_queue_describe(e, "deep", &info));
+    ASSERT_EQ(info.topics, 3);
+    eu = us = other = 0;
+    ASSERT_EQ(drain(e, "deep", &eu, &us, &other), 12);
+    ASSERT_EQ(other, 2); /* orders.asia's */
+    ASSERT_OK(td_queue_delete(e, "deep"));
+
+    /* A deleted topic's deliveries are forgotten: its ids are no longer the group's. */
+    produce(e, "orders.us", 0, NULL, 40, 2);
+    ASSERT_EQ(receive(e, "w", "c", 100, &m), 2);
+    ASSERT_OK(td_topic_delete(e, "orders.us"));
+    ASSERT_OK(td_queue_describe(e, "w", &info));
+    ASSERT_EQ(info.topics, 3);
+    ASSERT_EQ(info.in_flight, 0);
+    ASSERT_EQ(info.depth, 0);
+    ack1(e, "w", m[0].id, TD_EINVAL);
+    td_queue_msgs_free(m, 2);
+
+    /* Across a reopen: nothing acked comes back; events written meanwhile (and a topic created
+     * meanwhile) are delivered. */
+    produce(e, "orders.eu", 1, NULL, 50, 1);
+    td_engine_close(e);
+    e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "orders.us", 1, NULL, 0));
+    produce(e, "orders.us", 0, NULL, 60, 2);
+    eu = us = other = 0;
+    ASSERT_EQ(drain(e, "w", &eu, &us, &other), 3);
+    ASSERT_EQ(eu, 1);
+    ASSERT_EQ(us, 2);
+    ASSERT_OK(td_queue_describe(e, "w", &info));
+    ASSERT_EQ(info.acked, 3);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 static int on_progress(void *arg, int64_t done, int64_t total)
 {
     int64_t *last = arg;
@@ -614,4 +735,4 @@ static void test_saved_state_decoder(void)
 
 TEST_MAIN(TEST(test_policy_and_ids), TEST(test_deliver_ack_limits), TEST(test_nack_timeout_backoff),
           TEST(test_dead_letters), TEST(test_key_ordering), TEST(test_state_survives_reopen),
-          TEST(test_redrive), TEST(test_saved_state_decoder))
+          TEST(test_wildcard_group), TEST(test_redrive), TEST(test_saved_state_decoder))

@@ -54,6 +54,7 @@ static json_t *info_json(const td_queue_info *q)
     json_object_set_new(o, "oldest_unacked_ms",
                         q->oldest_unacked_ms < 0 ? json_null()
                                                  : json_integer(q->oldest_unacked_ms));
+    json_object_set_new(o, "topic_count", json_integer(q->topics));
     json_object_set_new(o, "policy", policy_json(q));
     return o;
 }
