@@ -278,7 +278,7 @@ def test_wildcard_group_follows_its_topics(qb):
     receive is woken by them), never its own dead-letter topics."""
     assert call(qb, "POST", "/v1/topics", {"name": "orders.eu", "partitions": 2})[0] == 201
     assert call(qb, "POST", "/v1/topics", {"name": "billing"})[0] == 201
-    assert_error(call(qb, "PUT", "/v1/queues/w", {"topic": "ord*"}), 400, "invalid_name")
+    assert_error(call(qb, "PUT", "/v1/queues/w", {"topic": "ord*"}), 400, "invalid_pattern")
     r = put(qb, "w", {"topic": "orders.#", "max_deliveries": 1}, status=(201,))
     assert r["topic"] == "orders.#" and r["topic_count"] == 1
     assert r["policy"]["dead_letter_topic"] == "orders.#.dlq"

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/pattern.h"
 #include "broker/queue.h"
 #include "proto/http/http_int.h"
 
@@ -165,8 +166,14 @@ static void queue_put(hconn *hc, const char *group)
         p = info.policy;
     else
         td_queue_policy_init(&p);
+    const char *why = NULL;
     if (json_object_get(b, "topic") && !topic) {
-        http_respond_error(hc, 400, "invalid_argument", "'topic' must be a topic name");
+        http_respond_error(hc, 400, "invalid_argument", "'topic' must be a topic name or pattern");
+    } else if (topic && !td_pattern_is_literal(topic, strlen(topic)) &&
+               td_pattern_validate(topic, strlen(topic), &why) != 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "invalid pattern '%.250s': %s", topic, why);
+        http_respond_error(hc, 400, "invalid_pattern", msg);
     } else if (!exists && !topic) {
         http_respond_error(hc, 400, "invalid_argument", "a new queue group needs its 'topic'");
     } else if (exists && topic && strcmp(topic, info.topic)) {
