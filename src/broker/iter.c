@@ -1,11 +1,13 @@
 /*
  * iter.c: td_iter, reading one partition's events in offset order.
  *
- * An iterator copies a range of whole batches (part_read, up to READ_CHUNK bytes) into its own
- * buffer and decodes it batch by batch; it holds a reference on the topic, not a lock, so
- * producers and administration go on while it reads. Control batches (transaction markers) are
- * skipped. The position advances past every batch it passes, so an iterator never stalls on a
- * batch that holds no records for it.
+ * An iterator copies a range of whole batches (part_read) into its own buffer and decodes it
+ * batch by batch. The first read is FIRST_CHUNK bytes and each next one twice the last, up to
+ * READ_CHUNK: a reader of a few events (a queue's redelivery, a dead letter, a page of a REST
+ * read) does not copy a megabyte for them, and a long read soon moves big chunks; it holds a
+ * reference on the topic, not a lock, so producers and administration go on while it reads. Control
+ * batches (transaction markers) are skipped. The position advances past every batch it passes, so
+ * an iterator never stalls on a batch that holds no records for it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +16,7 @@
 
 #include "broker/engine_int.h"
 
+#define FIRST_CHUNK (16u << 10)
 #define READ_CHUNK (1u << 20)
 #define MAX_UNCOMPRESSED (64u << 20)
 
@@ -22,6 +25,7 @@ struct td_iter {
     td_part *part;
     int32_t partition;
     int64_t pos; /* next offset to return */
+    size_t chunk; /* bytes of the next read */
     td_buf buf;
     size_t buf_pos; /* start of the batch being read in buf */
     td_batch_reader rd;
@@ -186,7 +190,9 @@ int td_iter_next(td_iter *it, td_event *ev)
         }
         /* Refill. */
         td_range r;
-        int rc = part_read(it->part, it->pos, READ_CHUNK, &r);
+        if (!it->chunk)
+            it->chunk = FIRST_CHUNK;
+        int rc = part_read(it->part, it->pos, it->chunk, &r);
         if (rc == TD_EEND)
             return 0;
         if (rc == TD_ERANGE && it->pos < part_log_start(it->part))
@@ -196,6 +202,8 @@ int td_iter_next(td_iter *it, td_event *ev)
                            it->topic->name, it->partition, it->pos, part_log_start(it->part));
         if (rc)
             return rc;
+        if (it->chunk < READ_CHUNK)
+            it->chunk *= 2;
         td_buf_reset(&it->buf);
         it->buf_pos = 0;
         rc = part_range_copy(&r, &it->buf);
