@@ -6,7 +6,7 @@
 #   - over HTTP: bench_queue threads, each on its own connection (receive + one ack per batch);
 #   - embedded: the same loops through td_queue_* in one process, on an engine of its own
 #     with the same events: the queue engine's cost without HTTP and JSON.
-# Usage: bench/queue.sh [DIR]; BENCH_EVENTS (200000), BENCH_BATCH (1000 events per receive).
+# Usage: bench/queue.sh [DIR]; BENCH_EVENTS (1000000), BENCH_BATCH (1000 events per receive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/release/tidings
@@ -14,7 +14,7 @@ Q=build/release/bench_queue
 K=build/release/bench_kafka
 [ -x "$BIN" ] && [ -x "$Q" ] && [ -x "$K" ] || { echo "build first: make release (needs librdkafka-dev)" >&2; exit 1; }
 DIR=${1:-build/bench-queue}
-N=${BENCH_EVENTS:-200000}
+N=${BENCH_EVENTS:-1000000}
 BATCH=${BENCH_BATCH:-1000}
 . bench/broker.sh
 start_broker "$DIR"
