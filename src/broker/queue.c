@@ -1205,6 +1205,10 @@ static void save(td_queues *q)
             }
             if (!p) {
                 v[n++] = (catalog_qpart){.group = gn, .topic = tn, .forget = true};
+                /* The rows of a topic of that name the group reads now go too: written again. */
+                qtopic *cur = topic_find(g, g->forget[k]);
+                for (int32_t pi = 0; cur && pi < cur->nparts; pi++)
+                    cur->parts[pi].dirty = true;
                 continue;
             }
             v[n++] = (catalog_qpart){.group = gn,
