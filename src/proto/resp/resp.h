@@ -1,0 +1,79 @@
+/*
+ * resp.h: the Redis protocol codec (RESP2 and RESP3, docs/redis.md): pure functions over
+ * buffers, no sockets, no globals; the only allocation is a request's arena.
+ *
+ * Requests are what Redis servers read: arrays of bulk strings ("*2\r\n$4\r\nPING\r\n...")
+ * and inline commands (a line of words, with Redis's quoting rules). Replies are written into a
+ * buffer by the resp_w_* functions, in the connection's protocol version: RESP3 types (maps,
+ * sets, doubles, booleans, nulls, pushes) turn into their RESP2 forms when the client speaks 2.
+ *
+ * Why in-tree (docs/redis.md): Debian's hiredis is a client library; its reader parses replies,
+ * not a server's requests, and knows no inline commands.
+ */
+#ifndef TD_PROTO_RESP_H
+#define TD_PROTO_RESP_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+
+/* Limits checked before anything is allocated. Redis's own: 1024 * 1024 * 1024 arguments,
+ * bulks of 512 MiB, inline lines of 64 KiB; ours are smaller (docs/redis.md). */
+typedef struct resp_limits {
+    size_t max_args;   /* arguments per command */
+    size_t max_bulk;   /* bytes per argument */
+    size_t max_inline; /* bytes of an inline command line (and of a "*N" or "$N" line) */
+} resp_limits;
+
+/* 1 048 576 arguments, 64 MiB per argument, 64 KiB per inline line. */
+void resp_limits_default(resp_limits *l);
+
+typedef struct resp_cmd {
+    td_slice *argv; /* argc arguments: into the input (arrays), or the arena (inline) */
+    size_t argc;    /* 0: an empty command (an empty line, "*0"): nothing to run */
+    size_t len;     /* bytes of input it took */
+} resp_cmd;
+
+/*
+ * Parses the command at p[0..n). Returns 0 when it is complete (*cmd filled; the next starts
+ * at p + cmd->len), TD_EAGAIN when more input is needed, or TD_EPROTO with *why set to Redis's
+ * text for the protocol error ("Protocol error: invalid multibulk length", ...): the server
+ * answers it and closes the connection, as Redis does. A limit is enforced as soon as the length
+ * that breaks it is read, before the bytes arrive.
+ */
+int resp_parse_command(const uint8_t *p, size_t n, const resp_limits *lim, td_arena *arena,
+                       resp_cmd *cmd, const char **why);
+
+/* Redis's glob-style matching (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET): '*', '?', "[a-z]",
+ * "[^abc]" and '\' escapes. Iterative, at most pattern length x string length steps. */
+bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
+
+/* ---------------------------------------------------------------------------------------------
+ * Replies
+ */
+typedef struct resp_w {
+    td_buf *b;
+    int proto; /* 2 or 3 */
+    bool oom;  /* a write failed for memory: the reply is incomplete, close the connection */
+} resp_w;
+
+void resp_w_simple(resp_w *w, const char *s);       /* +OK */
+void resp_w_error(resp_w *w, const char *s);        /* -ERR ... (s has the prefix) */
+void resp_w_errorf(resp_w *w, const char *fmt, ...) /* the same, formatted */
+    __attribute__((format(printf, 2, 3)));
+void resp_w_int(resp_w *w, int64_t v);                    /* :42 */
+void resp_w_bulk(resp_w *w, const void *p, size_t n);     /* $3 abc */
+void resp_w_str(resp_w *w, const char *s);                /* a bulk of a C string */
+void resp_w_bulk_int(resp_w *w, int64_t v);               /* a bulk of a number's text */
+void resp_w_null(resp_w *w);                              /* RESP3 _, RESP2 $-1 */
+void resp_w_null_array(resp_w *w);                        /* RESP3 _, RESP2 *-1 */
+void resp_w_array(resp_w *w, size_t n);                   /* *n */
+void resp_w_map(resp_w *w, size_t pairs);                 /* RESP3 %n, RESP2 *2n */
+void resp_w_set(resp_w *w, size_t n);                     /* RESP3 ~n, RESP2 *n */
+void resp_w_push(resp_w *w, size_t n);                    /* RESP3 >n, RESP2 *n */
+void resp_w_double(resp_w *w, double v);                  /* RESP3 ,1.5, RESP2 bulk */
+void resp_w_bool(resp_w *w, bool v);                      /* RESP3 #t, RESP2 :1 */
+void resp_w_verbatim(resp_w *w, const void *p, size_t n); /* RESP3 =n txt:..., RESP2 bulk */
+
+#endif /* TD_PROTO_RESP_H */

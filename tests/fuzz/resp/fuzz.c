@@ -1,0 +1,152 @@
+/* libFuzzer target: the Redis protocol codec (proto/resp/codec.c). The input is read as a
+ * pipeline of commands until one is incomplete or refused; each command's length must be within
+ * what is left, every argument must lie in the input or be an inline copy no longer than its
+ * line, every strict prefix of a command must need more input, and a refusal must say why with
+ * a "Protocol error" text. The input split at its first NUL is also a glob pattern and a string,
+ * matched against a plain recursive reference (Redis's stringmatchlen) on small sizes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/resp/resp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Redis's recursive matcher, for '*', '?', '\' and [...] (without the nesting limit). */
+static bool ref(const char *p, size_t pl, const char *s, size_t sl)
+{
+    while (pl && sl) {
+        switch (p[0]) {
+        case '*':
+            while (pl > 1 && p[1] == '*') {
+                p++;
+                pl--;
+            }
+            if (pl == 1)
+                return true;
+            while (sl) {
+                if (ref(p + 1, pl - 1, s, sl))
+                    return true;
+                s++;
+                sl--;
+            }
+            return false;
+        case '?':
+            break;
+        case '[': {
+            p++;
+            pl--;
+            bool neg = pl && p[0] == '^', match = false;
+            if (neg) {
+                p++;
+                pl--;
+            }
+            for (;;) {
+                if (pl >= 2 && p[0] == '\\') {
+                    p++;
+                    pl--;
+                    if (p[0] == s[0])
+                        match = true;
+                } else if (pl && p[0] == ']') {
+                    break;
+                } else if (pl == 0) {
+                    p--;
+                    pl++;
+                    break;
+                } else if (pl >= 3 && p[1] == '-') {
+                    int a = (unsigned char)p[0], b = (unsigned char)p[2], c = (unsigned char)s[0];
+                    if (a > b) {
+                        int t = a;
+                        a = b;
+                        b = t;
+                    }
+                    p += 2;
+                    pl -= 2;
+                    if (c >= a && c <= b)
+                        match = true;
+                } else if (p[0] == s[0]) {
+                    match = true;
+                }
+                p++;
+                pl--;
+            }
+            if (neg)
+                match = !match;
+            if (!match)
+                return false;
+            break;
+        }
+        case '\\':
+            if (pl >= 2) {
+                p++;
+                pl--;
+            }
+            /* fall through */
+        default:
+            if (p[0] != s[0])
+                return false;
+            break;
+        }
+        p++;
+        pl--;
+        s++;
+        sl--;
+        if (sl == 0) {
+            while (pl && *p == '*') {
+                p++;
+                pl--;
+            }
+            break;
+        }
+    }
+    return pl == 0 && sl == 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    resp_limits lim;
+    resp_limits_default(&lim);
+    lim.max_args = 64;
+    lim.max_bulk = 4096;
+    lim.max_inline = 1024;
+    size_t pos = 0;
+    for (int k = 0; k < 64 && pos < size; k++) {
+        td_arena a;
+        td_arena_init(&a);
+        resp_cmd c;
+        const char *why = NULL;
+        int rc = resp_parse_command(data + pos, size - pos, &lim, &a, &c, &why);
+        if (rc == TD_EPROTO && (!why || strncmp(why, "Protocol error: ", 16)))
+            abort();
+        if (rc != 0) {
+            td_arena_free(&a);
+            break;
+        }
+        if (c.len == 0 || c.len > size - pos || c.argc > lim.max_args)
+            abort();
+        for (size_t i = 0; i < c.argc; i++) {
+            const td_slice *s = &c.argv[i];
+            bool inside = s->p >= data + pos && s->p + s->n <= data + pos + c.len;
+            if (s->n > c.len || (!inside && data[pos] == '*' && s->n))
+                abort();
+        }
+        for (size_t cut = 0; cut < c.len; cut += 1 + cut / 4) {
+            td_arena b;
+            td_arena_init(&b);
+            resp_cmd d;
+            if (resp_parse_command(data + pos, cut, &lim, &b, &d, &why) != TD_EAGAIN)
+                abort();
+            td_arena_free(&b);
+        }
+        pos += c.len;
+        td_arena_free(&a);
+    }
+    const uint8_t *nul = memchr(data, 0, size);
+    if (nul && (size_t)(nul - data) <= 24 && size - (size_t)(nul - data) - 1 <= 24) {
+        const char *p = (const char *)data, *s = (const char *)nul + 1;
+        size_t pl = (size_t)(nul - data), sl = size - pl - 1;
+        if (resp_glob_match(p, pl, s, sl, false) != ref(p, pl, s, sl))
+            abort();
+    }
+    return 0;
+}

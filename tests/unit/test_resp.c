@@ -1,0 +1,196 @@
+/*
+ * test_resp.c: the Redis protocol codec (src/proto/resp/codec.c): commands as arrays and inline,
+ * every prefix of a command needing more input, Redis's protocol error texts, limits enforced
+ * before the data arrives, glob patterns, and the replies in RESP2 and RESP3.
+ */
+#include "proto/resp/resp.h"
+#include "test.h"
+
+static resp_limits lim(void)
+{
+    resp_limits l;
+    resp_limits_default(&l);
+    return l;
+}
+
+/* Parses p (len bytes) whole and checks the arguments ("a|b|c") and the length taken; every
+ * shorter prefix must need more input. */
+static void parses(const char *p, size_t len, const char *want, size_t want_len)
+{
+    resp_limits l = lim();
+    for (size_t cut = 0; cut < want_len; cut++) {
+        td_arena a;
+        td_arena_init(&a);
+        resp_cmd c;
+        const char *why;
+        int rc = resp_parse_command((const uint8_t *)p, cut, &l, &a, &c, &why);
+        if (rc != TD_EAGAIN)
+            TEST_FAIL_("prefix %zu of %.*s: %d (%s)", cut, (int)len, p, rc, why ? why : "");
+        td_arena_free(&a);
+    }
+    td_arena a;
+    td_arena_init(&a);
+    resp_cmd c;
+    const char *why;
+    ASSERT_OK(resp_parse_command((const uint8_t *)p, len, &l, &a, &c, &why));
+    ASSERT_EQ(c.len, want_len);
+    char got[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < c.argc; i++)
+        n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%.*s", i ? "|" : "", (int)c.argv[i].n,
+                              (const char *)c.argv[i].p);
+    ASSERT_STR_EQ(got, want);
+    td_arena_free(&a);
+}
+
+static void fails(const char *p, size_t len, const resp_limits *l, const char *why_want)
+{
+    td_arena a;
+    td_arena_init(&a);
+    resp_cmd c;
+    const char *why = NULL;
+    ASSERT_EQ(resp_parse_command((const uint8_t *)p, len, l, &a, &c, &why), TD_EPROTO);
+    ASSERT_STR_EQ(why, why_want);
+    td_arena_free(&a);
+}
+
+static void test_arrays(void)
+{
+    const char *ping = "*1\r\n$4\r\nPING\r\n";
+    parses(ping, strlen(ping), "PING", strlen(ping));
+    const char *two = "*3\r\n$4\r\nXADD\r\n$1\r\ns\r\n$0\r\n\r\n*1\r\n$4\r\nPING\r\n";
+    parses(two, strlen(two), "XADD|s|", 27); /* the first of a pipeline */
+    /* Binary-safe: CR, LF and NUL inside an argument. */
+    static const char bin[] = "*2\r\n$3\r\nSET\r\n$5\r\na\r\n\0b\r\n";
+    parses(bin, sizeof(bin) - 1, "SET|a\r\n", sizeof(bin) - 1); /* printed up to the NUL */
+    td_arena a;
+    td_arena_init(&a);
+    resp_cmd c;
+    const char *why;
+    resp_limits l = lim();
+    ASSERT_OK(resp_parse_command((const uint8_t *)bin, sizeof(bin) - 1, &l, &a, &c, &why));
+    ASSERT_EQ(c.argv[1].n, 5);
+    ASSERT_MEM_EQ(c.argv[1].p, "a\r\n\0b", 5);
+    /* Empty and negative counts are empty commands. */
+    ASSERT_OK(resp_parse_command((const uint8_t *)"*0\r\n", 4, &l, &a, &c, &why));
+    ASSERT_EQ(c.argc, 0);
+    ASSERT_EQ(c.len, 4);
+    ASSERT_OK(resp_parse_command((const uint8_t *)"*-1\r\nX", 6, &l, &a, &c, &why));
+    ASSERT_EQ(c.argc, 0);
+    ASSERT_EQ(c.len, 5);
+    td_arena_free(&a);
+}
+
+static void test_inline(void)
+{
+    parses("PING\r\n", 6, "PING", 6);
+    parses("PING\n", 5, "PING", 5);
+    parses("  set  k   v \r\n", 15, "set|k|v", 15);
+    const char *q = "SET \"a b\\x41\\n\" 'it\\'s' \"\"\r\n";
+    parses(q, strlen(q), "SET|a bA\n|it's|", strlen(q));
+    parses("\r\n", 2, "", 2); /* an empty line: nothing to run */
+    resp_limits l = lim();
+    fails("SET \"a\r\n", 8, &l, "Protocol error: unbalanced quotes in request");
+    fails("SET 'a\r\n", 8, &l, "Protocol error: unbalanced quotes in request");
+    fails("SET \"a\"b\r\n", 10, &l, "Protocol error: unbalanced quotes in request");
+    /* A line longer than the limit is refused before its end arrives. */
+    l.max_inline = 16;
+    fails("GET aaaaaaaaaaaaaaaaaaaaaa", 26, &l, "Protocol error: too big inline request");
+}
+
+static void test_protocol_errors(void)
+{
+    resp_limits l = lim();
+    fails("*abc\r\n", 6, &l, "Protocol error: invalid multibulk length");
+    fails("*1\r\n+PING\r\n", 11, &l, "Protocol error: expected '$', got '+'");
+    fails("*1\r\n$-5\r\n", 9, &l, "Protocol error: invalid bulk length");
+    fails("*1\r\n$x\r\n", 8, &l, "Protocol error: invalid bulk length");
+    fails("*99999999999999999999999\r\n", 26, &l, "Protocol error: invalid multibulk length");
+    /* Limits apply to the announced sizes, before the data. */
+    l.max_args = 4;
+    fails("*5\r\n", 4, &l, "Protocol error: invalid multibulk length");
+    l.max_bulk = 10;
+    fails("*1\r\n$11\r\n", 9, &l, "Protocol error: invalid bulk length");
+    l.max_inline = 8;
+    fails("*123456789", 10, &l, "Protocol error: too big mbulk count string");
+    fails("*1\r\n$123456789", 14, &l, "Protocol error: too big bulk count string");
+}
+
+static void test_glob(void)
+{
+    static const struct {
+        const char *pat, *s;
+        bool nocase, want;
+    } cases[] = {
+        {"*", "", false, false},
+        {"", "", false, true},
+        {"*", "anything", false, true},
+        {"a*", "abc", false, true},
+        {"a*", "bac", false, false},
+        {"*c", "abc", false, true},
+        {"a*c", "ac", false, true},
+        {"a*c", "abcbd", false, false},
+        {"a*b*c", "axxbyyc", false, true},
+        {"h?llo", "hello", false, true},
+        {"h?llo", "hllo", false, false},
+        {"h[ae]llo", "hallo", false, true},
+        {"h[ae]llo", "hillo", false, false},
+        {"h[^e]llo", "hallo", false, true},
+        {"h[^e]llo", "hello", false, false},
+        {"h[a-b]llo", "hbllo", false, true},
+        {"h[b-a]llo", "hallo", false, true},
+        {"h[a-b]llo", "hcllo", false, false},
+        {"\\*", "*", false, true},
+        {"\\*", "a", false, false},
+        {"[\\]]", "]", false, true},
+        {"HELLO", "hello", true, true},
+        {"HELLO", "hello", false, false},
+        {"[A-C]x", "bx", true, true},
+        {"orders.*", "orders.eu", false, true},
+        {"*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false, false},
+    };
+    for (size_t i = 0; i < TD_ARRAY_LEN(cases); i++) {
+        bool got = resp_glob_match(cases[i].pat, strlen(cases[i].pat), cases[i].s,
+                                   strlen(cases[i].s), cases[i].nocase);
+        if (got != cases[i].want)
+            TEST_FAIL_("glob %s vs %s: %d", cases[i].pat, cases[i].s, got);
+    }
+}
+
+static void test_replies(void)
+{
+    for (int proto = 2; proto <= 3; proto++) {
+        td_buf b;
+        td_buf_init(&b);
+        resp_w w = {&b, proto, false};
+        resp_w_simple(&w, "OK");
+        resp_w_error(&w, "ERR bad\r\nthing");
+        resp_w_int(&w, -7);
+        resp_w_bulk(&w, "a\0b", 3);
+        resp_w_null(&w);
+        resp_w_null_array(&w);
+        resp_w_map(&w, 1);
+        resp_w_str(&w, "k");
+        resp_w_bulk_int(&w, 42);
+        resp_w_set(&w, 0);
+        resp_w_push(&w, 1);
+        resp_w_double(&w, 1.5);
+        resp_w_bool(&w, true);
+        resp_w_verbatim(&w, "hi", 2);
+        ASSERT(!w.oom);
+        static const char r2[] = "+OK\r\n-ERR bad  thing\r\n:-7\r\n$3\r\na\0b\r\n$-1\r\n*-1\r\n"
+                                 "*2\r\n$1\r\nk\r\n$2\r\n42\r\n*0\r\n*1\r\n$3\r\n1.5\r\n"
+                                 ":1\r\n$2\r\nhi\r\n";
+        static const char r3[] = "+OK\r\n-ERR bad  thing\r\n:-7\r\n$3\r\na\0b\r\n_\r\n_\r\n"
+                                 "%1\r\n$1\r\nk\r\n$2\r\n42\r\n~0\r\n>1\r\n,1.5\r\n"
+                                 "#t\r\n=6\r\ntxt:hi\r\n";
+        const char *want = proto == 2 ? r2 : r3;
+        size_t want_len = proto == 2 ? sizeof(r2) - 1 : sizeof(r3) - 1;
+        if (b.len != want_len || memcmp(b.p, want, want_len))
+            TEST_FAIL_("RESP%d replies: %.*s", proto, (int)b.len, (const char *)b.p);
+        td_buf_free(&b);
+    }
+}
+
+TEST_MAIN(TEST(test_arrays), TEST(test_inline), TEST(test_protocol_errors), TEST(test_glob),
+          TEST(test_replies))
