@@ -13,6 +13,7 @@ pkgs=(
   kcat python3-kafka python3-confluent-kafka
   librdkafka-dev iperf3
   libjansson-dev libcurl4-openssl-dev curl python3-prometheus-client
+  redis-tools python3-redis
 )
 
 missing=()

@@ -22,7 +22,7 @@ static const char serve_usage[] =
     "  -d, --data DIR              data directory (default ./data; TIDINGS_DATA)\n"
     "      --kafka HOST:PORT|off   Kafka listener (default 127.0.0.1:9092; TIDINGS_KAFKA)\n"
     "      --http HOST:PORT|off    HTTP listener: REST, metrics (default 127.0.0.1:8080)\n"
-    "      --redis HOST:PORT|off   Redis listener (default 127.0.0.1:6379; not in this version)\n"
+    "      --redis HOST:PORT|off   Redis listener (default 127.0.0.1:6379)\n"
     "      --advertised-host HOST  host named in Kafka metadata (default: the listener's)\n"
     "      --loops N               event-loop threads (default 0: one per core)\n"
     "      --auto-create-topics true|false\n"

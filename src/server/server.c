@@ -27,17 +27,33 @@
 #include "net/net.h"
 #include "proto/http/http.h"
 #include "proto/kafka/kafka.h"
+#include "proto/resp/resp_server.h"
 
-static const char *const keys[] = {"data",  "kafka", "http",
-                                   "redis", "advertised.host", "loops",
-                                   "auto.create.topics", "default.partitions", "log.level",
-                                   "shutdown.grace.ms", "group.initial.rebalance.delay.ms",
+static const char *const keys[] = {"data",
+                                   "kafka",
+                                   "http",
+                                   "redis",
+                                   "advertised.host",
+                                   "loops",
+                                   "auto.create.topics",
+                                   "default.partitions",
+                                   "log.level",
+                                   "shutdown.grace.ms",
+                                   "group.initial.rebalance.delay.ms",
                                    "group.min.session.timeout.ms",
-                                   "group.max.session.timeout.ms", "group.max.size",
-                                   "offsets.retention.minutes", "producer.id.expiration.ms",
-                                   "fault.drop.after.append", "http.request.timeout.ms",
-                                   "http.idle.timeout.ms", "http.max.body.bytes",
-                                   "http.sse.heartbeat.ms", "http.sse.stall.timeout.ms", NULL};
+                                   "group.max.session.timeout.ms",
+                                   "group.max.size",
+                                   "offsets.retention.minutes",
+                                   "producer.id.expiration.ms",
+                                   "fault.drop.after.append",
+                                   "http.request.timeout.ms",
+                                   "http.idle.timeout.ms",
+                                   "http.max.body.bytes",
+                                   "http.sse.heartbeat.ms",
+                                   "http.sse.stall.timeout.ms",
+                                   "redis.password",
+                                   "redis.allow.flush",
+                                   NULL};
 
 const char *const *server_config_keys(void)
 {
@@ -169,6 +185,15 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
         char *dst = !strcmp(key, "kafka") ? c->kafka : !strcmp(key, "http") ? c->http : c->redis;
         snprintf(dst, 256, "%s", value);
+    } else if (!strcmp(key, "redis.password")) {
+        if (strlen(value) >= sizeof(c->redis_password))
+            return td_fail(TD_ECONFIG, "redis.password: at most %zu bytes",
+                           sizeof(c->redis_password) - 1);
+        snprintf(c->redis_password, sizeof(c->redis_password), "%s", value);
+    } else if (!strcmp(key, "redis.allow.flush")) {
+        if (parse_bool(value, &c->redis_allow_flush) != 0)
+            return td_fail(TD_ECONFIG, "redis.allow.flush: expected true or false, got '%s'",
+                           value);
     } else if (!strcmp(key, "advertised.host")) {
         if (strlen(value) >= sizeof(c->advertised_host))
             return td_fail(TD_ECONFIG, "advertised.host: too long");
@@ -333,6 +358,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     net_group *g = NULL;
     kafka_server *ks = NULL;
     http_server *hs = NULL;
+    resp_server *rs = NULL;
     td_coord *coord = NULL;
     td_options opts;
     td_options_init(&opts);
@@ -409,6 +435,21 @@ int server_run(const td_server_config *c, const sigset_t *signals)
                                    &http_bound)) != 0)
             goto out;
     }
+    char redis_host[256];
+    int redis_port = 0, redis_bound = -1;
+    if (parse_listen(c->redis, redis_host, sizeof(redis_host), &redis_port) == 0) {
+        resp_server_config rcfg;
+        resp_server_config_default(&rcfg);
+        snprintf(rcfg.password, sizeof(rcfg.password), "%s", c->redis_password);
+        snprintf(rcfg.bind, sizeof(rcfg.bind), "%s", redis_host);
+        rcfg.allow_flush = c->redis_allow_flush;
+        if ((rc = resp_server_create(e, &rcfg, &rs)) != 0)
+            goto out;
+        if ((rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(), rs,
+                                   &redis_bound)) != 0)
+            goto out;
+        resp_server_set_port(rs, redis_bound);
+    }
     if ((rc = net_group_start(g)) != 0)
         goto out;
     if (hs)
@@ -423,8 +464,10 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         printf("http: listening on %s:%d\n", http_host, http_bound);
     else
         printf("http: off\n");
-    if (strcmp(c->redis, "off"))
-        printf("redis: not available in this version (requested %s)\n", c->redis);
+    if (redis_bound >= 0)
+        printf("redis: listening on %s:%d\n", redis_host, redis_bound);
+    else
+        printf("redis: off\n");
     printf("ready; stop with Ctrl-C or SIGTERM\n");
     fflush(stdout);
     int sig = 0;
@@ -455,6 +498,7 @@ out:;
     }
     kafka_server_destroy(ks);
     http_server_destroy(hs);
+    resp_server_destroy(rs);
     coord_destroy(coord);
     td_metrics_remove_collector(broker_metrics(e), process_collect, NULL);
     td_engine_close(e);

@@ -38,6 +38,9 @@ typedef struct td_server_config {
     int64_t http_max_body_bytes;     /* http.max.body.bytes: 8388608 */
     int64_t http_sse_heartbeat_ms;   /* http.sse.heartbeat.ms: 15000 */
     int64_t http_sse_stall_timeout_ms; /* http.sse.stall.timeout.ms: 30000 */
+    /* the Redis listener */
+    char redis_password[256]; /* redis.password: "" (none) */
+    bool redis_allow_flush;   /* redis.allow.flush: false (FLUSHALL/FLUSHDB refused) */
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

@@ -54,15 +54,17 @@ BOTH_MODES = pytest.mark.parametrize("cli", ["local", "remote"], indirect=True)
 
 class Broker:
     """A `tidings serve` process on an ephemeral 127.0.0.1 port (and one for HTTP with
-    http=True)."""
+    http=True, one for the Redis protocol with redis=True)."""
 
-    def __init__(self, data, extra=(), http=False):
+    def __init__(self, data, extra=(), http=False, redis=False):
         self.data = data
         self.extra = list(extra)
         self.http = http
+        self.redis = redis
         self.proc = None
         self.port = None
         self.http_port = None
+        self.redis_port = None
         self.stderr_path = data + ".stderr"
 
     def start(self):
@@ -71,7 +73,7 @@ class Broker:
         self.proc = subprocess.Popen(
             [BIN, "serve", "--data", self.data, "--kafka", "127.0.0.1:0",
              "--http", "127.0.0.1:0" if self.http else "off",
-             "--redis", "off", "--loops", "2", *self.extra],
+             "--redis", "127.0.0.1:0" if self.redis else "off", "--loops", "2", *self.extra],
             stdout=subprocess.PIPE, stderr=self.err)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -82,6 +84,8 @@ class Broker:
                 self.port = int(line.rsplit(":", 1)[1])
             if line.startswith("http: listening on "):
                 self.http_port = int(line.rsplit(":", 1)[1])
+            if line.startswith("redis: listening on "):
+                self.redis_port = int(line.rsplit(":", 1)[1])
             if line.startswith("ready"):
                 return self
         raise AssertionError("broker did not start: " + self.stderr())

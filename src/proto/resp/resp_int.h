@@ -1,0 +1,107 @@
+/*
+ * resp_int.h: what the Redis listener's files share (server.c: connections, dispatch,
+ * transactions; cmd_server.c: connection, server and keyspace commands).
+ */
+#ifndef TD_PROTO_RESP_INT_H
+#define TD_PROTO_RESP_INT_H
+
+#include <pthread.h>
+
+#include "base/metrics.h"
+#include "proto/resp/resp_server.h"
+
+typedef struct rconn rconn;
+
+struct resp_server {
+    td_engine *e;
+    resp_server_config cfg;
+    pthread_mutex_t cfg_mu; /* cfg.password (CONFIG SET requirepass) */
+    int port;
+    int64_t start_ms;
+    pthread_mutex_t clients_mu; /* the list of connections, and their names */
+    rconn *clients;
+    size_t nclients;
+    uint64_t next_id;
+    /* EXEC runs its commands under the write lock, every other command under the read lock:
+     * a transaction's commands are not interleaved with other clients' commands. */
+    pthread_rwlock_t exec_lock;
+    uint64_t total_connections, total_commands; /* atomic; CONFIG RESETSTAT zeroes them */
+    td_metric_family *f_requests, *f_latency;
+};
+
+struct rconn {
+    resp_server *s;
+    net_conn *c;
+    uint64_t id;
+    int proto; /* 2 or 3 */
+    bool authed;
+    bool closing; /* QUIT, a protocol error: close once the replies are written */
+    bool in_multi, multi_dirty;
+    td_buf queued; /* MULTI: the queued commands, as RESP arrays, parsed again by EXEC */
+    size_t nqueued;
+    td_arena arena; /* one command's temporaries */
+    td_buf out;     /* replies not yet handed to the connection */
+    int64_t created_ms;
+    int64_t last_ms;                /* atomic: the last command's time */
+    const char *last_cmd;           /* atomic: the last command's name (static) */
+    const char *last_sub;           /* atomic: its subcommand's, or NULL */
+    char name[128];                 /* under s->clients_mu */
+    char lib_name[64], lib_ver[64]; /* under s->clients_mu */
+    char addr[64];
+    rconn *prev, *next; /* in s->clients */
+};
+
+/* One command of the table. */
+typedef struct rcmd rcmd;
+typedef void (*rcmd_fn)(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+enum {
+    RF_WRITE = 1 << 0,
+    RF_READONLY = 1 << 1,
+    RF_FAST = 1 << 2,
+    RF_ADMIN = 1 << 3,
+    RF_NOAUTH = 1 << 4,  /* allowed before AUTH */
+    RF_NOMULTI = 1 << 5, /* run at once inside MULTI, not queued (EXEC, DISCARD, ...) */
+    RF_LOADING = 1 << 6,
+    RF_STALE = 1 << 7,
+    RF_PUBSUB = 1 << 8,
+    RF_NOSCRIPT = 1 << 9,
+};
+struct rcmd {
+    const char *name; /* lower case; subcommands: their own name ("setname") */
+    int arity;        /* Redis's: n exactly, -n at least n (the command's name counts) */
+    unsigned flags;
+    rcmd_fn fn;
+    const char *group; /* for COMMAND DOCS: "connection", "server", "generic", ... */
+    const char *summary;
+    const char *since;
+    int first_key, last_key, step;
+    const rcmd *subs; /* subcommands (a table ending with a NULL name), or NULL */
+    const char *acl;  /* ACL categories, space-separated ("@keyspace @write") */
+};
+
+/* The command table (cmd_server.c), ending with a NULL name. */
+extern const rcmd resp_commands[];
+const rcmd *resp_command_find(const rcmd *table, td_slice name);
+
+/* Helpers for commands. */
+bool resp_arg_is(td_slice a, const char *s); /* case-insensitive */
+/* An integer argument: false after answering Redis's "value is not an integer" error. */
+bool resp_arg_ll(resp_w *w, td_slice a, long long *out);
+/* A copy of an argument as a NUL-terminated string in the command's arena. */
+char *resp_arg_str(rconn *rc, td_slice a);
+void resp_reply_syntax(resp_w *w);
+/* The full name of a command ("client|setname"), into buf. */
+void resp_command_fullname(const rcmd *parent, const rcmd *c, char *buf, size_t len);
+
+/* Transactions (server.c). */
+void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* Connections (server.c): CLIENT LIST and INFO lines, CLIENT KILL. */
+void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
+/* Closes the connections that match (id 0: any; addr NULL: any; skip: not this one); the
+ * number closed. */
+size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip);
+void resp_reset(rconn *rc);
+
+#endif /* TD_PROTO_RESP_INT_H */

@@ -1,0 +1,28 @@
+/*
+ * resp_server.h: the Redis protocol listener of `tidings serve` (docs/redis.md): connection and
+ * server commands, the keyspace (a stream key is a topic) and transactions, on the broker's
+ * event loops.
+ */
+#ifndef TD_PROTO_RESP_SERVER_H
+#define TD_PROTO_RESP_SERVER_H
+
+#include "net/net.h"
+#include "proto/resp/resp.h"
+#include "tidings.h"
+
+typedef struct resp_server resp_server;
+
+typedef struct resp_server_config {
+    char password[256]; /* redis.password: "" for none (AUTH then needs none) */
+    bool allow_flush;   /* redis.allow.flush: FLUSHALL and FLUSHDB delete every topic */
+    resp_limits limits;
+    char bind[256]; /* the listener's address, for INFO and CONFIG GET bind */
+} resp_server_config;
+
+void resp_server_config_default(resp_server_config *c);
+int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server **out);
+const net_proto *resp_server_proto(void);
+void resp_server_set_port(resp_server *s, int port);
+void resp_server_destroy(resp_server *s);
+
+#endif /* TD_PROTO_RESP_SERVER_H */

@@ -1,0 +1,505 @@
+/*
+ * server.c: the Redis protocol listener (docs/redis.md): connections, the dispatch of
+ * commands with Redis's checks and error texts (unknown command, arity, authentication), and
+ * transactions (MULTI, EXEC, DISCARD).
+ *
+ * A connection runs its commands in order, each reply appended to one buffer that goes to the
+ * socket once per batch of input, so that a pipeline of 10 000 commands costs a few writes. A
+ * protocol error is answered and closes the connection, as Redis does: the stream's framing can
+ * no longer be trusted. The commands themselves are in cmd_server.c.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "proto/resp/resp_int.h"
+
+void resp_server_config_default(resp_server_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    resp_limits_default(&c->limits);
+    snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
+}
+
+int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server **out)
+{
+    resp_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->e = e;
+    s->cfg = *cfg;
+    s->start_ms = td_wall_ms();
+    s->next_id = 1;
+    pthread_mutex_init(&s->cfg_mu, NULL);
+    pthread_mutex_init(&s->clients_mu, NULL);
+    /* Writers first: an EXEC is not starved by a stream of other commands. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->exec_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    td_metrics *m = broker_metrics(e);
+    s->f_requests =
+        td_metrics_family(m, TD_COUNTER, "tidings_requests_total",
+                          "Requests answered, by protocol and API.", "protocol,api", NULL, 0);
+    s->f_latency =
+        td_metrics_family(m, TD_HISTOGRAM, "tidings_request_duration_seconds",
+                          "Time from a request's arrival to its answer, by protocol and API.",
+                          "protocol,api", NULL, 0);
+    *out = s;
+    return 0;
+}
+
+void resp_server_set_port(resp_server *s, int port)
+{
+    s->port = port;
+}
+
+void resp_server_destroy(resp_server *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->cfg_mu);
+    pthread_mutex_destroy(&s->clients_mu);
+    pthread_rwlock_destroy(&s->exec_lock);
+    free(s);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Helpers for commands
+ */
+bool resp_arg_is(td_slice a, const char *s)
+{
+    size_t n = strlen(s);
+    if (a.n != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (tolower(a.p[i]) != tolower((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+bool resp_arg_ll(resp_w *w, td_slice a, long long *out)
+{
+    char buf[32];
+    if (a.n == 0 || a.n >= sizeof(buf)) {
+        resp_w_error(w, "ERR value is not an integer or out of range");
+        return false;
+    }
+    memcpy(buf, a.p, a.n);
+    buf[a.n] = 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    /* Redis's string2ll: no spaces, no '+', no leading zeros. */
+    if (errno || *end || buf[0] == ' ' || buf[0] == '+' || (buf[0] == '0' && a.n > 1) ||
+        (buf[0] == '-' && (a.n == 1 || buf[1] == '0'))) {
+        resp_w_error(w, "ERR value is not an integer or out of range");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+char *resp_arg_str(rconn *rc, td_slice a)
+{
+    return td_arena_strndup(&rc->arena, (const char *)a.p, a.n);
+}
+
+void resp_reply_syntax(resp_w *w)
+{
+    resp_w_error(w, "ERR syntax error");
+}
+
+const rcmd *resp_command_find(const rcmd *table, td_slice name)
+{
+    for (const rcmd *c = table; c->name; c++)
+        if (resp_arg_is(name, c->name))
+            return c;
+    return NULL;
+}
+
+void resp_command_fullname(const rcmd *parent, const rcmd *c, char *buf, size_t len)
+{
+    if (parent)
+        snprintf(buf, len, "%s|%s", parent->name, c->name);
+    else
+        snprintf(buf, len, "%s", c->name);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Connections
+ */
+static int on_open(net_conn *c)
+{
+    resp_server *s = net_conn_proto_arg(c);
+    rconn *rc = calloc(1, sizeof(*rc));
+    if (!rc)
+        return -ENOMEM;
+    rc->s = s;
+    rc->c = c;
+    rc->proto = 2;
+    rc->created_ms = td_wall_ms();
+    rc->last_ms = rc->created_ms;
+    rc->last_cmd = "NULL";
+    snprintf(rc->addr, sizeof(rc->addr), "%s", net_conn_peer(c));
+    td_buf_init(&rc->queued);
+    td_buf_init(&rc->out);
+    td_arena_init(&rc->arena);
+    pthread_mutex_lock(&s->cfg_mu);
+    rc->authed = s->cfg.password[0] == 0;
+    pthread_mutex_unlock(&s->cfg_mu);
+    pthread_mutex_lock(&s->clients_mu);
+    rc->id = s->next_id++;
+    rc->next = s->clients;
+    if (s->clients)
+        s->clients->prev = rc;
+    s->clients = rc;
+    s->nclients++;
+    pthread_mutex_unlock(&s->clients_mu);
+    __atomic_add_fetch(&s->total_connections, 1, __ATOMIC_RELAXED);
+    net_conn_set_data(c, rc);
+    return 0;
+}
+
+static void on_close(net_conn *c)
+{
+    rconn *rc = net_conn_data(c);
+    if (!rc)
+        return;
+    resp_server *s = rc->s;
+    pthread_mutex_lock(&s->clients_mu);
+    if (rc->prev)
+        rc->prev->next = rc->next;
+    else
+        s->clients = rc->next;
+    if (rc->next)
+        rc->next->prev = rc->prev;
+    s->nclients--;
+    pthread_mutex_unlock(&s->clients_mu);
+    td_buf_free(&rc->queued);
+    td_buf_free(&rc->out);
+    td_arena_free(&rc->arena);
+    net_conn_set_data(c, NULL);
+    free(rc);
+}
+
+void resp_client_line(rconn *rc, td_buf *b)
+{
+    char line[1024];
+    int64_t now = td_wall_ms();
+    int64_t last = __atomic_load_n(&rc->last_ms, __ATOMIC_RELAXED);
+    const char *cmd = __atomic_load_n(&rc->last_cmd, __ATOMIC_RELAXED);
+    const char *sub = __atomic_load_n(&rc->last_sub, __ATOMIC_RELAXED);
+    int n = snprintf(line, sizeof(line),
+                     "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
+                     " idle=%" PRId64 " flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 "
+                     "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
+                     "tot-mem=0 events=r cmd=%s%s%s user=default redir=-1 resp=%d lib-name=%s "
+                     "lib-ver=%s\n",
+                     rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
+                     (now - rc->created_ms) / 1000, (now - last) / 1000, rc->in_multi ? "x" : "N",
+                     rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
+                     rc->proto, rc->lib_name, rc->lib_ver);
+    if (n > 0)
+        td_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void kill_task(void *arg)
+{
+    net_conn *c = arg;
+    if (!net_conn_closed(c))
+        net_conn_close(c, true);
+    net_conn_unref(c);
+}
+
+size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->clients_mu);
+    for (rconn *x = s->clients; x; x = x->next) {
+        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)))
+            continue;
+        net_conn_ref(x->c);
+        if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
+            net_conn_unref(x->c);
+        else
+            n++;
+    }
+    pthread_mutex_unlock(&s->clients_mu);
+    return n;
+}
+
+void resp_reset(rconn *rc)
+{
+    rc->in_multi = rc->multi_dirty = false;
+    rc->queued.len = 0;
+    rc->nqueued = 0;
+    rc->proto = 2;
+    pthread_mutex_lock(&rc->s->clients_mu);
+    rc->name[0] = 0;
+    pthread_mutex_unlock(&rc->s->clients_mu);
+    pthread_mutex_lock(&rc->s->cfg_mu);
+    rc->authed = rc->s->cfg.password[0] == 0;
+    pthread_mutex_unlock(&rc->s->cfg_mu);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dispatch
+ */
+/* Redis's "unknown command" text: the name, and the first arguments up to 128 characters. */
+static void unknown_command(resp_w *w, size_t argc, const td_slice *argv)
+{
+    char args[512] = "";
+    size_t n = 0;
+    for (size_t i = 1; i < argc && n < 128; i++) {
+        int room = 128 - (int)n;
+        int k = snprintf(args + n, sizeof(args) - n, "'%.*s' ",
+                         (int)(argv[i].n < (size_t)room ? argv[i].n : (size_t)room),
+                         (const char *)argv[i].p);
+        if (k < 0)
+            break;
+        n += (size_t)k;
+    }
+    resp_w_errorf(w, "ERR unknown command '%.*s', with args beginning with: %s",
+                  (int)(argv[0].n < 128 ? argv[0].n : 128), (const char *)argv[0].p, args);
+}
+
+static bool arity_ok(const rcmd *c, size_t argc)
+{
+    return c->arity > 0 ? argc == (size_t)c->arity : argc >= (size_t)-c->arity;
+}
+
+/* Finds the command (and subcommand) of argv: NULL after answering why not. */
+static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rcmd **parent)
+{
+    *parent = NULL;
+    const rcmd *c = resp_command_find(resp_commands, argv[0]);
+    if (!c) {
+        unknown_command(w, argc, argv);
+        return NULL;
+    }
+    if (c->subs && argc >= 2) {
+        const rcmd *sub = resp_command_find(c->subs, argv[1]);
+        if (!sub) {
+            char up[32];
+            size_t i = 0;
+            for (; c->name[i] && i < sizeof(up) - 1; i++)
+                up[i] = (char)toupper((unsigned char)c->name[i]);
+            up[i] = 0;
+            resp_w_errorf(w, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                          (int)(argv[1].n < 128 ? argv[1].n : 128), (const char *)argv[1].p, up);
+            return NULL;
+        }
+        *parent = c;
+        c = sub;
+    }
+    if (!arity_ok(c, argc)) {
+        char full[64];
+        resp_command_fullname(*parent, c, full, sizeof(full));
+        resp_w_errorf(w, "ERR wrong number of arguments for '%s' command", full);
+        return NULL;
+    }
+    return c;
+}
+
+static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0)
+{
+    __atomic_add_fetch(&rc->s->total_commands, 1, __ATOMIC_RELAXED);
+    const char *name = parent ? parent->name : c ? c->name : "unknown";
+    const char *labels[] = {"redis", name};
+    td_counter_add(td_metric_get(rc->s->f_requests, labels), 1);
+    td_histogram_observe(td_metric_get(rc->s->f_latency, labels), td_mono_ns() - t0);
+}
+
+/* Runs one command (not queued). */
+static void run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
+                const td_slice *argv)
+{
+    __atomic_store_n(&rc->last_ms, td_wall_ms(), __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->last_cmd, parent ? parent->name : c->name, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->last_sub, parent ? c->name : NULL, __ATOMIC_RELAXED);
+    c->fn(rc, w, argc, argv);
+}
+
+/* One command from the client: checked, then run, or queued inside MULTI. */
+static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    int64_t t0 = td_mono_ns();
+    const rcmd *parent = NULL, *c = lookup(w, argc, argv, &parent);
+    const rcmd *top = parent ? parent : c;
+    if (!rc->authed && (!top || !(top->flags & RF_NOAUTH))) {
+        if (c) /* an unknown command is answered as such, authenticated or not */
+            resp_w_error(w, "NOAUTH Authentication required.");
+        rc->multi_dirty |= rc->in_multi;
+        count(rc, parent, c, t0);
+        return;
+    }
+    if (!c) {
+        rc->multi_dirty |= rc->in_multi;
+        count(rc, parent, c, t0);
+        return;
+    }
+    if (rc->in_multi && !(top->flags & RF_NOMULTI)) {
+        /* Queued as a RESP array, read again by EXEC. */
+        char hdr[32];
+        int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
+        td_buf_append(&rc->queued, hdr, (size_t)n);
+        for (size_t i = 0; i < argc; i++) {
+            n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", argv[i].n);
+            td_buf_append(&rc->queued, hdr, (size_t)n);
+            td_buf_append(&rc->queued, argv[i].p, argv[i].n);
+            if (td_buf_append(&rc->queued, "\r\n", 2) != 0)
+                w->oom = true;
+        }
+        rc->nqueued++;
+        resp_w_simple(w, "QUEUED");
+        return;
+    }
+    pthread_rwlock_rdlock(&rc->s->exec_lock);
+    run(rc, w, parent, c, argc, argv);
+    pthread_rwlock_unlock(&rc->s->exec_lock);
+    count(rc, parent, c, t0);
+}
+
+void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (rc->in_multi) {
+        resp_w_error(w, "ERR MULTI calls can not be nested");
+        return;
+    }
+    rc->in_multi = true;
+    rc->multi_dirty = false;
+    rc->queued.len = 0;
+    rc->nqueued = 0;
+    resp_w_simple(w, "OK");
+}
+
+void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (!rc->in_multi) {
+        resp_w_error(w, "ERR DISCARD without MULTI");
+        return;
+    }
+    rc->in_multi = rc->multi_dirty = false;
+    rc->queued.len = 0;
+    rc->nqueued = 0;
+    resp_w_simple(w, "OK");
+}
+
+void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    if (!rc->in_multi) {
+        resp_w_error(w, "ERR EXEC without MULTI");
+        return;
+    }
+    rc->in_multi = false;
+    if (rc->multi_dirty) {
+        rc->multi_dirty = false;
+        rc->queued.len = 0;
+        rc->nqueued = 0;
+        resp_w_error(w, "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    /* The queued commands run under the write lock (taken over from dispatch's read lock):
+     * no other client's command runs in between. */
+    pthread_rwlock_unlock(&rc->s->exec_lock);
+    pthread_rwlock_wrlock(&rc->s->exec_lock);
+    resp_w_array(w, rc->nqueued);
+    size_t pos = 0;
+    td_buf q = rc->queued;
+    td_buf_init(&rc->queued);
+    for (size_t k = 0; k < rc->nqueued; k++) {
+        resp_cmd cmd;
+        const char *why;
+        if (resp_parse_command(q.p + pos, q.len - pos, &rc->s->cfg.limits, &rc->arena, &cmd,
+                               &why) != 0) {
+            resp_w_error(w, "ERR internal error reading a queued command");
+            continue;
+        }
+        pos += cmd.len;
+        const rcmd *parent = NULL, *c = lookup(w, cmd.argc, cmd.argv, &parent);
+        if (c)
+            run(rc, w, parent, c, cmd.argc, cmd.argv);
+    }
+    td_buf_free(&q);
+    rc->nqueued = 0;
+    pthread_rwlock_unlock(&rc->s->exec_lock);
+    pthread_rwlock_rdlock(&rc->s->exec_lock);
+}
+
+/* Hands the replies written so far to the connection. */
+static void flush_out(rconn *rc)
+{
+    if (rc->out.len == 0)
+        return;
+    net_conn_write(rc->c, rc->out.p, rc->out.len);
+    rc->out.len = 0;
+    if (rc->out.cap > (1u << 20)) { /* a big reply's buffer is not kept */
+        td_buf_free(&rc->out);
+        td_buf_init(&rc->out);
+    }
+}
+
+static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
+{
+    rconn *rc = net_conn_data(c);
+    size_t used = 0;
+    while (used < n && !rc->closing) {
+        resp_w w = {&rc->out, rc->proto, false};
+        resp_cmd cmd;
+        const char *why;
+        td_arena_free(&rc->arena);
+        td_arena_init(&rc->arena);
+        int r = resp_parse_command(p + used, n - used, &rc->s->cfg.limits, &rc->arena, &cmd, &why);
+        if (r == TD_EAGAIN)
+            break;
+        if (r != 0) {
+            resp_w_errorf(&w, "ERR %s", r == TD_EPROTO ? why : "out of memory");
+            TD_INFO("redis", "closing %s: %s", rc->addr, r == TD_EPROTO ? why : "out of memory");
+            rc->closing = true;
+            break;
+        }
+        used += cmd.len;
+        if (cmd.argc)
+            dispatch(rc, &w, cmd.argc, cmd.argv);
+        if (w.oom) {
+            rc->closing = true;
+            break;
+        }
+        if (rc->out.len >= (256u << 10))
+            flush_out(rc);
+    }
+    td_arena_free(&rc->arena);
+    td_arena_init(&rc->arena);
+    flush_out(rc);
+    if (rc->closing) {
+        net_conn_close(c, false); /* after the replies */
+        return (ssize_t)n;
+    }
+    return (ssize_t)used;
+}
+
+static const net_proto proto = {
+    .name = "redis",
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_close = on_close,
+    .max_input = (64u << 20) + (1u << 20),
+    .out_limit = 64u << 20,
+};
+
+const net_proto *resp_server_proto(void)
+{
+    return &proto;
+}
