@@ -90,6 +90,9 @@ int broker_producer_id_new(td_engine *e, int64_t *pid);
  * collects storage figures; readers that bypass td_iter (Kafka fetch) count what they send with
  * broker_topic_count_out. Valid until td_engine_close. */
 td_metrics *broker_metrics(td_engine *e);
+/* The families every listener counts its requests in, labelled by protocol and API:
+ * tidings_requests_total and tidings_request_duration_seconds. */
+void broker_request_metrics(td_engine *e, td_metric_family **count, td_metric_family **latency);
 void broker_topic_count_out(td_topic_ref *t, uint64_t events, uint64_t bytes);
 
 /* Deletes a group's offsets committed before before_ms (offset expiry). */

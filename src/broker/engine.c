@@ -406,6 +406,16 @@ td_metrics *broker_metrics(td_engine *e)
     return e->metrics;
 }
 
+void broker_request_metrics(td_engine *e, td_metric_family **count, td_metric_family **latency)
+{
+    *count = td_metrics_family(e->metrics, TD_COUNTER, "tidings_requests_total",
+                               "Requests answered, by protocol and API.", "protocol,api", NULL, 0);
+    *latency =
+        td_metrics_family(e->metrics, TD_HISTOGRAM, "tidings_request_duration_seconds",
+                          "Time from a request's arrival to its answer, by protocol and API.",
+                          "protocol,api", NULL, 0);
+}
+
 int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out)
 {
     td_error_clear();

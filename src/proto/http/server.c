@@ -40,13 +40,7 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
     s->e = e;
     s->cfg = *cfg;
     td_metrics *m = broker_metrics(e);
-    s->f_requests = td_metrics_family(m, TD_COUNTER, "tidings_requests_total",
-                                      "Requests answered, by protocol and API.", "protocol,api",
-                                      NULL, 0);
-    s->f_latency = td_metrics_family(
-        m, TD_HISTOGRAM, "tidings_request_duration_seconds",
-        "Time from a request's arrival to its answer, by protocol and API.", "protocol,api", NULL,
-        0);
+    broker_request_metrics(e, &s->f_requests, &s->f_latency);
     s->f_responses = td_metrics_family(m, TD_COUNTER, "tidings_http_responses_total",
                                        "HTTP responses, by status code.", "code", NULL, 0);
     http_loop_set_init(&s->subs, http_sub_wake);

@@ -1688,14 +1688,8 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
     }
     if (s->cfg.default_partitions <= 0)
         s->cfg.default_partitions = 1;
-    td_metrics *m = broker_metrics(e);
-    td_metric_family *fc = td_metrics_family(m, TD_COUNTER, "tidings_requests_total",
-                                             "Requests answered, by protocol and API.",
-                                             "protocol,api", NULL, 0);
-    td_metric_family *fh = td_metrics_family(
-        m, TD_HISTOGRAM, "tidings_request_duration_seconds",
-        "Time from a request's arrival to its answer, by protocol and API.", "protocol,api", NULL,
-        0);
+    td_metric_family *fc, *fh;
+    broker_request_metrics(e, &fc, &fh);
     size_t n;
     const kafka_api_range *a = kafka_api_all(&n);
     for (size_t i = 0; i < n; i++) {

@@ -42,14 +42,7 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->exec_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    td_metrics *m = broker_metrics(e);
-    s->f_requests =
-        td_metrics_family(m, TD_COUNTER, "tidings_requests_total",
-                          "Requests answered, by protocol and API.", "protocol,api", NULL, 0);
-    s->f_latency =
-        td_metrics_family(m, TD_HISTOGRAM, "tidings_request_duration_seconds",
-                          "Time from a request's arrival to its answer, by protocol and API.",
-                          "protocol,api", NULL, 0);
+    broker_request_metrics(e, &s->f_requests, &s->f_latency);
     *out = s;
     return 0;
 }
