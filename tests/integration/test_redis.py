@@ -302,6 +302,14 @@ def test_server_commands(rb):
     assert r.execute_command("UNWATCH") is True
     with pytest.raises(redis.ResponseError, match="WATCH is not supported"):
         r.execute_command("WATCH", "k")
+    # Commands are counted per command in the broker's metrics.
+    for _ in range(3):
+        r.echo("m")
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{rb.http_port}/metrics", timeout=10).read()
+    line = [l for l in text.decode().splitlines()
+            if l.startswith('tidings_requests_total{protocol="redis",api="echo"}')]
+    assert line and float(line[0].split()[-1]) >= 3
 
 
 @pytest.mark.parametrize("garbage,error", [
