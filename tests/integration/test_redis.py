@@ -361,3 +361,82 @@ def test_binary_garbage_and_many_clients(rb):
     for t in threads:
         t.join(60)
     assert rb.alive()
+
+
+def test_pubsub(rb):
+    pub = client(rb)
+    sub = client(rb).pubsub()
+    sub.subscribe("news")
+    sub.psubscribe("n*")
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    assert sub.get_message(timeout=5)["type"] == "psubscribe"
+    assert pub.publish("news", "hello") == 2
+    assert pub.publish("other", "nobody") == 0
+    got = [sub.get_message(timeout=5) for _ in range(2)]
+    kinds = sorted((m["type"], m["channel"], m["data"]) for m in got)
+    assert kinds == [("message", b"news", b"hello"), ("pmessage", b"news", b"hello")]
+    assert pub.pubsub_channels() == [b"news"]
+    assert pub.pubsub_channels("x*") == []
+    assert pub.pubsub_numsub("news", "other") == [(b"news", 1), (b"other", 0)]
+    assert pub.pubsub_numpat() == 1
+    assert pub.info("stats")["pubsub_channels"] == 1
+    sub.unsubscribe()
+    sub.punsubscribe()
+    end = time.time() + 5
+    while pub.pubsub_numsub("news")[0][1] and time.time() < end:
+        time.sleep(0.02)
+    assert pub.pubsub_numsub("news") == [(b"news", 0)] and pub.pubsub_numpat() == 0
+
+
+def test_subscribed_mode_rules_resp2_and_pushes_resp3(rb):
+    raw = Raw(rb)
+    raw.cmd("SUBSCRIBE", "a", "b")
+    assert raw.read_until(b"$1\r\nb\r\n:2\r\n") == \
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
+    raw.cmd("ECHO", "x")
+    assert raw.read_until(b"\r\n") == (
+        b"-ERR Can't execute 'echo': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+        b"RESET are allowed in this context\r\n")
+    raw.cmd("PING")
+    assert raw.read_until(b"$0\r\n\r\n") == b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+    raw.cmd("UNSUBSCRIBE")
+    got = raw.read_until(b":0\r\n")
+    assert got.count(b"unsubscribe") == 2 and got.endswith(b":0\r\n")
+    raw.cmd("UNSUBSCRIBE")  # none left: one reply with a null channel
+    assert raw.read_until(b":0\r\n") == b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"
+    raw.cmd("ECHO", "free again")
+    assert raw.read_until(b"again\r\n") == b"$10\r\nfree again\r\n"
+    # RESP3: pushes, and every command still allowed while subscribed.
+    r3 = Raw(rb)
+    r3.cmd("HELLO", "3")
+    r3.read_until(b"modules\r\n*0\r\n")
+    r3.cmd("SUBSCRIBE", "c")
+    assert r3.read_until(b":1\r\n") == b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n"
+    r3.cmd("ECHO", "y")
+    assert r3.read_until(b"y\r\n") == b"$1\r\ny\r\n"
+    assert client(rb).publish("c", "m") == 1
+    assert r3.read_until(b"$1\r\nm\r\n") == b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
+    # RESET leaves subscribed mode.
+    raw.cmd("SUBSCRIBE", "z")
+    raw.read_until(b":1\r\n")
+    raw.cmd("RESET")
+    assert raw.read_until(b"+RESET\r\n").endswith(b"+RESET\r\n")
+    assert client(rb).pubsub_numsub("z") == [(b"z", 0)]
+
+
+def test_slow_subscriber_is_disconnected(rb):
+    slow = Raw(rb)
+    slow.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.cmd("SUBSCRIBE", "firehose")
+    slow.read_until(b":1\r\n")
+    pub = client(rb)
+    payload = b"x" * (1 << 20)
+    for _ in range(120):  # 120 MiB, never read: past the 32 MiB limit
+        if pub.publish("firehose", payload) == 0:
+            break
+    end = time.time() + 30
+    while pub.pubsub_numsub("firehose")[0][1] and time.time() < end:
+        time.sleep(0.05)
+    assert pub.pubsub_numsub("firehose") == [(b"firehose", 0)]
+    assert pub.echo("alive") == b"alive"
+    assert "bytes of messages unread" in rb.stderr()

@@ -33,9 +33,14 @@ static void help(resp_w *w, const char *const *lines)
  */
 static void cmd_ping(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
-    (void)rc;
     if (argc > 2) {
         resp_w_error(w, "ERR wrong number of arguments for 'ping' command");
+        return;
+    }
+    if (rc->proto == 2 && resp_subscriptions(rc)) { /* subscribed mode: a message-like reply */
+        resp_w_array(w, 2);
+        resp_w_str(w, "pong");
+        resp_w_bulk(w, argc == 2 ? argv[1].p : (const uint8_t *)"", argc == 2 ? argv[1].n : 0);
         return;
     }
     if (argc == 2)
@@ -690,8 +695,10 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         info_kv(&b, "evicted_keys:0");
         info_kv(&b, "keyspace_hits:0");
         info_kv(&b, "keyspace_misses:0");
-        info_kv(&b, "pubsub_channels:0");
-        info_kv(&b, "pubsub_patterns:0");
+        size_t channels, patterns;
+        resp_pubsub_counts(s, &channels, &patterns);
+        info_kv(&b, "pubsub_channels:%zu", channels);
+        info_kv(&b, "pubsub_patterns:%zu", patterns);
     }
     if (wants(argc, argv, "replication", true)) {
         info_section(&b, "Replication", &first);
@@ -1172,6 +1179,38 @@ static const rcmd config_subs[] = {
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
+static void pubsub_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    static const char *const lines[] = {
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "HELP",
+        "    Print this help.",
+        NULL};
+    help(w, lines);
+}
+
+static const rcmd pubsub_subs[] = {
+    {"channels", -2, RF_PUBSUB | RF_LOADING | RF_STALE, resp_pubsub_channels, "pubsub",
+     "Returns the active channels.", "2.8.0", 0, 0, 0, NULL, "@pubsub @slow"},
+    {"numpat", 2, RF_PUBSUB | RF_LOADING | RF_STALE, resp_pubsub_numpat, "pubsub",
+     "Returns a count of unique pattern subscriptions.", "2.8.0", 0, 0, 0, NULL, "@pubsub @slow"},
+    {"numsub", -2, RF_PUBSUB | RF_LOADING | RF_STALE, resp_pubsub_numsub, "pubsub",
+     "Returns a count of subscribers to channels.", "2.8.0", 0, 0, 0, NULL, "@pubsub @slow"},
+    {"help", 2, RF_LOADING | RF_STALE, pubsub_help, "pubsub",
+     "Returns helpful text about the different subcommands.", "6.2.0", 0, 0, 0, NULL, "@slow"},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
+};
+
 static const rcmd function_subs[] = {
     {"flush", -2, RF_WRITE | RF_NOSCRIPT, function_flush, "scripting",
      "Deletes all libraries and functions.", "7.0.0", 0, 0, 0, NULL, "@write @slow @scripting"},
@@ -1228,21 +1267,40 @@ const rcmd resp_commands[] = {
      0, 0, 0, NULL, "@keyspace @read @slow @dangerous"},
     {"multi", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, resp_multi,
      "transactions", "Starts a transaction.", "1.2.0", 0, 0, 0, NULL, "@fast @transaction"},
-    {"ping", -1, RF_FAST, cmd_ping, CONN, "Returns the server's liveliness response.", "1.0.0", 0,
-     0, 0, NULL, "@fast @connection"},
-    {"quit", -1, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, cmd_quit,
-     CONN, "Closes the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
-    {"reset", 1, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, cmd_reset,
-     CONN, "Resets the connection.", "6.2.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"ping", -1, RF_SUBCTX | RF_FAST, cmd_ping, CONN, "Returns the server's liveliness response.",
+     "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"psubscribe", -2, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
+     resp_cmd_psubscribe, "pubsub",
+     "Listens for messages published to channels that match one or more patterns.", "2.0.0", 0, 0,
+     0, NULL, "@pubsub @slow"},
+    {"publish", 3, RF_PUBSUB | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_publish, "pubsub",
+     "Posts a message to a channel.", "2.0.0", 0, 0, 0, NULL, "@pubsub @fast"},
+    {"pubsub", -2, 0, container, "pubsub", "A container for Pub/Sub commands.", "2.8.0", 0, 0, 0,
+     pubsub_subs, "@slow"},
+    {"punsubscribe", -1, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
+     resp_cmd_punsubscribe, "pubsub",
+     "Stops listening to messages published to channels that match one or more "
+     "patterns.",
+     "2.0.0", 0, 0, 0, NULL, "@pubsub @slow"},
+    {"quit", -1, RF_SUBCTX | RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI,
+     cmd_quit, CONN, "Closes the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"reset", 1, RF_SUBCTX | RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI,
+     cmd_reset, CONN, "Resets the connection.", "6.2.0", 0, 0, 0, NULL, "@fast @connection"},
     {"scan", -2, RF_READONLY, cmd_scan, GEN, "Iterates over the key names in the database.",
      "2.8.0", 0, 0, 0, NULL, "@keyspace @read @slow"},
     {"select", 2, RF_LOADING | RF_STALE | RF_FAST, cmd_select, CONN,
      "Changes the selected database.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"subscribe", -2, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
+     resp_cmd_subscribe, "pubsub", "Listens for messages published to channels.", "2.0.0", 0, 0, 0,
+     NULL, "@pubsub @slow"},
     {"type", 2, RF_READONLY | RF_FAST, cmd_type, GEN,
      "Determines the type of value stored at a key.", "1.0.0", 1, 1, 1, NULL,
      "@keyspace @read @fast"},
     {"unlink", -2, RF_WRITE | RF_FAST, cmd_del, GEN, "Asynchronously deletes one or more keys.",
      "4.0.0", 1, -1, 1, NULL, "@keyspace @write @fast"},
+    {"unsubscribe", -1, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
+     resp_cmd_unsubscribe, "pubsub", "Stops listening to messages posted to channels.", "2.0.0", 0,
+     0, 0, NULL, "@pubsub @slow"},
     {"unwatch", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_unwatch, "transactions",
      "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, NULL, "@fast @transaction"},
     {"watch", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, cmd_watch,

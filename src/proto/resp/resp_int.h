@@ -11,6 +11,13 @@
 #include "proto/resp/resp_server.h"
 
 typedef struct rconn rconn;
+typedef struct resp_pubsub resp_pubsub;
+
+/* A connection's subscriptions (channels or patterns), NUL-terminated copies. */
+typedef struct resp_subs {
+    char **v;
+    size_t n, cap;
+} resp_subs;
 
 struct resp_server {
     td_engine *e;
@@ -26,6 +33,7 @@ struct resp_server {
      * a transaction's commands are not interleaved with other clients' commands. */
     pthread_rwlock_t exec_lock;
     uint64_t total_connections, total_commands; /* atomic; CONFIG RESETSTAT zeroes them */
+    resp_pubsub *pubsub;
     td_metric_family *f_requests, *f_latency;
 };
 
@@ -48,7 +56,9 @@ struct rconn {
     char name[128];                 /* under s->clients_mu */
     char lib_name[64], lib_ver[64]; /* under s->clients_mu */
     char addr[64];
-    rconn *prev, *next; /* in s->clients */
+    resp_subs subs, psubs; /* Pub/Sub: this loop's only */
+    size_t nsub, npsub;    /* atomic copies of subs.n and psubs.n, for CLIENT LIST */
+    rconn *prev, *next;    /* in s->clients */
 };
 
 /* One command of the table. */
@@ -65,6 +75,7 @@ enum {
     RF_STALE = 1 << 7,
     RF_PUBSUB = 1 << 8,
     RF_NOSCRIPT = 1 << 9,
+    RF_SUBCTX = 1 << 10, /* allowed in RESP2's subscribed mode (not a flag Redis shows) */
 };
 struct rcmd {
     const char *name; /* lower case; subcommands: their own name ("setname") */
@@ -103,5 +114,23 @@ void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
  * number closed. */
 size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip);
 void resp_reset(rconn *rc);
+
+/* Pub/Sub (pubsub.c). */
+int resp_pubsub_create(resp_pubsub **out);
+void resp_pubsub_destroy(resp_pubsub *ps);
+void resp_cmd_subscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_psubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_punsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_publish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_pubsub_numsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_pubsub_numpat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* The connection's channels and patterns together. */
+size_t resp_subscriptions(const rconn *rc);
+/* Drops every subscription of the connection (closing, RESET). */
+void resp_pubsub_forget(rconn *rc);
+/* Distinct channels and patterns with subscribers (INFO, PUBSUB NUMPAT). */
+void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns);
 
 #endif /* TD_PROTO_RESP_INT_H */

@@ -43,6 +43,11 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     pthread_rwlock_init(&s->exec_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     broker_request_metrics(e, &s->f_requests, &s->f_latency);
+    int rc = resp_pubsub_create(&s->pubsub);
+    if (rc) {
+        resp_server_destroy(s);
+        return rc;
+    }
     *out = s;
     return 0;
 }
@@ -56,6 +61,7 @@ void resp_server_destroy(resp_server *s)
 {
     if (!s)
         return;
+    resp_pubsub_destroy(s->pubsub);
     pthread_mutex_destroy(&s->cfg_mu);
     pthread_mutex_destroy(&s->clients_mu);
     pthread_rwlock_destroy(&s->exec_lock);
@@ -165,6 +171,7 @@ static void on_close(net_conn *c)
     if (!rc)
         return;
     resp_server *s = rc->s;
+    resp_pubsub_forget(rc);
     pthread_mutex_lock(&s->clients_mu);
     if (rc->prev)
         rc->prev->next = rc->next;
@@ -188,14 +195,17 @@ void resp_client_line(rconn *rc, td_buf *b)
     int64_t last = __atomic_load_n(&rc->last_ms, __ATOMIC_RELAXED);
     const char *cmd = __atomic_load_n(&rc->last_cmd, __ATOMIC_RELAXED);
     const char *sub = __atomic_load_n(&rc->last_sub, __ATOMIC_RELAXED);
+    size_t nsub = __atomic_load_n(&rc->nsub, __ATOMIC_RELAXED);
+    size_t npsub = __atomic_load_n(&rc->npsub, __ATOMIC_RELAXED);
+    const char *flags = rc->in_multi ? "x" : nsub + npsub ? "P" : "N";
     int n = snprintf(line, sizeof(line),
                      "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
-                     " idle=%" PRId64 " flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=0 "
+                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d qbuf=0 "
                      "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
                      "tot-mem=0 events=r cmd=%s%s%s user=default redir=-1 resp=%d lib-name=%s "
                      "lib-ver=%s\n",
                      rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
-                     (now - rc->created_ms) / 1000, (now - last) / 1000, rc->in_multi ? "x" : "N",
+                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
                      rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
                      rc->proto, rc->lib_name, rc->lib_ver);
     if (n > 0)
@@ -229,6 +239,7 @@ size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rc
 
 void resp_reset(rconn *rc)
 {
+    resp_pubsub_forget(rc);
     rc->in_multi = rc->multi_dirty = false;
     rc->queued.len = 0;
     rc->nqueued = 0;
@@ -334,6 +345,16 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     if (!c) {
         rc->multi_dirty |= rc->in_multi;
+        count(rc, parent, c, t0);
+        return;
+    }
+    if (rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
+        char full[64];
+        resp_command_fullname(parent, c, full, sizeof(full));
+        resp_w_errorf(w,
+                      "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                      "QUIT / RESET are allowed in this context",
+                      full);
         count(rc, parent, c, t0);
         return;
     }

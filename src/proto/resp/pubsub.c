@@ -1,0 +1,422 @@
+/*
+ * pubsub.c: Redis Pub/Sub on the Redis listener (docs/redis.md#pubsub): SUBSCRIBE,
+ * UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB, ephemeral fan-out as in Redis
+ * (nothing is stored; a message reaches the clients subscribed when it is published).
+ *
+ * The subscriptions of every connection are in one table under a mutex: channels in a hash
+ * table, patterns in a list. PUBLISH finds the subscribers under the mutex, takes a reference
+ * on each connection, and posts the message to the connection's own event loop, which encodes it
+ * in that connection's protocol (a RESP2 array or a RESP3 push) and writes it. A subscriber
+ * whose unsent output passes PUBSUB_OUT_LIMIT is disconnected, as Redis's client-output-buffer-
+ * limit for pubsub clients does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/resp/resp_int.h"
+
+#define PUBSUB_OUT_LIMIT (32u << 20)
+#define NBUCKETS 1024
+
+typedef struct psub {
+    struct psub *next; /* in the channel's or the pattern list */
+    rconn *rc;
+    net_conn *c;
+    char *name; /* the channel or pattern */
+    size_t len;
+} psub;
+
+struct resp_pubsub {
+    pthread_mutex_t mu;
+    psub *buckets[NBUCKETS]; /* channel subscriptions by hash of the channel */
+    psub *patterns;
+};
+
+static uint64_t hash(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+int resp_pubsub_create(resp_pubsub **out)
+{
+    resp_pubsub *ps = calloc(1, sizeof(*ps));
+    if (!ps)
+        return -ENOMEM;
+    pthread_mutex_init(&ps->mu, NULL);
+    *out = ps;
+    return 0;
+}
+
+void resp_pubsub_destroy(resp_pubsub *ps)
+{
+    if (!ps)
+        return;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (psub *s = ps->buckets[i], *n; s; s = n) {
+            n = s->next;
+            free(s->name);
+            free(s);
+        }
+    for (psub *s = ps->patterns, *n; s; s = n) {
+        n = s->next;
+        free(s->name);
+        free(s);
+    }
+    pthread_mutex_destroy(&ps->mu);
+    free(ps);
+}
+
+static psub **list_of(resp_pubsub *ps, bool pattern, const void *name, size_t len)
+{
+    return pattern ? &ps->patterns : &ps->buckets[hash(name, len) % NBUCKETS];
+}
+
+/* Adds (rc, name); false if it was there. Under ps->mu. */
+static bool add(resp_pubsub *ps, rconn *rc, bool pattern, td_slice name, bool *oom)
+{
+    psub **l = list_of(ps, pattern, name.p, name.n);
+    for (psub *s = *l; s; s = s->next)
+        if (s->rc == rc && s->len == name.n && !memcmp(s->name, name.p, name.n))
+            return false;
+    psub *s = calloc(1, sizeof(*s));
+    char *copy = malloc(name.n + 1);
+    if (!s || !copy) {
+        free(s);
+        free(copy);
+        *oom = true;
+        return false;
+    }
+    memcpy(copy, name.p, name.n);
+    copy[name.n] = 0;
+    *s = (psub){*l, rc, rc->c, copy, name.n};
+    *l = s;
+    return true;
+}
+
+/* Removes (rc, name); false if it was not there. Under ps->mu. */
+static bool del(resp_pubsub *ps, rconn *rc, bool pattern, const void *name, size_t len)
+{
+    for (psub **l = list_of(ps, pattern, name, len); *l; l = &(*l)->next) {
+        psub *s = *l;
+        if (s->rc == rc && s->len == len && !memcmp(s->name, name, len)) {
+            *l = s->next;
+            free(s->name);
+            free(s);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The connection's own list of its subscriptions (rc->subs), for counts and UNSUBSCRIBE. */
+static bool own_add(rconn *rc, bool pattern, td_slice name)
+{
+    resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 4;
+        char **v = realloc(o->v, cap * sizeof(*v));
+        if (!v)
+            return false;
+        o->v = v;
+        o->cap = cap;
+    }
+    char *copy = malloc(name.n + 1);
+    if (!copy)
+        return false;
+    memcpy(copy, name.p, name.n);
+    copy[name.n] = 0;
+    o->v[o->n++] = copy;
+    return true;
+}
+
+static void own_del(rconn *rc, bool pattern, const void *name, size_t len)
+{
+    resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    for (size_t i = 0; i < o->n; i++)
+        if (strlen(o->v[i]) == len && !memcmp(o->v[i], name, len)) {
+            free(o->v[i]);
+            o->v[i] = o->v[--o->n];
+            return;
+        }
+}
+
+size_t resp_subscriptions(const rconn *rc)
+{
+    return rc->subs.n + rc->psubs.n;
+}
+
+static void shown(rconn *rc)
+{
+    __atomic_store_n(&rc->nsub, rc->subs.n, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->npsub, rc->psubs.n, __ATOMIC_RELAXED);
+}
+
+/* ["subscribe", name, count] and the like: a RESP3 push, or a RESP2 array. */
+static void reply_sub(resp_w *w, const char *kind, const void *name, size_t len, bool null_name,
+                      size_t count)
+{
+    resp_w_push(w, 3);
+    resp_w_str(w, kind);
+    if (null_name)
+        resp_w_null(w);
+    else
+        resp_w_bulk(w, name, len);
+    resp_w_int(w, (int64_t)count);
+}
+
+static void subscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool pattern)
+{
+    resp_pubsub *ps = rc->s->pubsub;
+    for (size_t i = 1; i < argc; i++) {
+        bool oom = false, added;
+        pthread_mutex_lock(&ps->mu);
+        added = add(ps, rc, pattern, argv[i], &oom);
+        pthread_mutex_unlock(&ps->mu);
+        if (added && !own_add(rc, pattern, argv[i])) {
+            pthread_mutex_lock(&ps->mu);
+            del(ps, rc, pattern, argv[i].p, argv[i].n);
+            pthread_mutex_unlock(&ps->mu);
+            oom = true;
+        }
+        if (oom) {
+            w->oom = true;
+            return;
+        }
+        shown(rc);
+        reply_sub(w, pattern ? "psubscribe" : "subscribe", argv[i].p, argv[i].n, false,
+                  resp_subscriptions(rc));
+    }
+}
+
+static void unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool pattern)
+{
+    resp_pubsub *ps = rc->s->pubsub;
+    const char *kind = pattern ? "punsubscribe" : "unsubscribe";
+    resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    if (argc == 1) { /* all of them; one reply with a null name when there are none */
+        if (o->n == 0) {
+            reply_sub(w, kind, NULL, 0, true, resp_subscriptions(rc));
+            return;
+        }
+        while (o->n) {
+            char *name = o->v[o->n - 1];
+            size_t len = strlen(name);
+            pthread_mutex_lock(&ps->mu);
+            del(ps, rc, pattern, name, len);
+            pthread_mutex_unlock(&ps->mu);
+            o->n--;
+            shown(rc);
+            reply_sub(w, kind, name, len, false, resp_subscriptions(rc));
+            free(name);
+        }
+        return;
+    }
+    for (size_t i = 1; i < argc; i++) {
+        pthread_mutex_lock(&ps->mu);
+        bool was = del(ps, rc, pattern, argv[i].p, argv[i].n);
+        pthread_mutex_unlock(&ps->mu);
+        if (was)
+            own_del(rc, pattern, argv[i].p, argv[i].n);
+        shown(rc);
+        reply_sub(w, kind, argv[i].p, argv[i].n, false, resp_subscriptions(rc));
+    }
+}
+
+void resp_cmd_subscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    subscribe(rc, w, argc, argv, false);
+}
+
+void resp_cmd_psubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    subscribe(rc, w, argc, argv, true);
+}
+
+void resp_cmd_unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    unsubscribe(rc, w, argc, argv, false);
+}
+
+void resp_cmd_punsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    unsubscribe(rc, w, argc, argv, true);
+}
+
+void resp_pubsub_forget(rconn *rc)
+{
+    resp_pubsub *ps = rc->s->pubsub;
+    for (int pattern = 0; pattern < 2; pattern++) {
+        resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+        pthread_mutex_lock(&ps->mu);
+        for (size_t i = 0; i < o->n; i++)
+            del(ps, rc, pattern, o->v[i], strlen(o->v[i]));
+        pthread_mutex_unlock(&ps->mu);
+        for (size_t i = 0; i < o->n; i++)
+            free(o->v[i]);
+        free(o->v);
+        memset(o, 0, sizeof(*o));
+    }
+    shown(rc);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * PUBLISH
+ */
+typedef struct delivery {
+    net_conn *c;
+    size_t plen, clen, mlen; /* pattern (0: a channel message), channel, message */
+    char data[];             /* pattern, channel, message */
+} delivery;
+
+static void deliver_task(void *arg)
+{
+    delivery *d = arg;
+    net_conn *c = d->c;
+    rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (rc) {
+        td_buf b;
+        td_buf_init(&b);
+        resp_w w = {&b, rc->proto, false};
+        resp_w_push(&w, d->plen ? 4 : 3);
+        resp_w_str(&w, d->plen ? "pmessage" : "message");
+        if (d->plen)
+            resp_w_bulk(&w, d->data, d->plen);
+        resp_w_bulk(&w, d->data + d->plen, d->clen);
+        resp_w_bulk(&w, d->data + d->plen + d->clen, d->mlen);
+        if (w.oom || net_conn_write(c, b.p, b.len) != 0) {
+            net_conn_close(c, true);
+        } else if (net_conn_out_bytes(c) > PUBSUB_OUT_LIMIT) {
+            TD_WARN("redis", "closing subscriber %s: %zu bytes of messages unread (limit %u)",
+                    rc->addr, net_conn_out_bytes(c), PUBSUB_OUT_LIMIT);
+            net_conn_close(c, true);
+        } else {
+            net_conn_flush(c);
+        }
+        td_buf_free(&b);
+    }
+    net_conn_unref(c);
+    free(d);
+}
+
+static bool post(net_conn *c, td_slice pattern, td_slice channel, td_slice msg)
+{
+    delivery *d = malloc(sizeof(*d) + pattern.n + channel.n + msg.n);
+    if (!d)
+        return false;
+    d->c = c;
+    d->plen = pattern.n;
+    d->clen = channel.n;
+    d->mlen = msg.n;
+    if (pattern.n)
+        memcpy(d->data, pattern.p, pattern.n);
+    memcpy(d->data + pattern.n, channel.p, channel.n);
+    if (msg.n)
+        memcpy(d->data + pattern.n + channel.n, msg.p, msg.n);
+    net_conn_ref(c);
+    if (net_loop_post(net_conn_loop(c), deliver_task, d) != 0) {
+        net_conn_unref(c);
+        free(d);
+        return false;
+    }
+    return true;
+}
+
+void resp_cmd_publish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    resp_pubsub *ps = rc->s->pubsub;
+    int64_t n = 0;
+    td_slice ch = argv[1], msg = argv[2];
+    pthread_mutex_lock(&ps->mu);
+    for (psub *s = *list_of(ps, false, ch.p, ch.n); s; s = s->next)
+        if (s->len == ch.n && !memcmp(s->name, ch.p, ch.n))
+            n += post(s->c, td_slice_make(NULL, 0), ch, msg);
+    for (psub *s = ps->patterns; s; s = s->next)
+        if (resp_glob_match(s->name, s->len, (const char *)ch.p, ch.n, false))
+            n += post(s->c, td_slice_make(s->name, s->len), ch, msg);
+    pthread_mutex_unlock(&ps->mu);
+    resp_w_int(w, n);
+}
+
+/* PUBSUB CHANNELS [pattern]: the channels with at least one subscriber. */
+void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    resp_pubsub *ps = rc->s->pubsub;
+    td_buf names; /* NUL-separated, each once */
+    td_buf_init(&names);
+    size_t n = 0;
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (psub *s = ps->buckets[i]; s; s = s->next) {
+            if (argc == 3 &&
+                !resp_glob_match((const char *)argv[2].p, argv[2].n, s->name, s->len, false))
+                continue;
+            bool seen = false; /* an earlier subscriber of the same channel in this bucket */
+            for (psub *t = ps->buckets[i]; t != s && !seen; t = t->next)
+                seen = t->len == s->len && !memcmp(t->name, s->name, s->len);
+            if (!seen) {
+                td_buf_append(&names, s->name, s->len + 1);
+                n++;
+            }
+        }
+    pthread_mutex_unlock(&ps->mu);
+    resp_w_array(w, n);
+    for (size_t at = 0; n--;) {
+        const char *name = (const char *)names.p + at;
+        resp_w_str(w, name);
+        at += strlen(name) + 1;
+    }
+    td_buf_free(&names);
+}
+
+void resp_pubsub_numsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    resp_pubsub *ps = rc->s->pubsub;
+    resp_w_map(w, argc - 2);
+    for (size_t i = 2; i < argc; i++) {
+        int64_t n = 0;
+        pthread_mutex_lock(&ps->mu);
+        for (psub *s = *list_of(ps, false, argv[i].p, argv[i].n); s; s = s->next)
+            n += s->len == argv[i].n && !memcmp(s->name, argv[i].p, argv[i].n);
+        pthread_mutex_unlock(&ps->mu);
+        resp_w_bulk(w, argv[i].p, argv[i].n);
+        resp_w_int(w, n);
+    }
+}
+
+void resp_pubsub_numpat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    size_t channels, patterns;
+    resp_pubsub_counts(rc->s, &channels, &patterns);
+    resp_w_int(w, (int64_t)patterns);
+}
+
+void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns)
+{
+    resp_pubsub *ps = s->pubsub;
+    size_t nc = 0, np = 0;
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (psub *x = ps->buckets[i]; x; x = x->next) {
+            bool seen = false;
+            for (psub *t = ps->buckets[i]; t != x && !seen; t = t->next)
+                seen = t->len == x->len && !memcmp(t->name, x->name, x->len);
+            nc += !seen;
+        }
+    for (psub *x = ps->patterns; x; x = x->next) {
+        bool seen = false;
+        for (psub *t = ps->patterns; t != x && !seen; t = t->next)
+            seen = t->len == x->len && !memcmp(t->name, x->name, x->len);
+        np += !seen;
+    }
+    pthread_mutex_unlock(&ps->mu);
+    *channels = nc;
+    *patterns = np;
+}
