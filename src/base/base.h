@@ -163,6 +163,10 @@ int td_crc32c_hw_available(void);
 /* Kafka's Utils.murmur2 (seed 0x9747b28c), as a signed 32-bit result like Java's. */
 int32_t td_murmur2(const void *key, size_t n);
 
+/* A 64-bit hash for tables and orders (FNV-1a's step, with the basis 1469598103934665603).
+ * Queue groups save these hashes of event keys: the function must never change. */
+uint64_t td_hash64(const void *p, size_t n);
+
 /* ---------------------------------------------------------------------------------------------
  * Errors
  */

@@ -2,7 +2,7 @@
  * murmur2.c: Kafka's Utils.murmur2, the hash of its default partitioner. Kafka reads the key in
  * little-endian 4-byte groups with seed 0x9747b28c and returns a Java int; the partition is
  * (hash & 0x7fffffff) % partitions. Arithmetic is done on uint32_t so that overflow wraps as in
- * Java without undefined behaviour.
+ * Java without undefined behaviour. Also td_hash64, tidings' own 64-bit hash.
  */
 #include "base/base.h"
 
@@ -46,4 +46,13 @@ int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions
         return 0;
     uint32_t h = (uint32_t)td_murmur2(key, key_len) & 0x7fffffffu;
     return (int32_t)(h % (uint32_t)partitions);
+}
+
+uint64_t td_hash64(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
 }

@@ -433,15 +433,6 @@ static void id_format(const qtopic *t, const qpart *p, const qentry *en, char *b
 /* ---------------------------------------------------------------------------------------------
  * Entries
  */
-static uint64_t key_hash(const void *key, size_t n)
-{
-    const unsigned char *b = key;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 static qentry *entry_find(qpart *p, int64_t offset, size_t *idx)
 {
     size_t lo = 0, hi = p->n;
@@ -1905,7 +1896,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             en->event_ms = ev.timestamp_ms;
             if (ev.key) {
                 en->has_key = true;
-                en->key_hash = key_hash(ev.key, ev.key_len);
+                en->key_hash = td_hash64(ev.key, ev.key_len);
             }
             bool held = false;
             if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key)

@@ -45,6 +45,13 @@ static void test_crc32c_hw_matches_sw(void)
 }
 
 /* Values computed by Kafka's Java Utils.murmur2, as librdkafka's unit test lists them. */
+/* Queue groups save td_hash64 of event keys: these values pin it. */
+static void test_hash64_is_stable(void)
+{
+    ASSERT_UEQ(td_hash64("", 0), 0x14650fb0739d0383ull);
+    ASSERT_UEQ(td_hash64("orders-17", 9), 0x7eecbc812eb72509ull);
+}
+
 static void test_murmur2_java_vectors(void)
 {
     static const struct {
@@ -256,6 +263,7 @@ static void test_base64(void)
     td_buf_free(&d);
 }
 
-TEST_MAIN(TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
+TEST_MAIN(TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors),
+          TEST(test_crc32c_hw_matches_sw), TEST(test_hash64_is_stable),
           TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
           TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))

@@ -924,9 +924,7 @@ static void cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
  * the whole scan are returned once each, whatever is created or deleted meanwhile. */
 static uint64_t scan_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    uint64_t h = td_hash64(s, strlen(s));
     h ^= h >> 29;
     return h >> 1;
 }

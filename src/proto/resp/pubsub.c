@@ -33,15 +33,6 @@ struct resp_pubsub {
     psub *patterns;
 };
 
-static uint64_t hash(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 int resp_pubsub_create(resp_pubsub **out)
 {
     resp_pubsub *ps = calloc(1, sizeof(*ps));
@@ -73,7 +64,7 @@ void resp_pubsub_destroy(resp_pubsub *ps)
 
 static psub **list_of(resp_pubsub *ps, bool pattern, const void *name, size_t len)
 {
-    return pattern ? &ps->patterns : &ps->buckets[hash(name, len) % NBUCKETS];
+    return pattern ? &ps->patterns : &ps->buckets[td_hash64(name, len) % NBUCKETS];
 }
 
 /* Adds (rc, name); false if it was there. Under ps->mu. */
