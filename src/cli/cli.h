@@ -55,6 +55,8 @@ char *cli_unbase64(const char *s, size_t n, size_t *len);
  * value on a line (text) or as the object on a line (json). */
 void cli_json_set_bytes(json_t *o, const char *name, const char *b64_name, const void *p, size_t n);
 json_t *cli_event_json(const char *topic, const td_event *ev);
+/* The event's headers as the API's JSON array of {"key", "value"} (or *_b64) objects. */
+json_t *cli_headers_json(const td_event *ev);
 void cli_print_event(const json_t *ev, bool json);
 /* A progress bar, "[#####-----]  42%", for a fraction in [0, 1]. */
 void cli_bar(char *buf, size_t len, double fraction);

@@ -108,17 +108,8 @@ static json_t *event_json(const td_event *ev)
     if (ev->key)
         cli_json_set_bytes(o, "key", "key_b64", ev->key, ev->key_len);
     cli_json_set_bytes(o, "value_text", "value_b64", ev->value, ev->value_len);
-    if (ev->header_count) {
-        json_t *hs = json_array();
-        for (size_t i = 0; i < ev->header_count; i++) {
-            const td_header *h = &ev->headers[i];
-            json_t *ho = json_object();
-            cli_json_set_bytes(ho, "key", "key_b64", h->key, h->key_len);
-            cli_json_set_bytes(ho, "value", "value_b64", h->value, h->value_len);
-            json_array_append_new(hs, ho);
-        }
-        json_object_set_new(o, "headers", hs);
-    }
+    if (ev->header_count)
+        json_object_set_new(o, "headers", cli_headers_json(ev));
     if (ev->partition >= 0)
         json_object_set_new(o, "partition", json_integer(ev->partition));
     return o;

@@ -32,6 +32,12 @@ json_t *cli_event_json(const char *topic, const td_event *ev)
                           (json_int_t)ev->offset, "timestamp", (json_int_t)ev->timestamp_ms);
     cli_json_set_bytes(o, "key", "key_b64", ev->key, ev->key_len);
     cli_json_set_bytes(o, "value", "value_b64", ev->value, ev->value_len);
+    json_object_set_new(o, "headers", cli_headers_json(ev));
+    return o;
+}
+
+json_t *cli_headers_json(const td_event *ev)
+{
     json_t *hs = json_array();
     for (size_t i = 0; i < ev->header_count; i++) {
         const td_header *h = &ev->headers[i];
@@ -40,8 +46,7 @@ json_t *cli_event_json(const char *topic, const td_event *ev)
         cli_json_set_bytes(ho, "value", "value_b64", h->value, h->value_len);
         json_array_append_new(hs, ho);
     }
-    json_object_set_new(o, "headers", hs);
-    return o;
+    return hs;
 }
 
 void cli_print_event(const json_t *ev, bool json)

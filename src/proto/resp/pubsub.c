@@ -67,6 +67,16 @@ static psub **list_of(resp_pubsub *ps, bool pattern, const void *name, size_t le
     return pattern ? &ps->patterns : &ps->buckets[td_hash64(name, len) % NBUCKETS];
 }
 
+/* Whether s is the first subscription to its name in the list from head (names counted once
+ * however many connections subscribe). Under ps->mu. */
+static bool first_of_name(const psub *head, const psub *s)
+{
+    for (const psub *t = head; t != s; t = t->next)
+        if (t->len == s->len && !memcmp(t->name, s->name, s->len))
+            return false;
+    return true;
+}
+
 /* Adds (rc, name); false if it was there. Under ps->mu. */
 static bool add(resp_pubsub *ps, rconn *rc, bool pattern, td_slice name, bool *oom)
 {
@@ -347,10 +357,7 @@ void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
             if (argc == 3 &&
                 !resp_glob_match((const char *)argv[2].p, argv[2].n, s->name, s->len, false))
                 continue;
-            bool seen = false; /* an earlier subscriber of the same channel in this bucket */
-            for (psub *t = ps->buckets[i]; t != s && !seen; t = t->next)
-                seen = t->len == s->len && !memcmp(t->name, s->name, s->len);
-            if (!seen) {
+            if (first_of_name(ps->buckets[i], s)) {
                 td_buf_append(&names, s->name, s->len + 1);
                 n++;
             }
@@ -396,16 +403,10 @@ void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns)
     pthread_mutex_lock(&ps->mu);
     for (size_t i = 0; i < NBUCKETS; i++)
         for (psub *x = ps->buckets[i]; x; x = x->next) {
-            bool seen = false;
-            for (psub *t = ps->buckets[i]; t != x && !seen; t = t->next)
-                seen = t->len == x->len && !memcmp(t->name, x->name, x->len);
-            nc += !seen;
+            nc += first_of_name(ps->buckets[i], x);
         }
     for (psub *x = ps->patterns; x; x = x->next) {
-        bool seen = false;
-        for (psub *t = ps->patterns; t != x && !seen; t = t->next)
-            seen = t->len == x->len && !memcmp(t->name, x->name, x->len);
-        np += !seen;
+        np += first_of_name(ps->patterns, x);
     }
     pthread_mutex_unlock(&ps->mu);
     *channels = nc;
