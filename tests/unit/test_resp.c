@@ -102,6 +102,14 @@ static void test_protocol_errors(void)
 {
     resp_limits l = lim();
     fails("*abc\r\n", 6, &l, "Protocol error: invalid multibulk length");
+    fails("*01\r\n", 5, &l, "Protocol error: invalid multibulk length"); /* as string2ll */
+    long long v;
+    ASSERT(resp_parse_ll((const uint8_t *)"-42", 3, &v) && v == -42);
+    ASSERT(resp_parse_ll((const uint8_t *)"0", 1, &v) && v == 0);
+    ASSERT(!resp_parse_ll((const uint8_t *)"-0", 2, &v));
+    ASSERT(!resp_parse_ll((const uint8_t *)"+1", 2, &v));
+    ASSERT(!resp_parse_ll((const uint8_t *)" 1", 2, &v));
+    ASSERT(!resp_parse_ll((const uint8_t *)"9223372036854775808", 19, &v));
     fails("*1\r\n+PING\r\n", 11, &l, "Protocol error: expected '$', got '+'");
     fails("*1\r\n$-5\r\n", 9, &l, "Protocol error: invalid bulk length");
     fails("*1\r\n$x\r\n", 8, &l, "Protocol error: invalid bulk length");

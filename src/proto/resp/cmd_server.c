@@ -121,12 +121,7 @@ static void cmd_hello(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     long long ver = rc->proto;
     size_t i = 1;
     if (argc >= 2) {
-        char buf[32];
-        char *end;
-        snprintf(buf, sizeof(buf), "%.*s", (int)(argv[1].n < 31 ? argv[1].n : 31),
-                 (const char *)argv[1].p);
-        ver = strtoll(buf, &end, 10);
-        if (argv[1].n == 0 || argv[1].n > 20 || *end) {
+        if (!resp_parse_ll(argv[1].p, argv[1].n, &ver)) {
             resp_w_error(w, "ERR Protocol version is not an integer or out of range");
             return;
         }
@@ -1217,25 +1212,16 @@ static const rcmd function_subs[] = {
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
-/* A container's own entry: its subcommands are dispatched; alone it is an arity error. */
-static void container(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argc;
-    (void)argv;
-    resp_w_error(w, "ERR internal: a container command has no function of its own");
-}
-
 const rcmd resp_commands[] = {
     {"auth", -2, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_auth, CONN,
      "Authenticates the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
-    {"client", -2, 0, container, CONN, "A container for client connection commands.", "2.4.0", 0, 0,
-     0, client_subs, "@slow"},
+    {"client", -2, 0, NULL, CONN, "A container for client connection commands.", "2.4.0", 0, 0, 0,
+     client_subs, "@slow"},
     {"command", -1, RF_LOADING | RF_STALE, cmd_command, SRV,
      "Returns detailed information about all commands.", "2.8.13", 0, 0, 0, command_subs,
      "@slow @connection"},
-    {"config", -2, 0, container, SRV, "A container for server configuration commands.", "2.0.0", 0,
-     0, 0, config_subs, "@slow"},
+    {"config", -2, 0, NULL, SRV, "A container for server configuration commands.", "2.0.0", 0, 0, 0,
+     config_subs, "@slow"},
     {"dbsize", 1, RF_READONLY | RF_FAST, cmd_dbsize, SRV,
      "Returns the number of keys in the database.", "1.0.0", 0, 0, 0, NULL,
      "@keyspace @read @fast"},
@@ -1254,8 +1240,8 @@ const rcmd resp_commands[] = {
      0, 0, NULL, "@keyspace @write @slow @dangerous"},
     {"flushdb", -1, RF_WRITE, cmd_flush, SRV, "Remove all keys from the current database.", "1.0.0",
      0, 0, 0, NULL, "@keyspace @write @slow @dangerous"},
-    {"function", -2, 0, container, "scripting", "A container for function commands.", "7.0.0", 0, 0,
-     0, function_subs, "@slow"},
+    {"function", -2, 0, NULL, "scripting", "A container for function commands.", "7.0.0", 0, 0, 0,
+     function_subs, "@slow"},
     {"hello", -1, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_hello, CONN,
      "Handshakes with the Redis server.", "6.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"info", -1, RF_LOADING | RF_STALE, cmd_info, SRV,
@@ -1273,7 +1259,7 @@ const rcmd resp_commands[] = {
      0, NULL, "@pubsub @slow"},
     {"publish", 3, RF_PUBSUB | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_publish, "pubsub",
      "Posts a message to a channel.", "2.0.0", 0, 0, 0, NULL, "@pubsub @fast"},
-    {"pubsub", -2, 0, container, "pubsub", "A container for Pub/Sub commands.", "2.8.0", 0, 0, 0,
+    {"pubsub", -2, 0, NULL, "pubsub", "A container for Pub/Sub commands.", "2.8.0", 0, 0, 0,
      pubsub_subs, "@slow"},
     {"punsubscribe", -1, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
      resp_cmd_punsubscribe, "pubsub",

@@ -33,14 +33,13 @@ static ssize_t header_len(const uint8_t *p, size_t n, size_t max)
     return cr - p > (ssize_t)max ? -1 : (ssize_t)(cr - p);
 }
 
-/* A decimal number as Redis's string2ll reads it: optional '-', digits, nothing else. */
-static bool parse_ll(const uint8_t *p, size_t n, long long *out)
+bool resp_parse_ll(const uint8_t *p, size_t n, long long *out)
 {
     if (n == 0 || n > 20)
         return false;
     bool neg = p[0] == '-';
     size_t i = neg ? 1 : 0;
-    if (i == n)
+    if (i == n || (p[i] == '0' && (neg || n - i > 1))) /* "-0", "007": not Redis's */
         return false;
     unsigned long long v = 0;
     for (; i < n; i++) {
@@ -207,7 +206,7 @@ int resp_parse_command(const uint8_t *p, size_t n, const resp_limits *lim, td_ar
         return TD_EPROTO;
     }
     long long count;
-    if (!parse_ll(p + 1, (size_t)ll - 1, &count) || count > (long long)lim->max_args) {
+    if (!resp_parse_ll(p + 1, (size_t)ll - 1, &count) || count > (long long)lim->max_args) {
         *why = "Protocol error: invalid multibulk length";
         return TD_EPROTO;
     }
@@ -237,7 +236,7 @@ int resp_parse_command(const uint8_t *p, size_t n, const resp_limits *lim, td_ar
             return TD_EPROTO;
         }
         long long blen;
-        if (!parse_ll(p + pos + 1, (size_t)l - 1, &blen) || blen < 0 ||
+        if (!resp_parse_ll(p + pos + 1, (size_t)l - 1, &blen) || blen < 0 ||
             (unsigned long long)blen > lim->max_bulk) {
             *why = "Protocol error: invalid bulk length";
             return TD_EPROTO;

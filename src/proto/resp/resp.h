@@ -45,6 +45,10 @@ typedef struct resp_cmd {
 int resp_parse_command(const uint8_t *p, size_t n, const resp_limits *lim, td_arena *arena,
                        resp_cmd *cmd, const char **why);
 
+/* A decimal integer as Redis's string2ll reads it: an optional '-', digits without leading
+ * zeros ("0" alone), nothing else, within long long. */
+bool resp_parse_ll(const uint8_t *p, size_t n, long long *out);
+
 /* Redis's glob-style matching (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET): '*', '?', "[a-z]",
  * "[^abc]" and '\' escapes. Iterative, at most pattern length x string length steps. */
 bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);

@@ -34,7 +34,9 @@ struct resp_server {
     pthread_rwlock_t exec_lock;
     uint64_t total_connections, total_commands; /* atomic; CONFIG RESETSTAT zeroes them */
     resp_pubsub *pubsub;
-    td_metric_family *f_requests, *f_latency;
+    /* Per command of resp_commands (in its order), and one more for the unknown ones. */
+    td_metric **m_requests, **m_latency;
+    size_t ncommands;
 };
 
 struct rconn {
@@ -81,7 +83,7 @@ struct rcmd {
     const char *name; /* lower case; subcommands: their own name ("setname") */
     int arity;        /* Redis's: n exactly, -n at least n (the command's name counts) */
     unsigned flags;
-    rcmd_fn fn;
+    rcmd_fn fn; /* NULL for a container (CLIENT, CONFIG, ...): its arity needs a subcommand */
     const char *group; /* for COMMAND DOCS: "connection", "server", "generic", ... */
     const char *summary;
     const char *since;

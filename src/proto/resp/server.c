@@ -42,7 +42,24 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&s->exec_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    broker_request_metrics(e, &s->f_requests, &s->f_latency);
+    /* The series are looked up once here, not per command. */
+    td_metric_family *fr, *fl;
+    broker_request_metrics(e, &fr, &fl);
+    size_t n = 0;
+    while (resp_commands[n].name)
+        n++;
+    s->ncommands = n;
+    s->m_requests = calloc(n + 1, sizeof(*s->m_requests));
+    s->m_latency = calloc(n + 1, sizeof(*s->m_latency));
+    if (!s->m_requests || !s->m_latency) {
+        resp_server_destroy(s);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        const char *labels[] = {"redis", i < n ? resp_commands[i].name : "unknown"};
+        s->m_requests[i] = td_metric_get(fr, labels);
+        s->m_latency[i] = td_metric_get(fl, labels);
+    }
     int rc = resp_pubsub_create(&s->pubsub);
     if (rc) {
         resp_server_destroy(s);
@@ -62,6 +79,8 @@ void resp_server_destroy(resp_server *s)
     if (!s)
         return;
     resp_pubsub_destroy(s->pubsub);
+    free(s->m_requests);
+    free(s->m_latency);
     pthread_mutex_destroy(&s->cfg_mu);
     pthread_mutex_destroy(&s->clients_mu);
     pthread_rwlock_destroy(&s->exec_lock);
@@ -84,24 +103,10 @@ bool resp_arg_is(td_slice a, const char *s)
 
 bool resp_arg_ll(resp_w *w, td_slice a, long long *out)
 {
-    char buf[32];
-    if (a.n == 0 || a.n >= sizeof(buf)) {
-        resp_w_error(w, "ERR value is not an integer or out of range");
-        return false;
-    }
-    memcpy(buf, a.p, a.n);
-    buf[a.n] = 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    /* Redis's string2ll: no spaces, no '+', no leading zeros. */
-    if (errno || *end || buf[0] == ' ' || buf[0] == '+' || (buf[0] == '0' && a.n > 1) ||
-        (buf[0] == '-' && (a.n == 1 || buf[1] == '0'))) {
-        resp_w_error(w, "ERR value is not an integer or out of range");
-        return false;
-    }
-    *out = v;
-    return true;
+    if (resp_parse_ll(a.p, a.n, out))
+        return true;
+    resp_w_error(w, "ERR value is not an integer or out of range");
+    return false;
 }
 
 char *resp_arg_str(rconn *rc, td_slice a)
@@ -314,10 +319,10 @@ static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rc
 static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0)
 {
     __atomic_add_fetch(&rc->s->total_commands, 1, __ATOMIC_RELAXED);
-    const char *name = parent ? parent->name : c ? c->name : "unknown";
-    const char *labels[] = {"redis", name};
-    td_counter_add(td_metric_get(rc->s->f_requests, labels), 1);
-    td_histogram_observe(td_metric_get(rc->s->f_latency, labels), td_mono_ns() - t0);
+    const rcmd *top = parent ? parent : c;
+    size_t i = top ? (size_t)(top - resp_commands) : rc->s->ncommands; /* last: "unknown" */
+    td_counter_add(rc->s->m_requests[i], 1);
+    td_histogram_observe(rc->s->m_latency[i], td_mono_ns() - t0);
 }
 
 /* Runs one command (not queued). */
