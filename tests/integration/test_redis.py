@@ -440,3 +440,23 @@ def test_slow_subscriber_is_disconnected(rb):
     assert pub.pubsub_numsub("firehose") == [(b"firehose", 0)]
     assert pub.echo("alive") == b"alive"
     assert "bytes of messages unread" in rb.stderr()
+
+
+def test_binary_channel_names(rb):
+    """Channel names are binary-safe: one with a NUL is listed whole and forgotten when its
+    subscriber leaves."""
+    raw = Raw(rb)
+    raw.cmd("SUBSCRIBE", b"a\x00b")
+    assert raw.read_until(b":1\r\n") == b"*3\r\n$9\r\nsubscribe\r\n$3\r\na\x00b\r\n:1\r\n"
+    pub = client(rb)
+    assert pub.pubsub_channels() == [b"a\x00b"]
+    assert pub.publish(b"a\x00b", "m") == 1
+    assert pub.publish("a", "m") == 0
+    raw.cmd("QUIT")
+    raw.closed()
+    end = time.time() + 10
+    while pub.pubsub_channels() and time.time() < end:
+        time.sleep(0.02)
+    assert pub.pubsub_channels() == []
+    assert pub.publish(b"a\x00b", "m") == 0
+    assert pub.ping() is True

@@ -120,18 +120,17 @@ static bool own_add(rconn *rc, bool pattern, td_slice name)
     resp_subs *o = pattern ? &rc->psubs : &rc->subs;
     if (o->n == o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 4;
-        char **v = realloc(o->v, cap * sizeof(*v));
+        td_slice *v = realloc(o->v, cap * sizeof(*v));
         if (!v)
             return false;
         o->v = v;
         o->cap = cap;
     }
-    char *copy = malloc(name.n + 1);
+    uint8_t *copy = malloc(name.n ? name.n : 1);
     if (!copy)
         return false;
     memcpy(copy, name.p, name.n);
-    copy[name.n] = 0;
-    o->v[o->n++] = copy;
+    o->v[o->n++] = td_slice_make(copy, name.n);
     return true;
 }
 
@@ -139,8 +138,8 @@ static void own_del(rconn *rc, bool pattern, const void *name, size_t len)
 {
     resp_subs *o = pattern ? &rc->psubs : &rc->subs;
     for (size_t i = 0; i < o->n; i++)
-        if (strlen(o->v[i]) == len && !memcmp(o->v[i], name, len)) {
-            free(o->v[i]);
+        if (o->v[i].n == len && !memcmp(o->v[i].p, name, len)) {
+            free((void *)o->v[i].p);
             o->v[i] = o->v[--o->n];
             return;
         }
@@ -205,15 +204,14 @@ static void unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv,
             return;
         }
         while (o->n) {
-            char *name = o->v[o->n - 1];
-            size_t len = strlen(name);
+            td_slice name = o->v[o->n - 1];
             pthread_mutex_lock(&ps->mu);
-            del(ps, rc, pattern, name, len);
+            del(ps, rc, pattern, name.p, name.n);
             pthread_mutex_unlock(&ps->mu);
             o->n--;
             shown(rc);
-            reply_sub(w, kind, name, len, false, resp_subscriptions(rc));
-            free(name);
+            reply_sub(w, kind, name.p, name.n, false, resp_subscriptions(rc));
+            free((void *)name.p);
         }
         return;
     }
@@ -255,10 +253,10 @@ void resp_pubsub_forget(rconn *rc)
         resp_subs *o = pattern ? &rc->psubs : &rc->subs;
         pthread_mutex_lock(&ps->mu);
         for (size_t i = 0; i < o->n; i++)
-            del(ps, rc, pattern, o->v[i], strlen(o->v[i]));
+            del(ps, rc, pattern, o->v[i].p, o->v[i].n);
         pthread_mutex_unlock(&ps->mu);
         for (size_t i = 0; i < o->n; i++)
-            free(o->v[i]);
+            free((void *)o->v[i].p);
         free(o->v);
         memset(o, 0, sizeof(*o));
     }
@@ -348,8 +346,9 @@ void resp_cmd_publish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     resp_pubsub *ps = rc->s->pubsub;
-    td_buf names; /* NUL-separated, each once */
-    td_buf_init(&names);
+    td_buf items; /* the bulks, written under the lock; the array's count known after it */
+    td_buf_init(&items);
+    resp_w iw = {&items, w->proto, false};
     size_t n = 0;
     pthread_mutex_lock(&ps->mu);
     for (size_t i = 0; i < NBUCKETS; i++)
@@ -358,18 +357,15 @@ void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
                 !resp_glob_match((const char *)argv[2].p, argv[2].n, s->name, s->len, false))
                 continue;
             if (first_of_name(ps->buckets[i], s)) {
-                td_buf_append(&names, s->name, s->len + 1);
+                resp_w_bulk(&iw, s->name, s->len);
                 n++;
             }
         }
     pthread_mutex_unlock(&ps->mu);
     resp_w_array(w, n);
-    for (size_t at = 0; n--;) {
-        const char *name = (const char *)names.p + at;
-        resp_w_str(w, name);
-        at += strlen(name) + 1;
-    }
-    td_buf_free(&names);
+    if (iw.oom || (items.len && td_buf_append(w->b, items.p, items.len) != 0))
+        w->oom = true;
+    td_buf_free(&items);
 }
 
 void resp_pubsub_numsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)

@@ -13,9 +13,9 @@
 typedef struct rconn rconn;
 typedef struct resp_pubsub resp_pubsub;
 
-/* A connection's subscriptions (channels or patterns), NUL-terminated copies. */
+/* A connection's subscriptions (channels or patterns): copies, binary-safe. */
 typedef struct resp_subs {
-    char **v;
+    td_slice *v; /* each owns its bytes */
     size_t n, cap;
 } resp_subs;
 
