@@ -258,6 +258,8 @@ def test_keyspace_is_the_topics(rb):
     cursor, keys = r.scan(0, count=1000)
     assert cursor == 0 and len(keys) == 3
     assert r.info("keyspace") == {"db0": {"keys": 3, "expires": 0, "avg_ttl": 0}}
+    assert r.exists(b"billing\x00x") == 0 and r.type(b"billing\x00x") == b"none"
+    assert r.delete(b"billing\x00x", "nope") == 0  # a NUL ends no key early
     assert r.delete("billing", "nope") == 1
     assert r.unlink("orders.us") == 1
     assert call(rb, "GET", "/v1/topics/billing")[0] == 404

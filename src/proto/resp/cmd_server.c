@@ -875,11 +875,23 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 /* ---------------------------------------------------------------------------------------------
  * Keyspace: the topics
  */
+/* The topic a key names, as a C string; NULL for a key that cannot be a topic's name (binary
+ * bytes, a NUL, too long), which then names no topic. */
+static char *key_topic(rconn *rc, td_slice key)
+{
+    if (key.n == 0 || key.n > TD_TOPIC_NAME_MAX || memchr(key.p, 0, key.n))
+        return NULL;
+    char *name = resp_arg_str(rc, key);
+    if (name && td_topic_name_validate(name) != 0) {
+        td_error_clear();
+        return NULL;
+    }
+    return name;
+}
+
 static bool topic_exists(rconn *rc, td_slice key)
 {
-    if (key.n == 0 || key.n > TD_TOPIC_NAME_MAX)
-        return false;
-    char *name = resp_arg_str(rc, key);
+    char *name = key_topic(rc, key);
     td_topic_info ti;
     return name && td_topic_describe(rc->s->e, name, &ti) == 0;
 }
@@ -1028,9 +1040,7 @@ static void cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t n = 0;
     for (size_t i = 1; i < argc; i++) {
-        if (argv[i].n == 0 || argv[i].n > TD_TOPIC_NAME_MAX)
-            continue;
-        char *name = resp_arg_str(rc, argv[i]);
+        char *name = key_topic(rc, argv[i]);
         if (name && td_topic_delete(rc->s->e, name) == 0) {
             n++;
             TD_INFO("redis", "deleted topic %s (DEL from %s)", name, rc->addr);
