@@ -86,6 +86,49 @@ typedef struct td_append_result {
  */
 int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res);
 
+/*
+ * Stream IDs (docs/redis.md#stream-ids): every record of a partition has an ID (ms, seq) that
+ * strictly increases with its offset and never changes: ms is the partition's stream time (the
+ * largest batch timestamp so far), seq the offset plus a shift that only explicit IDs and XSETID
+ * set. Sequence numbers stay below TD_SID_SEQ_MAX.
+ */
+typedef struct td_sid {
+    int64_t ms;
+    uint64_t seq;
+} td_sid;
+#define TD_SID_SEQ_MAX (UINT64_C(1) << 63)
+int td_sid_cmp(td_sid a, td_sid b);
+
+enum part_sid_mode {
+    PART_SID_AUTO,     /* `*`: the rule's ID (the batch's timestamp is now) */
+    PART_SID_MS,       /* `ms-*`: the batch's timestamp is want.ms; TD_ESEQUENCE if below the
+                          last ID's ms */
+    PART_SID_EXPLICIT, /* `ms-seq`: exactly want (timestamp want.ms); TD_ESEQUENCE if not above
+                          the last ID */
+};
+typedef struct part_sid_req {
+    int mode;    /* enum part_sid_mode */
+    td_sid want; /* in */
+    td_sid got;  /* out: the ID of the batch's first record */
+} part_sid_req;
+
+/* part_append_unchecked with a stream ID request, checked and met under the partition's lock
+ * (TD_EINVAL for explicit IDs on a LogAppendTime topic or a sequence number too large). */
+int part_append_sid(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
+                    part_sid_req *req);
+
+/* The ID of the record at offset (TD_ERANGE past the log end or below the first segment);
+ * run_end (may be NULL) gets the last offset o whose ID is (id.ms, id.seq + (o - offset)). */
+int part_stream_id(td_part *p, int64_t offset, td_sid *id, int64_t *run_end);
+/* The first offset in [from, to) (clamped to what is stored) whose ID is >= id, or the end of
+ * that range. */
+int part_stream_seek(td_part *p, td_sid id, int64_t from, int64_t to, int64_t *offset);
+/* The last ID: the last record's, or 0-0, or what XSETID set since. */
+int part_stream_last(td_part *p, td_sid *last);
+/* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below the
+ * last ID). Durable when it returns. */
+int part_stream_set_last(td_part *p, td_sid last);
+
 /* part_append without the CRC check, for a caller that has just encoded (or deep-validated)
  * the batch itself: computing the CRC twice costs as much as writing the batch. The header and
  * sizes are still checked. */

@@ -1,0 +1,207 @@
+/* Unit tests for stream IDs (storage/part.c, docs/redis.md#stream-ids). */
+#include <stdio.h>
+#include <string.h>
+
+#include "storage/storage.h"
+#include "test.h"
+
+static td_topic_config small_cfg(void)
+{
+    td_topic_config c;
+    td_topic_config_init(&c);
+    c.segment_bytes = 1024;
+    c.retention_ms = -1;
+    return c;
+}
+
+/* Appends a batch of `count` records with timestamp ts, with an ID request (mode, ms, seq);
+ * returns the append's rc and the first record's ID in *got. */
+static int append_id(td_part *p, int count, int64_t ts, int mode, int64_t ms, uint64_t seq,
+                     td_sid *got)
+{
+    td_event ev[16];
+    for (int i = 0; i < count; i++)
+        ev[i] = (td_event){.value = "v", .value_len = 1, .timestamp_ms = ts};
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    td_buf b;
+    td_buf_init(&b);
+    ASSERT_OK(batch_encode(&b, &o, ev, (size_t)count));
+    part_sid_req req = {mode, {ms, seq}, {0, 0}};
+    td_append_result r;
+    int rc = part_append_sid(p, b.p, b.len, ts, &r, &req);
+    if (rc == 0)
+        ASSERT_OK(part_wait_durable(p, r.end_offset));
+    td_buf_free(&b);
+    if (got)
+        *got = req.got;
+    return rc;
+}
+
+static td_sid id_at(td_part *p, int64_t off)
+{
+    td_sid id;
+    ASSERT_OK(part_stream_id(p, off, &id, NULL));
+    return id;
+}
+
+/* Every ID of the partition, offsets [from, end), into v; checks they strictly increase and
+ * that seeking each finds its offset. */
+static size_t all_ids(td_part *p, int64_t from, td_sid *v, size_t cap)
+{
+    int64_t end = part_log_end(p);
+    size_t n = 0;
+    for (int64_t o = from; o < end && n < cap; o++, n++) {
+        v[n] = id_at(p, o);
+        if (n > 0)
+            ASSERT(td_sid_cmp(v[n - 1], v[n]) < 0);
+        int64_t found;
+        ASSERT_OK(part_stream_seek(p, v[n], from, INT64_MAX, &found));
+        ASSERT_EQ(found, o);
+    }
+    return n;
+}
+
+static void test_rule_and_explicit_ids(void)
+{
+    char *dir = test_tmpdir("sid");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid last, got;
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(last.ms == 0 && last.seq == 0);
+
+    /* `*`: ms is the batch timestamp, seq the offset. */
+    ASSERT_OK(append_id(p, 1, 1000, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == 1000 && got.seq == 0);
+    ASSERT_OK(append_id(p, 3, 1000, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == 1000 && got.seq == 1);
+    /* A timestamp going back does not take ms back: the stream time stays at 1000. */
+    ASSERT_OK(append_id(p, 1, 900, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == 1000 && got.seq == 4);
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(last.ms == 1000 && last.seq == 4);
+
+    /* Explicit IDs: not above the last is refused; an ID the rule would not give is kept. */
+    ASSERT_EQ(append_id(p, 1, 1000, PART_SID_EXPLICIT, 1000, 4, NULL), TD_ESEQUENCE);
+    ASSERT_EQ(append_id(p, 1, 999, PART_SID_EXPLICIT, 999, 100, NULL), TD_ESEQUENCE);
+    ASSERT_OK(append_id(p, 1, 1000, PART_SID_EXPLICIT, 1000, 50, &got));
+    ASSERT(got.ms == 1000 && got.seq == 50);
+    ASSERT_OK(append_id(p, 1, 1000, PART_SID_AUTO, 0, 0, &got)); /* continues after 1000-50 */
+    ASSERT(got.ms == 1000 && got.seq == 51);
+    ASSERT_OK(append_id(p, 1, 5000, PART_SID_EXPLICIT, 5000, 0, &got));
+    ASSERT(got.ms == 5000 && got.seq == 0);
+    /* `ms-*`: below the last ms is refused; equal continues the sequence. */
+    ASSERT_EQ(append_id(p, 1, 4999, PART_SID_MS, 4999, 0, NULL), TD_ESEQUENCE);
+    ASSERT_OK(append_id(p, 1, 5000, PART_SID_MS, 5000, 0, &got));
+    ASSERT(got.ms == 5000 && got.seq == 1);
+    ASSERT_EQ(append_id(p, 1, 5000, PART_SID_EXPLICIT, 5000, TD_SID_SEQ_MAX, NULL), TD_EINVAL);
+
+    /* XSETID: the next ID is above what was set. */
+    ASSERT_EQ(part_stream_set_last(p, (td_sid){4000, 0}), TD_ESEQUENCE);
+    ASSERT_OK(part_stream_set_last(p, (td_sid){7000, 7}));
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(last.ms == 7000 && last.seq == 7);
+    ASSERT_OK(append_id(p, 1, 6000, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == 7000 && got.seq == 8);
+
+    td_sid before[64];
+    size_t n = all_ids(p, 0, before, 64);
+    ASSERT_EQ(n, (size_t)part_log_end(p));
+    /* Seeking between IDs finds the next one; past the last finds the end. */
+    int64_t off;
+    ASSERT_OK(part_stream_seek(p, (td_sid){1000, 20}, 0, INT64_MAX, &off));
+    ASSERT(td_sid_cmp(id_at(p, off), (td_sid){1000, 50}) == 0);
+    ASSERT_OK(part_stream_seek(p, (td_sid){7001, 0}, 0, INT64_MAX, &off));
+    ASSERT_EQ(off, part_log_end(p));
+    ASSERT_OK(part_stream_seek(p, (td_sid){0, 0}, 2, INT64_MAX, &off));
+    ASSERT_EQ(off, 2);
+
+    /* A reopen gives the same IDs (the anchors are in their file). */
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid after[64];
+    ASSERT_EQ(all_ids(p, 0, after, 64), n);
+    ASSERT_MEM_EQ(before, after, n * sizeof(td_sid));
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(last.ms == 7000 && last.seq == 8);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+/* IDs do not change when segments before them are deleted, even where a deleted segment held a
+ * larger timestamp than what follows, or the anchor that set the shift. */
+static void test_ids_survive_deletion(void)
+{
+    char *dir = test_tmpdir("sid");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid got;
+    ASSERT_OK(append_id(p, 1, 100, PART_SID_EXPLICIT, 100, 1000, &got));
+    ASSERT_OK(append_id(p, 1, 9000, PART_SID_AUTO, 0, 0, &got)); /* a clock far ahead */
+    ASSERT(got.ms == 9000 && got.seq == 1001);
+    for (int i = 0; i < 60; i++) /* several segments of records with earlier timestamps */
+        ASSERT_OK(append_id(p, 2, 200 + i, PART_SID_AUTO, 0, 0, NULL));
+    td_part_stats st;
+    part_stats(p, &st);
+    ASSERT(st.segments >= 3);
+    td_sid before[200];
+    size_t n = all_ids(p, 0, before, 200);
+    for (size_t i = 2; i < n; i++)
+        ASSERT(before[i].ms == 9000 && before[i].seq == 1000 + i);
+
+    int64_t cut = 40;
+    int64_t ls;
+    ASSERT_OK(part_delete_before(p, cut, &ls));
+    part_stats(p, &st);
+    ASSERT(st.segments >= 2);
+    td_sid after[200];
+    ASSERT_EQ(all_ids(p, ls, after, 200), n - (size_t)ls);
+    ASSERT_MEM_EQ(before + ls, after, (n - (size_t)ls) * sizeof(td_sid));
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT_EQ(all_ids(p, ls, after, 200), n - (size_t)ls);
+    ASSERT_MEM_EQ(before + ls, after, (n - (size_t)ls) * sizeof(td_sid));
+    /* Everything deleted: the last ID stays, and the next continues after it. */
+    ASSERT_OK(part_delete_before(p, TD_DELETE_TO_HIGH_WATERMARK, &ls));
+    td_sid last;
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(td_sid_cmp(last, before[n - 1]) == 0);
+    ASSERT_OK(append_id(p, 1, 300, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(td_sid_cmp(got, last) > 0);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+/* A torn anchor entry (a crash while writing it) is dropped at open; so is one past the log end
+ * (its record was never written). */
+static void test_torn_anchor_file(void)
+{
+    char *dir = test_tmpdir("sid");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid got;
+    ASSERT_OK(append_id(p, 1, 100, PART_SID_EXPLICIT, 100, 10, &got));
+    ASSERT_OK(append_id(p, 1, 100, PART_SID_EXPLICIT, 100, 20, &got));
+    part_close(p);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/stream-anchors", dir);
+    FILE *f = fopen(path, "ab");
+    ASSERT(f);
+    static const uint8_t junk[40] = {0, 0, 0, 0, 0, 0, 0, 9, 1, 2, 3};
+    ASSERT_EQ(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    fclose(f);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT(td_sid_cmp(id_at(p, 0), (td_sid){100, 10}) == 0);
+    ASSERT(td_sid_cmp(id_at(p, 1), (td_sid){100, 20}) == 0);
+    ASSERT_OK(append_id(p, 1, 100, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == 100 && got.seq == 21);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
+          TEST(test_torn_anchor_file))
