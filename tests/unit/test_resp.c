@@ -200,5 +200,91 @@ static void test_replies(void)
     }
 }
 
+/* Fields of one event, joined as "name=value;" for comparison. */
+static char *fields_text(const td_event *ev, char *buf, size_t len)
+{
+    td_arena a;
+    td_arena_init(&a);
+    td_slice *f;
+    size_t n, at = 0;
+    ASSERT_OK(resp_event_fields(ev, &a, &f, &n));
+    buf[0] = 0;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        at += (size_t)snprintf(buf + at, len - at, "%.*s=%.*s;", (int)f[i].n, (const char *)f[i].p,
+                               (int)f[i + 1].n, (const char *)f[i + 1].p);
+    td_arena_free(&a);
+    return buf;
+}
+
+static void test_fields(void)
+{
+    char out[512];
+    /* XADD's JSON form, and back. */
+    td_slice fv[] = {td_slice_make("name", 4), td_slice_make("caf\xc3\xa9 \"x\"\n", 10),
+                     td_slice_make("n", 1), td_slice_make("", 0)};
+    ASSERT(resp_fields_json_ok(fv, 4));
+    td_buf b;
+    td_buf_init(&b);
+    ASSERT_OK(resp_fields_encode(&b, fv, 4, true));
+    ASSERT_EQ(b.len, strlen("{\"name\":\"caf\xc3\xa9 \\\"x\\\"\\n\",\"n\":\"\"}"));
+    ASSERT_MEM_EQ(b.p, "{\"name\":\"caf\xc3\xa9 \\\"x\\\"\\n\",\"n\":\"\"}", b.len);
+    td_event ev = {.value = b.p, .value_len = b.len};
+    ASSERT_STR_EQ(fields_text(&ev, out, sizeof(out)), "name=caf\xc3\xa9 \"x\"\n;n=;");
+    /* Repeated names, or bytes that are not UTF-8: the RESP array form. */
+    td_slice rep[] = {td_slice_make("a", 1), td_slice_make("1", 1), td_slice_make("a", 1),
+                      td_slice_make("\xff\x00", 2)};
+    ASSERT(!resp_fields_json_ok(rep, 4));
+    ASSERT(resp_fields_json_ok(rep, 2)); /* the first pair alone is fine */
+    td_buf_reset(&b);
+    ASSERT_OK(resp_fields_encode(&b, rep, 4, false));
+    ASSERT_MEM_EQ(b.p, "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\na\r\n$2\r\n\xff\x00\r\n", b.len);
+    td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE, strlen(RESP_FIELDS_CONTENT_TYPE)};
+    td_event bin = {.value = b.p, .value_len = b.len, .headers = &h, .header_count = 1};
+    td_arena a;
+    td_arena_init(&a);
+    td_slice *f;
+    size_t n;
+    ASSERT_OK(resp_event_fields(&bin, &a, &f, &n));
+    ASSERT_EQ(n, 4u);
+    ASSERT(f[3].n == 2 && f[3].p[0] == 0xff && f[3].p[1] == 0);
+    td_arena_free(&a);
+    /* Without its header the same value is just a value. */
+    bin.header_count = 0;
+    ASSERT_CONTAINS(fields_text(&bin, out, sizeof(out)), "value=*4");
+    /* Events from Kafka or HTTP: key, the members of a JSON object (non-strings as text), or the
+     * value, then headers. */
+    td_header hs[] = {{"traceparent", 11, "00-ab", 5}, {"empty", 5, NULL, 0}};
+    const char *obj = " {\"id\": 7, \"ok\": true, \"tags\": [1, {\"x\": null}], \"s\": "
+                      "\"\\u00e9\\ud83d\\ude00\"} ";
+    td_event k = {.key = "k1",
+                  .key_len = 2,
+                  .value = obj,
+                  .value_len = strlen(obj),
+                  .headers = hs,
+                  .header_count = 2};
+    ASSERT_STR_EQ(fields_text(&k, out, sizeof(out)),
+                  "key=k1;id=7;ok=true;tags=[1, {\"x\": null}];s=\xc3\xa9\xf0\x9f\x98\x80;"
+                  "traceparent=00-ab;empty=;");
+    /* Not an object, or not JSON: one field holding the value. */
+    static const char *const notobj[] = {
+        "[1]",        "{\"a\":1", "{\"a\":01}",       "{\"a\" 1}",   "{\"a\":\"\\ud800\"}",
+        "{\"a\":1,}", "{} x",     "{\"a\":\"\x01\"}", "{\"\xff\":1}"};
+    for (size_t i = 0; i < sizeof(notobj) / sizeof(*notobj); i++) {
+        td_event e = {.value = notobj[i], .value_len = strlen(notobj[i])};
+        char want[64];
+        snprintf(want, sizeof(want), "value=%s;", notobj[i]);
+        ASSERT_STR_EQ(fields_text(&e, out, sizeof(out)), want);
+    }
+    td_event null_value = {.key = NULL, .value = NULL};
+    ASSERT_STR_EQ(fields_text(&null_value, out, sizeof(out)), "");
+    /* UTF-8 strictness. */
+    ASSERT(resp_utf8_valid((const uint8_t *)"\xf4\x8f\xbf\xbf", 4));
+    ASSERT(!resp_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    ASSERT(!resp_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3));     /* a surrogate */
+    ASSERT(!resp_utf8_valid((const uint8_t *)"\xc0\xaf", 2));         /* overlong */
+    ASSERT(!resp_utf8_valid((const uint8_t *)"\xe2\x82", 2));         /* cut short */
+    td_buf_free(&b);
+}
+
 TEST_MAIN(TEST(test_arrays), TEST(test_inline), TEST(test_protocol_errors), TEST(test_glob),
-          TEST(test_replies))
+          TEST(test_replies), TEST(test_fields))

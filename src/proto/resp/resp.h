@@ -54,6 +54,24 @@ bool resp_parse_ll(const uint8_t *p, size_t n, long long *out);
 bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
 
 /* ---------------------------------------------------------------------------------------------
+ * Stream entry fields <-> events (fields.c, docs/redis.md#fields)
+ */
+#define RESP_FIELDS_CONTENT_TYPE "application/x-redis-fields"
+
+/* Strict UTF-8: no overlong forms, surrogates or code points above U+10FFFF. */
+bool resp_utf8_valid(const uint8_t *p, size_t n);
+/* Whether fields fv[0..n) (names and values alternating) can be written as a JSON object:
+ * every one valid UTF-8, names distinct, at most 256 fields. */
+bool resp_fields_json_ok(const td_slice *fv, size_t n);
+/* Appends the event value for fields fv[0..n): a JSON object of strings when json (see
+ * resp_fields_json_ok), else a RESP array of bulk strings (the event then needs the header
+ * content-type: RESP_FIELDS_CONTENT_TYPE). */
+int resp_fields_encode(td_buf *out, const td_slice *fv, size_t n, bool json);
+/* The fields of any event, names and values alternating, as docs/redis.md#fields says: the slices
+ * point into the event or the arena. -1 when memory ran out. */
+int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n);
+
+/* ---------------------------------------------------------------------------------------------
  * Replies
  */
 typedef struct resp_w {
