@@ -449,6 +449,8 @@ int server_run(const td_server_config *c, const sigset_t *signals)
                                    &redis_bound)) != 0)
             goto out;
         resp_server_set_port(rs, redis_bound);
+        if ((rc = resp_server_attach(rs, g)) != 0)
+            goto out;
     }
     if ((rc = net_group_start(g)) != 0)
         goto out;
@@ -489,6 +491,7 @@ out:;
             http_server_set_ready(hs, false);
         net_group_stop(g); /* in-flight work finishes; the flusher is still running */
         kafka_server_detach(ks);
+        resp_server_detach(rs);
         int frc = td_engine_flush(e); /* runs the last durability callbacks */
         if (frc && !rc) {
             rc = frc;

@@ -662,7 +662,7 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         info_section(&b, "Clients", &first);
         info_kv(&b, "connected_clients:%zu", n);
         info_kv(&b, "maxclients:10000");
-        info_kv(&b, "blocked_clients:0");
+        info_kv(&b, "blocked_clients:%zu", __atomic_load_n(&rc->s->nblocked, __ATOMIC_RELAXED));
         info_kv(&b, "tracking_clients:0");
     }
     if (wants(argc, argv, "memory", true)) {
@@ -1300,5 +1300,26 @@ const rcmd resp_commands[] = {
     {"watch", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, cmd_watch,
      "transactions", "Monitors changes to keys to determine the execution of a transaction.",
      "2.2.0", 1, -1, 1, NULL, "@fast @transaction"},
+    {"xadd", -5, RF_WRITE | RF_FAST, resp_cmd_xadd, "stream",
+     "Appends a new message to a stream. Creates the key if it doesn't exist.", "5.0.0", 1, 1, 1,
+     NULL, "@write @stream @fast"},
+    {"xlen", 2, RF_READONLY | RF_FAST, resp_cmd_xlen, "stream",
+     "Return the number of messages in a stream.", "5.0.0", 1, 1, 1, NULL, "@read @stream @fast"},
+    {"xrange", -4, RF_READONLY, resp_cmd_xrange, "stream",
+     "Returns the messages from a stream within a range of IDs.", "5.0.0", 1, 1, 1, NULL,
+     "@read @stream @slow"},
+    {"xread", -4, RF_READONLY, resp_cmd_xread, "stream",
+     "Returns messages from multiple streams with IDs greater than the ones requested. Blocks "
+     "until a message is available otherwise.",
+     "5.0.0", 0, 0, 0, NULL, "@read @stream @slow @blocking"},
+    {"xrevrange", -4, RF_READONLY, resp_cmd_xrevrange, "stream",
+     "Returns the messages from a stream within a range of IDs in reverse order.", "5.0.0", 1, 1, 1,
+     NULL, "@read @stream @slow"},
+    {"xsetid", -3, RF_WRITE | RF_FAST, resp_cmd_xsetid, "stream",
+     "An internal command for replicating stream values.", "5.0.0", 1, 1, 1, NULL,
+     "@write @stream @fast"},
+    {"xtrim", -4, RF_WRITE, resp_cmd_xtrim, "stream",
+     "Deletes messages from the beginning of a stream.", "5.0.0", 1, 1, 1, NULL,
+     "@write @stream @slow"},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
 };

@@ -12,6 +12,16 @@
 
 typedef struct rconn rconn;
 typedef struct resp_pubsub resp_pubsub;
+typedef struct resp_block resp_block;
+
+/* An event loop's connections blocked in XREAD (only that loop touches them). */
+typedef struct rloop {
+    resp_server *s;
+    net_loop *loop;
+    rconn *blocked;
+    size_t nblocked;  /* atomic */
+    bool wake_posted; /* atomic */
+} rloop;
 
 /* A connection's subscriptions (channels or patterns): copies, binary-safe. */
 typedef struct resp_subs {
@@ -37,6 +47,9 @@ struct resp_server {
     /* Per command of resp_commands (in its order), and one more for the unknown ones. */
     td_metric **m_requests, **m_latency;
     size_t ncommands;
+    rloop *loops; /* resp_server_attach */
+    int nloops;
+    size_t nblocked; /* atomic: connections blocked in XREAD */
 };
 
 struct rconn {
@@ -61,6 +74,12 @@ struct rconn {
     resp_subs subs, psubs; /* Pub/Sub: this loop's only */
     size_t nsub, npsub;    /* atomic copies of subs.n and psubs.n, for CLIENT LIST */
     rconn *prev, *next;    /* in s->clients */
+    rloop *rl;             /* its loop's */
+    bool in_exec;          /* running EXEC's commands: XREAD does not block */
+    int waits;             /* XADDs waiting to be durable: replies are held until then */
+    bool wait_failed;      /* one of them failed: close without answering */
+    resp_block *blk;       /* XREAD BLOCK waiting for entries */
+    rconn *bprev, *bnext;  /* in rl->blocked */
 };
 
 /* One command of the table. */
@@ -116,6 +135,26 @@ void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
  * number closed. */
 size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip);
 void resp_reset(rconn *rc);
+
+/* Streams (cmd_stream.c). */
+void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xrevrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* Holds the connection's replies until offsets below `end` of the partition are durable (then
+ * sends them and reads on), or closes it unanswered if that fails (server.c). */
+struct td_topic_ref;
+void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end);
+/* Blocks the connection in b (an XREAD) for at most ms (0: forever): it is retried whenever a
+ * partition advances, answered with a null array at the timeout (server.c). */
+void resp_block_start(rconn *rc, resp_block *b, long long ms);
+/* For server.c: retries a blocked XREAD (writing its reply: true) and frees one. */
+bool resp_block_retry(rconn *rc, resp_w *w, resp_block *b);
+void resp_block_free(resp_block *b);
+net_timer *resp_block_timer(resp_block *b);
 
 /* Pub/Sub (pubsub.c). */
 int resp_pubsub_create(resp_pubsub **out);

@@ -23,6 +23,10 @@ void resp_server_config_default(resp_server_config *c);
 int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server **out);
 const net_proto *resp_server_proto(void);
 void resp_server_set_port(resp_server *s, int port);
+/* After listening on g: blocked XREADs are woken on g's loops when partitions advance. Detach
+ * once the loops have stopped. */
+int resp_server_attach(resp_server *s, net_group *g);
+void resp_server_detach(resp_server *s);
 void resp_server_destroy(resp_server *s);
 
 #endif /* TD_PROTO_RESP_SERVER_H */

@@ -79,6 +79,7 @@ void resp_server_destroy(resp_server *s)
     if (!s)
         return;
     resp_pubsub_destroy(s->pubsub);
+    free(s->loops);
     free(s->m_requests);
     free(s->m_latency);
     pthread_mutex_destroy(&s->cfg_mu);
@@ -138,6 +139,197 @@ void resp_command_fullname(const rcmd *parent, const rcmd *c, char *buf, size_t 
 /* ---------------------------------------------------------------------------------------------
  * Connections
  */
+/* ---------------------------------------------------------------------------------------------
+ * Replies held for durability, and connections blocked in XREAD
+ */
+static void flush_out(rconn *rc);
+
+typedef struct durable_wait {
+    net_conn *c;
+    net_loop *loop;
+    int rc;
+} durable_wait;
+
+/* On the connection's loop: one of its XADDs is durable (or failed). */
+static void durable_done(void *arg)
+{
+    durable_wait *d = arg;
+    net_conn *c = d->c;
+    rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (rc) {
+        rc->waits--;
+        rc->wait_failed |= d->rc != 0;
+        if (rc->waits == 0 && rc->wait_failed) {
+            TD_WARN("redis", "closing %s: an XADD could not be made durable: %s", rc->addr,
+                    td_strerror(d->rc));
+            net_conn_close(c, true);
+        } else if (rc->waits == 0) {
+            flush_out(rc);
+            if (rc->closing)
+                net_conn_close(c, false);
+            else if (!rc->blk)
+                net_conn_resume(c);
+        }
+    }
+    net_conn_unref(c);
+    free(d);
+}
+
+/* Any thread (the flusher's, or this loop's under interval and none). */
+static void durable_cb(void *arg, int r)
+{
+    durable_wait *d = arg;
+    d->rc = r;
+    if (net_loop_post(d->loop, durable_done, d) != 0) {
+        net_conn_unref(d->c); /* shutting down: nothing will run */
+        free(d);
+    }
+}
+
+void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end)
+{
+    durable_wait *d = malloc(sizeof(*d));
+    if (!d) {
+        rc->wait_failed = true;
+        rc->waits++;
+        return; /* answered by closing once the others are done (or at once, below) */
+    }
+    d->c = rc->c;
+    d->loop = net_conn_loop(rc->c);
+    d->rc = 0;
+    net_conn_ref(rc->c);
+    rc->waits++;
+    int r = broker_when_durable(ref, partition, end, durable_cb, d);
+    if (r) {
+        d->rc = r;
+        if (net_loop_post(d->loop, durable_done, d) != 0) {
+            rc->waits--;
+            rc->wait_failed = true;
+            net_conn_unref(rc->c);
+            free(d);
+        }
+    }
+}
+
+static void unblock(rconn *rc)
+{
+    resp_block *b = rc->blk;
+    if (!b)
+        return;
+    rloop *rl = rc->rl;
+    net_timer_stop(rl->loop, resp_block_timer(b));
+    if (rc->bprev)
+        rc->bprev->bnext = rc->bnext;
+    else
+        rl->blocked = rc->bnext;
+    if (rc->bnext)
+        rc->bnext->bprev = rc->bprev;
+    rc->bprev = rc->bnext = NULL;
+    __atomic_sub_fetch(&rl->nblocked, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&rc->s->nblocked, 1, __ATOMIC_ACQ_REL);
+    rc->blk = NULL;
+    resp_block_free(b);
+}
+
+/* The reply is written: send it and read the connection's next commands. */
+static void unblock_and_go(rconn *rc)
+{
+    net_conn *c = rc->c;
+    unblock(rc);
+    if (rc->waits == 0)
+        flush_out(rc);
+    net_conn_resume(c);
+}
+
+static void block_timeout(void *arg)
+{
+    rconn *rc = arg;
+    resp_w w = {&rc->out, rc->proto, false};
+    resp_w_null_array(&w);
+    unblock_and_go(rc);
+}
+
+/* Retries the blocked connections of a loop; true if one was answered. */
+static bool retry_blocked(rconn *rc)
+{
+    resp_w w = {&rc->out, rc->proto, false};
+    if (!resp_block_retry(rc, &w, rc->blk))
+        return false;
+    unblock_and_go(rc);
+    return true;
+}
+
+static void rloop_wake(void *arg)
+{
+    rloop *rl = arg;
+    __atomic_store_n(&rl->wake_posted, false, __ATOMIC_RELEASE);
+    for (rconn *rc = rl->blocked; rc;) {
+        rconn *next = rc->bnext;
+        net_conn *c = rc->c;
+        net_conn_ref(c);
+        bool answered = retry_blocked(rc);
+        /* Resuming ran its next commands, which may have blocked it again or closed others:
+         * start over from what is blocked now. */
+        if (answered)
+            next = rl->blocked;
+        net_conn_unref(c);
+        rc = next;
+    }
+}
+
+/* The partitions' high-watermark hook: any thread, under a partition lock. */
+static void on_advance(void *arg)
+{
+    resp_server *s = arg;
+    if (__atomic_load_n(&s->nblocked, __ATOMIC_ACQUIRE) == 0)
+        return;
+    for (int i = 0; i < s->nloops; i++) {
+        rloop *rl = &s->loops[i];
+        if (__atomic_load_n(&rl->nblocked, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        if (!__atomic_exchange_n(&rl->wake_posted, true, __ATOMIC_ACQ_REL))
+            net_loop_post(rl->loop, rloop_wake, rl);
+    }
+}
+
+void resp_block_start(rconn *rc, resp_block *b, long long ms)
+{
+    rloop *rl = rc->rl;
+    rc->blk = b;
+    rc->bprev = NULL;
+    rc->bnext = rl->blocked;
+    if (rl->blocked)
+        rl->blocked->bprev = rc;
+    rl->blocked = rc;
+    __atomic_add_fetch(&rl->nblocked, 1, __ATOMIC_ACQ_REL);
+    __atomic_add_fetch(&rc->s->nblocked, 1, __ATOMIC_ACQ_REL);
+    if (ms > 0)
+        net_timer_start(rl->loop, resp_block_timer(b), ms, block_timeout, rc);
+    /* An append between the first try and now found nothing blocked: once more. */
+    resp_w w = {&rc->out, rc->proto, false};
+    if (resp_block_retry(rc, &w, b))
+        unblock(rc);
+}
+
+int resp_server_attach(resp_server *s, net_group *g)
+{
+    s->nloops = net_group_size(g);
+    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
+    if (!s->loops)
+        return -ENOMEM;
+    for (int i = 0; i < s->nloops; i++) {
+        s->loops[i].s = s;
+        s->loops[i].loop = net_group_loop(g, i);
+    }
+    return broker_add_advance_hook(s->e, on_advance, s);
+}
+
+void resp_server_detach(resp_server *s)
+{
+    if (s && s->loops)
+        broker_remove_advance_hook(s->e, on_advance, s);
+}
+
 static int on_open(net_conn *c)
 {
     resp_server *s = net_conn_proto_arg(c);
@@ -157,6 +349,9 @@ static int on_open(net_conn *c)
     pthread_mutex_lock(&s->cfg_mu);
     rc->authed = s->cfg.password[0] == 0;
     pthread_mutex_unlock(&s->cfg_mu);
+    for (int i = 0; i < s->nloops; i++)
+        if (s->loops[i].loop == net_conn_loop(c))
+            rc->rl = &s->loops[i];
     pthread_mutex_lock(&s->clients_mu);
     rc->id = s->next_id++;
     rc->next = s->clients;
@@ -177,6 +372,7 @@ static void on_close(net_conn *c)
         return;
     resp_server *s = rc->s;
     resp_pubsub_forget(rc);
+    unblock(rc);
     pthread_mutex_lock(&s->clients_mu);
     if (rc->prev)
         rc->prev->next = rc->next;
@@ -435,6 +631,7 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_wrlock(&rc->s->exec_lock);
     resp_w_array(w, rc->nqueued);
+    rc->in_exec = true;
     size_t pos = 0;
     td_buf q = rc->queued;
     td_buf_init(&rc->queued);
@@ -452,6 +649,7 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             run(rc, w, parent, c, cmd.argc, cmd.argv);
     }
     td_buf_free(&q);
+    rc->in_exec = false;
     rc->nqueued = 0;
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_rdlock(&rc->s->exec_lock);
@@ -474,6 +672,10 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
     size_t used = 0;
+    if (rc->waits || rc->blk) {
+        net_conn_pause(c);
+        return 0;
+    }
     while (used < n && !rc->closing) {
         resp_w w = {&rc->out, rc->proto, false};
         resp_cmd cmd;
@@ -489,6 +691,10 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
             rc->closing = true;
             break;
         }
+        /* While XADDs wait for durability, only more XADDs run (they join the same fsync);
+         * anything else waits, so that it sees what they wrote. */
+        if (rc->waits && !(cmd.argc && resp_arg_is(cmd.argv[0], "xadd")))
+            break;
         used += cmd.len;
         if (cmd.argc)
             dispatch(rc, &w, cmd.argc, cmd.argv);
@@ -496,11 +702,19 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
             rc->closing = true;
             break;
         }
-        if (rc->out.len >= (256u << 10))
+        if (rc->blk)
+            break;
+        if (rc->out.len >= (256u << 10) && !rc->waits)
             flush_out(rc);
     }
     td_arena_free(&rc->arena);
     td_arena_init(&rc->arena);
+    if ((rc->waits || rc->blk) && !rc->closing) {
+        if (!rc->waits)
+            flush_out(rc);
+        net_conn_pause(c);
+        return (ssize_t)used;
+    }
     flush_out(rc);
     if (rc->closing) {
         net_conn_close(c, false); /* after the replies */

@@ -1,0 +1,857 @@
+/*
+ * cmd_stream.c: Redis Streams on topics (docs/redis.md#streams): XADD, XLEN, XRANGE, XREVRANGE,
+ * XREAD (with BLOCK), XTRIM, XSETID.
+ *
+ * A stream key is a topic with one partition, or <topic>/<partition> for any partition of any
+ * topic: a stream is one partition, whose IDs (storage's stream IDs) strictly increase. Fields
+ * map to events as fields.c says. XADD replies once the event is durable under the topic's fsync
+ * policy; the connection's later commands wait for it (replies keep their order), except further
+ * XADDs, which append meanwhile so that a pipeline shares one fsync.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "proto/resp/resp_int.h"
+#include "storage/batch.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Keys and IDs
+ */
+typedef struct skey {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t part; /* -1: the bare topic name */
+} skey;
+
+static bool skey_parse(td_slice key, skey *k)
+{
+    size_t n = key.n;
+    k->part = -1;
+    const uint8_t *slash = memchr(key.p, '/', key.n);
+    if (slash) {
+        long long v;
+        size_t tail = key.n - (size_t)(slash - key.p) - 1;
+        if (!resp_parse_ll(slash + 1, tail, &v) || v < 0 || v > INT32_MAX)
+            return false;
+        k->part = (int32_t)v;
+        n = (size_t)(slash - key.p);
+    }
+    if (n == 0 || n > TD_TOPIC_NAME_MAX || memchr(key.p, 0, n))
+        return false;
+    memcpy(k->topic, key.p, n);
+    k->topic[n] = 0;
+    if (td_topic_name_validate(k->topic) != 0) {
+        td_error_clear();
+        return false;
+    }
+    return true;
+}
+
+static void reply_bad_key(resp_w *w, td_slice key)
+{
+    resp_w_errorf(w,
+                  "ERR invalid stream key '%.*s': a stream is a topic name ([A-Za-z0-9._-], "
+                  "at most 249 characters) or <topic>/<partition>",
+                  (int)TD_MIN(key.n, 300), (const char *)key.p);
+}
+
+/* A stream: a topic reference and one of its partitions. */
+typedef struct sref {
+    td_topic_ref *ref;
+    int32_t pi;
+    td_part *p;
+} sref;
+
+/*
+ * Opens the stream of a key: 1 when it exists (*s filled; release s->ref), 0 when it does not
+ * (nothing written), -1 after writing an error. With create, a missing topic is created with one
+ * partition and retention.ms=-1 (a Redis stream keeps entries until trimmed).
+ */
+static int stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
+{
+    skey k;
+    if (!skey_parse(key, &k)) {
+        reply_bad_key(w, key);
+        return -1;
+    }
+    td_engine *e = rc->s->e;
+    int r = broker_topic_acquire(e, k.topic, &s->ref);
+    if (r == TD_ENOTFOUND && create && k.part <= 0) {
+        static const td_config_entry cfg[] = {{"retention.ms", "-1"}};
+        r = td_topic_create(e, k.topic, 1, cfg, 1);
+        if (r == 0 || r == TD_EEXIST)
+            r = broker_topic_acquire(e, k.topic, &s->ref);
+    }
+    if (r == TD_ENOTFOUND) {
+        td_error_clear();
+        if (k.part > 0 && create) {
+            resp_w_errorf(w, "ERR no such topic '%s' (only <topic> or <topic>/0 creates one)",
+                          k.topic);
+            return -1;
+        }
+        return 0;
+    }
+    if (r) {
+        resp_w_errorf(w, "ERR %s", td_last_error()[0] ? td_last_error() : td_strerror(r));
+        return -1;
+    }
+    int32_t n = broker_topic_partitions(s->ref);
+    if (k.part < 0 && n > 1) {
+        resp_w_errorf(w,
+                      "ERR topic '%s' has %" PRId32 " partitions: name one as the stream key "
+                      "%s/<partition> (0 to %" PRId32 ")",
+                      k.topic, n, k.topic, n - 1);
+        broker_topic_release(s->ref);
+        return -1;
+    }
+    if (k.part >= n) {
+        resp_w_errorf(w, "ERR topic '%s' has no partition %" PRId32, k.topic, k.part);
+        broker_topic_release(s->ref);
+        return -1;
+    }
+    s->pi = k.part < 0 ? 0 : k.part;
+    s->p = broker_topic_part(s->ref, s->pi);
+    return 1;
+}
+
+static const char invalid_id[] = "ERR Invalid stream ID specified as stream command argument";
+
+static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 20)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* "ms-seq" or "ms" (seq = missing_seq; *seq_given says which), as Redis parses IDs. ms above
+ * INT64_MAX is kept as INT64_MAX with *big set, for ranges to clamp. */
+static bool id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *seq_given, bool *big)
+{
+    const uint8_t *dash = memchr(a.p, '-', a.n);
+    uint64_t ms, seq = missing_seq;
+    size_t msn = dash ? (size_t)(dash - a.p) : a.n;
+    if (!parse_u64(a.p, msn, &ms))
+        return false;
+    if (dash && !parse_u64(dash + 1, a.n - msn - 1, &seq))
+        return false;
+    if (seq_given)
+        *seq_given = dash != NULL;
+    *big = ms > INT64_MAX;
+    id->ms = ms > INT64_MAX ? INT64_MAX : (int64_t)ms;
+    id->seq = *big ? UINT64_MAX : seq;
+    return true;
+}
+
+static int id_format(char *buf, size_t len, td_sid id)
+{
+    return snprintf(buf, len, "%" PRId64 "-%" PRIu64, id.ms, id.seq);
+}
+
+static void w_id(resp_w *w, td_sid id)
+{
+    char b[48];
+    int n = id_format(b, sizeof(b), id);
+    resp_w_bulk(w, b, (size_t)n);
+}
+
+static bool id_incr(td_sid *id)
+{
+    if (id->seq < UINT64_MAX) {
+        id->seq++;
+        return true;
+    }
+    if (id->ms == INT64_MAX)
+        return false;
+    id->ms++;
+    id->seq = 0;
+    return true;
+}
+
+static bool id_decr(td_sid *id)
+{
+    if (id->seq > 0) {
+        id->seq--;
+        return true;
+    }
+    if (id->ms == 0)
+        return false;
+    id->ms--;
+    id->seq = UINT64_MAX;
+    return true;
+}
+
+/* A range bound: "-", "+", an ID, or "(" ID (exclusive). */
+static bool bound_parse(td_slice a, bool is_start, td_sid *id)
+{
+    if (a.n == 1 && a.p[0] == '-') {
+        *id = (td_sid){0, 0};
+        return true;
+    }
+    if (a.n == 1 && a.p[0] == '+') {
+        *id = (td_sid){INT64_MAX, UINT64_MAX};
+        return true;
+    }
+    bool excl = a.n > 0 && a.p[0] == '(';
+    bool big;
+    if (!id_parse(excl ? td_slice_make(a.p + 1, a.n - 1) : a, is_start ? 0 : UINT64_MAX, id, NULL,
+                  &big))
+        return false;
+    if (big && is_start)
+        *id = (td_sid){INT64_MAX, UINT64_MAX}; /* past every ID: nothing */
+    if (excl && !big)
+        return is_start ? id_incr(id) : id_decr(id);
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading entries
+ */
+
+/* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
+ * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
+ * the offset after the last one written. */
+static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
+                        size_t *n, int64_t *next)
+{
+    resp_w w = {b, rc->proto, false};
+    *n = 0;
+    *next = from;
+    int64_t hw = part_high_watermark(s->p), ls = part_log_start(s->p);
+    if (from < ls)
+        from = ls;
+    *next = TD_MAX(*next, from);
+    if (from >= hw)
+        return 0;
+    td_iter *it;
+    int r = td_iter_open(rc->s->e, broker_topic_name(s->ref), s->pi, from, &it);
+    if (r)
+        return r;
+    td_sid id = {0, 0};
+    int64_t run_end = -1, run_off = -1;
+    td_event ev;
+    while ((max == 0 || *n < max) && (r = td_iter_next(it, &ev)) == 1) {
+        if (ev.offset > run_end) {
+            if ((r = part_stream_id(s->p, ev.offset, &id, &run_end)) != 0)
+                break;
+            run_off = ev.offset;
+        }
+        td_sid eid = {id.ms, id.seq + (uint64_t)(ev.offset - run_off)};
+        if (td_sid_cmp(eid, hi) > 0) {
+            r = 0;
+            break;
+        }
+        td_arena a;
+        td_arena_init(&a);
+        td_slice *f;
+        size_t nf;
+        if (resp_event_fields(&ev, &a, &f, &nf) != 0) {
+            td_arena_free(&a);
+            r = -ENOMEM;
+            break;
+        }
+        resp_w_array(&w, 2);
+        w_id(&w, eid);
+        resp_w_array(&w, nf);
+        for (size_t i = 0; i < nf; i++)
+            resp_w_bulk(&w, f[i].p, f[i].n);
+        td_arena_free(&a);
+        (*n)++;
+        *next = ev.offset + 1;
+    }
+    td_iter_close(it);
+    if (w.oom)
+        return -ENOMEM;
+    return r < 0 ? r : 0;
+}
+
+static void reply_engine_error(resp_w *w, int r)
+{
+    const char *d = td_last_error();
+    resp_w_errorf(w, "ERR %s", d[0] ? d : td_strerror(r));
+}
+
+static bool parse_count(resp_w *w, td_slice a, long long *count)
+{
+    if (!resp_arg_ll(w, a, count))
+        return false;
+    if (*count < 0)
+        *count = 0;
+    return true;
+}
+
+/* XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n] */
+static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool rev)
+{
+    td_sid lo, hi;
+    long long count = -1;
+    if (!bound_parse(argv[rev ? 3 : 2], true, &lo)) {
+        resp_w_error(w, argv[rev ? 3 : 2].n && argv[rev ? 3 : 2].p[0] == '('
+                            ? "ERR invalid start ID for the interval"
+                            : invalid_id);
+        return;
+    }
+    if (!bound_parse(argv[rev ? 2 : 3], false, &hi)) {
+        resp_w_error(w, argv[rev ? 2 : 3].n && argv[rev ? 2 : 3].p[0] == '('
+                            ? "ERR invalid end ID for the interval"
+                            : invalid_id);
+        return;
+    }
+    for (size_t i = 4; i < argc; i++) {
+        if (resp_arg_is(argv[i], "count") && i + 1 < argc) {
+            if (!parse_count(w, argv[++i], &count))
+                return;
+        } else {
+            resp_reply_syntax(w);
+            return;
+        }
+    }
+    sref s;
+    int o = stream_open(rc, w, argv[1], false, &s);
+    if (o <= 0 || count == 0 || td_sid_cmp(lo, hi) > 0) {
+        if (o == 1)
+            broker_topic_release(s.ref);
+        if (o >= 0)
+            resp_w_array(w, 0);
+        return;
+    }
+    int64_t from, to;
+    part_stream_seek(s.p, lo, part_log_start(s.p), INT64_MAX, &from);
+    td_buf b;
+    td_buf_init(&b);
+    size_t n = 0;
+    int64_t next;
+    int r = 0;
+    if (!rev) {
+        r = read_entries(rc, &s, from, hi, count < 0 ? 0 : (size_t)count, &b, &n, &next);
+        if (r == 0) {
+            resp_w_array(w, n);
+            td_buf_append(w->b, b.p, b.len);
+        }
+    } else {
+        /* The log reads forwards: take the last `count` entries of the range and write them in
+         * reverse order. */
+        td_sid past = hi;
+        if (!id_incr(&past))
+            to = part_high_watermark(s.p);
+        else
+            part_stream_seek(s.p, past, from, INT64_MAX, &to);
+        to = TD_MIN(to, part_high_watermark(s.p));
+        int64_t start = count > 0 && to - from > count ? to - count : from;
+        size_t *ends = NULL;
+        /* Entries one by one, remembering where each starts, then emitted backwards. */
+        td_buf one;
+        td_buf_init(&one);
+        size_t cap = 0;
+        for (int64_t off = start; off < to && r == 0;) {
+            size_t k;
+            td_buf_reset(&one);
+            r = read_entries(rc, &s, off, hi, 1, &one, &k, &next);
+            if (r || k == 0)
+                break;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                size_t *ne = realloc(ends, cap * sizeof(*ends));
+                if (!ne) {
+                    r = -ENOMEM;
+                    break;
+                }
+                ends = ne;
+            }
+            td_buf_append(&b, one.p, one.len);
+            ends[n++] = b.len;
+            off = next;
+        }
+        td_buf_free(&one);
+        if (r == 0) {
+            resp_w_array(w, n);
+            for (size_t i = n; i-- > 0;) {
+                size_t st = i ? ends[i - 1] : 0;
+                td_buf_append(w->b, b.p + st, ends[i] - st);
+            }
+        }
+        free(ends);
+    }
+    if (r)
+        reply_engine_error(w, r);
+    td_buf_free(&b);
+    broker_topic_release(s.ref);
+}
+
+void resp_cmd_xrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    range_cmd(rc, w, argc, argv, false);
+}
+
+void resp_cmd_xrevrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    range_cmd(rc, w, argc, argv, true);
+}
+
+void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    sref s;
+    int o = stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_w_int(w, 0);
+    if (o != 1)
+        return;
+    resp_w_int(w, part_high_watermark(s.p) - part_log_start(s.p));
+    broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Trimming
+ */
+typedef struct trim_spec {
+    int kind; /* 0 none, 1 MAXLEN, 2 MINID */
+    bool approx;
+    long long maxlen;
+    td_sid minid;
+    long long limit; /* -1: none given */
+} trim_spec;
+
+/* Parses MAXLEN|MINID [=|~] threshold [LIMIT n] at argv[*i]; false after replying. */
+static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, trim_spec *t)
+{
+    t->kind = resp_arg_is(argv[*i], "maxlen") ? 1 : 2;
+    size_t k = *i + 1;
+    if (k < argc && argv[k].n == 1 && (argv[k].p[0] == '=' || argv[k].p[0] == '~')) {
+        t->approx = argv[k].p[0] == '~';
+        k++;
+    }
+    if (k >= argc) {
+        resp_reply_syntax(w);
+        return false;
+    }
+    if (t->kind == 1) {
+        if (!resp_arg_ll(w, argv[k], &t->maxlen))
+            return false;
+        if (t->maxlen < 0) {
+            resp_w_error(w, "ERR The MAXLEN argument must be >= 0.");
+            return false;
+        }
+    } else {
+        bool big;
+        if (!id_parse(argv[k], 0, &t->minid, NULL, &big)) {
+            resp_w_error(w, invalid_id);
+            return false;
+        }
+    }
+    k++;
+    if (k + 1 < argc && resp_arg_is(argv[k], "limit")) {
+        if (!resp_arg_ll(w, argv[k + 1], &t->limit))
+            return false;
+        if (t->limit < 0) {
+            resp_w_error(w, "ERR The LIMIT argument must be >= 0.");
+            return false;
+        }
+        if (!t->approx) {
+            resp_w_error(w, "ERR syntax error, LIMIT cannot be used without the special ~ option");
+            return false;
+        }
+        k += 2;
+    }
+    *i = k;
+    return true;
+}
+
+/* Entries an approximate trim leaves in place rather than trim a few at a time (Redis trims whole
+ * nodes of 100 entries): each trim is a durable write of the log start. */
+#define APPROX_TRIM_MIN 100
+
+/* Trims a stream as t says; *trimmed gets how many entries went. */
+static int trim_apply(const sref *s, const trim_spec *t, int64_t *trimmed)
+{
+    *trimmed = 0;
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), cut = ls;
+    if (t->kind == 1)
+        cut = TD_MAX(ls, hw - t->maxlen);
+    else
+        part_stream_seek(s->p, t->minid, ls, hw, &cut);
+    if (t->approx) {
+        if (cut - ls < APPROX_TRIM_MIN)
+            return 0;
+        if (t->limit > 0 && cut - ls > t->limit)
+            cut = ls + t->limit;
+    }
+    if (cut <= ls)
+        return 0;
+    int64_t now_start;
+    int r = part_delete_before(s->p, cut, &now_start);
+    if (r == 0)
+        *trimmed = now_start - ls;
+    return r;
+}
+
+void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    size_t i = 2;
+    trim_spec t = {0, false, 0, {0, 0}, -1};
+    if (!(resp_arg_is(argv[2], "maxlen") || resp_arg_is(argv[2], "minid"))) {
+        resp_reply_syntax(w);
+        return;
+    }
+    if (!trim_parse(w, argc, argv, &i, &t))
+        return;
+    if (i != argc) {
+        resp_reply_syntax(w);
+        return;
+    }
+    sref s;
+    int o = stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_w_int(w, 0);
+    if (o != 1)
+        return;
+    int64_t n;
+    int r = trim_apply(&s, &t, &n);
+    if (r)
+        reply_engine_error(w, r);
+    else
+        resp_w_int(w, n);
+    broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XADD
+ */
+void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    bool nomkstream = false;
+    trim_spec t = {0, false, 0, {0, 0}, -1};
+    size_t i = 2;
+    for (; i < argc; i++) {
+        if (resp_arg_is(argv[i], "nomkstream")) {
+            nomkstream = true;
+        } else if (resp_arg_is(argv[i], "maxlen") || resp_arg_is(argv[i], "minid")) {
+            if (!trim_parse(w, argc, argv, &i, &t))
+                return;
+            i--;
+        } else {
+            break;
+        }
+    }
+    /* The ID, then field value pairs. */
+    if (i >= argc || (argc - i - 1) < 2 || (argc - i - 1) % 2) {
+        resp_w_error(w, "ERR wrong number of arguments for 'xadd' command");
+        return;
+    }
+    td_slice ida = argv[i];
+    part_sid_req req = {PART_SID_AUTO, {0, 0}, {0, 0}};
+    if (!(ida.n == 1 && ida.p[0] == '*')) {
+        bool seq_given, big;
+        td_slice base = ida;
+        bool ms_star = ida.n >= 2 && ida.p[ida.n - 1] == '*' && ida.p[ida.n - 2] == '-';
+        if (ms_star)
+            base = td_slice_make(ida.p, ida.n - 2);
+        if (!id_parse(base, 0, &req.want, &seq_given, &big) || big) {
+            resp_w_error(w, invalid_id);
+            return;
+        }
+        req.mode = ms_star ? PART_SID_MS : PART_SID_EXPLICIT;
+        if (!ms_star && req.want.ms == 0 && req.want.seq == 0) {
+            resp_w_error(w, "ERR The ID specified in XADD must be greater than 0-0");
+            return;
+        }
+    }
+    const td_slice *fv = argv + i + 1;
+    size_t nfv = argc - i - 1;
+    sref s;
+    int o = stream_open(rc, w, argv[1], !nomkstream, &s);
+    if (o == 0)
+        resp_w_null(w);
+    if (o != 1)
+        return;
+    /* The event: fields as the value, its timestamp the ID's ms (or now). */
+    bool json = resp_fields_json_ok(fv, nfv);
+    td_buf val, batch;
+    td_buf_init(&val);
+    td_buf_init(&batch);
+    int r = resp_fields_encode(&val, fv, nfv, json);
+    td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                   sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
+    int64_t now = td_wall_ms();
+    td_event ev = {.value = val.p,
+                   .value_len = val.len,
+                   .headers = json ? NULL : &h,
+                   .header_count = json ? 0 : 1,
+                   .timestamp_ms = req.mode == PART_SID_AUTO ? now : req.want.ms};
+    td_batch_encode_opts bo;
+    batch_encode_opts_init(&bo);
+    if (r == 0)
+        r = batch_encode(&batch, &bo, &ev, 1);
+    td_append_result ar;
+    if (r == 0)
+        r = part_append_sid(s.p, batch.p, batch.len, now, &ar, &req);
+    td_buf_free(&val);
+    td_buf_free(&batch);
+    if (r == TD_ESEQUENCE) {
+        td_error_clear();
+        resp_w_error(w, "ERR The ID specified in XADD is equal or smaller than the target "
+                        "stream top item");
+    } else if (r) {
+        reply_engine_error(w, r);
+    } else {
+        w_id(w, req.got);
+        resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
+        int64_t n;
+        if (t.kind && (r = trim_apply(&s, &t, &n)) != 0)
+            TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
+                    td_strerror(r));
+    }
+    broker_topic_release(s.ref);
+}
+
+/* XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id] */
+void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    td_sid id;
+    bool big;
+    if (!id_parse(argv[2], 0, &id, NULL, &big) || big) {
+        resp_w_error(w, invalid_id);
+        return;
+    }
+    long long added = -1;
+    for (size_t i = 3; i < argc; i++) {
+        if (resp_arg_is(argv[i], "entriesadded") && i + 1 < argc) {
+            if (!resp_arg_ll(w, argv[++i], &added))
+                return;
+            if (added < 0) {
+                resp_w_error(w, "ERR entries_added must be positive");
+                return;
+            }
+        } else if (resp_arg_is(argv[i], "maxdeletedid") && i + 1 < argc) {
+            td_sid md;
+            if (!id_parse(argv[++i], 0, &md, NULL, &big)) {
+                resp_w_error(w, invalid_id);
+                return;
+            }
+            if (td_sid_cmp(id, md) < 0) {
+                resp_w_error(w, "ERR The ID specified in XSETID is smaller than the provided "
+                                "max_deleted_entry_id");
+                return;
+            }
+        } else {
+            resp_reply_syntax(w);
+            return;
+        }
+    }
+    sref s;
+    int o = stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_w_error(w, "ERR no such key");
+    if (o != 1)
+        return;
+    int64_t len = part_high_watermark(s.p) - part_log_start(s.p);
+    int r;
+    if (added >= 0 && added < len)
+        resp_w_error(w, "ERR The entries_added specified in XSETID is smaller than the target "
+                        "stream length");
+    else if ((r = part_stream_set_last(s.p, id)) == TD_ESEQUENCE) {
+        td_error_clear();
+        resp_w_error(w, "ERR The ID specified in XSETID is smaller than the target stream top "
+                        "item");
+    } else if (r) {
+        reply_engine_error(w, r);
+    } else {
+        resp_w_simple(w, "OK");
+    }
+    broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XREAD
+ */
+typedef struct bkey {
+    td_slice key; /* owned copy */
+    sref s;       /* s.ref NULL: the stream does not exist (yet) */
+    int64_t from;
+} bkey;
+
+struct resp_block {
+    bkey *keys;
+    size_t nkeys;
+    size_t count; /* 0: no limit */
+    net_timer timer;
+};
+
+net_timer *resp_block_timer(resp_block *b)
+{
+    return &b->timer;
+}
+
+void resp_block_free(resp_block *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->nkeys; i++) {
+        free((void *)b->keys[i].key.p);
+        if (b->keys[i].s.ref)
+            broker_topic_release(b->keys[i].s.ref);
+    }
+    free(b->keys);
+    free(b);
+}
+
+/* Writes the XREAD reply for the keys that have entries; 0 if none has (nothing written). */
+static int xread_try(rconn *rc, resp_w *w, resp_block *b)
+{
+    td_buf tmp;
+    td_buf_init(&tmp);
+    size_t with = 0;
+    int r = 0;
+    const td_sid all = {INT64_MAX, UINT64_MAX};
+    for (size_t i = 0; i < b->nkeys && r == 0; i++) {
+        bkey *k = &b->keys[i];
+        if (!k->s.ref) {
+            /* Created since? Then everything in it is new. */
+            resp_w dummy = {&tmp, rc->proto, false};
+            size_t mark = tmp.len;
+            if (stream_open(rc, &dummy, k->key, false, &k->s) != 1) {
+                tmp.len = mark;
+                k->s.ref = NULL;
+                continue;
+            }
+            k->from = 0;
+        }
+        if (part_high_watermark(k->s.p) <= k->from)
+            continue;
+        td_buf ent;
+        td_buf_init(&ent);
+        size_t n;
+        int64_t next;
+        r = read_entries(rc, &k->s, k->from, all, b->count, &ent, &n, &next);
+        if (r == 0 && n > 0) {
+            resp_w tw = {&tmp, rc->proto, false};
+            if (rc->proto == 2)
+                resp_w_array(&tw, 2);
+            resp_w_bulk(&tw, k->key.p, k->key.n);
+            resp_w_array(&tw, n);
+            td_buf_append(&tmp, ent.p, ent.len);
+            with++;
+        }
+        td_buf_free(&ent);
+    }
+    if (r)
+        reply_engine_error(w, r);
+    else if (with) {
+        if (rc->proto == 2)
+            resp_w_array(w, with);
+        else
+            resp_w_map(w, with);
+        td_buf_append(w->b, tmp.p, tmp.len);
+    }
+    td_buf_free(&tmp);
+    return r ? 1 : with > 0;
+}
+
+bool resp_block_retry(rconn *rc, resp_w *w, resp_block *b)
+{
+    return xread_try(rc, w, b) != 0;
+}
+
+void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    long long count = 0, block = -1;
+    size_t i = 1;
+    for (; i < argc; i++) {
+        if (resp_arg_is(argv[i], "count") && i + 1 < argc) {
+            if (!parse_count(w, argv[++i], &count))
+                return;
+        } else if (resp_arg_is(argv[i], "block") && i + 1 < argc) {
+            if (!resp_arg_ll(w, argv[++i], &block))
+                return;
+            if (block < 0) {
+                resp_w_error(w, "ERR timeout is negative");
+                return;
+            }
+        } else if (resp_arg_is(argv[i], "streams")) {
+            break;
+        } else {
+            resp_reply_syntax(w);
+            return;
+        }
+    }
+    size_t rest = i < argc ? argc - i - 1 : 0;
+    if (i >= argc || rest == 0 || rest % 2) {
+        if (i >= argc)
+            resp_reply_syntax(w);
+        else
+            resp_w_error(w, "ERR Unbalanced 'xread' list of streams: for each stream key an ID "
+                            "or '$' must be specified.");
+        return;
+    }
+    size_t nk = rest / 2;
+    const td_slice *keys = argv + i + 1, *ids = keys + nk;
+    resp_block *b = calloc(1, sizeof(*b));
+    if (b)
+        b->keys = calloc(nk, sizeof(*b->keys));
+    if (!b || !b->keys) {
+        free(b);
+        resp_w_error(w, "ERR out of memory");
+        return;
+    }
+    b->count = (size_t)count;
+    b->timer = (net_timer)NET_TIMER_INIT;
+    bool ok = true;
+    for (size_t k = 0; k < nk && ok; k++) {
+        bkey *bk = &b->keys[k];
+        td_sid id = {0, 0};
+        bool dollar = ids[k].n == 1 && ids[k].p[0] == '$', big = false;
+        if (!dollar && !id_parse(ids[k], 0, &id, NULL, &big)) {
+            resp_w_error(w, invalid_id);
+            ok = false;
+            break;
+        }
+        void *copy = malloc(keys[k].n + 1);
+        if (!copy) {
+            resp_w_error(w, "ERR out of memory");
+            ok = false;
+            break;
+        }
+        memcpy(copy, keys[k].p, keys[k].n);
+        bk->key = td_slice_make(copy, keys[k].n);
+        b->nkeys = k + 1;
+        int o = stream_open(rc, w, keys[k], false, &bk->s);
+        if (o < 0) {
+            ok = false;
+            break;
+        }
+        if (o == 0) {
+            bk->s.ref = NULL;
+            continue;
+        }
+        if (dollar)
+            bk->from = part_high_watermark(bk->s.p);
+        else if (big || !id_incr(&id))
+            bk->from = INT64_MAX;
+        else
+            part_stream_seek(bk->s.p, id, part_log_start(bk->s.p), INT64_MAX, &bk->from);
+    }
+    if (!ok) {
+        resp_block_free(b);
+        return;
+    }
+    int got = xread_try(rc, w, b);
+    if (got || block < 0 || rc->in_exec) {
+        if (!got)
+            resp_w_null_array(w);
+        resp_block_free(b);
+        return;
+    }
+    resp_block_start(rc, b, block);
+}
