@@ -473,13 +473,17 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
  * nodes of 100 entries): each trim is a durable write of the log start. */
 #define APPROX_TRIM_MIN 100
 
-/* Trims a stream as t says; *trimmed gets how many entries went. */
-static int trim_apply(const sref *s, const trim_spec *t, int64_t *trimmed)
+/* Trims a stream as t says, counting its length up to `end` (XADD: its entry included, durable
+ * or not) or the high watermark (-1), and deleting at most up to the high watermark; *trimmed
+ * gets how many entries went. */
+static int trim_apply(const sref *s, const trim_spec *t, int64_t end, int64_t *trimmed)
 {
     *trimmed = 0;
     int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), cut = ls;
+    if (end < 0)
+        end = hw;
     if (t->kind == 1)
-        cut = TD_MAX(ls, hw - t->maxlen);
+        cut = TD_MIN(hw, TD_MAX(ls, end - t->maxlen));
     else
         part_stream_seek(s->p, t->minid, ls, hw, &cut);
     if (t->approx) {
@@ -518,7 +522,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (o != 1)
         return;
     int64_t n;
-    int r = trim_apply(&s, &t, &n);
+    int r = trim_apply(&s, &t, -1, &n);
     if (r)
         reply_engine_error(w, r);
     else
@@ -606,10 +610,16 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     } else if (r) {
         reply_engine_error(w, r);
     } else {
-        w_id(w, req.got);
-        resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
+        /* Inside EXEC the commands after it must see the entry (the transaction holds every
+         * other client off anyway): wait here. Elsewhere the reply waits, not the loop. */
+        if (rc->in_exec && (r = part_wait_durable(s.p, ar.end_offset)) != 0)
+            reply_engine_error(w, r);
+        else
+            w_id(w, req.got);
+        if (!rc->in_exec)
+            resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
         int64_t n;
-        if (t.kind && (r = trim_apply(&s, &t, &n)) != 0)
+        if (t.kind && (r = trim_apply(&s, &t, ar.end_offset, &n)) != 0)
             TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
                     td_strerror(r));
     }
