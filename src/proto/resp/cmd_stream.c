@@ -531,6 +531,159 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * XADD batching: consecutive `XADD key * ...` of one connection's input to one stream become one
+ * record batch (one write, one durability wait); their replies are written when it is appended,
+ * before any other command of the connection runs. Their IDs are consecutive, with the batch's
+ * ms, as for events appended one by one within a millisecond.
+ */
+#define XB_MAX_EVENTS 512
+#define XB_MAX_BYTES (256u << 10)
+
+struct resp_xbatch {
+    td_slice key; /* owned copy */
+    sref s;
+    td_buf data; /* the values, back to back */
+    size_t *len; /* each value's length */
+    bool *resp;  /* each value is a RESP array (needs the content-type header) */
+    size_t n, cap;
+};
+
+static void xb_reset(resp_xbatch *xb)
+{
+    if (xb->s.ref)
+        broker_topic_release(xb->s.ref);
+    xb->s.ref = NULL;
+    free((void *)xb->key.p);
+    xb->key = td_slice_make(NULL, 0);
+    xb->n = 0;
+    td_buf_reset(&xb->data);
+}
+
+void resp_xbatch_free(resp_xbatch *xb)
+{
+    if (!xb)
+        return;
+    xb_reset(xb);
+    td_buf_free(&xb->data);
+    free(xb->len);
+    free(xb->resp);
+    free(xb);
+}
+
+/* Appends the batched XADDs of one stream and writes their replies. */
+static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t pos, resp_w *w)
+{
+    td_event *ev = malloc(n * sizeof(*ev));
+    if (!ev)
+        return -ENOMEM;
+    td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                   sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
+    int64_t now = td_wall_ms();
+    for (size_t k = 0; k < n; k++) {
+        ev[k] = (td_event){.value = xb->data.p + pos,
+                           .value_len = xb->len[from + k],
+                           .headers = xb->resp[from + k] ? &h : NULL,
+                           .header_count = xb->resp[from + k] ? 1 : 0,
+                           .timestamp_ms = now};
+        pos += xb->len[from + k];
+    }
+    td_buf batch;
+    td_buf_init(&batch);
+    td_batch_encode_opts bo;
+    batch_encode_opts_init(&bo);
+    int r = batch_encode(&batch, &bo, ev, n);
+    free(ev);
+    part_sid_req req = {PART_SID_AUTO, {0, 0}, {0, 0}};
+    td_append_result ar;
+    if (r == 0)
+        r = part_append_sid(xb->s.p, batch.p, batch.len, now, &ar, &req);
+    td_buf_free(&batch);
+    if (r)
+        return r;
+    for (size_t k = 0; k < n; k++)
+        w_id(w, (td_sid){req.got.ms, req.got.seq + k});
+    resp_wait_durable(rc, xb->s.ref, xb->s.pi, ar.end_offset);
+    return 0;
+}
+
+void resp_xadd_flush(rconn *rc, resp_w *w)
+{
+    resp_xbatch *xb = rc->xb;
+    if (!xb || xb->n == 0)
+        return;
+    int r = xb_append(rc, xb, 0, xb->n, 0, w);
+    if (r == TD_ETOOBIG && xb->n > 1) {
+        /* Together above the topic's max.message.bytes: one by one. */
+        size_t pos = 0;
+        for (size_t k = 0; k < xb->n; k++) {
+            r = xb_append(rc, xb, k, 1, pos, w);
+            if (r)
+                reply_engine_error(w, r);
+            pos += xb->len[k];
+        }
+    } else if (r) {
+        for (size_t k = 0; k < xb->n; k++)
+            reply_engine_error(w, r);
+    }
+    xb_reset(xb);
+}
+
+/* Adds an `XADD key * fields` to the connection's batch; false if it cannot be batched (the
+ * caller runs it alone, after flushing). */
+static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv)
+{
+    resp_xbatch *xb = rc->xb;
+    if (!xb) {
+        xb = rc->xb = calloc(1, sizeof(*xb));
+        if (!xb)
+            return false;
+        td_buf_init(&xb->data);
+    }
+    if (xb->n && !(xb->key.n == key.n && memcmp(xb->key.p, key.p, key.n) == 0))
+        resp_xadd_flush(rc, w);
+    if (xb->n == 0) {
+        void *copy = malloc(key.n + 1);
+        if (!copy)
+            return false;
+        int o = stream_open(rc, w, key, true, &xb->s);
+        if (o != 1) {
+            free(copy);
+            xb->s.ref = NULL;
+            return o < 0; /* an error is written: done; 0 cannot happen with create */
+        }
+        memcpy(copy, key.p, key.n);
+        xb->key = td_slice_make(copy, key.n);
+    }
+    if (xb->n == xb->cap) {
+        size_t cap = xb->cap ? xb->cap * 2 : 32;
+        size_t *nl = realloc(xb->len, cap * sizeof(*nl));
+        if (nl)
+            xb->len = nl;
+        bool *nr = nl ? realloc(xb->resp, cap * sizeof(*nr)) : NULL;
+        if (nr)
+            xb->resp = nr;
+        if (!nl || !nr) {
+            resp_w_error(w, "ERR out of memory");
+            return true;
+        }
+        xb->cap = cap;
+    }
+    bool json = resp_fields_json_ok(fv, nfv);
+    size_t before = xb->data.len;
+    if (resp_fields_encode(&xb->data, fv, nfv, json) != 0) {
+        xb->data.len = before;
+        resp_w_error(w, "ERR out of memory");
+        return true;
+    }
+    xb->len[xb->n] = xb->data.len - before;
+    xb->resp[xb->n] = !json;
+    xb->n++;
+    if (xb->n >= XB_MAX_EVENTS || xb->data.len >= XB_MAX_BYTES)
+        resp_xadd_flush(rc, w);
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * XADD
  */
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -574,6 +727,10 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     const td_slice *fv = argv + i + 1;
     size_t nfv = argc - i - 1;
+    if (req.mode == PART_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
+        xb_add(rc, w, argv[1], fv, nfv))
+        return;
+    resp_xadd_flush(rc, w);
     sref s;
     int o = stream_open(rc, w, argv[1], !nomkstream, &s);
     if (o == 0)

@@ -13,6 +13,7 @@
 typedef struct rconn rconn;
 typedef struct resp_pubsub resp_pubsub;
 typedef struct resp_block resp_block;
+typedef struct resp_xbatch resp_xbatch;
 
 /* An event loop's connections blocked in XREAD (only that loop touches them). */
 typedef struct rloop {
@@ -79,6 +80,7 @@ struct rconn {
     int waits;             /* XADDs waiting to be durable: replies are held until then */
     bool wait_failed;      /* one of them failed: close without answering */
     resp_block *blk;       /* XREAD BLOCK waiting for entries */
+    resp_xbatch *xb;       /* XADDs batched into one append (cmd_stream.c) */
     rconn *bprev, *bnext;  /* in rl->blocked */
 };
 
@@ -154,6 +156,10 @@ void resp_block_start(rconn *rc, resp_block *b, long long ms);
 /* For server.c: retries a blocked XREAD (writing its reply: true) and frees one. */
 bool resp_block_retry(rconn *rc, resp_w *w, resp_block *b);
 void resp_block_free(resp_block *b);
+/* Appends the connection's batched XADDs and writes their replies (before any other command of
+ * the connection runs); frees the batch state at close. */
+void resp_xadd_flush(rconn *rc, resp_w *w);
+void resp_xbatch_free(resp_xbatch *xb);
 net_timer *resp_block_timer(resp_block *b);
 
 /* Pub/Sub (pubsub.c). */

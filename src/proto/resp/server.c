@@ -148,6 +148,9 @@ typedef struct durable_wait {
     net_conn *c;
     net_loop *loop;
     int rc;
+    /* Atomic: 0 while broker_when_durable runs, then 1; 2 if the callback came before it
+     * returned (durable already: fsync=interval or none), so that no task is posted. */
+    int state;
 } durable_wait;
 
 /* On the connection's loop: one of its XADDs is durable (or failed). */
@@ -180,6 +183,9 @@ static void durable_cb(void *arg, int r)
 {
     durable_wait *d = arg;
     d->rc = r;
+    int zero = 0;
+    if (__atomic_compare_exchange_n(&d->state, &zero, 2, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return; /* resp_wait_durable sees it */
     if (net_loop_post(d->loop, durable_done, d) != 0) {
         net_conn_unref(d->c); /* shutting down: nothing will run */
         free(d);
@@ -197,9 +203,20 @@ void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, i
     d->c = rc->c;
     d->loop = net_conn_loop(rc->c);
     d->rc = 0;
+    d->state = 0;
     net_conn_ref(rc->c);
     rc->waits++;
     int r = broker_when_durable(ref, partition, end, durable_cb, d);
+    int zero = 0;
+    if (r == 0 && !__atomic_compare_exchange_n(&d->state, &zero, 1, false, __ATOMIC_ACQ_REL,
+                                               __ATOMIC_ACQUIRE)) {
+        /* Already durable (fsync=interval or none): no task to post. */
+        rc->waits--;
+        rc->wait_failed |= d->rc != 0;
+        net_conn_unref(rc->c);
+        free(d);
+        return;
+    }
     if (r) {
         d->rc = r;
         if (net_loop_post(d->loop, durable_done, d) != 0) {
@@ -373,6 +390,7 @@ static void on_close(net_conn *c)
     resp_server *s = rc->s;
     resp_pubsub_forget(rc);
     unblock(rc);
+    resp_xbatch_free(rc->xb);
     pthread_mutex_lock(&s->clients_mu);
     if (rc->prev)
         rc->prev->next = rc->next;
@@ -693,7 +711,10 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         }
         /* While XADDs wait for durability, only more XADDs run (they join the same fsync);
          * anything else waits, so that it sees what they wrote. */
-        if (rc->waits && !(cmd.argc && resp_arg_is(cmd.argv[0], "xadd")))
+        bool xadd = cmd.argc && resp_arg_is(cmd.argv[0], "xadd");
+        if (!xadd)
+            resp_xadd_flush(rc, &w);
+        if (rc->waits && !xadd)
             break;
         used += cmd.len;
         if (cmd.argc)
@@ -707,6 +728,8 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         if (rc->out.len >= (256u << 10) && !rc->waits)
             flush_out(rc);
     }
+    resp_w fw = {&rc->out, rc->proto, false};
+    resp_xadd_flush(rc, &fw);
     td_arena_free(&rc->arena);
     td_arena_init(&rc->arena);
     if ((rc->waits || rc->blk) && !rc->closing) {
