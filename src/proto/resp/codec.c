@@ -368,11 +368,34 @@ static void put(resp_w *w, const void *p, size_t n)
         w->oom = true;
 }
 
+size_t resp_u64_text(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* A type byte, a number and CRLF: every length and integer line (hot: no printf). */
 static void line(resp_w *w, char type, int64_t v)
 {
     char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%c%" PRId64 "\r\n", type, v);
-    put(w, buf, (size_t)n);
+    size_t n = 0;
+    buf[n++] = type;
+    if (v < 0) {
+        buf[n++] = '-';
+        n += resp_u64_text(buf + n, (uint64_t)0 - (uint64_t)v);
+    } else {
+        n += resp_u64_text(buf + n, (uint64_t)v);
+    }
+    buf[n++] = '\r';
+    buf[n++] = '\n';
+    put(w, buf, n);
 }
 
 void resp_w_simple(resp_w *w, const char *s)

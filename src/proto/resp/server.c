@@ -122,8 +122,11 @@ void resp_reply_syntax(resp_w *w)
 
 const rcmd *resp_command_find(const rcmd *table, td_slice name)
 {
+    if (name.n == 0)
+        return NULL;
+    int first = tolower(name.p[0]);
     for (const rcmd *c = table; c->name; c++)
-        if (resp_arg_is(name, c->name))
+        if (c->name[0] == first && resp_arg_is(name, c->name))
             return c;
     return NULL;
 }
