@@ -10,22 +10,9 @@ import time
 import pytest
 import redis
 
-from conftest import Broker
 from test_http import call
 from test_kafka_clients import kcat
-from test_redis import Raw
-
-
-@pytest.fixture
-def rb(tmp_path):
-    b = Broker(str(tmp_path / "data"), http=True, redis=True).start()
-    yield b
-    if b.proc:
-        b.stop()
-
-
-def client(b, **kw):
-    return redis.Redis(host="127.0.0.1", port=b.redis_port, socket_timeout=10, **kw)
+from test_redis import Raw, client, rb  # noqa: F401 (rb is the broker fixture)
 
 
 def raw_cmd(b, *args):

@@ -306,6 +306,15 @@ static bool scan_string(jscan *j, td_arena *a, td_slice *out)
 
 static bool scan_value(jscan *j, int depth);
 
+/* Skips a run of decimal digits; returns its length. */
+static size_t digits(jscan *j)
+{
+    size_t d = j->i;
+    while (j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9')
+        j->i++;
+    return j->i - d;
+}
+
 static bool scan_number(jscan *j)
 {
     size_t s = j->i;
@@ -316,27 +325,20 @@ static bool scan_number(jscan *j)
     if (j->p[j->i] == '0') {
         j->i++;
     } else if (j->p[j->i] >= '1' && j->p[j->i] <= '9') {
-        while (j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9')
-            j->i++;
+        digits(j);
     } else {
         return false;
     }
     if (j->i < j->n && j->p[j->i] == '.') {
         j->i++;
-        size_t d = j->i;
-        while (j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9')
-            j->i++;
-        if (j->i == d)
+        if (digits(j) == 0)
             return false;
     }
     if (j->i < j->n && (j->p[j->i] == 'e' || j->p[j->i] == 'E')) {
         j->i++;
         if (j->i < j->n && (j->p[j->i] == '+' || j->p[j->i] == '-'))
             j->i++;
-        size_t d = j->i;
-        while (j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9')
-            j->i++;
-        if (j->i == d)
+        if (digits(j) == 0)
             return false;
     }
     return j->i > s;
