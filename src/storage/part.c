@@ -1944,9 +1944,10 @@ int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
                           aload(&p->log_end) - p->segs[1]->base >= c->retention_records;
         if (!by_time && !by_bytes && !by_records)
             break;
+        int64_t size = s->size;
         if ((rc = drop_oldest_locked(p)) != 0)
             break;
-        total -= s->size;
+        total -= size;
         count++;
     }
 out:

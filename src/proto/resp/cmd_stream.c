@@ -226,9 +226,10 @@ static bool bound_parse(td_slice a, bool is_start, td_sid *id)
 
 /* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
  * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
- * the offset after the last one written. */
+ * the offset after the last one written. ends (may be NULL) gets each entry's end in b, as
+ * size_t values appended to it. */
 static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
-                        size_t *n, int64_t *next)
+                        size_t *n, int64_t *next, td_buf *ends)
 {
     resp_w w = {b, rc->proto, false};
     *n = 0;
@@ -274,6 +275,8 @@ static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_
         td_arena_free(&a);
         (*n)++;
         *next = ev.offset + 1;
+        if (ends && td_buf_append(ends, &b->len, sizeof(b->len)) != 0)
+            w.oom = true;
     }
     td_iter_close(it);
     if (w.oom)
@@ -339,7 +342,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
     int64_t next;
     int r = 0;
     if (!rev) {
-        r = read_entries(rc, &s, from, hi, count < 0 ? 0 : (size_t)count, &b, &n, &next);
+        r = read_entries(rc, &s, from, hi, count < 0 ? 0 : (size_t)count, &b, &n, &next, NULL);
         if (r == 0) {
             resp_w_array(w, n);
             td_buf_append(w->b, b.p, b.len);
@@ -354,39 +357,19 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             part_stream_seek(s.p, past, from, INT64_MAX, &to);
         to = TD_MIN(to, part_high_watermark(s.p));
         int64_t start = count > 0 && to - from > count ? to - count : from;
-        size_t *ends = NULL;
-        /* Entries one by one, remembering where each starts, then emitted backwards. */
-        td_buf one;
-        td_buf_init(&one);
-        size_t cap = 0;
-        for (int64_t off = start; off < to && r == 0;) {
-            size_t k;
-            td_buf_reset(&one);
-            r = read_entries(rc, &s, off, hi, 1, &one, &k, &next);
-            if (r || k == 0)
-                break;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                size_t *ne = realloc(ends, cap * sizeof(*ends));
-                if (!ne) {
-                    r = -ENOMEM;
-                    break;
-                }
-                ends = ne;
-            }
-            td_buf_append(&b, one.p, one.len);
-            ends[n++] = b.len;
-            off = next;
-        }
-        td_buf_free(&one);
+        /* Read forwards in one pass, remembering where each entry ends; written backwards. */
+        td_buf ends;
+        td_buf_init(&ends);
+        r = read_entries(rc, &s, start, hi, 0, &b, &n, &next, &ends);
         if (r == 0) {
+            const size_t *e = (const size_t *)(const void *)ends.p;
             resp_w_array(w, n);
             for (size_t i = n; i-- > 0;) {
-                size_t st = i ? ends[i - 1] : 0;
-                td_buf_append(w->b, b.p + st, ends[i] - st);
+                size_t st = i ? e[i - 1] : 0;
+                td_buf_append(w->b, b.p + st, e[i] - st);
             }
         }
-        free(ends);
+        td_buf_free(&ends);
     }
     if (r)
         reply_engine_error(w, r);
@@ -905,7 +888,7 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
         td_buf_init(&ent);
         size_t n;
         int64_t next;
-        r = read_entries(rc, &k->s, k->from, all, b->count, &ent, &n, &next);
+        r = read_entries(rc, &k->s, k->from, all, b->count, &ent, &n, &next, NULL);
         if (r == 0 && n > 0) {
             resp_w tw = {&tmp, rc->proto, false};
             if (rc->proto == 2)
@@ -1018,7 +1001,7 @@ void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     int got = xread_try(rc, w, b);
-    if (got || block < 0 || rc->in_exec) {
+    if (got || block < 0 || rc->in_exec || !rc->rl) {
         if (!got)
             resp_w_null_array(w);
         resp_block_free(b);
