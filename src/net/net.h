@@ -92,6 +92,24 @@ void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn
 void net_timer_stop(net_loop *l, net_timer *t);
 bool net_loop_stopping(net_loop *l);
 
+/*
+ * Waiters on one loop (fetches parked until data arrives, blocked XREADs), woken from any thread
+ * when something they may wait for happens: net_waiters_kick posts `fn` to the loop at most once
+ * until it runs (fn calls net_waiters_woken first), and not at all while none waits. `total`
+ * (optional) counts the waiters of every loop, so that a kick can skip all loops at once.
+ */
+typedef struct net_waiters {
+    net_loop *loop;
+    size_t n;    /* atomic */
+    bool posted; /* atomic */
+} net_waiters;
+/* A waiter joins (delta 1) or leaves (-1): loop thread. */
+void net_waiters_count(net_waiters *w, size_t *total, int delta);
+/* Any thread. */
+void net_waiters_kick(net_waiters *w, net_task_fn fn, void *arg);
+/* In fn, before looking at the waiters: later kicks post again. */
+void net_waiters_woken(net_waiters *w);
+
 /* Connection, loop thread only unless noted. */
 void net_conn_set_data(net_conn *c, void *data);
 void *net_conn_data(net_conn *c);

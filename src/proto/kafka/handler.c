@@ -626,8 +626,7 @@ static void fetch_unpark(kreq *q)
         q->park_next->park_prev = q->park_prev;
     q->park_next = q->park_prev = NULL;
     q->parked = false;
-    __atomic_sub_fetch(&kl->nparked, 1, __ATOMIC_ACQ_REL);
-    __atomic_sub_fetch(&kl->s->nparked, 1, __ATOMIC_ACQ_REL);
+    net_waiters_count(&kl->waits, &kl->s->nparked, -1);
     net_timer_stop(kl->loop, &q->timer);
 }
 
@@ -760,7 +759,7 @@ static void fetch_timeout(void *arg)
 static void kloop_wake(void *arg)
 {
     kloop *kl = arg;
-    __atomic_store_n(&kl->wake_posted, false, __ATOMIC_RELEASE);
+    net_waiters_woken(&kl->waits);
     kreq *q = kl->parked;
     while (q) {
         kreq *next = q->park_next;
@@ -786,13 +785,8 @@ static void on_advance(void *arg)
     kafka_server *s = arg;
     if (__atomic_load_n(&s->nparked, __ATOMIC_ACQUIRE) == 0)
         return;
-    for (int i = 0; i < s->nloops; i++) {
-        kloop *kl = &s->loops[i];
-        if (__atomic_load_n(&kl->nparked, __ATOMIC_ACQUIRE) == 0)
-            continue;
-        if (!__atomic_exchange_n(&kl->wake_posted, true, __ATOMIC_ACQ_REL))
-            net_loop_post(kl->loop, kloop_wake, kl);
-    }
+    for (int i = 0; i < s->nloops; i++)
+        net_waiters_kick(&s->loops[i].waits, kloop_wake, &s->loops[i]);
 }
 
 static void handle_fetch(kreq *q, kafka_reader *r)
@@ -827,8 +821,7 @@ static void handle_fetch(kreq *q, kafka_reader *r)
     if (kl->parked)
         kl->parked->park_prev = q;
     kl->parked = q;
-    __atomic_add_fetch(&kl->nparked, 1, __ATOMIC_ACQ_REL);
-    __atomic_add_fetch(&s->nparked, 1, __ATOMIC_ACQ_REL);
+    net_waiters_count(&kl->waits, &s->nparked, 1);
     net_timer_start(kl->loop, &q->timer, f->max_wait_ms, fetch_timeout, q);
     /* An append between the try and the parking would have found nparked == 0: try once
      * more now that we are visible. */
@@ -1712,6 +1705,7 @@ int kafka_server_attach(kafka_server *s, net_group *g)
     for (int i = 0; i < s->nloops; i++) {
         s->loops[i].s = s;
         s->loops[i].loop = net_group_loop(g, i);
+        s->loops[i].waits.loop = s->loops[i].loop;
     }
     return broker_add_advance_hook(s->e, on_advance, s);
 }

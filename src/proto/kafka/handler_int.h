@@ -20,9 +20,8 @@ typedef struct kreq kreq;
 struct kloop {
     kafka_server *s;
     net_loop *loop;
-    kreq *parked; /* fetches waiting for data (loop thread) */
-    int nparked;  /* atomic */
-    bool wake_posted; /* atomic */
+    kreq *parked;      /* fetches waiting for data (loop thread) */
+    net_waiters waits; /* counts them; wakes the loop when partitions advance */
 };
 
 struct kafka_server {
@@ -32,7 +31,7 @@ struct kafka_server {
     char cluster_id[64];
     kloop *loops;
     int nloops;
-    int nparked; /* atomic, over all loops */
+    size_t nparked;    /* atomic, over all loops */
     uint64_t produced; /* atomic: produce requests that appended (for fault injection) */
     td_metric *m_requests[KAFKA_API_KEYS]; /* by API key; NULL for keys not served */
     td_metric *m_latency[KAFKA_API_KEYS];

@@ -20,8 +20,7 @@ typedef struct rloop {
     resp_server *s;
     net_loop *loop;
     rconn *blocked;
-    size_t nblocked;  /* atomic */
-    bool wake_posted; /* atomic */
+    net_waiters waits; /* counts them; wakes the loop when partitions advance */
 } rloop;
 
 /* A connection's subscriptions (channels or patterns): copies, binary-safe. */

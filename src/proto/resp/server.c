@@ -245,8 +245,7 @@ static void unblock(rconn *rc)
     if (rc->bnext)
         rc->bnext->bprev = rc->bprev;
     rc->bprev = rc->bnext = NULL;
-    __atomic_sub_fetch(&rl->nblocked, 1, __ATOMIC_ACQ_REL);
-    __atomic_sub_fetch(&rc->s->nblocked, 1, __ATOMIC_ACQ_REL);
+    net_waiters_count(&rl->waits, &rc->s->nblocked, -1);
     rc->blk = NULL;
     resp_block_free(b);
 }
@@ -282,7 +281,7 @@ static bool retry_blocked(rconn *rc)
 static void rloop_wake(void *arg)
 {
     rloop *rl = arg;
-    __atomic_store_n(&rl->wake_posted, false, __ATOMIC_RELEASE);
+    net_waiters_woken(&rl->waits);
     for (rconn *rc = rl->blocked; rc;) {
         rconn *next = rc->bnext;
         net_conn *c = rc->c;
@@ -303,13 +302,8 @@ static void on_advance(void *arg)
     resp_server *s = arg;
     if (__atomic_load_n(&s->nblocked, __ATOMIC_ACQUIRE) == 0)
         return;
-    for (int i = 0; i < s->nloops; i++) {
-        rloop *rl = &s->loops[i];
-        if (__atomic_load_n(&rl->nblocked, __ATOMIC_ACQUIRE) == 0)
-            continue;
-        if (!__atomic_exchange_n(&rl->wake_posted, true, __ATOMIC_ACQ_REL))
-            net_loop_post(rl->loop, rloop_wake, rl);
-    }
+    for (int i = 0; i < s->nloops; i++)
+        net_waiters_kick(&s->loops[i].waits, rloop_wake, &s->loops[i]);
 }
 
 void resp_block_start(rconn *rc, resp_block *b, long long ms)
@@ -321,8 +315,7 @@ void resp_block_start(rconn *rc, resp_block *b, long long ms)
     if (rl->blocked)
         rl->blocked->bprev = rc;
     rl->blocked = rc;
-    __atomic_add_fetch(&rl->nblocked, 1, __ATOMIC_ACQ_REL);
-    __atomic_add_fetch(&rc->s->nblocked, 1, __ATOMIC_ACQ_REL);
+    net_waiters_count(&rl->waits, &rc->s->nblocked, 1);
     if (ms > 0)
         net_timer_start(rl->loop, resp_block_timer(b), ms, block_timeout, rc);
     /* An append between the first try and now found nothing blocked: once more. */
@@ -340,6 +333,7 @@ int resp_server_attach(resp_server *s, net_group *g)
     for (int i = 0; i < s->nloops; i++) {
         s->loops[i].s = s;
         s->loops[i].loop = net_group_loop(g, i);
+        s->loops[i].waits.loop = s->loops[i].loop;
     }
     return broker_add_advance_hook(s->e, on_advance, s);
 }
