@@ -879,14 +879,8 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
  * bytes, a NUL, too long), which then names no topic. */
 static char *key_topic(rconn *rc, td_slice key)
 {
-    if (key.n == 0 || key.n > TD_TOPIC_NAME_MAX || memchr(key.p, 0, key.n))
-        return NULL;
-    char *name = resp_arg_str(rc, key);
-    if (name && td_topic_name_validate(name) != 0) {
-        td_error_clear();
-        return NULL;
-    }
-    return name;
+    char name[TD_TOPIC_NAME_MAX + 1];
+    return resp_topic_name(key, name) ? resp_arg_str(rc, key) : NULL;
 }
 
 static bool topic_exists(rconn *rc, td_slice key)

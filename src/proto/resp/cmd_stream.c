@@ -39,15 +39,7 @@ static bool skey_parse(td_slice key, skey *k)
         k->part = (int32_t)v;
         n = (size_t)(slash - key.p);
     }
-    if (n == 0 || n > TD_TOPIC_NAME_MAX || memchr(key.p, 0, n))
-        return false;
-    memcpy(k->topic, key.p, n);
-    k->topic[n] = 0;
-    if (td_topic_name_validate(k->topic) != 0) {
-        td_error_clear();
-        return false;
-    }
-    return true;
+    return resp_topic_name(td_slice_make(key.p, n), k->topic);
 }
 
 static void reply_bad_key(resp_w *w, td_slice key)
@@ -56,6 +48,13 @@ static void reply_bad_key(resp_w *w, td_slice key)
                   "ERR invalid stream key '%.*s': a stream is a topic name ([A-Za-z0-9._-], "
                   "at most 249 characters) or <topic>/<partition>",
                   (int)TD_MIN(key.n, 300), (const char *)key.p);
+}
+
+/* An engine failure, with the detail td_last_error() has. */
+static void reply_engine_error(resp_w *w, int r)
+{
+    const char *d = td_last_error();
+    resp_w_errorf(w, "ERR %s", d[0] ? d : td_strerror(r));
 }
 
 /* A stream: a topic reference and one of its partitions. */
@@ -95,7 +94,7 @@ static int stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
         return 0;
     }
     if (r) {
-        resp_w_errorf(w, "ERR %s", td_last_error()[0] ? td_last_error() : td_strerror(r));
+        reply_engine_error(w, r);
         return -1;
     }
     int32_t n = broker_topic_partitions(s->ref);
@@ -136,9 +135,9 @@ static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
     return true;
 }
 
-/* "ms-seq" or "ms" (seq = missing_seq; *seq_given says which), as Redis parses IDs. ms above
+/* "ms-seq" or "ms" (seq = missing_seq), as Redis parses IDs. ms above
  * INT64_MAX is kept as INT64_MAX with *big set, for ranges to clamp. */
-static bool id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *seq_given, bool *big)
+static bool id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big)
 {
     const uint8_t *dash = memchr(a.p, '-', a.n);
     uint64_t ms, seq = missing_seq;
@@ -147,8 +146,6 @@ static bool id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *seq_giv
         return false;
     if (dash && !parse_u64(dash + 1, a.n - msn - 1, &seq))
         return false;
-    if (seq_given)
-        *seq_given = dash != NULL;
     *big = ms > INT64_MAX;
     id->ms = ms > INT64_MAX ? INT64_MAX : (int64_t)ms;
     id->seq = *big ? UINT64_MAX : seq;
@@ -210,8 +207,7 @@ static bool bound_parse(td_slice a, bool is_start, td_sid *id)
     }
     bool excl = a.n > 0 && a.p[0] == '(';
     bool big;
-    if (!id_parse(excl ? td_slice_make(a.p + 1, a.n - 1) : a, is_start ? 0 : UINT64_MAX, id, NULL,
-                  &big))
+    if (!id_parse(excl ? td_slice_make(a.p + 1, a.n - 1) : a, is_start ? 0 : UINT64_MAX, id, &big))
         return false;
     if (big && is_start)
         *id = (td_sid){INT64_MAX, UINT64_MAX}; /* past every ID: nothing */
@@ -282,12 +278,6 @@ static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_
     if (w.oom)
         return -ENOMEM;
     return r < 0 ? r : 0;
-}
-
-static void reply_engine_error(resp_w *w, int r)
-{
-    const char *d = td_last_error();
-    resp_w_errorf(w, "ERR %s", d[0] ? d : td_strerror(r));
 }
 
 static bool parse_count(resp_w *w, td_slice a, long long *count)
@@ -433,7 +423,7 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
         }
     } else {
         bool big;
-        if (!id_parse(argv[k], 0, &t->minid, NULL, &big)) {
+        if (!id_parse(argv[k], 0, &t->minid, &big)) {
             resp_w_error(w, invalid_id);
             return false;
         }
@@ -697,12 +687,12 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     td_slice ida = argv[i];
     part_sid_req req = {PART_SID_AUTO, {0, 0}, {0, 0}};
     if (!(ida.n == 1 && ida.p[0] == '*')) {
-        bool seq_given, big;
+        bool big;
         td_slice base = ida;
         bool ms_star = ida.n >= 2 && ida.p[ida.n - 1] == '*' && ida.p[ida.n - 2] == '-';
         if (ms_star)
             base = td_slice_make(ida.p, ida.n - 2);
-        if (!id_parse(base, 0, &req.want, &seq_given, &big) || big) {
+        if (!id_parse(base, 0, &req.want, &big) || big) {
             resp_w_error(w, invalid_id);
             return;
         }
@@ -775,7 +765,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     td_sid id;
     bool big;
-    if (!id_parse(argv[2], 0, &id, NULL, &big) || big) {
+    if (!id_parse(argv[2], 0, &id, &big) || big) {
         resp_w_error(w, invalid_id);
         return;
     }
@@ -790,7 +780,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             }
         } else if (resp_arg_is(argv[i], "maxdeletedid") && i + 1 < argc) {
             td_sid md;
-            if (!id_parse(argv[++i], 0, &md, NULL, &big)) {
+            if (!id_parse(argv[++i], 0, &md, &big)) {
                 resp_w_error(w, invalid_id);
                 return;
             }
@@ -966,7 +956,7 @@ void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         bkey *bk = &b->keys[k];
         td_sid id = {0, 0};
         bool dollar = ids[k].n == 1 && ids[k].p[0] == '$', big = false;
-        if (!dollar && !id_parse(ids[k], 0, &id, NULL, &big)) {
+        if (!dollar && !id_parse(ids[k], 0, &id, &big)) {
             resp_w_error(w, invalid_id);
             ok = false;
             break;

@@ -123,6 +123,8 @@ bool resp_arg_ll(resp_w *w, td_slice a, long long *out);
 /* A copy of an argument as a NUL-terminated string in the command's arena. */
 char *resp_arg_str(rconn *rc, td_slice a);
 void resp_reply_syntax(resp_w *w);
+/* Whether a key is a topic name (a key with a NUL, or too long, is not); copies it into name. */
+bool resp_topic_name(td_slice key, char name[TD_TOPIC_NAME_MAX + 1]);
 /* The full name of a command ("client|setname"), into buf. */
 void resp_command_fullname(const rcmd *parent, const rcmd *c, char *buf, size_t len);
 
