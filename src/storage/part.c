@@ -127,6 +127,7 @@ struct td_part {
     int64_t scrub_pos;
     td_buf scrub_buf;
     td_pstate producers; /* idempotent producers (under mu) */
+    int64_t sealed_max_ts; /* the largest timestamp of the sealed segments, -1 (under mu) */
     sanchor *anch;       /* stream ID anchors, by offset (under mu) */
     size_t nanch, anch_cap;
 };
@@ -677,6 +678,14 @@ static int64_t read_log_start(td_part *p)
  * off (i64 BE), ms (i64 BE), seq (u64 BE), CRC32C of those 24 bytes (u32 BE), appended and
  * fdatasynced before the record they describe; rewritten whole when segments are deleted.
  */
+/* Recomputes sealed_max_ts after segments were sealed or deleted. Caller holds mu. */
+static void sealed_max_update_locked(td_part *p)
+{
+    p->sealed_max_ts = -1;
+    for (size_t i = 0; i + 1 < p->nsegs; i++)
+        p->sealed_max_ts = TD_MAX(p->sealed_max_ts, p->segs[i]->max_ts);
+}
+
 /* The number of anchors at or before off (the last of them applies to off). */
 static size_t anchors_upto(const td_part *p, int64_t off)
 {
@@ -697,7 +706,12 @@ static int64_t stream_prefix_max_locked(const td_part *p, int64_t off, int64_t *
 {
     int64_t m = -1;
     *run_end = INT64_MAX;
-    for (size_t i = 0; i < p->nsegs; i++) {
+    size_t i = 0;
+    if (off >= p->segs[p->nsegs - 1]->base) { /* the active segment: appends and recent reads */
+        i = p->nsegs - 1;
+        m = p->sealed_max_ts;
+    }
+    for (; i < p->nsegs; i++) {
         const td_seg *s = p->segs[i];
         if (off >= s->next_offset && i + 1 < p->nsegs) {
             m = TD_MAX(m, s->max_ts);
@@ -1179,6 +1193,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     }
     p->durable = p->log_end;
     p->high_watermark = p->log_end;
+    sealed_max_update_locked(p);
     if (!p->offline[0] && (rc = anchors_load(p)) != 0)
         goto fail;
     if (!p->offline[0] && (rc = load_producers(p, lc.snaps, lc.nsnaps)) != 0)
@@ -1272,6 +1287,7 @@ static int roll_locked(td_part *p, int64_t now_ms)
     if (rc)
         return rc;
     act->sealed = true;
+    sealed_max_update_locked(p);
     TD_DEBUG("storage", "partition %s: rolled segment at offset %" PRId64, p->label,
              act->next_offset);
     write_snapshot(p, act->next_offset);
@@ -1904,6 +1920,7 @@ static int drop_oldest_locked(td_part *p)
     td_seg *s = p->segs[0];
     memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
     p->nsegs--;
+    sealed_max_update_locked(p);
     if (p->segs[0]->base > aload(&p->log_start))
         astore(&p->log_start, p->segs[0]->base);
     char path[PATH_MAX];
