@@ -2,7 +2,7 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 3, in PRAGMA user_version):
+ * Schema (version 4, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
@@ -15,6 +15,15 @@
  *   queue_parts(grp TEXT, topic TEXT, partition INTEGER, topic_id INTEGER NOT NULL,
  *          floor INTEGER NOT NULL, next INTEGER NOT NULL, pending BLOB NOT NULL,
  *          PRIMARY KEY(grp, topic, partition))         -- a queue group's state per partition
+ *   xgroups(topic_id INTEGER, partition INTEGER, name BLOB, last_ms INTEGER NOT NULL,
+ *          last_seq INTEGER NOT NULL, created_ms INTEGER NOT NULL, policy TEXT NOT NULL,
+ *          PRIMARY KEY(topic_id, partition, name))     -- version 4: Redis consumer groups
+ *   xconsumers(topic_id, partition, grp BLOB, name BLOB, seen_ms INTEGER NOT NULL,
+ *          PRIMARY KEY(topic_id, partition, grp, name))
+ *   xpending(topic_id, partition, grp BLOB, id_ms INTEGER, id_seq INTEGER, consumer BLOB NOT
+ *          NULL, delivery_ms INTEGER NOT NULL, deliveries INTEGER NOT NULL,
+ *          PRIMARY KEY(topic_id, partition, grp, id_ms, id_seq)) WITHOUT ROWID
+ *                                                      -- their pending entries
  * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
@@ -31,7 +40,7 @@
 
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 struct td_catalog {
     sqlite3 *db;
@@ -121,10 +130,32 @@ int catalog_open(const char *path, td_catalog **out)
         if (rc)
             goto fail;
     }
+    if (version <= 3) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS xgroups(topic_id INTEGER NOT NULL, partition "
+                     "INTEGER NOT NULL, name BLOB NOT NULL, last_ms INTEGER NOT NULL, last_seq "
+                     "INTEGER NOT NULL, created_ms INTEGER NOT NULL, policy TEXT NOT NULL, "
+                     "PRIMARY KEY(topic_id, partition, name));"
+                     "CREATE TABLE IF NOT EXISTS xconsumers(topic_id INTEGER NOT NULL, partition "
+                     "INTEGER NOT NULL, grp BLOB NOT NULL, name BLOB NOT NULL, seen_ms INTEGER "
+                     "NOT NULL, PRIMARY KEY(topic_id, partition, grp, name));"
+                     "CREATE TABLE IF NOT EXISTS xpending(topic_id INTEGER NOT NULL, partition "
+                     "INTEGER NOT NULL, grp BLOB NOT NULL, id_ms INTEGER NOT NULL, id_seq "
+                     "INTEGER NOT NULL, consumer BLOB NOT NULL, delivery_ms INTEGER NOT NULL, "
+                     "deliveries INTEGER NOT NULL, PRIMARY KEY(topic_id, partition, grp, id_ms, "
+                     "id_seq)) WITHOUT ROWID;"
+                     "PRAGMA user_version=4;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
     /* Offsets of topics that are gone (a crash between the two steps of an old delete), and
      * state of queue groups that are gone. */
     if ((rc = exec(c, "DELETE FROM offsets WHERE topic NOT IN (SELECT name FROM topics)")) ||
-        (rc = exec(c, "DELETE FROM queue_parts WHERE grp NOT IN (SELECT name FROM queues)")))
+        (rc = exec(c, "DELETE FROM queue_parts WHERE grp NOT IN (SELECT name FROM queues)")) ||
+        (rc = exec(c, "DELETE FROM xgroups WHERE topic_id NOT IN (SELECT id FROM topics)")) ||
+        (rc = exec(c, "DELETE FROM xconsumers WHERE topic_id NOT IN (SELECT id FROM topics)")) ||
+        (rc = exec(c, "DELETE FROM xpending WHERE topic_id NOT IN (SELECT id FROM topics)")))
         goto fail;
     *out = c;
     return 0;
@@ -279,7 +310,13 @@ int catalog_topic_remove(td_catalog *c, const char *name)
     int rc = exec(c, "BEGIN IMMEDIATE"), changes = 0;
     if (rc)
         return rc;
-    if ((rc = exec_text(c, "DELETE FROM topics WHERE name=?", name, &changes)) == 0 &&
+    static const char *const xdel[] = {
+        "DELETE FROM xgroups WHERE topic_id=(SELECT id FROM topics WHERE name=?)",
+        "DELETE FROM xconsumers WHERE topic_id=(SELECT id FROM topics WHERE name=?)",
+        "DELETE FROM xpending WHERE topic_id=(SELECT id FROM topics WHERE name=?)"};
+    for (size_t i = 0; i < sizeof(xdel) / sizeof(xdel[0]) && rc == 0; i++)
+        rc = exec_text(c, xdel[i], name, NULL);
+    if (rc == 0 && (rc = exec_text(c, "DELETE FROM topics WHERE name=?", name, &changes)) == 0 &&
         changes == 0)
         rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
     if (rc == 0)
@@ -823,5 +860,145 @@ int catalog_qparts_list(td_catalog *c, const char *group,
     if (rc == 0 && step != SQLITE_DONE)
         rc = db_fail(c, "reading queue state");
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Redis consumer groups
+ */
+static const char *const xrow_sql[] = {
+    [CATALOG_XGROUP_PUT] = "INSERT OR REPLACE INTO xgroups(topic_id, partition, name, last_ms, "
+                           "last_seq, created_ms, policy) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [CATALOG_XGROUP_DEL] = "DELETE FROM xgroups WHERE topic_id=?1 AND partition=?2 AND name=?3;"
+                           "DELETE FROM xconsumers WHERE topic_id=?1 AND partition=?2 AND grp=?3;"
+                           "DELETE FROM xpending WHERE topic_id=?1 AND partition=?2 AND grp=?3",
+    [CATALOG_XCONS_PUT] = "INSERT OR REPLACE INTO xconsumers(topic_id, partition, grp, name, "
+                          "seen_ms) VALUES(?1,?2,?3,?4,?6)",
+    [CATALOG_XCONS_DEL] = "DELETE FROM xconsumers WHERE topic_id=?1 AND partition=?2 AND grp=?3 "
+                          "AND name=?4;"
+                          "DELETE FROM xpending WHERE topic_id=?1 AND partition=?2 AND grp=?3 AND "
+                          "consumer=?4",
+    [CATALOG_XPEND_PUT] = "INSERT OR REPLACE INTO xpending(topic_id, partition, grp, consumer, "
+                          "id_ms, id_seq, delivery_ms, deliveries) VALUES(?1,?2,?3,?4,?5,?7,?6,?8)",
+    [CATALOG_XPEND_DEL] = "DELETE FROM xpending WHERE topic_id=?1 AND partition=?2 AND grp=?3 AND "
+                          "id_ms=?5 AND id_seq=?7",
+    [CATALOG_XCLEAR] = "DELETE FROM xgroups; DELETE FROM xconsumers; DELETE FROM xpending",
+};
+#define XROW_KINDS (sizeof(xrow_sql) / sizeof(xrow_sql[0]))
+#define XROW_STMTS 3 /* statements per kind at most */
+
+static void xrow_bind(sqlite3_stmt *st, const catalog_xrow *r)
+{
+    /* ?1 topic, ?2 partition, ?3 group, ?4 consumer, ?5 id ms (GROUP_PUT: last ms), ?6 ms,
+     * ?7 id seq, ?8 count; GROUP_PUT's ?4 is the last ms, ?5 the last seq, ?7 the policy. */
+    sqlite3_bind_int64(st, 1, r->topic_id);
+    sqlite3_bind_int(st, 2, r->partition);
+    sqlite3_bind_blob(st, 3, r->group.n ? (const void *)r->group.p : "", (int)r->group.n,
+                      SQLITE_STATIC);
+    if (r->op == CATALOG_XGROUP_PUT) {
+        sqlite3_bind_int64(st, 4, r->id.ms);
+        sqlite3_bind_int64(st, 5, (int64_t)r->id.seq);
+        sqlite3_bind_int64(st, 6, r->ms);
+        sqlite3_bind_text(st, 7, r->policy ? r->policy : "", -1, SQLITE_STATIC);
+        return;
+    }
+    int np = sqlite3_bind_parameter_count(st);
+    if (np >= 4)
+        sqlite3_bind_blob(st, 4, r->name.n ? (const void *)r->name.p : "", (int)r->name.n,
+                          SQLITE_STATIC);
+    if (np >= 5)
+        sqlite3_bind_int64(st, 5, r->id.ms);
+    if (np >= 6)
+        sqlite3_bind_int64(st, 6, r->ms);
+    if (np >= 7)
+        sqlite3_bind_int64(st, 7, (int64_t)r->id.seq);
+    if (np >= 8)
+        sqlite3_bind_int64(st, 8, r->count);
+}
+
+int catalog_xrows_put(td_catalog *c, const catalog_xrow *v, size_t n)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st[XROW_KINDS][XROW_STMTS] = {{NULL}};
+    for (size_t k = 0; k < XROW_KINDS && rc == 0; k++) {
+        const char *sql = xrow_sql[k];
+        for (size_t j = 0; j < XROW_STMTS && sql && *sql && rc == 0; j++) {
+            if (sqlite3_prepare_v2(c->db, sql, -1, &st[k][j], &sql) != SQLITE_OK)
+                rc = db_fail(c, "saving consumer groups");
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (v[i].op < 0 || (size_t)v[i].op >= XROW_KINDS) {
+            rc = td_fail(TD_EINVAL, "catalog: bad consumer group row");
+            break;
+        }
+        for (size_t j = 0; j < XROW_STMTS && rc == 0; j++) {
+            sqlite3_stmt *s = st[v[i].op][j];
+            if (!s)
+                continue;
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+            xrow_bind(s, &v[i]);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                rc = db_fail(c, "saving consumer groups");
+        }
+    }
+    for (size_t k = 0; k < XROW_KINDS; k++)
+        for (size_t j = 0; j < XROW_STMTS; j++)
+            sqlite3_finalize(st[k][j]);
+    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
+        return 0;
+    exec(c, "ROLLBACK");
+    return rc;
+}
+
+static td_slice column_slice(sqlite3_stmt *st, int i)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    return td_slice_make(p, (size_t)sqlite3_column_bytes(st, i));
+}
+
+int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r), void *arg)
+{
+    static const char *const sql[] = {
+        "SELECT topic_id, partition, name, last_ms, last_seq, created_ms, policy FROM xgroups",
+        "SELECT topic_id, partition, grp, name, seen_ms FROM xconsumers",
+        "SELECT topic_id, partition, grp, consumer, id_ms, id_seq, delivery_ms, deliveries FROM "
+        "xpending ORDER BY topic_id, partition, grp, id_ms, id_seq",
+    };
+    int rc = 0;
+    for (size_t k = 0; k < 3 && rc == 0; k++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(c->db, sql[k], -1, &st, NULL) != SQLITE_OK)
+            return db_fail(c, "reading consumer groups");
+        int step;
+        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            catalog_xrow r = {.topic_id = sqlite3_column_int64(st, 0),
+                              .partition = sqlite3_column_int(st, 1),
+                              .group = column_slice(st, 2)};
+            if (k == 0) {
+                r.op = CATALOG_XGROUP_PUT;
+                r.id = (td_sid){sqlite3_column_int64(st, 3), (uint64_t)sqlite3_column_int64(st, 4)};
+                r.ms = sqlite3_column_int64(st, 5);
+                r.policy = (const char *)sqlite3_column_text(st, 6);
+            } else if (k == 1) {
+                r.op = CATALOG_XCONS_PUT;
+                r.name = column_slice(st, 3);
+                r.ms = sqlite3_column_int64(st, 4);
+            } else {
+                r.op = CATALOG_XPEND_PUT;
+                r.name = column_slice(st, 3);
+                r.id = (td_sid){sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5)};
+                r.ms = sqlite3_column_int64(st, 6);
+                r.count = sqlite3_column_int64(st, 7);
+            }
+            rc = fn(arg, &r);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = db_fail(c, "reading consumer groups");
+        sqlite3_finalize(st);
+    }
     return rc;
 }

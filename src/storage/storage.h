@@ -345,4 +345,33 @@ int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n);
 int catalog_qparts_list(td_catalog *c, const char *group,
                         int (*fn)(void *arg, const catalog_qpart *q), void *arg);
 
+/* Redis consumer groups (broker/xgroup.c): rows of xgroups, xconsumers and xpending. A GROUP_DEL
+ * removes the group with its consumers and pending entries; a CONS_DEL the consumer with its
+ * pending entries. */
+enum {
+    CATALOG_XGROUP_PUT,
+    CATALOG_XGROUP_DEL,
+    CATALOG_XCONS_PUT,
+    CATALOG_XCONS_DEL,
+    CATALOG_XPEND_PUT,
+    CATALOG_XPEND_DEL,
+    CATALOG_XCLEAR, /* every row of every group */
+};
+typedef struct catalog_xrow {
+    int op;
+    int64_t topic_id;
+    int32_t partition;
+    td_slice group;     /* every row */
+    td_slice name;      /* the consumer: CONS_*, PEND_PUT */
+    td_sid id;          /* GROUP_PUT: the last delivered ID; PEND_*: the entry's */
+    int64_t ms;         /* GROUP_PUT: created; CONS_PUT: last seen; PEND_PUT: last delivery */
+    int64_t count;      /* PEND_PUT: deliveries */
+    const char *policy; /* GROUP_PUT (NULL: "") */
+} catalog_xrow;
+/* Applies n row changes in order, in one transaction. */
+int catalog_xrows_put(td_catalog *c, const catalog_xrow *v, size_t n);
+/* Calls fn with every stored row as a PUT: the groups, then the consumers, then the pending
+ * entries (pointers valid during the call); stops at the first nonzero result and returns it. */
+int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r), void *arg);
+
 #endif /* TD_STORAGE_STORAGE_H */
