@@ -30,6 +30,7 @@
 #include "broker/broker.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
+#include "broker/xgroup.h"
 
 #define FORMAT_VERSION 1
 #define FORMAT_MAGIC "tidings-data"
@@ -509,7 +510,7 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     }
     e->flusher_running = true;
-    if ((rc = queues_open(e, &e->queues)) != 0)
+    if ((rc = queues_open(e, &e->queues)) != 0 || (rc = xgroups_open(e, &e->xgroups)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
@@ -542,6 +543,8 @@ void td_engine_close(td_engine *e)
     /* Queues first: their worker writes dead letters, which the flusher makes durable. */
     queues_close(e->queues);
     e->queues = NULL;
+    xgroups_close(e->xgroups);
+    e->xgroups = NULL;
     if (e->bg_running) {
         pthread_mutex_lock(&e->bg_mu);
         e->stopping = true;
@@ -803,6 +806,7 @@ int td_topic_delete(td_engine *e, const char *name)
         TD_WARN("engine", "deleted topic %s, but could not remove its files: %s", name,
                 td_strerror(r2));
     topic_metrics_remove(e, name);
+    xgroups_forget_topic(e, t->id);
     topic_unref(t); /* the table's reference: iterators may still hold theirs */
     TD_INFO("engine", "deleted topic %s", name);
 out:

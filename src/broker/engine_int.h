@@ -70,6 +70,8 @@ struct td_engine {
     td_metric *fsync_hist;
     /* Queue groups (queue.h). */
     struct td_queues *queues;
+    /* Redis consumer groups (xgroup.h). */
+    struct td_xgroups *xgroups;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

@@ -24,6 +24,7 @@
 #include "broker/broker.h"
 #include "broker/group.h"
 #include "broker/queue.h"
+#include "broker/xgroup.h"
 #include "net/net.h"
 #include "proto/http/http.h"
 #include "proto/kafka/kafka.h"
@@ -485,6 +486,7 @@ out:;
     /* The queue worker saves, answers its waiting acks (their completions run on the loops
      * below) and stops: no dead letter or wake-up comes from it once the loops are gone. */
     queues_shutdown(e);
+    xgroups_shutdown(e);       /* the same for Redis consumer groups' waiting commands */
     http_server_stop_work(hs); /* redrives stop between batches */
     if (g) {
         if (hs)

@@ -1,0 +1,1218 @@
+/*
+ * xgroup.c: Redis consumer groups on partitions (xgroup.h; docs/redis.md#consumer-groups).
+ *
+ * Memory: per stream (topic id, partition) its groups sorted by name; per group its consumers
+ * sorted by name and the PEL, an array sorted by ID in which an acknowledged entry becomes a
+ * hole (consumer NULL) until holes outnumber entries and the array is compacted: deliveries
+ * append at the end and acknowledgements mostly remove from the front, so neither moves memory.
+ *
+ * Saving: each change appends a catalog row (with copies of the names, in an arena) to the
+ * journal and bumps seq; the writer thread swaps the journal out and writes it in one
+ * transaction, then answers the waiters whose seq it covered. A failed write keeps its rows
+ * (they are written again, before newer ones) and is retried a second later.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/engine_int.h"
+#include "broker/xgroup.h"
+
+/* A group's or consumer's name (binary-safe): the first member of both. */
+typedef struct xname {
+    uint8_t *name;
+    size_t len;
+} xname;
+
+typedef struct xcons {
+    xname nm;
+    int64_t seen_ms;
+    size_t pending;
+} xcons;
+
+typedef struct xpe {
+    td_sid id;
+    xcons *c; /* NULL: a hole */
+    int64_t delivery_ms;
+    int64_t count;
+} xpe;
+
+typedef struct xgrp {
+    xname nm;
+    td_sid last;
+    int64_t created_ms;
+    xcons **cons; /* sorted by name */
+    size_t ncons, conscap;
+    xpe *pel;
+    size_t npel, pelcap, live;
+} xgrp;
+
+typedef struct xstr {
+    int64_t topic_id;
+    int32_t partition;
+    xgrp **g; /* sorted by name */
+    size_t n, cap;
+} xstr;
+
+typedef struct xwaiter {
+    uint64_t seq;
+    void (*cb)(void *arg, int rc);
+    void *arg;
+} xwaiter;
+
+struct td_xgroups {
+    td_engine *e;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* the writer waits for rows */
+    pthread_cond_t done_cv; /* xgroups_wait waits for writes */
+    xstr *s;
+    size_t ns, scap;
+    /* The journal: rows not yet written, their names in the arena. */
+    catalog_xrow *rows;
+    size_t nrows, rowcap;
+    td_arena arena;
+    const void *jgroup_src, *jcons_src; /* the last names copied, and their copies */
+    td_slice jgroup, jcons;
+    bool resync; /* a change could not be journaled, or a write failed: write everything */
+    uint64_t seq, saved_seq;
+    int save_rc;
+    xwaiter *w;
+    size_t nw, wcap;
+    pthread_t thr;
+    bool running, stopping, stopped;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Names, lookups
+ */
+static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int c = memcmp(a, b, TD_MIN(an, bn));
+    return c ? c : (an > bn) - (an < bn);
+}
+
+/* The index of key in a sorted array of groups or consumers (*found), or where it goes. */
+static size_t name_search(void *const *arr, size_t n, td_slice key, bool *found)
+{
+    size_t lo = 0, hi = n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const xname *nm = arr[mid];
+        int c = name_cmp(nm->name, nm->len, key.p, key.n);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool name_set(xname *nm, td_slice v)
+{
+    if (!(nm->name = malloc(v.n ? v.n : 1)))
+        return false;
+    memcpy(nm->name, v.p, v.n);
+    nm->len = v.n;
+    return true;
+}
+
+static xstr *stream_find(td_xgroups *x, int64_t topic_id, int32_t partition)
+{
+    for (size_t i = 0; i < x->ns; i++)
+        if (x->s[i].topic_id == topic_id && x->s[i].partition == partition)
+            return &x->s[i];
+    return NULL;
+}
+
+static xstr *stream_get(td_xgroups *x, int64_t topic_id, int32_t partition)
+{
+    xstr *st = stream_find(x, topic_id, partition);
+    if (st)
+        return st;
+    if (x->ns == x->scap) {
+        size_t cap = x->scap ? x->scap * 2 : 8;
+        xstr *v = realloc(x->s, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        x->s = v;
+        x->scap = cap;
+    }
+    st = &x->s[x->ns++];
+    *st = (xstr){.topic_id = topic_id, .partition = partition};
+    return st;
+}
+
+static xgrp *group_find(td_xgroups *x, const xstream *s, td_slice name, xstr **stp)
+{
+    xstr *st = stream_find(x, s->topic_id, s->partition);
+    if (stp)
+        *stp = st;
+    if (!st)
+        return NULL;
+    bool found;
+    size_t i = name_search((void *const *)st->g, st->n, name, &found);
+    return found ? st->g[i] : NULL;
+}
+
+static void group_free(xgrp *g)
+{
+    for (size_t i = 0; i < g->ncons; i++) {
+        free(g->cons[i]->nm.name);
+        free(g->cons[i]);
+    }
+    free(g->cons);
+    free(g->pel);
+    free(g->nm.name);
+    free(g);
+}
+
+static xcons *cons_find(xgrp *g, td_slice name)
+{
+    bool found;
+    size_t i = name_search((void *const *)g->cons, g->ncons, name, &found);
+    return found ? g->cons[i] : NULL;
+}
+
+static xcons *cons_add(xgrp *g, td_slice name, int64_t now_ms)
+{
+    bool found;
+    size_t i = name_search((void *const *)g->cons, g->ncons, name, &found);
+    if (found)
+        return g->cons[i];
+    if (g->ncons == g->conscap) {
+        size_t cap = g->conscap ? g->conscap * 2 : 4;
+        xcons **v = realloc(g->cons, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        g->cons = v;
+        g->conscap = cap;
+    }
+    xcons *c = calloc(1, sizeof(*c));
+    if (!c || !name_set(&c->nm, name)) {
+        free(c);
+        return NULL;
+    }
+    c->seen_ms = now_ms;
+    memmove(g->cons + i + 1, g->cons + i, (g->ncons - i) * sizeof(*g->cons));
+    g->cons[i] = c;
+    g->ncons++;
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The PEL
+ */
+/* The first slot (hole or not) whose ID is >= id. */
+static size_t pel_lower(const xgrp *g, td_sid id)
+{
+    size_t lo = 0, hi = g->npel;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (td_sid_cmp(g->pel[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static xpe *pel_get(xgrp *g, td_sid id)
+{
+    size_t i = pel_lower(g, id);
+    if (i < g->npel && g->pel[i].c && td_sid_cmp(g->pel[i].id, id) == 0)
+        return &g->pel[i];
+    return NULL;
+}
+
+static void pel_assign(xpe *pe, xcons *c)
+{
+    if (pe->c == c)
+        return;
+    if (pe->c)
+        pe->c->pending--;
+    pe->c = c;
+    c->pending++;
+}
+
+/* The entry of id, added (for consumer c, count 0) if it is not pending; NULL without memory.
+ * Slots may move. */
+static xpe *pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
+{
+    size_t i = g->npel;
+    if (g->npel && td_sid_cmp(g->pel[g->npel - 1].id, id) >= 0)
+        i = pel_lower(g, id);
+    if (i < g->npel && td_sid_cmp(g->pel[i].id, id) == 0) {
+        xpe *pe = &g->pel[i];
+        if (!pe->c) {
+            g->live++;
+            pe->count = 0;
+        }
+        pel_assign(pe, c);
+        pe->delivery_ms = now_ms;
+        return pe;
+    }
+    if (g->npel == g->pelcap) {
+        size_t cap = g->pelcap ? g->pelcap * 2 : 16;
+        xpe *v = realloc(g->pel, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        g->pel = v;
+        g->pelcap = cap;
+    }
+    memmove(g->pel + i + 1, g->pel + i, (g->npel - i) * sizeof(*g->pel));
+    g->npel++;
+    g->live++;
+    g->pel[i] = (xpe){.id = id, .c = c, .delivery_ms = now_ms};
+    c->pending++;
+    return &g->pel[i];
+}
+
+static void pel_remove(xgrp *g, xpe *pe)
+{
+    pe->c->pending--;
+    pe->c = NULL;
+    g->live--;
+}
+
+/* Drops the holes once they outnumber the entries (call when no slot pointer is held). */
+static void pel_compact(xgrp *g)
+{
+    size_t holes = g->npel - g->live;
+    if (holes < 64 || holes < g->live)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < g->npel; i++)
+        if (g->pel[i].c)
+            g->pel[k++] = g->pel[i];
+    g->npel = k;
+    if (g->pelcap > 64 && k < g->pelcap / 4) {
+        size_t cap = TD_MAX(k * 2, 16);
+        xpe *v = realloc(g->pel, cap * sizeof(*v));
+        if (v) {
+            g->pel = v;
+            g->pelcap = cap;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The journal
+ */
+static td_slice jcopy(td_xgroups *x, const void *src, const uint8_t *p, size_t n, bool consumer)
+{
+    const void **cache_src = consumer ? &x->jcons_src : &x->jgroup_src;
+    td_slice *cache = consumer ? &x->jcons : &x->jgroup;
+    if (*cache_src == src && cache->n == n)
+        return *cache;
+    uint8_t *copy = td_arena_alloc(&x->arena, n ? n : 1);
+    if (!copy)
+        return td_slice_make(NULL, 0);
+    if (n)
+        memcpy(copy, p, n);
+    *cache_src = src;
+    *cache = td_slice_make(copy, n);
+    return *cache;
+}
+
+/* Appends a row (names copied); false without memory (logged: the change stays unsaved). */
+static bool jrow(td_xgroups *x, int op, const xstr *st, const xgrp *g, const xcons *c,
+                 const xpe *pe)
+{
+    if (x->nrows == x->rowcap) {
+        size_t cap = x->rowcap ? x->rowcap * 2 : 64;
+        catalog_xrow *v = realloc(x->rows, cap * sizeof(*v));
+        if (!v)
+            goto oom;
+        x->rows = v;
+        x->rowcap = cap;
+    }
+    catalog_xrow r = {.op = op, .topic_id = st->topic_id, .partition = st->partition};
+    r.group = jcopy(x, g, g->nm.name, g->nm.len, false);
+    if (!r.group.p)
+        goto oom;
+    if (c) {
+        r.name = jcopy(x, c, c->nm.name, c->nm.len, true);
+        if (!r.name.p)
+            goto oom;
+    }
+    switch (op) {
+    case CATALOG_XGROUP_PUT:
+        r.id = g->last;
+        r.ms = g->created_ms;
+        break;
+    case CATALOG_XCONS_PUT:
+        r.ms = c->seen_ms;
+        break;
+    case CATALOG_XPEND_PUT:
+        r.id = pe->id;
+        r.ms = pe->delivery_ms;
+        r.count = pe->count;
+        break;
+    case CATALOG_XPEND_DEL:
+        r.id = pe->id;
+        break;
+    default:
+        break;
+    }
+    x->rows[x->nrows++] = r;
+    x->seq++;
+    pthread_cond_signal(&x->cv);
+    return true;
+oom:
+    TD_ERROR("xgroup", "out of memory: consumer groups are saved whole at the next write");
+    x->resync = true;
+    x->seq++;
+    pthread_cond_signal(&x->cv);
+    return false;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The writer
+ */
+static size_t waiters_take(td_xgroups *x, bool all, xwaiter **out)
+{
+    size_t k = 0, n = 0;
+    xwaiter *done = NULL;
+    for (size_t i = 0; i < x->nw; i++)
+        n += all || x->w[i].seq <= x->saved_seq;
+    if (n && !(done = malloc(n * sizeof(*done))))
+        n = 0; /* they are answered at a later write */
+    size_t d = 0;
+    for (size_t i = 0; i < x->nw; i++) {
+        if (n && (all || x->w[i].seq <= x->saved_seq))
+            done[d++] = x->w[i];
+        else
+            x->w[k++] = x->w[i];
+    }
+    x->nw = k;
+    *out = done;
+    return d;
+}
+
+/* Replaces the journal with rows that write the whole state (after the ones that failed). */
+static void journal_snapshot(td_xgroups *x)
+{
+    free(x->rows);
+    x->rows = NULL;
+    x->nrows = x->rowcap = 0;
+    td_arena_free(&x->arena);
+    td_arena_init(&x->arena);
+    x->jgroup_src = x->jcons_src = NULL;
+    x->resync = false;
+    static const xstr all = {0};
+    static const xgrp none = {0};
+    bool ok = jrow(x, CATALOG_XCLEAR, &all, &none, NULL, NULL);
+    for (size_t i = 0; i < x->ns && ok; i++) {
+        const xstr *st = &x->s[i];
+        for (size_t k = 0; k < st->n && ok; k++) {
+            const xgrp *g = st->g[k];
+            ok = jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+            for (size_t j = 0; j < g->ncons && ok; j++)
+                ok = jrow(x, CATALOG_XCONS_PUT, st, g, g->cons[j], NULL);
+            for (size_t j = 0; j < g->npel && ok; j++)
+                if (g->pel[j].c)
+                    ok = jrow(x, CATALOG_XPEND_PUT, st, g, g->pel[j].c, &g->pel[j]);
+        }
+    }
+}
+
+/* Writes the journal once; under x->mu, which it drops meanwhile. */
+static int write_once(td_xgroups *x)
+{
+    if (x->resync)
+        journal_snapshot(x);
+    if (x->resync)
+        return x->save_rc = -ENOMEM;
+    catalog_xrow *rows = x->rows;
+    size_t n = x->nrows;
+    td_arena arena = x->arena;
+    uint64_t seq = x->seq;
+    x->rows = NULL;
+    x->nrows = x->rowcap = 0;
+    td_arena_init(&x->arena);
+    x->jgroup_src = x->jcons_src = NULL;
+    pthread_mutex_unlock(&x->mu);
+    pthread_mutex_lock(&x->e->admin_mu);
+    int rc = catalog_xrows_put(x->e->cat, rows, n);
+    pthread_mutex_unlock(&x->e->admin_mu);
+    free(rows);
+    td_arena_free(&arena);
+    pthread_mutex_lock(&x->mu);
+    if (rc) {
+        TD_ERROR("xgroup", "cannot save consumer groups (retrying): %s", td_last_error());
+        x->resync = true; /* the rows are gone: write the whole state next time */
+    } else {
+        x->saved_seq = seq;
+    }
+    x->save_rc = rc;
+    return rc;
+}
+
+static void answer(td_xgroups *x, bool all, int rc)
+{
+    xwaiter *done;
+    size_t n = waiters_take(x, all, &done);
+    pthread_cond_broadcast(&x->done_cv);
+    if (!n)
+        return;
+    pthread_mutex_unlock(&x->mu);
+    for (size_t i = 0; i < n; i++)
+        done[i].cb(done[i].arg, rc);
+    free(done);
+    pthread_mutex_lock(&x->mu);
+}
+
+static void *writer(void *arg)
+{
+    td_xgroups *x = arg;
+    pthread_mutex_lock(&x->mu);
+    while (!x->stopping || x->nrows || x->resync) {
+        if (!x->nrows && !x->resync) {
+            pthread_cond_wait(&x->cv, &x->mu);
+            continue;
+        }
+        int rc = write_once(x);
+        /* A failure answers the waiters it concerned with its error. */
+        answer(x, rc != 0, rc);
+        if (rc && !x->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+        } else if (rc) {
+            break; /* stopping: given up; the rows are lost, as in a crash */
+        }
+    }
+    answer(x, true, x->save_rc ? x->save_rc : TD_ECLOSED);
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+static void writer_stop(td_xgroups *x)
+{
+    pthread_mutex_lock(&x->mu);
+    bool running = x->running && !x->stopped;
+    x->stopping = true;
+    x->stopped = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    if (running)
+        pthread_join(x->thr, NULL);
+}
+
+int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc), void *arg)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    if (x->saved_seq >= seq) {
+        pthread_mutex_unlock(&x->mu);
+        cb(arg, 0);
+        return 0;
+    }
+    if (x->stopped) {
+        pthread_mutex_unlock(&x->mu);
+        return TD_ECLOSED;
+    }
+    if (x->nw == x->wcap) {
+        size_t cap = x->wcap ? x->wcap * 2 : 16;
+        xwaiter *v = realloc(x->w, cap * sizeof(*v));
+        if (!v) {
+            pthread_mutex_unlock(&x->mu);
+            return -ENOMEM;
+        }
+        x->w = v;
+        x->wcap = cap;
+    }
+    x->w[x->nw++] = (xwaiter){seq, cb, arg};
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+int xgroups_wait(td_engine *e, uint64_t seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    while (x->saved_seq < seq && !x->stopped) {
+        pthread_cond_wait(&x->done_cv, &x->mu);
+        if (x->save_rc)
+            break; /* this write failed: say so */
+    }
+    int rc = x->saved_seq >= seq ? 0 : x->save_rc ? x->save_rc : TD_ECLOSED;
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and close
+ */
+static int load_row(void *arg, const catalog_xrow *r)
+{
+    td_xgroups *x = arg;
+    xstream s = {r->topic_id, r->partition, NULL};
+    if (r->op == CATALOG_XGROUP_PUT) {
+        xstr *st = stream_get(x, r->topic_id, r->partition);
+        xgrp *g = calloc(1, sizeof(*g));
+        if (!st || !g || !name_set(&g->nm, r->group)) {
+            free(g);
+            return -ENOMEM;
+        }
+        g->last = r->id;
+        g->created_ms = r->ms;
+        bool found;
+        size_t i = name_search((void *const *)st->g, st->n, r->group, &found);
+        if (found) {
+            group_free(g);
+            return 0;
+        }
+        if (st->n == st->cap) {
+            size_t cap = st->cap ? st->cap * 2 : 4;
+            xgrp **v = realloc(st->g, cap * sizeof(*v));
+            if (!v) {
+                group_free(g);
+                return -ENOMEM;
+            }
+            st->g = v;
+            st->cap = cap;
+        }
+        memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
+        st->g[i] = g;
+        st->n++;
+        return 0;
+    }
+    xgrp *g = group_find(x, &s, r->group, NULL);
+    if (!g)
+        return 0; /* rows of a group that is gone */
+    xcons *c = cons_add(g, r->name, r->ms);
+    if (!c)
+        return -ENOMEM;
+    if (r->op == CATALOG_XCONS_PUT) {
+        c->seen_ms = r->ms;
+        return 0;
+    }
+    xpe *pe = pel_add(g, r->id, c, r->ms);
+    if (!pe)
+        return -ENOMEM;
+    pe->count = r->count;
+    return 0;
+}
+
+static void state_free(td_xgroups *x)
+{
+    for (size_t i = 0; i < x->ns; i++) {
+        for (size_t k = 0; k < x->s[i].n; k++)
+            group_free(x->s[i].g[k]);
+        free(x->s[i].g);
+    }
+    free(x->s);
+    x->s = NULL;
+    x->ns = x->scap = 0;
+}
+
+int xgroups_open(td_engine *e, td_xgroups **out)
+{
+    td_xgroups *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    x->e = e;
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    pthread_cond_init(&x->done_cv, NULL);
+    td_arena_init(&x->arena);
+    pthread_mutex_lock(&e->admin_mu);
+    int rc = catalog_xrows_list(e->cat, load_row, x);
+    pthread_mutex_unlock(&e->admin_mu);
+    if (rc == 0 && pthread_create(&x->thr, NULL, writer, x) != 0)
+        rc = td_fail(-EAGAIN, "cannot start the consumer group writer");
+    if (rc) {
+        state_free(x);
+        td_arena_free(&x->arena);
+        pthread_mutex_destroy(&x->mu);
+        pthread_cond_destroy(&x->cv);
+        pthread_cond_destroy(&x->done_cv);
+        free(x);
+        return rc;
+    }
+    x->running = true;
+    *out = x;
+    return 0;
+}
+
+void xgroups_shutdown(td_engine *e)
+{
+    if (e->xgroups)
+        writer_stop(e->xgroups);
+}
+
+void xgroups_close(td_xgroups *x)
+{
+    if (!x)
+        return;
+    writer_stop(x);
+    /* What changed after xgroups_shutdown (commands that ran while the loops wound down). */
+    pthread_mutex_lock(&x->mu);
+    if (x->nrows || x->resync)
+        write_once(x);
+    pthread_mutex_unlock(&x->mu);
+    state_free(x);
+    free(x->rows);
+    free(x->w);
+    td_arena_free(&x->arena);
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+    pthread_cond_destroy(&x->done_cv);
+    free(x);
+}
+
+void xgroups_forget_topic(td_engine *e, int64_t topic_id)
+{
+    td_xgroups *x = e->xgroups;
+    if (!x)
+        return;
+    pthread_mutex_lock(&x->mu);
+    for (size_t i = 0; i < x->ns;) {
+        if (x->s[i].topic_id != topic_id) {
+            i++;
+            continue;
+        }
+        for (size_t k = 0; k < x->s[i].n; k++)
+            group_free(x->s[i].g[k]);
+        free(x->s[i].g);
+        x->s[i] = x->s[--x->ns];
+    }
+    x->jgroup_src = x->jcons_src = NULL;
+    /* The catalog dropped its rows with the topic; rows in the journal only write rows of an
+     * id no topic has, which the next open deletes. */
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Groups and consumers
+ */
+bool xstream_has(td_part *p, td_sid id)
+{
+    int64_t hw = part_high_watermark(p), off;
+    if (part_stream_seek(p, id, part_log_start(p), hw, &off) != 0 || off >= hw)
+        return false;
+    td_sid got;
+    return part_stream_id(p, off, &got, NULL) == 0 && td_sid_cmp(got, id) == 0;
+}
+
+static void set_seq(td_xgroups *x, uint64_t before, uint64_t *seq)
+{
+    if (seq)
+        *seq = x->seq != before ? x->seq : 0;
+}
+
+int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    xstr *st = stream_get(x, s->topic_id, s->partition);
+    xgrp *g = NULL;
+    bool found = false;
+    size_t i = st ? name_search((void *const *)st->g, st->n, group, &found) : 0;
+    if (!st || found) {
+        rc = st ? TD_EEXIST : -ENOMEM;
+        goto out;
+    }
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 4;
+        xgrp **v = realloc(st->g, cap * sizeof(*v));
+        if (!v) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        st->g = v;
+        st->cap = cap;
+    }
+    if (!(g = calloc(1, sizeof(*g))) || !name_set(&g->nm, group)) {
+        free(g);
+        rc = -ENOMEM;
+        goto out;
+    }
+    g->last = last;
+    g->created_ms = td_wall_ms();
+    memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
+    st->g[i] = g;
+    st->n++;
+    jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+out:
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    if (g) {
+        g->last = last;
+        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+    }
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return g ? 0 : TD_ENOTFOUND;
+}
+
+int xgroup_destroy(td_engine *e, const xstream *s, td_slice group, bool *destroyed, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    xstr *st = stream_find(x, s->topic_id, s->partition);
+    bool found = false;
+    size_t i = st ? name_search((void *const *)st->g, st->n, group, &found) : 0;
+    if (found) {
+        xgrp *g = st->g[i];
+        jrow(x, CATALOG_XGROUP_DEL, st, g, NULL, NULL);
+        x->jgroup_src = x->jcons_src = NULL; /* the pointers may be reused */
+        memmove(st->g + i, st->g + i + 1, (st->n - i - 1) * sizeof(*st->g));
+        st->n--;
+        group_free(g);
+    }
+    *destroyed = found;
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+int xgroup_consumer_create(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
+                           int64_t now_ms, bool *created, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    *created = false;
+    if (!g) {
+        rc = TD_ENOTFOUND;
+    } else if (!cons_find(g, consumer)) {
+        xcons *c = cons_add(g, consumer, now_ms);
+        if (c) {
+            *created = true;
+            jrow(x, CATALOG_XCONS_PUT, st, g, c, NULL);
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
+                           int64_t *pending, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    *pending = 0;
+    if (g) {
+        bool found;
+        size_t i = name_search((void *const *)g->cons, g->ncons, consumer, &found);
+        if (found) {
+            xcons *c = g->cons[i];
+            *pending = (int64_t)c->pending;
+            for (size_t k = 0; k < g->npel && c->pending; k++)
+                if (g->pel[k].c == c)
+                    pel_remove(g, &g->pel[k]);
+            jrow(x, CATALOG_XCONS_DEL, st, g, c, NULL);
+            x->jcons_src = NULL; /* the pointer may be reused */
+            memmove(g->cons + i, g->cons + i + 1, (g->ncons - i - 1) * sizeof(*g->cons));
+            g->ncons--;
+            free(c->nm.name);
+            free(c);
+            pel_compact(g);
+        }
+    }
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return g ? 0 : TD_ENOTFOUND;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading, acknowledging, claiming
+ */
+/* The consumer of a name (created if new), seen now. */
+static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms)
+{
+    xcons *c = cons_add(g, name, now_ms);
+    if (!c)
+        return NULL;
+    c->seen_ms = now_ms;
+    jrow(x, CATALOG_XCONS_PUT, st, g, c, NULL);
+    return c;
+}
+
+int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
+                   bool noack, int64_t now_ms, int64_t *from, int64_t *to)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    int rc = 0;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    xcons *c = NULL;
+    *from = *to = 0;
+    if (!g) {
+        rc = TD_ENOTFOUND;
+        goto out;
+    }
+    if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    int64_t hw = part_high_watermark(s->p), start = part_log_start(s->p);
+    td_sid after = g->last;
+    if (after.seq < UINT64_MAX)
+        after.seq++;
+    else if (after.ms < INT64_MAX)
+        after = (td_sid){after.ms + 1, 0};
+    else
+        start = hw;
+    if (start < hw && (rc = part_stream_seek(s->p, after, start, hw, &start)) != 0)
+        goto out;
+    int64_t end = count && (int64_t)count < hw - start ? start + (int64_t)count : hw;
+    if (start >= end)
+        goto out;
+    td_sid id = {0, 0};
+    int64_t run_end = -1, run_off = 0;
+    for (int64_t off = start; off < end; off++) {
+        if (off > run_end) {
+            if ((rc = part_stream_id(s->p, off, &id, &run_end)) != 0) {
+                end = off;
+                break;
+            }
+            run_off = off;
+        }
+        td_sid eid = {id.ms, id.seq + (uint64_t)(off - run_off)};
+        g->last = eid;
+        if (noack)
+            continue;
+        xpe *pe = pel_add(g, eid, c, now_ms);
+        if (!pe) {
+            end = off + 1;
+            rc = -ENOMEM;
+            break;
+        }
+        pe->count = 1;
+        jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+    }
+    if (end > start)
+        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+    if (rc == TD_ERANGE) /* trimmed meanwhile: what came before is delivered */
+        rc = 0;
+    *from = start;
+    *to = end;
+out:
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice consumer, td_sid after,
+                   size_t count, int64_t now_ms, td_sid **ids, size_t *n)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    int rc = 0;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    xcons *c;
+    *ids = NULL;
+    *n = 0;
+    if (!g) {
+        rc = TD_ENOTFOUND;
+        goto out;
+    }
+    if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    size_t cap = 0;
+    size_t i = pel_lower(g, after);
+    if (i < g->npel && td_sid_cmp(g->pel[i].id, after) == 0)
+        i++;
+    for (; i < g->npel && (count == 0 || *n < count) && *n < c->pending; i++) {
+        xpe *pe = &g->pel[i];
+        if (pe->c != c)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_sid *v = realloc(*ids, cap * sizeof(*v));
+            if (!v) {
+                rc = -ENOMEM;
+                break;
+            }
+            *ids = v;
+        }
+        (*ids)[(*n)++] = pe->id;
+        pe->delivery_ms = now_ms;
+        pe->count++;
+        jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+    }
+out:
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xgroup_ack(td_engine *e, const xstream *s, td_slice group, const td_sid *ids, size_t n,
+               size_t *acked, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    *acked = 0;
+    for (size_t i = 0; g && i < n; i++) {
+        xpe *pe = pel_get(g, ids[i]);
+        if (!pe)
+            continue;
+        jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
+        pel_remove(g, pe);
+        (*acked)++;
+    }
+    if (g)
+        pel_compact(g);
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return g ? 0 : TD_ENOTFOUND;
+}
+
+static int push_id(td_sid **v, size_t *n, size_t *cap, td_sid id)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        td_sid *x = realloc(*v, c * sizeof(*x));
+        if (!x)
+            return -ENOMEM;
+        *v = x;
+        *cap = c;
+    }
+    (*v)[(*n)++] = id;
+    return 0;
+}
+
+/* Gives a pending entry to c as XCLAIM and XAUTOCLAIM do. */
+static void claim_one(td_xgroups *x, xstr *st, xgrp *g, xcons *c, xpe *pe, const xclaim_opts *o,
+                      int64_t delivery_ms)
+{
+    pel_assign(pe, c);
+    pe->delivery_ms = delivery_ms;
+    if (o->retry_count >= 0)
+        pe->count = o->retry_count;
+    else if (!o->justid)
+        pe->count++;
+    jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+}
+
+int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
+                 const td_sid *ids, size_t n, const xclaim_opts *o, int64_t now_ms,
+                 td_sid **claimed, size_t *nclaimed, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    xcons *c = NULL;
+    size_t cap = 0;
+    *claimed = NULL;
+    *nclaimed = 0;
+    if (!g) {
+        rc = TD_ENOTFOUND;
+        goto out;
+    }
+    if (o->has_last_id && td_sid_cmp(o->last_id, g->last) > 0) {
+        g->last = o->last_id;
+        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+    }
+    int64_t delivery_ms = o->delivery_ms;
+    if (delivery_ms < 0 || delivery_ms > now_ms)
+        delivery_ms = now_ms;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        xpe *pe = pel_get(g, ids[i]);
+        if (pe && !xstream_has(s->p, ids[i])) {
+            /* Gone from the stream (trimmed): it leaves the PEL. */
+            jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
+            pel_remove(g, pe);
+            continue;
+        }
+        if (pe && o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
+            continue;
+        if (!pe && !(o->force && xstream_has(s->p, ids[i])))
+            continue;
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (!pe) {
+            if (!(pe = pel_add(g, ids[i], c, now_ms))) {
+                rc = -ENOMEM;
+                break;
+            }
+            pe->count = 1; /* as Redis's FORCE: a new entry, then claimed (+1) */
+        }
+        claim_one(x, st, g, c, pe, o, delivery_ms);
+        rc = push_id(claimed, nclaimed, &cap, ids[i]);
+    }
+    pel_compact(g);
+out:
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
+                     td_sid start, size_t count, const xclaim_opts *o, int64_t now_ms,
+                     td_sid **claimed, size_t *nclaimed, td_sid **deleted, size_t *ndeleted,
+                     td_sid *next, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    xcons *c = NULL;
+    size_t cap = 0, dcap = 0;
+    *claimed = *deleted = NULL;
+    *nclaimed = *ndeleted = 0;
+    *next = (td_sid){0, 0};
+    if (!g) {
+        rc = TD_ENOTFOUND;
+        goto out;
+    }
+    size_t attempts = count * 10, i = pel_lower(g, start);
+    for (; i < g->npel && attempts && count && rc == 0; i++) {
+        xpe *pe = &g->pel[i];
+        if (!pe->c)
+            continue;
+        attempts--;
+        if (!xstream_has(s->p, pe->id)) {
+            jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
+            rc = push_id(deleted, ndeleted, &dcap, pe->id);
+            pel_remove(g, pe);
+            count--;
+            continue;
+        }
+        if (o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
+            continue;
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
+            rc = -ENOMEM;
+            break;
+        }
+        claim_one(x, st, g, c, pe, o, now_ms);
+        rc = push_id(claimed, nclaimed, &cap, pe->id);
+        count--;
+    }
+    while (i < g->npel && !g->pel[i].c)
+        i++;
+    if (i < g->npel)
+        *next = g->pel[i].id;
+    pel_compact(g);
+out:
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading the state
+ */
+static void group_info(const xgrp *g, xgroup_info *out)
+{
+    *out = (xgroup_info){.name = td_slice_make(g->nm.name, g->nm.len),
+                         .last_id = g->last,
+                         .consumers = g->ncons,
+                         .pending = g->live};
+    for (size_t i = 0; i < g->npel; i++)
+        if (g->pel[i].c) {
+            out->pel_min = g->pel[i].id;
+            break;
+        }
+    for (size_t i = g->npel; i > 0; i--)
+        if (g->pel[i - 1].c) {
+            out->pel_max = g->pel[i - 1].id;
+            break;
+        }
+}
+
+int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgroup_info *g),
+                void *arg)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    xstr *st = stream_find(x, s->topic_id, s->partition);
+    for (size_t i = 0; st && i < st->n; i++) {
+        xgroup_info gi;
+        group_info(st->g[i], &gi);
+        fn(arg, &gi);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+int xgroup_consumers(td_engine *e, const xstream *s, td_slice group, xgroup_info *gi,
+                     void (*fn)(void *arg, const xconsumer_info *c), void *arg)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    xgrp *g = group_find(x, s, group, NULL);
+    if (g) {
+        group_info(g, gi);
+        for (size_t i = 0; fn && i < g->ncons; i++) {
+            xconsumer_info ci = {td_slice_make(g->cons[i]->nm.name, g->cons[i]->nm.len),
+                                 g->cons[i]->seen_ms, g->cons[i]->pending};
+            fn(arg, &ci);
+        }
+    }
+    pthread_mutex_unlock(&x->mu);
+    return g ? 0 : TD_ENOTFOUND;
+}
+
+int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td_sid hi,
+                   td_slice consumer, int64_t min_idle_ms, size_t count, int64_t now_ms,
+                   void (*fn)(void *arg, const xpending_info *p), void *arg)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    xgrp *g = group_find(x, s, group, NULL);
+    const xcons *only = g && consumer.p ? cons_find(g, consumer) : NULL;
+    size_t n = 0;
+    bool none = !g || (consumer.p && !only); /* an unknown consumer has nothing pending */
+    for (size_t i = none ? 0 : pel_lower(g, lo); !none && i < g->npel && (count == 0 || n < count);
+         i++) {
+        const xpe *pe = &g->pel[i];
+        if (td_sid_cmp(pe->id, hi) > 0)
+            break;
+        if (!pe->c || (only && pe->c != only) ||
+            (min_idle_ms > 0 && now_ms - pe->delivery_ms < min_idle_ms))
+            continue;
+        xpending_info pi = {pe->id, td_slice_make(pe->c->nm.name, pe->c->nm.len), pe->delivery_ms,
+                            pe->count};
+        fn(arg, &pi);
+        n++;
+    }
+    pthread_mutex_unlock(&x->mu);
+    return g ? 0 : TD_ENOTFOUND;
+}

@@ -1,0 +1,346 @@
+/* Unit tests for Redis consumer groups (broker/xgroup.c, docs/redis.md#consumer-groups). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/xgroup.h"
+#include "test.h"
+
+static td_slice S(const char *s)
+{
+    return td_slice_make(s, strlen(s));
+}
+
+static void produce(td_engine *e, const char *topic, int n)
+{
+    for (int i = 0; i < n; i++) {
+        td_event ev = {.value = "v", .value_len = 1};
+        ASSERT_OK(td_produce(e, topic, &ev, 1, NULL));
+    }
+}
+
+/* The stream of a one-partition topic (release *ref). */
+static xstream stream_of(td_engine *e, const char *topic, td_topic_ref **ref)
+{
+    ASSERT_OK(broker_topic_acquire(e, topic, ref));
+    return (xstream){broker_topic_id(*ref), 0, broker_topic_part(*ref, 0)};
+}
+
+static td_sid id_at(const xstream *s, int64_t off)
+{
+    td_sid id;
+    ASSERT_OK(part_stream_id(s->p, off, &id, NULL));
+    return id;
+}
+
+typedef struct collected {
+    td_sid id[4096];
+    char consumer[4096][16];
+    int64_t deliveries[4096];
+    size_t n;
+} collected;
+
+static void collect(void *arg, const xpending_info *p)
+{
+    collected *c = arg;
+    c->id[c->n] = p->id;
+    snprintf(c->consumer[c->n], sizeof(c->consumer[0]), "%.*s", (int)p->consumer.n,
+             (const char *)p->consumer.p);
+    c->deliveries[c->n] = p->deliveries;
+    c->n++;
+}
+
+static collected *pending(td_engine *e, const xstream *s, const char *group, const char *consumer)
+{
+    static collected c;
+    c.n = 0;
+    const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
+    ASSERT_OK(xgroup_pending(e, s, S(group), lo, hi,
+                             consumer ? S(consumer) : td_slice_make(NULL, 0), 0, 0, 0, collect,
+                             &c));
+    return &c;
+}
+
+static void test_deliver_ack_and_compaction(void)
+{
+    char *dir = test_tmpdir("xgroup");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
+    produce(e, "s", 1000);
+    td_topic_ref *ref;
+    xstream s = stream_of(e, "s", &ref);
+    uint64_t seq;
+    ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq), 0);
+    ASSERT(seq > 0);
+    ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq), TD_EEXIST);
+    int64_t from, to;
+    /* Two consumers take turns: each entry goes to exactly one of them. */
+    ASSERT_EQ(xgroup_deliver(e, &s, S("nope"), S("x"), 100, false, 1000, &from, &to), TD_ENOTFOUND);
+    for (int i = 0; i < 10; i++) {
+        ASSERT_OK(
+            xgroup_deliver(e, &s, S("g"), S(i % 2 ? "b" : "a"), 100, false, 1000, &from, &to));
+        ASSERT_EQ(from, i * 100);
+        ASSERT_EQ(to, i * 100 + 100);
+    }
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("a"), 100, false, 1000, &from, &to));
+    ASSERT_EQ(to - from, 0);
+    collected *c = pending(e, &s, "g", NULL);
+    ASSERT_EQ(c->n, 1000);
+    for (size_t i = 0; i < 1000; i++) {
+        ASSERT_EQ(td_sid_cmp(c->id[i], id_at(&s, (int64_t)i)), 0);
+        ASSERT_STR_EQ(c->consumer[i], (i / 100) % 2 ? "b" : "a");
+    }
+    /* Acknowledge 900 of them, in order, then some again: the holes are compacted away, and the
+     * rest stays right. */
+    td_sid ids[1000];
+    for (int i = 0; i < 1000; i++)
+        ids[i] = id_at(&s, i);
+    size_t acked;
+    ASSERT_OK(xgroup_ack(e, &s, S("g"), ids, 900, &acked, &seq));
+    ASSERT_EQ(acked, 900);
+    ASSERT(seq > 0);
+    ASSERT_OK(xgroup_ack(e, &s, S("g"), ids + 850, 50, &acked, &seq));
+    ASSERT_EQ(acked, 0);
+    ASSERT_EQ(seq, 0); /* nothing changed: nothing to wait for */
+    c = pending(e, &s, "g", NULL);
+    ASSERT_EQ(c->n, 100);
+    ASSERT_EQ(td_sid_cmp(c->id[0], ids[900]), 0);
+    c = pending(e, &s, "g", "a");
+    ASSERT_EQ(c->n, 0);
+    xgroup_info gi;
+    ASSERT_OK(xgroup_consumers(e, &s, S("g"), &gi, NULL, NULL));
+    ASSERT_EQ(gi.pending, 100);
+    ASSERT_EQ(td_sid_cmp(gi.pel_min, ids[900]), 0);
+    ASSERT_EQ(td_sid_cmp(gi.pel_max, ids[999]), 0);
+    ASSERT_EQ(td_sid_cmp(gi.last_id, ids[999]), 0);
+    /* SETID back: delivered again, to the new reader, with a delivery count of 1. */
+    ASSERT_OK(xgroup_setid(e, &s, S("g"), ids[949], &seq));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("c"), 0, false, 2000, &from, &to));
+    ASSERT_EQ(from, 950);
+    ASSERT_EQ(to, 1000);
+    c = pending(e, &s, "g", "c");
+    ASSERT_EQ(c->n, 50);
+    ASSERT_EQ(c->deliveries[0], 1);
+    ASSERT_EQ(pending(e, &s, "g", "b")->n, 50);
+    /* History: c's entries after an ID, delivered once more. */
+    td_sid *h;
+    size_t nh;
+    ASSERT_OK(xgroup_history(e, &s, S("g"), S("c"), ids[960], 5, 3000, &h, &nh));
+    ASSERT_EQ(nh, 5);
+    ASSERT_EQ(td_sid_cmp(h[0], ids[961]), 0);
+    free(h);
+    c = pending(e, &s, "g", "c");
+    ASSERT_EQ(c->deliveries[11], 2);
+    ASSERT_EQ(c->deliveries[10], 1);
+    /* NOACK moves the last ID only. */
+    produce(e, "s", 3);
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("c"), 0, true, 3000, &from, &to));
+    ASSERT_EQ(to - from, 3);
+    ASSERT_EQ(pending(e, &s, "g", NULL)->n, 100);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+static void test_claims(void)
+{
+    char *dir = test_tmpdir("xgroup-claim");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
+    produce(e, "s", 10);
+    td_topic_ref *ref;
+    xstream s = stream_of(e, "s", &ref);
+    td_sid ids[10];
+    for (int i = 0; i < 10; i++)
+        ids[i] = id_at(&s, i);
+    uint64_t seq;
+    int64_t from, to;
+    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("dead"), 8, false, 1000, &from, &to));
+    xclaim_opts o = {.min_idle_ms = 500, .delivery_ms = -1, .retry_count = -1};
+    td_sid *cl, *del, next;
+    size_t ncl, ndel;
+    /* Not idle enough at 1400; idle at 1500. */
+    ASSERT_OK(xgroup_claim(e, &s, S("g"), S("a"), ids, 2, &o, 1400, &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 0);
+    free(cl);
+    ASSERT_OK(xgroup_claim(e, &s, S("g"), S("a"), ids, 2, &o, 1500, &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 2);
+    free(cl);
+    collected *c = pending(e, &s, "g", "a");
+    ASSERT_EQ(c->n, 2);
+    ASSERT_EQ(c->deliveries[0], 2);
+    /* Not pending (8, 9 were never delivered): only FORCE takes them, and only if they exist. */
+    o.min_idle_ms = 0;
+    ASSERT_OK(xgroup_claim(e, &s, S("g"), S("a"), ids + 8, 1, &o, 1500, &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 0);
+    free(cl);
+    o.force = true;
+    td_sid ghost = {ids[9].ms, ids[9].seq + 100};
+    td_sid two[2] = {ids[8], ghost};
+    ASSERT_OK(xgroup_claim(e, &s, S("g"), S("a"), two, 2, &o, 1500, &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 1);
+    free(cl);
+    o.force = false;
+    /* XAUTOCLAIM from the start, two at a time, JUSTID (the count does not grow). */
+    o.justid = true;
+    o.min_idle_ms = 100;
+    ASSERT_OK(xgroup_autoclaim(e, &s, S("g"), S("b"), (td_sid){0, 0}, 2, &o, 1590, &cl, &ncl, &del,
+                               &ndel, &next, &seq));
+    ASSERT_EQ(ncl, 2);
+    ASSERT_EQ(ndel, 0);
+    ASSERT_EQ(td_sid_cmp(cl[0], ids[2]), 0); /* 0, 1 and 8 were claimed at 1500: not idle */
+    ASSERT_EQ(td_sid_cmp(next, ids[4]), 0);
+    free(cl);
+    free(del);
+    c = pending(e, &s, "g", "b");
+    ASSERT_EQ(c->deliveries[0], 1);
+    /* Trimmed entries leave the PEL when claimed. */
+    int64_t start;
+    ASSERT_OK(part_delete_before(s.p, 5, &start));
+    o.justid = false;
+    o.min_idle_ms = 0;
+    ASSERT_OK(xgroup_autoclaim(e, &s, S("g"), S("b"), (td_sid){0, 0}, 100, &o, 1700, &cl, &ncl,
+                               &del, &ndel, &next, &seq));
+    ASSERT_EQ(ndel, 5);
+    ASSERT_EQ(ncl, 4); /* 5, 6, 7 and 8 */
+    ASSERT_EQ(next.ms, 0);
+    free(cl);
+    free(del);
+    ASSERT_EQ(pending(e, &s, "g", NULL)->n, 4);
+    /* RETRYCOUNT and TIME, LASTID. */
+    o.retry_count = 7;
+    o.delivery_ms = 1234;
+    o.has_last_id = true;
+    o.last_id = (td_sid){INT64_MAX, 5};
+    ASSERT_OK(xgroup_claim(e, &s, S("g"), S("z"), ids + 5, 1, &o, 1800, &cl, &ncl, &seq));
+    free(cl);
+    c = pending(e, &s, "g", "z");
+    ASSERT_EQ(c->n, 1);
+    ASSERT_EQ(c->deliveries[0], 7);
+    xgroup_info gi;
+    ASSERT_OK(xgroup_consumers(e, &s, S("g"), &gi, NULL, NULL));
+    ASSERT_EQ(gi.last_id.ms, INT64_MAX);
+    /* DELCONSUMER drops its entries. */
+    int64_t had;
+    ASSERT_OK(xgroup_consumer_delete(e, &s, S("g"), S("b"), &had, &seq));
+    ASSERT_EQ(had, 3);
+    ASSERT_EQ(pending(e, &s, "g", NULL)->n, 1);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+typedef struct snapshot {
+    char text[65536];
+    size_t len;
+} snapshot;
+
+static void snap_group(void *arg, const xgroup_info *g)
+{
+    snapshot *s = arg;
+    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len,
+                               "group %.*s last %" PRId64 "-%" PRIu64 " cons %zu pend %zu\n",
+                               (int)g->name.n, (const char *)g->name.p, g->last_id.ms,
+                               g->last_id.seq, g->consumers, g->pending);
+}
+
+static void snap_consumer(void *arg, const xconsumer_info *c)
+{
+    snapshot *s = arg;
+    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len,
+                               "consumer %.*s seen %" PRId64 " pend %zu\n", (int)c->name.n,
+                               (const char *)c->name.p, c->seen_ms, c->pending);
+}
+
+static void snap_pending(void *arg, const xpending_info *p)
+{
+    snapshot *s = arg;
+    s->len += (size_t)snprintf(
+        s->text + s->len, sizeof(s->text) - s->len,
+        "pending %" PRId64 "-%" PRIu64 " %.*s at %" PRId64 " n %" PRId64 "\n", p->id.ms, p->id.seq,
+        (int)p->consumer.n, (const char *)p->consumer.p, p->delivery_ms, p->deliveries);
+}
+
+static void take_snapshot(td_engine *e, const xstream *s, snapshot *out)
+{
+    out->len = 0;
+    ASSERT_OK(xgroup_list(e, s, snap_group, out));
+    const char *groups[] = {"g1", "g\x00bin", "g3"};
+    size_t lens[] = {2, 5, 2};
+    const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
+    for (int i = 0; i < 3; i++) {
+        xgroup_info gi;
+        td_slice g = td_slice_make(groups[i], lens[i]);
+        if (xgroup_consumers(e, s, g, &gi, snap_consumer, out) == 0)
+            ASSERT_OK(xgroup_pending(e, s, g, lo, hi, td_slice_make(NULL, 0), 0, 0, 0, snap_pending,
+                                     out));
+    }
+}
+
+static void test_state_survives_reopen(void)
+{
+    char *dir = test_tmpdir("xgroup-reopen");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
+    produce(e, "s", 50);
+    td_topic_ref *ref;
+    xstream s = stream_of(e, "s", &ref);
+    uint64_t seq;
+    int64_t from, to;
+    bool created;
+    td_slice bin = td_slice_make("g\x00bin", 5);
+    ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, bin, id_at(&s, 9), &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g3"), id_at(&s, 49), &seq));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g1"), S("a"), 20, false, 1000, &from, &to));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g1"), S("b"), 5, false, 1100, &from, &to));
+    ASSERT_OK(xgroup_deliver(e, &s, bin, td_slice_make("c\x00d", 3), 3, false, 1200, &from, &to));
+    ASSERT_OK(xgroup_consumer_create(e, &s, S("g3"), S("idle"), 1300, &created, &seq));
+    td_sid ids[3] = {id_at(&s, 1), id_at(&s, 3), id_at(&s, 21)};
+    size_t acked;
+    ASSERT_OK(xgroup_ack(e, &s, S("g1"), ids, 3, &acked, &seq));
+    ASSERT_EQ(acked, 3);
+    td_sid *cl;
+    size_t ncl;
+    xclaim_opts o = {.delivery_ms = -1, .retry_count = 4};
+    ASSERT_OK(xgroup_claim(e, &s, S("g1"), S("b"), ids + 1, 1, &o, 1400, &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 0); /* acked: not pending */
+    free(cl);
+    td_sid one = id_at(&s, 5);
+    ASSERT_OK(xgroup_claim(e, &s, S("g1"), S("b"), &one, 1, &o, 1400, &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 1);
+    free(cl);
+    ASSERT_OK(xgroups_wait(e, seq));
+    snapshot before, after;
+    take_snapshot(e, &s, &before);
+    ASSERT(before.len > 200);
+    broker_topic_release(ref);
+    td_engine_close(e);
+
+    e = test_engine_open(dir);
+    s = stream_of(e, "s", &ref);
+    take_snapshot(e, &s, &after);
+    ASSERT_STR_EQ(after.text, before.text);
+    /* A deleted topic takes its groups along, also from the catalog. */
+    broker_topic_release(ref);
+    ASSERT_OK(td_topic_delete(e, "s"));
+    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
+    s = stream_of(e, "s", &ref);
+    take_snapshot(e, &s, &after);
+    ASSERT_EQ(after.len, 0);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    e = test_engine_open(dir);
+    s = stream_of(e, "s", &ref);
+    take_snapshot(e, &s, &after);
+    ASSERT_EQ(after.len, 0);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_deliver_ack_and_compaction), TEST(test_claims),
+          TEST(test_state_survives_reopen))
