@@ -18,7 +18,7 @@
 
 #define REDIS_VERSION "7.0.0" /* the behaviour implemented: Redis 7.0's */
 
-static void help(resp_w *w, const char *const *lines)
+void resp_reply_help(resp_w *w, const char *const *lines)
 {
     size_t n = 0;
     while (lines[n])
@@ -410,7 +410,7 @@ static void client_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "HELP",
         "    Print this help.",
         NULL};
-    help(w, lines);
+    resp_reply_help(w, lines);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -595,7 +595,7 @@ static void command_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
         "HELP",
         "    Print this help.",
         NULL};
-    help(w, lines);
+    resp_reply_help(w, lines);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -869,7 +869,7 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "HELP",
         "    Print this help.",
         NULL};
-    help(w, lines);
+    resp_reply_help(w, lines);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1193,7 +1193,7 @@ static void pubsub_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "HELP",
         "    Print this help.",
         NULL};
-    help(w, lines);
+    resp_reply_help(w, lines);
 }
 
 static const rcmd pubsub_subs[] = {
@@ -1294,11 +1294,30 @@ const rcmd resp_commands[] = {
     {"watch", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, cmd_watch,
      "transactions", "Monitors changes to keys to determine the execution of a transaction.",
      "2.2.0", 1, -1, 1, NULL, "@fast @transaction"},
+    {"xack", -4, RF_WRITE | RF_FAST, resp_cmd_xack, "stream",
+     "Returns the number of messages that were successfully acknowledged by the consumer group "
+     "member of a stream.",
+     "5.0.0", 1, 1, 1, NULL, "@write @stream @fast"},
     {"xadd", -5, RF_WRITE | RF_FAST, resp_cmd_xadd, "stream",
      "Appends a new message to a stream. Creates the key if it doesn't exist.", "5.0.0", 1, 1, 1,
      NULL, "@write @stream @fast"},
+    {"xautoclaim", -6, RF_WRITE | RF_FAST, resp_cmd_xautoclaim, "stream",
+     "Changes, or acquires, ownership of messages in a consumer group, as if the messages were "
+     "delivered to as consumer group member.",
+     "6.2.0", 1, 1, 1, NULL, "@write @stream @fast"},
+    {"xclaim", -6, RF_WRITE | RF_FAST, resp_cmd_xclaim, "stream",
+     "Changes, or acquires, ownership of a message in a consumer group, as if the message was "
+     "delivered a consumer group member.",
+     "5.0.0", 1, 1, 1, NULL, "@write @stream @fast"},
+    {"xgroup", -2, 0, NULL, "stream", "A container for consumer groups commands.", "5.0.0", 0, 0, 0,
+     resp_xgroup_subs, "@slow"},
+    {"xinfo", -2, 0, NULL, "stream", "A container for stream introspection commands.", "5.0.0", 0,
+     0, 0, resp_xinfo_subs, "@slow"},
     {"xlen", 2, RF_READONLY | RF_FAST, resp_cmd_xlen, "stream",
      "Return the number of messages in a stream.", "5.0.0", 1, 1, 1, NULL, "@read @stream @fast"},
+    {"xpending", -3, RF_READONLY, resp_cmd_xpending, "stream",
+     "Returns the information and entries from a stream consumer group's pending entries list.",
+     "5.0.0", 1, 1, 1, NULL, "@read @stream @slow"},
     {"xrange", -4, RF_READONLY, resp_cmd_xrange, "stream",
      "Returns the messages from a stream within a range of IDs.", "5.0.0", 1, 1, 1, NULL,
      "@read @stream @slow"},
@@ -1306,6 +1325,10 @@ const rcmd resp_commands[] = {
      "Returns messages from multiple streams with IDs greater than the ones requested. Blocks "
      "until a message is available otherwise.",
      "5.0.0", 0, 0, 0, NULL, "@read @stream @slow @blocking"},
+    {"xreadgroup", -7, RF_WRITE, resp_cmd_xreadgroup, "stream",
+     "Returns new or historical messages from a stream for a consumer in a group. Blocks until a "
+     "message is available otherwise.",
+     "5.0.0", 0, 0, 0, NULL, "@write @stream @slow @blocking"},
     {"xrevrange", -4, RF_READONLY, resp_cmd_xrevrange, "stream",
      "Returns the messages from a stream within a range of IDs in reverse order.", "5.0.0", 1, 1, 1,
      NULL, "@read @stream @slow"},

@@ -1,6 +1,7 @@
 /*
  * cmd_stream.c: Redis Streams on topics (docs/redis.md#streams): XADD, XLEN, XRANGE, XREVRANGE,
- * XREAD (with BLOCK), XTRIM, XSETID.
+ * XREAD and XREADGROUP (with BLOCK), XTRIM, XSETID. The other consumer group commands are in
+ * cmd_xgroup.c.
  *
  * A stream key is a topic with one partition, or <topic>/<partition> for any partition of any
  * topic: a stream is one partition, whose IDs (storage's stream IDs) strictly increase. Fields
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
 #include "storage/batch.h"
 
@@ -50,26 +52,13 @@ static void reply_bad_key(resp_w *w, td_slice key)
                   (int)TD_MIN(key.n, 300), (const char *)key.p);
 }
 
-/* An engine failure, with the detail td_last_error() has. */
-static void reply_engine_error(resp_w *w, int r)
+void resp_reply_engine_error(resp_w *w, int r)
 {
     const char *d = td_last_error();
     resp_w_errorf(w, "ERR %s", d[0] ? d : td_strerror(r));
 }
 
-/* A stream: a topic reference and one of its partitions. */
-typedef struct sref {
-    td_topic_ref *ref;
-    int32_t pi;
-    td_part *p;
-} sref;
-
-/*
- * Opens the stream of a key: 1 when it exists (*s filled; release s->ref), 0 when it does not
- * (nothing written), -1 after writing an error. With create, a missing topic is created with one
- * partition and retention.ms=-1 (a Redis stream keeps entries until trimmed).
- */
-static int stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
+int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 {
     skey k;
     if (!skey_parse(key, &k)) {
@@ -94,7 +83,7 @@ static int stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
         return 0;
     }
     if (r) {
-        reply_engine_error(w, r);
+        resp_reply_engine_error(w, r);
         return -1;
     }
     int32_t n = broker_topic_partitions(s->ref);
@@ -116,7 +105,7 @@ static int stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
     return 1;
 }
 
-static const char invalid_id[] = "ERR Invalid stream ID specified as stream command argument";
+const char resp_invalid_id[] = "ERR Invalid stream ID specified as stream command argument";
 
 static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
 {
@@ -135,9 +124,7 @@ static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
     return true;
 }
 
-/* "ms-seq" or "ms" (seq = missing_seq), as Redis parses IDs. ms above
- * INT64_MAX is kept as INT64_MAX with *big set, for ranges to clamp. */
-static bool id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big)
+bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big)
 {
     const uint8_t *dash = memchr(a.p, '-', a.n);
     uint64_t ms, seq = missing_seq;
@@ -161,14 +148,14 @@ static int id_format(char *buf, size_t len, td_sid id)
     return (int)n;
 }
 
-static void w_id(resp_w *w, td_sid id)
+void resp_w_id(resp_w *w, td_sid id)
 {
     char b[48];
     int n = id_format(b, sizeof(b), id);
     resp_w_bulk(w, b, (size_t)n);
 }
 
-static bool id_incr(td_sid *id)
+bool resp_id_incr(td_sid *id)
 {
     if (id->seq < UINT64_MAX) {
         id->seq++;
@@ -194,8 +181,7 @@ static bool id_decr(td_sid *id)
     return true;
 }
 
-/* A range bound: "-", "+", an ID, or "(" ID (exclusive). */
-static bool bound_parse(td_slice a, bool is_start, td_sid *id)
+bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
 {
     if (a.n == 1 && a.p[0] == '-') {
         *id = (td_sid){0, 0};
@@ -207,12 +193,13 @@ static bool bound_parse(td_slice a, bool is_start, td_sid *id)
     }
     bool excl = a.n > 0 && a.p[0] == '(';
     bool big;
-    if (!id_parse(excl ? td_slice_make(a.p + 1, a.n - 1) : a, is_start ? 0 : UINT64_MAX, id, &big))
+    if (!resp_id_parse(excl ? td_slice_make(a.p + 1, a.n - 1) : a, is_start ? 0 : UINT64_MAX, id,
+                       &big))
         return false;
     if (big && is_start)
         *id = (td_sid){INT64_MAX, UINT64_MAX}; /* past every ID: nothing */
     if (excl && !big)
-        return is_start ? id_incr(id) : id_decr(id);
+        return is_start ? resp_id_incr(id) : id_decr(id);
     return true;
 }
 
@@ -220,12 +207,8 @@ static bool bound_parse(td_slice a, bool is_start, td_sid *id)
  * Reading entries
  */
 
-/* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
- * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
- * the offset after the last one written. ends (may be NULL) gets each entry's end in b, as
- * size_t values appended to it. */
-static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
-                        size_t *n, int64_t *next, td_buf *ends)
+int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
+                      size_t *n, int64_t *next, td_buf *ends)
 {
     resp_w w = {b, rc->proto, false};
     *n = 0;
@@ -264,7 +247,7 @@ static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_
             break;
         }
         resp_w_array(&w, 2);
-        w_id(&w, eid);
+        resp_w_id(&w, eid);
         resp_w_array(&w, nf);
         for (size_t i = 0; i < nf; i++)
             resp_w_bulk(&w, f[i].p, f[i].n);
@@ -280,7 +263,49 @@ static int read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_
     return r < 0 ? r : 0;
 }
 
-static bool parse_count(resp_w *w, td_slice a, long long *count)
+int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf *b)
+{
+    resp_w w = {b, rc->proto, false};
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
+    int64_t *offs = malloc((n ? n : 1) * sizeof(*offs));
+    if (!offs)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        td_sid got;
+        int64_t off;
+        if (part_stream_seek(s->p, ids[i], ls, hw, &off) != 0 || off >= hw ||
+            part_stream_id(s->p, off, &got, NULL) != 0 || td_sid_cmp(got, ids[i]) != 0)
+            off = -1;
+        offs[i] = off;
+    }
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0;) {
+        if (offs[i] < 0) {
+            resp_w_array(&w, 2);
+            resp_w_id(&w, ids[i]);
+            resp_w_null_array(&w);
+            i++;
+            continue;
+        }
+        /* A run of ids at consecutive offsets: one read. */
+        size_t k = i + 1;
+        while (k < n && offs[k] >= 0 && offs[k] == offs[k - 1] + 1)
+            k++;
+        size_t got;
+        int64_t next;
+        r = resp_read_entries(rc, s, offs[i], ids[k - 1], k - i, b, &got, &next, NULL);
+        for (size_t j = i + got; r == 0 && j < k; j++) { /* trimmed since */
+            resp_w_array(&w, 2);
+            resp_w_id(&w, ids[j]);
+            resp_w_null_array(&w);
+        }
+        i = k;
+    }
+    free(offs);
+    return w.oom ? -ENOMEM : r;
+}
+
+bool resp_parse_count(resp_w *w, td_slice a, long long *count)
 {
     if (!resp_arg_ll(w, a, count))
         return false;
@@ -294,21 +319,21 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
 {
     td_sid lo, hi;
     long long count = -1;
-    if (!bound_parse(argv[rev ? 3 : 2], true, &lo)) {
+    if (!resp_bound_parse(argv[rev ? 3 : 2], true, &lo)) {
         resp_w_error(w, argv[rev ? 3 : 2].n && argv[rev ? 3 : 2].p[0] == '('
                             ? "ERR invalid start ID for the interval"
-                            : invalid_id);
+                            : resp_invalid_id);
         return;
     }
-    if (!bound_parse(argv[rev ? 2 : 3], false, &hi)) {
+    if (!resp_bound_parse(argv[rev ? 2 : 3], false, &hi)) {
         resp_w_error(w, argv[rev ? 2 : 3].n && argv[rev ? 2 : 3].p[0] == '('
                             ? "ERR invalid end ID for the interval"
-                            : invalid_id);
+                            : resp_invalid_id);
         return;
     }
     for (size_t i = 4; i < argc; i++) {
         if (resp_arg_is(argv[i], "count") && i + 1 < argc) {
-            if (!parse_count(w, argv[++i], &count))
+            if (!resp_parse_count(w, argv[++i], &count))
                 return;
         } else {
             resp_reply_syntax(w);
@@ -316,7 +341,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         }
     }
     sref s;
-    int o = stream_open(rc, w, argv[1], false, &s);
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o <= 0 || count == 0 || td_sid_cmp(lo, hi) > 0) {
         if (o == 1)
             broker_topic_release(s.ref);
@@ -332,7 +357,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
     int64_t next;
     int r = 0;
     if (!rev) {
-        r = read_entries(rc, &s, from, hi, count < 0 ? 0 : (size_t)count, &b, &n, &next, NULL);
+        r = resp_read_entries(rc, &s, from, hi, count < 0 ? 0 : (size_t)count, &b, &n, &next, NULL);
         if (r == 0) {
             resp_w_array(w, n);
             td_buf_append(w->b, b.p, b.len);
@@ -341,7 +366,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         /* The log reads forwards: take the last `count` entries of the range and write them in
          * reverse order. */
         td_sid past = hi;
-        if (!id_incr(&past))
+        if (!resp_id_incr(&past))
             to = part_high_watermark(s.p);
         else
             part_stream_seek(s.p, past, from, INT64_MAX, &to);
@@ -350,7 +375,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         /* Read forwards in one pass, remembering where each entry ends; written backwards. */
         td_buf ends;
         td_buf_init(&ends);
-        r = read_entries(rc, &s, start, hi, 0, &b, &n, &next, &ends);
+        r = resp_read_entries(rc, &s, start, hi, 0, &b, &n, &next, &ends);
         if (r == 0) {
             const size_t *e = (const size_t *)(const void *)ends.p;
             resp_w_array(w, n);
@@ -362,7 +387,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         td_buf_free(&ends);
     }
     if (r)
-        reply_engine_error(w, r);
+        resp_reply_engine_error(w, r);
     td_buf_free(&b);
     broker_topic_release(s.ref);
 }
@@ -381,7 +406,7 @@ void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)argc;
     sref s;
-    int o = stream_open(rc, w, argv[1], false, &s);
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
     if (o != 1)
@@ -423,8 +448,8 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
         }
     } else {
         bool big;
-        if (!id_parse(argv[k], 0, &t->minid, &big)) {
-            resp_w_error(w, invalid_id);
+        if (!resp_id_parse(argv[k], 0, &t->minid, &big)) {
+            resp_w_error(w, resp_invalid_id);
             return false;
         }
     }
@@ -493,7 +518,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     sref s;
-    int o = stream_open(rc, w, argv[1], false, &s);
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
     if (o != 1)
@@ -501,7 +526,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int64_t n;
     int r = trim_apply(&s, &t, -1, &n);
     if (r)
-        reply_engine_error(w, r);
+        resp_reply_engine_error(w, r);
     else
         resp_w_int(w, n);
     broker_topic_release(s.ref);
@@ -578,7 +603,7 @@ static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t p
     if (r)
         return r;
     for (size_t k = 0; k < n; k++)
-        w_id(w, (td_sid){req.got.ms, req.got.seq + k});
+        resp_w_id(w, (td_sid){req.got.ms, req.got.seq + k});
     resp_wait_durable(rc, xb->s.ref, xb->s.pi, ar.end_offset);
     return 0;
 }
@@ -595,12 +620,12 @@ void resp_xadd_flush(rconn *rc, resp_w *w)
         for (size_t k = 0; k < xb->n; k++) {
             r = xb_append(rc, xb, k, 1, pos, w);
             if (r)
-                reply_engine_error(w, r);
+                resp_reply_engine_error(w, r);
             pos += xb->len[k];
         }
     } else if (r) {
         for (size_t k = 0; k < xb->n; k++)
-            reply_engine_error(w, r);
+            resp_reply_engine_error(w, r);
     }
     xb_reset(xb);
 }
@@ -622,7 +647,7 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
         void *copy = malloc(key.n + 1);
         if (!copy)
             return false;
-        int o = stream_open(rc, w, key, true, &xb->s);
+        int o = resp_stream_open(rc, w, key, true, &xb->s);
         if (o != 1) {
             free(copy);
             xb->s.ref = NULL;
@@ -692,8 +717,8 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         bool ms_star = ida.n >= 2 && ida.p[ida.n - 1] == '*' && ida.p[ida.n - 2] == '-';
         if (ms_star)
             base = td_slice_make(ida.p, ida.n - 2);
-        if (!id_parse(base, 0, &req.want, &big) || big) {
-            resp_w_error(w, invalid_id);
+        if (!resp_id_parse(base, 0, &req.want, &big) || big) {
+            resp_w_error(w, resp_invalid_id);
             return;
         }
         req.mode = ms_star ? PART_SID_MS : PART_SID_EXPLICIT;
@@ -709,7 +734,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     resp_xadd_flush(rc, w);
     sref s;
-    int o = stream_open(rc, w, argv[1], !nomkstream, &s);
+    int o = resp_stream_open(rc, w, argv[1], !nomkstream, &s);
     if (o == 0)
         resp_w_null(w);
     if (o != 1)
@@ -742,14 +767,14 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR The ID specified in XADD is equal or smaller than the target "
                         "stream top item");
     } else if (r) {
-        reply_engine_error(w, r);
+        resp_reply_engine_error(w, r);
     } else {
         /* Inside EXEC the commands after it must see the entry (the transaction holds every
          * other client off anyway): wait here. Elsewhere the reply waits, not the loop. */
         if (rc->in_exec && (r = part_wait_durable(s.p, ar.end_offset)) != 0)
-            reply_engine_error(w, r);
+            resp_reply_engine_error(w, r);
         else
-            w_id(w, req.got);
+            resp_w_id(w, req.got);
         if (!rc->in_exec)
             resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
         int64_t n;
@@ -765,8 +790,8 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     td_sid id;
     bool big;
-    if (!id_parse(argv[2], 0, &id, &big) || big) {
-        resp_w_error(w, invalid_id);
+    if (!resp_id_parse(argv[2], 0, &id, &big) || big) {
+        resp_w_error(w, resp_invalid_id);
         return;
     }
     long long added = -1;
@@ -780,8 +805,8 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             }
         } else if (resp_arg_is(argv[i], "maxdeletedid") && i + 1 < argc) {
             td_sid md;
-            if (!id_parse(argv[++i], 0, &md, &big)) {
-                resp_w_error(w, invalid_id);
+            if (!resp_id_parse(argv[++i], 0, &md, &big)) {
+                resp_w_error(w, resp_invalid_id);
                 return;
             }
             if (td_sid_cmp(id, md) < 0) {
@@ -795,7 +820,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         }
     }
     sref s;
-    int o = stream_open(rc, w, argv[1], false, &s);
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_error(w, "ERR no such key");
     if (o != 1)
@@ -810,7 +835,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR The ID specified in XSETID is smaller than the target stream top "
                         "item");
     } else if (r) {
-        reply_engine_error(w, r);
+        resp_reply_engine_error(w, r);
     } else {
         resp_w_simple(w, "OK");
     }
@@ -824,6 +849,8 @@ typedef struct bkey {
     td_slice key; /* owned copy */
     sref s;       /* s.ref NULL: the stream does not exist (yet) */
     int64_t from;
+    bool history; /* XREADGROUP with an ID: the consumer's pending entries after `after` */
+    td_sid after;
 } bkey;
 
 struct resp_block {
@@ -831,6 +858,9 @@ struct resp_block {
     size_t nkeys;
     size_t count; /* 0: no limit */
     net_timer timer;
+    bool group, noack;     /* XREADGROUP */
+    bool blocked;          /* waited at least once */
+    td_slice gname, cname; /* owned copies */
 };
 
 net_timer *resp_block_timer(resp_block *b)
@@ -847,8 +877,55 @@ void resp_block_free(resp_block *b)
         if (b->keys[i].s.ref)
             broker_topic_release(b->keys[i].s.ref);
     }
+    free((void *)b->gname.p);
+    free((void *)b->cname.p);
     free(b->keys);
     free(b);
+}
+
+static void reply_nogroup(resp_w *w, const resp_block *b, td_slice key)
+{
+    if (b->blocked)
+        resp_w_error(w, "NOGROUP the consumer group this client was blocked on no longer exists");
+    else
+        resp_w_errorf(w,
+                      "NOGROUP No such key '%.*s' or consumer group '%.*s' in XREADGROUP with "
+                      "GROUP option",
+                      (int)TD_MIN(key.n, 300), (const char *)key.p, (int)TD_MIN(b->gname.n, 300),
+                      (const char *)b->gname.p);
+}
+
+/* One key of an XREADGROUP: its entries into ent (*n of them); false after writing an error. */
+static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *ent, size_t *n)
+{
+    xstream xs = {broker_topic_id(k->s.ref), k->s.pi, k->s.p};
+    td_engine *e = rc->s->e;
+    int64_t now = td_wall_ms();
+    int r;
+    *n = 0;
+    if (k->history) {
+        td_sid *ids;
+        r = xgroup_history(e, &xs, b->gname, b->cname, k->after, b->count, now, &ids, n);
+        if (r == 0)
+            r = resp_read_ids(rc, &k->s, ids, *n, ent);
+        free(ids);
+    } else {
+        int64_t from, to;
+        const td_sid all = {INT64_MAX, UINT64_MAX};
+        int64_t next;
+        r = xgroup_deliver(e, &xs, b->gname, b->cname, b->count, b->noack, now, &from, &to);
+        if (r == 0 && to > from)
+            r = resp_read_entries(rc, &k->s, from, all, (size_t)(to - from), ent, n, &next, NULL);
+    }
+    if (r == TD_ENOTFOUND) {
+        reply_nogroup(w, b, k->key);
+        return -1;
+    }
+    if (r) {
+        resp_reply_engine_error(w, r);
+        return -1;
+    }
+    return 0;
 }
 
 /* Writes the XREAD reply for the keys that have entries; 0 if none has (nothing written). */
@@ -865,21 +942,29 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
             /* Created since? Then everything in it is new. */
             resp_w dummy = {&tmp, rc->proto, false};
             size_t mark = tmp.len;
-            if (stream_open(rc, &dummy, k->key, false, &k->s) != 1) {
+            if (resp_stream_open(rc, &dummy, k->key, false, &k->s) != 1) {
                 tmp.len = mark;
                 k->s.ref = NULL;
                 continue;
             }
             k->from = 0;
         }
-        if (part_high_watermark(k->s.p) <= k->from)
+        if (!b->group && part_high_watermark(k->s.p) <= k->from)
             continue;
         td_buf ent;
         td_buf_init(&ent);
         size_t n;
         int64_t next;
-        r = read_entries(rc, &k->s, k->from, all, b->count, &ent, &n, &next, NULL);
-        if (r == 0 && n > 0) {
+        if (b->group) {
+            if (xreadgroup_key(rc, w, b, k, &ent, &n) != 0) {
+                td_buf_free(&ent);
+                td_buf_free(&tmp);
+                return 1;
+            }
+        } else {
+            r = resp_read_entries(rc, &k->s, k->from, all, b->count, &ent, &n, &next, NULL);
+        }
+        if (r == 0 && (n > 0 || k->history)) {
             resp_w tw = {&tmp, rc->proto, false};
             if (rc->proto == 2)
                 resp_w_array(&tw, 2);
@@ -891,7 +976,7 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
         td_buf_free(&ent);
     }
     if (r)
-        reply_engine_error(w, r);
+        resp_reply_engine_error(w, r);
     else if (with) {
         if (rc->proto == 2)
             resp_w_array(w, with);
@@ -908,13 +993,27 @@ bool resp_block_retry(rconn *rc, resp_w *w, resp_block *b)
     return xread_try(rc, w, b) != 0;
 }
 
-void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+static bool copy_arg(td_slice a, td_slice *out)
+{
+    void *copy = malloc(a.n + 1);
+    if (!copy)
+        return false;
+    memcpy(copy, a.p, a.n);
+    *out = td_slice_make(copy, a.n);
+    return true;
+}
+
+/* XREAD [COUNT n] [BLOCK ms] STREAMS key ... id ..., and XREADGROUP GROUP g c [COUNT n]
+ * [BLOCK ms] [NOACK] STREAMS key ... id ... */
+static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool group)
 {
     long long count = 0, block = -1;
+    td_slice gname = {NULL, 0}, cname = {NULL, 0};
+    bool noack = false;
     size_t i = 1;
     for (; i < argc; i++) {
         if (resp_arg_is(argv[i], "count") && i + 1 < argc) {
-            if (!parse_count(w, argv[++i], &count))
+            if (!resp_parse_count(w, argv[++i], &count))
                 return;
         } else if (resp_arg_is(argv[i], "block") && i + 1 < argc) {
             if (!resp_arg_ll(w, argv[++i], &block))
@@ -925,18 +1024,40 @@ void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             }
         } else if (resp_arg_is(argv[i], "streams")) {
             break;
+        } else if (resp_arg_is(argv[i], "group") && i + 2 < argc) {
+            if (!group) {
+                resp_w_error(w, "ERR The GROUP option is only supported by XREADGROUP. You "
+                                "called XREAD instead.");
+                return;
+            }
+            gname = argv[++i];
+            cname = argv[++i];
+        } else if (resp_arg_is(argv[i], "noack")) {
+            if (!group) {
+                resp_w_error(w, "ERR The NOACK option is only supported by XREADGROUP. You "
+                                "called XREAD instead.");
+                return;
+            }
+            noack = true;
         } else {
             resp_reply_syntax(w);
             return;
         }
     }
     size_t rest = i < argc ? argc - i - 1 : 0;
-    if (i >= argc || rest == 0 || rest % 2) {
-        if (i >= argc)
-            resp_reply_syntax(w);
-        else
-            resp_w_error(w, "ERR Unbalanced 'xread' list of streams: for each stream key an ID "
-                            "or '$' must be specified.");
+    if (i >= argc) {
+        resp_reply_syntax(w);
+        return;
+    }
+    if (rest == 0 || rest % 2) {
+        resp_w_errorf(w,
+                      "ERR Unbalanced '%s' list of streams: for each stream key an ID or '%s' "
+                      "must be specified.",
+                      group ? "xreadgroup" : "xread", group ? ">" : "$");
+        return;
+    }
+    if (group && !gname.p) {
+        resp_w_error(w, "ERR Missing GROUP option for XREADGROUP");
         return;
     }
     size_t nk = rest / 2;
@@ -944,58 +1065,89 @@ void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_block *b = calloc(1, sizeof(*b));
     if (b)
         b->keys = calloc(nk, sizeof(*b->keys));
-    if (!b || !b->keys) {
-        free(b);
+    if (!b || !b->keys || (group && (!copy_arg(gname, &b->gname) || !copy_arg(cname, &b->cname)))) {
+        resp_block_free(b);
         resp_w_error(w, "ERR out of memory");
         return;
     }
     b->count = (size_t)count;
     b->timer = (net_timer)NET_TIMER_INIT;
-    bool ok = true;
+    b->group = group;
+    b->noack = noack;
+    bool ok = true, history = false;
     for (size_t k = 0; k < nk && ok; k++) {
         bkey *bk = &b->keys[k];
-        td_sid id = {0, 0};
-        bool dollar = ids[k].n == 1 && ids[k].p[0] == '$', big = false;
-        if (!dollar && !id_parse(ids[k], 0, &id, &big)) {
-            resp_w_error(w, invalid_id);
-            ok = false;
-            break;
-        }
-        void *copy = malloc(keys[k].n + 1);
-        if (!copy) {
+        if (!copy_arg(keys[k], &bk->key)) {
             resp_w_error(w, "ERR out of memory");
             ok = false;
             break;
         }
-        memcpy(copy, keys[k].p, keys[k].n);
-        bk->key = td_slice_make(copy, keys[k].n);
         b->nkeys = k + 1;
-        int o = stream_open(rc, w, keys[k], false, &bk->s);
+        int o = resp_stream_open(rc, w, keys[k], false, &bk->s);
         if (o < 0) {
             ok = false;
             break;
         }
-        if (o == 0) {
+        if (o == 0)
             bk->s.ref = NULL;
-            continue;
+        if (group) {
+            xgroup_info gi;
+            xstream xs = {o == 1 ? broker_topic_id(bk->s.ref) : 0, bk->s.pi, bk->s.p};
+            if (o == 0 || xgroup_consumers(rc->s->e, &xs, b->gname, &gi, NULL, NULL) != 0) {
+                reply_nogroup(w, b, keys[k]);
+                ok = false;
+                break;
+            }
         }
-        if (dollar)
+        td_sid id = {0, 0};
+        bool dollar = ids[k].n == 1 && ids[k].p[0] == '$', big = false;
+        bool gt = ids[k].n == 1 && ids[k].p[0] == '>';
+        if (dollar && group) {
+            resp_w_error(w, "ERR The $ ID is meaningful only for XREAD command");
+            ok = false;
+        } else if (gt && !group) {
+            resp_w_error(w, "ERR The > ID can be specified only when calling XREADGROUP using the "
+                            "GROUP <group> <consumer> option.");
+            ok = false;
+        } else if (!dollar && !gt && !resp_id_parse(ids[k], 0, &id, &big)) {
+            resp_w_error(w, resp_invalid_id);
+            ok = false;
+        }
+        if (!ok || o == 0)
+            continue;
+        if (group) {
+            bk->history = !gt;
+            bk->after = id;
+            history |= !gt;
+        } else if (dollar) {
             bk->from = part_high_watermark(bk->s.p);
-        else if (big || !id_incr(&id))
+        } else if (big || !resp_id_incr(&id)) {
             bk->from = INT64_MAX;
-        else
+        } else {
             part_stream_seek(bk->s.p, id, part_log_start(bk->s.p), INT64_MAX, &bk->from);
+        }
     }
     if (!ok) {
         resp_block_free(b);
         return;
     }
     int got = xread_try(rc, w, b);
-    if (got || block < 0 || rc->in_exec || !rc->rl) {
+    if (got || block < 0 || history || rc->in_exec || !rc->rl) {
         if (!got)
             resp_w_null_array(w);
         resp_block_free(b);
         return;
     }
+    b->blocked = true;
     resp_block_start(rc, b, block);
+}
+
+void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    xread_cmd(rc, w, argc, argv, false);
+}
+
+void resp_cmd_xreadgroup(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    xread_cmd(rc, w, argc, argv, true);
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "base/metrics.h"
+#include "broker/broker.h"
 #include "proto/resp/resp_server.h"
 
 typedef struct rconn rconn;
@@ -123,6 +124,8 @@ bool resp_arg_ll(resp_w *w, td_slice a, long long *out);
 /* A copy of an argument as a NUL-terminated string in the command's arena. */
 char *resp_arg_str(rconn *rc, td_slice a);
 void resp_reply_syntax(resp_w *w);
+/* A HELP reply: the lines (ending with NULL) as simple strings. */
+void resp_reply_help(resp_w *w, const char *const *lines);
 /* Whether a key is a topic name (a key with a NUL, or too long, is not); copies it into name. */
 bool resp_topic_name(td_slice key, char name[TD_TOPIC_NAME_MAX + 1]);
 /* The full name of a command ("client|setname"), into buf. */
@@ -147,10 +150,51 @@ void resp_cmd_xrevrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 void resp_cmd_xread(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xreadgroup(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* Consumer groups (cmd_xgroup.c). */
+void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+extern const rcmd resp_xgroup_subs[], resp_xinfo_subs[];
+/* Stream helpers (cmd_stream.c), for the consumer group commands (cmd_xgroup.c). */
+typedef struct sref { /* a stream: a topic reference and one of its partitions */
+    td_topic_ref *ref;
+    int32_t pi;
+    td_part *p;
+} sref;
+/* Opens the stream of a key: 1 when it exists (*s filled; release s->ref), 0 when it does not
+ * (nothing written), -1 after writing an error. With create, a missing topic is created with one
+ * partition and retention.ms=-1 (a Redis stream keeps entries until trimmed). */
+int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s);
+extern const char resp_invalid_id[]; /* Redis's "Invalid stream ID ..." error */
+/* "ms-seq" or "ms" (seq = missing_seq), as Redis parses IDs. ms above INT64_MAX is kept as
+ * INT64_MAX with *big set, for ranges to clamp. */
+bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big);
+/* A range bound: "-", "+", an ID, or "(" ID (exclusive). */
+bool resp_bound_parse(td_slice a, bool is_start, td_sid *id);
+bool resp_id_incr(td_sid *id); /* false past the largest */
+void resp_w_id(resp_w *w, td_sid id);
+/* An engine failure, with the detail td_last_error() has. */
+void resp_reply_engine_error(resp_w *w, int r);
+/* A COUNT argument (negative: 0); false after replying. */
+bool resp_parse_count(resp_w *w, td_slice a, long long *count);
+/* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
+ * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
+ * the offset after the last one written. ends (may be NULL) gets each entry's end in b, as
+ * size_t values appended to it. */
+int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
+                      size_t *n, int64_t *next, td_buf *ends);
+/* The entries of ids (in that order) as resp_read_entries writes them, or [id, nil] for one the
+ * stream no longer has. */
+int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf *b);
+
 /* Holds the connection's replies until offsets below `end` of the partition are durable (then
  * sends them and reads on), or closes it unanswered if that fails (server.c). */
-struct td_topic_ref;
 void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end);
+/* The same until the consumer group changes up to seq are saved (xgroups_when_saved); nothing
+ * for seq 0. */
+void resp_wait_saved(rconn *rc, uint64_t seq);
 /* Blocks the connection in b (an XREAD) for at most ms (0: forever): it is retried whenever a
  * partition advances, answered with a null array at the timeout (server.c). */
 void resp_block_start(rconn *rc, resp_block *b, long long ms);

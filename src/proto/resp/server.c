@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
 
 void resp_server_config_default(resp_server_config *c)
@@ -179,7 +180,7 @@ static void durable_done(void *arg)
         rc->waits--;
         rc->wait_failed |= d->rc != 0;
         if (rc->waits == 0 && rc->wait_failed) {
-            TD_WARN("redis", "closing %s: an XADD could not be made durable: %s", rc->addr,
+            TD_WARN("redis", "closing %s: a change could not be made durable: %s", rc->addr,
                     td_strerror(d->rc));
             net_conn_close(c, true);
         } else if (rc->waits == 0) {
@@ -208,21 +209,26 @@ static void durable_cb(void *arg, int r)
     }
 }
 
-void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end)
+/* A wait for the connection, or NULL (then it is closed once the others are done). */
+static durable_wait *wait_new(rconn *rc)
 {
     durable_wait *d = malloc(sizeof(*d));
+    rc->waits++;
     if (!d) {
         rc->wait_failed = true;
-        rc->waits++;
-        return; /* answered by closing once the others are done (or at once, below) */
+        return NULL;
     }
     d->c = rc->c;
     d->loop = net_conn_loop(rc->c);
     d->rc = 0;
     d->state = 0;
     net_conn_ref(rc->c);
-    rc->waits++;
-    int r = broker_when_durable(ref, partition, end, durable_cb, d);
+    return d;
+}
+
+/* After the call that registered durable_cb for d returned r. */
+static void wait_registered(rconn *rc, durable_wait *d, int r)
+{
     int zero = 0;
     if (r == 0 && !__atomic_compare_exchange_n(&d->state, &zero, 1, false, __ATOMIC_ACQ_REL,
                                                __ATOMIC_ACQUIRE)) {
@@ -242,6 +248,22 @@ void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, i
             free(d);
         }
     }
+}
+
+void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end)
+{
+    durable_wait *d = wait_new(rc);
+    if (d)
+        wait_registered(rc, d, broker_when_durable(ref, partition, end, durable_cb, d));
+}
+
+void resp_wait_saved(rconn *rc, uint64_t seq)
+{
+    if (seq == 0)
+        return;
+    durable_wait *d = wait_new(rc);
+    if (d)
+        wait_registered(rc, d, xgroups_when_saved(rc->s->e, seq, durable_cb, d));
 }
 
 static void unblock(rconn *rc)

@@ -1,0 +1,945 @@
+/*
+ * cmd_xgroup.c: Redis consumer groups (docs/redis.md#consumer-groups): XGROUP, XACK, XPENDING,
+ * XCLAIM, XAUTOCLAIM and XINFO, with Redis 7.0's replies and error texts, on the broker's
+ * consumer groups (broker/xgroup.c). XREADGROUP shares XREAD's code in cmd_stream.c.
+ *
+ * Commands that change a group (all here but XPENDING and XINFO) answer once the change is
+ * saved: the connection's replies are held until then (inside EXEC, the command waits).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/xgroup.h"
+#include "proto/resp/resp_int.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Helpers
+ */
+static xstream xs_of(const sref *s)
+{
+    return (xstream){broker_topic_id(s->ref), s->pi, s->p};
+}
+
+/* Inside EXEC, waits for the save: false after answering its failure. Elsewhere the reply is
+ * held by after_reply. */
+static bool before_reply(rconn *rc, resp_w *w, uint64_t seq)
+{
+    if (!seq || !rc->in_exec)
+        return true;
+    int r = xgroups_wait(rc->s->e, seq);
+    if (r == 0)
+        return true;
+    resp_reply_engine_error(w, r);
+    return false;
+}
+
+static void after_reply(rconn *rc, uint64_t seq)
+{
+    if (seq && !rc->in_exec)
+        resp_wait_saved(rc, seq);
+}
+
+static void reply_nogroup(resp_w *w, td_slice key, td_slice group)
+{
+    resp_w_errorf(w, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)TD_MIN(key.n, 300),
+                  (const char *)key.p, (int)TD_MIN(group.n, 300), (const char *)group.p);
+}
+
+static void reply_nogroup_for_key(resp_w *w, td_slice key, td_slice group)
+{
+    resp_w_errorf(w, "NOGROUP No such consumer group '%.*s' for key name '%.*s'",
+                  (int)TD_MIN(group.n, 300), (const char *)group.p, (int)TD_MIN(key.n, 300),
+                  (const char *)key.p);
+}
+
+/* A strict ID (no "-", "+" or "("): "ms" or "ms-seq". */
+static bool strict_id(td_slice a, td_sid *id)
+{
+    bool big;
+    if (!resp_id_parse(a, 0, id, &big))
+        return false;
+    if (big)
+        *id = (td_sid){INT64_MAX, UINT64_MAX};
+    return true;
+}
+
+/* Entries read so far by a group whose last delivered ID is last: the entries up to it, which
+ * IDs and offsets being in one order makes exact (Redis estimates it). */
+static int64_t entries_read(td_part *p, td_sid last)
+{
+    int64_t hw = part_high_watermark(p), off = hw;
+    if (resp_id_incr(&last))
+        part_stream_seek(p, last, part_log_start(p), hw, &off);
+    return off;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XGROUP
+ */
+static void xgroup_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    static const char *const lines[] = {
+        "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CREATE <key> <groupname> <id|$> [option]",
+        "    Create a new consumer group. Options are:",
+        "    * MKSTREAM",
+        "      Create the empty stream if it does not exist.",
+        "    * ENTRIESREAD entries_read",
+        "      Set the group's entries_read counter (internal use).",
+        "CREATECONSUMER <key> <groupname> <consumer>",
+        "    Create a new consumer in the specified group.",
+        "DELCONSUMER <key> <groupname> <consumer>",
+        "    Remove the specified consumer.",
+        "DESTROY <key> <groupname>",
+        "    Remove the specified group.",
+        "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+        "    Set the current group ID and entries_read counter.",
+        "HELP",
+        "    Print this help.",
+        NULL};
+    resp_reply_help(w, lines);
+}
+
+/* The stream of an XGROUP subcommand: false after answering Redis's error for a missing key. */
+static bool xgroup_stream(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
+{
+    int o = resp_stream_open(rc, w, key, create, s);
+    if (o == 0)
+        resp_w_error(w, "ERR The XGROUP subcommand requires the key to exist. Note that for "
+                        "CREATE you may want to use the MKSTREAM option to create an empty "
+                        "stream automatically.");
+    return o == 1;
+}
+
+/* CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n] */
+static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv,
+                                   bool create)
+{
+    bool mkstream = false;
+    for (size_t i = 5; i < argc; i++) {
+        long long n;
+        if (create && resp_arg_is(argv[i], "mkstream")) {
+            mkstream = true;
+        } else if (resp_arg_is(argv[i], "entriesread") && i + 1 < argc) {
+            /* Checked as Redis checks it; tidings knows the exact count (entries_read). */
+            if (!resp_arg_ll(w, argv[++i], &n))
+                return;
+            if (n < 0 && n != -1) {
+                resp_w_error(w, "ERR value for ENTRIESREAD must be positive or -1");
+                return;
+            }
+        } else {
+            resp_w_errorf(w,
+                          "ERR unknown subcommand or wrong number of arguments for '%s'. Try "
+                          "XGROUP HELP.",
+                          create ? "CREATE" : "SETID");
+            return;
+        }
+    }
+    sref s;
+    if (!xgroup_stream(rc, w, argv[2], mkstream, &s))
+        return;
+    xstream xs = xs_of(&s);
+    td_sid last;
+    uint64_t seq = 0;
+    int r;
+    if (argv[4].n == 1 && argv[4].p[0] == '$') {
+        part_stream_last(s.p, &last);
+    } else if (!strict_id(argv[4], &last)) {
+        resp_w_error(w, resp_invalid_id);
+        goto out;
+    }
+    r = create ? xgroup_create(rc->s->e, &xs, argv[3], last, &seq)
+               : xgroup_setid(rc->s->e, &xs, argv[3], last, &seq);
+    if (r == TD_EEXIST)
+        resp_w_error(w, "BUSYGROUP Consumer Group name already exists");
+    else if (r == TD_ENOTFOUND)
+        reply_nogroup_for_key(w, argv[2], argv[3]);
+    else if (r)
+        resp_reply_engine_error(w, r);
+    else if (before_reply(rc, w, seq))
+        resp_w_simple(w, "OK");
+    after_reply(rc, seq);
+out:
+    broker_topic_release(s.ref);
+}
+
+static void xgroup_create_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    xgroup_create_or_setid(rc, w, argc, argv, true);
+}
+
+static void xgroup_setid_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    xgroup_create_or_setid(rc, w, argc, argv, false);
+}
+
+static void xgroup_destroy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    sref s;
+    if (!xgroup_stream(rc, w, argv[2], false, &s))
+        return;
+    xstream xs = xs_of(&s);
+    bool destroyed;
+    uint64_t seq;
+    int r = xgroup_destroy(rc->s->e, &xs, argv[3], &destroyed, &seq);
+    if (r)
+        resp_reply_engine_error(w, r);
+    else if (before_reply(rc, w, seq))
+        resp_w_int(w, destroyed);
+    after_reply(rc, seq);
+    broker_topic_release(s.ref);
+}
+
+static void xgroup_consumer_cmd(rconn *rc, resp_w *w, const td_slice *argv, bool create)
+{
+    sref s;
+    if (!xgroup_stream(rc, w, argv[2], false, &s))
+        return;
+    xstream xs = xs_of(&s);
+    uint64_t seq = 0;
+    bool created = false;
+    int64_t pending = 0;
+    int r = create ? xgroup_consumer_create(rc->s->e, &xs, argv[3], argv[4], td_wall_ms(), &created,
+                                            &seq)
+                   : xgroup_consumer_delete(rc->s->e, &xs, argv[3], argv[4], &pending, &seq);
+    if (r == TD_ENOTFOUND)
+        reply_nogroup_for_key(w, argv[2], argv[3]);
+    else if (r)
+        resp_reply_engine_error(w, r);
+    else if (before_reply(rc, w, seq))
+        resp_w_int(w, create ? created : pending);
+    after_reply(rc, seq);
+    broker_topic_release(s.ref);
+}
+
+static void xgroup_createconsumer_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    xgroup_consumer_cmd(rc, w, argv, true);
+}
+
+static void xgroup_delconsumer_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    xgroup_consumer_cmd(rc, w, argv, false);
+}
+
+#define XG_ACL "@write @stream @slow"
+const rcmd resp_xgroup_subs[] = {
+    {"create", -5, RF_WRITE, xgroup_create_cmd, "stream", "Creates a consumer group.", "5.0.0", 2,
+     2, 1, NULL, XG_ACL},
+    {"createconsumer", 5, RF_WRITE, xgroup_createconsumer_cmd, "stream",
+     "Creates a consumer in a consumer group.", "6.2.0", 2, 2, 1, NULL, XG_ACL},
+    {"delconsumer", 5, RF_WRITE, xgroup_delconsumer_cmd, "stream",
+     "Deletes a consumer from a consumer group.", "5.0.0", 2, 2, 1, NULL, XG_ACL},
+    {"destroy", 4, RF_WRITE, xgroup_destroy_cmd, "stream", "Destroys a consumer group.", "5.0.0", 2,
+     2, 1, NULL, XG_ACL},
+    {"help", 2, RF_LOADING | RF_STALE, xgroup_help, "stream",
+     "Returns helpful text about the different subcommands.", "5.0.0", 0, 0, 0, NULL,
+     "@stream @slow"},
+    {"setid", -5, RF_WRITE, xgroup_setid_cmd, "stream",
+     "Sets the last-delivered ID of a consumer group.", "5.0.0", 2, 2, 1, NULL, XG_ACL},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * XACK
+ */
+void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    sref s;
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_w_int(w, 0);
+    if (o != 1)
+        return;
+    xstream xs = xs_of(&s);
+    size_t n = argc - 3, acked = 0;
+    uint64_t seq = 0;
+    xgroup_info gi;
+    td_sid *ids = NULL;
+    bool ok = true;
+    if (xgroup_consumers(rc->s->e, &xs, argv[2], &gi, NULL, NULL) == TD_ENOTFOUND) {
+        resp_w_int(w, 0); /* no group: nothing to acknowledge, as Redis (before the IDs) */
+        goto out;
+    }
+    if (!(ids = malloc(n * sizeof(*ids)))) {
+        resp_w_error(w, "ERR out of memory");
+        goto out;
+    }
+    /* All IDs first: the command acknowledges all or nothing. */
+    for (size_t i = 0; i < n && ok; i++)
+        ok = strict_id(argv[3 + i], &ids[i]);
+    int r = ok ? xgroup_ack(rc->s->e, &xs, argv[2], ids, n, &acked, &seq) : 0;
+    if (!ok)
+        resp_w_error(w, resp_invalid_id);
+    else if (r && r != TD_ENOTFOUND)
+        resp_reply_engine_error(w, r);
+    else if (before_reply(rc, w, seq))
+        resp_w_int(w, (int64_t)acked);
+    after_reply(rc, seq);
+out:
+    free(ids);
+    broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XPENDING
+ */
+typedef struct pend_out {
+    resp_w w;
+    size_t n;
+    int64_t now;
+} pend_out;
+
+static void pend_one(void *arg, const xpending_info *p)
+{
+    pend_out *o = arg;
+    resp_w_array(&o->w, 4);
+    resp_w_id(&o->w, p->id);
+    resp_w_bulk(&o->w, p->consumer.p, p->consumer.n);
+    resp_w_int(&o->w, TD_MAX(0, o->now - p->delivery_ms));
+    resp_w_int(&o->w, p->deliveries);
+    o->n++;
+}
+
+static void pend_consumer(void *arg, const xconsumer_info *c)
+{
+    pend_out *o = arg;
+    if (!c->pending)
+        return;
+    resp_w_array(&o->w, 2);
+    resp_w_bulk(&o->w, c->name.p, c->name.n);
+    resp_w_bulk_int(&o->w, (int64_t)c->pending);
+    o->n++;
+}
+
+void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    long long min_idle = 0, count = 0;
+    td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
+    td_slice consumer = {NULL, 0};
+    if (argc != 3 && (argc < 6 || argc > 9)) {
+        resp_reply_syntax(w);
+        return;
+    }
+    if (argc >= 6) {
+        size_t at = 3;
+        if (resp_arg_is(argv[3], "idle")) {
+            if (!resp_arg_ll(w, argv[4], &min_idle))
+                return;
+            if (argc < 8) {
+                resp_reply_syntax(w);
+                return;
+            }
+            at += 2;
+        }
+        if (!resp_arg_ll(w, argv[at + 2], &count))
+            return;
+        if (count < 0)
+            count = 0;
+        if (!resp_bound_parse(argv[at], true, &lo)) {
+            resp_w_error(w, argv[at].n && argv[at].p[0] == '(' ? "ERR invalid start ID for the "
+                                                                 "interval"
+                                                               : resp_invalid_id);
+            return;
+        }
+        if (!resp_bound_parse(argv[at + 1], false, &hi)) {
+            resp_w_error(w, argv[at + 1].n && argv[at + 1].p[0] == '('
+                                ? "ERR invalid end ID for the interval"
+                                : resp_invalid_id);
+            return;
+        }
+        if (at + 3 < argc)
+            consumer = argv[at + 3];
+    }
+    sref s;
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        reply_nogroup(w, argv[1], argv[2]);
+    if (o != 1)
+        return;
+    xstream xs = xs_of(&s);
+    td_buf b;
+    td_buf_init(&b);
+    pend_out po = {{&b, rc->proto, false}, 0, td_wall_ms()};
+    xgroup_info gi;
+    int r;
+    if (argc == 3) {
+        r = xgroup_consumers(rc->s->e, &xs, argv[2], &gi, pend_consumer, &po);
+        if (r == 0 && gi.pending == 0) {
+            resp_w_array(w, 4);
+            resp_w_int(w, 0);
+            resp_w_null(w);
+            resp_w_null(w);
+            resp_w_null_array(w);
+        } else if (r == 0) {
+            resp_w_array(w, 4);
+            resp_w_int(w, (int64_t)gi.pending);
+            resp_w_id(w, gi.pel_min);
+            resp_w_id(w, gi.pel_max);
+            resp_w_array(w, po.n);
+            td_buf_append(w->b, b.p, b.len);
+        }
+    } else {
+        r = count == 0 ? xgroup_consumers(rc->s->e, &xs, argv[2], &gi, NULL, NULL)
+                       : xgroup_pending(rc->s->e, &xs, argv[2], lo, hi, consumer, min_idle,
+                                        (size_t)count, po.now, pend_one, &po);
+        if (r == 0) {
+            resp_w_array(w, po.n);
+            td_buf_append(w->b, b.p, b.len);
+        }
+    }
+    if (r == TD_ENOTFOUND)
+        reply_nogroup(w, argv[1], argv[2]);
+    else if (r)
+        resp_reply_engine_error(w, r);
+    if (po.w.oom)
+        w->oom = true;
+    td_buf_free(&b);
+    broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XCLAIM, XAUTOCLAIM
+ */
+/* Writes claimed entries (or their IDs with justid) as an array. */
+static int write_claimed(rconn *rc, resp_w *w, const sref *s, const td_sid *ids, size_t n,
+                         bool justid)
+{
+    resp_w_array(w, n);
+    if (justid) {
+        for (size_t i = 0; i < n; i++)
+            resp_w_id(w, ids[i]);
+        return 0;
+    }
+    return resp_read_ids(rc, s, ids, n, w->b);
+}
+
+void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    long long min_idle;
+    xclaim_opts o = {.delivery_ms = -1, .retry_count = -1};
+    int64_t now = td_wall_ms();
+    if (!resp_parse_ll(argv[4].p, argv[4].n, &min_idle)) {
+        resp_w_error(w, "ERR Invalid min-idle-time argument for XCLAIM");
+        return;
+    }
+    o.min_idle_ms = min_idle < 0 ? 0 : min_idle;
+    size_t j = 5, nids;
+    td_sid tmp;
+    while (j < argc && strict_id(argv[j], &tmp))
+        j++;
+    nids = j - 5;
+    for (; j < argc; j++) {
+        bool more = j + 1 < argc;
+        long long v;
+        if (resp_arg_is(argv[j], "force")) {
+            o.force = true;
+        } else if (resp_arg_is(argv[j], "justid")) {
+            o.justid = true;
+        } else if (resp_arg_is(argv[j], "idle") && more) {
+            j++;
+            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
+                resp_w_error(w, "ERR Invalid IDLE option argument for XCLAIM");
+                return;
+            }
+            o.delivery_ms = now - v;
+        } else if (resp_arg_is(argv[j], "time") && more) {
+            j++;
+            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
+                resp_w_error(w, "ERR Invalid TIME option argument for XCLAIM");
+                return;
+            }
+            o.delivery_ms = v;
+        } else if (resp_arg_is(argv[j], "retrycount") && more) {
+            j++;
+            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
+                resp_w_error(w, "ERR Invalid RETRYCOUNT option argument for XCLAIM");
+                return;
+            }
+            o.retry_count = v;
+        } else if (resp_arg_is(argv[j], "lastid") && more) {
+            if (!strict_id(argv[++j], &o.last_id)) {
+                resp_w_error(w, resp_invalid_id);
+                return;
+            }
+            o.has_last_id = true;
+        } else {
+            resp_w_errorf(w, "ERR Unrecognized XCLAIM option '%.*s'", (int)TD_MIN(argv[j].n, 128),
+                          (const char *)argv[j].p);
+            return;
+        }
+    }
+    if (o.delivery_ms != -1 && (o.delivery_ms < 0 || o.delivery_ms > now))
+        o.delivery_ms = now;
+    sref s;
+    int op = resp_stream_open(rc, w, argv[1], false, &s);
+    if (op == 0)
+        reply_nogroup(w, argv[1], argv[2]);
+    if (op != 1)
+        return;
+    td_sid *ids = malloc((nids ? nids : 1) * sizeof(*ids)), *claimed = NULL;
+    size_t nclaimed = 0;
+    uint64_t seq = 0;
+    xstream xs = xs_of(&s);
+    int r = ids ? 0 : -ENOMEM;
+    for (size_t i = 0; i < nids && r == 0; i++)
+        strict_id(argv[5 + i], &ids[i]);
+    if (r == 0)
+        r = xgroup_claim(rc->s->e, &xs, argv[2], argv[3], ids, nids, &o, now, &claimed, &nclaimed,
+                         &seq);
+    if (r == TD_ENOTFOUND)
+        reply_nogroup(w, argv[1], argv[2]);
+    else if (r)
+        resp_reply_engine_error(w, r);
+    else if (before_reply(rc, w, seq) &&
+             (r = write_claimed(rc, w, &s, claimed, nclaimed, o.justid)) != 0)
+        w->oom = true;
+    after_reply(rc, seq);
+    free(ids);
+    free(claimed);
+    broker_topic_release(s.ref);
+}
+
+void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    long long min_idle, count = 100;
+    xclaim_opts o = {.delivery_ms = -1, .retry_count = -1};
+    int64_t now = td_wall_ms();
+    if (!resp_parse_ll(argv[4].p, argv[4].n, &min_idle)) {
+        resp_w_error(w, "ERR Invalid min-idle-time argument for XAUTOCLAIM");
+        return;
+    }
+    o.min_idle_ms = min_idle < 0 ? 0 : min_idle;
+    td_sid start;
+    if (!resp_bound_parse(argv[5], true, &start)) {
+        resp_w_error(w, argv[5].n && argv[5].p[0] == '(' ? "ERR invalid start ID for the interval"
+                                                         : resp_invalid_id);
+        return;
+    }
+    for (size_t j = 6; j < argc; j++) {
+        if (resp_arg_is(argv[j], "count") && j + 1 < argc) {
+            long long v;
+            j++;
+            if (!resp_parse_ll(argv[j].p, argv[j].n, &v) || v < 1 ||
+                v > (long long)(INT64_MAX / 16)) {
+                resp_w_error(w, "ERR COUNT must be > 0");
+                return;
+            }
+            count = v;
+        } else if (resp_arg_is(argv[j], "justid")) {
+            o.justid = true;
+        } else {
+            resp_reply_syntax(w);
+            return;
+        }
+    }
+    sref s;
+    int op = resp_stream_open(rc, w, argv[1], false, &s);
+    if (op == 0)
+        reply_nogroup(w, argv[1], argv[2]);
+    if (op != 1)
+        return;
+    xstream xs = xs_of(&s);
+    td_sid *claimed, *deleted, next;
+    size_t nclaimed, ndeleted;
+    uint64_t seq = 0;
+    int r = xgroup_autoclaim(rc->s->e, &xs, argv[2], argv[3], start, (size_t)count, &o, now,
+                             &claimed, &nclaimed, &deleted, &ndeleted, &next, &seq);
+    if (r == TD_ENOTFOUND) {
+        reply_nogroup(w, argv[1], argv[2]);
+    } else if (r) {
+        resp_reply_engine_error(w, r);
+    } else if (before_reply(rc, w, seq)) {
+        resp_w_array(w, 3);
+        resp_w_id(w, next);
+        if (write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
+            w->oom = true;
+        resp_w_array(w, ndeleted);
+        for (size_t i = 0; i < ndeleted; i++)
+            resp_w_id(w, deleted[i]);
+    }
+    after_reply(rc, seq);
+    free(claimed);
+    free(deleted);
+    broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XINFO
+ */
+static void xinfo_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    static const char *const lines[] = {
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
+        "HELP",
+        "    Print this help.",
+        NULL};
+    resp_reply_help(w, lines);
+}
+
+/* The stream of an XINFO subcommand: false after answering "no such key". */
+static bool xinfo_stream(rconn *rc, resp_w *w, td_slice key, sref *s)
+{
+    int o = resp_stream_open(rc, w, key, false, s);
+    if (o == 0)
+        resp_w_error(w, "ERR no such key");
+    return o == 1;
+}
+
+typedef struct info_out {
+    resp_w w;
+    size_t n;
+    int64_t now;
+    td_part *p;
+    /* XINFO STREAM FULL */
+    rconn *rc;
+    const xstream *xs;
+    size_t count;
+} info_out;
+
+static void group_map(info_out *o, const xgroup_info *g)
+{
+    int64_t read = entries_read(o->p, g->last_id);
+    resp_w_map(&o->w, 6);
+    resp_w_str(&o->w, "name");
+    resp_w_bulk(&o->w, g->name.p, g->name.n);
+    resp_w_str(&o->w, "consumers");
+    resp_w_int(&o->w, (int64_t)g->consumers);
+    resp_w_str(&o->w, "pending");
+    resp_w_int(&o->w, (int64_t)g->pending);
+    resp_w_str(&o->w, "last-delivered-id");
+    resp_w_id(&o->w, g->last_id);
+    resp_w_str(&o->w, "entries-read");
+    resp_w_int(&o->w, read);
+    resp_w_str(&o->w, "lag");
+    resp_w_int(&o->w, TD_MAX(0, part_high_watermark(o->p) - read));
+}
+
+static void group_one(void *arg, const xgroup_info *g)
+{
+    info_out *o = arg;
+    group_map(o, g);
+    o->n++;
+}
+
+static void xinfo_groups(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    sref s;
+    if (!xinfo_stream(rc, w, argv[2], &s))
+        return;
+    xstream xs = xs_of(&s);
+    td_buf b;
+    td_buf_init(&b);
+    info_out o = {.w = {&b, rc->proto, false}, .p = s.p};
+    xgroup_list(rc->s->e, &xs, group_one, &o);
+    resp_w_array(w, o.n);
+    td_buf_append(w->b, b.p, b.len);
+    w->oom |= o.w.oom;
+    td_buf_free(&b);
+    broker_topic_release(s.ref);
+}
+
+static void consumer_one(void *arg, const xconsumer_info *c)
+{
+    info_out *o = arg;
+    resp_w_map(&o->w, 3);
+    resp_w_str(&o->w, "name");
+    resp_w_bulk(&o->w, c->name.p, c->name.n);
+    resp_w_str(&o->w, "pending");
+    resp_w_int(&o->w, (int64_t)c->pending);
+    resp_w_str(&o->w, "idle");
+    resp_w_int(&o->w, TD_MAX(0, o->now - c->seen_ms));
+    o->n++;
+}
+
+static void xinfo_consumers(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    sref s;
+    if (!xinfo_stream(rc, w, argv[2], &s))
+        return;
+    xstream xs = xs_of(&s);
+    td_buf b;
+    td_buf_init(&b);
+    info_out o = {.w = {&b, rc->proto, false}, .now = td_wall_ms(), .p = s.p};
+    xgroup_info gi;
+    if (xgroup_consumers(rc->s->e, &xs, argv[3], &gi, consumer_one, &o) == TD_ENOTFOUND) {
+        reply_nogroup_for_key(w, argv[2], argv[3]);
+    } else {
+        resp_w_array(w, o.n);
+        td_buf_append(w->b, b.p, b.len);
+        w->oom |= o.w.oom;
+    }
+    td_buf_free(&b);
+    broker_topic_release(s.ref);
+}
+
+/* The stream's first or last entry, or nil. */
+static void edge_entry(rconn *rc, resp_w *w, const sref *s, bool last)
+{
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
+    if (hw <= ls) {
+        resp_w_null(w);
+        return;
+    }
+    td_buf b;
+    td_buf_init(&b);
+    size_t n = 0;
+    int64_t next;
+    const td_sid all = {INT64_MAX, UINT64_MAX};
+    if (resp_read_entries(rc, s, last ? hw - 1 : ls, all, 1, &b, &n, &next, NULL) == 0 && n == 1)
+        td_buf_append(w->b, b.p, b.len);
+    else
+        resp_w_null(w);
+    td_buf_free(&b);
+}
+
+/* XINFO STREAM FULL: a group's pending entries, then its consumers with theirs. */
+typedef struct full_cons {
+    info_out *o;
+    td_buf *b;
+} full_cons;
+
+static void full_pending_one(void *arg, const xpending_info *p)
+{
+    info_out *o = arg;
+    resp_w_array(&o->w, 4);
+    resp_w_id(&o->w, p->id);
+    resp_w_bulk(&o->w, p->consumer.p, p->consumer.n);
+    resp_w_int(&o->w, p->delivery_ms);
+    resp_w_int(&o->w, p->deliveries);
+    o->n++;
+}
+
+static void full_cons_pending_one(void *arg, const xpending_info *p)
+{
+    info_out *o = arg;
+    resp_w_array(&o->w, 3);
+    resp_w_id(&o->w, p->id);
+    resp_w_int(&o->w, p->delivery_ms);
+    resp_w_int(&o->w, p->deliveries);
+    o->n++;
+}
+
+/* Collects consumer names (the visitor may not call back into the groups). */
+typedef struct name_list {
+    td_buf names; /* each: size_t length, then the bytes */
+    td_buf seen;  /* int64_t per name */
+    td_buf pel;   /* size_t per name: its pending entries */
+    size_t n;
+} name_list;
+
+static void collect_consumer(void *arg, const xconsumer_info *c)
+{
+    name_list *l = arg;
+    td_buf_append(&l->names, &c->name.n, sizeof(c->name.n));
+    td_buf_append(&l->names, c->name.p, c->name.n);
+    td_buf_append(&l->seen, &c->seen_ms, sizeof(c->seen_ms));
+    td_buf_append(&l->pel, &c->pending, sizeof(c->pending));
+    l->n++;
+}
+
+static void full_group(info_out *o, const xgroup_info *g)
+{
+    td_engine *e = o->rc->s->e;
+    const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
+    int64_t read = entries_read(o->p, g->last_id);
+    resp_w_map(&o->w, 7);
+    resp_w_str(&o->w, "name");
+    resp_w_bulk(&o->w, g->name.p, g->name.n);
+    resp_w_str(&o->w, "last-delivered-id");
+    resp_w_id(&o->w, g->last_id);
+    resp_w_str(&o->w, "entries-read");
+    resp_w_int(&o->w, read);
+    resp_w_str(&o->w, "lag");
+    resp_w_int(&o->w, TD_MAX(0, part_high_watermark(o->p) - read));
+    resp_w_str(&o->w, "pel-count");
+    resp_w_int(&o->w, (int64_t)g->pending);
+    resp_w_str(&o->w, "pending");
+    td_buf sub;
+    td_buf_init(&sub);
+    info_out so = {.w = {&sub, o->w.proto, false}};
+    xgroup_pending(e, o->xs, g->name, lo, hi, td_slice_make(NULL, 0), 0, o->count, 0,
+                   full_pending_one, &so);
+    resp_w_array(&o->w, so.n);
+    td_buf_append(o->w.b, sub.p, sub.len);
+    resp_w_str(&o->w, "consumers");
+    name_list l = {.n = 0};
+    td_buf_init(&l.names);
+    td_buf_init(&l.seen);
+    td_buf_init(&l.pel);
+    xgroup_info gi;
+    xgroup_consumers(e, o->xs, g->name, &gi, collect_consumer, &l);
+    resp_w_array(&o->w, l.n);
+    size_t at = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        size_t len;
+        memcpy(&len, l.names.p + at, sizeof(len));
+        td_slice name = td_slice_make(l.names.p + at + sizeof(len), len);
+        at += sizeof(len) + len;
+        int64_t seen;
+        size_t pel;
+        memcpy(&seen, l.seen.p + i * sizeof(seen), sizeof(seen));
+        memcpy(&pel, l.pel.p + i * sizeof(pel), sizeof(pel));
+        sub.len = 0;
+        so.n = 0;
+        xgroup_pending(e, o->xs, g->name, lo, hi, name, 0, o->count, 0, full_cons_pending_one, &so);
+        resp_w_map(&o->w, 4);
+        resp_w_str(&o->w, "name");
+        resp_w_bulk(&o->w, name.p, name.n);
+        resp_w_str(&o->w, "seen-time");
+        resp_w_int(&o->w, seen);
+        resp_w_str(&o->w, "pel-count");
+        resp_w_int(&o->w, (int64_t)pel);
+        resp_w_str(&o->w, "pending");
+        resp_w_array(&o->w, so.n);
+        td_buf_append(o->w.b, sub.p, sub.len);
+    }
+    o->w.oom |= so.w.oom;
+    td_buf_free(&sub);
+    td_buf_free(&l.names);
+    td_buf_free(&l.seen);
+    td_buf_free(&l.pel);
+}
+
+/* Group names and infos, collected so that full_group may call into the groups again. */
+typedef struct group_list {
+    xgroup_info *v;
+    td_buf names;
+    size_t n, cap;
+    bool oom;
+} group_list;
+
+static void collect_group(void *arg, const xgroup_info *g)
+{
+    group_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        xgroup_info *v = realloc(l->v, cap * sizeof(*v));
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n] = *g;
+    l->v[l->n].name.p = (const uint8_t *)(uintptr_t)l->names.len; /* an offset until the end */
+    if (td_buf_append(&l->names, g->name.p, g->name.n) != 0)
+        l->oom = true;
+    l->n++;
+}
+
+static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    bool full = false;
+    long long count = 10;
+    if (argc > 3) {
+        if (!resp_arg_is(argv[3], "full") || (argc != 4 && argc != 6) ||
+            (argc == 6 && !resp_arg_is(argv[4], "count"))) {
+            resp_reply_syntax(w);
+            return;
+        }
+        full = true;
+        if (argc == 6 && !resp_arg_ll(w, argv[5], &count))
+            return;
+        if (count < 0)
+            count = 0;
+    }
+    sref s;
+    if (!xinfo_stream(rc, w, argv[2], &s))
+        return;
+    xstream xs = xs_of(&s);
+    td_sid last, first = {0, 0};
+    part_stream_last(s.p, &last);
+    int64_t ls = part_log_start(s.p), hw = part_high_watermark(s.p);
+    if (hw > ls)
+        part_stream_id(s.p, ls, &first, NULL);
+    td_part_stats st;
+    part_stats(s.p, &st);
+    group_list gl = {.n = 0};
+    td_buf_init(&gl.names);
+    xgroup_list(rc->s->e, &xs, collect_group, &gl);
+    for (size_t i = 0; i < gl.n; i++)
+        gl.v[i].name.p = gl.names.p + (uintptr_t)gl.v[i].name.p;
+    resp_w_map(w, full ? 9 : 10);
+    resp_w_str(w, "length");
+    resp_w_int(w, hw - ls);
+    /* No radix tree here: the log's segments stand in for its keys and nodes. */
+    resp_w_str(w, "radix-tree-keys");
+    resp_w_int(w, st.segments);
+    resp_w_str(w, "radix-tree-nodes");
+    resp_w_int(w, st.segments);
+    resp_w_str(w, "last-generated-id");
+    resp_w_id(w, last);
+    resp_w_str(w, "max-deleted-entry-id");
+    resp_w_id(w, (td_sid){0, 0});
+    resp_w_str(w, "entries-added");
+    resp_w_int(w, hw);
+    resp_w_str(w, "recorded-first-entry-id");
+    resp_w_id(w, first);
+    if (!full) {
+        resp_w_str(w, "groups");
+        resp_w_int(w, (int64_t)gl.n);
+        resp_w_str(w, "first-entry");
+        edge_entry(rc, w, &s, false);
+        resp_w_str(w, "last-entry");
+        edge_entry(rc, w, &s, true);
+    } else {
+        resp_w_str(w, "entries");
+        td_buf b;
+        td_buf_init(&b);
+        size_t n = 0;
+        int64_t next;
+        const td_sid all = {INT64_MAX, UINT64_MAX};
+        int r = resp_read_entries(rc, &s, ls, all, (size_t)count, &b, &n, &next, NULL);
+        resp_w_array(w, r == 0 ? n : 0);
+        if (r == 0)
+            td_buf_append(w->b, b.p, b.len);
+        td_buf_free(&b);
+        resp_w_str(w, "groups");
+        resp_w_array(w, gl.n);
+        info_out o = {.w = *w, .p = s.p, .rc = rc, .xs = &xs, .count = (size_t)count};
+        for (size_t i = 0; i < gl.n; i++)
+            full_group(&o, &gl.v[i]);
+        w->oom |= o.w.oom;
+    }
+    w->oom |= gl.oom;
+    free(gl.v);
+    td_buf_free(&gl.names);
+    broker_topic_release(s.ref);
+}
+
+const rcmd resp_xinfo_subs[] = {
+    {"consumers", 4, RF_READONLY, xinfo_consumers, "stream",
+     "Returns a list of the consumers in a consumer group.", "5.0.0", 2, 2, 1, NULL,
+     "@read @stream @slow"},
+    {"groups", 3, RF_READONLY, xinfo_groups, "stream",
+     "Returns a list of the consumer groups of a stream.", "5.0.0", 2, 2, 1, NULL,
+     "@read @stream @slow"},
+    {"help", 2, RF_LOADING | RF_STALE, xinfo_help, "stream",
+     "Returns helpful text about the different subcommands.", "5.0.0", 0, 0, 0, NULL,
+     "@stream @slow"},
+    {"stream", -3, RF_READONLY, xinfo_stream_cmd, "stream", "Returns information about a stream.",
+     "5.0.0", 2, 2, 1, NULL, "@read @stream @slow"},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
+};
