@@ -55,6 +55,9 @@ typedef struct xstr {
     int32_t partition;
     xgrp **g; /* sorted by name */
     size_t n, cap;
+    int64_t *del; /* offsets XDEL removed, sorted (those below the log start are pruned) */
+    size_t ndel, delcap;
+    td_sid max_del; /* the largest ID XDEL removed, 0-0 */
 } xstr;
 
 typedef struct xwaiter {
@@ -81,6 +84,7 @@ struct td_xgroups {
     int save_rc;
     xwaiter *w;
     size_t nw, wcap;
+    size_t ndel; /* atomic: offsets removed by XDEL, every stream (a fast path when none) */
     pthread_t thr;
     bool running, stopping, stopped;
 };
@@ -374,6 +378,17 @@ oom:
     return false;
 }
 
+/* A row of xdeleted: PUT of (id, offset), or PRUNE below offset. */
+static bool jrow_del(td_xgroups *x, int op, const xstr *st, td_sid id, int64_t offset)
+{
+    static const xgrp none; /* XDEL rows name no group */
+    if (!jrow(x, op, st, &none, NULL, NULL))
+        return false;
+    x->rows[x->nrows - 1].id = id;
+    x->rows[x->nrows - 1].ms = offset;
+    return true;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The writer
  */
@@ -421,6 +436,10 @@ static void journal_snapshot(td_xgroups *x)
                 if (g->pel[j].c)
                     ok = jrow(x, CATALOG_XPEND_PUT, st, g, g->pel[j].c, &g->pel[j]);
         }
+        if (ok && (st->max_del.ms || st->max_del.seq))
+            ok = jrow_del(x, CATALOG_XDEL_PUT, st, st->max_del, -1);
+        for (size_t k = 0; k < st->ndel && ok; k++)
+            ok = jrow_del(x, CATALOG_XDEL_PUT, st, (td_sid){0, 0}, st->del[k]);
     }
 }
 
@@ -587,6 +606,26 @@ static int load_row(void *arg, const catalog_xrow *r)
         st->n++;
         return 0;
     }
+    if (r->op == CATALOG_XDEL_PUT) {
+        xstr *st = stream_get(x, r->topic_id, r->partition);
+        if (!st)
+            return -ENOMEM;
+        if (r->ms < 0) {
+            st->max_del = r->id;
+            return 0;
+        }
+        if (st->ndel == st->delcap) {
+            size_t cap = st->delcap ? st->delcap * 2 : 16;
+            int64_t *v = realloc(st->del, cap * sizeof(*v));
+            if (!v)
+                return -ENOMEM;
+            st->del = v;
+            st->delcap = cap;
+        }
+        st->del[st->ndel++] = r->ms; /* in offset order */
+        x->ndel++;
+        return 0;
+    }
     xgrp *g = group_find(x, &s, r->group, NULL);
     if (!g)
         return 0; /* rows of a group that is gone */
@@ -610,6 +649,7 @@ static void state_free(td_xgroups *x)
         for (size_t k = 0; k < x->s[i].n; k++)
             group_free(x->s[i].g[k]);
         free(x->s[i].g);
+        free(x->s[i].del);
     }
     free(x->s);
     x->s = NULL;
@@ -685,6 +725,8 @@ void xgroups_forget_topic(td_engine *e, int64_t topic_id)
         for (size_t k = 0; k < x->s[i].n; k++)
             group_free(x->s[i].g[k]);
         free(x->s[i].g);
+        free(x->s[i].del);
+        __atomic_sub_fetch(&x->ndel, x->s[i].ndel, __ATOMIC_RELAXED);
         x->s[i] = x->s[--x->ns];
     }
     x->jgroup_src = x->jcons_src = NULL;
@@ -696,13 +738,44 @@ void xgroups_forget_topic(td_engine *e, int64_t topic_id)
 /* ---------------------------------------------------------------------------------------------
  * Groups and consumers
  */
-bool xstream_has(td_part *p, td_sid id)
+static size_t del_lower(const xstr *st, int64_t off)
+{
+    size_t lo = 0, hi = st->ndel;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (st->del[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool del_has(const xstr *st, int64_t off)
+{
+    if (!st || !st->ndel)
+        return false;
+    size_t i = del_lower(st, off);
+    return i < st->ndel && st->del[i] == off;
+}
+
+/* The offset of the entry of that ID, or -1 if the stream does not have it. */
+static int64_t entry_offset(td_part *p, td_sid id)
 {
     int64_t hw = part_high_watermark(p), off;
     if (part_stream_seek(p, id, part_log_start(p), hw, &off) != 0 || off >= hw)
-        return false;
+        return -1;
     td_sid got;
-    return part_stream_id(p, off, &got, NULL) == 0 && td_sid_cmp(got, id) == 0;
+    if (part_stream_id(p, off, &got, NULL) != 0 || td_sid_cmp(got, id) != 0)
+        return -1;
+    return off;
+}
+
+/* Whether the stream has the entry (in the log, not removed by XDEL). */
+static bool entry_live(const xstr *st, td_part *p, td_sid id)
+{
+    int64_t off = entry_offset(p, id);
+    return off >= 0 && !del_has(st, off);
 }
 
 static void set_seq(td_xgroups *x, uint64_t before, uint64_t *seq)
@@ -890,26 +963,28 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         start = hw;
     if (start < hw && (rc = part_stream_seek(s->p, after, start, hw, &start)) != 0)
         goto out;
-    int64_t end = count && (int64_t)count < hw - start ? start + (int64_t)count : hw;
-    if (start >= end)
-        goto out;
+    int64_t end = start;
+    size_t given = 0, d = st->ndel ? del_lower(st, start) : 0;
     td_sid id = {0, 0};
     int64_t run_end = -1, run_off = 0;
-    for (int64_t off = start; off < end; off++) {
+    for (int64_t off = start; off < hw && (count == 0 || given < count); off++) {
         if (off > run_end) {
-            if ((rc = part_stream_id(s->p, off, &id, &run_end)) != 0) {
-                end = off;
+            if ((rc = part_stream_id(s->p, off, &id, &run_end)) != 0)
                 break;
-            }
             run_off = off;
         }
+        end = off + 1;
+        while (d < st->ndel && st->del[d] < off)
+            d++;
+        if (d < st->ndel && st->del[d] == off)
+            continue; /* removed by XDEL */
         td_sid eid = {id.ms, id.seq + (uint64_t)(off - run_off)};
         g->last = eid;
+        given++;
         if (noack)
             continue;
         xpe *pe = pel_add(g, eid, c, now_ms);
         if (!pe) {
-            end = off + 1;
             rc = -ENOMEM;
             break;
         }
@@ -1051,7 +1126,7 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
         delivery_ms = now_ms;
     for (size_t i = 0; i < n && rc == 0; i++) {
         xpe *pe = pel_get(g, ids[i]);
-        if (pe && !xstream_has(s->p, ids[i])) {
+        if (pe && !entry_live(st, s->p, ids[i])) {
             /* Gone from the stream (trimmed): it leaves the PEL. */
             jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
             pel_remove(g, pe);
@@ -1059,7 +1134,7 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
         }
         if (pe && o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
             continue;
-        if (!pe && !(o->force && xstream_has(s->p, ids[i])))
+        if (!pe && !(o->force && entry_live(st, s->p, ids[i])))
             continue;
         if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
             rc = -ENOMEM;
@@ -1108,7 +1183,7 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
         if (!pe->c)
             continue;
         attempts--;
-        if (!xstream_has(s->p, pe->id)) {
+        if (!entry_live(st, s->p, pe->id)) {
             jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
             rc = push_id(deleted, ndeleted, &dcap, pe->id);
             pel_remove(g, pe);
@@ -1132,6 +1207,93 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
     pel_compact(g);
 out:
     set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XDEL
+ */
+int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, size_t *deleted,
+                   uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    *deleted = 0;
+    xstr *st = stream_get(x, s->topic_id, s->partition);
+    if (!st) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* Forget what retention or XTRIM took. */
+    int64_t ls = part_log_start(s->p);
+    size_t below = del_lower(st, ls);
+    if (below) {
+        memmove(st->del, st->del + below, (st->ndel - below) * sizeof(*st->del));
+        st->ndel -= below;
+        __atomic_sub_fetch(&x->ndel, below, __ATOMIC_RELAXED);
+        jrow_del(x, CATALOG_XDEL_PRUNE, st, (td_sid){0, 0}, ls);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t off = entry_offset(s->p, ids[i]);
+        if (off < 0 || del_has(st, off))
+            continue;
+        if (st->ndel == st->delcap) {
+            size_t cap = st->delcap ? st->delcap * 2 : 16;
+            int64_t *v = realloc(st->del, cap * sizeof(*v));
+            if (!v) {
+                rc = -ENOMEM;
+                break;
+            }
+            st->del = v;
+            st->delcap = cap;
+        }
+        size_t at = del_lower(st, off);
+        memmove(st->del + at + 1, st->del + at, (st->ndel - at) * sizeof(*st->del));
+        st->del[at] = off;
+        st->ndel++;
+        __atomic_add_fetch(&x->ndel, 1, __ATOMIC_RELAXED);
+        if (td_sid_cmp(ids[i], st->max_del) > 0)
+            st->max_del = ids[i];
+        jrow_del(x, CATALOG_XDEL_PUT, st, ids[i], off);
+        (*deleted)++;
+    }
+    if (*deleted)
+        jrow_del(x, CATALOG_XDEL_PUT, st, st->max_del, -1);
+out:
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, int64_t **offs,
+                    size_t *n, td_sid *max_deleted)
+{
+    td_xgroups *x = e->xgroups;
+    *offs = NULL;
+    *n = 0;
+    if (max_deleted)
+        *max_deleted = (td_sid){0, 0};
+    else if (__atomic_load_n(&x->ndel, __ATOMIC_RELAXED) == 0)
+        return 0;
+    pthread_mutex_lock(&x->mu);
+    int rc = 0;
+    xstr *st = stream_find(x, s->topic_id, s->partition);
+    if (st) {
+        if (max_deleted)
+            *max_deleted = st->max_del;
+        size_t a = del_lower(st, from), b = del_lower(st, to);
+        if (b > a) {
+            if ((*offs = malloc((b - a) * sizeof(**offs)))) {
+                memcpy(*offs, st->del + a, (b - a) * sizeof(**offs));
+                *n = b - a;
+            } else {
+                rc = -ENOMEM;
+            }
+        }
+    }
     pthread_mutex_unlock(&x->mu);
     return rc;
 }

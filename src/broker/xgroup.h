@@ -10,6 +10,9 @@
  * and changes that arrive while a write runs share the next transaction (one fsync). Changing
  * calls return a sequence number; xgroups_when_saved and xgroups_wait tell when it is durable.
  *
+ * XDEL's removed entries are kept here too (a sorted array of offsets per stream), since group
+ * deliveries must skip them.
+ *
  * Streams are named by (topic id, partition): topic ids are never reused, so the state of a
  * deleted topic cannot be taken for a new one's; xgroups_forget_topic drops it.
  */
@@ -124,7 +127,15 @@ int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td
                    td_slice consumer, int64_t min_idle_ms, size_t count, int64_t now_ms,
                    void (*fn)(void *arg, const xpending_info *p), void *arg);
 
-/* Whether the stream has an entry of that ID (tests the log, not the groups). */
-bool xstream_has(td_part *p, td_sid id);
+/* XDEL: removes entries from the stream's view (the log is immutable: Kafka and HTTP readers
+ * still see them until retention or XTRIM takes their segment). *deleted gets how many of ids
+ * were in the stream and are now removed. Pending entries of groups stay, as in Redis. */
+int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, size_t *deleted,
+                   uint64_t *seq);
+/* The offsets in [from, to) that XDEL removed, sorted: *offs malloc'd (NULL when none: free
+ * it); max_deleted (may be NULL) gets the largest ID XDEL ever removed (0-0). Without max_deleted
+ * and with nothing removed anywhere, costs no lock. */
+int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, int64_t **offs,
+                    size_t *n, td_sid *max_deleted);
 
 #endif /* TD_BROKER_XGROUP_H */

@@ -24,6 +24,9 @@
  *          NULL, delivery_ms INTEGER NOT NULL, deliveries INTEGER NOT NULL,
  *          PRIMARY KEY(topic_id, partition, grp, id_ms, id_seq)) WITHOUT ROWID
  *                                                      -- their pending entries
+ *   xdeleted(topic_id, partition, offset INTEGER, id_ms INTEGER NOT NULL, id_seq INTEGER NOT
+ *          NULL, PRIMARY KEY(topic_id, partition, offset)) WITHOUT ROWID
+ *                                   -- entries XDEL removed; offset -1: the largest ID removed
  * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
@@ -144,6 +147,9 @@ int catalog_open(const char *path, td_catalog **out)
                      "INTEGER NOT NULL, consumer BLOB NOT NULL, delivery_ms INTEGER NOT NULL, "
                      "deliveries INTEGER NOT NULL, PRIMARY KEY(topic_id, partition, grp, id_ms, "
                      "id_seq)) WITHOUT ROWID;"
+                     "CREATE TABLE IF NOT EXISTS xdeleted(topic_id INTEGER NOT NULL, partition "
+                     "INTEGER NOT NULL, offset INTEGER NOT NULL, id_ms INTEGER NOT NULL, id_seq "
+                     "INTEGER NOT NULL, PRIMARY KEY(topic_id, partition, offset)) WITHOUT ROWID;"
                      "PRAGMA user_version=4;"
                      "COMMIT;");
         if (rc)
@@ -155,7 +161,8 @@ int catalog_open(const char *path, td_catalog **out)
         (rc = exec(c, "DELETE FROM queue_parts WHERE grp NOT IN (SELECT name FROM queues)")) ||
         (rc = exec(c, "DELETE FROM xgroups WHERE topic_id NOT IN (SELECT id FROM topics)")) ||
         (rc = exec(c, "DELETE FROM xconsumers WHERE topic_id NOT IN (SELECT id FROM topics)")) ||
-        (rc = exec(c, "DELETE FROM xpending WHERE topic_id NOT IN (SELECT id FROM topics)")))
+        (rc = exec(c, "DELETE FROM xpending WHERE topic_id NOT IN (SELECT id FROM topics)")) ||
+        (rc = exec(c, "DELETE FROM xdeleted WHERE topic_id NOT IN (SELECT id FROM topics)")))
         goto fail;
     *out = c;
     return 0;
@@ -313,7 +320,8 @@ int catalog_topic_remove(td_catalog *c, const char *name)
     static const char *const xdel[] = {
         "DELETE FROM xgroups WHERE topic_id=(SELECT id FROM topics WHERE name=?)",
         "DELETE FROM xconsumers WHERE topic_id=(SELECT id FROM topics WHERE name=?)",
-        "DELETE FROM xpending WHERE topic_id=(SELECT id FROM topics WHERE name=?)"};
+        "DELETE FROM xpending WHERE topic_id=(SELECT id FROM topics WHERE name=?)",
+        "DELETE FROM xdeleted WHERE topic_id=(SELECT id FROM topics WHERE name=?)"};
     for (size_t i = 0; i < sizeof(xdel) / sizeof(xdel[0]) && rc == 0; i++)
         rc = exec_text(c, xdel[i], name, NULL);
     if (rc == 0 && (rc = exec_text(c, "DELETE FROM topics WHERE name=?", name, &changes)) == 0 &&
@@ -882,10 +890,15 @@ static const char *const xrow_sql[] = {
                           "id_ms, id_seq, delivery_ms, deliveries) VALUES(?1,?2,?3,?4,?5,?7,?6,?8)",
     [CATALOG_XPEND_DEL] = "DELETE FROM xpending WHERE topic_id=?1 AND partition=?2 AND grp=?3 AND "
                           "id_ms=?5 AND id_seq=?7",
-    [CATALOG_XCLEAR] = "DELETE FROM xgroups; DELETE FROM xconsumers; DELETE FROM xpending",
+    [CATALOG_XCLEAR] = "DELETE FROM xgroups; DELETE FROM xconsumers; DELETE FROM xpending; "
+                       "DELETE FROM xdeleted",
+    [CATALOG_XDEL_PUT] = "INSERT OR REPLACE INTO xdeleted(topic_id, partition, offset, id_ms, "
+                         "id_seq) VALUES(?1,?2,?6,?5,?7)",
+    [CATALOG_XDEL_PRUNE] = "DELETE FROM xdeleted WHERE topic_id=?1 AND partition=?2 AND offset "
+                           ">= 0 AND offset < ?6",
 };
 #define XROW_KINDS (sizeof(xrow_sql) / sizeof(xrow_sql[0]))
-#define XROW_STMTS 3 /* statements per kind at most */
+#define XROW_STMTS 4 /* statements per kind at most */
 
 static void xrow_bind(sqlite3_stmt *st, const catalog_xrow *r)
 {
@@ -967,9 +980,11 @@ int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r
         "SELECT topic_id, partition, grp, name, seen_ms FROM xconsumers",
         "SELECT topic_id, partition, grp, consumer, id_ms, id_seq, delivery_ms, deliveries FROM "
         "xpending ORDER BY topic_id, partition, grp, id_ms, id_seq",
+        "SELECT topic_id, partition, x'', offset, id_ms, id_seq FROM xdeleted ORDER BY topic_id, "
+        "partition, offset",
     };
     int rc = 0;
-    for (size_t k = 0; k < 3 && rc == 0; k++) {
+    for (size_t k = 0; k < 4 && rc == 0; k++) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(c->db, sql[k], -1, &st, NULL) != SQLITE_OK)
             return db_fail(c, "reading consumer groups");
@@ -987,6 +1002,10 @@ int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r
                 r.op = CATALOG_XCONS_PUT;
                 r.name = column_slice(st, 3);
                 r.ms = sqlite3_column_int64(st, 4);
+            } else if (k == 3) {
+                r.op = CATALOG_XDEL_PUT;
+                r.ms = sqlite3_column_int64(st, 3);
+                r.id = (td_sid){sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5)};
             } else {
                 r.op = CATALOG_XPEND_PUT;
                 r.name = column_slice(st, 3);

@@ -345,7 +345,8 @@ int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n);
 int catalog_qparts_list(td_catalog *c, const char *group,
                         int (*fn)(void *arg, const catalog_qpart *q), void *arg);
 
-/* Redis consumer groups (broker/xgroup.c): rows of xgroups, xconsumers and xpending. A GROUP_DEL
+/* Redis consumer groups (broker/xgroup.c): rows of xgroups, xconsumers, xpending and xdeleted
+ * (entries XDEL removed from a stream's view). A GROUP_DEL
  * removes the group with its consumers and pending entries; a CONS_DEL the consumer with its
  * pending entries. */
 enum {
@@ -355,7 +356,9 @@ enum {
     CATALOG_XCONS_DEL,
     CATALOG_XPEND_PUT,
     CATALOG_XPEND_DEL,
-    CATALOG_XCLEAR, /* every row of every group */
+    CATALOG_XCLEAR,     /* every row of every group, and the deleted entries */
+    CATALOG_XDEL_PUT,   /* an entry XDEL removed: id, ms = its offset (-1: the largest ID) */
+    CATALOG_XDEL_PRUNE, /* forgets the removed entries below offset ms (retention took them) */
 };
 typedef struct catalog_xrow {
     int op;
@@ -371,7 +374,8 @@ typedef struct catalog_xrow {
 /* Applies n row changes in order, in one transaction. */
 int catalog_xrows_put(td_catalog *c, const catalog_xrow *v, size_t n);
 /* Calls fn with every stored row as a PUT: the groups, then the consumers, then the pending
- * entries (pointers valid during the call); stops at the first nonzero result and returns it. */
+ * entries, then the deleted entries by offset (pointers valid during the call); stops at the
+ * first nonzero result and returns it. */
 int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r), void *arg);
 
 #endif /* TD_STORAGE_STORAGE_H */

@@ -349,3 +349,46 @@ def test_redis_cli_and_pipelines(rb):
     pipe.xack("p", "t", got[0])
     res = pipe.execute()
     assert res[0] is True and ids_of(res[1][0][1]) == [got[0]] and res[2] == 1
+
+
+def test_xdel(rb):
+    r = client(rb)
+    ids = fill(r, "x", 10)
+    r.xgroup_create("x", "g", "0")
+    r.xreadgroup("g", "c", {"x": ">"}, count=2)  # ids 0 and 1 pending
+    assert r.xdel("x", ids[1], ids[3], ids[3], "123-0") == 2
+    assert r.xdel("x", ids[3]) == 0
+    assert "Invalid stream ID" in err(r.xdel, "x", ids[4], "nope")
+    assert r.xlen("x") == 8  # the invalid call removed nothing
+    assert r.xdel("missing", ids[0]) == 0
+    live = [i for i in ids if i not in (ids[1], ids[3])]
+    assert ids_of(r.xrange("x")) == live
+    assert ids_of(r.xrange("x", count=3)) == live[:3]
+    assert ids_of(r.xrevrange("x", count=7)) == live[::-1][:7]
+    assert ids_of(r.xread({"x": ids[0]}, count=2)[0][1]) == [ids[2], ids[4]]
+    # Groups skip removed entries; a pending one reads back as [id, nil].
+    assert ids_of(r.xreadgroup("g", "c", {"x": ">"}, count=2)[0][1]) == [ids[2], ids[4]]
+    hist = raw_cmd(rb, "XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", "0")
+    assert hist[0][1][1] == [ids[1], None]
+    assert r.xinfo_groups("x")[0]["lag"] == 5
+    # Removing the first and last entries shows in XINFO.
+    r.xdel("x", ids[0], ids[9])
+    s = r.xinfo_stream("x")
+    assert s["length"] == 6 and s["entries-added"] == 10
+    assert s["max-deleted-entry-id"] == ids[9]
+    assert s["first-entry"][0] == ids[2] and s["last-entry"][0] == ids[8]
+    assert s["recorded-first-entry-id"] == ids[2]
+    # XAUTOCLAIM reports pending entries that were removed.
+    nxt, claimed, deleted = raw_cmd(rb, "XAUTOCLAIM", "x", "g", "d", "0", "0")
+    assert deleted == [ids[0], ids[1]] and [e[0] for e in claimed] == [ids[2], ids[4]]
+    # MAXLEN counts entries, not removed ones: 3 entries stay.
+    assert r.xtrim("x", maxlen=3, approximate=False) == 3
+    assert ids_of(r.xrange("x")) == [ids[6], ids[7], ids[8]]
+    # Kafka readers still see the log as written (it is immutable) from the log start.
+    out = kcat(rb, "-C", "-t", "x", "-o", "beginning", "-e", "-f", "%o\n")
+    assert [int(o) for o in out.split()] == [6, 7, 8, 9]
+    rb.stop()
+    rb.start()
+    r = client(rb)
+    assert ids_of(r.xrange("x")) == [ids[6], ids[7], ids[8]]
+    assert r.xinfo_stream("x")["max-deleted-entry-id"] == ids[9]

@@ -1309,6 +1309,9 @@ const rcmd resp_commands[] = {
      "Changes, or acquires, ownership of a message in a consumer group, as if the message was "
      "delivered a consumer group member.",
      "5.0.0", 1, 1, 1, NULL, "@write @stream @fast"},
+    {"xdel", -3, RF_WRITE | RF_FAST, resp_cmd_xdel, "stream",
+     "Returns the number of messages after removing them from a stream.", "5.0.0", 1, 1, 1, NULL,
+     "@write @stream @fast"},
     {"xgroup", -2, 0, NULL, "stream", "A container for consumer groups commands.", "5.0.0", 0, 0, 0,
      resp_xgroup_subs, "@slow"},
     {"xinfo", -2, 0, NULL, "stream", "A container for stream introspection commands.", "5.0.0", 0,

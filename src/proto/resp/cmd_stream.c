@@ -207,6 +207,28 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
  * Reading entries
  */
 
+static xstream xs_of(const sref *s)
+{
+    return (xstream){broker_topic_id(s->ref), s->pi, s->p};
+}
+
+int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
+{
+    int64_t *offs;
+    size_t n;
+    xstream xs = xs_of(s);
+    if (xstream_deleted(rc->s->e, &xs, from, to, &offs, &n, NULL) != 0)
+        return 0;
+    free(offs);
+    return (int64_t)n;
+}
+
+int64_t resp_stream_len(rconn *rc, const sref *s)
+{
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
+    return hw - ls - resp_deleted_in(rc, s, ls, hw);
+}
+
 int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
                       size_t *n, int64_t *next, td_buf *ends)
 {
@@ -219,14 +241,28 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
     *next = TD_MAX(*next, from);
     if (from >= hw)
         return 0;
-    td_iter *it;
-    int r = td_iter_open(rc->s->e, broker_topic_name(s->ref), s->pi, from, &it);
+    /* Entries XDEL removed are skipped. */
+    int64_t *del;
+    size_t ndel, d = 0;
+    xstream xs = xs_of(s);
+    int r = xstream_deleted(rc->s->e, &xs, from, hw, &del, &ndel, NULL);
     if (r)
         return r;
+    td_iter *it;
+    if ((r = td_iter_open(rc->s->e, broker_topic_name(s->ref), s->pi, from, &it)) != 0) {
+        free(del);
+        return r;
+    }
     td_sid id = {0, 0};
     int64_t run_end = -1, run_off = -1;
     td_event ev;
     while ((max == 0 || *n < max) && (r = td_iter_next(it, &ev)) == 1) {
+        while (d < ndel && del[d] < ev.offset)
+            d++;
+        if (d < ndel && del[d] == ev.offset) {
+            *next = ev.offset + 1;
+            continue;
+        }
         if (ev.offset > run_end) {
             if ((r = part_stream_id(s->p, ev.offset, &id, &run_end)) != 0)
                 break;
@@ -258,6 +294,7 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
             w.oom = true;
     }
     td_iter_close(it);
+    free(del);
     if (w.oom)
         return -ENOMEM;
     return r < 0 ? r : 0;
@@ -274,7 +311,8 @@ int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf 
         td_sid got;
         int64_t off;
         if (part_stream_seek(s->p, ids[i], ls, hw, &off) != 0 || off >= hw ||
-            part_stream_id(s->p, off, &got, NULL) != 0 || td_sid_cmp(got, ids[i]) != 0)
+            part_stream_id(s->p, off, &got, NULL) != 0 || td_sid_cmp(got, ids[i]) != 0 ||
+            resp_deleted_in(rc, s, off, off + 1) > 0)
             off = -1;
         offs[i] = off;
     }
@@ -372,6 +410,10 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             part_stream_seek(s.p, past, from, INT64_MAX, &to);
         to = TD_MIN(to, part_high_watermark(s.p));
         int64_t start = count > 0 && to - from > count ? to - count : from;
+        /* Entries XDEL removed do not count: reach back past them. */
+        for (int64_t gone; count > 0 && start > from &&
+                           (gone = resp_deleted_in(rc, &s, start, to)) > (to - start) - count;)
+            start = TD_MAX(from, to - count - gone);
         /* Read forwards in one pass, remembering where each entry ends; written backwards. */
         td_buf ends;
         td_buf_init(&ends);
@@ -411,7 +453,7 @@ void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_int(w, 0);
     if (o != 1)
         return;
-    resp_w_int(w, part_high_watermark(s.p) - part_log_start(s.p));
+    resp_w_int(w, resp_stream_len(rc, &s));
     broker_topic_release(s.ref);
 }
 
@@ -478,15 +520,20 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
 /* Trims a stream as t says, counting its length up to `end` (XADD: its entry included, durable
  * or not) or the high watermark (-1), and deleting at most up to the high watermark; *trimmed
  * gets how many entries went. */
-static int trim_apply(const sref *s, const trim_spec *t, int64_t end, int64_t *trimmed)
+static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end, int64_t *trimmed)
 {
     *trimmed = 0;
     int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), cut = ls;
     if (end < 0)
         end = hw;
-    if (t->kind == 1)
-        cut = TD_MIN(hw, TD_MAX(ls, end - t->maxlen));
-    else
+    if (t->kind == 1) {
+        /* MAXLEN counts entries: those XDEL removed are not kept for it. */
+        cut = end - t->maxlen;
+        for (int64_t c2; cut > ls; cut = c2)
+            if ((c2 = end - t->maxlen - resp_deleted_in(rc, s, cut, end)) >= cut)
+                break;
+        cut = TD_MIN(hw, TD_MAX(ls, cut));
+    } else
         part_stream_seek(s->p, t->minid, ls, hw, &cut);
     if (t->approx) {
         if (cut - ls < APPROX_TRIM_MIN)
@@ -496,10 +543,10 @@ static int trim_apply(const sref *s, const trim_spec *t, int64_t end, int64_t *t
     }
     if (cut <= ls)
         return 0;
-    int64_t now_start;
+    int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut);
     int r = part_delete_before(s->p, cut, &now_start);
     if (r == 0)
-        *trimmed = now_start - ls;
+        *trimmed = TD_MAX(0, now_start - ls - gone);
     return r;
 }
 
@@ -524,7 +571,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (o != 1)
         return;
     int64_t n;
-    int r = trim_apply(&s, &t, -1, &n);
+    int r = trim_apply(rc, &s, &t, -1, &n);
     if (r)
         resp_reply_engine_error(w, r);
     else
@@ -778,7 +825,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         if (!rc->in_exec)
             resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
         int64_t n;
-        if (t.kind && (r = trim_apply(&s, &t, ar.end_offset, &n)) != 0)
+        if (t.kind && (r = trim_apply(rc, &s, &t, ar.end_offset, &n)) != 0)
             TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
                     td_strerror(r));
     }
@@ -910,12 +957,11 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
             r = resp_read_ids(rc, &k->s, ids, *n, ent);
         free(ids);
     } else {
-        int64_t from, to;
-        const td_sid all = {INT64_MAX, UINT64_MAX};
-        int64_t next;
+        int64_t from, to, next;
+        td_sid hi; /* the last delivered: entries XDEL removed in between are not counted */
         r = xgroup_deliver(e, &xs, b->gname, b->cname, b->count, b->noack, now, &from, &to);
-        if (r == 0 && to > from)
-            r = resp_read_entries(rc, &k->s, from, all, (size_t)(to - from), ent, n, &next, NULL);
+        if (r == 0 && to > from && (r = part_stream_id(k->s.p, to - 1, &hi, NULL)) == 0)
+            r = resp_read_entries(rc, &k->s, from, hi, (size_t)(to - from), ent, n, &next, NULL);
     }
     if (r == TD_ENOTFOUND) {
         reply_nogroup(w, b, k->key);

@@ -1,10 +1,11 @@
 /*
  * cmd_xgroup.c: Redis consumer groups (docs/redis.md#consumer-groups): XGROUP, XACK, XPENDING,
- * XCLAIM, XAUTOCLAIM and XINFO, with Redis 7.0's replies and error texts, on the broker's
- * consumer groups (broker/xgroup.c). XREADGROUP shares XREAD's code in cmd_stream.c.
+ * XCLAIM, XAUTOCLAIM and XINFO, and XDEL (whose removed entries the groups keep), with Redis 7.0's
+ * replies and error texts, on the broker's consumer groups (broker/xgroup.c). XREADGROUP shares
+ * XREAD's code in cmd_stream.c.
  *
- * Commands that change a group (all here but XPENDING and XINFO) answer once the change is
- * saved: the connection's replies are held until then (inside EXEC, the command waits).
+ * Commands that change a group or remove entries (all here but XPENDING and XINFO) answer once the
+ * change is saved: the connection's replies are held until then (inside EXEC, the command waits).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -73,6 +74,14 @@ static int64_t entries_read(td_part *p, td_sid last)
     if (resp_id_incr(&last))
         part_stream_seek(p, last, part_log_start(p), hw, &off);
     return off;
+}
+
+/* The entries not yet delivered to a group that has read `read`: those after it, but the ones
+ * XDEL removed. */
+static int64_t group_lag(rconn *rc, const sref *s, int64_t read)
+{
+    int64_t hw = part_high_watermark(s->p);
+    return TD_MAX(0, hw - read - resp_deleted_in(rc, s, read, hw));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -288,6 +297,43 @@ void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 out:
     free(ids);
     broker_topic_release(s.ref);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XDEL (here for its saving, which is the consumer groups')
+ */
+void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    size_t n = argc - 2, deleted = 0;
+    td_sid *ids = malloc(n * sizeof(*ids));
+    if (!ids) {
+        resp_w_error(w, "ERR out of memory");
+        return;
+    }
+    /* Every ID first: nothing is removed if one is invalid. */
+    for (size_t i = 0; i < n; i++) {
+        if (!strict_id(argv[2 + i], &ids[i])) {
+            resp_w_error(w, resp_invalid_id);
+            free(ids);
+            return;
+        }
+    }
+    sref s;
+    int o = resp_stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_w_int(w, 0);
+    if (o == 1) {
+        xstream xs = xs_of(&s);
+        uint64_t seq = 0;
+        int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
+        if (r)
+            resp_reply_engine_error(w, r);
+        else if (before_reply(rc, w, seq))
+            resp_w_int(w, (int64_t)deleted);
+        after_reply(rc, seq);
+        broker_topic_release(s.ref);
+    }
+    free(ids);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -609,6 +655,7 @@ typedef struct info_out {
     size_t n;
     int64_t now;
     td_part *p;
+    const sref *s;
     /* XINFO STREAM FULL */
     rconn *rc;
     const xstream *xs;
@@ -630,14 +677,52 @@ static void group_map(info_out *o, const xgroup_info *g)
     resp_w_str(&o->w, "entries-read");
     resp_w_int(&o->w, read);
     resp_w_str(&o->w, "lag");
-    resp_w_int(&o->w, TD_MAX(0, part_high_watermark(o->p) - read));
+    resp_w_int(&o->w, group_lag(o->rc, o->s, read));
 }
 
-static void group_one(void *arg, const xgroup_info *g)
+/* Group names and infos, collected so that what is written of them may call into the groups again
+ * (the visitors run under their lock). */
+typedef struct group_list {
+    xgroup_info *v;
+    td_buf names;
+    size_t n, cap;
+    bool oom;
+} group_list;
+
+static void collect_group(void *arg, const xgroup_info *g)
 {
-    info_out *o = arg;
-    group_map(o, g);
-    o->n++;
+    group_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        xgroup_info *v = realloc(l->v, cap * sizeof(*v));
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n] = *g;
+    l->v[l->n].name.p = (const uint8_t *)(uintptr_t)l->names.len; /* an offset until the end */
+    if (td_buf_append(&l->names, g->name.p, g->name.n) != 0)
+        l->oom = true;
+    l->n++;
+}
+
+/* The groups of a stream (free with group_list_free). */
+static void group_list_get(rconn *rc, const xstream *xs, group_list *gl)
+{
+    *gl = (group_list){.n = 0};
+    td_buf_init(&gl->names);
+    xgroup_list(rc->s->e, xs, collect_group, gl);
+    for (size_t i = 0; i < gl->n; i++)
+        gl->v[i].name.p = gl->names.p + (uintptr_t)gl->v[i].name.p;
+}
+
+static void group_list_free(group_list *gl)
+{
+    free(gl->v);
+    td_buf_free(&gl->names);
 }
 
 static void xinfo_groups(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -647,14 +732,14 @@ static void xinfo_groups(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
     xstream xs = xs_of(&s);
-    td_buf b;
-    td_buf_init(&b);
-    info_out o = {.w = {&b, rc->proto, false}, .p = s.p};
-    xgroup_list(rc->s->e, &xs, group_one, &o);
-    resp_w_array(w, o.n);
-    td_buf_append(w->b, b.p, b.len);
-    w->oom |= o.w.oom;
-    td_buf_free(&b);
+    group_list gl;
+    group_list_get(rc, &xs, &gl);
+    info_out o = {.w = *w, .p = s.p, .s = &s, .rc = rc};
+    resp_w_array(w, gl.n);
+    for (size_t i = 0; i < gl.n; i++)
+        group_map(&o, &gl.v[i]);
+    w->oom |= o.w.oom || gl.oom;
+    group_list_free(&gl);
     broker_topic_release(s.ref);
 }
 
@@ -693,11 +778,34 @@ static void xinfo_consumers(rconn *rc, resp_w *w, size_t argc, const td_slice *a
     broker_topic_release(s.ref);
 }
 
+/* The offset of the stream's first or last entry (not removed by XDEL), or -1. */
+static int64_t edge_offset(rconn *rc, const sref *s, bool last)
+{
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
+    int64_t *del;
+    size_t n;
+    xstream xs = xs_of(s);
+    if (hw <= ls || xstream_deleted(rc->s->e, &xs, ls, hw, &del, &n, NULL) != 0)
+        return -1;
+    int64_t off = -1;
+    if (!last) {
+        off = ls;
+        for (size_t i = 0; i < n && del[i] == off; i++)
+            off++;
+    } else {
+        off = hw - 1;
+        for (size_t i = n; i > 0 && del[i - 1] == off; i--)
+            off--;
+    }
+    free(del);
+    return off >= ls && off < hw ? off : -1;
+}
+
 /* The stream's first or last entry, or nil. */
 static void edge_entry(rconn *rc, resp_w *w, const sref *s, bool last)
 {
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
-    if (hw <= ls) {
+    int64_t off = edge_offset(rc, s, last);
+    if (off < 0) {
         resp_w_null(w);
         return;
     }
@@ -706,7 +814,7 @@ static void edge_entry(rconn *rc, resp_w *w, const sref *s, bool last)
     size_t n = 0;
     int64_t next;
     const td_sid all = {INT64_MAX, UINT64_MAX};
-    if (resp_read_entries(rc, s, last ? hw - 1 : ls, all, 1, &b, &n, &next, NULL) == 0 && n == 1)
+    if (resp_read_entries(rc, s, off, all, 1, &b, &n, &next, NULL) == 0 && n == 1)
         td_buf_append(w->b, b.p, b.len);
     else
         resp_w_null(w);
@@ -771,7 +879,7 @@ static void full_group(info_out *o, const xgroup_info *g)
     resp_w_str(&o->w, "entries-read");
     resp_w_int(&o->w, read);
     resp_w_str(&o->w, "lag");
-    resp_w_int(&o->w, TD_MAX(0, part_high_watermark(o->p) - read));
+    resp_w_int(&o->w, group_lag(o->rc, o->s, read));
     resp_w_str(&o->w, "pel-count");
     resp_w_int(&o->w, (int64_t)g->pending);
     resp_w_str(&o->w, "pending");
@@ -821,34 +929,6 @@ static void full_group(info_out *o, const xgroup_info *g)
     td_buf_free(&l.pel);
 }
 
-/* Group names and infos, collected so that full_group may call into the groups again. */
-typedef struct group_list {
-    xgroup_info *v;
-    td_buf names;
-    size_t n, cap;
-    bool oom;
-} group_list;
-
-static void collect_group(void *arg, const xgroup_info *g)
-{
-    group_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        xgroup_info *v = realloc(l->v, cap * sizeof(*v));
-        if (!v) {
-            l->oom = true;
-            return;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n] = *g;
-    l->v[l->n].name.p = (const uint8_t *)(uintptr_t)l->names.len; /* an offset until the end */
-    if (td_buf_append(&l->names, g->name.p, g->name.n) != 0)
-        l->oom = true;
-    l->n++;
-}
-
 static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool full = false;
@@ -869,21 +949,21 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
     xstream xs = xs_of(&s);
-    td_sid last, first = {0, 0};
+    td_sid last, first = {0, 0}, max_deleted;
     part_stream_last(s.p, &last);
-    int64_t ls = part_log_start(s.p), hw = part_high_watermark(s.p);
-    if (hw > ls)
-        part_stream_id(s.p, ls, &first, NULL);
+    int64_t ls = part_log_start(s.p), hw = part_high_watermark(s.p), first_off, *none;
+    size_t nnone;
+    if ((first_off = edge_offset(rc, &s, false)) >= 0)
+        part_stream_id(s.p, first_off, &first, NULL);
+    xstream_deleted(rc->s->e, &xs, 0, 0, &none, &nnone, &max_deleted);
+    free(none);
     td_part_stats st;
     part_stats(s.p, &st);
-    group_list gl = {.n = 0};
-    td_buf_init(&gl.names);
-    xgroup_list(rc->s->e, &xs, collect_group, &gl);
-    for (size_t i = 0; i < gl.n; i++)
-        gl.v[i].name.p = gl.names.p + (uintptr_t)gl.v[i].name.p;
+    group_list gl;
+    group_list_get(rc, &xs, &gl);
     resp_w_map(w, full ? 9 : 10);
     resp_w_str(w, "length");
-    resp_w_int(w, hw - ls);
+    resp_w_int(w, resp_stream_len(rc, &s));
     /* No radix tree here: the log's segments stand in for its keys and nodes. */
     resp_w_str(w, "radix-tree-keys");
     resp_w_int(w, st.segments);
@@ -892,7 +972,7 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
     resp_w_str(w, "last-generated-id");
     resp_w_id(w, last);
     resp_w_str(w, "max-deleted-entry-id");
-    resp_w_id(w, (td_sid){0, 0});
+    resp_w_id(w, max_deleted);
     resp_w_str(w, "entries-added");
     resp_w_int(w, hw);
     resp_w_str(w, "recorded-first-entry-id");
@@ -918,14 +998,13 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
         td_buf_free(&b);
         resp_w_str(w, "groups");
         resp_w_array(w, gl.n);
-        info_out o = {.w = *w, .p = s.p, .rc = rc, .xs = &xs, .count = (size_t)count};
+        info_out o = {.w = *w, .p = s.p, .s = &s, .rc = rc, .xs = &xs, .count = (size_t)count};
         for (size_t i = 0; i < gl.n; i++)
             full_group(&o, &gl.v[i]);
         w->oom |= o.w.oom;
     }
     w->oom |= gl.oom;
-    free(gl.v);
-    td_buf_free(&gl.names);
+    group_list_free(&gl);
     broker_topic_release(s.ref);
 }
 

@@ -153,6 +153,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xreadgroup(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 /* Consumer groups (cmd_xgroup.c). */
 void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
@@ -185,6 +186,10 @@ bool resp_parse_count(resp_w *w, td_slice a, long long *count);
  * size_t values appended to it. */
 int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
                       size_t *n, int64_t *next, td_buf *ends);
+/* Entries XDEL removed among offsets [from, to), and the stream's length (its entries from the
+ * log start to the high watermark, without those). */
+int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to);
+int64_t resp_stream_len(rconn *rc, const sref *s);
 /* The entries of ids (in that order) as resp_read_entries writes them, or [id, nil] for one the
  * stream no longer has. */
 int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf *b);
