@@ -528,8 +528,7 @@ static double rnd(td_queues *q)
     return (double)((q->rng * 2685821657736338717ull) >> 11) / (double)(1ull << 53);
 }
 
-/* The delay before redelivery after the n-th failed delivery. */
-static int64_t backoff(td_queues *q, const td_queue_policy *pol, int32_t failures)
+int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r)
 {
     double d = (double)pol->backoff_initial_ms;
     for (int32_t i = 1; i < failures && d < (double)pol->backoff_max_ms; i++)
@@ -537,8 +536,14 @@ static int64_t backoff(td_queues *q, const td_queue_policy *pol, int32_t failure
     if (d > (double)pol->backoff_max_ms)
         d = (double)pol->backoff_max_ms;
     if (pol->backoff_jitter > 0)
-        d *= 1 - pol->backoff_jitter + 2 * pol->backoff_jitter * rnd(q);
+        d *= 1 - pol->backoff_jitter + 2 * pol->backoff_jitter * r;
     return (int64_t)llround(d);
+}
+
+/* The delay before redelivery after the n-th failed delivery. */
+static int64_t backoff(td_queues *q, const td_queue_policy *pol, int32_t failures)
+{
+    return queue_backoff(pol, failures, pol->backoff_jitter > 0 ? rnd(q) : 0);
 }
 
 /* An in-flight entry failed (nacked, or its deadline passed): waiting, or dead after the last
@@ -1027,10 +1032,7 @@ typedef struct dead_job {
     char error[MAX_ERROR + 1];
 } dead_job;
 
-/* Copies the event to the dead-letter topic (created with the origin's partition count when
- * missing), with the x-dlq-* headers after its own. 0 when written or when the event no longer
- * exists (retention deleted it: nothing to keep). */
-static int dead_letter(td_engine *e, const dead_job *j)
+int queue_dead_letter(td_engine *e, const queue_dead *j)
 {
     if (!j->dlq[0])
         return td_fail(TD_ECONFIG, "%s.dlq is too long a topic name: set dead.letter.topic",
@@ -1055,7 +1057,8 @@ static int dead_letter(td_engine *e, const dead_job *j)
             td_iter_close(it);
             return rc;
         }
-        TD_INFO("queue", "created dead-letter topic %s for group %s", j->dlq, j->group);
+        TD_INFO("queue", "created dead-letter topic %s for group %.*s", j->dlq,
+                (int)TD_MIN(j->group.n, 300), (const char *)j->group.p);
     }
     if ((rc = td_topic_describe(e, j->dlq, &info)) != 0) {
         td_iter_close(it);
@@ -1076,14 +1079,17 @@ static int dead_letter(td_engine *e, const dead_job *j)
     snprintf(ff, sizeof(ff), "%" PRId64, j->first_fail);
     snprintf(lf, sizeof(lf), "%" PRId64, j->last_fail);
     const char *kv[NX][2] = {{"x-dlq-topic", j->topic},     {"x-dlq-partition", part},
-                             {"x-dlq-offset", off},         {"x-dlq-group", j->group},
+                             {"x-dlq-offset", off},         {"x-dlq-group", NULL},
                              {"x-dlq-deliveries", dl},      {"x-dlq-first-failure-ms", ff},
                              {"x-dlq-last-failure-ms", lf}, {"x-dlq-error", j->error}};
     size_t nh = ev.header_count;
     for (size_t i = 0; i < NX; i++) {
         if (i == NX - 1 && !j->error[0])
             break;
-        hs[nh++] = (td_header){kv[i][0], strlen(kv[i][0]), kv[i][1], strlen(kv[i][1])};
+        bool grp = kv[i][1] == NULL; /* binary-safe: a Redis group's name */
+        hs[nh++] =
+            (td_header){kv[i][0], strlen(kv[i][0]), grp ? (const char *)j->group.p : kv[i][1],
+                        grp ? j->group.n : strlen(kv[i][1])};
     }
     td_event copy = ev;
     copy.headers = hs;
@@ -1093,6 +1099,21 @@ static int dead_letter(td_engine *e, const dead_job *j)
     free(hs);
     td_iter_close(it);
     return rc;
+}
+
+/* Copies a dead entry of a queue group out. */
+static int dead_letter(td_engine *e, const dead_job *j)
+{
+    queue_dead d = {j->topic,
+                    j->partition,
+                    j->offset,
+                    j->dlq,
+                    td_slice_make(j->group, strlen(j->group)),
+                    j->deliveries,
+                    j->first_fail,
+                    j->last_fail,
+                    j->error};
+    return queue_dead_letter(e, &d);
 }
 
 /* One dead entry of any group, copied out; false if none is ready. Under q->mu. */

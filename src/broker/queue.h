@@ -65,6 +65,26 @@ typedef struct queue_saved_entry {
 int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, int64_t below,
                            int64_t after, queue_saved_entry *out);
 
+/* The delay before redelivery after the n-th failed delivery under a policy; r in [0, 1) spreads
+ * it by the policy's jitter. */
+int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r);
+
+/* Copies an event to a dead-letter topic (created with the origin's partition count when
+ * missing), into the same partition number, with its key, value, timestamp and headers and the
+ * x-dlq-* headers after them (docs/queues.md). 0 when written or when the event no longer exists
+ * (retention deleted it: nothing to keep). Used by queue groups and Redis consumer groups. */
+typedef struct queue_dead {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *dlq; /* "": <topic>.dlq would be too long a name */
+    td_slice group;  /* binary-safe */
+    int32_t deliveries;
+    int64_t first_fail, last_fail;
+    const char *error; /* "": none */
+} queue_dead;
+int queue_dead_letter(td_engine *e, const queue_dead *d);
+
 /* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything
  * else. */
 bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64_t *offset,
