@@ -14,11 +14,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "broker/engine_int.h"
+#include "broker/queue.h"
 #include "broker/xgroup.h"
 
 /* A group's or consumer's name (binary-safe): the first member of both. */
@@ -44,6 +46,12 @@ typedef struct xgrp {
     xname nm;
     td_sid last;
     int64_t created_ms;
+    /* A queue policy (XGROUP POLICY), or NULL: Redis's behaviour. With one, next_due is the
+     * earliest time a pending entry falls due (for redelivery, or the dead-letter topic) as far
+     * as known, and ready says that some are due for redelivery now. */
+    td_queue_policy *pol;
+    int64_t next_due;
+    bool ready;
     xcons **cons; /* sorted by name */
     size_t ncons, conscap;
     xpe *pel;
@@ -85,6 +93,8 @@ struct td_xgroups {
     xwaiter *w;
     size_t nw, wcap;
     size_t ndel; /* atomic: offsets removed by XDEL, every stream (a fast path when none) */
+    void (*notify)(void *arg); /* xgroups_set_notify */
+    void *notify_arg;
     pthread_t thr;
     bool running, stopping, stopped;
 };
@@ -175,6 +185,7 @@ static void group_free(xgrp *g)
     free(g->cons);
     free(g->pel);
     free(g->nm.name);
+    free(g->pol);
     free(g);
 }
 
@@ -308,6 +319,143 @@ static void pel_compact(xgrp *g)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Entries of the stream, and those XDEL removed
+ */
+static size_t del_lower(const xstr *st, int64_t off)
+{
+    size_t lo = 0, hi = st->ndel;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (st->del[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool del_has(const xstr *st, int64_t off)
+{
+    if (!st || !st->ndel)
+        return false;
+    size_t i = del_lower(st, off);
+    return i < st->ndel && st->del[i] == off;
+}
+
+/* The offset of the entry of that ID, or -1 if the stream does not have it. */
+static int64_t entry_offset(td_part *p, td_sid id)
+{
+    int64_t hw = part_high_watermark(p), off;
+    if (part_stream_seek(p, id, part_log_start(p), hw, &off) != 0 || off >= hw)
+        return -1;
+    td_sid got;
+    if (part_stream_id(p, off, &got, NULL) != 0 || td_sid_cmp(got, id) != 0)
+        return -1;
+    return off;
+}
+
+/* Whether the stream has the entry (in the log, not removed by XDEL). */
+static bool entry_live(const xstr *st, td_part *p, td_sid id)
+{
+    int64_t off = entry_offset(p, id);
+    return off >= 0 && !del_has(st, off);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Queue policies
+ */
+/* The keys of td_queue_policy that apply to Redis consumer groups. */
+static const char *const policy_keys[] = {
+    "ack.timeout.ms", "max.deliveries", "backoff.initial.ms", "backoff.multiplier",
+    "backoff.max.ms", "backoff.jitter", "dead.letter.topic",  NULL};
+
+const char *const *xgroup_policy_keys(void)
+{
+    return policy_keys;
+}
+
+/* "key=value" lines, as the catalog keeps them. */
+static void policy_text(const td_queue_policy *p, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; policy_keys[i] && at < len; i++) {
+        char v[TD_TOPIC_NAME_MAX + 32];
+        if (td_queue_policy_get(p, policy_keys[i], v, sizeof(v)) != 0)
+            continue;
+        int n = snprintf(buf + at, len - at, "%s=%s\n", policy_keys[i], v);
+        if (n > 0)
+            at += (size_t)n;
+    }
+}
+
+/* Parses policy_text's lines: NULL (logged) if they do not make a policy. */
+static td_queue_policy *policy_parse(const char *text)
+{
+    td_config_entry en[16];
+    char copy[2048];
+    size_t n = 0;
+    snprintf(copy, sizeof(copy), "%s", text);
+    for (char *line = strtok(copy, "\n"); line && n < 16; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        en[n++] = (td_config_entry){line, eq + 1};
+    }
+    td_queue_policy *p = malloc(sizeof(*p));
+    if (!p)
+        return NULL;
+    td_queue_policy_init(p);
+    if (td_queue_policy_apply(p, en, n) != 0) {
+        TD_WARN("xgroup", "a saved consumer group policy is unreadable (%s): the group has none",
+                td_last_error());
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* A number in [0, 1) fixed for an entry's n-th delivery: the jitter of its backoff. */
+static double entry_jitter(td_sid id, int64_t n)
+{
+    uint64_t h = (uint64_t)id.ms * 0x9e3779b97f4a7c15ull ^ id.seq * 0xc2b2ae3d27d4eb4full ^
+                 (uint64_t)n * 0x165667b19e3779f9ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return (double)(h >> 11) / (double)(1ull << 53);
+}
+
+/* When a pending entry falls due under the group's policy: for redelivery after its ack timeout
+ * and backoff, or, past its last delivery allowed, for the dead-letter topic at its timeout. */
+static int64_t due_at(const xgrp *g, const xpe *pe)
+{
+    const td_queue_policy *p = g->pol;
+    int64_t t = pe->delivery_ms + p->ack_timeout_ms;
+    if (pe->count >= p->max_deliveries)
+        return t;
+    int32_t n = pe->count < 1 ? 1 : (int32_t)pe->count;
+    return t + queue_backoff(p, n, entry_jitter(pe->id, pe->count));
+}
+
+static void note_due(td_xgroups *x, xgrp *g, const xpe *pe)
+{
+    if (!g->pol)
+        return;
+    int64_t d = due_at(g, pe);
+    if (d < g->next_due) {
+        g->next_due = d;
+        pthread_cond_signal(&x->cv); /* the writer's sweep may have to run sooner */
+    }
+}
+
+static bool is_dead(const xgrp *g, const xpe *pe)
+{
+    return pe->count >= g->pol->max_deliveries;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The journal
  */
 static td_slice jcopy(td_xgroups *x, const void *src, const uint8_t *p, size_t n, bool consumer)
@@ -351,6 +499,12 @@ static bool jrow(td_xgroups *x, int op, const xstr *st, const xgrp *g, const xco
     case CATALOG_XGROUP_PUT:
         r.id = g->last;
         r.ms = g->created_ms;
+        if (g->pol) {
+            char text[2048];
+            policy_text(g->pol, text, sizeof(text));
+            if (!(r.policy = td_arena_strdup(&x->arena, text)))
+                goto oom;
+        }
         break;
     case CATALOG_XCONS_PUT:
         r.ms = c->seen_ms;
@@ -489,12 +643,171 @@ static void answer(td_xgroups *x, bool all, int rc)
     pthread_mutex_lock(&x->mu);
 }
 
+/* A pending entry past its last delivery allowed, to copy to the dead-letter topic. */
+typedef struct xdead {
+    int64_t topic_id;
+    int32_t partition;
+    td_sid id;
+    int64_t count, delivery_ms, timeout_ms;
+    uint8_t *group; /* malloc'd */
+    size_t glen;
+    char dlq[TD_TOPIC_NAME_MAX + 1]; /* "": <topic>.dlq */
+} xdead;
+
+/* Under x->mu: collects the dead entries of the groups with a policy that are due, and says
+ * (*wake) whether a group has entries due for redelivery that it had not; the time to look
+ * again (INT64_MAX: never, until a change says so). */
+static int64_t sweep(td_xgroups *x, int64_t now, xdead **jobs, size_t *njobs, bool *wake)
+{
+    int64_t next = INT64_MAX;
+    size_t cap = 0;
+    for (size_t i = 0; i < x->ns; i++) {
+        xstr *st = &x->s[i];
+        for (size_t k = 0; k < st->n; k++) {
+            xgrp *g = st->g[k];
+            if (!g->pol)
+                continue;
+            if (now < g->next_due) {
+                next = TD_MIN(next, g->next_due);
+                continue;
+            }
+            int64_t gn = INT64_MAX;
+            bool ready = false;
+            for (size_t j = 0; j < g->npel; j++) {
+                const xpe *pe = &g->pel[j];
+                if (!pe->c)
+                    continue;
+                int64_t d = due_at(g, pe);
+                if (d > now) {
+                    gn = TD_MIN(gn, d);
+                    continue;
+                }
+                if (!is_dead(g, pe)) {
+                    ready = true;
+                    continue;
+                }
+                gn = TD_MIN(gn, now + 1000); /* looked at again if it is still there */
+                if (*njobs == cap) {
+                    size_t c = cap ? cap * 2 : 16;
+                    xdead *v = realloc(*jobs, c * sizeof(*v));
+                    if (!v)
+                        break;
+                    *jobs = v;
+                    cap = c;
+                }
+                xdead *dj = &(*jobs)[*njobs];
+                *dj = (xdead){.topic_id = st->topic_id,
+                              .partition = st->partition,
+                              .id = pe->id,
+                              .count = pe->count,
+                              .delivery_ms = pe->delivery_ms,
+                              .timeout_ms = g->pol->ack_timeout_ms,
+                              .glen = g->nm.len};
+                if (!(dj->group = malloc(g->nm.len ? g->nm.len : 1)))
+                    break;
+                memcpy(dj->group, g->nm.name, g->nm.len);
+                snprintf(dj->dlq, sizeof(dj->dlq), "%s", g->pol->dead_letter_topic);
+                (*njobs)++;
+            }
+            *wake |= ready && !g->ready;
+            g->ready |= ready;
+            g->next_due = gn;
+            next = TD_MIN(next, gn);
+        }
+    }
+    return next;
+}
+
+/* Copies dead entries to their dead-letter topics, then takes them out of their PEL (if no one
+ * claimed or acknowledged them meanwhile). Without x->mu. */
+static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
+{
+    td_engine *e = x->e;
+    for (size_t i = 0; i < n; i++) {
+        xdead *j = &jobs[i];
+        td_topic_ref *ref;
+        if (broker_topic_acquire_id(e, j->topic_id, &ref) != 0)
+            continue; /* deleted: its groups go with it */
+        int rc = 0;
+        int64_t off = -1;
+        if (j->partition < broker_topic_partitions(ref))
+            off = entry_offset(broker_topic_part(ref, j->partition), j->id);
+        pthread_mutex_lock(&x->mu);
+        xstr *st = stream_find(x, j->topic_id, j->partition);
+        bool gone = off < 0 || del_has(st, off); /* trimmed or removed: nothing to keep */
+        pthread_mutex_unlock(&x->mu);
+        if (!gone) {
+            char dlq[TD_TOPIC_NAME_MAX + 1] = "", error[96];
+            const char *topic = broker_topic_name(ref);
+            if (j->dlq[0])
+                snprintf(dlq, sizeof(dlq), "%s", j->dlq);
+            else if (strlen(topic) + 4 <= TD_TOPIC_NAME_MAX)
+                snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+            snprintf(error, sizeof(error), "not acknowledged within %" PRId64 " ms", j->timeout_ms);
+            int64_t failed = j->delivery_ms + j->timeout_ms;
+            queue_dead d = {topic,
+                            j->partition,
+                            off,
+                            dlq,
+                            td_slice_make(j->group, j->glen),
+                            (int32_t)TD_MIN(j->count, INT32_MAX),
+                            failed,
+                            failed,
+                            error};
+            if ((rc = queue_dead_letter(e, &d)) != 0)
+                TD_WARN("xgroup",
+                        "cannot dead-letter %s/%" PRId32 " %" PRId64 "-%" PRIu64
+                        " (tried again in a second): %s",
+                        topic, j->partition, j->id.ms, j->id.seq, td_last_error());
+        }
+        broker_topic_release(ref);
+        if (rc)
+            continue;
+        pthread_mutex_lock(&x->mu);
+        xstream s = {j->topic_id, j->partition, NULL};
+        xgrp *g = group_find(x, &s, td_slice_make(j->group, j->glen), &st);
+        xpe *pe = g ? pel_get(g, j->id) : NULL;
+        if (pe && pe->count == j->count && pe->delivery_ms == j->delivery_ms) {
+            jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
+            pel_remove(g, pe);
+            pel_compact(g);
+        }
+        pthread_mutex_unlock(&x->mu);
+    }
+}
+
 static void *writer(void *arg)
 {
     td_xgroups *x = arg;
     pthread_mutex_lock(&x->mu);
     while (!x->stopping || x->nrows || x->resync) {
-        if (!x->nrows && !x->resync) {
+        if (!x->stopping) {
+            int64_t now = td_wall_ms();
+            xdead *jobs = NULL;
+            size_t nj = 0;
+            bool wake = false;
+            int64_t next = sweep(x, now, &jobs, &nj, &wake);
+            if (wake && x->notify)
+                x->notify(x->notify_arg);
+            if (nj) {
+                pthread_mutex_unlock(&x->mu);
+                dead_letters(x, jobs, nj);
+                for (size_t i = 0; i < nj; i++)
+                    free(jobs[i].group);
+                pthread_mutex_lock(&x->mu);
+            }
+            free(jobs);
+            if (!x->nrows && !x->resync) {
+                if (next == INT64_MAX) {
+                    pthread_cond_wait(&x->cv, &x->mu);
+                } else {
+                    int64_t at = TD_MIN(next, now + 1000);
+                    struct timespec ts = {at / 1000, (long)(at % 1000) * 1000000};
+                    pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+                }
+                continue;
+            }
+        } else if (!x->nrows && !x->resync) {
             pthread_cond_wait(&x->cv, &x->mu);
             continue;
         }
@@ -513,6 +826,15 @@ static void *writer(void *arg)
     answer(x, true, x->save_rc ? x->save_rc : TD_ECLOSED);
     pthread_mutex_unlock(&x->mu);
     return NULL;
+}
+
+void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    x->notify = fn;
+    x->notify_arg = arg;
+    pthread_mutex_unlock(&x->mu);
 }
 
 static void writer_stop(td_xgroups *x)
@@ -585,6 +907,9 @@ static int load_row(void *arg, const catalog_xrow *r)
         }
         g->last = r->id;
         g->created_ms = r->ms;
+        g->next_due = INT64_MIN; /* swept once at the start */
+        if (r->policy && r->policy[0])
+            g->pol = policy_parse(r->policy);
         bool found;
         size_t i = name_search((void *const *)st->g, st->n, r->group, &found);
         if (found) {
@@ -738,46 +1063,6 @@ void xgroups_forget_topic(td_engine *e, int64_t topic_id)
 /* ---------------------------------------------------------------------------------------------
  * Groups and consumers
  */
-static size_t del_lower(const xstr *st, int64_t off)
-{
-    size_t lo = 0, hi = st->ndel;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (st->del[mid] < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static bool del_has(const xstr *st, int64_t off)
-{
-    if (!st || !st->ndel)
-        return false;
-    size_t i = del_lower(st, off);
-    return i < st->ndel && st->del[i] == off;
-}
-
-/* The offset of the entry of that ID, or -1 if the stream does not have it. */
-static int64_t entry_offset(td_part *p, td_sid id)
-{
-    int64_t hw = part_high_watermark(p), off;
-    if (part_stream_seek(p, id, part_log_start(p), hw, &off) != 0 || off >= hw)
-        return -1;
-    td_sid got;
-    if (part_stream_id(p, off, &got, NULL) != 0 || td_sid_cmp(got, id) != 0)
-        return -1;
-    return off;
-}
-
-/* Whether the stream has the entry (in the log, not removed by XDEL). */
-static bool entry_live(const xstr *st, td_part *p, td_sid id)
-{
-    int64_t off = entry_offset(p, id);
-    return off >= 0 && !del_has(st, off);
-}
-
 static void set_seq(td_xgroups *x, uint64_t before, uint64_t *seq)
 {
     if (seq)
@@ -815,6 +1100,7 @@ int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, u
     }
     g->last = last;
     g->created_ms = td_wall_ms();
+    g->next_due = INT64_MAX;
     memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
     st->g[i] = g;
     st->n++;
@@ -837,6 +1123,48 @@ int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, ui
         jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
     }
     set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return g ? 0 : TD_ENOTFOUND;
+}
+
+int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_queue_policy *pol,
+                      uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    xstr *st;
+    xgrp *g = group_find(x, s, group, &st);
+    td_queue_policy *copy = NULL;
+    if (!g)
+        rc = TD_ENOTFOUND;
+    else if (pol && !(copy = malloc(sizeof(*copy))))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        if (copy)
+            *copy = *pol;
+        free(g->pol);
+        g->pol = copy;
+        g->ready = false;
+        g->next_due = INT64_MIN; /* swept at once: the timeouts may have passed already */
+        pthread_cond_signal(&x->cv);
+        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+    }
+    set_seq(x, before, seq);
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+int xgroup_get_policy(td_engine *e, const xstream *s, td_slice group, td_queue_policy *out,
+                      bool *has)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    xgrp *g = group_find(x, s, group, NULL);
+    *has = g && g->pol;
+    if (*has)
+        *out = *g->pol;
     pthread_mutex_unlock(&x->mu);
     return g ? 0 : TD_ENOTFOUND;
 }
@@ -935,8 +1263,53 @@ static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int
     return c;
 }
 
+/* Under a policy: hands the pending entries due for redelivery to c (lowest IDs first), at most
+ * count (0: no limit), into *ids; how many. */
+static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count, int64_t now_ms,
+                        td_sid **ids, int *rc)
+{
+    size_t n = 0, cap = 0;
+    int64_t next = INT64_MAX;
+    bool more = false;
+    for (size_t i = 0; i < g->npel; i++) {
+        xpe *pe = &g->pel[i];
+        if (!pe->c)
+            continue;
+        int64_t d = due_at(g, pe);
+        if (d > now_ms || is_dead(g, pe)) {
+            next = TD_MIN(next, d); /* the dead: the sweep's */
+            continue;
+        }
+        if (count && n >= count) {
+            more = true;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_sid *v = realloc(*ids, cap * sizeof(*v));
+            if (!v) {
+                *rc = -ENOMEM;
+                more = true;
+                break;
+            }
+            *ids = v;
+        }
+        (*ids)[n++] = pe->id;
+        pel_assign(pe, c);
+        pe->delivery_ms = now_ms;
+        pe->count++;
+        next = TD_MIN(next, due_at(g, pe));
+        jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+    }
+    g->ready = more;
+    if (!more)
+        g->next_due = next;
+    return n;
+}
+
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
-                   bool noack, int64_t now_ms, int64_t *from, int64_t *to)
+                   bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
+                   int64_t *from, int64_t *to)
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
@@ -945,6 +1318,8 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     xgrp *g = group_find(x, s, group, &st);
     xcons *c = NULL;
     *from = *to = 0;
+    *redelivered = NULL;
+    *nredelivered = 0;
     if (!g) {
         rc = TD_ENOTFOUND;
         goto out;
@@ -952,6 +1327,13 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
         rc = -ENOMEM;
         goto out;
+    }
+    if (g->pol && !noack && (g->ready || now_ms >= g->next_due)) {
+        *nredelivered = redeliver(x, st, g, c, count, now_ms, redelivered, &rc);
+        if (rc || (count && *nredelivered >= count))
+            goto out;
+        if (count)
+            count -= *nredelivered;
     }
     int64_t hw = part_high_watermark(s->p), start = part_log_start(s->p);
     td_sid after = g->last;
@@ -989,6 +1371,7 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
             break;
         }
         pe->count = 1;
+        note_due(x, g, pe);
         jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
     }
     if (end > start)
@@ -1041,6 +1424,7 @@ int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice cons
         (*ids)[(*n)++] = pe->id;
         pe->delivery_ms = now_ms;
         pe->count++;
+        note_due(x, g, pe);
         jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
     }
 out:
@@ -1096,6 +1480,7 @@ static void claim_one(td_xgroups *x, xstr *st, xgrp *g, xcons *c, xpe *pe, const
         pe->count = o->retry_count;
     else if (!o->justid)
         pe->count++;
+    note_due(x, g, pe);
     jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
 }
 

@@ -52,6 +52,23 @@ int xgroups_wait(td_engine *e, uint64_t seq);
 int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq);
 /* XGROUP SETID */
 int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq);
+/* XGROUP POLICY (a tidings extension, docs/redis.md#queue-policies): sets (pol) or removes
+ * (NULL) the group's queue policy. With one, a pending entry not acknowledged within
+ * ack.timeout.ms falls due for redelivery after the backoff (XREADGROUP `>` hands it out again,
+ * to whichever consumer reads, before new entries), and one whose last allowed delivery timed
+ * out is copied to the dead-letter topic and leaves the PEL. Only the keys of
+ * xgroup_policy_keys() apply. */
+int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_queue_policy *pol,
+                      uint64_t *seq);
+/* *has false when the group has no policy. */
+int xgroup_get_policy(td_engine *e, const xstream *s, td_slice group, td_queue_policy *out,
+                      bool *has);
+const char *const *xgroup_policy_keys(void);
+/* Sets the function called (on the writer's thread, under the groups' lock: post and return)
+ * when a group with a policy has entries due for redelivery, so that blocked readers retry.
+ * NULL removes it. */
+void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg);
+
 /* XGROUP DESTROY: 0 and *seq 0 when there was no group. */
 int xgroup_destroy(td_engine *e, const xstream *s, td_slice group, bool *destroyed, uint64_t *seq);
 /* XGROUP CREATECONSUMER: *created false if it existed. */
@@ -61,11 +78,14 @@ int xgroup_consumer_create(td_engine *e, const xstream *s, td_slice group, td_sl
 int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
                            int64_t *pending, uint64_t *seq);
 
-/* XREADGROUP with `>`: delivers up to count (0: no limit) entries after the group's last
- * delivered ID to the consumer (created if new): the offsets [*from, *to), whose IDs are now
- * pending for it (unless noack) and the last of which is the group's last delivered ID. */
+/* XREADGROUP with `>`: delivers up to count (0: no limit) entries to the consumer (created if
+ * new). Under a queue policy, first the pending entries due for redelivery (*redelivered,
+ * malloc'd: free it), then entries after the group's last delivered ID: the offsets
+ * [*from, *to) (but those XDEL removed), whose IDs are now pending for it (unless noack) and
+ * the last of which is the group's last delivered ID. */
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
-                   bool noack, int64_t now_ms, int64_t *from, int64_t *to);
+                   bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
+                   int64_t *from, int64_t *to);
 /* XREADGROUP with an ID: the consumer's pending entries after `after`, at most count (0: no
  * limit), each delivered once more (time now_ms, count + 1). *ids is malloc'd (free it). */
 int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice consumer, td_sid after,

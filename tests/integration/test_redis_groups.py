@@ -392,3 +392,59 @@ def test_xdel(rb):
     r = client(rb)
     assert ids_of(r.xrange("x")) == [ids[6], ids[7], ids[8]]
     assert r.xinfo_stream("x")["max-deleted-entry-id"] == ids[9]
+
+
+def test_queue_policy_redelivers_and_dead_letters(rb):
+    r = client(rb)
+    r.xgroup_create("work", "g", "$", mkstream=True)
+    assert r.execute_command("XGROUP", "POLICY", "work", "g") is None  # Redis's behaviour
+    assert r.execute_command("XGROUP", "POLICY", "work", "g", "ack.timeout.ms", "300",
+                             "backoff.initial.ms", "0", "backoff.jitter", "0",
+                             "max.deliveries", "2") == b"OK"
+    pol = r.execute_command("XGROUP", "POLICY", "work", "g")
+    pol = dict(zip(pol[::2], pol[1::2]))
+    assert pol[b"ack.timeout.ms"] == b"300" and pol[b"max.deliveries"] == b"2"
+    assert "unknown policy option 'nope'" in err(
+        r.execute_command, "XGROUP", "POLICY", "work", "g", "nope", "1")
+    assert "max.deliveries" in err(
+        r.execute_command, "XGROUP", "POLICY", "work", "g", "max.deliveries", "0")
+    assert "own topic" in err(
+        r.execute_command, "XGROUP", "POLICY", "work", "g", "dead.letter.topic", "work")
+    assert "NOGROUP" in err(r.execute_command, "XGROUP", "POLICY", "work", "nog")
+    done = r.xadd("work", {"job": "acked"})
+    failing = r.xadd("work", {"job": "fails"})
+    got = r.xreadgroup("g", "c1", {"work": ">"})
+    assert ids_of(got[0][1]) == [done, failing]
+    r.xack("work", "g", done)
+    # c1 dies; a blocked reader gets the entry again once its ack timeout passed.
+    t0 = time.time()
+    again = client(rb).xreadgroup("g", "c2", {"work": ">"}, block=5000)
+    assert ids_of(again[0][1]) == [failing] and time.time() - t0 >= 0.2
+    row = r.xpending_range("work", "g", "-", "+", 10)
+    assert [(x["message_id"], x["consumer"], x["times_delivered"]) for x in row] == [
+        (failing, b"c2", 2)]
+    # Its second (last) delivery times out too: it goes to work.dlq and leaves the PEL.
+    deadline = time.time() + 10
+    while r.xpending("work", "g")["pending"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert r.xpending("work", "g")["pending"] == 0
+    dead = r.xrange("work.dlq")
+    assert len(dead) == 1
+    f = dead[0][1]
+    assert f[b"job"] == b"fails" and f[b"x-dlq-topic"] == b"work"
+    assert f[b"x-dlq-group"] == b"g" and f[b"x-dlq-deliveries"] == b"2"
+    assert f[b"x-dlq-error"] == b"not acknowledged within 300 ms"
+    assert r.xreadgroup("g", "c3", {"work": ">"}, block=400) == []
+    # The policy is saved; NONE goes back to Redis's behaviour.
+    rb.stop()
+    rb.start()
+    r = client(rb)
+    pol = r.execute_command("XGROUP", "POLICY", "work", "g")
+    assert dict(zip(pol[::2], pol[1::2]))[b"ack.timeout.ms"] == b"300"
+    assert r.execute_command("XGROUP", "POLICY", "work", "g", "NONE") == b"OK"
+    assert r.execute_command("XGROUP", "POLICY", "work", "g") is None
+    late = r.xadd("work", {"job": "kept"})
+    r.xreadgroup("g", "c1", {"work": ">"})
+    time.sleep(0.6)
+    assert r.xreadgroup("g", "c2", {"work": ">"}) == []
+    assert [x["message_id"] for x in r.xpending_range("work", "g", "-", "+", 10)] == [late]

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/broker.h"
 #include "broker/xgroup.h"
@@ -26,6 +27,18 @@ static xstream stream_of(td_engine *e, const char *topic, td_topic_ref **ref)
 {
     ASSERT_OK(broker_topic_acquire(e, topic, ref));
     return (xstream){broker_topic_id(*ref), 0, broker_topic_part(*ref, 0)};
+}
+
+/* xgroup_deliver without a policy: nothing is redelivered. */
+static int deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
+                   bool noack, int64_t now, int64_t *from, int64_t *to)
+{
+    td_sid *redo;
+    size_t nredo;
+    int rc = xgroup_deliver(e, s, group, consumer, count, noack, now, &redo, &nredo, from, to);
+    ASSERT_EQ(nredo, 0);
+    free(redo);
+    return rc;
 }
 
 static td_sid id_at(const xstream *s, int64_t off)
@@ -77,14 +90,13 @@ static void test_deliver_ack_and_compaction(void)
     ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq), TD_EEXIST);
     int64_t from, to;
     /* Two consumers take turns: each entry goes to exactly one of them. */
-    ASSERT_EQ(xgroup_deliver(e, &s, S("nope"), S("x"), 100, false, 1000, &from, &to), TD_ENOTFOUND);
+    ASSERT_EQ(deliver(e, &s, S("nope"), S("x"), 100, false, 1000, &from, &to), TD_ENOTFOUND);
     for (int i = 0; i < 10; i++) {
-        ASSERT_OK(
-            xgroup_deliver(e, &s, S("g"), S(i % 2 ? "b" : "a"), 100, false, 1000, &from, &to));
+        ASSERT_OK(deliver(e, &s, S("g"), S(i % 2 ? "b" : "a"), 100, false, 1000, &from, &to));
         ASSERT_EQ(from, i * 100);
         ASSERT_EQ(to, i * 100 + 100);
     }
-    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("a"), 100, false, 1000, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g"), S("a"), 100, false, 1000, &from, &to));
     ASSERT_EQ(to - from, 0);
     collected *c = pending(e, &s, "g", NULL);
     ASSERT_EQ(c->n, 1000);
@@ -117,7 +129,7 @@ static void test_deliver_ack_and_compaction(void)
     ASSERT_EQ(td_sid_cmp(gi.last_id, ids[999]), 0);
     /* SETID back: delivered again, to the new reader, with a delivery count of 1. */
     ASSERT_OK(xgroup_setid(e, &s, S("g"), ids[949], &seq));
-    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("c"), 0, false, 2000, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g"), S("c"), 0, false, 2000, &from, &to));
     ASSERT_EQ(from, 950);
     ASSERT_EQ(to, 1000);
     c = pending(e, &s, "g", "c");
@@ -136,7 +148,7 @@ static void test_deliver_ack_and_compaction(void)
     ASSERT_EQ(c->deliveries[10], 1);
     /* NOACK moves the last ID only. */
     produce(e, "s", 3);
-    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("c"), 0, true, 3000, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g"), S("c"), 0, true, 3000, &from, &to));
     ASSERT_EQ(to - from, 3);
     ASSERT_EQ(pending(e, &s, "g", NULL)->n, 100);
     broker_topic_release(ref);
@@ -158,7 +170,7 @@ static void test_claims(void)
     uint64_t seq;
     int64_t from, to;
     ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
-    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("dead"), 8, false, 1000, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g"), S("dead"), 8, false, 1000, &from, &to));
     xclaim_opts o = {.min_idle_ms = 500, .delivery_ms = -1, .retry_count = -1};
     td_sid *cl, *del, next;
     size_t ncl, ndel;
@@ -295,9 +307,9 @@ static void test_state_survives_reopen(void)
     ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, &seq));
     ASSERT_OK(xgroup_create(e, &s, bin, id_at(&s, 9), &seq));
     ASSERT_OK(xgroup_create(e, &s, S("g3"), id_at(&s, 49), &seq));
-    ASSERT_OK(xgroup_deliver(e, &s, S("g1"), S("a"), 20, false, 1000, &from, &to));
-    ASSERT_OK(xgroup_deliver(e, &s, S("g1"), S("b"), 5, false, 1100, &from, &to));
-    ASSERT_OK(xgroup_deliver(e, &s, bin, td_slice_make("c\x00d", 3), 3, false, 1200, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g1"), S("a"), 20, false, 1000, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g1"), S("b"), 5, false, 1100, &from, &to));
+    ASSERT_OK(deliver(e, &s, bin, td_slice_make("c\x00d", 3), 3, false, 1200, &from, &to));
     ASSERT_OK(xgroup_consumer_create(e, &s, S("g3"), S("idle"), 1300, &created, &seq));
     td_sid ids[3] = {id_at(&s, 1), id_at(&s, 3), id_at(&s, 21)};
     size_t acked;
@@ -373,7 +385,7 @@ static void test_xdel(void)
     /* Deliveries skip them, and COUNT counts entries. */
     int64_t from, to;
     ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
-    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("c"), 3, false, 1000, &from, &to));
+    ASSERT_OK(deliver(e, &s, S("g"), S("c"), 3, false, 1000, &from, &to));
     ASSERT_EQ(from, 0);
     ASSERT_EQ(to, 4);
     ASSERT_EQ(pending(e, &s, "g", NULL)->n, 3);
@@ -418,5 +430,93 @@ static void test_xdel(void)
     test_rmrf(dir);
 }
 
+static void test_policy(void)
+{
+    char *dir = test_tmpdir("xgroup-policy");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
+    produce(e, "s", 6);
+    td_topic_ref *ref;
+    xstream s = stream_of(e, "s", &ref);
+    uint64_t seq;
+    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
+    td_queue_policy pol;
+    td_queue_policy_init(&pol);
+    pol.ack_timeout_ms = 1000;
+    pol.backoff_initial_ms = 500;
+    pol.backoff_jitter = 0;
+    pol.max_deliveries = 3;
+    snprintf(pol.dead_letter_topic, sizeof(pol.dead_letter_topic), "dead");
+    ASSERT_EQ(xgroup_set_policy(e, &s, S("nope"), &pol, &seq), TD_ENOTFOUND);
+    ASSERT_OK(xgroup_set_policy(e, &s, S("g"), &pol, &seq));
+    /* Deliver 4 at a fake time far in the past: due for redelivery (or dead) long ago. */
+    int64_t t0 = td_wall_ms() - 100000, from, to;
+    td_sid *redo;
+    size_t nredo;
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("a"), 4, false, t0, &redo, &nredo, &from, &to));
+    ASSERT_EQ(nredo, 0);
+    ASSERT_EQ(to - from, 4);
+    free(redo);
+    /* At t0 + 1499 nothing is due; at t0 + 1500 (timeout + first backoff) the 4 are, and COUNT 3
+     * takes three of them, lowest first, before any new entry. */
+    ASSERT_OK(
+        xgroup_deliver(e, &s, S("g"), S("b"), 3, false, t0 + 1499, &redo, &nredo, &from, &to));
+    ASSERT_EQ(nredo, 0);
+    ASSERT_EQ(to - from, 2); /* the two new ones */
+    free(redo);
+    ASSERT_OK(
+        xgroup_deliver(e, &s, S("g"), S("b"), 3, false, t0 + 1500, &redo, &nredo, &from, &to));
+    ASSERT_EQ(nredo, 3);
+    ASSERT_EQ(to - from, 0);
+    ASSERT_EQ(td_sid_cmp(redo[0], id_at(&s, 0)), 0);
+    free(redo);
+    collected *c = pending(e, &s, "g", "b");
+    ASSERT_EQ(c->n, 5);
+    ASSERT_EQ(c->deliveries[0], 2);
+    /* The policy is saved with the group. */
+    ASSERT_OK(xgroups_wait(e, seq));
+    broker_topic_release(ref);
+    td_engine_close(e);
+    e = test_engine_open(dir);
+    s = stream_of(e, "s", &ref);
+    bool has;
+    td_queue_policy got;
+    ASSERT_OK(xgroup_get_policy(e, &s, S("g"), &got, &has));
+    ASSERT(has);
+    ASSERT_EQ(got.ack_timeout_ms, 1000);
+    ASSERT_EQ(got.max_deliveries, 3);
+    ASSERT_STR_EQ(got.dead_letter_topic, "dead");
+    /* Entries past their last delivery go to the dead-letter topic (the writer's sweep): claim
+     * them with a count of 3 and an old delivery time. */
+    xclaim_opts o = {.delivery_ms = t0, .retry_count = 3};
+    td_sid all[6], *cl;
+    size_t ncl;
+    for (int i = 0; i < 6; i++)
+        all[i] = id_at(&s, i);
+    ASSERT_OK(xgroup_claim(e, &s, S("g"), S("z"), all, 2, &o, td_wall_ms(), &cl, &ncl, &seq));
+    ASSERT_EQ(ncl, 2);
+    free(cl);
+    int64_t deadline = td_wall_ms() + 10000;
+    while (pending(e, &s, "g", "z")->n && td_wall_ms() < deadline)
+        usleep(10000);
+    ASSERT_EQ(pending(e, &s, "g", "z")->n, 0);
+    td_topic_info info;
+    ASSERT_OK(td_topic_describe(e, "dead", &info));
+    td_iter *it;
+    td_event ev;
+    ASSERT_OK(td_iter_open(e, "dead", 0, 0, &it));
+    int copies = 0;
+    while (td_iter_next(it, &ev) == 1)
+        copies++;
+    td_iter_close(it);
+    ASSERT_EQ(copies, 2);
+    ASSERT_OK(xgroup_set_policy(e, &s, S("g"), NULL, &seq));
+    ASSERT_OK(xgroup_get_policy(e, &s, S("g"), &got, &has));
+    ASSERT(!has);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_deliver_ack_and_compaction), TEST(test_claims),
-          TEST(test_state_survives_reopen), TEST(test_xdel))
+          TEST(test_state_survives_reopen), TEST(test_xdel), TEST(test_policy))

@@ -958,10 +958,18 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
         free(ids);
     } else {
         int64_t from, to, next;
-        td_sid hi; /* the last delivered: entries XDEL removed in between are not counted */
-        r = xgroup_deliver(e, &xs, b->gname, b->cname, b->count, b->noack, now, &from, &to);
+        td_sid hi, *redo; /* hi: the last delivered (XDEL's removed entries are not counted) */
+        size_t nredo, nnew = 0;
+        r = xgroup_deliver(e, &xs, b->gname, b->cname, b->count, b->noack, now, &redo, &nredo,
+                           &from, &to);
+        /* A queue policy's redeliveries first, then new entries. */
+        if (r == 0 && nredo)
+            r = resp_read_ids(rc, &k->s, redo, nredo, ent);
+        free(redo);
         if (r == 0 && to > from && (r = part_stream_id(k->s.p, to - 1, &hi, NULL)) == 0)
-            r = resp_read_entries(rc, &k->s, from, hi, (size_t)(to - from), ent, n, &next, NULL);
+            r = resp_read_entries(rc, &k->s, from, hi, (size_t)(to - from), ent, &nnew, &next,
+                                  NULL);
+        *n = nredo + nnew;
     }
     if (r == TD_ENOTFOUND) {
         reply_nogroup(w, b, k->key);

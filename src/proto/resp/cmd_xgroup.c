@@ -106,6 +106,11 @@ static void xgroup_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "    Remove the specified consumer.",
         "DESTROY <key> <groupname>",
         "    Remove the specified group.",
+        "POLICY <key> <groupname> [NONE | <option> <value> ...]",
+        "    Show, set or remove the group's queue policy (a tidings extension): the broker",
+        "    then redelivers entries not acknowledged in time and dead-letters them at the",
+        "    limit. Options: ack.timeout.ms, max.deliveries, backoff.initial.ms,",
+        "    backoff.multiplier, backoff.max.ms, backoff.jitter, dead.letter.topic.",
         "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
         "    Set the current group ID and entries_read counter.",
         "HELP",
@@ -240,6 +245,86 @@ static void xgroup_delconsumer_cmd(rconn *rc, resp_w *w, size_t argc, const td_s
     xgroup_consumer_cmd(rc, w, argv, false);
 }
 
+/* POLICY key group [NONE | option value ...] */
+static void xgroup_policy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    const char *const *keys = xgroup_policy_keys();
+    bool none = argc == 5 && resp_arg_is(argv[4], "none");
+    if (argc > 4 && !none && (argc - 4) % 2) {
+        resp_w_error(w, "ERR syntax error: XGROUP POLICY key group [NONE | option value ...]");
+        return;
+    }
+    td_config_entry en[16];
+    size_t n = 0;
+    for (size_t i = 4; !none && i + 1 < argc; i += 2) {
+        size_t k = 0;
+        while (keys[k] && !resp_arg_is(argv[i], keys[k]))
+            k++;
+        if (!keys[k]) {
+            resp_w_errorf(w,
+                          "ERR unknown policy option '%.*s' (ack.timeout.ms, max.deliveries, "
+                          "backoff.initial.ms, backoff.multiplier, backoff.max.ms, "
+                          "backoff.jitter, dead.letter.topic)",
+                          (int)TD_MIN(argv[i].n, 64), (const char *)argv[i].p);
+            return;
+        }
+        if (n == 16) {
+            resp_reply_syntax(w);
+            return;
+        }
+        en[n++] = (td_config_entry){keys[k], resp_arg_str(rc, argv[i + 1])};
+    }
+    sref s;
+    if (!xgroup_stream(rc, w, argv[2], false, &s))
+        return;
+    xstream xs = xs_of(&s);
+    td_queue_policy pol;
+    bool has;
+    uint64_t seq = 0;
+    int r = xgroup_get_policy(rc->s->e, &xs, argv[3], &pol, &has);
+    if (r == 0 && argc == 4) {
+        /* Show it: a map of the options, or nil without a policy. */
+        if (!has) {
+            resp_w_null(w);
+        } else {
+            size_t nk = 0;
+            while (keys[nk])
+                nk++;
+            resp_w_map(w, nk);
+            for (size_t k = 0; k < nk; k++) {
+                char v[TD_TOPIC_NAME_MAX + 32];
+                td_queue_policy_get(&pol, keys[k], v, sizeof(v));
+                resp_w_str(w, keys[k]);
+                resp_w_str(w, v);
+            }
+        }
+        goto out;
+    }
+    if (r == 0 && !none) {
+        if (!has)
+            td_queue_policy_init(&pol);
+        if (td_queue_policy_apply(&pol, en, n) != 0) {
+            resp_w_errorf(w, "ERR %s", td_last_error());
+            goto out;
+        }
+        if (!strcmp(pol.dead_letter_topic, broker_topic_name(s.ref))) {
+            resp_w_error(w, "ERR dead.letter.topic cannot be the stream's own topic");
+            goto out;
+        }
+    }
+    if (r == 0)
+        r = xgroup_set_policy(rc->s->e, &xs, argv[3], none ? NULL : &pol, &seq);
+    if (r == TD_ENOTFOUND)
+        reply_nogroup_for_key(w, argv[2], argv[3]);
+    else if (r)
+        resp_reply_engine_error(w, r);
+    else if (before_reply(rc, w, seq))
+        resp_w_simple(w, "OK");
+    after_reply(rc, seq);
+out:
+    broker_topic_release(s.ref);
+}
+
 #define XG_ACL "@write @stream @slow"
 const rcmd resp_xgroup_subs[] = {
     {"create", -5, RF_WRITE, xgroup_create_cmd, "stream", "Creates a consumer group.", "5.0.0", 2,
@@ -253,6 +338,9 @@ const rcmd resp_xgroup_subs[] = {
     {"help", 2, RF_LOADING | RF_STALE, xgroup_help, "stream",
      "Returns helpful text about the different subcommands.", "5.0.0", 0, 0, 0, NULL,
      "@stream @slow"},
+    {"policy", -4, RF_WRITE, xgroup_policy_cmd, "stream",
+     "Shows, sets or removes a consumer group's queue policy (tidings).", "7.0.0", 2, 2, 1, NULL,
+     XG_ACL},
     {"setid", -5, RF_WRITE, xgroup_setid_cmd, "stream",
      "Sets the last-delivered ID of a consumer group.", "5.0.0", 2, 2, 1, NULL, XG_ACL},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},

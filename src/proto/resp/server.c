@@ -370,13 +370,18 @@ int resp_server_attach(resp_server *s, net_group *g)
         s->loops[i].loop = net_group_loop(g, i);
         s->loops[i].waits.loop = s->loops[i].loop;
     }
-    return broker_add_advance_hook(s->e, on_advance, s);
+    int r = broker_add_advance_hook(s->e, on_advance, s);
+    if (r == 0) /* entries of a group with a queue policy falling due wake blocked readers too */
+        xgroups_set_notify(s->e, on_advance, s);
+    return r;
 }
 
 void resp_server_detach(resp_server *s)
 {
-    if (s && s->loops)
+    if (s && s->loops) {
+        xgroups_set_notify(s->e, NULL, NULL);
         broker_remove_advance_hook(s->e, on_advance, s);
+    }
 }
 
 static int on_open(net_conn *c)
