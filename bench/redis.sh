@@ -3,7 +3,11 @@
 # -P 16, against tidings and against a real redis-server (Debian's) started here in the same run,
 # at equal durability: redis-server with appendonly yes and appendfsync everysec against a topic
 # with fsync=interval:1000, and appendfsync always against fsync=always.
-# Usage: bench/redis.sh [DIR]   (default: build/bench-redis). BENCH_REQUESTS (500000) sets N.
+# Then consumer groups: redis-benchmark -c 50 runs `XREADGROUP GROUP g c COUNT 100 STREAMS k >`
+# over a stream of 100 x BENCH_GROUP_READS entries on both servers (appendfsync always against
+# fsync=always), with and without NOACK: entries delivered per second.
+# Usage: bench/redis.sh [DIR]   (default: build/bench-redis). BENCH_REQUESTS (500000) sets N,
+# BENCH_GROUP_READS (20000) the XREADGROUP calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/release/tidings
@@ -55,4 +59,25 @@ for mode in everysec always; do
     printf '%-9s -P %-2s  redis-server %9.0f ops/s   tidings (fsync=%s) %9.0f ops/s   = %sx\n' \
       "$mode" "$p" "$R" "$policy" "$T" "$(ratio "$T" "$R")"
   done
+done
+
+G=${BENCH_GROUP_READS:-20000}
+echo "== redis-benchmark -c 50 -n $G XREADGROUP GROUP g c COUNT 100 [NOACK] STREAMS k > (always)"
+start_redis always
+for noack in "" NOACK; do
+  key="g-always${noack:+-noack}"
+  "$BIN" topic create "$key" --partitions 1 -c fsync=always -c retention.ms=-1 >/dev/null
+  for port in "$RPORT" "$TPORT"; do
+    redis-benchmark -p "$port" -c 50 -n $((G * 100)) -P 16 -q XADD "$key" '*' field value \
+      >/dev/null 2>&1
+    redis-cli -p "$port" XGROUP CREATE "$key" g 0 >/dev/null
+  done
+  read_eps() { # $1 port: entries delivered per second
+    redis-benchmark -p "$1" -c 50 -n "$G" --csv XREADGROUP GROUP g c COUNT 100 $noack \
+      STREAMS "$key" '>' 2>/dev/null | awk -F'","' 'NR==2 {print ($2+0) * 100}'
+  }
+  R=$(read_eps "$RPORT")
+  T=$(read_eps "$TPORT")
+  printf 'XREADGROUP %-6s redis-server %9.0f entries/s   tidings %9.0f entries/s   = %sx\n' \
+    "${noack:-acked}" "$R" "$T" "$(ratio "$T" "$R")"
 done

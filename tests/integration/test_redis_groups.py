@@ -448,3 +448,34 @@ def test_queue_policy_redelivers_and_dead_letters(rb):
     time.sleep(0.6)
     assert r.xreadgroup("g", "c2", {"work": ">"}) == []
     assert [x["message_id"] for x in r.xpending_range("work", "g", "-", "+", 10)] == [late]
+
+
+def test_random_group_commands_never_break_the_broker(rb):
+    """Bad input: random arguments to every group command get replies or Redis errors, and the
+    broker goes on serving."""
+    import random
+    rnd = random.Random(7)
+    r = client(rb)
+    fill(r, "rs", 20)
+    r.xgroup_create("rs", "g", "0")
+    words = [b"rs", b"g", b"c", b"0", b"-", b"+", b">", b"$", b"(0", b"1-1", b"99999999999999999999",
+             b"-1", b"COUNT", b"BLOCK", b"NOACK", b"STREAMS", b"GROUP", b"IDLE", b"TIME",
+             b"RETRYCOUNT", b"FORCE", b"JUSTID", b"LASTID", b"MKSTREAM", b"ENTRIESREAD", b"FULL",
+             b"NONE", b"ack.timeout.ms", b"\x00\xff", b"", b"missing", b"rs/0", b"rs/9"]
+    cmds = [[b"XGROUP", b"CREATE"], [b"XGROUP", b"SETID"], [b"XGROUP", b"DESTROY"],
+            [b"XGROUP", b"CREATECONSUMER"], [b"XGROUP", b"DELCONSUMER"], [b"XGROUP", b"POLICY"],
+            [b"XREADGROUP"], [b"XACK"], [b"XPENDING"], [b"XCLAIM"], [b"XAUTOCLAIM"], [b"XDEL"],
+            [b"XINFO", b"STREAM"], [b"XINFO", b"GROUPS"], [b"XINFO", b"CONSUMERS"]]
+    replies = errors = 0
+    for _ in range(1500):
+        args = rnd.choice(cmds) + [rnd.choice(words) for _ in range(rnd.randint(0, 9))]
+        if b"BLOCK" in args:
+            args = [a for a in args if a != b"BLOCK"]
+        try:
+            r.execute_command(*args)
+            replies += 1
+        except redis.ResponseError:
+            errors += 1
+    assert replies > 50 and errors > 50
+    assert r.ping() is True
+    assert r.xlen("rs") <= 20
