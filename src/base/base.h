@@ -41,6 +41,11 @@ static inline td_slice td_slice_make(const void *p, size_t n)
     return s;
 }
 
+/* Makes room for one more element in a malloc'd array (*arr, pass its address) of *cap elements
+ * of `size` bytes that holds n: when full, the capacity doubles (from `first`). 0, or -ENOMEM
+ * with the array as it was. */
+int td_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first);
+
 /* An owned, growable byte buffer. `p` is NULL until the first reserve. */
 typedef struct td_buf {
     uint8_t *p;

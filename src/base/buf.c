@@ -21,6 +21,22 @@ void td_buf_free(td_buf *b)
     td_buf_init(b);
 }
 
+int td_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    if (c < n + 1 || c > SIZE_MAX / size)
+        return -ENOMEM;
+    void **v = arr;
+    void *p = realloc(*v, c * size);
+    if (!p)
+        return -ENOMEM;
+    *v = p;
+    *cap = c;
+    return 0;
+}
+
 int td_buf_reserve(td_buf *b, size_t extra)
 {
     if (extra <= b->cap - b->len)

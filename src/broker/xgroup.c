@@ -151,14 +151,8 @@ static xstr *stream_get(td_xgroups *x, int64_t topic_id, int32_t partition)
     xstr *st = stream_find(x, topic_id, partition);
     if (st)
         return st;
-    if (x->ns == x->scap) {
-        size_t cap = x->scap ? x->scap * 2 : 8;
-        xstr *v = realloc(x->s, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        x->s = v;
-        x->scap = cap;
-    }
+    if (td_grow(&x->s, &x->scap, x->ns, sizeof(*x->s), 8) != 0)
+        return NULL;
     st = &x->s[x->ns++];
     *st = (xstr){.topic_id = topic_id, .partition = partition};
     return st;
@@ -202,14 +196,8 @@ static xcons *cons_add(xgrp *g, td_slice name, int64_t now_ms)
     size_t i = name_search((void *const *)g->cons, g->ncons, name, &found);
     if (found)
         return g->cons[i];
-    if (g->ncons == g->conscap) {
-        size_t cap = g->conscap ? g->conscap * 2 : 4;
-        xcons **v = realloc(g->cons, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        g->cons = v;
-        g->conscap = cap;
-    }
+    if (td_grow(&g->cons, &g->conscap, g->ncons, sizeof(*g->cons), 4) != 0)
+        return NULL;
     xcons *c = calloc(1, sizeof(*c));
     if (!c || !name_set(&c->nm, name)) {
         free(c);
@@ -274,14 +262,8 @@ static xpe *pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
         pe->delivery_ms = now_ms;
         return pe;
     }
-    if (g->npel == g->pelcap) {
-        size_t cap = g->pelcap ? g->pelcap * 2 : 16;
-        xpe *v = realloc(g->pel, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        g->pel = v;
-        g->pelcap = cap;
-    }
+    if (td_grow(&g->pel, &g->pelcap, g->npel, sizeof(*g->pel), 16) != 0)
+        return NULL;
     memmove(g->pel + i + 1, g->pel + i, (g->npel - i) * sizeof(*g->pel));
     g->npel++;
     g->live++;
@@ -478,14 +460,8 @@ static td_slice jcopy(td_xgroups *x, const void *src, const uint8_t *p, size_t n
 static bool jrow(td_xgroups *x, int op, const xstr *st, const xgrp *g, const xcons *c,
                  const xpe *pe)
 {
-    if (x->nrows == x->rowcap) {
-        size_t cap = x->rowcap ? x->rowcap * 2 : 64;
-        catalog_xrow *v = realloc(x->rows, cap * sizeof(*v));
-        if (!v)
-            goto oom;
-        x->rows = v;
-        x->rowcap = cap;
-    }
+    if (td_grow(&x->rows, &x->rowcap, x->nrows, sizeof(*x->rows), 64) != 0)
+        goto oom;
     catalog_xrow r = {.op = op, .topic_id = st->topic_id, .partition = st->partition};
     r.group = jcopy(x, g, g->nm.name, g->nm.len, false);
     if (!r.group.p)
@@ -687,14 +663,8 @@ static int64_t sweep(td_xgroups *x, int64_t now, xdead **jobs, size_t *njobs, bo
                     continue;
                 }
                 gn = TD_MIN(gn, now + 1000); /* looked at again if it is still there */
-                if (*njobs == cap) {
-                    size_t c = cap ? cap * 2 : 16;
-                    xdead *v = realloc(*jobs, c * sizeof(*v));
-                    if (!v)
-                        break;
-                    *jobs = v;
-                    cap = c;
-                }
+                if (td_grow(jobs, &cap, *njobs, sizeof(**jobs), 16) != 0)
+                    break;
                 xdead *dj = &(*jobs)[*njobs];
                 *dj = (xdead){.topic_id = st->topic_id,
                               .partition = st->partition,
@@ -862,15 +832,9 @@ int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc)
         pthread_mutex_unlock(&x->mu);
         return TD_ECLOSED;
     }
-    if (x->nw == x->wcap) {
-        size_t cap = x->wcap ? x->wcap * 2 : 16;
-        xwaiter *v = realloc(x->w, cap * sizeof(*v));
-        if (!v) {
-            pthread_mutex_unlock(&x->mu);
-            return -ENOMEM;
-        }
-        x->w = v;
-        x->wcap = cap;
+    if (td_grow(&x->w, &x->wcap, x->nw, sizeof(*x->w), 16) != 0) {
+        pthread_mutex_unlock(&x->mu);
+        return -ENOMEM;
     }
     x->w[x->nw++] = (xwaiter){seq, cb, arg};
     pthread_mutex_unlock(&x->mu);
@@ -916,15 +880,9 @@ static int load_row(void *arg, const catalog_xrow *r)
             group_free(g);
             return 0;
         }
-        if (st->n == st->cap) {
-            size_t cap = st->cap ? st->cap * 2 : 4;
-            xgrp **v = realloc(st->g, cap * sizeof(*v));
-            if (!v) {
-                group_free(g);
-                return -ENOMEM;
-            }
-            st->g = v;
-            st->cap = cap;
+        if (td_grow(&st->g, &st->cap, st->n, sizeof(*st->g), 4) != 0) {
+            group_free(g);
+            return -ENOMEM;
         }
         memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
         st->g[i] = g;
@@ -939,14 +897,8 @@ static int load_row(void *arg, const catalog_xrow *r)
             st->max_del = r->id;
             return 0;
         }
-        if (st->ndel == st->delcap) {
-            size_t cap = st->delcap ? st->delcap * 2 : 16;
-            int64_t *v = realloc(st->del, cap * sizeof(*v));
-            if (!v)
-                return -ENOMEM;
-            st->del = v;
-            st->delcap = cap;
-        }
+        if (td_grow(&st->del, &st->delcap, st->ndel, sizeof(*st->del), 16) != 0)
+            return -ENOMEM;
         st->del[st->ndel++] = r->ms; /* in offset order */
         x->ndel++;
         return 0;
@@ -1083,15 +1035,9 @@ int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, u
         rc = st ? TD_EEXIST : -ENOMEM;
         goto out;
     }
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 4;
-        xgrp **v = realloc(st->g, cap * sizeof(*v));
-        if (!v) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        st->g = v;
-        st->cap = cap;
+    if (td_grow(&st->g, &st->cap, st->n, sizeof(*st->g), 4) != 0) {
+        rc = -ENOMEM;
+        goto out;
     }
     if (!(g = calloc(1, sizeof(*g))) || !name_set(&g->nm, group)) {
         free(g);
@@ -1263,6 +1209,15 @@ static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int
     return c;
 }
 
+/* Appends id to a malloc'd array. */
+static int push_id(td_sid **v, size_t *n, size_t *cap, td_sid id)
+{
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return -ENOMEM;
+    (*v)[(*n)++] = id;
+    return 0;
+}
+
 /* Under a policy: hands the pending entries due for redelivery to c (lowest IDs first), at most
  * count (0: no limit), into *ids; how many. */
 static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count, int64_t now_ms,
@@ -1284,17 +1239,10 @@ static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count
             more = true;
             break;
         }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_sid *v = realloc(*ids, cap * sizeof(*v));
-            if (!v) {
-                *rc = -ENOMEM;
-                more = true;
-                break;
-            }
-            *ids = v;
+        if ((*rc = push_id(ids, &n, &cap, pe->id)) != 0) {
+            more = true;
+            break;
         }
-        (*ids)[n++] = pe->id;
         pel_assign(pe, c);
         pe->delivery_ms = now_ms;
         pe->count++;
@@ -1412,16 +1360,8 @@ int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice cons
         xpe *pe = &g->pel[i];
         if (pe->c != c)
             continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_sid *v = realloc(*ids, cap * sizeof(*v));
-            if (!v) {
-                rc = -ENOMEM;
-                break;
-            }
-            *ids = v;
-        }
-        (*ids)[(*n)++] = pe->id;
+        if ((rc = push_id(ids, n, &cap, pe->id)) != 0)
+            break;
         pe->delivery_ms = now_ms;
         pe->count++;
         note_due(x, g, pe);
@@ -1454,20 +1394,6 @@ int xgroup_ack(td_engine *e, const xstream *s, td_slice group, const td_sid *ids
     set_seq(x, before, seq);
     pthread_mutex_unlock(&x->mu);
     return g ? 0 : TD_ENOTFOUND;
-}
-
-static int push_id(td_sid **v, size_t *n, size_t *cap, td_sid id)
-{
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        td_sid *x = realloc(*v, c * sizeof(*x));
-        if (!x)
-            return -ENOMEM;
-        *v = x;
-        *cap = c;
-    }
-    (*v)[(*n)++] = id;
-    return 0;
 }
 
 /* Gives a pending entry to c as XCLAIM and XAUTOCLAIM do. */
@@ -1625,15 +1551,9 @@ int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, 
         int64_t off = entry_offset(s->p, ids[i]);
         if (off < 0 || del_has(st, off))
             continue;
-        if (st->ndel == st->delcap) {
-            size_t cap = st->delcap ? st->delcap * 2 : 16;
-            int64_t *v = realloc(st->del, cap * sizeof(*v));
-            if (!v) {
-                rc = -ENOMEM;
-                break;
-            }
-            st->del = v;
-            st->delcap = cap;
+        if (td_grow(&st->del, &st->delcap, st->ndel, sizeof(*st->del), 16) != 0) {
+            rc = -ENOMEM;
+            break;
         }
         size_t at = del_lower(st, off);
         memmove(st->del + at + 1, st->del + at, (st->ndel - at) * sizeof(*st->del));

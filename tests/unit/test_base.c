@@ -263,7 +263,30 @@ static void test_base64(void)
     td_buf_free(&d);
 }
 
-TEST_MAIN(TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors),
+static void test_grow(void)
+{
+    int64_t *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int64_t i = 0; i < 1000; i++) {
+        ASSERT_OK(td_grow(&v, &cap, n, sizeof(*v), 4));
+        ASSERT(cap > n);
+        v[n++] = i;
+    }
+    ASSERT_EQ(cap, 1024); /* 4, doubling */
+    for (int64_t i = 0; i < 1000; i++)
+        ASSERT_EQ(v[i], i);
+    /* Room already: nothing moves. */
+    int64_t *before = v;
+    ASSERT_OK(td_grow(&v, &cap, 10, sizeof(*v), 4));
+    ASSERT(v == before && cap == 1024);
+    /* An element size that would overflow the allocation: -ENOMEM, the array as it was. */
+    size_t big = 2;
+    ASSERT_EQ(td_grow(&v, &big, 2, SIZE_MAX / 2, 4), -ENOMEM);
+    ASSERT(v == before && big == 2);
+    free(v);
+}
+
+TEST_MAIN(TEST(test_grow), TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors),
           TEST(test_crc32c_hw_matches_sw), TEST(test_hash64_is_stable),
           TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
           TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))

@@ -780,15 +780,9 @@ typedef struct group_list {
 static void collect_group(void *arg, const xgroup_info *g)
 {
     group_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        xgroup_info *v = realloc(l->v, cap * sizeof(*v));
-        if (!v) {
-            l->oom = true;
-            return;
-        }
-        l->v = v;
-        l->cap = cap;
+    if (td_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 8) != 0) {
+        l->oom = true;
+        return;
     }
     l->v[l->n] = *g;
     l->v[l->n].name.p = (const uint8_t *)(uintptr_t)l->names.len; /* an offset until the end */
