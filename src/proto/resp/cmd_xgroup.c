@@ -55,6 +55,25 @@ static void reply_nogroup_for_key(resp_w *w, td_slice key, td_slice group)
                   (const char *)key.p);
 }
 
+/* How a change's TD_ENOTFOUND is answered: Redis words it two ways. */
+enum { NOGROUP_PLAIN, NOGROUP_FOR_KEY };
+
+/* After a changing call returned r: answers its failure (TD_ENOTFOUND as NOGROUP for the key
+ * and group at kg[0] and kg[1]) and returns false, or returns before_reply's word. The caller
+ * writes its reply when true, then calls after_reply. */
+static bool change_ok(rconn *rc, resp_w *w, int r, uint64_t seq, const td_slice *kg, int nogroup)
+{
+    if (r == TD_ENOTFOUND && nogroup == NOGROUP_FOR_KEY)
+        reply_nogroup_for_key(w, kg[0], kg[1]);
+    else if (r == TD_ENOTFOUND)
+        reply_nogroup(w, kg[0], kg[1]);
+    else if (r)
+        resp_reply_engine_error(w, r);
+    else
+        return before_reply(rc, w, seq);
+    return false;
+}
+
 /* A strict ID (no "-", "+" or "("): "ms" or "ms-seq". */
 static bool strict_id(td_slice a, td_sid *id)
 {
@@ -172,11 +191,7 @@ static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_s
                : xgroup_setid(rc->s->e, &xs, argv[3], last, &seq);
     if (r == TD_EEXIST)
         resp_w_error(w, "BUSYGROUP Consumer Group name already exists");
-    else if (r == TD_ENOTFOUND)
-        reply_nogroup_for_key(w, argv[2], argv[3]);
-    else if (r)
-        resp_reply_engine_error(w, r);
-    else if (before_reply(rc, w, seq))
+    else if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
         resp_w_simple(w, "OK");
     after_reply(rc, seq);
 out:
@@ -203,9 +218,7 @@ static void xgroup_destroy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice
     bool destroyed;
     uint64_t seq;
     int r = xgroup_destroy(rc->s->e, &xs, argv[3], &destroyed, &seq);
-    if (r)
-        resp_reply_engine_error(w, r);
-    else if (before_reply(rc, w, seq))
+    if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
         resp_w_int(w, destroyed);
     after_reply(rc, seq);
     broker_topic_release(s.ref);
@@ -223,11 +236,7 @@ static void xgroup_consumer_cmd(rconn *rc, resp_w *w, const td_slice *argv, bool
     int r = create ? xgroup_consumer_create(rc->s->e, &xs, argv[3], argv[4], td_wall_ms(), &created,
                                             &seq)
                    : xgroup_consumer_delete(rc->s->e, &xs, argv[3], argv[4], &pending, &seq);
-    if (r == TD_ENOTFOUND)
-        reply_nogroup_for_key(w, argv[2], argv[3]);
-    else if (r)
-        resp_reply_engine_error(w, r);
-    else if (before_reply(rc, w, seq))
+    if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
         resp_w_int(w, create ? created : pending);
     after_reply(rc, seq);
     broker_topic_release(s.ref);
@@ -314,11 +323,7 @@ static void xgroup_policy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice 
     }
     if (r == 0)
         r = xgroup_set_policy(rc->s->e, &xs, argv[3], none ? NULL : &pol, &seq);
-    if (r == TD_ENOTFOUND)
-        reply_nogroup_for_key(w, argv[2], argv[3]);
-    else if (r)
-        resp_reply_engine_error(w, r);
-    else if (before_reply(rc, w, seq))
+    if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
         resp_w_simple(w, "OK");
     after_reply(rc, seq);
 out:
@@ -377,10 +382,8 @@ void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int r = ok ? xgroup_ack(rc->s->e, &xs, argv[2], ids, n, &acked, &seq) : 0;
     if (!ok)
         resp_w_error(w, resp_invalid_id);
-    else if (r && r != TD_ENOTFOUND)
-        resp_reply_engine_error(w, r);
-    else if (before_reply(rc, w, seq))
-        resp_w_int(w, (int64_t)acked);
+    else if (change_ok(rc, w, r == TD_ENOTFOUND ? 0 : r, seq, argv + 1, NOGROUP_PLAIN))
+        resp_w_int(w, (int64_t)acked); /* a group gone meanwhile: 0 acknowledged */
     after_reply(rc, seq);
 out:
     free(ids);
@@ -414,9 +417,7 @@ void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         xstream xs = xs_of(&s);
         uint64_t seq = 0;
         int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
-        if (r)
-            resp_reply_engine_error(w, r);
-        else if (before_reply(rc, w, seq))
+        if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN))
             resp_w_int(w, (int64_t)deleted);
         after_reply(rc, seq);
         broker_topic_release(s.ref);
@@ -630,12 +631,8 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (r == 0)
         r = xgroup_claim(rc->s->e, &xs, argv[2], argv[3], ids, nids, &o, now, &claimed, &nclaimed,
                          &seq);
-    if (r == TD_ENOTFOUND)
-        reply_nogroup(w, argv[1], argv[2]);
-    else if (r)
-        resp_reply_engine_error(w, r);
-    else if (before_reply(rc, w, seq) &&
-             (r = write_claimed(rc, w, &s, claimed, nclaimed, o.justid)) != 0)
+    if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN) &&
+        write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
         w->oom = true;
     after_reply(rc, seq);
     free(ids);
@@ -688,11 +685,7 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     uint64_t seq = 0;
     int r = xgroup_autoclaim(rc->s->e, &xs, argv[2], argv[3], start, (size_t)count, &o, now,
                              &claimed, &nclaimed, &deleted, &ndeleted, &next, &seq);
-    if (r == TD_ENOTFOUND) {
-        reply_nogroup(w, argv[1], argv[2]);
-    } else if (r) {
-        resp_reply_engine_error(w, r);
-    } else if (before_reply(rc, w, seq)) {
+    if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN)) {
         resp_w_array(w, 3);
         resp_w_id(w, next);
         if (write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
