@@ -268,6 +268,13 @@ def test_xinfo_stream_full_and_resp3(rb):
     c = g["consumers"][0]
     c = dict(zip(c[::2], c[1::2]))  # redis-py leaves the consumers as they came
     assert c[b"name"] == b"c" and c[b"pel-count"] == 2 and len(c[b"pending"]) == 2
+    # [id, consumer, delivery time, count] per group entry; [id, delivery time, count] per
+    # consumer's.
+    now = time.time() * 1000
+    p = g["pending"][0]
+    assert len(p) == 4 and p[1] == b"c" and abs(p[2] - now) < 60000 and p[3] == 1
+    p = c[b"pending"][0]
+    assert len(p) == 3 and p[0] == ids[0] and abs(p[1] - now) < 60000 and p[2] == 1
     assert "no such key" in err(r.xinfo_stream, "nokey")
     assert "NOGROUP No such consumer group 'x' for key name 'i'" in err(
         r.xinfo_consumers, "i", "x")

@@ -431,16 +431,20 @@ void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 typedef struct pend_out {
     resp_w w;
     size_t n;
-    int64_t now;
+    int64_t now; /* 0: the delivery time, not the idle time (XINFO STREAM FULL) */
+    bool no_consumer;
 } pend_out;
 
+/* [id, consumer, idle or delivery time, deliveries]; without the consumer for FULL's
+ * consumers. */
 static void pend_one(void *arg, const xpending_info *p)
 {
     pend_out *o = arg;
-    resp_w_array(&o->w, 4);
+    resp_w_array(&o->w, o->no_consumer ? 3 : 4);
     resp_w_id(&o->w, p->id);
-    resp_w_bulk(&o->w, p->consumer.p, p->consumer.n);
-    resp_w_int(&o->w, TD_MAX(0, o->now - p->delivery_ms));
+    if (!o->no_consumer)
+        resp_w_bulk(&o->w, p->consumer.p, p->consumer.n);
+    resp_w_int(&o->w, o->now ? TD_MAX(0, o->now - p->delivery_ms) : p->delivery_ms);
     resp_w_int(&o->w, p->deliveries);
     o->n++;
 }
@@ -504,7 +508,7 @@ void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     xstream xs = xs_of(&s);
     td_buf b;
     td_buf_init(&b);
-    pend_out po = {{&b, rc->proto, false}, 0, td_wall_ms()};
+    pend_out po = {.w = {&b, rc->proto, false}, .now = td_wall_ms()};
     xgroup_info gi;
     int r;
     if (argc == 3) {
@@ -896,33 +900,6 @@ static void edge_entry(rconn *rc, resp_w *w, const sref *s, bool last)
     td_buf_free(&b);
 }
 
-/* XINFO STREAM FULL: a group's pending entries, then its consumers with theirs. */
-typedef struct full_cons {
-    info_out *o;
-    td_buf *b;
-} full_cons;
-
-static void full_pending_one(void *arg, const xpending_info *p)
-{
-    info_out *o = arg;
-    resp_w_array(&o->w, 4);
-    resp_w_id(&o->w, p->id);
-    resp_w_bulk(&o->w, p->consumer.p, p->consumer.n);
-    resp_w_int(&o->w, p->delivery_ms);
-    resp_w_int(&o->w, p->deliveries);
-    o->n++;
-}
-
-static void full_cons_pending_one(void *arg, const xpending_info *p)
-{
-    info_out *o = arg;
-    resp_w_array(&o->w, 3);
-    resp_w_id(&o->w, p->id);
-    resp_w_int(&o->w, p->delivery_ms);
-    resp_w_int(&o->w, p->deliveries);
-    o->n++;
-}
-
 /* Collects consumer names (the visitor may not call back into the groups). */
 typedef struct name_list {
     td_buf names; /* each: size_t length, then the bytes */
@@ -960,9 +937,9 @@ static void full_group(info_out *o, const xgroup_info *g)
     resp_w_str(&o->w, "pending");
     td_buf sub;
     td_buf_init(&sub);
-    info_out so = {.w = {&sub, o->w.proto, false}};
-    xgroup_pending(e, o->xs, g->name, lo, hi, td_slice_make(NULL, 0), 0, o->count, 0,
-                   full_pending_one, &so);
+    pend_out so = {.w = {&sub, o->w.proto, false}};
+    xgroup_pending(e, o->xs, g->name, lo, hi, td_slice_make(NULL, 0), 0, o->count, 0, pend_one,
+                   &so);
     resp_w_array(&o->w, so.n);
     td_buf_append(o->w.b, sub.p, sub.len);
     resp_w_str(&o->w, "consumers");
@@ -985,7 +962,8 @@ static void full_group(info_out *o, const xgroup_info *g)
         memcpy(&pel, l.pel.p + i * sizeof(pel), sizeof(pel));
         sub.len = 0;
         so.n = 0;
-        xgroup_pending(e, o->xs, g->name, lo, hi, name, 0, o->count, 0, full_cons_pending_one, &so);
+        so.no_consumer = true;
+        xgroup_pending(e, o->xs, g->name, lo, hi, name, 0, o->count, 0, pend_one, &so);
         resp_w_map(&o->w, 4);
         resp_w_str(&o->w, "name");
         resp_w_bulk(&o->w, name.p, name.n);
