@@ -41,6 +41,17 @@ static int deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     return rc;
 }
 
+/* A fresh engine in a new directory (*dir) with the one-partition topic "s" holding n events;
+ * its stream (release *ref). */
+static xstream open_stream(const char *tag, int n, char **dir, td_engine **e, td_topic_ref **ref)
+{
+    *dir = test_tmpdir(tag);
+    *e = test_engine_open(*dir);
+    ASSERT_OK(td_topic_create(*e, "s", 1, NULL, 0));
+    produce(*e, "s", n);
+    return stream_of(*e, "s", ref);
+}
+
 static td_sid id_at(const xstream *s, int64_t off)
 {
     td_sid id;
@@ -78,12 +89,10 @@ static collected *pending(td_engine *e, const xstream *s, const char *group, con
 
 static void test_deliver_ack_and_compaction(void)
 {
-    char *dir = test_tmpdir("xgroup");
-    td_engine *e = test_engine_open(dir);
-    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
-    produce(e, "s", 1000);
+    char *dir;
+    td_engine *e;
     td_topic_ref *ref;
-    xstream s = stream_of(e, "s", &ref);
+    xstream s = open_stream("xgroup", 1000, &dir, &e, &ref);
     uint64_t seq;
     ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq), 0);
     ASSERT(seq > 0);
@@ -158,12 +167,10 @@ static void test_deliver_ack_and_compaction(void)
 
 static void test_claims(void)
 {
-    char *dir = test_tmpdir("xgroup-claim");
-    td_engine *e = test_engine_open(dir);
-    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
-    produce(e, "s", 10);
+    char *dir;
+    td_engine *e;
     td_topic_ref *ref;
-    xstream s = stream_of(e, "s", &ref);
+    xstream s = open_stream("xgroup-claim", 10, &dir, &e, &ref);
     td_sid ids[10];
     for (int i = 0; i < 10; i++)
         ids[i] = id_at(&s, i);
@@ -294,12 +301,10 @@ static void take_snapshot(td_engine *e, const xstream *s, snapshot *out)
 
 static void test_state_survives_reopen(void)
 {
-    char *dir = test_tmpdir("xgroup-reopen");
-    td_engine *e = test_engine_open(dir);
-    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
-    produce(e, "s", 50);
+    char *dir;
+    td_engine *e;
     td_topic_ref *ref;
-    xstream s = stream_of(e, "s", &ref);
+    xstream s = open_stream("xgroup-reopen", 50, &dir, &e, &ref);
     uint64_t seq;
     int64_t from, to;
     bool created;
@@ -356,12 +361,10 @@ static void test_state_survives_reopen(void)
 
 static void test_xdel(void)
 {
-    char *dir = test_tmpdir("xgroup-xdel");
-    td_engine *e = test_engine_open(dir);
-    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
-    produce(e, "s", 10);
+    char *dir;
+    td_engine *e;
     td_topic_ref *ref;
-    xstream s = stream_of(e, "s", &ref);
+    xstream s = open_stream("xgroup-xdel", 10, &dir, &e, &ref);
     td_sid ids[10];
     for (int i = 0; i < 10; i++)
         ids[i] = id_at(&s, i);
@@ -432,12 +435,10 @@ static void test_xdel(void)
 
 static void test_policy(void)
 {
-    char *dir = test_tmpdir("xgroup-policy");
-    td_engine *e = test_engine_open(dir);
-    ASSERT_OK(td_topic_create(e, "s", 1, NULL, 0));
-    produce(e, "s", 6);
+    char *dir;
+    td_engine *e;
     td_topic_ref *ref;
-    xstream s = stream_of(e, "s", &ref);
+    xstream s = open_stream("xgroup-policy", 6, &dir, &e, &ref);
     uint64_t seq;
     ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
     td_queue_policy pol;
