@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/metrics.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
 #include "broker/xgroup.h"
@@ -52,7 +53,8 @@ typedef struct xgrp {
     td_queue_policy *pol;
     int64_t next_due;
     bool ready;
-    xcons **cons; /* sorted by name */
+    uint64_t redelivered, dead_lettered; /* by the policy, since the broker started (metrics) */
+    xcons **cons;                        /* sorted by name */
     size_t ncons, conscap;
     xpe *pel;
     size_t npel, pelcap, live;
@@ -741,6 +743,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
             jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
             pel_remove(g, pe);
             pel_compact(g);
+            g->dead_lettered++;
         }
         pthread_mutex_unlock(&x->mu);
     }
@@ -856,6 +859,100 @@ int xgroups_wait(td_engine *e, uint64_t seq)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Metrics, collected when scraped (docs/metrics.md)
+ */
+typedef struct xgroup_sample {
+    int64_t topic_id;
+    int32_t partition;
+    char *name; /* NUL-terminated copy (a NUL inside ends the label) */
+    td_sid last;
+    double v[5]; /* pending, consumers, lag (filled later), redelivered, dead-lettered */
+} xgroup_sample;
+
+static void xgroups_collect(void *arg, td_metrics_out *out)
+{
+    td_xgroups *x = arg;
+    xgroup_sample *v = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&x->mu);
+    for (size_t i = 0; i < x->ns; i++) {
+        for (size_t k = 0; k < x->s[i].n; k++) {
+            const xgrp *g = x->s[i].g[k];
+            char *name = malloc(g->nm.len + 1);
+            if (!name || td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+                free(name);
+                out->err = out->err ? out->err : -ENOMEM;
+                break;
+            }
+            memcpy(name, g->nm.name, g->nm.len);
+            name[g->nm.len] = 0;
+            v[n++] = (xgroup_sample){x->s[i].topic_id,
+                                     x->s[i].partition,
+                                     name,
+                                     g->last,
+                                     {(double)g->live, (double)g->ncons, 0, (double)g->redelivered,
+                                      (double)g->dead_lettered}};
+        }
+    }
+    pthread_mutex_unlock(&x->mu);
+    static const struct {
+        const char *name, *help;
+        int type;
+    } fams[] = {
+        {"tidings_redis_group_pending", "Entries delivered and not acknowledged (the PEL).",
+         TD_GAUGE},
+        {"tidings_redis_group_consumers", "Consumers of the group.", TD_GAUGE},
+        {"tidings_redis_group_lag", "Entries of the stream not yet delivered to the group.",
+         TD_GAUGE},
+        {"tidings_redis_group_redelivered_total",
+         "Entries the group's queue policy redelivered since the broker started.", TD_COUNTER},
+        {"tidings_redis_group_dead_lettered_total",
+         "Entries the group's queue policy dead-lettered since the broker started.", TD_COUNTER},
+    };
+    /* Topic names and lags, outside the groups' lock. */
+    char(*topics)[TD_TOPIC_NAME_MAX + 1] = calloc(n ? n : 1, sizeof(*topics));
+    for (size_t i = 0; topics && i < n; i++) {
+        td_topic_ref *ref;
+        if (broker_topic_acquire_id(x->e, v[i].topic_id, &ref) != 0)
+            continue;
+        snprintf(topics[i], sizeof(topics[i]), "%s", broker_topic_name(ref));
+        if (v[i].partition < broker_topic_partitions(ref)) {
+            td_part *p = broker_topic_part(ref, v[i].partition);
+            int64_t hw = part_high_watermark(p), read = hw, *del;
+            size_t ndel = 0;
+            td_sid after = v[i].last;
+            if (after.seq < UINT64_MAX) {
+                after.seq++;
+                part_stream_seek(p, after, part_log_start(p), hw, &read);
+            }
+            xstream xs = {v[i].topic_id, v[i].partition, p};
+            if (xstream_deleted(x->e, &xs, read, hw, &del, &ndel, NULL) == 0)
+                free(del);
+            v[i].v[2] = (double)TD_MAX(0, hw - read - (int64_t)ndel);
+        }
+        broker_topic_release(ref);
+    }
+    static const char *const labels[] = {"topic", "partition", "group"};
+    for (size_t f = 0; topics && f < TD_ARRAY_LEN(fams); f++) {
+        td_metrics_text_family(out, fams[f].name, fams[f].help, fams[f].type);
+        for (size_t i = 0; i < n; i++) {
+            if (!topics[i][0])
+                continue; /* its topic was deleted meanwhile */
+            char part[16];
+            snprintf(part, sizeof(part), "%" PRId32, v[i].partition);
+            const char *values[] = {topics[i], part, v[i].name};
+            td_metrics_text_sample(out, fams[f].name, labels, values, 3, v[i].v[f]);
+        }
+    }
+    if (!topics)
+        out->err = out->err ? out->err : -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
+    free(topics);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Open and close
  */
 static int load_row(void *arg, const catalog_xrow *r)
@@ -948,6 +1045,10 @@ int xgroups_open(td_engine *e, td_xgroups **out)
     pthread_mutex_unlock(&e->admin_mu);
     if (rc == 0 && pthread_create(&x->thr, NULL, writer, x) != 0)
         rc = td_fail(-EAGAIN, "cannot start the consumer group writer");
+    else if (rc == 0)
+        x->running = true;
+    if (rc == 0 && (rc = td_metrics_add_collector(broker_metrics(e), xgroups_collect, x)) != 0)
+        writer_stop(x);
     if (rc) {
         state_free(x);
         td_arena_free(&x->arena);
@@ -957,7 +1058,6 @@ int xgroups_open(td_engine *e, td_xgroups **out)
         free(x);
         return rc;
     }
-    x->running = true;
     *out = x;
     return 0;
 }
@@ -972,6 +1072,7 @@ void xgroups_close(td_xgroups *x)
 {
     if (!x)
         return;
+    td_metrics_remove_collector(broker_metrics(x->e), xgroups_collect, x);
     writer_stop(x);
     /* What changed after xgroups_shutdown (commands that ran while the loops wound down). */
     pthread_mutex_lock(&x->mu);
@@ -1246,6 +1347,7 @@ static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count
         pel_assign(pe, c);
         pe->delivery_ms = now_ms;
         pe->count++;
+        g->redelivered++;
         next = TD_MIN(next, due_at(g, pe));
         jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
     }

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from test_http import call
+from test_http_metrics import scrape, val
 from test_kafka_clients import kcat
 from test_redis import client, rb  # noqa: F401 (rb is the broker fixture)
 from test_redis_streams import raw_cmd
@@ -442,6 +443,16 @@ def test_queue_policy_redelivers_and_dead_letters(rb):
     assert f[b"x-dlq-group"] == b"g" and f[b"x-dlq-deliveries"] == b"2"
     assert f[b"x-dlq-error"] == b"not acknowledged within 300 ms"
     assert r.xreadgroup("g", "c3", {"work": ">"}, block=400) == []
+    # The metrics count it (parsed with the Prometheus client).
+    samples, _ = scrape(rb)
+    lab = {"topic": "work", "partition": "0", "group": "g"}
+    assert val(samples, "tidings_redis_group_redelivered_total", **lab) == 1
+    assert val(samples, "tidings_redis_group_dead_lettered_total", **lab) == 1
+    assert val(samples, "tidings_redis_group_pending", **lab) == 0
+    assert val(samples, "tidings_redis_group_consumers", **lab) == 3
+    r.xadd("work", {"job": "waiting"})
+    assert val(scrape(rb)[0], "tidings_redis_group_lag", **lab) == 1
+    r.xreadgroup("g", "c3", {"work": ">"})
     # The policy is saved; NONE goes back to Redis's behaviour.
     rb.stop()
     rb.start()
@@ -450,11 +461,13 @@ def test_queue_policy_redelivers_and_dead_letters(rb):
     assert dict(zip(pol[::2], pol[1::2]))[b"ack.timeout.ms"] == b"300"
     assert r.execute_command("XGROUP", "POLICY", "work", "g", "NONE") == b"OK"
     assert r.execute_command("XGROUP", "POLICY", "work", "g") is None
+    before = [x["message_id"] for x in r.xpending_range("work", "g", "-", "+", 10)]
     late = r.xadd("work", {"job": "kept"})
     r.xreadgroup("g", "c1", {"work": ">"})
     time.sleep(0.6)
     assert r.xreadgroup("g", "c2", {"work": ">"}) == []
-    assert [x["message_id"] for x in r.xpending_range("work", "g", "-", "+", 10)] == [late]
+    assert [x["message_id"] for x in r.xpending_range("work", "g", "-", "+", 10)] == before + [
+        late]
 
 
 def test_random_group_commands_never_break_the_broker(rb):
