@@ -266,6 +266,10 @@ def test_partitions_as_streams(rb):
         assert r.xrange(f"multi/{p}") == [(ids[p], {b"p": str(p).encode()})]
         assert r.xlen(f"multi/{p}") == 1
     assert "has no partition 3" in err(r.xadd, "multi/3", {"a": "1"})
+    # The key commands know partitions too; DEL deletes whole topics only.
+    assert r.type("multi/2") == b"stream" and r.type("multi/3") == b"none"
+    assert r.exists("multi/0", "multi/3", "multi/x", "multi") == 2
+    assert r.delete("multi/1") == 0 and r.xlen("multi/1") == 1
     assert "has 3 partitions" in err(r.xlen, "multi")
     # Kafka's partitioner sends a key to one partition: per key, Redis's order holds.
     for n in range(10):

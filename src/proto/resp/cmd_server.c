@@ -883,11 +883,20 @@ static char *key_topic(rconn *rc, td_slice key)
     return resp_topic_name(key, name) ? resp_arg_str(rc, key) : NULL;
 }
 
+/* Whether a key names a topic, or a partition of one (<topic>/<partition>: a stream key). */
 static bool topic_exists(rconn *rc, td_slice key)
 {
+    long long part = 0;
+    const uint8_t *slash = memchr(key.p, '/', key.n);
+    if (slash) {
+        size_t at = (size_t)(slash - key.p);
+        if (!resp_parse_ll(slash + 1, key.n - at - 1, &part) || part < 0)
+            return false;
+        key.n = at;
+    }
     char *name = key_topic(rc, key);
     td_topic_info ti;
-    return name && td_topic_describe(rc->s->e, name, &ti) == 0;
+    return name && td_topic_describe(rc->s->e, name, &ti) == 0 && part < ti.partitions;
 }
 
 static void cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
