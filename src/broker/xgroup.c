@@ -8,8 +8,12 @@
  *
  * Saving: each change appends a catalog row (with copies of the names, in an arena) to the
  * journal and bumps seq; the writer thread swaps the journal out and writes it in one
- * transaction, then answers the waiters whose seq it covered. A failed write keeps its rows
- * (they are written again, before newer ones) and is retried a second later.
+ * transaction, then answers the waiters whose seq it covered. After a failed write (its waiters
+ * get the error) or a change that could not be journaled, the next write replaces the saved
+ * state with the whole state in memory, a second later.
+ *
+ * Queue policies (XGROUP POLICY) and XDEL's removed entries live here too; the writer thread
+ * also sweeps the groups with a policy when an entry falls due, and copies dead entries out.
  */
 #include <errno.h>
 #include <inttypes.h>
