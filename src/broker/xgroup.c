@@ -333,13 +333,8 @@ static bool del_has(const xstr *st, int64_t off)
 /* The offset of the entry of that ID, or -1 if the stream does not have it. */
 static int64_t entry_offset(td_part *p, td_sid id)
 {
-    int64_t hw = part_high_watermark(p), off;
-    if (part_stream_seek(p, id, part_log_start(p), hw, &off) != 0 || off >= hw)
-        return -1;
-    td_sid got;
-    if (part_stream_id(p, off, &got, NULL) != 0 || td_sid_cmp(got, id) != 0)
-        return -1;
-    return off;
+    int64_t off;
+    return part_stream_find(p, id, &off) == 0 ? off : -1;
 }
 
 /* Whether the stream has the entry (in the log, not removed by XDEL). */
@@ -921,18 +916,10 @@ static void xgroups_collect(void *arg, td_metrics_out *out)
             continue;
         snprintf(topics[i], sizeof(topics[i]), "%s", broker_topic_name(ref));
         if (v[i].partition < broker_topic_partitions(ref)) {
-            td_part *p = broker_topic_part(ref, v[i].partition);
-            int64_t hw = part_high_watermark(p), read = hw, *del;
-            size_t ndel = 0;
-            td_sid after = v[i].last;
-            if (after.seq < UINT64_MAX) {
-                after.seq++;
-                part_stream_seek(p, after, part_log_start(p), hw, &read);
-            }
-            xstream xs = {v[i].topic_id, v[i].partition, p};
-            if (xstream_deleted(x->e, &xs, read, hw, &del, &ndel, NULL) == 0)
-                free(del);
-            v[i].v[2] = (double)TD_MAX(0, hw - read - (int64_t)ndel);
+            xstream xs = {v[i].topic_id, v[i].partition, broker_topic_part(ref, v[i].partition)};
+            int64_t read, lag;
+            xstream_progress(x->e, &xs, v[i].last, &read, &lag);
+            v[i].v[2] = (double)lag;
         }
         broker_topic_release(ref);
     }
@@ -1389,15 +1376,8 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         if (count)
             count -= *nredelivered;
     }
-    int64_t hw = part_high_watermark(s->p), start = part_log_start(s->p);
-    td_sid after = g->last;
-    if (after.seq < UINT64_MAX)
-        after.seq++;
-    else if (after.ms < INT64_MAX)
-        after = (td_sid){after.ms + 1, 0};
-    else
-        start = hw;
-    if (start < hw && (rc = part_stream_seek(s->p, after, start, hw, &start)) != 0)
+    int64_t hw = part_high_watermark(s->p), start;
+    if ((rc = part_stream_after(s->p, g->last, &start)) != 0)
         goto out;
     int64_t end = start;
     size_t given = 0, d = st->ndel ? del_lower(st, start) : 0;
@@ -1683,7 +1663,8 @@ int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, in
                     size_t *n, td_sid *max_deleted)
 {
     td_xgroups *x = e->xgroups;
-    *offs = NULL;
+    if (offs)
+        *offs = NULL;
     *n = 0;
     if (max_deleted)
         *max_deleted = (td_sid){0, 0};
@@ -1696,7 +1677,9 @@ int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, in
         if (max_deleted)
             *max_deleted = st->max_del;
         size_t a = del_lower(st, from), b = del_lower(st, to);
-        if (b > a) {
+        if (b > a && !offs) {
+            *n = b - a;
+        } else if (b > a) {
             if ((*offs = malloc((b - a) * sizeof(**offs)))) {
                 memcpy(*offs, st->del + a, (b - a) * sizeof(**offs));
                 *n = b - a;
@@ -1707,6 +1690,16 @@ int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, in
     }
     pthread_mutex_unlock(&x->mu);
     return rc;
+}
+
+void xstream_progress(td_engine *e, const xstream *s, td_sid last, int64_t *read, int64_t *lag)
+{
+    int64_t hw = part_high_watermark(s->p);
+    size_t gone = 0;
+    if (part_stream_after(s->p, last, read) != 0)
+        *read = hw;
+    xstream_deleted(e, s, *read, hw, NULL, &gone, NULL);
+    *lag = TD_MAX(0, hw - *read - (int64_t)gone);
 }
 
 /* ---------------------------------------------------------------------------------------------

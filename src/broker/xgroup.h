@@ -117,6 +117,11 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
                      td_sid **claimed, size_t *nclaimed, td_sid **deleted, size_t *ndeleted,
                      td_sid *next, uint64_t *seq);
 
+/* Where a group whose last delivered ID is `last` stands: *read, the entries up to it (exact:
+ * offsets count every entry ever added), and *lag, the entries after it that XDEL did not
+ * remove. */
+void xstream_progress(td_engine *e, const xstream *s, td_sid last, int64_t *read, int64_t *lag);
+
 /* Reading the state: the visitors run under the groups' lock (they must not call in here). */
 typedef struct xgroup_info {
     td_slice name;
@@ -153,8 +158,9 @@ int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td
 int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, size_t *deleted,
                    uint64_t *seq);
 /* The offsets in [from, to) that XDEL removed, sorted: *offs malloc'd (NULL when none: free
- * it); max_deleted (may be NULL) gets the largest ID XDEL ever removed (0-0). Without max_deleted
- * and with nothing removed anywhere, costs no lock. */
+ * it), or, with offs NULL, only their number in *n; max_deleted (may be NULL) gets the largest
+ * ID XDEL ever removed (0-0). Without max_deleted and with nothing removed anywhere, costs no
+ * lock. */
 int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, int64_t **offs,
                     size_t *n, td_sid *max_deleted);
 

@@ -763,6 +763,19 @@ int td_sid_cmp(td_sid a, td_sid b)
     return a.seq < b.seq ? -1 : a.seq > b.seq;
 }
 
+bool td_sid_next(td_sid *id)
+{
+    if (id->seq < UINT64_MAX) {
+        id->seq++;
+        return true;
+    }
+    if (id->ms == INT64_MAX)
+        return false;
+    id->ms++;
+    id->seq = 0;
+    return true;
+}
+
 /* The last ID of the partition: the last record's, or what an anchor at the log end says came
  * before it (XSETID, or every record deleted), or 0-0. Caller holds mu. */
 static td_sid sid_last_locked(const td_part *p)
@@ -959,6 +972,30 @@ int part_stream_seek(td_part *p, td_sid id, int64_t from, int64_t to, int64_t *o
     *offset = lo;
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+int part_stream_find(td_part *p, td_sid id, int64_t *offset)
+{
+    int64_t hw = part_high_watermark(p), off;
+    td_sid got;
+    int rc = part_stream_seek(p, id, part_log_start(p), hw, &off);
+    if (rc == 0 &&
+        (off >= hw || part_stream_id(p, off, &got, NULL) != 0 || td_sid_cmp(got, id) != 0)) {
+        td_error_clear();
+        rc = TD_ENOTFOUND;
+    }
+    if (rc == 0)
+        *offset = off;
+    return rc;
+}
+
+int part_stream_after(td_part *p, td_sid id, int64_t *offset)
+{
+    int64_t hw = part_high_watermark(p);
+    *offset = hw;
+    if (!td_sid_next(&id))
+        return 0;
+    return part_stream_seek(p, id, part_log_start(p), hw, offset);
 }
 
 int part_stream_set_last(td_part *p, td_sid last)

@@ -98,6 +98,8 @@ typedef struct td_sid {
 } td_sid;
 #define TD_SID_SEQ_MAX (UINT64_C(1) << 63)
 int td_sid_cmp(td_sid a, td_sid b);
+/* The smallest ID above *id, into *id; false when *id is the largest. */
+bool td_sid_next(td_sid *id);
 
 enum part_sid_mode {
     PART_SID_AUTO,     /* `*`: the rule's ID (the batch's timestamp is now) */
@@ -123,6 +125,12 @@ int part_stream_id(td_part *p, int64_t offset, td_sid *id, int64_t *run_end);
 /* The first offset in [from, to) (clamped to what is stored) whose ID is >= id, or the end of
  * that range. */
 int part_stream_seek(td_part *p, td_sid id, int64_t from, int64_t to, int64_t *offset);
+/* The offset of the record whose ID is exactly id (among those from the log start to the high
+ * watermark): TD_ENOTFOUND if none has it. */
+int part_stream_find(td_part *p, td_sid id, int64_t *offset);
+/* The first offset whose ID is above id (from the log start; the high watermark if none): the
+ * number of records up to id, since offsets count every record ever appended. */
+int part_stream_after(td_part *p, td_sid id, int64_t *offset);
 /* The last ID: the last record's, or 0-0, or what XSETID set since. */
 int part_stream_last(td_part *p, td_sid *last);
 /* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below the

@@ -203,5 +203,44 @@ static void test_torn_anchor_file(void)
     test_rmrf(dir);
 }
 
+/* Exact lookups, the first offset after an ID, and the next ID. */
+static void test_find_and_after(void)
+{
+    char *dir = test_tmpdir("sid-find");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid got;
+    ASSERT_OK(append_id(p, 3, 1000, PART_SID_AUTO, 0, 0, &got)); /* 1000-0 .. 1000-2 */
+    ASSERT_OK(append_id(p, 2, 2000, PART_SID_AUTO, 0, 0, &got)); /* 2000-3, 2000-4 */
+    int64_t off;
+    ASSERT_OK(part_stream_find(p, (td_sid){2000, 4}, &off));
+    ASSERT_EQ(off, 4);
+    ASSERT_EQ(part_stream_find(p, (td_sid){2000, 2}, &off), TD_ENOTFOUND); /* between two */
+    ASSERT_EQ(part_stream_find(p, (td_sid){3000, 0}, &off), TD_ENOTFOUND); /* past the end */
+    ASSERT_OK(part_stream_after(p, (td_sid){0, 0}, &off));
+    ASSERT_EQ(off, 0);
+    ASSERT_OK(part_stream_after(p, (td_sid){1000, 2}, &off));
+    ASSERT_EQ(off, 3);
+    ASSERT_OK(part_stream_after(p, (td_sid){1500, 0}, &off));
+    ASSERT_EQ(off, 3);
+    ASSERT_OK(part_stream_after(p, (td_sid){INT64_MAX, UINT64_MAX}, &off));
+    ASSERT_EQ(off, 5);
+    /* Below the log start, nothing is found; after counts from it. */
+    int64_t start;
+    ASSERT_OK(part_delete_before(p, 2, &start));
+    ASSERT_EQ(part_stream_find(p, (td_sid){1000, 1}, &off), TD_ENOTFOUND);
+    ASSERT_OK(part_stream_after(p, (td_sid){0, 0}, &off));
+    ASSERT_EQ(off, 2);
+    td_sid id = {5, 7};
+    ASSERT(td_sid_next(&id) && id.ms == 5 && id.seq == 8);
+    id = (td_sid){5, UINT64_MAX};
+    ASSERT(td_sid_next(&id) && id.ms == 6 && id.seq == 0);
+    id = (td_sid){INT64_MAX, UINT64_MAX};
+    ASSERT(!td_sid_next(&id));
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
-          TEST(test_torn_anchor_file))
+          TEST(test_torn_anchor_file), TEST(test_find_and_after))

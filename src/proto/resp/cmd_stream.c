@@ -155,19 +155,6 @@ void resp_w_id(resp_w *w, td_sid id)
     resp_w_bulk(w, b, (size_t)n);
 }
 
-bool resp_id_incr(td_sid *id)
-{
-    if (id->seq < UINT64_MAX) {
-        id->seq++;
-        return true;
-    }
-    if (id->ms == INT64_MAX)
-        return false;
-    id->ms++;
-    id->seq = 0;
-    return true;
-}
-
 static bool id_decr(td_sid *id)
 {
     if (id->seq > 0) {
@@ -199,7 +186,7 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
     if (big && is_start)
         *id = (td_sid){INT64_MAX, UINT64_MAX}; /* past every ID: nothing */
     if (excl && !big)
-        return is_start ? resp_id_incr(id) : id_decr(id);
+        return is_start ? td_sid_next(id) : id_decr(id);
     return true;
 }
 
@@ -207,19 +194,12 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
  * Reading entries
  */
 
-static xstream xs_of(const sref *s)
-{
-    return (xstream){broker_topic_id(s->ref), s->pi, s->p};
-}
-
 int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
 {
-    int64_t *offs;
     size_t n;
-    xstream xs = xs_of(s);
-    if (xstream_deleted(rc->s->e, &xs, from, to, &offs, &n, NULL) != 0)
+    xstream xs = resp_xstream(s);
+    if (xstream_deleted(rc->s->e, &xs, from, to, NULL, &n, NULL) != 0)
         return 0;
-    free(offs);
     return (int64_t)n;
 }
 
@@ -244,7 +224,7 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
     /* Entries XDEL removed are skipped. */
     int64_t *del;
     size_t ndel, d = 0;
-    xstream xs = xs_of(s);
+    xstream xs = resp_xstream(s);
     int r = xstream_deleted(rc->s->e, &xs, from, hw, &del, &ndel, NULL);
     if (r)
         return r;
@@ -303,19 +283,14 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
 int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf *b)
 {
     resp_w w = {b, rc->proto, false};
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
     int64_t *offs = malloc((n ? n : 1) * sizeof(*offs));
     if (!offs)
         return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        td_sid got;
-        int64_t off;
-        if (part_stream_seek(s->p, ids[i], ls, hw, &off) != 0 || off >= hw ||
-            part_stream_id(s->p, off, &got, NULL) != 0 || td_sid_cmp(got, ids[i]) != 0 ||
-            resp_deleted_in(rc, s, off, off + 1) > 0)
-            off = -1;
-        offs[i] = off;
-    }
+    /* Each ID's offset, -1 for those not in the stream (trimmed, or removed by XDEL). */
+    for (size_t i = 0; i < n; i++)
+        if (part_stream_find(s->p, ids[i], &offs[i]) != 0 ||
+            resp_deleted_in(rc, s, offs[i], offs[i] + 1) > 0)
+            offs[i] = -1;
     int r = 0;
     for (size_t i = 0; i < n && r == 0;) {
         if (offs[i] < 0) {
@@ -404,7 +379,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         /* The log reads forwards: take the last `count` entries of the range and write them in
          * reverse order. */
         td_sid past = hi;
-        if (!resp_id_incr(&past))
+        if (!td_sid_next(&past))
             to = part_high_watermark(s.p);
         else
             part_stream_seek(s.p, past, from, INT64_MAX, &to);
@@ -1175,7 +1150,7 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             history |= !gt;
         } else if (dollar) {
             bk->from = part_high_watermark(bk->s.p);
-        } else if (big || !resp_id_incr(&id)) {
+        } else if (big || !td_sid_next(&id)) {
             bk->from = INT64_MAX;
         } else {
             part_stream_seek(bk->s.p, id, part_log_start(bk->s.p), INT64_MAX, &bk->from);

@@ -18,11 +18,6 @@
 /* ---------------------------------------------------------------------------------------------
  * Helpers
  */
-static xstream xs_of(const sref *s)
-{
-    return (xstream){broker_topic_id(s->ref), s->pi, s->p};
-}
-
 /* Inside EXEC, waits for the save: false after answering its failure. Elsewhere the reply is
  * held by after_reply. */
 static bool before_reply(rconn *rc, resp_w *w, uint64_t seq)
@@ -83,24 +78,6 @@ static bool strict_id(td_slice a, td_sid *id)
     if (big)
         *id = (td_sid){INT64_MAX, UINT64_MAX};
     return true;
-}
-
-/* Entries read so far by a group whose last delivered ID is last: the entries up to it, which
- * IDs and offsets being in one order makes exact (Redis estimates it). */
-static int64_t entries_read(td_part *p, td_sid last)
-{
-    int64_t hw = part_high_watermark(p), off = hw;
-    if (resp_id_incr(&last))
-        part_stream_seek(p, last, part_log_start(p), hw, &off);
-    return off;
-}
-
-/* The entries not yet delivered to a group that has read `read`: those after it, but the ones
- * XDEL removed. */
-static int64_t group_lag(rconn *rc, const sref *s, int64_t read)
-{
-    int64_t hw = part_high_watermark(s->p);
-    return TD_MAX(0, hw - read - resp_deleted_in(rc, s, read, hw));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -177,7 +154,7 @@ static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_s
     sref s;
     if (!xgroup_stream(rc, w, argv[2], mkstream, &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     td_sid last;
     uint64_t seq = 0;
     int r;
@@ -214,7 +191,7 @@ static void xgroup_destroy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice
     sref s;
     if (!xgroup_stream(rc, w, argv[2], false, &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     bool destroyed;
     uint64_t seq;
     int r = xgroup_destroy(rc->s->e, &xs, argv[3], &destroyed, &seq);
@@ -229,7 +206,7 @@ static void xgroup_consumer_cmd(rconn *rc, resp_w *w, const td_slice *argv, bool
     sref s;
     if (!xgroup_stream(rc, w, argv[2], false, &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     uint64_t seq = 0;
     bool created = false;
     int64_t pending = 0;
@@ -286,7 +263,7 @@ static void xgroup_policy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice 
     sref s;
     if (!xgroup_stream(rc, w, argv[2], false, &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     td_queue_policy pol;
     bool has;
     uint64_t seq = 0;
@@ -362,7 +339,7 @@ void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_int(w, 0);
     if (o != 1)
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     size_t n = argc - 3, acked = 0;
     uint64_t seq = 0;
     xgroup_info gi;
@@ -414,7 +391,7 @@ void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (o == 0)
         resp_w_int(w, 0);
     if (o == 1) {
-        xstream xs = xs_of(&s);
+        xstream xs = resp_xstream(&s);
         uint64_t seq = 0;
         int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
         if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN))
@@ -505,7 +482,7 @@ void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         reply_nogroup(w, argv[1], argv[2]);
     if (o != 1)
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     td_buf b;
     td_buf_init(&b);
     pend_out po = {.w = {&b, rc->proto, false}, .now = td_wall_ms()};
@@ -628,7 +605,7 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     td_sid *ids = malloc((nids ? nids : 1) * sizeof(*ids)), *claimed = NULL;
     size_t nclaimed = 0;
     uint64_t seq = 0;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     int r = ids ? 0 : -ENOMEM;
     for (size_t i = 0; i < nids && r == 0; i++)
         strict_id(argv[5 + i], &ids[i]);
@@ -683,7 +660,7 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
         reply_nogroup(w, argv[1], argv[2]);
     if (op != 1)
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     td_sid *claimed, *deleted, next;
     size_t nclaimed, ndeleted;
     uint64_t seq = 0;
@@ -739,17 +716,15 @@ typedef struct info_out {
     resp_w w;
     size_t n;
     int64_t now;
-    td_part *p;
-    const sref *s;
-    /* XINFO STREAM FULL */
     rconn *rc;
     const xstream *xs;
-    size_t count;
+    size_t count; /* XINFO STREAM FULL */
 } info_out;
 
 static void group_map(info_out *o, const xgroup_info *g)
 {
-    int64_t read = entries_read(o->p, g->last_id);
+    int64_t read, lag;
+    xstream_progress(o->rc->s->e, o->xs, g->last_id, &read, &lag);
     resp_w_map(&o->w, 6);
     resp_w_str(&o->w, "name");
     resp_w_bulk(&o->w, g->name.p, g->name.n);
@@ -762,7 +737,7 @@ static void group_map(info_out *o, const xgroup_info *g)
     resp_w_str(&o->w, "entries-read");
     resp_w_int(&o->w, read);
     resp_w_str(&o->w, "lag");
-    resp_w_int(&o->w, group_lag(o->rc, o->s, read));
+    resp_w_int(&o->w, lag);
 }
 
 /* Group names and infos, collected so that what is written of them may call into the groups again
@@ -810,10 +785,10 @@ static void xinfo_groups(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     sref s;
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     group_list gl;
     group_list_get(rc, &xs, &gl);
-    info_out o = {.w = *w, .p = s.p, .s = &s, .rc = rc};
+    info_out o = {.w = *w, .rc = rc, .xs = &xs};
     resp_w_array(w, gl.n);
     for (size_t i = 0; i < gl.n; i++)
         group_map(&o, &gl.v[i]);
@@ -841,10 +816,10 @@ static void xinfo_consumers(rconn *rc, resp_w *w, size_t argc, const td_slice *a
     sref s;
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     td_buf b;
     td_buf_init(&b);
-    info_out o = {.w = {&b, rc->proto, false}, .now = td_wall_ms(), .p = s.p};
+    info_out o = {.w = {&b, rc->proto, false}, .now = td_wall_ms()};
     xgroup_info gi;
     if (xgroup_consumers(rc->s->e, &xs, argv[3], &gi, consumer_one, &o) == TD_ENOTFOUND) {
         reply_nogroup_for_key(w, argv[2], argv[3]);
@@ -863,7 +838,7 @@ static int64_t edge_offset(rconn *rc, const sref *s, bool last)
     int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
     int64_t *del;
     size_t n;
-    xstream xs = xs_of(s);
+    xstream xs = resp_xstream(s);
     if (hw <= ls || xstream_deleted(rc->s->e, &xs, ls, hw, &del, &n, NULL) != 0)
         return -1;
     int64_t off = -1;
@@ -922,7 +897,8 @@ static void full_group(info_out *o, const xgroup_info *g)
 {
     td_engine *e = o->rc->s->e;
     const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
-    int64_t read = entries_read(o->p, g->last_id);
+    int64_t read, lag;
+    xstream_progress(e, o->xs, g->last_id, &read, &lag);
     resp_w_map(&o->w, 7);
     resp_w_str(&o->w, "name");
     resp_w_bulk(&o->w, g->name.p, g->name.n);
@@ -931,7 +907,7 @@ static void full_group(info_out *o, const xgroup_info *g)
     resp_w_str(&o->w, "entries-read");
     resp_w_int(&o->w, read);
     resp_w_str(&o->w, "lag");
-    resp_w_int(&o->w, group_lag(o->rc, o->s, read));
+    resp_w_int(&o->w, lag);
     resp_w_str(&o->w, "pel-count");
     resp_w_int(&o->w, (int64_t)g->pending);
     resp_w_str(&o->w, "pending");
@@ -1001,7 +977,7 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
     sref s;
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
-    xstream xs = xs_of(&s);
+    xstream xs = resp_xstream(&s);
     td_sid last, first = {0, 0}, max_deleted;
     part_stream_last(s.p, &last);
     int64_t ls = part_log_start(s.p), hw = part_high_watermark(s.p), first_off, *none;
@@ -1051,7 +1027,7 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
         td_buf_free(&b);
         resp_w_str(w, "groups");
         resp_w_array(w, gl.n);
-        info_out o = {.w = *w, .p = s.p, .s = &s, .rc = rc, .xs = &xs, .count = (size_t)count};
+        info_out o = {.w = *w, .rc = rc, .xs = &xs, .count = (size_t)count};
         for (size_t i = 0; i < gl.n; i++)
             full_group(&o, &gl.v[i]);
         w->oom |= o.w.oom;

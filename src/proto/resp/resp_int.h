@@ -9,6 +9,7 @@
 
 #include "base/metrics.h"
 #include "broker/broker.h"
+#include "broker/xgroup.h"
 #include "proto/resp/resp_server.h"
 
 typedef struct rconn rconn;
@@ -168,13 +169,17 @@ typedef struct sref { /* a stream: a topic reference and one of its partitions *
  * (nothing written), -1 after writing an error. With create, a missing topic is created with one
  * partition and retention.ms=-1 (a Redis stream keeps entries until trimmed). */
 int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s);
+/* The stream as the consumer groups name it. */
+static inline xstream resp_xstream(const sref *s)
+{
+    return (xstream){broker_topic_id(s->ref), s->pi, s->p};
+}
 extern const char resp_invalid_id[]; /* Redis's "Invalid stream ID ..." error */
 /* "ms-seq" or "ms" (seq = missing_seq), as Redis parses IDs. ms above INT64_MAX is kept as
  * INT64_MAX with *big set, for ranges to clamp. */
 bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big);
 /* A range bound: "-", "+", an ID, or "(" ID (exclusive). */
 bool resp_bound_parse(td_slice a, bool is_start, td_sid *id);
-bool resp_id_incr(td_sid *id); /* false past the largest */
 void resp_w_id(resp_w *w, td_sid id);
 /* An engine failure, with the detail td_last_error() has. */
 void resp_reply_engine_error(resp_w *w, int r);
