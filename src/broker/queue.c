@@ -302,7 +302,7 @@ int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, si
     return n < 0 || (size_t)n >= len ? TD_ETOOBIG : 0;
 }
 
-static int policy_format(const td_queue_policy *p, char *buf, size_t len)
+int queue_policy_format(const td_queue_policy *p, char *buf, size_t len)
 {
     size_t at = 0;
     for (const char *const *k = policy_keys; *k; k++) {
@@ -317,8 +317,7 @@ static int policy_format(const td_queue_policy *p, char *buf, size_t len)
     return 0;
 }
 
-/* Reads key=value lines; unknown keys (from a newer version) are skipped. */
-static void policy_parse(const char *text, td_queue_policy *p)
+void queue_policy_parse(const char *text, td_queue_policy *p)
 {
     td_queue_policy_init(p);
     char line[512];
@@ -1420,7 +1419,7 @@ int queues_open(td_engine *e, td_queues **out)
         }
         snprintf(g->name, sizeof(g->name), "%s", cq[i].name);
         snprintf(g->topic, sizeof(g->topic), "%s", cq[i].topic);
-        policy_parse(cq[i].policy, &g->pol);
+        queue_policy_parse(cq[i].policy, &g->pol);
         g->created_ms = cq[i].created_ms;
         q->g[q->n++] = g;
         g->wildcard = !td_pattern_is_literal(g->topic, strlen(g->topic));
@@ -1555,7 +1554,7 @@ int td_queue_create(td_engine *e, const char *group, const char *topic,
     memset(&cq, 0, sizeof(cq));
     snprintf(cq.name, sizeof(cq.name), "%s", group);
     snprintf(cq.topic, sizeof(cq.topic), "%s", topic);
-    if (policy_format(&pol, cq.policy, sizeof(cq.policy)) != 0)
+    if (queue_policy_format(&pol, cq.policy, sizeof(cq.policy)) != 0)
         return td_fail(TD_ECONFIG, "the policy does not fit");
     cq.created_ms = td_wall_ms();
     qgroup *g = calloc(1, sizeof(*g));
@@ -1625,7 +1624,7 @@ int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *p
         snprintf(cq.name, sizeof(cq.name), "%s", g->name);
         snprintf(cq.topic, sizeof(cq.topic), "%s", g->topic);
         cq.created_ms = g->created_ms;
-        if (policy_format(policy, cq.policy, sizeof(cq.policy)) != 0)
+        if (queue_policy_format(policy, cq.policy, sizeof(cq.policy)) != 0)
             rc = td_fail(TD_ECONFIG, "the policy does not fit");
     }
     pthread_mutex_unlock(&q->mu);

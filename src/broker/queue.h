@@ -65,6 +65,12 @@ typedef struct queue_saved_entry {
 int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, int64_t below,
                            int64_t after, queue_saved_entry *out);
 
+/* A policy as the catalog keeps it: "key=value" lines of every key (TD_ETOOBIG if len is too
+ * small), and back: defaults, then the lines' keys (unknown ones, from a newer version, and bad
+ * values are skipped). Queue groups and Redis consumer groups save their policies so. */
+int queue_policy_format(const td_queue_policy *p, char *buf, size_t len);
+void queue_policy_parse(const char *text, td_queue_policy *p);
+
 /* The delay before redelivery after the n-th failed delivery under a policy; r in [0, 1) spreads
  * it by the policy's jitter. */
 int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r);

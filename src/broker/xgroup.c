@@ -357,57 +357,11 @@ const char *const *xgroup_policy_keys(void)
     return policy_keys;
 }
 
-/* "key=value" lines, as the catalog keeps them. */
-static void policy_text(const td_queue_policy *p, char *buf, size_t len)
-{
-    size_t at = 0;
-    buf[0] = 0;
-    for (size_t i = 0; policy_keys[i] && at < len; i++) {
-        char v[TD_TOPIC_NAME_MAX + 32];
-        if (td_queue_policy_get(p, policy_keys[i], v, sizeof(v)) != 0)
-            continue;
-        int n = snprintf(buf + at, len - at, "%s=%s\n", policy_keys[i], v);
-        if (n > 0)
-            at += (size_t)n;
-    }
-}
-
-/* Parses policy_text's lines: NULL (logged) if they do not make a policy. */
-static td_queue_policy *policy_parse(const char *text)
-{
-    td_config_entry en[16];
-    char copy[2048];
-    size_t n = 0;
-    snprintf(copy, sizeof(copy), "%s", text);
-    for (char *line = strtok(copy, "\n"); line && n < 16; line = strtok(NULL, "\n")) {
-        char *eq = strchr(line, '=');
-        if (!eq)
-            continue;
-        *eq = 0;
-        en[n++] = (td_config_entry){line, eq + 1};
-    }
-    td_queue_policy *p = malloc(sizeof(*p));
-    if (!p)
-        return NULL;
-    td_queue_policy_init(p);
-    if (td_queue_policy_apply(p, en, n) != 0) {
-        TD_WARN("xgroup", "a saved consumer group policy is unreadable (%s): the group has none",
-                td_last_error());
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
 /* A number in [0, 1) fixed for an entry's n-th delivery: the jitter of its backoff. */
 static double entry_jitter(td_sid id, int64_t n)
 {
-    uint64_t h = (uint64_t)id.ms * 0x9e3779b97f4a7c15ull ^ id.seq * 0xc2b2ae3d27d4eb4full ^
-                 (uint64_t)n * 0x165667b19e3779f9ull;
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 32;
-    return (double)(h >> 11) / (double)(1ull << 53);
+    const int64_t v[3] = {id.ms, (int64_t)id.seq, n};
+    return (double)(td_hash64(v, sizeof(v)) >> 11) / (double)(1ull << 53);
 }
 
 /* When a pending entry falls due under the group's policy: for redelivery after its ack timeout
@@ -478,8 +432,8 @@ static bool jrow(td_xgroups *x, int op, const xstr *st, const xgrp *g, const xco
         r.ms = g->created_ms;
         if (g->pol) {
             char text[2048];
-            policy_text(g->pol, text, sizeof(text));
-            if (!(r.policy = td_arena_strdup(&x->arena, text)))
+            if (queue_policy_format(g->pol, text, sizeof(text)) != 0 ||
+                !(r.policy = td_arena_strdup(&x->arena, text)))
                 goto oom;
         }
         break;
@@ -960,8 +914,8 @@ static int load_row(void *arg, const catalog_xrow *r)
         g->last = r->id;
         g->created_ms = r->ms;
         g->next_due = INT64_MIN; /* swept once at the start */
-        if (r->policy && r->policy[0])
-            g->pol = policy_parse(r->policy);
+        if (r->policy && r->policy[0] && (g->pol = malloc(sizeof(*g->pol))))
+            queue_policy_parse(r->policy, g->pol);
         bool found;
         size_t i = name_search((void *const *)st->g, st->n, r->group, &found);
         if (found) {
