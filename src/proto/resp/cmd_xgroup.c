@@ -539,6 +539,10 @@ static int write_claimed(rconn *rc, resp_w *w, const sref *s, const td_sid *ids,
     return resp_read_ids(rc, s, ids, n, w->b);
 }
 
+/* XCLAIM's options that take an integer, with the error Redis gives for a bad one. */
+enum { CLAIM_IDLE, CLAIM_TIME, CLAIM_RETRYCOUNT, CLAIM_INT_OPTS };
+static const char *const claim_int_opts[CLAIM_INT_OPTS] = {"IDLE", "TIME", "RETRYCOUNT"};
+
 void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     long long min_idle;
@@ -549,49 +553,45 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     o.min_idle_ms = min_idle < 0 ? 0 : min_idle;
-    size_t j = 5, nids;
-    td_sid tmp;
-    while (j < argc && strict_id(argv[j], &tmp))
-        j++;
-    nids = j - 5;
-    for (; j < argc; j++) {
+    /* The IDs, up to the first argument that is not one: the options follow. */
+    td_sid *ids = malloc((argc - 5) * sizeof(*ids)), *claimed = NULL;
+    size_t nids = 0, nclaimed = 0;
+    if (!ids) {
+        resp_w_error(w, "ERR out of memory");
+        return;
+    }
+    while (5 + nids < argc && strict_id(argv[5 + nids], &ids[nids]))
+        nids++;
+    for (size_t j = 5 + nids; j < argc; j++) {
         bool more = j + 1 < argc;
+        size_t k = 0;
+        while (k < CLAIM_INT_OPTS && !resp_arg_is(argv[j], claim_int_opts[k]))
+            k++;
         long long v;
-        if (resp_arg_is(argv[j], "force")) {
+        if (k < CLAIM_INT_OPTS && more) {
+            j++;
+            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
+                resp_w_errorf(w, "ERR Invalid %s option argument for XCLAIM", claim_int_opts[k]);
+                goto out;
+            }
+            if (k == CLAIM_RETRYCOUNT)
+                o.retry_count = v;
+            else
+                o.delivery_ms = k == CLAIM_IDLE ? now - v : v;
+        } else if (resp_arg_is(argv[j], "force")) {
             o.force = true;
         } else if (resp_arg_is(argv[j], "justid")) {
             o.justid = true;
-        } else if (resp_arg_is(argv[j], "idle") && more) {
-            j++;
-            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
-                resp_w_error(w, "ERR Invalid IDLE option argument for XCLAIM");
-                return;
-            }
-            o.delivery_ms = now - v;
-        } else if (resp_arg_is(argv[j], "time") && more) {
-            j++;
-            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
-                resp_w_error(w, "ERR Invalid TIME option argument for XCLAIM");
-                return;
-            }
-            o.delivery_ms = v;
-        } else if (resp_arg_is(argv[j], "retrycount") && more) {
-            j++;
-            if (!resp_parse_ll(argv[j].p, argv[j].n, &v)) {
-                resp_w_error(w, "ERR Invalid RETRYCOUNT option argument for XCLAIM");
-                return;
-            }
-            o.retry_count = v;
         } else if (resp_arg_is(argv[j], "lastid") && more) {
             if (!strict_id(argv[++j], &o.last_id)) {
                 resp_w_error(w, resp_invalid_id);
-                return;
+                goto out;
             }
             o.has_last_id = true;
         } else {
             resp_w_errorf(w, "ERR Unrecognized XCLAIM option '%.*s'", (int)TD_MIN(argv[j].n, 128),
                           (const char *)argv[j].p);
-            return;
+            goto out;
         }
     }
     if (o.delivery_ms != -1 && (o.delivery_ms < 0 || o.delivery_ms > now))
@@ -600,25 +600,20 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int op = resp_stream_open(rc, w, argv[1], false, &s);
     if (op == 0)
         reply_nogroup(w, argv[1], argv[2]);
-    if (op != 1)
-        return;
-    td_sid *ids = malloc((nids ? nids : 1) * sizeof(*ids)), *claimed = NULL;
-    size_t nclaimed = 0;
-    uint64_t seq = 0;
-    xstream xs = resp_xstream(&s);
-    int r = ids ? 0 : -ENOMEM;
-    for (size_t i = 0; i < nids && r == 0; i++)
-        strict_id(argv[5 + i], &ids[i]);
-    if (r == 0)
-        r = xgroup_claim(rc->s->e, &xs, argv[2], argv[3], ids, nids, &o, now, &claimed, &nclaimed,
-                         &seq);
-    if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN) &&
-        write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
-        w->oom = true;
-    after_reply(rc, seq);
+    if (op == 1) {
+        uint64_t seq = 0;
+        xstream xs = resp_xstream(&s);
+        int r = xgroup_claim(rc->s->e, &xs, argv[2], argv[3], ids, nids, &o, now, &claimed,
+                             &nclaimed, &seq);
+        if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN) &&
+            write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
+            w->oom = true;
+        after_reply(rc, seq);
+        broker_topic_release(s.ref);
+    }
+out:
     free(ids);
     free(claimed);
-    broker_topic_release(s.ref);
 }
 
 void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
