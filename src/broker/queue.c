@@ -340,10 +340,10 @@ void queue_policy_parse(const char *text, td_queue_policy *p)
 
 /* The dead-letter topic of the group's events from `topic`: false when <topic>.dlq is too long
  * a name (check_dlq refuses that for a group on one topic; a wildcard group can meet it). */
-static bool dlq_name(const qgroup *g, const char *topic, char *buf, size_t len)
+bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t len)
 {
-    if (g->pol.dead_letter_topic[0])
-        snprintf(buf, len, "%s", g->pol.dead_letter_topic);
+    if (configured[0])
+        snprintf(buf, len, "%s", configured);
     else if (strlen(topic) + 4 <= TD_TOPIC_NAME_MAX)
         snprintf(buf, len, "%s.dlq", topic);
     else
@@ -1133,7 +1133,7 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
                 snprintf(j->group, sizeof(j->group), "%s", g->name);
                 memcpy(j->topic, t->name, t->len + 1);
                 j->topic_id = t->id;
-                if (!dlq_name(g, t->name, j->dlq, sizeof(j->dlq)))
+                if (!queue_dlq_name(g->pol.dead_letter_topic, t->name, j->dlq, sizeof(j->dlq)))
                     j->dlq[0] = 0;
                 j->partition = p->partition;
                 j->offset = en->offset;
@@ -1699,7 +1699,8 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
     snprintf(out->group, sizeof(out->group), "%s", g->name);
     snprintf(out->topic, sizeof(out->topic), "%s", g->topic);
     out->policy = g->pol;
-    if (!dlq_name(g, g->topic, out->dead_letter_topic, sizeof(out->dead_letter_topic)))
+    if (!queue_dlq_name(g->pol.dead_letter_topic, g->topic, out->dead_letter_topic,
+                        sizeof(out->dead_letter_topic)))
         out->dead_letter_topic[0] = 0;
     out->created_ms = g->created_ms;
     out->topics = (int32_t)g->ntopics;

@@ -71,6 +71,10 @@ int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, in
 int queue_policy_format(const td_queue_policy *p, char *buf, size_t len);
 void queue_policy_parse(const char *text, td_queue_policy *p);
 
+/* A group's dead-letter topic for events of `topic`: the configured one, or <topic>.dlq; false
+ * (buf untouched) when that name would be too long. */
+bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t len);
+
 /* The delay before redelivery after the n-th failed delivery under a policy; r in [0, 1) spreads
  * it by the policy's jitter. */
 int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r);

@@ -664,10 +664,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
         if (!gone) {
             char dlq[TD_TOPIC_NAME_MAX + 1] = "", error[96];
             const char *topic = broker_topic_name(ref);
-            if (j->dlq[0])
-                snprintf(dlq, sizeof(dlq), "%s", j->dlq);
-            else if (strlen(topic) + 4 <= TD_TOPIC_NAME_MAX)
-                snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+            queue_dlq_name(j->dlq, topic, dlq, sizeof(dlq)); /* "": queue_dead_letter says why */
             snprintf(error, sizeof(error), "not acknowledged within %" PRId64 " ms", j->timeout_ms);
             int64_t failed = j->delivery_ms + j->timeout_ms;
             queue_dead d = {topic,
