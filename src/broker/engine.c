@@ -628,19 +628,21 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
                             int64_t *scrub_credit, size_t *scrub_cursor)
 {
     pthread_rwlock_rdlock(&e->lock);
-    /* Interval flushes. */
+    /* Seals of rolled segments (under every policy, so that a roll never waits for a whole
+     * segment's fsync and recovery after a crash has little to scan), and interval flushes. */
     for (size_t i = 0; i < e->ntopics; i++) {
         td_topic *t = e->topics[i];
         pthread_mutex_lock(&t->cfg_mu);
         int policy = t->cfg.fsync_policy;
         int64_t interval = t->cfg.fsync_interval_ms;
         pthread_mutex_unlock(&t->cfg_mu);
-        if (policy != TD_FSYNC_INTERVAL)
-            continue;
         for (int32_t k = 0; k < t->nparts; k++) {
-            if (now - t->last_sync_ms[k] < interval || !part_needs_sync(t->parts[k]))
+            bool due = policy == TD_FSYNC_INTERVAL && now - t->last_sync_ms[k] >= interval &&
+                       part_needs_sync(t->parts[k]);
+            if (!due && !part_seals_owed(t->parts[k]))
                 continue;
-            t->last_sync_ms[k] = now;
+            if (policy == TD_FSYNC_INTERVAL)
+                t->last_sync_ms[k] = now;
             part_sync(t->parts[k]);
         }
     }

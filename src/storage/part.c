@@ -17,16 +17,26 @@
  *                base) and at a clean close (B is the log end). The newest two are kept.
  *   stream-anchors  present once a stream ID needed one: where the IDs of records differ from
  *                what the rule gives (see "Stream IDs" below).
+ *   recovery-point  the offset below which every segment is sealed, fsynced and has its index
+ *                files, as decimal text and a newline (tmp + fsync + rename). Rolling a segment
+ *                does not wait for its fsync: the next sync of the partition (a producer's
+ *                group commit, the flusher, or the engine's background thread within a tick)
+ *                fsyncs it and writes its indexes, oldest first, then moves this point. After an
+ *                unclean stop, segments at or above it are recovered like the active segment:
+ *                scanned whole, a torn tail cut, and the segments after a cut deleted. Missing
+ *                (a directory from before it existed): the last segment's base, which is what
+ *                rolls used to guarantee.
  *   log-start-offset  present once records were deleted by offset (part_delete_before, Kafka's
  *                DeleteRecords): the log start offset as decimal text and a newline, written
  *                through tmp + fsync + rename. Offsets below it are gone even where their
  *                segment still exists; a value below the first segment's base is stale (retention
  *                went further) and ignored.
  *
- * Index files are written whole (to B.index.tmp, fsync, rename) when a segment is sealed and
- * when the partition is closed; the active segment's indexes live in memory meanwhile. After an
- * unclean stop the active segment is therefore scanned from its first byte, validating every
- * batch CRC: this is the recovery that truncates a torn tail.
+ * Index files are written whole (to B.index.tmp, fsync, rename) when a rolled segment's seal is
+ * paid and when the partition is closed; the active segment's indexes live in memory meanwhile.
+ * After an unclean stop the active segment, and any segment at or above the recovery point, is
+ * therefore scanned from its first byte, validating every batch CRC: this is the recovery that
+ * truncates a torn tail.
  *
  * Locking: `mu` guards the segment list, the active segment's in-memory state, the sync state
  * and the offline reason. Readers take it only to find a segment and reference it; they read the
@@ -51,6 +61,7 @@
 #define TIDX_ENTRY 12
 #define CLEAN_MARKER ".clean"
 #define LOG_START_FILE "log-start-offset"
+#define RECOVERY_POINT_FILE "recovery-point"
 #define ANCHOR_FILE "stream-anchors"
 #define ANCHOR_ENTRY 28
 
@@ -76,6 +87,7 @@ struct td_seg {
     int fd;
     int refs; /* guarded by part->mu */
     bool sealed;
+    bool owed; /* sealed by a roll; its fsync and index files are still owed (see the top) */
     bool deleted;
     idx_entry *idx;
     size_t idx_n, idx_cap;
@@ -114,6 +126,8 @@ struct td_part {
     int64_t last_round;   /* appends the last sync covered */
     int64_t sync_ns;      /* moving average of fsync latency */
     bool clean_marker;
+    int owed_n;             /* segments whose seal is owed (under mu) */
+    int64_t recovery_point; /* as RECOVERY_POINT_FILE says; -1 before it is written */
     bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
     char offline[256];
@@ -642,11 +656,12 @@ static int seg_create(td_part *p, int64_t base, int64_t now_ms)
     return 0;
 }
 
-/* The log start offset saved by part_delete_before, or -1 if none (or unreadable). */
-static int64_t read_log_start(td_part *p)
+/* The offset saved in the partition's file `name` (LOG_START_FILE, RECOVERY_POINT_FILE), or -1
+ * if there is none or it is unreadable. */
+static int64_t read_offset_file(td_part *p, const char *name)
 {
     char path[PATH_MAX], buf[32];
-    snprintf(path, sizeof(path), "%s/%s", p->dir, LOG_START_FILE);
+    snprintf(path, sizeof(path), "%s/%s", p->dir, name);
     int fd = p->io->open(p->io, path, O_RDONLY, 0);
     if (fd < 0)
         return -1;
@@ -659,10 +674,42 @@ static int64_t read_log_start(td_part *p)
     errno = 0;
     long long v = strtoll(buf, &end, 10);
     if (errno || *end || v < 0) {
-        TD_WARN("storage", "partition %s: ignoring unreadable %s", p->label, LOG_START_FILE);
+        TD_WARN("storage", "partition %s: ignoring unreadable %s", p->label, name);
         return -1;
     }
     return v;
+}
+
+/* Saves an offset in the partition's file `name` durably (tmp + fsync + rename + directory). */
+static int write_offset_file(td_part *p, const char *name, int64_t offset)
+{
+    char path[PATH_MAX], text[32];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+    int n = snprintf(text, sizeof(text), "%" PRId64 "\n", offset);
+    int rc = write_file_atomic(p, path, text, (size_t)n);
+    if (rc == 0)
+        rc = p->io->sync_dir(p->io, p->dir);
+    if (rc)
+        return td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
+    return 0;
+}
+
+/* Moves the recovery point to the first segment whose seal is owed, or the active segment.
+ * Caller holds mu (or is opening or closing the partition). */
+static int recovery_point_update_locked(td_part *p)
+{
+    int64_t rp = p->segs[p->nsegs - 1]->base;
+    for (size_t i = 0; i < p->nsegs; i++)
+        if (p->segs[i]->owed) {
+            rp = p->segs[i]->base;
+            break;
+        }
+    if (rp == p->recovery_point)
+        return 0;
+    int rc = write_offset_file(p, RECOVERY_POINT_FILE, rp);
+    if (rc == 0)
+        p->recovery_point = rp;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1078,6 +1125,7 @@ static void write_snapshot(td_part *p, int64_t offset)
 }
 
 static int64_t idx_lookup(const td_seg *s, int64_t offset);
+static int seals_complete_locked(td_part *p);
 
 /* Adds the producer ids of the batches from offset `from` to the log end to the state, reading
  * only batch headers. */
@@ -1150,6 +1198,26 @@ static int load_producers(td_part *p, int64_t *snaps, size_t n)
     return rc;
 }
 
+/* Removes the segments with the given bases, which follow a segment that recovery cut at
+ * `end`, so that the log stays contiguous. Opening only. */
+static void cut_after(td_part *p, const int64_t *bases, size_t n, int64_t end)
+{
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < 3; k++) {
+            seg_path(p, bases[i], exts[k], path, sizeof(path));
+            p->io->unlink(p->io, path);
+        }
+        TD_WARN("storage",
+                "partition %s: removed segment %020" PRId64 ", which followed records lost in a "
+                "crash (the log now ends at offset %" PRId64 ")",
+                p->label, bases[i], end);
+    }
+    if (n)
+        p->io->sync_dir(p->io, p->dir);
+}
+
 int part_open(const td_io *io, const char *dir, const char *label, const td_topic_config *cfg,
               td_part **out)
 {
@@ -1187,6 +1255,10 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     p->clean_marker = clean;
     if (lc.n)
         qsort(lc.bases, lc.n, sizeof(int64_t), cmp_i64);
+    /* Segments at or above the recovery point may have lost unsynced writes: they are
+     * recovered like the active segment (unless the close was clean, which pays every seal). */
+    p->recovery_point = read_offset_file(p, RECOVERY_POINT_FILE);
+    int64_t rp = p->recovery_point >= 0 ? p->recovery_point : lc.n ? lc.bases[lc.n - 1] : 0;
     for (size_t i = 0; i < lc.n; i++) {
         td_seg *s = seg_new(p, lc.bases[i]);
         if (!s || segs_push(p, s)) {
@@ -1196,11 +1268,26 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
         }
         s->sealed = i + 1 < lc.n;
         s->created_ms = td_wall_ms();
-        rc = seg_recover(p, s, !s->sealed, clean);
+        bool untrusted = !s->sealed || (s->base >= rp && !clean);
+        rc = seg_recover(p, s, untrusted, clean);
         if (rc)
             goto fail;
         if (p->offline[0])
             break;
+        if (untrusted && s->sealed && s->next_offset < lc.bases[i + 1]) {
+            /* It lost its tail: what follows continues records that are gone. */
+            cut_after(p, lc.bases + i + 1, lc.n - i - 1, s->next_offset);
+            lc.n = i + 1;
+            s->sealed = false;
+        }
+        if (untrusted && s->sealed) {
+            /* Intact: pay its seal now. */
+            rc = io->fsync(io, s->fd);
+            if (rc == 0)
+                rc = seg_write_indexes(p, s);
+            if (rc)
+                goto fail;
+        }
         if (i > 0 && p->segs[i - 1]->next_offset != s->base) {
             go_offline(p, TD_ECORRUPT,
                        "segment %020" PRId64 ".log does not continue the previous segment, "
@@ -1217,10 +1304,12 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     /* What recovery found in the files counts as durable once synced here. */
     if (!p->offline[0] && (rc = io->fsync(io, act->fd)) != 0)
         goto fail;
+    if (!p->offline[0] && (rc = recovery_point_update_locked(p)) != 0)
+        goto fail;
     p->log_start = p->segs[0]->base;
     p->log_end = act->next_offset;
     if (!p->offline[0]) {
-        int64_t kept = read_log_start(p);
+        int64_t kept = read_offset_file(p, LOG_START_FILE);
         if (kept > p->log_start)
             p->log_start = TD_MIN(kept, p->log_end);
     }
@@ -1255,8 +1344,13 @@ void part_close(td_part *p)
     pthread_mutex_lock(&p->mu);
     const td_io *io = p->io;
     if (p->nsegs && !p->offline[0] && !p->deleted) {
+        p->syncing = true; /* nothing else runs now; seals_complete_locked wants the role */
+        int rc = seals_complete_locked(p);
+        p->syncing = false;
+        rc = rc ? rc : p->owed_n ? -EIO : 0; /* an index left unwritten: not a clean close */
         td_seg *act = p->segs[p->nsegs - 1];
-        int rc = io->fsync(io, act->fd);
+        if (rc == 0)
+            rc = io->fsync(io, act->fd);
         if (rc == 0 && act->size > 0)
             rc = seg_write_indexes(p, act);
         if (rc == 0 && !p->clean_marker)
@@ -1312,18 +1406,17 @@ void part_set_metrics(td_part *p, const part_metrics *m)
  */
 
 /* Seals the active segment and starts a new one at the log end. Caller holds mu. The sealed
- * log is fsynced and its indexes written, so sealed segments never need recovery. */
+ * segment's fsync and index files are owed to the next sync (seals_complete): an append that
+ * rolls does not wait for a whole segment to reach the disk. */
 static int roll_locked(td_part *p, int64_t now_ms)
 {
     td_seg *act = p->segs[p->nsegs - 1];
-    int rc = p->io->fsync(p->io, act->fd);
-    if (rc == 0)
-        rc = seg_write_indexes(p, act);
-    if (rc == 0)
-        rc = seg_create(p, act->next_offset, now_ms);
+    int rc = seg_create(p, act->next_offset, now_ms);
     if (rc)
         return rc;
     act->sealed = true;
+    act->owed = true;
+    p->owed_n++;
     sealed_max_update_locked(p);
     TD_DEBUG("storage", "partition %s: rolled segment at offset %" PRId64, p->label,
              act->next_offset);
@@ -1474,6 +1567,59 @@ out:
  */
 
 /*
+ * Pays the owed seals, oldest first: fsyncs each such segment's log and writes its index files,
+ * then moves the recovery point past them. Caller holds mu and the sync role (p->syncing), so
+ * nothing else seals or syncs meanwhile; mu is released during the file work (a sealed
+ * segment's indexes no longer change). Retention may delete the segment meanwhile: then the
+ * index files just written are removed again.
+ * Only a failed fsync is an error (as for any sync: the partition goes offline). An index or
+ * recovery-point file that cannot be written (a full disk) leaves the seal owed, to be tried
+ * again at the next sync; meanwhile recovery would scan that segment, as it scans the active one.
+ */
+static int seals_complete_locked(td_part *p)
+{
+    while (p->owed_n > 0) {
+        td_seg *s = NULL;
+        for (size_t i = 0; i < p->nsegs && !s; i++)
+            if (p->segs[i]->owed)
+                s = p->segs[i];
+        if (!s)
+            break;
+        int64_t base = s->base;
+        s->refs++;
+        pthread_mutex_unlock(&p->mu);
+        int rc = p->io->fsync(p->io, s->fd);
+        int irc = rc ? 0 : seg_write_indexes(p, s);
+        pthread_mutex_lock(&p->mu);
+        if (s->deleted) {
+            static const char *const exts[] = {".index", ".timeindex"};
+            char path[PATH_MAX];
+            for (size_t k = 0; k < 2; k++) {
+                seg_path(p, base, exts[k], path, sizeof(path));
+                p->io->unlink(p->io, path);
+            }
+            rc = irc = 0; /* drop_oldest_locked settled owed_n */
+        } else if (rc == 0 && irc == 0) {
+            s->owed = false;
+            p->owed_n--;
+        }
+        seg_unref_locked(s);
+        if (rc)
+            return go_offline(p, rc, "fsync of a rolled segment failed: %s", td_strerror(rc));
+        if (irc) {
+            TD_WARN("storage",
+                    "partition %s: cannot write the indexes of segment %020" PRId64 " yet: %s",
+                    p->label, base, td_strerror(irc));
+            break;
+        }
+    }
+    int rc = recovery_point_update_locked(p);
+    if (rc)
+        TD_WARN("storage", "partition %s: %s", p->label, td_last_error());
+    return 0;
+}
+
+/*
  * Runs one fsync covering everything appended so far. Caller holds mu and !p->syncing; mu is
  * released during the fsync and held again on return. Callbacks that became due are moved to
  * *due for the caller to run after unlocking.
@@ -1484,22 +1630,26 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
     int64_t target = aload(&p->log_end);
     p->last_round = p->pending;
     p->pending = 0;
+    int rc = p->owed_n ? seals_complete_locked(p) : 0;
     td_seg *act = p->segs[p->nsegs - 1];
     act->refs++;
     pthread_mutex_unlock(&p->mu);
-    int64_t t0 = td_mono_ns();
-    int rc = p->io->fsync(p->io, act->fd);
-    int64_t took = td_mono_ns() - t0;
-    td_histogram_observe(p->metrics.fsync, took);
+    int64_t t0 = td_mono_ns(), took = 0;
+    if (rc == 0) {
+        rc = p->io->fsync(p->io, act->fd);
+        took = td_mono_ns() - t0;
+        td_histogram_observe(p->metrics.fsync, took);
+    }
     pthread_mutex_lock(&p->mu);
-    p->sync_ns = p->sync_ns ? (p->sync_ns * 7 + took) / 8 : took;
+    if (took)
+        p->sync_ns = p->sync_ns ? (p->sync_ns * 7 + took) / 8 : took;
     /* The producers this sync releases (the waiters and the leader) will likely append again
      * at once: that is the size the next round gathers for. */
     p->last_round = TD_MAX(p->last_round, (int64_t)p->nwaiting + 1);
     seg_unref_locked(act);
     p->syncing = false;
     if (rc) {
-        go_offline(p, rc, "fsync failed: %s", td_strerror(rc));
+        go_offline(p, rc, "fsync failed: %s", td_strerror(rc)); /* keeps an earlier reason */
     } else if (target > p->durable) {
         p->durable = target;
         if (p->durable > aload(&p->high_watermark)) {
@@ -1546,12 +1696,14 @@ static int sync_through(td_part *p, int64_t end, bool producer)
     durable_waiter *due = NULL;
     size_t ndue = 0;
     int rc = 0;
-    bool gathered = !producer, owe_wakeup = false;
+    bool gathered = !producer, owe_wakeup = false, did_sync = false;
     pthread_mutex_lock(&p->mu);
     if (producer && p->cfg.fsync_policy != TD_FSYNC_ALWAYS)
         end = 0; /* nothing to wait for under interval and none */
     for (;;) {
-        if (p->durable >= end || (rc = check_online(p)) != 0)
+        /* part_sync also pays owed seals when there is no data to sync. */
+        if ((p->durable >= end && (producer || p->owed_n == 0 || did_sync)) ||
+            (rc = check_online(p)) != 0)
             break;
         if (p->syncing) {
             p->nwaiting += producer;
@@ -1581,6 +1733,7 @@ static int sync_through(td_part *p, int64_t end, bool producer)
         }
         owe_wakeup = false; /* sync_locked broadcasts */
         rc = sync_locked(p, &due, &ndue);
+        did_sync = true;
         /* A producer stays the leader while others wait for data that is not yet durable:
          * syncing again at once keeps fsyncs back to back, where handing over to a waiter
          * would first cost a wake-up and a context switch on every round. Bounded, so that
@@ -1638,7 +1791,15 @@ int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
 bool part_needs_sync(td_part *p)
 {
     pthread_mutex_lock(&p->mu);
-    bool r = !p->offline[0] && p->durable < aload(&p->log_end);
+    bool r = !p->offline[0] && (p->durable < aload(&p->log_end) || p->owed_n > 0);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+bool part_seals_owed(td_part *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool r = !p->offline[0] && p->owed_n > 0;
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -1967,6 +2128,10 @@ static int drop_oldest_locked(td_part *p)
         p->io->unlink(p->io, path);
     }
     s->deleted = true;
+    if (s->owed) { /* nothing is owed for a deleted segment */
+        s->owed = false;
+        p->owed_n--;
+    }
     TD_INFO("storage", "partition %s: deleted segment %020" PRId64 " (%" PRId64 " bytes)",
             p->label, s->base, s->size);
     seg_unref_locked(s); /* readers holding a range keep the fd until they release it */
@@ -2025,15 +2190,8 @@ int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
                      offset, p->label, ls, hw);
     if (rc == 0 && offset > ls) {
         /* Durable first: once the call returns, a restart must not bring the records back. */
-        char path[PATH_MAX], text[32];
-        snprintf(path, sizeof(path), "%s/%s", p->dir, LOG_START_FILE);
-        int n = snprintf(text, sizeof(text), "%" PRId64 "\n", offset);
-        rc = write_file_atomic(p, path, text, (size_t)n);
-        if (rc == 0)
-            rc = p->io->sync_dir(p->io, p->dir);
-        if (rc)
-            rc = td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
-        else {
+        rc = write_offset_file(p, LOG_START_FILE, offset);
+        if (rc == 0) {
             astore(&p->log_start, offset);
             /* Whole segments below the new start go now; the active one always stays. */
             while (p->nsegs > 1 && p->segs[0]->next_offset <= offset)

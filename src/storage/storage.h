@@ -162,8 +162,14 @@ typedef void (*td_durable_cb)(void *arg, int rc);
  * start a sync itself: somebody (a flusher thread) must call part_sync(). */
 int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg);
 
-/* True if appended data is waiting for an fsync (for flusher threads). */
+/* True if appended data is waiting for an fsync, or a rolled segment for its seal (for flusher
+ * threads). */
 bool part_needs_sync(td_part *p);
+
+/* True if a rolled segment still waits to be fsynced and get its index files: part_sync() pays
+ * that. The engine's background thread does so within a tick of the roll, whatever the
+ * partition's fsync policy (see part.c, "recovery-point"). */
+bool part_seals_owed(td_part *p);
 
 /* Calls fn(arg) whenever the high watermark advances, with the partition's lock held: fn must
  * be short and must not call back into the partition (the network server writes an eventfd).

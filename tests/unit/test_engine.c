@@ -608,8 +608,45 @@ static void test_group_offsets(void)
     test_rmrf(dir);
 }
 
+/* The background thread pays the seal of a rolled segment (its fsync and index files) within a
+ * bounded wait, under fsync=none too, and moves the partition's recovery point. */
+static void test_background_pays_seals(void)
+{
+    char *dir = test_tmpdir("seal");
+    td_options o;
+    td_options_init(&o);
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    td_config_entry cfg[] = {{"segment.bytes", "1024"}, {"fsync", "none"}};
+    ASSERT_OK(td_topic_create(e, "s", 1, cfg, 2));
+    produce_values(e, "s", 0, 0, 100);
+    td_partition_info pi;
+    ASSERT_OK(td_partition_describe(e, "s", 0, &pi));
+    ASSERT(pi.segments >= 3);
+    char idx[1024], rp[1024];
+    snprintf(idx, sizeof(idx), "%s/topics/s/0/%020d.index", dir, 0);
+    snprintf(rp, sizeof(rp), "%s/topics/s/0/recovery-point", dir);
+    int64_t point = 0;
+    for (int i = 0; i < 500 && point == 0; i++) {
+        usleep(10000);
+        FILE *f = fopen(rp, "r");
+        ASSERT(f != NULL);
+        long long v = 0;
+        ASSERT_EQ(fscanf(f, "%lld", &v), 1);
+        fclose(f);
+        point = v;
+    }
+    ASSERT(point > 0); /* past every rolled segment */
+    ASSERT_EQ(access(idx, F_OK), 0);
+    int64_t end;
+    ASSERT_OK(td_offset_for(e, "s", 0, TD_OFFSET_LATEST, &end));
+    ASSERT(point <= end);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets),
           TEST(test_lock_and_format), TEST(test_topics_persist_delete_recreate),
           TEST(test_produce_routing_and_reads), TEST(test_produce_splits_batches),
           TEST(test_offset_reset), TEST(test_concurrent_producers),
-          TEST(test_retention_and_background))
+          TEST(test_retention_and_background), TEST(test_background_pays_seals))

@@ -1,4 +1,5 @@
 /* Unit tests for partitions (storage/part.c) on the real file system. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -666,8 +667,141 @@ static void test_idempotent_producer_state(void)
     test_rmrf(dir);
 }
 
+/* Copies the files of directory `from` into the new directory `to`: what a crash of the
+ * process would leave (the page cache survives it), to recover from without closing `from`. */
+static void copy_dir(const char *from, const char *to)
+{
+    ASSERT_OK(mkdir(to, 0755));
+    DIR *d = opendir(from);
+    ASSERT(d != NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || de->d_name[1] == '.'))
+            continue;
+        char a[1024], b[1024], buf[65536];
+        snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+        snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+        int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ASSERT(in >= 0 && out >= 0);
+        ssize_t n;
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+            ASSERT_EQ(write(out, buf, (size_t)n), n);
+        close(in);
+        close(out);
+    }
+    closedir(d);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static int64_t recovery_point(const char *dir)
+{
+    char path[1024], text[32] = {0};
+    snprintf(path, sizeof(path), "%s/recovery-point", dir);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ASSERT(read(fd, text, sizeof(text) - 1) > 0);
+    close(fd);
+    return strtoll(text, NULL, 10);
+}
+
+/*
+ * A roll does not wait for the rolled segment's fsync: the next sync pays that seal (fsync and
+ * index files) and moves the recovery point. A crash before it leaves segments at or above the
+ * recovery point to be recovered like the active one: an intact one is sealed at open; one that
+ * lost its tail is cut, and the segments after it are removed, so the log stays contiguous.
+ */
+static void test_roll_owes_its_seal(void)
+{
+    char *dir = test_tmpdir("owed");
+    td_topic_config c = small_cfg();
+    c.fsync_policy = TD_FSYNC_NONE;
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(recovery_point(dir), 0); /* written at open, before any roll can owe a seal */
+    int64_t end = 0;
+    td_part_stats st;
+    do {
+        end = append_n(p, (int)end, 5, 1);
+        part_stats(p, &st);
+    } while (st.segments < 3);
+    char name[64];
+    snprintf(name, sizeof(name), "%020d.index", 0);
+    ASSERT(!file_exists(dir, name)); /* owed */
+    ASSERT(part_seals_owed(p));
+    ASSERT(part_needs_sync(p));
+    ASSERT_EQ(recovery_point(dir), 0);
+    /* Two crash images: one intact, one where segment 0 lost its last bytes. */
+    char *intact = test_tmpdir("owed-intact"), *torn = test_tmpdir("owed-torn");
+    ASSERT_OK(rmdir(intact));
+    ASSERT_OK(rmdir(torn));
+    copy_dir(dir, intact);
+    copy_dir(dir, torn);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%020d.log", torn, 0);
+    struct stat sb;
+    ASSERT_OK(stat(path, &sb));
+    ASSERT_OK(truncate(path, sb.st_size - 10));
+    /* The sync pays both seals, oldest first, and moves the recovery point to the active
+     * segment. */
+    ASSERT_OK(part_sync(p));
+    ASSERT(!part_seals_owed(p));
+    ASSERT(file_exists(dir, name));
+    int64_t active_base = recovery_point(dir);
+    ASSERT(active_base > 0);
+    snprintf(name, sizeof(name), "%020lld.log", (long long)active_base);
+    ASSERT(file_exists(dir, name));
+    part_close(p);
+
+    /* Intact: every event is there, and both rolled segments are sealed at open. */
+    ASSERT_OK(part_open(td_io_posix(), intact, "t/0", &c, &p));
+    ASSERT(part_offline(p) == NULL);
+    ASSERT_EQ(part_log_end(p), end);
+    ASSERT_EQ(read_all_check(p, 0), end);
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, 3);
+    snprintf(name, sizeof(name), "%020d.index", 0);
+    ASSERT(file_exists(intact, name));
+    ASSERT_EQ(recovery_point(intact), active_base);
+    part_close(p);
+
+    /* Torn: segment 0 is cut to its last whole batch, the two after it are removed. */
+    logged[0] = 0;
+    td_log_set_sink(sink, NULL);
+    ASSERT_OK(part_open(td_io_posix(), torn, "t/0", &c, &p));
+    td_log_set_sink(NULL, NULL);
+    ASSERT(part_offline(p) == NULL);
+    ASSERT_CONTAINS(logged, "truncating");
+    ASSERT_CONTAINS(logged, "followed records lost in a crash");
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, 1);
+    int64_t kept = part_log_end(p);
+    ASSERT(kept > 0 && kept < active_base);
+    ASSERT_EQ(kept % 5, 0); /* whole batches of 5 */
+    ASSERT_EQ(read_all_check(p, 0), kept);
+    snprintf(name, sizeof(name), "%020lld.log", (long long)active_base);
+    ASSERT(!file_exists(torn, name));
+    ASSERT_EQ(recovery_point(torn), 0);
+    /* It goes on from there, and reopens cleanly. */
+    ASSERT_EQ(append_n(p, (int)kept, 5, 1), kept + 5);
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), torn, "t/0", &c, &p));
+    ASSERT_EQ(read_all_check(p, 0), kept + 5);
+    part_close(p);
+    test_rmrf(dir);
+    test_rmrf(intact);
+    test_rmrf(torn);
+}
+
 TEST_MAIN(TEST(test_append_read_roll_reopen), TEST(test_torn_tail_truncated),
           TEST(test_corrupt_sealed_goes_offline), TEST(test_index_rebuild),
           TEST(test_time_lookup_and_max), TEST(test_retention), TEST(test_segment_ms_and_limits),
           TEST(test_group_commit), TEST(test_enospc_leaves_nothing),
-          TEST(test_concurrent_read_retention), TEST(test_idempotent_producer_state))
+          TEST(test_concurrent_read_retention), TEST(test_idempotent_producer_state),
+          TEST(test_roll_owes_its_seal))
