@@ -7,11 +7,12 @@
  *   bench_storage --memcpy       memory copy bandwidth, "memcpy <MB/s>"
  *
  * Environment: BENCH_SECONDS (per append case, default 2), BENCH_REOPEN_MB (size of the
- * partition reopened, default 1024). bench/run.sh runs this with the baselines and prints
- * ratios; docs/performance.md has the figures.
+ * partition reopened, default 1024), BENCH_CASES (run only some cases: see wanted()). bench/run.sh
+ * runs this with the baselines and prints ratios; docs/performance.md has the figures.
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,15 +64,39 @@ static void *append_worker(void *arg)
     return NULL;
 }
 
+/*
+ * BENCH_CASES="1024 100 none, 100 1 always 1, read" runs only the cases whose name
+ * ("size batch policy threads", "read" or "reopen") contains one of the comma-separated
+ * patterns as whole words: "100 1 always 1" is the one-producer case alone, "none" every
+ * case under fsync=none. Unset or empty: every case.
+ */
+static bool wanted(const char *name)
+{
+    const char *only = getenv("BENCH_CASES");
+    if (!only || !*only)
+        return true;
+    for (const char *pat = only; *pat;) {
+        while (*pat == ' ' || *pat == ',')
+            pat++;
+        size_t len = strcspn(pat, ",");
+        while (len && pat[len - 1] == ' ')
+            len--;
+        for (const char *h = name; len && *h; h++) {
+            bool starts = h == name || h[-1] == ' ';
+            if (starts && strncmp(h, pat, len) == 0 && (h[len] == 0 || h[len] == ' '))
+                return true;
+        }
+        pat += strcspn(pat, ",");
+    }
+    return false;
+}
+
 static void bench_append(td_engine *e, size_t size, int batch, const char *policy, int threads,
                          double secs, int *topic_no)
 {
-    /* BENCH_CASES="1024 100 none" runs only the cases whose "size batch policy threads"
-     * contains that text. */
     char name[96];
     snprintf(name, sizeof(name), "%zu %d %s %d", size, batch, policy, threads);
-    const char *only = getenv("BENCH_CASES");
-    if (only && *only && !strstr(name, only))
+    if (!wanted(name))
         return;
     char topic[64];
     snprintf(topic, sizeof(topic), "bench-%d", (*topic_no)++);
@@ -209,8 +234,10 @@ int main(int argc, char **argv)
                 for (size_t t = 0; t < 2; t++)
                     bench_append(e, sizes[s], batches[b], policies[p], threads[t], secs,
                                  &topic_no);
-    bench_read(e);
+    if (wanted("read"))
+        bench_read(e);
     td_engine_close(e);
-    bench_reopen(argv[1], reopen_mb);
+    if (wanted("reopen"))
+        bench_reopen(argv[1], reopen_mb);
     return 0;
 }
