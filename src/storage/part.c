@@ -1578,6 +1578,8 @@ out:
  */
 static int seals_complete_locked(td_part *p)
 {
+    if (p->deleted)
+        return 0; /* the directory is gone: nothing to seal */
     while (p->owed_n > 0) {
         td_seg *s = NULL;
         for (size_t i = 0; i < p->nsegs && !s; i++)
