@@ -23,9 +23,9 @@
  *                group commit, the flusher, or the engine's background thread within a tick)
  *                fsyncs it and writes its indexes, oldest first, then moves this point. After an
  *                unclean stop, segments at or above it are recovered like the active segment:
- *                scanned whole, a torn tail cut, and the segments after a cut deleted. Missing
- *                (a directory from before it existed): the last segment's base, which is what
- *                rolls used to guarantee.
+ *                scanned whole, a torn tail cut, and the segments after a cut deleted. Written
+ *                first at a partition's first roll; missing, it is the last segment's base (a
+ *                directory from before it existed: what rolls then guaranteed).
  *   log-start-offset  present once records were deleted by offset (part_delete_before, Kafka's
  *                DeleteRecords): the log start offset as decimal text and a newline, written
  *                through tmp + fsync + rename. Offsets below it are gone even where their
@@ -1304,8 +1304,11 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     /* What recovery found in the files counts as durable once synced here. */
     if (!p->offline[0] && (rc = io->fsync(io, act->fd)) != 0)
         goto fail;
-    if (!p->offline[0] && (rc = recovery_point_update_locked(p)) != 0)
-        goto fail;
+    /* Seals paid above move the recovery point. A directory without the file gets it at its
+     * first roll; until then the last segment's base, the default, is right. Failing to move
+     * it is no error: recovery would only scan more than it needs. */
+    if (!p->offline[0] && p->recovery_point >= 0 && recovery_point_update_locked(p) != 0)
+        TD_WARN("storage", "partition %s: %s", p->label, td_last_error());
     p->log_start = p->segs[0]->base;
     p->log_end = act->next_offset;
     if (!p->offline[0]) {
@@ -1406,12 +1409,15 @@ void part_set_metrics(td_part *p, const part_metrics *m)
  */
 
 /* Seals the active segment and starts a new one at the log end. Caller holds mu. The sealed
- * segment's fsync and index files are owed to the next sync (seals_complete): an append that
- * rolls does not wait for a whole segment to reach the disk. */
+ * segment's fsync and index files are owed to the next sync (seals_complete_locked): an append
+ * that rolls does not wait for a whole segment to reach the disk. The first roll of a partition
+ * writes its recovery point (the default would trust the segment it seals). */
 static int roll_locked(td_part *p, int64_t now_ms)
 {
     td_seg *act = p->segs[p->nsegs - 1];
-    int rc = seg_create(p, act->next_offset, now_ms);
+    int rc = p->recovery_point < 0 ? recovery_point_update_locked(p) : 0;
+    if (rc == 0)
+        rc = seg_create(p, act->next_offset, now_ms);
     if (rc)
         return rc;
     act->sealed = true;
@@ -1572,9 +1578,10 @@ out:
  * nothing else seals or syncs meanwhile; mu is released during the file work (a sealed
  * segment's indexes no longer change). Retention may delete the segment meanwhile: then the
  * index files just written are removed again.
- * Only a failed fsync is an error (as for any sync: the partition goes offline). An index or
- * recovery-point file that cannot be written (a full disk) leaves the seal owed, to be tried
- * again at the next sync; meanwhile recovery would scan that segment, as it scans the active one.
+ * Only a failed fsync is an error (as for any sync: the partition goes offline). An index file
+ * that cannot be written (a full disk) leaves the seal owed, to be tried again at the next sync;
+ * a recovery point that cannot be written stays where it was. Either way recovery would only
+ * scan more than it needs.
  */
 static int seals_complete_locked(td_part *p)
 {
