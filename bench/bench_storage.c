@@ -5,11 +5,15 @@
  *                                "append <size> <batch> <policy> <threads> <events/s> <MB/s>",
  *                                "read <events/s> <MB/s>", "reopen <bytes> <seconds>"
  *   bench_storage --memcpy       memory copy bandwidth, "memcpy <MB/s>"
+ *   bench_storage --bare-commit THREADS FILE
+ *                                the group commit of fsync=always with nothing else around it,
+ *                                "bare <threads> <events/s>" (see bare_commit below)
  *
  * Environment: BENCH_SECONDS (per append case, default 2), BENCH_REOPEN_MB (size of the
  * partition reopened, default 1024), BENCH_CASES (run only some cases: see wanted()). bench/run.sh
  * runs this with the baselines and prints ratios; docs/performance.md has the figures.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "tidings.h"
@@ -202,14 +207,121 @@ static void bench_memcpy(void)
     free(b);
 }
 
+/*
+ * A baseline for the (b) case: the same leader-based group commit as part.c, stripped to what
+ * any such design must do. THREADS threads each append a 169-byte record (the size of a
+ * 100-byte event's batch) with pwrite under one lock and wait until an fdatasync covers it; the
+ * thread that finds no sync running gathers (waits, up to two fsync times, until as many
+ * records are pending as the last round released) and then fsyncs for everyone. No encoding,
+ * no offsets, no indexes: what it reaches is what synchronous threads on this machine can.
+ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t synced, appended;
+    int fd;
+    bool syncing;
+    int64_t end, durable, pending, last_round, sync_ns, pos;
+    double deadline;
+} bare = {.mu = PTHREAD_MUTEX_INITIALIZER,
+          .synced = PTHREAD_COND_INITIALIZER,
+          .appended = PTHREAD_COND_INITIALIZER};
+
+static void *bare_worker(void *arg)
+{
+    int64_t *count = arg;
+    char rec[169];
+    memset(rec, 'x', sizeof(rec));
+    while (seconds_now() < bare.deadline) {
+        pthread_mutex_lock(&bare.mu);
+        if (pwrite(bare.fd, rec, sizeof(rec), bare.pos) != (ssize_t)sizeof(rec)) {
+            perror("pwrite");
+            exit(1);
+        }
+        bare.pos += (int64_t)sizeof(rec);
+        int64_t mine = ++bare.end;
+        if (++bare.pending >= bare.last_round)
+            pthread_cond_signal(&bare.appended);
+        bool gathered = false;
+        while (bare.durable < mine) {
+            if (bare.syncing) {
+                pthread_cond_wait(&bare.synced, &bare.mu);
+            } else if (!gathered && bare.pending < bare.last_round) {
+                gathered = true;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += (long)TD_MIN(bare.sync_ns * 2, 2000000);
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                bare.syncing = true;
+                while (bare.pending < bare.last_round &&
+                       pthread_cond_timedwait(&bare.appended, &bare.mu, &ts) == 0)
+                    ;
+                bare.syncing = false;
+            } else {
+                bare.syncing = true;
+                int64_t target = bare.end, round = bare.pending;
+                bare.pending = 0;
+                pthread_mutex_unlock(&bare.mu);
+                int64_t t0 = td_mono_ns();
+                if (fdatasync(bare.fd) != 0) {
+                    perror("fdatasync");
+                    exit(1);
+                }
+                int64_t took = td_mono_ns() - t0;
+                pthread_mutex_lock(&bare.mu);
+                bare.sync_ns = bare.sync_ns ? (bare.sync_ns * 7 + took) / 8 : took;
+                bare.last_round = TD_MAX(round, 1);
+                bare.durable = target;
+                bare.syncing = false;
+                pthread_cond_broadcast(&bare.synced);
+            }
+        }
+        pthread_mutex_unlock(&bare.mu);
+        (*count)++;
+    }
+    return NULL;
+}
+
+static int bench_bare_commit(int threads, const char *file, double secs)
+{
+    if (threads < 1 || threads > 64) {
+        fprintf(stderr, "bare-commit: 1 to 64 threads\n");
+        return 2;
+    }
+    bare.fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (bare.fd < 0) {
+        perror(file);
+        return 1;
+    }
+    bare.last_round = 1;
+    double start = seconds_now();
+    bare.deadline = start + secs;
+    pthread_t th[64];
+    int64_t counts[64] = {0}, total = 0;
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, bare_worker, &counts[i]);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        total += counts[i];
+    }
+    printf("bare %d %.0f\n", threads, (double)total / (seconds_now() - start));
+    close(bare.fd);
+    unlink(file);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--bare-commit") == 0)
+        return bench_bare_commit(atoi(argv[2]), argv[3], env_double("BENCH_SECONDS", 2));
     if (argc == 2 && strcmp(argv[1], "--memcpy") == 0) {
         bench_memcpy();
         return 0;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: bench_storage DIR | --memcpy\n");
+        fprintf(stderr, "usage: bench_storage DIR | --memcpy | --bare-commit THREADS FILE\n");
         return 2;
     }
     td_set_log_level("warn");
