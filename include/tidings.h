@@ -93,6 +93,13 @@ typedef struct td_options {
     /* Do not start background threads (scrub, retention, interval flusher). Tests use this
      * for determinism; the interval policy then only syncs on td_engine_flush(). */
     int no_background;
+    /* Under fsync=none, how long a rolled segment waits before the background thread fsyncs
+     * it and writes its index files (its seal; until then a crash makes recovery scan it).
+     * By then the kernel has usually written it back on its own, so the fsync costs little
+     * and appends never share the disk with a burst of a whole segment's writeback. Other
+     * policies seal at their next sync. Default 30000 (the kernel's dirty_expire); 0 seals
+     * within a tick of the roll. */
+    int64_t none_seal_delay_ms;
 } td_options;
 
 /* Fills *opts with the defaults. */

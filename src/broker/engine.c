@@ -305,6 +305,7 @@ void td_options_init(td_options *o)
     o->retention_check_ms = 30000;
     o->producer_id_expiration_ms = 86400000;
     o->no_background = 0;
+    o->none_seal_delay_ms = 30000;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -628,8 +629,9 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
                             int64_t *scrub_credit, size_t *scrub_cursor)
 {
     pthread_rwlock_rdlock(&e->lock);
-    /* Seals of rolled segments (under every policy, so that a roll never waits for a whole
-     * segment's fsync and recovery after a crash has little to scan), and interval flushes. */
+    /* Seals of rolled segments (so that a roll never waits for a whole segment's fsync, and
+     * recovery after a crash has little to scan): at once, or after none_seal_delay_ms under
+     * fsync=none; and interval flushes. */
     for (size_t i = 0; i < e->ntopics; i++) {
         td_topic *t = e->topics[i];
         pthread_mutex_lock(&t->cfg_mu);
@@ -639,7 +641,10 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
         for (int32_t k = 0; k < t->nparts; k++) {
             bool due = policy == TD_FSYNC_INTERVAL && now - t->last_sync_ms[k] >= interval &&
                        part_needs_sync(t->parts[k]);
-            if (!due && !part_seals_owed(t->parts[k]))
+            int64_t since;
+            bool seal = part_seals_owed(t->parts[k], &since) &&
+                        (policy != TD_FSYNC_NONE || now - since >= e->opts.none_seal_delay_ms);
+            if (!due && !seal)
                 continue;
             if (policy == TD_FSYNC_INTERVAL)
                 t->last_sync_ms[k] = now;

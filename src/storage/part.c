@@ -20,8 +20,9 @@
  *   recovery-point  the offset below which every segment is sealed, fsynced and has its index
  *                files, as decimal text and a newline (tmp + fsync + rename). Rolling a segment
  *                does not wait for its fsync: the next sync of the partition (a producer's
- *                group commit, the flusher, or the engine's background thread within a tick)
- *                fsyncs it and writes its indexes, oldest first, then moves this point. After an
+ *                group commit, the flusher, or the engine's background thread, under
+ *                fsync=none after a delay) fsyncs it and writes its indexes, oldest first,
+ *                then moves this point. After an
  *                unclean stop, segments at or above it are recovered like the active segment:
  *                scanned whole, a torn tail cut, and the segments after a cut deleted. Written
  *                first at a partition's first roll; missing, it is the last segment's base (a
@@ -88,6 +89,7 @@ struct td_seg {
     int refs; /* guarded by part->mu */
     bool sealed;
     bool owed; /* sealed by a roll; its fsync and index files are still owed (see the top) */
+    int64_t owed_ms; /* when it rolled (td_mono_ms), if owed */
     bool deleted;
     idx_entry *idx;
     size_t idx_n, idx_cap;
@@ -1422,6 +1424,7 @@ static int roll_locked(td_part *p, int64_t now_ms)
         return rc;
     act->sealed = true;
     act->owed = true;
+    act->owed_ms = td_mono_ms();
     p->owed_n++;
     sealed_max_update_locked(p);
     TD_DEBUG("storage", "partition %s: rolled segment at offset %" PRId64, p->label,
@@ -1805,10 +1808,15 @@ bool part_needs_sync(td_part *p)
     return r;
 }
 
-bool part_seals_owed(td_part *p)
+bool part_seals_owed(td_part *p, int64_t *since_ms)
 {
     pthread_mutex_lock(&p->mu);
     bool r = !p->offline[0] && p->owed_n > 0;
+    for (size_t i = 0; r && i < p->nsegs; i++)
+        if (p->segs[i]->owed) {
+            *since_ms = p->segs[i]->owed_ms;
+            break;
+        }
     pthread_mutex_unlock(&p->mu);
     return r;
 }

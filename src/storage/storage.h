@@ -166,10 +166,10 @@ int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
  * threads). */
 bool part_needs_sync(td_part *p);
 
-/* True if a rolled segment still waits to be fsynced and get its index files: part_sync() pays
- * that. The engine's background thread does so within a tick of the roll, whatever the
- * partition's fsync policy (see part.c, "recovery-point"). */
-bool part_seals_owed(td_part *p);
+/* True if a rolled segment still waits to be fsynced and get its index files; *since_ms is then
+ * when the oldest of them rolled (td_mono_ms). part_sync() pays them; the engine's background
+ * thread calls it (see part.c, "recovery-point", and td_options.none_seal_delay_ms). */
+bool part_seals_owed(td_part *p, int64_t *since_ms);
 
 /* Calls fn(arg) whenever the high watermark advances, with the partition's lock held: fn must
  * be short and must not call back into the partition (the network server writes an eventfd).

@@ -608,13 +608,31 @@ static void test_group_offsets(void)
     test_rmrf(dir);
 }
 
-/* The background thread pays the seal of a rolled segment (its fsync and index files) within a
- * bounded wait, under fsync=none too, and moves the partition's recovery point. */
+/* Reads a partition's recovery point file; -1 if there is none. */
+static int64_t read_recovery_point(const char *dir, const char *topic)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/topics/%s/0/recovery-point", dir, topic);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long v = -1;
+    ASSERT_EQ(fscanf(f, "%lld", &v), 1);
+    fclose(f);
+    return v;
+}
+
+/* The background thread pays the seal of a rolled segment (its fsync and index files) and moves
+ * the partition's recovery point: under fsync=none after none_seal_delay_ms, which defaults to
+ * 30 s; at close in any case. */
 static void test_background_pays_seals(void)
 {
     char *dir = test_tmpdir("seal");
+    char idx[1024];
+    snprintf(idx, sizeof(idx), "%s/topics/s/0/%020d.index", dir, 0);
     td_options o;
     td_options_init(&o);
+    ASSERT_EQ(o.none_seal_delay_ms, 30000);
     td_engine *e;
     ASSERT_OK(td_engine_open(dir, &o, &e));
     td_config_entry cfg[] = {{"segment.bytes", "1024"}, {"fsync", "none"}};
@@ -623,21 +641,24 @@ static void test_background_pays_seals(void)
     td_partition_info pi;
     ASSERT_OK(td_partition_describe(e, "s", 0, &pi));
     ASSERT(pi.segments >= 3);
-    char idx[1024], rp[1024];
-    snprintf(idx, sizeof(idx), "%s/topics/s/0/%020d.index", dir, 0);
-    snprintf(rp, sizeof(rp), "%s/topics/s/0/recovery-point", dir);
-    int64_t point = 0;
-    for (int i = 0; i < 500 && point == 0; i++) {
-        usleep(10000);
-        FILE *f = fopen(rp, "r");
-        ASSERT(f != NULL);
-        long long v = 0;
-        ASSERT_EQ(fscanf(f, "%lld", &v), 1);
-        fclose(f);
-        point = v;
-    }
-    ASSERT(point > 0); /* past every rolled segment */
+    /* Default delay: a few ticks later the seals are still owed. */
+    usleep(200000);
+    ASSERT_EQ(read_recovery_point(dir, "s"), 0);
+    ASSERT(access(idx, F_OK) != 0);
+    td_engine_close(e); /* pays them */
     ASSERT_EQ(access(idx, F_OK), 0);
+    ASSERT(read_recovery_point(dir, "s") > 0);
+    /* No delay: paid within a bounded wait. */
+    o.none_seal_delay_ms = 0;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    int64_t before = read_recovery_point(dir, "s");
+    produce_values(e, "s", 0, 100, 100);
+    int64_t point = before;
+    for (int i = 0; i < 500 && point == before; i++) {
+        usleep(10000);
+        point = read_recovery_point(dir, "s");
+    }
+    ASSERT(point > before); /* past every rolled segment */
     int64_t end;
     ASSERT_OK(td_offset_for(e, "s", 0, TD_OFFSET_LATEST, &end));
     ASSERT(point <= end);
