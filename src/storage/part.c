@@ -128,7 +128,7 @@ struct td_part {
     int64_t last_round;   /* appends the last sync covered */
     int64_t sync_ns;      /* moving average of fsync latency */
     bool clean_marker;
-    int owed_n;             /* segments whose seal is owed (under mu) */
+    int owed_n; /* segments whose seal is owed: changed under mu with atomics, read anyhow */
     int64_t recovery_point; /* as RECOVERY_POINT_FILE says; -1 before it is written */
     bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
@@ -1425,7 +1425,7 @@ static int roll_locked(td_part *p, int64_t now_ms)
     act->sealed = true;
     act->owed = true;
     act->owed_ms = td_mono_ms();
-    p->owed_n++;
+    __atomic_add_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
     sealed_max_update_locked(p);
     TD_DEBUG("storage", "partition %s: rolled segment at offset %" PRId64, p->label,
              act->next_offset);
@@ -1613,7 +1613,7 @@ static int seals_complete_locked(td_part *p)
             rc = irc = 0; /* drop_oldest_locked settled owed_n */
         } else if (rc == 0 && irc == 0) {
             s->owed = false;
-            p->owed_n--;
+            __atomic_sub_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
         }
         seg_unref_locked(s);
         if (rc)
@@ -1810,6 +1810,8 @@ bool part_needs_sync(td_part *p)
 
 bool part_seals_owed(td_part *p, int64_t *since_ms)
 {
+    if (__atomic_load_n(&p->owed_n, __ATOMIC_RELAXED) == 0)
+        return false; /* the usual answer, without the lock: the background asks every tick */
     pthread_mutex_lock(&p->mu);
     bool r = !p->offline[0] && p->owed_n > 0;
     for (size_t i = 0; r && i < p->nsegs; i++)
@@ -2147,7 +2149,7 @@ static int drop_oldest_locked(td_part *p)
     s->deleted = true;
     if (s->owed) { /* nothing is owed for a deleted segment */
         s->owed = false;
-        p->owed_n--;
+        __atomic_sub_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
     }
     TD_INFO("storage", "partition %s: deleted segment %020" PRId64 " (%" PRId64 " bytes)",
             p->label, s->base, s->size);
