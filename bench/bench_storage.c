@@ -5,9 +5,9 @@
  *                                "append <size> <batch> <policy> <threads> <events/s> <MB/s>",
  *                                "read <events/s> <MB/s>", "reopen <bytes> <seconds>"
  *   bench_storage --memcpy       memory copy bandwidth, "memcpy <MB/s>"
- *   bench_storage --bare-commit THREADS FILE
+ *   bench_storage --bare-commit THREADS FILE [staged]
  *                                the group commit of fsync=always with nothing else around it,
- *                                "bare <threads> <events/s>" (see bare_commit below)
+ *                                "bare <threads> <events/s>" (see bare_worker below)
  *
  * Environment: BENCH_SECONDS (per append case, default 2), BENCH_REOPEN_MB (size of the
  * partition reopened, default 1024), BENCH_CASES (run only some cases: see wanted()). bench/run.sh
@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "base/base.h"
 #include "tidings.h"
@@ -214,13 +216,21 @@ static void bench_memcpy(void)
  * thread that finds no sync running gathers (waits, up to two fsync times, until as many
  * records are pending as the last round released) and then fsyncs for everyone. No encoding,
  * no offsets, no indexes: what it reaches is what synchronous threads on this machine can.
+ *
+ * "staged" measures a different design (an experiment, not what part.c does): appenders copy
+ * their record into a staging buffer under the lock, the leader writes the whole round with one
+ * pwrite before its fdatasync, and waiters sleep on a futex word, so that a release does not
+ * make every woken thread queue for the lock again.
  */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t synced, appended;
     int fd;
-    bool syncing;
+    bool syncing, staged;
     int64_t end, durable, pending, last_round, sync_ns, pos;
+    uint32_t seq; /* futex word of the staged design: bumped at each release */
+    char stage[64 * 169];
+    size_t stage_len;
     double deadline;
 } bare = {.mu = PTHREAD_MUTEX_INITIALIZER,
           .synced = PTHREAD_COND_INITIALIZER,
@@ -233,17 +243,32 @@ static void *bare_worker(void *arg)
     memset(rec, 'x', sizeof(rec));
     while (seconds_now() < bare.deadline) {
         pthread_mutex_lock(&bare.mu);
-        if (pwrite(bare.fd, rec, sizeof(rec), bare.pos) != (ssize_t)sizeof(rec)) {
-            perror("pwrite");
-            exit(1);
+        if (bare.staged) {
+            memcpy(bare.stage + bare.stage_len, rec, sizeof(rec));
+            bare.stage_len += sizeof(rec);
+        } else {
+            if (pwrite(bare.fd, rec, sizeof(rec), bare.pos) != (ssize_t)sizeof(rec)) {
+                perror("pwrite");
+                exit(1);
+            }
+            bare.pos += (int64_t)sizeof(rec);
         }
-        bare.pos += (int64_t)sizeof(rec);
         int64_t mine = ++bare.end;
         if (++bare.pending >= bare.last_round)
             pthread_cond_signal(&bare.appended);
         bool gathered = false;
+        bool locked = true;
         while (bare.durable < mine) {
-            if (bare.syncing) {
+            if (bare.syncing && bare.staged) {
+                uint32_t seq = __atomic_load_n(&bare.seq, __ATOMIC_ACQUIRE);
+                pthread_mutex_unlock(&bare.mu);
+                syscall(SYS_futex, &bare.seq, FUTEX_WAIT_PRIVATE, seq, NULL, NULL, 0);
+                if (__atomic_load_n(&bare.durable, __ATOMIC_ACQUIRE) >= mine) {
+                    locked = false;
+                    break;
+                }
+                pthread_mutex_lock(&bare.mu);
+            } else if (bare.syncing) {
                 pthread_cond_wait(&bare.synced, &bare.mu);
             } else if (!gathered && bare.pending < bare.last_round) {
                 gathered = true;
@@ -261,9 +286,18 @@ static void *bare_worker(void *arg)
                 bare.syncing = false;
             } else {
                 bare.syncing = true;
-                int64_t target = bare.end, round = bare.pending;
+                int64_t target = bare.end, round = bare.pending, at = bare.pos;
                 bare.pending = 0;
+                char out[sizeof(bare.stage)];
+                size_t n = bare.stage_len;
+                memcpy(out, bare.stage, n);
+                bare.stage_len = 0;
+                bare.pos += (int64_t)n;
                 pthread_mutex_unlock(&bare.mu);
+                if (n && pwrite(bare.fd, out, n, at) != (ssize_t)n) {
+                    perror("pwrite");
+                    exit(1);
+                }
                 int64_t t0 = td_mono_ns();
                 if (fdatasync(bare.fd) != 0) {
                     perror("fdatasync");
@@ -273,19 +307,25 @@ static void *bare_worker(void *arg)
                 pthread_mutex_lock(&bare.mu);
                 bare.sync_ns = bare.sync_ns ? (bare.sync_ns * 7 + took) / 8 : took;
                 bare.last_round = TD_MAX(round, 1);
-                bare.durable = target;
+                __atomic_store_n(&bare.durable, target, __ATOMIC_RELEASE);
                 bare.syncing = false;
                 pthread_cond_broadcast(&bare.synced);
+                if (bare.staged) {
+                    __atomic_add_fetch(&bare.seq, 1, __ATOMIC_RELEASE);
+                    syscall(SYS_futex, &bare.seq, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+                }
             }
         }
-        pthread_mutex_unlock(&bare.mu);
+        if (locked)
+            pthread_mutex_unlock(&bare.mu);
         (*count)++;
     }
     return NULL;
 }
 
-static int bench_bare_commit(int threads, const char *file, double secs)
+static int bench_bare_commit(int threads, const char *file, bool staged, double secs)
 {
+    bare.staged = staged;
     if (threads < 1 || threads > 64) {
         fprintf(stderr, "bare-commit: 1 to 64 threads\n");
         return 2;
@@ -314,14 +354,16 @@ static int bench_bare_commit(int threads, const char *file, double secs)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "--bare-commit") == 0)
-        return bench_bare_commit(atoi(argv[2]), argv[3], env_double("BENCH_SECONDS", 2));
+    if ((argc == 4 || (argc == 5 && strcmp(argv[4], "staged") == 0)) &&
+        strcmp(argv[1], "--bare-commit") == 0)
+        return bench_bare_commit(atoi(argv[2]), argv[3], argc == 5, env_double("BENCH_SECONDS", 2));
     if (argc == 2 && strcmp(argv[1], "--memcpy") == 0) {
         bench_memcpy();
         return 0;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: bench_storage DIR | --memcpy | --bare-commit THREADS FILE\n");
+        fprintf(stderr,
+                "usage: bench_storage DIR | --memcpy | --bare-commit THREADS FILE [staged]\n");
         return 2;
     }
     td_set_log_level("warn");
