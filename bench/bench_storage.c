@@ -272,13 +272,8 @@ static void *bare_worker(void *arg)
                 pthread_cond_wait(&bare.synced, &bare.mu);
             } else if (!gathered && bare.pending < bare.last_round) {
                 gathered = true;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += (long)TD_MIN(bare.sync_ns * 2, 2000000);
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts =
+                    td_deadline_ns(CLOCK_REALTIME, TD_MIN(bare.sync_ns * 2, 2000000));
                 bare.syncing = true;
                 while (bare.pending < bare.last_round &&
                        pthread_cond_timedwait(&bare.appended, &bare.mu, &ts) == 0)

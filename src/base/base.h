@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "tidings.h"
 
@@ -212,5 +213,8 @@ int64_t td_mono_ns(void);
 int64_t td_mono_ms(void);
 /* Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t td_wall_ms(void);
+/* The time `ns` nanoseconds from now on `clock`, as pthread_cond_timedwait takes it (its
+ * condition variable's clock: CLOCK_REALTIME unless set otherwise). ns < 0 counts as 0. */
+struct timespec td_deadline_ns(clockid_t clock, int64_t ns);
 
 #endif /* TD_BASE_H */

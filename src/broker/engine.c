@@ -698,13 +698,7 @@ static void *background_main(void *arg)
         pthread_mutex_lock(&e->bg_mu);
         if (e->stopping)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += BG_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = td_deadline_ns(CLOCK_REALTIME, BG_TICK_MS * 1000000LL);
         pthread_cond_timedwait(&e->bg_cv, &e->bg_mu, &ts);
     }
     pthread_mutex_unlock(&e->bg_mu);

@@ -1294,15 +1294,8 @@ static void *coord_thread(void *arg)
         if (c->cq_head || c->stopping)
             continue;
         next = min_deadline(next, c->next_expiry);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t wait = TD_MAX(next - now, 1);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        int64_t wait_ms = TD_MIN(TD_MAX(next - now, 1), INT64_MAX / 1000000); /* configured */
+        struct timespec ts = td_deadline_ns(CLOCK_MONOTONIC, wait_ms * 1000000);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
     pthread_mutex_unlock(&c->mu);

@@ -1297,15 +1297,7 @@ static void *worker_main(void *arg)
         }
         if (q->stopping)
             break;
-        struct timespec ts;
-        int64_t ms = wake - now;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = td_deadline_ns(CLOCK_REALTIME, (wake - now) * 1000000);
         pthread_cond_timedwait(&q->work_cv, &q->mu, &ts);
     }
     pthread_mutex_unlock(&q->mu);

@@ -1728,13 +1728,7 @@ static int sync_through(td_part *p, int64_t end, bool producer)
          * times) so that one fsync covers them all. A lone producer never waits. */
         if (!gathered && p->pending < p->last_round) {
             gathered = true;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)TD_MIN(p->sync_ns * 2, 2000000);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = td_deadline_ns(CLOCK_REALTIME, TD_MIN(p->sync_ns * 2, 2000000));
             p->syncing = true; /* nobody else starts a sync while we gather */
             while (p->pending < p->last_round &&
                    pthread_cond_timedwait(&p->appended, &p->mu, &ts) == 0)

@@ -226,6 +226,18 @@ static void test_log_and_clock(void)
     int64_t a = td_mono_ns(), b = td_mono_ns();
     ASSERT_LE(a, b);
     ASSERT_GE(td_wall_ms(), 1700000000000LL); /* after 2023 */
+    /* Deadlines: normalised, on the clock asked for, never in the past. */
+    int64_t before = td_mono_ns();
+    struct timespec d = td_deadline_ns(CLOCK_MONOTONIC, 1999999999);
+    int64_t at = (int64_t)d.tv_sec * 1000000000 + d.tv_nsec;
+    ASSERT(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+    ASSERT_GE(at, before + 1999999999);
+    ASSERT_LE(at, td_mono_ns() + 1999999999);
+    d = td_deadline_ns(CLOCK_MONOTONIC, -5);
+    at = (int64_t)d.tv_sec * 1000000000 + d.tv_nsec;
+    ASSERT_GE(at, before);
+    d = td_deadline_ns(CLOCK_REALTIME, 1000000000);
+    ASSERT_GE((int64_t)d.tv_sec * 1000 + d.tv_nsec / 1000000, td_wall_ms());
 }
 
 static void test_arena_copies(void)
