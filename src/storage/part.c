@@ -22,9 +22,9 @@
  *                does not wait for its fsync: the next sync of the partition (a producer's
  *                group commit, the flusher, or the engine's background thread, under
  *                fsync=none after a delay) fsyncs it and writes its indexes, oldest first,
- *                then moves this point. After an
- *                unclean stop, segments at or above it are recovered like the active segment:
- *                scanned whole, a torn tail cut, and the segments after a cut deleted. Written
+ *                then moves this point. After an unclean stop, segments at or above it are
+ *                recovered like the active segment: scanned whole, a torn tail cut, and the
+ *                segments after a cut deleted. Written
  *                first at a partition's first roll; missing, it is the last segment's base (a
  *                directory from before it existed: what rolls then guaranteed).
  *   log-start-offset  present once records were deleted by offset (part_delete_before, Kafka's
@@ -164,6 +164,17 @@ static void astore(int64_t *p, int64_t v)
 static void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%020" PRId64 "%s", p->dir, base, ext);
+}
+
+/* Removes a segment's index files, and its log too when `log` is set. */
+static void seg_unlink(const td_part *p, int64_t base, bool log)
+{
+    static const char *const exts[] = {".log", ".index", ".timeindex"}; /* the log first */
+    char path[PATH_MAX];
+    for (size_t k = log ? 0 : 1; k < 3; k++) {
+        seg_path(p, base, exts[k], path, sizeof(path));
+        p->io->unlink(p->io, path);
+    }
 }
 
 /* Marks the partition offline with a reason; the first reason wins. Caller holds mu. */
@@ -696,16 +707,21 @@ static int write_offset_file(td_part *p, const char *name, int64_t offset)
     return 0;
 }
 
+/* The oldest segment whose seal is owed, or NULL. Caller holds mu. */
+static td_seg *first_owed_locked(const td_part *p)
+{
+    for (size_t i = 0; p->owed_n > 0 && i < p->nsegs; i++)
+        if (p->segs[i]->owed)
+            return p->segs[i];
+    return NULL;
+}
+
 /* Moves the recovery point to the first segment whose seal is owed, or the active segment.
  * Caller holds mu (or is opening or closing the partition). */
 static int recovery_point_update_locked(td_part *p)
 {
-    int64_t rp = p->segs[p->nsegs - 1]->base;
-    for (size_t i = 0; i < p->nsegs; i++)
-        if (p->segs[i]->owed) {
-            rp = p->segs[i]->base;
-            break;
-        }
+    td_seg *owed = first_owed_locked(p);
+    int64_t rp = owed ? owed->base : p->segs[p->nsegs - 1]->base;
     if (rp == p->recovery_point)
         return 0;
     int rc = write_offset_file(p, RECOVERY_POINT_FILE, rp);
@@ -1204,13 +1220,8 @@ static int load_producers(td_part *p, int64_t *snaps, size_t n)
  * `end`, so that the log stays contiguous. Opening only. */
 static void cut_after(td_part *p, const int64_t *bases, size_t n, int64_t end)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
-    char path[PATH_MAX];
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < 3; k++) {
-            seg_path(p, bases[i], exts[k], path, sizeof(path));
-            p->io->unlink(p->io, path);
-        }
+        seg_unlink(p, bases[i], true);
         TD_WARN("storage",
                 "partition %s: removed segment %020" PRId64 ", which followed records lost in a "
                 "crash (the log now ends at offset %" PRId64 ")",
@@ -1590,13 +1601,8 @@ static int seals_complete_locked(td_part *p)
 {
     if (p->deleted)
         return 0; /* the directory is gone: nothing to seal */
-    while (p->owed_n > 0) {
-        td_seg *s = NULL;
-        for (size_t i = 0; i < p->nsegs && !s; i++)
-            if (p->segs[i]->owed)
-                s = p->segs[i];
-        if (!s)
-            break;
+    td_seg *s;
+    while ((s = first_owed_locked(p)) != NULL) {
         int64_t base = s->base;
         s->refs++;
         pthread_mutex_unlock(&p->mu);
@@ -1604,12 +1610,7 @@ static int seals_complete_locked(td_part *p)
         int irc = rc ? 0 : seg_write_indexes(p, s);
         pthread_mutex_lock(&p->mu);
         if (s->deleted) {
-            static const char *const exts[] = {".index", ".timeindex"};
-            char path[PATH_MAX];
-            for (size_t k = 0; k < 2; k++) {
-                seg_path(p, base, exts[k], path, sizeof(path));
-                p->io->unlink(p->io, path);
-            }
+            seg_unlink(p, base, false);
             rc = irc = 0; /* drop_oldest_locked settled owed_n */
         } else if (rc == 0 && irc == 0) {
             s->owed = false;
@@ -1807,14 +1808,11 @@ bool part_seals_owed(td_part *p, int64_t *since_ms)
     if (__atomic_load_n(&p->owed_n, __ATOMIC_RELAXED) == 0)
         return false; /* the usual answer, without the lock: the background asks every tick */
     pthread_mutex_lock(&p->mu);
-    bool r = !p->offline[0] && p->owed_n > 0;
-    for (size_t i = 0; r && i < p->nsegs; i++)
-        if (p->segs[i]->owed) {
-            *since_ms = p->segs[i]->owed_ms;
-            break;
-        }
+    td_seg *s = p->offline[0] ? NULL : first_owed_locked(p);
+    if (s)
+        *since_ms = s->owed_ms;
     pthread_mutex_unlock(&p->mu);
-    return r;
+    return s != NULL;
 }
 
 int64_t part_log_start(td_part *p)
@@ -2134,12 +2132,7 @@ static int drop_oldest_locked(td_part *p)
     sealed_max_update_locked(p);
     if (p->segs[0]->base > aload(&p->log_start))
         astore(&p->log_start, p->segs[0]->base);
-    char path[PATH_MAX];
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
-    for (size_t i = 0; i < 3; i++) {
-        seg_path(p, s->base, exts[i], path, sizeof(path));
-        p->io->unlink(p->io, path);
-    }
+    seg_unlink(p, s->base, true);
     s->deleted = true;
     if (s->owed) { /* nothing is owed for a deleted segment */
         s->owed = false;
