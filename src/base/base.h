@@ -117,6 +117,8 @@ static inline void td_store_be64(uint8_t *p, uint64_t v)
 /* ---------------------------------------------------------------------------------------------
  * Arena: a bump allocator for the decoded temporaries of one request, freed all at once.
  * Allocations are 8-byte aligned; td_arena_alloc returns NULL only when malloc fails.
+ * An arena is never copied or moved while its allocations are in use: the first ones are inside
+ * the struct (inline_buf).
  */
 typedef struct td_arena_block td_arena_block;
 typedef struct td_arena {

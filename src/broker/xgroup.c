@@ -87,10 +87,13 @@ struct td_xgroups {
     pthread_cond_t done_cv; /* xgroups_wait waits for writes */
     xstr *s;
     size_t ns, scap;
-    /* The journal: rows not yet written, their names in the arena. */
+    /* The journal: rows not yet written, their names in *arena. A write takes the rows and
+     * their arena and the journal goes on in the other one: an arena cannot be moved, its first
+     * allocations are inside it. */
     catalog_xrow *rows;
     size_t nrows, rowcap;
-    td_arena arena;
+    td_arena arenas[2];
+    td_arena *arena;
     const void *jgroup_src, *jcons_src; /* the last names copied, and their copies */
     td_slice jgroup, jcons;
     bool resync; /* a change could not be journaled, or a write failed: write everything */
@@ -401,7 +404,7 @@ static td_slice jcopy(td_xgroups *x, const void *src, const uint8_t *p, size_t n
     td_slice *cache = consumer ? &x->jcons : &x->jgroup;
     if (*cache_src == src && cache->n == n)
         return *cache;
-    uint8_t *copy = td_arena_alloc(&x->arena, n ? n : 1);
+    uint8_t *copy = td_arena_alloc(x->arena, n ? n : 1);
     if (!copy)
         return td_slice_make(NULL, 0);
     if (n)
@@ -433,7 +436,7 @@ static bool jrow(td_xgroups *x, int op, const xstr *st, const xgrp *g, const xco
         if (g->pol) {
             char text[2048];
             if (queue_policy_format(g->pol, text, sizeof(text)) != 0 ||
-                !(r.policy = td_arena_strdup(&x->arena, text)))
+                !(r.policy = td_arena_strdup(x->arena, text)))
                 goto oom;
         }
         break;
@@ -503,8 +506,8 @@ static void journal_snapshot(td_xgroups *x)
     free(x->rows);
     x->rows = NULL;
     x->nrows = x->rowcap = 0;
-    td_arena_free(&x->arena);
-    td_arena_init(&x->arena);
+    td_arena_free(x->arena);
+    td_arena_init(x->arena);
     x->jgroup_src = x->jcons_src = NULL;
     x->resync = false;
     static const xstr all = {0};
@@ -537,18 +540,18 @@ static int write_once(td_xgroups *x)
         return x->save_rc = -ENOMEM;
     catalog_xrow *rows = x->rows;
     size_t n = x->nrows;
-    td_arena arena = x->arena;
+    td_arena *arena = x->arena;
     uint64_t seq = x->seq;
     x->rows = NULL;
     x->nrows = x->rowcap = 0;
-    td_arena_init(&x->arena);
+    x->arena = arena == &x->arenas[0] ? &x->arenas[1] : &x->arenas[0]; /* empty */
     x->jgroup_src = x->jcons_src = NULL;
     pthread_mutex_unlock(&x->mu);
     pthread_mutex_lock(&x->e->admin_mu);
     int rc = catalog_xrows_put(x->e->cat, rows, n);
     pthread_mutex_unlock(&x->e->admin_mu);
     free(rows);
-    td_arena_free(&arena);
+    td_arena_free(arena);
     pthread_mutex_lock(&x->mu);
     if (rc) {
         TD_ERROR("xgroup", "cannot save consumer groups (retrying): %s", td_last_error());
@@ -981,7 +984,9 @@ int xgroups_open(td_engine *e, td_xgroups **out)
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
     pthread_cond_init(&x->done_cv, NULL);
-    td_arena_init(&x->arena);
+    td_arena_init(&x->arenas[0]);
+    td_arena_init(&x->arenas[1]);
+    x->arena = &x->arenas[0];
     pthread_mutex_lock(&e->admin_mu);
     int rc = catalog_xrows_list(e->cat, load_row, x);
     pthread_mutex_unlock(&e->admin_mu);
@@ -993,7 +998,7 @@ int xgroups_open(td_engine *e, td_xgroups **out)
         writer_stop(x);
     if (rc) {
         state_free(x);
-        td_arena_free(&x->arena);
+        td_arena_free(x->arena);
         pthread_mutex_destroy(&x->mu);
         pthread_cond_destroy(&x->cv);
         pthread_cond_destroy(&x->done_cv);
@@ -1024,7 +1029,8 @@ void xgroups_close(td_xgroups *x)
     state_free(x);
     free(x->rows);
     free(x->w);
-    td_arena_free(&x->arena);
+    td_arena_free(&x->arenas[0]);
+    td_arena_free(&x->arenas[1]);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
     pthread_cond_destroy(&x->done_cv);
