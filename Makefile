@@ -1,7 +1,8 @@
 # A thin driver over CMake presets (CMakePresets.json). The README's two commands:
 #   make run    build (release) and start the broker on ./data
-#   make test   build with ASan+UBSan and run every test (unit, crash, example, CLI, fuzz smoke)
-.PHONY: all deps build debug asan release fuzz run test test-unit test-integration fuzz-smoke bench bench-kafka format clean
+#   make test   run every test (unit, crash, example, integration) built with ASan+UBSan and again
+#               with ThreadSanitizer, then the fuzz smoke
+.PHONY: all deps build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke bench bench-kafka format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 15
@@ -13,17 +14,21 @@ deps:
 
 build: release
 
-debug asan release fuzz: deps
+debug asan tsan release fuzz: deps
 	@cmake --preset $@ >/dev/null
 	@cmake --build build/$@
 
 run: release
 	./build/release/tidings serve --data $(DATA)
 
-test: asan
-	ctest --test-dir build/asan --output-on-failure
-	TIDINGS_BIN=$(CURDIR)/build/asan/tidings /usr/bin/python3 -m pytest -q tests/integration
+test: test-asan test-tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
+
+# A sanitizer report fails a test: ASan and UBSan abort, ThreadSanitizer exits 66, and the
+# integration tests' broker must stop with status 0 and no "Sanitizer" in its stderr.
+test-asan test-tsan: test-%: %
+	ctest --test-dir build/$* --output-on-failure
+	TIDINGS_BIN=$(CURDIR)/build/$*/tidings /usr/bin/python3 -m pytest -q tests/integration
 
 # Each libFuzzer target runs for FUZZ_SECONDS from its seed corpus; a crash fails the run.
 fuzz-smoke: fuzz
