@@ -2167,7 +2167,9 @@ int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
         bool by_bytes = c->retention_bytes >= 0 && total - s->size >= c->retention_bytes;
         bool by_records = c->retention_records >= 0 &&
                           aload(&p->log_end) - p->segs[1]->base >= c->retention_records;
-        if (!by_time && !by_bytes && !by_records)
+        /* Wholly below the log start: DeleteRecords could not remove it at the time. */
+        bool deleted_records = s->next_offset <= aload(&p->log_start);
+        if (!by_time && !by_bytes && !by_records && !deleted_records)
             break;
         int64_t size = s->size;
         if ((rc = drop_oldest_locked(p)) != 0)
@@ -2202,7 +2204,7 @@ int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
             /* Whole segments below the new start go now; the active one always stays. */
             while (p->nsegs > 1 && p->segs[0]->next_offset <= offset)
                 if (drop_oldest_locked(p) != 0)
-                    break; /* the start moved; the files go at a later pass */
+                    break; /* the start moved; retention's next pass removes the files */
             TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted",
                     p->label, offset);
         }

@@ -1,4 +1,5 @@
 /* Unit tests for stream IDs (storage/part.c, docs/redis.md#stream-ids). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -242,5 +243,63 @@ static void test_find_and_after(void)
     test_rmrf(dir);
 }
 
+/* An io table whose renames onto the anchor file fail while fail_anchors is set. */
+static bool fail_anchors;
+static int anchor_rename(const td_io *io, const char *from, const char *to)
+{
+    if (fail_anchors && strstr(to, "stream-anchors"))
+        return -ENOSPC;
+    return td_io_posix()->rename(io, from, to);
+}
+
+/* Segments that DeleteRecords could not remove at the time (their anchors could not be saved)
+ * go at the next retention pass, with no retention limit configured; IDs do not change. */
+static void test_deleted_segments_go_later(void)
+{
+    char *dir = test_tmpdir("sid-later");
+    td_topic_config c = small_cfg();
+    c.retention_bytes = c.retention_records = -1;
+    td_io io = *td_io_posix();
+    io.rename = anchor_rename;
+    td_part *p;
+    ASSERT_OK(part_open(&io, dir, "s/0", &c, &p));
+    ASSERT_OK(append_id(p, 1, 9000, PART_SID_AUTO, 0, 0, NULL)); /* a clock far ahead */
+    for (int i = 0; i < 60; i++) /* earlier timestamps: dropping a segment needs an anchor */
+        ASSERT_OK(append_id(p, 2, 200 + i, PART_SID_AUTO, 0, 0, NULL));
+    td_part_stats st;
+    part_stats(p, &st);
+    size_t segs = st.segments;
+    ASSERT(segs >= 4);
+    td_sid before[200];
+    size_t n = all_ids(p, 0, before, 200);
+    int deleted = -1;
+    ASSERT_OK(part_enforce_retention(p, td_wall_ms(), &deleted));
+    ASSERT_EQ(deleted, 0); /* nothing is due */
+
+    fail_anchors = true;
+    int64_t ls;
+    ASSERT_OK(part_delete_before(p, 80, &ls));
+    ASSERT_EQ(ls, 80);
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, segs); /* the anchor could not be saved: every segment stays */
+    ASSERT_EQ(part_enforce_retention(p, td_wall_ms(), &deleted), -ENOSPC);
+    ASSERT_EQ(deleted, 0);
+
+    fail_anchors = false;
+    ASSERT_OK(part_enforce_retention(p, td_wall_ms(), &deleted));
+    ASSERT(deleted >= 2);
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, segs - (size_t)deleted);
+    ASSERT(part_log_start(p) == 80);
+    td_sid after[200];
+    ASSERT_EQ(all_ids(p, 80, after, 200), n - 80);
+    ASSERT_MEM_EQ(before + 80, after, (n - 80) * sizeof(td_sid));
+    ASSERT_OK(part_enforce_retention(p, td_wall_ms(), &deleted));
+    ASSERT_EQ(deleted, 0); /* the segment holding offset 80 stays */
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
-          TEST(test_torn_anchor_file), TEST(test_find_and_after))
+          TEST(test_torn_anchor_file), TEST(test_find_and_after),
+          TEST(test_deleted_segments_go_later))
