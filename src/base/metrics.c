@@ -182,18 +182,72 @@ td_metric_family *td_metrics_family(td_metrics *m, td_metric_type type, const ch
     return f;
 }
 
-/* Appends v escaped for a label value: backslash, double quote and newline. */
+/* The length of the well-formed UTF-8 sequence at p (1 to 4), or 0 if there is none. p is
+ * NUL-terminated, and a NUL is never a continuation byte. */
+static size_t utf8_seq(const uint8_t *p)
+{
+    uint8_t c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    /* The second byte's range excludes overlong forms, surrogates and values past U+10FFFF. */
+    uint8_t lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    uint8_t hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (n == 0 || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* A label value as the text format writes it: backslash, quote and newline escaped. The format
+ * is UTF-8, so a byte that is not part of a well-formed sequence is written as the four
+ * characters \xNN. */
 static int append_escaped(td_buf *b, const char *v)
 {
-    for (; *v; v++) {
-        int rc = *v == '\\'  ? td_buf_append(b, "\\\\", 2)
-                 : *v == '"' ? td_buf_append(b, "\\\"", 2)
-                 : *v == '\n' ? td_buf_append(b, "\\n", 2)
-                              : td_buf_append_u8(b, (uint8_t)*v);
+    const uint8_t *p = (const uint8_t *)v;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        int rc;
+        if (n == 0) {
+            char hex[8];
+            snprintf(hex, sizeof(hex), "\\\\x%02x", *p);
+            rc = td_buf_append(b, hex, 5);
+            n = 1;
+        } else {
+            rc = *p == '\\'   ? td_buf_append(b, "\\\\", 2)
+                 : *p == '"'  ? td_buf_append(b, "\\\"", 2)
+                 : *p == '\n' ? td_buf_append(b, "\\n", 2)
+                              : td_buf_append(b, p, n);
+        }
         if (rc)
             return rc;
+        p += n;
     }
     return 0;
+}
+
+char *td_metrics_label_of(const void *name, size_t n)
+{
+    const uint8_t *p = name;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += p[i] == 0 || p[i] == '\\' ? 4 : 1;
+    char *out = malloc(len + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == 0 || p[i] == '\\')
+            o += snprintf(o, 5, "\\x%02x", p[i]);
+        else
+            *o++ = (char)p[i];
+    }
+    *o = 0;
+    return out;
 }
 
 static int append_labels(td_buf *b, const char *const *names, const char *const *values, size_t n)

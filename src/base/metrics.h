@@ -79,10 +79,15 @@ void td_metrics_remove_collector(td_metrics *m, td_metrics_collect_fn fn, void *
 int td_metrics_render(td_metrics *m, td_metrics_out *out);
 
 /* For collectors: a family's "# HELP" and "# TYPE" lines, then samples. Label values are
- * escaped as the format requires; nlabels pairs of names and values. */
+ * escaped as the format requires (a byte that is not UTF-8 is written as \xNN); nlabels pairs
+ * of names and values. */
 void td_metrics_text_family(td_metrics_out *out, const char *name, const char *help,
                             td_metric_type type);
 void td_metrics_text_sample(td_metrics_out *out, const char *name, const char *const *label_names,
                             const char *const *label_values, size_t nlabels, double value);
+
+/* A label value for a binary name (a Redis key or group name), malloc'd: NUL and backslash
+ * become \x00 and \x5c, so that different names give different values. NULL without memory. */
+char *td_metrics_label_of(const void *name, size_t n);
 
 #endif /* TD_BASE_METRICS_H */

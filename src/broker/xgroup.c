@@ -831,14 +831,12 @@ static void xgroups_collect(void *arg, td_metrics_out *out)
     for (size_t i = 0; i < x->ns; i++) {
         for (size_t k = 0; k < x->s[i].n; k++) {
             const xgrp *g = x->s[i].g[k];
-            char *name = malloc(g->nm.len + 1);
+            char *name = td_metrics_label_of(g->nm.name, g->nm.len);
             if (!name || td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
                 free(name);
                 out->err = out->err ? out->err : -ENOMEM;
                 break;
             }
-            memcpy(name, g->nm.name, g->nm.len);
-            name[g->nm.len] = 0;
             v[n++] = (xgroup_sample){x->s[i].topic_id,
                                      x->s[i].partition,
                                      name,

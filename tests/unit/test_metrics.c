@@ -150,4 +150,44 @@ static void test_collectors_and_names(void)
     td_metrics_free(m);
 }
 
-TEST_MAIN(TEST(test_counters_and_gauges), TEST(test_histogram), TEST(test_collectors_and_names))
+static void collect_bytes(void *arg, td_metrics_out *out)
+{
+    const char *const *values = arg;
+    const char *names[] = {"group"};
+    for (int i = 0; values[i]; i++)
+        td_metrics_text_sample(out, "t_b", names, values + i, 1, i);
+}
+
+/* The text format is UTF-8: well-formed sequences pass, every other byte is written as \xNN.
+ * Binary names become label values that differ when the names differ. */
+static void test_label_bytes(void)
+{
+    td_metrics *m;
+    ASSERT_OK(td_metrics_new(&m));
+    char *nul = td_metrics_label_of("a\0b\\", 4), *plain = td_metrics_label_of("a\\x00b", 6);
+    ASSERT_STR_EQ(nul, "a\\x00b\\x5c");
+    ASSERT_STR_EQ(plain, "a\\x5cx00b");
+    const char *values[] = {
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", /* é, €, an emoji */
+        "a\xff\xc3",                                 /* a stray byte, a cut one */
+        "\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80",      /* overlong, surrogate, > U+10FFFF */
+        nul,
+        plain,
+        NULL};
+    ASSERT_OK(td_metrics_add_collector(m, collect_bytes, values));
+    char *t = render(m);
+    ASSERT_LINE(t, "t_b{group=\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"} 0");
+    ASSERT_LINE(t, "t_b{group=\"a\\\\xff\\\\xc3\"} 1");
+    ASSERT_LINE(t,
+                "t_b{group=\"\\\\xc0\\\\xaf\\\\xed\\\\xa0\\\\x80\\\\xf4\\\\x90\\\\x80\\\\x80\"} 2");
+    ASSERT_LINE(t, "t_b{group=\"a\\\\x00b\\\\x5c\"} 3");
+    ASSERT_LINE(t, "t_b{group=\"a\\\\x5cx00b\"} 4");
+    free(t);
+    td_metrics_remove_collector(m, collect_bytes, values);
+    free(nul);
+    free(plain);
+    td_metrics_free(m);
+}
+
+TEST_MAIN(TEST(test_counters_and_gauges), TEST(test_histogram), TEST(test_collectors_and_names),
+          TEST(test_label_bytes))

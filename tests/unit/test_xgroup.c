@@ -349,6 +349,14 @@ static void test_state_survives_reopen(void)
     ASSERT(before.len > 200);
     ASSERT(strstr(before.text, "group g\\x00bin last "));
     ASSERT(strstr(before.text, "consumer c\\x00d seen 1200 pend 3\n"));
+    /* Its metrics label keeps the whole name. */
+    td_metrics_out m = {0};
+    ASSERT_OK(td_metrics_render(broker_metrics(e), &m));
+    ASSERT_OK(td_buf_append_u8(&m.buf, 0));
+    ASSERT(strstr(
+        (char *)m.buf.p,
+        "tidings_redis_group_pending{topic=\"s\",partition=\"0\",group=\"g\\\\x00bin\"} 3\n"));
+    td_buf_free(&m.buf);
     broker_topic_release(ref);
     td_engine_close(e);
 
