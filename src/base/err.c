@@ -54,10 +54,14 @@ const char *td_last_error(void)
 
 int td_fail(int rc, const char *fmt, ...)
 {
+    /* Formatted aside first: an argument may be td_last_error() itself (a detail that wraps
+     * the one before), and vsnprintf's source and destination must not overlap. */
+    char text[sizeof(last_error)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    memcpy(last_error, text, sizeof(text));
     return rc;
 }
 

@@ -199,6 +199,9 @@ static void test_errors(void)
     ASSERT(strlen(td_strerror(-ENOSPC)) > 0);
     ASSERT_EQ(td_fail(TD_ENAME, "rule %d", 7), TD_ENAME);
     ASSERT_STR_EQ(td_last_error(), "rule 7");
+    /* A detail that wraps the one before it. */
+    ASSERT_EQ(td_fail(TD_EINVAL, "invalid queue group name: %s", td_last_error()), TD_EINVAL);
+    ASSERT_STR_EQ(td_last_error(), "invalid queue group name: rule 7");
     td_error_clear();
     ASSERT_STR_EQ(td_last_error(), "");
 }
