@@ -20,8 +20,12 @@ static void begin_request(kafka_out *o, int16_t key, int16_t v)
 /* Decodes the whole frame, and every strict prefix must fail cleanly. */
 typedef int (*decode_fn)(kafka_reader *r, int16_t v, void *out);
 
-static void check_prefixes(const kafka_out *o, decode_fn fn, void *out)
+/* Every proper prefix of the request fails to decode. The decodes go into a scratch struct of
+ * the request's size: what they leave points into their own arenas, freed here. */
+static void check_prefixes(const kafka_out *o, decode_fn fn, size_t size)
 {
+    void *out = malloc(size);
+    ASSERT(out);
     for (size_t n = 0; n < o->mem.len; n++) {
         td_arena a;
         td_arena_init(&a);
@@ -34,6 +38,7 @@ static void check_prefixes(const kafka_out *o, decode_fn fn, void *out)
         ASSERT_NE(rc, 0);
         td_arena_free(&a);
     }
+    free(out);
 }
 
 static int dec_produce(kafka_reader *r, int16_t v, void *out)
@@ -207,7 +212,7 @@ static void test_produce_v9_and_v3(void)
         ASSERT_EQ(q.topics[0].parts[1].index, 3);
         ASSERT_EQ(q.topics[0].parts[1].records_len, -1);
         td_arena_free(&a);
-        check_prefixes(&o, dec_produce, &q);
+        check_prefixes(&o, dec_produce, sizeof(q));
         ko_free(&o);
     }
 }
@@ -296,7 +301,7 @@ static void test_fetch_v4_to_v17(void)
             ASSERT_MEM_EQ(resp.mem.p + at, v >= 12 ? "\x02t" : "\x00\x01t", v >= 12 ? 2 : 3);
         ko_free(&resp);
         td_arena_free(&a);
-        check_prefixes(&o, dec_fetch, &q);
+        check_prefixes(&o, dec_fetch, sizeof(q));
         ko_free(&o);
     }
 }
@@ -324,7 +329,7 @@ static void test_metadata_null_and_empty(void)
         ASSERT_EQ(q.ntopics, -1);
         ASSERT_EQ(q.allow_auto_topic_creation, v == 0);
         td_arena_free(&a);
-        check_prefixes(&o, dec_metadata, &q);
+        check_prefixes(&o, dec_metadata, sizeof(q));
         ko_free(&o);
     }
 }
@@ -371,7 +376,7 @@ static void test_create_topics_v7(void)
     ASSERT_EQ(td_load_be32(resp.mem.p + 4), 42);
     ko_free(&resp);
     td_arena_free(&a);
-    check_prefixes(&o, dec_create, &q);
+    check_prefixes(&o, dec_create, sizeof(q));
     ko_free(&o);
 }
 
@@ -468,7 +473,7 @@ static void test_describe_configs(void)
         ASSERT_EQ(r.off, resp.mem.len - 4);
         ko_free(&resp);
         td_arena_free(&a);
-        check_prefixes(&o, dec_describe_configs, &q);
+        check_prefixes(&o, dec_describe_configs, sizeof(q));
         ko_free(&o);
     }
 }
@@ -502,7 +507,7 @@ static void test_alter_configs_and_delete_records(void)
     ASSERT_EQ(q.resources[0].configs[1].op, KAFKA_OP_DELETE);
     ASSERT(q.resources[0].configs[1].value == NULL);
     ASSERT(q.validate_only);
-    check_prefixes(&o, dec_incremental_alter, &q);
+    check_prefixes(&o, dec_incremental_alter, sizeof(q));
     ko_free(&o);
 
     /* AlterConfigs v0 (classic) has no operation. */
@@ -517,7 +522,7 @@ static void test_alter_configs_and_delete_records(void)
     decode_whole(&o, &a, dec_alter, &q);
     ASSERT_EQ(q.resources[0].configs[0].op, KAFKA_OP_SET);
     ASSERT_STR_EQ(q.resources[0].configs[0].value, "none");
-    check_prefixes(&o, dec_alter, &q);
+    check_prefixes(&o, dec_alter, sizeof(q));
     q.resources[0].error_code = KERR_INVALID_CONFIG;
     kafka_out resp;
     ko_init(&resp);
@@ -552,7 +557,7 @@ static void test_alter_configs_and_delete_records(void)
     ASSERT_EQ(d.topics[0].parts[1].partition, 3);
     ASSERT_EQ(d.topics[0].parts[1].offset, -1);
     ASSERT_EQ(d.timeout_ms, 1000);
-    check_prefixes(&o, dec_delete_records, &d);
+    check_prefixes(&o, dec_delete_records, sizeof(d));
     d.topics[0].parts[0].low_watermark = 10;
     d.topics[0].parts[1].error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     ko_init(&resp);
@@ -681,7 +686,7 @@ static void test_group_requests(void)
     ASSERT_STR_EQ(j.protocols[0].name, "cooperative-sticky");
     ASSERT_EQ(j.protocols[0].len, 2);
     ASSERT_EQ(j.protocols[1].len, 0);
-    check_prefixes(&o, dec_join, &j);
+    check_prefixes(&o, dec_join, sizeof(j));
     ko_free(&o);
 
     /* JoinGroup v0: no rebalance timeout (the session timeout stands in), no instance id. */
@@ -697,7 +702,7 @@ static void test_group_requests(void)
     ASSERT_EQ(j.rebalance_timeout_ms, 10000);
     ASSERT(j.group_instance_id == NULL);
     ASSERT_STR_EQ(j.member_id, "m-1");
-    check_prefixes(&o, dec_join, &j);
+    check_prefixes(&o, dec_join, sizeof(j));
     ko_free(&o);
 
     /* The v0 answer: no throttle time; a null protocol name is sent as "" before v7. */
@@ -734,7 +739,7 @@ static void test_group_requests(void)
     ASSERT_STR_EQ(sq.protocol_name, "range");
     ASSERT_EQ(sq.nassignments, 1);
     ASSERT_MEM_EQ(sq.assignments[0].data, "plan", 4);
-    check_prefixes(&o, dec_sync, &sq);
+    check_prefixes(&o, dec_sync, sizeof(sq));
     ko_free(&o);
 
     /* OffsetCommit v2 (retention time) and v8 (flexible, leader epoch, instance id). */
@@ -756,7 +761,7 @@ static void test_group_requests(void)
     ASSERT_EQ(cq.topics[0].parts[0].offset, 77);
     ASSERT_EQ(cq.topics[0].parts[0].leader_epoch, -1);
     ASSERT(cq.topics[0].parts[0].metadata == NULL);
-    check_prefixes(&o, dec_commit, &cq);
+    check_prefixes(&o, dec_commit, sizeof(cq));
     ko_free(&o);
     begin_request(&o, KAFKA_OFFSET_COMMIT, 8);
     ko_string(&o, "g");
@@ -777,7 +782,7 @@ static void test_group_requests(void)
     ASSERT_STR_EQ(cq.group_instance_id, "inst");
     ASSERT_EQ(cq.topics[0].parts[0].leader_epoch, 2);
     ASSERT_STR_EQ(cq.topics[0].parts[0].metadata, "meta");
-    check_prefixes(&o, dec_commit, &cq);
+    check_prefixes(&o, dec_commit, sizeof(cq));
     ko_free(&o);
 
     /* OffsetFetch: v7 with null topics (all), v8 with two groups. */
@@ -791,7 +796,7 @@ static void test_group_requests(void)
     ASSERT_EQ(fq.ngroups, 1);
     ASSERT_EQ(fq.groups[0].ntopics, -1);
     ASSERT(fq.require_stable);
-    check_prefixes(&o, dec_offset_fetch, &fq);
+    check_prefixes(&o, dec_offset_fetch, sizeof(fq));
     ko_free(&o);
     begin_request(&o, KAFKA_OFFSET_FETCH, 8);
     ko_array(&o, 2);
@@ -814,7 +819,7 @@ static void test_group_requests(void)
     ASSERT_EQ(fq.groups[0].topics[0].parts[1].partition, 1);
     ASSERT_EQ(fq.groups[0].topics[0].parts[1].offset, -1);
     ASSERT_EQ(fq.groups[1].ntopics, -1);
-    check_prefixes(&o, dec_offset_fetch, &fq);
+    check_prefixes(&o, dec_offset_fetch, sizeof(fq));
     ko_free(&o);
     /* v1 has no null arrays. */
     begin_request(&o, KAFKA_OFFSET_FETCH, 1);
@@ -845,7 +850,7 @@ static void test_group_requests(void)
     ASSERT_EQ(lq.nmembers, 2);
     ASSERT_STR_EQ(lq.members[0].reason, "bye");
     ASSERT_STR_EQ(lq.members[1].group_instance_id, "inst");
-    check_prefixes(&o, dec_leave, &lq);
+    check_prefixes(&o, dec_leave, sizeof(lq));
     ko_free(&o);
     begin_request(&o, KAFKA_LEAVE_GROUP, 0);
     ko_string(&o, "g");
@@ -853,7 +858,7 @@ static void test_group_requests(void)
     decode_whole(&o, &a, dec_leave, &lq);
     ASSERT_EQ(lq.nmembers, 1);
     ASSERT_STR_EQ(lq.members[0].member_id, "m1");
-    check_prefixes(&o, dec_leave, &lq);
+    check_prefixes(&o, dec_leave, sizeof(lq));
     ko_free(&o);
 
     /* FindCoordinator v4 (batched keys) and v1. */
@@ -867,7 +872,7 @@ static void test_group_requests(void)
     decode_whole(&o, &a, dec_find, &fc);
     ASSERT_EQ(fc.nkeys, 2);
     ASSERT_STR_EQ(fc.keys[1].key, "b");
-    check_prefixes(&o, dec_find, &fc);
+    check_prefixes(&o, dec_find, sizeof(fc));
     ko_free(&o);
     begin_request(&o, KAFKA_FIND_COORDINATOR, 1);
     ko_string(&o, "a");
@@ -875,7 +880,7 @@ static void test_group_requests(void)
     decode_whole(&o, &a, dec_find, &fc);
     ASSERT_EQ(fc.key_type, 1);
     ASSERT_EQ(fc.nkeys, 1);
-    check_prefixes(&o, dec_find, &fc);
+    check_prefixes(&o, dec_find, sizeof(fc));
     ko_free(&o);
 
     /* The consumer protocol's subscription: topics out, junk refused. */
@@ -950,7 +955,7 @@ static void test_init_producer_id(void)
         ASSERT_EQ(q.transaction_timeout_ms, 60000);
         ASSERT_EQ(q.producer_id, v >= 3 ? 42 : -1);
         ASSERT_EQ(q.producer_epoch, v >= 3 ? 3 : -1);
-        check_prefixes(&o, dec_init_pid, &q);
+        check_prefixes(&o, dec_init_pid, sizeof(q));
         kafka_out resp;
         ko_init(&resp);
         ko_begin(&resp, 9, kafka_response_header_version(KAFKA_INIT_PRODUCER_ID, v));
