@@ -54,6 +54,7 @@ static const char *const keys[] = {"data",
                                    "http.sse.stall.timeout.ms",
                                    "redis.password",
                                    "redis.allow.flush",
+                                   "redis.max.reply.bytes",
                                    NULL};
 
 const char *const *server_config_keys(void)
@@ -90,6 +91,9 @@ void server_config_defaults(td_server_config *c)
     c->http_max_body_bytes = hc.limits.max_body;
     c->http_sse_heartbeat_ms = hc.sse_heartbeat_ms;
     c->http_sse_stall_timeout_ms = hc.sse_stall_timeout_ms;
+    resp_server_config rc;
+    resp_server_config_default(&rc);
+    c->redis_max_reply_bytes = (int64_t)rc.max_reply;
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -116,13 +120,14 @@ static const int_key int_keys[] = {
      false},
     {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
      true},
-    {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms),
-     true},
+    {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms), true},
     {"http.max.body.bytes", 1024, 1 << 30, offsetof(td_server_config, http_max_body_bytes), true},
     {"http.sse.heartbeat.ms", 100, 3600000, offsetof(td_server_config, http_sse_heartbeat_ms),
      true},
     {"http.sse.stall.timeout.ms", 100, 3600000,
      offsetof(td_server_config, http_sse_stall_timeout_ms), true},
+    {"redis.max.reply.bytes", 65536, (int64_t)1 << 40,
+     offsetof(td_server_config, redis_max_reply_bytes), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -444,6 +449,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         snprintf(rcfg.password, sizeof(rcfg.password), "%s", c->redis_password);
         snprintf(rcfg.bind, sizeof(rcfg.bind), "%s", redis_host);
         rcfg.allow_flush = c->redis_allow_flush;
+        rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
         if ((rc = resp_server_create(e, &rcfg, &rs)) != 0)
             goto out;
         if ((rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(), rs,

@@ -41,6 +41,7 @@ typedef struct td_server_config {
     /* the Redis listener */
     char redis_password[256]; /* redis.password: "" (none) */
     bool redis_allow_flush;   /* redis.allow.flush: false (FLUSHALL/FLUSHDB refused) */
+    int64_t redis_max_reply_bytes; /* redis.max.reply.bytes: 536870912 */
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

@@ -10,6 +10,7 @@ import time
 import pytest
 import redis
 
+from conftest import Broker
 from test_http import call
 from test_kafka_clients import kcat
 from test_redis import Raw, client, rb  # noqa: F401 (rb is the broker fixture)
@@ -310,3 +311,39 @@ def test_pipelined_xadds_and_redis_cli(rb):
     t.xlen("pipe")
     res = t.execute()
     assert res[1] == 10001
+
+
+def test_reply_limit(tmp_path):
+    """A read of entries whose reply would pass redis.max.reply.bytes is refused with an error
+    (the entries are buffered before they are sent); COUNT reads the range in parts, a single
+    entry is always served, and the broker goes on."""
+    b = Broker(str(tmp_path / "data"), redis=True,
+               extra=["--set", "redis.max.reply.bytes=65536"]).start()
+    try:
+        r = client(b)
+        big = "x" * 1000
+        ids = [r.xadd("s", {"f": big}) for _ in range(100)]  # about 100 KB of replies
+        r.xadd("t", {"f": "y" * 40000})
+        r.xadd("u", {"f": "z" * 40000})
+        r.xadd("one", {"f": "w" * 70000})
+        for args in (("XRANGE", "s", "-", "+"), ("XREVRANGE", "s", "+", "-"),
+                     ("XREAD", "STREAMS", "s", "0"), ("XRANGE", "s", "-", "+", "COUNT", "70"),
+                     ("XREAD", "STREAMS", "t", "u", "0", "0")):
+            e = err(r.execute_command, *args)
+            assert "redis.max.reply.bytes (65536 bytes)" in e and "COUNT" in e, (args, e)
+        # In parts with COUNT, everything is read.
+        got, start = [], "-"
+        while True:
+            part = r.xrange("s", start, "+", count=30)
+            got += [i for i, _ in part]
+            if len(part) < 30:
+                break
+            start = "(" + part[-1][0].decode()
+        assert got == ids
+        assert [i for i, _ in r.xrevrange("s", "+", "-", count=50)] == ids[::-1][:50]
+        assert len(r.xread({"s": "0"}, count=40)[0][1]) == 40
+        assert len(r.xread({"t": "0"})[0][1]) == 1
+        assert r.xrange("one", "-", "+")[0][1] == {b"f": b"w" * 70000}  # one entry is served
+        assert r.ping()
+    finally:
+        b.stop()

@@ -209,6 +209,16 @@ int64_t resp_stream_len(rconn *rc, const sref *s)
     return hw - ls - resp_deleted_in(rc, s, ls, hw);
 }
 
+/* One command's reply of entries may not pass redis.max.reply.bytes (the entries are buffered
+ * before they are sent). */
+static int reply_too_big(const rconn *rc)
+{
+    return td_fail(TD_ETOOBIG,
+                   "the reply would pass redis.max.reply.bytes (%zu bytes): read the range in "
+                   "parts with COUNT",
+                   rc->s->cfg.max_reply);
+}
+
 int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
                       size_t *n, int64_t *next, td_buf *ends)
 {
@@ -272,6 +282,10 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
         *next = ev.offset + 1;
         if (ends && td_buf_append(ends, &b->len, sizeof(b->len)) != 0)
             w.oom = true;
+        if (*n > 1 && b->len > rc->s->cfg.max_reply) {
+            r = reply_too_big(rc);
+            break;
+        }
     }
     td_iter_close(it);
     free(del);
@@ -1001,6 +1015,8 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
             resp_w_array(&tw, n);
             td_buf_append(&tmp, ent.p, ent.len);
             with++;
+            if (!b->group && with > 1 && tmp.len > rc->s->cfg.max_reply)
+                r = reply_too_big(rc); /* several keys, each under the limit */
         }
         td_buf_free(&ent);
     }

@@ -15,6 +15,9 @@ typedef struct resp_server resp_server;
 typedef struct resp_server_config {
     char password[256]; /* redis.password: "" for none (AUTH then needs none) */
     bool allow_flush;   /* redis.allow.flush: FLUSHALL and FLUSHDB delete every topic */
+    /* redis.max.reply.bytes (512 MiB): a read of stream entries whose reply would pass it is
+     * refused with an error, so that one command cannot take the broker's memory. */
+    size_t max_reply;
     resp_limits limits;
     char bind[256]; /* the listener's address, for INFO and CONFIG GET bind */
 } resp_server_config;

@@ -23,6 +23,7 @@ void resp_server_config_default(resp_server_config *c)
 {
     memset(c, 0, sizeof(*c));
     resp_limits_default(&c->limits);
+    c->max_reply = (size_t)512 << 20;
     snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 }
 
