@@ -344,6 +344,14 @@ def test_reply_limit(tmp_path):
         assert len(r.xread({"s": "0"}, count=40)[0][1]) == 40
         assert len(r.xread({"t": "0"})[0][1]) == 1
         assert r.xrange("one", "-", "+")[0][1] == {b"f": b"w" * 70000}  # one entry is served
+        # A group read past the limit: the entries were delivered, so they stay pending for the
+        # consumer, which reads them as its history with COUNT.
+        r.xgroup_create("s", "g", id="0")
+        e = err(r.xreadgroup, "g", "c", {"s": ">"})
+        assert "redis.max.reply.bytes" in e, e
+        assert r.xpending("s", "g")["pending"] == 100
+        hist = r.xreadgroup("g", "c", {"s": "0"}, count=30)[0][1]
+        assert [i for i, _ in hist] == ids[:30]
         assert r.ping()
     finally:
         b.stop()
