@@ -1599,8 +1599,8 @@ out:
  */
 static int seals_complete_locked(td_part *p)
 {
-    if (p->deleted)
-        return 0; /* the directory is gone: nothing to seal */
+    if (p->deleted || p->recovery_point < 0)
+        return 0; /* the directory is gone, or nothing rolled (a roll writes the point first) */
     td_seg *s;
     while ((s = first_owed_locked(p)) != NULL) {
         int64_t base = s->base;
