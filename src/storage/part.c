@@ -1798,7 +1798,7 @@ int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
 bool part_needs_sync(td_part *p)
 {
     pthread_mutex_lock(&p->mu);
-    bool r = !p->offline[0] && (p->durable < aload(&p->log_end) || p->owed_n > 0);
+    bool r = !p->offline[0] && p->durable < aload(&p->log_end);
     pthread_mutex_unlock(&p->mu);
     return r;
 }

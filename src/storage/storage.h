@@ -162,8 +162,8 @@ typedef void (*td_durable_cb)(void *arg, int rc);
  * start a sync itself: somebody (a flusher thread) must call part_sync(). */
 int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg);
 
-/* True if appended data is waiting for an fsync, or a rolled segment for its seal (for flusher
- * threads). */
+/* True if appended data is waiting for an fsync (for flusher threads; part_seals_owed tells
+ * whether rolled segments wait for their seal). */
 bool part_needs_sync(td_part *p);
 
 /* True if a rolled segment still waits to be fsynced and get its index files; *since_ms is then
