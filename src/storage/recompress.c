@@ -42,15 +42,17 @@ bool batch_rules_needed(const batch_rules *r)
     return r->compression_type != TD_TOPIC_COMPRESSION_PRODUCER || checks_timestamps(r);
 }
 
-/* now - span and now + span without overflow. */
+/* now - span and now + span, saturating instead of overflowing (spans default to INT64_MAX). */
 static int64_t sub_sat(int64_t now, int64_t span)
 {
-    return span > now - INT64_MIN ? INT64_MIN : now - span;
+    int64_t r;
+    return __builtin_sub_overflow(now, span, &r) ? INT64_MIN : r;
 }
 
 static int64_t add_sat(int64_t now, int64_t span)
 {
-    return span > INT64_MAX - now ? INT64_MAX : now + span;
+    int64_t r;
+    return __builtin_add_overflow(now, span, &r) ? INT64_MAX : r;
 }
 
 static int check_timestamps(const batch_rules *r, td_batch_reader *rd, int64_t now_ms)

@@ -241,3 +241,158 @@ def test_transactional_producer_fails_fast(gbroker):
     assert err.fatal() and not err.retriable()
     assert "transactions are not supported" in err.str()
     print(f"init_transactions failed after {elapsed:.3f} s: {err.str()}")
+
+
+# --- Kafka's topic configuration keys -----------------------------------------------------------
+KAFKA_KEYS = {  # a value for each Kafka 3.x topic key that is not tidings' default
+    "compression.type": "gzip", "message.format.version": "2.8", "min.insync.replicas": "1",
+    "unclean.leader.election.enable": "true",
+    "message.timestamp.difference.max.ms": "31536000000000", "flush.messages": "1000",
+    "flush.ms": "5000", "preallocate": "true", "index.interval.bytes": "8192",
+    "delete.retention.ms": "1000", "file.delete.delay.ms": "1000",
+    "follower.replication.throttled.replicas": "0:1", "leader.replication.throttled.replicas": "*",
+    "local.retention.bytes": "-2", "local.retention.ms": "1000", "max.compaction.lag.ms": "5000",
+    "message.downconversion.enable": "false", "min.cleanable.dirty.ratio": "0.25",
+    "min.compaction.lag.ms": "10", "remote.storage.enable": "false",
+    "segment.index.bytes": "65536", "segment.jitter.ms": "100",
+    "message.timestamp.before.max.ms": "31536000000000",
+    "message.timestamp.after.max.ms": "3600000", "cleanup.policy": "delete",
+}
+TYPES = {"compression.type": 2, "message.format.version": 2, "min.insync.replicas": 3,
+         "unclean.leader.election.enable": 1, "preallocate": 1, "flush.messages": 5,
+         "min.cleanable.dirty.ratio": 6, "leader.replication.throttled.replicas": 7,
+         "segment.index.bytes": 3, "cleanup.policy": 7}
+
+
+def raw_batches(conn, topic, partition=0):
+    """Every stored batch's (codec, record count), read with Fetch v4."""
+    parts = array([i32(partition) + i64(0) + i32(1 << 20)])
+    body = (i32(-1) + i32(0) + i32(1) + i32(1 << 20) + i8(0) + array([string(topic) + parts]))
+    r = conn.request(FETCH, 4, body)
+    r.i32()
+    r.array_len(), r.string(), r.array_len()
+    r.i32(), r.i16(), r.i64(), r.i64()
+    for _ in range(max(r.array_len(), 0)):
+        r.i64(), r.i64()
+    data = r.bytes() or b""
+    out, off = [], 0
+    while off + 61 <= len(data):
+        length = int.from_bytes(data[off + 8:off + 12], "big", signed=True)
+        attrs = int.from_bytes(data[off + 21:off + 23], "big")
+        out.append((attrs & 7, int.from_bytes(data[off + 57:off + 61], "big")))
+        off += 12 + length
+    return out
+
+
+def test_kafka_topic_configs_accepted_described_and_validated(gbroker):
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    admin.create_topics([NewTopic("cfg", 1, 1, config=KAFKA_KEYS)])["cfg"].result(timeout=10)
+    res = ConfigResource(ConfigResource.Type.TOPIC, "cfg")
+    got = admin.describe_configs([res])[res].result(timeout=10)
+    for k, v in KAFKA_KEYS.items():
+        assert got[k].value == v, (k, got[k].value)
+    # Sources and types on the wire (DescribeConfigs v3): set keys are DYNAMIC_TOPIC_CONFIG,
+    # the others DEFAULT_CONFIG with Kafka's defaults.
+    conn = Conn(gbroker.port)
+    (err, _msg, _t, _n, entries), = describe_raw(conn, 3, [(2, "cfg", None)])
+    assert err == 0
+    for k, v in KAFKA_KEYS.items():
+        default = k in ("local.retention.bytes", "remote.storage.enable", "min.insync.replicas",
+                        "cleanup.policy")
+        assert entries[k]["source"] == (5 if default else 1), (k, entries[k])
+    for k, t in TYPES.items():
+        assert entries[k]["type"] == t, (k, entries[k])
+    admin.create_topics([NewTopic("plain", 1, 1)])["plain"].result(timeout=10)
+    (_e, _m, _t, _n, plain), = describe_raw(conn, 3, [(2, "plain", None)])
+    assert {k: plain[k]["value"] for k in ("compression.type", "message.format.version",
+                                            "min.insync.replicas", "flush.messages",
+                                            "preallocate", "min.cleanable.dirty.ratio",
+                                            "unclean.leader.election.enable")} == {
+        "compression.type": "producer", "message.format.version": "3.0-IV1",
+        "min.insync.replicas": "1", "flush.messages": "9223372036854775807",
+        "preallocate": "false", "min.cleanable.dirty.ratio": "0.5",
+        "unclean.leader.election.enable": "false"}
+    assert all(e["source"] == 5 for e in plain.values())
+    # Values Kafka refuses, and what cannot be honoured yet: INVALID_CONFIG with a reason.
+    bad = {"compression.type": "brotli", "min.insync.replicas": "0", "preallocate": "maybe",
+           "min.cleanable.dirty.ratio": "1.5", "message.format.version": "banana",
+           "cleanup.policy": "compact", "remote.storage.enable": "true",
+           "leader.replication.throttled.replicas": "x:y", "flush.messages": "0"}
+    fs = admin.create_topics([NewTopic(f"bad{i}", 1, 1, config={k: v})
+                              for i, (k, v) in enumerate(bad.items())])
+    for i, (k, v) in enumerate(bad.items()):
+        with pytest.raises(KafkaException) as e:
+            fs[f"bad{i}"].result(timeout=10)
+        err = e.value.args[0]
+        assert err.code() == KafkaError.INVALID_CONFIG and k in err.str(), (k, err)
+    with pytest.raises(KafkaException) as e:
+        admin.create_topics([NewTopic("bad-c", 1, 1, config={"cleanup.policy": "delete,compact"})]
+                            )["bad-c"].result(timeout=10)
+    assert "compaction" in e.value.args[0].str()
+    conn.close()
+
+
+def test_compression_type_recompresses_every_protocol(gbroker):
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    admin.create_topics([NewTopic("zt", 1, 1, config={"compression.type": "zstd"})]
+                        )["zt"].result(timeout=10)
+    # Kafka: an uncompressed batch from confluent-kafka, a gzip one on the wire.
+    p = Producer({"bootstrap.servers": gbroker.bootstrap, "compression.type": "none"})
+    p.produce("zt", value=b"kafka-plain", partition=0)
+    assert p.flush(10) == 0
+    conn = Conn(gbroker.port)
+    r = conn.request(PRODUCE, 7, produce_body("zt", 0, make_batch([b"kafka-gzip"], compression=1)))
+    assert read_produce(r, 7)[0][2] == 0
+    # HTTP (the engine's td_produce) and Redis XADD.
+    body = json.dumps({"value_text": "http", "partition": 0}).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{gbroker.http_port}/v1/topics/zt/events", data=body,
+        method="POST"), timeout=10).read()
+    s = socket.create_connection(("127.0.0.1", gbroker.redis_port), timeout=10)
+    s.sendall(b"*5\r\n$4\r\nXADD\r\n$2\r\nzt\r\n$1\r\n*\r\n$1\r\nf\r\n$5\r\nredis\r\n")
+    assert s.recv(100).startswith(b"$")
+    s.close()
+    assert raw_batches(conn, "zt") == [(4, 1)] * 4  # zstd, all of them
+    # Changed to uncompressed: what comes next is stored plain; the rest stays as stored.
+    res = ConfigResource(ConfigResource.Type.TOPIC, "zt", set_config={
+        "compression.type": "uncompressed"})
+    admin.alter_configs([res])[res].result(timeout=10)
+    r = conn.request(PRODUCE, 7, produce_body("zt", 0, make_batch([b"x", b"y"], compression=1)))
+    assert read_produce(r, 7)[0][2] == 0
+    assert raw_batches(conn, "zt")[4:] == [(0, 2)]
+    # Every client reads the same values back.
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "zr",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe(["zt"])
+    vals = []
+    deadline = time.time() + 15
+    while len(vals) < 6 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            vals.append(m.value())
+    c.close()
+    assert vals[:2] == [b"kafka-plain", b"kafka-gzip"] and vals[4:] == [b"x", b"y"]
+    assert vals[2] == b"http" and vals[3] == b'{"f":"redis"}'
+    conn.close()
+
+
+def test_min_insync_replicas_and_timestamp_bounds(gbroker):
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    admin.create_topics([NewTopic("isr", 1, 1, config={"min.insync.replicas": "2"}),
+                         NewTopic("ts", 1, 1, config={
+                             "message.timestamp.difference.max.ms": "3600000"})])
+    time.sleep(0.5)
+    conn = Conn(gbroker.port)
+    # acks=all on a topic asking for two in-sync replicas: NOT_ENOUGH_REPLICAS; acks=1 is fine.
+    r = conn.request(PRODUCE, 7, produce_body("isr", 0, make_batch([b"a"]), acks=-1))
+    assert read_produce(r, 7) == [("isr", 0, 19, -1)]
+    r = conn.request(PRODUCE, 7, produce_body("isr", 0, make_batch([b"a"]), acks=1))
+    assert read_produce(r, 7) == [("isr", 0, 0, 0)]
+    # make_batch's timestamps are from 2023: more than an hour away from now.
+    r = conn.request(PRODUCE, 7, produce_body("ts", 0, make_batch([b"old"])))
+    assert read_produce(r, 7) == [("ts", 0, 32, -1)]  # INVALID_TIMESTAMP
+    p = Producer({"bootstrap.servers": gbroker.bootstrap})
+    p.produce("ts", value=b"now", partition=0)
+    assert p.flush(10) == 0
+    assert raw_batches(conn, "ts") == [(0, 1)]
+    conn.close()
