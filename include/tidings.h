@@ -21,6 +21,7 @@
 #ifndef TIDINGS_H
 #define TIDINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,7 +56,8 @@ extern "C" {
     XX(18, EFULL, "no room")                                                                       \
     XX(19, ESEQUENCE, "out of order sequence number")                                              \
     XX(20, EFENCED, "producer epoch is stale")                                                     \
-    XX(21, ESTALE, "stale delivery: the event was redelivered or is done")
+    XX(21, ESTALE, "stale delivery: the event was redelivered or is done")                         \
+    XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -161,7 +163,32 @@ typedef struct td_topic_config {
     int64_t fsync_interval_ms; /* for TD_FSYNC_INTERVAL */
     int32_t max_message_bytes;
     int timestamp_type; /* enum td_timestamp_type */
+    /* compression.type: TD_TOPIC_COMPRESSION_PRODUCER keeps each batch as it came; otherwise
+     * every batch is stored with this codec (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd). */
+    int compression_type;
+    int32_t min_insync_replicas; /* > 1: Kafka producers with acks=all are refused */
+    /* message.timestamp.difference/before/after.max.ms: how far a CreateTime record's timestamp
+     * may lie from the broker's clock (INT64_MAX: any). */
+    int64_t timestamp_difference_max_ms;
+    int64_t timestamp_before_max_ms;
+    int64_t timestamp_after_max_ms;
+    /* Kafka's keys that are accepted, kept and reported, with no effect on this single broker
+     * (docs/storage.md says why for each). */
+    int64_t delete_retention_ms, file_delete_delay_ms, flush_messages, flush_ms;
+    int64_t local_retention_bytes, local_retention_ms;
+    int64_t max_compaction_lag_ms, min_compaction_lag_ms, segment_jitter_ms;
+    int32_t index_interval_bytes, segment_index_bytes;
+    double min_cleanable_dirty_ratio;
+    bool message_downconversion_enable, preallocate, unclean_leader_election_enable;
+    bool remote_storage_enable;
+    char message_format_version[16];
+    char leader_throttled_replicas[128];
+    char follower_throttled_replicas[128];
 } td_topic_config;
+
+#define TD_TOPIC_COMPRESSION_PRODUCER (-1)
+/* A buffer of this many bytes holds any value td_topic_config_get writes. */
+#define TD_TOPIC_CONFIG_VALUE_MAX 128
 
 /* Fills *cfg with the defaults listed above. */
 void td_topic_config_init(td_topic_config *cfg);
@@ -360,7 +387,8 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
 typedef struct td_offset_commit {
     const char *topic;
     int32_t partition;
-    int64_t offset;       /* the next offset to read, >= 0 */
+    int64_t offset;       /* the next offset to read; negative ones are kept as given (Kafka's
+                             -2 "earliest" and -1 "latest", as kafkajs commits them) */
     int32_t leader_epoch; /* -1: none */
     const char *metadata; /* NULL: none; at most TD_OFFSET_METADATA_MAX bytes */
 } td_offset_commit;
@@ -381,7 +409,7 @@ typedef struct td_group_info {
 } td_group_info;
 
 /* Commits n offsets for `group` at once. now_ms <= 0 means now. TD_ENAME for a bad group name,
- * TD_ENOTFOUND for an unknown topic or partition, TD_EINVAL for a negative offset, TD_ETOOBIG
+ * TD_ENOTFOUND for an unknown topic or partition, TD_ETOOBIG
  * for metadata above TD_OFFSET_METADATA_MAX; nothing is committed then. */
 int td_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
                     int64_t now_ms);

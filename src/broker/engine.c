@@ -1019,9 +1019,8 @@ static int commit_check_locked(td_engine *e, const td_offset_commit *offsets, si
             return td_fail(TD_ENOTFOUND, "no topic named");
         if ((rc = engine_part_locked(e, o->topic, o->partition, &p)) != 0)
             return rc;
-        if (o->offset < 0)
-            return td_fail(TD_EINVAL, "offset %" PRId64 " for %s/%" PRId32 " is negative",
-                           o->offset, o->topic, o->partition);
+        /* A negative offset is stored as given, as Kafka does: kafkajs's resetOffsets commits
+         * -2 (earliest) and expects to read it back. */
         if (o->metadata && strlen(o->metadata) > TD_OFFSET_METADATA_MAX)
             return td_fail(TD_ETOOBIG, "offset metadata for %s/%" PRId32 " is above %d bytes",
                            o->topic, o->partition, TD_OFFSET_METADATA_MAX);
@@ -1156,7 +1155,14 @@ int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_
         v[i].high_watermark = engine_part_locked(e, offs[i].topic, offs[i].partition, &p) == 0
                                   ? part_high_watermark(p)
                                   : -1;
-        v[i].lag = TD_MAX(v[i].high_watermark - v[i].committed, 0);
+        /* A negative committed offset (Kafka's -2, earliest, or -1, latest) says where a
+         * consumer will start, not how far it is: it counts as the log start. */
+        int64_t from = v[i].committed;
+        if (from < 0)
+            from = engine_part_locked(e, offs[i].topic, offs[i].partition, &p) == 0
+                       ? part_log_start(p)
+                       : 0;
+        v[i].lag = TD_MAX(v[i].high_watermark - from, 0);
     }
     pthread_rwlock_unlock(&e->lock);
     td_error_clear();

@@ -783,6 +783,28 @@ static int member_rejoin(group *g, member *m, const coord_join_req *q, coord_joi
     return 0;
 }
 
+/* The answer of a static leader that rejoins a Stable group below JoinGroup v9 (it cannot be
+ * told to skip the assignment): the generation and protocol as they are, no members, and the
+ * leader's old member id as the leader, as Kafka's GroupCoordinator answers. The member sees a
+ * leader id that is not its own, so it syncs as a follower and gets its current assignment
+ * back; an assignment it computed as leader would be ignored by a Stable group anyway. */
+static void join_answer_old_leader(group *g, member *m, const char *old_id, coord_join_cb cb,
+                                   void *arg)
+{
+    coord_join_res *r = join_res_new(COORD_OK);
+    if (!r) {
+        cb(arg, NULL);
+        return;
+    }
+    td_arena *a = &r->arena;
+    r->generation = g->generation;
+    r->protocol_type = td_arena_strdup(a, g->protocol_type);
+    r->protocol_name = td_arena_strdup(a, g->protocol);
+    r->leader = td_arena_strdup(a, old_id);
+    r->member_id = td_arena_strdup(a, m->id);
+    cb(arg, r);
+}
+
 /* A static member comes back with no member id: it takes over its old entry. */
 static void static_rejoin(td_coord *c, group *g, member *m, const coord_join_req *q,
                           coord_join_cb cb, void *arg, int64_t now)
@@ -796,7 +818,7 @@ static void static_rejoin(td_coord *c, group *g, member *m, const coord_join_req
     bool was_leader = is_leader(g, m);
     TD_INFO("group", "group %s: static member %s rejoins as %s (was %s)", g->name,
             q->instance_id, id, m->id);
-    free(m->id);
+    char *old_id = m->id;
     m->id = id;
     if (was_leader) {
         free(g->leader);
@@ -805,16 +827,22 @@ static void static_rejoin(td_coord *c, group *g, member *m, const coord_join_req
     m->deadline = now + m->session_ms;
     bool same = protocols_same(m, q);
     if (member_set_protocols(m, q) != 0) {
+        free(old_id);
         join_answer_err(cb, arg, COORD_NOMEM, NULL);
         return;
     }
     if (g->state == COORD_STABLE) {
         const char *next = select_protocol(g);
-        if ((same || streq(next, g->protocol)) && (!was_leader || q->can_skip_assignment)) {
-            join_answer(g, m, cb, arg, was_leader);
+        if (same || streq(next, g->protocol)) {
+            if (was_leader && !q->can_skip_assignment)
+                join_answer_old_leader(g, m, old_id, cb, arg);
+            else
+                join_answer(g, m, cb, arg, was_leader);
+            free(old_id);
             return;
         }
     }
+    free(old_id);
     m->join_cb = cb;
     m->join_arg = arg;
     if (g->state != COORD_PREPARING)

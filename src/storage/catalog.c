@@ -183,7 +183,7 @@ void catalog_close(td_catalog *c)
 static int config_format(const td_topic_config *cfg, td_buf *b)
 {
     for (const char *const *k = td_topic_config_keys(); *k; k++) {
-        char v[64];
+        char v[TD_TOPIC_CONFIG_VALUE_MAX];
         int rc = td_topic_config_get(cfg, *k, v, sizeof(v));
         if (rc)
             return rc;

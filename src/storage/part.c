@@ -1470,16 +1470,39 @@ int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_
 static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                        part_sid_req *req);
 
+/* Applies the topic's append-time rules (recompress.c: compression.type and the timestamp
+ * bounds) outside the lock, then appends. */
+static int append_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                        td_append_result *res, part_sid_req *req)
+{
+    batch_rules rules;
+    pthread_mutex_lock(&p->mu);
+    batch_rules_of(&p->cfg, &rules);
+    size_t max_decomp = (size_t)TD_MAX(p->cfg.max_message_bytes, 1 << 20) * 64;
+    pthread_mutex_unlock(&p->mu);
+    if (!batch_rules_needed(&rules))
+        return append_impl(p, batch, n, now_ms, res, req);
+    td_buf tmp;
+    td_buf_init(&tmp);
+    uint8_t *b;
+    size_t bn;
+    int rc = batch_apply_rules(&rules, batch, n, now_ms, max_decomp, &tmp, &b, &bn);
+    if (rc == 0)
+        rc = append_impl(p, b, bn, now_ms, res, req);
+    td_buf_free(&tmp);
+    return rc;
+}
+
 int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
                           td_append_result *res)
 {
-    return append_impl(p, batch, n, now_ms, res, NULL);
+    return append_ruled(p, batch, n, now_ms, res, NULL);
 }
 
 int part_append_sid(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                     part_sid_req *req)
 {
-    return append_impl(p, batch, n, now_ms, res, req);
+    return append_ruled(p, batch, n, now_ms, res, req);
 }
 
 static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,

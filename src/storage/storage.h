@@ -55,6 +55,41 @@ void part_mark_deleted(td_part *p);
 
 void part_set_config(td_part *p, const td_topic_config *cfg);
 
+/* Topic configuration keys' types as Kafka's DescribeConfigs names them (topic_config.c). */
+enum topic_config_type {
+    TCT_BOOLEAN = 1,
+    TCT_STRING = 2,
+    TCT_INT = 3,
+    TCT_LONG = 5,
+    TCT_DOUBLE = 6,
+    TCT_LIST = 7,
+};
+/* A key's type (enum topic_config_type), -1 for an unknown key; its one line of documentation,
+ * NULL for an unknown key (static storage). */
+int topic_config_type(const char *key);
+const char *topic_config_doc(const char *key);
+/* compression.type's name for a codec: "producer" (TD_TOPIC_COMPRESSION_PRODUCER),
+ * "uncompressed", "gzip", "snappy", "lz4", "zstd". */
+const char *topic_compression_name(int codec);
+
+/*
+ * The topic's rules for a batch about to be appended (recompress.c), for every protocol's
+ * append: CreateTime record timestamps within message.timestamp.{difference,before,after}.max.ms
+ * of now_ms (TD_ETIMESTAMP otherwise), and, when compression.type is not producer, the records
+ * recompressed with the topic's codec into tmp. *out is the batch to append: `batch` itself, or
+ * tmp's bytes. TD_ECORRUPT, TD_EUNSUPPORTED, TD_ETOOBIG (decompressed size above max_decomp),
+ * -ENOMEM.
+ */
+typedef struct batch_rules {
+    int compression_type;
+    int timestamp_type;
+    int64_t difference_max_ms, before_max_ms, after_max_ms;
+} batch_rules;
+void batch_rules_of(const td_topic_config *cfg, batch_rules *r);
+bool batch_rules_needed(const batch_rules *r);
+int batch_apply_rules(const batch_rules *r, uint8_t *batch, size_t n, int64_t now_ms,
+                      size_t max_decomp, td_buf *tmp, uint8_t **out, size_t *out_n);
+
 /* Where a partition counts (base/metrics.h; any may be NULL): the events and bytes it appends,
  * and the duration of the fsyncs that make appends durable. Set before the partition is used
  * by other threads. */

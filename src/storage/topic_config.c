@@ -1,51 +1,156 @@
 /*
- * topic_config.c: topic configuration (defaults, parsing, validation, formatting) and topic name
- * rules. One table describes every key, so that parsing, formatting, the catalog and the
- * documentation cannot drift apart.
+ * topic_config.c: topic configuration (defaults, parsing, validation, formatting, the type and
+ * meaning of each key) and topic name rules. One table describes every key, so that parsing,
+ * formatting, the catalog, DescribeConfigs and the documentation cannot drift apart.
+ *
+ * The keys are Kafka 3.x's topic configuration (LogConfig) plus tidings' own (`fsync`,
+ * `retention.records`). Values are validated as Kafka validates them (types, ranges, lists);
+ * each key either works or is kept and reported with no effect, for reasons docs/storage.md
+ * gives; only what cannot be honoured (compaction, tiered storage) is refused, with the reason.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/base.h"
 #include "storage/storage.h"
 
-enum kind { K_I64, K_I32, K_FSYNC, K_TSTYPE, K_CLEANUP };
+enum kind {
+    K_I64,
+    K_I32,
+    K_BOOL,
+    K_DOUBLE,
+    K_FSYNC,
+    K_TSTYPE,
+    K_CLEANUP,
+    K_COMPRESSION,
+    K_FORMAT_VERSION,
+    K_THROTTLED,
+};
 
 typedef struct key_def {
     const char *key;
     enum kind kind;
-    size_t off; /* of the int64_t or int32_t field */
+    size_t off; /* of the field, for the kinds that have one */
     int64_t min, max;
     const char *rule; /* said when a value is out of range */
+    int type;         /* enum topic_config_type, Kafka's type for DescribeConfigs */
+    const char *doc;  /* one line, for DescribeConfigs */
 } key_def;
 
 #define F(field) offsetof(td_topic_config, field)
+#define LMAX INT64_MAX
 
+/* In documentation order: tidings' keys first, then the rest of Kafka's alphabetically. */
 static const key_def defs[] = {
-    {"retention.ms", K_I64, F(retention_ms), -1, INT64_MAX, "-1 (forever) or >= 0"},
-    {"retention.bytes", K_I64, F(retention_bytes), -1, INT64_MAX, "-1 (no limit) or >= 0"},
-    {"retention.records", K_I64, F(retention_records), -1, INT64_MAX, "-1 (no limit) or >= 0"},
+    {"retention.ms", K_I64, F(retention_ms), -1, LMAX, "-1 (forever) or >= 0", TCT_LONG,
+     "How long events are kept, in ms (-1: forever). A segment is deleted once its newest event "
+     "is older."},
+    {"retention.bytes", K_I64, F(retention_bytes), -1, LMAX, "-1 (no limit) or >= 0", TCT_LONG,
+     "The most bytes a partition keeps (-1: no limit); the oldest segments go first."},
+    {"retention.records", K_I64, F(retention_records), -1, LMAX, "-1 (no limit) or >= 0",
+     TCT_LONG, "The most events a partition keeps (-1: no limit); a tidings setting."},
     {"segment.bytes", K_I64, F(segment_bytes), 1024, INT32_MAX,
-     "from 1024 to 2147483647 (index positions are 32-bit)"},
-    {"segment.ms", K_I64, F(segment_ms), 1, INT64_MAX, ">= 1"},
-    {"fsync", K_FSYNC, 0, 0, 0, "always, none or interval:<ms> with ms >= 1"},
-    {"max.message.bytes", K_I32, F(max_message_bytes), 0, INT32_MAX, "from 0 to 2147483647"},
-    {"message.timestamp.type", K_TSTYPE, 0, 0, 0, "CreateTime or LogAppendTime"},
-    {"cleanup.policy", K_CLEANUP, 0, 0, 0, "delete (the only policy supported)"},
+     "from 1024 to 2147483647 (index positions are 32-bit)", TCT_INT,
+     "The size at which the active segment file is closed and a new one started."},
+    {"segment.ms", K_I64, F(segment_ms), 1, LMAX, ">= 1", TCT_LONG,
+     "The age at which the active segment is closed even if it is not full."},
+    {"fsync", K_FSYNC, 0, 0, 0, "always, none or interval:<ms> with ms >= 1", TCT_STRING,
+     "When appends are fsynced: always (before they are acknowledged or visible), "
+     "interval:<ms>, or none; a tidings setting."},
+    {"max.message.bytes", K_I32, F(max_message_bytes), 0, INT32_MAX, "from 0 to 2147483647",
+     TCT_INT, "The largest record batch the topic accepts."},
+    {"message.timestamp.type", K_TSTYPE, 0, 0, 0, "CreateTime or LogAppendTime", TCT_STRING,
+     "CreateTime (the producer's timestamps) or LogAppendTime (the broker's clock)."},
+    {"cleanup.policy", K_CLEANUP, 0, 0, 0, "delete (compaction is not supported yet)", TCT_LIST,
+     "delete: retention deletes old segments (compact is refused: there is no compaction yet)."},
+    {"compression.type", K_COMPRESSION, 0, 0, 0,
+     "one of producer, uncompressed, gzip, snappy, lz4, zstd", TCT_STRING,
+     "producer keeps each batch's codec; any other value recompresses every batch on append."},
+    {"min.insync.replicas", K_I32, F(min_insync_replicas), 1, INT32_MAX, ">= 1", TCT_INT,
+     "Replicas that must have an acks=all write; above 1 such writes fail with "
+     "NOT_ENOUGH_REPLICAS (a single broker has one replica)."},
+    {"message.timestamp.difference.max.ms", K_I64, F(timestamp_difference_max_ms), 0, LMAX,
+     ">= 0", TCT_LONG,
+     "How far a CreateTime record's timestamp may be from the broker's clock, either way."},
+    {"message.timestamp.before.max.ms", K_I64, F(timestamp_before_max_ms), 0, LMAX, ">= 0",
+     TCT_LONG, "How far a CreateTime record's timestamp may lie behind the broker's clock."},
+    {"message.timestamp.after.max.ms", K_I64, F(timestamp_after_max_ms), 0, LMAX, ">= 0",
+     TCT_LONG, "How far a CreateTime record's timestamp may lie ahead of the broker's clock."},
+    {"delete.retention.ms", K_I64, F(delete_retention_ms), 0, LMAX, ">= 0", TCT_LONG,
+     "Kept for compacted topics' tombstones; no effect until compaction exists."},
+    {"file.delete.delay.ms", K_I64, F(file_delete_delay_ms), 0, LMAX, ">= 0", TCT_LONG,
+     "Kept; segments are deleted at once (readers hold their own references)."},
+    {"flush.messages", K_I64, F(flush_messages), 1, LMAX, ">= 1", TCT_LONG,
+     "Kept; the fsync key decides when appends are synced (always, by default)."},
+    {"flush.ms", K_I64, F(flush_ms), 0, LMAX, ">= 0", TCT_LONG,
+     "Kept; the fsync key decides when appends are synced (always, by default)."},
+    {"follower.replication.throttled.replicas", K_THROTTLED, F(follower_throttled_replicas), 0,
+     0, "empty, * or partition:broker pairs separated by commas", TCT_LIST,
+     "Kept; a single broker has no followers to throttle."},
+    {"index.interval.bytes", K_I32, F(index_interval_bytes), 0, INT32_MAX, ">= 0", TCT_INT,
+     "Kept; the offset index has an entry per batch's position as tidings builds it."},
+    {"leader.replication.throttled.replicas", K_THROTTLED, F(leader_throttled_replicas), 0, 0,
+     "empty, * or partition:broker pairs separated by commas", TCT_LIST,
+     "Kept; a single broker has no replication to throttle."},
+    {"local.retention.bytes", K_I64, F(local_retention_bytes), -2, LMAX, ">= -2", TCT_LONG,
+     "Kept; only meaningful with tiered storage, which tidings does not have."},
+    {"local.retention.ms", K_I64, F(local_retention_ms), -2, LMAX, ">= -2", TCT_LONG,
+     "Kept; only meaningful with tiered storage, which tidings does not have."},
+    {"max.compaction.lag.ms", K_I64, F(max_compaction_lag_ms), 1, LMAX, ">= 1", TCT_LONG,
+     "Kept; no effect until compaction exists."},
+    {"message.downconversion.enable", K_BOOL, F(message_downconversion_enable), 0, 0,
+     "true or false", TCT_BOOLEAN,
+     "Kept; every served Fetch version reads record batch v2, so nothing is down-converted."},
+    {"message.format.version", K_FORMAT_VERSION, 0, 0, 0, "a Kafka version such as 2.8 or 3.0-IV1",
+     TCT_STRING, "Accepted and ignored, as in Kafka 3: batches are always v2."},
+    {"min.cleanable.dirty.ratio", K_DOUBLE, F(min_cleanable_dirty_ratio), 0, 1,
+     "from 0 to 1", TCT_DOUBLE, "Kept; no effect until compaction exists."},
+    {"min.compaction.lag.ms", K_I64, F(min_compaction_lag_ms), 0, LMAX, ">= 0", TCT_LONG,
+     "Kept; no effect until compaction exists."},
+    {"preallocate", K_BOOL, F(preallocate), 0, 0, "true or false", TCT_BOOLEAN,
+     "Kept; segment files grow as they are written."},
+    {"remote.storage.enable", K_BOOL, F(remote_storage_enable), 0, 0,
+     "false (tiered storage is not available)", TCT_BOOLEAN,
+     "false: tiered storage is not available (true is refused)."},
+    {"segment.index.bytes", K_I32, F(segment_index_bytes), 4, INT32_MAX, ">= 4", TCT_INT,
+     "Kept; the active segment's index lives in memory and is written whole at a seal."},
+    {"segment.jitter.ms", K_I64, F(segment_jitter_ms), 0, LMAX, ">= 0", TCT_LONG,
+     "Kept; segments roll at exactly segment.ms."},
+    {"unclean.leader.election.enable", K_BOOL, F(unclean_leader_election_enable), 0, 0,
+     "true or false", TCT_BOOLEAN, "Kept; a single broker is the only replica of each partition."},
 };
 
-static const char *const key_names[] = {
-    "retention.ms", "retention.bytes",   "retention.records",      "segment.bytes",
-    "segment.ms",   "fsync",             "max.message.bytes",      "message.timestamp.type",
-    "cleanup.policy", NULL};
+static const char *key_names[TD_ARRAY_LEN(defs) + 1];
+
+static void fill_key_names(void)
+{
+    for (size_t i = 0; i < TD_ARRAY_LEN(defs); i++)
+        key_names[i] = defs[i].key;
+}
 
 const char *const *td_topic_config_keys(void)
 {
+    /* Filled once from the table; every fill writes the same pointers, so a race between two
+     * first calls is benign, but it is still done under pthread_once for the sanitizers. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fill_key_names);
     return key_names;
+}
+
+static const key_def *find_def(const char *key)
+{
+    for (size_t i = 0; i < TD_ARRAY_LEN(defs); i++)
+        if (strcmp(defs[i].key, key) == 0)
+            return &defs[i];
+    return NULL;
 }
 
 void td_topic_config_init(td_topic_config *c)
@@ -60,14 +165,110 @@ void td_topic_config_init(td_topic_config *c)
     c->fsync_interval_ms = 1000;
     c->max_message_bytes = 1048588;
     c->timestamp_type = TD_TS_CREATE_TIME;
+    /* Kafka 3.x's defaults. */
+    c->compression_type = TD_TOPIC_COMPRESSION_PRODUCER;
+    c->min_insync_replicas = 1;
+    c->timestamp_difference_max_ms = INT64_MAX;
+    c->timestamp_before_max_ms = INT64_MAX;
+    c->timestamp_after_max_ms = INT64_MAX;
+    c->delete_retention_ms = 86400000LL;
+    c->file_delete_delay_ms = 60000;
+    c->flush_messages = INT64_MAX;
+    c->flush_ms = INT64_MAX;
+    c->local_retention_bytes = -2;
+    c->local_retention_ms = -2;
+    c->max_compaction_lag_ms = INT64_MAX;
+    c->min_compaction_lag_ms = 0;
+    c->segment_jitter_ms = 0;
+    c->index_interval_bytes = 4096;
+    c->segment_index_bytes = 10485760;
+    c->min_cleanable_dirty_ratio = 0.5;
+    c->message_downconversion_enable = true;
+    snprintf(c->message_format_version, sizeof(c->message_format_version), "3.0-IV1");
 }
 
-static const key_def *find_def(const char *key)
+const char *topic_compression_name(int codec)
 {
-    for (size_t i = 0; i < TD_ARRAY_LEN(defs); i++)
-        if (strcmp(defs[i].key, key) == 0)
-            return &defs[i];
-    return NULL;
+    static const char *const names[] = {"uncompressed", "gzip", "snappy", "lz4", "zstd"};
+    if (codec == TD_TOPIC_COMPRESSION_PRODUCER)
+        return "producer";
+    return codec >= 0 && codec < (int)TD_ARRAY_LEN(names) ? names[codec] : "unknown";
+}
+
+int topic_config_type(const char *key)
+{
+    const key_def *d = find_def(key);
+    return d ? d->type : -1;
+}
+
+const char *topic_config_doc(const char *key)
+{
+    const key_def *d = find_def(key);
+    return d ? d->doc : NULL;
+}
+
+
+/* value without leading and trailing blanks, in buf (Kafka trims booleans, doubles and list
+ * items); "" if it does not fit. */
+static const char *trim(const char *value, char *buf, size_t len)
+{
+    while (isspace((unsigned char)*value))
+        value++;
+    size_t n = strlen(value);
+    while (n > 0 && isspace((unsigned char)value[n - 1]))
+        n--;
+    if (n >= len)
+        return "";
+    memcpy(buf, value, n);
+    buf[n] = 0;
+    return buf;
+}
+
+/* Kafka's version strings (MetadataVersion): 0.8.0 .. 0.11.0 and 1.0 .. 3.x, optionally with a
+ * patch number and an -IVn suffix ("2.8", "2.8.1", "3.0-IV1"). */
+static bool format_version_ok(const char *v)
+{
+    unsigned major, minor, patch, iv;
+    int n = 0;
+    int got = sscanf(v, "%u.%u%n", &major, &minor, &n);
+    if (got != 2 || !isdigit((unsigned char)v[0]))
+        return false;
+    const char *p = v + n;
+    if (*p == '.' && sscanf(p, ".%u%n", &patch, &n) == 1 && isdigit((unsigned char)p[1]))
+        p += n;
+    if (*p == '-' && sscanf(p, "-IV%u%n", &iv, &n) == 1 && isdigit((unsigned char)p[3]))
+        p += n;
+    if (*p)
+        return false;
+    if (major == 0)
+        return minor >= 8 && minor <= 11;
+    return major <= 3 && minor <= 9;
+}
+
+/* Kafka's throttled replicas lists: "", "*", or "partition:broker" pairs separated by commas. */
+static bool throttled_ok(const char *v)
+{
+    if (!*v || strcmp(v, "*") == 0)
+        return true;
+    const char *p = v;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (*p++ != ':' || !isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p))
+            p++;
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            return true;
+        if (*p++ != ',')
+            return false;
+    }
 }
 
 /* Parses a whole decimal int64; -1 on anything else. */
@@ -84,8 +285,35 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
+/* cleanup.policy is a list: "delete" (any number of times, any spaces around) is honoured;
+ * "compact" is Kafka's too, but refused until compaction exists. */
+static int cleanup_check(const char *value)
+{
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s", value);
+    char *save = NULL;
+    int n = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), n++) {
+        char tb[64];
+        const char *w = trim(t, tb, sizeof(tb));
+        if (strcmp(w, "compact") == 0)
+            return td_fail(TD_ECONFIG,
+                           "cleanup.policy=%s is not supported yet: tidings has no log "
+                           "compaction, so only delete can be honoured",
+                           value);
+        if (strcmp(w, "delete") != 0)
+            return td_fail(TD_ECONFIG,
+                           "invalid cleanup.policy '%s': '%s' is not a policy (delete or compact)",
+                           value, w);
+    }
+    if (n == 0 || strlen(value) >= sizeof(buf))
+        return td_fail(TD_ECONFIG, "invalid cleanup.policy '%s': must be delete", value);
+    return 0;
+}
+
 static int apply_one(td_topic_config *c, const char *key, const char *value)
 {
+    char tmp[64];
     const key_def *d = find_def(key);
     if (!d)
         return td_fail(TD_ECONFIG, "unknown topic configuration key '%s'", key);
@@ -125,9 +353,51 @@ static int apply_one(td_topic_config *c, const char *key, const char *value)
                            d->rule);
         return 0;
     case K_CLEANUP:
-        if (strcmp(value, "delete") != 0)
-            return td_fail(TD_ECONFIG, "cleanup.policy=%s is not supported: must be %s", value,
+        return cleanup_check(value);
+    case K_BOOL: {
+        bool *b = (bool *)((char *)c + d->off);
+        const char *t = trim(value, tmp, sizeof(tmp));
+        if (strcasecmp(t, "true") == 0)
+            *b = true;
+        else if (strcasecmp(t, "false") == 0)
+            *b = false;
+        else
+            return td_fail(TD_ECONFIG, "invalid %s '%s': must be %s", key, value, d->rule);
+        if (d->off == F(remote_storage_enable) && *b)
+            return td_fail(TD_ECONFIG,
+                           "remote.storage.enable=true is not supported: tidings has no tiered "
+                           "storage");
+        return 0;
+    }
+    case K_DOUBLE: {
+        char *end;
+        const char *t = trim(value, tmp, sizeof(tmp));
+        errno = 0;
+        double x = *t ? strtod(t, &end) : NAN;
+        if (!*t || errno || *end || !(x >= (double)d->min && x <= (double)d->max))
+            return td_fail(TD_ECONFIG, "invalid %s '%s': must be %s", key, value, d->rule);
+        *(double *)((char *)c + d->off) = x;
+        return 0;
+    }
+    case K_COMPRESSION:
+        for (int k = TD_TOPIC_COMPRESSION_PRODUCER; k <= 4; k++) {
+            if (strcmp(value, topic_compression_name(k)) == 0) {
+                c->compression_type = k;
+                return 0;
+            }
+        }
+        return td_fail(TD_ECONFIG, "invalid compression.type '%s': must be %s", value, d->rule);
+    case K_FORMAT_VERSION:
+        if (!format_version_ok(value))
+            return td_fail(TD_ECONFIG, "invalid message.format.version '%s': must be %s", value,
                            d->rule);
+        snprintf(c->message_format_version, sizeof(c->message_format_version), "%s", value);
+        return 0;
+    case K_THROTTLED:
+        if (strlen(value) >= sizeof(c->leader_throttled_replicas) || !throttled_ok(value))
+            return td_fail(TD_ECONFIG, "invalid %s '%s': must be %s (at most %zu characters)",
+                           key, value, d->rule, sizeof(c->leader_throttled_replicas) - 1);
+        snprintf((char *)c + d->off, sizeof(c->leader_throttled_replicas), "%s", value);
         return 0;
     }
     return TD_ECONFIG;
@@ -172,6 +442,21 @@ int td_topic_config_get(const td_topic_config *c, const char *key, char *buf, si
         break;
     case K_CLEANUP:
         n = snprintf(buf, len, "delete");
+        break;
+    case K_BOOL:
+        n = snprintf(buf, len, "%s", *(const bool *)((const char *)c + d->off) ? "true" : "false");
+        break;
+    case K_DOUBLE:
+        n = snprintf(buf, len, "%g", *(const double *)((const char *)c + d->off));
+        break;
+    case K_COMPRESSION:
+        n = snprintf(buf, len, "%s", topic_compression_name(c->compression_type));
+        break;
+    case K_FORMAT_VERSION:
+        n = snprintf(buf, len, "%s", c->message_format_version);
+        break;
+    case K_THROTTLED:
+        n = snprintf(buf, len, "%s", (const char *)c + d->off);
         break;
     }
     if (n < 0 || (size_t)n >= len)

@@ -24,7 +24,7 @@ OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
 INVALID_TXN_STATE = 48
 INVALID_RECORD = 87
-COORDINATOR_NOT_AVAILABLE = 15
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 FAST_RECONNECT = {"reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 100,
                   "retry.backoff.ms": 20}
 
@@ -202,9 +202,9 @@ def test_init_producer_id_every_version(broker, version):
     err, pid2, epoch = init_producer_id(c, version, pid=pid1 if version >= 3 else -1,
                                         epoch=0 if version >= 3 else -1)
     assert (err, epoch) == (0, 0) and pid2 > pid1
-    # Transactions are not served: no coordinator for them.
+    # Transactions are not served: an error clients treat as fatal (docs/kafka.md#transactions).
     err, pid, _ = init_producer_id(c, version, transactional_id="tx")
-    assert (err, pid) == (COORDINATOR_NOT_AVAILABLE, -1)
+    assert (err, pid) == (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1)
     c.close()
 
 

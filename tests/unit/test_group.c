@@ -424,25 +424,26 @@ static void test_static_membership(void)
     cl_sync_async(&f, &a, "g", 1, plan, 2);
     ASSERT(w_wait(&a.w, 1000) && w_wait(&b.w, 1000));
 
-    /* b (dynamic, not the leader) restarts as a static member? No: a, the static leader,
-     * restarts without its member id. Its client cannot skip the assignment, so the group
-     * rebalances; the old id is fenced. */
+    /* a, the static leader, restarts without its member id, with a client that cannot skip
+     * the assignment (JoinGroup below v9). As in Kafka, the group does not rebalance: a gets
+     * the current generation with its OLD member id as the leader and no members, so it
+     * syncs as a follower and gets its assignment back; the old id is fenced. */
     char old[256];
     snprintf(old, sizeof(old), "%s", a.id);
     a.id[0] = 0;
     cl_join_async(&f, &a, "g", "consumer");
-    ASSERT_EQ(coord_heartbeat(f.c, "g", old, "host-a", 1), COORD_FENCED_INSTANCE);
-    ASSERT_EQ(coord_heartbeat(f.c, "g", b.id, NULL, 1), COORD_REBALANCING);
-    cl_join(&f, &b, "g");
     r = cl_joined(&a);
-    ASSERT_EQ(r->generation, 2);
+    ASSERT_EQ(r->generation, 1);
     ASSERT(strcmp(a.id, old) != 0);
-    ASSERT_STR_EQ(r->leader, a.id);
-    cl_joined(&b);
-    cl_sync_async(&f, &b, "g", 2, NULL, 0);
-    coord_assignment plan2[] = {{a.id, "x", 1}, {b.id, "y", 1}};
-    cl_sync_async(&f, &a, "g", 2, plan2, 2);
-    ASSERT(w_wait(&a.w, 1000) && w_wait(&b.w, 1000));
+    ASSERT_STR_EQ(r->leader, old);
+    ASSERT_EQ(r->nmembers, 0);
+    ASSERT(!r->skip_assignment);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", old, "host-a", 1), COORD_FENCED_INSTANCE);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", b.id, NULL, 1), COORD_OK);
+    cl_sync_async(&f, &a, "g", 1, NULL, 0);
+    ASSERT(w_wait(&a.w, 1000));
+    ASSERT_MEM_EQ(a.w.sr->assignment, "x", 1);
+    /* It is still the leader: the next rebalance hands it the members. */
 
     /* A static follower restarting in a stable group gets the current generation back
      * without a rebalance, and keeps its assignment. */
@@ -450,34 +451,34 @@ static void test_static_membership(void)
     cl_init(&s, "range", NULL);
     s.instance = "host-s";
     cl_join(&f, &s, "g");
-    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, NULL, 2), COORD_REBALANCING);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, NULL, 1), COORD_REBALANCING);
     cl_join(&f, &a, "g");
     cl_join(&f, &b, "g");
-    ASSERT_EQ(cl_joined(&s)->generation, 3);
-    cl_joined(&a);
+    ASSERT_EQ(cl_joined(&s)->generation, 2);
+    ASSERT_STR_EQ(cl_joined(&a)->leader, a.id);
     cl_joined(&b);
-    cl_sync_async(&f, &s, "g", 3, NULL, 0);
-    cl_sync_async(&f, &b, "g", 3, NULL, 0);
+    cl_sync_async(&f, &s, "g", 2, NULL, 0);
+    cl_sync_async(&f, &b, "g", 2, NULL, 0);
     coord_assignment plan3[] = {{a.id, "x", 1}, {b.id, "y", 1}, {s.id, "zz", 2}};
-    cl_sync_async(&f, &a, "g", 3, plan3, 3);
+    cl_sync_async(&f, &a, "g", 2, plan3, 3);
     ASSERT(w_wait(&a.w, 1000) && w_wait(&s.w, 1000));
     snprintf(old, sizeof(old), "%s", s.id);
     s.id[0] = 0;
     cl_join_async(&f, &s, "g", "consumer");
     r = cl_joined(&s);
-    ASSERT_EQ(r->generation, 3); /* no rebalance */
+    ASSERT_EQ(r->generation, 2); /* no rebalance */
     ASSERT(strcmp(s.id, old) != 0);
-    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, NULL, 3), COORD_OK);
-    cl_sync_async(&f, &s, "g", 3, NULL, 0);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, NULL, 2), COORD_OK);
+    cl_sync_async(&f, &s, "g", 2, NULL, 0);
     ASSERT(w_wait(&s.w, 1000));
     ASSERT_MEM_EQ(s.w.sr->assignment, "zz", 2);
     /* The old incarnation is fenced everywhere; the instance id cannot be claimed by
      * another member id. */
-    ASSERT_EQ(coord_heartbeat(f.c, "g", old, "host-s", 3), COORD_FENCED_INSTANCE);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", old, "host-s", 2), COORD_FENCED_INSTANCE);
     waiter w;
     w_init(&w);
     td_offset_commit oc = {.topic = "t", .partition = 0, .offset = 1, .leader_epoch = -1};
-    coord_commit(f.c, "g", old, "host-s", 3, &oc, 1, on_commit, &w);
+    coord_commit(f.c, "g", old, "host-s", 2, &oc, 1, on_commit, &w);
     ASSERT(w_wait(&w, 1000));
     ASSERT_EQ(w.err, COORD_FENCED_INSTANCE);
     coord_leaver l = {.member_id = old, .instance_id = "host-s"};
@@ -487,7 +488,7 @@ static void test_static_membership(void)
     l = (coord_leaver){.member_id = "", .instance_id = "host-s"};
     coord_leave(f.c, "g", &l, 1);
     ASSERT_EQ(l.err, COORD_OK);
-    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, NULL, 3), COORD_REBALANCING);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, NULL, 2), COORD_REBALANCING);
     fx_close(&f);
     w_free(&w);
     cl_free(&a);

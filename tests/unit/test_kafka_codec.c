@@ -1,6 +1,7 @@
 /* Unit tests for the Kafka codec (proto/kafka/codec.c, msgs.c): primitives in both encodings,
  * framing, and request decoders fed every prefix of valid frames. */
 #include "proto/kafka/kafka.h"
+#include "tidings.h"
 #include "test.h"
 
 /* Builds a request frame body (header + body) with the output primitives, which share the
@@ -130,6 +131,41 @@ static void test_primitives_roundtrip(void)
         /* Reading past the end sticks an error and returns zeros. */
         ASSERT_EQ(kr_i32(&r), 0);
         ASSERT_EQ(r.err, TD_EPROTO);
+        td_arena_free(&a);
+        ko_free(&o);
+    }
+}
+
+/* A string with NUL bytes is never cut: each NUL is kept as C0 80 while decoded (so names
+ * with one fail the name rules) and written back as a NUL. */
+static void test_strings_with_nul(void)
+{
+    for (int flex = 0; flex <= 1; flex++) {
+        static const uint8_t wire[] = {'a', 'b', 0, 'c', 'd', 0};
+        kafka_out o;
+        ko_init(&o);
+        o.flexible = flex;
+        if (flex)
+            ko_uvarint(&o, sizeof(wire) + 1);
+        else
+            ko_i16(&o, sizeof(wire));
+        td_buf_append(&o.mem, wire, sizeof(wire));
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        r.flexible = flex;
+        const char *s = kr_string(&r);
+        ASSERT_EQ(r.err, 0);
+        ASSERT_STR_EQ(s, "ab\xC0\x80" "cd\xC0\x80");
+        ASSERT_EQ(td_topic_name_validate(s), TD_ENAME);
+        kafka_out back;
+        ko_init(&back);
+        back.flexible = flex;
+        ko_string(&back, s);
+        ASSERT_EQ(back.mem.len, o.mem.len);
+        ASSERT_MEM_EQ(back.mem.p, o.mem.p, o.mem.len);
+        ko_free(&back);
         td_arena_free(&a);
         ko_free(&o);
     }
@@ -972,7 +1008,7 @@ static void test_init_producer_id(void)
     }
 }
 
-TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_array_count_checked_before_allocation),
+TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_strings_with_nul), TEST(test_array_count_checked_before_allocation),
           TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v4_to_v17),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
           TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),

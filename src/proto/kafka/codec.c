@@ -163,6 +163,15 @@ void *kr_array_alloc(kafka_reader *r, size_t size, int32_t *count)
     return kr_alloc(r, (size_t)*count, size);
 }
 
+/*
+ * Strings are handed to the handlers as C strings, but a Kafka string may hold NUL bytes
+ * ("ab\0cd" is a valid STRING on the wire): cutting it at the NUL would turn it into another,
+ * possibly valid, name. So each NUL byte is kept as the two bytes C0 80, the overlong encoding
+ * of U+0000 that Java calls "modified UTF-8". C0 80 never occurs in valid UTF-8, so no valid
+ * string changes meaning and none can collide with a string that held a NUL; names with it
+ * fail every name rule (topic names allow only [A-Za-z0-9._-]); ko_string_n turns it back into
+ * a NUL, so responses echo the client's bytes. The cost is one memchr per string.
+ */
 static const char *string_of_len(kafka_reader *r, int64_t len)
 {
     if (len < 0)
@@ -170,9 +179,25 @@ static const char *string_of_len(kafka_reader *r, int64_t len)
     const uint8_t *p = take(r, (size_t)len);
     if (!p)
         return NULL;
-    char *s = td_arena_strndup(r->arena, (const char *)p, (size_t)len);
-    if (!s)
+    size_t nuls = 0;
+    for (const uint8_t *z = len ? memchr(p, 0, (size_t)len) : NULL; z;
+         z = memchr(z + 1, 0, (size_t)len - (size_t)(z + 1 - p)))
+        nuls++;
+    char *s = td_arena_alloc(r->arena, (size_t)len + nuls + 1);
+    if (!s) {
         r->err = -ENOMEM;
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < (size_t)len; i++) {
+        if (p[i]) {
+            s[o++] = (char)p[i];
+        } else {
+            s[o++] = (char)0xC0;
+            s[o++] = (char)0x80;
+        }
+    }
+    s[o] = 0;
     return s;
 }
 
@@ -307,15 +332,35 @@ void ko_uuid(kafka_out *o, const uint8_t v[16])
     put(o, v, 16);
 }
 
+/* Writes s[0..n) as a Kafka string, with each C0 80 pair (a NUL the decoder kept, see
+ * string_of_len) turned back into a NUL byte. */
 void ko_string_n(kafka_out *o, const char *s, size_t n)
 {
     if (n > INT16_MAX)
         n = INT16_MAX;
+    size_t pairs = 0;
+    for (const char *z = n ? memchr(s, 0xC0, n) : NULL; z; z = memchr(z + 1, 0xC0, n - (size_t)(z + 1 - s)))
+        if ((size_t)(z - s) + 1 < n && (uint8_t)z[1] == 0x80)
+            pairs++;
+    size_t len = n - pairs;
     if (o->flexible)
-        ko_uvarint(o, (uint32_t)n + 1);
+        ko_uvarint(o, (uint32_t)len + 1);
     else
-        ko_i16(o, (int16_t)n);
-    put(o, s, n);
+        ko_i16(o, (int16_t)len);
+    if (!pairs) {
+        put(o, s, n);
+        return;
+    }
+    size_t from = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if ((uint8_t)s[i] == 0xC0 && (uint8_t)s[i + 1] == 0x80) {
+            put(o, s + from, i - from);
+            put(o, "", 1);
+            from = i + 2;
+            i++;
+        }
+    }
+    put(o, s + from, n - from);
 }
 
 void ko_string(kafka_out *o, const char *s)

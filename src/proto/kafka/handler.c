@@ -62,9 +62,18 @@ int16_t kafka_error_of(int rc)
         return KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
     case TD_EFENCED:
         return KERR_INVALID_PRODUCER_EPOCH;
+    case TD_ETIMESTAMP:
+        return KERR_INVALID_TIMESTAMP;
     default:
         return rc < 0 && rc > -1000 ? KERR_KAFKA_STORAGE_ERROR : KERR_UNKNOWN_SERVER_ERROR;
     }
+}
+
+int16_t kafka_missing_topic_error(const char *name)
+{
+    if (name && td_topic_name_validate(name) != 0)
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    return KERR_UNKNOWN_TOPIC_OR_PARTITION;
 }
 
 /* Kafka topic ids: a stable, non-zero id per topic generation: a fixed prefix ("tidings\1") and
@@ -529,7 +538,16 @@ static void handle_produce(kreq *q, kafka_reader *r)
             }
             td_part *p = ref ? broker_topic_part(ref, pp->index) : NULL;
             if (trc || !p) {
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+                                     : kafka_missing_topic_error(t->name);
+                continue;
+            }
+            if (req.acks == -1 && cfg.min_insync_replicas > 1) {
+                /* As Kafka answers on a topic with fewer in-sync replicas than it asks for:
+                 * this broker is the only replica. */
+                pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
+                pr->error_message = "min.insync.replicas is above 1 and this single broker is "
+                                    "the only replica";
                 continue;
             }
             const char *why = NULL;
@@ -567,7 +585,8 @@ static void handle_produce(kreq *q, kafka_reader *r)
             }
             if (rc) {
                 pr->error_code = kafka_error_of(rc);
-                pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED
+                pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED ||
+                                            rc == TD_ETIMESTAMP || rc == TD_ETOOBIG
                                         ? td_arena_strdup(&q->arena, td_last_error())
                                         : td_strerror(rc);
                 if (first)
@@ -673,8 +692,9 @@ static bool fetch_try(kreq *q, bool final)
             pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
             td_part *p = ref ? broker_topic_part(ref, fp->partition) : NULL;
             if (!p || broker_topic_deleted(ref)) {
-                pr->error_code = !ref && q->h.api_version >= 13 ? KERR_UNKNOWN_TOPIC_ID
-                                                                 : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+                                 : q->h.api_version >= 13 ? KERR_UNKNOWN_TOPIC_ID
+                                                          : kafka_missing_topic_error(t->name);
                 error = true;
                 continue;
             }
@@ -694,10 +714,17 @@ static bool fetch_try(kreq *q, bool final)
                 q->ready = true;
                 return true;
             }
-            /* KIP-74: the first batch is returned whole even if larger than the limits, so
-             * that a consumer always makes progress. */
+            /* KIP-74: the first batch of the first partition with data is returned whole even
+             * if larger than the limits, so that a consumer always makes progress; after that
+             * both limits are strict, so a response never exceeds max_bytes by more than that
+             * one batch (librdkafka drops larger ones as invalid). part_read returns more than
+             * asked only when its first batch alone is larger. */
             size_t want = (size_t)TD_MIN((int64_t)fp->max_bytes, budget);
             int rc = part_read(p, fp->fetch_offset, want, rg);
+            if (rc == 0 && total > 0 && rg->len > (int64_t)want) {
+                part_range_release(rg);
+                rc = TD_EEND;
+            }
             if (rc) {
                 free(rg);
                 if (rc == TD_EEND)
@@ -852,7 +879,8 @@ static void handle_list_offsets(kreq *q, kafka_reader *r)
             p->out_offset = -1;
             td_part *part = ref ? broker_topic_part(ref, p->partition) : NULL;
             if (!part) {
-                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                p->error_code =
+                    ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kafka_missing_topic_error(t->name);
                 continue;
             }
             if (part_offline(part)) {
@@ -906,6 +934,33 @@ static void handle_list_offsets(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * CreateTopics, DeleteTopics
  */
+
+/* A manual replica assignment is accepted, as Kafka's controller accepts it, when it names
+ * partitions 0..n-1 once each, every one with this broker as its only replica, and the request
+ * leaves num_partitions and replication_factor at -1. */
+int16_t kafka_check_assignment(const kafka_create_topic *t, int32_t node_id, const char **why)
+{
+    if (t->num_partitions != -1 || t->replication_factor != -1) {
+        *why = "a manual replica assignment needs num_partitions and replication_factor -1";
+        return KERR_INVALID_REQUEST;
+    }
+    for (int32_t k = 0; k < t->nassignments; k++) {
+        const kafka_replica_assignment *a = &t->assignments[k];
+        bool seen = false;
+        for (int32_t j = 0; j < t->nassignments && !seen; j++)
+            seen = t->assignments[j].partition == k;
+        if (!seen) {
+            *why = "the assigned partitions must be numbered 0 to n-1, each once";
+            return KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        if (a->nbrokers != 1 || a->brokers[0] != node_id) {
+            *why = "every partition's replicas must be this broker alone (a single broker, "
+                   "replication factor 1)";
+            return KERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+    }
+    return KERR_NONE;
+}
 static void handle_create_topics(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
@@ -927,9 +982,13 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
         }
         int32_t parts = t->num_partitions == -1 ? s->cfg.default_partitions : t->num_partitions;
         if (t->nassignments > 0) {
-            t->error_code = KERR_INVALID_REPLICA_ASSIGNMENT;
-            t->error_message = "manual replica assignment is not supported (single broker)";
-            continue;
+            const char *why = NULL;
+            t->error_code = kafka_check_assignment(t, s->cfg.node_id, &why);
+            if (t->error_code != KERR_NONE) {
+                t->error_message = why;
+                continue;
+            }
+            parts = t->nassignments;
         }
         if (t->replication_factor != -1 && t->replication_factor != 1) {
             t->error_code = KERR_INVALID_REPLICATION_FACTOR;
@@ -985,7 +1044,7 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
             nk++;
         t->out_configs = td_arena_calloc(&q->arena, nk + 1, sizeof(*t->out_configs));
         for (size_t k = 0; t->out_configs && k < nk; k++) {
-            char buf[128];
+            char buf[TD_TOPIC_CONFIG_VALUE_MAX];
             if (td_topic_config_get(&tc, keys[k], buf, sizeof(buf)) != 0)
                 continue;
             t->out_configs[t->nout_configs].name = keys[k];
@@ -1023,7 +1082,9 @@ static void handle_delete_topics(kreq *q, kafka_reader *r)
             t->error_code = KERR_UNKNOWN_TOPIC_ID;
             continue;
         }
-        int rc = td_topic_delete(s->e, t->name);
+        int rc = td_topic_name_validate(t->name);
+        if (rc == 0)
+            rc = td_topic_delete(s->e, t->name);
         if (rc) {
             t->error_code = kafka_error_of(rc);
             const char *why = td_last_error();
@@ -1051,8 +1112,10 @@ static void handle_create_partitions(kreq *q, kafka_reader *r)
         td_topic_info info;
         int rc = t->name ? td_topic_describe(s->e, t->name, &info) : TD_ENOTFOUND;
         if (rc) {
-            t->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            t->error_message = "no such topic";
+            t->error_code = kafka_missing_topic_error(t->name);
+            t->error_message = t->error_code == KERR_INVALID_TOPIC_EXCEPTION
+                                   ? "invalid topic name: only [A-Za-z0-9._-] are allowed"
+                                   : "no such topic";
             continue;
         }
         if (t->nassignments >= 0) {
@@ -1104,35 +1167,6 @@ static void handle_describe_cluster(kreq *q, kafka_reader *r)
  * Configuration: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs; and DeleteRecords
  */
 
-/* What DescribeConfigs says about each topic key: Kafka's type for it and one line of docs. */
-typedef struct config_meta {
-    const char *key;
-    int8_t type;
-    const char *doc;
-} config_meta;
-
-static const config_meta topic_meta[] = {
-    {"retention.ms", KAFKA_CONFIG_LONG,
-     "How long events are kept, in ms (-1: forever). A segment is deleted once its newest event "
-     "is older."},
-    {"retention.bytes", KAFKA_CONFIG_LONG,
-     "The most bytes a partition keeps (-1: no limit); the oldest segments go first."},
-    {"retention.records", KAFKA_CONFIG_LONG,
-     "The most events a partition keeps (-1: no limit); a tidings setting."},
-    {"segment.bytes", KAFKA_CONFIG_INT,
-     "The size at which the active segment file is closed and a new one started."},
-    {"segment.ms", KAFKA_CONFIG_LONG,
-     "The age at which the active segment is closed even if it is not full."},
-    {"fsync", KAFKA_CONFIG_STRING,
-     "When appends are fsynced: always (before they are acknowledged or visible), "
-     "interval:<ms>, or none; a tidings setting."},
-    {"max.message.bytes", KAFKA_CONFIG_INT, "The largest record batch the topic accepts."},
-    {"message.timestamp.type", KAFKA_CONFIG_STRING,
-     "CreateTime (the producer's timestamps) or LogAppendTime (the broker's clock)."},
-    {"cleanup.policy", KAFKA_CONFIG_LIST,
-     "delete: retention deletes old segments (compaction is not supported)."},
-};
-
 static void resource_error(kreq *q, kafka_config_resource *res, int16_t code, const char *msg)
 {
     res->error_code = code;
@@ -1161,29 +1195,39 @@ static void describe_topic(kreq *q, kafka_config_resource *res)
 {
     td_topic_info info;
     if (!res->name || td_topic_describe(q->kc->s->e, res->name, &info) != 0) {
-        resource_error(q, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "no such topic");
+        int16_t code = kafka_missing_topic_error(res->name);
+        resource_error(q, res, code,
+                       code == KERR_INVALID_TOPIC_EXCEPTION
+                           ? "invalid topic name: only [A-Za-z0-9._-] are allowed"
+                           : "no such topic");
         return;
     }
     td_topic_config def;
     td_topic_config_init(&def);
-    res->out = td_arena_calloc(&q->arena, TD_ARRAY_LEN(topic_meta), sizeof(*res->out));
+    /* Every key, with the type and line of documentation that storage/topic_config.c keeps
+     * for it (its types are Kafka's DescribeConfigs codes). */
+    const char *const *keys = td_topic_config_keys();
+    size_t nk = 0;
+    while (keys[nk])
+        nk++;
+    res->out = td_arena_calloc(&q->arena, nk + 1, sizeof(*res->out));
     if (!res->out) {
         q->out.err = -ENOMEM;
         return;
     }
-    for (size_t i = 0; i < TD_ARRAY_LEN(topic_meta); i++) {
-        const config_meta *m = &topic_meta[i];
-        char val[128], dval[128];
-        if (!wanted(res, m->key) || td_topic_config_get(&info.config, m->key, val, sizeof(val)) ||
-            td_topic_config_get(&def, m->key, dval, sizeof(dval)))
+    for (size_t i = 0; i < nk; i++) {
+        const char *key = keys[i];
+        char val[TD_TOPIC_CONFIG_VALUE_MAX], dval[TD_TOPIC_CONFIG_VALUE_MAX];
+        if (!wanted(res, key) || td_topic_config_get(&info.config, key, val, sizeof(val)) ||
+            td_topic_config_get(&def, key, dval, sizeof(dval)))
             continue;
         kafka_config_desc *d = &res->out[res->nout++];
-        d->name = m->key;
+        d->name = key;
         d->value = td_arena_strdup(&q->arena, val);
         d->is_default = !strcmp(val, dval);
         d->source = d->is_default ? KAFKA_SOURCE_DEFAULT : KAFKA_SOURCE_DYNAMIC_TOPIC;
-        d->type = m->type;
-        d->doc = m->doc;
+        d->type = (int8_t)topic_config_type(key);
+        d->doc = topic_config_doc(key);
     }
 }
 
@@ -1308,7 +1352,11 @@ static void alter_topic(kreq *q, kafka_config_resource *res, bool incremental, b
     kafka_server *s = q->kc->s;
     td_topic_info info;
     if (!res->name || td_topic_describe(s->e, res->name, &info) != 0) {
-        resource_error(q, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "no such topic");
+        int16_t code = kafka_missing_topic_error(res->name);
+        resource_error(q, res, code,
+                       code == KERR_INVALID_TOPIC_EXCEPTION
+                           ? "invalid topic name: only [A-Za-z0-9._-] are allowed"
+                           : "no such topic");
         return;
     }
     td_topic_config def, cfg;
@@ -1326,7 +1374,7 @@ static void alter_topic(kreq *q, kafka_config_resource *res, bool incremental, b
                                "a configuration key is named twice");
                 return;
             }
-        char dval[128];
+        char dval[TD_TOPIC_CONFIG_VALUE_MAX];
         int rc = td_topic_config_get(&def, c->name, dval, sizeof(dval));
         if (rc) {
             char msg[300];
@@ -1364,8 +1412,8 @@ static void alter_topic(kreq *q, kafka_config_resource *res, bool incremental, b
     if (validate_only)
         return;
     const char *const *keys = td_topic_config_keys();
-    td_config_entry ents[32];
-    char vals[32][128];
+    td_config_entry ents[64];
+    char vals[64][TD_TOPIC_CONFIG_VALUE_MAX];
     size_t n = 0;
     for (; keys[n] && n < TD_ARRAY_LEN(ents); n++) {
         if (td_topic_config_get(&cfg, keys[n], vals[n], sizeof(vals[n])) != 0) {
@@ -1430,7 +1478,8 @@ static void handle_delete_records(kreq *q, kafka_reader *r)
             int64_t ls = -1;
             int rc = t->name ? td_delete_records(s->e, t->name, pp->partition, pp->offset, &ls)
                              : TD_ENOTFOUND;
-            pp->error_code = kafka_error_of(rc);
+            pp->error_code =
+                rc == TD_ENOTFOUND ? kafka_missing_topic_error(t->name) : kafka_error_of(rc);
             pp->low_watermark = rc == 0 ? ls : -1;
             if (rc == 0)
                 TD_INFO("kafka", "%s/%" PRId32 ": records before %" PRId64 " deleted for %s",
@@ -1448,7 +1497,8 @@ static void handle_delete_records(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * InitProducerId: a new producer id at epoch 0 for an idempotent producer, as Kafka answers
  * when the request names no transactional id (v3+'s producer id and epoch are then ignored).
- * Transactions are not supported: their coordinator is not available (as FindCoordinator says).
+ * Transactions are not supported: a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+ * which clients treat as fatal, as FindCoordinator answers for it (docs/kafka.md#transactions).
  */
 static void handle_init_producer_id(kreq *q, kafka_reader *r)
 {
@@ -1462,7 +1512,7 @@ static void handle_init_producer_id(kreq *q, kafka_reader *r)
     if (req.transactional_id) {
         TD_INFO("kafka", "%s asked for transactional id '%s': transactions are not supported",
                 net_conn_peer(q->kc->c), req.transactional_id);
-        m.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        m.error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* fatal for clients */
     } else {
         int rc = broker_producer_id_new(q->kc->s->e, &m.producer_id);
         if (rc) {

@@ -82,7 +82,8 @@ static const char *instance_of(const char *s)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * FindCoordinator: this broker coordinates every group; transactions are not served.
+ * FindCoordinator: this broker coordinates every group; transactions are not served, and a
+ * transactional producer is told so at once (docs/kafka.md#transactions).
  */
 static void handle_find_coordinator(kreq *q, kafka_reader *r)
 {
@@ -99,8 +100,12 @@ static void handle_find_coordinator(kreq *q, kafka_reader *r)
         c->host = "";
         c->port = -1;
         if (req.key_type == KAFKA_COORDINATOR_TRANSACTION) {
-            c->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
-            c->error_message = "transactions are not supported by this broker";
+            /* Not COORDINATOR_NOT_AVAILABLE: clients retry that until their transaction
+             * time-out (10 s in init_transactions). librdkafka, the Java client and kafkajs
+             * treat this code as fatal and show the message. */
+            c->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            c->error_message = "transactions are not supported by tidings (transactional.id "
+                               "cannot be used; idempotent producers can)";
         } else if (req.key_type != KAFKA_COORDINATOR_GROUP) {
             c->error_code = KERR_INVALID_REQUEST;
             c->error_message = "unknown coordinator key type";
@@ -359,12 +364,12 @@ static bool handle_offset_commit(kreq *q, kafka_reader *r)
             broker_topic_release(ref);
         for (int32_t k = 0; k < t->nparts; k++) {
             kafka_offset_commit_part *p = &t->parts[k];
-            if (!ref || p->partition < 0 || p->partition >= nparts)
+            if (!ref)
+                p->error_code = kafka_missing_topic_error(t->name);
+            else if (p->partition < 0 || p->partition >= nparts)
                 p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             else if (p->metadata && strlen(p->metadata) > TD_OFFSET_METADATA_MAX)
                 p->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
-            else if (p->offset < 0)
-                p->error_code = KERR_INVALID_COMMIT_OFFSET_SIZE;
             else
                 oc[n++] = (td_offset_commit){.topic = t->name,
                                              .partition = p->partition,
@@ -638,7 +643,9 @@ static void handle_offset_delete(kreq *q, kafka_reader *r)
         bool busy = exists && d.state != COORD_EMPTY && subscribed(q, &d, t->name);
         for (int32_t k = 0; k < t->nparts; k++) {
             kafka_offset_delete_part *p = &t->parts[k];
-            if (!exists || p->partition < 0 || p->partition >= info.partitions) {
+            if (!exists) {
+                p->error_code = kafka_missing_topic_error(t->name);
+            } else if (p->partition < 0 || p->partition >= info.partitions) {
                 p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (busy) {
                 p->error_code = KERR_GROUP_SUBSCRIBED_TO_TOPIC;

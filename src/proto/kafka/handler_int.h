@@ -90,6 +90,13 @@ struct kreq {
 
 /* The Kafka error code for a td_ error code. */
 int16_t kafka_error_of(int rc);
+/* The error for a topic name that names no topic: INVALID_TOPIC_EXCEPTION (17) when no topic
+ * could have it (Kafka's naming rules, td_topic_name_validate), else
+ * UNKNOWN_TOPIC_OR_PARTITION (3). */
+int16_t kafka_missing_topic_error(const char *name);
+/* KERR_NONE if CreateTopics' manual replica assignment of t can be honoured (partitions 0..n-1,
+ * each on this broker alone), else the error code, with *why. */
+int16_t kafka_check_assignment(const kafka_create_topic *t, int32_t node_id, const char **why);
 
 /* Starts q's response frame (correlation id, the header version of its API and version). */
 void kreq_begin(kreq *q);

@@ -67,6 +67,7 @@ enum {
     KERR_NOT_COORDINATOR = 16,
     KERR_INVALID_TOPIC_EXCEPTION = 17,
     KERR_RECORD_LIST_TOO_LARGE = 18,
+    KERR_NOT_ENOUGH_REPLICAS = 19,
     KERR_INVALID_REQUIRED_ACKS = 21,
     KERR_ILLEGAL_GENERATION = 22,
     KERR_INCONSISTENT_GROUP_PROTOCOL = 23,
@@ -88,6 +89,7 @@ enum {
     KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
     KERR_INVALID_PRODUCER_EPOCH = 47,
     KERR_INVALID_TXN_STATE = 48,
+    KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
     KERR_KAFKA_STORAGE_ERROR = 56,
     KERR_NON_EMPTY_GROUP = 68,
     KERR_GROUP_ID_NOT_FOUND = 69,
@@ -402,12 +404,20 @@ typedef struct kafka_config {
     int8_t op;         /* IncrementalAlterConfigs: 0 set, 1 delete, 2 append, 3 subtract */
 } kafka_config;
 
+/* A manual replica assignment: the brokers of one partition. */
+typedef struct kafka_replica_assignment {
+    int32_t partition;
+    int32_t nbrokers;
+    int32_t *brokers;
+} kafka_replica_assignment;
+
 /* CreateTopics (key 19) v0-7. */
 typedef struct kafka_create_topic {
     const char *name;
     int32_t num_partitions;     /* -1: the broker's default (v4+) */
     int16_t replication_factor; /* -1: the broker's default (v4+) */
     int32_t nassignments;
+    kafka_replica_assignment *assignments;
     int32_t nconfigs;
     kafka_config *configs;
     /* response */

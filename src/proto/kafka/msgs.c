@@ -401,13 +401,15 @@ int kafka_decode_create_topics(kafka_reader *r, int16_t v, kafka_create_topics_r
         t->name = kr_string(r);
         t->num_partitions = kr_i32(r);
         t->replication_factor = kr_i16(r);
-        int32_t na = kr_array(r);
-        t->nassignments = na < 0 ? 0 : na;
-        for (int32_t k = 0; k < na && !r->err; k++) {
-            kr_i32(r);
+        t->assignments = kr_array_alloc(r, sizeof(*t->assignments), &t->nassignments);
+        for (int32_t k = 0; k < t->nassignments && !r->err; k++) {
+            kafka_replica_assignment *a = &t->assignments[k];
+            a->partition = kr_i32(r);
             int32_t nb = kr_array(r);
+            a->nbrokers = nb < 0 ? 0 : nb;
+            a->brokers = kr_alloc(r, (size_t)a->nbrokers, sizeof(*a->brokers));
             for (int32_t b = 0; b < nb && !r->err; b++)
-                kr_i32(r);
+                a->brokers[b] = kr_i32(r);
             kr_tags(r);
         }
         t->configs = decode_configs(r, &t->nconfigs, false);
