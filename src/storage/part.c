@@ -132,6 +132,7 @@ struct td_part {
     int64_t recovery_point; /* as RECOVERY_POINT_FILE says; -1 before it is written */
     bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
+    int has_rules;    /* atomic: the config has append-time rules (batch_rules_needed) */
     char offline[256];
     durable_waiter *waiters;
     size_t nwaiters, waiters_cap;
@@ -151,6 +152,13 @@ struct td_part {
 /* ---------------------------------------------------------------------------------------------
  * Small helpers
  */
+static int config_has_rules(const td_topic_config *cfg)
+{
+    batch_rules r;
+    batch_rules_of(cfg, &r);
+    return batch_rules_needed(&r);
+}
+
 static int64_t aload(const int64_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
@@ -1241,6 +1249,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     p->dir = strdup(dir);
     p->label = strdup(label);
     p->cfg = *cfg;
+    p->has_rules = config_has_rules(cfg);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->synced, NULL);
     pthread_cond_init(&p->appended, NULL);
@@ -1409,6 +1418,7 @@ void part_set_config(td_part *p, const td_topic_config *cfg)
 {
     pthread_mutex_lock(&p->mu);
     p->cfg = *cfg;
+    __atomic_store_n(&p->has_rules, config_has_rules(cfg), __ATOMIC_RELEASE);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -1475,6 +1485,9 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
 static int append_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
                         td_append_result *res, part_sid_req *req)
 {
+    /* The common case (no rules) costs one atomic load, not a second trip through the lock. */
+    if (!__atomic_load_n(&p->has_rules, __ATOMIC_ACQUIRE))
+        return append_impl(p, batch, n, now_ms, res, req);
     batch_rules rules;
     pthread_mutex_lock(&p->mu);
     batch_rules_of(&p->cfg, &rules);
