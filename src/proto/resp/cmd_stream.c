@@ -61,6 +61,9 @@ void resp_reply_engine_error(resp_w *w, int r)
 int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 {
     skey k;
+    /* s->ref is NULL whenever this does not return 1, so that a caller that keeps s (a blocked
+     * XREAD's keys) releases only what it holds. */
+    s->ref = NULL;
     if (!skey_parse(key, &k)) {
         reply_bad_key(w, key);
         return -1;
@@ -93,11 +96,13 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
                       "%s/<partition> (0 to %" PRId32 ")",
                       k.topic, n, k.topic, n - 1);
         broker_topic_release(s->ref);
+        s->ref = NULL;
         return -1;
     }
     if (k.part >= n) {
         resp_w_errorf(w, "ERR topic '%s' has no partition %" PRId32, k.topic, k.part);
         broker_topic_release(s->ref);
+        s->ref = NULL;
         return -1;
     }
     s->pi = k.part < 0 ? 0 : k.part;
