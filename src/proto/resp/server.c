@@ -724,6 +724,50 @@ static void flush_out(rconn *rc)
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Cross-protocol requests
+ *
+ * A web page can make a browser send an HTTP request to 127.0.0.1:6379. Read as inline
+ * commands, its header lines are unknown commands, but the lines of its body are commands like
+ * any other, so a page could write, delete or lock streams. Redis closes a connection whose
+ * command is named POST or Host: (any case, inline or multibulk) before running it, whoever
+ * sent it and whatever state the connection is in, and logs a warning at most once a minute;
+ * so does this listener. A GET request is caught at its Host: line, which HTTP/1.1 requires
+ * before any body.
+ */
+#define XPROTO_LOG_EVERY_MS 60000
+
+static bool cross_protocol(td_slice name)
+{
+    return resp_arg_is(name, "post") || resp_arg_is(name, "host:");
+}
+
+/* The warning, at most once per XPROTO_LOG_EVERY_MS for the whole listener, so that a flood of
+ * such requests cannot fill the log; the next line says how many went unlogged. */
+static void cross_protocol_warn(rconn *rc)
+{
+    resp_server *s = rc->s;
+    int64_t now = td_mono_ns() / 1000000;
+    int64_t last = __atomic_load_n(&s->xproto_logged_ms, __ATOMIC_RELAXED);
+    if ((last && now - last < XPROTO_LOG_EVERY_MS) ||
+        !__atomic_compare_exchange_n(&s->xproto_logged_ms, &last, now, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&s->xproto_unlogged, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t more = __atomic_exchange_n(&s->xproto_unlogged, 0, __ATOMIC_RELAXED);
+    char tail[96] = "";
+    if (more)
+        snprintf(tail, sizeof(tail), " (%" PRIu64 " more such connection%s aborted since the last "
+                 "warning)", more, more == 1 ? "" : "s");
+    TD_WARN("redis",
+            "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: "
+            "commands to Redis. This is likely due to an attacker attempting to use Cross "
+            "Protocol Scripting to compromise your Redis instance. Connection from %s "
+            "aborted.%s",
+            rc->addr, tail);
+}
+
 static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
@@ -755,6 +799,12 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         if (rc->waits && !xadd)
             break;
         used += cmd.len;
+        if (cmd.argc && cross_protocol(cmd.argv[0])) {
+            /* Closed at once: neither this command nor anything after it runs, and the
+             * replies not yet sent are dropped, as Redis drops them. */
+            cross_protocol_warn(rc);
+            return -1;
+        }
         if (cmd.argc)
             dispatch(rc, &w, cmd.argc, cmd.argv);
         if (w.oom) {
