@@ -138,3 +138,141 @@ def test_http_request_before_auth_and_a_flood(tmp_path):
         assert b.stderr().count("Possible SECURITY ATTACK detected") == 1
     finally:
         b.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocked readers whose stream or group goes away
+
+def blocked_count(r):
+    return int(r.info("clients")["blocked_clients"])
+
+
+def wait_blocked(r, n):
+    deadline = time.time() + 10
+    while blocked_count(r) != n:
+        assert time.time() < deadline, f"blocked_clients is {blocked_count(r)}, not {n}"
+        time.sleep(0.02)
+
+
+class Blocked:
+    """A command run on its own connection in a thread; .result or .error once answered."""
+
+    def __init__(self, b, *args):
+        self.result = self.error = None
+        self.done = threading.Event()
+        self.c = client(b)
+        self.c.ping()
+        self.th = threading.Thread(target=self.run, args=args, daemon=True)
+        self.th.start()
+
+    def run(self, *args):
+        try:
+            self.result = self.c.execute_command(*args)
+        except redis.ResponseError as e:
+            self.error = str(e)
+        except redis.RedisError as e:  # a timeout: never answered
+            self.error = "client: " + repr(e)
+        self.done.set()
+
+    def wait(self, timeout=5):
+        """Answered within timeout (the socket's own timeout is 10 s)."""
+        assert self.done.wait(timeout), "not answered"
+        self.c.close()
+        return self
+
+
+def nogroup(key, group):
+    return (f"NOGROUP No such key '{key}' or consumer group '{group}' in XREADGROUP with "
+            f"GROUP option")
+
+
+def kafka_delete(b, topic):
+    from confluent_kafka.admin import AdminClient
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    a.delete_topics([topic])[topic].result(10)
+
+
+@pytest.mark.parametrize("how", ["del", "unlink", "http", "kafka", "destroy"])
+def test_blocked_xreadgroup_answered_when_stream_or_group_goes(rb, how):
+    """XREADGROUP BLOCK 0 is answered at once with Redis 7.2's NOGROUP when its stream is
+    deleted (by any protocol) or its group destroyed; the broker wakes it, not the next
+    entry."""
+    r = client(rb)
+    r.xgroup_create("jobs", "g", "$", mkstream=True)
+    r.xadd("other", {"x": "1"})
+    r.xgroup_create("other", "g", "$")
+    bl = Blocked(rb, "XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "other",
+                 "jobs", ">", ">")
+    wait_blocked(r, 1)
+    if how == "del":
+        assert r.delete("jobs") == 1
+    elif how == "unlink":
+        assert r.unlink("jobs") == 1
+    elif how == "http":
+        assert call(rb, "DELETE", "/v1/topics/jobs")[0] in (200, 204)
+    elif how == "kafka":
+        kafka_delete(rb, "jobs")
+    else:
+        assert r.xgroup_destroy("jobs", "g") == 1
+    bl.wait()
+    assert bl.error == nogroup("jobs", "g"), bl.error
+    assert blocked_count(r) == 0
+    # The other stream's entry was not delivered in an error: nothing is pending there.
+    assert r.xpending("other", "g")["pending"] == 0
+
+
+def test_blocked_xreadgroup_answered_after_flushall(tmp_path):
+    from conftest import Broker
+    b = Broker(str(tmp_path / "data"), http=True, redis=True,
+               extra=["--set", "redis.allow.flush=true"]).start()
+    try:
+        r = client(b)
+        r.xgroup_create("s", "g", "$", mkstream=True)
+        bl = Blocked(b, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+        wait_blocked(r, 1)
+        assert r.flushall() is True
+        assert bl.wait().error == nogroup("s", "g")
+    finally:
+        b.stop()
+
+
+def test_blocked_xread_waits_for_the_recreated_stream(rb):
+    """A blocked XREAD whose stream is deleted keeps waiting, and the next XADD to the key
+    (a new topic) answers it, as in Redis."""
+    r = client(rb)
+    r.xadd("feed", {"old": "1"})
+    last = r.xadd("feed2", {"old": "1"})
+    dollar = Blocked(rb, "XREAD", "BLOCK", "0", "STREAMS", "feed", "$")
+    explicit = Blocked(rb, "XREAD", "BLOCK", "0", "STREAMS", "feed2", last)
+    wait_blocked(r, 2)
+    assert r.delete("feed") == 1
+    assert call(rb, "DELETE", "/v1/topics/feed2")[0] in (200, 204)
+    time.sleep(0.3)
+    assert not dollar.done.is_set() and not explicit.done.is_set()
+    assert blocked_count(r) == 2
+    new = r.xadd("feed", {"new": "2"})
+    [[key, [(i, fields)]]] = dollar.wait().result
+    assert (key, i, fields) == (b"feed", new, {b"new": b"2"})
+    new2 = r.xadd("feed2", {"new": "3"})
+    [[key, [(i, fields)]]] = explicit.wait().result
+    assert (key, i, fields) == (b"feed2", new2, {b"new": b"3"})
+    assert blocked_count(r) == 0
+
+
+def test_blocked_xreadgroup_delivers_nothing_in_an_error(rb):
+    """One transaction adds an entry to one stream of a blocked XREADGROUP and destroys the
+    group of its other stream: the reader gets NOGROUP, and the entry is not delivered (pending)
+    in a reply that the client never sees as entries."""
+    r = client(rb)
+    for key in ("a", "b"):
+        r.xgroup_create(key, "g", "$", mkstream=True)
+    bl = Blocked(rb, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "a", "b", ">",
+                 ">")
+    wait_blocked(r, 1)
+    p = r.pipeline(transaction=True)
+    p.xadd("a", {"x": "1"})
+    p.xgroup_destroy("b", "g")
+    p.execute()
+    assert bl.wait().error == nogroup("b", "g")
+    assert r.xpending("a", "g")["pending"] == 0
+    assert len(r.xreadgroup("g", "c", {"a": ">"})[0][1]) == 1  # still there for the group

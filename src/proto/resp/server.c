@@ -304,11 +304,16 @@ static void block_timeout(void *arg)
     unblock_and_go(rc);
 }
 
-/* Retries the blocked connections of a loop; true if one was answered. */
+/* Retries a blocked connection's read; true if it was answered. The retry runs like a
+ * command, under the read lock: never in the middle of another client's EXEC (Redis serves
+ * blocked clients after the command that readied their keys). */
 static bool retry_blocked(rconn *rc)
 {
     resp_w w = {&rc->out, rc->proto, false};
-    if (!resp_block_retry(rc, &w, rc->blk))
+    pthread_rwlock_rdlock(&rc->s->exec_lock);
+    bool answered = resp_block_retry(rc, &w, rc->blk);
+    pthread_rwlock_unlock(&rc->s->exec_lock);
+    if (!answered)
         return false;
     unblock_and_go(rc);
     return true;
