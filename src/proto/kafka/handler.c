@@ -499,8 +499,8 @@ static void handle_produce(kreq *q, kafka_reader *r)
      * free it under the callback. */
     for (int32_t i = 0; i < req.ntopics; i++) {
         kafka_produce_topic_resp *tr = &q->presp.topics[i];
-        tr->parts = td_arena_calloc(&q->arena, (size_t)req.topics[i].nparts + 1,
-                                    sizeof(*tr->parts));
+        tr->parts =
+            td_arena_calloc(&q->arena, (size_t)req.topics[i].nparts + 1, sizeof(*tr->parts));
         if (!tr->parts) {
             q->out.err = -ENOMEM;
             return;

@@ -763,8 +763,9 @@ static void cross_protocol_warn(rconn *rc)
     uint64_t more = __atomic_exchange_n(&s->xproto_unlogged, 0, __ATOMIC_RELAXED);
     char tail[96] = "";
     if (more)
-        snprintf(tail, sizeof(tail), " (%" PRIu64 " more such connection%s aborted since the last "
-                 "warning)", more, more == 1 ? "" : "s");
+        snprintf(tail, sizeof(tail),
+                 " (%" PRIu64 " more such connection%s aborted since the last warning)", more,
+                 more == 1 ? "" : "s");
     TD_WARN("redis",
             "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: "
             "commands to Redis. This is likely due to an attacker attempting to use Cross "
