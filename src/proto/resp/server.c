@@ -210,15 +210,16 @@ static void durable_cb(void *arg, int r)
     }
 }
 
-/* A wait for the connection, or NULL (then it is closed once the others are done). */
+/* A wait for the connection, or NULL (then it is closed unanswered once the others are done:
+ * the change may not be durable). */
 static durable_wait *wait_new(rconn *rc)
 {
     durable_wait *d = malloc(sizeof(*d));
-    rc->waits++;
     if (!d) {
-        rc->wait_failed = true;
+        rc->wait_failed = true; /* not counted: nothing would ever count it off */
         return NULL;
     }
+    rc->waits++;
     d->c = rc->c;
     d->loop = net_conn_loop(rc->c);
     d->rc = 0;
@@ -774,6 +775,18 @@ static void cross_protocol_warn(rconn *rc)
             rc->addr, tail);
 }
 
+/* A change of this connection could not be made durable, or its wait not even registered (an
+ * offline partition, no memory), and no other wait is outstanding: the connection is closed
+ * without the replies held, since the client must not take the change for done. (With waits
+ * outstanding, the last one's durable_done closes it.) */
+static bool failed_unanswered(rconn *rc)
+{
+    if (!rc->wait_failed || rc->waits)
+        return false;
+    TD_WARN("redis", "closing %s: a change could not be made durable", rc->addr);
+    return true;
+}
+
 static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
@@ -802,6 +815,8 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         bool xadd = cmd.argc && resp_arg_is(cmd.argv[0], "xadd");
         if (!xadd)
             resp_xadd_flush(rc, &w);
+        if (failed_unanswered(rc))
+            return -1;
         if (rc->waits && !xadd)
             break;
         used += cmd.len;
@@ -813,6 +828,8 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         }
         if (cmd.argc)
             dispatch(rc, &w, cmd.argc, cmd.argv);
+        if (failed_unanswered(rc))
+            return -1;
         if (w.oom) {
             rc->closing = true;
             break;
@@ -824,6 +841,8 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
     }
     resp_w fw = {&rc->out, rc->proto, false};
     resp_xadd_flush(rc, &fw);
+    if (failed_unanswered(rc))
+        return -1;
     td_arena_free(&rc->arena);
     td_arena_init(&rc->arena);
     if ((rc->waits || rc->blk) && !rc->closing) {
