@@ -1584,8 +1584,11 @@ int broker_when_durable(td_topic_ref *r, int32_t partition, int64_t end, td_dura
         struct flush_req *q = realloc(eng->flushq, cap * sizeof(*q));
         if (!q) {
             pthread_mutex_unlock(&eng->flush_mu);
-            /* The waiter is registered; sync here rather than leave it hanging. */
-            return part_sync(p);
+            /* The waiter is registered; sync here rather than leave it hanging. The sync
+             * answers it, with the sync's error if any: returning that error too would have the
+             * caller answer (and free) the same waiter a second time. */
+            part_sync(p);
+            return 0;
         }
         eng->flushq = q;
         eng->flushq_cap = cap;

@@ -1056,6 +1056,10 @@ void xgroups_forget_topic(td_engine *e, int64_t topic_id)
     x->jgroup_src = x->jcons_src = NULL;
     /* The catalog dropped its rows with the topic; rows in the journal only write rows of an
      * id no topic has, which the next open deletes. */
+    /* Readers blocked on the topic's streams are answered now, whichever protocol deleted it
+     * (XREADGROUP: its group is gone), and blocked XREADs let the deleted partitions go. */
+    if (x->notify)
+        x->notify(x->notify_arg);
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -1177,6 +1181,9 @@ int xgroup_destroy(td_engine *e, const xstream *s, td_slice group, bool *destroy
         memmove(st->g + i, st->g + i + 1, (st->n - i - 1) * sizeof(*st->g));
         st->n--;
         group_free(g);
+        /* Its blocked readers get NOGROUP now, as in Redis, not at the next entry. */
+        if (x->notify)
+            x->notify(x->notify_arg);
     }
     *destroyed = found;
     set_seq(x, before, seq);

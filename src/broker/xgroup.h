@@ -64,9 +64,10 @@ int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_q
 int xgroup_get_policy(td_engine *e, const xstream *s, td_slice group, td_queue_policy *out,
                       bool *has);
 const char *const *xgroup_policy_keys(void);
-/* Sets the function called (on the writer's thread, under the groups' lock: post and return)
- * when a group with a policy has entries due for redelivery, so that blocked readers retry.
- * NULL removes it. */
+/* Sets the function called (under the groups' lock: post and return) when blocked readers
+ * should retry: on the writer's thread when a group with a policy has entries due for
+ * redelivery, and on the caller's when a group is destroyed or a topic's groups are dropped
+ * (the topic was deleted, by any protocol). NULL removes it. */
 void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg);
 
 /* XGROUP DESTROY: 0 and *seq 0 when there was no group. */

@@ -1727,6 +1727,23 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
     return rc;
 }
 
+/* An offline partition never syncs again: hands every registered waiter to *due, to be
+ * answered with the error. Without this, waiters registered before the partition went offline
+ * outside a sync (a failed append's undo, a corrupt batch found by a read or the scrub) would
+ * wait forever, and with them the connections whose replies they hold. Caller holds mu. */
+static void take_waiters_locked(td_part *p, durable_waiter **due, size_t *ndue)
+{
+    if (p->nwaiters == 0)
+        return;
+    durable_waiter *d = realloc(*due, (*ndue + p->nwaiters) * sizeof(**due));
+    if (!d)
+        return; /* left for the next sync attempt */
+    memcpy(d + *ndue, p->waiters, p->nwaiters * sizeof(*d));
+    *due = d;
+    *ndue += p->nwaiters;
+    p->nwaiters = 0;
+}
+
 static void run_due(durable_waiter *due, size_t ndue, int rc)
 {
     for (size_t i = 0; i < ndue; i++)
@@ -1792,6 +1809,8 @@ static int sync_through(td_part *p, int64_t end, bool producer)
      * syncing (offline), nobody else would wake them. */
     if (owe_wakeup)
         pthread_cond_broadcast(&p->synced);
+    if (rc && p->offline[0])
+        take_waiters_locked(p, &due, &ndue);
     pthread_mutex_unlock(&p->mu);
     run_due(due, ndue, rc);
     return rc;

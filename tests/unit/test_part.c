@@ -468,6 +468,61 @@ static void test_enospc_leaves_nothing(void)
     test_rmrf(dir);
 }
 
+/* A durability waiter registered before its partition goes offline outside a sync (here a
+ * failed append whose undo fails too) is answered, with an error, by the next sync: it used to
+ * wait forever, holding the connection whose reply it was to release. */
+static int fail_truncate;
+static int trunc_fails(const td_io *io, int fd, int64_t len)
+{
+    return fail_truncate ? -EIO : td_io_posix()->ftruncate(io, fd, len);
+}
+static void waiter_cb(void *arg, int rc)
+{
+    int *got = arg;
+    got[0]++;
+    got[1] = rc;
+}
+
+static void test_offline_answers_waiters(void)
+{
+    char *dir = test_tmpdir("offline-waiters");
+    counting = *td_io_posix();
+    counting.pwrite = cnt_pwrite;
+    counting.ftruncate = trunc_fails;
+    td_topic_config c;
+    td_topic_config_init(&c); /* fsync=always: an append is durable only after a sync */
+    td_part *p;
+    ASSERT_OK(part_open(&counting, dir, "t/0", &c, &p));
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, 0, 3, 1);
+    td_append_result r;
+    ASSERT_OK(part_append(p, b.p, b.len, 1, &r));
+    int got[2] = {0, 0};
+    ASSERT_OK(part_on_durable(p, r.end_offset, waiter_cb, got));
+    ASSERT_EQ(got[0], 0);
+    /* The next append fails and cannot be cut back: the partition goes offline. */
+    space_left = 0;
+    fail_truncate = 1;
+    make_batch(&b, 3, 2, 1);
+    logged[0] = 0;
+    td_log_set_sink(sink, NULL);
+    ASSERT(part_append(p, b.p, b.len, 1, &r) != 0);
+    td_log_set_sink(NULL, NULL);
+    ASSERT(part_offline(p) != NULL);
+    space_left = -1;
+    fail_truncate = 0;
+    /* The flusher's sync: the waiter gets the partition's error, once. */
+    ASSERT(part_sync(p) != 0);
+    ASSERT_EQ(got[0], 1);
+    ASSERT(got[1] != 0);
+    ASSERT(part_sync(p) != 0);
+    ASSERT_EQ(got[0], 1);
+    part_close(p);
+    td_buf_free(&b);
+    test_rmrf(dir);
+}
+
 /* Readers and retention race with appenders: no crash, and what is read is right. */
 static volatile int stop_flag;
 static void *reader_thread(void *arg)
@@ -806,4 +861,4 @@ TEST_MAIN(TEST(test_append_read_roll_reopen), TEST(test_torn_tail_truncated),
           TEST(test_time_lookup_and_max), TEST(test_retention), TEST(test_segment_ms_and_limits),
           TEST(test_group_commit), TEST(test_enospc_leaves_nothing),
           TEST(test_concurrent_read_retention), TEST(test_idempotent_producer_state),
-          TEST(test_roll_owes_its_seal))
+          TEST(test_roll_owes_its_seal), TEST(test_offline_answers_waiters))

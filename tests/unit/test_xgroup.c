@@ -589,6 +589,42 @@ static void test_saves_race_changes(void)
     test_rmrf(dir);
 }
 
+static void count_notify(void *arg)
+{
+    __atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED);
+}
+
+/* Blocked readers are told when a group is destroyed and when a topic's groups go with it
+ * (deleted by any protocol), not only when entries fall due. */
+static void test_notify_on_destroy_and_delete(void)
+{
+    char *dir;
+    td_engine *e;
+    td_topic_ref *ref;
+    xstream s = open_stream("xgroup-notify", 2, &dir, &e, &ref);
+    int calls = 0;
+    xgroups_set_notify(e, count_notify, &calls);
+    uint64_t seq;
+    bool destroyed;
+    ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g2"), (td_sid){0, 0}, &seq));
+    ASSERT_EQ(__atomic_load_n(&calls, __ATOMIC_RELAXED), 0);
+    ASSERT_OK(xgroup_destroy(e, &s, S("nope"), &destroyed, &seq));
+    ASSERT(!destroyed);
+    ASSERT_EQ(__atomic_load_n(&calls, __ATOMIC_RELAXED), 0);
+    ASSERT_OK(xgroup_destroy(e, &s, S("g1"), &destroyed, &seq));
+    ASSERT(destroyed);
+    ASSERT_EQ(__atomic_load_n(&calls, __ATOMIC_RELAXED), 1);
+    ASSERT_OK(td_topic_delete(e, "s"));
+    ASSERT_EQ(__atomic_load_n(&calls, __ATOMIC_RELAXED), 2);
+    xgroup_info gi;
+    ASSERT_EQ(xgroup_consumers(e, &s, S("g2"), &gi, NULL, NULL), TD_ENOTFOUND);
+    xgroups_set_notify(e, NULL, NULL);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_deliver_ack_and_compaction), TEST(test_claims),
           TEST(test_state_survives_reopen), TEST(test_xdel), TEST(test_policy),
-          TEST(test_saves_race_changes))
+          TEST(test_saves_race_changes), TEST(test_notify_on_destroy_and_delete))

@@ -503,6 +503,18 @@ static void handle_produce(kreq *q, kafka_reader *r)
         q->out.err = -ENOMEM;
         return;
     }
+    /* Every allocation that can fail comes before the first append: once a durability
+     * callback is registered, the request must live until it runs, so failing later would
+     * free it under the callback. */
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_produce_topic_resp *tr = &q->presp.topics[i];
+        tr->parts =
+            td_arena_calloc(&q->arena, (size_t)req.topics[i].nparts + 1, sizeof(*tr->parts));
+        if (!tr->parts) {
+            q->out.err = -ENOMEM;
+            return;
+        }
+    }
     int64_t now = td_wall_ms();
     int ncb = 0;
     bool appended = false;
@@ -513,11 +525,6 @@ static void handle_produce(kreq *q, kafka_reader *r)
         kafka_produce_topic_resp *tr = &q->presp.topics[i];
         tr->name = t->name;
         tr->nparts = t->nparts;
-        tr->parts = td_arena_calloc(&q->arena, (size_t)t->nparts + 1, sizeof(*tr->parts));
-        if (!tr->parts) {
-            q->out.err = -ENOMEM;
-            return;
-        }
         td_topic_ref *ref = NULL;
         int trc = t->name ? broker_topic_acquire(s->e, t->name, &ref) : TD_ENOTFOUND;
         if (ref)

@@ -61,6 +61,9 @@ void resp_reply_engine_error(resp_w *w, int r)
 int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 {
     skey k;
+    /* s->ref is NULL whenever this does not return 1, so that a caller that keeps s (a blocked
+     * XREAD's keys) releases only what it holds. */
+    s->ref = NULL;
     if (!skey_parse(key, &k)) {
         reply_bad_key(w, key);
         return -1;
@@ -93,11 +96,13 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
                       "%s/<partition> (0 to %" PRId32 ")",
                       k.topic, n, k.topic, n - 1);
         broker_topic_release(s->ref);
+        s->ref = NULL;
         return -1;
     }
     if (k.part >= n) {
         resp_w_errorf(w, "ERR topic '%s' has no partition %" PRId32, k.topic, k.part);
         broker_topic_release(s->ref);
+        s->ref = NULL;
         return -1;
     }
     s->pi = k.part < 0 ? 0 : k.part;
@@ -883,10 +888,13 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
  */
 typedef struct bkey {
     td_slice key; /* owned copy */
-    sref s;       /* s.ref NULL: the stream does not exist (yet) */
+    sref s;       /* s.ref NULL: the stream does not exist (yet, or any more) */
     int64_t from;
     bool history; /* XREADGROUP with an ID: the consumer's pending entries after `after` */
+    /* XREAD: entries after this ID are wanted (`$`: the last ID when the command ran), for a
+     * stream created (again) while the read waits, as Redis runs the command again then. */
     td_sid after;
+    bool none; /* XREAD: an ID above every possible one was given: nothing will come */
 } bkey;
 
 struct resp_block {
@@ -895,7 +903,6 @@ struct resp_block {
     size_t count; /* 0: no limit */
     net_timer timer;
     bool group, noack;     /* XREADGROUP */
-    bool blocked;          /* waited at least once */
     td_slice gname, cname; /* owned copies */
 };
 
@@ -919,16 +926,56 @@ void resp_block_free(resp_block *b)
     free(b);
 }
 
+/* Also the answer of a blocked XREADGROUP whose stream is deleted (by any protocol) or whose
+ * group is destroyed, at once: Redis 7.2 runs the blocked command again then, which answers
+ * this. (Redis 7.0 answered "UNBLOCKED the stream key no longer exists" and "NOGROUP the
+ * consumer group this client was blocked on no longer exists".) */
 static void reply_nogroup(resp_w *w, const resp_block *b, td_slice key)
 {
-    if (b->blocked)
-        resp_w_error(w, "NOGROUP the consumer group this client was blocked on no longer exists");
+    resp_w_errorf(w,
+                  "NOGROUP No such key '%.*s' or consumer group '%.*s' in XREADGROUP with GROUP "
+                  "option",
+                  (int)TD_MIN(key.n, 300), (const char *)key.p, (int)TD_MIN(b->gname.n, 300),
+                  (const char *)b->gname.p);
+}
+
+/* XREADGROUP: every key's stream and group still exist (they may go while the read waits);
+ * false after answering NOGROUP for the first that does not. Checked before anything is
+ * delivered, so that no entry becomes pending in a reply that is an error. */
+static bool xreadgroup_keys_ok(rconn *rc, resp_w *w, resp_block *b)
+{
+    for (size_t i = 0; i < b->nkeys; i++) {
+        bkey *k = &b->keys[i];
+        xgroup_info gi;
+        if (!k->s.ref || broker_topic_deleted(k->s.ref) ||
+            xgroup_consumers(rc->s->e, &(xstream){broker_topic_id(k->s.ref), k->s.pi, k->s.p},
+                             b->gname, &gi, NULL, NULL) != 0) {
+            reply_nogroup(w, b, k->key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* XREAD: a stream deleted while the read waits is let go (its reference would keep the deleted
+ * partitions' files and memory), and one created under its key is opened: Redis serves a
+ * blocked XREAD from the key's next stream. */
+static void xread_reopen(rconn *rc, bkey *k, td_buf *scratch)
+{
+    if (k->s.ref && !broker_topic_deleted(k->s.ref))
+        return;
+    if (k->s.ref)
+        broker_topic_release(k->s.ref);
+    resp_w dummy = {scratch, rc->proto, false};
+    size_t mark = scratch->len;
+    int o = resp_stream_open(rc, &dummy, k->key, false, &k->s);
+    scratch->len = mark; /* a key that now names no partition is as missing: no error */
+    if (o != 1)
+        return;
+    if (k->none)
+        k->from = INT64_MAX;
     else
-        resp_w_errorf(w,
-                      "NOGROUP No such key '%.*s' or consumer group '%.*s' in XREADGROUP with "
-                      "GROUP option",
-                      (int)TD_MIN(key.n, 300), (const char *)key.p, (int)TD_MIN(b->gname.n, 300),
-                      (const char *)b->gname.p);
+        part_stream_after(k->s.p, k->after, &k->from);
 }
 
 /* One key of an XREADGROUP: its entries into ent (*n of them); false after writing an error. */
@@ -979,19 +1026,14 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
     size_t with = 0;
     int r = 0;
     const td_sid all = {INT64_MAX, UINT64_MAX};
+    if (b->group && !xreadgroup_keys_ok(rc, w, b))
+        return 1;
     for (size_t i = 0; i < b->nkeys && r == 0; i++) {
         bkey *k = &b->keys[i];
-        if (!k->s.ref) {
-            /* Created since? Then everything in it is new. */
-            resp_w dummy = {&tmp, rc->proto, false};
-            size_t mark = tmp.len;
-            if (resp_stream_open(rc, &dummy, k->key, false, &k->s) != 1) {
-                tmp.len = mark;
-                k->s.ref = NULL;
-                continue;
-            }
-            k->from = 0;
-        }
+        if (!b->group)
+            xread_reopen(rc, k, &tmp);
+        if (!k->s.ref)
+            continue;
         if (!b->group && part_high_watermark(k->s.p) <= k->from)
             continue;
         td_buf ent;
@@ -1158,7 +1200,15 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             resp_w_error(w, resp_invalid_id);
             ok = false;
         }
-        if (!ok || o == 0)
+        if (!ok)
+            continue;
+        if (!group) {
+            bk->after = id; /* `$` on a missing key: 0-0, as in Redis */
+            if (dollar && o == 1)
+                part_stream_last(bk->s.p, &bk->after);
+            bk->none = big;
+        }
+        if (o == 0)
             continue;
         if (group) {
             bk->history = !gt;
@@ -1168,6 +1218,7 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             bk->from = part_high_watermark(bk->s.p);
         } else if (big || !td_sid_next(&id)) {
             bk->from = INT64_MAX;
+            bk->none = true;
         } else {
             part_stream_seek(bk->s.p, id, part_log_start(bk->s.p), INT64_MAX, &bk->from);
         }
@@ -1183,7 +1234,6 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         resp_block_free(b);
         return;
     }
-    b->blocked = true;
     resp_block_start(rc, b, block);
 }
 

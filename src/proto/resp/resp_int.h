@@ -52,6 +52,10 @@ struct resp_server {
     rloop *loops; /* resp_server_attach */
     int nloops;
     size_t nblocked; /* atomic: connections blocked in XREAD */
+    /* Atomic: when the last cross-protocol warning was logged (monotonic ms, 0: never), and
+     * how many connections were closed for one since without a line in the log. */
+    int64_t xproto_logged_ms;
+    uint64_t xproto_unlogged;
 };
 
 struct rconn {

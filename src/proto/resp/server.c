@@ -210,15 +210,16 @@ static void durable_cb(void *arg, int r)
     }
 }
 
-/* A wait for the connection, or NULL (then it is closed once the others are done). */
+/* A wait for the connection, or NULL (then it is closed unanswered once the others are done:
+ * the change may not be durable). */
 static durable_wait *wait_new(rconn *rc)
 {
     durable_wait *d = malloc(sizeof(*d));
-    rc->waits++;
     if (!d) {
-        rc->wait_failed = true;
+        rc->wait_failed = true; /* not counted: nothing would ever count it off */
         return NULL;
     }
+    rc->waits++;
     d->c = rc->c;
     d->loop = net_conn_loop(rc->c);
     d->rc = 0;
@@ -304,11 +305,16 @@ static void block_timeout(void *arg)
     unblock_and_go(rc);
 }
 
-/* Retries the blocked connections of a loop; true if one was answered. */
+/* Retries a blocked connection's read; true if it was answered. The retry runs like a
+ * command, under the read lock: never in the middle of another client's EXEC (Redis serves
+ * blocked clients after the command that readied their keys). */
 static bool retry_blocked(rconn *rc)
 {
     resp_w w = {&rc->out, rc->proto, false};
-    if (!resp_block_retry(rc, &w, rc->blk))
+    pthread_rwlock_rdlock(&rc->s->exec_lock);
+    bool answered = resp_block_retry(rc, &w, rc->blk);
+    pthread_rwlock_unlock(&rc->s->exec_lock);
+    if (!answered)
         return false;
     unblock_and_go(rc);
     return true;
@@ -724,6 +730,63 @@ static void flush_out(rconn *rc)
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Cross-protocol requests
+ *
+ * A web page can make a browser send an HTTP request to 127.0.0.1:6379. Read as inline
+ * commands, its header lines are unknown commands, but the lines of its body are commands like
+ * any other, so a page could write, delete or lock streams. Redis closes a connection whose
+ * command is named POST or Host: (any case, inline or multibulk) before running it, whoever
+ * sent it and whatever state the connection is in, and logs a warning at most once a minute;
+ * so does this listener. A GET request is caught at its Host: line, which HTTP/1.1 requires
+ * before any body.
+ */
+#define XPROTO_LOG_EVERY_MS 60000
+
+static bool cross_protocol(td_slice name)
+{
+    return resp_arg_is(name, "post") || resp_arg_is(name, "host:");
+}
+
+/* The warning, at most once per XPROTO_LOG_EVERY_MS for the whole listener, so that a flood of
+ * such requests cannot fill the log; the next line says how many went unlogged. */
+static void cross_protocol_warn(rconn *rc)
+{
+    resp_server *s = rc->s;
+    int64_t now = td_mono_ns() / 1000000;
+    int64_t last = __atomic_load_n(&s->xproto_logged_ms, __ATOMIC_RELAXED);
+    if ((last && now - last < XPROTO_LOG_EVERY_MS) ||
+        !__atomic_compare_exchange_n(&s->xproto_logged_ms, &last, now, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&s->xproto_unlogged, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t more = __atomic_exchange_n(&s->xproto_unlogged, 0, __ATOMIC_RELAXED);
+    char tail[96] = "";
+    if (more)
+        snprintf(tail, sizeof(tail),
+                 " (%" PRIu64 " more such connection%s aborted since the last warning)", more,
+                 more == 1 ? "" : "s");
+    TD_WARN("redis",
+            "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: "
+            "commands to Redis. This is likely due to an attacker attempting to use Cross "
+            "Protocol Scripting to compromise your Redis instance. Connection from %s "
+            "aborted.%s",
+            rc->addr, tail);
+}
+
+/* A change of this connection could not be made durable, or its wait not even registered (an
+ * offline partition, no memory), and no other wait is outstanding: the connection is closed
+ * without the replies held, since the client must not take the change for done. (With waits
+ * outstanding, the last one's durable_done closes it.) */
+static bool failed_unanswered(rconn *rc)
+{
+    if (!rc->wait_failed || rc->waits)
+        return false;
+    TD_WARN("redis", "closing %s: a change could not be made durable", rc->addr);
+    return true;
+}
+
 static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
@@ -752,11 +815,21 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         bool xadd = cmd.argc && resp_arg_is(cmd.argv[0], "xadd");
         if (!xadd)
             resp_xadd_flush(rc, &w);
+        if (failed_unanswered(rc))
+            return -1;
         if (rc->waits && !xadd)
             break;
         used += cmd.len;
+        if (cmd.argc && cross_protocol(cmd.argv[0])) {
+            /* Closed at once: neither this command nor anything after it runs, and the
+             * replies not yet sent are dropped, as Redis drops them. */
+            cross_protocol_warn(rc);
+            return -1;
+        }
         if (cmd.argc)
             dispatch(rc, &w, cmd.argc, cmd.argv);
+        if (failed_unanswered(rc))
+            return -1;
         if (w.oom) {
             rc->closing = true;
             break;
@@ -768,6 +841,8 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
     }
     resp_w fw = {&rc->out, rc->proto, false};
     resp_xadd_flush(rc, &fw);
+    if (failed_unanswered(rc))
+        return -1;
     td_arena_free(&rc->arena);
     td_arena_init(&rc->arena);
     if ((rc->waits || rc->blk) && !rc->closing) {
