@@ -138,6 +138,7 @@ struct td_part {
     void (*on_advance)(void *arg); /* the high watermark moved (under mu) */
     void *on_advance_arg;
     part_metrics metrics; /* set before the partition is shared */
+    td_reserve *reserve;  /* the data directory's disk reserve, or NULL; set likewise */
     /* scrub position */
     int64_t scrub_base;
     int64_t scrub_pos;
@@ -1417,6 +1418,11 @@ void part_set_metrics(td_part *p, const part_metrics *m)
     p->metrics = *m;
 }
 
+void part_set_reserve(td_part *p, td_reserve *r)
+{
+    p->reserve = r;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Appending
  */
@@ -1494,6 +1500,12 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     pthread_mutex_lock(&p->mu);
     if ((rc = check_online(p)) != 0)
         goto out;
+    if (p->deleted) {
+        /* A producer that found the topic before it was deleted: its files are unlinked, and
+         * what it wrote there would be acknowledged and then lost. */
+        rc = td_fail(TD_ENOTFOUND, "partition %s was deleted", p->label);
+        goto out;
+    }
     if (n > (size_t)p->cfg.max_message_bytes) {
         rc = td_fail(TD_ETOOBIG, "batch of %zu bytes exceeds max.message.bytes %" PRId32, n,
                      p->cfg.max_message_bytes);
@@ -1518,6 +1530,10 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         if (rc)
             goto out;
     }
+    /* While the disk reserve is released, its space belongs to the operation that frees space,
+     * not to producers (reserve.c). */
+    if ((rc = reserve_check(p->reserve)) != 0)
+        goto out;
     if (p->clean_marker && (rc = drop_clean_marker(p)) != 0)
         goto out;
     td_seg *act = p->segs[p->nsegs - 1];
@@ -2121,11 +2137,8 @@ int part_max_timestamp(td_part *p, int64_t *ts, int64_t *offset)
 static int drop_oldest_locked(td_part *p)
 {
     int rc = anchors_before_drop_locked(p);
-    if (rc) {
-        TD_ERROR("storage", "partition %s: keeping segment %020" PRId64 ": %s", p->label,
-                 p->segs[0]->base, td_strerror(rc));
+    if (rc)
         return rc;
-    }
     td_seg *s = p->segs[0];
     memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
     p->nsegs--;
@@ -2144,9 +2157,32 @@ static int drop_oldest_locked(td_part *p)
     return 0;
 }
 
+/*
+ * Removes the oldest segment as drop_oldest_locked does; when that fails for lack of space (the
+ * stream ID anchors could not be rewritten), releases the disk reserve and tries once more:
+ * removing segments is how a full disk gets space back. Caller holds mu; nsegs >= 2.
+ */
+static int drop_oldest_reserved_locked(td_part *p, bool *released)
+{
+    int rc = drop_oldest_locked(p);
+    if (rc == -ENOSPC && !*released) {
+        char why[300];
+        snprintf(why, sizeof(why), "removing a segment of partition %s", p->label);
+        if (reserve_release(p->reserve, why) == 0) {
+            *released = true;
+            rc = drop_oldest_locked(p);
+        }
+    }
+    if (rc)
+        TD_ERROR("storage", "partition %s: keeping segment %020" PRId64 " for now: %s",
+                 p->label, p->segs[0]->base, td_strerror(rc));
+    return rc;
+}
+
 int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
 {
     int count = 0, rc = 0;
+    bool released = false;
     pthread_mutex_lock(&p->mu);
     if (p->offline[0])
         goto out;
@@ -2172,21 +2208,24 @@ int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
         if (!by_time && !by_bytes && !by_records && !deleted_records)
             break;
         int64_t size = s->size;
-        if ((rc = drop_oldest_locked(p)) != 0)
+        if ((rc = drop_oldest_reserved_locked(p, &released)) != 0)
             break;
         total -= size;
         count++;
     }
 out:
     pthread_mutex_unlock(&p->mu);
+    if (count > 0 || released)
+        reserve_restore(p->reserve); /* space came back: appends may resume */
     if (deleted)
         *deleted = count;
     return rc;
 }
 
-int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
+/* part_delete_before under mu: moves the log start (durably first), then removes the whole
+ * segments below it, including any that an earlier call could not remove. */
+static int delete_before_locked(td_part *p, int64_t offset, bool *released)
 {
-    pthread_mutex_lock(&p->mu);
     int rc = check_online(p);
     int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
     if (rc == 0 && offset == TD_DELETE_TO_HIGH_WATERMARK)
@@ -2196,22 +2235,52 @@ int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
                      "cannot delete records before offset %" PRId64 ": partition %s holds %" PRId64
                      "..%" PRId64,
                      offset, p->label, ls, hw);
-    if (rc == 0 && offset > ls) {
+    if (rc)
+        return rc;
+    if (offset > ls) {
         /* Durable first: once the call returns, a restart must not bring the records back. */
-        rc = write_offset_file(p, LOG_START_FILE, offset);
-        if (rc == 0) {
-            astore(&p->log_start, offset);
-            /* Whole segments below the new start go now; the active one always stays. */
-            while (p->nsegs > 1 && p->segs[0]->next_offset <= offset)
-                if (drop_oldest_locked(p) != 0)
-                    break; /* the start moved; retention's next pass removes the files */
-            TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted",
-                    p->label, offset);
+        if ((rc = write_offset_file(p, LOG_START_FILE, offset)) != 0)
+            return rc;
+        astore(&p->log_start, offset);
+        TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted", p->label,
+                offset);
+    }
+    /* Whole segments below the start go now; the active one always stays. */
+    ls = aload(&p->log_start);
+    while (p->nsegs > 1 && p->segs[0]->next_offset <= ls) {
+        if ((rc = drop_oldest_reserved_locked(p, released)) != 0) {
+            /* The records are gone for readers, and the start is saved; the files go at the
+             * next retention pass or a retried call. Reported, since the space is not free. */
+            return td_fail(rc,
+                           "records before offset %" PRId64 " of partition %s are deleted, but "
+                           "their segments could not be removed yet: %s",
+                           ls, p->label, td_strerror(rc));
         }
     }
+    return 0;
+}
+
+int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
+{
+    bool released = false;
+    pthread_mutex_lock(&p->mu);
+    int64_t segs = (int64_t)p->nsegs;
+    int rc = delete_before_locked(p, offset, &released);
+    if (rc == -ENOSPC && !released) {
+        /* The log start could not be saved for lack of space: retry on the reserve's. */
+        char why[300];
+        snprintf(why, sizeof(why), "deleting records of partition %s", p->label);
+        if (reserve_release(p->reserve, why) == 0) {
+            released = true;
+            rc = delete_before_locked(p, offset, &released);
+        }
+    }
+    bool freed = (int64_t)p->nsegs < segs;
     if (log_start)
         *log_start = aload(&p->log_start);
     pthread_mutex_unlock(&p->mu);
+    if (freed || released)
+        reserve_restore(p->reserve); /* space came back: appends may resume */
     return rc;
 }
 
