@@ -89,6 +89,7 @@ struct td_seg {
     int refs; /* guarded by part->mu */
     bool sealed;
     bool owed; /* sealed by a roll; its fsync and index files are still owed (see the top) */
+    bool synced; /* owed, but its log is fsynced: only its index files are */
     int64_t owed_ms; /* when it rolled (td_mono_ms), if owed */
     bool deleted;
     idx_entry *idx;
@@ -130,6 +131,8 @@ struct td_part {
     bool clean_marker;
     int owed_n; /* segments whose seal is owed: changed under mu with atomics, read anyhow */
     int64_t recovery_point; /* as RECOVERY_POINT_FILE says; -1 before it is written */
+    int64_t seal_retry_ms;  /* no index writes of owed seals before (td_mono_ms; under mu) */
+    bool seal_failing;      /* an owed index write failed, and was logged (under mu) */
     bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
     char offline[256];
@@ -1362,6 +1365,7 @@ void part_close(td_part *p)
     const td_io *io = p->io;
     if (p->nsegs && !p->offline[0] && !p->deleted) {
         p->syncing = true; /* nothing else runs now; seals_complete_locked wants the role */
+        p->seal_retry_ms = 0; /* a last try, whatever failed recently */
         int rc = seals_complete_locked(p);
         p->syncing = false;
         rc = rc ? rc : p->owed_n ? -EIO : 0; /* an index left unwritten: not a clean close */
@@ -1602,48 +1606,77 @@ out:
  * Durability
  */
 
+/* The oldest segment whose seal is owed and whose log is not yet fsynced, or NULL. Caller
+ * holds mu. */
+static td_seg *first_unsynced_locked(const td_part *p)
+{
+    for (size_t i = 0; p->owed_n > 0 && i < p->nsegs; i++)
+        if (p->segs[i]->owed && !p->segs[i]->synced)
+            return p->segs[i];
+    return NULL;
+}
+
 /*
- * Pays the owed seals, oldest first: fsyncs each such segment's log and writes its index files,
- * then moves the recovery point past them. Caller holds mu and the sync role (p->syncing), so
- * nothing else seals or syncs meanwhile; mu is released during the file work (a sealed
- * segment's indexes no longer change). Retention may delete the segment meanwhile: then the
- * index files just written are removed again.
- * Only a failed fsync is an error (as for any sync: the partition goes offline). An index file
- * that cannot be written (a full disk) leaves the seal owed, to be tried again at the next sync;
- * a recovery point that cannot be written stays where it was. Either way recovery would only
+ * Pays the owed seals, oldest first: fsyncs each such segment's log, then writes the index files
+ * of each, then moves the recovery point past them. Caller holds mu and the sync role
+ * (p->syncing), so nothing else seals or syncs meanwhile; mu is released during the file work (a
+ * sealed segment's indexes no longer change). Retention may delete the segment meanwhile: then
+ * the index files just written are removed again.
+ * Only a failed fsync is an error (as for any sync: the partition goes offline). Every owed log
+ * is fsynced whatever happens to the index files: acknowledgements under fsync=always count on
+ * it. An index file that cannot be written (a full disk) leaves the seal owed, tried again at a
+ * sync at least SEAL_RETRY_MS later (the background thread asks every tick; a full disk must not
+ * cost a file creation and a log line each time), and is logged once until it succeeds; a
+ * recovery point that cannot be written stays where it was. Either way recovery would only
  * scan more than it needs.
  */
+#define SEAL_RETRY_MS 1000
 static int seals_complete_locked(td_part *p)
 {
     if (p->deleted || p->recovery_point < 0)
         return 0; /* the directory is gone, or nothing rolled (a roll writes the point first) */
     td_seg *s;
-    while ((s = first_owed_locked(p)) != NULL) {
-        int64_t base = s->base;
+    while ((s = first_unsynced_locked(p)) != NULL) {
         s->refs++;
         pthread_mutex_unlock(&p->mu);
         int rc = p->io->fsync(p->io, s->fd);
-        int irc = rc ? 0 : seg_write_indexes(p, s);
+        pthread_mutex_lock(&p->mu);
+        s->synced = rc == 0;
+        seg_unref_locked(s);
+        if (rc)
+            return go_offline(p, rc, "fsync of a rolled segment failed: %s", td_strerror(rc));
+    }
+    while (td_mono_ms() >= p->seal_retry_ms && (s = first_owed_locked(p)) != NULL) {
+        int64_t base = s->base;
+        s->refs++;
+        pthread_mutex_unlock(&p->mu);
+        int irc = seg_write_indexes(p, s);
         pthread_mutex_lock(&p->mu);
         if (s->deleted) {
             seg_unlink(p, base, false);
-            rc = irc = 0; /* drop_oldest_locked settled owed_n */
-        } else if (rc == 0 && irc == 0) {
+            irc = 0; /* drop_oldest_locked settled owed_n */
+        } else if (irc == 0) {
             s->owed = false;
             __atomic_sub_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
         }
         seg_unref_locked(s);
-        if (rc)
-            return go_offline(p, rc, "fsync of a rolled segment failed: %s", td_strerror(rc));
         if (irc) {
-            TD_WARN("storage",
-                    "partition %s: cannot write the indexes of segment %020" PRId64 " yet: %s",
-                    p->label, base, td_strerror(irc));
+            p->seal_retry_ms = td_mono_ms() + SEAL_RETRY_MS;
+            if (!p->seal_failing)
+                TD_WARN("storage",
+                        "partition %s: cannot write the indexes of segment %020" PRId64
+                        " yet (retried every %d ms): %s",
+                        p->label, base, SEAL_RETRY_MS, td_strerror(irc));
+            p->seal_failing = true;
             break;
         }
+        if (p->seal_failing)
+            TD_INFO("storage", "partition %s: wrote the indexes owed since the last failure",
+                    p->label);
+        p->seal_failing = false;
     }
     int rc = recovery_point_update_locked(p);
-    if (rc)
+    if (rc && !p->seal_failing)
         TD_WARN("storage", "partition %s: %s", p->label, td_last_error());
     return 0;
 }
@@ -1827,6 +1860,9 @@ bool part_seals_owed(td_part *p, int64_t *since_ms)
     td_seg *s = p->offline[0] ? NULL : first_owed_locked(p);
     if (s)
         *since_ms = s->owed_ms;
+    /* Only index files owed, and their last write failed: nothing to do before the retry. */
+    if (s && !first_unsynced_locked(p) && td_mono_ms() < p->seal_retry_ms)
+        s = NULL;
     pthread_mutex_unlock(&p->mu);
     return s != NULL;
 }

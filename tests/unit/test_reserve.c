@@ -88,6 +88,16 @@ static int q_fsync(const td_io *io, int fd)
     return td_io_posix()->fsync(io, fd);
 }
 
+static bool was_synced(const char *suffix)
+{
+    for (int i = 0; i < nsynced; i++) {
+        size_t a = strlen(synced_paths[i]), b = strlen(suffix);
+        if (a >= b && strcmp(synced_paths[i] + a - b, suffix) == 0)
+            return true;
+    }
+    return false;
+}
+
 static td_io quota;
 
 static void quota_init(const char *dir, int64_t cap)
@@ -327,6 +337,69 @@ static void test_appends_wait_for_the_reserve(void)
     test_rmrf(dir);
 }
 
+/* The .log files of a partition directory, sorted (zero-padded names sort by offset). */
+static int list_logs(const char *dir, char names[][256], int max)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && n < max) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0)
+            snprintf(names[n++], 256, "%s", e->d_name);
+    }
+    if (d)
+        closedir(d);
+    qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
+    return n;
+}
+
+/* Index files of rolled segments that cannot be written (a full disk): every rolled log is
+ * still fsynced before an append under fsync=always is durable (not only the oldest), and the
+ * index writes back off instead of being retried at every sync. */
+static void test_owed_seals_on_a_full_disk(void)
+{
+    char *dir = test_tmpdir("reserve-seal");
+    char pdir[600];
+    snprintf(pdir, sizeof(pdir), "%s/p", dir);
+    quota_init(dir, -1);
+    td_topic_config c;
+    td_topic_config_init(&c);
+    c.segment_bytes = 4096;
+    td_part *p;
+    ASSERT_OK(part_open(&quota, pdir, "t/0", &c, &p));
+    fail_index = true;
+    int i = 0;
+    td_part_stats st;
+    td_buf b;
+    td_buf_init(&b);
+    do { /* three rolls before any sync (as the network server's appends do): three segments
+          * owe their seals, their logs unsynced */
+        make_batch(&b, i, 1, 1500);
+        td_append_result r;
+        ASSERT_OK(part_append(p, b.p, b.len, 1000 + i, &r));
+        ASSERT_EQ(r.base_offset, i++);
+        part_stats(p, &st);
+    } while (st.segments < 4);
+    td_buf_free(&b);
+    nsynced = 0;
+    ASSERT_OK(part_wait_durable(p, i));
+    int64_t since;
+    ASSERT(!part_seals_owed(p, &since)); /* backing off: nothing to do for a while */
+    char logs[8][256];
+    ASSERT_EQ(list_logs(pdir, logs, 8), 4);
+    for (int k = 0; k < 3; k++) /* the sealed ones; the active one is synced anyway */
+        ASSERT(was_synced(logs[k]));
+    ASSERT_EQ(file_size(pdir, "00000000000000000000.index"), -1);
+    fail_index = false;
+    part_close(p); /* a last try at close, backing off or not */
+    ASSERT(file_size(pdir, "00000000000000000000.index") > 0);
+    ASSERT_OK(part_open(&quota, pdir, "t/0", &c, &p));
+    ASSERT_EQ(check_part_values(p, 0, "event-"), i);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_reserve_sizes), TEST(test_reserve_on_a_full_disk),
           TEST(test_delete_records_on_a_full_disk), TEST(test_delete_records_full_without_reserve),
-          TEST(test_appends_wait_for_the_reserve))
+          TEST(test_appends_wait_for_the_reserve), TEST(test_owed_seals_on_a_full_disk))
