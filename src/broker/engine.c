@@ -98,6 +98,7 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         if (part_offline(parts[i]))
             TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
         part_set_advance_hook(parts[i], engine_advance, e);
+        part_set_reserve(parts[i], e->reserve);
         part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
     }
     return 0;
@@ -306,6 +307,7 @@ void td_options_init(td_options *o)
     o->producer_id_expiration_ms = 86400000;
     o->no_background = 0;
     o->none_seal_delay_ms = 30000;
+    o->disk_reserve_bytes = TD_DISK_RESERVE_DEFAULT;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -467,6 +469,10 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     if (!have_format && (rc = write_format(e)) != 0)
         goto fail;
+    /* The reserve before anything that may fill the disk; a full disk does not fail the open
+     * (the reserve is then partial and appends wait for space). */
+    if ((rc = reserve_open(io, dir, e->opts.disk_reserve_bytes, &e->reserve)) != 0)
+        goto fail;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
     if ((rc = catalog_open(path, &e->cat)) != 0)
@@ -569,6 +575,7 @@ void td_engine_close(td_engine *e)
     e->ntopics = 0;
     pthread_rwlock_unlock(&e->lock);
     catalog_close(e->cat);
+    reserve_close(e->reserve); /* the file stays, whole or not, for the next open */
     td_metrics_free(e->metrics); /* after the partitions, which count into it until closed */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
@@ -650,6 +657,12 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
                 t->last_sync_ms[k] = now;
             part_sync(t->parts[k]);
         }
+    }
+    /* The disk reserve, once a second while it is not whole: space freed by readers letting go
+     * of deleted files, by retention, or by hand, lets appends resume without a restart. */
+    if (!reserve_whole(e->reserve) && now >= e->reserve_retry_ms) {
+        e->reserve_retry_ms = now + 1000;
+        reserve_restore(e->reserve);
     }
     /* Retention. */
     if (now >= *next_retention) {
@@ -785,7 +798,16 @@ int td_topic_delete(td_engine *e, const char *name)
         goto out;
     }
     td_topic *t = e->topics[at];
-    if ((rc = catalog_topic_remove(e->cat, name)) != 0) {
+    rc = catalog_topic_remove(e->cat, name);
+    if (rc == -ENOSPC) {
+        /* The catalog's transaction needs a little space (its write-ahead log) before the topic's
+         * files can free any: on a full disk, that is what the reserve is for. */
+        char why[TD_TOPIC_NAME_MAX + 32];
+        snprintf(why, sizeof(why), "deleting topic %s", name);
+        if (reserve_release(e->reserve, why) == 0)
+            rc = catalog_topic_remove(e->cat, name);
+    }
+    if (rc) {
         pthread_rwlock_unlock(&e->lock);
         goto out;
     }
@@ -801,8 +823,10 @@ int td_topic_delete(td_engine *e, const char *name)
     snprintf(from, sizeof(from), "%s/topics/%s", e->dir, name);
     snprintf(to, sizeof(to), "%s/trash/%s.%" PRId64, e->dir, name, t->id);
     int r2 = e->io->rename(e->io, from, to);
-    if (r2 == 0)
-        r2 = td_io_remove_tree(e->io, to);
+    /* Without the rename (the trash is not writable), the files go where they are: the space
+     * is what the caller wants back. A crash in between leaves an orphan that the next open
+     * moves to the trash. */
+    r2 = td_io_remove_tree(e->io, r2 == 0 ? to : from);
     if (r2)
         TD_WARN("engine", "deleted topic %s, but could not remove its files: %s", name,
                 td_strerror(r2));
@@ -810,6 +834,8 @@ int td_topic_delete(td_engine *e, const char *name)
     xgroups_forget_topic(e, t->id);
     topic_unref(t); /* the table's reference: iterators may still hold theirs */
     TD_INFO("engine", "deleted topic %s", name);
+    /* Its files are gone (or go when the last reader lets go): appends may resume. */
+    reserve_restore(e->reserve);
 out:
     pthread_mutex_unlock(&e->admin_mu);
     return rc;
