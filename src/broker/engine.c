@@ -374,6 +374,20 @@ static void engine_collect(void *arg, td_metrics_out *out)
     pthread_rwlock_unlock(&e->lock);
     free(st);
     free(bytes);
+    if (e->reserve) {
+        int64_t have, want;
+        reserve_state(e->reserve, &have, &want);
+        td_metrics_text_family(out, "tidings_disk_reserve_bytes",
+                               "Bytes the disk reserve holds now (disk.reserve.bytes when whole).",
+                               TD_GAUGE);
+        td_metrics_text_sample(out, "tidings_disk_reserve_bytes", NULL, NULL, 0, (double)have);
+        td_metrics_text_family(out, "tidings_disk_reserve_whole",
+                               "0 while the disk reserve is not whole: the disk is full, and "
+                               "appends are refused.",
+                               TD_GAUGE);
+        td_metrics_text_sample(out, "tidings_disk_reserve_whole", NULL, NULL, 0,
+                               have >= want ? 1 : 0);
+    }
 }
 
 static int engine_metrics_init(td_engine *e)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/broker.h"
 #include "broker/engine_int.h"
 #include "storage/storage.h"
 #include "test.h"
@@ -668,6 +669,17 @@ static void test_background_pays_seals(void)
     test_rmrf(dir);
 }
 
+/* The engine's metrics as text (valid until the next call). */
+static const char *metrics_text(td_engine *e)
+{
+    static td_metrics_out out;
+    td_buf_free(&out.buf);
+    memset(&out, 0, sizeof(out));
+    ASSERT_OK(td_metrics_render(broker_metrics(e), &out));
+    td_buf_append_u8(&out.buf, 0);
+    return (const char *)out.buf.p;
+}
+
 /* A released disk reserve (as a deletion on a full disk leaves it): appends fail until it is
  * whole again, which the background thread sees to within a second, without a restart. */
 static void test_reserve_restored_in_background(void)
@@ -685,7 +697,10 @@ static void test_reserve_restored_in_background(void)
     ASSERT_OK(stat(path, &st));
     ASSERT_EQ(st.st_size, 1 << 20);
     ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_whole 1\n"));
     ASSERT_OK(reserve_release(e->reserve, "a test"));
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_bytes 0\n"));
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_whole 0\n"));
     td_event ev = {.value = "v", .value_len = 1};
     ASSERT_EQ(td_produce(e, "t", &ev, 1, NULL), -ENOSPC);
     int rc;
@@ -695,6 +710,7 @@ static void test_reserve_restored_in_background(void)
     ASSERT_OK(rc);
     ASSERT_OK(stat(path, &st));
     ASSERT_EQ(st.st_size, 1 << 20);
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_bytes 1048576\n"));
     td_engine_close(e);
     /* The command line's local mode keeps the reserve as the broker sized it. */
     o.disk_reserve_bytes = -1;
