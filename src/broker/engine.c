@@ -872,13 +872,30 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
         goto out;
     if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
         goto out;
-    if ((rc = catalog_topic_update(e->cat, &ct)) != 0)
+    rc = catalog_topic_update(e->cat, &ct);
+    /* Lowering retention is how a Kafka operator frees a full disk: such a change may use the
+     * reserve, and is applied at once rather than at the next retention pass. */
+    bool retention = false, released = false;
+    for (size_t i = 0; i < config_n; i++)
+        retention |= strncmp(config[i].key, "retention.", 10) == 0;
+    if (rc == -ENOSPC && retention) {
+        char why[TD_TOPIC_NAME_MAX + 48];
+        snprintf(why, sizeof(why), "changing the retention of topic %s", name);
+        if ((released = reserve_release(e->reserve, why) == 0))
+            rc = catalog_topic_update(e->cat, &ct);
+    }
+    if (rc)
         goto out;
     pthread_mutex_lock(&t->cfg_mu);
     t->cfg = ct.config;
     pthread_mutex_unlock(&t->cfg_mu);
-    for (int32_t i = 0; i < t->nparts; i++)
+    for (int32_t i = 0; i < t->nparts; i++) {
         part_set_config(t->parts[i], &ct.config);
+        if (released)
+            part_enforce_retention(t->parts[i], td_wall_ms(), NULL);
+    }
+    if (released)
+        reserve_restore(e->reserve);
 out:
     pthread_rwlock_unlock(&e->lock);
     pthread_mutex_unlock(&e->admin_mu);

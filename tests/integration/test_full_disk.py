@@ -13,7 +13,7 @@ import types
 import pytest
 import redis
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from conftest import BIN, Broker
 from kafkawire import Conn
@@ -179,6 +179,23 @@ def test_kafka_delete_records_on_a_full_disk(disk):
     c = Conn(b.port)
     assert delete_records_raw(c, 1, "victim", [(0, 0)]) == [(0, 600, 0)]  # still deleted
     c.close()
+
+
+def test_kafka_lower_retention_on_a_full_disk(disk):
+    """AlterConfigs lowering retention.bytes: the change is saved on the reserve's space and
+    applied at once."""
+    b = disk.start()
+    kafka_create(b, "victim", "keep")
+    assert not kafka_produce(b, "victim", 600, "victim")[1]
+    acked = kafka_fill_until_full(b, "keep")
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    res = ConfigResource(ConfigResource.Type.TOPIC, "victim",
+                         set_config={"segment.bytes": str(SEGMENT), "retention.bytes": str(SEGMENT)})
+    a.alter_configs([res])[res].result(10)
+    assert disk.free() > 8 * MIB
+    again, errors = kafka_produce(b, "keep", 64, "keep", start=10000)
+    assert not errors and len(again) == 64
+    kafka_check_after_restart(b, "keep", acked + again)
 
 
 # ---------------------------------------------------------------------------------------------
