@@ -498,6 +498,22 @@ out:
 
 /* Opens a segment's log file and recovers its state. Sealed segments and the active one differ
  * in what they trust; see the file comment. */
+/* At open, after a sealed segment's indexes were rebuilt in memory: writes its index files,
+ * or, when they cannot be written (a full disk), leaves them owed like a rolled segment's, for
+ * a later sync to write. A full disk must not keep a partition from opening. */
+static void owe_indexes(td_part *p, td_seg *s)
+{
+    int rc = seg_write_indexes(p, s);
+    if (rc == 0)
+        return;
+    TD_WARN("storage", "partition %s: cannot write the indexes of segment %020" PRId64
+            " yet: %s", p->label, s->base, td_strerror(rc));
+    s->owed = s->synced = true;
+    s->owed_ms = td_mono_ms();
+    p->seal_failing = true;
+    __atomic_add_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
+}
+
 static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
 {
     char path[PATH_MAX];
@@ -565,7 +581,7 @@ static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
     }
     if (!have_idx && !active && !p->offline[0]) {
         TD_WARN("storage", "partition %s: rebuilt the indexes of %s", p->label, path);
-        rc = seg_write_indexes(p, s);
+        owe_indexes(p, s);
     }
     return rc;
 }
@@ -1298,12 +1314,10 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
             s->sealed = false;
         }
         if (untrusted && s->sealed) {
-            /* Intact: pay its seal now. */
-            rc = io->fsync(io, s->fd);
-            if (rc == 0)
-                rc = seg_write_indexes(p, s);
-            if (rc)
+            /* Intact: pay its seal now (the index files may wait for space). */
+            if ((rc = io->fsync(io, s->fd)) != 0)
                 goto fail;
+            owe_indexes(p, s);
         }
         if (i > 0 && p->segs[i - 1]->next_offset != s->base) {
             go_offline(p, TD_ECORRUPT,
@@ -1633,7 +1647,7 @@ static td_seg *first_unsynced_locked(const td_part *p)
 #define SEAL_RETRY_MS 1000
 static int seals_complete_locked(td_part *p)
 {
-    if (p->deleted || p->recovery_point < 0)
+    if (p->deleted || (p->recovery_point < 0 && p->owed_n == 0))
         return 0; /* the directory is gone, or nothing rolled (a roll writes the point first) */
     td_seg *s;
     while ((s = first_unsynced_locked(p)) != NULL) {

@@ -400,6 +400,65 @@ static void test_owed_seals_on_a_full_disk(void)
     test_rmrf(dir);
 }
 
+/* A broker stopped while the index files of rolled segments could not be written (a full
+ * disk) opens again on the still full disk: the segments are recovered from their logs, their
+ * seals stay owed, and are paid once space returns. */
+static void test_open_on_a_full_disk_with_owed_seals(void)
+{
+    char *dir = test_tmpdir("reserve-reopen");
+    char pdir[600];
+    snprintf(pdir, sizeof(pdir), "%s/p", dir);
+    quota_init(dir, -1);
+    td_topic_config c;
+    td_topic_config_init(&c);
+    c.segment_bytes = 4096;
+    td_part *p;
+    ASSERT_OK(part_open(&quota, pdir, "t/0", &c, &p));
+    fail_index = true;
+    int i = 0;
+    td_part_stats st;
+    do {
+        ASSERT_OK(append1(p, i++, 1500));
+        part_stats(p, &st);
+    } while (st.segments < 4);
+    part_close(p); /* not clean: the seals are still owed */
+    fail_index = false;
+    ASSERT_EQ(file_size(pdir, "00000000000000000000.index"), -1);
+    capacity = used(); /* not a byte left */
+    ASSERT_OK(part_open(&quota, pdir, "t/0", &c, &p));
+    ASSERT(part_offline(p) == NULL);
+    ASSERT_EQ(check_part_values(p, 0, "event-"), i);
+    int64_t since;
+    ASSERT(part_seals_owed(p, &since));
+    capacity = -1;
+    ASSERT_OK(part_sync(p));
+    ASSERT(!part_seals_owed(p, &since));
+    ASSERT(file_size(pdir, "00000000000000000000.index") > 0);
+    ASSERT_OK(append1(p, i, 100));
+    part_close(p);
+    ASSERT_OK(part_open(&quota, pdir, "t/0", &c, &p));
+    ASSERT_EQ(check_part_values(p, 0, "event-"), i + 1);
+    part_close(p);
+    /* A sealed segment's index files lost, in a directory from before recovery-point files:
+     * rebuilt at open, written once there is space. */
+    char path[700];
+    snprintf(path, sizeof(path), "%s/00000000000000000000.index", pdir);
+    ASSERT_OK(unlink(path));
+    snprintf(path, sizeof(path), "%s/recovery-point", pdir);
+    ASSERT_OK(unlink(path));
+    capacity = used();
+    ASSERT_OK(part_open(&quota, pdir, "t/0", &c, &p));
+    ASSERT_EQ(check_part_values(p, 0, "event-"), i + 1);
+    ASSERT(part_seals_owed(p, &since));
+    capacity = -1;
+    ASSERT_OK(part_sync(p));
+    ASSERT(!part_seals_owed(p, &since));
+    ASSERT(file_size(pdir, "00000000000000000000.index") > 0);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_reserve_sizes), TEST(test_reserve_on_a_full_disk),
           TEST(test_delete_records_on_a_full_disk), TEST(test_delete_records_full_without_reserve),
-          TEST(test_appends_wait_for_the_reserve), TEST(test_owed_seals_on_a_full_disk))
+          TEST(test_appends_wait_for_the_reserve), TEST(test_owed_seals_on_a_full_disk),
+          TEST(test_open_on_a_full_disk_with_owed_seals))
