@@ -496,8 +496,6 @@ out:
     return rc;
 }
 
-/* Opens a segment's log file and recovers its state. Sealed segments and the active one differ
- * in what they trust; see the file comment. */
 /* At open, after a sealed segment's indexes were rebuilt in memory: writes its index files,
  * or, when they cannot be written (a full disk), leaves them owed like a rolled segment's, for
  * a later sync to write. A full disk must not keep a partition from opening. */
@@ -514,6 +512,8 @@ static void owe_indexes(td_part *p, td_seg *s)
     __atomic_add_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
 }
 
+/* Opens a segment's log file and recovers its state. Sealed segments and the active one differ
+ * in what they trust; see the file comment. */
 static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
 {
     char path[PATH_MAX];

@@ -23,7 +23,6 @@ static char *root;         /* what is counted */
 static int64_t capacity;   /* bytes; -1: unlimited */
 static bool fail_index;    /* index files cannot be created (ENOSPC) */
 static char fd_path[1024][512];
-static int fsynced[1024];  /* per fd: fsyncs since open */
 static char synced_paths[64][512];
 static int nsynced;
 
@@ -56,10 +55,8 @@ static int q_open(const td_io *io, const char *path, int flags, int mode)
     if (fail_index && n > 10 && strcmp(path + n - 10, ".index.tmp") == 0)
         return -ENOSPC;
     int fd = td_io_posix()->open(io, path, flags, mode);
-    if (fd >= 0 && fd < 1024) {
+    if (fd >= 0 && fd < 1024)
         snprintf(fd_path[fd], sizeof(fd_path[fd]), "%s", path);
-        fsynced[fd] = 0;
-    }
     return fd;
 }
 
