@@ -98,6 +98,7 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         if (part_offline(parts[i]))
             TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
         part_set_advance_hook(parts[i], engine_advance, e);
+        part_set_reserve(parts[i], e->reserve);
         part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
     }
     return 0;
@@ -306,6 +307,7 @@ void td_options_init(td_options *o)
     o->producer_id_expiration_ms = 86400000;
     o->no_background = 0;
     o->none_seal_delay_ms = 30000;
+    o->disk_reserve_bytes = TD_DISK_RESERVE_DEFAULT;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -372,6 +374,20 @@ static void engine_collect(void *arg, td_metrics_out *out)
     pthread_rwlock_unlock(&e->lock);
     free(st);
     free(bytes);
+    if (e->reserve) {
+        int64_t have, want;
+        reserve_state(e->reserve, &have, &want);
+        td_metrics_text_family(out, "tidings_disk_reserve_bytes",
+                               "Bytes the disk reserve holds now (disk.reserve.bytes when whole).",
+                               TD_GAUGE);
+        td_metrics_text_sample(out, "tidings_disk_reserve_bytes", NULL, NULL, 0, (double)have);
+        td_metrics_text_family(out, "tidings_disk_reserve_whole",
+                               "0 while the disk reserve is not whole: the disk is full, and "
+                               "appends are refused.",
+                               TD_GAUGE);
+        td_metrics_text_sample(out, "tidings_disk_reserve_whole", NULL, NULL, 0,
+                               have >= want ? 1 : 0);
+    }
 }
 
 static int engine_metrics_init(td_engine *e)
@@ -466,6 +482,10 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     if ((rc = take_lock(e)) != 0)
         goto fail;
     if (!have_format && (rc = write_format(e)) != 0)
+        goto fail;
+    /* The reserve before anything that may fill the disk; a full disk does not fail the open
+     * (the reserve is then partial and appends wait for space). */
+    if ((rc = reserve_open(io, dir, e->opts.disk_reserve_bytes, &e->reserve)) != 0)
         goto fail;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
@@ -569,6 +589,7 @@ void td_engine_close(td_engine *e)
     e->ntopics = 0;
     pthread_rwlock_unlock(&e->lock);
     catalog_close(e->cat);
+    reserve_close(e->reserve); /* the file stays, whole or not, for the next open */
     td_metrics_free(e->metrics); /* after the partitions, which count into it until closed */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
@@ -650,6 +671,12 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
                 t->last_sync_ms[k] = now;
             part_sync(t->parts[k]);
         }
+    }
+    /* The disk reserve, once a second while it is not whole: space freed by readers letting go
+     * of deleted files, by retention, or by hand, lets appends resume without a restart. */
+    if (!reserve_whole(e->reserve) && now >= e->reserve_retry_ms) {
+        e->reserve_retry_ms = now + 1000;
+        reserve_restore(e->reserve);
     }
     /* Retention. */
     if (now >= *next_retention) {
@@ -785,7 +812,16 @@ int td_topic_delete(td_engine *e, const char *name)
         goto out;
     }
     td_topic *t = e->topics[at];
-    if ((rc = catalog_topic_remove(e->cat, name)) != 0) {
+    rc = catalog_topic_remove(e->cat, name);
+    if (rc == -ENOSPC) {
+        /* The catalog's transaction needs a little space (its write-ahead log) before the topic's
+         * files can free any: on a full disk, that is what the reserve is for. */
+        char why[TD_TOPIC_NAME_MAX + 32];
+        snprintf(why, sizeof(why), "deleting topic %s", name);
+        if (reserve_release(e->reserve, why) == 0)
+            rc = catalog_topic_remove(e->cat, name);
+    }
+    if (rc) {
         pthread_rwlock_unlock(&e->lock);
         goto out;
     }
@@ -801,8 +837,10 @@ int td_topic_delete(td_engine *e, const char *name)
     snprintf(from, sizeof(from), "%s/topics/%s", e->dir, name);
     snprintf(to, sizeof(to), "%s/trash/%s.%" PRId64, e->dir, name, t->id);
     int r2 = e->io->rename(e->io, from, to);
-    if (r2 == 0)
-        r2 = td_io_remove_tree(e->io, to);
+    /* Without the rename (the trash is not writable), the files go where they are: the space
+     * is what the caller wants back. A crash in between leaves an orphan that the next open
+     * moves to the trash. */
+    r2 = td_io_remove_tree(e->io, r2 == 0 ? to : from);
     if (r2)
         TD_WARN("engine", "deleted topic %s, but could not remove its files: %s", name,
                 td_strerror(r2));
@@ -810,6 +848,8 @@ int td_topic_delete(td_engine *e, const char *name)
     xgroups_forget_topic(e, t->id);
     topic_unref(t); /* the table's reference: iterators may still hold theirs */
     TD_INFO("engine", "deleted topic %s", name);
+    /* Its files are gone (or go when the last reader lets go): appends may resume. */
+    reserve_restore(e->reserve);
 out:
     pthread_mutex_unlock(&e->admin_mu);
     return rc;
@@ -832,13 +872,30 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
         goto out;
     if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
         goto out;
-    if ((rc = catalog_topic_update(e->cat, &ct)) != 0)
+    rc = catalog_topic_update(e->cat, &ct);
+    /* Lowering retention is how a Kafka operator frees a full disk: such a change may use the
+     * reserve, and is applied at once rather than at the next retention pass. */
+    bool retention = false, released = false;
+    for (size_t i = 0; i < config_n; i++)
+        retention |= strncmp(config[i].key, "retention.", 10) == 0;
+    if (rc == -ENOSPC && retention) {
+        char why[TD_TOPIC_NAME_MAX + 48];
+        snprintf(why, sizeof(why), "changing the retention of topic %s", name);
+        if ((released = reserve_release(e->reserve, why) == 0))
+            rc = catalog_topic_update(e->cat, &ct);
+    }
+    if (rc)
         goto out;
     pthread_mutex_lock(&t->cfg_mu);
     t->cfg = ct.config;
     pthread_mutex_unlock(&t->cfg_mu);
-    for (int32_t i = 0; i < t->nparts; i++)
+    for (int32_t i = 0; i < t->nparts; i++) {
         part_set_config(t->parts[i], &ct.config);
+        if (released)
+            part_enforce_retention(t->parts[i], td_wall_ms(), NULL);
+    }
+    if (released)
+        reserve_restore(e->reserve);
 out:
     pthread_rwlock_unlock(&e->lock);
     pthread_mutex_unlock(&e->admin_mu);

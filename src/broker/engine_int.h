@@ -37,6 +37,8 @@ struct td_engine {
     int lock_fd;
     td_options opts;
     td_catalog *cat;
+    td_reserve *reserve;   /* the disk reserve (storage.h), shared by every partition */
+    int64_t reserve_retry_ms; /* the background thread's next restore attempt (its own) */
     pthread_rwlock_t lock; /* the topic table */
     td_topic **topics;     /* sorted by name */
     size_t ntopics, topics_cap;

@@ -75,6 +75,7 @@ int cli_open(const char *data, td_engine **e)
     td_options o;
     td_options_init(&o);
     o.no_background = 1;
+    o.disk_reserve_bytes = -1; /* the reserve as the broker sized it (disk.reserve.bytes) */
     return td_engine_open(data, &o, e);
 }
 

@@ -46,6 +46,7 @@ static const char *const keys[] = {"data",
                                    "group.max.size",
                                    "offsets.retention.minutes",
                                    "producer.id.expiration.ms",
+                                   "disk.reserve.bytes",
                                    "fault.drop.after.append",
                                    "http.request.timeout.ms",
                                    "http.idle.timeout.ms",
@@ -84,6 +85,7 @@ void server_config_defaults(td_server_config *c)
     td_options o;
     td_options_init(&o);
     c->producer_id_expiration_ms = o.producer_id_expiration_ms;
+    c->disk_reserve_bytes = o.disk_reserve_bytes;
     http_server_config hc;
     http_server_config_default(&hc);
     c->http_request_timeout_ms = hc.request_timeout_ms;
@@ -116,6 +118,8 @@ static const int_key int_keys[] = {
      true},
     {"producer.id.expiration.ms", 1, INT64_MAX / 2,
      offsetof(td_server_config, producer_id_expiration_ms), true},
+    {"disk.reserve.bytes", 0, (int64_t)1 << 30, offsetof(td_server_config, disk_reserve_bytes),
+     true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
     {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
@@ -369,6 +373,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     td_options opts;
     td_options_init(&opts);
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
+    opts.disk_reserve_bytes = c->disk_reserve_bytes;
     int rc = td_engine_open(c->data, &opts, &e);
     if (rc)
         return rc;

@@ -49,16 +49,23 @@ struct td_catalog {
     sqlite3 *db;
 };
 
+/* Our code for the connection's last error: -ENOSPC for a full disk (SQLITE_FULL), which
+ * callers that free space answer by releasing the disk reserve; -EIO for anything else. */
+static int db_code(td_catalog *c)
+{
+    return sqlite3_errcode(c->db) == SQLITE_FULL ? -ENOSPC : -EIO;
+}
+
 static int db_fail(td_catalog *c, const char *what)
 {
-    return td_fail(-EIO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+    return td_fail(db_code(c), "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
 static int exec(td_catalog *c, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec(c->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        int rc = td_fail(-EIO, "catalog: %s: %s", sql, err ? err : "error");
+        int rc = td_fail(db_code(c), "catalog: %s: %s", sql, err ? err : "error");
         sqlite3_free(err);
         return rc;
     }
@@ -330,8 +337,10 @@ int catalog_topic_remove(td_catalog *c, const char *name)
     if (rc == 0)
         rc = exec_text(c, "DELETE FROM offsets WHERE topic=?", name, NULL);
     if (rc == 0)
-        return exec(c, "COMMIT");
-    exec(c, "ROLLBACK");
+        rc = exec(c, "COMMIT");
+    /* A failed COMMIT (SQLITE_FULL) may leave the transaction open; the caller retries. */
+    if (rc && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 

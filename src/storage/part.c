@@ -89,6 +89,7 @@ struct td_seg {
     int refs; /* guarded by part->mu */
     bool sealed;
     bool owed; /* sealed by a roll; its fsync and index files are still owed (see the top) */
+    bool synced; /* owed, but its log is fsynced: only its index files are */
     int64_t owed_ms; /* when it rolled (td_mono_ms), if owed */
     bool deleted;
     idx_entry *idx;
@@ -130,6 +131,8 @@ struct td_part {
     bool clean_marker;
     int owed_n; /* segments whose seal is owed: changed under mu with atomics, read anyhow */
     int64_t recovery_point; /* as RECOVERY_POINT_FILE says; -1 before it is written */
+    int64_t seal_retry_ms;  /* no index writes of owed seals before (td_mono_ms; under mu) */
+    bool seal_failing;      /* an owed index write failed, and was logged (under mu) */
     bool deleted; /* the directory is gone: write nothing at close */
     int offline_flag; /* atomic */
     int has_rules;    /* atomic: the config has append-time rules (batch_rules_needed) */
@@ -139,6 +142,7 @@ struct td_part {
     void (*on_advance)(void *arg); /* the high watermark moved (under mu) */
     void *on_advance_arg;
     part_metrics metrics; /* set before the partition is shared */
+    td_reserve *reserve;  /* the data directory's disk reserve, or NULL; set likewise */
     /* scrub position */
     int64_t scrub_base;
     int64_t scrub_pos;
@@ -500,6 +504,22 @@ out:
     return rc;
 }
 
+/* At open, after a sealed segment's indexes were rebuilt in memory: writes its index files,
+ * or, when they cannot be written (a full disk), leaves them owed like a rolled segment's, for
+ * a later sync to write. A full disk must not keep a partition from opening. */
+static void owe_indexes(td_part *p, td_seg *s)
+{
+    int rc = seg_write_indexes(p, s);
+    if (rc == 0)
+        return;
+    TD_WARN("storage", "partition %s: cannot write the indexes of segment %020" PRId64
+            " yet: %s", p->label, s->base, td_strerror(rc));
+    s->owed = s->synced = true;
+    s->owed_ms = td_mono_ms();
+    p->seal_failing = true;
+    __atomic_add_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
+}
+
 /* Opens a segment's log file and recovers its state. Sealed segments and the active one differ
  * in what they trust; see the file comment. */
 static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
@@ -569,7 +589,7 @@ static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
     }
     if (!have_idx && !active && !p->offline[0]) {
         TD_WARN("storage", "partition %s: rebuilt the indexes of %s", p->label, path);
-        rc = seg_write_indexes(p, s);
+        owe_indexes(p, s);
     }
     return rc;
 }
@@ -1303,12 +1323,10 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
             s->sealed = false;
         }
         if (untrusted && s->sealed) {
-            /* Intact: pay its seal now. */
-            rc = io->fsync(io, s->fd);
-            if (rc == 0)
-                rc = seg_write_indexes(p, s);
-            if (rc)
+            /* Intact: pay its seal now (the index files may wait for space). */
+            if ((rc = io->fsync(io, s->fd)) != 0)
                 goto fail;
+            owe_indexes(p, s);
         }
         if (i > 0 && p->segs[i - 1]->next_offset != s->base) {
             go_offline(p, TD_ECORRUPT,
@@ -1370,6 +1388,7 @@ void part_close(td_part *p)
     const td_io *io = p->io;
     if (p->nsegs && !p->offline[0] && !p->deleted) {
         p->syncing = true; /* nothing else runs now; seals_complete_locked wants the role */
+        p->seal_retry_ms = 0; /* a last try, whatever failed recently */
         int rc = seals_complete_locked(p);
         p->syncing = false;
         rc = rc ? rc : p->owed_n ? -EIO : 0; /* an index left unwritten: not a clean close */
@@ -1425,6 +1444,11 @@ void part_set_config(td_part *p, const td_topic_config *cfg)
 void part_set_metrics(td_part *p, const part_metrics *m)
 {
     p->metrics = *m;
+}
+
+void part_set_reserve(td_part *p, td_reserve *r)
+{
+    p->reserve = r;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1530,6 +1554,12 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     pthread_mutex_lock(&p->mu);
     if ((rc = check_online(p)) != 0)
         goto out;
+    if (p->deleted) {
+        /* A producer that found the topic before it was deleted: its files are unlinked, and
+         * what it wrote there would be acknowledged and then lost. */
+        rc = td_fail(TD_ENOTFOUND, "partition %s was deleted", p->label);
+        goto out;
+    }
     if (n > (size_t)p->cfg.max_message_bytes) {
         rc = td_fail(TD_ETOOBIG, "batch of %zu bytes exceeds max.message.bytes %" PRId32, n,
                      p->cfg.max_message_bytes);
@@ -1554,6 +1584,10 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         if (rc)
             goto out;
     }
+    /* While the disk reserve is released, its space belongs to the operation that frees space,
+     * not to producers (reserve.c). */
+    if ((rc = reserve_check(p->reserve)) != 0)
+        goto out;
     if (p->clean_marker && (rc = drop_clean_marker(p)) != 0)
         goto out;
     td_seg *act = p->segs[p->nsegs - 1];
@@ -1622,48 +1656,77 @@ out:
  * Durability
  */
 
+/* The oldest segment whose seal is owed and whose log is not yet fsynced, or NULL. Caller
+ * holds mu. */
+static td_seg *first_unsynced_locked(const td_part *p)
+{
+    for (size_t i = 0; p->owed_n > 0 && i < p->nsegs; i++)
+        if (p->segs[i]->owed && !p->segs[i]->synced)
+            return p->segs[i];
+    return NULL;
+}
+
 /*
- * Pays the owed seals, oldest first: fsyncs each such segment's log and writes its index files,
- * then moves the recovery point past them. Caller holds mu and the sync role (p->syncing), so
- * nothing else seals or syncs meanwhile; mu is released during the file work (a sealed
- * segment's indexes no longer change). Retention may delete the segment meanwhile: then the
- * index files just written are removed again.
- * Only a failed fsync is an error (as for any sync: the partition goes offline). An index file
- * that cannot be written (a full disk) leaves the seal owed, to be tried again at the next sync;
- * a recovery point that cannot be written stays where it was. Either way recovery would only
+ * Pays the owed seals, oldest first: fsyncs each such segment's log, then writes the index files
+ * of each, then moves the recovery point past them. Caller holds mu and the sync role
+ * (p->syncing), so nothing else seals or syncs meanwhile; mu is released during the file work (a
+ * sealed segment's indexes no longer change). Retention may delete the segment meanwhile: then
+ * the index files just written are removed again.
+ * Only a failed fsync is an error (as for any sync: the partition goes offline). Every owed log
+ * is fsynced whatever happens to the index files: acknowledgements under fsync=always count on
+ * it. An index file that cannot be written (a full disk) leaves the seal owed, tried again at a
+ * sync at least SEAL_RETRY_MS later (the background thread asks every tick; a full disk must not
+ * cost a file creation and a log line each time), and is logged once until it succeeds; a
+ * recovery point that cannot be written stays where it was. Either way recovery would only
  * scan more than it needs.
  */
+#define SEAL_RETRY_MS 1000
 static int seals_complete_locked(td_part *p)
 {
-    if (p->deleted || p->recovery_point < 0)
+    if (p->deleted || (p->recovery_point < 0 && p->owed_n == 0))
         return 0; /* the directory is gone, or nothing rolled (a roll writes the point first) */
     td_seg *s;
-    while ((s = first_owed_locked(p)) != NULL) {
-        int64_t base = s->base;
+    while ((s = first_unsynced_locked(p)) != NULL) {
         s->refs++;
         pthread_mutex_unlock(&p->mu);
         int rc = p->io->fsync(p->io, s->fd);
-        int irc = rc ? 0 : seg_write_indexes(p, s);
+        pthread_mutex_lock(&p->mu);
+        s->synced = rc == 0;
+        seg_unref_locked(s);
+        if (rc)
+            return go_offline(p, rc, "fsync of a rolled segment failed: %s", td_strerror(rc));
+    }
+    while (td_mono_ms() >= p->seal_retry_ms && (s = first_owed_locked(p)) != NULL) {
+        int64_t base = s->base;
+        s->refs++;
+        pthread_mutex_unlock(&p->mu);
+        int irc = seg_write_indexes(p, s);
         pthread_mutex_lock(&p->mu);
         if (s->deleted) {
             seg_unlink(p, base, false);
-            rc = irc = 0; /* drop_oldest_locked settled owed_n */
-        } else if (rc == 0 && irc == 0) {
+            irc = 0; /* drop_oldest_locked settled owed_n */
+        } else if (irc == 0) {
             s->owed = false;
             __atomic_sub_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
         }
         seg_unref_locked(s);
-        if (rc)
-            return go_offline(p, rc, "fsync of a rolled segment failed: %s", td_strerror(rc));
         if (irc) {
-            TD_WARN("storage",
-                    "partition %s: cannot write the indexes of segment %020" PRId64 " yet: %s",
-                    p->label, base, td_strerror(irc));
+            p->seal_retry_ms = td_mono_ms() + SEAL_RETRY_MS;
+            if (!p->seal_failing)
+                TD_WARN("storage",
+                        "partition %s: cannot write the indexes of segment %020" PRId64
+                        " yet (retried every %d ms): %s",
+                        p->label, base, SEAL_RETRY_MS, td_strerror(irc));
+            p->seal_failing = true;
             break;
         }
+        if (p->seal_failing)
+            TD_INFO("storage", "partition %s: wrote the indexes owed since the last failure",
+                    p->label);
+        p->seal_failing = false;
     }
     int rc = recovery_point_update_locked(p);
-    if (rc)
+    if (rc && !p->seal_failing)
         TD_WARN("storage", "partition %s: %s", p->label, td_last_error());
     return 0;
 }
@@ -1866,6 +1929,9 @@ bool part_seals_owed(td_part *p, int64_t *since_ms)
     td_seg *s = p->offline[0] ? NULL : first_owed_locked(p);
     if (s)
         *since_ms = s->owed_ms;
+    /* Only index files owed, and their last write failed: nothing to do before the retry. */
+    if (s && !first_unsynced_locked(p) && td_mono_ms() < p->seal_retry_ms)
+        s = NULL;
     pthread_mutex_unlock(&p->mu);
     return s != NULL;
 }
@@ -2176,11 +2242,8 @@ int part_max_timestamp(td_part *p, int64_t *ts, int64_t *offset)
 static int drop_oldest_locked(td_part *p)
 {
     int rc = anchors_before_drop_locked(p);
-    if (rc) {
-        TD_ERROR("storage", "partition %s: keeping segment %020" PRId64 ": %s", p->label,
-                 p->segs[0]->base, td_strerror(rc));
+    if (rc)
         return rc;
-    }
     td_seg *s = p->segs[0];
     memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
     p->nsegs--;
@@ -2199,9 +2262,32 @@ static int drop_oldest_locked(td_part *p)
     return 0;
 }
 
+/*
+ * Removes the oldest segment as drop_oldest_locked does; when that fails for lack of space (the
+ * stream ID anchors could not be rewritten), releases the disk reserve and tries once more:
+ * removing segments is how a full disk gets space back. Caller holds mu; nsegs >= 2.
+ */
+static int drop_oldest_reserved_locked(td_part *p, bool *released)
+{
+    int rc = drop_oldest_locked(p);
+    if (rc == -ENOSPC && !*released) {
+        char why[300];
+        snprintf(why, sizeof(why), "removing a segment of partition %s", p->label);
+        if (reserve_release(p->reserve, why) == 0) {
+            *released = true;
+            rc = drop_oldest_locked(p);
+        }
+    }
+    if (rc)
+        TD_ERROR("storage", "partition %s: keeping segment %020" PRId64 " for now: %s",
+                 p->label, p->segs[0]->base, td_strerror(rc));
+    return rc;
+}
+
 int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
 {
     int count = 0, rc = 0;
+    bool released = false;
     pthread_mutex_lock(&p->mu);
     if (p->offline[0])
         goto out;
@@ -2227,21 +2313,24 @@ int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
         if (!by_time && !by_bytes && !by_records && !deleted_records)
             break;
         int64_t size = s->size;
-        if ((rc = drop_oldest_locked(p)) != 0)
+        if ((rc = drop_oldest_reserved_locked(p, &released)) != 0)
             break;
         total -= size;
         count++;
     }
 out:
     pthread_mutex_unlock(&p->mu);
+    if (count > 0 || released)
+        reserve_restore(p->reserve); /* space came back: appends may resume */
     if (deleted)
         *deleted = count;
     return rc;
 }
 
-int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
+/* part_delete_before under mu: moves the log start (durably first), then removes the whole
+ * segments below it, including any that an earlier call could not remove. */
+static int delete_before_locked(td_part *p, int64_t offset, bool *released)
 {
-    pthread_mutex_lock(&p->mu);
     int rc = check_online(p);
     int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
     if (rc == 0 && offset == TD_DELETE_TO_HIGH_WATERMARK)
@@ -2251,22 +2340,52 @@ int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
                      "cannot delete records before offset %" PRId64 ": partition %s holds %" PRId64
                      "..%" PRId64,
                      offset, p->label, ls, hw);
-    if (rc == 0 && offset > ls) {
+    if (rc)
+        return rc;
+    if (offset > ls) {
         /* Durable first: once the call returns, a restart must not bring the records back. */
-        rc = write_offset_file(p, LOG_START_FILE, offset);
-        if (rc == 0) {
-            astore(&p->log_start, offset);
-            /* Whole segments below the new start go now; the active one always stays. */
-            while (p->nsegs > 1 && p->segs[0]->next_offset <= offset)
-                if (drop_oldest_locked(p) != 0)
-                    break; /* the start moved; retention's next pass removes the files */
-            TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted",
-                    p->label, offset);
+        if ((rc = write_offset_file(p, LOG_START_FILE, offset)) != 0)
+            return rc;
+        astore(&p->log_start, offset);
+        TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted", p->label,
+                offset);
+    }
+    /* Whole segments below the start go now; the active one always stays. */
+    ls = aload(&p->log_start);
+    while (p->nsegs > 1 && p->segs[0]->next_offset <= ls) {
+        if ((rc = drop_oldest_reserved_locked(p, released)) != 0) {
+            /* The records are gone for readers, and the start is saved; the files go at the
+             * next retention pass or a retried call. Reported, since the space is not free. */
+            return td_fail(rc,
+                           "records before offset %" PRId64 " of partition %s are deleted, but "
+                           "their segments could not be removed yet: %s",
+                           ls, p->label, td_strerror(rc));
         }
     }
+    return 0;
+}
+
+int part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
+{
+    bool released = false;
+    pthread_mutex_lock(&p->mu);
+    int64_t segs = (int64_t)p->nsegs;
+    int rc = delete_before_locked(p, offset, &released);
+    if (rc == -ENOSPC && !released) {
+        /* The log start could not be saved for lack of space: retry on the reserve's. */
+        char why[300];
+        snprintf(why, sizeof(why), "deleting records of partition %s", p->label);
+        if (reserve_release(p->reserve, why) == 0) {
+            released = true;
+            rc = delete_before_locked(p, offset, &released);
+        }
+    }
+    bool freed = (int64_t)p->nsegs < segs;
     if (log_start)
         *log_start = aload(&p->log_start);
     pthread_mutex_unlock(&p->mu);
+    if (freed || released)
+        reserve_restore(p->reserve); /* space came back: appends may resume */
     return rc;
 }
 

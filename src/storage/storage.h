@@ -27,6 +27,7 @@
 
 typedef struct td_part td_part;
 typedef struct td_seg td_seg;
+typedef struct td_reserve td_reserve;
 
 #define TD_INDEX_INTERVAL_BYTES 4096
 
@@ -97,6 +98,11 @@ typedef struct part_metrics {
     td_metric *events_in, *bytes_in, *fsync;
 } part_metrics;
 void part_set_metrics(td_part *p, const part_metrics *m);
+
+/* The data directory's disk reserve (NULL: none). While it is not whole, appends fail with
+ * -ENOSPC; deleting records and retention release it when they fail with -ENOSPC, retry, and
+ * try to restore it once they freed space. Set before the partition is shared. */
+void part_set_reserve(td_part *p, td_reserve *r);
 
 typedef struct td_append_result {
     int64_t base_offset;
@@ -307,6 +313,31 @@ const char *part_offline(td_part *p);
 /* Whether c may appear in a topic name ([A-Za-z0-9._-]; td_topic_name_validate has the other
  * rules). Patterns and cursors that carry topic names scan with it. */
 bool td_topic_name_char(char c);
+
+/* ---------------------------------------------------------------------------------------------
+ * The disk reserve (reserve.c): a file of zeros, DIR/reserve, that keeps a few MiB of the file
+ * system for the operations that free space (deleting topics and records, retention), so that
+ * they work on a full disk. Thread-safe.
+ */
+/* Opens the reserve of data directory dir and grows it to `bytes` (0: none, the file is
+ * removed; < 0: keep the size the file has). A full disk is not an error: the reserve is then
+ * partial and not whole, which the log says. */
+int reserve_open(const td_io *io, const char *dir, int64_t bytes, td_reserve **out);
+void reserve_close(td_reserve *r);
+/* Whether the reserve is whole (a NULL reserve is). Lock-free: appends ask it. */
+bool reserve_whole(const td_reserve *r);
+/* 0 when whole; else -ENOSPC with td_last_error() saying that appends wait for the reserve. */
+int reserve_check(td_reserve *r);
+/* Gives the reserve's space back to the file system, for an operation that frees space and
+ * failed with -ENOSPC, to retry; `why` names it in the log. Returns 0 if space was released,
+ * -ENOSPC if there was none to release (a retry would fail as well). Appends are refused from
+ * now until reserve_restore() makes the reserve whole again. */
+int reserve_release(td_reserve *r, const char *why);
+/* Grows the reserve back towards its size: 0 once whole, -ENOSPC (keeping what it could
+ * take) while the file system lacks the space. Cheap when whole. */
+int reserve_restore(td_reserve *r);
+/* Its size now and the size it should have, in bytes. */
+void reserve_state(td_reserve *r, int64_t *have, int64_t *want);
 
 /* ---------------------------------------------------------------------------------------------
  * Catalog: the topic catalog and other metadata, in SQLite (WAL mode) in the data directory.

@@ -1,11 +1,14 @@
 /* Unit tests for the engine behind include/tidings.h (broker/engine.c, broker/iter.c,
  * storage/catalog.c, storage/topic_config.c). */
 #include <dirent.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/broker.h"
+#include "broker/engine_int.h"
 #include "storage/storage.h"
 #include "test.h"
 #include "tidings.h"
@@ -672,8 +675,63 @@ static void test_background_pays_seals(void)
     test_rmrf(dir);
 }
 
+/* The engine's metrics as text (valid until the next call). */
+static const char *metrics_text(td_engine *e)
+{
+    static td_metrics_out out;
+    td_buf_free(&out.buf);
+    memset(&out, 0, sizeof(out));
+    ASSERT_OK(td_metrics_render(broker_metrics(e), &out));
+    td_buf_append_u8(&out.buf, 0);
+    return (const char *)out.buf.p;
+}
+
+/* A released disk reserve (as a deletion on a full disk leaves it): appends fail until it is
+ * whole again, which the background thread sees to within a second, without a restart. */
+static void test_reserve_restored_in_background(void)
+{
+    char *dir = test_tmpdir("eng-reserve");
+    char path[600];
+    snprintf(path, sizeof(path), "%s/reserve", dir);
+    td_options o;
+    td_options_init(&o);
+    ASSERT_EQ(o.disk_reserve_bytes, 8 << 20);
+    o.disk_reserve_bytes = 1 << 20;
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    struct stat st;
+    ASSERT_OK(stat(path, &st));
+    ASSERT_EQ(st.st_size, 1 << 20);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_whole 1\n"));
+    ASSERT_OK(reserve_release(e->reserve, "a test"));
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_bytes 0\n"));
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_whole 0\n"));
+    td_event ev = {.value = "v", .value_len = 1};
+    ASSERT_EQ(td_produce(e, "t", &ev, 1, NULL), -ENOSPC);
+    int rc;
+    int64_t deadline = td_mono_ms() + 10000;
+    while ((rc = td_produce(e, "t", &ev, 1, NULL)) == -ENOSPC && td_mono_ms() < deadline)
+        usleep(10000);
+    ASSERT_OK(rc);
+    ASSERT_OK(stat(path, &st));
+    ASSERT_EQ(st.st_size, 1 << 20);
+    ASSERT(strstr(metrics_text(e), "\ntidings_disk_reserve_bytes 1048576\n"));
+    td_engine_close(e);
+    /* The command line's local mode keeps the reserve as the broker sized it. */
+    o.disk_reserve_bytes = -1;
+    o.no_background = 1;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    ASSERT_OK(stat(path, &st));
+    ASSERT_EQ(st.st_size, 1 << 20);
+    ASSERT_EQ(read_count(e, "t", 0, 0), 1);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets),
           TEST(test_lock_and_format), TEST(test_topics_persist_delete_recreate),
           TEST(test_produce_routing_and_reads), TEST(test_produce_splits_batches),
           TEST(test_offset_reset), TEST(test_concurrent_producers),
-          TEST(test_retention_and_background), TEST(test_background_pays_seals))
+          TEST(test_retention_and_background), TEST(test_background_pays_seals),
+          TEST(test_reserve_restored_in_background))

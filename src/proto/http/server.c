@@ -341,6 +341,9 @@ int http_status_of(int rc, const char **code)
     case TD_EOFFLINE:
         *code = "partition_offline";
         return 503;
+    case -ENOSPC:
+        *code = "insufficient_storage";
+        return 507;
     default:
         *code = "internal";
         return 500;

@@ -1039,14 +1039,23 @@ static void cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_w_int(w, n);
 }
 
+/* DEL and UNLINK: the count of topics deleted. Redis's DEL cannot fail, ours can (the storage
+ * failed): then the reply is an error with the reason, never a count that hides the failure;
+ * the keys before the failing one are deleted, and the error says how many. */
 static void cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t n = 0;
     for (size_t i = 1; i < argc; i++) {
         char *name = key_topic(rc, argv[i]);
-        if (name && td_topic_delete(rc->s->e, name) == 0) {
+        int r = name ? td_topic_delete(rc->s->e, name) : TD_ENOTFOUND;
+        if (r == 0) {
             n++;
             TD_INFO("redis", "deleted topic %s (DEL from %s)", name, rc->addr);
+        } else if (r != TD_ENOTFOUND) {
+            const char *why = td_last_error();
+            resp_w_errorf(w, "ERR cannot delete '%s' (%" PRId64 " keys before it deleted): %s",
+                          name, n, why[0] ? why : td_strerror(r));
+            return;
         }
     }
     td_error_clear();
@@ -1069,15 +1078,32 @@ static void cmd_flush(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     td_topic_info *t = NULL;
     size_t n = 0;
-    if (td_topic_list(rc->s->e, &t, &n) != 0)
-        n = 0;
-    for (size_t i = 0; i < n; i++)
-        td_topic_delete(rc->s->e, t[i].name);
+    int lr = td_topic_list(rc->s->e, &t, &n);
+    if (lr) {
+        resp_reply_engine_error(w, lr);
+        return;
+    }
+    size_t deleted = 0, failed = 0;
+    char why[512] = "";
+    for (size_t i = 0; i < n; i++) {
+        int r = td_topic_delete(rc->s->e, t[i].name);
+        if (r == 0) {
+            deleted++;
+        } else if (r != TD_ENOTFOUND && failed++ == 0) { /* TD_ENOTFOUND: deleted meanwhile */
+            const char *d = td_last_error();
+            snprintf(why, sizeof(why), "'%s': %s", t[i].name, d[0] ? d : td_strerror(r));
+        }
+    }
     td_error_clear();
     TD_WARN("redis", "%.*s from %s deleted %zu topics", (int)argv[0].n, (const char *)argv[0].p,
-            rc->addr, n);
+            rc->addr, deleted);
     free(t);
-    resp_w_simple(w, "OK");
+    if (failed)
+        resp_w_errorf(w, "ERR %s deleted %zu topics, %zu could not be deleted; the first, %s",
+                      resp_arg_is(argv[0], "flushall") ? "FLUSHALL" : "FLUSHDB", deleted, failed,
+                      why);
+    else
+        resp_w_simple(w, "OK");
 }
 
 static void function_flush(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
