@@ -1,5 +1,5 @@
 /*
- * reserve.c: the disk reserve, a file of zeros (DIR/reserve) that holds a few MiB of the data
+ * reserve.c: the disk reserve, a file (DIR/reserve) that holds a few MiB of the data
  * directory's file system so that the operations which free space can still run when the disk
  * is full (see docs/storage.md#a-full-disk and docs/operations.md#disk).
  *
@@ -19,10 +19,12 @@
  * that freed space and from its background thread, so appends resume as soon as the file system
  * has the reserve's size free again, without a restart.
  *
- * The file is written with zeros (pwrite through the io table, then fsync), not fallocate:
- * every file system and the test tables support that, and on file systems with delayed
- * allocation the blocks are reserved at write time. It is written in 256 KiB steps; a step that
- * fails with ENOSPC keeps what was written (the reserve is then partial, and not whole).
+ * The file is written (pwrite through the io table, then fsync), not fallocated: every file
+ * system and the test tables support that, and on file systems with delayed allocation the
+ * blocks are reserved at write time. Its bytes are a pseudo-random pattern, not zeros: file
+ * systems that compress (btrfs, ZFS) or detect zero blocks (ZFS) would store zeros in no space
+ * at all, and the reserve would hold nothing. It is written in 256 KiB steps; a step that fails
+ * with ENOSPC keeps what was written (the reserve is then partial, and not whole).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +54,20 @@ static void set_whole(td_reserve *r)
     __atomic_store_n(&r->whole, r->have >= r->want, __ATOMIC_RELEASE);
 }
 
+/* The reserve's bytes: xorshift64, so that no file system can compress them away. */
+static uint8_t fill[RESERVE_STEP];
+
+static void fill_init(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    for (size_t i = 0; i < sizeof(fill); i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(fill + i, &x, 8);
+    }
+}
+
 /* Grows the file to r->want. Caller holds mu. 0 when whole; -ENOSPC (or another -errno) when
  * it could not get there, keeping what it wrote. */
 static int grow_locked(td_reserve *r)
@@ -62,14 +78,15 @@ static int grow_locked(td_reserve *r)
     int fd = io->open(io, r->path, O_RDWR | O_CREAT, 0644);
     if (fd < 0)
         return fd;
-    static const uint8_t zeros[RESERVE_STEP];
+    static pthread_once_t fill_once = PTHREAD_ONCE_INIT;
+    pthread_once(&fill_once, fill_init);
     int rc = 0;
     int64_t at = 0;
     if ((rc = io->fsize(io, fd, &at)) == 0 && at > r->have)
         r->have = at; /* another writer cannot exist (the data directory is locked) */
     while (rc == 0 && r->have < r->want) {
         size_t n = (size_t)TD_MIN((int64_t)RESERVE_STEP, r->want - r->have);
-        rc = td_io_write_all(io, fd, zeros, n, r->have);
+        rc = td_io_write_all(io, fd, fill, n, r->have);
         if (rc) {
             /* A step torn by ENOSPC: keep the file at a whole step, which is what we count. */
             io->ftruncate(io, fd, r->have);

@@ -315,7 +315,7 @@ const char *part_offline(td_part *p);
 bool td_topic_name_char(char c);
 
 /* ---------------------------------------------------------------------------------------------
- * The disk reserve (reserve.c): a file of zeros, DIR/reserve, that keeps a few MiB of the file
+ * The disk reserve (reserve.c): a file, DIR/reserve, that keeps a few MiB of the file
  * system for the operations that free space (deleting topics and records, retention), so that
  * they work on a full disk. Thread-safe.
  */
