@@ -40,6 +40,7 @@ static const char *const keys[] = {"data",
                                    "default.partitions",
                                    "log.level",
                                    "shutdown.grace.ms",
+                                   "log.rate.limit",
                                    "group.initial.rebalance.delay.ms",
                                    "group.min.session.timeout.ms",
                                    "group.max.session.timeout.ms",
@@ -74,6 +75,7 @@ void server_config_defaults(td_server_config *c)
     c->default_partitions = 1;
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->shutdown_grace_ms = 5000;
+    c->log_rate_limit = TD_LOG_RATE_BURST;
     coord_config g;
     coord_config_defaults(&g);
     c->group_initial_rebalance_delay_ms = g.initial_rebalance_delay_ms;
@@ -128,6 +130,7 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, http_sse_stall_timeout_ms), true},
     {"redis.max.reply.bytes", 65536, (int64_t)1 << 40,
      offsetof(td_server_config, redis_max_reply_bytes), true},
+    {"log.rate.limit", 0, 1000000, offsetof(td_server_config, log_rate_limit), false},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -360,6 +363,7 @@ static void process_collect(void *arg, td_metrics_out *out)
 int server_run(const td_server_config *c, const sigset_t *signals)
 {
     td_set_log_level(c->log_level);
+    td_log_set_rate_limit(c->log_rate_limit, TD_LOG_RATE_INTERVAL_MS);
     td_engine *e = NULL;
     net_group *g = NULL;
     kafka_server *ks = NULL;
@@ -513,6 +517,7 @@ out:;
     coord_destroy(coord);
     td_metrics_remove_collector(broker_metrics(e), process_collect, NULL);
     td_engine_close(e);
+    td_log_flush_suppressed();
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));
     return rc;

@@ -22,6 +22,7 @@ typedef struct td_server_config {
     int32_t default_partitions; /* default.partitions: 1 */
     char log_level[16];       /* log.level: info */
     int64_t shutdown_grace_ms; /* shutdown.grace.ms: 5000 */
+    int32_t log_rate_limit;    /* log.rate.limit: 10 lines per call site per 5 s; 0 = off */
     /* consumer groups, under Kafka's names */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms: 3000 */
     int32_t group_min_session_timeout_ms;     /* group.min.session.timeout.ms: 6000 */
