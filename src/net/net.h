@@ -189,4 +189,19 @@ void net_conn_resume(net_conn *c);
 /* Closes after the queued output is sent (or at once when `now`). */
 void net_conn_close(net_conn *c, bool now);
 
+/*
+ * What the first bytes of a connection look like (sniff.c): a listener that cannot parse them
+ * says which protocol the peer seems to speak. Only a guess from a few bytes: call it on input
+ * the listener's own protocol has already refused.
+ */
+typedef enum net_sniff_kind {
+    NET_SNIFF_UNKNOWN = 0,
+    NET_SNIFF_TLS,  /* 0x16 0x03: a TLS handshake record */
+    NET_SNIFF_HTTP, /* an HTTP method and a space */
+    NET_SNIFF_RESP, /* '*' and a digit: a Redis command */
+} net_sniff_kind;
+net_sniff_kind net_sniff(const uint8_t *p, size_t n);
+/* "a TLS handshake (ClientHello)", "an HTTP request", ... */
+const char *net_sniff_describe(net_sniff_kind k);
+
 #endif /* TD_NET_NET_H */

@@ -506,3 +506,26 @@ def test_slow_consumers_stay_bounded_and_others_are_served(tmp_path):
                         20)
     finally:
         b.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Other protocols on the Kafka port
+
+
+@pytest.mark.parametrize("first, said", [
+    (bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]) + b"\0" * 40,
+     "sent a TLS ClientHello; this listener is plaintext (TLS is not configured)"),
+    (b"GET /v1/topics HTTP/1.1\r\nHost: localhost\r\n\r\n",
+     'sent an HTTP request to the Kafka port ("GET /v1/topics HTTP/1.1")'),
+    (b"POST /v1/topics/a/events HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+     "sent an HTTP request to the Kafka port"),
+    (resp_command("PING"), "sent a Redis (RESP) command to the Kafka port"),
+], ids=["tls", "http-get", "http-post", "redis"])
+def test_other_protocols_on_the_kafka_port_are_named(broker, first, said):
+    c = kw.Conn(broker.port)
+    c.send_raw(first)
+    assert c.closed_by_peer()
+    err = broker.stderr()
+    assert said in err, err[-2000:]
+    assert "above the limit" not in err
+    assert served(broker.port)

@@ -1,4 +1,5 @@
-/* Unit tests for net/: the budget of buffered bytes (its queues, fairness and deadlock rule). */
+/* Unit tests for net/: the budget of buffered bytes (its queues, fairness and deadlock rule)
+ * and the recognition of a peer's protocol from its first bytes. */
 #include <pthread.h>
 
 #include "net/net.h"
@@ -215,6 +216,41 @@ static void test_budget_threads(void)
     budget_destroy(&b);
 }
 
+static net_sniff_kind sniff(const char *s)
+{
+    return net_sniff((const uint8_t *)s, strlen(s));
+}
+
+static void test_sniff(void)
+{
+    const uint8_t hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
+    ASSERT_EQ(net_sniff(hello, sizeof(hello)), NET_SNIFF_TLS);
+    ASSERT_EQ(net_sniff(hello, 2), NET_SNIFF_TLS);
+    ASSERT_EQ(net_sniff(hello, 1), NET_SNIFF_UNKNOWN);
+    ASSERT_EQ(sniff("GET / HTTP/1.1\r\n"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("GET "), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("POST"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("POST /v1/topics HTTP/1.1"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("PUT /x HTTP/1.1"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("HEAD / HTTP/1.0"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("DELETE /v1/topics/a HTTP/1.1"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("OPTI"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), NET_SNIFF_HTTP);
+    ASSERT_EQ(sniff("GE"), NET_SNIFF_UNKNOWN); /* too short to tell */
+    ASSERT_EQ(sniff("GETX"), NET_SNIFF_UNKNOWN);
+    ASSERT_EQ(sniff("POSTX"), NET_SNIFF_UNKNOWN);
+    ASSERT_EQ(sniff("get / HTTP/1.1"), NET_SNIFF_UNKNOWN);
+    ASSERT_EQ(sniff("*1\r\n$4\r\nPING\r\n"), NET_SNIFF_RESP);
+    ASSERT_EQ(sniff("*x"), NET_SNIFF_UNKNOWN);
+    /* A Kafka frame: size prefix, then ApiVersions v3. */
+    const uint8_t kafka[] = {0, 0, 0, 10, 0, 18, 0, 3, 0, 0, 0, 1, 0, 0};
+    ASSERT_EQ(net_sniff(kafka, sizeof(kafka)), NET_SNIFF_UNKNOWN);
+    ASSERT_EQ(net_sniff(NULL, 0), NET_SNIFF_UNKNOWN);
+    ASSERT_CONTAINS(net_sniff_describe(NET_SNIFF_TLS), "TLS");
+    ASSERT_CONTAINS(net_sniff_describe(NET_SNIFF_HTTP), "HTTP");
+    ASSERT_CONTAINS(net_sniff_describe(NET_SNIFF_RESP), "Redis");
+}
+
 TEST_MAIN(TEST(test_budget_try_and_release), TEST(test_budget_first_come_first_served),
           TEST(test_budget_output_waiters), TEST(test_budget_deadlock_rule),
-          TEST(test_budget_cancel), TEST(test_budget_threads))
+          TEST(test_budget_cancel), TEST(test_budget_threads), TEST(test_sniff))

@@ -1548,8 +1548,7 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             break;
         }
         if (rc) {
-            TD_WARN("kafka", "%s sent a frame size %" PRId32 " above the limit %zu; closing",
-                    net_conn_peer(c), (int32_t)td_load_be32(p + used), max);
+            kafka_log_bad_frame(c, p + used, n - used, max);
             return -1;
         }
         uint8_t *frame = p + used + 4;
