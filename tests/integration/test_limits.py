@@ -560,3 +560,16 @@ def test_idle_http_connections_keep_no_request_body(tmp_path):
             s.close()
     finally:
         b.stop()
+
+
+@pytest.mark.parametrize("setting, said", [
+    ("net.buffer.memory.bytes=1000", "net.buffer.memory.bytes: expected 0 (derived from memory)"),
+    ("max.connections=-1", "max.connections: expected 0 to"),
+    ("log.rate.limit=x", "log.rate.limit: expected 0 to"),
+])
+def test_limit_settings_are_checked(tmp_path, setting, said):
+    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "data"), "--kafka", "127.0.0.1:0",
+                        "--http", "off", "--redis", "off", "--set", setting],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 2, p
+    assert said in p.stderr.decode(), p.stderr
