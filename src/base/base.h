@@ -197,6 +197,17 @@ int td_log_level_parse(const char *s);
 typedef void (*td_log_sink)(int level, const char *line, void *arg);
 void td_log_set_sink(td_log_sink sink, void *arg);
 void td_log(int level, const char *subsystem, const char *fmt, ...) TD_PRINTF(3, 4);
+/*
+ * Rate limit of repeated lines (info and above): each call site (format string) writes at most
+ * `burst` lines per `interval_ms`; the rest are counted and summarized in one line ("N more
+ * lines like ... were suppressed") once the interval is over. burst 0 turns the limit off.
+ */
+#define TD_LOG_RATE_BURST 10
+#define TD_LOG_RATE_INTERVAL_MS 5000
+void td_log_set_rate_limit(int burst, int64_t interval_ms);
+/* Writes the summaries of suppressed lines now (at shutdown, and from a periodic timer, so that
+ * a burst that ends is still reported). */
+void td_log_flush_suppressed(void);
 
 #define TD_DEBUG(sub, ...)                                                                         \
     do {                                                                                           \

@@ -1,12 +1,22 @@
 /*
- * net.c: epoll event loops, listeners, connections with bounded buffers and output chains that
- * mix memory and file ranges (see net.h for the model).
+ * net.c: epoll event loops, their timers and posted tasks, listeners and accepting (see net.h for
+ * the model).
  *
  * Epoll is level-triggered. A connection's interest set is recomputed after every change
- * (update_interest): EPOLLIN while it may read (not paused, output under its limit, input
- * buffer not full, not closing), EPOLLOUT while output is queued and the socket refused some.
- * Cost per event: one read(2) of up to the free input space, then as many on_data calls as
- * there are whole frames; output goes out at the end of the callback that queued it.
+ * (update_interest, conn.c): EPOLLIN while it may read (not paused, output under its limit, input
+ * buffer not full, not waiting for the budget of buffered bytes, not closing), EPOLLOUT while
+ * output is queued and the socket refused some. Cost per event: one read(2) of up to the free
+ * input space, then as many on_data calls as there are whole frames; output goes out at the end
+ * of the callback that queued it.
+ *
+ * Connections (input, output, the budget) are in conn.c.
+ *
+ * Accepting: every loop listens on every listener's socket. At max_conns open connections, a
+ * loop takes the listener out of its epoll set (connections wait in the kernel's backlog) and
+ * puts it back when one of its connections closes or after ACCEPT_RETRY_MS; a listener with a
+ * busy reply accepts and answers it instead. When accept(2) itself fails for want of
+ * descriptors or memory, the loop stops accepting for a back-off that doubles up to
+ * ACCEPT_BACKOFF_MAX_MS: with a level-triggered listener, retrying at once is a busy loop.
  */
 #include "net/net.h"
 
@@ -15,103 +25,20 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/sendfile.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
-
-enum { TAG_LISTENER = 1, TAG_WAKE, TAG_CONN };
-
-#define MAX_LISTENERS 8
-#define OUT_CHUNK 16384
-#define IOV_MAX_BATCH 64
-#define READ_MIN 16384
-
-typedef struct listener {
-    int tag;
-    int fd;
-    const net_proto *proto;
-    void *proto_arg;
-    td_metric *m_open, *m_accepted; /* connections open now, and accepted in all */
-} listener;
-
-typedef struct out_item {
-    struct out_item *next;
-    bool is_file;
-    /* memory */
-    uint8_t *p;
-    size_t n, off, cap; /* cap > 0: a copy buffer that net_conn_write may append to */
-    void (*free_fn)(void *);
-    /* file */
-    int fd;
-    int64_t pos, len;
-    void (*release)(void *);
-    void *rarg;
-} out_item;
-
-struct net_conn {
-    int tag;
-    net_loop *loop;
-    int fd;
-    const net_proto *proto;
-    void *proto_arg;
-    td_metric *m_open; /* the listener's gauge of open connections */
-    void *data;
-    int refs; /* atomic */
-    bool closed;      /* atomic read from other threads */
-    bool close_after; /* close once output drains */
-    bool paused;
-    bool in_data;     /* inside process_input */
-    uint32_t interest;
-    uint8_t *in;
-    size_t in_start, in_len, in_cap;
-    out_item *out_head, *out_tail;
-    size_t out_bytes;
-    char peer[64];
-    net_conn *prev, *next;
-};
-
-typedef struct task {
-    struct task *next;
-    net_task_fn fn;
-    void *arg;
-} task;
-
-struct net_loop {
-    int tag; /* TAG_WAKE: the eventfd's epoll tag */
-    net_group *g;
-    int ep, evfd;
-    pthread_t thr;
-    bool started;
-    pthread_mutex_t mu;
-    task *tasks, *tasks_tail;
-    bool wake_pending; /* under mu: the eventfd has been written and not yet read */
-    net_timer **heap;
-    size_t nheap, heap_cap;
-    int64_t now;
-    net_conn *conns;
-    size_t nconns;
-    bool stopping; /* atomic */
-    int64_t stop_deadline;
-};
-
-struct net_group {
-    net_config cfg;
-    int nloops;
-    net_loop *loops;
-    listener lst[MAX_LISTENERS];
-    int nlst;
-};
+#include "net/net_int.h"
 
 static int64_t mono_ms(void)
 {
@@ -261,465 +188,132 @@ static void run_tasks(net_loop *l)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Connections
+ * Accepting, within max_conns and the descriptors there are
  */
-void net_conn_set_data(net_conn *c, void *data)
-{
-    c->data = data;
-}
+static void accept_timer_fn(void *arg);
 
-void *net_conn_data(net_conn *c)
+/* Takes the listener out of this loop's epoll set for ms (or until a connection closes). */
+static void accept_pause(net_loop *l, int idx, int64_t ms)
 {
-    return c->data;
-}
-
-void *net_conn_proto_arg(net_conn *c)
-{
-    return c->proto_arg;
-}
-
-net_loop *net_conn_loop(net_conn *c)
-{
-    return c->loop;
-}
-
-const char *net_conn_peer(net_conn *c)
-{
-    return c->peer;
-}
-
-bool net_conn_closed(net_conn *c)
-{
-    return __atomic_load_n(&c->closed, __ATOMIC_ACQUIRE);
-}
-
-size_t net_conn_out_bytes(net_conn *c)
-{
-    return c->out_bytes;
-}
-
-void net_conn_ref(net_conn *c)
-{
-    __atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-}
-
-static void item_free(out_item *it)
-{
-    if (it->is_file) {
-        if (it->release)
-            it->release(it->rarg);
-    } else if (it->free_fn) {
-        it->free_fn(it->p);
+    if (!l->lst_off[idx]) {
+        epoll_ctl(l->ep, EPOLL_CTL_DEL, l->g->lst[idx].fd, NULL);
+        l->lst_off[idx] = true;
     }
-    free(it);
+    net_timer_start(l, &l->accept_timer, ms, accept_timer_fn, l);
 }
 
-void net_conn_unref(net_conn *c)
+void accept_resume(net_loop *l)
 {
-    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+    if (net_loop_stopping(l))
         return;
-    while (c->out_head) {
-        out_item *it = c->out_head;
-        c->out_head = it->next;
-        item_free(it);
-    }
-    free(c->in);
-    free(c);
-}
-
-static void update_interest(net_conn *c)
-{
-    if (c->closed)
-        return;
-    uint32_t ev = 0;
-    bool full = c->in_len >= c->in_cap && c->in_cap >= c->proto->max_input + READ_MIN;
-    if (!c->paused && !c->close_after && c->out_bytes < c->proto->out_limit && !full)
-        ev |= EPOLLIN;
-    if (c->out_head)
-        ev |= EPOLLOUT;
-    if (ev == c->interest)
-        return;
-    struct epoll_event e = {.events = ev, .data.ptr = c};
-    if (epoll_ctl(c->loop->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
-        c->interest = ev;
-}
-
-static void conn_close_now(net_conn *c)
-{
-    if (c->closed)
-        return;
-    net_loop *l = c->loop;
-    epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    c->fd = -1;
-    __atomic_store_n(&c->closed, true, __ATOMIC_RELEASE);
-    while (c->out_head) {
-        out_item *it = c->out_head;
-        c->out_head = it->next;
-        item_free(it);
-    }
-    c->out_tail = NULL;
-    c->out_bytes = 0;
-    td_gauge_add(c->m_open, -1);
-    if (c->proto->on_close)
-        c->proto->on_close(c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    l->nconns--;
-    net_conn_unref(c); /* the loop's reference */
-}
-
-/* Sends queued output until the socket refuses more. Returns false if the connection closed. */
-static bool flush_out(net_conn *c)
-{
-    while (c->out_head && !c->closed) {
-        out_item *it = c->out_head;
-        if (it->is_file) {
-            off_t pos = (off_t)it->pos;
-            size_t want = (size_t)TD_MIN(it->len, (int64_t)1 << 30);
-            ssize_t w = sendfile(c->fd, it->fd, &pos, want);
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    break;
-                conn_close_now(c);
-                return false;
-            }
-            if (w == 0) { /* the file is shorter than the range: cannot happen for sealed data */
-                td_log(TD_LOG_ERROR, "net", "sendfile sent nothing to %s; closing", c->peer);
-                conn_close_now(c);
-                return false;
-            }
-            it->pos += w;
-            it->len -= w;
-            c->out_bytes -= (size_t)w;
-            if (it->len > 0)
-                continue;
-        } else {
-            struct iovec iov[IOV_MAX_BATCH];
-            int niov = 0;
-            for (out_item *m = it; m && !m->is_file && niov < IOV_MAX_BATCH; m = m->next) {
-                iov[niov].iov_base = m->p + m->off;
-                iov[niov].iov_len = m->n - m->off;
-                niov++;
-            }
-            ssize_t w = writev(c->fd, iov, niov);
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                    break;
-                conn_close_now(c);
-                return false;
-            }
-            c->out_bytes -= (size_t)w;
-            size_t left = (size_t)w;
-            while (left > 0) {
-                out_item *m = c->out_head;
-                size_t avail = m->n - m->off;
-                if (left < avail) {
-                    m->off += left;
-                    left = 0;
-                    break;
-                }
-                left -= avail;
-                m->off = m->n;
-                c->out_head = m->next;
-                if (!c->out_head)
-                    c->out_tail = NULL;
-                item_free(m);
-            }
-            if (c->out_head && !c->out_head->is_file && c->out_head->off < c->out_head->n)
-                break; /* short write: the socket is full */
+    bool any = false;
+    for (int i = 0; i < l->g->nlst; i++) {
+        if (!l->lst_off[i])
             continue;
-        }
-        c->out_head = it->next;
-        if (!c->out_head)
-            c->out_tail = NULL;
-        item_free(it);
+        struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &l->g->lst[i]};
+        if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->g->lst[i].fd, &e) == 0)
+            l->lst_off[i] = false;
+        else
+            any = true;
     }
-    if (c->closed)
-        return false;
-    if (!c->out_head && c->close_after) {
-        conn_close_now(c);
-        return false;
-    }
+    if (any)
+        net_timer_start(l, &l->accept_timer, ACCEPT_RETRY_MS, accept_timer_fn, l);
+    else
+        net_timer_stop(l, &l->accept_timer);
+}
+
+static void accept_timer_fn(void *arg)
+{
+    accept_resume(arg);
+}
+
+/* Takes one of `limit` connection slots; false when all are taken. */
+static bool slot_take(net_group *g, size_t limit)
+{
+    size_t n = __atomic_load_n(&g->nconns, __ATOMIC_ACQUIRE);
+    do {
+        if (n >= limit)
+            return false;
+    } while (!__atomic_compare_exchange_n(&g->nconns, &n, n + 1, false, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
     return true;
 }
 
-static void process_input(net_conn *c);
-
-void net_conn_flush(net_conn *c)
+static void at_limit(net_group *g)
 {
-    if (c->closed)
+    if (__atomic_exchange_n(&g->at_limit, true, __ATOMIC_ACQ_REL))
         return;
-    size_t before = c->out_bytes;
-    if (!flush_out(c))
-        return;
-    if (before >= c->proto->out_limit && c->out_bytes < c->proto->out_limit) {
-        if (c->proto->on_drain)
-            c->proto->on_drain(c);
-        if (c->closed)
-            return;
-        process_input(c); /* input held back by the limit */
-        if (c->closed)
-            return;
-    }
-    update_interest(c);
-}
-
-static void append_item(net_conn *c, out_item *it)
-{
-    it->next = NULL;
-    if (c->out_tail)
-        c->out_tail->next = it;
-    else
-        c->out_head = it;
-    c->out_tail = it;
-}
-
-int net_conn_write(net_conn *c, const void *p, size_t n)
-{
-    if (c->closed)
-        return -EPIPE;
-    if (n == 0)
-        return 0;
-    out_item *t = c->out_tail;
-    if (t && !t->is_file && t->cap > 0 && t->cap - t->n >= n) {
-        memcpy(t->p + t->n, p, n);
-        t->n += n;
-        c->out_bytes += n;
-        return 0;
-    }
-    size_t cap = TD_MAX(n, (size_t)OUT_CHUNK);
-    out_item *it = calloc(1, sizeof(*it));
-    uint8_t *buf = malloc(cap);
-    if (!it || !buf) {
-        free(it);
-        free(buf);
-        return -ENOMEM;
-    }
-    memcpy(buf, p, n);
-    it->p = buf;
-    it->n = n;
-    it->cap = cap;
-    it->free_fn = free;
-    append_item(c, it);
-    c->out_bytes += n;
-    return 0;
-}
-
-int net_conn_write_owned(net_conn *c, void *p, size_t n, void (*free_fn)(void *))
-{
-    if (c->closed) {
-        if (free_fn)
-            free_fn(p);
-        return -EPIPE;
-    }
-    out_item *it = calloc(1, sizeof(*it));
-    if (!it) {
-        if (free_fn)
-            free_fn(p);
-        return -ENOMEM;
-    }
-    it->p = p;
-    it->n = n;
-    it->free_fn = free_fn;
-    append_item(c, it);
-    c->out_bytes += n;
-    return 0;
-}
-
-int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*release)(void *),
-                        void *arg)
-{
-    out_item *it = c->closed ? NULL : calloc(1, sizeof(*it));
-    if (!it) {
-        if (release)
-            release(arg);
-        return c->closed ? -EPIPE : -ENOMEM;
-    }
-    it->is_file = true;
-    it->fd = fd;
-    it->pos = pos;
-    it->len = len;
-    it->release = release;
-    it->rarg = arg;
-    append_item(c, it);
-    c->out_bytes += (size_t)len;
-    return 0;
-}
-
-void net_conn_pause(net_conn *c)
-{
-    c->paused = true;
-    update_interest(c);
-}
-
-void net_conn_resume(net_conn *c)
-{
-    if (c->closed || !c->paused)
-        return;
-    c->paused = false;
-    process_input(c);
-    if (!c->closed) {
-        net_conn_flush(c);
-        update_interest(c);
-    }
-}
-
-void net_conn_close(net_conn *c, bool now)
-{
-    if (c->closed)
-        return;
-    if (now || !c->out_head) {
-        conn_close_now(c);
-        return;
-    }
-    c->close_after = true;
-    update_interest(c);
-}
-
-/* Offers buffered input to the protocol, frame by frame. Re-entry (a resume from inside
- * on_data) is folded into the running loop. */
-static void process_input(net_conn *c)
-{
-    if (c->in_data)
-        return;
-    c->in_data = true;
-    net_conn_ref(c);
-    while (!c->closed && !c->paused && !c->close_after && c->in_len > 0 &&
-           c->out_bytes < c->proto->out_limit) {
-        ssize_t used = c->proto->on_data(c, c->in + c->in_start, c->in_len);
-        if (c->closed)
-            break;
-        if (used < 0) {
-            conn_close_now(c);
-            break;
+    char busy[64] = "";
+    size_t n = 0;
+    for (int i = 0; i < g->nlst && n < sizeof(busy) - 1; i++)
+        if (g->lst[i].busy_reply) {
+            int k = snprintf(busy + n, sizeof(busy) - n, "%s%s", n ? ", " : " (except ",
+                             g->lst[i].proto->name);
+            n = k < 0 ? sizeof(busy) : TD_MIN(n + (size_t)k, sizeof(busy) - 1);
         }
-        if (used == 0)
-            break;
-        c->in_start += (size_t)used;
-        c->in_len -= (size_t)used;
-    }
-    if (!c->closed && c->in_len == 0)
-        c->in_start = 0;
-    c->in_data = false;
-    net_conn_unref(c);
-}
-
-static void conn_readable(net_conn *c)
-{
-    size_t limit = c->proto->max_input + READ_MIN;
-    if (c->in_start > 0 && c->in_start + c->in_len + READ_MIN > c->in_cap) {
-        memmove(c->in, c->in + c->in_start, c->in_len);
-        c->in_start = 0;
-    }
-    if (c->in_cap - c->in_start - c->in_len < READ_MIN && c->in_cap < limit) {
-        size_t cap = c->in_cap ? c->in_cap * 2 : 2 * READ_MIN;
-        cap = TD_MIN(TD_MAX(cap, c->in_len + READ_MIN), limit);
-        uint8_t *n = realloc(c->in, cap);
-        if (!n) {
-            conn_close_now(c);
-            return;
-        }
-        c->in = n;
-        c->in_cap = cap;
-    }
-    size_t space = c->in_cap - c->in_start - c->in_len;
-    if (space == 0) {
-        /* The protocol let a frame grow past its own limit: it should have refused it. */
-        td_log(TD_LOG_WARN, "net", "%s: input buffer full (%zu bytes); closing %s", c->proto->name,
-               c->in_cap, c->peer);
-        conn_close_now(c);
-        return;
-    }
-    ssize_t r = read(c->fd, c->in + c->in_start + c->in_len, space);
-    if (r == 0) {
-        conn_close_now(c);
-        return;
-    }
-    if (r < 0) {
-        if (errno != EAGAIN && errno != EINTR)
-            conn_close_now(c);
-        return;
-    }
-    c->in_len += (size_t)r;
-    process_input(c);
-    if (!c->closed)
-        net_conn_flush(c);
-}
-
-static void conn_event(net_conn *c, uint32_t ev)
-{
-    net_conn_ref(c);
-    if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
-        conn_close_now(c);
-    } else {
-        if ((ev & EPOLLOUT) && !c->closed)
-            net_conn_flush(c);
-        if ((ev & EPOLLIN) && !c->closed)
-            conn_readable(c);
-        if (!c->closed)
-            update_interest(c);
-    }
-    net_conn_unref(c);
+    td_log(TD_LOG_WARN, "net",
+           "%zu connections open, the limit (max.connections): new connections wait in the "
+           "listen backlog%s%s until some close",
+           g->max_conns, busy, busy[0] ? ", which answers them with an error)" : "");
 }
 
 static void accept_ready(net_loop *l, listener *ls)
 {
+    net_group *g = l->g;
+    int idx = (int)(ls - g->lst);
+    size_t limit = g->max_conns + (size_t)ls->extra_conns;
     for (int i = 0; i < 64; i++) {
+        bool slot = slot_take(g, limit);
+        if (!slot && !ls->busy_reply) {
+            at_limit(g);
+            td_counter_add(ls->m_refused, 1);
+            accept_pause(l, idx, ACCEPT_RETRY_MS);
+            return;
+        }
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                td_log(TD_LOG_WARN, "net", "accept: %s", strerror(errno));
+            int err = errno;
+            if (slot)
+                __atomic_sub_fetch(&g->nconns, 1, __ATOMIC_ACQ_REL);
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                return;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM)
+                continue; /* that connection's trouble, not the listener's */
+            /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog and the
+             * listener stays readable; retrying now would spin. */
+            l->backoff_ms = l->backoff_ms ? TD_MIN(l->backoff_ms * 2, ACCEPT_BACKOFF_MAX_MS)
+                                          : ACCEPT_BACKOFF_MIN_MS;
+            td_log(TD_LOG_WARN, "net",
+                   "%s listener: accept: %s (%zu connections open); not accepting for %lld ms",
+                   ls->proto->name, strerror(err), __atomic_load_n(&g->nconns, __ATOMIC_RELAXED),
+                   (long long)l->backoff_ms);
+            for (int k = 0; k < g->nlst; k++)
+                accept_pause(l, k, l->backoff_ms);
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        net_conn *c = calloc(1, sizeof(*c));
-        if (!c) {
+        l->backoff_ms = 0;
+        if (!slot) {
+            /* Past the limit with a busy reply (Redis's "max number of clients reached"):
+             * best effort into the empty socket buffer, then the close. */
+            ssize_t w =
+                send(fd, ls->busy_reply, strlen(ls->busy_reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
             close(fd);
+            at_limit(g);
+            td_counter_add(ls->m_refused, 1);
             continue;
         }
-        c->tag = TAG_CONN;
-        c->loop = l;
-        c->fd = fd;
-        c->proto = ls->proto;
-        c->proto_arg = ls->proto_arg;
-        c->refs = 1;
-        char host[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        }
-        snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+        if (__atomic_load_n(&g->at_limit, __ATOMIC_ACQUIRE) &&
+            __atomic_load_n(&g->nconns, __ATOMIC_ACQUIRE) < g->max_conns - g->max_conns / 10 &&
+            __atomic_exchange_n(&g->at_limit, false, __ATOMIC_ACQ_REL))
+            td_log(TD_LOG_INFO, "net", "under the connection limit again (%zu open)",
+                   __atomic_load_n(&g->nconns, __ATOMIC_RELAXED));
+        if (!conn_open(l, ls, fd, &ss)) {
             close(fd);
-            free(c);
-            continue;
+            __atomic_sub_fetch(&g->nconns, 1, __ATOMIC_ACQ_REL);
         }
-        c->interest = EPOLLIN;
-        c->next = l->conns;
-        if (l->conns)
-            l->conns->prev = c;
-        l->conns = c;
-        l->nconns++;
-        c->m_open = ls->m_open;
-        td_gauge_add(c->m_open, 1);
-        td_counter_add(ls->m_accepted, 1);
-        if (c->proto->on_open && c->proto->on_open(c) != 0)
-            conn_close_now(c);
     }
 }
 
@@ -731,11 +325,23 @@ static bool idle_conn(net_conn *c)
     return __atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) == 1 && !c->out_head;
 }
 
+/* Loop 0, every second: summaries of log lines the rate limit suppressed, so that a burst that
+ * ends is still reported when nothing else is logged after it. */
+static void log_timer_fn(void *arg)
+{
+    net_loop *l = arg;
+    td_log_flush_suppressed();
+    if (!net_loop_stopping(l))
+        net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
+}
+
 static void *loop_main(void *arg)
 {
     net_loop *l = arg;
     struct epoll_event evs[128];
     l->now = mono_ms();
+    if (l == &l->g->loops[0])
+        net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
     for (;;) {
         bool stopping = net_loop_stopping(l);
         if (stopping) {
@@ -790,9 +396,44 @@ static void loop_stop_task(void *arg)
 {
     net_loop *l = arg;
     for (int i = 0; i < l->g->nlst; i++)
-        epoll_ctl(l->ep, EPOLL_CTL_DEL, l->g->lst[i].fd, NULL);
+        if (!l->lst_off[i])
+            epoll_ctl(l->ep, EPOLL_CTL_DEL, l->g->lst[i].fd, NULL);
     l->stop_deadline = mono_ms() + l->g->cfg.shutdown_grace_ms;
     __atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
+}
+
+/* Metrics read at scrape time: the budget's use and the connection limit. */
+static void collect(void *arg, td_metrics_out *out)
+{
+    net_group *g = arg;
+    net_budget *b = &g->budget;
+    const char *dir[] = {"direction"};
+    td_metrics_text_family(out, "tidings_net_buffer_bytes",
+                           "Bytes counted in net.buffer.memory.bytes: input buffered beyond each "
+                           "connection's floor, and output queued in memory.",
+                           TD_GAUGE);
+    const char *in[] = {"input"}, *outv[] = {"output"};
+    td_metrics_text_sample(out, "tidings_net_buffer_bytes", dir, in, 1,
+                           (double)__atomic_load_n(&b->in_used, __ATOMIC_RELAXED));
+    td_metrics_text_sample(out, "tidings_net_buffer_bytes", dir, outv, 1,
+                           (double)__atomic_load_n(&b->out_used, __ATOMIC_RELAXED));
+    td_metrics_text_family(out, "tidings_net_buffer_limit_bytes",
+                           "net.buffer.memory.bytes: the budget of buffered bytes.", TD_GAUGE);
+    td_metrics_text_sample(out, "tidings_net_buffer_limit_bytes", NULL, NULL, 0, (double)b->limit);
+    td_metrics_text_family(out, "tidings_net_buffer_waiting_connections",
+                           "Connections that stopped reading until the budget has room.", TD_GAUGE);
+    td_metrics_text_sample(out, "tidings_net_buffer_waiting_connections", NULL, NULL, 0,
+                           (double)__atomic_load_n(&b->nwait, __ATOMIC_RELAXED));
+    td_metrics_text_family(out, "tidings_net_buffer_overcommits_total",
+                           "Requests granted beyond the budget because every byte of it was "
+                           "held by connections waiting for more (the deadlock rule).",
+                           TD_COUNTER);
+    td_metrics_text_sample(out, "tidings_net_buffer_overcommits_total", NULL, NULL, 0,
+                           (double)__atomic_load_n(&b->forced, __ATOMIC_RELAXED));
+    td_metrics_text_family(out, "tidings_connections_limit",
+                           "max.connections: client connections the listeners accept at most.",
+                           TD_GAUGE);
+    td_metrics_text_sample(out, "tidings_connections_limit", NULL, NULL, 0, (double)g->max_conns);
 }
 
 int net_group_create(const net_config *cfg, net_group **out)
@@ -807,8 +448,14 @@ int net_group_create(const net_config *cfg, net_group **out)
     }
     if (g->cfg.shutdown_grace_ms <= 0)
         g->cfg.shutdown_grace_ms = 5000;
+    if (g->cfg.buffer_memory == 0)
+        g->cfg.buffer_memory = net_default_buffer_memory();
+    g->cfg.buffer_memory = TD_MAX(g->cfg.buffer_memory, (size_t)NET_BUFFER_MEMORY_MIN);
+    budget_init(&g->budget, g->cfg.buffer_memory);
+    g->max_conns = g->cfg.max_conns;
     g->loops = calloc((size_t)g->cfg.loops, sizeof(net_loop));
     if (!g->loops) {
+        budget_destroy(&g->budget);
         free(g);
         return -ENOMEM;
     }
@@ -816,12 +463,15 @@ int net_group_create(const net_config *cfg, net_group **out)
         net_loop *l = &g->loops[i];
         l->tag = TAG_WAKE;
         l->g = g;
+        l->accept_timer = (net_timer)NET_TIMER_INIT;
+        l->log_timer = (net_timer)NET_TIMER_INIT;
         pthread_mutex_init(&l->mu, NULL);
         l->ep = epoll_create1(EPOLL_CLOEXEC);
         l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        l->scratch = malloc(IN_FLOOR);
         g->nloops++;
-        if (l->ep < 0 || l->evfd < 0) {
-            int rc = -errno;
+        if (l->ep < 0 || l->evfd < 0 || !l->scratch) {
+            int rc = l->scratch ? -errno : -ENOMEM;
             net_group_destroy(g);
             return td_fail(rc, "creating an event loop: %s", strerror(-rc));
         }
@@ -833,7 +483,7 @@ int net_group_create(const net_config *cfg, net_group **out)
 }
 
 int net_group_listen(net_group *g, const char *host, int port, const net_proto *proto,
-                     void *proto_arg, int *bound_port)
+                     void *proto_arg, const net_listen_opts *opts, int *bound_port)
 {
     if (g->nlst == MAX_LISTENERS)
         return td_fail(TD_EINVAL, "too many listeners");
@@ -881,12 +531,62 @@ int net_group_listen(net_group *g, const char *host, int port, const net_proto *
         td_metrics_family(g->cfg.metrics, TD_COUNTER, "tidings_connections_accepted_total",
                           "Client connections accepted, by protocol.", "protocol", NULL, 0),
         proto->name);
+    ls->m_refused = td_metric_get1(
+        td_metrics_family(g->cfg.metrics, TD_COUNTER, "tidings_connections_refused_total",
+                          "Times a listener found max.connections open: it answered a busy "
+                          "reply, or left new connections in the backlog for a while.",
+                          "protocol", NULL, 0),
+        proto->name);
     ls->proto_arg = proto_arg;
+    if (opts) {
+        ls->extra_conns = TD_MAX(opts->extra_conns, 0);
+        ls->busy_reply = opts->busy_reply;
+    }
     return 0;
+}
+
+/* Descriptors open now (those of the data directory, the loops and the listeners). */
+static size_t open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 64;
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/*
+ * max.connections when not set: the descriptors RLIMIT_NOFILE allows, less those open now, less
+ * a headroom for what the broker opens later (segments rolled, topics created, SQLite's
+ * journal, the extra connections of the HTTP listener): 1/16 of the limit, at least 32.
+ */
+static size_t derive_max_conns(size_t *nofile_out)
+{
+    struct rlimit rl;
+    size_t nofile = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
+    *nofile_out = nofile;
+    size_t used = open_fds() + TD_MAX(nofile / 16, (size_t)32);
+    return nofile > used + 16 ? nofile - used : 16;
 }
 
 int net_group_start(net_group *g)
 {
+    size_t nofile = 0;
+    if (g->max_conns == 0)
+        g->max_conns = derive_max_conns(&nofile);
+    TD_INFO("net",
+            "up to %zu connections (max.connections%s), %zu MiB for buffered requests and "
+            "responses (net.buffer.memory.bytes)",
+            g->max_conns, nofile ? ", from ulimit -n" : "",
+            g->budget.limit >> 20);
+    if (g->cfg.metrics && !g->collecting &&
+        td_metrics_add_collector(g->cfg.metrics, collect, g) == 0)
+        g->collecting = true;
     for (int i = 0; i < g->nloops; i++) {
         net_loop *l = &g->loops[i];
         for (int k = 0; k < g->nlst; k++) {
@@ -939,10 +639,49 @@ void net_group_destroy(net_group *g)
         if (l->evfd >= 0)
             close(l->evfd);
         free(l->heap);
+        free(l->scratch);
         pthread_mutex_destroy(&l->mu);
     }
+    if (g->collecting)
+        td_metrics_remove_collector(g->cfg.metrics, collect, g);
+    budget_destroy(&g->budget);
     free(g->loops);
     free(g);
+}
+
+size_t net_group_max_conns(const net_group *g)
+{
+    return g->max_conns;
+}
+
+size_t net_group_buffer_memory(const net_group *g)
+{
+    return g->budget.limit;
+}
+
+/* The memory the process may use: physical memory, or a cgroup's limit when lower. */
+static size_t memory_total(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    size_t total = pages > 0 && size > 0 ? (size_t)pages * (size_t)size : (size_t)1 << 30;
+    const char *files[] = {"/sys/fs/cgroup/memory.max",
+                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < TD_ARRAY_LEN(files); i++) {
+        FILE *f = fopen(files[i], "re");
+        unsigned long long v;
+        if (f && fscanf(f, "%llu", &v) == 1 && v > 0 && v < total)
+            total = (size_t)v;
+        if (f)
+            fclose(f);
+    }
+    return total;
+}
+
+size_t net_default_buffer_memory(void)
+{
+    size_t m = memory_total() / 8;
+    return TD_MIN(TD_MAX(m, (size_t)NET_BUFFER_MEMORY_DEFAULT_MIN),
+                  (size_t)NET_BUFFER_MEMORY_DEFAULT_MAX);
 }
 
 int net_group_size(const net_group *g)

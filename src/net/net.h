@@ -13,6 +13,19 @@
  * exceeds out_limit, the loop stops reading from the connection until it drains (back
  * pressure), and a protocol may pause input itself (net_conn_pause) while it waits for work in
  * flight, resuming it later.
+ *
+ * One budget per group (net_config.buffer_memory, the setting net.buffer.memory.bytes) bounds
+ * the bytes all connections hold for their peers: input buffered beyond a 64 KiB floor per
+ * connection, and output queued in memory. A connection whose input must grow past it stops
+ * reading until bytes come back, in arrival order; one that holds more than 64 KiB of unsent
+ * output stops reading while the budget is exhausted. An input buffer exists only while a
+ * connection holds unconsumed bytes: idle connections hold none. No request larger than the
+ * budget is ever buffered (net_conn_max_input). See net_int.h for the rules and deadlocks.
+ *
+ * Connections are limited to max_conns over all listeners (max.connections, by default derived
+ * from RLIMIT_NOFILE), beyond which new connections wait in the kernel's listen backlog or get
+ * a listener's busy reply; when accept(2) fails for want of descriptors, a loop backs off
+ * instead of retrying at once.
  */
 #ifndef TD_NET_NET_H
 #define TD_NET_NET_H
@@ -62,7 +75,29 @@ typedef struct net_config {
     int loops;              /* event-loop threads; 0: one per online core */
     int64_t shutdown_grace_ms; /* how long shutdown waits for in-flight work and output */
     td_metrics *metrics;    /* counts connections per listener's protocol; may be NULL */
+    /* The budget of buffered bytes; 0: net_default_buffer_memory(). At least
+     * NET_BUFFER_MEMORY_MIN. */
+    size_t buffer_memory;
+    /* Connections open at most, over all listeners; 0: derived when the group starts from
+     * RLIMIT_NOFILE, less the descriptors open then and a headroom. */
+    size_t max_conns;
 } net_config;
+
+#define NET_BUFFER_MEMORY_MIN ((size_t)1 << 20)
+#define NET_BUFFER_MEMORY_DEFAULT_MIN ((size_t)64 << 20)
+#define NET_BUFFER_MEMORY_DEFAULT_MAX ((size_t)4 << 30)
+/* 1/8 of the memory there is (physical, or the cgroup's limit), between 64 MiB and 4 GiB. */
+size_t net_default_buffer_memory(void);
+
+/* Per listener (net_group_listen; NULL: none of these). */
+typedef struct net_listen_opts {
+    /* Connections this listener may still accept when max_conns are open, so that health
+     * checks and metrics answer while the data protocols hold every connection. */
+    int extra_conns;
+    /* Past the limit, accept and send this before closing (Redis's "-ERR max number of
+     * clients reached"); NULL: leave new connections in the listen backlog until some close. */
+    const char *busy_reply;
+} net_listen_opts;
 
 /* Creates `loops` event loops (not yet running). */
 int net_group_create(const net_config *cfg, net_group **out);
@@ -71,7 +106,7 @@ int net_group_create(const net_config *cfg, net_group **out);
  * be NULL) gets the port. -errno (for example -EADDRINUSE) with td_fail detail on failure.
  */
 int net_group_listen(net_group *g, const char *host, int port, const net_proto *proto,
-                     void *proto_arg, int *bound_port);
+                     void *proto_arg, const net_listen_opts *opts, int *bound_port);
 /* Starts the loop threads. */
 int net_group_start(net_group *g);
 /*
@@ -81,6 +116,9 @@ int net_group_start(net_group *g);
 void net_group_stop(net_group *g);
 void net_group_destroy(net_group *g);
 int net_group_size(const net_group *g);
+/* max_conns as set or derived (after net_group_start), and the budget's bytes. */
+size_t net_group_max_conns(const net_group *g);
+size_t net_group_buffer_memory(const net_group *g);
 net_loop *net_group_loop(net_group *g, int i);
 
 /* Runs fn(arg) on the loop's thread (thread-safe; from any thread). Returns -ENOMEM or 0. */
@@ -130,10 +168,40 @@ int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*re
 /* Starts sending what was queued (also happens after every on_data). */
 void net_conn_flush(net_conn *c);
 size_t net_conn_out_bytes(net_conn *c);
+/*
+ * Whether the connection should stop taking requests for now: its output is at out_limit, or
+ * it holds more than its floor of unsent output while the budget is exhausted. The loop checks
+ * this between on_data calls; a protocol that handles several frames in one call checks it
+ * between frames and returns what it used (the rest is offered again once output drains).
+ */
+bool net_conn_output_full(net_conn *c);
+/* The largest frame the connection may buffer: the protocol's max_input, or the whole budget
+ * if that is smaller. A protocol refuses larger frames with its own error. */
+size_t net_conn_max_input(net_conn *c);
+/* From on_data, before it returns: the frame at the head of the input it leaves needs `bytes`
+ * in all (Kafka's size prefix, HTTP's Content-Length). The buffer then grows to the whole frame
+ * at once, asking the budget once, so that a connection never holds part of a frame while it
+ * waits for the budget. Without it the buffer grows step by step. */
+void net_conn_expect(net_conn *c, size_t bytes);
 /* Stops / restarts calling on_data; resume re-offers buffered input. */
 void net_conn_pause(net_conn *c);
 void net_conn_resume(net_conn *c);
 /* Closes after the queued output is sent (or at once when `now`). */
 void net_conn_close(net_conn *c, bool now);
+
+/*
+ * What the first bytes of a connection look like (sniff.c): a listener that cannot parse them
+ * says which protocol the peer seems to speak. Only a guess from a few bytes: call it on input
+ * the listener's own protocol has already refused.
+ */
+typedef enum net_sniff_kind {
+    NET_SNIFF_UNKNOWN = 0,
+    NET_SNIFF_TLS,  /* 0x16 0x03: a TLS handshake record */
+    NET_SNIFF_HTTP, /* an HTTP method and a space */
+    NET_SNIFF_RESP, /* '*' and a digit: a Redis command */
+} net_sniff_kind;
+net_sniff_kind net_sniff(const uint8_t *p, size_t n);
+/* "a TLS handshake (ClientHello)", "an HTTP request", ... */
+const char *net_sniff_describe(net_sniff_kind k);
 
 #endif /* TD_NET_NET_H */

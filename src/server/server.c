@@ -40,6 +40,9 @@ static const char *const keys[] = {"data",
                                    "default.partitions",
                                    "log.level",
                                    "shutdown.grace.ms",
+                                   "log.rate.limit",
+                                   "max.connections",
+                                   "net.buffer.memory.bytes",
                                    "group.initial.rebalance.delay.ms",
                                    "group.min.session.timeout.ms",
                                    "group.max.session.timeout.ms",
@@ -75,6 +78,7 @@ void server_config_defaults(td_server_config *c)
     c->default_partitions = 1;
     snprintf(c->log_level, sizeof(c->log_level), "info");
     c->shutdown_grace_ms = 5000;
+    c->log_rate_limit = TD_LOG_RATE_BURST;
     coord_config g;
     coord_config_defaults(&g);
     c->group_initial_rebalance_delay_ms = g.initial_rebalance_delay_ms;
@@ -132,6 +136,8 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, http_sse_stall_timeout_ms), true},
     {"redis.max.reply.bytes", 65536, (int64_t)1 << 40,
      offsetof(td_server_config, redis_max_reply_bytes), true},
+    {"log.rate.limit", 0, 1000000, offsetof(td_server_config, log_rate_limit), false},
+    {"max.connections", 0, 100000000, offsetof(td_server_config, max_connections), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -226,6 +232,14 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG,
                            "log.level: expected debug, info, warn, error or off, got '%s'", value);
         snprintf(c->log_level, sizeof(c->log_level), "%s", value);
+    } else if (!strcmp(key, "net.buffer.memory.bytes")) {
+        if (parse_int(value, 0, (int64_t)1 << 46, &n) != 0 ||
+            (n != 0 && n < (int64_t)NET_BUFFER_MEMORY_MIN))
+            return td_fail(TD_ECONFIG,
+                           "net.buffer.memory.bytes: expected 0 (derived from memory) or "
+                           "%zu to 2^46, got '%s'",
+                           NET_BUFFER_MEMORY_MIN, value);
+        c->net_buffer_memory_bytes = n;
     } else if (!strcmp(key, "shutdown.grace.ms")) {
         if (parse_int(value, 0, 3600000, &n) != 0)
             return td_fail(TD_ECONFIG, "shutdown.grace.ms: expected 0 to 3600000, got '%s'",
@@ -361,9 +375,31 @@ static void process_collect(void *arg, td_metrics_out *out)
     }
 }
 
+/*
+ * Raises the soft limit on descriptors to the hard one, as most servers do (each connection,
+ * and each segment of the data directory, holds one; systemd's default soft limit is 1024). The
+ * hard limit is the operator's; max.connections is derived from what this leaves.
+ */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    if (want <= rl.rlim_cur)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        TD_DEBUG("server", "descriptor limit raised from %llu to %llu", (unsigned long long)was,
+                 (unsigned long long)want);
+}
+
 int server_run(const td_server_config *c, const sigset_t *signals)
 {
     td_set_log_level(c->log_level);
+    td_log_set_rate_limit(c->log_rate_limit, TD_LOG_RATE_INTERVAL_MS);
+    raise_nofile();
     td_engine *e = NULL;
     net_group *g = NULL;
     kafka_server *ks = NULL;
@@ -401,7 +437,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         goto out;
     net_config nc = {.loops = c->loops,
                      .shutdown_grace_ms = c->shutdown_grace_ms,
-                     .metrics = broker_metrics(e)};
+                     .metrics = broker_metrics(e),
+                     .buffer_memory = (size_t)c->net_buffer_memory_bytes,
+                     .max_conns = (size_t)c->max_connections};
     if ((rc = net_group_create(&nc, &g)) != 0)
         goto out;
     char host[256];
@@ -422,12 +460,19 @@ int server_run(const td_server_config *c, const sigset_t *signals)
             kc.advertised_host = "127.0.0.1";
         if ((rc = kafka_server_create(e, &kc, &ks)) != 0)
             goto out;
-        if ((rc = net_group_listen(g, host, port, kafka_server_proto(), ks, &kafka_port)) != 0)
+        rc = net_group_listen(g, host, port, kafka_server_proto(), ks, NULL, &kafka_port);
+        if (rc != 0)
             goto out;
         kafka_server_set_port(ks, kafka_port);
         if ((rc = kafka_server_attach(ks, g)) != 0)
             goto out;
     }
+    /* The HTTP listener serves /health, /ready and /metrics: it may accept a few connections
+     * past max.connections, so that probes answer while Kafka and Redis clients hold every
+     * other one. */
+    net_listen_opts http_opts = {.extra_conns = 16};
+    /* Redis answers a client past maxclients with this error, then closes; so do we. */
+    net_listen_opts redis_opts = {.busy_reply = "-ERR max number of clients reached\r\n"};
     char http_host[256];
     int http_port = 0, http_bound = -1;
     if (parse_listen(c->http, http_host, sizeof(http_host), &http_port) == 0) {
@@ -442,7 +487,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         hc.sse_stall_timeout_ms = c->http_sse_stall_timeout_ms;
         if ((rc = http_server_create(e, &hc, &hs)) != 0)
             goto out;
-        if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs,
+        if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs, &http_opts,
                                    &http_bound)) != 0)
             goto out;
     }
@@ -457,7 +502,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
         if ((rc = resp_server_create(e, &rcfg, &rs)) != 0)
             goto out;
-        if ((rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(), rs,
+        if ((rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(), rs, &redis_opts,
                                    &redis_bound)) != 0)
             goto out;
         resp_server_set_port(rs, redis_bound);
@@ -518,6 +563,7 @@ out:;
     coord_destroy(coord);
     td_metrics_remove_collector(broker_metrics(e), process_collect, NULL);
     td_engine_close(e);
+    td_log_flush_suppressed();
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));
     return rc;

@@ -22,6 +22,10 @@ typedef struct td_server_config {
     int32_t default_partitions; /* default.partitions: 1 */
     char log_level[16];       /* log.level: info */
     int64_t shutdown_grace_ms; /* shutdown.grace.ms: 5000 */
+    int32_t log_rate_limit;    /* log.rate.limit: 10 lines per call site per 5 s; 0 = off */
+    /* connections and buffers (docs/operations.md) */
+    int64_t max_connections;   /* max.connections: 0 = derived from ulimit -n */
+    int64_t net_buffer_memory_bytes; /* net.buffer.memory.bytes: 0 = 1/8 of memory, 64 MiB-4 GiB */
     /* consumer groups, under Kafka's names */
     int32_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms: 3000 */
     int32_t group_min_session_timeout_ms;     /* group.min.session.timeout.ms: 6000 */

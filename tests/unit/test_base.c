@@ -331,7 +331,73 @@ static void test_grow(void)
     free(v);
 }
 
+/* Repeated lines: each call site writes `burst` lines per interval, then one summary quoting
+ * the first dropped line once the interval is over; other call sites are not affected, and
+ * debug lines are never dropped. */
+static int rl_lines;
+static char rl_last[4096], rl_summary[4096];
+static void rl_capture(int level, const char *line, void *arg)
+{
+    (void)level;
+    (void)arg;
+    rl_lines++;
+    snprintf(rl_last, sizeof(rl_last), "%s", line);
+    if (strstr(line, "suppressed"))
+        snprintf(rl_summary, sizeof(rl_summary), "%s", line);
+}
+
+static void log_accept_failure(int i)
+{
+    TD_WARN("net", "accept: too many open files (try %d)", i);
+}
+
+static void test_log_rate_limit(void)
+{
+    td_log_set_sink(rl_capture, NULL);
+    td_log_set_level(TD_LOG_DEBUG);
+    td_log_set_rate_limit(10, 200);
+    rl_lines = 0;
+    for (int i = 0; i < 1000; i++)
+        log_accept_failure(i);
+    ASSERT_EQ(rl_lines, 10);
+    ASSERT_CONTAINS(rl_last, "WARN net: accept: too many open files (try 9)");
+    /* Another call site has its own allowance; debug lines are not limited. */
+    TD_ERROR("storage", "a different line");
+    ASSERT_EQ(rl_lines, 11);
+    for (int i = 0; i < 50; i++)
+        TD_DEBUG("net", "debug %d", i);
+    ASSERT_EQ(rl_lines, 61);
+    /* After the interval: the summary, then the line. */
+    struct timespec pause = {0, 250 * 1000000L};
+    nanosleep(&pause, NULL);
+    rl_summary[0] = 0;
+    log_accept_failure(1000);
+    ASSERT_EQ(rl_lines, 63);
+    ASSERT_CONTAINS(rl_summary, "WARN net: 990 more lines like \"accept: too many open files "
+                                "(try 10)\" were suppressed");
+    ASSERT_CONTAINS(rl_last, "(try 1000)");
+    /* A burst that stops is still summarized by a flush. */
+    for (int i = 0; i < 20; i++)
+        log_accept_failure(i);
+    rl_summary[0] = 0;
+    td_log_flush_suppressed();
+    ASSERT_CONTAINS(rl_summary, "WARN net: 11 more lines like");
+    int before = rl_lines;
+    td_log_flush_suppressed(); /* nothing new to say */
+    ASSERT_EQ(rl_lines, before);
+    /* Burst 0: no limit. */
+    td_log_set_rate_limit(0, 0);
+    rl_lines = 0;
+    for (int i = 0; i < 100; i++)
+        log_accept_failure(i);
+    ASSERT_EQ(rl_lines, 100);
+    td_log_set_rate_limit(TD_LOG_RATE_BURST, TD_LOG_RATE_INTERVAL_MS);
+    td_log_set_level(TD_LOG_INFO);
+    td_log_set_sink(NULL, NULL);
+}
+
 TEST_MAIN(TEST(test_grow), TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors),
           TEST(test_crc32c_hw_matches_sw), TEST(test_crc32c_long_inputs),
           TEST(test_hash64_is_stable), TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip),
-          TEST(test_varint_overlong), TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))
+          TEST(test_varint_overlong), TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock),
+          TEST(test_log_rate_limit))

@@ -437,7 +437,10 @@ static void finish(hconn *hc)
     TD_DEBUG("http", "%s %.*s %.*s -> %d", net_conn_peer(hc->c), (int)hc->req.method.n,
              (const char *)hc->req.method.p, (int)hc->req.target.n, (const char *)hc->req.target.p,
              hc->last_status);
-    td_buf_reset(&hc->body);
+    /* The body's buffer is not kept for the next request: an idle keep-alive connection would
+     * hold up to http.max.body.bytes until it closes. */
+    td_buf_free(&hc->body);
+    td_buf_init(&hc->body);
     hc->phase = PH_HEAD;
     if (hc->closing)
         net_conn_close(hc->c, false);

@@ -1595,13 +1595,17 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             net_conn_pause(c);
             break;
         }
-        size_t flen;
-        int rc = kafka_frame(p + used, n - used, KAFKA_MAX_FRAME, &flen);
-        if (rc == TD_EAGAIN)
+        if (net_conn_output_full(c))
+            break; /* offered again once the output drains */
+        size_t flen, max = net_conn_max_input(c) - 4;
+        int rc = kafka_frame(p + used, n - used, max, &flen);
+        if (rc == TD_EAGAIN) {
+            if (n - used >= 4) /* the whole frame is asked of the buffer budget at once */
+                net_conn_expect(c, 4 + (size_t)td_load_be32(p + used));
             break;
+        }
         if (rc) {
-            TD_WARN("kafka", "%s sent a frame size %" PRId32 " above the limit %d; closing",
-                    net_conn_peer(c), (int32_t)td_load_be32(p + used), KAFKA_MAX_FRAME);
+            kafka_log_bad_frame(c, p + used, n - used, max);
             return -1;
         }
         uint8_t *frame = p + used + 4;

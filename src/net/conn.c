@@ -1,0 +1,712 @@
+/*
+ * conn.c: connections: their input (read through the loop's scratch buffer, a buffer of their
+ * own only while they hold part of a frame, grown within the budget), their output chains of
+ * memory and file ranges, back pressure, and closing. See net.h for the model and net_int.h for
+ * the budget.
+ *
+ * Input buffers exist only while a connection holds unconsumed bytes. A connection with none
+ * reads into its loop's scratch buffer, the protocol consumes the whole frames from there, and
+ * only a partial frame left over is copied into a buffer of the connection's own; a buffer that
+ * empties is freed. An idle connection therefore holds no input buffer at all, and thousands of
+ * them cost their structs and the kernel's socket buffers. Input beyond IN_FLOOR bytes, and all
+ * memory output, is counted in the group's budget.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "net/net_int.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Connections
+ */
+void net_conn_set_data(net_conn *c, void *data)
+{
+    c->data = data;
+}
+
+void *net_conn_data(net_conn *c)
+{
+    return c->data;
+}
+
+void *net_conn_proto_arg(net_conn *c)
+{
+    return c->proto_arg;
+}
+
+net_loop *net_conn_loop(net_conn *c)
+{
+    return c->loop;
+}
+
+const char *net_conn_peer(net_conn *c)
+{
+    return c->peer;
+}
+
+bool net_conn_closed(net_conn *c)
+{
+    return __atomic_load_n(&c->closed, __ATOMIC_ACQUIRE);
+}
+
+size_t net_conn_out_bytes(net_conn *c)
+{
+    return c->out_bytes;
+}
+
+void net_conn_ref(net_conn *c)
+{
+    __atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+static void item_free(out_item *it)
+{
+    if (it->is_file) {
+        if (it->release)
+            it->release(it->rarg);
+    } else if (it->free_fn) {
+        it->free_fn(it->p);
+    }
+    free(it);
+}
+
+void net_conn_unref(net_conn *c)
+{
+    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    while (c->out_head) {
+        out_item *it = c->out_head;
+        c->out_head = it->next;
+        item_free(it);
+    }
+    free(c->in);
+    free(c);
+}
+
+static net_budget *budget_of(net_conn *c)
+{
+    return &c->loop->g->budget;
+}
+
+/* The bytes counted for an input buffer of `cap` bytes. */
+static size_t charge_of(size_t cap)
+{
+    return cap > IN_FLOOR ? cap - IN_FLOOR : 0;
+}
+
+size_t net_conn_max_input(net_conn *c)
+{
+    return TD_MIN(c->proto->max_input, budget_of(c)->limit);
+}
+
+/* The most input a connection may buffer: its largest frame and a read's worth after it. */
+static size_t in_max_cap(net_conn *c)
+{
+    return net_conn_max_input(c) + READ_MIN;
+}
+
+void net_conn_expect(net_conn *c, size_t bytes)
+{
+    c->expect = bytes;
+}
+
+/* Whether the connection holds more unsent output than it may while the budget is exhausted. */
+static bool out_pressed(net_conn *c)
+{
+    return c->out_mem > OUT_FLOOR && budget_over(budget_of(c));
+}
+
+bool net_conn_output_full(net_conn *c)
+{
+    return c->out_bytes >= c->proto->out_limit || out_pressed(c);
+}
+
+static void out_count(net_conn *c, int64_t delta)
+{
+    c->out_mem += (size_t)delta;
+    budget_out(budget_of(c), delta);
+}
+
+static void wait_cancel(net_conn *c)
+{
+    if (!c->waiting)
+        return;
+    budget_cancel(budget_of(c), &c->bw);
+    c->waiting = false;
+}
+
+/* Frees the input buffer and gives its bytes back (no input buffered, or closing). */
+static void input_free(net_conn *c)
+{
+    if (c->waiting && !c->wait_out)
+        wait_cancel(c);
+    free(c->in);
+    c->in = NULL;
+    c->in_start = c->in_len = c->in_cap = 0;
+    budget_release(budget_of(c), c->in_charge);
+    c->in_charge = 0;
+}
+
+static void update_interest(net_conn *c)
+{
+    if (c->closed)
+        return;
+    uint32_t ev = 0;
+    bool full = c->in_len >= c->in_cap && c->in_cap >= in_max_cap(c);
+    bool pressed = out_pressed(c);
+    if (c->waiting && c->wait_out && !pressed)
+        wait_cancel(c); /* its own output drained, or the budget has room again */
+    if (pressed && !c->waiting && !c->paused && !c->close_after) {
+        c->waiting = c->wait_out = true;
+        budget_wait(budget_of(c), &c->bw, 0, c->in_charge);
+    }
+    if (!c->paused && !c->close_after && c->out_bytes < c->proto->out_limit && !full && !c->waiting)
+        ev |= EPOLLIN;
+    if (c->out_head)
+        ev |= EPOLLOUT;
+    if (ev == c->interest)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    if (epoll_ctl(c->loop->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
+        c->interest = ev;
+}
+
+void conn_close_now(net_conn *c)
+{
+    if (c->closed)
+        return;
+    net_loop *l = c->loop;
+    epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    __atomic_store_n(&c->closed, true, __ATOMIC_RELEASE);
+    while (c->out_head) {
+        out_item *it = c->out_head;
+        c->out_head = it->next;
+        item_free(it);
+    }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+    out_count(c, -(int64_t)c->out_mem);
+    wait_cancel(c);
+    /* Inside on_data the protocol may still be reading the input: process_input frees it. */
+    if (!c->in_data)
+        input_free(c);
+    td_gauge_add(c->m_open, -1);
+    if (c->proto->on_close)
+        c->proto->on_close(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    l->nconns--;
+    __atomic_sub_fetch(&l->g->nconns, 1, __ATOMIC_ACQ_REL);
+    accept_resume(l);  /* a descriptor and a connection slot are free again */
+    net_conn_unref(c); /* the loop's reference */
+}
+
+/* Sends queued output until the socket refuses more. Returns false if the connection closed. */
+static bool flush_out(net_conn *c)
+{
+    while (c->out_head && !c->closed) {
+        out_item *it = c->out_head;
+        if (it->is_file) {
+            off_t pos = (off_t)it->pos;
+            size_t want = (size_t)TD_MIN(it->len, (int64_t)1 << 30);
+            ssize_t w = sendfile(c->fd, it->fd, &pos, want);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    break;
+                conn_close_now(c);
+                return false;
+            }
+            if (w == 0) { /* the file is shorter than the range: cannot happen for sealed data */
+                td_log(TD_LOG_ERROR, "net", "sendfile sent nothing to %s; closing", c->peer);
+                conn_close_now(c);
+                return false;
+            }
+            it->pos += w;
+            it->len -= w;
+            c->out_bytes -= (size_t)w;
+            if (it->len > 0)
+                continue;
+        } else {
+            struct iovec iov[IOV_MAX_BATCH];
+            int niov = 0;
+            for (out_item *m = it; m && !m->is_file && niov < IOV_MAX_BATCH; m = m->next) {
+                iov[niov].iov_base = m->p + m->off;
+                iov[niov].iov_len = m->n - m->off;
+                niov++;
+            }
+            ssize_t w = writev(c->fd, iov, niov);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    break;
+                conn_close_now(c);
+                return false;
+            }
+            c->out_bytes -= (size_t)w;
+            out_count(c, -(int64_t)w);
+            size_t left = (size_t)w;
+            while (left > 0) {
+                out_item *m = c->out_head;
+                size_t avail = m->n - m->off;
+                if (left < avail) {
+                    m->off += left;
+                    left = 0;
+                    break;
+                }
+                left -= avail;
+                m->off = m->n;
+                c->out_head = m->next;
+                if (!c->out_head)
+                    c->out_tail = NULL;
+                item_free(m);
+            }
+            if (c->out_head && !c->out_head->is_file && c->out_head->off < c->out_head->n)
+                break; /* short write: the socket is full */
+            continue;
+        }
+        c->out_head = it->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        item_free(it);
+    }
+    if (c->closed)
+        return false;
+    if (!c->out_head && c->close_after) {
+        conn_close_now(c);
+        return false;
+    }
+    return true;
+}
+
+static void process_input(net_conn *c);
+
+void net_conn_flush(net_conn *c)
+{
+    if (c->closed)
+        return;
+    size_t before = c->out_bytes;
+    bool held = c->waiting && c->wait_out;
+    if (!flush_out(c))
+        return;
+    if (before >= c->proto->out_limit && c->out_bytes < c->proto->out_limit) {
+        if (c->proto->on_drain)
+            c->proto->on_drain(c);
+        if (c->closed)
+            return;
+        process_input(c); /* input held back by the limit */
+        if (c->closed)
+            return;
+    } else if (held && !out_pressed(c)) {
+        wait_cancel(c);
+        process_input(c); /* input held back by the budget */
+        if (c->closed)
+            return;
+    }
+    update_interest(c);
+}
+
+static void append_item(net_conn *c, out_item *it)
+{
+    it->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = it;
+    else
+        c->out_head = it;
+    c->out_tail = it;
+}
+
+int net_conn_write(net_conn *c, const void *p, size_t n)
+{
+    if (c->closed)
+        return -EPIPE;
+    if (n == 0)
+        return 0;
+    out_item *t = c->out_tail;
+    if (t && !t->is_file && t->cap > 0 && t->cap - t->n >= n) {
+        memcpy(t->p + t->n, p, n);
+        t->n += n;
+        c->out_bytes += n;
+        out_count(c, (int64_t)n);
+        return 0;
+    }
+    size_t cap = TD_MAX(n, (size_t)OUT_CHUNK);
+    out_item *it = calloc(1, sizeof(*it));
+    uint8_t *buf = malloc(cap);
+    if (!it || !buf) {
+        free(it);
+        free(buf);
+        return -ENOMEM;
+    }
+    memcpy(buf, p, n);
+    it->p = buf;
+    it->n = n;
+    it->cap = cap;
+    it->free_fn = free;
+    append_item(c, it);
+    c->out_bytes += n;
+    out_count(c, (int64_t)n);
+    return 0;
+}
+
+int net_conn_write_owned(net_conn *c, void *p, size_t n, void (*free_fn)(void *))
+{
+    if (c->closed) {
+        if (free_fn)
+            free_fn(p);
+        return -EPIPE;
+    }
+    out_item *it = calloc(1, sizeof(*it));
+    if (!it) {
+        if (free_fn)
+            free_fn(p);
+        return -ENOMEM;
+    }
+    it->p = p;
+    it->n = n;
+    it->free_fn = free_fn;
+    append_item(c, it);
+    c->out_bytes += n;
+    out_count(c, (int64_t)n);
+    return 0;
+}
+
+int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*release)(void *),
+                        void *arg)
+{
+    out_item *it = c->closed ? NULL : calloc(1, sizeof(*it));
+    if (!it) {
+        if (release)
+            release(arg);
+        return c->closed ? -EPIPE : -ENOMEM;
+    }
+    it->is_file = true;
+    it->fd = fd;
+    it->pos = pos;
+    it->len = len;
+    it->release = release;
+    it->rarg = arg;
+    append_item(c, it);
+    c->out_bytes += (size_t)len;
+    return 0;
+}
+
+void net_conn_pause(net_conn *c)
+{
+    c->paused = true;
+    update_interest(c);
+}
+
+void net_conn_resume(net_conn *c)
+{
+    if (c->closed || !c->paused)
+        return;
+    c->paused = false;
+    process_input(c);
+    if (!c->closed) {
+        net_conn_flush(c);
+        update_interest(c);
+    }
+}
+
+void net_conn_close(net_conn *c, bool now)
+{
+    if (c->closed)
+        return;
+    if (now || !c->out_head) {
+        conn_close_now(c);
+        return;
+    }
+    c->close_after = true;
+    update_interest(c);
+}
+
+/* Offers bytes to the protocol frame by frame; returns how many it used. */
+static size_t offer(net_conn *c, uint8_t *p, size_t n)
+{
+    size_t off = 0;
+    while (!c->closed && !c->paused && !c->close_after && off < n &&
+           c->out_bytes < c->proto->out_limit && !out_pressed(c)) {
+        c->expect = 0;
+        ssize_t used = c->proto->on_data(c, p + off, n - off);
+        if (c->closed)
+            break;
+        if (used < 0) {
+            conn_close_now(c);
+            break;
+        }
+        if (used == 0)
+            break;
+        off += (size_t)used;
+    }
+    return off;
+}
+
+/*
+ * After input was consumed: an empty buffer is freed; a buffer much larger than what it still
+ * holds (a big request was consumed, a small part of the next one follows) shrinks, so that
+ * a connection waiting for the budget holds nothing beyond its floor; and a connection that
+ * waited for room to grow no longer waits once it has room.
+ */
+static void input_settle(net_conn *c)
+{
+    if (c->closed || c->in_len == 0) {
+        input_free(c);
+        return;
+    }
+    if (c->waiting && !c->wait_out && c->in_start + c->in_len < c->in_cap)
+        wait_cancel(c);
+    if (c->in_charge == 0 || c->waiting)
+        return;
+    size_t keep = TD_MAX(c->in_len, c->expect) + READ_MIN;
+    keep = TD_MAX(keep, (size_t)2 * READ_MIN);
+    if (keep > c->in_cap / 2)
+        return;
+    memmove(c->in, c->in + c->in_start, c->in_len);
+    c->in_start = 0;
+    uint8_t *n = realloc(c->in, keep);
+    if (n) {
+        c->in = n;
+        c->in_cap = keep;
+    }
+    size_t charge = charge_of(c->in_cap);
+    if (c->in_charge > charge) {
+        budget_release(budget_of(c), c->in_charge - charge);
+        c->in_charge = charge;
+    }
+}
+
+/* Offers buffered input to the protocol, frame by frame. Re-entry (a resume from inside
+ * on_data) is folded into the running loop. */
+static void process_input(net_conn *c)
+{
+    if (c->in_data)
+        return;
+    c->in_data = true;
+    net_conn_ref(c);
+    if (c->in_len > 0) {
+        size_t used = offer(c, c->in + c->in_start, c->in_len);
+        c->in_start += used;
+        c->in_len -= used;
+    }
+    c->in_data = false;
+    input_settle(c);
+    net_conn_unref(c);
+}
+
+/*
+ * Makes room to read into the connection's buffer: compacts, or grows it, the budget allowing.
+ * Returns 0 (room), 1 (waiting for the budget) or -1 (close: the peer sent a frame larger than
+ * any the connection may buffer, which the protocol should have refused).
+ */
+static int input_room(net_conn *c)
+{
+    size_t max = in_max_cap(c);
+    if (c->in_start > 0 && c->in_start + c->in_len + READ_MIN > c->in_cap) {
+        memmove(c->in, c->in + c->in_start, c->in_len);
+        c->in_start = 0;
+    }
+    size_t room = c->in_cap - c->in_start - c->in_len;
+    if (room >= READ_MIN || c->in_cap >= max) {
+        if (room > 0)
+            return 0;
+        td_log(TD_LOG_WARN, "net",
+               "%s: %s sent a request larger than the %zu bytes a connection may buffer (the "
+               "protocol's limit, or net.buffer.memory.bytes); closing",
+               c->proto->name, c->peer, net_conn_max_input(c));
+        return -1;
+    }
+    size_t cap = c->expect > c->in_len ? c->expect + READ_MIN : c->in_cap * 2;
+    cap = TD_MIN(TD_MAX(cap, TD_MAX(c->in_len + READ_MIN, (size_t)2 * READ_MIN)), max);
+    size_t charge = charge_of(cap);
+    if (charge > c->in_charge) {
+        size_t need = charge - c->in_charge;
+        if (!budget_try(budget_of(c), need)) {
+            if (room > 0)
+                return 0; /* read what fits; ask when it is full */
+            c->waiting = true;
+            c->wait_out = false;
+            budget_wait(budget_of(c), &c->bw, need, c->in_charge);
+            return 1;
+        }
+        c->in_charge += need;
+    }
+    uint8_t *n = realloc(c->in, cap);
+    if (!n)
+        return -1;
+    c->in = n;
+    c->in_cap = cap;
+    return 0;
+}
+
+/* Reads into the loop's scratch buffer and offers it; keeps what the protocol left. */
+static void read_scratch(net_conn *c)
+{
+    uint8_t *p = c->loop->scratch;
+    ssize_t r = read(c->fd, p, IN_FLOOR);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_close_now(c);
+        return;
+    }
+    if (r < 0)
+        return;
+    c->in_data = true;
+    net_conn_ref(c);
+    size_t used = offer(c, p, (size_t)r);
+    c->in_data = false;
+    size_t left = (size_t)r - used;
+    if (!c->closed && left > 0) {
+        size_t cap = TD_MIN((size_t)IN_FLOOR, TD_MAX(left + READ_MIN, (size_t)2 * READ_MIN));
+        c->in = malloc(cap);
+        if (!c->in) {
+            conn_close_now(c);
+        } else {
+            memcpy(c->in, p + used, left);
+            c->in_cap = cap;
+            c->in_start = 0;
+            c->in_len = left;
+        }
+    }
+    input_settle(c);
+    net_conn_unref(c);
+}
+
+static void conn_readable(net_conn *c)
+{
+    if (c->waiting)
+        return; /* an event from before it began to wait */
+    if (c->in_len == 0) {
+        if (c->in)
+            input_free(c);
+        read_scratch(c);
+    } else {
+        int rc = input_room(c);
+        if (rc != 0) {
+            if (rc < 0)
+                conn_close_now(c);
+            return;
+        }
+        size_t space = c->in_cap - c->in_start - c->in_len;
+        ssize_t r = read(c->fd, c->in + c->in_start + c->in_len, space);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn_close_now(c);
+            return;
+        }
+        if (r < 0)
+            return;
+        c->in_len += (size_t)r;
+        process_input(c);
+    }
+    if (!c->closed)
+        net_conn_flush(c);
+}
+
+/* The budget granted what the connection waited for (its loop, posted by bw_wake). */
+static void budget_task(void *arg)
+{
+    net_conn *c = arg;
+    if (!c->closed && c->waiting) {
+        bool queued;
+        c->in_charge += budget_take(budget_of(c), &c->bw, &queued);
+        if (queued) { /* a wake-up for an earlier wait */
+            net_conn_unref(c);
+            return;
+        }
+        c->waiting = false;
+    }
+    /* Also when the wait already ended another way (update_interest saw the budget had room):
+     * input held back meanwhile is offered here, since no read may come to offer it. */
+    if (!c->closed) {
+        process_input(c);
+        if (!c->closed)
+            net_conn_flush(c);
+        if (!c->closed)
+            update_interest(c);
+    }
+    net_conn_unref(c);
+}
+
+static void bw_wake(net_bwait *w)
+{
+    net_conn *c = (net_conn *)((char *)w - offsetof(net_conn, bw));
+    net_conn_ref(c);
+    if (net_loop_post(c->loop, budget_task, c) != 0)
+        net_conn_unref(c); /* without memory for a task it waits for the next grant */
+}
+
+void conn_event(net_conn *c, uint32_t ev)
+{
+    net_conn_ref(c);
+    if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
+        conn_close_now(c);
+    } else {
+        if ((ev & EPOLLOUT) && !c->closed)
+            net_conn_flush(c);
+        if ((ev & EPOLLIN) && !c->closed)
+            conn_readable(c);
+        if (!c->closed)
+            update_interest(c);
+    }
+    net_conn_unref(c);
+}
+
+/* Accepts one connection on fd; false if it was refused for lack of memory. */
+bool conn_open(net_loop *l, listener *ls, int fd, const struct sockaddr_storage *ss)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    net_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return false;
+    c->tag = TAG_CONN;
+    c->loop = l;
+    c->fd = fd;
+    c->proto = ls->proto;
+    c->proto_arg = ls->proto_arg;
+    c->refs = 1;
+    c->bw.wake = bw_wake;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+        free(c);
+        return false;
+    }
+    c->interest = EPOLLIN;
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->nconns++;
+    c->m_open = ls->m_open;
+    td_gauge_add(c->m_open, 1);
+    td_counter_add(ls->m_accepted, 1);
+    if (c->proto->on_open && c->proto->on_open(c) != 0)
+        conn_close_now(c);
+    return true;
+}
