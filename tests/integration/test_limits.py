@@ -508,6 +508,38 @@ def test_slow_consumers_stay_bounded_and_others_are_served(tmp_path):
         b.stop()
 
 
+def test_pipelined_redis_reader_stops_at_the_budget(tmp_path):
+    """A Redis client that pipelines 20 XRANGEs of 8 MiB replies in one write and never reads
+    stops being read once its output holds the budget: before, every command of the read ran
+    and queued its reply (160 MiB)."""
+    budget = 16 << 20
+    b = start(Broker(str(tmp_path / "data"), http=True, redis=True,
+                     extra=["--set", f"net.buffer.memory.bytes={budget}"]))
+    try:
+        create_big_topic(b, "rs")
+        r = socket.create_connection(("127.0.0.1", b.redis_port), timeout=30)
+        for i in range(8):
+            r.sendall(resp_command("XADD", "rs", "*", "v", b"s" * (1 << 20)))
+            resp_read_line(r)
+            resp_read_line(r)
+        r.close()
+        s = socket.create_connection(("127.0.0.1", b.redis_port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(resp_command("XRANGE", "rs", "-", "+") * 20)
+        out = lambda: metric(b, "tidings_net_buffer_bytes", 'direction="output"')  # noqa: E731
+        assert wait_for(lambda: out() > budget // 2, 10)
+        time.sleep(1.0)
+        assert out() <= budget + 2 * (9 << 20), out()
+        q = socket.create_connection(("127.0.0.1", b.redis_port), timeout=10)
+        q.sendall(resp_command("XLEN", "rs"))
+        assert resp_read_line(q) == b":8\r\n"
+        q.close()
+        s.close()
+        assert wait_for(lambda: out() == 0, 20)
+    finally:
+        b.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # Other protocols on the Kafka port
 

@@ -836,8 +836,15 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         }
         if (rc->blk)
             break;
-        if (rc->out.len >= (256u << 10) && !rc->waits)
+        /* A client that sends commands faster than it reads their replies (pipelining
+         * without reading) stops being read at the output limit or when the broker's buffer
+         * budget is spent; the rest of its input runs once its output drains. The loop checks
+         * between reads; within one, replies are handed over (and checked) every 256 KiB. */
+        if (rc->out.len >= (256u << 10) && !rc->waits) {
             flush_out(rc);
+            if (net_conn_output_full(c))
+                break;
+        }
     }
     resp_w fw = {&rc->out, rc->proto, false};
     resp_xadd_flush(rc, &fw);
