@@ -605,3 +605,18 @@ def test_limit_settings_are_checked(tmp_path, setting, said):
                        capture_output=True, timeout=30)
     assert p.returncode == 2, p
     assert said in p.stderr.decode(), p.stderr
+
+
+def test_redis_reports_the_connection_limit_as_maxclients(tmp_path):
+    """CONFIG GET maxclients and INFO's maxclients are max.connections, the limit the listener
+    enforces (they said 10000 whatever the limit was)."""
+    import redis
+    b = start(Broker(str(tmp_path / "data"), redis=True,
+                     extra=["--set", "max.connections=77"]))
+    try:
+        r = redis.Redis(host="127.0.0.1", port=b.redis_port, socket_timeout=10)
+        assert r.config_get("maxclients") == {"maxclients": "77"}
+        assert r.info("clients")["maxclients"] == 77
+        r.close()
+    finally:
+        b.stop()

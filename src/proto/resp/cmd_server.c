@@ -601,6 +601,13 @@ static void command_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
 /* ---------------------------------------------------------------------------------------------
  * INFO
  */
+/* The listener's connection limit (max.connections, shared by every protocol): what Redis
+ * calls maxclients. */
+static size_t max_clients(const resp_server *s)
+{
+    return s->group ? net_group_max_conns(s->group) : 10000;
+}
+
 static void info_section(td_buf *b, const char *title, bool *first)
 {
     char line[64];
@@ -661,7 +668,7 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         pthread_mutex_unlock(&s->clients_mu);
         info_section(&b, "Clients", &first);
         info_kv(&b, "connected_clients:%zu", n);
-        info_kv(&b, "maxclients:10000");
+        info_kv(&b, "maxclients:%zu", max_clients(s));
         info_kv(&b, "blocked_clients:%zu", __atomic_load_n(&rc->s->nblocked, __ATOMIC_RELAXED));
         info_kv(&b, "tracking_clients:0");
     }
@@ -759,7 +766,7 @@ static void param_value(rconn *rc, const char *name, char *buf, size_t len)
     else if (!strcmp(name, "databases"))
         snprintf(buf, len, "1");
     else if (!strcmp(name, "maxclients"))
-        snprintf(buf, len, "10000");
+        snprintf(buf, len, "%zu", max_clients(s));
     else if (!strcmp(name, "maxmemory"))
         snprintf(buf, len, "0");
     else if (!strcmp(name, "maxmemory-policy"))

@@ -36,6 +36,7 @@ struct resp_server {
     resp_server_config cfg;
     pthread_mutex_t cfg_mu; /* cfg.password (CONFIG SET requirepass) */
     int port;
+    net_group *group; /* set by resp_server_attach: its connection limit is maxclients */
     int64_t start_ms;
     pthread_mutex_t clients_mu; /* the list of connections, and their names */
     rconn *clients;

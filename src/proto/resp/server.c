@@ -368,6 +368,7 @@ void resp_block_start(rconn *rc, resp_block *b, long long ms)
 
 int resp_server_attach(resp_server *s, net_group *g)
 {
+    s->group = g;
     s->nloops = net_group_size(g);
     s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
     if (!s->loops)
