@@ -68,8 +68,11 @@ static bool field(hconn *hc, json_t *v, const char *name, const char *key, td_co
         return true;
     if (json_is_integer(v))
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, len, "%.17g", json_real_value(v));
+    else if (json_is_real(v)) {
+        int k = snprintf(buf, len, "%.17g", json_real_value(v));
+        if (k > 0 && (size_t)k < len)
+            td_json_shorten_reals(buf, (size_t)k); /* 0.1 rather than 0.10000000000000001 */
+    }
     else if (json_is_string(v))
         snprintf(buf, len, "%s", json_string_value(v));
     else {

@@ -1,0 +1,151 @@
+"""Hardening of the HTTP API (issue 19): every error carries its JSON body, also when the
+request names things in bytes that are not UTF-8; a subscriber that stopped reading gets its
+final slow_consumer event before the end of the stream; request bodies are parsed with memory
+bounded by their size (an array of events an element at a time, a body whose parse would cost
+too much refused with 413); reals come out in their shortest form; patterns with an empty
+segment (what an unescaped '#' leaves) and malformed delivery ids are refused."""
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, Broker
+from test_http import assert_error, call
+
+
+@pytest.fixture
+def hh(tmp_path):
+    b = Broker(str(tmp_path / "data"), http=True,
+               extra=["--set", "http.sse.stall.timeout.ms=500"]).start()
+    yield b
+    if b.proc:
+        b.stop()
+
+
+def raw_call(b, method, path, body=None):
+    """One request with a body of raw bytes; returns (status, headers, body bytes)."""
+    c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=60)
+    c.request(method, path, body=body,
+              headers={"Content-Type": "application/json"} if body is not None else {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def assert_json_error(resp, status):
+    st, hdrs, data = resp
+    assert st == status, resp
+    assert hdrs.get("Content-Type") == "application/json", resp
+    body = json.loads(data)
+    assert body["error"]["status"] == status and body["error"]["code"], body
+    assert body["error"]["message"], body
+    return body["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every error has its JSON body
+
+def test_errors_naming_bytes_that_are_not_utf8_have_json_bodies(hh):
+    call(hh, "POST", "/v1/topics", {"name": "t"})
+    # The issue's case: the message quotes the name, which jansson refused to encode.
+    err = assert_json_error(raw_call(hh, "GET", "/v1/topics/%FF%FE%FD"), 404)
+    assert err["code"] == "not_found" and "\\xFF\\xFE\\xFD" in err["message"], err
+    cases = [
+        ("DELETE", "/v1/topics/%FF", None, 404),
+        ("PATCH", "/v1/topics/%FF", b"{}", 404),
+        ("GET", "/v1/topics/%FF/events", None, 404),
+        ("POST", "/v1/topics/%FF/events", b'{"value": 1}', 404),
+        ("POST", "/v1/topics/%C0%AF/redrive", b"{}", 404),
+        ("POST", "/v1/topics", b'{"name": "a\xffb"}', 400),           # jansson's own error
+        ("POST", "/v1/topics/t/events", b'[{"value": "\xed\xa0\x80"}]', 400),
+        ("GET", "/v1/groups/%FF", None, 404),
+        ("DELETE", "/v1/groups/%FF", None, 404),
+        ("GET", "/v1/queues/%FF", None, 404),
+        ("PUT", "/v1/queues/q", b'{"topic": "%s"}' % "\u00ff".encode("latin-1"), 400),
+        ("GET", "/v1/redrives/%FF", None, 404),
+        ("GET", "/v1/subscribe?topics=%FF", None, 400),
+        ("GET", "/v1/topics/t/events?from=%FF", None, 400),
+        ("GET", "/%FF%FE", None, 404),
+    ]
+    for method, path, body, status in cases:
+        try:
+            assert_json_error(raw_call(hh, method, path, body), status)
+        except (AssertionError, ValueError) as e:
+            raise AssertionError(f"{method} {path}: {e}") from e
+    assert call(hh, "GET", "/health")[0] == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: bodies are parsed at a cost bounded by their size
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_json_bodies_parse_in_bounded_memory(hh):
+    call(hh, "POST", "/v1/topics", {"name": "m", "config": {"fsync": "none"}})
+    pid = hh.proc.pid
+    before = status_kb(pid, "VmHWM")
+    # The issue's body: 6 MB of two million empty objects (455 MB of jansson tree before).
+    storm = b"[" + b",".join([b"{}"] * 2000000) + b"]"
+    inside = b'[{"value": ' + storm + b"}]"      # one event whose value is the storm
+    config = b'{"name": "n", "config": ' + storm + b"}"
+    results = {}
+
+    def send(name, path, body):
+        results[name] = raw_call(hh, "POST", path, body)
+
+    threads = [threading.Thread(target=send, args=a) for a in [
+        ("array", "/v1/topics/m/events", storm),
+        ("array2", "/v1/topics/m/events", storm),
+        ("value", "/v1/topics/m/events", inside),
+        ("config", "/v1/topics", config)]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    grown_mb = (status_kb(pid, "VmHWM") - before) / 1024
+    # Four 6 MB bodies in flight at once: their buffers, never their trees.
+    assert grown_mb < 150, f"peak RSS grew by {grown_mb:.0f} MB"
+    for name in ("array", "array2"):
+        err = assert_json_error(results[name], 400)
+        assert err["code"] == "invalid_argument" and "1 to 10000 events" in err["message"]
+    for name in ("value", "config"):
+        err = assert_json_error(results[name], 413)
+        assert err["code"] == "body_too_large" and "MiB" in err["message"], err
+    # The broker still serves, and a body of many events is still taken whole.
+    many = [{"key": f"k{i}", "value": {"n": i, "tags": ["a", "b"]}} for i in range(10000)]
+    st, _, body = call(hh, "POST", "/v1/topics/m/events", many)
+    assert st == 200 and len(body["offsets"]) == 10000
+    st, _, got = call(hh, "GET", "/v1/topics/m/events?partition=0&offset=9999&limit=1")
+    assert got["events"][0]["value"] == {"n": 9999, "tags": ["a", "b"]}
+
+
+def test_errors_in_an_array_of_events_point_into_the_body(hh):
+    call(hh, "POST", "/v1/topics", {"name": "e"})
+    path = "/v1/topics/e/events"
+    err = assert_json_error(raw_call(hh, "POST", path, b'[{"value": 1},\n {"value": tru},\n {}]'),
+                            400)
+    assert err["code"] == "invalid_json" and "line 2, column" in err["message"], err
+    err = assert_json_error(raw_call(hh, "POST", path, b'[{"value": 1},\n {"value": 2'), 400)
+    assert err["code"] == "invalid_json" and "line 2" in err["message"], err
+    err = assert_json_error(raw_call(hh, "POST", path, b'[{"value": 1}, {"value": 2, "value": 3}]'),
+                            400)
+    assert err["code"] == "invalid_json" and "duplicate" in err["message"], err
+    for body, text in [(b"[]", "1 to 10000"), (b"[1]", "event 0 must be an object"),
+                       (b'[{"value": 1}, 2]', "event 1 must be an object"),
+                       (b'[{"value": 1},]', "invalid JSON")]:
+        err = assert_json_error(raw_call(hh, "POST", path, body), 400)
+        assert text in err["message"], (body, err)
+    # Nothing of a refused request was stored.
+    st, _, t = call(hh, "GET", "/v1/topics/e")
+    assert t["partitions"][0]["high_watermark"] == 0
