@@ -81,6 +81,78 @@ def test_errors_naming_bytes_that_are_not_utf8_have_json_bodies(hh):
 
 
 # ---------------------------------------------------------------------------------------------
+# A stalled subscriber gets its final event first
+
+def dechunk(data):
+    """The body of a chunked HTTP/1.1 response (after its head); asserts the framing."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in head
+    body = bytearray()
+    while True:
+        line, _, rest = rest.partition(b"\r\n")
+        size = int(line, 16)
+        if size == 0:
+            assert rest == b"\r\n", rest[:100]
+            return bytes(body)
+        body += rest[:size]
+        assert rest[size:size + 2] == b"\r\n"
+        rest = rest[size + 2:]
+
+
+def test_stalled_subscriber_gets_slow_consumer_before_the_end(hh):
+    call(hh, "POST", "/v1/topics", {"name": "big", "config": {"fsync": "none"}})
+    sock = socket.socket()
+    # A small receive buffer: what the broker queued, not the client's kernel, holds the
+    # backlog, as on a real network.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", hh.http_port))
+    sock.sendall(b"GET /v1/subscribe?topics=big HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
+    value = "x" * 60000
+    for _ in range(13):  # ~12 MB: the socket buffers, then the broker's 4 MiB output limit
+        st, _, _ = call(hh, "POST", "/v1/topics/big/events", [{"value": value}] * 15)
+        assert st == 200
+    deadline = time.time() + 20
+    while "subscription ended: slow_consumer" not in hh.stderr():
+        assert time.time() < deadline, "the stalled subscriber was not ended"
+        time.sleep(0.05)
+    # The client reads nothing for longer than the broker's grace period (five seconds), while
+    # the broker still holds megabytes of its events, then reads: the final event must be there
+    # before the end of the stream.
+    time.sleep(5.5)
+    buf = bytearray()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        buf += chunk
+    else:
+        raise AssertionError("the broker did not close the slow subscriber")
+    sock.close()
+    body = dechunk(bytes(buf)).decode()
+    messages = [m for m in body.split("\n\n") if m]
+    assert messages[-1].startswith("event: error\ndata: "), messages[-1][:300]
+    err = json.loads(messages[-1].split("data: ", 1)[1])["error"]
+    assert err["code"] == "slow_consumer" and "read nothing" in err["message"]
+    # Every event before it arrived whole, in order, with its id.
+    data = [m for m in messages[1:-1]]
+    assert data, "no event before the error"
+    offsets = []
+    for m in data:
+        lines = dict(line.split(": ", 1) for line in m.split("\n"))
+        ev = json.loads(lines["data"])
+        assert ev["value"] == value
+        assert lines["id"].startswith(f"big/0/{ev['offset']};")
+        offsets.append(ev["offset"])
+    assert offsets == list(range(len(offsets)))
+    # What was queued and not yet sent was dropped, not sent ahead of the error.
+    assert "bytes of unsent events before the final error" in hh.stderr()
+    assert len(offsets) < 13 * 15
+
+
+# ---------------------------------------------------------------------------------------------
 # Memory: bodies are parsed at a cost bounded by their size
 
 def status_kb(pid, field):
