@@ -133,9 +133,9 @@ static int queue_local(const char *action, const char *group, char **ids, size_t
                        const queue_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = cli_open(cli_data_dir(o->data), &e), code = EXIT_OK;
-    if (rc)
-        return cli_fail("opening the data directory", rc);
+    int rc = 0, code = cli_open(cli_data_dir(o->data), !strcmp(action, "create"), &e);
+    if (code)
+        return code;
     if (!strcmp(action, "create") || !strcmp(action, "configure")) {
         td_queue_info info;
         td_queue_policy p;
