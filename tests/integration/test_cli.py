@@ -386,3 +386,18 @@ def test_a_locked_data_directory_suggests_server(cli):
         srv.send_signal(signal.SIGTERM)
         srv.communicate(timeout=30)
 
+
+@BOTH_MODES
+def test_malformed_delivery_ids_are_usage_errors(cli):
+    cli.run("topic", "create", "orders")
+    cli.run("queue", "create", "billing", "--topic", "orders")
+    for action in ("ack", "nack"):
+        for bad in ("notanid", "1.0.0", "1.0.0.1.", "1..0.1", "a.b.c.d", "1.0.0.99999999999"):
+            p = cli.run("queue", action, "billing", "1.0.0.1", bad, check=False)
+            assert p.returncode == 2, (action, bad, p.stderr)
+            assert f"'{bad}' is not a delivery id".encode() in p.stderr, p.stderr
+            assert p.stdout == b""
+    # A well-formed id the group never gave is an answer (exit 1), not a usage error.
+    p = cli.run("queue", "ack", "billing", "1.0.0.1", check=False)
+    assert p.returncode == 1 and p.stdout == b"1.0.0.1 unknown\n", p
+

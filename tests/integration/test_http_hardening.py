@@ -32,7 +32,8 @@ def raw_call(b, method, path, body=None):
     c.request(method, path, body=body,
               headers={"Content-Type": "application/json"} if body is not None else {})
     r = c.getresponse()
-    data = r.read()
+    # A stream (a subscription that should have been refused) is not read: it never ends.
+    data = b"" if r.getheader("Content-Type") == "text/event-stream" else r.read()
     c.close()
     return r.status, dict(r.getheaders()), data
 
@@ -221,3 +222,21 @@ def test_errors_in_an_array_of_events_point_into_the_body(hh):
     # Nothing of a refused request was stored.
     st, _, t = call(hh, "GET", "/v1/topics/e")
     assert t["partitions"][0]["high_watermark"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Reals, patterns, delivery ids, and the docs' example
+
+def test_malformed_delivery_ids_are_bad_requests(hh):
+    call(hh, "POST", "/v1/topics", {"name": "q"})
+    assert call(hh, "PUT", "/v1/queues/billing", {"topic": "q"})[0] == 201
+    for action in ("ack", "nack", "extend"):
+        for bad in ("notanid", "1.0.0", "1.0.0.1.2", "1.0.x.1", "", "-1.0.0.1"):
+            err = assert_json_error(
+                raw_call(hh, "POST", f"/v1/queues/billing/{action}",
+                         json.dumps({"ids": ["1.0.0.1", bad]}).encode()), 400)
+            assert err["code"] == "invalid_argument" and "not a delivery id" in err["message"]
+    # A well-formed id this group never gave is an answer, not an error.
+    st, _, r = call(hh, "POST", "/v1/queues/billing/ack", {"ids": ["1.0.0.1"]})
+    assert st == 200 and r["results"] == [{"id": "1.0.0.1", "result": "unknown"}]
+

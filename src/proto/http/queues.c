@@ -485,6 +485,19 @@ static void queue_outcome(hconn *hc, const char *group, int kind)
             http_respond_error(hc, 400, "invalid_argument", "each of 'ids' is a string");
             goto out;
         }
+        /* A string that is no delivery id at all is a mistake in the request (a stale or
+         * foreign id is an answer: "stale" or "unknown"). */
+        int64_t t, o;
+        int32_t p, d;
+        if (!queue_id_parse(id, &t, &p, &o, &d)) {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "'%.64s' is not a delivery id (<topic id>.<partition>.<offset>.<delivery>, "
+                     "such as 3.0.17.1, as receive gives them)",
+                     id);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            goto out;
+        }
         if (!(op->ids[i] = strdup(id))) {
             http_respond_error(hc, 500, "internal", "out of memory");
             goto out;
