@@ -227,6 +227,43 @@ def test_errors_in_an_array_of_events_point_into_the_body(hh):
 # ---------------------------------------------------------------------------------------------
 # Reals, patterns, delivery ids, and the docs' example
 
+def sse_first_event(b, query):
+    """The first data event of a subscription: (status, id, data text)."""
+    c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
+    c.request("GET", "/v1/subscribe?" + query)
+    r = c.getresponse()
+    assert r.status == 200
+    ev = {}
+    while True:
+        line = r.readline().decode().rstrip("\n")
+        if line == "" and ev.get("event", "message") == "message" and "data" in ev:
+            c.close()
+            return r.status, ev.get("id"), ev["data"]
+        if line == "":
+            ev = {}
+            continue
+        name, _, value = line.partition(": ")
+        ev[name] = value
+
+
+def test_patterns_with_an_empty_segment_are_refused(hh):
+    call(hh, "POST", "/v1/topics", {"name": "orders"})
+    # What a URL leaves of orders.# when '#' is not written %23.
+    for query in ("topics=orders.", "topics=orders.&from=earliest", "topics=a,orders."):
+        err = assert_json_error(raw_call(hh, "GET", "/v1/subscribe?" + query), 400)
+        assert err["code"] == "invalid_pattern" and "empty segment" in err["message"], err
+        assert "%23" in err["message"], err
+    for query in ("topics=a..b", "topics=.orders"):
+        err = assert_json_error(raw_call(hh, "GET", "/v1/subscribe?" + query), 400)
+        assert "empty segment" in err["message"], err
+    err = assert_json_error(raw_call(hh, "PUT", "/v1/queues/q", b'{"topic": "orders.*."}'), 400)
+    assert err["code"] == "invalid_pattern" and "empty segment" in err["message"], err
+    # Written properly, the same subscription works.
+    st, _, _ = raw_call(hh, "POST", "/v1/topics/orders/events", b'{"value": 1}')
+    assert st == 200
+    assert sse_first_event(hh, "topics=orders.%23&from=earliest")[1].startswith("orders/0/0;")
+
+
 def test_malformed_delivery_ids_are_bad_requests(hh):
     call(hh, "POST", "/v1/topics", {"name": "q"})
     assert call(hh, "PUT", "/v1/queues/billing", {"topic": "q"})[0] == 201

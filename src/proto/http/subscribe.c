@@ -727,13 +727,19 @@ static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
         const char *why = NULL;
-        char msg[400];
+        char msg[600];
         if (sub->npat == MAX_PATTERNS) {
             http_respond_error(hc, 400, "invalid_pattern", "at most 32 patterns");
             return false;
         }
         if (td_pattern_validate(p, n, &why) != 0) {
-            snprintf(msg, sizeof(msg), "pattern '%.*s': %s", (int)TD_MIN(n, 250), p, why);
+            /* "orders." is what is left of "orders.#" when '#' was not written %23: the rest of
+             * the URL was a fragment, which clients do not send. */
+            bool cut = n > 0 && p[n - 1] == '.';
+            snprintf(msg, sizeof(msg), "pattern '%.*s': %s%s", (int)TD_MIN(n, 250), p, why,
+                     cut ? "; in a URL, write '#' as %23 (a bare '#' and what follows it are "
+                           "never sent)"
+                         : "");
             http_respond_error(hc, 400, "invalid_pattern", msg);
             return false;
         }
