@@ -401,3 +401,11 @@ def test_malformed_delivery_ids_are_usage_errors(cli):
     p = cli.run("queue", "ack", "billing", "1.0.0.1", check=False)
     assert p.returncode == 1 and p.stdout == b"1.0.0.1 unknown\n", p
 
+
+@BOTH_MODES
+def test_json_output_prints_reals_shortest(cli):
+    cli.run("topic", "create", "orders")
+    cli.run("queue", "create", "billing", "--topic", "orders", "-c", "backoff.multiplier=1.1")
+    out = cli.out("queue", "describe", "billing", "--json")
+    assert '"multiplier":1.1,' in out and '"jitter":0.1}' in out, out
+    assert json.loads(out)["policy"]["backoff"]["jitter"] == 0.1

@@ -227,6 +227,27 @@ def test_errors_in_an_array_of_events_point_into_the_body(hh):
 # ---------------------------------------------------------------------------------------------
 # Reals, patterns, delivery ids, and the docs' example
 
+def test_reals_are_written_in_their_shortest_form(hh):
+    call(hh, "POST", "/v1/topics", {"name": "r"})
+    st, _, _ = raw_call(hh, "POST", "/v1/topics/r/events",
+                        b'{"value": {"price": 0.1, "tiny": 1.5e-7, "big": 1e300, "n": 3, '
+                        b'"third": 0.3333333333333333, "whole": 2.0}}')
+    assert st == 200
+    # Stored as the compact text with shortest reals, as Python and JavaScript print them.
+    st, _, got = call(hh, "GET", "/v1/topics/r/events?values=string")
+    assert got["events"][0]["value"] == ('{"price":0.1,"tiny":1.5e-07,"big":1e+300,"n":3,'
+                                         '"third":0.3333333333333333,"whole":2.0}')
+    # And so in answers: the raw text of a queue group's policy (jitter 0.1, multiplier 2).
+    st, _, text = raw_call(hh, "PUT", "/v1/queues/g", b'{"topic": "r", "backoff": '
+                                                      b'{"jitter": 0.1, "multiplier": 1.1}}')
+    assert st == 201
+    assert b'"multiplier":1.1,' in text and b'"jitter":0.1}' in text, text
+    assert b"0000000" not in text, text
+    # Live subscriptions too.
+    st, _, data = sse_first_event(hh, "topics=r&from=earliest")
+    assert '"price":0.1,' in data and '"tiny":1.5e-07' in data, data
+
+
 def sse_first_event(b, query):
     """The first data event of a subscription: (status, id, data text)."""
     c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
