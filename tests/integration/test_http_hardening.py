@@ -298,3 +298,41 @@ def test_malformed_delivery_ids_are_bad_requests(hh):
     st, _, r = call(hh, "POST", "/v1/queues/billing/ack", {"ids": ["1.0.0.1"]})
     assert st == 200 and r["results"] == [{"id": "1.0.0.1", "result": "unknown"}]
 
+
+def docs_commands(path, first_line):
+    """The commands of the shell block that starts with first_line in a docs page."""
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    block = text[text.index("```sh\n" + first_line) + 6:]
+    block = block[:block.index("```")]
+    return [c.strip() for c in block.replace("\\\n", " ").splitlines()
+            if c.strip() and not c.strip().startswith("#")]
+
+
+def test_the_http_api_docs_example_answers_what_it_says(hh):
+    import shlex
+    import subprocess
+    commands = docs_commands("docs/http-api.md", "tidings serve &")
+    assert commands[0].startswith("tidings serve &")
+    outputs = []
+    for line in commands[1:]:
+        args = [a.replace("localhost:8080", f"127.0.0.1:{hh.http_port}")
+                for a in shlex.split(line, comments=True)]
+        assert args[0] == "curl", line
+        live = "-sN" in args
+        p = subprocess.run(args + (["--max-time", "3"] if live else []) + ["-w", "\n%{http_code}"],
+                           capture_output=True, timeout=30)
+        out, _, code = p.stdout.decode().rpartition("\n")
+        assert p.returncode == (28 if live else 0), (line, p.stderr)
+        assert code.startswith("2"), (line, code, out)
+        if not live and "/metrics" not in line and out.strip():
+            assert "error" not in json.loads(out), (line, out)
+        outputs.append((line, out))
+    by_part = [o for l, o in outputs if "partition=2&offset=0" in l][0]
+    assert [e["key"] for e in json.loads(by_part)["events"]] == ["user-1"]
+    every = [o for l, o in outputs if "events?limit=10" in l][0]
+    assert [e["value"] for e in json.loads(every)["events"]] == [{"total": 42}]
+    posted = [o for l, o in outputs if "-X POST" in l and "/events" in l][0]
+    assert json.loads(posted) == {"offsets": [{"partition": 2, "offset": 0}]}
+    live = [o for l, o in outputs if "-sN" in l][0]
+    assert '"key":"user-1"' in live, live
