@@ -320,7 +320,7 @@ def test_the_http_api_docs_example_answers_what_it_says(hh):
                 for a in shlex.split(line, comments=True)]
         assert args[0] == "curl", line
         live = "-sN" in args
-        p = subprocess.run(args + (["--max-time", "3"] if live else []) + ["-w", "\n%{http_code}"],
+        p = subprocess.run(args + (["--max-time", "2"] if live else []) + ["-w", "\n%{http_code}"],
                            capture_output=True, timeout=30)
         out, _, code = p.stdout.decode().rpartition("\n")
         assert p.returncode == (28 if live else 0), (line, p.stderr)

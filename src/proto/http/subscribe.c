@@ -577,8 +577,11 @@ static void sub_pump(http_sub *sub)
                     sub_end(sub, "internal", "out of memory", false);
                     goto out;
                 }
-                if (out.len >= CHUNK_BYTES)
+                if (out.len >= CHUNK_BYTES) {
                     sse_write(sub, &out); /* whole events per write, for sub_end's drop */
+                    if (sub->ending)
+                        goto out;
+                }
                 budget--;
                 progress = true;
             } else if (rc == 0) {
