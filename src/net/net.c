@@ -535,8 +535,8 @@ size_t net_conn_drop_unsent(net_conn *c)
 {
     /* Only the head can have been partly sent (sent items leave the queue). A file range at the
      * head keeps no record of where it began, so it counts as begun. */
-    out_item *keep = c->out_head && (c->out_head->is_file || c->out_head->off > 0) ? c->out_head
-                                                                                  : NULL;
+    out_item *keep =
+        c->out_head && (c->out_head->is_file || c->out_head->off > 0) ? c->out_head : NULL;
     out_item *it = keep ? keep->next : c->out_head;
     if (keep)
         keep->next = NULL;

@@ -347,7 +347,7 @@ static void test_json_shorten_reals(void)
         {"2.2250738585072014e-308", "2.2250738585072014e-308"},
         {"123456789012345.67", "123456789012345.67"},
         {"1000000000000000.0", "1e+15"},
-        {"12", "12"},   /* integers are left alone */
+        {"12", "12"}, /* integers are left alone */
         {"-7", "-7"},
         {"1e999", "1e999"}, /* not a finite double: kept */
         {"1.2.3", "1.2.3"}, /* not a number: kept */
@@ -397,7 +397,8 @@ static void test_json_shorten_reals(void)
     }
 }
 
-TEST_MAIN(TEST(test_grow), TEST(test_json_shorten_reals), TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors),
-          TEST(test_crc32c_hw_matches_sw), TEST(test_crc32c_long_inputs),
-          TEST(test_hash64_is_stable), TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip),
-          TEST(test_varint_overlong), TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))
+TEST_MAIN(TEST(test_grow), TEST(test_json_shorten_reals), TEST(test_base64),
+          TEST(test_arena_copies), TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
+          TEST(test_crc32c_long_inputs), TEST(test_hash64_is_stable),
+          TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
+          TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock))

@@ -191,8 +191,8 @@ static void test_array_elements(void)
         const char *text;
         int rc;
         size_t elements;
-    } bad[] = {{"[1,]", TD_EPROTO, 1}, {"[1 2]", TD_EPROTO, 1}, {"[1", TD_EAGAIN, 1},
-               {"[1] 2", TD_EPROTO, 1}, {"[,1]", TD_EPROTO, 0}, {"[{]", TD_EPROTO, 0}};
+    } bad[] = {{"[1,]", TD_EPROTO, 1},  {"[1 2]", TD_EPROTO, 1}, {"[1", TD_EAGAIN, 1},
+               {"[1] 2", TD_EPROTO, 1}, {"[,1]", TD_EPROTO, 0},  {"[{]", TD_EPROTO, 0}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ASSERT(http_json_array_open(&it, (const uint8_t *)bad[i].text, strlen(bad[i].text)));
         int rc;
@@ -208,8 +208,14 @@ static void test_array_elements(void)
  * a sanitizer's allocator they read 0 and only the lower bounds are checked). */
 static void test_cost_estimate(void)
 {
-    static const char *const elems[] = {"{}", "[]", "0", "\"\"", "{\"a\":0}", "[[[[]]]]",
-                                        "{\"value\":{\"total\":42}}", "\"abcdefghijklmnop\"",
+    static const char *const elems[] = {"{}",
+                                        "[]",
+                                        "0",
+                                        "\"\"",
+                                        "{\"a\":0}",
+                                        "[[[[]]]]",
+                                        "{\"value\":{\"total\":42}}",
+                                        "\"abcdefghijklmnop\"",
                                         "null"};
     enum { N = 20000 };
     for (size_t i = 0; i < sizeof(elems) / sizeof(elems[0]); i++) {
@@ -279,9 +285,9 @@ static void test_utf8_clean(void)
     ASSERT(!strcmp(http_utf8_clean("topic '\xff\xfe\xfd'", out, sizeof(out)),
                    "topic '\\xFF\\xFE\\xFD'"));
     /* Overlong forms, surrogates, beyond U+10FFFF, stray continuations, cut sequences. */
-    ASSERT(!strcmp(http_utf8_clean("\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\x80|\xe2\x82", out,
-                                   sizeof(out)),
-                   "\\xC0\\xAF|\\xED\\xA0\\x80|\\xF4\\x90\\x80\\x80|\\x80|\\xE2\\x82"));
+    ASSERT(!strcmp(
+        http_utf8_clean("\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\x80|\xe2\x82", out, sizeof(out)),
+        "\\xC0\\xAF|\\xED\\xA0\\x80|\\xF4\\x90\\x80\\x80|\\x80|\\xE2\\x82"));
     /* Cut short at a character boundary, never inside an escape or a sequence. */
     ASSERT(!strcmp(http_utf8_clean("ab€", out, 5), "ab"));
     ASSERT(!strcmp(http_utf8_clean("a\xff", out, 5), "a"));

@@ -19,7 +19,11 @@
  * The cost figures were measured with mallinfo2() on jansson 2.14 (Debian 12, x86-64), per
  * value, malloc overhead included: an object 224 bytes, each member 90 plus its key, an array
  * 128, each array slot 8 to 16 (the table doubles), a string 80 plus its length, a number 32;
- * true, false and null are shared singletons.
+ * true, false and null are shared singletons. The estimate rounds each up a little
+ * (tests/unit/test_http_json.c holds it within 0.9 to 1.5 times what jansson takes).
+ *
+ * Also here, for the same reason (jansson refuses what is not UTF-8): http_utf8_clean, which
+ * makes error messages that quote client bytes encodable.
  */
 #include <string.h>
 
@@ -192,8 +196,7 @@ static int scan_value(const uint8_t *p, size_t n, size_t *pos, uint64_t *cost, c
     }
 }
 
-int http_json_measure(const uint8_t *p, size_t n, uint64_t *cost, size_t *err_pos,
-                      const char **why)
+int http_json_measure(const uint8_t *p, size_t n, uint64_t *cost, size_t *err_pos, const char **why)
 {
     size_t pos = 0;
     *cost = 0;

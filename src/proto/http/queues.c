@@ -72,8 +72,7 @@ static bool field(hconn *hc, json_t *v, const char *name, const char *key, td_co
         int k = snprintf(buf, len, "%.17g", json_real_value(v));
         if (k > 0 && (size_t)k < len)
             td_json_shorten_reals(buf, (size_t)k); /* 0.1 rather than 0.10000000000000001 */
-    }
-    else if (json_is_string(v))
+    } else if (json_is_string(v))
         snprintf(buf, len, "%s", json_string_value(v));
     else {
         char msg[200];

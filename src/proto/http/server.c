@@ -347,8 +347,8 @@ void http_respond_error(hconn *hc, int status, const char *code, const char *mes
      * not UTF-8 are shown as \xHH, since jansson refuses them. */
     char clean[1024];
     http_utf8_clean(message ? message : http_reason(status), clean, sizeof(clean));
-    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message", clean, "status",
-                          status);
+    json_t *e =
+        json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message", clean, "status", status);
     if (!e)
         return respond_error_fallback(hc, status, code);
     http_respond_json(hc, status, e, NULL);

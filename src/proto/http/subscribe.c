@@ -298,8 +298,10 @@ static void sub_end(http_sub *sub, const char *code, const char *message, bool d
          * the connection. */
         size_t need = net_conn_out_bytes(sub->c) + t.len + (64u << 10); /* + the kernel's own */
         if (drop && net_conn_reserve_send(sub->c, need) != 0)
-            TD_INFO("http", "%s: no room in the socket for the final error: it waits for the "
-                            "client to read", net_conn_peer(sub->c));
+            TD_INFO("http",
+                    "%s: no room in the socket for the final error: it waits for the "
+                    "client to read",
+                    net_conn_peer(sub->c));
         net_conn_write_owned(sub->c, t.p, t.len, free);
         td_buf_init(&t);
     }
