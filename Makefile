@@ -2,7 +2,10 @@
 #   make run    build (release) and start the broker on ./data
 #   make test   run every test (unit, crash, example, integration) built with ASan+UBSan and again
 #               with ThreadSanitizer, then the fuzz smoke
-.PHONY: all deps build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke bench bench-kafka format clean
+# Building and running install only what they need (scripts/install-deps.sh: Debian packages);
+# the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
+# Python clients, Node.js and the Node clients from the npm registry, ...).
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke bench bench-kafka format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 15
@@ -12,9 +15,17 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+deps-test:
+	@scripts/install-deps.sh --test
+
 build: release
 
-debug asan tsan release fuzz: deps
+debug asan tsan release: deps
+	@cmake --preset $@ >/dev/null
+	@cmake --build build/$@
+
+# The fuzz targets need clang.
+fuzz: deps-test
 	@cmake --preset $@ >/dev/null
 	@cmake --build build/$@
 
@@ -26,7 +37,7 @@ test: test-asan test-tsan
 
 # A sanitizer report fails a test: ASan and UBSan abort, ThreadSanitizer exits 66, and the
 # integration tests' broker must stop with status 0 and no "Sanitizer" in its stderr.
-test-asan test-tsan: test-%: %
+test-asan test-tsan: test-%: deps-test %
 	ctest --test-dir build/$* --output-on-failure
 	TIDINGS_BIN=$(CURDIR)/build/$*/tidings /usr/bin/python3 -m pytest -q tests/integration
 
@@ -41,11 +52,11 @@ fuzz-smoke: fuzz
 	    2>build/fuzz/$$name.log || { tail -40 build/fuzz/$$name.log; exit 1; }; \
 	done
 
-bench: release
+bench: deps-test release
 	bench/run.sh
 	bench/kafka.sh
 
-bench-kafka: release
+bench-kafka: deps-test release
 	bench/kafka.sh
 
 format:

@@ -1,20 +1,41 @@
 #!/usr/bin/env bash
-# Installs every Debian package the build, the tests and the benchmarks need, and the Node
-# Kafka clients the tests drive (tests/node, from the npm registry at the versions its
-# package-lock.json pins). Idempotent: it asks apt only for packages that are missing and npm
-# only when the lock file changed, so a prepared machine costs nothing. Run as root (or with
-# sudo) on Debian 12.
+# Installs the Debian packages tidings needs, in two sets:
+#
+#   scripts/install-deps.sh          building and running it (`make run`, `make release`, ...):
+#                                    the compiler and libraries, and curl and kcat, which the
+#                                    README's walk-through uses; Debian's registry only
+#   scripts/install-deps.sh --test   everything the tests, the fuzz targets and the benchmarks
+#                                    need besides (`make test`, `make fuzz`, `make bench`, CI):
+#                                    clang, Python and its Kafka and Redis clients, redis-tools,
+#                                    fio, iperf3, Node.js and the Node Kafka clients of
+#                                    tests/node (from the npm registry, at the versions its
+#                                    package-lock.json pins)
+#
+# Idempotent: it asks apt only for packages that are missing and npm only when the lock file
+# changed, so a prepared machine costs nothing. Run as root (or with sudo) on Debian 12.
 set -euo pipefail
 
+test_deps=false
+case "${1:-}" in
+  "") ;;
+  --test) test_deps=true ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
+
 pkgs=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config
   libsqlite3-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
-  python3 python3-pytest fio
-  kcat python3-kafka python3-confluent-kafka
-  librdkafka-dev iperf3
-  libjansson-dev libcurl4-openssl-dev curl python3-prometheus-client
-  redis-tools python3-redis
+  libjansson-dev libcurl4-openssl-dev
+  curl kcat
 )
+if $test_deps; then
+  pkgs+=(
+    clang libclang-rt-14-dev
+    python3 python3-pytest python3-kafka python3-confluent-kafka python3-prometheus-client
+    python3-redis redis-tools
+    librdkafka-dev fio iperf3
+  )
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -22,8 +43,10 @@ for p in "${pkgs[@]}"; do
 done
 # Node.js and npm may come from Debian or be installed otherwise (a nodejs package that bundles
 # npm): ask apt only for the commands that are absent.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+if $test_deps; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2
@@ -34,6 +57,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+$test_deps || exit 0
 here="$(cd "$(dirname "$0")/.." && pwd)"
 node_dir="$here/tests/node"
 if ! cmp -s "$node_dir/package-lock.json" "$node_dir/node_modules/.tidings-lock" 2>/dev/null; then

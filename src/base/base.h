@@ -176,6 +176,16 @@ int32_t td_murmur2(const void *key, size_t n);
 uint64_t td_hash64(const void *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
+ * JSON text
+ */
+/* Rewrites every real number in the JSON text s[0..n) (a token with '.', 'e' or 'E' outside
+ * strings; integers are exact already) as the shortest text that reads back as the same double:
+ * 0.1 where jansson's "%.17g" wrote 0.10000000000000001, as JavaScript and Python print it.
+ * In place; returns the new length (never more than n; the text is NUL-terminated again when
+ * it got shorter). Pure: any input is safe, and what is not a real is copied unchanged. */
+size_t td_json_shorten_reals(char *s, size_t n);
+
+/* ---------------------------------------------------------------------------------------------
  * Errors
  */
 /* Records the calling thread's last error detail (see td_last_error) and returns rc, so a

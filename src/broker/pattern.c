@@ -37,6 +37,12 @@ int td_pattern_validate(const char *p, size_t n, const char **why)
             return TD_EINVAL;
         }
     }
+    /* "orders." is what a URL leaves of "orders.#" when its '#' was not written %23 (the rest
+     * is a fragment, never sent): refused rather than read as a topic nobody meant. */
+    if (p[0] == '.' || p[n - 1] == '.' || memmem(p, n, "..", 2)) {
+        *why = "a pattern has an empty segment (a '.' at its start or end, or two in a row)";
+        return TD_EINVAL;
+    }
     return 0;
 }
 

@@ -20,7 +20,7 @@ enum {
     EXIT_RUNTIME = 1,     /* the operation failed */
     EXIT_USAGE = 2,       /* bad command line */
     EXIT_NOTFOUND = 3,    /* no such topic or partition */
-    EXIT_DATADIR = 4,     /* data directory locked by another process, or of a newer format */
+    EXIT_DATADIR = 4,     /* data directory missing, locked by another process, or newer */
     EXIT_UNREACHABLE = 5, /* --server: no answer from the broker */
 };
 
@@ -30,8 +30,11 @@ int cli_fail(const char *what, int rc);
 int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The data directory: --data, else $TIDINGS_DATA, else ./data. */
 const char *cli_data_dir(const char *flag);
-/* Opens the engine for a local command (background work off: the command is short). */
-int cli_open(const char *data, td_engine **e);
+/* Opens the engine for a local command (background work off: the command is short). Without
+ * create, only a data directory that exists: a command that only reads, or changes what must
+ * already exist, says there is none instead of creating an empty one. EXIT_OK with *e open, or
+ * prints why not (a locked directory with a hint to use --server) and returns the exit code. */
+int cli_open(const char *data, bool create, td_engine **e);
 /* Opens the engine and looks up a topic (and, when partition >= 0, checks that it has that
  * partition), printing the error. Returns EXIT_OK with *e open, or an exit code. */
 int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,

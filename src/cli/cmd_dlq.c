@@ -99,9 +99,9 @@ static bool is_dlq_name(const char *t)
 static int list_local(const dlq_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = cli_open(cli_data_dir(o->data), &e);
+    int rc = cli_open(cli_data_dir(o->data), false, &e);
     if (rc)
-        return cli_fail("opening the data directory", rc);
+        return rc;
     json_t *list = json_array();
     td_queue_info *q = NULL;
     td_topic_info *t = NULL;
@@ -289,9 +289,9 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
 {
     if (!r) {
         td_engine *e;
-        int rc = cli_open(cli_data_dir(o->data), &e);
+        int rc = cli_open(cli_data_dir(o->data), false, &e);
         if (rc)
-            return cli_fail("opening the data directory", rc);
+            return rc;
         td_redrive_opts ro;
         td_redrive_opts_init(&ro);
         ro.to_topic = o->to;

@@ -269,9 +269,9 @@ static int local_reset(td_engine *e, const char *group, const group_opts *o, jso
 static int group_local(const char *action, const char *group, const group_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = cli_open(cli_data_dir(o->data), &e), code;
-    if (rc)
-        return cli_fail("opening the data directory", rc);
+    int rc = 0, code = cli_open(cli_data_dir(o->data), false, &e);
+    if (code)
+        return code;
     if (!strcmp(action, "list")) {
         code = local_list(e, out);
     } else if (!strcmp(action, "describe")) {

@@ -133,9 +133,9 @@ static int queue_local(const char *action, const char *group, char **ids, size_t
                        const queue_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = cli_open(cli_data_dir(o->data), &e), code = EXIT_OK;
-    if (rc)
-        return cli_fail("opening the data directory", rc);
+    int rc = 0, code = cli_open(cli_data_dir(o->data), !strcmp(action, "create"), &e);
+    if (code)
+        return code;
     if (!strcmp(action, "create") || !strcmp(action, "configure")) {
         td_queue_info info;
         td_queue_policy p;
@@ -342,6 +342,22 @@ static void print_events(const json_t *j, bool json, char ***ids, size_t *n)
     }
 }
 
+/* Whether s looks like a delivery id, "<topic id>.<partition>.<offset>.<delivery count>" (as
+ * receive prints them): four decimal numbers. The broker checks their ranges. */
+static bool id_looks_valid(const char *s)
+{
+    static const size_t max_digits[4] = {19, 10, 19, 10};
+    for (int part = 0; part < 4; part++) {
+        size_t n = strspn(s, "0123456789");
+        if (n == 0 || n > max_digits[part])
+            return false;
+        s += n;
+        if (part < 3 && *s++ != '.')
+            return false;
+    }
+    return *s == 0;
+}
+
 static int parse_id_results(const json_t *j)
 {
     json_t *r;
@@ -486,6 +502,15 @@ int cmd_queue(int argc, char **argv)
     if (ids_action && (nids == 0 || nids > MAX_IDS)) {
         code = cli_usage_error("queue", "queue %s needs 1 to 1000 delivery ids", action);
         goto out;
+    }
+    for (size_t i = 0; ids_action && i < nids; i++) {
+        if (!id_looks_valid(ids[i])) {
+            code = cli_usage_error("queue",
+                                   "'%s' is not a delivery id: ids look like 3.0.17.1 (topic id, "
+                                   "partition, offset, delivery), as queue receive prints them",
+                                   ids[i]);
+            goto out;
+        }
     }
     if (!strcmp(action, "create") && (!o.topic || !*o.topic)) { /* checked by the engine */
         code = cli_usage_error("queue", "queue create needs --topic TOPIC (or a PATTERN)");

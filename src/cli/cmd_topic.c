@@ -146,9 +146,9 @@ static int local_describe(td_engine *e, const char *name, const char *what, json
 static int topic_local(const char *action, const char *name, const topic_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = cli_open(cli_data_dir(o->data), &e), code;
-    if (rc)
-        return cli_fail("opening the data directory", rc);
+    int rc = 0, code = cli_open(cli_data_dir(o->data), strcmp(action, "create") == 0, &e);
+    if (code)
+        return code;
     if (strcmp(action, "create") == 0) {
         rc = td_topic_create(e, name, o->have_partitions ? (int32_t)o->partitions : 1, o->configs,
                              o->nconfigs);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -70,21 +71,40 @@ const char *cli_data_dir(const char *flag)
     return env && *env ? env : "./data";
 }
 
-int cli_open(const char *data, td_engine **e)
+int cli_open(const char *data, bool create, td_engine **e)
 {
+    /* Only commands that make something (topic create, queue create) may create the data
+     * directory: the others would leave an empty one behind and answer as if it were real. */
+    char format[4096];
+    snprintf(format, sizeof(format), "%s/FORMAT", data);
+    if (!create && access(format, F_OK) != 0) {
+        bool dir = access(data, F_OK) == 0;
+        fprintf(stderr,
+                "tidings: %s %s%s: create a topic first (tidings topic create), give --data DIR, "
+                "or --server URL to ask a running broker\n",
+                dir ? "no tidings data in" : "no data directory", dir ? "" : "at ", data);
+        return EXIT_DATADIR;
+    }
     td_options o;
     td_options_init(&o);
     o.no_background = 1;
     o.disk_reserve_bytes = -1; /* the reserve as the broker sized it (disk.reserve.bytes) */
-    return td_engine_open(data, &o, e);
+    int rc = td_engine_open(data, &o, e);
+    if (rc == 0)
+        return EXIT_OK;
+    int code = cli_fail("opening the data directory", rc);
+    if (rc == TD_ELOCKED)
+        fprintf(stderr, "(a broker runs on it: give --server URL, such as --server "
+                        "http://127.0.0.1:8080, or set TIDINGS_SERVER, to go through it)\n");
+    return code;
 }
 
 int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,
                    td_engine **e, td_topic_info *info)
 {
-    int rc = cli_open(cli_data_dir(data), e);
+    int rc = cli_open(cli_data_dir(data), false, e);
     if (rc)
-        return cli_fail("opening the data directory", rc);
+        return rc;
     if ((rc = td_topic_describe(*e, topic, info)) != 0) {
         int code = cli_fail(what, rc);
         td_engine_close(*e);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h" /* td_json_shorten_reals: a pure text function, no engine access */
 #include "cli/cli.h"
 #include "cli/remote.h"
 
@@ -337,6 +338,11 @@ bool cli_interrupted(void)
 
 void cli_json_print(const json_t *j)
 {
-    json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* Reals as the broker prints them: 0.1, not jansson's 0.10000000000000001. */
+    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text) {
+        fwrite(text, 1, td_json_shorten_reals(text, strlen(text)), stdout);
+        free(text);
+    }
     fputc('\n', stdout);
 }

@@ -386,6 +386,55 @@ int net_conn_write_owned(net_conn *c, void *p, size_t n, void (*free_fn)(void *)
     return 0;
 }
 
+size_t net_conn_drop_unsent(net_conn *c)
+{
+    /* Only the head can have been partly sent (sent items leave the queue). A file range at the
+     * head keeps no record of where it began, so it counts as begun. */
+    out_item *keep =
+        c->out_head && (c->out_head->is_file || c->out_head->off > 0) ? c->out_head : NULL;
+    out_item *it = keep ? keep->next : c->out_head;
+    if (keep)
+        keep->next = NULL;
+    else
+        c->out_head = NULL;
+    c->out_tail = keep;
+    size_t dropped = 0, mem = 0;
+    while (it) {
+        out_item *next = it->next;
+        size_t n = it->is_file ? (size_t)it->len : it->n - it->off;
+        dropped += n;
+        if (!it->is_file)
+            mem += n;
+        item_free(it);
+        it = next;
+    }
+    c->out_bytes -= dropped;
+    out_count(c, -(int64_t)mem);
+    update_interest(c);
+    return dropped;
+}
+
+int net_conn_reserve_send(net_conn *c, size_t bytes)
+{
+    if (c->closed)
+        return -EPIPE;
+    /* SO_SNDBUF reads back doubled (the kernel's bookkeeping share) and takes half the size it
+     * will have; the kernel caps what it takes at net.core.wmem_max, so this is best effort. */
+    int cur = 0;
+    socklen_t len = sizeof(cur);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0)
+        return -errno;
+    size_t want = ((size_t)cur + bytes) / 2 + 1;
+    int v = want > INT32_MAX ? INT32_MAX : (int)want;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) != 0)
+        return -errno;
+    int now = 0;
+    len = sizeof(now);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &now, &len) != 0)
+        return -errno;
+    return (size_t)now >= (size_t)cur + bytes ? 0 : -ENOBUFS;
+}
+
 int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*release)(void *),
                         void *arg)
 {

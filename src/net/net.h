@@ -165,6 +165,17 @@ int net_conn_write_owned(net_conn *c, void *p, size_t n, void (*free_fn)(void *)
 /* Queues a file range sent with sendfile; release(arg) runs once it is sent or dropped. */
 int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*release)(void *),
                         void *arg);
+/* Frees the queued output that has not begun to go out: every item after the partly sent one
+ * (if any), so that what the peer gets is a prefix of what was queued, cut between two writes.
+ * A protocol that queues each message as one write thereby drops whole messages (HTTP: the
+ * events of a subscriber that stopped reading, before its final error). Returns the bytes
+ * dropped. */
+size_t net_conn_drop_unsent(net_conn *c);
+/* Grows the socket's send buffer by `bytes` beyond what it holds now, so that a last message
+ * fits in it even while the peer reads nothing: once in the kernel, it reaches the peer whenever
+ * the peer reads, also after the connection was closed. Best effort (the system caps send
+ * buffers at net.core.wmem_max): 0 when the room was made, -ENOBUFS or -errno otherwise. */
+int net_conn_reserve_send(net_conn *c, size_t bytes);
 /* Starts sending what was queued (also happens after every on_data). */
 void net_conn_flush(net_conn *c);
 size_t net_conn_out_bytes(net_conn *c);

@@ -340,3 +340,72 @@ def test_serve_settings_precedence_file_env_flag(cli, tmp_path):
     srv.send_signal(signal.SIGTERM)
     srv.communicate(timeout=30)
     assert srv.returncode == 0
+
+
+def test_commands_without_a_data_directory_say_so(cli, tmp_path):
+    """Commands that read (or change what must exist) do not create ./data: they say there is
+    none. Run in an empty directory, as a new user would, with the default ./data."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("TIDINGS_DATA", "TIDINGS_SERVER")}
+    for args in (["topic", "list"], ["topic", "describe", "t"], ["topic", "delete", "t"],
+                 ["consume", "t", "--from-beginning"], ["produce", "t"], ["group", "list"],
+                 ["group", "describe", "g"], ["queue", "list"], ["queue", "describe", "g"],
+                 ["dlq", "list"]):
+        p = subprocess.run([BIN, *args], cwd=empty, env=env, input=b"x\n", capture_output=True,
+                           timeout=60)
+        assert p.returncode == 4, (args, p.stderr)
+        assert b"no data directory at ./data" in p.stderr, (args, p.stderr)
+        assert b"--server" in p.stderr and b"topic create" in p.stderr
+        assert p.stdout == b""
+        assert os.listdir(empty) == [], args
+    # A directory that exists but holds no tidings data is left alone the same way.
+    (empty / "data").mkdir()
+    p = subprocess.run([BIN, "topic", "list"], cwd=empty, env=env, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 4 and b"no tidings data in ./data" in p.stderr, p.stderr
+    assert os.listdir(empty / "data") == []
+    # Creating a topic creates the directory; then the others work.
+    p = subprocess.run([BIN, "topic", "create", "t"], cwd=empty, env=env, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([BIN, "topic", "list", "--json"], cwd=empty, env=env, capture_output=True,
+                       timeout=60)
+    assert [t["name"] for t in json.loads(p.stdout)["topics"]] == ["t"]
+
+
+def test_a_locked_data_directory_suggests_server(cli):
+    cli.run("topic", "create", "t")
+    srv = start_serve(cli)
+    try:
+        p = cli.run("topic", "list", check=False, timeout=30)
+        assert p.returncode == 4
+        assert f"locked by process {srv.pid}".encode() in p.stderr
+        assert b"--server" in p.stderr and b"TIDINGS_SERVER" in p.stderr, p.stderr
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.communicate(timeout=30)
+
+
+@BOTH_MODES
+def test_malformed_delivery_ids_are_usage_errors(cli):
+    cli.run("topic", "create", "orders")
+    cli.run("queue", "create", "billing", "--topic", "orders")
+    for action in ("ack", "nack"):
+        for bad in ("notanid", "1.0.0", "1.0.0.1.", "1..0.1", "a.b.c.d", "1.0.0.99999999999"):
+            p = cli.run("queue", action, "billing", "1.0.0.1", bad, check=False)
+            assert p.returncode == 2, (action, bad, p.stderr)
+            assert f"'{bad}' is not a delivery id".encode() in p.stderr, p.stderr
+            assert p.stdout == b""
+    # A well-formed id the group never gave is an answer (exit 1), not a usage error.
+    p = cli.run("queue", "ack", "billing", "1.0.0.1", check=False)
+    assert p.returncode == 1 and p.stdout == b"1.0.0.1 unknown\n", p
+
+
+@BOTH_MODES
+def test_json_output_prints_reals_shortest(cli):
+    cli.run("topic", "create", "orders")
+    cli.run("queue", "create", "billing", "--topic", "orders", "-c", "backoff.multiplier=1.1")
+    out = cli.out("queue", "describe", "billing", "--json")
+    assert '"multiplier":1.1,' in out and '"jitter":0.1}' in out, out
+    assert json.loads(out)["policy"]["backoff"]["jitter"] == 0.1

@@ -108,9 +108,11 @@ def test_lifecycle_and_bad_requests(qb):
         ("nack", {"ids": ["1.0.0.1"], "error": 5}, "error"),
         ("extend", {"ids": ["1.0.0.1"], "ms": "x"}, "ms"),
         ("ack", {"ids": ["1.0.0.1"], "delay_ms": 1}, "delay_ms"),
+        ("ack", {"ids": ["1.0.0.1", "junk"]}, "'junk' is not a delivery id"),
+        ("nack", {"ids": ["1.0.0"]}, "not a delivery id"),
     ]:
         assert_error(call(qb, "POST", path + what, body), 400, "invalid_argument", text)
-    assert outcome(qb, "w", "ack", ["junk", "99.0.0.1"]) == ["unknown", "unknown"]
+    assert outcome(qb, "w", "ack", ["99.0.0.1", "1.99.0.1"]) == ["unknown", "unknown"]
     assert_error(call(qb, "POST", "/v1/queues/nope/receive", {}), 404, "not_found")
     assert_error(call(qb, "POST", "/v1/queues/nope/ack", {"ids": ["1.0.0.1"]}), 404,
                  "not_found")

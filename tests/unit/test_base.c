@@ -396,8 +396,74 @@ static void test_log_rate_limit(void)
     td_log_set_sink(NULL, NULL);
 }
 
-TEST_MAIN(TEST(test_grow), TEST(test_base64), TEST(test_arena_copies), TEST(test_crc32c_vectors),
-          TEST(test_crc32c_hw_matches_sw), TEST(test_crc32c_long_inputs),
-          TEST(test_hash64_is_stable), TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip),
-          TEST(test_varint_overlong), TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock),
-          TEST(test_log_rate_limit))
+/* Reals as short as they read back: each case is jansson's "%.17g" text and the expected
+ * shortest form (what Python's repr and JavaScript print, with ".0" kept on whole numbers). */
+static void test_json_shorten_reals(void)
+{
+    static const char *const cases[][2] = {
+        {"0.10000000000000001", "0.1"},
+        {"0.33333333333333331", "0.3333333333333333"},
+        {"2.0", "2.0"},
+        {"-0.0", "-0.0"},
+        {"1.0000000000000001e+21", "1.0000000000000001e+21"},
+        {"1e+21", "1e+21"},
+        {"1.7976931348623157e+308", "1.7976931348623157e+308"},
+        {"4.9406564584124654e-324", "5e-324"},
+        {"2.2250738585072014e-308", "2.2250738585072014e-308"},
+        {"123456789012345.67", "123456789012345.67"},
+        {"1000000000000000.0", "1e+15"},
+        {"12", "12"}, /* integers are left alone */
+        {"-7", "-7"},
+        {"1e999", "1e999"}, /* not a finite double: kept */
+        {"1.2.3", "1.2.3"}, /* not a number: kept */
+        {"-", "-"},
+    };
+    char buf[128];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i][0]);
+        size_t n = td_json_shorten_reals(buf, strlen(buf));
+        if (n != strlen(cases[i][1]) || memcmp(buf, cases[i][1], n))
+            TEST_FAIL_("'%s' became '%.*s', not '%s'", cases[i][0], (int)n, buf, cases[i][1]);
+    }
+    /* In context: strings are copied through (escapes included), numbers rewritten. */
+    const char *in = "{\"a\":[0.10000000000000001,\"0.10000000000000001\\\"2.5\",1,"
+                     "-1.5e-07],\"b\\\\\":0.20000000000000001}";
+    const char *want = "{\"a\":[0.1,\"0.10000000000000001\\\"2.5\",1,-1.5e-07],"
+                       "\"b\\\\\":0.2}";
+    snprintf(buf, sizeof(buf), "%s", in);
+    size_t n = td_json_shorten_reals(buf, strlen(buf));
+    if (n != strlen(want) || memcmp(buf, want, n))
+        TEST_FAIL_("'%s' became '%.*s'", in, (int)n, buf);
+    ASSERT_EQ(buf[n], 0);
+    /* Every double of a sample reads back from its short form exactly. */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof(v));
+        if (v != v || v - v != 0)
+            continue;
+        int len = snprintf(buf, sizeof(buf), "%.17g", v);
+        size_t m = td_json_shorten_reals(buf, (size_t)len);
+        ASSERT(m <= (size_t)len);
+        if (strtod(buf, NULL) != v)
+            TEST_FAIL_("%.17g came back from '%s'", v, buf);
+    }
+    /* Unterminated strings and escapes at the end never read past the input. */
+    static const char *const odd[] = {"\"abc", "\"ab\\", "[1.5,\"", "\\", ""};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        size_t len = strlen(odd[i]);
+        char *copy = malloc(len + 1);
+        memcpy(copy, odd[i], len + 1);
+        ASSERT(td_json_shorten_reals(copy, len) <= len);
+        free(copy);
+    }
+}
+
+TEST_MAIN(TEST(test_grow), TEST(test_json_shorten_reals), TEST(test_base64),
+          TEST(test_arena_copies), TEST(test_crc32c_vectors), TEST(test_crc32c_hw_matches_sw),
+          TEST(test_crc32c_long_inputs), TEST(test_hash64_is_stable),
+          TEST(test_murmur2_java_vectors), TEST(test_varint_roundtrip), TEST(test_varint_overlong),
+          TEST(test_buf), TEST(test_errors), TEST(test_log_and_clock), TEST(test_log_rate_limit))

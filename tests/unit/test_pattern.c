@@ -72,6 +72,14 @@ static void test_validate(void)
     ASSERT_EQ(validate("a b"), TD_EINVAL);
     ASSERT_EQ(validate("a/b"), TD_EINVAL);
     ASSERT_EQ(validate("a,b"), TD_EINVAL);
+    /* Empty segments: "orders." is what a URL leaves of "orders.#" with an unescaped '#'. */
+    static const char *const empty[] = {"orders.", ".", "..", ".x", "a..b", "a.*.", "#..#"};
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+        const char *why = NULL;
+        if (td_pattern_validate(empty[i], strlen(empty[i]), &why) != TD_EINVAL ||
+            !strstr(why, "empty segment"))
+            TEST_FAIL_("pattern '%s' was not refused for its empty segment", empty[i]);
+    }
     char big[300];
     memset(big, 'a', sizeof(big));
     ASSERT_EQ(td_pattern_validate(big, 250, &(const char *){NULL}), TD_EINVAL);

@@ -45,10 +45,12 @@ typedef struct hproduce {
 
 static void produce_free(hproduce *op)
 {
+    size_t held = op->arena.total;
     broker_topic_release(op->ref);
     td_arena_free(&op->arena);
     free(op->results);
     free(op);
+    http_release_memory(held);
 }
 
 /*
@@ -79,7 +81,7 @@ static bool field_bytes(hconn *hc, td_arena *a, json_t *obj, const char *name, b
         return false;
     }
     if (j && !json_is_null(j)) {
-        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = http_json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!s) {
             http_respond_error(hc, 500, "internal", "out of memory");
             return false;
@@ -269,37 +271,77 @@ static void produce_durable(void *arg, int rc)
         TD_ERROR("http", "cannot post a produce completion: out of memory");
 }
 
-static void events_produce(hconn *hc, const char *topic)
+/*
+ * Reads the body's events into op: one object, or an array of them parsed an element at a time,
+ * so that jansson holds one event's tree at a time instead of the whole array's (30 to 80 times
+ * the body). A first pass over the array checks its structure and counts the events before
+ * anything is parsed. False after answering.
+ */
+static bool read_events(hconn *hc, hproduce *op)
 {
-    json_t *b = http_body_json(hc, false);
-    if (!b)
-        return;
-    hproduce *op = calloc(1, sizeof(*op));
-    if (!op) {
+    char msg[100];
+    td_slice body = td_buf_slice(&hc->body), elem;
+    http_json_iter it;
+    if (!http_json_array_open(&it, body.p, body.n)) {
+        json_t *b = http_json_parse(hc, body, 0);
+        if (!b)
+            return false;
+        op->n = 1;
+        op->events = td_arena_calloc(&op->arena, 1, sizeof(*op->events));
+        op->results = calloc(1, sizeof(*op->results));
+        bool ok = op->events && op->results;
+        if (!ok)
+            http_respond_error(hc, 500, "internal", "out of memory");
+        ok = ok && read_event(hc, &op->arena, b, &op->events[0], 0);
         json_decref(b);
-        return http_respond_error(hc, 500, "internal", "out of memory");
+        return ok;
     }
-    td_arena_init(&op->arena);
-    op->c = hc->c;
-    size_t n = json_is_array(b) ? json_array_size(b) : 1;
-    int64_t *ends = NULL;
-    if (n == 0 || n > MAX_EVENTS) {
-        char msg[100];
+    uint64_t cost = 0;
+    int rc;
+    while ((rc = http_json_array_next(&it, &elem, &cost)) == 1 && it.count <= MAX_EVENTS)
+        ;
+    if (rc < 0) {
+        http_respond_invalid_json(hc, TD_MIN(it.pos + 1, body.n), it.why);
+        return false;
+    }
+    if (it.count == 0 || it.count > MAX_EVENTS) {
         snprintf(msg, sizeof(msg), "give 1 to %d events", MAX_EVENTS);
         http_respond_error(hc, 400, "invalid_argument", msg);
-        goto fail;
+        return false;
     }
-    op->n = n;
-    op->events = td_arena_calloc(&op->arena, n, sizeof(*op->events));
-    op->results = calloc(n, sizeof(*op->results));
+    op->n = it.count;
+    op->events = td_arena_calloc(&op->arena, op->n, sizeof(*op->events));
+    op->results = calloc(op->n, sizeof(*op->results));
     if (!op->events || !op->results) {
         http_respond_error(hc, 500, "internal", "out of memory");
-        goto fail;
+        return false;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!read_event(hc, &op->arena, json_is_array(b) ? json_array_get(b, i) : b, &op->events[i],
-                        (int)i))
-            goto fail;
+    http_json_array_open(&it, body.p, body.n);
+    for (size_t i = 0; i < op->n; i++) {
+        http_json_array_next(&it, &elem, &cost);
+        json_t *ev = http_json_parse(hc, elem, JSON_DECODE_ANY);
+        bool ok = ev && read_event(hc, &op->arena, ev, &op->events[i], (int)i);
+        json_decref(ev);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static void events_produce(hconn *hc, const char *topic)
+{
+    if (!http_body_is_json(hc))
+        return;
+    hproduce *op = calloc(1, sizeof(*op));
+    if (!op)
+        return http_respond_error(hc, 500, "internal", "out of memory");
+    td_arena_init(&op->arena);
+    op->c = hc->c;
+    int64_t *ends = NULL;
+    size_t n;
+    if (!read_events(hc, op))
+        goto fail;
+    n = op->n;
     int rc = broker_topic_acquire(hc->s->e, topic, &op->ref);
     if (rc) {
         http_respond_td_error(hc, rc);
@@ -320,8 +362,6 @@ static void events_produce(hconn *hc, const char *topic)
         http_respond_td_error(hc, rc);
         goto fail;
     }
-    json_decref(b);
-    b = NULL;
     op->pending = 1; /* held while the callbacks are registered */
     for (int32_t p = 0; p < nparts; p++) {
         if (ends[p] < 0)
@@ -338,7 +378,6 @@ static void events_produce(hconn *hc, const char *topic)
     return;
 fail:
     free(ends);
-    json_decref(b);
     produce_free(op);
 }
 

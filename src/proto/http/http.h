@@ -110,6 +110,47 @@ int http_parse_time(const char *s, int64_t *ms);
 /* The reason phrase of a status code ("Not Found"); "Unknown" for codes it does not know. */
 const char *http_reason(int status);
 
+/*
+ * Text for JSON strings (json_scan.c): s (NUL-terminated) copied into out (cap > 0 bytes,
+ * always NUL-terminated, cut short at a character boundary), every byte that is not part of
+ * valid UTF-8 written as the four characters \xHH. jansson refuses strings that are not UTF-8,
+ * and error messages quote what clients sent. Returns out. Pure.
+ */
+const char *http_utf8_clean(const char *s, char *out, size_t cap);
+
+/* ---------------------------------------------------------------------------------------------
+ * JSON measured before it is parsed (json_scan.c): the structure of a text (brackets, strings,
+ * separators, nesting depth) and an estimate of the bytes jansson allocates to parse it, without
+ * building anything; and the elements of an array, one at a time. Lenient inside strings and
+ * primitives (jansson checks them when it parses); what it refuses is malformed JSON. Pure.
+ */
+#define HTTP_JSON_MAX_DEPTH 2048 /* jansson's own limit */
+
+/* A whole text p[0..n): 0 with *cost; TD_EAGAIN when it ends too soon or TD_EPROTO when it is
+ * malformed, with *err_pos where and *why (static) what. */
+int http_json_measure(const uint8_t *p, size_t n, uint64_t *cost, size_t *err_pos,
+                      const char **why);
+
+typedef struct http_json_iter {
+    const uint8_t *p;
+    size_t n;
+    size_t pos;      /* where the next element is looked for; after an error, where it was */
+    int state;       /* 0: after '[', 1: after an element, 2: after ']' */
+    size_t count;    /* elements so far */
+    const char *why; /* after an error */
+} http_json_iter;
+
+/* Starts on p[0..n) if it is an array (its first byte after blanks is '['); false if not. */
+bool http_json_array_open(http_json_iter *it, const uint8_t *p, size_t n);
+/* The next element: 1 with *elem (inside the input, without surrounding blanks) and its cost
+ * added to *cost; 0 once the array has ended and nothing but blanks follows it; TD_EAGAIN (the
+ * input ends first) or TD_EPROTO (malformed), with it->pos and it->why. */
+int http_json_array_next(http_json_iter *it, td_slice *elem, uint64_t *cost);
+
+/* The line (from 1) and column (the characters from the line's start up to pos, as jansson
+ * counts them) of position pos in p[0..n). */
+void http_json_line_column(const uint8_t *p, size_t n, size_t pos, int *line, int *column);
+
 /* ---------------------------------------------------------------------------------------------
  * The server (server.c): the REST API on the broker's event loops. See docs/http-api.md.
  */

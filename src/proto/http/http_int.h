@@ -166,8 +166,32 @@ void http_redrive_start(hconn *hc, const char *topic);
 void http_route_redrives(hconn *hc, const char *id);
 void http_redrives_stop(http_server *s);
 
-/* The request body as JSON (an object when object_only); NULL after answering 400 or 415. */
+/*
+ * Request bodies as JSON. Memory: jansson's tree costs 30 to 80 times the text, so a text is
+ * measured first (http_json_measure) and parsed only if its tree is estimated at no more than
+ * HTTP_JSON_FACTOR times the body plus HTTP_JSON_SLACK; arrays of events are parsed an element
+ * at a time (events.c), each element against the same budget.
+ */
+#define HTTP_JSON_FACTOR 16
+#define HTTP_JSON_SLACK (1u << 20)
+
+/* The request body as JSON (an object when object_only); NULL after answering 400, 413 or 415. */
 json_t *http_body_json(hconn *hc, bool object_only);
+/* Whether the body's Content-Type is JSON (or absent, or the form type curl -d sends); false
+ * after answering 415. */
+bool http_body_is_json(hconn *hc);
+/* Parses text, the body or a part of it (one element of an array), with jansson's `flags`
+ * besides JSON_REJECT_DUPLICATES: 413 when its tree would cost more than the budget, 400
+ * invalid_json with the line and column in the body; NULL after answering. */
+json_t *http_json_parse(hconn *hc, td_slice text, size_t flags);
+/* A 400 invalid_json for the body: "invalid JSON at line L, column C: why", where pos is the
+ * bytes read up to and including the culprit (jansson's error.position). */
+void http_respond_invalid_json(hconn *hc, size_t pos, const char *why);
+/* json_dumps with reals in their shortest form (td_json_shorten_reals); malloc'd or NULL. */
+char *http_json_dumps(const json_t *j, size_t flags);
+/* After a request that held `bytes` of memory (a body, its events), freed by now: above 1 MiB,
+ * gives the freed memory back to the system (malloc_trim). */
+void http_release_memory(size_t bytes);
 
 /*
  * A request that answers later: http_begin_async (in the handler) stops reading the

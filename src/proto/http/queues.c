@@ -68,9 +68,11 @@ static bool field(hconn *hc, json_t *v, const char *name, const char *key, td_co
         return true;
     if (json_is_integer(v))
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, len, "%.17g", json_real_value(v));
-    else if (json_is_string(v))
+    else if (json_is_real(v)) {
+        int k = snprintf(buf, len, "%.17g", json_real_value(v));
+        if (k > 0 && (size_t)k < len)
+            td_json_shorten_reals(buf, (size_t)k); /* 0.1 rather than 0.10000000000000001 */
+    } else if (json_is_string(v))
         snprintf(buf, len, "%s", json_string_value(v));
     else {
         char msg[200];
@@ -480,6 +482,19 @@ static void queue_outcome(hconn *hc, const char *group, int kind)
         const char *id = json_string_value(json_array_get(ids, i));
         if (!id) {
             http_respond_error(hc, 400, "invalid_argument", "each of 'ids' is a string");
+            goto out;
+        }
+        /* A string that is no delivery id at all is a mistake in the request (a stale or
+         * foreign id is an answer: "stale" or "unknown"). */
+        int64_t t, o;
+        int32_t p, d;
+        if (!queue_id_parse(id, &t, &p, &o, &d)) {
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "'%.64s' is not a delivery id (<topic id>.<partition>.<offset>.<delivery>, "
+                     "such as 3.0.17.1, as receive gives them)",
+                     id);
+            http_respond_error(hc, 400, "invalid_argument", msg);
             goto out;
         }
         if (!(op->ids[i] = strdup(id))) {

@@ -54,8 +54,7 @@ static bool split_path(route_ctx *rc)
     return true;
 }
 
-/* The request body as JSON (an object when object_only); NULL after answering 400/415. */
-json_t *http_body_json(hconn *hc, bool object_only)
+bool http_body_is_json(hconn *hc)
 {
     /* JSON, or no type, or the form type `curl -d` sends unless told otherwise. */
     const td_slice *ct = http_header_get(&hc->req, "content-type");
@@ -64,17 +63,55 @@ json_t *http_body_json(hconn *hc, bool object_only)
           http_name_eq(td_slice_make(ct->p, 33), "application/x-www-form-urlencoded"))) {
         http_respond_error(hc, 415, "unsupported_media_type",
                            "the request body must be application/json");
+        return false;
+    }
+    return true;
+}
+
+void http_respond_invalid_json(hconn *hc, size_t pos, const char *why)
+{
+    int line, column;
+    char msg[300];
+    http_json_line_column(hc->body.p, hc->body.len, pos, &line, &column);
+    snprintf(msg, sizeof(msg), "invalid JSON at line %d, column %d: %s", line, column, why);
+    http_respond_error(hc, 400, "invalid_json", msg);
+}
+
+json_t *http_json_parse(hconn *hc, td_slice text, size_t flags)
+{
+    uint64_t cost;
+    size_t at;
+    const char *why;
+    size_t base = text.n && hc->body.p ? (size_t)(text.p - hc->body.p) : 0;
+    if (http_json_measure(text.p, text.n, &cost, &at, &why) != 0) {
+        http_respond_invalid_json(hc, base + TD_MIN(at + 1, text.n), why);
+        return NULL;
+    }
+    uint64_t budget = (uint64_t)HTTP_JSON_FACTOR * hc->body.len + HTTP_JSON_SLACK;
+    if (cost > budget) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "this JSON would take about %" PRIu64 " MiB of memory to parse, more than %d "
+                 "times its size: send large values as value_text or value_b64 (one string each)",
+                 (cost + (1u << 20) - 1) >> 20, HTTP_JSON_FACTOR);
+        http_respond_error(hc, 413, "body_too_large", msg);
         return NULL;
     }
     json_error_t err;
-    json_t *j = json_loadb((const char *)hc->body.p, hc->body.len, JSON_REJECT_DUPLICATES, &err);
-    if (!j) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "invalid JSON at line %d, column %d: %s", err.line, err.column,
-                 err.text);
-        http_respond_error(hc, 400, "invalid_json", msg);
+    json_t *j = json_loadb((const char *)text.p, text.n, JSON_REJECT_DUPLICATES | flags, &err);
+    if (!j)
+        http_respond_invalid_json(hc, base + (size_t)err.position, err.text);
+    return j;
+}
+
+/* The request body as JSON (an object when object_only); NULL after answering. */
+json_t *http_body_json(hconn *hc, bool object_only)
+{
+    if (!http_body_is_json(hc))
         return NULL;
-    }
+    json_t *j = http_json_parse(hc, td_buf_slice(&hc->body), 0);
+    if (!j)
+        return NULL;
     if (object_only && !json_is_object(j)) {
         json_decref(j);
         http_respond_error(hc, 400, "invalid_json", "the request body must be a JSON object");

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,15 +277,47 @@ void http_respond_stream_head(hconn *hc, int status, const char *content_type,
     hc->closing = true; /* nothing follows a stream on this connection */
 }
 
+char *http_json_dumps(const json_t *j, size_t flags)
+{
+    char *text = json_dumps(j, flags);
+    if (text)
+        td_json_shorten_reals(text, strlen(text));
+    return text;
+}
+
+void http_release_memory(size_t bytes)
+{
+    /* glibc keeps freed memory in its arenas (one per loop thread) for later allocations;
+     * after a large body that can be hundreds of megabytes that no one will use again. The
+     * trim walks the arenas, which costs far less than the request did. */
+    if (bytes >= (1u << 20))
+        malloc_trim(0);
+}
+
+/* The body of an error response when jansson cannot build one (out of memory): code and
+ * status are ours, so plain formatting is valid JSON. */
+static void respond_error_fallback(hconn *hc, int status, const char *code)
+{
+    char *text = malloc(160);
+    int n = text ? snprintf(text, 160,
+                            "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"status\":%d}}\n",
+                            code, http_reason(status), status)
+                 : 0;
+    http_respond_raw(hc, status, "application/json", NULL, text, n > 0 ? (size_t)n : 0);
+}
+
 void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    if (!body && status != 204) {
+        /* A handler could not build its answer (jansson refuses strings that are not UTF-8, and
+         * fails when out of memory): every answer but 204 carries a JSON body. */
+        return respond_error_fallback(hc, 500, "internal");
+    }
+    char *text = body ? http_json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(body);
     size_t len = text ? strlen(text) : 0;
-    if (body && !text) {
-        http_respond_error(hc, 500, "internal", "out of memory encoding the response");
-        return;
-    }
+    if (body && !text)
+        return respond_error_fallback(hc, 500, "internal");
     /* A trailing newline makes curl output readable; JSON parsers ignore it. */
     if (text) {
         char *t = realloc(text, len + 2);
@@ -310,8 +343,14 @@ void http_respond_method_not_allowed(hconn *hc, const char *allow)
 
 void http_respond_error(hconn *hc, int status, const char *code, const char *message)
 {
-    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message",
-                          message ? message : http_reason(status), "status", status);
+    /* Messages quote what clients sent (a topic name from the path, a pattern): bytes that are
+     * not UTF-8 are shown as \xHH, since jansson refuses them. */
+    char clean[1024];
+    http_utf8_clean(message ? message : http_reason(status), clean, sizeof(clean));
+    json_t *e =
+        json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message", clean, "status", status);
+    if (!e)
+        return respond_error_fallback(hc, status, code);
     http_respond_json(hc, status, e, NULL);
 }
 
@@ -439,8 +478,10 @@ static void finish(hconn *hc)
              hc->last_status);
     /* The body's buffer is not kept for the next request: an idle keep-alive connection would
      * hold up to http.max.body.bytes until it closes. */
+    size_t held = hc->body.cap;
     td_buf_free(&hc->body);
     td_buf_init(&hc->body);
+    http_release_memory(held);
     hc->phase = PH_HEAD;
     if (hc->closing)
         net_conn_close(hc->c, false);

@@ -38,6 +38,9 @@
 #define MAX_PARTITIONS 10000
 #define PUMP_EVENTS 512   /* events per turn before yielding the loop to other connections */
 #define TICK_MS 250
+#define CHUNK_BYTES (64u << 10) /* events are queued in writes of about this much, at most */
+#define END_GRACE_MS 5000       /* an ending stream is closed when its client reads nothing... */
+#define END_MAX_MS 60000        /* ...for this long, or after this long in any case */
 
 typedef struct spart {
     char topic[TD_TOPIC_NAME_MAX + 1];
@@ -65,6 +68,8 @@ struct http_sub {
     bool values_json;    /* ?values=json (the default) or string */
     bool ending;         /* the final error was queued; the close is on its way */
     int64_t end_deadline; /* then: when to stop waiting for it to drain */
+    int64_t end_last;     /* the latest end_deadline can move to */
+    size_t end_out;       /* the output still queued at the last tick */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -194,32 +199,47 @@ static void close_task(void *arg)
 }
 
 /* Closing frees the subscription, so it never happens under the caller's feet: a task closes
- * the connection once what was queued has gone out, and the tick closes it for good if that
- * takes more than five seconds (or at once with `now`). */
+ * the connection once what was queued has gone out, and the tick closes it for good when the
+ * client reads nothing for END_GRACE_MS (at once with `now`). */
 static void sub_close_later(http_sub *sub, bool now)
 {
     sub->ending = true;
     int64_t t = net_loop_now(net_conn_loop(sub->c));
-    if (!sub->end_deadline || now)
-        sub->end_deadline = now ? t : t + 5000;
+    if (!sub->end_deadline || now) {
+        sub->end_deadline = now ? t : t + END_GRACE_MS;
+        sub->end_last = now ? t : t + END_MAX_MS;
+        sub->end_out = net_conn_out_bytes(sub->c);
+    }
     net_conn_ref(sub->c);
     if (net_loop_post(net_conn_loop(sub->c), close_task, sub->c) != 0)
         net_conn_unref(sub->c); /* the tick closes it */
 }
-/* Queues SSE text: one chunk of the chunked body (HTTP/1.1), or raw bytes (HTTP/1.0, where the
- * stream ends with the connection). */
+
+/* Frames SSE text in place as one chunk of the chunked body (HTTP/1.1: its size line before,
+ * CRLF after; HTTP/1.0 streams end with the connection and need nothing). 0 or -ENOMEM. */
+static int sse_frame(http_sub *sub, td_buf *text)
+{
+    if (!sub->chunked || text->len == 0)
+        return 0;
+    char size[24];
+    int n = snprintf(size, sizeof(size), "%zx\r\n", text->len);
+    if (td_buf_reserve(text, (size_t)n + 2) != 0)
+        return -ENOMEM;
+    memmove(text->p + n, text->p, text->len);
+    memcpy(text->p, size, (size_t)n);
+    text->len += (size_t)n;
+    return td_buf_append(text, "\r\n", 2);
+}
+
+/* Queues SSE text as one write (so that dropping unsent output drops whole chunks and whole
+ * events: net_conn_drop_unsent). */
 static void sse_write(http_sub *sub, td_buf *text)
 {
     if (text->len == 0)
         return;
-    if (sub->chunked) {
-        char size[24];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", text->len);
-        net_conn_write(sub->c, size, (size_t)n);
-        if (td_buf_append(text, "\r\n", 2) != 0) {
-            sub_close_later(sub, true);
-            return;
-        }
+    if (sse_frame(sub, text) != 0) {
+        sub_close_later(sub, true);
+        return;
     }
     size_t len = text->len;
     net_conn_write_owned(sub->c, text->p, len, free);
@@ -235,28 +255,63 @@ static void sse_flush(http_sub *sub, td_buf *text)
         net_conn_flush(sub->c);
 }
 
-/* A final `event: error` and the end of the stream. */
-static void sub_end(http_sub *sub, const char *code, const char *message)
+/*
+ * A final `event: error` and the end of the stream. With drop (a subscriber that stopped
+ * reading), the events queued but not yet begun to be sent are dropped first, so that the error
+ * comes right after what is already on its way (in the socket buffers, and the rest of a
+ * partly sent chunk) instead of after megabytes the client may never read; the client resumes
+ * from the last event it got, and the dropped ones are read again then.
+ */
+static void sub_end(http_sub *sub, const char *code, const char *message, bool drop)
 {
     if (sub->ending)
         return;
     TD_INFO("http", "%s: subscription ended: %s: %s", net_conn_peer(sub->c), code, message);
-    json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
-    char *j = e ? json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    size_t dropped = drop ? net_conn_drop_unsent(sub->c) : 0;
+    if (dropped)
+        TD_INFO("http", "%s: dropped %zu bytes of unsent events before the final error",
+                net_conn_peer(sub->c), dropped);
+    char clean[1024];
+    json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                          http_utf8_clean(message, clean, sizeof(clean)));
+    char *j = e ? http_json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(e);
     td_buf t;
     td_buf_init(&t);
+    int rc = 0;
     if (j) {
-        td_buf_append(&t, "event: error\ndata: ", 19);
-        td_buf_append(&t, j, strlen(j));
-        td_buf_append(&t, "\n\n", 2);
+        rc = td_buf_append(&t, "event: error\ndata: ", 19);
+        if (!rc)
+            rc = td_buf_append(&t, j, strlen(j));
+        if (!rc)
+            rc = td_buf_append(&t, "\n\n", 2);
         free(j);
     }
-    sse_write(sub, &t);
-    if (sub->chunked && !net_conn_closed(sub->c))
-        net_conn_write(sub->c, "0\r\n\r\n", 5);
+    /* The error and the end of the chunked body go out as one write. */
+    if (!rc)
+        rc = sse_frame(sub, &t);
+    if (!rc && sub->chunked)
+        rc = td_buf_append(&t, "0\r\n\r\n", 5);
+    if (!rc && t.len) {
+        /* Room in the socket itself for the rest of a partly sent chunk and the error: the
+         * client gets them whenever it reads again, even after the grace period has closed
+         * the connection. */
+        size_t need = net_conn_out_bytes(sub->c) + t.len + (64u << 10); /* + the kernel's own */
+        if (drop && net_conn_reserve_send(sub->c, need) != 0)
+            TD_INFO("http",
+                    "%s: no room in the socket for the final error: it waits for the "
+                    "client to read",
+                    net_conn_peer(sub->c));
+        net_conn_write_owned(sub->c, t.p, t.len, free);
+        td_buf_init(&t);
+    }
     td_buf_free(&t);
-    sub_close_later(sub, false);
+    sub_close_later(sub, false); /* its task closes once the loop has sent what is queued */
+    /* Into the socket now: poll calls a socket writable only once a third of its buffer is
+     * free, which the room just made is not. This may close the connection (a write error),
+     * which frees sub: the caller holds the connection and looks before going on. */
+    if (drop)
+        net_conn_flush(sub->c);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -438,7 +493,7 @@ static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_
     json_t *o = http_event_json(sp->topic, ev, sub->values_json);
     if (!o)
         return false;
-    char *j = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    char *j = http_json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!j)
         return false;
@@ -482,7 +537,7 @@ static bool sp_open(http_sub *sub, spart *sp)
         char msg[400];
         snprintf(msg, sizeof(msg), "cannot read %s/%" PRId32 ": %s", sp->topic, sp->partition,
                  td_last_error());
-        sub_end(sub, "internal", msg);
+        sub_end(sub, "internal", msg, false);
         return false;
     }
     return true;
@@ -496,9 +551,9 @@ static void sub_pump(http_sub *sub)
         int rc = sub_discover(sub, NULL, TD_OFFSET_EARLIEST);
         if (rc == TD_EFULL)
             return sub_end(sub, "too_many_partitions",
-                           "the patterns match more than 10000 partitions");
+                           "the patterns match more than 10000 partitions", false);
         if (rc)
-            return sub_end(sub, "internal", td_strerror(rc));
+            return sub_end(sub, "internal", td_strerror(rc), false);
     }
     size_t limit = HTTP_OUT_LIMIT;
     td_buf out;
@@ -521,8 +576,13 @@ static void sub_pump(http_sub *sub)
             if (rc == 1) {
                 sp->next = ev.offset + 1;
                 if (!format_event(sub, sp, &ev, &out)) {
-                    sub_end(sub, "internal", "out of memory");
+                    sub_end(sub, "internal", "out of memory", false);
                     goto out;
+                }
+                if (out.len >= CHUNK_BYTES) {
+                    sse_write(sub, &out); /* whole events per write, for sub_end's drop */
+                    if (sub->ending)
+                        goto out;
                 }
                 budget--;
                 progress = true;
@@ -541,7 +601,7 @@ static void sub_pump(http_sub *sub)
                 char msg[400];
                 snprintf(msg, sizeof(msg), "cannot read %s/%" PRId32 ": %s", sp->topic,
                          sp->partition, td_last_error());
-                sub_end(sub, "internal", msg);
+                sub_end(sub, "internal", msg, false);
                 goto out;
             }
         }
@@ -586,6 +646,12 @@ static void on_tick(void *arg)
         return;
     }
     if (sub->ending) {
+        /* The client has END_GRACE_MS to read what is left, renewed while it reads, up to
+         * END_MAX_MS: a client that reads slowly still gets the final error. */
+        size_t left = net_conn_out_bytes(c);
+        if (left < sub->end_out)
+            sub->end_deadline = TD_MIN(now + END_GRACE_MS, sub->end_last);
+        sub->end_out = left;
         if (now >= sub->end_deadline)
             net_conn_close(c, true); /* frees sub */
         else
@@ -600,8 +666,11 @@ static void on_tick(void *arg)
             snprintf(msg, sizeof(msg),
                      "the subscriber read nothing for %" PRId64 " ms while events were waiting",
                      now - sub->stalled_since_ms);
-            sub_end(sub, "slow_consumer", msg);
-            net_timer_start(l, &sub->tick, TICK_MS, on_tick, sub);
+            net_conn_ref(c);
+            sub_end(sub, "slow_consumer", msg, true);
+            if (!net_conn_closed(c))
+                net_timer_start(l, &sub->tick, TICK_MS, on_tick, sub);
+            net_conn_unref(c);
             return;
         }
     } else {
@@ -663,13 +732,19 @@ static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
         const char *why = NULL;
-        char msg[400];
+        char msg[600];
         if (sub->npat == MAX_PATTERNS) {
             http_respond_error(hc, 400, "invalid_pattern", "at most 32 patterns");
             return false;
         }
         if (td_pattern_validate(p, n, &why) != 0) {
-            snprintf(msg, sizeof(msg), "pattern '%.*s': %s", (int)TD_MIN(n, 250), p, why);
+            /* "orders." is what is left of "orders.#" when '#' was not written %23: the rest of
+             * the URL was a fragment, which clients do not send. */
+            bool cut = n > 0 && p[n - 1] == '.';
+            snprintf(msg, sizeof(msg), "pattern '%.*s': %s%s", (int)TD_MIN(n, 250), p, why,
+                     cut ? "; in a URL, write '#' as %23 (a bare '#' and what follows it are "
+                           "never sent)"
+                         : "");
             http_respond_error(hc, 400, "invalid_pattern", msg);
             return false;
         }
@@ -781,7 +856,7 @@ static void subscribe(hconn *hc)
         json_array_append_new(pats, json_string(sub->patterns[i]));
     json_t *hello = json_pack("{s:o,s:I,s:b}", "patterns", pats, "partitions",
                               (json_int_t)sub->n, "resumed", resume);
-    char *hj = hello ? json_dumps(hello, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *hj = hello ? http_json_dumps(hello, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(hello);
     bool ok = hj && td_buf_append(&t, "retry: 1000\nevent: subscribed\nid: ", 34) == 0 &&
               cursor_text(sub, &t) == 0 && td_buf_append(&t, "\ndata: ", 7) == 0 &&
