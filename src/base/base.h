@@ -58,6 +58,9 @@ void td_buf_init(td_buf *b);
 void td_buf_free(td_buf *b);
 /* Makes room for `extra` more bytes past len. 0 or -ENOMEM. */
 int td_buf_reserve(td_buf *b, size_t extra);
+/* The same, growing the buffer to exactly len + extra bytes (no doubling): for a size known in
+ * advance, such as a request body. */
+int td_buf_reserve_exact(td_buf *b, size_t extra);
 int td_buf_append(td_buf *b, const void *p, size_t n);
 int td_buf_append_u8(td_buf *b, uint8_t v);
 int td_buf_append_be16(td_buf *b, uint16_t v);

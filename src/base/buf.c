@@ -55,6 +55,20 @@ int td_buf_reserve(td_buf *b, size_t extra)
     return 0;
 }
 
+int td_buf_reserve_exact(td_buf *b, size_t extra)
+{
+    if (extra <= b->cap - b->len)
+        return 0;
+    if (extra > SIZE_MAX / 2 - b->len)
+        return -ENOMEM;
+    uint8_t *p = realloc(b->p, b->len + extra);
+    if (!p)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = b->len + extra;
+    return 0;
+}
+
 int td_buf_append(td_buf *b, const void *p, size_t n)
 {
     int rc = td_buf_reserve(b, n);

@@ -16,7 +16,8 @@
 /* 0, or TD_EINVAL with why set to a static explanation: a pattern is 1 to 249 characters of
  * topic-name characters ([A-Za-z0-9._-]) and wildcards, '*' and '#' stand alone in their
  * segment ("ord*" is refused), and no segment is empty ("orders.", "a..b", ".x" are refused,
- * though topic names may have empty segments). */
+ * though topic names may have empty segments: a subscription takes such a string as the name of
+ * an existing topic). */
 int td_pattern_validate(const char *pattern, size_t len, const char **why);
 
 /* Whether the topic name matches the (valid) pattern. */

@@ -144,12 +144,13 @@ static void wait_cancel(net_conn *c)
         return;
     budget_cancel(budget_of(c), &c->bw);
     c->waiting = false;
+    c->wait_hold = false;
 }
 
 /* Frees the input buffer and gives its bytes back (no input buffered, or closing). */
 static void input_free(net_conn *c)
 {
-    if (c->waiting && !c->wait_out)
+    if (c->waiting && !c->wait_out && !c->wait_hold)
         wait_cancel(c);
     free(c->in);
     c->in = NULL;
@@ -200,6 +201,8 @@ void conn_close_now(net_conn *c)
     c->out_bytes = 0;
     out_count(c, -(int64_t)c->out_mem);
     wait_cancel(c);
+    budget_release(budget_of(c), c->held);
+    c->held = 0;
     /* Inside on_data the protocol may still be reading the input: process_input frees it. */
     if (!c->in_data)
         input_free(c);
@@ -435,6 +438,31 @@ int net_conn_reserve_send(net_conn *c, size_t bytes)
     return (size_t)now >= (size_t)cur + bytes ? 0 : -ENOBUFS;
 }
 
+bool net_conn_hold(net_conn *c, size_t total)
+{
+    net_budget *b = budget_of(c);
+    if (total <= c->held) {
+        budget_release(b, c->held - total);
+        c->held = total;
+        return true;
+    }
+    if (c->closed || c->waiting)
+        return false;
+    size_t need = total - c->held;
+    if (budget_try(b, need)) {
+        c->held = total;
+        return true;
+    }
+    /* Like input that must grow: the connection waits in the budget's queue for all it asks,
+     * holding nothing more meanwhile, and its input is offered again once granted. */
+    c->waiting = true;
+    c->wait_out = false;
+    c->wait_hold = true;
+    budget_wait(b, &c->bw, need, c->in_charge + c->held);
+    update_interest(c);
+    return false;
+}
+
 int net_conn_write_file(net_conn *c, int fd, int64_t pos, int64_t len, void (*release)(void *),
                         void *arg)
 {
@@ -489,7 +517,7 @@ void net_conn_close(net_conn *c, bool now)
 static size_t offer(net_conn *c, uint8_t *p, size_t n)
 {
     size_t off = 0;
-    while (!c->closed && !c->paused && !c->close_after && off < n &&
+    while (!c->closed && !c->paused && !c->close_after && !c->wait_hold && off < n &&
            c->out_bytes < c->proto->out_limit && !out_pressed(c)) {
         c->expect = 0;
         ssize_t used = c->proto->on_data(c, p + off, n - off);
@@ -518,7 +546,7 @@ static void input_settle(net_conn *c)
         input_free(c);
         return;
     }
-    if (c->waiting && !c->wait_out && c->in_start + c->in_len < c->in_cap)
+    if (c->waiting && !c->wait_out && !c->wait_hold && c->in_start + c->in_len < c->in_cap)
         wait_cancel(c);
     if (c->in_charge == 0 || c->waiting)
         return;
@@ -671,12 +699,17 @@ static void budget_task(void *arg)
     net_conn *c = arg;
     if (!c->closed && c->waiting) {
         bool queued;
-        c->in_charge += budget_take(budget_of(c), &c->bw, &queued);
+        size_t got = budget_take(budget_of(c), &c->bw, &queued);
+        if (c->wait_hold)
+            c->held += got;
+        else
+            c->in_charge += got;
         if (queued) { /* a wake-up for an earlier wait */
             net_conn_unref(c);
             return;
         }
         c->waiting = false;
+        c->wait_hold = false;
     }
     /* Also when the wait already ended another way (update_interest saw the budget had room):
      * input held back meanwhile is offered here, since no read may come to offer it. */

@@ -194,6 +194,15 @@ size_t net_conn_max_input(net_conn *c);
  * at once, asking the budget once, so that a connection never holds part of a frame while it
  * waits for the budget. Without it the buffer grows step by step. */
 void net_conn_expect(net_conn *c, size_t bytes);
+/*
+ * The protocol holds `total` bytes for the connection outside its input buffer (an HTTP body it
+ * collects), counted in the budget like input. True when they are counted. False when the budget
+ * has no room for them: nothing more is counted, on_data is not called again until the bytes
+ * are granted, and then the connection's buffered input is offered again (the protocol asks
+ * again and gets true). A smaller total gives bytes back; 0 gives all back, which closing the
+ * connection also does. A protocol asks for a whole body at once when it knows its size.
+ */
+bool net_conn_hold(net_conn *c, size_t total);
 /* Stops / restarts calling on_data; resume re-offers buffered input. */
 void net_conn_pause(net_conn *c);
 void net_conn_resume(net_conn *c);

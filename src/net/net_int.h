@@ -137,13 +137,15 @@ struct net_conn {
     bool closed;      /* atomic read from other threads */
     bool close_after; /* close once output drains */
     bool paused;
-    bool in_data;  /* inside process_input */
-    bool waiting;  /* queued for the budget (loop thread's view) */
-    bool wait_out; /* ... because of output over the budget, not for input bytes */
+    bool in_data;   /* inside process_input */
+    bool waiting;   /* queued for the budget (loop thread's view) */
+    bool wait_out;  /* ... because of output over the budget, not for input bytes */
+    bool wait_hold; /* ... for bytes the protocol asked to hold (net_conn_hold) */
     uint32_t interest;
     uint8_t *in; /* NULL while no input is buffered */
     size_t in_start, in_len, in_cap;
     size_t in_charge; /* input bytes counted in the budget: beyond IN_FLOOR, or granted ahead */
+    size_t held;      /* bytes the protocol holds outside the input buffer (net_conn_hold) */
     size_t expect;    /* the frame at the head of the input needs this many bytes (0: unknown) */
     net_bwait bw;
     out_item *out_head, *out_tail;

@@ -283,6 +283,12 @@ def test_patterns_with_an_empty_segment_are_refused(hh):
     st, _, _ = raw_call(hh, "POST", "/v1/topics/orders/events", b'{"value": 1}')
     assert st == 200
     assert sse_first_event(hh, "topics=orders.%23&from=earliest")[1].startswith("orders/0/0;")
+    # A topic whose own name has an empty segment (valid in Kafka) is still subscribed to by
+    # that name once it exists.
+    call(hh, "POST", "/v1/topics", {"name": "a..b"})
+    st, _, _ = raw_call(hh, "POST", "/v1/topics/a..b/events", b'{"value": 2}')
+    assert st == 200
+    assert sse_first_event(hh, "topics=a..b&from=earliest")[1].startswith("a..b/0/0;")
 
 
 def test_malformed_delivery_ids_are_bad_requests(hh):

@@ -300,6 +300,65 @@ def test_request_budget_bounds_memory_and_paused_clients_complete(tmp_path):
         b.stop()
 
 
+def test_http_bodies_are_counted_in_the_budget(tmp_path):
+    """Eight HTTP clients each send 11 of a 12 MiB request body: bodies are counted in the
+    budget like other requests, so the broker keeps two of them and stops reading the others
+    (before, it collected all eight, 96 MiB, outside any bound); all are answered once sent."""
+    import json
+    b = start(Broker(str(tmp_path / "data"), http=True,
+                     extra=["--set", f"net.buffer.memory.bytes={BUDGET}",
+                            "--set", f"http.max.body.bytes={16 << 20}"]))
+    go = threading.Event()
+    try:
+        create_big_topic(b, "big")
+        size = 12 << 20
+        body = json.dumps({"value_text": "h" * (size - 20)}).encode()
+        head = (b"POST /v1/topics/big/events HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        cut = len(body) - (1 << 20)
+        n = 8
+        results = [None] * n
+        socks = [socket.create_connection(("127.0.0.1", b.http_port), timeout=60)
+                 for _ in range(n)]
+
+        def client(i):
+            try:
+                socks[i].sendall(head + body[:cut])
+                go.wait(60)
+                socks[i].sendall(body[cut:])
+                resp = b""
+                while b"\r\n" not in resp:
+                    chunk = socks[i].recv(4096)
+                    if not chunk:
+                        break
+                    resp += chunk
+                results[i] = resp.split(b"\r\n", 1)[0].decode()
+            except Exception as e:  # noqa: BLE001: reported below
+                results[i] = repr(e)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        waiting = lambda: metric(b, "tidings_net_buffer_waiting_connections") or 0
+        assert wait_for(lambda: waiting() >= n - 2, 30), waiting()
+        time.sleep(1.0)
+        assert waiting() >= n - 2
+        assert metric(b, "tidings_net_buffer_bytes", 'direction="input"') <= BUDGET
+        assert "200 OK" in http_get(b.http_port, "/health")
+        go.set()
+        for t in threads:
+            t.join(90)
+        assert all(r and r.startswith("HTTP/1.1 2") for r in results), results
+        for s in socks:
+            s.close()
+        assert wait_for(lambda: metric(b, "tidings_net_buffer_bytes", 'direction="input"') == 0,
+                        10)
+    finally:
+        go.set()
+        b.stop()
+
+
 def test_request_larger_than_the_budget_is_refused(tmp_path):
     """A request that the whole budget could never hold gets Kafka's answer to an oversized
     frame (the connection is closed, as socket.request.max.bytes does), not a wait forever."""

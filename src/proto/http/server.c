@@ -481,6 +481,7 @@ static void finish(hconn *hc)
     size_t held = hc->body.cap;
     td_buf_free(&hc->body);
     td_buf_init(&hc->body);
+    net_conn_hold(hc->c, 0);
     http_release_memory(held);
     hc->phase = PH_HEAD;
     if (hc->closing)
@@ -567,6 +568,13 @@ static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
             if (hc->req.expect_continue)
                 net_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         } else if (hc->phase == PH_BODY) {
+            /* The body is counted in the broker's buffer budget (net.buffer.memory.bytes), all
+             * of it before its first byte is kept; without room, reading waits. */
+            size_t whole = (size_t)hc->req.content_length;
+            if (!net_conn_hold(c, whole))
+                break;
+            if (td_buf_reserve_exact(&hc->body, whole - hc->body.len) != 0)
+                return -1;
             size_t take = n - used < (uint64_t)hc->need ? n - used : (size_t)hc->need;
             if (td_buf_append(&hc->body, p + used, take) != 0)
                 return -1;
@@ -575,6 +583,11 @@ static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
             if (hc->need == 0)
                 dispatch(hc);
         } else {
+            /* A chunked body's size is known only at its end: what this input can add to it
+             * (the buffer at most doubles past what it holds) is counted before it is kept. */
+            size_t could = TD_MIN(hc->body.len + (n - used), (size_t)lim->max_body);
+            if (!net_conn_hold(c, TD_MAX(hc->body.cap, 2 * could)))
+                break;
             size_t u = 0;
             const char *why;
             int rc = http_chunked_feed(&hc->chunked, p + used, n - used, lim->max_body, &hc->body,

@@ -724,6 +724,25 @@ void http_sub_drained(hconn *hc)
         sub_pump(hc->sub);
 }
 
+/* Whether p[0..n) names an existing topic: a topic name may have empty segments ("a..b" is a
+ * valid Kafka name), which a pattern may not (see read_patterns), so such a name is taken as
+ * the topic's own name when that topic exists. */
+static bool existing_topic(td_engine *e, const char *p, size_t n)
+{
+    char name[256];
+    if (n == 0 || n >= sizeof(name) || !td_pattern_is_literal(p, n))
+        return false;
+    memcpy(name, p, n);
+    name[n] = 0;
+    td_topic_ref *t;
+    if (broker_topic_acquire(e, name, &t) != 0) {
+        td_error_clear();
+        return false;
+    }
+    broker_topic_release(t);
+    return true;
+}
+
 /* Splits the topics parameter into patterns; false after answering 400. */
 static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
 {
@@ -737,7 +756,7 @@ static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
             http_respond_error(hc, 400, "invalid_pattern", "at most 32 patterns");
             return false;
         }
-        if (td_pattern_validate(p, n, &why) != 0) {
+        if (td_pattern_validate(p, n, &why) != 0 && !existing_topic(hc->s->e, p, n)) {
             /* "orders." is what is left of "orders.#" when '#' was not written %23: the rest of
              * the URL was a fragment, which clients do not send. */
             bool cut = n > 0 && p[n - 1] == '.';
