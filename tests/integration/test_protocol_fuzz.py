@@ -120,6 +120,11 @@ def test_mutated_requests_leave_the_broker_serving(fb, proto):
 # Inputs the fuzzing found that crashed or stalled the broker, sent exactly as found. After each
 # the broker must still answer on every port (and, at the fixture's stop, exit cleanly).
 FOUND = [
+    # A blocked XREAD's timeout resumed the connection, whose next command (QUIT, or a protocol
+    # error) closed and freed it; net_conn_resume then updated the freed connection's epoll
+    # interest.
+    ("redis", b"XREAD BLOCK 10 STREAMS s $\r\nQUIT\r\n", "read"),
+    ("redis", b"XREAD BLOCK 10 STREAMS s $\r\n*1\r\n$x\r\n", "read"),
 ]
 
 
