@@ -125,6 +125,9 @@ FOUND = [
     # interest.
     ("redis", b"XREAD BLOCK 10 STREAMS s $\r\nQUIT\r\n", "read"),
     ("redis", b"XREAD BLOCK 10 STREAMS s $\r\n*1\r\n$x\r\n", "read"),
+    # A subscription from a peer already gone: its first flush failed and closed the
+    # connection, which freed the HTTP connection state that the dispatch went on reading.
+    ("http", b"GET /v1/subscribe?topics=x HTTP/1.1\r\nHost: a\r\n\r\n", "reset"),
 ]
 
 
