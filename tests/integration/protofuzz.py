@@ -459,8 +459,8 @@ def json_mutate(body, rng, m):
                 "orders", "../x", "\u0000", 10 ** 30]
         if isinstance(obj, dict) and obj:
             obj[rng.choice(list(obj))] = rng.choice(vals)
-        elif isinstance(obj, list):
-            obj = obj * rng.choice([1, 100, 20000])
+        elif isinstance(obj, list):  # up to 20 000 events, twice the most a request may hold
+            obj = obj * min(rng.choice([1, 100, 20000]), 1 + 20000 // max(1, len(obj)))
         return json.dumps(obj).encode()
     return m.bytes_level(body)
 
@@ -581,6 +581,7 @@ class Fuzzer:
     READ_MAX = 0.25  # the longest we read one connection's replies
     PROBE_TIMEOUT = 20.0  # a listener that cannot answer a probe this long is stuck
     KEEP_MAX = 32  # connections left open with partial requests, per worker
+    INPUT_MAX = 4 << 20  # bytes one connection sends at most
 
     def __init__(self, proto, port, seed, seconds, alive, probes, workers=3):
         self.proto, self.port, self.seed, self.seconds = proto, port, seed, seconds
@@ -590,6 +591,8 @@ class Fuzzer:
         self.history = [deque(maxlen=25) for _ in range(workers)]
         self.sent = [0] * workers
         self.lock = threading.Lock()
+        self.slowest = (0.0, None)  # the input that took longest to send and read
+        self.slowest_probe = 0.0
 
     def fail(self, why):
         with self.lock:
@@ -600,11 +603,15 @@ class Fuzzer:
     def make_input(self, rng, m):
         n = rng.choice([1] * 12 + [2, 3, 5, 8] * 2 + [rng.randint(10, 100)])
         if rng.random() < 0.05:  # one request repeated
-            msgs = [self.proto.mutated(rng, m)] * rng.randint(2, 200)
+            msg = self.proto.mutated(rng, m)
+            msgs = [msg] * min(rng.randint(2, 200), 1 + self.INPUT_MAX // max(1, len(msg)))
         else:
-            msgs = [self.proto.valid(rng) if rng.random() < 0.2 else self.proto.mutated(rng, m)
-                    for _ in range(n)]
-        data = b"".join(msgs)
+            msgs, size = [], 0
+            while len(msgs) < n and size < self.INPUT_MAX:
+                msgs.append(self.proto.valid(rng) if rng.random() < 0.2
+                            else self.proto.mutated(rng, m))
+                size += len(msgs[-1])
+        data = b"".join(msgs)[:self.INPUT_MAX]
         if rng.random() < 0.05:
             data = data[:rng.randrange(len(data) + 1)]
         r = rng.random()
@@ -678,7 +685,11 @@ class Fuzzer:
             while not self.stop.is_set() and time.monotonic() < deadline:
                 inp = self.make_input(rng, m)
                 self.history[i].append(inp)
+                t = time.monotonic()
                 self.send(inp, keep)
+                t = time.monotonic() - t
+                if t > self.slowest[0]:
+                    self.slowest = (t, inp)
                 self.sent[i] += 1
                 if not self.alive():
                     self.fail(f"{self.proto.name}: the broker died")
@@ -705,10 +716,12 @@ class Fuzzer:
 
     def probe_all(self):
         for name, (proto, port) in self.probes.items():
+            t = time.monotonic()
             try:
                 ok = proto.probe(port, self.PROBE_TIMEOUT)
             except OSError as e:
                 ok = e
+            self.slowest_probe = max(self.slowest_probe, time.monotonic() - t)
             if ok is not True:
                 if self.alive():
                     self.fail(f"{self.proto.name}: the {name} listener did not answer a probe "

@@ -98,15 +98,21 @@ def test_mutated_requests_leave_the_broker_serving(fb, proto):
     f = Fuzzer(PROTOCOLS[proto](), ports[proto], SEED, SECONDS, alive=fb.alive, probes=probes)
     print(f"protocol fuzz: {proto}, seed {SEED} (TIDINGS_FUZZ_SEED={SEED} replays it), "
           f"{SECONDS} s")
+    t0 = time.monotonic()
     failure = f.run()
     try:
         if failure is None:
+            t1 = time.monotonic()
             assert http_get(fb.http_port, "/health", 30)[0] == 200
             round_trips(fb, proto)
             rss = rss_mib(fb.proc.pid)
-            print(f"protocol fuzz: {proto}: {sum(f.sent)} connections, RSS {rss:.0f} MiB")
-            assert rss < RSS_BOUND_MIB, f"RSS {rss:.0f} MiB after fuzzing"
+            t2 = time.monotonic()
             fb.stop()
+            print(f"protocol fuzz: {proto}: {sum(f.sent)} connections in {t1 - t0:.1f} s, "
+                  f"RSS {rss:.0f} MiB; checks {t2 - t1:.1f} s, stop {time.monotonic() - t2:.1f} s")
+            print(f"protocol fuzz: slowest probe {f.slowest_probe:.2f} s, slowest input "
+                  f"{f.slowest[0]:.2f} s: {f.slowest[1].describe() if f.slowest[1] else ''}")
+            assert rss < RSS_BOUND_MIB, f"RSS {rss:.0f} MiB after fuzzing"
     except Exception as e:  # a failed check is a failure of this seed too
         failure = f"{proto}: after fuzzing: {e!r}"
     if failure is not None:
