@@ -56,7 +56,14 @@ def fb(tmp_path):
     b = Broker(str(tmp_path / "data"), http=True, redis=True).start()
     http_json(b, "POST", "/v1/topics", {"name": "orders", "partitions": 3})
     http_json(b, "POST", "/v1/topics", {"name": "t", "partitions": 1})
-    http_json(b, "PUT", "/v1/queues/q", {"topic": "orders"})
+    events = [{"key": f"k{i}", "value": {"n": i}, "headers": {"h": "v"}} for i in range(6)]
+    http_json(b, "POST", "/v1/topics/orders/events", events)
+    # A queue group that dead-letters at the first nack, and dead letters to redrive.
+    http_json(b, "PUT", "/v1/queues/q", {"topic": "orders", "max_deliveries": 1})
+    got = http_json(b, "POST", "/v1/queues/q/receive", {"max": 3})[1]["events"]
+    http_json(b, "POST", "/v1/queues/q/nack", {"ids": [e["id"] for e in got], "error": "e"})
+    # A consumer group with committed offsets.
+    http_json(b, "POST", "/v1/groups/seed/reset", {"to": "earliest", "topics": ["orders"]})
     r = redis.Redis(host="127.0.0.1", port=b.redis_port, socket_timeout=30)
     r.xadd("s", {"f": "v"})
     r.xgroup_create("s", "g", id="0")
