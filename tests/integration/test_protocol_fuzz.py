@@ -10,6 +10,7 @@ of every worker are saved under build/protocol-fuzz/ (replay them with `protofuz
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
@@ -52,8 +53,15 @@ def http_json(b, method, path, body=None):
 
 @pytest.fixture
 def fb(tmp_path):
-    """A broker on all three ports with the topics, stream and queue group the seeds name."""
-    b = Broker(str(tmp_path / "data"), http=True, redis=True).start()
+    """A broker on all three ports with the topics, stream and groups the seeds name."""
+    b = prepared_broker(str(tmp_path / "data"))
+    yield b
+    if b.proc:
+        b.stop()
+
+
+def prepared_broker(data):
+    b = Broker(data, http=True, redis=True).start()
     http_json(b, "POST", "/v1/topics", {"name": "orders", "partitions": 3})
     http_json(b, "POST", "/v1/topics", {"name": "t", "partitions": 1})
     events = [{"key": f"k{i}", "value": {"n": i}, "headers": {"h": "v"}} for i in range(6)]
@@ -68,9 +76,7 @@ def fb(tmp_path):
     r.xadd("s", {"f": "v"})
     r.xgroup_create("s", "g", id="0")
     r.close()
-    yield b
-    if b.proc:
-        b.stop()
+    return b
 
 
 def round_trips(b, tag):
@@ -124,7 +130,15 @@ def test_mutated_requests_leave_the_broker_serving(fb, proto):
         failure = f"{proto}: after fuzzing: {e!r}"
     if failure is not None:
         where = f.save(os.path.join(ARTIFACTS, f"{proto}-{SEED}-{int(time.time())}"))
-        err = fb.stderr()[-4000:] if os.path.exists(fb.stderr_path) else ""
+        if fb.alive() and shutil.which("gdb"):  # a stall: where every thread is
+            with open(os.path.join(where, "broker.stacks"), "wb") as out:
+                subprocess.run(["gdb", "-p", str(fb.proc.pid), "-batch", "-ex",
+                                "thread apply all bt"], stdout=out, stderr=subprocess.STDOUT,
+                               timeout=120)
+        err = ""
+        if os.path.exists(fb.stderr_path):
+            shutil.copy(fb.stderr_path, os.path.join(where, "broker.stderr"))
+            err = fb.stderr()[-4000:]
         pytest.fail(f"{failure}\nseed {SEED}: rerun with TIDINGS_FUZZ_SEED={SEED}; last inputs "
                     f"saved in {where}\n{f.last_inputs()}\nbroker stderr:\n{err}", pytrace=False)
 
