@@ -436,6 +436,7 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     pthread_rwlock_init(&e->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&e->admin_mu, NULL);
+    pthread_cond_init(&e->busy_cv, NULL);
     pthread_mutex_init(&e->pid_mu, NULL);
     if (e->opts.producer_id_expiration_ms <= 0)
         e->opts.producer_id_expiration_ms = 86400000;
@@ -574,6 +575,8 @@ void td_engine_close(td_engine *e)
         close(e->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&e->lock);
     pthread_mutex_destroy(&e->admin_mu);
+    pthread_cond_destroy(&e->busy_cv);
+    free(e->busy);
     pthread_mutex_destroy(&e->pid_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cv);
@@ -707,7 +710,58 @@ static void *background_main(void *arg)
 
 /* ---------------------------------------------------------------------------------------------
  * Topic administration
+ *
+ * Creating or growing a topic makes a directory, files and fsyncs per partition: seconds for
+ * thousands of partitions on a busy disk, minutes for the 100 000 a request may ask. That work
+ * runs without admin_mu, so that committed offsets, group listings and changes of other topics
+ * go on meanwhile; the topic's name is marked busy instead, and any other change of that topic
+ * waits for it (busy_wait).
  */
+static bool busy_has(const td_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->nbusy; i++)
+        if (!strcmp(e->busy[i], name))
+            return true;
+    return false;
+}
+
+/* Waits until no creation or growth of name is under way. Caller holds admin_mu. */
+static void busy_wait(td_engine *e, const char *name)
+{
+    while (busy_has(e, name))
+        pthread_cond_wait(&e->busy_cv, &e->admin_mu);
+}
+
+/* Waits as busy_wait, then marks name busy. Caller holds admin_mu. */
+static int busy_enter(td_engine *e, const char *name)
+{
+    busy_wait(e, name);
+    if (e->nbusy == e->busy_cap) {
+        size_t cap = e->busy_cap ? e->busy_cap * 2 : 4;
+        char(*b)[TD_TOPIC_NAME_MAX + 1] = realloc(e->busy, cap * sizeof(*b));
+        if (!b)
+            return -ENOMEM;
+        e->busy = b;
+        e->busy_cap = cap;
+    }
+    snprintf(e->busy[e->nbusy++], sizeof(e->busy[0]), "%s", name);
+    return 0;
+}
+
+/* Takes the lock and ends busy_enter's mark. */
+static void busy_leave(td_engine *e, const char *name)
+{
+    pthread_mutex_lock(&e->admin_mu);
+    for (size_t i = 0; i < e->nbusy; i++)
+        if (!strcmp(e->busy[i], name)) {
+            if (i != --e->nbusy) /* the last one takes its place: order does not matter */
+                memcpy(e->busy[i], e->busy[e->nbusy], sizeof(e->busy[0]));
+            break;
+        }
+    pthread_cond_broadcast(&e->busy_cv);
+    pthread_mutex_unlock(&e->admin_mu);
+}
+
 int td_topic_create(td_engine *e, const char *name, int32_t partitions,
                     const td_config_entry *config, size_t config_n)
 {
@@ -727,16 +781,22 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
         return rc;
     pthread_mutex_lock(&e->admin_mu);
+    if ((rc = busy_enter(e, name)) != 0) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_rdlock(&e->lock);
     bool exists = engine_find_locked(e, name) != NULL;
     pthread_rwlock_unlock(&e->lock);
+    pthread_mutex_unlock(&e->admin_mu);
     td_topic *t = NULL;
     if (exists) {
         rc = td_fail(TD_EEXIST, "topic '%s' already exists", name);
         goto out;
     }
-    /* Partitions first, then the catalog: a crash in between leaves a directory that the next
-     * open moves to the trash, never a catalog entry without its data. */
+    /* Partitions first (without admin_mu: the name is busy), then the catalog: a crash in
+     * between leaves a directory that the next open moves to the trash, never a catalog entry
+     * without its data. */
     if (!(t = topic_new(e, &ct))) {
         rc = -ENOMEM;
         goto out;
@@ -745,14 +805,16 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
         t->nparts = 0;
         goto out;
     }
-    if ((rc = catalog_topic_add(e->cat, &ct)) != 0)
-        goto out;
-    t->id = ct.id;
-    pthread_rwlock_wrlock(&e->lock);
-    rc = table_insert(e, t);
-    if (rc == 0)
-        __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
-    pthread_rwlock_unlock(&e->lock);
+    pthread_mutex_lock(&e->admin_mu);
+    if ((rc = catalog_topic_add(e->cat, &ct)) == 0) {
+        t->id = ct.id;
+        pthread_rwlock_wrlock(&e->lock);
+        rc = table_insert(e, t);
+        if (rc == 0)
+            __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
+        pthread_rwlock_unlock(&e->lock);
+    }
+    pthread_mutex_unlock(&e->admin_mu);
     if (rc == 0) {
         TD_INFO("engine", "created topic %s with %" PRId32 " partitions", name, partitions);
         t = NULL;
@@ -761,14 +823,12 @@ out:
     if (t) {
         t->deleted = true;
         topic_free(t);
-        if (rc != TD_EEXIST) {
-            topic_metrics_remove(e, name);
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
-            td_io_remove_tree(e->io, dir);
-        }
+        topic_metrics_remove(e, name);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
+        td_io_remove_tree(e->io, dir);
     }
-    pthread_mutex_unlock(&e->admin_mu);
+    busy_leave(e, name);
     return rc;
 }
 
@@ -776,6 +836,7 @@ int td_topic_delete(td_engine *e, const char *name)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
+    busy_wait(e, name);
     pthread_rwlock_wrlock(&e->lock);
     int rc = 0;
     ssize_t at = table_find(e, name);
@@ -820,6 +881,7 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
+    busy_wait(e, name);
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, name);
     int rc = 0;
@@ -849,9 +911,13 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
+    int rc = busy_enter(e, name);
+    if (rc) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, name);
-    int rc = 0;
     td_part **parts = NULL;
     int64_t *syncs = NULL;
     if (!t) {
@@ -873,7 +939,12 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
         goto out;
     }
     memcpy(parts, t->parts, (size_t)have * sizeof(*parts));
-    if ((rc = open_parts(e, t, parts, have, total)) != 0)
+    /* The new partitions' files, without admin_mu: the name is busy, so t can be neither
+     * deleted nor grown nor reconfigured meanwhile. */
+    pthread_mutex_unlock(&e->admin_mu);
+    rc = open_parts(e, t, parts, have, total);
+    pthread_mutex_lock(&e->admin_mu);
+    if (rc)
         goto out;
     td_catalog_topic ct;
     if ((rc = catalog_topic_get(e->cat, name, &ct)) == 0) {
@@ -909,6 +980,7 @@ out:
     free(parts);
     free(syncs);
     pthread_mutex_unlock(&e->admin_mu);
+    busy_leave(e, name);
     return rc;
 }
 
