@@ -599,9 +599,12 @@ class Fuzzer:
     KEEP_MAX = 32  # connections left open with partial requests, per worker
     INPUT_MAX = 4 << 20  # bytes one connection sends at most
 
-    def __init__(self, proto, port, seed, seconds, alive, probes, workers=3):
+    STALL_AFTER = 5.0  # a probe slower than this calls on_stall (at most 3 times a run)
+
+    def __init__(self, proto, port, seed, seconds, alive, probes, workers=3, on_stall=None):
         self.proto, self.port, self.seed, self.seconds = proto, port, seed, seconds
         self.alive, self.probes, self.workers = alive, probes, workers
+        self.on_stall, self.stalls = on_stall, 0
         self.failure = None
         self.stop = threading.Event()
         self.history = [deque(maxlen=25) for _ in range(workers)]
@@ -733,16 +736,26 @@ class Fuzzer:
     def probe_all(self):
         for name, (proto, port) in self.probes.items():
             t = time.monotonic()
+            timer = None
+            if self.on_stall and self.stalls < 3:  # while it is stalled: where is the broker?
+                timer = threading.Timer(self.STALL_AFTER, self.stalled, args=(name,))
+                timer.start()
             try:
                 ok = proto.probe(port, self.PROBE_TIMEOUT)
             except OSError as e:
                 ok = e
+            if timer:
+                timer.cancel()
             self.slowest_probe = max(self.slowest_probe, time.monotonic() - t)
             if ok is not True:
                 if self.alive():
                     self.fail(f"{self.proto.name}: the {name} listener did not answer a probe "
                               f"within {self.PROBE_TIMEOUT} s ({ok})")
                 return
+
+    def stalled(self, name):
+        self.stalls += 1
+        self.on_stall(f"{self.proto.name}: the {name} probe has waited {self.STALL_AFTER} s")
 
     def save(self, outdir):
         """Writes each worker's last inputs (oldest first) as NNN-wW.bin, with what each was in

@@ -108,7 +108,17 @@ def round_trips(b, tag):
 def test_mutated_requests_leave_the_broker_serving(fb, proto):
     ports = {"kafka": fb.port, "redis": fb.redis_port, "http": fb.http_port}
     probes = {name: (PROTOCOLS[name](), port) for name, port in ports.items()}
-    f = Fuzzer(PROTOCOLS[proto](), ports[proto], SEED, SECONDS, alive=fb.alive, probes=probes)
+    stacks = []
+
+    def on_stall(why):  # every thread's stack while a probe waits, for the report
+        if shutil.which("gdb") and fb.alive():
+            p = subprocess.run(["gdb", "-p", str(fb.proc.pid), "-batch", "-ex",
+                                "thread apply all bt"], capture_output=True, timeout=120)
+            stacks.append(f"=== {why}\n".encode() + p.stdout)
+            print(f"protocol fuzz: {why}; stacks taken")
+
+    f = Fuzzer(PROTOCOLS[proto](), ports[proto], SEED, SECONDS, alive=fb.alive, probes=probes,
+               on_stall=on_stall)
     print(f"protocol fuzz: {proto}, seed {SEED} (TIDINGS_FUZZ_SEED={SEED} replays it), "
           f"{SECONDS} s")
     t0 = time.monotonic()
@@ -130,11 +140,9 @@ def test_mutated_requests_leave_the_broker_serving(fb, proto):
         failure = f"{proto}: after fuzzing: {e!r}"
     if failure is not None:
         where = f.save(os.path.join(ARTIFACTS, f"{proto}-{SEED}-{int(time.time())}"))
-        if fb.alive() and shutil.which("gdb"):  # a stall: where every thread is
+        if stacks:
             with open(os.path.join(where, "broker.stacks"), "wb") as out:
-                subprocess.run(["gdb", "-p", str(fb.proc.pid), "-batch", "-ex",
-                                "thread apply all bt"], stdout=out, stderr=subprocess.STDOUT,
-                               timeout=120)
+                out.write(b"".join(stacks))
         err = ""
         if os.path.exists(fb.stderr_path):
             shutil.copy(fb.stderr_path, os.path.join(where, "broker.stderr"))
