@@ -436,7 +436,6 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     pthread_rwlock_init(&e->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&e->admin_mu, NULL);
-    pthread_cond_init(&e->busy_cv, NULL);
     pthread_mutex_init(&e->pid_mu, NULL);
     if (e->opts.producer_id_expiration_ms <= 0)
         e->opts.producer_id_expiration_ms = 86400000;
@@ -575,7 +574,6 @@ void td_engine_close(td_engine *e)
         close(e->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&e->lock);
     pthread_mutex_destroy(&e->admin_mu);
-    pthread_cond_destroy(&e->busy_cv);
     free(e->busy);
     pthread_mutex_destroy(&e->pid_mu);
     pthread_mutex_destroy(&e->bg_mu);
@@ -714,8 +712,10 @@ static void *background_main(void *arg)
  * Creating or growing a topic makes a directory, files and fsyncs per partition: seconds for
  * thousands of partitions on a busy disk, minutes for the 100 000 a request may ask. That work
  * runs without admin_mu, so that committed offsets, group listings and changes of other topics
- * go on meanwhile; the topic's name is marked busy instead, and any other change of that topic
- * waits for it (busy_wait).
+ * go on meanwhile; the topic's name is marked busy instead. Another change of that topic is
+ * refused at once rather than waited for, since its caller is usually an event loop, which must
+ * not wait minutes: a creation finds the name taken, and a deletion, a change or a growth finds
+ * the topic missing (while it is created) or busy (while it grows).
  */
 static bool busy_has(const td_engine *e, const char *name)
 {
@@ -725,17 +725,30 @@ static bool busy_has(const td_engine *e, const char *name)
     return false;
 }
 
-/* Waits until no creation or growth of name is under way. Caller holds admin_mu. */
-static void busy_wait(td_engine *e, const char *name)
+/* 0 if no creation or growth of name is under way, else the error for another change (creating
+ * says which kind). Caller holds admin_mu. */
+static int busy_check(td_engine *e, const char *name, bool creating)
 {
-    while (busy_has(e, name))
-        pthread_cond_wait(&e->busy_cv, &e->admin_mu);
+    if (!busy_has(e, name))
+        return 0;
+    if (creating)
+        return td_fail(TD_EEXIST, "topic '%s' already exists (its partitions are being made)",
+                       name);
+    pthread_rwlock_rdlock(&e->lock);
+    bool exists = engine_find_locked(e, name) != NULL;
+    pthread_rwlock_unlock(&e->lock);
+    if (!exists)
+        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+    return td_fail(TD_EINVAL, "topic '%s' is getting new partitions: try again once that is done",
+                   name);
 }
 
-/* Waits as busy_wait, then marks name busy. Caller holds admin_mu. */
-static int busy_enter(td_engine *e, const char *name)
+/* busy_check, then marks name busy. Caller holds admin_mu. */
+static int busy_enter(td_engine *e, const char *name, bool creating)
 {
-    busy_wait(e, name);
+    int rc = busy_check(e, name, creating);
+    if (rc)
+        return rc;
     if (e->nbusy == e->busy_cap) {
         size_t cap = e->busy_cap ? e->busy_cap * 2 : 4;
         char(*b)[TD_TOPIC_NAME_MAX + 1] = realloc(e->busy, cap * sizeof(*b));
@@ -758,7 +771,6 @@ static void busy_leave(td_engine *e, const char *name)
                 memcpy(e->busy[i], e->busy[e->nbusy], sizeof(e->busy[0]));
             break;
         }
-    pthread_cond_broadcast(&e->busy_cv);
     pthread_mutex_unlock(&e->admin_mu);
 }
 
@@ -781,7 +793,7 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
         return rc;
     pthread_mutex_lock(&e->admin_mu);
-    if ((rc = busy_enter(e, name)) != 0) {
+    if ((rc = busy_enter(e, name, true)) != 0) {
         pthread_mutex_unlock(&e->admin_mu);
         return rc;
     }
@@ -836,9 +848,12 @@ int td_topic_delete(td_engine *e, const char *name)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
-    busy_wait(e, name);
+    int rc = busy_check(e, name, false);
+    if (rc) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_wrlock(&e->lock);
-    int rc = 0;
     ssize_t at = table_find(e, name);
     if (at < 0) {
         rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
@@ -881,10 +896,13 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
-    busy_wait(e, name);
+    int rc = busy_check(e, name, false);
+    if (rc) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, name);
-    int rc = 0;
     if (!t) {
         rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
         goto out;
@@ -911,7 +929,7 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
-    int rc = busy_enter(e, name);
+    int rc = busy_enter(e, name, false);
     if (rc) {
         pthread_mutex_unlock(&e->admin_mu);
         return rc;
@@ -939,8 +957,8 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
         goto out;
     }
     memcpy(parts, t->parts, (size_t)have * sizeof(*parts));
-    /* The new partitions' files, without admin_mu: the name is busy, so t can be neither
-     * deleted nor grown nor reconfigured meanwhile. */
+    /* The new partitions' files, without admin_mu: the name is busy, so t is neither deleted
+     * nor grown nor reconfigured meanwhile. */
     pthread_mutex_unlock(&e->admin_mu);
     rc = open_parts(e, t, parts, have, total);
     pthread_mutex_lock(&e->admin_mu);
