@@ -133,6 +133,12 @@ def test_mutated_requests_leave_the_broker_serving(fb, proto):
             fb.stop()
             print(f"protocol fuzz: {proto}: {sum(f.sent)} connections in {t1 - t0:.1f} s, "
                   f"RSS {rss:.0f} MiB; checks {t2 - t1:.1f} s, stop {time.monotonic() - t2:.1f} s")
+            if stacks:  # slow, not stuck: kept for a look
+                os.makedirs(ARTIFACTS, exist_ok=True)
+                path = os.path.join(ARTIFACTS, f"{proto}-{SEED}-{int(time.time())}.stacks")
+                with open(path, "wb") as out:
+                    out.write(b"".join(stacks))
+                print(f"protocol fuzz: stacks of the slow probes in {path}")
             print(f"protocol fuzz: slowest probe {f.slowest_probe:.2f} s, slowest input "
                   f"{f.slowest[0]:.2f} s: {f.slowest[1].describe() if f.slowest[1] else ''}")
             assert rss < RSS_BOUND_MIB, f"RSS {rss:.0f} MiB after fuzzing"
