@@ -2,13 +2,19 @@
 #   make run    build (release) and start the broker on ./data
 #   make test   run every test (unit, crash, example, integration) built with ASan+UBSan and again
 #               with ThreadSanitizer, then the fuzz smoke
+#   make soak   long fuzzing: the libFuzzer targets for an hour of CPU in all, then the protocol
+#               fuzzer against the ASan broker for 10 minutes per protocol (docs/architecture.md)
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke bench bench-kafka format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke soak bench bench-kafka format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 15
+# make soak: CPU seconds shared by the libFuzzer targets, and seconds per protocol for the
+# protocol fuzzer (TIDINGS_FUZZ_SEED=N replays a seed it printed).
+SOAK_FUZZ_CPU_SECONDS ?= 3600
+SOAK_PROTO_SECONDS ?= 600
 
 all: build
 
@@ -20,12 +26,12 @@ deps-test:
 
 build: release
 
-debug asan tsan release: deps
+debug tsan release: deps
 	@cmake --preset $@ >/dev/null
 	@cmake --build build/$@
 
-# The fuzz targets need clang.
-fuzz: deps-test
+# The fuzz targets and the ASan build (whose UBSan can make every finding fatal) need clang.
+asan fuzz: deps-test
 	@cmake --preset $@ >/dev/null
 	@cmake --build build/$@
 
@@ -41,16 +47,19 @@ test-asan test-tsan: test-%: deps-test %
 	ctest --test-dir build/$* --output-on-failure
 	TIDINGS_BIN=$(CURDIR)/build/$*/tidings /usr/bin/python3 -m pytest -q tests/integration
 
-# Each libFuzzer target runs for FUZZ_SECONDS from its seed corpus; a crash fails the run.
+# Each libFuzzer target runs for FUZZ_SECONDS from its seed corpus; a crash, a sanitizer report
+# (UBSan included), a leak or a hang fails the run (scripts/fuzz-run.sh).
 fuzz-smoke: fuzz
-	@for f in build/fuzz/fuzz_*; do \
-	  name=$${f##*/fuzz_}; corpus=tests/fuzz/$$name/corpus; \
-	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	  mkdir -p build/fuzz/corpus-$$name; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 -artifact_prefix=build/fuzz/$$name- \
-	    build/fuzz/corpus-$$name $$corpus \
-	    2>build/fuzz/$$name.log || { tail -40 build/fuzz/$$name.log; exit 1; }; \
-	done
+	@scripts/fuzz-run.sh $(FUZZ_SECONDS)
+
+# The libFuzzer targets share SOAK_FUZZ_CPU_SECONDS (growing build/fuzz/corpus-*, kept between
+# runs), then the protocol-mutation fuzzer drives the ASan broker for SOAK_PROTO_SECONDS per
+# protocol, from a new seed it prints.
+soak: fuzz asan
+	@n=$$(ls build/fuzz/fuzz_* | wc -l); \
+	  scripts/fuzz-run.sh $$(( ($(SOAK_FUZZ_CPU_SECONDS) + n - 1) / n ))
+	TIDINGS_BIN=$(CURDIR)/build/asan/tidings TIDINGS_FUZZ_SECONDS=$(SOAK_PROTO_SECONDS) \
+	  /usr/bin/python3 -m pytest -q -s tests/integration/test_protocol_fuzz.py
 
 bench: deps-test release
 	bench/run.sh

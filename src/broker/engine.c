@@ -595,6 +595,7 @@ void td_engine_close(td_engine *e)
         close(e->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&e->lock);
     pthread_mutex_destroy(&e->admin_mu);
+    free(e->busy);
     pthread_mutex_destroy(&e->pid_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cv);
@@ -734,7 +735,72 @@ static void *background_main(void *arg)
 
 /* ---------------------------------------------------------------------------------------------
  * Topic administration
+ *
+ * Creating or growing a topic makes a directory, files and fsyncs per partition: seconds for
+ * thousands of partitions on a busy disk, minutes for the 100 000 a request may ask. That work
+ * runs without admin_mu, so that committed offsets, group listings and changes of other topics
+ * go on meanwhile; the topic's name is marked busy instead. Another change of that topic is
+ * refused at once rather than waited for, since its caller is usually an event loop, which must
+ * not wait minutes: a creation finds the name taken, and a deletion, a change or a growth finds
+ * the topic missing (while it is created) or busy (while it grows).
  */
+static bool busy_has(const td_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->nbusy; i++)
+        if (!strcmp(e->busy[i], name))
+            return true;
+    return false;
+}
+
+/* 0 if no creation or growth of name is under way, else the error for another change (creating
+ * says which kind). Caller holds admin_mu. */
+static int busy_check(td_engine *e, const char *name, bool creating)
+{
+    if (!busy_has(e, name))
+        return 0;
+    if (creating)
+        return td_fail(TD_EEXIST, "topic '%s' already exists (its partitions are being made)",
+                       name);
+    pthread_rwlock_rdlock(&e->lock);
+    bool exists = engine_find_locked(e, name) != NULL;
+    pthread_rwlock_unlock(&e->lock);
+    if (!exists)
+        return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
+    return td_fail(TD_EINVAL, "topic '%s' is getting new partitions: try again once that is done",
+                   name);
+}
+
+/* busy_check, then marks name busy. Caller holds admin_mu. */
+static int busy_enter(td_engine *e, const char *name, bool creating)
+{
+    int rc = busy_check(e, name, creating);
+    if (rc)
+        return rc;
+    if (e->nbusy == e->busy_cap) {
+        size_t cap = e->busy_cap ? e->busy_cap * 2 : 4;
+        char(*b)[TD_TOPIC_NAME_MAX + 1] = realloc(e->busy, cap * sizeof(*b));
+        if (!b)
+            return -ENOMEM;
+        e->busy = b;
+        e->busy_cap = cap;
+    }
+    snprintf(e->busy[e->nbusy++], sizeof(e->busy[0]), "%s", name);
+    return 0;
+}
+
+/* Takes the lock and ends busy_enter's mark. */
+static void busy_leave(td_engine *e, const char *name)
+{
+    pthread_mutex_lock(&e->admin_mu);
+    for (size_t i = 0; i < e->nbusy; i++)
+        if (!strcmp(e->busy[i], name)) {
+            if (i != --e->nbusy) /* the last one takes its place: order does not matter */
+                memcpy(e->busy[i], e->busy[e->nbusy], sizeof(e->busy[0]));
+            break;
+        }
+    pthread_mutex_unlock(&e->admin_mu);
+}
+
 int td_topic_create(td_engine *e, const char *name, int32_t partitions,
                     const td_config_entry *config, size_t config_n)
 {
@@ -754,16 +820,22 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
         return rc;
     pthread_mutex_lock(&e->admin_mu);
+    if ((rc = busy_enter(e, name, true)) != 0) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_rdlock(&e->lock);
     bool exists = engine_find_locked(e, name) != NULL;
     pthread_rwlock_unlock(&e->lock);
+    pthread_mutex_unlock(&e->admin_mu);
     td_topic *t = NULL;
     if (exists) {
         rc = td_fail(TD_EEXIST, "topic '%s' already exists", name);
         goto out;
     }
-    /* Partitions first, then the catalog: a crash in between leaves a directory that the next
-     * open moves to the trash, never a catalog entry without its data. */
+    /* Partitions first (without admin_mu: the name is busy), then the catalog: a crash in
+     * between leaves a directory that the next open moves to the trash, never a catalog entry
+     * without its data. */
     if (!(t = topic_new(e, &ct))) {
         rc = -ENOMEM;
         goto out;
@@ -772,14 +844,16 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
         t->nparts = 0;
         goto out;
     }
-    if ((rc = catalog_topic_add(e->cat, &ct)) != 0)
-        goto out;
-    t->id = ct.id;
-    pthread_rwlock_wrlock(&e->lock);
-    rc = table_insert(e, t);
-    if (rc == 0)
-        __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
-    pthread_rwlock_unlock(&e->lock);
+    pthread_mutex_lock(&e->admin_mu);
+    if ((rc = catalog_topic_add(e->cat, &ct)) == 0) {
+        t->id = ct.id;
+        pthread_rwlock_wrlock(&e->lock);
+        rc = table_insert(e, t);
+        if (rc == 0)
+            __atomic_add_fetch(&e->topics_gen, 1, __ATOMIC_ACQ_REL);
+        pthread_rwlock_unlock(&e->lock);
+    }
+    pthread_mutex_unlock(&e->admin_mu);
     if (rc == 0) {
         TD_INFO("engine", "created topic %s with %" PRId32 " partitions", name, partitions);
         t = NULL;
@@ -788,14 +862,12 @@ out:
     if (t) {
         t->deleted = true;
         topic_free(t);
-        if (rc != TD_EEXIST) {
-            topic_metrics_remove(e, name);
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
-            td_io_remove_tree(e->io, dir);
-        }
+        topic_metrics_remove(e, name);
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
+        td_io_remove_tree(e->io, dir);
     }
-    pthread_mutex_unlock(&e->admin_mu);
+    busy_leave(e, name);
     return rc;
 }
 
@@ -803,8 +875,12 @@ int td_topic_delete(td_engine *e, const char *name)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
+    int rc = busy_check(e, name, false);
+    if (rc) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_wrlock(&e->lock);
-    int rc = 0;
     ssize_t at = table_find(e, name);
     if (at < 0) {
         rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
@@ -860,9 +936,13 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
+    int rc = busy_check(e, name, false);
+    if (rc) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, name);
-    int rc = 0;
     if (!t) {
         rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", name);
         goto out;
@@ -906,9 +986,13 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
 {
     td_error_clear();
     pthread_mutex_lock(&e->admin_mu);
+    int rc = busy_enter(e, name, false);
+    if (rc) {
+        pthread_mutex_unlock(&e->admin_mu);
+        return rc;
+    }
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, name);
-    int rc = 0;
     td_part **parts = NULL;
     int64_t *syncs = NULL;
     if (!t) {
@@ -930,7 +1014,12 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
         goto out;
     }
     memcpy(parts, t->parts, (size_t)have * sizeof(*parts));
-    if ((rc = open_parts(e, t, parts, have, total)) != 0)
+    /* The new partitions' files, without admin_mu: the name is busy, so t is neither deleted
+     * nor grown nor reconfigured meanwhile. */
+    pthread_mutex_unlock(&e->admin_mu);
+    rc = open_parts(e, t, parts, have, total);
+    pthread_mutex_lock(&e->admin_mu);
+    if (rc)
         goto out;
     td_catalog_topic ct;
     if ((rc = catalog_topic_get(e->cat, name, &ct)) == 0) {
@@ -966,6 +1055,7 @@ out:
     free(parts);
     free(syncs);
     pthread_mutex_unlock(&e->admin_mu);
+    busy_leave(e, name);
     return rc;
 }
 

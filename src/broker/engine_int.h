@@ -43,6 +43,11 @@ struct td_engine {
     td_topic **topics;     /* sorted by name */
     size_t ntopics, topics_cap;
     pthread_mutex_t admin_mu; /* one administrative change at a time */
+    /* Topics whose partitions' files a creation or a growth is making outside admin_mu (it
+     * takes long for many partitions, and offsets and other topics must not wait): another
+     * change of the same topic is refused meanwhile. Under admin_mu. */
+    char (*busy)[TD_TOPIC_NAME_MAX + 1];
+    size_t nbusy, busy_cap;
     pthread_t bg;
     bool bg_running;
     pthread_mutex_t bg_mu;

@@ -955,6 +955,9 @@ int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, in
 /* Decodes a partition's entries; false if the bytes are not entries (then none are kept). */
 static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t len)
 {
+    /* SQLite gives an empty blob as NULL, and NULL + 0 is undefined. */
+    if (len == 0)
+        return true;
     const unsigned char *r = b, *end = b + len;
     queue_saved_entry se;
     int rc;

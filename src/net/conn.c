@@ -494,11 +494,12 @@ void net_conn_resume(net_conn *c)
     if (c->closed || !c->paused)
         return;
     c->paused = false;
+    /* Either step may close c, which frees it once the loop's reference goes: ours keeps it
+     * readable until both are done. net_conn_flush updates the epoll interest of an open c. */
+    net_conn_ref(c);
     process_input(c);
-    if (!c->closed) {
-        net_conn_flush(c);
-        update_interest(c);
-    }
+    net_conn_flush(c);
+    net_conn_unref(c);
 }
 
 void net_conn_close(net_conn *c, bool now)

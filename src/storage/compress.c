@@ -161,7 +161,10 @@ static int snappy_raw_decompress(const uint8_t *p, size_t n, td_buf *out, size_t
         return td_fail(TD_ECORRUPT, "snappy data is corrupt");
     if (ulen > max_out - (out->len - start))
         return TD_ETOOBIG;
-    int rc = td_buf_reserve(out, ulen);
+    /* At least one byte, so that out has storage even for an empty block (the encoding of
+     * nothing is the single length byte 0): an empty td_buf's p is NULL, and NULL + len is
+     * undefined even with len 0. */
+    int rc = td_buf_reserve(out, TD_MAX(ulen, 1));
     if (rc)
         return rc;
     size_t got = ulen;
@@ -293,8 +296,14 @@ static int zstd_decompress(td_slice in, td_buf *out, size_t max_out)
     return rc;
 }
 
+/* An empty slice may have a NULL p (td_slice_make(NULL, 0)); the codecs step through their input
+ * with pointer arithmetic, which is undefined on NULL even by 0, so they get a real address. */
+static const uint8_t no_bytes[1];
+
 int td_compress(int codec, td_slice in, td_buf *out, int level)
 {
+    if (!in.p)
+        in = td_slice_make(no_bytes, 0);
     switch (codec) {
     case TD_COMPRESS_NONE:
         return td_buf_append(out, in.p, in.n);
@@ -315,6 +324,8 @@ int td_decompress(int codec, td_slice in, td_buf *out, size_t max_out)
 {
     size_t start = out->len;
     int rc;
+    if (!in.p)
+        in = td_slice_make(no_bytes, 0);
     switch (codec) {
     case TD_COMPRESS_NONE:
         if (in.n > max_out)

@@ -312,6 +312,51 @@ static void test_compression_bounds_and_corruption(void)
     td_buf_free(&d);
 }
 
+/* Empty data through every codec, into buffers that own no storage yet (p is NULL): compressing
+ * nothing and decompressing it gives nothing back, and a snappy block that decodes to zero bytes
+ * (raw: the single length byte 0; xerial: a header and one such block) is empty output, not an
+ * error. Before the fix the snappy decoder wrote to out->p + out->len with out->p NULL, which
+ * UBSan reports as an offset applied to a null pointer. The input views are NULL too, as
+ * td_slice_make(NULL, 0) is a valid empty slice. */
+static void test_compression_empty(void)
+{
+    for (int codec = TD_COMPRESS_NONE; codec <= TD_COMPRESS_ZSTD; codec++) {
+        td_buf c, d;
+        td_buf_init(&c);
+        td_buf_init(&d);
+        ASSERT_OK(td_compress(codec, td_slice_make(NULL, 0), &c, 0));
+        ASSERT_OK(td_decompress(codec, td_buf_slice(&c), &d, 100));
+        ASSERT_EQ(d.len, 0);
+        td_buf_free(&d);
+        /* No input at all is empty for "none" and corrupt (truncated) for every codec but
+         * snappy's xerial framing, which needs its header. */
+        td_buf_init(&d);
+        int rc = td_decompress(codec, td_slice_make(NULL, 0), &d, 100);
+        ASSERT(rc == 0 || rc == TD_ECORRUPT);
+        ASSERT_EQ(d.len, 0);
+        td_buf_free(&c);
+        td_buf_free(&d);
+    }
+    static const uint8_t raw_empty[1] = {0};
+    static const uint8_t xerial_empty[21] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0,
+                                             1,    0,   0,   0,   1,   0,   0,   0, 1, 0};
+    const td_slice blocks[] = {td_slice_make(raw_empty, sizeof(raw_empty)),
+                               td_slice_make(xerial_empty, sizeof(xerial_empty))};
+    for (size_t i = 0; i < TD_ARRAY_LEN(blocks); i++) {
+        td_buf d;
+        td_buf_init(&d);
+        ASSERT_OK(td_decompress(TD_COMPRESS_SNAPPY, blocks[i], &d, 100));
+        ASSERT_EQ(d.len, 0);
+        /* The same after bytes already in the buffer: they stay, nothing is added. */
+        ASSERT_OK(td_buf_append(&d, "ab", 2));
+        ASSERT_OK(td_decompress(TD_COMPRESS_SNAPPY, blocks[i], &d, 100));
+        ASSERT_EQ(d.len, 2);
+        ASSERT_MEM_EQ(d.p, "ab", 2);
+        td_buf_free(&d);
+    }
+}
+
 TEST_MAIN(TEST(test_roundtrip_every_codec), TEST(test_known_answer),
           TEST(test_prefixes_and_corruption), TEST(test_deep_validation),
-          TEST(test_log_append_time), TEST(test_compression_bounds_and_corruption))
+          TEST(test_log_append_time), TEST(test_compression_bounds_and_corruption),
+          TEST(test_compression_empty))

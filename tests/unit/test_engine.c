@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -729,9 +730,95 @@ static void test_reserve_restored_in_background(void)
     test_rmrf(dir);
 }
 
+/* Creating or growing a topic of many partitions takes long (a directory, files and fsyncs per
+ * partition); other administrative calls must not wait for it. The protocol fuzzer found one
+ * CreateTopics of 32 769 partitions holding the administration lock for minutes while every
+ * event loop waited on it (ListGroups, other topics), then a DeleteTopics of the same topic
+ * waiting for it. The big change runs on a thread; once its first partitions exist, the calls
+ * here must return while it is still under way. */
+struct slow_admin {
+    td_engine *e;
+    const char *name;
+    int32_t partitions;
+    bool grow;
+    int rc;
+    int done; /* atomic */
+};
+
+static void *slow_admin_main(void *arg)
+{
+    struct slow_admin *a = arg;
+    a->rc = a->grow ? td_topic_add_partitions(a->e, a->name, a->partitions)
+                    : td_topic_create(a->e, a->name, a->partitions, NULL, 0);
+    __atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void wait_for_dir(const char *dir, const char *topic, int32_t partition)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/topics/%s/%" PRId32, dir, topic, partition);
+    struct stat st;
+    for (int i = 0; stat(path, &st) != 0; i++) {
+        ASSERT(i < 60000); /* a minute */
+        usleep(1000);
+    }
+}
+
+static void test_slow_topic_changes_do_not_block_others(void)
+{
+    /* Every partition holds a descriptor: as many as the hard limit allows, up to 6000. */
+    struct rlimit rl;
+    ASSERT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    rl.rlim_cur = rl.rlim_max;
+    ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    int32_t n = (int32_t)TD_MIN(rl.rlim_cur > 600 ? rl.rlim_cur - 300 : 300, 6000);
+    char *dir = test_tmpdir("slowadmin");
+    td_engine *e = test_engine_open(dir);
+    for (int grow = 0; grow <= 1; grow++) {
+        if (grow) { /* the descriptors of the first round's topic go back first */
+            ASSERT_OK(td_topic_delete(e, "big"));
+            ASSERT_OK(td_topic_create(e, "grows", 1, NULL, 0));
+        }
+        struct slow_admin a = {e, grow ? "grows" : "big", n, grow, 0, 0};
+        pthread_t th;
+        ASSERT_EQ(pthread_create(&th, NULL, slow_admin_main, &a), 0);
+        wait_for_dir(dir, a.name, grow ? 2 : 1);
+        char other[32];
+        snprintf(other, sizeof(other), "other%d", grow);
+        ASSERT_OK(td_topic_create(e, other, 1, NULL, 0));
+        td_config_entry c = {"retention.ms", "60000"};
+        ASSERT_OK(td_topic_alter(e, other, &c, 1));
+        td_offset_commit oc = {.topic = other, .partition = 0, .offset = 0};
+        ASSERT_OK(td_group_commit(e, "g", &oc, 1, 1700000000000));
+        td_group_info *gi;
+        size_t ng;
+        ASSERT_OK(td_group_list(e, &gi, &ng));
+        free(gi);
+        ASSERT_OK(td_topic_delete(e, other));
+        /* Another change of the same topic is refused at once, not waited for: the topic does
+         * not exist yet, or is getting its partitions. */
+        td_config_entry cb = {"retention.ms", "1000"};
+        ASSERT_EQ(td_topic_create(e, a.name, 1, NULL, 0), TD_EEXIST);
+        ASSERT_EQ(td_topic_add_partitions(e, a.name, n + 1), grow ? TD_EINVAL : TD_ENOTFOUND);
+        ASSERT_EQ(td_topic_alter(e, a.name, &cb, 1), grow ? TD_EINVAL : TD_ENOTFOUND);
+        ASSERT_EQ(td_topic_delete(e, a.name), grow ? TD_EINVAL : TD_ENOTFOUND);
+        ASSERT_EQ(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE), 0);
+        pthread_join(th, NULL);
+        ASSERT_OK(a.rc);
+        td_topic_info ti;
+        ASSERT_OK(td_topic_describe(e, a.name, &ti));
+        ASSERT_EQ(ti.partitions, a.partitions);
+    }
+    ASSERT_OK(td_topic_delete(e, "grows"));
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets),
           TEST(test_lock_and_format), TEST(test_topics_persist_delete_recreate),
           TEST(test_produce_routing_and_reads), TEST(test_produce_splits_batches),
           TEST(test_offset_reset), TEST(test_concurrent_producers),
           TEST(test_retention_and_background), TEST(test_background_pays_seals),
-          TEST(test_reserve_restored_in_background))
+          TEST(test_reserve_restored_in_background),
+          TEST(test_slow_topic_changes_do_not_block_others))

@@ -492,11 +492,17 @@ static void finish(hconn *hc)
 
 static void dispatch(hconn *hc)
 {
+    net_conn *c = hc->c;
     hc->responded = false;
     hc->async = false;
     hc->t0 = td_mono_ns();
     hc->route = NULL;
     http_route(hc);
+    /* A route that flushes its output (a live subscription sends what it has at once) may find
+     * the peer gone: the connection is then closed, and hc freed with it. The net_conn stays
+     * readable while h_data runs. */
+    if (net_conn_closed(c))
+        return;
     if (hc->async)
         return;
     if (!hc->responded)
@@ -531,7 +537,7 @@ static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
     hconn *hc = net_conn_data(c);
     const http_limits *lim = &hc->s->cfg.limits;
     size_t used = 0;
-    while (used < n && !hc->closing && !hc->async && !net_conn_closed(c)) {
+    while (used < n && !net_conn_closed(c) && !hc->closing && !hc->async) {
         if (hc->phase == PH_HEAD) {
             http_request probe;
             const char *why;

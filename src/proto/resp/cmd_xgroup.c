@@ -576,8 +576,11 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             }
             if (k == CLAIM_RETRYCOUNT)
                 o.retry_count = v;
-            else
-                o.delivery_ms = k == CLAIM_IDLE ? now - v : v;
+            else if (k != CLAIM_IDLE)
+                o.delivery_ms = v;
+            else /* Outside [0, now] an idle time means now, as in Redis (below); now - v is
+                  * not computed for those, since it overflows for v near LLONG_MIN. */
+                o.delivery_ms = v < 0 || v > now ? now : now - v;
         } else if (resp_arg_is(argv[j], "force")) {
             o.force = true;
         } else if (resp_arg_is(argv[j], "justid")) {
