@@ -734,6 +734,7 @@ static void bw_wake(net_bwait *w)
 
 void conn_event(net_conn *c, uint32_t ev)
 {
+    c->active_ms = c->loop->now;
     net_conn_ref(c);
     if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
         conn_close_now(c);
@@ -763,6 +764,8 @@ bool conn_open(net_loop *l, listener *ls, int fd, const struct sockaddr_storage 
     c->proto_arg = ls->proto_arg;
     c->refs = 1;
     c->bw.wake = bw_wake;
+    c->idle_ms = ls->idle_ms;
+    c->active_ms = l->now;
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {

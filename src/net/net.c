@@ -22,6 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -335,6 +336,25 @@ static void log_timer_fn(void *arg)
         net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
 }
 
+/* Every second, on loops whose group has a listener with an idle timeout: closes connections
+ * idle for longer (O(connections of the loop) a second). A connection that waits for the budget,
+ * is paused by its protocol, has output queued or is referenced by work in flight is not idle. */
+static void idle_timer_fn(void *arg)
+{
+    net_loop *l = arg;
+    for (net_conn *c = l->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->idle_ms > 0 && l->now - c->active_ms >= c->idle_ms && !c->waiting &&
+            !c->paused && idle_conn(c)) {
+            td_log(TD_LOG_DEBUG, "net", "%s: closing %s, idle for %" PRId64 " ms",
+                   c->proto->name, c->peer, l->now - c->active_ms);
+            conn_close_now(c);
+        }
+    }
+    if (!net_loop_stopping(l))
+        net_timer_start(l, &l->idle_timer, 1000, idle_timer_fn, l);
+}
+
 static void *loop_main(void *arg)
 {
     net_loop *l = arg;
@@ -342,6 +362,11 @@ static void *loop_main(void *arg)
     l->now = mono_ms();
     if (l == &l->g->loops[0])
         net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
+    for (int i = 0; i < l->g->nlst; i++)
+        if (l->g->lst[i].idle_ms > 0) {
+            net_timer_start(l, &l->idle_timer, 1000, idle_timer_fn, l);
+            break;
+        }
     for (;;) {
         bool stopping = net_loop_stopping(l);
         if (stopping) {
@@ -541,6 +566,7 @@ int net_group_listen(net_group *g, const char *host, int port, const net_proto *
     if (opts) {
         ls->extra_conns = TD_MAX(opts->extra_conns, 0);
         ls->busy_reply = opts->busy_reply;
+        ls->idle_ms = TD_MAX(opts->idle_timeout_ms, 0);
     }
     return 0;
 }

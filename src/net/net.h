@@ -97,6 +97,10 @@ typedef struct net_listen_opts {
     /* Past the limit, accept and send this before closing (Redis's "-ERR max number of
      * clients reached"); NULL: leave new connections in the listen backlog until some close. */
     const char *busy_reply;
+    /* A connection that sent nothing and had nothing to send for this long, with no work of the
+     * protocol in flight (no reference held, not paused), is closed, as Kafka closes idle
+     * connections after connections.max.idle.ms. 0: never. Checked once a second. */
+    int64_t idle_timeout_ms;
 } net_listen_opts;
 
 /* Creates `loops` event loops (not yet running). */

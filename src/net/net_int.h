@@ -107,6 +107,7 @@ typedef struct listener {
     void *proto_arg;
     int extra_conns;                /* accepted beyond max_conns (net_listen_opts) */
     const char *busy_reply;         /* answered past the limit; NULL: wait in the backlog */
+    int64_t idle_ms;                /* net_listen_opts.idle_timeout_ms */
     td_metric *m_open, *m_accepted; /* connections open now, and accepted in all */
     td_metric *m_refused;           /* refused with the busy reply, or left waiting at the limit */
 } listener;
@@ -132,6 +133,8 @@ struct net_conn {
     const net_proto *proto;
     void *proto_arg;
     td_metric *m_open; /* the listener's gauge of open connections */
+    int64_t idle_ms;   /* the listener's idle timeout; 0: none */
+    int64_t active_ms; /* the loop's clock at the connection's last event */
     void *data;
     int refs;         /* atomic */
     bool closed;      /* atomic read from other threads */
@@ -182,6 +185,7 @@ struct net_loop {
     net_timer accept_timer;      /* puts them back */
     int64_t backoff_ms;          /* after accept(2) failed for want of resources */
     net_timer log_timer;         /* loop 0: summaries of suppressed log lines */
+    net_timer idle_timer;        /* closes idle connections (listeners with idle_ms) */
 };
 
 struct net_group {

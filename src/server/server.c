@@ -51,6 +51,7 @@ static const char *const keys[] = {"data",
                                    "producer.id.expiration.ms",
                                    "disk.reserve.bytes",
                                    "fault.drop.after.append",
+                                   "connections.max.idle.ms",
                                    "http.request.timeout.ms",
                                    "http.idle.timeout.ms",
                                    "http.max.body.bytes",
@@ -90,6 +91,7 @@ void server_config_defaults(td_server_config *c)
     td_options_init(&o);
     c->producer_id_expiration_ms = o.producer_id_expiration_ms;
     c->disk_reserve_bytes = o.disk_reserve_bytes;
+    c->connections_max_idle_ms = 600000;
     http_server_config hc;
     http_server_config_default(&hc);
     c->http_request_timeout_ms = hc.request_timeout_ms;
@@ -126,6 +128,8 @@ static const int_key int_keys[] = {
      true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
+    {"connections.max.idle.ms", 0, INT64_MAX / 2,
+     offsetof(td_server_config, connections_max_idle_ms), true},
     {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
      true},
     {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms), true},
@@ -460,7 +464,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
             kc.advertised_host = "127.0.0.1";
         if ((rc = kafka_server_create(e, &kc, &ks)) != 0)
             goto out;
-        rc = net_group_listen(g, host, port, kafka_server_proto(), ks, NULL, &kafka_port);
+        /* Kafka closes connections idle for connections.max.idle.ms; clients reconnect. */
+        net_listen_opts kafka_opts = {.idle_timeout_ms = c->connections_max_idle_ms};
+        rc = net_group_listen(g, host, port, kafka_server_proto(), ks, &kafka_opts, &kafka_port);
         if (rc != 0)
             goto out;
         kafka_server_set_port(ks, kafka_port);

@@ -37,6 +37,9 @@ typedef struct td_server_config {
     /* fault.drop.after.append: 0; tests only: every Nth produce request that appends closes
      * its connection instead of answering */
     int32_t fault_drop_after_append;
+    /* connections.max.idle.ms: 600000 (Kafka's default); a Kafka connection idle this long is
+     * closed; 0: never */
+    int64_t connections_max_idle_ms;
     /* the HTTP listener */
     int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
     int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */

@@ -679,3 +679,35 @@ def test_redis_reports_the_connection_limit_as_maxclients(tmp_path):
         r.close()
     finally:
         b.stop()
+
+
+def test_idle_kafka_connections_are_closed(tmp_path):
+    """connections.max.idle.ms, as in Kafka: a connection that sends nothing for that long is
+    closed (also one that stopped in the middle of a request, which would otherwise hold its
+    part of the budget), one that keeps sending stays, and the other protocols are not affected.
+    """
+    b = start(Broker(str(tmp_path / "data"), http=True, redis=True,
+                     extra=["--set", "connections.max.idle.ms=1500"]))
+    try:
+        idle = kw.Conn(b.port, timeout=10)
+        assert api_versions_ok(idle)
+        partial = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+        partial.sendall(i32(1 << 20) + b"\0" * 1000)  # a large request, cut short
+        busy = kw.Conn(b.port, timeout=10)
+        r = socket.create_connection(("127.0.0.1", b.redis_port), timeout=10)
+        end = time.time() + 4
+        while time.time() < end:
+            assert api_versions_ok(busy)
+            time.sleep(0.3)
+        for s in (idle.s, partial):
+            s.settimeout(5)
+            assert s.recv(1) == b"", "an idle connection is closed"
+        assert api_versions_ok(busy)
+        r.sendall(resp_command("PING"))
+        assert resp_read_line(r) == b"+PONG\r\n"
+        for s in (busy, idle):
+            s.close()
+        partial.close()
+        r.close()
+    finally:
+        b.stop()

@@ -126,8 +126,9 @@ static void fill_rest(const char *name)
 
 static int64_t file_size(const char *dir, const char *name)
 {
-    char path[600];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char path[1200];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    ASSERT(n > 0 && (size_t)n < sizeof(path));
     struct stat st;
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
