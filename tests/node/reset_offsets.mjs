@@ -10,9 +10,13 @@ const require = createRequire(import.meta.url)
 const { Kafka, logLevel } = require('kafkajs')
 const [bootstrap, topic, group] = process.argv.slice(2)
 
+// The timer is cleared once p settles: a pending one would keep node running until it fires.
 function within (ms, what, p) {
-  return Promise.race([p, new Promise((_resolve, reject) =>
-    setTimeout(() => reject(new Error(`${what} did not return within ${ms} ms`)), ms))])
+  let timer
+  const limit = new Promise((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not return within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer))
 }
 
 const kafka = new Kafka({ clientId: 'reset-test', brokers: [bootstrap], logLevel: logLevel.NOTHING })
