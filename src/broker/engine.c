@@ -913,19 +913,31 @@ int td_topic_delete(td_engine *e, const char *name)
     snprintf(from, sizeof(from), "%s/topics/%s", e->dir, name);
     snprintf(to, sizeof(to), "%s/trash/%s.%" PRId64, e->dir, name, t->id);
     int r2 = e->io->rename(e->io, from, to);
-    /* Without the rename (the trash is not writable), the files go where they are: the space
-     * is what the caller wants back. A crash in between leaves an orphan that the next open
-     * moves to the trash. */
-    r2 = td_io_remove_tree(e->io, r2 == 0 ? to : from);
+    topic_metrics_remove(e, name);
+    xgroups_forget_topic(e, t->id);
+    TD_INFO("engine", "deleted topic %s", name);
+    if (r2 != 0) {
+        /* Without the rename (the trash is not writable), the files go where they are, under
+         * admin_mu, since a topic of the same name could otherwise be created there meanwhile:
+         * the space is what the caller wants back. A crash in between leaves an orphan that the
+         * next open moves to the trash. */
+        r2 = td_io_remove_tree(e->io, from);
+        pthread_mutex_unlock(&e->admin_mu);
+    } else {
+        /* The files and the partitions go without admin_mu: thousands of partitions take
+         * seconds to remove, and offsets and other topics must not wait. In the trash the files
+         * are this topic generation's alone (a topic of the same name may be created
+         * meanwhile). */
+        pthread_mutex_unlock(&e->admin_mu);
+        r2 = td_io_remove_tree(e->io, to);
+    }
     if (r2)
         TD_WARN("engine", "deleted topic %s, but could not remove its files: %s", name,
                 td_strerror(r2));
-    topic_metrics_remove(e, name);
-    xgroups_forget_topic(e, t->id);
     topic_unref(t); /* the table's reference: iterators may still hold theirs */
-    TD_INFO("engine", "deleted topic %s", name);
     /* Its files are gone (or go when the last reader lets go): appends may resume. */
     reserve_restore(e->reserve);
+    return 0;
 out:
     pthread_mutex_unlock(&e->admin_mu);
     return rc;

@@ -56,9 +56,10 @@ class Broker:
     """A `tidings serve` process on an ephemeral 127.0.0.1 port (and one for HTTP with
     http=True, one for the Redis protocol with redis=True)."""
 
-    def __init__(self, data, extra=(), http=False, redis=False):
+    def __init__(self, data, extra=(), http=False, redis=False, env=None):
         self.data = data
         self.extra = list(extra)
+        self.env = env  # the process's environment (default: the test's)
         self.http = http
         self.redis = redis
         self.proc = None
@@ -74,7 +75,7 @@ class Broker:
             [BIN, "serve", "--data", self.data, "--kafka", "127.0.0.1:0",
              "--http", "127.0.0.1:0" if self.http else "off",
              "--redis", "127.0.0.1:0" if self.redis else "off", "--loops", "2", *self.extra],
-            stdout=subprocess.PIPE, stderr=self.err)
+            stdout=subprocess.PIPE, stderr=self.err, env=self.env)
         deadline = time.time() + 30
         while time.time() < deadline:
             line = self.proc.stdout.readline().decode()
