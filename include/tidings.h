@@ -102,13 +102,17 @@ typedef struct td_options {
      * policies seal at their next sync. Default 30000 (the kernel's dirty_expire); 0 seals
      * within a tick of the roll. */
     int64_t none_seal_delay_ms;
-    /* Bytes of the disk reserve: a file of zeros, DIR/reserve, that keeps space for deleting
+    /* Bytes of the disk reserve: a file, DIR/reserve, that keeps space for deleting
      * topics and records (and retention) when the disk is full. When one of those fails for
      * lack of space, the engine truncates the file and retries; appends then fail with -ENOSPC
      * until the file is whole again, which the engine tries after every such deletion and once
      * a second. 0: no reserve (the file is removed); < 0: keep the file at the size it has.
      * Default TD_DISK_RESERVE_DEFAULT (8 MiB). See docs/operations.md#disk. */
     int64_t disk_reserve_bytes;
+    /* The most partitions the engine holds, over all topics (each keeps a file descriptor, and
+     * memory for its indexes): creating or growing a topic past it fails with TD_EINVAL, saying
+     * so. 0 (the default): no limit. `tidings serve` sets it from max.partitions. */
+    int64_t max_partitions;
 } td_options;
 
 #define TD_DISK_RESERVE_DEFAULT (8LL << 20)

@@ -788,10 +788,34 @@ static int busy_enter(td_engine *e, const char *name, bool creating)
     return 0;
 }
 
-/* Takes the lock and ends busy_enter's mark. */
-static void busy_leave(td_engine *e, const char *name)
+/*
+ * max_partitions: whether `adding` more partitions fit with the table's and those being made;
+ * if so they are counted as being made until busy_leave. Caller holds admin_mu. O(topics).
+ */
+static int partitions_reserve(td_engine *e, int64_t adding)
+{
+    int64_t max = e->opts.max_partitions;
+    if (max <= 0)
+        return 0;
+    int64_t have = e->parts_pending;
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->ntopics; i++)
+        have += e->topics[i]->nparts;
+    pthread_rwlock_unlock(&e->lock);
+    if (have + adding > max)
+        return td_fail(TD_EINVAL,
+                       "%" PRId64 " more partitions would pass the broker's limit: it has %" PRId64
+                       " of its max.partitions %" PRId64,
+                       adding, have, max);
+    e->parts_pending += adding;
+    return 0;
+}
+
+/* Takes the lock and ends busy_enter's mark, and partitions_reserve's count of `made`. */
+static void busy_leave(td_engine *e, const char *name, int64_t made)
 {
     pthread_mutex_lock(&e->admin_mu);
+    e->parts_pending -= made;
     for (size_t i = 0; i < e->nbusy; i++)
         if (!strcmp(e->busy[i], name)) {
             if (i != --e->nbusy) /* the last one takes its place: order does not matter */
@@ -827,12 +851,17 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     pthread_rwlock_rdlock(&e->lock);
     bool exists = engine_find_locked(e, name) != NULL;
     pthread_rwlock_unlock(&e->lock);
+    int64_t made = 0;
+    if (!exists && (rc = partitions_reserve(e, partitions)) == 0)
+        made = partitions;
     pthread_mutex_unlock(&e->admin_mu);
     td_topic *t = NULL;
     if (exists) {
         rc = td_fail(TD_EEXIST, "topic '%s' already exists", name);
         goto out;
     }
+    if (rc)
+        goto out;
     /* Partitions first (without admin_mu: the name is busy), then the catalog: a crash in
      * between leaves a directory that the next open moves to the trash, never a catalog entry
      * without its data. */
@@ -867,7 +896,7 @@ out:
         snprintf(dir, sizeof(dir), "%s/topics/%s", e->dir, name);
         td_io_remove_tree(e->io, dir);
     }
-    busy_leave(e, name);
+    busy_leave(e, name, made);
     return rc;
 }
 
@@ -997,6 +1026,7 @@ out:
 int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
 {
     td_error_clear();
+    int64_t made = 0; /* partitions_reserve's count, given back by busy_leave */
     pthread_mutex_lock(&e->admin_mu);
     int rc = busy_enter(e, name, false);
     if (rc) {
@@ -1019,6 +1049,9 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
                                 "more than that and at most %d", name, have, TD_MAX_PARTITIONS);
         goto out;
     }
+    if ((rc = partitions_reserve(e, total - have)) != 0)
+        goto out;
+    made = total - have;
     parts = calloc((size_t)total, sizeof(*parts));
     syncs = calloc((size_t)total, sizeof(*syncs));
     if (!parts || !syncs) {
@@ -1067,7 +1100,7 @@ out:
     free(parts);
     free(syncs);
     pthread_mutex_unlock(&e->admin_mu);
-    busy_leave(e, name);
+    busy_leave(e, name, made);
     return rc;
 }
 

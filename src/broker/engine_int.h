@@ -48,6 +48,9 @@ struct td_engine {
      * change of the same topic is refused meanwhile. Under admin_mu. */
     char (*busy)[TD_TOPIC_NAME_MAX + 1];
     size_t nbusy, busy_cap;
+    /* Partitions those creations and growths are making, counted against opts.max_partitions
+     * with the table's until they are in it. Under admin_mu. */
+    int64_t parts_pending;
     pthread_t bg;
     bool bg_running;
     pthread_mutex_t bg_mu;

@@ -586,17 +586,18 @@ static size_t open_fds(void)
 
 /*
  * max.connections when not set: the descriptors RLIMIT_NOFILE allows, less those open now, less
- * a headroom for what the broker opens later (segments rolled, topics created, SQLite's
- * journal, the extra connections of the HTTP listener): 1/16 of the limit, at least 32.
+ * those reserved for partitions still to be made (cfg.reserve_fds), less a headroom for what
+ * else the broker opens later (segments read, SQLite's journal, the extra connections of the
+ * HTTP listener): 1/16 of the limit, at least 32.
  */
-static size_t derive_max_conns(size_t *nofile_out)
+static size_t derive_max_conns(size_t reserve, size_t *nofile_out)
 {
     struct rlimit rl;
     size_t nofile = 1024;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         nofile = rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
     *nofile_out = nofile;
-    size_t used = open_fds() + TD_MAX(nofile / 16, (size_t)32);
+    size_t used = open_fds() + TD_MAX(nofile / 16, (size_t)32) + reserve;
     return nofile > used + 16 ? nofile - used : 16;
 }
 
@@ -604,7 +605,7 @@ int net_group_start(net_group *g)
 {
     size_t nofile = 0;
     if (g->max_conns == 0)
-        g->max_conns = derive_max_conns(&nofile);
+        g->max_conns = derive_max_conns(g->cfg.reserve_fds, &nofile);
     TD_INFO("net",
             "up to %zu connections (max.connections%s), %zu MiB for buffered requests and "
             "responses (net.buffer.memory.bytes)",

@@ -81,6 +81,9 @@ typedef struct net_config {
     /* Connections open at most, over all listeners; 0: derived when the group starts from
      * RLIMIT_NOFILE, less the descriptors open then and a headroom. */
     size_t max_conns;
+    /* Descriptors the derivation of max_conns leaves for what the broker opens later than the
+     * start (the partitions max.partitions still allows: one each). */
+    size_t reserve_fds;
 } net_config;
 
 #define NET_BUFFER_MEMORY_MIN ((size_t)1 << 20)

@@ -52,6 +52,7 @@ static const char *const keys[] = {"data",
                                    "disk.reserve.bytes",
                                    "fault.drop.after.append",
                                    "connections.max.idle.ms",
+                                   "max.partitions",
                                    "http.request.timeout.ms",
                                    "http.idle.timeout.ms",
                                    "http.max.body.bytes",
@@ -130,6 +131,7 @@ static const int_key int_keys[] = {
      false},
     {"connections.max.idle.ms", 0, INT64_MAX / 2,
      offsetof(td_server_config, connections_max_idle_ms), true},
+    {"max.partitions", 0, 100000000, offsetof(td_server_config, max_partitions), true},
     {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
      true},
     {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms), true},
@@ -399,6 +401,30 @@ static void raise_nofile(void)
                  (unsigned long long)want);
 }
 
+/* max.partitions when not set: half of the descriptor limit (each partition holds one, and
+ * connections need the rest), at least 16. */
+static int64_t default_max_partitions(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 512;
+    int64_t nofile = rl.rlim_cur == RLIM_INFINITY ? (int64_t)1 << 20 : (int64_t)rl.rlim_cur;
+    return TD_MAX(nofile / 2, (int64_t)16);
+}
+
+/* The partitions of every topic. */
+static int64_t partition_count(td_engine *e)
+{
+    td_topic_info *v = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    if (td_topic_list(e, &v, &n) == 0)
+        for (size_t i = 0; i < n; i++)
+            total += v[i].partitions;
+    free(v);
+    return total;
+}
+
 int server_run(const td_server_config *c, const sigset_t *signals)
 {
     td_set_log_level(c->log_level);
@@ -414,9 +440,14 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     td_options_init(&opts);
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
     opts.disk_reserve_bytes = c->disk_reserve_bytes;
+    opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
     int rc = td_engine_open(c->data, &opts, &e);
     if (rc)
         return rc;
+    /* Each partition holds a descriptor: those max.partitions still allows are kept out of
+     * the connections' share. */
+    int64_t nparts = partition_count(e);
+    size_t reserve_fds = opts.max_partitions > nparts ? (size_t)(opts.max_partitions - nparts) : 0;
     process_start_ms = td_wall_ms();
     if ((rc = td_metrics_add_collector(broker_metrics(e), process_collect, NULL)) != 0)
         goto out;
@@ -443,7 +474,8 @@ int server_run(const td_server_config *c, const sigset_t *signals)
                      .shutdown_grace_ms = c->shutdown_grace_ms,
                      .metrics = broker_metrics(e),
                      .buffer_memory = (size_t)c->net_buffer_memory_bytes,
-                     .max_conns = (size_t)c->max_connections};
+                     .max_conns = (size_t)c->max_connections,
+                     .reserve_fds = reserve_fds};
     if ((rc = net_group_create(&nc, &g)) != 0)
         goto out;
     char host[256];

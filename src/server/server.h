@@ -40,6 +40,9 @@ typedef struct td_server_config {
     /* connections.max.idle.ms: 600000 (Kafka's default); a Kafka connection idle this long is
      * closed; 0: never */
     int64_t connections_max_idle_ms;
+    /* max.partitions: 0 (derived: half of the descriptor limit); the most partitions over all
+     * topics */
+    int64_t max_partitions;
     /* the HTTP listener */
     int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
     int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */

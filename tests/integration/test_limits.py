@@ -711,3 +711,45 @@ def test_idle_kafka_connections_are_closed(tmp_path):
         r.close()
     finally:
         b.stop()
+
+
+def test_partitions_are_limited_by_max_partitions(tmp_path):
+    """max.partitions bounds the partitions over all topics (each holds a descriptor): one
+    CreateTopics of 32 769 partitions could otherwise take every descriptor the connections
+    need. Past it, CreateTopics and CreatePartitions get INVALID_PARTITIONS saying why, HTTP a
+    400, Redis XADD to a new key an error; within it, everything works; deleting frees room."""
+    import json
+    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+    import redis
+    b = start(Broker(str(tmp_path / "data"), http=True, redis=True,
+                     extra=["--set", "max.partitions=10"]))
+    try:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("eight", 8, 1)])["eight"].result(timeout=10)
+        with pytest.raises(Exception) as e:
+            admin.create_topics([NewTopic("four", 4, 1)])["four"].result(timeout=10)
+        assert "INVALID_PARTITIONS" in str(e.value) and "max.partitions 10" in str(e.value)
+        with pytest.raises(Exception) as e:
+            admin.create_partitions([NewPartitions("eight", 11)])["eight"].result(timeout=10)
+        assert "INVALID_PARTITIONS" in str(e.value) and "max.partitions" in str(e.value)
+        admin.create_partitions([NewPartitions("eight", 9)])["eight"].result(timeout=10)
+        s = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
+        body = json.dumps({"name": "two", "partitions": 2}).encode()
+        s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        resp = b""
+        while chunk := s.recv(65536):
+            resp += chunk
+        s.close()
+        assert resp.startswith(b"HTTP/1.1 400"), resp
+        assert b"max.partitions" in resp, resp
+        r = redis.Redis(host="127.0.0.1", port=b.redis_port, socket_timeout=10)
+        assert r.xadd("one", {"f": "v"})  # the tenth partition
+        with pytest.raises(redis.ResponseError) as e:
+            r.xadd("eleven", {"f": "v"})
+        assert "max.partitions" in str(e.value)
+        admin.delete_topics(["eight"])["eight"].result(timeout=10)
+        admin.create_topics([NewTopic("four", 4, 1)])["four"].result(timeout=10)
+        r.close()
+    finally:
+        b.stop()
