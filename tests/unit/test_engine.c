@@ -830,10 +830,36 @@ static void test_slow_topic_changes_do_not_block_others(void)
     test_rmrf(dir);
 }
 
+/* td_options.max_partitions: creating or growing past it fails with TD_EINVAL and makes nothing;
+ * deleting makes room. */
+static void test_max_partitions(void)
+{
+    char *dir = test_tmpdir("eng-maxparts");
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    o.max_partitions = 5;
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    ASSERT_OK(td_topic_create(e, "a", 3, NULL, 0));
+    ASSERT_EQ(td_topic_create(e, "b", 3, NULL, 0), TD_EINVAL);
+    ASSERT(strstr(td_last_error(), "max.partitions 5"));
+    td_topic_info ti;
+    ASSERT_EQ(td_topic_describe(e, "b", &ti), TD_ENOTFOUND);
+    ASSERT_OK(td_topic_add_partitions(e, "a", 5));
+    ASSERT_EQ(td_topic_add_partitions(e, "a", 6), TD_EINVAL);
+    ASSERT_EQ(td_topic_create(e, "c", 1, NULL, 0), TD_EINVAL);
+    ASSERT_OK(td_topic_delete(e, "a"));
+    ASSERT_OK(td_topic_create(e, "b", 3, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "c", 2, NULL, 0));
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_config_rules), TEST(test_delete_records), TEST(test_group_offsets),
           TEST(test_lock_and_format), TEST(test_topics_persist_delete_recreate),
           TEST(test_produce_routing_and_reads), TEST(test_produce_splits_batches),
           TEST(test_offset_reset), TEST(test_concurrent_producers),
           TEST(test_retention_and_background), TEST(test_background_pays_seals),
           TEST(test_reserve_restored_in_background),
-          TEST(test_slow_topic_changes_do_not_block_others))
+          TEST(test_slow_topic_changes_do_not_block_others), TEST(test_max_partitions))
