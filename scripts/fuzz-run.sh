@@ -4,7 +4,7 @@
 # between runs). Any finding fails the run and names the input that shows it: a crash, any
 # sanitizer report (the fuzz preset builds with -fno-sanitize-recover=all, so UBSan aborts like
 # ASan), a leak, an input that runs longer than 10 s, or one that makes the target use more than
-# 2 GiB. Used by `make fuzz-smoke` (15 s each) and `make soak` (an hour of CPU in all).
+# 2 GiB. Used by `make fuzz-smoke` (10 s each) and `make soak` (an hour of CPU in all).
 #
 #   scripts/fuzz-run.sh SECONDS [TARGET...]
 set -euo pipefail
