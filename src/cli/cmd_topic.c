@@ -238,8 +238,12 @@ static void print_describe(const json_t *t)
            created);
     const char *k;
     json_t *v;
+    int width = 0; /* the longest key's, so that every value starts in one column */
     json_object_foreach(json_object_get(t, "config"), k, v)
-        printf("  %-24s %s\n", k, json_string_value(v));
+        if ((int)strlen(k) > width)
+            width = (int)strlen(k);
+    json_object_foreach(json_object_get(t, "config"), k, v)
+        printf("  %-*s  %s\n", width, k, json_string_value(v));
     printf("%-10s %16s %16s %14s %9s  %s\n", "PARTITION", "LOG-START", "HIGH-WATERMARK", "BYTES",
            "SEGMENTS", "STATE");
     size_t i;
