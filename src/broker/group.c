@@ -487,8 +487,14 @@ static void join_answer_err(coord_join_cb cb, void *arg, coord_err err, const ch
     cb(arg, r); /* NULL: out of memory; the callback answers with a generic error */
 }
 
-/* The join answer for m in the group's current generation. */
-static void join_answer(group *g, member *m, coord_join_cb cb, void *arg, bool skip_assignment)
+/* The join answer for m in the group's current generation. old_leader, when not NULL, is the
+ * answer of a static leader that rejoins a Stable group below JoinGroup v9 (it cannot be told to
+ * skip the assignment): the generation and protocol as they are, no members, and the leader's
+ * old member id as the leader, as Kafka's GroupCoordinator answers. The member sees a leader id
+ * that is not its own, so it syncs as a follower and gets its current assignment back; an
+ * assignment it computed as leader would be ignored by a Stable group anyway. */
+static void join_answer(group *g, member *m, coord_join_cb cb, void *arg, bool skip_assignment,
+                        const char *old_leader)
 {
     coord_join_res *r = join_res_new(COORD_OK);
     if (!r) {
@@ -499,10 +505,10 @@ static void join_answer(group *g, member *m, coord_join_cb cb, void *arg, bool s
     r->generation = g->generation;
     r->protocol_type = td_arena_strdup(a, g->protocol_type);
     r->protocol_name = td_arena_strdup(a, g->protocol);
-    r->leader = td_arena_strdup(a, g->leader ? g->leader : "");
+    r->leader = td_arena_strdup(a, old_leader ? old_leader : g->leader ? g->leader : "");
     r->member_id = td_arena_strdup(a, m->id);
     r->skip_assignment = skip_assignment;
-    if (is_leader(g, m)) {
+    if (!old_leader && is_leader(g, m)) {
         r->members = td_arena_calloc(a, g->nm, sizeof(*r->members));
         for (size_t i = 0; r->members && i < g->nm; i++) {
             const member *x = g->m[i];
@@ -717,7 +723,7 @@ static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_o
         m->deadline = now + m->session_ms;
         coord_join_cb cb = m->join_cb;
         m->join_cb = NULL;
-        join_answer(g, m, cb, m->join_arg, false);
+        join_answer(g, m, cb, m->join_arg, false, NULL);
     }
     pthread_cond_signal(&c->cv);
 }
@@ -783,28 +789,6 @@ static int member_rejoin(group *g, member *m, const coord_join_req *q, coord_joi
     return 0;
 }
 
-/* The answer of a static leader that rejoins a Stable group below JoinGroup v9 (it cannot be
- * told to skip the assignment): the generation and protocol as they are, no members, and the
- * leader's old member id as the leader, as Kafka's GroupCoordinator answers. The member sees a
- * leader id that is not its own, so it syncs as a follower and gets its current assignment
- * back; an assignment it computed as leader would be ignored by a Stable group anyway. */
-static void join_answer_old_leader(group *g, member *m, const char *old_id, coord_join_cb cb,
-                                   void *arg)
-{
-    coord_join_res *r = join_res_new(COORD_OK);
-    if (!r) {
-        cb(arg, NULL);
-        return;
-    }
-    td_arena *a = &r->arena;
-    r->generation = g->generation;
-    r->protocol_type = td_arena_strdup(a, g->protocol_type);
-    r->protocol_name = td_arena_strdup(a, g->protocol);
-    r->leader = td_arena_strdup(a, old_id);
-    r->member_id = td_arena_strdup(a, m->id);
-    cb(arg, r);
-}
-
 /* A static member comes back with no member id: it takes over its old entry. */
 static void static_rejoin(td_coord *c, group *g, member *m, const coord_join_req *q,
                           coord_join_cb cb, void *arg, int64_t now)
@@ -835,9 +819,9 @@ static void static_rejoin(td_coord *c, group *g, member *m, const coord_join_req
         const char *next = select_protocol(g);
         if (same || streq(next, g->protocol)) {
             if (was_leader && !q->can_skip_assignment)
-                join_answer_old_leader(g, m, old_id, cb, arg);
+                join_answer(g, m, cb, arg, false, old_id);
             else
-                join_answer(g, m, cb, arg, was_leader);
+                join_answer(g, m, cb, arg, was_leader, NULL);
             free(old_id);
             return;
         }
@@ -937,7 +921,7 @@ void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *ar
             case COORD_STABLE:
                 if (protocols_same(m, q) && (g->state == COORD_COMPLETING || !is_leader(g, m))) {
                     /* Nothing changed: the member lost our answer; give it again. */
-                    join_answer(g, m, cb, arg, false);
+                    join_answer(g, m, cb, arg, false, NULL);
                 } else if (member_rejoin(g, m, q, cb, arg) != 0) {
                     err = COORD_NOMEM;
                 } else {
