@@ -424,7 +424,11 @@ HTTP_HEADERS = [(b"Content-Length", b"0"), (b"Content-Length", b"-1"),
                 (b"Last-Event-ID", b"\xff"), (b"Accept", b"text/event-stream"),
                 (b"Content-Type", b"application/x-www-form-urlencoded"), (b"Host", b""),
                 (b" Host", b"x"), (b"Host ", b"x"), (b"X", b"a" * 9000), (b"", b"empty-name"),
-                (b"X-Fold", b"a\r\n b"), (b"Bad\x00Name", b"v")]
+                (b"X-Fold", b"a\r\n b"), (b"Bad\x00Name", b"v"), (b"Host", b"evil.example"),
+                (b"Host", b"[::1"), (b"Host", b"localhost:"), (b"Origin", b"http://evil.example"),
+                (b"Origin", b"null"), (b"Origin", b"http://"), (b"Content-Type", b"text/plain"),
+                (b"Content-Type", b"application/json; charset=utf-8"),
+                (b"Access-Control-Request-Method", b"POST")]
 HTTP_TARGET_BITS = [b"%00", b"%zz", b"%", b"/..", b"//", b"?", b"&", b"=", b"#", b"%2F",
                     b"limit=-1", b"limit=0", b"limit=99999999999999999999", b"offset=-1",
                     b"offset=9223372036854775808", b"partition=-1", b"partition=2147483648",
@@ -437,7 +441,7 @@ def http_encode(method, target, headers, body, rng, chunked=None):
     pieces."""
     if chunked is None:
         chunked = body is not None and rng.random() < 0.3
-    lines = [b"%s %s HTTP/1.1" % (method, target), b"Host: fuzz"]
+    lines = [b"%s %s HTTP/1.1" % (method, target), b"Host: localhost"]
     lines += [k + b": " + v for k, v in headers]
     payload = b""
     if body is not None and chunked:
@@ -536,7 +540,7 @@ class HttpProto:
 def http_get(port, path, timeout):
     """(status, body) of one GET on a new connection that asks to be closed."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path.encode())
         data = b""
         while True:
             chunk = s.recv(65536)

@@ -125,8 +125,13 @@ def test_request_errors(hb):
 
 def test_curl_and_kafka_see_the_same_topics(hb):
     base = f"http://127.0.0.1:{hb.http_port}"
-    # curl -d sends application/x-www-form-urlencoded unless told otherwise: accepted as JSON.
+    # curl -d sends application/x-www-form-urlencoded unless told otherwise: a type an HTML
+    # form of any web site can post, so it is refused; curl --json says application/json.
     out = subprocess.run(["curl", "-sS", "-X", "POST", base + "/v1/topics", "-d",
+                          '{"name": "from-http", "partitions": 2}'],
+                         capture_output=True, timeout=30, check=True).stdout
+    assert json.loads(out)["error"]["code"] == "unsupported_media_type"
+    out = subprocess.run(["curl", "-sS", base + "/v1/topics", "--json",
                           '{"name": "from-http", "partitions": 2}'],
                          capture_output=True, timeout=30, check=True).stdout
     assert json.loads(out)["partition_count"] == 2
@@ -187,10 +192,10 @@ def responses(data):
 
 
 def test_pipelined_requests_answer_in_order(hb):
-    reqs = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n{\"name\": \"pip\"}"
-            b"GET /v1/topics/pip HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reqs = (b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 15\r\n\r\n{\"name\": \"pip\"}"
+            b"GET /v1/topics/pip HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            b"GET /ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     rs = responses(raw(hb, reqs))
     assert [r[0] for r in rs] == [200, 201, 200, 200]
     assert json.loads(rs[2][2])["name"] == "pip"
@@ -212,13 +217,13 @@ def test_chunked_body_and_expect_continue(hb):
     body = b'{"name": "chunky", "partitions": 2}'
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
                        for i in range(0, len(body), 7)) + b"0\r\n\r\n"
-    rs = responses(raw(hb, b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    rs = responses(raw(hb, b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
                            b"Connection: close\r\n\r\n" + chunked))
     assert rs[0][0] == 201 and json.loads(rs[0][2])["partition_count"] == 2
     # Expect: 100-continue gets the interim answer before the body is sent.
     s = socket.create_connection(("127.0.0.1", hb.http_port), timeout=5)
     body = b'{"name": "expecting"}'
-    s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
               b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
     assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
     s.sendall(body)
@@ -232,22 +237,22 @@ def test_chunked_body_and_expect_continue(hb):
 @pytest.mark.parametrize("data,status,code", [
     (b"GARBAGE\r\n\r\n", 400, "bad_request"),
     (b"GET / HTTP/1.1\r\n\r\n", 400, "bad_request"),                     # no Host
-    (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+    (b"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n", 505, "http_version_not_supported"),
     (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, "bad_request"),
-    (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked"
+    (b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked"
      b"\r\n\r\n", 400, "bad_request"),
-    (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+    (b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
      "not_implemented"),
-    (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n", 413,
+    (b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n\r\n", 413,
      "body_too_large"),
-    (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    (b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
      b"20000\r\n", 413, "body_too_large"),
-    (b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+    (b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
      "bad_request"),
-    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"v" * 20000 + b"\r\n\r\n", 431,
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n", 414, "uri_too_long"),
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\n" + b"X-Big: " + b"v" * 20000 + b"\r\n\r\n", 431,
      "headers_too_large"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(80)) +
+    (b"GET / HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(80)) +
      b"\r\n", 431, "headers_too_large"),
 ])
 def test_bad_requests_get_json_errors_and_a_close(hb, data, status, code):
@@ -263,13 +268,13 @@ def test_bad_requests_get_json_errors_and_a_close(hb, data, status, code):
 def test_slow_and_idle_clients(hb):
     # A request that never completes is answered 408 after http.request.timeout.ms (700 ms).
     t0 = time.time()
-    out = raw(hb, b"GET /health HTTP/1.1\r\nHost: x\r\n", timeout=10)
+    out = raw(hb, b"GET /health HTTP/1.1\r\nHost: localhost\r\n", timeout=10)
     assert out.startswith(b"HTTP/1.1 408 ") and time.time() - t0 < 5
     assert json.loads(responses(out)[0][2])["error"]["code"] == "request_timeout"
     # Dripping a byte at a time does not extend it.
     s = socket.create_connection(("127.0.0.1", hb.http_port), timeout=10)
     t0 = time.time()
-    for ch in b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+    for ch in b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
         if select.select([s], [], [], 0.05)[0] or time.time() - t0 > 4:
             break  # the answer is there: stop sending (more would reset the connection)
         s.send(bytes([ch]))
@@ -417,9 +422,9 @@ def test_pipelined_produce_then_read_stays_in_order(hb):
     same connection is not answered before it, and sees the events."""
     assert call(hb, "POST", "/v1/topics", {"name": "order", "partitions": 1})[0] == 201
     body = json.dumps([{"value": i} for i in range(50)]).encode()
-    req = (b"POST /v1/topics/order/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+    req = (b"POST /v1/topics/order/events HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
            % len(body) + body +
-           b"GET /v1/topics/order/events?limit=1000 HTTP/1.1\r\nHost: x\r\n"
+           b"GET /v1/topics/order/events?limit=1000 HTTP/1.1\r\nHost: localhost\r\n"
            b"Connection: close\r\n\r\n")
     rs = responses(raw(hb, req))
     assert [r[0] for r in rs] == [200, 200]

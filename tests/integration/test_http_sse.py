@@ -235,7 +235,7 @@ def test_http10_stream_ends_with_the_connection(sb):
 def test_slow_subscriber_is_dropped(sb):
     call(sb, "POST", "/v1/topics", {"name": "big", "config": {"fsync": "none"}})
     sock = socket.create_connection(("127.0.0.1", sb.http_port), timeout=30)
-    sock.sendall(b"GET /v1/subscribe?topics=big HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /v1/subscribe?topics=big HTTP/1.1\r\nHost: localhost\r\n\r\n")
     time.sleep(0.3)
     # ~40 MB of events: far more than the socket buffers and the 4 MiB output limit.
     value = "x" * 60000

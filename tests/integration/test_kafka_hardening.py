@@ -347,7 +347,7 @@ def test_compression_type_recompresses_every_protocol(gbroker):
     body = json.dumps({"value_text": "http", "partition": 0}).encode()
     urllib.request.urlopen(urllib.request.Request(
         f"http://127.0.0.1:{gbroker.http_port}/v1/topics/zt/events", data=body,
-        method="POST"), timeout=10).read()
+        headers={"Content-Type": "application/json"}, method="POST"), timeout=10).read()
     s = socket.create_connection(("127.0.0.1", gbroker.redis_port), timeout=10)
     s.sendall(b"*5\r\n$4\r\nXADD\r\n$2\r\nzt\r\n$1\r\n*\r\n$1\r\nf\r\n$5\r\nredis\r\n")
     assert s.recv(100).startswith(b"$")

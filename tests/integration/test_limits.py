@@ -86,7 +86,7 @@ def served(port):
 
 def http_get(port, path, timeout=5):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
     buf = b""
     while True:
         chunk = s.recv(65536)
@@ -220,7 +220,7 @@ def create_big_topic(b, name):
     s = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
     body = json.dumps({"name": name, "config": {"fsync": "none",
                                                 "max.message.bytes": str(64 << 20)}}).encode()
-    s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
               b"Connection: close\r\nContent-Length: " + str(len(body)).encode() +
               b"\r\n\r\n" + body)
     assert s.recv(1024).startswith(b"HTTP/1.1 201"), "topic not created"
@@ -313,7 +313,7 @@ def test_http_bodies_are_counted_in_the_budget(tmp_path):
         create_big_topic(b, "big")
         size = 12 << 20
         body = json.dumps({"value_text": "h" * (size - 20)}).encode()
-        head = (b"POST /v1/topics/big/events HTTP/1.1\r\nHost: x\r\n"
+        head = (b"POST /v1/topics/big/events HTTP/1.1\r\nHost: localhost\r\n"
                 b"Content-Type: application/json\r\nConnection: close\r\n"
                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
         cut = len(body) - (1 << 20)
@@ -462,7 +462,7 @@ def test_thousands_of_idle_connections_cost_little_memory(tmp_path):
             r = socket.create_connection(("127.0.0.1", b.redis_port), timeout=10)
             r.sendall(publish)
             h = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
-            h.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            h.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             conns.append((k, r, h))
         for i, (k, r, h) in enumerate(conns):
             assert produce_answered(k, 1000 + i) == 0
@@ -629,7 +629,7 @@ def test_idle_http_connections_keep_no_request_body(tmp_path):
     b = start(Broker(str(tmp_path / "data"), http=True))
     try:
         body = b"x" * (256 << 10)
-        req = (b"POST /v1/topics/none/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        req = (b"POST /v1/topics/none/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
                b"application/json\r\nContent-Length: " + str(len(body)).encode() +
                b"\r\n\r\n" + body)
         warm = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
@@ -735,7 +735,7 @@ def test_partitions_are_limited_by_max_partitions(tmp_path):
         admin.create_partitions([NewPartitions("eight", 9)])["eight"].result(timeout=10)
         s = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
         body = json.dumps({"name": "two", "partitions": 2}).encode()
-        s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        s.sendall(b"POST /v1/topics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         resp = b""
         while chunk := s.recv(65536):

@@ -152,6 +152,22 @@ int http_json_array_next(http_json_iter *it, td_slice *elem, uint64_t *cost);
 void http_json_line_column(const uint8_t *p, size_t n, size_t pos, int *line, int *column);
 
 /* ---------------------------------------------------------------------------------------------
+ * Request guards (guard.c, docs/security.md): pure checks of header values. Lists are
+ * comma-separated configuration strings.
+ */
+/* A Host value ("name[:port]", "[v6][:port]") names the broker acceptably: an IP address,
+ * localhost or a name under .localhost, or an entry of `allowed` ("*" any; ".example.com" the
+ * name and every name under it; other entries exact, case-insensitive). */
+bool http_host_allowed(td_slice host, const char *allowed);
+/* An Origin is listed in `allowed` (exactly, case-insensitive), or `allowed` has "*" (then *any
+ * is set, and cleared for an exact entry). */
+bool http_origin_listed(td_slice origin, const char *allowed, bool *any);
+/* An Origin ("scheme://host[:port]") names the same host and port as the request's Host. */
+bool http_origin_same(td_slice origin, td_slice host);
+/* A Content-Type is JSON: application/json or application/...+json, parameters allowed. */
+bool http_content_type_json(td_slice content_type);
+
+/* ---------------------------------------------------------------------------------------------
  * The server (server.c): the REST API on the broker's event loops. See docs/http-api.md.
  */
 struct td_engine;
@@ -166,6 +182,8 @@ typedef struct http_server_config {
     struct td_coord *coord;     /* the group coordinator the Kafka listener shares */
     int64_t sse_heartbeat_ms;     /* a comment on live subscriptions idle this long */
     int64_t sse_stall_timeout_ms; /* a subscriber at the output limit this long is dropped */
+    char allowed_hosts[1024];        /* http.allowed.hosts: names besides IPs and localhost */
+    char cors_allowed_origins[1024]; /* http.cors.allowed.origins: "" (no CORS headers) */
 } http_server_config;
 
 /* Defaults: the parser's limits, 30 s per request, 120 s idle. */

@@ -96,9 +96,17 @@ typedef struct hconn {
     struct qwait *qwait; /* a queue receive waits for events on this connection */
     int64_t t0;        /* when the request was dispatched (monotonic ns) */
     const char *route; /* the matched route's template ("/v1/topics/{topic}"), for metrics */
+    td_slice cors_origin; /* the request's Origin when http.cors.allowed.origins lists it */
+    bool cors_any;        /* ... listed as "*" */
 } hconn;
 
 bool http_server_ready(http_server *s);
+
+/* guard.c: checks Host and Origin before the request is routed (false after answering it: a
+ * refusal, or a CORS preflight), and notes a listed Origin for the response's CORS headers. */
+bool http_guard(hconn *hc);
+/* The CORS header lines of the response to hc's request (none: 0), written to out. */
+size_t http_cors_headers(const hconn *hc, char *out, size_t cap);
 
 /* Routes the complete request in hc to its handler, which answers through the functions below
  * (exactly one response per request). */

@@ -237,9 +237,10 @@ static void free_json_text(void *p)
 static void write_head(hconn *hc, int status, const char *framing, const char *extra_headers,
                        bool close)
 {
-    char head[512];
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status,
-                     http_reason(status), framing, extra_headers ? extra_headers : "",
+    char head[1024], cors[300];
+    cors[http_cors_headers(hc, cors, sizeof(cors))] = 0;
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%s\r\n", status,
+                     http_reason(status), framing, extra_headers ? extra_headers : "", cors,
                      close ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(head)) /* our own headers only: cannot happen */
         n = 0;
@@ -484,6 +485,7 @@ static void finish(hconn *hc)
     net_conn_hold(hc->c, 0);
     http_release_memory(held);
     hc->phase = PH_HEAD;
+    hc->cors_origin = td_slice_make(NULL, 0);
     if (hc->closing)
         net_conn_close(hc->c, false);
     else
@@ -497,7 +499,8 @@ static void dispatch(hconn *hc)
     hc->async = false;
     hc->t0 = td_mono_ns();
     hc->route = NULL;
-    http_route(hc);
+    if (http_guard(hc))
+        http_route(hc);
     /* A route that flushes its output (a live subscription sends what it has at once) may find
      * the peer gone: the connection is then closed, and hc freed with it. The net_conn stays
      * readable while h_data runs. */
@@ -554,6 +557,7 @@ static ssize_t h_data(net_conn *c, uint8_t *p, size_t n)
             }
             /* Keep a copy of the head: the parsed request must outlive the input buffer. */
             td_buf_reset(&hc->head);
+            hc->cors_origin = td_slice_make(NULL, 0); /* pointed into the old head */
             if (td_buf_append(&hc->head, p + used, probe.head_len) != 0)
                 return -1;
             hc->req = probe;

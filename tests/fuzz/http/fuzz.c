@@ -1,7 +1,8 @@
 /* libFuzzer target: the HTTP/1.1 request parser (proto/http/parser.c). Whatever the input, the
  * head parser must not crash or read out of bounds, a parsed head must point inside the input,
  * a chunked body must decode the same fed whole and byte by byte, and query strings and
- * percent-escapes in the target must decode or be refused cleanly. */
+ * percent-escapes in the target must decode or be refused cleanly; the request guards
+ * (guard.c) read every header value within bounds. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < r.nheaders; i++) {
         check_inside(r.headers[i].name, data, size);
         check_inside(r.headers[i].value, data, size);
+    }
+    /* The request guards (guard.c) on every header value: never out of bounds, and a list can
+     * only allow more. */
+    const td_slice *host = http_header_get(&r, "host");
+    for (size_t i = 0; i < r.nheaders; i++) {
+        td_slice hv = r.headers[i].value;
+        bool any;
+        if (http_host_allowed(hv, "") && !http_host_allowed(hv, "a.test, .b.test, *"))
+            abort();
+        if (http_origin_listed(hv, "", &any))
+            abort();
+        (void)http_origin_listed(hv, "http://a.test, *", &any);
+        (void)http_origin_same(hv, host ? *host : hv);
+        (void)http_content_type_json(hv);
     }
     char out[256];
     td_slice it = r.query, k, v;
