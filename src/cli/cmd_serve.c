@@ -29,6 +29,9 @@ static const char serve_usage[] =
     "                              create unknown topics on Kafka metadata requests (true)\n"
     "      --default-partitions N  partitions of auto-created topics (default 1)\n"
     "      --shutdown-grace-ms MS  how long shutdown waits for work in flight (5000)\n"
+    "      --allow-anonymous true|false\n"
+    "                              let listeners bind addresses other than loopback without\n"
+    "                              authentication (false; docs/security.md)\n"
     "  -c, --config FILE           read 'key = value' lines (keys as above without '--',\n"
     "                              with '.' for '-': auto.create.topics = false)\n"
     "  -l, --log-level LEVEL       debug, info (default), warn, error or off\n"
@@ -38,7 +41,7 @@ static const char serve_usage[] =
 
 int cmd_serve(int argc, char **argv)
 {
-    enum { O_KAFKA = 256, O_HTTP, O_REDIS, O_ADV, O_LOOPS, O_AUTO, O_DEFP, O_GRACE };
+    enum { O_KAFKA = 256, O_HTTP, O_REDIS, O_ADV, O_LOOPS, O_AUTO, O_DEFP, O_GRACE, O_ANON };
     static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
                                              {"kafka", required_argument, NULL, O_KAFKA},
                                              {"http", required_argument, NULL, O_HTTP},
@@ -51,6 +54,8 @@ int cmd_serve(int argc, char **argv)
                                               O_DEFP},
                                              {"shutdown-grace-ms", required_argument, NULL,
                                               O_GRACE},
+                                             {"allow-anonymous", required_argument, NULL,
+                                              O_ANON},
                                              {"config", required_argument, NULL, 'c'},
                                              {"set", required_argument, NULL, 's'},
                                              {"log-level", required_argument, NULL, 'l'},
@@ -88,6 +93,7 @@ int cmd_serve(int argc, char **argv)
         case O_AUTO: key = "auto.create.topics"; break;
         case O_DEFP: key = "default.partitions"; break;
         case O_GRACE: key = "shutdown.grace.ms"; break;
+        case O_ANON: key = "allow.anonymous"; break;
         case 'l': key = "log.level"; break;
         case 'c':
             config_file = optarg;

@@ -17,7 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -58,6 +62,9 @@ static const char *const keys[] = {"data",
                                    "http.max.body.bytes",
                                    "http.sse.heartbeat.ms",
                                    "http.sse.stall.timeout.ms",
+                                   "http.allowed.hosts",
+                                   "http.cors.allowed.origins",
+                                   "allow.anonymous",
                                    "redis.password",
                                    "redis.allow.flush",
                                    "redis.max.reply.bytes",
@@ -212,6 +219,15 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG, "redis.password: at most %zu bytes",
                            sizeof(c->redis_password) - 1);
         snprintf(c->redis_password, sizeof(c->redis_password), "%s", value);
+    } else if (!strcmp(key, "http.allowed.hosts") || !strcmp(key, "http.cors.allowed.origins")) {
+        char *dst = key[5] == 'a' ? c->http_allowed_hosts : c->http_cors_allowed_origins;
+        if (strlen(value) >= sizeof(c->http_allowed_hosts))
+            return td_fail(TD_ECONFIG, "%s: at most %zu bytes", key,
+                           sizeof(c->http_allowed_hosts) - 1);
+        snprintf(dst, sizeof(c->http_allowed_hosts), "%s", value);
+    } else if (!strcmp(key, "allow.anonymous")) {
+        if (parse_bool(value, &c->allow_anonymous) != 0)
+            return td_fail(TD_ECONFIG, "allow.anonymous: expected true or false, got '%s'", value);
     } else if (!strcmp(key, "redis.allow.flush")) {
         if (parse_bool(value, &c->redis_allow_flush) != 0)
             return td_fail(TD_ECONFIG, "redis.allow.flush: expected true or false, got '%s'",
@@ -425,10 +441,73 @@ static int64_t partition_count(td_engine *e)
     return total;
 }
 
+/* Whether every address host stands for is a loopback address (127.0.0.0/8, ::1, or an IPv4
+ * one mapped into IPv6). A name is resolved as the listener will resolve it; a name that does
+ * not resolve fails later, when the listener binds. */
+static bool host_is_loopback(const char *host)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return true;
+    bool loopback = true;
+    for (struct addrinfo *a = res; a && loopback; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            const struct sockaddr_in *v4 = (const struct sockaddr_in *)a->ai_addr;
+            loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+        } else if (a->ai_family == AF_INET6) {
+            const struct in6_addr *v6 = &((const struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+            loopback = IN6_IS_ADDR_LOOPBACK(v6) ||
+                       (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
+        } else {
+            loopback = false;
+        }
+    }
+    freeaddrinfo(res);
+    return loopback;
+}
+
+/* Safe defaults (docs/security.md): without authentication, a listener binds loopback
+ * addresses only, unless allow.anonymous says to serve everyone who can reach it; then a
+ * warning at every start. The Redis listener with redis.password set is authenticated. */
+static int check_exposure(const td_server_config *c)
+{
+    struct {
+        const char *name, *listen;
+        bool authenticated;
+    } ls[] = {{"kafka", c->kafka, false},
+              {"http", c->http, false},
+              {"redis", c->redis, c->redis_password[0] != 0}};
+    for (size_t i = 0; i < TD_ARRAY_LEN(ls); i++) {
+        char host[256];
+        int port;
+        if (parse_listen(ls[i].listen, host, sizeof(host), &port) != 0 || ls[i].authenticated ||
+            host_is_loopback(host))
+            continue;
+        if (!c->allow_anonymous)
+            return td_fail(TD_ECONFIG,
+                           "%s: %s is not a loopback address, and this listener does not "
+                           "authenticate its clients: anyone who can reach it could read, write "
+                           "and delete every topic. Listen on 127.0.0.1, or set "
+                           "allow.anonymous=true (--allow-anonymous true) to serve everyone "
+                           "anyway",
+                           ls[i].name, ls[i].listen);
+        TD_WARN("server",
+                "%s: listening on %s without authentication (allow.anonymous=true): anyone who "
+                "can reach it can read, write and delete every topic",
+                ls[i].name, ls[i].listen);
+    }
+    return 0;
+}
+
 int server_run(const td_server_config *c, const sigset_t *signals)
 {
     td_set_log_level(c->log_level);
     td_log_set_rate_limit(c->log_rate_limit, TD_LOG_RATE_INTERVAL_MS);
+    int rc0 = check_exposure(c);
+    if (rc0)
+        return rc0;
     raise_nofile();
     td_engine *e = NULL;
     net_group *g = NULL;
@@ -523,6 +602,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         hc.coord = coord;
         hc.sse_heartbeat_ms = c->http_sse_heartbeat_ms;
         hc.sse_stall_timeout_ms = c->http_sse_stall_timeout_ms;
+        snprintf(hc.allowed_hosts, sizeof(hc.allowed_hosts), "%s", c->http_allowed_hosts);
+        snprintf(hc.cors_allowed_origins, sizeof(hc.cors_allowed_origins), "%s",
+                 c->http_cors_allowed_origins);
         if ((rc = http_server_create(e, &hc, &hs)) != 0)
             goto out;
         if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs, &http_opts,
@@ -537,6 +619,7 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         snprintf(rcfg.password, sizeof(rcfg.password), "%s", c->redis_password);
         snprintf(rcfg.bind, sizeof(rcfg.bind), "%s", redis_host);
         rcfg.allow_flush = c->redis_allow_flush;
+        rcfg.password_required = !c->allow_anonymous && !host_is_loopback(redis_host);
         rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
         if ((rc = resp_server_create(e, &rcfg, &rs)) != 0)
             goto out;

@@ -21,6 +21,9 @@ typedef struct td_server_config {
     bool auto_create_topics;  /* auto.create.topics: true */
     int32_t default_partitions; /* default.partitions: 1 */
     char log_level[16];       /* log.level: info */
+    /* allow.anonymous: false; listeners may bind addresses other than loopback without
+     * authentication (a warning at every start) */
+    bool allow_anonymous;
     int64_t shutdown_grace_ms; /* shutdown.grace.ms: 5000 */
     int32_t log_rate_limit;    /* log.rate.limit: 10 lines per call site per 5 s; 0 = off */
     /* connections and buffers (docs/operations.md) */
@@ -49,6 +52,8 @@ typedef struct td_server_config {
     int64_t http_max_body_bytes;     /* http.max.body.bytes: 8388608 */
     int64_t http_sse_heartbeat_ms;   /* http.sse.heartbeat.ms: 15000 */
     int64_t http_sse_stall_timeout_ms; /* http.sse.stall.timeout.ms: 30000 */
+    char http_allowed_hosts[1024];        /* http.allowed.hosts: "" (IPs and localhost only) */
+    char http_cors_allowed_origins[1024]; /* http.cors.allowed.origins: "" (no CORS) */
     /* the Redis listener */
     char redis_password[256]; /* redis.password: "" (none) */
     bool redis_allow_flush;   /* redis.allow.flush: false (FLUSHALL/FLUSHDB refused) */

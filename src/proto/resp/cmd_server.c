@@ -833,6 +833,14 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                           p->name);
             return;
         }
+        if (argv[i + 1].n == 0 && rc->s->cfg.password_required) {
+            resp_w_errorf(w,
+                          "ERR CONFIG SET failed (possibly related to argument '%s') - this "
+                          "listener binds %s, not a loopback address, and may do so only with a "
+                          "password (allow.anonymous is false)",
+                          p->name, rc->s->cfg.bind);
+            return;
+        }
         if (argv[i + 1].n >= sizeof(rc->s->cfg.password)) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - too "

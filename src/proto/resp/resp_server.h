@@ -20,6 +20,9 @@ typedef struct resp_server_config {
     size_t max_reply;
     resp_limits limits;
     char bind[256]; /* the listener's address, for INFO and CONFIG GET bind */
+    /* The listener binds an address other than loopback on the strength of its password
+     * (docs/security.md): CONFIG SET requirepass may change it but not remove it. */
+    bool password_required;
 } resp_server_config;
 
 void resp_server_config_default(resp_server_config *c);
