@@ -84,6 +84,16 @@ def call(b, method, path, body=None, headers=None):
     return r.status, hdrs, (json.loads(raw) if raw else None)
 
 
+def denied(b, reason):
+    """tidings_security_denied_total for the HTTP listener and this reason."""
+    c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    key = f'tidings_security_denied_total{{protocol="http",reason="{reason}"}} '
+    return sum(int(l[len(key):]) for l in text.splitlines() if l.startswith(key))
+
+
 def topics(b):
     return [t["name"] for t in call(b, "GET", "/v1/topics")[2]["topics"]]
 
@@ -105,6 +115,7 @@ def test_dns_rebinding_host_is_refused(hb):
         assert st == 201, (host, body)
     assert len(topics(hb)) == 8
     assert "refused a request for host 'attacker.example'" in hb.stderr()
+    assert denied(hb, "host_not_allowed") == 10
 
 
 def test_cross_site_requests_are_refused(hb):
@@ -128,6 +139,7 @@ def test_cross_site_requests_are_refused(hb):
                     {"Origin": own, "Content-Type": "application/json"})
     assert st == 201
     assert "refused a POST from origin 'https://evil.example'" in hb.stderr()
+    assert denied(hb, "origin_not_allowed") == 15
 
 
 def test_form_content_types_are_refused(hb):

@@ -234,6 +234,12 @@ static const char *shown(td_slice v, char *out, size_t cap)
     return http_utf8_clean(raw, out, cap);
 }
 
+static void count_denied(hconn *hc, const char *reason)
+{
+    const char *labels[] = {"http", reason};
+    td_counter_add(td_metric_get(hc->s->f_denied, labels), 1);
+}
+
 bool http_guard(hconn *hc)
 {
     const http_server_config *cfg = &hc->s->cfg;
@@ -250,6 +256,7 @@ bool http_guard(hconn *hc)
                  text);
         TD_WARN("http", "%s: refused a request for host '%s' (not in http.allowed.hosts)",
                 net_conn_peer(hc->c), text);
+        count_denied(hc, "host_not_allowed");
         http_respond_error(hc, 403, "host_not_allowed", msg);
         return false;
     }
@@ -262,6 +269,7 @@ bool http_guard(hconn *hc)
     if (http_method_is(hc, "OPTIONS") &&
         http_header_get(&hc->req, "access-control-request-method")) {
         if (!listed) {
+            count_denied(hc, "origin_not_allowed");
             http_respond_error(hc, 403, "origin_not_allowed",
                                "this origin is not in http.cors.allowed.origins");
             return false;
@@ -279,6 +287,7 @@ bool http_guard(hconn *hc)
         TD_WARN("http", "%s: refused a %.*s from origin '%s' (not in http.cors.allowed.origins)",
                 net_conn_peer(hc->c), (int)hc->req.method.n, (const char *)hc->req.method.p,
                 text);
+        count_denied(hc, "origin_not_allowed");
         http_respond_error(hc, 403, "origin_not_allowed", msg);
         return false;
     }

@@ -66,6 +66,7 @@ struct http_server {
     http_server_config cfg;
     bool ready; /* atomic */
     td_metric_family *f_requests, *f_latency, *f_responses;
+    td_metric_family *f_denied; /* tidings_security_denied_total (guard.c) */
     http_loop_set subs;  /* live subscriptions (subscribe.c) */
     http_loop_set waits; /* queue receives waiting for events (queues.c) */
     /* Redrive jobs (redrive.c), the last HTTP_MAX_REDRIVES. */

@@ -44,6 +44,9 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
     broker_request_metrics(e, &s->f_requests, &s->f_latency);
     s->f_responses = td_metrics_family(m, TD_COUNTER, "tidings_http_responses_total",
                                        "HTTP responses, by status code.", "code", NULL, 0);
+    s->f_denied = td_metrics_family(m, TD_COUNTER, "tidings_security_denied_total",
+                                    "Requests refused by a security check, by protocol and reason.",
+                                    "protocol,reason", NULL, 0);
     http_loop_set_init(&s->subs, http_sub_wake);
     http_loop_set_init(&s->waits, http_queue_wait_wake);
     pthread_mutex_init(&s->jobs_mu, NULL);
