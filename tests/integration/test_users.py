@@ -186,9 +186,14 @@ def test_prompt_with_echo_off(tmp_path):
                 if not chunk:
                     break
                 seen += chunk
-                if pending and seen.rstrip().endswith(b":"):
+                # Answer each prompt once it is shown: the command turns echo off and flushes
+                # what was typed ahead before it prints a prompt, as getpass does.
+                prompts = seen.count(b"Password for dave: ") + seen.count(b"Retype the password: ")
+                if pending and prompts > len(answers) - len(pending):
                     os.write(fd, pending.pop(0) + b"\n")
         finally:
+            if time.time() >= deadline:
+                os.kill(pid, 9)
             _, status = os.waitpid(pid, 0)
             os.close(fd)
         return seen, os.waitstatus_to_exitcode(status)
