@@ -700,7 +700,9 @@ int td_user_credential(td_engine *e, const char *name, int mechanism, td_scram_c
  * derives StoredKey with the stored salt and iterations (SCRAM-SHA-512's when the user has it,
  * else SCRAM-SHA-256's) and compares in constant time. 0 when it matches; TD_EAUTH when it
  * does not, when the user does not exist, or when the password is not a valid one: callers
- * cannot tell these apart (nor should the clients they answer). */
+ * cannot tell these apart (nor should the clients they answer). An unknown user costs one
+ * derivation too, so that timing does not tell either. A catalog failure returns its own code
+ * (-EIO, TD_ECORRUPT for a damaged credential), never 0. */
 int td_user_verify(td_engine *e, const char *name, const void *password, size_t password_len);
 
 #ifdef __cplusplus

@@ -104,8 +104,7 @@ int td_user_name_validate(const char *name)
         if (!len)
             return td_fail(TD_ENAME, "a user name must be UTF-8 (byte %zu is not)", i);
         if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
-            return td_fail(TD_ENAME, "a user name cannot contain control characters (byte %zu)",
-                           i);
+            return td_fail(TD_ENAME, "a user name cannot contain control characters (byte %zu)", i);
         i += len;
     }
     return 0;
@@ -208,8 +207,8 @@ int scram_credential_new(int mechanism, const void *password, size_t password_le
 
 int scram_credential_check(const td_scram_credential *c)
 {
-    if (!scram_md(c->mechanism) || c->key_len != scram_key_len(c->mechanism) ||
-        c->salt_len == 0 || c->salt_len > TD_SCRAM_SALT_MAX || c->iterations < 1)
+    if (!scram_md(c->mechanism) || c->key_len != scram_key_len(c->mechanism) || c->salt_len == 0 ||
+        c->salt_len > TD_SCRAM_SALT_MAX || c->iterations < 1)
         return TD_ECORRUPT;
     return 0;
 }

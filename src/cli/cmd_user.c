@@ -259,8 +259,9 @@ static int parse_mechanism(const char *v, int *out)
     if (!strcasecmp(v, "both") || !strcasecmp(v, "all"))
         *out = TD_SCRAM_ALL;
     else if (!(*out = td_scram_mechanism_parse(v)))
-        return cli_usage_error("user", "--mechanism takes SCRAM-SHA-256, SCRAM-SHA-512 or both, "
-                                       "not '%s'",
+        return cli_usage_error("user",
+                               "--mechanism takes SCRAM-SHA-256, SCRAM-SHA-512 or both, "
+                               "not '%s'",
                                v);
     return EXIT_OK;
 }
@@ -309,8 +310,8 @@ int cmd_user(int argc, char **argv)
             o.have_mechanism = true;
             break;
         case 'i':
-            if (!cli_parse_i64(optarg, &o.iterations) ||
-                o.iterations < TD_SCRAM_ITERATIONS_MIN || o.iterations > TD_SCRAM_ITERATIONS_MAX)
+            if (!cli_parse_i64(optarg, &o.iterations) || o.iterations < TD_SCRAM_ITERATIONS_MIN ||
+                o.iterations > TD_SCRAM_ITERATIONS_MAX)
                 return cli_usage_error("user", "--iterations takes %d to %d, not '%s'",
                                        TD_SCRAM_ITERATIONS_MIN, TD_SCRAM_ITERATIONS_MAX, optarg);
             o.have_iterations = true;
@@ -332,14 +333,14 @@ int cmd_user(int argc, char **argv)
     if (!list && strcmp(action, "add") && strcmp(action, "passwd") && strcmp(action, "remove"))
         return cli_usage_error("user", "unknown user action '%s'", action);
     if (argc - optind > (list ? 1 : 2))
-        return cli_usage_error("user", "unexpected argument '%s' (a password is never taken on "
-                                       "the command line)",
+        return cli_usage_error("user",
+                               "unexpected argument '%s' (a password is never taken on "
+                               "the command line)",
                                argv[optind + (list ? 1 : 2)]);
     if (!list && !name)
         return cli_usage_error("user", "user %s needs a user name", action);
     bool setting = !strcmp(action, "add") || !strcmp(action, "passwd");
-    if (!setting && (o.password_file || o.password_stdin || o.have_mechanism ||
-                     o.have_iterations))
+    if (!setting && (o.password_file || o.password_stdin || o.have_mechanism || o.have_iterations))
         return cli_usage_error("user", "user %s takes no password, mechanism or iterations",
                                action);
     if (o.password_file && o.password_stdin)

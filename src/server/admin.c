@@ -22,15 +22,17 @@ int server_first_admin(td_engine *e, const char *user)
     int rc = td_user_list(e, &v, &n);
     free(v);
     if (rc == 0 && n > 0) {
-        TD_INFO("server", "TIDINGS_ADMIN_PASSWORD is set but the user store already has %zu "
-                          "user%s: nothing changed (the first administrator is made only on a "
-                          "first start; use 'tidings user passwd' to change a password)",
+        TD_INFO("server",
+                "TIDINGS_ADMIN_PASSWORD is set but the user store already has %zu "
+                "user%s: nothing changed (the first administrator is made only on a "
+                "first start; use 'tidings user passwd' to change a password)",
                 n, n == 1 ? "" : "s");
     } else if (rc == 0) {
         rc = td_user_add(e, user, pw, strlen(pw), TD_SCRAM_ALL, 0);
         if (rc == 0)
-            TD_INFO("server", "created the first administrator, user %s, with the password in "
-                              "TIDINGS_ADMIN_PASSWORD (SCRAM-SHA-256 and SCRAM-SHA-512)",
+            TD_INFO("server",
+                    "created the first administrator, user %s, with the password in "
+                    "TIDINGS_ADMIN_PASSWORD (SCRAM-SHA-256 and SCRAM-SHA-512)",
                     user);
         else if (rc == TD_EINVAL || rc == TD_ENAME) {
             char why[256];

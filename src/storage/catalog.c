@@ -1064,8 +1064,11 @@ int catalog_user_put(td_catalog *c, const char *name, const td_scram_credential 
         goto rollback;
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        existing = sqlite3_column_int(st, 0);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(c, "looking up a user");
+        goto rollback;
+    }
+    existing = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
     if (!replace && existing) {

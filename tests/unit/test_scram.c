@@ -49,8 +49,8 @@ static void test_rfc7677_exchange(void)
         client_key[i] = proof.p[i] ^ sig[i];
     ASSERT_OK(scram_hash(TD_SCRAM_SHA_256, client_key, 32, stored));
     ASSERT_MEM_EQ(stored, c.stored_key, 32);
-    ASSERT_OK(scram_hmac(TD_SCRAM_SHA_256, c.server_key, c.key_len, auth, strlen(auth),
-                         server_sig));
+    ASSERT_OK(
+        scram_hmac(TD_SCRAM_SHA_256, c.server_key, c.key_len, auth, strlen(auth), server_sig));
     ASSERT_MEM_EQ(server_sig, v.p, 32);
     /* A proof with one bit changed no longer gives StoredKey. */
     client_key[5] ^= 1;
@@ -72,7 +72,8 @@ static void test_keys_match_python(void)
          "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="},
         {TD_SCRAM_SHA_512,
          "6AAub3065EYRmyFpM2RNwqK+eGnrkYuEWbXn19LsEmBqzu8QaCXNc1FwpnX9NhH2hK/60dzj9DoO5DvVkOHbvg==",
-         "jZHbYjC1aHh0/hKbxyBuGFjDrgjgKTT1esA7awWiKcRZ0o/0b1yWEebBeSVkkCFewf91nLDfKF24mvD5nmE6rA=="},
+         "jZHbYjC1aHh0/hKbxyBuGFjDrgjgKTT1esA7awWiKcRZ0o/"
+         "0b1yWEebBeSVkkCFewf91nLDfKF24mvD5nmE6rA=="},
     };
     for (size_t i = 0; i < 2; i++) {
         td_scram_credential c;
@@ -94,10 +95,10 @@ static void test_verify_refuses_near_misses(void)
     td_scram_credential c;
     rfc_credential(TD_SCRAM_SHA_512, &c);
     ASSERT_OK(scram_verify(&c, "pencil", 6));
-    ASSERT_EQ(scram_verify(&c, "pencil", 5), TD_EAUTH);   /* truncated */
-    ASSERT_EQ(scram_verify(&c, "pencils", 7), TD_EAUTH);  /* one more byte */
-    ASSERT_EQ(scram_verify(&c, "Pencil", 6), TD_EAUTH);   /* case */
-    ASSERT_EQ(scram_verify(&c, "", 0), TD_EAUTH);         /* empty */
+    ASSERT_EQ(scram_verify(&c, "pencil", 5), TD_EAUTH);  /* truncated */
+    ASSERT_EQ(scram_verify(&c, "pencils", 7), TD_EAUTH); /* one more byte */
+    ASSERT_EQ(scram_verify(&c, "Pencil", 6), TD_EAUTH);  /* case */
+    ASSERT_EQ(scram_verify(&c, "", 0), TD_EAUTH);        /* empty */
     ASSERT_EQ(scram_verify(&c, NULL, 6), TD_EAUTH);
     /* A stored credential that is damaged never verifies. */
     td_scram_credential d = c;
@@ -196,26 +197,27 @@ static void test_user_names(void)
     name[TD_USER_NAME_MAX + 1] = 0;
     ASSERT_EQ(td_user_name_validate(name), TD_ENAME);
     ASSERT_CONTAINS(td_last_error(), "at most 255 bytes");
-    static const char *const good[] = {"user", "admin", "alice@example.com", "CN=x,O=y",
-                                       "a=b", "J\xc3\xbcrgen", "\xe6\x97\xa5\xe6\x9c\xac",
-                                       "\xf0\x9f\x94\x91", "a b"};
+    static const char *const good[] = {
+        "user", "admin",         "alice@example.com",        "CN=x,O=y",
+        "a=b",  "J\xc3\xbcrgen", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x94\x91",
+        "a b"};
     for (size_t i = 0; i < TD_ARRAY_LEN(good); i++)
         ASSERT_OK(td_user_name_validate(good[i]));
     static const char *const bad[] = {
-        "",                  /* empty */
-        "\xc3",              /* truncated two-byte sequence */
-        "ab\xe6\x97",        /* truncated three-byte sequence */
-        "\xf0\x9f\x94",      /* truncated four-byte sequence */
-        "\xc0\xaf",          /* overlong '/' */
-        "\xe0\x80\xaf",      /* overlong '/' in three bytes */
-        "\xed\xa0\x80",      /* a UTF-16 surrogate */
-        "\xf4\x90\x80\x80",  /* past U+10FFFF */
-        "\xff",              /* never in UTF-8 */
-        "\x80",              /* a lone continuation byte */
-        "a\tb",              /* C0 control */
-        "a\nb",              /* newline: would forge lines in listings and logs */
-        "a\x7f",             /* DEL */
-        "\xc2\x85",          /* C1 control (NEL) */
+        "",                 /* empty */
+        "\xc3",             /* truncated two-byte sequence */
+        "ab\xe6\x97",       /* truncated three-byte sequence */
+        "\xf0\x9f\x94",     /* truncated four-byte sequence */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xe0\x80\xaf",     /* overlong '/' in three bytes */
+        "\xed\xa0\x80",     /* a UTF-16 surrogate */
+        "\xf4\x90\x80\x80", /* past U+10FFFF */
+        "\xff",             /* never in UTF-8 */
+        "\x80",             /* a lone continuation byte */
+        "a\tb",             /* C0 control */
+        "a\nb",             /* newline: would forge lines in listings and logs */
+        "a\x7f",            /* DEL */
+        "\xc2\x85",         /* C1 control (NEL) */
     };
     for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++)
         ASSERT_EQ(td_user_name_validate(bad[i]), TD_ENAME);

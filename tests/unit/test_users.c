@@ -253,9 +253,9 @@ static void test_damaged_row(void)
     snprintf(db, sizeof(db), "%s/catalog.db", dir);
     sqlite3 *s;
     ASSERT_EQ(sqlite3_open(db, &s), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(s, "UPDATE users SET stored_key=substr(stored_key, 1, 10)", NULL,
-                           NULL, NULL),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(s, "UPDATE users SET stored_key=substr(stored_key, 1, 10)", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(s);
     e = open_engine(dir);
     td_scram_credential k;
