@@ -40,7 +40,11 @@ int server_first_admin(td_engine *e, const char *user)
             rc = td_fail(TD_ECONFIG, "TIDINGS_ADMIN_PASSWORD: %s", why);
         }
     }
-    /* Nothing later in this process needs it, and a child or a crash dump should not get it. */
+    /* Nothing later in this process needs it. The value is wiped where it lies (for the
+     * initial environment, the memory /proc/PID/environ shows, so that what the process was
+     * started with no longer shows the password), then the variable is removed, so that a
+     * child does not inherit it. */
+    explicit_bzero((char *)pw, strlen(pw));
     unsetenv("TIDINGS_ADMIN_PASSWORD");
     return rc;
 }

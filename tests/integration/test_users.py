@@ -230,7 +230,12 @@ def test_first_admin_from_environment(tmp_path):
     data = str(tmp_path / "data")
     secret = "first-admin-Secret"
     env = dict(os.environ, TIDINGS_ADMIN_PASSWORD=secret, TIDINGS_ADMIN_USER="root")
-    b = Broker(data, env=env).start()
+    b = Broker(data, extra=["--log-level", "debug"], env=env).start()
+    # The running broker's environment, as /proc shows it to its user, no longer holds it.
+    with open(f"/proc/{b.proc.pid}/environ", "rb") as f:
+        environ = f.read()
+    assert b"TIDINGS_ADMIN_USER=root" in environ
+    assert secret.encode() not in environ
     b.stop()
     err = b.stderr()
     assert "created the first administrator, user root" in err
