@@ -209,6 +209,32 @@ static void print_list(const td_user_info *v, size_t n, bool json)
     }
 }
 
+/* cli_open, with the hints that fit users: the broker cannot be asked instead (yet). */
+static int user_open(const char *data, bool create, td_engine **e)
+{
+    char format[4096];
+    snprintf(format, sizeof(format), "%s/FORMAT", data);
+    if (!create && access(format, F_OK) != 0) {
+        fprintf(stderr,
+                "tidings: no tidings data in %s: give --data DIR, the broker's data "
+                "directory\n",
+                data);
+        return EXIT_DATADIR;
+    }
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    o.disk_reserve_bytes = -1; /* the reserve as the broker sized it (disk.reserve.bytes) */
+    int rc = td_engine_open(data, &o, e);
+    if (rc == 0)
+        return EXIT_OK;
+    int code = cli_fail("opening the data directory", rc);
+    if (rc == TD_ELOCKED)
+        fprintf(stderr, "(a broker runs on it: stop it to manage users; managing them through a "
+                        "running broker needs authentication, which is not built yet)\n");
+    return code;
+}
+
 static int user_local(const char *action, const char *name, const user_opts *o)
 {
     bool adding = !strcmp(action, "add"), setting = adding || !strcmp(action, "passwd");
@@ -219,7 +245,7 @@ static int user_local(const char *action, const char *name, const user_opts *o)
     if (setting && (code = get_password(o, name, pw, sizeof(pw), &pwlen)) != EXIT_OK)
         goto out;
     td_engine *e;
-    if ((code = cli_open(cli_data_dir(o->data), adding, &e)) != EXIT_OK)
+    if ((code = user_open(cli_data_dir(o->data), adding, &e)) != EXIT_OK)
         goto out;
     int rc;
     int32_t iters = (int32_t)o->iterations;

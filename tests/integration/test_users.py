@@ -291,3 +291,21 @@ def test_first_admin_bad_settings_refuse_to_start(tmp_path):
         assert p.returncode != 0
         assert msg.encode() in p.stderr, p.stderr
         assert b"x" * 1025 not in p.stderr
+
+
+def test_locked_or_missing_data_directory(tmp_path):
+    data = str(tmp_path / "data")
+    cli = Cli(data)
+    p = user(cli, "list", check=False)
+    assert p.returncode == 4 and b"no tidings data in" in p.stderr
+    assert not os.path.exists(data)  # only add creates the directory
+    b = Broker(data).start()
+    try:
+        p = user(cli, "add", "x", input=b"pw\n", check=False)
+        assert p.returncode == 4, p.stderr
+        assert b"locked" in p.stderr and b"stop it to manage users" in p.stderr
+    finally:
+        b.stop()
+    assert rows(data) == {}
+    user(cli, "add", "x", input=b"pw\n")
+    assert set(rows(data)) == {("x", "SCRAM-SHA-256"), ("x", "SCRAM-SHA-512")}
