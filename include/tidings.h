@@ -57,7 +57,8 @@ extern "C" {
     XX(19, ESEQUENCE, "out of order sequence number")                                              \
     XX(20, EFENCED, "producer epoch is stale")                                                     \
     XX(21, ESTALE, "stale delivery: the event was redelivered or is done")                         \
-    XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")
+    XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")                              \
+    XX(23, EAUTH, "authentication failed")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -613,6 +614,96 @@ typedef struct td_redrive_result {
 void td_redrive_opts_init(td_redrive_opts *o);
 int td_redrive(td_engine *e, const char *dlq_topic, const td_redrive_opts *o,
                td_redrive_result *res);
+
+/* ---------------------------------------------------------------------------------------------
+ * Users: one store, in the catalog, for every protocol (docs/security.md#users). Passwords are
+ * never stored: each user has SCRAM credentials (RFC 5802, RFC 7677) for SCRAM-SHA-256 and/or
+ * SCRAM-SHA-512, each a random salt, an iteration count, StoredKey and ServerKey, from which
+ * the password cannot be recovered (only guessed, at the cost of `iterations` HMACs a guess).
+ *
+ * Names: 1 to TD_USER_NAME_MAX bytes of UTF-8 without control characters (Kafka's SCRAM user
+ * names are any non-empty string; the bound and the printable rule keep logs and listings
+ * unambiguous). Passwords: 1 to TD_USER_PASSWORD_MAX bytes without NUL (SASL PLAIN separates
+ * its fields with NUL); no SASLprep normalization is applied, as Kafka applies none.
+ */
+#define TD_USER_NAME_MAX 255
+#define TD_USER_PASSWORD_MAX 1024
+
+/* Mechanisms, as bits of a mask; the values are Kafka's ScramMechanism types. */
+#define TD_SCRAM_SHA_256 1
+#define TD_SCRAM_SHA_512 2
+#define TD_SCRAM_ALL (TD_SCRAM_SHA_256 | TD_SCRAM_SHA_512)
+
+/* Iteration counts accepted: Kafka's bounds for SCRAM (4096, its default and RFC 7677's
+ * minimum, to 16384). Every authentication with a password costs the server `iterations`
+ * HMACs, so the bound also bounds the work an unauthenticated client can cause. */
+#define TD_SCRAM_ITERATIONS_MIN 4096
+#define TD_SCRAM_ITERATIONS_MAX 16384
+#define TD_SCRAM_ITERATIONS_DEFAULT 4096
+#define TD_SCRAM_SALT_LEN 32   /* bytes of salt made for each new credential */
+#define TD_SCRAM_SALT_MAX 128  /* the longest salt a stored credential may have */
+#define TD_SCRAM_KEY_MAX 64    /* SHA-512's output */
+
+/* One stored credential. key_len is the hash's output size (32 or 64). */
+typedef struct td_scram_credential {
+    int mechanism; /* TD_SCRAM_SHA_256 or TD_SCRAM_SHA_512 */
+    int32_t iterations;
+    size_t salt_len, key_len;
+    uint8_t salt[TD_SCRAM_SALT_MAX];
+    uint8_t stored_key[TD_SCRAM_KEY_MAX];
+    uint8_t server_key[TD_SCRAM_KEY_MAX];
+} td_scram_credential;
+
+/* "SCRAM-SHA-256" or "SCRAM-SHA-512" for one mechanism bit; NULL for anything else. */
+const char *td_scram_mechanism_name(int mechanism);
+/* The mechanism bit for "SCRAM-SHA-256" or "SCRAM-SHA-512" (case-insensitive); 0 otherwise. */
+int td_scram_mechanism_parse(const char *name);
+
+/* Validate a user name / a password: 0 or TD_ENAME / TD_EINVAL, the rule in td_last_error(). */
+int td_user_name_validate(const char *name);
+int td_user_password_validate(const void *password, size_t len);
+
+/* Creates a user with credentials for each mechanism in the mask (TD_SCRAM_*), derived from the
+ * password with `iterations` (0: TD_SCRAM_ITERATIONS_DEFAULT) and a fresh random salt each. The
+ * password is not kept, in the store or in memory the engine holds. Written in one catalog
+ * transaction (durable when this returns). TD_EEXIST if the user exists, TD_ENAME, TD_EINVAL
+ * (password, mask or iterations; the rule in td_last_error()). */
+int td_user_add(td_engine *e, const char *name, const void *password, size_t password_len,
+                int mechanisms, int32_t iterations);
+
+/* Replaces every credential of an existing user with new ones for `mechanisms` (a mechanism
+ * not in the mask no longer works for the user). TD_ENOTFOUND if there is no such user; the
+ * other errors as td_user_add. */
+int td_user_passwd(td_engine *e, const char *name, const void *password, size_t password_len,
+                   int mechanisms, int32_t iterations);
+
+/* Removes a user and its credentials. TD_ENOTFOUND. */
+int td_user_remove(td_engine *e, const char *name);
+
+/* A user as listings show it: never a salt or a key. */
+typedef struct td_user_info {
+    char name[TD_USER_NAME_MAX + 1];
+    int mechanisms;             /* mask of TD_SCRAM_* the user has credentials for */
+    int32_t sha256_iterations;  /* 0 when the user has no SCRAM-SHA-256 credential */
+    int32_t sha512_iterations;  /* 0 when the user has no SCRAM-SHA-512 credential */
+} td_user_info;
+
+/* Lists users sorted by name (bytewise). *out is a malloc'd array of *count entries (NULL when
+ * there are none) that the caller frees with free(). */
+int td_user_list(td_engine *e, td_user_info **out, size_t *count);
+
+/* The stored credential of a user for one mechanism (what a SCRAM server exchange needs).
+ * TD_ENOTFOUND if the user does not exist or has no credential for that mechanism. */
+int td_user_credential(td_engine *e, const char *name, int mechanism, td_scram_credential *out);
+
+/* Checks a plaintext password (SASL PLAIN, HTTP Basic) against the user's stored credentials:
+ * derives StoredKey with the stored salt and iterations (SCRAM-SHA-512's when the user has it,
+ * else SCRAM-SHA-256's) and compares in constant time. 0 when it matches; TD_EAUTH when it
+ * does not, when the user does not exist, or when the password is not a valid one: callers
+ * cannot tell these apart (nor should the clients they answer). An unknown user costs one
+ * derivation too, so that timing does not tell either. A catalog failure returns its own code
+ * (-EIO, TD_ECORRUPT for a damaged credential), never 0. */
+int td_user_verify(td_engine *e, const char *name, const void *password, size_t password_len);
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,7 @@ static const char *const keys[] = {"data",
                                    "redis.password",
                                    "redis.allow.flush",
                                    "redis.max.reply.bytes",
+                                   "admin.user",
                                    NULL};
 
 const char *const *server_config_keys(void)
@@ -110,6 +111,7 @@ void server_config_defaults(td_server_config *c)
     resp_server_config rc;
     resp_server_config_default(&rc);
     c->redis_max_reply_bytes = (int64_t)rc.max_reply;
+    snprintf(c->admin_user, sizeof(c->admin_user), "admin");
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -228,6 +230,10 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
     } else if (!strcmp(key, "allow.anonymous")) {
         if (parse_bool(value, &c->allow_anonymous) != 0)
             return td_fail(TD_ECONFIG, "allow.anonymous: expected true or false, got '%s'", value);
+    } else if (!strcmp(key, "admin.user")) {
+        if (td_user_name_validate(value) != 0)
+            return td_fail(TD_ECONFIG, "admin.user: %s", td_last_error());
+        snprintf(c->admin_user, sizeof(c->admin_user), "%s", value);
     } else if (!strcmp(key, "redis.allow.flush")) {
         if (parse_bool(value, &c->redis_allow_flush) != 0)
             return td_fail(TD_ECONFIG, "redis.allow.flush: expected true or false, got '%s'",
@@ -523,6 +529,8 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     int rc = td_engine_open(c->data, &opts, &e);
     if (rc)
         return rc;
+    if ((rc = server_first_admin(e, c->admin_user)) != 0)
+        goto out;
     /* Each partition holds a descriptor: those max.partitions still allows are kept out of
      * the connections' share. */
     int64_t nparts = partition_count(e);

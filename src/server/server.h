@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tidings.h"
+
 typedef struct td_server_config {
     char data[PATH_MAX];      /* data: ./data */
     char kafka[256];          /* kafka: 127.0.0.1:9092, or "off" */
@@ -58,6 +60,9 @@ typedef struct td_server_config {
     char redis_password[256]; /* redis.password: "" (none) */
     bool redis_allow_flush;   /* redis.allow.flush: false (FLUSHALL/FLUSHDB refused) */
     int64_t redis_max_reply_bytes; /* redis.max.reply.bytes: 536870912 */
+    /* admin.user: "admin"; the first administrator, made on a start with an empty user store
+     * when TIDINGS_ADMIN_PASSWORD is set (server_first_admin) */
+    char admin_user[TD_USER_NAME_MAX + 1];
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);
@@ -71,6 +76,12 @@ int server_config_load_file(td_server_config *c, const char *path);
 int server_config_from_env(td_server_config *c);
 /* The keys, for --help and docs. */
 const char *const *server_config_keys(void);
+
+/* The first administrator (admin.c): when TIDINGS_ADMIN_PASSWORD is set and non-empty and the
+ * engine has no users, creates `user` with that password (both SCRAM mechanisms); an existing
+ * store is never changed. The variable is removed from the environment afterwards; the
+ * password is never logged. TD_ECONFIG when it is not a valid password. */
+int server_first_admin(td_engine *e, const char *user);
 
 /*
  * Runs the broker until one of `signals` (already blocked in every thread) arrives, then shuts

@@ -2,7 +2,7 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 4, in PRAGMA user_version):
+ * Schema (version 5, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
@@ -27,6 +27,11 @@
  *   xdeleted(topic_id, partition, offset INTEGER, id_ms INTEGER NOT NULL, id_seq INTEGER NOT
  *          NULL, PRIMARY KEY(topic_id, partition, offset)) WITHOUT ROWID
  *                                   -- entries XDEL removed; offset -1: the largest ID removed
+ *   users(name TEXT, mechanism TEXT, salt BLOB NOT NULL, iterations INTEGER NOT NULL,
+ *          stored_key BLOB NOT NULL, server_key BLOB NOT NULL, PRIMARY KEY(name, mechanism))
+ *                                   -- version 5: SCRAM credentials, one row per user and
+ *                                   mechanism ('SCRAM-SHA-256', 'SCRAM-SHA-512'); a user is
+ *                                   its rows (never a password: docs/security.md#users)
  * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
@@ -41,9 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/scram.h"
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 struct td_catalog {
     sqlite3 *db;
@@ -158,6 +164,16 @@ int catalog_open(const char *path, td_catalog **out)
                      "INTEGER NOT NULL, offset INTEGER NOT NULL, id_ms INTEGER NOT NULL, id_seq "
                      "INTEGER NOT NULL, PRIMARY KEY(topic_id, partition, offset)) WITHOUT ROWID;"
                      "PRAGMA user_version=4;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    if (version <= 4) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS users(name TEXT NOT NULL, mechanism TEXT NOT "
+                     "NULL, salt BLOB NOT NULL, iterations INTEGER NOT NULL, stored_key BLOB NOT "
+                     "NULL, server_key BLOB NOT NULL, PRIMARY KEY(name, mechanism));"
+                     "PRAGMA user_version=5;"
                      "COMMIT;");
         if (rc)
             goto fail;
@@ -1028,5 +1044,169 @@ int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r
             rc = db_fail(c, "reading consumer groups");
         sqlite3_finalize(st);
     }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Users: SCRAM credentials. Every change is one transaction, so a user is never seen with
+ * half of a new set of credentials.
+ */
+int catalog_user_put(td_catalog *c, const char *name, const td_scram_credential *v, size_t n,
+                     bool replace)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE"), existing = 0;
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM users WHERE name=?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(c, "looking up a user");
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(c, "looking up a user");
+        goto rollback;
+    }
+    existing = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!replace && existing) {
+        rc = td_fail(TD_EEXIST, "user '%s' already exists", name);
+        goto rollback;
+    }
+    if (replace && !existing) {
+        rc = td_fail(TD_ENOTFOUND, "user '%s' does not exist", name);
+        goto rollback;
+    }
+    if ((rc = exec_text(c, "DELETE FROM users WHERE name=?", name, NULL)))
+        goto rollback;
+    if (sqlite3_prepare_v2(c->db, "INSERT INTO users VALUES(?,?,?,?,?,?)", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(c, "storing a user");
+        goto rollback;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const td_scram_credential *k = &v[i];
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, td_scram_mechanism_name(k->mechanism), -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, k->salt, (int)k->salt_len, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, k->iterations);
+        sqlite3_bind_blob(st, 5, k->stored_key, (int)k->key_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, k->server_key, (int)k->key_len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_fail(c, "storing a user");
+            goto rollback;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = exec(c, "COMMIT")))
+        goto rollback;
+    return 0;
+rollback:
+    sqlite3_finalize(st);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int catalog_user_remove(td_catalog *c, const char *name)
+{
+    int changes = 0;
+    int rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes);
+    if (rc == 0 && changes == 0)
+        rc = td_fail(TD_ENOTFOUND, "user '%s' does not exist", name);
+    return rc;
+}
+
+int catalog_user_list(td_catalog *c, td_user_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *st;
+    /* Names compare as bytes (BINARY), so the order is the same in every locale. */
+    if (sqlite3_prepare_v2(c->db, "SELECT name, mechanism, iterations FROM users ORDER BY name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "listing users");
+    td_user_info *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int mech = td_scram_mechanism_parse((const char *)sqlite3_column_text(st, 1));
+        if (!name || !mech)
+            continue; /* a mechanism of a newer tidings: not one this build can use */
+        if (n == 0 || strcmp(v[n - 1].name, name) != 0) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                td_user_info *nv = realloc(v, cap * sizeof(*v));
+                if (!nv) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                v = nv;
+            }
+            memset(&v[n], 0, sizeof(v[n]));
+            snprintf(v[n].name, sizeof(v[n].name), "%s", name);
+            n++;
+        }
+        v[n - 1].mechanisms |= mech;
+        if (mech == TD_SCRAM_SHA_256)
+            v[n - 1].sha256_iterations = sqlite3_column_int(st, 2);
+        else
+            v[n - 1].sha512_iterations = sqlite3_column_int(st, 2);
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(c, "listing users");
+out:
+    sqlite3_finalize(st);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_credential *out)
+{
+    const char *mech = td_scram_mechanism_name(mechanism);
+    if (!mech)
+        return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT salt, iterations, stored_key, server_key FROM users WHERE "
+                           "name=? AND mechanism=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "reading a user");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, mech, -1, SQLITE_STATIC);
+    int rc = 0, step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = td_fail(TD_ENOTFOUND, "user '%s' has no %s credential", name, mech);
+    } else if (step != SQLITE_ROW) {
+        rc = db_fail(c, "reading a user");
+    } else {
+        td_scram_credential k;
+        memset(&k, 0, sizeof(k));
+        k.mechanism = mechanism;
+        k.iterations = sqlite3_column_int(st, 1);
+        td_slice salt = column_slice(st, 0), sk = column_slice(st, 2), vk = column_slice(st, 3);
+        k.key_len = sk.n;
+        k.salt_len = salt.n;
+        /* A row that does not fit the mechanism is reported, never used. */
+        if (salt.n == 0 || salt.n > TD_SCRAM_SALT_MAX || sk.n != scram_key_len(mechanism) ||
+            vk.n != sk.n || k.iterations < 1) {
+            rc = td_fail(TD_ECORRUPT, "catalog: user '%s': malformed %s credential", name, mech);
+        } else {
+            memcpy(k.salt, salt.p, salt.n);
+            memcpy(k.stored_key, sk.p, sk.n);
+            memcpy(k.server_key, vk.p, vk.n);
+            *out = k;
+        }
+    }
+    sqlite3_finalize(st);
     return rc;
 }

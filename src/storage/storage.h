@@ -458,4 +458,18 @@ int catalog_xrows_put(td_catalog *c, const catalog_xrow *v, size_t n);
  * first nonzero result and returns it. */
 int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r), void *arg);
 
+/* Users (docs/security.md#users): SCRAM credentials by user and mechanism, never passwords.
+ * catalog_user_put stores a user's credentials (n of them, distinct mechanisms) in one
+ * transaction: a new user (TD_EEXIST if it exists) or, with replace, in place of every
+ * credential an existing user had (TD_ENOTFOUND if it does not exist). Names and credentials
+ * are the caller's to validate. */
+int catalog_user_put(td_catalog *c, const char *name, const td_scram_credential *v, size_t n,
+                     bool replace);
+int catalog_user_remove(td_catalog *c, const char *name); /* TD_ENOTFOUND */
+/* Names, mechanisms and iteration counts, sorted by name; *out malloc'd (NULL when empty). */
+int catalog_user_list(td_catalog *c, td_user_info **out, size_t *count);
+/* One credential: TD_ENOTFOUND when the user has none for the mechanism; TD_ECORRUPT for a row
+ * whose salt or keys do not have the sizes a credential has. */
+int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_credential *out);
+
 #endif /* TD_STORAGE_STORAGE_H */
