@@ -11,6 +11,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A TLS listener of one protocol (kafka.tls, http.tls, redis.tls and their .cert.file, ...). */
+typedef struct td_tls_listener_config {
+    char listen[256];     /* <proto>.tls: "off" (default), or HOST:PORT */
+    char cert_file[1024]; /* <proto>.tls.cert.file: PEM certificate and chain */
+    char key_file[1024];  /* <proto>.tls.key.file: PEM private key */
+    char ca_file[1024];   /* <proto>.tls.ca.file: PEM CAs for client certificates */
+    int client_auth;      /* <proto>.tls.client.auth: none (0), requested (1), required (2) */
+} td_tls_listener_config;
+
 typedef struct td_server_config {
     char data[PATH_MAX];      /* data: ./data */
     char kafka[256];          /* kafka: 127.0.0.1:9092, or "off" */
@@ -58,6 +67,8 @@ typedef struct td_server_config {
     char redis_password[256]; /* redis.password: "" (none) */
     bool redis_allow_flush;   /* redis.allow.flush: false (FLUSHALL/FLUSHDB refused) */
     int64_t redis_max_reply_bytes; /* redis.max.reply.bytes: 536870912 */
+    /* TLS listeners beside the plaintext ones (docs/security.md) */
+    td_tls_listener_config kafka_tls, http_tls, redis_tls;
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);
@@ -73,8 +84,9 @@ int server_config_from_env(td_server_config *c);
 const char *const *server_config_keys(void);
 
 /*
- * Runs the broker until one of `signals` (already blocked in every thread) arrives, then shuts
- * down gracefully. Prints one line per listener to stdout ("kafka: listening on HOST:PORT").
+ * Runs the broker until SIGINT or SIGTERM among `signals` (already blocked in every thread)
+ * arrives, then shuts down gracefully; SIGHUP, if in `signals`, reloads the TLS listeners'
+ * certificates and keys. Prints one line per listener to stdout ("kafka: listening on HOST:PORT").
  * Returns 0, or a negative code with td_last_error() set (unusable data directory, port in
  * use, ...).
  */
