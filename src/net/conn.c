@@ -974,6 +974,7 @@ static uint32_t tls_interest(net_conn *c, uint32_t ev)
 static uint32_t tls_event(net_conn *c, uint32_t ev)
 {
     tls_conn *t = c->tls;
+    t->trimmed = false;
     if (t->done) {
         if ((ev & EPOLLOUT) && t->rd_wants_write)
             ev |= EPOLLIN;

@@ -336,8 +336,9 @@ static void log_timer_fn(void *arg)
         net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
 }
 
-/* Every second, on loops whose group has a listener with an idle timeout or TLS: closes
- * connections that did not finish their TLS handshake within TLS_HANDSHAKE_MS, and those idle
+/* Every second, on loops whose group has a listener with an idle timeout or TLS: trims the
+ * OpenSSL buffers of TLS connections idle for a second, closes connections that did not finish
+ * their TLS handshake within TLS_HANDSHAKE_MS, and those idle
  * for longer (O(connections of the loop) a second). A connection that waits for the budget,
  * is paused by its protocol, has output queued or is referenced by work in flight is not idle. */
 static void idle_timer_fn(void *arg)
@@ -345,6 +346,8 @@ static void idle_timer_fn(void *arg)
     net_loop *l = arg;
     for (net_conn *c = l->conns, *next; c; c = next) {
         next = c->next;
+        if (c->tls && c->opened && l->now - c->active_ms >= 1000 && !c->out_head)
+            tls_trim(c->tls); /* OpenSSL's buffers go back while it is idle */
         if (c->tls && !c->opened && l->now - c->open_ms >= TLS_HANDSHAKE_MS) {
             td_log(TD_LOG_INFO, "net", "%s: closing %s: no TLS handshake within %d ms",
                    c->proto->name, c->peer, TLS_HANDSHAKE_MS);

@@ -137,6 +137,7 @@ typedef struct tls_conn {
     bool wr_wants_read;  /* a write waits for readability */
     bool pending_posted; /* a task reads what OpenSSL holds decrypted */
     bool failed;         /* a fatal error: no close_notify may be sent */
+    bool trimmed;        /* tls_trim gave OpenSSL's buffers back; no event since */
     char *principal;     /* the verified client certificate's CN, or NULL */
     uint8_t *wbuf;
     size_t wlen, woff; /* staged bytes, and how many of them were written */
@@ -153,6 +154,9 @@ int tls_handshake(tls_conn *tc, const char *peer);
  * or EIO / EPIPE. tls_read reads records until buf is full or none is left. */
 ssize_t tls_read(tls_conn *tc, void *buf, size_t n);
 ssize_t tls_write(tls_conn *tc, const void *buf, size_t n);
+/* Gives OpenSSL's read and write buffers back while the connection is idle (they come back on
+ * its next read or write). */
+void tls_trim(tls_conn *tc);
 /* Sends close_notify if the socket takes it (once; no waiting for the peer's). */
 void tls_shutdown(tls_conn *tc);
 /* Whether OpenSSL holds decrypted bytes not yet read (no epoll event will announce them). */

@@ -15,8 +15,10 @@
  * Renegotiation is off (SSL_OP_NO_RENEGOTIATION): a client asking for it gets an alert.
  *
  * Memory per connection: OpenSSL keeps a read buffer (about 16.7 KiB, a whole record) and a
- * write buffer (about 16.7 KiB) while a record is in flight; SSL_MODE_RELEASE_BUFFERS gives
- * both back while the connection is idle. docs/operations.md states what was measured.
+ * write buffer (about 16.7 KiB). SSL_MODE_RELEASE_BUFFERS would free them after every record,
+ * which cost a quarter of the throughput in bench/tls.sh; instead a connection idle for a second
+ * gives them back (tls_trim, from the loop's once-a-second timer), and a busy one keeps them.
+ * docs/operations.md states what was measured.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -70,8 +72,7 @@ static SSL_CTX *ctx_load(const net_tls *t)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* Sessions are resumed with tickets (stateless): no server-side cache grows with clients. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
@@ -302,6 +303,7 @@ ssize_t tls_read(tls_conn *tc, void *buf, size_t n)
      * the socket is empty, so that a 64 KiB read costs one pass through the protocol. */
     size_t total = 0;
     tc->rd_wants_write = false;
+    tc->trimmed = false;
     while (total < n) {
         size_t got = 0;
         ERR_clear_error();
@@ -324,6 +326,7 @@ ssize_t tls_read(tls_conn *tc, void *buf, size_t n)
 ssize_t tls_write(tls_conn *tc, const void *buf, size_t n)
 {
     tc->wr_wants_read = false;
+    tc->trimmed = false;
     size_t done = 0;
     ERR_clear_error();
     int r = SSL_write_ex(tc->ssl, buf, n, &done);
@@ -347,4 +350,13 @@ void tls_shutdown(tls_conn *tc)
     ERR_clear_error();
     (void)SSL_shutdown(tc->ssl);
     ERR_clear_error();
+}
+
+void tls_trim(tls_conn *tc)
+{
+    if (tc->trimmed || !tc->done)
+        return;
+    /* Frees only what holds no data (a partial record stays). */
+    (void)SSL_free_buffers(tc->ssl);
+    tc->trimmed = true;
 }
