@@ -253,6 +253,13 @@ int tls_handshake(tls_conn *tc, const char *peer)
     }
     char why[256];
     const char *reason;
+    if (BIO_number_read(SSL_get_rbio(tc->ssl)) == 0) {
+        /* Closed (or reset) before sending a byte: a port scan or a TCP health check, not
+         * worth a line above debug. */
+        ERR_clear_error();
+        TD_DEBUG("net", "%s: %s closed before its TLS handshake", tc->name, peer);
+        return -1;
+    }
     long vr = SSL_get_verify_result(tc->ssl);
     if (vr != X509_V_OK && ERR_peek_last_error() != 0) {
         ERR_clear_error();

@@ -228,14 +228,38 @@ static void test_handshake_read_write(void)
     net_tls_destroy(t);
 }
 
+static int info_lines; /* log lines at info and above */
+static char last_line[512];
+
+static void sink(int level, const char *line, void *arg)
+{
+    (void)arg;
+    if (level >= TD_LOG_INFO) {
+        info_lines++;
+        snprintf(last_line, sizeof(last_line), "%s", line);
+    }
+}
+
 static void test_plaintext_and_old_versions_fail(void)
 {
+    td_log_set_sink(sink, NULL);
     net_tls *t = server_ctx("server", NET_TLS_CLIENT_NONE);
     pair p = pair_open(t, NULL, 0);
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     ASSERT_EQ(write(p.cfd, req, strlen(req)), (ssize_t)strlen(req));
     ASSERT_EQ(tls_handshake(p.s, "test-peer"), -1);
+    /* One line naming the peer and OpenSSL's reason. */
+    ASSERT_EQ(info_lines, 1);
+    ASSERT(strstr(last_line, "TLS handshake with test-peer failed: ") != NULL);
+    ASSERT(strstr(last_line, "http request") != NULL); /* OpenSSL's "http request" reason */
     pair_close(&p);
+    /* A peer that closes without a byte (a TCP health check) is not worth a line. */
+    p = pair_open(t, NULL, 0);
+    shutdown(p.cfd, SHUT_WR);
+    ASSERT_EQ(tls_handshake(p.s, "test-peer"), -1);
+    ASSERT_EQ(info_lines, 1);
+    pair_close(&p);
+    td_log_set_sink(NULL, NULL);
     p = pair_open(t, NULL, TLS1_1_VERSION);
     ASSERT_EQ(handshake(&p), -1);
     pair_close(&p);
