@@ -124,6 +124,8 @@ typedef struct listener {
  * refilled only once all of it was written.
  */
 #define TLS_WBUF (64u << 10)
+/* OpenSSL's read buffer with read-ahead: several records per read(2). */
+#define TLS_RBUF (64u << 10)
 /* A connection that has not finished its handshake this long after it was accepted is closed
  * (it holds a connection slot, and the protocol's own timeouts do not run before on_open). */
 #define TLS_HANDSHAKE_MS 10000

@@ -14,8 +14,8 @@
  * address, SSL_MODE_ENABLE_PARTIAL_WRITE lets SSL_write report what went out record by record.
  * Renegotiation is off (SSL_OP_NO_RENEGOTIATION): a client asking for it gets an alert.
  *
- * Memory per connection: OpenSSL keeps a read buffer (about 16.7 KiB, a whole record) and a
- * write buffer (about 16.7 KiB). SSL_MODE_RELEASE_BUFFERS would free them after every record,
+ * Memory per connection: OpenSSL keeps a read buffer (TLS_RBUF, 64 KiB: it reads ahead) and a
+ * write buffer (about 16.7 KiB, a whole record). SSL_MODE_RELEASE_BUFFERS would free them after every record,
  * which cost a quarter of the throughput in bench/tls.sh; instead a connection idle for a second
  * gives them back (tls_trim, from the loop's once-a-second timer), and a busy one keeps them.
  * docs/operations.md states what was measured.
@@ -73,6 +73,11 @@ static SSL_CTX *ctx_load(const net_tls *t)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read ahead: OpenSSL reads what the socket holds into its buffer at once, instead of two
+     * read(2) calls per record (its header, then its body). Bytes it holds raise no epoll
+     * event: conn.c reads until OpenSSL wants more, or asks tls_pending. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, TLS_RBUF);
     /* Sessions are resumed with tickets (stateless): no server-side cache grows with clients. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
@@ -311,9 +316,10 @@ ssize_t tls_read(tls_conn *tc, void *buf, size_t n)
     size_t total = 0;
     tc->rd_wants_write = false;
     tc->trimmed = false;
+    /* SSL_get_error needs an empty error queue before the call; every failure clears it. */
+    ERR_clear_error();
     while (total < n) {
         size_t got = 0;
-        ERR_clear_error();
         int r = SSL_read_ex(tc->ssl, (uint8_t *)buf + total, n - total, &got);
         if (r == 1) {
             total += got;
@@ -349,7 +355,8 @@ ssize_t tls_write(tls_conn *tc, const void *buf, size_t n)
 
 bool tls_pending(tls_conn *tc)
 {
-    return SSL_pending(tc->ssl) > 0;
+    /* Decrypted bytes of a record, and with read-ahead raw bytes of records not yet opened. */
+    return SSL_has_pending(tc->ssl) == 1;
 }
 
 void tls_shutdown(tls_conn *tc)
