@@ -323,7 +323,9 @@ static void accept_ready(net_loop *l, listener *ls)
  */
 static bool idle_conn(net_conn *c)
 {
-    return __atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) == 1 && !c->out_head;
+    /* A TLS connection's staged bytes have left the chain but not the broker. */
+    return __atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) == 1 && !c->out_head &&
+           !(c->tls && c->tls->woff < c->tls->wlen);
 }
 
 /* Loop 0, every second: summaries of log lines the rate limit suppressed, so that a burst that
