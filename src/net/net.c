@@ -117,7 +117,9 @@ void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn
         l->heap = h;
         l->heap_cap = cap;
     }
-    t->due_ms = mono_ms() + (delay_ms < 0 ? 0 : delay_ms);
+    /* A client may ask for any delay (Redis's BLOCK takes up to 2^63 ms): clamped so that the
+     * due time cannot overflow; a quarter of the range is still millions of years. */
+    t->due_ms = mono_ms() + (delay_ms < 0 ? 0 : TD_MIN(delay_ms, INT64_MAX / 4));
     t->fn = fn;
     t->arg = arg;
     t->heap_index = l->nheap;
