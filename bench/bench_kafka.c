@@ -66,6 +66,20 @@ static rd_kafka_conf_t *base_conf(void)
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     set(c, "bootstrap.servers", bootstrap);
     set(c, "client.id", "bench_kafka");
+    /* BENCH_KAFKA_PROPS="k=v,k=v": more librdkafka properties (bench/tls.sh: SSL). */
+    const char *props = getenv("BENCH_KAFKA_PROPS");
+    char buf[2048];
+    if (props && strlen(props) < sizeof(buf)) {
+        snprintf(buf, sizeof(buf), "%s", props);
+        char *save = NULL;
+        for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                die("BENCH_KAFKA_PROPS", "expected k=v,k=v");
+            *eq = 0;
+            set(c, kv, eq + 1);
+        }
+    }
     return c;
 }
 

@@ -1,5 +1,6 @@
 /*
- * cmd_serve.c: tidings serve: run the broker until SIGINT or SIGTERM (see server/server.h).
+ * cmd_serve.c: tidings serve: run the broker until SIGINT or SIGTERM (see server/server.h);
+ * SIGHUP reloads TLS certificates.
  * Configuration: defaults < --config FILE < TIDINGS_* environment < flags.
  */
 #include <getopt.h>
@@ -16,7 +17,9 @@ static const char serve_usage[] =
     "Runs the broker on a data directory (created if missing) until SIGINT or SIGTERM, then\n"
     "finishes the requests in flight, fsyncs and exits 0. Every option is also a config-file\n"
     "key and a TIDINGS_* environment variable (see docs/configuration.md); flags win over the\n"
-    "environment, which wins over the file.\n"
+    "environment, which wins over the file. TLS listeners (kafka.tls, http.tls, redis.tls and\n"
+    "their .cert.file, .key.file, .ca.file, .client.auth; docs/security.md) are set with\n"
+    "--set or the file; SIGHUP reloads their certificates.\n"
     "\n"
     "options:\n"
     "  -d, --data DIR              data directory (default ./data; TIDINGS_DATA)\n"
@@ -130,6 +133,7 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* reloads TLS certificates */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     rc = server_run(&cfg, &set);
     if (rc)

@@ -55,6 +55,21 @@ const char *net_conn_peer(net_conn *c)
     return c->peer;
 }
 
+int net_conn_listen_port(net_conn *c)
+{
+    return c->listen_port;
+}
+
+bool net_conn_is_tls(net_conn *c)
+{
+    return c->tls != NULL;
+}
+
+const char *net_conn_principal(net_conn *c)
+{
+    return c->tls ? c->tls->principal : NULL;
+}
+
 bool net_conn_closed(net_conn *c)
 {
     return __atomic_load_n(&c->closed, __ATOMIC_ACQUIRE);
@@ -90,6 +105,7 @@ void net_conn_unref(net_conn *c)
         c->out_head = it->next;
         item_free(it);
     }
+    tls_conn_free(c->tls);
     free(c->in);
     free(c);
 }
@@ -159,6 +175,8 @@ static void input_free(net_conn *c)
     c->in_charge = 0;
 }
 
+static uint32_t tls_interest(net_conn *c, uint32_t ev);
+
 static void update_interest(net_conn *c)
 {
     if (c->closed)
@@ -176,6 +194,8 @@ static void update_interest(net_conn *c)
         ev |= EPOLLIN;
     if (c->out_head)
         ev |= EPOLLOUT;
+    if (c->tls)
+        ev = tls_interest(c, ev);
     if (ev == c->interest)
         return;
     struct epoll_event e = {.events = ev, .data.ptr = c};
@@ -183,12 +203,16 @@ static void update_interest(net_conn *c)
         c->interest = ev;
 }
 
+static void tls_close(net_conn *c);
+
 void conn_close_now(net_conn *c)
 {
     if (c->closed)
         return;
     net_loop *l = c->loop;
     epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->tls)
+        tls_close(c);
     close(c->fd);
     c->fd = -1;
     __atomic_store_n(&c->closed, true, __ATOMIC_RELEASE);
@@ -207,7 +231,7 @@ void conn_close_now(net_conn *c)
     if (!c->in_data)
         input_free(c);
     td_gauge_add(c->m_open, -1);
-    if (c->proto->on_close)
+    if (c->proto->on_close && c->opened)
         c->proto->on_close(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -221,9 +245,13 @@ void conn_close_now(net_conn *c)
     net_conn_unref(c); /* the loop's reference */
 }
 
+static bool flush_tls(net_conn *c);
+
 /* Sends queued output until the socket refuses more. Returns false if the connection closed. */
 static bool flush_out(net_conn *c)
 {
+    if (c->tls)
+        return flush_tls(c);
     while (c->out_head && !c->closed) {
         out_item *it = c->out_head;
         if (it->is_file) {
@@ -636,7 +664,7 @@ static int input_room(net_conn *c)
 static void read_scratch(net_conn *c)
 {
     uint8_t *p = c->loop->scratch;
-    ssize_t r = read(c->fd, p, IN_FLOOR);
+    ssize_t r = c->tls ? tls_read(c->tls, p, IN_FLOOR) : read(c->fd, p, IN_FLOOR);
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
         conn_close_now(c);
         return;
@@ -680,7 +708,8 @@ static void conn_readable(net_conn *c)
             return;
         }
         size_t space = c->in_cap - c->in_start - c->in_len;
-        ssize_t r = read(c->fd, c->in + c->in_start + c->in_len, space);
+        uint8_t *to = c->in + c->in_start + c->in_len;
+        ssize_t r = c->tls ? tls_read(c->tls, to, space) : read(c->fd, to, space);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
             conn_close_now(c);
             return;
@@ -732,11 +761,17 @@ static void bw_wake(net_bwait *w)
         net_conn_unref(c); /* without memory for a task it waits for the next grant */
 }
 
+static uint32_t tls_event(net_conn *c, uint32_t ev);
+
 void conn_event(net_conn *c, uint32_t ev)
 {
     c->active_ms = c->loop->now;
     net_conn_ref(c);
-    if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
+    if (c->tls && !(ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)))
+        ev = tls_event(c, ev);
+    if (ev == 0) {
+        /* the handshake took the event */
+    } else if (ev & (EPOLLERR | EPOLLHUP) && !(ev & EPOLLIN)) {
         conn_close_now(c);
     } else {
         if ((ev & EPOLLOUT) && !c->closed)
@@ -766,6 +801,12 @@ bool conn_open(net_loop *l, listener *ls, int fd, const struct sockaddr_storage 
     c->bw.wake = bw_wake;
     c->idle_ms = ls->idle_ms;
     c->active_ms = l->now;
+    c->open_ms = l->now;
+    c->listen_port = ls->port;
+    if (ls->tls && !(c->tls = tls_conn_new(ls->tls, fd))) {
+        free(c);
+        return false;
+    }
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {
@@ -780,6 +821,7 @@ bool conn_open(net_loop *l, listener *ls, int fd, const struct sockaddr_storage 
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+        tls_conn_free(c->tls);
         free(c);
         return false;
     }
@@ -792,7 +834,181 @@ bool conn_open(net_loop *l, listener *ls, int fd, const struct sockaddr_storage 
     c->m_open = ls->m_open;
     td_gauge_add(c->m_open, 1);
     td_counter_add(ls->m_accepted, 1);
+    if (c->tls)
+        return true; /* on_open runs once the handshake is done */
+    c->opened = true;
     if (c->proto->on_open && c->proto->on_open(c) != 0)
         conn_close_now(c);
     return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * TLS connections (tls.c has the OpenSSL calls). Plaintext connections never come here: their
+ * cost is the test of c->tls at each read, flush and interest update.
+ */
+
+/* Copies queued output into the staging buffer, memory items as they are and file ranges with
+ * pread, in chain order. Staged bytes leave the chain and count as memory output. Returns false
+ * (and closes) when a file cannot be read. */
+static bool tls_stage(net_conn *c)
+{
+    tls_conn *t = c->tls;
+    while (c->out_head && t->wlen < TLS_WBUF) {
+        out_item *it = c->out_head;
+        size_t room = TLS_WBUF - t->wlen;
+        if (it->is_file) {
+            size_t want = (size_t)TD_MIN((int64_t)room, it->len);
+            ssize_t r = pread(it->fd, t->wbuf + t->wlen, want, (off_t)it->pos);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) { /* the file is shorter than the range: cannot happen for sealed data */
+                td_log(TD_LOG_ERROR, "net", "reading a file range for %s failed (%s); closing",
+                       c->peer, r < 0 ? strerror(errno) : "end of file");
+                conn_close_now(c);
+                return false;
+            }
+            it->pos += r;
+            it->len -= r;
+            t->wlen += (size_t)r;
+            out_count(c, r); /* now in memory */
+            if (it->len > 0)
+                continue;
+        } else {
+            size_t k = TD_MIN(room, it->n - it->off);
+            memcpy(t->wbuf + t->wlen, it->p + it->off, k);
+            it->off += k;
+            t->wlen += k;
+            if (it->off < it->n)
+                continue;
+        }
+        c->out_head = it->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        item_free(it);
+    }
+    return true;
+}
+
+/* flush_out for TLS: stage, SSL_write until the socket (or OpenSSL) refuses more. */
+static bool flush_tls(net_conn *c)
+{
+    tls_conn *t = c->tls;
+    if (!t->done)
+        return true; /* output queued before the handshake (none today) waits for it */
+    while (!c->closed) {
+        if (t->woff == t->wlen) {
+            t->woff = t->wlen = 0;
+            if (!c->out_head)
+                break;
+            if (!t->wbuf && !(t->wbuf = malloc(TLS_WBUF))) {
+                conn_close_now(c);
+                return false;
+            }
+            if (!tls_stage(c))
+                return false;
+        }
+        ssize_t w = tls_write(t, t->wbuf + t->woff, t->wlen - t->woff);
+        if (w < 0) {
+            if (errno == EAGAIN)
+                break;
+            conn_close_now(c);
+            return false;
+        }
+        t->woff += (size_t)w;
+        c->out_bytes -= (size_t)w;
+        out_count(c, -(int64_t)w);
+    }
+    if (c->closed)
+        return false;
+    if (t->woff == t->wlen && t->wbuf) {
+        /* Nothing staged: idle connections hold no staging buffer. */
+        free(t->wbuf);
+        t->wbuf = NULL;
+        t->woff = t->wlen = 0;
+    }
+    if (!c->out_head && !t->wbuf && c->close_after) {
+        conn_close_now(c);
+        return false;
+    }
+    return true;
+}
+
+/* Reads what OpenSSL holds decrypted (posted by tls_interest: no epoll event announces it). */
+static void tls_pending_task(void *arg)
+{
+    net_conn *c = arg;
+    if (!c->closed && c->tls) {
+        c->tls->pending_posted = false;
+        if (c->interest & EPOLLIN)
+            conn_event(c, EPOLLIN);
+    }
+    net_conn_unref(c);
+}
+
+/* The epoll interest of a TLS connection, from what the plaintext rules chose (ev): during the
+ * handshake, the direction it waits for; afterwards also staged bytes, and the other direction
+ * when a read or write waits for it. */
+static uint32_t tls_interest(net_conn *c, uint32_t ev)
+{
+    tls_conn *t = c->tls;
+    if (!t->done)
+        return t->want_write ? EPOLLOUT : EPOLLIN;
+    if (t->woff < t->wlen || t->rd_wants_write)
+        ev |= EPOLLOUT;
+    if (t->wr_wants_read)
+        ev |= EPOLLIN;
+    if ((ev & EPOLLIN) && !c->waiting && !t->pending_posted && tls_pending(t)) {
+        net_conn_ref(c);
+        t->pending_posted = true;
+        if (net_loop_post(c->loop, tls_pending_task, c) != 0) {
+            t->pending_posted = false;
+            net_conn_unref(c);
+        }
+    }
+    return ev;
+}
+
+/* A TLS connection's epoll event: drives the handshake (returns 0: nothing more to do), or maps
+ * the event onto what the plaintext path does: a read that waits for writability reads on
+ * EPOLLOUT, a write that waits for readability writes on EPOLLIN. */
+static uint32_t tls_event(net_conn *c, uint32_t ev)
+{
+    tls_conn *t = c->tls;
+    t->trimmed = false;
+    if (t->done) {
+        if ((ev & EPOLLOUT) && t->rd_wants_write)
+            ev |= EPOLLIN;
+        if ((ev & EPOLLIN) && t->wr_wants_read)
+            ev |= EPOLLOUT;
+        return ev;
+    }
+    int rc = tls_handshake(t, c->peer);
+    if (rc < 0) {
+        conn_close_now(c);
+        return 0;
+    }
+    if (rc == 0) {
+        update_interest(c);
+        return 0;
+    }
+    c->opened = true;
+    if (c->proto->on_open && c->proto->on_open(c) != 0) {
+        conn_close_now(c);
+        return 0;
+    }
+    /* The client may have sent its first request with its Finished message. */
+    return EPOLLIN | EPOLLOUT;
+}
+
+/* Before the socket closes: a close_notify alert, best effort (a peer that reads it knows the
+ * stream ended here and was not cut), and the staging buffer goes. */
+static void tls_close(net_conn *c)
+{
+    tls_conn *t = c->tls;
+    if (t->done && !t->failed)
+        tls_shutdown(t);
+    /* Staged bytes are part of out_mem, which conn_close_now gives back. */
+    free(t->wbuf);
+    t->wbuf = NULL;
+    t->wlen = t->woff = 0;
 }

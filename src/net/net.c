@@ -117,7 +117,9 @@ void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn
         l->heap = h;
         l->heap_cap = cap;
     }
-    t->due_ms = mono_ms() + (delay_ms < 0 ? 0 : delay_ms);
+    /* A client may ask for any delay (Redis's BLOCK takes up to 2^63 ms): clamped so that the
+     * due time cannot overflow; a quarter of the range is still millions of years. */
+    t->due_ms = mono_ms() + (delay_ms < 0 ? 0 : TD_MIN(delay_ms, INT64_MAX / 4));
     t->fn = fn;
     t->arg = arg;
     t->heap_index = l->nheap;
@@ -323,7 +325,9 @@ static void accept_ready(net_loop *l, listener *ls)
  */
 static bool idle_conn(net_conn *c)
 {
-    return __atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) == 1 && !c->out_head;
+    /* A TLS connection's staged bytes have left the chain but not the broker. */
+    return __atomic_load_n(&c->refs, __ATOMIC_ACQUIRE) == 1 && !c->out_head &&
+           !(c->tls && c->tls->woff < c->tls->wlen);
 }
 
 /* Loop 0, every second: summaries of log lines the rate limit suppressed, so that a burst that
@@ -336,16 +340,24 @@ static void log_timer_fn(void *arg)
         net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
 }
 
-/* Every second, on loops whose group has a listener with an idle timeout: closes connections
- * idle for longer (O(connections of the loop) a second). A connection that waits for the budget,
+/* Every second, on loops whose group has a listener with an idle timeout or TLS: trims the
+ * OpenSSL buffers of TLS connections idle for a second, closes connections that did not finish
+ * their TLS handshake within TLS_HANDSHAKE_MS, and those idle
+ * for longer (O(connections of the loop) a second). A connection that waits for the budget,
  * is paused by its protocol, has output queued or is referenced by work in flight is not idle. */
 static void idle_timer_fn(void *arg)
 {
     net_loop *l = arg;
     for (net_conn *c = l->conns, *next; c; c = next) {
         next = c->next;
-        if (c->idle_ms > 0 && l->now - c->active_ms >= c->idle_ms && !c->waiting &&
-            !c->paused && idle_conn(c)) {
+        if (c->tls && c->opened && l->now - c->active_ms >= 1000 && !c->out_head)
+            tls_trim(c->tls); /* OpenSSL's buffers go back while it is idle */
+        if (c->tls && !c->opened && l->now - c->open_ms >= TLS_HANDSHAKE_MS) {
+            td_log(TD_LOG_INFO, "net", "%s: closing %s: no TLS handshake within %d ms",
+                   c->proto->name, c->peer, TLS_HANDSHAKE_MS);
+            conn_close_now(c);
+        } else if (c->idle_ms > 0 && l->now - c->active_ms >= c->idle_ms && !c->waiting &&
+                   !c->paused && idle_conn(c)) {
             td_log(TD_LOG_DEBUG, "net", "%s: closing %s, idle for %" PRId64 " ms",
                    c->proto->name, c->peer, l->now - c->active_ms);
             conn_close_now(c);
@@ -363,7 +375,7 @@ static void *loop_main(void *arg)
     if (l == &l->g->loops[0])
         net_timer_start(l, &l->log_timer, 1000, log_timer_fn, l);
     for (int i = 0; i < l->g->nlst; i++)
-        if (l->g->lst[i].idle_ms > 0) {
+        if (l->g->lst[i].idle_ms > 0 || l->g->lst[i].tls) {
             net_timer_start(l, &l->idle_timer, 1000, idle_timer_fn, l);
             break;
         }
@@ -567,7 +579,9 @@ int net_group_listen(net_group *g, const char *host, int port, const net_proto *
         ls->extra_conns = TD_MAX(opts->extra_conns, 0);
         ls->busy_reply = opts->busy_reply;
         ls->idle_ms = TD_MAX(opts->idle_timeout_ms, 0);
+        ls->tls = opts->tls;
     }
+    ls->port = p;
     return 0;
 }
 

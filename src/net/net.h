@@ -41,6 +41,8 @@ typedef struct net_loop net_loop;
 typedef struct net_conn net_conn;
 typedef struct net_group net_group;
 
+typedef struct net_tls net_tls;
+
 typedef void (*net_task_fn)(void *arg);
 
 typedef struct net_timer {
@@ -104,7 +106,40 @@ typedef struct net_listen_opts {
      * protocol in flight (no reference held, not paused), is closed, as Kafka closes idle
      * connections after connections.max.idle.ms. 0: never. Checked once a second. */
     int64_t idle_timeout_ms;
+    /* A TLS listener: its connections do the TLS handshake before the protocol sees them
+     * (on_open runs once it is done) and every byte goes through OpenSSL. NULL: plaintext. The
+     * context stays the caller's and must outlive the group. A TLS listener should have no
+     * busy_reply (it would go out in plaintext). */
+    net_tls *tls;
 } net_listen_opts;
+
+/*
+ * TLS server settings (tls.c, OpenSSL): TLS 1.2 and 1.3 only, renegotiation off. With client
+ * authentication, client certificates are verified against ca_file; `requested` asks for one and
+ * serves clients without, `required` refuses them in the handshake.
+ */
+typedef enum net_tls_client_auth {
+    NET_TLS_CLIENT_NONE = 0,
+    NET_TLS_CLIENT_REQUESTED,
+    NET_TLS_CLIENT_REQUIRED,
+} net_tls_client_auth;
+
+typedef struct net_tls_config {
+    const char *name;      /* for log lines and errors ("kafka.tls") */
+    const char *cert_file; /* PEM: the certificate, then its chain */
+    const char *key_file;  /* PEM: its private key (unencrypted) */
+    const char *ca_file;   /* PEM: CAs client certificates must chain to; NULL: none */
+    net_tls_client_auth client_auth;
+} net_tls_config;
+
+/* Loads the files into a context. TD_ECONFIG with td_last_error naming the file and OpenSSL's
+ * reason (unreadable, not PEM, key not matching the certificate). The strings are copied. */
+int net_tls_create(const net_tls_config *cfg, net_tls **out);
+/* Reads the same files again (any thread): connections accepted afterwards use the new
+ * certificate, open ones keep the one they began with. On failure the old context stays and
+ * TD_ECONFIG is returned with td_last_error saying why. */
+int net_tls_reload(net_tls *t);
+void net_tls_destroy(net_tls *t);
 
 /* Creates `loops` event loops (not yet running). */
 int net_group_create(const net_config *cfg, net_group **out);
@@ -161,6 +196,14 @@ void *net_conn_data(net_conn *c);
 void *net_conn_proto_arg(net_conn *c);
 net_loop *net_conn_loop(net_conn *c);
 const char *net_conn_peer(net_conn *c); /* "127.0.0.1:54321" */
+/* The port of the listener that accepted the connection (what Kafka's metadata advertises to
+ * this client). Any thread. */
+int net_conn_listen_port(net_conn *c);
+/* Whether the connection came through a TLS listener. */
+bool net_conn_is_tls(net_conn *c);
+/* The principal a verified client certificate names (its subject's CN), valid while the
+ * connection is; NULL without a verified certificate. */
+const char *net_conn_principal(net_conn *c);
 /* References keep the struct (not the socket) alive; any thread may ref/unref. */
 void net_conn_ref(net_conn *c);
 void net_conn_unref(net_conn *c);

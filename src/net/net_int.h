@@ -29,11 +29,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "base/metrics.h"
 #include "net/net.h"
 
 typedef struct net_bwait net_bwait;
+struct ssl_st;
 
 /* One connection's place in the budget's queues (owned by the connection). */
 struct net_bwait {
@@ -110,7 +112,57 @@ typedef struct listener {
     int64_t idle_ms;                /* net_listen_opts.idle_timeout_ms */
     td_metric *m_open, *m_accepted; /* connections open now, and accepted in all */
     td_metric *m_refused;           /* refused with the busy reply, or left waiting at the limit */
+    net_tls *tls;                   /* NULL: plaintext */
+    int port;                       /* the bound port */
 } listener;
+
+/* ---------------------------------------------------------------------------------------------
+ * TLS (tls.c): one connection's OpenSSL state. conn.c stages output for SSL_write in wbuf
+ * (TLS_WBUF bytes at most, allocated only while output is staged): memory items are copied into
+ * it and file ranges read with pread, since sendfile cannot encrypt. Staged bytes count in the
+ * budget as memory output. A write retried after WANT_WRITE must offer the same bytes: wbuf is
+ * refilled only once all of it was written.
+ */
+#define TLS_WBUF (64u << 10)
+/* OpenSSL's read buffer with read-ahead: several records per read(2). */
+#define TLS_RBUF (64u << 10)
+/* A connection that has not finished its handshake this long after it was accepted is closed
+ * (it holds a connection slot, and the protocol's own timeouts do not run before on_open). */
+#define TLS_HANDSHAKE_MS 10000
+
+typedef struct tls_conn {
+    struct ssl_st *ssl;
+    const char *name;    /* the context's name, for log lines */
+    bool done;           /* the handshake finished */
+    bool want_write;     /* the handshake waits for the socket to be writable */
+    bool rd_wants_write; /* a read waits for writability (a TLS 1.3 KeyUpdate answered) */
+    bool wr_wants_read;  /* a write waits for readability */
+    bool pending_posted; /* a task reads what OpenSSL holds decrypted */
+    bool failed;         /* a fatal error: no close_notify may be sent */
+    bool trimmed;        /* tls_trim gave OpenSSL's buffers back; no event since */
+    char *principal;     /* the verified client certificate's CN, or NULL */
+    uint8_t *wbuf;
+    size_t wlen, woff; /* staged bytes, and how many of them were written */
+} tls_conn;
+
+/* A connection's state with the listener's current context, on the accepted socket fd. */
+tls_conn *tls_conn_new(net_tls *t, int fd);
+void tls_conn_free(tls_conn *tc);
+/* One handshake step: 1 done, 0 waits (want_write says for which direction), -1 failed (one
+ * log line naming the peer and OpenSSL's reason was written). */
+int tls_handshake(tls_conn *tc, const char *peer);
+/* Like read(2) and write(2) on a non-blocking socket: > 0 bytes, 0 the peer closed (read), -1
+ * with errno EAGAIN (rd_wants_write / wr_wants_read say whether the other direction is needed)
+ * or EIO / EPIPE. tls_read reads records until buf is full or none is left. */
+ssize_t tls_read(tls_conn *tc, void *buf, size_t n);
+ssize_t tls_write(tls_conn *tc, const void *buf, size_t n);
+/* Gives OpenSSL's read and write buffers back while the connection is idle (they come back on
+ * its next read or write). */
+void tls_trim(tls_conn *tc);
+/* Sends close_notify if the socket takes it (once; no waiting for the peer's). */
+void tls_shutdown(tls_conn *tc);
+/* Whether OpenSSL holds decrypted bytes not yet read (no epoll event will announce them). */
+bool tls_pending(tls_conn *tc);
 
 typedef struct out_item {
     struct out_item *next;
@@ -156,6 +208,10 @@ struct net_conn {
     size_t out_mem; /* memory part of out_bytes, counted in the budget */
     char peer[64];
     net_conn *prev, *next;
+    tls_conn *tls;   /* NULL on plaintext listeners: the one branch their I/O pays */
+    bool opened;     /* on_open ran (at accept, or once the TLS handshake is done) */
+    int64_t open_ms; /* the loop's clock at accept */
+    int listen_port; /* the listener's port */
 };
 
 typedef struct task {

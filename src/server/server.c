@@ -69,6 +69,21 @@ static const char *const keys[] = {"data",
                                    "redis.allow.flush",
                                    "redis.max.reply.bytes",
                                    "admin.user",
+                                   "kafka.tls",
+                                   "kafka.tls.cert.file",
+                                   "kafka.tls.key.file",
+                                   "kafka.tls.ca.file",
+                                   "kafka.tls.client.auth",
+                                   "http.tls",
+                                   "http.tls.cert.file",
+                                   "http.tls.key.file",
+                                   "http.tls.ca.file",
+                                   "http.tls.client.auth",
+                                   "redis.tls",
+                                   "redis.tls.cert.file",
+                                   "redis.tls.key.file",
+                                   "redis.tls.ca.file",
+                                   "redis.tls.client.auth",
                                    NULL};
 
 const char *const *server_config_keys(void)
@@ -112,6 +127,9 @@ void server_config_defaults(td_server_config *c)
     resp_server_config_default(&rc);
     c->redis_max_reply_bytes = (int64_t)rc.max_reply;
     snprintf(c->admin_user, sizeof(c->admin_user), "admin");
+    snprintf(c->kafka_tls.listen, sizeof(c->kafka_tls.listen), "off");
+    snprintf(c->http_tls.listen, sizeof(c->http_tls.listen), "off");
+    snprintf(c->redis_tls.listen, sizeof(c->redis_tls.listen), "off");
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -202,11 +220,73 @@ static int parse_listen(const char *v, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+static const char *const client_auth_names[] = {"none", "requested", "required"};
+
+/* The TLS listener a key beginning "<proto>.tls" belongs to, and the rest of the key after
+ * "<proto>.tls" ("", ".cert.file", ...); NULL if the key is not one of them. */
+static td_tls_listener_config *tls_key(td_server_config *c, const char *key, const char **rest)
+{
+    static const char *const protos[] = {"kafka", "http", "redis"};
+    td_tls_listener_config *cfgs[] = {&c->kafka_tls, &c->http_tls, &c->redis_tls};
+    for (size_t i = 0; i < TD_ARRAY_LEN(protos); i++) {
+        size_t pl = strlen(protos[i]);
+        if (!strncmp(key, protos[i], pl) && !strncmp(key + pl, ".tls", 4)) {
+            *rest = key + pl + 4;
+            return cfgs[i];
+        }
+    }
+    return NULL;
+}
+
+static int tls_config_set(td_tls_listener_config *t, const char *key, const char *rest,
+                          const char *value)
+{
+    char host[256];
+    int port;
+    char *dst = NULL;
+    size_t cap = 0;
+    if (!*rest) {
+        if (parse_listen(value, host, sizeof(host), &port) < 0 || strlen(value) >= sizeof(t->listen))
+            return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
+        snprintf(t->listen, sizeof(t->listen), "%s", value);
+        return 0;
+    }
+    if (!strcmp(rest, ".client.auth")) {
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(value, client_auth_names[i])) {
+                t->client_auth = i;
+                return 0;
+            }
+        return td_fail(TD_ECONFIG, "%s: expected none, requested or required, got '%s'", key,
+                       value);
+    }
+    if (!strcmp(rest, ".cert.file")) {
+        dst = t->cert_file;
+        cap = sizeof(t->cert_file);
+    } else if (!strcmp(rest, ".key.file")) {
+        dst = t->key_file;
+        cap = sizeof(t->key_file);
+    } else if (!strcmp(rest, ".ca.file")) {
+        dst = t->ca_file;
+        cap = sizeof(t->ca_file);
+    } else {
+        return td_fail(TD_ECONFIG, "unknown configuration key '%s'", key);
+    }
+    if (strlen(value) >= cap)
+        return td_fail(TD_ECONFIG, "%s: at most %zu bytes", key, cap - 1);
+    snprintf(dst, cap, "%s", value);
+    return 0;
+}
+
 int server_config_set(td_server_config *c, const char *key, const char *value)
 {
     int64_t n;
     char host[256];
     int port;
+    const char *rest;
+    td_tls_listener_config *tls = tls_key(c, key, &rest);
+    if (tls)
+        return tls_config_set(tls, key, rest, value);
     if (!strcmp(key, "data")) {
         if (!*value || strlen(value) >= sizeof(c->data))
             return td_fail(TD_ECONFIG, "data: a directory path is needed");
@@ -479,12 +559,18 @@ static bool host_is_loopback(const char *host)
  * warning at every start. The Redis listener with redis.password set is authenticated. */
 static int check_exposure(const td_server_config *c)
 {
+    /* A TLS listener that requires client certificates authenticates every client: only a
+     * holder of a certificate the CA signed gets past the handshake. */
     struct {
         const char *name, *listen;
         bool authenticated;
     } ls[] = {{"kafka", c->kafka, false},
               {"http", c->http, false},
-              {"redis", c->redis, c->redis_password[0] != 0}};
+              {"redis", c->redis, c->redis_password[0] != 0},
+              {"kafka.tls", c->kafka_tls.listen, c->kafka_tls.client_auth == 2},
+              {"http.tls", c->http_tls.listen, c->http_tls.client_auth == 2},
+              {"redis.tls", c->redis_tls.listen,
+               c->redis_tls.client_auth == 2 || c->redis_password[0] != 0}};
     for (size_t i = 0; i < TD_ARRAY_LEN(ls); i++) {
         char host[256];
         int port;
@@ -495,9 +581,10 @@ static int check_exposure(const td_server_config *c)
             return td_fail(TD_ECONFIG,
                            "%s: %s is not a loopback address, and this listener does not "
                            "authenticate its clients: anyone who can reach it could read, write "
-                           "and delete every topic. Listen on 127.0.0.1, or set "
-                           "allow.anonymous=true (--allow-anonymous true) to serve everyone "
-                           "anyway",
+                           "and delete every topic. Listen on 127.0.0.1, require client "
+                           "certificates on a TLS listener (<proto>.tls.client.auth=required), "
+                           "or set allow.anonymous=true (--allow-anonymous true) to serve "
+                           "everyone anyway",
                            ls[i].name, ls[i].listen);
         TD_WARN("server",
                 "%s: listening on %s without authentication (allow.anonymous=true): anyone who "
@@ -505,6 +592,67 @@ static int check_exposure(const td_server_config *c)
                 ls[i].name, ls[i].listen);
     }
     return 0;
+}
+
+/* The TLS listeners of a running server, reloaded on SIGHUP. */
+typedef struct tls_set {
+    net_tls *t[3];
+    const char *name[3];
+    int n;
+} tls_set;
+
+/*
+ * A protocol's TLS listener (t->listen not "off"): its context from the files, then the
+ * listener, beside the plaintext one and with its options (without a busy reply, which would
+ * go out in plaintext). *bound gets the port; -1 when off.
+ */
+static int listen_tls(net_group *g, tls_set *ts, const char *name,
+                      const td_tls_listener_config *t, const net_proto *proto, void *arg,
+                      const net_listen_opts *base, int *bound)
+{
+    char host[256];
+    int port;
+    *bound = -1;
+    if (parse_listen(t->listen, host, sizeof(host), &port) != 0)
+        return 0;
+    net_tls_config tc = {.name = name,
+                         .cert_file = t->cert_file,
+                         .key_file = t->key_file,
+                         .ca_file = t->ca_file[0] ? t->ca_file : NULL,
+                         .client_auth = (net_tls_client_auth)t->client_auth};
+    net_tls *tls = NULL;
+    int rc = net_tls_create(&tc, &tls);
+    if (rc)
+        return rc;
+    ts->t[ts->n] = tls;
+    ts->name[ts->n++] = name;
+    net_listen_opts o = base ? *base : (net_listen_opts){0};
+    o.busy_reply = NULL;
+    o.tls = tls;
+    return net_group_listen(g, host, port, proto, arg, &o, bound);
+}
+
+/* SIGHUP: every TLS listener reads its files again; one that fails keeps what it had. */
+static void reload_tls(tls_set *ts)
+{
+    if (ts->n == 0) {
+        TD_INFO("server", "SIGHUP received: no TLS listener to reload");
+        return;
+    }
+    for (int i = 0; i < ts->n; i++) {
+        if (net_tls_reload(ts->t[i]) == 0)
+            TD_INFO("server", "%s: certificate and key reloaded (new connections use them)",
+                    ts->name[i]);
+        else
+            TD_WARN("server", "%s: reload failed, keeping the previous certificate: %s",
+                    ts->name[i], td_last_error());
+    }
+}
+
+static void print_listener(const char *name, const char *host, int port)
+{
+    if (port >= 0)
+        printf("%s: listening on %s:%d\n", name, host, port);
 }
 
 int server_run(const td_server_config *c, const sigset_t *signals)
@@ -521,6 +669,9 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     http_server *hs = NULL;
     resp_server *rs = NULL;
     td_coord *coord = NULL;
+    tls_set tls = {0};
+    char tls_host[3][256] = {"", "", ""};
+    int tls_bound[3] = {-1, -1, -1};
     td_options opts;
     td_options_init(&opts);
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
@@ -567,7 +718,13 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         goto out;
     char host[256];
     int port = 0, kafka_port = -1;
-    if (parse_listen(c->kafka, host, sizeof(host), &port) == 0) {
+    bool kafka_plain = parse_listen(c->kafka, host, sizeof(host), &port) == 0;
+    bool kafka_tls = parse_listen(c->kafka_tls.listen, tls_host[0], sizeof(tls_host[0]), &port) == 0;
+    if (!kafka_plain && kafka_tls)
+        snprintf(host, sizeof(host), "%s", tls_host[0]);
+    if (kafka_plain)
+        parse_listen(c->kafka, host, sizeof(host), &port);
+    if (kafka_plain || kafka_tls) {
         kafka_server_config kc = {
             .advertised_host = c->advertised_host[0] ? c->advertised_host : host,
             .port = port,
@@ -585,10 +742,15 @@ int server_run(const td_server_config *c, const sigset_t *signals)
             goto out;
         /* Kafka closes connections idle for connections.max.idle.ms; clients reconnect. */
         net_listen_opts kafka_opts = {.idle_timeout_ms = c->connections_max_idle_ms};
-        rc = net_group_listen(g, host, port, kafka_server_proto(), ks, &kafka_opts, &kafka_port);
-        if (rc != 0)
+        if (kafka_plain && (rc = net_group_listen(g, host, port, kafka_server_proto(), ks,
+                                                  &kafka_opts, &kafka_port)) != 0)
             goto out;
-        kafka_server_set_port(ks, kafka_port);
+        if ((rc = listen_tls(g, &tls, "kafka.tls", &c->kafka_tls, kafka_server_proto(), ks,
+                             &kafka_opts, &tls_bound[0])) != 0)
+            goto out;
+        /* Metadata names the port of the listener each client came through; this one is for
+         * what has no connection. */
+        kafka_server_set_port(ks, kafka_port >= 0 ? kafka_port : tls_bound[0]);
         if ((rc = kafka_server_attach(ks, g)) != 0)
             goto out;
     }
@@ -600,7 +762,12 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     net_listen_opts redis_opts = {.busy_reply = "-ERR max number of clients reached\r\n"};
     char http_host[256];
     int http_port = 0, http_bound = -1;
-    if (parse_listen(c->http, http_host, sizeof(http_host), &http_port) == 0) {
+    bool http_plain = parse_listen(c->http, http_host, sizeof(http_host), &http_port) == 0;
+    bool http_tls = parse_listen(c->http_tls.listen, tls_host[1], sizeof(tls_host[1]),
+                                 &http_port) == 0;
+    if (http_plain)
+        parse_listen(c->http, http_host, sizeof(http_host), &http_port);
+    if (http_plain || http_tls) {
         http_server_config hc;
         http_server_config_default(&hc);
         hc.default_partitions = c->default_partitions;
@@ -615,26 +782,43 @@ int server_run(const td_server_config *c, const sigset_t *signals)
                  c->http_cors_allowed_origins);
         if ((rc = http_server_create(e, &hc, &hs)) != 0)
             goto out;
-        if ((rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs, &http_opts,
-                                   &http_bound)) != 0)
+        if (http_plain && (rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs,
+                                                 &http_opts, &http_bound)) != 0)
+            goto out;
+        if ((rc = listen_tls(g, &tls, "http.tls", &c->http_tls, http_server_proto(), hs,
+                             &http_opts, &tls_bound[1])) != 0)
             goto out;
     }
     char redis_host[256];
     int redis_port = 0, redis_bound = -1;
-    if (parse_listen(c->redis, redis_host, sizeof(redis_host), &redis_port) == 0) {
+    bool redis_plain = parse_listen(c->redis, redis_host, sizeof(redis_host), &redis_port) == 0;
+    bool redis_tls = parse_listen(c->redis_tls.listen, tls_host[2], sizeof(tls_host[2]),
+                                  &redis_port) == 0;
+    if (!redis_plain && redis_tls)
+        snprintf(redis_host, sizeof(redis_host), "%s", tls_host[2]);
+    if (redis_plain)
+        parse_listen(c->redis, redis_host, sizeof(redis_host), &redis_port);
+    if (redis_plain || redis_tls) {
         resp_server_config rcfg;
         resp_server_config_default(&rcfg);
         snprintf(rcfg.password, sizeof(rcfg.password), "%s", c->redis_password);
         snprintf(rcfg.bind, sizeof(rcfg.bind), "%s", redis_host);
         rcfg.allow_flush = c->redis_allow_flush;
-        rcfg.password_required = !c->allow_anonymous && !host_is_loopback(redis_host);
+        /* A public listener needs the password, unless it is TLS with client certificates. */
+        rcfg.password_required =
+            !c->allow_anonymous &&
+            ((redis_plain && !host_is_loopback(redis_host)) ||
+             (redis_tls && c->redis_tls.client_auth != 2 && !host_is_loopback(tls_host[2])));
         rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
         if ((rc = resp_server_create(e, &rcfg, &rs)) != 0)
             goto out;
-        if ((rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(), rs, &redis_opts,
-                                   &redis_bound)) != 0)
+        if (redis_plain && (rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(),
+                                                  rs, &redis_opts, &redis_bound)) != 0)
             goto out;
-        resp_server_set_port(rs, redis_bound);
+        if ((rc = listen_tls(g, &tls, "redis.tls", &c->redis_tls, resp_server_proto(), rs,
+                             &redis_opts, &tls_bound[2])) != 0)
+            goto out;
+        resp_server_set_port(rs, redis_bound >= 0 ? redis_bound : tls_bound[2]);
         if ((rc = resp_server_attach(rs, g)) != 0)
             goto out;
     }
@@ -656,10 +840,14 @@ int server_run(const td_server_config *c, const sigset_t *signals)
         printf("redis: listening on %s:%d\n", redis_host, redis_bound);
     else
         printf("redis: off\n");
+    print_listener("kafka.tls", tls_host[0], tls_bound[0]);
+    print_listener("http.tls", tls_host[1], tls_bound[1]);
+    print_listener("redis.tls", tls_host[2], tls_bound[2]);
     printf("ready; stop with Ctrl-C or SIGTERM\n");
     fflush(stdout);
     int sig = 0;
-    sigwait(signals, &sig);
+    while (sigwait(signals, &sig) == 0 && sig == SIGHUP)
+        reload_tls(&tls);
     TD_INFO("server", "%s received: stopping (grace %" PRId64 " ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", c->shutdown_grace_ms);
 out:;
@@ -690,6 +878,8 @@ out:;
     http_server_destroy(hs);
     resp_server_destroy(rs);
     coord_destroy(coord);
+    for (int i = 0; i < tls.n; i++)
+        net_tls_destroy(tls.t[i]); /* after the group: connections hold the contexts' SSLs */
     td_metrics_remove_collector(broker_metrics(e), process_collect, NULL);
     td_engine_close(e);
     td_log_flush_suppressed();

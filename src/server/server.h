@@ -12,6 +12,14 @@
 #include <stdint.h>
 
 #include "tidings.h"
+/* A TLS listener of one protocol (kafka.tls, http.tls, redis.tls and their .cert.file, ...). */
+typedef struct td_tls_listener_config {
+    char listen[256];     /* <proto>.tls: "off" (default), or HOST:PORT */
+    char cert_file[1024]; /* <proto>.tls.cert.file: PEM certificate and chain */
+    char key_file[1024];  /* <proto>.tls.key.file: PEM private key */
+    char ca_file[1024];   /* <proto>.tls.ca.file: PEM CAs for client certificates */
+    int client_auth;      /* <proto>.tls.client.auth: none (0), requested (1), required (2) */
+} td_tls_listener_config;
 
 typedef struct td_server_config {
     char data[PATH_MAX];      /* data: ./data */
@@ -63,6 +71,8 @@ typedef struct td_server_config {
     /* admin.user: "admin"; the first administrator, made on a start with an empty user store
      * when TIDINGS_ADMIN_PASSWORD is set (server_first_admin) */
     char admin_user[TD_USER_NAME_MAX + 1];
+    /* TLS listeners beside the plaintext ones (docs/security.md) */
+    td_tls_listener_config kafka_tls, http_tls, redis_tls;
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);
@@ -84,8 +94,9 @@ const char *const *server_config_keys(void);
 int server_first_admin(td_engine *e, const char *user);
 
 /*
- * Runs the broker until one of `signals` (already blocked in every thread) arrives, then shuts
- * down gracefully. Prints one line per listener to stdout ("kafka: listening on HOST:PORT").
+ * Runs the broker until SIGINT or SIGTERM among `signals` (already blocked in every thread)
+ * arrives, then shuts down gracefully; SIGHUP, if in `signals`, reloads the TLS listeners'
+ * certificates and keys. Prints one line per listener to stdout ("kafka: listening on HOST:PORT").
  * Returns 0, or a negative code with td_last_error() set (unusable data directory, port in
  * use, ...).
  */

@@ -276,3 +276,19 @@ def test_blocked_xreadgroup_delivers_nothing_in_an_error(rb):
     assert bl.wait().error == nogroup("b", "g")
     assert r.xpending("a", "g")["pending"] == 0
     assert len(r.xreadgroup("g", "c", {"a": ">"})[0][1]) == 1  # still there for the group
+
+
+def test_block_with_the_largest_timeout(rb):
+    """XREAD BLOCK with a timeout near 2^63 ms waits (as long as the client wants), and an append
+    answers it: the timer's due time was the loop's clock plus the timeout, which overflowed
+    (undefined behaviour; the sanitizer build stopped the broker)."""
+    r = client(rb)
+    r.xadd("big-block", {"a": "1"})
+    raw = Raw(rb)
+    raw.send(b"XREAD BLOCK 9223372036854775807 STREAMS big-block $\r\n")
+    wait_blocked(r, 1)
+    r.xadd("big-block", {"b": "2"})
+    assert b"big-block" in raw.read_until(b"\r\n2\r\n")
+    raw.close()
+    assert r.ping()
+    assert rb.alive()

@@ -298,7 +298,7 @@ static void handle_metadata(kreq *q, kafka_reader *r)
     }
     kafka_metadata_resp m = {.node_id = s->cfg.node_id,
                              .host = s->host,
-                             .port = s->cfg.port,
+                             .port = net_conn_listen_port(q->kc->c),
                              .cluster_id = s->cluster_id};
     td_topic_info *all = NULL;
     size_t nall = 0;
@@ -1163,7 +1163,7 @@ static void handle_describe_cluster(kreq *q, kafka_reader *r)
     }
     kafka_metadata_resp m = {.node_id = s->cfg.node_id,
                              .host = s->host,
-                             .port = s->cfg.port,
+                             .port = net_conn_listen_port(q->kc->c),
                              .cluster_id = s->cluster_id};
     kreq_begin(q);
     kafka_encode_describe_cluster(&q->out, v, &req, &m);

@@ -115,7 +115,7 @@ static void handle_find_coordinator(kreq *q, kafka_reader *r)
         } else {
             c->node_id = s->cfg.node_id;
             c->host = s->host;
-            c->port = s->cfg.port;
+            c->port = net_conn_listen_port(q->kc->c);
         }
     }
     kreq_begin(q);
