@@ -35,6 +35,10 @@ const char *cli_data_dir(const char *flag);
  * already exist, says there is none instead of creating an empty one. EXIT_OK with *e open, or
  * prints why not (a locked directory with a hint to use --server) and returns the exit code. */
 int cli_open(const char *data, bool create, td_engine **e);
+/* cli_open with a command's own hints (NULL: cli_open's) after a missing data directory ("no
+ * tidings data in DIR: <hint>") and a locked one ("(<hint>)"). */
+int cli_open_hinted(const char *data, bool create, const char *missing_hint,
+                    const char *locked_hint, td_engine **e);
 /* Opens the engine and looks up a topic (and, when partition >= 0, checks that it has that
  * partition), printing the error. Returns EXIT_OK with *e open, or an exit code. */
 int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,

@@ -212,27 +212,10 @@ static void print_list(const td_user_info *v, size_t n, bool json)
 /* cli_open, with the hints that fit users: the broker cannot be asked instead (yet). */
 static int user_open(const char *data, bool create, td_engine **e)
 {
-    char format[4096];
-    snprintf(format, sizeof(format), "%s/FORMAT", data);
-    if (!create && access(format, F_OK) != 0) {
-        fprintf(stderr,
-                "tidings: no tidings data in %s: give --data DIR, the broker's data "
-                "directory\n",
-                data);
-        return EXIT_DATADIR;
-    }
-    td_options o;
-    td_options_init(&o);
-    o.no_background = 1;
-    o.disk_reserve_bytes = -1; /* the reserve as the broker sized it (disk.reserve.bytes) */
-    int rc = td_engine_open(data, &o, e);
-    if (rc == 0)
-        return EXIT_OK;
-    int code = cli_fail("opening the data directory", rc);
-    if (rc == TD_ELOCKED)
-        fprintf(stderr, "(a broker runs on it: stop it to manage users; managing them through a "
-                        "running broker needs authentication, which is not built yet)\n");
-    return code;
+    return cli_open_hinted(data, create, "give --data DIR, the broker's data directory",
+                           "a broker runs on it: stop it to manage users; managing them through "
+                           "a running broker needs authentication, which is not built yet",
+                           e);
 }
 
 static int user_local(const char *action, const char *name, const user_opts *o)

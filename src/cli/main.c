@@ -73,7 +73,8 @@ const char *cli_data_dir(const char *flag)
     return env && *env ? env : "./data";
 }
 
-int cli_open(const char *data, bool create, td_engine **e)
+int cli_open_hinted(const char *data, bool create, const char *missing_hint,
+                    const char *locked_hint, td_engine **e)
 {
     /* Only commands that make something (topic create, queue create) may create the data
      * directory: the others would leave an empty one behind and answer as if it were real. */
@@ -81,10 +82,13 @@ int cli_open(const char *data, bool create, td_engine **e)
     snprintf(format, sizeof(format), "%s/FORMAT", data);
     if (!create && access(format, F_OK) != 0) {
         bool dir = access(data, F_OK) == 0;
-        fprintf(stderr,
-                "tidings: %s %s%s: create a topic first (tidings topic create), give --data DIR, "
-                "or --server URL to ask a running broker\n",
-                dir ? "no tidings data in" : "no data directory", dir ? "" : "at ", data);
+        if (missing_hint)
+            fprintf(stderr, "tidings: no tidings data in %s: %s\n", data, missing_hint);
+        else
+            fprintf(stderr,
+                    "tidings: %s %s%s: create a topic first (tidings topic create), give --data "
+                    "DIR, or --server URL to ask a running broker\n",
+                    dir ? "no tidings data in" : "no data directory", dir ? "" : "at ", data);
         return EXIT_DATADIR;
     }
     td_options o;
@@ -96,9 +100,16 @@ int cli_open(const char *data, bool create, td_engine **e)
         return EXIT_OK;
     int code = cli_fail("opening the data directory", rc);
     if (rc == TD_ELOCKED)
-        fprintf(stderr, "(a broker runs on it: give --server URL, such as --server "
-                        "http://127.0.0.1:8080, or set TIDINGS_SERVER, to go through it)\n");
+        fprintf(stderr, "(%s)\n",
+                locked_hint ? locked_hint
+                            : "a broker runs on it: give --server URL, such as --server "
+                              "http://127.0.0.1:8080, or set TIDINGS_SERVER, to go through it");
     return code;
+}
+
+int cli_open(const char *data, bool create, td_engine **e)
+{
+    return cli_open_hinted(data, create, NULL, NULL, e);
 }
 
 int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,
