@@ -596,6 +596,7 @@ void td_engine_close(td_engine *e)
     pthread_rwlock_destroy(&e->lock);
     pthread_mutex_destroy(&e->admin_mu);
     free(e->busy);
+    broker_authz_free(e);
     pthread_mutex_destroy(&e->pid_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cv);

@@ -82,6 +82,9 @@ struct td_engine {
     struct td_queues *queues;
     /* Redis consumer groups (xgroup.h). */
     struct td_xgroups *xgroups;
+    /* Authorization (authz.h): super users and the anonymous rule; set once, before the
+     * listeners start, and read without a lock afterwards. NULL: the defaults. */
+    struct td_authz *authz;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
@@ -98,5 +101,8 @@ int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_pa
  * there are none), so freeing out->headers frees the copy. Headers whose key starts with
  * drop_prefix (when not NULL) are left out. (iter.c) */
 void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out);
+
+/* Frees the authorization state at close (authz.c). */
+void broker_authz_free(td_engine *e);
 
 #endif /* TD_BROKER_ENGINE_INT_H */

@@ -65,9 +65,29 @@ bool net_conn_is_tls(net_conn *c)
     return c->tls != NULL;
 }
 
-const char *net_conn_principal(net_conn *c)
+const char *net_conn_cert_principal(net_conn *c)
 {
     return c->tls ? c->tls->principal : NULL;
+}
+
+const char *net_conn_principal(net_conn *c)
+{
+    return c->user ? c->user : net_conn_cert_principal(c);
+}
+
+bool net_conn_auth_required(net_conn *c)
+{
+    return c->auth_required;
+}
+
+int net_conn_set_user(net_conn *c, const char *user)
+{
+    char *u = NULL;
+    if (user && !(u = strdup(user)))
+        return -ENOMEM;
+    free(c->user);
+    c->user = u;
+    return 0;
 }
 
 bool net_conn_closed(net_conn *c)
@@ -106,6 +126,7 @@ void net_conn_unref(net_conn *c)
         item_free(it);
     }
     tls_conn_free(c->tls);
+    free(c->user);
     free(c->in);
     free(c);
 }
@@ -803,6 +824,7 @@ bool conn_open(net_loop *l, listener *ls, int fd, const struct sockaddr_storage 
     c->active_ms = l->now;
     c->open_ms = l->now;
     c->listen_port = ls->port;
+    c->auth_required = ls->auth_required;
     if (ls->tls && !(c->tls = tls_conn_new(ls->tls, fd))) {
         free(c);
         return false;

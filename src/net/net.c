@@ -580,6 +580,7 @@ int net_group_listen(net_group *g, const char *host, int port, const net_proto *
         ls->busy_reply = opts->busy_reply;
         ls->idle_ms = TD_MAX(opts->idle_timeout_ms, 0);
         ls->tls = opts->tls;
+        ls->auth_required = opts->auth_required;
     }
     ls->port = p;
     return 0;

@@ -111,6 +111,9 @@ typedef struct net_listen_opts {
      * context stays the caller's and must outlive the group. A TLS listener should have no
      * busy_reply (it would go out in plaintext). */
     net_tls *tls;
+    /* Clients must authenticate with a user (SASL, AUTH, HTTP Basic or a token) before the
+     * protocol serves them: <proto>.auth / <proto>.tls.auth = required (docs/security.md). */
+    bool auth_required;
 } net_listen_opts;
 
 /*
@@ -203,7 +206,18 @@ int net_conn_listen_port(net_conn *c);
 bool net_conn_is_tls(net_conn *c);
 /* The principal a verified client certificate names (its subject's CN), valid while the
  * connection is; NULL without a verified certificate. */
+const char *net_conn_cert_principal(net_conn *c);
+/* Who the connection is: the user the protocol authenticated (net_conn_set_user), else the
+ * client certificate's principal, else NULL (anonymous). Valid until the next
+ * net_conn_set_user or the connection's end. */
 const char *net_conn_principal(net_conn *c);
+/* Sets (a copy of) the user a protocol's authentication established; NULL forgets it (a
+ * failed re-authentication, Redis's RESET). 0 or -ENOMEM. */
+int net_conn_set_user(net_conn *c, const char *user);
+/* Whether the listener that accepted the connection requires its clients to authenticate
+ * (net_listen_opts.auth_required): the protocol refuses everything but its authentication
+ * exchange until net_conn_set_user. Any thread. */
+bool net_conn_auth_required(net_conn *c);
 /* References keep the struct (not the socket) alive; any thread may ref/unref. */
 void net_conn_ref(net_conn *c);
 void net_conn_unref(net_conn *c);

@@ -114,6 +114,7 @@ typedef struct listener {
     td_metric *m_refused;           /* refused with the busy reply, or left waiting at the limit */
     net_tls *tls;                   /* NULL: plaintext */
     int port;                       /* the bound port */
+    bool auth_required;             /* net_listen_opts.auth_required */
 } listener;
 
 /* ---------------------------------------------------------------------------------------------
@@ -212,6 +213,8 @@ struct net_conn {
     bool opened;     /* on_open ran (at accept, or once the TLS handshake is done) */
     int64_t open_ms; /* the loop's clock at accept */
     int listen_port; /* the listener's port */
+    bool auth_required; /* the listener's net_listen_opts.auth_required */
+    char *user;         /* net_conn_set_user: the user the protocol authenticated, or NULL */
 };
 
 typedef struct task {

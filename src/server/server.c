@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "broker/authz.h"
 #include "broker/broker.h"
 #include "broker/group.h"
 #include "broker/queue.h"
@@ -84,6 +85,16 @@ static const char *const keys[] = {"data",
                                    "redis.tls.key.file",
                                    "redis.tls.ca.file",
                                    "redis.tls.client.auth",
+                                   "kafka.auth",
+                                   "http.auth",
+                                   "redis.auth",
+                                   "kafka.tls.auth",
+                                   "http.tls.auth",
+                                   "redis.tls.auth",
+                                   "kafka.sasl.mechanisms",
+                                   "connections.max.reauth.ms",
+                                   "super.users",
+                                   "anonymous.access",
                                    NULL};
 
 const char *const *server_config_keys(void)
@@ -127,6 +138,10 @@ void server_config_defaults(td_server_config *c)
     resp_server_config_default(&rc);
     c->redis_max_reply_bytes = (int64_t)rc.max_reply;
     snprintf(c->admin_user, sizeof(c->admin_user), "admin");
+    snprintf(c->kafka_sasl_mechanisms, sizeof(c->kafka_sasl_mechanisms),
+             "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN");
+    snprintf(c->super_users, sizeof(c->super_users), "admin");
+    c->anonymous_all = true;
     snprintf(c->kafka_tls.listen, sizeof(c->kafka_tls.listen), "off");
     snprintf(c->http_tls.listen, sizeof(c->http_tls.listen), "off");
     snprintf(c->redis_tls.listen, sizeof(c->redis_tls.listen), "off");
@@ -156,6 +171,8 @@ static const int_key int_keys[] = {
      true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
+    {"connections.max.reauth.ms", 0, INT64_MAX / 2,
+     offsetof(td_server_config, connections_max_reauth_ms), true},
     {"connections.max.idle.ms", 0, INT64_MAX / 2,
      offsetof(td_server_config, connections_max_idle_ms), true},
     {"max.partitions", 0, 100000000, offsetof(td_server_config, max_partitions), true},
@@ -222,6 +239,47 @@ static int parse_listen(const char *v, char *host, size_t hostlen, int *port)
 
 static const char *const client_auth_names[] = {"none", "requested", "required"};
 
+/* <listener>.auth: none or required. */
+static int parse_auth(const char *key, const char *value, bool *out)
+{
+    if (!strcmp(value, "none") || !strcmp(value, "required")) {
+        *out = value[0] == 'r';
+        return 0;
+    }
+    return td_fail(TD_ECONFIG, "%s: expected none or required, got '%s'", key, value);
+}
+
+/* kafka.sasl.mechanisms: a non-empty comma-separated list of the mechanisms tidings has. */
+static int check_sasl_mechanisms(const char *value)
+{
+    static const char *const known[] = {"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"};
+    const char *p = value;
+    bool any = false;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *s = p;
+        while (n && *s == ' ')
+            s++, n--;
+        while (n && s[n - 1] == ' ')
+            n--;
+        bool ok = n == 0;
+        for (size_t i = 0; i < TD_ARRAY_LEN(known) && !ok; i++)
+            ok = strlen(known[i]) == n && !strncmp(s, known[i], n);
+        if (!ok)
+            return td_fail(TD_ECONFIG,
+                           "kafka.sasl.mechanisms: '%.*s' is not one of SCRAM-SHA-256, "
+                           "SCRAM-SHA-512, PLAIN",
+                           (int)n, s);
+        any = any || n > 0;
+        p += strcspn(p, ",");
+        if (*p)
+            p++;
+    }
+    if (!any)
+        return td_fail(TD_ECONFIG, "kafka.sasl.mechanisms: at least one mechanism is needed");
+    return 0;
+}
+
 /* The TLS listener a key beginning "<proto>.tls" belongs to, and the rest of the key after
  * "<proto>.tls" ("", ".cert.file", ...); NULL if the key is not one of them. */
 static td_tls_listener_config *tls_key(td_server_config *c, const char *key, const char **rest)
@@ -251,6 +309,8 @@ static int tls_config_set(td_tls_listener_config *t, const char *key, const char
         snprintf(t->listen, sizeof(t->listen), "%s", value);
         return 0;
     }
+    if (!strcmp(rest, ".auth"))
+        return parse_auth(key, value, &t->auth);
     if (!strcmp(rest, ".client.auth")) {
         for (int i = 0; i < 3; i++)
             if (!strcmp(value, client_auth_names[i])) {
@@ -296,6 +356,28 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
         char *dst = !strcmp(key, "kafka") ? c->kafka : !strcmp(key, "http") ? c->http : c->redis;
         snprintf(dst, 256, "%s", value);
+    } else if (!strcmp(key, "kafka.auth") || !strcmp(key, "http.auth") ||
+               !strcmp(key, "redis.auth")) {
+        return parse_auth(key, value,
+                          key[0] == 'k'   ? &c->kafka_auth
+                          : key[0] == 'h' ? &c->http_auth
+                                          : &c->redis_auth);
+    } else if (!strcmp(key, "kafka.sasl.mechanisms")) {
+        if (strlen(value) >= sizeof(c->kafka_sasl_mechanisms))
+            return td_fail(TD_ECONFIG, "kafka.sasl.mechanisms: too long");
+        int rc = check_sasl_mechanisms(value);
+        if (rc)
+            return rc;
+        snprintf(c->kafka_sasl_mechanisms, sizeof(c->kafka_sasl_mechanisms), "%s", value);
+    } else if (!strcmp(key, "super.users")) {
+        if (strlen(value) >= sizeof(c->super_users))
+            return td_fail(TD_ECONFIG, "super.users: at most %zu bytes",
+                           sizeof(c->super_users) - 1);
+        snprintf(c->super_users, sizeof(c->super_users), "%s", value);
+    } else if (!strcmp(key, "anonymous.access")) {
+        if (strcmp(value, "all") && strcmp(value, "acl"))
+            return td_fail(TD_ECONFIG, "anonymous.access: expected all or acl, got '%s'", value);
+        c->anonymous_all = value[1] == 'l';
     } else if (!strcmp(key, "redis.password")) {
         if (strlen(value) >= sizeof(c->redis_password))
             return td_fail(TD_ECONFIG, "redis.password: at most %zu bytes",
@@ -559,18 +641,19 @@ static bool host_is_loopback(const char *host)
  * warning at every start. The Redis listener with redis.password set is authenticated. */
 static int check_exposure(const td_server_config *c)
 {
-    /* A TLS listener that requires client certificates authenticates every client: only a
-     * holder of a certificate the CA signed gets past the handshake. */
+    /* A listener that requires users authenticates its clients; so does a TLS listener that
+     * requires client certificates: only a holder of a certificate the CA signed gets past
+     * the handshake. */
     struct {
         const char *name, *listen;
         bool authenticated;
-    } ls[] = {{"kafka", c->kafka, false},
-              {"http", c->http, false},
-              {"redis", c->redis, c->redis_password[0] != 0},
-              {"kafka.tls", c->kafka_tls.listen, c->kafka_tls.client_auth == 2},
-              {"http.tls", c->http_tls.listen, c->http_tls.client_auth == 2},
+    } ls[] = {{"kafka", c->kafka, c->kafka_auth},
+              {"http", c->http, c->http_auth},
+              {"redis", c->redis, c->redis_auth || c->redis_password[0] != 0},
+              {"kafka.tls", c->kafka_tls.listen, c->kafka_tls.auth || c->kafka_tls.client_auth == 2},
+              {"http.tls", c->http_tls.listen, c->http_tls.auth || c->http_tls.client_auth == 2},
               {"redis.tls", c->redis_tls.listen,
-               c->redis_tls.client_auth == 2 || c->redis_password[0] != 0}};
+               c->redis_tls.auth || c->redis_tls.client_auth == 2 || c->redis_password[0] != 0}};
     for (size_t i = 0; i < TD_ARRAY_LEN(ls); i++) {
         char host[256];
         int port;
@@ -581,11 +664,11 @@ static int check_exposure(const td_server_config *c)
             return td_fail(TD_ECONFIG,
                            "%s: %s is not a loopback address, and this listener does not "
                            "authenticate its clients: anyone who can reach it could read, write "
-                           "and delete every topic. Listen on 127.0.0.1, require client "
-                           "certificates on a TLS listener (<proto>.tls.client.auth=required), "
-                           "or set allow.anonymous=true (--allow-anonymous true) to serve "
-                           "everyone anyway",
-                           ls[i].name, ls[i].listen);
+                           "and delete every topic. Listen on 127.0.0.1, require users "
+                           "(%s.auth=required), require client certificates on a TLS listener "
+                           "(<proto>.tls.client.auth=required), or set allow.anonymous=true "
+                           "(--allow-anonymous true) to serve everyone anyway",
+                           ls[i].name, ls[i].listen, ls[i].name);
         TD_WARN("server",
                 "%s: listening on %s without authentication (allow.anonymous=true): anyone who "
                 "can reach it can read, write and delete every topic",
@@ -601,10 +684,26 @@ typedef struct tls_set {
     int n;
 } tls_set;
 
+/* What server_run builds, in the order it tears it down. */
+typedef struct server {
+    const td_server_config *c;
+    td_engine *e;
+    net_group *g;
+    kafka_server *ks;
+    http_server *hs;
+    resp_server *rs;
+    td_coord *coord;
+    tls_set tls;
+    /* Per protocol (kafka, http, redis): the host and bound port of the plaintext listener and
+     * of the TLS one; ports -1 when off. */
+    char host[3][256], tls_host[3][256];
+    int bound[3], tls_bound[3];
+} server;
+
 /*
  * A protocol's TLS listener (t->listen not "off"): its context from the files, then the
  * listener, beside the plaintext one and with its options (without a busy reply, which would
- * go out in plaintext). *bound gets the port; -1 when off.
+ * go out in plaintext, and with its own auth rule). *bound gets the port; -1 when off.
  */
 static int listen_tls(net_group *g, tls_set *ts, const char *name,
                       const td_tls_listener_config *t, const net_proto *proto, void *arg,
@@ -629,6 +728,7 @@ static int listen_tls(net_group *g, tls_set *ts, const char *name,
     net_listen_opts o = base ? *base : (net_listen_opts){0};
     o.busy_reply = NULL;
     o.tls = tls;
+    o.auth_required = t->auth;
     return net_group_listen(g, host, port, proto, arg, &o, bound);
 }
 
@@ -649,51 +749,129 @@ static void reload_tls(tls_set *ts)
     }
 }
 
-static void print_listener(const char *name, const char *host, int port)
+/* Protocol i's plaintext and TLS addresses into s->host[i] and s->tls_host[i]; whether each is
+ * on. The plaintext host doubles as the protocol's host when only TLS is on. */
+static void listen_addrs(server *s, int i, const char *plain, const td_tls_listener_config *t,
+                         int *port, int *tls_port, bool *on_plain, bool *on_tls)
 {
-    if (port >= 0)
-        printf("%s: listening on %s:%d\n", name, host, port);
+    *on_plain = parse_listen(plain, s->host[i], sizeof(s->host[i]), port) == 0;
+    *on_tls = parse_listen(t->listen, s->tls_host[i], sizeof(s->tls_host[i]), tls_port) == 0;
+    if (!*on_plain && *on_tls)
+        memcpy(s->host[i], s->tls_host[i], sizeof(s->host[i]));
 }
 
-int server_run(const td_server_config *c, const sigset_t *signals)
+static int start_kafka(server *s)
 {
-    td_set_log_level(c->log_level);
-    td_log_set_rate_limit(c->log_rate_limit, TD_LOG_RATE_INTERVAL_MS);
-    int rc0 = check_exposure(c);
-    if (rc0)
-        return rc0;
-    raise_nofile();
-    td_engine *e = NULL;
-    net_group *g = NULL;
-    kafka_server *ks = NULL;
-    http_server *hs = NULL;
-    resp_server *rs = NULL;
-    td_coord *coord = NULL;
-    tls_set tls = {0};
-    char tls_host[3][256] = {"", "", ""};
-    int tls_bound[3] = {-1, -1, -1};
-    td_options opts;
-    td_options_init(&opts);
-    opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
-    opts.disk_reserve_bytes = c->disk_reserve_bytes;
-    opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
-    int rc = td_engine_open(c->data, &opts, &e);
-    if (rc)
+    const td_server_config *c = s->c;
+    int port = 0, tls_port = 0, rc;
+    bool plain, tls;
+    listen_addrs(s, 0, c->kafka, &c->kafka_tls, &port, &tls_port, &plain, &tls);
+    if (!plain && !tls)
+        return 0;
+    kafka_server_config kc = {
+        .advertised_host = c->advertised_host[0] ? c->advertised_host : s->host[0],
+        .port = plain ? port : tls_port,
+        .node_id = 1,
+        .auto_create_topics = c->auto_create_topics,
+        .default_partitions = c->default_partitions,
+        .cluster_id = "tidings-cluster",
+        .data_dir = c->data,
+        .coord = s->coord,
+        .fault_drop_after_append = c->fault_drop_after_append,
+        .sasl_mechanisms = c->kafka_sasl_mechanisms,
+        .reauth_ms = c->connections_max_reauth_ms,
+    };
+    if (!strcmp(kc.advertised_host, "0.0.0.0") || !strcmp(kc.advertised_host, "::"))
+        kc.advertised_host = "127.0.0.1";
+    if ((rc = kafka_server_create(s->e, &kc, &s->ks)) != 0)
         return rc;
-    if ((rc = server_first_admin(e, c->admin_user)) != 0)
-        goto out;
-    /* Each partition holds a descriptor: those max.partitions still allows are kept out of
-     * the connections' share. */
-    int64_t nparts = partition_count(e);
-    size_t reserve_fds = opts.max_partitions > nparts ? (size_t)(opts.max_partitions - nparts) : 0;
-    process_start_ms = td_wall_ms();
-    if ((rc = td_metrics_add_collector(broker_metrics(e), process_collect, NULL)) != 0)
-        goto out;
-    if (c->fault_drop_after_append > 0)
-        TD_WARN("server",
-                "fault.drop.after.append=%" PRId32 ": every %" PRId32 "th produce request that "
-                "appends closes its connection unanswered (for tests only)",
-                c->fault_drop_after_append, c->fault_drop_after_append);
+    /* Kafka closes connections idle for connections.max.idle.ms; clients reconnect. */
+    net_listen_opts o = {.idle_timeout_ms = c->connections_max_idle_ms,
+                         .auth_required = c->kafka_auth};
+    if (plain && (rc = net_group_listen(s->g, s->host[0], port, kafka_server_proto(), s->ks, &o,
+                                        &s->bound[0])) != 0)
+        return rc;
+    if ((rc = listen_tls(s->g, &s->tls, "kafka.tls", &c->kafka_tls, kafka_server_proto(), s->ks,
+                         &o, &s->tls_bound[0])) != 0)
+        return rc;
+    /* Metadata names the port of the listener each client came through; this one is for
+     * what has no connection. */
+    kafka_server_set_port(s->ks, s->bound[0] >= 0 ? s->bound[0] : s->tls_bound[0]);
+    return kafka_server_attach(s->ks, s->g);
+}
+
+static int start_http(server *s)
+{
+    const td_server_config *c = s->c;
+    int port = 0, tls_port = 0, rc;
+    bool plain, tls;
+    listen_addrs(s, 1, c->http, &c->http_tls, &port, &tls_port, &plain, &tls);
+    if (!plain && !tls)
+        return 0;
+    http_server_config hc;
+    http_server_config_default(&hc);
+    hc.default_partitions = c->default_partitions;
+    hc.request_timeout_ms = c->http_request_timeout_ms;
+    hc.idle_timeout_ms = c->http_idle_timeout_ms;
+    hc.limits.max_body = c->http_max_body_bytes;
+    hc.coord = s->coord;
+    hc.sse_heartbeat_ms = c->http_sse_heartbeat_ms;
+    hc.sse_stall_timeout_ms = c->http_sse_stall_timeout_ms;
+    snprintf(hc.allowed_hosts, sizeof(hc.allowed_hosts), "%s", c->http_allowed_hosts);
+    snprintf(hc.cors_allowed_origins, sizeof(hc.cors_allowed_origins), "%s",
+             c->http_cors_allowed_origins);
+    if ((rc = http_server_create(s->e, &hc, &s->hs)) != 0)
+        return rc;
+    /* The HTTP listener serves /health, /ready and /metrics: it may accept a few connections
+     * past max.connections, so that probes answer while Kafka and Redis clients hold every
+     * other one. */
+    net_listen_opts o = {.extra_conns = 16, .auth_required = c->http_auth};
+    if (plain && (rc = net_group_listen(s->g, s->host[1], port, http_server_proto(), s->hs, &o,
+                                        &s->bound[1])) != 0)
+        return rc;
+    return listen_tls(s->g, &s->tls, "http.tls", &c->http_tls, http_server_proto(), s->hs, &o,
+                      &s->tls_bound[1]);
+}
+
+static int start_redis(server *s)
+{
+    const td_server_config *c = s->c;
+    int port = 0, tls_port = 0, rc;
+    bool plain, tls;
+    listen_addrs(s, 2, c->redis, &c->redis_tls, &port, &tls_port, &plain, &tls);
+    if (!plain && !tls)
+        return 0;
+    resp_server_config rcfg;
+    resp_server_config_default(&rcfg);
+    snprintf(rcfg.password, sizeof(rcfg.password), "%s", c->redis_password);
+    snprintf(rcfg.bind, sizeof(rcfg.bind), "%s", s->host[2]);
+    rcfg.allow_flush = c->redis_allow_flush;
+    /* A public listener that has no other authentication needs the password. */
+    rcfg.password_required =
+        !c->allow_anonymous &&
+        ((plain && !c->redis_auth && !host_is_loopback(s->host[2])) ||
+         (tls && c->redis_tls.client_auth != 2 && !c->redis_tls.auth &&
+          !host_is_loopback(s->tls_host[2])));
+    rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
+    if ((rc = resp_server_create(s->e, &rcfg, &s->rs)) != 0)
+        return rc;
+    /* Redis answers a client past maxclients with this error, then closes; so do we. */
+    net_listen_opts o = {.busy_reply = "-ERR max number of clients reached\r\n",
+                         .auth_required = c->redis_auth};
+    if (plain && (rc = net_group_listen(s->g, s->host[2], port, resp_server_proto(), s->rs, &o,
+                                        &s->bound[2])) != 0)
+        return rc;
+    if ((rc = listen_tls(s->g, &s->tls, "redis.tls", &c->redis_tls, resp_server_proto(), s->rs,
+                         &o, &s->tls_bound[2])) != 0)
+        return rc;
+    resp_server_set_port(s->rs, s->bound[2] >= 0 ? s->bound[2] : s->tls_bound[2]);
+    return resp_server_attach(s->rs, s->g);
+}
+
+/* The group coordinator, with the consumer-group settings. */
+static int start_coordinator(server *s)
+{
+    const td_server_config *c = s->c;
     coord_config cc;
     coord_config_defaults(&cc);
     cc.initial_rebalance_delay_ms = c->group_initial_rebalance_delay_ms;
@@ -701,189 +879,131 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     cc.max_session_ms = c->group_max_session_timeout_ms;
     cc.max_size = c->group_max_size;
     cc.offsets_retention_ms = c->offsets_retention_minutes * 60000;
-    if (cc.min_session_ms > cc.max_session_ms) {
-        rc = td_fail(TD_ECONFIG, "group.min.session.timeout.ms is above "
-                                 "group.max.session.timeout.ms");
-        goto out;
-    }
-    if ((rc = coord_create(e, &cc, &coord)) != 0)
-        goto out;
-    net_config nc = {.loops = c->loops,
-                     .shutdown_grace_ms = c->shutdown_grace_ms,
-                     .metrics = broker_metrics(e),
-                     .buffer_memory = (size_t)c->net_buffer_memory_bytes,
-                     .max_conns = (size_t)c->max_connections,
-                     .reserve_fds = reserve_fds};
-    if ((rc = net_group_create(&nc, &g)) != 0)
-        goto out;
-    char host[256];
-    int port = 0, kafka_port = -1;
-    bool kafka_plain = parse_listen(c->kafka, host, sizeof(host), &port) == 0;
-    bool kafka_tls = parse_listen(c->kafka_tls.listen, tls_host[0], sizeof(tls_host[0]), &port) == 0;
-    if (!kafka_plain && kafka_tls)
-        snprintf(host, sizeof(host), "%s", tls_host[0]);
-    if (kafka_plain)
-        parse_listen(c->kafka, host, sizeof(host), &port);
-    if (kafka_plain || kafka_tls) {
-        kafka_server_config kc = {
-            .advertised_host = c->advertised_host[0] ? c->advertised_host : host,
-            .port = port,
-            .node_id = 1,
-            .auto_create_topics = c->auto_create_topics,
-            .default_partitions = c->default_partitions,
-            .cluster_id = "tidings-cluster",
-            .data_dir = c->data,
-            .coord = coord,
-            .fault_drop_after_append = c->fault_drop_after_append,
-        };
-        if (!strcmp(kc.advertised_host, "0.0.0.0") || !strcmp(kc.advertised_host, "::"))
-            kc.advertised_host = "127.0.0.1";
-        if ((rc = kafka_server_create(e, &kc, &ks)) != 0)
-            goto out;
-        /* Kafka closes connections idle for connections.max.idle.ms; clients reconnect. */
-        net_listen_opts kafka_opts = {.idle_timeout_ms = c->connections_max_idle_ms};
-        if (kafka_plain && (rc = net_group_listen(g, host, port, kafka_server_proto(), ks,
-                                                  &kafka_opts, &kafka_port)) != 0)
-            goto out;
-        if ((rc = listen_tls(g, &tls, "kafka.tls", &c->kafka_tls, kafka_server_proto(), ks,
-                             &kafka_opts, &tls_bound[0])) != 0)
-            goto out;
-        /* Metadata names the port of the listener each client came through; this one is for
-         * what has no connection. */
-        kafka_server_set_port(ks, kafka_port >= 0 ? kafka_port : tls_bound[0]);
-        if ((rc = kafka_server_attach(ks, g)) != 0)
-            goto out;
-    }
-    /* The HTTP listener serves /health, /ready and /metrics: it may accept a few connections
-     * past max.connections, so that probes answer while Kafka and Redis clients hold every
-     * other one. */
-    net_listen_opts http_opts = {.extra_conns = 16};
-    /* Redis answers a client past maxclients with this error, then closes; so do we. */
-    net_listen_opts redis_opts = {.busy_reply = "-ERR max number of clients reached\r\n"};
-    char http_host[256];
-    int http_port = 0, http_bound = -1;
-    bool http_plain = parse_listen(c->http, http_host, sizeof(http_host), &http_port) == 0;
-    bool http_tls = parse_listen(c->http_tls.listen, tls_host[1], sizeof(tls_host[1]),
-                                 &http_port) == 0;
-    if (http_plain)
-        parse_listen(c->http, http_host, sizeof(http_host), &http_port);
-    if (http_plain || http_tls) {
-        http_server_config hc;
-        http_server_config_default(&hc);
-        hc.default_partitions = c->default_partitions;
-        hc.request_timeout_ms = c->http_request_timeout_ms;
-        hc.idle_timeout_ms = c->http_idle_timeout_ms;
-        hc.limits.max_body = c->http_max_body_bytes;
-        hc.coord = coord;
-        hc.sse_heartbeat_ms = c->http_sse_heartbeat_ms;
-        hc.sse_stall_timeout_ms = c->http_sse_stall_timeout_ms;
-        snprintf(hc.allowed_hosts, sizeof(hc.allowed_hosts), "%s", c->http_allowed_hosts);
-        snprintf(hc.cors_allowed_origins, sizeof(hc.cors_allowed_origins), "%s",
-                 c->http_cors_allowed_origins);
-        if ((rc = http_server_create(e, &hc, &hs)) != 0)
-            goto out;
-        if (http_plain && (rc = net_group_listen(g, http_host, http_port, http_server_proto(), hs,
-                                                 &http_opts, &http_bound)) != 0)
-            goto out;
-        if ((rc = listen_tls(g, &tls, "http.tls", &c->http_tls, http_server_proto(), hs,
-                             &http_opts, &tls_bound[1])) != 0)
-            goto out;
-    }
-    char redis_host[256];
-    int redis_port = 0, redis_bound = -1;
-    bool redis_plain = parse_listen(c->redis, redis_host, sizeof(redis_host), &redis_port) == 0;
-    bool redis_tls = parse_listen(c->redis_tls.listen, tls_host[2], sizeof(tls_host[2]),
-                                  &redis_port) == 0;
-    if (!redis_plain && redis_tls)
-        snprintf(redis_host, sizeof(redis_host), "%s", tls_host[2]);
-    if (redis_plain)
-        parse_listen(c->redis, redis_host, sizeof(redis_host), &redis_port);
-    if (redis_plain || redis_tls) {
-        resp_server_config rcfg;
-        resp_server_config_default(&rcfg);
-        snprintf(rcfg.password, sizeof(rcfg.password), "%s", c->redis_password);
-        snprintf(rcfg.bind, sizeof(rcfg.bind), "%s", redis_host);
-        rcfg.allow_flush = c->redis_allow_flush;
-        /* A public listener needs the password, unless it is TLS with client certificates. */
-        rcfg.password_required =
-            !c->allow_anonymous &&
-            ((redis_plain && !host_is_loopback(redis_host)) ||
-             (redis_tls && c->redis_tls.client_auth != 2 && !host_is_loopback(tls_host[2])));
-        rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
-        if ((rc = resp_server_create(e, &rcfg, &rs)) != 0)
-            goto out;
-        if (redis_plain && (rc = net_group_listen(g, redis_host, redis_port, resp_server_proto(),
-                                                  rs, &redis_opts, &redis_bound)) != 0)
-            goto out;
-        if ((rc = listen_tls(g, &tls, "redis.tls", &c->redis_tls, resp_server_proto(), rs,
-                             &redis_opts, &tls_bound[2])) != 0)
-            goto out;
-        resp_server_set_port(rs, redis_bound >= 0 ? redis_bound : tls_bound[2]);
-        if ((rc = resp_server_attach(rs, g)) != 0)
-            goto out;
-    }
-    if ((rc = net_group_start(g)) != 0)
-        goto out;
-    if (hs)
-        http_server_set_ready(hs, true);
-    printf("tidings %s: data directory %s, %d event loop%s\n", TD_VERSION_STRING, c->data,
-           net_group_size(g), net_group_size(g) == 1 ? "" : "s");
-    if (kafka_port >= 0)
-        printf("kafka: listening on %s:%d\n", host, kafka_port);
-    else
-        printf("kafka: off\n");
-    if (http_bound >= 0)
-        printf("http: listening on %s:%d\n", http_host, http_bound);
-    else
-        printf("http: off\n");
-    if (redis_bound >= 0)
-        printf("redis: listening on %s:%d\n", redis_host, redis_bound);
-    else
-        printf("redis: off\n");
-    print_listener("kafka.tls", tls_host[0], tls_bound[0]);
-    print_listener("http.tls", tls_host[1], tls_bound[1]);
-    print_listener("redis.tls", tls_host[2], tls_bound[2]);
+    if (cc.min_session_ms > cc.max_session_ms)
+        return td_fail(TD_ECONFIG, "group.min.session.timeout.ms is above "
+                                   "group.max.session.timeout.ms");
+    return coord_create(s->e, &cc, &s->coord);
+}
+
+/* The engine with its options, the first administrator and authorization's settings; *fds
+ * gets the descriptors left for partitions that max.partitions still allows. */
+static int open_engine(server *s, size_t *fds)
+{
+    const td_server_config *c = s->c;
+    td_options opts;
+    td_options_init(&opts);
+    opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
+    opts.disk_reserve_bytes = c->disk_reserve_bytes;
+    opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
+    int rc = td_engine_open(c->data, &opts, &s->e);
+    if (rc)
+        return rc;
+    if ((rc = server_first_admin(s->e, c->admin_user)) != 0 ||
+        (rc = broker_authz_configure(s->e, c->super_users, c->anonymous_all)) != 0)
+        return rc;
+    /* Each partition holds a descriptor: those max.partitions still allows are kept out of
+     * the connections' share. */
+    int64_t nparts = partition_count(s->e);
+    *fds = opts.max_partitions > nparts ? (size_t)(opts.max_partitions - nparts) : 0;
+    process_start_ms = td_wall_ms();
+    return td_metrics_add_collector(broker_metrics(s->e), process_collect, NULL);
+}
+
+static void print_listeners(const server *s)
+{
+    static const char *const names[] = {"kafka", "http", "redis"};
+    static const char *const tls_names[] = {"kafka.tls", "http.tls", "redis.tls"};
+    printf("tidings %s: data directory %s, %d event loop%s\n", TD_VERSION_STRING, s->c->data,
+           net_group_size(s->g), net_group_size(s->g) == 1 ? "" : "s");
+    for (int i = 0; i < 3; i++)
+        if (s->bound[i] >= 0)
+            printf("%s: listening on %s:%d\n", names[i], s->host[i], s->bound[i]);
+        else
+            printf("%s: off\n", names[i]);
+    for (int i = 0; i < 3; i++)
+        if (s->tls_bound[i] >= 0)
+            printf("%s: listening on %s:%d\n", tls_names[i], s->tls_host[i], s->tls_bound[i]);
     printf("ready; stop with Ctrl-C or SIGTERM\n");
     fflush(stdout);
-    int sig = 0;
-    while (sigwait(signals, &sig) == 0 && sig == SIGHUP)
-        reload_tls(&tls);
-    TD_INFO("server", "%s received: stopping (grace %" PRId64 " ms)",
-            sig == SIGINT ? "SIGINT" : "SIGTERM", c->shutdown_grace_ms);
-out:;
+}
+
+/* The graceful stop, in order; returns rc, or the flush's failure when rc was 0. */
+static int stop_server(server *s, int rc)
+{
     char why[512];
     snprintf(why, sizeof(why), "%s", td_last_error());
     /* Members waiting in JoinGroup/SyncGroup are answered (COORDINATOR_NOT_AVAILABLE) and the
      * queued offset commits written, before the loops wind down. */
-    coord_shutdown(coord);
+    coord_shutdown(s->coord);
     /* The queue worker saves, answers its waiting acks (their completions run on the loops
      * below) and stops: no dead letter or wake-up comes from it once the loops are gone. */
-    queues_shutdown(e);
-    xgroups_shutdown(e);       /* the same for Redis consumer groups' waiting commands */
-    http_server_stop_work(hs); /* redrives stop between batches */
-    if (g) {
-        if (hs)
-            http_server_set_ready(hs, false);
-        net_group_stop(g); /* in-flight work finishes; the flusher is still running */
-        kafka_server_detach(ks);
-        resp_server_detach(rs);
-        int frc = td_engine_flush(e); /* runs the last durability callbacks */
+    if (s->e) {
+        queues_shutdown(s->e);
+        xgroups_shutdown(s->e); /* the same for Redis consumer groups' waiting commands */
+    }
+    http_server_stop_work(s->hs); /* redrives stop between batches */
+    if (s->g) {
+        if (s->hs)
+            http_server_set_ready(s->hs, false);
+        net_group_stop(s->g); /* in-flight work finishes; the flusher is still running */
+        kafka_server_detach(s->ks);
+        resp_server_detach(s->rs);
+        int frc = td_engine_flush(s->e); /* runs the last durability callbacks */
         if (frc && !rc) {
             rc = frc;
             snprintf(why, sizeof(why), "flushing on shutdown: %s", td_strerror(frc));
         }
-        net_group_destroy(g); /* runs the tasks those callbacks posted */
+        net_group_destroy(s->g); /* runs the tasks those callbacks posted */
     }
-    kafka_server_destroy(ks);
-    http_server_destroy(hs);
-    resp_server_destroy(rs);
-    coord_destroy(coord);
-    for (int i = 0; i < tls.n; i++)
-        net_tls_destroy(tls.t[i]); /* after the group: connections hold the contexts' SSLs */
-    td_metrics_remove_collector(broker_metrics(e), process_collect, NULL);
-    td_engine_close(e);
+    kafka_server_destroy(s->ks);
+    http_server_destroy(s->hs);
+    resp_server_destroy(s->rs);
+    coord_destroy(s->coord);
+    for (int i = 0; i < s->tls.n; i++)
+        net_tls_destroy(s->tls.t[i]); /* after the group: connections hold the contexts' SSLs */
+    if (s->e)
+        td_metrics_remove_collector(broker_metrics(s->e), process_collect, NULL);
+    td_engine_close(s->e);
     td_log_flush_suppressed();
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));
     return rc;
+}
+
+int server_run(const td_server_config *c, const sigset_t *signals)
+{
+    td_set_log_level(c->log_level);
+    td_log_set_rate_limit(c->log_rate_limit, TD_LOG_RATE_INTERVAL_MS);
+    int rc = check_exposure(c);
+    if (rc)
+        return rc;
+    raise_nofile();
+    server s = {.c = c, .bound = {-1, -1, -1}, .tls_bound = {-1, -1, -1}};
+    size_t reserve_fds = 0;
+    if ((rc = open_engine(&s, &reserve_fds)) != 0)
+        return stop_server(&s, rc);
+    if (c->fault_drop_after_append > 0)
+        TD_WARN("server",
+                "fault.drop.after.append=%" PRId32 ": every %" PRId32 "th produce request that "
+                "appends closes its connection unanswered (for tests only)",
+                c->fault_drop_after_append, c->fault_drop_after_append);
+    net_config nc = {.loops = c->loops,
+                     .shutdown_grace_ms = c->shutdown_grace_ms,
+                     .metrics = broker_metrics(s.e),
+                     .buffer_memory = (size_t)c->net_buffer_memory_bytes,
+                     .max_conns = (size_t)c->max_connections,
+                     .reserve_fds = reserve_fds};
+    if ((rc = start_coordinator(&s)) != 0 || (rc = net_group_create(&nc, &s.g)) != 0 ||
+        (rc = start_kafka(&s)) != 0 || (rc = start_http(&s)) != 0 ||
+        (rc = start_redis(&s)) != 0 || (rc = net_group_start(s.g)) != 0)
+        return stop_server(&s, rc);
+    if (s.hs)
+        http_server_set_ready(s.hs, true);
+    print_listeners(&s);
+    int sig = 0;
+    while (sigwait(signals, &sig) == 0 && sig == SIGHUP)
+        reload_tls(&s.tls);
+    TD_INFO("server", "%s received: stopping (grace %" PRId64 " ms)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", c->shutdown_grace_ms);
+    return stop_server(&s, 0);
 }

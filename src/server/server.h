@@ -19,6 +19,7 @@ typedef struct td_tls_listener_config {
     char key_file[1024];  /* <proto>.tls.key.file: PEM private key */
     char ca_file[1024];   /* <proto>.tls.ca.file: PEM CAs for client certificates */
     int client_auth;      /* <proto>.tls.client.auth: none (0), requested (1), required (2) */
+    bool auth;            /* <proto>.tls.auth: none (false), required (true): users */
 } td_tls_listener_config;
 
 typedef struct td_server_config {
@@ -73,6 +74,22 @@ typedef struct td_server_config {
     char admin_user[TD_USER_NAME_MAX + 1];
     /* TLS listeners beside the plaintext ones (docs/security.md) */
     td_tls_listener_config kafka_tls, http_tls, redis_tls;
+    /* kafka.auth, http.auth, redis.auth: none (false, the default) or required (true): the
+     * plaintext listener's clients must authenticate as a user (SASL_PLAINTEXT, Redis AUTH,
+     * HTTP Basic or a token) */
+    bool kafka_auth, http_auth, redis_auth;
+    /* kafka.sasl.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"; the SASL mechanisms the
+     * Kafka listeners offer (Kafka's sasl.enabled.mechanisms) */
+    char kafka_sasl_mechanisms[128];
+    /* connections.max.reauth.ms: 0 (never); Kafka's KIP-368 session lifetime: a SASL
+     * connection must re-authenticate within it or be closed */
+    int64_t connections_max_reauth_ms;
+    /* super.users: "admin"; comma-separated user names allowed everything (Kafka's
+     * super.users) */
+    char super_users[1024];
+    /* anonymous.access: all (true, the default) or acl (false): what clients of listeners
+     * that do not authenticate may do (broker/authz.h) */
+    bool anonymous_all;
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

@@ -877,6 +877,11 @@ typedef struct kafka_server_config {
                                COORDINATOR_NOT_AVAILABLE) */
     int32_t fault_drop_after_append; /* tests only: every Nth produce request that appended
                                         closes its connection instead of answering; 0 = off */
+    /* kafka.sasl.mechanisms: the SASL mechanisms offered, comma-separated
+     * ("SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"); NULL: all three */
+    const char *sasl_mechanisms;
+    /* connections.max.reauth.ms (KIP-368): a SASL session's lifetime; 0: unlimited */
+    int64_t reauth_ms;
 } kafka_server_config;
 
 typedef struct kafka_server kafka_server;
