@@ -705,6 +705,75 @@ int td_user_credential(td_engine *e, const char *name, int mechanism, td_scram_c
  * (-EIO, TD_ECORRUPT for a damaged credential), never 0. */
 int td_user_verify(td_engine *e, const char *name, const void *password, size_t password_len);
 
+/* ---------------------------------------------------------------------------------------------
+ * Quotas (docs/security.md#quotas): Kafka's client quotas. A quota limits what one client
+ * entity may do per second on this broker: the bytes of events it produces
+ * (producer_byte_rate), the bytes it fetches (consumer_byte_rate), and the share of one event
+ * loop's time its requests take (request_percentage: 100 is one loop's whole time). Past it,
+ * requests are answered, and the client is then made to wait (Kafka's throttle_time_ms; the
+ * connection is not read meanwhile), so that its rate comes back to the quota.
+ *
+ * An entity is a user, a client id, or both; either level may be the default (Kafka's
+ * <default>), which applies to each user or client id that has no quota of its own. For each
+ * key, a client's quota is the first that exists of, in Kafka's order: (user, client id),
+ * (user, default client), (user), (default user, client id), (default user, default client),
+ * (default user), (client id), (default client). Unauthenticated clients are user ANONYMOUS.
+ */
+#define TD_QUOTA_CLIENT_ID_MAX 255
+
+typedef enum td_quota_key {
+    TD_QUOTA_PRODUCER_BYTE_RATE = 0,
+    TD_QUOTA_CONSUMER_BYTE_RATE = 1,
+    TD_QUOTA_REQUEST_PERCENTAGE = 2,
+} td_quota_key;
+#define TD_QUOTA_KEYS 3
+
+/* "producer_byte_rate", ... for a key; NULL for anything else. */
+const char *td_quota_key_name(int key);
+/* The key for a name (Kafka's), or -1. */
+int td_quota_key_parse(const char *name);
+
+/* One level of an entity: absent, the default, or a name. */
+typedef enum td_quota_level {
+    TD_QUOTA_ABSENT = 0,
+    TD_QUOTA_DEFAULT = 1,
+    TD_QUOTA_NAMED = 2,
+} td_quota_level;
+
+typedef struct td_quota_entity {
+    td_quota_level user_level;
+    char user[TD_USER_NAME_MAX + 1];              /* when user_level is TD_QUOTA_NAMED */
+    td_quota_level client_level;
+    char client_id[TD_QUOTA_CLIENT_ID_MAX + 1];   /* when client_level is TD_QUOTA_NAMED */
+} td_quota_entity;
+
+/* One change: set key to value, or remove it. */
+typedef struct td_quota_op {
+    int key;      /* td_quota_key */
+    double value; /* > 0; byte rates are whole bytes per second */
+    int remove;
+} td_quota_op;
+
+/* Applies n changes to one entity in one catalog transaction (durable when this returns) and
+ * to the quotas in force. With validate_only, checks them and changes nothing. TD_EINVAL for
+ * an entity with no level, an unknown key, a value out of range (the rule in td_last_error());
+ * TD_ENAME for a user or client id name that is not valid. Removing a key the entity does not
+ * have is not an error. */
+int td_quota_alter(td_engine *e, const td_quota_entity *entity, const td_quota_op *ops, size_t n,
+                   int validate_only);
+
+/* An entity with the quotas it has: values[k] is meaningful when the bit (1 << k) of has is
+ * set. */
+typedef struct td_quota_info {
+    td_quota_entity entity;
+    int has;
+    double values[TD_QUOTA_KEYS];
+} td_quota_info;
+
+/* Every entity that has a quota, sorted (user level, user, client level, client id). *out is a
+ * malloc'd array the caller frees with free(). */
+int td_quota_list(td_engine *e, td_quota_info **out, size_t *count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -531,7 +531,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     }
     e->flusher_running = true;
-    if ((rc = queues_open(e, &e->queues)) != 0 || (rc = xgroups_open(e, &e->xgroups)) != 0)
+    if ((rc = queues_open(e, &e->queues)) != 0 || (rc = xgroups_open(e, &e->xgroups)) != 0 ||
+        (rc = quotas_open(e)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
@@ -566,6 +567,7 @@ void td_engine_close(td_engine *e)
     e->queues = NULL;
     xgroups_close(e->xgroups);
     e->xgroups = NULL;
+    quotas_close(e);
     if (e->bg_running) {
         pthread_mutex_lock(&e->bg_mu);
         e->stopping = true;

@@ -85,6 +85,8 @@ struct td_engine {
     /* Authorization (authz.h): super users and the anonymous rule; set once, before the
      * listeners start, and read without a lock afterwards. NULL: the defaults. */
     struct td_authz *authz;
+    /* Client quotas (quota.h). */
+    struct td_quotas *quotas;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
@@ -101,6 +103,10 @@ int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_pa
  * there are none), so freeing out->headers frees the copy. Headers whose key starts with
  * drop_prefix (when not NULL) are left out. (iter.c) */
 void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out);
+
+/* Client quotas (quota.c): loaded from the catalog at open, freed at close. */
+int quotas_open(td_engine *e);
+void quotas_close(td_engine *e);
 
 /* Frees the authorization state at close (authz.c). */
 void broker_authz_free(td_engine *e);

@@ -47,13 +47,10 @@
 #include <string.h>
 
 #include "base/scram.h"
+#include "storage/catalog_int.h"
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 5
-
-struct td_catalog {
-    sqlite3 *db;
-};
+#define SCHEMA_VERSION 8
 
 /* Our code for the connection's last error: -ENOSPC for a full disk (SQLITE_FULL), which
  * callers that free space answer by releasing the disk reserve; -EIO for anything else. */
@@ -174,6 +171,17 @@ int catalog_open(const char *path, td_catalog **out)
                      "NULL, salt BLOB NOT NULL, iterations INTEGER NOT NULL, stored_key BLOB NOT "
                      "NULL, server_key BLOB NOT NULL, PRIMARY KEY(name, mechanism));"
                      "PRAGMA user_version=5;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    if (version <= 7) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS quotas(user_level INTEGER NOT NULL, user TEXT "
+                     "NOT NULL, client_level INTEGER NOT NULL, client TEXT NOT NULL, key TEXT NOT "
+                     "NULL, value REAL NOT NULL, PRIMARY KEY(user_level, user, client_level, "
+                     "client, key));"
+                     "PRAGMA user_version=8;"
                      "COMMIT;");
         if (rc)
             goto fail;
@@ -1209,4 +1217,15 @@ int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_cr
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* For the catalog's other files (catalog_int.h). */
+int catalog_fail(td_catalog *c, const char *what)
+{
+    return db_fail(c, what);
+}
+
+int catalog_exec(td_catalog *c, const char *sql)
+{
+    return exec(c, sql);
 }

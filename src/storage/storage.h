@@ -472,4 +472,10 @@ int catalog_user_list(td_catalog *c, td_user_info **out, size_t *count);
  * whose salt or keys do not have the sizes a credential has. */
 int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_credential *out);
 
+/* Quotas (catalog_quota.c): catalog_quota_set replaces every row of q->entity with q's values
+ * in one transaction (q->has 0: the entity's rows go); catalog_quota_list reads them all,
+ * sorted as td_quota_list promises. Rows with a key this build does not know are skipped. */
+int catalog_quota_set(td_catalog *c, const td_quota_info *q);
+int catalog_quota_list(td_catalog *c, td_quota_info **out, size_t *count);
+
 #endif /* TD_STORAGE_STORAGE_H */
