@@ -37,6 +37,8 @@ static const kafka_api_range apis[] = {
     {KAFKA_CREATE_PARTITIONS, 0, 3, 2, "CreatePartitions"},
     {KAFKA_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "IncrementalAlterConfigs"},
     {KAFKA_DESCRIBE_CLUSTER, 0, 1, 0, "DescribeCluster"},
+    {KAFKA_DESCRIBE_CLIENT_QUOTAS, 0, 1, 1, "DescribeClientQuotas"},
+    {KAFKA_ALTER_CLIENT_QUOTAS, 0, 1, 1, "AlterClientQuotas"},
 };
 
 const kafka_api_range *kafka_api_find(int16_t key)
@@ -114,6 +116,17 @@ int64_t kr_i64(kafka_reader *r)
 {
     const uint8_t *p = take(r, 8);
     return p ? (int64_t)td_load_be64(p) : 0;
+}
+
+double kr_f64(kafka_reader *r)
+{
+    const uint8_t *p = take(r, 8);
+    if (!p)
+        return 0;
+    uint64_t bits = td_load_be64(p);
+    double d;
+    memcpy(&d, &bits, sizeof(d));
+    return d;
 }
 
 bool kr_bool(kafka_reader *r)
@@ -313,6 +326,15 @@ void ko_i64(kafka_out *o, int64_t v)
 {
     uint8_t b[8];
     td_store_be64(b, (uint64_t)v);
+    put(o, b, 8);
+}
+
+void ko_f64(kafka_out *o, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    uint8_t b[8];
+    td_store_be64(b, bits);
     put(o, b, 8);
 }
 

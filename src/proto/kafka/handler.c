@@ -1686,7 +1686,8 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             handle_init_producer_id(q, &r);
             break;
         default:
-            async = kafka_group_handle(q, &r) == 1;
+            if (kafka_quota_handle(q, &r) < 0)
+                async = kafka_group_handle(q, &r) == 1;
             break;
         }
         if (!async || q->out.err)

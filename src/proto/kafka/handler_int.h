@@ -117,6 +117,9 @@ void kreq_async_done(kreq *q);
  * the response is encoded now or 1 when it comes later (kreq_async_begin). */
 int kafka_group_handle(kreq *q, kafka_reader *r);
 
+/* Client-quota requests (handler_quota.c): -1 if key is not one, else 0 (answered now). */
+int kafka_quota_handle(kreq *q, kafka_reader *r);
+
 /* Logs why a frame whose size prefix is impossible was refused: TLS, HTTP or Redis on the Kafka
  * port, or the size (sniff.c). p holds n >= 4 bytes from the frame's start. */
 void kafka_log_bad_frame(net_conn *c, const uint8_t *p, size_t n, size_t max);

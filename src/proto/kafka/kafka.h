@@ -47,6 +47,8 @@ enum {
     KAFKA_ALTER_CONFIGS = 33,
     KAFKA_CREATE_PARTITIONS = 37,
     KAFKA_INCREMENTAL_ALTER_CONFIGS = 44,
+    KAFKA_DESCRIBE_CLIENT_QUOTAS = 48,
+    KAFKA_ALTER_CLIENT_QUOTAS = 49,
     KAFKA_DESCRIBE_CLUSTER = 60,
     KAFKA_API_KEYS = 61, /* one more than the highest key served */
 };
@@ -76,6 +78,7 @@ enum {
     KERR_INVALID_SESSION_TIMEOUT = 26,
     KERR_REBALANCE_IN_PROGRESS = 27,
     KERR_INVALID_COMMIT_OFFSET_SIZE = 28,
+    KERR_CLUSTER_AUTHORIZATION_FAILED = 31,
     KERR_INVALID_TIMESTAMP = 32,
     KERR_UNSUPPORTED_VERSION = 35,
     KERR_TOPIC_ALREADY_EXISTS = 36,
@@ -134,6 +137,7 @@ int8_t kr_i8(kafka_reader *r);
 int16_t kr_i16(kafka_reader *r);
 int32_t kr_i32(kafka_reader *r);
 int64_t kr_i64(kafka_reader *r);
+double kr_f64(kafka_reader *r);
 bool kr_bool(kafka_reader *r);
 uint32_t kr_uvarint(kafka_reader *r);
 void kr_uuid(kafka_reader *r, uint8_t out[16]);
@@ -181,6 +185,7 @@ void ko_i8(kafka_out *o, int8_t v);
 void ko_i16(kafka_out *o, int16_t v);
 void ko_i32(kafka_out *o, int32_t v);
 void ko_i64(kafka_out *o, int64_t v);
+void ko_f64(kafka_out *o, double v);
 void ko_bool(kafka_out *o, bool v);
 void ko_uvarint(kafka_out *o, uint32_t v);
 void ko_uuid(kafka_out *o, const uint8_t v[16]);
@@ -802,6 +807,71 @@ typedef struct kafka_describe_groups_req {
 } kafka_describe_groups_req;
 int kafka_decode_describe_groups(kafka_reader *r, int16_t v, kafka_describe_groups_req *q);
 void kafka_encode_describe_groups(kafka_out *o, int16_t v, const kafka_describe_groups_req *m);
+
+/* Client quotas (msgs_quota.c): an entity is a list of (type, name) pairs, name NULL for the
+ * default. */
+typedef struct kafka_quota_entity_part {
+    const char *type; /* "user", "client-id", "ip" */
+    const char *name; /* NULL: the default */
+} kafka_quota_entity_part;
+
+/* DescribeClientQuotas (key 48) v0-1. */
+typedef struct kafka_quota_filter {
+    const char *type;
+    int8_t match_type; /* 0 exact name, 1 the default, 2 any name */
+    const char *match;
+} kafka_quota_filter;
+
+typedef struct kafka_quota_value {
+    const char *key;
+    double value;
+} kafka_quota_value;
+
+typedef struct kafka_quota_entry {
+    int32_t nparts;
+    kafka_quota_entity_part *parts;
+    int32_t nvalues;
+    kafka_quota_value *values;
+} kafka_quota_entry;
+
+typedef struct kafka_describe_quotas_req {
+    int32_t nfilters;
+    kafka_quota_filter *filters;
+    bool strict;
+} kafka_describe_quotas_req;
+
+typedef struct kafka_describe_quotas_resp {
+    int16_t error_code;
+    const char *error_message;
+    int32_t nentries; /* -1: null (with an error) */
+    kafka_quota_entry *entries;
+} kafka_describe_quotas_resp;
+int kafka_decode_describe_quotas(kafka_reader *r, int16_t v, kafka_describe_quotas_req *q);
+void kafka_encode_describe_quotas(kafka_out *o, int16_t v, const kafka_describe_quotas_resp *m);
+
+/* AlterClientQuotas (key 49) v0-1. */
+typedef struct kafka_quota_alter_op {
+    const char *key;
+    double value;
+    bool remove;
+} kafka_quota_alter_op;
+
+typedef struct kafka_quota_alter_entry {
+    int32_t nparts;
+    kafka_quota_entity_part *parts;
+    int32_t nops;
+    kafka_quota_alter_op *ops;
+    int16_t error_code;        /* response */
+    const char *error_message; /* response */
+} kafka_quota_alter_entry;
+
+typedef struct kafka_alter_quotas_req {
+    int32_t nentries;
+    kafka_quota_alter_entry *entries;
+    bool validate_only;
+} kafka_alter_quotas_req;
+int kafka_decode_alter_quotas(kafka_reader *r, int16_t v, kafka_alter_quotas_req *q);
+void kafka_encode_alter_quotas(kafka_out *o, int16_t v, const kafka_alter_quotas_req *m);
 
 /* DeleteGroups (key 42) v0-2. */
 typedef struct kafka_deleted_group {

@@ -174,6 +174,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kafka_encode_offset_delete(&o, v, &q);
         break;
     }
+    case KAFKA_DESCRIBE_CLIENT_QUOTAS: {
+        kafka_describe_quotas_req q;
+        if (kafka_decode_describe_quotas(&r, v, &q) == 0) {
+            kafka_describe_quotas_resp m = {.nentries = 0};
+            kafka_encode_describe_quotas(&o, v, &m);
+        }
+        break;
+    }
+    case KAFKA_ALTER_CLIENT_QUOTAS: {
+        kafka_alter_quotas_req q;
+        if (kafka_decode_alter_quotas(&r, v, &q) == 0)
+            kafka_encode_alter_quotas(&o, v, &q);
+        break;
+    }
     default:
         break;
     }

@@ -1,0 +1,283 @@
+/*
+ * handler_quota.c: DescribeClientQuotas and AlterClientQuotas over the broker's quotas
+ * (td_quota_list, td_quota_alter; docs/security.md#quotas). Describing needs DescribeConfigs on
+ * the cluster and altering AlterConfigs, as in Kafka.
+ *
+ * Entity types are Kafka's "user" and "client-id"; "ip" (connection-rate quotas) is not
+ * supported: filters on it match nothing and changes to it are refused with INVALID_REQUEST.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/authz.h"
+#include "proto/kafka/handler_int.h"
+
+/* The peer's address without its port, into buf. */
+static const char *peer_host(net_conn *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", net_conn_peer(c));
+    char *colon = strrchr(buf, ':');
+    if (colon)
+        *colon = 0;
+    return buf;
+}
+
+static bool cluster_allowed(kreq *q, td_acl_op op)
+{
+    char host[64];
+    net_conn *c = q->kc->c;
+    td_principal p = {net_conn_principal(c), peer_host(c, host, sizeof(host))};
+    return broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op);
+}
+
+/* 0 user, 1 client-id, 2 ip, -1 unknown. */
+static int entity_type(const char *t)
+{
+    if (!t)
+        return -1;
+    return !strcmp(t, "user") ? 0 : !strcmp(t, "client-id") ? 1 : !strcmp(t, "ip") ? 2 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * DescribeClientQuotas
+ */
+
+/* A filter's first problem, or NULL. */
+static const char *check_filters(const kafka_describe_quotas_req *req)
+{
+    bool seen[3] = {false, false, false};
+    for (int32_t i = 0; i < req->nfilters; i++) {
+        const kafka_quota_filter *f = &req->filters[i];
+        int t = entity_type(f->type);
+        if (t < 0)
+            return "Custom entity type is not supported";
+        if (seen[t])
+            return "Duplicate entity type in the filter";
+        seen[t] = true;
+        if (f->match_type == 0 && !f->match)
+            return "A match name is needed for an exact match";
+        if ((f->match_type == 1 || f->match_type == 2) && f->match)
+            return "A match name must be null for this match type";
+        if (f->match_type < 0 || f->match_type > 2)
+            return "Unknown match type";
+    }
+    return NULL;
+}
+
+static bool level_matches(td_quota_level l, const char *name, const kafka_quota_filter *f)
+{
+    switch (f->match_type) {
+    case 0:
+        return l == TD_QUOTA_NAMED && !strcmp(name, f->match);
+    case 1:
+        return l == TD_QUOTA_DEFAULT;
+    default:
+        return l != TD_QUOTA_ABSENT;
+    }
+}
+
+static bool entity_matches(const td_quota_entity *en, const kafka_describe_quotas_req *req)
+{
+    bool filtered[2] = {false, false};
+    for (int32_t i = 0; i < req->nfilters; i++) {
+        const kafka_quota_filter *f = &req->filters[i];
+        int t = entity_type(f->type);
+        if (t == 2)
+            return false; /* no entity has an ip level */
+        filtered[t] = true;
+        bool m = t == 0 ? level_matches(en->user_level, en->user, f)
+                        : level_matches(en->client_level, en->client_id, f);
+        if (!m)
+            return false;
+    }
+    /* strict: the entity has no level the filter does not name. */
+    if (req->strict && ((!filtered[0] && en->user_level != TD_QUOTA_ABSENT) ||
+                        (!filtered[1] && en->client_level != TD_QUOTA_ABSENT)))
+        return false;
+    return true;
+}
+
+/* Fills one response entry from a quota (arena memory). */
+static int fill_entry(td_arena *a, const td_quota_info *qi, kafka_quota_entry *out)
+{
+    const td_quota_entity *en = &qi->entity;
+    int np = (en->user_level != TD_QUOTA_ABSENT) + (en->client_level != TD_QUOTA_ABSENT);
+    out->parts = td_arena_alloc(a, (size_t)np * sizeof(*out->parts));
+    out->values = td_arena_alloc(a, TD_QUOTA_KEYS * sizeof(*out->values));
+    if (!out->parts || !out->values)
+        return -1;
+    out->nparts = 0;
+    if (en->user_level != TD_QUOTA_ABSENT)
+        out->parts[out->nparts++] = (kafka_quota_entity_part){
+            "user", en->user_level == TD_QUOTA_NAMED ? td_arena_strdup(a, en->user) : NULL};
+    if (en->client_level != TD_QUOTA_ABSENT)
+        out->parts[out->nparts++] = (kafka_quota_entity_part){
+            "client-id",
+            en->client_level == TD_QUOTA_NAMED ? td_arena_strdup(a, en->client_id) : NULL};
+    out->nvalues = 0;
+    for (int k = 0; k < TD_QUOTA_KEYS; k++)
+        if (qi->has & (1 << k))
+            out->values[out->nvalues++] = (kafka_quota_value){td_quota_key_name(k), qi->values[k]};
+    return 0;
+}
+
+static void handle_describe(kreq *q, kafka_reader *r)
+{
+    int16_t v = q->h.api_version;
+    kafka_describe_quotas_req req;
+    if (kafka_decode_describe_quotas(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    kafka_describe_quotas_resp resp = {.nentries = -1};
+    const char *bad = check_filters(&req);
+    td_quota_info *list = NULL;
+    size_t n = 0;
+    int rc;
+    if (!cluster_allowed(q, TD_OP_DESCRIBE_CONFIGS)) {
+        resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = "Cluster authorization failed.";
+    } else if (bad) {
+        resp.error_code = KERR_INVALID_REQUEST;
+        resp.error_message = bad;
+    } else if ((rc = td_quota_list(q->kc->s->e, &list, &n)) != 0) {
+        resp.error_code = kafka_error_of(rc);
+    } else {
+        resp.entries = td_arena_alloc(&q->arena, (n ? n : 1) * sizeof(*resp.entries));
+        resp.nentries = 0;
+        for (size_t i = 0; resp.entries && i < n; i++)
+            if (entity_matches(&list[i].entity, &req) &&
+                fill_entry(&q->arena, &list[i], &resp.entries[resp.nentries]) == 0)
+                resp.nentries++;
+        if (!resp.entries) {
+            q->out.err = -ENOMEM;
+            free(list);
+            return;
+        }
+    }
+    free(list);
+    kreq_begin(q);
+    kafka_encode_describe_quotas(&q->out, v, &resp);
+    ko_end(&q->out);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * AlterClientQuotas
+ */
+
+/* The entity of a request entry; an error code with *why when it is not one tidings has. */
+static int16_t parse_entity(const kafka_quota_alter_entry *x, td_quota_entity *en,
+                            const char **why)
+{
+    memset(en, 0, sizeof(*en));
+    for (int32_t i = 0; i < x->nparts; i++) {
+        const kafka_quota_entity_part *p = &x->parts[i];
+        int t = entity_type(p->type);
+        if (t < 0 || t == 2) {
+            *why = t == 2 ? "IP quotas are not supported" : "Custom entity type is not supported";
+            return KERR_INVALID_REQUEST;
+        }
+        td_quota_level *l = t == 0 ? &en->user_level : &en->client_level;
+        char *dst = t == 0 ? en->user : en->client_id;
+        size_t cap = t == 0 ? sizeof(en->user) : sizeof(en->client_id);
+        if (*l != TD_QUOTA_ABSENT) {
+            *why = "Duplicate entity type";
+            return KERR_INVALID_REQUEST;
+        }
+        *l = p->name ? TD_QUOTA_NAMED : TD_QUOTA_DEFAULT;
+        if (p->name && strlen(p->name) >= cap) {
+            *why = "Entity name too long";
+            return KERR_INVALID_REQUEST;
+        }
+        if (p->name)
+            snprintf(dst, cap, "%s", p->name);
+    }
+    return KERR_NONE;
+}
+
+static void alter_entry(kreq *q, kafka_quota_alter_entry *x, bool validate_only)
+{
+    td_quota_entity en;
+    const char *why = NULL;
+    if ((x->error_code = parse_entity(x, &en, &why)) != KERR_NONE) {
+        x->error_message = why;
+        return;
+    }
+    td_quota_op *ops = calloc((size_t)(x->nops ? x->nops : 1), sizeof(*ops));
+    if (!ops) {
+        x->error_code = KERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    for (int32_t k = 0; k < x->nops; k++) {
+        ops[k].key = td_quota_key_parse(x->ops[k].key);
+        ops[k].value = x->ops[k].value;
+        ops[k].remove = x->ops[k].remove;
+        if (ops[k].key < 0) {
+            x->error_code = KERR_INVALID_REQUEST;
+            /* Kafka's words for it. */
+            char msg[320];
+            snprintf(msg, sizeof(msg), "Invalid configuration key %.256s",
+                     x->ops[k].key ? x->ops[k].key : "null");
+            x->error_message = td_arena_strdup(&q->arena, msg);
+            free(ops);
+            return;
+        }
+    }
+    int rc = td_quota_alter(q->kc->s->e, &en, ops, (size_t)x->nops, validate_only);
+    free(ops);
+    if (rc == TD_EINVAL || rc == TD_ENAME) {
+        x->error_code = KERR_INVALID_REQUEST;
+        x->error_message = td_arena_strdup(&q->arena, td_last_error());
+    } else if (rc) {
+        x->error_code = kafka_error_of(rc);
+        x->error_message = td_arena_strdup(&q->arena, td_last_error());
+    } else if (!validate_only) {
+        TD_INFO("kafka", "%s (%s): altered client quotas of user %s, client id %s",
+                net_conn_peer(q->kc->c),
+                net_conn_principal(q->kc->c) ? net_conn_principal(q->kc->c) : "ANONYMOUS",
+                en.user_level == TD_QUOTA_NAMED     ? en.user
+                : en.user_level == TD_QUOTA_DEFAULT ? "<default>"
+                                                    : "-",
+                en.client_level == TD_QUOTA_NAMED     ? en.client_id
+                : en.client_level == TD_QUOTA_DEFAULT ? "<default>"
+                                                      : "-");
+    }
+}
+
+static void handle_alter(kreq *q, kafka_reader *r)
+{
+    int16_t v = q->h.api_version;
+    kafka_alter_quotas_req req;
+    if (kafka_decode_alter_quotas(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    bool allowed = cluster_allowed(q, TD_OP_ALTER_CONFIGS);
+    for (int32_t i = 0; i < req.nentries; i++) {
+        if (!allowed) {
+            req.entries[i].error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
+            req.entries[i].error_message = "Cluster authorization failed.";
+            continue;
+        }
+        alter_entry(q, &req.entries[i], req.validate_only);
+    }
+    kreq_begin(q);
+    kafka_encode_alter_quotas(&q->out, v, &req);
+    ko_end(&q->out);
+}
+
+int kafka_quota_handle(kreq *q, kafka_reader *r)
+{
+    switch (q->h.api_key) {
+    case KAFKA_DESCRIBE_CLIENT_QUOTAS:
+        handle_describe(q, r);
+        return 0;
+    case KAFKA_ALTER_CLIENT_QUOTAS:
+        handle_alter(q, r);
+        return 0;
+    default:
+        return -1;
+    }
+}
