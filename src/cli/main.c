@@ -29,6 +29,8 @@ static const char usage[] =
     "  dlq list|show|redrive      dead-letter topics, and moving their events back\n"
     "  user add|passwd|remove|list\n"
     "                             users and their SCRAM credentials (on a data directory)\n"
+    "  quota set|remove|list      client quotas: byte rates and request time (on a data\n"
+    "                             directory)\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
@@ -275,6 +277,8 @@ int main(int argc, char **argv)
         return cmd_dlq(argc - 1, argv + 1);
     if (strcmp(verb, "user") == 0)
         return cmd_user(argc - 1, argv + 1);
+    if (strcmp(verb, "quota") == 0)
+        return cmd_quota(argc - 1, argv + 1);
     fprintf(stderr, "tidings: unknown command '%s'\n(see 'tidings --help')\n", verb);
     return EXIT_USAGE;
 }

@@ -232,7 +232,8 @@ void kreq_send_ready(kconn *kc)
     }
     if (kc->paused_by_us && kc->ninflight < MAX_INFLIGHT / 2) {
         kc->paused_by_us = false;
-        net_conn_resume(c);
+        if (!kafka_quota_muted(kc))
+            net_conn_resume(c);
     }
 out:
     net_conn_unref(c);
@@ -492,6 +493,8 @@ static void handle_produce(kreq *q, kafka_reader *r)
     }
     bool acks_ok = req.acks == 0 || req.acks == 1 || req.acks == -1;
     q->no_response = req.acks == 0;
+    /* Kafka counts the whole request against the producer byte rate. */
+    q->presp.throttle_time_ms = kafka_quota_record(q, TD_QUOTA_PRODUCER_BYTE_RATE, (double)q->size);
     q->presp.ntopics = req.ntopics;
     q->presp.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*q->presp.topics));
     int32_t total_parts = 0;
@@ -761,6 +764,7 @@ static bool fetch_try(kreq *q, bool final)
     }
     /* What goes out, per topic, for the metrics: batches may start before the offset asked
      * (the client skips those records), so events are counted from the fetch offset. */
+    uint64_t sent = 0;
     for (int32_t i = 0; i < resp.ntopics && !session_error; i++) {
         uint64_t events = 0, bytes = 0;
         for (int32_t k = 0; k < resp.topics[i].nparts; k++) {
@@ -773,7 +777,9 @@ static bool fetch_try(kreq *q, bool final)
         }
         if (bytes)
             broker_topic_count_out(q->frefs[i], events, bytes);
+        sent += bytes;
     }
+    resp.throttle_time_ms = kafka_quota_record(q, TD_QUOTA_CONSUMER_BYTE_RATE, (double)sent);
     kreq_begin(q);
     kafka_encode_fetch(&q->out, v, &resp);
     ko_end(&q->out);
@@ -1569,6 +1575,7 @@ static void k_close(net_conn *c)
     if (!kc)
         return;
     net_conn_set_data(c, NULL);
+    kafka_quota_close(kc);
     kc->closed = true;
     kreq *q = kc->head;
     while (q) {
@@ -1590,6 +1597,8 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
     kconn *kc = net_conn_data(c);
     size_t used = 0;
     while (used < n) {
+        if (kafka_quota_muted(kc))
+            break; /* a quota throttles the client: the rest waits in the buffer */
         if (kc->ninflight >= MAX_INFLIGHT) {
             kc->paused_by_us = true;
             net_conn_pause(c);
@@ -1614,6 +1623,7 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         kreq *q = req_new(kc);
         if (!q)
             return -1;
+        q->size = size;
         kafka_reader r;
         kr_init(&r, frame, size, &q->arena);
         if (kafka_decode_header(&r, &q->h) != 0) {
@@ -1642,6 +1652,8 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
          * (durability, long polls, rebalances); the others answer now, and so does any request
          * whose handling failed. */
         bool async = false;
+        /* request_percentage counts the time requests take on the loop. */
+        int64_t h0 = broker_quota_any(kc->s->e, TD_QUOTA_REQUEST_PERCENTAGE) ? td_mono_ns() : 0;
         switch (q->h.api_key) {
         case KAFKA_API_VERSIONS:
             handle_api_versions(q, &r);
@@ -1690,6 +1702,8 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
                 async = kafka_group_handle(q, &r) == 1;
             break;
         }
+        if (h0)
+            kafka_quota_record(q, TD_QUOTA_REQUEST_PERCENTAGE, (double)(td_mono_ns() - h0) * 1e-7);
         if (!async || q->out.err)
             q->ready = true;
         if (q->drop_connection) {

@@ -8,6 +8,7 @@
 
 #include "broker/broker.h"
 #include "broker/group.h"
+#include "broker/quota.h"
 #include "net/net.h"
 #include "proto/kafka/kafka.h"
 
@@ -44,6 +45,8 @@ struct kconn {
     kreq *head, *tail;
     int ninflight;
     bool paused_by_us;
+    bool throttled;          /* input muted by a quota until the timer fires (handler_quota.c) */
+    net_timer throttle_timer;
     bool closed;
     int orphans; /* requests still waiting for a durability callback after the close */
 };
@@ -57,6 +60,7 @@ struct kreq {
     kreq *next;
     kconn *kc;
     int64_t t0; /* arrival (monotonic ns) */
+    size_t size; /* the request's bytes (what the produce byte rate counts) */
     kafka_header h;
     td_arena arena;
     bool ready;
@@ -119,6 +123,16 @@ int kafka_group_handle(kreq *q, kafka_reader *r);
 
 /* Client-quota requests (handler_quota.c): -1 if key is not one, else 0 (answered now). */
 int kafka_quota_handle(kreq *q, kafka_reader *r);
+
+/* Records amount for q's client under a quota key (loop thread) and returns the throttle time
+ * in ms, 0 within the quota. A throttled connection's input is muted for that long (Kafka's
+ * KIP-219: the response goes out at once, with throttle_time_ms, and the broker reads nothing
+ * more from the client until the time has passed); the longest throttle wins. */
+int32_t kafka_quota_record(kreq *q, td_quota_key key, double amount);
+/* The connection closes: stops its throttle timer. */
+void kafka_quota_close(kconn *kc);
+/* Whether input may be resumed (not muted by a quota). */
+bool kafka_quota_muted(const kconn *kc);
 
 /* Logs why a frame whose size prefix is impossible was refused: TLS, HTTP or Redis on the Kafka
  * port, or the size (sniff.c). p holds n >= 4 bytes from the frame's start. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker/authz.h"
+#include "broker/quota.h"
 #include "proto/kafka/handler_int.h"
 
 /* The peer's address without its port, into buf. */
@@ -280,4 +281,53 @@ int kafka_quota_handle(kreq *q, kafka_reader *r)
     default:
         return -1;
     }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Throttling a connection's input
+ */
+static void throttle_done(void *arg)
+{
+    kconn *kc = arg;
+    kc->throttled = false;
+    if (!kc->paused_by_us && !kc->closed)
+        net_conn_resume(kc->c);
+}
+
+int32_t kafka_quota_record(kreq *q, td_quota_key key, double amount)
+{
+    kconn *kc = q->kc;
+    td_engine *e = kc->s->e;
+    if (!broker_quota_any(e, key) || kc->closed)
+        return 0;
+    net_loop *l = net_conn_loop(kc->c);
+    int64_t now = net_loop_now(l);
+    int64_t t = broker_quota_record(e, net_conn_principal(kc->c), q->h.client_id, key, amount,
+                                    td_mono_ms());
+    if (t <= 0)
+        return 0;
+    /* The longest throttle wins: a timer already armed for longer stays. */
+    if (!kc->throttled || kc->throttle_timer.due_ms < now + t) {
+        if (kc->throttled)
+            net_timer_stop(l, &kc->throttle_timer);
+        else
+            kc->throttle_timer = (net_timer)NET_TIMER_INIT;
+        kc->throttled = true;
+        net_conn_pause(kc->c);
+        net_timer_start(l, &kc->throttle_timer, t, throttle_done, kc);
+    }
+    return (int32_t)TD_MIN(t, INT32_MAX);
+}
+
+void kafka_quota_close(kconn *kc)
+{
+    if (kc->throttled) {
+        net_timer_stop(net_conn_loop(kc->c), &kc->throttle_timer);
+        kc->throttled = false;
+    }
+}
+
+bool kafka_quota_muted(const kconn *kc)
+{
+    return kc->throttled;
 }

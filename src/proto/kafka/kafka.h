@@ -311,6 +311,7 @@ typedef struct kafka_produce_topic_resp {
 } kafka_produce_topic_resp;
 
 typedef struct kafka_produce_resp {
+    int32_t throttle_time_ms; /* v1+ */
     int32_t ntopics;
     kafka_produce_topic_resp *topics;
 } kafka_produce_resp;
@@ -367,6 +368,7 @@ typedef struct kafka_fetch_topic_resp {
 } kafka_fetch_topic_resp;
 
 typedef struct kafka_fetch_resp {
+    int32_t throttle_time_ms; /* v1+ */
     int16_t error_code;
     int32_t session_id;
     int32_t ntopics;

@@ -171,7 +171,7 @@ void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m)
         }
         ko_tags(o);
     }
-    ko_i32(o, 0);
+    ko_i32(o, m->throttle_time_ms);
     ko_tags(o);
 }
 
@@ -252,7 +252,7 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
 void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
 {
     ko_set_flexible(o, KAFKA_FETCH, v);
-    ko_i32(o, 0);
+    ko_i32(o, m->throttle_time_ms);
     if (v >= 7) {
         ko_i16(o, m->error_code);
         ko_i32(o, m->session_id);
