@@ -25,11 +25,17 @@ def run_quotas(broker):
 
 
 def test_quota_admin_with_platformatic(tmp_path):
-    b = Broker(str(tmp_path / "data")).start()
+    b = Broker(str(tmp_path / "data"), http=True).start()
     try:
         r = run_quotas(b)
+        metrics = scrape(b)
     finally:
         b.stop()
+    # Every change is in the audit trail, with its principal (anonymous on this listener):
+    # three entities set, one key removed; the refused change is not one.
+    assert ('tidings_audit_events_total{event="quota_change",protocol="kafka",'
+            'principal="ANONYMOUS"} 4') in metrics
+    assert "changed quotas: AlterClientQuotas of user alice, client id app" in b.stderr()
     assert r["altered"] == [0, 0, 0]
     alice = {"producer_byte_rate": 1048576, "consumer_byte_rate": 2097152}
     pair = {"producer_byte_rate": 4096}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/audit.h"
 #include "broker/authz.h"
 #include "broker/quota.h"
 #include "proto/kafka/handler_int.h"
@@ -30,7 +31,12 @@ static bool cluster_allowed(kreq *q, td_acl_op op)
     char host[64];
     net_conn *c = q->kc->c;
     td_principal p = {net_conn_principal(c), peer_host(c, host, sizeof(host))};
-    return broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op);
+    if (broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op))
+        return true;
+    broker_audit(q->kc->s->e, TD_AUDIT_DENIED, "kafka", p.user, net_conn_peer(c),
+                 "%s on the cluster (api %d)",
+                 op == TD_OP_ALTER_CONFIGS ? "AlterConfigs" : "DescribeConfigs", q->h.api_key);
+    return false;
 }
 
 /* 0 user, 1 client-id, 2 ip, -1 unknown. */
@@ -235,15 +241,14 @@ static void alter_entry(kreq *q, kafka_quota_alter_entry *x, bool validate_only)
         x->error_code = kafka_error_of(rc);
         x->error_message = td_arena_strdup(&q->arena, td_last_error());
     } else if (!validate_only) {
-        TD_INFO("kafka", "%s (%s): altered client quotas of user %s, client id %s",
-                net_conn_peer(q->kc->c),
-                net_conn_principal(q->kc->c) ? net_conn_principal(q->kc->c) : "ANONYMOUS",
-                en.user_level == TD_QUOTA_NAMED     ? en.user
-                : en.user_level == TD_QUOTA_DEFAULT ? "<default>"
-                                                    : "-",
-                en.client_level == TD_QUOTA_NAMED     ? en.client_id
-                : en.client_level == TD_QUOTA_DEFAULT ? "<default>"
-                                                      : "-");
+        broker_audit(q->kc->s->e, TD_AUDIT_QUOTA_CHANGE, "kafka", net_conn_principal(q->kc->c),
+                     net_conn_peer(q->kc->c), "AlterClientQuotas of user %s, client id %s",
+                     en.user_level == TD_QUOTA_NAMED     ? en.user
+                     : en.user_level == TD_QUOTA_DEFAULT ? "<default>"
+                                                         : "-",
+                     en.client_level == TD_QUOTA_NAMED     ? en.client_id
+                     : en.client_level == TD_QUOTA_DEFAULT ? "<default>"
+                                                           : "-");
     }
 }
 
