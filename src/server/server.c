@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -91,6 +92,7 @@ static const char *const keys[] = {"data",
                                    "kafka.tls.auth",
                                    "http.tls.auth",
                                    "redis.tls.auth",
+                                   "kafka.listeners",
                                    "kafka.sasl.mechanisms",
                                    "connections.max.reauth.ms",
                                    "super.users",
@@ -249,6 +251,55 @@ static int parse_auth(const char *key, const char *value, bool *out)
     return td_fail(TD_ECONFIG, "%s: expected none or required, got '%s'", key, value);
 }
 
+int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
+{
+    static const char *const protos[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
+    *n = 0;
+    const char *p = value;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char entry[300];
+        const char *s = p;
+        while (len && *s == ' ')
+            s++, len--;
+        while (len && s[len - 1] == ' ')
+            len--;
+        if (len == 0 || len >= sizeof(entry))
+            return td_fail(TD_ECONFIG, "kafka.listeners: an empty or too long entry");
+        memcpy(entry, s, len);
+        entry[len] = 0;
+        char *sep = strstr(entry, "://");
+        if (!sep)
+            return td_fail(TD_ECONFIG,
+                           "kafka.listeners: '%s' is not PROTOCOL://HOST:PORT (PLAINTEXT, SSL, "
+                           "SASL_PLAINTEXT or SASL_SSL)",
+                           entry);
+        *sep = 0;
+        td_kafka_listener *l = &out[*n];
+        memset(l, 0, sizeof(*l));
+        for (size_t i = 0; i < TD_ARRAY_LEN(protos); i++)
+            if (!strcasecmp(entry, protos[i]))
+                snprintf(l->protocol, sizeof(l->protocol), "%s", protos[i]);
+        if (!l->protocol[0])
+            return td_fail(TD_ECONFIG,
+                           "kafka.listeners: unknown security protocol '%s' (PLAINTEXT, SSL, "
+                           "SASL_PLAINTEXT or SASL_SSL)",
+                           entry);
+        if (parse_listen(sep + 3, l->host, sizeof(l->host), &l->port) != 0)
+            return td_fail(TD_ECONFIG, "kafka.listeners: '%s' is not HOST:PORT", sep + 3);
+        if (*n == TD_KAFKA_LISTENERS_MAX)
+            return td_fail(TD_ECONFIG, "kafka.listeners: at most %d listeners",
+                           TD_KAFKA_LISTENERS_MAX);
+        l->tls = strstr(l->protocol, "SSL") != NULL;
+        l->sasl = !strncmp(l->protocol, "SASL", 4);
+        (*n)++;
+        p += strcspn(p, ",");
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
 /* kafka.sasl.mechanisms: a non-empty comma-separated list of the mechanisms tidings has. */
 static int check_sasl_mechanisms(const char *value)
 {
@@ -362,6 +413,15 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
                           key[0] == 'k'   ? &c->kafka_auth
                           : key[0] == 'h' ? &c->http_auth
                                           : &c->redis_auth);
+    } else if (!strcmp(key, "kafka.listeners")) {
+        td_kafka_listener v[TD_KAFKA_LISTENERS_MAX];
+        int nl;
+        if (strlen(value) >= sizeof(c->kafka_listeners))
+            return td_fail(TD_ECONFIG, "kafka.listeners: too long");
+        int rc = server_kafka_listeners(value, v, &nl);
+        if (rc)
+            return rc;
+        snprintf(c->kafka_listeners, sizeof(c->kafka_listeners), "%s", value);
     } else if (!strcmp(key, "kafka.sasl.mechanisms")) {
         if (strlen(value) >= sizeof(c->kafka_sasl_mechanisms))
             return td_fail(TD_ECONFIG, "kafka.sasl.mechanisms: too long");
@@ -639,48 +699,82 @@ static bool host_is_loopback(const char *host)
 /* Safe defaults (docs/security.md): without authentication, a listener binds loopback
  * addresses only, unless allow.anonymous says to serve everyone who can reach it; then a
  * warning at every start. The Redis listener with redis.password set is authenticated. */
+/* One listener's address against the safe defaults: 0, or TD_ECONFIG when it is not loopback,
+ * does not authenticate and allow.anonymous is off (a warning when it is on). */
+static int check_listener(const td_server_config *c, const char *name, const char *listen,
+                          bool authenticated, const char *hint)
+{
+    char host[256];
+    int port;
+    if (parse_listen(listen, host, sizeof(host), &port) != 0 || authenticated ||
+        host_is_loopback(host))
+        return 0;
+    if (!c->allow_anonymous)
+        return td_fail(TD_ECONFIG,
+                       "%s: %s is not a loopback address, and this listener does not "
+                       "authenticate its clients: anyone who can reach it could read, write "
+                       "and delete every topic. Listen on 127.0.0.1, %s, require client "
+                       "certificates on a TLS listener (<proto>.tls.client.auth=required), "
+                       "or set allow.anonymous=true (--allow-anonymous true) to serve "
+                       "everyone anyway",
+                       name, listen, hint);
+    TD_WARN("server",
+            "%s: listening on %s without authentication (allow.anonymous=true): anyone who "
+            "can reach it can read, write and delete every topic",
+            name, listen);
+    return 0;
+}
+
 static int check_exposure(const td_server_config *c)
 {
     /* A listener that requires users authenticates its clients; so does a TLS listener that
      * requires client certificates: only a holder of a certificate the CA signed gets past
      * the handshake. */
-    struct {
-        const char *name, *listen;
-        bool authenticated;
-    } ls[] = {{"kafka", c->kafka, c->kafka_auth},
-              {"http", c->http, c->http_auth},
-              {"redis", c->redis, c->redis_auth || c->redis_password[0] != 0},
-              {"kafka.tls", c->kafka_tls.listen, c->kafka_tls.auth || c->kafka_tls.client_auth == 2},
-              {"http.tls", c->http_tls.listen, c->http_tls.auth || c->http_tls.client_auth == 2},
-              {"redis.tls", c->redis_tls.listen,
-               c->redis_tls.auth || c->redis_tls.client_auth == 2 || c->redis_password[0] != 0}};
-    for (size_t i = 0; i < TD_ARRAY_LEN(ls); i++) {
-        char host[256];
-        int port;
-        if (parse_listen(ls[i].listen, host, sizeof(host), &port) != 0 || ls[i].authenticated ||
-            host_is_loopback(host))
-            continue;
-        if (!c->allow_anonymous)
-            return td_fail(TD_ECONFIG,
-                           "%s: %s is not a loopback address, and this listener does not "
-                           "authenticate its clients: anyone who can reach it could read, write "
-                           "and delete every topic. Listen on 127.0.0.1, require users "
-                           "(%s.auth=required), require client certificates on a TLS listener "
-                           "(<proto>.tls.client.auth=required), or set allow.anonymous=true "
-                           "(--allow-anonymous true) to serve everyone anyway",
-                           ls[i].name, ls[i].listen, ls[i].name);
-        TD_WARN("server",
-                "%s: listening on %s without authentication (allow.anonymous=true): anyone who "
-                "can reach it can read, write and delete every topic",
-                ls[i].name, ls[i].listen);
+    bool redis_pw = c->redis_password[0] != 0;
+    int rc = 0;
+    if (c->kafka_listeners[0]) {
+        td_kafka_listener v[TD_KAFKA_LISTENERS_MAX];
+        int n = 0;
+        if ((rc = server_kafka_listeners(c->kafka_listeners, v, &n)) != 0)
+            return rc;
+        for (int i = 0; i < n && rc == 0; i++) {
+            char name[64], listen[300];
+            snprintf(name, sizeof(name), "kafka (%.15s)", v[i].protocol);
+            snprintf(listen, sizeof(listen), strchr(v[i].host, ':') ? "[%s]:%d" : "%s:%d",
+                     v[i].host, v[i].port);
+            rc = check_listener(c, name, listen,
+                                v[i].sasl || (v[i].tls && c->kafka_tls.client_auth == 2),
+                                "use SASL_PLAINTEXT or SASL_SSL");
+        }
+    } else if ((rc = check_listener(c, "kafka", c->kafka, c->kafka_auth,
+                                    "require users (kafka.auth=required)")) == 0) {
+        rc = check_listener(c, "kafka.tls", c->kafka_tls.listen,
+                            c->kafka_tls.auth || c->kafka_tls.client_auth == 2,
+                            "require users (kafka.tls.auth=required)");
     }
-    return 0;
+    if (rc == 0)
+        rc = check_listener(c, "http", c->http, c->http_auth,
+                            "require users (http.auth=required)");
+    if (rc == 0)
+        rc = check_listener(c, "http.tls", c->http_tls.listen,
+                            c->http_tls.auth || c->http_tls.client_auth == 2,
+                            "require users (http.tls.auth=required)");
+    if (rc == 0)
+        rc = check_listener(c, "redis", c->redis, c->redis_auth || redis_pw,
+                            "require users (redis.auth=required) or a password "
+                            "(redis.password)");
+    if (rc == 0)
+        rc = check_listener(c, "redis.tls", c->redis_tls.listen,
+                            c->redis_tls.auth || c->redis_tls.client_auth == 2 || redis_pw,
+                            "require users (redis.tls.auth=required) or a password "
+                            "(redis.password)");
+    return rc;
 }
 
 /* The TLS listeners of a running server, reloaded on SIGHUP. */
 typedef struct tls_set {
-    net_tls *t[3];
-    const char *name[3];
+    net_tls *t[TD_KAFKA_LISTENERS_MAX + 2];
+    char name[TD_KAFKA_LISTENERS_MAX + 2][48];
     int n;
 } tls_set;
 
@@ -698,7 +792,39 @@ typedef struct server {
      * of the TLS one; ports -1 when off. */
     char host[3][256], tls_host[3][256];
     int bound[3], tls_bound[3];
+    /* The Kafka listeners (kafka.listeners, or those kafka and kafka.tls make), with the name
+     * each is printed under and its bound port. */
+    td_kafka_listener kl[TD_KAFKA_LISTENERS_MAX];
+    char kl_name[TD_KAFKA_LISTENERS_MAX][48];
+    int kl_bound[TD_KAFKA_LISTENERS_MAX], nkl;
 } server;
+
+static int listen_tls_at(net_group *g, tls_set *ts, const char *name, const char *host,
+                         int port, const td_tls_listener_config *t, bool auth,
+                         const net_proto *proto, void *arg, const net_listen_opts *base,
+                         int *bound)
+{
+    if (ts->n == (int)TD_ARRAY_LEN(ts->t))
+        return td_fail(TD_ECONFIG, "too many TLS listeners");
+    /* The context keeps the name for its log lines: it lives in ts, as long as the context. */
+    char *stored = ts->name[ts->n];
+    snprintf(stored, sizeof(ts->name[0]), "%s", name);
+    net_tls_config tc = {.name = stored,
+                         .cert_file = t->cert_file,
+                         .key_file = t->key_file,
+                         .ca_file = t->ca_file[0] ? t->ca_file : NULL,
+                         .client_auth = (net_tls_client_auth)t->client_auth};
+    net_tls *tls = NULL;
+    int rc = net_tls_create(&tc, &tls);
+    if (rc)
+        return rc;
+    ts->t[ts->n++] = tls;
+    net_listen_opts o = base ? *base : (net_listen_opts){0};
+    o.busy_reply = NULL;
+    o.tls = tls;
+    o.auth_required = auth;
+    return net_group_listen(g, host, port, proto, arg, &o, bound);
+}
 
 /*
  * A protocol's TLS listener (t->listen not "off"): its context from the files, then the
@@ -714,22 +840,7 @@ static int listen_tls(net_group *g, tls_set *ts, const char *name,
     *bound = -1;
     if (parse_listen(t->listen, host, sizeof(host), &port) != 0)
         return 0;
-    net_tls_config tc = {.name = name,
-                         .cert_file = t->cert_file,
-                         .key_file = t->key_file,
-                         .ca_file = t->ca_file[0] ? t->ca_file : NULL,
-                         .client_auth = (net_tls_client_auth)t->client_auth};
-    net_tls *tls = NULL;
-    int rc = net_tls_create(&tc, &tls);
-    if (rc)
-        return rc;
-    ts->t[ts->n] = tls;
-    ts->name[ts->n++] = name;
-    net_listen_opts o = base ? *base : (net_listen_opts){0};
-    o.busy_reply = NULL;
-    o.tls = tls;
-    o.auth_required = t->auth;
-    return net_group_listen(g, host, port, proto, arg, &o, bound);
+    return listen_tls_at(g, ts, name, host, port, t, t->auth, proto, arg, base, bound);
 }
 
 /* SIGHUP: every TLS listener reads its files again; one that fails keeps what it had. */
@@ -760,17 +871,55 @@ static void listen_addrs(server *s, int i, const char *plain, const td_tls_liste
         memcpy(s->host[i], s->tls_host[i], sizeof(s->host[i]));
 }
 
+/* The Kafka listeners to open: kafka.listeners, or the plaintext and TLS ones of kafka and
+ * kafka.tls (with their auth settings). */
+static int kafka_listener_list(server *s)
+{
+    const td_server_config *c = s->c;
+    s->nkl = 0;
+    if (c->kafka_listeners[0]) {
+        int rc = server_kafka_listeners(c->kafka_listeners, s->kl, &s->nkl);
+        for (int i = 0; rc == 0 && i < s->nkl; i++)
+            snprintf(s->kl_name[i], sizeof(s->kl_name[i]), "kafka (%s)", s->kl[i].protocol);
+        return rc;
+    }
+    const char *listen[] = {c->kafka, c->kafka_tls.listen};
+    for (int i = 0; i < 2; i++) {
+        td_kafka_listener *l = &s->kl[s->nkl];
+        memset(l, 0, sizeof(*l));
+        if (parse_listen(listen[i], l->host, sizeof(l->host), &l->port) != 0)
+            continue;
+        l->tls = i == 1;
+        l->sasl = i == 0 ? c->kafka_auth : c->kafka_tls.auth;
+        snprintf(l->protocol, sizeof(l->protocol), "%s%s", l->sasl ? "SASL_" : "",
+                 l->tls ? "SSL" : "PLAINTEXT");
+        snprintf(s->kl_name[s->nkl], sizeof(s->kl_name[0]), "%s", i == 0 ? "kafka" : "kafka.tls");
+        s->nkl++;
+    }
+    return 0;
+}
+
+/* advertised.listeners as DescribeConfigs shows it: every listener, by its bound port. */
+static void kafka_advertised(const server *s, const char *host, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; i < s->nkl && n < cap; i++)
+        if (s->kl_bound[i] >= 0)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s://%s:%d", n ? "," : "",
+                                  s->kl[i].protocol, host, s->kl_bound[i]);
+}
+
 static int start_kafka(server *s)
 {
     const td_server_config *c = s->c;
-    int port = 0, tls_port = 0, rc;
-    bool plain, tls;
-    listen_addrs(s, 0, c->kafka, &c->kafka_tls, &port, &tls_port, &plain, &tls);
-    if (!plain && !tls)
-        return 0;
+    int rc = kafka_listener_list(s);
+    if (rc || s->nkl == 0)
+        return rc;
+    snprintf(s->host[0], sizeof(s->host[0]), "%s", s->kl[0].host);
     kafka_server_config kc = {
-        .advertised_host = c->advertised_host[0] ? c->advertised_host : s->host[0],
-        .port = plain ? port : tls_port,
+        .advertised_host = c->advertised_host[0] ? c->advertised_host : s->kl[0].host,
+        .port = s->kl[0].port,
         .node_id = 1,
         .auto_create_topics = c->auto_create_topics,
         .default_partitions = c->default_partitions,
@@ -786,17 +935,26 @@ static int start_kafka(server *s)
     if ((rc = kafka_server_create(s->e, &kc, &s->ks)) != 0)
         return rc;
     /* Kafka closes connections idle for connections.max.idle.ms; clients reconnect. */
-    net_listen_opts o = {.idle_timeout_ms = c->connections_max_idle_ms,
-                         .auth_required = c->kafka_auth};
-    if (plain && (rc = net_group_listen(s->g, s->host[0], port, kafka_server_proto(), s->ks, &o,
-                                        &s->bound[0])) != 0)
-        return rc;
-    if ((rc = listen_tls(s->g, &s->tls, "kafka.tls", &c->kafka_tls, kafka_server_proto(), s->ks,
-                         &o, &s->tls_bound[0])) != 0)
-        return rc;
+    for (int i = 0; i < s->nkl; i++) {
+        const td_kafka_listener *l = &s->kl[i];
+        net_listen_opts o = {.idle_timeout_ms = c->connections_max_idle_ms,
+                             .auth_required = l->sasl};
+        s->kl_bound[i] = -1;
+        rc = l->tls ? listen_tls_at(s->g, &s->tls, s->kl_name[i], l->host, l->port,
+                                    &c->kafka_tls, l->sasl, kafka_server_proto(), s->ks, &o,
+                                    &s->kl_bound[i])
+                    : net_group_listen(s->g, l->host, l->port, kafka_server_proto(), s->ks, &o,
+                                       &s->kl_bound[i]);
+        if (rc)
+            return rc;
+    }
     /* Metadata names the port of the listener each client came through; this one is for
      * what has no connection. */
-    kafka_server_set_port(s->ks, s->bound[0] >= 0 ? s->bound[0] : s->tls_bound[0]);
+    kafka_server_set_port(s->ks, s->kl_bound[0]);
+    char adv[1024];
+    kafka_advertised(s, kc.advertised_host, adv, sizeof(adv));
+    if ((rc = kafka_server_set_listeners(s->ks, adv)) != 0)
+        return rc;
     return kafka_server_attach(s->ks, s->g);
 }
 
@@ -911,18 +1069,28 @@ static int open_engine(server *s, size_t *fds)
 
 static void print_listeners(const server *s)
 {
-    static const char *const names[] = {"kafka", "http", "redis"};
-    static const char *const tls_names[] = {"kafka.tls", "http.tls", "redis.tls"};
+    static const char *const names[] = {"http", "redis"};
+    static const char *const tls_names[] = {"http.tls", "redis.tls"};
     printf("tidings %s: data directory %s, %d event loop%s\n", TD_VERSION_STRING, s->c->data,
            net_group_size(s->g), net_group_size(s->g) == 1 ? "" : "s");
-    for (int i = 0; i < 3; i++)
+    /* "kafka: off" only when there is no Kafka listener at all; with only a TLS one, its own
+     * line says where it is. */
+    if (s->nkl == 0 || (!s->c->kafka_listeners[0] && s->kl[0].tls))
+        printf("kafka: off\n");
+    for (int i = 0; i < s->nkl; i++)
+        if (!s->kl[i].tls || s->c->kafka_listeners[0])
+            printf("%s: listening on %s:%d\n", s->kl_name[i], s->kl[i].host, s->kl_bound[i]);
+    for (int i = 1; i < 3; i++)
         if (s->bound[i] >= 0)
-            printf("%s: listening on %s:%d\n", names[i], s->host[i], s->bound[i]);
+            printf("%s: listening on %s:%d\n", names[i - 1], s->host[i], s->bound[i]);
         else
-            printf("%s: off\n", names[i]);
-    for (int i = 0; i < 3; i++)
+            printf("%s: off\n", names[i - 1]);
+    for (int i = 0; i < s->nkl; i++)
+        if (s->kl[i].tls && !s->c->kafka_listeners[0])
+            printf("%s: listening on %s:%d\n", s->kl_name[i], s->kl[i].host, s->kl_bound[i]);
+    for (int i = 1; i < 3; i++)
         if (s->tls_bound[i] >= 0)
-            printf("%s: listening on %s:%d\n", tls_names[i], s->tls_host[i], s->tls_bound[i]);
+            printf("%s: listening on %s:%d\n", tls_names[i - 1], s->tls_host[i], s->tls_bound[i]);
     printf("ready; stop with Ctrl-C or SIGTERM\n");
     fflush(stdout);
 }

@@ -22,6 +22,19 @@ typedef struct td_tls_listener_config {
     bool auth;            /* <proto>.tls.auth: none (false), required (true): users */
 } td_tls_listener_config;
 
+#define TD_KAFKA_LISTENERS_MAX 8
+
+/* One entry of kafka.listeners. */
+typedef struct td_kafka_listener {
+    char protocol[16]; /* PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL */
+    char host[256];
+    int port;
+    bool tls, sasl;
+} td_kafka_listener;
+
+/* Parses a kafka.listeners value: 0 with *n entries, or TD_ECONFIG naming the bad entry. */
+int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n);
+
 typedef struct td_server_config {
     char data[PATH_MAX];      /* data: ./data */
     char kafka[256];          /* kafka: 127.0.0.1:9092, or "off" */
@@ -78,6 +91,10 @@ typedef struct td_server_config {
      * plaintext listener's clients must authenticate as a user (SASL_PLAINTEXT, Redis AUTH,
      * HTTP Basic or a token) */
     bool kafka_auth, http_auth, redis_auth;
+    /* kafka.listeners: "" (use kafka and kafka.tls), or Kafka's list of listeners, each
+     * SECURITY_PROTOCOL://HOST:PORT with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (at most
+     * TD_KAFKA_LISTENERS_MAX); SSL ones use the kafka.tls.* files and client.auth */
+    char kafka_listeners[1024];
     /* kafka.sasl.mechanisms: "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"; the SASL mechanisms the
      * Kafka listeners offer (Kafka's sasl.enabled.mechanisms) */
     char kafka_sasl_mechanisms[128];

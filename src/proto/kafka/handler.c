@@ -1255,8 +1255,10 @@ static void describe_broker(kreq *q, kafka_config_resource *res)
     }
     td_topic_config def;
     td_topic_config_init(&def);
-    char listener[300], nparts[16], node[16], retention[32], segment[32], roll[32], maxmsg[32];
-    snprintf(listener, sizeof(listener), "PLAINTEXT://%s:%" PRId32, s->host, s->cfg.port);
+    char listener[1024], nparts[16], node[16], retention[32], segment[32], roll[32], maxmsg[32];
+    snprintf(listener, sizeof(listener), "%s", s->listeners ? s->listeners : "");
+    if (!listener[0])
+        snprintf(listener, sizeof(listener), "PLAINTEXT://%s:%" PRId32, s->host, s->cfg.port);
     snprintf(nparts, sizeof(nparts), "%" PRId32, s->cfg.default_partitions);
     snprintf(node, sizeof(node), "%" PRId32, s->cfg.node_id);
     snprintf(retention, sizeof(retention), "%" PRId64, def.retention_ms);
@@ -1272,7 +1274,10 @@ static void describe_broker(kreq *q, kafka_config_resource *res)
         {"node.id", node, KAFKA_CONFIG_INT, false, "This broker's id."},
         {"broker.id", node, KAFKA_CONFIG_INT, false, "This broker's id."},
         {"advertised.listeners", listener, KAFKA_CONFIG_LIST, true,
-         "Where clients reach this broker (--kafka, --advertised-host)."},
+         "Where clients reach this broker (kafka, kafka.tls or kafka.listeners, "
+         "advertised.host)."},
+        {"listeners", listener, KAFKA_CONFIG_LIST, true,
+         "The listeners and their security protocols (kafka, kafka.tls or kafka.listeners)."},
         {"log.dirs", s->cfg.data_dir ? s->cfg.data_dir : "", KAFKA_CONFIG_STRING, true,
          "The data directory (--data)."},
         {"auto.create.topics.enable", s->cfg.auto_create_topics ? "true" : "false",
@@ -1786,6 +1791,16 @@ int kafka_server_attach(kafka_server *s, net_group *g)
     return broker_add_advance_hook(s->e, on_advance, s);
 }
 
+int kafka_server_set_listeners(kafka_server *s, const char *listeners)
+{
+    char *copy = strdup(listeners);
+    if (!copy)
+        return -ENOMEM;
+    free(s->listeners);
+    s->listeners = copy;
+    return 0;
+}
+
 void kafka_server_set_port(kafka_server *s, int32_t port)
 {
     s->cfg.port = port;
@@ -1803,6 +1818,7 @@ void kafka_server_destroy(kafka_server *s)
         return;
     kafka_server_detach(s);
     free((char *)s->cfg.data_dir);
+    free(s->listeners);
     free(s->loops);
     free(s);
 }

@@ -30,6 +30,7 @@ struct kafka_server {
     kafka_server_config cfg;
     char host[256];
     char cluster_id[64];
+    char *listeners; /* kafka_server_set_listeners; NULL: PLAINTEXT on host and port */
     kloop *loops;
     int nloops;
     size_t nparked;    /* atomic, over all loops */

@@ -965,6 +965,9 @@ int kafka_server_attach(kafka_server *s, struct net_group *g);
 void kafka_server_detach(kafka_server *s);
 void kafka_server_destroy(kafka_server *s);
 void kafka_server_set_port(kafka_server *s, int32_t port);
+/* What DescribeConfigs shows as listeners and advertised.listeners ("PLAINTEXT://h:p,..."; a
+ * copy is kept). 0 or -ENOMEM. */
+int kafka_server_set_listeners(kafka_server *s, const char *listeners);
 const struct net_proto *kafka_server_proto(void);
 
 #endif /* TD_PROTO_KAFKA_H */
