@@ -167,15 +167,14 @@ static int perm_cmp(const void *key, const void *elem)
 
 const void *resp_perm_find(const char *fullname)
 {
-    return bsearch(fullname, perms, sizeof(perms) / sizeof(perms[0]), sizeof(perms[0]),
-                   perm_cmp);
+    return bsearch(fullname, perms, sizeof(perms) / sizeof(perms[0]), sizeof(perms[0]), perm_cmp);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Metrics, the log, ACL LOG
  */
-#define ACL_LOG_MAX 128           /* Redis's acllog-max-len default */
-#define ACL_LOG_GROUP_MS 60000    /* Redis groups a repeated failure within 60 s into one */
+#define ACL_LOG_MAX 128        /* Redis's acllog-max-len default */
+#define ACL_LOG_GROUP_MS 60000 /* Redis groups a repeated failure within 60 s into one */
 #define ACL_LOG_OBJECT_MAX 128
 #define ACL_LOG_INFO_MAX 512
 
@@ -199,10 +198,9 @@ struct resp_acl_log {
 int resp_authz_create(resp_server *s)
 {
     td_metrics *m = broker_metrics(s->e);
-    td_metric_family *ff =
-        td_metrics_family(m, TD_COUNTER, "tidings_auth_failures_total",
-                          "Failed authentications, by protocol and mechanism.",
-                          "protocol,mechanism", NULL, 0);
+    td_metric_family *ff = td_metrics_family(m, TD_COUNTER, "tidings_auth_failures_total",
+                                             "Failed authentications, by protocol and mechanism.",
+                                             "protocol,mechanism", NULL, 0);
     td_metric_family *fd =
         td_metrics_family(m, TD_COUNTER, "tidings_security_denied_total",
                           "Requests refused by a security check, by protocol and reason.",
@@ -270,10 +268,9 @@ void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const char *
     size_t i = 0;
     for (; i < l->n; i++) { /* the same failure again, recently: counted in its entry */
         acl_entry *e = &l->v[i];
-        if (!strcmp(e->reason, reason) && !strcmp(e->context, ctx) &&
-            e->object_len == object_len && !memcmp(e->object, object, object_len) &&
-            strlen(e->user) == user_len && !memcmp(e->user, user, user_len) &&
-            now - e->updated_ms < ACL_LOG_GROUP_MS)
+        if (!strcmp(e->reason, reason) && !strcmp(e->context, ctx) && e->object_len == object_len &&
+            !memcmp(e->object, object, object_len) && strlen(e->user) == user_len &&
+            !memcmp(e->user, user, user_len) && now - e->updated_ms < ACL_LOG_GROUP_MS)
             break;
     }
     acl_entry e;
@@ -479,13 +476,6 @@ void resp_count_unauthenticated(rconn *rc)
 /* ---------------------------------------------------------------------------------------------
  * Authorization
  */
-bool resp_is_admin(rconn *rc)
-{
-    char host[64];
-    td_principal p = principal(rc, host, sizeof(host));
-    return broker_authorize(rc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER);
-}
-
 bool resp_may_describe(rconn *rc, const char *topic)
 {
     char host[64];

@@ -31,9 +31,9 @@ static bool exact(td_slice a, const char *s)
     return a.n == strlen(s) && !memcmp(a.p, s, a.n);
 }
 
-#define WHY_KAFKA                                                                               \
-    "tidings permissions are ACLs in Kafka's model, shared by every protocol: grant them with " \
-    "'tidings acl add' (Redis key, channel and command rules other than those allowing "       \
+#define WHY_KAFKA                                                                                  \
+    "tidings permissions are ACLs in Kafka's model, shared by every protocol: grant them with "    \
+    "'tidings acl add' (Redis key, channel and command rules other than those allowing "           \
     "everything are not kept)"
 
 int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, size_t *bad,
@@ -90,8 +90,9 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, s
     }
     if (out->resetpass && !out->password) {
         *bad = reset_at;
-        snprintf(why, why_len, "tidings users always have a password: follow resetpass with "
-                               "'>password'");
+        snprintf(why, why_len,
+                 "tidings users always have a password: follow resetpass with "
+                 "'>password'");
         return -1;
     }
     return 0;
@@ -371,10 +372,9 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 
 /* Redis 7.0's categories, in its order. */
 static const char *const categories[] = {
-    "keyspace", "read",   "write", "set",      "sortedset", "list",       "hash",
-    "string",   "bitmap", "hyperloglog", "geo", "stream",    "pubsub",     "admin",
-    "fast",     "slow",   "blocking",    "dangerous", "connection", "transaction", "scripting",
-    NULL};
+    "keyspace", "read",        "write",      "set",         "sortedset", "list",  "hash", "string",
+    "bitmap",   "hyperloglog", "geo",        "stream",      "pubsub",    "admin", "fast", "slow",
+    "blocking", "dangerous",   "connection", "transaction", "scripting", NULL};
 
 static bool in_category(const char *acl, const char *cat)
 {
@@ -485,8 +485,8 @@ const rcmd resp_acl_subs[] = {
     {"log", -2, ACL_ADMIN, resp_cmd_acl_log, "server",
      "Lists recent security events generated due to ACL rules.", "6.0.0", 0, 0, 0, NULL,
      ACL_ADMIN_CATS},
-    {"setuser", -3, ACL_ADMIN, acl_setuser, "server", "Creates and modifies an ACL user and its rules.",
-     "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
+    {"setuser", -3, ACL_ADMIN, acl_setuser, "server",
+     "Creates and modifies an ACL user and its rules.", "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
     {"users", 2, ACL_ADMIN, acl_users, "server", "Lists all ACL users.", "6.0.0", 0, 0, 0, NULL,
      ACL_ADMIN_CATS},
     {"whoami", 2, RF_NOSCRIPT | RF_LOADING | RF_STALE, acl_whoami, "server",

@@ -911,8 +911,8 @@ static void cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     /* Topics the principal may not Describe are left out, as Kafka's Metadata leaves them. */
     bool *show = calloc(n ? n : 1, sizeof(*show));
     for (size_t i = 0; show && i < n; i++) {
-        show[i] = resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name,
-                                  strlen(t[i].name), false) &&
+        show[i] = resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name, strlen(t[i].name),
+                                  false) &&
                   resp_may_describe(rc, t[i].name);
         k += show[i];
     }

@@ -59,9 +59,9 @@ struct resp_server {
     int64_t xproto_logged_ms;
     uint64_t xproto_unlogged;
     /* Authentication and authorization (authz.c, cmd_acl.c). */
-    td_metric *m_auth_failed;                    /* tidings_auth_failures_total{redis,password} */
-    td_metric *m_denied_acl, *m_denied_unauth;   /* tidings_security_denied_total{redis,...} */
-    resp_acl_log *acl_log;                       /* ACL LOG: recent failures and refusals */
+    td_metric *m_auth_failed;                  /* tidings_auth_failures_total{redis,password} */
+    td_metric *m_denied_acl, *m_denied_unauth; /* tidings_security_denied_total{redis,...} */
+    resp_acl_log *acl_log;                     /* ACL LOG: recent failures and refusals */
 };
 
 struct rconn {
@@ -252,9 +252,8 @@ bool resp_authorize(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, siz
                     const td_slice *argv, bool in_multi);
 /* Whether the principal may see the topic in listings (Describe): KEYS, SCAN, DBSIZE. */
 bool resp_may_describe(rconn *rc, const char *topic);
-/* Whether the principal is an administrator (Alter on the cluster). */
-bool resp_is_admin(rconn *rc);
-/* Counts (and logs, rate-limited) a command refused before authentication. */
+/* Counts a command refused before authentication (not logged: a client that has not
+ * authenticated yet would fill the log). */
 void resp_count_unauthenticated(rconn *rc);
 /* ACL LOG: adds an entry (reason "auth", "command", "key" or "channel"); object and user are
  * copied (and cut to their bounds). */
