@@ -310,7 +310,7 @@ def test_redis_cli_user_pass(tmp_path):
         assert secret not in err
 
 
-def test_deluser_closes_the_users_connections(tmp_path):
+def test_client_kill_user_and_deluser_close_the_users_connections(tmp_path):
     b = broker(tmp_path)
     try:
         admin = Conn(b.redis_port)
@@ -318,12 +318,19 @@ def test_deluser_closes_the_users_connections(tmp_path):
         assert admin("ACL", "SETUSER", "eve", "on", ">eve-pw") == b"+OK\r\n"
         eve = Conn(b.redis_port)
         assert eve("AUTH", "eve", "eve-pw") == b"+OK\r\n"
-        assert admin("CLIENT", "LIST").count(b"user=eve ") == 1
+        eve2 = Conn(b.redis_port)
+        assert eve2("AUTH", "eve", "eve-pw") == b"+OK\r\n"
+        assert admin("CLIENT", "LIST").count(b"user=eve ") == 2
+        assert admin("CLIENT", "KILL", "USER", "nosuch") == b"-ERR No such user 'nosuch'\r\n"
+        assert admin("CLIENT", "KILL", "USER", "eve", "ID", eve2("CLIENT", "ID")[1:-2]) == (
+            b":1\r\n")
         assert admin("ACL", "DELUSER", "eve") == b":1\r\n"
-        with pytest.raises((EOFError, ConnectionResetError)):
-            for _ in range(50):  # the close is posted to eve's loop
-                eve("PING")
-                time.sleep(0.05)
+        for c in (eve, eve2):
+            with pytest.raises((EOFError, ConnectionResetError)):
+                for _ in range(50):  # the close is posted to the connection's loop
+                    c("PING")
+                    time.sleep(0.05)
+        assert admin("PING") == b"+PONG\r\n"
         admin.close()
     finally:
         b.stop()

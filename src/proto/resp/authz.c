@@ -373,12 +373,20 @@ static td_principal principal(rconn *rc, char *host, size_t cap)
     return (td_principal){net_conn_principal(rc->c), host};
 }
 
-static void set_user(rconn *rc, const char *user)
+/* 0, or -ENOMEM: then the connection is back to what a new one is (anonymous, and not
+ * authenticated where the listener asks for it), never left with the previous user. */
+static int set_user(rconn *rc, const char *user)
 {
-    net_conn_set_user(rc->c, user);
+    int r = net_conn_set_user(rc->c, user);
+    if (r) {
+        net_conn_set_user(rc->c, NULL);
+        rc->authed = !resp_auth_required(rc);
+        user = NULL;
+    }
     pthread_mutex_lock(&rc->s->clients_mu);
     snprintf(rc->user, sizeof(rc->user), "%s", user ? user : "");
     pthread_mutex_unlock(&rc->s->clients_mu);
+    return r;
 }
 
 static void auth_failed(rconn *rc, resp_w *w, const char *user, size_t user_len)
@@ -463,7 +471,10 @@ bool resp_authenticate(rconn *rc, resp_w *w, const td_slice *user, td_slice pass
         auth_failed(rc, w, (const char *)name.p, name.n);
         return false;
     }
-    set_user(rc, mapped);
+    if (set_user(rc, mapped) != 0) {
+        resp_w_error(w, "ERR out of memory");
+        return false;
+    }
     rc->authed = true;
     return true;
 }

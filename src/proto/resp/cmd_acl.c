@@ -150,6 +150,11 @@ static bool user_exists(rconn *rc, const char *name)
     return fingerprint(rc, name, fp);
 }
 
+bool resp_user_exists(rconn *rc, const char *name)
+{
+    return !strcmp(name, "default") || user_exists(rc, name);
+}
+
 /* The users, sorted, default among them once. *names is malloc'd (each entry in it too). */
 static int user_names(rconn *rc, char ***names, size_t *n)
 {
@@ -357,7 +362,7 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         if (r == 0) {
             n++;
             /* As Redis does, the user's connections are closed: they no longer have a user. */
-            size_t k = resp_clients_kill_user(rc->s, name);
+            size_t k = resp_clients_kill(rc->s, 0, NULL, name, NULL);
             TD_INFO("redis", "%s: user %s removed by %s (ACL DELUSER; %zu connection%s closed)",
                     rc->addr, name, resp_user(rc), k, k == 1 ? "" : "s");
         } else if (r != TD_ENOTFOUND) {

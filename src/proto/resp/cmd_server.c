@@ -290,14 +290,14 @@ static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     if (argc == 3) { /* the old form: CLIENT KILL addr:port */
         char *addr = resp_arg_str(rc, argv[2]);
-        if (addr && resp_clients_kill(rc->s, 0, addr, NULL) > 0)
+        if (addr && resp_clients_kill(rc->s, 0, addr, NULL, NULL) > 0)
             resp_w_simple(w, "OK");
         else
             resp_w_error(w, "ERR No such client");
         return;
     }
     uint64_t id = 0;
-    const char *addr = NULL;
+    const char *addr = NULL, *user = NULL;
     bool skipme = true;
     for (size_t i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) {
@@ -325,7 +325,8 @@ static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                 return;
             }
         } else if (resp_arg_is(argv[i], "USER")) {
-            if (!resp_arg_is(argv[i + 1], "default")) {
+            user = resp_arg_str(rc, argv[i + 1]);
+            if (!user || strlen(user) != argv[i + 1].n || !resp_user_exists(rc, user)) {
                 resp_w_errorf(w, "ERR No such user '%.*s'", (int)argv[i + 1].n,
                               (const char *)argv[i + 1].p);
                 return;
@@ -339,7 +340,7 @@ static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             return;
         }
     }
-    resp_w_int(w, (int64_t)resp_clients_kill(rc->s, id, addr, skipme ? rc : NULL));
+    resp_w_int(w, (int64_t)resp_clients_kill(rc->s, id, addr, user, skipme ? rc : NULL));
 }
 
 static void client_noop(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)

@@ -152,9 +152,10 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 /* Connections (server.c): CLIENT LIST and INFO lines, CLIENT KILL. */
 void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
-/* Closes the connections that match (id 0: any; addr NULL: any; skip: not this one); the
- * number closed. */
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip);
+/* Closes the connections that match (id 0: any; addr NULL: any; user NULL: any, "default"
+ * the connections no AUTH gave a user; skip: not this one); the number closed. */
+size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
+                         const rconn *skip);
 void resp_reset(rconn *rc);
 
 /* Streams (cmd_stream.c). */
@@ -263,8 +264,8 @@ void resp_cmd_acl_log(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 /* The permission table's entry of a command (by full name, "xgroup|create"), for the unit test
  * that checks every command has one; NULL if it has none. */
 const void *resp_perm_find(const char *fullname);
-/* The connections authenticated as user are closed (ACL DELUSER); the number closed. */
-size_t resp_clients_kill_user(resp_server *s, const char *user);
+/* Whether the user exists: default always, else a tidings user (cmd_acl.c). */
+bool resp_user_exists(rconn *rc, const char *name);
 
 /* ACL (cmd_acl.c). */
 extern const rcmd resp_acl_subs[];

@@ -485,29 +485,14 @@ static void kill_task(void *arg)
     net_conn_unref(c);
 }
 
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip)
+size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
+                         const rconn *skip)
 {
     size_t n = 0;
     pthread_mutex_lock(&s->clients_mu);
     for (rconn *x = s->clients; x; x = x->next) {
-        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)))
-            continue;
-        net_conn_ref(x->c);
-        if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
-            net_conn_unref(x->c);
-        else
-            n++;
-    }
-    pthread_mutex_unlock(&s->clients_mu);
-    return n;
-}
-
-size_t resp_clients_kill_user(resp_server *s, const char *user)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&s->clients_mu);
-    for (rconn *x = s->clients; x; x = x->next) {
-        if (strcmp(x->user, user))
+        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)) ||
+            (user && strcmp(user, x->user[0] ? x->user : "default")))
             continue;
         net_conn_ref(x->c);
         if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
