@@ -395,7 +395,7 @@ static void auth_failed(rconn *rc, resp_w *w, const char *user, size_t user_len)
     printable(u, sizeof(u), user, user_len);
     td_counter_add(rc->s->m_auth_failed, 1);
     TD_WARN("redis", "%s: authentication failed for user '%s'", rc->addr, u);
-    resp_acl_log_add(rc, "auth", rc->in_multi, "AUTH", 4, user, user_len);
+    resp_acl_log_add(rc, "auth", rc->in_exec, "AUTH", 4, user, user_len); /* in EXEC: multi */
     resp_w_error(w, "WRONGPASS invalid username-password pair or user is disabled.");
 }
 
@@ -515,10 +515,11 @@ static void denied(rconn *rc, resp_w *w, bool in_multi, const char *reason, cons
                    size_t what_len, const char *full)
 {
     const char *user = resp_user(rc);
-    char obj[80];
+    char obj[80], u[80];
     printable(obj, sizeof(obj), what, what_len);
+    printable(u, sizeof(u), user, strlen(user)); /* a certificate's CN may hold anything */
     td_counter_add(rc->s->m_denied_acl, 1);
-    TD_WARN("redis", "%s: user '%s' denied '%s'%s%s", rc->addr, user, full,
+    TD_WARN("redis", "%s: user '%s' denied '%s'%s%s", rc->addr, u, full,
             strcmp(reason, "command") ? " on " : "", strcmp(reason, "command") ? obj : "");
     resp_acl_log_add(rc, reason, in_multi, what, what_len, user, strlen(user));
     if (!strcmp(reason, "key"))
