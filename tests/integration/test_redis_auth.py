@@ -172,6 +172,19 @@ EXCHANGE = [
     ("ACL", "SETUSER", "a b", "on"),
     ("ACL", "SETUSER"),
     ("ACL", "CAT", "stream"),
+    ("ACL", "DRYRUN", "alice", "xadd", "s", "*", "a", "b"),
+    ("ACL", "DRYRUN", "alice", "publish", "ch", "x"),
+    ("ACL", "DRYRUN", "alice", "acl", "setuser", "x"),
+    ("ACL", "DRYRUN", "alice", "ping"),
+    ("ACL", "DRYRUN", "admin", "xadd", "s", "*", "a", "b"),
+    ("ACL", "DRYRUN", "nosuch", "ping"),
+    ("ACL", "DRYRUN", "alice", "nosuchcmd"),
+    ("ACL", "DRYRUN", "alice", "xadd"),
+    ("ACL", "GENPASS", "0"),
+    ("ACL", "GENPASS", "x"),
+    ("ACL", "LOAD"),
+    ("ACL", "SAVE"),
+    ("ACL", "HELP"),
     ("QUIT",),
 ]
 
@@ -212,6 +225,11 @@ def test_auth_without_password_configured_matches_redis(tmp_path):
                                   b"for the default user. Are you sure your configuration is "
                                   b"correct?\r\n")
         assert c("ACL", "WHOAMI") == b"$7\r\ndefault\r\n"
+        for bits, chars in ((None, 64), ("5", 2), ("4096", 1024)):  # as Redis's GENPASS
+            r = c("ACL", "GENPASS", *([bits] if bits else []))
+            head = b"$%d\r\n" % chars
+            assert r.startswith(head) and len(r) == len(head) + chars + 2, r
+            int(r.split(b"\r\n")[1], 16)  # hex digits
         assert c("AUTH", "default", "anything") == b"+OK\r\n"
         assert c("XADD", "t1", "*", "a", "b").startswith(b"$")
         assert c("ACL", "SETUSER", "carol", "on", ">carol-pw", "~*", "&*", "+@all") == b"+OK\r\n"

@@ -69,10 +69,14 @@ typedef struct resp_perm {
 static const resp_perm perms[] = {
     {"acl|cat", K_NONE, 0, 0, 0, 0, 0},
     {"acl|deluser", K_NONE, 0, 0, 0, A, 0},
+    {"acl|dryrun", K_NONE, 0, 0, 0, DE, 0},
+    {"acl|genpass", K_NONE, 0, 0, 0, 0, 0},
     {"acl|getuser", K_NONE, 0, 0, 0, DE, 0},
     {"acl|help", K_NONE, 0, 0, 0, 0, 0},
     {"acl|list", K_NONE, 0, 0, 0, DE, 0},
+    {"acl|load", K_NONE, 0, 0, 0, A, 0},
     {"acl|log", K_NONE, 0, 0, 0, DE, C_ACL_LOG},
+    {"acl|save", K_NONE, 0, 0, 0, A, 0},
     {"acl|setuser", K_NONE, 0, 0, 0, A, 0},
     {"acl|users", K_NONE, 0, 0, 0, DE, 0},
     {"acl|whoami", K_NONE, 0, 0, 0, 0, 0},
@@ -586,52 +590,83 @@ static void key_range(const resp_perm *pm, size_t argc, const td_slice *argv, si
     }
 }
 
-bool resp_authorize(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
-                    const td_slice *argv, bool in_multi)
+/* The decision for principal p: NULL when the command may run, else why not ("command",
+ * "key" or "channel"; *argi the key's or channel's argument). full: the command's full name. */
+static const char *check(rconn *rc, const td_principal *p, const char *full, size_t argc,
+                         const td_slice *argv, size_t *argi)
 {
-    char full[64];
-    resp_command_fullname(parent, c, full, sizeof(full));
     const resp_perm *pm = resp_perm_find(full);
-    char host[64];
-    td_principal p = principal(rc, host, sizeof(host));
     td_engine *e = rc->s->e;
-    if (!pm) { /* a command not in the table: the administrator's */
-        if (!broker_authorize(e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER)) {
-            denied(rc, w, in_multi, "command", full, strlen(full), full);
-            return false;
-        }
-        return true;
-    }
+    if (!pm) /* a command not in the table: the administrator's */
+        return broker_authorize(e, p, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER) ? NULL
+                                                                                    : "command";
     int cop = pm->cluster_op;
     if (pm->special == C_ACL_LOG && argc == 3 && resp_arg_is(argv[2], "RESET"))
         cop = TD_OP_ALTER;
-    if (cop && !broker_authorize(e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, (td_acl_op)cop)) {
-        denied(rc, w, in_multi, "command", full, strlen(full), full);
-        return false;
-    }
+    if (cop && !broker_authorize(e, p, TD_RES_CLUSTER, TD_CLUSTER_NAME, (td_acl_op)cop))
+        return "command";
     bool chan = pm->keys == K_CHAN1 || pm->keys == K_CHANS;
     size_t from, to;
     key_range(pm, argc, argv, &from, &to);
     for (size_t i = from; i < to; i++) {
         char *name = key_topic_name(rc, argv[i], chan);
-        bool ok = name ? broker_authorize(e, &p, TD_RES_TOPIC, name, (td_acl_op)pm->key_op) &&
-                             !create_denied(rc, &p, pm, argc, argv, name)
-                       : broker_authorize(e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER);
+        bool ok = name ? broker_authorize(e, p, TD_RES_TOPIC, name, (td_acl_op)pm->key_op) &&
+                             !create_denied(rc, p, pm, argc, argv, name)
+                       : broker_authorize(e, p, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER);
         if (!ok) {
-            denied(rc, w, in_multi, chan ? "channel" : "key", (const char *)argv[i].p, argv[i].n,
-                   full);
-            return false;
+            *argi = i;
+            return chan ? "channel" : "key";
         }
     }
     if (pm->group && pm->group < argc) {
         char *g = memchr(argv[pm->group].p, 0, argv[pm->group].n)
                       ? NULL
                       : resp_arg_str(rc, argv[pm->group]);
-        if (!g || !broker_authorize(e, &p, TD_RES_GROUP, g, (td_acl_op)pm->group_op)) {
-            /* Redis has no group permissions: the refusal is the command's. */
-            denied(rc, w, in_multi, "command", full, strlen(full), full);
-            return false;
-        }
+        /* Redis has no group permissions: the refusal is the command's. */
+        if (!g || !broker_authorize(e, p, TD_RES_GROUP, g, (td_acl_op)pm->group_op))
+            return "command";
     }
-    return true;
+    return NULL;
+}
+
+bool resp_authorize(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
+                    const td_slice *argv, bool in_multi)
+{
+    char full[64];
+    resp_command_fullname(parent, c, full, sizeof(full));
+    char host[64];
+    td_principal p = principal(rc, host, sizeof(host));
+    size_t i = 0;
+    const char *why = check(rc, &p, full, argc, argv, &i);
+    if (!why)
+        return true;
+    if (!strcmp(why, "command"))
+        denied(rc, w, in_multi, why, full, strlen(full), full);
+    else
+        denied(rc, w, in_multi, why, (const char *)argv[i].p, argv[i].n, full);
+    return false;
+}
+
+void resp_dryrun(rconn *rc, resp_w *w, const char *user, const rcmd *parent, const rcmd *c,
+                 size_t argc, const td_slice *argv)
+{
+    char full[64];
+    resp_command_fullname(parent, c, full, sizeof(full));
+    char host[64];
+    td_principal p = principal(rc, host, sizeof(host));
+    p.user = user;
+    size_t i = 0;
+    const char *why = check(rc, &p, full, argc, argv, &i);
+    char text[1200];
+    if (!why) {
+        resp_w_simple(w, "OK");
+        return;
+    }
+    /* Redis answers a refusal as a bulk string, not an error. */
+    if (!strcmp(why, "command"))
+        snprintf(text, sizeof(text), "This user has no permissions to run the '%s' command", full);
+    else
+        snprintf(text, sizeof(text), "This user has no permissions to access the '%.*s' %s",
+                 (int)TD_MIN(argv[i].n, 1024), (const char *)argv[i].p, why);
+    resp_w_str(w, text);
 }

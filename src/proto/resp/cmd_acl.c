@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "base/scram.h"
 #include "proto/resp/resp_int.h"
@@ -442,6 +443,88 @@ static void acl_cat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
 }
 
+/* ACL DRYRUN user command [arg ...]: whether user could run it (authz.c decides). */
+static void acl_dryrun(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    char *name = resp_arg_str(rc, argv[2]);
+    if (!name || strlen(name) != argv[2].n || !resp_user_exists(rc, name)) {
+        resp_w_errorf(w, "ERR User '%.*s' not found", (int)TD_MIN(argv[2].n, 128),
+                      (const char *)argv[2].p);
+        return;
+    }
+    const td_slice *cv = argv + 3;
+    size_t cn = argc - 3;
+    const rcmd *parent = NULL, *c = resp_command_find(resp_commands, cv[0]);
+    if (c && c->subs && cn >= 2) {
+        parent = c;
+        c = resp_command_find(c->subs, cv[1]);
+    }
+    if (!c || (!c->fn && !c->subs)) {
+        resp_w_errorf(w, "ERR Command '%.*s' not found", (int)TD_MIN(cv[0].n, 128),
+                      (const char *)cv[0].p);
+        return;
+    }
+    if (c->arity > 0 ? cn != (size_t)c->arity : cn < (size_t)-c->arity) {
+        char full[64];
+        resp_command_fullname(parent, c, full, sizeof(full));
+        resp_w_errorf(w, "ERR wrong number of arguments for '%s' command", full);
+        return;
+    }
+    /* default is the anonymous principal unless a tidings user is called default and
+     * redis.password does not stand for it, as AUTH maps it. */
+    pthread_mutex_lock(&rc->s->cfg_mu);
+    bool legacy = rc->s->cfg.password[0] != 0;
+    pthread_mutex_unlock(&rc->s->cfg_mu);
+    const char *user = name;
+    if (!strcmp(name, "default") && (legacy || !user_exists(rc, name)))
+        user = NULL;
+    resp_dryrun(rc, w, user, parent, c, cn, cv);
+}
+
+/* ACL GENPASS [bits]: a random password of bits/4 hex digits (rounded up), 256 bits by default,
+ * from getrandom(2), as Redis makes one. */
+static void acl_genpass(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    long long bits = 256;
+    if (argc > 3) {
+        resp_w_error(w, "ERR wrong number of arguments for 'acl|genpass' command");
+        return;
+    }
+    if (argc == 3 && !resp_arg_ll(w, argv[2], &bits))
+        return;
+    if (bits <= 0 || bits > 4096) {
+        resp_w_error(w, "ERR ACL GENPASS argument must be the number of bits for the output "
+                        "password, a positive number up to 4096");
+        return;
+    }
+    size_t chars = (size_t)(bits + 3) / 4;
+    uint8_t raw[512];
+    size_t nraw = (chars + 1) / 2;
+    if (getrandom(raw, nraw, 0) != (ssize_t)nraw) {
+        resp_w_error(w, "ERR no random bytes from the kernel");
+        return;
+    }
+    char out[1025];
+    hex(raw, nraw, out);
+    memset(raw, 0, sizeof(raw));
+    resp_w_bulk(w, out, chars);
+    memset(out, 0, sizeof(out));
+}
+
+/* ACL LOAD and ACL SAVE: there is no ACL file (users are in the catalog); Redis's answer when it
+ * has none. */
+static void acl_nofile(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    resp_w_error(w, "ERR This Redis instance is not configured to use an ACL file. You may want "
+                    "to specify users via the ACL SETUSER command and then issue a CONFIG "
+                    "REWRITE (assuming you have a Redis configuration file set) in order to "
+                    "store users in the Redis configuration.");
+}
+
 static void acl_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)rc;
@@ -454,12 +537,21 @@ static void acl_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "    when no category is specified.",
         "DELUSER <username> [<username> ...]",
         "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the command.",
         "GETUSER <username>",
         "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
         "LIST",
         "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
         "LOG [<count> | RESET]",
         "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
         "SETUSER <username> <attribute> [<attribute> ...]",
         "    Create or modify a user with the specified attributes.",
         "USERS",
@@ -481,14 +573,25 @@ const rcmd resp_acl_subs[] = {
     {"deluser", -3, ACL_ADMIN, acl_deluser, "server",
      "Deletes ACL users, and terminates their connections.", "6.0.0", 0, 0, 0, NULL,
      ACL_ADMIN_CATS},
+    {"dryrun", -4, ACL_ADMIN, acl_dryrun, "server",
+     "Simulates the execution of a command by a user, without executing the command.", "7.0.0", 0,
+     0, 0, NULL, ACL_ADMIN_CATS},
+    {"genpass", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE, acl_genpass, "server",
+     "Generates a pseudorandom, secure password that can be used to identify ACL users.", "6.0.0",
+     0, 0, 0, NULL, "@slow"},
     {"getuser", 3, ACL_ADMIN, acl_getuser, "server", "Lists the ACL rules of a user.", "6.0.0", 0,
      0, 0, NULL, ACL_ADMIN_CATS},
     {"help", 2, RF_LOADING | RF_STALE, acl_help, "server",
      "Returns helpful text about the different subcommands.", "6.0.0", 0, 0, 0, NULL, "@slow"},
     {"list", 2, ACL_ADMIN, acl_list, "server", "Dumps the effective rules in ACL file format.",
      "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
+    {"load", 2, ACL_ADMIN, acl_nofile, "server", "Reloads the rules from the configured ACL file.",
+     "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
     {"log", -2, ACL_ADMIN, resp_cmd_acl_log, "server",
      "Lists recent security events generated due to ACL rules.", "6.0.0", 0, 0, 0, NULL,
+     ACL_ADMIN_CATS},
+    {"save", 2, ACL_ADMIN, acl_nofile, "server",
+     "Saves the effective ACL rules in the configured ACL file.", "6.0.0", 0, 0, 0, NULL,
      ACL_ADMIN_CATS},
     {"setuser", -3, ACL_ADMIN, acl_setuser, "server",
      "Creates and modifies an ACL user and its rules.", "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},

@@ -251,6 +251,10 @@ const char *resp_user(rconn *rc);
  * refusal and adding it to ACL LOG. in_multi: the context ACL LOG names ("multi"). */
 bool resp_authorize(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
                     const td_slice *argv, bool in_multi);
+/* ACL DRYRUN: answers whether user (NULL: anonymous) could run the command from this
+ * connection's host, as Redis words it (+OK, or a bulk string saying why not). */
+void resp_dryrun(rconn *rc, resp_w *w, const char *user, const rcmd *parent, const rcmd *c,
+                 size_t argc, const td_slice *argv);
 /* Whether the principal may see the topic in listings (Describe): KEYS, SCAN, DBSIZE. */
 bool resp_may_describe(rconn *rc, const char *topic);
 /* Counts a command refused before authentication (not logged: a client that has not
