@@ -387,7 +387,40 @@ def certs(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("certs"))
     make_ca(d, "ca")
     make_cert(d, "ca", "server", "localhost", 1001)
+    make_cert(d, "ca", "client", "alice", 3003, server=False)
     return d
+
+
+def test_client_certificate_is_the_principal(tmp_path, certs):
+    """Without AUTH, a verified client certificate's CN is the principal: alice, an ordinary
+    user, is refused; AUTH as admin overrides it, RESET goes back to it."""
+    import redis
+    d = str(tmp_path / "b")
+    os.makedirs(d)
+    cfg = os.path.join(d, "tls.conf")
+    port = free_port()
+    with open(cfg, "w") as f:
+        f.write(f"redis.tls = 127.0.0.1:{port}\nredis.tls.cert.file = {certs}/server.pem\n"
+                f"redis.tls.key.file = {certs}/server.key\nredis.tls.ca.file = {certs}/ca.pem\n"
+                f"redis.tls.client.auth = required\n")
+    b = broker(tmp_path, "--config", cfg)
+    try:
+        r = redis.Redis(host="127.0.0.1", port=port, ssl=True,
+                        ssl_ca_certs=os.path.join(certs, "ca.pem"), ssl_check_hostname=False,
+                        ssl_certfile=os.path.join(certs, "client.pem"),
+                        ssl_keyfile=os.path.join(certs, "client.key"), single_connection_client=True)
+        assert r.acl_whoami() == "alice"
+        assert "user=alice " in r.execute_command("CLIENT", "INFO").decode()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            r.xadd("s", {"f": "v"})
+        assert r.execute_command("AUTH", "admin", ADMIN_PW)
+        assert r.acl_whoami() == "admin"
+        assert r.xadd("s", {"f": "v"})
+        assert r.execute_command("RESET") in (b"RESET", "RESET")
+        assert r.acl_whoami() == "alice"
+        r.close()
+    finally:
+        b.stop()
 
 
 def test_tls_listener_with_auth_required(tmp_path, certs):

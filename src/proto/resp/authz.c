@@ -385,12 +385,17 @@ static int set_user(rconn *rc, const char *user)
     if (r) {
         net_conn_set_user(rc->c, NULL);
         rc->authed = !resp_auth_required(rc);
-        user = NULL;
     }
-    pthread_mutex_lock(&rc->s->clients_mu);
-    snprintf(rc->user, sizeof(rc->user), "%s", user ? user : "");
-    pthread_mutex_unlock(&rc->s->clients_mu);
+    resp_note_user(rc);
     return r;
+}
+
+void resp_note_user(rconn *rc)
+{
+    const char *p = net_conn_principal(rc->c); /* the user, else the certificate's name */
+    pthread_mutex_lock(&rc->s->clients_mu);
+    snprintf(rc->user, sizeof(rc->user), "%s", p ? p : "");
+    pthread_mutex_unlock(&rc->s->clients_mu);
 }
 
 static void auth_failed(rconn *rc, resp_w *w, const char *user, size_t user_len)

@@ -70,9 +70,9 @@ struct rconn {
     uint64_t id;
     int proto; /* 2 or 3 */
     bool authed;
-    /* The user AUTH or HELLO AUTH established ("" for default: the connection is anonymous or
-     * its client certificate's principal), as CLIENT LIST and ACL LOG show it; written by the
-     * connection's loop under s->clients_mu. */
+    /* The connection's principal as CLIENT LIST and ACL LOG show it: the user AUTH or HELLO
+     * AUTH established, else the client certificate's name, else "" (default, anonymous);
+     * written by the connection's loop (resp_note_user) under s->clients_mu. */
     char user[TD_USER_NAME_MAX + 1];
     bool closing; /* QUIT, a protocol error: close once the replies are written */
     bool in_multi, multi_dirty;
@@ -244,6 +244,8 @@ bool resp_authenticate(rconn *rc, resp_w *w, const td_slice *user, td_slice pass
 /* Whether the user default takes any password (Redis's `nopass`): no redis.password, no
  * tidings user named default, and a listener that does not require authentication. */
 bool resp_default_nopass(rconn *rc);
+/* Copies the connection's principal into rc->user (at open, AUTH, RESET). */
+void resp_note_user(rconn *rc);
 /* The connection's user as Redis names it: the principal, or "default" for anonymous. */
 const char *resp_user(rconn *rc);
 /* Checks the command against the permission table (docs/redis.md#authorization): true when

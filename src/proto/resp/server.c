@@ -412,6 +412,7 @@ static int on_open(net_conn *c)
     td_buf_init(&rc->out);
     td_arena_init(&rc->arena);
     rc->authed = !resp_auth_required(rc);
+    resp_note_user(rc); /* a client certificate's name (the handshake is done) */
     for (int i = 0; i < s->nloops; i++)
         if (s->loops[i].loop == net_conn_loop(c))
             rc->rl = &s->loops[i];
@@ -515,8 +516,8 @@ void resp_reset(rconn *rc)
     net_conn_set_user(rc->c, NULL);
     pthread_mutex_lock(&rc->s->clients_mu);
     rc->name[0] = 0;
-    rc->user[0] = 0;
     pthread_mutex_unlock(&rc->s->clients_mu);
+    resp_note_user(rc);
     rc->authed = !resp_auth_required(rc);
 }
 
