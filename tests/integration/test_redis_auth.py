@@ -365,6 +365,7 @@ def test_redis_py_and_metrics(tmp_path):
             redis.Redis(port=b.redis_port, username="nobody", password="x").ping()
         with pytest.raises(redis.exceptions.AuthenticationError, match="Authentication required"):
             redis.Redis(port=b.redis_port).ping()  # NOAUTH
+        assert Conn(b.redis_port)("HELLO", "3").startswith(b"-NOAUTH HELLO must be called")
         admin = redis.Redis(port=b.redis_port, username="admin", password=ADMIN_PW)
         admin.xadd("s", {"f": "v"})
         assert admin.acl_whoami() == "admin"  # redis-py decodes it
@@ -377,7 +378,7 @@ def test_redis_py_and_metrics(tmp_path):
                                    timeout=10).read().decode()
         assert 'tidings_auth_failures_total{protocol="redis",mechanism="password"} 2' in m, m
         assert 'tidings_security_denied_total{protocol="redis",reason="acl"} 1' in m
-        assert 'tidings_security_denied_total{protocol="redis",reason="unauthenticated"} 1' in m
+        assert 'tidings_security_denied_total{protocol="redis",reason="unauthenticated"} 2' in m
     finally:
         b.stop()
 

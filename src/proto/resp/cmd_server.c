@@ -121,6 +121,7 @@ static void cmd_hello(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (pass && !resp_authenticate(rc, w, user, *pass))
         return;
     if (!rc->authed) {
+        resp_count_unauthenticated(rc);
         resp_w_error(w, "NOAUTH HELLO must be called with the client already authenticated, "
                         "otherwise the HELLO AUTH <user> <pass> option can be used to "
                         "authenticate the client and select the RESP protocol version at the "
