@@ -264,6 +264,12 @@ REDIS_COMMANDS = [
     ["SUBSCRIBE", "ch", "ch2"], ["PSUBSCRIBE", "c*", "[a-"], ["UNSUBSCRIBE"],
     ["PUNSUBSCRIBE", "c*"], ["PUBLISH", "ch", "msg"], ["PUBSUB", "CHANNELS", "*"],
     ["PUBSUB", "NUMSUB", "ch"], ["PUBSUB", "NUMPAT"], ["GET", "k"], ["SET", "k", "v"],
+    ["AUTH", "default", "pw"], ["AUTH", "fz", "pw"], ["HELLO", "2", "AUTH", "fz", "pw"],
+    ["ACL", "WHOAMI"], ["ACL", "USERS"], ["ACL", "LIST"], ["ACL", "GETUSER", "fz"],
+    ["ACL", "SETUSER", "fz", "on", ">fz-password", "~*", "&*", "+@all"],
+    ["ACL", "SETUSER", "fz", "resetpass", ">pw2"], ["ACL", "SETUSER", "fz", "~x*", "off"],
+    ["ACL", "DELUSER", "fz", "nope"], ["ACL", "CAT"], ["ACL", "CAT", "stream"],
+    ["ACL", "LOG"], ["ACL", "LOG", "2"], ["ACL", "LOG", "RESET"], ["ACL", "HELP"],
     ["QUIT"],
 ]
 
@@ -287,7 +293,9 @@ REDIS_ARGS = [b"0", b"-1", b"1", b"-", b"+", b"$", b">", b"*", b"~", b"=", b"(",
               b"'", b'"', b"{", b"\\x41", b"MAXLEN", b"MINID", b"LIMIT", b"COUNT", b"BLOCK",
               b"STREAMS", b"NOACK", b"JUSTID", b"FORCE", b"MKSTREAM", b"FULL", b"GROUP",
               b"IDLE", b"TIME", b"RETRYCOUNT", b"LASTID", b"ENTRIESREAD", b"g", b"c1",
-              b"[", b"[^", b"\\", b"*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?x"]
+              b"[", b"[^", b"\\", b"*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?x",
+              b"on", b"off", b">", b"<", b"#", b"nopass", b"resetpass", b"~*", b"&*",
+              b"+@all", b"allkeys", b"default"]
 
 
 def resp_encode(argv):

@@ -56,46 +56,18 @@ static void cmd_echo(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_w_bulk(w, argv[1].p, argv[1].n);
 }
 
-static bool password_is(rconn *rc, td_slice pass)
-{
-    pthread_mutex_lock(&rc->s->cfg_mu);
-    const char *want = rc->s->cfg.password;
-    bool ok = want[0] == 0 || (strlen(want) == pass.n && !memcmp(want, pass.p, pass.n));
-    pthread_mutex_unlock(&rc->s->cfg_mu);
-    return ok;
-}
-
-static bool has_password(rconn *rc)
-{
-    pthread_mutex_lock(&rc->s->cfg_mu);
-    bool has = rc->s->cfg.password[0] != 0;
-    pthread_mutex_unlock(&rc->s->cfg_mu);
-    return has;
-}
-
-/* AUTH [username] password: the one user is "default". */
-static bool authenticate(rconn *rc, resp_w *w, const td_slice *user, td_slice pass)
-{
-    if ((user && !resp_arg_is(*user, "default")) || !password_is(rc, pass)) {
-        resp_w_error(w, "WRONGPASS invalid username-password pair or user is disabled.");
-        return false;
-    }
-    rc->authed = true;
-    return true;
-}
-
 static void cmd_auth(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     if (argc > 3) {
         resp_reply_syntax(w);
         return;
     }
-    if (argc == 2 && !has_password(rc)) {
+    if (argc == 2 && resp_default_nopass(rc)) {
         resp_w_error(w, "ERR AUTH <password> called without any password configured for the "
                         "default user. Are you sure your configuration is correct?");
         return;
     }
-    if (authenticate(rc, w, argc == 3 ? &argv[1] : NULL, argv[argc - 1]))
+    if (resp_authenticate(rc, w, argc == 3 ? &argv[1] : NULL, argv[argc - 1]))
         resp_w_simple(w, "OK");
 }
 
@@ -146,11 +118,12 @@ static void cmd_hello(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             return;
         }
     }
-    if (pass && !authenticate(rc, w, user, *pass))
+    if (pass && !resp_authenticate(rc, w, user, *pass))
         return;
     if (!rc->authed) {
+        resp_count_unauthenticated(rc);
         resp_w_error(w, "NOAUTH HELLO must be called with the client already authenticated, "
-                        "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                        "otherwise the HELLO AUTH <user> <pass> option can be used to "
                         "authenticate the client and select the RESP protocol version at the "
                         "same time");
         return;
@@ -318,14 +291,14 @@ static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     if (argc == 3) { /* the old form: CLIENT KILL addr:port */
         char *addr = resp_arg_str(rc, argv[2]);
-        if (addr && resp_clients_kill(rc->s, 0, addr, NULL) > 0)
+        if (addr && resp_clients_kill(rc->s, 0, addr, NULL, NULL) > 0)
             resp_w_simple(w, "OK");
         else
             resp_w_error(w, "ERR No such client");
         return;
     }
     uint64_t id = 0;
-    const char *addr = NULL;
+    const char *addr = NULL, *user = NULL;
     bool skipme = true;
     for (size_t i = 2; i < argc; i += 2) {
         if (i + 1 >= argc) {
@@ -353,7 +326,8 @@ static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                 return;
             }
         } else if (resp_arg_is(argv[i], "USER")) {
-            if (!resp_arg_is(argv[i + 1], "default")) {
+            user = resp_arg_str(rc, argv[i + 1]);
+            if (!user || strlen(user) != argv[i + 1].n || !resp_user_exists(rc, user)) {
                 resp_w_errorf(w, "ERR No such user '%.*s'", (int)argv[i + 1].n,
                               (const char *)argv[i + 1].p);
                 return;
@@ -367,7 +341,7 @@ static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             return;
         }
     }
-    resp_w_int(w, (int64_t)resp_clients_kill(rc->s, id, addr, skipme ? rc : NULL));
+    resp_w_int(w, (int64_t)resp_clients_kill(rc->s, id, addr, user, skipme ? rc : NULL));
 }
 
 static void client_noop(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -922,8 +896,11 @@ static void cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     size_t n = 0;
     if (td_topic_list(rc->s->e, &t, &n) != 0)
         n = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) /* the keys the principal may see */
+        k += resp_may_describe(rc, t[i].name);
     free(t);
-    resp_w_int(w, (int64_t)n);
+    resp_w_int(w, (int64_t)k);
 }
 
 static void cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -933,14 +910,24 @@ static void cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     size_t n = 0, k = 0;
     if (td_topic_list(rc->s->e, &t, &n) != 0)
         n = 0;
-    for (size_t i = 0; i < n; i++)
-        k += resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name, strlen(t[i].name),
-                             false);
+    /* Topics the principal may not Describe are left out, as Kafka's Metadata leaves them. */
+    bool *show = calloc(n ? n : 1, sizeof(*show));
+    for (size_t i = 0; show && i < n; i++) {
+        show[i] = resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name, strlen(t[i].name),
+                                  false) &&
+                  resp_may_describe(rc, t[i].name);
+        k += show[i];
+    }
+    if (!show) {
+        free(t);
+        resp_w_error(w, "ERR out of memory");
+        return;
+    }
     resp_w_array(w, k);
     for (size_t i = 0; i < n; i++)
-        if (resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name, strlen(t[i].name),
-                            false))
+        if (show[i])
             resp_w_str(w, t[i].name);
+    free(show);
     free(t);
 }
 
@@ -1027,8 +1014,10 @@ static void cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     size_t k = 0;
     const char **out = malloc((to - from + 1) * sizeof(*out));
     for (size_t i = from; out && i < to; i++)
-        if (type_stream && (!match.p || resp_glob_match((const char *)match.p, match.n, v[i].name,
-                                                        strlen(v[i].name), false)))
+        if (type_stream &&
+            (!match.p || resp_glob_match((const char *)match.p, match.n, v[i].name,
+                                         strlen(v[i].name), false)) &&
+            resp_may_describe(rc, v[i].name)) /* as KEYS: what may be seen */
             out[k++] = v[i].name;
     resp_w_array(w, 2);
     resp_w_bulk_int(w, to < n ? (int64_t)v[to - 1].h + 1 : 0);
@@ -1267,6 +1256,8 @@ static const rcmd function_subs[] = {
 };
 
 const rcmd resp_commands[] = {
+    {"acl", -2, 0, NULL, SRV, "A container for Access List Control commands.", "6.0.0", 0, 0, 0,
+     resp_acl_subs, "@slow"},
     {"auth", -2, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_auth, CONN,
      "Authenticates the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"client", -2, 0, NULL, CONN, "A container for client connection commands.", "2.4.0", 0, 0, 0,

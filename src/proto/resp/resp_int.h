@@ -16,6 +16,7 @@ typedef struct rconn rconn;
 typedef struct resp_pubsub resp_pubsub;
 typedef struct resp_block resp_block;
 typedef struct resp_xbatch resp_xbatch;
+typedef struct resp_acl_log resp_acl_log;
 
 /* An event loop's connections blocked in XREAD (only that loop touches them). */
 typedef struct rloop {
@@ -57,6 +58,10 @@ struct resp_server {
      * how many connections were closed for one since without a line in the log. */
     int64_t xproto_logged_ms;
     uint64_t xproto_unlogged;
+    /* Authentication and authorization (authz.c, cmd_acl.c). */
+    td_metric *m_auth_failed;                  /* tidings_auth_failures_total{redis,password} */
+    td_metric *m_denied_acl, *m_denied_unauth; /* tidings_security_denied_total{redis,...} */
+    resp_acl_log *acl_log;                     /* ACL LOG: recent failures and refusals */
 };
 
 struct rconn {
@@ -65,6 +70,10 @@ struct rconn {
     uint64_t id;
     int proto; /* 2 or 3 */
     bool authed;
+    /* The connection's principal as CLIENT LIST and ACL LOG show it: the user AUTH or HELLO
+     * AUTH established, else the client certificate's name, else "" (default, anonymous);
+     * written by the connection's loop (resp_note_user) under s->clients_mu. */
+    char user[TD_USER_NAME_MAX + 1];
     bool closing; /* QUIT, a protocol error: close once the replies are written */
     bool in_multi, multi_dirty;
     td_buf queued; /* MULTI: the queued commands, as RESP arrays, parsed again by EXEC */
@@ -143,9 +152,10 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 /* Connections (server.c): CLIENT LIST and INFO lines, CLIENT KILL. */
 void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
-/* Closes the connections that match (id 0: any; addr NULL: any; skip: not this one); the
- * number closed. */
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip);
+/* Closes the connections that match (id 0: any; addr NULL: any; user NULL: any, "default"
+ * the connections no AUTH gave a user; skip: not this one); the number closed. */
+size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
+                         const rconn *skip);
 void resp_reset(rconn *rc);
 
 /* Streams (cmd_stream.c). */
@@ -221,6 +231,60 @@ void resp_block_free(resp_block *b);
 void resp_xadd_flush(rconn *rc, resp_w *w);
 void resp_xbatch_free(resp_xbatch *xb);
 net_timer *resp_block_timer(resp_block *b);
+
+/* Authentication and authorization (authz.c). */
+int resp_authz_create(resp_server *s);
+void resp_authz_destroy(resp_server *s);
+/* Whether the connection starts (and goes back to at RESET) unauthenticated: the listener
+ * requires authentication (net_conn_auth_required) or redis.password is set. */
+bool resp_auth_required(rconn *rc);
+/* Authenticates the connection as user (NULL: default) with pass; false after writing
+ * WRONGPASS (or an error). AUTH and HELLO AUTH. */
+bool resp_authenticate(rconn *rc, resp_w *w, const td_slice *user, td_slice pass);
+/* Whether the user default takes any password (Redis's `nopass`): no redis.password, no
+ * tidings user named default, and a listener that does not require authentication. */
+bool resp_default_nopass(rconn *rc);
+/* Copies the connection's principal into rc->user (at open, AUTH, RESET). */
+void resp_note_user(rconn *rc);
+/* The connection's user as Redis names it: the principal, or "default" for anonymous. */
+const char *resp_user(rconn *rc);
+/* Checks the command against the permission table (docs/redis.md#authorization): true when
+ * the principal may run it; false after writing Redis's NOPERM error, counting and logging the
+ * refusal and adding it to ACL LOG. in_multi: the context ACL LOG names ("multi"). */
+bool resp_authorize(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
+                    const td_slice *argv, bool in_multi);
+/* ACL DRYRUN: answers whether user (NULL: anonymous) could run the command from this
+ * connection's host, as Redis words it (+OK, or a bulk string saying why not). */
+void resp_dryrun(rconn *rc, resp_w *w, const char *user, const rcmd *parent, const rcmd *c,
+                 size_t argc, const td_slice *argv);
+/* Whether the principal may see the topic in listings (Describe): KEYS, SCAN, DBSIZE. */
+bool resp_may_describe(rconn *rc, const char *topic);
+/* Counts a command refused before authentication (not logged: a client that has not
+ * authenticated yet would fill the log). */
+void resp_count_unauthenticated(rconn *rc);
+/* ACL LOG: adds an entry (reason "auth", "command", "key" or "channel"); object and user are
+ * copied (and cut to their bounds). */
+void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const char *object,
+                      size_t object_len, const char *user, size_t user_len);
+void resp_cmd_acl_log(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* The permission table's entry of a command (by full name, "xgroup|create"), for the unit test
+ * that checks every command has one; NULL if it has none. */
+const void *resp_perm_find(const char *fullname);
+/* Whether the user exists: default always, else a tidings user (cmd_acl.c). */
+bool resp_user_exists(rconn *rc, const char *name);
+
+/* ACL (cmd_acl.c). */
+extern const rcmd resp_acl_subs[];
+/* ACL SETUSER's rules, parsed (pure: unit-tested). password points into the argument. */
+typedef struct resp_acl_rules {
+    bool on, off, nopass, resetpass;
+    const uint8_t *password; /* the last ">password", or NULL */
+    size_t password_len;
+} resp_acl_rules;
+/* 0, or -1 with *bad the index of the rule refused and why[] the reason (Redis's wording where
+ * Redis refuses it too). */
+int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, size_t *bad,
+                         char *why, size_t why_len);
 
 /* Pub/Sub (pubsub.c). */
 int resp_pubsub_create(resp_pubsub **out);

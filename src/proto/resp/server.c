@@ -63,6 +63,8 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
         s->m_latency[i] = td_metric_get(fl, labels);
     }
     int rc = resp_pubsub_create(&s->pubsub);
+    if (rc == 0)
+        rc = resp_authz_create(s);
     if (rc) {
         resp_server_destroy(s);
         return rc;
@@ -81,6 +83,7 @@ void resp_server_destroy(resp_server *s)
     if (!s)
         return;
     resp_pubsub_destroy(s->pubsub);
+    resp_authz_destroy(s);
     free(s->loops);
     free(s->m_requests);
     free(s->m_latency);
@@ -408,9 +411,8 @@ static int on_open(net_conn *c)
     td_buf_init(&rc->queued);
     td_buf_init(&rc->out);
     td_arena_init(&rc->arena);
-    pthread_mutex_lock(&s->cfg_mu);
-    rc->authed = s->cfg.password[0] == 0;
-    pthread_mutex_unlock(&s->cfg_mu);
+    rc->authed = !resp_auth_required(rc);
+    resp_note_user(rc); /* a client certificate's name (the handshake is done) */
     for (int i = 0; i < s->nloops; i++)
         if (s->loops[i].loop == net_conn_loop(c))
             rc->rl = &s->loops[i];
@@ -466,12 +468,12 @@ void resp_client_line(rconn *rc, td_buf *b)
                      "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
                      " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d qbuf=0 "
                      "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
-                     "tot-mem=0 events=r cmd=%s%s%s user=default redir=-1 resp=%d lib-name=%s "
+                     "tot-mem=0 events=r cmd=%s%s%s user=%s redir=-1 resp=%d lib-name=%s "
                      "lib-ver=%s\n",
                      rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
                      (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
                      rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
-                     rc->proto, rc->lib_name, rc->lib_ver);
+                     rc->user[0] ? rc->user : "default", rc->proto, rc->lib_name, rc->lib_ver);
     if (n > 0)
         td_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -484,12 +486,14 @@ static void kill_task(void *arg)
     net_conn_unref(c);
 }
 
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const rconn *skip)
+size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
+                         const rconn *skip)
 {
     size_t n = 0;
     pthread_mutex_lock(&s->clients_mu);
     for (rconn *x = s->clients; x; x = x->next) {
-        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)))
+        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)) ||
+            (user && strcmp(user, x->user[0] ? x->user : "default")))
             continue;
         net_conn_ref(x->c);
         if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
@@ -508,12 +512,13 @@ void resp_reset(rconn *rc)
     rc->queued.len = 0;
     rc->nqueued = 0;
     rc->proto = 2;
+    /* RESET forgets the user AUTH established, as Redis's does. */
+    net_conn_set_user(rc->c, NULL);
     pthread_mutex_lock(&rc->s->clients_mu);
     rc->name[0] = 0;
     pthread_mutex_unlock(&rc->s->clients_mu);
-    pthread_mutex_lock(&rc->s->cfg_mu);
-    rc->authed = rc->s->cfg.password[0] == 0;
-    pthread_mutex_unlock(&rc->s->cfg_mu);
+    resp_note_user(rc);
+    rc->authed = !resp_auth_required(rc);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -584,13 +589,19 @@ static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0)
     td_histogram_observe(rc->s->m_latency[i], td_mono_ns() - t0);
 }
 
-/* Runs one command (not queued). */
-static void run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
-                const td_slice *argv)
+/* The connection's current command, as CLIENT LIST and ACL LOG's client-info show it. */
+static void note_command(rconn *rc, const rcmd *parent, const rcmd *c)
 {
     __atomic_store_n(&rc->last_ms, td_wall_ms(), __ATOMIC_RELAXED);
     __atomic_store_n(&rc->last_cmd, parent ? parent->name : c->name, __ATOMIC_RELAXED);
     __atomic_store_n(&rc->last_sub, parent ? c->name : NULL, __ATOMIC_RELAXED);
+}
+
+/* Runs one command (not queued). */
+static void run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
+                const td_slice *argv)
+{
+    note_command(rc, parent, c);
     c->fn(rc, w, argc, argv);
 }
 
@@ -601,8 +612,10 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     const rcmd *parent = NULL, *c = lookup(w, argc, argv, &parent);
     const rcmd *top = parent ? parent : c;
     if (!rc->authed && (!top || !(top->flags & RF_NOAUTH))) {
-        if (c) /* an unknown command is answered as such, authenticated or not */
+        if (c) { /* an unknown command is answered as such, authenticated or not */
             resp_w_error(w, "NOAUTH Authentication required.");
+            resp_count_unauthenticated(rc);
+        }
         rc->multi_dirty |= rc->in_multi;
         count(rc, parent, c, t0);
         return;
@@ -619,6 +632,14 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                       "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                       "QUIT / RESET are allowed in this context",
                       full);
+        count(rc, parent, c, t0);
+        return;
+    }
+    /* Authorization is checked when a command is queued, as Redis does (a refused command
+     * makes EXEC fail), and again when EXEC runs it: permissions may change in between. */
+    note_command(rc, parent, c);
+    if (!resp_authorize(rc, w, parent, c, argc, argv, false)) {
+        rc->multi_dirty |= rc->in_multi;
         count(rc, parent, c, t0);
         return;
     }
@@ -709,6 +730,8 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         pos += cmd.len;
         const rcmd *parent = NULL, *c = lookup(w, cmd.argc, cmd.argv, &parent);
         if (c)
+            note_command(rc, parent, c);
+        if (c && resp_authorize(rc, w, parent, c, cmd.argc, cmd.argv, true))
             run(rc, w, parent, c, cmd.argc, cmd.argv);
     }
     td_buf_free(&q);

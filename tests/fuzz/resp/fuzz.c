@@ -3,12 +3,14 @@
  * what is left, every argument must lie in the input or be an inline copy no longer than its
  * line, every strict prefix of a command must need more input, and a refusal must say why with
  * a "Protocol error" text. The input split at its first NUL is also a glob pattern and a string,
- * matched against a plain recursive reference (Redis's stringmatchlen) on small sizes. */
+ * matched against a plain recursive reference (Redis's stringmatchlen) on small sizes. Each
+ * command's arguments are also read as ACL SETUSER rules: a refusal names a rule that exists
+ * and says why, an accepted password lies inside the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/resp/resp.h"
+#include "proto/resp/resp_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -142,6 +144,27 @@ static void fields_round_trip(const uint8_t *data, size_t size)
     td_arena_free(&a);
 }
 
+static void acl_rules_check(const resp_cmd *c)
+{
+    resp_acl_rules r;
+    size_t bad = (size_t)-1;
+    char why[256] = "";
+    if (resp_acl_rules_parse(c->argv, c->argc, &r, &bad, why, sizeof(why)) != 0) {
+        if (bad >= c->argc || !why[0])
+            abort();
+        return;
+    }
+    if (r.password) {
+        bool in = false;
+        for (size_t i = 0; i < c->argc && !in; i++)
+            in = r.password == c->argv[i].p + 1 && r.password_len == c->argv[i].n - 1;
+        if (!in || r.off || r.nopass)
+            abort();
+    } else if (r.resetpass) {
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     resp_limits lim;
@@ -178,6 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             td_arena_free(&b);
         }
+        acl_rules_check(&c);
         pos += c.len;
         td_arena_free(&a);
     }

@@ -1,0 +1,604 @@
+/*
+ * cmd_acl.c: Redis's ACL command on the tidings user store (docs/redis.md#authentication-and-acls).
+ *
+ * Redis users are tidings users: ACL SETUSER creates one or changes its password (td_user_add,
+ * td_user_passwd), ACL DELUSER removes it, ACL LIST, USERS and GETUSER show them. The user
+ * `default` is redis.password when that is set, else the tidings user named default if there is
+ * one, else Redis's `nopass` default user. What a user may do is not a Redis ACL but the
+ * Kafka-model ACLs every protocol shares (`tidings acl`): the Redis key, channel and command
+ * rules that say "everything" (~*, &*, +@all, allkeys, allchannels, allcommands) are accepted
+ * and change nothing; any other is refused, naming why. Who may run what here is in authz.c's
+ * table: SETUSER, DELUSER and LOG RESET need an administrator.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "base/scram.h"
+#include "proto/resp/resp_int.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * ACL SETUSER's rules (pure)
+ */
+static bool slice_is(td_slice a, const char *s)
+{
+    return resp_arg_is(a, s);
+}
+
+static bool exact(td_slice a, const char *s)
+{
+    return a.n == strlen(s) && !memcmp(a.p, s, a.n);
+}
+
+#define WHY_KAFKA                                                                                  \
+    "tidings permissions are ACLs in Kafka's model, shared by every protocol: grant them with "    \
+    "'tidings acl add' (Redis key, channel and command rules other than those allowing "           \
+    "everything are not kept)"
+
+int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, size_t *bad,
+                         char *why, size_t why_len)
+{
+    memset(out, 0, sizeof(*out));
+    const char *err = NULL;
+    size_t i = 0;
+    size_t reset_at = 0;
+    for (; i < n && !err; i++) {
+        td_slice r = rules[i];
+        if (slice_is(r, "on")) {
+            out->on = true;
+        } else if (slice_is(r, "off")) {
+            err = "tidings users cannot be disabled: remove the user (ACL DELUSER) or change its "
+                  "password";
+        } else if (r.n >= 1 && r.p[0] == '>') {
+            if (out->password) {
+                err = "a tidings user has one password: give one '>password' (a new one replaces "
+                      "the old one)";
+            } else {
+                out->password = r.p + 1;
+                out->password_len = r.n - 1;
+            }
+        } else if (r.n >= 1 && r.p[0] == '<') {
+            err = "a tidings user has exactly one password: set another with '>password'";
+        } else if (r.n >= 1 && (r.p[0] == '#' || r.p[0] == '!')) {
+            err = "tidings keeps SCRAM credentials, not SHA-256 hashes: give the password with "
+                  "'>password'";
+        } else if (slice_is(r, "nopass")) {
+            err = "tidings users always have a password";
+        } else if (slice_is(r, "resetpass")) {
+            out->resetpass = true;
+            reset_at = i;
+        } else if (exact(r, "~*") || exact(r, "%RW~*") || exact(r, "&*") || exact(r, "+@all") ||
+                   slice_is(r, "allkeys") || slice_is(r, "allchannels") ||
+                   slice_is(r, "allcommands") || slice_is(r, "sanitize-payload") ||
+                   slice_is(r, "skip-sanitize-payload")) {
+            /* Everything: what the Redis layer allows every user (the Kafka ACLs decide). */
+        } else if (slice_is(r, "reset")) {
+            err = "tidings users cannot be disabled or emptied: " WHY_KAFKA;
+        } else if ((r.n >= 1 && strchr("~%&+-(", r.p[0])) || slice_is(r, "resetkeys") ||
+                   slice_is(r, "resetchannels") || slice_is(r, "nocommands") ||
+                   slice_is(r, "clearselectors")) {
+            err = WHY_KAFKA;
+        } else {
+            err = "Syntax error"; /* Redis's text for an unknown modifier */
+        }
+    }
+    if (err) {
+        *bad = i - 1;
+        snprintf(why, why_len, "%s", err);
+        return -1;
+    }
+    if (out->resetpass && !out->password) {
+        *bad = reset_at;
+        snprintf(why, why_len,
+                 "tidings users always have a password: follow resetpass with "
+                 "'>password'");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Users as Redis shows them
+ */
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* What stands for a user's password after '#' in ACL LIST and in GETUSER's passwords: for
+ * default with redis.password, SHA-256 of the password, as Redis shows it; for a tidings user,
+ * SHA-256 of its SCRAM StoredKey (SCRAM-SHA-256's, else SCRAM-SHA-512's). That is not SHA-256 of
+ * the password (tidings never has it) and cannot be given back to ACL SETUSER; it changes
+ * whenever the password does and reveals nothing a client could log in with. false when the
+ * user has no credential. */
+static bool fingerprint(rconn *rc, const char *user, char out[65])
+{
+    uint8_t h[32];
+    if (!strcmp(user, "default")) {
+        char pw[sizeof(rc->s->cfg.password)];
+        pthread_mutex_lock(&rc->s->cfg_mu);
+        memcpy(pw, rc->s->cfg.password, sizeof(pw));
+        pthread_mutex_unlock(&rc->s->cfg_mu);
+        if (pw[0]) {
+            scram_hash(TD_SCRAM_SHA_256, pw, strlen(pw), h);
+            memset(pw, 0, sizeof(pw));
+            hex(h, sizeof(h), out);
+            return true;
+        }
+    }
+    td_scram_credential c;
+    if (td_user_credential(rc->s->e, user, TD_SCRAM_SHA_256, &c) != 0 &&
+        td_user_credential(rc->s->e, user, TD_SCRAM_SHA_512, &c) != 0) {
+        td_error_clear();
+        return false;
+    }
+    scram_hash(TD_SCRAM_SHA_256, c.stored_key, c.key_len, h);
+    memset(&c, 0, sizeof(c));
+    hex(h, sizeof(h), out);
+    return true;
+}
+
+static bool user_exists(rconn *rc, const char *name)
+{
+    char fp[65];
+    return fingerprint(rc, name, fp);
+}
+
+bool resp_user_exists(rconn *rc, const char *name)
+{
+    return !strcmp(name, "default") || user_exists(rc, name);
+}
+
+/* The users, sorted, default among them once. *names is malloc'd (each entry in it too). */
+static int user_names(rconn *rc, char ***names, size_t *n)
+{
+    td_user_info *u = NULL;
+    size_t k = 0;
+    int r = td_user_list(rc->s->e, &u, &k);
+    if (r)
+        return r;
+    char **v = calloc(k + 1, sizeof(*v));
+    size_t m = 0;
+    bool has_default = false;
+    for (size_t i = 0; v && i < k; i++)
+        has_default |= !strcmp(u[i].name, "default");
+    for (size_t i = 0, d = has_default; v && i <= k; i++) {
+        /* default goes where it sorts: before the first name greater than it */
+        if (!d && (i == k || strcmp(u[i].name, "default") > 0)) {
+            v[m++] = strdup("default");
+            d = true;
+        }
+        if (i < k)
+            v[m++] = strdup(u[i].name);
+    }
+    free(u);
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < m; i++)
+        if (!v[i])
+            r = -ENOMEM;
+    *names = v;
+    *n = m;
+    return r;
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* default is Redis's `nopass` user when nothing else says what its password is. */
+static bool default_nopass(rconn *rc, const char *user)
+{
+    return !strcmp(user, "default") && resp_default_nopass(rc);
+}
+
+static void acl_users(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    char **v;
+    size_t n;
+    int r = user_names(rc, &v, &n);
+    if (r) {
+        resp_reply_engine_error(w, r);
+        return;
+    }
+    resp_w_array(w, n);
+    for (size_t i = 0; i < n; i++)
+        resp_w_str(w, v[i]);
+    free_names(v, n);
+}
+
+static void acl_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    char **v;
+    size_t n;
+    int r = user_names(rc, &v, &n);
+    if (r) {
+        resp_reply_engine_error(w, r);
+        return;
+    }
+    resp_w_array(w, n);
+    for (size_t i = 0; i < n; i++) {
+        char fp[65], line[TD_USER_NAME_MAX + 128];
+        const char *pass = default_nopass(rc, v[i]) ? " nopass" : "";
+        bool has = !pass[0] && fingerprint(rc, v[i], fp);
+        snprintf(line, sizeof(line), "user %s on%s%s%s ~* &* +@all", v[i], pass, has ? " #" : "",
+                 has ? fp : "");
+        resp_w_str(w, line);
+    }
+    free_names(v, n);
+}
+
+static void acl_getuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    char *name = resp_arg_str(rc, argv[2]);
+    char fp[65];
+    bool nopass = name && default_nopass(rc, name);
+    bool has = name && !nopass && fingerprint(rc, name, fp);
+    if (!name || (!has && !nopass && strcmp(name, "default"))) {
+        resp_w_null(w);
+        return;
+    }
+    resp_w_map(w, 6);
+    resp_w_str(w, "flags");
+    resp_w_set(w, nopass ? 2 : 1);
+    resp_w_str(w, "on");
+    if (nopass)
+        resp_w_str(w, "nopass");
+    resp_w_str(w, "passwords");
+    resp_w_array(w, has);
+    if (has)
+        resp_w_str(w, fp);
+    resp_w_str(w, "commands");
+    resp_w_str(w, "+@all");
+    resp_w_str(w, "keys");
+    resp_w_str(w, "~*");
+    resp_w_str(w, "channels");
+    resp_w_str(w, "&*");
+    resp_w_str(w, "selectors");
+    resp_w_array(w, 0);
+}
+
+static void acl_whoami(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    (void)argv;
+    resp_w_str(w, resp_user(rc));
+}
+
+static bool valid_redis_name(td_slice n)
+{
+    for (size_t i = 0; i < n.n; i++)
+        if (n.p[i] == ' ' || n.p[i] == 0)
+            return false;
+    return true;
+}
+
+static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    if (!valid_redis_name(argv[2])) {
+        resp_w_error(w, "ERR Usernames can't contain spaces or null characters");
+        return;
+    }
+    resp_acl_rules ru;
+    size_t bad = 0;
+    char why[512];
+    if (resp_acl_rules_parse(argv + 3, argc - 3, &ru, &bad, why, sizeof(why)) != 0) {
+        td_slice m = argv[3 + bad];
+        resp_w_errorf(w, "ERR Error in ACL SETUSER modifier '%.*s': %s", (int)TD_MIN(m.n, 128),
+                      (const char *)m.p, why);
+        return;
+    }
+    char *name = resp_arg_str(rc, argv[2]);
+    if (!name || td_user_name_validate(name) != 0) {
+        resp_w_errorf(w, "ERR invalid user name: %s", td_last_error());
+        td_error_clear();
+        return;
+    }
+    bool is_default = !strcmp(name, "default");
+    pthread_mutex_lock(&rc->s->cfg_mu);
+    bool legacy = is_default && rc->s->cfg.password[0] != 0;
+    pthread_mutex_unlock(&rc->s->cfg_mu);
+    if (legacy && ru.password) {
+        resp_w_error(w, "ERR the default user's password is redis.password: change it with "
+                        "CONFIG SET requirepass");
+        return;
+    }
+    /* default always exists (its rules that allow everything change nothing); any other new
+     * user needs a password. */
+    bool exists = legacy || user_exists(rc, name);
+    if (!exists && !ru.password && !is_default) {
+        resp_w_errorf(w,
+                      "ERR a new user needs a password: ACL SETUSER %s on >password (tidings "
+                      "users are always enabled and always have one)",
+                      name);
+        return;
+    }
+    int r = 0;
+    const int mech = TD_SCRAM_SHA_256 | TD_SCRAM_SHA_512;
+    if (ru.password)
+        r = exists ? td_user_passwd(rc->s->e, name, ru.password, ru.password_len, mech, 0)
+                   : td_user_add(rc->s->e, name, ru.password, ru.password_len, mech, 0);
+    if (r) {
+        const char *d = td_last_error();
+        resp_w_errorf(w, "ERR %s", d[0] ? d : td_strerror(r));
+        td_error_clear();
+        return;
+    }
+    if (ru.password)
+        TD_INFO("redis", "%s: user %s %s by %s (ACL SETUSER)", rc->addr, name,
+                exists ? "password changed" : "created", resp_user(rc));
+    resp_w_simple(w, "OK");
+}
+
+static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    for (size_t i = 2; i < argc; i++)
+        if (exact(argv[i], "default")) {
+            resp_w_error(w, "ERR The 'default' user cannot be removed");
+            return;
+        }
+    int64_t n = 0;
+    for (size_t i = 2; i < argc; i++) {
+        char *name = resp_arg_str(rc, argv[i]);
+        if (!name || strlen(name) != argv[i].n || td_user_name_validate(name) != 0) {
+            td_error_clear();
+            continue;
+        }
+        int r = td_user_remove(rc->s->e, name);
+        if (r == 0) {
+            n++;
+            /* As Redis does, the user's connections are closed: they no longer have a user. */
+            size_t k = resp_clients_kill(rc->s, 0, NULL, name, NULL);
+            TD_INFO("redis", "%s: user %s removed by %s (ACL DELUSER; %zu connection%s closed)",
+                    rc->addr, name, resp_user(rc), k, k == 1 ? "" : "s");
+        } else if (r != TD_ENOTFOUND) {
+            resp_reply_engine_error(w, r);
+            td_error_clear();
+            return;
+        }
+        td_error_clear();
+    }
+    resp_w_int(w, n);
+}
+
+/* Redis 7.0's categories, in its order. */
+static const char *const categories[] = {
+    "keyspace", "read",        "write",      "set",         "sortedset", "list",  "hash", "string",
+    "bitmap",   "hyperloglog", "geo",        "stream",      "pubsub",    "admin", "fast", "slow",
+    "blocking", "dangerous",   "connection", "transaction", "scripting", NULL};
+
+static bool in_category(const char *acl, const char *cat)
+{
+    size_t n = strlen(cat);
+    for (const char *p = acl; p && (p = strchr(p, '@')); p++)
+        if (!strncmp(p + 1, cat, n) && (p[n + 1] == ' ' || p[n + 1] == 0))
+            return true;
+    return false;
+}
+
+static void acl_cat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    size_t nc = 0;
+    while (categories[nc])
+        nc++;
+    if (argc == 2) {
+        resp_w_array(w, nc);
+        for (size_t i = 0; i < nc; i++)
+            resp_w_str(w, categories[i]);
+        return;
+    }
+    if (argc > 3) {
+        resp_w_error(w, "ERR wrong number of arguments for 'acl|cat' command");
+        return;
+    }
+    const char *cat = NULL;
+    for (size_t i = 0; i < nc && !cat; i++)
+        if (resp_arg_is(argv[2], categories[i]))
+            cat = categories[i];
+    if (!cat) {
+        resp_w_errorf(w, "ERR Unknown category '%.*s'", (int)TD_MIN(argv[2].n, 128),
+                      (const char *)argv[2].p);
+        return;
+    }
+    char full[64];
+    size_t k = 0;
+    for (int pass = 0; pass < 2; pass++) { /* count, then write */
+        if (pass)
+            resp_w_array(w, k);
+        for (const rcmd *c = resp_commands; c->name; c++) {
+            if (!c->subs) {
+                if (c->acl && in_category(c->acl, cat)) {
+                    if (pass)
+                        resp_w_str(w, c->name);
+                    else
+                        k++;
+                }
+                continue;
+            }
+            for (const rcmd *s = c->subs; s->name; s++)
+                if (s->acl && in_category(s->acl, cat)) {
+                    resp_command_fullname(c, s, full, sizeof(full));
+                    if (pass)
+                        resp_w_str(w, full);
+                    else
+                        k++;
+                }
+        }
+    }
+}
+
+/* ACL DRYRUN user command [arg ...]: whether user could run it (authz.c decides). */
+static void acl_dryrun(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    char *name = resp_arg_str(rc, argv[2]);
+    if (!name || strlen(name) != argv[2].n || !resp_user_exists(rc, name)) {
+        resp_w_errorf(w, "ERR User '%.*s' not found", (int)TD_MIN(argv[2].n, 128),
+                      (const char *)argv[2].p);
+        return;
+    }
+    const td_slice *cv = argv + 3;
+    size_t cn = argc - 3;
+    const rcmd *parent = NULL, *c = resp_command_find(resp_commands, cv[0]);
+    if (c && c->subs && cn >= 2) {
+        parent = c;
+        c = resp_command_find(c->subs, cv[1]);
+    }
+    if (!c || (!c->fn && !c->subs)) {
+        resp_w_errorf(w, "ERR Command '%.*s' not found", (int)TD_MIN(cv[0].n, 128),
+                      (const char *)cv[0].p);
+        return;
+    }
+    if (c->arity > 0 ? cn != (size_t)c->arity : cn < (size_t)-c->arity) {
+        char full[64];
+        resp_command_fullname(parent, c, full, sizeof(full));
+        resp_w_errorf(w, "ERR wrong number of arguments for '%s' command", full);
+        return;
+    }
+    /* default is the anonymous principal unless a tidings user is called default and
+     * redis.password does not stand for it, as AUTH maps it. */
+    pthread_mutex_lock(&rc->s->cfg_mu);
+    bool legacy = rc->s->cfg.password[0] != 0;
+    pthread_mutex_unlock(&rc->s->cfg_mu);
+    const char *user = name;
+    if (!strcmp(name, "default") && (legacy || !user_exists(rc, name)))
+        user = NULL;
+    resp_dryrun(rc, w, user, parent, c, cn, cv);
+}
+
+/* ACL GENPASS [bits]: a random password of bits/4 hex digits (rounded up), 256 bits by default,
+ * from getrandom(2), as Redis makes one. */
+static void acl_genpass(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    long long bits = 256;
+    if (argc > 3) {
+        resp_w_error(w, "ERR wrong number of arguments for 'acl|genpass' command");
+        return;
+    }
+    if (argc == 3 && !resp_arg_ll(w, argv[2], &bits))
+        return;
+    if (bits <= 0 || bits > 4096) {
+        resp_w_error(w, "ERR ACL GENPASS argument must be the number of bits for the output "
+                        "password, a positive number up to 4096");
+        return;
+    }
+    size_t chars = (size_t)(bits + 3) / 4;
+    uint8_t raw[512];
+    size_t nraw = (chars + 1) / 2;
+    if (getrandom(raw, nraw, 0) != (ssize_t)nraw) {
+        resp_w_error(w, "ERR no random bytes from the kernel");
+        return;
+    }
+    char out[1025];
+    hex(raw, nraw, out);
+    memset(raw, 0, sizeof(raw));
+    resp_w_bulk(w, out, chars);
+    memset(out, 0, sizeof(out));
+}
+
+/* ACL LOAD and ACL SAVE: there is no ACL file (users are in the catalog); Redis's answer when it
+ * has none. */
+static void acl_nofile(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    resp_w_error(w, "ERR This Redis instance is not configured to use an ACL file. You may want "
+                    "to specify users via the ACL SETUSER command and then issue a CONFIG "
+                    "REWRITE (assuming you have a Redis configuration file set) in order to "
+                    "store users in the Redis configuration.");
+}
+
+static void acl_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    static const char *const lines[] = {
+        "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CAT [<category>]",
+        "    List all commands that belong to <category>, or all command categories",
+        "    when no category is specified.",
+        "DELUSER <username> [<username> ...]",
+        "    Delete a list of users.",
+        "DRYRUN <username> <command> [<arg> ...]",
+        "    Returns whether the user can execute the given command without executing the command.",
+        "GETUSER <username>",
+        "    Get the user's details.",
+        "GENPASS [<bits>]",
+        "    Generate a secure 256-bit user password. The optional `bits` argument can",
+        "    be used to specify a different size.",
+        "LIST",
+        "    Show users details in config file format.",
+        "LOAD",
+        "    Reload users from the ACL file.",
+        "LOG [<count> | RESET]",
+        "    Show the ACL log entries.",
+        "SAVE",
+        "    Save the current config to the ACL file.",
+        "SETUSER <username> <attribute> [<attribute> ...]",
+        "    Create or modify a user with the specified attributes.",
+        "USERS",
+        "    List all the registered usernames.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        "    Prints this help.",
+        NULL};
+    resp_reply_help(w, lines);
+}
+
+#define ACL_ADMIN (RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE)
+#define ACL_ADMIN_CATS "@admin @slow @dangerous"
+const rcmd resp_acl_subs[] = {
+    {"cat", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE, acl_cat, "server",
+     "Lists the ACL categories, or the commands inside a category.", "6.0.0", 0, 0, 0, NULL,
+     "@slow"},
+    {"deluser", -3, ACL_ADMIN, acl_deluser, "server",
+     "Deletes ACL users, and terminates their connections.", "6.0.0", 0, 0, 0, NULL,
+     ACL_ADMIN_CATS},
+    {"dryrun", -4, ACL_ADMIN, acl_dryrun, "server",
+     "Simulates the execution of a command by a user, without executing the command.", "7.0.0", 0,
+     0, 0, NULL, ACL_ADMIN_CATS},
+    {"genpass", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE, acl_genpass, "server",
+     "Generates a pseudorandom, secure password that can be used to identify ACL users.", "6.0.0",
+     0, 0, 0, NULL, "@slow"},
+    {"getuser", 3, ACL_ADMIN, acl_getuser, "server", "Lists the ACL rules of a user.", "6.0.0", 0,
+     0, 0, NULL, ACL_ADMIN_CATS},
+    {"help", 2, RF_LOADING | RF_STALE, acl_help, "server",
+     "Returns helpful text about the different subcommands.", "6.0.0", 0, 0, 0, NULL, "@slow"},
+    {"list", 2, ACL_ADMIN, acl_list, "server", "Dumps the effective rules in ACL file format.",
+     "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
+    {"load", 2, ACL_ADMIN, acl_nofile, "server", "Reloads the rules from the configured ACL file.",
+     "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
+    {"log", -2, ACL_ADMIN, resp_cmd_acl_log, "server",
+     "Lists recent security events generated due to ACL rules.", "6.0.0", 0, 0, 0, NULL,
+     ACL_ADMIN_CATS},
+    {"save", 2, ACL_ADMIN, acl_nofile, "server",
+     "Saves the effective ACL rules in the configured ACL file.", "6.0.0", 0, 0, 0, NULL,
+     ACL_ADMIN_CATS},
+    {"setuser", -3, ACL_ADMIN, acl_setuser, "server",
+     "Creates and modifies an ACL user and its rules.", "6.0.0", 0, 0, 0, NULL, ACL_ADMIN_CATS},
+    {"users", 2, ACL_ADMIN, acl_users, "server", "Lists all ACL users.", "6.0.0", 0, 0, 0, NULL,
+     ACL_ADMIN_CATS},
+    {"whoami", 2, RF_NOSCRIPT | RF_LOADING | RF_STALE, acl_whoami, "server",
+     "Returns the authenticated username of the current connection.", "6.0.0", 0, 0, 0, NULL,
+     "@slow"},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
+};
