@@ -32,6 +32,12 @@ typedef struct sensor {
     int64_t start[QUOTA_SAMPLES]; /* a sample's first ms; INT64_MIN: unused */
     int cur;
     int64_t last_ms;
+    /* The token bucket that decides throttling: up to QUOTA_BURST_MS of the quota, refilled at
+     * the quota's rate; a record takes its amount, and a negative balance is the debt the
+     * client waits out. tokens_ms: when tokens was last brought up to date. */
+    double tokens;
+    int64_t tokens_ms;
+    bool bucket;
     double limit;            /* the quota last applied */
     double throttle_ms_total; /* throttle handed out, for the metrics */
 } sensor;
@@ -435,12 +441,26 @@ int64_t broker_quota_record(td_engine *e, const char *user, const char *client_i
     if (s) {
         sensor_add(s, amount, now_ms);
         s->limit = limit;
-        int64_t elapsed;
-        double rate = sensor_rate(s, now_ms, &elapsed);
-        if (rate > limit) {
-            double t = (rate - limit) / limit * (double)elapsed;
+        double burst = limit * QUOTA_BURST_MS / 1000.0;
+        if (!s->bucket) {
+            s->bucket = true;
+            s->tokens = burst;
+        } else if (now_ms > s->tokens_ms) {
+            s->tokens += limit * (double)(now_ms - s->tokens_ms) / 1000.0;
+        }
+        if (s->tokens > burst)
+            s->tokens = burst;
+        s->tokens_ms = now_ms;
+        s->tokens -= amount;
+        /* The debt is at most what the longest throttle pays back: one huge request is not
+         * held against the client for longer than that. */
+        double floor_tokens = -limit * QUOTA_SAMPLES * QUOTA_WINDOW_MS / 1000.0;
+        if (s->tokens < floor_tokens)
+            s->tokens = floor_tokens;
+        if (s->tokens < 0) {
+            double t = -s->tokens / limit * 1000.0;
             double cap = (double)QUOTA_SAMPLES * QUOTA_WINDOW_MS;
-            throttle = (int64_t)llround(t < cap ? t : cap);
+            throttle = (int64_t)ceil(t < cap ? t : cap);
             s->throttle_ms_total += (double)throttle;
         }
     }

@@ -3,11 +3,14 @@
  * (td_quota_alter, td_quota_list) keeps the configuration; this is the measuring side.
  *
  * Rates are measured as Kafka measures them: per quota entity in force, a sampled rate over
- * QUOTA_SAMPLES windows of QUOTA_WINDOW_MS, the elapsed time counted as at least
- * QUOTA_SAMPLES - 1 whole windows (so that a new client is not throttled for its first burst
- * nor its rate overstated). Once the rate passes the quota, the throttle time is the time the
- * client must stay idle for the rate to fall back to it: (rate - quota) / quota * window,
- * at most QUOTA_SAMPLES windows.
+ * QUOTA_SAMPLES windows of QUOTA_WINDOW_MS (what the metrics show). Throttling follows a token
+ * bucket of the quota's rate that holds up to QUOTA_BURST_MS of it, as Kafka's controller
+ * mutation quota does (KIP-599): a new or rested client may send that much at once, as
+ * Kafka's sampled rate lets it (it counts at least QUOTA_SAMPLES - 1 windows of time); past
+ * it, each record leaves a debt, and the throttle time is the time the quota takes to pay it
+ * back (at most QUOTA_SAMPLES windows a time). Unlike Kafka's sampled rate, whose whole-window
+ * steps let a saturating client run about 10 % above its quota for ten seconds and then stop
+ * for one, the bucket holds the client to its quota over any stretch of time.
  *
  * Clients that share a quota entity share its measurement: with a quota for user alice, all of
  * alice's connections and client ids are measured together; with the default client-id quota,
@@ -26,6 +29,7 @@
 
 #define QUOTA_SAMPLES 11
 #define QUOTA_WINDOW_MS 1000
+#define QUOTA_BURST_MS ((QUOTA_SAMPLES - 1) * QUOTA_WINDOW_MS)
 #define QUOTA_SENSORS_MAX 16384
 #define QUOTA_SENSOR_IDLE_MS (3600 * 1000)
 

@@ -142,3 +142,41 @@ def test_producer_throttled_to_its_quota(tmp_path):
                             'user="",client_id="throttled"}')]
     assert line and float(line[0].split()[-1]) > 1.0, line
     assert f'tidings_quota_limit{{type="producer_byte_rate",user="",client_id="throttled"}} {QUOTA}' in metrics
+
+
+def test_redis_client_throttled_to_its_quota(tmp_path):
+    """The same quota holds a Redis client, known by its name (CLIENT SETNAME) as the client
+    id: XADDs sent as fast as the replies come are held to producer_byte_rate."""
+    import redis
+    data = str(tmp_path / "data")
+    rate = 128 * 1024
+    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--client-id", "rthrottled",
+                        f"producer_byte_rate={rate}", "--data", data],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    b = Broker(data, redis=True, http=True).start()
+    try:
+        r = redis.Redis(port=b.redis_port, client_name="rthrottled", socket_timeout=30)
+        free = redis.Redis(port=b.redis_port, socket_timeout=30)
+        value = "x" * 1024
+        sent = []  # (time, request bytes) per acknowledged XADD
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 14:
+            r.xadd("rq", {"v": value})
+            sent.append(time.monotonic())
+        # A client without a name has no quota: it is not held back meanwhile.
+        t1 = time.monotonic()
+        for _ in range(200):
+            free.xadd("rfree", {"v": value})
+        unthrottled = time.monotonic() - t1
+        metrics = scrape(b)
+    finally:
+        b.stop()
+    per = len("*5\r\n$4\r\nXADD\r\n$2\r\nrq\r\n$1\r\n*\r\n$1\r\nv\r\n$1024\r\n") + 1024 + 2
+    n = len([t for t in sent if t0 + 4 <= t < t0 + 14])
+    measured = n * per / 10.0
+    print(f"redis: acknowledged {measured:.0f} B/s over 10 s against a quota of {rate} B/s")
+    assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
+    assert unthrottled < 5, unthrottled
+    assert ('tidings_quota_throttle_seconds_total{type="producer_byte_rate",user="",'
+            'client_id="rthrottled"}') in metrics

@@ -97,6 +97,8 @@ struct rconn {
     resp_block *blk;       /* XREAD BLOCK waiting for entries */
     resp_xbatch *xb;       /* XADDs batched into one append (cmd_stream.c) */
     rconn *bprev, *bnext;  /* in rl->blocked */
+    bool throttled;        /* a quota mutes the connection until the timer fires (quota.c) */
+    net_timer throttle_timer;
 };
 
 /* One command of the table. */
@@ -303,5 +305,11 @@ size_t resp_subscriptions(const rconn *rc);
 void resp_pubsub_forget(rconn *rc);
 /* Distinct channels and patterns with subscribers (INFO, PUBSUB NUMPAT). */
 void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns);
+
+/* Quotas (quota.c): a command's traffic (its request bytes, its reply's bytes, its time on
+ * the loop in ns), a blocked read's reply, and the connection's close. */
+void resp_quota_command(rconn *rc, td_slice cmd, size_t in_bytes, size_t out_bytes, int64_t ns);
+void resp_quota_unblocked(rconn *rc, size_t out_bytes);
+void resp_quota_close(rconn *rc);
 
 #endif /* TD_PROTO_RESP_INT_H */

@@ -191,7 +191,7 @@ static void durable_done(void *arg)
             flush_out(rc);
             if (rc->closing)
                 net_conn_close(c, false);
-            else if (!rc->blk)
+            else if (!rc->blk && !rc->throttled)
                 net_conn_resume(c);
         }
     }
@@ -295,9 +295,11 @@ static void unblock_and_go(rconn *rc)
 {
     net_conn *c = rc->c;
     unblock(rc);
+    resp_quota_unblocked(rc, rc->out.len);
     if (rc->waits == 0)
         flush_out(rc);
-    net_conn_resume(c);
+    if (!rc->throttled)
+        net_conn_resume(c);
 }
 
 static void block_timeout(void *arg)
@@ -435,6 +437,7 @@ static void on_close(net_conn *c)
     if (!rc)
         return;
     resp_server *s = rc->s;
+    resp_quota_close(rc);
     resp_pubsub_forget(rc);
     unblock(rc);
     resp_xbatch_free(rc->xb);
@@ -819,7 +822,7 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         net_conn_pause(c);
         return 0;
     }
-    while (used < n && !rc->closing) {
+    while (used < n && !rc->closing && !rc->throttled) {
         resp_w w = {&rc->out, rc->proto, false};
         resp_cmd cmd;
         const char *why;
@@ -850,8 +853,14 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
             cross_protocol_warn(rc);
             return -1;
         }
-        if (cmd.argc)
+        if (cmd.argc) {
+            size_t out0 = rc->out.len;
+            int64_t t0 = td_mono_ns();
             dispatch(rc, &w, cmd.argc, cmd.argv);
+            resp_quota_command(rc, cmd.argv[0], cmd.len,
+                               rc->out.len >= out0 ? rc->out.len - out0 : 0,
+                               td_mono_ns() - t0);
+        }
         if (failed_unanswered(rc))
             return -1;
         if (w.oom) {
