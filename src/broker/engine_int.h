@@ -85,6 +85,9 @@ struct td_engine {
     /* Authorization (authz.h): super users and the anonymous rule; set once, before the
      * listeners start, and read without a lock afterwards. NULL: the defaults. */
     struct td_authz *authz;
+    /* Bumped by every user change (users.c), atomic: caches of verified passwords (the HTTP
+     * listener's) drop what they hold when it moves. */
+    uint64_t users_gen;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

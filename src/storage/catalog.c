@@ -2,7 +2,7 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 5, in PRAGMA user_version):
+ * Schema (version 6, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
@@ -32,6 +32,11 @@
  *                                   -- version 5: SCRAM credentials, one row per user and
  *                                   mechanism ('SCRAM-SHA-256', 'SCRAM-SHA-512'); a user is
  *                                   its rows (never a password: docs/security.md#users)
+ *   tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL, hash BLOB NOT NULL, description TEXT NOT
+ *          NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)
+ *                                   -- version 6: API tokens (docs/security.md#api-tokens):
+ *                                   hash is the SHA-256 of the secret; expires_ms 0 is never;
+ *                                   removing a user removes its rows
  * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
@@ -49,7 +54,7 @@
 #include "base/scram.h"
 #include "storage/storage.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 struct td_catalog {
     sqlite3 *db;
@@ -174,6 +179,17 @@ int catalog_open(const char *path, td_catalog **out)
                      "NULL, salt BLOB NOT NULL, iterations INTEGER NOT NULL, stored_key BLOB NOT "
                      "NULL, server_key BLOB NOT NULL, PRIMARY KEY(name, mechanism));"
                      "PRAGMA user_version=5;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    if (version <= 5) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL, "
+                     "hash BLOB NOT NULL, description TEXT NOT NULL, created_ms INTEGER NOT "
+                     "NULL, expires_ms INTEGER NOT NULL);"
+                     "CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens(user);"
+                     "PRAGMA user_version=6;"
                      "COMMIT;");
         if (rc)
             goto fail;
@@ -1113,10 +1129,19 @@ rollback:
 
 int catalog_user_remove(td_catalog *c, const char *name)
 {
+    /* The user's tokens go in the same transaction: a token never outlives its owner. */
     int changes = 0;
-    int rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes);
-    if (rc == 0 && changes == 0)
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    if ((rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes)) == 0 &&
+        changes == 0)
         rc = td_fail(TD_ENOTFOUND, "user '%s' does not exist", name);
+    if (rc == 0)
+        rc = exec_text(c, "DELETE FROM tokens WHERE user=?", name, NULL);
+    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
+        return 0;
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 
@@ -1209,4 +1234,162 @@ int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_cr
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * API tokens: the SHA-256 of each secret, with its owner and expiry.
+ */
+int catalog_token_add(td_catalog *c, const td_token_info *t,
+                      const uint8_t hash[CATALOG_TOKEN_HASH_LEN])
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM users WHERE name=? LIMIT 1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(c, "looking up a user");
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, t->user, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (step == SQLITE_DONE) {
+        rc = td_fail(TD_ENOTFOUND, "user '%s' does not exist", t->user);
+        goto rollback;
+    }
+    if (step != SQLITE_ROW) {
+        rc = db_fail(c, "looking up a user");
+        goto rollback;
+    }
+    if (sqlite3_prepare_v2(c->db, "INSERT INTO tokens VALUES(?,?,?,?,?,?)", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(c, "storing a token");
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->user, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, hash, CATALOG_TOKEN_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, t->description, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, t->created_ms);
+    sqlite3_bind_int64(st, 6, t->expires_ms);
+    step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (step == SQLITE_CONSTRAINT) {
+        rc = td_fail(TD_EEXIST, "token id %s is in use", t->id);
+        goto rollback;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_fail(c, "storing a token");
+        goto rollback;
+    }
+    if ((rc = exec(c, "COMMIT")))
+        goto rollback;
+    return 0;
+rollback:
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* A row of SELECT id, user, description, created_ms, expires_ms into *t. */
+static void token_row(sqlite3_stmt *st, td_token_info *t)
+{
+    memset(t, 0, sizeof(*t));
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    const char *user = (const char *)sqlite3_column_text(st, 1);
+    const char *d = (const char *)sqlite3_column_text(st, 2);
+    snprintf(t->id, sizeof(t->id), "%s", id ? id : "");
+    snprintf(t->user, sizeof(t->user), "%s", user ? user : "");
+    snprintf(t->description, sizeof(t->description), "%s", d ? d : "");
+    t->created_ms = sqlite3_column_int64(st, 3);
+    t->expires_ms = sqlite3_column_int64(st, 4);
+}
+
+int catalog_token_get(td_catalog *c, const char *id, td_token_info *t,
+                      uint8_t hash[CATALOG_TOKEN_HASH_LEN])
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT id, user, description, created_ms, expires_ms, hash FROM "
+                           "tokens WHERE id=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "reading a token");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = 0, step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = td_fail(TD_ENOTFOUND, "no such token");
+    } else if (step != SQLITE_ROW) {
+        rc = db_fail(c, "reading a token");
+    } else {
+        td_slice h = column_slice(st, 5);
+        if (h.n != CATALOG_TOKEN_HASH_LEN) {
+            rc = td_fail(TD_ECORRUPT, "catalog: token %s: malformed hash", id);
+        } else {
+            token_row(st, t);
+            memcpy(hash, h.p, h.n);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int catalog_token_list(td_catalog *c, const char *user, td_token_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *st;
+    const char *sql = user ? "SELECT id, user, description, created_ms, expires_ms FROM tokens "
+                             "WHERE user=? ORDER BY user, created_ms, id"
+                           : "SELECT id, user, description, created_ms, expires_ms FROM tokens "
+                             "ORDER BY user, created_ms, id";
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "listing tokens");
+    if (user)
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    td_token_info *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_token_info *nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        token_row(st, &v[n++]);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(c, "listing tokens");
+    sqlite3_finalize(st);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
+int catalog_token_remove(td_catalog *c, const char *id, const char *user)
+{
+    sqlite3_stmt *st;
+    const char *sql =
+        user ? "DELETE FROM tokens WHERE id=? AND user=?" : "DELETE FROM tokens WHERE id=?";
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "revoking a token");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (user)
+        sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_fail(c, "revoking a token");
+    if (sqlite3_changes(c->db) == 0)
+        return td_fail(TD_ENOTFOUND, "no such token");
+    return 0;
 }
