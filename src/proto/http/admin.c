@@ -8,7 +8,8 @@
  *   DELETE /v1/users/{name}           removes the user and its tokens        administrator
  *   PUT    /v1/users/{name}/password  {"password", "mechanisms", "iterations"}
  *                                                        administrator, or the user itself
- *   GET    /v1/tokens[?user=U]        tokens: one's own; an administrator's: every user's
+ *   GET    /v1/tokens[?user=U|?all=true]  one's own tokens; another user's or every user's
+ *                                     (all) need an administrator
  *   POST   /v1/tokens                 {"user", "expires_in_ms" | "expires_at", "description"}
  *                                     201 with the token's text, shown this once
  *   DELETE /v1/tokens/{id}            revokes: one's own; an administrator any
@@ -226,8 +227,17 @@ static void tokens_list(hconn *hc)
     http_principal(hc, &p);
     /* Without ?user=, one's own tokens; an administrator without a user of its own (anonymous
      * on a loopback listener) sees every user's. */
-    if (!token_owner(hc, q > 0 ? user : NULL, &owner))
+    char all[8];
+    int qa = http_query_get(hc->req.query, "all", all, sizeof(all));
+    if (qa > 0 && strcmp(all, "true") == 0) {
+        if (q > 0)
+            return http_respond_error(hc, 400, "invalid_argument", "give ?all or ?user, not both");
+        if (!http_require(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER))
+            return;
+        owner = NULL;
+    } else if (!token_owner(hc, q > 0 ? user : NULL, &owner)) {
         return;
+    }
     td_token_info *v;
     size_t n;
     int rc = td_token_list(hc->s->e, owner, &v, &n);
