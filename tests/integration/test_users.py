@@ -305,7 +305,7 @@ def test_locked_or_missing_data_directory(tmp_path):
     try:
         p = user(cli, "add", "x", input=b"pw\n", check=False)
         assert p.returncode == 4, p.stderr
-        assert b"locked" in p.stderr and b"stop it to manage users" in p.stderr
+        assert b"locked" in p.stderr and b"give --server URL to manage users" in p.stderr
     finally:
         b.stop()
     assert rows(data) == {}
