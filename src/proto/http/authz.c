@@ -5,9 +5,10 @@
  * certificate's CN), else anonymous.
  *
  * Refusals: 403 with a JSON error naming the operation and the resource. A principal that may
- * not even Describe a topic or group gets the 404 a missing one gets instead, as Kafka hides
- * topics it may not describe (TOPIC_AUTHORIZATION_FAILED is only for topics it may see): an
- * HTTP client cannot learn which names exist by probing.
+ * not even Describe a topic gets the 404 a missing one gets instead (but for Create), as Kafka
+ * hides topics from Metadata: an HTTP client cannot learn which topics exist by probing.
+ * Groups answer 403, as Kafka's GROUP_AUTHORIZATION_FAILED does; listings of topics and groups
+ * show only those the principal may Describe.
  */
 #include <stdio.h>
 #include <string.h>
@@ -145,10 +146,11 @@ bool http_require(hconn *hc, int type, const char *name, int op)
     http_utf8_clean(name ? name : TD_CLUSTER_NAME, what, sizeof(what));
     TD_WARN("http", "%s: denied %s on %s '%s' to user %s", net_conn_peer(hc->c), op_name(op),
             type_name(type), what, who);
-    if ((type == TD_RES_TOPIC || type == TD_RES_GROUP) &&
+    /* Creating names a resource that need not exist: nothing to hide (Kafka answers
+     * TOPIC_AUTHORIZATION_FAILED to a CreateTopics it refuses). */
+    if (type == TD_RES_TOPIC && op != TD_OP_CREATE &&
         !http_may(hc, type, name, TD_OP_DESCRIBE)) {
-        snprintf(msg, sizeof(msg), "%s '%s' does not exist",
-                 type == TD_RES_TOPIC ? "topic" : "group", what);
+        snprintf(msg, sizeof(msg), "topic '%s' does not exist", what);
         http_respond_error(hc, 404, "not_found", msg);
         return false;
     }
