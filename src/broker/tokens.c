@@ -26,6 +26,7 @@
 
 #define SECRET_BYTES 32
 #define SECRET_CHARS 43 /* base64url of 32 bytes, without padding */
+_Static_assert(5 + TD_TOKEN_ID_LEN + SECRET_CHARS == TD_TOKEN_LEN, "the token's form");
 
 static int sha256(const void *p, size_t n, uint8_t out[CATALOG_TOKEN_HASH_LEN])
 {
@@ -103,7 +104,11 @@ int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const ch
         pthread_mutex_unlock(&e->admin_mu);
     }
     if (rc == 0) {
-        snprintf(token, TD_TOKEN_LEN + 1, "tdk_%s_%s", t.id, secret);
+        memcpy(token, "tdk_", 4);
+        memcpy(token + 4, t.id, TD_TOKEN_ID_LEN);
+        token[4 + TD_TOKEN_ID_LEN] = '_';
+        memcpy(token + 5 + TD_TOKEN_ID_LEN, secret, SECRET_CHARS);
+        token[TD_TOKEN_LEN] = 0;
         if (info)
             *info = t;
     }

@@ -138,7 +138,7 @@ bool http_require(hconn *hc, int type, const char *name, int op)
     http_principal(hc, &p);
     const char *labels[] = {"http", "acl"};
     td_counter_add(td_metric_get(hc->s->f_denied, labels), 1);
-    char who[TD_USER_NAME_MAX * 4 + 16], what[TD_TOPIC_NAME_MAX * 4 + 8], msg[1200];
+    char who[TD_USER_NAME_MAX * 4 + 16], what[TD_TOPIC_NAME_MAX * 4 + 8], msg[2200];
     if (p.user)
         http_utf8_clean(p.user, who, sizeof(who));
     else
