@@ -104,6 +104,7 @@ int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const ch
         pthread_mutex_unlock(&e->admin_mu);
     }
     if (rc == 0) {
+        TD_INFO("tokens", "created API token %s for user %s", t.id, user);
         memcpy(token, "tdk_", 4);
         memcpy(token + 4, t.id, TD_TOKEN_ID_LEN);
         token[4 + TD_TOKEN_ID_LEN] = '_';
@@ -134,6 +135,8 @@ int td_token_revoke(td_engine *e, const char *id, const char *user)
     pthread_mutex_lock(&e->admin_mu);
     int rc = catalog_token_remove(e->cat, id, user);
     pthread_mutex_unlock(&e->admin_mu);
+    if (rc == 0)
+        TD_INFO("tokens", "revoked API token %s", id);
     return rc;
 }
 
