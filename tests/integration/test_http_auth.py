@@ -175,6 +175,20 @@ def test_wrong_password_and_unknown_user(ab):
     assert curl(ab, "GET", "/v1/topics", ("admin", ADMIN_PW))[0] == 200
 
 
+def test_a_password_change_or_removal_takes_effect_at_once(ab):
+    """Verified passwords are cached (docs/operations.md#http-authentication): the cache must
+    forget them when the user changes, not after its time to live."""
+    adm = ("admin", ADMIN_PW)
+    assert curl(ab, "POST", "/v1/users", adm, {"name": "dave", "password": "pw-1"})[0] == 201
+    for _ in range(3):  # cached after the first
+        assert curl(ab, "GET", "/v1/tokens", ("dave", "pw-1"))[0] == 200
+    assert curl(ab, "PUT", "/v1/users/dave/password", ("dave", "pw-1"), {"password": "pw-2"})[0] == 200
+    assert curl(ab, "GET", "/v1/tokens", ("dave", "pw-1"))[0] == 401
+    assert curl(ab, "GET", "/v1/tokens", ("dave", "pw-2"))[0] == 200
+    assert curl(ab, "DELETE", "/v1/users/dave", adm)[0] == 204
+    assert curl(ab, "GET", "/v1/tokens", ("dave", "pw-2"))[0] == 401
+
+
 def test_super_user_allowed_and_user_without_permissions_denied(ab):
     topic = "t-" + uuid.uuid4().hex[:8]
     adm, bob = ("admin", ADMIN_PW), ("bob", BOB_PW)
