@@ -436,3 +436,35 @@ def test_public_address_with_http_auth_required(tmp_path):
     assert "anonymous: 401" in out and "admin: 200" in out, (out, err)
     assert "without authentication" not in err and "not a loopback" not in err
     assert "status: 0" in out
+
+
+def test_cli_local_tokens(tmp_path, certs):
+    """tidings token on a data directory no broker holds: the owner is --user; the token then
+    works against the broker, and a revoked one does not."""
+    data = str(tmp_path / "b" / "data")
+
+    def tok(*args, input=None):
+        return subprocess.run([BIN, *args, "--data", data], capture_output=True, timeout=60,
+                              input=input)
+    assert tok("user", "add", "erin", "--password-stdin", input=b"erin-pw\n").returncode == 0
+    p = tok("token", "create", "--description", "x")
+    assert p.returncode == 2 and b"--user U" in p.stderr
+    assert tok("token", "create", "--user", "nobody").returncode == 3
+    p = tok("token", "create", "--user", "erin", "--expires", "2h", "--json")
+    assert p.returncode == 0, p.stderr
+    made = json.loads(p.stdout)
+    assert made["user"] == "erin" and made["token"].startswith("tdk_" + made["id"])
+    assert made["expires_ms"] - made["created_ms"] == 2 * 3600 * 1000
+    p = tok("token", "create", "--user", "erin")
+    second = p.stdout.decode().strip()
+    listing = tok("token", "list").stdout.decode()
+    assert made["id"] in listing and second[4:20] in listing and made["token"] not in listing
+    assert tok("token", "revoke", second[4:20]).stdout == f"revoked token {second[4:20]}\n".encode()
+    assert tok("token", "revoke", second[4:20]).returncode == 3
+    assert tok("token", "create", "--user", "erin", "--expires", "soon").returncode == 2
+    b = start_broker(data, certs)
+    try:
+        assert curl(b, "GET", "/v1/tokens", made["token"])[0] == 200
+        assert curl(b, "GET", "/v1/tokens", second)[0] == 401
+    finally:
+        assert b.stop() == 0
