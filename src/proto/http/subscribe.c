@@ -885,8 +885,8 @@ static void subscribe(hconn *hc)
     http_begin_async(hc);
     hc->sub = sub;
     http_loop_link_add(slot, &sub->link, hc->c);
-    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s)", net_conn_peer(hc->c), topics,
-            sub->n, resume ? "resuming" : from_s);
+    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s) as %s", net_conn_peer(hc->c),
+            topics, sub->n, resume ? "resuming" : from_s, sub->user ? sub->user : "ANONYMOUS");
 
     /* The first event: what the subscription reads, with the starting cursor as its id. */
     td_buf t;
