@@ -219,8 +219,21 @@ def test_super_user_allowed_and_user_without_permissions_denied(ab):
     assert curl(ab, "GET", "/v1/users", bob)[0] == 403
     assert curl(ab, "POST", "/v1/users", bob, {"name": "eve", "password": "x"})[0] == 403
     assert curl(ab, "PUT", "/v1/queues/q1", bob, {"topic": topic})[0] == 403
+    # Queue groups, redrives and topic changes.
+    q = "q-" + topic
+    assert curl(ab, "PUT", f"/v1/queues/{q}", adm, {"topic": topic})[0] == 201
+    st, _, body = curl(ab, "POST", f"/v1/queues/{q}/receive", bob, {"max": 1})
+    assert st == 403 and body["error"]["resource_type"] == "group"
+    assert curl(ab, "GET", "/v1/queues", bob)[2] == {"queues": []}
+    assert curl(ab, "DELETE", f"/v1/queues/{q}", bob)[0] == 403
+    assert curl(ab, "GET", "/v1/redrives", bob)[0] == 403
+    assert curl(ab, "POST", f"/v1/topics/{topic}/redrive", bob, {})[0] == 404
+    assert curl(ab, "PATCH", f"/v1/topics/{topic}", bob, {"config": {"retention.ms": "1"}})[0] == 404
+    st, _, body = curl(ab, "POST", f"/v1/queues/{q}/receive", adm, {"max": 1})
+    assert st == 200 and body["events"][0]["value"] == "v1"
+    assert q in [g["group"] for g in curl(ab, "GET", "/v1/queues", adm)[2]["queues"]]
     assert curl(ab, "GET", "/v1/groups", bob)[2] == {"groups": []}
-    assert metric(ab, 'tidings_security_denied_total{protocol="http",reason="acl"}') >= before + 8
+    assert metric(ab, 'tidings_security_denied_total{protocol="http",reason="acl"}') >= before + 14
     assert "denied Create on topic 'bobs' to user bob" in ab.stderr()
     # The topic is untouched by bob's attempts.
     st, _, body = curl(ab, "GET", f"/v1/topics/{topic}", adm)
