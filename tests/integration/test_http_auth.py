@@ -41,6 +41,13 @@ def certs(tmp_path_factory):
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-set_serial", "7", "-days", "2", "-extfile", "server.ext", "-out", "server.pem",
             cwd=d)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-subj", "/CN=admin", "-keyout", "client.key", "-out", "client.csr", cwd=d)
+    with open(os.path.join(d, "client.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-set_serial", "8", "-days", "2", "-extfile", "client.ext", "-out", "client.pem",
+            cwd=d)
     return d
 
 
@@ -54,7 +61,8 @@ class AuthBroker(Broker):
         with open(cfg, "w") as f:
             f.write(f"http.auth = {auth}\nhttp.tls = 127.0.0.1:0\n"
                     f"http.tls.cert.file = {certs}/server.pem\n"
-                    f"http.tls.key.file = {certs}/server.key\nhttp.tls.auth = required\n")
+                    f"http.tls.key.file = {certs}/server.key\nhttp.tls.auth = required\n"
+                    f"http.tls.ca.file = {certs}/ca.pem\nhttp.tls.client.auth = requested\n")
         super().__init__(data, http=True, extra=["--config", cfg, "--kafka", "off"],
                          env=dict(os.environ, TIDINGS_ADMIN_PASSWORD=ADMIN_PW))
         self.tls_port = None
@@ -332,6 +340,14 @@ def test_https_with_tls_auth_required(ab, certs):
     assert st == 401 and body["error"]["code"] == "unauthenticated"
     assert curl(ab, "GET", "/v1/topics", ("admin", ADMIN_PW), tls=True, certs=certs)[0] == 200
     assert curl(ab, "GET", "/health", tls=True, certs=certs)[0] == 200
+    # A verified client certificate authenticates too: its CN (here the super user's name) is
+    # the principal.
+    cert = ["--cert", os.path.join(certs, "client.pem"), "--key", os.path.join(certs, "client.key")]
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                        os.path.join(certs, "ca.pem"), *cert,
+                        f"https://127.0.0.1:{ab.tls_port}/metrics"], capture_output=True,
+                       timeout=30)
+    assert p.stdout == b"200", p
 
 
 def test_cli_remote_users_and_tokens(ab, tmp_path):
