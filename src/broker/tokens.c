@@ -31,8 +31,7 @@ _Static_assert(5 + TD_TOKEN_ID_LEN + SECRET_CHARS == TD_TOKEN_LEN, "the token's 
 static int sha256(const void *p, size_t n, uint8_t out[CATALOG_TOKEN_HASH_LEN])
 {
     unsigned int len = 0;
-    if (!EVP_Digest(n ? p : "", n, out, &len, EVP_sha256(), NULL) ||
-        len != CATALOG_TOKEN_HASH_LEN)
+    if (!EVP_Digest(n ? p : "", n, out, &len, EVP_sha256(), NULL) || len != CATALOG_TOKEN_HASH_LEN)
         return td_fail(-EIO, "SHA-256 failed");
     return 0;
 }

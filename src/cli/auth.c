@@ -34,8 +34,7 @@ static struct {
 
 /* Whether argv[i] is option `name` ("--user"), as "--user V" or "--user=V": *value gets V and
  * *used the arguments it took (0: not this option). */
-static int take(int argc, char **argv, int i, const char *name, bool has_value,
-                const char **value)
+static int take(int argc, char **argv, int i, const char *name, bool has_value, const char **value)
 {
     size_t n = strlen(name);
     if (strncmp(argv[i], name, n) != 0)
@@ -62,9 +61,10 @@ int cli_auth_take(int *argc, char **argv, const char *verb)
         return EXIT_OK;
     /* `user add|passwd` read the password of the user they set with these options. */
     bool own_password = false;
-    static const char *const valued[] = {"-d", "--data", "-s", "--server", "-m", "--mechanism",
-                                         "-i", "--iterations", "--user", "--token-file",
-                                         "--cacert", "--password-file", NULL};
+    static const char *const valued[] = {"-d",     "--data",       "-s",       "--server",
+                                         "-m",     "--mechanism",  "-i",       "--iterations",
+                                         "--user", "--token-file", "--cacert", "--password-file",
+                                         NULL};
     for (int i = 1; !strcmp(verb, "user") && i < *argc && !own_password; i++) {
         bool value = false;
         for (size_t k = 0; valued[k] && i > 1; k++)
@@ -192,8 +192,9 @@ int cli_auth_load(void)
         return EXIT_OK;
     }
     if (!pw_source) {
-        fprintf(stderr, "tidings: --user %s needs a password: --password-file FILE, "
-                        "--password-stdin or $TIDINGS_PASSWORD (never on the command line)\n",
+        fprintf(stderr,
+                "tidings: --user %s needs a password: --password-file FILE, "
+                "--password-stdin or $TIDINGS_PASSWORD (never on the command line)\n",
                 auth.user);
         return EXIT_USAGE;
     }

@@ -81,8 +81,7 @@ static void print_tokens(json_t *arr, bool json)
         json_decref(o);
         return;
     }
-    printf("%-16s  %-16s  %-20s  %-20s  %s\n", "ID", "USER", "CREATED", "EXPIRES",
-           "DESCRIPTION");
+    printf("%-16s  %-16s  %-20s  %-20s  %s\n", "ID", "USER", "CREATED", "EXPIRES", "DESCRIPTION");
     size_t i;
     json_t *t;
     json_array_foreach(arr, i, t)
@@ -105,8 +104,7 @@ static json_t *info_json(const td_token_info *t)
     json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "id", t->id, "user", t->user, "description",
                           t->description, "created_ms", (json_int_t)t->created_ms);
     json_object_set_new(o, "expires_ms", t->expires_ms ? json_integer(t->expires_ms) : json_null());
-    json_object_set_new(o, "expired",
-                        json_boolean(t->expires_ms && t->expires_ms <= wall_ms()));
+    json_object_set_new(o, "expired", json_boolean(t->expires_ms && t->expires_ms <= wall_ms()));
     return o;
 }
 
@@ -171,8 +169,7 @@ static int token_local(const char *action, const char *id, const token_opts *o)
     return code;
 }
 
-static int token_remote(const char *server, const char *action, const char *id,
-                        const token_opts *o)
+static int token_remote(const char *server, const char *action, const char *id, const token_opts *o)
 {
     cli_remote r;
     int code = cli_remote_open(server, &r);
@@ -272,8 +269,7 @@ int cmd_token(int argc, char **argv)
             fputs(token_usage, stdout);
             return EXIT_OK;
         default:
-            return cli_usage_error("token", "unknown or incomplete option '%s'",
-                                   argv[optind - 1]);
+            return cli_usage_error("token", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind >= argc)

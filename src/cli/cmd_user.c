@@ -221,8 +221,7 @@ static int user_open(const char *data, bool create, td_engine **e)
 
 /* The same through a broker: /v1/users (docs/http-api.md#users-and-tokens). The password goes
  * in the request's JSON body; the broker derives the credentials. */
-static int user_remote(const char *server, const char *action, const char *name,
-                       const user_opts *o)
+static int user_remote(const char *server, const char *action, const char *name, const user_opts *o)
 {
     bool adding = !strcmp(action, "add"), setting = adding || !strcmp(action, "passwd");
     char pw[TD_USER_PASSWORD_MAX + 2];
@@ -262,8 +261,7 @@ static int user_remote(const char *server, const char *action, const char *name,
         snprintf(path, sizeof(path), "/v1/users/%s", esc);
         if ((code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "removing user")) == 0)
             printf("removed user %s\n", name);
-    } else if ((code = cli_remote_call(&r, "GET", "/v1/users", NULL, &ans, "listing users")) ==
-               0) {
+    } else if ((code = cli_remote_call(&r, "GET", "/v1/users", NULL, &ans, "listing users")) == 0) {
         json_t *arr = json_object_get(ans, "users"), *u;
         size_t i, n = json_array_size(arr);
         td_user_info *v = calloc(n ? n : 1, sizeof(*v));

@@ -44,14 +44,14 @@ static void test_basic(void)
 static void test_basic_malformed(void)
 {
     http_credentials c;
-    ASSERT_EQ(parse("Basic", &c), TD_EPROTO);                     /* nothing */
-    ASSERT_EQ(parse("Basic ", &c), TD_EPROTO);                    /* nothing */
-    ASSERT_EQ(parse("Basic YWxpY2U=", &c), TD_EPROTO);            /* "alice": no colon */
-    ASSERT_EQ(parse("Basic OnB3", &c), TD_EPROTO);                /* ":pw": empty user */
-    ASSERT_EQ(parse("Basic YWxp!2U6czNjcmV0", &c), TD_EPROTO);    /* not base64 */
-    ASSERT_EQ(parse("Basic YWxpY2U6czNjcmV0 x", &c), TD_EPROTO);  /* trailing junk */
-    ASSERT_EQ(parse("Basic Y", &c), TD_EPROTO);                   /* 1 char: no whole byte */
-    ASSERT_EQ(parse("Basic dTp=", &c), TD_EPROTO);                /* non-canonical bits */
+    ASSERT_EQ(parse("Basic", &c), TD_EPROTO);                    /* nothing */
+    ASSERT_EQ(parse("Basic ", &c), TD_EPROTO);                   /* nothing */
+    ASSERT_EQ(parse("Basic YWxpY2U=", &c), TD_EPROTO);           /* "alice": no colon */
+    ASSERT_EQ(parse("Basic OnB3", &c), TD_EPROTO);               /* ":pw": empty user */
+    ASSERT_EQ(parse("Basic YWxp!2U6czNjcmV0", &c), TD_EPROTO);   /* not base64 */
+    ASSERT_EQ(parse("Basic YWxpY2U6czNjcmV0 x", &c), TD_EPROTO); /* trailing junk */
+    ASSERT_EQ(parse("Basic Y", &c), TD_EPROTO);                  /* 1 char: no whole byte */
+    ASSERT_EQ(parse("Basic dTp=", &c), TD_EPROTO);               /* non-canonical bits */
     ASSERT_EQ(parse("Basic ===", &c), TD_EPROTO);
     ASSERT_EQ(parse("Basic AHU6cA==", &c), TD_EPROTO); /* "\0u:p": NUL in the user name */
     ASSERT_EQ(parse("BasicYWxpY2U6czNjcmV0", &c), TD_EUNSUPPORTED); /* no space: not Basic */
@@ -123,8 +123,8 @@ static void test_bearer(void)
  * (ASan watches the copies, each exactly as long as the prefix). */
 static void test_truncations(void)
 {
-    const char *vals[] = {"Basic YWxpY2U6czNjcmV0", "Bearer tdk_0123456789abcdef_abc==",
-                          "Basic w6k6eA=="};
+    const char *vals[] = {"Basic YWxpY2U6czNjcmV0",
+                          "Bearer tdk_0123456789abcdef_abc==", "Basic w6k6eA=="};
     for (size_t k = 0; k < TD_ARRAY_LEN(vals); k++) {
         size_t n = strlen(vals[k]);
         for (size_t i = 0; i <= n; i++) {

@@ -163,9 +163,9 @@ static void test_reopen_and_no_secret_on_disk(void)
     sqlite3 *s;
     ASSERT_EQ(sqlite3_open(db, &s), SQLITE_OK);
     int n = 0;
-    ASSERT_EQ(sqlite3_exec(s, "SELECT count(*) FROM tokens WHERE length(hash)=32", count_cb, &n,
-                           NULL),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(s, "SELECT count(*) FROM tokens WHERE length(hash)=32", count_cb, &n, NULL),
+        SQLITE_OK);
     ASSERT_EQ(n, 1);
     ASSERT_EQ(sqlite3_exec(s, "PRAGMA user_version", count_cb, &n, NULL), SQLITE_OK);
     ASSERT_EQ(n, 6);

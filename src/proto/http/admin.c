@@ -169,8 +169,8 @@ void http_route_users(hconn *hc, const char *name, const char *action)
             int rc = td_user_remove(hc->s->e, name);
             if (rc)
                 return http_respond_td_error(hc, rc);
-            TD_INFO("http", "%s: user %s removed user %s and its API tokens",
-                    net_conn_peer(hc->c), actor(hc), name);
+            TD_INFO("http", "%s: user %s removed user %s and its API tokens", net_conn_peer(hc->c),
+                    actor(hc), name);
             return http_respond_json(hc, 204, NULL, NULL);
         }
         return http_respond_method_not_allowed(hc, "GET, HEAD, DELETE");
@@ -195,10 +195,8 @@ static json_t *token_json(const td_token_info *t)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "id", t->id, "user", t->user, "description",
                           t->description, "created_ms", (json_int_t)t->created_ms);
-    json_object_set_new(o, "expires_ms",
-                        t->expires_ms ? json_integer(t->expires_ms) : json_null());
-    json_object_set_new(o, "expired",
-                        json_boolean(t->expires_ms && t->expires_ms <= td_wall_ms()));
+    json_object_set_new(o, "expires_ms", t->expires_ms ? json_integer(t->expires_ms) : json_null());
+    json_object_set_new(o, "expired", json_boolean(t->expires_ms && t->expires_ms <= td_wall_ms()));
     return o;
 }
 
@@ -255,8 +253,7 @@ static void token_create(hconn *hc)
     json_t *b = http_body_json(hc, true);
     if (!b)
         return;
-    static const char *const keys[] = {"user", "expires_in_ms", "expires_at", "description",
-                                       NULL};
+    static const char *const keys[] = {"user", "expires_in_ms", "expires_at", "description", NULL};
     json_t *ju = json_object_get(b, "user"), *jin = json_object_get(b, "expires_in_ms");
     json_t *jat = json_object_get(b, "expires_at"), *jd = json_object_get(b, "description");
     int64_t expires = 0;
@@ -287,8 +284,8 @@ static void token_create(hconn *hc)
         http_respond_td_error(hc, rc);
         goto out;
     }
-    TD_INFO("http", "%s: user %s created API token %s for user %s", net_conn_peer(hc->c),
-            actor(hc), info.id, owner);
+    TD_INFO("http", "%s: user %s created API token %s for user %s", net_conn_peer(hc->c), actor(hc),
+            info.id, owner);
     json_t *o = token_json(&info);
     json_object_set_new(o, "token", json_string(token));
     OPENSSL_cleanse(token, sizeof(token));

@@ -100,8 +100,8 @@ static bool scheme_is(td_slice v, const char *name, size_t *after)
 
 static bool token68_char(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
 }
 
 int http_auth_parse(td_slice v, http_credentials *out, const char **why)
@@ -228,8 +228,7 @@ static bool cache_mac(const struct http_auth_cache *c, const http_credentials *c
     return ok;
 }
 
-static bool cache_hit(struct http_auth_cache *c, const uint8_t *mac, const char *user,
-                      uint64_t gen)
+static bool cache_hit(struct http_auth_cache *c, const uint8_t *mac, const char *user, uint64_t gen)
 {
     int64_t now = td_mono_ms();
     bool hit = false;
@@ -243,8 +242,7 @@ static bool cache_hit(struct http_auth_cache *c, const uint8_t *mac, const char 
     return hit;
 }
 
-static void cache_put(struct http_auth_cache *c, const uint8_t *mac, const char *user,
-                      uint64_t gen)
+static void cache_put(struct http_auth_cache *c, const uint8_t *mac, const char *user, uint64_t gen)
 {
     pthread_mutex_lock(&c->mu);
     auth_entry *x = &c->v[c->next];
@@ -294,9 +292,10 @@ static void respond_401(hconn *hc, const char *code, const char *message, const 
                                  "error_description=\"%s\"\r\n",
                  bearer_error, bearer_description);
     else
-        snprintf(extra, sizeof(extra), CHALLENGE_BASIC "WWW-Authenticate: Bearer realm=\"tidings\"\r\n");
-    json_t *e = json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message", message,
-                          "status", 401);
+        snprintf(extra, sizeof(extra),
+                 CHALLENGE_BASIC "WWW-Authenticate: Bearer realm=\"tidings\"\r\n");
+    json_t *e =
+        json_pack("{s:{s:s,s:s,s:i}}", "error", "code", code, "message", message, "status", 401);
     http_respond_json(hc, 401, e, extra);
 }
 
@@ -418,8 +417,8 @@ bool http_authenticate(hconn *hc, bool open_route)
             char shown[TD_USER_NAME_MAX * 4 + 8];
             http_utf8_clean(cr.user, shown, sizeof(shown));
             count_failure(hc, "basic");
-            TD_WARN("http", "%s: authentication failed for user '%s' (basic)",
-                    net_conn_peer(hc->c), shown);
+            TD_WARN("http", "%s: authentication failed for user '%s' (basic)", net_conn_peer(hc->c),
+                    shown);
             respond_401(hc, "invalid_credentials", "wrong user name or password", NULL, NULL);
         }
     }

@@ -83,12 +83,18 @@ static const route_perm perms[] = {
 };
 
 static const char *const op_names[] = {
-    [TD_OP_ANY] = "Any",       [TD_OP_ALL] = "All",
-    [TD_OP_READ] = "Read",     [TD_OP_WRITE] = "Write",
-    [TD_OP_CREATE] = "Create", [TD_OP_DELETE] = "Delete",
-    [TD_OP_ALTER] = "Alter",   [TD_OP_DESCRIBE] = "Describe",
-    [TD_OP_CLUSTER_ACTION] = "ClusterAction", [TD_OP_DESCRIBE_CONFIGS] = "DescribeConfigs",
-    [TD_OP_ALTER_CONFIGS] = "AlterConfigs",   [TD_OP_IDEMPOTENT_WRITE] = "IdempotentWrite",
+    [TD_OP_ANY] = "Any",
+    [TD_OP_ALL] = "All",
+    [TD_OP_READ] = "Read",
+    [TD_OP_WRITE] = "Write",
+    [TD_OP_CREATE] = "Create",
+    [TD_OP_DELETE] = "Delete",
+    [TD_OP_ALTER] = "Alter",
+    [TD_OP_DESCRIBE] = "Describe",
+    [TD_OP_CLUSTER_ACTION] = "ClusterAction",
+    [TD_OP_DESCRIBE_CONFIGS] = "DescribeConfigs",
+    [TD_OP_ALTER_CONFIGS] = "AlterConfigs",
+    [TD_OP_IDEMPOTENT_WRITE] = "IdempotentWrite",
 };
 
 static const char *op_name(int op)
@@ -148,17 +154,16 @@ bool http_require(hconn *hc, int type, const char *name, int op)
             type_name(type), what, who);
     /* Creating names a resource that need not exist: nothing to hide (Kafka answers
      * TOPIC_AUTHORIZATION_FAILED to a CreateTopics it refuses). */
-    if (type == TD_RES_TOPIC && op != TD_OP_CREATE &&
-        !http_may(hc, type, name, TD_OP_DESCRIBE)) {
+    if (type == TD_RES_TOPIC && op != TD_OP_CREATE && !http_may(hc, type, name, TD_OP_DESCRIBE)) {
         snprintf(msg, sizeof(msg), "topic '%s' does not exist", what);
         http_respond_error(hc, 404, "not_found", msg);
         return false;
     }
     snprintf(msg, sizeof(msg), "user %s may not %s %s '%s'", who, op_name(op), type_name(type),
              what);
-    json_t *e = json_pack("{s:{s:s,s:s,s:i,s:s,s:s,s:s}}", "error", "code", "forbidden",
-                          "message", msg, "status", 403, "operation", op_name(op),
-                          "resource_type", type_name(type), "resource", what);
+    json_t *e = json_pack("{s:{s:s,s:s,s:i,s:s,s:s,s:s}}", "error", "code", "forbidden", "message",
+                          msg, "status", 403, "operation", op_name(op), "resource_type",
+                          type_name(type), "resource", what);
     http_respond_json(hc, 403, e, NULL);
     return false;
 }
@@ -177,8 +182,7 @@ bool http_authorize_route(hconn *hc, const char *name)
             continue;
         if (r->flags & IN_HANDLER)
             return true;
-        return http_require(hc, r->type, r->name == NAME_CLUSTER ? TD_CLUSTER_NAME : name,
-                            r->op);
+        return http_require(hc, r->type, r->name == NAME_CLUSTER ? TD_CLUSTER_NAME : name, r->op);
     }
     /* A method the table does not list on a known route (the handler answers 405 to it) or a
      * route added without its row: only an administrator gets through, so that nothing new is
