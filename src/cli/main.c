@@ -34,9 +34,10 @@ static const char usage[] =
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
     "no broker holds: --data DIR (default: $TIDINGS_DATA, else ./data).\n"
+    "  tidings --version          print the version\n"
+    "\n"
     "With --server, credentials: --user U with --password-file F, --password-stdin or\n"
-    "$TIDINGS_PASSWORD; or --token-file F ($TIDINGS_TOKEN); --cacert F for https://.\n"
-    "  tidings --version          print the version\n";
+    "$TIDINGS_PASSWORD; or --token-file F ($TIDINGS_TOKEN); --cacert F for https://.\n";
 
 int cli_fail(const char *what, int rc)
 {
