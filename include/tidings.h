@@ -773,6 +773,52 @@ typedef struct td_quota_info {
 /* Every entity that has a quota, sorted (user level, user, client level, client id). *out is a
  * malloc'd array the caller frees with free(). */
 int td_quota_list(td_engine *e, td_quota_info **out, size_t *count);
+ * API tokens (docs/security.md#api-tokens): bearer credentials for HTTP, each owned by a user
+ * and acting as that user. A token is the text
+ *
+ *     tdk_<id>_<secret>
+ *
+ * where <id> is TD_TOKEN_ID_LEN lowercase hex digits (8 random bytes: the token's public name,
+ * shown by listings and used to revoke it) and <secret> the base64url form (no padding, 43
+ * characters) of 32 random bytes (OpenSSL's RAND_bytes). The store keeps the SHA-256 of the
+ * secret, never the secret: the secret is shown once, when the token is created. Tokens are kept
+ * in the catalog with their owner, an optional expiry, a description and their creation time;
+ * removing a user removes its tokens, in the same transaction.
+ */
+#define TD_TOKEN_ID_LEN 16
+#define TD_TOKEN_LEN 64 /* "tdk_" + id + "_" + secret */
+#define TD_TOKEN_DESCRIPTION_MAX 255
+
+typedef struct td_token_info {
+    char id[TD_TOKEN_ID_LEN + 1];
+    char user[TD_USER_NAME_MAX + 1];
+    char description[TD_TOKEN_DESCRIPTION_MAX + 1];
+    int64_t created_ms; /* Unix milliseconds */
+    int64_t expires_ms; /* Unix milliseconds; 0: never */
+} td_token_info;
+
+/* Creates a token for an existing user, expiring at expires_ms (Unix milliseconds; 0: never),
+ * with a description (NULL or "" for none; at most TD_TOKEN_DESCRIPTION_MAX bytes of UTF-8
+ * without control characters). The token's text goes to token (NUL-terminated); *info (may be
+ * NULL) gets what listings show. Durable when this returns. TD_ENOTFOUND for an unknown user,
+ * TD_ENAME, TD_EINVAL (description, or an expiry already past). */
+int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const char *description,
+                    char token[TD_TOKEN_LEN + 1], td_token_info *info);
+
+/* Tokens of one user (user NULL: of every user), expired ones included, sorted by user and
+ * creation time. *out malloc'd (NULL when empty), freed by the caller with free(). */
+int td_token_list(td_engine *e, const char *user, td_token_info **out, size_t *count);
+
+/* Revokes (deletes) token id; with user not NULL, only if that user owns it. TD_ENOTFOUND
+ * otherwise (whether the token exists is not told to a user who does not own it). */
+int td_token_revoke(td_engine *e, const char *id, const char *user);
+
+/* Checks a token's text (len bytes, not NUL-terminated). 0 when it is a stored, unexpired token
+ * whose secret matches (compared as SHA-256 digests in constant time), with *info filled.
+ * TD_EAUTH otherwise; when the token matched but has expired, *info is filled too (so that the
+ * caller can say so: info->expires_ms <= now), else info->id is empty. A catalog failure
+ * returns its own code, never 0. */
+int td_token_verify(td_engine *e, const char *token, size_t len, td_token_info *info);
 
 #ifdef __cplusplus
 }

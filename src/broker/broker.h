@@ -52,6 +52,9 @@ void broker_remove_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
 /* A number that changes whenever a topic is created or deleted or gains partitions, so that
  * pattern subscribers can tell cheaply when to look for new matching topics. */
 uint64_t broker_topics_generation(td_engine *e);
+/* A number that changes with every user change (add, password, removal; users.c): a cache of
+ * verified passwords is valid while it stays the same. Any thread. */
+uint64_t broker_users_generation(td_engine *e);
 
 /*
  * td_produce without waiting for durability, for event loops: routes and appends the events

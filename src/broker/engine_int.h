@@ -87,6 +87,9 @@ struct td_engine {
     struct td_authz *authz;
     /* Client quotas (quota.h). */
     struct td_quotas *quotas;
+    /* Bumped by every user change (users.c), atomic: caches of verified passwords (the HTTP
+     * listener's) drop what they hold when it moves. */
+    uint64_t users_gen;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

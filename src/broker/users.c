@@ -14,6 +14,7 @@
 
 #include "base/base.h"
 #include "base/scram.h"
+#include "broker/broker.h"
 #include "broker/engine_int.h"
 #include "storage/storage.h"
 
@@ -53,6 +54,8 @@ static int user_put(td_engine *e, const char *name, const void *password, size_t
     }
     OPENSSL_cleanse(v, sizeof(v));
     if (rc == 0)
+        __atomic_add_fetch(&e->users_gen, 1, __ATOMIC_ACQ_REL);
+    if (rc == 0)
         TD_INFO("users", "%s user %s", replace ? "changed the password of" : "added", name);
     return rc;
 }
@@ -79,7 +82,9 @@ int td_user_remove(td_engine *e, const char *name)
     rc = catalog_user_remove(e->cat, name);
     pthread_mutex_unlock(&e->admin_mu);
     if (rc == 0)
-        TD_INFO("users", "removed user %s", name);
+        __atomic_add_fetch(&e->users_gen, 1, __ATOMIC_ACQ_REL);
+    if (rc == 0)
+        TD_INFO("users", "removed user %s (and its API tokens)", name);
     return rc;
 }
 
@@ -135,4 +140,9 @@ int td_user_verify(td_engine *e, const char *name, const void *password, size_t 
     OPENSSL_cleanse(&c, sizeof(c));
     td_error_clear();
     return rc ? td_fail(TD_EAUTH, "wrong user name or password") : 0;
+}
+
+uint64_t broker_users_generation(td_engine *e)
+{
+    return __atomic_load_n(&e->users_gen, __ATOMIC_ACQUIRE);
 }

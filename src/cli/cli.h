@@ -22,7 +22,19 @@ enum {
     EXIT_NOTFOUND = 3,    /* no such topic or partition */
     EXIT_DATADIR = 4,     /* data directory missing, locked by another process, or newer */
     EXIT_UNREACHABLE = 5, /* --server: no answer from the broker */
+    EXIT_DENIED = 6,      /* --server: authentication failed (401) or permission denied (403) */
 };
+
+/* Credentials for --server mode (auth.c, docs/cli.md#credentials). cli_auth_take removes
+ * --user, --token-file, --cacert and (except for `user`) --password-file and --password-stdin
+ * from argv (main, before the command parses it); cli_auth_load reads the secrets once (an exit
+ * code); cli_auth_apply sets them on a libcurl handle (a CURL *); cli_auth_user is --user (or
+ * NULL); cli_auth_who names who the requests authenticate as, NULL for nobody. */
+int cli_auth_take(int *argc, char **argv, const char *verb);
+int cli_auth_load(void);
+void cli_auth_apply(void *curl);
+const char *cli_auth_user(void);
+const char *cli_auth_who(void);
 
 /* Prints "tidings: <what>: <detail>" on stderr and returns the exit code for rc. */
 int cli_fail(const char *what, int rc);
@@ -99,5 +111,6 @@ int cmd_queue(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_quota(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif /* TD_CLI_H */

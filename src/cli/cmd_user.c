@@ -39,8 +39,9 @@ static const char user_usage[] =
     "  -m, --mechanism M       SCRAM-SHA-256, SCRAM-SHA-512 or both (default: both)\n"
     "  -i, --iterations N      SCRAM iteration count, 4096 to 16384 (default: 4096)\n"
     "      --json              machine-readable output (list)\n"
-    "  -s, --server URL        not supported yet: user administration over the network\n"
-    "                          needs authentication, which is not built yet\n"
+    "  -s, --server URL        through a running broker (or $TIDINGS_SERVER), as an\n"
+    "                          administrator: --user U with $TIDINGS_PASSWORD, or\n"
+    "                          --token-file F / $TIDINGS_TOKEN (see 'tidings --help')\n"
     "  -h, --help              this help\n";
 
 typedef struct user_opts {
@@ -209,13 +210,91 @@ static void print_list(const td_user_info *v, size_t n, bool json)
     }
 }
 
-/* cli_open, with the hints that fit users: the broker cannot be asked instead (yet). */
+/* cli_open, with the hints that fit users. */
 static int user_open(const char *data, bool create, td_engine **e)
 {
     return cli_open_hinted(data, create, "give --data DIR, the broker's data directory",
-                           "a broker runs on it: stop it to manage users; managing them through "
-                           "a running broker needs authentication, which is not built yet",
+                           "a broker runs on it: give --server URL to manage users through it, "
+                           "as an administrator",
                            e);
+}
+
+/* The same through a broker: /v1/users (docs/http-api.md#users-and-tokens). The password goes
+ * in the request's JSON body; the broker derives the credentials. */
+static int user_remote(const char *server, const char *action, const char *name, const user_opts *o)
+{
+    bool adding = !strcmp(action, "add"), setting = adding || !strcmp(action, "passwd");
+    char pw[TD_USER_PASSWORD_MAX + 2];
+    size_t pwlen = 0;
+    int code;
+    if (setting && (code = get_password(o, name, pw, sizeof(pw), &pwlen)) != EXIT_OK)
+        goto out;
+    cli_remote r;
+    if ((code = cli_remote_open(server, &r)) != EXIT_OK)
+        goto out;
+    char *esc = name ? cli_remote_escape(&r, name) : NULL;
+    char path[2048];
+    json_t *ans = NULL, *body = NULL;
+    if (setting) {
+        body = json_pack("{s:s%}", "password", pw, pwlen);
+        if (adding)
+            json_object_set_new(body, "name", json_string(name));
+        if (o->mechanisms != TD_SCRAM_ALL)
+            json_object_set_new(body, "mechanisms",
+                                json_string(td_scram_mechanism_name(o->mechanisms)));
+        if (o->have_iterations)
+            json_object_set_new(body, "iterations", json_integer(o->iterations));
+    }
+    if (name && !esc) {
+        code = EXIT_RUNTIME;
+    } else if (setting && !body) {
+        fprintf(stderr, "tidings: a password sent to the broker must be UTF-8 (JSON)\n");
+        code = EXIT_USAGE;
+    } else if (adding) {
+        if ((code = cli_remote_call(&r, "POST", "/v1/users", body, NULL, "adding user")) == 0)
+            printf("added user %s\n", name);
+    } else if (setting) {
+        snprintf(path, sizeof(path), "/v1/users/%s/password", esc);
+        if ((code = cli_remote_call(&r, "PUT", path, body, NULL, "changing the password")) == 0)
+            printf("changed the password of user %s\n", name);
+    } else if (!strcmp(action, "remove")) {
+        snprintf(path, sizeof(path), "/v1/users/%s", esc);
+        if ((code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "removing user")) == 0)
+            printf("removed user %s\n", name);
+    } else if ((code = cli_remote_call(&r, "GET", "/v1/users", NULL, &ans, "listing users")) == 0) {
+        json_t *arr = json_object_get(ans, "users"), *u;
+        size_t i, n = json_array_size(arr);
+        td_user_info *v = calloc(n ? n : 1, sizeof(*v));
+        json_array_foreach(arr, i, u)
+        {
+            if (!v)
+                break;
+            json_t *it = json_object_get(u, "iterations");
+            snprintf(v[i].name, sizeof(v[i].name), "%s", cli_json_str(u, "name"));
+            v[i].sha256_iterations = (int32_t)cli_json_int(it, "SCRAM-SHA-256");
+            v[i].sha512_iterations = (int32_t)cli_json_int(it, "SCRAM-SHA-512");
+            v[i].mechanisms = (v[i].sha256_iterations ? TD_SCRAM_SHA_256 : 0) |
+                              (v[i].sha512_iterations ? TD_SCRAM_SHA_512 : 0);
+        }
+        if (v)
+            print_list(v, n, o->json);
+        else
+            code = EXIT_RUNTIME;
+        free(v);
+    }
+    if (body) {
+        /* The copy of the password inside the JSON object. */
+        json_t *p = json_object_get(body, "password");
+        if (json_is_string(p))
+            explicit_bzero((char *)json_string_value(p), json_string_length(p));
+    }
+    json_decref(body);
+    json_decref(ans);
+    free(esc);
+    cli_remote_close(&r);
+out:
+    explicit_bzero(pw, sizeof(pw));
+    return code;
 }
 
 static int user_local(const char *action, const char *name, const user_opts *o)
@@ -356,15 +435,10 @@ int cmd_user(int argc, char **argv)
         return cli_usage_error("user", "give --password-file or --password-stdin, not both");
     if (o.json && !list)
         return cli_usage_error("user", "--json is for user list");
-    if (cli_server(o.server)) {
-        fprintf(stderr, "tidings: user administration over the network (--server or "
-                        "$TIDINGS_SERVER) needs authentication, which tidings does not have "
-                        "yet: run 'tidings user' with --data DIR on the broker's data directory "
-                        "while the broker is stopped (give --server '' to ignore "
-                        "$TIDINGS_SERVER)\n");
-        return EXIT_USAGE;
-    }
     if (name && td_user_name_validate(name) != 0)
         return cli_fail("user name", TD_ENAME);
+    const char *server = cli_server(o.server);
+    if (server)
+        return user_remote(server, action, name, &o);
     return user_local(action, name, &o);
 }

@@ -28,14 +28,18 @@ static const char usage[] =
     "                             queue groups: per-event acks, retries, dead letters\n"
     "  dlq list|show|redrive      dead-letter topics, and moving their events back\n"
     "  user add|passwd|remove|list\n"
-    "                             users and their SCRAM credentials (on a data directory)\n"
+    "                             users and their SCRAM credentials\n"
     "  quota set|remove|list      client quotas: byte rates and request time (on a data\n"
     "                             directory)\n"
+    "  token create|list|revoke   API tokens for the HTTP API (Authorization: Bearer)\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
     "no broker holds: --data DIR (default: $TIDINGS_DATA, else ./data).\n"
-    "  tidings --version          print the version\n";
+    "  tidings --version          print the version\n"
+    "\n"
+    "With --server, credentials: --user U with --password-file F, --password-stdin or\n"
+    "$TIDINGS_PASSWORD; or --token-file F ($TIDINGS_TOKEN); --cacert F for https://.\n";
 
 int cli_fail(const char *what, int rc)
 {
@@ -261,6 +265,9 @@ int main(int argc, char **argv)
     if (!level && strcmp(argv[1], "serve") != 0)
         td_set_log_level("warn");
     const char *verb = argv[1];
+    int code = cli_auth_take(&argc, argv, verb);
+    if (code != EXIT_OK)
+        return code;
     if (strcmp(verb, "topic") == 0)
         return cmd_topic(argc - 1, argv + 1);
     if (strcmp(verb, "produce") == 0)
@@ -279,6 +286,8 @@ int main(int argc, char **argv)
         return cmd_user(argc - 1, argv + 1);
     if (strcmp(verb, "quota") == 0)
         return cmd_quota(argc - 1, argv + 1);
+    if (strcmp(verb, "token") == 0)
+        return cmd_token(argc - 1, argv + 1);
     fprintf(stderr, "tidings: unknown command '%s'\n(see 'tidings --help')\n", verb);
     return EXIT_USAGE;
 }

@@ -23,6 +23,9 @@ const char *cli_server(const char *flag)
 int cli_remote_open(const char *server, cli_remote *r)
 {
     memset(r, 0, sizeof(*r));
+    int ac = cli_auth_load();
+    if (ac != EXIT_OK)
+        return ac;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "tidings: cannot initialize libcurl\n");
         return EXIT_RUNTIME;
@@ -120,6 +123,12 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return body_add(arg, p, size * nmemb) ? size * nmemb : 0;
 }
 
+static bool auth_is_token(void)
+{
+    const char *w = cli_auth_who();
+    return w && !strcmp(w, "the API token's user");
+}
+
 /* The exit code for an error answer, and its message on stderr. */
 static int answer_error(long status, const body *b, const char *what)
 {
@@ -131,8 +140,20 @@ static int answer_error(long status, const body *b, const char *what)
         fprintf(stderr, "tidings: %s: %s\n", what, msg);
     else
         fprintf(stderr, "tidings: %s: the broker answered HTTP %ld\n", what, status);
+    if (status == 401 && !cli_auth_who())
+        fprintf(stderr, "(the broker needs credentials: --user NAME with --password-file, "
+                        "--password-stdin or $TIDINGS_PASSWORD; or --token-file / "
+                        "$TIDINGS_TOKEN)\n");
+    else if (status == 401)
+        fprintf(stderr, "(the broker refused the credentials of %s)\n", cli_auth_who());
+    else if (status == 403)
+        fprintf(stderr, "(permission denied to %s%s)\n",
+                cli_auth_who() && !auth_is_token() ? "user " : "",
+                cli_auth_who() ? cli_auth_who() : "an anonymous client");
     int rc = EXIT_RUNTIME;
-    if (status == 404)
+    if (status == 401 || status == 403)
+        rc = EXIT_DENIED;
+    else if (status == 404)
         rc = EXIT_NOTFOUND;
     else if (status == 400 && code &&
              (!strcmp(code, "invalid_argument") || !strcmp(code, "invalid_name") ||
@@ -163,6 +184,7 @@ static void prepare(cli_remote *r, const char *method, const char *path, char *u
     curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "tidings/" TD_VERSION_STRING);
     if (strcmp(method, "GET") != 0)
         curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+    cli_auth_apply(r->curl);
 }
 
 int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t *in, json_t **out,

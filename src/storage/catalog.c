@@ -2,7 +2,7 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 5, in PRAGMA user_version):
+ * Schema (version 6, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
@@ -32,6 +32,11 @@
  *                                   -- version 5: SCRAM credentials, one row per user and
  *                                   mechanism ('SCRAM-SHA-256', 'SCRAM-SHA-512'); a user is
  *                                   its rows (never a password: docs/security.md#users)
+ *   tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL, hash BLOB NOT NULL, description TEXT NOT
+ *          NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)
+ *                                   -- version 6: API tokens (docs/security.md#api-tokens):
+ *                                   hash is the SHA-256 of the secret; expires_ms 0 is never;
+ *                                   removing a user removes its rows
  * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
@@ -175,6 +180,18 @@ int catalog_open(const char *path, td_catalog **out)
         if (rc)
             goto fail;
     }
+    if (version <= 5) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS tokens(id TEXT PRIMARY KEY, user TEXT NOT NULL, "
+                     "hash BLOB NOT NULL, description TEXT NOT NULL, created_ms INTEGER NOT "
+                     "NULL, expires_ms INTEGER NOT NULL);"
+                     "CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens(user);"
+                     "PRAGMA user_version=6;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
+    /* Schema 7 (acls) comes with the ACL store. */
     if (version <= 7) {
         rc = exec(c, "BEGIN;"
                      "CREATE TABLE IF NOT EXISTS quotas(user_level INTEGER NOT NULL, user TEXT "
@@ -1121,10 +1138,19 @@ rollback:
 
 int catalog_user_remove(td_catalog *c, const char *name)
 {
+    /* The user's tokens go in the same transaction: a token never outlives its owner. */
     int changes = 0;
-    int rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes);
-    if (rc == 0 && changes == 0)
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    if ((rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes)) == 0 &&
+        changes == 0)
         rc = td_fail(TD_ENOTFOUND, "user '%s' does not exist", name);
+    if (rc == 0)
+        rc = exec_text(c, "DELETE FROM tokens WHERE user=?", name, NULL);
+    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
+        return 0;
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 

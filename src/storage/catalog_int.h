@@ -1,6 +1,7 @@
 /*
- * catalog_int.h: what the catalog's files share (catalog.c opens the database and keeps the
- * schema; catalog_quota.c and later files each keep one table's rows).
+ * catalog_int.h: what the catalog's files share (catalog.c: the schema and most tables;
+ * catalog_tokens.c: API tokens; catalog_quota.c: client quotas). The catalog is one SQLite
+ * connection; its callers serialize their calls (the engine's admin_mu).
  */
 #ifndef TD_STORAGE_CATALOG_INT_H
 #define TD_STORAGE_CATALOG_INT_H

@@ -477,5 +477,18 @@ int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_cr
  * sorted as td_quota_list promises. Rows with a key this build does not know are skipped. */
 int catalog_quota_set(td_catalog *c, const td_quota_info *q);
 int catalog_quota_list(td_catalog *c, td_quota_info **out, size_t *count);
+/* API tokens (docs/security.md#api-tokens): one row per token, with the SHA-256 of its secret.
+ * catalog_token_add: TD_ENOTFOUND when t->user is not a user (checked in the same transaction,
+ * so a token never outlives its owner); TD_EEXIST for an id in use. catalog_token_get: the
+ * token and its digest, TD_ENOTFOUND. catalog_token_list: of one user (NULL: all), sorted by
+ * user and creation; *out malloc'd (NULL when empty). catalog_token_remove: with user not NULL
+ * only that user's token; TD_ENOTFOUND. catalog_user_remove also removes the user's tokens. */
+#define CATALOG_TOKEN_HASH_LEN 32
+int catalog_token_add(td_catalog *c, const td_token_info *t,
+                      const uint8_t hash[CATALOG_TOKEN_HASH_LEN]);
+int catalog_token_get(td_catalog *c, const char *id, td_token_info *t,
+                      uint8_t hash[CATALOG_TOKEN_HASH_LEN]);
+int catalog_token_list(td_catalog *c, const char *user, td_token_info **out, size_t *count);
+int catalog_token_remove(td_catalog *c, const char *id, const char *user);
 
 #endif /* TD_STORAGE_STORAGE_H */

@@ -209,15 +209,17 @@ def test_prompt_with_echo_off(tmp_path):
     assert derives(secret, "SCRAM-SHA-512", rows(data)["dave", "SCRAM-SHA-512"])
 
 
-def test_remote_mode_says_authentication_is_missing(tmp_path):
+def test_remote_mode_goes_to_the_broker(tmp_path):
+    """With --server (or $TIDINGS_SERVER) the command asks the broker (test_http_auth.py covers
+    the answers); nothing is written locally. An unreachable broker exits 5."""
     cli = Cli(str(tmp_path / "data"))
     for args, env in ((["list", "--server", "http://127.0.0.1:9"], None),
                       (["add", "x", "--server", "http://127.0.0.1:9"], None),
                       (["list"], dict(os.environ, TIDINGS_SERVER="http://127.0.0.1:9"))):
         p = subprocess.run([BIN, "user", *args], input=b"pw\n", capture_output=True,
                            timeout=60, env=env, cwd=str(tmp_path))
-        assert p.returncode == 2, (args, p.stderr)
-        assert b"needs authentication" in p.stderr and b"not have yet" in p.stderr
+        assert p.returncode == 5, (args, p.stderr)
+        assert b"cannot reach the broker" in p.stderr
     assert not os.path.exists(cli.data)
     # --server '' is local mode whatever the environment says.
     p = subprocess.run([BIN, "user", "add", "x", "--server", "", "--data", cli.data],
@@ -303,7 +305,7 @@ def test_locked_or_missing_data_directory(tmp_path):
     try:
         p = user(cli, "add", "x", input=b"pw\n", check=False)
         assert p.returncode == 4, p.stderr
-        assert b"locked" in p.stderr and b"stop it to manage users" in p.stderr
+        assert b"locked" in p.stderr and b"give --server URL to manage users" in p.stderr
     finally:
         b.stop()
     assert rows(data) == {}

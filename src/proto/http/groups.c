@@ -14,6 +14,7 @@
 
 #include "broker/group.h"
 #include "proto/kafka/kafka.h"
+#include "broker/authz.h"
 #include "proto/http/http_int.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -80,6 +81,8 @@ static void groups_list(hconn *hc)
     for (size_t i = 0; i < n; i++) {
         int64_t lag;
         size_t parts;
+        if (!http_may(hc, TD_RES_GROUP, v[i].name, TD_OP_DESCRIBE))
+            continue;
         group_lag_total(hc->s->e, v[i].name, &lag, &parts);
         json_t *g = json_pack("{s:s,s:s,s:s,s:I,s:I}", "group", v[i].name, "state",
                               coord_state_name(v[i].state), "protocol_type", v[i].protocol_type,
@@ -406,6 +409,11 @@ static bool reset_targets(hconn *hc, const char *group, json_t *topics, reset_op
 static bool reset_offsets(hconn *hc, reset_op *op, int to, int64_t value)
 {
     td_engine *e = hc->s->e;
+    /* Committing offsets for a topic reads it (Kafka's OffsetCommit: Read on the topic). */
+    for (size_t i = 0; i < op->n; i++)
+        if ((i == 0 || strcmp(op->v[i].topic, op->v[i - 1].topic) != 0) &&
+            !http_require(hc, TD_RES_TOPIC, op->v[i].topic, TD_OP_READ))
+            return false;
     for (size_t i = 0; i < op->n; i++) {
         td_offset_commit *c = &op->v[i];
         int rc = td_offset_reset(e, c->topic, c->partition, to, value, &c->offset);

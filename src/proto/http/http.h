@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "base/base.h"
+#include "tidings.h"
 
 #define HTTP_MAX_HEADERS 64
 
@@ -166,6 +167,32 @@ bool http_origin_listed(td_slice origin, const char *allowed, bool *any);
 bool http_origin_same(td_slice origin, td_slice host);
 /* A Content-Type is JSON: application/json or application/...+json, parameters allowed. */
 bool http_content_type_json(td_slice content_type);
+
+/* ---------------------------------------------------------------------------------------------
+ * Credentials (auth.c, docs/security.md#authentication-http): the Authorization header.
+ */
+enum { HTTP_AUTH_BASIC = 1, HTTP_AUTH_BEARER = 2 };
+/* The longest Basic value accepted: a user name of TD_USER_NAME_MAX bytes, ':', a password of
+ * TD_USER_PASSWORD_MAX bytes, in base64. */
+#define HTTP_BASIC_MAX ((TD_USER_NAME_MAX + 1 + TD_USER_PASSWORD_MAX + 2) / 3 * 4)
+#define HTTP_BEARER_MAX 512 /* a bearer token's longest form (ours are TD_TOKEN_LEN) */
+
+typedef struct http_credentials {
+    int scheme; /* HTTP_AUTH_BASIC or HTTP_AUTH_BEARER */
+    char user[TD_USER_NAME_MAX + 1];          /* Basic: NUL-terminated, never empty */
+    char password[TD_USER_PASSWORD_MAX + 1];  /* Basic: password_len bytes (may hold NUL) */
+    size_t password_len;
+    td_slice token; /* Bearer: the token68, inside the parsed value */
+} http_credentials;
+
+/*
+ * Parses an Authorization value (RFC 9110 §11.6.2): "Basic <base64 of user:password>" (RFC
+ * 7617; padding optional) or "Bearer <token68>" (RFC 6750), scheme names case-insensitive.
+ * 0 with *out; TD_EUNSUPPORTED for another scheme; TD_EPROTO for a malformed value (bad
+ * base64, no colon, an empty user name, a user name or password over the limits, characters a
+ * token68 cannot have), with *why (static). Pure: allocates nothing, reads only v.
+ */
+int http_auth_parse(td_slice v, http_credentials *out, const char **why);
 
 /* ---------------------------------------------------------------------------------------------
  * The server (server.c): the REST API on the broker's event loops. See docs/http-api.md.

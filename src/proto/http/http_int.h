@@ -66,7 +66,9 @@ struct http_server {
     http_server_config cfg;
     bool ready; /* atomic */
     td_metric_family *f_requests, *f_latency, *f_responses;
-    td_metric_family *f_denied; /* tidings_security_denied_total (guard.c) */
+    td_metric_family *f_denied; /* tidings_security_denied_total (guard.c, authz.c) */
+    td_metric_family *f_auth_failures; /* tidings_auth_failures_total (auth.c) */
+    struct http_auth_cache *auth_cache; /* verified Basic credentials (auth.c) */
     http_loop_set subs;  /* live subscriptions (subscribe.c) */
     http_loop_set waits; /* queue receives waiting for events (queues.c) */
     /* Redrive jobs (redrive.c), the last HTTP_MAX_REDRIVES. */
@@ -99,6 +101,11 @@ typedef struct hconn {
     const char *route; /* the matched route's template ("/v1/topics/{topic}"), for metrics */
     td_slice cors_origin; /* the request's Origin when http.cors.allowed.origins lists it */
     bool cors_any;        /* ... listed as "*" */
+    /* Who sent the current request (auth.c): the user its credentials authenticated (per
+     * request: HTTP credentials belong to requests, not to connections), else "" and the
+     * connection's principal (a client certificate's) or anonymous. */
+    char user[TD_USER_NAME_MAX + 1];
+    char host[64]; /* the peer's address without its port, for authorization */
 } hconn;
 
 bool http_server_ready(http_server *s);
@@ -108,6 +115,33 @@ bool http_server_ready(http_server *s);
 bool http_guard(hconn *hc);
 /* The CORS header lines of the response to hc's request (none: 0), written to out. */
 size_t http_cors_headers(const hconn *hc, char *out, size_t cap);
+
+/* auth.c: authenticates the request (its Authorization header, or ?access_token= on a live
+ * subscription) and fills hc->user and hc->host; false after answering 401 (or 500 when the
+ * store failed). Requests of open routes (/health, /ready) are not looked at. */
+bool http_authenticate(hconn *hc, bool open_route);
+int http_auth_cache_create(http_server *s);
+void http_auth_cache_destroy(http_server *s);
+
+/* authz.c: authorization (broker/authz.h) for the request's principal. */
+struct td_principal;
+/* The request's principal (hc->user, else the connection's, else anonymous). */
+void http_principal(const hconn *hc, struct td_principal *p);
+/* Whether the principal may do op on the resource; answers nothing. */
+bool http_may(hconn *hc, int type, const char *name, int op);
+/* The same, answering when it may not: 403 naming the operation and the resource, or 404 as
+ * for a missing one when the principal may not even Describe a topic or group. Counted and
+ * logged. */
+bool http_require(hconn *hc, int type, const char *name, int op);
+/* An administrator: Alter on the cluster. */
+bool http_is_admin(hconn *hc);
+/* The route's permissions (the table in authz.c) for the matched template hc->route, with
+ * `name` its {topic}, {group} or {id}; false after answering. */
+bool http_authorize_route(hconn *hc, const char *name);
+
+/* admin.c: /v1/users[/{name}[/password]] and /v1/tokens[/{id}]. */
+void http_route_users(hconn *hc, const char *name, const char *action);
+void http_route_tokens(hconn *hc, const char *id);
 
 /* Routes the complete request in hc to its handler, which answers through the functions below
  * (exactly one response per request). */

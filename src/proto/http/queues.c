@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/pattern.h"
 #include "broker/queue.h"
 #include "proto/http/http_int.h"
@@ -184,6 +185,14 @@ static void queue_put(hconn *hc, const char *group)
                  "queue group '%s' reads topic '%s'; delete it to read another topic", group,
                  info.topic);
         http_respond_error(hc, 409, "conflict", msg);
+    } else if (!exists && !td_pattern_is_literal(topic, strlen(topic)) && !http_is_admin(hc)) {
+        /* Which topics a pattern reads changes as topics come and go: the Read checked now
+         * would not hold later. Until ACLs with prefixed and wildcard patterns say it, only an
+         * administrator makes a group over a pattern. */
+        http_require(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER);
+    } else if (!exists && td_pattern_is_literal(topic, strlen(topic)) &&
+               !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)) {
+        /* answered */
     } else if (read_policy(hc, b, &p)) {
         rc = exists ? td_queue_configure(e, group, &p) : td_queue_create(e, group, topic, &p);
         if (rc) {
@@ -206,7 +215,8 @@ static void queues_list(hconn *hc)
         return http_respond_td_error(hc, rc);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, info_json(&v[i]));
+        if (http_may(hc, TD_RES_GROUP, v[i].group, TD_OP_DESCRIBE))
+            json_array_append_new(arr, info_json(&v[i]));
     free(v);
     http_respond_json(hc, 200, json_pack("{s:o}", "queues", arr), NULL);
 }
@@ -550,6 +560,15 @@ void http_route_queues(hconn *hc, const char *group, const char *action)
             continue;
         if (!http_method_is(hc, "POST"))
             return http_respond_method_not_allowed(hc, "POST");
+        /* Receiving, and settling what was received, read the group's topic. */
+        td_queue_info info;
+        int rc = td_queue_describe(hc->s->e, group, &info);
+        if (rc)
+            return http_respond_td_error(hc, rc);
+        if (td_pattern_is_literal(info.topic, strlen(info.topic))
+                ? !http_require(hc, TD_RES_TOPIC, info.topic, TD_OP_READ)
+                : !http_require(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER))
+            return;
         if (i == 0)
             return queue_receive(hc, group);
         return queue_outcome(hc, group, i == 1 ? QUEUE_ACK : i == 2 ? QUEUE_NACK : QUEUE_EXTEND);

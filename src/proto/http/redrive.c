@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "proto/http/http_int.h"
 
 #define MAX_JOBS HTTP_MAX_REDRIVES
@@ -169,6 +170,11 @@ void http_redrive_start(hconn *hc, const char *topic)
         http_respond_error(hc, 400, "invalid_argument", "'partition' is too large");
         goto out;
     }
+    /* Read on the dead-letter topic (the route's check), Write where the events go: to_topic,
+     * or each event's origin, which only the events know: an administrator then. */
+    if (json_is_string(to) ? !http_require(hc, TD_RES_TOPIC, json_string_value(to), TD_OP_WRITE)
+                           : !http_require(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER))
+        goto out;
     j->opts.partition = (int32_t)part;
     j->opts.keep = json_is_true(keep);
     td_topic_info info;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/authz.h"
 #include "broker/broker.h"
 #include "proto/http/http_int.h"
 
@@ -176,6 +177,14 @@ static void route_ready(hconn *hc)
 /* ---------------------------------------------------------------------------------------------
  * Topics
  */
+/* Who a log line says acted. */
+static const char *actor(const hconn *hc)
+{
+    td_principal p;
+    http_principal(hc, &p);
+    return p.user ? p.user : "ANONYMOUS";
+}
+
 static json_t *config_json(const td_topic_config *cfg)
 {
     json_t *o = json_object();
@@ -193,7 +202,8 @@ static json_t *topic_json(hconn *hc, const td_topic_info *t, bool detail)
                           "created_ms", (json_int_t)t->created_ms);
     if (!detail)
         return o;
-    json_object_set_new(o, "config", config_json(&t->config));
+    if (http_may(hc, TD_RES_TOPIC, t->name, TD_OP_DESCRIBE_CONFIGS))
+        json_object_set_new(o, "config", config_json(&t->config));
     json_t *parts = json_array();
     for (int32_t i = 0; i < t->partitions; i++) {
         td_partition_info pi;
@@ -221,7 +231,8 @@ static void topics_list(hconn *hc)
         return http_respond_td_error(hc, rc);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, topic_json(hc, &all[i], false));
+        if (http_may(hc, TD_RES_TOPIC, all[i].name, TD_OP_DESCRIBE))
+            json_array_append_new(arr, topic_json(hc, &all[i], false));
     free(all);
     http_respond_json(hc, 200, json_pack("{s:o}", "topics", arr), NULL);
 }
@@ -311,13 +322,17 @@ static void topics_create(hconn *hc)
     }
     if (!read_config(hc, json_object_get(b, "config"), entries, bufs, 32, &n))
         goto out;
+    /* Kafka's CreateTopics: Create on the cluster, or on the topic itself. */
+    if (!http_may(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_CREATE) &&
+        !http_require(hc, TD_RES_TOPIC, json_string_value(name), TD_OP_CREATE))
+        goto out;
     int rc = td_topic_create(hc->s->e, json_string_value(name), (int32_t)np, entries, n);
     if (rc) {
         http_respond_td_error(hc, rc);
         goto out;
     }
-    TD_INFO("http", "created topic %s with %" PRId64 " partitions for %s", json_string_value(name),
-            (int64_t)np, net_conn_peer(hc->c));
+    TD_INFO("http", "created topic %s with %" PRId64 " partitions for %s (user %s)",
+            json_string_value(name), (int64_t)np, net_conn_peer(hc->c), actor(hc));
     topic_answer(hc, 201, json_string_value(name));
 out:
     json_decref(b);
@@ -340,6 +355,9 @@ static void topic_alter(hconn *hc, const char *topic)
         http_respond_error(hc, 400, "invalid_argument", "'partitions' must be an integer");
         goto out;
     }
+    /* Kafka's CreatePartitions needs Alter on the topic. */
+    if (parts && !http_require(hc, TD_RES_TOPIC, topic, TD_OP_ALTER))
+        goto out;
     td_topic_info info;
     int rc = td_topic_describe(hc->s->e, topic, &info);
     if (rc == 0 && n > 0)
@@ -393,7 +411,8 @@ static void route_topics(route_ctx *rc)
             int r = td_topic_delete(hc->s->e, topic);
             if (r)
                 return http_respond_td_error(hc, r);
-            TD_INFO("http", "deleted topic %s for %s", topic, net_conn_peer(hc->c));
+            TD_INFO("http", "deleted topic %s for %s (user %s)", topic, net_conn_peer(hc->c),
+                    actor(hc));
             return http_respond_json(hc, 204, NULL, NULL);
         }
         return http_respond_method_not_allowed(hc, "GET, HEAD, PATCH, DELETE");
@@ -423,6 +442,16 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/groups/{group}/reset";
     if (rc->nseg == 2 && !strcmp(rc->seg[1], "subscribe"))
         return "/v1/subscribe";
+    if (!strcmp(rc->seg[1], "users")) {
+        if (rc->nseg == 2)
+            return "/v1/users";
+        if (rc->nseg == 3)
+            return "/v1/users/{name}";
+        if (rc->nseg == 4 && !strcmp(rc->seg[3], "password"))
+            return "/v1/users/{name}/password";
+    }
+    if (!strcmp(rc->seg[1], "tokens") && rc->nseg <= 3)
+        return rc->nseg == 2 ? "/v1/tokens" : "/v1/tokens/{id}";
     if (!strcmp(rc->seg[1], "queues")) {
         static const char *const actions[] = {"receive", "ack", "nack", "extend"};
         static const char *const templates[] = {
@@ -444,6 +473,10 @@ void http_route(hconn *hc)
     route_ctx rc = {.hc = hc};
     if (!split_path(&rc))
         return;
+    /* Probes stay open on every listener: /health and /ready tell nothing about the data. */
+    bool open = rc.nseg == 1 && (!strcmp(rc.seg[0], "health") || !strcmp(rc.seg[0], "ready"));
+    if (!http_authenticate(hc, open))
+        return;
     if (rc.nseg == 1 && !strcmp(rc.seg[0], "health")) {
         hc->route = "/health";
         return route_health(hc);
@@ -454,10 +487,20 @@ void http_route(hconn *hc)
     }
     if (rc.nseg == 1 && !strcmp(rc.seg[0], "metrics")) {
         hc->route = "/metrics";
+        if (!http_authorize_route(hc, NULL))
+            return;
         return http_route_metrics(hc);
     }
     if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1"))
         hc->route = v1_template(&rc);
+    if (!http_authorize_route(hc, rc.nseg > 2 ? rc.seg[2] : NULL))
+        return;
+    if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "users"))
+        return http_route_users(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
+                                rc.nseg > 3 ? rc.seg[3] : NULL);
+    if ((rc.nseg == 2 || rc.nseg == 3) && !strcmp(rc.seg[0], "v1") &&
+        !strcmp(rc.seg[1], "tokens"))
+        return http_route_tokens(hc, rc.nseg > 2 ? rc.seg[2] : NULL);
     if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "topics"))
         return route_topics(&rc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))

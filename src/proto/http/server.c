@@ -47,11 +47,20 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
     s->f_denied = td_metrics_family(m, TD_COUNTER, "tidings_security_denied_total",
                                     "Requests refused by a security check, by protocol and reason.",
                                     "protocol,reason", NULL, 0);
+    s->f_auth_failures =
+        td_metrics_family(m, TD_COUNTER, "tidings_auth_failures_total",
+                          "Failed authentications, by protocol and mechanism.",
+                          "protocol,mechanism", NULL, 0);
+    if (http_auth_cache_create(s) != 0) {
+        free(s);
+        return -ENOMEM;
+    }
     http_loop_set_init(&s->subs, http_sub_wake);
     http_loop_set_init(&s->waits, http_queue_wait_wake);
     pthread_mutex_init(&s->jobs_mu, NULL);
     int rc = broker_add_advance_hook(e, http_sse_on_advance, s);
     if (rc) {
+        http_auth_cache_destroy(s);
         http_loop_set_destroy(&s->subs);
         http_loop_set_destroy(&s->waits);
         pthread_mutex_destroy(&s->jobs_mu);
@@ -100,6 +109,7 @@ void http_server_destroy(http_server *s)
         queue_set_notify(s->e, NULL, NULL);
     }
     http_redrives_stop(s);
+    http_auth_cache_destroy(s);
     http_loop_set_destroy(&s->subs);
     http_loop_set_destroy(&s->waits);
     pthread_mutex_destroy(&s->jobs_mu);
@@ -477,9 +487,10 @@ static void refuse(hconn *hc, int status, const char *why)
 /* After a request's response: ready for the next one (or closing). */
 static void finish(hconn *hc)
 {
-    TD_DEBUG("http", "%s %.*s %.*s -> %d", net_conn_peer(hc->c), (int)hc->req.method.n,
-             (const char *)hc->req.method.p, (int)hc->req.target.n, (const char *)hc->req.target.p,
-             hc->last_status);
+    /* The path only: a query may carry an access_token (auth.c), never logged. */
+    TD_DEBUG("http", "%s %.*s %.*s%s -> %d", net_conn_peer(hc->c), (int)hc->req.method.n,
+             (const char *)hc->req.method.p, (int)hc->req.path.n, (const char *)hc->req.path.p,
+             hc->req.query.n ? "?..." : "", hc->last_status);
     /* The body's buffer is not kept for the next request: an idle keep-alive connection would
      * hold up to http.max.body.bytes until it closes. */
     size_t held = hc->body.cap;

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/authz.h"
 #include "broker/pattern.h"
 #include "proto/http/http_int.h"
 
@@ -70,6 +71,10 @@ struct http_sub {
     int64_t end_deadline; /* then: when to stop waiting for it to drain */
     int64_t end_last;     /* the latest end_deadline can move to */
     size_t end_out;       /* the output still queued at the last tick */
+    /* Who subscribed (checked when it started, like a Kafka connection's principal): topics
+     * found later are read only if it may Read them. user NULL: anonymous. */
+    char *user;
+    char host[64];
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -443,8 +448,11 @@ static int sub_discover(http_sub *sub, const cursor_ctx *cc, int64_t from)
     size_t before = sub->n;
     for (size_t i = 0; i < n && rc == 0; i++) {
         td_topic_ref *ref;
-        if (!sub_matches(sub, all[i].name) || broker_topic_acquire(e, all[i].name, &ref) != 0)
-            continue; /* not matching, or deleted since the list */
+        if (!sub_matches(sub, all[i].name) ||
+            !broker_authorize(e, &(td_principal){sub->user, sub->host}, TD_RES_TOPIC,
+                              all[i].name, TD_OP_READ) ||
+            broker_topic_acquire(e, all[i].name, &ref) != 0)
+            continue; /* not matching, not readable, or deleted since the list */
         int64_t id = broker_topic_id(ref);
         int32_t nparts = broker_topic_partitions(ref);
         broker_topic_release(ref);
@@ -704,6 +712,7 @@ static void sub_free(http_sub *sub)
     free(sub->parts);
     for (size_t i = 0; i < sub->npat; i++)
         free(sub->patterns[i]);
+    free(sub->user);
     free(sub);
 }
 
@@ -771,6 +780,11 @@ static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
             http_respond_error(hc, 500, "internal", "out of memory");
             return false;
         }
+        /* A topic named outright must be readable (403, or 404 when it may not be seen);
+         * patterns read only the topics that are. */
+        const char *pat = sub->patterns[sub->npat - 1];
+        if (td_pattern_is_literal(pat, n) && !http_require(hc, TD_RES_TOPIC, pat, TD_OP_READ))
+            return false;
         p = e ? e + 1 : p + n;
         if (e && !*p) {
             http_respond_error(hc, 400, "invalid_pattern", "a pattern is empty");
@@ -829,6 +843,13 @@ static void subscribe(hconn *hc)
     sub->tick = (net_timer)NET_TIMER_INIT;
     sub->values_json = values_json;
     cursor_ctx cc = {.sub = sub};
+    td_principal who;
+    http_principal(hc, &who);
+    snprintf(sub->host, sizeof(sub->host), "%s", who.host);
+    if (who.user && !(sub->user = strdup(who.user))) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        goto fail;
+    }
     if (!read_patterns(hc, sub, topics))
         goto fail;
     if (resume && (http_cursor_parse((const char *)id.p, id.n, on_cursor, &cc) != 0 || cc.oom)) {
@@ -864,8 +885,8 @@ static void subscribe(hconn *hc)
     http_begin_async(hc);
     hc->sub = sub;
     http_loop_link_add(slot, &sub->link, hc->c);
-    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s)", net_conn_peer(hc->c), topics,
-            sub->n, resume ? "resuming" : from_s);
+    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s) as %s", net_conn_peer(hc->c),
+            topics, sub->n, resume ? "resuming" : from_s, sub->user ? sub->user : "ANONYMOUS");
 
     /* The first event: what the subscription reads, with the starting cursor as its id. */
     td_buf t;

@@ -2,7 +2,7 @@
  * head parser must not crash or read out of bounds, a parsed head must point inside the input,
  * a chunked body must decode the same fed whole and byte by byte, and query strings and
  * percent-escapes in the target must decode or be refused cleanly; the request guards
- * (guard.c) read every header value within bounds. */
+ * (guard.c) and the Authorization parser (auth.c) read every header value within bounds. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)http_origin_listed(hv, "http://a.test, *", &any);
         (void)http_origin_same(hv, host ? *host : hv);
         (void)http_content_type_json(hv);
+        /* The Authorization parser (auth.c) on every value: a parsed Basic user is never
+         * empty nor longer than a user name, a password never longer than one, and a bearer
+         * token lies inside the value. */
+        http_credentials cr;
+        const char *awhy = NULL;
+        int ar = http_auth_parse(hv, &cr, &awhy);
+        if (ar != 0 && !awhy)
+            abort();
+        if (ar == 0 && cr.scheme == HTTP_AUTH_BASIC &&
+            (!cr.user[0] || strlen(cr.user) > TD_USER_NAME_MAX ||
+             cr.password_len > TD_USER_PASSWORD_MAX))
+            abort();
+        if (ar == 0 && cr.scheme == HTTP_AUTH_BEARER)
+            check_inside(cr.token, hv.p, hv.n);
     }
     char out[256];
     td_slice it = r.query, k, v;
