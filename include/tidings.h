@@ -773,6 +773,8 @@ typedef struct td_quota_info {
 /* Every entity that has a quota, sorted (user level, user, client level, client id). *out is a
  * malloc'd array the caller frees with free(). */
 int td_quota_list(td_engine *e, td_quota_info **out, size_t *count);
+
+/* ---------------------------------------------------------------------------------------------
  * API tokens (docs/security.md#api-tokens): bearer credentials for HTTP, each owned by a user
  * and acting as that user. A token is the text
  *
