@@ -168,7 +168,7 @@ static void test_reopen_and_no_secret_on_disk(void)
         SQLITE_OK);
     ASSERT_EQ(n, 1);
     ASSERT_EQ(sqlite3_exec(s, "PRAGMA user_version", count_cb, &n, NULL), SQLITE_OK);
-    ASSERT_EQ(n, 6);
+    ASSERT(n >= 6); /* tokens came with schema 6 */
     sqlite3_close(s);
     e = open_engine(dir);
     td_token_info got;
