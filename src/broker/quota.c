@@ -535,3 +535,34 @@ void quotas_close(td_engine *e)
     free(q);
     e->quotas = NULL;
 }
+
+int64_t broker_quota_debt_ms(td_engine *e, const char *user, const char *client_id, int64_t now_ms)
+{
+    struct td_quotas *q = e->quotas;
+    if (!q)
+        return 0;
+    const char *u = user ? user : QUOTA_ANONYMOUS, *c = client_id ? client_id : "";
+    int64_t worst = 0;
+    for (int key = 0; key < TD_QUOTA_KEYS; key++) {
+        double limit = 0;
+        bool by_user = false, by_client = false;
+        if (!broker_quota_any(e, (td_quota_key)key) ||
+            !resolve(q, u, c, key, &limit, &by_user, &by_client))
+            continue;
+        const char *tu = by_user ? u : "", *tc = by_client ? c : "";
+        uint64_t h = tag_hash(key, tu, tc);
+        pthread_mutex_lock(&q->mu);
+        for (sensor *s = q->buckets ? q->buckets[h % BUCKETS] : NULL; s; s = s->hnext) {
+            if (s->hash != h || s->key != key || strcmp(s->user, tu) || strcmp(s->client, tc))
+                continue;
+            double tokens = s->tokens + limit * (double)(now_ms - s->tokens_ms) / 1000.0;
+            if (s->bucket && tokens < 0) {
+                int64_t t = (int64_t)ceil(-tokens / limit * 1000.0);
+                worst = TD_MAX(worst, t);
+            }
+            break;
+        }
+        pthread_mutex_unlock(&q->mu);
+    }
+    return TD_MIN(worst, (int64_t)QUOTA_SAMPLES * QUOTA_WINDOW_MS);
+}

@@ -45,6 +45,11 @@
 int64_t broker_quota_record(td_engine *e, const char *user, const char *client_id, td_quota_key key,
                             double amount, int64_t now_ms);
 
+/* How long the client still owes, in ms, under any of its quotas (0: nothing): the wait
+ * before its next request is served, for protocols that delay requests rather than mute a
+ * connection (HTTP, whose clients may open a connection per request). */
+int64_t broker_quota_debt_ms(td_engine *e, const char *user, const char *client_id, int64_t now_ms);
+
 /* Whether any quota of this key exists (a cheap test before measuring request time). */
 bool broker_quota_any(td_engine *e, td_quota_key key);
 

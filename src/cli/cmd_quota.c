@@ -1,7 +1,7 @@
 /*
  * cmd_quota.c: tidings quota set|remove|list, client quotas on a data directory (local mode),
- * with the entity flags of Kafka's kafka-configs.sh: --user NAME or --user-default, and/or
- * --client-id NAME or --client-id-default. Remote management goes through Kafka's
+ * with entity flags after kafka-configs.sh's: --for-user NAME or --default-user, and/or
+ * --for-client-id NAME or --default-client-id (--user belongs to --server's credentials). Remote management goes through Kafka's
  * AlterClientQuotas / DescribeClientQuotas (any Kafka admin client) until the HTTP API has it.
  */
 #include <getopt.h>
@@ -19,7 +19,8 @@ static const char quota_usage[] =
     "  remove ENTITY [KEY...]    remove the given keys (all of the entity's without keys)\n"
     "  list [--json]             every entity that has a quota\n"
     "\n"
-    "ENTITY is --user NAME or --user-default, and/or --client-id ID or --client-id-default.\n"
+    "ENTITY is --for-user NAME or --default-user, and/or --for-client-id ID or\n"
+    "--default-client-id (--user is the credentials' option of --server).\n"
     "KEYs (Kafka's): producer_byte_rate and consumer_byte_rate (bytes per second),\n"
     "request_percentage (percent of one event loop's time).\n"
     "\n"
@@ -41,7 +42,7 @@ static int set_level(td_quota_level *level, char *dst, size_t cap, const char *n
 {
     if (*level != TD_QUOTA_ABSENT)
         return cli_usage_error("quota", "%s: give the entity's %s once", flag,
-                               flag[2] == 'u' ? "user" : "client id");
+                               strstr(flag, "user") ? "user" : "client id");
     if (!name) {
         *level = TD_QUOTA_DEFAULT;
         return EXIT_OK;
@@ -137,8 +138,8 @@ static int quota_local(const char *action, char **args, int nargs, const quota_o
     int code;
     if (!list) {
         if (o->entity.user_level == TD_QUOTA_ABSENT && o->entity.client_level == TD_QUOTA_ABSENT)
-            return cli_usage_error("quota", "quota %s needs an entity: --user, --user-default, "
-                                            "--client-id or --client-id-default", action);
+            return cli_usage_error("quota", "quota %s needs an entity: --for-user, --default-user, "
+                                            "--for-client-id or --default-client-id", action);
         if (set && nargs == 0)
             return cli_usage_error("quota", "quota set needs KEY=VALUE");
         if ((size_t)nargs > sizeof(ops) / sizeof(ops[0]))
@@ -186,10 +187,10 @@ int cmd_quota(int argc, char **argv)
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},
         {"server", required_argument, NULL, 's'},
-        {"user", required_argument, NULL, OPT_USER},
-        {"user-default", no_argument, NULL, OPT_USER_DEFAULT},
-        {"client-id", required_argument, NULL, OPT_CLIENT},
-        {"client-id-default", no_argument, NULL, OPT_CLIENT_DEFAULT},
+        {"for-user", required_argument, NULL, OPT_USER},
+        {"default-user", no_argument, NULL, OPT_USER_DEFAULT},
+        {"for-client-id", required_argument, NULL, OPT_CLIENT},
+        {"default-client-id", no_argument, NULL, OPT_CLIENT_DEFAULT},
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -211,12 +212,12 @@ int cmd_quota(int argc, char **argv)
         case OPT_USER:
         case OPT_USER_DEFAULT:
             code = set_level(&en->user_level, en->user, sizeof(en->user),
-                             c == OPT_USER ? optarg : NULL, "--user");
+                             c == OPT_USER ? optarg : NULL, "--for-user");
             break;
         case OPT_CLIENT:
         case OPT_CLIENT_DEFAULT:
             code = set_level(&en->client_level, en->client_id, sizeof(en->client_id),
-                             c == OPT_CLIENT ? optarg : NULL, "--client-id");
+                             c == OPT_CLIENT ? optarg : NULL, "--for-client-id");
             break;
         case OPT_JSON:
             o.json = true;

@@ -97,7 +97,7 @@ def test_producer_throttled_to_its_quota(tmp_path):
     (allowed) burst is past, is within 15 % of the quota; the broker counts the throttling per
     entity in its metrics."""
     data = str(tmp_path / "data")
-    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--client-id", "throttled",
+    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--for-client-id", "throttled",
                         f"producer_byte_rate={QUOTA}", "--data", data],
                        capture_output=True, timeout=60)
     assert p.returncode == 0, p.stderr.decode()
@@ -150,7 +150,7 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
     import redis
     data = str(tmp_path / "data")
     rate = 128 * 1024
-    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--client-id", "rthrottled",
+    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--for-client-id", "rthrottled",
                         f"producer_byte_rate={rate}", "--data", data],
                        capture_output=True, timeout=60)
     assert p.returncode == 0, p.stderr.decode()
@@ -180,3 +180,90 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
     assert unthrottled < 5, unthrottled
     assert ('tidings_quota_throttle_seconds_total{type="producer_byte_rate",user="",'
             'client_id="rthrottled"}') in metrics
+
+
+def test_http_requests_wait_out_the_quota(tmp_path):
+    """HTTP clients may open a connection per request, so a principal that owes under its
+    quotas waits before its next request is served, on any connection: a client posting
+    events as fast as it is answered, each time on a new connection, is held to its user's
+    producer_byte_rate (anonymous clients are user ANONYMOUS)."""
+    import http.client
+    data = str(tmp_path / "data")
+    rate = 64 * 1024
+    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--for-user", "ANONYMOUS",
+                        f"producer_byte_rate={rate}", "--data", data],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    b = Broker(data, http=True).start()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+        c.request("POST", "/v1/topics", json.dumps({"name": "h"}),
+                  {"Content-Type": "application/json", "Host": "localhost"})
+        assert c.getresponse().status in (200, 201)
+        c.close()
+        body = json.dumps({"value": "x" * 1000}).encode()
+        done = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 14:
+            c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+            c.request("POST", "/v1/topics/h/events", body,
+                      {"Content-Type": "application/json", "Host": "localhost"})
+            r = c.getresponse()
+            r.read()
+            c.close()
+            assert r.status == 200, r.status
+            done.append(time.monotonic())
+        metrics = scrape(b)
+    finally:
+        b.stop()
+    n = len([t for t in done if t0 + 4 <= t < t0 + 14])
+    measured = n * len(body) / 10.0
+    print(f"http: acknowledged {measured:.0f} B/s over 10 s against a quota of {rate} B/s")
+    assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
+    assert ('tidings_quota_limit{type="producer_byte_rate",user="ANONYMOUS",client_id=""} '
+            f'{rate}') in metrics
+
+
+def test_live_subscription_held_to_consumer_byte_rate(tmp_path):
+    """A live subscription (SSE) reading a backlog streams no faster than its user's
+    consumer_byte_rate once its first allowance is spent."""
+    import http.client
+    data = str(tmp_path / "data")
+    rate = 64 * 1024
+    p = subprocess.run([os.environ["TIDINGS_BIN"], "quota", "set", "--for-user", "ANONYMOUS",
+                        f"consumer_byte_rate={rate}", "--data", data],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    b = Broker(data, http=True).start()
+    try:
+        hdr = {"Content-Type": "application/json", "Host": "localhost"}
+        c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+        c.request("POST", "/v1/topics", json.dumps({"name": "s"}), hdr)
+        assert c.getresponse().status in (200, 201)
+        c.close()
+        batch = json.dumps([{"value": "y" * 1000}] * 1000)
+        for _ in range(3):  # 3 MB of backlog: more than 14 s at the quota
+            c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+            c.request("POST", "/v1/topics/s/events", batch, hdr)
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+            c.close()
+        c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+        c.request("GET", "/v1/subscribe?topics=s&from=earliest", headers={"Host": "localhost"})
+        r = c.getresponse()
+        assert r.status == 200
+        got = []  # (time, bytes)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 14:
+            chunk = r.read1(65536)
+            if not chunk:
+                break
+            got.append((time.monotonic(), len(chunk)))
+        c.close()
+    finally:
+        b.stop()
+    print("per second", [sum(n for t, n in got if t0 + k <= t < t0 + k + 1) for k in range(14)])
+    measured = sum(n for t, n in got if t0 + 4 <= t < t0 + 14) / 10.0
+    print(f"sse: streamed {measured:.0f} B/s over 10 s against a quota of {rate} B/s")
+    assert abs(measured - rate) <= 0.15 * rate, (measured, rate)

@@ -106,6 +106,9 @@ typedef struct hconn {
      * connection's principal (a client certificate's) or anonymous. */
     char user[TD_USER_NAME_MAX + 1];
     char host[64]; /* the peer's address without its port, for authorization */
+    size_t resp_bytes;       /* the response body's bytes (quota.c) */
+    bool quota_passed;       /* the request waited out its principal's quota debt */
+    net_timer quota_timer;   /* that wait */
 } hconn;
 
 bool http_server_ready(http_server *s);
@@ -259,5 +262,15 @@ void http_respond_error(hconn *hc, int status, const char *code, const char *mes
 /* The status and code for a td_ error, and the error response with td_last_error(). */
 int http_status_of(int rc, const char **code);
 void http_respond_td_error(hconn *hc, int rc);
+
+/* quota.c: client quotas. http_quota_delay: when the request's principal owes under its
+ * quotas, the request waits (answered later, from a timer) and true is returned; call after
+ * authorization, before the route runs. http_quota_record: a request's traffic, when its
+ * response head is written.
+ * http_quota_stream: a live subscription's bytes; returns the ms to stop sending for. */
+bool http_quota_delay(hconn *hc);
+void http_quota_record(hconn *hc);
+int64_t http_quota_stream(http_server *s, const char *user, size_t bytes);
+void http_quota_close(hconn *hc);
 
 #endif /* TD_PROTO_HTTP_INT_H */

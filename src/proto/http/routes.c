@@ -495,6 +495,9 @@ void http_route(hconn *hc)
         hc->route = v1_template(&rc);
     if (!http_authorize_route(hc, rc.nseg > 2 ? rc.seg[2] : NULL))
         return;
+    /* A principal that owes under its quotas waits here; the route runs again afterwards. */
+    if (http_quota_delay(hc))
+        return;
     if (rc.nseg >= 2 && rc.nseg <= 4 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "users"))
         return http_route_users(hc, rc.nseg > 2 ? rc.seg[2] : NULL,
                                 rc.nseg > 3 ? rc.seg[3] : NULL);

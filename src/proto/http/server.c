@@ -96,6 +96,7 @@ static void count_response(hconn *hc, int status)
     char code[8];
     snprintf(code, sizeof(code), "%d", status);
     td_counter_add(td_metric_get1(hc->s->f_responses, code), 1);
+    http_quota_record(hc); /* the request's traffic, under its principal's quotas */
     hc->t0 = 0; /* a refusal before the next request is dispatched is not this one's */
     hc->route = NULL;
 }
@@ -272,6 +273,7 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
     if (status != 204 && status != 304)
         snprintf(framing, sizeof(framing), "Content-Type: %s\r\nContent-Length: %zu\r\n",
                  content_type, len);
+    hc->resp_bytes += len; /* before write_head, which records the request's traffic */
     write_head(hc, status, framing, extra_headers, !hc->req.keep_alive || hc->closing);
     if (body && len && !http_method_is(hc, "HEAD"))
         net_conn_write_owned(hc->c, body, len, free_json_text);
@@ -445,6 +447,7 @@ static int h_open(net_conn *c)
     hc->c = c;
     hc->s = net_conn_proto_arg(c);
     hc->timer = (net_timer)NET_TIMER_INIT;
+    hc->quota_timer = (net_timer)NET_TIMER_INIT;
     td_buf_init(&hc->head);
     td_buf_init(&hc->body);
     net_conn_set_data(c, hc);
@@ -461,6 +464,7 @@ static void h_close(net_conn *c)
     http_queue_wait_close(hc);
     net_conn_set_data(c, NULL);
     net_timer_stop(net_conn_loop(c), &hc->timer);
+    http_quota_close(hc);
     td_buf_free(&hc->head);
     td_buf_free(&hc->body);
     free(hc);
@@ -511,6 +515,8 @@ static void dispatch(hconn *hc)
     net_conn *c = hc->c;
     hc->responded = false;
     hc->async = false;
+    hc->resp_bytes = 0;
+    hc->last_status = 0;
     hc->t0 = td_mono_ns();
     hc->route = NULL;
     if (http_guard(hc))

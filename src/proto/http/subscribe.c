@@ -75,6 +75,9 @@ struct http_sub {
      * found later are read only if it may Read them. user NULL: anonymous. */
     char *user;
     char host[64];
+    /* Past a quota (quota.c): nothing is pumped before quota_until, when quota_timer pumps. */
+    int64_t quota_until;
+    net_timer quota_timer;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -250,6 +253,9 @@ static void sse_write(http_sub *sub, td_buf *text)
     net_conn_write_owned(sub->c, text->p, len, free);
     td_buf_init(text);
     sub->last_write_ms = net_loop_now(net_conn_loop(sub->c));
+    int64_t t = http_quota_stream(sub->s, sub->user, len);
+    if (t > 0)
+        sub->quota_until = TD_MAX(sub->quota_until, sub->last_write_ms + t);
 }
 
 static void sse_flush(http_sub *sub, td_buf *text)
@@ -484,6 +490,16 @@ static int sub_discover(http_sub *sub, const cursor_ctx *cc, int64_t from)
 /* ---------------------------------------------------------------------------------------------
  * Pumping events
  */
+/* The quota allows sending again. */
+static void quota_resume(void *arg)
+{
+    http_sub *sub = arg;
+    net_conn *c = sub->c;
+    net_conn_ref(c); /* pumping may close the connection, which frees sub */
+    sub_pump(sub);
+    net_conn_unref(c);
+}
+
 static void pump_task(void *arg)
 {
     net_conn *c = arg;
@@ -555,6 +571,13 @@ static void sub_pump(http_sub *sub)
 {
     if (sub->ending || net_conn_closed(sub->c))
         return;
+    net_loop *ql = net_conn_loop(sub->c);
+    if (sub->quota_until > net_loop_now(ql)) {
+        if (sub->quota_timer.heap_index == (size_t)-1)
+            net_timer_start(ql, &sub->quota_timer, sub->quota_until - net_loop_now(ql),
+                            quota_resume, sub);
+        return;
+    }
     if (broker_topics_generation(sub->s->e) != sub->gen) {
         int rc = sub_discover(sub, NULL, TD_OFFSET_EARLIEST);
         if (rc == TD_EFULL)
@@ -568,7 +591,8 @@ static void sub_pump(http_sub *sub)
     td_buf_init(&out);
     int budget = PUMP_EVENTS;
     bool gone = false, progress = true;
-    while (budget > 0 && progress && sub->n > 0 &&
+    /* A write past the quota (sse_write) stops the pump until quota_until. */
+    while (budget > 0 && progress && sub->n > 0 && sub->quota_until <= net_loop_now(ql) &&
            net_conn_out_bytes(sub->c) + out.len < limit) {
         progress = false;
         for (size_t k = 0; k < sub->n && budget > 0; k++) {
@@ -620,8 +644,11 @@ static void sub_pump(http_sub *sub)
         sub_compact(sub);
         sub->gen = UINT64_MAX;
     }
+    if (sub->quota_until > net_loop_now(ql) && sub->quota_timer.heap_index == (size_t)-1)
+        net_timer_start(ql, &sub->quota_timer, sub->quota_until - net_loop_now(ql), quota_resume,
+                        sub);
     /* Out of budget with more to read: yield to the loop's other connections, then go on. */
-    if (budget == 0 && !sub->pump_posted && net_conn_out_bytes(sub->c) + out.len < limit) {
+    if (budget == 0 && sub->quota_until <= net_loop_now(ql) && !sub->pump_posted && net_conn_out_bytes(sub->c) + out.len < limit) {
         net_conn_ref(sub->c);
         if (net_loop_post(net_conn_loop(sub->c), pump_task, sub->c) == 0)
             sub->pump_posted = true;
@@ -723,6 +750,7 @@ void http_sub_close(hconn *hc)
         return;
     hc->sub = NULL;
     net_timer_stop(net_conn_loop(sub->c), &sub->tick);
+    net_timer_stop(net_conn_loop(sub->c), &sub->quota_timer);
     http_loop_link_remove(&sub->link);
     sub_free(sub);
 }
@@ -841,6 +869,7 @@ static void subscribe(hconn *hc)
     sub->c = hc->c;
     sub->s = s;
     sub->tick = (net_timer)NET_TIMER_INIT;
+    sub->quota_timer = (net_timer)NET_TIMER_INIT;
     sub->values_json = values_json;
     cursor_ctx cc = {.sub = sub};
     td_principal who;
