@@ -295,8 +295,13 @@ int scram_server_final(scram_server *s, const uint8_t *msg, size_t n, td_buf *ou
         return final_error(s, out, error, SCRAM_E_CB_MISMATCH, TD_EAUTH);
     if (!next_field(&p, end, &f, &fn) || fn < 2 || f[0] != 'r' || f[1] != '=')
         return final_error(s, out, error, SCRAM_E_INVALID_ENCODING, TD_EPROTO);
+    /* The nonce must end with the combined nonce sent in server-first. RFC 5802 wants it equal;
+     * librdkafka (2.0 and before) sends the client nonce once more in front of it, and Kafka's
+     * server accepts that by checking the suffix only (ScramSaslServer). The AuthMessage is made
+     * of the message as sent, so the proof covers whatever came. */
     size_t nl = strlen(s->nonce);
-    if (fn - 2 != nl || CRYPTO_memcmp(f + 2, s->nonce, nl) != 0)
+    if (fn - 2 < nl || fn - 2 > SCRAM_NONCE_MAX * 2 + 64 ||
+        CRYPTO_memcmp(f + fn - nl, s->nonce, nl) != 0)
         return final_error(s, out, error, SCRAM_E_INVALID_PROOF, TD_EAUTH);
     /* Extensions, then the proof, which must come last. */
     const char *proof = NULL, *without_proof_end = NULL;

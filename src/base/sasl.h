@@ -93,8 +93,8 @@ int scram_server_first_nonce(scram_server *s, const td_scram_credential *cred, b
 
 /*
  * Checks the client-final-message "c=<base64 gs2 header>,r=<nonce>[,ext],p=<proof>": the
- * channel binding must be the gs2 header sent first ("biws" for "n,,"), the nonce the combined
- * one, the proof ClientKey XOR HMAC(StoredKey, AuthMessage) with H(ClientKey) = StoredKey
+ * channel binding must be the gs2 header sent first ("biws" for "n,,"), the nonce must end with
+ * the combined one (librdkafka repeats the client nonce in front, which Kafka accepts), the proof ClientKey XOR HMAC(StoredKey, AuthMessage) with H(ClientKey) = StoredKey
  * (compared in constant time). 0 and "v=<ServerSignature>" appended to out; otherwise
  * TD_EAUTH (wrong proof) or TD_EPROTO (malformed), with "e=<value>" appended to out and
  * *error set to the value.

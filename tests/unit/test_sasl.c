@@ -122,6 +122,55 @@ static void test_final_refusals(void)
     }
 }
 
+/* librdkafka's client-final repeats the client nonce before the combined one; Kafka accepts
+ * it (the nonce must end with the combined nonce), and so must this server, with the proof
+ * computed over the message as sent. */
+static void test_librdkafka_nonce(void)
+{
+    scram_server s;
+    td_buf out;
+    rfc_start(&s, &out, RFC_CLIENT_FIRST);
+    const char *wo = "c=biws,r=rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO" RFC_SNONCE;
+    td_buf auth;
+    td_buf_init(&auth);
+    ASSERT_OK(td_buf_append(&auth, "n=user,r=rOprNGfwEbeRWgbNEkqO,", 30));
+    ASSERT_OK(td_buf_append(&auth, RFC_SERVER_FIRST ",", strlen(RFC_SERVER_FIRST) + 1));
+    ASSERT_OK(td_buf_append(&auth, wo, strlen(wo)));
+    /* The client's side: ClientKey from the password, proof = ClientKey ^ HMAC(StoredKey). */
+    td_scram_credential c;
+    rfc_credential(&c);
+    uint8_t salted[32], ckey[32], sig[32], proof[32];
+    ASSERT_EQ(PKCS5_PBKDF2_HMAC("pencil", 6, c.salt, (int)c.salt_len, 4096, EVP_sha256(), 32,
+                                salted),
+              1);
+    ASSERT_OK(scram_hmac(TD_SCRAM_SHA_256, salted, 32, "Client Key", 10, ckey));
+    ASSERT_OK(scram_hmac(TD_SCRAM_SHA_256, c.stored_key, 32, auth.p, auth.len, sig));
+    for (int i = 0; i < 32; i++)
+        proof[i] = ckey[i] ^ sig[i];
+    td_buf final;
+    td_buf_init(&final);
+    ASSERT_OK(td_buf_append(&final, wo, strlen(wo)));
+    ASSERT_OK(td_buf_append(&final, ",p=", 3));
+    ASSERT_OK(td_base64_encode(&final, proof, 32));
+    const char *err = NULL;
+    td_buf_reset(&out);
+    ASSERT_OK(scram_server_final(&s, final.p, final.len, &out, &err));
+    ASSERT(out.len > 2 && !memcmp(out.p, "v=", 2));
+    scram_server_clear(&s);
+    td_buf_free(&out);
+    /* The same proof over the plain RFC form does not pass (the AuthMessage differs). */
+    rfc_start(&s, &out, RFC_CLIENT_FIRST);
+    td_buf_reset(&final);
+    ASSERT_OK(td_buf_append(&final, "c=biws,r=rOprNGfwEbeRWgbNEkqO" RFC_SNONCE ",p=", 29 + 30 + 3));
+    ASSERT_OK(td_base64_encode(&final, proof, 32));
+    td_buf_reset(&out);
+    ASSERT_EQ(scram_server_final(&s, final.p, final.len, &out, &err), TD_EAUTH);
+    scram_server_clear(&s);
+    td_buf_free(&final);
+    td_buf_free(&auth);
+    td_buf_free(&out);
+}
+
 static void test_client_first_parsing(void)
 {
     static const struct {
@@ -339,6 +388,6 @@ static void test_plain(void)
     ASSERT_EQ(sasl_plain_parse((const uint8_t *)"", 0, buf, &u, &p, &pl), TD_EPROTO);
 }
 
-TEST_MAIN(TEST(test_rfc7677_exchange), TEST(test_final_refusals),
+TEST_MAIN(TEST(test_rfc7677_exchange), TEST(test_final_refusals), TEST(test_librdkafka_nonce),
           TEST(test_client_first_parsing), TEST(test_truncations), TEST(test_fake_credentials),
           TEST(test_random_nonce), TEST(test_scram_from_salted), TEST(test_plain))

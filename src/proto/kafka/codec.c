@@ -25,6 +25,7 @@ static const kafka_api_range apis[] = {
     {KAFKA_SYNC_GROUP, 0, 5, 4, "SyncGroup"},
     {KAFKA_DESCRIBE_GROUPS, 0, 5, 5, "DescribeGroups"},
     {KAFKA_LIST_GROUPS, 0, 4, 3, "ListGroups"},
+    {KAFKA_SASL_HANDSHAKE, 0, 1, INT16_MAX, "SaslHandshake"},
     {KAFKA_API_VERSIONS, 0, 3, 3, "ApiVersions"},
     {KAFKA_CREATE_TOPICS, 0, 7, 5, "CreateTopics"},
     {KAFKA_DELETE_TOPICS, 0, 6, 4, "DeleteTopics"},
@@ -36,6 +37,9 @@ static const kafka_api_range apis[] = {
     {KAFKA_ALTER_CONFIGS, 0, 2, 2, "AlterConfigs"},
     {KAFKA_CREATE_PARTITIONS, 0, 3, 2, "CreatePartitions"},
     {KAFKA_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "IncrementalAlterConfigs"},
+    {KAFKA_SASL_AUTHENTICATE, 0, 2, 2, "SaslAuthenticate"},
+    {KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, 0, "DescribeUserScramCredentials"},
+    {KAFKA_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, 0, "AlterUserScramCredentials"},
     {KAFKA_DESCRIBE_CLUSTER, 0, 1, 0, "DescribeCluster"},
 };
 

@@ -25,6 +25,7 @@
 #include "broker/broker.h"
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
+#include "proto/kafka/sasl.h"
 
 #define MAX_INFLIGHT 64
 #define KAFKA_OUT_LIMIT (8u << 20)
@@ -221,7 +222,15 @@ void kreq_send_ready(kconn *kc)
             write_response(kc, q);
             wrote = true;
         }
+        bool close_after = q->close_after;
         req_free(q);
+        if (close_after) {
+            /* What the answer says is final (a refused authentication): nothing after it. */
+            kc->closing = true;
+            net_conn_flush(c);
+            net_conn_close(c, false);
+            goto out;
+        }
         if (net_conn_closed(c))
             goto out;
     }
@@ -1581,6 +1590,7 @@ static void k_close(net_conn *c)
         q = next;
     }
     kc->head = kc->tail = NULL;
+    kafka_sasl_conn_free(kc);
     if (kc->orphans == 0)
         free(kc);
 }
@@ -1597,7 +1607,9 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         }
         if (net_conn_output_full(c))
             break; /* offered again once the output drains */
-        size_t flen, max = net_conn_max_input(c) - 4;
+        if (kc->closing)
+            return -1;
+        size_t flen, max = kafka_sasl_frame_max(kc, net_conn_max_input(c) - 4);
         int rc = kafka_frame(p + used, n - used, max, &flen);
         if (rc == TD_EAGAIN) {
             if (n - used >= 4) /* the whole frame is asked of the buffer budget at once */
@@ -1611,6 +1623,11 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         uint8_t *frame = p + used + 4;
         size_t size = flen - 4;
         used += flen;
+        if (kafka_sasl_raw_expected(kc)) {
+            if (kafka_sasl_raw_token(kc, frame, size) != 0)
+                return -1;
+            continue;
+        }
         kreq *q = req_new(kc);
         if (!q)
             return -1;
@@ -1634,6 +1651,10 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
              * encode would be misread. Clients negotiate through ApiVersions first. */
             TD_WARN("kafka", "%s sent API %d version %d outside %d-%d; closing",
                     net_conn_peer(c), q->h.api_key, q->h.api_version, a->min, a->max);
+            req_free(q);
+            return -1;
+        }
+        if (kafka_sasl_gate(kc, &q->h) != 0) {
             req_free(q);
             return -1;
         }
@@ -1686,7 +1707,8 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             handle_init_producer_id(q, &r);
             break;
         default:
-            async = kafka_group_handle(q, &r) == 1;
+            if (kafka_sasl_handle(q, &r) != 0)
+                async = kafka_group_handle(q, &r) == 1;
             break;
         }
         if (!async || q->out.err)
@@ -1742,6 +1764,12 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
     }
     if (s->cfg.default_partitions <= 0)
         s->cfg.default_partitions = 1;
+    int rc = kafka_sasl_server_create(s);
+    if (rc) {
+        free((char *)s->cfg.data_dir);
+        free(s);
+        return rc;
+    }
     td_metric_family *fc, *fh;
     broker_request_metrics(e, &fc, &fh);
     size_t n;
@@ -1787,6 +1815,7 @@ void kafka_server_destroy(kafka_server *s)
     if (!s)
         return;
     kafka_server_detach(s);
+    kafka_sasl_server_destroy(s);
     free((char *)s->cfg.data_dir);
     free(s->loops);
     free(s);
