@@ -481,8 +481,9 @@ def test_scram_credentials_admin_apis(sb):
     assert res["alice"] == (0, None, [(1, 4096), (2, 4096)])
     assert res["nobody"][0] == 91
     assert res["bob"][0] == 92  # asked twice
-    top, res = describe(admin, None)
-    assert set(res) >= {"alice", "bob", "admin"} and res["bob"][2] == [(1, 4096)]
+    for every in (None, []):  # null or empty: every user
+        top, res = describe(admin, every)
+        assert set(res) >= {"alice", "bob", "admin"} and res["bob"][2] == [(1, 4096)]
 
     salt = os.urandom(20)
     user = "carol-" + uuid.uuid4().hex[:4]

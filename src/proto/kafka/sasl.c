@@ -669,8 +669,10 @@ static void handle_describe_scram(kreq *q, kafka_reader *r)
         encode_describe(q, KERR_UNKNOWN_SERVER_ERROR, td_strerror(rc), NULL, 0, NULL);
         return;
     }
-    int32_t n = req.nusers < 0 ? (int32_t)nall : req.nusers;
-    kafka_scram_user *u = req.nusers < 0 ? kr_alloc(r, (size_t)n, sizeof(*u)) : req.users;
+    /* A null or empty list asks for every user (Kafka's rule). */
+    bool every = req.nusers <= 0;
+    int32_t n = every ? (int32_t)nall : req.nusers;
+    kafka_scram_user *u = every ? (n ? kr_alloc(r, (size_t)n, sizeof(*u)) : NULL) : req.users;
     td_user_info *infos = n ? kr_alloc(r, (size_t)n, sizeof(*infos)) : NULL;
     if (n && (!u || !infos)) {
         free(all);
@@ -678,7 +680,7 @@ static void handle_describe_scram(kreq *q, kafka_reader *r)
         return;
     }
     for (int32_t i = 0; i < n; i++) {
-        if (req.nusers < 0) {
+        if (every) {
             u[i].name = td_arena_strdup(&q->arena, all[i].name);
             infos[i] = all[i];
             continue;
