@@ -147,6 +147,7 @@ static void req_free(kreq *q)
     free(q->cbs);
     coord_join_res_free(q->join_res);
     coord_sync_res_free(q->sync_res);
+    free(q->sasl_job); /* its password was wiped by the worker that checked it */
     ko_free(&q->out);
     td_arena_free(&q->arena);
     free(q);
@@ -1608,7 +1609,14 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         if (net_conn_output_full(c))
             break; /* offered again once the output drains */
         if (kc->closing)
-            return -1;
+            break; /* the connection closes once its last answer is sent */
+        if (kafka_sasl_busy(kc)) {
+            /* A password is being checked off the loop: nothing more is read until the answer
+             * (Kafka's server also mutes a connection while it authenticates). */
+            kc->paused_by_us = true;
+            net_conn_pause(c);
+            break;
+        }
         size_t flen, max = kafka_sasl_frame_max(kc, net_conn_max_input(c) - 4);
         int rc = kafka_frame(p + used, n - used, max, &flen);
         if (rc == TD_EAGAIN) {
@@ -1624,7 +1632,17 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         size_t size = flen - 4;
         used += flen;
         if (kafka_sasl_raw_expected(kc)) {
-            if (kafka_sasl_raw_token(kc, frame, size) != 0)
+            /* A raw SASL token after SaslHandshake v0: answered in order, like a request. */
+            kreq *q = req_new(kc);
+            if (!q)
+                return -1;
+            q->h.api_key = KAFKA_SASL_AUTHENTICATE;
+            q->h.api_version = -1;
+            enqueue(kc, q);
+            if (kafka_sasl_raw_token(q, frame, size) == 0)
+                q->ready = true;
+            kreq_send_ready(kc);
+            if (net_conn_closed(c))
                 return -1;
             continue;
         }
@@ -1706,10 +1724,11 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         case KAFKA_INIT_PRODUCER_ID:
             handle_init_producer_id(q, &r);
             break;
-        default:
-            if (kafka_sasl_handle(q, &r) != 0)
-                async = kafka_group_handle(q, &r) == 1;
+        default: {
+            int h = kafka_sasl_handle(q, &r);
+            async = h < 0 ? kafka_group_handle(q, &r) == 1 : h == 1;
             break;
+        }
         }
         if (!async || q->out.err)
             q->ready = true;
@@ -1808,6 +1827,8 @@ void kafka_server_detach(kafka_server *s)
 {
     if (s && s->loops)
         broker_remove_advance_hook(s->e, on_advance, s);
+    if (s)
+        kafka_sasl_stop(s); /* password checks in flight post their answers now */
 }
 
 void kafka_server_destroy(kafka_server *s)

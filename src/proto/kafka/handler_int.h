@@ -68,6 +68,7 @@ struct kreq {
     bool no_response; /* produce with acks=0 */
     bool drop_connection; /* fault injection: close instead of answering */
     bool close_after;     /* close the connection once this response is sent (SASL failures) */
+    void *sasl_job;       /* a password check off the loop (sasl.c); freed with the request */
     kafka_out out;
     /* produce */
     kafka_produce_resp presp;

@@ -15,12 +15,16 @@
  * (SaslHandshake + SaslAuthenticate again, as the same user: a change of principal is refused),
  * and a connection whose session expired is closed at its next other request.
  *
- * Cost: a PLAIN check or a SCRAM exchange with a known or unknown user costs one credential
- * lookup and, for PLAIN, one PBKDF2 (4096 iterations: about 2 ms for SHA-512); it runs on the
- * loop, which bench/sasl.sh measures. SCRAM costs the server only HMACs (no PBKDF2).
+ * Cost: a SCRAM exchange costs the server a credential lookup and a few HMACs, on the loop. A
+ * PLAIN check costs one PBKDF2 at the user's count (4096 iterations of HMAC-SHA-512: 3 to 4 ms
+ * of CPU here, bench/sasl.sh), which would stall every other connection of the loop: it runs on
+ * a few password-check threads instead (as many as loops, at most 4), and the connection reads
+ * nothing more until its answer (one job per connection, so the queue is bounded by the
+ * connection limit).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,7 @@ enum { ST_NONE, ST_MECH, ST_SCRAM, ST_DONE };
 typedef struct ksasl {
     int stage;
     int mech;
+    bool busy;          /* a PLAIN check runs off the loop */
     bool raw;           /* SaslHandshake v0: tokens come as raw frames */
     bool authenticated; /* a session exists (user set) */
     int64_t expires_ns; /* monotonic; 0: never */
@@ -60,8 +65,28 @@ typedef struct ksasl {
     scram_server scram;
 } ksasl;
 
+/* A PLAIN password check, queued for the check threads; owned by its request (q->sasl_job). */
+typedef struct plain_job {
+    struct plain_job *next;
+    kreq *q;
+    td_engine *e;
+    bool raw;
+    int rc; /* td_user_verify's answer, set by the thread */
+    size_t password_len;
+    char user[TD_USER_NAME_MAX + 1];
+    char password[TD_USER_PASSWORD_MAX + 1]; /* wiped once checked */
+} plain_job;
+
+#define CHECK_THREADS_MAX 4
+
 typedef struct kafka_sasl_server {
     uint8_t secret[32]; /* keys the stand-in credentials of unknown users */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    plain_job *head, *tail; /* under mu */
+    bool stopping;          /* under mu */
+    int nthreads, maxthreads;
+    pthread_t threads[CHECK_THREADS_MAX];
     int mechs[3];
     int nmechs;
     td_metric *ok[3], *fail[3]; /* by mechanism index: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 */
@@ -234,6 +259,8 @@ int kafka_sasl_server_create(kafka_server *s)
         mx, TD_COUNTER, "tidings_kafka_expired_sessions_total",
         "Kafka connections closed because their SASL session expired (KIP-368).", NULL, NULL, 0);
     k->expired = td_metric_get(ex, NULL);
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
     s->sasl = k;
     return 0;
 }
@@ -242,6 +269,9 @@ void kafka_sasl_server_destroy(kafka_server *s)
 {
     if (!s->sasl)
         return;
+    kafka_sasl_stop(s);
+    pthread_mutex_destroy(&s->sasl->mu);
+    pthread_cond_destroy(&s->sasl->cv);
     OPENSSL_cleanse(s->sasl, sizeof(*s->sasl));
     free(s->sasl);
     s->sasl = NULL;
@@ -389,19 +419,145 @@ static void succeed(kconn *kc, ksasl *a, step *st, const char *user, kreq *q)
              re ? "re-" : "", user, mech_name(a->mech));
 }
 
-static void step_plain(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st, kreq *q)
+/* The password-check threads: each takes a job, runs td_user_verify (PBKDF2), wipes the
+ * password and hands the request back to its loop (kreq_async_done). They drain the queue before
+ * they stop. */
+static void *check_main(void *arg)
 {
+    kafka_sasl_server *k = arg;
+    pthread_mutex_lock(&k->mu);
+    for (;;) {
+        while (!k->head && !k->stopping)
+            pthread_cond_wait(&k->cv, &k->mu);
+        plain_job *j = k->head;
+        if (!j)
+            break; /* stopping, and nothing left */
+        k->head = j->next;
+        if (!k->head)
+            k->tail = NULL;
+        pthread_mutex_unlock(&k->mu);
+        j->rc = td_user_verify(j->e, j->user, j->password, j->password_len);
+        td_error_clear();
+        OPENSSL_cleanse(j->password, sizeof(j->password));
+        kreq_async_done(j->q);
+        pthread_mutex_lock(&k->mu);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return NULL;
+}
+
+/* Queues a job, starting the threads at the first one. false if no thread could start (the
+ * caller then checks on the loop). */
+static bool check_submit(kafka_server *s, plain_job *j)
+{
+    kafka_sasl_server *k = s->sasl;
+    pthread_mutex_lock(&k->mu);
+    if (k->stopping) {
+        pthread_mutex_unlock(&k->mu);
+        return false;
+    }
+    if (k->nthreads == 0) {
+        int want = s->nloops < 1 ? 1 : s->nloops > CHECK_THREADS_MAX ? CHECK_THREADS_MAX : s->nloops;
+        while (k->nthreads < want &&
+               pthread_create(&k->threads[k->nthreads], NULL, check_main, k) == 0)
+            k->nthreads++;
+    }
+    bool ok = k->nthreads > 0;
+    if (ok) {
+        j->next = NULL;
+        if (k->tail)
+            k->tail->next = j;
+        else
+            k->head = j;
+        k->tail = j;
+        pthread_cond_signal(&k->cv);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return ok;
+}
+
+void kafka_sasl_stop(kafka_server *s)
+{
+    kafka_sasl_server *k = s->sasl;
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->mu);
+    k->stopping = true;
+    pthread_cond_broadcast(&k->cv);
+    int n = k->nthreads;
+    k->nthreads = 0;
+    pthread_mutex_unlock(&k->mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(k->threads[i], NULL);
+}
+
+bool kafka_sasl_busy(kconn *kc)
+{
+    return kc->sasl && kc->sasl->busy;
+}
+
+static void answer(kreq *q, step *st);
+
+/* The PLAIN check came back (loop thread). */
+static void plain_finish(kreq *q)
+{
+    plain_job *j = q->sasl_job;
+    kconn *kc = q->kc;
+    ksasl *a = kc->sasl;
+    step st;
+    memset(&st, 0, sizeof(st));
+    td_buf_init(&st.token);
+    a->busy = false;
+    if (j->rc == 0) {
+        succeed(kc, a, &st, j->user, q);
+    } else {
+        fail(kc, a, &st, j->user, j->rc == TD_EAUTH ? "invalid credentials" : td_strerror(j->rc));
+        st.message = failed_message(q, a->mech);
+    }
+    answer(q, &st);
+}
+
+/* Returns true when the check went off the loop (the answer comes through plain_finish). */
+static bool step_plain(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st, kreq *q,
+                       bool raw)
+{
+    plain_job *j = NULL;
     if (n > 2 * TD_USER_NAME_MAX + TD_USER_PASSWORD_MAX + 2) {
         fail(kc, a, st, NULL, "token too long");
         st->message = failed_message(q, a->mech);
-        return;
+        return false;
     }
     char buf[2 * TD_USER_NAME_MAX + TD_USER_PASSWORD_MAX + 3];
     const char *user = NULL, *pw = NULL;
     size_t pl = 0;
     int rc = sasl_plain_parse(p, n, buf, &user, &pw, &pl);
-    if (rc == 0)
-        rc = td_user_verify(kc->s->e, user, pw, pl);
+    if (rc == 0 && (strlen(user) > TD_USER_NAME_MAX || pl > TD_USER_PASSWORD_MAX))
+        rc = TD_EAUTH; /* no user has such a name or password */
+    if (rc == 0 && !(j = calloc(1, sizeof(*j))))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        j->q = q;
+        j->e = kc->s->e;
+        j->raw = raw;
+        snprintf(j->user, sizeof(j->user), "%s", user);
+        memcpy(j->password, pw, pl);
+        j->password_len = pl;
+        q->sasl_job = j;
+        kreq_async_begin(q, plain_finish);
+        if (check_submit(kc->s, j)) {
+            a->busy = true;
+            OPENSSL_cleanse(buf, sizeof(buf));
+            return true;
+        }
+        /* No thread: check here, and answer through the same path. */
+        j->rc = td_user_verify(j->e, j->user, j->password, j->password_len);
+        td_error_clear();
+        OPENSSL_cleanse(j->password, sizeof(j->password));
+        q->finish = NULL;
+        q->pending = 0;
+        net_conn_unref(kc->c);
+        rc = j->rc;
+    }
     if (rc == 0) {
         succeed(kc, a, st, user, q);
     } else {
@@ -411,6 +567,7 @@ static void step_plain(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st
         st->message = failed_message(q, a->mech);
     }
     OPENSSL_cleanse(buf, sizeof(buf));
+    return false;
 }
 
 static void step_scram(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st, kreq *q)
@@ -467,7 +624,8 @@ static void step_scram(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st
         scram_server_clear(&a->scram);
 }
 
-static void step_token(kconn *kc, const uint8_t *p, size_t n, step *st, kreq *q)
+/* Runs one token of the exchange; true when the answer comes later (plain_finish). */
+static bool step_token(kconn *kc, const uint8_t *p, size_t n, step *st, kreq *q, bool raw)
 {
     ksasl *a = kc->sasl;
     td_buf_init(&st->token);
@@ -475,38 +633,54 @@ static void step_token(kconn *kc, const uint8_t *p, size_t n, step *st, kreq *q)
         st->error_code = KERR_ILLEGAL_SASL_STATE;
         st->message = "Unexpected SaslAuthenticate request: no SaslHandshake before it";
         st->close = true;
-        return;
+        return false;
     }
     if (a->mech == MECH_PLAIN)
-        step_plain(kc, a, p, n, st, q);
-    else
-        step_scram(kc, a, p, n, st, q);
+        return step_plain(kc, a, p, n, st, q, raw);
+    step_scram(kc, a, p, n, st, q);
+    return false;
 }
 
-int kafka_sasl_raw_token(kconn *kc, const uint8_t *p, size_t n)
+/* Encodes the answer to a token: a SaslAuthenticate response, or after SaslHandshake v0 (q's
+ * api_version -1) the raw token, or nothing and a close when the exchange failed (Kafka's v0
+ * behaviour). */
+static void answer(kreq *q, step *st)
 {
-    /* The raw exchange is strictly one token, one answer: nothing else may be in flight. */
-    if (kc->head) {
-        TD_WARN("kafka", "%s sent a SASL token while requests were pending; closing",
-                net_conn_peer(kc->c));
-        return -1;
+    kconn *kc = q->kc;
+    q->close_after = st->close;
+    if (q->h.api_version < 0) {
+        if (st->error_code)
+            q->no_response = true;
+        else
+            ko_bytes(&q->out, st->token.p ? st->token.p : (const uint8_t *)"",
+                     (int32_t)st->token.len);
+    } else {
+        int16_t v = q->h.api_version;
+        kafka_sasl_authenticate_resp m = {
+            .error_code = st->error_code,
+            .error_message = st->message,
+            .auth_bytes = st->token.p,
+            .auth_len = (int32_t)st->token.len,
+            .session_lifetime_ms =
+                st->done && kc->s->cfg.reauth_ms > 0 ? kc->s->cfg.reauth_ms : 0,
+        };
+        kreq_begin(q);
+        kafka_encode_sasl_authenticate(&q->out, v, &m);
+        ko_end(&q->out);
     }
+    if (st->token.p)
+        OPENSSL_cleanse(st->token.p, st->token.cap);
+    td_buf_free(&st->token);
+}
+
+int kafka_sasl_raw_token(kreq *q, const uint8_t *p, size_t n)
+{
     step st;
     memset(&st, 0, sizeof(st));
-    step_token(kc, p, n, &st, NULL);
-    if (st.error_code) {
-        /* Kafka closes a v0 connection whose authentication failed, without an answer. */
-        td_buf_free(&st.token);
-        return -1;
-    }
-    uint8_t len[4];
-    td_store_be32(len, (uint32_t)st.token.len);
-    net_conn_write(kc->c, len, 4);
-    if (st.token.len)
-        net_conn_write(kc->c, st.token.p, st.token.len);
-    td_buf_free(&st.token);
-    net_conn_flush(kc->c);
-    return net_conn_closed(kc->c) ? -1 : 0;
+    if (step_token(q->kc, p, n, &st, q, true))
+        return 1;
+    answer(q, &st);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -555,15 +729,14 @@ static void handle_handshake(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_authenticate(kreq *q, kafka_reader *r)
+static int handle_authenticate(kreq *q, kafka_reader *r)
 {
     kconn *kc = q->kc;
-    int16_t v = q->h.api_version;
     const uint8_t *bytes;
     int32_t len;
-    if (kafka_decode_sasl_authenticate(r, v, &bytes, &len) != 0) {
+    if (kafka_decode_sasl_authenticate(r, q->h.api_version, &bytes, &len) != 0) {
         q->out.err = TD_EPROTO;
-        return;
+        return 0;
     }
     step st;
     memset(&st, 0, sizeof(st));
@@ -572,23 +745,11 @@ static void handle_authenticate(kreq *q, kafka_reader *r)
         st.message = "SaslAuthenticate after a SaslHandshake v0";
         st.close = true;
         td_buf_init(&st.token);
-    } else {
-        step_token(kc, bytes, (size_t)len, &st, q);
+    } else if (step_token(kc, bytes, (size_t)len, &st, q, false)) {
+        return 1;
     }
-    kafka_sasl_authenticate_resp m = {
-        .error_code = st.error_code,
-        .error_message = st.message,
-        .auth_bytes = st.token.p,
-        .auth_len = (int32_t)st.token.len,
-        .session_lifetime_ms = st.done && kc->s->cfg.reauth_ms > 0 ? kc->s->cfg.reauth_ms : 0,
-    };
-    q->close_after = st.close;
-    kreq_begin(q);
-    kafka_encode_sasl_authenticate(&q->out, v, &m);
-    ko_end(&q->out);
-    if (st.token.p)
-        OPENSSL_cleanse(st.token.p, st.token.cap);
-    td_buf_free(&st.token);
+    answer(q, &st);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -845,8 +1006,7 @@ int kafka_sasl_handle(kreq *q, kafka_reader *r)
         handle_handshake(q, r);
         return 0;
     case KAFKA_SASL_AUTHENTICATE:
-        handle_authenticate(q, r);
-        return 0;
+        return handle_authenticate(q, r);
     case KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS:
         handle_describe_scram(q, r);
         return 0;

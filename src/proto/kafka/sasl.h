@@ -63,12 +63,20 @@ void kafka_sasl_conn_free(kconn *kc);
 size_t kafka_sasl_frame_max(kconn *kc, size_t max);
 /* Whether the next frame is a raw SASL token (after SaslHandshake v0), not a request. */
 bool kafka_sasl_raw_expected(kconn *kc);
-/* Handles a raw token: answers with a raw frame. -1 closes the connection. */
-int kafka_sasl_raw_token(kconn *kc, const uint8_t *p, size_t n);
+/* Handles a raw token in q (a request made for it): 0 when q's raw answer (or, after a failure,
+ * no answer and a close) is ready, 1 when it comes later (a PLAIN password is checked off the
+ * loop). */
+int kafka_sasl_raw_token(kreq *q, const uint8_t *p, size_t n);
+/* Whether a password check of the connection's is running off the loop: read nothing more. */
+bool kafka_sasl_busy(kconn *kc);
+/* Stops the password-check threads after the jobs queued ran (their answers are posted to the
+ * loops). Idempotent; called by kafka_server_detach. */
+void kafka_sasl_stop(kafka_server *s);
 /* Before a request is served: 0 to serve it, -1 to close the connection (not authenticated
  * on a listener that requires it, or a session expired; logged and counted). */
 int kafka_sasl_gate(kconn *kc, const kafka_header *h);
-/* Handles the four APIs of this file: 0 when the response is encoded, -1 if key is not one. */
+/* Handles the four APIs of this file: 0 when the response is encoded, 1 when it comes later
+ * (kreq_async_begin), -1 if key is not one. */
 int kafka_sasl_handle(kreq *q, kafka_reader *r);
 
 #endif /* TD_PROTO_KAFKA_SASL_H */
