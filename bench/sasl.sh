@@ -9,7 +9,10 @@
 #                     iterations of HMAC-SHA-512, per connection)
 # The SCRAM client keeps the SaltedPassword of the user's salt, so that its own PBKDF2 (which a
 # real client runs per connection) is not what is measured; the broker's side of SCRAM is HMACs
-# only. Prints connections/s per kind and the ratios to plain.
+# only. Prints connections/s per kind and the ratios to plain. Meanwhile a second process keeps
+# one connection on the same event loop (--loops 1) busy with ApiVersions round trips and prints
+# their median and 99th percentile for each phase: what the other clients of a loop see while
+# it authenticates (PLAIN's PBKDF2 runs off the loop, on the password-check thread).
 # Usage: bench/sasl.sh [DIR]   (default: build/bench-sasl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +30,7 @@ trap cleanup EXIT
 
 printf 'bench-pw\n' | "$BIN" user add bench --password-stdin --data "$DIR/data" >/dev/null
 "$BIN" serve --data "$DIR/data" --kafka 127.0.0.1:0 --http off --redis off --log-level error \
-  --set kafka.auth=required >"$DIR/serve.out" 2>"$DIR/serve.log" &
+  --loops 1 --set kafka.auth=required >"$DIR/serve.out" 2>"$DIR/serve.log" &
 BROKER=$!
 for _ in $(seq 100); do
   grep -q '^ready' "$DIR/serve.out" 2>/dev/null && break
@@ -100,15 +103,36 @@ def one(kind):
     finally:
         s.close()
 
+def probe(stop, out):
+    """ApiVersions round trips on one connection until stop: their latencies in microseconds."""
+    s = socket.create_connection((host, port))
+    lat = []
+    while not stop.is_set():
+        t = time.perf_counter()
+        frame(s, 18, 0, b"")
+        lat.append((time.perf_counter() - t) * 1e6)
+        time.sleep(0.001)
+    s.close()
+    lat.sort()
+    out.put((lat[len(lat) // 2], lat[int(len(lat) * 0.99)], len(lat)))
+
+import multiprocessing as mp
 rates = {}
 for kind in ("plain", "SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"):
     one(kind)  # warm up (and fill the salted-password cache)
+    stop, q = mp.Event(), mp.Queue()
+    pr = mp.Process(target=probe, args=(stop, q))
+    pr.start()
     n, end = 0, time.monotonic() + secs
     while time.monotonic() < end:
         one(kind)
         n += 1
+    stop.set()
+    p50, p99, count = q.get(timeout=30)
+    pr.join()
     rates[kind] = n / secs
-    print("%-14s %8.0f connections/s" % (kind, rates[kind]))
+    print("%-14s %8.0f connections/s   other connection: ApiVersions p50 %6.0f us, p99 %6.0f us"
+          % (kind, rates[kind], p50, p99))
 for kind in ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"):
     print("ratio %s/plain %.2f" % (kind, rates[kind] / rates["plain"]))
 PY
