@@ -84,8 +84,8 @@ static int refuse(const char **error, const char *value, int rc)
     return rc;
 }
 
-int scram_parse_client_first(scram_server *s, const uint8_t *msg, size_t n,
-                             scram_client_first *out, const char **error)
+int scram_parse_client_first(scram_server *s, const uint8_t *msg, size_t n, scram_client_first *out,
+                             const char **error)
 {
     memset(out, 0, sizeof(*out));
     if (s->stage != 0 || !scram_key_len(s->mechanism))
@@ -159,8 +159,8 @@ int scram_parse_client_first(scram_server *s, const uint8_t *msg, size_t n,
     return 0;
 }
 
-int scram_fake_credential(int mechanism, const char *name, const uint8_t *secret,
-                          size_t secret_len, td_scram_credential *out)
+int scram_fake_credential(int mechanism, const char *name, const uint8_t *secret, size_t secret_len,
+                          td_scram_credential *out)
 {
     size_t klen = scram_key_len(mechanism);
     if (!klen)
@@ -242,8 +242,7 @@ int scram_server_first(scram_server *s, const td_scram_credential *cred, bool fa
     return rc;
 }
 
-static int final_error(scram_server *s, td_buf *out, const char **error, const char *value,
-                       int rc)
+static int final_error(scram_server *s, td_buf *out, const char **error, const char *value, int rc)
 {
     s->stage = 2;
     if (td_buf_append(out, "e=", 2) == 0)

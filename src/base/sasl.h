@@ -56,8 +56,8 @@ typedef struct scram_server {
     td_scram_credential cred;
     char gs2[TD_USER_NAME_MAX * 3 + 16]; /* the gs2 header as the client sent it */
     size_t gs2_len;
-    char nonce[SCRAM_NONCE_MAX + 64];    /* client nonce + server nonce */
-    td_buf auth;                         /* client-first-bare "," server-first "," */
+    char nonce[SCRAM_NONCE_MAX + 64]; /* client nonce + server nonce */
+    td_buf auth;                      /* client-first-bare "," server-first "," */
     char user[TD_USER_NAME_MAX + 1];
 } scram_server;
 
@@ -78,14 +78,13 @@ int scram_parse_client_first(scram_server *s, const uint8_t *p, size_t n, scram_
 /* A stand-in credential for a name that has none: salt and iteration count derived from the
  * name and a per-process secret (HMAC), so the same name always gets the same answer and a
  * client cannot tell it from a real user's; keys that nothing derives. */
-int scram_fake_credential(int mechanism, const char *name, const uint8_t *secret,
-                          size_t secret_len, td_scram_credential *out);
+int scram_fake_credential(int mechanism, const char *name, const uint8_t *secret, size_t secret_len,
+                          td_scram_credential *out);
 
 /* Builds the server-first message "r=<client nonce><server nonce>,s=<salt>,i=<iterations>"
  * into out (appended) with the credential to check the proof against (copied; `fake` makes the
  * proof fail whatever it is). The server nonce comes from RAND_bytes (-EIO if it fails). */
-int scram_server_first(scram_server *s, const td_scram_credential *cred, bool fake,
-                       td_buf *out);
+int scram_server_first(scram_server *s, const td_scram_credential *cred, bool fake, td_buf *out);
 /* The same with the server nonce given (printable, no comma): for tests and fuzzing, which
  * replay fixed exchanges such as RFC 7677's. */
 int scram_server_first_nonce(scram_server *s, const td_scram_credential *cred, bool fake,
@@ -94,10 +93,10 @@ int scram_server_first_nonce(scram_server *s, const td_scram_credential *cred, b
 /*
  * Checks the client-final-message "c=<base64 gs2 header>,r=<nonce>[,ext],p=<proof>": the
  * channel binding must be the gs2 header sent first ("biws" for "n,,"), the nonce must end with
- * the combined one (librdkafka repeats the client nonce in front, which Kafka accepts), the proof ClientKey XOR HMAC(StoredKey, AuthMessage) with H(ClientKey) = StoredKey
- * (compared in constant time). 0 and "v=<ServerSignature>" appended to out; otherwise
- * TD_EAUTH (wrong proof) or TD_EPROTO (malformed), with "e=<value>" appended to out and
- * *error set to the value.
+ * the combined one (librdkafka repeats the client nonce in front, which Kafka accepts), the proof
+ * ClientKey XOR HMAC(StoredKey, AuthMessage) with H(ClientKey) = StoredKey (compared in constant
+ * time). 0 and "v=<ServerSignature>" appended to out; otherwise TD_EAUTH (wrong proof) or TD_EPROTO
+ * (malformed), with "e=<value>" appended to out and *error set to the value.
  */
 int scram_server_final(scram_server *s, const uint8_t *p, size_t n, td_buf *out,
                        const char **error);

@@ -147,9 +147,8 @@ int scram_hash(int mechanism, const void *data, size_t len, uint8_t *out)
     return outlen == scram_key_len(mechanism) ? 0 : -EIO;
 }
 
-int scram_from_salted(int mechanism, const uint8_t *salted, size_t salted_len,
-                      const uint8_t *salt, size_t salt_len, int32_t iterations,
-                      td_scram_credential *out)
+int scram_from_salted(int mechanism, const uint8_t *salted, size_t salted_len, const uint8_t *salt,
+                      size_t salt_len, int32_t iterations, td_scram_credential *out)
 {
     size_t klen = scram_key_len(mechanism);
     if (!klen)

@@ -193,8 +193,8 @@ int td_user_set_salted(td_engine *e, const char *name, int mechanism, const uint
         return td_fail(TD_EINVAL, "SCRAM iterations must be %d to %d, not %d",
                        TD_SCRAM_ITERATIONS_MIN, TD_SCRAM_ITERATIONS_MAX, (int)iterations);
     td_scram_credential c;
-    if ((rc = scram_from_salted(mechanism, salted_password, salted_len, salt, salt_len,
-                                iterations, &c)))
+    if ((rc = scram_from_salted(mechanism, salted_password, salted_len, salt, salt_len, iterations,
+                                &c)))
         return rc;
     rc = credential_change(e, name, mechanism, &c, false);
     OPENSSL_cleanse(&c, sizeof(c));
@@ -214,7 +214,7 @@ int td_user_remove_credential(td_engine *e, const char *name, int mechanism)
         return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
     rc = credential_change(e, name, mechanism, NULL, true);
     if (rc == 0)
-        TD_INFO("users", "removed the %s credential of user %s",
-                td_scram_mechanism_name(mechanism), name);
+        TD_INFO("users", "removed the %s credential of user %s", td_scram_mechanism_name(mechanism),
+                name);
     return rc;
 }

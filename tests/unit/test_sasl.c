@@ -36,8 +36,8 @@ static void rfc_start(scram_server *s, td_buf *out, const char *client_first)
     scram_server_init(s, TD_SCRAM_SHA_256);
     scram_client_first cf;
     const char *err = NULL;
-    ASSERT_OK(scram_parse_client_first(s, (const uint8_t *)client_first, strlen(client_first),
-                                       &cf, &err));
+    ASSERT_OK(scram_parse_client_first(s, (const uint8_t *)client_first, strlen(client_first), &cf,
+                                       &err));
     ASSERT_STR_EQ(cf.user, "user");
     td_buf_init(out);
     ASSERT_OK(scram_server_first_nonce(s, &c, false, RFC_SNONCE, out));
@@ -46,7 +46,7 @@ static void rfc_start(scram_server *s, td_buf *out, const char *client_first)
 static int finish(scram_server *s, const char *final, td_buf *out, const char **err)
 {
     td_buf_reset(out);
-    return scram_server_final(s, (const uint8_t *)final, strlen(final), out, err);
+    return scram_server_final(s, (const uint8_t *) final, strlen(final), out, err);
 }
 
 static void test_rfc7677_exchange(void)
@@ -140,9 +140,8 @@ static void test_librdkafka_nonce(void)
     td_scram_credential c;
     rfc_credential(&c);
     uint8_t salted[32], ckey[32], sig[32], proof[32];
-    ASSERT_EQ(PKCS5_PBKDF2_HMAC("pencil", 6, c.salt, (int)c.salt_len, 4096, EVP_sha256(), 32,
-                                salted),
-              1);
+    ASSERT_EQ(
+        PKCS5_PBKDF2_HMAC("pencil", 6, c.salt, (int)c.salt_len, 4096, EVP_sha256(), 32, salted), 1);
     ASSERT_OK(scram_hmac(TD_SCRAM_SHA_256, salted, 32, "Client Key", 10, ckey));
     ASSERT_OK(scram_hmac(TD_SCRAM_SHA_256, c.stored_key, 32, auth.p, auth.len, sig));
     for (int i = 0; i < 32; i++)
@@ -205,8 +204,8 @@ static void test_client_first_parsing(void)
         scram_server_init(&s, TD_SCRAM_SHA_512);
         scram_client_first cf;
         const char *err = NULL;
-        int rc = scram_parse_client_first(&s, (const uint8_t *)cases[i].msg,
-                                          strlen(cases[i].msg), &cf, &err);
+        int rc = scram_parse_client_first(&s, (const uint8_t *)cases[i].msg, strlen(cases[i].msg),
+                                          &cf, &err);
         if (rc != cases[i].rc)
             TEST_FAIL_("case %zu (%s): rc %d", i, cases[i].msg, rc);
         if (rc == 0)
@@ -353,17 +352,17 @@ static void test_scram_from_salted(void)
     td_scram_credential real, from;
     rfc_credential(&real);
     uint8_t salted[32];
-    ASSERT_EQ(PKCS5_PBKDF2_HMAC("pencil", 6, real.salt, (int)real.salt_len, 4096, EVP_sha256(),
-                                32, salted),
+    ASSERT_EQ(PKCS5_PBKDF2_HMAC("pencil", 6, real.salt, (int)real.salt_len, 4096, EVP_sha256(), 32,
+                                salted),
               1);
-    ASSERT_OK(scram_from_salted(TD_SCRAM_SHA_256, salted, 32, real.salt, real.salt_len, 4096,
-                                &from));
+    ASSERT_OK(
+        scram_from_salted(TD_SCRAM_SHA_256, salted, 32, real.salt, real.salt_len, 4096, &from));
     ASSERT_MEM_EQ(from.stored_key, real.stored_key, 32);
     ASSERT_MEM_EQ(from.server_key, real.server_key, 32);
     ASSERT_OK(scram_verify(&from, "pencil", 6));
-    ASSERT_EQ(scram_from_salted(TD_SCRAM_SHA_512, salted, 32, real.salt, real.salt_len, 4096,
-                                &from),
-              TD_EINVAL);
+    ASSERT_EQ(
+        scram_from_salted(TD_SCRAM_SHA_512, salted, 32, real.salt, real.salt_len, 4096, &from),
+        TD_EINVAL);
     ASSERT_EQ(scram_from_salted(TD_SCRAM_SHA_256, salted, 32, real.salt, 0, 4096, &from),
               TD_EINVAL);
 }
@@ -378,8 +377,7 @@ static void test_plain(void)
     ASSERT_EQ(pl, 6);
     ASSERT(!memcmp(p, "secret", 6));
     ASSERT_OK(sasl_plain_parse((const uint8_t *)"alice\0alice\0pw", 14, buf, &u, &p, &pl));
-    ASSERT_EQ(sasl_plain_parse((const uint8_t *)"bob\0alice\0pw", 12, buf, &u, &p, &pl),
-              TD_EAUTH);
+    ASSERT_EQ(sasl_plain_parse((const uint8_t *)"bob\0alice\0pw", 12, buf, &u, &p, &pl), TD_EAUTH);
     ASSERT_EQ(sasl_plain_parse((const uint8_t *)"\0alice\0", 7, buf, &u, &p, &pl), TD_EPROTO);
     ASSERT_EQ(sasl_plain_parse((const uint8_t *)"\0\0pw", 4, buf, &u, &p, &pl), TD_EPROTO);
     ASSERT_EQ(sasl_plain_parse((const uint8_t *)"alice", 5, buf, &u, &p, &pl), TD_EPROTO);

@@ -127,8 +127,7 @@ int kafka_decode_sasl_handshake(kafka_reader *r, int16_t v, const char **mechani
     return r->err;
 }
 
-int kafka_decode_sasl_authenticate(kafka_reader *r, int16_t v, const uint8_t **bytes,
-                                   int32_t *len)
+int kafka_decode_sasl_authenticate(kafka_reader *r, int16_t v, const uint8_t **bytes, int32_t *len)
 {
     kr_set_flexible(r, KAFKA_SASL_AUTHENTICATE, v);
     *bytes = kr_bytes(r, len);
@@ -138,8 +137,7 @@ int kafka_decode_sasl_authenticate(kafka_reader *r, int16_t v, const uint8_t **b
     return r->err;
 }
 
-void kafka_encode_sasl_authenticate(kafka_out *o, int16_t v,
-                                    const kafka_sasl_authenticate_resp *m)
+void kafka_encode_sasl_authenticate(kafka_out *o, int16_t v, const kafka_sasl_authenticate_resp *m)
 {
     ko_set_flexible(o, KAFKA_SASL_AUTHENTICATE, v);
     ko_i16(o, m->error_code);
@@ -219,12 +217,13 @@ int kafka_sasl_server_create(kafka_server *s)
         free(k);
         return -EIO;
     }
-    const char *list = s->cfg.sasl_mechanisms ? s->cfg.sasl_mechanisms
-                                              : "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN";
+    const char *list =
+        s->cfg.sasl_mechanisms ? s->cfg.sasl_mechanisms : "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN";
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", list);
     char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t && k->nmechs < 3; t = strtok_r(NULL, ", ", &save)) {
+    for (char *t = strtok_r(buf, ", ", &save); t && k->nmechs < 3;
+         t = strtok_r(NULL, ", ", &save)) {
         int m = mech_parse(t);
         bool dup = false;
         for (int i = 0; i < k->nmechs; i++)
@@ -236,9 +235,9 @@ int kafka_sasl_server_create(kafka_server *s)
     td_metric_family *ok = td_metrics_family(
         mx, TD_COUNTER, "tidings_auth_successes_total",
         "Successful authentications, by protocol and mechanism.", "protocol,mechanism", NULL, 0);
-    td_metric_family *fail = td_metrics_family(
-        mx, TD_COUNTER, "tidings_auth_failures_total",
-        "Failed authentications, by protocol and mechanism.", "protocol,mechanism", NULL, 0);
+    td_metric_family *fail = td_metrics_family(mx, TD_COUNTER, "tidings_auth_failures_total",
+                                               "Failed authentications, by protocol and mechanism.",
+                                               "protocol,mechanism", NULL, 0);
     static const int all[3] = {MECH_PLAIN, TD_SCRAM_SHA_256, TD_SCRAM_SHA_512};
     for (int i = 0; i < 3; i++) {
         const char *labels[] = {"kafka", mech_name(all[i])};
@@ -415,8 +414,8 @@ static void succeed(kconn *kc, ksasl *a, step *st, const char *user, kreq *q)
     td_counter_add(k->ok[mech_index(a->mech)], 1);
     if (re)
         td_counter_add(k->reauth, 1);
-    TD_DEBUG("kafka", "%s %sauthenticated as %s with %s", net_conn_peer(kc->c),
-             re ? "re-" : "", user, mech_name(a->mech));
+    TD_DEBUG("kafka", "%s %sauthenticated as %s with %s", net_conn_peer(kc->c), re ? "re-" : "",
+             user, mech_name(a->mech));
 }
 
 /* The password-check threads: each takes a job, runs td_user_verify (PBKDF2), wipes the
@@ -457,7 +456,9 @@ static bool check_submit(kafka_server *s, plain_job *j)
         return false;
     }
     if (k->nthreads == 0) {
-        int want = s->nloops < 1 ? 1 : s->nloops > CHECK_THREADS_MAX ? CHECK_THREADS_MAX : s->nloops;
+        int want = s->nloops < 1                   ? 1
+                   : s->nloops > CHECK_THREADS_MAX ? CHECK_THREADS_MAX
+                                                   : s->nloops;
         while (k->nthreads < want &&
                pthread_create(&k->threads[k->nthreads], NULL, check_main, k) == 0)
             k->nthreads++;
@@ -518,8 +519,7 @@ static void plain_finish(kreq *q)
 }
 
 /* Returns true when the check went off the loop (the answer comes through plain_finish). */
-static bool step_plain(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st, kreq *q,
-                       bool raw)
+static bool step_plain(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st, kreq *q, bool raw)
 {
     plain_job *j = NULL;
     if (n > 2 * TD_USER_NAME_MAX + TD_USER_PASSWORD_MAX + 2) {
@@ -561,9 +561,10 @@ static bool step_plain(kconn *kc, ksasl *a, const uint8_t *p, size_t n, step *st
     if (rc == 0) {
         succeed(kc, a, st, user, q);
     } else {
-        fail(kc, a, st, user, rc == TD_EPROTO ? "malformed PLAIN token"
-                              : rc == TD_EAUTH ? "invalid credentials"
-                                               : td_strerror(rc));
+        fail(kc, a, st, user,
+             rc == TD_EPROTO  ? "malformed PLAIN token"
+             : rc == TD_EAUTH ? "invalid credentials"
+                              : td_strerror(rc));
         st->message = failed_message(q, a->mech);
     }
     OPENSSL_cleanse(buf, sizeof(buf));
@@ -661,8 +662,7 @@ static void answer(kreq *q, step *st)
             .error_message = st->message,
             .auth_bytes = st->token.p,
             .auth_len = (int32_t)st->token.len,
-            .session_lifetime_ms =
-                st->done && kc->s->cfg.reauth_ms > 0 ? kc->s->cfg.reauth_ms : 0,
+            .session_lifetime_ms = st->done && kc->s->cfg.reauth_ms > 0 ? kc->s->cfg.reauth_ms : 0,
         };
         kreq_begin(q);
         kafka_encode_sasl_authenticate(&q->out, v, &m);
@@ -788,8 +788,8 @@ static void encode_describe(kreq *q, int16_t err, const char *msg, const kafka_s
         ko_i16(o, u[i].error_code);
         ko_string(o, u[i].error_message);
         const td_user_info *in = infos ? &infos[i] : NULL;
-        int cnt = in ? !!(in->mechanisms & TD_SCRAM_SHA_256) + !!(in->mechanisms & TD_SCRAM_SHA_512)
-                     : 0;
+        int cnt =
+            in ? !!(in->mechanisms & TD_SCRAM_SHA_256) + !!(in->mechanisms & TD_SCRAM_SHA_512) : 0;
         ko_array(o, cnt);
         if (in && (in->mechanisms & TD_SCRAM_SHA_256)) {
             ko_i8(o, TD_SCRAM_SHA_256);
@@ -928,7 +928,8 @@ static void handle_alter_scram(kreq *q, kafka_reader *r)
             if (j != i && a[j].name && a[i].name && !strcmp(a[j].name, a[i].name) &&
                 a[j].mechanism == a[i].mechanism) {
                 a[i].error_code = KERR_DUPLICATE_RESOURCE;
-                a[i].error_message = "A user credential cannot be altered twice in the same request";
+                a[i].error_message =
+                    "A user credential cannot be altered twice in the same request";
             }
     }
     if (!allowed)

@@ -21,10 +21,8 @@ typedef struct kafka_sasl_authenticate_resp {
     int32_t auth_len;
     int64_t session_lifetime_ms; /* v1+ */
 } kafka_sasl_authenticate_resp;
-int kafka_decode_sasl_authenticate(kafka_reader *r, int16_t v, const uint8_t **bytes,
-                                   int32_t *len);
-void kafka_encode_sasl_authenticate(kafka_out *o, int16_t v,
-                                    const kafka_sasl_authenticate_resp *m);
+int kafka_decode_sasl_authenticate(kafka_reader *r, int16_t v, const uint8_t **bytes, int32_t *len);
+void kafka_encode_sasl_authenticate(kafka_out *o, int16_t v, const kafka_sasl_authenticate_resp *m);
 
 /* DescribeUserScramCredentials v0 (flexible): users nullable [name]. */
 typedef struct kafka_scram_user {
