@@ -225,10 +225,13 @@ def test_kafka_python_sasl_plaintext_plain(sb):
             break
     c.close()
     assert got == [f"kp{i}" for i in range(20)]
-    # A wrong password: kafka-python's raw PLAIN exchange is closed without an answer.
-    with pytest.raises(Exception):
+    # A wrong password: kafka-python's raw PLAIN exchange is closed without an answer, and
+    # the client gives up.
+    from kafka.errors import KafkaError
+    with pytest.raises(KafkaError):
         KafkaProducer(**{**conf, "sasl_plain_password": "nope", "max_block_ms": 3000,
                          "api_version": (2, 0)}).send(topic, b"x").get(timeout=5)
+    assert "PLAIN authentication failed for user bob: invalid credentials" in sb.stderr()
 
 
 def test_kcat_scram(sb):
@@ -260,10 +263,13 @@ def test_node_clients(sb, client, mech, user):
         return json.loads(p.stdout)
     r = run(PASSWORDS[user])
     assert r.get("consumed") == [f"{client}-{i}" for i in range(10)], r
+    before = metrics(sb)['tidings_auth_failures_total{protocol="kafka",mechanism="%s"}' % mech]
     r = run("wrong-password")
     assert "error" in r, r
     if client == "kafkajs":
         assert FAILED.format(mech) in r["error"], r
+    after = metrics(sb)['tidings_auth_failures_total{protocol="kafka",mechanism="%s"}' % mech]
+    assert after > before
 
 
 # ---------------------------------------------------------------------------------------------
