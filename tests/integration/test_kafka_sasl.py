@@ -3,9 +3,10 @@ SaslAuthenticate with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, raw v0 tokens, re-
 (KIP-368), the gate before authentication, and DescribeUserScramCredentials /
 AlterUserScramCredentials.
 
-Real clients: confluent-kafka over SASL_SSL with SCRAM-SHA-512 (and re-authenticating every
-3 s), kafka-python with SASL_PLAINTEXT PLAIN (SaslHandshake v0 and raw tokens), kcat, kafkajs
-with SCRAM-SHA-256 and @platformatic/kafka. Refusals and the SCRAM admin APIs are checked on the
+Real clients: confluent-kafka over SASL_SSL with SCRAM-SHA-512 across session lifetimes of 3 s
+(librdkafka 2.0 reconnects; it predates KIP-368 support), kafka-python with SASL_PLAINTEXT PLAIN
+(SaslHandshake v0 and raw tokens), kcat, kafkajs with SCRAM-SHA-256 (re-authenticating on its
+connection) and @platformatic/kafka. Refusals and the SCRAM admin APIs are checked on the
 wire (kafkawire.py) with a SCRAM client written here from RFC 5802, so that every error code and
 message is seen as a client sees it.
 """
@@ -14,7 +15,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import subprocess
 import time
 import urllib.request
