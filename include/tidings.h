@@ -821,6 +821,17 @@ int td_token_revoke(td_engine *e, const char *id, const char *user);
  * caller can say so: info->expires_ms <= now), else info->id is empty. A catalog failure
  * returns its own code, never 0. */
 int td_token_verify(td_engine *e, const char *token, size_t len, td_token_info *info);
+/* Kafka's AlterUserScramCredentials (docs/security.md#kafka): sets one mechanism's credential
+ * of a user from a SaltedPassword computed by the client (Hi(password, salt, iterations), the
+ * hash's size: 32 or 64 bytes), creating the user if it has none; the other mechanism's
+ * credential is kept. Iterations within TD_SCRAM_ITERATIONS_MIN..MAX, salt 1..TD_SCRAM_SALT_MAX
+ * bytes: TD_EINVAL otherwise, TD_ENAME for a bad name. */
+int td_user_set_salted(td_engine *e, const char *name, int mechanism, const uint8_t *salt,
+                       size_t salt_len, const uint8_t *salted_password, size_t salted_len,
+                       int32_t iterations);
+/* Removes one mechanism's credential of a user; a user left without any no longer exists.
+ * TD_ENOTFOUND if the user has no credential for it. */
+int td_user_remove_credential(td_engine *e, const char *name, int mechanism);
 
 #ifdef __cplusplus
 }

@@ -147,6 +147,37 @@ int scram_hash(int mechanism, const void *data, size_t len, uint8_t *out)
     return outlen == scram_key_len(mechanism) ? 0 : -EIO;
 }
 
+int scram_from_salted(int mechanism, const uint8_t *salted, size_t salted_len, const uint8_t *salt,
+                      size_t salt_len, int32_t iterations, td_scram_credential *out)
+{
+    size_t klen = scram_key_len(mechanism);
+    if (!klen)
+        return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
+    if (!salted || salted_len != klen)
+        return td_fail(TD_EINVAL, "a %s salted password has %zu bytes",
+                       td_scram_mechanism_name(mechanism), klen);
+    if (!salt || salt_len == 0 || salt_len > TD_SCRAM_SALT_MAX)
+        return td_fail(TD_EINVAL, "a SCRAM salt has 1 to %d bytes", TD_SCRAM_SALT_MAX);
+    if (iterations < 1)
+        return td_fail(TD_EINVAL, "SCRAM iterations must be positive");
+    uint8_t client_key[TD_SCRAM_KEY_MAX];
+    td_scram_credential c;
+    memset(&c, 0, sizeof(c));
+    c.mechanism = mechanism;
+    c.iterations = iterations;
+    c.salt_len = salt_len;
+    c.key_len = klen;
+    memcpy(c.salt, salt, salt_len);
+    int rc;
+    if (!(rc = scram_hmac(mechanism, salted, klen, "Client Key", 10, client_key)) &&
+        !(rc = scram_hash(mechanism, client_key, klen, c.stored_key)) &&
+        !(rc = scram_hmac(mechanism, salted, klen, "Server Key", 10, c.server_key)))
+        *out = c;
+    OPENSSL_cleanse(client_key, sizeof(client_key));
+    OPENSSL_cleanse(&c, sizeof(c));
+    return rc;
+}
+
 int scram_derive(int mechanism, const void *password, size_t password_len, const uint8_t *salt,
                  size_t salt_len, int32_t iterations, td_scram_credential *out)
 {
@@ -160,29 +191,14 @@ int scram_derive(int mechanism, const void *password, size_t password_len, const
         return td_fail(TD_EINVAL, "a SCRAM salt has 1 to %d bytes", TD_SCRAM_SALT_MAX);
     if (iterations < 1)
         return td_fail(TD_EINVAL, "SCRAM iterations must be positive");
-    uint8_t salted[TD_SCRAM_KEY_MAX], client_key[TD_SCRAM_KEY_MAX];
-    td_scram_credential c;
-    memset(&c, 0, sizeof(c));
-    c.mechanism = mechanism;
-    c.iterations = iterations;
-    c.salt_len = salt_len;
-    c.key_len = klen;
-    memcpy(c.salt, salt, salt_len);
-    int rc = 0;
+    uint8_t salted[TD_SCRAM_KEY_MAX];
+    int rc;
     if (PKCS5_PBKDF2_HMAC(password, (int)password_len, salt, (int)salt_len, iterations, md,
-                          (int)klen, salted) != 1) {
+                          (int)klen, salted) != 1)
         rc = td_fail(-ENOMEM, "PBKDF2 failed");
-        goto out;
-    }
-    if ((rc = scram_hmac(mechanism, salted, klen, "Client Key", 10, client_key)) ||
-        (rc = scram_hash(mechanism, client_key, klen, c.stored_key)) ||
-        (rc = scram_hmac(mechanism, salted, klen, "Server Key", 10, c.server_key)))
-        goto out;
-    *out = c;
-out:
+    else
+        rc = scram_from_salted(mechanism, salted, klen, salt, salt_len, iterations, out);
     OPENSSL_cleanse(salted, sizeof(salted));
-    OPENSSL_cleanse(client_key, sizeof(client_key));
-    OPENSSL_cleanse(&c, sizeof(c));
     return rc;
 }
 

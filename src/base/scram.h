@@ -22,6 +22,12 @@ size_t scram_key_len(int mechanism);
 int scram_derive(int mechanism, const void *password, size_t password_len, const uint8_t *salt,
                  size_t salt_len, int32_t iterations, td_scram_credential *out);
 
+/* The credential for a SaltedPassword computed elsewhere (Kafka's AlterUserScramCredentials
+ * sends salt, iterations and SaltedPassword, never the password): salted_len must be the
+ * hash's size. TD_EINVAL, -ENOMEM. */
+int scram_from_salted(int mechanism, const uint8_t *salted, size_t salted_len, const uint8_t *salt,
+                      size_t salt_len, int32_t iterations, td_scram_credential *out);
+
 /* A new credential for a password: a fresh random salt of TD_SCRAM_SALT_LEN bytes (RAND_bytes;
  * -EIO if the generator fails), the password validated (td_user_password_validate) and the
  * iterations within TD_SCRAM_ITERATIONS_MIN..MAX (0: the default). */

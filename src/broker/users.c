@@ -146,3 +146,87 @@ uint64_t broker_users_generation(td_engine *e)
 {
     return __atomic_load_n(&e->users_gen, __ATOMIC_ACQUIRE);
 }
+
+/* Replaces (or adds) the credential c->mechanism of `name`, or removes it when `remove`: the
+ * other mechanism's credential stays. A user left without credentials no longer exists, as in
+ * Kafka, where a SCRAM user is its credentials. Under admin_mu, one catalog transaction. */
+static int credential_change(td_engine *e, const char *name, int mechanism,
+                             const td_scram_credential *c, bool remove)
+{
+    td_scram_credential v[2];
+    size_t n = 0;
+    bool existed = false, had = false;
+    pthread_mutex_lock(&e->admin_mu);
+    int rc = 0;
+    for (int m = TD_SCRAM_SHA_256; m <= TD_SCRAM_SHA_512 && rc == 0; m <<= 1) {
+        int g = catalog_user_get(e->cat, name, m, &v[n]);
+        if (g == TD_ENOTFOUND)
+            continue;
+        if (g) {
+            rc = g;
+            break;
+        }
+        existed = true;
+        if (m == mechanism)
+            had = true;
+        else
+            n++;
+    }
+    if (rc == 0 && remove && !had)
+        rc = td_fail(TD_ENOTFOUND, "user '%s' has no %s credential", name,
+                     td_scram_mechanism_name(mechanism));
+    if (rc == 0 && !remove)
+        v[n++] = *c;
+    td_error_clear();
+    if (rc == 0) {
+        if (n == 0)
+            rc = catalog_user_remove(e->cat, name);
+        else
+            rc = catalog_user_put(e->cat, name, v, n, existed);
+    }
+    if (rc == 0) /* caches of verified passwords drop what they hold */
+        __atomic_add_fetch(&e->users_gen, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&e->admin_mu);
+    OPENSSL_cleanse(v, sizeof(v));
+    return rc;
+}
+
+int td_user_set_salted(td_engine *e, const char *name, int mechanism, const uint8_t *salt,
+                       size_t salt_len, const uint8_t *salted_password, size_t salted_len,
+                       int32_t iterations)
+{
+    td_error_clear();
+    int rc = td_user_name_validate(name);
+    if (rc)
+        return rc;
+    if (!td_scram_mechanism_name(mechanism))
+        return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
+    if (iterations < TD_SCRAM_ITERATIONS_MIN || iterations > TD_SCRAM_ITERATIONS_MAX)
+        return td_fail(TD_EINVAL, "SCRAM iterations must be %d to %d, not %d",
+                       TD_SCRAM_ITERATIONS_MIN, TD_SCRAM_ITERATIONS_MAX, (int)iterations);
+    td_scram_credential c;
+    if ((rc = scram_from_salted(mechanism, salted_password, salted_len, salt, salt_len, iterations,
+                                &c)))
+        return rc;
+    rc = credential_change(e, name, mechanism, &c, false);
+    OPENSSL_cleanse(&c, sizeof(c));
+    if (rc == 0)
+        TD_INFO("users", "set the %s credential of user %s", td_scram_mechanism_name(mechanism),
+                name);
+    return rc;
+}
+
+int td_user_remove_credential(td_engine *e, const char *name, int mechanism)
+{
+    td_error_clear();
+    int rc = td_user_name_validate(name);
+    if (rc)
+        return rc == TD_ENAME ? td_fail(TD_ENOTFOUND, "no such user") : rc;
+    if (!td_scram_mechanism_name(mechanism))
+        return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
+    rc = credential_change(e, name, mechanism, NULL, true);
+    if (rc == 0)
+        TD_INFO("users", "removed the %s credential of user %s", td_scram_mechanism_name(mechanism),
+                name);
+    return rc;
+}

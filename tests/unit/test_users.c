@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "base/base.h"
 #include "base/scram.h"
 #include "storage/storage.h"
@@ -265,6 +267,57 @@ static void test_damaged_row(void)
     test_rmrf(dir);
 }
 
+/* AlterUserScramCredentials' entry points: a credential from a client's SaltedPassword, kept
+ * beside the other mechanism's; bounds; removing the last credential removes the user. */
+static void test_salted_credentials(void)
+{
+    char *dir = test_tmpdir("users");
+    td_engine *e = open_engine(dir);
+    const uint8_t salt[20] = "0123456789abcdefghij";
+    uint8_t s512[64], s256[32];
+    ASSERT_EQ(PKCS5_PBKDF2_HMAC("pw-512", 6, salt, 20, 8192, EVP_sha512(), 64, s512), 1);
+    ASSERT_EQ(PKCS5_PBKDF2_HMAC("pw-256", 6, salt, 20, 4096, EVP_sha256(), 32, s256), 1);
+    /* A new user from one credential; the password itself was never given. */
+    ASSERT_OK(td_user_set_salted(e, "carol", TD_SCRAM_SHA_512, salt, 20, s512, 64, 8192));
+    ASSERT_OK(td_user_verify(e, "carol", "pw-512", 6));
+    /* A second mechanism is added beside the first. */
+    ASSERT_OK(td_user_set_salted(e, "carol", TD_SCRAM_SHA_256, salt, 20, s256, 32, 4096));
+    td_user_info *v;
+    size_t n;
+    ASSERT_OK(td_user_list(e, &v, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(v[0].mechanisms, TD_SCRAM_ALL);
+    ASSERT_EQ(v[0].sha512_iterations, 8192);
+    ASSERT_EQ(v[0].sha256_iterations, 4096);
+    free(v);
+    td_scram_credential c;
+    ASSERT_OK(td_user_credential(e, "carol", TD_SCRAM_SHA_256, &c));
+    ASSERT_OK(scram_verify(&c, "pw-256", 6));
+    /* Bounds: iterations, sizes, mechanism, name. Nothing changes. */
+    ASSERT_EQ(td_user_set_salted(e, "carol", TD_SCRAM_SHA_256, salt, 20, s256, 32, 4095),
+              TD_EINVAL);
+    ASSERT_EQ(td_user_set_salted(e, "carol", TD_SCRAM_SHA_256, salt, 20, s256, 32, 16385),
+              TD_EINVAL);
+    ASSERT_EQ(td_user_set_salted(e, "carol", TD_SCRAM_SHA_256, salt, 20, s512, 64, 4096),
+              TD_EINVAL);
+    ASSERT_EQ(td_user_set_salted(e, "carol", TD_SCRAM_SHA_256, salt, 0, s256, 32, 4096), TD_EINVAL);
+    ASSERT_EQ(td_user_set_salted(e, "carol", 3, salt, 20, s256, 32, 4096), TD_EINVAL);
+    ASSERT_EQ(td_user_set_salted(e, "", TD_SCRAM_SHA_256, salt, 20, s256, 32, 4096), TD_ENAME);
+    ASSERT_OK(td_user_verify(e, "carol", "pw-512", 6));
+    /* Removing one credential keeps the other; removing the last removes the user. */
+    ASSERT_OK(td_user_remove_credential(e, "carol", TD_SCRAM_SHA_512));
+    ASSERT_EQ(td_user_remove_credential(e, "carol", TD_SCRAM_SHA_512), TD_ENOTFOUND);
+    ASSERT_EQ(td_user_credential(e, "carol", TD_SCRAM_SHA_512, &c), TD_ENOTFOUND);
+    ASSERT_OK(td_user_verify(e, "carol", "pw-256", 6));
+    ASSERT_OK(td_user_remove_credential(e, "carol", TD_SCRAM_SHA_256));
+    ASSERT_OK(td_user_list(e, &v, &n));
+    ASSERT_EQ(n, 0);
+    free(v);
+    ASSERT_EQ(td_user_remove_credential(e, "nobody", TD_SCRAM_SHA_256), TD_ENOTFOUND);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_add_list_passwd_remove), TEST(test_bad_arguments_change_nothing),
           TEST(test_reopen_and_no_password_on_disk), TEST(test_user_survives_kill),
-          TEST(test_upgrade_from_version_4), TEST(test_damaged_row))
+          TEST(test_upgrade_from_version_4), TEST(test_damaged_row), TEST(test_salted_credentials))

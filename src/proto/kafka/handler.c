@@ -25,6 +25,7 @@
 #include "broker/broker.h"
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
+#include "proto/kafka/sasl.h"
 
 #define MAX_INFLIGHT 64
 #define KAFKA_OUT_LIMIT (8u << 20)
@@ -146,6 +147,7 @@ static void req_free(kreq *q)
     free(q->cbs);
     coord_join_res_free(q->join_res);
     coord_sync_res_free(q->sync_res);
+    free(q->sasl_job); /* its password was wiped by the worker that checked it */
     ko_free(&q->out);
     td_arena_free(&q->arena);
     free(q);
@@ -221,7 +223,15 @@ void kreq_send_ready(kconn *kc)
             write_response(kc, q);
             wrote = true;
         }
+        bool close_after = q->close_after;
         req_free(q);
+        if (close_after) {
+            /* What the answer says is final (a refused authentication): nothing after it. */
+            kc->closing = true;
+            net_conn_flush(c);
+            net_conn_close(c, false);
+            goto out;
+        }
         if (net_conn_closed(c))
             goto out;
     }
@@ -1593,6 +1603,7 @@ static void k_close(net_conn *c)
         q = next;
     }
     kc->head = kc->tail = NULL;
+    kafka_sasl_conn_free(kc);
     if (kc->orphans == 0)
         free(kc);
 }
@@ -1611,7 +1622,16 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         }
         if (net_conn_output_full(c))
             break; /* offered again once the output drains */
-        size_t flen, max = net_conn_max_input(c) - 4;
+        if (kc->closing)
+            break; /* the connection closes once its last answer is sent */
+        if (kafka_sasl_busy(kc)) {
+            /* A password is being checked off the loop: nothing more is read until the answer
+             * (Kafka's server also mutes a connection while it authenticates). */
+            kc->paused_by_us = true;
+            net_conn_pause(c);
+            break;
+        }
+        size_t flen, max = kafka_sasl_frame_max(kc, net_conn_max_input(c) - 4);
         int rc = kafka_frame(p + used, n - used, max, &flen);
         if (rc == TD_EAGAIN) {
             if (n - used >= 4) /* the whole frame is asked of the buffer budget at once */
@@ -1625,6 +1645,21 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
         uint8_t *frame = p + used + 4;
         size_t size = flen - 4;
         used += flen;
+        if (kafka_sasl_raw_expected(kc)) {
+            /* A raw SASL token after SaslHandshake v0: answered in order, like a request. */
+            kreq *q = req_new(kc);
+            if (!q)
+                return -1;
+            q->h.api_key = KAFKA_SASL_AUTHENTICATE;
+            q->h.api_version = -1;
+            enqueue(kc, q);
+            if (kafka_sasl_raw_token(q, frame, size) == 0)
+                q->ready = true;
+            kreq_send_ready(kc);
+            if (net_conn_closed(c))
+                return -1;
+            continue;
+        }
         kreq *q = req_new(kc);
         if (!q)
             return -1;
@@ -1649,6 +1684,10 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
              * encode would be misread. Clients negotiate through ApiVersions first. */
             TD_WARN("kafka", "%s sent API %d version %d outside %d-%d; closing",
                     net_conn_peer(c), q->h.api_key, q->h.api_version, a->min, a->max);
+            req_free(q);
+            return -1;
+        }
+        if (kafka_sasl_gate(kc, &q->h) != 0) {
             req_free(q);
             return -1;
         }
@@ -1703,8 +1742,10 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             handle_init_producer_id(q, &r);
             break;
         default:
-            if (kafka_quota_handle(q, &r) < 0)
-                async = kafka_group_handle(q, &r) == 1;
+            if (kafka_quota_handle(q, &r) < 0) {
+                int h = kafka_sasl_handle(q, &r);
+                async = h < 0 ? kafka_group_handle(q, &r) == 1 : h == 1;
+            }
             break;
         }
         if (h0)
@@ -1762,6 +1803,12 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
     }
     if (s->cfg.default_partitions <= 0)
         s->cfg.default_partitions = 1;
+    int rc = kafka_sasl_server_create(s);
+    if (rc) {
+        free((char *)s->cfg.data_dir);
+        free(s);
+        return rc;
+    }
     td_metric_family *fc, *fh;
     broker_request_metrics(e, &fc, &fh);
     size_t n;
@@ -1810,6 +1857,8 @@ void kafka_server_detach(kafka_server *s)
 {
     if (s && s->loops)
         broker_remove_advance_hook(s->e, on_advance, s);
+    if (s)
+        kafka_sasl_stop(s); /* password checks in flight post their answers now */
 }
 
 void kafka_server_destroy(kafka_server *s)
@@ -1817,6 +1866,7 @@ void kafka_server_destroy(kafka_server *s)
     if (!s)
         return;
     kafka_server_detach(s);
+    kafka_sasl_server_destroy(s);
     free((char *)s->cfg.data_dir);
     free(s->listeners);
     free(s->loops);

@@ -17,6 +17,8 @@
 typedef struct kloop kloop;
 typedef struct kconn kconn;
 typedef struct kreq kreq;
+typedef struct ksasl ksasl;                         /* a connection's authentication (sasl.c) */
+typedef struct kafka_sasl_server kafka_sasl_server; /* the server's (sasl.c) */
 
 struct kloop {
     kafka_server *s;
@@ -37,6 +39,7 @@ struct kafka_server {
     uint64_t produced; /* atomic: produce requests that appended (for fault injection) */
     td_metric *m_requests[KAFKA_API_KEYS]; /* by API key; NULL for keys not served */
     td_metric *m_latency[KAFKA_API_KEYS];
+    kafka_sasl_server *sasl;
 };
 
 struct kconn {
@@ -50,6 +53,8 @@ struct kconn {
     net_timer throttle_timer;
     bool closed;
     int orphans; /* requests still waiting for a durability callback after the close */
+    ksasl *sasl;  /* NULL until the connection's first SASL request */
+    bool closing; /* a response asked to close once sent: read nothing more */
 };
 
 typedef struct durable_cb {
@@ -67,6 +72,8 @@ struct kreq {
     bool ready;
     bool no_response; /* produce with acks=0 */
     bool drop_connection; /* fault injection: close instead of answering */
+    bool close_after;     /* close the connection once this response is sent (SASL failures) */
+    void *sasl_job;       /* a password check off the loop (sasl.c); freed with the request */
     kafka_out out;
     /* produce */
     kafka_produce_resp presp;

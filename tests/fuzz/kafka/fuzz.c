@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "proto/kafka/kafka.h"
+#include "proto/kafka/sasl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -166,6 +167,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kafka_delete_groups_req q;
         if (kafka_decode_delete_groups(&r, v, &q) == 0)
             kafka_encode_delete_groups(&o, v, &q);
+        break;
+    }
+    case KAFKA_SASL_HANDSHAKE: {
+        const char *mech;
+        (void)kafka_decode_sasl_handshake(&r, v, &mech);
+        break;
+    }
+    case KAFKA_SASL_AUTHENTICATE: {
+        const uint8_t *b;
+        int32_t n;
+        if (kafka_decode_sasl_authenticate(&r, v, &b, &n) == 0) {
+            if (n < 0 || (size_t)n > size)
+                abort();
+            kafka_sasl_authenticate_resp m = {.auth_bytes = b, .auth_len = n};
+            kafka_encode_sasl_authenticate(&o, v, &m);
+        }
+        break;
+    }
+    case KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS: {
+        kafka_describe_scram_req q;
+        if (kafka_decode_describe_scram(&r, v, &q) == 0 && q.nusers > (int32_t)size)
+            abort();
+        break;
+    }
+    case KAFKA_ALTER_USER_SCRAM_CREDENTIALS: {
+        kafka_alter_scram_req q;
+        if (kafka_decode_alter_scram(&r, v, &q) == 0)
+            for (int32_t i = 0; i < q.nalter; i++)
+                if (!q.alter[i].deletion &&
+                    (q.alter[i].salt_len > (int32_t)size || q.alter[i].salted_len > (int32_t)size))
+                    abort();
         break;
     }
     case KAFKA_OFFSET_DELETE: {
