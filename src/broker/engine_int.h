@@ -85,6 +85,8 @@ struct td_engine {
     /* Authorization (authz.h): super users and the anonymous rule; set once, before the
      * listeners start, and read without a lock afterwards. NULL: the defaults. */
     struct td_authz *authz;
+    /* The ACL store's in-memory form (acl.c), loaded at open. */
+    struct td_acls *acls;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
@@ -104,5 +106,8 @@ void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *o
 
 /* Frees the authorization state at close (authz.c). */
 void broker_authz_free(td_engine *e);
+/* Loads the ACLs from the catalog at open / frees them at close (acl.c). */
+int broker_acls_open(td_engine *e);
+void broker_acls_free(td_engine *e);
 
 #endif /* TD_BROKER_ENGINE_INT_H */

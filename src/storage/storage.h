@@ -472,4 +472,12 @@ int catalog_user_list(td_catalog *c, td_user_info **out, size_t *count);
  * whose salt or keys do not have the sizes a credential has. */
 int catalog_user_get(td_catalog *c, const char *name, int mechanism, td_scram_credential *out);
 
+/* ACLs (docs/security.md#authorization), validated by the caller. catalog_acl_put stores one
+ * (nothing happens if the same ACL is there); catalog_acl_remove removes each of v (those not
+ * there are ignored) in one transaction; catalog_acl_list reads all of them, *out malloc'd
+ * (NULL when none), TD_ECORRUPT for a row whose strings do not fit a td_acl. */
+int catalog_acl_put(td_catalog *c, const td_acl *a);
+int catalog_acl_remove(td_catalog *c, const td_acl *v, size_t n);
+int catalog_acl_list(td_catalog *c, td_acl **out, size_t *count);
+
 #endif /* TD_STORAGE_STORAGE_H */
