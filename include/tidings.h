@@ -802,8 +802,8 @@ void td_acl_filter_init(td_acl_filter *f);
  * TD_ACL_NAME_MAX bytes, "kafka-cluster" (literal) for the cluster, a valid topic pattern for
  * WILDCARD. */
 int td_acl_validate(const td_acl *a);
-/* 0 if f is a filter DescribeAcls or DeleteAcls accept, else TD_EINVAL (as above; MATCH needs a
- * name). */
+/* 0 if f is a filter DescribeAcls or DeleteAcls accept, else TD_EINVAL: known codes (ANY and
+ * MATCH allowed), strings no longer than an ACL's. Principal and host are matched as strings. */
 int td_acl_filter_validate(const td_acl_filter *f);
 
 /* Adds an ACL (one catalog transaction; effective for requests checked after this returns).

@@ -192,11 +192,11 @@ int td_acl_validate(const td_acl *a)
 int td_acl_filter_validate(const td_acl_filter *f)
 {
     td_error_clear();
-    int rc;
-    if (f->principal && (rc = check_principal(f->principal)))
-        return rc;
-    if (f->host && (rc = check_host(f->host)))
-        return rc;
+    /* Principals and hosts of filters are compared as strings, not validated: a filter for a
+     * principal no ACL can have matches nothing, as in Kafka. */
+    if ((f->principal && strlen(f->principal) > TD_ACL_PRINCIPAL_MAX) ||
+        (f->host && strlen(f->host) > TD_ACL_HOST_MAX))
+        return td_fail(TD_EINVAL, "principal or host filter too long");
     if (f->resource_type != TD_RES_ANY && !resource_valid(f->resource_type))
         return td_fail(TD_EINVAL, "resource type filter %d is unknown", (int)f->resource_type);
     if (f->pattern_type != TD_PAT_ANY && f->pattern_type != TD_PAT_MATCH &&

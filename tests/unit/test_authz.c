@@ -229,7 +229,10 @@ static void test_validation(void)
     ASSERT_OK(td_acl_list(e, &f, &v, &n));
     ASSERT_EQ(n, 1);
     free(v);
-    f.principal = "nobody";
+    f.principal = "nobody"; /* not a principal an ACL may have: matches nothing */
+    ASSERT_OK(td_acl_list(e, &f, &v, &n));
+    ASSERT_EQ(n, 0);
+    f.operation = (td_acl_op)13;
     ASSERT_EQ(td_acl_list(e, &f, &v, &n), TD_EINVAL);
     td_acl_filter_init(&f);
     f.pattern_type = (td_acl_pattern)9;

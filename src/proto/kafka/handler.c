@@ -25,6 +25,7 @@
 #include "broker/broker.h"
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
+#include "proto/kafka/kauthz.h"
 
 #define MAX_INFLIGHT 64
 #define KAFKA_OUT_LIMIT (8u << 20)
@@ -1686,7 +1687,8 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             handle_init_producer_id(q, &r);
             break;
         default:
-            async = kafka_group_handle(q, &r) == 1;
+            if (kafka_acl_handle(q, &r) < 0)
+                async = kafka_group_handle(q, &r) == 1;
             break;
         }
         if (!async || q->out.err)
@@ -1753,6 +1755,10 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
             s->m_latency[a[i].key] = td_metric_get(fh, labels);
         }
     }
+    td_metric_family *fd = td_metrics_family(
+        broker_metrics(e), TD_COUNTER, "tidings_security_denied_total",
+        "Requests refused by a security check, by protocol and reason.", "protocol,reason", NULL, 0);
+    s->m_denied = td_metric_get(fd, (const char *const[]){"kafka", "acl"});
     *out = s;
     return 0;
 }

@@ -35,6 +35,7 @@ struct kafka_server {
     uint64_t produced; /* atomic: produce requests that appended (for fault injection) */
     td_metric *m_requests[KAFKA_API_KEYS]; /* by API key; NULL for keys not served */
     td_metric *m_latency[KAFKA_API_KEYS];
+    td_metric *m_denied; /* tidings_security_denied_total{protocol="kafka",reason="acl"} */
 };
 
 struct kconn {
