@@ -554,3 +554,48 @@ int acl_decide(td_engine *e, const char *user, const char *host, td_acl_resource
     pthread_rwlock_unlock(&e->acls->lock);
     return verdict;
 }
+
+/* Whether the entry applies to (user, host) for op, ignoring the resource. Operations match
+ * exactly or through All, without implication (Kafka's authorizeByResourceType). */
+static bool applies(const acl_entry *x, const char *user, const char *host, td_acl_op op)
+{
+    return x->ops && (x->acl->operation == op || x->acl->operation == TD_OP_ALL) &&
+           (!x->user || strcmp(x->user, user) == 0) &&
+           (!x->host || (host && strcmp(x->host, host) == 0));
+}
+
+/* Whether the deny entry d covers everything the allow entry a selects. */
+static bool deny_covers(const td_acl *d, const td_acl *a)
+{
+    if (d->pattern_type == TD_PAT_LITERAL && strcmp(d->name, "*") == 0)
+        return true;
+    if (d->pattern_type == TD_PAT_PREFIXED)
+        return a->pattern_type != TD_PAT_WILDCARD &&
+               strncmp(a->name, d->name, strlen(d->name)) == 0;
+    if (a->pattern_type == TD_PAT_LITERAL)
+        return strcmp(a->name, "*") != 0 && broker_acl_resource_match(d, a->name);
+    return d->pattern_type == a->pattern_type && strcmp(d->name, a->name) == 0;
+}
+
+bool acl_decide_any(td_engine *e, const char *user, const char *host, td_acl_resource type,
+                    td_acl_op op)
+{
+    if ((int)type < 0 || (int)type >= ACL_TYPES)
+        return false;
+    bool allowed = false;
+    pthread_rwlock_rdlock(&e->acls->lock);
+    const struct acl_set *s = e->acls->set;
+    for (size_t i = s->start[type]; i < s->end[type] && !allowed; i++) {
+        const acl_entry *x = &s->entries[i];
+        if (x->deny || !applies(x, user, host, op))
+            continue;
+        bool covered = false;
+        for (size_t k = s->start[type]; k < s->end[type] && !covered; k++) {
+            const acl_entry *d = &s->entries[k];
+            covered = d->deny && applies(d, user, host, op) && deny_covers(d->acl, x->acl);
+        }
+        allowed = !covered;
+    }
+    pthread_rwlock_unlock(&e->acls->lock);
+    return allowed;
+}

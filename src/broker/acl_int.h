@@ -45,4 +45,9 @@ enum { ACL_NO_MATCH = 0, ACL_ALLOW = 1, ACL_DENY = 2 };
 int acl_decide(td_engine *e, const char *user, const char *host, td_acl_resource type,
                const char *name, td_acl_op op);
 
+/* broker_authorize_any's ACL part (authz.h): whether an allow of op on some pattern of the type
+ * survives the principal's denies. */
+bool acl_decide_any(td_engine *e, const char *user, const char *host, td_acl_resource type,
+                    td_acl_op op);
+
 #endif /* TD_BROKER_ACL_INT_H */

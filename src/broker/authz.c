@@ -107,3 +107,14 @@ bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type,
     /* Kafka's AclAuthorizer: deny wins, then an allow is needed; nothing matching denies. */
     return acl_decide(e, p->user ? p->user : "ANONYMOUS", p->host, type, name, op) == ACL_ALLOW;
 }
+
+bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type,
+                          td_acl_op op)
+{
+    const struct td_authz *a = e->authz;
+    if (!p->user && (!a || a->anonymous_all))
+        return true;
+    if (p->user && broker_is_super_user(e, p->user))
+        return true;
+    return e->acls && acl_decide_any(e, p->user ? p->user : "ANONYMOUS", p->host, type, op);
+}

@@ -46,6 +46,14 @@ bool broker_is_super_user(td_engine *e, const char *user);
 bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type, const char *name,
                       td_acl_op op);
 
+/* Whether p may do op on SOME resource of the type (Kafka's authorizeByResourceType, KIP-679:
+ * what InitProducerId asks of an idempotent producer, Write on any topic): true for super
+ * users and anonymous with anonymous.access=all, else when an ACL allows op (or All) on a
+ * pattern of the type that no deny ACL of the principal covers whole (a deny of "*", a deny of
+ * the same literal name, or a deny prefix of the allowed name or prefix). */
+bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type,
+                          td_acl_op op);
+
 /* The ACL store (acl.c): td_acl_add and td_acl_remove with the acting principal named in the
  * audit log ("User:alice from 10.0.0.7"; NULL: a local caller of the library). */
 int broker_acl_add(td_engine *e, const td_acl *a, const char *actor);

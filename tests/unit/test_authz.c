@@ -191,6 +191,37 @@ static void test_patterns(void)
     test_rmrf(dir);
 }
 
+/* broker_authorize_any (Kafka's authorizeByResourceType): an allow on some pattern that no deny
+ * covers whole. */
+static void test_authorize_any(void)
+{
+    char *dir = test_tmpdir("authz");
+    td_engine *e = open_engine(dir);
+    ASSERT_OK(broker_authz_configure(e, "root", false));
+    td_principal u = {"u", "10.0.0.1"}, root = {"root", NULL}, anon = {NULL, NULL};
+    ASSERT(broker_authorize_any(e, &root, TOPIC, TD_OP_WRITE));
+    ASSERT(!broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    ASSERT(!broker_authorize_any(e, &anon, TOPIC, TD_OP_WRITE));
+    add(e, "User:u", "*", TOPIC, LIT, "a", TD_OP_WRITE, ALLOW);
+    ASSERT(broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    ASSERT(!broker_authorize_any(e, &u, TOPIC, TD_OP_READ));
+    ASSERT(!broker_authorize_any(e, &u, TD_RES_GROUP, TD_OP_WRITE));
+    add(e, "User:u", "*", TOPIC, LIT, "a", TD_OP_WRITE, DENY); /* the same literal */
+    ASSERT(!broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    add(e, "User:u", "*", TOPIC, TD_PAT_PREFIXED, "logs-", TD_OP_ALL, ALLOW);
+    ASSERT(broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    add(e, "User:*", "*", TOPIC, TD_PAT_PREFIXED, "log", TD_OP_WRITE, DENY); /* covers logs- */
+    ASSERT(!broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    add(e, "User:u", "*", TOPIC, LIT, "b", TD_OP_WRITE, ALLOW);
+    ASSERT(broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    add(e, "User:u", "10.0.0.1", TOPIC, LIT, "*", TD_OP_WRITE, DENY);
+    ASSERT(!broker_authorize_any(e, &u, TOPIC, TD_OP_WRITE));
+    td_principal other_host = {"u", "10.0.0.2"};
+    ASSERT(broker_authorize_any(e, &other_host, TOPIC, TD_OP_WRITE));
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 static void test_validation(void)
 {
     char *dir = test_tmpdir("authz");
@@ -393,6 +424,6 @@ static void test_check_cost(void)
 }
 
 TEST_MAIN(TEST(test_super_users_and_anonymous), TEST(test_allow_deny_principal_host),
-          TEST(test_implied_operations), TEST(test_patterns), TEST(test_validation),
+          TEST(test_implied_operations), TEST(test_patterns), TEST(test_authorize_any), TEST(test_validation),
           TEST(test_filters_remove_reopen), TEST(test_upgrade_from_version_5),
           TEST(test_check_cost))

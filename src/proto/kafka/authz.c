@@ -55,30 +55,20 @@ bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op 
     return false;
 }
 
-bool kafka_authz_produce(kreq *q, const char *topic)
+int16_t kafka_authz_produce(kreq *q, const char *transactional_id, const char *topic)
 {
-    return kafka_authorize(q, TD_RES_TOPIC, topic, TD_OP_WRITE);
-}
-
-/* Whether the principal may Write some topic: one allow on any topic pattern is enough (Kafka
- * 3.0's rule for idempotent producers, KIP-679). Checks the existing topics: an ACL on a
- * pattern no topic has yet grants nothing to write to. */
-static bool can_write_any_topic(kreq *q)
-{
-    td_topic_info *all = NULL;
-    size_t n = 0;
-    bool ok = false;
-    if (td_topic_list(q->kc->s->e, &all, &n) == 0)
-        for (size_t i = 0; i < n && !ok; i++)
-            ok = kafka_can(q, TD_RES_TOPIC, all[i].name, TD_OP_WRITE);
-    free(all);
-    return ok;
+    if (transactional_id &&
+        !kafka_authorize(q, TD_RES_TRANSACTIONAL_ID, transactional_id, TD_OP_WRITE))
+        return KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    return kafka_authorize(q, TD_RES_TOPIC, topic, TD_OP_WRITE) ? KERR_NONE
+                                                                : KERR_TOPIC_AUTHORIZATION_FAILED;
 }
 
 bool kafka_authz_idempotent(kreq *q)
 {
-    if (kafka_can(q, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_IDEMPOTENT_WRITE) ||
-        can_write_any_topic(q))
+    char host[64];
+    td_principal p = who(q, host);
+    if (broker_authorize_any(q->kc->s->e, &p, TD_RES_TOPIC, TD_OP_WRITE))
         return true;
     return kafka_authorize(q, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_IDEMPOTENT_WRITE);
 }

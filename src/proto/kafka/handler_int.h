@@ -73,6 +73,7 @@ struct kreq {
     /* fetch */
     kafka_fetch_req freq;
     td_topic_ref **frefs; /* one per request topic; NULL if unknown */
+    uint8_t *fdenied;     /* NULL, or 1 per request topic the principal may not Read */
     net_timer timer;
     kreq *park_next, *park_prev;
     bool parked;

@@ -18,10 +18,12 @@ bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op 
 /* The acting principal for the audit log: "User:alice from 10.0.0.7" into buf. */
 const char *kafka_actor(kreq *q, char *buf, size_t cap);
 
-/* Produce: Write on the topic. */
-bool kafka_authz_produce(kreq *q, const char *topic);
-/* An idempotent producer (Produce with a producer id, InitProducerId without a transactional
- * id): IdempotentWrite on the cluster, or Write on any topic (as Kafka allows since 3.0). */
+/* Produce: Write on the topic, and on the transactional id if there is one. KERR_NONE, or
+ * TRANSACTIONAL_ID_AUTHORIZATION_FAILED / TOPIC_AUTHORIZATION_FAILED. (An idempotent produce
+ * needs nothing more: Kafka 3.0 dropped IdempotentWrite from Produce, KIP-679.) */
+int16_t kafka_authz_produce(kreq *q, const char *transactional_id, const char *topic);
+/* InitProducerId without a transactional id: IdempotentWrite on the cluster, or Write allowed
+ * on some topic (Kafka's authorizeByResourceType, KIP-679). */
 bool kafka_authz_idempotent(kreq *q);
 /* Fetch: Read on the topic. ListOffsets, Metadata: Describe on the topic. */
 bool kafka_authz_read(kreq *q, const char *topic);
