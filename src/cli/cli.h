@@ -98,5 +98,6 @@ int cmd_group(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
 int cmd_dlq(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_acl(int argc, char **argv);
 
 #endif /* TD_CLI_H */
