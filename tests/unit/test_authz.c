@@ -6,6 +6,7 @@
  * validation, durability across a reopen and the upgrade of a schema 5 catalog; and the cost
  * of a check with a few hundred ACLs (printed, never asserted).
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -373,6 +374,56 @@ static void test_upgrade_from_version_5(void)
     test_rmrf(dir);
 }
 
+typedef struct checker {
+    td_engine *e;
+    int stop; /* atomic */
+    long checks, allowed;
+} checker;
+
+static void *check_loop(void *arg)
+{
+    checker *c = arg;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        c->allowed += can(c->e, "r", "10.0.0.1", TOPIC, "always", TD_OP_READ);
+        c->checks++;
+        /* The ACL that changes never decides this one: a torn set would. */
+        if (can(c->e, "r", "10.0.0.1", TOPIC, "never", TD_OP_READ))
+            abort();
+    }
+    return NULL;
+}
+
+/* Checks on two threads while a third adds and removes ACLs: every check sees a whole set
+ * (TSan: no race between the swap and the readers). */
+static void test_concurrent_changes(void)
+{
+    char *dir = test_tmpdir("authz");
+    td_engine *e = open_engine(dir);
+    ASSERT_OK(broker_authz_configure(e, "", false));
+    add(e, "User:r", "*", TOPIC, LIT, "always", TD_OP_READ, ALLOW);
+    checker c[2] = {{.e = e}, {.e = e}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, check_loop, &c[i]), 0);
+    td_acl_filter f;
+    td_acl_filter_init(&f);
+    f.principal = "User:x";
+    for (int i = 0; i < 50; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "t%d", i);
+        add(e, "User:x", "*", TOPIC, LIT, name, TD_OP_WRITE, ALLOW);
+        if (i % 10 == 9)
+            ASSERT_OK(td_acl_remove(e, &f, NULL, NULL));
+    }
+    for (int i = 0; i < 2; i++) {
+        __atomic_store_n(&c[i].stop, 1, __ATOMIC_RELEASE);
+        pthread_join(t[i], NULL);
+        ASSERT_EQ(c[i].allowed, c[i].checks);
+    }
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -425,5 +476,5 @@ static void test_check_cost(void)
 
 TEST_MAIN(TEST(test_super_users_and_anonymous), TEST(test_allow_deny_principal_host),
           TEST(test_implied_operations), TEST(test_patterns), TEST(test_authorize_any), TEST(test_validation),
-          TEST(test_filters_remove_reopen), TEST(test_upgrade_from_version_5),
+          TEST(test_filters_remove_reopen), TEST(test_upgrade_from_version_5), TEST(test_concurrent_changes),
           TEST(test_check_cost))
