@@ -829,6 +829,7 @@ const char *td_acl_permission_name(td_acl_permission p);
 td_acl_resource td_acl_resource_parse(const char *s);
 td_acl_op td_acl_op_parse(const char *s);
 td_acl_pattern td_acl_pattern_parse(const char *s);
+td_acl_permission td_acl_permission_parse(const char *s);
 
 #ifdef __cplusplus
 }

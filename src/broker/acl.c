@@ -119,6 +119,14 @@ td_acl_pattern td_acl_pattern_parse(const char *s)
     return (td_acl_pattern)0;
 }
 
+td_acl_permission td_acl_permission_parse(const char *s)
+{
+    for (int i = TD_PERM_ANY; i <= TD_PERM_ALLOW; i++)
+        if (s && name_eq(s, permission_names[i]))
+            return (td_acl_permission)i;
+    return (td_acl_permission)0;
+}
+
 void td_acl_filter_init(td_acl_filter *f)
 {
     memset(f, 0, sizeof(*f));

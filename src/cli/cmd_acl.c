@@ -10,8 +10,8 @@
  * left out matches everything (remove needs at least one flag, so that an empty command line
  * never removes every ACL).
  *
- * Remote mode needs authentication on the HTTP API (another part of the same work); with
- * --server (or $TIDINGS_SERVER) the command says so and changes nothing.
+ * With --server (or $TIDINGS_SERVER) the same goes through the broker's /v1/acls routes
+ * (proto/http/acls.c), as the connection's principal: an administrator.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,8 +48,8 @@ static const char acl_usage[] =
     "                                  also take any and match (the ACLs that apply to the\n"
     "                                  named resource)\n"
     "      --json                      machine-readable output (list)\n"
-    "  -s, --server URL                not supported yet: ACL changes over the network need\n"
-    "                                  authentication\n"
+    "  -s, --server URL                a running broker's HTTP API (default: $TIDINGS_SERVER;\n"
+    "                                  '' for local mode); needs an administrator\n"
     "  -h, --help                      this help\n";
 
 #define MAX_ITEMS 32
@@ -215,6 +215,155 @@ static int collect_one(void *arg, const td_acl_filter *f)
     }
     free(v);
     return EXIT_OK;
+}
+
+/* The ACL of an answer's JSON object (the names td_acl_*_name give); false if it is not one. */
+static bool acl_of_json(const json_t *j, td_acl *a)
+{
+    memset(a, 0, sizeof(*a));
+    const char *p = json_string_value(json_object_get(j, "principal"));
+    const char *h = json_string_value(json_object_get(j, "host"));
+    const char *n = json_string_value(json_object_get(j, "name"));
+    if (!p || !h || !n || !fits(a->principal, sizeof(a->principal), p) ||
+        !fits(a->host, sizeof(a->host), h) || !fits(a->name, sizeof(a->name), n))
+        return false;
+    a->resource_type = td_acl_resource_parse(cli_json_str(j, "resource_type"));
+    a->pattern_type = td_acl_pattern_parse(cli_json_str(j, "pattern_type"));
+    a->operation = td_acl_op_parse(cli_json_str(j, "operation"));
+    a->permission = td_acl_permission_parse(cli_json_str(j, "permission"));
+    return true;
+}
+
+/* "/v1/acls?key=value&..." of a filter, escaped, as a malloc'd string. */
+static char *filter_query(cli_remote *r, const td_acl_filter *f)
+{
+    const char *keys[] = {"principal", "host", "name", "resource_type", "pattern_type",
+                          "operation", "permission"};
+    const char *vals[] = {f->principal, f->host, f->name,
+                          f->resource_type != TD_RES_ANY ? td_acl_resource_name(f->resource_type)
+                                                         : NULL,
+                          f->pattern_type != TD_PAT_ANY ? td_acl_pattern_name(f->pattern_type)
+                                                        : NULL,
+                          f->operation != TD_OP_ANY ? td_acl_op_name(f->operation) : NULL,
+                          f->permission != TD_PERM_ANY ? td_acl_permission_name(f->permission)
+                                                       : NULL};
+    /* Escaping at most triples a byte; the names and separators fit in the rest. */
+    size_t cap = 64, len = 0;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+        cap += vals[i] ? strlen(keys[i]) + 2 + 3 * strlen(vals[i]) : 0;
+    char *path = malloc(cap);
+    if (!path)
+        return NULL;
+    len = (size_t)snprintf(path, cap, "/v1/acls");
+    char sep = '?';
+    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+        if (!vals[i])
+            continue;
+        char *esc = cli_remote_escape(r, vals[i]);
+        if (!esc) {
+            free(path);
+            return NULL;
+        }
+        len += (size_t)snprintf(path + len, cap - len, "%c%s=%s", sep, keys[i], esc);
+        free(esc);
+        sep = '&';
+    }
+    return path;
+}
+
+typedef struct remote_ctx {
+    cli_remote *r;
+    const char *method;
+    td_acl *v;
+    size_t n;
+} remote_ctx;
+
+static int remote_one(void *arg, const td_acl_filter *f)
+{
+    remote_ctx *c = arg;
+    char *path = filter_query(c->r, f);
+    if (!path)
+        return cli_fail("listing ACLs", -ENOMEM);
+    json_t *out = NULL;
+    bool del = !strcmp(c->method, "DELETE");
+    int code = cli_remote_call(c->r, c->method, path, NULL, &out,
+                               del ? "removing ACLs" : "listing ACLs");
+    free(path);
+    json_t *arr = json_object_get(out, del ? "removed" : "acls");
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+    {
+        td_acl a;
+        bool dup = !acl_of_json(x, &a);
+        for (size_t k = 0; k < c->n && !dup; k++)
+            dup = memcmp(&c->v[k], &a, sizeof(a)) == 0;
+        td_acl *nv = dup ? c->v : realloc(c->v, (c->n + 1) * sizeof(*nv));
+        if (!nv) {
+            code = cli_fail("listing ACLs", -ENOMEM);
+            break;
+        }
+        c->v = nv;
+        if (!dup)
+            c->v[c->n++] = a;
+    }
+    json_decref(out);
+    return code;
+}
+
+static int acl_remote(const char *action, const acl_opts *o, const char *server)
+{
+    cli_remote r;
+    int code = cli_remote_open(server, &r);
+    if (code != EXIT_OK)
+        return code;
+    if (!strcmp(action, "add")) {
+        size_t nhosts = o->nhosts ? o->nhosts : 1;
+        for (size_t p = 0; p < o->nprincipals && code == EXIT_OK; p++)
+            for (size_t h = 0; h < nhosts && code == EXIT_OK; h++)
+                for (size_t k = 0; k < o->nops && code == EXIT_OK; k++)
+                    for (size_t i = 0; i < o->nres && code == EXIT_OK; i++) {
+                        td_acl a = {.resource_type = o->res[i].type,
+                                    .pattern_type = o->have_pattern ? o->pattern
+                                                                    : TD_PAT_LITERAL,
+                                    .operation = o->ops[k],
+                                    .permission = o->principals[p].perm};
+                        json_t *b = json_pack(
+                            "{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "principal",
+                            o->principals[p].principal, "host", o->nhosts ? o->hosts[h] : "*",
+                            "resource_type", td_acl_resource_name(a.resource_type),
+                            "pattern_type", td_acl_pattern_name(a.pattern_type), "name",
+                            o->res[i].name, "operation", td_acl_op_name(a.operation),
+                            "permission", td_acl_permission_name(a.permission));
+                        json_t *out = NULL;
+                        code = cli_remote_call(&r, "POST", "/v1/acls", b, &out, "adding ACL");
+                        json_decref(b);
+                        td_acl got;
+                        if (code == EXIT_OK && acl_of_json(json_object_get(out, "acl"), &got)) {
+                            char d[TD_ACL_PRINCIPAL_MAX + TD_ACL_NAME_MAX + 128];
+                            describe(&got, d, sizeof(d));
+                            printf("added ACL: %s\n", d);
+                        }
+                        json_decref(out);
+                    }
+    } else {
+        remote_ctx c = {.r = &r, .method = !strcmp(action, "remove") ? "DELETE" : "GET"};
+        code = for_each_filter(o, remote_one, &c);
+        if (code == EXIT_OK && !strcmp(action, "remove")) {
+            for (size_t i = 0; i < c.n; i++) {
+                char d[TD_ACL_PRINCIPAL_MAX + TD_ACL_NAME_MAX + 128];
+                describe(&c.v[i], d, sizeof(d));
+                printf("removed ACL: %s\n", d);
+            }
+            if (c.n == 0)
+                printf("no ACL matched\n");
+        } else if (code == EXIT_OK) {
+            print_list(c.v, c.n, o->json);
+        }
+        free(c.v);
+    }
+    cli_remote_close(&r);
+    return code;
 }
 
 static int acl_local(const char *action, const acl_opts *o)
@@ -402,13 +551,8 @@ int cmd_acl(int argc, char **argv)
         return cli_usage_error("acl", "unexpected argument '%s'", argv[optind + 1]);
     if ((code = check_opts(action, &o)) != EXIT_OK)
         return code;
-    if (cli_server(o.server)) {
-        fprintf(stderr, "tidings: ACL administration over the network (--server or "
-                        "$TIDINGS_SERVER) is not built yet: use Kafka's CreateAcls / "
-                        "DescribeAcls / DeleteAcls (kafka-acls.sh, an AdminClient) against the "
-                        "running broker, or 'tidings acl' with --data DIR while it is stopped "
-                        "(give --server '' to ignore $TIDINGS_SERVER)\n");
-        return EXIT_USAGE;
-    }
+    const char *server = cli_server(o.server);
+    if (server)
+        return acl_remote(action, &o, server);
     return acl_local(action, &o);
 }

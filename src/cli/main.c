@@ -29,7 +29,7 @@ static const char usage[] =
     "  dlq list|show|redrive      dead-letter topics, and moving their events back\n"
     "  user add|passwd|remove|list\n"
     "                             users and their SCRAM credentials (on a data directory)\n"
-    "  acl add|remove|list        ACLs: who may do what (on a data directory)\n"
+    "  acl add|remove|list        ACLs: who may do what\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"

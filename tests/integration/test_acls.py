@@ -272,3 +272,50 @@ def test_cli_acls_and_restart(tmp_path):
         b.stop()
     listing = cli("list", "--json")
     assert '"operation":"Describe"' in listing and '"operation":"Write"' not in listing
+
+
+def test_cli_remote_and_http_acls(tmp_path):
+    """`tidings acl --server` over /v1/acls: an administrator (anonymous on loopback with
+    anonymous.access=all) adds, lists and removes; with anonymous.access=acl, 403."""
+    import json
+    data = str(tmp_path / "r" / "data")
+    b = Broker(data, http=True).start()
+    url = f"http://127.0.0.1:{b.http_port}"
+
+    def cli(*args, code=0):
+        p = subprocess.run([BIN, "acl", *args, "--server", url], capture_output=True, timeout=30)
+        assert p.returncode == code, p.stderr.decode()
+        return p.stdout.decode() + p.stderr.decode()
+
+    try:
+        out = cli("add", "--allow-principal", "User:alice", "--allow-principal", "User:bob",
+                  "--operation", "Read", "--topic", "r-", "--resource-pattern-type", "prefixed")
+        assert out.count("added ACL") == 2
+        cli("add", "--deny-principal", "User:bob", "--host", "10.0.0.9", "--operation", "All",
+            "--group", "g")
+        cli("add", "--allow-principal", "alice", "--operation", "Read", "--topic", "x", code=2)
+        listing = json.loads(cli("list", "--json"))["acls"]
+        assert len(listing) == 3
+        assert {"principal": "User:bob", "host": "10.0.0.9", "resource_type": "Group",
+                "pattern_type": "Literal", "name": "g", "operation": "All",
+                "permission": "Deny"} in listing
+        match = json.loads(cli("list", "--topic", "r-orders", "--resource-pattern-type", "match",
+                               "--json"))["acls"]
+        assert {x["principal"] for x in match} == {"User:alice", "User:bob"}
+        out = cli("remove", "--principal", "User:bob")
+        assert out.count("removed ACL") == 2
+        cli("remove", code=2)
+        with urllib.request.urlopen(url + "/v1/acls?principal=User%3Aalice", timeout=10) as r:
+            assert len(json.loads(r.read())["acls"]) == 1
+    finally:
+        b.stop()
+    with open(tmp_path / "acl.conf", "w") as f:
+        f.write("anonymous.access = acl\n")
+    b = Broker(data, http=True, extra=["--config", str(tmp_path / "acl.conf")]).start()
+    url = f"http://127.0.0.1:{b.http_port}"
+    try:
+        out = cli("list", code=1)
+        assert "Describe on the cluster" in out
+        cli("add", "--allow-principal", "User:eve", "--operation", "All", "--cluster", code=1)
+    finally:
+        b.stop()

@@ -423,6 +423,8 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/groups/{group}/reset";
     if (rc->nseg == 2 && !strcmp(rc->seg[1], "subscribe"))
         return "/v1/subscribe";
+    if (rc->nseg == 2 && !strcmp(rc->seg[1], "acls"))
+        return "/v1/acls";
     if (!strcmp(rc->seg[1], "queues")) {
         static const char *const actions[] = {"receive", "ack", "nack", "extend"};
         static const char *const templates[] = {
@@ -462,6 +464,8 @@ void http_route(hconn *hc)
         return route_topics(&rc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))
         return http_route_subscribe(hc);
+    if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "acls"))
+        return http_route_acls(hc);
     if ((rc.nseg == 2 || rc.nseg == 3) && !strcmp(rc.seg[0], "v1") &&
         !strcmp(rc.seg[1], "redrives"))
         return http_route_redrives(hc, rc.nseg == 3 ? rc.seg[2] : NULL);
