@@ -766,7 +766,7 @@ typedef enum td_acl_permission {
 #define TD_ACL_PRINCIPAL_MAX (5 + TD_USER_NAME_MAX) /* "User:" and a user name */
 #define TD_ACL_HOST_MAX 45                         /* the longest IPv6 address text */
 #define TD_ACL_NAME_MAX 255                        /* a resource name or pattern */
-#define TD_ACL_MAX 100000                          /* ACLs the store holds at most */
+#define TD_ACL_MAX 10000 /* ACLs the store holds at most: each change copies the set (~6 MB) */
 
 /* The cluster resource's one name, as Kafka names it. */
 #define TD_CLUSTER_NAME "kafka-cluster"

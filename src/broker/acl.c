@@ -37,12 +37,12 @@
 /* ---------------------------------------------------------------------------------------------
  * Names and validation
  */
-static const char *const resource_names[] = {"Unknown", "Any", "Topic", "Group", "Cluster",
-                                             "TransactionalId"};
-static const char *const op_names[] = {"Unknown",  "Any",          "All",       "Read",
-                                       "Write",    "Create",       "Delete",    "Alter",
-                                       "Describe", "ClusterAction", "DescribeConfigs",
-                                       "AlterConfigs", "IdempotentWrite"};
+static const char *const resource_names[] = {"Unknown", "Any",     "Topic",
+                                             "Group",   "Cluster", "TransactionalId"};
+static const char *const op_names[] = {
+    "Unknown",        "Any",   "All",      "Read",          "Write",           "Create",
+    "Delete",         "Alter", "Describe", "ClusterAction", "DescribeConfigs", "AlterConfigs",
+    "IdempotentWrite"};
 static const char *const permission_names[] = {"Unknown", "Any", "Deny", "Allow"};
 
 const char *td_acl_resource_name(td_acl_resource r)
@@ -111,8 +111,8 @@ td_acl_op td_acl_op_parse(const char *s)
 
 td_acl_pattern td_acl_pattern_parse(const char *s)
 {
-    static const td_acl_pattern all[] = {TD_PAT_ANY, TD_PAT_MATCH, TD_PAT_LITERAL,
-                                         TD_PAT_PREFIXED, TD_PAT_WILDCARD};
+    static const td_acl_pattern all[] = {TD_PAT_ANY, TD_PAT_MATCH, TD_PAT_LITERAL, TD_PAT_PREFIXED,
+                                         TD_PAT_WILDCARD};
     for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
         if (s && name_eq(s, td_acl_pattern_name(all[i])))
             return all[i];
@@ -174,8 +174,10 @@ int td_acl_validate(const td_acl *a)
     if ((rc = check_principal(a->principal)) || (rc = check_host(a->host)))
         return rc;
     if (!resource_valid(a->resource_type))
-        return td_fail(TD_EINVAL, "resource type %d: expected topic, group, cluster or "
-                                  "transactional id", (int)a->resource_type);
+        return td_fail(TD_EINVAL,
+                       "resource type %d: expected topic, group, cluster or "
+                       "transactional id",
+                       (int)a->resource_type);
     if (a->pattern_type != TD_PAT_LITERAL && a->pattern_type != TD_PAT_PREFIXED &&
         a->pattern_type != TD_PAT_WILDCARD)
         return td_fail(TD_EINVAL, "pattern type %d: expected literal, prefixed or wildcard",
@@ -189,8 +191,7 @@ int td_acl_validate(const td_acl *a)
         return td_fail(TD_EINVAL, "resource name: 1 to %d bytes", TD_ACL_NAME_MAX);
     if (a->resource_type == TD_RES_CLUSTER &&
         (a->pattern_type != TD_PAT_LITERAL || strcmp(a->name, TD_CLUSTER_NAME) != 0))
-        return td_fail(TD_EINVAL, "the cluster resource is the literal name %s",
-                       TD_CLUSTER_NAME);
+        return td_fail(TD_EINVAL, "the cluster resource is the literal name %s", TD_CLUSTER_NAME);
     const char *why = NULL;
     if (a->pattern_type == TD_PAT_WILDCARD && td_pattern_validate(a->name, n, &why) != 0)
         return td_fail(TD_EINVAL, "wildcard pattern '%s': %s", a->name, why);
@@ -326,8 +327,8 @@ static int acl_set_new(td_acl *v, size_t n, struct acl_set **out)
         const td_acl *a = &v[i];
         acl_entry *x = &s->entries[i];
         x->acl = a;
-        x->user = strcmp(a->principal, USER_PREFIX "*") == 0 ? NULL
-                                                             : a->principal + USER_PREFIX_LEN;
+        x->user =
+            strcmp(a->principal, USER_PREFIX "*") == 0 ? NULL : a->principal + USER_PREFIX_LEN;
         x->host = strcmp(a->host, "*") == 0 ? NULL : a->host;
         x->deny = a->permission == TD_PERM_DENY;
         x->ops = td_acl_validate(a) == 0 ? ops_covered(a->operation, a->permission) : 0;
@@ -405,8 +406,7 @@ static void describe(const td_acl *a, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s %s %s from %s on %s %s '%s'", td_acl_permission_name(a->permission),
              a->principal, td_acl_op_name(a->operation), a->host,
-             td_acl_resource_name(a->resource_type), td_acl_pattern_name(a->pattern_type),
-             a->name);
+             td_acl_resource_name(a->resource_type), td_acl_pattern_name(a->pattern_type), a->name);
 }
 
 int broker_acl_add(td_engine *e, const td_acl *a, const char *actor)

@@ -108,8 +108,7 @@ bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type,
     return acl_decide(e, p->user ? p->user : "ANONYMOUS", p->host, type, name, op) == ACL_ALLOW;
 }
 
-bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type,
-                          td_acl_op op)
+bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type, td_acl_op op)
 {
     const struct td_authz *a = e->authz;
     if (!p->user && (!a || a->anonymous_all))

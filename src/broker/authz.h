@@ -51,8 +51,7 @@ bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type,
  * users and anonymous with anonymous.access=all, else when an ACL allows op (or All) on a
  * pattern of the type that no deny ACL of the principal covers whole (a deny of "*", a deny of
  * the same literal name, or a deny prefix of the allowed name or prefix). */
-bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type,
-                          td_acl_op op);
+bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type, td_acl_op op);
 
 /* The ACL store (acl.c): td_acl_add and td_acl_remove with the acting principal named in the
  * audit log ("User:alice from 10.0.0.7"; NULL: a local caller of the library). */

@@ -84,11 +84,10 @@ static void print_list(const td_acl *v, size_t n, bool json)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "principal", v[i].principal,
-                               "host", v[i].host, "resource_type",
-                               td_acl_resource_name(v[i].resource_type), "pattern_type",
-                               td_acl_pattern_name(v[i].pattern_type), "name", v[i].name,
-                               "operation", td_acl_op_name(v[i].operation), "permission",
+                arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "principal", v[i].principal, "host",
+                               v[i].host, "resource_type", td_acl_resource_name(v[i].resource_type),
+                               "pattern_type", td_acl_pattern_name(v[i].pattern_type), "name",
+                               v[i].name, "operation", td_acl_op_name(v[i].operation), "permission",
                                td_acl_permission_name(v[i].permission)));
         json_t *o = json_pack("{s:o}", "acls", arr);
         cli_json_print(o);
@@ -237,16 +236,16 @@ static bool acl_of_json(const json_t *j, td_acl *a)
 /* "/v1/acls?key=value&..." of a filter, escaped, as a malloc'd string. */
 static char *filter_query(cli_remote *r, const td_acl_filter *f)
 {
-    const char *keys[] = {"principal", "host", "name", "resource_type", "pattern_type",
-                          "operation", "permission"};
-    const char *vals[] = {f->principal, f->host, f->name,
-                          f->resource_type != TD_RES_ANY ? td_acl_resource_name(f->resource_type)
-                                                         : NULL,
-                          f->pattern_type != TD_PAT_ANY ? td_acl_pattern_name(f->pattern_type)
-                                                        : NULL,
-                          f->operation != TD_OP_ANY ? td_acl_op_name(f->operation) : NULL,
-                          f->permission != TD_PERM_ANY ? td_acl_permission_name(f->permission)
-                                                       : NULL};
+    const char *keys[] = {"principal",    "host",      "name",      "resource_type",
+                          "pattern_type", "operation", "permission"};
+    const char *vals[] = {
+        f->principal,
+        f->host,
+        f->name,
+        f->resource_type != TD_RES_ANY ? td_acl_resource_name(f->resource_type) : NULL,
+        f->pattern_type != TD_PAT_ANY ? td_acl_pattern_name(f->pattern_type) : NULL,
+        f->operation != TD_OP_ANY ? td_acl_op_name(f->operation) : NULL,
+        f->permission != TD_PERM_ANY ? td_acl_permission_name(f->permission) : NULL};
     /* Escaping at most triples a byte; the names and separators fit in the rest. */
     size_t cap = 64, len = 0;
     for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
@@ -286,8 +285,8 @@ static int remote_one(void *arg, const td_acl_filter *f)
         return cli_fail("listing ACLs", -ENOMEM);
     json_t *out = NULL;
     bool del = !strcmp(c->method, "DELETE");
-    int code = cli_remote_call(c->r, c->method, path, NULL, &out,
-                               del ? "removing ACLs" : "listing ACLs");
+    int code =
+        cli_remote_call(c->r, c->method, path, NULL, &out, del ? "removing ACLs" : "listing ACLs");
     free(path);
     json_t *arr = json_object_get(out, del ? "removed" : "acls");
     size_t i;
@@ -324,17 +323,16 @@ static int acl_remote(const char *action, const acl_opts *o, const char *server)
                 for (size_t k = 0; k < o->nops && code == EXIT_OK; k++)
                     for (size_t i = 0; i < o->nres && code == EXIT_OK; i++) {
                         td_acl a = {.resource_type = o->res[i].type,
-                                    .pattern_type = o->have_pattern ? o->pattern
-                                                                    : TD_PAT_LITERAL,
+                                    .pattern_type = o->have_pattern ? o->pattern : TD_PAT_LITERAL,
                                     .operation = o->ops[k],
                                     .permission = o->principals[p].perm};
                         json_t *b = json_pack(
                             "{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "principal",
                             o->principals[p].principal, "host", o->nhosts ? o->hosts[h] : "*",
-                            "resource_type", td_acl_resource_name(a.resource_type),
-                            "pattern_type", td_acl_pattern_name(a.pattern_type), "name",
-                            o->res[i].name, "operation", td_acl_op_name(a.operation),
-                            "permission", td_acl_permission_name(a.permission));
+                            "resource_type", td_acl_resource_name(a.resource_type), "pattern_type",
+                            td_acl_pattern_name(a.pattern_type), "name", o->res[i].name,
+                            "operation", td_acl_op_name(a.operation), "permission",
+                            td_acl_permission_name(a.permission));
                         json_t *out = NULL;
                         code = cli_remote_call(&r, "POST", "/v1/acls", b, &out, "adding ACL");
                         json_decref(b);
@@ -457,8 +455,17 @@ static int check_opts(const char *action, const acl_opts *o)
 int cmd_acl(int argc, char **argv)
 {
     enum {
-        OPT_ALLOW = 256, OPT_DENY, OPT_PRINCIPAL, OPT_HOST, OPT_OP, OPT_TOPIC, OPT_GROUP,
-        OPT_CLUSTER, OPT_TXN, OPT_PATTERN, OPT_JSON
+        OPT_ALLOW = 256,
+        OPT_DENY,
+        OPT_PRINCIPAL,
+        OPT_HOST,
+        OPT_OP,
+        OPT_TOPIC,
+        OPT_GROUP,
+        OPT_CLUSTER,
+        OPT_TXN,
+        OPT_PATTERN,
+        OPT_JSON
     };
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'},

@@ -319,3 +319,39 @@ def test_cli_remote_and_http_acls(tmp_path):
         cli("add", "--allow-principal", "User:eve", "--operation", "All", "--cluster", code=1)
     finally:
         b.stop()
+
+
+def test_topic_admin_acls(ab, certs):
+    """CreateTopics needs Create (cluster or topic), DeleteTopics Delete, DescribeConfigs and
+    AlterConfigs their operations on the topic."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+    tag = uuid.uuid4().hex[:6]
+    a = AdminClient(ck(ab, certs, "bob"))
+
+    def create(name):
+        try:
+            a.create_topics([NewTopic(name, 1, 1)])[name].result(15)
+            return None
+        except Exception as e:  # KafkaException carrying the broker's error
+            return e.args[0].name()
+
+    def delete(name):
+        try:
+            a.delete_topics([name])[name].result(15)
+            return None
+        except Exception as e:
+            return e.args[0].name()
+
+    assert create(f"ta-{tag}-1") == "TOPIC_AUTHORIZATION_FAILED"
+    grant(ab, certs, acl("User:bob", "CREATE", f"ta-{tag}-", pattern="PREFIXED"))
+    assert create(f"ta-{tag}-1") is None
+    assert create(f"tb-{tag}") == "TOPIC_AUTHORIZATION_FAILED"
+    res = ConfigResource("topic", f"ta-{tag}-1")
+    with pytest.raises(Exception) as e:
+        a.describe_configs([res])[res].result(15)
+    assert "TOPIC_AUTHORIZATION_FAILED" in str(e.value) or "Authorization" in str(e.value)
+    grant(ab, certs, acl("User:bob", "ALTER_CONFIGS", f"ta-{tag}-1"))
+    assert a.describe_configs([res])[res].result(15)["retention.ms"].value
+    assert delete(f"ta-{tag}-1") == "TOPIC_AUTHORIZATION_FAILED"
+    grant(ab, certs, acl("User:bob", "DELETE", f"ta-{tag}-1"))
+    assert delete(f"ta-{tag}-1") is None

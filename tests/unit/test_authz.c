@@ -98,9 +98,9 @@ static void test_allow_deny_principal_host(void)
     add(e, "User:alice", "*", TOPIC, LIT, "orders", TD_OP_WRITE, ALLOW);
     ASSERT(can(e, "alice", "10.0.0.1", TOPIC, "orders", TD_OP_WRITE));
     ASSERT(can(e, "alice", NULL, TOPIC, "orders", TD_OP_WRITE));
-    ASSERT(!can(e, "alice", "10.0.0.1", TOPIC, "orders2", TD_OP_WRITE)); /* literal only */
-    ASSERT(!can(e, "alice", "10.0.0.1", TOPIC, "orders", TD_OP_READ));   /* other op */
-    ASSERT(!can(e, "bob", "10.0.0.1", TOPIC, "orders", TD_OP_WRITE));    /* other user */
+    ASSERT(!can(e, "alice", "10.0.0.1", TOPIC, "orders2", TD_OP_WRITE));       /* literal only */
+    ASSERT(!can(e, "alice", "10.0.0.1", TOPIC, "orders", TD_OP_READ));         /* other op */
+    ASSERT(!can(e, "bob", "10.0.0.1", TOPIC, "orders", TD_OP_WRITE));          /* other user */
     ASSERT(!can(e, "alice", "10.0.0.1", TD_RES_GROUP, "orders", TD_OP_WRITE)); /* other type */
     /* User:* matches every principal, anonymous included. */
     add(e, "User:*", "*", TOPIC, LIT, "public", TD_OP_READ, ALLOW);
@@ -458,8 +458,7 @@ static void test_check_cost(void)
     int allowed = 0;
     int64_t t0 = now_ns();
     for (int i = 0; i < N; i++)
-        allowed += can(e, "u10", "10.0.0.2", TOPIC, (i & 1) ? "topic-10" : "topic-60",
-                       TD_OP_READ);
+        allowed += can(e, "u10", "10.0.0.2", TOPIC, (i & 1) ? "topic-10" : "topic-60", TD_OP_READ);
     int64_t dt = now_ns() - t0;
     ASSERT_EQ(allowed, N); /* u10 has both (i % 50 == 10 for 10 and 60) */
     t0 = now_ns();
@@ -475,6 +474,6 @@ static void test_check_cost(void)
 }
 
 TEST_MAIN(TEST(test_super_users_and_anonymous), TEST(test_allow_deny_principal_host),
-          TEST(test_implied_operations), TEST(test_patterns), TEST(test_authorize_any), TEST(test_validation),
-          TEST(test_filters_remove_reopen), TEST(test_upgrade_from_version_5), TEST(test_concurrent_changes),
-          TEST(test_check_cost))
+          TEST(test_implied_operations), TEST(test_patterns), TEST(test_authorize_any),
+          TEST(test_validation), TEST(test_filters_remove_reopen),
+          TEST(test_upgrade_from_version_5), TEST(test_concurrent_changes), TEST(test_check_cost))

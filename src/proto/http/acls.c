@@ -50,7 +50,9 @@ static bool allowed(hconn *hc, td_acl_op op)
     const char *labels[] = {"http", "acl"};
     td_counter_add(td_metric_get(hc->s->f_denied, labels), 1);
     TD_INFO("http", "denied %s /v1/acls: User:%s from %s may not %s the cluster",
-            http_method_is(hc, "GET") ? "GET" : http_method_is(hc, "POST") ? "POST" : "DELETE",
+            http_method_is(hc, "GET")    ? "GET"
+            : http_method_is(hc, "POST") ? "POST"
+                                         : "DELETE",
             p.user ? p.user : "ANONYMOUS", host, td_acl_op_name(op));
     http_respond_error(hc, 403, "forbidden",
                        op == TD_OP_DESCRIBE ? "listing ACLs needs Describe on the cluster"
@@ -78,8 +80,9 @@ static bool query_filter(hconn *hc, td_acl_filter *f, filter_bufs *b, int *given
     for (size_t i = 0; i < TD_ARRAY_LEN(strs); i++) {
         int rc = http_query_get(hc->req.query, strs[i].key, strs[i].buf, strs[i].cap);
         if (rc < 0) {
-            http_respond_error(hc, 400, "invalid_argument", "a filter parameter is too long or "
-                                                            "badly encoded");
+            http_respond_error(hc, 400, "invalid_argument",
+                               "a filter parameter is too long or "
+                               "badly encoded");
             return false;
         }
         if (rc == 1) {
@@ -132,8 +135,8 @@ static bool body_acl(hconn *hc, json_t *o, td_acl *a)
         return false;
     memset(a, 0, sizeof(*a));
     const char *principal = json_string_value(json_object_get(o, "principal"));
-    const char *host = json_object_get(o, "host") ? json_string_value(json_object_get(o, "host"))
-                                                  : "*";
+    const char *host =
+        json_object_get(o, "host") ? json_string_value(json_object_get(o, "host")) : "*";
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *pattern = json_object_get(o, "pattern_type")
                               ? json_string_value(json_object_get(o, "pattern_type"))
