@@ -92,7 +92,7 @@ def produce(conf, topic, n=1):
     """Produces n events; the delivery errors' names (empty when all were delivered)."""
     from confluent_kafka import Producer
     errors = []
-    p = Producer({**conf, "message.timeout.ms": 8000, "retries": 0})
+    p = Producer({"message.timeout.ms": 8000, "retries": 0, **conf})
 
     def cb(err, _msg):
         if err is not None:
@@ -161,8 +161,19 @@ def test_produce_allow_deny_prefixed(ab, certs):
     assert produce(alice, t) == ["TOPIC_AUTHORIZATION_FAILED"]
     grant(ab, certs, acl("User:alice", "WRITE", t))
     assert produce(alice, t, 3) == []
-    # bob is not alice.
+    # An idempotent producer's InitProducerId is allowed by that Write (KIP-679).
+    assert produce({**alice, "enable.idempotence": True, "retries": 3}, t, 3) == []
+    # bob is not alice; allowed to describe the topic only, bob's idempotent producer cannot
+    # even get a producer id (no IdempotentWrite, no Write anywhere).
     assert produce(ck(ab, certs, "bob"), t) == ["TOPIC_AUTHORIZATION_FAILED"]
+    grant(ab, certs, acl("User:bob", "DESCRIBE", t))
+    from confluent_kafka import KafkaException, Producer
+    p = Producer({**ck(ab, certs, "bob"), "enable.idempotence": True, "message.timeout.ms": 8000})
+    with pytest.raises(KafkaException) as e:
+        p.produce(t, b"x")
+        p.flush(15)
+    assert e.value.args[0].name() == "CLUSTER_AUTHORIZATION_FAILED"
+    assert "denied InitProducerId: User:bob" in ab.stderr()
     # A deny for everyone overrides alice's allow.
     grant(ab, certs, acl("User:*", "WRITE", t, perm="DENY"))
     assert produce(alice, t) == ["TOPIC_AUTHORIZATION_FAILED"]
