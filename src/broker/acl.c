@@ -409,12 +409,26 @@ static void describe(const td_acl *a, char *buf, size_t cap)
              td_acl_resource_name(a->resource_type), td_acl_pattern_name(a->pattern_type), a->name);
 }
 
-int broker_acl_add(td_engine *e, const td_acl *a, const char *actor)
+/* An IP address in the form inet_ntop gives (the form the peer's address has), so that
+ * "0:0:0:0:0:0:0:1" and "::1" are one host; anything else is left as it is. */
+static void canonical_host(const char *host, char *out, size_t cap)
+{
+    unsigned char buf[16];
+    if (inet_pton(AF_INET6, host, buf) == 1 && inet_ntop(AF_INET6, buf, out, (socklen_t)cap))
+        return;
+    if (inet_pton(AF_INET, host, buf) == 1 && inet_ntop(AF_INET, buf, out, (socklen_t)cap))
+        return;
+    snprintf(out, cap, "%s", host);
+}
+
+int broker_acl_add(td_engine *e, const td_acl *given, const char *actor)
 {
     td_error_clear();
-    int rc = td_acl_validate(a);
+    int rc = td_acl_validate(given);
     if (rc)
         return rc;
+    td_acl canon = *given, *a = &canon;
+    canonical_host(given->host, canon.host, sizeof(canon.host));
     pthread_mutex_lock(&e->admin_mu);
     const struct acl_set *s = e->acls->set;
     for (size_t i = 0; i < s->n; i++)
@@ -455,6 +469,13 @@ int broker_acl_remove(td_engine *e, const td_acl_filter *f, const char *actor, t
     int rc = td_acl_filter_validate(f);
     if (rc)
         return rc;
+    char host[TD_ACL_HOST_MAX + 1];
+    td_acl_filter cf = *f;
+    if (f->host) {
+        canonical_host(f->host, host, sizeof(host));
+        cf.host = host;
+        f = &cf;
+    }
     pthread_mutex_lock(&e->admin_mu);
     const struct acl_set *s = e->acls->set;
     td_acl *gone = malloc((s->n ? s->n : 1) * sizeof(*gone));
@@ -512,6 +533,13 @@ int td_acl_list(td_engine *e, const td_acl_filter *f, td_acl **out, size_t *coun
     int rc = td_acl_filter_validate(f);
     if (rc)
         return rc;
+    char host[TD_ACL_HOST_MAX + 1];
+    td_acl_filter cf = *f;
+    if (f->host) {
+        canonical_host(f->host, host, sizeof(host));
+        cf.host = host;
+        f = &cf;
+    }
     pthread_rwlock_rdlock(&e->acls->lock);
     const struct acl_set *s = e->acls->set;
     td_acl *v = malloc((s->n ? s->n : 1) * sizeof(*v));

@@ -251,16 +251,26 @@ static void test_validation(void)
         ASSERT_EQ(td_acl_add(e, &bad[i].a), TD_EINVAL);
         ASSERT_CONTAINS(td_last_error(), bad[i].why);
     }
-    td_acl a = acl("User:a", "::1", TOPIC, LIT, "t", TD_OP_READ, ALLOW);
+    td_acl a = acl("User:a", "0:0:0:0:0:0:0:1", TOPIC, LIT, "t", TD_OP_READ, ALLOW);
     ASSERT_OK(td_acl_add(e, &a));
     ASSERT_OK(td_acl_add(e, &a)); /* again: success, no duplicate */
+    a = acl("User:a", "::1", TOPIC, LIT, "t", TD_OP_READ, ALLOW);
+    ASSERT_OK(td_acl_add(e, &a)); /* the same host, in the form peers' addresses have */
     td_acl *v;
     size_t n;
     td_acl_filter f;
     td_acl_filter_init(&f);
     ASSERT_OK(td_acl_list(e, &f, &v, &n));
     ASSERT_EQ(n, 1);
+    ASSERT_STR_EQ(v[0].host, "::1");
     free(v);
+    ASSERT_OK(broker_authz_configure(e, "", false));
+    ASSERT(can(e, "a", "::1", TOPIC, "t", TD_OP_READ));
+    f.host = "0::1";
+    ASSERT_OK(td_acl_list(e, &f, &v, &n));
+    ASSERT_EQ(n, 1);
+    free(v);
+    f.host = NULL;
     f.principal = "nobody"; /* not a principal an ACL may have: matches nothing */
     ASSERT_OK(td_acl_list(e, &f, &v, &n));
     ASSERT_EQ(n, 0);
