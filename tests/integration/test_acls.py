@@ -366,3 +366,40 @@ def test_topic_admin_acls(ab, certs):
     assert delete(f"ta-{tag}-1") == "TOPIC_AUTHORIZATION_FAILED"
     grant(ab, certs, acl("User:bob", "DELETE", f"ta-{tag}-1"))
     assert delete(f"ta-{tag}-1") is None
+
+
+def test_authorized_operations(ab, certs):
+    """Metadata v8 and DescribeCluster give the principal's authorized operations when asked
+    (KIP-430): bits 1 << operation code."""
+    from kafkawire import Conn, Reader, array, i8, string, tags
+    t = "ops-" + uuid.uuid4().hex[:6]
+    create_topic(ab, certs, t)
+    grant(ab, certs, acl("User:ANONYMOUS", "READ", t), acl("User:ANONYMOUS", "ALTER_CONFIGS", t),
+          acl("User:ANONYMOUS", "DESCRIBE", "kafka-cluster", rtype="CLUSTER"))
+    c = Conn(ab.port)
+    try:
+        # Metadata v8: topics, allow_auto_topic_creation, include cluster / topic operations.
+        r = c.request(3, 8, array([string(t)]) + i8(0) + i8(1) + i8(1))
+        r.i32()
+        for _ in range(r.array_len()):
+            r.i32(), r.string(), r.i32(), r.string()
+        r.string(), r.i32()
+        assert r.array_len() == 1
+        assert (r.i16(), r.string(), r.i8()) == (0, t, 0)
+        for _ in range(r.array_len()):
+            r.i16(), r.i32(), r.i32(), r.i32()
+            for _ in range(3):
+                for _ in range(r.array_len()):
+                    r.i32()
+        # Read (3) implies Describe (8); AlterConfigs (11) implies DescribeConfigs (10).
+        assert r.i32() == (1 << 3) | (1 << 8) | (1 << 10) | (1 << 11)
+        assert r.i32() == 1 << 8  # the cluster: Describe
+        assert r.done()
+        # DescribeCluster v0 (flexible): include_cluster_authorized_operations.
+        r = c.request(60, 0, i8(1) + tags(True), flex=True)
+        r.i32(), r.i16(), r.string(), r.string(), r.i32()
+        for _ in range(r.array_len()):
+            r.i32(), r.string(), r.i32(), r.string(), r.tags()
+        assert r.i32() == 1 << 8
+    finally:
+        c.close()

@@ -121,6 +121,24 @@ bool kafka_authz_group(kreq *q, const char *group, td_acl_op op)
     return kafka_authorize(q, TD_RES_GROUP, group ? group : "", op);
 }
 
+int32_t kafka_authorized_ops(kreq *q, td_acl_resource type, const char *name)
+{
+    static const td_acl_op topic_ops[] = {TD_OP_READ,   TD_OP_WRITE,    TD_OP_CREATE,
+                                          TD_OP_DELETE, TD_OP_ALTER,    TD_OP_DESCRIBE,
+                                          TD_OP_DESCRIBE_CONFIGS, TD_OP_ALTER_CONFIGS};
+    static const td_acl_op cluster_ops[] = {
+        TD_OP_CREATE,           TD_OP_ALTER,         TD_OP_DESCRIBE,        TD_OP_CLUSTER_ACTION,
+        TD_OP_DESCRIBE_CONFIGS, TD_OP_ALTER_CONFIGS, TD_OP_IDEMPOTENT_WRITE};
+    bool topic = type == TD_RES_TOPIC;
+    const td_acl_op *ops = topic ? topic_ops : cluster_ops;
+    size_t n = topic ? TD_ARRAY_LEN(topic_ops) : TD_ARRAY_LEN(cluster_ops);
+    int32_t bits = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kafka_can(q, type, name, ops[i]))
+            bits |= (int32_t)1 << ops[i];
+    return bits;
+}
+
 bool kafka_authz_cluster(kreq *q, td_acl_op op)
 {
     return kafka_authorize(q, TD_RES_CLUSTER, TD_CLUSTER_NAME, op);

@@ -359,6 +359,14 @@ static void handle_metadata(kreq *q, kafka_reader *r)
     for (int32_t i = 0; i < m.ntopics; i++)
         if (m.topics[i].error_code == KERR_NONE)
             fill_metadata_topic(s, &m.topics[i], &q->arena);
+    m.topic_ops = req.include_topic_authorized_operations;
+    for (int32_t i = 0; m.topic_ops && i < m.ntopics; i++)
+        m.topics[i].authorized_ops =
+            m.topics[i].error_code == KERR_NONE
+                ? kafka_authorized_ops(q, TD_RES_TOPIC, m.topics[i].name)
+                : INT32_MIN; /* Kafka's value for a topic it does not describe */
+    if ((m.cluster_ops = req.include_cluster_authorized_operations))
+        m.cluster_authorized_ops = kafka_authorized_ops(q, TD_RES_CLUSTER, TD_CLUSTER_NAME);
     free(all);
     kreq_begin(q);
     kafka_encode_metadata(&q->out, v, &m);
@@ -1222,6 +1230,8 @@ static void handle_describe_cluster(kreq *q, kafka_reader *r)
                              .host = s->host,
                              .port = net_conn_listen_port(q->kc->c),
                              .cluster_id = s->cluster_id};
+    if ((m.cluster_ops = req.include_cluster_authorized_operations))
+        m.cluster_authorized_ops = kafka_authorized_ops(q, TD_RES_CLUSTER, TD_CLUSTER_NAME);
     kreq_begin(q);
     kafka_encode_describe_cluster(&q->out, v, &req, &m);
     ko_end(&q->out);

@@ -262,6 +262,7 @@ typedef struct kafka_metadata_topic {
     uint8_t topic_id[16];
     int32_t npartitions;
     kafka_metadata_partition *partitions;
+    int32_t authorized_ops; /* bits of td_acl_op; sent when the response's topic_ops is set */
 } kafka_metadata_topic;
 
 typedef struct kafka_metadata_resp {
@@ -271,6 +272,10 @@ typedef struct kafka_metadata_resp {
     const char *cluster_id;
     int32_t ntopics;
     kafka_metadata_topic *topics;
+    /* Authorized operations (KIP-430), when asked for: else INT32_MIN goes out, Kafka's "not
+     * computed". */
+    bool topic_ops, cluster_ops;
+    int32_t cluster_authorized_ops;
 } kafka_metadata_resp;
 void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m);
 

@@ -44,6 +44,12 @@ bool kafka_authz_group(kreq *q, const char *group, td_acl_op op);
 /* Cluster operations: op on the cluster (ListGroups: Describe; ACL changes: Alter). */
 bool kafka_authz_cluster(kreq *q, td_acl_op op);
 
+/* The operations the principal may do on a topic (Read, Write, Create, Delete, Alter, Describe,
+ * DescribeConfigs, AlterConfigs) or on the cluster (Create, Alter, Describe, ClusterAction,
+ * DescribeConfigs, AlterConfigs, IdempotentWrite), as bits (1 << op): Kafka's authorized
+ * operations (KIP-430) in Metadata and DescribeCluster. No refusal is counted. */
+int32_t kafka_authorized_ops(kreq *q, td_acl_resource type, const char *name);
+
 /* The ACL APIs (acls.c): -1 if key is not one of them, else 0 (answered now). */
 int kafka_acl_handle(kreq *q, kafka_reader *r);
 
