@@ -401,5 +401,16 @@ def test_authorized_operations(ab, certs):
         for _ in range(r.array_len()):
             r.i32(), r.string(), r.i32(), r.string(), r.tags()
         assert r.i32() == 1 << 8
+        # DescribeGroups v3 with include_authorized_operations: Read implies Describe.
+        g = "opsg-" + t
+        grant(ab, certs, acl("User:ANONYMOUS", "READ", g, rtype="GROUP"))
+        r = c.request(15, 3, array([string(g)]) + i8(1))
+        r.i32()
+        assert r.array_len() == 1
+        assert (r.i16(), r.string()) == (0, g)
+        r.string(), r.string(), r.string()
+        assert r.array_len() == 0
+        assert r.i32() == (1 << 3) | (1 << 8)
+        assert r.done()
     finally:
         c.close()

@@ -129,9 +129,13 @@ int32_t kafka_authorized_ops(kreq *q, td_acl_resource type, const char *name)
     static const td_acl_op cluster_ops[] = {
         TD_OP_CREATE,           TD_OP_ALTER,         TD_OP_DESCRIBE,        TD_OP_CLUSTER_ACTION,
         TD_OP_DESCRIBE_CONFIGS, TD_OP_ALTER_CONFIGS, TD_OP_IDEMPOTENT_WRITE};
-    bool topic = type == TD_RES_TOPIC;
-    const td_acl_op *ops = topic ? topic_ops : cluster_ops;
-    size_t n = topic ? TD_ARRAY_LEN(topic_ops) : TD_ARRAY_LEN(cluster_ops);
+    static const td_acl_op group_ops[] = {TD_OP_READ, TD_OP_DESCRIBE, TD_OP_DELETE};
+    const td_acl_op *ops = type == TD_RES_TOPIC ? topic_ops
+                           : type == TD_RES_GROUP ? group_ops
+                                                  : cluster_ops;
+    size_t n = type == TD_RES_TOPIC   ? TD_ARRAY_LEN(topic_ops)
+               : type == TD_RES_GROUP ? TD_ARRAY_LEN(group_ops)
+                                      : TD_ARRAY_LEN(cluster_ops);
     int32_t bits = 0;
     for (size_t i = 0; i < n; i++)
         if (kafka_can(q, type, name, ops[i]))

@@ -593,6 +593,7 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
         kafka_described_group *g = &req.groups[i];
         g->state = "Dead";
         g->protocol_type = g->protocol_data = "";
+        g->authorized_ops = INT32_MIN; /* until described */
         if (!coord_of(q)) {
             g->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
             continue;
@@ -606,6 +607,8 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
             g->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
             continue;
         }
+        if (req.include_authorized_operations)
+            g->authorized_ops = kafka_authorized_ops(q, TD_RES_GROUP, g->group_id);
         coord_group_desc d;
         coord_err e = coord_describe(coord_of(q), g->group_id, &d);
         if (e) {

@@ -804,6 +804,7 @@ typedef struct kafka_described_group {
     const char *protocol_data;
     int32_t nmembers;
     kafka_group_member *members;
+    int32_t authorized_ops; /* sent when include_authorized_operations (v3+) */
 } kafka_described_group;
 
 typedef struct kafka_describe_groups_req {

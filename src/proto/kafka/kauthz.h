@@ -45,8 +45,9 @@ bool kafka_authz_group(kreq *q, const char *group, td_acl_op op);
 bool kafka_authz_cluster(kreq *q, td_acl_op op);
 
 /* The operations the principal may do on a topic (Read, Write, Create, Delete, Alter, Describe,
- * DescribeConfigs, AlterConfigs) or on the cluster (Create, Alter, Describe, ClusterAction,
- * DescribeConfigs, AlterConfigs, IdempotentWrite), as bits (1 << op): Kafka's authorized
+ * DescribeConfigs, AlterConfigs), a group (Read, Describe, Delete) or the cluster (Create,
+ * Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite), as bits
+ * (1 << op): Kafka's authorized
  * operations (KIP-430) in Metadata and DescribeCluster. No refusal is counted. */
 int32_t kafka_authorized_ops(kreq *q, td_acl_resource type, const char *name);
 
