@@ -434,6 +434,29 @@ static void test_concurrent_changes(void)
     test_rmrf(dir);
 }
 
+/* A row damaged outside tidings stops the open with TD_ECORRUPT: an ACL the broker cannot read
+ * may be a deny, so serving without it could allow what it denies. */
+static void test_damaged_row(void)
+{
+    char *dir = test_tmpdir("authz");
+    td_engine *e = open_engine(dir);
+    add(e, "User:a", "*", TOPIC, LIT, "t", TD_OP_READ, DENY);
+    td_engine_close(e);
+    char db[1024];
+    snprintf(db, sizeof(db), "%s/catalog.db", dir);
+    sqlite3 *s;
+    ASSERT_EQ(sqlite3_open(db, &s), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(s, "UPDATE acls SET host=printf('%.300c', 'x')", NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(s);
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    ASSERT_EQ(td_engine_open(dir, &o, &e), TD_ECORRUPT);
+    ASSERT_CONTAINS(td_last_error(), "ACL");
+    test_rmrf(dir);
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -486,4 +509,5 @@ static void test_check_cost(void)
 TEST_MAIN(TEST(test_super_users_and_anonymous), TEST(test_allow_deny_principal_host),
           TEST(test_implied_operations), TEST(test_patterns), TEST(test_authorize_any),
           TEST(test_validation), TEST(test_filters_remove_reopen),
-          TEST(test_upgrade_from_version_5), TEST(test_concurrent_changes), TEST(test_check_cost))
+          TEST(test_upgrade_from_version_5), TEST(test_concurrent_changes), TEST(test_damaged_row),
+          TEST(test_check_cost))

@@ -123,14 +123,14 @@ bool kafka_authz_group(kreq *q, const char *group, td_acl_op op)
 
 int32_t kafka_authorized_ops(kreq *q, td_acl_resource type, const char *name)
 {
-    static const td_acl_op topic_ops[] = {TD_OP_READ,   TD_OP_WRITE,    TD_OP_CREATE,
-                                          TD_OP_DELETE, TD_OP_ALTER,    TD_OP_DESCRIBE,
-                                          TD_OP_DESCRIBE_CONFIGS, TD_OP_ALTER_CONFIGS};
+    static const td_acl_op topic_ops[] = {
+        TD_OP_READ,  TD_OP_WRITE,    TD_OP_CREATE,           TD_OP_DELETE,
+        TD_OP_ALTER, TD_OP_DESCRIBE, TD_OP_DESCRIBE_CONFIGS, TD_OP_ALTER_CONFIGS};
     static const td_acl_op cluster_ops[] = {
         TD_OP_CREATE,           TD_OP_ALTER,         TD_OP_DESCRIBE,        TD_OP_CLUSTER_ACTION,
         TD_OP_DESCRIBE_CONFIGS, TD_OP_ALTER_CONFIGS, TD_OP_IDEMPOTENT_WRITE};
     static const td_acl_op group_ops[] = {TD_OP_READ, TD_OP_DESCRIBE, TD_OP_DELETE};
-    const td_acl_op *ops = type == TD_RES_TOPIC ? topic_ops
+    const td_acl_op *ops = type == TD_RES_TOPIC   ? topic_ops
                            : type == TD_RES_GROUP ? group_ops
                                                   : cluster_ops;
     size_t n = type == TD_RES_TOPIC   ? TD_ARRAY_LEN(topic_ops)
