@@ -833,6 +833,131 @@ int td_user_set_salted(td_engine *e, const char *name, int mechanism, const uint
  * TD_ENOTFOUND if the user has no credential for it. */
 int td_user_remove_credential(td_engine *e, const char *name, int mechanism);
 
+/* ---------------------------------------------------------------------------------------------
+ * ACLs: who may do what, in Kafka's model (docs/security.md#authorization), one set for every
+ * protocol. An ACL allows or denies a principal ("User:alice", "User:*" for everyone,
+ * "User:ANONYMOUS" for clients that did not authenticate), connecting from a host (an IP
+ * address, or "*"), an operation on the resources a pattern selects. Deny wins over allow; a
+ * principal that no ACL allows is refused. The store lives in the catalog (durable when a
+ * change returns) and in memory, where every request's check reads it.
+ *
+ * The codes are Kafka's (CreateAcls, DescribeAcls), so that they travel on the wire as they are.
+ */
+
+/* Resource types. */
+typedef enum td_acl_resource {
+    TD_RES_ANY = 1, /* filters only */
+    TD_RES_TOPIC = 2,
+    TD_RES_GROUP = 3, /* consumer groups, queue groups and Redis consumer groups alike */
+    TD_RES_CLUSTER = 4,
+    TD_RES_TRANSACTIONAL_ID = 5,
+} td_acl_resource;
+
+/* Operations. */
+typedef enum td_acl_op {
+    TD_OP_ANY = 1, /* filters only */
+    TD_OP_ALL = 2,
+    TD_OP_READ = 3,
+    TD_OP_WRITE = 4,
+    TD_OP_CREATE = 5,
+    TD_OP_DELETE = 6,
+    TD_OP_ALTER = 7,
+    TD_OP_DESCRIBE = 8,
+    TD_OP_CLUSTER_ACTION = 9,
+    TD_OP_DESCRIBE_CONFIGS = 10,
+    TD_OP_ALTER_CONFIGS = 11,
+    TD_OP_IDEMPOTENT_WRITE = 12,
+} td_acl_op;
+
+/* Pattern types: how an ACL's resource name selects resources. LITERAL: the resource of that
+ * name, or every resource of the type when the name is "*". PREFIXED: every resource whose name
+ * starts with it. WILDCARD (tidings' own): the topic wildcard patterns subscriptions use
+ * (segments separated by '.', '*' one segment, '#' zero or more; include pattern rules), so
+ * "orders.*" covers "orders.eu". ANY and MATCH exist only in filters: ANY selects ACLs of every
+ * pattern type by their exact name; MATCH selects the ACLs that apply to the named resource. */
+typedef enum td_acl_pattern {
+    TD_PAT_ANY = 1,
+    TD_PAT_MATCH = 2,
+    TD_PAT_LITERAL = 3,
+    TD_PAT_PREFIXED = 4,
+    TD_PAT_WILDCARD = 64, /* not a Kafka code: DescribeAcls shows it as UNKNOWN (0) */
+} td_acl_pattern;
+
+/* Permission types. */
+typedef enum td_acl_permission {
+    TD_PERM_ANY = 1, /* filters only */
+    TD_PERM_DENY = 2,
+    TD_PERM_ALLOW = 3,
+} td_acl_permission;
+
+#define TD_ACL_PRINCIPAL_MAX (5 + TD_USER_NAME_MAX) /* "User:" and a user name */
+#define TD_ACL_HOST_MAX 45                         /* the longest IPv6 address text */
+#define TD_ACL_NAME_MAX 255                        /* a resource name or pattern */
+#define TD_ACL_MAX 10000 /* ACLs the store holds at most: each change copies the set (~6 MB) */
+
+/* The cluster resource's one name, as Kafka names it. */
+#define TD_CLUSTER_NAME "kafka-cluster"
+
+/* One ACL (a binding, in Kafka's words). */
+typedef struct td_acl {
+    char principal[TD_ACL_PRINCIPAL_MAX + 1];
+    char host[TD_ACL_HOST_MAX + 1];
+    td_acl_resource resource_type;
+    td_acl_pattern pattern_type;
+    char name[TD_ACL_NAME_MAX + 1];
+    td_acl_op operation;
+    td_acl_permission permission;
+} td_acl;
+
+/* A filter: NULL strings and the ANY codes match everything. */
+typedef struct td_acl_filter {
+    const char *principal;
+    const char *host;
+    td_acl_resource resource_type;
+    td_acl_pattern pattern_type;
+    const char *name;
+    td_acl_op operation;
+    td_acl_permission permission;
+} td_acl_filter;
+
+/* A filter that matches every ACL. */
+void td_acl_filter_init(td_acl_filter *f);
+
+/* 0 if a is an ACL the store can hold, else TD_EINVAL with the rule in td_last_error(): a
+ * principal "User:<user name>" or "User:*"; a host "*" or an IPv4 or IPv6 address; a concrete
+ * resource type, pattern type, operation and permission (not ANY or MATCH); a name 1 to
+ * TD_ACL_NAME_MAX bytes, "kafka-cluster" (literal) for the cluster, a valid topic pattern for
+ * WILDCARD. */
+int td_acl_validate(const td_acl *a);
+/* 0 if f is a filter DescribeAcls or DeleteAcls accept, else TD_EINVAL: known codes (ANY and
+ * MATCH allowed), strings no longer than an ACL's. Principal and host are matched as strings. */
+int td_acl_filter_validate(const td_acl_filter *f);
+
+/* Adds an ACL (one catalog transaction; effective for requests checked after this returns).
+ * Adding an ACL that exists already succeeds and changes nothing, as in Kafka. TD_EINVAL
+ * (td_acl_validate), TD_EFULL when the store holds TD_ACL_MAX. */
+int td_acl_add(td_engine *e, const td_acl *a);
+
+/* Removes every ACL the filter matches, in one transaction. *removed (may be NULL) gets a
+ * malloc'd array of what was removed (NULL when nothing matched) of *count entries. */
+int td_acl_remove(td_engine *e, const td_acl_filter *f, td_acl **removed, size_t *count);
+
+/* The ACLs the filter matches, sorted by resource type, name, pattern type, principal, host,
+ * operation and permission. *out is malloc'd (NULL when none), freed by the caller. */
+int td_acl_list(td_engine *e, const td_acl_filter *f, td_acl **out, size_t *count);
+
+/* Kafka's names, for listings and parsing ("Topic", "Read", "Prefixed", "Allow"; parsing is
+ * case-insensitive and accepts "-"/"_" spellings: "transactional-id", "describe_configs").
+ * The name functions return "Unknown" for a code without a name; the parse functions 0. */
+const char *td_acl_resource_name(td_acl_resource r);
+const char *td_acl_op_name(td_acl_op op);
+const char *td_acl_pattern_name(td_acl_pattern p);
+const char *td_acl_permission_name(td_acl_permission p);
+td_acl_resource td_acl_resource_parse(const char *s);
+td_acl_op td_acl_op_parse(const char *s);
+td_acl_pattern td_acl_pattern_parse(const char *s);
+td_acl_permission td_acl_permission_parse(const char *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,12 +1,15 @@
 /*
  * authz.c: the authorization decision of authz.h. Super users and the anonymous rule are
- * configuration, set once at start; everyone else is denied until an ACL allows them.
+ * configuration, set once at start; everyone else (anonymous as User:ANONYMOUS when
+ * anonymous.access is acl) gets the ACLs' verdict (acl.c): denied unless an ACL allows and none
+ * denies.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "broker/acl_int.h"
 #include "broker/authz.h"
 #include "broker/engine_int.h"
 
@@ -94,11 +97,23 @@ bool broker_is_super_user(td_engine *e, const char *user)
 bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type, const char *name,
                       td_acl_op op)
 {
-    (void)type;
-    (void)name;
-    (void)op;
     const struct td_authz *a = e->authz;
-    if (!p->user)
-        return !a || a->anonymous_all;
-    return broker_is_super_user(e, p->user);
+    if (!p->user && (!a || a->anonymous_all))
+        return true;
+    if (p->user && broker_is_super_user(e, p->user))
+        return true;
+    if (!e->acls || !name)
+        return false;
+    /* Kafka's AclAuthorizer: deny wins, then an allow is needed; nothing matching denies. */
+    return acl_decide(e, p->user ? p->user : "ANONYMOUS", p->host, type, name, op) == ACL_ALLOW;
+}
+
+bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type, td_acl_op op)
+{
+    const struct td_authz *a = e->authz;
+    if (!p->user && (!a || a->anonymous_all))
+        return true;
+    if (p->user && broker_is_super_user(e, p->user))
+        return true;
+    return e->acls && acl_decide_any(e, p->user ? p->user : "ANONYMOUS", p->host, type, op);
 }

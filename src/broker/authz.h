@@ -23,33 +23,7 @@
 
 #include "tidings.h"
 
-/* Kafka's resource types (their codes in CreateAcls and DescribeAcls). */
-typedef enum td_acl_resource {
-    TD_RES_ANY = 1, /* filters only */
-    TD_RES_TOPIC = 2,
-    TD_RES_GROUP = 3, /* consumer groups, queue groups and Redis consumer groups alike */
-    TD_RES_CLUSTER = 4,
-    TD_RES_TRANSACTIONAL_ID = 5,
-} td_acl_resource;
-
-/* Kafka's operations (their codes). */
-typedef enum td_acl_op {
-    TD_OP_ANY = 1, /* filters only */
-    TD_OP_ALL = 2,
-    TD_OP_READ = 3,
-    TD_OP_WRITE = 4,
-    TD_OP_CREATE = 5,
-    TD_OP_DELETE = 6,
-    TD_OP_ALTER = 7,
-    TD_OP_DESCRIBE = 8,
-    TD_OP_CLUSTER_ACTION = 9,
-    TD_OP_DESCRIBE_CONFIGS = 10,
-    TD_OP_ALTER_CONFIGS = 11,
-    TD_OP_IDEMPOTENT_WRITE = 12,
-} td_acl_op;
-
-/* The cluster resource's one name, as Kafka names it. */
-#define TD_CLUSTER_NAME "kafka-cluster"
+/* The resource types, operations and TD_CLUSTER_NAME are the ACLs' (include/tidings.h). */
 
 /* Who asks: user NULL for anonymous; host the peer's address without the port ("10.0.0.7"). */
 typedef struct td_principal {
@@ -71,5 +45,23 @@ bool broker_is_super_user(td_engine *e, const char *user);
  * AlterConfigs implies DescribeConfigs; All implies every operation. */
 bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type, const char *name,
                       td_acl_op op);
+
+/* Whether p may do op on SOME resource of the type (Kafka's authorizeByResourceType, KIP-679:
+ * what InitProducerId asks of an idempotent producer, Write on any topic): true for super
+ * users and anonymous with anonymous.access=all, else when an ACL allows op (or All) on a
+ * pattern of the type that no deny ACL of the principal covers whole (a deny of "*", a deny of
+ * the same literal name, or a deny prefix of the allowed name or prefix). */
+bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type, td_acl_op op);
+
+/* The ACL store (acl.c): td_acl_add and td_acl_remove with the acting principal named in the
+ * audit log ("User:alice from 10.0.0.7"; NULL: a local caller of the library). */
+int broker_acl_add(td_engine *e, const td_acl *a, const char *actor);
+int broker_acl_remove(td_engine *e, const td_acl_filter *f, const char *actor, td_acl **removed,
+                      size_t *count);
+
+/* Whether the (valid) filter f matches the ACL a: pure. */
+bool broker_acl_filter_match(const td_acl_filter *f, const td_acl *a);
+/* Whether the ACL a's resource pattern selects the resource `name` (of a's resource type). */
+bool broker_acl_resource_match(const td_acl *a, const char *name);
 
 #endif /* TD_BROKER_AUTHZ_H */

@@ -489,7 +489,7 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
-    if ((rc = catalog_open(path, &e->cat)) != 0)
+    if ((rc = catalog_open(path, &e->cat)) != 0 || (rc = broker_acls_open(e)) != 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/topics", dir);
     if ((rc = td_io_mkdirs(io, path, 0755)) != 0 || (rc = empty_trash(e)) != 0) {
@@ -599,6 +599,7 @@ void td_engine_close(td_engine *e)
     pthread_mutex_destroy(&e->admin_mu);
     free(e->busy);
     broker_authz_free(e);
+    broker_acls_free(e);
     pthread_mutex_destroy(&e->pid_mu);
     pthread_mutex_destroy(&e->bg_mu);
     pthread_cond_destroy(&e->bg_cv);

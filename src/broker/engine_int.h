@@ -90,6 +90,8 @@ struct td_engine {
     /* Bumped by every user change (users.c), atomic: caches of verified passwords (the HTTP
      * listener's) drop what they hold when it moves. */
     uint64_t users_gen;
+    /* The ACL store's in-memory form (acl.c), loaded at open. */
+    struct td_acls *acls;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
@@ -113,5 +115,8 @@ void quotas_close(td_engine *e);
 
 /* Frees the authorization state at close (authz.c). */
 void broker_authz_free(td_engine *e);
+/* Loads the ACLs from the catalog at open / frees them at close (acl.c). */
+int broker_acls_open(td_engine *e);
+void broker_acls_free(td_engine *e);
 
 #endif /* TD_BROKER_ENGINE_INT_H */

@@ -32,6 +32,7 @@ static const char usage[] =
     "  quota set|remove|list      client quotas: byte rates and request time (on a data\n"
     "                             directory)\n"
     "  token create|list|revoke   API tokens for the HTTP API (Authorization: Bearer)\n"
+    "  acl add|remove|list        ACLs: who may do what\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
@@ -288,6 +289,8 @@ int main(int argc, char **argv)
         return cmd_quota(argc - 1, argv + 1);
     if (strcmp(verb, "token") == 0)
         return cmd_token(argc - 1, argv + 1);
+    if (strcmp(verb, "acl") == 0)
+        return cmd_acl(argc - 1, argv + 1);
     fprintf(stderr, "tidings: unknown command '%s'\n(see 'tidings --help')\n", verb);
     return EXIT_USAGE;
 }

@@ -2,7 +2,7 @@
  * catalog.c: the topic catalog in SQLite (WAL mode, synchronous=FULL), in the data directory
  * as catalog.db.
  *
- * Schema (version 6, in PRAGMA user_version):
+ * Schema (version 8, in PRAGMA user_version):
  *   topics(name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE, partitions INTEGER NOT NULL,
  *          created_ms INTEGER NOT NULL, config TEXT NOT NULL)
  *   meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)   -- 'next_topic_id',
@@ -37,6 +37,12 @@
  *                                   -- version 6: API tokens (docs/security.md#api-tokens):
  *                                   hash is the SHA-256 of the secret; expires_ms 0 is never;
  *                                   removing a user removes its rows
+ *   acls(principal TEXT, host TEXT, resource_type INTEGER, pattern_type INTEGER, name TEXT,
+ *          operation INTEGER, permission INTEGER, PRIMARY KEY(all seven)) WITHOUT ROWID
+ *                                   -- version 7: ACLs, Kafka's codes (include/tidings.h)
+ *   quotas(user_level INTEGER, user TEXT, client_level INTEGER, client TEXT, key TEXT,
+ *          value REAL, PRIMARY KEY(user_level, user, client_level, client, key))
+ *                                   -- version 8: client quotas (docs/security.md#quotas)
  * Older catalogs are upgraded in place (the tables are added).
  * `config` holds "key=value\n" lines for every key of td_topic_config_keys(), so that keys
  * added later read back with their defaults. Topic ids are never reused: a deleted topic's
@@ -191,7 +197,18 @@ int catalog_open(const char *path, td_catalog **out)
         if (rc)
             goto fail;
     }
-    /* Schema 7 (acls) comes with the ACL store. */
+    if (version <= 6) {
+        rc = exec(c, "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS acls(principal TEXT NOT NULL, host TEXT NOT NULL, "
+                     "resource_type INTEGER NOT NULL, pattern_type INTEGER NOT NULL, name TEXT "
+                     "NOT NULL, operation INTEGER NOT NULL, permission INTEGER NOT NULL, "
+                     "PRIMARY KEY(principal, host, resource_type, pattern_type, name, operation, "
+                     "permission)) WITHOUT ROWID;"
+                     "PRAGMA user_version=7;"
+                     "COMMIT;");
+        if (rc)
+            goto fail;
+    }
     if (version <= 7) {
         rc = exec(c, "BEGIN;"
                      "CREATE TABLE IF NOT EXISTS quotas(user_level INTEGER NOT NULL, user TEXT "
@@ -1254,4 +1271,112 @@ int catalog_fail(td_catalog *c, const char *what)
 int catalog_exec(td_catalog *c, const char *sql)
 {
     return exec(c, sql);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ACLs: rows of Kafka's codes. The broker keeps them in memory and validates them; rows of a
+ * newer tidings' codes are the broker's to skip.
+ */
+static void bind_acl(sqlite3_stmt *st, const td_acl *a)
+{
+    sqlite3_bind_text(st, 1, a->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)a->resource_type);
+    sqlite3_bind_int(st, 4, (int)a->pattern_type);
+    sqlite3_bind_text(st, 5, a->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, (int)a->operation);
+    sqlite3_bind_int(st, 7, (int)a->permission);
+}
+
+static int acl_rows(td_catalog *c, const td_acl *v, size_t n, const char *sql, const char *what)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(c, what);
+        goto rollback;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        bind_acl(st, &v[i]);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_fail(c, what);
+            goto rollback;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = exec(c, "COMMIT")))
+        goto rollback;
+    return 0;
+rollback:
+    sqlite3_finalize(st);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int catalog_acl_put(td_catalog *c, const td_acl *a)
+{
+    return acl_rows(c, a, 1, "INSERT OR IGNORE INTO acls VALUES(?,?,?,?,?,?,?)", "storing an ACL");
+}
+
+int catalog_acl_remove(td_catalog *c, const td_acl *v, size_t n)
+{
+    return acl_rows(c, v, n,
+                    "DELETE FROM acls WHERE principal=? AND host=? AND resource_type=? AND "
+                    "pattern_type=? AND name=? AND operation=? AND permission=?",
+                    "removing ACLs");
+}
+
+int catalog_acl_list(td_catalog *c, td_acl **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT * FROM acls", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(c, "listing ACLs");
+    td_acl *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *principal = (const char *)sqlite3_column_text(st, 0);
+        const char *host = (const char *)sqlite3_column_text(st, 1);
+        const char *name = (const char *)sqlite3_column_text(st, 4);
+        if (!principal || !host || !name || strlen(principal) > TD_ACL_PRINCIPAL_MAX ||
+            strlen(host) > TD_ACL_HOST_MAX || strlen(name) > TD_ACL_NAME_MAX) {
+            rc = td_fail(TD_ECORRUPT, "catalog: malformed ACL row");
+            goto out;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            td_acl *nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            v = nv;
+        }
+        td_acl *a = &v[n++];
+        memset(a, 0, sizeof(*a));
+        strcpy(a->principal, principal);
+        strcpy(a->host, host);
+        strcpy(a->name, name);
+        a->resource_type = (td_acl_resource)sqlite3_column_int(st, 2);
+        a->pattern_type = (td_acl_pattern)sqlite3_column_int(st, 3);
+        a->operation = (td_acl_op)sqlite3_column_int(st, 5);
+        a->permission = (td_acl_permission)sqlite3_column_int(st, 6);
+    }
+    if (step != SQLITE_DONE)
+        rc = db_fail(c, "listing ACLs");
+out:
+    sqlite3_finalize(st);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *count = n;
+    return 0;
 }

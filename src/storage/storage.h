@@ -490,5 +490,12 @@ int catalog_token_get(td_catalog *c, const char *id, td_token_info *t,
                       uint8_t hash[CATALOG_TOKEN_HASH_LEN]);
 int catalog_token_list(td_catalog *c, const char *user, td_token_info **out, size_t *count);
 int catalog_token_remove(td_catalog *c, const char *id, const char *user);
+/* ACLs (docs/security.md#authorization), validated by the caller. catalog_acl_put stores one
+ * (nothing happens if the same ACL is there); catalog_acl_remove removes each of v (those not
+ * there are ignored) in one transaction; catalog_acl_list reads all of them, *out malloc'd
+ * (NULL when none), TD_ECORRUPT for a row whose strings do not fit a td_acl. */
+int catalog_acl_put(td_catalog *c, const td_acl *a);
+int catalog_acl_remove(td_catalog *c, const td_acl *v, size_t n);
+int catalog_acl_list(td_catalog *c, td_acl **out, size_t *count);
 
 #endif /* TD_STORAGE_STORAGE_H */

@@ -1,6 +1,7 @@
 /* Unit tests for the Kafka codec (proto/kafka/codec.c, msgs.c): primitives in both encodings,
  * framing, and request decoders fed every prefix of valid frames. */
 #include "proto/kafka/kafka.h"
+#include "proto/kafka/kafka_acl.h"
 #include "tidings.h"
 #include "test.h"
 
@@ -1008,8 +1009,184 @@ static void test_init_producer_id(void)
     }
 }
 
+static int dec_describe_acls(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_describe_acls(r, v, out);
+}
+static int dec_create_acls(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_create_acls(r, v, out);
+}
+static int dec_delete_acls(kafka_reader *r, int16_t v, void *out)
+{
+    return kafka_decode_delete_acls(r, v, out);
+}
+
+static void put_binding(kafka_out *o, int16_t v, const char *name, const char *principal)
+{
+    ko_i8(o, TD_RES_TOPIC);
+    ko_string(o, name);
+    if (v >= 1)
+        ko_i8(o, TD_PAT_PREFIXED);
+    ko_string(o, principal);
+    ko_string(o, "*");
+    ko_i8(o, TD_OP_READ);
+    ko_i8(o, TD_PERM_ALLOW);
+}
+
+/* DescribeAcls, CreateAcls, DeleteAcls v0-3: v0 carries no pattern type (LITERAL is meant);
+ * v2+ are flexible; every prefix is refused; the responses have Kafka's layout. */
+static void test_acl_requests(void)
+{
+    for (int16_t v = 0; v <= 3; v++) {
+        td_arena a;
+        td_arena_init(&a);
+        kafka_out o;
+        begin_request(&o, KAFKA_DESCRIBE_ACLS, v);
+        put_binding(&o, v, NULL, "User:alice");
+        ko_tags(&o);
+        kafka_acl_binding f;
+        decode_whole(&o, &a, dec_describe_acls, &f);
+        ASSERT_EQ(f.resource_type, TD_RES_TOPIC);
+        ASSERT(f.resource_name == NULL);
+        ASSERT_EQ(f.pattern_type, v >= 1 ? TD_PAT_PREFIXED : TD_PAT_LITERAL);
+        ASSERT_STR_EQ(f.principal, "User:alice");
+        ASSERT_STR_EQ(f.host, "*");
+        ASSERT_EQ(f.operation, TD_OP_READ);
+        ASSERT_EQ(f.permission, TD_PERM_ALLOW);
+        check_prefixes(&o, dec_describe_acls, sizeof(f));
+        ko_free(&o);
+
+        for (int k = 0; k < 2; k++) {
+            int16_t key = k ? KAFKA_DELETE_ACLS : KAFKA_CREATE_ACLS;
+            begin_request(&o, key, v);
+            ko_array(&o, 2);
+            put_binding(&o, v, "orders", "User:a");
+            ko_tags(&o);
+            put_binding(&o, v, "logs", NULL);
+            ko_tags(&o);
+            ko_tags(&o);
+            kafka_acl_list_req q;
+            decode_whole(&o, &a, k ? dec_delete_acls : dec_create_acls, &q);
+            ASSERT_EQ(q.n, 2);
+            ASSERT_STR_EQ(q.v[0].resource_name, "orders");
+            ASSERT_STR_EQ(q.v[0].principal, "User:a");
+            ASSERT_STR_EQ(q.v[1].resource_name, "logs");
+            ASSERT(q.v[1].principal == NULL);
+            ASSERT_EQ(q.v[1].pattern_type, v >= 1 ? TD_PAT_PREFIXED : TD_PAT_LITERAL);
+            check_prefixes(&o, k ? dec_delete_acls : dec_create_acls, sizeof(q));
+            ko_free(&o);
+        }
+
+        /* Responses: two ACLs of one resource and one of another make two resources; a
+         * wildcard ACL's pattern type is UNKNOWN (0) on the wire. */
+        td_acl acls[3] = {
+            {.principal = "User:a", .host = "*", .resource_type = TD_RES_TOPIC,
+             .pattern_type = TD_PAT_LITERAL, .name = "t", .operation = TD_OP_READ,
+             .permission = TD_PERM_ALLOW},
+            {.principal = "User:b", .host = "*", .resource_type = TD_RES_TOPIC,
+             .pattern_type = TD_PAT_LITERAL, .name = "t", .operation = TD_OP_WRITE,
+             .permission = TD_PERM_DENY},
+            {.principal = "User:c", .host = "::1", .resource_type = TD_RES_TOPIC,
+             .pattern_type = TD_PAT_WILDCARD, .name = "t.*", .operation = TD_OP_ALL,
+             .permission = TD_PERM_ALLOW},
+        };
+        kafka_out resp;
+        ko_init(&resp);
+        ko_begin(&resp, 9, kafka_response_header_version(KAFKA_DESCRIBE_ACLS, v));
+        kafka_encode_describe_acls(&resp, v, KERR_NONE, NULL, acls, 3);
+        ko_end(&resp);
+        kafka_reader r;
+        kr_init(&r, resp.mem.p + 8, resp.mem.len - 8, &a);
+        kr_set_flexible(&r, KAFKA_DESCRIBE_ACLS, v);
+        if (v >= 2)
+            kr_tags(&r); /* the response header's */
+        ASSERT_EQ(kr_i32(&r), 0);
+        ASSERT_EQ(kr_i16(&r), KERR_NONE);
+        ASSERT(kr_string(&r) == NULL);
+        ASSERT_EQ(kr_array(&r), 2);
+        ASSERT_EQ(kr_i8(&r), TD_RES_TOPIC);
+        ASSERT_STR_EQ(kr_string(&r), "t");
+        if (v >= 1)
+            ASSERT_EQ(kr_i8(&r), TD_PAT_LITERAL);
+        ASSERT_EQ(kr_array(&r), 2);
+        for (int i = 0; i < 2; i++) {
+            ASSERT_STR_EQ(kr_string(&r), acls[i].principal);
+            ASSERT_STR_EQ(kr_string(&r), "*");
+            ASSERT_EQ(kr_i8(&r), acls[i].operation);
+            ASSERT_EQ(kr_i8(&r), acls[i].permission);
+            kr_tags(&r);
+        }
+        kr_tags(&r);
+        ASSERT_EQ(kr_i8(&r), TD_RES_TOPIC);
+        ASSERT_STR_EQ(kr_string(&r), "t.*");
+        if (v >= 1)
+            ASSERT_EQ(kr_i8(&r), 0);
+        ASSERT_EQ(kr_array(&r), 1);
+        ASSERT_STR_EQ(kr_string(&r), "User:c");
+        ASSERT_STR_EQ(kr_string(&r), "::1");
+        ASSERT_EQ(kr_i8(&r), TD_OP_ALL);
+        ASSERT_EQ(kr_i8(&r), TD_PERM_ALLOW);
+        kr_tags(&r);
+        kr_tags(&r);
+        kr_tags(&r);
+        ASSERT_EQ(r.err, 0);
+        ASSERT_EQ(r.off, r.n);
+        ko_free(&resp);
+
+        ko_init(&resp);
+        ko_begin(&resp, 9, kafka_response_header_version(KAFKA_DELETE_ACLS, v));
+        kafka_acl_result res[2] = {{KERR_NONE, NULL, acls, 1},
+                                   {KERR_INVALID_REQUEST, "bad filter", NULL, 0}};
+        kafka_encode_delete_acls(&resp, v, res, 2);
+        ko_end(&resp);
+        kr_init(&r, resp.mem.p + 8, resp.mem.len - 8, &a);
+        kr_set_flexible(&r, KAFKA_DELETE_ACLS, v);
+        if (v >= 2)
+            kr_tags(&r);
+        ASSERT_EQ(kr_i32(&r), 0);
+        ASSERT_EQ(kr_array(&r), 2);
+        ASSERT_EQ(kr_i16(&r), KERR_NONE);
+        ASSERT(kr_string(&r) == NULL);
+        ASSERT_EQ(kr_array(&r), 1);
+        ASSERT_EQ(kr_i16(&r), KERR_NONE);
+        ASSERT(kr_string(&r) == NULL);
+        ASSERT_EQ(kr_i8(&r), TD_RES_TOPIC);
+        ASSERT_STR_EQ(kr_string(&r), "t");
+        if (v >= 1)
+            ASSERT_EQ(kr_i8(&r), TD_PAT_LITERAL);
+        ASSERT_STR_EQ(kr_string(&r), "User:a");
+        ASSERT_STR_EQ(kr_string(&r), "*");
+        ASSERT_EQ(kr_i8(&r), TD_OP_READ);
+        ASSERT_EQ(kr_i8(&r), TD_PERM_ALLOW);
+        kr_tags(&r);
+        kr_tags(&r);
+        ASSERT_EQ(kr_i16(&r), KERR_INVALID_REQUEST);
+        ASSERT_STR_EQ(kr_string(&r), "bad filter");
+        ASSERT_EQ(kr_array(&r), 0);
+        kr_tags(&r);
+        kr_tags(&r);
+        ASSERT_EQ(r.err, 0);
+        ASSERT_EQ(r.off, r.n);
+        ko_free(&resp);
+
+        ko_init(&resp);
+        ko_begin(&resp, 9, kafka_response_header_version(KAFKA_CREATE_ACLS, v));
+        kafka_encode_create_acls(&resp, v, res, 2);
+        ko_end(&resp);
+        size_t flex = v >= 2;
+        /* size, correlation, [tags], throttle, count, (error, null message, [tags]),
+         * (error, message, [tags]), [tags] */
+        ASSERT_EQ(resp.mem.len, 4 + 4 + flex + 4 + (flex ? 1 : 4) + (2 + (flex ? 1 : 2) + flex) +
+                                    (2 + (flex ? 1 : 2) + 10 + flex) + flex);
+        ko_free(&resp);
+        td_arena_free(&a);
+    }
+}
+
 TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_strings_with_nul), TEST(test_array_count_checked_before_allocation),
           TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v4_to_v17),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
           TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),
-          TEST(test_api_versions_encoding), TEST(test_init_producer_id))
+          TEST(test_api_versions_encoding), TEST(test_init_producer_id),
+          TEST(test_acl_requests))

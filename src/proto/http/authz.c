@@ -80,6 +80,8 @@ static const route_perm perms[] = {
      "a user's own tokens; another user's need an administrator"},
     {"*", "/v1/tokens/{id}", TD_RES_CLUSTER, TD_OP_ALTER, NAME_CLUSTER, IN_HANDLER,
      "a user's own tokens; another user's need an administrator"},
+    {"GET", "/v1/acls", TD_RES_CLUSTER, TD_OP_DESCRIBE, NAME_CLUSTER, 0, NULL},
+    {"*", "/v1/acls", TD_RES_CLUSTER, TD_OP_ALTER, NAME_CLUSTER, 0, NULL},
 };
 
 static const char *const op_names[] = {

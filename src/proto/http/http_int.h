@@ -210,6 +210,8 @@ void http_queue_wait_wake(hconn *hc);
  * (id NULL for the list); stopping waits for the running jobs. */
 void http_redrive_start(hconn *hc, const char *topic);
 void http_route_redrives(hconn *hc, const char *id);
+/* acls.c: /v1/acls. */
+void http_route_acls(hconn *hc);
 void http_redrives_stop(http_server *s);
 
 /*

@@ -452,6 +452,8 @@ static const char *v1_template(const route_ctx *rc)
     }
     if (!strcmp(rc->seg[1], "tokens") && rc->nseg <= 3)
         return rc->nseg == 2 ? "/v1/tokens" : "/v1/tokens/{id}";
+    if (rc->nseg == 2 && !strcmp(rc->seg[1], "acls"))
+        return "/v1/acls";
     if (!strcmp(rc->seg[1], "queues")) {
         static const char *const actions[] = {"receive", "ack", "nack", "extend"};
         static const char *const templates[] = {
@@ -508,6 +510,8 @@ void http_route(hconn *hc)
         return route_topics(&rc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))
         return http_route_subscribe(hc);
+    if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "acls"))
+        return http_route_acls(hc);
     if ((rc.nseg == 2 || rc.nseg == 3) && !strcmp(rc.seg[0], "v1") &&
         !strcmp(rc.seg[1], "redrives"))
         return http_route_redrives(hc, rc.nseg == 3 ? rc.seg[2] : NULL);

@@ -26,6 +26,7 @@
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
 #include "proto/kafka/sasl.h"
+#include "proto/kafka/kauthz.h"
 
 #define MAX_INFLIGHT 64
 #define KAFKA_OUT_LIMIT (8u << 20)
@@ -315,10 +316,11 @@ static void handle_metadata(kreq *q, kafka_reader *r)
     size_t nall = 0;
     if (req.ntopics < 0) {
         if (td_topic_list(s->e, &all, &nall) == 0) {
+            /* Only the topics the principal may Describe are listed (Kafka's rule). */
             m.topics = td_arena_calloc(&q->arena, nall ? nall : 1, sizeof(*m.topics));
             for (size_t i = 0; m.topics && i < nall; i++)
-                m.topics[i].name = td_arena_strdup(&q->arena, all[i].name);
-            m.ntopics = m.topics ? (int32_t)nall : 0;
+                if (kafka_authz_listed(q, all[i].name))
+                    m.topics[m.ntopics++].name = td_arena_strdup(&q->arena, all[i].name);
         }
     } else {
         m.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*m.topics));
@@ -328,9 +330,11 @@ static void handle_metadata(kreq *q, kafka_reader *r)
                 /* By id (v10+): an existing topic only; never created. */
                 req.topics[i] = uuid_name(s, req.topic_ids[i], &q->arena);
                 m.topics[i].name = req.topics[i];
-                if (!req.topics[i]) {
+                if (!req.topics[i] || !kafka_authz_describe(q, req.topics[i])) {
                     memcpy(m.topics[i].topic_id, req.topic_ids[i], 16);
-                    m.topics[i].error_code = KERR_UNKNOWN_TOPIC_ID;
+                    m.topics[i].error_code =
+                        req.topics[i] ? KERR_TOPIC_AUTHORIZATION_FAILED : KERR_UNKNOWN_TOPIC_ID;
+                    m.topics[i].name = NULL; /* not told to whom may not describe it */
                 }
                 continue;
             }
@@ -343,9 +347,17 @@ static void handle_metadata(kreq *q, kafka_reader *r)
                 m.topics[i].error_code = KERR_INVALID_TOPIC_EXCEPTION;
                 continue;
             }
+            /* Kafka's order: a topic the principal may not Describe, or may not create when
+             * it would be auto-created, is TOPIC_AUTHORIZATION_FAILED (and not created). */
             td_topic_info info;
-            if (td_topic_describe(s->e, req.topics[i], &info) == TD_ENOTFOUND &&
-                s->cfg.auto_create_topics && req.allow_auto_topic_creation) {
+            bool missing = td_topic_describe(s->e, req.topics[i], &info) == TD_ENOTFOUND;
+            bool autoc = missing && s->cfg.auto_create_topics && req.allow_auto_topic_creation;
+            if (!kafka_authz_describe(q, req.topics[i]) ||
+                (autoc && !kafka_authz_create_topic(q, req.topics[i]))) {
+                m.topics[i].error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
+            if (autoc) {
                 int rc = td_topic_create(s->e, req.topics[i], s->cfg.default_partitions, NULL, 0);
                 if (rc == 0)
                     TD_INFO("kafka", "auto-created topic %s with %" PRId32 " partitions",
@@ -358,6 +370,14 @@ static void handle_metadata(kreq *q, kafka_reader *r)
     for (int32_t i = 0; i < m.ntopics; i++)
         if (m.topics[i].error_code == KERR_NONE)
             fill_metadata_topic(s, &m.topics[i], &q->arena);
+    m.topic_ops = req.include_topic_authorized_operations;
+    for (int32_t i = 0; m.topic_ops && i < m.ntopics; i++)
+        m.topics[i].authorized_ops =
+            m.topics[i].error_code == KERR_NONE
+                ? kafka_authorized_ops(q, TD_RES_TOPIC, m.topics[i].name)
+                : INT32_MIN; /* Kafka's value for a topic it does not describe */
+    if ((m.cluster_ops = req.include_cluster_authorized_operations))
+        m.cluster_authorized_ops = kafka_authorized_ops(q, TD_RES_CLUSTER, TD_CLUSTER_NAME);
     free(all);
     kreq_begin(q);
     kafka_encode_metadata(&q->out, v, &m);
@@ -538,8 +558,14 @@ static void handle_produce(kreq *q, kafka_reader *r)
         kafka_produce_topic_resp *tr = &q->presp.topics[i];
         tr->name = t->name;
         tr->nparts = t->nparts;
+        /* Authorization comes before existence, as in Kafka: a principal that may not write
+         * a topic does not learn whether it exists. A transactional producer needs Write on
+         * its transactional id too. */
+        int16_t denied = acks_ok && t->name
+                             ? kafka_authz_produce(q, req.transactional_id, t->name)
+                             : KERR_NONE;
         td_topic_ref *ref = NULL;
-        int trc = t->name ? broker_topic_acquire(s->e, t->name, &ref) : TD_ENOTFOUND;
+        int trc = t->name && !denied ? broker_topic_acquire(s->e, t->name, &ref) : TD_ENOTFOUND;
         if (ref)
             q->refs[q->nrefs++] = ref;
         td_topic_config cfg;
@@ -554,6 +580,10 @@ static void handle_produce(kreq *q, kafka_reader *r)
             pr->log_start_offset = -1;
             if (!acks_ok) {
                 pr->error_code = KERR_INVALID_REQUIRED_ACKS;
+                continue;
+            }
+            if (denied) {
+                pr->error_code = denied;
                 continue;
             }
             td_part *p = ref ? broker_topic_part(ref, pp->index) : NULL;
@@ -710,6 +740,11 @@ static bool fetch_try(kreq *q, bool final)
             pr->partition = fp->partition;
             pr->fd = -1;
             pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
+            if (q->fdenied && q->fdenied[i]) {
+                pr->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                error = true;
+                continue;
+            }
             td_part *p = ref ? broker_topic_part(ref, fp->partition) : NULL;
             if (!p || broker_topic_deleted(ref)) {
                 pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION
@@ -857,10 +892,21 @@ static void handle_fetch(kreq *q, kafka_reader *r)
         return;
     }
     for (int32_t i = 0; i < f->ntopics; i++) {
-        if (q->h.api_version >= 13)
-            acquire_uuid(s, f->topics[i].topic_id, &q->frefs[i]);
-        else if (f->topics[i].name)
-            broker_topic_acquire(s->e, f->topics[i].name, &q->frefs[i]);
+        const char *name = f->topics[i].name;
+        if (q->h.api_version >= 13 && acquire_uuid(s, f->topics[i].topic_id, &q->frefs[i]) == 0)
+            name = broker_topic_name(q->frefs[i]);
+        if (name && !kafka_authz_read(q, name)) {
+            /* Refused: the topic is answered TOPIC_AUTHORIZATION_FAILED by fetch_try. */
+            broker_topic_release(q->frefs[i]);
+            q->frefs[i] = NULL;
+            if (!q->fdenied && !(q->fdenied = td_arena_calloc(&q->arena, (size_t)f->ntopics, 1))) {
+                q->out.err = -ENOMEM;
+                return;
+            }
+            q->fdenied[i] = 1;
+        } else if (q->h.api_version < 13 && name) {
+            broker_topic_acquire(s->e, name, &q->frefs[i]);
+        }
     }
     if (fetch_try(q, false))
         return;
@@ -894,12 +940,17 @@ static void handle_list_offsets(kreq *q, kafka_reader *r)
     for (int32_t i = 0; i < req.ntopics; i++) {
         kafka_list_offsets_topic *t = &req.topics[i];
         td_topic_ref *ref = NULL;
-        if (t->name)
+        bool denied = !t->name || !kafka_authz_describe(q, t->name);
+        if (!denied)
             broker_topic_acquire(s->e, t->name, &ref);
         for (int32_t k = 0; k < t->nparts; k++) {
             kafka_list_offsets_part *p = &t->parts[k];
             p->out_timestamp = -1;
             p->out_offset = -1;
+            if (denied) {
+                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             td_part *part = ref ? broker_topic_part(ref, p->partition) : NULL;
             if (!part) {
                 p->error_code =
@@ -1001,6 +1052,11 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
         if (!t->name || dup) {
             t->error_code = KERR_INVALID_REQUEST;
             t->error_message = dup ? "topic named twice in one request" : "no topic name";
+            continue;
+        }
+        if (!kafka_authz_create_topic(q, t->name)) {
+            t->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            t->error_message = "Authorization failed.";
             continue;
         }
         int32_t parts = t->num_partitions == -1 ? s->cfg.default_partitions : t->num_partitions;
@@ -1105,6 +1161,10 @@ static void handle_delete_topics(kreq *q, kafka_reader *r)
             t->error_code = KERR_UNKNOWN_TOPIC_ID;
             continue;
         }
+        if (!kafka_authz_delete_topic(q, t->name)) {
+            t->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            continue;
+        }
         int rc = td_topic_name_validate(t->name);
         if (rc == 0)
             rc = td_topic_delete(s->e, t->name);
@@ -1132,6 +1192,11 @@ static void handle_create_partitions(kreq *q, kafka_reader *r)
     }
     for (int32_t i = 0; i < req.ntopics; i++) {
         kafka_create_partitions_topic *t = &req.topics[i];
+        if (t->name && !kafka_authz_alter_topic(q, t->name)) {
+            t->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            t->error_message = "Authorization failed.";
+            continue;
+        }
         td_topic_info info;
         int rc = t->name ? td_topic_describe(s->e, t->name, &info) : TD_ENOTFOUND;
         if (rc) {
@@ -1181,6 +1246,8 @@ static void handle_describe_cluster(kreq *q, kafka_reader *r)
                              .host = s->host,
                              .port = net_conn_listen_port(q->kc->c),
                              .cluster_id = s->cluster_id};
+    if ((m.cluster_ops = req.include_cluster_authorized_operations))
+        m.cluster_authorized_ops = kafka_authorized_ops(q, TD_RES_CLUSTER, TD_CLUSTER_NAME);
     kreq_begin(q);
     kafka_encode_describe_cluster(&q->out, v, &req, &m);
     ko_end(&q->out);
@@ -1340,7 +1407,10 @@ static void handle_describe_configs(kreq *q, kafka_reader *r)
     }
     for (int32_t i = 0; i < req.nresources && !q->out.err; i++) {
         kafka_config_resource *res = &req.resources[i];
-        if (res->type == KAFKA_RESOURCE_TOPIC)
+        int16_t denied = kafka_authz_configs(q, res->type, res->name, false);
+        if (denied)
+            resource_error(q, res, denied, "Authorization failed.");
+        else if (res->type == KAFKA_RESOURCE_TOPIC)
             describe_topic(q, res);
         else if (res->type == KAFKA_RESOURCE_BROKER)
             describe_broker(q, res);
@@ -1473,8 +1543,11 @@ static void handle_alter_configs(kreq *q, kafka_reader *r)
         for (int32_t k = 0; k < i && !dup; k++)
             dup = req.resources[k].type == res->type && res->name && req.resources[k].name &&
                   !strcmp(req.resources[k].name, res->name);
+        int16_t denied = dup ? KERR_NONE : kafka_authz_configs(q, res->type, res->name, true);
         if (dup)
             resource_error(q, res, KERR_INVALID_REQUEST, "the resource is named twice");
+        else if (denied)
+            resource_error(q, res, denied, "Authorization failed.");
         else if (res->type == KAFKA_RESOURCE_TOPIC)
             alter_topic(q, res, key == KAFKA_INCREMENTAL_ALTER_CONFIGS, req.validate_only);
         else if (res->type == KAFKA_RESOURCE_BROKER || res->type == KAFKA_RESOURCE_BROKER_LOGGER)
@@ -1501,9 +1574,15 @@ static void handle_delete_records(kreq *q, kafka_reader *r)
     }
     for (int32_t i = 0; i < req.ntopics; i++) {
         kafka_delete_records_topic *t = &req.topics[i];
+        bool denied = t->name && !kafka_authz_delete_topic(q, t->name);
         for (int32_t k = 0; k < t->nparts; k++) {
             kafka_delete_records_part *pp = &t->parts[k];
             int64_t ls = -1;
+            if (denied) {
+                pp->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                pp->low_watermark = -1;
+                continue;
+            }
             int rc = t->name ? td_delete_records(s->e, t->name, pp->partition, pp->offset, &ls)
                              : TD_ENOTFOUND;
             pp->error_code =
@@ -1541,6 +1620,8 @@ static void handle_init_producer_id(kreq *q, kafka_reader *r)
         TD_INFO("kafka", "%s asked for transactional id '%s': transactions are not supported",
                 net_conn_peer(q->kc->c), req.transactional_id);
         m.error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* fatal for clients */
+    } else if (!kafka_authz_idempotent(q)) {
+        m.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
     } else {
         int rc = broker_producer_id_new(q->kc->s->e, &m.producer_id);
         if (rc) {
@@ -1742,7 +1823,7 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             handle_init_producer_id(q, &r);
             break;
         default:
-            if (kafka_quota_handle(q, &r) < 0) {
+            if (kafka_quota_handle(q, &r) < 0 && kafka_acl_handle(q, &r) < 0) {
                 int h = kafka_sasl_handle(q, &r);
                 async = h < 0 ? kafka_group_handle(q, &r) == 1 : h == 1;
             }
@@ -1820,6 +1901,10 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
             s->m_latency[a[i].key] = td_metric_get(fh, labels);
         }
     }
+    td_metric_family *fd = td_metrics_family(
+        broker_metrics(e), TD_COUNTER, "tidings_security_denied_total",
+        "Requests refused by a security check, by protocol and reason.", "protocol,reason", NULL, 0);
+    s->m_denied = td_metric_get(fd, (const char *const[]){"kafka", "acl"});
     *out = s;
     return 0;
 }

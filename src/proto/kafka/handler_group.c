@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proto/kafka/handler_int.h"
+#include "proto/kafka/kauthz.h"
 
 static int16_t coord_kafka_error(coord_err e)
 {
@@ -109,6 +110,9 @@ static void handle_find_coordinator(kreq *q, kafka_reader *r)
         } else if (req.key_type != KAFKA_COORDINATOR_GROUP) {
             c->error_code = KERR_INVALID_REQUEST;
             c->error_message = "unknown coordinator key type";
+        } else if (!kafka_authz_group(q, c->key, TD_OP_DESCRIBE)) {
+            c->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            c->error_message = "Authorization failed.";
         } else if (!s->cfg.coord) {
             c->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
             c->error_message = "no group coordinator";
@@ -167,6 +171,16 @@ static bool handle_join_group(kreq *q, kafka_reader *r)
     kafka_join_group_req req;
     if (kafka_decode_join_group(r, v, &req) != 0) {
         q->out.err = TD_EPROTO;
+        return false;
+    }
+    if (!kafka_authz_group(q, req.group_id, TD_OP_READ)) {
+        kafka_join_group_resp m = {.error_code = KERR_GROUP_AUTHORIZATION_FAILED,
+                                   .generation_id = -1,
+                                   .leader = "",
+                                   .member_id = req.member_id ? req.member_id : ""};
+        kreq_begin(q);
+        kafka_encode_join_group(&q->out, v, &m);
+        ko_end(&q->out);
         return false;
     }
     coord_protocol *protos = td_arena_calloc(&q->arena, (size_t)req.nprotocols + 1,
@@ -236,6 +250,14 @@ static bool handle_sync_group(kreq *q, kafka_reader *r)
         q->out.err = TD_EPROTO;
         return false;
     }
+    if (!kafka_authz_group(q, req.group_id, TD_OP_READ)) {
+        kafka_sync_group_resp m = {.error_code = KERR_GROUP_AUTHORIZATION_FAILED,
+                                   .assignment = ""};
+        kreq_begin(q);
+        kafka_encode_sync_group(&q->out, v, &m);
+        ko_end(&q->out);
+        return false;
+    }
     coord_assignment *as = td_arena_calloc(&q->arena, (size_t)req.nassignments + 1,
                                            sizeof(*as));
     if (!as) {
@@ -271,12 +293,17 @@ static void handle_heartbeat(kreq *q, kafka_reader *r)
         q->out.err = TD_EPROTO;
         return;
     }
-    coord_err e = coord_of(q) ? coord_heartbeat(coord_of(q), req.group_id, req.member_id,
-                                                instance_of(req.group_instance_id),
-                                                req.generation_id)
-                              : COORD_UNAVAILABLE;
+    int16_t err;
+    if (!kafka_authz_group(q, req.group_id, TD_OP_READ))
+        err = KERR_GROUP_AUTHORIZATION_FAILED;
+    else
+        err = coord_kafka_error(coord_of(q) ? coord_heartbeat(coord_of(q), req.group_id,
+                                                              req.member_id,
+                                                              instance_of(req.group_instance_id),
+                                                              req.generation_id)
+                                            : COORD_UNAVAILABLE);
     kreq_begin(q);
-    kafka_encode_heartbeat(&q->out, v, coord_kafka_error(e));
+    kafka_encode_heartbeat(&q->out, v, err);
     ko_end(&q->out);
 }
 
@@ -297,12 +324,15 @@ static void handle_leave_group(kreq *q, kafka_reader *r)
         lv[i].member_id = req.members[i].member_id ? req.members[i].member_id : "";
         lv[i].instance_id = instance_of(req.members[i].group_instance_id);
     }
-    coord_err top = coord_of(q) ? coord_leave(coord_of(q), req.group_id, lv, (size_t)req.nmembers)
-                                : COORD_UNAVAILABLE;
+    bool allowed = kafka_authz_group(q, req.group_id, TD_OP_READ);
+    coord_err top = !allowed    ? COORD_OK
+                    : coord_of(q) ? coord_leave(coord_of(q), req.group_id, lv, (size_t)req.nmembers)
+                                  : COORD_UNAVAILABLE;
     for (int32_t i = 0; i < req.nmembers; i++)
-        req.members[i].error_code = coord_kafka_error(top ? top : lv[i].err);
+        req.members[i].error_code = !allowed ? KERR_GROUP_AUTHORIZATION_FAILED
+                                             : coord_kafka_error(top ? top : lv[i].err);
     /* v0-2 name one member: its result is the answer. */
-    req.error_code = coord_kafka_error(top);
+    req.error_code = allowed ? coord_kafka_error(top) : KERR_GROUP_AUTHORIZATION_FAILED;
     if (v <= 2 && req.nmembers == 1)
         req.error_code = req.members[0].error_code;
     kreq_begin(q);
@@ -354,17 +384,24 @@ static bool handle_offset_commit(kreq *q, kafka_reader *r)
         return false;
     }
     size_t n = 0;
+    /* Read on the group, then Read on each topic (Kafka's order). */
+    bool group_ok = kafka_authz_group(q, req->group_id, TD_OP_READ);
     for (int32_t i = 0; i < req->ntopics; i++) {
         kafka_offset_commit_topic *t = &req->topics[i];
         td_topic_ref *ref = NULL;
-        if (t->name)
+        bool topic_ok = group_ok && t->name && kafka_authz_read(q, t->name);
+        if (topic_ok)
             broker_topic_acquire(q->kc->s->e, t->name, &ref);
         int32_t nparts = ref ? broker_topic_partitions(ref) : 0;
         if (ref)
             broker_topic_release(ref);
         for (int32_t k = 0; k < t->nparts; k++) {
             kafka_offset_commit_part *p = &t->parts[k];
-            if (!ref)
+            if (!group_ok)
+                p->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            else if (t->name && !topic_ok)
+                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!ref)
                 p->error_code = kafka_missing_topic_error(t->name);
             else if (p->partition < 0 || p->partition >= nparts)
                 p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -379,7 +416,9 @@ static bool handle_offset_commit(kreq *q, kafka_reader *r)
         }
     }
     kreq_async_begin(q, commit_finish);
-    if (coord_of(q))
+    if (!group_ok)
+        commit_cb(q, COORD_OK, 0); /* every partition has its error already */
+    else if (coord_of(q))
         coord_commit(coord_of(q), req->group_id, req->member_id,
                      instance_of(req->group_instance_id), req->generation_id, oc, n, commit_cb,
                      q);
@@ -413,14 +452,27 @@ static bool fetch_group(kreq *q, kafka_offset_fetch_group *g)
 {
     td_committed_offset *v = NULL;
     size_t n = 0;
-    int rc = td_group_offsets(q->kc->s->e, g->group_id ? g->group_id : "", &v, &n);
-    if (rc) {
+    bool allowed = kafka_authz_group(q, g->group_id, TD_OP_DESCRIBE);
+    int rc = allowed ? td_group_offsets(q->kc->s->e, g->group_id ? g->group_id : "", &v, &n) : 0;
+    if (!allowed) {
+        g->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+        n = 0;
+    } else if (rc) {
         g->error_code = rc == TD_ENAME ? KERR_INVALID_GROUP_ID : kafka_error_of(rc);
         n = 0;
     }
     bool ok = true;
     if (g->ntopics < 0) {
         /* Every committed partition, grouped by topic (the list is sorted by topic). */
+        /* Topics the principal may not Describe are left out (Kafka's rule). */
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (kept > 0 && strcmp(v[i].topic, v[kept - 1].topic) == 0)
+                v[kept++] = v[i];
+            else if (kafka_authz_listed(q, v[i].topic))
+                v[kept++] = v[i];
+        }
+        n = kept;
         int32_t nt = 0;
         for (size_t i = 0; i < n; i++)
             nt += i == 0 || strcmp(v[i].topic, v[i - 1].topic) != 0;
@@ -448,11 +500,14 @@ static bool fetch_group(kreq *q, kafka_offset_fetch_group *g)
     } else {
         for (int32_t i = 0; i < g->ntopics; i++) {
             kafka_offset_fetch_topic *t = &g->topics[i];
+            bool topic_ok = g->error_code || !t->name || kafka_authz_describe(q, t->name);
             for (int32_t k = 0; k < t->nparts; k++) {
                 kafka_offset_fetch_part *p = &t->parts[k];
-                fill_fetch_part(q, p, find_offset(v, n, t->name, p->partition));
+                fill_fetch_part(q, p, topic_ok ? find_offset(v, n, t->name, p->partition) : NULL);
                 if (g->error_code)
                     p->error_code = g->error_code; /* v0-1 have only these */
+                else if (!topic_ok)
+                    p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
             }
         }
     }
@@ -503,9 +558,14 @@ static void handle_list_groups(kreq *q, kafka_reader *r)
         q->out.err = -ENOMEM;
         return;
     }
+    /* Describe on the cluster lists every group; else only those the principal may Describe
+     * (Kafka's rule, without a refusal). */
+    bool all_groups = kafka_can(q, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_DESCRIBE);
     for (size_t i = 0; i < n; i++) {
         const char *state = coord_state_name(all[i].state);
         bool wanted = req.nstates == 0;
+        if (!all_groups && !kafka_can(q, TD_RES_GROUP, all[i].name, TD_OP_DESCRIBE))
+            continue;
         for (int32_t k = 0; k < req.nstates && !wanted; k++)
             wanted = coord_state_parse(req.states[k]) == (int)all[i].state;
         if (!wanted)
@@ -533,6 +593,7 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
         kafka_described_group *g = &req.groups[i];
         g->state = "Dead";
         g->protocol_type = g->protocol_data = "";
+        g->authorized_ops = INT32_MIN; /* until described */
         if (!coord_of(q)) {
             g->error_code = KERR_COORDINATOR_NOT_AVAILABLE;
             continue;
@@ -542,6 +603,12 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
             g->error_code = KERR_INVALID_GROUP_ID;
             continue;
         }
+        if (!kafka_authz_group(q, g->group_id, TD_OP_DESCRIBE)) {
+            g->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            continue;
+        }
+        if (req.include_authorized_operations)
+            g->authorized_ops = kafka_authorized_ops(q, TD_RES_GROUP, g->group_id);
         coord_group_desc d;
         coord_err e = coord_describe(coord_of(q), g->group_id, &d);
         if (e) {
@@ -588,6 +655,10 @@ static void handle_delete_groups(kreq *q, kafka_reader *r)
     }
     for (int32_t i = 0; i < req.ngroups; i++) {
         int rc = 0;
+        if (!kafka_authz_group(q, req.groups[i].group_id, TD_OP_DELETE)) {
+            req.groups[i].error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            continue;
+        }
         coord_err e = coord_of(q) ? coord_delete(coord_of(q), req.groups[i].group_id, &rc)
                                   : COORD_UNAVAILABLE;
         req.groups[i].error_code = e == COORD_STORAGE ? kafka_error_of(rc) : coord_kafka_error(e);
@@ -626,6 +697,8 @@ static void handle_offset_delete(kreq *q, kafka_reader *r)
         req.error_code = KERR_COORDINATOR_NOT_AVAILABLE;
     } else if (len == 0 || len > TD_GROUP_NAME_MAX) {
         req.error_code = KERR_INVALID_GROUP_ID;
+    } else if (!kafka_authz_group(q, req.group_id, TD_OP_DELETE)) {
+        req.error_code = KERR_GROUP_AUTHORIZATION_FAILED;
     } else {
         coord_err e = coord_describe(coord_of(q), req.group_id, &d);
         have = true;
@@ -639,11 +712,14 @@ static void handle_offset_delete(kreq *q, kafka_reader *r)
     for (int32_t i = 0; i < req.ntopics && req.error_code == KERR_NONE; i++) {
         kafka_offset_delete_topic *t = &req.topics[i];
         td_topic_info info;
-        bool exists = t->name && td_topic_describe(q->kc->s->e, t->name, &info) == 0;
+        bool topic_ok = t->name && kafka_authz_read(q, t->name);
+        bool exists = topic_ok && td_topic_describe(q->kc->s->e, t->name, &info) == 0;
         bool busy = exists && d.state != COORD_EMPTY && subscribed(q, &d, t->name);
         for (int32_t k = 0; k < t->nparts; k++) {
             kafka_offset_delete_part *p = &t->parts[k];
-            if (!exists) {
+            if (t->name && !topic_ok) {
+                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            } else if (!exists) {
                 p->error_code = kafka_missing_topic_error(t->name);
             } else if (p->partition < 0 || p->partition >= info.partitions) {
                 p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;

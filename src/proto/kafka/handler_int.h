@@ -40,6 +40,7 @@ struct kafka_server {
     td_metric *m_requests[KAFKA_API_KEYS]; /* by API key; NULL for keys not served */
     td_metric *m_latency[KAFKA_API_KEYS];
     kafka_sasl_server *sasl;
+    td_metric *m_denied; /* tidings_security_denied_total{protocol="kafka",reason="acl"} */
 };
 
 struct kconn {
@@ -84,6 +85,7 @@ struct kreq {
     /* fetch */
     kafka_fetch_req freq;
     td_topic_ref **frefs; /* one per request topic; NULL if unknown */
+    uint8_t *fdenied;     /* NULL, or 1 per request topic the principal may not Read */
     net_timer timer;
     kreq *park_next, *park_prev;
     bool parked;

@@ -42,6 +42,9 @@ enum {
     KAFKA_DELETE_TOPICS = 20,
     KAFKA_DELETE_RECORDS = 21,
     KAFKA_INIT_PRODUCER_ID = 22,
+    KAFKA_DESCRIBE_ACLS = 29,
+    KAFKA_CREATE_ACLS = 30,
+    KAFKA_DELETE_ACLS = 31,
     KAFKA_DESCRIBE_CONFIGS = 32,
     KAFKA_DELETE_GROUPS = 42,
     KAFKA_OFFSET_DELETE = 47,
@@ -82,6 +85,8 @@ enum {
     KERR_INVALID_SESSION_TIMEOUT = 26,
     KERR_REBALANCE_IN_PROGRESS = 27,
     KERR_INVALID_COMMIT_OFFSET_SIZE = 28,
+    KERR_TOPIC_AUTHORIZATION_FAILED = 29,
+    KERR_GROUP_AUTHORIZATION_FAILED = 30,
     KERR_CLUSTER_AUTHORIZATION_FAILED = 31,
     KERR_INVALID_TIMESTAMP = 32,
     KERR_UNSUPPORTED_VERSION = 35,
@@ -265,6 +270,7 @@ typedef struct kafka_metadata_topic {
     uint8_t topic_id[16];
     int32_t npartitions;
     kafka_metadata_partition *partitions;
+    int32_t authorized_ops; /* bits of td_acl_op; sent when the response's topic_ops is set */
 } kafka_metadata_topic;
 
 typedef struct kafka_metadata_resp {
@@ -274,6 +280,10 @@ typedef struct kafka_metadata_resp {
     const char *cluster_id;
     int32_t ntopics;
     kafka_metadata_topic *topics;
+    /* Authorized operations (KIP-430), when asked for: else INT32_MIN goes out, Kafka's "not
+     * computed". */
+    bool topic_ops, cluster_ops;
+    int32_t cluster_authorized_ops;
 } kafka_metadata_resp;
 void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m);
 
@@ -804,6 +814,7 @@ typedef struct kafka_described_group {
     const char *protocol_data;
     int32_t nmembers;
     kafka_group_member *members;
+    int32_t authorized_ops; /* sent when include_authorized_operations (v3+) */
 } kafka_described_group;
 
 typedef struct kafka_describe_groups_req {

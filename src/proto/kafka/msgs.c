@@ -104,11 +104,11 @@ void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m
             ko_tags(o);
         }
         if (v >= 8)
-            ko_i32(o, INT32_MIN); /* authorized operations not computed */
+            ko_i32(o, m->topic_ops ? t->authorized_ops : INT32_MIN);
         ko_tags(o);
     }
     if (v >= 8 && v <= 10)
-        ko_i32(o, INT32_MIN);
+        ko_i32(o, m->cluster_ops ? m->cluster_authorized_ops : INT32_MIN);
     ko_tags(o);
 }
 
@@ -616,7 +616,7 @@ void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe
         ko_string(o, NULL);
         ko_tags(o);
     }
-    ko_i32(o, INT32_MIN);
+    ko_i32(o, m->cluster_ops ? m->cluster_authorized_ops : INT32_MIN);
     ko_tags(o);
 }
 

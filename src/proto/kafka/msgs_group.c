@@ -508,7 +508,7 @@ void kafka_encode_describe_groups(kafka_out *o, int16_t v, const kafka_describe_
             ko_tags(o);
         }
         if (v >= 3)
-            ko_i32(o, INT32_MIN); /* authorized operations: not computed (no ACLs) */
+            ko_i32(o, m->include_authorized_operations ? g->authorized_ops : INT32_MIN);
         ko_tags(o);
     }
     ko_tags(o);

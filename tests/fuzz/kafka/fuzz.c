@@ -9,6 +9,7 @@
 
 #include "proto/kafka/kafka.h"
 #include "proto/kafka/sasl.h"
+#include "proto/kafka/kafka_acl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -90,6 +91,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kafka_metadata_resp m = {.node_id = 1, .host = "h", .port = 1, .cluster_id = "c"};
         if (kafka_decode_describe_cluster(&r, v, &q) == 0)
             kafka_encode_describe_cluster(&o, v, &q, &m);
+        break;
+    }
+    case KAFKA_DESCRIBE_ACLS: {
+        kafka_acl_binding f;
+        td_acl acl = {.principal = "User:a", .host = "*", .resource_type = TD_RES_TOPIC,
+                      .pattern_type = TD_PAT_WILDCARD, .name = "a.*",
+                      .operation = TD_OP_READ, .permission = TD_PERM_ALLOW};
+        if (kafka_decode_describe_acls(&r, v, &f) == 0)
+            kafka_encode_describe_acls(&o, v, 0, f.resource_name, &acl, 1);
+        break;
+    }
+    case KAFKA_CREATE_ACLS:
+    case KAFKA_DELETE_ACLS: {
+        kafka_acl_list_req q;
+        int rc = h.api_key == KAFKA_CREATE_ACLS ? kafka_decode_create_acls(&r, v, &q)
+                                                : kafka_decode_delete_acls(&r, v, &q);
+        if (rc == 0) {
+            kafka_acl_result *res = kr_alloc(&r, (size_t)q.n + 1, sizeof(*res));
+            for (int32_t i = 0; res && i < q.n; i++)
+                res[i].error_message = q.v[i].principal;
+            if (res && h.api_key == KAFKA_CREATE_ACLS)
+                kafka_encode_create_acls(&o, v, res, q.n);
+            else if (res)
+                kafka_encode_delete_acls(&o, v, res, q.n);
+        }
         break;
     }
     case KAFKA_DESCRIBE_CONFIGS: {
