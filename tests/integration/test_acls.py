@@ -182,7 +182,9 @@ def test_produce_allow_deny_prefixed(ab, certs):
     create_topic(ab, certs, p + "a")
     grant(ab, certs, acl("User:alice", "WRITE", p, pattern="PREFIXED"))
     assert produce(alice, p + "a", 2) == []
-    # The refusals were counted.
+    # The refusals were counted. /metrics needs Describe on the cluster (anonymous is under
+    # the ACLs on this broker).
+    grant(ab, certs, acl("User:ANONYMOUS", "DESCRIBE", "kafka-cluster", rtype="CLUSTER"))
     with urllib.request.urlopen(f"http://127.0.0.1:{ab.http_port}/metrics", timeout=10) as r:
         text = r.read().decode()
     line = [x for x in text.splitlines() if x.startswith("tidings_security_denied_total{")

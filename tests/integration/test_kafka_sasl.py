@@ -54,6 +54,12 @@ class SaslBroker(TlsBroker):
                 args += ["--mechanism", mech]
             subprocess.run(args, input=PASSWORDS[name].encode() + b"\n", check=True,
                            capture_output=True, timeout=60)
+        # Authentication is what these tests are about: alice and bob may use every topic and
+        # group (not the cluster; test_acls.py covers authorization).
+        for res in (["--topic", "*"], ["--group", "*"]):
+            subprocess.run([BIN, "acl", "add", "--allow-principal", "User:alice",
+                            "--allow-principal", "User:bob", "--operation", "All", *res,
+                            "--data", data], check=True, capture_output=True, timeout=60)
         super().__init__(data, certs, protos=("kafka",), extra=[
             "--set", "kafka.auth=required", "--set", "kafka.tls.auth=required",
             "--set", f"connections.max.reauth.ms={REAUTH_MS}"])
