@@ -327,9 +327,10 @@ def test_cli_remote_and_http_acls(tmp_path):
     b = Broker(data, http=True, extra=["--config", str(tmp_path / "acl.conf")]).start()
     url = f"http://127.0.0.1:{b.http_port}"
     try:
-        out = cli("list", code=1)
-        assert "Describe on the cluster" in out
-        cli("add", "--allow-principal", "User:eve", "--operation", "All", "--cluster", code=1)
+        # 403: the command's exit code for a refusal (6), with the broker's reason.
+        out = cli("list", code=6)
+        assert "may not Describe cluster" in out, out
+        cli("add", "--allow-principal", "User:eve", "--operation", "All", "--cluster", code=6)
     finally:
         b.stop()
 
