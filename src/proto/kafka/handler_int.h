@@ -1,7 +1,8 @@
 /*
  * handler_int.h: what the Kafka handler files share (handler.c: framing, dispatch, produce,
- * fetch, topics and configs; handler_group.c: consumer groups): the server, connection and
- * request structures, and the way a request answers later.
+ * fetch, topics; handler_config.c: configs and DeleteRecords; handler_group.c: consumer
+ * groups; sasl.c, acls.c, handler_quota.c: security): the server, connection and request
+ * structures, and the way a request answers later.
  */
 #ifndef TD_PROTO_KAFKA_HANDLER_INT_H
 #define TD_PROTO_KAFKA_HANDLER_INT_H
@@ -130,6 +131,10 @@ void kreq_async_done(kreq *q);
 /* Consumer-group requests (handler_group.c): returns -1 if key is not a group API, else 0 when
  * the response is encoded now or 1 when it comes later (kreq_async_begin). */
 int kafka_group_handle(kreq *q, kafka_reader *r);
+
+/* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs and DeleteRecords (handler_config.c):
+ * -1 if key is not one of them, else 0 (answered now). */
+int kafka_config_handle(kreq *q, kafka_reader *r);
 
 /* Client-quota requests (handler_quota.c): -1 if key is not one, else 0 (answered now). */
 int kafka_quota_handle(kreq *q, kafka_reader *r);
