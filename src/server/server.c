@@ -275,6 +275,9 @@ int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
                            "SASL_PLAINTEXT or SASL_SSL)",
                            entry);
         *sep = 0;
+        if (*n == TD_KAFKA_LISTENERS_MAX)
+            return td_fail(TD_ECONFIG, "kafka.listeners: at most %d listeners",
+                           TD_KAFKA_LISTENERS_MAX);
         td_kafka_listener *l = &out[*n];
         memset(l, 0, sizeof(*l));
         for (size_t i = 0; i < TD_ARRAY_LEN(protos); i++)
@@ -287,9 +290,6 @@ int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
                            entry);
         if (parse_listen(sep + 3, l->host, sizeof(l->host), &l->port) != 0)
             return td_fail(TD_ECONFIG, "kafka.listeners: '%s' is not HOST:PORT", sep + 3);
-        if (*n == TD_KAFKA_LISTENERS_MAX)
-            return td_fail(TD_ECONFIG, "kafka.listeners: at most %d listeners",
-                           TD_KAFKA_LISTENERS_MAX);
         l->tls = strstr(l->protocol, "SSL") != NULL;
         l->sasl = !strncmp(l->protocol, "SASL", 4);
         (*n)++;
