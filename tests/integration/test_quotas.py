@@ -119,7 +119,7 @@ def test_producer_throttled_to_its_quota(tmp_path):
 
         value = b"x" * 1024
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 16:
+        while time.monotonic() - t0 < 12.5:
             try:
                 prod.produce("q", value, callback=done)
                 prod.poll(0)
@@ -129,9 +129,9 @@ def test_producer_throttled_to_its_quota(tmp_path):
         metrics = scrape(b)
     finally:
         b.stop()
-    # The first seconds may go faster: like Kafka, the broker measures over at least 10 s of
-    # samples, so a new client's first burst counts as spread over them.
-    window = [n for t, n in acked if t0 + 6 <= t < t0 + 16]
+    # The first second goes faster: a new client may send 10 s of its quota at once (as
+    # Kafka's sampled rate allows), then it is held to the quota.
+    window = [n for t, n in acked if t0 + 2 <= t < t0 + 12]
     rate = sum(window) / 10.0
     print(f"acknowledged {rate:.0f} B/s over 10 s against a quota of {QUOTA} B/s")
     assert abs(rate - QUOTA) <= 0.15 * QUOTA, (rate, QUOTA)
@@ -161,7 +161,7 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
         value = "x" * 1024
         sent = []  # (time, request bytes) per acknowledged XADD
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 14:
+        while time.monotonic() - t0 < 7.5:
             r.xadd("rq", {"v": value})
             sent.append(time.monotonic())
         # A client without a name has no quota: it is not held back meanwhile.
@@ -173,9 +173,9 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
     finally:
         b.stop()
     per = len("*5\r\n$4\r\nXADD\r\n$2\r\nrq\r\n$1\r\n*\r\n$1\r\nv\r\n$1024\r\n") + 1024 + 2
-    n = len([t for t in sent if t0 + 4 <= t < t0 + 14])
-    measured = n * per / 10.0
-    print(f"redis: acknowledged {measured:.0f} B/s over 10 s against a quota of {rate} B/s")
+    n = len([t for t in sent if t0 + 2 <= t < t0 + 7])
+    measured = n * per / 5.0
+    print(f"redis: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s")
     assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
     assert unthrottled < 5, unthrottled
     assert ('tidings_quota_throttle_seconds_total{type="producer_byte_rate",user="",'
@@ -204,7 +204,7 @@ def test_http_requests_wait_out_the_quota(tmp_path):
         body = json.dumps({"value": "x" * 1000}).encode()
         done = []
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 14:
+        while time.monotonic() - t0 < 7.5:
             c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
             c.request("POST", "/v1/topics/h/events", body,
                       {"Content-Type": "application/json", "Host": "localhost"})
@@ -216,9 +216,9 @@ def test_http_requests_wait_out_the_quota(tmp_path):
         metrics = scrape(b)
     finally:
         b.stop()
-    n = len([t for t in done if t0 + 4 <= t < t0 + 14])
-    measured = n * len(body) / 10.0
-    print(f"http: acknowledged {measured:.0f} B/s over 10 s against a quota of {rate} B/s")
+    n = len([t for t in done if t0 + 2 <= t < t0 + 7])
+    measured = n * len(body) / 5.0
+    print(f"http: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s")
     assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
     assert ('tidings_quota_limit{type="producer_byte_rate",user="ANONYMOUS",client_id=""} '
             f'{rate}') in metrics
@@ -242,7 +242,7 @@ def test_live_subscription_held_to_consumer_byte_rate(tmp_path):
         assert c.getresponse().status in (200, 201)
         c.close()
         batch = json.dumps([{"value": "y" * 1000}] * 1000)
-        for _ in range(3):  # 3 MB of backlog: more than 14 s at the quota
+        for _ in range(2):  # 2 MB of backlog: more than 7.5 s at the quota
             c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
             c.request("POST", "/v1/topics/s/events", batch, hdr)
             r = c.getresponse()
@@ -255,7 +255,7 @@ def test_live_subscription_held_to_consumer_byte_rate(tmp_path):
         assert r.status == 200
         got = []  # (time, bytes)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 14:
+        while time.monotonic() - t0 < 7.5:
             chunk = r.read1(65536)
             if not chunk:
                 break
@@ -263,7 +263,7 @@ def test_live_subscription_held_to_consumer_byte_rate(tmp_path):
         c.close()
     finally:
         b.stop()
-    print("per second", [sum(n for t, n in got if t0 + k <= t < t0 + k + 1) for k in range(14)])
-    measured = sum(n for t, n in got if t0 + 4 <= t < t0 + 14) / 10.0
-    print(f"sse: streamed {measured:.0f} B/s over 10 s against a quota of {rate} B/s")
+    print("per second", [sum(n for t, n in got if t0 + k <= t < t0 + k + 1) for k in range(8)])
+    measured = sum(n for t, n in got if t0 + 2 <= t < t0 + 7) / 5.0
+    print(f"sse: streamed {measured:.0f} B/s over 5 s against a quota of {rate} B/s")
     assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
