@@ -415,8 +415,8 @@ static void describe(const td_acl *a, char *buf, size_t cap)
 static void audit(td_engine *e, const td_audit_who *who, const char *verb, const char *acl)
 {
     if (who)
-        broker_audit(e, TD_AUDIT_ACL_CHANGE, who->protocol, who->user, who->peer, "%s ACL %s",
-                     verb, acl);
+        broker_audit(e, TD_AUDIT_ACL_CHANGE, who->protocol, who->user, who->peer, "%s ACL %s", verb,
+                     acl);
     else
         TD_DEBUG("acl", "%s ACL %s (locally)", verb, acl);
 }

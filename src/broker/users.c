@@ -216,7 +216,7 @@ int td_user_set_salted(td_engine *e, const char *name, int mechanism, const uint
     OPENSSL_cleanse(&c, sizeof(c));
     if (rc == 0)
         TD_DEBUG("users", "set the %s credential of user %s", td_scram_mechanism_name(mechanism),
-                name);
+                 name);
     return rc;
 }
 
@@ -230,7 +230,7 @@ int td_user_remove_credential(td_engine *e, const char *name, int mechanism)
         return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
     rc = credential_change(e, name, mechanism, NULL, true);
     if (rc == 0)
-        TD_DEBUG("users", "removed the %s credential of user %s", td_scram_mechanism_name(mechanism),
-                name);
+        TD_DEBUG("users", "removed the %s credential of user %s",
+                 td_scram_mechanism_name(mechanism), name);
     return rc;
 }

@@ -928,8 +928,9 @@ static void audit_alteration(kreq *q, const kafka_scram_user *a, int32_t n, int3
     for (int32_t j = first; j < n && k < sizeof(what); j++) {
         if (strcmp(a[j].name ? a[j].name : "", name))
             continue;
-        int w = snprintf(what + k, sizeof(what) - k, "%s%s %s", k ? ", " : "",
-                         a[j].deletion ? "removed" : "set", td_scram_mechanism_name(a[j].mechanism));
+        int w =
+            snprintf(what + k, sizeof(what) - k, "%s%s %s", k ? ", " : "",
+                     a[j].deletion ? "removed" : "set", td_scram_mechanism_name(a[j].mechanism));
         k += w > 0 ? (size_t)w : 0;
     }
     broker_audit(q->kc->s->e, TD_AUDIT_USER_CHANGE, "kafka", net_conn_principal(q->kc->c),

@@ -341,9 +341,9 @@ static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     if (ru.password)
-        broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c),
-                     rc->addr, "ACL SETUSER: %s user '%s'",
-                     exists ? "changed the password of" : "added", name);
+        broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c), rc->addr,
+                     "ACL SETUSER: %s user '%s'", exists ? "changed the password of" : "added",
+                     name);
     resp_w_simple(w, "OK");
 }
 
@@ -367,8 +367,8 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             /* As Redis does, the user's connections are closed: they no longer have a user. */
             size_t k = resp_clients_kill(rc->s, 0, NULL, name, NULL);
             broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c),
-                         rc->addr, "ACL DELUSER: removed user '%s' (%zu connection%s closed)",
-                         name, k, k == 1 ? "" : "s");
+                         rc->addr, "ACL DELUSER: removed user '%s' (%zu connection%s closed)", name,
+                         k, k == 1 ? "" : "s");
         } else if (r != TD_ENOTFOUND) {
             resp_reply_engine_error(w, r);
             td_error_clear();

@@ -831,8 +831,8 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                  (const char *)argv[i + 1].p);
         pthread_mutex_unlock(&rc->s->cfg_mu);
         /* The default user's password: a user change for the audit trail (never the value). */
-        broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c),
-                     rc->addr, "CONFIG SET requirepass: %s the default user's password",
+        broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c), rc->addr,
+                     "CONFIG SET requirepass: %s the default user's password",
                      argv[i + 1].n ? "set" : "cleared");
     }
     resp_w_simple(w, "OK");
