@@ -26,6 +26,7 @@
 
 #include "base/base.h"
 #include "broker/acl_int.h"
+#include "broker/audit.h"
 #include "broker/authz.h"
 #include "broker/engine_int.h"
 #include "broker/pattern.h"
@@ -409,6 +410,17 @@ static void describe(const td_acl *a, char *buf, size_t cap)
              td_acl_resource_name(a->resource_type), td_acl_pattern_name(a->pattern_type), a->name);
 }
 
+/* One ACL added or removed: an audit event when a client made the change; a local change (the
+ * tidings command on a data directory) is a debug line, that command's output saying it. */
+static void audit(td_engine *e, const td_audit_who *who, const char *verb, const char *acl)
+{
+    if (who)
+        broker_audit(e, TD_AUDIT_ACL_CHANGE, who->protocol, who->user, who->peer, "%s ACL %s", verb,
+                     acl);
+    else
+        TD_DEBUG("acl", "%s ACL %s (locally)", verb, acl);
+}
+
 /* An IP address in the form inet_ntop gives (the form the peer's address has), so that
  * "0:0:0:0:0:0:0:1" and "::1" are one host; anything else is left as it is. */
 static void canonical_host(const char *host, char *out, size_t cap)
@@ -421,7 +433,7 @@ static void canonical_host(const char *host, char *out, size_t cap)
     snprintf(out, cap, "%s", host);
 }
 
-int broker_acl_add(td_engine *e, const td_acl *given, const char *actor)
+int broker_acl_add(td_engine *e, const td_acl *given, const td_audit_who *who)
 {
     td_error_clear();
     int rc = td_acl_validate(given);
@@ -453,13 +465,13 @@ int broker_acl_add(td_engine *e, const td_acl *given, const char *actor)
     if (rc == 0) {
         char d[TD_ACL_PRINCIPAL_MAX + TD_ACL_NAME_MAX + 128];
         describe(a, d, sizeof(d));
-        TD_INFO("acl", "%s added ACL: %s", actor ? actor : "local", d);
+        audit(e, who, "added", d);
     }
     return rc;
 }
 
-int broker_acl_remove(td_engine *e, const td_acl_filter *f, const char *actor, td_acl **removed,
-                      size_t *count)
+int broker_acl_remove(td_engine *e, const td_acl_filter *f, const td_audit_who *who,
+                      td_acl **removed, size_t *count)
 {
     td_error_clear();
     if (removed)
@@ -504,7 +516,7 @@ int broker_acl_remove(td_engine *e, const td_acl_filter *f, const char *actor, t
     for (size_t i = 0; i < ngone; i++) {
         char d[TD_ACL_PRINCIPAL_MAX + TD_ACL_NAME_MAX + 128];
         describe(&gone[i], d, sizeof(d));
-        TD_INFO("acl", "%s removed ACL: %s", actor ? actor : "local", d);
+        audit(e, who, "removed", d);
     }
     if (count)
         *count = ngone;

@@ -13,7 +13,8 @@
 #include "broker/broker.h"
 
 static const char *const event_names[TD_AUDIT_EVENTS] = {
-    "auth_failed", "denied", "user_change", "acl_change", "token_change", "quota_change"};
+    "auth_failed",  "denied",       "user_change",    "acl_change",
+    "token_change", "quota_change", "unauthenticated"};
 
 /* A name as a log line may show it: at most 64 bytes, control characters as '?'. */
 static void clean(char *dst, size_t cap, const char *s)
@@ -34,7 +35,13 @@ void broker_audit(td_engine *e, td_audit_event ev, const char *protocol, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    clean(who, sizeof(who), user ? user : "ANONYMOUS");
+    /* The message may quote what a client chose (a topic, a client id, a user name): no
+     * control character of it reaches the log, where a newline would forge a line. */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    /* A failed authentication without a name (a malformed token) shows none. */
+    clean(who, sizeof(who), user ? user : ev == TD_AUDIT_AUTH_FAILED ? "" : "ANONYMOUS");
     const char *p = peer ? peer : "-";
     switch (ev) {
     case TD_AUDIT_AUTH_FAILED:
@@ -54,6 +61,9 @@ void broker_audit(td_engine *e, td_audit_event ev, const char *protocol, const c
         break;
     case TD_AUDIT_QUOTA_CHANGE:
         TD_INFO("audit", "%s: %s: %s changed quotas: %s", protocol, p, who, msg);
+        break;
+    case TD_AUDIT_UNAUTHENTICATED:
+        TD_WARN("audit", "%s: %s: refused %s before authentication: %s", protocol, p, who, msg);
         break;
     }
     td_metric_family *f = td_metrics_family(

@@ -53,11 +53,20 @@ bool broker_authorize(td_engine *e, const td_principal *p, td_acl_resource type,
  * the same literal name, or a deny prefix of the allowed name or prefix). */
 bool broker_authorize_any(td_engine *e, const td_principal *p, td_acl_resource type, td_acl_op op);
 
-/* The ACL store (acl.c): td_acl_add and td_acl_remove with the acting principal named in the
- * audit log ("User:alice from 10.0.0.7"; NULL: a local caller of the library). */
-int broker_acl_add(td_engine *e, const td_acl *a, const char *actor);
-int broker_acl_remove(td_engine *e, const td_acl_filter *f, const char *actor, td_acl **removed,
-                      size_t *count);
+/* Who makes a change, for the audit trail (audit.h): the protocol ("kafka", "http"), the acting
+ * principal (NULL: anonymous) and the peer ("ip:port"). */
+typedef struct td_audit_who {
+    const char *protocol;
+    const char *user;
+    const char *peer;
+} td_audit_who;
+
+/* The ACL store (acl.c): td_acl_add and td_acl_remove made for a client: each ACL added or
+ * removed is an audit event (broker_audit, TD_AUDIT_ACL_CHANGE) of `who`; who NULL: a local
+ * caller of the library (the tidings command on a data directory), which is not audited. */
+int broker_acl_add(td_engine *e, const td_acl *a, const td_audit_who *who);
+int broker_acl_remove(td_engine *e, const td_acl_filter *f, const td_audit_who *who,
+                      td_acl **removed, size_t *count);
 
 /* Whether the (valid) filter f matches the ACL a: pure. */
 bool broker_acl_filter_match(const td_acl_filter *f, const td_acl *a);

@@ -10,6 +10,9 @@
  * The id (8 random bytes in hex) is the token's public name: the row is found by it, then the
  * secret's digest is compared in constant time (CRYPTO_memcmp), so the lookup leaks at most
  * whether an id exists, which is not a secret.
+ *
+ * Creations and revocations are debug lines here: the HTTP API logs and counts them in the
+ * audit trail with the acting principal (broker_audit, docs/security.md#audit).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -103,7 +106,7 @@ int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const ch
         pthread_mutex_unlock(&e->admin_mu);
     }
     if (rc == 0) {
-        TD_INFO("tokens", "created API token %s for user %s", t.id, user);
+        TD_DEBUG("tokens", "created API token %s for user %s", t.id, user);
         memcpy(token, "tdk_", 4);
         memcpy(token + 4, t.id, TD_TOKEN_ID_LEN);
         token[4 + TD_TOKEN_ID_LEN] = '_';
@@ -135,7 +138,7 @@ int td_token_revoke(td_engine *e, const char *id, const char *user)
     int rc = catalog_token_remove(e->cat, id, user);
     pthread_mutex_unlock(&e->admin_mu);
     if (rc == 0)
-        TD_INFO("tokens", "revoked API token %s", id);
+        TD_DEBUG("tokens", "revoked API token %s", id);
     return rc;
 }
 

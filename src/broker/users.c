@@ -5,6 +5,10 @@
  * Deriving credentials costs `iterations` HMACs per mechanism (a few milliseconds at 4096), so
  * it is done before taking admin_mu, and td_user_verify reads the credential under the mutex
  * and derives after releasing it: no administrative change waits behind a password check.
+ *
+ * Changes are debug lines here: the protocol that made one for a client logs and counts it in
+ * the audit trail with the acting principal (broker_audit, docs/security.md#audit), and the
+ * tidings command on a data directory says what it did on its output.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,7 +60,7 @@ static int user_put(td_engine *e, const char *name, const void *password, size_t
     if (rc == 0)
         __atomic_add_fetch(&e->users_gen, 1, __ATOMIC_ACQ_REL);
     if (rc == 0)
-        TD_INFO("users", "%s user %s", replace ? "changed the password of" : "added", name);
+        TD_DEBUG("users", "%s user %s", replace ? "changed the password of" : "added", name);
     return rc;
 }
 
@@ -84,7 +88,7 @@ int td_user_remove(td_engine *e, const char *name)
     if (rc == 0)
         __atomic_add_fetch(&e->users_gen, 1, __ATOMIC_ACQ_REL);
     if (rc == 0)
-        TD_INFO("users", "removed user %s (and its API tokens)", name);
+        TD_DEBUG("users", "removed user %s (and its API tokens)", name);
     return rc;
 }
 
@@ -211,8 +215,8 @@ int td_user_set_salted(td_engine *e, const char *name, int mechanism, const uint
     rc = credential_change(e, name, mechanism, &c, false);
     OPENSSL_cleanse(&c, sizeof(c));
     if (rc == 0)
-        TD_INFO("users", "set the %s credential of user %s", td_scram_mechanism_name(mechanism),
-                name);
+        TD_DEBUG("users", "set the %s credential of user %s", td_scram_mechanism_name(mechanism),
+                 name);
     return rc;
 }
 
@@ -226,7 +230,7 @@ int td_user_remove_credential(td_engine *e, const char *name, int mechanism)
         return td_fail(TD_EINVAL, "unknown SCRAM mechanism %d", mechanism);
     rc = credential_change(e, name, mechanism, NULL, true);
     if (rc == 0)
-        TD_INFO("users", "removed the %s credential of user %s", td_scram_mechanism_name(mechanism),
-                name);
+        TD_DEBUG("users", "removed the %s credential of user %s",
+                 td_scram_mechanism_name(mechanism), name);
     return rc;
 }

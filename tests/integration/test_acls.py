@@ -173,7 +173,7 @@ def test_produce_allow_deny_prefixed(ab, certs):
         p.produce(t, b"x")
         p.flush(15)
     assert e.value.args[0].name() == "CLUSTER_AUTHORIZATION_FAILED"
-    assert "denied InitProducerId: User:bob" in ab.stderr()
+    assert "denied bob: IdempotentWrite on Cluster 'kafka-cluster' (InitProducerId)" in ab.stderr()
     # A deny for everyone overrides alice's allow.
     grant(ab, certs, acl("User:*", "WRITE", t, perm="DENY"))
     assert produce(alice, t) == ["TOPIC_AUTHORIZATION_FAILED"]

@@ -322,8 +322,8 @@ def test_redis_cli_user_pass(tmp_path):
     finally:
         b.stop()
     err = b.stderr()
-    assert "authentication failed for user 'alice'" in err
-    assert "user 'alice' denied 'xadd' on secret" in err
+    assert "audit: redis: 127.0.0.1:" in err and "authentication failed for 'alice'" in err
+    assert "denied alice: key 'secret' (command 'xadd')" in err
     for secret in (ALICE_PW, ADMIN_PW, "bob-pw", "pw2"):
         assert secret not in err
 

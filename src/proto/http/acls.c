@@ -12,7 +12,7 @@
  * parameters, each left out matching everything (pattern_type also Any and Match); DELETE
  * needs at least one. The principal is the request's (http_principal), as on the other
  * protocols; refusals are 403 `forbidden`, counted in tidings_security_denied_total{protocol=
- * "http",reason="acl"}.
+ * "http",reason="acl"}. Each ACL added or removed is an audit event (broker_acl_add).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,19 +154,18 @@ static bool body_acl(hconn *hc, json_t *o, td_acl *a)
     return true;
 }
 
-static char *actor(hconn *hc, char *buf, size_t cap)
+/* The request's principal, for the audit trail of the changes. */
+static td_audit_who actor(hconn *hc)
 {
     td_principal p;
     http_principal(hc, &p);
-    const char *user = p.user;
-    snprintf(buf, cap, "User:%s from %s (http)", user ? user : "ANONYMOUS", net_conn_peer(hc->c));
-    return buf;
+    return (td_audit_who){"http", p.user, net_conn_peer(hc->c)};
 }
 
 void http_route_acls(hconn *hc)
 {
     td_engine *e = hc->s->e;
-    char who[TD_ACL_PRINCIPAL_MAX + 96];
+    td_audit_who who = actor(hc);
     if (http_method_is(hc, "GET") || http_method_is(hc, "HEAD")) {
         td_acl_filter f;
         filter_bufs b;
@@ -190,7 +189,7 @@ void http_route_acls(hconn *hc)
             return;
         td_acl a;
         if (body_acl(hc, o, &a)) {
-            int rc = broker_acl_add(e, &a, actor(hc, who, sizeof(who)));
+            int rc = broker_acl_add(e, &a, &who);
             if (rc)
                 http_respond_td_error(hc, rc);
             else
@@ -210,7 +209,7 @@ void http_route_acls(hconn *hc)
                                       "removing ACLs needs at least one filter parameter");
         td_acl *v;
         size_t n;
-        int rc = broker_acl_remove(e, &f, actor(hc, who, sizeof(who)), &v, &n);
+        int rc = broker_acl_remove(e, &f, &who, &v, &n);
         if (rc)
             return http_respond_td_error(hc, rc);
         json_t *answer = json_pack("{s:o}", "removed", acls_json(v, n));

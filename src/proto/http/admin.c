@@ -25,14 +25,18 @@
 
 #include <openssl/crypto.h>
 
+#include "broker/audit.h"
 #include "broker/authz.h"
 #include "proto/http/http_int.h"
 
-static const char *actor(const hconn *hc)
+/* One change, in the audit trail with the request's principal and peer. */
+static void audit(hconn *hc, td_audit_event ev, const char *what, const char *name)
 {
     td_principal p;
     http_principal(hc, &p);
-    return p.user ? p.user : "ANONYMOUS";
+    char shown[TD_USER_NAME_MAX * 4 + 8];
+    broker_audit(hc->s->e, ev, "http", p.user, net_conn_peer(hc->c), "%s '%s'", what,
+                 http_utf8_clean(name, shown, sizeof(shown)));
 }
 
 static json_t *user_json(const td_user_info *u)
@@ -143,8 +147,8 @@ static void user_put(hconn *hc, const char *path_name)
         http_respond_td_error(hc, rc);
         goto out;
     }
-    TD_INFO("http", "%s: user %s %s user %s", net_conn_peer(hc->c), actor(hc),
-            path_name ? "changed the password of" : "added", name);
+    audit(hc, TD_AUDIT_USER_CHANGE, path_name ? "changed the password of user" : "added user",
+          name);
     answer_user(hc, path_name ? 200 : 201, name);
 out:
     /* The password's bytes: wiped before jansson frees them. */
@@ -169,8 +173,7 @@ void http_route_users(hconn *hc, const char *name, const char *action)
             int rc = td_user_remove(hc->s->e, name);
             if (rc)
                 return http_respond_td_error(hc, rc);
-            TD_INFO("http", "%s: user %s removed user %s and its API tokens", net_conn_peer(hc->c),
-                    actor(hc), name);
+            audit(hc, TD_AUDIT_USER_CHANGE, "removed (with its API tokens) user", name);
             return http_respond_json(hc, 204, NULL, NULL);
         }
         return http_respond_method_not_allowed(hc, "GET, HEAD, DELETE");
@@ -284,8 +287,9 @@ static void token_create(hconn *hc)
         http_respond_td_error(hc, rc);
         goto out;
     }
-    TD_INFO("http", "%s: user %s created API token %s for user %s", net_conn_peer(hc->c), actor(hc),
-            info.id, owner);
+    char what[64];
+    snprintf(what, sizeof(what), "created API token %s for user", info.id);
+    audit(hc, TD_AUDIT_TOKEN_CHANGE, what, owner);
     json_t *o = token_json(&info);
     json_object_set_new(o, "token", json_string(token));
     OPENSSL_cleanse(token, sizeof(token));
@@ -315,6 +319,6 @@ void http_route_tokens(hconn *hc, const char *id)
     int rc = td_token_revoke(hc->s->e, id, admin ? NULL : p.user);
     if (rc)
         return http_respond_td_error(hc, rc);
-    TD_INFO("http", "%s: user %s revoked API token %s", net_conn_peer(hc->c), actor(hc), id);
+    audit(hc, TD_AUDIT_TOKEN_CHANGE, "revoked API token", id);
     http_respond_json(hc, 204, NULL, NULL);
 }

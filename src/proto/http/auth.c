@@ -30,6 +30,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "broker/audit.h"
 #include "broker/broker.h"
 #include "proto/http/http_int.h"
 
@@ -330,6 +331,8 @@ static int request_credentials(hconn *hc, http_credentials *cr, char *qtok, size
             return 0;
         if (q < 0) {
             count_failure(hc, "bearer");
+            broker_audit(hc->s->e, TD_AUDIT_AUTH_FAILED, "http", NULL, net_conn_peer(hc->c),
+                         "bearer: the access_token parameter is not a valid token");
             respond_401(hc, "invalid_credentials", "access_token is not a valid token",
                         "invalid_token", "The access token is malformed");
             return -1;
@@ -343,8 +346,10 @@ static int request_credentials(hconn *hc, http_credentials *cr, char *qtok, size
     if (rc == 0)
         return 1;
     bool bearer = value.n >= 6 && http_name_eq(td_slice_make(value.p, 6), "Bearer");
-    count_failure(hc, rc == TD_EUNSUPPORTED ? "other" : bearer ? "bearer" : "basic");
-    TD_WARN("http", "%s: refused malformed credentials: %s", net_conn_peer(hc->c), why);
+    const char *mech = rc == TD_EUNSUPPORTED ? "other" : bearer ? "bearer" : "basic";
+    count_failure(hc, mech);
+    broker_audit(hc->s->e, TD_AUDIT_AUTH_FAILED, "http", NULL, net_conn_peer(hc->c),
+                 "%s: malformed credentials: %s", mech, why);
     respond_401(hc, "invalid_credentials", why, bearer ? "invalid_request" : NULL,
                 "The Authorization header is malformed");
     return -1;
@@ -365,12 +370,13 @@ static bool check_bearer(hconn *hc, const http_credentials *cr)
     count_failure(hc, "bearer");
     bool expired = info.id[0] != 0;
     if (expired) {
-        TD_WARN("http", "%s: refused expired token %s of user %s", net_conn_peer(hc->c), info.id,
-                info.user);
+        broker_audit(hc->s->e, TD_AUDIT_AUTH_FAILED, "http", info.user, net_conn_peer(hc->c),
+                     "bearer: API token %s expired", info.id);
         respond_401(hc, "token_expired", "the API token expired", "invalid_token",
                     "The access token expired");
     } else {
-        TD_WARN("http", "%s: refused an invalid API token", net_conn_peer(hc->c));
+        broker_audit(hc->s->e, TD_AUDIT_AUTH_FAILED, "http", NULL, net_conn_peer(hc->c),
+                     "bearer: not a valid API token");
         respond_401(hc, "invalid_credentials", "the API token is not valid", "invalid_token",
                     "The access token is invalid");
     }
@@ -395,8 +401,10 @@ bool http_authenticate(hconn *hc, bool open_route)
             return true;
         const char *labels[] = {"http", "unauthenticated"};
         td_counter_add(td_metric_get(hc->s->f_denied, labels), 1);
-        TD_INFO("http", "%s: refused a request without credentials (http auth required)",
-                net_conn_peer(hc->c));
+        broker_audit(hc->s->e, TD_AUDIT_UNAUTHENTICATED, "http", net_conn_principal(hc->c),
+                     net_conn_peer(hc->c), "%.*s %.*s without credentials (http auth required)",
+                     (int)TD_MIN(hc->req.method.n, 16), (const char *)hc->req.method.p,
+                     (int)TD_MIN(hc->req.path.n, 128), (const char *)hc->req.path.p);
         respond_401(hc, "unauthenticated",
                     "authentication required: send a user's credentials (Basic) or an API token "
                     "(Authorization: Bearer)",
@@ -417,8 +425,8 @@ bool http_authenticate(hconn *hc, bool open_route)
             char shown[TD_USER_NAME_MAX * 4 + 8];
             http_utf8_clean(cr.user, shown, sizeof(shown));
             count_failure(hc, "basic");
-            TD_WARN("http", "%s: authentication failed for user '%s' (basic)", net_conn_peer(hc->c),
-                    shown);
+            broker_audit(hc->s->e, TD_AUDIT_AUTH_FAILED, "http", shown, net_conn_peer(hc->c),
+                         "basic: wrong password or no such user");
             respond_401(hc, "invalid_credentials", "wrong user name or password", NULL, NULL);
         }
     }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/audit.h"
 #include "broker/authz.h"
 #include "proto/http/http_int.h"
 
@@ -152,8 +153,11 @@ bool http_require(hconn *hc, int type, const char *name, int op)
     else
         snprintf(who, sizeof(who), "ANONYMOUS");
     http_utf8_clean(name ? name : TD_CLUSTER_NAME, what, sizeof(what));
-    TD_WARN("http", "%s: denied %s on %s '%s' to user %s", net_conn_peer(hc->c), op_name(op),
-            type_name(type), what, who);
+    broker_audit(hc->s->e, TD_AUDIT_DENIED, "http", p.user, net_conn_peer(hc->c),
+                 "%s on %s '%.200s' (%.*s %.*s)", op_name(op),
+                 td_acl_resource_name((td_acl_resource)type), what,
+                 (int)TD_MIN(hc->req.method.n, 16), (const char *)hc->req.method.p,
+                 (int)TD_MIN(hc->req.path.n, 128), (const char *)hc->req.path.p);
     /* Creating names a resource that need not exist: nothing to hide (Kafka answers
      * TOPIC_AUTHORIZATION_FAILED to a CreateTopics it refuses). */
     if (type == TD_RES_TOPIC && op != TD_OP_CREATE && !http_may(hc, type, name, TD_OP_DESCRIBE)) {

@@ -5,7 +5,8 @@
  * filter, or for the whole description); a malformed binding or filter gets INVALID_REQUEST
  * with the reason, the others are still applied. Kafka clients send only Kafka's pattern types
  * (literal, prefixed); tidings' wildcard ACLs, made with `tidings acl` or the HTTP API, are
- * described and deleted like the others, their pattern type shown as UNKNOWN.
+ * described and deleted like the others, their pattern type shown as UNKNOWN. Each ACL added
+ * or removed is an audit event of the request's principal (broker_acl_add, broker_acl_remove).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -108,8 +109,7 @@ static void handle_create(kreq *q, kafka_reader *r)
         return;
     }
     bool allowed = req.n == 0 || kafka_authz_cluster(q, TD_OP_ALTER);
-    char actor[TD_ACL_PRINCIPAL_MAX + 80];
-    kafka_actor(q, actor, sizeof(actor));
+    td_audit_who actor = kafka_actor(q);
     for (int32_t i = 0; i < req.n; i++) {
         td_acl a;
         const char *why = NULL;
@@ -118,7 +118,7 @@ static void handle_create(kreq *q, kafka_reader *r)
         } else if ((res[i].error_code = binding_acl(&req.v[i], &a, &why)) != KERR_NONE) {
             res[i].error_message = arena_msg(q, why);
         } else {
-            int rc = broker_acl_add(q->kc->s->e, &a, actor);
+            int rc = broker_acl_add(q->kc->s->e, &a, &actor);
             if (rc) {
                 res[i].error_code = rc == TD_EFULL ? KERR_INVALID_REQUEST : kafka_error_of(rc);
                 res[i].error_message = arena_msg(q, td_last_error());
@@ -145,8 +145,7 @@ static void handle_delete(kreq *q, kafka_reader *r)
         return;
     }
     bool allowed = req.n == 0 || kafka_authz_cluster(q, TD_OP_ALTER);
-    char actor[TD_ACL_PRINCIPAL_MAX + 80];
-    kafka_actor(q, actor, sizeof(actor));
+    td_audit_who actor = kafka_actor(q);
     for (int32_t i = 0; i < req.n; i++) {
         if (!allowed) {
             res[i].error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
@@ -155,7 +154,7 @@ static void handle_delete(kreq *q, kafka_reader *r)
         td_acl_filter f = binding_filter(&req.v[i]);
         int rc = td_acl_filter_validate(&f);
         if (rc == 0)
-            rc = broker_acl_remove(q->kc->s->e, &f, actor, &owned[i], &res[i].nacls);
+            rc = broker_acl_remove(q->kc->s->e, &f, &actor, &owned[i], &res[i].nacls);
         if (rc) {
             res[i].error_code = rc == TD_EINVAL ? KERR_INVALID_REQUEST : kafka_error_of(rc);
             res[i].error_message = arena_msg(q, td_last_error());

@@ -1,7 +1,8 @@
 /*
  * authz.c: the Kafka APIs' permissions (kauthz.h). Each function is one line of the table in
  * docs/security.md#authorization; the decision itself is broker_authorize's (broker/authz.h),
- * the same for every protocol.
+ * the same for every protocol. A refusal is an audit event (broker_audit): logged with the
+ * principal, the peer, the operation, the resource and the API, and counted.
  *
  * Cost: a check is one read-locked scan of the ACLs of the resource's type (broker/acl.c);
  * super users and anonymous with anonymous.access=all are answered before the scan. The peer's
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/audit.h"
 #include "proto/kafka/kauthz.h"
 
 /* The principal of q's connection; host gets the peer's address without the port. */
@@ -26,12 +28,9 @@ static td_principal who(kreq *q, char host[64])
     return (td_principal){net_conn_principal(q->kc->c), host};
 }
 
-const char *kafka_actor(kreq *q, char *buf, size_t cap)
+td_audit_who kafka_actor(kreq *q)
 {
-    char host[64];
-    td_principal p = who(q, host);
-    snprintf(buf, cap, "User:%s from %s", p.user ? p.user : "ANONYMOUS", host);
-    return buf;
+    return (td_audit_who){"kafka", net_conn_principal(q->kc->c), net_conn_peer(q->kc->c)};
 }
 
 bool kafka_can(kreq *q, td_acl_resource type, const char *name, td_acl_op op)
@@ -47,11 +46,10 @@ bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op 
         return true;
     kafka_server *s = q->kc->s;
     td_counter_add(s->m_denied, 1);
-    char actor[TD_ACL_PRINCIPAL_MAX + 80];
     const kafka_api_range *a = kafka_api_find(q->h.api_key);
-    TD_INFO("kafka", "denied %s: %s may not %s %s '%s'", a ? a->name : "?",
-            kafka_actor(q, actor, sizeof(actor)), td_acl_op_name(op), td_acl_resource_name(type),
-            name ? name : "");
+    broker_audit(s->e, TD_AUDIT_DENIED, "kafka", net_conn_principal(q->kc->c),
+                 net_conn_peer(q->kc->c), "%s on %s '%.200s' (%s)", td_acl_op_name(op),
+                 td_acl_resource_name(type), name ? name : "", a ? a->name : "?");
     return false;
 }
 

@@ -4,8 +4,8 @@
  * certificate CN, and its peer's address) and Kafka's rules (KIP-11, Kafka's AclAuthorizer).
  *
  * kafka_can asks without side effects (for listings that leave out what the principal may not
- * see); kafka_authorize also counts and logs a refusal
- * (tidings_security_denied_total{protocol="kafka",reason="acl"}).
+ * see); kafka_authorize also counts a refusal
+ * (tidings_security_denied_total{protocol="kafka",reason="acl"}) and audits it (broker_audit).
  */
 #ifndef TD_PROTO_KAFKA_KAUTHZ_H
 #define TD_PROTO_KAFKA_KAUTHZ_H
@@ -15,8 +15,9 @@
 
 bool kafka_can(kreq *q, td_acl_resource type, const char *name, td_acl_op op);
 bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op op);
-/* The acting principal for the audit log: "User:alice from 10.0.0.7" into buf. */
-const char *kafka_actor(kreq *q, char *buf, size_t cap);
+/* The acting principal of q's connection for the audit trail (its strings are the
+ * connection's, valid while it lives). */
+td_audit_who kafka_actor(kreq *q);
 
 /* Produce: Write on the topic, and on the transactional id if there is one. KERR_NONE, or
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED / TOPIC_AUTHORIZATION_FAILED. (An idempotent produce

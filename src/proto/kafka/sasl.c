@@ -36,6 +36,7 @@
 #include "base/metrics.h"
 #include "base/sasl.h"
 #include "base/scram.h"
+#include "broker/audit.h"
 #include "broker/authz.h"
 #include "proto/kafka/sasl.h"
 
@@ -340,8 +341,12 @@ int kafka_sasl_gate(kconn *kc, const kafka_header *h)
     if (h->api_key == KAFKA_API_VERSIONS || is_sasl_api(h->api_key))
         return 0;
     /* Kafka closes the connection of a client that skips authentication. */
-    TD_WARN("kafka", "%s sent API %d before authenticating (client %s); closing",
-            net_conn_peer(kc->c), h->api_key, h->client_id ? h->client_id : "-");
+    const kafka_api_range *api = kafka_api_find(h->api_key);
+    broker_audit(kc->s->e, TD_AUDIT_UNAUTHENTICATED, "kafka", net_conn_principal(kc->c),
+                 net_conn_peer(kc->c),
+                 "%s (API %d) sent before authenticating (client id '%.64s'); the connection is "
+                 "closed",
+                 api ? api->name : "an unknown API", h->api_key, h->client_id ? h->client_id : "");
     td_counter_add(k->unauth, 1);
     return -1;
 }
@@ -372,8 +377,8 @@ static void fail(kconn *kc, ksasl *a, step *st, const char *user, const char *wh
 {
     kafka_sasl_server *k = kc->s->sasl;
     td_counter_add(k->fail[mech_index(a->mech)], 1);
-    TD_WARN("kafka", "%s: %s authentication failed for user %s: %s", net_conn_peer(kc->c),
-            mech_name(a->mech), user && *user ? user : "-", why);
+    broker_audit(kc->s->e, TD_AUDIT_AUTH_FAILED, "kafka", user && *user ? user : NULL,
+                 net_conn_peer(kc->c), "%s: %s", mech_name(a->mech), why);
     st->error_code = KERR_SASL_AUTHENTICATION_FAILED;
     st->close = true;
     a->stage = ST_DONE;
@@ -389,8 +394,10 @@ static void succeed(kconn *kc, ksasl *a, step *st, const char *user, kreq *q)
         snprintf(buf, sizeof(buf),
                  "Cannot change principals during re-authentication from User:%s to User:%s",
                  a->user, user);
-        TD_WARN("kafka", "%s: re-authentication as %s refused: the session is %s's",
-                net_conn_peer(kc->c), user, a->user);
+        broker_audit(kc->s->e, TD_AUDIT_AUTH_FAILED, "kafka", user, net_conn_peer(kc->c),
+                     "%s: re-authentication as another principal refused (the session is "
+                     "%s's)",
+                     mech_name(a->mech), a->user);
         td_counter_add(k->fail[mech_index(a->mech)], 1);
         st->error_code = KERR_SASL_AUTHENTICATION_FAILED;
         st->message = q ? td_arena_strdup(&q->arena, buf) : NULL;
@@ -706,8 +713,9 @@ static void handle_handshake(kreq *q, kafka_reader *r)
         err = KERR_ILLEGAL_SASL_STATE;
     } else if (!mech || !mech_enabled(k, mech)) {
         err = KERR_UNSUPPORTED_SASL_MECHANISM;
-        TD_WARN("kafka", "%s asked for SASL mechanism %s, which is not enabled; closing",
-                net_conn_peer(kc->c), name ? name : "(null)");
+        broker_audit(kc->s->e, TD_AUDIT_AUTH_FAILED, "kafka", NULL, net_conn_peer(kc->c),
+                     "SASL mechanism '%.64s' is not enabled; the connection is closed",
+                     name ? name : "(null)");
     } else if (a->authenticated && (mech != a->mech || v == 0)) {
         /* Re-authentication keeps the mechanism, and needs SaslAuthenticate (v1). */
         err = KERR_ILLEGAL_SASL_STATE;
@@ -769,7 +777,13 @@ static bool cluster_allowed(kreq *q, td_acl_op op)
             *rb = '\0';
     }
     td_principal p = {net_conn_principal(q->kc->c), h};
-    return broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op);
+    if (broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op))
+        return true;
+    const kafka_api_range *api = kafka_api_find(q->h.api_key);
+    broker_audit(q->kc->s->e, TD_AUDIT_DENIED, "kafka", p.user, net_conn_peer(q->kc->c),
+                 "%s on Cluster '%s' (%s)", td_acl_op_name(op), TD_CLUSTER_NAME,
+                 api ? api->name : "?");
+    return false;
 }
 
 static void encode_describe(kreq *q, int16_t err, const char *msg, const kafka_scram_user *u,
@@ -904,6 +918,26 @@ static int16_t check_alteration(const kafka_scram_user *a, const char **msg)
     return KERR_NONE;
 }
 
+/* The alterations of user `name` (from a[first]), applied: one audit event saying which
+ * credentials were set and removed (never their salt or salted password). */
+static void audit_alteration(kreq *q, const kafka_scram_user *a, int32_t n, int32_t first,
+                             const char *name)
+{
+    char what[128] = "";
+    size_t k = 0;
+    for (int32_t j = first; j < n && k < sizeof(what); j++) {
+        if (strcmp(a[j].name ? a[j].name : "", name))
+            continue;
+        int w =
+            snprintf(what + k, sizeof(what) - k, "%s%s %s", k ? ", " : "",
+                     a[j].deletion ? "removed" : "set", td_scram_mechanism_name(a[j].mechanism));
+        k += w > 0 ? (size_t)w : 0;
+    }
+    broker_audit(q->kc->s->e, TD_AUDIT_USER_CHANGE, "kafka", net_conn_principal(q->kc->c),
+                 net_conn_peer(q->kc->c), "AlterUserScramCredentials of user '%.64s': %s", name,
+                 what);
+}
+
 static void handle_alter_scram(kreq *q, kafka_reader *r)
 {
     kafka_alter_scram_req req;
@@ -913,8 +947,7 @@ static void handle_alter_scram(kreq *q, kafka_reader *r)
     }
     kafka_scram_user *a = req.alter;
     int32_t n = req.nalter;
-    bool allowed = cluster_allowed(q, TD_OP_ALTER);
-    const char *who = net_conn_principal(q->kc->c);
+    bool allowed = n == 0 || cluster_allowed(q, TD_OP_ALTER);
     /* First pass: every alteration's own validity, and duplicates of (user, mechanism). */
     for (int32_t i = 0; i < n; i++) {
         if (!allowed) {
@@ -931,9 +964,6 @@ static void handle_alter_scram(kreq *q, kafka_reader *r)
                     "A user credential cannot be altered twice in the same request";
             }
     }
-    if (!allowed)
-        TD_WARN("kafka", "%s (%s): AlterUserScramCredentials refused: no Alter on the cluster",
-                net_conn_peer(q->kc->c), who ? who : "anonymous");
     /* One result per user (first appearance); a user with any bad alteration gets that error
      * and none of its alterations is applied. */
     kafka_out *o = &q->out;
@@ -988,8 +1018,7 @@ static void handle_alter_scram(kreq *q, kafka_reader *r)
             }
         }
         if (!err)
-            TD_INFO("kafka", "%s (%s) altered the SCRAM credentials of user %s",
-                    net_conn_peer(q->kc->c), who ? who : "anonymous", name);
+            audit_alteration(q, a, n, i, name);
         ko_string_nn(o, name);
         ko_i16(o, err);
         ko_string(o, msg);

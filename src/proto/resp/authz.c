@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/scram.h"
+#include "broker/audit.h"
 #include "broker/authz.h"
 #include "proto/resp/resp_int.h"
 
@@ -403,7 +404,8 @@ static void auth_failed(rconn *rc, resp_w *w, const char *user, size_t user_len)
     char u[80];
     printable(u, sizeof(u), user, user_len);
     td_counter_add(rc->s->m_auth_failed, 1);
-    TD_WARN("redis", "%s: authentication failed for user '%s'", rc->addr, u);
+    broker_audit(rc->s->e, TD_AUDIT_AUTH_FAILED, "redis", u, rc->addr,
+                 "password: wrong password or no such user");
     resp_acl_log_add(rc, "auth", rc->in_exec, "AUTH", 4, user, user_len); /* in EXEC: multi */
     resp_w_error(w, "WRONGPASS invalid username-password pair or user is disabled.");
 }
@@ -488,9 +490,13 @@ bool resp_authenticate(rconn *rc, resp_w *w, const td_slice *user, td_slice pass
     return true;
 }
 
-void resp_count_unauthenticated(rconn *rc)
+void resp_refuse_unauthenticated(rconn *rc, const char *command)
 {
     td_counter_add(rc->s->m_denied_unauth, 1);
+    char c[80];
+    printable(c, sizeof(c), command, strlen(command));
+    broker_audit(rc->s->e, TD_AUDIT_UNAUTHENTICATED, "redis", net_conn_principal(rc->c), rc->addr,
+                 "command '%s' (NOAUTH)", c);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -524,12 +530,17 @@ static void denied(rconn *rc, resp_w *w, bool in_multi, const char *reason, cons
                    size_t what_len, const char *full)
 {
     const char *user = resp_user(rc);
-    char obj[80], u[80];
+    char obj[80];
     printable(obj, sizeof(obj), what, what_len);
-    printable(u, sizeof(u), user, strlen(user)); /* a certificate's CN may hold anything */
     td_counter_add(rc->s->m_denied_acl, 1);
-    TD_WARN("redis", "%s: user '%s' denied '%s'%s%s", rc->addr, u, full,
-            strcmp(reason, "command") ? " on " : "", strcmp(reason, "command") ? obj : "");
+    /* The principal as on the other protocols: the user or certificate name, else ANONYMOUS
+     * (Redis's "default" without a user of that name). */
+    if (!strcmp(reason, "command"))
+        broker_audit(rc->s->e, TD_AUDIT_DENIED, "redis", net_conn_principal(rc->c), rc->addr,
+                     "command '%s'", full);
+    else
+        broker_audit(rc->s->e, TD_AUDIT_DENIED, "redis", net_conn_principal(rc->c), rc->addr,
+                     "%s '%s' (command '%s')", reason, obj, full);
     resp_acl_log_add(rc, reason, in_multi, what, what_len, user, strlen(user));
     if (!strcmp(reason, "key"))
         resp_w_error(w, "NOPERM this user has no permissions to access one of the keys used as "

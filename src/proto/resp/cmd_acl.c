@@ -17,6 +17,7 @@
 #include <sys/random.h>
 
 #include "base/scram.h"
+#include "broker/audit.h"
 #include "proto/resp/resp_int.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -340,8 +341,9 @@ static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     if (ru.password)
-        TD_INFO("redis", "%s: user %s %s by %s (ACL SETUSER)", rc->addr, name,
-                exists ? "password changed" : "created", resp_user(rc));
+        broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c), rc->addr,
+                     "ACL SETUSER: %s user '%s'", exists ? "changed the password of" : "added",
+                     name);
     resp_w_simple(w, "OK");
 }
 
@@ -364,8 +366,9 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             n++;
             /* As Redis does, the user's connections are closed: they no longer have a user. */
             size_t k = resp_clients_kill(rc->s, 0, NULL, name, NULL);
-            TD_INFO("redis", "%s: user %s removed by %s (ACL DELUSER; %zu connection%s closed)",
-                    rc->addr, name, resp_user(rc), k, k == 1 ? "" : "s");
+            broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c),
+                         rc->addr, "ACL DELUSER: removed user '%s' (%zu connection%s closed)", name,
+                         k, k == 1 ? "" : "s");
         } else if (r != TD_ENOTFOUND) {
             resp_reply_engine_error(w, r);
             td_error_clear();

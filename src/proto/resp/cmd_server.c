@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "broker/audit.h"
 #include "proto/resp/resp_int.h"
 
 #define REDIS_VERSION "7.0.0" /* the behaviour implemented: Redis 7.0's */
@@ -121,7 +122,7 @@ static void cmd_hello(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (pass && !resp_authenticate(rc, w, user, *pass))
         return;
     if (!rc->authed) {
-        resp_count_unauthenticated(rc);
+        resp_refuse_unauthenticated(rc, "hello");
         resp_w_error(w, "NOAUTH HELLO must be called with the client already authenticated, "
                         "otherwise the HELLO AUTH <user> <pass> option can be used to "
                         "authenticate the client and select the RESP protocol version at the "
@@ -829,6 +830,10 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         snprintf(rc->s->cfg.password, sizeof(rc->s->cfg.password), "%.*s", (int)argv[i + 1].n,
                  (const char *)argv[i + 1].p);
         pthread_mutex_unlock(&rc->s->cfg_mu);
+        /* The default user's password: a user change for the audit trail (never the value). */
+        broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c), rc->addr,
+                     "CONFIG SET requirepass: %s the default user's password",
+                     argv[i + 1].n ? "set" : "cleared");
     }
     resp_w_simple(w, "OK");
 }

@@ -261,9 +261,10 @@ void resp_dryrun(rconn *rc, resp_w *w, const char *user, const rcmd *parent, con
                  size_t argc, const td_slice *argv);
 /* Whether the principal may see the topic in listings (Describe): KEYS, SCAN, DBSIZE. */
 bool resp_may_describe(rconn *rc, const char *topic);
-/* Counts a command refused before authentication (not logged: a client that has not
- * authenticated yet would fill the log). */
-void resp_count_unauthenticated(rconn *rc);
+/* Counts and audits a command refused before authentication (broker_audit: its own kind of
+ * event, so that a client retrying without a password cannot hide the ACL refusals from the
+ * rate-limited log). */
+void resp_refuse_unauthenticated(rconn *rc, const char *command);
 /* ACL LOG: adds an entry (reason "auth", "command", "key" or "channel"); object and user are
  * copied (and cut to their bounds). */
 void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const char *object,

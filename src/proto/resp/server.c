@@ -617,7 +617,9 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (!rc->authed && (!top || !(top->flags & RF_NOAUTH))) {
         if (c) { /* an unknown command is answered as such, authenticated or not */
             resp_w_error(w, "NOAUTH Authentication required.");
-            resp_count_unauthenticated(rc);
+            char full[64];
+            resp_command_fullname(parent, c, full, sizeof(full));
+            resp_refuse_unauthenticated(rc, full);
         }
         rc->multi_dirty |= rc->in_multi;
         count(rc, parent, c, t0);
