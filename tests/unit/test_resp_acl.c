@@ -68,6 +68,9 @@ static void test_rules_accepted(void)
                     "+@read -@write +@admin -@dangerous +@ALL nocommands allcommands -@all",
                     &r, &bad, why));
     ASSERT(r.perms && r.narrows);
+    /* reset, then on and a password: redis-py's acl_setuser(reset=True, enabled=True, ...). */
+    ASSERT_OK(parse("reset on >pw ~x", &r, &bad, why));
+    ASSERT(r.on && r.resetpass && r.password && r.perms && r.narrows);
 }
 
 static void refused(const char *rules, size_t want_bad, const char *want_why)
@@ -90,7 +93,9 @@ static void test_rules_refused(void)
     refused("!5e88", 0, "SCRAM");
     refused("on nopass", 1, "always have a password");
     refused("resetpass", 0, "follow resetpass");
-    refused("reset", 0, "cannot be disabled");
+    refused("reset", 0, "follow reset with 'on'");
+    refused("on reset >pw", 1, "follow reset with 'on'");
+    refused("reset on", 0, "follow resetpass");
     refused("on bogus", 1, "Syntax error");
     /* Globs that are neither a name nor a prefix. */
     refused("~ok ~a?b", 1, "other glob patterns");
@@ -213,6 +218,12 @@ static void test_mapping(void)
     encode("~x +@all -@all", &v, &n);
     ASSERT_EQ(n, (size_t)0);
     free(v);
+    /* reset takes every permission away; what follows adds. */
+    encode("~a &b +@all reset on >pw ~c +@write", &v, &n);
+    ASSERT(!has(v, n, T, LIT, "a", TD_OP_ALL) && !has(v, n, T, LIT, "b", TD_OP_READ));
+    ASSERT(has(v, n, T, LIT, "c", TD_OP_WRITE) && !has(v, n, T, LIT, "c", TD_OP_READ));
+    ASSERT(!has(v, n, TD_RES_CLUSTER, LIT, TD_CLUSTER_NAME, TD_OP_ALTER));
+    free(v);
     /* resetkeys and resetchannels, left to right; an escaped glob character is literal. */
     encode("~a ~b* resetkeys ~c\\*d &e &f resetchannels &g +@write", &v, &n);
     ASSERT(!has(v, n, T, LIT, "a", TD_OP_WRITE) && !has(v, n, T, PRE, "b", TD_OP_WRITE));
@@ -281,13 +292,13 @@ static void test_round_trips(void)
                "~orders.* resetchannels -@all +@read");
     round_trip("~* &* +@all", "~*", "&*", "+@all", "~* &* +@all");
     round_trip("%R~billing ~orders.* +@read +@write", "%R~billing ~orders.*", "",
-               "-@all +@read +@write", "%R~billing ~orders.* resetchannels -@all +@read +@write");
-    round_trip("%W~audit +@write +@read", "%W~audit", "", "-@all +@read +@write",
-               "%W~audit resetchannels -@all +@read +@write");
+               "-@all +@write +@read", "%R~billing ~orders.* resetchannels -@all +@write +@read");
+    round_trip("%W~audit +@write +@read", "%W~audit", "", "-@all +@write +@read",
+               "%W~audit resetchannels -@all +@write +@read");
     round_trip("&news.*", "", "&news.*", "-@all", "resetchannels &news.* -@all");
     /* A channel's Read is a key's too once there are read commands: shown as such. */
-    round_trip("&news.* +@read +@write", "%R~news.*", "&news.*", "-@all +@read +@write",
-               "%R~news.* resetchannels &news.* -@all +@read +@write");
+    round_trip("&news.* +@read +@write", "%R~news.*", "&news.*", "-@all +@write +@read",
+               "%R~news.* resetchannels &news.* -@all +@write +@read");
     round_trip("+@admin", "", "", "-@all +@admin", "resetchannels -@all +@admin");
     round_trip("", "", "", "-@all", "resetchannels -@all");
     round_trip("~a\\*b ~a\\?* +@write", "~a\\*b ~a\\?*", "", "-@all +@write",
@@ -361,7 +372,7 @@ static void test_unmanaged(void)
             TEST_FAIL_("ACL %zu: managed is %d", i, managed[i]);
     ASSERT_STR_EQ(render(&st, RESP_ACL_RENDER_KEYS), "%R~b ~g*");
     ASSERT_STR_EQ(render(&st, RESP_ACL_RENDER_CHANNELS), "&g*");
-    ASSERT_STR_EQ(render(&st, RESP_ACL_RENDER_COMMANDS), "-@all +@read +@write");
+    ASSERT_STR_EQ(render(&st, RESP_ACL_RENDER_COMMANDS), "-@all +@write +@read");
     /* resetkeys resetchannels: g goes, b stays (not SETUSER's). */
     apply(&st, "resetkeys resetchannels");
     td_acl *out;

@@ -227,7 +227,7 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
 {
     memset(out, 0, sizeof(*out));
     const char *err = NULL;
-    size_t i = 0, reset_at = 0;
+    size_t i = 0, reset_at = 0, off_at = (size_t)-1;
     int nomem = 0;
     unsigned cmds = st ? st->cmds : 0;
     for (; i < n && !err && !nomem; i++) {
@@ -264,8 +264,15 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
                    resp_arg_is(r, "skip-sanitize-payload")) {
             /* Redis's RESTORE payload checks: there is no RESTORE. */
         } else if (resp_arg_is(r, "reset")) {
-            err = "tidings users cannot be disabled: give 'resetkeys resetchannels nocommands' to "
-                  "take every permission away";
+            /* resetpass resetkeys resetchannels off -@all: accepted when 'on' and a password
+             * follow (redis-py's acl_setuser(reset=True, enabled=True, passwords=...)). */
+            out->resetpass = true;
+            out->on = false;
+            reset_at = off_at = i;
+            if (st)
+                clear_flags(st, RESP_ACL_KEY_R | RESP_ACL_KEY_W | RESP_ACL_CHAN);
+            cmds = 0;
+            out->perms = perm_rule = true;
         } else if (resp_arg_is(r, "allkeys") || resp_arg_is(r, "allchannels")) {
             err = pattern_rule(td_slice_make(r.p[3] == 'k' || r.p[3] == 'K' ? "~*" : "&*", 2),
                                st, &nomem);
@@ -295,6 +302,11 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
     if (err) {
         *bad = i - 1;
         snprintf(why, why_len, "%s", err);
+        return -1;
+    }
+    if (off_at != (size_t)-1 && !out->on) {
+        *bad = off_at;
+        snprintf(why, why_len, "tidings users cannot be disabled: follow reset with 'on'");
         return -1;
     }
     if (out->resetpass && !out->password) {
@@ -544,11 +556,12 @@ static int put_commands(td_buf *b, unsigned cmds)
 {
     if (cmds == RESP_ACL_CMDS_ALL)
         return put(b, "+@all");
+    /* Redis 7.0's order: @write before @read, then @admin. */
     int rc = put(b, "-@all");
-    if (rc == 0 && (cmds & RESP_ACL_CMD_READ))
-        rc = put(b, " +@read");
     if (rc == 0 && (cmds & RESP_ACL_CMD_WRITE))
         rc = put(b, " +@write");
+    if (rc == 0 && (cmds & RESP_ACL_CMD_READ))
+        rc = put(b, " +@read");
     if (rc == 0 && (cmds & RESP_ACL_CMD_ADMIN))
         rc = put(b, " +@admin");
     return rc;
