@@ -4,11 +4,11 @@
  * Redis users are tidings users: ACL SETUSER creates one or changes its password (td_user_add,
  * td_user_passwd), ACL DELUSER removes it, ACL LIST, USERS and GETUSER show them. The user
  * `default` is redis.password when that is set, else the tidings user named default if there is
- * one, else Redis's `nopass` default user. What a user may do is not a Redis ACL but the
- * Kafka-model ACLs every protocol shares (`tidings acl`): the Redis key, channel and command
- * rules that say "everything" (~*, &*, +@all, allkeys, allchannels, allcommands) are accepted
- * and change nothing; any other is refused, naming why. Who may run what here is in authz.c's
- * table: SETUSER, DELUSER and LOG RESET need an administrator.
+ * one, else Redis's `nopass` default user. What a user may do is the Kafka-model ACLs every
+ * protocol shares: SETUSER's key, channel and command rules are applied to the user's ACLs
+ * (acl_rules.c maps between the two), GETUSER and LIST read them back as Redis rules, DELUSER
+ * removes them. Who may run what here is in authz.c's table: SETUSER, DELUSER and LOG RESET
+ * need an administrator.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -248,6 +248,9 @@ static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_
     resp_acl_rules ru;
     size_t bad;
     char why[256];
+    /* Two SETUSERs of this listener are not interleaved (each would undo the other's part);
+     * a change through Kafka or HTTP meanwhile is not ordered with it. */
+    pthread_mutex_lock(&rc->s->acl_mu);
     int r = principal_acls(rc, principal, &old, &nold);
     if (r == 0 && !(managed = calloc(nold ? nold : 1, sizeof(bool))))
         r = -ENOMEM;
@@ -268,6 +271,7 @@ static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_
     for (size_t i = 0; r == 0 && i < nnew; i++)
         if (!acl_in(&neu[i], old, nold))
             r = broker_acl_add(rc->s->e, &neu[i], actor);
+    pthread_mutex_unlock(&rc->s->acl_mu);
     resp_acl_state_free(&st);
     free(managed);
     free(old);

@@ -40,6 +40,7 @@ struct resp_server {
     net_group *group; /* set by resp_server_attach: its connection limit is maxclients */
     int64_t start_ms;
     pthread_mutex_t clients_mu; /* the list of connections, and their names */
+    pthread_mutex_t acl_mu;     /* one ACL SETUSER's read-modify-write of a user's ACLs at a time */
     rconn *clients;
     size_t nclients;
     uint64_t next_id;
