@@ -353,15 +353,15 @@ static void test_unmanaged(void)
 {
     const int AL = TD_PERM_ALLOW;
     td_acl v[] = {
-        mk("User:u", "*", T, LIT, "a", TD_OP_DESCRIBE, AL),     /* 0: not Redis's */
-        mk("User:u", "*", T, LIT, "b", TD_OP_READ, AL),         /* 1: %R~b */
-        mk("User:u", "*", T, LIT, "b", TD_OP_CREATE, AL),       /* 2: with 1, not encodable */
-        mk("User:u", "*", T, LIT, "c", TD_OP_READ, TD_PERM_DENY), /* 3: a deny */
-        mk("User:v", "*", T, LIT, "d", TD_OP_READ, AL),         /* 4: another principal */
-        mk("User:u", "10.0.0.1", T, LIT, "e", TD_OP_READ, AL),  /* 5: one host */
+        mk("User:u", "*", T, LIT, "a", TD_OP_DESCRIBE, AL),           /* 0: not Redis's */
+        mk("User:u", "*", T, LIT, "b", TD_OP_READ, AL),               /* 1: %R~b */
+        mk("User:u", "*", T, LIT, "b", TD_OP_CREATE, AL),             /* 2: with 1, not encodable */
+        mk("User:u", "*", T, LIT, "c", TD_OP_READ, TD_PERM_DENY),     /* 3: a deny */
+        mk("User:v", "*", T, LIT, "d", TD_OP_READ, AL),               /* 4: another principal */
+        mk("User:u", "10.0.0.1", T, LIT, "e", TD_OP_READ, AL),        /* 5: one host */
         mk("User:u", "*", T, TD_PAT_WILDCARD, "f.*", TD_OP_READ, AL), /* 6: wildcard */
-        mk("User:u", "*", T, PRE, "g", TD_OP_ALL, AL),          /* 7: All: managed */
-        mk("User:u", "*", G, LIT, "grp", TD_OP_READ, AL),       /* 8: a named group */
+        mk("User:u", "*", T, PRE, "g", TD_OP_ALL, AL),                /* 7: All: managed */
+        mk("User:u", "*", G, LIT, "grp", TD_OP_READ, AL),             /* 8: a named group */
     };
     size_t n = sizeof(v) / sizeof(v[0]);
     bool managed[9];
@@ -412,5 +412,5 @@ static void test_table_complete(void)
 }
 
 TEST_MAIN(TEST(test_rules_accepted), TEST(test_rules_refused), TEST(test_rules_space_and_nul),
-          TEST(test_mapping), TEST(test_round_trips), TEST(test_incremental),
-          TEST(test_unmanaged), TEST(test_table_complete))
+          TEST(test_mapping), TEST(test_round_trips), TEST(test_incremental), TEST(test_unmanaged),
+          TEST(test_table_complete))

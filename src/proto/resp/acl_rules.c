@@ -146,10 +146,10 @@ static const char *glob_to_acl(td_slice g, int *ptype, char name[TD_ACL_NAME_MAX
 static bool redis_category(td_slice c)
 {
     static const char *const cats[] = {
-        "keyspace", "read",        "write",      "set",         "sortedset", "list",  "hash",
-        "string",   "bitmap",      "hyperloglog", "geo",        "stream",    "pubsub", "admin",
-        "fast",     "slow",        "blocking",   "dangerous",   "connection", "transaction",
-        "scripting", NULL};
+        "keyspace",   "read",        "write",     "set",         "sortedset", "list",
+        "hash",       "string",      "bitmap",    "hyperloglog", "geo",       "stream",
+        "pubsub",     "admin",       "fast",      "slow",        "blocking",  "dangerous",
+        "connection", "transaction", "scripting", NULL};
     for (size_t i = 0; cats[i]; i++)
         if (resp_arg_is(c, cats[i]))
             return true;
@@ -173,9 +173,9 @@ static const char *command_rule(td_slice r, unsigned *cmds)
                "operations: use +@read, +@write, +@admin (or +@dangerous), +@all and their '-' "
                "forms";
     td_slice c = td_slice_make(r.p + 2, r.n - 2);
-    unsigned bit = resp_arg_is(c, "all")    ? RESP_ACL_CMDS_ALL
-                   : resp_arg_is(c, "read") ? RESP_ACL_CMD_READ
-                   : resp_arg_is(c, "write") ? RESP_ACL_CMD_WRITE
+    unsigned bit = resp_arg_is(c, "all")                                    ? RESP_ACL_CMDS_ALL
+                   : resp_arg_is(c, "read")                                 ? RESP_ACL_CMD_READ
+                   : resp_arg_is(c, "write")                                ? RESP_ACL_CMD_WRITE
                    : resp_arg_is(c, "admin") || resp_arg_is(c, "dangerous") ? RESP_ACL_CMD_ADMIN
                                                                             : 0;
     if (!bit)
@@ -222,8 +222,8 @@ static const char *pattern_rule(td_slice r, resp_acl_state *st, int *nomem)
     return NULL;
 }
 
-int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
-                         resp_acl_state *st, size_t *bad, char *why, size_t why_len)
+int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, resp_acl_state *st,
+                         size_t *bad, char *why, size_t why_len)
 {
     memset(out, 0, sizeof(*out));
     const char *err = NULL;
@@ -233,9 +233,8 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
     for (; i < n && !err && !nomem; i++) {
         td_slice r = rules[i];
         bool everything = exact(r, "~*") || exact(r, "%RW~*") || exact(r, "&*") ||
-                          exact(r, "+@all") ||
-                          resp_arg_is(r, "allkeys") || resp_arg_is(r, "allchannels") ||
-                          resp_arg_is(r, "allcommands");
+                          exact(r, "+@all") || resp_arg_is(r, "allkeys") ||
+                          resp_arg_is(r, "allchannels") || resp_arg_is(r, "allcommands");
         bool perm_rule = false;
         if (resp_arg_is(r, "on")) {
             out->on = true;
@@ -260,8 +259,7 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
         } else if (resp_arg_is(r, "resetpass")) {
             out->resetpass = true;
             reset_at = i;
-        } else if (resp_arg_is(r, "sanitize-payload") ||
-                   resp_arg_is(r, "skip-sanitize-payload")) {
+        } else if (resp_arg_is(r, "sanitize-payload") || resp_arg_is(r, "skip-sanitize-payload")) {
             /* Redis's RESTORE payload checks: there is no RESTORE. */
         } else if (resp_arg_is(r, "reset")) {
             /* resetpass resetkeys resetchannels off -@all: accepted when 'on' and a password
@@ -274,8 +272,8 @@ int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
             cmds = 0;
             out->perms = perm_rule = true;
         } else if (resp_arg_is(r, "allkeys") || resp_arg_is(r, "allchannels")) {
-            err = pattern_rule(td_slice_make(r.p[3] == 'k' || r.p[3] == 'K' ? "~*" : "&*", 2),
-                               st, &nomem);
+            err = pattern_rule(td_slice_make(r.p[3] == 'k' || r.p[3] == 'K' ? "~*" : "&*", 2), st,
+                               &nomem);
             out->perms = perm_rule = true;
         } else if (resp_arg_is(r, "resetkeys") || resp_arg_is(r, "resetchannels")) {
             if (st)
@@ -368,8 +366,7 @@ int resp_acl_encode(const resp_acl_state *st, const char *principal, td_acl **ou
         unsigned ops = pattern_ops(p->flags, st->cmds);
         for (int op = TD_OP_ALL; rc == 0 && op <= TD_OP_IDEMPOTENT_WRITE; op++)
             if (ops & OP(op))
-                rc = push(&v, &n, &cap, principal, TD_RES_TOPIC, p->ptype, p->name,
-                          (td_acl_op)op);
+                rc = push(&v, &n, &cap, principal, TD_RES_TOPIC, p->ptype, p->name, (td_acl_op)op);
     }
     if (rc == 0 && (st->cmds & RESP_ACL_CMD_READ))
         rc = push(&v, &n, &cap, principal, TD_RES_GROUP, TD_PAT_LITERAL, "*", TD_OP_DESCRIBE);
@@ -543,7 +540,10 @@ static int put_patterns(td_buf *b, const resp_acl_state *st, bool chan, bool lis
             rc = put(b, " ");
         first = false;
         if (rc == 0)
-            rc = put(b, chan ? "&" : k == RESP_ACL_KEY_R ? "%R~" : k == RESP_ACL_KEY_W ? "%W~" : "~");
+            rc = put(b, chan                  ? "&"
+                        : k == RESP_ACL_KEY_R ? "%R~"
+                        : k == RESP_ACL_KEY_W ? "%W~"
+                                              : "~");
         if (rc == 0)
             rc = put_pattern(b, p);
         if (rc == 0 && list)

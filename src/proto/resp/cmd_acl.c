@@ -146,8 +146,7 @@ static bool is_anonymous(rconn *rc, const char *name)
 
 static void principal_of(rconn *rc, const char *name, char out[TD_ACL_PRINCIPAL_MAX + 1])
 {
-    snprintf(out, TD_ACL_PRINCIPAL_MAX + 1, "User:%s",
-             is_anonymous(rc, name) ? "ANONYMOUS" : name);
+    snprintf(out, TD_ACL_PRINCIPAL_MAX + 1, "User:%s", is_anonymous(rc, name) ? "ANONYMOUS" : name);
 }
 
 /* The principal's ACLs with host "*": the ones SETUSER reads and manages. */
@@ -169,9 +168,8 @@ static int user_state(rconn *rc, const char *name, resp_acl_state *st)
     td_principal np = {NULL, NULL};
     if (anon ? broker_authorize(rc->s->e, &np, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALL)
              : broker_is_super_user(rc->s->e, name)) {
-        static const td_slice all[] = {{(const uint8_t *)"~*", 2},
-                                       {(const uint8_t *)"&*", 2},
-                                       {(const uint8_t *)"+@all", 5}};
+        static const td_slice all[] = {
+            {(const uint8_t *)"~*", 2}, {(const uint8_t *)"&*", 2}, {(const uint8_t *)"+@all", 5}};
         resp_acl_rules ru;
         size_t bad;
         char why[64];
@@ -263,7 +261,7 @@ static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_
     for (size_t i = 0; r == 0 && i < nold; i++) {
         if (!managed[i] || acl_in(&old[i], neu, nnew))
             continue;
-        td_acl_filter f = {old[i].principal, old[i].host,      old[i].resource_type,
+        td_acl_filter f = {old[i].principal,    old[i].host, old[i].resource_type,
                            old[i].pattern_type, old[i].name, old[i].operation,
                            old[i].permission};
         r = broker_acl_remove(rc->s->e, &f, actor, NULL, NULL);
@@ -325,8 +323,7 @@ static void acl_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         const char *pass = default_nopass(rc, v[i]) ? " nopass" : "";
         bool has = !pass[0] && fingerprint(rc, v[i], fp);
         resp_acl_state st;
-        char *rules = user_state(rc, v[i], &st) == 0 ? user_rules(&st, RESP_ACL_RENDER_LIST)
-                                                     : NULL;
+        char *rules = user_state(rc, v[i], &st) == 0 ? user_rules(&st, RESP_ACL_RENDER_LIST) : NULL;
         resp_acl_state_free(&st);
         td_error_clear();
         snprintf(line, sizeof(line), "user %s on%s%s%s ", v[i], pass, has ? " #" : "",

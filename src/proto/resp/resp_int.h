@@ -316,17 +316,20 @@ typedef struct resp_acl_rules {
 /* Reads the rules, applying the key, channel and command rules to *st left to right (st may be
  * NULL: validation only). 0; -1 with *bad the index of the rule refused and why[] the reason
  * (Redis's wording where Redis refuses it too), *st then half-changed; -ENOMEM. */
-int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out,
-                         resp_acl_state *st, size_t *bad, char *why, size_t why_len);
+int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, resp_acl_state *st,
+                         size_t *bad, char *why, size_t why_len);
 /* The ACLs (Allow, host "*", principal "User:<name>") that st grants, *out malloc'd. */
-int resp_acl_encode(const resp_acl_state *st, const char *principal, td_acl **out,
-                    size_t *count);
+int resp_acl_encode(const resp_acl_state *st, const char *principal, td_acl **out, size_t *count);
 /* The state that the principal's ACLs among v stand for (st initialised here); managed[i]
  * says whether v[i] is one SETUSER manages (replaced by the next SETUSER with rules). */
 int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_state *st,
                     bool *managed);
-enum { RESP_ACL_RENDER_LIST, RESP_ACL_RENDER_KEYS, RESP_ACL_RENDER_CHANNELS,
-       RESP_ACL_RENDER_COMMANDS };
+enum {
+    RESP_ACL_RENDER_LIST,
+    RESP_ACL_RENDER_KEYS,
+    RESP_ACL_RENDER_CHANNELS,
+    RESP_ACL_RENDER_COMMANDS
+};
 /* Appends st in Redis 7's words: GETUSER's keys, channels or commands string, or ACL LIST's
  * "keys channels commands" part. 0 or -ENOMEM. */
 int resp_acl_render(const resp_acl_state *st, int part, td_buf *b);

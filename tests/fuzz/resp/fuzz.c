@@ -152,8 +152,8 @@ static bool acls_within(const td_acl *a, size_t na, const td_acl *b, size_t nb)
         bool found = false;
         for (size_t k = 0; k < nb && !found; k++)
             found = a[i].resource_type == b[k].resource_type &&
-                    a[i].pattern_type == b[k].pattern_type &&
-                    a[i].operation == b[k].operation && !strcmp(a[i].name, b[k].name);
+                    a[i].pattern_type == b[k].pattern_type && a[i].operation == b[k].operation &&
+                    !strcmp(a[i].name, b[k].name);
         if (!found)
             return false;
     }
