@@ -130,6 +130,10 @@ def test_setuser_rules_are_the_users_acls(tmp_path):
         assert admin.acl_deluser("u") == 1
         st, body = http_get(b, "/v1/acls?principal=User:u", "admin", ADMIN_PW)
         assert st == 200 and body["acls"] == [], body
+        # default is the anonymous principal here: its permissions are not Redis rules.
+        assert c("ACL", "SETUSER", "default", "~*", "&*", "+@all") == b"+OK\r\n"
+        assert c("ACL", "SETUSER", "default", "~x", "+@read").startswith(
+            b"-ERR default is the anonymous principal here")
         # Super users show everything.
         assert getuser(c, "admin") == {"commands": "+@all", "keys": "~*", "channels": "&*"}
         c.close()

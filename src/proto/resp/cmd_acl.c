@@ -435,9 +435,10 @@ static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                         "CONFIG SET requirepass");
         return;
     }
-    /* default, when it is the anonymous principal, takes the rules that allow everything (they
-     * change nothing: anonymous.access says what anonymous may do) and no other. */
-    if (ru.narrows && is_anonymous(rc, name)) {
+    /* default, when it is the anonymous principal (and stays it: no password makes it the
+     * tidings user default), takes the rules that allow everything (they change nothing:
+     * anonymous.access says what anonymous may do) and no other. */
+    if (ru.narrows && is_anonymous(rc, name) && !(ru.password && !legacy)) {
         resp_w_error(w, "ERR default is the anonymous principal here: what it may do is "
                         "anonymous.access and the ACLs of User:ANONYMOUS ('tidings acl add'), "
                         "not Redis rules");
@@ -489,12 +490,11 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             td_error_clear();
             continue;
         }
-        int r = td_user_remove(rc->s->e, name);
-        if (r == 0 && (r = remove_acls(rc, name)) != 0) {
-            resp_reply_engine_error(w, r);
-            td_error_clear();
-            return;
-        }
+        /* The user's ACLs go first: if removing the user then fails, it is left with fewer
+         * permissions, never a removed user's ACLs waiting for the next one of that name. */
+        int r = user_exists(rc, name) ? remove_acls(rc, name) : TD_ENOTFOUND;
+        if (r == 0)
+            r = td_user_remove(rc->s->e, name);
         if (r == 0) {
             n++;
             /* As Redis does, the user's connections are closed: they no longer have a user. */
