@@ -136,6 +136,14 @@ static void test_rules_space_and_nul(void)
     ASSERT_CONTAINS(why, "spaces");
     ASSERT_EQ(resp_acl_rules_parse(v + 1, 1, &r, NULL, &bad, why, sizeof(why)), -1);
     ASSERT_CONTAINS(why, "NUL");
+    /* An escaped NUL or space is refused too (the fuzz target found an escaped NUL making an
+     * ACL with an empty name). */
+    td_slice esc[2] = {td_slice_make("&\\\0", 3), td_slice_make("~a\\ ", 4)};
+    for (size_t i = 0; i < 2; i++) {
+        why[0] = 0;
+        ASSERT_EQ(resp_acl_rules_parse(esc + i, 1, &r, NULL, &bad, why, sizeof(why)), -1);
+        ASSERT_CONTAINS(why, "spaces or NUL");
+    }
     /* Every truncation of a valid rule is refused or accepted, never read past its end. */
     const char *rules[] = {"%RW~orders.*", "+@write", "allchannels", "&news.\\*x*", "resetkeys"};
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)

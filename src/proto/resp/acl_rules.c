@@ -120,18 +120,20 @@ static const char *glob_to_acl(td_slice g, int *ptype, char name[TD_ACL_NAME_MAX
     *ptype = TD_PAT_LITERAL;
     for (size_t i = 0; i < g.n; i++) {
         uint8_t c = g.p[i];
-        if (c == 0 || c == ' ')
-            return "patterns cannot hold spaces or NUL characters";
-        if (c == '\\') {
+        bool escaped = c == '\\';
+        if (escaped) {
             if (++i == g.n)
                 return "the pattern ends with an escape ('\\')";
             c = g.p[i];
-        } else if (c == '*' && i + 1 == g.n) {
+        }
+        if (c == 0 || c == ' ')
+            return "patterns cannot hold spaces or NUL characters";
+        if (!escaped && c == '*' && i + 1 == g.n) {
             *ptype = TD_PAT_PREFIXED;
             break;
-        } else if (c == '*' || c == '?' || c == '[' || c == ']') {
-            return WHY_GLOB;
         }
+        if (!escaped && (c == '*' || c == '?' || c == '[' || c == ']'))
+            return WHY_GLOB;
         if (k == TD_ACL_NAME_MAX)
             return "the pattern is longer than an ACL's 255 characters";
         name[k++] = (char)c;
