@@ -4,11 +4,11 @@
  * Redis users are tidings users: ACL SETUSER creates one or changes its password (td_user_add,
  * td_user_passwd), ACL DELUSER removes it, ACL LIST, USERS and GETUSER show them. The user
  * `default` is redis.password when that is set, else the tidings user named default if there is
- * one, else Redis's `nopass` default user. What a user may do is not a Redis ACL but the
- * Kafka-model ACLs every protocol shares (`tidings acl`): the Redis key, channel and command
- * rules that say "everything" (~*, &*, +@all, allkeys, allchannels, allcommands) are accepted
- * and change nothing; any other is refused, naming why. Who may run what here is in authz.c's
- * table: SETUSER, DELUSER and LOG RESET need an administrator.
+ * one, else Redis's `nopass` default user. What a user may do is the Kafka-model ACLs every
+ * protocol shares: SETUSER's key, channel and command rules are applied to the user's ACLs
+ * (acl_rules.c maps between the two), GETUSER and LIST read them back as Redis rules, DELUSER
+ * removes them. Who may run what here is in authz.c's table: SETUSER, DELUSER and LOG RESET
+ * need an administrator.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,86 +18,12 @@
 
 #include "base/scram.h"
 #include "broker/audit.h"
+#include "broker/authz.h"
 #include "proto/resp/resp_int.h"
-
-/* ---------------------------------------------------------------------------------------------
- * ACL SETUSER's rules (pure)
- */
-static bool slice_is(td_slice a, const char *s)
-{
-    return resp_arg_is(a, s);
-}
 
 static bool exact(td_slice a, const char *s)
 {
     return a.n == strlen(s) && !memcmp(a.p, s, a.n);
-}
-
-#define WHY_KAFKA                                                                                  \
-    "tidings permissions are ACLs in Kafka's model, shared by every protocol: grant them with "    \
-    "'tidings acl add' (Redis key, channel and command rules other than those allowing "           \
-    "everything are not kept)"
-
-int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, size_t *bad,
-                         char *why, size_t why_len)
-{
-    memset(out, 0, sizeof(*out));
-    const char *err = NULL;
-    size_t i = 0;
-    size_t reset_at = 0;
-    for (; i < n && !err; i++) {
-        td_slice r = rules[i];
-        if (slice_is(r, "on")) {
-            out->on = true;
-        } else if (slice_is(r, "off")) {
-            err = "tidings users cannot be disabled: remove the user (ACL DELUSER) or change its "
-                  "password";
-        } else if (r.n >= 1 && r.p[0] == '>') {
-            if (out->password) {
-                err = "a tidings user has one password: give one '>password' (a new one replaces "
-                      "the old one)";
-            } else {
-                out->password = r.p + 1;
-                out->password_len = r.n - 1;
-            }
-        } else if (r.n >= 1 && r.p[0] == '<') {
-            err = "a tidings user has exactly one password: set another with '>password'";
-        } else if (r.n >= 1 && (r.p[0] == '#' || r.p[0] == '!')) {
-            err = "tidings keeps SCRAM credentials, not SHA-256 hashes: give the password with "
-                  "'>password'";
-        } else if (slice_is(r, "nopass")) {
-            err = "tidings users always have a password";
-        } else if (slice_is(r, "resetpass")) {
-            out->resetpass = true;
-            reset_at = i;
-        } else if (exact(r, "~*") || exact(r, "%RW~*") || exact(r, "&*") || exact(r, "+@all") ||
-                   slice_is(r, "allkeys") || slice_is(r, "allchannels") ||
-                   slice_is(r, "allcommands") || slice_is(r, "sanitize-payload") ||
-                   slice_is(r, "skip-sanitize-payload")) {
-            /* Everything: what the Redis layer allows every user (the Kafka ACLs decide). */
-        } else if (slice_is(r, "reset")) {
-            err = "tidings users cannot be disabled or emptied: " WHY_KAFKA;
-        } else if ((r.n >= 1 && strchr("~%&+-(", r.p[0])) || slice_is(r, "resetkeys") ||
-                   slice_is(r, "resetchannels") || slice_is(r, "nocommands") ||
-                   slice_is(r, "clearselectors")) {
-            err = WHY_KAFKA;
-        } else {
-            err = "Syntax error"; /* Redis's text for an unknown modifier */
-        }
-    }
-    if (err) {
-        *bad = i - 1;
-        snprintf(why, why_len, "%s", err);
-        return -1;
-    }
-    if (out->resetpass && !out->password) {
-        *bad = reset_at;
-        snprintf(why, why_len,
-                 "tidings users always have a password: follow resetpass with "
-                 "'>password'");
-        return -1;
-    }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -203,6 +129,167 @@ static bool default_nopass(rconn *rc, const char *user)
     return !strcmp(user, "default") && resp_default_nopass(rc);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Permissions: the user's ACLs as Redis rules (acl_rules.c), and SETUSER's changes to them
+ */
+
+/* Whether the Redis user stands for the anonymous principal, as AUTH maps it: default while
+ * redis.password is set or no tidings user is called default. */
+static bool is_anonymous(rconn *rc, const char *name)
+{
+    if (strcmp(name, "default"))
+        return false;
+    pthread_mutex_lock(&rc->s->cfg_mu);
+    bool legacy = rc->s->cfg.password[0] != 0;
+    pthread_mutex_unlock(&rc->s->cfg_mu);
+    return legacy || !user_exists(rc, name);
+}
+
+static void principal_of(rconn *rc, const char *name, char out[TD_ACL_PRINCIPAL_MAX + 1])
+{
+    snprintf(out, TD_ACL_PRINCIPAL_MAX + 1, "User:%s", is_anonymous(rc, name) ? "ANONYMOUS" : name);
+}
+
+/* The principal's ACLs with host "*": the ones SETUSER reads and manages. */
+static int principal_acls(rconn *rc, const char *principal, td_acl **v, size_t *n)
+{
+    td_acl_filter f;
+    td_acl_filter_init(&f);
+    f.principal = principal;
+    f.host = "*";
+    return td_acl_list(rc->s->e, &f, v, n);
+}
+
+/* The user's permissions as Redis's state: everything for super users (and for anonymous while
+ * anonymous.access=all, or an ACL allows it All on the cluster), else what its ACLs say. */
+static int user_state(rconn *rc, const char *name, resp_acl_state *st)
+{
+    resp_acl_state_init(st);
+    bool anon = is_anonymous(rc, name);
+    td_principal np = {NULL, NULL};
+    if (anon ? broker_authorize(rc->s->e, &np, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALL)
+             : broker_is_super_user(rc->s->e, name)) {
+        static const td_slice all[] = {
+            {(const uint8_t *)"~*", 2}, {(const uint8_t *)"&*", 2}, {(const uint8_t *)"+@all", 5}};
+        resp_acl_rules ru;
+        size_t bad;
+        char why[64];
+        return resp_acl_rules_parse(all, 3, &ru, st, &bad, why, sizeof(why)) ? -ENOMEM : 0;
+    }
+    char principal[TD_ACL_PRINCIPAL_MAX + 1];
+    principal_of(rc, name, principal);
+    td_acl *v = NULL;
+    size_t n = 0;
+    int r = principal_acls(rc, principal, &v, &n);
+    bool *managed = r ? NULL : calloc(n ? n : 1, sizeof(bool));
+    if (!r && !managed)
+        r = -ENOMEM;
+    if (!r)
+        r = resp_acl_decode(v, n, principal, st, managed);
+    free(managed);
+    free(v);
+    return r;
+}
+
+/* One part of the user's rules (RESP_ACL_RENDER_*) as a malloc'd string; NULL on failure. */
+static char *user_rules(const resp_acl_state *st, int part)
+{
+    td_buf b;
+    td_buf_init(&b);
+    if (resp_acl_render(st, part, &b) != 0 || td_buf_append(&b, "", 1) != 0) {
+        td_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.p;
+}
+
+static bool acl_eq(const td_acl *a, const td_acl *b)
+{
+    return a->resource_type == b->resource_type && a->pattern_type == b->pattern_type &&
+           a->operation == b->operation && a->permission == b->permission &&
+           !strcmp(a->principal, b->principal) && !strcmp(a->host, b->host) &&
+           !strcmp(a->name, b->name);
+}
+
+static bool acl_in(const td_acl *a, const td_acl *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (acl_eq(a, &v[i]))
+            return true;
+    return false;
+}
+
+/* Who changes the ACLs, as the ACL store's log names the actor: "User:admin from 127.0.0.1". */
+static void actor_of(rconn *rc, char *out, size_t cap)
+{
+    const char *p = net_conn_principal(rc->c);
+    const char *colon = strrchr(rc->addr, ':');
+    int hl = colon ? (int)(colon - rc->addr) : (int)strlen(rc->addr);
+    snprintf(out, cap, "User:%s from %.*s", p ? p : "ANONYMOUS", hl, rc->addr);
+}
+
+/* Applies the rules' key, channel and command rules to the user's ACLs: its state read from
+ * them, the rules applied left to right, the ACLs of the new state replacing those SETUSER
+ * manages. The store has no transaction over several ACLs, so the ACLs that go are removed
+ * first and the new ones added after: a failure midway leaves the user with no more than it
+ * had before (maybe less), never more. Cost: O(ACLs of the principal squared), each change one
+ * catalog transaction. 0, or an engine error (td_last_error says more). */
+static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_t n)
+{
+    char principal[TD_ACL_PRINCIPAL_MAX + 1], actor[TD_USER_NAME_MAX + 80];
+    principal_of(rc, name, principal);
+    actor_of(rc, actor, sizeof(actor));
+    td_acl *old = NULL, *neu = NULL;
+    size_t nold = 0, nnew = 0;
+    bool *managed = NULL;
+    resp_acl_state st;
+    resp_acl_state_init(&st);
+    resp_acl_rules ru;
+    size_t bad;
+    char why[256];
+    /* Two SETUSERs of this listener are not interleaved (each would undo the other's part);
+     * a change through Kafka or HTTP meanwhile is not ordered with it. */
+    pthread_mutex_lock(&rc->s->acl_mu);
+    int r = principal_acls(rc, principal, &old, &nold);
+    if (r == 0 && !(managed = calloc(nold ? nold : 1, sizeof(bool))))
+        r = -ENOMEM;
+    if (r == 0)
+        r = resp_acl_decode(old, nold, principal, &st, managed);
+    if (r == 0 && resp_acl_rules_parse(rules, n, &ru, &st, &bad, why, sizeof(why)) != 0)
+        r = -ENOMEM; /* the rules were checked before: only memory can fail here */
+    if (r == 0)
+        r = resp_acl_encode(&st, principal, &neu, &nnew);
+    for (size_t i = 0; r == 0 && i < nold; i++) {
+        if (!managed[i] || acl_in(&old[i], neu, nnew))
+            continue;
+        td_acl_filter f = {old[i].principal,    old[i].host, old[i].resource_type,
+                           old[i].pattern_type, old[i].name, old[i].operation,
+                           old[i].permission};
+        r = broker_acl_remove(rc->s->e, &f, actor, NULL, NULL);
+    }
+    for (size_t i = 0; r == 0 && i < nnew; i++)
+        if (!acl_in(&neu[i], old, nold))
+            r = broker_acl_add(rc->s->e, &neu[i], actor);
+    pthread_mutex_unlock(&rc->s->acl_mu);
+    resp_acl_state_free(&st);
+    free(managed);
+    free(old);
+    free(neu);
+    return r;
+}
+
+/* Removes every ACL of the user's principal (ACL DELUSER). */
+static int remove_acls(rconn *rc, const char *name)
+{
+    char principal[TD_ACL_PRINCIPAL_MAX + 1], actor[TD_USER_NAME_MAX + 80];
+    snprintf(principal, sizeof(principal), "User:%s", name);
+    actor_of(rc, actor, sizeof(actor));
+    td_acl_filter f;
+    td_acl_filter_init(&f);
+    f.principal = principal;
+    return broker_acl_remove(rc->s->e, &f, actor, NULL, NULL);
+}
+
 static void acl_users(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)argc;
@@ -236,9 +323,21 @@ static void acl_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         char fp[65], line[TD_USER_NAME_MAX + 128];
         const char *pass = default_nopass(rc, v[i]) ? " nopass" : "";
         bool has = !pass[0] && fingerprint(rc, v[i], fp);
-        snprintf(line, sizeof(line), "user %s on%s%s%s ~* &* +@all", v[i], pass, has ? " #" : "",
+        resp_acl_state st;
+        char *rules = user_state(rc, v[i], &st) == 0 ? user_rules(&st, RESP_ACL_RENDER_LIST) : NULL;
+        resp_acl_state_free(&st);
+        td_error_clear();
+        snprintf(line, sizeof(line), "user %s on%s%s%s ", v[i], pass, has ? " #" : "",
                  has ? fp : "");
-        resp_w_str(w, line);
+        td_buf b;
+        td_buf_init(&b);
+        if (td_buf_append(&b, line, strlen(line)) == 0 && rules &&
+            td_buf_append(&b, rules, strlen(rules)) == 0)
+            resp_w_bulk(w, b.p, b.len);
+        else
+            resp_w_error(w, "ERR out of memory");
+        td_buf_free(&b);
+        free(rules);
     }
     free_names(v, n);
 }
@@ -264,12 +363,25 @@ static void acl_getuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_w_array(w, has);
     if (has)
         resp_w_str(w, fp);
-    resp_w_str(w, "commands");
-    resp_w_str(w, "+@all");
-    resp_w_str(w, "keys");
-    resp_w_str(w, "~*");
-    resp_w_str(w, "channels");
-    resp_w_str(w, "&*");
+    resp_acl_state st;
+    int r = user_state(rc, name, &st);
+    char *parts[3] = {NULL, NULL, NULL};
+    static const int which[3] = {RESP_ACL_RENDER_COMMANDS, RESP_ACL_RENDER_KEYS,
+                                 RESP_ACL_RENDER_CHANNELS};
+    for (int i = 0; i < 3 && r == 0; i++)
+        if (!(parts[i] = user_rules(&st, which[i])))
+            r = -ENOMEM;
+    resp_acl_state_free(&st);
+    static const char *const keys[3] = {"commands", "keys", "channels"};
+    for (int i = 0; i < 3; i++) {
+        resp_w_str(w, keys[i]);
+        if (r == 0)
+            resp_w_str(w, parts[i]);
+        else
+            resp_w_error(w, "ERR the user's ACLs could not be read");
+        free(parts[i]);
+    }
+    td_error_clear();
     resp_w_str(w, "selectors");
     resp_w_array(w, 0);
 }
@@ -298,7 +410,12 @@ static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_acl_rules ru;
     size_t bad = 0;
     char why[512];
-    if (resp_acl_rules_parse(argv + 3, argc - 3, &ru, &bad, why, sizeof(why)) != 0) {
+    int pr = resp_acl_rules_parse(argv + 3, argc - 3, &ru, NULL, &bad, why, sizeof(why));
+    if (pr == -ENOMEM) {
+        resp_w_error(w, "ERR out of memory");
+        return;
+    }
+    if (pr != 0) {
         td_slice m = argv[3 + bad];
         resp_w_errorf(w, "ERR Error in ACL SETUSER modifier '%.*s': %s", (int)TD_MIN(m.n, 128),
                       (const char *)m.p, why);
@@ -319,8 +436,16 @@ static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                         "CONFIG SET requirepass");
         return;
     }
-    /* default always exists (its rules that allow everything change nothing); any other new
-     * user needs a password. */
+    /* default, when it is the anonymous principal (and stays it: no password makes it the
+     * tidings user default), takes the rules that allow everything (they change nothing:
+     * anonymous.access says what anonymous may do) and no other. */
+    if (ru.narrows && is_anonymous(rc, name) && !(ru.password && !legacy)) {
+        resp_w_error(w, "ERR default is the anonymous principal here: what it may do is "
+                        "anonymous.access and the ACLs of User:ANONYMOUS ('tidings acl add'), "
+                        "not Redis rules");
+        return;
+    }
+    /* default always exists; any other new user needs a password. */
     bool exists = legacy || user_exists(rc, name);
     if (!exists && !ru.password && !is_default) {
         resp_w_errorf(w,
@@ -344,6 +469,12 @@ static void acl_setuser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c), rc->addr,
                      "ACL SETUSER: %s user '%s'", exists ? "changed the password of" : "added",
                      name);
+    if (ru.perms && !is_anonymous(rc, name) && (r = apply_perms(rc, name, argv + 3, argc - 3))) {
+        const char *d = td_last_error();
+        resp_w_errorf(w, "ERR the user's ACLs were not all changed: %s", d[0] ? d : td_strerror(r));
+        td_error_clear();
+        return;
+    }
     resp_w_simple(w, "OK");
 }
 
@@ -361,7 +492,11 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             td_error_clear();
             continue;
         }
-        int r = td_user_remove(rc->s->e, name);
+        /* The user's ACLs go first: if removing the user then fails, it is left with fewer
+         * permissions, never a removed user's ACLs waiting for the next one of that name. */
+        int r = user_exists(rc, name) ? remove_acls(rc, name) : TD_ENOTFOUND;
+        if (r == 0)
+            r = td_user_remove(rc->s->e, name);
         if (r == 0) {
             n++;
             /* As Redis does, the user's connections are closed: they no longer have a user. */

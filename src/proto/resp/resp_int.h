@@ -40,6 +40,7 @@ struct resp_server {
     net_group *group; /* set by resp_server_attach: its connection limit is maxclients */
     int64_t start_ms;
     pthread_mutex_t clients_mu; /* the list of connections, and their names */
+    pthread_mutex_t acl_mu;     /* one ACL SETUSER's read-modify-write of a user's ACLs at a time */
     rconn *clients;
     size_t nclients;
     uint64_t next_id;
@@ -278,16 +279,61 @@ bool resp_user_exists(rconn *rc, const char *name);
 
 /* ACL (cmd_acl.c). */
 extern const rcmd resp_acl_subs[];
-/* ACL SETUSER's rules, parsed (pure: unit-tested). password points into the argument. */
+/* ACL SETUSER's rules and the user's permissions as Redis shows them (acl_rules.c, pure:
+ * unit-tested and fuzzed). The state between Redis's rules and tidings' ACLs: patterns (a
+ * literal topic name, "*" for all, or a prefix) with flags, and the commands as bits. */
+enum {
+    RESP_ACL_KEY_R = 1,     /* %R~: read commands on the keys */
+    RESP_ACL_KEY_W = 2,     /* %W~: write commands on the keys */
+    RESP_ACL_CHAN = 4,      /* &: PUBLISH and SUBSCRIBE */
+    RESP_ACL_UNMANAGED = 8, /* from ACLs SETUSER does not make: shown, never changed */
+};
+enum {
+    RESP_ACL_CMD_READ = 1,
+    RESP_ACL_CMD_WRITE = 2,
+    RESP_ACL_CMD_ADMIN = 4, /* @admin, @dangerous */
+    RESP_ACL_CMDS_ALL = 7,  /* @all */
+};
+typedef struct resp_acl_pat {
+    uint8_t ptype; /* TD_PAT_LITERAL or TD_PAT_PREFIXED */
+    uint8_t flags;
+    char name[TD_ACL_NAME_MAX + 1];
+} resp_acl_pat;
+typedef struct resp_acl_state {
+    resp_acl_pat *v; /* in the order Redis would show them */
+    size_t n, cap;
+    unsigned cmds;
+} resp_acl_state;
+void resp_acl_state_init(resp_acl_state *st);
+void resp_acl_state_free(resp_acl_state *st);
+
 typedef struct resp_acl_rules {
     bool on, off, nopass, resetpass;
+    bool perms;   /* a key, channel or command rule was given */
+    bool narrows; /* one of them is not one of those allowing everything (~*, +@all, ...) */
     const uint8_t *password; /* the last ">password", or NULL */
     size_t password_len;
 } resp_acl_rules;
-/* 0, or -1 with *bad the index of the rule refused and why[] the reason (Redis's wording where
- * Redis refuses it too). */
-int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, size_t *bad,
-                         char *why, size_t why_len);
+/* Reads the rules, applying the key, channel and command rules to *st left to right (st may be
+ * NULL: validation only). 0; -1 with *bad the index of the rule refused and why[] the reason
+ * (Redis's wording where Redis refuses it too), *st then half-changed; -ENOMEM. */
+int resp_acl_rules_parse(const td_slice *rules, size_t n, resp_acl_rules *out, resp_acl_state *st,
+                         size_t *bad, char *why, size_t why_len);
+/* The ACLs (Allow, host "*", principal "User:<name>") that st grants, *out malloc'd. */
+int resp_acl_encode(const resp_acl_state *st, const char *principal, td_acl **out, size_t *count);
+/* The state that the principal's ACLs among v stand for (st initialised here); managed[i]
+ * says whether v[i] is one SETUSER manages (replaced by the next SETUSER with rules). */
+int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_state *st,
+                    bool *managed);
+enum {
+    RESP_ACL_RENDER_LIST,
+    RESP_ACL_RENDER_KEYS,
+    RESP_ACL_RENDER_CHANNELS,
+    RESP_ACL_RENDER_COMMANDS
+};
+/* Appends st in Redis 7's words: GETUSER's keys, channels or commands string, or ACL LIST's
+ * "keys channels commands" part. 0 or -ENOMEM. */
+int resp_acl_render(const resp_acl_state *st, int part, td_buf *b);
 
 /* Pub/Sub (pubsub.c). */
 int resp_pubsub_create(resp_pubsub **out);

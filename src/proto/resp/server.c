@@ -38,6 +38,7 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     s->next_id = 1;
     pthread_mutex_init(&s->cfg_mu, NULL);
     pthread_mutex_init(&s->clients_mu, NULL);
+    pthread_mutex_init(&s->acl_mu, NULL);
     /* Writers first: an EXEC is not starved by a stream of other commands. */
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -89,6 +90,7 @@ void resp_server_destroy(resp_server *s)
     free(s->m_latency);
     pthread_mutex_destroy(&s->cfg_mu);
     pthread_mutex_destroy(&s->clients_mu);
+    pthread_mutex_destroy(&s->acl_mu);
     pthread_rwlock_destroy(&s->exec_lock);
     free(s);
 }

@@ -5,7 +5,8 @@
  * a "Protocol error" text. The input split at its first NUL is also a glob pattern and a string,
  * matched against a plain recursive reference (Redis's stringmatchlen) on small sizes. Each
  * command's arguments are also read as ACL SETUSER rules: a refusal names a rule that exists
- * and says why, an accepted password lies inside the input. */
+ * and says why, an accepted password lies inside the input, and the ACLs accepted rules make
+ * are valid and survive being read back as rules (acl_rules.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,12 +145,69 @@ static void fields_round_trip(const uint8_t *data, size_t size)
     td_arena_free(&a);
 }
 
+/* Whether b holds every ACL of a (by resource, pattern, name and operation). */
+static bool acls_within(const td_acl *a, size_t na, const td_acl *b, size_t nb)
+{
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t k = 0; k < nb && !found; k++)
+            found = a[i].resource_type == b[k].resource_type &&
+                    a[i].pattern_type == b[k].pattern_type && a[i].operation == b[k].operation &&
+                    !strcmp(a[i].name, b[k].name);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* The rules applied to an empty state: the ACLs they make are valid, read back as a state that
+ * makes the same ACLs (all of them SETUSER's), and render without failing. */
+static void acl_state_check(const resp_cmd *c)
+{
+    resp_acl_state st, st2;
+    resp_acl_state_init(&st);
+    resp_acl_rules r;
+    size_t bad = (size_t)-1;
+    char why[256] = "";
+    if (resp_acl_rules_parse(c->argv, c->argc, &r, &st, &bad, why, sizeof(why)) != 0) {
+        resp_acl_state_free(&st);
+        return;
+    }
+    td_acl *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    if (resp_acl_encode(&st, "User:u", &a, &na) != 0)
+        abort();
+    for (size_t i = 0; i < na; i++)
+        if (td_acl_validate(&a[i]) != 0)
+            abort();
+    td_error_clear();
+    bool *managed = calloc(na ? na : 1, sizeof(bool));
+    if (!managed || resp_acl_decode(a, na, "User:u", &st2, managed) != 0)
+        abort();
+    for (size_t i = 0; i < na; i++)
+        if (!managed[i])
+            abort();
+    if (resp_acl_encode(&st2, "User:u", &b, &nb) != 0 || na != nb || !acls_within(a, na, b, nb))
+        abort();
+    td_buf out;
+    td_buf_init(&out);
+    for (int part = RESP_ACL_RENDER_LIST; part <= RESP_ACL_RENDER_COMMANDS; part++)
+        if (resp_acl_render(&st2, part, &out) != 0)
+            abort();
+    td_buf_free(&out);
+    free(managed);
+    free(a);
+    free(b);
+    resp_acl_state_free(&st);
+    resp_acl_state_free(&st2);
+}
+
 static void acl_rules_check(const resp_cmd *c)
 {
     resp_acl_rules r;
     size_t bad = (size_t)-1;
     char why[256] = "";
-    if (resp_acl_rules_parse(c->argv, c->argc, &r, &bad, why, sizeof(why)) != 0) {
+    if (resp_acl_rules_parse(c->argv, c->argc, &r, NULL, &bad, why, sizeof(why)) != 0) {
         if (bad >= c->argc || !why[0])
             abort();
         return;
@@ -163,6 +221,9 @@ static void acl_rules_check(const resp_cmd *c)
     } else if (r.resetpass) {
         abort();
     }
+    if (r.narrows && !r.perms)
+        abort();
+    acl_state_check(c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
