@@ -219,13 +219,10 @@ static bool acl_in(const td_acl *a, const td_acl *v, size_t n)
     return false;
 }
 
-/* Who changes the ACLs, as the ACL store's log names the actor: "User:admin from 127.0.0.1". */
-static void actor_of(rconn *rc, char *out, size_t cap)
+/* Who changes the ACLs, for the audit trail of each ACL added or removed. */
+static td_audit_who actor_of(rconn *rc)
 {
-    const char *p = net_conn_principal(rc->c);
-    const char *colon = strrchr(rc->addr, ':');
-    int hl = colon ? (int)(colon - rc->addr) : (int)strlen(rc->addr);
-    snprintf(out, cap, "User:%s from %.*s", p ? p : "ANONYMOUS", hl, rc->addr);
+    return (td_audit_who){"redis", net_conn_principal(rc->c), rc->addr};
 }
 
 /* Applies the rules' key, channel and command rules to the user's ACLs: its state read from
@@ -236,9 +233,9 @@ static void actor_of(rconn *rc, char *out, size_t cap)
  * catalog transaction. 0, or an engine error (td_last_error says more). */
 static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_t n)
 {
-    char principal[TD_ACL_PRINCIPAL_MAX + 1], actor[TD_USER_NAME_MAX + 80];
+    char principal[TD_ACL_PRINCIPAL_MAX + 1];
     principal_of(rc, name, principal);
-    actor_of(rc, actor, sizeof(actor));
+    td_audit_who who = actor_of(rc);
     td_acl *old = NULL, *neu = NULL;
     size_t nold = 0, nnew = 0;
     bool *managed = NULL;
@@ -265,11 +262,11 @@ static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_
         td_acl_filter f = {old[i].principal,    old[i].host, old[i].resource_type,
                            old[i].pattern_type, old[i].name, old[i].operation,
                            old[i].permission};
-        r = broker_acl_remove(rc->s->e, &f, actor, NULL, NULL);
+        r = broker_acl_remove(rc->s->e, &f, &who, NULL, NULL);
     }
     for (size_t i = 0; r == 0 && i < nnew; i++)
         if (!acl_in(&neu[i], old, nold))
-            r = broker_acl_add(rc->s->e, &neu[i], actor);
+            r = broker_acl_add(rc->s->e, &neu[i], &who);
     pthread_mutex_unlock(&rc->s->acl_mu);
     resp_acl_state_free(&st);
     free(managed);
@@ -281,13 +278,13 @@ static int apply_perms(rconn *rc, const char *name, const td_slice *rules, size_
 /* Removes every ACL of the user's principal (ACL DELUSER). */
 static int remove_acls(rconn *rc, const char *name)
 {
-    char principal[TD_ACL_PRINCIPAL_MAX + 1], actor[TD_USER_NAME_MAX + 80];
+    char principal[TD_ACL_PRINCIPAL_MAX + 1];
     snprintf(principal, sizeof(principal), "User:%s", name);
-    actor_of(rc, actor, sizeof(actor));
+    td_audit_who who = actor_of(rc);
     td_acl_filter f;
     td_acl_filter_init(&f);
     f.principal = principal;
-    return broker_acl_remove(rc->s->e, &f, actor, NULL, NULL);
+    return broker_acl_remove(rc->s->e, &f, &who, NULL, NULL);
 }
 
 static void acl_users(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
