@@ -1,7 +1,8 @@
 /*
  * handler_quota.c: DescribeClientQuotas and AlterClientQuotas over the broker's quotas
  * (td_quota_list, td_quota_alter; docs/security.md#quotas). Describing needs DescribeConfigs on
- * the cluster and altering AlterConfigs, as in Kafka.
+ * the cluster and altering AlterConfigs, as in Kafka (kafka_authz_cluster: refusals are counted
+ * and audited like every Kafka refusal).
  *
  * Entity types are Kafka's "user" and "client-id"; "ip" (connection-rate quotas) is not
  * supported: filters on it match nothing and changes to it are refused with INVALID_REQUEST.
@@ -15,29 +16,7 @@
 #include "broker/authz.h"
 #include "broker/quota.h"
 #include "proto/kafka/handler_int.h"
-
-/* The peer's address without its port, into buf. */
-static const char *peer_host(net_conn *c, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s", net_conn_peer(c));
-    char *colon = strrchr(buf, ':');
-    if (colon)
-        *colon = 0;
-    return buf;
-}
-
-static bool cluster_allowed(kreq *q, td_acl_op op)
-{
-    char host[64];
-    net_conn *c = q->kc->c;
-    td_principal p = {net_conn_principal(c), peer_host(c, host, sizeof(host))};
-    if (broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op))
-        return true;
-    broker_audit(q->kc->s->e, TD_AUDIT_DENIED, "kafka", p.user, net_conn_peer(c),
-                 "%s on the cluster (api %d)",
-                 op == TD_OP_ALTER_CONFIGS ? "AlterConfigs" : "DescribeConfigs", q->h.api_key);
-    return false;
-}
+#include "proto/kafka/kauthz.h"
 
 /* 0 user, 1 client-id, 2 ip, -1 unknown. */
 static int entity_type(const char *t)
@@ -143,7 +122,7 @@ static void handle_describe(kreq *q, kafka_reader *r)
     td_quota_info *list = NULL;
     size_t n = 0;
     int rc;
-    if (!cluster_allowed(q, TD_OP_DESCRIBE_CONFIGS)) {
+    if (!kafka_authz_cluster(q, TD_OP_DESCRIBE_CONFIGS)) {
         resp.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
         resp.error_message = "Cluster authorization failed.";
     } else if (bad) {
@@ -260,7 +239,7 @@ static void handle_alter(kreq *q, kafka_reader *r)
         q->out.err = TD_EPROTO;
         return;
     }
-    bool allowed = cluster_allowed(q, TD_OP_ALTER_CONFIGS);
+    bool allowed = kafka_authz_cluster(q, TD_OP_ALTER_CONFIGS);
     for (int32_t i = 0; i < req.nentries; i++) {
         if (!allowed) {
             req.entries[i].error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
