@@ -181,6 +181,7 @@ typedef struct td_topic_config {
      * every batch is stored with this codec (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd). */
     int compression_type;
     int32_t min_insync_replicas; /* > 1: Kafka producers with acks=all are refused */
+    int cleanup_policy; /* cleanup.policy: TD_CLEANUP_DELETE and/or TD_CLEANUP_COMPACT bits */
     /* message.timestamp.difference/before/after.max.ms: how far a CreateTime record's timestamp
      * may lie from the broker's clock (INT64_MAX: any). */
     int64_t timestamp_difference_max_ms;
@@ -201,6 +202,8 @@ typedef struct td_topic_config {
 } td_topic_config;
 
 #define TD_TOPIC_COMPRESSION_PRODUCER (-1)
+#define TD_CLEANUP_DELETE 1
+#define TD_CLEANUP_COMPACT 2
 /* A buffer of this many bytes holds any value td_topic_config_get writes. */
 #define TD_TOPIC_CONFIG_VALUE_MAX 128
 

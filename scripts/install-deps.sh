@@ -25,7 +25,7 @@ esac
 pkgs=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
-  libjansson-dev libcurl4-openssl-dev libssl-dev openssl
+  libjansson-dev libcurl4-openssl-dev libssl-dev openssl libxxhash-dev
   curl kcat
 )
 if $test_deps; then

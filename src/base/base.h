@@ -174,6 +174,11 @@ int td_crc32c_hw_available(void);
 /* Kafka's Utils.murmur2 (seed 0x9747b28c), as a signed 32-bit result like Java's. */
 int32_t td_murmur2(const void *key, size_t n);
 
+/* The 128-bit digest of a record key (XXH3-128, big-endian high then low half): what the log
+ * cleaner and the key index of compacted topics remember instead of the key (digest.c). */
+#define TD_KEY_DIGEST_LEN 16
+void td_key_digest(const void *key, size_t n, uint8_t out[TD_KEY_DIGEST_LEN]);
+
 /* A 64-bit hash for tables and orders (FNV-1a's step, with the basis 1469598103934665603).
  * Queue groups save these hashes of event keys: the function must never change. */
 uint64_t td_hash64(const void *p, size_t n);

@@ -69,8 +69,9 @@ static const key_def defs[] = {
      TCT_INT, "The largest record batch the topic accepts."},
     {"message.timestamp.type", K_TSTYPE, 0, 0, 0, "CreateTime or LogAppendTime", TCT_STRING,
      "CreateTime (the producer's timestamps) or LogAppendTime (the broker's clock)."},
-    {"cleanup.policy", K_CLEANUP, 0, 0, 0, "delete (compaction is not supported yet)", TCT_LIST,
-     "delete: retention deletes old segments (compact is refused: there is no compaction yet)."},
+    {"cleanup.policy", K_CLEANUP, 0, 0, 0, "delete, compact or compact,delete", TCT_LIST,
+     "delete: retention deletes old segments; compact: the cleaner keeps the latest record of "
+     "each key; both: compacted, and old segments deleted by retention."},
     {"compression.type", K_COMPRESSION, 0, 0, 0,
      "one of producer, uncompressed, gzip, snappy, lz4, zstd", TCT_STRING,
      "producer keeps each batch's codec; any other value recompresses every batch on append."},
@@ -168,6 +169,7 @@ void td_topic_config_init(td_topic_config *c)
     /* Kafka 3.x's defaults. */
     c->compression_type = TD_TOPIC_COMPRESSION_PRODUCER;
     c->min_insync_replicas = 1;
+    c->cleanup_policy = TD_CLEANUP_DELETE;
     c->timestamp_difference_max_ms = INT64_MAX;
     c->timestamp_before_max_ms = INT64_MAX;
     c->timestamp_after_max_ms = INT64_MAX;
@@ -285,29 +287,30 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-/* cleanup.policy is a list: "delete" (any number of times, any spaces around) is honoured;
- * "compact" is Kafka's too, but refused until compaction exists. */
-static int cleanup_check(const char *value)
+/* cleanup.policy is a list of "delete" and "compact" (any order, repeats and spaces around
+ * allowed), as Kafka's: into *policy as TD_CLEANUP_* bits. */
+static int cleanup_parse(const char *value, int *policy)
 {
     char buf[128];
     snprintf(buf, sizeof(buf), "%s", value);
     char *save = NULL;
-    int n = 0;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), n++) {
+    int bits = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char tb[64];
         const char *w = trim(t, tb, sizeof(tb));
         if (strcmp(w, "compact") == 0)
-            return td_fail(TD_ECONFIG,
-                           "cleanup.policy=%s is not supported yet: tidings has no log "
-                           "compaction, so only delete can be honoured",
-                           value);
-        if (strcmp(w, "delete") != 0)
+            bits |= TD_CLEANUP_COMPACT;
+        else if (strcmp(w, "delete") == 0)
+            bits |= TD_CLEANUP_DELETE;
+        else
             return td_fail(TD_ECONFIG,
                            "invalid cleanup.policy '%s': '%s' is not a policy (delete or compact)",
                            value, w);
     }
-    if (n == 0 || strlen(value) >= sizeof(buf))
-        return td_fail(TD_ECONFIG, "invalid cleanup.policy '%s': must be delete", value);
+    if (bits == 0 || strlen(value) >= sizeof(buf))
+        return td_fail(TD_ECONFIG, "invalid cleanup.policy '%s': must be delete, compact or both",
+                       value);
+    *policy = bits;
     return 0;
 }
 
@@ -353,7 +356,7 @@ static int apply_one(td_topic_config *c, const char *key, const char *value)
                            d->rule);
         return 0;
     case K_CLEANUP:
-        return cleanup_check(value);
+        return cleanup_parse(value, &c->cleanup_policy);
     case K_BOOL: {
         bool *b = (bool *)((char *)c + d->off);
         const char *t = trim(value, tmp, sizeof(tmp));
@@ -441,7 +444,10 @@ int td_topic_config_get(const td_topic_config *c, const char *key, char *buf, si
                      c->timestamp_type == TD_TS_LOG_APPEND_TIME ? "LogAppendTime" : "CreateTime");
         break;
     case K_CLEANUP:
-        n = snprintf(buf, len, "delete");
+        n = snprintf(buf, len, "%s",
+                     c->cleanup_policy == (TD_CLEANUP_DELETE | TD_CLEANUP_COMPACT) ? "compact,delete"
+                     : c->cleanup_policy == TD_CLEANUP_COMPACT                      ? "compact"
+                                                                                   : "delete");
         break;
     case K_BOOL:
         n = snprintf(buf, len, "%s", *(const bool *)((const char *)c + d->off) ? "true" : "false");

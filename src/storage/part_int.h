@@ -1,0 +1,109 @@
+/*
+ * part_int.h: the partition's structures, shared by the files of the storage layer that work
+ * on a partition's segments (part.c; see docs/storage.md). Not part of the storage interface.
+ */
+#ifndef TD_STORAGE_PART_INT_H
+#define TD_STORAGE_PART_INT_H
+
+#include <pthread.h>
+
+#include "storage/producer.h"
+#include "storage/storage.h"
+
+#define IDX_ENTRY 8
+#define SNAPSHOTS_KEPT 2
+#define TIDX_ENTRY 12
+#define CLEAN_MARKER ".clean"
+#define LOG_START_FILE "log-start-offset"
+#define RECOVERY_POINT_FILE "recovery-point"
+#define ANCHOR_FILE "stream-anchors"
+#define ANCHOR_ENTRY 28
+
+typedef struct idx_entry {
+    uint32_t rel;
+    uint32_t pos;
+} idx_entry;
+
+typedef struct tidx_entry {
+    int64_t ts;
+    uint32_t rel;
+} tidx_entry;
+
+struct td_seg {
+    td_part *part;
+    int64_t base;
+    int64_t next_offset; /* offset after the last batch; == base when empty */
+    int64_t size;        /* bytes of valid batches */
+    int64_t max_ts;      /* -1 when empty */
+    int64_t max_ts_base; /* base offset of the batch holding max_ts */
+    int64_t created_ms;  /* for segment.ms */
+    int64_t since_index; /* log bytes since the last offset index entry */
+    int fd;
+    int refs; /* guarded by part->mu */
+    bool sealed;
+    bool owed; /* sealed by a roll; its fsync and index files are still owed (see the top) */
+    bool synced; /* owed, but its log is fsynced: only its index files are */
+    int64_t owed_ms; /* when it rolled (td_mono_ms), if owed */
+    bool deleted;
+    idx_entry *idx;
+    size_t idx_n, idx_cap;
+    tidx_entry *tidx;
+    size_t tidx_n, tidx_cap;
+};
+
+typedef struct sanchor {
+    int64_t off;
+    td_sid id;
+} sanchor;
+
+typedef struct durable_waiter {
+    int64_t end;
+    td_durable_cb cb;
+    void *arg;
+} durable_waiter;
+
+struct td_part {
+    const td_io *io;
+    char *dir;
+    char *label;
+    pthread_mutex_t mu;
+    pthread_cond_t synced;
+    td_topic_config cfg;
+    td_seg **segs; /* sorted by base; the last is the active segment */
+    size_t nsegs, segs_cap;
+    int64_t log_start; /* atomics */
+    int64_t high_watermark;
+    int64_t log_end;
+    int64_t durable; /* offsets below are on disk; under mu */
+    bool syncing;
+    int nwaiting; /* producers blocked in part_wait_durable */
+    pthread_cond_t appended;
+    int64_t pending;      /* appends since the last sync started */
+    int64_t last_round;   /* appends the last sync covered */
+    int64_t sync_ns;      /* moving average of fsync latency */
+    bool clean_marker;
+    int owed_n; /* segments whose seal is owed: changed under mu with atomics, read anyhow */
+    int64_t recovery_point; /* as RECOVERY_POINT_FILE says; -1 before it is written */
+    int64_t seal_retry_ms;  /* no index writes of owed seals before (td_mono_ms; under mu) */
+    bool seal_failing;      /* an owed index write failed, and was logged (under mu) */
+    bool deleted; /* the directory is gone: write nothing at close */
+    int offline_flag; /* atomic */
+    int has_rules;    /* atomic: the config has append-time rules (batch_rules_needed) */
+    char offline[256];
+    durable_waiter *waiters;
+    size_t nwaiters, waiters_cap;
+    void (*on_advance)(void *arg); /* the high watermark moved (under mu) */
+    void *on_advance_arg;
+    part_metrics metrics; /* set before the partition is shared */
+    td_reserve *reserve;  /* the data directory's disk reserve, or NULL; set likewise */
+    /* scrub position */
+    int64_t scrub_base;
+    int64_t scrub_pos;
+    td_buf scrub_buf;
+    td_pstate producers; /* idempotent producers (under mu) */
+    int64_t sealed_max_ts; /* the largest timestamp of the sealed segments, -1 (under mu) */
+    sanchor *anch;       /* stream ID anchors, by offset (under mu) */
+    size_t nanch, anch_cap;
+};
+
+#endif /* TD_STORAGE_PART_INT_H */
