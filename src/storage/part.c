@@ -5,7 +5,7 @@
  *   B.log        record batches v2, back to back, base offsets set by part_append.
  *   B.index      8-byte entries: relative offset (u32 BE), file position (u32 BE), strictly
  *                increasing; an entry at least every TD_INDEX_INTERVAL_BYTES of log. The first
- *                entry is always (0, 0).
+ *                entry is always (r, 0), r the first batch's: 0 unless compaction removed it.
  *   B.timeindex  12-byte entries: the segment's largest timestamp so far (i64 BE) and the
  *                relative base offset (u32 BE) of the batch that holds it; timestamps strictly
  *                increase. The last entry names the segment's largest timestamp.
@@ -76,13 +76,13 @@ static void astore(int64_t *p, int64_t v)
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-static void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t len)
+void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%020" PRId64 "%s", p->dir, base, ext);
 }
 
 /* Removes a segment's index files, and its log too when `log` is set. */
-static void seg_unlink(const td_part *p, int64_t base, bool log)
+void seg_unlink(const td_part *p, int64_t base, bool log)
 {
     static const char *const exts[] = {".log", ".index", ".timeindex"}; /* the log first */
     char path[PATH_MAX];
@@ -93,8 +93,7 @@ static void seg_unlink(const td_part *p, int64_t base, bool log)
 }
 
 /* Marks the partition offline with a reason; the first reason wins. Caller holds mu. */
-static int go_offline(td_part *p, int rc, const char *fmt, ...) TD_PRINTF(3, 4);
-static int go_offline(td_part *p, int rc, const char *fmt, ...)
+int go_offline(td_part *p, int rc, const char *fmt, ...)
 {
     if (!p->offline[0]) {
         va_list ap;
@@ -147,7 +146,7 @@ static int tidx_push(td_seg *s, int64_t ts, uint32_t rel)
  * offset, max timestamp, size. The index gets an entry for the first batch and then whenever
  * TD_INDEX_INTERVAL_BYTES have passed since the last entry.
  */
-static int seg_account(td_seg *s, const td_batch_header *h, int64_t pos)
+int seg_account(td_seg *s, const td_batch_header *h, int64_t pos)
 {
     size_t total = batch_total_size(h);
     uint32_t rel = (uint32_t)(h->base_offset - s->base);
@@ -181,13 +180,13 @@ static void seg_free(td_seg *s)
 }
 
 /* Caller holds mu. */
-static void seg_unref_locked(td_seg *s)
+void seg_unref_locked(td_seg *s)
 {
     if (--s->refs == 0)
         seg_free(s);
 }
 
-static td_seg *seg_new(td_part *p, int64_t base)
+td_seg *seg_new(td_part *p, int64_t base)
 {
     td_seg *s = calloc(1, sizeof(*s));
     if (!s)
@@ -203,7 +202,7 @@ static td_seg *seg_new(td_part *p, int64_t base)
 }
 
 /* Writes a whole file through tmp + fsync + rename. */
-static int write_file_atomic(td_part *p, const char *path, const void *data, size_t n)
+int write_file_atomic(td_part *p, const char *path, const void *data, size_t n)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -223,7 +222,7 @@ static int write_file_atomic(td_part *p, const char *path, const void *data, siz
 }
 
 /* Writes both index files of a segment (used at seal and at close). */
-static int seg_write_indexes(td_part *p, td_seg *s)
+int seg_write_indexes(td_part *p, td_seg *s)
 {
     char path[PATH_MAX];
     size_t n = s->idx_n * IDX_ENTRY;
@@ -292,7 +291,7 @@ static int seg_load_indexes(td_part *p, td_seg *s, int64_t log_size)
     }
     for (size_t i = 0; i < n / IDX_ENTRY; i++) {
         uint32_t rel = td_load_be32(b + i * IDX_ENTRY), pos = td_load_be32(b + i * IDX_ENTRY + 4);
-        bool ok = i == 0 ? rel == 0 && pos == 0
+        bool ok = i == 0 ? pos == 0 /* rel > 0 when compaction removed the first batches */
                          : rel > s->idx[i - 1].rel && pos > s->idx[i - 1].pos;
         if (!ok || (int64_t)pos >= log_size || idx_push(s, rel, pos)) {
             free(b);
@@ -360,7 +359,8 @@ static int seg_scan(td_part *p, td_seg *s, int64_t pos, int64_t file_size, int64
             problem = "an invalid batch header";
         } else if ((int64_t)batch_total_size(&h) > left) {
             problem = "a batch that extends past the end of the file";
-        } else if (h.base_offset != s->next_offset) {
+        } else if (h.base_offset < s->next_offset) {
+            /* Above is fine: compaction leaves gaps between batches (docs/storage.md). */
             problem = "a batch whose base offset does not follow the previous batch";
         } else {
             td_buf_reset(&b);
@@ -410,7 +410,7 @@ out:
 /* At open, after a sealed segment's indexes were rebuilt in memory: writes its index files,
  * or, when they cannot be written (a full disk), leaves them owed like a rolled segment's, for
  * a later sync to write. A full disk must not keep a partition from opening. */
-static void owe_indexes(td_part *p, td_seg *s)
+void owe_indexes(td_part *p, td_seg *s)
 {
     int rc = seg_write_indexes(p, s);
     if (rc == 0)
@@ -490,7 +490,7 @@ static int seg_recover(td_part *p, td_seg *s, bool active, bool clean)
             return 0;
         }
     }
-    if (!have_idx && !active && !p->offline[0]) {
+    if (!have_idx && !active && !p->offline[0] && size > 0) { /* empty: none to write */
         TD_WARN("storage", "partition %s: rebuilt the indexes of %s", p->label, path);
         owe_indexes(p, s);
     }
@@ -602,7 +602,7 @@ static int seg_create(td_part *p, int64_t base, int64_t now_ms)
 
 /* The offset saved in the partition's file `name` (LOG_START_FILE, RECOVERY_POINT_FILE), or -1
  * if there is none or it is unreadable. */
-static int64_t read_offset_file(td_part *p, const char *name)
+int64_t read_offset_file(td_part *p, const char *name)
 {
     char path[PATH_MAX], buf[32];
     snprintf(path, sizeof(path), "%s/%s", p->dir, name);
@@ -625,7 +625,7 @@ static int64_t read_offset_file(td_part *p, const char *name)
 }
 
 /* Saves an offset in the partition's file `name` durably (tmp + fsync + rename + directory). */
-static int write_offset_file(td_part *p, const char *name, int64_t offset)
+int write_offset_file(td_part *p, const char *name, int64_t offset)
 {
     char path[PATH_MAX], text[32];
     snprintf(path, sizeof(path), "%s/%s", p->dir, name);
@@ -675,7 +675,7 @@ static int recovery_point_update_locked(td_part *p)
  * fdatasynced before the record they describe; rewritten whole when segments are deleted.
  */
 /* Recomputes sealed_max_ts after segments were sealed or deleted. Caller holds mu. */
-static void sealed_max_update_locked(td_part *p)
+void sealed_max_update_locked(td_part *p)
 {
     p->sealed_max_ts = -1;
     for (size_t i = 0; i + 1 < p->nsegs; i++)
@@ -683,7 +683,7 @@ static void sealed_max_update_locked(td_part *p)
 }
 
 /* The number of anchors at or before off (the last of them applies to off). */
-static size_t anchors_upto(const td_part *p, int64_t off)
+size_t anchors_upto(const td_part *p, int64_t off)
 {
     size_t lo = 0, hi = p->nanch;
     while (lo < hi) {
@@ -736,7 +736,7 @@ static int64_t stream_prefix_max_locked(const td_part *p, int64_t off, int64_t *
 
 /* The ID of offset off (which need not be written yet). run_end (may be NULL) gets the last
  * offset whose ID is (ms, seq + (o - off)), at least off. Caller holds mu. */
-static td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end)
+td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end)
 {
     size_t k = anchors_upto(p, off);
     const sanchor *a = k ? &p->anch[k - 1] : NULL;
@@ -788,7 +788,7 @@ static td_sid sid_last_locked(const td_part *p)
     return (td_sid){0, 0};
 }
 
-static int anchors_push(td_part *p, int64_t off, td_sid id)
+int anchors_push(td_part *p, int64_t off, td_sid id)
 {
     /* A later anchor at the same offset replaces the earlier one. */
     if (p->nanch && p->anch[p->nanch - 1].off == off) {
@@ -843,7 +843,7 @@ static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
 }
 
 /* Rewrites the anchor file with the anchors in memory. Caller holds mu. */
-static int anchors_rewrite_locked(td_part *p)
+int anchors_rewrite_locked(td_part *p)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", p->dir, ANCHOR_FILE);
@@ -1184,6 +1184,8 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     if (rc == 0)
         rc = td_io_mkdirs(io, dir, 0755);
     if (rc == 0)
+        rc = cleaner_recover(p); /* an interrupted compaction's files (cleaner.c) */
+    if (rc == 0)
         rc = io->list(io, dir, list_cb, &lc);
     if (rc == 0)
         rc = lc.rc;
@@ -1231,7 +1233,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
                 goto fail;
             owe_indexes(p, s);
         }
-        if (i > 0 && p->segs[i - 1]->next_offset != s->base) {
+        if (i > 0 && p->segs[i - 1]->next_offset > s->base) { /* below: a compaction gap */
             go_offline(p, TD_ECORRUPT,
                        "segment %020" PRId64 ".log does not continue the previous segment, "
                        "which ends at offset %" PRId64,
@@ -1270,6 +1272,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
         goto fail;
     if (!p->offline[0] && (rc = load_producers(p, lc.snaps, lc.nsnaps)) != 0)
         goto fail;
+    p->first_dirty = TD_MIN(read_offset_file(p, CLEANER_CHECKPOINT_FILE), p->log_end);
     free(lc.snaps);
     *out = p;
     return 0;
@@ -1914,7 +1917,8 @@ int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r)
     size_t i = seg_find(p, offset);
     td_seg *s = p->segs[i];
     if (s->next_offset <= offset && i + 1 < p->nsegs)
-        s = p->segs[i + 1];
+        s = p->segs[++i];
+again:
     s->refs++;
     int64_t pos = idx_lookup(s, offset), size = s->size;
     pthread_mutex_unlock(&p->mu);
@@ -1955,9 +1959,15 @@ int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r)
         pos += total;
     }
     if (start < 0) {
-        /* offset was in a gap at the end of this segment: nothing until the next one. */
+        /* offset was in a gap at the end of this segment (compaction removed its last batches):
+         * the next batch is the next segment's first, if there is one. */
         pthread_mutex_lock(&p->mu);
         seg_unref_locked(s);
+        i = seg_find(p, s->base);
+        if (i + 1 < p->nsegs && p->segs[i]->base == s->base && p->segs[i + 1]->base < hw) {
+            s = p->segs[++i];
+            goto again; /* idx_lookup of an offset below s->base gives its first batch */
+        }
         pthread_mutex_unlock(&p->mu);
         return TD_EEND;
     }
@@ -2194,7 +2204,10 @@ int part_enforce_retention(td_part *p, int64_t now_ms, int *deleted)
     pthread_mutex_lock(&p->mu);
     if (p->offline[0])
         goto out;
-    const td_topic_config *c = &p->cfg;
+    td_topic_config cc = p->cfg;
+    const td_topic_config *c = &cc;
+    if (!(c->cleanup_policy & TD_CLEANUP_DELETE)) /* compact alone: the cleaner's to shrink */
+        cc.retention_ms = cc.retention_bytes = cc.retention_records = -1;
     td_seg *act = p->segs[p->nsegs - 1];
     /* An active segment that has wholly expired by time is rolled so that it can go. */
     if (c->retention_ms >= 0 && act->size > 0 && act->max_ts < now_ms - c->retention_ms &&

@@ -18,6 +18,7 @@
 #define RECOVERY_POINT_FILE "recovery-point"
 #define ANCHOR_FILE "stream-anchors"
 #define ANCHOR_ENTRY 28
+#define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 
 typedef struct idx_entry {
     uint32_t rel;
@@ -104,6 +105,34 @@ struct td_part {
     int64_t sealed_max_ts; /* the largest timestamp of the sealed segments, -1 (under mu) */
     sanchor *anch;       /* stream ID anchors, by offset (under mu) */
     size_t nanch, anch_cap;
+    /* Log compaction (cleaner.c): offsets below first_dirty were cleaned, as
+     * CLEANER_CHECKPOINT_FILE says (-1: never); under mu. The counters are atomics. */
+    int64_t first_dirty;
+    int64_t clean_reclaimed, clean_runs, clean_ms, clean_read_bytes;
 };
+
+/* part.c's helpers that cleaner.c shares. Callers hold mu unless said otherwise. */
+/* Marks the partition offline with a reason (the first wins); returns rc with that detail. */
+int go_offline(td_part *p, int rc, const char *fmt, ...) TD_PRINTF(3, 4);
+void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t len);
+td_seg *seg_new(td_part *p, int64_t base);
+/* Removes a segment's index files, and its log too when `log` is set. */
+void seg_unlink(const td_part *p, int64_t base, bool log);
+int seg_account(td_seg *s, const td_batch_header *h, int64_t pos);
+void seg_unref_locked(td_seg *s);
+int write_file_atomic(td_part *p, const char *path, const void *data, size_t n);
+int seg_write_indexes(td_part *p, td_seg *s);
+void owe_indexes(td_part *p, td_seg *s);
+int64_t read_offset_file(td_part *p, const char *name);
+int write_offset_file(td_part *p, const char *name, int64_t offset);
+void sealed_max_update_locked(td_part *p);
+td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end);
+size_t anchors_upto(const td_part *p, int64_t off);
+int anchors_push(td_part *p, int64_t off, td_sid id);
+int anchors_rewrite_locked(td_part *p);
+
+/* cleaner.c: completes or discards an interrupted compaction's files at open, before the
+ * segments are listed (the .cleaned / .swap protocol of docs/storage.md "Compaction"). */
+int cleaner_recover(td_part *p);
 
 #endif /* TD_STORAGE_PART_INT_H */

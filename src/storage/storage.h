@@ -297,6 +297,53 @@ typedef struct td_part_stats {
 
 void part_stats(td_part *p, td_part_stats *st);
 
+/* ---------------------------------------------------------------------------------------------
+ * Log compaction (cleaner.c; docs/storage.md "Compaction")
+ */
+typedef struct part_clean_info {
+    int64_t first_dirty;    /* offsets below were cleaned (the cleaner checkpoint) */
+    int64_t clean_bytes;    /* sealed bytes below first_dirty */
+    int64_t dirty_bytes;    /* cleanable bytes above it: sealed, their seal paid, and older
+                             * than min.compaction.lag.ms */
+    double dirty_ratio;     /* dirty / (clean + dirty); 0 when both are 0 */
+    int64_t lag_ms;         /* how long the oldest cleanable dirty batch has waited (by its
+                             * timestamp; Kafka's max-compaction-delay); 0 without one */
+    int64_t reclaimed_bytes; /* since open: bytes compaction removed */
+    int64_t runs, run_ms, read_bytes; /* since open: cleanings, their time and bytes read */
+} part_clean_info;
+
+/* Fills *st; returns false (and st zeroed) unless the partition's cleanup.policy has compact. */
+bool part_clean_status(td_part *p, int64_t now_ms, part_clean_info *st);
+
+typedef struct part_clean_opts {
+    int64_t now_ms;
+    size_t map_bytes; /* the offset map's memory (log.cleaner.dedupe.buffer.size) */
+    /* Called with the bytes read or written since the last call (at most about 1 MiB apart):
+     * it may sleep to throttle (log.cleaner.io.max.bytes.per.second); non-zero stops the
+     * cleaning, which then returns TD_ECLOSED having changed nothing durable. May be NULL. */
+    int (*io_hook)(void *arg, int64_t bytes);
+    void *arg;
+} part_clean_opts;
+
+typedef struct part_clean_result {
+    int64_t bytes_before, bytes_after; /* of the segments rewritten */
+    int32_t segments_before, segments_after;
+    int64_t records_removed;
+    int64_t first_dirty; /* the checkpoint after the run */
+    int64_t read_bytes;
+} part_clean_result;
+
+/*
+ * Cleans the partition once, as Kafka's Cleaner.clean: maps the latest offset of each key of the
+ * dirty section (as much as the map holds), then rewrites the sealed segments from the log start
+ * through the mapped end, in groups of at most segment.bytes, keeping per key only its latest
+ * record, tombstones until their delete horizon, and each idempotent producer's last batch.
+ * Offsets and stream IDs never change. Crash-safe at every step (see cleaner.c). Runs on the
+ * caller's thread (the engine's cleaner); appends and reads go on meanwhile. Returns 0 (also
+ * when there was nothing to clean), TD_ECLOSED if stopped by io_hook, or an I/O error.
+ */
+int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res);
+
 /* Forgets the idempotent producers whose last append was before before_ms (Kafka's
  * producer.id.expiration.ms); returns how many. */
 size_t part_expire_producers(td_part *p, int64_t before_ms);
