@@ -36,6 +36,7 @@ struct memio {
     mfile *fds[MAX_FDS];
     int64_t fail_after;
     bool dead;
+    bool dir_ops_count; /* unlink and rename are failure points too (memio_count_dir_ops) */
     int64_t fsyncs;
 };
 
@@ -115,6 +116,8 @@ static int m_open(const td_io *io, const char *path, int flags, int mode)
     if (flags & O_TRUNC) {
         f->current.len = 0;
         f->durable.len = 0; /* simplification: a truncating create is durable at once */
+        for (size_t i = 0; i < f->nops; i++)
+            free(f->ops[i].data); /* the writes it drops */
         f->nops = 0;
     }
     rc = -EMFILE;
@@ -245,6 +248,10 @@ static int m_unlink(const td_io *io, const char *path)
 {
     memio *m = M(io);
     pthread_mutex_lock(&m->mu);
+    if (m->dir_ops_count && !tick(m)) {
+        pthread_mutex_unlock(&m->mu);
+        return -EIO;
+    }
     mfile *f = find(m, path);
     if (f)
         f->unlinked = true;
@@ -256,6 +263,10 @@ static int m_rename(const td_io *io, const char *from, const char *to)
 {
     memio *m = M(io);
     pthread_mutex_lock(&m->mu);
+    if (m->dir_ops_count && !tick(m)) {
+        pthread_mutex_unlock(&m->mu);
+        return -EIO;
+    }
     mfile *f = find(m, from);
     int rc = -ENOENT;
     if (f) {
@@ -356,6 +367,13 @@ memio *memio_new(void)
 const td_io *memio_table(memio *m)
 {
     return &m->io;
+}
+
+void memio_count_dir_ops(memio *m, bool on)
+{
+    pthread_mutex_lock(&m->mu);
+    m->dir_ops_count = on;
+    pthread_mutex_unlock(&m->mu);
 }
 
 void memio_fail_after(memio *m, int64_t ops)

@@ -22,6 +22,9 @@ const td_io *memio_table(memio *m);
 /* After this many more mutating operations (writes, truncates, fsyncs), every mutating
  * operation fails with -EIO: the "machine" is dead until memio_crash. -1: never. */
 void memio_fail_after(memio *m, int64_t ops);
+/* Counts unlink and rename among the mutating operations (failure points) too; off by
+ * default. */
+void memio_count_dir_ops(memio *m, bool on);
 /* True once the failure point was reached. */
 bool memio_dead(memio *m);
 
