@@ -58,7 +58,8 @@ extern "C" {
     XX(20, EFENCED, "producer epoch is stale")                                                     \
     XX(21, ESTALE, "stale delivery: the event was redelivered or is done")                         \
     XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")                              \
-    XX(23, EAUTH, "authentication failed")
+    XX(23, EAUTH, "authentication failed")                                                         \
+    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -114,6 +115,16 @@ typedef struct td_options {
      * memory for its indexes): creating or growing a topic past it fails with TD_EINVAL, saying
      * so. 0 (the default): no limit. `tidings serve` sets it from max.partitions. */
     int64_t max_partitions;
+    /* Log compaction (docs/storage.md#compaction): one cleaner thread compacts the partitions
+     * of topics whose cleanup.policy has compact. log_cleaner_enable: 0 turns it off (default
+     * 1). log_cleaner_backoff_ms: its sleep when nothing is cleanable (default 15000).
+     * log_cleaner_dedupe_buffer_size: the bytes of its offset map, 24 a key (default 128 MiB;
+     * at least 1 MiB). log_cleaner_io_max_bytes_per_sec: the bytes per second it may read and
+     * write together; 0 (the default): unlimited. */
+    int log_cleaner_enable;
+    int64_t log_cleaner_backoff_ms;
+    int64_t log_cleaner_dedupe_buffer_size;
+    int64_t log_cleaner_io_max_bytes_per_sec;
 } td_options;
 
 #define TD_DISK_RESERVE_DEFAULT (8LL << 20)
@@ -141,6 +152,11 @@ int td_engine_flush(td_engine *e);
 
 /* Runs one retention pass over every topic now (also done periodically in the background). */
 int td_engine_enforce_retention(td_engine *e);
+
+/* Compacts every partition of the topics whose cleanup.policy has compact, now, whatever their
+ * dirty ratio (the cleaner thread does it in the background when the ratio says so). Runs on
+ * the caller's thread; returns the first error. */
+int td_engine_compact(td_engine *e);
 
 /* ---------------------------------------------------------------------------------------------
  * Topics
@@ -270,6 +286,13 @@ typedef struct td_partition_info {
     int offline; /* 1 if the partition is offline because of corruption; see td_last_error of
                     the call that found it, or `error` below */
     char error[256]; /* why it is offline, naming file and position; "" otherwise */
+    /* Log compaction (cleanup.policy has compact; all 0 otherwise): */
+    int compacted;
+    double dirty_ratio;        /* cleanable dirty bytes / (cleaned + cleanable dirty bytes) */
+    int64_t cleanable_bytes;   /* dirty bytes the cleaner may clean now */
+    int64_t first_dirty_offset; /* offsets below were cleaned */
+    int64_t cleaner_lag_ms;    /* how long the oldest cleanable dirty record has waited */
+    int64_t reclaimed_bytes;   /* bytes compaction removed since the engine opened */
 } td_partition_info;
 
 /* Describes one partition. TD_ENOTFOUND for an unknown topic or partition. */

@@ -308,6 +308,10 @@ void td_options_init(td_options *o)
     o->no_background = 0;
     o->none_seal_delay_ms = 30000;
     o->disk_reserve_bytes = TD_DISK_RESERVE_DEFAULT;
+    o->log_cleaner_enable = 1;
+    o->log_cleaner_backoff_ms = 15000;
+    o->log_cleaner_dedupe_buffer_size = 128LL << 20;
+    o->log_cleaner_io_max_bytes_per_sec = 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -531,6 +535,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     }
     e->flusher_running = true;
+    if (!e->opts.no_background && e->opts.log_cleaner_enable && (rc = log_cleaner_start(e)) != 0)
+        goto fail;
     if ((rc = queues_open(e, &e->queues)) != 0 || (rc = xgroups_open(e, &e->xgroups)) != 0 ||
         (rc = quotas_open(e)) != 0)
         goto fail;
@@ -568,6 +574,7 @@ void td_engine_close(td_engine *e)
     xgroups_close(e->xgroups);
     e->xgroups = NULL;
     quotas_close(e);
+    log_cleaner_stop(e);
     if (e->bg_running) {
         pthread_mutex_lock(&e->bg_mu);
         e->stopping = true;
@@ -1178,6 +1185,15 @@ int td_partition_describe(td_engine *e, const char *topic, int32_t partition,
         out->segments = st.segments;
         out->offline = st.offline;
         snprintf(out->error, sizeof(out->error), "%s", st.error);
+        part_clean_info ci;
+        if (part_clean_status(p, td_wall_ms(), &ci)) {
+            out->compacted = 1;
+            out->dirty_ratio = ci.dirty_ratio;
+            out->cleanable_bytes = ci.dirty_bytes;
+            out->first_dirty_offset = ci.first_dirty;
+            out->cleaner_lag_ms = ci.lag_ms;
+            out->reclaimed_bytes = ci.reclaimed_bytes;
+        }
     }
     pthread_rwlock_unlock(&e->lock);
     return rc;

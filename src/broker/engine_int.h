@@ -92,6 +92,8 @@ struct td_engine {
     uint64_t users_gen;
     /* The ACL store's in-memory form (acl.c), loaded at open. */
     struct td_acls *acls;
+    /* The log cleaner's thread (log_cleaner.c), or NULL when it does not run. */
+    struct td_log_cleaner *cleaner;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
@@ -112,6 +114,12 @@ void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *o
 /* Client quotas (quota.c): loaded from the catalog at open, freed at close. */
 int quotas_open(td_engine *e);
 void quotas_close(td_engine *e);
+
+/* The log cleaner (log_cleaner.c): started at open when opts.log_cleaner_enable is set and
+ * background threads run; stopped at close before the partitions are (it stops within one
+ * batch of I/O). */
+int log_cleaner_start(td_engine *e);
+void log_cleaner_stop(td_engine *e);
 
 /* Frees the authorization state at close (authz.c). */
 void broker_authz_free(td_engine *e);

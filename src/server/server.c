@@ -59,6 +59,10 @@ static const char *const keys[] = {"data",
                                    "fault.drop.after.append",
                                    "connections.max.idle.ms",
                                    "max.partitions",
+                                   "log.cleaner.enable",
+                                   "log.cleaner.backoff.ms",
+                                   "log.cleaner.dedupe.buffer.size",
+                                   "log.cleaner.io.max.bytes.per.second",
                                    "http.request.timeout.ms",
                                    "http.idle.timeout.ms",
                                    "http.max.body.bytes",
@@ -128,6 +132,10 @@ void server_config_defaults(td_server_config *c)
     td_options_init(&o);
     c->producer_id_expiration_ms = o.producer_id_expiration_ms;
     c->disk_reserve_bytes = o.disk_reserve_bytes;
+    c->log_cleaner_enable = o.log_cleaner_enable != 0;
+    c->log_cleaner_backoff_ms = o.log_cleaner_backoff_ms;
+    c->log_cleaner_dedupe_buffer_size = o.log_cleaner_dedupe_buffer_size;
+    c->log_cleaner_io_max_bytes_per_sec = o.log_cleaner_io_max_bytes_per_sec;
     c->connections_max_idle_ms = 600000;
     http_server_config hc;
     http_server_config_default(&hc);
@@ -178,6 +186,12 @@ static const int_key int_keys[] = {
     {"connections.max.idle.ms", 0, INT64_MAX / 2,
      offsetof(td_server_config, connections_max_idle_ms), true},
     {"max.partitions", 0, 100000000, offsetof(td_server_config, max_partitions), true},
+    {"log.cleaner.backoff.ms", 1, 86400000, offsetof(td_server_config, log_cleaner_backoff_ms),
+     true},
+    {"log.cleaner.dedupe.buffer.size", 1 << 20, (int64_t)1 << 40,
+     offsetof(td_server_config, log_cleaner_dedupe_buffer_size), true},
+    {"log.cleaner.io.max.bytes.per.second", 0, (int64_t)1 << 40,
+     offsetof(td_server_config, log_cleaner_io_max_bytes_per_sec), true},
     {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
      true},
     {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms), true},
@@ -456,6 +470,10 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
         if (td_user_name_validate(value) != 0)
             return td_fail(TD_ECONFIG, "admin.user: %s", td_last_error());
         snprintf(c->admin_user, sizeof(c->admin_user), "%s", value);
+    } else if (!strcmp(key, "log.cleaner.enable")) {
+        if (parse_bool(value, &c->log_cleaner_enable) != 0)
+            return td_fail(TD_ECONFIG, "log.cleaner.enable: expected true or false, got '%s'",
+                           value);
     } else if (!strcmp(key, "redis.allow.flush")) {
         if (parse_bool(value, &c->redis_allow_flush) != 0)
             return td_fail(TD_ECONFIG, "redis.allow.flush: expected true or false, got '%s'",
@@ -1052,6 +1070,10 @@ static int open_engine(server *s, size_t *fds)
     td_options_init(&opts);
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
     opts.disk_reserve_bytes = c->disk_reserve_bytes;
+    opts.log_cleaner_enable = c->log_cleaner_enable;
+    opts.log_cleaner_backoff_ms = c->log_cleaner_backoff_ms;
+    opts.log_cleaner_dedupe_buffer_size = c->log_cleaner_dedupe_buffer_size;
+    opts.log_cleaner_io_max_bytes_per_sec = c->log_cleaner_io_max_bytes_per_sec;
     opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
     int rc = td_engine_open(c->data, &opts, &s->e);
     if (rc)

@@ -70,6 +70,10 @@ typedef struct td_server_config {
     /* max.partitions: 0 (derived: half of the descriptor limit); the most partitions over all
      * topics */
     int64_t max_partitions;
+    bool log_cleaner_enable;                  /* log.cleaner.enable: true */
+    int64_t log_cleaner_backoff_ms;           /* log.cleaner.backoff.ms: 15000 */
+    int64_t log_cleaner_dedupe_buffer_size;   /* log.cleaner.dedupe.buffer.size: 128 MiB */
+    int64_t log_cleaner_io_max_bytes_per_sec; /* log.cleaner.io.max.bytes.per.second: 0 */
     /* the HTTP listener */
     int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
     int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */

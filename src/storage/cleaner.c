@@ -757,7 +757,8 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     int64_t t0 = td_mono_ms();
     pthread_mutex_lock(&p->mu);
     res->first_dirty = p->first_dirty;
-    if (!(p->cfg.cleanup_policy & TD_CLEANUP_COMPACT) || p->offline[0] || p->deleted) {
+    if (!(p->cfg.cleanup_policy & TD_CLEANUP_COMPACT) || p->offline[0] || p->deleted ||
+        p->cleaning) {
         pthread_mutex_unlock(&p->mu);
         return 0;
     }
@@ -767,6 +768,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
         pthread_mutex_unlock(&p->mu);
         return 0;
     }
+    p->cleaning = true;
     int64_t end_offset = p->segs[end]->base, dirty_bytes = 0;
     c.delete_retention_ms = TD_MAX(p->cfg.delete_retention_ms, 0);
     c.segment_bytes = TD_MIN(p->cfg.segment_bytes, (int64_t)UINT32_MAX);
@@ -820,6 +822,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     res->first_dirty = p->first_dirty;
     for (size_t i = 0; i < n; i++)
         seg_unref_locked(segs[i]);
+    p->cleaning = false;
     pthread_mutex_unlock(&p->mu);
     if (rc == 1)
         rc = 0; /* skipped: the segments changed under us; the next run starts over */

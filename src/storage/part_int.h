@@ -108,6 +108,7 @@ struct td_part {
     /* Log compaction (cleaner.c): offsets below first_dirty were cleaned, as
      * CLEANER_CHECKPOINT_FILE says (-1: never); under mu. The counters are atomics. */
     int64_t first_dirty;
+    bool cleaning; /* a part_clean runs (one at a time) */
     int64_t clean_reclaimed, clean_runs, clean_ms, clean_read_bytes;
 };
 

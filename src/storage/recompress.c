@@ -9,7 +9,9 @@
  * - compression.type: unless it is `producer`, a batch whose codec differs is rewritten with
  *   the topic's codec. Only the records area changes: the header (base offset, timestamps,
  *   producer id, epoch and sequence, the transactional and timestamp-type bits) is kept, the
- *   codec bits, the length and the CRC are set anew. Readers then see the topic's codec.
+ *   codec bits, the length and the CRC are set anew. Readers then see the topic's codec;
+ * - cleanup.policy with compact: every record must have a key (TD_ENOKEY, Kafka's
+ *   INVALID_RECORD), since compaction keeps the latest record of each key.
  *
  * Costs: nothing when every rule is at its default (the common case: one branch). Otherwise one
  * decompression and, for compression.type, one compression per batch whose codec differs, on
@@ -28,6 +30,7 @@ void batch_rules_of(const td_topic_config *cfg, batch_rules *r)
     r->difference_max_ms = cfg->timestamp_difference_max_ms;
     r->before_max_ms = cfg->timestamp_before_max_ms;
     r->after_max_ms = cfg->timestamp_after_max_ms;
+    r->require_key = (cfg->cleanup_policy & TD_CLEANUP_COMPACT) != 0;
 }
 
 static bool checks_timestamps(const batch_rules *r)
@@ -39,7 +42,8 @@ static bool checks_timestamps(const batch_rules *r)
 
 bool batch_rules_needed(const batch_rules *r)
 {
-    return r->compression_type != TD_TOPIC_COMPRESSION_PRODUCER || checks_timestamps(r);
+    return r->compression_type != TD_TOPIC_COMPRESSION_PRODUCER || checks_timestamps(r) ||
+           r->require_key;
 }
 
 /* now - span and now + span, saturating instead of overflowing (spans default to INT64_MAX). */
@@ -53,6 +57,23 @@ static int64_t add_sat(int64_t now, int64_t span)
 {
     int64_t r;
     return __builtin_add_overflow(now, span, &r) ? INT64_MAX : r;
+}
+
+/* A compacted topic keeps the latest record of each key: a record without one could never be
+ * compacted, so Kafka refuses it (LogValidator: "Compacted topic cannot accept message without
+ * key"), and so does every protocol here. */
+static int check_keys(td_batch_reader *rd)
+{
+    td_record rec;
+    int rc;
+    while ((rc = batch_reader_next(rd, &rec)) == 1) {
+        if (rec.key_null)
+            return td_fail(TD_ENOKEY,
+                           "Compacted topic cannot accept message without key (the record at "
+                           "offset delta %" PRId64 ")",
+                           rec.offset - rd->h.base_offset);
+    }
+    return rc;
 }
 
 static int check_timestamps(const batch_rules *r, td_batch_reader *rd, int64_t now_ms)
@@ -87,7 +108,8 @@ int batch_apply_rules(const batch_rules *r, uint8_t *batch, size_t n, int64_t no
                       r->compression_type != batch_compression(&h) &&
                       !(h.attributes & TD_BATCH_ATTR_CONTROL);
     bool timestamps = checks_timestamps(r) && !(h.attributes & TD_BATCH_ATTR_CONTROL);
-    if (!recompress && !timestamps)
+    bool keys = r->require_key && !(h.attributes & TD_BATCH_ATTR_CONTROL);
+    if (!recompress && !timestamps && !keys)
         return 0;
     td_batch_reader rd;
     batch_reader_init(&rd);
@@ -113,6 +135,15 @@ int batch_apply_rules(const batch_rules *r, uint8_t *batch, size_t n, int64_t no
     }
     if (rc == 0 && timestamps)
         rc = check_timestamps(r, &rd, now_ms);
+    if (rc == 0 && keys) {
+        if (timestamps) { /* check_timestamps read them all: again from the first */
+            batch_reader_free(&rd);
+            batch_reader_init(&rd);
+            rc = batch_reader_open(&rd, batch, n, max_decomp);
+        }
+        if (rc == 0)
+            rc = check_keys(&rd);
+    }
     batch_reader_free(&rd);
     if (rc == 0 && recompress) {
         *out = tmp->p;

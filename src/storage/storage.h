@@ -85,6 +85,7 @@ typedef struct batch_rules {
     int compression_type;
     int timestamp_type;
     int64_t difference_max_ms, before_max_ms, after_max_ms;
+    bool require_key; /* cleanup.policy has compact: a record without a key is TD_ENOKEY */
 } batch_rules;
 void batch_rules_of(const td_topic_config *cfg, batch_rules *r);
 bool batch_rules_needed(const batch_rules *r);

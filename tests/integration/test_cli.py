@@ -120,7 +120,7 @@ def test_longest_valid_name(cli):
     ("fsync=sometimes", "fsync"),
     ("retention.ms=-5", "retention.ms"),
     ("segment.bytes=12", "segment.bytes"),
-    ("cleanup.policy=compact", "not supported"),
+    ("cleanup.policy=shred", "cleanup.policy"),
     ("colour=blue", "unknown topic configuration key 'colour'"),
     ("message.timestamp.type=Now", "message.timestamp.type"),
 ])

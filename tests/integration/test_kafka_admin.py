@@ -63,7 +63,7 @@ def test_confluent_describe_and_alter_configs(broker):
     a.alter_configs([res], validate_only=True)[res].result(10)
     assert describe(a, "cfg")["retention.ms"].value == "604800000"
 
-    for bad in ({"no.such.key": "1"}, {"retention.ms": "soon"}, {"cleanup.policy": "compact"}):
+    for bad in ({"no.such.key": "1"}, {"retention.ms": "soon"}, {"cleanup.policy": "shred"}):
         res = ConfigResource(ConfigResource.Type.TOPIC, "cfg", set_config=bad)
         with pytest.raises(KafkaException) as e:
             a.alter_configs([res])[res].result(10)
@@ -241,13 +241,21 @@ def test_incremental_alter_configs(broker, v):
                      [(TOPIC, "inc", [("segment.bytes", SET, "65536")])]) == [(0, None)]
     got = values()
     assert got["segment.bytes"] == "65536" and got["retention.ms"] == "1000"
-    # DELETE returns a key to its default; APPEND of the only supported policy is a no-op.
+    # DELETE returns a key to its default; APPEND of a policy the topic has is a no-op.
     assert alter_raw(c, INCREMENTAL_ALTER_CONFIGS, v, [(TOPIC, "inc", [
         ("retention.ms", DELETE, None), ("cleanup.policy", APPEND, "delete")])]) == [(0, None)]
     got = values()
     assert got["retention.ms"] == "604800000" and got["segment.bytes"] == "65536"
+    assert got["cleanup.policy"] == "delete"
+    # APPEND and SUBTRACT edit the list.
+    assert alter_raw(c, INCREMENTAL_ALTER_CONFIGS, v,
+                     [(TOPIC, "inc", [("cleanup.policy", APPEND, "compact")])]) == [(0, None)]
+    assert values()["cleanup.policy"] == "compact,delete"
+    assert alter_raw(c, INCREMENTAL_ALTER_CONFIGS, v,
+                     [(TOPIC, "inc", [("cleanup.policy", SUBTRACT, "compact")])]) == [(0, None)]
+    assert values()["cleanup.policy"] == "delete"
     # Refused changes leave everything as it was, validate_only changes nothing.
-    for changes, code in [([("cleanup.policy", APPEND, "compact")], INVALID_CONFIG),
+    for changes, code in [([("cleanup.policy", APPEND, "shred")], INVALID_CONFIG),
                           ([("cleanup.policy", SUBTRACT, "delete")], INVALID_CONFIG),
                           ([("segment.bytes", APPEND, "1")], INVALID_CONFIG),
                           ([("unknown.key", SET, "1")], INVALID_CONFIG),

@@ -52,12 +52,23 @@ static void test_config_rules(void)
     }
     td_config_entry ok[] = {{"fsync", "interval:250"}, {"retention.records", "10"}};
     ASSERT_OK(td_topic_config_apply(&c, ok, 2));
+    static const struct {
+        const char *v;
+        int bits;
+    } policies[] = {{"compact", TD_CLEANUP_COMPACT},
+                    {"compact,delete", TD_CLEANUP_COMPACT | TD_CLEANUP_DELETE},
+                    {"delete", TD_CLEANUP_DELETE}};
+    for (size_t i = 0; i < TD_ARRAY_LEN(policies); i++) {
+        td_config_entry e = {"cleanup.policy", policies[i].v};
+        ASSERT_OK(td_topic_config_apply(&c, &e, 1));
+        ASSERT_EQ(c.cleanup_policy, policies[i].bits);
+    }
     ASSERT_EQ(c.fsync_policy, TD_FSYNC_INTERVAL);
     ASSERT_EQ(c.fsync_interval_ms, 250);
     ASSERT_EQ(c.retention_records, 10);
     static const char *bad[][2] = {{"fsync", "interval:0"}, {"segment.bytes", "1023"},
                                    {"segment.bytes", "3000000000"}, {"retention.ms", "abc"},
-                                   {"retention.bytes", "-2"}, {"cleanup.policy", "compact"},
+                                   {"retention.bytes", "-2"}, {"cleanup.policy", "compaction"},
                                    {"nope", "1"}, {"max.message.bytes", "-1"}};
     for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
         td_topic_config before = c;

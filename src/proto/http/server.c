@@ -393,6 +393,9 @@ int http_status_of(int rc, const char **code)
     case TD_ETOOBIG:
         *code = "too_large";
         return 413;
+    case TD_ENOKEY:
+        *code = "invalid_record"; /* a record without a key, for a compacted topic */
+        return 400;
     case TD_EOFFLINE:
         *code = "partition_offline";
         return 503;

@@ -633,6 +633,21 @@ static void handle_produce(kreq *q, kafka_reader *r)
                 }
                 off += bn;
             }
+            if (rc == TD_ENOKEY) {
+                /* As Kafka's LogValidator: INVALID_RECORD from produce v8 (KIP-467), before it
+                 * CORRUPT_MESSAGE, which older clients know. */
+                pr->error_code = q->h.api_version >= 8 ? KERR_INVALID_RECORD
+                                                       : KERR_CORRUPT_MESSAGE;
+                char msg[TD_TOPIC_NAME_MAX + 128];
+                snprintf(msg, sizeof(msg),
+                         "Compacted topic cannot accept message without key in topic partition "
+                         "%s-%" PRId32 ".",
+                         t->name, pp->index);
+                pr->error_message = td_arena_strdup(&q->arena, msg);
+                if (first)
+                    pr->base_offset = -1;
+                continue;
+            }
             if (rc) {
                 pr->error_code = kafka_error_of(rc);
                 pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED ||

@@ -134,7 +134,7 @@ static void describe_broker(kreq *q, kafka_config_resource *res)
         {"log.message.timestamp.type", "CreateTime", KAFKA_CONFIG_STRING, false,
          "The default message.timestamp.type of new topics."},
         {"log.cleanup.policy", "delete", KAFKA_CONFIG_LIST, false,
-         "The only cleanup policy: delete."},
+         "The default cleanup.policy of new topics: delete, compact, or both."},
     };
     res->out = td_arena_calloc(&q->arena, TD_ARRAY_LEN(e), sizeof(*res->out));
     if (!res->out) {
@@ -183,21 +183,28 @@ static void handle_describe_configs(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-/* cleanup.policy is a list in Kafka; "delete" is the only member tidings supports. */
-static int cleanup_list_op(int8_t op, const char *value)
+/* cleanup.policy is a list in Kafka (delete, compact): APPEND adds members to the topic's,
+ * SUBTRACT removes them; the list may not end up empty. */
+static int cleanup_list_op(td_topic_config *cfg, int8_t op, const char *value)
 {
+    int bits = cfg->cleanup_policy;
     for (const char *p = value; *p;) {
         size_t n = strcspn(p, ",");
-        bool is_delete = n == 6 && !strncmp(p, "delete", 6);
-        if (op == KAFKA_OP_APPEND && !is_delete)
-            return td_fail(TD_ECONFIG, "cleanup.policy: '%.*s' is not supported (only delete)",
+        int bit = n == 6 && !strncmp(p, "delete", 6)    ? TD_CLEANUP_DELETE
+                  : n == 7 && !strncmp(p, "compact", 7) ? TD_CLEANUP_COMPACT
+                                                        : 0;
+        if (!bit)
+            return td_fail(TD_ECONFIG, "cleanup.policy: '%.*s' is not a policy (delete, compact)",
                            (int)n, p);
-        if (op == KAFKA_OP_SUBTRACT && is_delete)
-            return td_fail(TD_ECONFIG, "cleanup.policy cannot be empty: delete is the only "
-                                       "policy supported");
+        bits = op == KAFKA_OP_APPEND ? bits | bit : bits & ~bit;
         p += n + (p[n] == ',');
     }
-    return 0;
+    if (!bits)
+        return td_fail(TD_ECONFIG, "cleanup.policy cannot be empty");
+    td_config_entry ent = {"cleanup.policy", bits == TD_CLEANUP_DELETE    ? "delete"
+                                             : bits == TD_CLEANUP_COMPACT ? "compact"
+                                                                          : "compact,delete"};
+    return td_topic_config_apply(cfg, &ent, 1);
 }
 
 /* Applies one resource's changes to a copy of the topic's configuration (AlterConfigs starts
@@ -254,7 +261,7 @@ static void alter_topic(kreq *q, kafka_config_resource *res, bool incremental, b
                 rc = td_fail(TD_ECONFIG, "%s is not a list: it takes SET and DELETE only",
                              c->name);
             else
-                rc = cleanup_list_op(c->op, c->value ? c->value : "");
+                rc = cleanup_list_op(&cfg, c->op, c->value ? c->value : "");
             break;
         default:
             resource_error(q, res, KERR_INVALID_REQUEST, "unknown configuration operation");
