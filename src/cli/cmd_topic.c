@@ -137,6 +137,14 @@ static int local_describe(td_engine *e, const char *name, const char *what, json
                                "segments", p.segments, "offline", p.offline != 0);
         if (p.offline)
             json_object_set_new(pj, "error", json_string(p.error));
+        if (p.compacted) /* the same object as the HTTP API's (routes.c) */
+            json_object_set_new(
+                pj, "compaction",
+                json_pack("{s:f,s:I,s:I,s:I,s:I}", "dirty_ratio", p.dirty_ratio,
+                          "cleanable_bytes", (json_int_t)p.cleanable_bytes, "first_dirty_offset",
+                          (json_int_t)p.first_dirty_offset, "cleaner_lag_ms",
+                          (json_int_t)p.cleaner_lag_ms, "reclaimed_bytes",
+                          (json_int_t)p.reclaimed_bytes));
         json_array_append_new(parts, pj);
     }
     *out = o;
@@ -257,6 +265,22 @@ static void print_describe(const json_t *t)
                cli_json_int(p, "high_watermark"), cli_json_int(p, "size_bytes"),
                cli_json_int(p, "segments"), offline ? "OFFLINE: " : "online",
                offline && err ? err : "");
+    }
+    bool header = false;
+    json_array_foreach(json_object_get(t, "partitions"), i, p)
+    {
+        const json_t *c = json_object_get(p, "compaction");
+        if (!c)
+            continue;
+        if (!header)
+            printf("compaction\n%-10s %11s %16s %16s %16s %12s\n", "PARTITION", "DIRTY-RATIO",
+                   "CLEANABLE-BYTES", "RECLAIMED-BYTES", "FIRST-DIRTY", "LAG-MS");
+        header = true;
+        printf("%-10" PRId64 " %11.3f %16" PRId64 " %16" PRId64 " %16" PRId64 " %12" PRId64 "\n",
+               cli_json_int(p, "partition"),
+               json_number_value(json_object_get(c, "dirty_ratio")),
+               cli_json_int(c, "cleanable_bytes"), cli_json_int(c, "reclaimed_bytes"),
+               cli_json_int(c, "first_dirty_offset"), cli_json_int(c, "cleaner_lag_ms"));
     }
 }
 

@@ -216,6 +216,14 @@ static json_t *topic_json(hconn *hc, const td_topic_info *t, bool detail)
             (json_int_t)pi.size_bytes, "segments", pi.segments, "offline", pi.offline != 0);
         if (pi.offline)
             json_object_set_new(p, "error", json_string(pi.error));
+        if (pi.compacted)
+            json_object_set_new(
+                p, "compaction",
+                json_pack("{s:f,s:I,s:I,s:I,s:I}", "dirty_ratio", pi.dirty_ratio,
+                          "cleanable_bytes", (json_int_t)pi.cleanable_bytes, "first_dirty_offset",
+                          (json_int_t)pi.first_dirty_offset, "cleaner_lag_ms",
+                          (json_int_t)pi.cleaner_lag_ms, "reclaimed_bytes",
+                          (json_int_t)pi.reclaimed_bytes));
         json_array_append_new(parts, p);
     }
     json_object_set_new(o, "partitions", parts);
