@@ -84,19 +84,28 @@ typedef struct omap_slot {
 typedef struct omap {
     omap_slot *s;
     size_t cap, n, max_n;
+    size_t limit; /* the most slots the configured memory allows */
 } omap;
 
-static int omap_init(omap *m, size_t slots)
+static int omap_alloc(omap *m, size_t cap)
 {
-    m->cap = TD_MAX(slots, (size_t)16);
-    m->s = malloc(m->cap * sizeof(*m->s));
+    m->s = malloc(cap * sizeof(*m->s));
     if (!m->s)
         return -ENOMEM;
-    for (size_t i = 0; i < m->cap; i++)
+    for (size_t i = 0; i < cap; i++)
         m->s[i].off = -1;
+    m->cap = cap;
     m->n = 0;
-    m->max_n = m->cap / 10 * 9;
+    m->max_n = cap / 10 * 9;
     return 0;
+}
+
+/* The map starts small and doubles up to `limit` slots: a log with few keys keeps its map in
+ * the CPU's caches instead of touching the whole configured buffer at random. */
+static int omap_init(omap *m, size_t limit)
+{
+    m->limit = TD_MAX(limit, (size_t)16);
+    return omap_alloc(m, TD_MIN(m->limit, (size_t)1 << 16));
 }
 
 static omap_slot *omap_slot_of(const omap *m, const uint8_t *d)
@@ -109,13 +118,34 @@ static omap_slot *omap_slot_of(const omap *m, const uint8_t *d)
     return &m->s[i];
 }
 
+static int omap_grow(omap *m)
+{
+    omap old = *m;
+    if (omap_alloc(m, TD_MIN(old.cap * 2, old.limit)) != 0) {
+        *m = old;
+        return TD_EFULL; /* no memory for more: clean what the map holds */
+    }
+    m->limit = old.limit;
+    for (size_t i = 0; i < old.cap; i++) {
+        if (old.s[i].off >= 0) {
+            *omap_slot_of(m, old.s[i].d) = old.s[i];
+            m->n++;
+        }
+    }
+    free(old.s);
+    return 0;
+}
+
 /* 0, or TD_EFULL when a new key does not fit. Offsets are put in increasing order. */
 static int omap_put(omap *m, const uint8_t *d, int64_t off)
 {
     omap_slot *s = omap_slot_of(m, d);
     if (s->off < 0) {
-        if (m->n >= m->max_n)
-            return TD_EFULL;
+        if (m->n >= m->max_n) {
+            if (m->cap >= m->limit || omap_grow(m) != 0)
+                return TD_EFULL;
+            s = omap_slot_of(m, d);
+        }
         memcpy(s->d, d, TD_KEY_DIGEST_LEN);
         m->n++;
     }
@@ -598,6 +628,8 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
     int rc = ns->fd < 0 ? ns->fd : 0;
     c->ncands = 0;
     c->g_new_st = c->g_removed = -1;
+    int64_t flushed = 0; /* bytes of c->out written to the file so far */
+    td_buf_reset(&c->out);
     for (size_t j = 0; rc == 0 && j < k; j++) {
         segr r;
         segr_init(&r, io, old[j], rbuf);
@@ -608,17 +640,21 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
         while (rc == 0 && (rc = segr_next(&r, &batch, &h, &pos)) == 1) {
             bool kept;
             int64_t removed;
-            td_buf_reset(&c->out);
+            size_t start = c->out.len; /* the output is written in chunks of READ_CHUNK */
             rc = filter_batch(c, batch, &h, &kept, &nh, &removed);
+            size_t added = c->out.len - start;
             c->res->records_removed += removed;
             if (rc == 0 && kept) {
-                int64_t at = ns->size;
-                if (at + (int64_t)c->out.len > UINT32_MAX)
+                int64_t at = flushed + (int64_t)start;
+                if (flushed + (int64_t)c->out.len > UINT32_MAX)
                     rc = td_fail(TD_ETOOBIG, "a cleaned segment outgrew 4 GiB");
                 if (rc == 0)
-                    rc = td_io_write_all(io, ns->fd, c->out.p, c->out.len, at);
-                if (rc == 0)
                     rc = seg_account(ns, &nh, at);
+                if (rc == 0 && c->out.len >= READ_CHUNK) {
+                    rc = td_io_write_all(io, ns->fd, c->out.p, c->out.len, flushed);
+                    flushed += (int64_t)c->out.len;
+                    td_buf_reset(&c->out);
+                }
                 c->g_new_st = TD_MAX(c->g_new_st, nh.max_timestamp);
                 if (rc == 0 && c->g_new_st < c->g_removed)
                     rc = cand_push(c, nh.base_offset);
@@ -626,7 +662,7 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
                 c->g_removed = TD_MAX(c->g_removed, h.max_timestamp);
             }
             if (rc == 0)
-                rc = hook(c, (int64_t)(batch_total_size(&h) + (kept ? c->out.len : 0)), false);
+                rc = hook(c, (int64_t)(batch_total_size(&h) + added), false);
         }
         *rbuf = r.buf;
         c->res->read_bytes += r.read;
@@ -634,6 +670,8 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
             rc = td_fail(rc, "partition %s: a batch of segment %020" PRId64 " near position %"
                          PRId64 " does not parse", p->label, old[j]->base, r.pos);
     }
+    if (rc == 0 && c->out.len)
+        rc = td_io_write_all(io, ns->fd, c->out.p, c->out.len, flushed);
     if (rc == 0)
         rc = io->fsync(io, ns->fd);
     if (rc == 0) {
