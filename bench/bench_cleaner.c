@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "storage/part_int.h"
@@ -29,6 +30,14 @@
 static double now_s(void)
 {
     return (double)td_mono_ns() / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static long env_long(const char *name, long def)
@@ -127,8 +136,9 @@ int main(int argc, char **argv)
     if (cold)
         drop_cache(argv[1], bases, nseg);
     t0 = now_s();
+    double c0 = cpu_s();
     int rc = part_clean(p, &co, &res);
-    double clean_s = now_s() - t0;
+    double clean_s = now_s() - t0, clean_cpu = cpu_s() - c0;
     if (rc) {
         fprintf(stderr, "clean failed: %s\n", td_last_error());
         return 1;
@@ -136,8 +146,8 @@ int main(int argc, char **argv)
     double read_mbs = (double)total / read_s / 1e6, clean_mbs = (double)total / clean_s / 1e6;
     printf("segments %zu bytes %" PRId64 " keys %ld\n", nseg, total, keys);
     printf("read %" PRId64 " %.3f %.1f\n", total, read_s, read_mbs);
-    printf("clean %" PRId64 " %.3f %.1f %" PRId64 "\n", res.bytes_before, clean_s, clean_mbs,
-           res.bytes_after);
+    printf("clean %" PRId64 " %.3f %.1f %" PRId64 " (cpu %.3f s)\n", res.bytes_before, clean_s,
+           clean_mbs, res.bytes_after, clean_cpu);
     printf("ratio %.2f (%s cache)\n", clean_mbs / read_mbs, cold ? "cold" : "warm");
     part_close(p);
     free(bases);
