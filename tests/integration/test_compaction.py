@@ -207,3 +207,20 @@ def test_kcat_null_key_refused(cb):
     assert p.returncode != 0 or b"INVALID_RECORD" in p.stderr or b"without key" in p.stderr, \
         p.stderr
     assert describe(cb, "kc")["log_end_offset"] == 0
+
+
+def test_kafka_wire_errors_by_version(cb):
+    """Kafka answers a record without a key on a compacted topic with INVALID_RECORD (87) and
+    its message from produce v8, CORRUPT_MESSAGE (2) before."""
+    import kafkawire as kw
+    from test_kafka_idempotence import produce as produce_raw
+    create(cb, "w", TOPIC_CONFIG)
+    c = kw.Conn(cb.port)
+    err, base, msg = produce_raw(c, "w", kw.make_batch([b"a", b"b"], keys=[b"k", None]), 9)
+    assert err == 87 and base == -1, (err, base)
+    assert msg == "Compacted topic cannot accept message without key in topic partition w-0."
+    err, _, _ = produce_raw(c, "w", kw.make_batch([b"a"]), 7)
+    assert err == 2
+    err, base, _ = produce_raw(c, "w", kw.make_batch([b"a"], keys=[b"k"]), 9)
+    assert err == 0 and base == 0
+    c.close()
