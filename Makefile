@@ -7,7 +7,7 @@
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke soak soak-compaction bench bench-kafka bench-cleaner format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-cleaner format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 10
@@ -75,11 +75,6 @@ bench-kafka: deps-test release
 
 bench-cleaner: release
 	bench/cleaner.sh
-
-# The compaction test with the issue's 1 000 000 updates to 1 000 keys (the suite runs 100 000).
-soak-compaction: deps-test asan
-	TIDINGS_COMPACTION_UPDATES=1000000 TIDINGS_BIN=$(CURDIR)/build/asan/tidings \
-	  /usr/bin/python3 -m pytest -q tests/integration/test_compaction.py -k keeps_latest
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -3,8 +3,8 @@ latest record of each key (plus the active segment), a Kafka consumer from offse
 key's latest value and no deleted key once its tombstone expired, `tidings topic describe`
 shows the cleaner's figures, and records without a key are refused on every protocol.
 
-TIDINGS_COMPACTION_UPDATES sets the number of updates (the suite's default 100 000; `make
-soak-compaction` runs 1 000 000). Every wait is bounded.
+The issue's figure, 1 000 000 updates to 1 000 keys, runs in the suite (about 15 s under ASan,
+30 s under TSan); TIDINGS_COMPACTION_UPDATES sets another number. Every wait is bounded.
 """
 import http.client
 import json
@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from conftest import BIN, Broker
 
 KEYS = 1000
-UPDATES = int(os.environ.get("TIDINGS_COMPACTION_UPDATES", "100000"))
+UPDATES = int(os.environ.get("TIDINGS_COMPACTION_UPDATES", "1000000"))
 CLEANER = ["--set", "log.cleaner.backoff.ms=50"]
 TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": "262144",
                 "min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "1500",
