@@ -1497,8 +1497,13 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     if (p->clean_marker && (rc = drop_clean_marker(p)) != 0)
         goto out;
     td_seg *act = p->segs[p->nsegs - 1];
+    /* A compacted topic rolls by max.compaction.lag.ms too, so that the cleaner can reach its
+     * records in time (Kafka's LogConfig.maxSegmentMs). */
+    int64_t roll_ms = p->cfg.segment_ms;
+    if ((p->cfg.cleanup_policy & TD_CLEANUP_COMPACT) && p->cfg.max_compaction_lag_ms > 0)
+        roll_ms = TD_MIN(roll_ms, p->cfg.max_compaction_lag_ms);
     if (act->size > 0 && (act->size + (int64_t)n > p->cfg.segment_bytes ||
-                          now_ms - act->created_ms >= p->cfg.segment_ms)) {
+                          now_ms - act->created_ms >= roll_ms)) {
         if ((rc = roll_locked(p, now_ms)) != 0)
             goto out;
         act = p->segs[p->nsegs - 1];

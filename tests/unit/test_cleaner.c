@@ -320,6 +320,32 @@ static void test_recover_leftovers(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_tombstones_expire),
+/* max.compaction.lag.ms rolls the active segment of a compacted topic as segment.ms does. */
+static void test_max_lag_rolls(void)
+{
+    char *dir = test_tmpdir("clean");
+    td_topic_config c = compact_cfg();
+    c.segment_bytes = 1 << 20;
+    c.max_compaction_lag_ms = 1000;
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    cc_model m;
+    cc_model_init(&m);
+    int k = 1;
+    td_append_result r;
+    int64_t t = td_wall_ms();
+    ASSERT_OK(cc_append(p, &m, &k, NULL, 1, t, TD_COMPRESS_NONE, -1, 0, &r));
+    ASSERT_OK(cc_append(p, &m, &k, NULL, 1, t + 500, TD_COMPRESS_NONE, -1, 0, &r));
+    td_part_stats st;
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, 1);
+    ASSERT_OK(cc_append(p, &m, &k, NULL, 1, t + 1500, TD_COMPRESS_NONE, -1, 0, &r));
+    part_stats(p, &st);
+    ASSERT_EQ(st.segments, 2);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
           TEST(test_producer_state_and_codecs), TEST(test_small_map_cleans_in_steps),
           TEST(test_recover_leftovers))
