@@ -100,12 +100,22 @@ static int omap_alloc(omap *m, size_t cap)
     return 0;
 }
 
+/* Below its limit the map doubles at half load, which keeps linear probing short (at 90% an
+ * absent key costs about 50 probes, at 50% 2.5); at its limit it fills to 90%, as Kafka's. */
+static void omap_set_max(omap *m)
+{
+    m->max_n = m->cap < m->limit ? m->cap / 2 : m->cap / 10 * 9;
+}
+
 /* The map starts small and doubles up to `limit` slots: a log with few keys keeps its map in
  * the CPU's caches instead of touching the whole configured buffer at random. */
 static int omap_init(omap *m, size_t limit)
 {
     m->limit = TD_MAX(limit, (size_t)16);
-    return omap_alloc(m, TD_MIN(m->limit, (size_t)1 << 16));
+    int rc = omap_alloc(m, TD_MIN(m->limit, (size_t)1 << 16));
+    if (rc == 0)
+        omap_set_max(m);
+    return rc;
 }
 
 static omap_slot *omap_slot_of(const omap *m, const uint8_t *d)
@@ -126,6 +136,7 @@ static int omap_grow(omap *m)
         return TD_EFULL; /* no memory for more: clean what the map holds */
     }
     m->limit = old.limit;
+    omap_set_max(m);
     for (size_t i = 0; i < old.cap; i++) {
         if (old.s[i].off >= 0) {
             *omap_slot_of(m, old.s[i].d) = old.s[i];
