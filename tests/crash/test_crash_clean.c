@@ -106,7 +106,7 @@ static bool run_case(int64_t k)
 
 int main(int argc, char **argv)
 {
-    td_log_set_level(getenv("CC_VERBOSE") ? TD_LOG_INFO : TD_LOG_ERROR);
+    td_log_set_level(getenv("CC_VERBOSE") ? TD_LOG_INFO : TD_LOG_OFF); /* it kills on purpose */
     if (argc > 1) {
         run_case(atoll(argv[1]));
         printf("1 passed, 0 failed\n");
