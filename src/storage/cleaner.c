@@ -301,6 +301,9 @@ typedef struct clean_ctx {
     td_buf rd, area, recs, out;
     uint8_t *keep;
     size_t keep_cap;
+    crec *meta; /* the records of the batch at hand, parsed, with their keys' digests */
+    uint8_t (*dig)[TD_KEY_DIGEST_LEN];
+    size_t meta_cap;
     int64_t hook_pending;
     part_clean_result *res;
     sid_cand *cands;
@@ -349,6 +352,46 @@ static int records_of(clean_ctx *c, const uint8_t *b, const td_batch_header *h, 
     return rc;
 }
 
+/*
+ * Parses every record of a batch into c->meta and digests their keys into c->dig, prefetching
+ * each key's slot of the map: the slots of a big map are cache misses, and asking for a batch's
+ * worth of them at once overlaps those misses instead of paying them one after another.
+ */
+static int parse_batch(clean_ctx *c, td_slice recs, const td_batch_header *h)
+{
+    size_t n = (size_t)h->record_count;
+    if (n > recs.n / 7 + 1)
+        return TD_ECORRUPT; /* more records than the smallest record size allows */
+    if (n > c->meta_cap) {
+        crec *m = realloc(c->meta, n * sizeof(*m));
+        if (m)
+            c->meta = m;
+        uint8_t(*d)[TD_KEY_DIGEST_LEN] = realloc(c->dig, n * sizeof(*d));
+        if (d)
+            c->dig = d;
+        uint8_t *k = realloc(c->keep, n);
+        if (k)
+            c->keep = k;
+        if (!m || !d || !k)
+            return -ENOMEM;
+        c->meta_cap = n;
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = crec_parse(recs.p, recs.n, pos, &c->meta[i]);
+        if (rc)
+            return rc;
+        pos = c->meta[i].end;
+        if (!c->meta[i].key_null) {
+            td_key_digest(c->meta[i].key.p, c->meta[i].key.n, c->dig[i]);
+            uint64_t hh;
+            memcpy(&hh, c->dig[i], sizeof(hh));
+            __builtin_prefetch(&c->map.s[hh % c->map.cap]);
+        }
+    }
+    return 0;
+}
+
 /* Maps the keys of the batch's records at or above from. *full: the record at *stop (and those
  * after it) did not fit. */
 static int map_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, int64_t from,
@@ -358,18 +401,14 @@ static int map_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, i
         return 0;
     td_slice recs;
     int rc = records_of(c, b, h, &recs);
-    size_t pos = 0;
+    if (rc == 0)
+        rc = parse_batch(c, recs, h);
     for (int32_t i = 0; rc == 0 && i < h->record_count; i++) {
-        crec r;
-        if ((rc = crec_parse(recs.p, recs.n, pos, &r)) != 0)
-            break;
-        pos = r.end;
-        int64_t off = h->base_offset + r.off_delta;
-        if (off < from || r.key_null)
+        const crec *r = &c->meta[i];
+        int64_t off = h->base_offset + r->off_delta;
+        if (off < from || r->key_null)
             continue;
-        uint8_t d[TD_KEY_DIGEST_LEN];
-        td_key_digest(r.key.p, r.key.n, d);
-        if (omap_put(&c->map, d, off) == TD_EFULL) {
+        if (omap_put(&c->map, c->dig[i], off) == TD_EFULL) {
             *full = true;
             *stop = off;
             return 0;
@@ -410,32 +449,18 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
         return td_buf_append(&c->out, b, total);
     td_slice recs;
     int rc = records_of(c, b, h, &recs);
+    if (rc == 0)
+        rc = parse_batch(c, recs, h);
     if (rc)
         return rc;
-    if ((size_t)h->record_count > c->keep_cap) {
-        uint8_t *k = realloc(c->keep, (size_t)h->record_count);
-        if (!k)
-            return -ENOMEM;
-        c->keep = k;
-        c->keep_cap = (size_t)h->record_count;
-    }
     bool horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
     bool tombstone_kept = false;
     int32_t nkept = 0;
-    size_t pos = 0;
     for (int32_t i = 0; i < h->record_count; i++) {
-        crec r;
-        if ((rc = crec_parse(recs.p, recs.n, pos, &r)) != 0)
-            return rc;
-        pos = r.end;
-        int64_t off = h->base_offset + r.off_delta;
-        bool keep = !r.key_null;
-        if (keep) {
-            uint8_t d[TD_KEY_DIGEST_LEN];
-            td_key_digest(r.key.p, r.key.n, d);
-            keep = omap_get(&c->map, d) <= off;
-        }
-        if (keep && r.value_null) {
+        const crec *r = &c->meta[i];
+        int64_t off = h->base_offset + r->off_delta;
+        bool keep = !r->key_null && omap_get(&c->map, c->dig[i]) <= off;
+        if (keep && r->value_null) {
             keep = !(horizon && h->base_timestamp <= c->now_ms);
             tombstone_kept |= keep;
         }
@@ -457,17 +482,14 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
                                                                                   : hz;
     }
     td_buf_reset(&c->recs);
-    pos = 0;
     for (int32_t i = 0; i < h->record_count; i++) {
-        crec r;
-        crec_parse(recs.p, recs.n, pos, &r); /* parsed above */
-        pos = r.end;
+        const crec *r = &c->meta[i];
         if (!c->keep[i])
             continue;
         if (new_base == h->base_timestamp)
-            rc = td_buf_append(&c->recs, recs.p + r.start, r.end - r.start);
+            rc = td_buf_append(&c->recs, recs.p + r->start, r->end - r->start);
         else
-            rc = rebase_record(c, recs.p, &r, h->base_timestamp, new_base);
+            rc = rebase_record(c, recs.p, r, h->base_timestamp, new_base);
         if (rc)
             return rc;
     }
@@ -889,6 +911,8 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     free(c.pids);
     free(c.map.s);
     free(c.keep);
+    free(c.meta);
+    free(c.dig);
     free(c.cands);
     td_buf_free(&c.rd);
     td_buf_free(&c.area);
