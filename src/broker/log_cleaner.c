@@ -115,7 +115,8 @@ static pick choose(td_engine *e, bool all, int64_t now)
     return best;
 }
 
-static int clean_one(struct td_log_cleaner *c, td_topic *t, int32_t k)
+/* Cleans partition k of t; *progress (may be NULL) says whether any segment was rewritten. */
+static int clean_one(struct td_log_cleaner *c, td_topic *t, int32_t k, bool *progress)
 {
     td_engine *e = c->e;
     part_clean_opts o = {.now_ms = td_wall_ms(),
@@ -127,6 +128,8 @@ static int clean_one(struct td_log_cleaner *c, td_topic *t, int32_t k)
     int64_t t0 = td_mono_ms();
     int rc = part_clean(t->parts[k], &o, &res);
     int64_t ms = td_mono_ms() - t0;
+    if (progress)
+        *progress = res.segments_after > 0;
     if (rc && rc != TD_ECLOSED)
         TD_WARN("cleaner", "cleaning %s/%" PRId32 " failed: %s", t->name, k, td_last_error());
     if (c) {
@@ -153,10 +156,13 @@ static void *cleaner_main(void *arg)
             nap(c, e->opts.log_cleaner_backoff_ms);
             continue;
         }
-        int rc = clean_one(c, pk.t, pk.part);
+        bool progress = false;
+        int rc = clean_one(c, pk.t, pk.part, &progress);
         topic_unref(pk.t);
-        if (rc && rc != TD_ECLOSED)
-            nap(c, e->opts.log_cleaner_backoff_ms); /* an I/O error: not in a tight loop */
+        /* An I/O error, or nothing done (another cleaning of it runs, or its segments changed
+         * under it): not in a tight loop. */
+        if ((rc && rc != TD_ECLOSED) || (rc == 0 && !progress))
+            nap(c, e->opts.log_cleaner_backoff_ms);
     }
     return NULL;
 }
@@ -176,7 +182,7 @@ int td_engine_compact(td_engine *e)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         for (int32_t k = 0; k < ts[i]->nparts; k++) {
-            int r = clean_one(NULL, ts[i], k); /* the thread's throttle is its own */
+            int r = clean_one(NULL, ts[i], k, NULL); /* the thread's throttle is its own */
             if (r && !rc)
                 rc = r;
         }
