@@ -115,10 +115,11 @@ static pick choose(td_engine *e, bool all, int64_t now)
     return best;
 }
 
-/* Cleans partition k of t; *progress (may be NULL) says whether any segment was rewritten. */
-static int clean_one(struct td_log_cleaner *c, td_topic *t, int32_t k, bool *progress)
+/* Cleans partition k of t, with the thread's throttle and figures when c is not NULL;
+ * *progress (may be NULL) says whether any segment was rewritten. */
+static int clean_one(td_engine *e, struct td_log_cleaner *c, td_topic *t, int32_t k,
+                     bool *progress)
 {
-    td_engine *e = c->e;
     part_clean_opts o = {.now_ms = td_wall_ms(),
                          .map_bytes = (size_t)TD_MAX(e->opts.log_cleaner_dedupe_buffer_size,
                                                      (int64_t)1 << 20),
@@ -157,7 +158,7 @@ static void *cleaner_main(void *arg)
             continue;
         }
         bool progress = false;
-        int rc = clean_one(c, pk.t, pk.part, &progress);
+        int rc = clean_one(e, c, pk.t, pk.part, &progress);
         topic_unref(pk.t);
         /* An I/O error, or nothing done (another cleaning of it runs, or its segments changed
          * under it): not in a tight loop. */
@@ -182,7 +183,7 @@ int td_engine_compact(td_engine *e)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         for (int32_t k = 0; k < ts[i]->nparts; k++) {
-            int r = clean_one(NULL, ts[i], k, NULL); /* the thread's throttle is its own */
+            int r = clean_one(e, NULL, ts[i], k, NULL); /* the thread's throttle is its own */
             if (r && !rc)
                 rc = r;
         }

@@ -346,6 +346,46 @@ static void test_max_lag_rolls(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
+/* Through the engine: td_engine_compact, td_partition_describe's figures, the refusal of a
+ * record without a key, and the cleaner thread, which a close stops at once. */
+static void test_engine_compaction(void)
+{
+    char *dir = test_tmpdir("clean");
+    td_options o;
+    td_options_init(&o);
+    o.log_cleaner_backoff_ms = 3600000; /* a close must not wait for its sleep */
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    td_config_entry cfg[] = {{"cleanup.policy", "compact"}, {"segment.bytes", "2048"},
+                             {"min.cleanable.dirty.ratio", "0.99"}};
+    ASSERT_OK(td_topic_create(e, "tbl", 1, cfg, 3));
+    char key[16], val[32];
+    for (int i = 0; i < 400; i++) {
+        snprintf(key, sizeof(key), "k%d", i % 10);
+        snprintf(val, sizeof(val), "v%d", i);
+        td_event ev = {.key = key, .key_len = strlen(key), .value = val,
+                       .value_len = strlen(val), .partition = 0};
+        ASSERT_OK(td_produce(e, "tbl", &ev, 1, NULL));
+    }
+    td_event nokey = {.value = "x", .value_len = 1, .partition = 0};
+    ASSERT_EQ(td_produce(e, "tbl", &nokey, 1, NULL), TD_ENOKEY);
+    ASSERT_CONTAINS(td_last_error(), "without key");
+    td_partition_info pi;
+    ASSERT_OK(td_partition_describe(e, "tbl", 0, &pi));
+    ASSERT_EQ(pi.compacted, 1);
+    ASSERT(pi.cleanable_bytes > 0);
+    ASSERT_EQ(pi.reclaimed_bytes, 0);
+    ASSERT_OK(td_engine_compact(e));
+    ASSERT_OK(td_partition_describe(e, "tbl", 0, &pi));
+    ASSERT_EQ(pi.cleanable_bytes, 0);
+    ASSERT(pi.reclaimed_bytes > 0);
+    ASSERT_EQ(pi.log_end_offset, 400);
+    int64_t t0 = td_mono_ms();
+    td_engine_close(e);
+    ASSERT(td_mono_ms() - t0 < 10000);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_engine_compaction), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
           TEST(test_producer_state_and_codecs), TEST(test_small_map_cleans_in_steps),
           TEST(test_recover_leftovers))
