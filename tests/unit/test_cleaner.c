@@ -386,6 +386,43 @@ static void test_engine_compaction(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_engine_compaction), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
+/* A removed batch held the largest timestamp so far: the kept records after it keep their stream
+ * IDs through anchors, before and after a reopen. */
+static void test_stream_ids_with_removed_maximum(void)
+{
+    char *dir = test_tmpdir("clean");
+    td_topic_config c = compact_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    cc_model m;
+    cc_model_init(&m);
+    for (int r = 0; r < 60; r++) {
+        int keys[10];
+        for (int i = 0; i < 10; i++)
+            keys[i] = r % 3 == 0 ? 0 : 1 + (r * 10 + i) % 90; /* key 0: the far-future batches */
+        int64_t ts = r % 3 == 0 ? T0 + 100000 + r : T0 + r;
+        ASSERT_OK(cc_append(p, &m, keys, NULL, r % 3 == 0 ? 1 : 10, ts, TD_COMPRESS_NONE, -1, 0,
+                            NULL));
+    }
+    ASSERT_OK(part_sync(p));
+    int64_t end = part_log_end(p);
+    static td_sid before[4096];
+    ASSERT(end <= 4096);
+    for (int64_t o = 0; o < end; o++)
+        ASSERT_OK(part_stream_id(p, o, &before[o], NULL));
+    part_clean_opts o = opts_at(T0 + 200000);
+    part_clean_result res;
+    ASSERT_OK(part_clean(p, &o, &res));
+    ASSERT(res.records_removed > 0);
+    check_ids(p, before, end);
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    check_ids(p, before, end);
+    ASSERT(cc_check(p, &m, false) > 0);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_stream_ids_with_removed_maximum), TEST(test_engine_compaction), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
           TEST(test_producer_state_and_codecs), TEST(test_small_map_cleans_in_steps),
           TEST(test_recover_leftovers))
