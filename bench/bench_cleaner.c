@@ -92,8 +92,11 @@ int main(int argc, char **argv)
             snprintf(kb[i], sizeof(kb[i]), "key-%08ld", (long)((n * 7919) % keys));
             memset(vb[i], 'a' + (int)(n % 26), 64);
             snprintf(vb[i] + 64, 32, "%015" PRId64, n);
-            ev[i] = (td_event){.key = kb[i], .key_len = strlen(kb[i]), .value = vb[i],
-                               .value_len = 79, .timestamp_ms = ts};
+            ev[i] = (td_event){.key = kb[i],
+                               .key_len = strlen(kb[i]),
+                               .value = vb[i],
+                               .value_len = 79,
+                               .timestamp_ms = ts};
         }
         td_buf_reset(&b);
         td_append_result r;

@@ -117,14 +117,13 @@ static pick choose(td_engine *e, bool all, int64_t now)
 
 /* Cleans partition k of t, with the thread's throttle and figures when c is not NULL;
  * *progress (may be NULL) says whether any segment was rewritten. */
-static int clean_one(td_engine *e, struct td_log_cleaner *c, td_topic *t, int32_t k,
-                     bool *progress)
+static int clean_one(td_engine *e, struct td_log_cleaner *c, td_topic *t, int32_t k, bool *progress)
 {
-    part_clean_opts o = {.now_ms = td_wall_ms(),
-                         .map_bytes = (size_t)TD_MAX(e->opts.log_cleaner_dedupe_buffer_size,
-                                                     (int64_t)1 << 20),
-                         .io_hook = c ? io_hook : NULL,
-                         .arg = c};
+    part_clean_opts o = {
+        .now_ms = td_wall_ms(),
+        .map_bytes = (size_t)TD_MAX(e->opts.log_cleaner_dedupe_buffer_size, (int64_t)1 << 20),
+        .io_hook = c ? io_hook : NULL,
+        .arg = c};
     part_clean_result res;
     int64_t t0 = td_mono_ms();
     int rc = part_clean(t->parts[k], &o, &res);

@@ -270,8 +270,7 @@ static int segr_next(segr *r, const uint8_t **b, td_batch_header *h, int64_t *po
         int rc = td_buf_reserve(&r->buf, want);
         if (rc)
             return rc;
-        rc = td_io_read_all(r->io, r->s->fd, r->buf.p + avail, want,
-                            r->buf_pos + (int64_t)avail);
+        rc = td_io_read_all(r->io, r->s->fd, r->buf.p + avail, want, r->buf_pos + (int64_t)avail);
         if (rc)
             return rc == TD_EEND ? TD_ECORRUPT : rc;
         r->buf.len += want;
@@ -478,8 +477,7 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
     int64_t new_base = h->base_timestamp;
     if (set_horizon) {
         int64_t hz;
-        new_base = __builtin_add_overflow(c->now_ms, c->delete_retention_ms, &hz) ? INT64_MAX
-                                                                                  : hz;
+        new_base = __builtin_add_overflow(c->now_ms, c->delete_retention_ms, &hz) ? INT64_MAX : hz;
     }
     td_buf_reset(&c->recs);
     for (int32_t i = 0; i < h->record_count; i++) {
@@ -557,8 +555,7 @@ static int anchors_for_swap_locked(td_part *p, clean_ctx *c, size_t i0, int64_t 
         prefix = TD_MAX(prefix, p->segs[i]->max_ts);
     bool changed = false;
     for (size_t i = 0; i <= c->ncands; i++) {
-        sid_cand k = i < c->ncands ? c->cands[i]
-                                   : (sid_cand){boundary, c->g_new_st, c->g_removed};
+        sid_cand k = i < c->ncands ? c->cands[i] : (sid_cand){boundary, c->g_new_st, c->g_removed};
         if (TD_MAX(prefix, k.new_st) >= TD_MAX(prefix, k.removed))
             continue; /* the removed batches did not set the stream time here */
         td_sid old = sid_at_locked(p, k.base, NULL);
@@ -627,8 +624,10 @@ static int swap_group_locked(td_part *p, clean_ctx *c, td_seg **old, size_t k, t
     if ((rc = io->rename(io, swap, log)) == 0)
         rc = io->sync_dir(io, p->dir);
     if (rc)
-        return go_offline(p, rc, "cannot complete the compaction of segment %020" PRId64
-                          " (reopening completes it): %s", b, td_strerror(rc));
+        return go_offline(p, rc,
+                          "cannot complete the compaction of segment %020" PRId64
+                          " (reopening completes it): %s",
+                          b, td_strerror(rc));
     ns->sealed = true;
     p->segs[at] = ns;
     memmove(p->segs + at + 1, p->segs + (size_t)at + k,
@@ -700,8 +699,10 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
         *rbuf = r.buf;
         c->res->read_bytes += r.read;
         if (rc == TD_ECORRUPT)
-            rc = td_fail(rc, "partition %s: a batch of segment %020" PRId64 " near position %"
-                         PRId64 " does not parse", p->label, old[j]->base, r.pos);
+            rc = td_fail(rc,
+                         "partition %s: a batch of segment %020" PRId64 " near position %" PRId64
+                         " does not parse",
+                         p->label, old[j]->base, r.pos);
     }
     if (rc == 0 && c->out.len)
         rc = td_io_write_all(io, ns->fd, c->out.p, c->out.len, flushed);
@@ -760,8 +761,7 @@ bool part_clean_status(td_part *p, int64_t now_ms, part_clean_info *st)
         for (size_t i = d; i < end; i++)
             st->dirty_bytes += p->segs[i]->size;
         if (st->clean_bytes + st->dirty_bytes > 0)
-            st->dirty_ratio =
-                (double)st->dirty_bytes / (double)(st->clean_bytes + st->dirty_bytes);
+            st->dirty_ratio = (double)st->dirty_bytes / (double)(st->clean_bytes + st->dirty_bytes);
         for (size_t i = d; i < end; i++) {
             if (p->segs[i]->tidx_n) {
                 st->lag_ms = TD_MAX(now_ms - p->segs[i]->tidx[0].ts, 0);
@@ -801,8 +801,10 @@ static int build_map(clean_ctx *c, td_seg **segs, size_t d, size_t n, int64_t fr
         c->res->read_bytes += r.read;
         if (full) {
             if (stop <= from)
-                return td_fail(TD_EFULL, "partition %s: the offset map holds no key (raise "
-                               "log.cleaner.dedupe.buffer.size)", c->p->label);
+                return td_fail(TD_EFULL,
+                               "partition %s: the offset map holds no key (raise "
+                               "log.cleaner.dedupe.buffer.size)",
+                               c->p->label);
             *next = stop; /* > from >= segs[0]->base, so i > 0 when stop is i's base */
             *last = stop <= segs[i]->base ? i - 1 : i;
         }
@@ -1021,8 +1023,10 @@ int cleaner_recover(td_part *p)
         if (rc)
             rc = td_fail(rc, "cannot complete the compaction swap %s: %s", swap, td_strerror(rc));
         else
-            TD_WARN("storage", "partition %s: completed an interrupted compaction of segment "
-                    "%020" PRId64, p->label, b);
+            TD_WARN("storage",
+                    "partition %s: completed an interrupted compaction of segment "
+                    "%020" PRId64,
+                    p->label, b);
     }
     free(c.swaps);
     free(c.logs);

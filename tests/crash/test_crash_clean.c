@@ -86,8 +86,7 @@ static bool run_case(int64_t k)
     memio_count_dir_ops(m, false);
     ASSERT_OK(part_open(io, "/d/p", "crash/0", &c, &p));
     if (part_offline(p))
-        TEST_FAIL_("failure point %lld: offline after recovery: %s", (long long)k,
-                   part_offline(p));
+        TEST_FAIL_("failure point %lld: offline after recovery: %s", (long long)k, part_offline(p));
     if (cc_check(p, &model, true) < 0)
         TEST_FAIL_("failure point %lld: the log lost a key's latest value", (long long)k);
     ASSERT_EQ(part_log_end(p), end);

@@ -26,8 +26,11 @@ int cc_append(td_part *p, cc_model *m, const int *keys, const bool *tomb, int n,
         gens[i] = m->next_gen++;
         snprintf(vb[i], sizeof(vb[i]), "k%d-g%" PRId64, keys[i], gens[i]);
         bool t = tomb && tomb[i];
-        ev[i] = (td_event){.key = kb[i], .key_len = strlen(kb[i]), .value = t ? NULL : vb[i],
-                           .value_len = t ? 0 : strlen(vb[i]), .timestamp_ms = ts};
+        ev[i] = (td_event){.key = kb[i],
+                           .key_len = strlen(kb[i]),
+                           .value = t ? NULL : vb[i],
+                           .value_len = t ? 0 : strlen(vb[i]),
+                           .timestamp_ms = ts};
     }
     td_batch_encode_opts o;
     batch_encode_opts_init(&o);
@@ -55,8 +58,8 @@ int cc_append(td_part *p, cc_model *m, const int *keys, const bool *tomb, int n,
 }
 
 /* Parses one record of a records area, accepting offset gaps; returns its end or 0. */
-static size_t parse_rec(const uint8_t *p, size_t n, size_t pos, int32_t *off_delta,
-                        td_slice *key, td_slice *val, bool *val_null)
+static size_t parse_rec(const uint8_t *p, size_t n, size_t pos, int32_t *off_delta, td_slice *key,
+                        td_slice *val, bool *val_null)
 {
     int32_t len, kl, vl;
     int64_t tsd;
@@ -198,8 +201,8 @@ int64_t cc_check(td_part *p, const cc_model *m, bool gone_ok)
         return -1;
     int64_t n = cc_read(p, seen);
     for (int k = 0; n >= 0 && k < CC_KEYS_MAX; k++) {
-        bool ok = seen[k] == m->gen[k] ||
-                  (gone_ok && m->gen[k] == CC_TOMBSTONE && seen[k] == CC_ABSENT);
+        bool ok =
+            seen[k] == m->gen[k] || (gone_ok && m->gen[k] == CC_TOMBSTONE && seen[k] == CC_ABSENT);
         if (!ok) {
             fprintf(stderr, "cc_check: key k%d holds %" PRId64 ", expected %" PRId64 "\n", k,
                     seen[k], m->gen[k]);

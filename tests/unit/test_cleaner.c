@@ -356,15 +356,19 @@ static void test_engine_compaction(void)
     o.log_cleaner_backoff_ms = 3600000; /* a close must not wait for its sleep */
     td_engine *e;
     ASSERT_OK(td_engine_open(dir, &o, &e));
-    td_config_entry cfg[] = {{"cleanup.policy", "compact"}, {"segment.bytes", "2048"},
+    td_config_entry cfg[] = {{"cleanup.policy", "compact"},
+                             {"segment.bytes", "2048"},
                              {"min.cleanable.dirty.ratio", "0.99"}};
     ASSERT_OK(td_topic_create(e, "tbl", 1, cfg, 3));
     char key[16], val[32];
     for (int i = 0; i < 400; i++) {
         snprintf(key, sizeof(key), "k%d", i % 10);
         snprintf(val, sizeof(val), "v%d", i);
-        td_event ev = {.key = key, .key_len = strlen(key), .value = val,
-                       .value_len = strlen(val), .partition = 0};
+        td_event ev = {.key = key,
+                       .key_len = strlen(key),
+                       .value = val,
+                       .value_len = strlen(val),
+                       .partition = 0};
         ASSERT_OK(td_produce(e, "tbl", &ev, 1, NULL));
     }
     td_event nokey = {.value = "x", .value_len = 1, .partition = 0};
@@ -401,8 +405,8 @@ static void test_stream_ids_with_removed_maximum(void)
         for (int i = 0; i < 10; i++)
             keys[i] = r % 3 == 0 ? 0 : 1 + (r * 10 + i) % 90; /* key 0: the far-future batches */
         int64_t ts = r % 3 == 0 ? T0 + 100000 + r : T0 + r;
-        ASSERT_OK(cc_append(p, &m, keys, NULL, r % 3 == 0 ? 1 : 10, ts, TD_COMPRESS_NONE, -1, 0,
-                            NULL));
+        ASSERT_OK(
+            cc_append(p, &m, keys, NULL, r % 3 == 0 ? 1 : 10, ts, TD_COMPRESS_NONE, -1, 0, NULL));
     }
     ASSERT_OK(part_sync(p));
     int64_t end = part_log_end(p);
@@ -423,6 +427,7 @@ static void test_stream_ids_with_removed_maximum(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_stream_ids_with_removed_maximum), TEST(test_engine_compaction), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
+TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_stream_ids_with_removed_maximum),
+          TEST(test_engine_compaction), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
           TEST(test_producer_state_and_codecs), TEST(test_small_map_cleans_in_steps),
           TEST(test_recover_leftovers))
