@@ -729,9 +729,13 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
 static size_t cleanable_end_locked(const td_part *p, int64_t now_ms)
 {
     int64_t lag = p->cfg.min_compaction_lag_ms;
+    /* Only below the recovery point as the file says it (a failed write of the file can leave
+     * it behind the seals paid): recovery scans the segments above it as it scans the active
+     * one, and would take a cleaned segment's trailing gap for a lost tail. */
+    int64_t rp = p->recovery_point >= 0 ? p->recovery_point : p->segs[p->nsegs - 1]->base;
     for (size_t i = 0; i + 1 < p->nsegs; i++) {
         const td_seg *s = p->segs[i];
-        if (s->owed || (lag > 0 && s->max_ts > now_ms - lag))
+        if (s->owed || p->segs[i + 1]->base > rp || (lag > 0 && s->max_ts > now_ms - lag))
             return i;
     }
     return p->nsegs - 1;
