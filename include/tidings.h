@@ -114,6 +114,13 @@ typedef struct td_options {
      * memory for its indexes): creating or growing a topic past it fails with TD_EINVAL, saying
      * so. 0 (the default): no limit. `tidings serve` sets it from max.partitions. */
     int64_t max_partitions;
+    /* Partitions of the internal topic __consumer_offsets when the engine creates it (Kafka's
+     * offsets.topic.num.partitions); <= 0: 1. An existing topic keeps the count it has. */
+    int32_t offsets_topic_partitions;
+    /* The fsync policy of the internal state topics (a topic `fsync` value: always,
+     * interval:<ms>, none); "" (the default): always, so that a committed offset is answered
+     * only once it is on disk. Applied at every open. */
+    char state_topic_fsync[32];
 } td_options;
 
 #define TD_DISK_RESERVE_DEFAULT (8LL << 20)
@@ -251,11 +258,15 @@ typedef struct td_topic_info {
     int32_t partitions;
     int64_t created_ms;
     td_topic_config config;
+    bool internal; /* one of the broker's state topics (__consumer_offsets, ...) */
 } td_topic_info;
 
-/* Lists topics sorted by name. On success *out is a malloc'd array of *count entries that the
- * caller frees with free(). */
+/* Lists topics sorted by name, without the internal state topics. On success *out is a
+ * malloc'd array of *count entries that the caller frees with free(). */
 int td_topic_list(td_engine *e, td_topic_info **out, size_t *count);
+/* The same with the internal topics (marked `internal`), for administrators and Kafka's
+ * Metadata. */
+int td_topic_list_all(td_engine *e, td_topic_info **out, size_t *count);
 
 /* Describes one topic. TD_ENOTFOUND. */
 int td_topic_describe(td_engine *e, const char *name, td_topic_info *out);
