@@ -70,6 +70,10 @@ typedef struct td_server_config {
     /* max.partitions: 0 (derived: half of the descriptor limit); the most partitions over all
      * topics */
     int64_t max_partitions;
+    /* offsets.topic.num.partitions: 1; partitions of __consumer_offsets when it is created */
+    int32_t offsets_topic_partitions;
+    /* state.topic.fsync: "" (always); the internal state topics' fsync policy */
+    char state_topic_fsync[32];
     /* the HTTP listener */
     int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
     int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */
