@@ -405,8 +405,10 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
  *
  * A group remembers, per topic partition, the next offset it will read (Kafka's committed
  * offset), with the leader epoch and a metadata string the committer chose. Commits are
- * durable when the call returns (SQLite, synchronous=FULL) and atomic: all entries of a call or
- * none. Deleting a topic deletes the offsets committed for it.
+ * records of the internal topic __consumer_offsets (one batch per call: all entries of a call or
+ * none), durable when the call returns under that topic's fsync policy (td_options
+ * .state_topic_fsync, `always` by default). Deleting a topic deletes the offsets committed for
+ * it (tombstones).
  * Group names: 1 to TD_GROUP_NAME_MAX bytes, any characters except NUL.
  */
 #define TD_GROUP_NAME_MAX 255

@@ -377,8 +377,9 @@ static int exec_text(td_catalog *c, const char *sql, const char *arg, int *chang
 
 int catalog_topic_remove(td_catalog *c, const char *name)
 {
-    /* The topic and the offsets committed for it go in one transaction: a topic created later
-     * under the same name starts with no committed offsets. */
+    /* The topic and what the catalog keeps for it go in one transaction: a topic created later
+     * under the same name starts with none of it. (Committed offsets are in the broker's state
+     * topic now, which writes their tombstones; the offsets table is only read to migrate.) */
     int rc = exec(c, "BEGIN IMMEDIATE"), changes = 0;
     if (rc)
         return rc;
