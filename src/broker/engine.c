@@ -532,8 +532,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     }
     e->flusher_running = true;
-    if ((rc = state_open(e)) != 0 || (rc = queues_open(e, &e->queues)) != 0 || (rc = xgroups_open(e, &e->xgroups)) != 0 ||
-        (rc = quotas_open(e)) != 0)
+    if ((rc = state_open(e)) != 0 || (rc = queues_open(e, &e->queues)) != 0 ||
+        (rc = xgroups_open(e, &e->xgroups)) != 0 || (rc = quotas_open(e)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;

@@ -33,7 +33,7 @@
 #include "broker/engine_int.h"
 #include "broker/state.h"
 
-#define KEY_OFFSET_COMMIT 1 /* Kafka's OffsetCommitKey version */
+#define KEY_OFFSET_COMMIT 1  /* Kafka's OffsetCommitKey version */
 #define KEY_GROUP_METADATA 2 /* Kafka's GroupMetadataKey version: read and skipped for now */
 #define VALUE_OFFSET_COMMIT 3
 
@@ -198,8 +198,8 @@ static void table_remove(struct td_gstate *s, const char *group, const char *top
  */
 static int encode_key(td_buf *b, const char *group, const char *topic, int32_t partition)
 {
-    return state_put16(b, KEY_OFFSET_COMMIT) | state_put_str(b, group) |
-           state_put_str(b, topic) | state_put32(b, partition);
+    return state_put16(b, KEY_OFFSET_COMMIT) | state_put_str(b, group) | state_put_str(b, topic) |
+           state_put32(b, partition);
 }
 
 static int encode_value(td_buf *b, const td_offset_commit *o, int64_t commit_ms)
@@ -219,7 +219,7 @@ typedef struct rec_batch {
     struct {
         size_t k, klen, v, vlen;
         bool tomb;
-    } *r;
+    } * r;
 } rec_batch;
 
 static int batch_add(rec_batch *rb, const char *group, const char *topic, int32_t partition,
@@ -312,8 +312,8 @@ static int commit_check_locked(td_engine *e, const td_offset_commit *offsets, si
  * Checks, appends and applies one group's commit; *part and *end say what to wait for. Takes
  * admin_mu (a topic's deletion holds it while it writes the topic's tombstones).
  */
-static int commit_append(td_engine *e, const char *group, const td_offset_commit *offsets,
-                         size_t n, int64_t now_ms, int32_t *part, int64_t *end)
+static int commit_append(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
+                         int64_t now_ms, int32_t *part, int64_t *end)
 {
     struct td_gstate *s = e->gstate;
     *end = -1;
@@ -338,8 +338,10 @@ static int commit_append(td_engine *e, const char *group, const td_offset_commit
         rc = batch_append(e, &rb, *part, end);
         for (size_t i = 0; i < n && rc == 0; i++)
             if (table_put(s, group, &offsets[i], now_ms) != 0)
-                TD_WARN("group", "group %s: out of memory keeping an offset: a restart will "
-                                 "read it from the log", group);
+                TD_WARN("group",
+                        "group %s: out of memory keeping an offset: a restart will "
+                        "read it from the log",
+                        group);
         pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_unlock(&e->admin_mu);
@@ -347,8 +349,8 @@ static int commit_append(td_engine *e, const char *group, const td_offset_commit
     return rc;
 }
 
-int broker_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets,
-                        size_t n, int64_t now_ms)
+int broker_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
+                        int64_t now_ms)
 {
     int32_t part = 0;
     int64_t end;
@@ -385,8 +387,8 @@ int td_group_commit(td_engine *e, const char *group, const td_offset_commit *off
  * committed before before_ms when it is > 0) and removes them from memory; waits for them
  * when `wait`. *removed counts them. The caller holds admin_mu.
  */
-static int delete_matching(td_engine *e, const char *group, const char *topic,
-                           int32_t partition, int64_t before_ms, bool wait, size_t *removed)
+static int delete_matching(td_engine *e, const char *group, const char *topic, int32_t partition,
+                           int64_t before_ms, bool wait, size_t *removed)
 {
     struct td_gstate *s = e->gstate;
     *removed = 0;
@@ -401,7 +403,8 @@ static int delete_matching(td_engine *e, const char *group, const char *topic,
     off_group *g = group_get(s, group, false);
     for (size_t i = 0; g && i < g->n && rc == 0; i++) {
         off_entry *o = &g->v[i];
-        if ((topic && strcmp(o->topic, topic) != 0) || (partition >= 0 && o->partition != partition) ||
+        if ((topic && strcmp(o->topic, topic) != 0) ||
+            (partition >= 0 && o->partition != partition) ||
             (before_ms > 0 && o->commit_ms >= before_ms))
             continue;
         rc = batch_add(&rb, group, o->topic, o->partition, NULL, 0);
@@ -569,8 +572,8 @@ int td_group_committed(td_engine *e, const char *group, const char *topic, int32
         *offset = g->v[at].offset;
     pthread_mutex_unlock(&s->mu);
     if (!found)
-        return td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32,
-                       group, topic, partition);
+        return td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
+                       topic, partition);
     return 0;
 }
 

@@ -28,8 +28,8 @@ static int write_block(td_engine *e, int64_t first, int32_t count)
     td_buf k, v;
     td_buf_init(&k);
     td_buf_init(&v);
-    int rc = state_put16(&k, KEY_PRODUCER_ID_BLOCK) | state_put16(&v, 0) |
-             state_put64(&v, first) | state_put32(&v, count);
+    int rc = state_put16(&k, KEY_PRODUCER_ID_BLOCK) | state_put16(&v, 0) | state_put64(&v, first) |
+             state_put32(&v, count);
     int64_t end;
     if (rc)
         rc = -ENOMEM;

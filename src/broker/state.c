@@ -186,8 +186,7 @@ int state_append(td_engine *e, state_topic_id which, int32_t partition, const td
 {
     td_part *p = state_part(e, which, partition);
     if (!p)
-        return td_fail(TD_ENOTFOUND, "no state topic partition %d/%" PRId32, (int)which,
-                       partition);
+        return td_fail(TD_ENOTFOUND, "no state topic partition %d/%" PRId32, (int)which, partition);
     if (n == 0) {
         *end = part_high_watermark(p);
         return 0;
@@ -272,8 +271,8 @@ static int ensure_topic(td_engine *e, state_topic_id which)
                                  {"segment.bytes", "104857600"}};
         rc = td_topic_create(e, name, parts, cfg, sizeof(cfg) / sizeof(cfg[0]));
         if (rc == 0)
-            TD_INFO("state", "created internal topic %s with %" PRId32 " partition%s", name,
-                    parts, parts == 1 ? "" : "s");
+            TD_INFO("state", "created internal topic %s with %" PRId32 " partition%s", name, parts,
+                    parts == 1 ? "" : "s");
         return rc;
     }
     if (rc)

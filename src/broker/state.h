@@ -36,11 +36,7 @@
 #define STATE_OFFSETS_TOPIC "__consumer_offsets"
 #define STATE_CLUSTER_TOPIC "__cluster_state"
 
-typedef enum state_topic_id {
-    STATE_OFFSETS = 0,
-    STATE_CLUSTER = 1,
-    STATE_NTOPICS
-} state_topic_id;
+typedef enum state_topic_id { STATE_OFFSETS = 0, STATE_CLUSTER = 1, STATE_NTOPICS } state_topic_id;
 
 /* Whether `name` is an internal topic (whether or not it exists yet). */
 bool state_topic_internal(const char *name);

@@ -43,8 +43,9 @@ static void test_partition_for_is_kafkas(void)
     ASSERT_EQ(state_partitions(e, STATE_OFFSETS), 50);
     ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "my-group"), 12);
     ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "console-consumer-12345"), 6);
-    ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "\xc3\xa9-grp"), 17);          /* é */
-    ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "g\xf0\x9f\x98\x80x"), 12);   /* a surrogate pair */
+    ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "\xc3\xa9-grp"), 17); /* é */
+    ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "g\xf0\x9f\x98\x80x"),
+              12); /* a surrogate pair */
     ASSERT_EQ(state_partition_for(e, STATE_OFFSETS, "polygenelubricants"), 0);
     /* The records go there. */
     ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
@@ -86,10 +87,10 @@ static void test_replay(void)
     ASSERT_OK(state_put16(&k, 1) | state_put_str(&k, "g") | state_put_str(&k, "a") |
               state_put32(&k, 0));
     memcpy(good_key, k.p, k.len);
-    td_event evs[] = {{.key = later, .key_len = sizeof(later), .value = "v", .value_len = 1},
-                      {.key = bad_key, .key_len = sizeof(bad_key), .value = "v", .value_len = 1},
-                      {.key = good_key, .key_len = k.len, .value = bad_val,
-                       .value_len = sizeof(bad_val)}};
+    td_event evs[] = {
+        {.key = later, .key_len = sizeof(later), .value = "v", .value_len = 1},
+        {.key = bad_key, .key_len = sizeof(bad_key), .value = "v", .value_len = 1},
+        {.key = good_key, .key_len = k.len, .value = bad_val, .value_len = sizeof(bad_val)}};
     int64_t end;
     ASSERT_OK(state_append(e, STATE_OFFSETS, 0, evs, 3, &end));
     ASSERT_OK(state_wait(e, STATE_OFFSETS, 0, end));
@@ -150,8 +151,8 @@ static void test_protected_and_hidden(void)
     char *dir = test_tmpdir("state-protect");
     td_engine *e = open_with(dir, 0);
     ASSERT_OK(td_topic_create(e, "user", 1, NULL, 0));
-    td_event ev = {.key = "k", .key_len = 1, .value = "v", .value_len = 1,
-                   .partition = TD_PARTITION_ANY};
+    td_event ev = {
+        .key = "k", .key_len = 1, .value = "v", .value_len = 1, .partition = TD_PARTITION_ANY};
     ASSERT_EQ(td_produce(e, STATE_OFFSETS_TOPIC, &ev, 1, NULL), TD_ENAME);
     ASSERT_EQ(td_topic_delete(e, STATE_OFFSETS_TOPIC), TD_ENAME);
     ASSERT_EQ(td_topic_delete(e, STATE_CLUSTER_TOPIC), TD_ENAME);
@@ -212,8 +213,8 @@ static void *commit_main(void *arg)
     char group[16];
     snprintf(group, sizeof(group), "g%d", c->id);
     for (int i = 1; i <= 200; i++) {
-        td_offset_commit oc = {.topic = "t", .partition = c->id % 2, .offset = i,
-                               .leader_epoch = -1};
+        td_offset_commit oc = {
+            .topic = "t", .partition = c->id % 2, .offset = i, .leader_epoch = -1};
         ASSERT_OK(td_group_commit(c->e, group, &oc, 1, 0));
     }
     return NULL;
