@@ -258,6 +258,11 @@ def test_internal_topics_hidden_and_protected(tmp_path):
         assert st == 400
         st, j = http(b, "GET", f"/v1/topics/{OFFSETS}/events?partition=0&offset=0&limit=10")
         assert st == 200 and len(j["events"]) >= 1  # readable by an administrator
+        # In the metrics like any topic: the commit above is an event in.
+        with urllib.request.urlopen(f"http://127.0.0.1:{b.http_port}/metrics", timeout=30) as m:
+            text = m.read().decode()
+        assert f'tidings_topic_events_in_total{{topic="{OFFSETS}"}} 1' in text, [
+            ln for ln in text.splitlines() if OFFSETS in ln][:5]
         # Redis: not among the keys; no XADD; readable.
         r = redis.Redis(port=b.redis_port)
         assert r.keys("*") == [b"user"]
