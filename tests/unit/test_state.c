@@ -118,6 +118,38 @@ static void test_replay(void)
     test_rmrf(dir);
 }
 
+/* Offset expiry (offsets.retention.minutes) writes tombstones for the offsets committed before
+ * the limit only, and a reopen does not bring them back. */
+static void test_expiry_tombstones(void)
+{
+    char *dir = test_tmpdir("state-expire");
+    td_engine *e = open_with(dir, 0);
+    ASSERT_OK(td_topic_create(e, "t", 3, NULL, 0));
+    td_offset_commit v[] = {{"t", 0, 1, -1, NULL}, {"t", 1, 2, -1, NULL}, {"t", 2, 3, -1, NULL}};
+    ASSERT_OK(td_group_commit(e, "g", v, 2, 1000));
+    ASSERT_OK(td_group_commit(e, "g", v + 2, 1, 5000));
+    size_t removed = 0;
+    ASSERT_OK(broker_group_expire(e, "g", 2000, &removed));
+    ASSERT_EQ(removed, 2);
+    ASSERT_EQ(count_records(e, STATE_OFFSETS_TOPIC, 0), 5); /* 3 commits, 2 tombstones */
+    td_engine_close(e);
+    e = open_with(dir, 0);
+    td_committed_offset *c;
+    size_t n;
+    ASSERT_OK(td_group_offsets(e, "g", &c, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(c[0].partition, 2);
+    free(c);
+    ASSERT_OK(broker_group_expire(e, "g", 9000, &removed));
+    ASSERT_EQ(removed, 1);
+    td_group_info *gi;
+    ASSERT_OK(td_group_list(e, &gi, &n));
+    ASSERT_EQ(n, 0);
+    free(gi);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 /* Producer ids are never handed out twice, across reopens: a block is recorded before its first
  * id is used, and a reopen starts after the last block. */
 static void test_producer_id_blocks(void)
@@ -246,5 +278,6 @@ static void test_concurrent_commits(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_partition_for_is_kafkas), TEST(test_replay), TEST(test_producer_id_blocks),
-          TEST(test_protected_and_hidden), TEST(test_concurrent_commits))
+TEST_MAIN(TEST(test_partition_for_is_kafkas), TEST(test_replay), TEST(test_expiry_tombstones),
+          TEST(test_producer_id_blocks), TEST(test_protected_and_hidden),
+          TEST(test_concurrent_commits))
