@@ -118,8 +118,9 @@ typedef struct td_options {
      * offsets.topic.num.partitions); <= 0: 1. An existing topic keeps the count it has. */
     int32_t offsets_topic_partitions;
     /* The fsync policy of the internal state topics (a topic `fsync` value: always,
-     * interval:<ms>, none); "" (the default): always, so that a committed offset is answered
-     * only once it is on disk. Applied at every open. */
+     * interval:<ms>, none), applied at open; "" (the default): always when the engine creates
+     * them, else what they have, so that a committed offset is answered only once it is on
+     * disk unless an operator chose otherwise. */
     char state_topic_fsync[32];
 } td_options;
 

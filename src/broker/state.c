@@ -277,9 +277,12 @@ static int ensure_topic(td_engine *e, state_topic_id which)
     }
     if (rc)
         return rc;
-    /* The setting may change between starts. */
-    td_config_entry cfg[] = {{"fsync", fsync}, {"cleanup.policy", "compact"}};
-    return td_topic_alter(e, name, cfg, 2);
+    /* A setting given applies at every start; without one the topic keeps its own (always, or
+     * what an earlier start set): a local command that opens the directory changes nothing. */
+    td_config_entry cfg[] = {{"cleanup.policy", "compact"}, {"fsync", fsync}};
+    if (!(info.config.cleanup_policy & TD_CLEANUP_COMPACT) || e->opts.state_topic_fsync[0])
+        return td_topic_alter(e, name, cfg, e->opts.state_topic_fsync[0] ? 2 : 1);
+    return 0;
 }
 
 int state_open(td_engine *e)

@@ -372,3 +372,26 @@ def test_migration_of_an_old_directory(tmp_path):
     finally:
         b.stop()
     assert catalog_rows(data, "SELECT count(*) FROM offsets") == [(0,)]
+
+
+def test_settings(tmp_path):
+    """offsets.topic.num.partitions when the topic is made; state.topic.fsync at each start that
+    sets it (a local command, or a start without it, keeps it); a bad value stops the start."""
+    from conftest import Cli
+    data = str(tmp_path / "data")
+    b = Broker(data, extra=["--set", "offsets.topic.num.partitions=3",
+                            "--set", "state.topic.fsync=interval:100"]).start()
+    b.stop()
+    c = Cli(data)
+    d = json.loads(c.out("topic", "describe", OFFSETS, "--json"))
+    assert d["partition_count"] == 3 and d["config"]["fsync"] == "interval:100"
+    b = Broker(data, extra=["--set", "offsets.topic.num.partitions=5"]).start()
+    b.stop()
+    d = json.loads(c.out("topic", "describe", OFFSETS, "--json"))
+    assert d["partition_count"] == 3 and d["config"]["fsync"] == "interval:100"
+    b = Broker(data, extra=["--set", "state.topic.fsync=always"]).start()
+    b.stop()
+    d = json.loads(c.out("topic", "describe", OFFSETS, "--json"))
+    assert d["config"]["fsync"] == "always"
+    with pytest.raises(AssertionError):
+        Broker(data, extra=["--set", "state.topic.fsync=sometimes"]).start()
