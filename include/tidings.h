@@ -125,6 +125,14 @@ typedef struct td_options {
     int64_t log_cleaner_backoff_ms;
     int64_t log_cleaner_dedupe_buffer_size;
     int64_t log_cleaner_io_max_bytes_per_sec;
+    /* Partitions of the internal topic __consumer_offsets when the engine creates it (Kafka's
+     * offsets.topic.num.partitions); <= 0: 1. An existing topic keeps the count it has. */
+    int32_t offsets_topic_partitions;
+    /* The fsync policy of the internal state topics (a topic `fsync` value: always,
+     * interval:<ms>, none), applied at open; "" (the default): always when the engine creates
+     * them, else what they have, so that a committed offset is answered only once it is on
+     * disk unless an operator chose otherwise. */
+    char state_topic_fsync[32];
 } td_options;
 
 #define TD_DISK_RESERVE_DEFAULT (8LL << 20)
@@ -267,11 +275,15 @@ typedef struct td_topic_info {
     int32_t partitions;
     int64_t created_ms;
     td_topic_config config;
+    bool internal; /* one of the broker's state topics (__consumer_offsets, ...) */
 } td_topic_info;
 
-/* Lists topics sorted by name. On success *out is a malloc'd array of *count entries that the
- * caller frees with free(). */
+/* Lists topics sorted by name, without the internal state topics. On success *out is a
+ * malloc'd array of *count entries that the caller frees with free(). */
 int td_topic_list(td_engine *e, td_topic_info **out, size_t *count);
+/* The same with the internal topics (marked `internal`), for administrators and Kafka's
+ * Metadata. */
+int td_topic_list_all(td_engine *e, td_topic_info **out, size_t *count);
 
 /* Describes one topic. TD_ENOTFOUND. */
 int td_topic_describe(td_engine *e, const char *name, td_topic_info *out);
@@ -417,8 +429,10 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
  *
  * A group remembers, per topic partition, the next offset it will read (Kafka's committed
  * offset), with the leader epoch and a metadata string the committer chose. Commits are
- * durable when the call returns (SQLite, synchronous=FULL) and atomic: all entries of a call or
- * none. Deleting a topic deletes the offsets committed for it.
+ * records of the internal topic __consumer_offsets (one batch per call: all entries of a call or
+ * none), durable when the call returns under that topic's fsync policy (td_options
+ * .state_topic_fsync, `always` by default). Deleting a topic deletes the offsets committed for
+ * it (tombstones).
  * Group names: 1 to TD_GROUP_NAME_MAX bytes, any characters except NUL.
  */
 #define TD_GROUP_NAME_MAX 255

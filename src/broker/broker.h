@@ -22,6 +22,10 @@ void broker_topic_release(td_topic_ref *t);
 /* The same by catalog id (broker_topic_id): TD_ENOTFOUND if no live topic has it. */
 int broker_topic_acquire_id(td_engine *e, int64_t id, td_topic_ref **out);
 
+/* Whether the topic is one of the broker's internal state topics (broker/state.h), which no
+ * client may write: listeners that append batches themselves refuse them. */
+bool broker_topic_internal(const td_topic_ref *t);
+
 /* The number of partitions the topic had when acquired. */
 int32_t broker_topic_partitions(const td_topic_ref *t);
 
@@ -78,11 +82,16 @@ int broker_when_durable(td_topic_ref *t, int32_t partition, int64_t end, td_dura
                         void *arg);
 
 /*
- * Committed offsets of several groups in one metadata transaction (one fsync): each request is
- * checked (group name, topics, partitions, offsets, metadata size) and written all or nothing on
- * its own; its rc says how it went. Returns the transaction's error, if any.
+ * Commits offsets for a group (checked: group name, topics, partitions, metadata size; all or
+ * nothing) as records of the internal topic __consumer_offsets (state.h), and waits until they
+ * are durable under its policy. The _async form returns at once: cb(arg, rc) runs once the
+ * records are durable (on the flusher thread, or in this thread when the policy does not wait);
+ * a non-zero return means nothing was written and cb will not run.
  */
-int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n);
+int broker_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets,
+                        size_t n, int64_t now_ms);
+int broker_group_commit_async(td_engine *e, const char *group, const td_offset_commit *offsets,
+                              size_t n, int64_t now_ms, td_durable_cb cb, void *arg);
 
 /* A new producer id for an idempotent producer (Kafka's InitProducerId): never handed out before
  * by this data directory, across restarts. */

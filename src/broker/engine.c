@@ -30,6 +30,7 @@
 #include "broker/broker.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
+#include "broker/state.h"
 #include "broker/xgroup.h"
 
 #define FORMAT_VERSION 1
@@ -537,8 +538,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     e->flusher_running = true;
     if (!e->opts.no_background && e->opts.log_cleaner_enable && (rc = log_cleaner_start(e)) != 0)
         goto fail;
-    if ((rc = queues_open(e, &e->queues)) != 0 || (rc = xgroups_open(e, &e->xgroups)) != 0 ||
-        (rc = quotas_open(e)) != 0)
+    if ((rc = state_open(e)) != 0 || (rc = queues_open(e, &e->queues)) != 0 ||
+        (rc = xgroups_open(e, &e->xgroups)) != 0 || (rc = quotas_open(e)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
@@ -590,6 +591,7 @@ void td_engine_close(td_engine *e)
         pthread_join(e->flusher, NULL);
     }
     free(e->flushq);
+    state_close(e);
     pthread_rwlock_wrlock(&e->lock);
     for (size_t i = 0; i < e->ntopics; i++)
         topic_unref(e->topics[i]);
@@ -810,8 +812,8 @@ static int partitions_reserve(td_engine *e, int64_t adding)
         return 0;
     int64_t have = e->parts_pending;
     pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = 0; i < e->ntopics; i++)
-        have += e->topics[i]->nparts;
+    for (size_t i = 0; i < e->ntopics; i++) /* the broker's own topics are not the users' */
+        have += state_topic_internal(e->topics[i]->name) ? 0 : e->topics[i]->nparts;
     pthread_rwlock_unlock(&e->lock);
     if (have + adding > max)
         return td_fail(TD_EINVAL,
@@ -834,6 +836,16 @@ static void busy_leave(td_engine *e, const char *name, int64_t made)
             break;
         }
     pthread_mutex_unlock(&e->admin_mu);
+}
+
+/* The internal state topics take no writes, deletions or growth from clients (state.h): TD_ENAME,
+ * which Kafka's clients see as INVALID_TOPIC_EXCEPTION, Kafka's answer for a produce to an
+ * internal topic. Before the state topics are open, the engine itself makes them. */
+static int internal_refused(td_engine *e, const char *name, const char *what)
+{
+    if (e->state && state_topic_internal(name))
+        return td_fail(TD_ENAME, "cannot %s internal topic %s", what, name);
+    return 0;
 }
 
 int td_topic_create(td_engine *e, const char *name, int32_t partitions,
@@ -863,8 +875,9 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     bool exists = engine_find_locked(e, name) != NULL;
     pthread_rwlock_unlock(&e->lock);
     int64_t made = 0;
-    if (!exists && (rc = partitions_reserve(e, partitions)) == 0)
-        made = partitions;
+    int64_t counted = state_topic_internal(name) ? 0 : partitions;
+    if (!exists && (rc = partitions_reserve(e, counted)) == 0)
+        made = counted;
     pthread_mutex_unlock(&e->admin_mu);
     td_topic *t = NULL;
     if (exists) {
@@ -914,8 +927,11 @@ out:
 int td_topic_delete(td_engine *e, const char *name)
 {
     td_error_clear();
+    int rc = internal_refused(e, name, "delete");
+    if (rc)
+        return rc;
     pthread_mutex_lock(&e->admin_mu);
-    int rc = busy_check(e, name, false);
+    rc = busy_check(e, name, false);
     if (rc) {
         pthread_mutex_unlock(&e->admin_mu);
         return rc;
@@ -955,6 +971,7 @@ int td_topic_delete(td_engine *e, const char *name)
     int r2 = e->io->rename(e->io, from, to);
     topic_metrics_remove(e, name);
     xgroups_forget_topic(e, t->id);
+    gstate_forget_topic(e, name); /* tombstones for its committed offsets, under admin_mu */
     TD_INFO("engine", "deleted topic %s", name);
     if (r2 != 0) {
         /* Without the rename (the trash is not writable), the files go where they are, under
@@ -1004,6 +1021,10 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
         goto out;
     if ((rc = td_topic_config_apply(&ct.config, config, config_n)) != 0)
         goto out;
+    if (state_topic_internal(name) && !(ct.config.cleanup_policy & TD_CLEANUP_COMPACT)) {
+        rc = td_fail(TD_ECONFIG, "internal topic %s keeps cleanup.policy=compact", name);
+        goto out;
+    }
     rc = catalog_topic_update(e->cat, &ct);
     /* Lowering retention is how a Kafka operator frees a full disk: such a change may use the
      * reserve, and is applied at once rather than at the next retention pass. */
@@ -1038,8 +1059,12 @@ int td_topic_add_partitions(td_engine *e, const char *name, int32_t total)
 {
     td_error_clear();
     int64_t made = 0; /* partitions_reserve's count, given back by busy_leave */
+    /* A group's partition of __consumer_offsets depends on the count. */
+    int rc = internal_refused(e, name, "add partitions to");
+    if (rc)
+        return rc;
     pthread_mutex_lock(&e->admin_mu);
-    int rc = busy_enter(e, name, false);
+    rc = busy_enter(e, name, false);
     if (rc) {
         pthread_mutex_unlock(&e->admin_mu);
         return rc;
@@ -1121,26 +1146,37 @@ static void fill_info(td_topic *t, td_topic_info *out)
     snprintf(out->name, sizeof(out->name), "%s", t->name);
     out->partitions = t->nparts;
     out->created_ms = t->created_ms;
+    out->internal = state_topic_internal(t->name);
     pthread_mutex_lock(&t->cfg_mu);
     out->config = t->cfg;
     pthread_mutex_unlock(&t->cfg_mu);
 }
 
-int td_topic_list(td_engine *e, td_topic_info **out, size_t *count)
+static int topic_list(td_engine *e, bool internal, td_topic_info **out, size_t *count)
 {
     td_error_clear();
     pthread_rwlock_rdlock(&e->lock);
-    size_t n = e->ntopics;
-    td_topic_info *v = calloc(n ? n : 1, sizeof(*v));
-    if (v)
-        for (size_t i = 0; i < n; i++)
-            fill_info(e->topics[i], &v[i]);
+    size_t n = 0;
+    td_topic_info *v = calloc(e->ntopics ? e->ntopics : 1, sizeof(*v));
+    for (size_t i = 0; v && i < e->ntopics; i++)
+        if (internal || !state_topic_internal(e->topics[i]->name))
+            fill_info(e->topics[i], &v[n++]);
     pthread_rwlock_unlock(&e->lock);
     if (!v)
         return -ENOMEM;
     *out = v;
     *count = n;
     return 0;
+}
+
+int td_topic_list(td_engine *e, td_topic_info **out, size_t *count)
+{
+    return topic_list(e, false, out, count);
+}
+
+int td_topic_list_all(td_engine *e, td_topic_info **out, size_t *count)
+{
+    return topic_list(e, true, out, count);
 }
 
 int td_topic_describe(td_engine *e, const char *name, td_topic_info *out)
@@ -1199,211 +1235,7 @@ int td_partition_describe(td_engine *e, const char *topic, int32_t partition,
     return rc;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Consumer groups: committed offsets (catalog), under admin_mu like every catalog access.
- */
-static int group_name_check(const char *group)
-{
-    size_t n = group ? strlen(group) : 0;
-    if (n == 0 || n > TD_GROUP_NAME_MAX)
-        return td_fail(TD_ENAME, "a group name has 1 to %d bytes", TD_GROUP_NAME_MAX);
-    return 0;
-}
-
-static int group_topic_check(const char *group, const char *topic)
-{
-    int rc = group_name_check(group);
-    if (rc == 0 && !topic)
-        rc = td_fail(TD_ENOTFOUND, "no topic named");
-    return rc;
-}
-
-/* Checks one request's offsets against the topic table (under the read lock). */
-static int commit_check_locked(td_engine *e, const td_offset_commit *offsets, size_t n)
-{
-    if (n > 0 && !offsets)
-        return td_fail(TD_EINVAL, "no offsets");
-    for (size_t i = 0; i < n; i++) {
-        const td_offset_commit *o = &offsets[i];
-        td_part *p;
-        int rc;
-        if (!o->topic)
-            return td_fail(TD_ENOTFOUND, "no topic named");
-        if ((rc = engine_part_locked(e, o->topic, o->partition, &p)) != 0)
-            return rc;
-        /* A negative offset is stored as given, as Kafka does: kafkajs's resetOffsets commits
-         * -2 (earliest) and expects to read it back. */
-        if (o->metadata && strlen(o->metadata) > TD_OFFSET_METADATA_MAX)
-            return td_fail(TD_ETOOBIG, "offset metadata for %s/%" PRId32 " is above %d bytes",
-                           o->topic, o->partition, TD_OFFSET_METADATA_MAX);
-    }
-    return 0;
-}
-
-int broker_group_commit_many(td_engine *e, catalog_commit *v, size_t n)
-{
-    pthread_mutex_lock(&e->admin_mu);
-    pthread_rwlock_rdlock(&e->lock);
-    size_t todo = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].rc == 0)
-            v[i].rc = group_name_check(v[i].group);
-        if (v[i].rc == 0)
-            v[i].rc = commit_check_locked(e, v[i].offsets, v[i].n);
-        if (v[i].now_ms <= 0)
-            v[i].now_ms = td_wall_ms();
-        todo += v[i].rc == 0 && v[i].n > 0;
-    }
-    pthread_rwlock_unlock(&e->lock);
-    int rc = todo ? catalog_offsets_commit_many(e->cat, v, n) : 0;
-    pthread_mutex_unlock(&e->admin_mu);
-    return rc;
-}
-
-/* Producer ids are reserved in the catalog in blocks, as Kafka's ProducerIdManager does, so
- * that most InitProducerId requests touch no disk; ids of a block unused at a restart are
- * skipped, never reused. */
-#define PID_BLOCK 1000
-
-int broker_producer_id_new(td_engine *e, int64_t *pid)
-{
-    int rc = 0;
-    pthread_mutex_lock(&e->pid_mu);
-    if (e->pid_next >= e->pid_limit) {
-        int64_t first;
-        pthread_mutex_lock(&e->admin_mu);
-        rc = catalog_producer_ids_reserve(e->cat, PID_BLOCK, &first);
-        pthread_mutex_unlock(&e->admin_mu);
-        if (rc == 0) {
-            e->pid_next = first;
-            e->pid_limit = first + PID_BLOCK;
-        }
-    }
-    if (rc == 0)
-        *pid = e->pid_next++;
-    pthread_mutex_unlock(&e->pid_mu);
-    return rc;
-}
-
-int td_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
-                    int64_t now_ms)
-{
-    td_error_clear();
-    catalog_commit q = {.group = group, .offsets = offsets, .n = n, .now_ms = now_ms};
-    broker_group_commit_many(e, &q, 1);
-    return q.rc;
-}
-
-int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition)
-{
-    td_error_clear();
-    int rc = group_topic_check(group, topic);
-    if (rc)
-        return rc;
-    bool deleted = false;
-    pthread_mutex_lock(&e->admin_mu);
-    rc = catalog_offsets_delete(e->cat, group, topic, partition, &deleted);
-    pthread_mutex_unlock(&e->admin_mu);
-    if (rc == 0 && !deleted)
-        rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
-                     topic, partition);
-    return rc;
-}
-
-int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed)
-{
-    pthread_mutex_lock(&e->admin_mu);
-    int rc = catalog_offsets_expire(e->cat, group, before_ms, removed);
-    pthread_mutex_unlock(&e->admin_mu);
-    return rc;
-}
-
-int td_group_offsets(td_engine *e, const char *group, td_committed_offset **out, size_t *count)
-{
-    td_error_clear();
-    int rc = group_name_check(group);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&e->admin_mu);
-    rc = catalog_offsets_list(e->cat, group, out, count);
-    pthread_mutex_unlock(&e->admin_mu);
-    return rc;
-}
-
-int td_group_committed(td_engine *e, const char *group, const char *topic, int32_t partition,
-                       int64_t *offset)
-{
-    td_error_clear();
-    int rc = group_topic_check(group, topic);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&e->admin_mu);
-    rc = catalog_offset_get(e->cat, group, topic, partition, offset);
-    pthread_mutex_unlock(&e->admin_mu);
-    return rc;
-}
-
-int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_t *count)
-{
-    *out = NULL;
-    *count = 0;
-    td_committed_offset *offs = NULL;
-    size_t n = 0;
-    int rc = td_group_offsets(e, group, &offs, &n);
-    if (rc)
-        return rc;
-    td_group_lag_info *v = calloc(n ? n : 1, sizeof(*v));
-    if (!v) {
-        free(offs);
-        return -ENOMEM;
-    }
-    pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = 0; i < n; i++) {
-        td_part *p;
-        snprintf(v[i].topic, sizeof(v[i].topic), "%s", offs[i].topic);
-        v[i].partition = offs[i].partition;
-        v[i].committed = offs[i].offset;
-        v[i].commit_ms = offs[i].commit_ms;
-        v[i].high_watermark = engine_part_locked(e, offs[i].topic, offs[i].partition, &p) == 0
-                                  ? part_high_watermark(p)
-                                  : -1;
-        /* A negative committed offset (Kafka's -2, earliest, or -1, latest) says where a
-         * consumer will start, not how far it is: it counts as the log start. */
-        int64_t from = v[i].committed;
-        if (from < 0)
-            from = engine_part_locked(e, offs[i].topic, offs[i].partition, &p) == 0
-                       ? part_log_start(p)
-                       : 0;
-        v[i].lag = TD_MAX(v[i].high_watermark - from, 0);
-    }
-    pthread_rwlock_unlock(&e->lock);
-    td_error_clear();
-    free(offs);
-    *out = v;
-    *count = n;
-    return 0;
-}
-
-int td_group_list(td_engine *e, td_group_info **out, size_t *count)
-{
-    td_error_clear();
-    pthread_mutex_lock(&e->admin_mu);
-    int rc = catalog_groups_list(e->cat, out, count);
-    pthread_mutex_unlock(&e->admin_mu);
-    return rc;
-}
-
-int td_group_delete(td_engine *e, const char *group)
-{
-    td_error_clear();
-    int rc = group_name_check(group);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&e->admin_mu);
-    rc = catalog_group_delete(e->cat, group);
-    pthread_mutex_unlock(&e->admin_mu);
-    return rc;
-}
+/* Consumer groups' committed offsets: group_state.c; producer ids: pid_state.c. */
 
 int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_t before,
                       int64_t *log_start)
@@ -1411,9 +1243,12 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
     td_error_clear();
     if (before < 0 && before != TD_OFFSET_LATEST)
         return td_fail(TD_ERANGE, "cannot delete records before offset %" PRId64, before);
+    int rc = internal_refused(e, topic, "delete records of");
+    if (rc)
+        return rc;
     pthread_rwlock_rdlock(&e->lock);
     td_part *p;
-    int rc = engine_part_locked(e, topic, partition, &p);
+    rc = engine_part_locked(e, topic, partition, &p);
     if (rc == 0)
         rc = part_delete_before(p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK
                                                               : before,
@@ -1592,7 +1427,9 @@ int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n
         return td_fail(TD_EINVAL, "no events");
     for (size_t i = 0; results && i < n; i++)
         results[i] = (td_produce_result){-1, -1};
-    int rc = 0;
+    int rc = internal_refused(e, topic, "write to");
+    if (rc)
+        return rc;
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, topic);
     int64_t *ends = t ? malloc((size_t)t->nparts * sizeof(*ends)) : NULL;
@@ -1672,6 +1509,11 @@ void broker_topic_release(td_topic_ref *r)
         return;
     topic_unref(r->t);
     free(r);
+}
+
+bool broker_topic_internal(const td_topic_ref *r)
+{
+    return state_topic_internal(r->t->name);
 }
 
 int32_t broker_topic_partitions(const td_topic_ref *r)
@@ -1769,6 +1611,9 @@ int broker_produce_nowait(td_topic_ref *r, const td_event *events, size_t n,
         return 0;
     if (__atomic_load_n(&r->t->deleted, __ATOMIC_ACQUIRE))
         return td_fail(TD_ENOTFOUND, "topic '%s' was deleted", r->t->name);
+    int rc = internal_refused(r->t->engine, r->t->name, "write to");
+    if (rc)
+        return rc;
     /* Routed over the partitions the reference knows (added ones are used by the next). */
     return produce_append(r->t, r->nparts, r->parts, events, n, results, ends);
 }

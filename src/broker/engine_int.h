@@ -71,7 +71,8 @@ struct td_engine {
     struct flush_req *flushq;
     size_t nflushq, flushq_cap;
     bool flush_stopping;
-    /* Producer ids for idempotent producers: handed out from a block reserved in the catalog. */
+    /* Producer ids for idempotent producers: handed out from a block reserved in the state
+     * topic __cluster_state (pid_state.c). */
     pthread_mutex_t pid_mu;
     int64_t pid_next, pid_limit;
     /* The metrics registry every layer counts into (broker_metrics). */
@@ -94,6 +95,10 @@ struct td_engine {
     struct td_acls *acls;
     /* The log cleaner's thread (log_cleaner.c), or NULL when it does not run. */
     struct td_log_cleaner *cleaner;
+    /* The internal state topics (state.c) and the committed offsets kept on them
+     * (group_state.c). */
+    struct td_state *state;
+    struct td_gstate *gstate;
 };
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */

@@ -82,13 +82,6 @@ typedef struct group {
     int64_t empty_since;   /* wall ms */
 } group;
 
-typedef struct commit_req {
-    struct commit_req *next;
-    catalog_commit q;
-    coord_commit_cb cb;
-    void *arg;
-} commit_req;
-
 struct td_coord {
     td_engine *e;
     coord_config cfg;
@@ -99,7 +92,6 @@ struct td_coord {
     bool stopping;
     group **g; /* sorted by name */
     size_t ng, cap_g;
-    commit_req *cq_head, *cq_tail;
     int64_t next_expiry; /* monotonic ms */
 };
 
@@ -1080,34 +1072,24 @@ coord_err coord_leave(td_coord *c, const char *group_name, coord_leaver *v, size
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Commits: checked here, written by the coordinator thread
+ * Commits: checked here, appended to __consumer_offsets by the caller's thread (group_state.c),
+ * answered once durable by whichever thread completes the group commit
  */
-static commit_req *commit_req_new(const char *group_name, const td_offset_commit *v, size_t n)
+typedef struct commit_wait {
+    coord_commit_cb cb;
+    void *arg;
+    char group[TD_GROUP_NAME_MAX + 1];
+    size_t n;
+} commit_wait;
+
+static void commit_durable(void *arg, int rc)
 {
-    size_t size = sizeof(commit_req) + n * sizeof(td_offset_commit) + strlen(group_name) + 1;
-    for (size_t i = 0; i < n; i++)
-        size += (v[i].topic ? strlen(v[i].topic) + 1 : 0) +
-                (v[i].metadata ? strlen(v[i].metadata) + 1 : 0);
-    commit_req *r = calloc(1, size);
-    if (!r)
-        return NULL;
-    td_offset_commit *o = (td_offset_commit *)(r + 1);
-    char *p = (char *)(o + n);
-    for (size_t i = 0; i < n; i++) {
-        o[i] = v[i];
-        if (v[i].topic) {
-            o[i].topic = strcpy(p, v[i].topic);
-            p += strlen(p) + 1;
-        }
-        if (v[i].metadata) {
-            o[i].metadata = strcpy(p, v[i].metadata);
-            p += strlen(p) + 1;
-        }
-    }
-    r->q.group = strcpy(p, group_name);
-    r->q.offsets = o;
-    r->q.n = n;
-    return r;
+    commit_wait *w = arg;
+    if (rc)
+        TD_WARN("group", "group %s: commit of %zu offsets failed: %s", w->group, w->n,
+                td_strerror(rc));
+    w->cb(w->arg, rc ? COORD_STORAGE : COORD_OK, rc);
+    free(w);
 }
 
 void coord_commit(td_coord *c, const char *group_name, const char *member_id,
@@ -1139,53 +1121,26 @@ void coord_commit(td_coord *c, const char *group_name, const char *member_id,
         err = COORD_ILLEGAL_GENERATION;
     else
         m->deadline = now_ms() + m->session_ms; /* Stable, or Preparing (commit on revoke) */
-    commit_req *r = NULL;
-    if (err == COORD_OK) {
-        r = commit_req_new(group_name, offsets, n);
-        if (!r) {
-            err = COORD_NOMEM;
-        } else {
-            r->cb = cb;
-            r->arg = arg;
-            r->q.now_ms = td_wall_ms();
-            if (c->cq_tail)
-                c->cq_tail->next = r;
-            else
-                c->cq_head = r;
-            c->cq_tail = r;
-            pthread_cond_signal(&c->cv);
-        }
-    }
     pthread_mutex_unlock(&c->mu);
-    if (err)
+    if (err) {
         cb(arg, err, 0);
-}
-
-/* Writes every queued commit in one transaction (coordinator thread, without the lock). */
-static void write_commits(td_coord *c, commit_req *list)
-{
-    size_t n = 0;
-    for (commit_req *r = list; r; r = r->next)
-        n++;
-    catalog_commit *v = calloc(n, sizeof(*v));
-    size_t i = 0;
-    if (v) {
-        for (commit_req *r = list; r; r = r->next)
-            v[i++] = r->q;
-        broker_group_commit_many(c->e, v, n);
+        return;
     }
-    i = 0;
-    for (commit_req *r = list; r;) {
-        commit_req *next = r->next;
-        int rc = v ? v[i++].rc : -ENOMEM;
-        if (rc)
-            TD_WARN("group", "group %s: commit of %zu offsets failed: %s", r->q.group, r->q.n,
-                    td_strerror(rc));
-        r->cb(r->arg, rc ? COORD_STORAGE : COORD_OK, rc);
-        free(r);
-        r = next;
+    commit_wait *w = malloc(sizeof(*w));
+    if (!w) {
+        cb(arg, COORD_NOMEM, 0);
+        return;
     }
-    free(v);
+    *w = (commit_wait){.cb = cb, .arg = arg, .n = n};
+    snprintf(w->group, sizeof(w->group), "%s", group_name);
+    int rc = broker_group_commit_async(c->e, group_name, offsets, n, td_wall_ms(),
+                                       commit_durable, w);
+    if (rc) {
+        free(w);
+        TD_WARN("group", "group %s: commit of %zu offsets refused: %s", group_name, n,
+                td_strerror(rc));
+        cb(arg, COORD_STORAGE, rc);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1284,14 +1239,6 @@ static void *coord_thread(void *arg)
     td_coord *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        if (c->cq_head) {
-            commit_req *list = c->cq_head;
-            c->cq_head = c->cq_tail = NULL;
-            pthread_mutex_unlock(&c->mu);
-            write_commits(c, list);
-            pthread_mutex_lock(&c->mu);
-            continue;
-        }
         if (c->stopping)
             break;
         int64_t now = now_ms();
@@ -1303,7 +1250,7 @@ static void *coord_thread(void *arg)
             pthread_mutex_lock(&c->mu);
             continue;
         }
-        if (c->cq_head || c->stopping)
+        if (c->stopping)
             continue;
         next = min_deadline(next, c->next_expiry);
         int64_t wait_ms = TD_MIN(TD_MAX(next - now, 1), INT64_MAX / 1000000); /* configured */
@@ -1541,7 +1488,7 @@ void coord_shutdown(td_coord *c)
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     if (c->running) {
-        pthread_join(c->thread, NULL); /* writes the queued commits first */
+        pthread_join(c->thread, NULL);
         c->running = false;
     }
 }

@@ -17,11 +17,13 @@
  *
  * Threads: every call is thread-safe (one mutex per coordinator). The coordinator owns one
  * thread that fires timers (session expiry, rebalance and initial-delay deadlines, the sync
- * deadline, offset expiry) and writes committed offsets: commits queued while it writes go
- * into the next SQLite transaction together (group commit), so that no event loop waits on an
- * fsync. Join, sync and commit answer through callbacks, which run on whatever thread
- * completes them (the caller's, another caller's, or the coordinator's) and must not call back
- * into the coordinator: they should hand the result to their own thread and return.
+ * deadline, offset expiry). Committed offsets are records of the internal topic
+ * __consumer_offsets (broker/state.h): a commit appends them on the caller's thread and is
+ * answered once the engine's group commit has made them durable, so that commits arriving
+ * together share one fsync and no event loop waits on one. Join, sync and commit answer through
+ * callbacks, which run on whatever thread completes them (the caller's, another caller's, the
+ * coordinator's, or the engine's flusher) and must not call back into the coordinator: they
+ * should hand the result to their own thread and return.
  */
 #ifndef TD_BROKER_GROUP_H
 #define TD_BROKER_GROUP_H
@@ -76,8 +78,9 @@ const char *coord_state_name(coord_state s);
 int coord_state_parse(const char *name);
 
 int coord_create(td_engine *e, const coord_config *cfg, td_coord **out);
-/* Answers every join and sync still waiting with COORD_UNAVAILABLE, writes the commits
- * queued, and refuses new calls; stops the thread. Call before the listeners' loops stop. */
+/* Answers every join and sync still waiting with COORD_UNAVAILABLE and refuses new calls;
+ * stops the thread. Commits already appended are answered by the engine's flusher. Call
+ * before the listeners' loops stop. */
 void coord_shutdown(td_coord *c);
 void coord_destroy(td_coord *c);
 

@@ -13,7 +13,7 @@ static const char topic_usage[] =
     "usage: tidings topic <action> [options]\n"
     "\n"
     "  create NAME [--partitions N] [--config KEY=VALUE ...]\n"
-    "  list [--json]\n"
+    "  list [--internal] [--json]\n"
     "  describe NAME [--json]\n"
     "  alter NAME --config KEY=VALUE ...\n"
     "  add-partitions NAME --partitions TOTAL\n"
@@ -28,6 +28,8 @@ static const char topic_usage[] =
     "        retention.ms retention.bytes retention.records segment.bytes segment.ms\n"
     "        fsync (always|interval:<ms>|none) max.message.bytes\n"
     "        message.timestamp.type (CreateTime|LogAppendTime) cleanup.policy (delete)\n"
+    "      --internal          list: also the broker's internal state topics\n"
+    "                          (__consumer_offsets, __cluster_state)\n"
     "      --json              machine-readable output (list, describe)\n"
     "  -h, --help              this help\n";
 
@@ -38,6 +40,7 @@ typedef struct topic_opts {
     int64_t partitions;
     bool have_partitions;
     bool json;
+    bool internal;
     td_config_entry configs[MAX_CONFIGS];
     char *config_text[MAX_CONFIGS];
     size_t nconfigs;
@@ -100,16 +103,20 @@ static json_t *topic_json(const td_topic_info *t)
                      "created_ms", (json_int_t)t->created_ms);
 }
 
-static int local_list(td_engine *e, json_t **out)
+static int local_list(td_engine *e, bool internal, json_t **out)
 {
     td_topic_info *v;
     size_t n;
-    int rc = td_topic_list(e, &v, &n);
+    int rc = internal ? td_topic_list_all(e, &v, &n) : td_topic_list(e, &v, &n);
     if (rc)
         return cli_fail("listing topics", rc);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, topic_json(&v[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = topic_json(&v[i]);
+        if (v[i].internal)
+            json_object_set_new(t, "internal", json_true());
+        json_array_append_new(arr, t);
+    }
     free(v);
     *out = json_pack("{s:o}", "topics", arr);
     return EXIT_OK;
@@ -162,7 +169,7 @@ static int topic_local(const char *action, const char *name, const topic_opts *o
                              o->nconfigs);
         code = rc ? cli_fail("creating topic", rc) : EXIT_OK;
     } else if (strcmp(action, "list") == 0) {
-        code = local_list(e, out);
+        code = local_list(e, o->internal, out);
     } else if (strcmp(action, "describe") == 0) {
         code = local_describe(e, name, "describing topic", out);
     } else if (strcmp(action, "alter") == 0) {
@@ -202,6 +209,8 @@ static int topic_remote(const char *server, const char *action, const char *name
             json_object_set_new(body, "partitions", json_integer(o->partitions));
         code = cli_remote_call(&r, "POST", path, body, NULL, "creating topic");
     } else if (strcmp(action, "list") == 0) {
+        if (o->internal)
+            snprintf(path, sizeof(path), "/v1/topics?internal=true");
         code = cli_remote_call(&r, "GET", path, NULL, out, "listing topics");
     } else if (strcmp(action, "describe") == 0) {
         code = cli_remote_call(&r, "GET", path, NULL, out, "describing topic");
@@ -290,6 +299,7 @@ int cmd_topic(int argc, char **argv)
                                              {"partitions", required_argument, NULL, 'p'},
                                              {"config", required_argument, NULL, 'c'},
                                              {"json", no_argument, NULL, 'j'},
+                                             {"internal", no_argument, NULL, 'i'},
                                              {"server", required_argument, NULL, 's'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -319,6 +329,9 @@ int cmd_topic(int argc, char **argv)
         case 'c':
             if ((code = parse_config(&o, optarg)) != 0)
                 goto out;
+            break;
+        case 'i':
+            o.internal = true;
             break;
         case 'j':
             o.json = true;

@@ -63,6 +63,8 @@ static const char *const keys[] = {"data",
                                    "log.cleaner.backoff.ms",
                                    "log.cleaner.dedupe.buffer.size",
                                    "log.cleaner.io.max.bytes.per.second",
+                                   "offsets.topic.num.partitions",
+                                   "state.topic.fsync",
                                    "http.request.timeout.ms",
                                    "http.idle.timeout.ms",
                                    "http.max.body.bytes",
@@ -136,6 +138,7 @@ void server_config_defaults(td_server_config *c)
     c->log_cleaner_backoff_ms = o.log_cleaner_backoff_ms;
     c->log_cleaner_dedupe_buffer_size = o.log_cleaner_dedupe_buffer_size;
     c->log_cleaner_io_max_bytes_per_sec = o.log_cleaner_io_max_bytes_per_sec;
+    c->offsets_topic_partitions = 1;
     c->connections_max_idle_ms = 600000;
     http_server_config hc;
     http_server_config_default(&hc);
@@ -192,6 +195,8 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, log_cleaner_dedupe_buffer_size), true},
     {"log.cleaner.io.max.bytes.per.second", 0, (int64_t)1 << 40,
      offsetof(td_server_config, log_cleaner_io_max_bytes_per_sec), true},
+    {"offsets.topic.num.partitions", 1, 1000, offsetof(td_server_config, offsets_topic_partitions),
+     false},
     {"http.request.timeout.ms", 100, 3600000, offsetof(td_server_config, http_request_timeout_ms),
      true},
     {"http.idle.timeout.ms", 100, 86400000, offsetof(td_server_config, http_idle_timeout_ms), true},
@@ -448,6 +453,14 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG, "super.users: at most %zu bytes",
                            sizeof(c->super_users) - 1);
         snprintf(c->super_users, sizeof(c->super_users), "%s", value);
+    } else if (!strcmp(key, "state.topic.fsync")) {
+        td_topic_config tc;
+        td_topic_config_init(&tc);
+        td_config_entry ce = {"fsync", value};
+        if (strlen(value) >= sizeof(c->state_topic_fsync) || td_topic_config_apply(&tc, &ce, 1))
+            return td_fail(TD_ECONFIG, "state.topic.fsync: expected always, none or "
+                                       "interval:<ms>, got '%s'", value);
+        snprintf(c->state_topic_fsync, sizeof(c->state_topic_fsync), "%s", value);
     } else if (!strcmp(key, "anonymous.access")) {
         if (strcmp(value, "all") && strcmp(value, "acl"))
             return td_fail(TD_ECONFIG, "anonymous.access: expected all or acl, got '%s'", value);
@@ -1075,6 +1088,8 @@ static int open_engine(server *s, size_t *fds)
     opts.log_cleaner_dedupe_buffer_size = c->log_cleaner_dedupe_buffer_size;
     opts.log_cleaner_io_max_bytes_per_sec = c->log_cleaner_io_max_bytes_per_sec;
     opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
+    opts.offsets_topic_partitions = c->offsets_topic_partitions;
+    snprintf(opts.state_topic_fsync, sizeof(opts.state_topic_fsync), "%s", c->state_topic_fsync);
     int rc = td_engine_open(c->data, &opts, &s->e);
     if (rc)
         return rc;

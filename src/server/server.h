@@ -74,6 +74,10 @@ typedef struct td_server_config {
     int64_t log_cleaner_backoff_ms;           /* log.cleaner.backoff.ms: 15000 */
     int64_t log_cleaner_dedupe_buffer_size;   /* log.cleaner.dedupe.buffer.size: 128 MiB */
     int64_t log_cleaner_io_max_bytes_per_sec; /* log.cleaner.io.max.bytes.per.second: 0 */
+    /* offsets.topic.num.partitions: 1; partitions of __consumer_offsets when it is created */
+    int32_t offsets_topic_partitions;
+    /* state.topic.fsync: "" (always); the internal state topics' fsync policy */
+    char state_topic_fsync[32];
     /* the HTTP listener */
     int64_t http_request_timeout_ms; /* http.request.timeout.ms: 30000 */
     int64_t http_idle_timeout_ms;    /* http.idle.timeout.ms: 120000 */

@@ -377,8 +377,9 @@ static int exec_text(td_catalog *c, const char *sql, const char *arg, int *chang
 
 int catalog_topic_remove(td_catalog *c, const char *name)
 {
-    /* The topic and the offsets committed for it go in one transaction: a topic created later
-     * under the same name starts with no committed offsets. */
+    /* The topic and what the catalog keeps for it go in one transaction: a topic created later
+     * under the same name starts with none of it. (Committed offsets are in the broker's state
+     * topic now, which writes their tombstones; the offsets table is only read to migrate.) */
     int rc = exec(c, "BEGIN IMMEDIATE"), changes = 0;
     if (rc)
         return rc;
@@ -405,111 +406,8 @@ int catalog_topic_remove(td_catalog *c, const char *name)
 /* ---------------------------------------------------------------------------------------------
  * Committed offsets
  */
-/* Writes one request's offsets inside the caller's transaction. */
-static int offsets_put(td_catalog *c, sqlite3_stmt *st, const catalog_commit *q)
-{
-    for (size_t i = 0; i < q->n; i++) {
-        const td_offset_commit *o = &q->offsets[i];
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, q->group, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, o->topic, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, o->partition);
-        sqlite3_bind_int64(st, 4, o->offset);
-        sqlite3_bind_int(st, 5, o->leader_epoch);
-        if (o->metadata)
-            sqlite3_bind_text(st, 6, o->metadata, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 6);
-        sqlite3_bind_int64(st, 7, q->now_ms);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            return db_fail(c, "committing offsets");
-    }
-    return 0;
-}
-
-int catalog_offsets_commit_many(td_catalog *c, catalog_commit *v, size_t n)
-{
-    int rc = exec(c, "BEGIN IMMEDIATE");
-    if (rc)
-        goto fail_all;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT OR REPLACE INTO offsets(grp, topic, partition, offset, "
-                           "leader_epoch, metadata, commit_ms) VALUES(?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_fail(c, "committing offsets");
-        exec(c, "ROLLBACK");
-        goto fail_all;
-    }
-    /* A savepoint per request: one that fails leaves the others whole. */
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].rc)
-            continue;
-        if ((rc = exec(c, "SAVEPOINT one")) != 0) {
-            v[i].rc = rc;
-            continue;
-        }
-        v[i].rc = offsets_put(c, st, &v[i]);
-        exec(c, v[i].rc ? "ROLLBACK TO one" : "RELEASE one");
-        if (v[i].rc)
-            exec(c, "RELEASE one");
-    }
-    sqlite3_finalize(st);
-    if ((rc = exec(c, "COMMIT")) == 0)
-        return 0;
-    exec(c, "ROLLBACK");
-fail_all:
-    for (size_t i = 0; i < n; i++)
-        if (v[i].rc == 0)
-            v[i].rc = rc;
-    return rc;
-}
-
-int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
-                           int64_t now_ms)
-{
-    catalog_commit q = {.group = group, .offsets = v, .n = n, .now_ms = now_ms};
-    catalog_offsets_commit_many(c, &q, 1);
-    return q.rc;
-}
-
-int catalog_offsets_delete(td_catalog *c, const char *group, const char *topic, int32_t partition,
-                           bool *deleted)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db, "DELETE FROM offsets WHERE grp=? AND topic=? AND partition=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(c, "deleting offsets");
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, partition);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (s != SQLITE_DONE)
-        return db_fail(c, "deleting offsets");
-    if (deleted)
-        *deleted = sqlite3_changes(c->db) > 0;
-    return 0;
-}
-
-int catalog_offsets_expire(td_catalog *c, const char *group, int64_t before_ms, size_t *removed)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db, "DELETE FROM offsets WHERE grp=? AND commit_ms<?", -1, &st,
-                           NULL) != SQLITE_OK)
-        return db_fail(c, "expiring offsets");
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, before_ms);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (s != SQLITE_DONE)
-        return db_fail(c, "expiring offsets");
-    if (removed)
-        *removed = (size_t)sqlite3_changes(c->db);
-    return 0;
-}
-
-/* Result arrays are one allocation: the entries, then the metadata strings they point to. */
+/* Since the committed offsets moved to the internal topic __consumer_offsets (broker/
+ * group_state.c), the table is only read, once, to migrate an older directory. */
 int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
                          size_t *count)
 {
@@ -589,29 +487,6 @@ int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset *
     return 0;
 }
 
-int catalog_offset_get(td_catalog *c, const char *group, const char *topic, int32_t partition,
-                       int64_t *offset)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT offset FROM offsets WHERE grp=? AND topic=? AND partition=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(c, "reading an offset");
-    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, partition);
-    int s = sqlite3_step(st), rc = 0;
-    if (s == SQLITE_ROW)
-        *offset = sqlite3_column_int64(st, 0);
-    else if (s == SQLITE_DONE)
-        rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offset for %s/%" PRId32, group,
-                     topic, partition);
-    else
-        rc = db_fail(c, "reading an offset");
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count)
 {
     *out = NULL;
@@ -651,15 +526,6 @@ int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count)
     *out = v;
     *count = n;
     return 0;
-}
-
-int catalog_group_delete(td_catalog *c, const char *group)
-{
-    int changes = 0;
-    int rc = exec_text(c, "DELETE FROM offsets WHERE grp=?", group, &changes);
-    if (rc == 0 && changes == 0)
-        rc = td_fail(TD_ENOTFOUND, "group '%s' has no committed offsets", group);
-    return rc;
 }
 
 static void row_to_topic(sqlite3_stmt *st, td_catalog_topic *t)
@@ -729,45 +595,36 @@ int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count)
     return 0;
 }
 
-int catalog_producer_ids_reserve(td_catalog *c, int64_t count, int64_t *first)
+int catalog_producer_ids_legacy(td_catalog *c, int64_t *next)
+{
+    *next = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key='next_producer_id'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(c, "reading the next producer id");
+    int s = sqlite3_step(st), rc = 0;
+    if (s == SQLITE_ROW)
+        *next = sqlite3_column_int64(st, 0);
+    else if (s != SQLITE_DONE)
+        rc = db_fail(c, "reading the next producer id");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int catalog_state_migrated(td_catalog *c, bool *had)
 {
     int rc = exec(c, "BEGIN IMMEDIATE");
     if (rc)
         return rc;
-    sqlite3_stmt *st = NULL;
-    if ((rc = exec(c, "INSERT OR IGNORE INTO meta VALUES('next_producer_id', 0)")) != 0)
-        goto rollback;
-    if (sqlite3_prepare_v2(c->db, "SELECT value FROM meta WHERE key='next_producer_id'", -1, &st,
-                           NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        rc = db_fail(c, "reserving producer ids");
-        sqlite3_finalize(st);
-        goto rollback;
-    }
-    int64_t next = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (next < 0 || next > INT64_MAX - count) {
-        rc = td_fail(TD_EFULL, "catalog: producer ids are exhausted");
-        goto rollback;
-    }
-    if (sqlite3_prepare_v2(c->db, "UPDATE meta SET value=? WHERE key='next_producer_id'", -1, &st,
-                           NULL) != SQLITE_OK) {
-        rc = db_fail(c, "reserving producer ids");
-        goto rollback;
-    }
-    sqlite3_bind_int64(st, 1, next + count);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (s != SQLITE_DONE) {
-        rc = db_fail(c, "reserving producer ids");
-        goto rollback;
-    }
-    if ((rc = exec(c, "COMMIT")) != 0)
-        goto rollback;
-    *first = next;
-    return 0;
-rollback:
-    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    int a = 0, b = 0;
+    if ((rc = exec_text(c, "DELETE FROM offsets WHERE ?1 IS NOT NULL", "", &a)) == 0)
+        rc = exec_text(c, "DELETE FROM meta WHERE key=?1", "next_producer_id", &b);
+    if (rc == 0)
+        rc = exec(c, "COMMIT");
+    if (rc)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    else if (had)
+        *had = a + b > 0;
     return rc;
 }
 

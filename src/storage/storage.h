@@ -413,36 +413,16 @@ int catalog_topic_remove(td_catalog *c, const char *name);
 int catalog_topic_get(td_catalog *c, const char *name, td_catalog_topic *t);
 /* All topics sorted by name: *out malloc'd, free with free(). */
 int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count);
-/* Committed offsets of consumer groups (see td_group_commit in tidings.h). Commits are one
- * transaction: all or nothing. Lists are one malloc'd block (free with free()). */
-int catalog_offsets_commit(td_catalog *c, const char *group, const td_offset_commit *v, size_t n,
-                           int64_t now_ms);
-/* Several groups' commits in one transaction (one fsync), each request all or nothing on its
- * own: a request whose rc is already set is skipped; the others get their result in rc. */
-typedef struct catalog_commit {
-    const char *group;
-    const td_offset_commit *offsets;
-    size_t n;
-    int64_t now_ms;
-    int rc;
-} catalog_commit;
-int catalog_offsets_commit_many(td_catalog *c, catalog_commit *v, size_t n);
-/* Deletes one partition's committed offset; *deleted (may be NULL) says whether there was one. */
-int catalog_offsets_delete(td_catalog *c, const char *group, const char *topic, int32_t partition,
-                           bool *deleted);
-/* Deletes a group's offsets committed before before_ms. */
-int catalog_offsets_expire(td_catalog *c, const char *group, int64_t before_ms, size_t *removed);
+/* What an older data directory kept of consumer groups and producer ids, read once to migrate
+ * it to the internal state topics (broker/state.h): every group's committed offsets (lists are
+ * one malloc'd block, free with free()), and the next producer id (0 if none was reserved). */
 int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
                          size_t *count);
-/* One partition's committed offset: TD_ENOTFOUND if none. */
-int catalog_offset_get(td_catalog *c, const char *group, const char *topic, int32_t partition,
-                       int64_t *offset);
 int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count);
-/* TD_ENOTFOUND if the group has no committed offsets. */
-int catalog_group_delete(td_catalog *c, const char *group);
-/* Reserves `count` producer ids durably: *first .. *first + count - 1 are never handed out
- * again, whatever happens after the call returns. */
-int catalog_producer_ids_reserve(td_catalog *c, int64_t count, int64_t *first);
+int catalog_producer_ids_legacy(td_catalog *c, int64_t *next);
+/* Drops those rows in one transaction, once the state topics hold them durably; *had (may be
+ * NULL) says whether there were any. */
+int catalog_state_migrated(td_catalog *c, bool *had);
 
 /* Queue groups (broker/queue.c): a group's definition, and its state per partition (the ack
  * floor, the next offset to read, and the encoded entries in between that are not done). */

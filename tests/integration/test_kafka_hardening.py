@@ -59,7 +59,9 @@ def metadata_v4(conn, topics, auto_create=True):
 
 
 def topic_names(conn):
-    return set(metadata_v4(conn, None, auto_create=False))
+    # All topics, without the broker's internal ones (listed as Kafka lists its own).
+    return {n for n in metadata_v4(conn, None, auto_create=False)
+            if n not in ("__consumer_offsets", "__cluster_state")}
 
 
 # --- 7. topic names are never cut at a NUL byte ------------------------------------------------

@@ -611,7 +611,8 @@ static void test_group_offsets(void)
     ASSERT_OK(td_group_commit(e, "g3", c, 1, 0));
     td_engine_close(e);
 
-    /* A version 1 catalog (before offsets existed) is upgraded in place. */
+    /* A version 1 catalog (before offsets existed) is upgraded in place; the offsets are no
+     * longer the catalog's (they live in __consumer_offsets), so they stay. */
     char path[1024];
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
     sqlite3 *db;
@@ -621,7 +622,8 @@ static void test_group_offsets(void)
     sqlite3_close(db);
     e = test_engine_open(dir);
     ASSERT_OK(td_group_offsets(e, "g3", &v, &n));
-    ASSERT_EQ(n, 0);
+    ASSERT_EQ(n, 1);
+    free(v);
     ASSERT_OK(td_group_commit(e, "g3", c, 1, 0));
     ASSERT_OK(td_group_committed(e, "g3", "b", 0, &off));
     ASSERT_EQ(off, 7);

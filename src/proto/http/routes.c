@@ -200,6 +200,8 @@ static json_t *topic_json(hconn *hc, const td_topic_info *t, bool detail)
 {
     json_t *o = json_pack("{s:s,s:i,s:I}", "name", t->name, "partition_count", t->partitions,
                           "created_ms", (json_int_t)t->created_ms);
+    if (o && t->internal)
+        json_object_set_new(o, "internal", json_true());
     if (!detail)
         return o;
     if (http_may(hc, TD_RES_TOPIC, t->name, TD_OP_DESCRIBE_CONFIGS))
@@ -234,7 +236,14 @@ static void topics_list(hconn *hc)
 {
     td_topic_info *all = NULL;
     size_t n = 0;
-    int rc = td_topic_list(hc->s->e, &all, &n);
+    /* The broker's internal state topics only when asked for (?internal=true), and then only
+     * those the principal may Describe, like any topic. */
+    char internal[8] = "";
+    int q = http_query_get(hc->req.query, "internal", internal, sizeof(internal));
+    if (q < 0 || (q > 0 && strcmp(internal, "true") != 0 && strcmp(internal, "false") != 0))
+        return http_respond_error(hc, 400, "invalid_argument", "'internal' is true or false");
+    int rc = q > 0 && strcmp(internal, "true") == 0 ? td_topic_list_all(hc->s->e, &all, &n)
+                                                    : td_topic_list(hc->s->e, &all, &n);
     if (rc)
         return http_respond_td_error(hc, rc);
     json_t *arr = json_array();

@@ -277,6 +277,7 @@ static void fill_metadata_topic(kafka_server *s, kafka_metadata_topic *mt, td_ar
         return;
     }
     topic_uuid(broker_topic_id(ref), mt->topic_id);
+    mt->is_internal = broker_topic_internal(ref);
     int32_t n = broker_topic_partitions(ref);
     mt->partitions = td_arena_calloc(a, (size_t)n, sizeof(*mt->partitions));
     if (!mt->partitions) {
@@ -315,7 +316,7 @@ static void handle_metadata(kreq *q, kafka_reader *r)
     td_topic_info *all = NULL;
     size_t nall = 0;
     if (req.ntopics < 0) {
-        if (td_topic_list(s->e, &all, &nall) == 0) {
+        if (td_topic_list_all(s->e, &all, &nall) == 0) {
             /* Only the topics the principal may Describe are listed (Kafka's rule). */
             m.topics = td_arena_calloc(&q->arena, nall ? nall : 1, sizeof(*m.topics));
             for (size_t i = 0; m.topics && i < nall; i++)
@@ -590,6 +591,12 @@ static void handle_produce(kreq *q, kafka_reader *r)
             if (trc || !p) {
                 pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION
                                      : kafka_missing_topic_error(t->name);
+                continue;
+            }
+            if (broker_topic_internal(ref)) {
+                /* Kafka's answer for a produce to an internal topic. */
+                pr->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+                pr->error_message = "Cannot append to internal topic";
                 continue;
             }
             if (req.acks == -1 && cfg.min_insync_replicas > 1) {

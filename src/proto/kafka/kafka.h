@@ -271,6 +271,7 @@ typedef struct kafka_metadata_topic {
     int32_t npartitions;
     kafka_metadata_partition *partitions;
     int32_t authorized_ops; /* bits of td_acl_op; sent when the response's topic_ops is set */
+    bool is_internal;       /* one of the broker's state topics (__consumer_offsets, ...) */
 } kafka_metadata_topic;
 
 typedef struct kafka_metadata_resp {

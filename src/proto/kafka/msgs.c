@@ -87,7 +87,7 @@ void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m
         if (v >= 10)
             ko_uuid(o, t->topic_id);
         if (v >= 1)
-            ko_bool(o, false);
+            ko_bool(o, t->is_internal);
         ko_array(o, t->npartitions);
         for (int32_t k = 0; k < t->npartitions; k++) {
             const kafka_metadata_partition *p = &t->partitions[k];

@@ -110,6 +110,16 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
     return 1;
 }
 
+int resp_stream_writable(resp_w *w, sref *s)
+{
+    if (!broker_topic_internal(s->ref))
+        return 1;
+    resp_w_errorf(w, "ERR cannot write to internal topic %s", broker_topic_name(s->ref));
+    broker_topic_release(s->ref);
+    s->ref = NULL;
+    return -1;
+}
+
 const char resp_invalid_id[] = "ERR Invalid stream ID specified as stream command argument";
 
 static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
@@ -562,7 +572,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
-    if (o != 1)
+    if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
     int64_t n;
     int r = trim_apply(rc, &s, &t, -1, &n);
@@ -689,6 +699,8 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
         if (!copy)
             return false;
         int o = resp_stream_open(rc, w, key, true, &xb->s);
+        if (o == 1)
+            o = resp_stream_writable(w, &xb->s);
         if (o != 1) {
             free(copy);
             xb->s.ref = NULL;
@@ -778,7 +790,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], !nomkstream, &s);
     if (o == 0)
         resp_w_null(w);
-    if (o != 1)
+    if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
     /* The event: fields as the value, its timestamp the ID's ms (or now). */
     bool json = resp_fields_json_ok(fv, nfv);
@@ -864,7 +876,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_error(w, "ERR no such key");
-    if (o != 1)
+    if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
     int64_t len = part_high_watermark(s.p) - part_log_start(s.p);
     int r;

@@ -183,6 +183,9 @@ typedef struct sref { /* a stream: a topic reference and one of its partitions *
     int32_t pi;
     td_part *p;
 } sref;
+/* For a command that writes the stream s (opened): 1, or -1 after writing an error and
+ * releasing s->ref when it is an internal topic, which no client writes. */
+int resp_stream_writable(resp_w *w, sref *s);
 /* Opens the stream of a key: 1 when it exists (*s filled; release s->ref), 0 when it does not
  * (nothing written), -1 after writing an error. With create, a missing topic is created with one
  * partition and retention.ms=-1 (a Redis stream keeps entries until trimmed). */
