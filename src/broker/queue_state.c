@@ -484,6 +484,8 @@ static int entry_order(const void *a, const void *b)
  * for records that are not state. */
 static int part_settle(qgroup *g, const qtopic *t, qpart *p)
 {
+    if (p->n == 0)
+        return 0; /* and qsort of NULL is undefined */
     qsort(p->v, p->n, sizeof(*p->v), entry_order);
     size_t k = 0;
     int rc = 0;
