@@ -355,9 +355,9 @@ static void consumer_release(qgroup *g, qentry *en)
     en->consumer = -1;
 }
 
-/* The entry is done: left as a gap (state 0) that part_compact removes before the lock is let
- * go, so that acking many entries of a partition moves the rest once, not once per ack. Under
- * ordering=key, the next held event of its key is released. */
+/* The entry is done: left as a gap (state 0) that part_compact removes once gaps are a quarter
+ * of the entries, so that acks move the rest rarely, not once per ack; every loop over entries
+ * skips gaps. Under ordering=key, the next held event of its key is released. */
 static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
 {
     qentry *en = &p->v[idx];
@@ -384,10 +384,11 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
     g->pending--;
 }
 
-/* Removes the gaps entry_done left. */
+/* Removes the gaps entry_done left, once they are a quarter of the entries: an ack costs
+ * O(1) amortized, not a move of every entry above it, whatever the number pending. */
 static void part_compact(qpart *p)
 {
-    if (!p->gone)
+    if (!p->gone || p->gone * 4 < p->n)
         return;
     size_t k = 0;
     for (size_t i = 0; i < p->n; i++)
@@ -520,7 +521,7 @@ static void topic_drop(qgroup *g, qtopic *t)
         qpart *p = &t->parts[i];
         for (size_t k = 0; k < p->n; k++)
             consumer_release(g, &p->v[k]);
-        g->pending -= (int64_t)p->n;
+        g->pending -= (int64_t)(p->n - p->gone);
         part_clear(p);
     }
     free(t->parts);
@@ -1274,9 +1275,11 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         int64_t hwm = p->next;
         if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next)
             out->depth += hwm - p->next;
-        out->depth += (int64_t)p->n;
+        out->depth += (int64_t)(p->n - p->gone);
         for (size_t k = 0; k < p->n; k++) {
             const qentry *en = &p->v[k];
+            if (!en->state)
+                continue;
             out->in_flight += en->state == Q_INFLIGHT;
             out->waiting += en->state == Q_WAITING || en->state == Q_DEAD;
             out->held += en->state == Q_HELD;
@@ -1443,7 +1446,8 @@ static int part_iter(td_queues *q, qgroup *g, const qtopic *t, qpart *p, int64_t
     TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
             g->name, t->name, p->partition, p->next, to);
     for (size_t k = 0; k < p->n && p->v[k].offset < to && p->v[k].offset < start; k++)
-        entry_done(g, p, k, now);
+        if (p->v[k].state)
+            entry_done(g, p, k, now);
     part_compact(p);
     p->next = to;
     p->dirty = true;
@@ -1482,7 +1486,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             bool held = false;
             if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key)
                 for (size_t k = 0; k + 1 < p->n && !held; k++)
-                    held = p->v[k].has_key && p->v[k].key_hash == en->key_hash;
+                    held = p->v[k].state && p->v[k].has_key && p->v[k].key_hash == en->key_hash;
             if (held) {
                 en->state = Q_HELD;
                 qs_touch(g, p, en);

@@ -39,7 +39,7 @@ typedef struct qpart {
     int64_t next;
     qentry *v; /* sorted by offset */
     size_t n, cap;
-    size_t gone; /* entries done (state 0) not yet removed: none while the lock is free */
+    size_t gone; /* entries done (state 0) not yet removed: below a quarter of n */
     td_iter *it; /* positioned at next, for new events; NULL until needed */
     bool dirty;  /* next changed: its position record is written at the flush */
 } qpart;

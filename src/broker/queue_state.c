@@ -255,7 +255,8 @@ int qs_group_put(td_queues *q, qgroup *g, bool all, int64_t *end)
         qpart *p = g->all[i].p;
         p->dirty = true;
         for (size_t k = 0; k < p->n; k++)
-            qs_touch(g, p, &p->v[k]);
+            if (p->v[k].state)
+                qs_touch(g, p, &p->v[k]);
     }
     return rc ? (rc < 0 ? rc : -ENOMEM) : qs_flush(q, g, end);
 }
