@@ -45,7 +45,7 @@ c = http.client.HTTPConnection(host, int(port), timeout=120)
 for g in groups:
     got = 0
     while got < hold:
-        body = json.dumps({"max": min(1000, hold - got), "consumer": "holder", "values": False})
+        body = json.dumps({"max": min(1000, hold - got), "consumer": "holder"})
         c.request("POST", f"/v1/queues/{g}/receive", body, {"Content-Type": "application/json"})
         r = json.loads(c.getresponse().read())
         n = len(r["events"])

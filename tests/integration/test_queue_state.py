@@ -32,7 +32,8 @@ def drain(b, group, acked, deadline_s=60):
             break
         for e in evs:
             assert e["value"] not in acked, f"acked event {e['value']} came back"
-        assert outcome(b, group, "ack", [e["id"] for e in evs]) == ["ok"] * len(evs)
+        if evs:
+            assert outcome(b, group, "ack", [e["id"] for e in evs]) == ["ok"] * len(evs)
         got |= {e["value"] for e in evs}
     return got
 
@@ -55,7 +56,7 @@ def test_sigkill_under_concurrent_acks(tmp_path):
             while not stop.is_set():
                 try:
                     evs = receive(b, "lq", max=20, consumer=name)
-                    res = outcome(b, "lq", "ack", [e["id"] for e in evs])
+                    res = outcome(b, "lq", "ack", [e["id"] for e in evs]) if evs else []
                 except Exception:  # the broker is gone
                     return
                 with lock:
