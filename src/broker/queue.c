@@ -1292,6 +1292,19 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         out->consumers += g->cons[i].name[0] && now - g->cons[i].seen_ms <= g->pol.ack_timeout_ms;
 }
 
+int queue_group_topic(td_engine *e, const char *group, char *topic, size_t len)
+{
+    td_queues *q = queues_of(e);
+    if (!q || !group || !topic || !len)
+        return td_fail(TD_EINVAL, "queue_group_topic needs an engine, a group and a buffer");
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = queue_group_find(q, group, NULL);
+    if (g)
+        snprintf(topic, len, "%s", g->topic);
+    pthread_mutex_unlock(&q->mu);
+    return g ? 0 : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+}
+
 int td_queue_describe(td_engine *e, const char *group, td_queue_info *out)
 {
     td_error_clear();

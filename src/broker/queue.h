@@ -44,6 +44,11 @@ typedef void (*queue_done_fn)(void *arg, int rc);
 int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
                         int64_t ms, const char *error, int *results, queue_done_fn done, void *arg);
 
+/* The topic (or pattern) a group reads, into topic (len bytes): TD_ENOTFOUND when there is no
+ * such group. Cheap (td_queue_describe counts the group's entries): for the listeners' checks
+ * before every receive and outcome. */
+int queue_group_topic(td_engine *e, const char *group, char *topic, size_t len);
+
 /* Sets the function called when a group may have something new to deliver: after acks and
  * nacks, deadlines that passed, and dead letters written (any thread, under the queues' lock:
  * post work and return). One function per engine; NULL removes it. */

@@ -560,13 +560,14 @@ void http_route_queues(hconn *hc, const char *group, const char *action)
             continue;
         if (!http_method_is(hc, "POST"))
             return http_respond_method_not_allowed(hc, "POST");
-        /* Receiving, and settling what was received, read the group's topic. */
-        td_queue_info info;
-        int rc = td_queue_describe(hc->s->e, group, &info);
+        /* Receiving, and settling what was received, read the group's topic (not described:
+         * that counts every entry of the group, at each call). */
+        char topic[TD_TOPIC_NAME_MAX + 1];
+        int rc = queue_group_topic(hc->s->e, group, topic, sizeof(topic));
         if (rc)
             return http_respond_td_error(hc, rc);
-        if (td_pattern_is_literal(info.topic, strlen(info.topic))
-                ? !http_require(hc, TD_RES_TOPIC, info.topic, TD_OP_READ)
+        if (td_pattern_is_literal(topic, strlen(topic))
+                ? !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)
                 : !http_require(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER))
             return;
         if (i == 0)
