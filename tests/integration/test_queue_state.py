@@ -1,6 +1,6 @@
 """Queue-group state in the internal topic __queue_state on a real broker: SIGKILL while
 consumers ack concurrently (no answered ack is lost, nothing acked comes back, nothing is
-lost), the state replayed after a graceful restart, and an older data directory's catalog
+lost but events whose ack was sent and not answered, which either outcome may have), the state replayed after a graceful restart, and an older data directory's catalog
 rows migrated at the first start."""
 import signal
 import sqlite3
@@ -51,16 +51,20 @@ def test_sigkill_under_concurrent_acks(tmp_path):
         put(b, "lq", {"topic": "load", "ack_timeout_ms": 1000, "backoff": {"initial_ms": 0},
                       "max_in_flight": 2000})
         acked, lock, stop = set(), threading.Lock(), threading.Event()
+        unanswered = set()  # acks sent and not answered: either outcome is right
 
         def consumer(name):
             while not stop.is_set():
                 try:
                     evs = receive(b, "lq", max=20, consumer=name)
+                    with lock:
+                        unanswered.update(e["value"] for e in evs)
                     res = outcome(b, "lq", "ack", [e["id"] for e in evs]) if evs else []
                 except Exception:  # the broker is gone
                     return
                 with lock:
                     acked.update(e["value"] for e, r in zip(evs, res) if r == "ok")
+                    unanswered.difference_update(e["value"] for e in evs)
 
         threads = [threading.Thread(target=consumer, args=(f"c{i}",)) for i in range(4)]
         for t in threads:
@@ -78,7 +82,9 @@ def test_sigkill_under_concurrent_acks(tmp_path):
         assert len(acked) >= 600
         restart(b, port)
         after = drain(b, "lq", acked)
-        assert acked | after == set(range(n)), "nothing lost"
+        assert after <= set(range(n))
+        missing = set(range(n)) - acked - after
+        assert missing <= unanswered, f"lost: {sorted(missing - unanswered)[:20]}"
     finally:
         stop.set()
         if b.proc:
