@@ -773,7 +773,7 @@ static int consumer_slot(qgroup *g, const char *name, int64_t now, int64_t idle_
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The worker: deadlines, dead letters, saving
+ * The worker: deadlines, dead letters
  */
 typedef struct dead_job {
     char group[TD_TOPIC_NAME_MAX + 1];

@@ -439,7 +439,8 @@ static void qop_done_task(void *arg)
     net_conn_unref(c);
 }
 
-/* The queue worker's thread: the outcome is saved. */
+/* The engine's flusher thread (or the loop, before queue_outcome_async returns): the outcome
+ * is durable. */
 static void qop_saved(void *arg, int rc)
 {
     qop *op = arg;
