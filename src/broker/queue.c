@@ -1124,8 +1124,17 @@ static int check_dlq(const char *topic, const td_queue_policy *p)
     return 0;
 }
 
-int td_queue_create(td_engine *e, const char *group, const char *topic,
-                    const td_queue_policy *policy)
+/* Waits for the records up to end; with done, asks to have it called instead and returns 1. */
+static int finish(td_queues *q, int32_t part, int64_t end, queue_done_fn done, void *arg)
+{
+    if (!done || end < 0)
+        return qs_wait(q, part, end);
+    int rc = state_when_durable(q->e, STATE_QUEUES, part, end, done, arg);
+    return rc ? rc : 1;
+}
+
+static int create_group(td_engine *e, const char *group, const char *topic,
+                        const td_queue_policy *policy, queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
@@ -1175,13 +1184,12 @@ int td_queue_create(td_engine *e, const char *group, const char *topic,
     pthread_mutex_unlock(&q->mu);
     queue_group_free(g);
     if (rc == 0)
-        rc = qs_wait(q, part, end);
-    if (rc == 0)
         TD_INFO("queue", "created queue group %s on %s", group, topic);
-    return rc;
+    return rc ? rc : finish(q, part, end, done, arg);
 }
 
-int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy)
+static int configure_group(td_engine *e, const char *group, const td_queue_policy *policy,
+                           queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
@@ -1215,10 +1223,10 @@ int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *p
         pthread_cond_signal(&q->work_cv);
     }
     pthread_mutex_unlock(&q->mu);
-    return rc ? rc : qs_wait(q, part, end);
+    return rc ? rc : finish(q, part, end, done, arg);
 }
 
-int td_queue_delete(td_engine *e, const char *group)
+static int delete_group(td_engine *e, const char *group, queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
@@ -1242,10 +1250,35 @@ int td_queue_delete(td_engine *e, const char *group)
     pthread_mutex_unlock(&q->mu);
     if (rc == 0) {
         queue_group_free(g);
-        rc = qs_wait(q, part, end);
         TD_INFO("queue", "deleted queue group %s", group);
     }
-    return rc;
+    return rc ? rc : finish(q, part, end, done, arg);
+}
+
+int td_queue_create(td_engine *e, const char *group, const char *topic,
+                    const td_queue_policy *policy)
+{
+    return create_group(e, group, topic, policy, NULL, NULL);
+}
+
+int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy)
+{
+    return configure_group(e, group, policy, NULL, NULL);
+}
+
+int td_queue_delete(td_engine *e, const char *group)
+{
+    return delete_group(e, group, NULL, NULL);
+}
+
+int queue_admin_async(td_engine *e, int op, const char *group, const char *topic,
+                      const td_queue_policy *policy, queue_done_fn done, void *arg)
+{
+    if (!done)
+        return td_fail(TD_EINVAL, "queue_admin_async needs a completion");
+    return op == QUEUE_CREATE      ? create_group(e, group, topic, policy, done, arg)
+           : op == QUEUE_CONFIGURE ? configure_group(e, group, policy, done, arg)
+                                   : delete_group(e, group, done, arg);
 }
 
 /* Under q->mu. */

@@ -50,6 +50,13 @@ typedef void (*queue_done_fn)(void *arg, int rc);
 int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
                         int64_t ms, const char *error, int *results, queue_done_fn done, void *arg);
 
+/* td_queue_create, td_queue_configure (topic unused) and td_queue_delete (topic and policy
+ * unused) for event loops: the change is made at once; returns 1 and calls done(arg, rc) once
+ * its records are durable (as queue_outcome_async), or 0 or an error (done is not called). */
+enum { QUEUE_CREATE, QUEUE_CONFIGURE, QUEUE_DELETE };
+int queue_admin_async(td_engine *e, int op, const char *group, const char *topic,
+                      const td_queue_policy *policy, queue_done_fn done, void *arg);
+
 /* The topic (or pattern) a group reads, into topic (len bytes): TD_ENOTFOUND when there is no
  * such group. Cheap (td_queue_describe counts the group's entries): for the listeners' checks
  * before every receive and outcome. */
