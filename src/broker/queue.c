@@ -8,136 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/engine_int.h"
 #include "broker/pattern.h"
-#include "broker/queue.h"
-
-enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
-
-#define MAX_ERROR 1024
-#define MAX_CONSUMERS 4096
-#define CONSUMER_NAME_MAX 64
-#define IDLE_WAKE_MS 1000
-#define DEAD_RETRY_MS 1000
-
-typedef struct qentry {
-    int64_t offset;
-    int64_t at; /* in flight: the deadline; waiting: when due; else 0 */
-    int64_t first_fail, last_fail;
-    int64_t event_ms; /* the event's timestamp */
-    uint64_t key_hash;
-    char *error; /* the last failure's text, or NULL */
-    int32_t deliveries;
-    int32_t consumer; /* in flight: the consumer's slot, or -1 (unknown after a restart) */
-    uint8_t state;
-    bool has_key;
-} qentry;
-
-typedef struct qpart {
-    int32_t partition;
-    int64_t next;
-    qentry *v; /* sorted by offset */
-    size_t n, cap;
-    size_t gone; /* entries done (state 0) not yet removed: none while the lock is free */
-    td_iter *it; /* positioned at next, for new events; NULL until needed */
-    bool dirty;
-} qpart;
-
-typedef struct qconsumer {
-    char name[CONSUMER_NAME_MAX];
-    int32_t inflight;
-    int64_t seen_ms;
-} qconsumer;
-
-/* A topic the group reads. */
-typedef struct qtopic {
-    char name[TD_TOPIC_NAME_MAX + 1];
-    size_t len;
-    int64_t id;
-    qpart *parts;
-    int32_t nparts;
-} qtopic;
-
-/* One partition of one topic: g->all lists them all, rebuilt whenever topics or partitions
- * change (group_sync), so that loops over the partitions need not know about topics. */
-typedef struct qref {
-    qtopic *t;
-    qpart *p;
-} qref;
-
-typedef struct qgroup {
-    char name[TD_TOPIC_NAME_MAX + 1];
-    char topic[TD_TOPIC_NAME_MAX + 1]; /* a topic, or a pattern (broker/pattern.h) */
-    bool wildcard;
-    td_queue_policy pol;
-    int64_t created_ms;
-    qtopic *topics; /* sorted by name */
-    size_t ntopics;
-    qref *all;
-    size_t nall;
-    uint64_t gen; /* the engine's topics generation the topics are in step with, if synced */
-    bool synced;
-    char (*forget)[TD_TOPIC_NAME_MAX + 1]; /* topics whose saved state goes at the next save */
-    size_t nforget;
-    qconsumer *cons;
-    size_t ncons;
-    int64_t pending; /* entries in all partitions */
-    int64_t acked, redelivered, dead_lettered;
-    size_t rr; /* the partition (in all) new events are read from first */
-    int64_t dead_retry_at;
-    /* Lower bounds that spare scans of every entry: no deadline passes before next_deadline,
-     * nothing waiting is due before next_due; has_dead is set when an entry dies. */
-    int64_t next_deadline, next_due;
-    bool has_dead;
-} qgroup;
-
-struct td_queues {
-    td_engine *e;
-    pthread_mutex_t mu;      /* everything below */
-    pthread_mutex_t save_mu; /* a save in progress, and group creation and deletion */
-    pthread_cond_t work_cv, done_cv;
-    qgroup **g; /* sorted by name */
-    size_t n, cap;
-    pthread_t worker;
-    bool running, stopping;
-    uint64_t seq, saved_seq; /* changes made, and saved */
-    int save_rc;
-    uint64_t rng;
-    struct qwaiter {
-        uint64_t seq;
-        queue_done_fn fn;
-        void *arg;
-    } * waiters; /* asynchronous outcomes waiting for their save */
-    size_t nwaiters, capwaiters;
-    void (*notify)(void *arg);
-    void *notify_arg;
-};
+#include "broker/queue_int.h"
+#include "broker/state.h"
 
 static void notify(td_queues *q)
 {
     if (q->notify)
         q->notify(q->notify_arg);
-}
-
-/* Removes the waiters whose changes are saved (all of them with `all`) into *out. Under q->mu. */
-static size_t waiters_take(td_queues *q, bool all, struct qwaiter **out)
-{
-    size_t n = 0;
-    struct qwaiter *v = malloc((q->nwaiters ? q->nwaiters : 1) * sizeof(*v));
-    if (!v) {
-        *out = NULL;
-        return 0;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < q->nwaiters; i++) {
-        if (all || q->waiters[i].seq <= q->saved_seq)
-            v[n++] = q->waiters[i];
-        else
-            q->waiters[k++] = q->waiters[i];
-    }
-    q->nwaiters = k;
-    *out = v;
-    return n;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -432,7 +310,7 @@ static void id_format(const qtopic *t, const qpart *p, const qentry *en, char *b
 /* ---------------------------------------------------------------------------------------------
  * Entries
  */
-static qentry *entry_find(qpart *p, int64_t offset, size_t *idx)
+qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx)
 {
     size_t lo = 0, hi = p->n;
     while (lo < hi) {
@@ -451,7 +329,7 @@ static qentry *entry_find(qpart *p, int64_t offset, size_t *idx)
 }
 
 /* Appends an entry above every other (new events come in offset order). */
-static qentry *entry_append(qgroup *g, qpart *p, int64_t offset)
+qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
@@ -477,9 +355,9 @@ static void consumer_release(qgroup *g, qentry *en)
     en->consumer = -1;
 }
 
-/* The entry is done: left as a gap (state 0) that part_compact removes before the lock is let
- * go, so that acking many entries of a partition moves the rest once, not once per ack. Under
- * ordering=key, the next held event of its key is released. */
+/* The entry is done: left as a gap (state 0) that part_compact removes once gaps are a quarter
+ * of the entries, so that acks move the rest rarely, not once per ack; every loop over entries
+ * skips gaps. Under ordering=key, the next held event of its key is released. */
 static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
 {
     qentry *en = &p->v[idx];
@@ -492,23 +370,25 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
                     h->state = Q_WAITING;
                     h->at = now;
                     g->next_due = now < g->next_due ? now : g->next_due;
+                    qs_touch(g, p, h);
                 }
                 break;
             }
         }
     }
+    qs_touch(g, p, en); /* before the state goes: a tombstone at the flush */
     free(en->error);
     en->error = NULL;
     en->state = 0;
     p->gone++;
     g->pending--;
-    p->dirty = true;
 }
 
-/* Removes the gaps entry_done left. */
+/* Removes the gaps entry_done left, once they are a quarter of the entries: an ack costs
+ * O(1) amortized, not a move of every entry above it, whatever the number pending. */
 static void part_compact(qpart *p)
 {
-    if (!p->gone)
+    if (!p->gone || p->gone * 4 < p->n)
         return;
     size_t k = 0;
     for (size_t i = 0; i < p->n; i++)
@@ -573,7 +453,7 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
         en->at = now + (delay_ms >= 0 ? delay_ms : backoff(q, &g->pol, en->deliveries));
         g->next_due = en->at < g->next_due ? en->at : g->next_due;
     }
-    p->dirty = true;
+    qs_touch(g, p, en);
 }
 
 /* Deadlines that passed become failures. Returns the earliest deadline still ahead (or
@@ -607,7 +487,7 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
 /* ---------------------------------------------------------------------------------------------
  * Groups
  */
-static qgroup *group_find(td_queues *q, const char *name, size_t *idx)
+qgroup *queue_group_find(td_queues *q, const char *name, size_t *idx)
 {
     for (size_t i = 0; i < q->n; i++) {
         int c = strcmp(q->g[i]->name, name);
@@ -632,28 +512,52 @@ static void part_clear(qpart *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* Drops a topic's state (in memory; and from the catalog at the next save): its deliveries
- * are forgotten, their consumers' counts released. */
+/* Drops a topic's state (in memory; and from the state topic at the next flush): its
+ * deliveries are forgotten, their consumers' counts released. */
 static void topic_drop(qgroup *g, qtopic *t)
 {
+    qs_topic_forget(g, t);
     for (int32_t i = 0; i < t->nparts; i++) {
         qpart *p = &t->parts[i];
         for (size_t k = 0; k < p->n; k++)
             consumer_release(g, &p->v[k]);
-        g->pending -= (int64_t)p->n;
+        g->pending -= (int64_t)(p->n - p->gone);
         part_clear(p);
     }
     free(t->parts);
     t->parts = NULL;
     t->nparts = 0;
-    char(*v)[TD_TOPIC_NAME_MAX + 1] = realloc(g->forget, (g->nforget + 1) * sizeof(*v));
-    if (v) { /* else the rows stay, and are dropped when next loaded (load_part) */
-        g->forget = v;
-        memcpy(g->forget[g->nforget++], t->name, t->len + 1);
-    }
 }
 
-static void group_free(qgroup *g)
+qgroup *queue_group_new(const char *name, const char *topic, const td_queue_policy *pol,
+                        int64_t created_ms)
+{
+    qgroup *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    snprintf(g->name, sizeof(g->name), "%s", name);
+    snprintf(g->topic, sizeof(g->topic), "%s", topic);
+    g->pol = *pol;
+    g->created_ms = created_ms;
+    g->wildcard = !td_pattern_is_literal(g->topic, strlen(g->topic));
+    td_buf_init(&g->pending_recs);
+    return g;
+}
+
+int queue_group_insert(td_queues *q, qgroup *g)
+{
+    size_t idx;
+    if (queue_group_find(q, g->name, &idx))
+        return td_fail(TD_EEXIST, "queue group '%s' already exists", g->name);
+    if (td_grow(&q->g, &q->cap, q->n, sizeof(*q->g), 4) != 0)
+        return -ENOMEM;
+    memmove(&q->g[idx + 1], &q->g[idx], (q->n - idx) * sizeof(*q->g));
+    q->g[idx] = g;
+    q->n++;
+    return 0;
+}
+
+void queue_group_free(qgroup *g)
 {
     if (!g)
         return;
@@ -664,8 +568,9 @@ static void group_free(qgroup *g)
     }
     free(g->topics);
     free(g->all);
-    free(g->forget);
     free(g->cons);
+    free(g->touched);
+    td_buf_free(&g->pending_recs);
     free(g);
 }
 
@@ -682,6 +587,7 @@ static int topic_grow(td_engine *e, const qgroup *g, qtopic *t, int32_t nparts, 
     for (int32_t i = t->nparts; i < nparts; i++) {
         memset(&v[i], 0, sizeof(v[i]));
         v[i].partition = i;
+        v[i].topic_id = t->id;
         if (created)
             td_offset_for(e, t->name, i,
                           g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &v[i].next);
@@ -691,7 +597,7 @@ static int topic_grow(td_engine *e, const qgroup *g, qtopic *t, int32_t nparts, 
     return 0;
 }
 
-static qtopic *topic_find(qgroup *g, const char *name)
+qtopic *queue_topic_find(qgroup *g, const char *name)
 {
     for (size_t i = 0; i < g->ntopics; i++)
         if (!strcmp(g->topics[i].name, name))
@@ -699,7 +605,7 @@ static qtopic *topic_find(qgroup *g, const char *name)
     return NULL;
 }
 
-static qtopic *topic_by_id(qgroup *g, int64_t id)
+qtopic *queue_topic_by_id(qgroup *g, int64_t id)
 {
     for (size_t i = 0; i < g->ntopics; i++)
         if (g->topics[i].id == id)
@@ -759,7 +665,7 @@ static int group_wants(td_engine *e, qgroup *g, qwant **out, size_t *n)
  * the topic come back). *changed is set when there is state to save. Under q->mu for a group
  * in q->g.
  */
-static int group_sync(td_engine *e, qgroup *g, bool created, bool *changed_out)
+int queue_group_sync(td_engine *e, qgroup *g, bool created, bool *changed_out)
 {
     uint64_t gen = broker_topics_generation(e);
     if (g->synced && gen == g->gen)
@@ -794,7 +700,7 @@ static int group_sync(td_engine *e, qgroup *g, bool created, bool *changed_out)
         changed = true;
     }
     for (size_t k = 0; k < nwant && rc == 0; k++) {
-        qtopic *t = topic_find(g, want[k].name);
+        qtopic *t = queue_topic_find(g, want[k].name);
         if (!t) {
             qtopic *v = realloc(g->topics, (g->ntopics + 1) * sizeof(*v));
             if (!v) {
@@ -867,161 +773,7 @@ static int consumer_slot(qgroup *g, const char *name, int64_t now, int64_t idle_
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The state in the catalog: per partition, floor and next, and the entries, each as
- *   offset i64, at i64, first_fail i64, last_fail i64, event_ms i64, key_hash u64,
- *   deliveries i32, state u8, has_key u8, error length u16, error bytes
- * in little-endian order.
- */
-static void put64(unsigned char **p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        *(*p)++ = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char **p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t) * (*p)++ << (8 * i);
-    return v;
-}
-
-#define ENTRY_FIXED (8 * 6 + 4 + 1 + 1 + 2)
-
-static unsigned char *entries_encode(const qpart *p, size_t *len)
-{
-    size_t n = 0;
-    for (size_t k = 0; k < p->n; k++)
-        n += ENTRY_FIXED + (p->v[k].error ? strlen(p->v[k].error) : 0);
-    unsigned char *b = malloc(n ? n : 1), *w = b;
-    if (!b)
-        return NULL;
-    for (size_t k = 0; k < p->n; k++) {
-        const qentry *en = &p->v[k];
-        size_t el = en->error ? strlen(en->error) : 0;
-        put64(&w, (uint64_t)en->offset);
-        put64(&w, (uint64_t)en->at);
-        put64(&w, (uint64_t)en->first_fail);
-        put64(&w, (uint64_t)en->last_fail);
-        put64(&w, (uint64_t)en->event_ms);
-        put64(&w, en->key_hash);
-        for (int i = 0; i < 4; i++)
-            *w++ = (unsigned char)((uint32_t)en->deliveries >> (8 * i));
-        *w++ = en->state;
-        *w++ = en->has_key;
-        *w++ = (unsigned char)el;
-        *w++ = (unsigned char)(el >> 8);
-        if (el)
-            memcpy(w, en->error, el);
-        w += el;
-    }
-    *len = n;
-    return b;
-}
-
-int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, int64_t below,
-                           int64_t after, queue_saved_entry *out)
-{
-    const unsigned char *r = *p;
-    if (r == end)
-        return 0;
-    if ((size_t)(end - r) < ENTRY_FIXED)
-        return -1;
-    memset(out, 0, sizeof(*out));
-    out->offset = (int64_t)get64(&r);
-    out->at = (int64_t)get64(&r);
-    out->first_fail = (int64_t)get64(&r);
-    out->last_fail = (int64_t)get64(&r);
-    out->event_ms = (int64_t)get64(&r);
-    out->key_hash = get64(&r);
-    uint32_t d = 0;
-    for (int i = 0; i < 4; i++)
-        d |= (uint32_t)*r++ << (8 * i);
-    out->deliveries = (int32_t)d;
-    out->state = *r++;
-    out->has_key = *r++ != 0;
-    size_t el = r[0] | (size_t)r[1] << 8;
-    r += 2;
-    if ((size_t)(end - r) < el || out->state < Q_INFLIGHT || out->state > Q_DEAD ||
-        out->offset < 0 || out->offset >= below || out->offset <= after || out->deliveries < 0 ||
-        out->deliveries > 1000)
-        return -1;
-    out->error = el ? (const char *)r : NULL;
-    out->error_len = el;
-    *p = r + el;
-    return 1;
-}
-
-/* Decodes a partition's entries; false if the bytes are not entries (then none are kept). */
-static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t len)
-{
-    /* SQLite gives an empty blob as NULL, and NULL + 0 is undefined. */
-    if (len == 0)
-        return true;
-    const unsigned char *r = b, *end = b + len;
-    queue_saved_entry se;
-    int rc;
-    while ((rc = queue_saved_entry_next(&r, end, p->next, p->n ? p->v[p->n - 1].offset : -1,
-                                        &se)) == 1) {
-        qentry *x = entry_append(g, p, se.offset);
-        if (!x)
-            return false;
-        x->at = se.at;
-        x->first_fail = se.first_fail;
-        x->last_fail = se.last_fail;
-        x->event_ms = se.event_ms;
-        x->key_hash = se.key_hash;
-        x->deliveries = se.deliveries;
-        x->state = se.state;
-        x->has_key = se.has_key;
-        g->has_dead |= se.state == Q_DEAD;
-        if (se.error_len && (x->error = malloc(se.error_len + 1)) != NULL) {
-            memcpy(x->error, se.error, se.error_len);
-            x->error[se.error_len] = 0;
-        }
-    }
-    return rc == 0;
-}
-
-static int load_part(void *arg, const catalog_qpart *c)
-{
-    qgroup *g = arg;
-    qtopic *t = topic_find(g, c->topic);
-    if (!t || c->topic_id != t->id || c->partition < 0 || c->partition >= t->nparts) {
-        /* An older topic of that name, or one gone: its rows go at the next save. A partition
-         * the topic no longer has cannot be: partitions are only ever added. */
-        if (t && c->topic_id == t->id)
-            return 0;
-        for (size_t i = 0; i < g->nforget; i++)
-            if (!strcmp(g->forget[i], c->topic))
-                return 0;
-        char(*v)[TD_TOPIC_NAME_MAX + 1] = realloc(g->forget, (g->nforget + 1) * sizeof(*v));
-        if (v) {
-            g->forget = v;
-            snprintf(g->forget[g->nforget++], sizeof(*v), "%s", c->topic);
-        }
-        return 0;
-    }
-    qpart *p = &t->parts[c->partition];
-    p->next = c->next;
-    p->dirty = false;
-    if (!entries_decode(g, p, c->pending, c->pending_len)) {
-        TD_WARN("queue",
-                "group %s: the saved state of %s/%" PRId32
-                " is unreadable; delivering again from offset %" PRId64,
-                g->name, t->name, c->partition, c->floor);
-        g->pending -= (int64_t)p->n;
-        for (size_t k = 0; k < p->n; k++)
-            free(p->v[k].error);
-        p->n = 0;
-        p->next = c->floor;
-        p->dirty = true;
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * The worker: deadlines, dead letters, saving
+ * The worker: deadlines, dead letters
  */
 typedef struct dead_job {
     char group[TD_TOPIC_NAME_MAX + 1];
@@ -1154,8 +906,8 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
 
 static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
 {
-    qgroup *g = group_find(q, j->group, NULL);
-    qtopic *t = g ? topic_find(g, j->topic) : NULL;
+    qgroup *g = queue_group_find(q, j->group, NULL);
+    qtopic *t = g ? queue_topic_find(g, j->topic) : NULL;
     if (!t || t->id != j->topic_id || j->partition >= t->nparts)
         return;
     if (rc) {
@@ -1168,106 +920,14 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
     }
     qpart *p = &t->parts[j->partition];
     size_t idx;
-    qentry *en = entry_find(p, j->offset, &idx);
+    qentry *en = queue_entry_find(p, j->offset, &idx);
     if (en && en->state == Q_DEAD) {
         entry_done(g, p, idx, now);
         part_compact(p);
         g->dead_lettered++;
-        q->seq++;
+        qs_flush(q, g, NULL); /* copied: its tombstone (a crash before copies it again) */
         notify(q);
     }
-}
-
-/* Saves every changed partition in one transaction. Called without q->mu. */
-static void save(td_queues *q)
-{
-    pthread_mutex_lock(&q->save_mu);
-    pthread_mutex_lock(&q->mu);
-    uint64_t seq = q->seq;
-    size_t n = 0, cap = 0;
-    catalog_qpart *v = NULL;
-    int rc = 0;
-    /* Per group: the topics to forget first (one may come back under its name), then the
-     * changed partitions. */
-    for (size_t i = 0; i < q->n && rc == 0; i++) {
-        qgroup *g = q->g[i];
-        size_t nf = g->nforget;
-        for (size_t k = 0; k < nf + g->nall && rc == 0; k++) {
-            const qtopic *t = k < nf ? NULL : g->all[k - nf].t;
-            qpart *p = k < nf ? NULL : g->all[k - nf].p;
-            if (p && !p->dirty)
-                continue;
-            if (n == cap) {
-                size_t c = cap ? cap * 2 : 16;
-                catalog_qpart *x = realloc(v, c * sizeof(*x));
-                if (!x) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                v = x;
-                cap = c;
-            }
-            size_t len = 0;
-            unsigned char *blob = p ? entries_encode(p, &len) : NULL;
-            char *gn = strdup(g->name), *tn = strdup(p ? t->name : g->forget[k]);
-            if ((p && !blob) || !gn || !tn) {
-                free(blob);
-                free(gn);
-                free(tn);
-                rc = -ENOMEM;
-                break;
-            }
-            if (!p) {
-                v[n++] = (catalog_qpart){.group = gn, .topic = tn, .forget = true};
-                /* The rows of a topic of that name the group reads now go too: written again. */
-                qtopic *cur = topic_find(g, g->forget[k]);
-                for (int32_t pi = 0; cur && pi < cur->nparts; pi++)
-                    cur->parts[pi].dirty = true;
-                continue;
-            }
-            v[n++] = (catalog_qpart){.group = gn,
-                                     .topic = tn,
-                                     .partition = p->partition,
-                                     .topic_id = t->id,
-                                     .floor = p->n ? p->v[0].offset : p->next,
-                                     .next = p->next,
-                                     .pending = blob,
-                                     .pending_len = len};
-            p->dirty = false;
-        }
-        if (rc == 0)
-            g->nforget = 0; /* should the save fail, load_part forgets them at the next open */
-    }
-    pthread_mutex_unlock(&q->mu);
-    if (rc == 0 && n) {
-        pthread_mutex_lock(&q->e->admin_mu);
-        rc = catalog_qparts_put(q->e->cat, v, n);
-        pthread_mutex_unlock(&q->e->admin_mu);
-    }
-    pthread_mutex_lock(&q->mu);
-    if (rc) {
-        TD_ERROR("queue", "cannot save queue state: %s", td_last_error());
-        /* Saved again at the next turn: mark what was taken as changed. */
-        for (size_t i = 0; i < q->n; i++)
-            for (size_t k = 0; k < q->g[i]->nall; k++)
-                q->g[i]->all[k].p->dirty = true;
-    }
-    q->save_rc = rc;
-    q->saved_seq = seq;
-    pthread_cond_broadcast(&q->done_cv);
-    struct qwaiter *done;
-    size_t ndone = waiters_take(q, false, &done);
-    pthread_mutex_unlock(&q->mu);
-    pthread_mutex_unlock(&q->save_mu);
-    for (size_t i = 0; i < ndone; i++)
-        done[i].fn(done[i].arg, rc);
-    free(done);
-    for (size_t i = 0; i < n; i++) {
-        free((char *)v[i].group);
-        free((char *)v[i].topic);
-        free((void *)v[i].pending);
-    }
-    free(v);
 }
 
 static void *worker_main(void *arg)
@@ -1279,6 +939,7 @@ static void *worker_main(void *arg)
         bool dead = false;
         for (size_t i = 0; i < q->n; i++) {
             int64_t t = sweep(q, q->g[i], now, &dead);
+            qs_flush(q, q->g[i], NULL); /* deadlines that passed: waiting or dead entries */
             if (t < wake)
                 wake = t;
             if (q->g[i]->dead_retry_at > now && q->g[i]->dead_retry_at < wake)
@@ -1290,12 +951,6 @@ static void *worker_main(void *arg)
             int rc = dead_letter(q->e, &job);
             pthread_mutex_lock(&q->mu);
             dead_done(q, &job, rc, td_wall_ms());
-            continue;
-        }
-        if (q->seq != q->saved_seq) {
-            pthread_mutex_unlock(&q->mu);
-            save(q);
-            pthread_mutex_lock(&q->mu);
             continue;
         }
         if (q->stopping)
@@ -1318,16 +973,6 @@ static int worker_start(td_queues *q)
         return td_fail(-EAGAIN, "cannot start the queue worker thread");
     q->running = true;
     return 0;
-}
-
-/* Waits until the changes made so far are saved. Under q->mu. */
-static int wait_saved(td_queues *q)
-{
-    uint64_t mine = ++q->seq;
-    pthread_cond_signal(&q->work_cv);
-    while (q->saved_seq < mine && q->running)
-        pthread_cond_wait(&q->done_cv, &q->mu);
-    return q->saved_seq >= mine ? q->save_rc : TD_ECLOSED;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1394,68 +1039,25 @@ int queues_open(td_engine *e, td_queues **out)
     q->e = e;
     q->rng = (uint64_t)td_mono_ns() | 1;
     pthread_mutex_init(&q->mu, NULL);
-    pthread_mutex_init(&q->save_mu, NULL);
     pthread_cond_init(&q->work_cv, NULL);
-    pthread_cond_init(&q->done_cv, NULL);
-    catalog_queue *cq = NULL;
-    size_t ncq = 0;
-    pthread_mutex_lock(&e->admin_mu);
-    int rc = catalog_queue_list(e->cat, &cq, &ncq);
-    pthread_mutex_unlock(&e->admin_mu);
-    if (rc)
-        goto fail;
-    for (size_t i = 0; i < ncq; i++) {
-        qgroup *g = calloc(1, sizeof(*g));
-        if (!g || (q->n == q->cap &&
-                   !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) * sizeof(*q->g))))) {
-            free(g);
-            rc = -ENOMEM;
-            goto fail;
-        }
-        snprintf(g->name, sizeof(g->name), "%s", cq[i].name);
-        snprintf(g->topic, sizeof(g->topic), "%s", cq[i].topic);
-        queue_policy_parse(cq[i].policy, &g->pol);
-        g->created_ms = cq[i].created_ms;
-        q->g[q->n++] = g;
-        g->wildcard = !td_pattern_is_literal(g->topic, strlen(g->topic));
-        /* The topics as they are now, every partition at 0 and changed; then what was saved. */
-        bool changed = false;
-        if ((rc = group_sync(e, g, false, &changed)) == TD_ENOTFOUND) {
-            TD_WARN("queue", "group %s: topic %s does not exist", g->name, g->topic);
-            td_error_clear();
-            continue;
-        }
-        if (rc)
-            goto fail;
-        pthread_mutex_lock(&e->admin_mu);
-        rc = catalog_qparts_list(e->cat, g->name, load_part, g);
-        pthread_mutex_unlock(&e->admin_mu);
-        if (rc)
-            goto fail;
-        for (size_t k = 0; k < g->nall; k++)
-            if (g->all[k].p->dirty) /* never saved: a partition or a topic new since */
-                q->seq++;
-    }
-    free(cq);
-    cq = NULL;
-    if ((rc = td_metrics_add_collector(broker_metrics(e), queues_collect, q)) != 0)
-        goto fail;
-    if (q->n) {
+    int rc = qs_load(q); /* the groups, from __queue_state (and an older catalog) */
+    if (rc == 0)
+        rc = td_metrics_add_collector(broker_metrics(e), queues_collect, q);
+    if (rc == 0 && q->n) {
         pthread_mutex_lock(&q->mu);
         rc = worker_start(q);
         pthread_mutex_unlock(&q->mu);
-        if (rc)
-            goto fail;
+    }
+    if (rc) {
+        queues_close(q);
+        return rc;
     }
     *out = q;
     return 0;
-fail:
-    free(cq);
-    queues_close(q);
-    return rc;
 }
 
-/* Saves what is pending, stops the worker, answers the waiting outcomes and forgets the
+/* Stops the worker, waits until every record appended is durable (so that the completions of
+ * outcomes waiting for them run now, while the listeners' loops still do) and forgets the
  * notify function. Idempotent. */
 static void stop_worker(td_queues *q)
 {
@@ -1469,13 +1071,13 @@ static void stop_worker(td_queues *q)
     pthread_mutex_lock(&q->mu);
     q->running = false;
     q->notify = NULL;
-    pthread_cond_broadcast(&q->done_cv);
-    struct qwaiter *left;
-    size_t nleft = waiters_take(q, true, &left);
     pthread_mutex_unlock(&q->mu);
-    for (size_t i = 0; i < nleft; i++)
-        left[i].fn(left[i].arg, TD_ECLOSED);
-    free(left);
+    int32_t n = state_partitions(q->e, STATE_QUEUES);
+    for (int32_t i = 0; i < n; i++) {
+        int64_t end;
+        if (state_append(q->e, STATE_QUEUES, i, NULL, 0, &end) != 0 || qs_wait(q, i, end) != 0)
+            td_error_clear(); /* the partition went offline: the outcomes got the error */
+    }
 }
 
 void queues_shutdown(td_engine *e)
@@ -1490,14 +1092,11 @@ void queues_close(td_queues *q)
         return;
     td_metrics_remove_collector(broker_metrics(q->e), queues_collect, q);
     stop_worker(q);
-    free(q->waiters);
     for (size_t i = 0; i < q->n; i++)
-        group_free(q->g[i]);
+        queue_group_free(q->g[i]);
     free(q->g);
     pthread_mutex_destroy(&q->mu);
-    pthread_mutex_destroy(&q->save_mu);
     pthread_cond_destroy(&q->work_cv);
-    pthread_cond_destroy(&q->done_cv);
     free(q);
 }
 
@@ -1525,8 +1124,17 @@ static int check_dlq(const char *topic, const td_queue_policy *p)
     return 0;
 }
 
-int td_queue_create(td_engine *e, const char *group, const char *topic,
-                    const td_queue_policy *policy)
+/* Waits for the records up to end; with done, asks to have it called instead and returns 1. */
+static int finish(td_queues *q, int32_t part, int64_t end, queue_done_fn done, void *arg)
+{
+    if (!done || end < 0)
+        return qs_wait(q, part, end);
+    int rc = state_when_durable(q->e, STATE_QUEUES, part, end, done, arg);
+    return rc ? rc : 1;
+}
+
+static int create_group(td_engine *e, const char *group, const char *topic,
+                        const td_queue_policy *policy, queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
@@ -1545,151 +1153,142 @@ int td_queue_create(td_engine *e, const char *group, const char *topic,
         return td_fail(TD_ENAME, "invalid topic or pattern '%s': %s", topic, why);
     if ((rc = check_dlq(topic, &pol)) != 0)
         return rc;
-    catalog_queue cq;
-    memset(&cq, 0, sizeof(cq));
-    snprintf(cq.name, sizeof(cq.name), "%s", group);
-    snprintf(cq.topic, sizeof(cq.topic), "%s", topic);
-    if (queue_policy_format(&pol, cq.policy, sizeof(cq.policy)) != 0)
+    char text[2048];
+    if (queue_policy_format(&pol, text, sizeof(text)) != 0)
         return td_fail(TD_ECONFIG, "the policy does not fit");
-    cq.created_ms = td_wall_ms();
-    qgroup *g = calloc(1, sizeof(*g));
+    qgroup *g = queue_group_new(group, topic, &pol, td_wall_ms());
     if (!g)
         return -ENOMEM;
-    snprintf(g->name, sizeof(g->name), "%s", group);
-    snprintf(g->topic, sizeof(g->topic), "%s", topic);
-    g->pol = pol;
-    g->created_ms = cq.created_ms;
-    g->wildcard = !td_pattern_is_literal(topic, strlen(topic));
     bool changed = false;
-    if ((rc = group_sync(e, g, true, &changed)) != 0) {
-        group_free(g);
+    if ((rc = queue_group_sync(e, g, true, &changed)) != 0) {
+        queue_group_free(g);
         return rc == TD_ENOTFOUND ? td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic) : rc;
     }
-    pthread_mutex_lock(&q->save_mu);
+    int64_t end = -1;
     pthread_mutex_lock(&q->mu);
-    size_t idx;
-    if (group_find(q, group, &idx)) {
-        rc = td_fail(TD_EEXIST, "queue group '%s' already exists", group);
-    } else if (q->n == q->cap &&
-               !(q->g = realloc(q->g, (q->cap = q->cap * 2 + 4) * sizeof(*q->g)))) {
-        rc = -ENOMEM;
+    if (q->stopping)
+        rc = td_fail(TD_ECLOSED, "the queues are shutting down");
+    if (rc == 0 && (rc = queue_group_insert(q, g)) == 0) {
+        /* The definition and the starting positions, in the group's state partition. */
+        if ((rc = qs_group_put(q, g, true, &end)) != 0) {
+            size_t idx;
+            queue_group_find(q, group, &idx);
+            memmove(&q->g[idx], &q->g[idx + 1], (q->n - idx - 1) * sizeof(*q->g));
+            q->n--;
+        } else {
+            g = NULL;
+            rc = worker_start(q);
+        }
     }
+    int32_t part = rc == 0 ? qs_partition(q, queue_group_find(q, group, NULL)) : 0;
     pthread_mutex_unlock(&q->mu);
-    if (rc == 0) {
-        pthread_mutex_lock(&e->admin_mu);
-        rc = catalog_queue_remove(e->cat, group); /* leftovers of an older group of that name */
-        if (rc == 0)
-            rc = catalog_queue_put(e->cat, &cq);
-        pthread_mutex_unlock(&e->admin_mu);
-    }
-    if (rc == 0) {
-        pthread_mutex_lock(&q->mu);
-        memmove(&q->g[idx + 1], &q->g[idx], (q->n - idx) * sizeof(*q->g));
-        q->g[idx] = g;
-        q->n++;
-        g = NULL;
-        rc = worker_start(q);
-        pthread_mutex_unlock(&q->mu);
-    }
-    pthread_mutex_unlock(&q->save_mu);
-    group_free(g);
-    if (rc == 0) {
-        pthread_mutex_lock(&q->mu);
-        rc = wait_saved(q); /* the starting positions */
-        pthread_mutex_unlock(&q->mu);
+    queue_group_free(g);
+    if (rc == 0)
         TD_INFO("queue", "created queue group %s on %s", group, topic);
-    }
-    return rc;
+    return rc ? rc : finish(q, part, end, done, arg);
 }
 
-int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy)
+static int configure_group(td_engine *e, const char *group, const td_queue_policy *policy,
+                           queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
     if (!q || !group || !policy)
         return td_fail(TD_EINVAL, "td_queue_configure needs an engine, a group and a policy");
-    pthread_mutex_lock(&q->save_mu);
+    char text[2048];
+    if (queue_policy_format(policy, text, sizeof(text)) != 0)
+        return td_fail(TD_ECONFIG, "the policy does not fit");
     pthread_mutex_lock(&q->mu);
-    qgroup *g = group_find(q, group, NULL);
+    qgroup *g = queue_group_find(q, group, NULL);
     int rc = g ? check_dlq(g->topic, policy)
                : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
-    catalog_queue cq;
-    memset(&cq, 0, sizeof(cq));
+    int64_t end = -1;
+    int32_t part = 0;
     if (rc == 0) {
-        snprintf(cq.name, sizeof(cq.name), "%s", g->name);
-        snprintf(cq.topic, sizeof(cq.topic), "%s", g->topic);
-        cq.created_ms = g->created_ms;
-        if (queue_policy_format(policy, cq.policy, sizeof(cq.policy)) != 0)
-            rc = td_fail(TD_ECONFIG, "the policy does not fit");
+        g->pol = *policy;
+        /* Without per-key ordering nothing is held back any more. */
+        for (size_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nall; i++) {
+            qpart *p = g->all[i].p;
+            for (size_t k = 0; k < p->n; k++)
+                if (p->v[k].state == Q_HELD) {
+                    p->v[k].state = Q_WAITING;
+                    p->v[k].at = td_wall_ms();
+                    qs_touch(g, p, &p->v[k]);
+                    g->next_due = 0;
+                }
+        }
+        g->synced = false; /* a new dead-letter topic may change what a pattern reads */
+        part = qs_partition(q, g);
+        rc = qs_group_put(q, g, false, &end);
+        pthread_cond_signal(&q->work_cv);
     }
     pthread_mutex_unlock(&q->mu);
-    if (rc == 0) {
-        pthread_mutex_lock(&e->admin_mu);
-        rc = catalog_queue_put(e->cat, &cq);
-        pthread_mutex_unlock(&e->admin_mu);
-    }
-    if (rc == 0) {
-        pthread_mutex_lock(&q->mu);
-        if ((g = group_find(q, group, NULL)) != NULL) {
-            g->pol = *policy;
-            /* Without per-key ordering nothing is held back any more. */
-            for (size_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nall; i++) {
-                qpart *p = g->all[i].p;
-                for (size_t k = 0; k < p->n; k++)
-                    if (p->v[k].state == Q_HELD) {
-                        p->v[k].state = Q_WAITING;
-                        p->v[k].at = td_wall_ms();
-                        p->dirty = true;
-                        g->next_due = 0;
-                    }
-            }
-            g->synced = false; /* a new dead-letter topic may change what a pattern reads */
-            q->seq++;
-        }
-        pthread_cond_signal(&q->work_cv);
-        pthread_mutex_unlock(&q->mu);
-    }
-    pthread_mutex_unlock(&q->save_mu);
-    return rc;
+    return rc ? rc : finish(q, part, end, done, arg);
 }
 
-int td_queue_delete(td_engine *e, const char *group)
+static int delete_group(td_engine *e, const char *group, queue_done_fn done, void *arg)
 {
     td_error_clear();
     td_queues *q = queues_of(e);
     if (!q || !group)
         return td_fail(TD_EINVAL, "td_queue_delete needs an engine and a group");
-    pthread_mutex_lock(&q->save_mu);
     pthread_mutex_lock(&q->mu);
     size_t idx;
-    qgroup *g = group_find(q, group, &idx);
-    if (g) {
-        memmove(&q->g[idx], &q->g[idx + 1], (q->n - idx - 1) * sizeof(*q->g));
-        q->n--;
-    }
-    pthread_mutex_unlock(&q->mu);
+    qgroup *g = queue_group_find(q, group, &idx);
+    int64_t end = -1;
+    int32_t part = 0;
     int rc = 0;
     if (!g) {
         rc = td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    } else if ((rc = qs_group_delete(q, g, &end)) == 0) {
+        part = qs_partition(q, g);
+        memmove(&q->g[idx], &q->g[idx + 1], (q->n - idx - 1) * sizeof(*q->g));
+        q->n--;
     } else {
-        pthread_mutex_lock(&e->admin_mu);
-        rc = catalog_queue_remove(e->cat, group);
-        pthread_mutex_unlock(&e->admin_mu);
-        group_free(g);
+        g = NULL;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (rc == 0) {
+        queue_group_free(g);
         TD_INFO("queue", "deleted queue group %s", group);
     }
-    pthread_mutex_unlock(&q->save_mu);
-    return rc;
+    return rc ? rc : finish(q, part, end, done, arg);
+}
+
+int td_queue_create(td_engine *e, const char *group, const char *topic,
+                    const td_queue_policy *policy)
+{
+    return create_group(e, group, topic, policy, NULL, NULL);
+}
+
+int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy)
+{
+    return configure_group(e, group, policy, NULL, NULL);
+}
+
+int td_queue_delete(td_engine *e, const char *group)
+{
+    return delete_group(e, group, NULL, NULL);
+}
+
+int queue_admin_async(td_engine *e, int op, const char *group, const char *topic,
+                      const td_queue_policy *policy, queue_done_fn done, void *arg)
+{
+    if (!done)
+        return td_fail(TD_EINVAL, "queue_admin_async needs a completion");
+    return op == QUEUE_CREATE      ? create_group(e, group, topic, policy, done, arg)
+           : op == QUEUE_CONFIGURE ? configure_group(e, group, policy, done, arg)
+                                   : delete_group(e, group, done, arg);
 }
 
 /* Under q->mu. */
 static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
 {
     bool changed = false;
-    if (group_sync(e, g, false, &changed) != 0)
+    if (queue_group_sync(e, g, false, &changed) != 0)
         td_error_clear(); /* its topic is gone: described as it was */
-    if (changed)
-        e->queues->seq++;
+    if (changed && qs_flush(e->queues, g, NULL) != 0)
+        td_error_clear(); /* written with the group's next change */
     memset(out, 0, sizeof(*out));
     snprintf(out->group, sizeof(out->group), "%s", g->name);
     snprintf(out->topic, sizeof(out->topic), "%s", g->topic);
@@ -1709,9 +1308,11 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         int64_t hwm = p->next;
         if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next)
             out->depth += hwm - p->next;
-        out->depth += (int64_t)p->n;
+        out->depth += (int64_t)(p->n - p->gone);
         for (size_t k = 0; k < p->n; k++) {
             const qentry *en = &p->v[k];
+            if (!en->state)
+                continue;
             out->in_flight += en->state == Q_INFLIGHT;
             out->waiting += en->state == Q_WAITING || en->state == Q_DEAD;
             out->held += en->state == Q_HELD;
@@ -1724,6 +1325,19 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         out->consumers += g->cons[i].name[0] && now - g->cons[i].seen_ms <= g->pol.ack_timeout_ms;
 }
 
+int queue_group_topic(td_engine *e, const char *group, char *topic, size_t len)
+{
+    td_queues *q = queues_of(e);
+    if (!q || !group || !topic || !len)
+        return td_fail(TD_EINVAL, "queue_group_topic needs an engine, a group and a buffer");
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = queue_group_find(q, group, NULL);
+    if (g)
+        snprintf(topic, len, "%s", g->topic);
+    pthread_mutex_unlock(&q->mu);
+    return g ? 0 : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+}
+
 int td_queue_describe(td_engine *e, const char *group, td_queue_info *out)
 {
     td_error_clear();
@@ -1731,7 +1345,7 @@ int td_queue_describe(td_engine *e, const char *group, td_queue_info *out)
     if (!q || !group || !out)
         return td_fail(TD_EINVAL, "td_queue_describe needs an engine, a group and an out pointer");
     pthread_mutex_lock(&q->mu);
-    qgroup *g = group_find(q, group, NULL);
+    qgroup *g = queue_group_find(q, group, NULL);
     int rc = 0;
     if (!g)
         rc = td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
@@ -1796,8 +1410,9 @@ void td_queue_msgs_free(td_queue_msg *v, size_t n)
     free(v);
 }
 
-static void deliver(qgroup *g, qentry *en, int slot, int64_t now)
+static void deliver(qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
 {
+    qs_touch(g, p, en);
     en->state = Q_INFLIGHT;
     en->deliveries++;
     en->at = now + g->pol.ack_timeout_ms;
@@ -1844,9 +1459,8 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 rc = r;
             pos = rc == 0 && r == 1 ? ev.offset + 1 : INT64_MAX;
             if (rc == 0 && r == 1 && ev.offset == en->offset) {
-                deliver(g, en, slot, now);
+                deliver(g, p, en, slot, now);
                 rc = msg_add(m, t, p, en, &ev);
-                p->dirty = true;
             } else if (rc == 0 || rc == TD_ERANGE) {
                 /* Deleted by retention (or records deleted): nothing to deliver. */
                 entry_done(g, p, k, now);
@@ -1878,7 +1492,8 @@ static int part_iter(td_queues *q, qgroup *g, const qtopic *t, qpart *p, int64_t
     TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
             g->name, t->name, p->partition, p->next, to);
     for (size_t k = 0; k < p->n && p->v[k].offset < to && p->v[k].offset < start; k++)
-        entry_done(g, p, k, now);
+        if (p->v[k].state)
+            entry_done(g, p, k, now);
     part_compact(p);
     p->next = to;
     p->dirty = true;
@@ -1906,7 +1521,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             progress = true;
             p->next = ev.offset + 1;
             p->dirty = true;
-            qentry *en = entry_append(g, p, ev.offset);
+            qentry *en = queue_entry_append(g, p, ev.offset);
             if (!en)
                 return -ENOMEM;
             en->event_ms = ev.timestamp_ms;
@@ -1917,12 +1532,13 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             bool held = false;
             if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key)
                 for (size_t k = 0; k + 1 < p->n && !held; k++)
-                    held = p->v[k].has_key && p->v[k].key_hash == en->key_hash;
+                    held = p->v[k].state && p->v[k].has_key && p->v[k].key_hash == en->key_hash;
             if (held) {
                 en->state = Q_HELD;
+                qs_touch(g, p, en);
                 continue;
             }
-            deliver(g, en, slot, now);
+            deliver(g, p, en, slot, now);
             if ((rc = msg_add(m, ref->t, p, en, &ev)) != 0)
                 return rc;
         }
@@ -1942,12 +1558,10 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
     *n = 0;
     msgs m = {0};
     pthread_mutex_lock(&q->mu);
-    qgroup *g = group_find(q, group, NULL);
+    qgroup *g = queue_group_find(q, group, NULL);
     bool changed = false;
-    int rc = g ? group_sync(e, g, false, &changed)
+    int rc = g ? queue_group_sync(e, g, false, &changed)
                : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
-    if (changed)
-        q->seq++;
     if (rc == 0) {
         int64_t now = td_wall_ms();
         bool dead = false;
@@ -1964,9 +1578,12 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
             rc = take_due(q, g, slot, want, now, &m);
         if (rc == 0 && m.n < want)
             rc = take_new(q, g, slot, want, now, &m);
-        if (m.n)
-            q->seq++; /* saved with the next batch: a crash before redelivers them */
     }
+    /* Deliveries are not waited for: a crash before their records are durable delivers the
+     * events again (at least once); an ack waits for them, being after them in the log. */
+    int frc = g ? qs_flush(q, g, NULL) : 0;
+    if (frc && m.n == 0 && rc == 0)
+        rc = frc;
     pthread_mutex_unlock(&q->mu);
     if (rc && m.n == 0) {
         td_queue_msgs_free(m.v, m.n);
@@ -1989,12 +1606,12 @@ static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int 
     int32_t partition, deliveries;
     qtopic *t = NULL;
     if (!queue_id_parse(id, &topic_id, &partition, &offset, &deliveries) ||
-        !(t = topic_by_id(g, topic_id)) || partition >= t->nparts) {
+        !(t = queue_topic_by_id(g, topic_id)) || partition >= t->nparts) {
         *rc = TD_EINVAL;
         return NULL;
     }
     qpart *p = &t->parts[partition];
-    qentry *en = entry_find(p, offset, idx);
+    qentry *en = queue_entry_find(p, offset, idx);
     if (!en || en->state != Q_INFLIGHT || en->deliveries != deliveries) {
         *rc = en || offset < p->next ? TD_ESTALE : TD_EINVAL;
         return NULL;
@@ -2004,8 +1621,8 @@ static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int 
     return en;
 }
 
-/* Applies the outcome; then, when something changed: with done, registers it for the save
- * and returns 1; without, waits for the save. */
+/* Applies the outcome and appends its records; then, when something changed: with done,
+ * asks to have it called once they are durable and returns 1; without, waits for them. */
 static int outcome(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
                    int64_t ms, const char *error, int *results, queue_done_fn done, void *arg)
 {
@@ -2014,10 +1631,11 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
     if (!q || !group || (n && !ids))
         return td_fail(TD_EINVAL, "queue outcome calls need an engine, a group and ids");
     pthread_mutex_lock(&q->mu);
-    qgroup *g = group_find(q, group, NULL);
-    if (!g) {
+    qgroup *g = queue_group_find(q, group, NULL);
+    if (!g || q->stopping) {
         pthread_mutex_unlock(&q->mu);
-        return td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+        return g ? td_fail(TD_ECLOSED, "the queues are shutting down")
+                 : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
     }
     int64_t now = td_wall_ms();
     bool dead = false;
@@ -2038,7 +1656,7 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
                 dead |= en->state == Q_DEAD;
             } else {
                 en->at = now + (ms >= 0 ? ms : g->pol.ack_timeout_ms);
-                p->dirty = true;
+                qs_touch(g, p, en);
             }
         }
         if (results)
@@ -2046,32 +1664,20 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
     }
     for (size_t i = 0; op == OP_ACK && i < g->nall; i++)
         part_compact(g->all[i].p);
-    int rc = 0;
+    int64_t end = -1;
+    int32_t part = qs_partition(q, g);
+    int rc = qs_flush(q, g, &end);
     if (changed)
         notify(q);
-    if (changed && done) {
-        if (q->nwaiters == q->capwaiters) {
-            size_t cap = q->capwaiters ? q->capwaiters * 2 : 16;
-            struct qwaiter *v = realloc(q->waiters, cap * sizeof(*v));
-            if (v) {
-                q->waiters = v;
-                q->capwaiters = cap;
-            }
-        }
-        if (q->nwaiters < q->capwaiters && q->running) {
-            q->waiters[q->nwaiters++] = (struct qwaiter){++q->seq, done, arg};
-            pthread_cond_signal(&q->work_cv);
-            rc = 1;
-        } else {
-            rc = q->running ? -ENOMEM : TD_ECLOSED;
-        }
-    } else if (changed) {
-        rc = wait_saved(q);
-    }
     if (dead)
         pthread_cond_signal(&q->work_cv);
     pthread_mutex_unlock(&q->mu);
-    return rc;
+    if (rc || !changed || end < 0)
+        return rc;
+    if (!done)
+        return qs_wait(q, part, end);
+    rc = state_when_durable(e, STATE_QUEUES, part, end, done, arg);
+    return rc ? rc : 1;
 }
 
 int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,

@@ -12,10 +12,14 @@
  *   dead       failed max.deliveries times, being copied to the dead-letter topic.
  * Memory per group is bounded by max.in.flight entries, not by the topic.
  *
+ * State. Every change appends its records to the internal topic __queue_state (queue_state.c,
+ * docs/storage.md): O(1) bytes per entry changed. Acks, nacks, extensions and group changes
+ * return once their records are durable, through the group commit of events (calls that arrive
+ * together share one fsync).
+ *
  * Threads. Every call is thread-safe (one mutex for all groups). One worker thread per engine
- * (started with the first group) saves the state to the catalog (all groups' changed partitions
- * in one transaction, so acks that arrive together share one fsync), fires deadlines, and copies
- * dead events to their dead-letter topics. Acks, nacks and extensions return once saved.
+ * (started with the first group) fires deadlines and copies dead events to their dead-letter
+ * topics.
  */
 #ifndef TD_BROKER_QUEUE_H
 #define TD_BROKER_QUEUE_H
@@ -24,19 +28,21 @@
 
 typedef struct td_queues td_queues;
 
-/* Loads the engine's queue groups from the catalog (the engine's topics must be open). */
+/* Replays the engine's queue groups from __queue_state, migrating an older catalog's (the
+ * engine's topics and state topics must be open). */
 int queues_open(td_engine *e, td_queues **out);
-/* Saves what is pending, stops the worker and frees everything. */
+/* Stops the worker, waits for the records appended, and frees everything. */
 void queues_close(td_queues *q);
-/* For a server stopping: saves what is pending and stops the worker now, while the listeners'
- * loops still run the completions it posts (outcomes waiting for the save are answered, later
- * ones get TD_ECLOSED), and no dead letter is written after it. */
+/* For a server stopping: stops the worker and waits until the records appended are durable,
+ * while the listeners' loops still run the completions posted (outcomes waiting for their
+ * records are answered, later ones get TD_ECLOSED), and no dead letter is written after it. */
 void queues_shutdown(td_engine *e);
 
 /*
  * Ack, nack or extend for event loops: applies the outcome at once (results as td_queue_ack's)
  * and, when something changed, returns 1 and calls done(arg, rc) once the change is durable,
- * on the queue worker's thread (done must not call into the queues: post and return). Returns
+ * on the engine's flusher thread, or in this thread before the return when the state topic is
+ * not fsync=always (done must not call into the queues: post and return). Returns
  * 0 when nothing changed (done is not called), or an error (TD_ENOTFOUND: no such group).
  */
 enum { QUEUE_ACK, QUEUE_NACK, QUEUE_EXTEND };
@@ -44,12 +50,25 @@ typedef void (*queue_done_fn)(void *arg, int rc);
 int queue_outcome_async(td_engine *e, const char *group, const char *const *ids, size_t n, int op,
                         int64_t ms, const char *error, int *results, queue_done_fn done, void *arg);
 
+/* td_queue_create, td_queue_configure (topic unused) and td_queue_delete (topic and policy
+ * unused) for event loops: the change is made at once; returns 1 and calls done(arg, rc) once
+ * its records are durable (as queue_outcome_async), or 0 or an error (done is not called). */
+enum { QUEUE_CREATE, QUEUE_CONFIGURE, QUEUE_DELETE };
+int queue_admin_async(td_engine *e, int op, const char *group, const char *topic,
+                      const td_queue_policy *policy, queue_done_fn done, void *arg);
+
+/* The topic (or pattern) a group reads, into topic (len bytes): TD_ENOTFOUND when there is no
+ * such group. Cheap (td_queue_describe counts the group's entries): for the listeners' checks
+ * before every receive and outcome. */
+int queue_group_topic(td_engine *e, const char *group, char *topic, size_t len);
+
 /* Sets the function called when a group may have something new to deliver: after acks and
  * nacks, deadlines that passed, and dead letters written (any thread, under the queues' lock:
  * post work and return). One function per engine; NULL removes it. */
 void queue_set_notify(td_engine *e, void (*fn)(void *arg), void *arg);
 
-/* One entry of a partition's saved state (catalog_qpart.pending), read from *p, which
+/* One entry of a partition's state as older versions saved it (catalog_qpart.pending, read
+ * once to migrate it: queue_migrate.c), read from *p, which
  * advances: 1 read, 0 at the end, -1 for bytes that are not an entry (a truncated one, an
  * unknown state, an offset not in (after, below), a delivery count out of range). Pure; the
  * error text points into the input. */

@@ -35,8 +35,14 @@
 
 #define STATE_OFFSETS_TOPIC "__consumer_offsets"
 #define STATE_CLUSTER_TOPIC "__cluster_state"
+#define STATE_QUEUES_TOPIC "__queue_state"
 
-typedef enum state_topic_id { STATE_OFFSETS = 0, STATE_CLUSTER = 1, STATE_NTOPICS } state_topic_id;
+typedef enum state_topic_id {
+    STATE_OFFSETS = 0,
+    STATE_CLUSTER = 1,
+    STATE_QUEUES = 2, /* queue groups (queue_state.c) */
+    STATE_NTOPICS
+} state_topic_id;
 
 /* Whether `name` is an internal topic (whether or not it exists yet). */
 bool state_topic_internal(const char *name);

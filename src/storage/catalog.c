@@ -14,7 +14,8 @@
  *          created_ms INTEGER NOT NULL)                -- version 3: queue groups
  *   queue_parts(grp TEXT, topic TEXT, partition INTEGER, topic_id INTEGER NOT NULL,
  *          floor INTEGER NOT NULL, next INTEGER NOT NULL, pending BLOB NOT NULL,
- *          PRIMARY KEY(grp, topic, partition))         -- a queue group's state per partition
+ *          PRIMARY KEY(grp, topic, partition))         -- a queue group's state per partition;
+ *          both read once and emptied when migrated to __queue_state (broker/queue_migrate.c)
  *   xgroups(topic_id INTEGER, partition INTEGER, name BLOB, last_ms INTEGER NOT NULL,
  *          last_seq INTEGER NOT NULL, created_ms INTEGER NOT NULL, policy TEXT NOT NULL,
  *          PRIMARY KEY(topic_id, partition, name))     -- version 4: Redis consumer groups
@@ -340,8 +341,8 @@ int catalog_topic_update(td_catalog *c, const td_catalog_topic *t)
     if (rc)
         goto out;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db, "UPDATE topics SET partitions=?, config=? WHERE name=?", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->db, "UPDATE topics SET partitions=?, config=? WHERE name=?", -1, &st,
+                           NULL) != SQLITE_OK) {
         rc = db_fail(c, "updating a topic");
         goto out;
     }
@@ -408,8 +409,7 @@ int catalog_topic_remove(td_catalog *c, const char *name)
  */
 /* Since the committed offsets moved to the internal topic __consumer_offsets (broker/
  * group_state.c), the table is only read, once, to migrate an older directory. */
-int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out,
-                         size_t *count)
+int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset **out, size_t *count)
 {
     *out = NULL;
     *count = 0;
@@ -631,44 +631,20 @@ int catalog_state_migrated(td_catalog *c, bool *had)
 /* ---------------------------------------------------------------------------------------------
  * Queue groups
  */
-int catalog_queue_put(td_catalog *c, const catalog_queue *q)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT OR REPLACE INTO queues(name, topic, policy, created_ms) "
-                           "VALUES(?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(c, "saving a queue group");
-    sqlite3_bind_text(st, 1, q->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, q->topic, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, q->policy, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, q->created_ms);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(c, "saving a queue group");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int catalog_queue_remove(td_catalog *c, const char *name)
+int catalog_queues_migrated(td_catalog *c, bool *had)
 {
     int rc = exec(c, "BEGIN IMMEDIATE");
     if (rc)
         return rc;
-    static const char *const sql[] = {"DELETE FROM queue_parts WHERE grp = ?",
-                                      "DELETE FROM queues WHERE name = ?"};
-    for (size_t i = 0; i < 2 && rc == 0; i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(c->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
-            rc = db_fail(c, "deleting a queue group");
-            break;
-        }
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(c, "deleting a queue group");
-        sqlite3_finalize(st);
-    }
-    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
-        return 0;
-    exec(c, "ROLLBACK");
+    int a = 0, b = 0;
+    if ((rc = exec_text(c, "DELETE FROM queue_parts WHERE ?1 IS NOT NULL", "", &a)) == 0)
+        rc = exec_text(c, "DELETE FROM queues WHERE ?1 IS NOT NULL", "", &b);
+    if (rc == 0)
+        rc = exec(c, "COMMIT");
+    if (rc)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    else if (had)
+        *had = a + b > 0;
     return rc;
 }
 
@@ -712,57 +688,6 @@ int catalog_queue_list(td_catalog *c, catalog_queue **out, size_t *count)
     *out = v;
     *count = n;
     return 0;
-}
-
-int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n)
-{
-    int rc = exec(c, "BEGIN IMMEDIATE");
-    if (rc)
-        return rc;
-    sqlite3_stmt *st, *del;
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT OR REPLACE INTO queue_parts(grp, topic, partition, topic_id, "
-                           "floor, next, pending) VALUES(?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_fail(c, "saving queue state");
-        exec(c, "ROLLBACK");
-        return rc;
-    }
-    if (sqlite3_prepare_v2(c->db, "DELETE FROM queue_parts WHERE grp = ? AND topic = ?", -1, &del,
-                           NULL) != SQLITE_OK) {
-        rc = db_fail(c, "saving queue state");
-        sqlite3_finalize(st);
-        exec(c, "ROLLBACK");
-        return rc;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const catalog_qpart *q = &v[i];
-        if (q->forget) {
-            sqlite3_reset(del);
-            sqlite3_bind_text(del, 1, q->group, -1, SQLITE_STATIC);
-            sqlite3_bind_text(del, 2, q->topic, -1, SQLITE_STATIC);
-            if (sqlite3_step(del) != SQLITE_DONE)
-                rc = db_fail(c, "saving queue state");
-            continue;
-        }
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, q->group, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, q->topic, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, q->partition);
-        sqlite3_bind_int64(st, 4, q->topic_id);
-        sqlite3_bind_int64(st, 5, q->floor);
-        sqlite3_bind_int64(st, 6, q->next);
-        sqlite3_bind_blob(st, 7, q->pending ? q->pending : "", (int)q->pending_len,
-                          SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_fail(c, "saving queue state");
-    }
-    sqlite3_finalize(st);
-    sqlite3_finalize(del);
-    if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
-        return 0;
-    exec(c, "ROLLBACK");
-    return rc;
 }
 
 int catalog_qparts_list(td_catalog *c, const char *group,
@@ -1017,8 +942,7 @@ int catalog_user_remove(td_catalog *c, const char *name)
     int rc = exec(c, "BEGIN IMMEDIATE");
     if (rc)
         return rc;
-    if ((rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes)) == 0 &&
-        changes == 0)
+    if ((rc = exec_text(c, "DELETE FROM users WHERE name=?", name, &changes)) == 0 && changes == 0)
         rc = td_fail(TD_ENOTFOUND, "user '%s' does not exist", name);
     if (rc == 0)
         rc = exec_text(c, "DELETE FROM tokens WHERE user=?", name, NULL);
@@ -1034,8 +958,8 @@ int catalog_user_list(td_catalog *c, td_user_info **out, size_t *count)
     *count = 0;
     sqlite3_stmt *st;
     /* Names compare as bytes (BINARY), so the order is the same in every locale. */
-    if (sqlite3_prepare_v2(c->db, "SELECT name, mechanism, iterations FROM users ORDER BY name",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->db, "SELECT name, mechanism, iterations FROM users ORDER BY name", -1,
+                           &st, NULL) != SQLITE_OK)
         return db_fail(c, "listing users");
     td_user_info *v = NULL;
     size_t n = 0, cap = 0;

@@ -424,17 +424,15 @@ int catalog_producer_ids_legacy(td_catalog *c, int64_t *next);
  * NULL) says whether there were any. */
 int catalog_state_migrated(td_catalog *c, bool *had);
 
-/* Queue groups (broker/queue.c): a group's definition, and its state per partition (the ack
- * floor, the next offset to read, and the encoded entries in between that are not done). */
+/* Queue groups as older data directories kept them (broker/queue_migrate.c moves them to the
+ * state topic __queue_state): a group's definition, and its state per partition (the ack floor,
+ * the next offset to read, and the encoded entries in between that are not done). */
 typedef struct catalog_queue {
     char name[TD_TOPIC_NAME_MAX + 1];
     char topic[TD_TOPIC_NAME_MAX + 1];
     char policy[2048]; /* key=value lines */
     int64_t created_ms;
 } catalog_queue;
-int catalog_queue_put(td_catalog *c, const catalog_queue *q);
-/* The group and its state; no error if it does not exist. */
-int catalog_queue_remove(td_catalog *c, const char *name);
 int catalog_queue_list(td_catalog *c, catalog_queue **out, size_t *count);
 typedef struct catalog_qpart {
     const char *group;
@@ -444,14 +442,14 @@ typedef struct catalog_qpart {
     int64_t floor, next;
     const void *pending;
     size_t pending_len;
-    bool forget; /* instead: removes every partition state of (group, topic) */
 } catalog_qpart;
-/* Writes n partition states in one transaction, in order. */
-int catalog_qparts_put(td_catalog *c, const catalog_qpart *v, size_t n);
 /* Calls fn for each stored partition state of a group (pointers valid during the call); stops at
  * the first nonzero fn result and returns it. */
 int catalog_qparts_list(td_catalog *c, const char *group,
                         int (*fn)(void *arg, const catalog_qpart *q), void *arg);
+/* Drops every queue group and partition state in one transaction, once migrated; *had (may be
+ * NULL) says whether there were any. */
+int catalog_queues_migrated(td_catalog *c, bool *had);
 
 /* Redis consumer groups (broker/xgroup.c): rows of xgroups, xconsumers, xpending and xdeleted
  * (entries XDEL removed from a stream's view). A GROUP_DEL

@@ -663,39 +663,34 @@ static void test_redrive(void)
     test_rmrf(dir);
 }
 
-/* The saved state read back by the pure decoder, whole and cut at every length. */
+/* One entry in the catalog's format of older versions (little-endian; queue_migrate.c). */
+static size_t legacy_entry(unsigned char *w, int64_t offset, int64_t at, int64_t fail,
+                           uint64_t key_hash, int32_t deliveries, uint8_t state, const char *error)
+{
+    unsigned char *start = w;
+    int64_t f[6] = {offset, at, fail, fail, 1000, (int64_t)key_hash};
+    for (int k = 0; k < 6; k++)
+        for (int i = 0; i < 8; i++)
+            *w++ = (unsigned char)((uint64_t)f[k] >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        *w++ = (unsigned char)((uint32_t)deliveries >> (8 * i));
+    *w++ = state;
+    *w++ = key_hash != 0;
+    size_t el = error ? strlen(error) : 0;
+    *w++ = (unsigned char)el;
+    *w++ = (unsigned char)(el >> 8);
+    memcpy(w, error ? error : "", el);
+    return (size_t)(w + el - start);
+}
+
+/* The older catalog's blob read back by the pure decoder, whole and cut at every length. */
 static void test_saved_state_decoder(void)
 {
-    char *dir = test_tmpdir("queue-saved");
-    td_engine *e = test_engine_open(dir);
-    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
-    produce(e, "t", 0, "k", 0, 4);
-    ASSERT_OK(td_queue_create(e, "s", "t", NULL));
-    td_queue_msg *m;
-    ASSERT_EQ(receive(e, "s", "c", 3, &m), 3);
-    const char *ids[] = {m[0].id, m[2].id};
-    ASSERT_OK(td_queue_nack(e, "s", ids, 1, 60000, "a reason", NULL));
-    ASSERT_OK(td_queue_extend(e, "s", ids + 1, 1, 1000, NULL));
-    td_queue_msgs_free(m, 3);
-    td_engine_close(e);
-
-    char path[600];
-    snprintf(path, sizeof(path), "%s/catalog.db", dir);
-    sqlite3 *db;
-    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT next, pending FROM queue_parts WHERE grp = 's'", -1,
-                                 &st, NULL),
-              SQLITE_OK);
-    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-    int64_t next = sqlite3_column_int64(st, 0);
-    size_t len = (size_t)sqlite3_column_bytes(st, 1);
-    unsigned char *blob = malloc(len);
-    memcpy(blob, sqlite3_column_blob(st, 1), len);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    ASSERT_EQ(next, 3);
-
+    unsigned char blob[512];
+    size_t len = legacy_entry(blob, 0, 5000, 100, 42, 1, 2, "a reason");
+    len += legacy_entry(blob + len, 1, 9000, 0, 42, 1, 1, NULL);
+    len += legacy_entry(blob + len, 2, 8000, 0, 0, 1, 1, NULL);
+    int64_t next = 3;
     const unsigned char *r = blob;
     queue_saved_entry se[4];
     int n = 0, rc;
@@ -707,7 +702,7 @@ static void test_saved_state_decoder(void)
     ASSERT(se[0].offset == 0 && se[0].state == 2 && se[0].deliveries == 1);
     ASSERT(se[0].error_len == 8 && !memcmp(se[0].error, "a reason", 8));
     ASSERT(se[1].offset == 1 && se[1].state == 1 && se[1].error == NULL);
-    ASSERT(se[2].offset == 2 && se[2].state == 1 && se[2].at < se[1].at); /* extended to 1 s */
+    ASSERT(se[2].offset == 2 && se[2].state == 1 && se[2].at < se[1].at && !se[2].has_key);
     ASSERT(se[0].has_key && se[0].key_hash == se[1].key_hash);
     /* Every cut inside an entry is refused, never read past. */
     for (size_t cut = 0; cut < len; cut++) {
@@ -729,10 +724,156 @@ static void test_saved_state_decoder(void)
     ASSERT_EQ(queue_saved_entry_next(&r, blob + len, 0, -1, &se[0]), -1);
     r = blob;
     ASSERT_EQ(queue_saved_entry_next(&r, blob + len, next, 5, &se[0]), -1);
-    free(blob);
+}
+
+/* Writes a queue group into the catalog as older versions kept it: on topic t (its id read
+ * from the catalog), next 5, entries 0 waiting (due now, 2 deliveries, an error), 1 in flight
+ * past its deadline, 3 in flight for an hour; 2 and 4 are done. */
+static void legacy_rows(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT id FROM topics WHERE name = 't'", -1, &st, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    int64_t tid = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    unsigned char blob[512];
+    int64_t now = now_ms();
+    size_t len = legacy_entry(blob, 0, now, now - 10, 0, 2, 2, "old failure");
+    len += legacy_entry(blob + len, 1, now - 1000, 0, 0, 1, 1, NULL);
+    len += legacy_entry(blob + len, 3, now + 3600000, 0, 0, 1, 1, NULL);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT OR REPLACE INTO queues(name, topic, policy, created_ms) VALUES "
+                           "('old', 't', 'ack.timeout.ms=60000\nmax.deliveries=5\n"
+                           "backoff.initial.ms=0\n', 1234)",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO queue_parts(grp, topic, partition, "
+                           "topic_id, floor, next, pending) VALUES('old', 't', 0, ?, 0, 5, ?)",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, tid);
+    sqlite3_bind_blob(st, 2, blob, (int)len, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static int legacy_row_count(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT (SELECT count(*) FROM queues) + "
+                                 "(SELECT count(*) FROM queue_parts)",
+                                 -1, &st, NULL),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The migrated group: 0 and 1 are due now, 3 in flight, 5 and 6 unread; 2 and 4 never come. */
+static void legacy_check(td_engine *e)
+{
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "old", &info));
+    ASSERT_EQ(info.created_ms, 1234);
+    ASSERT_EQ(info.policy.ack_timeout_ms, 60000);
+    ASSERT_EQ(info.depth, 5);
+    td_queue_msg *m;
+    size_t n = receive(e, "old", "c", 10, &m);
+    ASSERT_EQ(n, 4);
+    ASSERT_EQ(vnum(&m[0]), 0);
+    ASSERT_EQ(m[0].deliveries, 3);
+    ASSERT_EQ(vnum(&m[1]), 1);
+    ASSERT_EQ(m[1].deliveries, 2);
+    ASSERT_EQ(vnum(&m[2]), 5);
+    ASSERT_EQ(vnum(&m[3]), 6);
+    td_queue_msgs_free(m, n);
+}
+
+/* An older data directory's queue groups are migrated at the first start: the state is the
+ * same, the catalog rows are gone; doing it again (a crash before the rows were dropped) gives
+ * the same state, not a double one. */
+static void test_migrates_catalog_state(void)
+{
+    char *dir = test_tmpdir("queue-migrate");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    produce(e, "t", 0, NULL, 0, 7);
+    td_engine_close(e);
+    legacy_rows(dir);
+    ASSERT_EQ(legacy_row_count(dir), 2);
+
+    e = test_engine_open(dir);
+    ASSERT_EQ(legacy_row_count(dir), 0);
+    legacy_check(e);
+    td_engine_close(e);
+
+    /* Again, as if the first migration had written its records but not dropped the rows. */
+    legacy_rows(dir);
+    e = test_engine_open(dir);
+    ASSERT_EQ(legacy_row_count(dir), 0);
+    legacy_check(e);
+    td_engine_close(e);
+
+    /* Without rows: what was received since is in the state topic (in flight, not due). */
+    e = test_engine_open(dir);
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "old", &info));
+    ASSERT_EQ(info.depth, 5);
+    ASSERT_EQ(info.in_flight, 5);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+/* An ack appends one record to __queue_state, with 2 or 1000 entries pending; the state
+ * replayed after a reopen has the same entries. */
+static void test_ack_writes_one_record(void)
+{
+    char *dir = test_tmpdir("queue-o1");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    produce(e, "t", 0, NULL, 0, 1002);
+    td_queue_policy p = policy(
+        (const char *[]){"max.in.flight", "2000", "max.in.flight.per.consumer", "2000", NULL});
+    ASSERT_OK(td_queue_create(e, "s", "t", &p));
+    size_t sizes[] = {2, 1000};
+    for (int round = 0; round < 2; round++) {
+        td_queue_msg *m;
+        size_t n = receive(e, "s", "c", sizes[round], &m);
+        ASSERT_EQ(n, sizes[round]);
+        int64_t before, after;
+        ack1(e, "s", m[0].id, 0); /* answered once durable: the deliveries' records too */
+        ASSERT_OK(td_offset_for(e, "__queue_state", 0, TD_OFFSET_LATEST, &before));
+        ack1(e, "s", m[n / 2].id, 0);
+        ASSERT_OK(td_offset_for(e, "__queue_state", 0, TD_OFFSET_LATEST, &after));
+        ASSERT_EQ(after - before, 1);
+        td_queue_msgs_free(m, n);
+    }
+    td_engine_close(e);
+    e = test_engine_open(dir);
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "s", &info));
+    ASSERT_EQ(info.depth, 998);
+    ASSERT_EQ(info.in_flight, 998);
+    td_engine_close(e);
     test_rmrf(dir);
 }
 
 TEST_MAIN(TEST(test_policy_and_ids), TEST(test_deliver_ack_limits), TEST(test_nack_timeout_backoff),
           TEST(test_dead_letters), TEST(test_key_ordering), TEST(test_state_survives_reopen),
-          TEST(test_wildcard_group), TEST(test_redrive), TEST(test_saved_state_decoder))
+          TEST(test_wildcard_group), TEST(test_redrive), TEST(test_saved_state_decoder),
+          TEST(test_migrates_catalog_state), TEST(test_ack_writes_one_record))

@@ -153,6 +153,67 @@ static void answer_info(hconn *hc, int status, const char *group)
     http_respond_json(hc, status, info_json(&info), NULL);
 }
 
+/* A group change waiting for its records to be durable (queue_admin_async). */
+typedef struct qadm {
+    net_conn *c;
+    char group[TD_TOPIC_NAME_MAX + 1];
+    int status; /* 200 or 201 with the group, 204 for a deletion */
+    int rc;
+} qadm;
+
+static void qadm_answer(hconn *hc, const qadm *a)
+{
+    if (a->rc)
+        return http_respond_td_error(hc, a->rc);
+    if (a->status == 204)
+        return http_respond_json(hc, 204, NULL, NULL);
+    answer_info(hc, a->status, a->group);
+}
+
+static void qadm_task(void *arg)
+{
+    qadm *a = arg;
+    net_conn *c = a->c;
+    hconn *hc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (hc) {
+        qadm_answer(hc, a);
+        http_finish_async(hc);
+    }
+    free(a);
+    net_conn_unref(c);
+}
+
+/* The engine's flusher thread (or the loop, before queue_admin_async returns). */
+static void qadm_saved(void *arg, int rc)
+{
+    qadm *a = arg;
+    a->rc = rc;
+    if (net_loop_post(net_conn_loop(a->c), qadm_task, a) != 0)
+        TD_ERROR("http", "cannot post a queue group change's answer: out of memory");
+}
+
+/* Makes a group change and answers once its records are durable, without blocking the loop. */
+static void queue_admin(hconn *hc, int op, const char *group, const char *topic,
+                        const td_queue_policy *p, int status)
+{
+    qadm *a = calloc(1, sizeof(*a));
+    if (!a)
+        return http_respond_error(hc, 500, "internal", "out of memory");
+    a->c = hc->c;
+    snprintf(a->group, sizeof(a->group), "%s", group);
+    a->status = status;
+    net_conn_ref(hc->c);
+    int rc = queue_admin_async(hc->s->e, op, group, topic, p, qadm_saved, a);
+    if (rc == 1) { /* answered once durable */
+        http_begin_async(hc);
+        return;
+    }
+    net_conn_unref(hc->c);
+    a->rc = rc < 0 ? rc : 0;
+    qadm_answer(hc, a);
+    free(a);
+}
+
 /* PUT /v1/queues/{group}: creates the group, or changes its policy (its topic stays). */
 static void queue_put(hconn *hc, const char *group)
 {
@@ -194,14 +255,10 @@ static void queue_put(hconn *hc, const char *group)
                !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)) {
         /* answered */
     } else if (read_policy(hc, b, &p)) {
-        rc = exists ? td_queue_configure(e, group, &p) : td_queue_create(e, group, topic, &p);
-        if (rc) {
-            http_respond_td_error(hc, rc);
-        } else {
-            TD_INFO("http", "%s queue group %s for %s", exists ? "configured" : "created", group,
-                    net_conn_peer(hc->c));
-            answer_info(hc, exists ? 200 : 201, group);
-        }
+        TD_INFO("http", "%s queue group %s for %s", exists ? "configuring" : "creating", group,
+                net_conn_peer(hc->c));
+        queue_admin(hc, exists ? QUEUE_CONFIGURE : QUEUE_CREATE, group, topic, &p,
+                    exists ? 200 : 201);
     }
     json_decref(b);
 }
@@ -439,7 +496,8 @@ static void qop_done_task(void *arg)
     net_conn_unref(c);
 }
 
-/* The queue worker's thread: the outcome is saved. */
+/* The engine's flusher thread (or the loop, before queue_outcome_async returns): the outcome
+ * is durable. */
 static void qop_saved(void *arg, int rc)
 {
     qop *op = arg;
@@ -546,11 +604,8 @@ void http_route_queues(hconn *hc, const char *group, const char *action)
         if (http_method_is(hc, "PUT"))
             return queue_put(hc, group);
         if (http_method_is(hc, "DELETE")) {
-            int rc = td_queue_delete(hc->s->e, group);
-            if (rc)
-                return http_respond_td_error(hc, rc);
-            TD_INFO("http", "deleted queue group %s for %s", group, net_conn_peer(hc->c));
-            return http_respond_json(hc, 204, NULL, NULL);
+            TD_INFO("http", "deleting queue group %s for %s", group, net_conn_peer(hc->c));
+            return queue_admin(hc, QUEUE_DELETE, group, NULL, NULL, 204);
         }
         return http_respond_method_not_allowed(hc, "GET, HEAD, PUT, DELETE");
     }
@@ -560,13 +615,14 @@ void http_route_queues(hconn *hc, const char *group, const char *action)
             continue;
         if (!http_method_is(hc, "POST"))
             return http_respond_method_not_allowed(hc, "POST");
-        /* Receiving, and settling what was received, read the group's topic. */
-        td_queue_info info;
-        int rc = td_queue_describe(hc->s->e, group, &info);
+        /* Receiving, and settling what was received, read the group's topic (not described:
+         * that counts every entry of the group, at each call). */
+        char topic[TD_TOPIC_NAME_MAX + 1];
+        int rc = queue_group_topic(hc->s->e, group, topic, sizeof(topic));
         if (rc)
             return http_respond_td_error(hc, rc);
-        if (td_pattern_is_literal(info.topic, strlen(info.topic))
-                ? !http_require(hc, TD_RES_TOPIC, info.topic, TD_OP_READ)
+        if (td_pattern_is_literal(topic, strlen(topic))
+                ? !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)
                 : !http_require(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_ALTER))
             return;
         if (i == 0)

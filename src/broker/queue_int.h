@@ -1,0 +1,158 @@
+/*
+ * queue_int.h: the in-memory structures of queue groups, shared by queue.c (the model and its
+ * operations) and queue_state.c (their records in the state topic __queue_state, replay and
+ * migration). Not for other files: the public calls are in include/tidings.h and queue.h.
+ */
+#ifndef TD_BROKER_QUEUE_INT_H
+#define TD_BROKER_QUEUE_INT_H
+
+#include <pthread.h>
+
+#include "broker/engine_int.h"
+#include "broker/queue.h"
+
+enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
+
+#define MAX_ERROR 1024
+#define MAX_CONSUMERS 4096
+#define CONSUMER_NAME_MAX 64
+#define IDLE_WAKE_MS 1000
+#define DEAD_RETRY_MS 1000
+
+typedef struct qentry {
+    int64_t offset;
+    int64_t at; /* in flight: the deadline; waiting: when due; else 0 */
+    int64_t first_fail, last_fail;
+    int64_t event_ms; /* the event's timestamp */
+    uint64_t key_hash;
+    char *error; /* the last failure's text, or NULL */
+    int32_t deliveries;
+    int32_t consumer; /* in flight: the consumer's slot, or -1 (unknown after a restart) */
+    uint8_t state;
+    bool has_key;
+    bool touched; /* listed in the group's touched entries: its record is written at the flush */
+} qentry;
+
+typedef struct qpart {
+    int32_t partition;
+    int64_t topic_id; /* its topic's */
+    int64_t next;
+    qentry *v; /* sorted by offset */
+    size_t n, cap;
+    size_t gone; /* entries done (state 0) not yet removed: below a quarter of n */
+    td_iter *it; /* positioned at next, for new events; NULL until needed */
+    bool dirty;  /* next changed: its position record is written at the flush */
+} qpart;
+
+typedef struct qconsumer {
+    char name[CONSUMER_NAME_MAX];
+    int32_t inflight;
+    int64_t seen_ms;
+} qconsumer;
+
+/* A topic the group reads. */
+typedef struct qtopic {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    size_t len;
+    int64_t id;
+    qpart *parts;
+    int32_t nparts;
+} qtopic;
+
+/* One partition of one topic: g->all lists them all, rebuilt whenever topics or partitions
+ * change (group_sync), so that loops over the partitions need not know about topics. */
+typedef struct qref {
+    qtopic *t;
+    qpart *p;
+} qref;
+
+/* An entry whose record is due at the next flush (queue_state.c). */
+typedef struct qtouch {
+    int64_t topic_id, offset;
+    int32_t partition;
+} qtouch;
+
+typedef struct qgroup {
+    char name[TD_TOPIC_NAME_MAX + 1];
+    char topic[TD_TOPIC_NAME_MAX + 1]; /* a topic, or a pattern (broker/pattern.h) */
+    bool wildcard;
+    td_queue_policy pol;
+    int64_t created_ms; /* also the incarnation that the group's state records carry */
+    qtopic *topics;     /* sorted by name */
+    size_t ntopics;
+    qref *all;
+    size_t nall;
+    uint64_t gen; /* the engine's topics generation the topics are in step with, if synced */
+    bool synced;
+    qconsumer *cons;
+    size_t ncons;
+    int64_t pending; /* entries in all partitions */
+    int64_t acked, redelivered, dead_lettered;
+    size_t rr; /* the partition (in all) new events are read from first */
+    int64_t dead_retry_at;
+    /* Lower bounds that spare scans of every entry: no deadline passes before next_deadline,
+     * nothing waiting is due before next_due; has_dead is set when an entry dies. */
+    int64_t next_deadline, next_due;
+    bool has_dead;
+    /* Records not yet appended to the state topic (queue_state.c): the entries changed since
+     * the last flush, and the records already encoded (tombstones of a topic dropped). */
+    qtouch *touched;
+    size_t ntouched, captouched;
+    td_buf pending_recs;
+    size_t npending_recs;
+} qgroup;
+
+struct td_queues {
+    td_engine *e;
+    pthread_mutex_t mu; /* everything below */
+    pthread_cond_t work_cv;
+    qgroup **g; /* sorted by name */
+    size_t n, cap;
+    pthread_t worker;
+    bool running, stopping;
+    uint64_t rng;
+    void (*notify)(void *arg);
+    void *notify_arg;
+};
+
+/* queue.c, for queue_state.c. */
+qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset);
+qtopic *queue_topic_find(qgroup *g, const char *name);
+qtopic *queue_topic_by_id(qgroup *g, int64_t id);
+qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx);
+int queue_group_sync(td_engine *e, qgroup *g, bool created, bool *changed_out);
+qgroup *queue_group_new(const char *name, const char *topic, const td_queue_policy *pol,
+                        int64_t created_ms);
+void queue_group_free(qgroup *g);
+/* Inserts g into q->g (sorted); -ENOMEM. Under q->mu. */
+int queue_group_insert(td_queues *q, qgroup *g);
+qgroup *queue_group_find(td_queues *q, const char *name, size_t *idx);
+
+/*
+ * queue_state.c: the records of __queue_state (docs/storage.md, "State topics"). Under q->mu:
+ * a change marks the entry (qs_touch) or the partition's position (p->dirty), and the
+ * operation then flushes the group: one append of the records of what changed, O(1) bytes per
+ * entry changed, whatever the number of entries pending. *end (may be NULL) is the offset to
+ * wait for, -1 when nothing was appended.
+ */
+void qs_touch(qgroup *g, const qpart *p, qentry *en);
+int qs_flush(td_queues *q, qgroup *g, int64_t *end);
+/* The group's definition, and with `all` the position of every partition (a group created or
+ * migrated), appended. */
+int qs_group_put(td_queues *q, qgroup *g, bool all, int64_t *end);
+/* Tombstones for the group's definition, positions and entries, appended. */
+int qs_group_delete(td_queues *q, qgroup *g, int64_t *end);
+/* Tombstones for a topic's positions and entries, encoded into the group's pending records
+ * (the topic is dropped from the group: deleted, or created again). */
+void qs_topic_forget(qgroup *g, const qtopic *t);
+/* The state topic's partition of a group. */
+int32_t qs_partition(td_queues *q, const qgroup *g);
+/* Blocks until the group's records up to end are durable (end < 0: nothing to wait for). */
+int qs_wait(td_queues *q, int32_t partition, int64_t end);
+/* At open: rebuilds the groups from the state topic, then migrates those an older data
+ * directory kept in the catalog. */
+int qs_load(td_queues *q);
+/* queue_migrate.c: the groups of an older catalog, written as records, then dropped from it. */
+int qs_migrate(td_queues *q);
+
+#endif /* TD_BROKER_QUEUE_INT_H */
