@@ -360,7 +360,8 @@ static int seg_scan(td_part *p, td_seg *s, int64_t pos, int64_t file_size, int64
             problem = "an invalid batch header";
         } else if ((int64_t)batch_total_size(&h) > left) {
             problem = "a batch that extends past the end of the file";
-        } else if (h.base_offset != s->next_offset) {
+        } else if (h.base_offset < s->next_offset) {
+            /* Above is fine: compaction leaves gaps between batches (docs/storage.md). */
             problem = "a batch whose base offset does not follow the previous batch";
         } else {
             td_buf_reset(&b);
@@ -1231,7 +1232,9 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
                 goto fail;
             owe_indexes(p, s);
         }
-        if (i > 0 && p->segs[i - 1]->next_offset != s->base) {
+        /* A segment may begin after the previous one's last batch: compaction removes
+         * batches, so a gap at a segment's end is normal; an overlap is not. */
+        if (i > 0 && p->segs[i - 1]->next_offset > s->base) {
             go_offline(p, TD_ECORRUPT,
                        "segment %020" PRId64 ".log does not continue the previous segment, "
                        "which ends at offset %" PRId64,
