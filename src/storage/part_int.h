@@ -104,6 +104,7 @@ struct td_part {
     int64_t sealed_max_ts; /* the largest timestamp of the sealed segments, -1 (under mu) */
     sanchor *anch;       /* stream ID anchors, by offset (under mu) */
     size_t nanch, anch_cap;
+    struct td_keyindex *keys; /* compacted topics' key index (keyindex.c), or NULL; set under mu */
 };
 
 #endif /* TD_STORAGE_PART_INT_H */
