@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "storage/keyindex.h"
+#include "tidings.h"
 #include "support/gaplog.h"
 #include "test.h"
 
@@ -193,5 +194,66 @@ static void test_memory_limit(void)
     test_rmrf(d2);
 }
 
-TEST_MAIN(TEST(test_latest_tombstone_unknown_reopen), TEST(test_gapped_log),
+static void produce_kv(td_engine *e, const char *topic, const char *key, const char *value)
+{
+    td_header h = {"h", 1, "hv", 2};
+    td_event ev = {.key = key, .key_len = strlen(key), .value = value,
+                   .value_len = value ? strlen(value) : 0, .headers = &h, .header_count = 1,
+                   .partition = TD_PARTITION_ANY};
+    td_produce_result r;
+    ASSERT_OK(td_produce(e, topic, &ev, 1, &r));
+}
+
+static void test_engine_get_key(void)
+{
+    char *dir = test_tmpdir("keyeng");
+    td_engine *e = test_engine_open(dir);
+    td_config_entry ce[] = {{"cleanup.policy", "compact"}};
+    ASSERT_OK(td_topic_create(e, "table", 3, ce, 1));
+    ASSERT_OK(td_topic_create(e, "plain", 1, NULL, 0));
+    char key[16], val[16];
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 50; k++) {
+            snprintf(key, sizeof(key), "user-%d", k);
+            snprintf(val, sizeof(val), "v%d-%d", k, round);
+            produce_kv(e, "table", key, val);
+        }
+    produce_kv(e, "table", "user-9", NULL);
+    produce_kv(e, "plain", "user-1", "x");
+    for (int pass = 0; pass < 2; pass++) {
+        td_event *ev;
+        ASSERT_OK(td_get_key(e, "table", "user-4", 6, -1, &ev));
+        ASSERT_EQ(ev->value_len, 4u);
+        ASSERT_MEM_EQ(ev->value, "v4-2", 4);
+        ASSERT_EQ(ev->partition, td_partition_for_key("user-4", 6, 3));
+        ASSERT_EQ(ev->header_count, 1u);
+        ASSERT_MEM_EQ(ev->headers[0].value, "hv", 2);
+        int32_t part = ev->partition;
+        td_event_free(ev);
+        /* The right partition named outright answers the same; another one does not know it. */
+        ASSERT_OK(td_get_key(e, "table", "user-4", 6, part, &ev));
+        td_event_free(ev);
+        ASSERT_EQ(td_get_key(e, "table", "user-4", 6, (part + 1) % 3, &ev), TD_ENOTFOUND);
+        ASSERT_EQ(td_get_key(e, "table", "user-9", 6, -1, &ev), TD_ENOTFOUND);
+        ASSERT_EQ(td_get_key(e, "table", "nobody", 6, -1, &ev), TD_ENOTFOUND);
+        ASSERT_EQ(td_get_key(e, "table", "user-4", 6, 3, &ev), TD_ENOTFOUND);
+        ASSERT_EQ(td_get_key(e, "nosuch", "user-4", 6, -1, &ev), TD_ENOTFOUND);
+        ASSERT_EQ(td_get_key(e, "plain", "user-1", 6, -1, &ev), TD_EINVAL);
+        ASSERT(ev == NULL);
+        /* Reopened: the indexes are rebuilt from the logs. */
+        td_engine_close(e);
+        e = test_engine_open(dir);
+    }
+    /* Compacting a topic later builds its index from what it holds. */
+    td_config_entry cc[] = {{"cleanup.policy", "compact,delete"}};
+    ASSERT_OK(td_topic_alter(e, "plain", cc, 1));
+    td_event *ev;
+    ASSERT_OK(td_get_key(e, "plain", "user-1", 6, -1, &ev));
+    ASSERT_MEM_EQ(ev->value, "x", 1);
+    td_event_free(ev);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_latest_tombstone_unknown_reopen), TEST(test_gapped_log), TEST(test_engine_get_key),
           TEST(test_collision_never_answers_another_key), TEST(test_memory_limit))
