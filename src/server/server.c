@@ -56,6 +56,7 @@ static const char *const keys[] = {"data",
                                    "offsets.retention.minutes",
                                    "producer.id.expiration.ms",
                                    "disk.reserve.bytes",
+                                   "table.index.max.bytes",
                                    "fault.drop.after.append",
                                    "connections.max.idle.ms",
                                    "max.partitions",
@@ -128,6 +129,7 @@ void server_config_defaults(td_server_config *c)
     td_options_init(&o);
     c->producer_id_expiration_ms = o.producer_id_expiration_ms;
     c->disk_reserve_bytes = o.disk_reserve_bytes;
+    c->table_index_max_bytes = o.table_index_max_bytes;
     c->connections_max_idle_ms = 600000;
     http_server_config hc;
     http_server_config_default(&hc);
@@ -171,6 +173,8 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, producer_id_expiration_ms), true},
     {"disk.reserve.bytes", 0, (int64_t)1 << 30, offsetof(td_server_config, disk_reserve_bytes),
      true},
+    {"table.index.max.bytes", 1 << 16, INT64_MAX / 2,
+     offsetof(td_server_config, table_index_max_bytes), true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
     {"connections.max.reauth.ms", 0, INT64_MAX / 2,
@@ -1052,6 +1056,7 @@ static int open_engine(server *s, size_t *fds)
     td_options_init(&opts);
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
     opts.disk_reserve_bytes = c->disk_reserve_bytes;
+    opts.table_index_max_bytes = c->table_index_max_bytes;
     opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
     int rc = td_engine_open(c->data, &opts, &s->e);
     if (rc)
