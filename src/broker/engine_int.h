@@ -110,6 +110,10 @@ int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_pa
  * drop_prefix (when not NULL) are left out. (iter.c) */
 /* Enables or drops the key index of a partition as its topic's cleanup.policy says (table.c). */
 void table_part_config(td_engine *e, td_part *p, const td_topic_config *cfg, const char *label);
+/* The records of partition `partition` of topic with offsets in [from, to) (part_count_records):
+ * to - from but on compacted topics, whose offsets have gaps (table.c). */
+int engine_count_records(td_engine *e, const char *topic, int32_t partition, int64_t from,
+                         int64_t to, int64_t *n);
 void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out);
 
 /* Client quotas (quota.c): loaded from the catalog at open, freed at close. */

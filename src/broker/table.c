@@ -125,3 +125,20 @@ out:
     topic_unref(t);
     return rc;
 }
+
+int engine_count_records(td_engine *e, const char *topic, int32_t partition, int64_t from,
+                         int64_t to, int64_t *n)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    td_part *p;
+    int rc = engine_part_locked(e, topic, partition, &p);
+    td_topic *t = rc == 0 ? engine_find_locked(e, topic) : NULL;
+    if (t)
+        topic_ref(t);
+    pthread_rwlock_unlock(&e->lock);
+    if (rc)
+        return rc;
+    rc = part_count_records(p, from, to, n);
+    topic_unref(t);
+    return rc;
+}

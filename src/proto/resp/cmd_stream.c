@@ -210,8 +210,11 @@ int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
 
 int64_t resp_stream_len(rconn *rc, const sref *s)
 {
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
-    return hw - ls - resp_deleted_in(rc, s, ls, hw);
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), n = hw - ls;
+    /* Entries, not offsets: a compacted topic has gaps between its offsets. */
+    if (part_count_records(s->p, ls, hw, &n) != 0)
+        n = hw - ls;
+    return n - resp_deleted_in(rc, s, ls, hw);
 }
 
 /* One command's reply of entries may not pass redis.max.reply.bytes (the entries are buffered
@@ -408,14 +411,23 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         for (int64_t gone; count > 0 && start > from &&
                            (gone = resp_deleted_in(rc, &s, start, to)) > (to - start) - count;)
             start = TD_MAX(from, to - count - gone);
+        /* Nor do offsets without a record (a compacted topic's gaps): reach back, doubling,
+         * until the window holds count entries; only the last count are written. */
+        for (int64_t have; count > 0 && start > from;) {
+            if (part_count_records(s.p, start, to, &have) != 0 ||
+                have - resp_deleted_in(rc, &s, start, to) >= count)
+                break;
+            start = TD_MAX(from, to - 2 * (to - start));
+        }
         /* Read forwards in one pass, remembering where each entry ends; written backwards. */
         td_buf ends;
         td_buf_init(&ends);
         r = resp_read_entries(rc, &s, start, hi, 0, &b, &n, &next, &ends);
         if (r == 0) {
             const size_t *e = (const size_t *)(const void *)ends.p;
-            resp_w_array(w, n);
-            for (size_t i = n; i-- > 0;) {
+            size_t skip = count > 0 && n > (size_t)count ? n - (size_t)count : 0;
+            resp_w_array(w, n - skip);
+            for (size_t i = n; i-- > skip;) {
                 size_t st = i ? e[i - 1] : 0;
                 td_buf_append(w->b, b.p + st, e[i] - st);
             }
