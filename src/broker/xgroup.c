@@ -1675,7 +1675,11 @@ void xstream_progress(td_engine *e, const xstream *s, td_sid last, int64_t *read
     if (part_stream_after(s->p, last, read) != 0)
         *read = hw;
     xstream_deleted(e, s, *read, hw, NULL, &gone, NULL);
-    *lag = TD_MAX(0, hw - *read - (int64_t)gone);
+    /* Entries, not offsets: a compacted stream has offsets without one. */
+    int64_t unread = hw - *read;
+    if (part_count_records(s->p, *read, hw, &unread) != 0)
+        unread = hw - *read;
+    *lag = TD_MAX(0, unread - (int64_t)gone);
 }
 
 /* ---------------------------------------------------------------------------------------------

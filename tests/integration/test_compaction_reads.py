@@ -157,8 +157,10 @@ def test_redis_group_pends_only_entries(gb):
     r = redis.Redis(port=gb.redis_port, decode_responses=True)
     ids = redis_ids(r)
     r.xgroup_create("g", "grp", id="0")
+    assert r.xinfo_groups("g")[0]["lag"] == len(OFFSETS)
     got = r.xreadgroup("grp", "c1", {"g": ">"}, count=2)
     assert [i for i, _ in got[0][1]] == ids[:2]
+    assert r.xinfo_groups("g")[0]["lag"] == len(OFFSETS) - 2
     got = r.xreadgroup("grp", "c1", {"g": ">"}, count=100)
     assert [i for i, _ in got[0][1]] == ids[2:]
     pend = r.xpending("g", "grp")
