@@ -4,6 +4,7 @@
  * first batch begins above their base, as the cleaner leaves them. The logs are hand-made
  * (tests/support/gaplog.c), so these tests do not depend on the cleaner.
  */
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "storage/storage.h"
@@ -184,5 +185,45 @@ static void test_iter_skips_gaps(void)
     test_rmrf(dir);
 }
 
+static void test_count_and_list_records(void)
+{
+    char *dir = test_tmpdir("gapcount");
+    ASSERT_OK(gaplog_write_standard(dir));
+    td_topic_config c = compact_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "g/0", &c, &p));
+    ASSERT(part_has_gaps(p));
+    /* Every range, against the offsets that hold records. */
+    for (int64_t from = 0; from <= GAPLOG_END; from++)
+        for (int64_t to = from; to <= GAPLOG_END + 3; to++) {
+            int64_t want = 0, n;
+            for (size_t i = 0; i < GAPLOG_RECORDS; i++)
+                want += gaplog_offsets[i] >= from && gaplog_offsets[i] < to;
+            ASSERT_OK(part_count_records(p, from, to, &n));
+            ASSERT_EQ(n, want);
+            int64_t *offs;
+            size_t k;
+            ASSERT_OK(part_record_offsets(p, from, to, 0, &offs, &k));
+            ASSERT_EQ((int64_t)k, want);
+            for (size_t i = 0, j = 0; i < GAPLOG_RECORDS; i++)
+                if (gaplog_offsets[i] >= from && gaplog_offsets[i] < to)
+                    ASSERT_EQ(offs[j++], gaplog_offsets[i]);
+            free(offs);
+            ASSERT_OK(part_record_offsets(p, from, to, 1, &offs, &k));
+            ASSERT_EQ((int64_t)k, want ? 1 : 0);
+            free(offs);
+        }
+    /* Not compacted: offset arithmetic. */
+    c.cleanup_policy = TD_CLEANUP_DELETE;
+    part_set_config(p, &c);
+    ASSERT(!part_has_gaps(p));
+    int64_t n;
+    ASSERT_OK(part_count_records(p, 2, 20, &n));
+    ASSERT_EQ(n, 18);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_batch_reader_gaps_and_empty), TEST(test_part_reads_skip_gaps),
+          TEST(test_count_and_list_records),
           TEST(test_iter_skips_gaps))
