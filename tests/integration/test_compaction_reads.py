@@ -229,6 +229,17 @@ def value(b, topic, key, query=""):
     return call(b, "GET", f"/v1/topics/{topic}/keys/{quote(key, safe='')}{query}")
 
 
+def events_out(b, topic):
+    c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    for line in text.splitlines():
+        if line.startswith(f'tidings_topic_events_out_total{{topic="{topic}"}} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_table_reads_kafka_producer_restart_and_kill(kb):
     make_topic(kb, "users", 4)
     make_topic(kb, "plain", 1, "delete")
@@ -267,7 +278,10 @@ def test_table_reads_kafka_producer_restart_and_kill(kb):
         st, _, _ = call(kb, "POST", "/v1/topics/users/keys/a", {})
         assert st == 405
 
+    before = events_out(kb, "users")
     check()
+    # Each key read that answered an event counts as one event read from the topic.
+    assert events_out(kb, "users") - before == 2 * len(keys[10:])
     kb.stop()
     kb.start()
     check()  # rebuilt from the log at open
