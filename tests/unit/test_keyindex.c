@@ -1,4 +1,6 @@
 /* Unit tests for the key index of compacted partitions (storage/keyindex.c). */
+#include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "storage/keyindex.h"
@@ -255,5 +257,60 @@ static void test_engine_get_key(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_latest_tombstone_unknown_reopen), TEST(test_gapped_log), TEST(test_engine_get_key),
+typedef struct writer_arg {
+    td_part *p;
+    int rounds;
+} writer_arg;
+
+static void *writer_main(void *arg)
+{
+    writer_arg *w = arg;
+    char key[16], val[16];
+    for (int r = 0; r < w->rounds; r++)
+        for (int k = 0; k < 50; k++) {
+            snprintf(key, sizeof(key), "key-%d", k);
+            snprintf(val, sizeof(val), "%d", r);
+            put(w->p, key, val);
+        }
+    return NULL;
+}
+
+/* The index is enabled (built by reading the log) while a writer appends, and looked up
+ * meanwhile: the build, the append hook and the lookups' catch-up race; at the end every key
+ * answers its last value. Run under ThreadSanitizer too. */
+static void test_build_races_appends(void)
+{
+    char *dir = test_tmpdir("keyrace");
+    td_topic_config c = compact_cfg();
+    c.fsync_policy = TD_FSYNC_NONE;
+    td_keybudget *kb = keybudget_new(1 << 20);
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "k/0", &c, &p));
+    writer_arg w = {p, 40};
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, writer_main, &w), 0);
+    ASSERT_OK(part_keys_enable(p, kb));
+    char v[64];
+    for (int i = 0; i < 200; i++) {
+        int rc = get(p, "key-7", v, sizeof(v), NULL);
+        ASSERT(rc == 0 || rc == TD_ENOTFOUND);
+        if (rc == 0)
+            ASSERT(atoi(v) >= 0 && atoi(v) < w.rounds);
+    }
+    pthread_join(th, NULL);
+    char key[16];
+    for (int k = 0; k < 50; k++) {
+        snprintf(key, sizeof(key), "key-%d", k);
+        ASSERT_OK(get(p, key, v, sizeof(v), NULL));
+        ASSERT_EQ(atoi(v), w.rounds - 1);
+    }
+    int64_t keys, bytes;
+    part_keys_stats(p, &keys, &bytes);
+    ASSERT_EQ(keys, 50);
+    part_close(p);
+    keybudget_free(kb);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_latest_tombstone_unknown_reopen), TEST(test_build_races_appends), TEST(test_gapped_log), TEST(test_engine_get_key),
           TEST(test_collision_never_answers_another_key), TEST(test_memory_limit))
