@@ -63,8 +63,8 @@ static int find_part(td_engine *e, const char *topic, const void *key, size_t ke
     return rc;
 }
 
-int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,
-               int32_t partition, td_event **out)
+int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len, int32_t partition,
+               td_event **out)
 {
     td_error_clear();
     if (!e || !topic || !out || (!key && key_len))
@@ -99,13 +99,19 @@ int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,
             for (size_t i = 0; i < r->header_count; i++) {
                 const td_record_header *rh = &r->headers[i];
                 hs[i] = (td_header){(const char *)rh->key.p, rh->key.n,
-                                    rh->value_null ? NULL : rh->value.p ? (const void *)rh->value.p : "",
+                                    rh->value_null ? NULL
+                                    : rh->value.p  ? (const void *)rh->value.p
+                                                   : "",
                                     rh->value.n};
             }
-            td_event ev = {.key = r->key.p ? (const void *)r->key.p : "", .key_len = r->key.n,
-                           .value = r->value.p ? (const void *)r->value.p : "", .value_len = r->value.n,
-                           .headers = hs, .header_count = r->header_count,
-                           .timestamp_ms = r->timestamp, .partition = partition,
+            td_event ev = {.key = r->key.p ? (const void *)r->key.p : "",
+                           .key_len = r->key.n,
+                           .value = r->value.p ? (const void *)r->value.p : "",
+                           .value_len = r->value.n,
+                           .headers = hs,
+                           .header_count = r->header_count,
+                           .timestamp_ms = r->timestamp,
+                           .partition = partition,
                            .offset = r->offset};
             o->block = broker_event_copy(&ev, NULL, &o->ev);
             if (!o->block)

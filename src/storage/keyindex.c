@@ -184,8 +184,8 @@ static void record_batch(td_keyindex *ki, td_batch_reader *rd, const uint8_t *ba
                     table_put(ki, rec.key.p, rec.key.n, rec.offset);
         if (rc < 0)
             TD_WARN("storage",
-                    "partition %s: the key index skips the batch at offset %" PRId64 ": %s",
-                    label, h.base_offset, td_last_error());
+                    "partition %s: the key index skips the batch at offset %" PRId64 ": %s", label,
+                    h.base_offset, td_last_error());
     }
     ki->built_to = batch_last_offset(&h) + 1;
 }

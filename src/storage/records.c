@@ -112,8 +112,7 @@ bool part_has_gaps(td_part *p)
     return compact;
 }
 
-int part_record_offsets(td_part *p, int64_t from, int64_t to, size_t max, int64_t **out,
-                        size_t *n)
+int part_record_offsets(td_part *p, int64_t from, int64_t to, size_t max, int64_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;

@@ -225,5 +225,4 @@ static void test_count_and_list_records(void)
 }
 
 TEST_MAIN(TEST(test_batch_reader_gaps_and_empty), TEST(test_part_reads_skip_gaps),
-          TEST(test_count_and_list_records),
-          TEST(test_iter_skips_gaps))
+          TEST(test_count_and_list_records), TEST(test_iter_skips_gaps))

@@ -199,8 +199,12 @@ static void test_memory_limit(void)
 static void produce_kv(td_engine *e, const char *topic, const char *key, const char *value)
 {
     td_header h = {"h", 1, "hv", 2};
-    td_event ev = {.key = key, .key_len = strlen(key), .value = value,
-                   .value_len = value ? strlen(value) : 0, .headers = &h, .header_count = 1,
+    td_event ev = {.key = key,
+                   .key_len = strlen(key),
+                   .value = value,
+                   .value_len = value ? strlen(value) : 0,
+                   .headers = &h,
+                   .header_count = 1,
                    .partition = TD_PARTITION_ANY};
     td_produce_result r;
     ASSERT_OK(td_produce(e, topic, &ev, 1, &r));
@@ -318,5 +322,6 @@ static void test_build_races_appends(void)
     build_race(TD_FSYNC_ALWAYS); /* lookups may find records not yet durable, and wait */
 }
 
-TEST_MAIN(TEST(test_latest_tombstone_unknown_reopen), TEST(test_build_races_appends), TEST(test_gapped_log), TEST(test_engine_get_key),
+TEST_MAIN(TEST(test_latest_tombstone_unknown_reopen), TEST(test_build_races_appends),
+          TEST(test_gapped_log), TEST(test_engine_get_key),
           TEST(test_collision_never_answers_another_key), TEST(test_memory_limit))
