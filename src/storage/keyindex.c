@@ -25,7 +25,7 @@
 #include "storage/part_int.h"
 
 #define SLOT_BYTES ((int64_t)sizeof(kslot))
-#define FIRST_CAP 1024
+#define FIRST_CAP 16 /* 384 bytes: a broker may have thousands of compacted partitions */
 #define READ_CHUNK (1u << 20)
 #define MAX_UNCOMPRESSED (64u << 20)
 

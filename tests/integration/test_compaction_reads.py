@@ -296,7 +296,7 @@ def test_table_reads_confluent_explicit_partition_and_memory_limit(tmp_path):
     try:
         make_topic(b, "t", 2)
         p = Producer({"bootstrap.servers": b.bootstrap})
-        for i in range(3000):  # more keys than 64 KiB of index holds (24 bytes a slot)
+        for i in range(6000):  # more keys than 64 KiB of index holds (24 bytes a slot)
             p.produce("t", key=f"k{i}".encode(), value=b"x", partition=i % 2)
         p.flush(30)
         st, _, r = value(b, "t", "k0", "?partition=0")
