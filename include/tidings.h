@@ -116,7 +116,7 @@ typedef struct td_options {
     int64_t max_partitions;
     /* Bytes of memory the key indexes of all compacted partitions may use together (table
      * reads, td_get_key; `tidings serve` sets it from table.index.max.bytes); <= 0 means the
-     * default, TD_TABLE_INDEX_DEFAULT (128 MiB, about 3.5 million keys). A partition whose index
+     * default, TD_TABLE_INDEX_DEFAULT (128 MiB, about 3 million keys). A partition whose index
      * would pass it drops its index, and its key reads fail with TD_EFULL until the engine is
      * reopened with more (docs/storage.md#key-index). */
     int64_t table_index_max_bytes;
