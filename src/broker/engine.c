@@ -419,6 +419,8 @@ static int engine_metrics_init(td_engine *e)
     if (!e->f_events_in || !e->f_bytes_in || !e->f_events_out || !e->f_bytes_out ||
         !e->fsync_hist)
         return -ENOMEM;
+    if (td_metrics_add_collector(m, table_collect, e) != 0)
+        return -ENOMEM;
     return td_metrics_add_collector(m, engine_collect, e);
 }
 
@@ -571,6 +573,8 @@ void td_engine_close(td_engine *e)
         return;
     if (e->metrics)
         td_metrics_remove_collector(e->metrics, engine_collect, e);
+    if (e->metrics)
+        td_metrics_remove_collector(e->metrics, table_collect, e);
     /* Queues first: their worker writes dead letters, which the flusher makes durable. */
     queues_close(e->queues);
     e->queues = NULL;

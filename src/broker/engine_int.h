@@ -110,6 +110,8 @@ int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_pa
  * drop_prefix (when not NULL) are left out. (iter.c) */
 /* Enables or drops the key index of a partition as its topic's cleanup.policy says (table.c). */
 void table_part_config(td_engine *e, td_part *p, const td_topic_config *cfg, const char *label);
+/* The key indexes' metrics: memory used and its bound, keys per compacted topic. */
+void table_collect(void *arg, td_metrics_out *out);
 /* The records of partition `partition` of topic with offsets in [from, to) (part_count_records):
  * to - from but on compacted topics, whose offsets have gaps (table.c). */
 int engine_count_records(td_engine *e, const char *topic, int32_t partition, int64_t from,

@@ -148,3 +148,36 @@ int engine_count_records(td_engine *e, const char *topic, int32_t partition, int
     topic_unref(t);
     return rc;
 }
+
+void table_collect(void *arg, td_metrics_out *out)
+{
+    td_engine *e = arg;
+    static const char *const tl[] = {"topic"};
+    td_metrics_text_family(out, "tidings_table_index_bytes",
+                           "Memory the key indexes of compacted partitions use together.",
+                           TD_GAUGE);
+    td_metrics_text_sample(out, "tidings_table_index_bytes", NULL, NULL, 0,
+                           (double)keybudget_used(e->keys));
+    td_metrics_text_family(out, "tidings_table_index_max_bytes",
+                           "The bound of that memory (table.index.max.bytes).", TD_GAUGE);
+    td_metrics_text_sample(out, "tidings_table_index_max_bytes", NULL, NULL, 0,
+                           (double)keybudget_max(e->keys));
+    td_metrics_text_family(out, "tidings_table_index_keys",
+                           "Keys in the key indexes of the topic's partitions.", TD_GAUGE);
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->ntopics; i++) {
+        td_topic *t = e->topics[i];
+        int64_t sum = 0, keys, bytes;
+        bool any = false;
+        for (int32_t p = 0; p < t->nparts; p++) {
+            part_keys_stats(t->parts[p], &keys, &bytes);
+            sum += keys;
+            any = any || bytes > 0;
+        }
+        if (any) {
+            const char *v[] = {t->name};
+            td_metrics_text_sample(out, "tidings_table_index_keys", tl, v, 1, (double)sum);
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+}

@@ -229,15 +229,19 @@ def value(b, topic, key, query=""):
     return call(b, "GET", f"/v1/topics/{topic}/keys/{quote(key, safe='')}{query}")
 
 
-def events_out(b, topic):
+def metric(b, sample):
     c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
     c.request("GET", "/metrics")
     text = c.getresponse().read().decode()
     c.close()
     for line in text.splitlines():
-        if line.startswith(f'tidings_topic_events_out_total{{topic="{topic}"}} '):
+        if line.startswith(sample + " "):
             return float(line.split()[-1])
-    return 0.0
+    return None
+
+
+def events_out(b, topic):
+    return metric(b, f'tidings_topic_events_out_total{{topic="{topic}"}}') or 0.0
 
 
 def test_table_reads_kafka_producer_restart_and_kill(kb):
@@ -282,6 +286,12 @@ def test_table_reads_kafka_producer_restart_and_kill(kb):
     check()
     # Each key read that answered an event counts as one event read from the topic.
     assert events_out(kb, "users") - before == 2 * len(keys[10:])
+    # The indexes' memory and keys (tombstoned keys keep their slot until a rebuild... which
+    # a restart is: the rebuild reads the tombstones too, so they stay counted).
+    assert metric(kb, 'tidings_table_index_keys{topic="users"}') == len(keys)
+    assert metric(kb, "tidings_table_index_max_bytes") == 134217728
+    assert 0 < metric(kb, "tidings_table_index_bytes") < 65536
+    assert metric(kb, 'tidings_table_index_keys{topic="plain"}') is None
     kb.stop()
     kb.start()
     check()  # rebuilt from the log at open
@@ -301,5 +311,7 @@ def test_table_reads_confluent_explicit_partition_and_memory_limit(tmp_path):
         p.flush(30)
         st, _, r = value(b, "t", "k0", "?partition=0")
         assert_error((st, _, r), 503, "index_full", "table.index.max.bytes")
+        assert metric(b, "tidings_table_index_bytes") <= 65536
+        assert metric(b, "tidings_table_index_max_bytes") == 65536
     finally:
         b.stop()
