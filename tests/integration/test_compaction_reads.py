@@ -286,8 +286,8 @@ def test_table_reads_kafka_producer_restart_and_kill(kb):
     check()
     # Each key read that answered an event counts as one event read from the topic.
     assert events_out(kb, "users") - before == 2 * len(keys[10:])
-    # The indexes' memory and keys (tombstoned keys keep their slot until a rebuild... which
-    # a restart is: the rebuild reads the tombstones too, so they stay counted).
+    # The indexes' memory and keys (a tombstoned key keeps its slot: the tombstone is its latest
+    # record, and a rebuild reads it too).
     assert metric(kb, 'tidings_table_index_keys{topic="users"}') == len(keys)
     assert metric(kb, "tidings_table_index_max_bytes") == 134217728
     assert 0 < metric(kb, "tidings_table_index_bytes") < 65536
