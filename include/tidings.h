@@ -117,8 +117,8 @@ typedef struct td_options {
     /* Bytes of memory the key indexes of all compacted partitions may use together (table
      * reads, td_get_key; `tidings serve` sets it from table.index.max.bytes); <= 0 means the
      * default, TD_TABLE_INDEX_DEFAULT (128 MiB, about 3 million keys). A partition whose index
-     * would pass it drops its index, and its key reads fail with TD_EFULL until the engine is
-     * reopened with more (docs/storage.md#key-index). */
+     * would pass it drops its index, and its key reads fail with TD_EFULL until the budget has
+     * room for it again (docs/storage.md#key-index). */
     int64_t table_index_max_bytes;
 } td_options;
 

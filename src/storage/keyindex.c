@@ -347,6 +347,13 @@ int part_key_lookup(td_part *p, const void *key, size_t keylen, part_key_hit *hi
     if (ki) {
         pthread_mutex_lock(&ki->mu);
         enabled = ki->budget != NULL;
+        /* Dropped for lack of memory, and the budget now has room for what it asked (another
+         * index gave memory back): rebuild it, by the catch-up below, from the log start. */
+        if (enabled && ki->over &&
+            keybudget_used(ki->budget) + ki->wanted <= keybudget_max(ki->budget)) {
+            ki->over = false;
+            ki->built_to = 0;
+        }
         pthread_mutex_unlock(&ki->mu);
     }
     if (!enabled)
@@ -363,7 +370,7 @@ int part_key_lookup(td_part *p, const void *key, size_t keylen, part_key_hit *hi
         rc = td_fail(TD_EFULL,
                      "the key index of partition %s needs %" PRId64
                      " bytes, more than table.index.max.bytes (%" PRId64
-                     ") leaves; raise the setting and restart",
+                     ") leaves; raise the setting, or free memory of other indexes",
                      p->label, ki->wanted, keybudget_max(ki->budget));
     } else if (ki->cap) {
         const kslot *s = &ki->v[slot_of(ki->v, ki->cap, d)];

@@ -8,8 +8,8 @@
  * append under the partition's lock, and caught up by lookups for what it missed (records
  * appended while it was being built). All the indexes of a broker share one memory budget
  * (the `table.index.max.bytes` setting): a partition whose index would pass it drops its index,
- * and its lookups fail with TD_EFULL naming the setting, until it is enabled again (at the next
- * open, or after the budget was raised).
+ * and its lookups fail with TD_EFULL naming the setting, until the budget has room for what it
+ * asked: then the next lookup rebuilds it.
  */
 #ifndef TD_STORAGE_KEYINDEX_H
 #define TD_STORAGE_KEYINDEX_H

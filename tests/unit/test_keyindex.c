@@ -165,9 +165,9 @@ static void test_memory_limit(void)
 {
     char *d1 = test_tmpdir("keylim1"), *d2 = test_tmpdir("keylim2");
     td_topic_config c = compact_cfg();
-    /* Room for two first tables (16 slots of 24 bytes) but not for one to double (which
-     * holds the old table and the new one while it moves the slots). */
-    td_keybudget *kb = keybudget_new(1000);
+    /* Room for two first tables (16 slots of 24 bytes) but not for one to double beside the
+     * other (a growth holds the old table and the new one while it moves the slots). */
+    td_keybudget *kb = keybudget_new(1200);
     td_part *p1, *p2;
     ASSERT_OK(part_open(td_io_posix(), d1, "k/0", &c, &p1));
     ASSERT_OK(part_open(td_io_posix(), d2, "k/1", &c, &p2));
@@ -193,9 +193,17 @@ static void test_memory_limit(void)
     ASSERT_EQ(keybudget_used(kb), 16 * 24);
     ASSERT_OK(get(p2, "b", v, sizeof(v), NULL));
     ASSERT_STR_EQ(v, "2");
+    /* Asking again without room: still refused, nothing rebuilt. */
+    ASSERT_EQ(get(p1, "key-3", v, sizeof(v), NULL), TD_EFULL);
     part_close(p2);
     ASSERT_EQ(keybudget_used(kb), 0);
+    /* p2's memory came back: p1's next lookup rebuilds its index from the log. */
+    ASSERT_OK(get(p1, "key-3", v, sizeof(v), NULL));
+    ASSERT_STR_EQ(v, "x");
+    ASSERT_OK(get(p1, "a", v, sizeof(v), NULL));
+    ASSERT_EQ(keybudget_used(kb), 32 * 24);
     part_close(p1);
+    ASSERT_EQ(keybudget_used(kb), 0);
     keybudget_free(kb);
     test_rmrf(d1);
     test_rmrf(d2);
