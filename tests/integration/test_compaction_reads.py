@@ -153,6 +153,18 @@ def test_redis_stream_counts(gb):
     r.close()
 
 
+def test_redis_trim_counts_entries(gb):
+    r = redis.Redis(port=gb.redis_port, decode_responses=True)
+    ids = redis_ids(r)
+    # MAXLEN keeps that many entries, not offsets; the reply counts entries too.
+    assert r.xtrim("g", maxlen=4, approximate=False) == 2
+    assert [i for i, _ in r.xrange("g")] == ids[2:]
+    assert r.xlen("g") == 4
+    assert r.xtrim("g", maxlen=1, approximate=False) == 3
+    assert [i for i, _ in r.xrange("g")] == ids[5:]
+    r.close()
+
+
 def test_redis_group_pends_only_entries(gb):
     r = redis.Redis(port=gb.redis_port, decode_responses=True)
     ids = redis_ids(r)

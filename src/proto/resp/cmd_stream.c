@@ -523,6 +523,31 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
  * nodes of 100 entries): each trim is a durable write of the log start. */
 #define APPROX_TRIM_MIN 100
 
+/* MAXLEN's cut on a compacted stream, whose offsets have gaps: the offset after the entry that
+ * has maxlen entries after it (those XDEL removed not counted), found by listing the offsets
+ * that hold records (compaction keeps them few); `cut` (offset arithmetic) if that fails. The
+ * entries in [hw, end) (XADD's own, not yet durable) are all there. */
+static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64_t ls,
+                               int64_t hw, int64_t end, int64_t cut)
+{
+    int64_t *offs;
+    size_t n;
+    if (part_record_offsets(s->p, ls, end, 0, &offs, &n) != 0)
+        return cut;
+    int64_t keep = TD_MAX(0, end - hw);
+    cut = ls;
+    if (keep > maxlen)
+        cut = hw + (keep - maxlen);
+    for (size_t i = n; keep <= maxlen && i-- > 0;) {
+        if (resp_deleted_in(rc, s, offs[i], offs[i] + 1) > 0)
+            continue;
+        if (++keep > maxlen)
+            cut = offs[i] + 1;
+    }
+    free(offs);
+    return TD_MIN(hw, TD_MAX(ls, cut));
+}
+
 /* Trims a stream as t says, counting its length up to `end` (XADD: its entry included, durable
  * or not) or the high watermark (-1), and deleting at most up to the high watermark; *trimmed
  * gets how many entries went. */
@@ -539,6 +564,8 @@ static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end,
             if ((c2 = end - t->maxlen - resp_deleted_in(rc, s, cut, end)) >= cut)
                 break;
         cut = TD_MIN(hw, TD_MAX(ls, cut));
+        if (part_has_gaps(s->p))
+            cut = trim_cut_gapped(rc, s, t->maxlen, ls, hw, end, cut);
     } else
         part_stream_seek(s->p, t->minid, ls, hw, &cut);
     if (t->approx) {
@@ -549,10 +576,12 @@ static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end,
     }
     if (cut <= ls)
         return 0;
-    int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut);
+    int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut), records = cut - ls;
+    if (part_count_records(s->p, ls, cut, &records) != 0) /* entries, not offsets */
+        records = cut - ls;
     int r = part_delete_before(s->p, cut, &now_start);
     if (r == 0)
-        *trimmed = TD_MAX(0, now_start - ls - gone);
+        *trimmed = TD_MAX(0, records - gone - (cut - now_start));
     return r;
 }
 
