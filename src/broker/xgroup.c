@@ -1349,8 +1349,8 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     int64_t *recs = NULL;
     size_t nrecs = 0, ri = 0;
     bool gaps = part_has_gaps(s->p);
-    if (gaps && (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs,
-                                          &nrecs)) != 0)
+    if (gaps &&
+        (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
         goto out;
     for (int64_t off = start; off < hw && (count == 0 || given < count); off++) {
         if (gaps && ri == nrecs) {

@@ -527,8 +527,8 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
  * has maxlen entries after it (those XDEL removed not counted), found by listing the offsets
  * that hold records (compaction keeps them few); `cut` (offset arithmetic) if that fails. The
  * entries in [hw, end) (XADD's own, not yet durable) are all there. */
-static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64_t ls,
-                               int64_t hw, int64_t end, int64_t cut)
+static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64_t ls, int64_t hw,
+                               int64_t end, int64_t cut)
 {
     int64_t *offs;
     size_t n;
