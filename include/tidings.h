@@ -133,7 +133,15 @@ typedef struct td_options {
      * them, else what they have, so that a committed offset is answered only once it is on
      * disk unless an operator chose otherwise. */
     char state_topic_fsync[32];
+    /* Bytes of memory the key indexes of all compacted partitions may use together (table
+     * reads, td_get_key; `tidings serve` sets it from table.index.max.bytes); <= 0 means the
+     * default, TD_TABLE_INDEX_DEFAULT (128 MiB, about 3 million keys). A partition whose index
+     * would pass it drops its index, and its key reads fail with TD_EFULL until the budget has
+     * room for it again (docs/storage.md#key-index). */
+    int64_t table_index_max_bytes;
 } td_options;
+
+#define TD_TABLE_INDEX_DEFAULT (128LL << 20)
 
 #define TD_DISK_RESERVE_DEFAULT (8LL << 20)
 
@@ -499,6 +507,22 @@ int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_
 
 /* Deletes the offset a group committed for one partition. TD_ENOTFOUND if there is none. */
 int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition);
+
+/*
+ * Table reads (docs/embedded.md#table-reads): the latest event of `key` in a compacted topic
+ * (cleanup.policy=compact), answered from the partition's key index, not a scan. partition < 0:
+ * the partition the default partitioner picks for the key (td_partition_for_key), as producers
+ * do; otherwise that partition. On success *out is the event (key, value, headers, timestamp,
+ * partition, offset), owned by the caller: free it with td_event_free(). TD_ENOTFOUND for an
+ * unknown topic or partition, an unknown key, a key whose latest record is a tombstone (a null
+ * value), or one whose record retention or compaction removed; TD_EINVAL for a topic that is not
+ * compacted; TD_EFULL when the partition's index was dropped because table_index_max_bytes was
+ * reached; TD_EOFFLINE. A key is compared byte for byte, never only by its digest.
+ */
+int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,
+               int32_t partition, td_event **out);
+/* Frees an event td_get_key returned; NULL is accepted. */
+void td_event_free(td_event *ev);
 
 /* Kafka's default partitioner for a key: (murmur2(key) & 0x7fffffff) % partitions. */
 int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions);

@@ -29,6 +29,7 @@
 
 #include "broker/broker.h"
 #include "broker/engine_int.h"
+#include "storage/keyindex.h"
 #include "broker/queue.h"
 #include "broker/state.h"
 #include "broker/xgroup.h"
@@ -101,6 +102,7 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         part_set_advance_hook(parts[i], engine_advance, e);
         part_set_reserve(parts[i], e->reserve);
         part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
+        table_part_config(e, parts[i], &t->cfg, label);
     }
     return 0;
 }
@@ -313,6 +315,7 @@ void td_options_init(td_options *o)
     o->log_cleaner_backoff_ms = 15000;
     o->log_cleaner_dedupe_buffer_size = 128LL << 20;
     o->log_cleaner_io_max_bytes_per_sec = 0;
+    o->table_index_max_bytes = TD_TABLE_INDEX_DEFAULT;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -421,6 +424,8 @@ static int engine_metrics_init(td_engine *e)
     if (!e->f_events_in || !e->f_bytes_in || !e->f_events_out || !e->f_bytes_out ||
         !e->fsync_hist)
         return -ENOMEM;
+    if (td_metrics_add_collector(m, table_collect, e) != 0)
+        return -ENOMEM;
     return td_metrics_add_collector(m, engine_collect, e);
 }
 
@@ -492,6 +497,12 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
      * (the reserve is then partial and appends wait for space). */
     if ((rc = reserve_open(io, dir, e->opts.disk_reserve_bytes, &e->reserve)) != 0)
         goto fail;
+    e->keys = keybudget_new(e->opts.table_index_max_bytes > 0 ? e->opts.table_index_max_bytes
+                                                              : TD_TABLE_INDEX_DEFAULT);
+    if (!e->keys) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
     if ((rc = catalog_open(path, &e->cat)) != 0 || (rc = broker_acls_open(e)) != 0)
@@ -569,6 +580,8 @@ void td_engine_close(td_engine *e)
         return;
     if (e->metrics)
         td_metrics_remove_collector(e->metrics, engine_collect, e);
+    if (e->metrics)
+        td_metrics_remove_collector(e->metrics, table_collect, e);
     /* Queues first: their worker writes dead letters, which the flusher makes durable. */
     queues_close(e->queues);
     e->queues = NULL;
@@ -601,6 +614,7 @@ void td_engine_close(td_engine *e)
     pthread_rwlock_unlock(&e->lock);
     catalog_close(e->cat);
     reserve_close(e->reserve); /* the file stays, whole or not, for the next open */
+    keybudget_free(e->keys);   /* after the partitions, whose indexes give memory back */
     td_metrics_free(e->metrics); /* after the partitions, which count into it until closed */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */
@@ -1044,6 +1058,9 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
     pthread_mutex_unlock(&t->cfg_mu);
     for (int32_t i = 0; i < t->nparts; i++) {
         part_set_config(t->parts[i], &ct.config);
+        char label[TD_TOPIC_NAME_MAX + 16];
+        snprintf(label, sizeof(label), "%s/%" PRId32, t->name, i);
+        table_part_config(e, t->parts[i], &ct.config, label);
         if (released)
             part_enforce_retention(t->parts[i], td_wall_ms(), NULL);
     }

@@ -38,6 +38,7 @@ struct td_engine {
     td_options opts;
     td_catalog *cat;
     td_reserve *reserve;   /* the disk reserve (storage.h), shared by every partition */
+    struct td_keybudget *keys; /* the key indexes' memory (table.c; storage/keyindex.h) */
     int64_t reserve_retry_ms; /* the background thread's next restore attempt (its own) */
     pthread_rwlock_t lock; /* the topic table */
     td_topic **topics;     /* sorted by name */
@@ -114,6 +115,14 @@ int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_pa
  * starts with the headers' array: out->headers always points at the block (header_count 0 when
  * there are none), so freeing out->headers frees the copy. Headers whose key starts with
  * drop_prefix (when not NULL) are left out. (iter.c) */
+/* Enables or drops the key index of a partition as its topic's cleanup.policy says (table.c). */
+void table_part_config(td_engine *e, td_part *p, const td_topic_config *cfg, const char *label);
+/* The key indexes' metrics: memory used and its bound, keys per compacted topic. */
+void table_collect(void *arg, td_metrics_out *out);
+/* The records of partition `partition` of topic with offsets in [from, to) (part_count_records):
+ * to - from but on compacted topics, whose offsets have gaps (table.c). */
+int engine_count_records(td_engine *e, const char *topic, int32_t partition, int64_t from,
+                         int64_t to, int64_t *n);
 void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out);
 
 /* Client quotas (quota.c): loaded from the catalog at open, freed at close. */

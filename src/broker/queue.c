@@ -1306,8 +1306,10 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         const qtopic *t = g->all[i].t;
         const qpart *p = g->all[i].p;
         int64_t hwm = p->next;
-        if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next)
-            out->depth += hwm - p->next;
+        int64_t unread = 0;
+        if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next &&
+            engine_count_records(e, t->name, p->partition, p->next, hwm, &unread) == 0)
+            out->depth += unread; /* records, not offsets: a compacted topic has gaps */
         out->depth += (int64_t)(p->n - p->gone);
         for (size_t k = 0; k < p->n; k++) {
             const qentry *en = &p->v[k];

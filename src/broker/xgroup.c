@@ -1345,7 +1345,20 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     size_t given = 0, d = st->ndel ? del_lower(st, start) : 0;
     td_sid id = {0, 0};
     int64_t run_end = -1, run_off = 0;
+    /* A compacted stream has offsets without an entry: walk those that hold one. */
+    int64_t *recs = NULL;
+    size_t nrecs = 0, ri = 0;
+    bool gaps = part_has_gaps(s->p);
+    if (gaps &&
+        (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
+        goto out;
     for (int64_t off = start; off < hw && (count == 0 || given < count); off++) {
+        if (gaps && ri == nrecs) {
+            end = nrecs == count && count ? end : hw; /* past the gaps up to the last entry */
+            break;
+        }
+        if (gaps)
+            off = recs[ri++];
         if (off > run_end) {
             if ((rc = part_stream_id(s->p, off, &id, &run_end)) != 0)
                 break;
@@ -1370,6 +1383,7 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         note_due(x, g, pe);
         jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
     }
+    free(recs);
     if (end > start)
         jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
     if (rc == TD_ERANGE) /* trimmed meanwhile: what came before is delivered */
@@ -1661,7 +1675,11 @@ void xstream_progress(td_engine *e, const xstream *s, td_sid last, int64_t *read
     if (part_stream_after(s->p, last, read) != 0)
         *read = hw;
     xstream_deleted(e, s, *read, hw, NULL, &gone, NULL);
-    *lag = TD_MAX(0, hw - *read - (int64_t)gone);
+    /* Entries, not offsets: a compacted stream has offsets without one. */
+    int64_t unread = hw - *read;
+    if (part_count_records(s->p, *read, hw, &unread) != 0)
+        unread = hw - *read;
+    *lag = TD_MAX(0, unread - (int64_t)gone);
 }
 
 /* ---------------------------------------------------------------------------------------------

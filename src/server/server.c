@@ -56,6 +56,7 @@ static const char *const keys[] = {"data",
                                    "offsets.retention.minutes",
                                    "producer.id.expiration.ms",
                                    "disk.reserve.bytes",
+                                   "table.index.max.bytes",
                                    "fault.drop.after.append",
                                    "connections.max.idle.ms",
                                    "max.partitions",
@@ -139,6 +140,7 @@ void server_config_defaults(td_server_config *c)
     c->log_cleaner_dedupe_buffer_size = o.log_cleaner_dedupe_buffer_size;
     c->log_cleaner_io_max_bytes_per_sec = o.log_cleaner_io_max_bytes_per_sec;
     c->offsets_topic_partitions = 1;
+    c->table_index_max_bytes = o.table_index_max_bytes;
     c->connections_max_idle_ms = 600000;
     http_server_config hc;
     http_server_config_default(&hc);
@@ -182,6 +184,8 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, producer_id_expiration_ms), true},
     {"disk.reserve.bytes", 0, (int64_t)1 << 30, offsetof(td_server_config, disk_reserve_bytes),
      true},
+    {"table.index.max.bytes", 1 << 16, INT64_MAX / 2,
+     offsetof(td_server_config, table_index_max_bytes), true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
     {"connections.max.reauth.ms", 0, INT64_MAX / 2,
@@ -1087,6 +1091,7 @@ static int open_engine(server *s, size_t *fds)
     opts.log_cleaner_backoff_ms = c->log_cleaner_backoff_ms;
     opts.log_cleaner_dedupe_buffer_size = c->log_cleaner_dedupe_buffer_size;
     opts.log_cleaner_io_max_bytes_per_sec = c->log_cleaner_io_max_bytes_per_sec;
+    opts.table_index_max_bytes = c->table_index_max_bytes;
     opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
     opts.offsets_topic_partitions = c->offsets_topic_partitions;
     snprintf(opts.state_topic_fsync, sizeof(opts.state_topic_fsync), "%s", c->state_topic_fsync);

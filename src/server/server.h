@@ -61,6 +61,7 @@ typedef struct td_server_config {
     int64_t offsets_retention_minutes;        /* offsets.retention.minutes: 10080 (7 days) */
     int64_t producer_id_expiration_ms;        /* producer.id.expiration.ms: 86400000 */
     int64_t disk_reserve_bytes;               /* disk.reserve.bytes: 8388608 */
+    int64_t table_index_max_bytes;            /* table.index.max.bytes: 134217728 */
     /* fault.drop.after.append: 0; tests only: every Nth produce request that appends closes
      * its connection instead of answering */
     int32_t fault_drop_after_append;

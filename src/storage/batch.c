@@ -145,9 +145,14 @@ static int cur_bytes(cursor *c, size_t end, td_slice *s, bool *is_null)
  * Parses one record at c->pos. headers (may be NULL) receives up to hdr_cap headers; the total
  * count goes to rec->header_count whatever the capacity, and *need_cap says how many slots the
  * record needs when it has more than hdr_cap.
+ * prev_delta < -1 asks for a producer's batch, whose offset deltas are exactly 0, 1, 2, ...;
+ * otherwise the batch may have been compacted (docs/storage.md, "Log compaction"): the delta
+ * must only be above prev_delta (the previous record's, -1 before the first) and at most the
+ * batch's lastOffsetDelta, since the cleaner removes records but never renumbers them.
  */
-static int parse_record(cursor *c, const td_batch_header *h, int32_t index, td_record *rec,
-                        td_record_header *headers, size_t hdr_cap, size_t *need_cap)
+static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int32_t prev_delta,
+                        td_record *rec, td_record_header *headers, size_t hdr_cap,
+                        size_t *need_cap)
 {
     size_t start = c->pos;
     int32_t len;
@@ -162,7 +167,8 @@ static int parse_record(cursor *c, const td_batch_header *h, int32_t index, td_r
     rc.pos++; /* attributes: unused */
     if (cur_varlong(&rc, &ts_delta) || cur_varint(&rc, &off_delta))
         return td_fail(TD_ECORRUPT, "record %d: bad timestamp or offset delta", index);
-    if (off_delta != index)
+    if (prev_delta < -1 ? off_delta != index
+                        : off_delta <= prev_delta || off_delta > h->last_offset_delta)
         return td_fail(TD_ECORRUPT, "record %d has offset delta %d", index, off_delta);
     if (cur_bytes(&rc, end, &rec->key, &rec->key_null) ||
         cur_bytes(&rc, end, &rec->value, &rec->value_null) || cur_varint(&rc, &hcount))
@@ -210,7 +216,7 @@ static int check_records(const td_batch_header *h, const uint8_t *p, size_t n)
     cursor c = {p, n, 0};
     for (int32_t i = 0; i < h->record_count; i++) {
         td_record rec;
-        int rc = parse_record(&c, h, i, &rec, NULL, 0, NULL);
+        int rc = parse_record(&c, h, i, -2, &rec, NULL, 0, NULL);
         if (rc)
             return rc;
     }
@@ -430,6 +436,7 @@ int batch_reader_open(td_batch_reader *r, const uint8_t *p, size_t n, size_t max
     r->records_len = recs_len;
     r->pos = 0;
     r->index = 0;
+    r->prev_delta = -1;
     return 0;
 }
 
@@ -444,7 +451,8 @@ int batch_reader_next(td_batch_reader *r, td_record *rec)
     for (;;) {
         cursor c = {r->records, r->records_len, r->pos};
         size_t need = 0;
-        int rc = parse_record(&c, &r->h, r->index, rec, r->hdrs, r->hdrs_cap, &need);
+        int rc = parse_record(&c, &r->h, r->index, r->prev_delta, rec, r->hdrs, r->hdrs_cap,
+                              &need);
         if (rc == TD_EFULL) {
             /* need is bounded by the record's bytes (checked in parse_record). */
             td_record_header *nh = realloc(r->hdrs, need * sizeof(*nh));
@@ -458,6 +466,7 @@ int batch_reader_next(td_batch_reader *r, td_record *rec)
             return rc;
         r->pos = c.pos;
         r->index++;
+        r->prev_delta = (int32_t)(rec->offset - r->h.base_offset);
         return 1;
     }
 }

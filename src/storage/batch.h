@@ -157,6 +157,7 @@ typedef struct td_batch_reader {
     size_t records_len;
     size_t pos;
     int32_t index;
+    int32_t prev_delta; /* the last record's offset delta, -1 before the first */
     td_buf decomp;
     td_record_header *hdrs;
     size_t hdrs_cap;
@@ -166,7 +167,10 @@ void batch_reader_init(td_batch_reader *r);
 void batch_reader_free(td_batch_reader *r);
 
 /*
- * Starts reading the batch at p (n bytes, at least the batch's total size). Checks the header
+ * Starts reading the batch at p (n bytes, at least the batch's total size). A stored batch may
+ * have been compacted: it may hold fewer records than lastOffsetDelta + 1, even none, and the
+ * offset deltas of its records may skip (they only increase, up to lastOffsetDelta); the reader
+ * accepts that, as Kafka's consumers do. Checks the header
  * and the CRC; decompresses (at most max_uncompressed bytes, TD_ETOOBIG beyond).
  * The batch bytes must stay valid while records are read.
  */

@@ -54,6 +54,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "storage/keyindex.h"
 #include "storage/part_int.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -1324,6 +1325,7 @@ void part_close(td_part *p)
     td_buf_free(&p->scrub_buf);
     pstate_free(&p->producers);
     free(p->anch);
+    keyindex_free(p);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->synced);
     pthread_cond_destroy(&p->appended);
@@ -1542,6 +1544,8 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
                  "; a retry of its last batch would be stored again",
                  p->label, h.producer_id);
     astore(&p->log_end, act->next_offset);
+    if (p->keys)
+        keyindex_appended_locked(p, batch, n);
     if (++p->pending >= p->last_round)
         pthread_cond_signal(&p->appended); /* a gathering leader has its round */
     if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS) {

@@ -110,6 +110,7 @@ struct td_part {
     int64_t first_dirty;
     bool cleaning; /* a part_clean runs (one at a time) */
     int64_t clean_reclaimed, clean_runs, clean_ms, clean_read_bytes;
+    struct td_keyindex *keys; /* compacted topics' key index (keyindex.c), or NULL; set under mu */
 };
 
 /* part.c's helpers that cleaner.c shares. Callers hold mu unless said otherwise. */

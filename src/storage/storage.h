@@ -247,6 +247,19 @@ typedef struct td_range {
 int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r);
 void part_range_release(td_range *r);
 
+/* The number of records with offsets in [from, to) (clamped to the log start and the high
+ * watermark) into *n: to - from, unless the topic is compacted, whose records have gaps between
+ * their offsets: then read from the batch headers of the range (records.c). Transaction markers
+ * are not records. */
+int part_count_records(td_part *p, int64_t from, int64_t to, int64_t *n);
+/* Whether offsets of p may lack a record (its topic is compacted), so that readers that walk
+ * offsets one by one must ask part_record_offsets which hold one. */
+bool part_has_gaps(td_part *p);
+/* The offsets in [from, to) (clamped as above) that hold a record, in order, at most max (0: no
+ * limit): *out malloc'd (free it; NULL when none), *n of them. Reads and decodes the range. */
+int part_record_offsets(td_part *p, int64_t from, int64_t to, size_t max, int64_t **out,
+                        size_t *n);
+
 /* Copies a range's bytes into out (appending). */
 int part_range_copy(const td_range *r, td_buf *out);
 

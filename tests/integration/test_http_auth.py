@@ -497,3 +497,29 @@ def test_cli_local_tokens(tmp_path, certs):
         assert curl(b, "GET", "/v1/tokens", second)[0] == 401
     finally:
         assert b.stop() == 0
+
+
+def test_key_reads_need_read_on_the_topic(ab):
+    """GET /v1/topics/{t}/keys/{key} is authorized as consuming: Read on the topic; without
+    Describe the topic answers as a missing one, with Describe only 403 naming Read."""
+    topic = "kt-" + uuid.uuid4().hex[:8]
+    adm, bob = ("admin", ADMIN_PW), ("bob", BOB_PW)
+    st, _, body = curl(ab, "POST", "/v1/topics", adm,
+                       {"name": topic, "config": {"cleanup.policy": "compact"}})
+    assert st == 201, body
+    assert curl(ab, "POST", f"/v1/topics/{topic}/events", adm, {"key": "k", "value": 7})[0] == 200
+    path = f"/v1/topics/{topic}/keys/k"
+    st, _, body = curl(ab, "GET", path, adm)
+    assert st == 200 and body["value"] == 7, body
+    st, _, body = curl(ab, "GET", path, bob)
+    assert st == 404 and body["error"]["message"] == f"topic '{topic}' does not exist"
+    acl = {"principal": "User:bob", "resource_type": "Topic", "name": topic,
+           "operation": "Describe", "permission": "Allow"}
+    assert curl(ab, "POST", "/v1/acls", adm, acl)[0] == 201
+    st, _, body = curl(ab, "GET", path, bob)
+    assert st == 403 and body["error"]["operation"] == "Read", body
+    acl["operation"] = "Read"
+    assert curl(ab, "POST", "/v1/acls", adm, acl)[0] == 201
+    st, _, body = curl(ab, "GET", path, bob)
+    assert st == 200 and body["value"] == 7, body
+    assert curl(ab, "DELETE", f"/v1/acls?principal=User:bob&name={topic}", adm)[0] == 200

@@ -72,6 +72,10 @@ def prepared_broker(data):
     http_json(b, "POST", "/v1/topics", {"name": "t", "partitions": 1})
     events = [{"key": f"k{i}", "value": {"n": i}, "headers": {"h": "v"}} for i in range(6)]
     http_json(b, "POST", "/v1/topics/orders/events", events)
+    # A compacted topic for table reads (GET /v1/topics/table/keys/{key}).
+    http_json(b, "POST", "/v1/topics", {"name": "table", "partitions": 2,
+                                        "config": {"cleanup.policy": "compact"}})
+    http_json(b, "POST", "/v1/topics/table/events", events + [{"key": "k1", "value": None}])
     # A queue group that dead-letters at the first nack, and dead letters to redrive.
     http_json(b, "PUT", "/v1/queues/q", {"topic": "orders", "max_deliveries": 1})
     got = http_json(b, "POST", "/v1/queues/q/receive", {"max": 3})[1]["events"]

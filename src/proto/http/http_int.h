@@ -152,6 +152,8 @@ void http_route(hconn *hc);
 
 /* Routes of events.c: /v1/topics/{topic}/events. */
 void http_route_events(hconn *hc, const char *topic);
+/* GET /v1/topics/{topic}/keys/{key}: a table read (keys.c). */
+void http_route_key(hconn *hc, const char *topic, const char *key, size_t key_len);
 
 /* subscribe.c: GET /v1/subscribe (Server-Sent Events). */
 void http_route_subscribe(hconn *hc);

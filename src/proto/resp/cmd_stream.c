@@ -220,8 +220,11 @@ int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
 
 int64_t resp_stream_len(rconn *rc, const sref *s)
 {
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
-    return hw - ls - resp_deleted_in(rc, s, ls, hw);
+    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), n = hw - ls;
+    /* Entries, not offsets: a compacted topic has gaps between its offsets. */
+    if (part_count_records(s->p, ls, hw, &n) != 0)
+        n = hw - ls;
+    return n - resp_deleted_in(rc, s, ls, hw);
 }
 
 /* One command's reply of entries may not pass redis.max.reply.bytes (the entries are buffered
@@ -418,14 +421,23 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         for (int64_t gone; count > 0 && start > from &&
                            (gone = resp_deleted_in(rc, &s, start, to)) > (to - start) - count;)
             start = TD_MAX(from, to - count - gone);
+        /* Nor do offsets without a record (a compacted topic's gaps): reach back, doubling,
+         * until the window holds count entries; only the last count are written. */
+        for (int64_t have; count > 0 && start > from;) {
+            if (part_count_records(s.p, start, to, &have) != 0 ||
+                have - resp_deleted_in(rc, &s, start, to) >= count)
+                break;
+            start = TD_MAX(from, to - 2 * (to - start));
+        }
         /* Read forwards in one pass, remembering where each entry ends; written backwards. */
         td_buf ends;
         td_buf_init(&ends);
         r = resp_read_entries(rc, &s, start, hi, 0, &b, &n, &next, &ends);
         if (r == 0) {
             const size_t *e = (const size_t *)(const void *)ends.p;
-            resp_w_array(w, n);
-            for (size_t i = n; i-- > 0;) {
+            size_t skip = count > 0 && n > (size_t)count ? n - (size_t)count : 0;
+            resp_w_array(w, n - skip);
+            for (size_t i = n; i-- > skip;) {
                 size_t st = i ? e[i - 1] : 0;
                 td_buf_append(w->b, b.p + st, e[i] - st);
             }
@@ -521,6 +533,31 @@ static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, 
  * nodes of 100 entries): each trim is a durable write of the log start. */
 #define APPROX_TRIM_MIN 100
 
+/* MAXLEN's cut on a compacted stream, whose offsets have gaps: the offset after the entry that
+ * has maxlen entries after it (those XDEL removed not counted), found by listing the offsets
+ * that hold records (compaction keeps them few); `cut` (offset arithmetic) if that fails. The
+ * entries in [hw, end) (XADD's own, not yet durable) are all there. */
+static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64_t ls, int64_t hw,
+                               int64_t end, int64_t cut)
+{
+    int64_t *offs;
+    size_t n;
+    if (part_record_offsets(s->p, ls, end, 0, &offs, &n) != 0)
+        return cut;
+    int64_t keep = TD_MAX(0, end - hw);
+    cut = ls;
+    if (keep > maxlen)
+        cut = hw + (keep - maxlen);
+    for (size_t i = n; keep <= maxlen && i-- > 0;) {
+        if (resp_deleted_in(rc, s, offs[i], offs[i] + 1) > 0)
+            continue;
+        if (++keep > maxlen)
+            cut = offs[i] + 1;
+    }
+    free(offs);
+    return TD_MIN(hw, TD_MAX(ls, cut));
+}
+
 /* Trims a stream as t says, counting its length up to `end` (XADD: its entry included, durable
  * or not) or the high watermark (-1), and deleting at most up to the high watermark; *trimmed
  * gets how many entries went. */
@@ -537,6 +574,8 @@ static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end,
             if ((c2 = end - t->maxlen - resp_deleted_in(rc, s, cut, end)) >= cut)
                 break;
         cut = TD_MIN(hw, TD_MAX(ls, cut));
+        if (part_has_gaps(s->p))
+            cut = trim_cut_gapped(rc, s, t->maxlen, ls, hw, end, cut);
     } else
         part_stream_seek(s->p, t->minid, ls, hw, &cut);
     if (t->approx) {
@@ -547,10 +586,12 @@ static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end,
     }
     if (cut <= ls)
         return 0;
-    int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut);
+    int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut), records = cut - ls;
+    if (part_count_records(s->p, ls, cut, &records) != 0) /* entries, not offsets */
+        records = cut - ls;
     int r = part_delete_before(s->p, cut, &now_start);
     if (r == 0)
-        *trimmed = TD_MAX(0, now_start - ls - gone);
+        *trimmed = TD_MAX(0, records - gone - (cut - now_start));
     return r;
 }
 
