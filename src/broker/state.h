@@ -35,10 +35,12 @@
 
 #define STATE_OFFSETS_TOPIC "__consumer_offsets"
 #define STATE_CLUSTER_TOPIC "__cluster_state"
+#define STATE_XGROUPS_TOPIC "__xgroup_state"
 
 typedef enum state_topic_id {
     STATE_OFFSETS = 0,
     STATE_CLUSTER = 1,
+    STATE_XGROUPS = 2, /* Redis consumer groups (xgroup_state.c), one partition */
     STATE_NTOPICS
 } state_topic_id;
 

@@ -86,11 +86,11 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
  * the last of which is the group's last delivered ID. */
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
                    bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
-                   int64_t *from, int64_t *to);
+                   int64_t *from, int64_t *to, uint64_t *seq);
 /* XREADGROUP with an ID: the consumer's pending entries after `after`, at most count (0: no
  * limit), each delivered once more (time now_ms, count + 1). *ids is malloc'd (free it). */
 int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice consumer, td_sid after,
-                   size_t count, int64_t now_ms, td_sid **ids, size_t *n);
+                   size_t count, int64_t now_ms, td_sid **ids, size_t *n, uint64_t *seq);
 /* XACK: how many of the ids were pending (and are no more). TD_ENOTFOUND is 0 acknowledged. */
 int xgroup_ack(td_engine *e, const xstream *s, td_slice group, const td_sid *ids, size_t n,
                size_t *acked, uint64_t *seq);
