@@ -1142,14 +1142,20 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
 /* ---------------------------------------------------------------------------------------------
  * Reading, acknowledging, claiming
  */
-/* The consumer of a name (created if new), seen now. */
-static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms)
+/* The consumer of a name (created if new), seen now. Its record is written when it is new or
+ * when record says so: a read that delivers nothing only changes its seen time in memory (kept
+ * in the log with the consumer's next change), since its record would wake every blocked
+ * reader, whose retries would write records again, and so on. */
+static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms,
+                            bool record)
 {
+    bool known = xg_cons_find(g, name) != NULL;
     xcons *c = xg_cons_add(g, name, now_ms);
     if (!c)
         return NULL;
     c->seen_ms = now_ms;
-    xrec_consumer(x, st, g, c);
+    if (record || !known)
+        xrec_consumer(x, st, g, c);
     return c;
 }
 
@@ -1195,8 +1201,10 @@ static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count
         xrec_pending(x, st, g, pe);
     }
     g->ready = more;
-    if (!more)
+    if (!more) {
         g->next_due = next;
+        pthread_cond_signal(&x->cv); /* the thread's sweep may have to run sooner */
+    }
     return n;
 }
 
@@ -1217,7 +1225,7 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         rc = TD_ENOTFOUND;
         goto out;
     }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
+    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1267,6 +1275,8 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     *from = start;
     *to = end;
 out:
+    if (c && (*nredelivered || *to > *from))
+        xrec_consumer(x, st, g, c); /* its seen time goes with what it was given */
     rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
@@ -1280,14 +1290,14 @@ int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice cons
     int rc = 0;
     xstr *st;
     xgrp *g = xg_group_find(x, s, group, &st);
-    xcons *c;
+    xcons *c = NULL;
     *ids = NULL;
     *n = 0;
     if (!g) {
         rc = TD_ENOTFOUND;
         goto out;
     }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
+    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1307,6 +1317,8 @@ int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice cons
         xrec_pending(x, st, g, pe);
     }
 out:
+    if (c && *n)
+        xrec_consumer(x, st, g, c); /* its seen time goes with what it was given */
     rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
@@ -1385,7 +1397,7 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
             continue;
         if (!pe && !(o->force && entry_live(st, s->p, ids[i])))
             continue;
-        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
             rc = -ENOMEM;
             break;
         }
@@ -1440,7 +1452,7 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
         }
         if (o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
             continue;
-        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
             rc = -ENOMEM;
             break;
         }
