@@ -158,6 +158,32 @@ static void batch_clear(xrec_batch *rb)
     rb->bad = false;
 }
 
+/* The most bytes of records in one appended batch: well below the topic's max.message.bytes
+ * (1 MiB), since one change may write many records (XREADGROUP without COUNT, XGROUP DESTROY of
+ * a large PEL). A change split in batches may be cut short by a crash between them: each record
+ * being a key's whole state, what is replayed is then part of a change no client was answered
+ * for, the group's own record (written last) still the one before it. */
+#define XREC_BATCH_BYTES (256u << 10)
+
+/* Appends records [from, to) as one batch: *end gets the offset after it. */
+static int append_range(td_xgroups *x, size_t from, size_t to, int64_t *end)
+{
+    xrec_batch *rb = &x->rb;
+    td_event *ev = malloc((to - from) * sizeof(*ev));
+    if (!ev)
+        return -ENOMEM;
+    for (size_t i = from; i < to; i++) {
+        const xrec *r = &rb->recs[i];
+        ev[i - from] = (td_event){.key = rb->buf.p + r->koff,
+                                  .key_len = r->klen,
+                                  .value = r->tombstone ? NULL : rb->buf.p + r->voff,
+                                  .value_len = r->tombstone ? 0 : r->vlen};
+    }
+    int rc = state_append(x->e, STATE_XGROUPS, 0, ev, to - from, end);
+    free(ev);
+    return rc;
+}
+
 int xrec_flush(td_xgroups *x, uint64_t *seq)
 {
     xrec_batch *rb = &x->rb;
@@ -168,28 +194,31 @@ int xrec_flush(td_xgroups *x, uint64_t *seq)
         batch_clear(rb);
         return td_fail(-ENOMEM, "out of memory recording a consumer group change");
     }
-    if (!rb->n)
-        return 0;
-    td_event *ev = malloc(rb->n * sizeof(*ev));
-    if (!ev)
-        return -ENOMEM; /* kept for the next flush */
-    for (size_t i = 0; i < rb->n; i++) {
-        const xrec *r = &rb->recs[i];
-        ev[i] = (td_event){.key = rb->buf.p + r->koff,
-                           .key_len = r->klen,
-                           .value = r->tombstone ? NULL : rb->buf.p + r->voff,
-                           .value_len = r->tombstone ? 0 : r->vlen};
+    size_t from = 0;
+    int rc = 0;
+    while (from < rb->n && rc == 0) {
+        size_t to = from, bytes = 0;
+        while (to < rb->n && (to == from || bytes + rb->recs[to].klen + rb->recs[to].vlen <=
+                                                    XREC_BATCH_BYTES)) {
+            bytes += rb->recs[to].klen + rb->recs[to].vlen;
+            to++;
+        }
+        int64_t end = 0;
+        if ((rc = append_range(x, from, to, &end)) == 0) {
+            *seq = (uint64_t)end;
+            from = to;
+        }
     }
-    int64_t end = 0;
-    int rc = state_append(x->e, STATE_XGROUPS, 0, ev, rb->n, &end);
-    free(ev);
     if (rc) {
+        /* The records not appended are kept, in order, for the next change's flush. */
         TD_ERROR("xgroup", "cannot append to %s (kept for the next change): %s",
                  STATE_XGROUPS_TOPIC, td_last_error());
+        memmove(rb->recs, rb->recs + from, (rb->n - from) * sizeof(*rb->recs));
+        rb->n -= from;
+        *seq = 0;
         return rc;
     }
     batch_clear(rb);
-    *seq = (uint64_t)end;
     return 0;
 }
 
