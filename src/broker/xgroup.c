@@ -797,7 +797,8 @@ size_t xg_cons_remove(xgrp *g, xcons *c)
         if (g->pel[k].c == c)
             xg_pel_remove(g, &g->pel[k]);
     bool found;
-    size_t i = xg_name_search((void *const *)g->cons, g->ncons, td_slice_make(c->nm.name, c->nm.len), &found);
+    size_t i = xg_name_search((void *const *)g->cons, g->ncons,
+                              td_slice_make(c->nm.name, c->nm.len), &found);
     if (found) {
         memmove(g->cons + i, g->cons + i + 1, (g->ncons - i - 1) * sizeof(*g->cons));
         g->ncons--;
@@ -1632,8 +1633,8 @@ int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td
     const xcons *only = g && consumer.p ? xg_cons_find(g, consumer) : NULL;
     size_t n = 0;
     bool none = !g || (consumer.p && !only); /* an unknown consumer has nothing pending */
-    for (size_t i = none ? 0 : xg_pel_lower(g, lo); !none && i < g->npel && (count == 0 || n < count);
-         i++) {
+    for (size_t i = none ? 0 : xg_pel_lower(g, lo);
+         !none && i < g->npel && (count == 0 || n < count); i++) {
         const xpe *pe = &g->pel[i];
         if (td_sid_cmp(pe->id, hi) > 0)
             break;

@@ -121,8 +121,8 @@ void xrec_pending(td_xgroups *x, const xstr *st, const xgrp *g, const xpe *pe)
 {
     td_buf *b = &x->rb.buf;
     key_pending(x, st, g, pe->id, false);
-    int rc = put_bytes(b, pe->c->nm.name, pe->c->nm.len, false) |
-             state_put64(b, pe->delivery_ms) | state_put64(b, pe->count);
+    int rc = put_bytes(b, pe->c->nm.name, pe->c->nm.len, false) | state_put64(b, pe->delivery_ms) |
+             state_put64(b, pe->count);
     x->rb.bad |= rc != 0;
     rec_end(x);
 }
@@ -156,6 +156,16 @@ static void batch_clear(xrec_batch *rb)
     rb->n = 0;
     rb->buf.len = 0;
     rb->bad = false;
+    /* A large change (XGROUP DESTROY of a big PEL) does not keep its memory. */
+    if (rb->buf.cap > (1u << 20)) {
+        td_buf_free(&rb->buf);
+        td_buf_init(&rb->buf);
+    }
+    if (rb->cap > 16384) {
+        free(rb->recs);
+        rb->recs = NULL;
+        rb->cap = 0;
+    }
 }
 
 /* The most bytes of records in one appended batch: well below the topic's max.message.bytes
@@ -198,8 +208,8 @@ int xrec_flush(td_xgroups *x, uint64_t *seq)
     int rc = 0;
     while (from < rb->n && rc == 0) {
         size_t to = from, bytes = 0;
-        while (to < rb->n && (to == from || bytes + rb->recs[to].klen + rb->recs[to].vlen <=
-                                                    XREC_BATCH_BYTES)) {
+        while (to < rb->n &&
+               (to == from || bytes + rb->recs[to].klen + rb->recs[to].vlen <= XREC_BATCH_BYTES)) {
             bytes += rb->recs[to].klen + rb->recs[to].vlen;
             to++;
         }
@@ -261,8 +271,7 @@ static xgrp *replay_group(td_xgroups *x, int64_t topic_id, int32_t partition, td
 
 static int bad_record(const td_event *ev, const char *why)
 {
-    return td_fail(TD_ECORRUPT, "%s offset %" PRId64 ": %s", STATE_XGROUPS_TOPIC, ev->offset,
-                   why);
+    return td_fail(TD_ECORRUPT, "%s offset %" PRId64 ": %s", STATE_XGROUPS_TOPIC, ev->offset, why);
 }
 
 static int replay_record(void *arg, int32_t partition, const td_event *ev)
@@ -443,7 +452,8 @@ int xstate_load(td_xgroups *x, bool had_rows)
             pending += x->s[i].g[k]->live;
         }
     if (groups)
-        TD_INFO("xgroup", "replayed %zu Redis consumer group(s), %zu pending entries, in %" PRId64
-                          " ms", groups, pending, (td_mono_ns() - t0) / 1000000);
+        TD_INFO("xgroup",
+                "replayed %zu Redis consumer group(s), %zu pending entries, in %" PRId64 " ms",
+                groups, pending, (td_mono_ns() - t0) / 1000000);
     return rc;
 }

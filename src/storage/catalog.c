@@ -896,8 +896,8 @@ int catalog_xgroups_migrated(td_catalog *c)
     int rc = exec(c, "BEGIN IMMEDIATE");
     if (rc)
         return rc;
-    if ((rc = exec(c, "DELETE FROM xgroups")) == 0 && (rc = exec(c, "DELETE FROM xconsumers")) == 0 &&
-        (rc = exec(c, "DELETE FROM xpending")) == 0)
+    if ((rc = exec(c, "DELETE FROM xgroups")) == 0 &&
+        (rc = exec(c, "DELETE FROM xconsumers")) == 0 && (rc = exec(c, "DELETE FROM xpending")) == 0)
         rc = exec(c, "COMMIT");
     if (rc)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);

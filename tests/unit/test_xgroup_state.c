@@ -111,8 +111,8 @@ static void take(td_engine *e, const xstream *s, const char *group, snapshot *ou
     if (xgroup_consumers(e, s, S(group), &gi, snap_consumer, out) != 0)
         return;
     const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
-    ASSERT_OK(xgroup_pending(e, s, S(group), lo, hi, td_slice_make(NULL, 0), 0, 0, 0,
-                             snap_pending, out));
+    ASSERT_OK(
+        xgroup_pending(e, s, S(group), lo, hi, td_slice_make(NULL, 0), 0, 0, 0, snap_pending, out));
 }
 
 /* XACK of one entry appends one tombstone of a few dozen bytes, with 10 or 20 000 pending:
@@ -135,8 +135,8 @@ static void test_ack_costs_one_small_record(void)
     int64_t from, to;
     ASSERT_OK(xgroups_wait(e, seq));
     int64_t hw0 = state_hw(e);
-    ASSERT_OK(xgroup_deliver(e, &s, S("small"), S("c"), 10, false, 1000, &redo, &nredo, &from,
-                             &to, &seq));
+    ASSERT_OK(xgroup_deliver(e, &s, S("small"), S("c"), 10, false, 1000, &redo, &nredo, &from, &to,
+                             &seq));
     free(redo);
     /* Ten pending records, the new consumer's, its seen time with them, and the group's
      * (readers see them once durable: fsync=always). */
@@ -291,15 +291,32 @@ static void old_rows(const char *dir, int64_t tid, const td_sid *ids)
     td_catalog *c;
     ASSERT_OK(catalog_open(path, &c));
     catalog_xrow rows[] = {
-        {.op = CATALOG_XGROUP_PUT, .topic_id = tid, .group = S("old"), .id = ids[5], .ms = 42,
+        {.op = CATALOG_XGROUP_PUT,
+         .topic_id = tid,
+         .group = S("old"),
+         .id = ids[5],
+         .ms = 42,
          .policy = "max.deliveries=5\nack.timeout.ms=60000\n"},
-        {.op = CATALOG_XCONS_PUT, .topic_id = tid, .group = S("old"), .name = S("alice"),
+        {.op = CATALOG_XCONS_PUT,
+         .topic_id = tid,
+         .group = S("old"),
+         .name = S("alice"),
          .ms = 900},
         {.op = CATALOG_XCONS_PUT, .topic_id = tid, .group = S("old"), .name = S("idle"), .ms = 950},
-        {.op = CATALOG_XPEND_PUT, .topic_id = tid, .group = S("old"), .name = S("alice"),
-         .id = ids[2], .ms = 910, .count = 1},
-        {.op = CATALOG_XPEND_PUT, .topic_id = tid, .group = S("old"), .name = S("alice"),
-         .id = ids[4], .ms = 920, .count = 3},
+        {.op = CATALOG_XPEND_PUT,
+         .topic_id = tid,
+         .group = S("old"),
+         .name = S("alice"),
+         .id = ids[2],
+         .ms = 910,
+         .count = 1},
+        {.op = CATALOG_XPEND_PUT,
+         .topic_id = tid,
+         .group = S("old"),
+         .name = S("alice"),
+         .id = ids[4],
+         .ms = 920,
+         .count = 3},
         {.op = CATALOG_XDEL_PUT, .topic_id = tid, .group = S(""), .id = ids[7], .ms = 7},
         {.op = CATALOG_XDEL_PUT, .topic_id = tid, .group = S(""), .id = ids[7], .ms = -1},
     };
@@ -358,8 +375,7 @@ static void test_migration(void)
     snprintf(want, sizeof(want),
              "old last %" PRId64 "-%" PRIu64 " consumers 2 pending 2\n"
              "alice seen 900 pend 2\nidle seen 950 pend 0\n"
-             "%" PRId64 "-%" PRIu64 " alice at 910 n 1\n%" PRId64 "-%" PRIu64
-             " alice at 920 n 3\n",
+             "%" PRId64 "-%" PRIu64 " alice at 910 n 1\n%" PRId64 "-%" PRIu64 " alice at 920 n 3\n",
              ids[5].ms, ids[5].seq, ids[2].ms, ids[2].seq, ids[4].ms, ids[4].seq);
     ASSERT_STR_EQ(first->text, want);
     free(first);
