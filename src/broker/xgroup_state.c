@@ -274,10 +274,99 @@ static int bad_record(const td_event *ev, const char *why)
     return td_fail(TD_ECORRUPT, "%s offset %" PRId64 ": %s", STATE_XGROUPS_TOPIC, ev->offset, why);
 }
 
+/* Pending records are replayed in a second pass, after every group and consumer record:
+ * gathered, sorted by group and ID, and only the latest of each ID applied, so that a PEL of a
+ * million entries is built in O(n log n) whatever order the log has them in (redeliveries and
+ * claims move an entry's latest record after those of higher IDs; inserting each in place
+ * would move memory quadratically). */
+typedef struct rpend {
+    xgrp *g;
+    td_sid id;
+    uint64_t order;
+    xcons *c;    /* its consumer when it existed in the second pass, else: */
+    char *cname; /* a copy of the name (created only if the entry stays pending) */
+    size_t cnlen;
+    int64_t delivery, count;
+    bool tombstone;
+} rpend;
+
+typedef struct replay_ctx {
+    td_xgroups *x;
+    int pass; /* 1: groups and consumers; 2: pending entries */
+    rpend *v;
+    size_t n, cap;
+} replay_ctx;
+
+static int replay_pending(replay_ctx *rx, xgrp *g, td_sid id, const td_event *ev, state_reader *v)
+{
+    if (!g)
+        return 0; /* its group is gone: its pending entries were tombstoned with it */
+    if (td_grow(&rx->v, &rx->cap, rx->n, sizeof(*rx->v), 1024) != 0)
+        return -ENOMEM;
+    rpend *r = &rx->v[rx->n];
+    *r = (rpend){.g = g, .id = id, .order = rx->n, .tombstone = !ev->value};
+    if (ev->value) {
+        td_slice cname = get_bytes(v);
+        r->delivery = state_get64(v);
+        r->count = state_get64(v);
+        if (v->bad)
+            return bad_record(ev, "a pending entry value too short");
+        if (!(r->c = xg_cons_find(g, cname))) {
+            if (!(r->cname = malloc(cname.n ? cname.n : 1)))
+                return -ENOMEM;
+            memcpy(r->cname, cname.p, cname.n);
+            r->cnlen = cname.n;
+        }
+    }
+    rx->n++;
+    return 0;
+}
+
+static int rpend_cmp(const void *a, const void *b)
+{
+    const rpend *x = a, *y = b;
+    if (x->g != y->g)
+        return (uintptr_t)x->g < (uintptr_t)y->g ? -1 : 1;
+    int c = td_sid_cmp(x->id, y->id);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Applies the latest record of each pending entry gathered by the second pass. */
+static int replay_pending_apply(replay_ctx *rx)
+{
+    int rc = 0;
+    if (rx->n)
+        qsort(rx->v, rx->n, sizeof(*rx->v), rpend_cmp);
+    for (size_t i = 0; i < rx->n && rc == 0; i++) {
+        const rpend *r = &rx->v[i];
+        if (i + 1 < rx->n && rx->v[i + 1].g == r->g && td_sid_cmp(rx->v[i + 1].id, r->id) == 0)
+            continue; /* a later record of the same entry decides */
+        if (r->tombstone) {
+            xpe *pe = xg_pel_get(r->g, r->id); /* pending from the catalog's rows, if any */
+            if (pe)
+                xg_pel_remove(r->g, pe);
+            continue;
+        }
+        xcons *c = r->c ? r->c : xg_cons_add(r->g, td_slice_make(r->cname, r->cnlen), r->delivery);
+        xpe *pe = c ? xg_pel_add(r->g, r->id, c, r->delivery) : NULL;
+        if (!pe)
+            rc = -ENOMEM;
+        else
+            pe->count = r->count;
+    }
+    for (size_t i = 0; i < rx->n; i++)
+        free(rx->v[i].cname);
+    for (size_t i = 0; i < rx->x->ns; i++)
+        for (size_t k = 0; k < rx->x->s[i].n; k++)
+            xg_pel_compact(rx->x->s[i].g[k]);
+    return rc;
+}
+
 static int replay_record(void *arg, int32_t partition, const td_event *ev)
 {
     (void)partition;
-    td_xgroups *x = arg;
+    replay_ctx *rx = arg;
+    td_xgroups *x = rx->x;
     state_reader k = {ev->key, ev->key_len, 0, false};
     state_reader v = {ev->value, ev->value_len, 0, false};
     int16_t kind = state_get16(&k);
@@ -291,6 +380,10 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
     xstream s = {topic_id, part, NULL};
     xstr *st;
     xgrp *g = xg_group_find(x, &s, gname, &st);
+    if (kind != XREC_GROUP && kind != XREC_CONSUMER && kind != XREC_PENDING)
+        return bad_record(ev, "a key of an unknown kind (written by a newer tidings?)");
+    if ((kind == XREC_PENDING) != (rx->pass == 2))
+        return 0; /* the other pass's */
     if (kind == XREC_GROUP) {
         if (!ev->value) {
             bool found;
@@ -341,32 +434,12 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         c->seen_ms = seen;
         return 0;
     }
-    if (kind != XREC_PENDING)
-        return bad_record(ev, "a key of an unknown kind (written by a newer tidings?)");
     td_sid id;
     id.ms = state_get64(&k);
     id.seq = (uint64_t)state_get64(&k);
     if (k.bad)
         return bad_record(ev, "a pending entry key too short");
-    if (!ev->value) {
-        xpe *pe = g ? xg_pel_get(g, id) : NULL;
-        if (pe) {
-            xg_pel_remove(g, pe);
-            xg_pel_compact(g);
-        }
-        return 0;
-    }
-    td_slice cname = get_bytes(&v);
-    int64_t delivery = state_get64(&v), count = state_get64(&v);
-    if (v.bad)
-        return bad_record(ev, "a pending entry value too short");
-    xcons *c;
-    xpe *pe;
-    if ((!g && !(g = replay_group(x, topic_id, part, gname))) ||
-        !(c = xg_cons_add(g, cname, delivery)) || !(pe = xg_pel_add(g, id, c, delivery)))
-        return -ENOMEM;
-    pe->count = count;
-    return 0;
+    return replay_pending(rx, g, id, ev, &v);
 }
 
 /* Drops the groups whose own record never came (their records outlived a tombstone the
@@ -426,7 +499,18 @@ int xstate_load(td_xgroups *x, bool had_rows)
 {
     td_engine *e = x->e;
     int64_t t0 = td_mono_ns();
-    int rc = state_replay(e, STATE_XGROUPS, replay_record, x);
+    replay_ctx rx = {.x = x, .pass = 1};
+    int rc = state_replay(e, STATE_XGROUPS, replay_record, &rx);
+    if (rc == 0) {
+        rx.pass = 2;
+        rc = state_replay(e, STATE_XGROUPS, replay_record, &rx);
+    }
+    if (rc == 0)
+        rc = replay_pending_apply(&rx);
+    else
+        for (size_t i = 0; i < rx.n; i++)
+            free(rx.v[i].cname);
+    free(rx.v);
     if (rc) {
         TD_ERROR("xgroup", "cannot replay %s: %s", STATE_XGROUPS_TOPIC, td_last_error());
         return rc;
