@@ -9,6 +9,8 @@ that the PEL holds pending + acks entries; then `clients` threads acknowledge `a
 one ID per XACK, in pipelines of `depth` commands (each XACK is answered once durable: the
 pipelined ones share a group commit). The figure is acks per second and microseconds per ack.
 The IDs acknowledged are spread over the whole PEL (every k-th), not taken from its front.
+Then the broker is started again on the same directory: the time until it is ready, and the
+replay time it logs for the groups (the broker under test only).
 
 Usage: bench/redis_xack.py [--bin build/release/tidings] [--old-bin PATH] [--acks 50000]
        [--small 1000] [--large 1000000] [--clients 8] [--depth 32] [--dir build/bench-xack]
@@ -24,8 +26,9 @@ import time
 import redis
 
 
-def start(binary, data):
-    shutil.rmtree(data, ignore_errors=True)
+def start(binary, data, fresh=True):
+    if fresh:
+        shutil.rmtree(data, ignore_errors=True)
     os.makedirs(os.path.dirname(data), exist_ok=True)
     err = open(data + ".stderr", "wb")
     p = subprocess.Popen([binary, "serve", "--data", data, "--kafka", "127.0.0.1:0", "--http",
@@ -99,10 +102,21 @@ def case(binary, data, pending, acks, clients, depth):
         rate = ack_run(port, chosen, clients, depth)
         left = r.xpending("s", "g")["pending"]
         assert left == pending + acks - len(chosen), left
-        return rate
     finally:
         p.terminate()
         p.wait(timeout=60)
+    # The start that follows: how long the replay of the groups took (the new broker logs it).
+    t0 = time.time()
+    p, port = start(binary, data, fresh=False)
+    ready = time.time() - t0
+    p.terminate()
+    p.wait(timeout=60)
+    replay = None
+    with open(data + ".stderr", errors="replace") as f:
+        for line in f:
+            if "replayed" in line and "Redis consumer group" in line:
+                replay = line.split(" in ")[-1].strip()
+    return rate, replay, ready
 
 
 def main():
@@ -125,10 +139,12 @@ def main():
         if not binary or not os.access(binary, os.X_OK):
             print(f"{name}: skipped (no binary {binary})")
             continue
-        rate = case(binary, os.path.join(a.dir, "data"), pending, a.acks, a.clients, a.depth)
+        rate, replay, ready = case(binary, os.path.join(a.dir, "data"), pending, a.acks,
+                                   a.clients, a.depth)
         rows.append((name, pending + a.acks, rate))
         print(f"{name:22s} PEL {pending + a.acks:>8d}  {rate:10.0f} XACK/s  "
-              f"{1e6 / rate:8.1f} us/XACK", flush=True)
+              f"{1e6 / rate:8.1f} us/XACK  restart {ready:5.2f} s (replay {replay or '-'})",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,16 @@
  * hole (consumer NULL) until holes outnumber entries and the array is compacted: deliveries
  * append at the end and acknowledgements mostly remove from the front, so neither moves memory.
  *
- * Saving: each change appends a catalog row (with copies of the names, in an arena) to the
- * journal and bumps seq; the writer thread swaps the journal out and writes it in one
- * transaction, then answers the waiters whose seq it covered. After a failed write (its waiters
- * get the error) or a change that could not be journaled, the next write replaces the saved
- * state with the whole state in memory, a second later.
+ * Saving: each change adds records of what it changed (a group, a consumer, a pending entry, or
+ * their tombstones) to x->rb, and change_done appends them to the state topic __xgroup_state
+ * (xgroup_state.c) before the groups' mutex is released, so that the log has the changes in the
+ * order memory had them; the offset it returns is what the caller waits for (the flusher's
+ * group commit), never the event loop.
  *
- * Queue policies (XGROUP POLICY) and XDEL's removed entries live here too; the writer thread
- * also sweeps the groups with a policy when an entry falls due, and copies dead entries out.
+ * XDEL's removed entries are stream data, not group state: they stay catalog rows, journaled
+ * here and written by this file's thread in one transaction (seq with XDEL_SEQ_BIT). The same
+ * thread sweeps the groups with a queue policy when an entry falls due, and copies dead
+ * entries out; it starts only once something needs it.
  */
 #include <errno.h>
 #include <inttypes.h>
