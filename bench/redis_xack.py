@@ -129,23 +129,27 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--depth", type=int, default=32)
     ap.add_argument("--dir", default="build/bench-xack")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds of every case, interleaved; the median is reported")
     a = ap.parse_args()
-    rows = []
     runs = [("before (old binary)", a.old_bin, a.small), ("after", a.bin, a.small),
             ("after, large PEL", a.bin, a.large)]
     if a.old_bin and os.access(a.old_bin, os.X_OK) and a.large:
         runs.append(("before, large PEL", a.old_bin, a.large))
+    runs = [r for r in runs if r[1] and os.access(r[1], os.X_OK)]
+    got = {name: [] for name, _, _ in runs}
+    for rnd in range(a.repeat):
+        for name, binary, pending in runs:
+            rate, replay, ready = case(binary, os.path.join(a.dir, "data"), pending, a.acks,
+                                       a.clients, a.depth)
+            got[name].append(rate)
+            print(f"round {rnd + 1}: {name:22s} PEL {pending + a.acks:>8d}  {rate:10.0f} XACK/s"
+                  f"  restart {ready:5.2f} s (replay {replay or '-'})", flush=True)
+    print("median:")
     for name, binary, pending in runs:
-        if not binary or not os.access(binary, os.X_OK):
-            print(f"{name}: skipped (no binary {binary})")
-            continue
-        rate, replay, ready = case(binary, os.path.join(a.dir, "data"), pending, a.acks,
-                                   a.clients, a.depth)
-        rows.append((name, pending + a.acks, rate))
-        print(f"{name:22s} PEL {pending + a.acks:>8d}  {rate:10.0f} XACK/s  "
-              f"{1e6 / rate:8.1f} us/XACK  restart {ready:5.2f} s (replay {replay or '-'})",
-              flush=True)
-
+        rate = sorted(got[name])[len(got[name]) // 2]
+        print(f"  {name:22s} PEL {pending + a.acks:>8d}  {rate:10.0f} XACK/s  "
+              f"{1e6 / rate:8.1f} us/XACK", flush=True)
 
 if __name__ == "__main__":
     main()
