@@ -5,6 +5,7 @@ XREADGROUP/XACK load, and a data directory written by the broker from before the
 (main's binary, TIDINGS_OLD_BIN) migrated at first start."""
 import os
 import signal
+import sqlite3
 import threading
 import time
 
@@ -16,6 +17,7 @@ from conftest import Broker
 from test_redis import client, rb  # noqa: F401 (rb is the broker fixture)
 
 OLD_BIN = os.environ.get("TIDINGS_OLD_BIN", "/work/main/build/debug/tidings")
+MIGRATED = "migrated the Redis consumer groups"
 
 
 def ids_of(entries):
@@ -157,6 +159,8 @@ def test_old_data_directory_is_migrated(tmp_path, monkeypatch):
     xinfo = r.xinfo_stream("s")
     old.stop()
     monkeypatch.undo()  # the binary under test from here on
+    if os.path.exists(os.path.join(data, "topics", "__xgroup_state")):
+        pytest.skip(f"{OLD_BIN} already keeps the groups in __xgroup_state")
     for _ in range(2):
         b = Broker(data, redis=True).start()
         r = client(b)
@@ -167,4 +171,54 @@ def test_old_data_directory_is_migrated(tmp_path, monkeypatch):
             "max-deleted-entry-id"]
         b.stop()
         # Migrated at the first start only: the second found no rows (one log, appended to).
-        assert b.stderr().count("migrated the Redis consumer groups") == 1
+        assert b.stderr().count(MIGRATED) == 1
+
+
+def test_old_catalog_rows_written_by_sqlite_are_migrated(tmp_path):
+    """The same without an old binary: the rows the old broker wrote (catalog.md's xgroups,
+    xconsumers, xpending) put into the catalog with Python's sqlite3 while the broker is
+    stopped."""
+    data = str(tmp_path / "data")
+    b = Broker(data, redis=True).start()
+    r = client(b)
+    ids = [r.xadd("s", {"n": str(i)}) for i in range(6)]
+    b.stop()
+    db = sqlite3.connect(os.path.join(data, "catalog.db"))
+    (tid,) = db.execute("SELECT id FROM topics WHERE name='s'").fetchone()
+    now = int(time.time() * 1000)
+
+    def sid(i):
+        ms, seq = ids[i].split(b"-")
+        return int(ms), int(seq)
+
+    db.execute("INSERT INTO xgroups VALUES(?,0,?,?,?,?,?)", (tid, b"g", *sid(4), now - 5000,
+                                                             ""))
+    db.execute("INSERT INTO xconsumers VALUES(?,0,?,?,?)", (tid, b"g", b"ann", now - 1000))
+    db.execute("INSERT INTO xconsumers VALUES(?,0,?,?,?)", (tid, b"g", b"ben", now - 2000))
+    for i, who, n in ((1, b"ann", 1), (3, b"ben", 4), (4, b"ann", 2)):
+        db.execute("INSERT INTO xpending VALUES(?,0,?,?,?,?,?,?)",
+                   (tid, b"g", *sid(i), who, now - 3000, n))
+    db.commit()
+    db.close()
+    for start in range(2):
+        b.start()
+        r = client(b)
+        g = r.xinfo_groups("s")
+        assert [(x["name"], x["consumers"], x["pending"], x["last-delivered-id"]) for x in g] == [
+            (b"g", 2, 3, ids[4])]
+        assert [(c["name"], c["pending"]) for c in r.xinfo_consumers("s", "g")] == [
+            (b"ann", 2), (b"ben", 1)]
+        rows = r.xpending_range("s", "g", "-", "+", 10)
+        assert [(x["message_id"], x["consumer"], x["times_delivered"]) for x in rows] == [
+            (ids[1], b"ann", 1), (ids[3], b"ben", 4), (ids[4], b"ann", 2)]
+        assert all(x["time_since_delivered"] >= 3000 for x in rows)
+        b.stop()
+        assert b.stderr().count(MIGRATED) == 1
+        db = sqlite3.connect(os.path.join(data, "catalog.db"))
+        assert db.execute("SELECT count(*) FROM xgroups").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM xpending").fetchone() == (0,)
+        db.close()
+    # The group goes on from its migrated last delivered ID.
+    b.start()
+    assert ids_of(client(b).xreadgroup("g", "ann", {"s": ">"})[0][1]) == [ids[5]]
+    b.stop()
