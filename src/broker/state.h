@@ -36,11 +36,13 @@
 #define STATE_OFFSETS_TOPIC "__consumer_offsets"
 #define STATE_CLUSTER_TOPIC "__cluster_state"
 #define STATE_QUEUES_TOPIC "__queue_state"
+#define STATE_XGROUPS_TOPIC "__xgroup_state"
 
 typedef enum state_topic_id {
     STATE_OFFSETS = 0,
     STATE_CLUSTER = 1,
     STATE_QUEUES = 2, /* queue groups (queue_state.c) */
+    STATE_XGROUPS = 3, /* Redis consumer groups (xgroup_state.c), one partition */
     STATE_NTOPICS
 } state_topic_id;
 

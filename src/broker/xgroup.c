@@ -6,14 +6,16 @@
  * hole (consumer NULL) until holes outnumber entries and the array is compacted: deliveries
  * append at the end and acknowledgements mostly remove from the front, so neither moves memory.
  *
- * Saving: each change appends a catalog row (with copies of the names, in an arena) to the
- * journal and bumps seq; the writer thread swaps the journal out and writes it in one
- * transaction, then answers the waiters whose seq it covered. After a failed write (its waiters
- * get the error) or a change that could not be journaled, the next write replaces the saved
- * state with the whole state in memory, a second later.
+ * Saving: each change adds records of what it changed (a group, a consumer, a pending entry, or
+ * their tombstones) to x->rb, and change_done appends them to the state topic __xgroup_state
+ * (xgroup_state.c) before the groups' mutex is released, so that the log has the changes in the
+ * order memory had them; the offset it returns is what the caller waits for (the flusher's
+ * group commit), never the event loop.
  *
- * Queue policies (XGROUP POLICY) and XDEL's removed entries live here too; the writer thread
- * also sweeps the groups with a policy when an entry falls due, and copies dead entries out.
+ * XDEL's removed entries are stream data, not group state: they stay catalog rows, journaled
+ * here and written by this file's thread in one transaction (seq with XDEL_SEQ_BIT). The same
+ * thread sweeps the groups with a queue policy when an entry falls due, and copies dead
+ * entries out; it starts only once something needs it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,87 +28,9 @@
 #include "base/metrics.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
+#include "broker/state.h"
 #include "broker/xgroup.h"
-
-/* A group's or consumer's name (binary-safe): the first member of both. */
-typedef struct xname {
-    uint8_t *name;
-    size_t len;
-} xname;
-
-typedef struct xcons {
-    xname nm;
-    int64_t seen_ms;
-    size_t pending;
-} xcons;
-
-typedef struct xpe {
-    td_sid id;
-    xcons *c; /* NULL: a hole */
-    int64_t delivery_ms;
-    int64_t count;
-} xpe;
-
-typedef struct xgrp {
-    xname nm;
-    td_sid last;
-    int64_t created_ms;
-    /* A queue policy (XGROUP POLICY), or NULL: Redis's behaviour. With one, next_due is the
-     * earliest time a pending entry falls due (for redelivery, or the dead-letter topic) as far
-     * as known, and ready says that some are due for redelivery now. */
-    td_queue_policy *pol;
-    int64_t next_due;
-    bool ready;
-    uint64_t redelivered, dead_lettered; /* by the policy, since the broker started (metrics) */
-    xcons **cons;                        /* sorted by name */
-    size_t ncons, conscap;
-    xpe *pel;
-    size_t npel, pelcap, live;
-} xgrp;
-
-typedef struct xstr {
-    int64_t topic_id;
-    int32_t partition;
-    xgrp **g; /* sorted by name */
-    size_t n, cap;
-    int64_t *del; /* offsets XDEL removed, sorted (those below the log start are pruned) */
-    size_t ndel, delcap;
-    td_sid max_del; /* the largest ID XDEL removed, 0-0 */
-} xstr;
-
-typedef struct xwaiter {
-    uint64_t seq;
-    void (*cb)(void *arg, int rc);
-    void *arg;
-} xwaiter;
-
-struct td_xgroups {
-    td_engine *e;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;      /* the writer waits for rows */
-    pthread_cond_t done_cv; /* xgroups_wait waits for writes */
-    xstr *s;
-    size_t ns, scap;
-    /* The journal: rows not yet written, their names in *arena. A write takes the rows and
-     * their arena and the journal goes on in the other one: an arena cannot be moved, its first
-     * allocations are inside it. */
-    catalog_xrow *rows;
-    size_t nrows, rowcap;
-    td_arena arenas[2];
-    td_arena *arena;
-    const void *jgroup_src, *jcons_src; /* the last names copied, and their copies */
-    td_slice jgroup, jcons;
-    bool resync; /* a change could not be journaled, or a write failed: write everything */
-    uint64_t seq, saved_seq;
-    int save_rc;
-    xwaiter *w;
-    size_t nw, wcap;
-    size_t ndel; /* atomic: offsets removed by XDEL, every stream (a fast path when none) */
-    void (*notify)(void *arg); /* xgroups_set_notify */
-    void *notify_arg;
-    pthread_t thr;
-    bool running, stopping, stopped;
-};
+#include "broker/xgroup_int.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Names, lookups
@@ -118,7 +42,7 @@ static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 }
 
 /* The index of key in a sorted array of groups or consumers (*found), or where it goes. */
-static size_t name_search(void *const *arr, size_t n, td_slice key, bool *found)
+size_t xg_name_search(void *const *arr, size_t n, td_slice key, bool *found)
 {
     size_t lo = 0, hi = n;
     *found = false;
@@ -138,7 +62,7 @@ static size_t name_search(void *const *arr, size_t n, td_slice key, bool *found)
     return lo;
 }
 
-static bool name_set(xname *nm, td_slice v)
+bool xg_name_set(xname *nm, td_slice v)
 {
     if (!(nm->name = malloc(v.n ? v.n : 1)))
         return false;
@@ -147,7 +71,7 @@ static bool name_set(xname *nm, td_slice v)
     return true;
 }
 
-static xstr *stream_find(td_xgroups *x, int64_t topic_id, int32_t partition)
+xstr *xg_stream_find(td_xgroups *x, int64_t topic_id, int32_t partition)
 {
     for (size_t i = 0; i < x->ns; i++)
         if (x->s[i].topic_id == topic_id && x->s[i].partition == partition)
@@ -155,9 +79,9 @@ static xstr *stream_find(td_xgroups *x, int64_t topic_id, int32_t partition)
     return NULL;
 }
 
-static xstr *stream_get(td_xgroups *x, int64_t topic_id, int32_t partition)
+xstr *xg_stream_get(td_xgroups *x, int64_t topic_id, int32_t partition)
 {
-    xstr *st = stream_find(x, topic_id, partition);
+    xstr *st = xg_stream_find(x, topic_id, partition);
     if (st)
         return st;
     if (td_grow(&x->s, &x->scap, x->ns, sizeof(*x->s), 8) != 0)
@@ -167,19 +91,19 @@ static xstr *stream_get(td_xgroups *x, int64_t topic_id, int32_t partition)
     return st;
 }
 
-static xgrp *group_find(td_xgroups *x, const xstream *s, td_slice name, xstr **stp)
+xgrp *xg_group_find(td_xgroups *x, const xstream *s, td_slice name, xstr **stp)
 {
-    xstr *st = stream_find(x, s->topic_id, s->partition);
+    xstr *st = xg_stream_find(x, s->topic_id, s->partition);
     if (stp)
         *stp = st;
     if (!st)
         return NULL;
     bool found;
-    size_t i = name_search((void *const *)st->g, st->n, name, &found);
+    size_t i = xg_name_search((void *const *)st->g, st->n, name, &found);
     return found ? st->g[i] : NULL;
 }
 
-static void group_free(xgrp *g)
+void xg_group_free(xgrp *g)
 {
     for (size_t i = 0; i < g->ncons; i++) {
         free(g->cons[i]->nm.name);
@@ -192,23 +116,23 @@ static void group_free(xgrp *g)
     free(g);
 }
 
-static xcons *cons_find(xgrp *g, td_slice name)
+xcons *xg_cons_find(xgrp *g, td_slice name)
 {
     bool found;
-    size_t i = name_search((void *const *)g->cons, g->ncons, name, &found);
+    size_t i = xg_name_search((void *const *)g->cons, g->ncons, name, &found);
     return found ? g->cons[i] : NULL;
 }
 
-static xcons *cons_add(xgrp *g, td_slice name, int64_t now_ms)
+xcons *xg_cons_add(xgrp *g, td_slice name, int64_t now_ms)
 {
     bool found;
-    size_t i = name_search((void *const *)g->cons, g->ncons, name, &found);
+    size_t i = xg_name_search((void *const *)g->cons, g->ncons, name, &found);
     if (found)
         return g->cons[i];
     if (td_grow(&g->cons, &g->conscap, g->ncons, sizeof(*g->cons), 4) != 0)
         return NULL;
     xcons *c = calloc(1, sizeof(*c));
-    if (!c || !name_set(&c->nm, name)) {
+    if (!c || !xg_name_set(&c->nm, name)) {
         free(c);
         return NULL;
     }
@@ -223,7 +147,7 @@ static xcons *cons_add(xgrp *g, td_slice name, int64_t now_ms)
  * The PEL
  */
 /* The first slot (hole or not) whose ID is >= id. */
-static size_t pel_lower(const xgrp *g, td_sid id)
+size_t xg_pel_lower(const xgrp *g, td_sid id)
 {
     size_t lo = 0, hi = g->npel;
     while (lo < hi) {
@@ -236,9 +160,9 @@ static size_t pel_lower(const xgrp *g, td_sid id)
     return lo;
 }
 
-static xpe *pel_get(xgrp *g, td_sid id)
+xpe *xg_pel_get(xgrp *g, td_sid id)
 {
-    size_t i = pel_lower(g, id);
+    size_t i = xg_pel_lower(g, id);
     if (i < g->npel && g->pel[i].c && td_sid_cmp(g->pel[i].id, id) == 0)
         return &g->pel[i];
     return NULL;
@@ -256,11 +180,11 @@ static void pel_assign(xpe *pe, xcons *c)
 
 /* The entry of id, added (for consumer c, count 0) if it is not pending; NULL without memory.
  * Slots may move. */
-static xpe *pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
+xpe *xg_pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
 {
     size_t i = g->npel;
     if (g->npel && td_sid_cmp(g->pel[g->npel - 1].id, id) >= 0)
-        i = pel_lower(g, id);
+        i = xg_pel_lower(g, id);
     if (i < g->npel && td_sid_cmp(g->pel[i].id, id) == 0) {
         xpe *pe = &g->pel[i];
         if (!pe->c) {
@@ -281,7 +205,7 @@ static xpe *pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
     return &g->pel[i];
 }
 
-static void pel_remove(xgrp *g, xpe *pe)
+void xg_pel_remove(xgrp *g, xpe *pe)
 {
     pe->c->pending--;
     pe->c = NULL;
@@ -289,7 +213,7 @@ static void pel_remove(xgrp *g, xpe *pe)
 }
 
 /* Drops the holes once they outnumber the entries (call when no slot pointer is held). */
-static void pel_compact(xgrp *g)
+void xg_pel_compact(xgrp *g)
 {
     size_t holes = g->npel - g->live;
     if (holes < 64 || holes < g->live)
@@ -396,84 +320,25 @@ static bool is_dead(const xgrp *g, const xpe *pe)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The journal
+ * The journal of XDEL's removed entries (catalog rows; group state goes to __xgroup_state)
  */
-static td_slice jcopy(td_xgroups *x, const void *src, const uint8_t *p, size_t n, bool consumer)
-{
-    const void **cache_src = consumer ? &x->jcons_src : &x->jgroup_src;
-    td_slice *cache = consumer ? &x->jcons : &x->jgroup;
-    if (*cache_src == src && cache->n == n)
-        return *cache;
-    uint8_t *copy = td_arena_alloc(x->arena, n ? n : 1);
-    if (!copy)
-        return td_slice_make(NULL, 0);
-    if (n)
-        memcpy(copy, p, n);
-    *cache_src = src;
-    *cache = td_slice_make(copy, n);
-    return *cache;
-}
-
-/* Appends a row (names copied); false without memory (logged: the change stays unsaved). */
-static bool jrow(td_xgroups *x, int op, const xstr *st, const xgrp *g, const xcons *c,
-                 const xpe *pe)
-{
-    if (td_grow(&x->rows, &x->rowcap, x->nrows, sizeof(*x->rows), 64) != 0)
-        goto oom;
-    catalog_xrow r = {.op = op, .topic_id = st->topic_id, .partition = st->partition};
-    r.group = jcopy(x, g, g->nm.name, g->nm.len, false);
-    if (!r.group.p)
-        goto oom;
-    if (c) {
-        r.name = jcopy(x, c, c->nm.name, c->nm.len, true);
-        if (!r.name.p)
-            goto oom;
-    }
-    switch (op) {
-    case CATALOG_XGROUP_PUT:
-        r.id = g->last;
-        r.ms = g->created_ms;
-        if (g->pol) {
-            char text[2048];
-            if (queue_policy_format(g->pol, text, sizeof(text)) != 0 ||
-                !(r.policy = td_arena_strdup(x->arena, text)))
-                goto oom;
-        }
-        break;
-    case CATALOG_XCONS_PUT:
-        r.ms = c->seen_ms;
-        break;
-    case CATALOG_XPEND_PUT:
-        r.id = pe->id;
-        r.ms = pe->delivery_ms;
-        r.count = pe->count;
-        break;
-    case CATALOG_XPEND_DEL:
-        r.id = pe->id;
-        break;
-    default:
-        break;
-    }
-    x->rows[x->nrows++] = r;
-    x->seq++;
-    pthread_cond_signal(&x->cv);
-    return true;
-oom:
-    TD_ERROR("xgroup", "out of memory: consumer groups are saved whole at the next write");
-    x->resync = true;
-    x->seq++;
-    pthread_cond_signal(&x->cv);
-    return false;
-}
-
-/* A row of xdeleted: PUT of (id, offset), or PRUNE below offset. */
+/* A row of xdeleted: PUT of (id, offset), or PRUNE below offset; false without memory (logged:
+ * the removed entries are saved whole at the next write). */
 static bool jrow_del(td_xgroups *x, int op, const xstr *st, td_sid id, int64_t offset)
 {
-    static const xgrp none; /* XDEL rows name no group */
-    if (!jrow(x, op, st, &none, NULL, NULL))
+    x->seq++;
+    pthread_cond_signal(&x->cv);
+    if (td_grow(&x->rows, &x->rowcap, x->nrows, sizeof(*x->rows), 64) != 0) {
+        TD_ERROR("xgroup", "out of memory: XDEL's removed entries are saved whole next");
+        x->resync = true;
         return false;
-    x->rows[x->nrows - 1].id = id;
-    x->rows[x->nrows - 1].ms = offset;
+    }
+    x->rows[x->nrows++] = (catalog_xrow){.op = op,
+                                         .topic_id = st->topic_id,
+                                         .partition = st->partition,
+                                         .group = td_slice_make("", 0),
+                                         .id = id,
+                                         .ms = offset};
     return true;
 }
 
@@ -506,25 +371,12 @@ static void journal_snapshot(td_xgroups *x)
     free(x->rows);
     x->rows = NULL;
     x->nrows = x->rowcap = 0;
-    td_arena_free(x->arena);
-    td_arena_init(x->arena);
-    x->jgroup_src = x->jcons_src = NULL;
     x->resync = false;
     static const xstr all = {0};
-    static const xgrp none = {0};
-    bool ok = jrow(x, CATALOG_XCLEAR, &all, &none, NULL, NULL);
+    bool ok = jrow_del(x, CATALOG_XCLEAR, &all, (td_sid){0, 0}, 0);
     for (size_t i = 0; i < x->ns && ok; i++) {
         const xstr *st = &x->s[i];
-        for (size_t k = 0; k < st->n && ok; k++) {
-            const xgrp *g = st->g[k];
-            ok = jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
-            for (size_t j = 0; j < g->ncons && ok; j++)
-                ok = jrow(x, CATALOG_XCONS_PUT, st, g, g->cons[j], NULL);
-            for (size_t j = 0; j < g->npel && ok; j++)
-                if (g->pel[j].c)
-                    ok = jrow(x, CATALOG_XPEND_PUT, st, g, g->pel[j].c, &g->pel[j]);
-        }
-        if (ok && (st->max_del.ms || st->max_del.seq))
+        if (st->max_del.ms || st->max_del.seq)
             ok = jrow_del(x, CATALOG_XDEL_PUT, st, st->max_del, -1);
         for (size_t k = 0; k < st->ndel && ok; k++)
             ok = jrow_del(x, CATALOG_XDEL_PUT, st, (td_sid){0, 0}, st->del[k]);
@@ -540,21 +392,17 @@ static int write_once(td_xgroups *x)
         return x->save_rc = -ENOMEM;
     catalog_xrow *rows = x->rows;
     size_t n = x->nrows;
-    td_arena *arena = x->arena;
     uint64_t seq = x->seq;
     x->rows = NULL;
     x->nrows = x->rowcap = 0;
-    x->arena = arena == &x->arenas[0] ? &x->arenas[1] : &x->arenas[0]; /* empty */
-    x->jgroup_src = x->jcons_src = NULL;
     pthread_mutex_unlock(&x->mu);
     pthread_mutex_lock(&x->e->admin_mu);
     int rc = catalog_xrows_put(x->e->cat, rows, n);
     pthread_mutex_unlock(&x->e->admin_mu);
     free(rows);
-    td_arena_free(arena);
     pthread_mutex_lock(&x->mu);
     if (rc) {
-        TD_ERROR("xgroup", "cannot save consumer groups (retrying): %s", td_last_error());
+        TD_ERROR("xgroup", "cannot save XDEL's removed entries (retrying): %s", td_last_error());
         x->resync = true; /* the rows are gone: write the whole state next time */
     } else {
         x->saved_seq = seq;
@@ -661,7 +509,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
         if (j->partition < broker_topic_partitions(ref))
             off = entry_offset(broker_topic_part(ref, j->partition), j->id);
         pthread_mutex_lock(&x->mu);
-        xstr *st = stream_find(x, j->topic_id, j->partition);
+        xstr *st = xg_stream_find(x, j->topic_id, j->partition);
         bool gone = off < 0 || del_has(st, off); /* trimmed or removed: nothing to keep */
         pthread_mutex_unlock(&x->mu);
         if (!gone) {
@@ -690,15 +538,20 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
             continue;
         pthread_mutex_lock(&x->mu);
         xstream s = {j->topic_id, j->partition, NULL};
-        xgrp *g = group_find(x, &s, td_slice_make(j->group, j->glen), &st);
-        xpe *pe = g ? pel_get(g, j->id) : NULL;
+        xgrp *g = xg_group_find(x, &s, td_slice_make(j->group, j->glen), &st);
+        xpe *pe = g ? xg_pel_get(g, j->id) : NULL;
         if (pe && pe->count == j->count && pe->delivery_ms == j->delivery_ms) {
-            jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
-            pel_remove(g, pe);
-            pel_compact(g);
+            xrec_pending_gone(x, st, g, pe->id);
+            xg_pel_remove(g, pe);
+            xg_pel_compact(g);
             g->dead_lettered++;
         }
+        uint64_t seq = 0;
+        if (xrec_flush(x, &seq) != 0) /* kept for the next change's batch */
+            TD_WARN("xgroup", "cannot record a dead-lettered entry yet: %s", td_last_error());
         pthread_mutex_unlock(&x->mu);
+        if (seq) /* nobody waits: asks for the sync that makes it durable */
+            state_when_durable(e, STATE_XGROUPS, 0, (int64_t)seq, NULL, NULL);
     }
 }
 
@@ -763,6 +616,16 @@ void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&x->mu);
 }
 
+int xg_writer_need(td_xgroups *x)
+{
+    if (x->running || x->stopped)
+        return 0;
+    if (pthread_create(&x->thr, NULL, writer, x) != 0)
+        return td_fail(-EAGAIN, "cannot start the Redis consumer group thread");
+    x->running = true;
+    return 0;
+}
+
 static void writer_stop(td_xgroups *x)
 {
     pthread_mutex_lock(&x->mu);
@@ -778,6 +641,9 @@ static void writer_stop(td_xgroups *x)
 int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc), void *arg)
 {
     td_xgroups *x = e->xgroups;
+    if (!(seq & XDEL_SEQ_BIT)) /* a group change: durable with the state topic's batch */
+        return state_when_durable(e, STATE_XGROUPS, 0, (int64_t)seq, cb, arg);
+    seq &= ~XDEL_SEQ_BIT;
     pthread_mutex_lock(&x->mu);
     if (x->saved_seq >= seq) {
         pthread_mutex_unlock(&x->mu);
@@ -800,6 +666,9 @@ int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc)
 int xgroups_wait(td_engine *e, uint64_t seq)
 {
     td_xgroups *x = e->xgroups;
+    if (!(seq & XDEL_SEQ_BIT))
+        return state_wait(e, STATE_XGROUPS, 0, (int64_t)seq);
+    seq &= ~XDEL_SEQ_BIT;
     pthread_mutex_lock(&x->mu);
     while (x->saved_seq < seq && !x->stopped) {
         pthread_cond_wait(&x->done_cv, &x->mu);
@@ -898,41 +767,76 @@ static void xgroups_collect(void *arg, td_metrics_out *out)
 /* ---------------------------------------------------------------------------------------------
  * Open and close
  */
+xgrp *xg_group_insert(xstr *st, td_slice name)
+{
+    bool found;
+    size_t i = xg_name_search((void *const *)st->g, st->n, name, &found);
+    xgrp *g = NULL;
+    if (found || td_grow(&st->g, &st->cap, st->n, sizeof(*st->g), 4) != 0 ||
+        !(g = calloc(1, sizeof(*g))) || !xg_name_set(&g->nm, name)) {
+        free(g);
+        return NULL;
+    }
+    g->next_due = INT64_MAX;
+    memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
+    st->g[i] = g;
+    st->n++;
+    return g;
+}
+
+void xg_group_remove(xstr *st, size_t i)
+{
+    xgrp *g = st->g[i];
+    memmove(st->g + i, st->g + i + 1, (st->n - i - 1) * sizeof(*st->g));
+    st->n--;
+    xg_group_free(g);
+}
+
+size_t xg_cons_remove(xgrp *g, xcons *c)
+{
+    size_t pending = c->pending;
+    for (size_t k = 0; k < g->npel && c->pending; k++)
+        if (g->pel[k].c == c)
+            xg_pel_remove(g, &g->pel[k]);
+    bool found;
+    size_t i = xg_name_search((void *const *)g->cons, g->ncons,
+                              td_slice_make(c->nm.name, c->nm.len), &found);
+    if (found) {
+        memmove(g->cons + i, g->cons + i + 1, (g->ncons - i - 1) * sizeof(*g->cons));
+        g->ncons--;
+    }
+    free(c->nm.name);
+    free(c);
+    xg_pel_compact(g);
+    return pending;
+}
+
+void xg_stream_drop(td_xgroups *x, size_t i)
+{
+    for (size_t k = 0; k < x->s[i].n; k++)
+        xg_group_free(x->s[i].g[k]);
+    free(x->s[i].g);
+    free(x->s[i].del);
+    __atomic_sub_fetch(&x->ndel, x->s[i].ndel, __ATOMIC_RELAXED);
+    x->s[i] = x->s[--x->ns];
+}
+
+/* A row of the catalog: XDEL's removed entries, and the group rows of a data directory from
+ * before __xgroup_state (migrated by xstate_load). */
+typedef struct row_loader {
+    td_xgroups *x;
+    bool had_rows; /* group rows */
+} row_loader;
+
 static int load_row(void *arg, const catalog_xrow *r)
 {
-    td_xgroups *x = arg;
+    row_loader *l = arg;
+    td_xgroups *x = l->x;
     xstream s = {r->topic_id, r->partition, NULL};
-    if (r->op == CATALOG_XGROUP_PUT) {
-        xstr *st = stream_get(x, r->topic_id, r->partition);
-        xgrp *g = calloc(1, sizeof(*g));
-        if (!st || !g || !name_set(&g->nm, r->group)) {
-            free(g);
-            return -ENOMEM;
-        }
-        g->last = r->id;
-        g->created_ms = r->ms;
-        g->next_due = INT64_MIN; /* swept once at the start */
-        if (r->policy && r->policy[0] && (g->pol = malloc(sizeof(*g->pol))))
-            queue_policy_parse(r->policy, g->pol);
-        bool found;
-        size_t i = name_search((void *const *)st->g, st->n, r->group, &found);
-        if (found) {
-            group_free(g);
-            return 0;
-        }
-        if (td_grow(&st->g, &st->cap, st->n, sizeof(*st->g), 4) != 0) {
-            group_free(g);
-            return -ENOMEM;
-        }
-        memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
-        st->g[i] = g;
-        st->n++;
-        return 0;
-    }
+    xstr *st = xg_stream_get(x, r->topic_id, r->partition);
+    if (!st)
+        return -ENOMEM;
     if (r->op == CATALOG_XDEL_PUT) {
-        xstr *st = stream_get(x, r->topic_id, r->partition);
-        if (!st)
-            return -ENOMEM;
         if (r->ms < 0) {
             st->max_del = r->id;
             return 0;
@@ -943,17 +847,29 @@ static int load_row(void *arg, const catalog_xrow *r)
         x->ndel++;
         return 0;
     }
-    xgrp *g = group_find(x, &s, r->group, NULL);
+    l->had_rows = true;
+    if (r->op == CATALOG_XGROUP_PUT) {
+        xgrp *g = xg_group_insert(st, r->group);
+        if (!g)
+            return -ENOMEM;
+        g->last = r->id;
+        g->created_ms = r->ms;
+        g->next_due = INT64_MIN; /* swept once at the start */
+        if (r->policy && r->policy[0] && (g->pol = malloc(sizeof(*g->pol))))
+            queue_policy_parse(r->policy, g->pol);
+        return 0;
+    }
+    xgrp *g = xg_group_find(x, &s, r->group, NULL);
     if (!g)
         return 0; /* rows of a group that is gone */
-    xcons *c = cons_add(g, r->name, r->ms);
+    xcons *c = xg_cons_add(g, r->name, r->ms);
     if (!c)
         return -ENOMEM;
     if (r->op == CATALOG_XCONS_PUT) {
         c->seen_ms = r->ms;
         return 0;
     }
-    xpe *pe = pel_add(g, r->id, c, r->ms);
+    xpe *pe = xg_pel_add(g, r->id, c, r->ms);
     if (!pe)
         return -ENOMEM;
     pe->count = r->count;
@@ -962,15 +878,11 @@ static int load_row(void *arg, const catalog_xrow *r)
 
 static void state_free(td_xgroups *x)
 {
-    for (size_t i = 0; i < x->ns; i++) {
-        for (size_t k = 0; k < x->s[i].n; k++)
-            group_free(x->s[i].g[k]);
-        free(x->s[i].g);
-        free(x->s[i].del);
-    }
+    while (x->ns)
+        xg_stream_drop(x, x->ns - 1);
     free(x->s);
     x->s = NULL;
-    x->ns = x->scap = 0;
+    x->scap = 0;
 }
 
 int xgroups_open(td_engine *e, td_xgroups **out)
@@ -982,21 +894,28 @@ int xgroups_open(td_engine *e, td_xgroups **out)
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
     pthread_cond_init(&x->done_cv, NULL);
-    td_arena_init(&x->arenas[0]);
-    td_arena_init(&x->arenas[1]);
-    x->arena = &x->arenas[0];
+    row_loader l = {x, false};
     pthread_mutex_lock(&e->admin_mu);
-    int rc = catalog_xrows_list(e->cat, load_row, x);
+    int rc = catalog_xrows_list(e->cat, load_row, &l);
     pthread_mutex_unlock(&e->admin_mu);
-    if (rc == 0 && pthread_create(&x->thr, NULL, writer, x) != 0)
-        rc = td_fail(-EAGAIN, "cannot start the consumer group writer");
-    else if (rc == 0)
-        x->running = true;
+    pthread_mutex_lock(&x->mu);
+    if (rc == 0)
+        rc = xstate_load(x, l.had_rows);
+    /* The thread runs only for what needs it: XDEL's rows and queue policies' deadlines. */
+    bool need = x->ndel > 0;
+    for (size_t i = 0; i < x->ns && !need; i++)
+        for (size_t k = 0; k < x->s[i].n && !need; k++)
+            need = x->s[i].g[k]->pol != NULL;
+    if (rc == 0 && need)
+        rc = xg_writer_need(x);
+    pthread_mutex_unlock(&x->mu);
     if (rc == 0 && (rc = td_metrics_add_collector(broker_metrics(e), xgroups_collect, x)) != 0)
         writer_stop(x);
     if (rc) {
+        writer_stop(x);
         state_free(x);
-        td_arena_free(x->arena);
+        xrec_free(x);
+        free(x->rows);
         pthread_mutex_destroy(&x->mu);
         pthread_cond_destroy(&x->cv);
         pthread_cond_destroy(&x->done_cv);
@@ -1023,12 +942,15 @@ void xgroups_close(td_xgroups *x)
     pthread_mutex_lock(&x->mu);
     if (x->nrows || x->resync)
         write_once(x);
+    uint64_t seq = 0;
+    xrec_flush(x, &seq); /* records a failed append kept, if any */
     pthread_mutex_unlock(&x->mu);
+    if (seq)
+        state_wait(x->e, STATE_XGROUPS, 0, (int64_t)seq);
     state_free(x);
+    xrec_free(x);
     free(x->rows);
     free(x->w);
-    td_arena_free(&x->arenas[0]);
-    td_arena_free(&x->arenas[1]);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
     pthread_cond_destroy(&x->done_cv);
@@ -1046,64 +968,54 @@ void xgroups_forget_topic(td_engine *e, int64_t topic_id)
             i++;
             continue;
         }
+        /* Tombstones for its groups' records (the catalog dropped its XDEL rows itself). */
         for (size_t k = 0; k < x->s[i].n; k++)
-            group_free(x->s[i].g[k]);
-        free(x->s[i].g);
-        free(x->s[i].del);
-        __atomic_sub_fetch(&x->ndel, x->s[i].ndel, __ATOMIC_RELAXED);
-        x->s[i] = x->s[--x->ns];
+            xrec_group_gone(x, &x->s[i], x->s[i].g[k]);
+        xg_stream_drop(x, i);
     }
-    x->jgroup_src = x->jcons_src = NULL;
-    /* The catalog dropped its rows with the topic; rows in the journal only write rows of an
-     * id no topic has, which the next open deletes. */
+    uint64_t seq = 0;
+    if (xrec_flush(x, &seq) != 0) /* a start drops the records of deleted topics anyway */
+        TD_WARN("xgroup", "cannot record a deleted topic's groups as gone: %s", td_last_error());
     /* Readers blocked on the topic's streams are answered now, whichever protocol deleted it
      * (XREADGROUP: its group is gone), and blocked XREADs let the deleted partitions go. */
     if (x->notify)
         x->notify(x->notify_arg);
     pthread_mutex_unlock(&x->mu);
+    if (seq)
+        state_when_durable(e, STATE_XGROUPS, 0, (int64_t)seq, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Groups and consumers
  */
-static void set_seq(td_xgroups *x, uint64_t before, uint64_t *seq)
+/* Appends the change's records (under x->mu, so that the log has the changes in the order
+ * memory had them): the call's result, which a failed append fails. */
+static int change_done(td_xgroups *x, int rc, uint64_t *seq)
 {
+    uint64_t s = 0;
+    int frc = xrec_flush(x, &s);
     if (seq)
-        *seq = x->seq != before ? x->seq : 0;
+        *seq = s;
+    return rc ? rc : frc;
 }
 
 int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq)
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     int rc = 0;
-    xstr *st = stream_get(x, s->topic_id, s->partition);
+    xstr *st = xg_stream_get(x, s->topic_id, s->partition);
     xgrp *g = NULL;
-    bool found = false;
-    size_t i = st ? name_search((void *const *)st->g, st->n, group, &found) : 0;
-    if (!st || found) {
-        rc = st ? TD_EEXIST : -ENOMEM;
-        goto out;
-    }
-    if (td_grow(&st->g, &st->cap, st->n, sizeof(*st->g), 4) != 0) {
+    if (st && xg_group_find(x, s, group, NULL))
+        rc = TD_EEXIST;
+    else if (!st || !(g = xg_group_insert(st, group)))
         rc = -ENOMEM;
-        goto out;
+    if (g) {
+        g->last = last;
+        g->created_ms = td_wall_ms();
+        xrec_group(x, st, g);
     }
-    if (!(g = calloc(1, sizeof(*g))) || !name_set(&g->nm, group)) {
-        free(g);
-        rc = -ENOMEM;
-        goto out;
-    }
-    g->last = last;
-    g->created_ms = td_wall_ms();
-    g->next_due = INT64_MAX;
-    memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
-    st->g[i] = g;
-    st->n++;
-    jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
-out:
-    set_seq(x, before, seq);
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1112,16 +1024,15 @@ int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, ui
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     if (g) {
         g->last = last;
-        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+        xrec_group(x, st, g);
     }
-    set_seq(x, before, seq);
+    int rc = change_done(x, g ? 0 : TD_ENOTFOUND, seq);
     pthread_mutex_unlock(&x->mu);
-    return g ? 0 : TD_ENOTFOUND;
+    return rc;
 }
 
 int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_queue_policy *pol,
@@ -1129,10 +1040,9 @@ int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_q
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     int rc = 0;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     td_queue_policy *copy = NULL;
     if (!g)
         rc = TD_ENOTFOUND;
@@ -1146,9 +1056,11 @@ int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_q
         g->ready = false;
         g->next_due = INT64_MIN; /* swept at once: the timeouts may have passed already */
         pthread_cond_signal(&x->cv);
-        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+        xrec_group(x, st, g);
+        if (copy)
+            rc = xg_writer_need(x); /* its deadlines need the thread */
     }
-    set_seq(x, before, seq);
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1158,7 +1070,7 @@ int xgroup_get_policy(td_engine *e, const xstream *s, td_slice group, td_queue_p
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    xgrp *g = group_find(x, s, group, NULL);
+    xgrp *g = xg_group_find(x, s, group, NULL);
     *has = g && g->pol;
     if (*has)
         *out = *g->pol;
@@ -1170,25 +1082,21 @@ int xgroup_destroy(td_engine *e, const xstream *s, td_slice group, bool *destroy
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
-    xstr *st = stream_find(x, s->topic_id, s->partition);
+    xstr *st = xg_stream_find(x, s->topic_id, s->partition);
     bool found = false;
-    size_t i = st ? name_search((void *const *)st->g, st->n, group, &found) : 0;
+    size_t i = st ? xg_name_search((void *const *)st->g, st->n, group, &found) : 0;
     if (found) {
         xgrp *g = st->g[i];
-        jrow(x, CATALOG_XGROUP_DEL, st, g, NULL, NULL);
-        x->jgroup_src = x->jcons_src = NULL; /* the pointers may be reused */
-        memmove(st->g + i, st->g + i + 1, (st->n - i - 1) * sizeof(*st->g));
-        st->n--;
-        group_free(g);
+        xrec_group_gone(x, st, g);
+        xg_group_remove(st, i);
         /* Its blocked readers get NOGROUP now, as in Redis, not at the next entry. */
         if (x->notify)
             x->notify(x->notify_arg);
     }
     *destroyed = found;
-    set_seq(x, before, seq);
+    int rc = change_done(x, 0, seq);
     pthread_mutex_unlock(&x->mu);
-    return 0;
+    return rc;
 }
 
 int xgroup_consumer_create(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
@@ -1196,23 +1104,22 @@ int xgroup_consumer_create(td_engine *e, const xstream *s, td_slice group, td_sl
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     int rc = 0;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     *created = false;
     if (!g) {
         rc = TD_ENOTFOUND;
-    } else if (!cons_find(g, consumer)) {
-        xcons *c = cons_add(g, consumer, now_ms);
+    } else if (!xg_cons_find(g, consumer)) {
+        xcons *c = xg_cons_add(g, consumer, now_ms);
         if (c) {
             *created = true;
-            jrow(x, CATALOG_XCONS_PUT, st, g, c, NULL);
+            xrec_consumer(x, st, g, c);
         } else {
             rc = -ENOMEM;
         }
     }
-    set_seq(x, before, seq);
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1222,44 +1129,36 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     *pending = 0;
-    if (g) {
-        bool found;
-        size_t i = name_search((void *const *)g->cons, g->ncons, consumer, &found);
-        if (found) {
-            xcons *c = g->cons[i];
-            *pending = (int64_t)c->pending;
-            for (size_t k = 0; k < g->npel && c->pending; k++)
-                if (g->pel[k].c == c)
-                    pel_remove(g, &g->pel[k]);
-            jrow(x, CATALOG_XCONS_DEL, st, g, c, NULL);
-            x->jcons_src = NULL; /* the pointer may be reused */
-            memmove(g->cons + i, g->cons + i + 1, (g->ncons - i - 1) * sizeof(*g->cons));
-            g->ncons--;
-            free(c->nm.name);
-            free(c);
-            pel_compact(g);
-        }
+    xcons *c = g ? xg_cons_find(g, consumer) : NULL;
+    if (c) {
+        xrec_consumer_gone(x, st, g, c); /* with its pending entries' tombstones */
+        *pending = (int64_t)xg_cons_remove(g, c);
     }
-    set_seq(x, before, seq);
+    int rc = change_done(x, g ? 0 : TD_ENOTFOUND, seq);
     pthread_mutex_unlock(&x->mu);
-    return g ? 0 : TD_ENOTFOUND;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Reading, acknowledging, claiming
  */
-/* The consumer of a name (created if new), seen now. */
-static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms)
+/* The consumer of a name (created if new), seen now. Its record is written when it is new or
+ * when record says so: a read that delivers nothing only changes its seen time in memory (kept
+ * in the log with the consumer's next change), since its record would wake every blocked
+ * reader, whose retries would write records again, and so on. */
+static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms,
+                            bool record)
 {
-    xcons *c = cons_add(g, name, now_ms);
+    bool known = xg_cons_find(g, name) != NULL;
+    xcons *c = xg_cons_add(g, name, now_ms);
     if (!c)
         return NULL;
     c->seen_ms = now_ms;
-    jrow(x, CATALOG_XCONS_PUT, st, g, c, NULL);
+    if (record || !known)
+        xrec_consumer(x, st, g, c);
     return c;
 }
 
@@ -1302,23 +1201,25 @@ static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count
         pe->count++;
         g->redelivered++;
         next = TD_MIN(next, due_at(g, pe));
-        jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+        xrec_pending(x, st, g, pe);
     }
     g->ready = more;
-    if (!more)
+    if (!more) {
         g->next_due = next;
+        pthread_cond_signal(&x->cv); /* the thread's sweep may have to run sooner */
+    }
     return n;
 }
 
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
                    bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
-                   int64_t *from, int64_t *to)
+                   int64_t *from, int64_t *to, uint64_t *seq)
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
     int rc = 0;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     xcons *c = NULL;
     *from = *to = 0;
     *redelivered = NULL;
@@ -1327,7 +1228,7 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         rc = TD_ENOTFOUND;
         goto out;
     }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
+    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1374,48 +1275,51 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         given++;
         if (noack)
             continue;
-        xpe *pe = pel_add(g, eid, c, now_ms);
+        xpe *pe = xg_pel_add(g, eid, c, now_ms);
         if (!pe) {
             rc = -ENOMEM;
             break;
         }
         pe->count = 1;
         note_due(x, g, pe);
-        jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+        xrec_pending(x, st, g, pe);
     }
     free(recs);
     if (end > start)
-        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+        xrec_group(x, st, g);
     if (rc == TD_ERANGE) /* trimmed meanwhile: what came before is delivered */
         rc = 0;
     *from = start;
     *to = end;
 out:
+    if (c && (*nredelivered || *to > *from))
+        xrec_consumer(x, st, g, c); /* its seen time goes with what it was given */
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
 
 int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice consumer, td_sid after,
-                   size_t count, int64_t now_ms, td_sid **ids, size_t *n)
+                   size_t count, int64_t now_ms, td_sid **ids, size_t *n, uint64_t *seq)
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
     int rc = 0;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
-    xcons *c;
+    xgrp *g = xg_group_find(x, s, group, &st);
+    xcons *c = NULL;
     *ids = NULL;
     *n = 0;
     if (!g) {
         rc = TD_ENOTFOUND;
         goto out;
     }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms))) {
+    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
         rc = -ENOMEM;
         goto out;
     }
     size_t cap = 0;
-    size_t i = pel_lower(g, after);
+    size_t i = xg_pel_lower(g, after);
     if (i < g->npel && td_sid_cmp(g->pel[i].id, after) == 0)
         i++;
     for (; i < g->npel && (count == 0 || *n < count) && *n < c->pending; i++) {
@@ -1427,9 +1331,12 @@ int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice cons
         pe->delivery_ms = now_ms;
         pe->count++;
         note_due(x, g, pe);
-        jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+        xrec_pending(x, st, g, pe);
     }
 out:
+    if (c && *n)
+        xrec_consumer(x, st, g, c); /* its seen time goes with what it was given */
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1439,23 +1346,22 @@ int xgroup_ack(td_engine *e, const xstream *s, td_slice group, const td_sid *ids
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     *acked = 0;
     for (size_t i = 0; g && i < n; i++) {
-        xpe *pe = pel_get(g, ids[i]);
+        xpe *pe = xg_pel_get(g, ids[i]);
         if (!pe)
             continue;
-        jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
-        pel_remove(g, pe);
+        xrec_pending_gone(x, st, g, pe->id);
+        xg_pel_remove(g, pe);
         (*acked)++;
     }
     if (g)
-        pel_compact(g);
-    set_seq(x, before, seq);
+        xg_pel_compact(g);
+    int rc = change_done(x, g ? 0 : TD_ENOTFOUND, seq);
     pthread_mutex_unlock(&x->mu);
-    return g ? 0 : TD_ENOTFOUND;
+    return rc;
 }
 
 /* Gives a pending entry to c as XCLAIM and XAUTOCLAIM do. */
@@ -1469,7 +1375,7 @@ static void claim_one(td_xgroups *x, xstr *st, xgrp *g, xcons *c, xpe *pe, const
     else if (!o->justid)
         pe->count++;
     note_due(x, g, pe);
-    jrow(x, CATALOG_XPEND_PUT, st, g, c, pe);
+    xrec_pending(x, st, g, pe);
 }
 
 int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
@@ -1478,10 +1384,9 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     int rc = 0;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     xcons *c = NULL;
     size_t cap = 0;
     *claimed = NULL;
@@ -1492,29 +1397,29 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
     }
     if (o->has_last_id && td_sid_cmp(o->last_id, g->last) > 0) {
         g->last = o->last_id;
-        jrow(x, CATALOG_XGROUP_PUT, st, g, NULL, NULL);
+        xrec_group(x, st, g);
     }
     int64_t delivery_ms = o->delivery_ms;
     if (delivery_ms < 0 || delivery_ms > now_ms)
         delivery_ms = now_ms;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        xpe *pe = pel_get(g, ids[i]);
+        xpe *pe = xg_pel_get(g, ids[i]);
         if (pe && !entry_live(st, s->p, ids[i])) {
             /* Gone from the stream (trimmed): it leaves the PEL. */
-            jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
-            pel_remove(g, pe);
+            xrec_pending_gone(x, st, g, pe->id);
+            xg_pel_remove(g, pe);
             continue;
         }
         if (pe && o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
             continue;
         if (!pe && !(o->force && entry_live(st, s->p, ids[i])))
             continue;
-        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
             rc = -ENOMEM;
             break;
         }
         if (!pe) {
-            if (!(pe = pel_add(g, ids[i], c, now_ms))) {
+            if (!(pe = xg_pel_add(g, ids[i], c, now_ms))) {
                 rc = -ENOMEM;
                 break;
             }
@@ -1523,9 +1428,9 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
         claim_one(x, st, g, c, pe, o, delivery_ms);
         rc = push_id(claimed, nclaimed, &cap, ids[i]);
     }
-    pel_compact(g);
+    xg_pel_compact(g);
 out:
-    set_seq(x, before, seq);
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1537,10 +1442,9 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    uint64_t before = x->seq;
     int rc = 0;
     xstr *st;
-    xgrp *g = group_find(x, s, group, &st);
+    xgrp *g = xg_group_find(x, s, group, &st);
     xcons *c = NULL;
     size_t cap = 0, dcap = 0;
     *claimed = *deleted = NULL;
@@ -1550,22 +1454,22 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
         rc = TD_ENOTFOUND;
         goto out;
     }
-    size_t attempts = count * 10, i = pel_lower(g, start);
+    size_t attempts = count * 10, i = xg_pel_lower(g, start);
     for (; i < g->npel && attempts && count && rc == 0; i++) {
         xpe *pe = &g->pel[i];
         if (!pe->c)
             continue;
         attempts--;
         if (!entry_live(st, s->p, pe->id)) {
-            jrow(x, CATALOG_XPEND_DEL, st, g, NULL, pe);
+            xrec_pending_gone(x, st, g, pe->id);
             rc = push_id(deleted, ndeleted, &dcap, pe->id);
-            pel_remove(g, pe);
+            xg_pel_remove(g, pe);
             count--;
             continue;
         }
         if (o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
             continue;
-        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms))) {
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
             rc = -ENOMEM;
             break;
         }
@@ -1577,9 +1481,9 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
         i++;
     if (i < g->npel)
         *next = g->pel[i].id;
-    pel_compact(g);
+    xg_pel_compact(g);
 out:
-    set_seq(x, before, seq);
+    rc = change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1595,7 +1499,7 @@ int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, 
     uint64_t before = x->seq;
     int rc = 0;
     *deleted = 0;
-    xstr *st = stream_get(x, s->topic_id, s->partition);
+    xstr *st = xg_stream_get(x, s->topic_id, s->partition);
     if (!st) {
         rc = -ENOMEM;
         goto out;
@@ -1630,7 +1534,10 @@ int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, 
     if (*deleted)
         jrow_del(x, CATALOG_XDEL_PUT, st, st->max_del, -1);
 out:
-    set_seq(x, before, seq);
+    if (seq)
+        *seq = x->seq != before ? x->seq | XDEL_SEQ_BIT : 0;
+    if (x->seq != before && xg_writer_need(x) != 0 && rc == 0)
+        rc = TD_ECLOSED; /* no thread to write the rows */
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1648,7 +1555,7 @@ int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, in
         return 0;
     pthread_mutex_lock(&x->mu);
     int rc = 0;
-    xstr *st = stream_find(x, s->topic_id, s->partition);
+    xstr *st = xg_stream_find(x, s->topic_id, s->partition);
     if (st) {
         if (max_deleted)
             *max_deleted = st->max_del;
@@ -1708,7 +1615,7 @@ int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgro
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    xstr *st = stream_find(x, s->topic_id, s->partition);
+    xstr *st = xg_stream_find(x, s->topic_id, s->partition);
     for (size_t i = 0; st && i < st->n; i++) {
         xgroup_info gi;
         group_info(st->g[i], &gi);
@@ -1723,7 +1630,7 @@ int xgroup_consumers(td_engine *e, const xstream *s, td_slice group, xgroup_info
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    xgrp *g = group_find(x, s, group, NULL);
+    xgrp *g = xg_group_find(x, s, group, NULL);
     if (g) {
         group_info(g, gi);
         for (size_t i = 0; fn && i < g->ncons; i++) {
@@ -1742,12 +1649,12 @@ int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
-    xgrp *g = group_find(x, s, group, NULL);
-    const xcons *only = g && consumer.p ? cons_find(g, consumer) : NULL;
+    xgrp *g = xg_group_find(x, s, group, NULL);
+    const xcons *only = g && consumer.p ? xg_cons_find(g, consumer) : NULL;
     size_t n = 0;
     bool none = !g || (consumer.p && !only); /* an unknown consumer has nothing pending */
-    for (size_t i = none ? 0 : pel_lower(g, lo); !none && i < g->npel && (count == 0 || n < count);
-         i++) {
+    for (size_t i = none ? 0 : xg_pel_lower(g, lo);
+         !none && i < g->npel && (count == 0 || n < count); i++) {
         const xpe *pe = &g->pel[i];
         if (td_sid_cmp(pe->id, hi) > 0)
             break;

@@ -5,13 +5,14 @@
  * delivered and not acknowledged, each with its consumer, last delivery time and delivery
  * count). Nothing is redelivered unless asked (XREADGROUP's history, XCLAIM, XAUTOCLAIM).
  *
- * The state lives in memory, guarded by one mutex, and is saved to the catalog (xgroups,
- * xconsumers, xpending) by a writer thread: every change is a row, changes are written in order,
- * and changes that arrive while a write runs share the next transaction (one fsync). Changing
- * calls return a sequence number; xgroups_when_saved and xgroups_wait tell when it is durable.
+ * The state lives in memory, guarded by one mutex, and is saved as records of the compacted
+ * internal topic __xgroup_state (xgroup_state.c; docs/storage.md "State topics"): a change
+ * appends the records of what it changed, in order, and waits for the group commit of events.
+ * Changing calls return a sequence number; xgroups_when_saved and xgroups_wait tell when it is
+ * durable.
  *
  * XDEL's removed entries are kept here too (a sorted array of offsets per stream), since group
- * deliveries must skip them.
+ * deliveries must skip them; being stream data, they are saved as catalog rows (xdeleted).
  *
  * Streams are named by (topic id, partition): topic ids are never reused, so the state of a
  * deleted topic cannot be taken for a new one's; xgroups_forget_topic drops it.
@@ -24,9 +25,9 @@
 typedef struct td_xgroups td_xgroups;
 
 int xgroups_open(td_engine *e, td_xgroups **out);
-/* Saves what is pending, stops the writer and frees everything. */
+/* Saves what is pending, stops the thread and frees everything. */
 void xgroups_close(td_xgroups *x);
-/* For a server stopping: saves what is pending and stops the writer now, while the listeners'
+/* For a server stopping: saves what is pending and stops the thread now, while the listeners'
  * loops still run the completions it posts. Later changes are kept in memory only. */
 void xgroups_shutdown(td_engine *e);
 /* Drops every group of a topic (the topic was deleted). */
@@ -40,7 +41,9 @@ typedef struct xstream {
 } xstream;
 
 /* Calls cb(arg, rc) once every change up to seq is durable (rc: the write's result; on the
- * writer's thread, or here when it already is). 0, or TD_ECLOSED after xgroups_shutdown. */
+ * engine's flusher thread for a group change, on this file's thread for an XDEL, or here when
+ * it already is). 0, or an error (cb not called): TD_ECLOSED for an XDEL after
+ * xgroups_shutdown. */
 int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc), void *arg);
 /* Waits until every change up to seq is durable: the write's result. */
 int xgroups_wait(td_engine *e, uint64_t seq);
@@ -86,11 +89,11 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
  * the last of which is the group's last delivered ID. */
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
                    bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
-                   int64_t *from, int64_t *to);
+                   int64_t *from, int64_t *to, uint64_t *seq);
 /* XREADGROUP with an ID: the consumer's pending entries after `after`, at most count (0: no
  * limit), each delivered once more (time now_ms, count + 1). *ids is malloc'd (free it). */
 int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice consumer, td_sid after,
-                   size_t count, int64_t now_ms, td_sid **ids, size_t *n);
+                   size_t count, int64_t now_ms, td_sid **ids, size_t *n, uint64_t *seq);
 /* XACK: how many of the ids were pending (and are no more). TD_ENOTFOUND is 0 acknowledged. */
 int xgroup_ack(td_engine *e, const xstream *s, td_slice group, const td_sid *ids, size_t n,
                size_t *acked, uint64_t *seq);

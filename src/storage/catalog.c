@@ -19,6 +19,8 @@
  *   xgroups(topic_id INTEGER, partition INTEGER, name BLOB, last_ms INTEGER NOT NULL,
  *          last_seq INTEGER NOT NULL, created_ms INTEGER NOT NULL, policy TEXT NOT NULL,
  *          PRIMARY KEY(topic_id, partition, name))     -- version 4: Redis consumer groups
+ *                                   (xgroups, xconsumers, xpending: read only to be migrated
+ *                                   to the state topic __xgroup_state, then emptied)
  *   xconsumers(topic_id, partition, grp BLOB, name BLOB, seen_ms INTEGER NOT NULL,
  *          PRIMARY KEY(topic_id, partition, grp, name))
  *   xpending(topic_id, partition, grp BLOB, id_ms INTEGER, id_seq INTEGER, consumer BLOB NOT
@@ -739,8 +741,7 @@ static const char *const xrow_sql[] = {
                           "id_ms, id_seq, delivery_ms, deliveries) VALUES(?1,?2,?3,?4,?5,?7,?6,?8)",
     [CATALOG_XPEND_DEL] = "DELETE FROM xpending WHERE topic_id=?1 AND partition=?2 AND grp=?3 AND "
                           "id_ms=?5 AND id_seq=?7",
-    [CATALOG_XCLEAR] = "DELETE FROM xgroups; DELETE FROM xconsumers; DELETE FROM xpending; "
-                       "DELETE FROM xdeleted",
+    [CATALOG_XCLEAR] = "DELETE FROM xdeleted",
     [CATALOG_XDEL_PUT] = "INSERT OR REPLACE INTO xdeleted(topic_id, partition, offset, id_ms, "
                          "id_seq) VALUES(?1,?2,?6,?5,?7)",
     [CATALOG_XDEL_PRUNE] = "DELETE FROM xdeleted WHERE topic_id=?1 AND partition=?2 AND offset "
@@ -813,6 +814,19 @@ int catalog_xrows_put(td_catalog *c, const catalog_xrow *v, size_t n)
     if (rc == 0 && (rc = exec(c, "COMMIT")) == 0)
         return 0;
     exec(c, "ROLLBACK");
+    return rc;
+}
+
+int catalog_xgroups_migrated(td_catalog *c)
+{
+    int rc = exec(c, "BEGIN IMMEDIATE");
+    if (rc)
+        return rc;
+    if ((rc = exec(c, "DELETE FROM xgroups")) == 0 &&
+        (rc = exec(c, "DELETE FROM xconsumers")) == 0 && (rc = exec(c, "DELETE FROM xpending")) == 0)
+        rc = exec(c, "COMMIT");
+    if (rc)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
 

@@ -464,8 +464,9 @@ int catalog_qparts_list(td_catalog *c, const char *group,
  * NULL) says whether there were any. */
 int catalog_queues_migrated(td_catalog *c, bool *had);
 
-/* Redis consumer groups (broker/xgroup.c): rows of xgroups, xconsumers, xpending and xdeleted
- * (entries XDEL removed from a stream's view). A GROUP_DEL
+/* Redis consumer groups (broker/xgroup.c): rows of xdeleted (entries XDEL removed from a stream's
+ * view), and, in a data directory from before __xgroup_state, of xgroups, xconsumers and
+ * xpending (read once to be migrated; the other kinds are kept for that). A GROUP_DEL
  * removes the group with its consumers and pending entries; a CONS_DEL the consumer with its
  * pending entries. */
 enum {
@@ -475,7 +476,7 @@ enum {
     CATALOG_XCONS_DEL,
     CATALOG_XPEND_PUT,
     CATALOG_XPEND_DEL,
-    CATALOG_XCLEAR,     /* every row of every group, and the deleted entries */
+    CATALOG_XCLEAR,     /* every deleted entry */
     CATALOG_XDEL_PUT,   /* an entry XDEL removed: id, ms = its offset (-1: the largest ID) */
     CATALOG_XDEL_PRUNE, /* forgets the removed entries below offset ms (retention took them) */
 };
@@ -496,6 +497,9 @@ int catalog_xrows_put(td_catalog *c, const catalog_xrow *v, size_t n);
  * entries, then the deleted entries by offset (pointers valid during the call); stops at the
  * first nonzero result and returns it. */
 int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r), void *arg);
+/* Drops every row of xgroups, xconsumers and xpending in one transaction, once the state topic
+ * __xgroup_state holds them durably (xdeleted, stream data, stays). */
+int catalog_xgroups_migrated(td_catalog *c);
 
 /* Users (docs/security.md#users): SCRAM credentials by user and mechanism, never passwords.
  * catalog_user_put stores a user's credentials (n of them, distinct mechanisms) in one

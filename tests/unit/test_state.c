@@ -210,13 +210,17 @@ static void test_protected_and_hidden(void)
     ASSERT(!v[0].internal);
     free(v);
     ASSERT_OK(td_topic_list_all(e, &v, &n));
-    ASSERT_EQ(n, 3);
-    ASSERT_STR_EQ(v[0].name, STATE_CLUSTER_TOPIC);
-    ASSERT(v[0].internal);
-    ASSERT_STR_EQ(v[1].name, STATE_OFFSETS_TOPIC);
-    ASSERT(v[1].internal);
-    ASSERT(v[1].config.cleanup_policy & TD_CLEANUP_COMPACT);
-    ASSERT_EQ(v[1].config.fsync_policy, TD_FSYNC_ALWAYS);
+    ASSERT_EQ(n, (size_t)STATE_NTOPICS + 1); /* every state topic and "user" */
+    size_t offsets = n;
+    for (size_t i = 0; i < n; i++) {
+        ASSERT_EQ(v[i].internal, strcmp(v[i].name, "user") != 0);
+        ASSERT_EQ(v[i].internal, state_topic_internal(v[i].name));
+        if (strcmp(v[i].name, STATE_OFFSETS_TOPIC) == 0)
+            offsets = i;
+    }
+    ASSERT(offsets < n);
+    ASSERT(v[offsets].config.cleanup_policy & TD_CLEANUP_COMPACT);
+    ASSERT_EQ(v[offsets].config.fsync_policy, TD_FSYNC_ALWAYS);
     free(v);
     td_engine_close(e);
     /* The fsync setting is applied at every open. */

@@ -35,7 +35,8 @@ static int deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
 {
     td_sid *redo;
     size_t nredo;
-    int rc = xgroup_deliver(e, s, group, consumer, count, noack, now, &redo, &nredo, from, to);
+    int rc =
+        xgroup_deliver(e, s, group, consumer, count, noack, now, &redo, &nredo, from, to, NULL);
     ASSERT_EQ(nredo, 0);
     free(redo);
     return rc;
@@ -148,7 +149,7 @@ static void test_deliver_ack_and_compaction(void)
     /* History: c's entries after an ID, delivered once more. */
     td_sid *h;
     size_t nh;
-    ASSERT_OK(xgroup_history(e, &s, S("g"), S("c"), ids[960], 5, 3000, &h, &nh));
+    ASSERT_OK(xgroup_history(e, &s, S("g"), S("c"), ids[960], 5, 3000, &h, &nh, NULL));
     ASSERT_EQ(nh, 5);
     ASSERT_EQ(td_sid_cmp(h[0], ids[961]), 0);
     free(h);
@@ -477,19 +478,19 @@ static void test_policy(void)
     int64_t t0 = td_wall_ms() - 100000, from, to;
     td_sid *redo;
     size_t nredo;
-    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("a"), 4, false, t0, &redo, &nredo, &from, &to));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("a"), 4, false, t0, &redo, &nredo, &from, &to, NULL));
     ASSERT_EQ(nredo, 0);
     ASSERT_EQ(to - from, 4);
     free(redo);
     /* At t0 + 1499 nothing is due; at t0 + 1500 (timeout + first backoff) the 4 are, and COUNT 3
      * takes three of them, lowest first, before any new entry. */
-    ASSERT_OK(
-        xgroup_deliver(e, &s, S("g"), S("b"), 3, false, t0 + 1499, &redo, &nredo, &from, &to));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("b"), 3, false, t0 + 1499, &redo, &nredo, &from, &to,
+                             NULL));
     ASSERT_EQ(nredo, 0);
     ASSERT_EQ(to - from, 2); /* the two new ones */
     free(redo);
-    ASSERT_OK(
-        xgroup_deliver(e, &s, S("g"), S("b"), 3, false, t0 + 1500, &redo, &nredo, &from, &to));
+    ASSERT_OK(xgroup_deliver(e, &s, S("g"), S("b"), 3, false, t0 + 1500, &redo, &nredo, &from, &to,
+                             NULL));
     ASSERT_EQ(nredo, 3);
     ASSERT_EQ(to - from, 0);
     ASSERT_EQ(td_sid_cmp(redo[0], id_at(&s, 0)), 0);

@@ -1037,11 +1037,12 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
     xstream xs = {broker_topic_id(k->s.ref), k->s.pi, k->s.p};
     td_engine *e = rc->s->e;
     int64_t now = td_wall_ms();
+    uint64_t seq = 0;
     int r;
     *n = 0;
     if (k->history) {
         td_sid *ids;
-        r = xgroup_history(e, &xs, b->gname, b->cname, k->after, b->count, now, &ids, n);
+        r = xgroup_history(e, &xs, b->gname, b->cname, k->after, b->count, now, &ids, n, &seq);
         if (r == 0)
             r = resp_read_ids(rc, &k->s, ids, *n, ent);
         free(ids);
@@ -1050,7 +1051,7 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
         td_sid hi, *redo; /* hi: the last delivered (XDEL's removed entries are not counted) */
         size_t nredo, nnew = 0;
         r = xgroup_deliver(e, &xs, b->gname, b->cname, b->count, b->noack, now, &redo, &nredo,
-                           &from, &to);
+                           &from, &to, &seq);
         /* A queue policy's redeliveries first, then new entries. */
         if (r == 0 && nredo)
             r = resp_read_ids(rc, &k->s, redo, nredo, ent);
@@ -1064,6 +1065,13 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
         reply_nogroup(w, b, k->key);
         return -1;
     }
+    /* Entries handed out are answered once their delivery is durable (the reply is held; in
+     * EXEC the command waits), so that a restart never shows a read entry as never delivered.
+     * A read that found nothing does not wait: only its consumer's seen time changed. */
+    if (r == 0 && *n && seq && rc->in_exec)
+        r = xgroups_wait(e, seq);
+    else if (r == 0 && *n && seq)
+        resp_wait_saved(rc, seq);
     if (r) {
         resp_reply_engine_error(w, r);
         return -1;

@@ -298,8 +298,12 @@ static void unblock_and_go(rconn *rc)
     net_conn *c = rc->c;
     unblock(rc);
     resp_quota_unblocked(rc, rc->out.len);
-    if (rc->waits == 0)
-        flush_out(rc);
+    /* With a wait outstanding (XREADGROUP's deliveries being made durable) the connection
+     * stays paused: durable_done sends the reply and resumes it. Resumed now, it would not be
+     * paused again without input, and durable_done's resume would not send. */
+    if (rc->waits)
+        return;
+    flush_out(rc);
     if (!rc->throttled)
         net_conn_resume(c);
 }

@@ -1,0 +1,152 @@
+/*
+ * xgroup_int.h: the structures of Redis consumer groups, shared by xgroup.c (the commands) and
+ * xgroup_state.c (their records in the state topic __xgroup_state, replay and migration).
+ * Everything here is guarded by td_xgroups.mu.
+ */
+#ifndef TD_BROKER_XGROUP_INT_H
+#define TD_BROKER_XGROUP_INT_H
+
+#include <pthread.h>
+
+#include "broker/engine_int.h"
+#include "broker/xgroup.h"
+
+/* A group's or consumer's name (binary-safe): the first member of both. */
+typedef struct xname {
+    uint8_t *name;
+    size_t len;
+} xname;
+
+typedef struct xcons {
+    xname nm;
+    int64_t seen_ms;
+    size_t pending;
+} xcons;
+
+typedef struct xpe {
+    td_sid id;
+    xcons *c; /* NULL: a hole */
+    int64_t delivery_ms;
+    int64_t count;
+} xpe;
+
+typedef struct xgrp {
+    xname nm;
+    td_sid last;
+    int64_t created_ms;
+    /* A queue policy (XGROUP POLICY), or NULL: Redis's behaviour. With one, next_due is the
+     * earliest time a pending entry falls due (for redelivery, or the dead-letter topic) as far
+     * as known, and ready says that some are due for redelivery now. */
+    td_queue_policy *pol;
+    int64_t next_due;
+    bool ready;
+    bool placeholder; /* replay: made by a consumer or pending record before its group's */
+    uint64_t redelivered, dead_lettered; /* by the policy, since the broker started (metrics) */
+    xcons **cons;                        /* sorted by name */
+    size_t ncons, conscap;
+    xpe *pel;
+    size_t npel, pelcap, live;
+} xgrp;
+
+typedef struct xstr {
+    int64_t topic_id;
+    int32_t partition;
+    xgrp **g; /* sorted by name */
+    size_t n, cap;
+    int64_t *del; /* offsets XDEL removed, sorted (those below the log start are pruned) */
+    size_t ndel, delcap;
+    td_sid max_del; /* the largest ID XDEL removed, 0-0 */
+} xstr;
+
+typedef struct xwaiter {
+    uint64_t seq;
+    void (*cb)(void *arg, int rc);
+    void *arg;
+} xwaiter;
+
+/* The state records of the change being made (xgroup_state.c): keys and values in buf, each
+ * record's place in it in recs; appended as one batch by xrec_flush. */
+typedef struct xrec {
+    size_t koff, klen, voff, vlen;
+    bool tombstone;
+} xrec;
+
+typedef struct xrec_batch {
+    td_buf buf;
+    xrec *recs;
+    size_t n, cap;
+    bool bad; /* a record could not be encoded (no memory): the change fails */
+} xrec_batch;
+
+/* A change's wait number (xgroups_when_saved) for the catalog journal of XDEL (the state
+ * records' are offsets of __xgroup_state, below 2^63). */
+#define XDEL_SEQ_BIT (UINT64_C(1) << 63)
+
+struct td_xgroups {
+    td_engine *e;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* the writer waits for rows or the next policy deadline */
+    pthread_cond_t done_cv; /* xgroups_wait waits for XDEL writes */
+    xstr *s;
+    size_t ns, scap;
+    xrec_batch rb; /* group state records of the change being made */
+    /* The journal of XDEL's removed entries (catalog xdeleted rows): rows not yet written,
+     * written by the writer thread in one transaction. */
+    catalog_xrow *rows;
+    size_t nrows, rowcap;
+    bool resync; /* an XDEL row could not be journaled, or a write failed: write them all */
+    uint64_t seq, saved_seq; /* of the XDEL journal */
+    int save_rc;
+    xwaiter *w;
+    size_t nw, wcap;
+    size_t ndel; /* atomic: offsets removed by XDEL, every stream (a fast path when none) */
+    void (*notify)(void *arg); /* xgroups_set_notify */
+    void *notify_arg;
+    pthread_t thr;
+    bool running, stopping, stopped;
+};
+
+/* Lookups and changes of the structures (xgroup.c). */
+size_t xg_name_search(void *const *arr, size_t n, td_slice key, bool *found);
+bool xg_name_set(xname *nm, td_slice v);
+xstr *xg_stream_find(td_xgroups *x, int64_t topic_id, int32_t partition);
+xstr *xg_stream_get(td_xgroups *x, int64_t topic_id, int32_t partition);
+xgrp *xg_group_find(td_xgroups *x, const xstream *s, td_slice name, xstr **stp);
+/* Inserts a new group of that name (NULL without memory, or if it exists: check first). */
+xgrp *xg_group_insert(xstr *st, td_slice name);
+/* Takes the group at index i out of its stream and frees it. */
+void xg_group_remove(xstr *st, size_t i);
+void xg_group_free(xgrp *g);
+xcons *xg_cons_find(xgrp *g, td_slice name);
+xcons *xg_cons_add(xgrp *g, td_slice name, int64_t now_ms);
+/* Removes a consumer with its pending entries; how many it had. */
+size_t xg_cons_remove(xgrp *g, xcons *c);
+size_t xg_pel_lower(const xgrp *g, td_sid id);
+xpe *xg_pel_get(xgrp *g, td_sid id);
+xpe *xg_pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms);
+void xg_pel_remove(xgrp *g, xpe *pe);
+void xg_pel_compact(xgrp *g);
+void xg_stream_drop(td_xgroups *x, size_t i);
+/* Starts the writer thread if it does not run (XDEL rows or a queue policy need it). */
+int xg_writer_need(td_xgroups *x);
+
+/* The group state records (xgroup_state.c, docs/storage.md "State topics"), under x->mu: each
+ * call adds a record of the current state of that key (or its tombstone) to x->rb; xrec_flush
+ * appends them as one batch to __xgroup_state and gives the offset to wait for in *seq (0 when
+ * there was none). A failed append keeps the records for the next flush, and fails. */
+void xrec_group(td_xgroups *x, const xstr *st, const xgrp *g);
+void xrec_consumer(td_xgroups *x, const xstr *st, const xgrp *g, const xcons *c);
+void xrec_pending(td_xgroups *x, const xstr *st, const xgrp *g, const xpe *pe);
+/* Tombstones: of the group with its consumers and pending entries; of a consumer with its
+ * pending entries (call before taking them out of memory); of one pending entry. */
+void xrec_group_gone(td_xgroups *x, const xstr *st, const xgrp *g);
+void xrec_consumer_gone(td_xgroups *x, const xstr *st, const xgrp *g, const xcons *c);
+void xrec_pending_gone(td_xgroups *x, const xstr *st, const xgrp *g, td_sid id);
+int xrec_flush(td_xgroups *x, uint64_t *seq);
+void xrec_free(td_xgroups *x);
+/* At open, after the catalog's rows are loaded: replays __xgroup_state over them, drops what
+ * belongs to deleted topics, and migrates group rows the catalog still held (had_rows): their
+ * records are written and made durable, then the rows are dropped in one transaction. */
+int xstate_load(td_xgroups *x, bool had_rows);
+
+#endif /* TD_BROKER_XGROUP_INT_H */
