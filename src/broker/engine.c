@@ -99,7 +99,11 @@ static int open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         }
         if (part_offline(parts[i]))
             TD_ERROR("engine", "partition %s opened offline: %s", label, part_offline(parts[i]));
-        part_set_advance_hook(parts[i], engine_advance, e);
+        /* The state topics are written at every commit and ack: waking every waiting reader
+         * of every protocol for them would cost each wait a retry per commit. An administrator
+         * reading one gets new records when the wait times out. */
+        if (!state_topic_internal(t->name))
+            part_set_advance_hook(parts[i], engine_advance, e);
         part_set_reserve(parts[i], e->reserve);
         part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
         table_part_config(e, parts[i], &t->cfg, label);

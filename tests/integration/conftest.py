@@ -124,3 +124,8 @@ def broker(tmp_path):
     yield b
     if b.proc:
         b.stop()
+
+
+# The broker's internal state topics (docs/storage.md#state-topics), created at every start.
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__cluster_state", "__queue_state",
+                             "__xgroup_state"})
