@@ -159,9 +159,16 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
         r = redis.Redis(port=b.redis_port, client_name="rthrottled", socket_timeout=30)
         free = redis.Redis(port=b.redis_port, socket_timeout=30)
         value = "x" * 1024
-        sent = []  # (time, request bytes) per acknowledged XADD
+        per = len("*5\r\n$4\r\nXADD\r\n$2\r\nrq\r\n$1\r\n*\r\n$1\r\nv\r\n$1024\r\n") + 1024 + 2
+        # The bucket starts with 10 s of the quota (QUOTA_BURST_MS): the window is measured
+        # from a second after the XADD that spends it by this count (the broker counts a few
+        # bytes less of each command than `per`, so some more fit), however long a loaded
+        # machine takes to get there.
+        burst_n = -(-rate * 10 // per) + 1
+        sent = []  # the time of each acknowledged XADD
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 7.5:
+        while time.monotonic() - t0 < 30 and (len(sent) < burst_n or
+                                               time.monotonic() < sent[burst_n - 1] + 6.5):
             r.xadd("rq", {"v": value})
             sent.append(time.monotonic())
         # A client without a name has no quota: it is not held back meanwhile.
@@ -172,10 +179,13 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
         metrics = scrape(b)
     finally:
         b.stop()
-    per = len("*5\r\n$4\r\nXADD\r\n$2\r\nrq\r\n$1\r\n*\r\n$1\r\nv\r\n$1024\r\n") + 1024 + 2
-    n = len([t for t in sent if t0 + 2 <= t < t0 + 7])
+    assert len(sent) > burst_n, len(sent)
+    ws = sent[burst_n - 1] + 1
+    n = len([t for t in sent if ws < t <= ws + 5])
     measured = n * per / 5.0
-    print(f"redis: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s")
+    print(f"redis: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s"
+          f" (window from {ws - t0:.2f} s; per second: "
+          f"{[len([t for t in sent if ws + i < t <= ws + i + 1]) for i in range(5)]})")
     assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
     assert unthrottled < 5, unthrottled
     assert ('tidings_quota_throttle_seconds_total{type="producer_byte_rate",user="",'
