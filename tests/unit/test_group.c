@@ -127,6 +127,23 @@ static void fx_open(fixture *f, int32_t max_size)
     ASSERT_OK(coord_create(f->e, &cfg, &f->c));
 }
 
+/* Closes the coordinator and the engine and opens them again on the same directory (a
+ * restart: the coordinator rebuilds its groups from __consumer_offsets). */
+static void fx_reopen(fixture *f)
+{
+    coord_destroy(f->c);
+    td_engine_close(f->e);
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    ASSERT_OK(td_engine_open(f->dir, &o, &f->e));
+    coord_config cfg;
+    coord_config_defaults(&cfg);
+    cfg.min_session_ms = 10;
+    cfg.initial_rebalance_delay_ms = 50;
+    ASSERT_OK(coord_create(f->e, &cfg, &f->c));
+}
+
 static void fx_close(fixture *f)
 {
     coord_destroy(f->c);
@@ -627,5 +644,109 @@ static void test_shutdown(void)
     cl_free(&a);
 }
 
+/* A Stable group and an Empty one survive a restart through their GroupMetadata records: the
+ * members go on with their generation, the numbering continues, a deleted group stays gone. */
+static void test_restart(void)
+{
+    fixture f;
+    fx_open(&f, 0);
+    client a, b, x;
+    cl_init(&a, "range", "roundrobin");
+    cl_init(&b, "range", NULL);
+    cl_init(&x, "range", NULL);
+    a.instance = "inst-a";
+    cl_join(&f, &a, "g");
+    cl_join(&f, &b, "g");
+    ASSERT_EQ(cl_joined(&a)->generation, 1);
+    cl_joined(&b);
+    coord_assignment plan[] = {{a.id, "A", 1}, {b.id, "BB", 2}};
+    cl_sync_async(&f, &b, "g", 1, NULL, 0);
+    cl_sync_async(&f, &a, "g", 1, plan, 2);
+    ASSERT(w_wait(&a.w, 1000) && w_wait(&b.w, 1000));
+    ASSERT_EQ(b.w.sr->err, COORD_OK);
+    /* "e": one generation with a member, then empty at generation 2. */
+    cl_join(&f, &x, "e");
+    ASSERT_EQ(cl_joined(&x)->generation, 1);
+    cl_sync_async(&f, &x, "e", 1, NULL, 0);
+    ASSERT(w_wait(&x.w, 1000));
+    coord_leaver l = {.member_id = x.id};
+    ASSERT_EQ(coord_leave(f.c, "e", &l, 1), COORD_OK);
+    /* "d": deleted before the restart. */
+    memset(x.id, 0, sizeof(x.id));
+    cl_join(&f, &x, "d");
+    cl_joined(&x);
+    l.member_id = x.id;
+    ASSERT_EQ(coord_leave(f.c, "d", &l, 1), COORD_OK);
+    int rc;
+    ASSERT_EQ(coord_delete(f.c, "d", &rc), COORD_OK);
+
+    fx_reopen(&f);
+    coord_group_desc d;
+    ASSERT_EQ(coord_describe(f.c, "g", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_STABLE);
+    ASSERT_EQ(d.generation, 1);
+    ASSERT_STR_EQ(d.protocol_type, "consumer");
+    ASSERT_STR_EQ(d.protocol_name, "range");
+    ASSERT_STR_EQ(d.leader, a.id);
+    ASSERT_UEQ(d.nmembers, 2);
+    ASSERT_STR_EQ(d.members[0].member_id, a.id);
+    ASSERT_STR_EQ(d.members[0].instance_id, "inst-a");
+    ASSERT(d.members[1].instance_id == NULL);
+    ASSERT_STR_EQ(d.members[1].client_id, "cli");
+    ASSERT_STR_EQ(d.members[1].client_host, "/127.0.0.1");
+    ASSERT_MEM_EQ(d.members[0].meta, "range", 5); /* the subscription */
+    ASSERT_MEM_EQ(d.members[1].assignment, "BB", 2);
+    coord_desc_free(&d);
+    ASSERT_EQ(coord_describe(f.c, "e", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_EMPTY);
+    ASSERT_EQ(d.generation, 2);
+    ASSERT_STR_EQ(d.protocol_type, "consumer");
+    coord_desc_free(&d);
+    ASSERT_EQ(coord_describe(f.c, "d", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_DEAD);
+    coord_desc_free(&d);
+
+    /* The members go on at generation 1: heartbeats, a follower's sync, a commit. */
+    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, "inst-a", 1), COORD_OK);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", b.id, NULL, 1), COORD_OK);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", b.id, NULL, 2), COORD_ILLEGAL_GENERATION);
+    cl_sync_async(&f, &b, "g", 1, NULL, 0);
+    ASSERT(w_wait(&b.w, 1000));
+    ASSERT_EQ(b.w.sr->err, COORD_OK);
+    ASSERT_MEM_EQ(b.w.sr->assignment, "BB", 2);
+    waiter w;
+    w_init(&w);
+    td_offset_commit oc = {.topic = "t", .partition = 0, .offset = 42, .leader_epoch = -1};
+    coord_commit(f.c, "g", b.id, NULL, 1, &oc, 1, on_commit, &w);
+    ASSERT(w_wait(&w, 3000));
+    ASSERT_EQ(w.err, COORD_OK);
+    /* A static member restarting with the same protocols keeps its generation. */
+    memset(a.id, 0, sizeof(a.id));
+    cl_join(&f, &a, "g");
+    coord_join_res *r = cl_joined(&a);
+    ASSERT_EQ(r->generation, 1);
+
+    /* The numbering continues: the Empty group's next generation is 3. */
+    client y;
+    cl_init(&y, "range", NULL);
+    cl_join(&f, &y, "e");
+    ASSERT_EQ(cl_joined(&y)->generation, 3);
+    coord_group_summary *v = NULL;
+    size_t n = 0;
+    ASSERT_OK(coord_list(f.c, &v, &n));
+    bool has_d = false;
+    for (size_t i = 0; i < n; i++)
+        has_d = has_d || strcmp(v[i].name, "d") == 0;
+    ASSERT(!has_d);
+    free(v);
+    fx_close(&f);
+    w_free(&w);
+    cl_free(&a);
+    cl_free(&b);
+    cl_free(&x);
+    cl_free(&y);
+}
+
 TEST_MAIN(TEST(test_join_and_sync), TEST(test_bad_joins), TEST(test_timeouts),
-          TEST(test_static_membership), TEST(test_commits_and_admin), TEST(test_shutdown))
+          TEST(test_static_membership), TEST(test_commits_and_admin), TEST(test_shutdown),
+          TEST(test_restart))
