@@ -164,8 +164,7 @@ int gmeta_delete(td_coord *c, const char *name, int64_t *end)
     *end = -1;
     int rc = append(c, name, NULL, &part, end);
     if (rc)
-        TD_WARN("group", "group %s: its tombstone could not be written: %s", name,
-                td_strerror(rc));
+        TD_WARN("group", "group %s: its tombstone could not be written: %s", name, td_strerror(rc));
     return rc;
 }
 
@@ -256,7 +255,7 @@ static member *read_member(state_reader *r, int16_t ver, const char *protocol, i
 
 /* Fills the Empty group g from the record; false if the record is malformed (g is then as the
  * record left it: the caller removes it). */
-static bool restore_group(td_coord *c, group *g, const gstate_meta *rec, int64_t now)
+static bool restore_group(group *g, const gstate_meta *rec, int64_t now)
 {
     state_reader r = {.p = rec->value, .n = rec->len};
     int16_t ver = state_get16(&r);
@@ -276,7 +275,9 @@ static bool restore_group(td_coord *c, group *g, const gstate_meta *rec, int64_t
     g->generation = gen;
     g->protocol = proto;
     g->leader = leader;
-    if (r.bad || nm < 0 || nm > c->cfg.max_size || (nm > 0 && (!proto || !leader)))
+    /* A member takes at least 24 bytes of the value: the count cannot make us allocate more
+     * than the record's size. */
+    if (r.bad || nm < 0 || (size_t)nm > rec->len / 24 || (nm > 0 && (!proto || !leader)))
         return false;
     if (nm > 0 && !(g->m = calloc((size_t)nm, sizeof(*g->m))))
         return false;
@@ -324,7 +325,7 @@ int gmeta_restore(td_coord *c)
             rc = -ENOMEM;
             break;
         }
-        if (!restore_group(c, g, &v[i], now)) {
+        if (!restore_group(g, &v[i], now)) {
             TD_WARN("group", "group %s: malformed metadata in %s: the group starts empty",
                     v[i].group, STATE_OFFSETS_TOPIC);
             for (size_t k = 0; k < g->nm; k++)

@@ -875,8 +875,7 @@ int gstate_open(td_engine *e)
         for (size_t i = 0; i < s->ng; i++)
             n += s->g[i]->n;
         TD_INFO("state",
-                "replayed %s: %zu offsets of %zu groups, metadata of %zu groups in %" PRId64
-                " ms",
+                "replayed %s: %zu offsets of %zu groups, metadata of %zu groups in %" PRId64 " ms",
                 STATE_OFFSETS_TOPIC, n, s->ng, s->nmeta, td_mono_ms() - t0);
         rc = migrate(e);
     }
