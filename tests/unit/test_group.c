@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "broker/group.h"
+#include "broker/state.h"
 #include "test.h"
 #include "tidings.h"
 
@@ -519,9 +520,9 @@ static void test_commits_and_admin(void)
     fx_open(&f, 0);
     waiter w;
     w_init(&w);
-    td_offset_commit oc[] = {{.topic = "t", .partition = 0, .offset = 5, .leader_epoch = -1,
-                              .metadata = "m"},
-                             {.topic = "t", .partition = 3, .offset = 7, .leader_epoch = 2}};
+    td_offset_commit oc[] = {
+        {.topic = "t", .partition = 0, .offset = 5, .leader_epoch = -1, .metadata = "m"},
+        {.topic = "t", .partition = 3, .offset = 7, .leader_epoch = 2}};
     /* A group that only stores offsets (generation -1, no member). */
     coord_commit(f.c, "solo", "", NULL, -1, oc, 2, on_commit, &w);
     ASSERT(w_wait(&w, 2000));
@@ -572,8 +573,8 @@ static void test_commits_and_admin(void)
     waiter ws[32];
     for (int i = 0; i < 32; i++) {
         w_init(&ws[i]);
-        td_offset_commit one = {.topic = "t", .partition = i % 4, .offset = 100 + i,
-                                .leader_epoch = -1};
+        td_offset_commit one = {
+            .topic = "t", .partition = i % 4, .offset = 100 + i, .leader_epoch = -1};
         char name[16];
         snprintf(name, sizeof(name), "many%d", i);
         coord_commit(f.c, name, "", NULL, -1, &one, 1, on_commit, &ws[i]);
@@ -747,6 +748,74 @@ static void test_restart(void)
     cl_free(&y);
 }
 
+/* Appends one GroupMetadata record (key version 2) with the value given, durably. */
+static void put_metadata(td_engine *e, const char *group, const td_buf *value)
+{
+    td_buf k;
+    td_buf_init(&k);
+    ASSERT_OK(state_put16(&k, 2) | state_put_str(&k, group));
+    int32_t part = state_partition_for(e, STATE_OFFSETS, group);
+    td_event ev = {.key = k.p,
+                   .key_len = k.len,
+                   .value = value->p,
+                   .value_len = value->len,
+                   .partition = part};
+    int64_t end;
+    ASSERT_OK(state_append(e, STATE_OFFSETS, part, &ev, 1, &end));
+    ASSERT_OK(state_wait(e, STATE_OFFSETS, part, end));
+    td_buf_free(&k);
+}
+
+/* Values as older Kafka versions wrote them are read; a malformed value or one of a version
+ * not known starts its group Empty, without harm to the others. */
+static void test_restore_versions(void)
+{
+    fixture f;
+    fx_open(&f, 0);
+    td_buf v;
+    td_buf_init(&v);
+    /* Version 1: no timestamp, no instance id; one member. */
+    ASSERT_OK(state_put16(&v, 1) | state_put_str(&v, "consumer") | state_put32(&v, 5) |
+              state_put_str(&v, "range") | state_put_str(&v, "m-1") | state_put32(&v, 1) |
+              state_put_str(&v, "m-1") | state_put_str(&v, "cli") | state_put_str(&v, "/h") |
+              state_put32(&v, 3000) | state_put32(&v, 20000) | state_put32(&v, 3) |
+              td_buf_append(&v, "sub", 3) | state_put32(&v, 1) | td_buf_append(&v, "A", 1));
+    put_metadata(f.e, "old", &v);
+    v.len -= 5; /* truncated inside the last member */
+    put_metadata(f.e, "bad", &v);
+    td_buf_reset(&v);
+    ASSERT_OK(state_put16(&v, 4) | state_put_str(&v, "consumer") | state_put32(&v, 9));
+    put_metadata(f.e, "future", &v);
+    /* A member count far above what the value holds. */
+    td_buf_reset(&v);
+    ASSERT_OK(state_put16(&v, 3) | state_put_str(&v, "consumer") | state_put32(&v, 2) |
+              state_put_str(&v, "range") | state_put_str(&v, "m") | state_put64(&v, 1) |
+              state_put32(&v, 1000000000));
+    put_metadata(f.e, "huge", &v);
+    td_buf_free(&v);
+
+    fx_reopen(&f);
+    coord_group_desc d;
+    ASSERT_EQ(coord_describe(f.c, "old", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_STABLE);
+    ASSERT_EQ(d.generation, 5);
+    ASSERT_STR_EQ(d.leader, "m-1");
+    ASSERT_UEQ(d.nmembers, 1);
+    ASSERT_STR_EQ(d.members[0].client_host, "/h");
+    ASSERT_MEM_EQ(d.members[0].meta, "sub", 3);
+    ASSERT_MEM_EQ(d.members[0].assignment, "A", 1);
+    coord_desc_free(&d);
+    ASSERT_EQ(coord_heartbeat(f.c, "old", "m-1", NULL, 5), COORD_OK);
+    const char *empty[] = {"bad", "future", "huge"};
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(coord_describe(f.c, empty[i], &d), COORD_OK);
+        ASSERT_EQ(d.state, COORD_EMPTY);
+        ASSERT_UEQ(d.nmembers, 0);
+        coord_desc_free(&d);
+    }
+    fx_close(&f);
+}
+
 TEST_MAIN(TEST(test_join_and_sync), TEST(test_bad_joins), TEST(test_timeouts),
           TEST(test_static_membership), TEST(test_commits_and_admin), TEST(test_shutdown),
-          TEST(test_restart))
+          TEST(test_restart), TEST(test_restore_versions))
