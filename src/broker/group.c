@@ -214,6 +214,7 @@ static void group_free(group *g)
     free(g->protocol_type);
     free(g->protocol);
     free(g->leader);
+    gmeta_release(g->pending);
     free(g);
 }
 
@@ -902,7 +903,7 @@ void coord_sync(td_coord *c, const coord_sync_req *q, coord_sync_cb cb, void *ar
     }
     m->deadline = now + m->session_ms;
     if (g->state == COORD_STABLE) {
-        cb(arg, sync_res_of(g, m));
+        gmeta_sync_answer(g, cb, arg, sync_res_of(g, m));
         pthread_mutex_unlock(&c->mu);
         return;
     }

@@ -58,6 +58,9 @@ typedef struct group {
     int64_t initial_until; /* Preparing from Empty: the end of the initial delay (0: none) */
     int64_t initial_limit; /* ... which newcomers extend up to here */
     int64_t empty_since;   /* wall ms */
+    /* The record of the last completed rebalance while it is being made durable (and after,
+     * until the next one): SyncGroup answers wait for it (group_meta.c). NULL: none. */
+    struct gmeta_pending *pending;
 } group;
 
 struct td_coord {
@@ -80,16 +83,22 @@ void coord_member_free(member *m);
 /*
  * group_meta.c (all called with c->mu held):
  * gmeta_store writes the group's GroupMetadata record as it is now (its generation, protocol,
- * leader and members with their assignments) and answers the n sync answers once the record is
- * durable (each with COORD_STORAGE if the write fails); n may be 0. Returns 0 or the error (the
- * answers are then given at once, with COORD_STORAGE).
+ * leader and members with their assignments). With sync answers (n > 0: the leader's SyncGroup
+ * completed a rebalance), they go out once the record is durable, each with COORD_STORAGE if
+ * the write fails, and so do those of followers that sync meanwhile (gmeta_sync_answer).
+ * Returns 0 or the error (the answers are then given at once, with COORD_STORAGE).
  */
 typedef struct gmeta_answer {
     coord_sync_cb cb;
     void *arg;
     coord_sync_res *res; /* NULL: out of memory; the callback answers with a generic error */
 } gmeta_answer;
-int gmeta_store(td_coord *c, const group *g, gmeta_answer *answers, size_t n);
+int gmeta_store(td_coord *c, group *g, gmeta_answer *answers, size_t n);
+/* Answers a SyncGroup of the Stable group g: at once if its record is durable, else when it
+ * is. */
+void gmeta_sync_answer(group *g, coord_sync_cb cb, void *arg, coord_sync_res *res);
+/* Drops the group's reference to its pending record (group_free). */
+void gmeta_release(struct gmeta_pending *p);
 /* Appends the tombstone of a group that is gone; *end for gmeta_wait (without c->mu). */
 int gmeta_delete(td_coord *c, const char *name, int64_t *end);
 int gmeta_wait(td_coord *c, const char *name, int64_t end);

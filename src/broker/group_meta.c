@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,43 +99,93 @@ static int append(td_coord *c, const char *name, const td_buf *value, int32_t *p
     return rc;
 }
 
-/* The sync answers that wait for the record. */
-typedef struct store_wait {
+/*
+ * The sync answers that wait for a record. Shared by the group (until its next record or its
+ * end) and the durability callback, which runs without the coordinator's mutex (on the flusher
+ * thread, or at once under a relaxed fsync policy): its own mutex guards the list.
+ */
+struct gmeta_pending {
+    pthread_mutex_t mu;
+    int refs;
+    bool done;
+    int rc;
     char group[TD_GROUP_NAME_MAX + 1];
-    size_t n;
-    gmeta_answer v[];
-} store_wait;
+    gmeta_answer *v;
+    size_t n, cap;
+};
 
-static void answer_all(gmeta_answer *v, size_t n, int rc)
+static void answer(gmeta_answer *a, int rc)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (rc && v[i].res)
-            v[i].res->err = COORD_STORAGE;
-        v[i].cb(v[i].arg, v[i].res);
+    if (rc && a->res)
+        a->res->err = COORD_STORAGE;
+    a->cb(a->arg, a->res);
+}
+
+void gmeta_release(struct gmeta_pending *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last) {
+        pthread_mutex_destroy(&p->mu);
+        free(p->v);
+        free(p);
     }
 }
 
 static void store_durable(void *arg, int rc)
 {
-    store_wait *w = arg;
+    struct gmeta_pending *p = arg;
     if (rc)
-        TD_WARN("group", "group %s: its metadata could not be written: %s", w->group,
+        TD_WARN("group", "group %s: its metadata could not be written: %s", p->group,
                 td_strerror(rc));
-    answer_all(w->v, w->n, rc);
-    free(w);
+    pthread_mutex_lock(&p->mu);
+    p->done = true;
+    p->rc = rc;
+    gmeta_answer *v = p->v;
+    size_t n = p->n;
+    p->v = NULL;
+    p->n = p->cap = 0;
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < n; i++)
+        answer(&v[i], rc);
+    free(v);
+    gmeta_release(p);
 }
 
-int gmeta_store(td_coord *c, const group *g, gmeta_answer *answers, size_t n)
+void gmeta_sync_answer(group *g, coord_sync_cb cb, void *arg, coord_sync_res *res)
+{
+    gmeta_answer a = {.cb = cb, .arg = arg, .res = res};
+    struct gmeta_pending *p = g->pending;
+    int rc = 0;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        bool queued = false;
+        if (!p->done && td_grow(&p->v, &p->cap, p->n, sizeof(*p->v), 4) == 0) {
+            p->v[p->n++] = a;
+            queued = true;
+        }
+        rc = p->rc;
+        pthread_mutex_unlock(&p->mu);
+        if (queued)
+            return;
+    }
+    answer(&a, rc);
+}
+
+int gmeta_store(td_coord *c, group *g, gmeta_answer *answers, size_t n)
 {
     td_buf v;
     td_buf_init(&v);
-    store_wait *w = NULL;
+    struct gmeta_pending *p = NULL;
     int32_t part = 0;
     int64_t end = -1;
     int rc = encode_value(&v, g);
     if (rc == 0 && n > 0) {
-        w = malloc(sizeof(*w) + n * sizeof(w->v[0]));
-        if (!w)
+        p = calloc(1, sizeof(*p));
+        if (!p || !(p->v = malloc(n * sizeof(*p->v))))
             rc = -ENOMEM;
     }
     if (rc == 0)
@@ -143,18 +194,26 @@ int gmeta_store(td_coord *c, const group *g, gmeta_answer *answers, size_t n)
     if (rc) {
         TD_WARN("group", "group %s: its metadata could not be written: %s", g->name,
                 td_strerror(rc));
-        free(w);
-        answer_all(answers, n, rc);
+        if (p)
+            free(p->v);
+        free(p);
+        for (size_t i = 0; i < n; i++)
+            answer(&answers[i], rc);
         return rc;
     }
-    if (!w)
+    gmeta_release(g->pending);
+    g->pending = NULL;
+    if (!p)
         return state_when_durable(c->e, STATE_OFFSETS, part, end, NULL, NULL);
-    snprintf(w->group, sizeof(w->group), "%s", g->name);
-    w->n = n;
-    memcpy(w->v, answers, n * sizeof(*answers));
-    rc = state_when_durable(c->e, STATE_OFFSETS, part, end, store_durable, w);
+    pthread_mutex_init(&p->mu, NULL);
+    p->refs = 2; /* the group's and the callback's */
+    snprintf(p->group, sizeof(p->group), "%s", g->name);
+    memcpy(p->v, answers, n * sizeof(*answers));
+    p->n = p->cap = n;
+    g->pending = p;
+    rc = state_when_durable(c->e, STATE_OFFSETS, part, end, store_durable, p);
     if (rc)
-        store_durable(w, rc);
+        store_durable(p, rc);
     return rc;
 }
 
