@@ -816,6 +816,43 @@ static void test_restore_versions(void)
     fx_close(&f);
 }
 
+/* A group Empty for offsets.retention.minutes is forgotten with a tombstone: it does not come
+ * back at the next start. */
+static void test_forgotten_group_stays_gone(void)
+{
+    fixture f;
+    fx_open(&f, 0);
+    coord_destroy(f.c);
+    coord_config cfg;
+    coord_config_defaults(&cfg);
+    cfg.min_session_ms = 10;
+    cfg.initial_rebalance_delay_ms = 0;
+    cfg.offsets_retention_ms = 100;
+    cfg.retention_check_ms = 50;
+    ASSERT_OK(coord_create(f.e, &cfg, &f.c));
+    client a;
+    cl_init(&a, "range", NULL);
+    cl_join(&f, &a, "x");
+    ASSERT_EQ(cl_joined(&a)->generation, 1);
+    coord_leaver l = {.member_id = a.id};
+    ASSERT_EQ(coord_leave(f.c, "x", &l, 1), COORD_OK);
+    coord_group_desc d;
+    coord_state st = COORD_EMPTY;
+    for (int i = 0; i < 200 && st != COORD_DEAD; i++) {
+        usleep(20000);
+        ASSERT_EQ(coord_describe(f.c, "x", &d), COORD_OK);
+        st = d.state;
+        coord_desc_free(&d);
+    }
+    ASSERT_EQ(st, COORD_DEAD);
+    fx_reopen(&f);
+    ASSERT_EQ(coord_describe(f.c, "x", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_DEAD);
+    coord_desc_free(&d);
+    fx_close(&f);
+    cl_free(&a);
+}
+
 TEST_MAIN(TEST(test_join_and_sync), TEST(test_bad_joins), TEST(test_timeouts),
           TEST(test_static_membership), TEST(test_commits_and_admin), TEST(test_shutdown),
-          TEST(test_restart), TEST(test_restore_versions))
+          TEST(test_restart), TEST(test_restore_versions), TEST(test_forgotten_group_stays_gone))
