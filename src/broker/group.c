@@ -30,70 +30,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "broker/group.h"
-
-#define NEW_MEMBER_JOIN_TIMEOUT_MS 300000 /* Kafka's new member join timeout */
-
-typedef struct proto_entry {
-    char *name;
-    void *meta;
-    size_t len;
-} proto_entry;
-
-typedef struct member {
-    char *id;
-    char *instance_id;
-    char *client_id;
-    char *client_host;
-    int32_t session_ms;
-    int32_t rebalance_ms;
-    proto_entry *protos;
-    size_t nprotos;
-    void *assignment;
-    size_t assignment_len;
-    int64_t deadline; /* monotonic ms: dropped after this unless waiting in join or sync */
-    coord_join_cb join_cb;
-    void *join_arg;
-    coord_sync_cb sync_cb;
-    void *sync_arg;
-    bool is_new; /* joined in the current rebalance, not yet part of a generation */
-    bool synced; /* sent SyncGroup in the current generation */
-} member;
-
-typedef struct pending_member {
-    char *id;
-    int64_t deadline;
-} pending_member;
-
-typedef struct group {
-    char *name;
-    coord_state state;
-    int32_t generation;
-    char *protocol_type; /* NULL until a member joins */
-    char *protocol;      /* chosen at the last completed join; NULL if none */
-    char *leader;        /* a copy of the leader's member id; NULL if none */
-    member **m;
-    size_t nm, cap_m;
-    pending_member *pend;
-    size_t np, cap_p;
-    int64_t deadline;      /* Preparing: the rebalance timeout; Completing: the sync timeout */
-    int64_t initial_until; /* Preparing from Empty: the end of the initial delay (0: none) */
-    int64_t initial_limit; /* ... which newcomers extend up to here */
-    int64_t empty_since;   /* wall ms */
-} group;
-
-struct td_coord {
-    td_engine *e;
-    coord_config cfg;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    bool running;
-    bool stopping;
-    group **g; /* sorted by name */
-    size_t ng, cap_g;
-    int64_t next_expiry; /* monotonic ms */
-};
+#include "broker/group_int.h"
 
 void coord_config_defaults(coord_config *c)
 {
@@ -216,7 +153,7 @@ static group *group_find(td_coord *c, const char *name)
     return found ? c->g[i] : NULL;
 }
 
-static group *group_get(td_coord *c, const char *name)
+group *coord_group_get(td_coord *c, const char *name)
 {
     bool found;
     long i = group_index(c, name, &found);
@@ -254,7 +191,7 @@ static void member_free_protos(member *m)
     m->nprotos = 0;
 }
 
-static void member_free(member *m)
+void coord_member_free(member *m)
 {
     member_free_protos(m);
     free(m->id);
@@ -268,7 +205,7 @@ static void member_free(member *m)
 static void group_free(group *g)
 {
     for (size_t i = 0; i < g->nm; i++)
-        member_free(g->m[i]);
+        coord_member_free(g->m[i]);
     for (size_t i = 0; i < g->np; i++)
         free(g->pend[i].id);
     free(g->m);
@@ -277,6 +214,7 @@ static void group_free(group *g)
     free(g->protocol_type);
     free(g->protocol);
     free(g->leader);
+    gmeta_release(g->pending);
     free(g);
 }
 
@@ -527,15 +465,15 @@ static coord_sync_res *sync_res_new(coord_err err)
     return r;
 }
 
-static void sync_answer(group *g, member *m, coord_sync_cb cb, void *arg, coord_err err)
+static coord_sync_res *sync_res_of(group *g, member *m)
 {
-    coord_sync_res *r = sync_res_new(err);
-    if (r && err == COORD_OK) {
+    coord_sync_res *r = sync_res_new(COORD_OK);
+    if (r) {
         r->protocol_type = td_arena_strdup(&r->arena, g->protocol_type);
         r->protocol_name = td_arena_strdup(&r->arena, g->protocol);
         arena_bytes(&r->arena, m->assignment, m->assignment_len, &r->assignment, &r->len);
     }
-    cb(arg, r);
+    return r;
 }
 
 void coord_join_res_free(coord_join_res *r)
@@ -615,7 +553,7 @@ static void member_unlink(group *g, size_t i, coord_err why)
         free(g->leader);
         g->leader = g->nm ? strdup(g->m[0]->id) : NULL;
     }
-    member_free(m);
+    coord_member_free(m);
 }
 
 /* Removes member m: its waits are answered with `why`; the group rebalances without it. */
@@ -692,6 +630,7 @@ static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_o
         g->state = COORD_EMPTY;
         g->empty_since = td_wall_ms();
         TD_INFO("group", "group %s is empty (generation %" PRId32 ")", g->name, g->generation);
+        gmeta_store(c, g, NULL, 0);
         return;
     }
     const char *proto = select_protocol(g);
@@ -741,7 +680,7 @@ static member *member_add(td_coord *c, group *g, char *id, const coord_join_req 
     m->id = id;
     if ((q->instance_id && !(m->instance_id = strdup(q->instance_id))) ||
         member_set_protocols(m, q) != 0) {
-        member_free(m);
+        coord_member_free(m);
         return NULL;
     }
     if (!g->protocol_type || g->nm == 0) {
@@ -844,7 +783,7 @@ void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *ar
         join_answer_err(cb, arg, COORD_UNAVAILABLE, mid);
         return;
     }
-    group *g = mid[0] ? group_find(c, q->group) : group_get(c, q->group);
+    group *g = mid[0] ? group_find(c, q->group) : coord_group_get(c, q->group);
     coord_err err = COORD_OK;
     if (!g) {
         err = mid[0] ? COORD_UNKNOWN_MEMBER : COORD_NOMEM;
@@ -964,7 +903,7 @@ void coord_sync(td_coord *c, const coord_sync_req *q, coord_sync_cb cb, void *ar
     }
     m->deadline = now + m->session_ms;
     if (g->state == COORD_STABLE) {
-        sync_answer(g, m, cb, arg, COORD_OK);
+        gmeta_sync_answer(g, cb, arg, sync_res_of(g, m));
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -992,15 +931,23 @@ void coord_sync(td_coord *c, const coord_sync_req *q, coord_sync_cb cb, void *ar
             }
         }
         g->state = COORD_STABLE;
+        /* The answers go out once the group's record is durable (group_meta.c). */
+        gmeta_answer *ans = calloc(g->nm, sizeof(*ans));
+        size_t na = 0;
         for (size_t i = 0; i < g->nm; i++) {
             member *x = g->m[i];
             if (x->sync_cb) {
-                coord_sync_cb xcb = x->sync_cb;
-                x->sync_cb = NULL;
                 x->deadline = now + x->session_ms;
-                sync_answer(g, x, xcb, x->sync_arg, COORD_OK);
+                coord_sync_res *r = sync_res_of(g, x);
+                if (ans)
+                    ans[na++] = (gmeta_answer){.cb = x->sync_cb, .arg = x->sync_arg, .res = r};
+                else
+                    x->sync_cb(x->sync_arg, r);
+                x->sync_cb = NULL;
             }
         }
+        gmeta_store(c, g, ans, na);
+        free(ans);
         TD_INFO("group", "group %s is stable at generation %" PRId32, g->name, g->generation);
     }
     pthread_mutex_unlock(&c->mu);
@@ -1226,9 +1173,11 @@ static void expire_offsets(td_coord *c)
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->ng;) {
         group *g = c->g[i];
-        if (g->state == COORD_EMPTY && g->nm == 0 && g->np == 0 && g->empty_since <= before)
+        int64_t end;
+        if (g->state == COORD_EMPTY && g->nm == 0 && g->np == 0 && g->empty_since <= before) {
+            gmeta_delete(c, g->name, &end);
             group_remove(c, g);
-        else
+        } else
             i++;
     }
     pthread_mutex_unlock(&c->mu);
@@ -1372,10 +1321,17 @@ coord_err coord_delete(td_coord *c, const char *group_name, int *rc)
         return COORD_NOT_EMPTY;
     }
     bool known = g != NULL;
-    if (g)
+    int64_t end = -1;
+    int r = 0;
+    if (g) {
+        r = gmeta_delete(c, group_name, &end);
         group_remove(c, g);
+    }
     pthread_mutex_unlock(&c->mu);
-    int r = td_group_delete(c->e, group_name);
+    if (r == 0)
+        r = gmeta_wait(c, group_name, end);
+    if (r == 0)
+        r = td_group_delete(c->e, group_name);
     if (r == TD_ENOTFOUND)
         return known ? COORD_OK : COORD_NOT_FOUND;
     if (r) {
@@ -1462,12 +1418,17 @@ int coord_create(td_engine *e, const coord_config *cfg, td_coord **out)
     /* The first expiry pass comes one interval after start: groups active before a restart
      * have rejoined by then. */
     c->next_expiry = now_ms() + c->cfg.retention_check_ms;
-    int rc = pthread_create(&c->thread, NULL, coord_thread, c);
+    int rc = gmeta_restore(c);
+    if (rc == 0)
+        rc = -pthread_create(&c->thread, NULL, coord_thread, c);
     if (rc) {
+        for (size_t i = 0; i < c->ng; i++)
+            group_free(c->g[i]);
+        free(c->g);
         pthread_cond_destroy(&c->cv);
         pthread_mutex_destroy(&c->mu);
         free(c);
-        return -rc;
+        return rc;
     }
     c->running = true;
     if (td_metrics_add_collector(broker_metrics(e), coord_collect, c) != 0)

@@ -34,7 +34,7 @@
 #include "broker/state.h"
 
 #define KEY_OFFSET_COMMIT 1  /* Kafka's OffsetCommitKey version */
-#define KEY_GROUP_METADATA 2 /* Kafka's GroupMetadataKey version: read and skipped for now */
+#define KEY_GROUP_METADATA 2 /* Kafka's GroupMetadataKey version: kept for group_meta.c */
 #define VALUE_OFFSET_COMMIT 3
 
 typedef struct off_entry {
@@ -56,6 +56,10 @@ struct td_gstate {
     pthread_mutex_t mu;
     off_group **g; /* sorted by name */
     size_t ng, cap;
+    /* The latest GroupMetadata value of each group found by the replay, until the coordinator
+     * takes them (gstate_take_metadata): sorted by name. */
+    gstate_meta *meta;
+    size_t nmeta, cap_meta;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -647,6 +651,99 @@ int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_
 /* ---------------------------------------------------------------------------------------------
  * Replay and migration
  */
+static ssize_t meta_index(struct td_gstate *s, const char *name, bool *found)
+{
+    size_t lo = 0, hi = s->nmeta;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->meta[mid].group, name);
+        if (c == 0) {
+            *found = true;
+            return (ssize_t)mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return (ssize_t)lo;
+}
+
+static void meta_free(gstate_meta *m)
+{
+    free(m->group);
+    free(m->value);
+}
+
+/* A GroupMetadata record: its value replaces the group's (a tombstone removes it). The value
+ * is decoded by the coordinator (group_meta.c), which knows its versions. */
+static int replay_metadata(struct td_gstate *s, state_reader *k, const td_event *ev)
+{
+    char *group = state_get_str(k);
+    if (k->bad || !group) {
+        free(group);
+        TD_WARN("group", "skipping a malformed group metadata key at %s offset %" PRId64,
+                STATE_OFFSETS_TOPIC, ev->offset);
+        return 0;
+    }
+    bool found;
+    ssize_t at = meta_index(s, group, &found);
+    if (!ev->value) {
+        if (found) {
+            meta_free(&s->meta[at]);
+            memmove(s->meta + at, s->meta + at + 1, (s->nmeta - (size_t)at - 1) * sizeof(*s->meta));
+            s->nmeta--;
+        }
+        free(group);
+        return 0;
+    }
+    void *value = malloc(ev->value_len ? ev->value_len : 1);
+    if (!value) {
+        free(group);
+        return -ENOMEM;
+    }
+    memcpy(value, ev->value, ev->value_len);
+    if (found) {
+        free(group);
+        free(s->meta[at].value);
+    } else {
+        if (td_grow(&s->meta, &s->cap_meta, s->nmeta, sizeof(*s->meta), 16) != 0) {
+            free(group);
+            free(value);
+            return -ENOMEM;
+        }
+        memmove(s->meta + at + 1, s->meta + at, (s->nmeta - (size_t)at) * sizeof(*s->meta));
+        s->nmeta++;
+        s->meta[at].group = group;
+    }
+    s->meta[at].value = value;
+    s->meta[at].len = ev->value_len;
+    return 0;
+}
+
+void gstate_take_metadata(td_engine *e, gstate_meta **out, size_t *n)
+{
+    struct td_gstate *s = e->gstate;
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    *out = s->meta;
+    *n = s->nmeta;
+    s->meta = NULL;
+    s->nmeta = s->cap_meta = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void gstate_meta_free(gstate_meta *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        meta_free(&v[i]);
+    free(v);
+}
+
 static int replay_record(void *arg, int32_t partition, const td_event *ev)
 {
     struct td_gstate *s = arg;
@@ -655,8 +752,10 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         return 0; /* not a state record (none is written without a key) */
     state_reader k = {.p = ev->key, .n = ev->key_len};
     int16_t kind = state_get16(&k);
+    if (kind == KEY_GROUP_METADATA)
+        return replay_metadata(s, &k, ev);
     if (kind != KEY_OFFSET_COMMIT)
-        return 0; /* group metadata (version 2) and kinds of later versions: not kept here */
+        return 0; /* kinds of later versions: not ours */
     char *group = state_get_str(&k), *topic = state_get_str(&k);
     int32_t part = state_get32(&k);
     int rc = 0;
@@ -775,8 +874,9 @@ int gstate_open(td_engine *e)
         size_t n = 0;
         for (size_t i = 0; i < s->ng; i++)
             n += s->g[i]->n;
-        TD_INFO("state", "replayed %s: %zu offsets of %zu groups in %" PRId64 " ms",
-                STATE_OFFSETS_TOPIC, n, s->ng, td_mono_ms() - t0);
+        TD_INFO("state",
+                "replayed %s: %zu offsets of %zu groups, metadata of %zu groups in %" PRId64 " ms",
+                STATE_OFFSETS_TOPIC, n, s->ng, s->nmeta, td_mono_ms() - t0);
         rc = migrate(e);
     }
     if (rc == 0)
@@ -792,6 +892,7 @@ void gstate_close(td_engine *e)
     while (s->ng)
         group_drop(s, s->g[s->ng - 1]);
     free(s->g);
+    gstate_meta_free(s->meta, s->nmeta);
     pthread_mutex_destroy(&s->mu);
     free(s);
     e->gstate = NULL;

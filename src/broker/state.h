@@ -15,8 +15,9 @@
  * events, so that many writers waiting together share one fsync.
  *
  * The topics of this round:
- *   __consumer_offsets  committed offsets of consumer groups (group_state.c), in Kafka's record
- *                       formats; partitions: offsets.topic.num.partitions (1).
+ *   __consumer_offsets  committed offsets of consumer groups (group_state.c) and their
+ *                       membership (group_meta.c), in Kafka's record formats; partitions:
+ *                       offsets.topic.num.partitions (1).
  *   __cluster_state     the engine's own counters: the producer-id block (pid_state.c).
  * Queue groups and Redis consumer groups will use the same calls with topics of their own
  * (docs/storage.md says how).
@@ -103,6 +104,15 @@ char *state_get_str(state_reader *r);
 /* Committed offsets (group_state.c): replayed at open, migrated from the catalog. */
 int gstate_open(td_engine *e);
 void gstate_close(td_engine *e);
+/* The latest GroupMetadata value (key version 2) of each group the replay found, handed once to
+ * the coordinator (group_meta.c decodes them); free with gstate_meta_free. */
+typedef struct gstate_meta {
+    char *group;
+    void *value;
+    size_t len;
+} gstate_meta;
+void gstate_take_metadata(td_engine *e, gstate_meta **out, size_t *n);
+void gstate_meta_free(gstate_meta *v, size_t n);
 /* Tombstones for every offset of a deleted topic (the engine calls it under admin_mu). */
 void gstate_forget_topic(td_engine *e, const char *topic);
 

@@ -395,3 +395,157 @@ def test_settings(tmp_path):
     assert d["config"]["fsync"] == "always"
     with pytest.raises(AssertionError):
         Broker(data, extra=["--set", "state.topic.fsync=sometimes"]).start()
+
+
+# --- group metadata (GroupMetadata records, key version 2) ------------------------------------
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def group_broker(data, port):
+    return Broker(data, extra=["--kafka", f"127.0.0.1:{port}",
+                               "--set", "group.initial.rebalance.delay.ms=0",
+                               "--set", "group.min.session.timeout.ms=100"]).start()
+
+
+class GroupConsumer:
+    """A confluent-kafka consumer that commits every message it reads, synchronously."""
+
+    def __init__(self, bootstrap, group, topic):
+        self.assigns = 0
+        self.revokes = 0
+        self.c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                              "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                              "session.timeout.ms": 30000, "heartbeat.interval.ms": 300,
+                              "reconnect.backoff.max.ms": 200})
+        self.c.subscribe([topic], on_assign=self.on_assign, on_revoke=self.on_revoke)
+        self.got = []
+
+    def on_assign(self, c, parts):
+        self.assigns += 1
+
+    def on_revoke(self, c, parts):
+        self.revokes += 1
+
+    def poll(self):
+        m = self.c.poll(0.1)
+        if m is not None and not m.error():
+            self.got.append(m.value())
+            self.c.commit(message=m, asynchronous=False)
+
+
+def consume(consumers, want, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline and sum(len(c.got) for c in consumers) < want:
+        for c in consumers:
+            c.poll()
+
+
+def metadata_records(bootstrap, group):
+    """The GroupMetadata values of a group in __consumer_offsets, in order."""
+    key = struct.pack(">hh", 2, len(group)) + group.encode()
+    return [v for k, v in read_all(bootstrap, OFFSETS) if k == key]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_groups_survive_a_restart(tmp_path, sig):
+    """A Stable group of two confluent-kafka consumers goes on after a restart of the broker
+    with its generation and members: no rebalance, no re-delivery; a wire member heartbeats and
+    commits at its generation; an Empty group keeps its generation and is listed."""
+    import test_kafka_group_wire as gw
+    port = free_port()
+    b = group_broker(str(tmp_path / "data"), port)
+    consumers = []
+    try:
+        create_topic(b.bootstrap, "gm", 2)
+        create_topic(b.bootstrap, "wt", 1)  # the wire helpers' topic
+        p = ck.Producer({"bootstrap.servers": b.bootstrap})
+        for i in range(20):
+            p.produce("gm", f"a{i}".encode(), partition=i % 2)
+        p.flush(30)
+        consumers = [GroupConsumer(b.bootstrap, "cg", "gm") for _ in range(2)]
+        consume(consumers, 20, 60)
+        assert sorted(v for c in consumers for v in c.got) == sorted(
+            f"a{i}".encode() for i in range(20))
+        assert all(c.assigns >= 1 for c in consumers)
+        conn = kw.Conn(b.port)
+        # "w": one wire member, Stable; "we": a member that leaves (Empty, generation 2).
+        j = gw.join_member(conn, 5, "w", protocols=(("range", gw.subscription(["gm"])),))
+        assert j["err"] == 0 and j["gen"] == 1
+        assert gw.sync(conn, 5, "w", 1, j["member"], [(j["member"], b"plan")]) == (0, b"plan")
+        e = gw.join_member(conn, 5, "we")
+        assert gw.sync(conn, 5, "we", e["gen"], e["member"])[0] == 0
+        assert gw.leave(conn, 3, "we", [e["member"]])[0] == 0
+        # The record of a Stable group: value v3, its generation, protocol, leader, members.
+        recs = metadata_records(b.bootstrap, "w")
+        v = struct.unpack_from(">hh", recs[-1])
+        assert v[0] == 3
+        assert recs[-1].endswith(struct.pack(">i", 4) + b"plan")
+        gen_cg = gw.describe(conn, 5, "cg")
+        assert gen_cg["state"] == "Stable" and len(gen_cg["members"]) == 2
+        members = sorted(m["id"] for m in gen_cg["members"])
+        # The first consumer's generation may have been revoked when the second joined.
+        rounds = [(c.assigns, c.revokes) for c in consumers]
+        conn.close()
+        b.stop(sig)
+        b = group_broker(b.data, port)
+
+        conn = kw.Conn(b.port)
+        assert gw.heartbeat(conn, 3, "w", 1, j["member"]) == 0
+        assert gw.commit(conn, 2, "w", 1, j["member"], [(0, 0, None)]) == {0: 0}
+        d = gw.describe(conn, 5, "w")
+        assert d["state"] == "Stable" and d["protocol"] == "range"
+        assert [(m["id"], m["assignment"]) for m in d["members"]] == [(j["member"], b"plan")]
+        err, listed = gw.list_groups(conn, 4, ["Empty"])
+        assert err == 0 and "we" in listed
+        assert gw.describe(conn, 5, "we")["state"] == "Empty"
+        # The next generation of the Empty group continues the numbering.
+        e2 = gw.join_member(conn, 5, "we")
+        assert e2["err"] == 0 and e2["gen"] == e["gen"] + 2
+        # The consumers go on: same members, no new assignment, nothing read twice.
+        p = ck.Producer({"bootstrap.servers": b.bootstrap})
+        for i in range(20):
+            p.produce("gm", f"b{i}".encode(), partition=i % 2)
+        p.flush(30)
+        consume(consumers, 40, 60)
+        got = [v for c in consumers for v in c.got]
+        assert sorted(got) == sorted([f"a{i}".encode() for i in range(20)] +
+                                     [f"b{i}".encode() for i in range(20)])
+        assert [(c.assigns, c.revokes) for c in consumers] == rounds
+        d = gw.describe(conn, 5, "cg")
+        assert d["state"] == "Stable"
+        assert sorted(m["id"] for m in d["members"]) == members
+        conn.close()
+    finally:
+        for c in consumers:
+            c.c.close()
+        b.stop()
+
+
+def test_deleted_group_stays_deleted(tmp_path):
+    """DeleteGroups writes the group's tombstone: after a restart the group is gone."""
+    import test_kafka_group_wire as gw
+    port = free_port()
+    b = group_broker(str(tmp_path / "data"), port)
+    try:
+        create_topic(b.bootstrap, "gm", 1)
+        conn = kw.Conn(b.port)
+        e = gw.join_member(conn, 5, "gone")
+        assert gw.sync(conn, 5, "gone", e["gen"], e["member"])[0] == 0
+        assert gw.leave(conn, 3, "gone", [e["member"]])[0] == 0
+        assert gw.delete_groups(conn, 2, ["gone"]) == {"gone": 0}
+        assert metadata_records(b.bootstrap, "gone")[-1] is None
+        conn.close()
+        b.stop()
+        b = group_broker(b.data, port)
+        conn = kw.Conn(b.port)
+        assert "gone" not in gw.list_groups(conn, 4)[1]
+        assert gw.describe(conn, 5, "gone")["state"] == "Dead"
+        conn.close()
+    finally:
+        b.stop()

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "broker/group.h"
+#include "broker/state.h"
 #include "test.h"
 #include "tidings.h"
 
@@ -124,6 +125,23 @@ static void fx_open(fixture *f, int32_t max_size)
     cfg.initial_rebalance_delay_ms = 50;
     if (max_size)
         cfg.max_size = max_size;
+    ASSERT_OK(coord_create(f->e, &cfg, &f->c));
+}
+
+/* Closes the coordinator and the engine and opens them again on the same directory (a
+ * restart: the coordinator rebuilds its groups from __consumer_offsets). */
+static void fx_reopen(fixture *f)
+{
+    coord_destroy(f->c);
+    td_engine_close(f->e);
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    ASSERT_OK(td_engine_open(f->dir, &o, &f->e));
+    coord_config cfg;
+    coord_config_defaults(&cfg);
+    cfg.min_session_ms = 10;
+    cfg.initial_rebalance_delay_ms = 50;
     ASSERT_OK(coord_create(f->e, &cfg, &f->c));
 }
 
@@ -502,9 +520,9 @@ static void test_commits_and_admin(void)
     fx_open(&f, 0);
     waiter w;
     w_init(&w);
-    td_offset_commit oc[] = {{.topic = "t", .partition = 0, .offset = 5, .leader_epoch = -1,
-                              .metadata = "m"},
-                             {.topic = "t", .partition = 3, .offset = 7, .leader_epoch = 2}};
+    td_offset_commit oc[] = {
+        {.topic = "t", .partition = 0, .offset = 5, .leader_epoch = -1, .metadata = "m"},
+        {.topic = "t", .partition = 3, .offset = 7, .leader_epoch = 2}};
     /* A group that only stores offsets (generation -1, no member). */
     coord_commit(f.c, "solo", "", NULL, -1, oc, 2, on_commit, &w);
     ASSERT(w_wait(&w, 2000));
@@ -555,8 +573,8 @@ static void test_commits_and_admin(void)
     waiter ws[32];
     for (int i = 0; i < 32; i++) {
         w_init(&ws[i]);
-        td_offset_commit one = {.topic = "t", .partition = i % 4, .offset = 100 + i,
-                                .leader_epoch = -1};
+        td_offset_commit one = {
+            .topic = "t", .partition = i % 4, .offset = 100 + i, .leader_epoch = -1};
         char name[16];
         snprintf(name, sizeof(name), "many%d", i);
         coord_commit(f.c, name, "", NULL, -1, &one, 1, on_commit, &ws[i]);
@@ -627,5 +645,214 @@ static void test_shutdown(void)
     cl_free(&a);
 }
 
+/* A Stable group and an Empty one survive a restart through their GroupMetadata records: the
+ * members go on with their generation, the numbering continues, a deleted group stays gone. */
+static void test_restart(void)
+{
+    fixture f;
+    fx_open(&f, 0);
+    client a, b, x;
+    cl_init(&a, "range", "roundrobin");
+    cl_init(&b, "range", NULL);
+    cl_init(&x, "range", NULL);
+    a.instance = "inst-a";
+    cl_join(&f, &a, "g");
+    cl_join(&f, &b, "g");
+    ASSERT_EQ(cl_joined(&a)->generation, 1);
+    cl_joined(&b);
+    coord_assignment plan[] = {{a.id, "A", 1}, {b.id, "BB", 2}};
+    cl_sync_async(&f, &b, "g", 1, NULL, 0);
+    cl_sync_async(&f, &a, "g", 1, plan, 2);
+    ASSERT(w_wait(&a.w, 1000) && w_wait(&b.w, 1000));
+    ASSERT_EQ(b.w.sr->err, COORD_OK);
+    /* "e": one generation with a member, then empty at generation 2. */
+    cl_join(&f, &x, "e");
+    ASSERT_EQ(cl_joined(&x)->generation, 1);
+    cl_sync_async(&f, &x, "e", 1, NULL, 0);
+    ASSERT(w_wait(&x.w, 1000));
+    coord_leaver l = {.member_id = x.id};
+    ASSERT_EQ(coord_leave(f.c, "e", &l, 1), COORD_OK);
+    /* "d": deleted before the restart. */
+    memset(x.id, 0, sizeof(x.id));
+    cl_join(&f, &x, "d");
+    cl_joined(&x);
+    l.member_id = x.id;
+    ASSERT_EQ(coord_leave(f.c, "d", &l, 1), COORD_OK);
+    int rc;
+    ASSERT_EQ(coord_delete(f.c, "d", &rc), COORD_OK);
+
+    fx_reopen(&f);
+    coord_group_desc d;
+    ASSERT_EQ(coord_describe(f.c, "g", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_STABLE);
+    ASSERT_EQ(d.generation, 1);
+    ASSERT_STR_EQ(d.protocol_type, "consumer");
+    ASSERT_STR_EQ(d.protocol_name, "range");
+    ASSERT_STR_EQ(d.leader, a.id);
+    ASSERT_UEQ(d.nmembers, 2);
+    ASSERT_STR_EQ(d.members[0].member_id, a.id);
+    ASSERT_STR_EQ(d.members[0].instance_id, "inst-a");
+    ASSERT(d.members[1].instance_id == NULL);
+    ASSERT_STR_EQ(d.members[1].client_id, "cli");
+    ASSERT_STR_EQ(d.members[1].client_host, "/127.0.0.1");
+    ASSERT_MEM_EQ(d.members[0].meta, "range", 5); /* the subscription */
+    ASSERT_MEM_EQ(d.members[1].assignment, "BB", 2);
+    coord_desc_free(&d);
+    ASSERT_EQ(coord_describe(f.c, "e", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_EMPTY);
+    ASSERT_EQ(d.generation, 2);
+    ASSERT_STR_EQ(d.protocol_type, "consumer");
+    coord_desc_free(&d);
+    ASSERT_EQ(coord_describe(f.c, "d", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_DEAD);
+    coord_desc_free(&d);
+
+    /* The members go on at generation 1: heartbeats, a follower's sync, a commit. */
+    ASSERT_EQ(coord_heartbeat(f.c, "g", a.id, "inst-a", 1), COORD_OK);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", b.id, NULL, 1), COORD_OK);
+    ASSERT_EQ(coord_heartbeat(f.c, "g", b.id, NULL, 2), COORD_ILLEGAL_GENERATION);
+    cl_sync_async(&f, &b, "g", 1, NULL, 0);
+    ASSERT(w_wait(&b.w, 1000));
+    ASSERT_EQ(b.w.sr->err, COORD_OK);
+    ASSERT_MEM_EQ(b.w.sr->assignment, "BB", 2);
+    waiter w;
+    w_init(&w);
+    td_offset_commit oc = {.topic = "t", .partition = 0, .offset = 42, .leader_epoch = -1};
+    coord_commit(f.c, "g", b.id, NULL, 1, &oc, 1, on_commit, &w);
+    ASSERT(w_wait(&w, 3000));
+    ASSERT_EQ(w.err, COORD_OK);
+    /* A static member restarting with the same protocols keeps its generation. */
+    memset(a.id, 0, sizeof(a.id));
+    cl_join(&f, &a, "g");
+    coord_join_res *r = cl_joined(&a);
+    ASSERT_EQ(r->generation, 1);
+
+    /* The numbering continues: the Empty group's next generation is 3. */
+    client y;
+    cl_init(&y, "range", NULL);
+    cl_join(&f, &y, "e");
+    ASSERT_EQ(cl_joined(&y)->generation, 3);
+    coord_group_summary *v = NULL;
+    size_t n = 0;
+    ASSERT_OK(coord_list(f.c, &v, &n));
+    bool has_d = false;
+    for (size_t i = 0; i < n; i++)
+        has_d = has_d || strcmp(v[i].name, "d") == 0;
+    ASSERT(!has_d);
+    free(v);
+    fx_close(&f);
+    w_free(&w);
+    cl_free(&a);
+    cl_free(&b);
+    cl_free(&x);
+    cl_free(&y);
+}
+
+/* Appends one GroupMetadata record (key version 2) with the value given, durably. */
+static void put_metadata(td_engine *e, const char *group, const td_buf *value)
+{
+    td_buf k;
+    td_buf_init(&k);
+    ASSERT_OK(state_put16(&k, 2) | state_put_str(&k, group));
+    int32_t part = state_partition_for(e, STATE_OFFSETS, group);
+    td_event ev = {.key = k.p,
+                   .key_len = k.len,
+                   .value = value->p,
+                   .value_len = value->len,
+                   .partition = part};
+    int64_t end;
+    ASSERT_OK(state_append(e, STATE_OFFSETS, part, &ev, 1, &end));
+    ASSERT_OK(state_wait(e, STATE_OFFSETS, part, end));
+    td_buf_free(&k);
+}
+
+/* Values as older Kafka versions wrote them are read; a malformed value or one of a version
+ * not known starts its group Empty, without harm to the others. */
+static void test_restore_versions(void)
+{
+    fixture f;
+    fx_open(&f, 0);
+    td_buf v;
+    td_buf_init(&v);
+    /* Version 1: no timestamp, no instance id; one member. */
+    ASSERT_OK(state_put16(&v, 1) | state_put_str(&v, "consumer") | state_put32(&v, 5) |
+              state_put_str(&v, "range") | state_put_str(&v, "m-1") | state_put32(&v, 1) |
+              state_put_str(&v, "m-1") | state_put_str(&v, "cli") | state_put_str(&v, "/h") |
+              state_put32(&v, 3000) | state_put32(&v, 20000) | state_put32(&v, 3) |
+              td_buf_append(&v, "sub", 3) | state_put32(&v, 1) | td_buf_append(&v, "A", 1));
+    put_metadata(f.e, "old", &v);
+    v.len -= 5; /* truncated inside the last member */
+    put_metadata(f.e, "bad", &v);
+    td_buf_reset(&v);
+    ASSERT_OK(state_put16(&v, 4) | state_put_str(&v, "consumer") | state_put32(&v, 9));
+    put_metadata(f.e, "future", &v);
+    /* A member count far above what the value holds. */
+    td_buf_reset(&v);
+    ASSERT_OK(state_put16(&v, 3) | state_put_str(&v, "consumer") | state_put32(&v, 2) |
+              state_put_str(&v, "range") | state_put_str(&v, "m") | state_put64(&v, 1) |
+              state_put32(&v, 1000000000));
+    put_metadata(f.e, "huge", &v);
+    td_buf_free(&v);
+
+    fx_reopen(&f);
+    coord_group_desc d;
+    ASSERT_EQ(coord_describe(f.c, "old", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_STABLE);
+    ASSERT_EQ(d.generation, 5);
+    ASSERT_STR_EQ(d.leader, "m-1");
+    ASSERT_UEQ(d.nmembers, 1);
+    ASSERT_STR_EQ(d.members[0].client_host, "/h");
+    ASSERT_MEM_EQ(d.members[0].meta, "sub", 3);
+    ASSERT_MEM_EQ(d.members[0].assignment, "A", 1);
+    coord_desc_free(&d);
+    ASSERT_EQ(coord_heartbeat(f.c, "old", "m-1", NULL, 5), COORD_OK);
+    const char *empty[] = {"bad", "future", "huge"};
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(coord_describe(f.c, empty[i], &d), COORD_OK);
+        ASSERT_EQ(d.state, COORD_EMPTY);
+        ASSERT_UEQ(d.nmembers, 0);
+        coord_desc_free(&d);
+    }
+    fx_close(&f);
+}
+
+/* A group Empty for offsets.retention.minutes is forgotten with a tombstone: it does not come
+ * back at the next start. */
+static void test_forgotten_group_stays_gone(void)
+{
+    fixture f;
+    fx_open(&f, 0);
+    coord_destroy(f.c);
+    coord_config cfg;
+    coord_config_defaults(&cfg);
+    cfg.min_session_ms = 10;
+    cfg.initial_rebalance_delay_ms = 0;
+    cfg.offsets_retention_ms = 100;
+    cfg.retention_check_ms = 50;
+    ASSERT_OK(coord_create(f.e, &cfg, &f.c));
+    client a;
+    cl_init(&a, "range", NULL);
+    cl_join(&f, &a, "x");
+    ASSERT_EQ(cl_joined(&a)->generation, 1);
+    coord_leaver l = {.member_id = a.id};
+    ASSERT_EQ(coord_leave(f.c, "x", &l, 1), COORD_OK);
+    coord_group_desc d;
+    coord_state st = COORD_EMPTY;
+    for (int i = 0; i < 200 && st != COORD_DEAD; i++) {
+        usleep(20000);
+        ASSERT_EQ(coord_describe(f.c, "x", &d), COORD_OK);
+        st = d.state;
+        coord_desc_free(&d);
+    }
+    ASSERT_EQ(st, COORD_DEAD);
+    fx_reopen(&f);
+    ASSERT_EQ(coord_describe(f.c, "x", &d), COORD_OK);
+    ASSERT_EQ(d.state, COORD_DEAD);
+    coord_desc_free(&d);
+    fx_close(&f);
+    cl_free(&a);
+}
+
 TEST_MAIN(TEST(test_join_and_sync), TEST(test_bad_joins), TEST(test_timeouts),
-          TEST(test_static_membership), TEST(test_commits_and_admin), TEST(test_shutdown))
+          TEST(test_static_membership), TEST(test_commits_and_admin), TEST(test_shutdown),
+          TEST(test_restart), TEST(test_restore_versions), TEST(test_forgotten_group_stays_gone))
