@@ -14,13 +14,14 @@
  * policy (state.topic.fsync, `always` by default) before they answer: the same group commit as
  * events, so that many writers waiting together share one fsync.
  *
- * The topics of this round:
+ * The topics:
  *   __consumer_offsets  committed offsets of consumer groups (group_state.c) and their
  *                       membership (group_meta.c), in Kafka's record formats; partitions:
  *                       offsets.topic.num.partitions (1).
  *   __cluster_state     the engine's own counters: the producer-id block (pid_state.c).
- * Queue groups and Redis consumer groups will use the same calls with topics of their own
- * (docs/storage.md says how).
+ *   __queue_state       queue groups: definitions, positions, pending entries (queue_state.c).
+ *   __xgroup_state      Redis consumer groups: groups, consumers, pending entries
+ *                       (xgroup_state.c).
  *
  * Thread-safe. The functions below take the engine's locks they need; a caller holding the
  * engine's admin_mu may call them (the order is admin_mu, then the topic table's lock, then
