@@ -193,11 +193,13 @@ static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int3
     }
     if (rc.pos != end)
         return td_fail(TD_ECORRUPT, "record %d: %zu bytes left over", index, end - rc.pos);
-    rec->offset = h->base_offset + off_delta;
+    /* Wrapping sums, as Java's longs wrap in Kafka's clients: a hostile header may put the
+     * base near the ends of the range, and the sum must not be undefined behaviour. */
+    rec->offset = (int64_t)((uint64_t)h->base_offset + (uint64_t)(int64_t)off_delta);
     if (h->attributes & TD_BATCH_ATTR_LOG_APPEND_TIME)
         rec->timestamp = h->max_timestamp;
     else
-        rec->timestamp = h->base_timestamp + ts_delta;
+        rec->timestamp = (int64_t)((uint64_t)h->base_timestamp + (uint64_t)ts_delta);
     rec->headers = headers;
     rec->header_count = (size_t)hcount;
     c->pos = end;

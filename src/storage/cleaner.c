@@ -420,7 +420,8 @@ static int map_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, i
 static int rebase_record(clean_ctx *c, const uint8_t *area, const crec *r, int64_t base_ts,
                          int64_t new_base)
 {
-    int64_t delta = base_ts + r->ts_delta - new_base;
+    /* Wrapping, like the reader's sum (batch.c): stored timestamps may be anything. */
+    int64_t delta = (int64_t)((uint64_t)base_ts + (uint64_t)r->ts_delta - (uint64_t)new_base);
     size_t body = r->end - r->body;
     uint8_t tmp[24];
     size_t len = 1 + td_varlong_size(delta) + body;
