@@ -252,6 +252,7 @@ void conn_close_now(net_conn *c)
     if (!c->in_data)
         input_free(c);
     td_gauge_add(c->m_open, -1);
+    wait_conn_closed(c); /* before on_close, which may free the waiters */
     if (c->proto->on_close && c->opened)
         c->proto->on_close(c);
     if (c->prev)

@@ -735,26 +735,3 @@ net_loop *net_group_loop(net_group *g, int i)
 {
     return &g->loops[i];
 }
-
-/* ---------------------------------------------------------------------------------------------
- * Waiters
- */
-void net_waiters_count(net_waiters *w, size_t *total, int delta)
-{
-    __atomic_add_fetch(&w->n, (size_t)delta, __ATOMIC_ACQ_REL);
-    if (total)
-        __atomic_add_fetch(total, (size_t)delta, __ATOMIC_ACQ_REL);
-}
-
-void net_waiters_kick(net_waiters *w, net_task_fn fn, void *arg)
-{
-    if (__atomic_load_n(&w->n, __ATOMIC_ACQUIRE) == 0)
-        return;
-    if (!__atomic_exchange_n(&w->posted, true, __ATOMIC_ACQ_REL))
-        net_loop_post(w->loop, fn, arg);
-}
-
-void net_waiters_woken(net_waiters *w)
-{
-    __atomic_store_n(&w->posted, false, __ATOMIC_RELEASE);
-}

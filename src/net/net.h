@@ -176,22 +176,72 @@ void net_timer_stop(net_loop *l, net_timer *t);
 bool net_loop_stopping(net_loop *l);
 
 /*
- * Waiters on one loop (fetches parked until data arrives, blocked XREADs), woken from any thread
- * when something they may wait for happens: net_waiters_kick posts `fn` to the loop at most once
- * until it runs (fn calls net_waiters_woken first), and not at all while none waits. `total`
- * (optional) counts the waiters of every loop, so that a kick can skip all loops at once.
+ * Readers that wait (wait.c): Kafka fetches short of min_bytes, Redis XREAD BLOCK, live HTTP
+ * subscriptions, long-polling queue receives. One mechanism parks them, wakes them and retries
+ * them, whatever the protocol:
+ *
+ * - A set (net_waitset) is one kind of waiter and the events that wake it. It keeps, per event
+ *   loop, the list of its waiters parked on that loop; the lists are made at the set's first
+ *   park on a loop's group (one per loop of the group).
+ * - net_wait_wake (any thread: a partition's high-watermark hook, a queue's notification) posts
+ *   at most one task per loop that has waiters, coalesced until the task runs, and none at all
+ *   while the set has no waiter. The task calls each waiter's retry once.
+ * - A waiter may have a deadline, and a period at which it is retried even without a wake-up
+ *   (what falls due by the clock: queue redeliveries). At its deadline (or when its loop stops)
+ *   it is unparked and retried a last time with `final`, which must answer.
+ * - A connection that closes cancels its parked waiters before its protocol's on_close, so that
+ *   on_close may free them.
+ *
+ * The cost of a wake-up is one pass over the set's waiters of the loop; a waiter that is not
+ * answered stays where it is. Everything but net_wait_wake and net_waitset_count runs on the
+ * waiter's connection's loop.
  */
-typedef struct net_waiters {
-    net_loop *loop;
-    size_t n;    /* atomic */
-    bool posted; /* atomic */
-} net_waiters;
-/* A waiter joins (delta 1) or leaves (-1): loop thread. */
-void net_waiters_count(net_waiters *w, size_t *total, int delta);
-/* Any thread. */
-void net_waiters_kick(net_waiters *w, net_task_fn fn, void *arg);
-/* In fn, before looking at the waiters: later kicks post again. */
-void net_waiters_woken(net_waiters *w);
+typedef struct net_waitset net_waitset;
+typedef struct net_waiter net_waiter;
+
+/*
+ * On the waiter's loop, holding a reference on its connection. Not final (a wake-up or the
+ * period): returns false when w still waits (parked, untouched), or true once it is done with
+ * w, having called net_wait_cancel(w) before anything that may free it (answering may close the
+ * connection). final (the deadline passed, or the loop stops): w is no longer parked, and the
+ * call answers; its result is ignored.
+ */
+typedef bool (*net_wait_fn)(net_waiter *w, bool final);
+
+/* Embedded in the protocol's state; every field is the mechanism's (net_waiter_init). */
+struct net_waiter {
+    net_wait_fn retry;
+    net_conn *c;
+    struct net_waitslot *slot;  /* the set's slot of c's loop, while parked */
+    net_waiter *prev, *next;    /* in the slot's list (or in the list a wake-up walks) */
+    net_waiter **head;          /* ... which list */
+    net_waiter *cprev, *cnext;  /* in c's parked waiters */
+    net_timer timer;            /* deadline or period */
+    int64_t deadline;           /* loop time (ms); INT64_MAX: none */
+    int64_t period_ms;          /* 0: only wake-ups and the deadline retry */
+};
+
+int net_waitset_create(net_waitset **out);
+/* Every waiter must have been cancelled (its connections closed). */
+void net_waitset_destroy(net_waitset *set);
+void net_waiter_init(net_waiter *w, net_wait_fn retry);
+/*
+ * Parks w for connection c on c's loop, retried at every wake-up of the set, every period_ms
+ * (0: never) and a last time at timeout_ms from now (< 0: no deadline). The caller tried before
+ * parking and must try once more after: an event between its first try and the parking found
+ * nobody to wake (net_wait_cancel if that try answers). 0, or -ENOMEM (not parked).
+ */
+int net_wait_park(net_waitset *set, net_waiter *w, net_conn *c, int64_t timeout_ms,
+                  int64_t period_ms);
+/* Unparks w (stops its timer); nothing if it is not parked. */
+void net_wait_cancel(net_waiter *w);
+bool net_wait_parked(const net_waiter *w);
+/* Any thread: retries every parked waiter of the set soon, on its loop. */
+void net_wait_wake(net_waitset *set);
+/* The same with the signature of a broker hook (broker_add_advance_hook): arg is the set. */
+void net_wait_wake_hook(void *set);
+/* Any thread: how many waiters are parked, over all loops. */
+size_t net_waitset_count(net_waitset *set);
 
 /* Connection, loop thread only unless noted. */
 void net_conn_set_data(net_conn *c, void *data);

@@ -215,6 +215,7 @@ struct net_conn {
     int listen_port; /* the listener's port */
     bool auth_required; /* the listener's net_listen_opts.auth_required */
     char *user;         /* net_conn_set_user: the user the protocol authenticated, or NULL */
+    net_waiter *parked; /* its waiters parked in a net_waitset (wait.c) */
 };
 
 typedef struct task {
@@ -259,6 +260,9 @@ struct net_group {
     bool at_limit;    /* atomic: the limit was reached and not yet left (one log line each) */
     bool collecting;  /* the metrics collector is registered */
 };
+
+/* wait.c: cancels the connection's parked waiters (it is closing). */
+void wait_conn_closed(net_conn *c);
 
 /* conn.c */
 /* Sets up a connection accepted on fd (the caller holds a connection slot); false if there was

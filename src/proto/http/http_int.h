@@ -15,51 +15,11 @@
 /* The listener's output limit: reading stops above it, and a live subscription reads from
  * the log only below it. */
 #define HTTP_OUT_LIMIT (4u << 20)
-#define HTTP_MAX_LOOPS 64
 #define HTTP_MAX_REDRIVES 64
 
 typedef struct http_redrive_job http_redrive_job;
 
 typedef struct http_sub http_sub;
-
-/*
- * Waiters per loop (live subscriptions, long-polling queue receives) and their wake-up: each
- * waiter links itself into its loop's slot; a wake, from any thread, posts one task to each loop
- * that has waiters (coalesced until it runs), which calls the set's on_conn for every waiter's
- * connection still open, holding a reference on each (on_conn may close connections).
- */
-struct hconn;
-
-typedef struct http_loop_link {
-    struct http_loop_link *prev, *next;
-    struct http_loop_slot *slot;
-    net_conn *c;
-} http_loop_link;
-
-typedef struct http_loop_slot {
-    struct http_loop_set *set;
-    net_loop *loop;
-    int count;            /* atomic: read by the wake-ups */
-    bool posted;          /* atomic */
-    http_loop_link *head; /* the loop's thread only */
-} http_loop_slot;
-
-typedef struct http_loop_set {
-    pthread_mutex_t mu; /* adding slots */
-    http_loop_slot v[HTTP_MAX_LOOPS];
-    int n; /* atomic */
-    void (*on_conn)(struct hconn *hc);
-} http_loop_set;
-
-void http_loop_set_init(http_loop_set *set, void (*on_conn)(struct hconn *hc));
-void http_loop_set_destroy(http_loop_set *set);
-/* The slot of loop l (added when new); NULL when every slot is taken. */
-http_loop_slot *http_loop_slot_get(http_loop_set *set, net_loop *l);
-/* On the slot's loop: links a waiter of connection c, and unlinks it. */
-void http_loop_link_add(http_loop_slot *slot, http_loop_link *ln, net_conn *c);
-void http_loop_link_remove(http_loop_link *ln);
-/* Any thread: wakes every loop of the set that has waiters. */
-void http_loop_set_wake(http_loop_set *set);
 
 struct http_server {
     td_engine *e;
@@ -69,8 +29,8 @@ struct http_server {
     td_metric_family *f_denied; /* tidings_security_denied_total (guard.c, authz.c) */
     td_metric_family *f_auth_failures; /* tidings_auth_failures_total (auth.c) */
     struct http_auth_cache *auth_cache; /* verified Basic credentials (auth.c) */
-    http_loop_set subs;  /* live subscriptions (subscribe.c) */
-    http_loop_set waits; /* queue receives waiting for events (queues.c) */
+    net_waitset *subs;  /* live subscriptions (subscribe.c) */
+    net_waitset *waits; /* queue receives waiting for events (queues.c) */
     /* Redrive jobs (redrive.c), the last HTTP_MAX_REDRIVES. */
     pthread_mutex_t jobs_mu;
     struct http_redrive_job *jobs[HTTP_MAX_REDRIVES];
@@ -161,8 +121,6 @@ void http_route_subscribe(hconn *hc);
 void http_sse_on_advance(void *arg);
 /* The connection closes: frees its subscription. */
 void http_sub_close(hconn *hc);
-/* Pumps the connection's subscription (a wake-up of http_server.subs). */
-void http_sub_wake(hconn *hc);
 /* Its output drained below the limit: reads on. */
 void http_sub_drained(hconn *hc);
 /* A subscription cursor (the SSE id, as Last-Event-ID): calls fn for every (topic, partition,
@@ -205,8 +163,6 @@ bool http_only_keys(hconn *hc, json_t *obj, const char *const *allowed);
 void http_route_queues(hconn *hc, const char *group, const char *action);
 void http_queues_wake(void *server);
 void http_queue_wait_close(hconn *hc);
-/* Tries the connection's waiting receive again (a wake-up of http_server.waits). */
-void http_queue_wait_wake(hconn *hc);
 
 /* redrive.c: POST /v1/topics/{topic}/redrive starts a redrive job; GET /v1/redrives[/{id}]
  * (id NULL for the list); stopping waits for the running jobs. */

@@ -14,6 +14,7 @@
  * due by the clock). Acks, nacks and extends answer once the queue worker has saved them.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,13 +284,11 @@ static void queues_list(hconn *hc)
  */
 typedef struct qwait {
     net_conn *c;
-    http_loop_link link; /* in the server's waits */
+    net_waiter wait; /* parked in the server's waits until wait_ms, retried every POLL_MS */
     char group[TD_TOPIC_NAME_MAX + 1];
     char consumer[64];
     size_t max;
     bool values_json;
-    int64_t deadline; /* loop time (ms) */
-    net_timer timer;
 } qwait;
 
 static json_t *msgs_json(const td_queue_msg *m, size_t n, bool values_json)
@@ -326,38 +325,19 @@ static bool try_receive(hconn *hc, const char *group, const char *consumer, size
     return true;
 }
 
-static void wait_unlink(qwait *w)
+/* On the loop (net_wait_fn): tries a waiting receive again; answers it when events came or
+ * time is up (final: also when the loop stops, with what there is). */
+static bool wait_retry(net_waiter *nw, bool final)
 {
-    http_loop_link_remove(&w->link);
-    net_timer_stop(net_conn_loop(w->c), &w->timer);
-}
-
-static void wait_timer(void *arg);
-
-/* On the loop: tries a waiting receive again; answers it when events came or time is up. */
-static void wait_retry(qwait *w)
-{
-    hconn *hc = net_conn_closed(w->c) ? NULL : net_conn_data(w->c);
-    if (!hc)
-        return;
-    net_loop *l = net_conn_loop(w->c);
-    int64_t now = net_loop_now(l);
-    /* A stopping loop fires every timer at once: the wait ends with what there is. */
-    bool last = now >= w->deadline || net_loop_stopping(l);
-    if (!try_receive(hc, w->group, w->consumer, w->max, w->values_json, last)) {
-        int64_t left = w->deadline - now;
-        net_timer_start(l, &w->timer, left < POLL_MS ? left : POLL_MS, wait_timer, w);
-        return;
-    }
+    qwait *w = (qwait *)((char *)nw - offsetof(qwait, wait));
+    hconn *hc = net_conn_data(w->c); /* open: a closing connection cancels its waiters */
+    if (!try_receive(hc, w->group, w->consumer, w->max, w->values_json, final))
+        return false;
     hc->qwait = NULL;
-    wait_unlink(w);
+    net_wait_cancel(nw);
     http_finish_async(hc);
     free(w);
-}
-
-static void wait_timer(void *arg)
-{
-    wait_retry(arg);
+    return true;
 }
 
 void http_queue_wait_close(hconn *hc)
@@ -366,20 +346,14 @@ void http_queue_wait_close(hconn *hc)
     if (!w)
         return;
     hc->qwait = NULL;
-    wait_unlink(w);
+    net_wait_cancel(&w->wait);
     free(w);
-}
-
-void http_queue_wait_wake(hconn *hc)
-{
-    if (hc->qwait)
-        wait_retry(hc->qwait);
 }
 
 /* Any thread: the log advanced or a queue changed. */
 void http_queues_wake(void *arg)
 {
-    http_loop_set_wake(&((http_server *)arg)->waits);
+    net_wait_wake(((http_server *)arg)->waits);
 }
 
 static void queue_receive(hconn *hc, const char *group)
@@ -424,8 +398,9 @@ static void queue_receive(hconn *hc, const char *group)
     if (try_receive(hc, group, consumer, max, values_json, wait == 0))
         goto out;
     qwait *w = calloc(1, sizeof(*w));
-    http_loop_slot *slot = w ? http_loop_slot_get(&hc->s->waits, net_conn_loop(hc->c)) : NULL;
-    if (!slot) {
+    if (w)
+        net_waiter_init(&w->wait, wait_retry);
+    if (!w || net_wait_park(hc->s->waits, &w->wait, hc->c, wait, POLL_MS) != 0) {
         free(w);
         try_receive(hc, group, consumer, max, values_json, true);
         goto out;
@@ -435,13 +410,14 @@ static void queue_receive(hconn *hc, const char *group)
     snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
     w->max = max;
     w->values_json = values_json;
-    w->timer = (net_timer)NET_TIMER_INIT;
-    net_loop *l = net_conn_loop(hc->c);
-    w->deadline = net_loop_now(l) + wait;
-    http_loop_link_add(slot, &w->link, hc->c);
+    /* Events that came between the first try and the parking woke nobody: once more. */
+    if (try_receive(hc, group, consumer, max, values_json, false)) {
+        net_wait_cancel(&w->wait);
+        free(w);
+        goto out;
+    }
     hc->qwait = w;
     http_begin_async(hc);
-    net_timer_start(l, &w->timer, wait < POLL_MS ? wait : POLL_MS, wait_timer, w);
 out:
     json_decref(b);
 }

@@ -55,14 +55,16 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
         free(s);
         return -ENOMEM;
     }
-    http_loop_set_init(&s->subs, http_sub_wake);
-    http_loop_set_init(&s->waits, http_queue_wait_wake);
     pthread_mutex_init(&s->jobs_mu, NULL);
-    int rc = broker_add_advance_hook(e, http_sse_on_advance, s);
+    int rc = net_waitset_create(&s->subs);
+    if (rc == 0)
+        rc = net_waitset_create(&s->waits);
+    if (rc == 0)
+        rc = broker_add_advance_hook(e, http_sse_on_advance, s);
     if (rc) {
         http_auth_cache_destroy(s);
-        http_loop_set_destroy(&s->subs);
-        http_loop_set_destroy(&s->waits);
+        net_waitset_destroy(s->subs);
+        net_waitset_destroy(s->waits);
         pthread_mutex_destroy(&s->jobs_mu);
         free(s);
         return rc;
@@ -111,8 +113,8 @@ void http_server_destroy(http_server *s)
     }
     http_redrives_stop(s);
     http_auth_cache_destroy(s);
-    http_loop_set_destroy(&s->subs);
-    http_loop_set_destroy(&s->waits);
+    net_waitset_destroy(s->subs);
+    net_waitset_destroy(s->waits);
     pthread_mutex_destroy(&s->jobs_mu);
     free(s);
 }
@@ -130,102 +132,6 @@ void http_server_stop_work(http_server *s)
 {
     if (s)
         http_redrives_stop(s);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Waiters per loop
- */
-void http_loop_set_init(http_loop_set *set, void (*on_conn)(hconn *hc))
-{
-    memset(set, 0, sizeof(*set));
-    pthread_mutex_init(&set->mu, NULL);
-    set->on_conn = on_conn;
-}
-
-void http_loop_set_destroy(http_loop_set *set)
-{
-    pthread_mutex_destroy(&set->mu);
-}
-
-http_loop_slot *http_loop_slot_get(http_loop_set *set, net_loop *l)
-{
-    pthread_mutex_lock(&set->mu);
-    http_loop_slot *found = NULL;
-    int n = __atomic_load_n(&set->n, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n && !found; i++)
-        if (set->v[i].loop == l)
-            found = &set->v[i];
-    if (!found && n < HTTP_MAX_LOOPS) {
-        found = &set->v[n];
-        found->set = set;
-        found->loop = l;
-        __atomic_store_n(&set->n, n + 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&set->mu);
-    return found;
-}
-
-void http_loop_link_add(http_loop_slot *slot, http_loop_link *ln, net_conn *c)
-{
-    ln->slot = slot;
-    ln->c = c;
-    ln->prev = NULL;
-    ln->next = slot->head;
-    if (slot->head)
-        slot->head->prev = ln;
-    slot->head = ln;
-    __atomic_add_fetch(&slot->count, 1, __ATOMIC_ACQ_REL);
-}
-
-void http_loop_link_remove(http_loop_link *ln)
-{
-    if (ln->prev)
-        ln->prev->next = ln->next;
-    else
-        ln->slot->head = ln->next;
-    if (ln->next)
-        ln->next->prev = ln->prev;
-    __atomic_sub_fetch(&ln->slot->count, 1, __ATOMIC_ACQ_REL);
-}
-
-/* On a slot's loop: every waiter's connection, held while on_conn runs. */
-static void slot_wake(void *arg)
-{
-    http_loop_slot *slot = arg;
-    __atomic_store_n(&slot->posted, false, __ATOMIC_RELEASE);
-    size_t n = 0;
-    for (http_loop_link *x = slot->head; x; x = x->next)
-        n++;
-    if (n == 0)
-        return;
-    net_conn **cs = malloc(n * sizeof(*cs));
-    if (!cs)
-        return;
-    size_t k = 0;
-    for (http_loop_link *x = slot->head; x; x = x->next) {
-        net_conn_ref(x->c);
-        cs[k++] = x->c;
-    }
-    for (size_t i = 0; i < k; i++) {
-        hconn *hc = net_conn_closed(cs[i]) ? NULL : net_conn_data(cs[i]);
-        if (hc)
-            slot->set->on_conn(hc);
-        net_conn_unref(cs[i]);
-    }
-    free(cs);
-}
-
-void http_loop_set_wake(http_loop_set *set)
-{
-    int n = __atomic_load_n(&set->n, __ATOMIC_ACQUIRE);
-    for (int i = 0; i < n; i++) {
-        http_loop_slot *slot = &set->v[i];
-        if (__atomic_load_n(&slot->count, __ATOMIC_ACQUIRE) == 0)
-            continue;
-        if (!__atomic_exchange_n(&slot->posted, true, __ATOMIC_ACQ_REL) &&
-            net_loop_post(slot->loop, slot_wake, slot) != 0)
-            __atomic_store_n(&slot->posted, false, __ATOMIC_RELEASE);
-    }
 }
 
 void http_server_set_ready(http_server *s, bool ready)

@@ -16,8 +16,9 @@
  * beginning. The first event of every stream (`event: subscribed`) carries the starting cursor
  * as its id, so that a client reconnecting before any data still resumes where it began.
  *
- * Waking up: every partition's high-watermark hook posts one coalesced wake-up to each loop that
- * has subscriptions, and the loop pumps them. A subscription reads only while the connection's
+ * Waking up: a subscription is parked in the server's `subs` (net_wait_park) for as long as it
+ * lives; every partition's high-watermark hook wakes the loops that have subscriptions (one
+ * coalesced task each), and each loop pumps them. A subscription reads only while the connection's
  * queued output is under the listener's output limit (4 MiB) and resumes when it drains, so a
  * slow reader costs at most that much memory; one that stays at the limit for
  * http.sse.stall.timeout.ms gets a final `event: error` and is disconnected. A tick timer sends
@@ -26,6 +27,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,7 @@ typedef struct spart {
 struct http_sub {
     net_conn *c;
     http_server *s;
-    http_loop_link link; /* in the server's subs */
+    net_waiter wait; /* parked in the server's subs while it lives */
     char *patterns[MAX_PATTERNS];
     size_t npat;
     spart *parts; /* sorted by topic, partition */
@@ -181,17 +183,22 @@ static int cursor_text(const http_sub *sub, td_buf *out)
  */
 static void sub_pump(http_sub *sub);
 
-void http_sub_wake(hconn *hc)
+/* A wake-up (net_wait_fn): pumps. A subscription has no deadline, and stays parked until its
+ * connection closes (which pumping may do). */
+static bool sub_retry(net_waiter *w, bool final)
 {
-    if (hc->sub)
-        sub_pump(hc->sub);
+    (void)final;
+    http_sub *sub = (http_sub *)((char *)w - offsetof(http_sub, wait));
+    net_conn *c = sub->c; /* held by the waker */
+    sub_pump(sub);
+    return net_conn_closed(c);
 }
 
 /* Any thread, under a partition's lock. */
 void http_sse_on_advance(void *arg)
 {
     http_server *s = arg;
-    http_loop_set_wake(&s->subs);
+    net_wait_wake(s->subs);
     http_queues_wake(s); /* new events for waiting queue receives too */
 }
 
@@ -751,7 +758,7 @@ void http_sub_close(hconn *hc)
     hc->sub = NULL;
     net_timer_stop(net_conn_loop(sub->c), &sub->tick);
     net_timer_stop(net_conn_loop(sub->c), &sub->quota_timer);
-    http_loop_link_remove(&sub->link);
+    net_wait_cancel(&sub->wait);
     sub_free(sub);
 }
 
@@ -898,9 +905,9 @@ static void subscribe(hconn *hc)
         http_respond_td_error(hc, rc);
         goto fail;
     }
-    http_loop_slot *slot = http_loop_slot_get(&s->subs, net_conn_loop(hc->c));
-    if (!slot) {
-        http_respond_error(hc, 503, "unavailable", "too many event loops for subscriptions");
+    net_waiter_init(&sub->wait, sub_retry);
+    if (net_wait_park(s->subs, &sub->wait, hc->c, -1, 0) != 0) {
+        http_respond_error(hc, 500, "internal", "out of memory");
         goto fail;
     }
     free(cc.topics);
@@ -913,7 +920,6 @@ static void subscribe(hconn *hc)
                              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     http_begin_async(hc);
     hc->sub = sub;
-    http_loop_link_add(slot, &sub->link, hc->c);
     TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s) as %s", net_conn_peer(hc->c),
             topics, sub->n, resume ? "resuming" : from_s, sub->user ? sub->user : "ANONYMOUS");
 

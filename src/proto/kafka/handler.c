@@ -12,12 +12,13 @@
  * Asynchronous completions:
  * - produce with acks=-1 on an fsync=always topic: broker_when_durable runs a callback on the
  *   engine's flusher thread, which posts a task to the connection's loop;
- * - fetch that has less than min_bytes: the request parks on its loop with a timer for
- *   max_wait_ms. Every partition's high-watermark hook posts one coalesced wake-up to each loop
- *   that has parked fetches (through the loop's eventfd), and the loop re-tries them.
+ * - fetch that has less than min_bytes: the request parks on its loop (net_wait_park) until
+ *   max_wait_ms. Every partition's high-watermark hook wakes the loops that have parked fetches
+ *   (one coalesced task each), and each loop re-tries them.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,8 @@ static const char *uuid_name(kafka_server *s, const uint8_t uuid[16], td_arena *
 /* ---------------------------------------------------------------------------------------------
  * Requests: life cycle and ordered output
  */
+static bool fetch_retry(net_waiter *w, bool final);
+
 static kreq *req_new(kconn *kc)
 {
     kreq *q = calloc(1, sizeof(*q));
@@ -119,7 +122,7 @@ static kreq *req_new(kconn *kc)
     q->t0 = td_mono_ns();
     td_arena_init(&q->arena);
     ko_init(&q->out);
-    q->timer = (net_timer)NET_TIMER_INIT;
+    net_waiter_init(&q->wait, fetch_retry);
     return q;
 }
 
@@ -704,23 +707,6 @@ static void handle_produce(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * Fetch
  */
-static void fetch_unpark(kreq *q)
-{
-    if (!q->parked)
-        return;
-    kloop *kl = q->kc->kl;
-    if (q->park_prev)
-        q->park_prev->park_next = q->park_next;
-    else
-        kl->parked = q->park_next;
-    if (q->park_next)
-        q->park_next->park_prev = q->park_prev;
-    q->park_next = q->park_prev = NULL;
-    q->parked = false;
-    net_waiters_count(&kl->waits, &kl->s->nparked, -1);
-    net_timer_stop(kl->loop, &q->timer);
-}
-
 /* Tries to answer a fetch. Returns true once the response is encoded (q->ready). */
 static bool fetch_try(kreq *q, bool final)
 {
@@ -854,46 +840,16 @@ static bool fetch_try(kreq *q, bool final)
     return true;
 }
 
-static void fetch_timeout(void *arg)
+/* A parked fetch, woken (partitions advanced) or at max_wait_ms (final): answers it if it has
+ * enough now, or in any case when final (net_wait_fn). */
+static bool fetch_retry(net_waiter *w, bool final)
 {
-    kreq *q = arg;
-    kconn *kc = q->kc;
-    fetch_unpark(q);
-    fetch_try(q, true);
-    kreq_send_ready(kc);
-}
-
-static void kloop_wake(void *arg)
-{
-    kloop *kl = arg;
-    net_waiters_woken(&kl->waits);
-    kreq *q = kl->parked;
-    while (q) {
-        kreq *next = q->park_next;
-        if (fetch_try(q, false)) {
-            kconn *kc = q->kc;
-            net_conn *c = kc->c;
-            net_conn_ref(c);
-            fetch_unpark(q);
-            kreq_send_ready(kc);
-            /* A connection that closed meanwhile took its parked fetches (perhaps `next`)
-             * with it: start over from what is still parked. */
-            if (net_conn_closed(c))
-                next = kl->parked;
-            net_conn_unref(c);
-        }
-        q = next;
-    }
-}
-
-/* The partitions' high-watermark hook: any thread, under a partition lock. */
-static void on_advance(void *arg)
-{
-    kafka_server *s = arg;
-    if (__atomic_load_n(&s->nparked, __ATOMIC_ACQUIRE) == 0)
-        return;
-    for (int i = 0; i < s->nloops; i++)
-        net_waiters_kick(&s->loops[i].waits, kloop_wake, &s->loops[i]);
+    kreq *q = (kreq *)((char *)w - offsetof(kreq, wait));
+    if (!fetch_try(q, final))
+        return false;
+    net_wait_cancel(w);
+    kreq_send_ready(q->kc); /* may close the connection, which frees q */
+    return true;
 }
 
 static void handle_fetch(kreq *q, kafka_reader *r)
@@ -933,18 +889,14 @@ static void handle_fetch(kreq *q, kafka_reader *r)
     if (fetch_try(q, false))
         return;
     /* Park until data arrives or max_wait_ms passes. */
-    kloop *kl = q->kc->kl;
-    q->parked = true;
-    q->park_next = kl->parked;
-    if (kl->parked)
-        kl->parked->park_prev = q;
-    kl->parked = q;
-    net_waiters_count(&kl->waits, &s->nparked, 1);
-    net_timer_start(kl->loop, &q->timer, f->max_wait_ms, fetch_timeout, q);
-    /* An append between the try and the parking would have found nparked == 0: try once
-     * more now that we are visible. */
+    if (net_wait_park(s->fetches, &q->wait, q->kc->c, f->max_wait_ms, 0) != 0) {
+        fetch_try(q, true);
+        return;
+    }
+    /* An append between the try and the parking found no fetch to wake: try once more now
+     * that this one is parked. */
     if (fetch_try(q, false))
-        fetch_unpark(q);
+        net_wait_cancel(&q->wait);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1324,14 +1276,6 @@ static int k_open(net_conn *c)
         return -ENOMEM;
     kc->c = c;
     kc->s = s;
-    net_loop *l = net_conn_loop(c);
-    for (int i = 0; i < s->nloops; i++)
-        if (s->loops[i].loop == l)
-            kc->kl = &s->loops[i];
-    if (!kc->kl) {
-        free(kc);
-        return -EINVAL;
-    }
     net_conn_set_data(c, kc);
     TD_DEBUG("kafka", "connection from %s", net_conn_peer(c));
     return 0;
@@ -1353,7 +1297,7 @@ static void k_close(net_conn *c)
     kreq *q = kc->head;
     while (q) {
         kreq *next = q->next;
-        fetch_unpark(q);
+        net_wait_cancel(&q->wait); /* net did it already (a closing connection's waiters) */
         if (!q->ready && q->finish)
             kc->orphans++;
         else
@@ -1585,15 +1529,12 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
 int kafka_server_attach(kafka_server *s, net_group *g)
 {
     s->nloops = net_group_size(g);
-    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
-    if (!s->loops)
-        return -ENOMEM;
-    for (int i = 0; i < s->nloops; i++) {
-        s->loops[i].s = s;
-        s->loops[i].loop = net_group_loop(g, i);
-        s->loops[i].waits.loop = s->loops[i].loop;
+    int rc = net_waitset_create(&s->fetches);
+    if (rc == 0 && (rc = broker_add_advance_hook(s->e, net_wait_wake_hook, s->fetches)) != 0) {
+        net_waitset_destroy(s->fetches);
+        s->fetches = NULL;
     }
-    return broker_add_advance_hook(s->e, on_advance, s);
+    return rc;
 }
 
 int kafka_server_set_listeners(kafka_server *s, const char *listeners)
@@ -1613,8 +1554,8 @@ void kafka_server_set_port(kafka_server *s, int32_t port)
 
 void kafka_server_detach(kafka_server *s)
 {
-    if (s && s->loops)
-        broker_remove_advance_hook(s->e, on_advance, s);
+    if (s && s->fetches)
+        broker_remove_advance_hook(s->e, net_wait_wake_hook, s->fetches);
     if (s)
         kafka_sasl_stop(s); /* password checks in flight post their answers now */
 }
@@ -1627,6 +1568,6 @@ void kafka_server_destroy(kafka_server *s)
     kafka_sasl_server_destroy(s);
     free((char *)s->cfg.data_dir);
     free(s->listeners);
-    free(s->loops);
+    net_waitset_destroy(s->fetches);
     free(s);
 }

@@ -15,18 +15,10 @@
 
 #define MAX_INFLIGHT 64
 
-typedef struct kloop kloop;
 typedef struct kconn kconn;
 typedef struct kreq kreq;
 typedef struct ksasl ksasl;                         /* a connection's authentication (sasl.c) */
 typedef struct kafka_sasl_server kafka_sasl_server; /* the server's (sasl.c) */
-
-struct kloop {
-    kafka_server *s;
-    net_loop *loop;
-    kreq *parked;      /* fetches waiting for data (loop thread) */
-    net_waiters waits; /* counts them; wakes the loop when partitions advance */
-};
 
 struct kafka_server {
     td_engine *e;
@@ -34,9 +26,8 @@ struct kafka_server {
     char host[256];
     char cluster_id[64];
     char *listeners; /* kafka_server_set_listeners; NULL: PLAINTEXT on host and port */
-    kloop *loops;
-    int nloops;
-    size_t nparked;    /* atomic, over all loops */
+    int nloops;           /* the event loops' (kafka_server_attach) */
+    net_waitset *fetches; /* fetches waiting for data, woken when partitions advance */
     uint64_t produced; /* atomic: produce requests that appended (for fault injection) */
     td_metric *m_requests[KAFKA_API_KEYS]; /* by API key; NULL for keys not served */
     td_metric *m_latency[KAFKA_API_KEYS];
@@ -47,7 +38,6 @@ struct kafka_server {
 struct kconn {
     net_conn *c;
     kafka_server *s;
-    kloop *kl;
     kreq *head, *tail;
     int ninflight;
     bool paused_by_us;
@@ -87,9 +77,7 @@ struct kreq {
     kafka_fetch_req freq;
     td_topic_ref **frefs; /* one per request topic; NULL if unknown */
     uint8_t *fdenied;     /* NULL, or 1 per request topic the principal may not Read */
-    net_timer timer;
-    kreq *park_next, *park_prev;
-    bool parked;
+    net_waiter wait; /* parked until data arrives or max_wait_ms passes */
     td_range **ranges;
     int nranges;
     /* answering later (kreq_async_begin): encodes the response on the loop */

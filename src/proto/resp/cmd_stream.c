@@ -954,15 +954,9 @@ struct resp_block {
     bkey *keys;
     size_t nkeys;
     size_t count; /* 0: no limit */
-    net_timer timer;
     bool group, noack;     /* XREADGROUP */
     td_slice gname, cname; /* owned copies */
 };
-
-net_timer *resp_block_timer(resp_block *b)
-{
-    return &b->timer;
-}
 
 void resp_block_free(resp_block *b)
 {
@@ -1219,7 +1213,6 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         return;
     }
     b->count = (size_t)count;
-    b->timer = (net_timer)NET_TIMER_INIT;
     b->group = group;
     b->noack = noack;
     bool ok = true, history = false;
@@ -1289,7 +1282,7 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         return;
     }
     int got = xread_try(rc, w, b);
-    if (got || block < 0 || history || rc->in_exec || !rc->rl) {
+    if (got || block < 0 || history || rc->in_exec || !rc->s->blocked) {
         if (!got)
             resp_w_null_array(w);
         resp_block_free(b);

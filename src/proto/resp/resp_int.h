@@ -18,14 +18,6 @@ typedef struct resp_block resp_block;
 typedef struct resp_xbatch resp_xbatch;
 typedef struct resp_acl_log resp_acl_log;
 
-/* An event loop's connections blocked in XREAD (only that loop touches them). */
-typedef struct rloop {
-    resp_server *s;
-    net_loop *loop;
-    rconn *blocked;
-    net_waiters waits; /* counts them; wakes the loop when partitions advance */
-} rloop;
-
 /* A connection's subscriptions (channels or patterns): copies, binary-safe. */
 typedef struct resp_subs {
     td_slice *v; /* each owns its bytes */
@@ -52,9 +44,9 @@ struct resp_server {
     /* Per command of resp_commands (in its order), and one more for the unknown ones. */
     td_metric **m_requests, **m_latency;
     size_t ncommands;
-    rloop *loops; /* resp_server_attach */
-    int nloops;
-    size_t nblocked; /* atomic: connections blocked in XREAD */
+    /* Connections blocked in XREAD, woken when partitions advance or group entries fall due
+     * (resp_server_attach; NULL before: nothing blocks). */
+    net_waitset *blocked;
     /* Atomic: when the last cross-protocol warning was logged (monotonic ms, 0: never), and
      * how many connections were closed for one since without a line in the log. */
     int64_t xproto_logged_ms;
@@ -91,13 +83,12 @@ struct rconn {
     resp_subs subs, psubs; /* Pub/Sub: this loop's only */
     size_t nsub, npsub;    /* atomic copies of subs.n and psubs.n, for CLIENT LIST */
     rconn *prev, *next;    /* in s->clients */
-    rloop *rl;             /* its loop's */
     bool in_exec;          /* running EXEC's commands: XREAD does not block */
     int waits;             /* XADDs waiting to be durable: replies are held until then */
     bool wait_failed;      /* one of them failed: close without answering */
     resp_block *blk;       /* XREAD BLOCK waiting for entries */
     resp_xbatch *xb;       /* XADDs batched into one append (cmd_stream.c) */
-    rconn *bprev, *bnext;  /* in rl->blocked */
+    net_waiter wait;       /* ... parked in s->blocked */
     bool throttled;        /* a quota mutes the connection until the timer fires (quota.c) */
     net_timer throttle_timer;
 };
@@ -236,7 +227,6 @@ void resp_block_free(resp_block *b);
  * the connection runs); frees the batch state at close. */
 void resp_xadd_flush(rconn *rc, resp_w *w);
 void resp_xbatch_free(resp_xbatch *xb);
-net_timer *resp_block_timer(resp_block *b);
 
 /* Authentication and authorization (authz.c). */
 int resp_authz_create(resp_server *s);

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ void resp_server_destroy(resp_server *s)
         return;
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
-    free(s->loops);
+    net_waitset_destroy(s->blocked);
     free(s->m_requests);
     free(s->m_latency);
     pthread_mutex_destroy(&s->cfg_mu);
@@ -278,16 +279,7 @@ static void unblock(rconn *rc)
     resp_block *b = rc->blk;
     if (!b)
         return;
-    rloop *rl = rc->rl;
-    net_timer_stop(rl->loop, resp_block_timer(b));
-    if (rc->bprev)
-        rc->bprev->bnext = rc->bnext;
-    else
-        rl->blocked = rc->bnext;
-    if (rc->bnext)
-        rc->bnext->bprev = rc->bprev;
-    rc->bprev = rc->bnext = NULL;
-    net_waiters_count(&rl->waits, &rc->s->nblocked, -1);
+    net_wait_cancel(&rc->wait);
     rc->blk = NULL;
     resp_block_free(b);
 }
@@ -308,20 +300,19 @@ static void unblock_and_go(rconn *rc)
         net_conn_resume(c);
 }
 
-static void block_timeout(void *arg)
+/* Retries a blocked connection's read (net_wait_fn); true if it was answered. The retry runs
+ * like a command, under the read lock: never in the middle of another client's EXEC (Redis
+ * serves blocked clients after the command that readied their keys). At the timeout (final) the
+ * answer is a null array, as Redis's. */
+static bool retry_blocked(net_waiter *wt, bool final)
 {
-    rconn *rc = arg;
+    rconn *rc = (rconn *)((char *)wt - offsetof(rconn, wait));
     resp_w w = {&rc->out, rc->proto, false};
-    resp_w_null_array(&w);
-    unblock_and_go(rc);
-}
-
-/* Retries a blocked connection's read; true if it was answered. The retry runs like a
- * command, under the read lock: never in the middle of another client's EXEC (Redis serves
- * blocked clients after the command that readied their keys). */
-static bool retry_blocked(rconn *rc)
-{
-    resp_w w = {&rc->out, rc->proto, false};
+    if (final) {
+        resp_w_null_array(&w);
+        unblock_and_go(rc);
+        return true;
+    }
     pthread_rwlock_rdlock(&rc->s->exec_lock);
     bool answered = resp_block_retry(rc, &w, rc->blk);
     pthread_rwlock_unlock(&rc->s->exec_lock);
@@ -331,48 +322,16 @@ static bool retry_blocked(rconn *rc)
     return true;
 }
 
-static void rloop_wake(void *arg)
-{
-    rloop *rl = arg;
-    net_waiters_woken(&rl->waits);
-    for (rconn *rc = rl->blocked; rc;) {
-        rconn *next = rc->bnext;
-        net_conn *c = rc->c;
-        net_conn_ref(c);
-        bool answered = retry_blocked(rc);
-        /* Resuming ran its next commands, which may have blocked it again or closed others:
-         * start over from what is blocked now. */
-        if (answered)
-            next = rl->blocked;
-        net_conn_unref(c);
-        rc = next;
-    }
-}
-
-/* The partitions' high-watermark hook: any thread, under a partition lock. */
-static void on_advance(void *arg)
-{
-    resp_server *s = arg;
-    if (__atomic_load_n(&s->nblocked, __ATOMIC_ACQUIRE) == 0)
-        return;
-    for (int i = 0; i < s->nloops; i++)
-        net_waiters_kick(&s->loops[i].waits, rloop_wake, &s->loops[i]);
-}
-
 void resp_block_start(rconn *rc, resp_block *b, long long ms)
 {
-    rloop *rl = rc->rl;
-    rc->blk = b;
-    rc->bprev = NULL;
-    rc->bnext = rl->blocked;
-    if (rl->blocked)
-        rl->blocked->bprev = rc;
-    rl->blocked = rc;
-    net_waiters_count(&rl->waits, &rc->s->nblocked, 1);
-    if (ms > 0)
-        net_timer_start(rl->loop, resp_block_timer(b), ms, block_timeout, rc);
-    /* An append between the first try and now found nothing blocked: once more. */
     resp_w w = {&rc->out, rc->proto, false};
+    rc->blk = b;
+    if (net_wait_park(rc->s->blocked, &rc->wait, rc->c, ms > 0 ? ms : -1, 0) != 0) {
+        resp_w_null_array(&w); /* no memory to wait: as if the time were up */
+        unblock(rc);
+        return;
+    }
+    /* An append between the first try and now found nothing blocked: once more. */
     if (resp_block_retry(rc, &w, b))
         unblock(rc);
 }
@@ -380,26 +339,23 @@ void resp_block_start(rconn *rc, resp_block *b, long long ms)
 int resp_server_attach(resp_server *s, net_group *g)
 {
     s->group = g;
-    s->nloops = net_group_size(g);
-    s->loops = calloc((size_t)s->nloops, sizeof(*s->loops));
-    if (!s->loops)
-        return -ENOMEM;
-    for (int i = 0; i < s->nloops; i++) {
-        s->loops[i].s = s;
-        s->loops[i].loop = net_group_loop(g, i);
-        s->loops[i].waits.loop = s->loops[i].loop;
-    }
-    int r = broker_add_advance_hook(s->e, on_advance, s);
-    if (r == 0) /* entries of a group with a queue policy falling due wake blocked readers too */
-        xgroups_set_notify(s->e, on_advance, s);
-    return r;
+    net_waitset *set;
+    int r = net_waitset_create(&set);
+    if (r == 0 && (r = broker_add_advance_hook(s->e, net_wait_wake_hook, set)) != 0)
+        net_waitset_destroy(set);
+    if (r)
+        return r;
+    s->blocked = set;
+    /* Entries of a group with a queue policy falling due wake blocked readers too. */
+    xgroups_set_notify(s->e, net_wait_wake_hook, set);
+    return 0;
 }
 
 void resp_server_detach(resp_server *s)
 {
-    if (s && s->loops) {
+    if (s && s->blocked) {
         xgroups_set_notify(s->e, NULL, NULL);
-        broker_remove_advance_hook(s->e, on_advance, s);
+        broker_remove_advance_hook(s->e, net_wait_wake_hook, s->blocked);
     }
 }
 
@@ -421,9 +377,7 @@ static int on_open(net_conn *c)
     td_arena_init(&rc->arena);
     rc->authed = !resp_auth_required(rc);
     resp_note_user(rc); /* a client certificate's name (the handshake is done) */
-    for (int i = 0; i < s->nloops; i++)
-        if (s->loops[i].loop == net_conn_loop(c))
-            rc->rl = &s->loops[i];
+    net_waiter_init(&rc->wait, retry_blocked);
     pthread_mutex_lock(&s->clients_mu);
     rc->id = s->next_id++;
     rc->next = s->clients;
