@@ -65,7 +65,7 @@ static const char *arena_msg(kreq *q, const char *s)
     return td_arena_strdup(&q->arena, s && *s ? s : "invalid request");
 }
 
-static void handle_describe(kreq *q, kafka_reader *r)
+void kafka_serve_describe_acls(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_acl_binding b;
@@ -95,7 +95,7 @@ static void handle_describe(kreq *q, kafka_reader *r)
     free(acls);
 }
 
-static void handle_create(kreq *q, kafka_reader *r)
+void kafka_serve_create_acls(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_acl_list_req req;
@@ -130,7 +130,7 @@ static void handle_create(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_delete(kreq *q, kafka_reader *r)
+void kafka_serve_delete_acls(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_acl_list_req req;
@@ -166,21 +166,4 @@ static void handle_delete(kreq *q, kafka_reader *r)
     ko_end(&q->out);
     for (int32_t i = 0; i < req.n; i++)
         free(owned[i]);
-}
-
-int kafka_acl_handle(kreq *q, kafka_reader *r)
-{
-    switch (q->h.api_key) {
-    case KAFKA_DESCRIBE_ACLS:
-        handle_describe(q, r);
-        return 0;
-    case KAFKA_CREATE_ACLS:
-        handle_create(q, r);
-        return 0;
-    case KAFKA_DELETE_ACLS:
-        handle_delete(q, r);
-        return 0;
-    default:
-        return -1;
-    }
 }

@@ -46,7 +46,7 @@ bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op 
         return true;
     kafka_server *s = q->kc->s;
     td_counter_add(s->m_denied, 1);
-    const kafka_api_range *a = kafka_api_find(q->h.api_key);
+    const kafka_api *a = kafka_api_find(q->h.api_key);
     broker_audit(s->e, TD_AUDIT_DENIED, "kafka", net_conn_principal(q->kc->c),
                  net_conn_peer(q->kc->c), "%s on %s '%.200s' (%s)", td_acl_op_name(op),
                  td_acl_resource_name(type), name ? name : "", a ? a->name : "?");

@@ -1,6 +1,6 @@
 /*
  * codec.c: Kafka wire primitives (classic and flexible encodings), framing, the request
- * header, and the table of API versions this broker serves. See kafka.h for the layouts.
+ * header, and what the versions of an API mean for its encoding. See kafka.h for the layouts.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,62 +9,11 @@
 #include "proto/kafka/kafka.h"
 
 /* ---------------------------------------------------------------------------------------------
- * API table: key, min, max, first flexible version (INT16_MAX: none in range).
+ * Versions (the table of APIs is apis.c's)
  */
-static const kafka_api_range apis[] = {
-    {KAFKA_PRODUCE, 3, 9, 9, "Produce"},
-    {KAFKA_FETCH, 4, 17, 12, "Fetch"},
-    {KAFKA_LIST_OFFSETS, 0, 7, 6, "ListOffsets"},
-    {KAFKA_METADATA, 0, 12, 9, "Metadata"},
-    {KAFKA_OFFSET_COMMIT, 0, 8, 8, "OffsetCommit"},
-    {KAFKA_OFFSET_FETCH, 0, 8, 6, "OffsetFetch"},
-    {KAFKA_FIND_COORDINATOR, 0, 4, 3, "FindCoordinator"},
-    {KAFKA_JOIN_GROUP, 0, 9, 6, "JoinGroup"},
-    {KAFKA_HEARTBEAT, 0, 4, 4, "Heartbeat"},
-    {KAFKA_LEAVE_GROUP, 0, 5, 4, "LeaveGroup"},
-    {KAFKA_SYNC_GROUP, 0, 5, 4, "SyncGroup"},
-    {KAFKA_DESCRIBE_GROUPS, 0, 5, 5, "DescribeGroups"},
-    {KAFKA_LIST_GROUPS, 0, 4, 3, "ListGroups"},
-    {KAFKA_SASL_HANDSHAKE, 0, 1, INT16_MAX, "SaslHandshake"},
-    {KAFKA_API_VERSIONS, 0, 3, 3, "ApiVersions"},
-    {KAFKA_CREATE_TOPICS, 0, 7, 5, "CreateTopics"},
-    {KAFKA_DELETE_TOPICS, 0, 6, 4, "DeleteTopics"},
-    {KAFKA_DELETE_RECORDS, 0, 2, 2, "DeleteRecords"},
-    {KAFKA_INIT_PRODUCER_ID, 0, 4, 2, "InitProducerId"},
-    {KAFKA_DESCRIBE_ACLS, 0, 3, 2, "DescribeAcls"},
-    {KAFKA_CREATE_ACLS, 0, 3, 2, "CreateAcls"},
-    {KAFKA_DELETE_ACLS, 0, 3, 2, "DeleteAcls"},
-    {KAFKA_DESCRIBE_CONFIGS, 0, 4, 4, "DescribeConfigs"},
-    {KAFKA_DELETE_GROUPS, 0, 2, 2, "DeleteGroups"},
-    {KAFKA_OFFSET_DELETE, 0, 0, INT16_MAX, "OffsetDelete"},
-    {KAFKA_ALTER_CONFIGS, 0, 2, 2, "AlterConfigs"},
-    {KAFKA_CREATE_PARTITIONS, 0, 3, 2, "CreatePartitions"},
-    {KAFKA_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "IncrementalAlterConfigs"},
-    {KAFKA_SASL_AUTHENTICATE, 0, 2, 2, "SaslAuthenticate"},
-    {KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0, 0, "DescribeUserScramCredentials"},
-    {KAFKA_ALTER_USER_SCRAM_CREDENTIALS, 0, 0, 0, "AlterUserScramCredentials"},
-    {KAFKA_DESCRIBE_CLUSTER, 0, 1, 0, "DescribeCluster"},
-    {KAFKA_DESCRIBE_CLIENT_QUOTAS, 0, 1, 1, "DescribeClientQuotas"},
-    {KAFKA_ALTER_CLIENT_QUOTAS, 0, 1, 1, "AlterClientQuotas"},
-};
-
-const kafka_api_range *kafka_api_find(int16_t key)
-{
-    for (size_t i = 0; i < TD_ARRAY_LEN(apis); i++)
-        if (apis[i].key == key)
-            return &apis[i];
-    return NULL;
-}
-
-const kafka_api_range *kafka_api_all(size_t *n)
-{
-    *n = TD_ARRAY_LEN(apis);
-    return apis;
-}
-
 bool kafka_is_flexible(int16_t key, int16_t version)
 {
-    const kafka_api_range *a = kafka_api_find(key);
+    const kafka_api *a = kafka_api_find(key);
     return a && version >= a->flexible && version <= a->max;
 }
 
@@ -537,7 +486,7 @@ void kafka_encode_api_versions(kafka_out *o, int16_t v, int16_t error_code)
     o->flexible = v >= 3 && error_code == KERR_NONE;
     ko_i16(o, error_code);
     size_t n;
-    const kafka_api_range *all = kafka_api_all(&n);
+    const kafka_api *all = kafka_api_all(&n);
     ko_array(o, (int32_t)n);
     for (size_t i = 0; i < n; i++) {
         ko_i16(o, all[i].key);

@@ -256,11 +256,11 @@ out:
 /* ---------------------------------------------------------------------------------------------
  * ApiVersions, Metadata
  */
-static void handle_api_versions(kreq *q, kafka_reader *r)
+void kafka_serve_api_versions(kreq *q, kafka_reader *r)
 {
     kafka_api_versions_req body;
     int16_t v = q->h.api_version;
-    const kafka_api_range *a = kafka_api_find(KAFKA_API_VERSIONS);
+    const kafka_api *a = kafka_api_find(KAFKA_API_VERSIONS);
     int16_t err = KERR_NONE;
     if (v < a->min || v > a->max)
         err = KERR_UNSUPPORTED_VERSION;
@@ -303,7 +303,7 @@ static void fill_metadata_topic(kafka_server *s, kafka_metadata_topic *mt, td_ar
     broker_topic_release(ref);
 }
 
-static void handle_metadata(kreq *q, kafka_reader *r)
+void kafka_serve_metadata(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -516,7 +516,7 @@ static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes
     return KERR_NONE;
 }
 
-static void handle_produce(kreq *q, kafka_reader *r)
+void kafka_serve_produce(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -852,7 +852,7 @@ static bool fetch_retry(net_waiter *w, bool final)
     return true;
 }
 
-static void handle_fetch(kreq *q, kafka_reader *r)
+void kafka_serve_fetch(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     kafka_fetch_req *f = &q->freq;
@@ -902,7 +902,7 @@ static void handle_fetch(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * ListOffsets
  */
-static void handle_list_offsets(kreq *q, kafka_reader *r)
+void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -1009,7 +1009,7 @@ int16_t kafka_check_assignment(const kafka_create_topic *t, int32_t node_id, con
     }
     return KERR_NONE;
 }
-static void handle_create_topics(kreq *q, kafka_reader *r)
+void kafka_serve_create_topics(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -1118,7 +1118,7 @@ static void handle_create_topics(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_delete_topics(kreq *q, kafka_reader *r)
+void kafka_serve_delete_topics(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -1155,7 +1155,7 @@ static void handle_delete_topics(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_create_partitions(kreq *q, kafka_reader *r)
+void kafka_serve_create_partitions(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -1207,7 +1207,7 @@ static void handle_create_partitions(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_describe_cluster(kreq *q, kafka_reader *r)
+void kafka_serve_describe_cluster(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -1236,7 +1236,7 @@ static void handle_describe_cluster(kreq *q, kafka_reader *r)
  * Transactions are not supported: a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
  * which clients treat as fatal, as FindCoordinator answers for it (docs/kafka.md#transactions).
  */
-static void handle_init_producer_id(kreq *q, kafka_reader *r)
+void kafka_serve_init_producer_id(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_init_producer_id_req req;
@@ -1373,7 +1373,7 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             req_free(q);
             return -1;
         }
-        const kafka_api_range *a = kafka_api_find(q->h.api_key);
+        const kafka_api *a = kafka_api_find(q->h.api_key);
         if (!a) {
             TD_WARN("kafka", "%s sent unknown API key %d (client %s); closing",
                     net_conn_peer(c), q->h.api_key, q->h.client_id ? q->h.client_id : "-");
@@ -1394,58 +1394,13 @@ static ssize_t k_data(net_conn *c, uint8_t *p, size_t n)
             return -1;
         }
         enqueue(kc, q);
-        /* Produce, Fetch and the group calls that wait for the coordinator answer later
-         * (durability, long polls, rebalances); the others answer now, and so does any request
-         * whose handling failed. */
-        bool async = false;
         /* request_percentage counts the time requests take on the loop. */
         int64_t h0 = broker_quota_any(kc->s->e, TD_QUOTA_REQUEST_PERCENTAGE) ? td_mono_ns() : 0;
-        switch (q->h.api_key) {
-        case KAFKA_API_VERSIONS:
-            handle_api_versions(q, &r);
-            break;
-        case KAFKA_METADATA:
-            handle_metadata(q, &r);
-            break;
-        case KAFKA_PRODUCE:
-            handle_produce(q, &r);
-            async = true;
-            break;
-        case KAFKA_FETCH:
-            handle_fetch(q, &r);
-            async = true;
-            break;
-        case KAFKA_LIST_OFFSETS:
-            handle_list_offsets(q, &r);
-            break;
-        case KAFKA_CREATE_TOPICS:
-            handle_create_topics(q, &r);
-            break;
-        case KAFKA_DELETE_TOPICS:
-            handle_delete_topics(q, &r);
-            break;
-        case KAFKA_CREATE_PARTITIONS:
-            handle_create_partitions(q, &r);
-            break;
-        case KAFKA_DESCRIBE_CLUSTER:
-            handle_describe_cluster(q, &r);
-            break;
-        case KAFKA_DESCRIBE_CONFIGS:
-        case KAFKA_ALTER_CONFIGS:
-        case KAFKA_INCREMENTAL_ALTER_CONFIGS:
-        case KAFKA_DELETE_RECORDS:
-            kafka_config_handle(q, &r);
-            break;
-        case KAFKA_INIT_PRODUCER_ID:
-            handle_init_producer_id(q, &r);
-            break;
-        default:
-            if (kafka_quota_handle(q, &r) < 0 && kafka_acl_handle(q, &r) < 0) {
-                int h = kafka_sasl_handle(q, &r);
-                async = h < 0 ? kafka_group_handle(q, &r) == 1 : h == 1;
-            }
-            break;
-        }
+        a->handle(q, &r);
+        /* How the API answers is its row's (apis.c); a request whose handling failed answers
+         * now. */
+        bool async = a->answers == KAFKA_ANSWERS_LATER ||
+                     (a->answers == KAFKA_ANSWERS_NOW_OR_LATER && q->finish);
         if (h0)
             kafka_quota_record(q, TD_QUOTA_REQUEST_PERCENTAGE, (double)(td_mono_ns() - h0) * 1e-7);
         if (!async || q->out.err)
@@ -1510,7 +1465,7 @@ int kafka_server_create(td_engine *e, const kafka_server_config *cfg, kafka_serv
     td_metric_family *fc, *fh;
     broker_request_metrics(e, &fc, &fh);
     size_t n;
-    const kafka_api_range *a = kafka_api_all(&n);
+    const kafka_api *a = kafka_api_all(&n);
     for (size_t i = 0; i < n; i++) {
         const char *labels[] = {"kafka", a[i].name};
         if (a[i].key >= 0 && a[i].key < KAFKA_API_KEYS) {

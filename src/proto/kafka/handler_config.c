@@ -155,7 +155,7 @@ static void describe_broker(kreq *q, kafka_config_resource *res)
     }
 }
 
-static void handle_describe_configs(kreq *q, kafka_reader *r)
+void kafka_serve_describe_configs(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_describe_configs_req req;
@@ -294,7 +294,7 @@ static void alter_topic(kreq *q, kafka_config_resource *res, bool incremental, b
             net_conn_peer(q->kc->c));
 }
 
-static void handle_alter_configs(kreq *q, kafka_reader *r)
+void kafka_serve_alter_configs(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version, key = q->h.api_key;
     kafka_alter_configs_req req;
@@ -328,7 +328,7 @@ static void handle_alter_configs(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_delete_records(kreq *q, kafka_reader *r)
+void kafka_serve_delete_records(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -361,23 +361,4 @@ static void handle_delete_records(kreq *q, kafka_reader *r)
     kreq_begin(q);
     kafka_encode_delete_records(&q->out, v, &req);
     ko_end(&q->out);
-}
-
-
-int kafka_config_handle(kreq *q, kafka_reader *r)
-{
-    switch (q->h.api_key) {
-    case KAFKA_DESCRIBE_CONFIGS:
-        handle_describe_configs(q, r);
-        return 0;
-    case KAFKA_ALTER_CONFIGS:
-    case KAFKA_INCREMENTAL_ALTER_CONFIGS:
-        handle_alter_configs(q, r);
-        return 0;
-    case KAFKA_DELETE_RECORDS:
-        handle_delete_records(q, r);
-        return 0;
-    default:
-        return -1;
-    }
 }

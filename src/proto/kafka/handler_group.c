@@ -86,7 +86,7 @@ static const char *instance_of(const char *s)
  * FindCoordinator: this broker coordinates every group; transactions are not served, and a
  * transactional producer is told so at once (docs/kafka.md#transactions).
  */
-static void handle_find_coordinator(kreq *q, kafka_reader *r)
+void kafka_serve_find_coordinator(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
     int16_t v = q->h.api_version;
@@ -165,13 +165,13 @@ static void join_cb(void *arg, coord_join_res *res)
     kreq_async_done(q);
 }
 
-static bool handle_join_group(kreq *q, kafka_reader *r)
+void kafka_serve_join_group(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_join_group_req req;
     if (kafka_decode_join_group(r, v, &req) != 0) {
         q->out.err = TD_EPROTO;
-        return false;
+        return;
     }
     if (!kafka_authz_group(q, req.group_id, TD_OP_READ)) {
         kafka_join_group_resp m = {.error_code = KERR_GROUP_AUTHORIZATION_FAILED,
@@ -181,13 +181,13 @@ static bool handle_join_group(kreq *q, kafka_reader *r)
         kreq_begin(q);
         kafka_encode_join_group(&q->out, v, &m);
         ko_end(&q->out);
-        return false;
+        return;
     }
     coord_protocol *protos = td_arena_calloc(&q->arena, (size_t)req.nprotocols + 1,
                                              sizeof(*protos));
     if (!protos) {
         q->out.err = -ENOMEM;
-        return false;
+        return;
     }
     for (int32_t i = 0; i < req.nprotocols; i++) {
         protos[i].name = req.protocols[i].name ? req.protocols[i].name : "";
@@ -211,7 +211,6 @@ static bool handle_join_group(kreq *q, kafka_reader *r)
         coord_join(coord_of(q), &cq, join_cb, q);
     else
         join_cb(q, NULL);
-    return true;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -242,13 +241,13 @@ static void sync_cb(void *arg, coord_sync_res *res)
     kreq_async_done(q);
 }
 
-static bool handle_sync_group(kreq *q, kafka_reader *r)
+void kafka_serve_sync_group(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_sync_group_req req;
     if (kafka_decode_sync_group(r, v, &req) != 0) {
         q->out.err = TD_EPROTO;
-        return false;
+        return;
     }
     if (!kafka_authz_group(q, req.group_id, TD_OP_READ)) {
         kafka_sync_group_resp m = {.error_code = KERR_GROUP_AUTHORIZATION_FAILED,
@@ -256,13 +255,13 @@ static bool handle_sync_group(kreq *q, kafka_reader *r)
         kreq_begin(q);
         kafka_encode_sync_group(&q->out, v, &m);
         ko_end(&q->out);
-        return false;
+        return;
     }
     coord_assignment *as = td_arena_calloc(&q->arena, (size_t)req.nassignments + 1,
                                            sizeof(*as));
     if (!as) {
         q->out.err = -ENOMEM;
-        return false;
+        return;
     }
     for (int32_t i = 0; i < req.nassignments; i++) {
         as[i].member_id = req.assignments[i].member_id;
@@ -282,10 +281,9 @@ static bool handle_sync_group(kreq *q, kafka_reader *r)
         coord_sync(coord_of(q), &cq, sync_cb, q);
     else
         sync_cb(q, NULL);
-    return true;
 }
 
-static void handle_heartbeat(kreq *q, kafka_reader *r)
+void kafka_serve_heartbeat(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_heartbeat_req req;
@@ -307,7 +305,7 @@ static void handle_heartbeat(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_leave_group(kreq *q, kafka_reader *r)
+void kafka_serve_leave_group(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_leave_group_req req;
@@ -367,13 +365,13 @@ static void commit_cb(void *arg, coord_err err, int rc)
     kreq_async_done(q);
 }
 
-static bool handle_offset_commit(kreq *q, kafka_reader *r)
+void kafka_serve_offset_commit(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_offset_commit_req *req = &q->commit;
     if (kafka_decode_offset_commit(r, v, req) != 0) {
         q->out.err = TD_EPROTO;
-        return false;
+        return;
     }
     size_t total = 0;
     for (int32_t i = 0; i < req->ntopics; i++)
@@ -381,7 +379,7 @@ static bool handle_offset_commit(kreq *q, kafka_reader *r)
     td_offset_commit *oc = td_arena_calloc(&q->arena, total + 1, sizeof(*oc));
     if (!oc) {
         q->out.err = -ENOMEM;
-        return false;
+        return;
     }
     size_t n = 0;
     /* Read on the group, then Read on each topic (Kafka's order). */
@@ -424,7 +422,6 @@ static bool handle_offset_commit(kreq *q, kafka_reader *r)
                      q);
     else
         commit_cb(q, COORD_UNAVAILABLE, 0);
-    return true;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -515,7 +512,7 @@ static bool fetch_group(kreq *q, kafka_offset_fetch_group *g)
     return ok;
 }
 
-static void handle_offset_fetch(kreq *q, kafka_reader *r)
+void kafka_serve_offset_fetch(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_offset_fetch_req req;
@@ -537,7 +534,7 @@ static void handle_offset_fetch(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * ListGroups, DescribeGroups, DeleteGroups, OffsetDelete
  */
-static void handle_list_groups(kreq *q, kafka_reader *r)
+void kafka_serve_list_groups(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_list_groups_req req;
@@ -581,7 +578,7 @@ static void handle_list_groups(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_describe_groups(kreq *q, kafka_reader *r)
+void kafka_serve_describe_groups(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_describe_groups_req req;
@@ -645,7 +642,7 @@ static void handle_describe_groups(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static void handle_delete_groups(kreq *q, kafka_reader *r)
+void kafka_serve_delete_groups(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_delete_groups_req req;
@@ -682,7 +679,7 @@ static bool subscribed(kreq *q, const coord_group_desc *d, const char *topic)
     return false;
 }
 
-static void handle_offset_delete(kreq *q, kafka_reader *r)
+void kafka_serve_offset_delete(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_offset_delete_req req;
@@ -739,42 +736,4 @@ static void handle_offset_delete(kreq *q, kafka_reader *r)
     kreq_begin(q);
     kafka_encode_offset_delete(&q->out, v, &req);
     ko_end(&q->out);
-}
-
-int kafka_group_handle(kreq *q, kafka_reader *r)
-{
-    switch (q->h.api_key) {
-    case KAFKA_FIND_COORDINATOR:
-        handle_find_coordinator(q, r);
-        return 0;
-    case KAFKA_JOIN_GROUP:
-        return handle_join_group(q, r) ? 1 : 0;
-    case KAFKA_SYNC_GROUP:
-        return handle_sync_group(q, r) ? 1 : 0;
-    case KAFKA_HEARTBEAT:
-        handle_heartbeat(q, r);
-        return 0;
-    case KAFKA_LEAVE_GROUP:
-        handle_leave_group(q, r);
-        return 0;
-    case KAFKA_OFFSET_COMMIT:
-        return handle_offset_commit(q, r) ? 1 : 0;
-    case KAFKA_OFFSET_FETCH:
-        handle_offset_fetch(q, r);
-        return 0;
-    case KAFKA_LIST_GROUPS:
-        handle_list_groups(q, r);
-        return 0;
-    case KAFKA_DESCRIBE_GROUPS:
-        handle_describe_groups(q, r);
-        return 0;
-    case KAFKA_DELETE_GROUPS:
-        handle_delete_groups(q, r);
-        return 0;
-    case KAFKA_OFFSET_DELETE:
-        handle_offset_delete(q, r);
-        return 0;
-    default:
-        return -1;
-    }
 }

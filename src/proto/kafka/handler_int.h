@@ -116,16 +116,51 @@ void kreq_send_ready(kconn *kc);
 void kreq_async_begin(kreq *q, void (*finish)(kreq *q));
 void kreq_async_done(kreq *q);
 
-/* Consumer-group requests (handler_group.c): returns -1 if key is not a group API, else 0 when
- * the response is encoded now or 1 when it comes later (kreq_async_begin). */
-int kafka_group_handle(kreq *q, kafka_reader *r);
-
-/* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs and DeleteRecords (handler_config.c):
- * -1 if key is not one of them, else 0 (answered now). */
-int kafka_config_handle(kreq *q, kafka_reader *r);
-
-/* Client-quota requests (handler_quota.c): -1 if key is not one, else 0 (answered now). */
-int kafka_quota_handle(kreq *q, kafka_reader *r);
+/*
+ * The handlers of the table of APIs (apis.c, kafka_api.handle), one per API (AlterConfigs and
+ * IncrementalAlterConfigs share one): each decodes its request's body from r and encodes the
+ * response, or sets q->out.err (TD_EPROTO: a malformed request, which closes the connection).
+ * How each answers (now, later, or later after kreq_async_begin) is the table's `answers`.
+ */
+/* handler.c */
+void kafka_serve_api_versions(kreq *q, kafka_reader *r);
+void kafka_serve_metadata(kreq *q, kafka_reader *r);
+void kafka_serve_produce(kreq *q, kafka_reader *r);
+void kafka_serve_fetch(kreq *q, kafka_reader *r);
+void kafka_serve_list_offsets(kreq *q, kafka_reader *r);
+void kafka_serve_create_topics(kreq *q, kafka_reader *r);
+void kafka_serve_delete_topics(kreq *q, kafka_reader *r);
+void kafka_serve_create_partitions(kreq *q, kafka_reader *r);
+void kafka_serve_describe_cluster(kreq *q, kafka_reader *r);
+void kafka_serve_init_producer_id(kreq *q, kafka_reader *r);
+/* handler_group.c: consumer groups */
+void kafka_serve_find_coordinator(kreq *q, kafka_reader *r);
+void kafka_serve_join_group(kreq *q, kafka_reader *r);
+void kafka_serve_sync_group(kreq *q, kafka_reader *r);
+void kafka_serve_heartbeat(kreq *q, kafka_reader *r);
+void kafka_serve_leave_group(kreq *q, kafka_reader *r);
+void kafka_serve_offset_commit(kreq *q, kafka_reader *r);
+void kafka_serve_offset_fetch(kreq *q, kafka_reader *r);
+void kafka_serve_list_groups(kreq *q, kafka_reader *r);
+void kafka_serve_describe_groups(kreq *q, kafka_reader *r);
+void kafka_serve_delete_groups(kreq *q, kafka_reader *r);
+void kafka_serve_offset_delete(kreq *q, kafka_reader *r);
+/* handler_config.c */
+void kafka_serve_describe_configs(kreq *q, kafka_reader *r);
+void kafka_serve_alter_configs(kreq *q, kafka_reader *r); /* and IncrementalAlterConfigs */
+void kafka_serve_delete_records(kreq *q, kafka_reader *r);
+/* handler_quota.c */
+void kafka_serve_describe_client_quotas(kreq *q, kafka_reader *r);
+void kafka_serve_alter_client_quotas(kreq *q, kafka_reader *r);
+/* acls.c */
+void kafka_serve_describe_acls(kreq *q, kafka_reader *r);
+void kafka_serve_create_acls(kreq *q, kafka_reader *r);
+void kafka_serve_delete_acls(kreq *q, kafka_reader *r);
+/* sasl.c */
+void kafka_serve_sasl_handshake(kreq *q, kafka_reader *r);
+void kafka_serve_sasl_authenticate(kreq *q, kafka_reader *r);
+void kafka_serve_describe_scram(kreq *q, kafka_reader *r);
+void kafka_serve_alter_scram(kreq *q, kafka_reader *r);
 
 /* Records amount for q's client under a quota key (loop thread) and returns the throttle time
  * in ms, 0 within the quota. A throttled connection's input is muted for that long (Kafka's

@@ -109,7 +109,7 @@ static int fill_entry(td_arena *a, const td_quota_info *qi, kafka_quota_entry *o
     return 0;
 }
 
-static void handle_describe(kreq *q, kafka_reader *r)
+void kafka_serve_describe_client_quotas(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_describe_quotas_req req;
@@ -231,7 +231,7 @@ static void alter_entry(kreq *q, kafka_quota_alter_entry *x, bool validate_only)
     }
 }
 
-static void handle_alter(kreq *q, kafka_reader *r)
+void kafka_serve_alter_client_quotas(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
     kafka_alter_quotas_req req;
@@ -251,20 +251,6 @@ static void handle_alter(kreq *q, kafka_reader *r)
     kreq_begin(q);
     kafka_encode_alter_quotas(&q->out, v, &req);
     ko_end(&q->out);
-}
-
-int kafka_quota_handle(kreq *q, kafka_reader *r)
-{
-    switch (q->h.api_key) {
-    case KAFKA_DESCRIBE_CLIENT_QUOTAS:
-        handle_describe(q, r);
-        return 0;
-    case KAFKA_ALTER_CLIENT_QUOTAS:
-        handle_alter(q, r);
-        return 0;
-    default:
-        return -1;
-    }
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -115,14 +115,35 @@ enum {
     KERR_UNKNOWN_TOPIC_ID = 100,
 };
 
-/* The version range of each API this broker serves, and its first flexible version. */
-typedef struct kafka_api_range {
+/* How a request of an API is answered (kafka_api.answers). */
+typedef enum kafka_answers {
+    KAFKA_ANSWERS_NOW,   /* encoded when its handler returns */
+    KAFKA_ANSWERS_LATER, /* the handler marks it ready itself, later (Produce: once durable;
+                          * Fetch: once min_bytes arrived or max_wait_ms passed) */
+    KAFKA_ANSWERS_NOW_OR_LATER, /* later when the handler called kreq_async_begin (the
+                                 * coordinator, a password check), else now */
+} kafka_answers;
+
+struct kreq;
+struct kafka_reader;
+
+/*
+ * One API this broker serves, as one row of the one table of APIs (apis.c): its key, version
+ * range and first flexible version (INT16_MAX: none in range), what ApiVersions lists, the
+ * codec's encodings and the framing's checks use; and, for the server (handler_int.h), its
+ * handler and how it answers. A handler decodes the request's body from r and encodes the
+ * response into q's output (or sets q->out.err).
+ */
+typedef struct kafka_api {
     int16_t key, min, max, flexible;
     const char *name; /* Kafka's name: "Produce", "Fetch", ... */
-} kafka_api_range;
+    kafka_answers answers;
+    void (*handle)(struct kreq *q, struct kafka_reader *r);
+} kafka_api;
 /* NULL if the key is not served. */
-const kafka_api_range *kafka_api_find(int16_t key);
-const kafka_api_range *kafka_api_all(size_t *n);
+const kafka_api *kafka_api_find(int16_t key);
+/* Every API served, in the order ApiVersions lists them. */
+const kafka_api *kafka_api_all(size_t *n);
 bool kafka_is_flexible(int16_t key, int16_t version);
 /* Response header version: 1 for flexible versions, except ApiVersions (always 0). */
 int kafka_response_header_version(int16_t key, int16_t version);

@@ -52,7 +52,4 @@ bool kafka_authz_cluster(kreq *q, td_acl_op op);
  * operations (KIP-430) in Metadata and DescribeCluster. No refusal is counted. */
 int32_t kafka_authorized_ops(kreq *q, td_acl_resource type, const char *name);
 
-/* The ACL APIs (acls.c): -1 if key is not one of them, else 0 (answered now). */
-int kafka_acl_handle(kreq *q, kafka_reader *r);
-
 #endif /* TD_PROTO_KAFKA_KAUTHZ_H */

@@ -341,7 +341,7 @@ int kafka_sasl_gate(kconn *kc, const kafka_header *h)
     if (h->api_key == KAFKA_API_VERSIONS || is_sasl_api(h->api_key))
         return 0;
     /* Kafka closes the connection of a client that skips authentication. */
-    const kafka_api_range *api = kafka_api_find(h->api_key);
+    const kafka_api *api = kafka_api_find(h->api_key);
     broker_audit(kc->s->e, TD_AUDIT_UNAUTHENTICATED, "kafka", net_conn_principal(kc->c),
                  net_conn_peer(kc->c),
                  "%s (API %d) sent before authenticating (client id '%.64s'); the connection is "
@@ -692,7 +692,7 @@ int kafka_sasl_raw_token(kreq *q, const uint8_t *p, size_t n)
 /* ---------------------------------------------------------------------------------------------
  * SaslHandshake, SaslAuthenticate
  */
-static void handle_handshake(kreq *q, kafka_reader *r)
+void kafka_serve_sasl_handshake(kreq *q, kafka_reader *r)
 {
     kconn *kc = q->kc;
     kafka_sasl_server *k = kc->s->sasl;
@@ -736,14 +736,14 @@ static void handle_handshake(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
-static int handle_authenticate(kreq *q, kafka_reader *r)
+void kafka_serve_sasl_authenticate(kreq *q, kafka_reader *r)
 {
     kconn *kc = q->kc;
     const uint8_t *bytes;
     int32_t len;
     if (kafka_decode_sasl_authenticate(r, q->h.api_version, &bytes, &len) != 0) {
         q->out.err = TD_EPROTO;
-        return 0;
+        return;
     }
     step st;
     memset(&st, 0, sizeof(st));
@@ -753,10 +753,9 @@ static int handle_authenticate(kreq *q, kafka_reader *r)
         st.close = true;
         td_buf_init(&st.token);
     } else if (step_token(kc, bytes, (size_t)len, &st, q, false)) {
-        return 1;
+        return;
     }
     answer(q, &st);
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -779,7 +778,7 @@ static bool cluster_allowed(kreq *q, td_acl_op op)
     td_principal p = {net_conn_principal(q->kc->c), h};
     if (broker_authorize(q->kc->s->e, &p, TD_RES_CLUSTER, TD_CLUSTER_NAME, op))
         return true;
-    const kafka_api_range *api = kafka_api_find(q->h.api_key);
+    const kafka_api *api = kafka_api_find(q->h.api_key);
     broker_audit(q->kc->s->e, TD_AUDIT_DENIED, "kafka", p.user, net_conn_peer(q->kc->c),
                  "%s on Cluster '%s' (%s)", td_acl_op_name(op), TD_CLUSTER_NAME,
                  api ? api->name : "?");
@@ -820,7 +819,7 @@ static void encode_describe(kreq *q, int16_t err, const char *msg, const kafka_s
     ko_end(o);
 }
 
-static void handle_describe_scram(kreq *q, kafka_reader *r)
+void kafka_serve_describe_scram(kreq *q, kafka_reader *r)
 {
     kafka_describe_scram_req req;
     if (kafka_decode_describe_scram(r, q->h.api_version, &req) != 0) {
@@ -938,7 +937,7 @@ static void audit_alteration(kreq *q, const kafka_scram_user *a, int32_t n, int3
                  what);
 }
 
-static void handle_alter_scram(kreq *q, kafka_reader *r)
+void kafka_serve_alter_scram(kreq *q, kafka_reader *r)
 {
     kafka_alter_scram_req req;
     if (kafka_decode_alter_scram(r, q->h.api_version, &req) != 0) {
@@ -1026,23 +1025,4 @@ static void handle_alter_scram(kreq *q, kafka_reader *r)
     }
     ko_tags(o);
     ko_end(o);
-}
-
-int kafka_sasl_handle(kreq *q, kafka_reader *r)
-{
-    switch (q->h.api_key) {
-    case KAFKA_SASL_HANDSHAKE:
-        handle_handshake(q, r);
-        return 0;
-    case KAFKA_SASL_AUTHENTICATE:
-        return handle_authenticate(q, r);
-    case KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS:
-        handle_describe_scram(q, r);
-        return 0;
-    case KAFKA_ALTER_USER_SCRAM_CREDENTIALS:
-        handle_alter_scram(q, r);
-        return 0;
-    default:
-        return -1;
-    }
 }

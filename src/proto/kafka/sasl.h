@@ -73,8 +73,5 @@ void kafka_sasl_stop(kafka_server *s);
 /* Before a request is served: 0 to serve it, -1 to close the connection (not authenticated
  * on a listener that requires it, or a session expired; logged and counted). */
 int kafka_sasl_gate(kconn *kc, const kafka_header *h);
-/* Handles the four APIs of this file: 0 when the response is encoded, 1 when it comes later
- * (kreq_async_begin), -1 if key is not one. */
-int kafka_sasl_handle(kreq *q, kafka_reader *r);
 
 #endif /* TD_PROTO_KAFKA_SASL_H */

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     int16_t v = h.api_version;
-    const kafka_api_range *range = kafka_api_find(h.api_key);
+    const kafka_api *range = kafka_api_find(h.api_key);
     if (v < range->min || v > range->max) {
         td_arena_free(&a);
         return 0;
