@@ -627,6 +627,36 @@ static void test_alter_configs_and_delete_records(void)
     td_arena_free(&a);
 }
 
+/* The one table of APIs (apis.c): every row complete and consistent, each key once, and
+ * kafka_api_find finds exactly the rows. */
+static void test_api_table(void)
+{
+    size_t n;
+    const kafka_api *all = kafka_api_all(&n);
+    ASSERT(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        const kafka_api *a = &all[i];
+        ASSERT(a->key >= 0 && a->key < KAFKA_API_KEYS);
+        ASSERT(a->min >= 0 && a->min <= a->max);
+        ASSERT(a->flexible == INT16_MAX || (a->flexible >= 0 && a->flexible <= a->max));
+        ASSERT(a->name && a->name[0]);
+        ASSERT(a->handle != NULL);
+        ASSERT(a->answers == KAFKA_ANSWERS_NOW || a->answers == KAFKA_ANSWERS_LATER ||
+               a->answers == KAFKA_ANSWERS_NOW_OR_LATER);
+        ASSERT(kafka_api_find(a->key) == a);
+        for (size_t k = i + 1; k < n; k++)
+            ASSERT_NE(all[k].key, a->key);
+    }
+    /* The flexible versions the codec switches on come from the same rows. */
+    ASSERT(kafka_is_flexible(KAFKA_FETCH, 12) && !kafka_is_flexible(KAFKA_FETCH, 11));
+    ASSERT(!kafka_is_flexible(KAFKA_SASL_HANDSHAKE, 1));
+    ASSERT_EQ(kafka_api_find(KAFKA_PRODUCE)->answers, KAFKA_ANSWERS_LATER);
+    ASSERT_EQ(kafka_api_find(KAFKA_JOIN_GROUP)->answers, KAFKA_ANSWERS_NOW_OR_LATER);
+    ASSERT(kafka_api_find(-1) == NULL);
+    ASSERT(kafka_api_find(KAFKA_API_KEYS) == NULL);
+    ASSERT(kafka_api_find(4) == NULL); /* LeaderAndIsr: a controller's API, not served */
+}
+
 static void test_api_versions_encoding(void)
 {
     kafka_out o;
@@ -1188,5 +1218,5 @@ TEST_MAIN(TEST(test_group_requests), TEST(test_primitives_roundtrip), TEST(test_
           TEST(test_framing), TEST(test_produce_v9_and_v3), TEST(test_fetch_v4_to_v17),
           TEST(test_metadata_null_and_empty), TEST(test_create_topics_v7),
           TEST(test_describe_configs), TEST(test_alter_configs_and_delete_records),
-          TEST(test_api_versions_encoding), TEST(test_init_producer_id),
+          TEST(test_api_table), TEST(test_api_versions_encoding), TEST(test_init_producer_id),
           TEST(test_acl_requests))
