@@ -357,14 +357,8 @@ static int sub_add(http_sub *sub, const char *topic, int64_t topic_id, int32_t p
 {
     if (sub->n == MAX_PARTITIONS)
         return TD_EFULL;
-    if (sub->n == sub->cap) {
-        size_t cap = sub->cap ? sub->cap * 2 : 16;
-        spart *v = realloc(sub->parts, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        sub->parts = v;
-        sub->cap = cap;
-    }
+    if (td_grow(&sub->parts, &sub->cap, sub->n, sizeof(*sub->parts), 16) != 0)
+        return -ENOMEM;
     spart *sp = &sub->parts[sub->n++];
     memset(sp, 0, sizeof(*sp));
     snprintf(sp->topic, sizeof(sp->topic), "%s", topic);
@@ -412,22 +406,16 @@ typedef struct cursor_ctx {
 static void on_cursor(void *arg, td_slice topic, int32_t partition, int64_t offset)
 {
     cursor_ctx *cc = arg;
-    if (cc->n == cc->cap) {
-        size_t cap = cc->cap ? cc->cap * 2 : 16;
-        td_slice *t = realloc(cc->topics, cap * sizeof(*t));
-        if (t)
-            cc->topics = t;
-        int32_t *p = t ? realloc(cc->parts, cap * sizeof(*p)) : NULL;
-        if (p)
-            cc->parts = p;
-        int64_t *o = p ? realloc(cc->offs, cap * sizeof(*o)) : NULL;
-        if (!o) {
-            cc->oom = true;
-            return;
-        }
-        cc->offs = o;
-        cc->cap = cap;
+    /* Three parallel arrays of one capacity: it grows once all three have grown (an array
+     * left larger by a failure is only larger). */
+    size_t ct = cc->cap, cp = cc->cap, co = cc->cap;
+    if (td_grow(&cc->topics, &ct, cc->n, sizeof(*cc->topics), 16) != 0 ||
+        td_grow(&cc->parts, &cp, cc->n, sizeof(*cc->parts), 16) != 0 ||
+        td_grow(&cc->offs, &co, cc->n, sizeof(*cc->offs), 16) != 0) {
+        cc->oom = true;
+        return;
     }
+    cc->cap = co;
     cc->topics[cc->n] = topic;
     cc->parts[cc->n] = partition;
     cc->offs[cc->n++] = offset;

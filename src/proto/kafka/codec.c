@@ -401,15 +401,9 @@ void ko_file(kafka_out *o, int fd, int64_t pos, int64_t len, void *ref)
 {
     if (o->err)
         return;
-    if (o->nfiles == o->files_cap) {
-        size_t cap = o->files_cap ? o->files_cap * 2 : 8;
-        kafka_file_part *f = realloc(o->files, cap * sizeof(*f));
-        if (!f) {
-            o->err = -ENOMEM;
-            return;
-        }
-        o->files = f;
-        o->files_cap = cap;
+    if (td_grow(&o->files, &o->files_cap, o->nfiles, sizeof(*o->files), 8) != 0) {
+        o->err = -ENOMEM;
+        return;
     }
     o->files[o->nfiles++] = (kafka_file_part){o->mem.len, fd, pos, len, ref};
     o->file_bytes += len;
