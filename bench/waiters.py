@@ -191,7 +191,8 @@ class ReceiveKind:
         self.w = kw.Conn(b.kafka)
         metadata(self.w, "wq")
         self.h = http.client.HTTPConnection("127.0.0.1", b.http)
-        self.h.request("PUT", "/v1/queues/wqg", json.dumps({"topic": "wq", "ack_timeout_ms": 600000}),
+        policy = {"topic": "wq", "ack_timeout_ms": 600000}
+        self.h.request("PUT", "/v1/queues/wqg", json.dumps(policy),
                        {"Content-Type": "application/json"})
         r = self.h.getresponse()
         r.read()

@@ -58,8 +58,7 @@ static const kafka_api apis[] = {
     {KAFKA_DESCRIBE_CLUSTER, 0, 1, 0, "DescribeCluster", NOW, kafka_serve_describe_cluster},
     {KAFKA_DESCRIBE_CLIENT_QUOTAS, 0, 1, 1, "DescribeClientQuotas", NOW,
      kafka_serve_describe_client_quotas},
-    {KAFKA_ALTER_CLIENT_QUOTAS, 0, 1, 1, "AlterClientQuotas", NOW,
-     kafka_serve_alter_client_quotas},
+    {KAFKA_ALTER_CLIENT_QUOTAS, 0, 1, 1, "AlterClientQuotas", NOW, kafka_serve_alter_client_quotas},
 };
 
 const kafka_api *kafka_api_find(int16_t key)

@@ -644,7 +644,8 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         info_section(&b, "Clients", &first);
         info_kv(&b, "connected_clients:%zu", n);
         info_kv(&b, "maxclients:%zu", max_clients(s));
-        info_kv(&b, "blocked_clients:%zu", rc->s->blocked ? net_waitset_count(rc->s->blocked) : 0);
+        info_kv(&b, "blocked_clients:%zu",
+                rc->s->blocked ? net_waitset_count(rc->s->blocked) : (size_t)0);
         info_kv(&b, "tracking_clients:0");
     }
     if (wants(argc, argv, "memory", true)) {
