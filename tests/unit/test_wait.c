@@ -146,7 +146,7 @@ static const net_proto t_proto = {
 static net_group *g_group;
 static int g_port;
 
-static void setup(void)
+static void setup_loops(int loops)
 {
     memset(g_retries, 0, sizeof(g_retries));
     memset(g_finals, 0, sizeof(g_finals));
@@ -154,10 +154,15 @@ static void setup(void)
     g_items = 0;
     g_victim = NULL;
     ASSERT_OK(net_waitset_create(&g_set));
-    net_config cfg = {.loops = 1, .shutdown_grace_ms = 200};
+    net_config cfg = {.loops = loops, .shutdown_grace_ms = 200};
     ASSERT_OK(net_group_create(&cfg, &g_group));
     ASSERT_OK(net_group_listen(g_group, "127.0.0.1", 0, &t_proto, NULL, NULL, &g_port));
     ASSERT_OK(net_group_start(g_group));
+}
+
+static void setup(void)
+{
+    setup_loops(1);
 }
 
 static void teardown(void)
@@ -385,6 +390,31 @@ static void test_walk_survives_retries(void)
     teardown();
 }
 
+/* Waiters on several loops: one wake reaches every loop that has some (each through its own
+ * list, made at the set's first park for all the group's loops). */
+static void test_several_loops(void)
+{
+    setup_loops(3);
+    int fds[6];
+    char cmd[32], line[32];
+    for (int i = 0; i < 6; i++) {
+        fds[i] = dial();
+        snprintf(cmd, sizeof(cmd), "P %d -1 0\n", i);
+        say(fds[i], cmd);
+    }
+    await_count(6);
+    __atomic_store_n(&g_items, 6, __ATOMIC_SEQ_CST);
+    net_wait_wake(g_set);
+    for (int i = 0; i < 6; i++) {
+        hear(fds[i], 5000, line, sizeof(line));
+        snprintf(cmd, sizeof(cmd), "G %d", i);
+        ASSERT_STR_EQ(line, cmd);
+        close(fds[i]);
+    }
+    ASSERT_EQ(net_waitset_count(g_set), 0);
+    teardown();
+}
+
 /* Stopping the loop ends timed waits with their final retry. */
 static void test_stop_ends_waits(void)
 {
@@ -402,4 +432,4 @@ static void test_stop_ends_waits(void)
 
 TEST_MAIN(TEST(test_wake_answers), TEST(test_wakes_coalesce), TEST(test_deadline),
           TEST(test_period), TEST(test_close_cancels), TEST(test_walk_survives_retries),
-          TEST(test_stop_ends_waits))
+          TEST(test_several_loops), TEST(test_stop_ends_waits))
