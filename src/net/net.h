@@ -212,13 +212,12 @@ typedef bool (*net_wait_fn)(net_waiter *w, bool final);
 struct net_waiter {
     net_wait_fn retry;
     net_conn *c;
-    struct net_waitslot *slot;  /* the set's slot of c's loop, while parked */
-    net_waiter *prev, *next;    /* in the slot's list (or in the list a wake-up walks) */
-    net_waiter **head;          /* ... which list */
-    net_waiter *cprev, *cnext;  /* in c's parked waiters */
-    net_timer timer;            /* deadline or period */
-    int64_t deadline;           /* loop time (ms); INT64_MAX: none */
-    int64_t period_ms;          /* 0: only wake-ups and the deadline retry */
+    struct net_waitslot *slot; /* the set's slot of c's loop, while parked; NULL otherwise */
+    net_waiter *prev, *next;   /* in the slot's list */
+    net_waiter *cprev, *cnext; /* in c's parked waiters */
+    net_timer timer;           /* deadline or period */
+    int64_t deadline;          /* loop time (ms); INT64_MAX: none */
+    int64_t period_ms;         /* 0: only wake-ups and the deadline retry */
 };
 
 int net_waitset_create(net_waitset **out);
@@ -229,7 +228,8 @@ void net_waiter_init(net_waiter *w, net_wait_fn retry);
  * Parks w for connection c on c's loop, retried at every wake-up of the set, every period_ms
  * (0: never) and a last time at timeout_ms from now (< 0: no deadline). The caller tried before
  * parking and must try once more after: an event between its first try and the parking found
- * nobody to wake (net_wait_cancel if that try answers). 0, or -ENOMEM (not parked).
+ * nobody to wake (net_wait_cancel if that try answers). 0, or -ENOMEM (not parked: no memory
+ * for the set's lists, or c belongs to another group than the connections parked before).
  */
 int net_wait_park(net_waitset *set, net_waiter *w, net_conn *c, int64_t timeout_ms,
                   int64_t period_ms);
