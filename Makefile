@@ -7,7 +7,7 @@
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-cleaner bench-offsets format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-cleaner bench-offsets bench-waiters format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 10
@@ -85,6 +85,11 @@ bench-cleaner: release
 # Offset commit rate; BEFORE=path/to/another/tidings measures it too, in the same run.
 bench-offsets: deps-test release
 	/usr/bin/python3 bench/offset_commit.py $(if $(BEFORE),before=$(BEFORE)) after=build/release/tidings
+
+# Wake-up latency of readers that wait (Kafka fetch, XREAD BLOCK, SSE, long-polling receive);
+# BEFORE=path/to/another/tidings measures it too, in turns in the same run.
+bench-waiters: deps-test release
+	/usr/bin/python3 bench/waiters.py $(BEFORE) build/release/tidings
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
