@@ -3,8 +3,9 @@
 # 1, 4 and 16 consumers, in one run against:
 #   - tidings over HTTP: queue groups, bench_queue threads on keep-alive connections (receive
 #     BATCH with values in base64, one ack of the batch as ranges of ids);
-#   - tidings over Redis: consumer groups with a queue policy (XGROUP POLICY) on the topic's 16
-#     streams, XREADGROUP ... COUNT BATCH/16 over all of them, an XACK per stream, pipelined;
+#   - tidings over Redis: a consumer group with a queue policy (XGROUP POLICY) on one stream
+#     (a one-partition topic holding the same events), as a Redis user makes a queue:
+#     XREADGROUP ... COUNT BATCH, then one XACK of what it gave;
 #   - nats-server (Debian's package) with JetStream: a file stream, one replica, the same
 #     events, a durable pull consumer shared by the threads (Fetch BATCH, explicit acks);
 #   - the baselines of issue 6: a Kafka consumer group reading the events (bench_kafka), the
@@ -63,6 +64,8 @@ with open(sys.argv[2], 'w') as f:
 " "$N" "$DIR/events.txt"
 "$BIN" topic create q --partitions 16 -c fsync=interval:1000 >/dev/null
 "$BIN" produce q --file "$DIR/events.txt" --no-progress
+"$BIN" topic create qr --partitions 1 -c fsync=interval:1000 >/dev/null
+"$BIN" produce qr --file "$DIR/events.txt" --no-progress
 "$Q" nats-fill "nats://$NATS_ADDR" Q q "$N"
 RHOST=${REDIS%:*}
 RPORT=${REDIS##*:}
@@ -75,12 +78,10 @@ for c in 1 4 16; do
   "$BIN" queue create "h$c" --topic q "${policy[@]}" >/dev/null
   run "$BROKER" "tidings http, $c consumers" "$Q" "$TIDINGS_SERVER" "h$c" "$c" "$BATCH" "$N"
   RATE[http$c]=$R
-  for p in $(seq 0 15); do
-    redis-cli -h "$RHOST" -p "$RPORT" XGROUP CREATE "q/$p" "r$c" 0 >/dev/null
-    redis-cli -h "$RHOST" -p "$RPORT" XGROUP POLICY "q/$p" "r$c" ack.timeout.ms 30000 \
-      max.deliveries 5 >/dev/null
-  done
-  run "$BROKER" "tidings redis, $c consumers" "$Q" "redis://$REDIS" "$STREAMS" "r$c" "$c" "$BATCH" "$N"
+  redis-cli -h "$RHOST" -p "$RPORT" XGROUP CREATE qr "r$c" 0 >/dev/null
+  redis-cli -h "$RHOST" -p "$RPORT" XGROUP POLICY qr "r$c" ack.timeout.ms 30000 \
+    max.deliveries 5 >/dev/null
+  run "$BROKER" "tidings redis, $c consumers" "$Q" "redis://$REDIS" qr "r$c" "$c" "$BATCH" "$N"
   RATE[redis$c]=$R
   run "$NATS" "nats jetstream, $c consumers" "$Q" "nats://$NATS_ADDR" Q "$c" "$BATCH" "$N"
   RATE[nats$c]=$R
@@ -92,6 +93,13 @@ done
 echo "targets at 16 consumers: redis >= 2x nats, http >= 1.5x nats"
 
 [ "${BENCH_QUICK:-0}" = 1 ] && exit 0
+echo "== the Redis path over the 16 streams of the 16-partition topic (COUNT $BATCH/16 each, the XACKs of a batch in one MULTI/EXEC)"
+for p in $(seq 0 15); do
+  redis-cli -h "$RHOST" -p "$RPORT" XGROUP CREATE "q/$p" r16p 0 >/dev/null
+  redis-cli -h "$RHOST" -p "$RPORT" XGROUP POLICY "q/$p" r16p ack.timeout.ms 30000 \
+    max.deliveries 5 >/dev/null
+done
+run "$BROKER" "tidings redis, 16 consumers, 16 streams" "$Q" "redis://$REDIS" "$STREAMS" r16p 16 "$BATCH" "$N"
 echo "== baselines (issue 6)"
 KC=$("$K" "$KAFKA" consume q | awk '{print $2}')
 echo "kafka consumer group: $KC events/s"
