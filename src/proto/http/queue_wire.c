@@ -27,8 +27,16 @@
  */
 static const char hex[] = "0123456789abcdef";
 
-static int put(td_buf *b, const void *p, size_t n)
+/* Appends n bytes: a copy when they fit (the answer's buffer is reserved for a whole batch up
+ * front, so nearly always), td_buf_append's growth otherwise. A receive makes about 30 of these
+ * per event: a call into td_buf_reserve each was a tenth of the broker's profile. */
+static inline int put(td_buf *b, const void *p, size_t n)
 {
+    if (b->p && b->cap - b->len >= n) {
+        memcpy(b->p + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
     return td_buf_append(b, p, n);
 }
 
