@@ -100,6 +100,11 @@ for p in $(seq 0 15); do
     max.deliveries 5 >/dev/null
 done
 run "$BROKER" "tidings redis, 16 consumers, 16 streams" "$Q" "redis://$REDIS" "$STREAMS" r16p 16 "$BATCH" "$N"
+echo "== tidings over HTTP, 16 consumers, the other value encodings (base64 above)"
+for v in string json; do
+  "$BIN" queue create "hv$v" --topic q "${policy[@]}" >/dev/null
+  BENCH_VALUES=$v run "$BROKER" "tidings http, 16 consumers, values=$v" "$Q" "$TIDINGS_SERVER" "hv$v" 16 "$BATCH" "$N"
+done
 echo "== baselines (issue 6)"
 KC=$("$K" "$KAFKA" consume q | awk '{print $2}')
 echo "kafka consumer group: $KC events/s"
