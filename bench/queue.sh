@@ -30,7 +30,14 @@ start_broker "$DIR"
 
 # nats-server on an ephemeral port (-p -1), JetStream in DIR/nats; stopped on exit as well.
 NATS=""
-trap '[ -n "$NATS" ] && kill "$NATS" 2>/dev/null && wait "$NATS" 2>/dev/null; [ -n "$BROKER" ] && kill "$BROKER" 2>/dev/null && wait "$BROKER" 2>/dev/null; rm -rf "'"$DIR"'"' EXIT
+# (nats-server exits 1 on SIGTERM: `|| true`, or set -e would end the trap before the broker.)
+cleanup() {
+  for p in "$NATS" "$BROKER"; do
+    [ -n "$p" ] && { kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; }
+  done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
 nats-server -a 127.0.0.1 -p -1 -js -sd "$DIR/nats" -l "$DIR/nats.log" &
 NATS=$!
 NATS_ADDR=""

@@ -100,6 +100,10 @@ static bool utf8_valid(const uint8_t *p, size_t n)
 {
     uint32_t cp;
     for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) { /* ASCII, the common case, without a call per byte */
+            i++;
+            continue;
+        }
         size_t k = utf8_next(p + i, n - i, &cp);
         if (!k)
             return false;
