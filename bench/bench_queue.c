@@ -11,8 +11,8 @@
  *       first delivery is nacked (delay 0) instead, so every event costs one retry.
  *   bench_queue redis://H:P STREAMS GROUP CONSUMERS BATCH EVENTS
  *       the same with XREADGROUP GROUP GROUP c<i> COUNT BATCH/n BLOCK 1000 STREAMS over the n
- *       streams STREAMS names (comma-separated), and an XACK per stream of what it gave, in
- *       one MULTI/EXEC. The group must exist on every stream.
+ *       streams STREAMS names (comma-separated), and an XACK per stream of what it gave,
+ *       pipelined in one write. The group must exist on every stream.
  *   bench_queue nats://H:P STREAM CONSUMERS BATCH EVENTS
  *       a durable pull consumer ("bench<CONSUMERS>", explicit acks, max ack pending 20 000) on
  *       the JetStream stream STREAM, which the threads share, each on its own connection:
@@ -467,23 +467,14 @@ static void *redis_consumer(void *arg)
         atomic_fetch_add(&deliveries, got);
         if (!nack_cmds)
             continue;
-        /* The XACKs of the streams in one MULTI/EXEC (redis-py's default pipeline): tidings
-         * answers each durable command once it is saved before it runs the connection's next
-         * one, so plain pipelined XACKs cost one fsync each; a transaction's share one. */
-        bool multi = nack_cmds > 1;
-        if (multi)
-            send_all(fd, "*1\r\n$5\r\nMULTI\r\n", 15);
+        /* The XACKs of the streams pipelined in one write. tidings answers each once it is
+         * durable and runs the connection's next command only then, so over n streams a batch
+         * waits for n group commits in turn (docs/performance.md). Not in MULTI/EXEC: there
+         * each XACK waits for its fsync on the event loop's thread. */
         send_all(fd, acks.p, acks.n);
-        if (multi)
-            send_all(fd, "*1\r\n$4\r\nEXEC\r\n", 14);
-        resp_read(fd, &in, multi ? nack_cmds + 2 : 1);
+        resp_read(fd, &in, nack_cmds);
         long long ok = 0;
         p = in.p;
-        for (size_t i = 0; multi && i < nack_cmds + 1; i++) /* +OK, +QUEUED... */
-            if (*p != '+' || !(p = resp_skip(p, in.p + in.n)))
-                die("MULTI", in.p);
-        if (multi && (*p != '*' || resp_count(&p) != (long long)nack_cmds))
-            die("EXEC", p);
         for (size_t i = 0; i < nack_cmds; i++) {
             if (*p != ':')
                 die("XACK", p);

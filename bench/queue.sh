@@ -100,7 +100,7 @@ done
 echo "targets at 16 consumers: redis >= 2x nats, http >= 1.5x nats"
 
 [ "${BENCH_QUICK:-0}" = 1 ] && exit 0
-echo "== the Redis path over the 16 streams of the 16-partition topic (COUNT $BATCH/16 each, the XACKs of a batch in one MULTI/EXEC)"
+echo "== the Redis path over the 16 streams of the 16-partition topic (COUNT $BATCH/16 each, the XACKs of a batch pipelined)"
 for p in $(seq 0 15); do
   redis-cli -h "$RHOST" -p "$RPORT" XGROUP CREATE "q/$p" r16p 0 >/dev/null
   redis-cli -h "$RHOST" -p "$RPORT" XGROUP POLICY "q/$p" r16p ack.timeout.ms 30000 \
