@@ -241,8 +241,8 @@ static void run_flush(buf *b, run *r, size_t *items)
     if (r->o0 == r->o1)
         addf(b, "%" PRId64 ".%" PRId32 ".%" PRId64 ".%" PRId32 "\"", r->t, r->p, r->o0, r->d);
     else
-        addf(b, "%" PRId64 ".%" PRId32 ".%" PRId64 "-%" PRId64 ".%" PRId32 "\"", r->t, r->p,
-             r->o0, r->o1, r->d);
+        addf(b, "%" PRId64 ".%" PRId32 ".%" PRId64 "-%" PRId64 ".%" PRId32 "\"", r->t, r->p, r->o0,
+             r->o1, r->d);
     (*items)++;
     r->n = 0;
 }
@@ -350,7 +350,10 @@ static const char *resp_skip(const char *p, const char *end)
         return NULL;
     long long n = strtoll(p + 1, NULL, 10);
     switch (*p) {
-    case '+': case '-': case ':': case '_':
+    case '+':
+    case '-':
+    case ':':
+    case '_':
         return nl + 1;
     case '$':
         if (n < 0)
@@ -657,7 +660,8 @@ static void embedded_setup(const char *dir)
     }
     td_queue_policy p;
     td_queue_policy_init(&p);
-    td_config_entry pol[] = {{"max.in.flight", "20000"}, {"max.in.flight.per.consumer", "1000"},
+    td_config_entry pol[] = {{"max.in.flight", "20000"},
+                             {"max.in.flight.per.consumer", "1000"},
                              {"backoff.initial.ms", "0"}};
     td_queue_policy_apply(&p, pol, 3);
     if (td_queue_create(eng, group, "bench", &p) != 0)

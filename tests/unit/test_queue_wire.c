@@ -86,11 +86,11 @@ static void test_events_as_before(void)
 {
     static const char *const values[] = {
         "{\"total\": 42, \"items\": [1, 2.5, true, null]}", /* JSON: parsed */
-        "  [1e3, -0.1]\n",                                 /* JSON with white space */
-        "plain text",                                      /* text */
+        "  [1e3, -0.1]\n",                                  /* JSON with white space */
+        "plain text",                                       /* text */
         "quote \" backslash \\ tab \t nl \n cr \r bs \b ff \f bell \a del \x7f",
-        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",        /* 2, 3 and 4 bytes */
-        "true story",                                      /* starts like JSON, is not */
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", /* 2, 3 and 4 bytes */
+        "true story",                                /* starts like JSON, is not */
         "\"unterminated",
         "",
     };
@@ -99,11 +99,11 @@ static void test_events_as_before(void)
         check_same(&m, 1);
     }
     /* Not UTF-8 as jansson sees it: base64 in every mode. */
-    static const char *const bad[] = {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xff",
-                                      "\xe2\x82", "\x80"};
+    static const char *const bad[] = {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                      "a\xff",    "\xe2\x82",     "\x80"};
     for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
-        td_queue_msg m = msg("7.3.17.2", bad[i], strlen(bad[i]), bad[i], strlen(bad[i]), NULL,
-                             0, 2);
+        td_queue_msg m =
+            msg("7.3.17.2", bad[i], strlen(bad[i]), bad[i], strlen(bad[i]), NULL, 0, 2);
         check_same(&m, 1);
     }
     /* NUL bytes are UTF-8 (escaped), and a null key and value are null. */
@@ -172,11 +172,28 @@ static void test_items(void)
     ASSERT(qwire_item_parse("3.2.5-5.1", 9, &it) && it.first == 5 && it.last == 5);
     ASSERT(qwire_item_parse("9223372036854775807.2147483647.0.2147483647", 43, &it));
     static const char *const bad[] = {
-        "",          "3",          "3.0",         "3.0.17",        "3.0.17.",
-        "3.0.17.1.", "3..17.1",    "a.0.17.1",    "3.0.17.-1",     "3.0.-17.1",
-        "3.0.17-.1", "3.0.17-16.1", "3.0.0-1000.1", "3.0.17.1 ",    " 3.0.17.1",
-        "3.0.17-20", "3.2147483648.0.1", "3.0.0.2147483648", "9223372036854775808.0.0.1",
-        "3.0.17--20.1", "3.0.17-20-30.1", "+3.0.17.1",
+        "",
+        "3",
+        "3.0",
+        "3.0.17",
+        "3.0.17.",
+        "3.0.17.1.",
+        "3..17.1",
+        "a.0.17.1",
+        "3.0.17.-1",
+        "3.0.-17.1",
+        "3.0.17-.1",
+        "3.0.17-16.1",
+        "3.0.0-1000.1",
+        "3.0.17.1 ",
+        " 3.0.17.1",
+        "3.0.17-20",
+        "3.2147483648.0.1",
+        "3.0.0.2147483648",
+        "9223372036854775808.0.0.1",
+        "3.0.17--20.1",
+        "3.0.17-20-30.1",
+        "+3.0.17.1",
     };
     for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
         if (qwire_item_parse(bad[i], strlen(bad[i]), &it))
@@ -246,12 +263,12 @@ static void test_outcome_bodies(void)
         {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],}"},
         {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"]} x"},
         {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"]}{}"},
-        {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"ids\":[\"1.0.1.1\"]}"},       /* repeated */
-        {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"delay_ms\":1}"},              /* not an ack's */
+        {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"ids\":[\"1.0.1.1\"]}"}, /* repeated */
+        {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"delay_ms\":1}"},        /* not an ack's */
         {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"colour\":1}"},
-        {QWIRE_ACK, "{\"ids\":[\"1.0.0\\u002e1\"]}"},                       /* an escape */
+        {QWIRE_ACK, "{\"ids\":[\"1.0.0\\u002e1\"]}"}, /* an escape */
         {QWIRE_ACK, "{\"i\\u0064s\":[\"1.0.0.1\"]}"},
-        {QWIRE_ACK, "{\"ids\":[\"1.0.0-999.1\",\"2.0.0.1\"]}"},             /* 1 001 ids */
+        {QWIRE_ACK, "{\"ids\":[\"1.0.0-999.1\",\"2.0.0.1\"]}"}, /* 1 001 ids */
         {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"results\":\"some\"}"},
         {QWIRE_ACK, "{\"ids\":[\"1.0.0.1\"],\"results\":1}"},
         {QWIRE_NACK, "{\"ids\":[\"1.0.0.1\"],\"delay_ms\":-1}"},

@@ -114,8 +114,9 @@ static bool utf8_valid(const uint8_t *p, size_t n)
 
 static int put_u_escape(td_buf *b, uint32_t v)
 {
-    char e[6] = {'\\', 'u', hex[(v >> 12) & 15], hex[(v >> 8) & 15], hex[(v >> 4) & 15],
-                 hex[v & 15]};
+    char e[6] = "\\u";
+    for (int i = 0; i < 4; i++)
+        e[2 + i] = hex[(v >> (12 - 4 * i)) & 15];
     return put(b, e, 6);
 }
 
@@ -142,18 +143,11 @@ static int put_json_string(td_buf *b, const uint8_t *p, size_t n)
             return -EINVAL; /* checked by the caller: not reached */
         i += k;
         run = i;
-        const char *s = NULL;
-        switch (cp) {
-        case '"': s = "\\\""; break;
-        case '\\': s = "\\\\"; break;
-        case '\b': s = "\\b"; break;
-        case '\f': s = "\\f"; break;
-        case '\n': s = "\\n"; break;
-        case '\r': s = "\\r"; break;
-        case '\t': s = "\\t"; break;
-        default: break;
-        }
-        if (s)
+        /* The short escapes jansson writes, else \uXXXX (a surrogate pair above U+FFFF). */
+        static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+        const char *esc = cp && cp < 0x80 ? strchr(from, (int)cp) : NULL;
+        char s[2] = {'\\', esc ? to[esc - from] : 0};
+        if (esc)
             rc = put(b, s, 2);
         else if (cp < 0x10000)
             rc = put_u_escape(b, cp);
@@ -184,8 +178,8 @@ static int put_b64_string(td_buf *b, const void *p, size_t n)
 /* ,"name":<bytes> as set_bytes (events.c) writes them: null; a JSON text parsed (as_json);
  * a UTF-8 string as `name` (or `name_text` with as_json); else `name_b64`. With base64, always
  * `name_b64`. */
-static int put_bytes(td_buf *b, bool comma, const char *name, const void *p, size_t n,
-                     bool as_json, bool base64)
+static int put_bytes(td_buf *b, bool comma, const char *name, const void *p, size_t n, bool as_json,
+                     bool base64)
 {
     int rc = comma ? put(b, ",\"", 2) : put(b, "\"", 1);
     if (!rc)
@@ -206,14 +200,14 @@ static int put_bytes(td_buf *b, bool comma, const char *name, const void *p, siz
         if (i < n && strchr("{[\"-0123456789tfn", u[i])) {
             json_t *j = json_loadb(p, n, JSON_DECODE_ANY, NULL);
             if (j) {
-                size_t k = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII |
-                                                      JSON_ENCODE_ANY);
+                size_t k =
+                    json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
                 rc = put(b, "\":", 2);
                 if (!rc && k)
                     rc = td_buf_reserve(b, k);
                 if (!rc && k) {
-                    json_dumpb(j, (char *)b->p + b->len,
-                               k, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+                    json_dumpb(j, (char *)b->p + b->len, k,
+                               JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
                     b->len += td_json_shorten_reals((char *)b->p + b->len, k);
                 }
                 json_decref(j);
@@ -306,9 +300,8 @@ bool qwire_item_parse(const char *s, size_t n, qwire_item *out)
 {
     size_t i = 0;
     int64_t t, p, a, z, d;
-    if (!num(s, n, &i, INT64_MAX, &t) || i >= n || s[i++] != '.' ||
-        !num(s, n, &i, INT32_MAX, &p) || i >= n || s[i++] != '.' ||
-        !num(s, n, &i, INT64_MAX, &a))
+    if (!num(s, n, &i, INT64_MAX, &t) || i >= n || s[i++] != '.' || !num(s, n, &i, INT32_MAX, &p) ||
+        i >= n || s[i++] != '.' || !num(s, n, &i, INT64_MAX, &a))
         return false;
     z = a;
     if (i < n && s[i] == '-') {
@@ -318,8 +311,8 @@ bool qwire_item_parse(const char *s, size_t n, qwire_item *out)
     }
     if (i >= n || s[i++] != '.' || !num(s, n, &i, INT32_MAX, &d) || i != n)
         return false;
-    *out = (qwire_item){.topic_id = t, .first = a, .last = z, .partition = (int32_t)p,
-                        .deliveries = (int32_t)d};
+    *out = (qwire_item){
+        .topic_id = t, .first = a, .last = z, .partition = (int32_t)p, .deliveries = (int32_t)d};
     return true;
 }
 

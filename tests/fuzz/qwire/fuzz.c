@@ -71,8 +71,8 @@ static void check_item(const char *s, size_t n)
     int64_t t, o;
     int32_t p, d;
     bool range = memchr(s, '-', n) != NULL;
-    if (!range && (!queue_id_parse(z, &t, &p, &o, &d) || t != it.topic_id ||
-                   p != it.partition || o != it.first || d != it.deliveries))
+    if (!range && (!queue_id_parse(z, &t, &p, &o, &d) || t != it.topic_id || p != it.partition ||
+                   o != it.first || d != it.deliveries))
         abort();
     qwire_item again;
     size_t k = qwire_item_id(&it, it.last, id);
@@ -92,8 +92,14 @@ static void check_event(const uint8_t *data, size_t size)
     memset(&m, 0, sizeof(m));
     strcpy(m.id, "1.2.3.4");
     strcpy(m.topic, "t");
-    m.event = (td_event){.key = data, .key_len = a, .value = data + a, .value_len = b - a,
-                         .headers = &h, .header_count = 1, .partition = 2, .offset = 3};
+    m.event = (td_event){.key = data,
+                         .key_len = a,
+                         .value = data + a,
+                         .value_len = b - a,
+                         .headers = &h,
+                         .header_count = 1,
+                         .partition = 2,
+                         .offset = 3};
     m.deliveries = 4;
     for (int mode = 0; mode < 3; mode++) {
         td_buf out;
