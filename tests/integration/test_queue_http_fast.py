@@ -130,10 +130,17 @@ def test_bad_ranges_and_shapes_are_refused_with_the_reason(qb):
                 b'{"ids":["1.0.0.1"]}x'):
         st, _, r = call(qb, "POST", path + "ack", raw)
         assert st == 400 and r["error"]["code"] == "invalid_json", (raw, r)
-    # Escapes are valid JSON: the slow way reads them to the same ids.
+    # Escapes are valid JSON: the slow way reads them (an error text with them, ids written
+    # with them) to the same outcome.
     evs = receive(qb, "w", max=3)
     rs = ranges_of(evs)
     assert len(rs) == 1
+    st, _, r = call(qb, "POST", path + "nack", json.dumps(
+        {"ids": rs, "delay_ms": 0, "error": "caf\u00e9 \u2013 retry", "results": "failed"}))
+    assert st == 200 and r == {"results": [], "ok": 3, "stale": 0, "unknown": 0}, r
+    evs = receive(qb, "w", max=3)
+    assert {e["deliveries"] for e in evs} == {2}
+    rs = ranges_of(evs)
     escaped = json.dumps({"ids": rs}).replace(".", "\\u002e").encode()
     st, _, r = call(qb, "POST", path + "ack", escaped)
     assert st == 200 and r["ok"] == 3 and [x["result"] for x in r["results"]] == ["ok"] * 3
