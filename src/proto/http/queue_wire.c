@@ -202,10 +202,11 @@ static int put_bytes(td_buf *b, bool comma, const char *name, const void *p, siz
             if (j) {
                 size_t k =
                     json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
-                rc = put(b, "\":", 2);
-                if (!rc && k)
+                /* 0 only when jansson runs out of memory: the answer fails as a whole. */
+                rc = k ? put(b, "\":", 2) : -ENOMEM;
+                if (!rc)
                     rc = td_buf_reserve(b, k);
-                if (!rc && k) {
+                if (!rc) {
                     json_dumpb(j, (char *)b->p + b->len, k,
                                JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
                     b->len += td_json_shorten_reals((char *)b->p + b->len, k);
