@@ -11,11 +11,32 @@
 #include <string.h>
 
 #include "broker/engine_int.h"
+#include "broker/state.h"
 #include "storage/keyindex.h"
+
+/* Whether label ("<topic>/<partition>") names a partition of a state topic (state.h). */
+static bool label_is_state_topic(const char *label)
+{
+    char name[TD_TOPIC_NAME_MAX + 1];
+    const char *slash = strrchr(label, '/');
+    size_t n = slash ? (size_t)(slash - label) : strlen(label);
+    if (n >= sizeof(name))
+        return false;
+    memcpy(name, label, n);
+    name[n] = 0;
+    return state_topic_internal(name);
+}
 
 void table_part_config(td_engine *e, td_part *p, const td_topic_config *cfg, const char *label)
 {
-    bool compact = (cfg->cleanup_policy & TD_CLEANUP_COMPACT) != 0;
+    /* The state topics (__queue_state, __xgroup_state, ...) are compacted and written at every
+     * delivery, ack and commit, each record with its own key; nothing reads them by key but an
+     * administrator's table read. Indexing every append cost 15 to 20% of the broker's CPU
+     * under a queue's receive + ack load (a random access into a table of every key ever
+     * written, measured with perf under bench/queue.sh), so their index is built only when a
+     * table read asks for it (td_get_key). */
+    bool compact =
+        (cfg->cleanup_policy & TD_CLEANUP_COMPACT) != 0 && !label_is_state_topic(label);
     int rc = part_keys_enable(p, compact ? e->keys : NULL);
     if (rc)
         TD_ERROR("engine", "partition %s: cannot build its key index: %s (%s)", label,
@@ -84,6 +105,10 @@ int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,
                      topic);
         goto out;
     }
+    /* A state topic's index is built at its first table read (table_part_config says why),
+     * and kept from then on; enabling an enabled index does nothing. */
+    if (state_topic_internal(topic) && (rc = part_keys_enable(p, e->keys)) != 0)
+        goto out;
     part_key_hit hit;
     part_key_hit_init(&hit);
     rc = part_key_lookup(p, key, key_len, &hit);

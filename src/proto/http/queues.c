@@ -4,9 +4,12 @@
  *   GET    /v1/queues[/{group}]        list, describe (depth, in flight, waiting, totals)
  *   DELETE /v1/queues/{group}
  *   POST   /v1/queues/{group}/receive  {"max", "wait_ms", "consumer", "values"}
- *   POST   /v1/queues/{group}/ack      {"ids"}
- *   POST   /v1/queues/{group}/nack     {"ids", "delay_ms", "error"}
- *   POST   /v1/queues/{group}/extend   {"ids", "ms"}
+ *   POST   /v1/queues/{group}/ack      {"ids", "results"}
+ *   POST   /v1/queues/{group}/nack     {"ids", "delay_ms", "error", "results"}
+ *   POST   /v1/queues/{group}/extend   {"ids", "ms", "results"}
+ * The receive's answer and the outcomes' bodies and answers are written and read by hand
+ * (queue_wire.c); a body of another shape than the plain one is read with jansson, which
+ * explains what is wrong with it.
  *
  * A receive with wait_ms waits on the connection's loop until events can be delivered or the
  * time is up: it tries again when the log advances or the queue changes (acks, nacks, deadlines:
@@ -23,11 +26,12 @@
 #include "broker/pattern.h"
 #include "broker/queue.h"
 #include "proto/http/http_int.h"
+#include "proto/http/queue_wire.h"
 
 #define MAX_RECEIVE 1000
 #define MAX_WAIT_MS 60000
 #define POLL_MS 100
-#define MAX_IDS 1000
+#define MAX_IDS QWIRE_MAX_IDS
 
 /* ---------------------------------------------------------------------------------------------
  * Policy <-> JSON
@@ -288,26 +292,19 @@ typedef struct qwait {
     char group[TD_TOPIC_NAME_MAX + 1];
     char consumer[64];
     size_t max;
-    bool values_json;
+    int values; /* QWIRE_VALUES_* */
 } qwait;
 
-static json_t *msgs_json(const td_queue_msg *m, size_t n, bool values_json)
+/* Answers 200 with a td_buf written by queue_wire.c, which passes to the connection. */
+static void respond_buf(hconn *hc, td_buf *b)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s}", "id", m[i].id);
-        json_t *ev = http_event_json(m[i].topic, &m[i].event, values_json);
-        json_object_update(o, ev);
-        json_decref(ev);
-        json_object_set_new(o, "deliveries", json_integer(m[i].deliveries));
-        json_array_append_new(arr, o);
-    }
-    return json_pack("{s:o}", "events", arr);
+    http_respond_raw(hc, 200, "application/json", NULL, (char *)b->p, b->len);
+    td_buf_init(b);
 }
 
 /* Tries the receive: true when answered (events, or an error). */
 static bool try_receive(hconn *hc, const char *group, const char *consumer, size_t max,
-                        bool values_json, bool last_try)
+                        int values, bool last_try)
 {
     td_queue_msg *m = NULL;
     size_t n = 0;
@@ -320,7 +317,13 @@ static bool try_receive(hconn *hc, const char *group, const char *consumer, size
         td_queue_msgs_free(m, n);
         return false;
     }
-    http_respond_json(hc, 200, msgs_json(m, n, values_json), NULL);
+    td_buf out;
+    td_buf_init(&out);
+    if (qwire_write_events(&out, m, n, values) == 0)
+        respond_buf(hc, &out);
+    else
+        http_respond_error(hc, 500, "internal", "out of memory");
+    td_buf_free(&out);
     td_queue_msgs_free(m, n);
     return true;
 }
@@ -331,7 +334,7 @@ static bool wait_retry(net_waiter *nw, bool final)
 {
     qwait *w = (qwait *)((char *)nw - offsetof(qwait, wait));
     hconn *hc = net_conn_data(w->c); /* open: a closing connection cancels its waiters */
-    if (!try_receive(hc, w->group, w->consumer, w->max, w->values_json, final))
+    if (!try_receive(hc, w->group, w->consumer, w->max, w->values, final))
         return false;
     hc->qwait = NULL;
     net_wait_cancel(nw);
@@ -383,35 +386,38 @@ static void queue_receive(hconn *hc, const char *group)
                            "'consumer' must be a name of 1 to 63 bytes");
         goto out;
     }
-    if (jvals && (!vals || (strcmp(vals, "json") && strcmp(vals, "string")))) {
+    if (jvals && (!vals || (strcmp(vals, "json") && strcmp(vals, "string") &&
+                            strcmp(vals, "base64")))) {
         http_respond_error(hc, 400, "invalid_argument",
-                           "'values' must be json (the default) or string");
+                           "'values' must be json (the default), string or base64");
         goto out;
     }
     size_t max = jmax ? (size_t)json_integer_value(jmax) : 1;
     int64_t wait = jwait ? json_integer_value(jwait) : 0;
-    bool values_json = !vals || !strcmp(vals, "json");
+    int values = !vals || !strcmp(vals, "json") ? QWIRE_VALUES_JSON
+                 : !strcmp(vals, "string")      ? QWIRE_VALUES_STRING
+                                                : QWIRE_VALUES_BASE64;
     /* Without a name, the connection is the consumer. */
     char consumer[64];
     snprintf(consumer, sizeof(consumer), "%s",
              jcons ? json_string_value(jcons) : net_conn_peer(hc->c));
-    if (try_receive(hc, group, consumer, max, values_json, wait == 0))
+    if (try_receive(hc, group, consumer, max, values, wait == 0))
         goto out;
     qwait *w = calloc(1, sizeof(*w));
     if (w)
         net_waiter_init(&w->wait, wait_retry);
     if (!w || net_wait_park(hc->s->waits, &w->wait, hc->c, wait, POLL_MS) != 0) {
         free(w);
-        try_receive(hc, group, consumer, max, values_json, true);
+        try_receive(hc, group, consumer, max, values, true);
         goto out;
     }
     w->c = hc->c;
     snprintf(w->group, sizeof(w->group), "%s", group);
     snprintf(w->consumer, sizeof(w->consumer), "%s", consumer);
     w->max = max;
-    w->values_json = values_json;
+    w->values = values;
     /* Events that came between the first try and the parking woke nobody: once more. */
-    if (try_receive(hc, group, consumer, max, values_json, false)) {
+    if (try_receive(hc, group, consumer, max, values, false)) {
         net_wait_cancel(&w->wait);
         free(w);
         goto out;
@@ -427,36 +433,75 @@ out:
  */
 typedef struct qop {
     net_conn *c;
-    char **ids;
+    const char **ids; /* into text */
     int *results;
-    size_t n;
+    char *text; /* the ids, each NUL-terminated */
+    size_t n, used, cap;
+    bool failed_only;
     int rc;
 } qop;
 
 static void qop_free(qop *op)
 {
-    for (size_t i = 0; op && i < op->n; i++)
-        free(op->ids[i]);
     if (op) {
         free(op->ids);
         free(op->results);
+        free(op->text);
     }
     free(op);
+}
+
+/* An outcome for n ids whose text takes at most `bytes` (NULs included); NULL when out of
+ * memory. One allocation each for the ids, their results and their text, whatever n. */
+static qop *qop_new(size_t n, size_t bytes)
+{
+    qop *op = calloc(1, sizeof(*op));
+    if (!op || !(op->ids = calloc(n, sizeof(char *))) || !(op->results = calloc(n, sizeof(int))) ||
+        !(op->text = malloc(bytes))) {
+        qop_free(op);
+        return NULL;
+    }
+    op->cap = bytes;
+    return op;
+}
+
+/* Adds the ids an item names: its text as given for one id (queue_id_parse reads it), the
+ * ids of its offsets for a range. The caller sized op for them. */
+static void qop_add(qop *op, td_slice text, const qwire_item *it)
+{
+    if (it->first == it->last) {
+        char *w = op->text + op->used;
+        memcpy(w, text.p, text.n);
+        w[text.n] = 0;
+        op->ids[op->n++] = w;
+        op->used += text.n + 1;
+        return;
+    }
+    for (int64_t o = it->first; o <= it->last; o++) {
+        char *w = op->text + op->used;
+        op->used += qwire_item_id(it, o, w) + 1;
+        op->ids[op->n++] = w;
+    }
+}
+
+/* The bytes qop_add needs for an item. */
+static size_t item_bytes(td_slice text, const qwire_item *it)
+{
+    return it->first == it->last ? text.n + 1
+                                 : (size_t)(it->last - it->first + 1) * TD_QUEUE_ID_MAX;
 }
 
 static void qop_answer(hconn *hc, qop *op)
 {
     if (op->rc)
         return http_respond_td_error(hc, op->rc);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < op->n; i++) {
-        int r = op->results[i];
-        json_array_append_new(arr, json_pack("{s:s,s:s}", "id", op->ids[i], "result",
-                                             r == 0           ? "ok"
-                                             : r == TD_ESTALE ? "stale"
-                                                              : "unknown"));
-    }
-    http_respond_json(hc, 200, json_pack("{s:o}", "results", arr), NULL);
+    td_buf out;
+    td_buf_init(&out);
+    if (qwire_write_results(&out, op->ids, op->results, op->n, op->failed_only) == 0)
+        respond_buf(hc, &out);
+    else
+        http_respond_error(hc, 500, "internal", "out of memory");
+    td_buf_free(&out);
 }
 
 static void qop_done_task(void *arg)
@@ -482,17 +527,71 @@ static void qop_saved(void *arg, int rc)
         TD_ERROR("http", "cannot post a queue completion: out of memory");
 }
 
+/* Applies the outcome op holds (ms -1: none; error NULL: none) and answers, now or once it is
+ * durable; takes op. */
+static void qop_run(hconn *hc, const char *group, int kind, qop *op, int64_t ms,
+                    const char *error)
+{
+    op->c = hc->c;
+    net_conn_ref(hc->c);
+    int rc = queue_outcome_async(hc->s->e, group, op->ids, op->n, kind, ms, error, op->results,
+                                 qop_saved, op);
+    if (rc == 1) { /* answered once saved */
+        http_begin_async(hc);
+        return;
+    }
+    net_conn_unref(hc->c);
+    op->rc = rc < 0 ? rc : 0;
+    qop_answer(hc, op);
+    qop_free(op);
+}
+
+/* A body of the plain shape, read in place (queue_wire.c): no tree, no object per id. */
+static void outcome_fast(hconn *hc, const char *group, int kind, const qwire_outcome *o)
+{
+    size_t bytes = o->error.n + 1, pos = 0;
+    td_slice t;
+    qwire_item it;
+    while (qwire_ids_next(o, &pos, &t, &it))
+        bytes += item_bytes(t, &it);
+    qop *op = qop_new(o->n_ids, bytes);
+    if (!op)
+        return http_respond_error(hc, 500, "internal", "out of memory");
+    op->failed_only = o->failed_only;
+    for (pos = 0; qwire_ids_next(o, &pos, &t, &it);)
+        qop_add(op, t, &it);
+    char *error = NULL;
+    if (o->has_error) {
+        error = op->text + op->used;
+        memcpy(error, o->error.p, o->error.n);
+        error[o->error.n] = 0;
+    }
+    qop_run(hc, group, kind, op, o->has_ms ? o->ms : -1, error);
+}
+
 static void queue_outcome(hconn *hc, const char *group, int kind)
 {
+    if (!http_body_is_json(hc))
+        return;
+    qwire_outcome fast;
+    if (qwire_outcome_parse((const char *)hc->body.p, hc->body.len,
+                            kind == QUEUE_ACK    ? QWIRE_ACK
+                            : kind == QUEUE_NACK ? QWIRE_NACK
+                                                 : QWIRE_EXTEND,
+                            &fast) == 0)
+        return outcome_fast(hc, group, kind, &fast);
+    /* Another shape: read with jansson, which names what is wrong (or takes escapes). */
     json_t *b = http_body_json(hc, true);
     if (!b)
         return;
-    static const char *const ack_keys[] = {"ids", NULL};
-    static const char *const nack_keys[] = {"ids", "delay_ms", "error", NULL};
-    static const char *const extend_keys[] = {"ids", "ms", NULL};
+    static const char *const ack_keys[] = {"ids", "results", NULL};
+    static const char *const nack_keys[] = {"ids", "delay_ms", "error", "results", NULL};
+    static const char *const extend_keys[] = {"ids", "ms", "results", NULL};
     json_t *ids = json_object_get(b, "ids");
     json_t *ms = json_object_get(b, kind == QUEUE_NACK ? "delay_ms" : "ms");
     json_t *err = json_object_get(b, "error");
+    json_t *res = json_object_get(b, "results");
+    const char *res_s = json_string_value(res);
     qop *op = NULL;
     if (!http_only_keys(hc, b,
                         kind == QUEUE_ACK    ? ack_keys
@@ -515,50 +614,55 @@ static void queue_outcome(hconn *hc, const char *group, int kind)
         http_respond_error(hc, 400, "invalid_argument", "'error' must be a string");
         goto out;
     }
-    size_t n = json_array_size(ids);
-    op = calloc(1, sizeof(*op));
-    if (!op || !(op->ids = calloc(n, sizeof(char *))) || !(op->results = calloc(n, sizeof(int)))) {
-        http_respond_error(hc, 500, "internal", "out of memory");
+    if (res && (!res_s || (strcmp(res_s, "all") && strcmp(res_s, "failed")))) {
+        http_respond_error(hc, 400, "invalid_argument", "'results' must be all or failed");
         goto out;
     }
-    op->n = n;
+    /* Each id well-formed first, and the bytes they take: a string that is no delivery id at
+     * all is a mistake in the request (a stale or foreign id is an answer: "stale" or
+     * "unknown"). */
+    size_t n = json_array_size(ids), nids = 0, bytes = 1;
     for (size_t i = 0; i < n; i++) {
-        const char *id = json_string_value(json_array_get(ids, i));
+        json_t *v = json_array_get(ids, i);
+        const char *id = json_string_value(v);
+        qwire_item it;
         if (!id) {
             http_respond_error(hc, 400, "invalid_argument", "each of 'ids' is a string");
             goto out;
         }
-        /* A string that is no delivery id at all is a mistake in the request (a stale or
-         * foreign id is an answer: "stale" or "unknown"). */
-        int64_t t, o;
-        int32_t p, d;
-        if (!queue_id_parse(id, &t, &p, &o, &d)) {
-            char msg[200];
+        td_slice t = td_slice_make(id, json_string_length(v));
+        if (!qwire_item_parse(id, t.n, &it)) {
+            char msg[300];
             snprintf(msg, sizeof(msg),
                      "'%.64s' is not a delivery id (<topic id>.<partition>.<offset>.<delivery>, "
-                     "such as 3.0.17.1, as receive gives them)",
+                     "such as 3.0.17.1, as receive gives them) nor a range of them "
+                     "(<topic id>.<partition>.<first>-<last>.<delivery>, such as 3.0.17-99.1)",
                      id);
             http_respond_error(hc, 400, "invalid_argument", msg);
             goto out;
         }
-        if (!(op->ids[i] = strdup(id))) {
-            http_respond_error(hc, 500, "internal", "out of memory");
-            goto out;
-        }
+        nids += (size_t)(it.last - it.first) + 1;
+        bytes += item_bytes(t, &it);
     }
-    op->c = hc->c;
-    net_conn_ref(hc->c);
-    int rc = queue_outcome_async(hc->s->e, group, (const char *const *)op->ids, n, kind,
-                                 ms ? json_integer_value(ms) : -1, json_string_value(err),
-                                 op->results, qop_saved, op);
-    if (rc == 1) { /* answered once saved */
-        http_begin_async(hc);
-        op = NULL;
+    if (nids > MAX_IDS) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "'ids' must name 1 to 1000 delivery ids (a range counts its offsets)");
         goto out;
     }
-    net_conn_unref(hc->c);
-    op->rc = rc < 0 ? rc : 0;
-    qop_answer(hc, op);
+    if (!(op = qop_new(nids, bytes))) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        goto out;
+    }
+    op->failed_only = res_s && !strcmp(res_s, "failed");
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(ids, i);
+        td_slice t = td_slice_make(json_string_value(v), json_string_length(v));
+        qwire_item it;
+        qwire_item_parse((const char *)t.p, t.n, &it);
+        qop_add(op, t, &it);
+    }
+    qop_run(hc, group, kind, op, ms ? json_integer_value(ms) : -1, json_string_value(err));
+    op = NULL;
 out:
     qop_free(op);
     json_decref(b);
