@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h" /* td_grow: pure memory code, no engine access */
 #include "cli/cli.h"
 #include "cli/remote.h"
 
@@ -158,14 +159,8 @@ static bool add_target(td_offset_commit **v, size_t *n, size_t *cap, const char 
     for (size_t i = 0; i < *n; i++)
         if ((*v)[i].partition == partition && !strcmp((*v)[i].topic, topic))
             return true;
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        td_offset_commit *q = realloc(*v, c * sizeof(*q));
-        if (!q)
-            return false;
-        *v = q;
-        *cap = c;
-    }
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return false;
     char *t = strdup(topic);
     if (!t)
         return false;

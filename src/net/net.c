@@ -105,17 +105,11 @@ void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn
 {
     if (t->heap_index != (size_t)-1 && t->heap_index < l->nheap && l->heap[t->heap_index] == t)
         net_timer_stop(l, t);
-    if (l->nheap == l->heap_cap) {
-        size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-        net_timer **h = realloc(l->heap, cap * sizeof(*h));
-        if (!h) {
-            /* Out of memory: run it now rather than never. */
-            t->heap_index = (size_t)-1;
-            fn(arg);
-            return;
-        }
-        l->heap = h;
-        l->heap_cap = cap;
+    if (td_grow(&l->heap, &l->heap_cap, l->nheap, sizeof(*l->heap), 64) != 0) {
+        /* Out of memory: run it now rather than never. */
+        t->heap_index = (size_t)-1;
+        fn(arg);
+        return;
     }
     /* A client may ask for any delay (Redis's BLOCK takes up to 2^63 ms): clamped so that the
      * due time cannot overflow; a quarter of the range is still millions of years. */
