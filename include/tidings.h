@@ -607,6 +607,10 @@ typedef struct td_queue_info {
 } td_queue_info;
 
 int td_queue_describe(td_engine *e, const char *group, td_queue_info *out);
+/* A description as the HTTP API's JSON object (GET /v1/queues/{group} in docs/http-api.md),
+ * NUL-terminated compact text: malloc'd, free with free(); NULL when out of memory. The HTTP
+ * routes and the command's local mode both show it, so they cannot differ. */
+char *td_queue_info_json(const td_queue_info *q);
 /* Every group, sorted by name; *out malloc'd, free with free(). */
 int td_queue_list(td_engine *e, td_queue_info **out, size_t *count);
 
