@@ -159,9 +159,12 @@ void td_options_init(td_options *opts);
  */
 int td_engine_open(const char *dir, const td_options *opts, td_engine **out);
 
-/* Flushes and fsyncs everything, stops background threads, releases the lock, frees the
- * engine. Iterators must be closed first. NULL is accepted. */
-void td_engine_close(td_engine *e);
+/* Stops background threads, fsyncs every partition's unsynced data, releases the lock and frees
+ * the engine, always (e is invalid afterwards, whatever the result). Iterators must be closed
+ * first. NULL is accepted (0). Returns 0, or the error of the final sync (-errno such as -EIO,
+ * or TD_EOFFLINE): events appended since the last successful sync may then be lost, and their
+ * partition's next open recovers it as after a crash. */
+int td_engine_close(td_engine *e);
 
 /* fsyncs every partition's unsynced data now, whatever its policy. */
 int td_engine_flush(td_engine *e);

@@ -390,8 +390,7 @@ static int acl_local(const char *action, const acl_opts *o)
         }
         free(c.v);
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 static int add_item(size_t *n, const char *what)

@@ -131,7 +131,8 @@ static int list_local(const dlq_opts *o, json_t **out)
     }
     free(q);
     free(t);
-    td_engine_close(e);
+    int closed = td_engine_close(e);
+    rc = rc ? rc : closed;
     if (rc) {
         json_decref(list);
         return cli_fail("listing dead-letter topics", rc);
@@ -307,7 +308,8 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
         ro.arg = &lp;
         td_redrive_result res;
         rc = td_redrive(e, dlq, &ro, &res);
-        td_engine_close(e);
+        int closed = td_engine_close(e);
+        rc = rc ? rc : closed;
         if (rc) {
             if (bar)
                 fputc('\n', stderr);

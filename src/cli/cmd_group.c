@@ -277,8 +277,7 @@ static int group_local(const char *action, const char *group, const group_opts *
         rc = td_group_delete(e, group);
         code = rc == TD_ENOTFOUND ? not_found(group) : rc ? cli_fail("deleting group", rc) : 0;
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -188,8 +188,7 @@ static int queue_local(const char *action, const char *group, char **ids, size_t
         free(res);
         code = rc ? cli_fail(ack ? "acking" : "nacking", rc) : 0;
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -181,8 +181,7 @@ static int topic_local(const char *action, const char *name, const topic_opts *o
         rc = td_topic_delete(e, name);
         code = rc ? cli_fail("deleting topic", rc) : EXIT_OK;
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------

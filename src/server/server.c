@@ -1173,7 +1173,11 @@ static int stop_server(server *s, int rc)
         net_tls_destroy(s->tls.t[i]); /* after the group: connections hold the contexts' SSLs */
     if (s->e)
         td_metrics_remove_collector(broker_metrics(s->e), process_collect, NULL);
-    td_engine_close(s->e);
+    int crc = td_engine_close(s->e); /* the final sync: its failure fails the stop */
+    if (crc && !rc) {
+        rc = crc;
+        snprintf(why, sizeof(why), "closing the data directory: %s", td_last_error());
+    }
     td_log_flush_suppressed();
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));
