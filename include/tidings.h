@@ -197,7 +197,8 @@ int td_engine_compact(td_engine *e);
  *   fsync               always (default) | interval:<ms> | none
  *   max.message.bytes   default 1048588: the largest batch accepted
  *   message.timestamp.type  CreateTime (default) | LogAppendTime
- *   cleanup.policy      delete (the only policy supported)
+ *   cleanup.policy      delete (default) | compact | compact,delete (docs/storage.md#compaction)
+ *   and the other keys of td_topic_config_keys() (Kafka's, docs/storage.md)
  */
 #define TD_TOPIC_NAME_MAX 249
 
