@@ -41,6 +41,8 @@
 #include "base/base.h"
 #include "net/net_int.h"
 
+static size_t net_default_buffer_memory(void);
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -690,11 +692,6 @@ size_t net_group_max_conns(const net_group *g)
     return g->max_conns;
 }
 
-size_t net_group_buffer_memory(const net_group *g)
-{
-    return g->budget.limit;
-}
-
 /* The memory the process may use: physical memory, or a cgroup's limit when lower. */
 static size_t memory_total(void)
 {
@@ -713,7 +710,8 @@ static size_t memory_total(void)
     return total;
 }
 
-size_t net_default_buffer_memory(void)
+/* 1/8 of the memory there is (physical, or the cgroup's limit), between 64 MiB and 4 GiB. */
+static size_t net_default_buffer_memory(void)
 {
     size_t m = memory_total() / 8;
     return TD_MIN(TD_MAX(m, (size_t)NET_BUFFER_MEMORY_DEFAULT_MIN),

@@ -106,11 +106,6 @@ static const char *const keys[] = {"data",
                                    "anonymous.access",
                                    NULL};
 
-const char *const *server_config_keys(void)
-{
-    return keys;
-}
-
 void server_config_defaults(td_server_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -274,7 +269,8 @@ static int parse_auth(const char *key, const char *value, bool *out)
     return td_fail(TD_ECONFIG, "%s: expected none or required, got '%s'", key, value);
 }
 
-int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
+/* Parses a kafka.listeners value: 0 with *n entries, or TD_ECONFIG naming the bad entry. */
+static int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
 {
     static const char *const protos[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
     *n = 0;
