@@ -1,5 +1,5 @@
 /*
- * net.h: event loops, listeners and connections (DESIGN.md section 4).
+ * net.h: event loops, listeners and connections (docs/design.md §4).
  *
  * A net_loop is one thread running epoll. It owns the connections accepted on it (every loop
  * listens on every listener's socket with EPOLLEXCLUSIVE, so the kernel spreads accepts), its
