@@ -368,9 +368,12 @@ typedef struct td_produce_result {
  * events get consecutive offsets). results (may be NULL) receives each event's partition and
  * offset.
  * Returns when the topic's durability policy is met: under fsync=always, after the batch is
- * on disk (concurrent producers share fsyncs). If the topic does not exist: TD_ENOTFOUND.
- * TD_ETOOBIG if one event alone exceeds max.message.bytes; TD_EOFFLINE for an offline partition;
- * -ENOSPC and other -errno on I/O failure (nothing of a failed batch becomes visible).
+ * on disk (concurrent producers share fsyncs). If the topic or an event's partition does not
+ * exist: TD_ENOTFOUND. TD_EINVAL for no events (n 0); TD_ETOOBIG if one event alone exceeds
+ * max.message.bytes; TD_ENOKEY for an event without a key on a compacted topic; TD_ETIMESTAMP
+ * for a timestamp outside the topic's message.timestamp.*.max.ms range; TD_EOFFLINE for an
+ * offline partition; -ENOSPC and other -errno on I/O failure (nothing of a failed batch
+ * becomes visible).
  * When events go to several partitions and one fails, the others may have been written:
  * results of written events are filled, failed ones get offset -1.
  */
