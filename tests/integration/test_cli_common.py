@@ -92,6 +92,11 @@ def test_data_flag_and_env(cmd, key, data):
     assert p.returncode == 0
     with pytest.raises(ValueError):
         json.loads(p.stdout)
+    # --server '' forces local mode whatever $TIDINGS_SERVER says.
+    p = run(cmd, "list", "--json", "--server", "", "--data", data,
+            env={"TIDINGS_SERVER": f"http://127.0.0.1:{free_port()}"})
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == parsed[0]
     # --data wins over $TIDINGS_DATA; a directory without data is exit code 4.
     p = run(cmd, "list", "--data", data + "-missing", env={"TIDINGS_DATA": data})
     assert p.returncode == 4, p.stderr
