@@ -299,7 +299,7 @@ typedef struct td_topic_info {
 } td_topic_info;
 
 /* Lists topics sorted by name, without the internal state topics. On success *out is a
- * malloc'd array of *count entries that the caller frees with free(). */
+ * malloc'd array of *count entries that the caller frees with free(). -ENOMEM. */
 int td_topic_list(td_engine *e, td_topic_info **out, size_t *count);
 /* The same with the internal topics (marked `internal`), for administrators and Kafka's
  * Metadata. */
@@ -802,7 +802,7 @@ typedef struct td_user_info {
 } td_user_info;
 
 /* Lists users sorted by name (bytewise). *out is a malloc'd array of *count entries (NULL when
- * there are none) that the caller frees with free(). */
+ * there are none) that the caller frees with free(). -ENOMEM, or the catalog's failure. */
 int td_user_list(td_engine *e, td_user_info **out, size_t *count);
 
 /* The stored credential of a user for one mechanism (what a SCRAM server exchange needs).
@@ -884,7 +884,7 @@ typedef struct td_quota_info {
 } td_quota_info;
 
 /* Every entity that has a quota, sorted (user level, user, client level, client id). *out is a
- * malloc'd array the caller frees with free(). */
+ * malloc'd array the caller frees with free(). -ENOMEM. */
 int td_quota_list(td_engine *e, td_quota_info **out, size_t *count);
 
 /* ---------------------------------------------------------------------------------------------
@@ -921,7 +921,8 @@ int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const ch
                     char token[TD_TOKEN_LEN + 1], td_token_info *info);
 
 /* Tokens of one user (user NULL: of every user), expired ones included, sorted by user and
- * creation time. *out malloc'd (NULL when empty), freed by the caller with free(). */
+ * creation time. *out malloc'd (NULL when empty), freed by the caller with free(). -ENOMEM, or
+ * the catalog's failure (-EIO, TD_ECORRUPT). */
 int td_token_list(td_engine *e, const char *user, td_token_info **out, size_t *count);
 
 /* Revokes (deletes) token id; with user not NULL, only if that user owns it. TD_ENOTFOUND
@@ -1052,11 +1053,13 @@ int td_acl_filter_validate(const td_acl_filter *f);
 int td_acl_add(td_engine *e, const td_acl *a);
 
 /* Removes every ACL the filter matches, in one transaction. *removed (may be NULL) gets a
- * malloc'd array of what was removed (NULL when nothing matched) of *count entries. */
+ * malloc'd array of what was removed (NULL when nothing matched) of *count entries. TD_EINVAL
+ * (td_acl_filter_validate), -ENOMEM, or the catalog's failure. */
 int td_acl_remove(td_engine *e, const td_acl_filter *f, td_acl **removed, size_t *count);
 
 /* The ACLs the filter matches, sorted by resource type, name, pattern type, principal, host,
- * operation and permission. *out is malloc'd (NULL when none), freed by the caller. */
+ * operation and permission. *out is malloc'd (NULL when none), freed by the caller. TD_EINVAL
+ * (td_acl_filter_validate), -ENOMEM. */
 int td_acl_list(td_engine *e, const td_acl_filter *f, td_acl **out, size_t *count);
 
 /* Kafka's names, for listings and parsing ("Topic", "Read", "Prefixed", "Allow"; parsing is
