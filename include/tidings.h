@@ -9,7 +9,11 @@
  * Conventions (as in LMDB):
  * - Every function that can fail returns an int: 0 on success, a negative code on failure.
  *   Codes are either -errno for system errors (-ENOSPC, -EIO, -ENOMEM, ...) or one of the
- *   TD_E* codes below. td_strerror() names any of them; td_errname() gives the symbol.
+ *   TD_E* codes below. td_strerror() names any of them; td_errname() gives the symbol. Each
+ *   function lists the TD_E* codes it returns; any of them may also return -ENOMEM, and those
+ *   that touch the disk -errno of the failed system call. Functions that cannot fail say what
+ *   they return instead: predicates return bool, and lookups by name a value or a stated
+ *   "none" (td_iter_next's count, td_partition_for_key's partition, td_*_parse's 0 or -1).
  * - After a failure, td_last_error() returns a one-line explanation written by the failing call
  *   in the calling thread (for example which naming rule a topic name broke, or which file and
  *   position hold a corrupt batch). It stays valid until the thread's next tidings call.
@@ -32,11 +36,11 @@ extern "C" {
 #define TD_VERSION_STRING "0.1.0"
 
 /*
- * Error codes. One X-macro list: value offset, symbol, message. The numbers are stable.
- * TD_EAGAIN means "need more bytes" for parsers, not "try again later".
+ * Error codes. One X-macro list: value offset, symbol, message. The numbers are stable. Offset
+ * 1 is not in the list: it is the library's internal "need more input" of its parsers, which no
+ * function of this API returns.
  */
 #define TD_ERRNO_MAP(XX)                                                                           \
-    XX(1, EAGAIN, "need more input")                                                               \
     XX(2, EPROTO, "protocol error")                                                                \
     XX(3, ETOOBIG, "too large")                                                                    \
     XX(4, ECORRUPT, "corrupt data")                                                                \
@@ -159,19 +163,25 @@ void td_options_init(td_options *opts);
  */
 int td_engine_open(const char *dir, const td_options *opts, td_engine **out);
 
-/* Flushes and fsyncs everything, stops background threads, releases the lock, frees the
- * engine. Iterators must be closed first. NULL is accepted. */
-void td_engine_close(td_engine *e);
+/* Stops background threads, fsyncs every partition's unsynced data, releases the lock and frees
+ * the engine, always (e is invalid afterwards, whatever the result). Iterators must be closed
+ * first. NULL is accepted (0). Returns 0, or the error of the final sync (-errno such as -EIO,
+ * or TD_EOFFLINE): events appended since the last successful sync may then be lost, and their
+ * partition's next open recovers it as after a crash. */
+int td_engine_close(td_engine *e);
 
-/* fsyncs every partition's unsynced data now, whatever its policy. */
+/* fsyncs every partition's unsynced data now, whatever its policy. Offline partitions are
+ * skipped. Returns the first failure (-errno of the sync; that partition goes offline). */
 int td_engine_flush(td_engine *e);
 
-/* Runs one retention pass over every topic now (also done periodically in the background). */
+/* Runs one retention pass over every topic now (also done periodically in the background).
+ * Returns the first failure (-errno of a deletion); the other partitions are still passed. */
 int td_engine_enforce_retention(td_engine *e);
 
 /* Compacts every partition of the topics whose cleanup.policy has compact, now, whatever their
  * dirty ratio (the cleaner thread does it in the background when the ratio says so). Runs on
- * the caller's thread; returns the first error. */
+ * the caller's thread; returns the first error (-ENOMEM, -errno of the rewrite, TD_ECORRUPT for
+ * a batch it cannot read). */
 int td_engine_compact(td_engine *e);
 
 /* ---------------------------------------------------------------------------------------------
@@ -187,7 +197,8 @@ int td_engine_compact(td_engine *e);
  *   fsync               always (default) | interval:<ms> | none
  *   max.message.bytes   default 1048588: the largest batch accepted
  *   message.timestamp.type  CreateTime (default) | LogAppendTime
- *   cleanup.policy      delete (the only policy supported)
+ *   cleanup.policy      delete (default) | compact | compact,delete (docs/storage.md#compaction)
+ *   and the other keys of td_topic_config_keys() (Kafka's, docs/storage.md)
  */
 #define TD_TOPIC_NAME_MAX 249
 
@@ -258,9 +269,9 @@ int td_topic_name_validate(const char *name);
 
 /* Topic patterns (queue groups, live subscriptions): segments between dots, where '*' matches
  * one segment and '#' zero or more ("orders.*" matches "orders.eu", "orders.#" also "orders"
- * and "orders.eu.paris"). 1 when `topic` matches `pattern`, else 0 (also for an invalid pattern).
- */
-int td_topic_matches(const char *pattern, const char *topic);
+ * and "orders.eu.paris"). A predicate, which cannot fail: true when `topic` matches `pattern`,
+ * false otherwise (also for an invalid pattern or a NULL argument). */
+bool td_topic_matches(const char *pattern, const char *topic);
 
 /* Creates a topic with `partitions` (1..100000) partitions. TD_EEXIST if it exists, TD_ENAME,
  * TD_ECONFIG, TD_EINVAL for a bad partition count. */
@@ -275,7 +286,8 @@ int td_topic_delete(td_engine *e, const char *name);
 int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config,
                    size_t config_n);
 
-/* Grows a topic to `total` partitions (never shrinks: TD_EINVAL if total <= current). */
+/* Grows a topic to `total` partitions (never shrinks: TD_EINVAL if total <= current, or past
+ * td_options.max_partitions). TD_ENOTFOUND. */
 int td_topic_add_partitions(td_engine *e, const char *name, int32_t total);
 
 typedef struct td_topic_info {
@@ -287,7 +299,7 @@ typedef struct td_topic_info {
 } td_topic_info;
 
 /* Lists topics sorted by name, without the internal state topics. On success *out is a
- * malloc'd array of *count entries that the caller frees with free(). */
+ * malloc'd array of *count entries that the caller frees with free(). -ENOMEM. */
 int td_topic_list(td_engine *e, td_topic_info **out, size_t *count);
 /* The same with the internal topics (marked `internal`), for administrators and Kafka's
  * Metadata. */
@@ -356,9 +368,12 @@ typedef struct td_produce_result {
  * events get consecutive offsets). results (may be NULL) receives each event's partition and
  * offset.
  * Returns when the topic's durability policy is met: under fsync=always, after the batch is
- * on disk (concurrent producers share fsyncs). If the topic does not exist: TD_ENOTFOUND.
- * TD_ETOOBIG if one event alone exceeds max.message.bytes; TD_EOFFLINE for an offline partition;
- * -ENOSPC and other -errno on I/O failure (nothing of a failed batch becomes visible).
+ * on disk (concurrent producers share fsyncs). If the topic or an event's partition does not
+ * exist: TD_ENOTFOUND. TD_EINVAL for no events (n 0); TD_ETOOBIG if one event alone exceeds
+ * max.message.bytes; TD_ENOKEY for an event without a key on a compacted topic; TD_ETIMESTAMP
+ * for a timestamp outside the topic's message.timestamp.*.max.ms range; TD_EOFFLINE for an
+ * offline partition; -ENOSPC and other -errno on I/O failure (nothing of a failed batch
+ * becomes visible).
  * When events go to several partitions and one fails, the others may have been written:
  * results of written events are filled, failed ones get offset -1.
  */
@@ -378,20 +393,24 @@ typedef struct td_iter td_iter;
  * Opens an iterator over one partition from `offset` (an offset, TD_OFFSET_EARLIEST or
  * TD_OFFSET_LATEST). An offset below the log start or above the high watermark gives
  * TD_ERANGE. The iterator sees events up to the high watermark at each call of
- * td_iter_next(), so it also returns events appended after it was opened.
+ * td_iter_next(), so it also returns events appended after it was opened. TD_ENOTFOUND for an
+ * unknown topic or partition; -ENOMEM.
  */
 int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t offset,
                  td_iter **out);
 
 /* Opens an iterator at the first event whose timestamp is >= timestamp_ms (at the high
- * watermark if there is none). */
+ * watermark if there is none). TD_ENOTFOUND, TD_EOFFLINE, -errno of reading the time index. */
 int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                       td_iter **out);
 
 /*
  * Reads the next event into *ev. Returns 1 if an event was read, 0 at the high watermark (call
- * again later for more), or a negative code (TD_ECORRUPT with file and position in
- * td_last_error(), TD_ERANGE if retention deleted the data under the iterator, ...).
+ * again later for more), or a negative code: TD_ECORRUPT or TD_ECRC with the partition and
+ * offset in td_last_error(); TD_EUNSUPPORTED for a compression codec this build lacks;
+ * TD_ETOOBIG for a batch that decompresses past the reader's bound; TD_ERANGE if retention
+ * deleted the data under the iterator; TD_ENOTFOUND once the topic was deleted; TD_EOFFLINE;
+ * -ENOMEM and -errno of the read.
  * The pointers in *ev (key, value, headers) stay valid until the next td_iter_next() or
  * td_iter_close() on this iterator.
  */
@@ -405,18 +424,22 @@ void td_iter_close(td_iter *it);
 
 /*
  * Resolves an offset for a partition: TD_OFFSET_EARLIEST gives the log start offset,
- * TD_OFFSET_LATEST the high watermark. Use td_offset_for_time for timestamps.
+ * TD_OFFSET_LATEST the high watermark. Use td_offset_for_time for timestamps. TD_ENOTFOUND for an
+ * unknown topic or partition, TD_EINVAL for another `which`.
  */
 int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t which,
                   int64_t *offset);
 
-/* The first offset whose timestamp is >= timestamp_ms, or the high watermark if none. */
+/* The first offset whose timestamp is >= timestamp_ms, or the high watermark if none.
+ * TD_ENOTFOUND, TD_EOFFLINE, -errno of reading the time index. */
 int td_offset_for_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                        int64_t *offset);
 
 /* Where a consumer group's offset reset puts a partition, as Kafka's kafka-consumer-groups
  * --reset-offsets does: its log start (TD_RESET_EARLIEST), its high watermark (LATEST), `value`
- * kept within those two (OFFSET), or the first offset at or after the time `value` (TIME). */
+ * kept within those two (OFFSET), or the first offset at or after the time `value` (TIME).
+ * TD_ENOTFOUND for an unknown topic or partition, TD_EINVAL for another `to`; for TIME, also
+ * td_offset_for_time's errors. */
 enum td_reset_to { TD_RESET_EARLIEST, TD_RESET_LATEST, TD_RESET_OFFSET, TD_RESET_TIME };
 int td_offset_reset(td_engine *e, const char *topic, int32_t partition, int to, int64_t value,
                     int64_t *offset);
@@ -476,18 +499,22 @@ typedef struct td_group_info {
 int td_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
                     int64_t now_ms);
 
-/* The offsets `group` committed, sorted by topic and partition (*count 0 if none). *out is one
- * malloc'd block: free it with free(). */
+/* The offsets `group` committed, sorted by topic and partition (*count 0 and *out NULL if none).
+ * *out is one malloc'd block: free it with free(). TD_ENAME for a bad group name, TD_EOFFLINE
+ * when the state topic __consumer_offsets could not be opened. */
 int td_group_offsets(td_engine *e, const char *group, td_committed_offset **out, size_t *count);
 
-/* The committed offset of one partition: TD_ENOTFOUND if the group committed none there. */
+/* The committed offset of one partition: TD_ENOTFOUND if the group committed none there;
+ * TD_ENAME, TD_EOFFLINE as td_group_offsets. */
 int td_group_committed(td_engine *e, const char *group, const char *topic, int32_t partition,
                        int64_t *offset);
 
-/* Groups that have committed offsets, sorted by name; *out malloc'd, free with free(). */
+/* Groups that have committed offsets, sorted by name; *out malloc'd, free with free().
+ * TD_EOFFLINE as td_group_offsets. */
 int td_group_list(td_engine *e, td_group_info **out, size_t *count);
 
-/* Deletes every offset of a group. TD_ENOTFOUND if it has none. */
+/* Deletes every offset of a group. TD_ENOTFOUND if it has none; TD_ENAME, TD_EOFFLINE as
+ * td_group_offsets; -errno of writing the tombstones. */
 int td_group_delete(td_engine *e, const char *group);
 
 /* A group's progress on one partition: how far it committed, how far the log goes, and the
@@ -502,7 +529,7 @@ typedef struct td_group_lag_info {
 } td_group_lag_info;
 
 /* Lag of every partition `group` committed an offset for, sorted by topic and partition
- * (*count 0 if none); *out malloc'd, free with free(). */
+ * (*count 0 if none); *out malloc'd, free with free(). The errors of td_group_offsets. */
 int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_t *count);
 
 /* Deletes the offset a group committed for one partition. TD_ENOTFOUND if there is none. */
@@ -536,9 +563,13 @@ int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions
  * the deadline pass (redelivered after the backoff). An event that fails max.deliveries times is
  * copied to the group's dead-letter topic, with x-dlq-* headers saying where it came from and
  * why, and is done. The group's state (its ack floor per partition, and the events above it in
- * flight or waiting) is kept in the catalog: an ack returns once it is durable, so an acked event
- * is never delivered again; after a crash, an event in flight is delivered again (at least
- * once).
+ * flight or waiting) is kept as records of the internal state topic __queue_state: an ack
+ * returns once its record is durable, so an acked event is never delivered again; after a
+ * crash, an event in flight is delivered again (at least once).
+ *
+ * Every call below that takes an engine and a group returns TD_EINVAL for a NULL argument,
+ * TD_ENOTFOUND for an unknown group, TD_ECLOSED once the engine is closing, and -errno when the
+ * group's records cannot be written or synced.
  *
  * Group names follow the topic name rules. Policy keys (values as strings):
  *   ack.timeout.ms            how long a delivery may last before it counts as failed: 30000
@@ -574,14 +605,19 @@ void td_queue_policy_init(td_queue_policy *p);
 /* Applies key=value settings to *p, all or none: TD_ECONFIG (td_last_error names the key and
  * the rule) for an unknown key or a bad value. */
 int td_queue_policy_apply(td_queue_policy *p, const td_config_entry *entries, size_t n);
-/* The NULL-terminated list of policy keys, and one key's value as text. */
+/* The NULL-terminated list of policy keys, and one key's value as text (TD_ENOTFOUND for an
+ * unknown key, TD_ETOOBIG when buf is too small). */
 const char *const *td_queue_policy_keys(void);
 int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, size_t len);
 
-/* Creates a queue group on a topic: TD_EEXIST, TD_ENAME, TD_ENOTFOUND (no such topic). */
+/* Creates a queue group on a topic, or on a pattern of topics ("orders.*"); policy NULL: the
+ * defaults. TD_EEXIST, TD_ENAME (the group name, or the topic or pattern), TD_ENOTFOUND (no such
+ * topic), TD_ECONFIG (a dead.letter.topic that is the group's own topic, or <topic>.dlq too long
+ * a name). */
 int td_queue_create(td_engine *e, const char *group, const char *topic,
                     const td_queue_policy *policy);
-/* Changes a running group's policy (the new one applies to the next delivery, ack or failure). */
+/* Changes a running group's policy (the new one applies to the next delivery, ack or failure).
+ * TD_ENOTFOUND, TD_ECONFIG as td_queue_create. */
 int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy);
 /* Deletes a group and its state (the topics stay). TD_ENOTFOUND. */
 int td_queue_delete(td_engine *e, const char *group);
@@ -606,8 +642,13 @@ typedef struct td_queue_info {
     int64_t oldest_unacked_ms; /* timestamp of the oldest event delivered and not done; -1 */
 } td_queue_info;
 
+/* One group's description. TD_ENOTFOUND. */
 int td_queue_describe(td_engine *e, const char *group, td_queue_info *out);
-/* Every group, sorted by name; *out malloc'd, free with free(). */
+/* A description as the HTTP API's JSON object (GET /v1/queues/{group} in docs/http-api.md),
+ * NUL-terminated compact text: malloc'd, free with free(); NULL when out of memory. The HTTP
+ * routes and the command's local mode both show it, so they cannot differ. */
+char *td_queue_info_json(const td_queue_info *q);
+/* Every group, sorted by name; *out malloc'd, free with free(). -ENOMEM. */
 int td_queue_list(td_engine *e, td_queue_info **out, size_t *count);
 
 /* One delivery. The event's bytes are valid until td_queue_msgs_free. */
@@ -623,6 +664,9 @@ typedef struct td_queue_msg {
  * Up to max events for `consumer` (any name; its in-flight limit is counted by it): those due
  * for a redelivery first, then new ones from the log. *n is 0 when none is ready, or when the
  * group or the consumer is at its in-flight limit. Free *out with td_queue_msgs_free.
+ * TD_ENOTFOUND for an unknown group or a topic it reads that was deleted; TD_EFULL when the
+ * group already tracks its most consumers (4096) and this is another; a read's errors
+ * (TD_ECORRUPT, TD_EOFFLINE, ... as td_iter_next).
  */
 int td_queue_receive(td_engine *e, const char *group, const char *consumer, size_t max,
                      td_queue_msg **out, size_t *n);
@@ -635,6 +679,8 @@ void td_queue_msgs_free(td_queue_msg *v, size_t n);
  * nack: delay_ms >= 0 redelivers after that delay, -1 after the policy's backoff; error (may be
  * NULL) is kept as the last failure's text, up to 1024 bytes.
  * extend: the deadline becomes now + ms (-1: the ack timeout).
+ * The call itself fails only as the section says (TD_EINVAL, TD_ENOTFOUND, TD_ECLOSED, -errno);
+ * a bad or stale id is a result, not a failure.
  */
 int td_queue_ack(td_engine *e, const char *group, const char *const *ids, size_t n, int *results);
 int td_queue_nack(td_engine *e, const char *group, const char *const *ids, size_t n,
@@ -657,6 +703,9 @@ int td_queue_extend(td_engine *e, const char *group, const char *const *ids, siz
  * stops the redrive there (TD_ECLOSED; what moved so far stays moved). If writing a copy fails,
  * the copies already made stay and the partition's log start is not advanced: moving again
  * copies those once more (at least once).
+ * TD_EINVAL for a NULL argument, TD_ENOTFOUND for an unknown topic (the dead-letter topic or
+ * to_topic) or partition, TD_ECLOSED when progress stopped it, and td_produce's and
+ * td_iter_next's errors.
  */
 typedef struct td_redrive_opts {
     const char *to_topic;
@@ -753,7 +802,7 @@ typedef struct td_user_info {
 } td_user_info;
 
 /* Lists users sorted by name (bytewise). *out is a malloc'd array of *count entries (NULL when
- * there are none) that the caller frees with free(). */
+ * there are none) that the caller frees with free(). -ENOMEM, or the catalog's failure. */
 int td_user_list(td_engine *e, td_user_info **out, size_t *count);
 
 /* The stored credential of a user for one mechanism (what a SCRAM server exchange needs).
@@ -835,7 +884,7 @@ typedef struct td_quota_info {
 } td_quota_info;
 
 /* Every entity that has a quota, sorted (user level, user, client level, client id). *out is a
- * malloc'd array the caller frees with free(). */
+ * malloc'd array the caller frees with free(). -ENOMEM. */
 int td_quota_list(td_engine *e, td_quota_info **out, size_t *count);
 
 /* ---------------------------------------------------------------------------------------------
@@ -872,7 +921,8 @@ int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const ch
                     char token[TD_TOKEN_LEN + 1], td_token_info *info);
 
 /* Tokens of one user (user NULL: of every user), expired ones included, sorted by user and
- * creation time. *out malloc'd (NULL when empty), freed by the caller with free(). */
+ * creation time. *out malloc'd (NULL when empty), freed by the caller with free(). -ENOMEM, or
+ * the catalog's failure (-EIO, TD_ECORRUPT). */
 int td_token_list(td_engine *e, const char *user, td_token_info **out, size_t *count);
 
 /* Revokes (deletes) token id; with user not NULL, only if that user owns it. TD_ENOTFOUND
@@ -1003,11 +1053,13 @@ int td_acl_filter_validate(const td_acl_filter *f);
 int td_acl_add(td_engine *e, const td_acl *a);
 
 /* Removes every ACL the filter matches, in one transaction. *removed (may be NULL) gets a
- * malloc'd array of what was removed (NULL when nothing matched) of *count entries. */
+ * malloc'd array of what was removed (NULL when nothing matched) of *count entries. TD_EINVAL
+ * (td_acl_filter_validate), -ENOMEM, or the catalog's failure. */
 int td_acl_remove(td_engine *e, const td_acl_filter *f, td_acl **removed, size_t *count);
 
 /* The ACLs the filter matches, sorted by resource type, name, pattern type, principal, host,
- * operation and permission. *out is malloc'd (NULL when none), freed by the caller. */
+ * operation and permission. *out is malloc'd (NULL when none), freed by the caller. TD_EINVAL
+ * (td_acl_filter_validate), -ENOMEM. */
 int td_acl_list(td_engine *e, const td_acl_filter *f, td_acl **out, size_t *count);
 
 /* Kafka's names, for listings and parsing ("Topic", "Read", "Prefixed", "Allow"; parsing is

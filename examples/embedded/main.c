@@ -96,7 +96,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "embedded_example: by time gave %lld\n", (long long)off);
         return 1;
     }
-    td_engine_close(e);
+    if ((rc = td_engine_close(e)) != 0) /* the final sync failed: the last events may be lost */
+        return fail("close", rc);
     printf("read back %d events: ok\n", n);
     return 0;
 }

@@ -196,6 +196,11 @@ size_t td_json_shorten_reals(char *s, size_t n);
 /* ---------------------------------------------------------------------------------------------
  * Errors
  */
+/* The parsers' "need more input": the input ends inside an item, and more bytes may complete
+ * it. Internal, so not in tidings.h's list (whose offset 1 it keeps): every layer turns it into
+ * a wait for bytes or into its own error before anything reaches a caller of the public API. */
+#define TD_EAGAIN (-1001)
+
 /* Records the calling thread's last error detail (see td_last_error) and returns rc, so a
  * failing path can be written `return td_fail(TD_ENAME, "topic name ... %s", name);`. */
 int td_fail(int rc, const char *fmt, ...) TD_PRINTF(2, 3);

@@ -14,6 +14,8 @@ const char *td_strerror(int rc)
 {
     if (rc == 0)
         return "success";
+    if (rc == TD_EAGAIN)
+        return "need more input";
     switch (rc) {
 #define XX(n, name, msg)                                                                           \
     case TD_##name:                                                                                \
@@ -30,6 +32,8 @@ const char *td_strerror(int rc)
 
 const char *td_errname(int rc)
 {
+    if (rc == TD_EAGAIN)
+        return "TD_EAGAIN";
     switch (rc) {
 #define XX(n, name, msg)                                                                           \
     case TD_##name:                                                                                \

@@ -44,7 +44,7 @@ struct td_metrics {
     td_metric_family *head, *tail;
     pthread_rwlock_t clock; /* collectors: renders read, changes write */
     collector *cols;
-    size_t ncols;
+    size_t ncols, capcols;
 };
 
 static const double default_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -399,13 +399,11 @@ void td_histogram_observe(td_metric *s, int64_t ns)
 int td_metrics_add_collector(td_metrics *m, td_metrics_collect_fn fn, void *arg)
 {
     pthread_rwlock_wrlock(&m->clock);
-    collector *c = realloc(m->cols, (m->ncols + 1) * sizeof(*c));
-    if (!c) {
+    if (td_grow(&m->cols, &m->capcols, m->ncols, sizeof(*m->cols), 8) != 0) {
         pthread_rwlock_unlock(&m->clock);
         return -ENOMEM;
     }
-    m->cols = c;
-    c[m->ncols++] = (collector){fn, arg};
+    m->cols[m->ncols++] = (collector){fn, arg};
     pthread_rwlock_unlock(&m->clock);
     return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * metrics.h: the metrics registry every subsystem counts into (DESIGN.md section 7), rendered
+ * metrics.h: the metrics registry every subsystem counts into (docs/design.md §7), rendered
  * in the Prometheus text exposition format (version 0.0.4) on HTTP /metrics.
  *
  * A family is one metric name with its type, help and label names; a series is one set of

@@ -226,7 +226,8 @@ int td_acl_filter_validate(const td_acl_filter *f)
 /* ---------------------------------------------------------------------------------------------
  * Matching (pure)
  */
-bool broker_acl_resource_match(const td_acl *a, const char *name)
+/* Whether the ACL a's resource pattern selects the resource `name` (of a's resource type). */
+static bool broker_acl_resource_match(const td_acl *a, const char *name)
 {
     switch (a->pattern_type) {
     case TD_PAT_LITERAL:
@@ -240,7 +241,8 @@ bool broker_acl_resource_match(const td_acl *a, const char *name)
     }
 }
 
-bool broker_acl_filter_match(const td_acl_filter *f, const td_acl *a)
+/* Whether the (valid) filter f matches the ACL a: pure. */
+static bool broker_acl_filter_match(const td_acl_filter *f, const td_acl *a)
 {
     if (f->resource_type != TD_RES_ANY && f->resource_type != a->resource_type)
         return false;
@@ -300,7 +302,7 @@ static uint16_t ops_covered(td_acl_op op, td_acl_permission perm)
     return m;
 }
 
-void acl_set_free(struct acl_set *s)
+static void acl_set_free(struct acl_set *s)
 {
     if (!s)
         return;

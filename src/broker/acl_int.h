@@ -36,7 +36,6 @@ struct td_acls {
     struct acl_set *set;
 };
 
-void acl_set_free(struct acl_set *s);
 
 /* The ACLs' verdict for (user, host) doing op on the resource: ACL_DENY if an ACL denies it,
  * else ACL_ALLOW if one allows it, else ACL_NO_MATCH. user is the user name ("ANONYMOUS" for

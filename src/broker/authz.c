@@ -15,7 +15,7 @@
 
 struct td_authz {
     char **super; /* sorted user names */
-    size_t nsuper;
+    size_t nsuper, capsuper;
     bool anonymous_all;
 };
 
@@ -48,12 +48,10 @@ static int parse_super(struct td_authz *a, const char *list)
             n--;
         if (n) {
             char *name = strndup(s, n);
-            char **v = name ? realloc(a->super, (a->nsuper + 1) * sizeof(*v)) : NULL;
-            if (!v) {
+            if (!name || td_grow(&a->super, &a->capsuper, a->nsuper, sizeof(*a->super), 4) != 0) {
                 free(name);
                 return -ENOMEM;
             }
-            a->super = v;
             a->super[a->nsuper++] = name;
             if (td_user_name_validate(name) != 0)
                 return td_fail(TD_ECONFIG, "super.users: '%s': %s", name, td_last_error());

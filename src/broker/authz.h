@@ -68,9 +68,5 @@ int broker_acl_add(td_engine *e, const td_acl *a, const td_audit_who *who);
 int broker_acl_remove(td_engine *e, const td_acl_filter *f, const td_audit_who *who,
                       td_acl **removed, size_t *count);
 
-/* Whether the (valid) filter f matches the ACL a: pure. */
-bool broker_acl_filter_match(const td_acl_filter *f, const td_acl *a);
-/* Whether the ACL a's resource pattern selects the resource `name` (of a's resource type). */
-bool broker_acl_resource_match(const td_acl *a, const char *name);
 
 #endif /* TD_BROKER_AUTHZ_H */

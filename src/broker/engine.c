@@ -578,10 +578,10 @@ int td_engine_open(const char *dir, const td_options *opts, td_engine **out)
     return engine_open_io(dir, opts, td_io_posix(), out);
 }
 
-void td_engine_close(td_engine *e)
+int td_engine_close(td_engine *e)
 {
     if (!e)
-        return;
+        return 0;
     if (e->metrics)
         td_metrics_remove_collector(e->metrics, engine_collect, e);
     if (e->metrics)
@@ -609,6 +609,13 @@ void td_engine_close(td_engine *e)
     }
     free(e->flushq);
     state_close(e);
+    /* The final sync, once nothing appends any more: under fsync=interval or none it is what
+     * makes the last events durable, so its failure is the caller's to hear (those events may
+     * be lost). The partitions' close syncs again, finding nothing left to do. */
+    int rc = td_engine_flush(e);
+    char why[256] = "";
+    if (rc)
+        snprintf(why, sizeof(why), "%s", td_last_error());
     pthread_rwlock_wrlock(&e->lock);
     for (size_t i = 0; i < e->ntopics; i++)
         topic_unref(e->topics[i]);
@@ -636,6 +643,7 @@ void td_engine_close(td_engine *e)
         TD_DEBUG("engine", "closed %s", e->dir);
     free(e->dir);
     free(e);
+    return rc ? td_fail(rc, "final sync: %s", why[0] ? why : td_strerror(rc)) : 0;
 }
 
 int td_engine_flush(td_engine *e)

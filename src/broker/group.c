@@ -159,14 +159,8 @@ group *coord_group_get(td_coord *c, const char *name)
     long i = group_index(c, name, &found);
     if (found)
         return c->g[i];
-    if (c->ng == c->cap_g) {
-        size_t cap = c->cap_g ? c->cap_g * 2 : 16;
-        group **ng = realloc(c->g, cap * sizeof(*ng));
-        if (!ng)
-            return NULL;
-        c->g = ng;
-        c->cap_g = cap;
-    }
+    if (td_grow(&c->g, &c->cap_g, c->ng, sizeof(*c->g), 16) != 0)
+        return NULL;
     group *g = calloc(1, sizeof(*g));
     if (!g || !(g->name = strdup(name))) {
         free(g);
@@ -662,15 +656,9 @@ static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_o
 static member *member_add(td_coord *c, group *g, char *id, const coord_join_req *q,
                           coord_join_cb cb, void *arg, int64_t now)
 {
-    if (g->nm == g->cap_m) {
-        size_t cap = g->cap_m ? g->cap_m * 2 : 4;
-        member **nm = realloc(g->m, cap * sizeof(*nm));
-        if (!nm) {
-            free(id);
-            return NULL;
-        }
-        g->m = nm;
-        g->cap_m = cap;
+    if (td_grow(&g->m, &g->cap_m, g->nm, sizeof(*g->m), 4) != 0) {
+        free(id);
+        return NULL;
     }
     member *m = calloc(1, sizeof(*m));
     if (!m) {
@@ -801,16 +789,10 @@ void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *ar
                 err = COORD_NOMEM;
             } else if (q->require_known_member && !q->instance_id) {
                 /* KIP-394: the member learns its id first and rejoins with it. */
-                if (g->np == g->cap_p) {
-                    size_t cap = g->cap_p ? g->cap_p * 2 : 4;
-                    pending_member *np = realloc(g->pend, cap * sizeof(*np));
-                    if (!np) {
-                        free(id);
-                        err = COORD_NOMEM;
-                        goto out;
-                    }
-                    g->pend = np;
-                    g->cap_p = cap;
+                if (td_grow(&g->pend, &g->cap_p, g->np, sizeof(*g->pend), 4) != 0) {
+                    free(id);
+                    err = COORD_NOMEM;
+                    goto out;
                 }
                 g->pend[g->np].id = id;
                 g->pend[g->np].deadline = now + q->session_ms;

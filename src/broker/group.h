@@ -1,6 +1,6 @@
 /*
  * group.h: the group coordinator: Kafka's classic group membership protocol, kept free of any
- * wire format so that every listener can use it (DESIGN.md section 2, broker/).
+ * wire format so that every listener can use it (docs/design.md §2, broker/).
  *
  * A group is a set of members that agree, round by round (generations), on one protocol and on
  * an assignment that one of them (the leader) computes. The coordinator does not look inside

@@ -102,7 +102,7 @@ bool td_pattern_match(const char *p, size_t plen, const char *t, size_t tlen)
     return true;
 }
 
-int td_topic_matches(const char *pattern, const char *topic)
+bool td_topic_matches(const char *pattern, const char *topic)
 {
     const char *why;
     size_t pl = pattern ? strlen(pattern) : 0;

@@ -1,5 +1,5 @@
 /*
- * pattern.h: topic wildcard patterns (DESIGN.md section 5), shared by every protocol that
+ * pattern.h: topic wildcard patterns (docs/design.md §5), shared by every protocol that
  * subscribes by pattern: segments separated by '.', where a segment '*' matches exactly one
  * segment of a topic name and '#' matches zero or more, as AMQP topic exchanges do.
  * "orders.*" matches "orders.eu" but not "orders" or "orders.eu.paris"; "orders.#" matches all

@@ -1,5 +1,5 @@
 /*
- * queue.h: queue groups on the log (DESIGN.md section 6), protocol-neutral. The public calls are
+ * queue.h: queue groups on the log (docs/design.md §6), protocol-neutral. The public calls are
  * the td_queue_* functions of include/tidings.h; this header is what the engine and the
  * listeners need besides them.
  *

@@ -45,7 +45,7 @@ typedef struct sensor {
 struct td_quotas {
     pthread_rwlock_t cfg_lock;
     td_quota_info *cfg;
-    size_t ncfg;
+    size_t ncfg, capcfg;
     int any[TD_QUOTA_KEYS]; /* atomic: entities having each key */
     pthread_mutex_t mu;
     sensor **buckets; /* BUCKETS chains, allocated with the first sensor */
@@ -179,13 +179,11 @@ static int cfg_apply(struct td_quotas *q, const td_quota_info *nq)
     } else if (found) {
         q->cfg[i] = *nq;
     } else if (nq->has) {
-        td_quota_info *v = realloc(q->cfg, (q->ncfg + 1) * sizeof(*v));
-        if (!v) {
+        if (td_grow(&q->cfg, &q->capcfg, q->ncfg, sizeof(*q->cfg), 8) != 0) {
             rc = -ENOMEM;
         } else {
-            q->cfg = v;
-            memmove(&v[i + 1], &v[i], (q->ncfg - i) * sizeof(*v));
-            v[i] = *nq;
+            memmove(&q->cfg[i + 1], &q->cfg[i], (q->ncfg - i) * sizeof(*q->cfg));
+            q->cfg[i] = *nq;
             q->ncfg++;
         }
     }

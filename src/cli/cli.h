@@ -51,6 +51,9 @@ int cli_open(const char *data, bool create, td_engine **e);
  * tidings data in DIR: <hint>") and a locked one ("(<hint>)"). */
 int cli_open_hinted(const char *data, bool create, const char *missing_hint,
                     const char *locked_hint, td_engine **e);
+/* Closes a local command's engine: a failed final sync (events appended may be lost) is printed
+ * and turns EXIT_OK into EXIT_RUNTIME; another code is returned as it was. */
+int cli_close(td_engine *e, int code);
 /* Opens the engine and looks up a topic (and, when partition >= 0, checks that it has that
  * partition), printing the error. Returns EXIT_OK with *e open, or an exit code. */
 int cli_open_topic(const char *data, const char *topic, int64_t partition, const char *what,

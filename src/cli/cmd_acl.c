@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/base.h" /* td_grow: pure memory code, no engine access */
 #include "cli/cli.h"
 #include "cli/remote.h"
 
@@ -185,8 +186,21 @@ typedef struct collect {
     td_engine *e;
     bool remove;
     td_acl *v;
-    size_t n;
+    size_t n, cap;
 } collect;
+
+/* Adds an ACL unless it is there already: filters made from several flags may match one ACL
+ * twice (list only). 0 or -ENOMEM. */
+static int acl_collect(td_acl **v, size_t *n, size_t *cap, const td_acl *a)
+{
+    for (size_t k = 0; k < *n; k++)
+        if (memcmp(&(*v)[k], a, sizeof(*a)) == 0)
+            return 0;
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return -ENOMEM;
+    (*v)[(*n)++] = *a;
+    return 0;
+}
 
 static int collect_one(void *arg, const td_acl_filter *f)
 {
@@ -196,22 +210,11 @@ static int collect_one(void *arg, const td_acl_filter *f)
     int rc = c->remove ? td_acl_remove(c->e, f, &v, &n) : td_acl_list(c->e, f, &v, &n);
     if (rc)
         return cli_fail(c->remove ? "removing ACLs" : "listing ACLs", rc);
-    if (n) {
-        td_acl *nv = realloc(c->v, (c->n + n) * sizeof(*nv));
-        if (!nv) {
+    for (size_t i = 0; i < n; i++)
+        if (acl_collect(&c->v, &c->n, &c->cap, &v[i]) != 0) {
             free(v);
             return cli_fail("listing ACLs", -ENOMEM);
         }
-        c->v = nv;
-        /* Filters made from several flags may match one ACL twice (list only). */
-        for (size_t i = 0; i < n; i++) {
-            bool dup = false;
-            for (size_t k = 0; k < c->n && !dup; k++)
-                dup = memcmp(&c->v[k], &v[i], sizeof(v[i])) == 0;
-            if (!dup)
-                c->v[c->n++] = v[i];
-        }
-    }
     free(v);
     return EXIT_OK;
 }
@@ -274,7 +277,7 @@ typedef struct remote_ctx {
     cli_remote *r;
     const char *method;
     td_acl *v;
-    size_t n;
+    size_t n, cap;
 } remote_ctx;
 
 static int remote_one(void *arg, const td_acl_filter *f)
@@ -294,17 +297,10 @@ static int remote_one(void *arg, const td_acl_filter *f)
     json_array_foreach(arr, i, x)
     {
         td_acl a;
-        bool dup = !acl_of_json(x, &a);
-        for (size_t k = 0; k < c->n && !dup; k++)
-            dup = memcmp(&c->v[k], &a, sizeof(a)) == 0;
-        td_acl *nv = dup ? c->v : realloc(c->v, (c->n + 1) * sizeof(*nv));
-        if (!nv) {
+        if (acl_of_json(x, &a) && acl_collect(&c->v, &c->n, &c->cap, &a) != 0) {
             code = cli_fail("listing ACLs", -ENOMEM);
             break;
         }
-        c->v = nv;
-        if (!dup)
-            c->v[c->n++] = a;
     }
     json_decref(out);
     return code;
@@ -394,8 +390,7 @@ static int acl_local(const char *action, const acl_opts *o)
         }
         free(c.v);
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 static int add_item(size_t *n, const char *what)

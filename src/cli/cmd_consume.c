@@ -96,8 +96,7 @@ static int read_local(const char *topic, const cli_read_opts *o, const char *wha
         }
     }
 out:
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/remote.h"
+#include "cli/command.h"
 
 static const char dlq_usage[] =
     "usage: tidings dlq <action> [options]\n"
@@ -39,7 +39,8 @@ static const char dlq_usage[] =
     "  -h, --help              this help\n";
 
 typedef struct dlq_opts {
-    const char *data, *server, *to;
+    const char *data; /* the data directory (cli_run's) */
+    const char *to;
     int64_t max, partition, from, upto, since, until;
     bool keep, json;
     int progress;
@@ -99,7 +100,7 @@ static bool is_dlq_name(const char *t)
 static int list_local(const dlq_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = cli_open(cli_data_dir(o->data), false, &e);
+    int rc = cli_open(o->data, false, &e);
     if (rc)
         return rc;
     json_t *list = json_array();
@@ -130,7 +131,8 @@ static int list_local(const dlq_opts *o, json_t **out)
     }
     free(q);
     free(t);
-    td_engine_close(e);
+    int closed = td_engine_close(e);
+    rc = rc ? rc : closed;
     if (rc) {
         json_decref(list);
         return cli_fail("listing dead-letter topics", rc);
@@ -289,7 +291,7 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
 {
     if (!r) {
         td_engine *e;
-        int rc = cli_open(cli_data_dir(o->data), false, &e);
+        int rc = cli_open(o->data, false, &e);
         if (rc)
             return rc;
         td_redrive_opts ro;
@@ -306,7 +308,8 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
         ro.arg = &lp;
         td_redrive_result res;
         rc = td_redrive(e, dlq, &ro, &res);
-        td_engine_close(e);
+        int closed = td_engine_close(e);
+        rc = rc ? rc : closed;
         if (rc) {
             if (bar)
                 fputc('\n', stderr);
@@ -359,22 +362,50 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
     return EXIT_OK;
 }
 
-int cmd_dlq(int argc, char **argv)
+enum { OPT_TO = 1000, OPT_FROM, OPT_UPTO, OPT_SINCE, OPT_UNTIL, OPT_KEEP, OPT_PROGRESS,
+       OPT_NO_PROGRESS };
+
+static int dlq_option(void *opts, int c, const char *arg)
 {
-    enum {
-        OPT_TO = 1000,
-        OPT_FROM,
-        OPT_UPTO,
-        OPT_SINCE,
-        OPT_UNTIL,
-        OPT_KEEP,
-        OPT_JSON,
-        OPT_PROGRESS,
-        OPT_NO_PROGRESS
-    };
-    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
-                                             {"server", required_argument, NULL, 's'},
-                                             {"max", required_argument, NULL, 'm'},
+    dlq_opts *o = opts;
+    int64_t *num = c == 'm'        ? &o->max
+                   : c == 'p'      ? &o->partition
+                   : c == OPT_FROM ? &o->from
+                   : c == OPT_UPTO ? &o->upto
+                                   : NULL;
+    switch (c) {
+    case 'm':
+    case 'p':
+    case OPT_FROM:
+    case OPT_UPTO:
+        if (!cli_parse_i64(arg, num) || *num < (c == 'm' ? 1 : 0) || *num > INT32_MAX * 2LL)
+            return cli_usage_error("dlq", "'%s' is not a valid number here", arg);
+        return EXIT_OK;
+    case OPT_SINCE:
+    case OPT_UNTIL:
+        if (!cli_parse_time(arg, c == OPT_SINCE ? &o->since : &o->until))
+            return cli_usage_error("dlq",
+                                   "--since and --until take milliseconds since the "
+                                   "epoch or a UTC time like 2026-11-24T21:00:00Z, "
+                                   "not '%s'",
+                                   arg);
+        return EXIT_OK;
+    case OPT_TO:
+        if (td_topic_name_validate(arg) != 0)
+            return cli_usage_error("dlq", "--to takes a topic name, not '%s'", arg);
+        o->to = arg;
+        return EXIT_OK;
+    case OPT_KEEP:
+        o->keep = true;
+        return EXIT_OK;
+    default: /* OPT_PROGRESS, OPT_NO_PROGRESS */
+        o->progress = c == OPT_PROGRESS;
+        return EXIT_OK;
+    }
+}
+
+static const char *const dlq_actions[] = {"list", "show", "redrive", NULL};
+static const struct option dlq_longopts[] = {{"max", required_argument, NULL, 'm'},
                                              {"partition", required_argument, NULL, 'p'},
                                              {"to", required_argument, NULL, OPT_TO},
                                              {"from-offset", required_argument, NULL, OPT_FROM},
@@ -382,11 +413,37 @@ int cmd_dlq(int argc, char **argv)
                                              {"since", required_argument, NULL, OPT_SINCE},
                                              {"until", required_argument, NULL, OPT_UNTIL},
                                              {"keep", no_argument, NULL, OPT_KEEP},
-                                             {"json", no_argument, NULL, OPT_JSON},
                                              {"progress", no_argument, NULL, OPT_PROGRESS},
                                              {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-                                             {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
+static const cli_command dlq_command = {"dlq", dlq_usage, dlq_actions, "m:p:", dlq_longopts,
+                                        dlq_option};
+
+/* redrive, with its progress bar and its summary. */
+static int redrive_print(const char *dlq, const dlq_opts *o, cli_remote *r)
+{
+    json_t *answer = NULL;
+    bool bar = o->progress == 1 || (o->progress == -1 && isatty(STDERR_FILENO));
+    int code = redrive(dlq, o, r, bar, &answer);
+    if (code == 0) {
+        if (bar)
+            draw(true, cli_json_int(answer, "total"), cli_json_int(answer, "total"));
+        if (bar)
+            fputc('\n', stderr);
+        if (o->json)
+            cli_json_print(answer);
+        else
+            printf("moved %" PRId64 " events from %s (%" PRId64 " skipped; %" PRId64
+                   " removed from it)\n",
+                   cli_json_int(answer, "moved"), dlq, cli_json_int(answer, "skipped"),
+                   cli_json_int(answer, "deleted"));
+    }
+    json_decref(answer);
+    return code;
+}
+
+int cmd_dlq(int argc, char **argv)
+{
     dlq_opts o = {.max = 100,
                   .partition = -1,
                   .from = -1,
@@ -394,101 +451,33 @@ int cmd_dlq(int argc, char **argv)
                   .since = -1,
                   .until = -1,
                   .progress = -1};
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:s:m:p:h", longopts, NULL)) != -1) {
-        int64_t *num = c == 'm'        ? &o.max
-                       : c == 'p'      ? &o.partition
-                       : c == OPT_FROM ? &o.from
-                       : c == OPT_UPTO ? &o.upto
-                                       : NULL;
-        switch (c) {
-        case 'd':
-            o.data = optarg;
-            break;
-        case 's':
-            o.server = optarg;
-            break;
-        case 'm':
-        case 'p':
-        case OPT_FROM:
-        case OPT_UPTO:
-            if (!cli_parse_i64(optarg, num) || *num < (c == 'm' ? 1 : 0) || *num > INT32_MAX * 2LL)
-                return cli_usage_error("dlq", "'%s' is not a valid number here", optarg);
-            break;
-        case OPT_SINCE:
-        case OPT_UNTIL:
-            if (!cli_parse_time(optarg, c == OPT_SINCE ? &o.since : &o.until))
-                return cli_usage_error("dlq",
-                                       "--since and --until take milliseconds since the "
-                                       "epoch or a UTC time like 2026-11-24T21:00:00Z, "
-                                       "not '%s'",
-                                       optarg);
-            break;
-        case OPT_TO:
-            if (td_topic_name_validate(optarg) != 0)
-                return cli_usage_error("dlq", "--to takes a topic name, not '%s'", optarg);
-            o.to = optarg;
-            break;
-        case OPT_KEEP:
-            o.keep = true;
-            break;
-        case OPT_JSON:
-            o.json = true;
-            break;
-        case OPT_PROGRESS:
-        case OPT_NO_PROGRESS:
-            o.progress = c == OPT_PROGRESS;
-            break;
-        case 'h':
-            fputs(dlq_usage, stdout);
-            return EXIT_OK;
-        default:
-            return cli_usage_error("dlq", "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    const char *action = optind < argc ? argv[optind] : NULL;
-    const char *dlq = optind + 1 < argc ? argv[optind + 1] : NULL;
-    bool list = action && !strcmp(action, "list");
-    if (!action || (!list && strcmp(action, "show") && strcmp(action, "redrive")))
-        return action ? cli_usage_error("dlq", "unknown dlq action '%s'", action)
-                      : cli_usage_error("dlq", "dlq needs an action: list, show or redrive");
-    if (optind + (list ? 1 : 2) < argc)
-        return cli_usage_error("dlq", "unexpected argument '%s'", argv[optind + (list ? 1 : 2)]);
-    if (!list && (!dlq || td_topic_name_validate(dlq) != 0))
-        return cli_usage_error("dlq", "dlq %s needs a dead-letter topic", action);
-    const char *server = cli_server(o.server);
-    cli_remote r;
-    int code = server ? cli_remote_open(server, &r) : EXIT_OK;
-    if (code)
-        return code;
-    json_t *answer = NULL;
+    cli_run run;
+    int code = cli_run_parse(&dlq_command, argc, argv, &o, &run);
+    if (code || run.help)
+        goto out;
+    const char *dlq = run.nargs > 0 ? run.args[0] : NULL;
+    bool list = cli_run_is(&run, "list");
+    o.data = run.data;
+    o.json = run.json;
+    if (run.nargs > (list ? 0 : 1))
+        code = cli_usage_error("dlq", "unexpected argument '%s'", run.args[list ? 0 : 1]);
+    else if (!list && (!dlq || td_topic_name_validate(dlq) != 0))
+        code = cli_usage_error("dlq", "dlq %s needs a dead-letter topic", run.action);
+    if (code || (code = cli_run_connect(&run)) != 0)
+        goto out;
+    cli_remote *r = cli_run_remote(&run);
     if (list) {
-        code = server ? list_remote(&r, &answer) : list_local(&o, &answer);
+        json_t *answer = NULL;
+        code = r ? list_remote(r, &answer) : list_local(&o, &answer);
         if (code == 0)
             o.json ? cli_json_print(answer) : print_list(answer);
-    } else if (!strcmp(action, "show")) {
-        code = show(dlq, &o, server ? &r : NULL);
+        json_decref(answer);
+    } else if (cli_run_is(&run, "show")) {
+        code = show(dlq, &o, r);
     } else {
-        bool bar = o.progress == 1 || (o.progress == -1 && isatty(STDERR_FILENO));
-        code = redrive(dlq, &o, server ? &r : NULL, bar, &answer);
-        if (code == 0) {
-            if (bar)
-                draw(true, cli_json_int(answer, "total"), cli_json_int(answer, "total"));
-            if (bar)
-                fputc('\n', stderr);
-            if (o.json)
-                cli_json_print(answer);
-            else
-                printf("moved %" PRId64 " events from %s (%" PRId64 " skipped; %" PRId64
-                       " removed from it)\n",
-                       cli_json_int(answer, "moved"), dlq, cli_json_int(answer, "skipped"),
-                       cli_json_int(answer, "deleted"));
-        }
+        code = redrive_print(dlq, &o, r);
     }
-    json_decref(answer);
-    if (server)
-        cli_remote_close(&r);
+out:
+    cli_run_end(&run);
     return code;
 }

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h" /* td_grow: pure memory code, no engine access */
 #include "cli/cli.h"
-#include "cli/remote.h"
+#include "cli/command.h"
 
 static const char group_usage[] =
     "usage: tidings group <action> [options]\n"
@@ -44,11 +45,11 @@ static const int reset_to[] = {-1, TD_RESET_EARLIEST, TD_RESET_LATEST, TD_RESET_
 #define MAX_TOPICS 64
 
 typedef struct group_opts {
-    const char *data, *server;
-    int to;
+    const char *data; /* the data directory (cli_run's) */
+    int to, tos;      /* the reset, and how many --to-* were given */
     int64_t value;
     const char *time_text;
-    bool dry_run, json;
+    bool dry_run;
     const char *topics[MAX_TOPICS];
     size_t ntopics;
 } group_opts;
@@ -158,14 +159,8 @@ static bool add_target(td_offset_commit **v, size_t *n, size_t *cap, const char 
     for (size_t i = 0; i < *n; i++)
         if ((*v)[i].partition == partition && !strcmp((*v)[i].topic, topic))
             return true;
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        td_offset_commit *q = realloc(*v, c * sizeof(*q));
-        if (!q)
-            return false;
-        *v = q;
-        *cap = c;
-    }
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return false;
     char *t = strdup(topic);
     if (!t)
         return false;
@@ -269,7 +264,7 @@ static int local_reset(td_engine *e, const char *group, const group_opts *o, jso
 static int group_local(const char *action, const char *group, const group_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = 0, code = cli_open(cli_data_dir(o->data), false, &e);
+    int rc = 0, code = cli_open(o->data, false, &e);
     if (code)
         return code;
     if (!strcmp(action, "list")) {
@@ -282,30 +277,26 @@ static int group_local(const char *action, const char *group, const group_opts *
         rc = td_group_delete(e, group);
         code = rc == TD_ENOTFOUND ? not_found(group) : rc ? cli_fail("deleting group", rc) : 0;
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Remote mode
  */
-static int group_remote(const char *server, const char *action, const char *group,
-                        const group_opts *o, json_t **out)
+static int group_remote(cli_remote *r, const char *action, const char *group, const group_opts *o,
+                        json_t **out)
 {
-    cli_remote r;
-    int code = cli_remote_open(server, &r);
-    if (code)
-        return code;
-    char *esc = group ? cli_remote_escape(&r, group) : NULL;
+    int code;
+    char *esc = group ? cli_remote_escape(r, group) : NULL;
     char path[1024];
     snprintf(path, sizeof(path), "/v1/groups%s%s", esc ? "/" : "", esc ? esc : "");
     free(esc);
     if (!strcmp(action, "list")) {
-        code = cli_remote_call(&r, "GET", path, NULL, out, "listing groups");
+        code = cli_remote_call(r, "GET", path, NULL, out, "listing groups");
     } else if (!strcmp(action, "describe")) {
-        code = cli_remote_call(&r, "GET", path, NULL, out, "describing group");
+        code = cli_remote_call(r, "GET", path, NULL, out, "describing group");
     } else if (!strcmp(action, "delete")) {
-        code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "deleting group");
+        code = cli_remote_call(r, "DELETE", path, NULL, NULL, "deleting group");
     } else {
         static const char *const names[] = {"", "earliest", "latest", "offset", "time"};
         json_t *b = json_pack("{s:s,s:b}", "to", names[o->to], "dry_run", o->dry_run);
@@ -318,10 +309,9 @@ static int group_remote(const char *server, const char *action, const char *grou
             json_object_set_new(b, "topics", ts);
         }
         strncat(path, "/reset", sizeof(path) - strlen(path) - 1);
-        code = cli_remote_call(&r, "POST", path, b, out, "resetting offsets");
+        code = cli_remote_call(r, "POST", path, b, out, "resetting offsets");
         json_decref(b);
     }
-    cli_remote_close(&r);
     return code;
 }
 
@@ -399,116 +389,111 @@ static void print_reset(const json_t *j)
            json_array_size(json_object_get(j, "offsets")), cli_json_str(j, "group"));
 }
 
-int cmd_group(int argc, char **argv)
+enum { OPT_EARLIEST = 1000, OPT_LATEST, OPT_OFFSET, OPT_TIME };
+
+static int group_option(void *opts, int c, const char *arg)
 {
-    enum { OPT_EARLIEST = 1000, OPT_LATEST, OPT_OFFSET, OPT_TIME, OPT_JSON };
-    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
-                                             {"server", required_argument, NULL, 's'},
-                                             {"to-earliest", no_argument, NULL, OPT_EARLIEST},
-                                             {"to-latest", no_argument, NULL, OPT_LATEST},
-                                             {"to-offset", required_argument, NULL, OPT_OFFSET},
-                                             {"to-time", required_argument, NULL, OPT_TIME},
-                                             {"topic", required_argument, NULL, 't'},
-                                             {"dry-run", no_argument, NULL, 'n'},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    group_opts o;
-    memset(&o, 0, sizeof(o));
-    int c, tos = 0;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:s:t:nh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.data = optarg;
-            break;
-        case 's':
-            o.server = optarg;
-            break;
-        case OPT_EARLIEST:
-        case OPT_LATEST:
-            o.to = c == OPT_EARLIEST ? TO_EARLIEST : TO_LATEST;
-            tos++;
-            break;
-        case OPT_OFFSET:
-            if (!cli_parse_i64(optarg, &o.value) || o.value < 0)
-                return cli_usage_error("group", "--to-offset takes an offset, not '%s'", optarg);
-            o.to = TO_OFFSET;
-            tos++;
-            break;
-        case OPT_TIME:
-            if (!cli_parse_time(optarg, &o.value))
-                return cli_usage_error("group",
-                                       "--to-time takes milliseconds since the epoch "
-                                       "or a UTC time like 2026-11-24T21:00:00Z, not "
-                                       "'%s'",
-                                       optarg);
-            o.to = TO_TIME;
-            tos++;
-            break;
-        case 't': {
-            json_t *spec = topic_spec(optarg);
-            const char *name = json_is_string(spec)
-                                   ? json_string_value(spec)
-                                   : json_string_value(json_object_get(spec, "topic"));
-            bool ok = name && td_topic_name_validate(name) == 0;
-            json_decref(spec);
-            if (!ok)
-                return cli_usage_error("group", "--topic takes TOPIC or TOPIC:P,P..., not '%s'",
-                                       optarg);
-            if (o.ntopics == MAX_TOPICS)
-                return cli_usage_error("group", "too many --topic");
-            o.topics[o.ntopics++] = optarg;
-            break;
-        }
-        case 'n':
-            o.dry_run = true;
-            break;
-        case OPT_JSON:
-            o.json = true;
-            break;
-        case 'h':
-            fputs(group_usage, stdout);
-            return EXIT_OK;
-        default:
-            return cli_usage_error("group", "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
+    group_opts *o = opts;
+    switch (c) {
+    case OPT_EARLIEST:
+    case OPT_LATEST:
+        o->to = c == OPT_EARLIEST ? TO_EARLIEST : TO_LATEST;
+        o->tos++;
+        return EXIT_OK;
+    case OPT_OFFSET:
+        if (!cli_parse_i64(arg, &o->value) || o->value < 0)
+            return cli_usage_error("group", "--to-offset takes an offset, not '%s'", arg);
+        o->to = TO_OFFSET;
+        o->tos++;
+        return EXIT_OK;
+    case OPT_TIME:
+        if (!cli_parse_time(arg, &o->value))
+            return cli_usage_error("group",
+                                   "--to-time takes milliseconds since the epoch "
+                                   "or a UTC time like 2026-11-24T21:00:00Z, not "
+                                   "'%s'",
+                                   arg);
+        o->to = TO_TIME;
+        o->tos++;
+        return EXIT_OK;
+    case 't': {
+        json_t *spec = topic_spec(arg);
+        const char *name = json_is_string(spec)
+                               ? json_string_value(spec)
+                               : json_string_value(json_object_get(spec, "topic"));
+        bool ok = name && td_topic_name_validate(name) == 0;
+        json_decref(spec);
+        if (!ok)
+            return cli_usage_error("group", "--topic takes TOPIC or TOPIC:P,P..., not '%s'", arg);
+        if (o->ntopics == MAX_TOPICS)
+            return cli_usage_error("group", "too many --topic");
+        o->topics[o->ntopics++] = arg;
+        return EXIT_OK;
     }
-    const char *action = optind < argc ? argv[optind] : NULL;
-    const char *group = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (!action)
-        return cli_usage_error("group", "group needs an action: list, describe, reset or delete");
-    bool list = !strcmp(action, "list");
-    if (!list && strcmp(action, "describe") && strcmp(action, "reset") && strcmp(action, "delete"))
-        return cli_usage_error("group", "unknown group action '%s'", action);
-    if (optind + (list ? 1 : 2) < argc)
-        return cli_usage_error("group", "unexpected argument '%s'", argv[optind + (list ? 1 : 2)]);
+    default: /* 'n' */
+        o->dry_run = true;
+        return EXIT_OK;
+    }
+}
+
+static const char *const group_actions[] = {"list", "describe", "reset", "delete", NULL};
+static const struct option group_longopts[] = {{"to-earliest", no_argument, NULL, OPT_EARLIEST},
+                                               {"to-latest", no_argument, NULL, OPT_LATEST},
+                                               {"to-offset", required_argument, NULL, OPT_OFFSET},
+                                               {"to-time", required_argument, NULL, OPT_TIME},
+                                               {"topic", required_argument, NULL, 't'},
+                                               {"dry-run", no_argument, NULL, 'n'},
+                                               {NULL, 0, NULL, 0}};
+static const cli_command group_command = {"group",        group_usage,     group_actions, "t:n",
+                                          group_longopts, group_option};
+
+/* The action's arguments: EXIT_OK or a usage error. */
+static int check_args(const cli_run *run, const group_opts *o, const char *group)
+{
+    bool list = cli_run_is(run, "list");
+    if (run->nargs > (list ? 0 : 1))
+        return cli_usage_error("group", "unexpected argument '%s'", run->args[list ? 0 : 1]);
     if (!list && (!group || !*group || strlen(group) > TD_GROUP_NAME_MAX))
-        return cli_usage_error("group", "group %s needs a group name (1 to %d bytes)", action,
-                               TD_GROUP_NAME_MAX);
-    bool reset = !strcmp(action, "reset");
-    if (reset && tos != 1)
+        return cli_usage_error("group", "group %s needs a group name (1 to %d bytes)",
+                               run->action, TD_GROUP_NAME_MAX);
+    bool reset = cli_run_is(run, "reset");
+    if (reset && o->tos != 1)
         return cli_usage_error("group", "group reset needs one of --to-earliest, --to-latest, "
                                         "--to-offset and --to-time");
-    if (!reset && (tos || o.ntopics || o.dry_run))
+    if (!reset && (o->tos || o->ntopics || o->dry_run))
         return cli_usage_error("group", "--to-*, --topic and --dry-run go with group reset");
-    const char *server = cli_server(o.server);
+    return EXIT_OK;
+}
+
+int cmd_group(int argc, char **argv)
+{
+    group_opts o;
+    memset(&o, 0, sizeof(o));
+    cli_run run;
+    int code = cli_run_parse(&group_command, argc, argv, &o, &run);
+    if (code || run.help)
+        goto out;
+    const char *action = run.action, *group = run.nargs > 0 ? run.args[0] : NULL;
+    o.data = run.data;
+    if ((code = check_args(&run, &o, group)) != 0 || (code = cli_run_connect(&run)) != 0)
+        goto out;
     json_t *answer = NULL;
-    int code = server ? group_remote(server, action, group, &o, &answer)
+    code = run.server ? group_remote(cli_run_remote(&run), action, group, &o, &answer)
                       : group_local(action, group, &o, &answer);
     if (code == EXIT_OK) {
-        if (answer && o.json)
+        if (answer && run.json)
             cli_json_print(answer);
-        else if (list)
+        else if (!strcmp(action, "list"))
             print_list(answer);
         else if (!strcmp(action, "describe"))
             print_describe(answer);
-        else if (reset)
+        else if (!strcmp(action, "reset"))
             print_reset(answer);
         else
             printf("deleted group %s\n", group);
     }
     json_decref(answer);
+out:
+    cli_run_end(&run);
     return code;
 }

@@ -394,7 +394,7 @@ int cmd_produce(int argc, char **argv)
         if ((code = cli_open_topic(o.data, s.topic, o.partition, "producing", &s.e, &info)) != 0)
             goto out;
         code = produce_lines(&s, in, &pg);
-        td_engine_close(s.e);
+        code = cli_close(s.e, code);
     }
 out:
     if (in != stdin)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/remote.h"
+#include "cli/command.h"
 
 static const char queue_usage[] =
     "usage: tidings queue <action> [options]\n"
@@ -45,12 +45,13 @@ static const char queue_usage[] =
 #define MAX_IDS 1000
 
 typedef struct queue_opts {
-    const char *data, *server, *topic, *consumer, *error;
+    const char *data; /* the data directory (cli_run's) */
+    const char *topic, *consumer, *error;
     td_config_entry configs[MAX_CONFIGS];
     char *config_text[MAX_CONFIGS];
     size_t nconfigs;
     int64_t max, wait, delay;
-    bool json, fjson, ack;
+    bool fjson, ack;
 } queue_opts;
 
 /* Policy keys and the HTTP API's fields for them ("backoff.x" is x inside "backoff"). */
@@ -100,27 +101,9 @@ static int policy_body(const queue_opts *o, json_t **out)
  */
 static json_t *info_json(const td_queue_info *q)
 {
-    const td_queue_policy *p = &q->policy;
-    const char *dlq = q->dead_letter_topic;
-    json_t *pol = json_pack(
-        "{s:I,s:i,s:{s:I,s:f,s:I,s:f},s:s,s:s,s:i,s:i,s:s}", "ack_timeout_ms",
-        (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries, "backoff", "initial_ms",
-        (json_int_t)p->backoff_initial_ms, "multiplier", p->backoff_multiplier, "max_ms",
-        (json_int_t)p->backoff_max_ms, "jitter", p->backoff_jitter, "dead_letter_topic", dlq,
-        "ordering", p->ordering == TD_QUEUE_BY_KEY ? "key" : "none", "max_in_flight",
-        p->max_in_flight, "max_in_flight_per_consumer", p->max_in_flight_per_consumer, "start",
-        p->start_latest ? "latest" : "earliest");
-    json_t *o = json_pack(
-        "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}", "group", q->group, "topic", q->topic,
-        "created_ms", (json_int_t)q->created_ms, "depth", (json_int_t)q->depth, "in_flight",
-        (json_int_t)q->in_flight, "waiting", (json_int_t)q->waiting, "held", (json_int_t)q->held,
-        "consumers", q->consumers, "acked", (json_int_t)q->acked, "redelivered",
-        (json_int_t)q->redelivered, "dead_lettered", (json_int_t)q->dead_lettered);
-    json_object_set_new(o, "oldest_unacked_ms",
-                        q->oldest_unacked_ms < 0 ? json_null()
-                                                 : json_integer(q->oldest_unacked_ms));
-    json_object_set_new(o, "topic_count", json_integer(q->topics));
-    json_object_set_new(o, "policy", pol);
+    char *text = td_queue_info_json(q); /* the broker's own text for it */
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
     return o;
 }
 
@@ -133,7 +116,7 @@ static int queue_local(const char *action, const char *group, char **ids, size_t
                        const queue_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = 0, code = cli_open(cli_data_dir(o->data), !strcmp(action, "create"), &e);
+    int rc = 0, code = cli_open(o->data, !strcmp(action, "create"), &e);
     if (code)
         return code;
     if (!strcmp(action, "create") || !strcmp(action, "configure")) {
@@ -205,20 +188,16 @@ static int queue_local(const char *action, const char *group, char **ids, size_t
         free(res);
         code = rc ? cli_fail(ack ? "acking" : "nacking", rc) : 0;
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Remote mode
  */
-static int queue_remote(const char *server, const char *action, const char *group, char **ids,
+static int queue_remote(cli_remote *r, const char *action, const char *group, char **ids,
                         size_t nids, const queue_opts *o, json_t **out)
 {
-    cli_remote r;
-    int code = cli_remote_open(server, &r);
-    if (code)
-        return code;
+    int code = EXIT_OK;
     char path[512];
     snprintf(path, sizeof(path), "/v1/queues%s%s", group ? "/" : "", group ? group : "");
     json_t *body = NULL;
@@ -230,27 +209,27 @@ static int queue_remote(const char *server, const char *action, const char *grou
             /* PUT creates or configures: create must not configure, nor configure create. */
             const char *what = create ? "creating queue group" : "configuring queue group";
             bool exists = false;
-            code = cli_remote_get_if_exists(&r, path, NULL, &exists, what);
+            code = cli_remote_get_if_exists(r, path, NULL, &exists, what);
             if (code == 0 && exists == create) {
                 fprintf(stderr, "tidings: %s: queue group '%s' %s\n", what, group,
                         create ? "already exists" : "does not exist");
                 code = create ? EXIT_RUNTIME : EXIT_NOTFOUND;
             }
             if (code == 0)
-                code = cli_remote_call(&r, "PUT", path, body, out,
+                code = cli_remote_call(r, "PUT", path, body, out,
                                        create ? "creating queue group" : "configuring queue group");
         }
     } else if (!strcmp(action, "list")) {
-        code = cli_remote_call(&r, "GET", path, NULL, out, "listing queue groups");
+        code = cli_remote_call(r, "GET", path, NULL, out, "listing queue groups");
     } else if (!strcmp(action, "describe")) {
-        code = cli_remote_call(&r, "GET", path, NULL, out, "describing queue group");
+        code = cli_remote_call(r, "GET", path, NULL, out, "describing queue group");
     } else if (!strcmp(action, "delete")) {
-        code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "deleting queue group");
+        code = cli_remote_call(r, "DELETE", path, NULL, NULL, "deleting queue group");
     } else if (!strcmp(action, "receive")) {
         body = json_pack("{s:I,s:I,s:s,s:s}", "max", (json_int_t)o->max, "wait_ms",
                          (json_int_t)o->wait, "consumer", o->consumer, "values", "string");
         strncat(path, "/receive", sizeof(path) - strlen(path) - 1);
-        code = cli_remote_call(&r, "POST", path, body, out, "receiving");
+        code = cli_remote_call(r, "POST", path, body, out, "receiving");
     } else {
         bool ack = !strcmp(action, "ack");
         json_t *arr = json_array();
@@ -262,10 +241,9 @@ static int queue_remote(const char *server, const char *action, const char *grou
         if (!ack && o->error)
             json_object_set_new(body, "error", json_string(o->error));
         strncat(path, ack ? "/ack" : "/nack", sizeof(path) - strlen(path) - 1);
-        code = cli_remote_call(&r, "POST", path, body, out, ack ? "acking" : "nacking");
+        code = cli_remote_call(r, "POST", path, body, out, ack ? "acking" : "nacking");
     }
     json_decref(body);
-    cli_remote_close(&r);
     return code;
 }
 
@@ -372,206 +350,186 @@ static int parse_id_results(const json_t *j)
     return code;
 }
 
+enum { OPT_CONSUMER = 1000, OPT_ACK, OPT_DELAY, OPT_ERROR };
+
+static int queue_option(void *opts, int c, const char *arg)
+{
+    queue_opts *o = opts;
+    switch (c) {
+    case 't':
+        o->topic = arg;
+        return EXIT_OK;
+    case 'c': {
+        const char *eq = strchr(arg, '=');
+        if (!eq || eq == arg || o->nconfigs == MAX_CONFIGS)
+            return cli_usage_error("queue", "--config takes KEY=VALUE, not '%s'", arg);
+        char *copy = strdup(arg);
+        if (!copy)
+            return EXIT_RUNTIME;
+        copy[eq - arg] = 0;
+        o->config_text[o->nconfigs] = copy;
+        o->configs[o->nconfigs++] = (td_config_entry){copy, copy + (eq - arg) + 1};
+        return EXIT_OK;
+    }
+    case 'm':
+        if (!cli_parse_i64(arg, &o->max) || o->max < 1 || o->max > 1000)
+            return cli_usage_error("queue", "--max takes 1 to 1000, not '%s'", arg);
+        return EXIT_OK;
+    case 'w':
+        if (!cli_parse_i64(arg, &o->wait) || o->wait < 0 || o->wait > 60000)
+            return cli_usage_error("queue", "--wait takes 0 to 60000 ms, not '%s'", arg);
+        return EXIT_OK;
+    case OPT_CONSUMER:
+        if (!*arg || strlen(arg) > 63)
+            return cli_usage_error("queue", "--consumer takes a name of 1 to 63 bytes");
+        o->consumer = arg;
+        return EXIT_OK;
+    case OPT_ACK:
+        o->ack = true;
+        return EXIT_OK;
+    case 'f':
+        if (strcmp(arg, "json") && strcmp(arg, "text"))
+            return cli_usage_error("queue", "--format is text or json, not '%s'", arg);
+        o->fjson = !strcmp(arg, "json");
+        return EXIT_OK;
+    case OPT_DELAY:
+        if (!cli_parse_i64(arg, &o->delay) || o->delay < 0 || o->delay > 86400000)
+            return cli_usage_error("queue", "--delay takes 0 to 86400000 ms, not '%s'", arg);
+        return EXIT_OK;
+    default: /* OPT_ERROR */
+        o->error = arg;
+        return EXIT_OK;
+    }
+}
+
+static const char *const queue_actions[] = {"create",  "configure", "list", "describe", "delete",
+                                            "receive", "ack",       "nack", NULL};
+static const struct option queue_longopts[] = {{"topic", required_argument, NULL, 't'},
+                                               {"config", required_argument, NULL, 'c'},
+                                               {"max", required_argument, NULL, 'm'},
+                                               {"wait", required_argument, NULL, 'w'},
+                                               {"consumer", required_argument, NULL, OPT_CONSUMER},
+                                               {"ack", no_argument, NULL, OPT_ACK},
+                                               {"format", required_argument, NULL, 'f'},
+                                               {"delay", required_argument, NULL, OPT_DELAY},
+                                               {"error", required_argument, NULL, OPT_ERROR},
+                                               {NULL, 0, NULL, 0}};
+static const cli_command queue_command = {"queue",        queue_usage,     queue_actions,
+                                          "t:c:m:w:f:",   queue_longopts, queue_option};
+
+/* The action's arguments (the group, the ids of ack and nack) and the options it needs:
+ * EXIT_OK or a usage error. */
+static int check_args(const cli_run *run, const queue_opts *o)
+{
+    const char *action = run->action, *group = run->nargs > 0 ? run->args[0] : NULL;
+    bool list = cli_run_is(run, "list"),
+         ids_action = cli_run_is(run, "ack") || cli_run_is(run, "nack");
+    char **ids = run->args + 1;
+    size_t nids = run->nargs > 1 ? (size_t)(run->nargs - 1) : 0;
+    if (!list && (!group || td_topic_name_validate(group) != 0))
+        return cli_usage_error("queue", "queue %s needs a group name (the rules of topic names)",
+                               action);
+    if ((list && group) || (!list && !ids_action && nids))
+        return cli_usage_error("queue", "unexpected argument '%s'", list ? group : ids[0]);
+    if (ids_action && (nids == 0 || nids > MAX_IDS))
+        return cli_usage_error("queue", "queue %s needs 1 to 1000 delivery ids", action);
+    for (size_t i = 0; ids_action && i < nids; i++)
+        if (!id_looks_valid(ids[i]))
+            return cli_usage_error("queue",
+                                   "'%s' is not a delivery id: ids look like 3.0.17.1 (topic "
+                                   "id, partition, offset, delivery), as queue receive prints "
+                                   "them",
+                                   ids[i]);
+    if (cli_run_is(run, "create") && (!o->topic || !*o->topic)) /* checked by the engine */
+        return cli_usage_error("queue", "queue create needs --topic TOPIC (or a PATTERN)");
+    if (cli_run_is(run, "configure") && o->nconfigs == 0)
+        return cli_usage_error("queue", "queue configure needs --config KEY=VALUE");
+    if (!run->server && o->wait)
+        return cli_usage_error("queue", "--wait needs a running broker (--server)");
+    return EXIT_OK;
+}
+
+/* One action, locally or on the broker. */
+static int queue_do(cli_run *run, const char *action, const char *group, char **ids, size_t nids,
+                    const queue_opts *o, json_t **out)
+{
+    return run->server ? queue_remote(cli_run_remote(run), action, group, ids, nids, o, out)
+                       : queue_local(action, group, ids, nids, o, out);
+}
+
+/* receive: prints the events, then acks them with --ack. */
+static int receive(cli_run *run, const char *group, const queue_opts *o, const json_t *answer)
+{
+    char **got = NULL;
+    size_t ngot = 0;
+    int code = EXIT_OK;
+    print_events(answer, o->fjson, &got, &ngot);
+    fflush(stdout);
+    if (o->ack && ngot) {
+        json_t *acked = NULL;
+        code = queue_do(run, "ack", group, got, ngot, o, &acked);
+        json_t *r;
+        size_t i;
+        json_array_foreach(json_object_get(acked, "results"), i, r)
+        {
+            if (strcmp(cli_json_str(r, "result"), "ok") && code == EXIT_OK) {
+                fprintf(stderr, "tidings: acking: %s is %s\n", cli_json_str(r, "id"),
+                        cli_json_str(r, "result"));
+                code = EXIT_RUNTIME;
+            }
+        }
+        json_decref(acked);
+    }
+    for (size_t i = 0; got && i < ngot; i++)
+        free(got[i]);
+    free(got);
+    return code;
+}
+
+/* The answer of any other action, as text (or as its JSON with --json). */
+static int print_answer(const cli_run *run, const char *group, const json_t *answer)
+{
+    const char *action = run->action;
+    if (answer && run->json)
+        cli_json_print(answer);
+    else if (cli_run_is(run, "list"))
+        print_list(answer);
+    else if (cli_run_is(run, "describe"))
+        print_describe(answer);
+    else if (cli_run_is(run, "create") || cli_run_is(run, "configure"))
+        printf("%s queue group %s\n", strcmp(action, "create") ? "configured" : "created", group);
+    else if (cli_run_is(run, "ack") || cli_run_is(run, "nack"))
+        return parse_id_results(answer);
+    else
+        printf("deleted queue group %s\n", group);
+    return EXIT_OK;
+}
+
 int cmd_queue(int argc, char **argv)
 {
-    enum { OPT_JSON = 1000, OPT_CONSUMER, OPT_ACK, OPT_DELAY, OPT_ERROR };
-    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
-                                             {"server", required_argument, NULL, 's'},
-                                             {"topic", required_argument, NULL, 't'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"max", required_argument, NULL, 'm'},
-                                             {"wait", required_argument, NULL, 'w'},
-                                             {"consumer", required_argument, NULL, OPT_CONSUMER},
-                                             {"ack", no_argument, NULL, OPT_ACK},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"delay", required_argument, NULL, OPT_DELAY},
-                                             {"error", required_argument, NULL, OPT_ERROR},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     queue_opts o;
     memset(&o, 0, sizeof(o));
     o.max = 1;
     o.delay = -1;
     o.consumer = "cli";
-    int c, code = EXIT_OK;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:s:t:c:m:w:f:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.data = optarg;
-            break;
-        case 's':
-            o.server = optarg;
-            break;
-        case 't':
-            o.topic = optarg;
-            break;
-        case 'c': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || o.nconfigs == MAX_CONFIGS) {
-                code = cli_usage_error("queue", "--config takes KEY=VALUE, not '%s'", optarg);
-                goto out;
-            }
-            char *copy = strdup(optarg);
-            if (!copy) {
-                code = EXIT_RUNTIME;
-                goto out;
-            }
-            copy[eq - optarg] = 0;
-            o.config_text[o.nconfigs] = copy;
-            o.configs[o.nconfigs++] = (td_config_entry){copy, copy + (eq - optarg) + 1};
-            break;
-        }
-        case 'm':
-            if (!cli_parse_i64(optarg, &o.max) || o.max < 1 || o.max > 1000) {
-                code = cli_usage_error("queue", "--max takes 1 to 1000, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case 'w':
-            if (!cli_parse_i64(optarg, &o.wait) || o.wait < 0 || o.wait > 60000) {
-                code = cli_usage_error("queue", "--wait takes 0 to 60000 ms, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_CONSUMER:
-            if (!*optarg || strlen(optarg) > 63) {
-                code = cli_usage_error("queue", "--consumer takes a name of 1 to 63 bytes");
-                goto out;
-            }
-            o.consumer = optarg;
-            break;
-        case OPT_ACK:
-            o.ack = true;
-            break;
-        case 'f':
-            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-                code = cli_usage_error("queue", "--format is text or json, not '%s'", optarg);
-                goto out;
-            }
-            o.fjson = !strcmp(optarg, "json");
-            break;
-        case OPT_DELAY:
-            if (!cli_parse_i64(optarg, &o.delay) || o.delay < 0 || o.delay > 86400000) {
-                code = cli_usage_error("queue", "--delay takes 0 to 86400000 ms, not '%s'", optarg);
-                goto out;
-            }
-            break;
-        case OPT_ERROR:
-            o.error = optarg;
-            break;
-        case OPT_JSON:
-            o.json = true;
-            break;
-        case 'h':
-            fputs(queue_usage, stdout);
-            goto out;
-        default:
-            code = cli_usage_error("queue", "unknown or incomplete option '%s'", argv[optind - 1]);
-            goto out;
-        }
-    }
-    static const char *const actions[] = {"create",  "configure", "list", "describe", "delete",
-                                          "receive", "ack",       "nack", NULL};
-    const char *action = optind < argc ? argv[optind] : NULL;
-    bool known = false;
-    for (size_t i = 0; action && actions[i]; i++)
-        known |= !strcmp(action, actions[i]);
-    if (!known) {
-        code = action ? cli_usage_error("queue", "unknown queue action '%s'", action)
-                      : cli_usage_error("queue", "queue needs an action: create, configure, "
-                                                 "list, describe, delete, receive, ack or nack");
+    cli_run run;
+    int code = cli_run_parse(&queue_command, argc, argv, &o, &run);
+    if (code || run.help)
         goto out;
-    }
-    bool list = !strcmp(action, "list"),
-         ids_action = !strcmp(action, "ack") || !strcmp(action, "nack");
-    const char *group = optind + 1 < argc ? argv[optind + 1] : NULL;
-    char **ids = argv + optind + 2;
-    size_t nids = argc - optind > 2 ? (size_t)(argc - optind - 2) : 0;
-    if (!list && (!group || td_topic_name_validate(group) != 0)) {
-        code = cli_usage_error("queue", "queue %s needs a group name (the rules of topic names)",
-                               action);
+    o.data = run.data;
+    if ((code = check_args(&run, &o)) != 0 || (code = cli_run_connect(&run)) != 0)
         goto out;
-    }
-    if ((list && group) || (!list && !ids_action && nids)) {
-        code = cli_usage_error("queue", "unexpected argument '%s'", list ? group : ids[0]);
-        goto out;
-    }
-    if (ids_action && (nids == 0 || nids > MAX_IDS)) {
-        code = cli_usage_error("queue", "queue %s needs 1 to 1000 delivery ids", action);
-        goto out;
-    }
-    for (size_t i = 0; ids_action && i < nids; i++) {
-        if (!id_looks_valid(ids[i])) {
-            code = cli_usage_error("queue",
-                                   "'%s' is not a delivery id: ids look like 3.0.17.1 (topic id, "
-                                   "partition, offset, delivery), as queue receive prints them",
-                                   ids[i]);
-            goto out;
-        }
-    }
-    if (!strcmp(action, "create") && (!o.topic || !*o.topic)) { /* checked by the engine */
-        code = cli_usage_error("queue", "queue create needs --topic TOPIC (or a PATTERN)");
-        goto out;
-    }
-    if (!strcmp(action, "configure") && o.nconfigs == 0) {
-        code = cli_usage_error("queue", "queue configure needs --config KEY=VALUE");
-        goto out;
-    }
-    const char *server = cli_server(o.server);
-    if (!server && o.wait) {
-        code = cli_usage_error("queue", "--wait needs a running broker (--server)");
-        goto out;
-    }
+    const char *group = run.nargs > 0 ? run.args[0] : NULL;
+    char **ids = run.args + 1;
+    size_t nids = run.nargs > 1 ? (size_t)(run.nargs - 1) : 0;
     json_t *answer = NULL;
-    code = server ? queue_remote(server, action, group, ids, nids, &o, &answer)
-                  : queue_local(action, group, ids, nids, &o, &answer);
-    if (code == EXIT_OK) {
-        if (!strcmp(action, "receive")) {
-            char **got = NULL;
-            size_t ngot = 0;
-            print_events(answer, o.fjson, &got, &ngot);
-            fflush(stdout);
-            if (o.ack && ngot) {
-                json_t *acked = NULL;
-                code = server ? queue_remote(server, "ack", group, got, ngot, &o, &acked)
-                              : queue_local("ack", group, got, ngot, &o, &acked);
-                json_t *r;
-                size_t i;
-                json_array_foreach(json_object_get(acked, "results"), i, r)
-                {
-                    if (strcmp(cli_json_str(r, "result"), "ok") && code == EXIT_OK) {
-                        fprintf(stderr, "tidings: acking: %s is %s\n", cli_json_str(r, "id"),
-                                cli_json_str(r, "result"));
-                        code = EXIT_RUNTIME;
-                    }
-                }
-                json_decref(acked);
-            }
-            for (size_t i = 0; got && i < ngot; i++)
-                free(got[i]);
-            free(got);
-        } else if (answer && o.json) {
-            cli_json_print(answer);
-        } else if (list) {
-            print_list(answer);
-        } else if (!strcmp(action, "describe") || !strcmp(action, "create") ||
-                   !strcmp(action, "configure")) {
-            if (strcmp(action, "describe"))
-                printf("%s queue group %s\n", strcmp(action, "create") ? "configured" : "created",
-                       group);
-            else
-                print_describe(answer);
-        } else if (ids_action) {
-            code = parse_id_results(answer);
-        } else {
-            printf("deleted queue group %s\n", group);
-        }
-    }
+    code = queue_do(&run, run.action, group, ids, nids, &o, &answer);
+    if (code == EXIT_OK)
+        code = cli_run_is(&run, "receive") ? receive(&run, group, &o, answer)
+                                           : print_answer(&run, group, answer);
     json_decref(answer);
 out:
+    cli_run_end(&run);
     for (size_t i = 0; i < o.nconfigs; i++)
         free(o.config_text[i]);
     return code;

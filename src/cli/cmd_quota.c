@@ -177,8 +177,7 @@ static int quota_local(const char *action, char **args, int nargs, const quota_o
     } else {
         code = cli_fail(set ? "setting quotas" : "removing quotas", rc);
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 int cmd_quota(int argc, char **argv)

@@ -165,8 +165,7 @@ static int token_local(const char *action, const char *id, const token_opts *o)
     } else {
         code = cli_fail("revoking the token", rc);
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 static int token_remote(const char *server, const char *action, const char *id, const token_opts *o)

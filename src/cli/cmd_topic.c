@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/remote.h"
+#include "cli/command.h"
 
 static const char topic_usage[] =
     "usage: tidings topic <action> [options]\n"
@@ -36,10 +36,9 @@ static const char topic_usage[] =
 #define MAX_CONFIGS 64
 
 typedef struct topic_opts {
-    const char *data, *server;
+    const char *data; /* the data directory (cli_run's) */
     int64_t partitions;
     bool have_partitions;
-    bool json;
     bool internal;
     td_config_entry configs[MAX_CONFIGS];
     char *config_text[MAX_CONFIGS];
@@ -161,7 +160,7 @@ static int local_describe(td_engine *e, const char *name, const char *what, json
 static int topic_local(const char *action, const char *name, const topic_opts *o, json_t **out)
 {
     td_engine *e;
-    int rc = 0, code = cli_open(cli_data_dir(o->data), strcmp(action, "create") == 0, &e);
+    int rc = 0, code = cli_open(o->data, strcmp(action, "create") == 0, &e);
     if (code)
         return code;
     if (strcmp(action, "create") == 0) {
@@ -182,20 +181,16 @@ static int topic_local(const char *action, const char *name, const topic_opts *o
         rc = td_topic_delete(e, name);
         code = rc ? cli_fail("deleting topic", rc) : EXIT_OK;
     }
-    td_engine_close(e);
-    return code;
+    return cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Remote mode
  */
-static int topic_remote(const char *server, const char *action, const char *name,
-                        const topic_opts *o, json_t **out)
+static int topic_remote(cli_remote *r, const char *action, const char *name, const topic_opts *o,
+                        json_t **out)
 {
-    cli_remote r;
-    int code = cli_remote_open(server, &r);
-    if (code)
-        return code;
+    int code;
     char path[1024];
     snprintf(path, sizeof(path), "/v1/topics%s%s", name ? "/" : "", name ? name : "");
     json_t *config = json_object();
@@ -207,25 +202,24 @@ static int topic_remote(const char *server, const char *action, const char *name
         body = json_pack("{s:s,s:O}", "name", name, "config", config);
         if (o->have_partitions)
             json_object_set_new(body, "partitions", json_integer(o->partitions));
-        code = cli_remote_call(&r, "POST", path, body, NULL, "creating topic");
+        code = cli_remote_call(r, "POST", path, body, NULL, "creating topic");
     } else if (strcmp(action, "list") == 0) {
         if (o->internal)
             snprintf(path, sizeof(path), "/v1/topics?internal=true");
-        code = cli_remote_call(&r, "GET", path, NULL, out, "listing topics");
+        code = cli_remote_call(r, "GET", path, NULL, out, "listing topics");
     } else if (strcmp(action, "describe") == 0) {
-        code = cli_remote_call(&r, "GET", path, NULL, out, "describing topic");
+        code = cli_remote_call(r, "GET", path, NULL, out, "describing topic");
     } else if (strcmp(action, "alter") == 0) {
         body = json_pack("{s:O}", "config", config);
-        code = cli_remote_call(&r, "PATCH", path, body, NULL, "altering topic");
+        code = cli_remote_call(r, "PATCH", path, body, NULL, "altering topic");
     } else if (strcmp(action, "add-partitions") == 0) {
         body = json_pack("{s:I}", "partitions", (json_int_t)o->partitions);
-        code = cli_remote_call(&r, "PATCH", path, body, NULL, "adding partitions");
+        code = cli_remote_call(r, "PATCH", path, body, NULL, "adding partitions");
     } else {
-        code = cli_remote_call(&r, "DELETE", path, NULL, NULL, "deleting topic");
+        code = cli_remote_call(r, "DELETE", path, NULL, NULL, "deleting topic");
     }
     json_decref(body);
     json_decref(config);
-    cli_remote_close(&r);
     return code;
 }
 
@@ -293,107 +287,70 @@ static void print_describe(const json_t *t)
     }
 }
 
+static int topic_option(void *opts, int c, const char *arg)
+{
+    topic_opts *o = opts;
+    switch (c) {
+    case 'p':
+        if (!cli_parse_i64(arg, &o->partitions) || o->partitions < 1 ||
+            o->partitions > INT32_MAX)
+            return cli_usage_error("topic", "--partitions takes a positive number, not '%s'",
+                                   arg);
+        o->have_partitions = true;
+        return EXIT_OK;
+    case 'c':
+        return parse_config(o, arg);
+    default: /* 'i' */
+        o->internal = true;
+        return EXIT_OK;
+    }
+}
+
+static const char *const topic_actions[] = {"create", "list",           "describe",
+                                            "alter",  "add-partitions", "delete",
+                                            NULL};
+static const struct option topic_longopts[] = {{"partitions", required_argument, NULL, 'p'},
+                                               {"config", required_argument, NULL, 'c'},
+                                               {"internal", no_argument, NULL, 'i'},
+                                               {NULL, 0, NULL, 0}};
+static const cli_command topic_command = {"topic",        topic_usage,     topic_actions, "p:c:",
+                                          topic_longopts, topic_option};
+
+/* The action's arguments: EXIT_OK or a usage error. */
+static int check_args(const cli_run *run, const topic_opts *o, const char *name)
+{
+    bool needs_name = !cli_run_is(run, "list");
+    if (run->nargs > (needs_name ? 1 : 0))
+        return cli_usage_error("topic", "unexpected argument '%s'",
+                               run->args[needs_name ? 1 : 0]);
+    if (needs_name && !name)
+        return cli_usage_error("topic", "topic %s needs a topic name", run->action);
+    if (cli_run_is(run, "alter") && o->nconfigs == 0)
+        return cli_usage_error("topic", "topic alter needs at least one --config KEY=VALUE");
+    if (cli_run_is(run, "add-partitions") && !o->have_partitions)
+        return cli_usage_error("topic", "topic add-partitions needs --partitions TOTAL");
+    if (run->server && name && td_topic_name_validate(name) != 0)
+        return cli_fail(action_what(run->action), TD_ENAME); /* also keeps a URL safe */
+    return EXIT_OK;
+}
+
 int cmd_topic(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
-                                             {"partitions", required_argument, NULL, 'p'},
-                                             {"config", required_argument, NULL, 'c'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"internal", no_argument, NULL, 'i'},
-                                             {"server", required_argument, NULL, 's'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
     topic_opts o;
     memset(&o, 0, sizeof(o));
-    int c, code = EXIT_OK;
-    optind = 1;
-    opterr = 0;
-    /* GNU getopt_long permutes: options may come before or after the action and the name. */
-    while ((c = getopt_long(argc, argv, "d:p:c:s:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o.data = optarg;
-            break;
-        case 's':
-            o.server = optarg;
-            break;
-        case 'p':
-            if (!cli_parse_i64(optarg, &o.partitions) || o.partitions < 1 ||
-                o.partitions > INT32_MAX) {
-                code = cli_usage_error("topic", "--partitions takes a positive number, not '%s'",
-                                       optarg);
-                goto out;
-            }
-            o.have_partitions = true;
-            break;
-        case 'c':
-            if ((code = parse_config(&o, optarg)) != 0)
-                goto out;
-            break;
-        case 'i':
-            o.internal = true;
-            break;
-        case 'j':
-            o.json = true;
-            break;
-        case 'h':
-            fputs(topic_usage, stdout);
-            goto out;
-        default:
-            code = cli_usage_error("topic", "unknown or incomplete option '%s'",
-                                   argv[optind - 1]);
-            goto out;
-        }
-    }
-    const char *pos[2] = {NULL, NULL};
-    if (argc - optind > 2) {
-        code = cli_usage_error("topic", "unexpected argument '%s'", argv[optind + 2]);
+    cli_run run;
+    int code = cli_run_parse(&topic_command, argc, argv, &o, &run);
+    if (code || run.help)
         goto out;
-    }
-    for (int i = 0; optind + i < argc; i++)
-        pos[i] = argv[optind + i];
-    const char *action = pos[0], *name = pos[1];
-    if (!action) {
-        code = cli_usage_error("topic", "topic needs an action: create, list, describe, alter, "
-                                        "add-partitions or delete");
+    const char *action = run.action, *name = run.nargs > 0 ? run.args[0] : NULL;
+    o.data = run.data;
+    if ((code = check_args(&run, &o, name)) != 0 || (code = cli_run_connect(&run)) != 0)
         goto out;
-    }
-    bool needs_name = strcmp(action, "list") != 0;
-    static const char *const actions[] = {"create", "list", "describe", "alter",
-                                          "add-partitions", "delete", NULL};
-    bool known = false;
-    for (size_t i = 0; actions[i]; i++)
-        known |= strcmp(actions[i], action) == 0;
-    if (!known) {
-        code = cli_usage_error("topic", "unknown topic action '%s'", action);
-        goto out;
-    }
-    if (needs_name && !name) {
-        code = cli_usage_error("topic", "topic %s needs a topic name", action);
-        goto out;
-    }
-    if (!needs_name && name) {
-        code = cli_usage_error("topic", "unexpected argument '%s'", name);
-        goto out;
-    }
-    if (strcmp(action, "alter") == 0 && o.nconfigs == 0) {
-        code = cli_usage_error("topic", "topic alter needs at least one --config KEY=VALUE");
-        goto out;
-    }
-    if (strcmp(action, "add-partitions") == 0 && !o.have_partitions) {
-        code = cli_usage_error("topic", "topic add-partitions needs --partitions TOTAL");
-        goto out;
-    }
-    const char *server = cli_server(o.server);
-    if (server && name && td_topic_name_validate(name) != 0) {
-        code = cli_fail(action_what(action), TD_ENAME); /* also keeps the name safe in a URL */
-        goto out;
-    }
     json_t *answer = NULL;
-    code = server ? topic_remote(server, action, name, &o, &answer)
-                  : topic_local(action, name, &o, &answer);
+    code = run.server ? topic_remote(cli_run_remote(&run), action, name, &o, &answer)
+                      : topic_local(action, name, &o, &answer);
     if (code == EXIT_OK) {
-        if (answer && o.json)
+        if (answer && run.json)
             cli_json_print(answer);
         else if (strcmp(action, "list") == 0)
             print_list(answer);
@@ -410,6 +367,7 @@ int cmd_topic(int argc, char **argv)
     }
     json_decref(answer);
 out:
+    cli_run_end(&run);
     free_opts(&o);
     return code;
 }

@@ -336,7 +336,7 @@ static int user_local(const char *action, const char *name, const user_opts *o)
             code = cli_fail("listing users", rc);
         }
     }
-    td_engine_close(e);
+    code = cli_close(e, code);
 out:
     explicit_bzero(pw, sizeof(pw));
     return code;

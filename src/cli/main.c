@@ -42,6 +42,15 @@ static const char usage[] =
     "With --server, credentials: --user U with --password-file F, --password-stdin or\n"
     "$TIDINGS_PASSWORD; or --token-file F ($TIDINGS_TOKEN); --cacert F for https://.\n";
 
+int cli_close(td_engine *e, int code)
+{
+    int rc = td_engine_close(e);
+    if (rc == 0)
+        return code;
+    int failed = cli_fail("closing the data directory", rc);
+    return code == EXIT_OK ? (failed == EXIT_OK ? EXIT_RUNTIME : failed) : code;
+}
+
 int cli_fail(const char *what, int rc)
 {
     const char *detail = td_last_error();

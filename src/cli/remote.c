@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/base.h" /* td_json_shorten_reals: a pure text function, no engine access */
+#include "base/base.h" /* td_json_shorten_reals and td_buf: pure code, no engine access */
 #include "cli/cli.h"
 #include "cli/remote.h"
 
@@ -95,26 +95,16 @@ char *cli_remote_escape(cli_remote *r, const char *segment)
     return copy;
 }
 
-typedef struct body {
-    char *p;
-    size_t n, cap;
-} body;
+/* An answer's body, kept NUL-terminated past its length for the error messages. */
+typedef td_buf body;
 
 static bool body_add(body *b, const char *p, size_t n)
 {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            return false;
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    if (n == SIZE_MAX || td_buf_reserve(b, n + 1) != 0)
+        return false;
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
     return true;
 }
 
@@ -132,7 +122,7 @@ static bool auth_is_token(void)
 /* The exit code for an error answer, and its message on stderr. */
 static int answer_error(long status, const body *b, const char *what)
 {
-    json_t *j = b->n ? json_loadb(b->p, b->n, 0, NULL) : NULL;
+    json_t *j = b->len ? json_loadb((const char *)b->p, b->len, 0, NULL) : NULL;
     json_t *err = json_object_get(j, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     const char *msg = json_string_value(json_object_get(err, "message"));
@@ -207,7 +197,8 @@ static int call(cli_remote *r, const char *method, const char *path, const char 
 {
     char url[8192];
     prepare(r, method, path, url, sizeof(url));
-    body b = {0};
+    body b;
+    td_buf_init(&b);
     struct curl_slist *hdrs = NULL;
     if (payload) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -230,13 +221,13 @@ static int call(cli_remote *r, const char *method, const char *path, const char 
     } else if (out) {
         json_error_t je;
         *out = NULL;
-        if (b.n && !(*out = json_loadb(b.p, b.n, 0, &je))) {
+        if (b.len && !(*out = json_loadb((const char *)b.p, b.len, 0, &je))) {
             fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what, je.text);
             code = EXIT_RUNTIME;
         }
     }
     curl_slist_free_all(hdrs);
-    free(b.p);
+    td_buf_free(&b);
     return code;
 }
 
@@ -344,7 +335,7 @@ int cli_remote_stream(cli_remote *r, const char *path, const char *last_event_id
         code = EXIT_UNREACHABLE;
     }
     curl_slist_free_all(hdrs);
-    free(s.err.p);
+    td_buf_free(&s.err);
     return code;
 }
 

@@ -60,11 +60,6 @@ int net_conn_listen_port(net_conn *c)
     return c->listen_port;
 }
 
-bool net_conn_is_tls(net_conn *c)
-{
-    return c->tls != NULL;
-}
-
 const char *net_conn_cert_principal(net_conn *c)
 {
     return c->tls ? c->tls->principal : NULL;

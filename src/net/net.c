@@ -41,6 +41,8 @@
 #include "base/base.h"
 #include "net/net_int.h"
 
+static size_t net_default_buffer_memory(void);
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -105,17 +107,11 @@ void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn
 {
     if (t->heap_index != (size_t)-1 && t->heap_index < l->nheap && l->heap[t->heap_index] == t)
         net_timer_stop(l, t);
-    if (l->nheap == l->heap_cap) {
-        size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-        net_timer **h = realloc(l->heap, cap * sizeof(*h));
-        if (!h) {
-            /* Out of memory: run it now rather than never. */
-            t->heap_index = (size_t)-1;
-            fn(arg);
-            return;
-        }
-        l->heap = h;
-        l->heap_cap = cap;
+    if (td_grow(&l->heap, &l->heap_cap, l->nheap, sizeof(*l->heap), 64) != 0) {
+        /* Out of memory: run it now rather than never. */
+        t->heap_index = (size_t)-1;
+        fn(arg);
+        return;
     }
     /* A client may ask for any delay (Redis's BLOCK takes up to 2^63 ms): clamped so that the
      * due time cannot overflow; a quarter of the range is still millions of years. */
@@ -696,11 +692,6 @@ size_t net_group_max_conns(const net_group *g)
     return g->max_conns;
 }
 
-size_t net_group_buffer_memory(const net_group *g)
-{
-    return g->budget.limit;
-}
-
 /* The memory the process may use: physical memory, or a cgroup's limit when lower. */
 static size_t memory_total(void)
 {
@@ -719,7 +710,8 @@ static size_t memory_total(void)
     return total;
 }
 
-size_t net_default_buffer_memory(void)
+/* 1/8 of the memory there is (physical, or the cgroup's limit), between 64 MiB and 4 GiB. */
+static size_t net_default_buffer_memory(void)
 {
     size_t m = memory_total() / 8;
     return TD_MIN(TD_MAX(m, (size_t)NET_BUFFER_MEMORY_DEFAULT_MIN),

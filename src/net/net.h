@@ -1,5 +1,5 @@
 /*
- * net.h: event loops, listeners and connections (DESIGN.md section 4).
+ * net.h: event loops, listeners and connections (docs/design.md §4).
  *
  * A net_loop is one thread running epoll. It owns the connections accepted on it (every loop
  * listens on every listener's socket with EPOLLEXCLUSIVE, so the kernel spreads accepts), its
@@ -77,8 +77,8 @@ typedef struct net_config {
     int loops;              /* event-loop threads; 0: one per online core */
     int64_t shutdown_grace_ms; /* how long shutdown waits for in-flight work and output */
     td_metrics *metrics;    /* counts connections per listener's protocol; may be NULL */
-    /* The budget of buffered bytes; 0: net_default_buffer_memory(). At least
-     * NET_BUFFER_MEMORY_MIN. */
+    /* The budget of buffered bytes; 0: 1/8 of the memory there is (physical, or the cgroup's
+     * limit), between NET_BUFFER_MEMORY_DEFAULT_MIN and _MAX. At least NET_BUFFER_MEMORY_MIN. */
     size_t buffer_memory;
     /* Connections open at most, over all listeners; 0: derived when the group starts from
      * RLIMIT_NOFILE, less the descriptors open then and a headroom. */
@@ -91,8 +91,6 @@ typedef struct net_config {
 #define NET_BUFFER_MEMORY_MIN ((size_t)1 << 20)
 #define NET_BUFFER_MEMORY_DEFAULT_MIN ((size_t)64 << 20)
 #define NET_BUFFER_MEMORY_DEFAULT_MAX ((size_t)4 << 30)
-/* 1/8 of the memory there is (physical, or the cgroup's limit), between 64 MiB and 4 GiB. */
-size_t net_default_buffer_memory(void);
 
 /* Per listener (net_group_listen; NULL: none of these). */
 typedef struct net_listen_opts {
@@ -161,9 +159,8 @@ int net_group_start(net_group *g);
 void net_group_stop(net_group *g);
 void net_group_destroy(net_group *g);
 int net_group_size(const net_group *g);
-/* max_conns as set or derived (after net_group_start), and the budget's bytes. */
+/* max_conns as set or derived (after net_group_start). */
 size_t net_group_max_conns(const net_group *g);
-size_t net_group_buffer_memory(const net_group *g);
 net_loop *net_group_loop(net_group *g, int i);
 
 /* Runs fn(arg) on the loop's thread (thread-safe; from any thread). Returns -ENOMEM or 0. */
@@ -252,8 +249,6 @@ const char *net_conn_peer(net_conn *c); /* "127.0.0.1:54321" */
 /* The port of the listener that accepted the connection (what Kafka's metadata advertises to
  * this client). Any thread. */
 int net_conn_listen_port(net_conn *c);
-/* Whether the connection came through a TLS listener. */
-bool net_conn_is_tls(net_conn *c);
 /* The principal a verified client certificate names (its subject's CN), valid while the
  * connection is; NULL without a verified certificate. */
 const char *net_conn_cert_principal(net_conn *c);

@@ -106,11 +106,6 @@ static const char *const keys[] = {"data",
                                    "anonymous.access",
                                    NULL};
 
-const char *const *server_config_keys(void)
-{
-    return keys;
-}
-
 void server_config_defaults(td_server_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -274,7 +269,8 @@ static int parse_auth(const char *key, const char *value, bool *out)
     return td_fail(TD_ECONFIG, "%s: expected none or required, got '%s'", key, value);
 }
 
-int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
+/* Parses a kafka.listeners value: 0 with *n entries, or TD_ECONFIG naming the bad entry. */
+static int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n)
 {
     static const char *const protos[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
     *n = 0;
@@ -1173,7 +1169,11 @@ static int stop_server(server *s, int rc)
         net_tls_destroy(s->tls.t[i]); /* after the group: connections hold the contexts' SSLs */
     if (s->e)
         td_metrics_remove_collector(broker_metrics(s->e), process_collect, NULL);
-    td_engine_close(s->e);
+    int crc = td_engine_close(s->e); /* the final sync: its failure fails the stop */
+    if (crc && !rc) {
+        rc = crc;
+        snprintf(why, sizeof(why), "closing the data directory: %s", td_last_error());
+    }
     td_log_flush_suppressed();
     if (rc)
         td_fail(rc, "%s", why[0] ? why : td_strerror(rc));

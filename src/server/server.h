@@ -32,8 +32,6 @@ typedef struct td_kafka_listener {
     bool tls, sasl;
 } td_kafka_listener;
 
-/* Parses a kafka.listeners value: 0 with *n entries, or TD_ECONFIG naming the bad entry. */
-int server_kafka_listeners(const char *value, td_kafka_listener *out, int *n);
 
 typedef struct td_server_config {
     char data[PATH_MAX];      /* data: ./data */
@@ -127,8 +125,6 @@ int server_config_load_file(td_server_config *c, const char *path);
 /* Applies TIDINGS_<KEY> variables (key upper-cased, '.' as '_'): TIDINGS_DATA,
  * TIDINGS_KAFKA, TIDINGS_AUTO_CREATE_TOPICS, ... */
 int server_config_from_env(td_server_config *c);
-/* The keys, for --help and docs. */
-const char *const *server_config_keys(void);
 
 /* The first administrator (admin.c): when TIDINGS_ADMIN_PASSWORD is set and non-empty and the
  * engine has no users, creates `user` with that password (both SCRAM mechanisms); an existing

@@ -427,18 +427,13 @@ int catalog_offsets_list(td_catalog *c, const char *group, td_committed_offset *
     size_t n = 0, cap = 0, strbytes = 0;
     int rc = 0, s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_committed_offset *nv = realloc(v, cap * sizeof(*nv));
-            char **nm = realloc(meta, cap * sizeof(*nm));
-            if (nv)
-                v = nv;
-            if (nm)
-                meta = nm;
-            if (!nv || !nm) {
-                rc = -ENOMEM;
-                break;
-            }
+        /* Two arrays of one length: meta grows first, so that a failure leaves both as
+         * large as n needs. */
+        size_t capmeta = cap;
+        if (td_grow(&meta, &capmeta, n, sizeof(*meta), 16) != 0 ||
+            td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+            rc = -ENOMEM;
+            break;
         }
         td_committed_offset *o = &v[n];
         memset(o, 0, sizeof(*o));
@@ -503,14 +498,9 @@ int catalog_groups_list(td_catalog *c, td_group_info **out, size_t *count)
     size_t n = 0, cap = 0;
     int rc = 0, s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_group_info *nv = realloc(v, cap * sizeof(*nv));
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = nv;
+        if (td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+            rc = -ENOMEM;
+            break;
         }
         memset(&v[n], 0, sizeof(v[n]));
         snprintf(v[n].name, sizeof(v[n].name), "%s", (const char *)sqlite3_column_text(st, 0));
@@ -574,14 +564,9 @@ int catalog_topic_list(td_catalog *c, td_catalog_topic **out, size_t *count)
     size_t n = 0, cap = 0;
     int rc = 0, s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_catalog_topic *nv = realloc(v, cap * sizeof(*nv));
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = nv;
+        if (td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+            rc = -ENOMEM;
+            break;
         }
         row_to_topic(st, &v[n++]);
     }
@@ -663,15 +648,9 @@ int catalog_queue_list(td_catalog *c, catalog_queue **out, size_t *count)
     size_t n = 0, cap = 0;
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            catalog_queue *q = realloc(v, nc * sizeof(*q));
-            if (!q) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = q;
-            cap = nc;
+        if (td_grow(&v, &cap, n, sizeof(*v), 8) != 0) {
+            rc = -ENOMEM;
+            break;
         }
         catalog_queue *q = &v[n++];
         memset(q, 0, sizeof(*q));
@@ -984,14 +963,9 @@ int catalog_user_list(td_catalog *c, td_user_info **out, size_t *count)
         if (!name || !mech)
             continue; /* a mechanism of a newer tidings: not one this build can use */
         if (n == 0 || strcmp(v[n - 1].name, name) != 0) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                td_user_info *nv = realloc(v, cap * sizeof(*v));
-                if (!nv) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                v = nv;
+            if (td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+                rc = -ENOMEM;
+                goto out;
             }
             memset(&v[n], 0, sizeof(v[n]));
             snprintf(v[n].name, sizeof(v[n].name), "%s", name);
@@ -1144,14 +1118,9 @@ int catalog_acl_list(td_catalog *c, td_acl **out, size_t *count)
             rc = td_fail(TD_ECORRUPT, "catalog: malformed ACL row");
             goto out;
         }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_acl *nv = realloc(v, cap * sizeof(*v));
-            if (!nv) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            v = nv;
+        if (td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+            rc = -ENOMEM;
+            goto out;
         }
         td_acl *a = &v[n++];
         memset(a, 0, sizeof(*a));

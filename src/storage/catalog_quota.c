@@ -92,14 +92,9 @@ int catalog_quota_list(td_catalog *c, td_quota_info **out, size_t *count)
             strlen(ci) > TD_QUOTA_CLIENT_ID_MAX)
             continue;
         if (n == 0 || !same_entity(&v[n - 1].entity, ul, u, cl, ci)) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                td_quota_info *nv = realloc(v, cap * sizeof(*v));
-                if (!nv) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                v = nv;
+            if (td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+                rc = -ENOMEM;
+                goto out;
             }
             memset(&v[n], 0, sizeof(v[n]));
             v[n].entity.user_level = (td_quota_level)ul;

@@ -138,14 +138,9 @@ int catalog_token_list(td_catalog *c, const char *user, td_token_info **out, siz
     size_t n = 0, cap = 0;
     int rc = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            td_token_info *nv = realloc(v, cap * sizeof(*v));
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = nv;
+        if (td_grow(&v, &cap, n, sizeof(*v), 16) != 0) {
+            rc = -ENOMEM;
+            break;
         }
         token_row(st, &v[n++]);
     }

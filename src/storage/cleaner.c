@@ -517,14 +517,8 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
 
 static int cand_push(clean_ctx *c, int64_t base)
 {
-    if (c->ncands == c->cands_cap) {
-        size_t cap = c->cands_cap ? c->cands_cap * 2 : 64;
-        sid_cand *n = realloc(c->cands, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        c->cands = n;
-        c->cands_cap = cap;
-    }
+    if (td_grow(&c->cands, &c->cands_cap, c->ncands, sizeof(*c->cands), 64) != 0)
+        return -ENOMEM;
     c->cands[c->ncands++] = (sid_cand){base, c->g_new_st, c->g_removed};
     return 0;
 }
@@ -940,14 +934,8 @@ struct recover_ctx {
 
 static int push(int64_t **v, size_t *n, size_t *cap, int64_t x)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        int64_t *nv = realloc(*v, nc * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        *v = nv;
-        *cap = nc;
-    }
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return -ENOMEM;
     (*v)[(*n)++] = x;
     return 0;
 }

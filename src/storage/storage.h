@@ -69,9 +69,6 @@ enum topic_config_type {
  * NULL for an unknown key (static storage). */
 int topic_config_type(const char *key);
 const char *topic_config_doc(const char *key);
-/* compression.type's name for a codec: "producer" (TD_TOPIC_COMPRESSION_PRODUCER),
- * "uncompressed", "gzip", "snappy", "lz4", "zstd". */
-const char *topic_compression_name(int codec);
 
 /*
  * The topic's rules for a batch about to be appended (recompress.c), for every protocol's

@@ -191,7 +191,9 @@ void td_topic_config_init(td_topic_config *c)
     snprintf(c->message_format_version, sizeof(c->message_format_version), "3.0-IV1");
 }
 
-const char *topic_compression_name(int codec)
+/* compression.type's name for a codec: "producer" (TD_TOPIC_COMPRESSION_PRODUCER),
+ * "uncompressed", "gzip", "snappy", "lz4", "zstd". */
+static const char *topic_compression_name(int codec)
 {
     static const char *const names[] = {"uncompressed", "gzip", "snappy", "lz4", "zstd"};
     if (codec == TD_TOPIC_COMPRESSION_PRODUCER)

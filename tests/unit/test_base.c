@@ -197,6 +197,11 @@ static void test_errors(void)
     ASSERT_STR_EQ(td_errname(-ENOSPC), "ENOSPC");
     ASSERT_STR_EQ(td_strerror(0), "success");
     ASSERT(strlen(td_strerror(-ENOSPC)) > 0);
+    /* The parsers' internal code keeps its number and names, outside the public list. */
+    ASSERT_EQ(TD_EAGAIN, -1001);
+    ASSERT_STR_EQ(td_errname(TD_EAGAIN), "TD_EAGAIN");
+    ASSERT_STR_EQ(td_strerror(TD_EAGAIN), "need more input");
+    ASSERT_EQ(TD_EPROTO, -1002);
     ASSERT_EQ(td_fail(TD_ENAME, "rule %d", 7), TD_ENAME);
     ASSERT_STR_EQ(td_last_error(), "rule 7");
     /* A detail that wraps the one before it. */

@@ -313,18 +313,12 @@ static bool op_add(reset_op *op, size_t *cap, const char *topic, int32_t partiti
     for (size_t i = 0; i < op->n; i++)
         if (op->v[i].partition == partition && !strcmp(op->v[i].topic, topic))
             return true;
-    if (op->n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        td_offset_commit *v = realloc(op->v, c * sizeof(*v));
-        if (!v)
-            return false;
-        op->v = v;
-        int64_t *pv = realloc(op->previous, c * sizeof(*pv));
-        if (!pv)
-            return false;
-        op->previous = pv;
-        *cap = c;
-    }
+    /* Two arrays of one length: previous grows first, so that a failure leaves both as large
+     * as op->n needs. */
+    size_t cap_previous = *cap;
+    if (td_grow(&op->previous, &cap_previous, op->n, sizeof(*op->previous), 16) != 0 ||
+        td_grow(&op->v, cap, op->n, sizeof(*op->v), 16) != 0)
+        return false;
     char *t = strdup(topic);
     if (!t)
         return false;

@@ -141,8 +141,6 @@ bool http_values_param(hconn *hc, bool *values_json);
 void http_respond_stream_head(hconn *hc, int status, const char *content_type,
                               const char *extra_headers);
 
-/* GET /metrics: the registry in the Prometheus text format. */
-void http_route_metrics(hconn *hc);
 
 /* Routes of groups.c: /v1/groups[/{group}[/{action}]] (group and action NULL when absent). */
 void http_route_groups(hconn *hc, const char *group, const char *action);
@@ -219,8 +217,7 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
 void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers);
 /* {"error": {"code": code, "message": message, "status": status}} */
 void http_respond_error(hconn *hc, int status, const char *code, const char *message);
-/* The status and code for a td_ error, and the error response with td_last_error(). */
-int http_status_of(int rc, const char **code);
+/* The error response for a td_ error, with td_last_error(). */
 void http_respond_td_error(hconn *hc, int rc);
 
 /* quota.c: client quotas. http_quota_delay: when the request's principal owes under its

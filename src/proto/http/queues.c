@@ -36,33 +36,12 @@
 /* ---------------------------------------------------------------------------------------------
  * Policy <-> JSON
  */
-static json_t *policy_json(const td_queue_info *q)
-{
-    const td_queue_policy *p = &q->policy;
-    const char *dlq = q->dead_letter_topic;
-    return json_pack("{s:I,s:i,s:{s:I,s:f,s:I,s:f},s:s,s:s,s:i,s:i,s:s}", "ack_timeout_ms",
-                     (json_int_t)p->ack_timeout_ms, "max_deliveries", p->max_deliveries, "backoff",
-                     "initial_ms", (json_int_t)p->backoff_initial_ms, "multiplier",
-                     p->backoff_multiplier, "max_ms", (json_int_t)p->backoff_max_ms, "jitter",
-                     p->backoff_jitter, "dead_letter_topic", dlq, "ordering",
-                     p->ordering == TD_QUEUE_BY_KEY ? "key" : "none", "max_in_flight",
-                     p->max_in_flight, "max_in_flight_per_consumer", p->max_in_flight_per_consumer,
-                     "start", p->start_latest ? "latest" : "earliest");
-}
-
+/* The description's JSON is written once, for the HTTP API and the command's local mode. */
 static json_t *info_json(const td_queue_info *q)
 {
-    json_t *o = json_pack(
-        "{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I}", "group", q->group, "topic", q->topic,
-        "created_ms", (json_int_t)q->created_ms, "depth", (json_int_t)q->depth, "in_flight",
-        (json_int_t)q->in_flight, "waiting", (json_int_t)q->waiting, "held", (json_int_t)q->held,
-        "consumers", q->consumers, "acked", (json_int_t)q->acked, "redelivered",
-        (json_int_t)q->redelivered, "dead_lettered", (json_int_t)q->dead_lettered);
-    json_object_set_new(o, "oldest_unacked_ms",
-                        q->oldest_unacked_ms < 0 ? json_null()
-                                                 : json_integer(q->oldest_unacked_ms));
-    json_object_set_new(o, "topic_count", json_integer(q->topics));
-    json_object_set_new(o, "policy", policy_json(q));
+    char *text = td_queue_info_json(q);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
     return o;
 }
 

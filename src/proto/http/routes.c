@@ -151,7 +151,8 @@ static void route_health(hconn *hc)
     http_respond_json(hc, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
-void http_route_metrics(hconn *hc)
+/* GET /metrics: the registry in the Prometheus text format. */
+static void http_route_metrics(hconn *hc)
 {
     if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");

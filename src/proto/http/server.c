@@ -277,7 +277,8 @@ void http_respond_error(hconn *hc, int status, const char *code, const char *mes
 }
 
 /* The JSON error code for a td_ error, with its HTTP status. */
-int http_status_of(int rc, const char **code)
+/* The status and code for a td_ error. */
+static int http_status_of(int rc, const char **code)
 {
     switch (rc) {
     case TD_ENOTFOUND:

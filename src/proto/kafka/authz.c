@@ -40,7 +40,7 @@ bool kafka_can(kreq *q, td_acl_resource type, const char *name, td_acl_op op)
     return broker_authorize(q->kc->s->e, &p, type, name, op);
 }
 
-bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op op)
+static bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op op)
 {
     if (kafka_can(q, type, name, op))
         return true;

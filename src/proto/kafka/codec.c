@@ -170,7 +170,7 @@ static const char *string_of_len(kafka_reader *r, int64_t len)
     return s;
 }
 
-const char *kr_string_classic(kafka_reader *r)
+static const char *kr_string_classic(kafka_reader *r)
 {
     int16_t len = kr_i16(r);
     if (len < -1)
@@ -312,7 +312,7 @@ void ko_uuid(kafka_out *o, const uint8_t v[16])
 
 /* Writes s[0..n) as a Kafka string, with each C0 80 pair (a NUL the decoder kept, see
  * string_of_len) turned back into a NUL byte. */
-void ko_string_n(kafka_out *o, const char *s, size_t n)
+static void ko_string_n(kafka_out *o, const char *s, size_t n)
 {
     if (n > INT16_MAX)
         n = INT16_MAX;

@@ -174,7 +174,6 @@ void kr_uuid(kafka_reader *r, uint8_t out[16]);
 /* A string copied into the arena with a terminating NUL; NULL for a null string. Compact in
  * flexible versions unless `classic` (the request header's client_id is always classic). */
 const char *kr_string(kafka_reader *r);
-const char *kr_string_classic(kafka_reader *r);
 /* Bytes borrowed from the frame (not copied); *len -1 for null. */
 uint8_t *kr_bytes(kafka_reader *r, int32_t *len);
 /* An array's element count: -1 for null; sets err if it cannot fit in the bytes left. */
@@ -220,7 +219,6 @@ void ko_bool(kafka_out *o, bool v);
 void ko_uvarint(kafka_out *o, uint32_t v);
 void ko_uuid(kafka_out *o, const uint8_t v[16]);
 void ko_string(kafka_out *o, const char *s); /* NULL: null */
-void ko_string_n(kafka_out *o, const char *s, size_t n);
 void ko_string_nn(kafka_out *o, const char *s); /* a field that may not be null: NULL is "" */
 void ko_set_flexible(kafka_out *o, int16_t key, int16_t v);
 void ko_bytes(kafka_out *o, const void *p, int32_t n); /* n -1: null */

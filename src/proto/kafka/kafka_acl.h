@@ -61,8 +61,5 @@ void kafka_encode_create_acls(kafka_out *o, int16_t v, const kafka_acl_result *r
 int kafka_decode_delete_acls(kafka_reader *r, int16_t v, kafka_acl_list_req *q);
 void kafka_encode_delete_acls(kafka_out *o, int16_t v, const kafka_acl_result *res, int32_t n);
 
-/* The pattern type as the wire shows it: tidings' wildcard patterns are UNKNOWN (0) to Kafka
- * clients, Kafka's own answer for a type a client does not know. */
-int8_t kafka_acl_wire_pattern(td_acl_pattern p);
 
 #endif /* TD_PROTO_KAFKA_ACL_H */

@@ -4,8 +4,9 @@
  * certificate CN, and its peer's address) and Kafka's rules (KIP-11, Kafka's AclAuthorizer).
  *
  * kafka_can asks without side effects (for listings that leave out what the principal may not
- * see); kafka_authorize also counts a refusal
- * (tidings_security_denied_total{protocol="kafka",reason="acl"}) and audits it (broker_audit).
+ * see); the kafka_authz_* checks below also count a refusal
+ * (tidings_security_denied_total{protocol="kafka",reason="acl"}) and audit it (broker_audit),
+ * except where they say otherwise.
  */
 #ifndef TD_PROTO_KAFKA_KAUTHZ_H
 #define TD_PROTO_KAFKA_KAUTHZ_H
@@ -14,7 +15,6 @@
 #include "proto/kafka/handler_int.h"
 
 bool kafka_can(kreq *q, td_acl_resource type, const char *name, td_acl_op op);
-bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_acl_op op);
 /* The acting principal of q's connection for the audit trail (its strings are the
  * connection's, valid while it lives). */
 td_audit_who kafka_actor(kreq *q);

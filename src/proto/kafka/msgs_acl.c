@@ -7,7 +7,9 @@
 
 #include "proto/kafka/kafka_acl.h"
 
-int8_t kafka_acl_wire_pattern(td_acl_pattern p)
+/* The pattern type as the wire shows it: tidings' wildcard patterns are UNKNOWN (0) to Kafka
+ * clients, Kafka's own answer for a type a client does not know. */
+static int8_t kafka_acl_wire_pattern(td_acl_pattern p)
 {
     return p == TD_PAT_WILDCARD ? 0 : (int8_t)p;
 }

@@ -248,8 +248,10 @@ static void printable(char *out, size_t cap, const char *p, size_t n)
     out[k] = 0;
 }
 
-void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const char *object,
-                      size_t object_len, const char *user, size_t user_len)
+/* ACL LOG: adds an entry (reason "auth", "command", "key" or "channel"); object and user are
+ * copied (and cut to their bounds). */
+static void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const char *object,
+                             size_t object_len, const char *user, size_t user_len)
 {
     resp_acl_log *l = rc->s->acl_log;
     if (!l)

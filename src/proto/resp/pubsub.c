@@ -118,14 +118,8 @@ static bool del(resp_pubsub *ps, rconn *rc, bool pattern, const void *name, size
 static bool own_add(rconn *rc, bool pattern, td_slice name)
 {
     resp_subs *o = pattern ? &rc->psubs : &rc->subs;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 4;
-        td_slice *v = realloc(o->v, cap * sizeof(*v));
-        if (!v)
-            return false;
-        o->v = v;
-        o->cap = cap;
-    }
+    if (td_grow(&o->v, &o->cap, o->n, sizeof(*o->v), 4) != 0)
+        return false;
     uint8_t *copy = malloc(name.n ? name.n : 1);
     if (!copy)
         return false;

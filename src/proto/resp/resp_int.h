@@ -259,10 +259,6 @@ bool resp_may_describe(rconn *rc, const char *topic);
  * event, so that a client retrying without a password cannot hide the ACL refusals from the
  * rate-limited log). */
 void resp_refuse_unauthenticated(rconn *rc, const char *command);
-/* ACL LOG: adds an entry (reason "auth", "command", "key" or "channel"); object and user are
- * copied (and cut to their bounds). */
-void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const char *object,
-                      size_t object_len, const char *user, size_t user_len);
 void resp_cmd_acl_log(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 /* The permission table's entry of a command (by full name, "xgroup|create"), for the unit test
  * that checks every command has one; NULL if it has none. */
