@@ -103,26 +103,6 @@ td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end)
     return id;
 }
 
-int td_sid_cmp(td_sid a, td_sid b)
-{
-    if (a.ms != b.ms)
-        return a.ms < b.ms ? -1 : 1;
-    return a.seq < b.seq ? -1 : a.seq > b.seq;
-}
-
-bool td_sid_next(td_sid *id)
-{
-    if (id->seq < UINT64_MAX) {
-        id->seq++;
-        return true;
-    }
-    if (id->ms == INT64_MAX)
-        return false;
-    id->ms++;
-    id->seq = 0;
-    return true;
-}
-
 /* The last ID of the partition: the last record's, or what an anchor at the log end says came
  * before it (XSETID, or every record deleted), or 0-0. Caller holds mu. */
 static td_sid sid_last_locked(const td_part *p)

@@ -90,7 +90,7 @@ struct kreq {
     net_timer timer;
     kreq *park_next, *park_prev;
     bool parked;
-    td_range **ranges;
+    broker_range **ranges;
     int nranges;
     /* answering later (kreq_async_begin): encodes the response on the loop */
     void (*finish)(kreq *q);
