@@ -171,14 +171,8 @@ int engine_table_insert(td_engine *e, td_topic *t)
     if (at >= 0)
         return TD_EEXIST;
     size_t pos = (size_t)(-at - 1);
-    if (e->ntopics == e->topics_cap) {
-        size_t cap = e->topics_cap ? e->topics_cap * 2 : 16;
-        td_topic **n = realloc(e->topics, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        e->topics = n;
-        e->topics_cap = cap;
-    }
+    if (td_grow(&e->topics, &e->topics_cap, e->ntopics, sizeof(*e->topics), 16) != 0)
+        return -ENOMEM;
     memmove(e->topics + pos + 1, e->topics + pos, (e->ntopics - pos) * sizeof(*e->topics));
     e->topics[pos] = t;
     e->ntopics++;
@@ -1084,19 +1078,13 @@ int broker_when_durable(td_topic_ref *r, int32_t partition, int64_t end, td_dura
         return rc;
     td_engine *eng = r->t->engine;
     pthread_mutex_lock(&eng->flush_mu);
-    if (eng->nflushq == eng->flushq_cap) {
-        size_t cap = eng->flushq_cap ? eng->flushq_cap * 2 : 64;
-        struct flush_req *q = realloc(eng->flushq, cap * sizeof(*q));
-        if (!q) {
-            pthread_mutex_unlock(&eng->flush_mu);
-            /* The waiter is registered; sync here rather than leave it hanging. The sync
-             * answers it, with the sync's error if any: returning that error too would have the
-             * caller answer (and free) the same waiter a second time. */
-            part_sync(p);
-            return 0;
-        }
-        eng->flushq = q;
-        eng->flushq_cap = cap;
+    if (td_grow(&eng->flushq, &eng->flushq_cap, eng->nflushq, sizeof(*eng->flushq), 64) != 0) {
+        pthread_mutex_unlock(&eng->flush_mu);
+        /* The waiter is registered; sync here rather than leave it hanging. The sync answers
+         * it, with the sync's error if any: returning that error too would have the caller
+         * answer (and free) the same waiter a second time. */
+        part_sync(p);
+        return 0;
     }
     topic_ref(r->t);
     eng->flushq[eng->nflushq++] = (struct flush_req){r->t, p};

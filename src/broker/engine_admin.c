@@ -59,14 +59,8 @@ static int busy_enter(td_engine *e, const char *name, bool creating)
     int rc = busy_check(e, name, creating);
     if (rc)
         return rc;
-    if (e->nbusy == e->busy_cap) {
-        size_t cap = e->busy_cap ? e->busy_cap * 2 : 4;
-        char(*b)[TD_TOPIC_NAME_MAX + 1] = realloc(e->busy, cap * sizeof(*b));
-        if (!b)
-            return -ENOMEM;
-        e->busy = b;
-        e->busy_cap = cap;
-    }
+    if (td_grow(&e->busy, &e->busy_cap, e->nbusy, sizeof(*e->busy), 4) != 0)
+        return -ENOMEM;
     snprintf(e->busy[e->nbusy++], sizeof(e->busy[0]), "%s", name);
     return 0;
 }

@@ -106,28 +106,16 @@ int check_online(td_part *p)
 
 int idx_push(td_seg *s, uint32_t rel, uint32_t pos)
 {
-    if (s->idx_n == s->idx_cap) {
-        size_t cap = s->idx_cap ? s->idx_cap * 2 : 64;
-        idx_entry *n = realloc(s->idx, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->idx = n;
-        s->idx_cap = cap;
-    }
+    if (td_grow(&s->idx, &s->idx_cap, s->idx_n, sizeof(*s->idx), 64) != 0)
+        return -ENOMEM;
     s->idx[s->idx_n++] = (idx_entry){rel, pos};
     return 0;
 }
 
 int tidx_push(td_seg *s, int64_t ts, uint32_t rel)
 {
-    if (s->tidx_n == s->tidx_cap) {
-        size_t cap = s->tidx_cap ? s->tidx_cap * 2 : 64;
-        tidx_entry *n = realloc(s->tidx, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        s->tidx = n;
-        s->tidx_cap = cap;
-    }
+    if (td_grow(&s->tidx, &s->tidx_cap, s->tidx_n, sizeof(*s->tidx), 64) != 0)
+        return -ENOMEM;
     s->tidx[s->tidx_n++] = (tidx_entry){ts, rel};
     return 0;
 }
@@ -763,15 +751,9 @@ int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)
     pthread_mutex_lock(&p->mu);
     int rc = check_online(p);
     if (rc == 0 && p->cfg.fsync_policy == TD_FSYNC_ALWAYS && p->durable < end_offset) {
-        if (p->nwaiters == p->waiters_cap) {
-            size_t cap = p->waiters_cap ? p->waiters_cap * 2 : 16;
-            durable_waiter *n = realloc(p->waiters, cap * sizeof(*n));
-            if (!n) {
-                pthread_mutex_unlock(&p->mu);
-                return -ENOMEM;
-            }
-            p->waiters = n;
-            p->waiters_cap = cap;
+        if (td_grow(&p->waiters, &p->waiters_cap, p->nwaiters, sizeof(*p->waiters), 16) != 0) {
+            pthread_mutex_unlock(&p->mu);
+            return -ENOMEM;
         }
         p->waiters[p->nwaiters++] = (durable_waiter){end_offset, cb, arg};
         pthread_mutex_unlock(&p->mu);

@@ -276,14 +276,8 @@ struct list_ctx {
 
 static int push_i64(int64_t **v, size_t *n, size_t *cap, int64_t x)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        int64_t *nv = realloc(*v, c * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        *v = nv;
-        *cap = c;
-    }
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return -ENOMEM;
     (*v)[(*n)++] = x;
     return 0;
 }
@@ -331,14 +325,8 @@ static int cmp_i64(const void *a, const void *b)
 
 static int segs_push(td_part *p, td_seg *s)
 {
-    if (p->nsegs == p->segs_cap) {
-        size_t cap = p->segs_cap ? p->segs_cap * 2 : 16;
-        td_seg **n = realloc(p->segs, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        p->segs = n;
-        p->segs_cap = cap;
-    }
+    if (td_grow(&p->segs, &p->segs_cap, p->nsegs, sizeof(*p->segs), 16) != 0)
+        return -ENOMEM;
     p->segs[p->nsegs++] = s;
     return 0;
 }

@@ -126,14 +126,8 @@ int anchors_push(td_part *p, int64_t off, td_sid id)
         p->anch[p->nanch - 1].id = id;
         return 0;
     }
-    if (p->nanch == p->anch_cap) {
-        size_t cap = p->anch_cap ? p->anch_cap * 2 : 8;
-        sanchor *n = realloc(p->anch, cap * sizeof(*n));
-        if (!n)
-            return -ENOMEM;
-        p->anch = n;
-        p->anch_cap = cap;
-    }
+    if (td_grow(&p->anch, &p->anch_cap, p->nanch, sizeof(*p->anch), 8) != 0)
+        return -ENOMEM;
     p->anch[p->nanch++] = (sanchor){off, id};
     return 0;
 }
