@@ -14,8 +14,9 @@
 #include "broker/broker.h"
 #include "storage/storage.h"
 
-_Static_assert(BROKER_SID_AUTO == PART_SID_AUTO && BROKER_SID_MS == PART_SID_MS &&
-                   BROKER_SID_EXPLICIT == PART_SID_EXPLICIT,
+_Static_assert((int)BROKER_SID_AUTO == (int)PART_SID_AUTO &&
+                   (int)BROKER_SID_MS == (int)PART_SID_MS &&
+                   (int)BROKER_SID_EXPLICIT == (int)PART_SID_EXPLICIT,
                "the broker's stream ID modes are storage's");
 
 bool broker_topic_name_char(char c)
