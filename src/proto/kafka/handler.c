@@ -751,8 +751,8 @@ static bool fetch_try(kreq *q, bool final)
             /* KIP-74: the first batch of the first partition with data is returned whole even
              * if larger than the limits, so that a consumer always makes progress; after that
              * both limits are strict, so a response never exceeds max_bytes by more than that
-             * one batch (librdkafka drops larger ones as invalid). broker_part_read returns more than
-             * asked only when its first batch alone is larger. */
+             * one batch (librdkafka drops larger ones as invalid). broker_part_read returns
+             * more than asked only when its first batch alone is larger. */
             size_t want = (size_t)TD_MIN((int64_t)fp->max_bytes, budget);
             int rc = broker_part_read(p, fp->fetch_offset, want, rg);
             if (rc == 0 && total > 0 && rg->len > (int64_t)want) {
