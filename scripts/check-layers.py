@@ -3,7 +3,8 @@
 
 The rules are the table in the ```include-rules block of that page, so that the page and this
 check cannot disagree: each row names a directory of src/ (ending in /), a file, or a brace list
-of files, and the only project headers its files may include with #include "...": a name ending
+of files, and the only project headers its files may include with #include "..." (an indented
+line continues the row above): a name ending
 in / allows every header of that directory. In a row for src/proto/*/, `proto/*/` means the
 file's own protocol directory. The most specific row applies to a file (a file row before its
 directory's row, a longer directory before a shorter one); a file of src/ that no row covers is
@@ -36,14 +37,16 @@ def read_rules():
     m = re.search(r"^```include-rules\n(.*?)^```", text, re.M | re.S)
     if not m:
         sys.exit(f"{DOC}: no ```include-rules block (the table this check reads)")
-    rules = []
-    for n, line in enumerate(m.group(1).splitlines(), 1):
+    rows = []
+    for line in m.group(1).splitlines():
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
-        for key in expand(words[0]):
-            rules.append((key, words[1:]))
-    return rules
+        if line[0].isspace() and rows:
+            rows[-1][1].extend(words)  # an indented line continues the row above
+        else:
+            rows.append((words[0], words[1:]))
+    return [(key, allowed) for first, allowed in rows for key in expand(first)]
 
 
 def rule_for(path, rules):
