@@ -110,10 +110,13 @@ again:
     if (start < 0) {
         /* offset was in a gap at the end of this segment (compaction removed its last batches):
          * the next batch is the next segment's first, if there is one. */
+        /* s may be freed by the unref (retention deleted it meanwhile): only its base is used
+         * after. */
+        int64_t base = s->base;
         pthread_mutex_lock(&p->mu);
         seg_unref_locked(s);
-        i = seg_find(p, s->base);
-        if (i + 1 < p->nsegs && p->segs[i]->base == s->base && p->segs[i + 1]->base < hw) {
+        i = seg_find(p, base);
+        if (i + 1 < p->nsegs && p->segs[i]->base == base && p->segs[i + 1]->base < hw) {
             s = p->segs[++i];
             goto again; /* idx_lookup of an offset below s->base gives its first batch */
         }
