@@ -1,13 +1,14 @@
 # A thin driver over CMake presets (CMakePresets.json). The README's two commands:
 #   make run    build (release) and start the broker on ./data
-#   make test   run every test (unit, crash, example, integration) built with ASan+UBSan and again
-#               with ThreadSanitizer, then the fuzz smoke
+#   make test   check the include rules (scripts/check-layers.py), then run every test (unit,
+#               crash, example, integration) built with ASan+UBSan and again with
+#               ThreadSanitizer, then the fuzz smoke
 #   make soak   long fuzzing: the libFuzzer targets for an hour of CPU in all, then the protocol
 #               fuzzer against the ASan broker for 10 minutes per protocol (docs/architecture.md)
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-cleaner bench-offsets bench-waiters format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-cleaner bench-offsets bench-waiters format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 10
@@ -46,10 +47,14 @@ run: release
 # side by side: the integration tests mostly wait on clients, timers and fsyncs (a whole
 # `make test` used 0.6 of a core on average when they ran one after the other), so together
 # they share the CI machine's two cores and take about the time of the longer one.
-test: deps-test
+test: deps-test check-layers
 	@$(MAKE) --no-print-directory asan tsan fuzz
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-asan test-tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
+
+# The include rules of docs/architecture.md ("Include rules"), checked before anything is built.
+check-layers:
+	@/usr/bin/python3 scripts/check-layers.py
 
 # A sanitizer report fails a test: ASan and UBSan abort, ThreadSanitizer exits 66, and the
 # integration tests' broker must stop with status 0 and no "Sanitizer" in its stderr.

@@ -1,15 +1,28 @@
 /*
  * broker.h: the broker layer's interface for the layers above it that need more than the public
- * API (the network server, in the Kafka issue): direct access to a topic's partitions, so that
- * a fetch can send a segment range with sendfile and a produce can wait for durability without
- * blocking an event loop.
+ * API (the listeners and the server): references to topics and their partitions, so that a fetch
+ * can send a segment range with sendfile and a produce can wait for durability without blocking
+ * an event loop; appends, reads, stream IDs and trims of one partition (the calls below on
+ * td_part, "Partitions"); offsets of groups, producer ids, metrics.
  *
- * Everything here is implemented by broker/engine.c on the same engine as include/tidings.h.
+ * The listeners reach storage only through these calls: storage's structures (segments, ranges,
+ * append results, batch headers) stay inside storage/ and broker/, and the partition is an
+ * opaque handle here. Everything here is implemented by broker/engine.c (topics, durability) and
+ * broker/partition.c (partitions) on the same engine as include/tidings.h.
  */
 #ifndef TD_BROKER_H
 #define TD_BROKER_H
 
-#include "storage/storage.h"
+#include "base/base.h"
+#include "base/metrics.h"
+
+/* A partition of an acquired topic (broker_topic_part): opaque; storage/storage.h has the same
+ * declaration, for the broker's own files. */
+typedef struct td_part td_part;
+
+/* Called once the offsets asked for are durable (rc 0) or their fsync failed (rc < 0); the same
+ * type as storage.h's, which the broker's own files see. */
+typedef void (*td_durable_cb)(void *arg, int rc);
 
 typedef struct td_topic_ref td_topic_ref;
 
@@ -109,5 +122,156 @@ void broker_topic_count_out(td_topic_ref *t, uint64_t events, uint64_t bytes);
 
 /* Deletes a group's offsets committed before before_ms (offset expiry). */
 int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed);
+
+/* Whether c may appear in a topic name ([A-Za-z0-9._-]; td_topic_name_validate has the other
+ * rules), for listeners that scan names out of cursors and patterns. */
+bool broker_topic_name_char(char c);
+/* A topic configuration key's type as Kafka's DescribeConfigs numbers them (BOOLEAN 1, STRING 2,
+ * INT 3, LONG 5, DOUBLE 6, LIST 7; -1 for an unknown key) and its one line of documentation
+ * (static storage; NULL for an unknown key). */
+int broker_topic_config_type(const char *key);
+const char *broker_topic_config_doc(const char *key);
+
+/* ---------------------------------------------------------------------------------------------
+ * Partitions (broker/partition.c): what the listeners do with one partition of an acquired
+ * topic (broker_topic_part), valid while the reference is held. Any thread; appends to one
+ * partition are serialized inside, readers take no lock but to find a segment.
+ */
+
+/* Offsets, lock-free: the first offset still stored, and the high watermark, the next offset
+ * readers may see (under fsync=always the end of what is durable). */
+int64_t broker_part_log_start(td_part *p);
+int64_t broker_part_high_watermark(td_part *p);
+/* Non-NULL (the reason, naming file and position) if the partition is offline; valid while the
+ * topic reference is held. */
+const char *broker_part_offline(td_part *p);
+/* The number of log segments (Redis's XINFO STREAM shows it for its radix tree's figures). */
+int32_t broker_part_segments(td_part *p);
+
+/* What an append did: the batch's first and last offsets, its LogAppendTime (-1 unless the
+ * topic uses it), the offset to wait on for durability (last + 1), and whether it was an
+ * idempotent producer's retry (nothing written; the offsets are the original batch's). */
+typedef struct broker_append_result {
+    int64_t base_offset;
+    int64_t last_offset;
+    int64_t log_append_time;
+    int64_t end_offset;
+    bool duplicate;
+} broker_append_result;
+
+/* Why broker_batches_check refused a producer's record batches; each listener maps these to its
+ * protocol's errors (Kafka's in proto/kafka/handler.c). */
+enum broker_batch_fault {
+    BROKER_BATCH_OK = 0,
+    BROKER_BATCH_CORRUPT,            /* truncated, bad header or CRC, no batch at all */
+    BROKER_BATCH_OLD_FORMAT,         /* not record batch v2 (magic 2) */
+    BROKER_BATCH_TOO_LARGE,          /* a batch above max_message_bytes */
+    BROKER_BATCH_INVALID,            /* control batch, bad records, idempotence rules */
+    BROKER_BATCH_TRANSACTIONAL,      /* transactions are not supported */
+    BROKER_BATCH_COMPRESSION,        /* an unknown or unsupported compression codec */
+};
+/*
+ * Checks a producer's record batches (records[0..n), one or more back to back, as Kafka's
+ * produce carries them) before anything is appended: whole v2 batches with valid CRCs, each at
+ * most max_message_bytes (<= 0: no limit), no control or transactional batch, records that
+ * decode (decompressing at most 64 times max(max_message_bytes, 1 MiB)), and an idempotent
+ * producer's batch alone with an epoch and a sequence. Returns a fault with *why, a sentence
+ * for the client (static storage).
+ */
+int broker_batches_check(uint8_t *records, size_t n, int32_t max_message_bytes,
+                         const char **why);
+/* The bytes of the batch that starts at batch (one broker_batches_check accepted). */
+size_t broker_batch_size(const uint8_t *batch);
+/*
+ * Appends one batch broker_batches_check accepted, applying the topic's rules (timestamps,
+ * compression.type, keys on compacted topics) and its idempotent producer checks; the batch is
+ * changed in place (offsets, LogAppendTime). Does not wait for durability (broker_when_durable).
+ * TD_ETOOBIG, TD_ETIMESTAMP, TD_ENOKEY, TD_EFENCED, TD_ESEQUENCE (td_last_error() has the
+ * detail), TD_EOFFLINE, -ENOSPC and other -errno of the write.
+ */
+int broker_part_append_checked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                               broker_append_result *res);
+/* Blocks until every offset below end is durable under the topic's policy (a group commit under
+ * fsync=always; at once otherwise): for callers that may block, such as a Redis transaction. */
+int broker_part_wait_durable(td_part *p, int64_t end);
+
+/*
+ * A range of whole batches in one segment file, for sendfile or a copy: fd and pos are the file
+ * and position of the first batch, len the bytes; first_offset is the first batch's base offset
+ * (may be below the offset asked), next_offset the offset after the last batch. It holds the
+ * segment open until broker_range_release (hold is the broker's; do not touch).
+ */
+typedef struct broker_range {
+    int fd;
+    int64_t pos;
+    int64_t len;
+    int64_t first_offset;
+    int64_t next_offset;
+    struct td_seg *hold;
+} broker_range;
+/*
+ * The batches holding `offset` and after it, up to the high watermark, within one segment, at
+ * most max_bytes but always at least the first batch whole (as Kafka's fetch). 0, TD_EEND at the
+ * high watermark (nothing yet), TD_ERANGE below the log start or above the high watermark,
+ * TD_EOFFLINE. Release a filled range with broker_range_release (a second release does nothing).
+ */
+int broker_part_read(td_part *p, int64_t offset, size_t max_bytes, broker_range *r);
+void broker_range_release(broker_range *r);
+/* The first offset whose record timestamp is >= ts, or the high watermark if none. */
+int broker_part_offset_for_time(td_part *p, int64_t ts, int64_t *offset);
+/* The largest timestamp and the offset of its record (Kafka's MAX_TIMESTAMP); TD_ENOTFOUND if
+ * the partition is empty. */
+int broker_part_max_timestamp(td_part *p, int64_t *ts, int64_t *offset);
+/* The records with offsets in [from, to) (clamped to the log start and the high watermark):
+ * to - from but on compacted topics, whose offsets have gaps. */
+int broker_part_count_records(td_part *p, int64_t from, int64_t to, int64_t *n);
+/* Whether offsets may lack a record (a compacted topic): walkers of offsets then ask
+ * broker_part_record_offsets which hold one. */
+bool broker_part_has_gaps(td_part *p);
+/* The offsets in [from, to) (clamped) that hold a record, in order, at most max (0: all): *out
+ * malloc'd (free it; NULL when none), *n of them. */
+int broker_part_record_offsets(td_part *p, int64_t from, int64_t to, size_t max, int64_t **out,
+                               size_t *n);
+/*
+ * Trims: deletes the records below offset (Kafka's DeleteRecords, Redis's XTRIM), saved durably
+ * before it returns; an offset at or below the log start changes nothing. TD_ERANGE above the
+ * high watermark, TD_EOFFLINE. *log_start (may be NULL) gets the log start after the call.
+ */
+int broker_part_delete_before(td_part *p, int64_t offset, int64_t *log_start);
+
+/* Streams (docs/redis.md#stream-ids): the IDs of a partition's records, as Redis streams use
+ * them. An append with an ID request: */
+enum broker_sid_mode {
+    BROKER_SID_AUTO,     /* `*`: the rule's ID (the batch's timestamp is now) */
+    BROKER_SID_MS,       /* `ms-*`: the timestamp is want.ms; TD_ESEQUENCE below the last ID's */
+    BROKER_SID_EXPLICIT, /* `ms-seq`: exactly want; TD_ESEQUENCE if not above the last ID */
+};
+typedef struct broker_sid_req {
+    int mode;    /* enum broker_sid_mode */
+    td_sid want; /* in */
+    td_sid got;  /* out: the ID of the first event */
+} broker_sid_req;
+/*
+ * Appends events[0..n) (n >= 1) as one batch whose IDs meet req, checked under the partition's
+ * lock: record k gets ID (got.ms, got.seq + k). As broker_part_append_checked otherwise; also
+ * TD_EINVAL for explicit IDs on a LogAppendTime topic or a sequence number too large.
+ */
+int broker_stream_append(td_part *p, const td_event *events, size_t n, int64_t now_ms,
+                         broker_sid_req *req, broker_append_result *res);
+/* The ID of the record at offset (TD_ERANGE outside what is stored); run_end (may be NULL) gets
+ * the last offset o whose ID is (id.ms, id.seq + (o - offset)). */
+int broker_stream_id(td_part *p, int64_t offset, td_sid *id, int64_t *run_end);
+/* The first offset in [from, to) (clamped to what is stored) whose ID is >= id, or the end of
+ * that range. */
+int broker_stream_seek(td_part *p, td_sid id, int64_t from, int64_t to, int64_t *offset);
+/* The offset of the record whose ID is exactly id: TD_ENOTFOUND if none has it. */
+int broker_stream_find(td_part *p, td_sid id, int64_t *offset);
+/* The first offset whose ID is above id (the high watermark if none). */
+int broker_stream_after(td_part *p, td_sid id, int64_t *offset);
+/* The last ID: the last record's, or 0-0, or what XSETID set since. */
+int broker_stream_last(td_part *p, td_sid *last);
+/* XSETID: the next ID will be above last (TD_ESEQUENCE if last is below the last ID); durable
+ * when it returns. */
+int broker_stream_set_last(td_part *p, td_sid last);
 
 #endif /* TD_BROKER_H */

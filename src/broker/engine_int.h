@@ -102,6 +102,20 @@ struct td_engine {
     struct td_gstate *gstate;
 };
 
+/* The topic table's helpers that engine.c and engine_admin.c share. engine_topic_new makes a
+ * topic (without partitions) from its catalog row, engine_topic_free frees one whose references
+ * are gone; engine_open_parts opens partitions [from, to) of t into parts; the table functions
+ * run under the engine's lock (find: the index of name or -1; insert keeps the order by name);
+ * engine_topic_metrics_remove drops a deleted topic's series; engine_internal_refused is
+ * TD_ENAME for a client's change of an internal state topic (`what` names it), else 0. */
+td_topic *engine_topic_new(td_engine *e, const td_catalog_topic *ct);
+void engine_topic_free(td_topic *t);
+int engine_open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, int32_t to);
+ssize_t engine_table_find(td_engine *e, const char *name);
+int engine_table_insert(td_engine *e, td_topic *t);
+void engine_topic_metrics_remove(td_engine *e, const char *name);
+int engine_internal_refused(td_engine *e, const char *name, const char *what);
+
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
 int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out);
 

@@ -230,4 +230,21 @@ coord_err coord_delete(td_coord *c, const char *group, int *rc);
 void coord_join_res_free(coord_join_res *r);
 void coord_sync_res_free(coord_sync_res *r);
 
+/*
+ * The partitions a member was assigned in Kafka's consumer protocol (ConsumerProtocolAssignment,
+ * the SyncGroup assignment of protocol type "consumer"; never flexible, versions 0-3 share the
+ * start): version int16 (>= 0), assigned_partitions [topic string, partitions [int32]], user
+ * data (not read). Sets *topics to the assigned topics with their partitions (in the arena) and
+ * returns how many, or -1 if the bytes are not such an assignment (truncated, a negative or
+ * null count or string, a topic name holding a NUL byte). The coordinator keeps assignments as
+ * opaque bytes; group descriptions (HTTP's) decode Kafka consumers' with this (group_assign.c).
+ */
+typedef struct coord_assigned_topic {
+    const char *topic;
+    int32_t npartitions;
+    const int32_t *partitions;
+} coord_assigned_topic;
+int coord_assignment_topics(const uint8_t *p, size_t n, td_arena *a,
+                            coord_assigned_topic **topics);
+
 #endif /* TD_BROKER_GROUP_H */

@@ -63,11 +63,6 @@
 #define MAX_DECOMP (64u << 20)
 #define HOOK_EVERY (1 << 20)
 
-static int64_t aload(const int64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
 static void aadd(int64_t *p, int64_t v)
 {
     __atomic_add_fetch(p, v, __ATOMIC_RELAXED);

@@ -113,7 +113,19 @@ struct td_part {
     struct td_keyindex *keys; /* compacted topics' key index (keyindex.c), or NULL; set under mu */
 };
 
-/* part.c's helpers that cleaner.c shares. Callers hold mu unless said otherwise. */
+/* The atomic offsets (log_start, high_watermark, log_end): lock-free reads and writes. */
+static inline int64_t aload(const int64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void astore(int64_t *p, int64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* The helpers the partition's files (part.c, part_open.c, part_sid.c, part_read.c) and
+ * cleaner.c share. Callers hold mu unless said otherwise. */
 /* Marks the partition offline with a reason (the first wins); returns rc with that detail. */
 int go_offline(td_part *p, int rc, const char *fmt, ...) TD_PRINTF(3, 4);
 void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t len);
@@ -132,6 +144,34 @@ td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end);
 size_t anchors_upto(const td_part *p, int64_t off);
 int anchors_push(td_part *p, int64_t off, td_sid id);
 int anchors_rewrite_locked(td_part *p);
+
+/* Whether a configuration has append-time rules (batch_rules_needed). */
+int config_has_rules(const td_topic_config *cfg);
+/* 0, or the offline error with its reason when the partition is offline. */
+int check_online(td_part *p);
+/* Appends an entry to a segment's in-memory offset or time index (-ENOMEM). */
+int idx_push(td_seg *s, uint32_t rel, uint32_t pos);
+int tidx_push(td_seg *s, int64_t ts, uint32_t rel);
+/* The file position of the last offset index entry at or below offset (part_read.c). */
+int64_t idx_lookup(const td_seg *s, int64_t offset);
+void seg_free(td_seg *s);
+/* Pays the seals owed by rolled segments, oldest first (part.c "Durability"); the caller has
+ * the syncing role. */
+int seals_complete_locked(td_part *p);
+/* Rolls the active segment: a new one at the log end (part.c "Appending"). */
+int roll_locked(td_part *p, int64_t now_ms);
+/* part_open.c: creates the segment at base as the new active segment; the oldest segment whose
+ * seal is owed (NULL if none); rewrites RECOVERY_POINT_FILE from the segments; writes the
+ * producers' snapshot as of offset (its failure is logged, not returned). */
+int seg_create(td_part *p, int64_t base, int64_t now_ms);
+td_seg *first_owed_locked(const td_part *p);
+int recovery_point_update_locked(td_part *p);
+void write_snapshot(td_part *p, int64_t offset);
+/* part_sid.c: checks a stream ID request against the last ID for a batch at offset base; loads
+ * ANCHOR_FILE at open; keeps the anchors that the records after a dropped oldest segment need. */
+int sid_check_locked(td_part *p, const part_sid_req *req, int64_t base);
+int anchors_load(td_part *p);
+int anchors_before_drop_locked(td_part *p);
 
 /* cleaner.c: completes or discards an interrupted compaction's files at open, before the
  * segments are listed (the .cleaned / .swap protocol of docs/storage.md "Compaction"). */

@@ -126,19 +126,11 @@ typedef struct td_append_result {
 int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res);
 
 /*
- * Stream IDs (docs/redis.md#stream-ids): every record of a partition has an ID (ms, seq) that
- * strictly increases with its offset and never changes: ms is the partition's stream time (the
- * largest batch timestamp so far), seq the offset plus a shift that only explicit IDs and XSETID
- * set. Sequence numbers stay below TD_SID_SEQ_MAX.
+ * Stream IDs (docs/redis.md#stream-ids; the type td_sid is base.h's): every record of a
+ * partition has an ID (ms, seq) that strictly increases with its offset and never changes: ms is
+ * the partition's stream time (the largest batch timestamp so far), seq the offset plus a shift
+ * that only explicit IDs and XSETID set. Sequence numbers stay below TD_SID_SEQ_MAX.
  */
-typedef struct td_sid {
-    int64_t ms;
-    uint64_t seq;
-} td_sid;
-#define TD_SID_SEQ_MAX (UINT64_C(1) << 63)
-int td_sid_cmp(td_sid a, td_sid b);
-/* The smallest ID above *id, into *id; false when *id is the largest. */
-bool td_sid_next(td_sid *id);
 
 enum part_sid_mode {
     PART_SID_AUTO,     /* `*`: the rule's ID (the batch's timestamp is now) */

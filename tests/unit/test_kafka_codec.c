@@ -1,5 +1,6 @@
 /* Unit tests for the Kafka codec (proto/kafka/codec.c, msgs.c): primitives in both encodings,
  * framing, and request decoders fed every prefix of valid frames. */
+#include "broker/group.h"
 #include "proto/kafka/kafka.h"
 #include "proto/kafka/kafka_acl.h"
 #include "tidings.h"
@@ -970,8 +971,8 @@ static void test_group_requests(void)
     /* The consumer protocol's assignment: version 1; [("ab", [0, 7]), ("c", [])]; user data. */
     static const uint8_t asg[] = {0, 1, 0, 0, 0, 2, 0, 2, 'a', 'b', 0, 0, 0, 2, 0, 0, 0,
                                   0, 0, 0, 0, 7, 0, 1, 'c', 0, 0, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4};
-    kafka_assigned_topic *at;
-    ASSERT_EQ(kafka_consumer_assignment_topics(asg, sizeof(asg), &a, &at), 2);
+    coord_assigned_topic *at;
+    ASSERT_EQ(coord_assignment_topics(asg, sizeof(asg), &a, &at), 2);
     ASSERT_STR_EQ(at[0].topic, "ab");
     ASSERT_EQ(at[0].npartitions, 2);
     ASSERT_EQ(at[0].partitions[0], 0);
@@ -980,16 +981,16 @@ static void test_group_requests(void)
     ASSERT_EQ(at[1].npartitions, 0);
     /* Every prefix that cuts the topics short is refused; past them, user data is not read. */
     for (size_t k = 0; k < 29; k++)
-        ASSERT_EQ(kafka_consumer_assignment_topics(asg, k, &a, &at), -1);
+        ASSERT_EQ(coord_assignment_topics(asg, k, &a, &at), -1);
     /* Negative counts and lengths, counts beyond the bytes, a negative version. */
     static const uint8_t neg_topics[] = {0, 0, 0xff, 0xff, 0xff, 0xff};
     static const uint8_t null_topic[] = {0, 0, 0, 0, 0, 1, 0xff, 0xff};
     static const uint8_t many[] = {0, 0, 0, 0, 0, 1, 0, 1, 'x', 0x10, 0, 0, 0, 0, 0, 0, 1};
     static const uint8_t neg_version[] = {0xff, 0xff, 0, 0, 0, 0};
-    ASSERT_EQ(kafka_consumer_assignment_topics(neg_topics, sizeof(neg_topics), &a, &at), -1);
-    ASSERT_EQ(kafka_consumer_assignment_topics(null_topic, sizeof(null_topic), &a, &at), -1);
-    ASSERT_EQ(kafka_consumer_assignment_topics(many, sizeof(many), &a, &at), -1);
-    ASSERT_EQ(kafka_consumer_assignment_topics(neg_version, sizeof(neg_version), &a, &at), -1);
+    ASSERT_EQ(coord_assignment_topics(neg_topics, sizeof(neg_topics), &a, &at), -1);
+    ASSERT_EQ(coord_assignment_topics(null_topic, sizeof(null_topic), &a, &at), -1);
+    ASSERT_EQ(coord_assignment_topics(many, sizeof(many), &a, &at), -1);
+    ASSERT_EQ(coord_assignment_topics(neg_version, sizeof(neg_version), &a, &at), -1);
     td_arena_free(&a);
 }
 

@@ -7,6 +7,7 @@
 
 #include "broker/broker.h"
 #include "broker/xgroup.h"
+#include "storage/storage.h"
 #include "test.h"
 
 static td_slice S(const char *s)

@@ -5,7 +5,7 @@
  *
  * Groups are the coordinator's (broker/group.h), shared with the Kafka listener: a group a Kafka
  * consumer joined is the group described here, and offsets reset here are what it reads next.
- * Kafka consumers' assignments are decoded by the Kafka codec (kafka_consumer_assignment_topics).
+ * Kafka consumers' assignments are decoded by the coordinator's coord_assignment_topics.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "broker/group.h"
-#include "proto/kafka/kafka.h"
 #include "broker/authz.h"
 #include "proto/http/http_int.h"
 
@@ -126,8 +125,8 @@ static int owner_cmp(const void *x, const void *y)
 static json_t *assignment_json(const coord_member_desc *m, td_arena *a, owner **owners,
                                size_t *n)
 {
-    kafka_assigned_topic *at;
-    int nt = kafka_consumer_assignment_topics(m->assignment, m->assignment_len, a, &at);
+    coord_assigned_topic *at;
+    int nt = coord_assignment_topics(m->assignment, m->assignment_len, a, &at);
     if (nt < 0)
         return NULL;
     size_t total = *n;

@@ -112,7 +112,7 @@ int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg)
         p = semi ? semi + 1 : end;
     while (p < end) {
         const char *t = p;
-        while (p < end && td_topic_name_char(*p))
+        while (p < end && broker_topic_name_char(*p))
             p++;
         size_t tn = (size_t)(p - t);
         if (tn == 0 || tn > TD_TOPIC_NAME_MAX || p == end || *p != ':')

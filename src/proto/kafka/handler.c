@@ -128,8 +128,8 @@ static kreq *req_new(kconn *kc)
 
 static void release_range(void *arg)
 {
-    td_range *r = arg;
-    part_range_release(r);
+    broker_range *r = arg;
+    broker_range_release(r);
     free(r);
 }
 
@@ -293,7 +293,7 @@ static void fill_metadata_topic(kafka_server *s, kafka_metadata_topic *mt, td_ar
         kafka_metadata_partition *p = &mt->partitions[i];
         p->index = i;
         p->leader_epoch = 0;
-        if (part_offline(broker_topic_part(ref, i))) {
+        if (broker_part_offline(broker_topic_part(ref, i))) {
             p->error_code = KERR_LEADER_NOT_AVAILABLE;
             p->leader = -1;
         } else {
@@ -450,70 +450,27 @@ static void produce_durable_cb(void *arg, int rc)
     kreq_async_done(d->q);
 }
 
-/* Validates every batch of one partition's records. Returns a Kafka error code. Several batches
- * are accepted (Kafka takes one per partition) unless one of them is an idempotent producer's:
- * its sequence numbers name exactly one batch. */
+/* Validates every batch of one partition's records (broker_batches_check). Returns a Kafka
+ * error code. */
 static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes,
                                 const char **why)
 {
-    if (n <= 0) {
-        *why = "no record batch";
+    switch (broker_batches_check(p, n > 0 ? (size_t)n : 0, max_message_bytes, why)) {
+    case BROKER_BATCH_OK:
+        return KERR_NONE;
+    case BROKER_BATCH_OLD_FORMAT:
+        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case BROKER_BATCH_TOO_LARGE:
+        return KERR_MESSAGE_TOO_LARGE;
+    case BROKER_BATCH_INVALID:
+        return KERR_INVALID_RECORD;
+    case BROKER_BATCH_TRANSACTIONAL:
+        return KERR_INVALID_TXN_STATE;
+    case BROKER_BATCH_COMPRESSION:
+        return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+    default:
         return KERR_CORRUPT_MESSAGE;
     }
-    size_t off = 0;
-    bool idempotent = false;
-    while (off < (size_t)n) {
-        td_batch_header h;
-        size_t left = (size_t)n - off;
-        if (left < TD_BATCH_HEADER_SIZE) {
-            *why = "a truncated record batch";
-            return KERR_CORRUPT_MESSAGE;
-        }
-        if (p[off + 16] != TD_BATCH_MAGIC) {
-            *why = "only record batch v2 (magic 2) is accepted";
-            return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
-        }
-        int rc = batch_validate(p + off, left, false, 0, &h);
-        if (rc) {
-            *why = rc == TD_ECRC ? "CRC mismatch" : "a corrupt record batch header";
-            return KERR_CORRUPT_MESSAGE;
-        }
-        if (max_message_bytes > 0 && batch_total_size(&h) > (size_t)max_message_bytes) {
-            *why = "the batch is larger than max.message.bytes";
-            return KERR_MESSAGE_TOO_LARGE;
-        }
-        if (h.attributes & TD_BATCH_ATTR_CONTROL) {
-            *why = "control batches cannot be produced";
-            return KERR_INVALID_RECORD;
-        }
-        if (h.attributes & TD_BATCH_ATTR_TRANSACTIONAL) {
-            *why = "transactions are not supported by this broker";
-            return KERR_INVALID_TXN_STATE;
-        }
-        if (h.producer_id >= 0)
-            idempotent = true;
-        if (idempotent && off > 0) {
-            *why = "an idempotent producer's records must be one batch per partition";
-            return KERR_INVALID_RECORD;
-        }
-        if (h.producer_id >= 0 && (h.producer_epoch < 0 || h.base_sequence < 0)) {
-            *why = "a batch with a producer id needs an epoch and a sequence >= 0";
-            return KERR_INVALID_RECORD;
-        }
-        if (batch_compression(&h) > TD_COMPRESS_ZSTD) {
-            *why = "unknown compression codec";
-            return KERR_UNSUPPORTED_COMPRESSION_TYPE;
-        }
-        rc = batch_validate(p + off, batch_total_size(&h), true,
-                            (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64, NULL);
-        if (rc) {
-            *why = rc == TD_EUNSUPPORTED ? "unsupported compression" : "invalid records";
-            return rc == TD_EUNSUPPORTED ? KERR_UNSUPPORTED_COMPRESSION_TYPE
-                                         : KERR_INVALID_RECORD;
-        }
-        off += batch_total_size(&h);
-    }
-    return KERR_NONE;
 }
 
 void kafka_serve_produce(kreq *q, kafka_reader *r)
@@ -621,12 +578,12 @@ void kafka_serve_produce(kreq *q, kafka_reader *r)
             }
             /* Append each batch; the response carries the first base offset. */
             size_t off = 0;
-            td_append_result res = {0};
+            broker_append_result res = {0};
             int rc = 0;
             bool first = true;
             while (off < (size_t)pp->records_len) {
-                size_t bn = (size_t)td_load_be32(pp->records + off + 8) + TD_BATCH_LOG_OVERHEAD;
-                rc = part_append_unchecked(p, pp->records + off, bn, now, &res);
+                size_t bn = broker_batch_size(pp->records + off);
+                rc = broker_part_append_checked(p, pp->records + off, bn, now, &res);
                 if (rc)
                     break;
                 appended |= !res.duplicate;
@@ -668,7 +625,7 @@ void kafka_serve_produce(kreq *q, kafka_reader *r)
                     pr->base_offset = -1;
                 continue;
             }
-            pr->log_start_offset = part_log_start(p);
+            pr->log_start_offset = broker_part_log_start(p);
             if (req.acks == -1) {
                 durable_cb *d = &q->cbs[ncb];
                 d->q = q;
@@ -761,17 +718,17 @@ static bool fetch_try(kreq *q, bool final)
                 error = true;
                 continue;
             }
-            if (part_offline(p)) {
+            if (broker_part_offline(p)) {
                 pr->error_code = KERR_KAFKA_STORAGE_ERROR;
                 error = true;
                 continue;
             }
-            pr->high_watermark = part_high_watermark(p);
+            pr->high_watermark = broker_part_high_watermark(p);
             pr->last_stable_offset = pr->high_watermark;
-            pr->log_start_offset = part_log_start(p);
+            pr->log_start_offset = broker_part_log_start(p);
             if (budget <= 0 || fp->max_bytes <= 0)
                 continue;
-            td_range *rg = malloc(sizeof(*rg));
+            broker_range *rg = malloc(sizeof(*rg));
             if (!rg) {
                 q->out.err = -ENOMEM;
                 q->ready = true;
@@ -780,12 +737,12 @@ static bool fetch_try(kreq *q, bool final)
             /* KIP-74: the first batch of the first partition with data is returned whole even
              * if larger than the limits, so that a consumer always makes progress; after that
              * both limits are strict, so a response never exceeds max_bytes by more than that
-             * one batch (librdkafka drops larger ones as invalid). part_read returns more than
-             * asked only when its first batch alone is larger. */
+             * one batch (librdkafka drops larger ones as invalid). broker_part_read returns
+             * more than asked only when its first batch alone is larger. */
             size_t want = (size_t)TD_MIN((int64_t)fp->max_bytes, budget);
-            int rc = part_read(p, fp->fetch_offset, want, rg);
+            int rc = broker_part_read(p, fp->fetch_offset, want, rg);
             if (rc == 0 && total > 0 && rg->len > (int64_t)want) {
-                part_range_release(rg);
+                broker_range_release(rg);
                 rc = TD_EEND;
             }
             if (rc) {
@@ -821,7 +778,7 @@ static bool fetch_try(kreq *q, bool final)
     for (int32_t i = 0; i < resp.ntopics && !session_error; i++) {
         uint64_t events = 0, bytes = 0;
         for (int32_t k = 0; k < resp.topics[i].nparts; k++) {
-            const td_range *rg = resp.topics[i].parts[k].ref;
+            const broker_range *rg = resp.topics[i].parts[k].ref;
             if (!rg)
                 continue;
             int64_t from = TD_MAX(f->topics[i].parts[k].fetch_offset, rg->first_offset);
@@ -931,17 +888,17 @@ void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
                     ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kafka_missing_topic_error(t->name);
                 continue;
             }
-            if (part_offline(part)) {
+            if (broker_part_offline(part)) {
                 p->error_code = KERR_KAFKA_STORAGE_ERROR;
                 continue;
             }
             int rc = 0;
             if (p->timestamp == -1) {
-                p->out_offset = part_high_watermark(part);
+                p->out_offset = broker_part_high_watermark(part);
             } else if (p->timestamp == -2) {
-                p->out_offset = part_log_start(part);
+                p->out_offset = broker_part_log_start(part);
             } else if (p->timestamp == -3) {
-                rc = part_max_timestamp(part, &p->out_timestamp, &p->out_offset);
+                rc = broker_part_max_timestamp(part, &p->out_timestamp, &p->out_offset);
                 if (rc == TD_ENOTFOUND) {
                     rc = 0;
                     p->out_timestamp = -1;
@@ -949,8 +906,8 @@ void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
                 }
             } else if (p->timestamp >= 0) {
                 int64_t off;
-                rc = part_offset_for_time(part, p->timestamp, &off);
-                if (rc == 0 && off < part_high_watermark(part)) {
+                rc = broker_part_offset_for_time(part, p->timestamp, &off);
+                if (rc == 0 && off < broker_part_high_watermark(part)) {
                     /* Kafka answers with the found record's own timestamp. */
                     p->out_offset = off;
                     p->out_timestamp = p->timestamp;

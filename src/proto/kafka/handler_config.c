@@ -74,8 +74,8 @@ static void describe_topic(kreq *q, kafka_config_resource *res)
         d->value = td_arena_strdup(&q->arena, val);
         d->is_default = !strcmp(val, dval);
         d->source = d->is_default ? KAFKA_SOURCE_DEFAULT : KAFKA_SOURCE_DYNAMIC_TOPIC;
-        d->type = (int8_t)topic_config_type(key);
-        d->doc = topic_config_doc(key);
+        d->type = (int8_t)broker_topic_config_type(key);
+        d->doc = broker_topic_config_doc(key);
     }
 }
 

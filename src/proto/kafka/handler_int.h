@@ -78,7 +78,7 @@ struct kreq {
     td_topic_ref **frefs; /* one per request topic; NULL if unknown */
     uint8_t *fdenied;     /* NULL, or 1 per request topic the principal may not Read */
     net_waiter wait; /* parked until data arrives or max_wait_ms passes */
-    td_range **ranges;
+    broker_range **ranges;
     int nranges;
     /* answering later (kreq_async_begin): encodes the response on the loop */
     void (*finish)(kreq *q);

@@ -952,19 +952,6 @@ void kafka_encode_offset_delete(kafka_out *o, int16_t v, const kafka_offset_dele
 int kafka_consumer_subscription_topics(const uint8_t *p, size_t n, td_arena *a,
                                        const char ***topics);
 
-/*
- * The partitions a consumer group's leader assigned to a member (ConsumerProtocolAssignment,
- * the SyncGroup assignment of protocol type "consumer"): sets *topics to the assigned topics
- * with their partitions (in the arena) and returns how many, or -1 if the bytes are not an
- * assignment.
- */
-typedef struct kafka_assigned_topic {
-    const char *topic;
-    int32_t npartitions;
-    const int32_t *partitions;
-} kafka_assigned_topic;
-int kafka_consumer_assignment_topics(const uint8_t *p, size_t n, td_arena *a,
-                                     kafka_assigned_topic **topics);
 
 /* ---------------------------------------------------------------------------------------------
  * Handlers (handler.c): the protocol object the server listens with.

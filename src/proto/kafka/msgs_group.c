@@ -603,36 +603,3 @@ int kafka_consumer_subscription_topics(const uint8_t *p, size_t n, td_arena *a,
     *topics = v;
     return count;
 }
-
-/* ---------------------------------------------------------------------------------------------
- * ConsumerProtocolAssignment (never flexible; versions 0-3 share the start): version int16,
- * assigned_partitions [topic string, partitions [int32]], user_data nullable bytes.
- */
-int kafka_consumer_assignment_topics(const uint8_t *p, size_t n, td_arena *a,
-                                     kafka_assigned_topic **topics)
-{
-    kafka_reader r;
-    kr_init(&r, p, n, a);
-    r.flexible = false;
-    *topics = NULL;
-    int16_t version = kr_i16(&r);
-    int32_t count = kr_array(&r); /* null arrays (-1) are not assignments */
-    kafka_assigned_topic *v = count >= 0 ? kr_alloc(&r, (size_t)count, sizeof(*v)) : NULL;
-    for (int32_t i = 0; i < count && !r.err; i++) {
-        v[i].topic = kr_string(&r);
-        int32_t np = kr_array(&r);
-        int32_t *parts = np >= 0 ? kr_alloc(&r, (size_t)np, sizeof(*parts)) : NULL;
-        if (!v[i].topic || !parts) {
-            r.err = r.err ? r.err : TD_EPROTO; /* a null topic or partition list */
-            break;
-        }
-        for (int32_t k = 0; k < np && !r.err; k++)
-            parts[k] = kr_i32(&r);
-        v[i].npartitions = np;
-        v[i].partitions = parts;
-    }
-    if (r.err || count < 0 || version < 0)
-        return -1;
-    *topics = v;
-    return count;
-}

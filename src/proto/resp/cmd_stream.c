@@ -18,7 +18,6 @@
 #include "broker/broker.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
-#include "storage/batch.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Keys and IDs
@@ -220,9 +219,9 @@ int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
 
 int64_t resp_stream_len(rconn *rc, const sref *s)
 {
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), n = hw - ls;
+    int64_t ls = broker_part_log_start(s->p), hw = broker_part_high_watermark(s->p), n = hw - ls;
     /* Entries, not offsets: a compacted topic has gaps between its offsets. */
-    if (part_count_records(s->p, ls, hw, &n) != 0)
+    if (broker_part_count_records(s->p, ls, hw, &n) != 0)
         n = hw - ls;
     return n - resp_deleted_in(rc, s, ls, hw);
 }
@@ -243,7 +242,7 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
     resp_w w = {b, rc->proto, false};
     *n = 0;
     *next = from;
-    int64_t hw = part_high_watermark(s->p), ls = part_log_start(s->p);
+    int64_t hw = broker_part_high_watermark(s->p), ls = broker_part_log_start(s->p);
     if (from < ls)
         from = ls;
     *next = TD_MAX(*next, from);
@@ -272,7 +271,7 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
             continue;
         }
         if (ev.offset > run_end) {
-            if ((r = part_stream_id(s->p, ev.offset, &id, &run_end)) != 0)
+            if ((r = broker_stream_id(s->p, ev.offset, &id, &run_end)) != 0)
                 break;
             run_off = ev.offset;
         }
@@ -320,7 +319,7 @@ int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf 
         return -ENOMEM;
     /* Each ID's offset, -1 for those not in the stream (trimmed, or removed by XDEL). */
     for (size_t i = 0; i < n; i++)
-        if (part_stream_find(s->p, ids[i], &offs[i]) != 0 ||
+        if (broker_stream_find(s->p, ids[i], &offs[i]) != 0 ||
             resp_deleted_in(rc, s, offs[i], offs[i] + 1) > 0)
             offs[i] = -1;
     int r = 0;
@@ -395,7 +394,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         return;
     }
     int64_t from, to;
-    part_stream_seek(s.p, lo, part_log_start(s.p), INT64_MAX, &from);
+    broker_stream_seek(s.p, lo, broker_part_log_start(s.p), INT64_MAX, &from);
     td_buf b;
     td_buf_init(&b);
     size_t n = 0;
@@ -412,10 +411,10 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
          * reverse order. */
         td_sid past = hi;
         if (!td_sid_next(&past))
-            to = part_high_watermark(s.p);
+            to = broker_part_high_watermark(s.p);
         else
-            part_stream_seek(s.p, past, from, INT64_MAX, &to);
-        to = TD_MIN(to, part_high_watermark(s.p));
+            broker_stream_seek(s.p, past, from, INT64_MAX, &to);
+        to = TD_MIN(to, broker_part_high_watermark(s.p));
         int64_t start = count > 0 && to - from > count ? to - count : from;
         /* Entries XDEL removed do not count: reach back past them. */
         for (int64_t gone; count > 0 && start > from &&
@@ -424,7 +423,7 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         /* Nor do offsets without a record (a compacted topic's gaps): reach back, doubling,
          * until the window holds count entries; only the last count are written. */
         for (int64_t have; count > 0 && start > from;) {
-            if (part_count_records(s.p, start, to, &have) != 0 ||
+            if (broker_part_count_records(s.p, start, to, &have) != 0 ||
                 have - resp_deleted_in(rc, &s, start, to) >= count)
                 break;
             start = TD_MAX(from, to - 2 * (to - start));
@@ -542,7 +541,7 @@ static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64
 {
     int64_t *offs;
     size_t n;
-    if (part_record_offsets(s->p, ls, end, 0, &offs, &n) != 0)
+    if (broker_part_record_offsets(s->p, ls, end, 0, &offs, &n) != 0)
         return cut;
     int64_t keep = TD_MAX(0, end - hw);
     cut = ls;
@@ -564,7 +563,7 @@ static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64
 static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end, int64_t *trimmed)
 {
     *trimmed = 0;
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p), cut = ls;
+    int64_t ls = broker_part_log_start(s->p), hw = broker_part_high_watermark(s->p), cut = ls;
     if (end < 0)
         end = hw;
     if (t->kind == 1) {
@@ -574,10 +573,10 @@ static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end,
             if ((c2 = end - t->maxlen - resp_deleted_in(rc, s, cut, end)) >= cut)
                 break;
         cut = TD_MIN(hw, TD_MAX(ls, cut));
-        if (part_has_gaps(s->p))
+        if (broker_part_has_gaps(s->p))
             cut = trim_cut_gapped(rc, s, t->maxlen, ls, hw, end, cut);
     } else
-        part_stream_seek(s->p, t->minid, ls, hw, &cut);
+        broker_stream_seek(s->p, t->minid, ls, hw, &cut);
     if (t->approx) {
         if (cut - ls < APPROX_TRIM_MIN)
             return 0;
@@ -587,9 +586,9 @@ static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end,
     if (cut <= ls)
         return 0;
     int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut), records = cut - ls;
-    if (part_count_records(s->p, ls, cut, &records) != 0) /* entries, not offsets */
+    if (broker_part_count_records(s->p, ls, cut, &records) != 0) /* entries, not offsets */
         records = cut - ls;
-    int r = part_delete_before(s->p, cut, &now_start);
+    int r = broker_part_delete_before(s->p, cut, &now_start);
     if (r == 0)
         *trimmed = TD_MAX(0, records - gone - (cut - now_start));
     return r;
@@ -681,17 +680,10 @@ static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t p
                            .timestamp_ms = now};
         pos += xb->len[from + k];
     }
-    td_buf batch;
-    td_buf_init(&batch);
-    td_batch_encode_opts bo;
-    batch_encode_opts_init(&bo);
-    int r = batch_encode(&batch, &bo, ev, n);
+    broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
+    broker_append_result ar;
+    int r = broker_stream_append(xb->s.p, ev, n, now, &req, &ar);
     free(ev);
-    part_sid_req req = {PART_SID_AUTO, {0, 0}, {0, 0}};
-    td_append_result ar;
-    if (r == 0)
-        r = part_append_sid(xb->s.p, batch.p, batch.len, now, &ar, &req);
-    td_buf_free(&batch);
     if (r)
         return r;
     for (size_t k = 0; k < n; k++)
@@ -804,7 +796,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     td_slice ida = argv[i];
-    part_sid_req req = {PART_SID_AUTO, {0, 0}, {0, 0}};
+    broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
     if (!(ida.n == 1 && ida.p[0] == '*')) {
         bool big;
         td_slice base = ida;
@@ -815,7 +807,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             resp_w_error(w, resp_invalid_id);
             return;
         }
-        req.mode = ms_star ? PART_SID_MS : PART_SID_EXPLICIT;
+        req.mode = ms_star ? BROKER_SID_MS : BROKER_SID_EXPLICIT;
         if (!ms_star && req.want.ms == 0 && req.want.seq == 0) {
             resp_w_error(w, "ERR The ID specified in XADD must be greater than 0-0");
             return;
@@ -823,7 +815,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     const td_slice *fv = argv + i + 1;
     size_t nfv = argc - i - 1;
-    if (req.mode == PART_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
+    if (req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
         xb_add(rc, w, argv[1], fv, nfv))
         return;
     resp_xadd_flush(rc, w);
@@ -835,9 +827,8 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     /* The event: fields as the value, its timestamp the ID's ms (or now). */
     bool json = resp_fields_json_ok(fv, nfv);
-    td_buf val, batch;
+    td_buf val;
     td_buf_init(&val);
-    td_buf_init(&batch);
     int r = resp_fields_encode(&val, fv, nfv, json);
     td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
                    sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
@@ -846,16 +837,11 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                    .value_len = val.len,
                    .headers = json ? NULL : &h,
                    .header_count = json ? 0 : 1,
-                   .timestamp_ms = req.mode == PART_SID_AUTO ? now : req.want.ms};
-    td_batch_encode_opts bo;
-    batch_encode_opts_init(&bo);
+                   .timestamp_ms = req.mode == BROKER_SID_AUTO ? now : req.want.ms};
+    broker_append_result ar;
     if (r == 0)
-        r = batch_encode(&batch, &bo, &ev, 1);
-    td_append_result ar;
-    if (r == 0)
-        r = part_append_sid(s.p, batch.p, batch.len, now, &ar, &req);
+        r = broker_stream_append(s.p, &ev, 1, now, &req, &ar);
     td_buf_free(&val);
-    td_buf_free(&batch);
     if (r == TD_ESEQUENCE) {
         td_error_clear();
         resp_w_error(w, "ERR The ID specified in XADD is equal or smaller than the target "
@@ -865,7 +851,7 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     } else {
         /* Inside EXEC the commands after it must see the entry (the transaction holds every
          * other client off anyway): wait here. Elsewhere the reply waits, not the loop. */
-        if (rc->in_exec && (r = part_wait_durable(s.p, ar.end_offset)) != 0)
+        if (rc->in_exec && (r = broker_part_wait_durable(s.p, ar.end_offset)) != 0)
             resp_reply_engine_error(w, r);
         else
             resp_w_id(w, req.got);
@@ -919,12 +905,12 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR no such key");
     if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
-    int64_t len = part_high_watermark(s.p) - part_log_start(s.p);
+    int64_t len = broker_part_high_watermark(s.p) - broker_part_log_start(s.p);
     int r;
     if (added >= 0 && added < len)
         resp_w_error(w, "ERR The entries_added specified in XSETID is smaller than the target "
                         "stream length");
-    else if ((r = part_stream_set_last(s.p, id)) == TD_ESEQUENCE) {
+    else if ((r = broker_stream_set_last(s.p, id)) == TD_ESEQUENCE) {
         td_error_clear();
         resp_w_error(w, "ERR The ID specified in XSETID is smaller than the target stream top "
                         "item");
@@ -1022,7 +1008,7 @@ static void xread_reopen(rconn *rc, bkey *k, td_buf *scratch)
     if (k->none)
         k->from = INT64_MAX;
     else
-        part_stream_after(k->s.p, k->after, &k->from);
+        broker_stream_after(k->s.p, k->after, &k->from);
 }
 
 /* One key of an XREADGROUP: its entries into ent (*n of them); false after writing an error. */
@@ -1050,7 +1036,7 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
         if (r == 0 && nredo)
             r = resp_read_ids(rc, &k->s, redo, nredo, ent);
         free(redo);
-        if (r == 0 && to > from && (r = part_stream_id(k->s.p, to - 1, &hi, NULL)) == 0)
+        if (r == 0 && to > from && (r = broker_stream_id(k->s.p, to - 1, &hi, NULL)) == 0)
             r = resp_read_entries(rc, &k->s, from, hi, (size_t)(to - from), ent, &nnew, &next,
                                   NULL);
         *n = nredo + nnew;
@@ -1089,7 +1075,7 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
             xread_reopen(rc, k, &tmp);
         if (!k->s.ref)
             continue;
-        if (!b->group && part_high_watermark(k->s.p) <= k->from)
+        if (!b->group && broker_part_high_watermark(k->s.p) <= k->from)
             continue;
         td_buf ent;
         td_buf_init(&ent);
@@ -1259,7 +1245,7 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         if (!group) {
             bk->after = id; /* `$` on a missing key: 0-0, as in Redis */
             if (dollar && o == 1)
-                part_stream_last(bk->s.p, &bk->after);
+                broker_stream_last(bk->s.p, &bk->after);
             bk->none = big;
         }
         if (o == 0)
@@ -1269,12 +1255,12 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             bk->after = id;
             history |= !gt;
         } else if (dollar) {
-            bk->from = part_high_watermark(bk->s.p);
+            bk->from = broker_part_high_watermark(bk->s.p);
         } else if (big || !td_sid_next(&id)) {
             bk->from = INT64_MAX;
             bk->none = true;
         } else {
-            part_stream_seek(bk->s.p, id, part_log_start(bk->s.p), INT64_MAX, &bk->from);
+            broker_stream_seek(bk->s.p, id, broker_part_log_start(bk->s.p), INT64_MAX, &bk->from);
         }
     }
     if (!ok) {

@@ -159,7 +159,7 @@ static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_s
     uint64_t seq = 0;
     int r;
     if (argv[4].n == 1 && argv[4].p[0] == '$') {
-        part_stream_last(s.p, &last);
+        broker_stream_last(s.p, &last);
     } else if (!strict_id(argv[4], &last)) {
         resp_w_error(w, resp_invalid_id);
         goto out;
@@ -833,7 +833,7 @@ static void xinfo_consumers(rconn *rc, resp_w *w, size_t argc, const td_slice *a
 /* The offset of the stream's first or last entry (not removed by XDEL), or -1. */
 static int64_t edge_offset(rconn *rc, const sref *s, bool last)
 {
-    int64_t ls = part_log_start(s->p), hw = part_high_watermark(s->p);
+    int64_t ls = broker_part_log_start(s->p), hw = broker_part_high_watermark(s->p);
     int64_t *del;
     size_t n;
     xstream xs = resp_xstream(s);
@@ -977,15 +977,14 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
         return;
     xstream xs = resp_xstream(&s);
     td_sid last, first = {0, 0}, max_deleted;
-    part_stream_last(s.p, &last);
-    int64_t ls = part_log_start(s.p), hw = part_high_watermark(s.p), first_off, *none;
+    broker_stream_last(s.p, &last);
+    int64_t ls = broker_part_log_start(s.p), hw = broker_part_high_watermark(s.p), first_off, *none;
     size_t nnone;
     if ((first_off = edge_offset(rc, &s, false)) >= 0)
-        part_stream_id(s.p, first_off, &first, NULL);
+        broker_stream_id(s.p, first_off, &first, NULL);
     xstream_deleted(rc->s->e, &xs, 0, 0, &none, &nnone, &max_deleted);
     free(none);
-    td_part_stats st;
-    part_stats(s.p, &st);
+    int32_t segments = broker_part_segments(s.p);
     group_list gl;
     group_list_get(rc, &xs, &gl);
     resp_w_map(w, full ? 9 : 10);
@@ -993,9 +992,9 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
     resp_w_int(w, resp_stream_len(rc, &s));
     /* No radix tree here: the log's segments stand in for its keys and nodes. */
     resp_w_str(w, "radix-tree-keys");
-    resp_w_int(w, st.segments);
+    resp_w_int(w, segments);
     resp_w_str(w, "radix-tree-nodes");
-    resp_w_int(w, st.segments);
+    resp_w_int(w, segments);
     resp_w_str(w, "last-generated-id");
     resp_w_id(w, last);
     resp_w_str(w, "max-deleted-entry-id");

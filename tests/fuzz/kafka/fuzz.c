@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "broker/group.h"
 #include "proto/kafka/kafka.h"
 #include "proto/kafka/sasl.h"
 #include "proto/kafka/kafka_acl.h"
@@ -252,8 +253,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The consumer protocol's subscription and assignment parsers take any bytes. */
     const char **topics;
     kafka_consumer_subscription_topics(data, size, &a, &topics);
-    kafka_assigned_topic *at;
-    int nt = kafka_consumer_assignment_topics(data, size, &a, &at);
+    coord_assigned_topic *at;
+    int nt = coord_assignment_topics(data, size, &a, &at);
     for (int t = 0; t < nt; t++)
         if (at[t].npartitions < 0 || (size_t)at[t].npartitions > size / 4)
             abort(); /* every partition takes four bytes */

@@ -1,0 +1,203 @@
+/* Unit tests for the partition calls of broker.h (broker/partition.c), through which the
+ * listeners append, read, trim and use stream IDs: the checks of a producer's record batches and
+ * the faults they report, appends and reads on an engine's partition, and the coordinator's
+ * decoder of Kafka consumers' assignments (broker/group_assign.c) on a name with a NUL byte. */
+#include "broker/broker.h"
+#include "broker/group.h"
+#include "storage/batch.h"
+#include "test.h"
+
+/* A batch of n events as a producer would send it (offset 0, CreateTime). */
+static void encode(td_buf *b, size_t n, int64_t pid)
+{
+    td_event ev[8];
+    for (size_t i = 0; i < n; i++)
+        ev[i] = (td_event){.value = "value", .value_len = 5, .timestamp_ms = td_wall_ms()};
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    if (pid >= 0) {
+        o.producer_id = pid;
+        o.producer_epoch = 0;
+        o.base_sequence = 0;
+    }
+    td_buf_init(b);
+    ASSERT_OK(batch_encode(b, &o, ev, n));
+}
+
+/* Recomputes the CRC after a change to the bytes it covers (attributes onwards). */
+static void fix_crc(uint8_t *p, size_t n)
+{
+    td_store_be32(p + 17, td_crc32c(0, p + 21, n - 21));
+}
+
+static int check(uint8_t *p, size_t n, int32_t max, const char **why)
+{
+    *why = NULL;
+    int f = broker_batches_check(p, n, max, why);
+    ASSERT(f == BROKER_BATCH_OK || *why != NULL); /* every refusal says why */
+    return f;
+}
+
+static void test_batches_check(void)
+{
+    td_buf b;
+    encode(&b, 3, -1);
+    const char *why;
+    ASSERT_EQ(check(b.p, b.len, 0, &why), BROKER_BATCH_OK);
+    ASSERT_EQ(broker_batch_size(b.p), b.len);
+    ASSERT_EQ(check(b.p, 0, 0, &why), BROKER_BATCH_CORRUPT);
+    ASSERT_STR_EQ(why, "no record batch");
+    ASSERT_EQ(check(b.p, 30, 0, &why), BROKER_BATCH_CORRUPT);
+    ASSERT_STR_EQ(why, "a truncated record batch");
+    ASSERT_EQ(check(b.p, b.len - 1, 0, &why), BROKER_BATCH_CORRUPT);
+    ASSERT_EQ(check(b.p, b.len, (int32_t)b.len - 1, &why), BROKER_BATCH_TOO_LARGE);
+    ASSERT_EQ(check(b.p, b.len, (int32_t)b.len, &why), BROKER_BATCH_OK);
+
+    uint8_t *c = malloc(2 * b.len);
+    ASSERT(c != NULL);
+    memcpy(c, b.p, b.len);
+    c[16] = 1; /* magic 1 */
+    ASSERT_EQ(check(c, b.len, 0, &why), BROKER_BATCH_OLD_FORMAT);
+    memcpy(c, b.p, b.len);
+    c[b.len - 1] ^= 1; /* a record byte, CRC not fixed */
+    ASSERT_EQ(check(c, b.len, 0, &why), BROKER_BATCH_CORRUPT);
+    ASSERT_STR_EQ(why, "CRC mismatch");
+    const struct {
+        uint8_t attr;
+        int fault;
+    } attrs[] = {{TD_BATCH_ATTR_CONTROL, BROKER_BATCH_INVALID},
+                 {TD_BATCH_ATTR_TRANSACTIONAL, BROKER_BATCH_TRANSACTIONAL},
+                 {7, BROKER_BATCH_COMPRESSION}};
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+        memcpy(c, b.p, b.len);
+        c[22] |= attrs[i].attr;
+        fix_crc(c, b.len);
+        ASSERT_EQ(check(c, b.len, 0, &why), attrs[i].fault);
+    }
+    /* Records that do not decode, under a valid CRC: the header counts one more than there is. */
+    memcpy(c, b.p, b.len);
+    td_store_be32(c + 57, 4);
+    fix_crc(c, b.len);
+    ASSERT_EQ(check(c, b.len, 0, &why), BROKER_BATCH_INVALID);
+    ASSERT_STR_EQ(why, "invalid records");
+
+    /* Two batches back to back are accepted, unless one is an idempotent producer's. */
+    memcpy(c, b.p, b.len);
+    memcpy(c + b.len, b.p, b.len);
+    ASSERT_EQ(check(c, 2 * b.len, 0, &why), BROKER_BATCH_OK);
+    td_buf idem;
+    encode(&idem, 3, 7);
+    ASSERT_EQ(idem.len, b.len);
+    ASSERT_EQ(check(idem.p, idem.len, 0, &why), BROKER_BATCH_OK);
+    memcpy(c, idem.p, idem.len);
+    memcpy(c + b.len, b.p, b.len);
+    ASSERT_EQ(check(c, 2 * b.len, 0, &why), BROKER_BATCH_INVALID);
+    /* A producer id without an epoch. */
+    memcpy(c, idem.p, idem.len);
+    td_store_be16(c + 51, 0xffff);
+    fix_crc(c, idem.len);
+    ASSERT_EQ(check(c, idem.len, 0, &why), BROKER_BATCH_INVALID);
+    free(c);
+    td_buf_free(&idem);
+    td_buf_free(&b);
+}
+
+static void test_append_read_trim(void)
+{
+    char *dir = test_tmpdir("partition");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_topic_ref *ref;
+    ASSERT_OK(broker_topic_acquire(e, "t", &ref));
+    td_part *p = broker_topic_part(ref, 0);
+    ASSERT(p != NULL);
+    ASSERT(broker_part_offline(p) == NULL);
+
+    td_buf b;
+    encode(&b, 3, -1);
+    size_t len = b.len;
+    broker_append_result res;
+    for (int i = 0; i < 2; i++) {
+        ASSERT_OK(broker_part_append_checked(p, b.p, b.len, td_wall_ms(), &res));
+        ASSERT_EQ(res.base_offset, 3 * i);
+        ASSERT_EQ(res.last_offset, 3 * i + 2);
+        ASSERT_EQ(res.end_offset, 3 * i + 3);
+        ASSERT(!res.duplicate);
+    }
+    ASSERT_OK(broker_part_wait_durable(p, res.end_offset));
+    ASSERT_EQ(broker_part_high_watermark(p), 6);
+    ASSERT_EQ(broker_part_log_start(p), 0);
+    ASSERT_EQ(broker_part_segments(p), 1);
+
+    /* A range from an offset inside the first batch starts at that batch. */
+    broker_range r;
+    ASSERT_OK(broker_part_read(p, 1, 1 << 20, &r));
+    ASSERT(r.fd >= 0);
+    ASSERT_EQ(r.pos, 0);
+    ASSERT_EQ(r.len, (int64_t)(2 * len));
+    ASSERT_EQ(r.first_offset, 0);
+    ASSERT_EQ(r.next_offset, 6);
+    broker_range_release(&r);
+    broker_range_release(&r); /* a second release does nothing */
+    /* At least one whole batch, however small the limit. */
+    ASSERT_OK(broker_part_read(p, 4, 1, &r));
+    ASSERT_EQ(r.pos, (int64_t)len);
+    ASSERT_EQ(r.len, (int64_t)len);
+    broker_range_release(&r);
+    ASSERT_EQ(broker_part_read(p, 6, 1 << 20, &r), TD_EEND);
+    ASSERT_EQ(broker_part_read(p, 7, 1 << 20, &r), TD_ERANGE);
+    int64_t n;
+    ASSERT_OK(broker_part_count_records(p, 0, 6, &n));
+    ASSERT_EQ(n, 6);
+    ASSERT(!broker_part_has_gaps(p));
+
+    /* Stream IDs: an explicit ID, then one at or below the last is refused. */
+    td_event ev = {.value = "v", .value_len = 1};
+    broker_sid_req req = {BROKER_SID_EXPLICIT, {INT64_C(4000000000000), 5}, {0, 0}};
+    ASSERT_OK(broker_stream_append(p, &ev, 1, td_wall_ms(), &req, &res));
+    ASSERT_EQ(res.base_offset, 6);
+    ASSERT_EQ(req.got.ms, INT64_C(4000000000000));
+    ASSERT_EQ(req.got.seq, 5);
+    ASSERT_OK(broker_part_wait_durable(p, res.end_offset)); /* readers see it from here */
+    td_sid last, id;
+    ASSERT_OK(broker_stream_last(p, &last));
+    ASSERT_EQ(td_sid_cmp(last, req.got), 0);
+    ASSERT_OK(broker_stream_id(p, 6, &id, NULL));
+    ASSERT_EQ(td_sid_cmp(id, req.got), 0);
+    int64_t off;
+    ASSERT_OK(broker_stream_find(p, req.got, &off));
+    ASSERT_EQ(off, 6);
+    ASSERT_EQ(broker_stream_append(p, &ev, 1, td_wall_ms(), &req, &res), TD_ESEQUENCE);
+    td_error_clear();
+
+    /* Trimming moves the log start; reading below it is out of range. */
+    int64_t ls;
+    ASSERT_OK(broker_part_delete_before(p, 3, &ls));
+    ASSERT_EQ(ls, 3);
+    ASSERT_EQ(broker_part_log_start(p), 3);
+    ASSERT_EQ(broker_part_read(p, 0, 1 << 20, &r), TD_ERANGE);
+
+    td_buf_free(&b);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+static void test_assignment_name_with_nul(void)
+{
+    /* Version 0, one topic "a\0" with one partition: not a topic name, not an assignment. */
+    static const uint8_t nul[] = {0, 0, 0, 0, 0, 1, 0, 2, 'a', 0, 0, 0, 0, 1, 0, 0, 0, 3};
+    static const uint8_t ok[] = {0, 0, 0, 0, 0, 1, 0, 2, 'a', 'b', 0, 0, 0, 1, 0, 0, 0, 3};
+    td_arena a;
+    td_arena_init(&a);
+    coord_assigned_topic *at;
+    ASSERT_EQ(coord_assignment_topics(nul, sizeof(nul), &a, &at), -1);
+    ASSERT_EQ(coord_assignment_topics(ok, sizeof(ok), &a, &at), 1);
+    ASSERT_STR_EQ(at[0].topic, "ab");
+    ASSERT_EQ(at[0].npartitions, 1);
+    ASSERT_EQ(at[0].partitions[0], 3);
+    td_arena_free(&a);
+}
+
+TEST_MAIN(TEST(test_batches_check), TEST(test_append_read_trim),
+          TEST(test_assignment_name_with_nul))
