@@ -473,6 +473,137 @@ static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes
     }
 }
 
+/* One produce request's state shared by its partitions. */
+typedef struct produce_ctx {
+    kreq *q;
+    int16_t acks;
+    int64_t now;
+    int ncb;        /* durability callbacks registered (q->cbs) */
+    bool appended;  /* something new reached a log (not only retries) */
+} produce_ctx;
+
+/* Appends each batch of one partition's records; the answer carries the first base offset.
+ * Returns 0, or the error of the batch that failed (pr's error is then set). */
+static int produce_append(produce_ctx *x, const char *topic, td_part *p,
+                          kafka_produce_part *pp, kafka_produce_part_resp *pr,
+                          broker_append_result *res)
+{
+    kreq *q = x->q;
+    size_t off = 0;
+    int rc = 0;
+    bool first = true;
+    while (off < (size_t)pp->records_len) {
+        size_t bn = broker_batch_size(pp->records + off);
+        rc = broker_part_append_checked(p, pp->records + off, bn, x->now, res);
+        if (rc)
+            break;
+        x->appended |= !res->duplicate;
+        if (res->duplicate)
+            TD_DEBUG("kafka",
+                     "produce to %s/%" PRId32 " from %s: a retry of offsets %" PRId64 "..%" PRId64
+                     ", not stored again",
+                     topic, pp->index, net_conn_peer(q->kc->c), res->base_offset,
+                     res->last_offset);
+        if (first) {
+            pr->base_offset = res->base_offset;
+            pr->log_append_time = res->log_append_time;
+            first = false;
+        }
+        off += bn;
+    }
+    if (rc == 0)
+        return 0;
+    if (first)
+        pr->base_offset = -1;
+    if (rc == TD_ENOKEY) {
+        /* As Kafka's LogValidator: INVALID_RECORD from produce v8 (KIP-467), before it
+         * CORRUPT_MESSAGE, which older clients know. */
+        pr->error_code = q->h.api_version >= 8 ? KERR_INVALID_RECORD : KERR_CORRUPT_MESSAGE;
+        char msg[TD_TOPIC_NAME_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "Compacted topic cannot accept message without key in topic partition "
+                 "%s-%" PRId32 ".",
+                 topic, pp->index);
+        pr->error_message = td_arena_strdup(&q->arena, msg);
+        return rc;
+    }
+    pr->error_code = kafka_error_of(rc);
+    pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED || rc == TD_ETIMESTAMP ||
+                                rc == TD_ETOOBIG
+                            ? td_arena_strdup(&q->arena, td_last_error())
+                            : td_strerror(rc);
+    return rc;
+}
+
+/* Checks, appends and (under acks=-1) registers the durability wait of one partition of a
+ * produce request. ref is the topic's reference (NULL if unknown, trc its lookup's result);
+ * denied is the authorization's answer for the topic. */
+static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, int trc,
+                         const td_topic_config *cfg, int16_t denied, kafka_produce_part *pp,
+                         kafka_produce_part_resp *pr)
+{
+    kreq *q = x->q;
+    pr->index = pp->index;
+    pr->base_offset = -1;
+    pr->log_append_time = -1;
+    pr->log_start_offset = -1;
+    if (x->acks != 0 && x->acks != 1 && x->acks != -1) {
+        pr->error_code = KERR_INVALID_REQUIRED_ACKS;
+        return;
+    }
+    if (denied) {
+        pr->error_code = denied;
+        return;
+    }
+    td_part *p = ref ? broker_topic_part(ref, pp->index) : NULL;
+    if (trc || !p) {
+        pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kafka_missing_topic_error(topic);
+        return;
+    }
+    if (broker_topic_internal(ref)) {
+        /* Kafka's answer for a produce to an internal topic. */
+        pr->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+        pr->error_message = "Cannot append to internal topic";
+        return;
+    }
+    if (x->acks == -1 && cfg->min_insync_replicas > 1) {
+        /* As Kafka answers on a topic with fewer in-sync replicas than it asks for: this
+         * broker is the only replica. */
+        pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
+        pr->error_message = "min.insync.replicas is above 1 and this single broker is the only "
+                            "replica";
+        return;
+    }
+    const char *why = NULL;
+    pr->error_code = validate_records(pp->records, pp->records_len, cfg->max_message_bytes, &why);
+    if (pr->error_code != KERR_NONE) {
+        pr->error_message = why;
+        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
+                 net_conn_peer(q->kc->c), why);
+        return;
+    }
+    broker_append_result res = {0};
+    if (produce_append(x, topic, p, pp, pr, &res) != 0)
+        return;
+    pr->log_start_offset = broker_part_log_start(p);
+    if (x->acks != -1) {
+        broker_when_durable(ref, pp->index, res.end_offset, NULL, NULL);
+        return;
+    }
+    durable_cb *d = &q->cbs[x->ncb];
+    d->q = q;
+    d->resp = pr;
+    __atomic_add_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
+    /* Under interval and none the callback runs at once, here. */
+    int rc = broker_when_durable(ref, pp->index, res.end_offset, produce_durable_cb, d);
+    if (rc) {
+        pr->error_code = kafka_error_of(rc);
+        __atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
+    } else {
+        x->ncb++;
+    }
+}
+
 void kafka_serve_produce(kreq *q, kafka_reader *r)
 {
     kafka_server *s = q->kc->s;
@@ -509,9 +640,7 @@ void kafka_serve_produce(kreq *q, kafka_reader *r)
             return;
         }
     }
-    int64_t now = td_wall_ms();
-    int ncb = 0;
-    bool appended = false;
+    produce_ctx x = {.q = q, .acks = req.acks, .now = td_wall_ms()};
     q->pending = 1; /* held until every partition is handled */
     q->finish = produce_finish;
     for (int32_t i = 0; i < req.ntopics; i++) {
@@ -532,130 +661,22 @@ void kafka_serve_produce(kreq *q, kafka_reader *r)
         td_topic_config cfg;
         if (ref)
             broker_topic_config(ref, &cfg);
-        for (int32_t k = 0; k < t->nparts; k++) {
-            kafka_produce_part *pp = &t->parts[k];
-            kafka_produce_part_resp *pr = &tr->parts[k];
-            pr->index = pp->index;
-            pr->base_offset = -1;
-            pr->log_append_time = -1;
-            pr->log_start_offset = -1;
-            if (!acks_ok) {
-                pr->error_code = KERR_INVALID_REQUIRED_ACKS;
-                continue;
-            }
-            if (denied) {
-                pr->error_code = denied;
-                continue;
-            }
-            td_part *p = ref ? broker_topic_part(ref, pp->index) : NULL;
-            if (trc || !p) {
-                pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION
-                                     : kafka_missing_topic_error(t->name);
-                continue;
-            }
-            if (broker_topic_internal(ref)) {
-                /* Kafka's answer for a produce to an internal topic. */
-                pr->error_code = KERR_INVALID_TOPIC_EXCEPTION;
-                pr->error_message = "Cannot append to internal topic";
-                continue;
-            }
-            if (req.acks == -1 && cfg.min_insync_replicas > 1) {
-                /* As Kafka answers on a topic with fewer in-sync replicas than it asks for:
-                 * this broker is the only replica. */
-                pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
-                pr->error_message = "min.insync.replicas is above 1 and this single broker is "
-                                    "the only replica";
-                continue;
-            }
-            const char *why = NULL;
-            pr->error_code = validate_records(pp->records, pp->records_len,
-                                              cfg.max_message_bytes, &why);
-            if (pr->error_code != KERR_NONE) {
-                pr->error_message = why;
-                TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", t->name,
-                         pp->index, net_conn_peer(q->kc->c), why);
-                continue;
-            }
-            /* Append each batch; the response carries the first base offset. */
-            size_t off = 0;
-            broker_append_result res = {0};
-            int rc = 0;
-            bool first = true;
-            while (off < (size_t)pp->records_len) {
-                size_t bn = broker_batch_size(pp->records + off);
-                rc = broker_part_append_checked(p, pp->records + off, bn, now, &res);
-                if (rc)
-                    break;
-                appended |= !res.duplicate;
-                if (res.duplicate)
-                    TD_DEBUG("kafka",
-                             "produce to %s/%" PRId32 " from %s: a retry of offsets %" PRId64
-                             "..%" PRId64 ", not stored again",
-                             t->name, pp->index, net_conn_peer(q->kc->c), res.base_offset,
-                             res.last_offset);
-                if (first) {
-                    pr->base_offset = res.base_offset;
-                    pr->log_append_time = res.log_append_time;
-                    first = false;
-                }
-                off += bn;
-            }
-            if (rc == TD_ENOKEY) {
-                /* As Kafka's LogValidator: INVALID_RECORD from produce v8 (KIP-467), before it
-                 * CORRUPT_MESSAGE, which older clients know. */
-                pr->error_code = q->h.api_version >= 8 ? KERR_INVALID_RECORD
-                                                       : KERR_CORRUPT_MESSAGE;
-                char msg[TD_TOPIC_NAME_MAX + 128];
-                snprintf(msg, sizeof(msg),
-                         "Compacted topic cannot accept message without key in topic partition "
-                         "%s-%" PRId32 ".",
-                         t->name, pp->index);
-                pr->error_message = td_arena_strdup(&q->arena, msg);
-                if (first)
-                    pr->base_offset = -1;
-                continue;
-            }
-            if (rc) {
-                pr->error_code = kafka_error_of(rc);
-                pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED ||
-                                            rc == TD_ETIMESTAMP || rc == TD_ETOOBIG
-                                        ? td_arena_strdup(&q->arena, td_last_error())
-                                        : td_strerror(rc);
-                if (first)
-                    pr->base_offset = -1;
-                continue;
-            }
-            pr->log_start_offset = broker_part_log_start(p);
-            if (req.acks == -1) {
-                durable_cb *d = &q->cbs[ncb];
-                d->q = q;
-                d->resp = pr;
-                __atomic_add_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
-                /* Under interval and none the callback runs at once, here. */
-                rc = broker_when_durable(ref, pp->index, res.end_offset, produce_durable_cb, d);
-                if (rc) {
-                    pr->error_code = kafka_error_of(rc);
-                    __atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
-                } else {
-                    ncb++;
-                }
-            } else {
-                broker_when_durable(ref, pp->index, res.end_offset, NULL, NULL);
-            }
-        }
+        for (int32_t k = 0; k < t->nparts; k++)
+            produce_part(&x, t->name, ref, trc, &cfg, denied, &t->parts[k], &tr->parts[k]);
     }
     /* Fault injection for tests (fault.drop.after.append): the data is in the log, and the
      * producer never hears of it; k_data closes the connection. */
     int every = s->cfg.fault_drop_after_append;
-    if (every > 0 && appended && __atomic_add_fetch(&s->produced, 1, __ATOMIC_RELAXED) % every == 0)
+    if (every > 0 && x.appended &&
+        __atomic_add_fetch(&s->produced, 1, __ATOMIC_RELAXED) % every == 0)
         q->drop_connection = true;
     /* Drop the hold. Whoever brings `pending` to zero completes the request: this thread
      * now (no callback outstanding), or the last callback (kreq_async_done), which posts
      * async_task to this loop; that task drops the connection reference taken here. */
-    if (ncb > 0)
+    if (x.ncb > 0)
         net_conn_ref(q->kc->c);
     if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0) {
-        if (ncb > 0)
+        if (x.ncb > 0)
             net_conn_unref(q->kc->c);
         produce_finish(q);
     }
