@@ -222,3 +222,46 @@ def test_old_catalog_rows_written_by_sqlite_are_migrated(tmp_path):
     b.start()
     assert ids_of(client(b).xreadgroup("g", "ann", {"s": ">"})[0][1]) == [ids[5]]
     b.stop()
+
+
+def fsyncs(b):
+    """The broker's group commits so far (tidings_fsync_duration_seconds_count)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
+    c.request("GET", "/metrics", headers={"Host": "localhost"})
+    text = c.getresponse().read().decode()
+    c.close()
+    for line in text.splitlines():
+        if line.startswith("tidings_fsync_duration_seconds_count"):
+            return float(line.split()[-1])
+    raise AssertionError("no fsync count in /metrics")
+
+
+def test_pipelined_and_exec_acks_share_group_commits(rb):
+    """XACKs sent together (a pipeline, or one MULTI/EXEC) are answered after their saves are
+    durable, and share group commits: they neither take one fsync each, one after the other,
+    nor wait for them on the event loop inside EXEC (docs/redis.md, "Durability of group
+    changes")."""
+    r = client(rb)
+    ids = [r.xadd("s", {"n": str(i)}) for i in range(400)]
+    r.xgroup_create("s", "g", "0")
+    assert len(r.xreadgroup("g", "c", {"s": ">"}, count=400)[0][1]) == 400
+    before = fsyncs(rb)
+    p = r.pipeline(transaction=False)
+    for i in ids[:200]:
+        p.xack("s", "g", i)
+    assert p.execute() == [1] * 200
+    piped = fsyncs(rb) - before
+    assert 1 <= piped <= 20, piped
+    before = fsyncs(rb)
+    p = r.pipeline(transaction=True)
+    for i in ids[200:]:
+        p.xack("s", "g", i)
+    assert p.execute() == [1] * 200
+    in_exec = fsyncs(rb) - before
+    assert 1 <= in_exec <= 20, in_exec
+    assert r.xpending("s", "g")["pending"] == 0
+    # Durable when answered: after kill -9 nothing acked is pending again.
+    rb.stop(signal.SIGKILL)
+    rb.start()
+    assert client(rb).xpending("s", "g")["pending"] == 0

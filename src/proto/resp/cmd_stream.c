@@ -1045,12 +1045,10 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
         reply_nogroup(w, b, k->key);
         return -1;
     }
-    /* Entries handed out are answered once their delivery is durable (the reply is held; in
-     * EXEC the command waits), so that a restart never shows a read entry as never delivered.
-     * A read that found nothing does not wait: only its consumer's seen time changed. */
-    if (r == 0 && *n && seq && rc->in_exec)
-        r = xgroups_wait(e, seq);
-    else if (r == 0 && *n && seq)
+    /* Entries handed out are answered once their delivery is durable (the reply is held, in
+     * EXEC as elsewhere), so that a restart never shows a read entry as never delivered. A
+     * read that found nothing does not wait: only its consumer's seen time changed. */
+    if (r == 0 && *n && seq)
         resp_wait_saved(rc, seq);
     if (r) {
         resp_reply_engine_error(w, r);

@@ -18,22 +18,12 @@
 /* ---------------------------------------------------------------------------------------------
  * Helpers
  */
-/* Inside EXEC, waits for the save: false after answering its failure. Elsewhere the reply is
- * held by after_reply. */
-static bool before_reply(rconn *rc, resp_w *w, uint64_t seq)
-{
-    if (!seq || !rc->in_exec)
-        return true;
-    int r = xgroups_wait(rc->s->e, seq);
-    if (r == 0)
-        return true;
-    resp_reply_engine_error(w, r);
-    return false;
-}
-
+/* After a change's reply is written: its save is waited for, in EXEC as elsewhere. The reply
+ * (EXEC's whole array in a transaction) is held until the save is durable, and a failed save
+ * closes the connection unanswered, so that the loop never waits for an fsync. */
 static void after_reply(rconn *rc, uint64_t seq)
 {
-    if (seq && !rc->in_exec)
+    if (seq)
         resp_wait_saved(rc, seq);
 }
 
@@ -54,9 +44,9 @@ static void reply_nogroup_for_key(resp_w *w, td_slice key, td_slice group)
 enum { NOGROUP_PLAIN, NOGROUP_FOR_KEY };
 
 /* After a changing call returned r: answers its failure (TD_ENOTFOUND as NOGROUP for the key
- * and group at kg[0] and kg[1]) and returns false, or returns before_reply's word. The caller
+ * and group at kg[0] and kg[1]) and returns false, or returns true. The caller
  * writes its reply when true, then calls after_reply. */
-static bool change_ok(rconn *rc, resp_w *w, int r, uint64_t seq, const td_slice *kg, int nogroup)
+static bool change_ok(resp_w *w, int r, const td_slice *kg, int nogroup)
 {
     if (r == TD_ENOTFOUND && nogroup == NOGROUP_FOR_KEY)
         reply_nogroup_for_key(w, kg[0], kg[1]);
@@ -65,7 +55,7 @@ static bool change_ok(rconn *rc, resp_w *w, int r, uint64_t seq, const td_slice 
     else if (r)
         resp_reply_engine_error(w, r);
     else
-        return before_reply(rc, w, seq);
+        return true;
     return false;
 }
 
@@ -168,7 +158,7 @@ static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_s
                : xgroup_setid(rc->s->e, &xs, argv[3], last, &seq);
     if (r == TD_EEXIST)
         resp_w_error(w, "BUSYGROUP Consumer Group name already exists");
-    else if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
+    else if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_simple(w, "OK");
     after_reply(rc, seq);
 out:
@@ -195,7 +185,7 @@ static void xgroup_destroy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice
     bool destroyed;
     uint64_t seq;
     int r = xgroup_destroy(rc->s->e, &xs, argv[3], &destroyed, &seq);
-    if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
+    if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_int(w, destroyed);
     after_reply(rc, seq);
     broker_topic_release(s.ref);
@@ -213,7 +203,7 @@ static void xgroup_consumer_cmd(rconn *rc, resp_w *w, const td_slice *argv, bool
     int r = create ? xgroup_consumer_create(rc->s->e, &xs, argv[3], argv[4], td_wall_ms(), &created,
                                             &seq)
                    : xgroup_consumer_delete(rc->s->e, &xs, argv[3], argv[4], &pending, &seq);
-    if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
+    if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_int(w, create ? created : pending);
     after_reply(rc, seq);
     broker_topic_release(s.ref);
@@ -300,7 +290,7 @@ static void xgroup_policy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice 
     }
     if (r == 0)
         r = xgroup_set_policy(rc->s->e, &xs, argv[3], none ? NULL : &pol, &seq);
-    if (change_ok(rc, w, r, seq, argv + 2, NOGROUP_FOR_KEY))
+    if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_simple(w, "OK");
     after_reply(rc, seq);
 out:
@@ -359,7 +349,7 @@ void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int r = ok ? xgroup_ack(rc->s->e, &xs, argv[2], ids, n, &acked, &seq) : 0;
     if (!ok)
         resp_w_error(w, resp_invalid_id);
-    else if (change_ok(rc, w, r == TD_ENOTFOUND ? 0 : r, seq, argv + 1, NOGROUP_PLAIN))
+    else if (change_ok(w, r == TD_ENOTFOUND ? 0 : r, argv + 1, NOGROUP_PLAIN))
         resp_w_int(w, (int64_t)acked); /* a group gone meanwhile: 0 acknowledged */
     after_reply(rc, seq);
 out:
@@ -394,7 +384,7 @@ void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         xstream xs = resp_xstream(&s);
         uint64_t seq = 0;
         int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
-        if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN))
+        if (change_ok(w, r, argv + 1, NOGROUP_PLAIN))
             resp_w_int(w, (int64_t)deleted);
         after_reply(rc, seq);
         broker_topic_release(s.ref);
@@ -608,7 +598,7 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         xstream xs = resp_xstream(&s);
         int r = xgroup_claim(rc->s->e, &xs, argv[2], argv[3], ids, nids, &o, now, &claimed,
                              &nclaimed, &seq);
-        if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN) &&
+        if (change_ok(w, r, argv + 1, NOGROUP_PLAIN) &&
             write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
             w->oom = true;
         after_reply(rc, seq);
@@ -664,7 +654,7 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     uint64_t seq = 0;
     int r = xgroup_autoclaim(rc->s->e, &xs, argv[2], argv[3], start, (size_t)count, &o, now,
                              &claimed, &nclaimed, &deleted, &ndeleted, &next, &seq);
-    if (change_ok(rc, w, r, seq, argv + 1, NOGROUP_PLAIN)) {
+    if (change_ok(w, r, argv + 1, NOGROUP_PLAIN)) {
         resp_w_array(w, 3);
         resp_w_id(w, next);
         if (write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)

@@ -84,7 +84,8 @@ struct rconn {
     size_t nsub, npsub;    /* atomic copies of subs.n and psubs.n, for CLIENT LIST */
     rconn *prev, *next;    /* in s->clients */
     bool in_exec;          /* running EXEC's commands: XREAD does not block */
-    int waits;             /* XADDs waiting to be durable: replies are held until then */
+    int waits;             /* changes waiting to be durable: replies are held until then */
+    int data_waits;        /* ... of them, XADDs' entries (later reads must see them) */
     bool wait_failed;      /* one of them failed: close without answering */
     resp_block *blk;       /* XREAD BLOCK waiting for entries */
     resp_xbatch *xb;       /* XADDs batched into one append (cmd_stream.c) */

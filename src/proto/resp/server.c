@@ -172,6 +172,7 @@ typedef struct durable_wait {
     net_conn *c;
     net_loop *loop;
     int rc;
+    bool data; /* an XADD's entries (counted in data_waits too), not a group's save */
     /* Atomic: 0 while broker_when_durable runs, then 1; 2 if the callback came before it
      * returned (durable already: fsync=interval or none), so that no task is posted. */
     int state;
@@ -185,6 +186,7 @@ static void durable_done(void *arg)
     rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
     if (rc) {
         rc->waits--;
+        rc->data_waits -= d->data;
         rc->wait_failed |= d->rc != 0;
         if (rc->waits == 0 && rc->wait_failed) {
             TD_WARN("redis", "closing %s: a change could not be made durable: %s", rc->addr,
@@ -218,7 +220,7 @@ static void durable_cb(void *arg, int r)
 
 /* A wait for the connection, or NULL (then it is closed unanswered once the others are done:
  * the change may not be durable). */
-static durable_wait *wait_new(rconn *rc)
+static durable_wait *wait_new(rconn *rc, bool data)
 {
     durable_wait *d = malloc(sizeof(*d));
     if (!d) {
@@ -226,8 +228,10 @@ static durable_wait *wait_new(rconn *rc)
         return NULL;
     }
     rc->waits++;
+    rc->data_waits += data;
     d->c = rc->c;
     d->loop = net_conn_loop(rc->c);
+    d->data = data;
     d->rc = 0;
     d->state = 0;
     net_conn_ref(rc->c);
@@ -242,6 +246,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
                                                __ATOMIC_ACQUIRE)) {
         /* Already durable (fsync=interval or none): no task to post. */
         rc->waits--;
+        rc->data_waits -= d->data;
         rc->wait_failed |= d->rc != 0;
         net_conn_unref(rc->c);
         free(d);
@@ -251,6 +256,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
         d->rc = r;
         if (net_loop_post(d->loop, durable_done, d) != 0) {
             rc->waits--;
+            rc->data_waits -= d->data;
             rc->wait_failed = true;
             net_conn_unref(rc->c);
             free(d);
@@ -260,7 +266,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
 
 void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end)
 {
-    durable_wait *d = wait_new(rc);
+    durable_wait *d = wait_new(rc, true);
     if (d)
         wait_registered(rc, d, broker_when_durable(ref, partition, end, durable_cb, d));
 }
@@ -269,7 +275,7 @@ void resp_wait_saved(rconn *rc, uint64_t seq)
 {
     if (seq == 0)
         return;
-    durable_wait *d = wait_new(rc);
+    durable_wait *d = wait_new(rc, false);
     if (d)
         wait_registered(rc, d, xgroups_when_saved(rc->s->e, seq, durable_cb, d));
 }
@@ -800,13 +806,17 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
             break;
         }
         /* While XADDs wait for durability, only more XADDs run (they join the same fsync);
-         * anything else waits, so that it sees what they wrote. */
+         * anything else waits, so that it sees what they wrote. While only groups' saves wait
+         * (XACK, XREADGROUP, XCLAIM ...), every command runs: the groups' state in memory is
+         * already changed, the replies are held until the saves are durable, and pipelined
+         * changes share their group commits instead of taking one each. Replies held that way
+         * stop the reading at 256 KiB. */
         bool xadd = cmd.argc && resp_arg_is(cmd.argv[0], "xadd");
         if (!xadd)
             resp_xadd_flush(rc, &w);
         if (failed_unanswered(rc))
             return -1;
-        if (rc->waits && !xadd)
+        if ((rc->data_waits && !xadd) || (rc->waits && rc->out.len >= (256u << 10)))
             break;
         used += cmd.len;
         if (cmd.argc && cross_protocol(cmd.argv[0])) {
