@@ -102,16 +102,7 @@ int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r);
  * missing), into the same partition number, with its key, value, timestamp and headers and the
  * x-dlq-* headers after them (docs/queues.md). 0 when written or when the event no longer exists
  * (retention deleted it: nothing to keep). Used by queue groups and Redis consumer groups. */
-typedef struct queue_dead {
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    const char *dlq; /* "": <topic>.dlq would be too long a name */
-    td_slice group;  /* binary-safe */
-    int32_t deliveries;
-    int64_t first_fail, last_fail;
-    const char *error; /* "": none */
-} queue_dead;
+typedef struct delivery_dead queue_dead; /* delivery.h */
 int queue_dead_letter(td_engine *e, const queue_dead *d);
 
 /* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything

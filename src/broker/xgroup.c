@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "base/metrics.h"
+#include "broker/delivery.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
 #include "broker/state.h"

@@ -1,0 +1,277 @@
+/*
+ * test_delivery.c: the delivery core under queue groups and Redis consumer groups
+ * (broker/delivery.h): the backoff and retry rules, record batches and their appends to a
+ * state topic, the replay's rule for records it does not understand, and the one service
+ * thread its clients share.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/delivery.h"
+#include "broker/state.h"
+#include "test.h"
+
+static td_queue_policy policy(int64_t initial, double mult, int64_t max, double jitter,
+                              int32_t max_deliveries)
+{
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    p.backoff_initial_ms = initial;
+    p.backoff_multiplier = mult;
+    p.backoff_max_ms = max;
+    p.backoff_jitter = jitter;
+    p.max_deliveries = max_deliveries;
+    return p;
+}
+
+static void test_backoff_grows_to_its_cap(void)
+{
+    td_queue_policy p = policy(100, 2, 1000, 0, 5);
+    ASSERT_EQ(delivery_backoff(&p, 0, 0), 100);
+    ASSERT_EQ(delivery_backoff(&p, 1, 0), 100);
+    ASSERT_EQ(delivery_backoff(&p, 2, 0), 200);
+    ASSERT_EQ(delivery_backoff(&p, 3, 0), 400);
+    ASSERT_EQ(delivery_backoff(&p, 4, 0), 800);
+    ASSERT_EQ(delivery_backoff(&p, 5, 0), 1000);
+    ASSERT_EQ(delivery_backoff(&p, 1000, 0), 1000);
+    /* Jitter spreads it by at most the fraction, both ways. */
+    p = policy(1000, 1, 1000, 0.1, 5);
+    ASSERT_EQ(delivery_backoff(&p, 1, 0.0), 900);
+    ASSERT_EQ(delivery_backoff(&p, 1, 0.5), 1000);
+    ASSERT_EQ(delivery_backoff(&p, 1, 0.999999), 1100);
+}
+
+static void test_retry_at_and_dead(void)
+{
+    td_queue_policy p = policy(100, 2, 10000, 0, 3);
+    bool dead = true;
+    ASSERT_EQ(delivery_retry_at(&p, 1, 5000, -1, 0, &dead), 5100);
+    ASSERT(!dead);
+    ASSERT_EQ(delivery_retry_at(&p, 2, 5000, -1, 0, &dead), 5200);
+    ASSERT(!dead);
+    /* An explicit delay (a nack's) wins over the backoff. */
+    ASSERT_EQ(delivery_retry_at(&p, 2, 5000, 7, 0, &dead), 5007);
+    ASSERT(!dead);
+    /* No delivery yet counted (a Redis claim with RETRYCOUNT 0): the first backoff. */
+    ASSERT_EQ(delivery_retry_at(&p, 0, 5000, -1, 0, &dead), 5100);
+    /* The last delivery allowed failed: dead, at once. */
+    ASSERT_EQ(delivery_retry_at(&p, 3, 5000, -1, 0, &dead), 5000);
+    ASSERT(dead);
+    ASSERT_EQ(delivery_retry_at(&p, 4, 5000, 9, 0, &dead), 5000);
+    ASSERT(dead);
+    /* The jitter of a key is fixed, and in [0, 1). */
+    const int64_t k1[2] = {1, 2}, k2[2] = {1, 3};
+    double a = delivery_jitter_of(k1, sizeof(k1)), b = delivery_jitter_of(k2, sizeof(k2));
+    ASSERT(a >= 0 && a < 1 && b >= 0 && b < 1);
+    ASSERT(a == delivery_jitter_of(k1, sizeof(k1)));
+    ASSERT(a != b);
+    char text[64];
+    delivery_timeout_text(&p, text, sizeof(text));
+    ASSERT_STR_EQ(text, "not acknowledged within 30000 ms");
+}
+
+/* Adds a record "k<i>" = "v<i>" (or a tombstone). */
+static void add(delivery_recs *r, int i, bool tomb)
+{
+    char k[16], v[16];
+    snprintf(k, sizeof(k), "k%d", i);
+    snprintf(v, sizeof(v), "v%d", i);
+    drecs_begin(r);
+    drecs_check(r, td_buf_append(&r->buf, k, strlen(k)));
+    if (tomb) {
+        drecs_tombstone(r);
+        return;
+    }
+    drecs_value(r);
+    drecs_check(r, td_buf_append(&r->buf, v, strlen(v)));
+    drecs_end(r);
+}
+
+static bool rec_is(const delivery_recs *r, size_t i, const char *k, const char *v)
+{
+    const delivery_rec *x = &r->v[i];
+    if (x->klen != strlen(k) || memcmp(r->buf.p + x->koff, k, x->klen))
+        return false;
+    if (!v)
+        return x->tombstone;
+    return !x->tombstone && x->vlen == strlen(v) && !memcmp(r->buf.p + x->voff, v, x->vlen);
+}
+
+static void test_record_batches(void)
+{
+    delivery_recs r, c;
+    drecs_init(&r);
+    drecs_init(&c);
+    for (int i = 0; i < 5; i++)
+        add(&r, i, i == 2);
+    ASSERT_EQ(r.n, 5);
+    ASSERT(rec_is(&r, 0, "k0", "v0"));
+    ASSERT(rec_is(&r, 2, "k2", NULL));
+    ASSERT(rec_is(&r, 4, "k4", "v4"));
+    drecs_copy(&c, &r, 2);
+    drecs_copy(&c, &r, 3);
+    ASSERT_EQ(c.n, 2);
+    ASSERT(rec_is(&c, 0, "k2", NULL));
+    ASSERT(rec_is(&c, 1, "k3", "v3"));
+    drecs_drop_front(&r, 2);
+    ASSERT_EQ(r.n, 3);
+    ASSERT(rec_is(&r, 0, "k2", NULL));
+    ASSERT(rec_is(&r, 2, "k4", "v4"));
+    drecs_truncate(&r, 1);
+    ASSERT_EQ(r.n, 1);
+    add(&r, 9, false);
+    ASSERT(rec_is(&r, 1, "k9", "v9"));
+    ASSERT_EQ(r.buf.len, 2 + 2 + 2);
+    drecs_drop_front(&r, 5);
+    ASSERT_EQ(r.n, 0);
+    ASSERT_EQ(r.buf.len, 0);
+    drecs_free(&r);
+    drecs_free(&c);
+}
+
+/* Appends are bounded in records per batch, keep the order, and a bad batch is refused. */
+static void test_record_appends(void)
+{
+    char *dir = test_tmpdir("delivery");
+    td_engine *e = test_engine_open(dir);
+    delivery_recs r;
+    drecs_init(&r);
+    int n = DELIVERY_BATCH_RECS + 10;
+    for (int i = 0; i < n; i++)
+        add(&r, i, i % 7 == 3);
+    int64_t before = 0, after = 0, end = 0;
+    size_t done = 0;
+    ASSERT_OK(td_offset_for(e, STATE_QUEUES_TOPIC, 0, TD_OFFSET_LATEST, &before));
+    ASSERT_OK(drecs_append(e, STATE_QUEUES, 0, &r, &end, &done));
+    ASSERT_EQ(done, (size_t)n);
+    ASSERT_OK(state_wait(e, STATE_QUEUES, 0, end));
+    ASSERT_OK(td_offset_for(e, STATE_QUEUES_TOPIC, 0, TD_OFFSET_LATEST, &after));
+    ASSERT_EQ(after - before, n);
+    ASSERT_EQ(end, after);
+    td_iter *it;
+    ASSERT_OK(td_iter_open(e, STATE_QUEUES_TOPIC, 0, before, &it));
+    td_event ev;
+    for (int i = 0; i < n; i++) {
+        ASSERT_EQ(td_iter_next(it, &ev), 1);
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        ASSERT_EQ(ev.key_len, strlen(k));
+        ASSERT_MEM_EQ(ev.key, k, ev.key_len);
+        ASSERT_EQ(ev.value == NULL, i % 7 == 3);
+    }
+    td_iter_close(it);
+    /* Nothing to append: no offset to wait for. */
+    drecs_clear(&r);
+    ASSERT_OK(drecs_append(e, STATE_QUEUES, 0, &r, &end, &done));
+    ASSERT_EQ(end, -1);
+    ASSERT_EQ(done, 0);
+    r.bad = true;
+    add(&r, 1, false);
+    ASSERT_EQ(drecs_append(e, STATE_QUEUES, 0, &r, &end, &done), -ENOMEM);
+    ASSERT_EQ(done, 0);
+    drecs_free(&r);
+    /* The replay's rule: refused, as corrupt. */
+    td_event bad = {.offset = 42};
+    ASSERT_EQ(delivery_replay_refuse(STATE_XGROUPS, 0, &bad, "a key of kind 9"), TD_ECORRUPT);
+    ASSERT_CONTAINS(td_last_error(), "__xgroup_state partition 0 offset 42: a key of kind 9");
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+/* Two clients of one engine: one thread runs both, never a client twice at once, and wakes
+ * them at the time they ask. */
+typedef struct client_state {
+    pthread_mutex_t mu;
+    int runs;
+    pthread_t thread;
+    int64_t want; /* returned by the next run */
+    int busy;     /* atomic: runs in progress */
+    bool overlap;
+} client_state;
+
+static int64_t work(void *arg, int64_t now)
+{
+    (void)now;
+    client_state *s = arg;
+    if (__atomic_add_fetch(&s->busy, 1, __ATOMIC_SEQ_CST) > 1)
+        s->overlap = true;
+    usleep(1000);
+    pthread_mutex_lock(&s->mu);
+    s->runs++;
+    s->thread = pthread_self();
+    int64_t w = s->want;
+    s->want = INT64_MAX;
+    pthread_mutex_unlock(&s->mu);
+    __atomic_sub_fetch(&s->busy, 1, __ATOMIC_SEQ_CST);
+    return w;
+}
+
+static int runs_of(client_state *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->runs;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void wait_runs(client_state *s, int n)
+{
+    for (int i = 0; i < 5000 && runs_of(s) < n; i++)
+        usleep(1000);
+    ASSERT_GE(runs_of(s), n);
+}
+
+static void test_one_service_thread(void)
+{
+    char *dir = test_tmpdir("delivery");
+    td_engine *e = test_engine_open(dir);
+    /* The engine's own clients have no timed work yet (no groups): no thread. */
+    int base = delivery_threads();
+    ASSERT_EQ(base, 0);
+    client_state a = {.mu = PTHREAD_MUTEX_INITIALIZER, .want = INT64_MAX};
+    client_state b = {.mu = PTHREAD_MUTEX_INITIALIZER, .want = INT64_MAX};
+    delivery_client *ca, *cb;
+    ASSERT_OK(delivery_attach(e, "a", work, &a, &ca));
+    ASSERT_OK(delivery_attach(e, "b", work, &b, &cb));
+    /* Attached, nothing asked: no thread, no run. */
+    usleep(20000);
+    ASSERT_EQ(delivery_threads(), base);
+    ASSERT_EQ(runs_of(&a) + runs_of(&b), 0);
+    ASSERT_OK(delivery_wake(ca, 0));
+    ASSERT_OK(delivery_wake(cb, 0));
+    wait_runs(&a, 1);
+    wait_runs(&b, 1);
+    ASSERT_EQ(delivery_threads(), base + 1);
+    ASSERT(pthread_equal(a.thread, b.thread));
+    /* A run asks for the next one 50 ms ahead; wakes keep coming for both meanwhile. */
+    pthread_mutex_lock(&a.mu);
+    a.want = td_wall_ms() + 50;
+    pthread_mutex_unlock(&a.mu);
+    ASSERT_OK(delivery_wake(ca, 0));
+    wait_runs(&a, 3);
+    for (int i = 0; i < 200; i++) {
+        ASSERT_OK(delivery_wake(ca, 0));
+        ASSERT_OK(delivery_wake(cb, 0));
+        usleep(100);
+    }
+    /* A wake later than one asked changes nothing; detaching waits for a run in progress. */
+    ASSERT_OK(delivery_wake(cb, td_wall_ms() + 3600000));
+    delivery_detach(ca);
+    int na = runs_of(&a);
+    ASSERT_OK(delivery_wake(cb, 0));
+    wait_runs(&b, runs_of(&b) + 1);
+    ASSERT_EQ(runs_of(&a), na);
+    ASSERT(!a.overlap && !b.overlap);
+    ASSERT_EQ(delivery_threads(), base + 1);
+    delivery_detach(cb);
+    /* The engine's own clients (queue and Redis groups) leave at its close, and the thread
+     * with the last of them. */
+    td_engine_close(e);
+    ASSERT_EQ(delivery_threads(), 0);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_backoff_grows_to_its_cap), TEST(test_retry_at_and_dead),
+          TEST(test_record_batches), TEST(test_record_appends), TEST(test_one_service_thread))
