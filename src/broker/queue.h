@@ -17,9 +17,9 @@
  * return once their records are durable, through the group commit of events (calls that arrive
  * together share one fsync).
  *
- * Threads. Every call is thread-safe (one mutex for all groups). One worker thread per engine
- * (started with the first group) fires deadlines and copies dead events to their dead-letter
- * topics.
+ * Threads. Every call is thread-safe (one mutex for all groups). The delivery core's service
+ * thread (delivery.h, shared with Redis consumer groups; started with the first group) fires
+ * deadlines and copies dead events to their dead-letter topics.
  */
 #ifndef TD_BROKER_QUEUE_H
 #define TD_BROKER_QUEUE_H
@@ -93,17 +93,6 @@ void queue_policy_parse(const char *text, td_queue_policy *p);
 /* A group's dead-letter topic for events of `topic`: the configured one, or <topic>.dlq; false
  * (buf untouched) when that name would be too long. */
 bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t len);
-
-/* The delay before redelivery after the n-th failed delivery under a policy; r in [0, 1) spreads
- * it by the policy's jitter. */
-int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r);
-
-/* Copies an event to a dead-letter topic (created with the origin's partition count when
- * missing), into the same partition number, with its key, value, timestamp and headers and the
- * x-dlq-* headers after them (docs/queues.md). 0 when written or when the event no longer exists
- * (retention deleted it: nothing to keep). Used by queue groups and Redis consumer groups. */
-typedef struct delivery_dead queue_dead; /* delivery.h */
-int queue_dead_letter(td_engine *e, const queue_dead *d);
 
 /* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything
  * else. */

@@ -301,7 +301,7 @@ static int64_t due_at(const xgrp *g, const xpe *pe)
     if (pe->count >= p->max_deliveries)
         return t;
     int32_t n = pe->count < 1 ? 1 : (int32_t)pe->count;
-    return t + queue_backoff(p, n, entry_jitter(pe->id, pe->count));
+    return t + delivery_backoff(p, n, entry_jitter(pe->id, pe->count));
 }
 
 static void note_due(td_xgroups *x, xgrp *g, const xpe *pe)
@@ -519,7 +519,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
             queue_dlq_name(j->dlq, topic, dlq, sizeof(dlq)); /* "": queue_dead_letter says why */
             snprintf(error, sizeof(error), "not acknowledged within %" PRId64 " ms", j->timeout_ms);
             int64_t failed = j->delivery_ms + j->timeout_ms;
-            queue_dead d = {topic,
+            delivery_dead d = {topic,
                             j->partition,
                             off,
                             dlq,
@@ -528,7 +528,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
                             failed,
                             failed,
                             error};
-            if ((rc = queue_dead_letter(e, &d)) != 0)
+            if ((rc = delivery_dead_letter(e, &d)) != 0)
                 TD_WARN("xgroup",
                         "cannot dead-letter %s/%" PRId32 " %" PRId64 "-%" PRIu64
                         " (tried again in a second): %s",
