@@ -444,7 +444,8 @@ int xstate_load(td_xgroups *x, bool had_rows)
             free(rx.v[i].cname);
     free(rx.v);
     if (rc) {
-        TD_ERROR("xgroup", "cannot replay %s: %s", STATE_XGROUPS_TOPIC, td_last_error());
+        if (rc != TD_ECORRUPT) /* delivery_replay_refuse said why */
+            TD_ERROR("xgroup", "cannot replay %s: %s", STATE_XGROUPS_TOPIC, td_last_error());
         return rc;
     }
     replay_prune(x);

@@ -11,6 +11,8 @@
 
 #include "broker/delivery.h"
 #include "broker/state.h"
+#include "broker/xgroup.h"
+#include "storage/storage.h"
 #include "test.h"
 
 static td_queue_policy policy(int64_t initial, double mult, int64_t max, double jitter,
@@ -341,6 +343,64 @@ static void test_unknown_records_refuse_the_start(void)
     td_buf_free(&v);
 }
 
+/* The high watermark of a topic's partition 0 (0 when it does not exist yet). */
+static int64_t hw_of(td_engine *e, const char *topic)
+{
+    int64_t hw = 0;
+    if (td_offset_for(e, topic, 0, TD_OFFSET_LATEST, &hw) != 0) {
+        td_error_clear();
+        return 0;
+    }
+    return hw;
+}
+
+/* A queue group and a Redis group with a queue policy, each with an event that dies at its
+ * first deadline: one delivery thread copies both out, and goes with the engine. */
+static void test_both_front_ends_share_one_thread(void)
+{
+    char *dir = test_tmpdir("delivery");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_EQ(delivery_threads(), 0);
+    ASSERT_OK(td_topic_create(e, "tq", 1, NULL, 0));
+    ASSERT_OK(td_topic_create(e, "tr", 1, NULL, 0));
+    td_event ev = {.value = "x", .value_len = 1, .partition = 0};
+    ASSERT_OK(td_produce(e, "tq", &ev, 1, NULL));
+    ASSERT_OK(td_produce(e, "tr", &ev, 1, NULL));
+    td_queue_policy pol;
+    td_queue_policy_init(&pol);
+    pol.ack_timeout_ms = 50;
+    pol.max_deliveries = 1;
+    ASSERT_OK(td_queue_create(e, "gq", "tq", &pol));
+    td_queue_msg *m;
+    size_t n;
+    ASSERT_OK(td_queue_receive(e, "gq", "c", 10, &m, &n));
+    ASSERT_EQ(n, 1);
+    td_queue_msgs_free(m, n);
+    td_topic_ref *ref;
+    ASSERT_OK(broker_topic_acquire(e, "tr", &ref));
+    xstream s = {broker_topic_id(ref), 0, broker_topic_part(ref, 0)};
+    uint64_t seq;
+    const td_slice g = td_slice_make("gr", 2), c = td_slice_make("c", 1);
+    ASSERT_OK(xgroup_create(e, &s, g, (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_set_policy(e, &s, g, &pol, &seq));
+    td_sid *redo;
+    size_t nredo;
+    int64_t from, to;
+    ASSERT_OK(
+        xgroup_deliver(e, &s, g, c, 10, false, td_wall_ms(), &redo, &nredo, &from, &to, &seq));
+    free(redo);
+    ASSERT_EQ(to - from, 1);
+    for (int i = 0; i < 5000 && (hw_of(e, "tq.dlq") < 1 || hw_of(e, "tr.dlq") < 1); i++)
+        usleep(1000);
+    ASSERT_EQ(hw_of(e, "tq.dlq"), 1);
+    ASSERT_EQ(hw_of(e, "tr.dlq"), 1);
+    ASSERT_EQ(delivery_threads(), 1);
+    broker_topic_release(ref);
+    td_engine_close(e);
+    ASSERT_EQ(delivery_threads(), 0);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_backoff_grows_to_its_cap), TEST(test_retry_at_and_dead),
           TEST(test_record_batches), TEST(test_record_appends), TEST(test_one_service_thread),
-          TEST(test_unknown_records_refuse_the_start))
+          TEST(test_unknown_records_refuse_the_start), TEST(test_both_front_ends_share_one_thread))
