@@ -59,9 +59,12 @@ void delivery_timeout_text(const td_queue_policy *pol, char *buf, size_t len)
 /* ---------------------------------------------------------------------------------------------
  * The service
  */
+/* A client's run this long is logged (the other client's deadlines waited for it). */
+#define SLOW_RUN_MS 1000
+
 struct delivery_client {
     struct td_delivery *svc;
-    char name[16];
+    char name[16]; /* for the log: "queues", "xgroups" */
     delivery_work_fn work;
     void *arg;
     int64_t at; /* when its work runs next (INT64_MAX: when woken) */
@@ -127,7 +130,14 @@ static void *service_main(void *arg)
         c->at = INT64_MAX; /* a wake-up during the run asks for another */
         d->last = c;
         pthread_mutex_unlock(&d->mu);
+        int64_t t0 = td_mono_ns();
         int64_t want = c->work(c->arg, now);
+        int64_t took_ms = (td_mono_ns() - t0) / 1000000;
+        /* The clients share the thread: a long run delays the others' deadlines. */
+        if (took_ms >= SLOW_RUN_MS)
+            TD_WARN("delivery",
+                    "%s: a run of the timed work took %" PRId64 " ms (a slow dead-letter write?)",
+                    c->name, took_ms);
         pthread_mutex_lock(&d->mu);
         c->running = false;
         c->at = TD_MIN(c->at, want);

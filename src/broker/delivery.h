@@ -55,7 +55,7 @@ void delivery_timeout_text(const td_queue_policy *pol, char *buf, size_t len);
 /* ---------------------------------------------------------------------------------------------
  * The service (delivery.c): one thread per engine for the front ends' timed work.
  *
- * A front end attaches once (at open) with its work function. work(arg, now) runs on the
+ * A front end attaches once (at open) with its work function and a name for the log. work(arg, now) runs on the
  * service thread, never on two threads at once, without any lock of the service held (it takes
  * the front end's own): it does what is due and returns when it wants to run next (INT64_MAX:
  * not until woken). delivery_wake asks for a run at `at` at the latest (0: now); it may be
