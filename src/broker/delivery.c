@@ -208,6 +208,15 @@ int delivery_wake(delivery_client *c, int64_t at)
     return rc;
 }
 
+void delivery_note_due(delivery_client *c, int64_t *bound, int64_t at)
+{
+    if (at >= *bound)
+        return;
+    *bound = at;
+    if (c && delivery_wake(c, at) != 0)
+        td_error_clear(); /* detached meanwhile: the front end is stopping */
+}
+
 /* The engine's service, when its last client leaves: the thread stopped and joined. */
 static void service_release(td_delivery *d)
 {

@@ -71,6 +71,12 @@ int delivery_attach(td_engine *e, const char *name, delivery_work_fn work, void 
 /* 0, or TD_ECLOSED when the client is detached, or the thread cannot start. */
 int delivery_wake(delivery_client *c, int64_t at);
 void delivery_detach(delivery_client *c);
+/* The due-time sweep's schedule: a front end keeps, per group and under its own mutex, a lower
+ * bound of the next time something of the group falls due (*bound); an entry that falls due
+ * at `at` lowers it, and when it moves the service is asked to run by then. Cheap when it does
+ * not move (the steady state: new deadlines come after the earliest). c may be NULL (the front
+ * end is stopping): then only the bound moves. */
+void delivery_note_due(delivery_client *c, int64_t *bound, int64_t at);
 /* For tests: the service threads running in this process (0 or 1 per engine open). */
 int delivery_threads(void);
 

@@ -363,13 +363,13 @@ void td_queue_msgs_free(td_queue_msg *v, size_t n)
     free(v);
 }
 
-static void deliver(qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
+static void deliver(td_queues *q, qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
 {
     qs_touch(g, p, en);
     en->state = Q_INFLIGHT;
     en->deliveries++;
     en->at = now + g->pol.ack_timeout_ms;
-    g->next_deadline = en->at < g->next_deadline ? en->at : g->next_deadline;
+    delivery_note_due(q->dc, &g->next_deadline, en->at); /* the sweep runs by then */
     en->consumer = slot;
     if (slot >= 0)
         g->cons[slot].inflight++;
@@ -412,7 +412,7 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 rc = r;
             pos = rc == 0 && r == 1 ? ev.offset + 1 : INT64_MAX;
             if (rc == 0 && r == 1 && ev.offset == en->offset) {
-                deliver(g, p, en, slot, now);
+                deliver(q, g, p, en, slot, now);
                 rc = msg_add(m, t, p, en, &ev);
             } else if (rc == 0 || rc == TD_ERANGE) {
                 /* Deleted by retention (or records deleted): nothing to deliver. */
@@ -491,7 +491,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 qs_touch(g, p, en);
                 continue;
             }
-            deliver(g, p, en, slot, now);
+            deliver(q, g, p, en, slot, now);
             if ((rc = msg_add(m, ref->t, p, en, &ev)) != 0)
                 return rc;
         }

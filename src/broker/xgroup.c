@@ -64,11 +64,7 @@ void xg_note_due(td_xgroups *x, xgrp *g, const xpe *pe)
 {
     if (!g->pol)
         return;
-    int64_t d = xg_due_at(g, pe);
-    if (d < g->next_due) {
-        g->next_due = d;
-        xg_wake(x, d); /* the sweep may have to run sooner */
-    }
+    delivery_note_due(x->dc, &g->next_due, xg_due_at(g, pe)); /* the sweep runs by then */
 }
 
 bool xg_is_dead(const xgrp *g, const xpe *pe)
