@@ -68,7 +68,8 @@ typedef int64_t (*delivery_work_fn)(void *arg, int64_t now_ms);
 
 int delivery_attach(td_engine *e, const char *name, delivery_work_fn work, void *arg,
                     delivery_client **out);
-/* 0, or TD_ECLOSED when the client is detached, or the thread cannot start. */
+/* 0, TD_ECLOSED when the client is detached (or c is NULL), or -EAGAIN when the thread cannot
+ * start. */
 int delivery_wake(delivery_client *c, int64_t at);
 void delivery_detach(delivery_client *c);
 /* The due-time sweep's schedule: a front end keeps, per group and under its own mutex, a lower

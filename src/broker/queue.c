@@ -172,7 +172,7 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
     } else {
         en->state = Q_WAITING;
         en->at = at;
-        g->next_due = en->at < g->next_due ? en->at : g->next_due;
+        delivery_note_due(q->dc, &g->next_due, at); /* receivers are told when it is due */
     }
     qs_touch(g, p, en);
 }
@@ -304,15 +304,24 @@ int64_t queue_work(void *arg, int64_t now)
     pthread_mutex_lock(&q->mu);
     /* A second at the latest: a deadline set by a delivery asks for no wake-up of its own. */
     int64_t wake = q->n ? now + IDLE_WAKE_MS : INT64_MAX;
-    bool dead = false;
+    bool dead = false, due = false;
     for (size_t i = 0; i < q->n; i++) {
-        int64_t t = sweep(q, q->g[i], now, &dead);
-        qs_flush(q, q->g[i], NULL); /* deadlines that passed: waiting or dead entries */
+        qgroup *g = q->g[i];
+        int64_t t = sweep(q, g, now, &dead);
+        qs_flush(q, g, NULL); /* deadlines that passed: waiting or dead entries */
         if (t < wake)
             wake = t;
-        if (q->g[i]->dead_retry_at > now && q->g[i]->dead_retry_at < wake)
-            wake = q->g[i]->dead_retry_at;
+        if (g->dead_retry_at > now && g->dead_retry_at < wake)
+            wake = g->dead_retry_at;
+        /* A backoff that ended: receivers waiting (long polls) are told; the next receive
+         * takes the entry and moves next_due past it. */
+        if (g->next_due <= now)
+            due = true;
+        else if (g->next_due < wake)
+            wake = g->next_due;
     }
+    if (due)
+        queue_notify(q);
     dead_job job;
     if (dead && !q->stopping && dead_take(q, now, &job)) {
         pthread_mutex_unlock(&q->mu);
@@ -363,13 +372,17 @@ void td_queue_msgs_free(td_queue_msg *v, size_t n)
     free(v);
 }
 
-static void deliver(td_queues *q, qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
+static void deliver(qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
 {
     qs_touch(g, p, en);
     en->state = Q_INFLIGHT;
     en->deliveries++;
     en->at = now + g->pol.ack_timeout_ms;
-    delivery_note_due(q->dc, &g->next_deadline, en->at); /* the sweep runs by then */
+    /* No wake-up of its own: the sweep runs at least once a second, and every receive and
+     * outcome sweeps the group first, so a deadline is a failure by the time anyone could see
+     * it. (A wake-up at each first deadline was tried: it moves the failure time of an entry
+     * that a slow client then nacks to before the nack, and the backoff with it.) */
+    g->next_deadline = en->at < g->next_deadline ? en->at : g->next_deadline;
     en->consumer = slot;
     if (slot >= 0)
         g->cons[slot].inflight++;
@@ -412,7 +425,7 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 rc = r;
             pos = rc == 0 && r == 1 ? ev.offset + 1 : INT64_MAX;
             if (rc == 0 && r == 1 && ev.offset == en->offset) {
-                deliver(q, g, p, en, slot, now);
+                deliver(g, p, en, slot, now);
                 rc = msg_add(m, t, p, en, &ev);
             } else if (rc == 0 || rc == TD_ERANGE) {
                 /* Deleted by retention (or records deleted): nothing to deliver. */
@@ -491,7 +504,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 qs_touch(g, p, en);
                 continue;
             }
-            deliver(q, g, p, en, slot, now);
+            deliver(g, p, en, slot, now);
             if ((rc = msg_add(m, ref->t, p, en, &ev)) != 0)
                 return rc;
         }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "broker/delivery.h"
+#include "broker/queue.h"
 #include "broker/state.h"
 #include "broker/xgroup.h"
 #include "storage/storage.h"
@@ -401,6 +402,51 @@ static void test_both_front_ends_share_one_thread(void)
     test_rmrf(dir);
 }
 
+static int notified; /* atomic */
+
+static void count_notify(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&notified, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A queue group's backoff that ends tells the receivers waiting (the HTTP long polls), by the
+ * delivery thread, with no call on the group: before, only a deadline passing did. */
+static void test_backoff_end_wakes_receivers(void)
+{
+    char *dir = test_tmpdir("delivery");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_event ev = {.value = "x", .value_len = 1, .partition = 0};
+    ASSERT_OK(td_produce(e, "t", &ev, 1, NULL));
+    ASSERT_OK(td_queue_create(e, "g", "t", NULL));
+    queue_set_notify(e, count_notify, NULL);
+    td_queue_msg *m;
+    size_t n;
+    ASSERT_OK(td_queue_receive(e, "g", "c", 1, &m, &n));
+    ASSERT_EQ(n, 1);
+    const char *id = m[0].id;
+    int res;
+    ASSERT_OK(td_queue_nack(e, "g", &id, 1, 300, NULL, &res));
+    ASSERT_EQ(res, 0);
+    td_queue_msgs_free(m, n);
+    int after_nack = __atomic_load_n(&notified, __ATOMIC_SEQ_CST);
+    int64_t t0 = td_wall_ms();
+    while (__atomic_load_n(&notified, __ATOMIC_SEQ_CST) == after_nack && td_wall_ms() - t0 < 5000)
+        usleep(5000);
+    ASSERT(__atomic_load_n(&notified, __ATOMIC_SEQ_CST) > after_nack);
+    ASSERT_GE(td_wall_ms() - t0, 250); /* not before the backoff ended */
+    /* And the event is there for the receive that follows. */
+    ASSERT_OK(td_queue_receive(e, "g", "c", 1, &m, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(m[0].deliveries, 2);
+    td_queue_msgs_free(m, n);
+    queue_set_notify(e, NULL, NULL);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_backoff_grows_to_its_cap), TEST(test_retry_at_and_dead),
           TEST(test_record_batches), TEST(test_record_appends), TEST(test_one_service_thread),
-          TEST(test_unknown_records_refuse_the_start), TEST(test_both_front_ends_share_one_thread))
+          TEST(test_unknown_records_refuse_the_start), TEST(test_both_front_ends_share_one_thread),
+          TEST(test_backoff_end_wakes_receivers))
