@@ -121,7 +121,9 @@ static void *service_main(void *arg)
             if (next == INT64_MAX) {
                 pthread_cond_wait(&d->cv, &d->mu);
             } else {
-                struct timespec ts = td_deadline_ns(CLOCK_REALTIME, (next - now) * 1000000);
+                /* At most an hour at a time: a far time must not overflow the nanoseconds. */
+                int64_t ms = TD_MIN(next - now, 3600000);
+                struct timespec ts = td_deadline_ns(CLOCK_REALTIME, ms * 1000000);
                 pthread_cond_timedwait(&d->cv, &d->mu, &ts);
             }
             continue;

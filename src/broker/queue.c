@@ -279,7 +279,7 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
                 "group %s: cannot write %s/%" PRId32 "@%" PRId64
                 " to dead-letter topic %s: %s; retrying",
                 g->name, j->topic, j->partition, j->offset, j->dlq, td_last_error());
-        g->dead_retry_at = now + DEAD_RETRY_MS;
+        g->dead_retry_at = now + DELIVERY_RETRY_MS;
         return;
     }
     qpart *p = &t->parts[j->partition];

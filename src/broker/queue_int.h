@@ -17,8 +17,7 @@ enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
 #define MAX_ERROR 1024
 #define MAX_CONSUMERS 4096
 #define CONSUMER_NAME_MAX 64
-#define IDLE_WAKE_MS 1000
-#define DEAD_RETRY_MS 1000
+#define IDLE_WAKE_MS 1000 /* the delivery thread sweeps queue groups at least this often */
 
 typedef struct qentry {
     int64_t offset;
