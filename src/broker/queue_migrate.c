@@ -139,11 +139,9 @@ static int migrate_group(td_queues *q, const catalog_queue *cq)
     int rc = queue_group_restore(q, cq->name, cq->topic, cq->policy, cq->created_ms, &g);
     if (rc)
         return rc;
-    if (rc == 0) {
-        pthread_mutex_lock(&q->e->admin_mu);
-        rc = catalog_qparts_list(q->e->cat, g->name, load_part, g);
-        pthread_mutex_unlock(&q->e->admin_mu);
-    }
+    pthread_mutex_lock(&q->e->admin_mu);
+    rc = catalog_qparts_list(q->e->cat, g->name, load_part, g);
+    pthread_mutex_unlock(&q->e->admin_mu);
     g->next_deadline = g->next_due = 0;
     int64_t end = -1;
     if (rc == 0)
