@@ -55,11 +55,11 @@ void delivery_timeout_text(const td_queue_policy *pol, char *buf, size_t len);
 /* ---------------------------------------------------------------------------------------------
  * The service (delivery.c): one thread per engine for the front ends' timed work.
  *
- * A front end attaches once (at open) with its work function and a name for the log. work(arg, now) runs on the
- * service thread, never on two threads at once, without any lock of the service held (it takes
- * the front end's own): it does what is due and returns when it wants to run next (INT64_MAX:
- * not until woken). delivery_wake asks for a run at `at` at the latest (0: now); it may be
- * called under the front end's own mutex (the service's lock is taken after it, never before),
+ * A front end attaches once (at open) with its work function and a name for the log. work(arg, now)
+ * runs on the service thread, never on two threads at once, without any lock of the service held
+ * (it takes the front end's own): it does what is due and returns when it wants to run next
+ * (INT64_MAX: not until woken). delivery_wake asks for a run at `at` at the latest (0: now); it may
+ * be called under the front end's own mutex (the service's lock is taken after it, never before),
  * and starts the thread on first need. delivery_detach waits for a run in progress to end;
  * the work function is not called after it returns. The thread ends with the last client.
  */
@@ -118,6 +118,7 @@ typedef struct delivery_recs {
     delivery_rec *v;
     size_t n, cap;
     bool bad;
+    bool open; /* the last record was begun and is not ended yet */
 } delivery_recs;
 
 void drecs_init(delivery_recs *r);

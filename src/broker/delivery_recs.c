@@ -31,7 +31,7 @@ void drecs_clear(delivery_recs *r)
 {
     r->n = 0;
     r->buf.len = 0;
-    r->bad = false;
+    r->bad = r->open = false;
     /* A large change (a group's deletion of a big pending list) does not keep its memory. */
     if (r->buf.cap > (1u << 20)) {
         td_buf_free(&r->buf);
@@ -48,9 +48,11 @@ void drecs_begin(delivery_recs *r)
 {
     if (td_grow(&r->v, &r->cap, r->n, sizeof(*r->v), 16) != 0) {
         r->bad = true;
+        r->open = false; /* the calls that end this record must not touch the one before */
         return;
     }
     r->v[r->n++] = (delivery_rec){.koff = r->buf.len};
+    r->open = true;
 }
 
 void drecs_check(delivery_recs *r, int rc)
@@ -61,7 +63,7 @@ void drecs_check(delivery_recs *r, int rc)
 /* Ends the key of the record being built. */
 static delivery_rec *key_end(delivery_recs *r, bool tombstone)
 {
-    if (!r->n)
+    if (!r->open)
         return NULL;
     delivery_rec *x = &r->v[r->n - 1];
     x->klen = r->buf.len - x->koff;
@@ -78,12 +80,14 @@ void drecs_value(delivery_recs *r)
 void drecs_tombstone(delivery_recs *r)
 {
     key_end(r, true);
+    r->open = false;
 }
 
 void drecs_end(delivery_recs *r)
 {
-    if (r->n)
+    if (r->open)
         r->v[r->n - 1].vlen = r->buf.len - r->v[r->n - 1].voff;
+    r->open = false;
 }
 
 void drecs_copy(delivery_recs *r, const delivery_recs *from, size_t i)
@@ -106,6 +110,7 @@ void drecs_truncate(delivery_recs *r, size_t n)
         return;
     r->buf.len = r->v[n].koff;
     r->n = n;
+    r->open = false;
 }
 
 void drecs_drop_front(delivery_recs *r, size_t n)
