@@ -31,11 +31,12 @@ typedef struct td_queues td_queues;
 /* Replays the engine's queue groups from __queue_state, migrating an older catalog's (the
  * engine's topics and state topics must be open). */
 int queues_open(td_engine *e, td_queues **out);
-/* Stops the worker, waits for the records appended, and frees everything. */
+/* Leaves the delivery thread, waits for the records appended, and frees everything. */
 void queues_close(td_queues *q);
-/* For a server stopping: stops the worker and waits until the records appended are durable,
- * while the listeners' loops still run the completions posted (outcomes waiting for their
- * records are answered, later ones get TD_ECLOSED), and no dead letter is written after it. */
+/* For a server stopping: leaves the delivery thread (a dead letter being written is finished
+ * first) and waits until the records appended are durable, while the listeners' loops still
+ * run the completions posted (outcomes waiting for their records are answered, later ones get
+ * TD_ECLOSED), and no dead letter is written after it. */
 void queues_shutdown(td_engine *e);
 
 /*

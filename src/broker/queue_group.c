@@ -421,7 +421,7 @@ int queues_open(td_engine *e, td_queues **out)
  * written after), waits until every record appended is durable (so that the completions of
  * outcomes waiting for them run now, while the listeners' loops still do) and forgets the
  * notify function. Idempotent. */
-static void stop_worker(td_queues *q)
+static void stop_delivery(td_queues *q)
 {
     pthread_mutex_lock(&q->mu);
     q->stopping = true;
@@ -443,7 +443,7 @@ static void stop_worker(td_queues *q)
 void queues_shutdown(td_engine *e)
 {
     if (e && e->queues)
-        stop_worker(e->queues);
+        stop_delivery(e->queues);
 }
 
 void queues_close(td_queues *q)
@@ -451,7 +451,7 @@ void queues_close(td_queues *q)
     if (!q)
         return;
     td_metrics_remove_collector(broker_metrics(q->e), queues_collect, q);
-    stop_worker(q);
+    stop_delivery(q);
     for (size_t i = 0; i < q->n; i++)
         queue_group_free(q->g[i]);
     free(q->g);

@@ -77,7 +77,7 @@ struct td_xgroups {
     size_t ns, scap;
     delivery_recs rb; /* group state records of the change being made */
     /* The journal of XDEL's removed entries (catalog xdeleted rows): rows not yet written,
-     * written by the writer thread in one transaction. */
+     * written by the delivery thread (xg_work) in one transaction. */
     catalog_xrow *rows;
     size_t nrows, rowcap;
     bool resync; /* an XDEL row could not be journaled, or a write failed: write them all */
