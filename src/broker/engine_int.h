@@ -80,6 +80,9 @@ struct td_engine {
     td_metrics *metrics;
     td_metric_family *f_events_in, *f_bytes_in, *f_events_out, *f_bytes_out;
     td_metric *fsync_hist;
+    /* The delivery core's service thread (delivery.h), shared by queue groups and Redis
+     * consumer groups: made by the first to attach, freed with the last. Under admin_mu. */
+    struct td_delivery *delivery;
     /* Queue groups (queue.h). */
     struct td_queues *queues;
     /* Redis consumer groups (xgroup.h). */

@@ -1,5 +1,9 @@
 /*
- * queue.c: queue groups on the log (queue.h has the model; docs/queues.md the behaviour).
+ * queue.c: the entries of queue groups and their deliveries (queue.h has the model;
+ * docs/queues.md the behaviour): receiving, acks, nacks and extensions, deadlines that pass
+ * (the sweep), and dead entries copied out. The rules (backoff, deadlines, when an entry is
+ * dead) and the thread that runs the timed work are the delivery core's (delivery.h), shared
+ * with Redis consumer groups.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -8,276 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/delivery.h"
 #include "broker/pattern.h"
 #include "broker/queue_int.h"
 #include "broker/state.h"
 
-static void notify(td_queues *q)
-{
-    if (q->notify)
-        q->notify(q->notify_arg);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Policy
- */
-static const char *const policy_keys[] = {"ack.timeout.ms",
-                                          "max.deliveries",
-                                          "backoff.initial.ms",
-                                          "backoff.multiplier",
-                                          "backoff.max.ms",
-                                          "backoff.jitter",
-                                          "dead.letter.topic",
-                                          "ordering",
-                                          "max.in.flight",
-                                          "max.in.flight.per.consumer",
-                                          "start",
-                                          NULL};
-
-void td_queue_policy_init(td_queue_policy *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->ack_timeout_ms = 30000;
-    p->max_deliveries = 5;
-    p->backoff_initial_ms = 1000;
-    p->backoff_multiplier = 2.0;
-    p->backoff_max_ms = 60000;
-    p->backoff_jitter = 0.1;
-    p->ordering = TD_QUEUE_UNORDERED;
-    p->max_in_flight = 1000;
-    p->max_in_flight_per_consumer = 100;
-    p->start_latest = 0;
-}
-
-const char *const *td_queue_policy_keys(void)
-{
-    return policy_keys;
-}
-
-static bool parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long x = v && *v ? strtoll(v, &end, 10) : 0;
-    if (!v || !*v || errno || *end || x < lo || x > hi)
-        return false;
-    *out = x;
-    return true;
-}
-
-static bool parse_double(const char *v, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = v && *v ? strtod(v, &end) : 0;
-    if (!v || !*v || errno || *end || !(x >= lo && x <= hi))
-        return false;
-    *out = x;
-    return true;
-}
-
-static int apply_one(td_queue_policy *p, const char *k, const char *v)
-{
-    int64_t i;
-    double d;
-#define BAD(rule) td_fail(TD_ECONFIG, "queue setting %s=%s: %s", k, v ? v : "(none)", rule)
-    if (!strcmp(k, "ack.timeout.ms")) {
-        if (!parse_int(v, 1, 43200000, &i))
-            return BAD("must be 1 to 43200000 (12 hours)");
-        p->ack_timeout_ms = i;
-    } else if (!strcmp(k, "max.deliveries")) {
-        if (!parse_int(v, 1, 1000, &i))
-            return BAD("must be 1 to 1000");
-        p->max_deliveries = (int32_t)i;
-    } else if (!strcmp(k, "backoff.initial.ms")) {
-        if (!parse_int(v, 0, 86400000, &i))
-            return BAD("must be 0 to 86400000 (a day)");
-        p->backoff_initial_ms = i;
-    } else if (!strcmp(k, "backoff.multiplier")) {
-        if (!parse_double(v, 1, 100, &d))
-            return BAD("must be 1 to 100");
-        p->backoff_multiplier = d;
-    } else if (!strcmp(k, "backoff.max.ms")) {
-        if (!parse_int(v, 0, 86400000, &i))
-            return BAD("must be 0 to 86400000 (a day)");
-        p->backoff_max_ms = i;
-    } else if (!strcmp(k, "backoff.jitter")) {
-        if (!parse_double(v, 0, 1, &d))
-            return BAD("must be 0 to 1");
-        p->backoff_jitter = d;
-    } else if (!strcmp(k, "dead.letter.topic")) {
-        if (!v || (*v && td_topic_name_validate(v) != 0))
-            return BAD("must be a topic name, or empty for <topic>.dlq");
-        snprintf(p->dead_letter_topic, sizeof(p->dead_letter_topic), "%s", v);
-    } else if (!strcmp(k, "ordering")) {
-        if (!v || (strcmp(v, "none") && strcmp(v, "key")))
-            return BAD("must be none or key");
-        p->ordering = strcmp(v, "key") ? TD_QUEUE_UNORDERED : TD_QUEUE_BY_KEY;
-    } else if (!strcmp(k, "max.in.flight")) {
-        if (!parse_int(v, 1, 100000, &i))
-            return BAD("must be 1 to 100000");
-        p->max_in_flight = (int32_t)i;
-    } else if (!strcmp(k, "max.in.flight.per.consumer")) {
-        if (!parse_int(v, 1, 100000, &i))
-            return BAD("must be 1 to 100000");
-        p->max_in_flight_per_consumer = (int32_t)i;
-    } else if (!strcmp(k, "start")) {
-        if (!v || (strcmp(v, "earliest") && strcmp(v, "latest")))
-            return BAD("must be earliest or latest");
-        p->start_latest = !strcmp(v, "latest");
-    } else {
-        return td_fail(TD_ECONFIG, "unknown queue setting '%s'", k);
-    }
-#undef BAD
-    return 0;
-}
-
-int td_queue_policy_apply(td_queue_policy *p, const td_config_entry *entries, size_t n)
-{
-    td_queue_policy c = *p;
-    for (size_t i = 0; i < n; i++) {
-        if (!entries[i].key)
-            return td_fail(TD_ECONFIG, "queue setting %zu has no key", i);
-        int rc = apply_one(&c, entries[i].key, entries[i].value);
-        if (rc)
-            return rc;
-    }
-    if (c.backoff_max_ms < c.backoff_initial_ms)
-        return td_fail(TD_ECONFIG,
-                       "backoff.max.ms (%" PRId64 ") is below backoff.initial.ms (%" PRId64 ")",
-                       c.backoff_max_ms, c.backoff_initial_ms);
-    *p = c;
-    return 0;
-}
-
-int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, size_t len)
-{
-    int n;
-    if (!strcmp(key, "ack.timeout.ms"))
-        n = snprintf(buf, len, "%" PRId64, p->ack_timeout_ms);
-    else if (!strcmp(key, "max.deliveries"))
-        n = snprintf(buf, len, "%" PRId32, p->max_deliveries);
-    else if (!strcmp(key, "backoff.initial.ms"))
-        n = snprintf(buf, len, "%" PRId64, p->backoff_initial_ms);
-    else if (!strcmp(key, "backoff.multiplier"))
-        n = snprintf(buf, len, "%g", p->backoff_multiplier);
-    else if (!strcmp(key, "backoff.max.ms"))
-        n = snprintf(buf, len, "%" PRId64, p->backoff_max_ms);
-    else if (!strcmp(key, "backoff.jitter"))
-        n = snprintf(buf, len, "%g", p->backoff_jitter);
-    else if (!strcmp(key, "dead.letter.topic"))
-        n = snprintf(buf, len, "%s", p->dead_letter_topic);
-    else if (!strcmp(key, "ordering"))
-        n = snprintf(buf, len, "%s", p->ordering == TD_QUEUE_BY_KEY ? "key" : "none");
-    else if (!strcmp(key, "max.in.flight"))
-        n = snprintf(buf, len, "%" PRId32, p->max_in_flight);
-    else if (!strcmp(key, "max.in.flight.per.consumer"))
-        n = snprintf(buf, len, "%" PRId32, p->max_in_flight_per_consumer);
-    else if (!strcmp(key, "start"))
-        n = snprintf(buf, len, "%s", p->start_latest ? "latest" : "earliest");
-    else
-        return td_fail(TD_ENOTFOUND, "unknown queue setting '%s'", key);
-    return n < 0 || (size_t)n >= len ? TD_ETOOBIG : 0;
-}
-
-int queue_policy_format(const td_queue_policy *p, char *buf, size_t len)
-{
-    size_t at = 0;
-    for (const char *const *k = policy_keys; *k; k++) {
-        char v[TD_TOPIC_NAME_MAX + 1];
-        if (td_queue_policy_get(p, *k, v, sizeof(v)) != 0)
-            return TD_ETOOBIG;
-        int n = snprintf(buf + at, len - at, "%s=%s\n", *k, v);
-        if (n < 0 || (size_t)n >= len - at)
-            return TD_ETOOBIG;
-        at += (size_t)n;
-    }
-    return 0;
-}
-
-void queue_policy_parse(const char *text, td_queue_policy *p)
-{
-    td_queue_policy_init(p);
-    char line[512];
-    while (*text) {
-        const char *nl = strchr(text, '\n');
-        size_t n = nl ? (size_t)(nl - text) : strlen(text);
-        if (n < sizeof(line)) {
-            memcpy(line, text, n);
-            line[n] = 0;
-            char *eq = strchr(line, '=');
-            if (eq) {
-                *eq = 0;
-                if (apply_one(p, line, eq + 1) != 0)
-                    td_error_clear();
-            }
-        }
-        text += n + (nl ? 1 : 0);
-    }
-}
-
-/* The dead-letter topic of the group's events from `topic`: false when <topic>.dlq is too long
- * a name (check_dlq refuses that for a group on one topic; a wildcard group can meet it). */
-bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t len)
-{
-    if (configured[0])
-        snprintf(buf, len, "%s", configured);
-    else if (strlen(topic) + 4 <= TD_TOPIC_NAME_MAX)
-        snprintf(buf, len, "%s.dlq", topic);
-    else
-        return false;
-    return true;
-}
-
-/* Whether a wildcard group's pattern matches the topic and the topic is not one of the group's
- * own dead-letter topics: the configured one, or <T>.dlq for a topic T the pattern matches
- * (else "orders.#" would read back what it dead-letters). */
-static bool group_reads(const qgroup *g, const char *topic)
-{
-    size_t n = strlen(topic), pl = strlen(g->topic);
-    if (!td_pattern_match(g->topic, pl, topic, n))
-        return false;
-    if (g->pol.dead_letter_topic[0])
-        return strcmp(topic, g->pol.dead_letter_topic) != 0;
-    return !(n > 4 && !strcmp(topic + n - 4, ".dlq") &&
-             td_pattern_match(g->topic, pl, topic, n - 4));
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Ids
  */
-static bool parse_part(const char **p, int64_t max, int64_t *out)
-{
-    const char *s = *p;
-    int64_t v = 0;
-    if (*s < '0' || *s > '9')
-        return false;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > (max - (*s - '0')) / 10)
-            return false;
-        v = v * 10 + (*s - '0');
-    }
-    *out = v;
-    *p = s;
-    return true;
-}
-
-bool queue_id_parse(const char *id, int64_t *topic_id, int32_t *partition, int64_t *offset,
-                    int32_t *deliveries)
-{
-    const char *p = id;
-    int64_t t, pa, o, d;
-    if (!id || !parse_part(&p, INT64_MAX, &t) || *p++ != '.' || !parse_part(&p, INT32_MAX, &pa) ||
-        *p++ != '.' || !parse_part(&p, INT64_MAX, &o) || *p++ != '.' ||
-        !parse_part(&p, INT32_MAX, &d) || *p)
-        return false;
-    *topic_id = t;
-    *partition = (int32_t)pa;
-    *offset = o;
-    *deliveries = (int32_t)d;
-    return true;
-}
-
 /* Writes v in decimal at w; returns the end. */
 static char *put_dec(char *w, uint64_t v)
 {
@@ -331,14 +73,8 @@ qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx)
 /* Appends an entry above every other (new events come in offset order). */
 qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        qentry *v = realloc(p->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        p->v = v;
-        p->cap = cap;
-    }
+    if (td_grow(&p->v, &p->cap, p->n, sizeof(*p->v), 16) != 0)
+        return NULL;
     qentry *en = &p->v[p->n++];
     memset(en, 0, sizeof(*en));
     en->offset = offset;
@@ -347,7 +83,7 @@ qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset)
     return en;
 }
 
-static void consumer_release(qgroup *g, qentry *en)
+void queue_consumer_release(qgroup *g, qentry *en)
 {
     if (en->state == Q_INFLIGHT && en->consumer >= 0 && (size_t)en->consumer < g->ncons &&
         g->cons[en->consumer].inflight > 0)
@@ -361,7 +97,7 @@ static void consumer_release(qgroup *g, qentry *en)
 static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
 {
     qentry *en = &p->v[idx];
-    consumer_release(g, en);
+    queue_consumer_release(g, en);
     if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key) {
         for (size_t i = idx + 1; i < p->n; i++) {
             qentry *h = &p->v[i];
@@ -407,30 +143,12 @@ static double rnd(td_queues *q)
     return (double)((q->rng * 2685821657736338717ull) >> 11) / (double)(1ull << 53);
 }
 
-int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r)
-{
-    double d = (double)pol->backoff_initial_ms;
-    for (int32_t i = 1; i < failures && d < (double)pol->backoff_max_ms; i++)
-        d *= pol->backoff_multiplier;
-    if (d > (double)pol->backoff_max_ms)
-        d = (double)pol->backoff_max_ms;
-    if (pol->backoff_jitter > 0)
-        d *= 1 - pol->backoff_jitter + 2 * pol->backoff_jitter * r;
-    return (int64_t)llround(d);
-}
-
-/* The delay before redelivery after the n-th failed delivery. */
-static int64_t backoff(td_queues *q, const td_queue_policy *pol, int32_t failures)
-{
-    return queue_backoff(pol, failures, pol->backoff_jitter > 0 ? rnd(q) : 0);
-}
-
 /* An in-flight entry failed (nacked, or its deadline passed): waiting, or dead after the last
  * delivery allowed. delay_ms < 0: the backoff. */
 static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t now, int64_t delay_ms,
                        const char *error)
 {
-    consumer_release(g, en);
+    queue_consumer_release(g, en);
     if (!en->first_fail)
         en->first_fail = now;
     en->last_fail = now;
@@ -444,14 +162,17 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
             en->error = e;
         }
     }
-    if (en->deliveries >= g->pol.max_deliveries) {
+    bool dead;
+    double r = g->pol.backoff_jitter > 0 ? rnd(q) : 0.5;
+    int64_t at = delivery_retry_at(&g->pol, en->deliveries, now, delay_ms, r, &dead);
+    if (dead) {
         en->state = Q_DEAD;
         en->at = 0;
         g->has_dead = true;
     } else {
         en->state = Q_WAITING;
-        en->at = now + (delay_ms >= 0 ? delay_ms : backoff(q, &g->pol, en->deliveries));
-        g->next_due = en->at < g->next_due ? en->at : g->next_due;
+        en->at = at;
+        delivery_note_due(q->dc, &g->next_due, at); /* receivers are told when it is due */
     }
     qs_touch(g, p, en);
 }
@@ -465,14 +186,14 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
         return g->next_deadline;
     int64_t next = INT64_MAX;
     char msg[80];
-    snprintf(msg, sizeof(msg), "not acknowledged within %" PRId64 " ms", g->pol.ack_timeout_ms);
+    delivery_timeout_text(&g->pol, msg, sizeof(msg));
     for (size_t i = 0; i < g->nall; i++) {
         qpart *p = g->all[i].p;
         for (size_t k = 0; k < p->n; k++) {
             qentry *en = &p->v[k];
             if (en->state == Q_INFLIGHT && en->at <= now) {
                 entry_fail(q, g, p, en, now, -1, msg);
-                notify(q);
+                queue_notify(q);
             }
             if (en->state == Q_INFLIGHT)
                 next = en->at < next ? en->at : next;
@@ -485,295 +206,7 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Groups
- */
-qgroup *queue_group_find(td_queues *q, const char *name, size_t *idx)
-{
-    for (size_t i = 0; i < q->n; i++) {
-        int c = strcmp(q->g[i]->name, name);
-        if (c >= 0) {
-            if (idx)
-                *idx = i;
-            return c == 0 ? q->g[i] : NULL;
-        }
-    }
-    if (idx)
-        *idx = q->n;
-    return NULL;
-}
-
-static void part_clear(qpart *p)
-{
-    for (size_t k = 0; k < p->n; k++)
-        free(p->v[k].error);
-    free(p->v);
-    if (p->it)
-        td_iter_close(p->it);
-    memset(p, 0, sizeof(*p));
-}
-
-/* Drops a topic's state (in memory; and from the state topic at the next flush): its
- * deliveries are forgotten, their consumers' counts released. */
-static void topic_drop(qgroup *g, qtopic *t)
-{
-    qs_topic_forget(g, t);
-    for (int32_t i = 0; i < t->nparts; i++) {
-        qpart *p = &t->parts[i];
-        for (size_t k = 0; k < p->n; k++)
-            consumer_release(g, &p->v[k]);
-        g->pending -= (int64_t)(p->n - p->gone);
-        part_clear(p);
-    }
-    free(t->parts);
-    t->parts = NULL;
-    t->nparts = 0;
-}
-
-qgroup *queue_group_new(const char *name, const char *topic, const td_queue_policy *pol,
-                        int64_t created_ms)
-{
-    qgroup *g = calloc(1, sizeof(*g));
-    if (!g)
-        return NULL;
-    snprintf(g->name, sizeof(g->name), "%s", name);
-    snprintf(g->topic, sizeof(g->topic), "%s", topic);
-    g->pol = *pol;
-    g->created_ms = created_ms;
-    g->wildcard = !td_pattern_is_literal(g->topic, strlen(g->topic));
-    td_buf_init(&g->pending_recs);
-    return g;
-}
-
-int queue_group_insert(td_queues *q, qgroup *g)
-{
-    size_t idx;
-    if (queue_group_find(q, g->name, &idx))
-        return td_fail(TD_EEXIST, "queue group '%s' already exists", g->name);
-    if (td_grow(&q->g, &q->cap, q->n, sizeof(*q->g), 4) != 0)
-        return -ENOMEM;
-    memmove(&q->g[idx + 1], &q->g[idx], (q->n - idx) * sizeof(*q->g));
-    q->g[idx] = g;
-    q->n++;
-    return 0;
-}
-
-void queue_group_free(qgroup *g)
-{
-    if (!g)
-        return;
-    for (size_t i = 0; i < g->ntopics; i++) {
-        for (int32_t k = 0; k < g->topics[i].nparts; k++)
-            part_clear(&g->topics[i].parts[k]);
-        free(g->topics[i].parts);
-    }
-    free(g->topics);
-    free(g->all);
-    free(g->cons);
-    free(g->touched);
-    td_buf_free(&g->pending_recs);
-    free(g);
-}
-
-/* Grows the topic to nparts partitions. They start at the policy's start for the topics a group
- * finds when `created`; else their events are new to the group: at 0, the log start. */
-static int topic_grow(td_engine *e, const qgroup *g, qtopic *t, int32_t nparts, bool created)
-{
-    if (nparts <= t->nparts)
-        return 0;
-    qpart *v = realloc(t->parts, (size_t)nparts * sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    t->parts = v;
-    for (int32_t i = t->nparts; i < nparts; i++) {
-        memset(&v[i], 0, sizeof(v[i]));
-        v[i].partition = i;
-        v[i].topic_id = t->id;
-        if (created)
-            td_offset_for(e, t->name, i,
-                          g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &v[i].next);
-        v[i].dirty = true;
-    }
-    t->nparts = nparts;
-    return 0;
-}
-
-qtopic *queue_topic_find(qgroup *g, const char *name)
-{
-    for (size_t i = 0; i < g->ntopics; i++)
-        if (!strcmp(g->topics[i].name, name))
-            return &g->topics[i];
-    return NULL;
-}
-
-qtopic *queue_topic_by_id(qgroup *g, int64_t id)
-{
-    for (size_t i = 0; i < g->ntopics; i++)
-        if (g->topics[i].id == id)
-            return &g->topics[i];
-    return NULL;
-}
-
-static int topic_cmp(const void *a, const void *b)
-{
-    return strcmp(((const qtopic *)a)->name, ((const qtopic *)b)->name);
-}
-
-/* One topic the group should read now. */
-typedef struct qwant {
-    char name[TD_TOPIC_NAME_MAX + 1];
-    int64_t id;
-    int32_t nparts;
-} qwant;
-
-/* The topics the group reads now: its topic, or those its pattern matches. */
-static int group_wants(td_engine *e, qgroup *g, qwant **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    td_topic_info *list = NULL;
-    size_t nlist = 1;
-    int rc = 0;
-    if (g->wildcard && (rc = td_topic_list(e, &list, &nlist)) != 0)
-        return rc;
-    qwant *v = calloc(nlist ? nlist : 1, sizeof(*v));
-    if (!v) {
-        free(list);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < nlist; i++) {
-        const char *name = g->wildcard ? list[i].name : g->topic;
-        td_topic_ref *ref;
-        if ((g->wildcard && !group_reads(g, name)) || broker_topic_acquire(e, name, &ref) != 0)
-            continue; /* not read, or deleted meanwhile */
-        snprintf(v[*n].name, sizeof(v[*n].name), "%s", name);
-        v[*n].id = broker_topic_id(ref);
-        v[*n].nparts = broker_topic_partitions(ref);
-        broker_topic_release(ref);
-        (*n)++;
-    }
-    free(list);
-    *out = v;
-    return 0;
-}
-
-/*
- * Keeps the group in step with the topics: more partitions; topics created (a wildcard group
- * reads them from their start); topics deleted (their state goes), or deleted and created again
- * (the state restarts on the new topic, from its start). `created`: the group is new, and reads
- * the topics it finds from the policy's start. Cheap when no topic changed (the engine's topics
- * generation). TD_ENOTFOUND when a group on one topic finds it missing (its state stays, should
- * the topic come back). *changed is set when there is state to save. Under q->mu for a group
- * in q->g.
- */
-int queue_group_sync(td_engine *e, qgroup *g, bool created, bool *changed_out)
-{
-    uint64_t gen = broker_topics_generation(e);
-    if (g->synced && gen == g->gen)
-        return 0;
-    qwant *want;
-    size_t nwant;
-    int rc = group_wants(e, g, &want, &nwant);
-    if (rc)
-        return rc;
-    if (!g->wildcard && nwant == 0) {
-        free(want);
-        return td_fail(TD_ENOTFOUND, "queue group '%s': topic '%s' does not exist", g->name,
-                       g->topic);
-    }
-    bool changed = false;
-    /* Gone, or created again: dropped. */
-    for (size_t i = 0; i < g->ntopics;) {
-        qtopic *t = &g->topics[i];
-        size_t k = 0;
-        while (k < nwant && strcmp(want[k].name, t->name))
-            k++;
-        if (k < nwant && want[k].id == t->id) {
-            i++;
-            continue;
-        }
-        if (k < nwant)
-            TD_WARN("queue", "group %s: topic %s was created again; reading it from its start",
-                    g->name, t->name);
-        topic_drop(g, t);
-        memmove(t, t + 1, (g->ntopics - i - 1) * sizeof(*t));
-        g->ntopics--;
-        changed = true;
-    }
-    for (size_t k = 0; k < nwant && rc == 0; k++) {
-        qtopic *t = queue_topic_find(g, want[k].name);
-        if (!t) {
-            qtopic *v = realloc(g->topics, (g->ntopics + 1) * sizeof(*v));
-            if (!v) {
-                rc = -ENOMEM;
-                break;
-            }
-            g->topics = v;
-            t = &g->topics[g->ntopics++];
-            memset(t, 0, sizeof(*t));
-            snprintf(t->name, sizeof(t->name), "%s", want[k].name);
-            t->len = strlen(t->name);
-            t->id = want[k].id;
-            changed = true;
-        }
-        if (want[k].nparts > t->nparts) {
-            rc = topic_grow(e, g, t, want[k].nparts, created);
-            changed = true;
-        }
-    }
-    free(want);
-    if (changed) {
-        qsort(g->topics, g->ntopics, sizeof(*g->topics), topic_cmp);
-        size_t n = 0;
-        for (size_t i = 0; i < g->ntopics; i++)
-            n += (size_t)g->topics[i].nparts;
-        qref *all = realloc(g->all, (n ? n : 1) * sizeof(*all));
-        if (!all) {
-            rc = -ENOMEM;
-            g->nall = 0; /* no partition is read until a sync succeeds */
-        } else {
-            g->all = all;
-            g->nall = 0;
-            for (size_t i = 0; i < g->ntopics; i++)
-                for (int32_t k = 0; k < g->topics[i].nparts; k++)
-                    g->all[g->nall++] = (qref){&g->topics[i], &g->topics[i].parts[k]};
-        }
-        g->rr = 0;
-        *changed_out = true;
-    }
-    g->synced = rc == 0;
-    g->gen = gen;
-    return rc;
-}
-
-static int consumer_slot(qgroup *g, const char *name, int64_t now, int64_t idle_ms)
-{
-    size_t free_slot = g->ncons;
-    for (size_t i = 0; i < g->ncons; i++) {
-        if (!strncmp(g->cons[i].name, name, CONSUMER_NAME_MAX - 1)) {
-            g->cons[i].seen_ms = now;
-            return (int)i;
-        }
-        if (free_slot == g->ncons && g->cons[i].inflight == 0 && now - g->cons[i].seen_ms > idle_ms)
-            free_slot = i;
-    }
-    if (free_slot == g->ncons) {
-        if (g->ncons == MAX_CONSUMERS)
-            return -1;
-        qconsumer *v = realloc(g->cons, (g->ncons + 1) * sizeof(*v));
-        if (!v)
-            return -1;
-        g->cons = v;
-        g->ncons++;
-    }
-    qconsumer *c = &g->cons[free_slot];
-    memset(c, 0, sizeof(*c));
-    snprintf(c->name, sizeof(c->name), "%s", name);
-    c->seen_ms = now;
-    return (int)free_slot;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * The worker: deadlines, dead letters
+ * The timed work: deadlines, dead letters
  */
 typedef struct dead_job {
     char group[TD_TOPIC_NAME_MAX + 1];
@@ -786,88 +219,19 @@ typedef struct dead_job {
     char error[MAX_ERROR + 1];
 } dead_job;
 
-int queue_dead_letter(td_engine *e, const queue_dead *j)
-{
-    if (!j->dlq[0])
-        return td_fail(TD_ECONFIG, "%s.dlq is too long a topic name: set dead.letter.topic",
-                       j->topic);
-    td_iter *it;
-    int rc = td_iter_open(e, j->topic, j->partition, j->offset, &it);
-    if (rc == TD_ERANGE || rc == TD_ENOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
-    td_event ev;
-    rc = td_iter_next(it, &ev);
-    if (rc <= 0 || ev.offset != j->offset) {
-        td_iter_close(it);
-        return rc < 0 ? rc : 0;
-    }
-    td_topic_info info, origin;
-    if (td_topic_describe(e, j->dlq, &info) == TD_ENOTFOUND) {
-        int32_t parts = td_topic_describe(e, j->topic, &origin) == 0 ? origin.partitions : 1;
-        rc = td_topic_create(e, j->dlq, parts, NULL, 0);
-        if (rc && rc != TD_EEXIST) {
-            td_iter_close(it);
-            return rc;
-        }
-        TD_INFO("queue", "created dead-letter topic %s for group %.*s", j->dlq,
-                (int)TD_MIN(j->group.n, 300), (const char *)j->group.p);
-    }
-    if ((rc = td_topic_describe(e, j->dlq, &info)) != 0) {
-        td_iter_close(it);
-        return rc;
-    }
-    enum { NX = 8 };
-    td_header *hs = malloc((ev.header_count + NX) * sizeof(*hs));
-    if (!hs) {
-        td_iter_close(it);
-        return -ENOMEM;
-    }
-    if (ev.header_count)
-        memcpy(hs, ev.headers, ev.header_count * sizeof(*hs));
-    char part[16], off[24], dl[16], ff[24], lf[24];
-    snprintf(part, sizeof(part), "%" PRId32, j->partition);
-    snprintf(off, sizeof(off), "%" PRId64, j->offset);
-    snprintf(dl, sizeof(dl), "%" PRId32, j->deliveries);
-    snprintf(ff, sizeof(ff), "%" PRId64, j->first_fail);
-    snprintf(lf, sizeof(lf), "%" PRId64, j->last_fail);
-    const char *kv[NX][2] = {{"x-dlq-topic", j->topic},     {"x-dlq-partition", part},
-                             {"x-dlq-offset", off},         {"x-dlq-group", NULL},
-                             {"x-dlq-deliveries", dl},      {"x-dlq-first-failure-ms", ff},
-                             {"x-dlq-last-failure-ms", lf}, {"x-dlq-error", j->error}};
-    size_t nh = ev.header_count;
-    for (size_t i = 0; i < NX; i++) {
-        if (i == NX - 1 && !j->error[0])
-            break;
-        bool grp = kv[i][1] == NULL; /* binary-safe: a Redis group's name */
-        hs[nh++] =
-            (td_header){kv[i][0], strlen(kv[i][0]), grp ? (const char *)j->group.p : kv[i][1],
-                        grp ? j->group.n : strlen(kv[i][1])};
-    }
-    td_event copy = ev;
-    copy.headers = hs;
-    copy.header_count = nh;
-    copy.partition = j->partition % info.partitions;
-    rc = td_produce(e, j->dlq, &copy, 1, NULL);
-    free(hs);
-    td_iter_close(it);
-    return rc;
-}
-
 /* Copies a dead entry of a queue group out. */
 static int dead_letter(td_engine *e, const dead_job *j)
 {
-    queue_dead d = {j->topic,
-                    j->partition,
-                    j->offset,
-                    j->dlq,
-                    td_slice_make(j->group, strlen(j->group)),
-                    j->deliveries,
-                    j->first_fail,
-                    j->last_fail,
-                    j->error};
-    return queue_dead_letter(e, &d);
+    delivery_dead d = {j->topic,
+                       j->partition,
+                       j->offset,
+                       j->dlq,
+                       td_slice_make(j->group, strlen(j->group)),
+                       j->deliveries,
+                       j->first_fail,
+                       j->last_fail,
+                       j->error};
+    return delivery_dead_letter(e, &d);
 }
 
 /* One dead entry of any group, copied out; false if none is ready. Under q->mu. */
@@ -915,7 +279,7 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
                 "group %s: cannot write %s/%" PRId32 "@%" PRId64
                 " to dead-letter topic %s: %s; retrying",
                 g->name, j->topic, j->partition, j->offset, j->dlq, td_last_error());
-        g->dead_retry_at = now + DEAD_RETRY_MS;
+        g->dead_retry_at = now + DELIVERY_RETRY_MS;
         return;
     }
     qpart *p = &t->parts[j->partition];
@@ -926,452 +290,54 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
         part_compact(p);
         g->dead_lettered++;
         qs_flush(q, g, NULL); /* copied: its tombstone (a crash before copies it again) */
-        notify(q);
+        queue_notify(q);
     }
 }
 
-static void *worker_main(void *arg)
+/* The queues' timed work, on the delivery service's thread: deadlines that passed become
+ * failures (their records written), then one dead entry is copied out, outside the lock since
+ * it writes to a topic; with more to do it asks to run again at once, so that the Redis groups'
+ * work on the same thread is not kept waiting behind a long run of dead letters. */
+int64_t queue_work(void *arg, int64_t now)
 {
     td_queues *q = arg;
     pthread_mutex_lock(&q->mu);
-    for (;;) {
-        int64_t now = td_wall_ms(), wake = now + IDLE_WAKE_MS;
-        bool dead = false;
-        for (size_t i = 0; i < q->n; i++) {
-            int64_t t = sweep(q, q->g[i], now, &dead);
-            qs_flush(q, q->g[i], NULL); /* deadlines that passed: waiting or dead entries */
-            if (t < wake)
-                wake = t;
-            if (q->g[i]->dead_retry_at > now && q->g[i]->dead_retry_at < wake)
-                wake = q->g[i]->dead_retry_at;
-        }
-        dead_job job;
-        if (dead && !q->stopping && dead_take(q, now, &job)) {
-            pthread_mutex_unlock(&q->mu);
-            int rc = dead_letter(q->e, &job);
-            pthread_mutex_lock(&q->mu);
-            dead_done(q, &job, rc, td_wall_ms());
-            continue;
-        }
-        if (q->stopping)
-            break;
-        struct timespec ts = td_deadline_ns(CLOCK_REALTIME, (wake - now) * 1000000);
-        pthread_cond_timedwait(&q->work_cv, &q->mu, &ts);
+    /* A second at the latest: a deadline set by a delivery asks for no wake-up of its own. */
+    int64_t wake = q->n ? now + IDLE_WAKE_MS : INT64_MAX;
+    bool dead = false, due = false;
+    for (size_t i = 0; i < q->n; i++) {
+        qgroup *g = q->g[i];
+        int64_t t = sweep(q, g, now, &dead);
+        qs_flush(q, g, NULL); /* deadlines that passed: waiting or dead entries */
+        if (t < wake)
+            wake = t;
+        if (g->dead_retry_at > now && g->dead_retry_at < wake)
+            wake = g->dead_retry_at;
+        /* A backoff that ended: receivers waiting (long polls) are told; the next receive
+         * takes the entry and moves next_due past it. */
+        if (g->next_due <= now)
+            due = true;
+        else if (g->next_due < wake)
+            wake = g->next_due;
     }
-    pthread_mutex_unlock(&q->mu);
-    return NULL;
-}
-
-/* Under q->mu. */
-static int worker_start(td_queues *q)
-{
-    if (q->running)
-        return 0;
-    if (q->stopping)
-        return td_fail(TD_ECLOSED, "the queues are shutting down");
-    if (pthread_create(&q->worker, NULL, worker_main, q) != 0)
-        return td_fail(-EAGAIN, "cannot start the queue worker thread");
-    q->running = true;
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Metrics, collected when scraped (docs/metrics.md)
- */
-static void queues_collect(void *arg, td_metrics_out *out)
-{
-    td_queues *q = arg;
-    td_queue_info *v;
-    size_t n;
-    if (td_queue_list(q->e, &v, &n) != 0) {
-        out->err = out->err ? out->err : -ENOMEM;
-        return;
-    }
-    static const struct {
-        const char *name, *help;
-        int type;
-    } fams[] = {
-        {"tidings_queue_depth", "Events of the group not done: unread, in flight, waiting, held.",
-         TD_GAUGE},
-        {"tidings_queue_in_flight", "Events delivered and not yet acked, nacked or timed out.",
-         TD_GAUGE},
-        {"tidings_queue_waiting", "Events that failed and wait for their redelivery.", TD_GAUGE},
-        {"tidings_queue_held", "Events held back behind an earlier event of their key.", TD_GAUGE},
-        {"tidings_queue_consumers", "Consumers that received within the ack timeout.", TD_GAUGE},
-        {"tidings_queue_acked_total", "Events acked since the broker started.", TD_COUNTER},
-        {"tidings_queue_redelivered_total", "Redeliveries since the broker started.", TD_COUNTER},
-        {"tidings_queue_dead_lettered_total",
-         "Events written to the dead-letter topic since the broker started.", TD_COUNTER},
-        {"tidings_queue_oldest_unacked_age_seconds",
-         "Age of the oldest event delivered and not done (0 when none).", TD_GAUGE},
-    };
-    static const char *const gl[] = {"group"};
-    int64_t now = td_wall_ms();
-    for (size_t f = 0; f < TD_ARRAY_LEN(fams); f++) {
-        td_metrics_text_family(out, fams[f].name, fams[f].help, fams[f].type);
-        for (size_t i = 0; i < n; i++) {
-            const td_queue_info *x = &v[i];
-            double val = f == 0                     ? (double)x->depth
-                         : f == 1                   ? (double)x->in_flight
-                         : f == 2                   ? (double)x->waiting
-                         : f == 3                   ? (double)x->held
-                         : f == 4                   ? (double)x->consumers
-                         : f == 5                   ? (double)x->acked
-                         : f == 6                   ? (double)x->redelivered
-                         : f == 7                   ? (double)x->dead_lettered
-                         : x->oldest_unacked_ms < 0 ? 0
-                                                    : (double)(now - x->oldest_unacked_ms) / 1000.0;
-            td_metrics_text_sample(out, fams[f].name, gl, (const char *const[]){x->group}, 1,
-                                   val < 0 ? 0 : val);
-        }
-    }
-    free(v);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Open and close
- */
-int queues_open(td_engine *e, td_queues **out)
-{
-    td_queues *q = calloc(1, sizeof(*q));
-    if (!q)
-        return -ENOMEM;
-    q->e = e;
-    q->rng = (uint64_t)td_mono_ns() | 1;
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->work_cv, NULL);
-    int rc = qs_load(q); /* the groups, from __queue_state (and an older catalog) */
-    if (rc == 0)
-        rc = td_metrics_add_collector(broker_metrics(e), queues_collect, q);
-    if (rc == 0 && q->n) {
-        pthread_mutex_lock(&q->mu);
-        rc = worker_start(q);
+    if (due)
+        queue_notify(q);
+    dead_job job;
+    if (dead && !q->stopping && dead_take(q, now, &job)) {
         pthread_mutex_unlock(&q->mu);
-    }
-    if (rc) {
-        queues_close(q);
-        return rc;
-    }
-    *out = q;
-    return 0;
-}
-
-/* Stops the worker, waits until every record appended is durable (so that the completions of
- * outcomes waiting for them run now, while the listeners' loops still do) and forgets the
- * notify function. Idempotent. */
-static void stop_worker(td_queues *q)
-{
-    pthread_mutex_lock(&q->mu);
-    q->stopping = true;
-    pthread_cond_broadcast(&q->work_cv);
-    bool running = q->running;
-    pthread_mutex_unlock(&q->mu);
-    if (running)
-        pthread_join(q->worker, NULL);
-    pthread_mutex_lock(&q->mu);
-    q->running = false;
-    q->notify = NULL;
-    pthread_mutex_unlock(&q->mu);
-    int32_t n = state_partitions(q->e, STATE_QUEUES);
-    for (int32_t i = 0; i < n; i++) {
-        int64_t end;
-        if (state_append(q->e, STATE_QUEUES, i, NULL, 0, &end) != 0 || qs_wait(q, i, end) != 0)
-            td_error_clear(); /* the partition went offline: the outcomes got the error */
-    }
-}
-
-void queues_shutdown(td_engine *e)
-{
-    if (e && e->queues)
-        stop_worker(e->queues);
-}
-
-void queues_close(td_queues *q)
-{
-    if (!q)
-        return;
-    td_metrics_remove_collector(broker_metrics(q->e), queues_collect, q);
-    stop_worker(q);
-    for (size_t i = 0; i < q->n; i++)
-        queue_group_free(q->g[i]);
-    free(q->g);
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->work_cv);
-    free(q);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Administration
- */
-static td_queues *queues_of(td_engine *e)
-{
-    return e ? e->queues : NULL;
-}
-
-/* A group on one topic can be checked now; a wildcard group's topics come and go (group_reads
- * keeps its dead-letter topics out of it; dead_letter refuses a <topic>.dlq too long). */
-static int check_dlq(const char *topic, const td_queue_policy *p)
-{
-    if (!td_pattern_is_literal(topic, strlen(topic)))
-        return 0;
-    if (p->dead_letter_topic[0])
-        return strcmp(p->dead_letter_topic, topic)
-                   ? 0
-                   : td_fail(TD_ECONFIG, "dead.letter.topic cannot be the group's own topic");
-    if (strlen(topic) + 4 > TD_TOPIC_NAME_MAX)
-        return td_fail(TD_ECONFIG, "topic '%s' is too long to add .dlq: set dead.letter.topic",
-                       topic);
-    return 0;
-}
-
-/* Waits for the records up to end; with done, asks to have it called instead and returns 1. */
-static int finish(td_queues *q, int32_t part, int64_t end, queue_done_fn done, void *arg)
-{
-    if (!done || end < 0)
-        return qs_wait(q, part, end);
-    int rc = state_when_durable(q->e, STATE_QUEUES, part, end, done, arg);
-    return rc ? rc : 1;
-}
-
-static int create_group(td_engine *e, const char *group, const char *topic,
-                        const td_queue_policy *policy, queue_done_fn done, void *arg)
-{
-    td_error_clear();
-    td_queues *q = queues_of(e);
-    if (!q || !group || !topic)
-        return td_fail(TD_EINVAL, "td_queue_create needs an engine, a group and a topic");
-    int rc = td_topic_name_validate(group);
-    if (rc)
-        return td_fail(TD_ENAME, "invalid queue group name: %s", td_last_error());
-    td_queue_policy pol;
-    if (policy)
-        pol = *policy;
-    else
-        td_queue_policy_init(&pol);
-    const char *why = NULL;
-    if (td_pattern_validate(topic, strlen(topic), &why) != 0)
-        return td_fail(TD_ENAME, "invalid topic or pattern '%s': %s", topic, why);
-    if ((rc = check_dlq(topic, &pol)) != 0)
-        return rc;
-    char text[2048];
-    if (queue_policy_format(&pol, text, sizeof(text)) != 0)
-        return td_fail(TD_ECONFIG, "the policy does not fit");
-    qgroup *g = queue_group_new(group, topic, &pol, td_wall_ms());
-    if (!g)
-        return -ENOMEM;
-    bool changed = false;
-    if ((rc = queue_group_sync(e, g, true, &changed)) != 0) {
-        queue_group_free(g);
-        return rc == TD_ENOTFOUND ? td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic) : rc;
-    }
-    int64_t end = -1;
-    pthread_mutex_lock(&q->mu);
-    if (q->stopping)
-        rc = td_fail(TD_ECLOSED, "the queues are shutting down");
-    if (rc == 0 && (rc = queue_group_insert(q, g)) == 0) {
-        /* The definition and the starting positions, in the group's state partition. */
-        if ((rc = qs_group_put(q, g, true, &end)) != 0) {
-            size_t idx;
-            queue_group_find(q, group, &idx);
-            memmove(&q->g[idx], &q->g[idx + 1], (q->n - idx - 1) * sizeof(*q->g));
-            q->n--;
-        } else {
-            g = NULL;
-            rc = worker_start(q);
-        }
-    }
-    int32_t part = rc == 0 ? qs_partition(q, queue_group_find(q, group, NULL)) : 0;
-    pthread_mutex_unlock(&q->mu);
-    queue_group_free(g);
-    if (rc == 0)
-        TD_INFO("queue", "created queue group %s on %s", group, topic);
-    return rc ? rc : finish(q, part, end, done, arg);
-}
-
-static int configure_group(td_engine *e, const char *group, const td_queue_policy *policy,
-                           queue_done_fn done, void *arg)
-{
-    td_error_clear();
-    td_queues *q = queues_of(e);
-    if (!q || !group || !policy)
-        return td_fail(TD_EINVAL, "td_queue_configure needs an engine, a group and a policy");
-    char text[2048];
-    if (queue_policy_format(policy, text, sizeof(text)) != 0)
-        return td_fail(TD_ECONFIG, "the policy does not fit");
-    pthread_mutex_lock(&q->mu);
-    qgroup *g = queue_group_find(q, group, NULL);
-    int rc = g ? check_dlq(g->topic, policy)
-               : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
-    int64_t end = -1;
-    int32_t part = 0;
-    if (rc == 0) {
-        g->pol = *policy;
-        /* Without per-key ordering nothing is held back any more. */
-        for (size_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nall; i++) {
-            qpart *p = g->all[i].p;
-            for (size_t k = 0; k < p->n; k++)
-                if (p->v[k].state == Q_HELD) {
-                    p->v[k].state = Q_WAITING;
-                    p->v[k].at = td_wall_ms();
-                    qs_touch(g, p, &p->v[k]);
-                    g->next_due = 0;
-                }
-        }
-        g->synced = false; /* a new dead-letter topic may change what a pattern reads */
-        part = qs_partition(q, g);
-        rc = qs_group_put(q, g, false, &end);
-        pthread_cond_signal(&q->work_cv);
+        int rc = dead_letter(q->e, &job);
+        pthread_mutex_lock(&q->mu);
+        dead_done(q, &job, rc, td_wall_ms());
+        wake = 0;
     }
     pthread_mutex_unlock(&q->mu);
-    return rc ? rc : finish(q, part, end, done, arg);
+    return wake;
 }
 
-static int delete_group(td_engine *e, const char *group, queue_done_fn done, void *arg)
+void queue_wake(td_queues *q, int64_t at)
 {
-    td_error_clear();
-    td_queues *q = queues_of(e);
-    if (!q || !group)
-        return td_fail(TD_EINVAL, "td_queue_delete needs an engine and a group");
-    pthread_mutex_lock(&q->mu);
-    size_t idx;
-    qgroup *g = queue_group_find(q, group, &idx);
-    int64_t end = -1;
-    int32_t part = 0;
-    int rc = 0;
-    if (!g) {
-        rc = td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
-    } else if ((rc = qs_group_delete(q, g, &end)) == 0) {
-        part = qs_partition(q, g);
-        memmove(&q->g[idx], &q->g[idx + 1], (q->n - idx - 1) * sizeof(*q->g));
-        q->n--;
-    } else {
-        g = NULL;
-    }
-    pthread_mutex_unlock(&q->mu);
-    if (rc == 0) {
-        queue_group_free(g);
-        TD_INFO("queue", "deleted queue group %s", group);
-    }
-    return rc ? rc : finish(q, part, end, done, arg);
-}
-
-int td_queue_create(td_engine *e, const char *group, const char *topic,
-                    const td_queue_policy *policy)
-{
-    return create_group(e, group, topic, policy, NULL, NULL);
-}
-
-int td_queue_configure(td_engine *e, const char *group, const td_queue_policy *policy)
-{
-    return configure_group(e, group, policy, NULL, NULL);
-}
-
-int td_queue_delete(td_engine *e, const char *group)
-{
-    return delete_group(e, group, NULL, NULL);
-}
-
-int queue_admin_async(td_engine *e, int op, const char *group, const char *topic,
-                      const td_queue_policy *policy, queue_done_fn done, void *arg)
-{
-    if (!done)
-        return td_fail(TD_EINVAL, "queue_admin_async needs a completion");
-    return op == QUEUE_CREATE      ? create_group(e, group, topic, policy, done, arg)
-           : op == QUEUE_CONFIGURE ? configure_group(e, group, policy, done, arg)
-                                   : delete_group(e, group, done, arg);
-}
-
-/* Under q->mu. */
-static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
-{
-    bool changed = false;
-    if (queue_group_sync(e, g, false, &changed) != 0)
-        td_error_clear(); /* its topic is gone: described as it was */
-    if (changed && qs_flush(e->queues, g, NULL) != 0)
-        td_error_clear(); /* written with the group's next change */
-    memset(out, 0, sizeof(*out));
-    snprintf(out->group, sizeof(out->group), "%s", g->name);
-    snprintf(out->topic, sizeof(out->topic), "%s", g->topic);
-    out->policy = g->pol;
-    if (!queue_dlq_name(g->pol.dead_letter_topic, g->topic, out->dead_letter_topic,
-                        sizeof(out->dead_letter_topic)))
-        out->dead_letter_topic[0] = 0;
-    out->created_ms = g->created_ms;
-    out->topics = (int32_t)g->ntopics;
-    out->acked = g->acked;
-    out->redelivered = g->redelivered;
-    out->dead_lettered = g->dead_lettered;
-    out->oldest_unacked_ms = -1;
-    for (size_t i = 0; i < g->nall; i++) {
-        const qtopic *t = g->all[i].t;
-        const qpart *p = g->all[i].p;
-        int64_t hwm = p->next;
-        int64_t unread = 0;
-        if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next &&
-            engine_count_records(e, t->name, p->partition, p->next, hwm, &unread) == 0)
-            out->depth += unread; /* records, not offsets: a compacted topic has gaps */
-        out->depth += (int64_t)(p->n - p->gone);
-        for (size_t k = 0; k < p->n; k++) {
-            const qentry *en = &p->v[k];
-            if (!en->state)
-                continue;
-            out->in_flight += en->state == Q_INFLIGHT;
-            out->waiting += en->state == Q_WAITING || en->state == Q_DEAD;
-            out->held += en->state == Q_HELD;
-            if (en->deliveries > 0 && en->event_ms > 0 &&
-                (out->oldest_unacked_ms < 0 || en->event_ms < out->oldest_unacked_ms))
-                out->oldest_unacked_ms = en->event_ms;
-        }
-    }
-    for (size_t i = 0; i < g->ncons; i++)
-        out->consumers += g->cons[i].name[0] && now - g->cons[i].seen_ms <= g->pol.ack_timeout_ms;
-}
-
-int queue_group_topic(td_engine *e, const char *group, char *topic, size_t len)
-{
-    td_queues *q = queues_of(e);
-    if (!q || !group || !topic || !len)
-        return td_fail(TD_EINVAL, "queue_group_topic needs an engine, a group and a buffer");
-    pthread_mutex_lock(&q->mu);
-    qgroup *g = queue_group_find(q, group, NULL);
-    if (g)
-        snprintf(topic, len, "%s", g->topic);
-    pthread_mutex_unlock(&q->mu);
-    return g ? 0 : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
-}
-
-int td_queue_describe(td_engine *e, const char *group, td_queue_info *out)
-{
-    td_error_clear();
-    td_queues *q = queues_of(e);
-    if (!q || !group || !out)
-        return td_fail(TD_EINVAL, "td_queue_describe needs an engine, a group and an out pointer");
-    pthread_mutex_lock(&q->mu);
-    qgroup *g = queue_group_find(q, group, NULL);
-    int rc = 0;
-    if (!g)
-        rc = td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
-    else
-        describe(e, g, td_wall_ms(), out);
-    pthread_mutex_unlock(&q->mu);
-    return rc;
-}
-
-int td_queue_list(td_engine *e, td_queue_info **out, size_t *count)
-{
-    td_error_clear();
-    td_queues *q = queues_of(e);
-    if (!q || !out || !count)
-        return td_fail(TD_EINVAL, "td_queue_list needs an engine and out pointers");
-    pthread_mutex_lock(&q->mu);
-    td_queue_info *v = malloc((q->n ? q->n : 1) * sizeof(*v));
-    if (v)
-        for (size_t i = 0; i < q->n; i++)
-            describe(e, q->g[i], td_wall_ms(), &v[i]);
-    *count = v ? q->n : 0;
-    pthread_mutex_unlock(&q->mu);
-    *out = v;
-    return v ? 0 : -ENOMEM;
+    if (q->dc && delivery_wake(q->dc, at) != 0)
+        TD_WARN("queue", "cannot wake the delivery thread: %s", td_last_error());
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1385,14 +351,8 @@ typedef struct msgs {
 /* Appends a copy of ev (its bytes in one block owned by the message). */
 static int msg_add(msgs *m, const qtopic *t, const qpart *p, const qentry *en, const td_event *ev)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        td_queue_msg *v = realloc(m->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        m->v = v;
-        m->cap = cap;
-    }
+    if (td_grow(&m->v, &m->cap, m->n, sizeof(*m->v), 16) != 0)
+        return -ENOMEM;
     td_queue_msg *msg = &m->v[m->n];
     memset(msg, 0, sizeof(*msg));
     /* Freed through event.headers (td_queue_msgs_free). */
@@ -1418,6 +378,10 @@ static void deliver(qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
     en->state = Q_INFLIGHT;
     en->deliveries++;
     en->at = now + g->pol.ack_timeout_ms;
+    /* No wake-up of its own: the sweep runs at least once a second, and every receive and
+     * outcome sweeps the group first, so a deadline is a failure by the time anyone could see
+     * it. (A wake-up at each first deadline was tried: it moves the failure time of an entry
+     * that a slow client then nacks to before the nack, and the backoff with it.) */
     g->next_deadline = en->at < g->next_deadline ? en->at : g->next_deadline;
     en->consumer = slot;
     if (slot >= 0)
@@ -1569,9 +533,9 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
         bool dead = false;
         sweep(q, g, now, &dead);
         if (dead)
-            pthread_cond_signal(&q->work_cv);
-        int slot = consumer_slot(g, consumer && *consumer ? consumer : "-", now,
-                                 g->pol.ack_timeout_ms * 10);
+            queue_wake(q, 0);
+        int slot = queue_consumer_slot(g, consumer && *consumer ? consumer : "-", now,
+                                       g->pol.ack_timeout_ms * 10);
         int64_t room = slot >= 0 ? g->pol.max_in_flight_per_consumer - g->cons[slot].inflight : 0;
         size_t want = room <= 0 ? 0 : (size_t)room < max ? (size_t)room : max;
         if (slot < 0)
@@ -1670,9 +634,9 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
     int32_t part = qs_partition(q, g);
     int rc = qs_flush(q, g, &end);
     if (changed)
-        notify(q);
+        queue_notify(q);
     if (dead)
-        pthread_cond_signal(&q->work_cv);
+        queue_wake(q, 0);
     pthread_mutex_unlock(&q->mu);
     if (rc || !changed || end < 0)
         return rc;

@@ -17,9 +17,9 @@
  * return once their records are durable, through the group commit of events (calls that arrive
  * together share one fsync).
  *
- * Threads. Every call is thread-safe (one mutex for all groups). One worker thread per engine
- * (started with the first group) fires deadlines and copies dead events to their dead-letter
- * topics.
+ * Threads. Every call is thread-safe (one mutex for all groups). The delivery core's service
+ * thread (delivery.h, shared with Redis consumer groups; started with the first group) fires
+ * deadlines and copies dead events to their dead-letter topics.
  */
 #ifndef TD_BROKER_QUEUE_H
 #define TD_BROKER_QUEUE_H
@@ -31,11 +31,12 @@ typedef struct td_queues td_queues;
 /* Replays the engine's queue groups from __queue_state, migrating an older catalog's (the
  * engine's topics and state topics must be open). */
 int queues_open(td_engine *e, td_queues **out);
-/* Stops the worker, waits for the records appended, and frees everything. */
+/* Leaves the delivery thread, waits for the records appended, and frees everything. */
 void queues_close(td_queues *q);
-/* For a server stopping: stops the worker and waits until the records appended are durable,
- * while the listeners' loops still run the completions posted (outcomes waiting for their
- * records are answered, later ones get TD_ECLOSED), and no dead letter is written after it. */
+/* For a server stopping: leaves the delivery thread (a dead letter being written is finished
+ * first) and waits until the records appended are durable, while the listeners' loops still
+ * run the completions posted (outcomes waiting for their records are answered, later ones get
+ * TD_ECLOSED), and no dead letter is written after it. */
 void queues_shutdown(td_engine *e);
 
 /*
@@ -93,26 +94,6 @@ void queue_policy_parse(const char *text, td_queue_policy *p);
 /* A group's dead-letter topic for events of `topic`: the configured one, or <topic>.dlq; false
  * (buf untouched) when that name would be too long. */
 bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t len);
-
-/* The delay before redelivery after the n-th failed delivery under a policy; r in [0, 1) spreads
- * it by the policy's jitter. */
-int64_t queue_backoff(const td_queue_policy *pol, int32_t failures, double r);
-
-/* Copies an event to a dead-letter topic (created with the origin's partition count when
- * missing), into the same partition number, with its key, value, timestamp and headers and the
- * x-dlq-* headers after them (docs/queues.md). 0 when written or when the event no longer exists
- * (retention deleted it: nothing to keep). Used by queue groups and Redis consumer groups. */
-typedef struct queue_dead {
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    const char *dlq; /* "": <topic>.dlq would be too long a name */
-    td_slice group;  /* binary-safe */
-    int32_t deliveries;
-    int64_t first_fail, last_fail;
-    const char *error; /* "": none */
-} queue_dead;
-int queue_dead_letter(td_engine *e, const queue_dead *d);
 
 /* Delivery ids: "<topic id>.<partition>.<offset>.<delivery count>". Pure; false for anything
  * else. */

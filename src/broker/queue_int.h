@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "broker/delivery.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
 
@@ -16,8 +17,7 @@ enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
 #define MAX_ERROR 1024
 #define MAX_CONSUMERS 4096
 #define CONSUMER_NAME_MAX 64
-#define IDLE_WAKE_MS 1000
-#define DEAD_RETRY_MS 1000
+#define IDLE_WAKE_MS 1000 /* the delivery thread sweeps queue groups at least this often */
 
 typedef struct qentry {
     int64_t offset;
@@ -79,13 +79,13 @@ typedef struct qgroup {
     td_queue_policy pol;
     int64_t created_ms; /* also the incarnation that the group's state records carry */
     qtopic *topics;     /* sorted by name */
-    size_t ntopics;
+    size_t ntopics, captopics;
     qref *all;
     size_t nall;
     uint64_t gen; /* the engine's topics generation the topics are in step with, if synced */
     bool synced;
     qconsumer *cons;
-    size_t ncons;
+    size_t ncons, capcons;
     int64_t pending; /* entries in all partitions */
     int64_t acked, redelivered, dead_lettered;
     size_t rr; /* the partition (in all) new events are read from first */
@@ -98,24 +98,53 @@ typedef struct qgroup {
      * the last flush, and the records already encoded (tombstones of a topic dropped). */
     qtouch *touched;
     size_t ntouched, captouched;
-    td_buf pending_recs;
-    size_t npending_recs;
+    delivery_recs recs;
 } qgroup;
 
 struct td_queues {
     td_engine *e;
     pthread_mutex_t mu; /* everything below */
-    pthread_cond_t work_cv;
-    qgroup **g; /* sorted by name */
+    qgroup **g;         /* sorted by name */
     size_t n, cap;
-    pthread_t worker;
-    bool running, stopping;
+    /* The queues' client of the delivery service (delivery.h), which runs queue_work: NULL
+     * once stopping (queues_shutdown). */
+    struct delivery_client *dc;
+    bool stopping;
     uint64_t rng;
     void (*notify)(void *arg);
     void *notify_arg;
 };
 
-/* queue.c, for queue_state.c. */
+static inline td_queues *queues_of(td_engine *e)
+{
+    return e ? e->queues : NULL;
+}
+
+static inline void queue_notify(td_queues *q)
+{
+    if (q->notify)
+        q->notify(q->notify_arg);
+}
+
+/* queue.c: the timed work (deadlines, dead letters), run by the delivery service; asks for a
+ * run at `at` (0: now). Under q->mu. */
+int64_t queue_work(void *arg, int64_t now_ms);
+void queue_wake(td_queues *q, int64_t at);
+/* A consumer's delivery is gone (done, failed, or its topic dropped): its count goes down. */
+void queue_consumer_release(qgroup *g, qentry *en);
+
+/* queue_group.c */
+/* The slot of a consumer of that name, seen now (a new one may take the slot of one idle for
+ * idle_ms with nothing in flight); -1 when the group has MAX_CONSUMERS, or without memory. */
+int queue_consumer_slot(qgroup *g, const char *name, int64_t now, int64_t idle_ms);
+/* Builds a group from its stored definition (a replayed record, or an older catalog's row),
+ * inserts it into q, and brings it in step with the topics as they are (every partition at
+ * offset 0, to be read from its position record, or written). A missing topic is logged, not
+ * an error. *out (may be NULL) gets the group. At open, under nothing. */
+int queue_group_restore(td_queues *q, const char *name, const char *topic, const char *policy,
+                        int64_t created_ms, qgroup **out);
+
+/* queue.c and queue_group.c, for queue_state.c. */
 qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset);
 qtopic *queue_topic_find(qgroup *g, const char *name);
 qtopic *queue_topic_by_id(qgroup *g, int64_t id);

@@ -135,25 +135,13 @@ static int migrate_group(td_queues *q, const catalog_queue *cq)
         q->n--;
         queue_group_free(old);
     }
-    td_queue_policy pol;
-    queue_policy_parse(cq->policy, &pol);
-    qgroup *g = queue_group_new(cq->name, cq->topic, &pol, cq->created_ms);
-    int rc = g ? queue_group_insert(q, g) : -ENOMEM;
-    if (rc) {
-        queue_group_free(g);
+    qgroup *g = NULL;
+    int rc = queue_group_restore(q, cq->name, cq->topic, cq->policy, cq->created_ms, &g);
+    if (rc)
         return rc;
-    }
-    bool changed = false;
-    if ((rc = queue_group_sync(q->e, g, false, &changed)) == TD_ENOTFOUND) {
-        TD_WARN("queue", "group %s: topic %s does not exist", g->name, g->topic);
-        td_error_clear();
-        rc = 0;
-    }
-    if (rc == 0) {
-        pthread_mutex_lock(&q->e->admin_mu);
-        rc = catalog_qparts_list(q->e->cat, g->name, load_part, g);
-        pthread_mutex_unlock(&q->e->admin_mu);
-    }
+    pthread_mutex_lock(&q->e->admin_mu);
+    rc = catalog_qparts_list(q->e->cat, g->name, load_part, g);
+    pthread_mutex_unlock(&q->e->admin_mu);
     g->next_deadline = g->next_due = 0;
     int64_t end = -1;
     if (rc == 0)

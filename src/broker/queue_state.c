@@ -29,6 +29,8 @@
  * and entries. A record of another incarnation of the group (deleted and created again), of a
  * topic deleted or created again (another id), or of a group that no longer exists is not
  * state: its key gets a tombstone once replayed, unless a later record of that key is state.
+ * A record the replay does not understand (a kind or version from a newer tidings, or fields
+ * that do not parse) stops the start: delivery_replay_refuse, the delivery core's one rule.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,27 +44,10 @@
 
 enum { KEY_GROUP = 0, KEY_POSITION = 1, KEY_ENTRY = 2 };
 #define VALUE_V0 0
-#define CHUNK 2048 /* records per append: bounds one batch (a group's deletion, a migration) */
 
 /* ---------------------------------------------------------------------------------------------
- * Framed records: [u32 key length][key][u32 value length, or ~0 for a tombstone][value].
+ * Records, built in a batch of the delivery core (delivery.h)
  */
-static int frame_begin(td_buf *b, size_t *at)
-{
-    *at = b->len;
-    return td_buf_append_be32(b, 0);
-}
-
-static void frame_end(td_buf *b, size_t at)
-{
-    uint32_t n = (uint32_t)(b->len - at - 4);
-    uint8_t *p = b->p + at;
-    p[0] = (uint8_t)(n >> 24);
-    p[1] = (uint8_t)(n >> 16);
-    p[2] = (uint8_t)(n >> 8);
-    p[3] = (uint8_t)n;
-}
-
 static int put8(td_buf *b, uint8_t v)
 {
     return td_buf_append(b, &v, 1);
@@ -81,79 +66,67 @@ static int key_entry(td_buf *b, const char *group, const char *topic, int32_t pa
            state_put32(b, partition) | state_put64(b, offset);
 }
 
-static int add_position(td_buf *b, const qgroup *g, const qtopic *t, const qpart *p, bool tomb)
+static void add_position(delivery_recs *r, const qgroup *g, const qtopic *t, const qpart *p,
+                         bool tomb)
 {
-    size_t at;
-    int rc = frame_begin(b, &at) | key_position(b, g->name, t->name, p->partition);
-    frame_end(b, at);
-    if (tomb)
-        return rc | td_buf_append_be32(b, UINT32_MAX);
-    rc |= frame_begin(b, &at) | state_put16(b, VALUE_V0) | state_put64(b, g->created_ms) |
-          state_put64(b, t->id) | state_put64(b, p->next);
-    frame_end(b, at);
-    return rc;
-}
-
-static int add_entry(td_buf *b, const qgroup *g, const qtopic *t, const qpart *p, int64_t offset,
-                     const qentry *en)
-{
-    size_t at;
-    int rc = frame_begin(b, &at) | key_entry(b, g->name, t->name, p->partition, offset);
-    frame_end(b, at);
-    if (!en)
-        return rc | td_buf_append_be32(b, UINT32_MAX);
-    rc |= frame_begin(b, &at) | state_put16(b, VALUE_V0) | state_put64(b, g->created_ms) |
-          state_put64(b, t->id) | put8(b, en->state) | state_put32(b, en->deliveries) |
-          state_put64(b, en->at) | state_put64(b, en->first_fail) | state_put64(b, en->last_fail) |
-          state_put64(b, en->event_ms) | put8(b, en->has_key) |
-          state_put64(b, (int64_t)en->key_hash) | state_put_str(b, en->error);
-    frame_end(b, at);
-    return rc;
-}
-
-static int add_group(td_buf *b, const qgroup *g, bool tomb)
-{
-    size_t at;
-    int rc = frame_begin(b, &at) | state_put16(b, KEY_GROUP) | state_put_str(b, g->name);
-    frame_end(b, at);
-    if (tomb)
-        return rc | td_buf_append_be32(b, UINT32_MAX);
-    char policy[2048];
-    if (queue_policy_format(&g->pol, policy, sizeof(policy)) != 0)
-        return td_fail(TD_ECONFIG, "the policy does not fit");
-    rc |= frame_begin(b, &at) | state_put16(b, VALUE_V0) | state_put_str(b, g->topic) |
-          state_put_str(b, policy) | state_put64(b, g->created_ms);
-    frame_end(b, at);
-    return rc;
-}
-
-/* Appends the framed records of b to a state partition, CHUNK at a time; *end: the last. */
-static int append_framed(td_engine *e, int32_t partition, const td_buf *b, int64_t *end)
-{
-    td_event *ev = calloc(CHUNK, sizeof(*ev));
-    if (!ev)
-        return -ENOMEM;
-    size_t pos = 0, n = 0;
-    int rc = 0;
-    while (rc == 0 && pos < b->len) {
-        uint32_t kl = td_load_be32(b->p + pos);
-        ev[n].key = b->p + pos + 4;
-        ev[n].key_len = kl;
-        pos += 4 + kl;
-        uint32_t vl = td_load_be32(b->p + pos);
-        pos += 4;
-        ev[n].partition = partition;
-        ev[n].value = vl == UINT32_MAX ? NULL : b->p + pos;
-        ev[n].value_len = vl == UINT32_MAX ? 0 : vl;
-        pos += vl == UINT32_MAX ? 0 : vl;
-        if (++n == CHUNK || pos >= b->len) {
-            rc = state_append(e, STATE_QUEUES, partition, ev, n, end);
-            memset(ev, 0, n * sizeof(*ev));
-            n = 0;
-        }
+    drecs_begin(r);
+    drecs_check(r, key_position(&r->buf, g->name, t->name, p->partition));
+    if (tomb) {
+        drecs_tombstone(r);
+        return;
     }
-    free(ev);
-    return rc;
+    drecs_value(r);
+    drecs_check(r, state_put16(&r->buf, VALUE_V0) | state_put64(&r->buf, g->created_ms) |
+                       state_put64(&r->buf, t->id) | state_put64(&r->buf, p->next));
+    drecs_end(r);
+}
+
+/* An entry's record, or its tombstone when en is NULL. */
+static void add_entry(delivery_recs *r, const qgroup *g, const qtopic *t, const qpart *p,
+                      int64_t offset, const qentry *en)
+{
+    td_buf *b = &r->buf;
+    drecs_begin(r);
+    drecs_check(r, key_entry(b, g->name, t->name, p->partition, offset));
+    if (!en) {
+        drecs_tombstone(r);
+        return;
+    }
+    drecs_value(r);
+    drecs_check(r, state_put16(b, VALUE_V0) | state_put64(b, g->created_ms) |
+                       state_put64(b, t->id) | put8(b, en->state) | state_put32(b, en->deliveries) |
+                       state_put64(b, en->at) | state_put64(b, en->first_fail) |
+                       state_put64(b, en->last_fail) | state_put64(b, en->event_ms) |
+                       put8(b, en->has_key) | state_put64(b, (int64_t)en->key_hash) |
+                       state_put_str(b, en->error));
+    drecs_end(r);
+}
+
+static void add_group(delivery_recs *r, const qgroup *g, bool tomb)
+{
+    drecs_begin(r);
+    drecs_check(r, state_put16(&r->buf, KEY_GROUP) | state_put_str(&r->buf, g->name));
+    if (tomb) {
+        drecs_tombstone(r);
+        return;
+    }
+    char policy[2048];
+    drecs_check(r, queue_policy_format(&g->pol, policy, sizeof(policy)));
+    drecs_value(r);
+    drecs_check(r, state_put16(&r->buf, VALUE_V0) | state_put_str(&r->buf, g->topic) |
+                       state_put_str(&r->buf, policy) | state_put64(&r->buf, g->created_ms));
+    drecs_end(r);
+}
+
+/* Records added since mark could not all be encoded (no memory): they go, and the batch is good
+ * again; -ENOMEM, or 0 when they all were. */
+static int recs_settle(delivery_recs *r, size_t mark)
+{
+    if (!r->bad)
+        return 0;
+    drecs_truncate(r, mark);
+    r->bad = false;
+    return td_fail(-ENOMEM, "out of memory encoding queue state records");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -185,49 +158,27 @@ void qs_touch(qgroup *g, const qpart *p, qentry *en)
 
 void qs_topic_forget(qgroup *g, const qtopic *t)
 {
-    int rc = 0;
+    size_t mark = g->recs.n;
     for (int32_t i = 0; i < t->nparts; i++) {
         const qpart *p = &t->parts[i];
-        rc |= add_position(&g->pending_recs, g, t, p, true);
+        add_position(&g->recs, g, t, p, true);
         for (size_t k = 0; k < p->n; k++)
             if (p->v[k].state)
-                rc |= add_entry(&g->pending_recs, g, t, p, p->v[k].offset, NULL);
+                add_entry(&g->recs, g, t, p, p->v[k].offset, NULL);
     }
-    if (rc)
+    if (recs_settle(&g->recs, mark) != 0) {
         TD_WARN("queue",
                 "group %s: out of memory forgetting topic %s: its records stay until "
                 "the next start",
                 g->name, t->name);
+        td_error_clear();
+    }
 }
 
-int qs_flush(td_queues *q, qgroup *g, int64_t *end)
+/* Forgets which entries and positions changed (their records were written, or the group is
+ * going). */
+static void untouch(qgroup *g)
 {
-    if (end)
-        *end = -1;
-    td_buf b;
-    td_buf_init(&b);
-    int rc = g->pending_recs.len ? td_buf_append(&b, g->pending_recs.p, g->pending_recs.len) : 0;
-    for (size_t i = 0; i < g->ntouched && rc == 0; i++) {
-        const qtouch *x = &g->touched[i];
-        qtopic *t = queue_topic_by_id(g, x->topic_id);
-        if (!t || x->partition >= t->nparts)
-            continue; /* the topic was dropped: qs_topic_forget wrote its tombstones */
-        qpart *p = &t->parts[x->partition];
-        qentry *en = queue_entry_find(p, x->offset, NULL);
-        rc = add_entry(&b, g, t, p, x->offset, en && en->state ? en : NULL);
-    }
-    for (size_t i = 0; i < g->nall && rc == 0; i++)
-        if (g->all[i].p->dirty)
-            rc = add_position(&b, g, g->all[i].t, g->all[i].p, false);
-    int64_t last = -1;
-    int32_t part = qs_partition(q, g);
-    if (rc == 0 && b.len)
-        rc = append_framed(q->e, part, &b, &last);
-    td_buf_free(&b);
-    if (rc) {
-        TD_ERROR("queue", "group %s: cannot write its state: %s", g->name, td_last_error());
-        return rc < 0 ? rc : -ENOMEM; /* kept: written with the next flush */
-    }
     for (size_t i = 0; i < g->ntouched; i++) {
         qtopic *t = queue_topic_by_id(g, g->touched[i].topic_id);
         qentry *en =
@@ -238,9 +189,44 @@ int qs_flush(td_queues *q, qgroup *g, int64_t *end)
             en->touched = false;
     }
     g->ntouched = 0;
-    g->pending_recs.len = 0;
     for (size_t i = 0; i < g->nall; i++)
         g->all[i].p->dirty = false;
+}
+
+int qs_flush(td_queues *q, qgroup *g, int64_t *end)
+{
+    if (end)
+        *end = -1;
+    delivery_recs *r = &g->recs; /* already: tombstones of topics dropped */
+    size_t mark = r->n;
+    for (size_t i = 0; i < g->ntouched; i++) {
+        const qtouch *x = &g->touched[i];
+        qtopic *t = queue_topic_by_id(g, x->topic_id);
+        if (!t || x->partition >= t->nparts)
+            continue; /* the topic was dropped: qs_topic_forget wrote its tombstones */
+        qpart *p = &t->parts[x->partition];
+        qentry *en = queue_entry_find(p, x->offset, NULL);
+        add_entry(r, g, t, p, x->offset, en && en->state ? en : NULL);
+    }
+    for (size_t i = 0; i < g->nall; i++)
+        if (g->all[i].p->dirty)
+            add_position(r, g, g->all[i].t, g->all[i].p, false);
+    int64_t last = -1;
+    size_t done = 0;
+    int32_t part = qs_partition(q, g);
+    int rc = recs_settle(r, mark);
+    if (rc == 0 && r->n)
+        rc = drecs_append(q->e, STATE_QUEUES, part, r, &last, &done);
+    if (rc) {
+        TD_ERROR("queue", "group %s: cannot write its state: %s", g->name, td_last_error());
+        /* Kept: the entries and positions still marked are encoded again at the next flush,
+         * after what came before them and was not appended. */
+        drecs_truncate(r, mark);
+        drecs_drop_front(r, TD_MIN(done, mark));
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    untouch(g);
+    drecs_clear(r);
     if (last >= 0 && end)
         *end = last;
     else if (last >= 0 && state_when_durable(q->e, STATE_QUEUES, part, last, NULL, NULL) != 0)
@@ -250,7 +236,9 @@ int qs_flush(td_queues *q, qgroup *g, int64_t *end)
 
 int qs_group_put(td_queues *q, qgroup *g, bool all, int64_t *end)
 {
-    int rc = add_group(&g->pending_recs, g, false);
+    size_t mark = g->recs.n;
+    add_group(&g->recs, g, false);
+    int rc = recs_settle(&g->recs, mark);
     for (size_t i = 0; all && rc == 0 && i < g->nall; i++) {
         qpart *p = g->all[i].p;
         p->dirty = true;
@@ -258,29 +246,19 @@ int qs_group_put(td_queues *q, qgroup *g, bool all, int64_t *end)
             if (p->v[k].state)
                 qs_touch(g, p, &p->v[k]);
     }
-    return rc ? (rc < 0 ? rc : -ENOMEM) : qs_flush(q, g, end);
+    return rc ? rc : qs_flush(q, g, end);
 }
 
 int qs_group_delete(td_queues *q, qgroup *g, int64_t *end)
 {
-    int rc = 0;
     for (size_t i = 0; i < g->ntopics; i++)
         qs_topic_forget(g, &g->topics[i]);
-    rc = add_group(&g->pending_recs, g, true);
+    size_t mark = g->recs.n;
+    add_group(&g->recs, g, true);
+    int rc = recs_settle(&g->recs, mark);
     /* Nothing else of the group is written after its tombstones. */
-    for (size_t i = 0; i < g->ntouched; i++) {
-        qtopic *t = queue_topic_by_id(g, g->touched[i].topic_id);
-        qentry *en =
-            t && g->touched[i].partition < t->nparts
-                ? queue_entry_find(&t->parts[g->touched[i].partition], g->touched[i].offset, NULL)
-                : NULL;
-        if (en)
-            en->touched = false;
-    }
-    g->ntouched = 0;
-    for (size_t i = 0; i < g->nall; i++)
-        g->all[i].p->dirty = false;
-    return rc ? (rc < 0 ? rc : -ENOMEM) : qs_flush(q, g, end);
+    untouch(g);
+    return rc ? rc : qs_flush(q, g, end);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -294,9 +272,10 @@ typedef struct replay {
         int64_t created_ms;
     } * defs; /* the latest definition of each group; NULL name: deleted */
     size_t ndefs, capdefs;
-    uint32_t seq;   /* records seen in pass 2: the order of an entry's records */
-    td_buf orphans; /* framed tombstones of keys that are not state, with their partition */
-    size_t skipped; /* records not understood (a newer version's, or damaged) */
+    uint32_t seq; /* records seen in pass 2: the order of an entry's records */
+    /* Tombstones of keys that are not state, per partition of the state topic. */
+    delivery_recs *orphans;
+    int32_t norphans;
 } replay;
 
 static struct rdef *def_find(replay *r, const char *name)
@@ -307,13 +286,12 @@ static struct rdef *def_find(replay *r, const char *name)
     return NULL;
 }
 
-static int replay_group(replay *r, state_reader *k, const td_event *ev)
+static int replay_group(replay *r, int32_t sp, state_reader *k, const td_event *ev)
 {
     char *name = state_get_str(k);
     if (k->bad || !name) {
         free(name);
-        r->skipped++;
-        return 0;
+        return delivery_replay_refuse(STATE_QUEUES, sp, ev, "a group key that does not parse");
     }
     struct rdef *d = def_find(r, name);
     if (!ev->value) {
@@ -334,8 +312,9 @@ static int replay_group(replay *r, state_reader *k, const td_event *ev)
         free(name);
         free(topic);
         free(policy);
-        r->skipped++;
-        return 0;
+        return delivery_replay_refuse(STATE_QUEUES, sp, ev,
+                                      ver != VALUE_V0 ? "a group value of an unknown version"
+                                                      : "a group value that does not parse");
     }
     if (!d) {
         if (td_grow(&r->defs, &r->capdefs, r->ndefs, sizeof(*r->defs), 8) != 0) {
@@ -360,15 +339,17 @@ static int replay_group(replay *r, state_reader *k, const td_event *ev)
 /* The tombstone of a record's key, for after the replay. */
 static int orphan(replay *r, int32_t partition, const td_event *ev)
 {
-    size_t at;
-    int rc = td_buf_append_be32(&r->orphans, (uint32_t)partition) | frame_begin(&r->orphans, &at) |
-             td_buf_append(&r->orphans, ev->key, ev->key_len);
-    frame_end(&r->orphans, at);
-    return (rc | td_buf_append_be32(&r->orphans, UINT32_MAX)) ? -ENOMEM : 0;
+    if (partition < 0 || partition >= r->norphans)
+        return 0;
+    delivery_recs *o = &r->orphans[partition];
+    drecs_begin(o);
+    drecs_check(o, td_buf_append(&o->buf, ev->key, ev->key_len));
+    drecs_tombstone(o);
+    return o->bad ? -ENOMEM : 0;
 }
 
 /* The group's partition a position or entry key names, or NULL (then the record is not
- * state). */
+ * state, or, with k->bad, the key does not parse). */
 static qpart *key_part(replay *r, state_reader *k, qgroup **gp, qtopic **tp)
 {
     char *group = state_get_str(k), *topic = state_get_str(k);
@@ -389,6 +370,8 @@ static int replay_position(replay *r, int32_t sp, state_reader *k, const td_even
     qgroup *g;
     qtopic *t;
     qpart *p = key_part(r, k, &g, &t);
+    if (k->bad)
+        return delivery_replay_refuse(STATE_QUEUES, sp, ev, "a position key that does not parse");
     if (!p)
         return ev->value ? orphan(r, sp, ev) : 0;
     if (!ev->value)
@@ -396,10 +379,10 @@ static int replay_position(replay *r, int32_t sp, state_reader *k, const td_even
     state_reader v = {ev->value, ev->value_len, 0, false};
     int16_t ver = state_get16(&v);
     int64_t inc = state_get64(&v), tid = state_get64(&v), next = state_get64(&v);
-    if (v.bad || ver != VALUE_V0) {
-        r->skipped++;
-        return 0;
-    }
+    if (v.bad || ver != VALUE_V0)
+        return delivery_replay_refuse(STATE_QUEUES, sp, ev,
+                                      ver != VALUE_V0 ? "a position value of an unknown version"
+                                                      : "a position value that does not parse");
     if (inc != g->created_ms || tid != t->id) {
         p->dirty = true; /* another incarnation's: this one's is written over it */
         return 0;
@@ -418,7 +401,9 @@ static int replay_entry(replay *r, int32_t sp, state_reader *k, const td_event *
     qtopic *t;
     qpart *p = key_part(r, k, &g, &t);
     int64_t offset = state_get64(k);
-    if (!p || k->bad)
+    if (k->bad)
+        return delivery_replay_refuse(STATE_QUEUES, sp, ev, "an entry key that does not parse");
+    if (!p)
         return ev->value ? orphan(r, sp, ev) : 0;
     qentry x = {.offset = offset, .consumer = (int32_t)r->seq++};
     if (ev->value) {
@@ -436,8 +421,11 @@ static int replay_entry(replay *r, int32_t sp, state_reader *k, const td_event *
         char *err = state_get_str(&v);
         if (v.bad || ver != VALUE_V0 || st < Q_INFLIGHT || st > Q_DEAD || x.deliveries < 0) {
             free(err);
-            r->skipped++;
-            return 0;
+            return delivery_replay_refuse(STATE_QUEUES, sp, ev,
+                                          ver != VALUE_V0
+                                              ? "an entry value of an unknown version"
+                                              : "an entry value that does not parse (an "
+                                                "unknown state, or a bad delivery count)");
         }
         if (inc != g->created_ms || tid != t->id) {
             free(err);
@@ -460,15 +448,15 @@ static int replay_record(void *arg, int32_t sp, const td_event *ev)
     replay *r = arg;
     state_reader k = {ev->key, ev->key_len, 0, false};
     int16_t type = ev->key ? state_get16(&k) : -1;
+    if (k.bad || type < KEY_GROUP || type > KEY_ENTRY)
+        return delivery_replay_refuse(STATE_QUEUES, sp, ev,
+                                      "a key of an unknown kind (written by a newer tidings?)");
     if (r->pass == 1)
-        return type == KEY_GROUP ? replay_group(r, &k, ev) : 0;
+        return type == KEY_GROUP ? replay_group(r, sp, &k, ev) : 0;
     if (type == KEY_POSITION)
         return replay_position(r, sp, &k, ev);
     if (type == KEY_ENTRY)
         return replay_entry(r, sp, &k, ev);
-    if (type == KEY_GROUP)
-        return 0;
-    r->skipped++;
     return 0;
 }
 
@@ -488,14 +476,13 @@ static int part_settle(qgroup *g, const qtopic *t, qpart *p)
     if (p->n == 0)
         return 0; /* and qsort of NULL is undefined */
     qsort(p->v, p->n, sizeof(*p->v), entry_order);
-    size_t k = 0;
-    int rc = 0;
+    size_t k = 0, mark = g->recs.n;
     for (size_t i = 0; i < p->n; i++) {
         qentry *x = &p->v[i];
         bool last = i + 1 == p->n || p->v[i + 1].offset != x->offset;
         if (!last || !x->state || x->offset >= p->next) {
             if (last && (x->deliveries < 0 || x->state))
-                rc |= add_entry(&g->pending_recs, g, t, p, x->offset, NULL);
+                add_entry(&g->recs, g, t, p, x->offset, NULL);
             free(x->error);
             continue;
         }
@@ -505,33 +492,18 @@ static int part_settle(qgroup *g, const qtopic *t, qpart *p)
     }
     p->n = k;
     g->pending += (int64_t)k;
-    return rc ? -ENOMEM : 0;
+    return recs_settle(&g->recs, mark);
 }
 
 static int groups_build(replay *r)
 {
-    td_queues *q = r->q;
     for (size_t i = 0; i < r->ndefs; i++) {
         struct rdef *d = &r->defs[i];
-        if (!d->name)
-            continue;
-        td_queue_policy pol;
-        queue_policy_parse(d->policy, &pol);
-        qgroup *g = queue_group_new(d->name, d->topic, &pol, d->created_ms);
-        int rc = g ? queue_group_insert(q, g) : -ENOMEM;
-        if (rc) {
-            queue_group_free(g);
+        int rc = d->name
+                     ? queue_group_restore(r->q, d->name, d->topic, d->policy, d->created_ms, NULL)
+                     : 0;
+        if (rc)
             return rc;
-        }
-        /* The topics as they are now, every partition at 0 and changed; then what was
-         * written. */
-        bool changed = false;
-        if ((rc = queue_group_sync(q->e, g, false, &changed)) == TD_ENOTFOUND) {
-            TD_WARN("queue", "group %s: topic %s does not exist", g->name, g->topic);
-            td_error_clear();
-        } else if (rc) {
-            return rc;
-        }
     }
     return 0;
 }
@@ -539,24 +511,10 @@ static int groups_build(replay *r)
 static int orphans_write(replay *r)
 {
     int rc = 0;
-    int32_t n = state_partitions(r->q->e, STATE_QUEUES);
-    for (int32_t sp = 0; sp < n && rc == 0; sp++) {
-        td_buf b;
-        td_buf_init(&b);
-        for (size_t pos = 0; pos < r->orphans.len && rc == 0;) {
-            uint32_t part = td_load_be32(r->orphans.p + pos);
-            uint32_t kl = td_load_be32(r->orphans.p + pos + 4);
-            size_t len = 4 + kl + 4; /* the key's frame and the tombstone's */
-            if ((int32_t)part == sp)
-                rc = td_buf_append(&b, r->orphans.p + pos + 4, len);
-            pos += 4 + len;
-        }
+    for (int32_t sp = 0; sp < r->norphans && rc == 0; sp++) {
         int64_t end = -1;
-        if (rc == 0 && b.len)
-            rc = append_framed(r->q->e, sp, &b, &end);
-        if (rc == 0)
+        if ((rc = drecs_append(r->q->e, STATE_QUEUES, sp, &r->orphans[sp], &end, NULL)) == 0)
             rc = qs_wait(r->q, sp, end);
-        td_buf_free(&b);
     }
     return rc;
 }
@@ -564,8 +522,13 @@ static int orphans_write(replay *r)
 int qs_load(td_queues *q)
 {
     replay r = {.q = q, .pass = 1};
-    td_buf_init(&r.orphans);
     int64_t t0 = td_mono_ns();
+    r.norphans = state_partitions(q->e, STATE_QUEUES);
+    r.orphans = calloc((size_t)TD_MAX(r.norphans, 1), sizeof(*r.orphans));
+    if (!r.orphans)
+        return -ENOMEM;
+    for (int32_t i = 0; i < r.norphans; i++)
+        drecs_init(&r.orphans[i]);
     int rc = state_replay(q->e, STATE_QUEUES, replay_record, &r);
     if (rc == 0)
         rc = groups_build(&r);
@@ -587,16 +550,15 @@ int qs_load(td_queues *q)
         TD_INFO("queue", "replayed %zu queue group%s with %zu pending entr%s in %" PRId64 " ms",
                 q->n, q->n == 1 ? "" : "s", entries, entries == 1 ? "y" : "ies",
                 (td_mono_ns() - t0) / 1000000);
-    if (r.skipped)
-        TD_WARN("queue", "%zu records of %s not understood (skipped)", r.skipped,
-                STATE_QUEUES_TOPIC);
     for (size_t i = 0; i < r.ndefs; i++) {
         free(r.defs[i].name);
         free(r.defs[i].topic);
         free(r.defs[i].policy);
     }
     free(r.defs);
-    td_buf_free(&r.orphans);
+    for (int32_t i = 0; i < r.norphans; i++)
+        drecs_free(&r.orphans[i]);
+    free(r.orphans);
     if (rc == 0)
         rc = qs_migrate(q);
     /* What the replay found to write: positions of partitions new since, tombstones. */

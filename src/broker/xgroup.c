@@ -1,10 +1,9 @@
 /*
  * xgroup.c: Redis consumer groups on partitions (xgroup.h; docs/redis.md#consumer-groups).
  *
- * Memory: per stream (topic id, partition) its groups sorted by name; per group its consumers
- * sorted by name and the PEL, an array sorted by ID in which an acknowledged entry becomes a
- * hole (consumer NULL) until holes outnumber entries and the array is compacted: deliveries
- * append at the end and acknowledgements mostly remove from the front, so neither moves memory.
+ * This file: queue policies and their timed work, XDEL and its journal, saving, metrics, open and
+ * close, and the commands that change groups and consumers. xgroup_pel.c has the structures,
+ * xgroup_read.c the deliveries and acknowledgements, xgroup_state.c the records.
  *
  * Saving: each change adds records of what it changed (a group, a consumer, a pending entry, or
  * their tombstones) to x->rb, and change_done appends them to the state topic __xgroup_state
@@ -13,9 +12,10 @@
  * group commit), never the event loop.
  *
  * XDEL's removed entries are stream data, not group state: they stay catalog rows, journaled
- * here and written by this file's thread in one transaction (seq with XDEL_SEQ_BIT). The same
- * thread sweeps the groups with a queue policy when an entry falls due, and copies dead
- * entries out; it starts only once something needs it.
+ * here and written in one transaction by the delivery core's service thread (delivery.h, shared
+ * with queue groups; seq with XDEL_SEQ_BIT). The same thread sweeps the groups with a queue
+ * policy when an entry falls due, and copies dead entries out; it starts only once something
+ * needs it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,250 +26,12 @@
 #include <time.h>
 
 #include "base/metrics.h"
+#include "broker/delivery.h"
 #include "broker/engine_int.h"
 #include "broker/queue.h"
 #include "broker/state.h"
 #include "broker/xgroup.h"
 #include "broker/xgroup_int.h"
-
-/* ---------------------------------------------------------------------------------------------
- * Names, lookups
- */
-static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-    int c = memcmp(a, b, TD_MIN(an, bn));
-    return c ? c : (an > bn) - (an < bn);
-}
-
-/* The index of key in a sorted array of groups or consumers (*found), or where it goes. */
-size_t xg_name_search(void *const *arr, size_t n, td_slice key, bool *found)
-{
-    size_t lo = 0, hi = n;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const xname *nm = arr[mid];
-        int c = name_cmp(nm->name, nm->len, key.p, key.n);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-bool xg_name_set(xname *nm, td_slice v)
-{
-    if (!(nm->name = malloc(v.n ? v.n : 1)))
-        return false;
-    memcpy(nm->name, v.p, v.n);
-    nm->len = v.n;
-    return true;
-}
-
-xstr *xg_stream_find(td_xgroups *x, int64_t topic_id, int32_t partition)
-{
-    for (size_t i = 0; i < x->ns; i++)
-        if (x->s[i].topic_id == topic_id && x->s[i].partition == partition)
-            return &x->s[i];
-    return NULL;
-}
-
-xstr *xg_stream_get(td_xgroups *x, int64_t topic_id, int32_t partition)
-{
-    xstr *st = xg_stream_find(x, topic_id, partition);
-    if (st)
-        return st;
-    if (td_grow(&x->s, &x->scap, x->ns, sizeof(*x->s), 8) != 0)
-        return NULL;
-    st = &x->s[x->ns++];
-    *st = (xstr){.topic_id = topic_id, .partition = partition};
-    return st;
-}
-
-xgrp *xg_group_find(td_xgroups *x, const xstream *s, td_slice name, xstr **stp)
-{
-    xstr *st = xg_stream_find(x, s->topic_id, s->partition);
-    if (stp)
-        *stp = st;
-    if (!st)
-        return NULL;
-    bool found;
-    size_t i = xg_name_search((void *const *)st->g, st->n, name, &found);
-    return found ? st->g[i] : NULL;
-}
-
-void xg_group_free(xgrp *g)
-{
-    for (size_t i = 0; i < g->ncons; i++) {
-        free(g->cons[i]->nm.name);
-        free(g->cons[i]);
-    }
-    free(g->cons);
-    free(g->pel);
-    free(g->nm.name);
-    free(g->pol);
-    free(g);
-}
-
-xcons *xg_cons_find(xgrp *g, td_slice name)
-{
-    bool found;
-    size_t i = xg_name_search((void *const *)g->cons, g->ncons, name, &found);
-    return found ? g->cons[i] : NULL;
-}
-
-xcons *xg_cons_add(xgrp *g, td_slice name, int64_t now_ms)
-{
-    bool found;
-    size_t i = xg_name_search((void *const *)g->cons, g->ncons, name, &found);
-    if (found)
-        return g->cons[i];
-    if (td_grow(&g->cons, &g->conscap, g->ncons, sizeof(*g->cons), 4) != 0)
-        return NULL;
-    xcons *c = calloc(1, sizeof(*c));
-    if (!c || !xg_name_set(&c->nm, name)) {
-        free(c);
-        return NULL;
-    }
-    c->seen_ms = now_ms;
-    memmove(g->cons + i + 1, g->cons + i, (g->ncons - i) * sizeof(*g->cons));
-    g->cons[i] = c;
-    g->ncons++;
-    return c;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * The PEL
- */
-/* The first slot (hole or not) whose ID is >= id. */
-size_t xg_pel_lower(const xgrp *g, td_sid id)
-{
-    size_t lo = 0, hi = g->npel;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (td_sid_cmp(g->pel[mid].id, id) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-xpe *xg_pel_get(xgrp *g, td_sid id)
-{
-    size_t i = xg_pel_lower(g, id);
-    if (i < g->npel && g->pel[i].c && td_sid_cmp(g->pel[i].id, id) == 0)
-        return &g->pel[i];
-    return NULL;
-}
-
-static void pel_assign(xpe *pe, xcons *c)
-{
-    if (pe->c == c)
-        return;
-    if (pe->c)
-        pe->c->pending--;
-    pe->c = c;
-    c->pending++;
-}
-
-/* The entry of id, added (for consumer c, count 0) if it is not pending; NULL without memory.
- * Slots may move. */
-xpe *xg_pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
-{
-    size_t i = g->npel;
-    if (g->npel && td_sid_cmp(g->pel[g->npel - 1].id, id) >= 0)
-        i = xg_pel_lower(g, id);
-    if (i < g->npel && td_sid_cmp(g->pel[i].id, id) == 0) {
-        xpe *pe = &g->pel[i];
-        if (!pe->c) {
-            g->live++;
-            pe->count = 0;
-        }
-        pel_assign(pe, c);
-        pe->delivery_ms = now_ms;
-        return pe;
-    }
-    if (td_grow(&g->pel, &g->pelcap, g->npel, sizeof(*g->pel), 16) != 0)
-        return NULL;
-    memmove(g->pel + i + 1, g->pel + i, (g->npel - i) * sizeof(*g->pel));
-    g->npel++;
-    g->live++;
-    g->pel[i] = (xpe){.id = id, .c = c, .delivery_ms = now_ms};
-    c->pending++;
-    return &g->pel[i];
-}
-
-void xg_pel_remove(xgrp *g, xpe *pe)
-{
-    pe->c->pending--;
-    pe->c = NULL;
-    g->live--;
-}
-
-/* Drops the holes once they outnumber the entries (call when no slot pointer is held). */
-void xg_pel_compact(xgrp *g)
-{
-    size_t holes = g->npel - g->live;
-    if (holes < 64 || holes < g->live)
-        return;
-    size_t k = 0;
-    for (size_t i = 0; i < g->npel; i++)
-        if (g->pel[i].c)
-            g->pel[k++] = g->pel[i];
-    g->npel = k;
-    if (g->pelcap > 64 && k < g->pelcap / 4) {
-        size_t cap = TD_MAX(k * 2, 16);
-        xpe *v = realloc(g->pel, cap * sizeof(*v));
-        if (v) {
-            g->pel = v;
-            g->pelcap = cap;
-        }
-    }
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Entries of the stream, and those XDEL removed
- */
-static size_t del_lower(const xstr *st, int64_t off)
-{
-    size_t lo = 0, hi = st->ndel;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (st->del[mid] < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static bool del_has(const xstr *st, int64_t off)
-{
-    if (!st || !st->ndel)
-        return false;
-    size_t i = del_lower(st, off);
-    return i < st->ndel && st->del[i] == off;
-}
-
-/* The offset of the entry of that ID, or -1 if the stream does not have it. */
-static int64_t entry_offset(td_part *p, td_sid id)
-{
-    int64_t off;
-    return part_stream_find(p, id, &off) == 0 ? off : -1;
-}
-
-/* Whether the stream has the entry (in the log, not removed by XDEL). */
-static bool entry_live(const xstr *st, td_part *p, td_sid id)
-{
-    int64_t off = entry_offset(p, id);
-    return off >= 0 && !del_has(st, off);
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Queue policies
@@ -284,37 +46,28 @@ const char *const *xgroup_policy_keys(void)
     return policy_keys;
 }
 
-/* A number in [0, 1) fixed for an entry's n-th delivery: the jitter of its backoff. */
-static double entry_jitter(td_sid id, int64_t n)
+/* When a pending entry falls due under the group's policy, by the delivery core's rule: its
+ * deadline is its last delivery plus ack.timeout.ms, and it is due again after the backoff, or,
+ * past its last delivery allowed, for the dead-letter topic at its deadline. A PEL entry keeps
+ * no due time (XCLAIM's IDLE and RETRYCOUNT change what it derives from), so its jitter is
+ * fixed by its ID and delivery count: computed again the same after a restart. */
+int64_t xg_due_at(const xgrp *g, const xpe *pe)
 {
-    const int64_t v[3] = {id.ms, (int64_t)id.seq, n};
-    return (double)(td_hash64(v, sizeof(v)) >> 11) / (double)(1ull << 53);
+    const int64_t key[3] = {pe->id.ms, (int64_t)pe->id.seq, pe->count};
+    int32_t n = (int32_t)TD_MAX(0, TD_MIN(pe->count, INT32_MAX));
+    bool dead;
+    return delivery_retry_at(g->pol, n, pe->delivery_ms + g->pol->ack_timeout_ms, -1,
+                             delivery_jitter_of(key, sizeof(key)), &dead);
 }
 
-/* When a pending entry falls due under the group's policy: for redelivery after its ack timeout
- * and backoff, or, past its last delivery allowed, for the dead-letter topic at its timeout. */
-static int64_t due_at(const xgrp *g, const xpe *pe)
-{
-    const td_queue_policy *p = g->pol;
-    int64_t t = pe->delivery_ms + p->ack_timeout_ms;
-    if (pe->count >= p->max_deliveries)
-        return t;
-    int32_t n = pe->count < 1 ? 1 : (int32_t)pe->count;
-    return t + queue_backoff(p, n, entry_jitter(pe->id, pe->count));
-}
-
-static void note_due(td_xgroups *x, xgrp *g, const xpe *pe)
+void xg_note_due(td_xgroups *x, xgrp *g, const xpe *pe)
 {
     if (!g->pol)
         return;
-    int64_t d = due_at(g, pe);
-    if (d < g->next_due) {
-        g->next_due = d;
-        pthread_cond_signal(&x->cv); /* the writer's sweep may have to run sooner */
-    }
+    delivery_note_due(x->dc, &g->next_due, xg_due_at(g, pe)); /* the sweep runs by then */
 }
 
-static bool is_dead(const xgrp *g, const xpe *pe)
+bool xg_is_dead(const xgrp *g, const xpe *pe)
 {
     return pe->count >= g->pol->max_deliveries;
 }
@@ -327,7 +80,7 @@ static bool is_dead(const xgrp *g, const xpe *pe)
 static bool jrow_del(td_xgroups *x, int op, const xstr *st, td_sid id, int64_t offset)
 {
     x->seq++;
-    pthread_cond_signal(&x->cv);
+    xg_wake(x, 0);
     if (td_grow(&x->rows, &x->rowcap, x->nrows, sizeof(*x->rows), 64) != 0) {
         TD_ERROR("xgroup", "out of memory: XDEL's removed entries are saved whole next");
         x->resync = true;
@@ -459,12 +212,12 @@ static int64_t sweep(td_xgroups *x, int64_t now, xdead **jobs, size_t *njobs, bo
                 const xpe *pe = &g->pel[j];
                 if (!pe->c)
                     continue;
-                int64_t d = due_at(g, pe);
+                int64_t d = xg_due_at(g, pe);
                 if (d > now) {
                     gn = TD_MIN(gn, d);
                     continue;
                 }
-                if (!is_dead(g, pe)) {
+                if (!xg_is_dead(g, pe)) {
                     ready = true;
                     continue;
                 }
@@ -507,10 +260,10 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
         int rc = 0;
         int64_t off = -1;
         if (j->partition < broker_topic_partitions(ref))
-            off = entry_offset(broker_topic_part(ref, j->partition), j->id);
+            off = xg_entry_offset(broker_topic_part(ref, j->partition), j->id);
         pthread_mutex_lock(&x->mu);
         xstr *st = xg_stream_find(x, j->topic_id, j->partition);
-        bool gone = off < 0 || del_has(st, off); /* trimmed or removed: nothing to keep */
+        bool gone = off < 0 || xg_del_has(st, off); /* trimmed or removed: nothing to keep */
         pthread_mutex_unlock(&x->mu);
         if (!gone) {
             char dlq[TD_TOPIC_NAME_MAX + 1] = "", error[96];
@@ -518,16 +271,16 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
             queue_dlq_name(j->dlq, topic, dlq, sizeof(dlq)); /* "": queue_dead_letter says why */
             snprintf(error, sizeof(error), "not acknowledged within %" PRId64 " ms", j->timeout_ms);
             int64_t failed = j->delivery_ms + j->timeout_ms;
-            queue_dead d = {topic,
-                            j->partition,
-                            off,
-                            dlq,
-                            td_slice_make(j->group, j->glen),
-                            (int32_t)TD_MIN(j->count, INT32_MAX),
-                            failed,
-                            failed,
-                            error};
-            if ((rc = queue_dead_letter(e, &d)) != 0)
+            delivery_dead d = {topic,
+                               j->partition,
+                               off,
+                               dlq,
+                               td_slice_make(j->group, j->glen),
+                               (int32_t)TD_MIN(j->count, INT32_MAX),
+                               failed,
+                               failed,
+                               error};
+            if ((rc = delivery_dead_letter(e, &d)) != 0)
                 TD_WARN("xgroup",
                         "cannot dead-letter %s/%" PRId32 " %" PRId64 "-%" PRIu64
                         " (tried again in a second): %s",
@@ -555,56 +308,42 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
     }
 }
 
-static void *writer(void *arg)
+/* The groups' timed work, on the delivery service's thread: the sweep of the groups with a
+ * queue policy (blocked readers told when redeliveries fall due; dead entries copied out,
+ * outside the lock), then the XDEL journal written. A failed write is tried again a second
+ * later; a group with entries pending is looked at again within a second. */
+static int64_t xg_work(void *arg, int64_t now)
 {
     td_xgroups *x = arg;
     pthread_mutex_lock(&x->mu);
-    while (!x->stopping || x->nrows || x->resync) {
-        if (!x->stopping) {
-            int64_t now = td_wall_ms();
-            xdead *jobs = NULL;
-            size_t nj = 0;
-            bool wake = false;
-            int64_t next = sweep(x, now, &jobs, &nj, &wake);
-            if (wake && x->notify)
-                x->notify(x->notify_arg);
-            if (nj) {
-                pthread_mutex_unlock(&x->mu);
-                dead_letters(x, jobs, nj);
-                for (size_t i = 0; i < nj; i++)
-                    free(jobs[i].group);
-                pthread_mutex_lock(&x->mu);
-            }
-            free(jobs);
-            if (!x->nrows && !x->resync) {
-                if (next == INT64_MAX) {
-                    pthread_cond_wait(&x->cv, &x->mu);
-                } else {
-                    int64_t at = TD_MIN(next, now + 1000);
-                    struct timespec ts = {at / 1000, (long)(at % 1000) * 1000000};
-                    pthread_cond_timedwait(&x->cv, &x->mu, &ts);
-                }
-                continue;
-            }
-        } else if (!x->nrows && !x->resync) {
-            pthread_cond_wait(&x->cv, &x->mu);
-            continue;
+    int64_t next = INT64_MAX;
+    if (!x->stopping) {
+        xdead *jobs = NULL;
+        size_t nj = 0;
+        bool wake = false;
+        next = sweep(x, now, &jobs, &nj, &wake);
+        if (wake && x->notify)
+            x->notify(x->notify_arg);
+        if (nj) {
+            pthread_mutex_unlock(&x->mu);
+            dead_letters(x, jobs, nj);
+            for (size_t i = 0; i < nj; i++)
+                free(jobs[i].group);
+            pthread_mutex_lock(&x->mu);
         }
+        free(jobs);
+        if (next != INT64_MAX)
+            next = TD_MIN(next, now + DELIVERY_RETRY_MS);
+    }
+    if (x->nrows || x->resync) {
         int rc = write_once(x);
         /* A failure answers the waiters it concerned with its error. */
         answer(x, rc != 0, rc);
-        if (rc && !x->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&x->cv, &x->mu, &ts);
-        } else if (rc) {
-            break; /* stopping: given up; the rows are lost, as in a crash */
-        }
+        if (rc)
+            next = TD_MIN(next, now + DELIVERY_RETRY_MS);
     }
-    answer(x, true, x->save_rc ? x->save_rc : TD_ECLOSED);
     pthread_mutex_unlock(&x->mu);
-    return NULL;
+    return next;
 }
 
 void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg)
@@ -616,26 +355,36 @@ void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&x->mu);
 }
 
-int xg_writer_need(td_xgroups *x)
+int xg_wake(td_xgroups *x, int64_t at)
 {
-    if (x->running || x->stopped)
-        return 0;
-    if (pthread_create(&x->thr, NULL, writer, x) != 0)
-        return td_fail(-EAGAIN, "cannot start the Redis consumer group thread");
-    x->running = true;
-    return 0;
+    if (x->stopped)
+        return td_fail(TD_ECLOSED, "the Redis consumer groups are shutting down");
+    return delivery_wake(x->dc, at);
 }
 
+/* Leaves the delivery service (a run in progress ends first), then writes the XDEL rows still
+ * journaled, once, and answers every waiter: those it saved with 0, the others with the error
+ * (TD_ECLOSED when none). Idempotent. */
 static void writer_stop(td_xgroups *x)
 {
     pthread_mutex_lock(&x->mu);
-    bool running = x->running && !x->stopped;
+    if (x->stopped) {
+        pthread_mutex_unlock(&x->mu);
+        return;
+    }
     x->stopping = true;
     x->stopped = true;
-    pthread_cond_broadcast(&x->cv);
+    delivery_client *dc = x->dc;
+    x->dc = NULL;
     pthread_mutex_unlock(&x->mu);
-    if (running)
-        pthread_join(x->thr, NULL);
+    delivery_detach(dc);
+    pthread_mutex_lock(&x->mu);
+    if (x->nrows || x->resync) {
+        int rc = write_once(x);
+        answer(x, rc != 0, rc); /* given up on failure: the rows are lost, as in a crash */
+    }
+    answer(x, true, x->save_rc ? x->save_rc : TD_ECLOSED);
+    pthread_mutex_unlock(&x->mu);
 }
 
 int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc), void *arg)
@@ -767,62 +516,6 @@ static void xgroups_collect(void *arg, td_metrics_out *out)
 /* ---------------------------------------------------------------------------------------------
  * Open and close
  */
-xgrp *xg_group_insert(xstr *st, td_slice name)
-{
-    bool found;
-    size_t i = xg_name_search((void *const *)st->g, st->n, name, &found);
-    xgrp *g = NULL;
-    if (found || td_grow(&st->g, &st->cap, st->n, sizeof(*st->g), 4) != 0 ||
-        !(g = calloc(1, sizeof(*g))) || !xg_name_set(&g->nm, name)) {
-        free(g);
-        return NULL;
-    }
-    g->next_due = INT64_MAX;
-    memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
-    st->g[i] = g;
-    st->n++;
-    return g;
-}
-
-void xg_group_remove(xstr *st, size_t i)
-{
-    xgrp *g = st->g[i];
-    memmove(st->g + i, st->g + i + 1, (st->n - i - 1) * sizeof(*st->g));
-    st->n--;
-    xg_group_free(g);
-}
-
-size_t xg_cons_remove(xgrp *g, xcons *c)
-{
-    size_t pending = c->pending;
-    for (size_t k = 0; k < g->npel && c->pending; k++)
-        if (g->pel[k].c == c)
-            xg_pel_remove(g, &g->pel[k]);
-    bool found;
-    size_t i = xg_name_search((void *const *)g->cons, g->ncons,
-                              td_slice_make(c->nm.name, c->nm.len), &found);
-    if (found) {
-        memmove(g->cons + i, g->cons + i + 1, (g->ncons - i - 1) * sizeof(*g->cons));
-        g->ncons--;
-    }
-    free(c->nm.name);
-    free(c);
-    xg_pel_compact(g);
-    return pending;
-}
-
-void xg_stream_drop(td_xgroups *x, size_t i)
-{
-    for (size_t k = 0; k < x->s[i].n; k++)
-        xg_group_free(x->s[i].g[k]);
-    free(x->s[i].g);
-    free(x->s[i].del);
-    __atomic_sub_fetch(&x->ndel, x->s[i].ndel, __ATOMIC_RELAXED);
-    x->s[i] = x->s[--x->ns];
-}
-
-/* A row of the catalog: XDEL's removed entries, and the group rows of a data directory from
- * before __xgroup_state (migrated by xstate_load). */
 typedef struct row_loader {
     td_xgroups *x;
     bool had_rows; /* group rows */
@@ -892,12 +585,15 @@ int xgroups_open(td_engine *e, td_xgroups **out)
         return -ENOMEM;
     x->e = e;
     pthread_mutex_init(&x->mu, NULL);
-    pthread_cond_init(&x->cv, NULL);
     pthread_cond_init(&x->done_cv, NULL);
+    drecs_init(&x->rb);
+    int rc = delivery_attach(e, "xgroups", xg_work, x, &x->dc);
     row_loader l = {x, false};
-    pthread_mutex_lock(&e->admin_mu);
-    int rc = catalog_xrows_list(e->cat, load_row, &l);
-    pthread_mutex_unlock(&e->admin_mu);
+    if (rc == 0) {
+        pthread_mutex_lock(&e->admin_mu);
+        rc = catalog_xrows_list(e->cat, load_row, &l);
+        pthread_mutex_unlock(&e->admin_mu);
+    }
     pthread_mutex_lock(&x->mu);
     if (rc == 0)
         rc = xstate_load(x, l.had_rows);
@@ -907,7 +603,7 @@ int xgroups_open(td_engine *e, td_xgroups **out)
         for (size_t k = 0; k < x->s[i].n && !need; k++)
             need = x->s[i].g[k]->pol != NULL;
     if (rc == 0 && need)
-        rc = xg_writer_need(x);
+        rc = xg_wake(x, 0);
     pthread_mutex_unlock(&x->mu);
     if (rc == 0 && (rc = td_metrics_add_collector(broker_metrics(e), xgroups_collect, x)) != 0)
         writer_stop(x);
@@ -917,7 +613,6 @@ int xgroups_open(td_engine *e, td_xgroups **out)
         xrec_free(x);
         free(x->rows);
         pthread_mutex_destroy(&x->mu);
-        pthread_cond_destroy(&x->cv);
         pthread_cond_destroy(&x->done_cv);
         free(x);
         return rc;
@@ -952,7 +647,6 @@ void xgroups_close(td_xgroups *x)
     free(x->rows);
     free(x->w);
     pthread_mutex_destroy(&x->mu);
-    pthread_cond_destroy(&x->cv);
     pthread_cond_destroy(&x->done_cv);
     free(x);
 }
@@ -990,7 +684,7 @@ void xgroups_forget_topic(td_engine *e, int64_t topic_id)
  */
 /* Appends the change's records (under x->mu, so that the log has the changes in the order
  * memory had them): the call's result, which a failed append fails. */
-static int change_done(td_xgroups *x, int rc, uint64_t *seq)
+int xg_change_done(td_xgroups *x, int rc, uint64_t *seq)
 {
     uint64_t s = 0;
     int frc = xrec_flush(x, &s);
@@ -1015,7 +709,7 @@ int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, u
         g->created_ms = td_wall_ms();
         xrec_group(x, st, g);
     }
-    rc = change_done(x, rc, seq);
+    rc = xg_change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1030,7 +724,7 @@ int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, ui
         g->last = last;
         xrec_group(x, st, g);
     }
-    int rc = change_done(x, g ? 0 : TD_ENOTFOUND, seq);
+    int rc = xg_change_done(x, g ? 0 : TD_ENOTFOUND, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1055,12 +749,11 @@ int xgroup_set_policy(td_engine *e, const xstream *s, td_slice group, const td_q
         g->pol = copy;
         g->ready = false;
         g->next_due = INT64_MIN; /* swept at once: the timeouts may have passed already */
-        pthread_cond_signal(&x->cv);
         xrec_group(x, st, g);
         if (copy)
-            rc = xg_writer_need(x); /* its deadlines need the thread */
+            rc = xg_wake(x, 0); /* its deadlines need the thread */
     }
-    rc = change_done(x, rc, seq);
+    rc = xg_change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1094,7 +787,7 @@ int xgroup_destroy(td_engine *e, const xstream *s, td_slice group, bool *destroy
             x->notify(x->notify_arg);
     }
     *destroyed = found;
-    int rc = change_done(x, 0, seq);
+    int rc = xg_change_done(x, 0, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1119,7 +812,7 @@ int xgroup_consumer_create(td_engine *e, const xstream *s, td_slice group, td_sl
             rc = -ENOMEM;
         }
     }
-    rc = change_done(x, rc, seq);
+    rc = xg_change_done(x, rc, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1137,353 +830,7 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
         xrec_consumer_gone(x, st, g, c); /* with its pending entries' tombstones */
         *pending = (int64_t)xg_cons_remove(g, c);
     }
-    int rc = change_done(x, g ? 0 : TD_ENOTFOUND, seq);
-    pthread_mutex_unlock(&x->mu);
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Reading, acknowledging, claiming
- */
-/* The consumer of a name (created if new), seen now. Its record is written when it is new or
- * when record says so: a read that delivers nothing only changes its seen time in memory (kept
- * in the log with the consumer's next change), since its record would wake every blocked
- * reader, whose retries would write records again, and so on. */
-static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms,
-                            bool record)
-{
-    bool known = xg_cons_find(g, name) != NULL;
-    xcons *c = xg_cons_add(g, name, now_ms);
-    if (!c)
-        return NULL;
-    c->seen_ms = now_ms;
-    if (record || !known)
-        xrec_consumer(x, st, g, c);
-    return c;
-}
-
-/* Appends id to a malloc'd array. */
-static int push_id(td_sid **v, size_t *n, size_t *cap, td_sid id)
-{
-    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
-        return -ENOMEM;
-    (*v)[(*n)++] = id;
-    return 0;
-}
-
-/* Under a policy: hands the pending entries due for redelivery to c (lowest IDs first), at most
- * count (0: no limit), into *ids; how many. */
-static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count, int64_t now_ms,
-                        td_sid **ids, int *rc)
-{
-    size_t n = 0, cap = 0;
-    int64_t next = INT64_MAX;
-    bool more = false;
-    for (size_t i = 0; i < g->npel; i++) {
-        xpe *pe = &g->pel[i];
-        if (!pe->c)
-            continue;
-        int64_t d = due_at(g, pe);
-        if (d > now_ms || is_dead(g, pe)) {
-            next = TD_MIN(next, d); /* the dead: the sweep's */
-            continue;
-        }
-        if (count && n >= count) {
-            more = true;
-            break;
-        }
-        if ((*rc = push_id(ids, &n, &cap, pe->id)) != 0) {
-            more = true;
-            break;
-        }
-        pel_assign(pe, c);
-        pe->delivery_ms = now_ms;
-        pe->count++;
-        g->redelivered++;
-        next = TD_MIN(next, due_at(g, pe));
-        xrec_pending(x, st, g, pe);
-    }
-    g->ready = more;
-    if (!more) {
-        g->next_due = next;
-        pthread_cond_signal(&x->cv); /* the thread's sweep may have to run sooner */
-    }
-    return n;
-}
-
-int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
-                   bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
-                   int64_t *from, int64_t *to, uint64_t *seq)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    int rc = 0;
-    xstr *st;
-    xgrp *g = xg_group_find(x, s, group, &st);
-    xcons *c = NULL;
-    *from = *to = 0;
-    *redelivered = NULL;
-    *nredelivered = 0;
-    if (!g) {
-        rc = TD_ENOTFOUND;
-        goto out;
-    }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if (g->pol && !noack && (g->ready || now_ms >= g->next_due)) {
-        *nredelivered = redeliver(x, st, g, c, count, now_ms, redelivered, &rc);
-        if (rc || (count && *nredelivered >= count))
-            goto out;
-        if (count)
-            count -= *nredelivered;
-    }
-    int64_t hw = part_high_watermark(s->p), start;
-    if ((rc = part_stream_after(s->p, g->last, &start)) != 0)
-        goto out;
-    int64_t end = start;
-    size_t given = 0, d = st->ndel ? del_lower(st, start) : 0;
-    td_sid id = {0, 0};
-    int64_t run_end = -1, run_off = 0;
-    /* A compacted stream has offsets without an entry: walk those that hold one. */
-    int64_t *recs = NULL;
-    size_t nrecs = 0, ri = 0;
-    bool gaps = part_has_gaps(s->p);
-    if (gaps &&
-        (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
-        goto out;
-    for (int64_t off = start; off < hw && (count == 0 || given < count); off++) {
-        if (gaps && ri == nrecs) {
-            end = nrecs == count && count ? end : hw; /* past the gaps up to the last entry */
-            break;
-        }
-        if (gaps)
-            off = recs[ri++];
-        if (off > run_end) {
-            if ((rc = part_stream_id(s->p, off, &id, &run_end)) != 0)
-                break;
-            run_off = off;
-        }
-        end = off + 1;
-        while (d < st->ndel && st->del[d] < off)
-            d++;
-        if (d < st->ndel && st->del[d] == off)
-            continue; /* removed by XDEL */
-        td_sid eid = {id.ms, id.seq + (uint64_t)(off - run_off)};
-        g->last = eid;
-        given++;
-        if (noack)
-            continue;
-        xpe *pe = xg_pel_add(g, eid, c, now_ms);
-        if (!pe) {
-            rc = -ENOMEM;
-            break;
-        }
-        pe->count = 1;
-        note_due(x, g, pe);
-        xrec_pending(x, st, g, pe);
-    }
-    free(recs);
-    if (end > start)
-        xrec_group(x, st, g);
-    if (rc == TD_ERANGE) /* trimmed meanwhile: what came before is delivered */
-        rc = 0;
-    *from = start;
-    *to = end;
-out:
-    if (c && (*nredelivered || *to > *from))
-        xrec_consumer(x, st, g, c); /* its seen time goes with what it was given */
-    rc = change_done(x, rc, seq);
-    pthread_mutex_unlock(&x->mu);
-    return rc;
-}
-
-int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice consumer, td_sid after,
-                   size_t count, int64_t now_ms, td_sid **ids, size_t *n, uint64_t *seq)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    int rc = 0;
-    xstr *st;
-    xgrp *g = xg_group_find(x, s, group, &st);
-    xcons *c = NULL;
-    *ids = NULL;
-    *n = 0;
-    if (!g) {
-        rc = TD_ENOTFOUND;
-        goto out;
-    }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    size_t cap = 0;
-    size_t i = xg_pel_lower(g, after);
-    if (i < g->npel && td_sid_cmp(g->pel[i].id, after) == 0)
-        i++;
-    for (; i < g->npel && (count == 0 || *n < count) && *n < c->pending; i++) {
-        xpe *pe = &g->pel[i];
-        if (pe->c != c)
-            continue;
-        if ((rc = push_id(ids, n, &cap, pe->id)) != 0)
-            break;
-        pe->delivery_ms = now_ms;
-        pe->count++;
-        note_due(x, g, pe);
-        xrec_pending(x, st, g, pe);
-    }
-out:
-    if (c && *n)
-        xrec_consumer(x, st, g, c); /* its seen time goes with what it was given */
-    rc = change_done(x, rc, seq);
-    pthread_mutex_unlock(&x->mu);
-    return rc;
-}
-
-int xgroup_ack(td_engine *e, const xstream *s, td_slice group, const td_sid *ids, size_t n,
-               size_t *acked, uint64_t *seq)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    xstr *st;
-    xgrp *g = xg_group_find(x, s, group, &st);
-    *acked = 0;
-    for (size_t i = 0; g && i < n; i++) {
-        xpe *pe = xg_pel_get(g, ids[i]);
-        if (!pe)
-            continue;
-        xrec_pending_gone(x, st, g, pe->id);
-        xg_pel_remove(g, pe);
-        (*acked)++;
-    }
-    if (g)
-        xg_pel_compact(g);
-    int rc = change_done(x, g ? 0 : TD_ENOTFOUND, seq);
-    pthread_mutex_unlock(&x->mu);
-    return rc;
-}
-
-/* Gives a pending entry to c as XCLAIM and XAUTOCLAIM do. */
-static void claim_one(td_xgroups *x, xstr *st, xgrp *g, xcons *c, xpe *pe, const xclaim_opts *o,
-                      int64_t delivery_ms)
-{
-    pel_assign(pe, c);
-    pe->delivery_ms = delivery_ms;
-    if (o->retry_count >= 0)
-        pe->count = o->retry_count;
-    else if (!o->justid)
-        pe->count++;
-    note_due(x, g, pe);
-    xrec_pending(x, st, g, pe);
-}
-
-int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
-                 const td_sid *ids, size_t n, const xclaim_opts *o, int64_t now_ms,
-                 td_sid **claimed, size_t *nclaimed, uint64_t *seq)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    int rc = 0;
-    xstr *st;
-    xgrp *g = xg_group_find(x, s, group, &st);
-    xcons *c = NULL;
-    size_t cap = 0;
-    *claimed = NULL;
-    *nclaimed = 0;
-    if (!g) {
-        rc = TD_ENOTFOUND;
-        goto out;
-    }
-    if (o->has_last_id && td_sid_cmp(o->last_id, g->last) > 0) {
-        g->last = o->last_id;
-        xrec_group(x, st, g);
-    }
-    int64_t delivery_ms = o->delivery_ms;
-    if (delivery_ms < 0 || delivery_ms > now_ms)
-        delivery_ms = now_ms;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        xpe *pe = xg_pel_get(g, ids[i]);
-        if (pe && !entry_live(st, s->p, ids[i])) {
-            /* Gone from the stream (trimmed): it leaves the PEL. */
-            xrec_pending_gone(x, st, g, pe->id);
-            xg_pel_remove(g, pe);
-            continue;
-        }
-        if (pe && o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
-            continue;
-        if (!pe && !(o->force && entry_live(st, s->p, ids[i])))
-            continue;
-        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
-            rc = -ENOMEM;
-            break;
-        }
-        if (!pe) {
-            if (!(pe = xg_pel_add(g, ids[i], c, now_ms))) {
-                rc = -ENOMEM;
-                break;
-            }
-            pe->count = 1; /* as Redis's FORCE: a new entry, then claimed (+1) */
-        }
-        claim_one(x, st, g, c, pe, o, delivery_ms);
-        rc = push_id(claimed, nclaimed, &cap, ids[i]);
-    }
-    xg_pel_compact(g);
-out:
-    rc = change_done(x, rc, seq);
-    pthread_mutex_unlock(&x->mu);
-    return rc;
-}
-
-int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice consumer,
-                     td_sid start, size_t count, const xclaim_opts *o, int64_t now_ms,
-                     td_sid **claimed, size_t *nclaimed, td_sid **deleted, size_t *ndeleted,
-                     td_sid *next, uint64_t *seq)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    int rc = 0;
-    xstr *st;
-    xgrp *g = xg_group_find(x, s, group, &st);
-    xcons *c = NULL;
-    size_t cap = 0, dcap = 0;
-    *claimed = *deleted = NULL;
-    *nclaimed = *ndeleted = 0;
-    *next = (td_sid){0, 0};
-    if (!g) {
-        rc = TD_ENOTFOUND;
-        goto out;
-    }
-    size_t attempts = count * 10, i = xg_pel_lower(g, start);
-    for (; i < g->npel && attempts && count && rc == 0; i++) {
-        xpe *pe = &g->pel[i];
-        if (!pe->c)
-            continue;
-        attempts--;
-        if (!entry_live(st, s->p, pe->id)) {
-            xrec_pending_gone(x, st, g, pe->id);
-            rc = push_id(deleted, ndeleted, &dcap, pe->id);
-            xg_pel_remove(g, pe);
-            count--;
-            continue;
-        }
-        if (o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
-            continue;
-        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
-            rc = -ENOMEM;
-            break;
-        }
-        claim_one(x, st, g, c, pe, o, now_ms);
-        rc = push_id(claimed, nclaimed, &cap, pe->id);
-        count--;
-    }
-    while (i < g->npel && !g->pel[i].c)
-        i++;
-    if (i < g->npel)
-        *next = g->pel[i].id;
-    xg_pel_compact(g);
-out:
-    rc = change_done(x, rc, seq);
+    int rc = xg_change_done(x, g ? 0 : TD_ENOTFOUND, seq);
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
@@ -1506,7 +853,7 @@ int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, 
     }
     /* Forget what retention or XTRIM took. */
     int64_t ls = part_log_start(s->p);
-    size_t below = del_lower(st, ls);
+    size_t below = xg_del_lower(st, ls);
     if (below) {
         memmove(st->del, st->del + below, (st->ndel - below) * sizeof(*st->del));
         st->ndel -= below;
@@ -1514,14 +861,14 @@ int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, 
         jrow_del(x, CATALOG_XDEL_PRUNE, st, (td_sid){0, 0}, ls);
     }
     for (size_t i = 0; i < n; i++) {
-        int64_t off = entry_offset(s->p, ids[i]);
-        if (off < 0 || del_has(st, off))
+        int64_t off = xg_entry_offset(s->p, ids[i]);
+        if (off < 0 || xg_del_has(st, off))
             continue;
         if (td_grow(&st->del, &st->delcap, st->ndel, sizeof(*st->del), 16) != 0) {
             rc = -ENOMEM;
             break;
         }
-        size_t at = del_lower(st, off);
+        size_t at = xg_del_lower(st, off);
         memmove(st->del + at + 1, st->del + at, (st->ndel - at) * sizeof(*st->del));
         st->del[at] = off;
         st->ndel++;
@@ -1536,7 +883,7 @@ int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, 
 out:
     if (seq)
         *seq = x->seq != before ? x->seq | XDEL_SEQ_BIT : 0;
-    if (x->seq != before && xg_writer_need(x) != 0 && rc == 0)
+    if (x->seq != before && xg_wake(x, 0) != 0 && rc == 0)
         rc = TD_ECLOSED; /* no thread to write the rows */
     pthread_mutex_unlock(&x->mu);
     return rc;
@@ -1559,7 +906,7 @@ int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, in
     if (st) {
         if (max_deleted)
             *max_deleted = st->max_del;
-        size_t a = del_lower(st, from), b = del_lower(st, to);
+        size_t a = xg_del_lower(st, from), b = xg_del_lower(st, to);
         if (b > a && !offs) {
             *n = b - a;
         } else if (b > a) {
@@ -1587,85 +934,4 @@ void xstream_progress(td_engine *e, const xstream *s, td_sid last, int64_t *read
     if (part_count_records(s->p, *read, hw, &unread) != 0)
         unread = hw - *read;
     *lag = TD_MAX(0, unread - (int64_t)gone);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Reading the state
- */
-static void group_info(const xgrp *g, xgroup_info *out)
-{
-    *out = (xgroup_info){.name = td_slice_make(g->nm.name, g->nm.len),
-                         .last_id = g->last,
-                         .consumers = g->ncons,
-                         .pending = g->live};
-    for (size_t i = 0; i < g->npel; i++)
-        if (g->pel[i].c) {
-            out->pel_min = g->pel[i].id;
-            break;
-        }
-    for (size_t i = g->npel; i > 0; i--)
-        if (g->pel[i - 1].c) {
-            out->pel_max = g->pel[i - 1].id;
-            break;
-        }
-}
-
-int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgroup_info *g),
-                void *arg)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    xstr *st = xg_stream_find(x, s->topic_id, s->partition);
-    for (size_t i = 0; st && i < st->n; i++) {
-        xgroup_info gi;
-        group_info(st->g[i], &gi);
-        fn(arg, &gi);
-    }
-    pthread_mutex_unlock(&x->mu);
-    return 0;
-}
-
-int xgroup_consumers(td_engine *e, const xstream *s, td_slice group, xgroup_info *gi,
-                     void (*fn)(void *arg, const xconsumer_info *c), void *arg)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    xgrp *g = xg_group_find(x, s, group, NULL);
-    if (g) {
-        group_info(g, gi);
-        for (size_t i = 0; fn && i < g->ncons; i++) {
-            xconsumer_info ci = {td_slice_make(g->cons[i]->nm.name, g->cons[i]->nm.len),
-                                 g->cons[i]->seen_ms, g->cons[i]->pending};
-            fn(arg, &ci);
-        }
-    }
-    pthread_mutex_unlock(&x->mu);
-    return g ? 0 : TD_ENOTFOUND;
-}
-
-int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td_sid hi,
-                   td_slice consumer, int64_t min_idle_ms, size_t count, int64_t now_ms,
-                   void (*fn)(void *arg, const xpending_info *p), void *arg)
-{
-    td_xgroups *x = e->xgroups;
-    pthread_mutex_lock(&x->mu);
-    xgrp *g = xg_group_find(x, s, group, NULL);
-    const xcons *only = g && consumer.p ? xg_cons_find(g, consumer) : NULL;
-    size_t n = 0;
-    bool none = !g || (consumer.p && !only); /* an unknown consumer has nothing pending */
-    for (size_t i = none ? 0 : xg_pel_lower(g, lo);
-         !none && i < g->npel && (count == 0 || n < count); i++) {
-        const xpe *pe = &g->pel[i];
-        if (td_sid_cmp(pe->id, hi) > 0)
-            break;
-        if (!pe->c || (only && pe->c != only) ||
-            (min_idle_ms > 0 && now_ms - pe->delivery_ms < min_idle_ms))
-            continue;
-        xpending_info pi = {pe->id, td_slice_make(pe->c->nm.name, pe->c->nm.len), pe->delivery_ms,
-                            pe->count};
-        fn(arg, &pi);
-        n++;
-    }
-    pthread_mutex_unlock(&x->mu);
-    return g ? 0 : TD_ENOTFOUND;
 }

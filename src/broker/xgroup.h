@@ -41,8 +41,8 @@ typedef struct xstream {
 } xstream;
 
 /* Calls cb(arg, rc) once every change up to seq is durable (rc: the write's result; on the
- * engine's flusher thread for a group change, on this file's thread for an XDEL, or here when
- * it already is). 0, or an error (cb not called): TD_ECLOSED for an XDEL after
+ * engine's flusher thread for a group change, on the delivery thread (delivery.h) for an XDEL,
+ * or here when it already is). 0, or an error (cb not called): TD_ECLOSED for an XDEL after
  * xgroups_shutdown. */
 int xgroups_when_saved(td_engine *e, uint64_t seq, void (*cb)(void *arg, int rc), void *arg);
 /* Waits until every change up to seq is durable: the write's result. */
@@ -68,7 +68,7 @@ int xgroup_get_policy(td_engine *e, const xstream *s, td_slice group, td_queue_p
                       bool *has);
 const char *const *xgroup_policy_keys(void);
 /* Sets the function called (under the groups' lock: post and return) when blocked readers
- * should retry: on the writer's thread when a group with a policy has entries due for
+ * should retry: on the delivery thread when a group with a policy has entries due for
  * redelivery, and on the caller's when a group is destroyed or a topic's groups are dropped
  * (the topic was deleted, by any protocol). NULL removes it. */
 void xgroups_set_notify(td_engine *e, void (*fn)(void *arg), void *arg);

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "broker/delivery.h"
 #include "broker/engine_int.h"
 #include "broker/xgroup.h"
 
@@ -64,20 +65,6 @@ typedef struct xwaiter {
     void *arg;
 } xwaiter;
 
-/* The state records of the change being made (xgroup_state.c): keys and values in buf, each
- * record's place in it in recs; appended as one batch by xrec_flush. */
-typedef struct xrec {
-    size_t koff, klen, voff, vlen;
-    bool tombstone;
-} xrec;
-
-typedef struct xrec_batch {
-    td_buf buf;
-    xrec *recs;
-    size_t n, cap;
-    bool bad; /* a record could not be encoded (no memory): the change fails */
-} xrec_batch;
-
 /* A change's wait number (xgroups_when_saved) for the catalog journal of XDEL (the state
  * records' are offsets of __xgroup_state, below 2^63). */
 #define XDEL_SEQ_BIT (UINT64_C(1) << 63)
@@ -85,13 +72,12 @@ typedef struct xrec_batch {
 struct td_xgroups {
     td_engine *e;
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* the writer waits for rows or the next policy deadline */
     pthread_cond_t done_cv; /* xgroups_wait waits for XDEL writes */
     xstr *s;
     size_t ns, scap;
-    xrec_batch rb; /* group state records of the change being made */
+    delivery_recs rb; /* group state records of the change being made */
     /* The journal of XDEL's removed entries (catalog xdeleted rows): rows not yet written,
-     * written by the writer thread in one transaction. */
+     * written by the delivery thread (xg_work) in one transaction. */
     catalog_xrow *rows;
     size_t nrows, rowcap;
     bool resync; /* an XDEL row could not be journaled, or a write failed: write them all */
@@ -102,8 +88,10 @@ struct td_xgroups {
     size_t ndel; /* atomic: offsets removed by XDEL, every stream (a fast path when none) */
     void (*notify)(void *arg); /* xgroups_set_notify */
     void *notify_arg;
-    pthread_t thr;
-    bool running, stopping, stopped;
+    /* The groups' client of the delivery service (delivery.h), which runs their timed work
+     * and writes the XDEL journal: NULL once stopped (xgroups_shutdown). */
+    struct delivery_client *dc;
+    bool stopping, stopped;
 };
 
 /* Lookups and changes of the structures (xgroup.c). */
@@ -127,8 +115,26 @@ xpe *xg_pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms);
 void xg_pel_remove(xgrp *g, xpe *pe);
 void xg_pel_compact(xgrp *g);
 void xg_stream_drop(td_xgroups *x, size_t i);
-/* Starts the writer thread if it does not run (XDEL rows or a queue policy need it). */
-int xg_writer_need(td_xgroups *x);
+/* Asks the delivery service to run the groups' timed work at `at` at the latest (0: now):
+ * XDEL rows to write, a queue policy's deadlines. TD_ECLOSED once stopped. */
+int xg_wake(td_xgroups *x, int64_t at);
+/* Appends the change's records (under x->mu, so that the log has the changes in the order
+ * memory had them): the call's result, which a failed append fails. */
+int xg_change_done(td_xgroups *x, int rc, uint64_t *seq);
+/* Queue policies (xgroup.c): when a pending entry falls due, whether it is dead then, and the
+ * group's next_due lowered for it (waking the sweep). */
+int64_t xg_due_at(const xgrp *g, const xpe *pe);
+bool xg_is_dead(const xgrp *g, const xpe *pe);
+void xg_note_due(td_xgroups *x, xgrp *g, const xpe *pe);
+/* xgroup_pel.c */
+void xg_pel_assign(xpe *pe, xcons *c);
+/* The first of the stream's XDEL-removed offsets at or above off; whether off is one. */
+size_t xg_del_lower(const xstr *st, int64_t off);
+bool xg_del_has(const xstr *st, int64_t off);
+/* The offset of the entry of that ID, or -1 if the stream does not have it. */
+int64_t xg_entry_offset(td_part *p, td_sid id);
+/* Whether the stream has the entry (in the log, not removed by XDEL). */
+bool xg_entry_live(const xstr *st, td_part *p, td_sid id);
 
 /* The group state records (xgroup_state.c, docs/storage.md "State topics"), under x->mu: each
  * call adds a record of the current state of that key (or its tombstone) to x->rb; xrec_flush

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/delivery.h"
 #include "broker/queue.h"
 #include "broker/state.h"
 #include "broker/xgroup_int.h"
@@ -46,44 +47,33 @@ static int put_bytes(td_buf *b, const void *p, size_t n, bool null)
 /* Starts a record: its key's common fields. */
 static void rec_begin(td_xgroups *x, int16_t kind, const xstr *st, const xgrp *g)
 {
-    xrec_batch *rb = &x->rb;
-    if (td_grow(&rb->recs, &rb->cap, rb->n, sizeof(*rb->recs), 16) != 0) {
-        rb->bad = true;
-        return;
-    }
-    xrec *r = &rb->recs[rb->n++];
-    *r = (xrec){.koff = rb->buf.len};
-    int rc = state_put16(&rb->buf, kind) | state_put64(&rb->buf, st->topic_id) |
-             state_put32(&rb->buf, st->partition) |
-             put_bytes(&rb->buf, g->nm.name, g->nm.len, false);
-    rb->bad |= rc != 0;
+    delivery_recs *rb = &x->rb;
+    drecs_begin(rb);
+    drecs_check(rb, state_put16(&rb->buf, kind) | state_put64(&rb->buf, st->topic_id) |
+                        state_put32(&rb->buf, st->partition) |
+                        put_bytes(&rb->buf, g->nm.name, g->nm.len, false));
 }
 
-/* Ends the key (and starts the value unless tombstone). */
+/* Ends the key (and starts the value, with its version, unless tombstone). */
 static void rec_key_end(td_xgroups *x, bool tombstone)
 {
-    xrec_batch *rb = &x->rb;
-    if (!rb->n)
+    if (tombstone) {
+        drecs_tombstone(&x->rb);
         return;
-    xrec *r = &rb->recs[rb->n - 1];
-    r->klen = rb->buf.len - r->koff;
-    r->voff = rb->buf.len;
-    r->tombstone = tombstone;
-    if (!tombstone)
-        rb->bad |= state_put16(&rb->buf, XREC_VALUE_V0) != 0;
+    }
+    drecs_value(&x->rb);
+    drecs_check(&x->rb, state_put16(&x->rb.buf, XREC_VALUE_V0));
 }
 
 static void rec_end(td_xgroups *x)
 {
-    xrec_batch *rb = &x->rb;
-    if (rb->n)
-        rb->recs[rb->n - 1].vlen = rb->buf.len - rb->recs[rb->n - 1].voff;
+    drecs_end(&x->rb);
 }
 
 static void key_pending(td_xgroups *x, const xstr *st, const xgrp *g, td_sid id, bool tombstone)
 {
     rec_begin(x, XREC_PENDING, st, g);
-    x->rb.bad |= (state_put64(&x->rb.buf, id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq)) != 0;
+    drecs_check(&x->rb, state_put64(&x->rb.buf, id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq));
     rec_key_end(x, tombstone);
 }
 
@@ -91,7 +81,7 @@ static void key_consumer(td_xgroups *x, const xstr *st, const xgrp *g, const xco
                          bool tombstone)
 {
     rec_begin(x, XREC_CONSUMER, st, g);
-    x->rb.bad |= put_bytes(&x->rb.buf, c->nm.name, c->nm.len, false) != 0;
+    drecs_check(&x->rb, put_bytes(&x->rb.buf, c->nm.name, c->nm.len, false));
     rec_key_end(x, tombstone);
 }
 
@@ -106,14 +96,14 @@ void xrec_group(td_xgroups *x, const xstr *st, const xgrp *g)
         x->rb.bad = true;
     int rc = state_put64(b, g->last.ms) | state_put64(b, (int64_t)g->last.seq) |
              state_put64(b, g->created_ms) | put_bytes(b, text, pol ? strlen(text) : 0, !pol);
-    x->rb.bad |= rc != 0;
+    drecs_check(&x->rb, rc);
     rec_end(x);
 }
 
 void xrec_consumer(td_xgroups *x, const xstr *st, const xgrp *g, const xcons *c)
 {
     key_consumer(x, st, g, c, false);
-    x->rb.bad |= state_put64(&x->rb.buf, c->seen_ms) != 0;
+    drecs_check(&x->rb, state_put64(&x->rb.buf, c->seen_ms));
     rec_end(x);
 }
 
@@ -123,7 +113,7 @@ void xrec_pending(td_xgroups *x, const xstr *st, const xgrp *g, const xpe *pe)
     key_pending(x, st, g, pe->id, false);
     int rc = put_bytes(b, pe->c->nm.name, pe->c->nm.len, false) | state_put64(b, pe->delivery_ms) |
              state_put64(b, pe->count);
-    x->rb.bad |= rc != 0;
+    drecs_check(&x->rb, rc);
     rec_end(x);
 }
 
@@ -151,93 +141,34 @@ void xrec_group_gone(td_xgroups *x, const xstr *st, const xgrp *g)
     rec_key_end(x, true); /* last: a replay meets the group's children's tombstones first */
 }
 
-static void batch_clear(xrec_batch *rb)
-{
-    rb->n = 0;
-    rb->buf.len = 0;
-    rb->bad = false;
-    /* A large change (XGROUP DESTROY of a big PEL) does not keep its memory. */
-    if (rb->buf.cap > (1u << 20)) {
-        td_buf_free(&rb->buf);
-        td_buf_init(&rb->buf);
-    }
-    if (rb->cap > 16384) {
-        free(rb->recs);
-        rb->recs = NULL;
-        rb->cap = 0;
-    }
-}
-
-/* The most bytes of records in one appended batch: well below the topic's max.message.bytes
- * (1 MiB), since one change may write many records (XREADGROUP without COUNT, XGROUP DESTROY of
- * a large PEL). A change split in batches may be cut short by a crash between them: each record
- * being a key's whole state, what is replayed is then part of a change no client was answered
- * for, the group's own record (written last) still the one before it. */
-#define XREC_BATCH_BYTES (256u << 10)
-
-/* Appends records [from, to) as one batch: *end gets the offset after it. */
-static int append_range(td_xgroups *x, size_t from, size_t to, int64_t *end)
-{
-    xrec_batch *rb = &x->rb;
-    td_event *ev = malloc((to - from) * sizeof(*ev));
-    if (!ev)
-        return -ENOMEM;
-    for (size_t i = from; i < to; i++) {
-        const xrec *r = &rb->recs[i];
-        ev[i - from] = (td_event){.key = rb->buf.p + r->koff,
-                                  .key_len = r->klen,
-                                  .value = r->tombstone ? NULL : rb->buf.p + r->voff,
-                                  .value_len = r->tombstone ? 0 : r->vlen};
-    }
-    int rc = state_append(x->e, STATE_XGROUPS, 0, ev, to - from, end);
-    free(ev);
-    return rc;
-}
-
 int xrec_flush(td_xgroups *x, uint64_t *seq)
 {
-    xrec_batch *rb = &x->rb;
+    delivery_recs *rb = &x->rb;
     *seq = 0;
     if (rb->bad) {
         /* Memory and log now disagree on this change; the next records of the same keys
          * carry their whole state again. */
-        batch_clear(rb);
+        drecs_clear(rb);
         return td_fail(-ENOMEM, "out of memory recording a consumer group change");
     }
-    size_t from = 0;
-    int rc = 0;
-    while (from < rb->n && rc == 0) {
-        size_t to = from, bytes = 0;
-        while (to < rb->n &&
-               (to == from || bytes + rb->recs[to].klen + rb->recs[to].vlen <= XREC_BATCH_BYTES)) {
-            bytes += rb->recs[to].klen + rb->recs[to].vlen;
-            to++;
-        }
-        int64_t end = 0;
-        if ((rc = append_range(x, from, to, &end)) == 0) {
-            *seq = (uint64_t)end;
-            from = to;
-        }
-    }
+    int64_t end = -1;
+    size_t done = 0;
+    int rc = drecs_append(x->e, STATE_XGROUPS, 0, rb, &end, &done);
     if (rc) {
         /* The records not appended are kept, in order, for the next change's flush. */
         TD_ERROR("xgroup", "cannot append to %s (kept for the next change): %s",
                  STATE_XGROUPS_TOPIC, td_last_error());
-        memmove(rb->recs, rb->recs + from, (rb->n - from) * sizeof(*rb->recs));
-        rb->n -= from;
-        *seq = 0;
+        drecs_drop_front(rb, done);
         return rc;
     }
-    batch_clear(rb);
+    *seq = end > 0 ? (uint64_t)end : 0;
+    drecs_clear(rb);
     return 0;
 }
 
 void xrec_free(td_xgroups *x)
 {
-    td_buf_free(&x->rb.buf);
-    free(x->rb.recs);
-    x->rb.recs = NULL;
-    x->rb.n = x->rb.cap = 0;
+    drecs_free(&x->rb);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -269,9 +200,10 @@ static xgrp *replay_group(td_xgroups *x, int64_t topic_id, int32_t partition, td
     return g;
 }
 
+/* A record the replay does not understand stops the start (the delivery core's one rule). */
 static int bad_record(const td_event *ev, const char *why)
 {
-    return td_fail(TD_ECORRUPT, "%s offset %" PRId64 ": %s", STATE_XGROUPS_TOPIC, ev->offset, why);
+    return delivery_replay_refuse(STATE_XGROUPS, 0, ev, why);
 }
 
 /* Pending records are replayed in a second pass, after every group and consumer record:
@@ -512,7 +444,8 @@ int xstate_load(td_xgroups *x, bool had_rows)
             free(rx.v[i].cname);
     free(rx.v);
     if (rc) {
-        TD_ERROR("xgroup", "cannot replay %s: %s", STATE_XGROUPS_TOPIC, td_last_error());
+        if (rc != TD_ECORRUPT) /* delivery_replay_refuse said why */
+            TD_ERROR("xgroup", "cannot replay %s: %s", STATE_XGROUPS_TOPIC, td_last_error());
         return rc;
     }
     replay_prune(x);

@@ -1141,8 +1141,9 @@ static int stop_server(server *s, int rc)
     /* Members waiting in JoinGroup/SyncGroup are answered (COORDINATOR_NOT_AVAILABLE) and the
      * queued offset commits written, before the loops wind down. */
     coord_shutdown(s->coord);
-    /* The queue worker saves, answers its waiting acks (their completions run on the loops
-     * below) and stops: no dead letter or wake-up comes from it once the loops are gone. */
+    /* The queue groups and the Redis groups leave the delivery thread (their waiting acks are
+     * answered by completions that run on the loops below): no dead letter or wake-up comes
+     * from it once the loops are gone. */
     if (s->e) {
         queues_shutdown(s->e);
         xgroups_shutdown(s->e); /* the same for Redis consumer groups' waiting commands */

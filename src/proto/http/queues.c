@@ -14,7 +14,8 @@
  * A receive with wait_ms waits on the connection's loop until events can be delivered or the
  * time is up: it tries again when the log advances or the queue changes (acks, nacks, deadlines:
  * both wake the loop's waiting receives at once), and every POLL_MS otherwise (redeliveries fall
- * due by the clock). Acks, nacks and extends answer once the queue worker has saved them.
+ * due by the clock). Acks, nacks and extends answer once their records on __queue_state are
+ * durable.
  */
 #include <inttypes.h>
 #include <stddef.h>

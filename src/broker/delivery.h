@@ -1,0 +1,164 @@
+/*
+ * delivery.h: the delivery core under the broker's two kinds of at-least-once groups, queue
+ * groups (queue.h) and Redis consumer groups (xgroup.h). Each front end keeps its own model of
+ * the entries it has delivered (a queue group's entries per partition; a Redis group's pending
+ * entries list) and its own record formats; what they share lives here, once:
+ *
+ *   the rules     when a delivery's deadline passes, when a failed entry is due again (the
+ *                 backoff and its jitter), when it is dead instead (max.deliveries);
+ *   the service   one thread per engine (delivery.c) that runs the front ends' timed work: the
+ *                 due-time sweep (deadlines that passed, redeliveries falling due), dead letters
+ *                 copied out, and the Redis groups' XDEL journal; it starts when a front end
+ *                 first has such work and serves both;
+ *   dead letters  the copy of a dead entry's event to its dead-letter topic with the x-dlq-*
+ *                 headers (delivery_dlq.c);
+ *   state records a batch of keyed records appended to a state topic (state.h) in bounded
+ *                 batches, and the one rule for a record that a replay does not understand
+ *                 (delivery_recs.c; docs/storage.md "State topics").
+ *
+ * Broker-internal: the listeners use queue.h and xgroup.h.
+ */
+#ifndef TD_BROKER_DELIVERY_H
+#define TD_BROKER_DELIVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "broker/state.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * The rules (delivery.c). Pure.
+ */
+/* How long a failed dead letter (or a journal write) waits before it is tried again. */
+#define DELIVERY_RETRY_MS 1000
+
+/* The delay before the next delivery after the n-th failed one; r in [0, 1) spreads it by the
+ * policy's jitter (0.5: none). Grows by backoff.multiplier from backoff.initial.ms up to
+ * backoff.max.ms. */
+int64_t delivery_backoff(const td_queue_policy *pol, int32_t failures, double r);
+
+/* When an entry delivered `deliveries` times, whose last delivery failed at failed_ms (a nack,
+ * or its deadline passing), is due again: after delay_ms when it is not negative (a nack's
+ * explicit delay), else after the backoff. *dead is set, and failed_ms returned, when that was
+ * the last delivery the policy allows: the entry goes to the dead-letter topic instead. */
+int64_t delivery_retry_at(const td_queue_policy *pol, int32_t deliveries, int64_t failed_ms,
+                          int64_t delay_ms, double r, bool *dead);
+
+/* A number in [0, 1) fixed by the bytes of key: jitter that a restart computes again the same
+ * (the Redis groups' entries keep no due time, only their last delivery). */
+double delivery_jitter_of(const void *key, size_t n);
+
+/* The failure text of a deadline that passed ("not acknowledged within N ms"), into buf. */
+void delivery_timeout_text(const td_queue_policy *pol, char *buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------------
+ * The service (delivery.c): one thread per engine for the front ends' timed work.
+ *
+ * A front end attaches once (at open) with its work function and a name for the log. work(arg, now)
+ * runs on the service thread, never on two threads at once, without any lock of the service held
+ * (it takes the front end's own): it does what is due and returns when it wants to run next
+ * (INT64_MAX: not until woken). delivery_wake asks for a run at `at` at the latest (0: now); it may
+ * be called under the front end's own mutex (the service's lock is taken after it, never before),
+ * and starts the thread on first need. delivery_detach waits for a run in progress to end;
+ * the work function is not called after it returns. The thread ends with the last client.
+ */
+typedef struct delivery_client delivery_client;
+typedef int64_t (*delivery_work_fn)(void *arg, int64_t now_ms);
+
+int delivery_attach(td_engine *e, const char *name, delivery_work_fn work, void *arg,
+                    delivery_client **out);
+/* 0, TD_ECLOSED when the client is detached (or c is NULL), or -EAGAIN when the thread cannot
+ * start. */
+int delivery_wake(delivery_client *c, int64_t at);
+void delivery_detach(delivery_client *c);
+/* The due-time sweep's schedule: a front end keeps, per group and under its own mutex, a lower
+ * bound of the next time something of the group falls due (*bound); an entry that falls due
+ * at `at` lowers it, and when it moves the service is asked to run by then. Cheap when it does
+ * not move (the steady state: new deadlines come after the earliest). c may be NULL (the front
+ * end is stopping): then only the bound moves. */
+void delivery_note_due(delivery_client *c, int64_t *bound, int64_t at);
+/* For tests: the service threads running in this process (0 or 1 per engine open). */
+int delivery_threads(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Dead letters (delivery_dlq.c)
+ */
+/* Copies an event to a dead-letter topic (created with the origin's partition count when
+ * missing), into the same partition number, with its key, value, timestamp and headers and the
+ * x-dlq-* headers after them (docs/queues.md). 0 when written or when the event no longer exists
+ * (retention deleted it: nothing to keep). */
+typedef struct delivery_dead {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *dlq; /* "": <topic>.dlq would be too long a name */
+    td_slice group;  /* binary-safe */
+    int32_t deliveries;
+    int64_t first_fail, last_fail;
+    const char *error; /* "": none */
+} delivery_dead;
+int delivery_dead_letter(td_engine *e, const delivery_dead *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * State records (delivery_recs.c)
+ *
+ * A batch of keyed records being built: keys and values in buf, each record's place in v.
+ * A record is built as: drecs_begin, the key's fields (written to buf, their results passed to
+ * drecs_check), then drecs_value and the value's fields and drecs_end, or drecs_tombstone.
+ * A field that could not be written (no memory) marks the batch bad.
+ */
+typedef struct delivery_rec {
+    size_t koff, klen, voff, vlen;
+    bool tombstone;
+} delivery_rec;
+
+typedef struct delivery_recs {
+    td_buf buf;
+    delivery_rec *v;
+    size_t n, cap;
+    bool bad;
+    bool open; /* the last record was begun and is not ended yet */
+} delivery_recs;
+
+void drecs_init(delivery_recs *r);
+void drecs_free(delivery_recs *r);
+/* Empties the batch; one that grew large (a group's deletion) gives its memory back. */
+void drecs_clear(delivery_recs *r);
+void drecs_begin(delivery_recs *r);
+void drecs_check(delivery_recs *r, int rc);
+void drecs_value(delivery_recs *r);
+void drecs_end(delivery_recs *r);
+void drecs_tombstone(delivery_recs *r);
+/* Appends a record copied from another batch's record i. */
+void drecs_copy(delivery_recs *r, const delivery_recs *from, size_t i);
+/* Keeps records [0, n) (n <= r->n). */
+void drecs_truncate(delivery_recs *r, size_t n);
+/* Drops records [0, n) (n <= r->n), keeping the others in order. */
+void drecs_drop_front(delivery_recs *r, size_t n);
+
+/* The most records and bytes of records in one appended batch: well below a state topic's
+ * max.message.bytes (1 MiB), since one change may write many records (a group's deletion, a
+ * migration, XREADGROUP without COUNT). A change split in batches may be cut short by a crash
+ * between them: each record being a key's whole state, what is replayed is then part of a
+ * change no client was answered for. */
+#define DELIVERY_BATCH_RECS 2048
+#define DELIVERY_BATCH_BYTES (256u << 10)
+
+/* Appends the batch's records to a partition of a state topic, in order, as few batches as the
+ * bounds allow: *end (may be NULL) gets the offset to wait for (state_wait), -1 when there was
+ * nothing; *done (may be NULL) how many records were appended (all of them on success). The
+ * batch is left as it was: the caller clears it, or drops what was appended. A batch marked bad
+ * is not appended (-ENOMEM). */
+int drecs_append(td_engine *e, state_topic_id which, int32_t partition, const delivery_recs *r,
+                 int64_t *end, size_t *done);
+
+/* The one rule for a record of a state topic that the replay does not understand: a key of an
+ * unknown kind, a value of an unknown version (written by a newer tidings), or fields that do
+ * not parse. Skipping it would lose the state it holds (a pending entry forgotten is an event
+ * never redelivered), so the start is refused: logs one line that names the topic, partition,
+ * offset and why, and returns TD_ECORRUPT (the replay stops, the engine does not open). */
+int delivery_replay_refuse(state_topic_id which, int32_t partition, const td_event *ev,
+                           const char *why);
+
+#endif /* TD_BROKER_DELIVERY_H */

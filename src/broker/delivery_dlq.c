@@ -1,0 +1,81 @@
+/*
+ * delivery_dlq.c: dead letters of the delivery core (delivery.h): the copy of a dead entry's
+ * event to its dead-letter topic, for queue groups and Redis consumer groups alike. The headers
+ * added are documented in docs/queues.md; td_redrive (redrive.c) strips them again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/delivery.h"
+
+int delivery_dead_letter(td_engine *e, const delivery_dead *j)
+{
+    if (!j->dlq[0])
+        return td_fail(TD_ECONFIG, "%s.dlq is too long a topic name: set dead.letter.topic",
+                       j->topic);
+    td_iter *it;
+    int rc = td_iter_open(e, j->topic, j->partition, j->offset, &it);
+    if (rc == TD_ERANGE || rc == TD_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    td_event ev;
+    rc = td_iter_next(it, &ev);
+    if (rc <= 0 || ev.offset != j->offset) {
+        td_iter_close(it);
+        return rc < 0 ? rc : 0;
+    }
+    td_topic_info info, origin;
+    if (td_topic_describe(e, j->dlq, &info) == TD_ENOTFOUND) {
+        int32_t parts = td_topic_describe(e, j->topic, &origin) == 0 ? origin.partitions : 1;
+        rc = td_topic_create(e, j->dlq, parts, NULL, 0);
+        if (rc && rc != TD_EEXIST) {
+            td_iter_close(it);
+            return rc;
+        }
+        TD_INFO("delivery", "created dead-letter topic %s for group %.*s", j->dlq,
+                (int)TD_MIN(j->group.n, 300), (const char *)j->group.p);
+    }
+    if ((rc = td_topic_describe(e, j->dlq, &info)) != 0) {
+        td_iter_close(it);
+        return rc;
+    }
+    enum { NX = 8 };
+    td_header *hs = malloc((ev.header_count + NX) * sizeof(*hs));
+    if (!hs) {
+        td_iter_close(it);
+        return -ENOMEM;
+    }
+    if (ev.header_count)
+        memcpy(hs, ev.headers, ev.header_count * sizeof(*hs));
+    char part[16], off[24], dl[16], ff[24], lf[24];
+    snprintf(part, sizeof(part), "%" PRId32, j->partition);
+    snprintf(off, sizeof(off), "%" PRId64, j->offset);
+    snprintf(dl, sizeof(dl), "%" PRId32, j->deliveries);
+    snprintf(ff, sizeof(ff), "%" PRId64, j->first_fail);
+    snprintf(lf, sizeof(lf), "%" PRId64, j->last_fail);
+    const char *kv[NX][2] = {{"x-dlq-topic", j->topic},     {"x-dlq-partition", part},
+                             {"x-dlq-offset", off},         {"x-dlq-group", NULL},
+                             {"x-dlq-deliveries", dl},      {"x-dlq-first-failure-ms", ff},
+                             {"x-dlq-last-failure-ms", lf}, {"x-dlq-error", j->error}};
+    size_t nh = ev.header_count;
+    for (size_t i = 0; i < NX; i++) {
+        if (i == NX - 1 && !j->error[0])
+            break;
+        bool grp = kv[i][1] == NULL; /* binary-safe: a Redis group's name */
+        hs[nh++] =
+            (td_header){kv[i][0], strlen(kv[i][0]), grp ? (const char *)j->group.p : kv[i][1],
+                        grp ? j->group.n : strlen(kv[i][1])};
+    }
+    td_event copy = ev;
+    copy.headers = hs;
+    copy.header_count = nh;
+    copy.partition = j->partition % info.partitions;
+    rc = td_produce(e, j->dlq, &copy, 1, NULL);
+    free(hs);
+    td_iter_close(it);
+    return rc;
+}
