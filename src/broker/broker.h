@@ -96,13 +96,11 @@ int broker_when_durable(td_topic_ref *t, int32_t partition, int64_t end, td_dura
 
 /*
  * Commits offsets for a group (checked: group name, topics, partitions, metadata size; all or
- * nothing) as records of the internal topic __consumer_offsets (state.h), and waits until they
- * are durable under its policy. The _async form returns at once: cb(arg, rc) runs once the
- * records are durable (on the flusher thread, or in this thread when the policy does not wait);
- * a non-zero return means nothing was written and cb will not run.
+ * nothing) as records of the internal topic __consumer_offsets (state.h) and returns at once:
+ * cb(arg, rc) runs once the records are durable under its policy (on the flusher thread, or in
+ * this thread when the policy does not wait); a non-zero return means nothing was written and
+ * cb will not run. (td_group_commit is the waiting form.)
  */
-int broker_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets,
-                        size_t n, int64_t now_ms);
 int broker_group_commit_async(td_engine *e, const char *group, const td_offset_commit *offsets,
                               size_t n, int64_t now_ms, td_durable_cb cb, void *arg);
 

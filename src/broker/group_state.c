@@ -353,7 +353,8 @@ static int commit_append(td_engine *e, const char *group, const td_offset_commit
     return rc;
 }
 
-int broker_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
+/* broker_group_commit_async, waiting until the records are durable. */
+static int broker_group_commit(td_engine *e, const char *group, const td_offset_commit *offsets, size_t n,
                         int64_t now_ms)
 {
     int32_t part = 0;

@@ -137,7 +137,6 @@ void seg_unref_locked(td_seg *s);
 int write_file_atomic(td_part *p, const char *path, const void *data, size_t n);
 int seg_write_indexes(td_part *p, td_seg *s);
 void owe_indexes(td_part *p, td_seg *s);
-int64_t read_offset_file(td_part *p, const char *name);
 int write_offset_file(td_part *p, const char *name, int64_t offset);
 void sealed_max_update_locked(td_part *p);
 td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end);

@@ -358,7 +358,7 @@ int seg_create(td_part *p, int64_t base, int64_t now_ms)
 
 /* The offset saved in the partition's file `name` (LOG_START_FILE, RECOVERY_POINT_FILE), or -1
  * if there is none or it is unreadable. */
-int64_t read_offset_file(td_part *p, const char *name)
+static int64_t read_offset_file(td_part *p, const char *name)
 {
     char path[PATH_MAX], buf[32];
     snprintf(path, sizeof(path), "%s/%s", p->dir, name);

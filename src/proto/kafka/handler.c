@@ -207,7 +207,8 @@ static void kafka_count_request(kafka_server *s, const kreq *q)
     td_histogram_observe(s->m_latency[k], td_mono_ns() - q->t0);
 }
 
-void kreq_send_ready(kconn *kc)
+/* Writes out the responses at the head of the queue that are ready. */
+static void kreq_send_ready(kconn *kc)
 {
     /* Writing can close the connection (a failed send, an encoding error), and closing frees
      * kc: from then on only c, held by a reference here, may be looked at. */
@@ -964,7 +965,8 @@ void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
 /* A manual replica assignment is accepted, as Kafka's controller accepts it, when it names
  * partitions 0..n-1 once each, every one with this broker as its only replica, and the request
  * leaves num_partitions and replication_factor at -1. */
-int16_t kafka_check_assignment(const kafka_create_topic *t, int32_t node_id, const char **why)
+static int16_t kafka_check_assignment(const kafka_create_topic *t, int32_t node_id,
+                                      const char **why)
 {
     if (t->num_partitions != -1 || t->replication_factor != -1) {
         *why = "a manual replica assignment needs num_partitions and replication_factor -1";

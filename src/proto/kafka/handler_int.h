@@ -97,15 +97,10 @@ int16_t kafka_error_of(int rc);
  * could have it (Kafka's naming rules, td_topic_name_validate), else
  * UNKNOWN_TOPIC_OR_PARTITION (3). */
 int16_t kafka_missing_topic_error(const char *name);
-/* KERR_NONE if CreateTopics' manual replica assignment of t can be honoured (partitions 0..n-1,
- * each on this broker alone), else the error code, with *why. */
-int16_t kafka_check_assignment(const kafka_create_topic *t, int32_t node_id, const char **why);
 
 /* Starts q's response frame (correlation id, the header version of its API and version). */
 void kreq_begin(kreq *q);
 
-/* Writes out the responses at the head of the queue that are ready. */
-void kreq_send_ready(kconn *kc);
 
 /*
  * A request that answers later: kreq_async_begin (loop thread) holds the connection; whoever

@@ -109,7 +109,9 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
     return 1;
 }
 
-int resp_stream_writable(resp_w *w, sref *s)
+/* For a command that writes the stream s (opened): 1, or -1 after writing an error and
+ * releasing s->ref when it is an internal topic, which no client writes. */
+static int resp_stream_writable(resp_w *w, sref *s)
 {
     if (!broker_topic_internal(s->ref))
         return 1;
@@ -208,7 +210,8 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
  * Reading entries
  */
 
-int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
+/* Entries XDEL removed among offsets [from, to). */
+static int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to)
 {
     size_t n;
     xstream xs = resp_xstream(s);
@@ -349,7 +352,8 @@ int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf 
     return w.oom ? -ENOMEM : r;
 }
 
-bool resp_parse_count(resp_w *w, td_slice a, long long *count)
+/* A COUNT argument (negative: 0); false after replying. */
+static bool resp_parse_count(resp_w *w, td_slice a, long long *count)
 {
     if (!resp_arg_ll(w, a, count))
         return false;
@@ -742,19 +746,15 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
         memcpy(copy, key.p, key.n);
         xb->key = td_slice_make(copy, key.n);
     }
-    if (xb->n == xb->cap) {
-        size_t cap = xb->cap ? xb->cap * 2 : 32;
-        size_t *nl = realloc(xb->len, cap * sizeof(*nl));
-        if (nl)
-            xb->len = nl;
-        bool *nr = nl ? realloc(xb->resp, cap * sizeof(*nr)) : NULL;
-        if (nr)
-            xb->resp = nr;
-        if (!nl || !nr) {
-            resp_w_error(w, "ERR out of memory");
-            return true;
-        }
-        xb->cap = cap;
+    /* Two arrays of one capacity: it is the smaller of theirs when only one could grow. */
+    size_t lcap = xb->cap, rcap = xb->cap;
+    int g = td_grow(&xb->len, &lcap, xb->n, sizeof(*xb->len), 32);
+    if (g == 0)
+        g = td_grow(&xb->resp, &rcap, xb->n, sizeof(*xb->resp), 32);
+    xb->cap = TD_MIN(lcap, rcap);
+    if (g) {
+        resp_w_error(w, "ERR out of memory");
+        return true;
     }
     bool json = resp_fields_json_ok(fv, nfv);
     size_t before = xb->data.len;

@@ -175,9 +175,6 @@ typedef struct sref { /* a stream: a topic reference and one of its partitions *
     int32_t pi;
     td_part *p;
 } sref;
-/* For a command that writes the stream s (opened): 1, or -1 after writing an error and
- * releasing s->ref when it is an internal topic, which no client writes. */
-int resp_stream_writable(resp_w *w, sref *s);
 /* Opens the stream of a key: 1 when it exists (*s filled; release s->ref), 0 when it does not
  * (nothing written), -1 after writing an error. With create, a missing topic is created with one
  * partition and retention.ms=-1 (a Redis stream keeps entries until trimmed). */
@@ -196,17 +193,14 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id);
 void resp_w_id(resp_w *w, td_sid id);
 /* An engine failure, with the detail td_last_error() has. */
 void resp_reply_engine_error(resp_w *w, int r);
-/* A COUNT argument (negative: 0); false after replying. */
-bool resp_parse_count(resp_w *w, td_slice a, long long *count);
 /* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
  * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
  * the offset after the last one written. ends (may be NULL) gets each entry's end in b, as
  * size_t values appended to it. */
 int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t max, td_buf *b,
                       size_t *n, int64_t *next, td_buf *ends);
-/* Entries XDEL removed among offsets [from, to), and the stream's length (its entries from the
- * log start to the high watermark, without those). */
-int64_t resp_deleted_in(rconn *rc, const sref *s, int64_t from, int64_t to);
+/* A stream's length: its entries from the log start to the high watermark, without those XDEL
+ * removed. */
 int64_t resp_stream_len(rconn *rc, const sref *s);
 /* The entries of ids (in that order) as resp_read_entries writes them, or [id, nil] for one the
  * stream no longer has. */
