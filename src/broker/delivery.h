@@ -53,6 +53,87 @@ double delivery_jitter_of(const void *key, size_t n);
 void delivery_timeout_text(const td_queue_policy *pol, char *buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
+ * The entry state (delivery_entry.c): what a front end has delivered, and its transitions.
+ *
+ *   (new) --deliver--> IN FLIGHT --ack--> gone
+ *                         |  ^  \--extend (a later deadline)
+ *            nack or the  |  |
+ *            deadline     v  | deliver (when due)
+ *                       WAITING (due at `at`)     or  DEAD (the last delivery allowed failed;
+ *                                                      copied to the dead-letter topic, then gone)
+ *   HELD: not deliverable before an earlier entry of its key is done (ordering=key); released
+ *   to WAITING, due at once.
+ *
+ * A front end embeds one in each of its entries and indexes them its own way (a queue group per
+ * partition by offset); it keeps what belongs to it (the owner's slot is its own number) and the
+ * records that persist the fields. The values of the states are those of the queue groups'
+ * records (docs/storage.md "State topics"): they must not change.
+ */
+enum {
+    DELIVERY_GONE = 0, /* done: a gap its front end removes */
+    DELIVERY_INFLIGHT = 1,
+    DELIVERY_WAITING = 2,
+    DELIVERY_HELD = 3,
+    DELIVERY_DEAD = 4,
+};
+
+typedef struct delivery_entry {
+    int64_t at; /* in flight: the deadline; waiting: when due; else 0 */
+    int64_t first_fail, last_fail;
+    int32_t deliveries;
+    int32_t owner; /* in flight: the front end's number of its consumer, or -1 (unknown) */
+    uint8_t state;
+    uint8_t flags; /* the front end's own bits (kept here, where the padding would be) */
+} delivery_entry;
+
+/* A new entry: not delivered, no owner. */
+void delivery_entry_init(delivery_entry *d);
+/* Delivered (again) to owner: in flight until now + timeout_ms; its deliveries counted. The
+ * deadline is returned (for the front end's lower bound of the next deadline). */
+int64_t delivery_deliver(delivery_entry *d, int32_t owner, int64_t now, int64_t timeout_ms);
+/* The delivery failed at now (a nack, or its deadline passing): the failure times set, the owner
+ * released (-1), and by delivery_retry_at either WAITING due at the time returned (delay_ms >= 0:
+ * a nack's explicit delay; else the backoff, spread by r) or DEAD (0 returned, *dead set). */
+int64_t delivery_fail(delivery_entry *d, const td_queue_policy *pol, int64_t now, int64_t delay_ms,
+                      double r, bool *dead);
+/* An in-flight entry's deadline moved to now + ms (ms < 0: the policy's ack timeout). */
+int64_t delivery_extend(delivery_entry *d, const td_queue_policy *pol, int64_t now, int64_t ms);
+/* An in-flight entry claimed by (transferred to) another owner, with the deadline `at`; its
+ * deliveries counted again when count. */
+void delivery_claim(delivery_entry *d, int32_t owner, int64_t at, bool count);
+/* A new entry held back (ordering=key): HELD, not deliverable until released. */
+void delivery_hold(delivery_entry *d);
+/* A held entry released: WAITING, due at now. */
+void delivery_release(delivery_entry *d, int64_t now);
+/* Done (acknowledged, dead-lettered, or its event gone): GONE, no owner. */
+void delivery_done(delivery_entry *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * The due-time sweep (delivery_entry.c): walks a front end's entries and fails those whose
+ * deadline passed.
+ *
+ * The front end supplies its entries as spans of an array (a queue group: one per partition),
+ * the delivery_entry of element k at base + k * stride, through next(arg, span) (false: no more);
+ * and expired(arg, k, d, now), called for an in-flight entry whose deadline passed, which fails
+ * it (delivery_fail and what the front end adds: its consumer's count, the failure's text, its
+ * record). The sweep returns the earliest deadline still ahead (INT64_MAX: none) and sets *dead
+ * when an entry is dead (waiting for its dead letter). Spans, not one call per entry: the loop
+ * over a partition's entries stays a plain loop.
+ */
+typedef struct delivery_span {
+    delivery_entry *base; /* the first element's entry */
+    size_t n, stride;     /* elements, and bytes from one element's entry to the next */
+} delivery_span;
+
+typedef struct delivery_walk {
+    bool (*next)(void *arg, delivery_span *span);
+    void (*expired)(void *arg, size_t k, delivery_entry *d, int64_t now);
+    void *arg;
+} delivery_walk;
+
+int64_t delivery_sweep(const delivery_walk *w, int64_t now, bool *dead);
+
+/* ---------------------------------------------------------------------------------------------
  * The service (delivery.c): one thread per engine for the front ends' timed work.
  *
  * A front end attaches once (at open) with its work function and a name for the log. work(arg, now)

@@ -564,9 +564,8 @@ static int configure_group(td_engine *e, const char *group, const td_queue_polic
         for (size_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nall; i++) {
             qpart *p = g->all[i].p;
             for (size_t k = 0; k < p->n; k++)
-                if (p->v[k].state == Q_HELD) {
-                    p->v[k].state = Q_WAITING;
-                    p->v[k].at = td_wall_ms();
+                if (p->v[k].d.state == DELIVERY_HELD) {
+                    delivery_release(&p->v[k].d, td_wall_ms());
                     qs_touch(g, p, &p->v[k]);
                     g->next_due = 0;
                 }
@@ -667,12 +666,12 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         out->depth += (int64_t)(p->n - p->gone);
         for (size_t k = 0; k < p->n; k++) {
             const qentry *en = &p->v[k];
-            if (!en->state)
+            if (!en->d.state)
                 continue;
-            out->in_flight += en->state == Q_INFLIGHT;
-            out->waiting += en->state == Q_WAITING || en->state == Q_DEAD;
-            out->held += en->state == Q_HELD;
-            if (en->deliveries > 0 && en->event_ms > 0 &&
+            out->in_flight += en->d.state == DELIVERY_INFLIGHT;
+            out->waiting += en->d.state == DELIVERY_WAITING || en->d.state == DELIVERY_DEAD;
+            out->held += en->d.state == DELIVERY_HELD;
+            if (en->d.deliveries > 0 && en->event_ms > 0 &&
                 (out->oldest_unacked_ms < 0 || en->event_ms < out->oldest_unacked_ms))
                 out->oldest_unacked_ms = en->event_ms;
         }
