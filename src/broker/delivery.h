@@ -1,11 +1,18 @@
 /*
  * delivery.h: the delivery core under the broker's two kinds of at-least-once groups, queue
- * groups (queue.h) and Redis consumer groups (xgroup.h). Each front end keeps its own model of
- * the entries it has delivered (a queue group's entries per partition; a Redis group's pending
- * entries list) and its own record formats; what they share lives here, once:
+ * groups (queue.h) and Redis consumer groups (xgroup.h). What they share lives here, once:
  *
  *   the rules     when a delivery's deadline passes, when a failed entry is due again (the
  *                 backoff and its jitter), when it is dead instead (max.deliveries);
+ *   entry state   delivery_entry: an entry's state (in flight, waiting, held, dead), deadline or
+ *                 due time, deliveries, failure times and owner, and its transitions (deliver,
+ *                 extend, fail into waiting or dead, claim, hold and release, done)
+ *                 (delivery_entry.c). A front end embeds it in its own entries and indexes them
+ *                 its own way; the queue groups' entries do; a Redis group's pending entries
+ *                 still keep Redis's fields (last delivery time and count) and derive the due
+ *                 time from them with the rules;
+ *   the sweep     delivery_sweep: the walk over a front end's entries (spans of its arrays) that
+ *                 fails those whose deadline passed (delivery_entry.c);
  *   the service   one thread per engine (delivery.c) that runs the front ends' timed work: the
  *                 due-time sweep (deadlines that passed, redeliveries falling due), dead letters
  *                 copied out, and the Redis groups' XDEL journal; it starts when a front end
@@ -14,7 +21,12 @@
  *                 headers (delivery_dlq.c);
  *   state records a batch of keyed records appended to a state topic (state.h) in bounded
  *                 batches, and the one rule for a record that a replay does not understand
- *                 (delivery_recs.c; docs/storage.md "State topics").
+ *                 (delivery_recs.c; docs/storage.md "State topics");
+ *   metrics       the one writer of both front ends' series at a scrape (delivery_metrics.c).
+ *
+ * Each front end keeps what is its own: how its entries are indexed (by partition and offset; by
+ * stream ID), its protocol's semantics (Redis's claims and idle times through XPENDING and
+ * XCLAIM), and its record formats, which existing data directories hold.
  *
  * Broker-internal: the listeners use queue.h and xgroup.h.
  */
@@ -24,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/metrics.h"
 #include "broker/broker.h"
 #include "broker/state.h"
 
@@ -161,6 +174,23 @@ void delivery_detach(delivery_client *c);
 void delivery_note_due(delivery_client *c, int64_t *bound, int64_t at);
 /* For tests: the service threads running in this process (0 or 1 per engine open). */
 int delivery_threads(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Metrics (delivery_metrics.c): both front ends' series, written at a scrape through one helper
+ * (the names, help texts and labels are each front end's, as docs/metrics.md lists them).
+ */
+typedef struct delivery_family {
+    const char *name, *help;
+    td_metric_type type;
+} delivery_family;
+
+/* Writes each of the nfams families with one sample per row: row i's labels are
+ * label_values[i * nlabels ...] (named label_names), its value of family f is
+ * vals[i * nfams + f]. A row whose first label value is NULL or empty is skipped (its topic was
+ * deleted meanwhile). */
+void delivery_metrics_write(td_metrics_out *out, const delivery_family *fams, size_t nfams,
+                            const char *const *label_names, size_t nlabels,
+                            const char *const *label_values, const double *vals, size_t nrows);
 
 /* ---------------------------------------------------------------------------------------------
  * Dead letters (delivery_dlq.c)
