@@ -1,11 +1,18 @@
 /*
  * delivery.h: the delivery core under the broker's two kinds of at-least-once groups, queue
- * groups (queue.h) and Redis consumer groups (xgroup.h). Each front end keeps its own model of
- * the entries it has delivered (a queue group's entries per partition; a Redis group's pending
- * entries list) and its own record formats; what they share lives here, once:
+ * groups (queue.h) and Redis consumer groups (xgroup.h). What they share lives here, once:
  *
  *   the rules     when a delivery's deadline passes, when a failed entry is due again (the
  *                 backoff and its jitter), when it is dead instead (max.deliveries);
+ *   entry state   delivery_entry: an entry's state (in flight, waiting, held, dead), deadline or
+ *                 due time, deliveries, failure times and owner, and its transitions (deliver,
+ *                 extend, fail into waiting or dead, claim, hold and release, done)
+ *                 (delivery_entry.c). A front end embeds it in its own entries and indexes them
+ *                 its own way; the queue groups' entries do; a Redis group's pending entries
+ *                 still keep Redis's fields (last delivery time and count) and derive the due
+ *                 time from them with the rules;
+ *   the sweep     delivery_sweep: the walk over a front end's entries (spans of its arrays) that
+ *                 fails those whose deadline passed (delivery_entry.c);
  *   the service   one thread per engine (delivery.c) that runs the front ends' timed work: the
  *                 due-time sweep (deadlines that passed, redeliveries falling due), dead letters
  *                 copied out, and the Redis groups' XDEL journal; it starts when a front end
@@ -14,7 +21,12 @@
  *                 headers (delivery_dlq.c);
  *   state records a batch of keyed records appended to a state topic (state.h) in bounded
  *                 batches, and the one rule for a record that a replay does not understand
- *                 (delivery_recs.c; docs/storage.md "State topics").
+ *                 (delivery_recs.c; docs/storage.md "State topics");
+ *   metrics       the one writer of both front ends' series at a scrape (delivery_metrics.c).
+ *
+ * Each front end keeps what is its own: how its entries are indexed (by partition and offset; by
+ * stream ID), its protocol's semantics (Redis's claims and idle times through XPENDING and
+ * XCLAIM), and its record formats, which existing data directories hold.
  *
  * Broker-internal: the listeners use queue.h and xgroup.h.
  */
@@ -24,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/metrics.h"
 #include "broker/broker.h"
 #include "broker/state.h"
 
@@ -53,6 +66,87 @@ double delivery_jitter_of(const void *key, size_t n);
 void delivery_timeout_text(const td_queue_policy *pol, char *buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
+ * The entry state (delivery_entry.c): what a front end has delivered, and its transitions.
+ *
+ *   (new) --deliver--> IN FLIGHT --ack--> gone
+ *                         |  ^  \--extend (a later deadline)
+ *            nack or the  |  |
+ *            deadline     v  | deliver (when due)
+ *                       WAITING (due at `at`)     or  DEAD (the last delivery allowed failed;
+ *                                                      copied to the dead-letter topic, then gone)
+ *   HELD: not deliverable before an earlier entry of its key is done (ordering=key); released
+ *   to WAITING, due at once.
+ *
+ * A front end embeds one in each of its entries and indexes them its own way (a queue group per
+ * partition by offset); it keeps what belongs to it (the owner's slot is its own number) and the
+ * records that persist the fields. The values of the states are those of the queue groups'
+ * records (docs/storage.md "State topics"): they must not change.
+ */
+enum {
+    DELIVERY_GONE = 0, /* done: a gap its front end removes */
+    DELIVERY_INFLIGHT = 1,
+    DELIVERY_WAITING = 2,
+    DELIVERY_HELD = 3,
+    DELIVERY_DEAD = 4,
+};
+
+typedef struct delivery_entry {
+    int64_t at; /* in flight: the deadline; waiting: when due; else 0 */
+    int64_t first_fail, last_fail;
+    int32_t deliveries;
+    int32_t owner; /* in flight: the front end's number of its consumer, or -1 (unknown) */
+    uint8_t state;
+    uint8_t flags; /* the front end's own bits (kept here, where the padding would be) */
+} delivery_entry;
+
+/* A new entry: not delivered, no owner. */
+void delivery_entry_init(delivery_entry *d);
+/* Delivered (again) to owner: in flight until now + timeout_ms; its deliveries counted. The
+ * deadline is returned (for the front end's lower bound of the next deadline). */
+int64_t delivery_deliver(delivery_entry *d, int32_t owner, int64_t now, int64_t timeout_ms);
+/* The delivery failed at now (a nack, or its deadline passing): the failure times set, the owner
+ * released (-1), and by delivery_retry_at either WAITING due at the time returned (delay_ms >= 0:
+ * a nack's explicit delay; else the backoff, spread by r) or DEAD (0 returned, *dead set). */
+int64_t delivery_fail(delivery_entry *d, const td_queue_policy *pol, int64_t now, int64_t delay_ms,
+                      double r, bool *dead);
+/* An in-flight entry's deadline moved to now + ms (ms < 0: the policy's ack timeout). */
+int64_t delivery_extend(delivery_entry *d, const td_queue_policy *pol, int64_t now, int64_t ms);
+/* An in-flight entry claimed by (transferred to) another owner, with the deadline `at`; its
+ * deliveries counted again when count. */
+void delivery_claim(delivery_entry *d, int32_t owner, int64_t at, bool count);
+/* A new entry held back (ordering=key): HELD, not deliverable until released. */
+void delivery_hold(delivery_entry *d);
+/* A held entry released: WAITING, due at now. */
+void delivery_release(delivery_entry *d, int64_t now);
+/* Done (acknowledged, dead-lettered, or its event gone): GONE, no owner. */
+void delivery_done(delivery_entry *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * The due-time sweep (delivery_entry.c): walks a front end's entries and fails those whose
+ * deadline passed.
+ *
+ * The front end supplies its entries as spans of an array (a queue group: one per partition),
+ * the delivery_entry of element k at base + k * stride, through next(arg, span) (false: no more);
+ * and expired(arg, k, d, now), called for an in-flight entry whose deadline passed, which fails
+ * it (delivery_fail and what the front end adds: its consumer's count, the failure's text, its
+ * record). The sweep returns the earliest deadline still ahead (INT64_MAX: none) and sets *dead
+ * when an entry is dead (waiting for its dead letter). Spans, not one call per entry: the loop
+ * over a partition's entries stays a plain loop.
+ */
+typedef struct delivery_span {
+    delivery_entry *base; /* the first element's entry */
+    size_t n, stride;     /* elements, and bytes from one element's entry to the next */
+} delivery_span;
+
+typedef struct delivery_walk {
+    bool (*next)(void *arg, delivery_span *span);
+    void (*expired)(void *arg, size_t k, delivery_entry *d, int64_t now);
+    void *arg;
+} delivery_walk;
+
+int64_t delivery_sweep(const delivery_walk *w, int64_t now, bool *dead);
+
+/* ---------------------------------------------------------------------------------------------
  * The service (delivery.c): one thread per engine for the front ends' timed work.
  *
  * A front end attaches once (at open) with its work function and a name for the log. work(arg, now)
@@ -80,6 +174,23 @@ void delivery_detach(delivery_client *c);
 void delivery_note_due(delivery_client *c, int64_t *bound, int64_t at);
 /* For tests: the service threads running in this process (0 or 1 per engine open). */
 int delivery_threads(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Metrics (delivery_metrics.c): both front ends' series, written at a scrape through one helper
+ * (the names, help texts and labels are each front end's, as docs/metrics.md lists them).
+ */
+typedef struct delivery_family {
+    const char *name, *help;
+    td_metric_type type;
+} delivery_family;
+
+/* Writes each of the nfams families with one sample per row: row i's labels are
+ * label_values[i * nlabels ...] (named label_names), its value of family f is
+ * vals[i * nfams + f]. A row whose first label value is NULL or empty is skipped (its topic was
+ * deleted meanwhile). */
+void delivery_metrics_write(td_metrics_out *out, const delivery_family *fams, size_t nfams,
+                            const char *const *label_names, size_t nlabels,
+                            const char *const *label_values, const double *vals, size_t nrows);
 
 /* ---------------------------------------------------------------------------------------------
  * Dead letters (delivery_dlq.c)

@@ -45,7 +45,7 @@ static void id_format(const qtopic *t, const qpart *p, const qentry *en, char *b
     *w++ = '.';
     w = put_dec(w, (uint64_t)en->offset);
     *w++ = '.';
-    w = put_dec(w, (uint32_t)en->deliveries);
+    w = put_dec(w, (uint32_t)en->d.deliveries);
     *w = 0;
 }
 
@@ -78,17 +78,17 @@ qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset)
     qentry *en = &p->v[p->n++];
     memset(en, 0, sizeof(*en));
     en->offset = offset;
-    en->consumer = -1;
+    delivery_entry_init(&en->d);
     g->pending++;
     return en;
 }
 
 void queue_consumer_release(qgroup *g, qentry *en)
 {
-    if (en->state == Q_INFLIGHT && en->consumer >= 0 && (size_t)en->consumer < g->ncons &&
-        g->cons[en->consumer].inflight > 0)
-        g->cons[en->consumer].inflight--;
-    en->consumer = -1;
+    if (en->d.state == DELIVERY_INFLIGHT && en->d.owner >= 0 && (size_t)en->d.owner < g->ncons &&
+        g->cons[en->d.owner].inflight > 0)
+        g->cons[en->d.owner].inflight--;
+    en->d.owner = -1;
 }
 
 /* The entry is done: left as a gap (state 0) that part_compact removes once gaps are a quarter
@@ -98,13 +98,12 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
 {
     qentry *en = &p->v[idx];
     queue_consumer_release(g, en);
-    if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key) {
+    if (g->pol.ordering == TD_QUEUE_BY_KEY && (en->d.flags & QF_KEY)) {
         for (size_t i = idx + 1; i < p->n; i++) {
             qentry *h = &p->v[i];
-            if (h->state && h->has_key && h->key_hash == en->key_hash) {
-                if (h->state == Q_HELD) {
-                    h->state = Q_WAITING;
-                    h->at = now;
+            if (h->d.state && (h->d.flags & QF_KEY) && h->key_hash == en->key_hash) {
+                if (h->d.state == DELIVERY_HELD) {
+                    delivery_release(&h->d, now);
                     g->next_due = now < g->next_due ? now : g->next_due;
                     qs_touch(g, p, h);
                 }
@@ -115,7 +114,7 @@ static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
     qs_touch(g, p, en); /* before the state goes: a tombstone at the flush */
     free(en->error);
     en->error = NULL;
-    en->state = 0;
+    delivery_done(&en->d);
     p->gone++;
     g->pending--;
 }
@@ -128,7 +127,7 @@ static void part_compact(qpart *p)
         return;
     size_t k = 0;
     for (size_t i = 0; i < p->n; i++)
-        if (p->v[i].state)
+        if (p->v[i].d.state)
             p->v[k++] = p->v[i];
     p->n = k;
     p->gone = 0;
@@ -149,9 +148,6 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
                        const char *error)
 {
     queue_consumer_release(g, en);
-    if (!en->first_fail)
-        en->first_fail = now;
-    en->last_fail = now;
     if (error) {
         size_t n = strnlen(error, MAX_ERROR);
         char *e = malloc(n + 1);
@@ -164,17 +160,39 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
     }
     bool dead;
     double r = g->pol.backoff_jitter > 0 ? rnd(q) : 0.5;
-    int64_t at = delivery_retry_at(&g->pol, en->deliveries, now, delay_ms, r, &dead);
-    if (dead) {
-        en->state = Q_DEAD;
-        en->at = 0;
+    int64_t at = delivery_fail(&en->d, &g->pol, now, delay_ms, r, &dead);
+    if (dead)
         g->has_dead = true;
-    } else {
-        en->state = Q_WAITING;
-        en->at = at;
+    else
         delivery_note_due(q->dc, &g->next_due, at); /* receivers are told when it is due */
-    }
     qs_touch(g, p, en);
+}
+
+/* The group's entries for the core's sweep (delivery.h): one span per partition. */
+typedef struct sweep_walk {
+    td_queues *q;
+    qgroup *g;
+    qpart *p; /* the span last given */
+    size_t i; /* the next partition */
+    const char *msg;
+} sweep_walk;
+
+static bool sweep_next(void *arg, delivery_span *span)
+{
+    sweep_walk *w = arg;
+    if (w->i >= w->g->nall)
+        return false;
+    w->p = w->g->all[w->i++].p;
+    *span = (delivery_span){w->p->n ? &w->p->v[0].d : NULL, w->p->n, sizeof(qentry)};
+    return true;
+}
+
+static void sweep_expired(void *arg, size_t k, delivery_entry *d, int64_t now)
+{
+    (void)d;
+    sweep_walk *w = arg;
+    entry_fail(w->q, w->g, w->p, &w->p->v[k], now, -1, w->msg);
+    queue_notify(w->q);
 }
 
 /* Deadlines that passed become failures. Returns the earliest deadline still ahead (or
@@ -184,25 +202,11 @@ static int64_t sweep(td_queues *q, qgroup *g, int64_t now, bool *dead)
     *dead |= g->has_dead;
     if (now < g->next_deadline)
         return g->next_deadline;
-    int64_t next = INT64_MAX;
     char msg[80];
     delivery_timeout_text(&g->pol, msg, sizeof(msg));
-    for (size_t i = 0; i < g->nall; i++) {
-        qpart *p = g->all[i].p;
-        for (size_t k = 0; k < p->n; k++) {
-            qentry *en = &p->v[k];
-            if (en->state == Q_INFLIGHT && en->at <= now) {
-                entry_fail(q, g, p, en, now, -1, msg);
-                queue_notify(q);
-            }
-            if (en->state == Q_INFLIGHT)
-                next = en->at < next ? en->at : next;
-            if (en->state == Q_DEAD)
-                *dead = true;
-        }
-    }
-    g->next_deadline = next;
-    return next;
+    sweep_walk w = {q, g, NULL, 0, msg};
+    g->next_deadline = delivery_sweep(&(delivery_walk){sweep_next, sweep_expired, &w}, now, dead);
+    return g->next_deadline;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -246,7 +250,7 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
             const qpart *p = g->all[pi].p;
             for (size_t k = 0; k < p->n; k++) {
                 const qentry *en = &p->v[k];
-                if (en->state != Q_DEAD)
+                if (en->d.state != DELIVERY_DEAD)
                     continue;
                 memset(j, 0, sizeof(*j));
                 snprintf(j->group, sizeof(j->group), "%s", g->name);
@@ -256,9 +260,9 @@ static bool dead_take(td_queues *q, int64_t now, dead_job *j)
                     j->dlq[0] = 0;
                 j->partition = p->partition;
                 j->offset = en->offset;
-                j->first_fail = en->first_fail;
-                j->last_fail = en->last_fail;
-                j->deliveries = en->deliveries;
+                j->first_fail = en->d.first_fail;
+                j->last_fail = en->d.last_fail;
+                j->deliveries = en->d.deliveries;
                 snprintf(j->error, sizeof(j->error), "%s", en->error ? en->error : "");
                 return true;
             }
@@ -285,7 +289,7 @@ static void dead_done(td_queues *q, const dead_job *j, int rc, int64_t now)
     qpart *p = &t->parts[j->partition];
     size_t idx;
     qentry *en = queue_entry_find(p, j->offset, &idx);
-    if (en && en->state == Q_DEAD) {
+    if (en && en->d.state == DELIVERY_DEAD) {
         entry_done(g, p, idx, now);
         part_compact(p);
         g->dead_lettered++;
@@ -361,7 +365,7 @@ static int msg_add(msgs *m, const qtopic *t, const qpart *p, const qentry *en, c
     m->n++;
     id_format(t, p, en, msg->id);
     memcpy(msg->topic, t->name, t->len + 1);
-    msg->deliveries = en->deliveries;
+    msg->deliveries = en->d.deliveries;
     return 0;
 }
 
@@ -375,18 +379,15 @@ void td_queue_msgs_free(td_queue_msg *v, size_t n)
 static void deliver(qgroup *g, qpart *p, qentry *en, int slot, int64_t now)
 {
     qs_touch(g, p, en);
-    en->state = Q_INFLIGHT;
-    en->deliveries++;
-    en->at = now + g->pol.ack_timeout_ms;
+    int64_t at = delivery_deliver(&en->d, slot, now, g->pol.ack_timeout_ms);
     /* No wake-up of its own: the sweep runs at least once a second, and every receive and
      * outcome sweeps the group first, so a deadline is a failure by the time anyone could see
      * it. (A wake-up at each first deadline was tried: it moves the failure time of an entry
      * that a slow client then nacks to before the nack, and the backoff with it.) */
-    g->next_deadline = en->at < g->next_deadline ? en->at : g->next_deadline;
-    en->consumer = slot;
+    g->next_deadline = at < g->next_deadline ? at : g->next_deadline;
     if (slot >= 0)
         g->cons[slot].inflight++;
-    if (en->deliveries > 1)
+    if (en->d.deliveries > 1)
         g->redelivered++;
 }
 
@@ -405,10 +406,10 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
         int rc = 0;
         for (size_t k = 0; k < p->n && rc == 0; k++) {
             qentry *en = &p->v[k];
-            if (en->state != Q_WAITING)
+            if (en->d.state != DELIVERY_WAITING)
                 continue;
-            if (en->at > now || m->n >= want) {
-                next_due = en->at < next_due ? en->at : next_due;
+            if (en->d.at > now || m->n >= want) {
+                next_due = en->d.at < next_due ? en->d.at : next_due;
                 continue;
             }
             if (it && (pos > en->offset || en->offset - pos > 256)) {
@@ -458,7 +459,7 @@ static int part_iter(td_queues *q, qgroup *g, const qtopic *t, qpart *p, int64_t
     TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
             g->name, t->name, p->partition, p->next, to);
     for (size_t k = 0; k < p->n && p->v[k].offset < to && p->v[k].offset < start; k++)
-        if (p->v[k].state)
+        if (p->v[k].d.state)
             entry_done(g, p, k, now);
     part_compact(p);
     p->next = to;
@@ -492,15 +493,16 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 return -ENOMEM;
             en->event_ms = ev.timestamp_ms;
             if (ev.key) {
-                en->has_key = true;
+                en->d.flags |= QF_KEY;
                 en->key_hash = td_hash64(ev.key, ev.key_len);
             }
             bool held = false;
-            if (g->pol.ordering == TD_QUEUE_BY_KEY && en->has_key)
+            if (g->pol.ordering == TD_QUEUE_BY_KEY && (en->d.flags & QF_KEY))
                 for (size_t k = 0; k + 1 < p->n && !held; k++)
-                    held = p->v[k].state && p->v[k].has_key && p->v[k].key_hash == en->key_hash;
+                    held = p->v[k].d.state && (p->v[k].d.flags & QF_KEY) &&
+                           p->v[k].key_hash == en->key_hash;
             if (held) {
-                en->state = Q_HELD;
+                delivery_hold(&en->d);
                 qs_touch(g, p, en);
                 continue;
             }
@@ -578,7 +580,7 @@ static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int 
     }
     qpart *p = &t->parts[partition];
     qentry *en = queue_entry_find(p, offset, idx);
-    if (!en || en->state != Q_INFLIGHT || en->deliveries != deliveries) {
+    if (!en || en->d.state != DELIVERY_INFLIGHT || en->d.deliveries != deliveries) {
         *rc = en || offset < p->next ? TD_ESTALE : TD_EINVAL;
         return NULL;
     }
@@ -619,10 +621,10 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
                 g->acked++;
             } else if (op == OP_NACK) {
                 entry_fail(q, g, p, en, now, ms, error);
-                dead |= en->state == Q_DEAD;
+                dead |= en->d.state == DELIVERY_DEAD;
             } else {
-                en->at = now + (ms >= 0 ? ms : g->pol.ack_timeout_ms);
                 qs_touch(g, p, en);
+                delivery_extend(&en->d, &g->pol, now, ms);
             }
         }
         if (results)

@@ -347,10 +347,7 @@ static void queues_collect(void *arg, td_metrics_out *out)
         out->err = out->err ? out->err : -ENOMEM;
         return;
     }
-    static const struct {
-        const char *name, *help;
-        int type;
-    } fams[] = {
+    static const delivery_family fams[] = {
         {"tidings_queue_depth", "Events of the group not done: unread, in flight, waiting, held.",
          TD_GAUGE},
         {"tidings_queue_in_flight", "Events delivered and not yet acked, nacked or timed out.",
@@ -365,26 +362,35 @@ static void queues_collect(void *arg, td_metrics_out *out)
         {"tidings_queue_oldest_unacked_age_seconds",
          "Age of the oldest event delivered and not done (0 when none).", TD_GAUGE},
     };
+    enum { NF = TD_ARRAY_LEN(fams) };
     static const char *const gl[] = {"group"};
-    int64_t now = td_wall_ms();
-    for (size_t f = 0; f < TD_ARRAY_LEN(fams); f++) {
-        td_metrics_text_family(out, fams[f].name, fams[f].help, fams[f].type);
-        for (size_t i = 0; i < n; i++) {
-            const td_queue_info *x = &v[i];
-            double val = f == 0                     ? (double)x->depth
-                         : f == 1                   ? (double)x->in_flight
-                         : f == 2                   ? (double)x->waiting
-                         : f == 3                   ? (double)x->held
-                         : f == 4                   ? (double)x->consumers
-                         : f == 5                   ? (double)x->acked
-                         : f == 6                   ? (double)x->redelivered
-                         : f == 7                   ? (double)x->dead_lettered
-                         : x->oldest_unacked_ms < 0 ? 0
-                                                    : (double)(now - x->oldest_unacked_ms) / 1000.0;
-            td_metrics_text_sample(out, fams[f].name, gl, (const char *const[]){x->group}, 1,
-                                   val < 0 ? 0 : val);
-        }
+    const char **names = malloc((n ? n : 1) * sizeof(*names));
+    double *vals = malloc((n ? n : 1) * NF * sizeof(*vals));
+    if (!names || !vals) {
+        out->err = out->err ? out->err : -ENOMEM;
+        n = 0;
     }
+    int64_t now = td_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        const td_queue_info *x = &v[i];
+        double *r = &vals[i * NF];
+        names[i] = x->group;
+        r[0] = (double)x->depth;
+        r[1] = (double)x->in_flight;
+        r[2] = (double)x->waiting;
+        r[3] = (double)x->held;
+        r[4] = (double)x->consumers;
+        r[5] = (double)x->acked;
+        r[6] = (double)x->redelivered;
+        r[7] = (double)x->dead_lettered;
+        r[8] = x->oldest_unacked_ms < 0 ? 0 : (double)(now - x->oldest_unacked_ms) / 1000.0;
+        for (size_t f = 0; f < NF; f++)
+            r[f] = r[f] < 0 ? 0 : r[f];
+    }
+    if (names && vals)
+        delivery_metrics_write(out, fams, NF, gl, 1, names, vals, n);
+    free(names);
+    free(vals);
     free(v);
 }
 
@@ -564,9 +570,8 @@ static int configure_group(td_engine *e, const char *group, const td_queue_polic
         for (size_t i = 0; policy->ordering != TD_QUEUE_BY_KEY && i < g->nall; i++) {
             qpart *p = g->all[i].p;
             for (size_t k = 0; k < p->n; k++)
-                if (p->v[k].state == Q_HELD) {
-                    p->v[k].state = Q_WAITING;
-                    p->v[k].at = td_wall_ms();
+                if (p->v[k].d.state == DELIVERY_HELD) {
+                    delivery_release(&p->v[k].d, td_wall_ms());
                     qs_touch(g, p, &p->v[k]);
                     g->next_due = 0;
                 }
@@ -667,12 +672,12 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
         out->depth += (int64_t)(p->n - p->gone);
         for (size_t k = 0; k < p->n; k++) {
             const qentry *en = &p->v[k];
-            if (!en->state)
+            if (!en->d.state)
                 continue;
-            out->in_flight += en->state == Q_INFLIGHT;
-            out->waiting += en->state == Q_WAITING || en->state == Q_DEAD;
-            out->held += en->state == Q_HELD;
-            if (en->deliveries > 0 && en->event_ms > 0 &&
+            out->in_flight += en->d.state == DELIVERY_INFLIGHT;
+            out->waiting += en->d.state == DELIVERY_WAITING || en->d.state == DELIVERY_DEAD;
+            out->held += en->d.state == DELIVERY_HELD;
+            if (en->d.deliveries > 0 && en->event_ms > 0 &&
                 (out->oldest_unacked_ms < 0 || en->event_ms < out->oldest_unacked_ms))
                 out->oldest_unacked_ms = en->event_ms;
         }

@@ -12,25 +12,25 @@
 #include "broker/engine_int.h"
 #include "broker/queue.h"
 
-enum { Q_INFLIGHT = 1, Q_WAITING = 2, Q_HELD = 3, Q_DEAD = 4 };
-
 #define MAX_ERROR 1024
 #define MAX_CONSUMERS 4096
 #define CONSUMER_NAME_MAX 64
 #define IDLE_WAKE_MS 1000 /* the delivery thread sweeps queue groups at least this often */
 
+/* The queue groups' bits of delivery_entry.flags. */
+enum { QF_KEY = 1, QF_TOUCHED = 2 };
+
+/* An entry of a partition: the delivery core's entry state (d: the state, deadline or due time,
+ * deliveries, failure times, and the consumer's slot as its owner) and what only a queue group
+ * has: the offset it is indexed by, the event's timestamp and key (ordering=key), the last
+ * failure's text. d.flags: QF_KEY (the event has a key), QF_TOUCHED (listed in the group's
+ * touched entries: its record is written at the flush). */
 typedef struct qentry {
     int64_t offset;
-    int64_t at; /* in flight: the deadline; waiting: when due; else 0 */
-    int64_t first_fail, last_fail;
+    delivery_entry d;
     int64_t event_ms; /* the event's timestamp */
     uint64_t key_hash;
     char *error; /* the last failure's text, or NULL */
-    int32_t deliveries;
-    int32_t consumer; /* in flight: the consumer's slot, or -1 (unknown after a restart) */
-    uint8_t state;
-    bool has_key;
-    bool touched; /* listed in the group's touched entries: its record is written at the flush */
 } qentry;
 
 typedef struct qpart {

@@ -57,7 +57,7 @@ int queue_saved_entry_next(const unsigned char **p, const unsigned char *end, in
     out->has_key = *r++ != 0;
     size_t el = r[0] | (size_t)r[1] << 8;
     r += 2;
-    if ((size_t)(end - r) < el || out->state < Q_INFLIGHT || out->state > Q_DEAD ||
+    if ((size_t)(end - r) < el || out->state < DELIVERY_INFLIGHT || out->state > DELIVERY_DEAD ||
         out->offset < 0 || out->offset >= below || out->offset <= after || out->deliveries < 0 ||
         out->deliveries > 1000)
         return -1;
@@ -81,15 +81,15 @@ static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t l
         qentry *x = queue_entry_append(g, p, se.offset);
         if (!x)
             return false;
-        x->at = se.at;
-        x->first_fail = se.first_fail;
-        x->last_fail = se.last_fail;
+        x->d.at = se.at;
+        x->d.first_fail = se.first_fail;
+        x->d.last_fail = se.last_fail;
         x->event_ms = se.event_ms;
         x->key_hash = se.key_hash;
-        x->deliveries = se.deliveries;
-        x->state = se.state;
-        x->has_key = se.has_key;
-        g->has_dead |= se.state == Q_DEAD;
+        x->d.deliveries = se.deliveries;
+        x->d.state = se.state;
+        x->d.flags = se.has_key ? QF_KEY : 0;
+        g->has_dead |= se.state == DELIVERY_DEAD;
         if (se.error_len && (x->error = malloc(se.error_len + 1)) != NULL) {
             memcpy(x->error, se.error, se.error_len);
             x->error[se.error_len] = 0;

@@ -94,11 +94,11 @@ static void add_entry(delivery_recs *r, const qgroup *g, const qtopic *t, const 
     }
     drecs_value(r);
     drecs_check(r, state_put16(b, VALUE_V0) | state_put64(b, g->created_ms) |
-                       state_put64(b, t->id) | put8(b, en->state) | state_put32(b, en->deliveries) |
-                       state_put64(b, en->at) | state_put64(b, en->first_fail) |
-                       state_put64(b, en->last_fail) | state_put64(b, en->event_ms) |
-                       put8(b, en->has_key) | state_put64(b, (int64_t)en->key_hash) |
-                       state_put_str(b, en->error));
+                       state_put64(b, t->id) | put8(b, en->d.state) |
+                       state_put32(b, en->d.deliveries) | state_put64(b, en->d.at) |
+                       state_put64(b, en->d.first_fail) | state_put64(b, en->d.last_fail) |
+                       state_put64(b, en->event_ms) | put8(b, (en->d.flags & QF_KEY) != 0) |
+                       state_put64(b, (int64_t)en->key_hash) | state_put_str(b, en->error));
     drecs_end(r);
 }
 
@@ -144,7 +144,7 @@ int qs_wait(td_queues *q, int32_t partition, int64_t end)
 
 void qs_touch(qgroup *g, const qpart *p, qentry *en)
 {
-    if (en->touched)
+    if (en->d.flags & QF_TOUCHED)
         return;
     if (td_grow(&g->touched, &g->captouched, g->ntouched, sizeof(*g->touched), 64) != 0) {
         /* Without memory for the list the record waits for the entry's next change (or is
@@ -153,7 +153,7 @@ void qs_touch(qgroup *g, const qpart *p, qentry *en)
         return;
     }
     g->touched[g->ntouched++] = (qtouch){p->topic_id, en->offset, p->partition};
-    en->touched = true;
+    en->d.flags |= QF_TOUCHED;
 }
 
 void qs_topic_forget(qgroup *g, const qtopic *t)
@@ -163,7 +163,7 @@ void qs_topic_forget(qgroup *g, const qtopic *t)
         const qpart *p = &t->parts[i];
         add_position(&g->recs, g, t, p, true);
         for (size_t k = 0; k < p->n; k++)
-            if (p->v[k].state)
+            if (p->v[k].d.state)
                 add_entry(&g->recs, g, t, p, p->v[k].offset, NULL);
     }
     if (recs_settle(&g->recs, mark) != 0) {
@@ -186,7 +186,7 @@ static void untouch(qgroup *g)
                 ? queue_entry_find(&t->parts[g->touched[i].partition], g->touched[i].offset, NULL)
                 : NULL;
         if (en)
-            en->touched = false;
+            en->d.flags &= (uint8_t)~QF_TOUCHED;
     }
     g->ntouched = 0;
     for (size_t i = 0; i < g->nall; i++)
@@ -206,7 +206,7 @@ int qs_flush(td_queues *q, qgroup *g, int64_t *end)
             continue; /* the topic was dropped: qs_topic_forget wrote its tombstones */
         qpart *p = &t->parts[x->partition];
         qentry *en = queue_entry_find(p, x->offset, NULL);
-        add_entry(r, g, t, p, x->offset, en && en->state ? en : NULL);
+        add_entry(r, g, t, p, x->offset, en && en->d.state ? en : NULL);
     }
     for (size_t i = 0; i < g->nall; i++)
         if (g->all[i].p->dirty)
@@ -243,7 +243,7 @@ int qs_group_put(td_queues *q, qgroup *g, bool all, int64_t *end)
         qpart *p = g->all[i].p;
         p->dirty = true;
         for (size_t k = 0; k < p->n; k++)
-            if (p->v[k].state)
+            if (p->v[k].d.state)
                 qs_touch(g, p, &p->v[k]);
     }
     return rc ? rc : qs_flush(q, g, end);
@@ -405,21 +405,22 @@ static int replay_entry(replay *r, int32_t sp, state_reader *k, const td_event *
         return delivery_replay_refuse(STATE_QUEUES, sp, ev, "an entry key that does not parse");
     if (!p)
         return ev->value ? orphan(r, sp, ev) : 0;
-    qentry x = {.offset = offset, .consumer = (int32_t)r->seq++};
+    qentry x = {.offset = offset, .d.owner = (int32_t)r->seq++};
     if (ev->value) {
         state_reader v = {ev->value, ev->value_len, 0, false};
         int16_t ver = state_get16(&v);
         int64_t inc = state_get64(&v), tid = state_get64(&v);
         uint8_t st = v.pos < v.n ? v.p[v.pos++] : 0;
-        x.deliveries = state_get32(&v);
-        x.at = state_get64(&v);
-        x.first_fail = state_get64(&v);
-        x.last_fail = state_get64(&v);
+        x.d.deliveries = state_get32(&v);
+        x.d.at = state_get64(&v);
+        x.d.first_fail = state_get64(&v);
+        x.d.last_fail = state_get64(&v);
         x.event_ms = state_get64(&v);
-        x.has_key = v.pos < v.n ? v.p[v.pos++] != 0 : false;
+        x.d.flags = v.pos < v.n && v.p[v.pos++] != 0 ? QF_KEY : 0;
         x.key_hash = (uint64_t)state_get64(&v);
         char *err = state_get_str(&v);
-        if (v.bad || ver != VALUE_V0 || st < Q_INFLIGHT || st > Q_DEAD || x.deliveries < 0) {
+        if (v.bad || ver != VALUE_V0 || st < DELIVERY_INFLIGHT || st > DELIVERY_DEAD ||
+            x.d.deliveries < 0) {
             free(err);
             return delivery_replay_refuse(STATE_QUEUES, sp, ev,
                                           ver != VALUE_V0
@@ -429,9 +430,9 @@ static int replay_entry(replay *r, int32_t sp, state_reader *k, const td_event *
         }
         if (inc != g->created_ms || tid != t->id) {
             free(err);
-            x.deliveries = -1;
+            x.d.deliveries = -1;
         } else {
-            x.state = st;
+            x.d.state = st;
             x.error = err;
         }
     }
@@ -465,7 +466,7 @@ static int entry_order(const void *a, const void *b)
     const qentry *x = a, *y = b;
     if (x->offset != y->offset)
         return x->offset < y->offset ? -1 : 1;
-    uint32_t u = (uint32_t)x->consumer, v = (uint32_t)y->consumer;
+    uint32_t u = (uint32_t)x->d.owner, v = (uint32_t)y->d.owner;
     return u < v ? -1 : u > v;
 }
 
@@ -480,14 +481,14 @@ static int part_settle(qgroup *g, const qtopic *t, qpart *p)
     for (size_t i = 0; i < p->n; i++) {
         qentry *x = &p->v[i];
         bool last = i + 1 == p->n || p->v[i + 1].offset != x->offset;
-        if (!last || !x->state || x->offset >= p->next) {
-            if (last && (x->deliveries < 0 || x->state))
+        if (!last || !x->d.state || x->offset >= p->next) {
+            if (last && (x->d.deliveries < 0 || x->d.state))
                 add_entry(&g->recs, g, t, p, x->offset, NULL);
             free(x->error);
             continue;
         }
-        x->consumer = -1;
-        g->has_dead |= x->state == Q_DEAD;
+        x->d.owner = -1;
+        g->has_dead |= x->d.state == DELIVERY_DEAD;
         p->v[k++] = *x;
     }
     p->n = k;

@@ -464,10 +464,7 @@ static void xgroups_collect(void *arg, td_metrics_out *out)
         }
     }
     pthread_mutex_unlock(&x->mu);
-    static const struct {
-        const char *name, *help;
-        int type;
-    } fams[] = {
+    static const delivery_family fams[] = {
         {"tidings_redis_group_pending", "Entries delivered and not acknowledged (the PEL).",
          TD_GAUGE},
         {"tidings_redis_group_consumers", "Consumers of the group.", TD_GAUGE},
@@ -494,19 +491,25 @@ static void xgroups_collect(void *arg, td_metrics_out *out)
         broker_topic_release(ref);
     }
     static const char *const labels[] = {"topic", "partition", "group"};
-    for (size_t f = 0; topics && f < TD_ARRAY_LEN(fams); f++) {
-        td_metrics_text_family(out, fams[f].name, fams[f].help, fams[f].type);
-        for (size_t i = 0; i < n; i++) {
-            if (!topics[i][0])
-                continue; /* its topic was deleted meanwhile */
-            char part[16];
-            snprintf(part, sizeof(part), "%" PRId32, v[i].partition);
-            const char *values[] = {topics[i], part, v[i].name};
-            td_metrics_text_sample(out, fams[f].name, labels, values, 3, v[i].v[f]);
-        }
+    enum { NF = TD_ARRAY_LEN(fams) };
+    char(*parts)[16] = calloc(n ? n : 1, sizeof(*parts));
+    const char **lv = calloc(n ? 3 * n : 1, sizeof(*lv));
+    double *vals = calloc(n ? n * NF : 1, sizeof(*vals));
+    for (size_t i = 0; topics && parts && lv && vals && i < n; i++) {
+        snprintf(parts[i], sizeof(parts[i]), "%" PRId32, v[i].partition);
+        lv[3 * i] = topics[i]; /* "": its topic was deleted meanwhile, and the row is skipped */
+        lv[3 * i + 1] = parts[i];
+        lv[3 * i + 2] = v[i].name;
+        for (size_t f = 0; f < NF; f++)
+            vals[i * NF + f] = v[i].v[f];
     }
-    if (!topics)
+    if (topics && parts && lv && vals)
+        delivery_metrics_write(out, fams, NF, labels, 3, lv, vals, n);
+    else
         out->err = out->err ? out->err : -ENOMEM;
+    free(parts);
+    free(lv);
+    free(vals);
     for (size_t i = 0; i < n; i++)
         free(v[i].name);
     free(v);
