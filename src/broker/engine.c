@@ -707,8 +707,14 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
         }
     }
     /* The disk reserve, once a second while it is not whole: space freed by readers letting go
-     * of deleted files, by retention, or by hand, lets appends resume without a restart. */
-    if (!reserve_whole(e->reserve) && now >= e->reserve_retry_ms) {
+     * of deleted files, by retention, or by hand, lets appends resume without a restart. The
+     * first attempt comes a second after the tick that found it released, not at once: it was
+     * released because the disk was full, for a deletion that has yet to free its files. */
+    if (reserve_whole(e->reserve)) {
+        e->reserve_retry_ms = 0;
+    } else if (e->reserve_retry_ms == 0) {
+        e->reserve_retry_ms = now + 1000;
+    } else if (now >= e->reserve_retry_ms) {
         e->reserve_retry_ms = now + 1000;
         reserve_restore(e->reserve);
     }
