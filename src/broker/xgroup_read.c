@@ -292,7 +292,8 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
                 rc = -ENOMEM;
                 break;
             }
-            pe->d.deliveries = 1; /* as Redis's FORCE: a new entry, then claimed (+1) */
+            /* As Redis's FORCE: a new entry, delivered once, then claimed (+1). */
+            delivery_pending_deliver(&pe->d, now_ms);
         }
         claim_one(x, st, g, c, pe, o, delivery_ms);
         rc = push_id(claimed, nclaimed, &cap, ids[i]);
