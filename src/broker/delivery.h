@@ -6,13 +6,16 @@
  *                 backoff and its jitter), when it is dead instead (max.deliveries);
  *   entry state   delivery_entry: an entry's state (in flight, waiting, held, dead), deadline or
  *                 due time, deliveries, failure times and owner, and its transitions (deliver,
- *                 extend, fail into waiting or dead, claim, hold and release, done)
- *                 (delivery_entry.c). A front end embeds it in its own entries and indexes them
- *                 its own way; the queue groups' entries do; a Redis group's pending entries
- *                 still keep Redis's fields (last delivery time and count) and derive the due
- *                 time from them with the rules;
- *   the sweep     delivery_sweep: the walk over a front end's entries (spans of its arrays) that
- *                 fails those whose deadline passed (delivery_entry.c);
+ *                 extend, fail into waiting or dead, claim, hold and release, done); and its
+ *                 pending form delivery_pending, Redis's model of the same states: the last
+ *                 delivery time and a 64-bit count, the state and due time derived from them by
+ *                 the rules, with its transitions (deliver, claim) (delivery_entry.c; below, why
+ *                 two forms). A front end embeds one in each of its entries and indexes them its
+ *                 own way: a queue group's entries embed a delivery_entry, a Redis group's
+ *                 pending entries a delivery_pending;
+ *   the sweep     delivery_sweep and delivery_sweep_pending: the walk over a front end's entries
+ *                 (spans of its arrays) that fails those whose deadline passed, or finds those
+ *                 due for redelivery and those dead (delivery_entry.c);
  *   the service   one thread per engine (delivery.c) that runs the front ends' timed work: the
  *                 due-time sweep (deadlines that passed, redeliveries falling due), dead letters
  *                 copied out, and the Redis groups' XDEL journal; it starts when a front end
@@ -134,8 +137,8 @@ void delivery_done(delivery_entry *d);
  * over a partition's entries stays a plain loop.
  */
 typedef struct delivery_span {
-    delivery_entry *base; /* the first element's entry */
-    size_t n, stride;     /* elements, and bytes from one element's entry to the next */
+    void *base;       /* the first element's entry (delivery_entry, or delivery_pending) */
+    size_t n, stride; /* elements, and bytes from one element's entry to the next */
 } delivery_span;
 
 typedef struct delivery_walk {
@@ -145,6 +148,66 @@ typedef struct delivery_walk {
 } delivery_walk;
 
 int64_t delivery_sweep(const delivery_walk *w, int64_t now, bool *dead);
+
+/* ---------------------------------------------------------------------------------------------
+ * The pending form of an entry (delivery_entry.c): Redis's model of the same states.
+ *
+ * A Redis group's pending entry is in flight from its delivery until XACK, whatever happens to
+ * its deadline: Redis keeps its owner and shows it in XPENDING, and XCLAIM's IDLE, TIME and
+ * RETRYCOUNT set its last delivery time and its delivery count (a 64-bit number) to what the
+ * client says. So the entry keeps exactly those two numbers, and its state under a queue policy
+ * is derived from them by the rules, never stored: in flight until delivered + ack.timeout.ms;
+ * then, after the backoff, due for redelivery (WAITING), or, past max.deliveries, DEAD (for the
+ * dead-letter topic at its deadline). A derived state cannot disagree with what a client set
+ * through XCLAIM, and a restart derives it again the same (the jitter is fixed by the entry's
+ * ID and count, delivery_pending_jitter).
+ *
+ * Why not delivery_entry itself: it would have to carry the last delivery time and a 64-bit
+ * count besides its own fields. A queue group's entry (72 bytes, one per unacknowledged event)
+ * would grow to 80 for fields it never uses, and a Redis pending entry would grow from 40 to
+ * 64 bytes (its ID and consumer, 24, plus 40) for a stored state, deadline, owner number and
+ * failure times that Redis's semantics must override anyway. This form costs a pending entry
+ * the 16 bytes it had before; the transitions, the due-time rule and the sweep are the core's.
+ */
+typedef struct delivery_pending {
+    int64_t delivered;  /* the last delivery's time (ms since the epoch) */
+    int64_t deliveries; /* times delivered: XPENDING's count, set by XCLAIM RETRYCOUNT */
+} delivery_pending;
+
+/* A new pending entry delivered at now, counted 0 times yet (delivery_pending_deliver counts). */
+void delivery_pending_init(delivery_pending *p, int64_t now);
+/* Delivered (again) at now: counted once more. */
+void delivery_pending_deliver(delivery_pending *p, int64_t now);
+/* Claimed (XCLAIM, XAUTOCLAIM) with the last delivery time `delivered`: its count set to
+ * retry_count when that is not negative (RETRYCOUNT), else counted once more when count (not
+ * JUSTID). */
+void delivery_pending_claim(delivery_pending *p, int64_t delivered, int64_t retry_count,
+                            bool count);
+/* The jitter of the entry whose identity is the n bytes at id (a stream ID): fixed by them and
+ * its count, so the due time is the same after a restart and moves with each delivery. */
+double delivery_pending_jitter(const delivery_pending *p, const void *id, size_t n);
+/* When it falls due under pol: redelivery after the deadline and backoff, or (dead) the
+ * deadline itself, spread by r (delivery_pending_jitter). */
+int64_t delivery_pending_due(const delivery_pending *p, const td_queue_policy *pol, double r);
+/* Whether it is past the last delivery pol allows: dead once due. */
+bool delivery_pending_dead(const delivery_pending *p, const td_queue_policy *pol);
+
+/* The due-time sweep over pending entries: spans as delivery_sweep's (base: a delivery_pending),
+ * all under one policy (a Redis group's). jitter(arg, k, p) gives element k's jitter, or a
+ * negative number when there is no entry there (a hole); dead(arg, k, p, now) is called for an
+ * entry that is due and dead, and returns false to stop (no memory: the sweep runs again).
+ * Returns the earliest due time still ahead (a dead entry: looked at again DELIVERY_RETRY_MS
+ * later, in case its dead letter failed), and sets *ready when an entry is due for
+ * redelivery now. */
+typedef struct delivery_pending_walk {
+    bool (*next)(void *arg, delivery_span *span);
+    double (*jitter)(void *arg, size_t k, const delivery_pending *p);
+    bool (*dead)(void *arg, size_t k, const delivery_pending *p, int64_t now);
+    const td_queue_policy *pol;
+    void *arg;
+} delivery_pending_walk;
+
+int64_t delivery_sweep_pending(const delivery_pending_walk *w, int64_t now, bool *ready);
 
 /* ---------------------------------------------------------------------------------------------
  * The service (delivery.c): one thread per engine for the front ends' timed work.

@@ -32,6 +32,9 @@ typedef struct qentry {
     uint64_t key_hash;
     char *error; /* the last failure's text, or NULL */
 } qentry;
+/* 72 bytes (64-bit): one per unacknowledged event. The core's entry must not grow it
+ * (delivery.h). */
+_Static_assert(sizeof(qentry) == 3 * 8 + sizeof(char *) + 40, "a queue entry's size");
 
 typedef struct qpart {
     int32_t partition;

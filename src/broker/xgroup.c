@@ -46,18 +46,12 @@ const char *const *xgroup_policy_keys(void)
     return policy_keys;
 }
 
-/* When a pending entry falls due under the group's policy, by the delivery core's rule: its
- * deadline is its last delivery plus ack.timeout.ms, and it is due again after the backoff, or,
- * past its last delivery allowed, for the dead-letter topic at its deadline. A PEL entry keeps
- * no due time (XCLAIM's IDLE and RETRYCOUNT change what it derives from), so its jitter is
- * fixed by its ID and delivery count: computed again the same after a restart. */
+/* When a pending entry falls due under the group's policy: the core's rule for its pending
+ * form (delivery.h), with the jitter fixed by its stream ID and count. */
 int64_t xg_due_at(const xgrp *g, const xpe *pe)
 {
-    const int64_t key[3] = {pe->id.ms, (int64_t)pe->id.seq, pe->count};
-    int32_t n = (int32_t)TD_MAX(0, TD_MIN(pe->count, INT32_MAX));
-    bool dead;
-    return delivery_retry_at(g->pol, n, pe->delivery_ms + g->pol->ack_timeout_ms, -1,
-                             delivery_jitter_of(key, sizeof(key)), &dead);
+    const int64_t id[2] = {pe->id.ms, (int64_t)pe->id.seq};
+    return delivery_pending_due(&pe->d, g->pol, delivery_pending_jitter(&pe->d, id, sizeof(id)));
 }
 
 void xg_note_due(td_xgroups *x, xgrp *g, const xpe *pe)
@@ -69,7 +63,7 @@ void xg_note_due(td_xgroups *x, xgrp *g, const xpe *pe)
 
 bool xg_is_dead(const xgrp *g, const xpe *pe)
 {
-    return pe->count >= g->pol->max_deliveries;
+    return delivery_pending_dead(&pe->d, g->pol);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -189,6 +183,56 @@ typedef struct xdead {
     char dlq[TD_TOPIC_NAME_MAX + 1]; /* "": <topic>.dlq */
 } xdead;
 
+/* The sweep of one group's PEL (one span) by the core's delivery_sweep_pending: the dead
+ * entries that are due collected as jobs. */
+typedef struct xsweep {
+    const xstr *st;
+    xgrp *g;
+    bool given; /* the one span handed out */
+    xdead **jobs;
+    size_t *njobs, cap;
+} xsweep;
+
+static bool xsweep_next(void *arg, delivery_span *span)
+{
+    xsweep *w = arg;
+    if (w->given || !w->g->npel)
+        return false;
+    w->given = true;
+    *span = (delivery_span){&w->g->pel[0].d, w->g->npel, sizeof(xpe)};
+    return true;
+}
+
+static double xsweep_jitter(void *arg, size_t k, const delivery_pending *p)
+{
+    const xpe *pe = &((xsweep *)arg)->g->pel[k];
+    const int64_t id[2] = {pe->id.ms, (int64_t)pe->id.seq};
+    return pe->c ? delivery_pending_jitter(p, id, sizeof(id)) : -1; /* a hole: no entry */
+}
+
+static bool xsweep_dead(void *arg, size_t k, const delivery_pending *p, int64_t now)
+{
+    (void)now;
+    xsweep *w = arg;
+    const xgrp *g = w->g;
+    if (td_grow(w->jobs, &w->cap, *w->njobs, sizeof(**w->jobs), 16) != 0)
+        return false;
+    xdead *dj = &(*w->jobs)[*w->njobs];
+    *dj = (xdead){.topic_id = w->st->topic_id,
+                  .partition = w->st->partition,
+                  .id = g->pel[k].id,
+                  .count = p->deliveries,
+                  .delivery_ms = p->delivered,
+                  .timeout_ms = g->pol->ack_timeout_ms,
+                  .glen = g->nm.len};
+    if (!(dj->group = malloc(g->nm.len ? g->nm.len : 1)))
+        return false;
+    memcpy(dj->group, g->nm.name, g->nm.len);
+    snprintf(dj->dlq, sizeof(dj->dlq), "%s", g->pol->dead_letter_topic);
+    (*w->njobs)++;
+    return true;
+}
+
 /* Under x->mu: collects the dead entries of the groups with a policy that are due, and says
  * (*wake) whether a group has entries due for redelivery that it had not; the time to look
  * again (INT64_MAX: never, until a change says so). */
@@ -206,38 +250,11 @@ static int64_t sweep(td_xgroups *x, int64_t now, xdead **jobs, size_t *njobs, bo
                 next = TD_MIN(next, g->next_due);
                 continue;
             }
-            int64_t gn = INT64_MAX;
+            xsweep ws = {st, g, false, jobs, njobs, cap};
+            delivery_pending_walk w = {xsweep_next, xsweep_jitter, xsweep_dead, g->pol, &ws};
             bool ready = false;
-            for (size_t j = 0; j < g->npel; j++) {
-                const xpe *pe = &g->pel[j];
-                if (!pe->c)
-                    continue;
-                int64_t d = xg_due_at(g, pe);
-                if (d > now) {
-                    gn = TD_MIN(gn, d);
-                    continue;
-                }
-                if (!xg_is_dead(g, pe)) {
-                    ready = true;
-                    continue;
-                }
-                gn = TD_MIN(gn, now + 1000); /* looked at again if it is still there */
-                if (td_grow(jobs, &cap, *njobs, sizeof(**jobs), 16) != 0)
-                    break;
-                xdead *dj = &(*jobs)[*njobs];
-                *dj = (xdead){.topic_id = st->topic_id,
-                              .partition = st->partition,
-                              .id = pe->id,
-                              .count = pe->count,
-                              .delivery_ms = pe->delivery_ms,
-                              .timeout_ms = g->pol->ack_timeout_ms,
-                              .glen = g->nm.len};
-                if (!(dj->group = malloc(g->nm.len ? g->nm.len : 1)))
-                    break;
-                memcpy(dj->group, g->nm.name, g->nm.len);
-                snprintf(dj->dlq, sizeof(dj->dlq), "%s", g->pol->dead_letter_topic);
-                (*njobs)++;
-            }
+            int64_t gn = delivery_sweep_pending(&w, now, &ready);
+            cap = ws.cap;
             *wake |= ready && !g->ready;
             g->ready |= ready;
             g->next_due = gn;
@@ -293,7 +310,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
         xstream s = {j->topic_id, j->partition, NULL};
         xgrp *g = xg_group_find(x, &s, td_slice_make(j->group, j->glen), &st);
         xpe *pe = g ? xg_pel_get(g, j->id) : NULL;
-        if (pe && pe->count == j->count && pe->delivery_ms == j->delivery_ms) {
+        if (pe && pe->d.deliveries == j->count && pe->d.delivered == j->delivery_ms) {
             xrec_pending_gone(x, st, g, pe->id);
             xg_pel_remove(g, pe);
             xg_pel_compact(g);
@@ -568,7 +585,7 @@ static int load_row(void *arg, const catalog_xrow *r)
     xpe *pe = xg_pel_add(g, r->id, c, r->ms);
     if (!pe)
         return -ENOMEM;
-    pe->count = r->count;
+    pe->d.deliveries = r->count;
     return 0;
 }
 

@@ -24,12 +24,16 @@ typedef struct xcons {
     size_t pending;
 } xcons;
 
+/* A pending entry: its stream ID, its consumer, and its delivery state in the core's pending
+ * form (delivery.h: the last delivery time and count; under a policy its due time derived). */
 typedef struct xpe {
     td_sid id;
     xcons *c; /* NULL: a hole */
-    int64_t delivery_ms;
-    int64_t count;
+    delivery_pending d;
 } xpe;
+/* 40 bytes (64-bit), as before the core's pending form: one per pending entry, and a PEL may
+ * hold millions. */
+_Static_assert(sizeof(xpe) == sizeof(td_sid) + sizeof(void *) + 16, "a pending entry's size");
 
 typedef struct xgrp {
     xname nm;

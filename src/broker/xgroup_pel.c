@@ -173,10 +173,10 @@ xpe *xg_pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
         xpe *pe = &g->pel[i];
         if (!pe->c) {
             g->live++;
-            pe->count = 0;
+            delivery_pending_init(&pe->d, now_ms);
         }
         xg_pel_assign(pe, c);
-        pe->delivery_ms = now_ms;
+        pe->d.delivered = now_ms;
         return pe;
     }
     if (td_grow(&g->pel, &g->pelcap, g->npel, sizeof(*g->pel), 16) != 0)
@@ -184,7 +184,8 @@ xpe *xg_pel_add(xgrp *g, td_sid id, xcons *c, int64_t now_ms)
     memmove(g->pel + i + 1, g->pel + i, (g->npel - i) * sizeof(*g->pel));
     g->npel++;
     g->live++;
-    g->pel[i] = (xpe){.id = id, .c = c, .delivery_ms = now_ms};
+    g->pel[i] = (xpe){.id = id, .c = c};
+    delivery_pending_init(&g->pel[i].d, now_ms);
     c->pending++;
     return &g->pel[i];
 }

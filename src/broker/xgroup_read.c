@@ -68,8 +68,7 @@ static size_t redeliver(td_xgroups *x, xstr *st, xgrp *g, xcons *c, size_t count
             break;
         }
         xg_pel_assign(pe, c);
-        pe->delivery_ms = now_ms;
-        pe->count++;
+        delivery_pending_deliver(&pe->d, now_ms);
         g->redelivered++;
         next = TD_MIN(next, xg_due_at(g, pe));
         xrec_pending(x, st, g, pe);
@@ -152,7 +151,10 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
             rc = -ENOMEM;
             break;
         }
-        pe->count = 1;
+        /* A new delivery counts 1, as Redis's: also for an entry still pending that XGROUP SETID
+         * made new again. */
+        delivery_pending_init(&pe->d, now_ms);
+        delivery_pending_deliver(&pe->d, now_ms);
         xg_note_due(x, g, pe);
         xrec_pending(x, st, g, pe);
     }
@@ -200,8 +202,7 @@ int xgroup_history(td_engine *e, const xstream *s, td_slice group, td_slice cons
             continue;
         if ((rc = push_id(ids, n, &cap, pe->id)) != 0)
             break;
-        pe->delivery_ms = now_ms;
-        pe->count++;
+        delivery_pending_deliver(&pe->d, now_ms);
         xg_note_due(x, g, pe);
         xrec_pending(x, st, g, pe);
     }
@@ -241,11 +242,7 @@ static void claim_one(td_xgroups *x, xstr *st, xgrp *g, xcons *c, xpe *pe, const
                       int64_t delivery_ms)
 {
     xg_pel_assign(pe, c);
-    pe->delivery_ms = delivery_ms;
-    if (o->retry_count >= 0)
-        pe->count = o->retry_count;
-    else if (!o->justid)
-        pe->count++;
+    delivery_pending_claim(&pe->d, delivery_ms, o->retry_count, !o->justid);
     xg_note_due(x, g, pe);
     xrec_pending(x, st, g, pe);
 }
@@ -282,7 +279,7 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
             xg_pel_remove(g, pe);
             continue;
         }
-        if (pe && o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
+        if (pe && o->min_idle_ms > 0 && now_ms - pe->d.delivered < o->min_idle_ms)
             continue;
         if (!pe && !(o->force && xg_entry_live(st, s->p, ids[i])))
             continue;
@@ -295,7 +292,8 @@ int xgroup_claim(td_engine *e, const xstream *s, td_slice group, td_slice consum
                 rc = -ENOMEM;
                 break;
             }
-            pe->count = 1; /* as Redis's FORCE: a new entry, then claimed (+1) */
+            /* As Redis's FORCE: a new entry, delivered once, then claimed (+1). */
+            delivery_pending_deliver(&pe->d, now_ms);
         }
         claim_one(x, st, g, c, pe, o, delivery_ms);
         rc = push_id(claimed, nclaimed, &cap, ids[i]);
@@ -339,7 +337,7 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
             count--;
             continue;
         }
-        if (o->min_idle_ms > 0 && now_ms - pe->delivery_ms < o->min_idle_ms)
+        if (o->min_idle_ms > 0 && now_ms - pe->d.delivered < o->min_idle_ms)
             continue;
         if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, true))) {
             rc = -ENOMEM;
@@ -430,10 +428,10 @@ int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td
         if (td_sid_cmp(pe->id, hi) > 0)
             break;
         if (!pe->c || (only && pe->c != only) ||
-            (min_idle_ms > 0 && now_ms - pe->delivery_ms < min_idle_ms))
+            (min_idle_ms > 0 && now_ms - pe->d.delivered < min_idle_ms))
             continue;
-        xpending_info pi = {pe->id, td_slice_make(pe->c->nm.name, pe->c->nm.len), pe->delivery_ms,
-                            pe->count};
+        xpending_info pi = {pe->id, td_slice_make(pe->c->nm.name, pe->c->nm.len), pe->d.delivered,
+                            pe->d.deliveries};
         fn(arg, &pi);
         n++;
     }

@@ -111,8 +111,8 @@ void xrec_pending(td_xgroups *x, const xstr *st, const xgrp *g, const xpe *pe)
 {
     td_buf *b = &x->rb.buf;
     key_pending(x, st, g, pe->id, false);
-    int rc = put_bytes(b, pe->c->nm.name, pe->c->nm.len, false) | state_put64(b, pe->delivery_ms) |
-             state_put64(b, pe->count);
+    int rc = put_bytes(b, pe->c->nm.name, pe->c->nm.len, false) | state_put64(b, pe->d.delivered) |
+             state_put64(b, pe->d.deliveries);
     drecs_check(&x->rb, rc);
     rec_end(x);
 }
@@ -284,7 +284,7 @@ static int replay_pending_apply(replay_ctx *rx)
         if (!pe)
             rc = -ENOMEM;
         else
-            pe->count = r->count;
+            pe->d.deliveries = r->count;
     }
     for (size_t i = 0; i < rx->n; i++)
         free(rx->v[i].cname);

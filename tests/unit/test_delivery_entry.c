@@ -2,9 +2,11 @@
  * test_delivery_entry.c: the delivery core's entry state (broker/delivery.h): the transitions
  * of a delivered entry (deliver, extend, fail by nack or passed deadline into waiting or dead,
  * claim, hold and release, done) and the due-time sweep over a front end's entries given as
- * spans of its own arrays.
+ * spans of its own arrays; the same for the pending form (Redis's model: a last delivery time
+ * and a 64-bit count, the state derived).
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "broker/delivery.h"
 #include "broker/queue.h"
@@ -181,4 +183,143 @@ static void test_sweep(void)
     ASSERT_EQ(g.nexpired, 0);
 }
 
-TEST_MAIN(TEST(test_transitions), TEST(test_sweep))
+static void test_pending_transitions(void)
+{
+    td_queue_policy pol = policy(3);
+    delivery_pending p;
+    delivery_pending_init(&p, 5000);
+    ASSERT_EQ(p.delivered, 5000);
+    ASSERT_EQ(p.deliveries, 0);
+
+    /* Delivered: counted, its time moved; in flight until delivered + ack.timeout.ms, then due
+     * again after the backoff of its count (100 ms after the first, 200 after the second). */
+    delivery_pending_deliver(&p, 5000);
+    ASSERT_EQ(p.deliveries, 1);
+    ASSERT_EQ(delivery_pending_due(&p, &pol, 0.5), 6100);
+    ASSERT(!delivery_pending_dead(&p, &pol));
+    delivery_pending_deliver(&p, 7000);
+    ASSERT_EQ(p.delivered, 7000);
+    ASSERT_EQ(delivery_pending_due(&p, &pol, 0.5), 8200);
+
+    /* Claimed: the time given (XCLAIM IDLE/TIME) and counted once more, or not (JUSTID), or
+     * the count set whatever it was (RETRYCOUNT, a 64-bit number). */
+    delivery_pending_claim(&p, 6000, -1, true);
+    ASSERT_EQ(p.delivered, 6000);
+    ASSERT_EQ(p.deliveries, 3);
+    /* The third delivery is the last max.deliveries allows: dead at its deadline. */
+    ASSERT(delivery_pending_dead(&p, &pol));
+    ASSERT_EQ(delivery_pending_due(&p, &pol, 0.5), 7000);
+    delivery_pending_claim(&p, 6500, -1, false);
+    ASSERT_EQ(p.delivered, 6500);
+    ASSERT_EQ(p.deliveries, 3);
+    delivery_pending_claim(&p, 6500, INT64_C(5000000000), true);
+    ASSERT_EQ(p.deliveries, INT64_C(5000000000));
+    ASSERT(delivery_pending_dead(&p, &pol));
+    delivery_pending_claim(&p, 6500, 0, true);
+    ASSERT_EQ(p.deliveries, 0);
+    ASSERT(!delivery_pending_dead(&p, &pol));
+
+    /* The jitter: fixed by the ID's bytes and the count (a restart computes it again the same),
+     * and it moves with the count. */
+    const int64_t id[2] = {1700000000000, 3};
+    delivery_pending a = {1, 2}, b = {99, 2}, c = {1, 3};
+    double ra = delivery_pending_jitter(&a, id, sizeof(id));
+    ASSERT(ra >= 0 && ra < 1);
+    ASSERT(ra == delivery_pending_jitter(&b, id, sizeof(id)));
+    ASSERT(ra != delivery_pending_jitter(&c, id, sizeof(id)));
+    /* The key is the ID's bytes then the count, as {ms, seq, count}. */
+    const int64_t key[3] = {1700000000000, 3, 2};
+    ASSERT(ra == delivery_jitter_of(key, sizeof(key)));
+}
+
+/* A front end's pending entry: its ID and owner around the core's, as a Redis group's. */
+typedef struct fp_entry {
+    int64_t id[2];
+    void *owner; /* NULL: a hole */
+    delivery_pending d;
+} fp_entry;
+
+typedef struct fp {
+    fp_entry *v;
+    size_t n;
+    bool given;
+    int64_t dead[8];
+    size_t ndead, stop_after;
+} fp;
+
+static bool fp_next(void *arg, delivery_span *s)
+{
+    fp *f = arg;
+    if (f->given)
+        return false;
+    f->given = true;
+    *s = (delivery_span){&f->v[0].d, f->n, sizeof(fp_entry)};
+    return true;
+}
+
+static double fp_jitter(void *arg, size_t k, const delivery_pending *p)
+{
+    fp *f = arg;
+    ASSERT(p == &f->v[k].d);
+    return f->v[k].owner ? 0.5 : -1;
+}
+
+static bool fp_dead(void *arg, size_t k, const delivery_pending *p, int64_t now)
+{
+    fp *f = arg;
+    ASSERT(p == &f->v[k].d);
+    ASSERT_EQ(now, 10000);
+    if (f->ndead >= f->stop_after)
+        return false;
+    f->dead[f->ndead++] = f->v[k].id[1];
+    return true;
+}
+
+static void test_pending_sweep(void)
+{
+    td_queue_policy pol = policy(2);
+    int owner;
+    /* At now = 10000 (ack timeout 1000, backoff 100 then 200, two deliveries allowed):
+     * 1: delivered at 9000 once: due at 10100, ahead;
+     * 2: delivered at 8000 once: due at 9100, ready for redelivery;
+     * 3: a hole (would be dead);
+     * 4: delivered at 8500 twice: dead, due at its deadline 9500;
+     * 5: delivered at 9500 twice: dead at 10500, ahead. */
+    fp_entry v[] = {{{0, 1}, &owner, {9000, 1}},
+                    {{0, 2}, &owner, {8000, 1}},
+                    {{0, 3}, NULL, {1000, 5}},
+                    {{0, 4}, &owner, {8500, 2}},
+                    {{0, 5}, &owner, {9500, 2}}};
+    fp f = {v, 5, false, {0}, 0, 8};
+    bool ready = false;
+    delivery_pending_walk w = {fp_next, fp_jitter, fp_dead, &pol, &f};
+    int64_t next = delivery_sweep_pending(&w, 10000, &ready);
+    ASSERT(ready);
+    ASSERT_EQ(f.ndead, 1);
+    ASSERT_EQ(f.dead[0], 4);
+    /* The earliest ahead, or a dead entry looked at again DELIVERY_RETRY_MS later. */
+    ASSERT_EQ(next, 10100);
+    /* Nothing is changed by the sweep itself: the state is derived. */
+    ASSERT_EQ(v[3].d.delivered, 8500);
+    ASSERT_EQ(v[3].d.deliveries, 2);
+
+    /* Only entries ahead: not ready, the earliest returned. */
+    fp_entry u[] = {{{0, 6}, &owner, {9900, 1}}, {{0, 7}, &owner, {9950, 1}}};
+    fp g = {u, 2, false, {0}, 0, 8};
+    ready = false;
+    w.arg = &g;
+    ASSERT_EQ(delivery_sweep_pending(&w, 10000, &ready), 11000);
+    ASSERT(!ready);
+    ASSERT_EQ(g.ndead, 0);
+
+    /* The front end stops the sweep (no memory for a job): it returns at once, with a time no
+     * later than the retry of the dead entry it could not take (here: entry 1's, ahead). */
+    fp h = {v, 5, false, {0}, 0, 0};
+    ready = false;
+    w.arg = &h;
+    ASSERT_EQ(delivery_sweep_pending(&w, 10000, &ready), 10100);
+    ASSERT_EQ(h.ndead, 0);
+}
+
+TEST_MAIN(TEST(test_transitions), TEST(test_sweep), TEST(test_pending_transitions),
+          TEST(test_pending_sweep))
