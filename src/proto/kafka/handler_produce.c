@@ -1,0 +1,269 @@
+/*
+ * handler_produce.c: Kafka's Produce. Each partition's batches are checked
+ * (broker_batches_check, mapped to Kafka's error codes), appended through the broker
+ * (broker_part_append_checked) and, under acks=-1, answered once durable: the request holds a
+ * count of outstanding durability callbacks and completes through kreq_async_done.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "net/net.h"
+#include "proto/kafka/handler_int.h"
+#include "proto/kafka/kauthz.h"
+
+static void produce_finish(kreq *q)
+{
+    if (!q->no_response) {
+        kreq_begin(q);
+        kafka_encode_produce(&q->out, q->h.api_version, &q->presp);
+        ko_end(&q->out);
+    }
+    q->ready = true;
+}
+
+/* Runs on the flusher thread (or at once in the loop thread). */
+static void produce_durable_cb(void *arg, int rc)
+{
+    durable_cb *d = arg;
+    if (rc) {
+        d->resp->error_code = KERR_KAFKA_STORAGE_ERROR;
+        d->resp->base_offset = -1;
+    }
+    kreq_async_done(d->q);
+}
+
+/* Validates every batch of one partition's records (broker_batches_check). Returns a Kafka
+ * error code. */
+static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes,
+                                const char **why)
+{
+    switch (broker_batches_check(p, n > 0 ? (size_t)n : 0, max_message_bytes, why)) {
+    case BROKER_BATCH_OK:
+        return KERR_NONE;
+    case BROKER_BATCH_OLD_FORMAT:
+        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case BROKER_BATCH_TOO_LARGE:
+        return KERR_MESSAGE_TOO_LARGE;
+    case BROKER_BATCH_INVALID:
+        return KERR_INVALID_RECORD;
+    case BROKER_BATCH_TRANSACTIONAL:
+        return KERR_INVALID_TXN_STATE;
+    case BROKER_BATCH_COMPRESSION:
+        return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+    default:
+        return KERR_CORRUPT_MESSAGE;
+    }
+}
+
+/* One produce request's state shared by its partitions. */
+typedef struct produce_ctx {
+    kreq *q;
+    int16_t acks;
+    int64_t now;
+    int ncb;        /* durability callbacks registered (q->cbs) */
+    bool appended;  /* something new reached a log (not only retries) */
+} produce_ctx;
+
+/* Appends each batch of one partition's records; the answer carries the first base offset.
+ * Returns 0, or the error of the batch that failed (pr's error is then set). */
+static int produce_append(produce_ctx *x, const char *topic, td_part *p,
+                          kafka_produce_part *pp, kafka_produce_part_resp *pr,
+                          broker_append_result *res)
+{
+    kreq *q = x->q;
+    size_t off = 0;
+    int rc = 0;
+    bool first = true;
+    while (off < (size_t)pp->records_len) {
+        size_t bn = broker_batch_size(pp->records + off);
+        rc = broker_part_append_checked(p, pp->records + off, bn, x->now, res);
+        if (rc)
+            break;
+        x->appended |= !res->duplicate;
+        if (res->duplicate)
+            TD_DEBUG("kafka",
+                     "produce to %s/%" PRId32 " from %s: a retry of offsets %" PRId64 "..%" PRId64
+                     ", not stored again",
+                     topic, pp->index, net_conn_peer(q->kc->c), res->base_offset,
+                     res->last_offset);
+        if (first) {
+            pr->base_offset = res->base_offset;
+            pr->log_append_time = res->log_append_time;
+            first = false;
+        }
+        off += bn;
+    }
+    if (rc == 0)
+        return 0;
+    if (first)
+        pr->base_offset = -1;
+    if (rc == TD_ENOKEY) {
+        /* As Kafka's LogValidator: INVALID_RECORD from produce v8 (KIP-467), before it
+         * CORRUPT_MESSAGE, which older clients know. */
+        pr->error_code = q->h.api_version >= 8 ? KERR_INVALID_RECORD : KERR_CORRUPT_MESSAGE;
+        char msg[TD_TOPIC_NAME_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "Compacted topic cannot accept message without key in topic partition "
+                 "%s-%" PRId32 ".",
+                 topic, pp->index);
+        pr->error_message = td_arena_strdup(&q->arena, msg);
+        return rc;
+    }
+    pr->error_code = kafka_error_of(rc);
+    pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED || rc == TD_ETIMESTAMP ||
+                                rc == TD_ETOOBIG
+                            ? td_arena_strdup(&q->arena, td_last_error())
+                            : td_strerror(rc);
+    return rc;
+}
+
+/* Checks, appends and (under acks=-1) registers the durability wait of one partition of a
+ * produce request. ref is the topic's reference (NULL if unknown, trc its lookup's result);
+ * denied is the authorization's answer for the topic. */
+static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, int trc,
+                         const td_topic_config *cfg, int16_t denied, kafka_produce_part *pp,
+                         kafka_produce_part_resp *pr)
+{
+    kreq *q = x->q;
+    pr->index = pp->index;
+    pr->base_offset = -1;
+    pr->log_append_time = -1;
+    pr->log_start_offset = -1;
+    if (x->acks != 0 && x->acks != 1 && x->acks != -1) {
+        pr->error_code = KERR_INVALID_REQUIRED_ACKS;
+        return;
+    }
+    if (denied) {
+        pr->error_code = denied;
+        return;
+    }
+    td_part *p = ref ? broker_topic_part(ref, pp->index) : NULL;
+    if (trc || !p) {
+        pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kafka_missing_topic_error(topic);
+        return;
+    }
+    if (broker_topic_internal(ref)) {
+        /* Kafka's answer for a produce to an internal topic. */
+        pr->error_code = KERR_INVALID_TOPIC_EXCEPTION;
+        pr->error_message = "Cannot append to internal topic";
+        return;
+    }
+    if (x->acks == -1 && cfg->min_insync_replicas > 1) {
+        /* As Kafka answers on a topic with fewer in-sync replicas than it asks for: this
+         * broker is the only replica. */
+        pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
+        pr->error_message = "min.insync.replicas is above 1 and this single broker is the only "
+                            "replica";
+        return;
+    }
+    const char *why = NULL;
+    pr->error_code = validate_records(pp->records, pp->records_len, cfg->max_message_bytes, &why);
+    if (pr->error_code != KERR_NONE) {
+        pr->error_message = why;
+        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
+                 net_conn_peer(q->kc->c), why);
+        return;
+    }
+    broker_append_result res = {0};
+    if (produce_append(x, topic, p, pp, pr, &res) != 0)
+        return;
+    pr->log_start_offset = broker_part_log_start(p);
+    if (x->acks != -1) {
+        broker_when_durable(ref, pp->index, res.end_offset, NULL, NULL);
+        return;
+    }
+    durable_cb *d = &q->cbs[x->ncb];
+    d->q = q;
+    d->resp = pr;
+    __atomic_add_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
+    /* Under interval and none the callback runs at once, here. */
+    int rc = broker_when_durable(ref, pp->index, res.end_offset, produce_durable_cb, d);
+    if (rc) {
+        pr->error_code = kafka_error_of(rc);
+        __atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL);
+    } else {
+        x->ncb++;
+    }
+}
+
+void kafka_serve_produce(kreq *q, kafka_reader *r)
+{
+    kafka_server *s = q->kc->s;
+    int16_t v = q->h.api_version;
+    kafka_produce_req req;
+    if (kafka_decode_produce(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    bool acks_ok = req.acks == 0 || req.acks == 1 || req.acks == -1;
+    q->no_response = req.acks == 0;
+    /* Kafka counts the whole request against the producer byte rate. */
+    q->presp.throttle_time_ms = kafka_quota_record(q, TD_QUOTA_PRODUCER_BYTE_RATE, (double)q->size);
+    q->presp.ntopics = req.ntopics;
+    q->presp.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*q->presp.topics));
+    int32_t total_parts = 0;
+    for (int32_t i = 0; i < req.ntopics; i++)
+        total_parts += req.topics[i].nparts;
+    q->cbs = calloc((size_t)total_parts + 1, sizeof(*q->cbs));
+    q->refs = calloc((size_t)req.ntopics + 1, sizeof(*q->refs));
+    if (!q->presp.topics || !q->cbs || !q->refs) {
+        q->out.err = -ENOMEM;
+        return;
+    }
+    /* Every allocation that can fail comes before the first append: once a durability
+     * callback is registered, the request must live until it runs, so failing later would
+     * free it under the callback. */
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_produce_topic_resp *tr = &q->presp.topics[i];
+        tr->parts =
+            td_arena_calloc(&q->arena, (size_t)req.topics[i].nparts + 1, sizeof(*tr->parts));
+        if (!tr->parts) {
+            q->out.err = -ENOMEM;
+            return;
+        }
+    }
+    produce_ctx x = {.q = q, .acks = req.acks, .now = td_wall_ms()};
+    q->pending = 1; /* held until every partition is handled */
+    q->finish = produce_finish;
+    for (int32_t i = 0; i < req.ntopics; i++) {
+        kafka_produce_topic *t = &req.topics[i];
+        kafka_produce_topic_resp *tr = &q->presp.topics[i];
+        tr->name = t->name;
+        tr->nparts = t->nparts;
+        /* Authorization comes before existence, as in Kafka: a principal that may not write
+         * a topic does not learn whether it exists. A transactional producer needs Write on
+         * its transactional id too. */
+        int16_t denied = acks_ok && t->name
+                             ? kafka_authz_produce(q, req.transactional_id, t->name)
+                             : KERR_NONE;
+        td_topic_ref *ref = NULL;
+        int trc = t->name && !denied ? broker_topic_acquire(s->e, t->name, &ref) : TD_ENOTFOUND;
+        if (ref)
+            q->refs[q->nrefs++] = ref;
+        td_topic_config cfg;
+        if (ref)
+            broker_topic_config(ref, &cfg);
+        for (int32_t k = 0; k < t->nparts; k++)
+            produce_part(&x, t->name, ref, trc, &cfg, denied, &t->parts[k], &tr->parts[k]);
+    }
+    /* Fault injection for tests (fault.drop.after.append): the data is in the log, and the
+     * producer never hears of it; k_data closes the connection. */
+    int every = s->cfg.fault_drop_after_append;
+    if (every > 0 && x.appended &&
+        __atomic_add_fetch(&s->produced, 1, __ATOMIC_RELAXED) % every == 0)
+        q->drop_connection = true;
+    /* Drop the hold. Whoever brings `pending` to zero completes the request: this thread
+     * now (no callback outstanding), or the last callback (kreq_async_done), which posts
+     * async_task to this loop; that task drops the connection reference taken here. */
+    if (x.ncb > 0)
+        net_conn_ref(q->kc->c);
+    if (__atomic_sub_fetch(&q->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (x.ncb > 0)
+            net_conn_unref(q->kc->c);
+        produce_finish(q);
+    }
+}
