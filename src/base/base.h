@@ -47,6 +47,10 @@ static inline td_slice td_slice_make(const void *p, size_t n)
  * with the array as it was. */
 int td_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first);
 
+/* Writes v in decimal at out (at most 20 bytes, no NUL) and returns how many: for the hot
+ * paths that format numbers without printf. */
+size_t td_u64_text(char *out, uint64_t v);
+
 /* An owned, growable byte buffer. `p` is NULL until the first reserve. */
 typedef struct td_buf {
     uint8_t *p;

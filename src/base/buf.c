@@ -37,6 +37,19 @@ int td_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first)
     return 0;
 }
 
+size_t td_u64_text(char *out, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = t[n - 1 - i];
+    return n;
+}
+
 int td_buf_reserve(td_buf *b, size_t extra)
 {
     if (extra <= b->cap - b->len)

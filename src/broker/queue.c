@@ -20,33 +20,21 @@
 /* ---------------------------------------------------------------------------------------------
  * Ids
  */
-/* Writes v in decimal at w; returns the end. */
-static char *put_dec(char *w, uint64_t v)
-{
-    char t[20];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *w++ = t[--n];
-    return w;
-}
-
 /* The id into buf: two int64 of at most 19 digits, two int32 of at most 10, three dots and
  * the NUL. Called per delivery: no snprintf. */
 _Static_assert(19 + 10 + 19 + 10 + 3 + 1 <= TD_QUEUE_ID_MAX, "queue ids fit TD_QUEUE_ID_MAX");
-static void id_format(const qtopic *t, const qpart *p, const qentry *en, char *buf)
+size_t queue_id_text(int64_t topic_id, int32_t partition, int64_t offset, int32_t deliveries,
+                     char *buf)
 {
-    char *w = put_dec(buf, (uint64_t)t->id);
-    *w++ = '.';
-    w = put_dec(w, (uint32_t)p->partition);
-    *w++ = '.';
-    w = put_dec(w, (uint64_t)en->offset);
-    *w++ = '.';
-    w = put_dec(w, (uint32_t)en->d.deliveries);
-    *w = 0;
+    size_t n = td_u64_text(buf, (uint64_t)topic_id);
+    buf[n++] = '.';
+    n += td_u64_text(buf + n, (uint32_t)partition);
+    buf[n++] = '.';
+    n += td_u64_text(buf + n, (uint64_t)offset);
+    buf[n++] = '.';
+    n += td_u64_text(buf + n, (uint32_t)deliveries);
+    buf[n] = 0;
+    return n;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -363,7 +351,7 @@ static int msg_add(msgs *m, const qtopic *t, const qpart *p, const qentry *en, c
     if (!broker_event_copy(ev, NULL, &msg->event))
         return -ENOMEM;
     m->n++;
-    id_format(t, p, en, msg->id);
+    queue_id_text(t->id, p->partition, en->offset, en->d.deliveries, msg->id);
     memcpy(msg->topic, t->name, t->len + 1);
     msg->deliveries = en->d.deliveries;
     return 0;

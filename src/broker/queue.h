@@ -28,6 +28,12 @@
 
 typedef struct td_queues td_queues;
 
+/* A delivery's id, "topic-id.partition.offset.deliveries", into buf (TD_QUEUE_ID_MAX bytes,
+ * NUL-terminated); returns its length. The one writer of the id's text, for the engine and the
+ * HTTP listener, which writes the ids of acknowledged ranges. Called per delivery: no printf. */
+size_t queue_id_text(int64_t topic_id, int32_t partition, int64_t offset, int32_t deliveries,
+                     char *buf);
+
 /* Replays the engine's queue groups from __queue_state, migrating an older catalog's (the
  * engine's topics and state topics must be open). */
 int queues_open(td_engine *e, td_queues **out);

@@ -18,6 +18,8 @@
  */
 #include "proto/http/queue_wire.h"
 
+#include "broker/queue.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
@@ -49,14 +51,10 @@ static int put_i64(td_buf *b, int64_t v)
 {
     char t[24];
     size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        t[sizeof(t) - 1 - n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
     if (v < 0)
-        t[sizeof(t) - 1 - n++] = '-';
-    return put(b, t + sizeof(t) - n, n);
+        t[n++] = '-';
+    n += td_u64_text(t + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    return put(b, t, n);
 }
 
 /* The code point of the UTF-8 sequence at p (n bytes left) and its length, or 0 when it is not
@@ -317,30 +315,9 @@ bool qwire_item_parse(const char *s, size_t n, qwire_item *out)
     return true;
 }
 
-static char *dec(char *w, uint64_t v)
-{
-    char t[20];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *w++ = t[--n];
-    return w;
-}
-
 size_t qwire_item_id(const qwire_item *it, int64_t offset, char *buf)
 {
-    char *w = dec(buf, (uint64_t)it->topic_id);
-    *w++ = '.';
-    w = dec(w, (uint32_t)it->partition);
-    *w++ = '.';
-    w = dec(w, (uint64_t)offset);
-    *w++ = '.';
-    w = dec(w, (uint32_t)it->deliveries);
-    *w = 0;
-    return (size_t)(w - buf);
+    return queue_id_text(it->topic_id, it->partition, offset, it->deliveries, buf);
 }
 
 /* ---------------------------------------------------------------------------------------------

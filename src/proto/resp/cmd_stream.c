@@ -158,9 +158,9 @@ bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big)
 static int id_format(char *buf, size_t len, td_sid id)
 {
     (void)len; /* at least 48: 20 + 1 + 20 */
-    size_t n = resp_u64_text(buf, (uint64_t)id.ms);
+    size_t n = td_u64_text(buf, (uint64_t)id.ms);
     buf[n++] = '-';
-    n += resp_u64_text(buf + n, id.seq);
+    n += td_u64_text(buf + n, id.seq);
     return (int)n;
 }
 

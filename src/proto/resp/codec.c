@@ -368,19 +368,6 @@ static void put(resp_w *w, const void *p, size_t n)
         w->oom = true;
 }
 
-size_t resp_u64_text(char *out, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* A type byte, a number and CRLF: every length and integer line (hot: no printf). */
 static void line(resp_w *w, char type, int64_t v)
 {
@@ -389,9 +376,9 @@ static void line(resp_w *w, char type, int64_t v)
     buf[n++] = type;
     if (v < 0) {
         buf[n++] = '-';
-        n += resp_u64_text(buf + n, (uint64_t)0 - (uint64_t)v);
+        n += td_u64_text(buf + n, (uint64_t)0 - (uint64_t)v);
     } else {
-        n += resp_u64_text(buf + n, (uint64_t)v);
+        n += td_u64_text(buf + n, (uint64_t)v);
     }
     buf[n++] = '\r';
     buf[n++] = '\n';

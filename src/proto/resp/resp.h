@@ -49,9 +49,6 @@ int resp_parse_command(const uint8_t *p, size_t n, const resp_limits *lim, td_ar
  * zeros ("0" alone), nothing else, within long long. */
 bool resp_parse_ll(const uint8_t *p, size_t n, long long *out);
 
-/* Writes v in decimal into out (at least 20 bytes, no NUL); returns the length. */
-size_t resp_u64_text(char *out, uint64_t v);
-
 /* Redis's glob-style matching (KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET): '*', '?', "[a-z]",
  * "[^abc]" and '\' escapes. Iterative, at most pattern length x string length steps. */
 bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
