@@ -7,6 +7,7 @@
 #   scripts/install-deps.sh --test   everything the tests, the fuzz targets and the benchmarks
 #                                    need besides (`make test`, `make fuzz`, `make bench`, CI):
 #                                    clang, Python and its Kafka and Redis clients, redis-tools,
+#                                    redis-server (the peer the Redis tests compare with),
 #                                    fio, iperf3, nats-server and libnats-dev (the queue
 #                                    benchmark's peer), Node.js and the Node Kafka clients of
 #                                    tests/node (from the npm registry, at the versions its
@@ -33,7 +34,7 @@ if $test_deps; then
   pkgs+=(
     clang libclang-rt-14-dev
     python3 python3-pytest python3-kafka python3-confluent-kafka python3-prometheus-client
-    python3-redis redis-tools
+    python3-redis redis-tools redis-server
     librdkafka-dev fio iperf3 nats-server libnats-dev
   )
 fi
