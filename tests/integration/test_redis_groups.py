@@ -160,7 +160,7 @@ def test_history_noack_and_delivery_counts(rb):
     # Errors, as Redis words them.
     assert "Missing GROUP option for XREADGROUP" in err(
         r.execute_command, "XREADGROUP", "COUNT", "1", "NOACK", "STREAMS", "h", ">")
-    assert "The $ ID is meaningful only for XREAD command" in err(
+    assert "The $ ID is meaningless in the context of XREADGROUP" in err(
         r.execute_command, "XREADGROUP", "GROUP", "g", "c", "STREAMS", "h", "$")
     assert "The > ID can be specified only when calling XREADGROUP" in err(
         r.execute_command, "XREAD", "STREAMS", "h", ">")
@@ -168,7 +168,7 @@ def test_history_noack_and_delivery_counts(rb):
         r.execute_command, "XREAD", "GROUP", "g", "c", "STREAMS", "h", "0")
     assert "NOGROUP No such key 'missing' or consumer group 'g' in XREADGROUP" in err(
         r.xreadgroup, "g", "c", {"missing": ">"})
-    assert "Unbalanced 'xreadgroup' list of streams" in err(
+    assert "Unbalanced XREAD list of streams" in err(
         r.execute_command, "XREADGROUP", "GROUP", "g", "c", "STREAMS", "h", "x", ">")
 
 

@@ -383,7 +383,7 @@ static void client_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "NO-EVICT (ON|OFF), NO-TOUCH (ON|OFF)",
         "    Accepted; nothing is evicted or touched here.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }
@@ -568,7 +568,7 @@ static void command_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
         "LIST",
         "    Return a list of all commands.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }
@@ -862,7 +862,7 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }
@@ -1236,7 +1236,7 @@ static void pubsub_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "    Return the number of subscribers for the specified channels, excluding",
         "    pattern subscriptions(default: no channels).",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }

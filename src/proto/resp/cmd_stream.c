@@ -362,21 +362,29 @@ static bool resp_parse_count(resp_w *w, td_slice a, long long *count)
     return true;
 }
 
+/* Why a bound did not parse, as Redis says it: an exclusive bound of a valid ID fails only at
+ * the end of the ID space (nothing is above or below it); anything else is not an ID ("(-"
+ * included). */
+static const char *bound_error(td_slice a, const char *edge)
+{
+    td_sid id;
+    bool big;
+    if (a.n > 1 && a.p[0] == '(' && resp_id_parse(td_slice_make(a.p + 1, a.n - 1), 0, &id, &big))
+        return edge;
+    return resp_invalid_id;
+}
+
 /* XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n] */
 static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool rev)
 {
     td_sid lo, hi;
     long long count = -1;
     if (!resp_bound_parse(argv[rev ? 3 : 2], true, &lo)) {
-        resp_w_error(w, argv[rev ? 3 : 2].n && argv[rev ? 3 : 2].p[0] == '('
-                            ? "ERR invalid start ID for the interval"
-                            : resp_invalid_id);
+        resp_w_error(w, bound_error(argv[rev ? 3 : 2], "ERR invalid start ID for the interval"));
         return;
     }
     if (!resp_bound_parse(argv[rev ? 2 : 3], false, &hi)) {
-        resp_w_error(w, argv[rev ? 2 : 3].n && argv[rev ? 2 : 3].p[0] == '('
-                            ? "ERR invalid end ID for the interval"
-                            : resp_invalid_id);
+        resp_w_error(w, bound_error(argv[rev ? 2 : 3], "ERR invalid end ID for the interval"));
         return;
     }
     for (size_t i = 4; i < argc; i++) {
@@ -393,7 +401,9 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
     if (o <= 0 || count == 0 || td_sid_cmp(lo, hi) > 0) {
         if (o == 1)
             broker_topic_release(s.ref);
-        if (o >= 0)
+        if (o == 1 && count == 0)
+            resp_w_null_array(w); /* as Redis: COUNT 0 (or below) of an existing stream */
+        else if (o >= 0)
             resp_w_array(w, 0);
         return;
     }
@@ -1177,9 +1187,8 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
     }
     if (rest == 0 || rest % 2) {
         resp_w_errorf(w,
-                      "ERR Unbalanced '%s' list of streams: for each stream key an ID or '%s' "
-                      "must be specified.",
-                      group ? "xreadgroup" : "xread", group ? ">" : "$");
+                      "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' "
+                      "must be specified.");
         return;
     }
     if (group && !gname.p) {
@@ -1228,7 +1237,10 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         bool dollar = ids[k].n == 1 && ids[k].p[0] == '$', big = false;
         bool gt = ids[k].n == 1 && ids[k].p[0] == '>';
         if (dollar && group) {
-            resp_w_error(w, "ERR The $ ID is meaningful only for XREAD command");
+            resp_w_error(w, "ERR The $ ID is meaningless in the context of XREADGROUP: you want "
+                            "to read the history of this consumer by specifying a proper ID, or "
+                            "use the > ID to get new messages. The $ ID would just return an "
+                            "empty result set.");
             ok = false;
         } else if (gt && !group) {
             resp_w_error(w, "ERR The > ID can be specified only when calling XREADGROUP using the "

@@ -100,7 +100,7 @@ static void xgroup_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
         "    Set the current group ID and entries_read counter.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }
@@ -363,32 +363,35 @@ out:
 void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     size_t n = argc - 2, deleted = 0;
-    td_sid *ids = malloc(n * sizeof(*ids));
-    if (!ids) {
-        resp_w_error(w, "ERR out of memory");
-        return;
-    }
-    /* Every ID first: nothing is removed if one is invalid. */
-    for (size_t i = 0; i < n; i++) {
-        if (!strict_id(argv[2 + i], &ids[i])) {
-            resp_w_error(w, resp_invalid_id);
-            free(ids);
-            return;
-        }
-    }
+    /* The stream first, as Redis: a missing key is 0 whatever the IDs. */
     sref s;
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
-    if (o == 1) {
-        xstream xs = resp_xstream(&s);
-        uint64_t seq = 0;
-        int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
-        if (change_ok(w, r, argv + 1, NOGROUP_PLAIN))
-            resp_w_int(w, (int64_t)deleted);
-        after_reply(rc, seq);
+    if (o != 1)
+        return;
+    td_sid *ids = malloc(n * sizeof(*ids));
+    if (!ids) {
+        resp_w_error(w, "ERR out of memory");
         broker_topic_release(s.ref);
+        return;
     }
+    /* Every ID before anything is removed: nothing is if one is invalid. */
+    for (size_t i = 0; i < n; i++) {
+        if (!strict_id(argv[2 + i], &ids[i])) {
+            resp_w_error(w, resp_invalid_id);
+            free(ids);
+            broker_topic_release(s.ref);
+            return;
+        }
+    }
+    xstream xs = resp_xstream(&s);
+    uint64_t seq = 0;
+    int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
+    if (change_ok(w, r, argv + 1, NOGROUP_PLAIN))
+        resp_w_int(w, (int64_t)deleted);
+    after_reply(rc, seq);
+    broker_topic_release(s.ref);
     free(ids);
 }
 
@@ -686,7 +689,7 @@ static void xinfo_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "STREAM <key> [FULL [COUNT <count>]",
         "    Show information about the stream.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }
