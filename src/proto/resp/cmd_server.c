@@ -1135,25 +1135,6 @@ static void function_list(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
     resp_w_array(w, 0);
 }
 
-static void cmd_watch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    (void)argv;
-    if (rc->in_multi)
-        resp_w_error(w, "ERR WATCH inside MULTI is not allowed");
-    else
-        resp_w_error(w, "ERR WATCH is not supported by tidings: MULTI/EXEC transactions run "
-                        "without interleaving, but optimistic locks on keys are not offered");
-}
-
-static void cmd_unwatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argc;
-    (void)argv;
-    resp_w_simple(w, "OK");
-}
-
 /* ---------------------------------------------------------------------------------------------
  * The table
  */
@@ -1336,9 +1317,9 @@ const rcmd resp_commands[] = {
     {"unsubscribe", -1, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
      resp_cmd_unsubscribe, "pubsub", "Stops listening to messages posted to channels.", "2.0.0", 0,
      0, 0, NULL, "@pubsub @slow"},
-    {"unwatch", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_unwatch, "transactions",
+    {"unwatch", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_unwatch, "transactions",
      "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, NULL, "@fast @transaction"},
-    {"watch", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, cmd_watch,
+    {"watch", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, resp_cmd_watch,
      "transactions", "Monitors changes to keys to determine the execution of a transaction.",
      "2.2.0", 1, -1, 1, NULL, "@fast @transaction"},
     {"xack", -4, RF_WRITE | RF_FAST, resp_cmd_xack, "stream",

@@ -69,6 +69,8 @@ struct rconn {
     char user[TD_USER_NAME_MAX + 1];
     bool closing; /* QUIT, a protocol error: close once the replies are written */
     bool in_multi, multi_dirty;
+    struct resp_watched *watched; /* WATCH's keys and their states (cmd_watch.c) */
+    size_t nwatched, watched_cap;
     td_buf queued; /* MULTI: the queued commands, as RESP arrays, parsed again by EXEC */
     size_t nqueued;
     td_arena arena; /* one command's temporaries */
@@ -145,6 +147,13 @@ void resp_command_fullname(const rcmd *parent, const rcmd *c, char *buf, size_t 
 void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* WATCH and UNWATCH (cmd_watch.c); resp_unwatch_all forgets the keys (EXEC, DISCARD, RESET,
+ * close); resp_watched_unchanged: whether no watched key changed since WATCH (EXEC calls it
+ * under the transactions' write lock). */
+void resp_cmd_watch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_unwatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_unwatch_all(rconn *rc);
+bool resp_watched_unchanged(rconn *rc);
 /* Connections (server.c): CLIENT LIST and INFO lines, CLIENT KILL. */
 void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
 /* Closes the connections that match (id 0: any; addr NULL: any; user NULL: any, "default"

@@ -416,6 +416,7 @@ static void on_close(net_conn *c)
         rc->next->prev = rc->prev;
     s->nclients--;
     pthread_mutex_unlock(&s->clients_mu);
+    resp_unwatch_all(rc);
     td_buf_free(&rc->queued);
     td_buf_free(&rc->out);
     td_arena_free(&rc->arena);
@@ -477,6 +478,7 @@ size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const ch
 void resp_reset(rconn *rc)
 {
     resp_pubsub_forget(rc);
+    resp_unwatch_all(rc);
     rc->in_multi = rc->multi_dirty = false;
     rc->queued.len = 0;
     rc->nqueued = 0;
@@ -662,6 +664,7 @@ void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     rc->in_multi = rc->multi_dirty = false;
     rc->queued.len = 0;
     rc->nqueued = 0;
+    resp_unwatch_all(rc);
     resp_w_simple(w, "OK");
 }
 
@@ -678,6 +681,7 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         rc->multi_dirty = false;
         rc->queued.len = 0;
         rc->nqueued = 0;
+        resp_unwatch_all(rc);
         resp_w_error(w, "EXECABORT Transaction discarded because of previous errors.");
         return;
     }
@@ -685,6 +689,16 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
      * no other client's command runs in between. */
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_wrlock(&rc->s->exec_lock);
+    bool unchanged = resp_watched_unchanged(rc);
+    resp_unwatch_all(rc);
+    if (!unchanged) { /* a watched key changed: nothing runs, the reply is a null array */
+        rc->queued.len = 0;
+        rc->nqueued = 0;
+        resp_w_null_array(w);
+        pthread_rwlock_unlock(&rc->s->exec_lock);
+        pthread_rwlock_rdlock(&rc->s->exec_lock);
+        return;
+    }
     resp_w_array(w, rc->nqueued);
     rc->in_exec = true;
     size_t pos = 0;
