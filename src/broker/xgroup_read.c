@@ -121,6 +121,9 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     int64_t *recs = NULL;
     size_t nrecs = 0, ri = 0;
     bool gaps = part_has_gaps(s->p);
+    xview view; /* the counters of Redis's entries_read rules, computed if they need them */
+    xg_view_start(&view, st, s->p);
+    view.added = hw;
     if (gaps &&
         (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
         goto out;
@@ -142,6 +145,7 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         if (d < st->ndel && st->del[d] == off)
             continue; /* removed by XDEL */
         td_sid eid = {id.ms, id.seq + (uint64_t)(off - run_off)};
+        g->entries_read = xg_read_advance(&view, g->entries_read, eid);
         g->last = eid;
         given++;
         if (noack)
@@ -366,7 +370,8 @@ static void group_info(const xgrp *g, xgroup_info *out)
     *out = (xgroup_info){.name = td_slice_make(g->nm.name, g->nm.len),
                          .last_id = g->last,
                          .consumers = g->ncons,
-                         .pending = g->live};
+                         .pending = g->live,
+                         .entries_read = g->entries_read};
     for (size_t i = 0; i < g->npel; i++)
         if (g->pel[i].c) {
             out->pel_min = g->pel[i].id;
@@ -385,9 +390,14 @@ int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgro
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
     xstr *st = xg_stream_find(x, s->topic_id, s->partition);
+    xview view; /* one for every group: the same counters */
+    if (st && s->p)
+        xg_view_start(&view, st, s->p);
     for (size_t i = 0; st && i < st->n; i++) {
         xgroup_info gi;
         group_info(st->g[i], &gi);
+        if (s->p)
+            gi.lag_known = xg_lag(&view, gi.last_id, gi.entries_read, &gi.lag);
         fn(arg, &gi);
     }
     pthread_mutex_unlock(&x->mu);
