@@ -299,3 +299,20 @@ def test_noack_and_blocked_reads_count(pair):
     read(pair, "g", "x", None, "s", "NOACK")
     groups(pair)
     full_groups(pair)
+
+
+def test_xinfo_stream_options(pair):
+    """XINFO STREAM's options, checked after the key as Redis does; a negative COUNT is 10. The
+    FULL replies are compared from their entries on (the fields before are the stream's)."""
+    fill(pair, n=12)
+    pair.same("XGROUP", "CREATE", "s", "g", "0")
+    read(pair, "g", "c", 11)
+    for args in (["NOPE"], ["FULL", "X"], ["FULL", "COUNT"], ["full", "count", "2", "x"],
+                 ["FULL", "COUNT", "abc"], ["FULL", "LIMIT", "2"]):
+        pair.same("XINFO", "STREAM", "s", *args)
+        pair.same("XINFO", "STREAM", "missing", *args)
+    pair.same("xinfo", "Stream", "s", "NOPE")
+    for count in ("-1", "0", "2", "-100"):
+        a, b = pair.both("XINFO", "STREAM", "s", "FULL", "COUNT", count)
+        sep = b"$7\r\nentries\r\n"
+        assert TIMES.sub(b"T", a.split(sep, 1)[1]) == TIMES.sub(b"T", b.split(sep, 1)[1]), count

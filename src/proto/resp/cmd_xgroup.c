@@ -996,25 +996,42 @@ static void full_group(info_out *o, const xgroup_info *g)
     td_buf_free(&l.pel);
 }
 
+/* XINFO STREAM's options, after the key as in Redis: [FULL [COUNT n]] (a negative COUNT is
+ * 10, 0 is all); false after answering the error. */
+static bool xinfo_stream_opts(resp_w *w, size_t argc, const td_slice *argv, bool *full,
+                              long long *count)
+{
+    *full = false;
+    *count = 10;
+    if (argc == 3)
+        return true;
+    if ((argc != 4 && argc != 6) || !resp_arg_is(argv[3], "full") ||
+        (argc == 6 && !resp_arg_is(argv[4], "count"))) {
+        resp_w_errorf(w,
+                      "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                      "XINFO HELP.",
+                      (int)TD_MIN(argv[1].n, 128), (const char *)argv[1].p);
+        return false;
+    }
+    *full = true;
+    if (argc == 6 && !resp_arg_ll(w, argv[5], count))
+        return false;
+    if (*count < 0)
+        *count = 10;
+    return true;
+}
+
 static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
-    bool full = false;
-    long long count = 10;
-    if (argc > 3) {
-        if (!resp_arg_is(argv[3], "full") || (argc != 4 && argc != 6) ||
-            (argc == 6 && !resp_arg_is(argv[4], "count"))) {
-            resp_reply_syntax(w);
-            return;
-        }
-        full = true;
-        if (argc == 6 && !resp_arg_ll(w, argv[5], &count))
-            return;
-        if (count < 0)
-            count = 0;
-    }
+    bool full;
+    long long count;
     sref s;
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
+    if (!xinfo_stream_opts(w, argc, argv, &full, &count)) {
+        broker_topic_release(s.ref);
+        return;
+    }
     xstream xs = resp_xstream(&s);
     td_sid last, first = {0, 0}, max_deleted;
     broker_stream_last(s.p, &last);
