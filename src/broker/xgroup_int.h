@@ -150,14 +150,20 @@ bool xg_entry_live(const xstr *st, td_part *p, td_sid id);
 typedef struct xview {
     const xstr *st; /* may be NULL: no XDEL */
     td_part *p;
-    int64_t added;  /* entries_added: the high watermark (offsets count every entry added) */
-    td_sid max_del; /* max_deleted_entry_id */
-    bool have;      /* the rest is computed */
-    int64_t length; /* the entries from the log start, less those XDEL removed */
-    td_sid first;   /* first_id: the first entry's, 0-0 when empty */
-    td_sid last;    /* last_id: the last ID, which XSETID may have raised */
+    int64_t added;   /* entries_added: the high watermark (offsets count every entry added) */
+    int64_t start;   /* the log start when the view was taken */
+    int64_t records; /* the records in [start, added), -1 until counted */
+    td_sid max_del;  /* max_deleted_entry_id */
+    bool have;       /* the rest is computed */
+    int64_t length;  /* the entries from the log start, less those XDEL removed */
+    td_sid first;    /* first_id: the first entry's, 0-0 when empty */
+    td_sid last;     /* last_id: the last ID, which XSETID may have raised */
 } xview;
-void xg_view_start(xview *v, const xstr *st, td_part *p);
+/* Takes the view at the high watermark hw (-1: now). count_now counts a compacted stream's
+ * records at once (which reads its batch headers: call it outside x->mu), else only if a rule
+ * needs them. Then xg_view_stream, under x->mu, adds what XDEL removed (st may be NULL). */
+void xg_view_start(xview *v, td_part *p, int64_t hw, bool count_now);
+void xg_view_stream(xview *v, const xstr *st);
 /* streamEstimateDistanceFromFirstEverEntry: the entries read up to id, or XG_READ_UNKNOWN. */
 int64_t xg_estimate(xview *v, td_sid id);
 /* The counter after delivering the entry id (in ID order, after the group's last ID). */

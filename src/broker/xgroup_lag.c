@@ -38,11 +38,27 @@ static int64_t wrap_sub(int64_t a, int64_t b)
     return (int64_t)((uint64_t)a - (uint64_t)b);
 }
 
-void xg_view_start(xview *v, const xstr *st, td_part *p)
+/* The records in [start, added): entries, not offsets (a compacted topic has gaps). */
+static int64_t view_records(td_part *p, int64_t start, int64_t end)
 {
-    *v = (xview){.st = st, .p = p, .added = part_high_watermark(p)};
-    if (st)
-        v->max_del = st->max_del;
+    int64_t n = end - start;
+    if (n > 0 && part_count_records(p, start, end, &n) != 0)
+        n = end - start;
+    return TD_MAX(0, n);
+}
+
+void xg_view_start(xview *v, td_part *p, int64_t hw, bool count_now)
+{
+    *v = (xview){.p = p, .added = hw >= 0 ? hw : part_high_watermark(p), .records = -1};
+    v->start = part_log_start(p);
+    if (count_now && part_has_gaps(p))
+        v->records = view_records(p, v->start, v->added);
+}
+
+void xg_view_stream(xview *v, const xstr *st)
+{
+    v->st = st;
+    v->max_del = st ? st->max_del : (td_sid){0, 0};
 }
 
 /* The stream's last ID as of the view's high watermark: the partition's (which XSETID may
@@ -52,7 +68,7 @@ static td_sid view_last(const xview *v)
 {
     td_sid last = {0, 0};
     part_stream_last(v->p, &last);
-    if (part_log_end(v->p) != v->added && v->added > part_log_start(v->p) &&
+    if (part_log_end(v->p) != v->added && v->added > v->start &&
         part_stream_id(v->p, v->added - 1, &last, NULL) != 0)
         part_stream_last(v->p, &last);
     return last;
@@ -65,7 +81,7 @@ static void view_fill(xview *v)
         return;
     v->have = true;
     const xstr *st = v->st;
-    int64_t ls = part_log_start(v->p), hw = v->added, n = hw - ls;
+    int64_t ls = v->start, hw = v->added;
     if (hw <= ls) {
         v->length = 0;
         v->last = view_last(v);
@@ -73,9 +89,9 @@ static void view_fill(xview *v)
     }
     size_t d0 = st && st->ndel ? xg_del_lower(st, ls) : 0;
     size_t d1 = st && st->ndel ? xg_del_lower(st, hw) : 0;
-    if (part_count_records(v->p, ls, hw, &n) != 0) /* entries, not offsets */
-        n = hw - ls;
-    v->length = TD_MAX(0, n - (int64_t)(d1 - d0));
+    if (v->records < 0)
+        v->records = view_records(v->p, ls, hw);
+    v->length = TD_MAX(0, v->records - (int64_t)(d1 - d0));
     v->last = view_last(v);
     int64_t first = -1;
     if (v->length > 0 && !part_has_gaps(v->p)) {

@@ -122,8 +122,8 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     size_t nrecs = 0, ri = 0;
     bool gaps = part_has_gaps(s->p);
     xview view; /* the counters of Redis's entries_read rules, computed if they need them */
-    xg_view_start(&view, st, s->p);
-    view.added = hw;
+    xg_view_start(&view, s->p, hw, false);
+    xg_view_stream(&view, st);
     if (gaps &&
         (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
         goto out;
@@ -388,11 +388,13 @@ int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgro
                 void *arg)
 {
     td_xgroups *x = e->xgroups;
+    xview view; /* one for every group: the same counters, counted before the lock */
+    if (s->p)
+        xg_view_start(&view, s->p, -1, true);
     pthread_mutex_lock(&x->mu);
     xstr *st = xg_stream_find(x, s->topic_id, s->partition);
-    xview view; /* one for every group: the same counters */
-    if (st && s->p)
-        xg_view_start(&view, st, s->p);
+    if (s->p)
+        xg_view_stream(&view, st);
     for (size_t i = 0; st && i < st->n; i++) {
         xgroup_info gi;
         group_info(st->g[i], &gi);
