@@ -4,7 +4,9 @@ tidings and to a real redis-server (redis_peer.py), replies compared byte for by
 and RESP3. Stream IDs are explicit so that replies are deterministic; the times XINFO STREAM
 FULL gives (seen-time, delivery times) are masked. Then the counters across restarts."""
 import re
+import shutil
 import signal
+import subprocess
 
 import pytest
 
@@ -316,3 +318,19 @@ def test_xinfo_stream_options(pair):
         a, b = pair.both("XINFO", "STREAM", "s", "FULL", "COUNT", count)
         sep = b"$7\r\nentries\r\n"
         assert TIMES.sub(b"T", a.split(sep, 1)[1]) == TIMES.sub(b"T", b.split(sep, 1)[1]), count
+
+
+def test_redis_cli_shows_the_same(pair):
+    """redis-cli prints the groups as it prints Redis's, nil counters included."""
+    cli = shutil.which("redis-cli")
+    if not cli:
+        pytest.fail("redis-cli is missing: scripts/install-deps.sh --test installs it")
+    fill(pair, n=4)
+    pair.same("XGROUP", "CREATE", "s", "g", "0")
+    pair.same("XGROUP", "CREATE", "s", "h", "0", "ENTRIESREAD", "2")
+    read(pair, "h", "x", 1)
+    pair.same("XDEL", "s", "4-1")
+    outs = [subprocess.run([cli, "-p", str(port), "XINFO", "GROUPS", "s"], capture_output=True,
+                           text=True, timeout=30).stdout
+            for port in (pair.broker.redis_port, pair.peer_port)]
+    assert outs[0] == outs[1] and "entries-read" in outs[0] and outs[0].count("\n\n") >= 2, outs
