@@ -17,8 +17,8 @@
  * Reading, acknowledging, claiming
  */
 /* The consumer of a name (created if new), seen now. Its record is written when it is new or
- * when record says so: a read that delivers nothing only changes its seen time in memory (kept
- * in the log with the consumer's next change), since its record would wake every blocked
+ * when record says so: a history read that delivers nothing only changes its seen time in memory
+ * (kept in the log with the consumer's next change), since its record would wake every blocked
  * reader, whose retries would write records again, and so on. */
 static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms,
                             bool record)
@@ -99,11 +99,13 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         rc = TD_ENOTFOUND;
         goto out;
     }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    /* As Redis 7.0, a read of `>` creates the consumer (or refreshes its seen time) only when
+     * it is given entries: one that finds none leaves the group as it was. */
     if (g->pol && !noack && (g->ready || now_ms >= g->next_due)) {
+        if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
+            rc = -ENOMEM;
+            goto out;
+        }
         *nredelivered = redeliver(x, st, g, c, count, now_ms, redelivered, &rc);
         if (rc || (count && *nredelivered >= count))
             goto out;
@@ -145,6 +147,10 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         if (d < st->ndel && st->del[d] == off)
             continue; /* removed by XDEL */
         td_sid eid = {id.ms, id.seq + (uint64_t)(off - run_off)};
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
+            rc = -ENOMEM;
+            break;
+        }
         g->entries_read = xg_read_advance(&view, g->entries_read, eid);
         g->last = eid;
         given++;

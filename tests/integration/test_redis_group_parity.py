@@ -334,3 +334,21 @@ def test_redis_cli_shows_the_same(pair):
                            text=True, timeout=30).stdout
             for port in (pair.broker.redis_port, pair.peer_port)]
     assert outs[0] == outs[1] and "entries-read" in outs[0] and outs[0].count("\n\n") >= 2, outs
+
+
+def test_a_read_that_finds_nothing_creates_no_consumer(pair):
+    """As Redis 7.0: XREADGROUP > makes the consumer only when it is given entries (here the
+    consumers' count is what XINFO GROUPS shows; their idle times are other parts')."""
+    fill(pair, n=2)
+    pair.same("XGROUP", "CREATE", "s", "g", "$")
+    read(pair, "g", "early")
+    pair.same("XREADGROUP", "GROUP", "g", "blocked", "BLOCK", "50", "STREAMS", "s", ">")
+    groups(pair)
+    pair.same("XDEL", "s", "2-1")
+    pair.same("XGROUP", "SETID", "s", "g", "1-1")  # only a deleted entry after it
+    read(pair, "g", "late")
+    groups(pair)
+    pair.same("XADD", "s", "3-1", "n", "3")
+    read(pair, "g", "late")
+    pair.same("XREADGROUP", "GROUP", "g", "hist", "STREAMS", "s", "0")  # history: made at once
+    groups(pair)
