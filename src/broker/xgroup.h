@@ -86,11 +86,11 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
                            int64_t *pending, uint64_t *seq);
 
 /* XREADGROUP with `>`: delivers up to count (0: no limit) entries to the consumer (created if
- * new, as in Redis only when it is given entries). Under a queue policy, first the pending entries
- * due for redelivery (*redelivered, malloc'd: free it), then entries after the group's last
- * delivered ID: the offsets
- * [*from, *to) (but those XDEL removed), whose IDs are now pending for it (unless noack) and
- * the last of which is the group's last delivered ID. */
+ * new, as in Redis only when it is given entries). Under a queue policy, first the pending
+ * entries due for redelivery (*redelivered, malloc'd: free it), then entries after the group's
+ * last delivered ID: the offsets [*from, *to) (but those XDEL removed), whose IDs are now
+ * pending for it (unless noack) and the last of which is the group's last delivered ID; the
+ * group's entries-read counter follows them by Redis's rules (xgroup_lag.c). */
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
                    bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
                    int64_t *from, int64_t *to, uint64_t *seq);
