@@ -566,6 +566,7 @@ static int load_row(void *arg, const catalog_xrow *r)
         if (!g)
             return -ENOMEM;
         g->last = r->id;
+        g->read_legacy = true; /* these rows have no entries_read: computed after the replay */
         g->created_ms = r->ms;
         g->next_due = INT64_MIN; /* swept once at the start */
         if (r->policy && r->policy[0] && (g->pol = malloc(sizeof(*g->pol))))
@@ -713,7 +714,8 @@ int xg_change_done(td_xgroups *x, int rc, uint64_t *seq)
     return rc ? rc : frc;
 }
 
-int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq)
+int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, int64_t entries_read,
+                  uint64_t *seq)
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
@@ -726,6 +728,7 @@ int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, u
         rc = -ENOMEM;
     if (g) {
         g->last = last;
+        g->entries_read = entries_read;
         g->created_ms = td_wall_ms();
         xrec_group(x, st, g);
     }
@@ -734,7 +737,8 @@ int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, u
     return rc;
 }
 
-int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq)
+int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, int64_t entries_read,
+                 uint64_t *seq)
 {
     td_xgroups *x = e->xgroups;
     pthread_mutex_lock(&x->mu);
@@ -742,6 +746,7 @@ int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, ui
     xgrp *g = xg_group_find(x, s, group, &st);
     if (g) {
         g->last = last;
+        g->entries_read = entries_read; /* as Redis: unknown unless given */
         xrec_group(x, st, g);
     }
     int rc = xg_change_done(x, g ? 0 : TD_ENOTFOUND, seq);

@@ -51,10 +51,13 @@ int xgroups_wait(td_engine *e, uint64_t seq);
 /* Every call below answers TD_ENOTFOUND (no td_fail text) when the group does not exist, unless
  * said otherwise; *seq (when given) gets the number to wait for, 0 if nothing changed. */
 
-/* XGROUP CREATE: TD_EEXIST if the group exists. */
-int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq);
-/* XGROUP SETID */
-int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, uint64_t *seq);
+/* XGROUP CREATE: TD_EEXIST if the group exists. entries_read is Redis's counter of the entries
+ * the group has read (ENTRIESREAD), -1 when unknown (Redis's default). */
+int xgroup_create(td_engine *e, const xstream *s, td_slice group, td_sid last, int64_t entries_read,
+                  uint64_t *seq);
+/* XGROUP SETID: the last delivered ID and the counter (-1: unknown), as XGROUP CREATE's. */
+int xgroup_setid(td_engine *e, const xstream *s, td_slice group, td_sid last, int64_t entries_read,
+                 uint64_t *seq);
 /* XGROUP POLICY (a tidings extension, docs/redis.md#queue-policies): sets (pol) or removes
  * (NULL) the group's queue policy. With one, a pending entry not acknowledged within
  * ack.timeout.ms falls due for redelivery after the backoff (XREADGROUP `>` hands it out again,
@@ -83,10 +86,11 @@ int xgroup_consumer_delete(td_engine *e, const xstream *s, td_slice group, td_sl
                            int64_t *pending, uint64_t *seq);
 
 /* XREADGROUP with `>`: delivers up to count (0: no limit) entries to the consumer (created if
- * new). Under a queue policy, first the pending entries due for redelivery (*redelivered,
- * malloc'd: free it), then entries after the group's last delivered ID: the offsets
- * [*from, *to) (but those XDEL removed), whose IDs are now pending for it (unless noack) and
- * the last of which is the group's last delivered ID. */
+ * new, as in Redis only when it is given entries). Under a queue policy, first the pending
+ * entries due for redelivery (*redelivered, malloc'd: free it), then entries after the group's
+ * last delivered ID: the offsets [*from, *to) (but those XDEL removed), whose IDs are now
+ * pending for it (unless noack) and the last of which is the group's last delivered ID; the
+ * group's entries-read counter follows them by Redis's rules (xgroup_lag.c). */
 int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice consumer, size_t count,
                    bool noack, int64_t now_ms, td_sid **redelivered, size_t *nredelivered,
                    int64_t *from, int64_t *to, uint64_t *seq);
@@ -121,9 +125,9 @@ int xgroup_autoclaim(td_engine *e, const xstream *s, td_slice group, td_slice co
                      td_sid **claimed, size_t *nclaimed, td_sid **deleted, size_t *ndeleted,
                      td_sid *next, uint64_t *seq);
 
-/* Where a group whose last delivered ID is `last` stands: *read, the entries up to it (exact:
- * offsets count every entry ever added), and *lag, the entries after it that XDEL did not
- * remove. */
+/* Where a group whose last delivered ID is `last` stands, exactly: *read, the entries up to it
+ * (offsets count every entry ever added), and *lag, the entries after it that XDEL did not
+ * remove (the metrics' lag; XINFO gives Redis's counter and estimates, xgroup_info). */
 void xstream_progress(td_engine *e, const xstream *s, td_sid last, int64_t *read, int64_t *lag);
 
 /* Reading the state: the visitors run under the groups' lock (they must not call in here). */
@@ -132,6 +136,10 @@ typedef struct xgroup_info {
     td_sid last_id;
     size_t consumers, pending;
     td_sid pel_min, pel_max; /* the lowest and highest pending IDs, when pending > 0 */
+    /* As Redis 7.0's XINFO has them (xgroup_list only): its entries_read counter (-1: nil)
+     * and the lag (when lag_known; else nil), counted and estimated by Redis's rules. */
+    int64_t entries_read, lag;
+    bool lag_known;
 } xgroup_info;
 typedef struct xconsumer_info {
     td_slice name;
@@ -144,7 +152,7 @@ typedef struct xpending_info {
     int64_t delivery_ms;
     int64_t deliveries;
 } xpending_info;
-/* The groups of a stream, by name. */
+/* The groups of a stream, by name, with their entries read and lag (s->p needed). */
 int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgroup_info *g),
                 void *arg);
 /* One group (TD_ENOTFOUND) and its consumers (by name). */

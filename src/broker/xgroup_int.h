@@ -38,6 +38,10 @@ _Static_assert(sizeof(xpe) == sizeof(td_sid) + sizeof(void *) + 16, "a pending e
 typedef struct xgrp {
     xname nm;
     td_sid last;
+    /* Redis's entries_read: the entries the group has read, as Redis counts and estimates them
+     * (xgroup_lag.c), XG_READ_UNKNOWN where Redis has none (XINFO's nil). */
+    int64_t entries_read;
+    bool read_legacy; /* replay: from a record without it (xstate_load computes it) */
     int64_t created_ms;
     /* A queue policy (XGROUP POLICY), or NULL: Redis's behaviour. With one, next_due is the
      * earliest time a pending entry falls due (for redelivery, or the dead-letter topic) as far
@@ -139,6 +143,33 @@ bool xg_del_has(const xstr *st, int64_t off);
 int64_t xg_entry_offset(td_part *p, td_sid id);
 /* Whether the stream has the entry (in the log, not removed by XDEL). */
 bool xg_entry_live(const xstr *st, td_part *p, td_sid id);
+
+/* Entries read and lag as Redis 7.0 has them (xgroup_lag.c): a view of the stream's counters
+ * as Redis keeps them, computed from the log when a rule first needs them. Under x->mu. */
+#define XG_READ_UNKNOWN (-1) /* Redis's SCG_INVALID_ENTRIES_READ */
+typedef struct xview {
+    const xstr *st; /* may be NULL: no XDEL */
+    td_part *p;
+    int64_t added;   /* entries_added: the high watermark (offsets count every entry added) */
+    int64_t start;   /* the log start when the view was taken */
+    int64_t records; /* the records in [start, added), -1 until counted */
+    td_sid max_del;  /* max_deleted_entry_id */
+    bool have;       /* the rest is computed */
+    int64_t length;  /* the entries from the log start, less those XDEL removed */
+    td_sid first;    /* first_id: the first entry's, 0-0 when empty */
+    td_sid last;     /* last_id: the last ID, which XSETID may have raised */
+} xview;
+/* Takes the view at the high watermark hw (-1: now). count_now counts a compacted stream's
+ * records at once (which reads its batch headers: call it outside x->mu), else only if a rule
+ * needs them. Then xg_view_stream, under x->mu, adds what XDEL removed (st may be NULL). */
+void xg_view_start(xview *v, td_part *p, int64_t hw, bool count_now);
+void xg_view_stream(xview *v, const xstr *st);
+/* streamEstimateDistanceFromFirstEverEntry: the entries read up to id, or XG_READ_UNKNOWN. */
+int64_t xg_estimate(xview *v, td_sid id);
+/* The counter after delivering the entry id (in ID order, after the group's last ID). */
+int64_t xg_read_advance(xview *v, int64_t read, td_sid id);
+/* streamReplyWithCGLag: false where Redis answers nil. */
+bool xg_lag(xview *v, td_sid last, int64_t read, int64_t *lag);
 
 /* The group state records (xgroup_state.c, docs/storage.md "State topics"), under x->mu: each
  * call adds a record of the current state of that key (or its tombstone) to x->rb; xrec_flush

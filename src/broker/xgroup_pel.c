@@ -267,6 +267,7 @@ xgrp *xg_group_insert(xstr *st, td_slice name)
         return NULL;
     }
     g->next_due = INT64_MAX;
+    g->entries_read = XG_READ_UNKNOWN;
     memmove(st->g + i + 1, st->g + i, (st->n - i) * sizeof(*st->g));
     st->g[i] = g;
     st->n++;

@@ -17,8 +17,8 @@
  * Reading, acknowledging, claiming
  */
 /* The consumer of a name (created if new), seen now. Its record is written when it is new or
- * when record says so: a read that delivers nothing only changes its seen time in memory (kept
- * in the log with the consumer's next change), since its record would wake every blocked
+ * when record says so: a history read that delivers nothing only changes its seen time in memory
+ * (kept in the log with the consumer's next change), since its record would wake every blocked
  * reader, whose retries would write records again, and so on. */
 static xcons *consumer_seen(td_xgroups *x, xstr *st, xgrp *g, td_slice name, int64_t now_ms,
                             bool record)
@@ -99,11 +99,13 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         rc = TD_ENOTFOUND;
         goto out;
     }
-    if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    /* As Redis 7.0, a read of `>` creates the consumer (or refreshes its seen time) only when
+     * it is given entries: one that finds none leaves the group as it was. */
     if (g->pol && !noack && (g->ready || now_ms >= g->next_due)) {
+        if (!(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
+            rc = -ENOMEM;
+            goto out;
+        }
         *nredelivered = redeliver(x, st, g, c, count, now_ms, redelivered, &rc);
         if (rc || (count && *nredelivered >= count))
             goto out;
@@ -121,6 +123,9 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
     int64_t *recs = NULL;
     size_t nrecs = 0, ri = 0;
     bool gaps = part_has_gaps(s->p);
+    xview view; /* the counters of Redis's entries_read rules, computed if they need them */
+    xg_view_start(&view, s->p, hw, false);
+    xg_view_stream(&view, st);
     if (gaps &&
         (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
         goto out;
@@ -142,6 +147,11 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         if (d < st->ndel && st->del[d] == off)
             continue; /* removed by XDEL */
         td_sid eid = {id.ms, id.seq + (uint64_t)(off - run_off)};
+        if (!c && !(c = consumer_seen(x, st, g, consumer, now_ms, false))) {
+            rc = -ENOMEM;
+            break;
+        }
+        g->entries_read = xg_read_advance(&view, g->entries_read, eid);
         g->last = eid;
         given++;
         if (noack)
@@ -366,7 +376,8 @@ static void group_info(const xgrp *g, xgroup_info *out)
     *out = (xgroup_info){.name = td_slice_make(g->nm.name, g->nm.len),
                          .last_id = g->last,
                          .consumers = g->ncons,
-                         .pending = g->live};
+                         .pending = g->live,
+                         .entries_read = g->entries_read};
     for (size_t i = 0; i < g->npel; i++)
         if (g->pel[i].c) {
             out->pel_min = g->pel[i].id;
@@ -383,11 +394,18 @@ int xgroup_list(td_engine *e, const xstream *s, void (*fn)(void *arg, const xgro
                 void *arg)
 {
     td_xgroups *x = e->xgroups;
+    xview view; /* one for every group: the same counters, counted before the lock */
+    if (s->p)
+        xg_view_start(&view, s->p, -1, true);
     pthread_mutex_lock(&x->mu);
     xstr *st = xg_stream_find(x, s->topic_id, s->partition);
+    if (s->p)
+        xg_view_stream(&view, st);
     for (size_t i = 0; st && i < st->n; i++) {
         xgroup_info gi;
         group_info(st->g[i], &gi);
+        if (s->p)
+            gi.lag_known = xg_lag(&view, gi.last_id, gi.entries_read, &gi.lag);
         fn(arg, &gi);
     }
     pthread_mutex_unlock(&x->mu);

@@ -27,8 +27,11 @@
 
 /* The record kinds: the key's first int16 (a new kind or key layout gets a new number). */
 enum { XREC_GROUP = 0, XREC_CONSUMER = 1, XREC_PENDING = 2 };
-/* The version of every value's fields (its first int16). */
+/* The version of every value's fields (its first int16). A group's value is of version 1
+ * since it holds Redis's entries_read counter (after the policy); version 0 (without it) is
+ * still replayed, and the counter then computed (xstate_load). */
 #define XREC_VALUE_V0 0
+#define XREC_GROUP_V1 1
 
 /* ---------------------------------------------------------------------------------------------
  * Encoding
@@ -55,14 +58,14 @@ static void rec_begin(td_xgroups *x, int16_t kind, const xstr *st, const xgrp *g
 }
 
 /* Ends the key (and starts the value, with its version, unless tombstone). */
-static void rec_key_end(td_xgroups *x, bool tombstone)
+static void rec_key_end(td_xgroups *x, bool tombstone, int16_t version)
 {
     if (tombstone) {
         drecs_tombstone(&x->rb);
         return;
     }
     drecs_value(&x->rb);
-    drecs_check(&x->rb, state_put16(&x->rb.buf, XREC_VALUE_V0));
+    drecs_check(&x->rb, state_put16(&x->rb.buf, version));
 }
 
 static void rec_end(td_xgroups *x)
@@ -74,7 +77,7 @@ static void key_pending(td_xgroups *x, const xstr *st, const xgrp *g, td_sid id,
 {
     rec_begin(x, XREC_PENDING, st, g);
     drecs_check(&x->rb, state_put64(&x->rb.buf, id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq));
-    rec_key_end(x, tombstone);
+    rec_key_end(x, tombstone, XREC_VALUE_V0);
 }
 
 static void key_consumer(td_xgroups *x, const xstr *st, const xgrp *g, const xcons *c,
@@ -82,20 +85,21 @@ static void key_consumer(td_xgroups *x, const xstr *st, const xgrp *g, const xco
 {
     rec_begin(x, XREC_CONSUMER, st, g);
     drecs_check(&x->rb, put_bytes(&x->rb.buf, c->nm.name, c->nm.len, false));
-    rec_key_end(x, tombstone);
+    rec_key_end(x, tombstone, XREC_VALUE_V0);
 }
 
 void xrec_group(td_xgroups *x, const xstr *st, const xgrp *g)
 {
     td_buf *b = &x->rb.buf;
     rec_begin(x, XREC_GROUP, st, g);
-    rec_key_end(x, false);
+    rec_key_end(x, false, XREC_GROUP_V1);
     char text[2048];
     bool pol = g->pol != NULL;
     if (pol && queue_policy_format(g->pol, text, sizeof(text)) != 0)
         x->rb.bad = true;
-    int rc = state_put64(b, g->last.ms) | state_put64(b, (int64_t)g->last.seq) |
-             state_put64(b, g->created_ms) | put_bytes(b, text, pol ? strlen(text) : 0, !pol);
+    int rc = state_put64(b, (int64_t)g->last.ms) | state_put64(b, (int64_t)g->last.seq) |
+             state_put64(b, g->created_ms) | put_bytes(b, text, pol ? strlen(text) : 0, !pol) |
+             state_put64(b, g->entries_read);
     drecs_check(&x->rb, rc);
     rec_end(x);
 }
@@ -138,7 +142,8 @@ void xrec_group_gone(td_xgroups *x, const xstr *st, const xgrp *g)
     for (size_t i = 0; i < g->ncons; i++)
         key_consumer(x, st, g, g->cons[i], true);
     rec_begin(x, XREC_GROUP, st, g);
-    rec_key_end(x, true); /* last: a replay meets the group's children's tombstones first */
+    rec_key_end(x, true,
+                XREC_VALUE_V0); /* last: a replay meets the group's children's tombstones first */
 }
 
 int xrec_flush(td_xgroups *x, uint64_t *seq)
@@ -307,7 +312,8 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
     td_slice gname = get_bytes(&k);
     if (k.bad || !ev->key)
         return bad_record(ev, "a key too short");
-    if (ev->value && state_get16(&v) != XREC_VALUE_V0)
+    int16_t version = ev->value ? state_get16(&v) : XREC_VALUE_V0;
+    if (version != XREC_VALUE_V0 && !(kind == XREC_GROUP && version == XREC_GROUP_V1))
         return bad_record(ev, "a value of an unknown version (written by a newer tidings?)");
     xstream s = {topic_id, part, NULL};
     xstr *st;
@@ -326,18 +332,25 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         }
         if (!g && !(g = replay_group(x, topic_id, part, gname)))
             return -ENOMEM;
-        g->last.ms = state_get64(&v);
+        g->last.ms = state_get64(&v); /* the bits, whichever signedness ms has */
         g->last.seq = (uint64_t)state_get64(&v);
         g->created_ms = state_get64(&v);
         int32_t plen = state_get32(&v);
         if (v.bad || plen < -1 || (plen > 0 && v.n - v.pos < (size_t)plen) || plen > 4095)
             return bad_record(ev, "a group value too short");
+        char text[4096];
+        if (plen > 0) {
+            memcpy(text, v.p + v.pos, (size_t)plen);
+            text[plen] = '\0';
+            v.pos += (size_t)plen;
+        }
+        g->read_legacy = version == XREC_VALUE_V0;
+        g->entries_read = g->read_legacy ? XG_READ_UNKNOWN : state_get64(&v);
+        if (v.bad) /* any value: Redis's counter wraps */
+            return bad_record(ev, "a group value too short");
         free(g->pol);
         g->pol = NULL;
         if (plen > 0) {
-            char text[4096];
-            memcpy(text, v.p + v.pos, (size_t)plen);
-            text[plen] = '\0';
             if (!(g->pol = malloc(sizeof(*g->pol))))
                 return -ENOMEM;
             queue_policy_parse(text, g->pol);
@@ -410,6 +423,37 @@ static void replay_prune(td_xgroups *x)
                 STATE_XGROUPS_TOPIC);
 }
 
+/* Groups whose records had no entries_read (version 0, or the catalog's rows of an older data
+ * directory) get the count tidings showed for them then, the entries up to the last delivered
+ * ID (exact: offsets count every entry added), from which Redis's rules go on; their records
+ * are written again, of version 1, so that the next start finds the same count. */
+static void legacy_reads(td_xgroups *x)
+{
+    for (size_t i = 0; i < x->ns; i++) {
+        xstr *st = &x->s[i];
+        bool any = false;
+        for (size_t k = 0; k < st->n; k++)
+            any |= st->g[k]->read_legacy;
+        td_topic_ref *ref;
+        if (!any || broker_topic_acquire_id(x->e, st->topic_id, &ref) != 0)
+            continue; /* replay_prune dropped the streams of deleted topics */
+        td_part *p = st->partition < broker_topic_partitions(ref)
+                         ? broker_topic_part(ref, st->partition)
+                         : NULL;
+        for (size_t k = 0; k < st->n; k++) {
+            xgrp *g = st->g[k];
+            int64_t read;
+            if (!g->read_legacy)
+                continue;
+            g->read_legacy = false;
+            if (p && part_stream_after(p, g->last, &read) == 0)
+                g->entries_read = read;
+            xrec_group(x, st, g);
+        }
+        broker_topic_release(ref);
+    }
+}
+
 /* The whole state as records (a migration). */
 static void record_all(td_xgroups *x)
 {
@@ -449,6 +493,7 @@ int xstate_load(td_xgroups *x, bool had_rows)
         return rc;
     }
     replay_prune(x);
+    legacy_reads(x);
     if (had_rows)
         record_all(x);
     uint64_t seq = 0;

@@ -183,6 +183,31 @@ def test_redis_group_pends_only_entries(gb):
     r.close()
 
 
+def test_redis_group_counters_over_gaps(gb):
+    """Redis's entries-read and lag (docs/redis.md, "Entries read and lag") on a compacted
+    stream: entries added is the log end (26), the length counts records, and the first entry
+    is the first record XDEL left."""
+    r = redis.Redis(port=gb.redis_port, decode_responses=True)
+    ids = redis_ids(r)
+
+    def counters():
+        g = r.xinfo_groups("g")[0]
+        return g["entries-read"], g["lag"]
+
+    assert r.xdel("g", ids[0]) == 1  # offset 1: the first entry is now offset 3
+    r.xgroup_create("g", "grp", id="0")
+    assert counters() == (None, len(OFFSETS) - 1)  # estimated: added - length before the first
+    r.xreadgroup("grp", "c", {"g": ">"}, count=1)
+    assert counters() == (END - (len(OFFSETS) - 1) + 1, len(OFFSETS) - 2)  # the first entry
+    assert r.xdel("g", ids[3]) == 1  # a deleted entry ahead: no estimate holds
+    assert counters() == (END - len(OFFSETS) + 2, None)
+    r.xreadgroup("grp", "c", {"g": ">"}, count=1)
+    assert counters() == (None, None)
+    r.xreadgroup("grp", "c", {"g": ">"})  # to the last entry: exact again
+    assert counters() == (END, 0)
+    r.close()
+
+
 def test_queue_group_skips_gaps(gb):
     st, _, q = call(gb, "PUT", "/v1/queues/w", {"topic": "g"})
     assert st in (200, 201), q

@@ -68,10 +68,20 @@ def make_groups(r):
 
 def test_restart_replays_what_clients_saw(rb):
     r = client(rb)
-    make_groups(r)
+    ids = make_groups(r)
+    # Redis's entries-read counters (docs/redis.md, "Entries read and lag"): set by ENTRIESREAD,
+    # counted by reads, unknown (nil) after SETID without it, and lags estimated or nil once an
+    # entry ahead is deleted.
+    r.xgroup_create("s", "counted", ids[4], entries_read=5)
+    r.xreadgroup("counted", "erin", {"s": ">"}, count=3)
+    r.xgroup_create("s", "unknown", "0")
+    r.xdel("s", ids[35])
+    reads = {g["name"]: (g["entries-read"], g["lag"]) for g in r.xinfo_groups("s")}
+    assert reads[b"counted"] == (8, None) and reads[b"unknown"] == (None, None)
+    assert reads[b"g"][0] == 27 and reads[b"h"][0] is None
     before, idle_before = group_state(r, "s")
     policy = r.execute_command("XGROUP", "POLICY", "s", "h")
-    assert len(before) == 12 and policy
+    assert len(before) == 20 and policy
     for sig in (signal.SIGTERM, signal.SIGKILL):
         rb.stop(sig)
         rb.start()

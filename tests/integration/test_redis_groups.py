@@ -378,7 +378,10 @@ def test_xdel(rb):
     assert ids_of(r.xreadgroup("g", "c", {"x": ">"}, count=2)[0][1]) == [ids[2], ids[4]]
     hist = raw_cmd(rb, "XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", "0")
     assert hist[0][1][1] == [ids[1], None]
-    assert r.xinfo_groups("x")[0]["lag"] == 5
+    # As Redis 7.0: read past deleted entries, the group's count is lost and no estimate holds
+    # (test_redis_group_parity.py compares such sequences with redis-server).
+    g = r.xinfo_groups("x")[0]
+    assert g["entries-read"] is None and g["lag"] is None
     # Removing the first and last entries shows in XINFO.
     r.xdel("x", ids[0], ids[9])
     s = r.xinfo_stream("x")
@@ -449,7 +452,8 @@ def test_queue_policy_redelivers_and_dead_letters(rb):
     assert val(samples, "tidings_redis_group_redelivered_total", **lab) == 1
     assert val(samples, "tidings_redis_group_dead_lettered_total", **lab) == 1
     assert val(samples, "tidings_redis_group_pending", **lab) == 0
-    assert val(samples, "tidings_redis_group_consumers", **lab) == 3
+    # c1 and c2: c3's read found nothing, which creates no consumer (as Redis 7.0).
+    assert val(samples, "tidings_redis_group_consumers", **lab) == 2
     r.xadd("work", {"job": "waiting"})
     assert val(scrape(rb)[0], "tidings_redis_group_lag", **lab) == 1
     r.xreadgroup("g", "c3", {"work": ">"})

@@ -330,16 +330,27 @@ static void test_unknown_records_refuse_the_start(void)
               state_put64(&v, 0) | state_put64(&v, 0) | state_put64(&v, 0) |
               td_buf_append(&v, "\x00", 1) | state_put64(&v, 0) | state_put_str(&v, NULL));
     refused_at_replay(STATE_QUEUES, STATE_QUEUES_TOPIC, &k, &v);
-    /* __xgroup_state: a key of kind 9, and a pending entry value of version 3. */
-    for (int i = 0; i < 2; i++) {
+    /* __xgroup_state: a key of kind 9, and a pending entry value of version 3, then of version
+     * 1 (a group value's version only). */
+    for (int i = 0; i < 3; i++) {
         k.len = v.len = 0;
         ASSERT_OK(state_put16(&k, i ? 2 : 9) | state_put64(&k, 1) | state_put32(&k, 0) |
                   state_put32(&k, 1) | td_buf_append(&k, "g", 1) | state_put64(&k, 1) |
                   state_put64(&k, 0));
-        ASSERT_OK(state_put16(&v, i ? 3 : 0) | state_put32(&v, 1) | td_buf_append(&v, "c", 1) |
-                  state_put64(&v, 0) | state_put64(&v, 1));
+        ASSERT_OK(state_put16(&v, i == 2 ? 1
+                                  : i    ? 3
+                                         : 0) |
+                  state_put32(&v, 1) | td_buf_append(&v, "c", 1) | state_put64(&v, 0) |
+                  state_put64(&v, 1));
         refused_at_replay(STATE_XGROUPS, STATE_XGROUPS_TOPIC, &k, &v);
     }
+    /* A group value of version 2 (after the entries_read counter of version 1). */
+    k.len = v.len = 0;
+    ASSERT_OK(state_put16(&k, 0) | state_put64(&k, 1) | state_put32(&k, 0) | state_put32(&k, 1) |
+              td_buf_append(&k, "g", 1));
+    ASSERT_OK(state_put16(&v, 2) | state_put64(&v, 0) | state_put64(&v, 0) | state_put64(&v, 0) |
+              state_put32(&v, -1) | state_put64(&v, 0));
+    refused_at_replay(STATE_XGROUPS, STATE_XGROUPS_TOPIC, &k, &v);
     td_buf_free(&k);
     td_buf_free(&v);
 }
@@ -382,7 +393,7 @@ static void test_both_front_ends_share_one_thread(void)
     xstream s = {broker_topic_id(ref), 0, broker_topic_part(ref, 0)};
     uint64_t seq;
     const td_slice g = td_slice_make("gr", 2), c = td_slice_make("c", 1);
-    ASSERT_OK(xgroup_create(e, &s, g, (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, g, (td_sid){0, 0}, -1, &seq));
     ASSERT_OK(xgroup_set_policy(e, &s, g, &pol, &seq));
     td_sid *redo;
     size_t nredo;

@@ -96,9 +96,9 @@ static void test_deliver_ack_and_compaction(void)
     td_topic_ref *ref;
     xstream s = open_stream("xgroup", 1000, &dir, &e, &ref);
     uint64_t seq;
-    ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq), 0);
+    ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, -1, &seq), 0);
     ASSERT(seq > 0);
-    ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq), TD_EEXIST);
+    ASSERT_EQ(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, -1, &seq), TD_EEXIST);
     int64_t from, to;
     /* Two consumers take turns: each entry goes to exactly one of them. */
     ASSERT_EQ(deliver(e, &s, S("nope"), S("x"), 100, false, 1000, &from, &to), TD_ENOTFOUND);
@@ -139,7 +139,7 @@ static void test_deliver_ack_and_compaction(void)
     ASSERT_EQ(td_sid_cmp(gi.pel_max, ids[999]), 0);
     ASSERT_EQ(td_sid_cmp(gi.last_id, ids[999]), 0);
     /* SETID back: delivered again, to the new reader, with a delivery count of 1. */
-    ASSERT_OK(xgroup_setid(e, &s, S("g"), ids[949], &seq));
+    ASSERT_OK(xgroup_setid(e, &s, S("g"), ids[949], -1, &seq));
     ASSERT_OK(deliver(e, &s, S("g"), S("c"), 0, false, 2000, &from, &to));
     ASSERT_EQ(from, 950);
     ASSERT_EQ(to, 1000);
@@ -178,7 +178,7 @@ static void test_claims(void)
         ids[i] = id_at(&s, i);
     uint64_t seq;
     int64_t from, to;
-    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, -1, &seq));
     ASSERT_OK(deliver(e, &s, S("g"), S("dead"), 8, false, 1000, &from, &to));
     xclaim_opts o = {.min_idle_ms = 500, .delivery_ms = -1, .retry_count = -1};
     td_sid *cl, *del, next;
@@ -324,9 +324,9 @@ static void test_state_survives_reopen(void)
     int64_t from, to;
     bool created;
     td_slice bin = td_slice_make("g\0bin", 5);
-    ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, &seq));
-    ASSERT_OK(xgroup_create(e, &s, bin, id_at(&s, 9), &seq));
-    ASSERT_OK(xgroup_create(e, &s, S("g3"), id_at(&s, 49), &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, -1, &seq));
+    ASSERT_OK(xgroup_create(e, &s, bin, id_at(&s, 9), -1, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g3"), id_at(&s, 49), -1, &seq));
     ASSERT_OK(deliver(e, &s, S("g1"), S("a"), 20, false, 1000, &from, &to));
     ASSERT_OK(deliver(e, &s, S("g1"), S("b"), 5, false, 1100, &from, &to));
     ASSERT_OK(deliver(e, &s, bin, td_slice_make("c\0d", 3), 3, false, 1200, &from, &to));
@@ -412,7 +412,7 @@ static void test_xdel(void)
     free(offs);
     /* Deliveries skip them, and COUNT counts entries. */
     int64_t from, to;
-    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, -1, &seq));
     ASSERT_OK(deliver(e, &s, S("g"), S("c"), 3, false, 1000, &from, &to));
     ASSERT_EQ(from, 0);
     ASSERT_EQ(to, 4);
@@ -465,7 +465,7 @@ static void test_policy(void)
     td_topic_ref *ref;
     xstream s = open_stream("xgroup-policy", 6, &dir, &e, &ref);
     uint64_t seq;
-    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g"), (td_sid){0, 0}, -1, &seq));
     td_queue_policy pol;
     td_queue_policy_init(&pol);
     pol.ack_timeout_ms = 1000;
@@ -558,7 +558,7 @@ static void test_saves_race_changes(void)
     for (int i = 0; i < 400; i++) {
         snprintf(name, sizeof(name), "group-%03d", i);
         snprintf(cons, sizeof(cons), "consumer-%03d", i);
-        ASSERT_OK(xgroup_create(e, &s, S(name), (td_sid){0, 0}, &seq));
+        ASSERT_OK(xgroup_create(e, &s, S(name), (td_sid){0, 0}, -1, &seq));
         ASSERT_OK(deliver(e, &s, S(name), S(cons), 1, false, 1000 + i, &from, &to));
         if (i % 50 == 0)
             usleep(200); /* let the writer take what is there and write it meanwhile */
@@ -608,8 +608,8 @@ static void test_notify_on_destroy_and_delete(void)
     xgroups_set_notify(e, count_notify, &calls);
     uint64_t seq;
     bool destroyed;
-    ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, &seq));
-    ASSERT_OK(xgroup_create(e, &s, S("g2"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g1"), (td_sid){0, 0}, -1, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("g2"), (td_sid){0, 0}, -1, &seq));
     ASSERT_EQ(__atomic_load_n(&calls, __ATOMIC_RELAXED), 0);
     ASSERT_OK(xgroup_destroy(e, &s, S("nope"), &destroyed, &seq));
     ASSERT(!destroyed);

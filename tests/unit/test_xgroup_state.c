@@ -79,9 +79,13 @@ static void snap_group(void *arg, const xgroup_info *g)
 {
     snapshot *s = arg;
     snap_name(s, g->name);
-    s->len += (size_t)snprintf(s->text + s->len, sizeof(s->text) - s->len,
-                               " last %" PRId64 "-%" PRIu64 " consumers %zu pending %zu\n",
-                               g->last_id.ms, g->last_id.seq, g->consumers, g->pending);
+    char lag[24] = "nil";
+    if (g->lag_known)
+        snprintf(lag, sizeof(lag), "%" PRId64, g->lag);
+    s->len += (size_t)snprintf(
+        s->text + s->len, sizeof(s->text) - s->len,
+        " last %" PRId64 "-%" PRIu64 " consumers %zu pending %zu read %" PRId64 " lag %s\n",
+        (int64_t)g->last_id.ms, g->last_id.seq, g->consumers, g->pending, g->entries_read, lag);
 }
 
 static void snap_consumer(void *arg, const xconsumer_info *c)
@@ -128,8 +132,8 @@ static void test_ack_costs_one_small_record(void)
     td_topic_ref *ref;
     xstream s = stream_of(e, "s", &ref);
     uint64_t seq;
-    ASSERT_OK(xgroup_create(e, &s, S("small"), (td_sid){0, 0}, &seq));
-    ASSERT_OK(xgroup_create(e, &s, S("large"), (td_sid){0, 0}, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("small"), (td_sid){0, 0}, -1, &seq));
+    ASSERT_OK(xgroup_create(e, &s, S("large"), (td_sid){0, 0}, -1, &seq));
     td_sid *redo;
     size_t nredo;
     int64_t from, to;
@@ -173,7 +177,9 @@ static void test_ack_costs_one_small_record(void)
 
 /* Records appended by hand in the formats of docs/storage.md, children before their group's
  * record (as the cleaner may leave them: only each key's latest record is kept), replay into
- * the same state; a group whose record never comes is not invented. */
+ * the same state; a group whose record never comes is not invented. A group value of version 0
+ * (before Redis's entries_read) gets the count of the entries up to its last delivered ID;
+ * version 1 carries the counter after the policy. */
 static void put_str32(td_buf *b, const char *s)
 {
     ASSERT_OK(state_put32(b, (int32_t)strlen(s)));
@@ -199,8 +205,8 @@ static void test_replay_formats_any_order(void)
     int64_t tid = s.topic_id;
     td_sid id1 = id_at(&s, 1), id3 = id_at(&s, 3);
     broker_topic_release(ref);
-    td_buf k[7], v[7];
-    for (int i = 0; i < 7; i++) {
+    td_buf k[9], v[9];
+    for (int i = 0; i < 9; i++) {
         td_buf_init(&k[i]);
         td_buf_init(&v[i]);
     }
@@ -241,16 +247,33 @@ static void test_replay_formats_any_order(void)
     put_str32(&v[6], "bob");
     ASSERT_OK(state_put64(&v[6], 750));
     ASSERT_OK(state_put64(&v[6], 3));
-    td_event ev[7];
-    for (int i = 0; i < 7; i++)
+    /* 7: a group "h" of version 1: last delivered id1, no policy, a counter of 77 (set by
+     * ENTRIESREAD: the lag is 5 - 77). */
+    key_head(&k[7], 0, tid, "h");
+    ASSERT_OK(state_put16(&v[7], 1));
+    ASSERT_OK(state_put64(&v[7], (int64_t)id1.ms));
+    ASSERT_OK(state_put64(&v[7], (int64_t)id1.seq));
+    ASSERT_OK(state_put64(&v[7], 6));
+    ASSERT_OK(state_put32(&v[7], -1));
+    ASSERT_OK(state_put64(&v[7], 77));
+    /* 8: "p" of version 1 with a policy and an unknown counter (-1), at 0-0: estimated 0. */
+    key_head(&k[8], 0, tid, "p");
+    ASSERT_OK(state_put16(&v[8], 1));
+    ASSERT_OK(state_put64(&v[8], 0));
+    ASSERT_OK(state_put64(&v[8], 0));
+    ASSERT_OK(state_put64(&v[8], 7));
+    put_str32(&v[8], "max.deliveries=4\n");
+    ASSERT_OK(state_put64(&v[8], -1));
+    td_event ev[9];
+    for (int i = 0; i < 9; i++)
         ev[i] = (td_event){.key = k[i].p,
                            .key_len = k[i].len,
                            .value = i == 2 ? NULL : v[i].p,
                            .value_len = i == 2 ? 0 : v[i].len};
     int64_t end;
-    ASSERT_OK(state_append(e, STATE_XGROUPS, 0, ev, 7, &end));
+    ASSERT_OK(state_append(e, STATE_XGROUPS, 0, ev, 9, &end));
     ASSERT_OK(state_wait(e, STATE_XGROUPS, 0, end));
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 9; i++) {
         td_buf_free(&k[i]);
         td_buf_free(&v[i]);
     }
@@ -261,12 +284,20 @@ static void test_replay_formats_any_order(void)
     snapshot *got = malloc(sizeof(*got)), *want = malloc(sizeof(*want));
     ASSERT(got && want);
     take(e, &s, "g", got);
-    want->len = (size_t)snprintf(want->text, sizeof(want->text),
-                                 "g last %" PRId64 "-%" PRIu64 " consumers 1 pending 1\n"
-                                 "bob seen 800 pend 1\n"
-                                 "%" PRId64 "-%" PRIu64 " bob at 750 n 3\n",
-                                 id3.ms, id3.seq, id1.ms, id1.seq);
+    want->len = (size_t)snprintf(
+        want->text, sizeof(want->text),
+        "g last %" PRId64 "-%" PRIu64 " consumers 1 pending 1 read 4 lag 1\n"
+        "h last %" PRId64 "-%" PRIu64 " consumers 0 pending 0 read 77 lag -72\n"
+        "p last 0-0 consumers 0 pending 0 read -1 lag 5\n"
+        "bob seen 800 pend 1\n"
+        "%" PRId64 "-%" PRIu64 " bob at 750 n 3\n",
+        (int64_t)id3.ms, id3.seq, (int64_t)id1.ms, id1.seq, (int64_t)id1.ms, id1.seq);
     ASSERT_STR_EQ(got->text, want->text);
+    td_queue_policy pol;
+    bool has;
+    ASSERT_OK(xgroup_get_policy(e, &s, S("p"), &pol, &has));
+    ASSERT(has);
+    ASSERT_EQ(pol.max_deliveries, 4);
     broker_topic_release(ref);
     td_engine_close(e);
     /* The orphan's tombstones were written at the first start: the same again. */
@@ -380,7 +411,7 @@ static void test_migration(void)
     }
     char want[1024];
     snprintf(want, sizeof(want),
-             "old last %" PRId64 "-%" PRIu64 " consumers 2 pending 2\n"
+             "old last %" PRId64 "-%" PRIu64 " consumers 2 pending 2 read 6 lag nil\n"
              "alice seen 900 pend 2\nidle seen 950 pend 0\n"
              "%" PRId64 "-%" PRIu64 " alice at 910 n 1\n%" PRId64 "-%" PRIu64 " alice at 920 n 3\n",
              ids[5].ms, ids[5].seq, ids[2].ms, ids[2].seq, ids[4].ms, ids[4].seq);

@@ -105,57 +105,102 @@ static void xgroup_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_reply_help(w, lines);
 }
 
+static const char xgroup_need_key[] =
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to "
+    "use the MKSTREAM option to create an empty stream automatically.";
+
 /* The stream of an XGROUP subcommand: false after answering Redis's error for a missing key. */
 static bool xgroup_stream(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 {
     int o = resp_stream_open(rc, w, key, create, s);
     if (o == 0)
-        resp_w_error(w, "ERR The XGROUP subcommand requires the key to exist. Note that for "
-                        "CREATE you may want to use the MKSTREAM option to create an empty "
-                        "stream automatically.");
+        resp_w_error(w, xgroup_need_key);
     return o == 1;
 }
 
-/* CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n] */
+/* Redis's answer to a subcommand's arguments it does not take (the subcommand as typed). */
+static void xgroup_syntax(resp_w *w, td_slice sub)
+{
+    resp_w_errorf(w,
+                  "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try XGROUP "
+                  "HELP.",
+                  (int)TD_MIN(sub.n, 128), (const char *)sub.p);
+}
+
+/* The options of CREATE and SETID: false after answering Redis's error. */
+static bool xgroup_options(resp_w *w, size_t argc, const td_slice *argv, bool create,
+                           bool *mkstream, int64_t *entries_read)
+{
+    *mkstream = false;
+    *entries_read = -1; /* Redis's default: unknown until a delivery estimates it */
+    for (size_t i = 5; i < argc;) {
+        long long n;
+        if (create && resp_arg_is(argv[i], "mkstream")) {
+            *mkstream = true;
+            i++;
+        } else if (resp_arg_is(argv[i], "entriesread") && i + 1 < argc) {
+            if (!resp_arg_ll(w, argv[i + 1], &n))
+                return false;
+            if (n < 0 && n != -1) {
+                resp_w_error(w, "ERR value for ENTRIESREAD must be positive or -1");
+                return false;
+            }
+            *entries_read = n;
+            i += 2;
+        } else {
+            xgroup_syntax(w, argv[1]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n], in
+ * Redis 7.0's order of checks: the options, the key (created by MKSTREAM only once nothing can
+ * fail), SETID's group, the number of arguments, then the ID (CREATE's strict: no "-" or "+";
+ * SETID's also "-" for 0-0 and "+" for the largest ID). */
 static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv,
                                    bool create)
 {
-    bool mkstream = false;
-    for (size_t i = 5; i < argc; i++) {
-        long long n;
-        if (create && resp_arg_is(argv[i], "mkstream")) {
-            mkstream = true;
-        } else if (resp_arg_is(argv[i], "entriesread") && i + 1 < argc) {
-            /* Checked as Redis checks it; tidings knows the exact count (entries_read). */
-            if (!resp_arg_ll(w, argv[++i], &n))
-                return;
-            if (n < 0 && n != -1) {
-                resp_w_error(w, "ERR value for ENTRIESREAD must be positive or -1");
-                return;
-            }
-        } else {
-            resp_w_errorf(w,
-                          "ERR unknown subcommand or wrong number of arguments for '%s'. Try "
-                          "XGROUP HELP.",
-                          create ? "CREATE" : "SETID");
-            return;
-        }
-    }
-    sref s;
-    if (!xgroup_stream(rc, w, argv[2], mkstream, &s))
+    bool mkstream;
+    int64_t entries_read;
+    if (!xgroup_options(w, argc, argv, create, &mkstream, &entries_read))
         return;
-    xstream xs = resp_xstream(&s);
-    td_sid last;
+    sref s = {0};
+    int o = resp_stream_open(rc, w, argv[2], false, &s);
+    if (o < 0)
+        return;
+    xstream xs = o == 1 ? resp_xstream(&s) : (xstream){0};
+    xgroup_info gi;
+    td_sid last = {0, 0};
     uint64_t seq = 0;
     int r;
+    if (o == 0 && !mkstream) {
+        resp_w_error(w, xgroup_need_key);
+        return;
+    }
+    if (!create && xgroup_consumers(rc->s->e, &xs, argv[3], &gi, NULL, NULL) == TD_ENOTFOUND) {
+        reply_nogroup_for_key(w, argv[2], argv[3]);
+        goto out;
+    }
+    if (create ? argc > 8 : argc != 5 && argc != 7) {
+        xgroup_syntax(w, argv[1]);
+        goto out;
+    }
     if (argv[4].n == 1 && argv[4].p[0] == '$') {
-        broker_stream_last(s.p, &last);
+        if (o == 1)
+            broker_stream_last(s.p, &last);
+    } else if (!create && argv[4].n == 1 && (argv[4].p[0] == '-' || argv[4].p[0] == '+')) {
+        resp_bound_parse(argv[4], true, &last);
     } else if (!strict_id(argv[4], &last)) {
         resp_w_error(w, resp_invalid_id);
         goto out;
     }
-    r = create ? xgroup_create(rc->s->e, &xs, argv[3], last, &seq)
-               : xgroup_setid(rc->s->e, &xs, argv[3], last, &seq);
+    if (o == 0 && !xgroup_stream(rc, w, argv[2], true, &s)) /* MKSTREAM */
+        return;
+    xs = resp_xstream(&s);
+    r = create ? xgroup_create(rc->s->e, &xs, argv[3], last, entries_read, &seq)
+               : xgroup_setid(rc->s->e, &xs, argv[3], last, entries_read, &seq);
     if (r == TD_EEXIST)
         resp_w_error(w, "BUSYGROUP Consumer Group name already exists");
     else if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
@@ -712,10 +757,23 @@ typedef struct info_out {
     size_t count; /* XINFO STREAM FULL */
 } info_out;
 
+/* entries-read and lag as Redis 7.0 answers them: nil where it has no count or estimate. */
+static void group_read_lag(resp_w *w, const xgroup_info *g)
+{
+    resp_w_str(w, "entries-read");
+    if (g->entries_read != -1)
+        resp_w_int(w, g->entries_read);
+    else
+        resp_w_null(w);
+    resp_w_str(w, "lag");
+    if (g->lag_known)
+        resp_w_int(w, g->lag);
+    else
+        resp_w_null(w);
+}
+
 static void group_map(info_out *o, const xgroup_info *g)
 {
-    int64_t read, lag;
-    xstream_progress(o->rc->s->e, o->xs, g->last_id, &read, &lag);
     resp_w_map(&o->w, 6);
     resp_w_str(&o->w, "name");
     resp_w_bulk(&o->w, g->name.p, g->name.n);
@@ -725,10 +783,7 @@ static void group_map(info_out *o, const xgroup_info *g)
     resp_w_int(&o->w, (int64_t)g->pending);
     resp_w_str(&o->w, "last-delivered-id");
     resp_w_id(&o->w, g->last_id);
-    resp_w_str(&o->w, "entries-read");
-    resp_w_int(&o->w, read);
-    resp_w_str(&o->w, "lag");
-    resp_w_int(&o->w, lag);
+    group_read_lag(&o->w, g);
 }
 
 /* Group names and infos, collected so that what is written of them may call into the groups again
@@ -888,17 +943,12 @@ static void full_group(info_out *o, const xgroup_info *g)
 {
     td_engine *e = o->rc->s->e;
     const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
-    int64_t read, lag;
-    xstream_progress(e, o->xs, g->last_id, &read, &lag);
     resp_w_map(&o->w, 7);
     resp_w_str(&o->w, "name");
     resp_w_bulk(&o->w, g->name.p, g->name.n);
     resp_w_str(&o->w, "last-delivered-id");
     resp_w_id(&o->w, g->last_id);
-    resp_w_str(&o->w, "entries-read");
-    resp_w_int(&o->w, read);
-    resp_w_str(&o->w, "lag");
-    resp_w_int(&o->w, lag);
+    group_read_lag(&o->w, g);
     resp_w_str(&o->w, "pel-count");
     resp_w_int(&o->w, (int64_t)g->pending);
     resp_w_str(&o->w, "pending");
@@ -949,25 +999,42 @@ static void full_group(info_out *o, const xgroup_info *g)
     td_buf_free(&l.pel);
 }
 
+/* XINFO STREAM's options, after the key as in Redis: [FULL [COUNT n]] (a negative COUNT is
+ * 10, 0 is all); false after answering the error. */
+static bool xinfo_stream_opts(resp_w *w, size_t argc, const td_slice *argv, bool *full,
+                              long long *count)
+{
+    *full = false;
+    *count = 10;
+    if (argc == 3)
+        return true;
+    if ((argc != 4 && argc != 6) || !resp_arg_is(argv[3], "full") ||
+        (argc == 6 && !resp_arg_is(argv[4], "count"))) {
+        resp_w_errorf(w,
+                      "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                      "XINFO HELP.",
+                      (int)TD_MIN(argv[1].n, 128), (const char *)argv[1].p);
+        return false;
+    }
+    *full = true;
+    if (argc == 6 && !resp_arg_ll(w, argv[5], count))
+        return false;
+    if (*count < 0)
+        *count = 10;
+    return true;
+}
+
 static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
-    bool full = false;
-    long long count = 10;
-    if (argc > 3) {
-        if (!resp_arg_is(argv[3], "full") || (argc != 4 && argc != 6) ||
-            (argc == 6 && !resp_arg_is(argv[4], "count"))) {
-            resp_reply_syntax(w);
-            return;
-        }
-        full = true;
-        if (argc == 6 && !resp_arg_ll(w, argv[5], &count))
-            return;
-        if (count < 0)
-            count = 0;
-    }
+    bool full;
+    long long count;
     sref s;
     if (!xinfo_stream(rc, w, argv[2], &s))
         return;
+    if (!xinfo_stream_opts(w, argc, argv, &full, &count)) {
+        broker_topic_release(s.ref);
+        return;
+    }
     xstream xs = resp_xstream(&s);
     td_sid last, first = {0, 0}, max_deleted;
     broker_stream_last(s.p, &last);
