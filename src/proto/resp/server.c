@@ -37,6 +37,7 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     s->cfg = *cfg;
     s->start_ms = td_wall_ms();
     s->next_id = 1;
+    s->notify_flags = cfg->notify_flags;
     pthread_mutex_init(&s->cfg_mu, NULL);
     pthread_mutex_init(&s->clients_mu, NULL);
     pthread_mutex_init(&s->acl_mu, NULL);
@@ -84,6 +85,7 @@ void resp_server_destroy(resp_server *s)
 {
     if (!s)
         return;
+    resp_notify_wait_jobs(s);
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
     net_waitset_destroy(s->blocked);
@@ -194,6 +196,7 @@ static void durable_done(void *arg)
             net_conn_close(c, true);
         } else if (rc->waits == 0) {
             flush_out(rc);
+            resp_notify_release(rc);
             if (rc->closing)
                 net_conn_close(c, false);
             else if (!rc->blk && !rc->throttled)
@@ -354,12 +357,13 @@ int resp_server_attach(resp_server *s, net_group *g)
     s->blocked = set;
     /* Entries of a group with a queue policy falling due wake blocked readers too. */
     xgroups_set_notify(s->e, net_wait_wake_hook, set);
-    return 0;
+    return resp_notify_attach(s);
 }
 
 void resp_server_detach(resp_server *s)
 {
     if (s && s->blocked) {
+        resp_notify_detach(s);
         xgroups_set_notify(s->e, NULL, NULL);
         broker_remove_advance_hook(s->e, net_wait_wake_hook, s->blocked);
     }
@@ -418,6 +422,7 @@ static void on_close(net_conn *c)
     pthread_mutex_unlock(&s->clients_mu);
     td_buf_free(&rc->queued);
     td_buf_free(&rc->out);
+    td_buf_free(&rc->notes); /* held with replies that are not sent either */
     td_arena_free(&rc->arena);
     net_conn_set_data(c, NULL);
     free(rc);
@@ -782,7 +787,7 @@ static bool failed_unanswered(rconn *rc)
     return true;
 }
 
-static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
+static ssize_t on_data_run(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
     size_t used = 0;
@@ -864,11 +869,22 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         return (ssize_t)used;
     }
     flush_out(rc);
+    resp_notify_release(rc);
     if (rc->closing) {
         net_conn_close(c, false); /* after the replies */
         return (ssize_t)n;
     }
     return (ssize_t)used;
+}
+
+/* The commands' changes to topics reach the broker's change hook on this thread: they are
+ * told of by the commands themselves (notify.c), not again by the hook. */
+static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
+{
+    resp_notify_mute(true);
+    ssize_t r = on_data_run(c, p, n);
+    resp_notify_mute(false);
+    return r;
 }
 
 static const net_proto proto = {
