@@ -1252,7 +1252,7 @@ static void pubsub_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "SHARDNUMSUB [<shardchannel> ...]",
         "    Return the number of subscribers for the specified shard level channel(s)",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
         NULL};
     resp_reply_help(w, lines);
 }
