@@ -332,3 +332,25 @@ def test_sharded_commands_info_as_redis(pair):
     pair.same("PUBSUB", "HELP")
     pair.same("SPUBLISH", "a")
     pair.same("SSUBSCRIBE")
+
+
+def test_start_setting(tmp_path):
+    from conftest import Broker
+    b = Broker(str(tmp_path / "data"), redis=True,
+               extra=["--set", "redis.notify.keyspace.events=Et"]).start()
+    c = Conn(b.redis_port)
+    assert c("CONFIG", "GET", "notify-keyspace-events") == \
+        b"*2\r\n$22\r\nnotify-keyspace-events\r\n$2\r\ntE\r\n"
+    c.send("SUBSCRIBE", "__keyevent@0__:xadd")
+    c.reply()
+    w = Conn(b.redis_port)
+    w("XADD", "k", "*", "a", "1")
+    assert c.reply() == b"*3\r\n$7\r\nmessage\r\n$19\r\n__keyevent@0__:xadd\r\n$1\r\nk\r\n"
+    c.close()
+    w.close()
+    b.stop()
+    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d2"), "--kafka", "off",
+                        "--http", "off", "--redis", "127.0.0.1:0", "--set",
+                        "redis.notify.keyspace.events=KEX"], capture_output=True, timeout=60)
+    assert p.returncode != 0
+    assert b"redis.notify.keyspace.events" in p.stderr
