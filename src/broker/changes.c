@@ -20,17 +20,13 @@ void broker_set_change_hook(td_engine *e, broker_change_fn fn, void *arg)
     __atomic_store_n(&e->change_hook.fn, fn, __ATOMIC_RELEASE);
 }
 
-void engine_note_change(td_engine *e, int kind, const td_topic *t, int32_t partition,
-                        int64_t count, int64_t end)
+void engine_note_change(td_engine *e, int kind, const td_topic *t, int32_t partition, int64_t count,
+                        int64_t end)
 {
     broker_change_fn fn = __atomic_load_n(&e->change_hook.fn, __ATOMIC_ACQUIRE);
     if (!fn || state_topic_internal(t->name))
         return;
-    broker_change c = {kind,
-                       t->name,
-                       partition,
-                       __atomic_load_n(&t->nparts, __ATOMIC_RELAXED),
-                       count,
-                       end};
+    broker_change c = {kind,  t->name, partition, __atomic_load_n(&t->nparts, __ATOMIC_RELAXED),
+                       count, end};
     fn(__atomic_load_n(&e->change_hook.arg, __ATOMIC_RELAXED), &c);
 }

@@ -121,6 +121,43 @@ def test_new_events_and_classes_as_redis(pair):
         pair.same("FLUSHALL")
 
 
+KEYMISS_SEQUENCE = [
+    ("XADD", "s", "1-1", "a", "1"),
+    ("XRANGE", "nokey", "-", "+"),
+    ("XREVRANGE", "nokey", "+", "-"),
+    ("XRANGE", "s", "-", "+"),  # found: nothing
+    ("XLEN", "nokey"),
+    ("XREAD", "STREAMS", "nokey", "0"),  # Redis looks the key up twice
+    ("XREAD", "COUNT", "1", "STREAMS", "s", "nokey", "0", "0"),
+    ("XREAD", "BLOCK", "10", "STREAMS", "nokey", "$"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "nokey", ">"),
+    ("XACK", "nokey", "g", "1-1"),
+    ("XPENDING", "nokey", "g"),
+    ("XCLAIM", "nokey", "g", "c", "0", "1-1"),
+    ("XAUTOCLAIM", "nokey", "g", "c", "0", "0"),
+    ("XINFO", "STREAM", "nokey"),
+    ("XINFO", "GROUPS", "nokey"),
+    ("TYPE", "nokey"),
+    ("TYPE", "s"),
+    ("EXISTS", "nokey", "s", "nokey2"),
+    # Writes' lookups send no keymiss.
+    ("XTRIM", "nokey", "MAXLEN", "0"),
+    ("XDEL", "nokey", "1-1"),
+    ("XADD", "nokey", "NOMKSTREAM", "*", "a", "1"),
+    ("DEL", "nokey"),
+]
+
+
+def test_keymiss_as_redis(pair):
+    for flags in ["Km", "Em", "KEA"]:
+        so, st = subscribed_pair(pair, flags, "PSUBSCRIBE", "*")
+        run_sequence(pair, KEYMISS_SEQUENCE)
+        mine, theirs = finish(pair, so, st)
+        assert mine == theirs, flags
+        assert len(mine) == {"Km": 19, "Em": 19, "KEA": 2}[flags]
+        pair.same("FLUSHALL")
+
+
 def test_channel_subscriber_resp3_as_redis(pair):
     so, st = pair.connect()
     for c in (so, st):

@@ -30,8 +30,8 @@ static void test_parse(void)
     ASSERT_EQ(resp_notify_flags_parse("A", 1) & (RESP_NOTIFY_NEW | RESP_NOTIFY_KEY_MISS), 0);
     ASSERT_EQ(resp_notify_flags_parse("A", 1) & RESP_NOTIFY_STREAM, RESP_NOTIFY_STREAM);
     ASSERT_EQ(resp_notify_flags_parse("Ag$lshzxeKEtmdn", 15),
-              RESP_NOTIFY_ALL | RESP_NOTIFY_KEYSPACE | RESP_NOTIFY_KEYEVENT |
-                  RESP_NOTIFY_KEY_MISS | RESP_NOTIFY_NEW);
+              RESP_NOTIFY_ALL | RESP_NOTIFY_KEYSPACE | RESP_NOTIFY_KEYEVENT | RESP_NOTIFY_KEY_MISS |
+                  RESP_NOTIFY_NEW);
     /* Anything else is refused, wherever it is; the length bounds the read. */
     ASSERT_EQ(resp_notify_flags_parse("KEA!", 4), -1);
     ASSERT_EQ(resp_notify_flags_parse("k", 1), -1);

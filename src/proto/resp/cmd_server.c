@@ -1049,14 +1049,15 @@ static void cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 static void cmd_type(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)argc;
-    resp_w_simple(w, topic_exists(rc, argv[1]) ? "stream" : "none");
+    bool found = resp_notify_lookup(rc, topic_exists(rc, argv[1]), argv[1]); /* keymiss */
+    resp_w_simple(w, found ? "stream" : "none");
 }
 
 static void cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t n = 0;
     for (size_t i = 1; i < argc; i++)
-        n += topic_exists(rc, argv[i]);
+        n += resp_notify_lookup(rc, topic_exists(rc, argv[i]), argv[i]);
     resp_w_int(w, n);
 }
 

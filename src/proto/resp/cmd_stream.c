@@ -392,6 +392,8 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
     }
     sref s;
     int o = resp_stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o <= 0 || count == 0 || td_sid_cmp(lo, hi) > 0) {
         if (o == 1)
             broker_topic_release(s.ref);
@@ -472,6 +474,8 @@ void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o != 1)
         return;
     resp_w_int(w, resp_stream_len(rc, &s));
@@ -1227,6 +1231,8 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         }
         if (o == 0)
             bk->s.ref = NULL;
+        if (o == 0)
+            resp_notify_miss(rc, keys[k]);
         if (group) {
             xgroup_info gi;
             xstream xs = {o == 1 ? broker_topic_id(bk->s.ref) : 0, bk->s.pi, bk->s.p};
@@ -1277,6 +1283,9 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         resp_block_free(b);
         return;
     }
+    for (size_t k = 0; k < nk; k++) /* Redis looks the keys up again to serve them */
+        if (!b->keys[k].s.ref)
+            resp_notify_miss(rc, b->keys[k].key);
     int got = xread_try(rc, w, b);
     if (got || block < 0 || history || rc->in_exec || !rc->s->blocked) {
         if (!got)

@@ -334,6 +334,8 @@ void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o != 1)
         return;
     xstream xs = resp_xstream(&s);
@@ -479,6 +481,8 @@ void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         reply_nogroup(w, argv[1], argv[2]);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o != 1)
         return;
     xstream xs = resp_xstream(&s);
@@ -602,6 +606,8 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int op = resp_stream_open(rc, w, argv[1], false, &s);
     if (op == 0)
         reply_nogroup(w, argv[1], argv[2]);
+    if (op == 0)
+        resp_notify_miss(rc, argv[1]);
     if (op == 1) {
         uint64_t seq = 0;
         xstream xs = resp_xstream(&s);
@@ -657,6 +663,8 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     int op = resp_stream_open(rc, w, argv[1], false, &s);
     if (op == 0)
         reply_nogroup(w, argv[1], argv[2]);
+    if (op == 0)
+        resp_notify_miss(rc, argv[1]);
     if (op != 1)
         return;
     xstream xs = resp_xstream(&s);
@@ -710,6 +718,8 @@ static bool xinfo_stream(rconn *rc, resp_w *w, td_slice key, sref *s)
     int o = resp_stream_open(rc, w, key, false, s);
     if (o == 0)
         resp_w_error(w, "ERR no such key");
+    if (o == 0)
+        resp_notify_miss(rc, key);
     return o == 1;
 }
 

@@ -41,11 +41,11 @@ static const struct {
     char c;
     int flag;
 } classes[] = {
-    {'A', RESP_NOTIFY_ALL},     {'g', RESP_NOTIFY_GENERIC},  {'$', RESP_NOTIFY_STRING},
-    {'l', RESP_NOTIFY_LIST},    {'s', RESP_NOTIFY_SET},      {'h', RESP_NOTIFY_HASH},
-    {'z', RESP_NOTIFY_ZSET},    {'x', RESP_NOTIFY_EXPIRED},  {'e', RESP_NOTIFY_EVICTED},
+    {'A', RESP_NOTIFY_ALL},      {'g', RESP_NOTIFY_GENERIC},  {'$', RESP_NOTIFY_STRING},
+    {'l', RESP_NOTIFY_LIST},     {'s', RESP_NOTIFY_SET},      {'h', RESP_NOTIFY_HASH},
+    {'z', RESP_NOTIFY_ZSET},     {'x', RESP_NOTIFY_EXPIRED},  {'e', RESP_NOTIFY_EVICTED},
     {'K', RESP_NOTIFY_KEYSPACE}, {'E', RESP_NOTIFY_KEYEVENT}, {'t', RESP_NOTIFY_STREAM},
-    {'m', RESP_NOTIFY_KEY_MISS}, {'d', RESP_NOTIFY_MODULE},  {'n', RESP_NOTIFY_NEW},
+    {'m', RESP_NOTIFY_KEY_MISS}, {'d', RESP_NOTIFY_MODULE},   {'n', RESP_NOTIFY_NEW},
 };
 
 int resp_notify_flags_parse(const char *s, size_t n)
@@ -93,8 +93,8 @@ bool resp_notify_config_set(resp_w *w, td_slice value, bool apply, resp_server *
 {
     /* Redis reads the value as a C string: what follows a NUL is not seen. */
     const uint8_t *nul = memchr(value.p, 0, value.n);
-    int flags = resp_notify_flags_parse((const char *)value.p,
-                                        nul ? (size_t)(nul - value.p) : value.n);
+    int flags =
+        resp_notify_flags_parse((const char *)value.p, nul ? (size_t)(nul - value.p) : value.n);
     if (flags < 0) {
         resp_w_error(w, "ERR CONFIG SET failed (possibly related to argument "
                         "'notify-keyspace-events') - Invalid event class character. Use "
@@ -188,6 +188,18 @@ void resp_notify_release(rconn *rc)
     }
 }
 
+void resp_notify_miss(rconn *rc, td_slice key)
+{
+    resp_notify(rc, RESP_NOTIFY_KEY_MISS, "keymiss", key);
+}
+
+bool resp_notify_lookup(rconn *rc, bool found, td_slice key)
+{
+    if (!found)
+        resp_notify_miss(rc, key);
+    return found;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Consumers that XREADGROUP, XCLAIM and XAUTOCLAIM create
  */
@@ -278,8 +290,8 @@ static void job_publish(notify_job *j)
     td_buf_init(&key);
     /* Appends: one per event of one partition. Creations and deletions: one per key, which is
      * one per partition for a topic of several. */
-    int64_t n = j->kind == BROKER_CHANGE_APPEND || j->kind == BROKER_CHANGE_TRIM ? 1
-                                                                                 : j->partitions;
+    int64_t n =
+        j->kind == BROKER_CHANGE_APPEND || j->kind == BROKER_CHANGE_TRIM ? 1 : j->partitions;
     for (int64_t i = 0; f && i < n; i++) {
         topic_key(j->topic, j->partition >= 0 ? j->partition : (int32_t)i, j->partitions, &key);
         if (key.p == NULL)
@@ -344,16 +356,16 @@ static void on_change(void *arg, const broker_change *c)
     notify_job *j = malloc(sizeof(*j));
     if (!j)
         return;
-    *j = (notify_job){s, c->kind, type, c->partition, TD_MAX(c->partitions, 1), c->count, c->end,
-                      {0}};
+    *j = (notify_job){s,        c->kind, type, c->partition, TD_MAX(c->partitions, 1),
+                      c->count, c->end,  {0}};
     snprintf(j->topic, sizeof(j->topic), "%s", c->topic);
     int64_t w = job_weight(j);
     if (__atomic_add_fetch(&s->notify_pending, w, __ATOMIC_RELAXED) > NOTIFY_MAX_PENDING) {
         __atomic_sub_fetch(&s->notify_pending, w, __ATOMIC_RELAXED);
         td_counter_add(s->m_notify_dropped, (uint64_t)w);
         TD_WARN("redis",
-                "keyspace notifications: %" PRId64 " dropped (more than %d waiting to be sent)",
-                w, NOTIFY_MAX_PENDING);
+                "keyspace notifications: %" PRId64 " dropped (more than %d waiting to be sent)", w,
+                NOTIFY_MAX_PENDING);
         free(j);
         return;
     }

@@ -387,6 +387,11 @@ void resp_notify_flags_format(int flags, char *out);
  * client wrote it): __keyspace@0__:<key> gets the event, __keyevent@0__:<event> the key, as
  * notify-keyspace-events selects. One atomic load when the class is off. */
 void resp_notify(rconn *rc, int type, const char *event, td_slice key);
+/* A read command's lookup of a key that does not exist: `keymiss` (class m), as Redis's
+ * lookupKeyRead sends it (writes' lookups send none). resp_notify_lookup: the same when
+ * found is false; returns found. */
+void resp_notify_miss(rconn *rc, td_slice key);
+bool resp_notify_lookup(rconn *rc, bool found, td_slice key);
 /* XREADGROUP, XCLAIM, XAUTOCLAIM: whether the consumer exists (only looked up when
  * xgroup-createconsumer would be sent: true otherwise), and after the command, the
  * notification if it did not and does now. */
