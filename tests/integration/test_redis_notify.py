@@ -314,6 +314,9 @@ def test_sharded_pubsub_as_redis(pair):
     a, b = pair.both("PUBSUB", "SHARDCHANNELS")
     assert a[:4] == b[:4] == b"*2\r\n" and sorted(a.split(b"\r\n")) == sorted(b.split(b"\r\n"))
     pair.same("PUBSUB", "SHARDCHANNELS", "a*")
+    for c in pair:
+        info = c("INFO", "stats")
+        assert b"pubsubshard_channels:2\r\n" in info and b"pubsub_channels:1\r\n" in info
     pair.same("PUBSUB", "SHARDNUMSUB", "a", "b", "c")
     pair.same("PUBSUB", "SHARDNUMSUB")
     pair.same("PUBSUB", "CHANNELS")

@@ -677,6 +677,7 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_pubsub_counts(s, &channels, &patterns);
         info_kv(&b, "pubsub_channels:%zu", channels);
         info_kv(&b, "pubsub_patterns:%zu", patterns);
+        info_kv(&b, "pubsubshard_channels:%zu", resp_pubsub_shard_channels(s));
     }
     if (wants(argc, argv, "replication", true)) {
         info_section(&b, "Replication", &first);

@@ -148,6 +148,7 @@ void resp_notify(rconn *rc, int type, const char *event, td_slice key)
     if (!f)
         return;
     if (rc->waits == 0) {
+        resp_notify_release(rc); /* any held before it go first */
         publish(rc->s, f, event, key);
         return;
     }
@@ -351,7 +352,8 @@ static void on_change(void *arg, const broker_change *c)
     int type = c->kind == BROKER_CHANGE_DELETE   ? RESP_NOTIFY_GENERIC
                : c->kind == BROKER_CHANGE_CREATE ? RESP_NOTIFY_NEW
                                                  : RESP_NOTIFY_STREAM;
-    if (muted || !wanted(s, type) || !resp_pubsub_any(s->pubsub))
+    if (muted || !wanted(s, type) || !resp_pubsub_any(s->pubsub) ||
+        __atomic_load_n(&s->notify_detached, __ATOMIC_ACQUIRE))
         return;
     notify_job *j = malloc(sizeof(*j));
     if (!j)

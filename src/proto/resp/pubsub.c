@@ -493,3 +493,15 @@ void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns)
     *channels = nc;
     *patterns = np;
 }
+
+size_t resp_pubsub_shard_channels(resp_server *s)
+{
+    resp_pubsub *ps = s->pubsub;
+    size_t n = 0;
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (psub *x = ps->sbuckets[i]; x; x = x->next)
+            n += first_of_name(ps->sbuckets[i], x);
+    pthread_mutex_unlock(&ps->mu);
+    return n;
+}

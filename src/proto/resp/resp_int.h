@@ -344,6 +344,8 @@ void resp_pubsub_numpat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 size_t resp_subscriptions(const rconn *rc);
 /* Drops every subscription of the connection (closing, RESET). */
 void resp_pubsub_forget(rconn *rc);
+/* Distinct sharded channels with subscribers (INFO). */
+size_t resp_pubsub_shard_channels(resp_server *s);
 /* Distinct channels and patterns with subscribers (INFO, PUBSUB NUMPAT). */
 void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns);
 
