@@ -130,7 +130,6 @@ int engine_internal_refused(td_engine *e, const char *name, const char *what);
 void engine_note_change(td_engine *e, int kind, const struct td_topic *t, int32_t partition,
                         int64_t count, int64_t end);
 
-
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
 int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out);
 

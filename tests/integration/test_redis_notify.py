@@ -315,6 +315,8 @@ def test_sharded_pubsub_as_redis(pair):
     assert a[:4] == b[:4] == b"*2\r\n" and sorted(a.split(b"\r\n")) == sorted(b.split(b"\r\n"))
     pair.same("PUBSUB", "SHARDCHANNELS", "a*")
     for c in pair:
+        lines = c("CLIENT", "LIST").split(b"\n")
+        assert [ln for ln in lines if b" flags=P " in ln and b" sub=0 psub=0 ssub=2 " in ln]
         info = c("INFO", "stats")
         assert b"pubsubshard_channels:2\r\n" in info and b"pubsub_channels:1\r\n" in info
     pair.same("PUBSUB", "SHARDNUMSUB", "a", "b", "c")

@@ -182,6 +182,7 @@ static void shown(rconn *rc)
 {
     __atomic_store_n(&rc->nsub, rc->subs.n, __ATOMIC_RELAXED);
     __atomic_store_n(&rc->npsub, rc->psubs.n, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->nssub, rc->ssubs.n, __ATOMIC_RELAXED);
 }
 
 /* ["subscribe", name, count] and the like: a RESP3 push, or a RESP2 array. */

@@ -41,11 +41,11 @@ struct resp_server {
     pthread_rwlock_t exec_lock;
     uint64_t total_connections, total_commands; /* atomic; CONFIG RESETSTAT zeroes them */
     resp_pubsub *pubsub;
-    int notify_flags;               /* atomic: notify-keyspace-events (RESP_NOTIFY_*) */
-    bool notify_detached;           /* atomic: the change hook is gone; jobs posted are dropped */
-    int64_t notify_pending;         /* atomic: notifications of other protocols' changes queued */
-    int64_t notify_jobs;            /* atomic: their jobs not yet done (destroy waits for them) */
-    td_metric *m_notify_dropped;    /* ... dropped because too many were queued */
+    int notify_flags;            /* atomic: notify-keyspace-events (RESP_NOTIFY_*) */
+    bool notify_detached;        /* atomic: the change hook is gone; jobs posted are dropped */
+    int64_t notify_pending;      /* atomic: notifications of other protocols' changes queued */
+    int64_t notify_jobs;         /* atomic: their jobs not yet done (destroy waits for them) */
+    td_metric *m_notify_dropped; /* ... dropped because too many were queued */
     /* Per command of resp_commands (in its order), and one more for the unknown ones. */
     td_metric **m_requests, **m_latency;
     size_t ncommands;
@@ -87,6 +87,7 @@ struct rconn {
     char addr[64];
     resp_subs subs, psubs; /* Pub/Sub: this loop's only */
     size_t nsub, npsub;    /* atomic copies of subs.n and psubs.n, for CLIENT LIST */
+    size_t nssub;          /* ... and of ssubs.n */
     rconn *prev, *next;    /* in s->clients */
     bool in_exec;          /* running EXEC's commands: XREAD does not block */
     int waits;             /* changes waiting to be durable: replies are held until then */
@@ -97,7 +98,7 @@ struct rconn {
     net_waiter wait;       /* ... parked in s->blocked */
     bool throttled;        /* a quota mutes the connection until the timer fires (quota.c) */
     net_timer throttle_timer;
-    resp_subs ssubs;       /* sharded Pub/Sub (SSUBSCRIBE): this loop's only */
+    resp_subs ssubs; /* sharded Pub/Sub (SSUBSCRIBE): this loop's only */
     /* Keyspace notifications of this connection's commands while their replies are held
      * (rc->waits): published when the replies go, so that a subscriber that reads on a
      * notification finds the entry (notify.c). */
@@ -364,24 +365,23 @@ bool resp_pubsub_any(resp_pubsub *ps);
 /* Keyspace notifications (notify.c, docs/redis.md#keyspace-notifications): the classes of
  * notify-keyspace-events, with Redis 7.0's bits. */
 enum {
-    RESP_NOTIFY_KEYSPACE = 1 << 0, /* K */
-    RESP_NOTIFY_KEYEVENT = 1 << 1, /* E */
-    RESP_NOTIFY_GENERIC = 1 << 2,  /* g */
-    RESP_NOTIFY_STRING = 1 << 3,   /* $ */
-    RESP_NOTIFY_LIST = 1 << 4,     /* l */
-    RESP_NOTIFY_SET = 1 << 5,      /* s */
-    RESP_NOTIFY_HASH = 1 << 6,     /* h */
-    RESP_NOTIFY_ZSET = 1 << 7,     /* z */
-    RESP_NOTIFY_EXPIRED = 1 << 8,  /* x */
-    RESP_NOTIFY_EVICTED = 1 << 9,  /* e */
-    RESP_NOTIFY_STREAM = 1 << 10,  /* t */
+    RESP_NOTIFY_KEYSPACE = 1 << 0,  /* K */
+    RESP_NOTIFY_KEYEVENT = 1 << 1,  /* E */
+    RESP_NOTIFY_GENERIC = 1 << 2,   /* g */
+    RESP_NOTIFY_STRING = 1 << 3,    /* $ */
+    RESP_NOTIFY_LIST = 1 << 4,      /* l */
+    RESP_NOTIFY_SET = 1 << 5,       /* s */
+    RESP_NOTIFY_HASH = 1 << 6,      /* h */
+    RESP_NOTIFY_ZSET = 1 << 7,      /* z */
+    RESP_NOTIFY_EXPIRED = 1 << 8,   /* x */
+    RESP_NOTIFY_EVICTED = 1 << 9,   /* e */
+    RESP_NOTIFY_STREAM = 1 << 10,   /* t */
     RESP_NOTIFY_KEY_MISS = 1 << 11, /* m: not in A */
-    RESP_NOTIFY_MODULE = 1 << 13,  /* d */
-    RESP_NOTIFY_NEW = 1 << 14,     /* n: not in A */
+    RESP_NOTIFY_MODULE = 1 << 13,   /* d */
+    RESP_NOTIFY_NEW = 1 << 14,      /* n: not in A */
     RESP_NOTIFY_ALL = RESP_NOTIFY_GENERIC | RESP_NOTIFY_STRING | RESP_NOTIFY_LIST |
-                      RESP_NOTIFY_SET | RESP_NOTIFY_HASH | RESP_NOTIFY_ZSET |
-                      RESP_NOTIFY_EXPIRED | RESP_NOTIFY_EVICTED | RESP_NOTIFY_STREAM |
-                      RESP_NOTIFY_MODULE, /* A */
+                      RESP_NOTIFY_SET | RESP_NOTIFY_HASH | RESP_NOTIFY_ZSET | RESP_NOTIFY_EXPIRED |
+                      RESP_NOTIFY_EVICTED | RESP_NOTIFY_STREAM | RESP_NOTIFY_MODULE, /* A */
 };
 /* flags as Redis writes them ("AKE", "Et"); out holds at least 16 bytes. */
 void resp_notify_flags_format(int flags, char *out);

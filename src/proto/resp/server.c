@@ -437,15 +437,16 @@ void resp_client_line(rconn *rc, td_buf *b)
     const char *sub = __atomic_load_n(&rc->last_sub, __ATOMIC_RELAXED);
     size_t nsub = __atomic_load_n(&rc->nsub, __ATOMIC_RELAXED);
     size_t npsub = __atomic_load_n(&rc->npsub, __ATOMIC_RELAXED);
-    const char *flags = rc->in_multi ? "x" : nsub + npsub ? "P" : "N";
+    size_t nssub = __atomic_load_n(&rc->nssub, __ATOMIC_RELAXED);
+    const char *flags = rc->in_multi ? "x" : nsub + npsub + nssub ? "P" : "N";
     int n = snprintf(line, sizeof(line),
                      "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
-                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d qbuf=0 "
+                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=%zu multi=%d qbuf=0 "
                      "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
                      "tot-mem=0 events=r cmd=%s%s%s user=%s redir=-1 resp=%d lib-name=%s "
                      "lib-ver=%s\n",
                      rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
-                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
+                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub, nssub,
                      rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
                      rc->user[0] ? rc->user : "default", rc->proto, rc->lib_name, rc->lib_ver);
     if (n > 0)
