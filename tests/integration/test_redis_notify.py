@@ -121,6 +121,32 @@ def test_new_events_and_classes_as_redis(pair):
         pair.same("FLUSHALL")
 
 
+# Consumers that XCLAIM and XAUTOCLAIM create only when they claim something, and that
+# XREADGROUP creates whatever it reads.
+CONSUMER_SEQUENCE = [
+    ("XADD", "s", "1-1", "a", "1"),
+    ("XGROUP", "CREATE", "s", "g", "0"),
+    ("XCLAIM", "s", "g", "cc", "100000", "1-1"),  # nothing pending
+    ("XAUTOCLAIM", "s", "g", "cd", "100000", "0"),
+    ("XREADGROUP", "GROUP", "g", "ce", "STREAMS", "s", "0"),  # history, empty
+    ("XCLAIM", "s", "g", "cf", "0", "1-1", "FORCE"),
+    ("XREADGROUP", "GROUP", "g", "c0", "STREAMS", "s", ">"),
+    ("XCLAIM", "s", "g", "cg", "100000", "1-1"),  # not idle long enough
+    ("XAUTOCLAIM", "s", "g", "ch", "100000", "0", "JUSTID"),
+    ("XCLAIM", "s", "g", "ci", "0", "1-1", "JUSTID"),
+    ("XAUTOCLAIM", "s", "g", "cj", "0", "0", "JUSTID"),
+    ("XREADGROUP", "GROUP", "nogroup", "ck", "STREAMS", "s", ">"),  # NOGROUP
+]
+
+
+def test_consumer_creation_as_redis(pair):
+    so, st = subscribed_pair(pair, "KEt", "PSUBSCRIBE", "*")
+    run_sequence(pair, CONSUMER_SEQUENCE)
+    mine, theirs = finish(pair, so, st)
+    assert mine == theirs
+    assert sum(b"xgroup-createconsumer" in m for m in mine) == 10  # five, both channels
+
+
 KEYMISS_SEQUENCE = [
     ("XADD", "s", "1-1", "a", "1"),
     ("XRANGE", "nokey", "-", "+"),
