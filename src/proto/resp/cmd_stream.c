@@ -867,7 +867,8 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             resp_w_id(w, req.got);
         if (!rc->in_exec)
             resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
-        resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", argv[1]);
+        if (r == 0) /* not after EXEC's durability wait failed */
+            resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", argv[1]);
         int64_t n = 0;
         if (t.kind && (r = trim_apply(rc, &s, &t, ar.end_offset, &n)) != 0)
             TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
