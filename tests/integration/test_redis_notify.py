@@ -3,6 +3,7 @@ redis-server 7.0 (redis_peer.py): the same commands on both, a subscriber on eac
 messages they get compared byte for byte; and a subscriber on tidings seeing the changes made
 through Kafka, HTTP and the CLI."""
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -442,3 +443,42 @@ def test_start_setting(tmp_path):
                         "redis.notify.keyspace.events=KEX"], capture_output=True, timeout=60)
     assert p.returncode != 0
     assert b"redis.notify.keyspace.events" in p.stderr
+
+
+def read_lines(f, n, timeout=10):
+    """n lines of a pipe, waiting at most timeout seconds in all."""
+    import select
+    out, buf, deadline = [], b"", time.time() + timeout
+    while len(out) < n:
+        left = deadline - time.time()
+        assert left > 0, f"only {out!r} within {timeout} s"
+        if select.select([f], [], [], left)[0]:
+            chunk = os.read(f.fileno(), 4096)
+            assert chunk, f"closed after {out!r}"
+            buf += chunk
+            while b"\n" in buf and len(out) < n:
+                line, buf = buf.split(b"\n", 1)
+                if not line.startswith(b"Reading messages"):
+                    out.append(line.strip())
+    return out
+
+
+def test_redis_cli_subscriber(pair):
+    """redis-cli --csv as the subscriber: the lines it prints for the notifications."""
+    ours, _ = pair
+    ours("CONFIG", "SET", "notify-keyspace-events", "Et")
+    p = subprocess.Popen(["redis-cli", "-p", str(pair.broker.redis_port), "--csv", "SUBSCRIBE",
+                          "__keyevent@0__:xadd", "__keyevent@0__:xtrim"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        lines = read_lines(p.stdout, 2)
+        assert lines == [b'"subscribe","__keyevent@0__:xadd",1',
+                         b'"subscribe","__keyevent@0__:xtrim",2']
+        ours("XADD", "clik", "*", "a", "1")
+        ours("XADD", "clik", "MAXLEN", "0", "*", "a", "2")
+        lines = read_lines(p.stdout, 3)
+        assert lines == [b'"message","__keyevent@0__:xadd","clik"'] * 2 + \
+            [b'"message","__keyevent@0__:xtrim","clik"']
+    finally:
+        p.kill()
+        p.wait(timeout=10)
