@@ -18,8 +18,10 @@
  *   nobody subscribes to any channel or pattern, it returns after two atomic loads; otherwise it
  *   copies the change and posts it to one loop (one loop keeps their order), which publishes it
  *   once the appended events are durable (broker_when_durable). At most NOTIFY_MAX_PENDING
- *   such notifications wait at a time; past that they are dropped and counted
- *   (tidings_redis_notifications_dropped_total), as Pub/Sub delivers at most once anyway.
+ *   such notifications wait at a time, and none are queued while the subscribers' loops have
+ *   NOTIFY_MAX_INFLIGHT messages not yet written; past that they are dropped and counted
+ *   (tidings_redis_notifications_dropped_total), as Pub/Sub delivers at most once anyway. So
+ *   a producer faster than the subscribers costs bounded memory, never a wait.
  *
  * A subscriber that does not read its messages is disconnected when its unread output passes
  * pubsub.c's limit (32 MiB), as Redis's client-output-buffer-limit for pubsub does.
@@ -33,6 +35,9 @@
 #include "proto/resp/resp_int.h"
 
 #define NOTIFY_MAX_PENDING 65536
+/* Messages of every Pub/Sub subscriber posted to the loops and not yet written, past which
+ * other protocols' changes are not told (a subscriber's loop that cannot keep up). */
+#define NOTIFY_MAX_INFLIGHT 262144
 
 /* ---------------------------------------------------------------------------------------------
  * notify-keyspace-events
@@ -362,7 +367,8 @@ static void on_change(void *arg, const broker_change *c)
                       c->count, c->end,  {0}};
     snprintf(j->topic, sizeof(j->topic), "%s", c->topic);
     int64_t w = job_weight(j);
-    if (__atomic_add_fetch(&s->notify_pending, w, __ATOMIC_RELAXED) > NOTIFY_MAX_PENDING) {
+    if (__atomic_add_fetch(&s->notify_pending, w, __ATOMIC_RELAXED) > NOTIFY_MAX_PENDING ||
+        resp_pubsub_inflight(s->pubsub) > NOTIFY_MAX_INFLIGHT) {
         __atomic_sub_fetch(&s->notify_pending, w, __ATOMIC_RELAXED);
         td_counter_add(s->m_notify_dropped, (uint64_t)w);
         TD_WARN("redis",

@@ -40,6 +40,7 @@ struct resp_pubsub {
     psub *patterns;
     psub *sbuckets[NBUCKETS]; /* sharded channel subscriptions, likewise */
     size_t nsubs;             /* atomic: channel and pattern subscriptions (resp_pubsub_any) */
+    int64_t inflight;         /* atomic: messages posted to loops and not yet written */
 };
 
 int resp_pubsub_create(resp_pubsub **out)
@@ -295,6 +296,7 @@ void resp_pubsub_forget(rconn *rc)
  * PUBLISH
  */
 typedef struct delivery {
+    resp_pubsub *ps;
     net_conn *c;
     bool shard;              /* an smessage */
     size_t plen, clen, mlen; /* pattern (0: a channel message), channel, message */
@@ -328,14 +330,22 @@ static void deliver_task(void *arg)
         td_buf_free(&b);
     }
     net_conn_unref(c);
+    __atomic_sub_fetch(&d->ps->inflight, 1, __ATOMIC_RELAXED);
     free(d);
 }
 
-static bool post(net_conn *c, td_slice pattern, td_slice channel, td_slice msg, bool shard)
+int64_t resp_pubsub_inflight(resp_pubsub *ps)
+{
+    return __atomic_load_n(&ps->inflight, __ATOMIC_RELAXED);
+}
+
+static bool post(resp_pubsub *ps, net_conn *c, td_slice pattern, td_slice channel, td_slice msg,
+                 bool shard)
 {
     delivery *d = malloc(sizeof(*d) + pattern.n + channel.n + msg.n);
     if (!d)
         return false;
+    d->ps = ps;
     d->c = c;
     d->shard = shard;
     d->plen = pattern.n;
@@ -347,7 +357,9 @@ static bool post(net_conn *c, td_slice pattern, td_slice channel, td_slice msg, 
     if (msg.n)
         memcpy(d->data + pattern.n + channel.n, msg.p, msg.n);
     net_conn_ref(c);
+    __atomic_add_fetch(&ps->inflight, 1, __ATOMIC_RELAXED);
     if (net_loop_post(net_conn_loop(c), deliver_task, d) != 0) {
+        __atomic_sub_fetch(&ps->inflight, 1, __ATOMIC_RELAXED);
         net_conn_unref(c);
         free(d);
         return false;
@@ -363,10 +375,10 @@ int64_t resp_pubsub_publish(resp_pubsub *ps, td_slice ch, td_slice msg)
     pthread_mutex_lock(&ps->mu);
     for (psub *s = *list_of(ps, KIND_CHANNEL, ch.p, ch.n); s; s = s->next)
         if (s->len == ch.n && !memcmp(s->name, ch.p, ch.n))
-            n += post(s->c, td_slice_make(NULL, 0), ch, msg, false);
+            n += post(ps, s->c, td_slice_make(NULL, 0), ch, msg, false);
     for (psub *s = ps->patterns; s; s = s->next)
         if (resp_glob_match(s->name, s->len, (const char *)ch.p, ch.n, false))
-            n += post(s->c, td_slice_make(s->name, s->len), ch, msg, false);
+            n += post(ps, s->c, td_slice_make(s->name, s->len), ch, msg, false);
     pthread_mutex_unlock(&ps->mu);
     return n;
 }
@@ -387,7 +399,7 @@ void resp_cmd_spublish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     pthread_mutex_lock(&ps->mu);
     for (psub *s = *list_of(ps, KIND_SHARD, ch.p, ch.n); s; s = s->next)
         if (s->len == ch.n && !memcmp(s->name, ch.p, ch.n))
-            n += post(s->c, td_slice_make(NULL, 0), ch, msg, true);
+            n += post(ps, s->c, td_slice_make(NULL, 0), ch, msg, true);
     pthread_mutex_unlock(&ps->mu);
     resp_w_int(w, n);
 }

@@ -359,6 +359,8 @@ void resp_pubsub_shardnumsub(rconn *rc, resp_w *w, size_t argc, const td_slice *
 /* Publishes msg on channel (not sharded) to the subscribers of the channel and of the patterns
  * matching it; the number of subscribers it was posted to. Any thread. */
 int64_t resp_pubsub_publish(resp_pubsub *ps, td_slice channel, td_slice msg);
+/* Messages posted to subscribers' loops and not yet written to their connections. */
+int64_t resp_pubsub_inflight(resp_pubsub *ps);
 /* Whether anyone subscribes to a channel or a pattern (not sharded): an atomic load. */
 bool resp_pubsub_any(resp_pubsub *ps);
 
