@@ -303,6 +303,19 @@ typedef struct delivery {
     char data[];             /* pattern, channel, message */
 } delivery;
 
+/* Sends the messages written since the flush was posted: one write for all the messages
+ * delivered in one run of the loop's tasks, not one per message. */
+static void flush_task(void *arg)
+{
+    net_conn *c = arg;
+    rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (rc) {
+        rc->pub_flush_posted = false;
+        net_conn_flush(c);
+    }
+    net_conn_unref(c);
+}
+
 static void deliver_task(void *arg)
 {
     delivery *d = arg;
@@ -324,8 +337,14 @@ static void deliver_task(void *arg)
             TD_WARN("redis", "closing subscriber %s: %zu bytes of messages unread (limit %u)",
                     rc->addr, net_conn_out_bytes(c), PUBSUB_OUT_LIMIT);
             net_conn_close(c, true);
-        } else {
-            net_conn_flush(c);
+        } else if (!rc->pub_flush_posted) {
+            net_conn_ref(c);
+            if (net_loop_post(net_conn_loop(c), flush_task, c) == 0) {
+                rc->pub_flush_posted = true;
+            } else {
+                net_conn_unref(c);
+                net_conn_flush(c);
+            }
         }
         td_buf_free(&b);
     }

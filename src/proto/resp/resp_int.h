@@ -99,6 +99,7 @@ struct rconn {
     bool throttled;        /* a quota mutes the connection until the timer fires (quota.c) */
     net_timer throttle_timer;
     resp_subs ssubs; /* sharded Pub/Sub (SSUBSCRIBE): this loop's only */
+    bool pub_flush_posted; /* a flush of Pub/Sub messages is posted (pubsub.c; this loop's) */
     /* Keyspace notifications of this connection's commands while their replies are held
      * (rc->waits): published when the replies go, so that a subscriber that reads on a
      * notification finds the entry (notify.c). */
