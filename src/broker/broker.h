@@ -66,6 +66,39 @@ const char *broker_topic_name(const td_topic_ref *t);
 int broker_add_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
 void broker_remove_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg);
 
+/*
+ * Changes to topics, for listeners that tell their clients of them (the Redis listener's
+ * keyspace notifications, docs/redis.md#keyspace-notifications). The engine calls the one hook
+ * after events are appended (td_produce, broker_produce_nowait, and the listeners' own appends
+ * that report themselves with broker_note_append), after records are deleted from a
+ * partition's start (td_delete_records, retention), and after a topic is created or deleted;
+ * never for the internal state topics, and never for broker_stream_append (the Redis listener
+ * tells of its own XADDs). fn runs on the thread that made the change, possibly under a
+ * partition's or the engine's locks: it must not call into the engine, must not block, and
+ * should copy what it needs and return. The topic name is valid during the call only.
+ */
+enum {
+    BROKER_CHANGE_APPEND = 1, /* count events appended to partition; end: the offset after */
+    BROKER_CHANGE_TRIM,       /* records deleted from the start of partition */
+    BROKER_CHANGE_CREATE,     /* the topic was created (partition -1) */
+    BROKER_CHANGE_DELETE,     /* the topic was deleted (partition -1) */
+};
+typedef struct broker_change {
+    int kind;
+    const char *topic;
+    int32_t partition;  /* -1 for the whole topic */
+    int32_t partitions; /* the topic's partitions */
+    int64_t count;      /* APPEND: the events appended */
+    int64_t end;        /* APPEND: the offset after them, for broker_when_durable */
+} broker_change;
+typedef void (*broker_change_fn)(void *arg, const broker_change *c);
+/* Sets the hook (NULL removes it; remove it only once nothing can change topics any more). One
+ * hook per engine. When no hook is set a change costs one atomic load. */
+void broker_set_change_hook(td_engine *e, broker_change_fn fn, void *arg);
+/* For a listener that appended with broker_part_append_checked: count events of partition
+ * (ending before end) are new. */
+void broker_note_append(td_topic_ref *t, int32_t partition, int64_t count, int64_t end);
+
 /* A number that changes whenever a topic is created or deleted or gains partitions, so that
  * pattern subscribers can tell cheaply when to look for new matching topics. */
 uint64_t broker_topics_generation(td_engine *e);

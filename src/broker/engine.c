@@ -666,7 +666,10 @@ int td_engine_enforce_retention(td_engine *e)
     for (size_t i = 0; i < e->ntopics; i++) {
         td_topic *t = e->topics[i];
         for (int32_t k = 0; k < t->nparts; k++) {
+            int64_t ls = part_log_start(t->parts[k]);
             int r = part_enforce_retention(t->parts[k], now, NULL);
+            if (part_log_start(t->parts[k]) > ls)
+                engine_note_change(e, BROKER_CHANGE_TRIM, t, k, 0, 0);
             if (r && !rc)
                 rc = r;
         }
@@ -724,7 +727,10 @@ static void background_tick(td_engine *e, int64_t now, int64_t *next_retention,
         int64_t wall = td_wall_ms();
         for (size_t i = 0; i < e->ntopics; i++) {
             for (int32_t k = 0; k < e->topics[i]->nparts; k++) {
+                int64_t ls = part_log_start(e->topics[i]->parts[k]);
                 part_enforce_retention(e->topics[i]->parts[k], wall, NULL);
+                if (part_log_start(e->topics[i]->parts[k]) > ls)
+                    engine_note_change(e, BROKER_CHANGE_TRIM, e->topics[i], k, 0, 0);
                 part_expire_producers(e->topics[i]->parts[k],
                                       wall - e->opts.producer_id_expiration_ms);
             }
@@ -862,6 +868,8 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             for (size_t j = from; results && j < to; j++)
                 results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)(j - from)};
             ends[p] = ar.end_offset;
+            engine_note_change(t->engine, BROKER_CHANGE_APPEND, t, p, (int64_t)(to - from),
+                               ar.end_offset);
         }
     }
 out:
@@ -1009,6 +1017,12 @@ void broker_topic_count_out(td_topic_ref *r, uint64_t events, uint64_t bytes)
     td_topic *t = r->t;
     td_counter_add(t->m_events_out, events);
     td_counter_add(t->m_bytes_out, bytes);
+}
+
+void broker_note_append(td_topic_ref *r, int32_t partition, int64_t count, int64_t end)
+{
+    if (count > 0)
+        engine_note_change(r->t->engine, BROKER_CHANGE_APPEND, r->t, partition, count, end);
 }
 
 int broker_add_advance_hook(td_engine *e, void (*fn)(void *arg), void *arg)

@@ -173,6 +173,7 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     pthread_mutex_unlock(&e->admin_mu);
     if (rc == 0) {
         TD_INFO("engine", "created topic %s with %" PRId32 " partitions", name, partitions);
+        engine_note_change(e, BROKER_CHANGE_CREATE, t, -1, 0, 0); /* t is the table's */
         t = NULL;
     }
 out:
@@ -237,6 +238,7 @@ int td_topic_delete(td_engine *e, const char *name)
     xgroups_forget_topic(e, t->id);
     gstate_forget_topic(e, name); /* tombstones for its committed offsets, under admin_mu */
     TD_INFO("engine", "deleted topic %s", name);
+    engine_note_change(e, BROKER_CHANGE_DELETE, t, -1, 0, 0);
     if (r2 != 0) {
         /* Without the rename (the trash is not writable), the files go where they are, under
          * admin_mu, since a topic of the same name could otherwise be created there meanwhile:
@@ -311,8 +313,11 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
         char label[TD_TOPIC_NAME_MAX + 16];
         snprintf(label, sizeof(label), "%s/%" PRId32, t->name, i);
         table_part_config(e, t->parts[i], &ct.config, label);
+        int64_t ls = part_log_start(t->parts[i]);
         if (released)
             part_enforce_retention(t->parts[i], td_wall_ms(), NULL);
+        if (part_log_start(t->parts[i]) > ls)
+            engine_note_change(e, BROKER_CHANGE_TRIM, t, i, 0, 0);
     }
     if (released)
         reserve_restore(e->reserve);
@@ -516,10 +521,15 @@ int td_delete_records(td_engine *e, const char *topic, int32_t partition, int64_
     pthread_rwlock_rdlock(&e->lock);
     td_part *p;
     rc = engine_part_locked(e, topic, partition, &p);
+    int64_t ls0 = rc == 0 ? part_log_start(p) : 0, ls1 = 0;
     if (rc == 0)
         rc = part_delete_before(p, before == TD_OFFSET_LATEST ? TD_DELETE_TO_HIGH_WATERMARK
                                                               : before,
-                                log_start);
+                                &ls1);
+    if (rc == 0 && log_start)
+        *log_start = ls1;
+    if (rc == 0 && ls1 > ls0)
+        engine_note_change(e, BROKER_CHANGE_TRIM, engine_find_locked(e, topic), partition, 0, 0);
     pthread_rwlock_unlock(&e->lock);
     return rc;
 }

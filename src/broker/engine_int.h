@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "broker/broker.h"
 #include "storage/storage.h"
 
 #define TD_MAX_PARTITIONS 100000
@@ -64,6 +65,11 @@ struct td_engine {
         void (*fn)(void *arg);
         void *arg;
     } hooks[4];
+    /* The change hook (broker_set_change_hook): fn and arg read atomically, arg set first. */
+    struct {
+        broker_change_fn fn;
+        void *arg;
+    } change_hook;
     uint64_t topics_gen; /* atomic: broker_topics_generation */
     /* The flusher: fsyncs partitions that asynchronous producers wait on. */
     pthread_t flusher;
@@ -119,6 +125,10 @@ ssize_t engine_table_find(td_engine *e, const char *name);
 int engine_table_insert(td_engine *e, td_topic *t);
 void engine_topic_metrics_remove(td_engine *e, const char *name);
 int engine_internal_refused(td_engine *e, const char *name, const char *what);
+/* Calls the change hook (changes.c), if one is set, for a change to topic t (not an internal
+ * one): the kind, the partition (-1: the whole topic), and for appends the count and end. */
+void engine_note_change(td_engine *e, int kind, const struct td_topic *t, int32_t partition,
+                        int64_t count, int64_t end);
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
 int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out);

@@ -77,6 +77,7 @@ static const char *const keys[] = {"data",
                                    "redis.password",
                                    "redis.allow.flush",
                                    "redis.max.reply.bytes",
+                                   "redis.notify.keyspace.events",
                                    "admin.user",
                                    "kafka.tls",
                                    "kafka.tls.cert.file",
@@ -487,6 +488,15 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
         if (parse_bool(value, &c->log_cleaner_enable) != 0)
             return td_fail(TD_ECONFIG, "log.cleaner.enable: expected true or false, got '%s'",
                            value);
+    } else if (!strcmp(key, "redis.notify.keyspace.events")) {
+        if (resp_notify_flags_parse(value, strlen(value)) < 0 ||
+            strlen(value) >= sizeof(c->redis_notify_keyspace_events))
+            return td_fail(TD_ECONFIG,
+                           "redis.notify.keyspace.events: expected classes of "
+                           "'Ag$lshzxeKEtmdn' (for example KEA or Et), got '%s'",
+                           value);
+        snprintf(c->redis_notify_keyspace_events, sizeof(c->redis_notify_keyspace_events), "%s",
+                 value);
     } else if (!strcmp(key, "redis.allow.flush")) {
         if (parse_bool(value, &c->redis_allow_flush) != 0)
             return td_fail(TD_ECONFIG, "redis.allow.flush: expected true or false, got '%s'",
@@ -1042,6 +1052,8 @@ static int start_redis(server *s)
          (tls && c->redis_tls.client_auth != 2 && !c->redis_tls.auth &&
           !host_is_loopback(s->tls_host[2])));
     rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
+    rcfg.notify_flags = resp_notify_flags_parse(c->redis_notify_keyspace_events,
+                                                strlen(c->redis_notify_keyspace_events));
     if ((rc = resp_server_create(s->e, &rcfg, &s->rs)) != 0)
         return rc;
     /* Redis answers a client past maxclients with this error, then closes; so do we. */

@@ -171,6 +171,8 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
     broker_append_result res = {0};
     if (produce_append(x, topic, p, pp, pr, &res) != 0)
         return;
+    broker_note_append(ref, pp->index, res.duplicate ? 0 : res.last_offset + 1 - pr->base_offset,
+                       res.end_offset); /* keyspace notifications (docs/redis.md) */
     pr->log_start_offset = broker_part_log_start(p);
     if (x->acks != -1) {
         broker_when_durable(ref, pp->index, res.end_offset, NULL, NULL);

@@ -677,6 +677,7 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_pubsub_counts(s, &channels, &patterns);
         info_kv(&b, "pubsub_channels:%zu", channels);
         info_kv(&b, "pubsub_patterns:%zu", patterns);
+        info_kv(&b, "pubsubshard_channels:%zu", resp_pubsub_shard_channels(s));
     }
     if (wants(argc, argv, "replication", true)) {
         info_section(&b, "Replication", &first);
@@ -721,7 +722,7 @@ static const config_param params[] = {
     {"maxclients", false},
     {"maxmemory", false},
     {"maxmemory-policy", false},
-    {"notify-keyspace-events", false},
+    {"notify-keyspace-events", true},
     {"port", false},
     {"proto-max-bulk-len", false},
     {"requirepass", true},
@@ -759,8 +760,10 @@ static void param_value(rconn *rc, const char *name, char *buf, size_t len)
         snprintf(buf, len, "%s", s->cfg.allow_flush ? "yes" : "no");
     else if (!strcmp(name, "timeout"))
         snprintf(buf, len, "0");
+    else if (!strcmp(name, "notify-keyspace-events"))
+        resp_notify_config_get(s, buf, len);
     else
-        buf[0] = 0; /* save, notify-keyspace-events */
+        buf[0] = 0; /* save */
 }
 
 static void config_get(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -809,6 +812,11 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                           p->name);
             return;
         }
+        if (!strcmp(p->name, "notify-keyspace-events")) {
+            if (!resp_notify_config_set(w, argv[i + 1], false, rc->s))
+                return;
+            continue;
+        }
         if (argv[i + 1].n == 0 && rc->s->cfg.password_required) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - this "
@@ -826,7 +834,10 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         }
     }
     for (size_t i = 2; i < argc; i += 2) {
-        /* requirepass: the only settable one */
+        if (resp_arg_is(argv[i], "notify-keyspace-events") &&
+            resp_notify_config_set(w, argv[i + 1], true, rc->s))
+            continue;
+        /* requirepass */
         pthread_mutex_lock(&rc->s->cfg_mu);
         snprintf(rc->s->cfg.password, sizeof(rc->s->cfg.password), "%.*s", (int)argv[i + 1].n,
                  (const char *)argv[i + 1].p);
@@ -858,7 +869,8 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "GET <pattern>",
         "    Return parameters matching the glob-like <pattern> and their values.",
         "SET <directive> <value>",
-        "    Set the configuration <directive> to <value> (requirepass only).",
+        "    Set the configuration <directive> to <value> (requirepass and",
+        "    notify-keyspace-events only).",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
         "HELP",
@@ -1038,14 +1050,15 @@ static void cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 static void cmd_type(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)argc;
-    resp_w_simple(w, topic_exists(rc, argv[1]) ? "stream" : "none");
+    bool found = resp_notify_lookup(rc, topic_exists(rc, argv[1]), argv[1]); /* keymiss */
+    resp_w_simple(w, found ? "stream" : "none");
 }
 
 static void cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t n = 0;
     for (size_t i = 1; i < argc; i++)
-        n += topic_exists(rc, argv[i]);
+        n += resp_notify_lookup(rc, topic_exists(rc, argv[i]), argv[i]);
     resp_w_int(w, n);
 }
 
@@ -1061,6 +1074,7 @@ static void cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         if (r == 0) {
             n++;
             TD_INFO("redis", "deleted topic %s (DEL from %s)", name, rc->addr);
+            resp_notify(rc, RESP_NOTIFY_GENERIC, "del", argv[i]);
         } else if (r != TD_ENOTFOUND) {
             const char *why = td_last_error();
             resp_w_errorf(w, "ERR cannot delete '%s' (%" PRId64 " keys before it deleted): %s",
@@ -1216,6 +1230,10 @@ static void pubsub_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "NUMSUB [<channel> ...]",
         "    Return the number of subscribers for the specified channels, excluding",
         "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
         "HELP",
         "    Prints this help.",
         NULL};
@@ -1229,6 +1247,10 @@ static const rcmd pubsub_subs[] = {
      "Returns a count of unique pattern subscriptions.", "2.8.0", 0, 0, 0, NULL, "@pubsub @slow"},
     {"numsub", -2, RF_PUBSUB | RF_LOADING | RF_STALE, resp_pubsub_numsub, "pubsub",
      "Returns a count of subscribers to channels.", "2.8.0", 0, 0, 0, NULL, "@pubsub @slow"},
+    {"shardchannels", -2, RF_PUBSUB | RF_LOADING | RF_STALE, resp_pubsub_shardchannels, "pubsub",
+     "List active shard channels", "7.0.0", 0, 0, 0, NULL, "@pubsub @slow"},
+    {"shardnumsub", -2, RF_PUBSUB | RF_LOADING | RF_STALE, resp_pubsub_shardnumsub, "pubsub",
+     "Get the count of subscribers for shard channels", "7.0.0", 0, 0, 0, NULL, "@pubsub @slow"},
     {"help", 2, RF_LOADING | RF_STALE, pubsub_help, "pubsub",
      "Returns helpful text about the different subcommands.", "6.2.0", 0, 0, 0, NULL, "@slow"},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
@@ -1306,9 +1328,18 @@ const rcmd resp_commands[] = {
      "2.8.0", 0, 0, 0, NULL, "@keyspace @read @slow"},
     {"select", 2, RF_LOADING | RF_STALE | RF_FAST, cmd_select, CONN,
      "Changes the selected database.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"spublish", 3, RF_PUBSUB | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_spublish, "pubsub",
+     "Post a message to a shard channel", "7.0.0", 1, 1, 1, NULL, "@pubsub @fast"},
+    {"ssubscribe", -2, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
+     resp_cmd_ssubscribe, "pubsub", "Listen for messages published to the given shard channels",
+     "7.0.0", 1, -1, 1, NULL, "@pubsub @slow"},
     {"subscribe", -2, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
      resp_cmd_subscribe, "pubsub", "Listens for messages published to channels.", "2.0.0", 0, 0, 0,
      NULL, "@pubsub @slow"},
+    {"sunsubscribe", -1, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
+     resp_cmd_sunsubscribe, "pubsub",
+     "Stop listening for messages posted to the given shard channels", "7.0.0", 1, -1, 1, NULL,
+     "@pubsub @slow"},
     {"type", 2, RF_READONLY | RF_FAST, cmd_type, GEN,
      "Determines the type of value stored at a key.", "1.0.0", 1, 1, 1, NULL,
      "@keyspace @read @fast"},

@@ -72,6 +72,8 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
     if (r == TD_ENOTFOUND && create && k.part <= 0) {
         static const td_config_entry cfg[] = {{"retention.ms", "-1"}};
         r = td_topic_create(e, k.topic, 1, cfg, 1);
+        if (r == 0)
+            resp_notify(rc, RESP_NOTIFY_NEW, "new", key);
         if (r == 0 || r == TD_EEXIST)
             r = broker_topic_acquire(e, k.topic, &s->ref);
     }
@@ -398,6 +400,8 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
     }
     sref s;
     int o = resp_stream_open(rc, w, argv[1], false, &s);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o <= 0 || count == 0 || td_sid_cmp(lo, hi) > 0) {
         if (o == 1)
             broker_topic_release(s.ref);
@@ -480,6 +484,8 @@ void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o != 1)
         return;
     resp_w_int(w, resp_stream_len(rc, &s));
@@ -634,6 +640,8 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_reply_engine_error(w, r);
     else
         resp_w_int(w, n);
+    if (r == 0 && n > 0)
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xtrim", argv[1]);
     broker_topic_release(s.ref);
 }
 
@@ -703,6 +711,8 @@ static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t p
     for (size_t k = 0; k < n; k++)
         resp_w_id(w, (td_sid){req.got.ms, req.got.seq + k});
     resp_wait_durable(rc, xb->s.ref, xb->s.pi, ar.end_offset);
+    for (size_t k = 0; k < n; k++)
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", xb->key);
     return 0;
 }
 
@@ -867,10 +877,14 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             resp_w_id(w, req.got);
         if (!rc->in_exec)
             resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
-        int64_t n;
+        if (r == 0) /* not after EXEC's durability wait failed */
+            resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", argv[1]);
+        int64_t n = 0;
         if (t.kind && (r = trim_apply(rc, &s, &t, ar.end_offset, &n)) != 0)
             TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
                     td_strerror(r));
+        if (n > 0)
+            resp_notify(rc, RESP_NOTIFY_STREAM, "xtrim", argv[1]);
     }
     broker_topic_release(s.ref);
 }
@@ -928,6 +942,7 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_reply_engine_error(w, r);
     } else {
         resp_w_simple(w, "OK");
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xsetid", argv[1]);
     }
     broker_topic_release(s.ref);
 }
@@ -1030,6 +1045,7 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
     uint64_t seq = 0;
     int r;
     *n = 0;
+    bool known = resp_notify_consumer_known(rc, &xs, b->gname, b->cname);
     if (k->history) {
         td_sid *ids;
         r = xgroup_history(e, &xs, b->gname, b->cname, k->after, b->count, now, &ids, n, &seq);
@@ -1060,6 +1076,7 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
      * read that found nothing does not wait: only its consumer's seen time changed. */
     if (r == 0 && *n && seq)
         resp_wait_saved(rc, seq);
+    resp_notify_consumer_made(rc, &xs, k->key, b->gname, b->cname, known);
     if (r) {
         resp_reply_engine_error(w, r);
         return -1;
@@ -1224,6 +1241,8 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         }
         if (o == 0)
             bk->s.ref = NULL;
+        if (o == 0)
+            resp_notify_miss(rc, keys[k]);
         if (group) {
             xgroup_info gi;
             xstream xs = {o == 1 ? broker_topic_id(bk->s.ref) : 0, bk->s.pi, bk->s.p};
@@ -1277,6 +1296,9 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         resp_block_free(b);
         return;
     }
+    for (size_t k = 0; k < nk; k++) /* Redis looks the keys up again to serve them */
+        if (!b->keys[k].s.ref)
+            resp_notify_miss(rc, b->keys[k].key);
     int got = xread_try(rc, w, b);
     if (got || block < 0 || history || rc->in_exec || !rc->s->blocked) {
         if (!got)

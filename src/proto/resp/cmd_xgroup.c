@@ -206,6 +206,8 @@ static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_s
     else if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_simple(w, "OK");
     after_reply(rc, seq);
+    if (r == 0)
+        resp_notify(rc, RESP_NOTIFY_STREAM, create ? "xgroup-create" : "xgroup-setid", argv[2]);
 out:
     broker_topic_release(s.ref);
 }
@@ -233,6 +235,8 @@ static void xgroup_destroy_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice
     if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_int(w, destroyed);
     after_reply(rc, seq);
+    if (r == 0 && destroyed)
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xgroup-destroy", argv[2]);
     broker_topic_release(s.ref);
 }
 
@@ -251,6 +255,9 @@ static void xgroup_consumer_cmd(rconn *rc, resp_w *w, const td_slice *argv, bool
     if (change_ok(w, r, argv + 2, NOGROUP_FOR_KEY))
         resp_w_int(w, create ? created : pending);
     after_reply(rc, seq);
+    if (r == 0 && (create ? created : seq != 0)) /* DELCONSUMER: a change saved, it existed */
+        resp_notify(rc, RESP_NOTIFY_STREAM, create ? "xgroup-createconsumer" : "xgroup-delconsumer",
+                    argv[2]);
     broker_topic_release(s.ref);
 }
 
@@ -372,6 +379,8 @@ void resp_cmd_xack(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         resp_w_int(w, 0);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o != 1)
         return;
     xstream xs = resp_xstream(&s);
@@ -436,6 +445,8 @@ void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (change_ok(w, r, argv + 1, NOGROUP_PLAIN))
         resp_w_int(w, (int64_t)deleted);
     after_reply(rc, seq);
+    if (r == 0 && deleted)
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xdel", argv[1]);
     broker_topic_release(s.ref);
     free(ids);
 }
@@ -518,6 +529,8 @@ void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
         reply_nogroup(w, argv[1], argv[2]);
+    if (o == 0)
+        resp_notify_miss(rc, argv[1]);
     if (o != 1)
         return;
     xstream xs = resp_xstream(&s);
@@ -641,15 +654,19 @@ void resp_cmd_xclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     int op = resp_stream_open(rc, w, argv[1], false, &s);
     if (op == 0)
         reply_nogroup(w, argv[1], argv[2]);
+    if (op == 0)
+        resp_notify_miss(rc, argv[1]);
     if (op == 1) {
         uint64_t seq = 0;
         xstream xs = resp_xstream(&s);
+        bool known = resp_notify_consumer_known(rc, &xs, argv[2], argv[3]);
         int r = xgroup_claim(rc->s->e, &xs, argv[2], argv[3], ids, nids, &o, now, &claimed,
                              &nclaimed, &seq);
         if (change_ok(w, r, argv + 1, NOGROUP_PLAIN) &&
             write_claimed(rc, w, &s, claimed, nclaimed, o.justid) != 0)
             w->oom = true;
         after_reply(rc, seq);
+        resp_notify_consumer_made(rc, &xs, argv[1], argv[2], argv[3], known);
         broker_topic_release(s.ref);
     }
 out:
@@ -694,12 +711,15 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     int op = resp_stream_open(rc, w, argv[1], false, &s);
     if (op == 0)
         reply_nogroup(w, argv[1], argv[2]);
+    if (op == 0)
+        resp_notify_miss(rc, argv[1]);
     if (op != 1)
         return;
     xstream xs = resp_xstream(&s);
     td_sid *claimed, *deleted, next;
     size_t nclaimed, ndeleted;
     uint64_t seq = 0;
+    bool known = resp_notify_consumer_known(rc, &xs, argv[2], argv[3]);
     int r = xgroup_autoclaim(rc->s->e, &xs, argv[2], argv[3], start, (size_t)count, &o, now,
                              &claimed, &nclaimed, &deleted, &ndeleted, &next, &seq);
     if (change_ok(w, r, argv + 1, NOGROUP_PLAIN)) {
@@ -712,6 +732,7 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
             resp_w_id(w, deleted[i]);
     }
     after_reply(rc, seq);
+    resp_notify_consumer_made(rc, &xs, argv[1], argv[2], argv[3], known);
     free(claimed);
     free(deleted);
     broker_topic_release(s.ref);
@@ -745,6 +766,8 @@ static bool xinfo_stream(rconn *rc, resp_w *w, td_slice key, sref *s)
     int o = resp_stream_open(rc, w, key, false, s);
     if (o == 0)
         resp_w_error(w, "ERR no such key");
+    if (o == 0)
+        resp_notify_miss(rc, key);
     return o == 1;
 }
 

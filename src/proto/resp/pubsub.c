@@ -1,7 +1,11 @@
 /*
  * pubsub.c: Redis Pub/Sub on the Redis listener (docs/redis.md#pubsub): SUBSCRIBE,
  * UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB, ephemeral fan-out as in Redis
- * (nothing is stored; a message reaches the clients subscribed when it is published).
+ * (nothing is stored; a message reaches the clients subscribed when it is published); and
+ * sharded Pub/Sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH, PUBSUB SHARDCHANNELS and SHARDNUMSUB) as
+ * Redis 7.0 serves it outside a cluster: one shard holding every channel, channels of their own
+ * (a message SPUBLISH sends reaches SSUBSCRIBE's subscribers only, never patterns), counted
+ * apart from the others in the replies, and delivered as `smessage`.
  *
  * The subscriptions of every connection are in one table under a mutex: channels in a hash
  * table, patterns in a list. PUBLISH finds the subscribers under the mutex, takes a reference
@@ -19,6 +23,9 @@
 #define PUBSUB_OUT_LIMIT (32u << 20)
 #define NBUCKETS 1024
 
+/* The kinds of subscriptions: the `pattern` argument of the functions below is one of them. */
+enum { KIND_CHANNEL = 0, KIND_PATTERN = 1, KIND_SHARD = 2 };
+
 typedef struct psub {
     struct psub *next; /* in the channel's or the pattern list */
     rconn *rc;
@@ -31,6 +38,9 @@ struct resp_pubsub {
     pthread_mutex_t mu;
     psub *buckets[NBUCKETS]; /* channel subscriptions by hash of the channel */
     psub *patterns;
+    psub *sbuckets[NBUCKETS]; /* sharded channel subscriptions, likewise */
+    size_t nsubs;             /* atomic: channel and pattern subscriptions (resp_pubsub_any) */
+    int64_t inflight;         /* atomic: messages posted to loops and not yet written */
 };
 
 int resp_pubsub_create(resp_pubsub **out)
@@ -47,8 +57,8 @@ void resp_pubsub_destroy(resp_pubsub *ps)
 {
     if (!ps)
         return;
-    for (size_t i = 0; i < NBUCKETS; i++)
-        for (psub *s = ps->buckets[i], *n; s; s = n) {
+    for (size_t i = 0; i < 2 * NBUCKETS; i++)
+        for (psub *s = i < NBUCKETS ? ps->buckets[i] : ps->sbuckets[i - NBUCKETS], *n; s; s = n) {
             n = s->next;
             free(s->name);
             free(s);
@@ -62,9 +72,16 @@ void resp_pubsub_destroy(resp_pubsub *ps)
     free(ps);
 }
 
-static psub **list_of(resp_pubsub *ps, bool pattern, const void *name, size_t len)
+static psub **list_of(resp_pubsub *ps, int kind, const void *name, size_t len)
 {
-    return pattern ? &ps->patterns : &ps->buckets[td_hash64(name, len) % NBUCKETS];
+    if (kind == KIND_PATTERN)
+        return &ps->patterns;
+    return &(kind == KIND_SHARD ? ps->sbuckets : ps->buckets)[td_hash64(name, len) % NBUCKETS];
+}
+
+bool resp_pubsub_any(resp_pubsub *ps)
+{
+    return __atomic_load_n(&ps->nsubs, __ATOMIC_RELAXED) != 0;
 }
 
 /* Whether s is the first subscription to its name in the list from head (names counted once
@@ -78,7 +95,7 @@ static bool first_of_name(const psub *head, const psub *s)
 }
 
 /* Adds (rc, name); false if it was there. Under ps->mu. */
-static bool add(resp_pubsub *ps, rconn *rc, bool pattern, td_slice name, bool *oom)
+static bool add(resp_pubsub *ps, rconn *rc, int pattern, td_slice name, bool *oom)
 {
     psub **l = list_of(ps, pattern, name.p, name.n);
     for (psub *s = *l; s; s = s->next)
@@ -96,11 +113,13 @@ static bool add(resp_pubsub *ps, rconn *rc, bool pattern, td_slice name, bool *o
     copy[name.n] = 0;
     *s = (psub){*l, rc, rc->c, copy, name.n};
     *l = s;
+    if (pattern != KIND_SHARD)
+        __atomic_add_fetch(&ps->nsubs, 1, __ATOMIC_RELAXED);
     return true;
 }
 
 /* Removes (rc, name); false if it was not there. Under ps->mu. */
-static bool del(resp_pubsub *ps, rconn *rc, bool pattern, const void *name, size_t len)
+static bool del(resp_pubsub *ps, rconn *rc, int pattern, const void *name, size_t len)
 {
     for (psub **l = list_of(ps, pattern, name, len); *l; l = &(*l)->next) {
         psub *s = *l;
@@ -108,6 +127,8 @@ static bool del(resp_pubsub *ps, rconn *rc, bool pattern, const void *name, size
             *l = s->next;
             free(s->name);
             free(s);
+            if (pattern != KIND_SHARD)
+                __atomic_sub_fetch(&ps->nsubs, 1, __ATOMIC_RELAXED);
             return true;
         }
     }
@@ -115,9 +136,14 @@ static bool del(resp_pubsub *ps, rconn *rc, bool pattern, const void *name, size
 }
 
 /* The connection's own list of its subscriptions (rc->subs), for counts and UNSUBSCRIBE. */
-static bool own_add(rconn *rc, bool pattern, td_slice name)
+static resp_subs *own_of(rconn *rc, int kind)
 {
-    resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    return kind == KIND_SHARD ? &rc->ssubs : kind == KIND_PATTERN ? &rc->psubs : &rc->subs;
+}
+
+static bool own_add(rconn *rc, int pattern, td_slice name)
+{
+    resp_subs *o = own_of(rc, pattern);
     if (td_grow(&o->v, &o->cap, o->n, sizeof(*o->v), 4) != 0)
         return false;
     uint8_t *copy = malloc(name.n ? name.n : 1);
@@ -128,9 +154,9 @@ static bool own_add(rconn *rc, bool pattern, td_slice name)
     return true;
 }
 
-static void own_del(rconn *rc, bool pattern, const void *name, size_t len)
+static void own_del(rconn *rc, int pattern, const void *name, size_t len)
 {
-    resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    resp_subs *o = own_of(rc, pattern);
     for (size_t i = 0; i < o->n; i++)
         if (o->v[i].n == len && !memcmp(o->v[i].p, name, len)) {
             free((void *)o->v[i].p);
@@ -141,13 +167,23 @@ static void own_del(rconn *rc, bool pattern, const void *name, size_t len)
 
 size_t resp_subscriptions(const rconn *rc)
 {
-    return rc->subs.n + rc->psubs.n;
+    return rc->subs.n + rc->psubs.n + rc->ssubs.n;
 }
+
+/* The count a subscription reply shows: Redis counts sharded channels apart. */
+static size_t count_of(const rconn *rc, int kind)
+{
+    return kind == KIND_SHARD ? rc->ssubs.n : rc->subs.n + rc->psubs.n;
+}
+
+static const char *const sub_names[] = {"subscribe", "psubscribe", "ssubscribe"};
+static const char *const unsub_names[] = {"unsubscribe", "punsubscribe", "sunsubscribe"};
 
 static void shown(rconn *rc)
 {
     __atomic_store_n(&rc->nsub, rc->subs.n, __ATOMIC_RELAXED);
     __atomic_store_n(&rc->npsub, rc->psubs.n, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->nssub, rc->ssubs.n, __ATOMIC_RELAXED);
 }
 
 /* ["subscribe", name, count] and the like: a RESP3 push, or a RESP2 array. */
@@ -163,7 +199,7 @@ static void reply_sub(resp_w *w, const char *kind, const void *name, size_t len,
     resp_w_int(w, (int64_t)count);
 }
 
-static void subscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool pattern)
+static void subscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, int pattern)
 {
     resp_pubsub *ps = rc->s->pubsub;
     for (size_t i = 1; i < argc; i++) {
@@ -182,19 +218,18 @@ static void subscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             return;
         }
         shown(rc);
-        reply_sub(w, pattern ? "psubscribe" : "subscribe", argv[i].p, argv[i].n, false,
-                  resp_subscriptions(rc));
+        reply_sub(w, sub_names[pattern], argv[i].p, argv[i].n, false, count_of(rc, pattern));
     }
 }
 
-static void unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool pattern)
+static void unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, int pattern)
 {
     resp_pubsub *ps = rc->s->pubsub;
-    const char *kind = pattern ? "punsubscribe" : "unsubscribe";
-    resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    const char *kind = unsub_names[pattern];
+    resp_subs *o = own_of(rc, pattern);
     if (argc == 1) { /* all of them; one reply with a null name when there are none */
         if (o->n == 0) {
-            reply_sub(w, kind, NULL, 0, true, resp_subscriptions(rc));
+            reply_sub(w, kind, NULL, 0, true, count_of(rc, pattern));
             return;
         }
         while (o->n) {
@@ -204,7 +239,7 @@ static void unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv,
             pthread_mutex_unlock(&ps->mu);
             o->n--;
             shown(rc);
-            reply_sub(w, kind, name.p, name.n, false, resp_subscriptions(rc));
+            reply_sub(w, kind, name.p, name.n, false, count_of(rc, pattern));
             free((void *)name.p);
         }
         return;
@@ -216,7 +251,7 @@ static void unsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv,
         if (was)
             own_del(rc, pattern, argv[i].p, argv[i].n);
         shown(rc);
-        reply_sub(w, kind, argv[i].p, argv[i].n, false, resp_subscriptions(rc));
+        reply_sub(w, kind, argv[i].p, argv[i].n, false, count_of(rc, pattern));
     }
 }
 
@@ -243,8 +278,8 @@ void resp_cmd_punsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *ar
 void resp_pubsub_forget(rconn *rc)
 {
     resp_pubsub *ps = rc->s->pubsub;
-    for (int pattern = 0; pattern < 2; pattern++) {
-        resp_subs *o = pattern ? &rc->psubs : &rc->subs;
+    for (int pattern = 0; pattern < 3; pattern++) {
+        resp_subs *o = own_of(rc, pattern);
         pthread_mutex_lock(&ps->mu);
         for (size_t i = 0; i < o->n; i++)
             del(ps, rc, pattern, o->v[i].p, o->v[i].n);
@@ -261,10 +296,25 @@ void resp_pubsub_forget(rconn *rc)
  * PUBLISH
  */
 typedef struct delivery {
+    resp_pubsub *ps;
     net_conn *c;
+    bool shard;              /* an smessage */
     size_t plen, clen, mlen; /* pattern (0: a channel message), channel, message */
     char data[];             /* pattern, channel, message */
 } delivery;
+
+/* Sends the messages written since the flush was posted: one write for all the messages
+ * delivered in one run of the loop's tasks, not one per message. */
+static void flush_task(void *arg)
+{
+    net_conn *c = arg;
+    rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (rc) {
+        rc->pub_flush_posted = false;
+        net_conn_flush(c);
+    }
+    net_conn_unref(c);
+}
 
 static void deliver_task(void *arg)
 {
@@ -276,7 +326,7 @@ static void deliver_task(void *arg)
         td_buf_init(&b);
         resp_w w = {&b, rc->proto, false};
         resp_w_push(&w, d->plen ? 4 : 3);
-        resp_w_str(&w, d->plen ? "pmessage" : "message");
+        resp_w_str(&w, d->plen ? "pmessage" : d->shard ? "smessage" : "message");
         if (d->plen)
             resp_w_bulk(&w, d->data, d->plen);
         resp_w_bulk(&w, d->data + d->plen, d->clen);
@@ -287,21 +337,36 @@ static void deliver_task(void *arg)
             TD_WARN("redis", "closing subscriber %s: %zu bytes of messages unread (limit %u)",
                     rc->addr, net_conn_out_bytes(c), PUBSUB_OUT_LIMIT);
             net_conn_close(c, true);
-        } else {
-            net_conn_flush(c);
+        } else if (!rc->pub_flush_posted) {
+            net_conn_ref(c);
+            if (net_loop_post(net_conn_loop(c), flush_task, c) == 0) {
+                rc->pub_flush_posted = true;
+            } else {
+                net_conn_unref(c);
+                net_conn_flush(c);
+            }
         }
         td_buf_free(&b);
     }
     net_conn_unref(c);
+    __atomic_sub_fetch(&d->ps->inflight, 1, __ATOMIC_RELAXED);
     free(d);
 }
 
-static bool post(net_conn *c, td_slice pattern, td_slice channel, td_slice msg)
+int64_t resp_pubsub_inflight(resp_pubsub *ps)
+{
+    return __atomic_load_n(&ps->inflight, __ATOMIC_RELAXED);
+}
+
+static bool post(resp_pubsub *ps, net_conn *c, td_slice pattern, td_slice channel, td_slice msg,
+                 bool shard)
 {
     delivery *d = malloc(sizeof(*d) + pattern.n + channel.n + msg.n);
     if (!d)
         return false;
+    d->ps = ps;
     d->c = c;
+    d->shard = shard;
     d->plen = pattern.n;
     d->clen = channel.n;
     d->mlen = msg.n;
@@ -311,7 +376,9 @@ static bool post(net_conn *c, td_slice pattern, td_slice channel, td_slice msg)
     if (msg.n)
         memcpy(d->data + pattern.n + channel.n, msg.p, msg.n);
     net_conn_ref(c);
+    __atomic_add_fetch(&ps->inflight, 1, __ATOMIC_RELAXED);
     if (net_loop_post(net_conn_loop(c), deliver_task, d) != 0) {
+        __atomic_sub_fetch(&ps->inflight, 1, __ATOMIC_RELAXED);
         net_conn_unref(c);
         free(d);
         return false;
@@ -319,38 +386,74 @@ static bool post(net_conn *c, td_slice pattern, td_slice channel, td_slice msg)
     return true;
 }
 
+int64_t resp_pubsub_publish(resp_pubsub *ps, td_slice ch, td_slice msg)
+{
+    int64_t n = 0;
+    if (!resp_pubsub_any(ps))
+        return 0;
+    pthread_mutex_lock(&ps->mu);
+    for (psub *s = *list_of(ps, KIND_CHANNEL, ch.p, ch.n); s; s = s->next)
+        if (s->len == ch.n && !memcmp(s->name, ch.p, ch.n))
+            n += post(ps, s->c, td_slice_make(NULL, 0), ch, msg, false);
+    for (psub *s = ps->patterns; s; s = s->next)
+        if (resp_glob_match(s->name, s->len, (const char *)ch.p, ch.n, false))
+            n += post(ps, s->c, td_slice_make(s->name, s->len), ch, msg, false);
+    pthread_mutex_unlock(&ps->mu);
+    return n;
+}
+
 void resp_cmd_publish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)argc;
+    resp_w_int(w, resp_pubsub_publish(rc->s->pubsub, argv[1], argv[2]));
+}
+
+/* SPUBLISH shardchannel message: to SSUBSCRIBE's subscribers of the channel only. */
+void resp_cmd_spublish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)argc;
     resp_pubsub *ps = rc->s->pubsub;
     int64_t n = 0;
     td_slice ch = argv[1], msg = argv[2];
     pthread_mutex_lock(&ps->mu);
-    for (psub *s = *list_of(ps, false, ch.p, ch.n); s; s = s->next)
+    for (psub *s = *list_of(ps, KIND_SHARD, ch.p, ch.n); s; s = s->next)
         if (s->len == ch.n && !memcmp(s->name, ch.p, ch.n))
-            n += post(s->c, td_slice_make(NULL, 0), ch, msg);
-    for (psub *s = ps->patterns; s; s = s->next)
-        if (resp_glob_match(s->name, s->len, (const char *)ch.p, ch.n, false))
-            n += post(s->c, td_slice_make(s->name, s->len), ch, msg);
+            n += post(ps, s->c, td_slice_make(NULL, 0), ch, msg, true);
     pthread_mutex_unlock(&ps->mu);
     resp_w_int(w, n);
 }
 
-/* PUBSUB CHANNELS [pattern]: the channels with at least one subscriber. */
-void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+void resp_cmd_ssubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    if (rc->in_exec) { /* Redis: a client that expects one reply per command */
+        resp_w_error(w, "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
+    subscribe(rc, w, argc, argv, KIND_SHARD);
+}
+
+void resp_cmd_sunsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    unsubscribe(rc, w, argc, argv, KIND_SHARD);
+}
+
+/* PUBSUB CHANNELS [pattern] (SHARDCHANNELS: of the sharded ones): the channels with at least
+ * one subscriber. */
+static void channels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, int kind)
 {
     resp_pubsub *ps = rc->s->pubsub;
+    psub **buckets = kind == KIND_SHARD ? ps->sbuckets : ps->buckets;
     td_buf items; /* the bulks, written under the lock; the array's count known after it */
     td_buf_init(&items);
     resp_w iw = {&items, w->proto, false};
     size_t n = 0;
     pthread_mutex_lock(&ps->mu);
     for (size_t i = 0; i < NBUCKETS; i++)
-        for (psub *s = ps->buckets[i]; s; s = s->next) {
+        for (psub *s = buckets[i]; s; s = s->next) {
             if (argc == 3 &&
                 !resp_glob_match((const char *)argv[2].p, argv[2].n, s->name, s->len, false))
                 continue;
-            if (first_of_name(ps->buckets[i], s)) {
+            if (first_of_name(buckets[i], s)) {
                 resp_w_bulk(&iw, s->name, s->len);
                 n++;
             }
@@ -362,19 +465,39 @@ void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
     td_buf_free(&items);
 }
 
-void resp_pubsub_numsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+void resp_pubsub_channels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    channels(rc, w, argc, argv, KIND_CHANNEL);
+}
+
+void resp_pubsub_shardchannels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    channels(rc, w, argc, argv, KIND_SHARD);
+}
+
+static void numsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, int kind)
 {
     resp_pubsub *ps = rc->s->pubsub;
     resp_w_map(w, argc - 2);
     for (size_t i = 2; i < argc; i++) {
         int64_t n = 0;
         pthread_mutex_lock(&ps->mu);
-        for (psub *s = *list_of(ps, false, argv[i].p, argv[i].n); s; s = s->next)
+        for (psub *s = *list_of(ps, kind, argv[i].p, argv[i].n); s; s = s->next)
             n += s->len == argv[i].n && !memcmp(s->name, argv[i].p, argv[i].n);
         pthread_mutex_unlock(&ps->mu);
         resp_w_bulk(w, argv[i].p, argv[i].n);
         resp_w_int(w, n);
     }
+}
+
+void resp_pubsub_numsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    numsub(rc, w, argc, argv, KIND_CHANNEL);
+}
+
+void resp_pubsub_shardnumsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    numsub(rc, w, argc, argv, KIND_SHARD);
 }
 
 void resp_pubsub_numpat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -401,4 +524,16 @@ void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns)
     pthread_mutex_unlock(&ps->mu);
     *channels = nc;
     *patterns = np;
+}
+
+size_t resp_pubsub_shard_channels(resp_server *s)
+{
+    resp_pubsub *ps = s->pubsub;
+    size_t n = 0;
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (psub *x = ps->sbuckets[i]; x; x = x->next)
+            n += first_of_name(ps->sbuckets[i], x);
+    pthread_mutex_unlock(&ps->mu);
+    return n;
 }

@@ -41,6 +41,11 @@ struct resp_server {
     pthread_rwlock_t exec_lock;
     uint64_t total_connections, total_commands; /* atomic; CONFIG RESETSTAT zeroes them */
     resp_pubsub *pubsub;
+    int notify_flags;            /* atomic: notify-keyspace-events (RESP_NOTIFY_*) */
+    bool notify_detached;        /* atomic: the change hook is gone; jobs posted are dropped */
+    int64_t notify_pending;      /* atomic: notifications of other protocols' changes queued */
+    int64_t notify_jobs;         /* atomic: their jobs not yet done (destroy waits for them) */
+    td_metric *m_notify_dropped; /* ... dropped because too many were queued */
     /* Per command of resp_commands (in its order), and one more for the unknown ones. */
     td_metric **m_requests, **m_latency;
     size_t ncommands;
@@ -84,6 +89,7 @@ struct rconn {
     char addr[64];
     resp_subs subs, psubs; /* Pub/Sub: this loop's only */
     size_t nsub, npsub;    /* atomic copies of subs.n and psubs.n, for CLIENT LIST */
+    size_t nssub;          /* ... and of ssubs.n */
     rconn *prev, *next;    /* in s->clients */
     bool in_exec;          /* running EXEC's commands: XREAD does not block */
     int waits;             /* changes waiting to be durable: replies are held until then */
@@ -94,6 +100,12 @@ struct rconn {
     net_waiter wait;       /* ... parked in s->blocked */
     bool throttled;        /* a quota mutes the connection until the timer fires (quota.c) */
     net_timer throttle_timer;
+    resp_subs ssubs; /* sharded Pub/Sub (SSUBSCRIBE): this loop's only */
+    bool pub_flush_posted; /* a flush of Pub/Sub messages is posted (pubsub.c; this loop's) */
+    /* Keyspace notifications of this connection's commands while their replies are held
+     * (rc->waits): published when the replies go, so that a subscriber that reads on a
+     * notification finds the entry (notify.c). */
+    td_buf notes;
 };
 
 /* One command of the table. */
@@ -343,8 +355,75 @@ void resp_pubsub_numpat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 size_t resp_subscriptions(const rconn *rc);
 /* Drops every subscription of the connection (closing, RESET). */
 void resp_pubsub_forget(rconn *rc);
+/* Distinct sharded channels with subscribers (INFO). */
+size_t resp_pubsub_shard_channels(resp_server *s);
 /* Distinct channels and patterns with subscribers (INFO, PUBSUB NUMPAT). */
 void resp_pubsub_counts(resp_server *s, size_t *channels, size_t *patterns);
+
+/* Sharded Pub/Sub (pubsub.c): one shard, so every channel is in it. */
+void resp_cmd_spublish(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_ssubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_sunsubscribe(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_pubsub_shardchannels(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_pubsub_shardnumsub(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* Publishes msg on channel (not sharded) to the subscribers of the channel and of the patterns
+ * matching it; the number of subscribers it was posted to. Any thread. */
+int64_t resp_pubsub_publish(resp_pubsub *ps, td_slice channel, td_slice msg);
+/* Messages posted to subscribers' loops and not yet written to their connections. */
+int64_t resp_pubsub_inflight(resp_pubsub *ps);
+/* Whether anyone subscribes to a channel or a pattern (not sharded): an atomic load. */
+bool resp_pubsub_any(resp_pubsub *ps);
+
+/* Keyspace notifications (notify.c, docs/redis.md#keyspace-notifications): the classes of
+ * notify-keyspace-events, with Redis 7.0's bits. */
+enum {
+    RESP_NOTIFY_KEYSPACE = 1 << 0,  /* K */
+    RESP_NOTIFY_KEYEVENT = 1 << 1,  /* E */
+    RESP_NOTIFY_GENERIC = 1 << 2,   /* g */
+    RESP_NOTIFY_STRING = 1 << 3,    /* $ */
+    RESP_NOTIFY_LIST = 1 << 4,      /* l */
+    RESP_NOTIFY_SET = 1 << 5,       /* s */
+    RESP_NOTIFY_HASH = 1 << 6,      /* h */
+    RESP_NOTIFY_ZSET = 1 << 7,      /* z */
+    RESP_NOTIFY_EXPIRED = 1 << 8,   /* x */
+    RESP_NOTIFY_EVICTED = 1 << 9,   /* e */
+    RESP_NOTIFY_STREAM = 1 << 10,   /* t */
+    RESP_NOTIFY_KEY_MISS = 1 << 11, /* m: not in A */
+    RESP_NOTIFY_MODULE = 1 << 13,   /* d */
+    RESP_NOTIFY_NEW = 1 << 14,      /* n: not in A */
+    RESP_NOTIFY_ALL = RESP_NOTIFY_GENERIC | RESP_NOTIFY_STRING | RESP_NOTIFY_LIST |
+                      RESP_NOTIFY_SET | RESP_NOTIFY_HASH | RESP_NOTIFY_ZSET | RESP_NOTIFY_EXPIRED |
+                      RESP_NOTIFY_EVICTED | RESP_NOTIFY_STREAM | RESP_NOTIFY_MODULE, /* A */
+};
+/* flags as Redis writes them ("AKE", "Et"); out holds at least 16 bytes. */
+void resp_notify_flags_format(int flags, char *out);
+/* Tells subscribers of an event of class type on key made by rc's command (the key as the
+ * client wrote it): __keyspace@0__:<key> gets the event, __keyevent@0__:<event> the key, as
+ * notify-keyspace-events selects. One atomic load when the class is off. */
+void resp_notify(rconn *rc, int type, const char *event, td_slice key);
+/* A read command's lookup of a key that does not exist: `keymiss` (class m), as Redis's
+ * lookupKeyRead sends it (writes' lookups send none). resp_notify_lookup: the same when
+ * found is false; returns found. */
+void resp_notify_miss(rconn *rc, td_slice key);
+bool resp_notify_lookup(rconn *rc, bool found, td_slice key);
+/* XREADGROUP, XCLAIM, XAUTOCLAIM: whether the consumer exists (only looked up when
+ * xgroup-createconsumer would be sent: true otherwise), and after the command, the
+ * notification if it did not and does now. */
+bool resp_notify_consumer_known(rconn *rc, const xstream *xs, td_slice group, td_slice consumer);
+void resp_notify_consumer_made(rconn *rc, const xstream *xs, td_slice key, td_slice group,
+                               td_slice consumer, bool known);
+/* Publishes the notes held with the replies (rc->waits is 0 again). */
+void resp_notify_release(rconn *rc);
+/* Changes made through Kafka, HTTP and the CLI (broker_set_change_hook): attached with the
+ * listener; muted on a thread while it runs the Redis listener's own commands, which tell of
+ * their changes themselves, in their order. */
+int resp_notify_attach(resp_server *s);
+void resp_notify_detach(resp_server *s);
+void resp_notify_wait_jobs(resp_server *s);
+void resp_notify_mute(bool on);
+/* CONFIG GET/SET notify-keyspace-events: the value; false after writing Redis's error. */
+void resp_notify_config_get(resp_server *s, char *buf, size_t len);
+bool resp_notify_config_set(resp_w *w, td_slice value, bool apply, resp_server *s);
 
 /* Quotas (quota.c): a command's traffic (its request bytes, its reply's bytes, its time on
  * the loop in ns), a blocked read's reply, and the connection's close. */

@@ -23,7 +23,14 @@ typedef struct resp_server_config {
     /* The listener binds an address other than loopback on the strength of its password
      * (docs/security.md): CONFIG SET requirepass may change it but not remove it. */
     bool password_required;
+    /* redis.notify.keyspace.events: the classes of keyspace notifications at start (CONFIG SET
+     * notify-keyspace-events changes them); resp_notify_flags_parse's value, 0 for none. */
+    int notify_flags;
 } resp_server_config;
+
+/* notify-keyspace-events as Redis reads it ("KEA", "Et", "" for none): the flags, or -1 for a
+ * character that is not a class. */
+int resp_notify_flags_parse(const char *s, size_t n);
 
 void resp_server_config_default(resp_server_config *c);
 int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server **out);

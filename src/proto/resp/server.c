@@ -37,6 +37,7 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     s->cfg = *cfg;
     s->start_ms = td_wall_ms();
     s->next_id = 1;
+    s->notify_flags = cfg->notify_flags;
     pthread_mutex_init(&s->cfg_mu, NULL);
     pthread_mutex_init(&s->clients_mu, NULL);
     pthread_mutex_init(&s->acl_mu, NULL);
@@ -84,6 +85,7 @@ void resp_server_destroy(resp_server *s)
 {
     if (!s)
         return;
+    resp_notify_wait_jobs(s);
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
     net_waitset_destroy(s->blocked);
@@ -194,6 +196,7 @@ static void durable_done(void *arg)
             net_conn_close(c, true);
         } else if (rc->waits == 0) {
             flush_out(rc);
+            resp_notify_release(rc);
             if (rc->closing)
                 net_conn_close(c, false);
             else if (!rc->blk && !rc->throttled)
@@ -354,12 +357,13 @@ int resp_server_attach(resp_server *s, net_group *g)
     s->blocked = set;
     /* Entries of a group with a queue policy falling due wake blocked readers too. */
     xgroups_set_notify(s->e, net_wait_wake_hook, set);
-    return 0;
+    return resp_notify_attach(s);
 }
 
 void resp_server_detach(resp_server *s)
 {
     if (s && s->blocked) {
+        resp_notify_detach(s);
         xgroups_set_notify(s->e, NULL, NULL);
         broker_remove_advance_hook(s->e, net_wait_wake_hook, s->blocked);
     }
@@ -419,6 +423,7 @@ static void on_close(net_conn *c)
     resp_unwatch_all(rc);
     td_buf_free(&rc->queued);
     td_buf_free(&rc->out);
+    td_buf_free(&rc->notes); /* held with replies that are not sent either */
     td_arena_free(&rc->arena);
     net_conn_set_data(c, NULL);
     free(rc);
@@ -433,15 +438,16 @@ void resp_client_line(rconn *rc, td_buf *b)
     const char *sub = __atomic_load_n(&rc->last_sub, __ATOMIC_RELAXED);
     size_t nsub = __atomic_load_n(&rc->nsub, __ATOMIC_RELAXED);
     size_t npsub = __atomic_load_n(&rc->npsub, __ATOMIC_RELAXED);
-    const char *flags = rc->in_multi ? "x" : nsub + npsub ? "P" : "N";
+    size_t nssub = __atomic_load_n(&rc->nssub, __ATOMIC_RELAXED);
+    const char *flags = rc->in_multi ? "x" : nsub + npsub + nssub ? "P" : "N";
     int n = snprintf(line, sizeof(line),
                      "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
-                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d qbuf=0 "
+                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=%zu multi=%d qbuf=0 "
                      "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
                      "tot-mem=0 events=r cmd=%s%s%s user=%s redir=-1 resp=%d lib-name=%s "
                      "lib-ver=%s\n",
                      rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
-                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
+                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub, nssub,
                      rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
                      rc->user[0] ? rc->user : "default", rc->proto, rc->lib_name, rc->lib_ver);
     if (n > 0)
@@ -796,7 +802,7 @@ static bool failed_unanswered(rconn *rc)
     return true;
 }
 
-static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
+static ssize_t on_data_run(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
     size_t used = 0;
@@ -878,11 +884,22 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         return (ssize_t)used;
     }
     flush_out(rc);
+    resp_notify_release(rc);
     if (rc->closing) {
         net_conn_close(c, false); /* after the replies */
         return (ssize_t)n;
     }
     return (ssize_t)used;
+}
+
+/* The commands' changes to topics reach the broker's change hook on this thread: they are
+ * told of by the commands themselves (notify.c), not again by the hook. */
+static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
+{
+    resp_notify_mute(true);
+    ssize_t r = on_data_run(c, p, n);
+    resp_notify_mute(false);
+    return r;
 }
 
 static const net_proto proto = {

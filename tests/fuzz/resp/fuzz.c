@@ -6,7 +6,9 @@
  * matched against a plain recursive reference (Redis's stringmatchlen) on small sizes. Each
  * command's arguments are also read as ACL SETUSER rules: a refusal names a rule that exists
  * and says why, an accepted password lies inside the input, and the ACLs accepted rules make
- * are valid and survive being read back as rules (acl_rules.c). */
+ * are valid and survive being read back as rules (acl_rules.c). Each argument is also read as
+ * notify-keyspace-events: an accepted value's canonical text reads back as the same classes
+ * (notify.c; `A` leaves `n` out of the text, as Redis's does). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +228,21 @@ static void acl_rules_check(const resp_cmd *c)
     acl_state_check(c);
 }
 
+static void notify_check(const resp_cmd *c)
+{
+    for (size_t i = 0; i < c->argc; i++) {
+        int f = resp_notify_flags_parse((const char *)c->argv[i].p, c->argv[i].n);
+        if (f < 0)
+            continue;
+        char text[32];
+        resp_notify_flags_format(f, text);
+        int back = resp_notify_flags_parse(text, strlen(text));
+        int lost = (f & RESP_NOTIFY_ALL) == RESP_NOTIFY_ALL ? RESP_NOTIFY_NEW : 0;
+        if (strlen(text) > 15 || back != (f & ~lost))
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     resp_limits lim;
@@ -263,6 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             td_arena_free(&b);
         }
         acl_rules_check(&c);
+        notify_check(&c);
         pos += c.len;
         td_arena_free(&a);
     }
