@@ -23,6 +23,9 @@ typedef struct resp_server_config {
     /* The listener binds an address other than loopback on the strength of its password
      * (docs/security.md): CONFIG SET requirepass may change it but not remove it. */
     bool password_required;
+    /* redis.monitor.buffer.bytes (8 MiB): a MONITOR connection with more lines than this not
+     * yet written to its socket is closed, so that a slow monitor cannot hold memory. */
+    size_t monitor_limit;
 } resp_server_config;
 
 void resp_server_config_default(resp_server_config *c);

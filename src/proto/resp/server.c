@@ -25,6 +25,7 @@ void resp_server_config_default(resp_server_config *c)
     memset(c, 0, sizeof(*c));
     resp_limits_default(&c->limits);
     c->max_reply = (size_t)512 << 20;
+    c->monitor_limit = (size_t)8 << 20;
     snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 }
 
@@ -67,6 +68,8 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     int rc = resp_pubsub_create(&s->pubsub);
     if (rc == 0)
         rc = resp_authz_create(s);
+    if (rc == 0)
+        rc = resp_admin_create(s);
     if (rc) {
         resp_server_destroy(s);
         return rc;
@@ -86,6 +89,7 @@ void resp_server_destroy(resp_server *s)
         return;
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
+    resp_admin_destroy(s);
     net_waitset_destroy(s->blocked);
     free(s->m_requests);
     free(s->m_latency);
@@ -315,15 +319,19 @@ static bool retry_blocked(net_waiter *wt, bool final)
     rconn *rc = (rconn *)((char *)wt - offsetof(rconn, wait));
     resp_w w = {&rc->out, rc->proto, false};
     if (final) {
-        resp_w_null_array(&w);
+        if (!rc->reply_off)
+            resp_w_null_array(&w);
         unblock_and_go(rc);
         return true;
     }
+    size_t out0 = rc->out.len;
     pthread_rwlock_rdlock(&rc->s->exec_lock);
     bool answered = resp_block_retry(rc, &w, rc->blk);
     pthread_rwlock_unlock(&rc->s->exec_lock);
     if (!answered)
         return false;
+    if (rc->reply_off)
+        rc->out.len = out0; /* CLIENT REPLY OFF */
     unblock_and_go(rc);
     return true;
 }
@@ -378,6 +386,8 @@ static int on_open(net_conn *c)
     rc->last_ms = rc->created_ms;
     rc->last_cmd = "NULL";
     snprintf(rc->addr, sizeof(rc->addr), "%s", net_conn_peer(c));
+    resp_client_laddr(rc);
+    rc->nqueued_shown = -1;
     td_buf_init(&rc->queued);
     td_buf_init(&rc->out);
     td_arena_init(&rc->arena);
@@ -404,6 +414,7 @@ static void on_close(net_conn *c)
         return;
     resp_server *s = rc->s;
     resp_quota_close(rc);
+    resp_admin_monitor_forget(rc);
     resp_pubsub_forget(rc);
     unblock(rc);
     resp_xbatch_free(rc->xb);
@@ -423,63 +434,22 @@ static void on_close(net_conn *c)
     free(rc);
 }
 
-void resp_client_line(rconn *rc, td_buf *b)
+/* The connection leaves MULTI (EXEC, DISCARD, RESET, an EXEC refused). */
+static void multi_end(rconn *rc)
 {
-    char line[1024];
-    int64_t now = td_wall_ms();
-    int64_t last = __atomic_load_n(&rc->last_ms, __ATOMIC_RELAXED);
-    const char *cmd = __atomic_load_n(&rc->last_cmd, __ATOMIC_RELAXED);
-    const char *sub = __atomic_load_n(&rc->last_sub, __ATOMIC_RELAXED);
-    size_t nsub = __atomic_load_n(&rc->nsub, __ATOMIC_RELAXED);
-    size_t npsub = __atomic_load_n(&rc->npsub, __ATOMIC_RELAXED);
-    const char *flags = rc->in_multi ? "x" : nsub + npsub ? "P" : "N";
-    int n = snprintf(line, sizeof(line),
-                     "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
-                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d qbuf=0 "
-                     "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
-                     "tot-mem=0 events=r cmd=%s%s%s user=%s redir=-1 resp=%d lib-name=%s "
-                     "lib-ver=%s\n",
-                     rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
-                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
-                     rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
-                     rc->user[0] ? rc->user : "default", rc->proto, rc->lib_name, rc->lib_ver);
-    if (n > 0)
-        td_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-static void kill_task(void *arg)
-{
-    net_conn *c = arg;
-    if (!net_conn_closed(c))
-        net_conn_close(c, true);
-    net_conn_unref(c);
-}
-
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
-                         const rconn *skip)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&s->clients_mu);
-    for (rconn *x = s->clients; x; x = x->next) {
-        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)) ||
-            (user && strcmp(user, x->user[0] ? x->user : "default")))
-            continue;
-        net_conn_ref(x->c);
-        if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
-            net_conn_unref(x->c);
-        else
-            n++;
-    }
-    pthread_mutex_unlock(&s->clients_mu);
-    return n;
+    rc->in_multi = rc->multi_dirty = false;
+    rc->queued.len = 0;
+    rc->nqueued = 0;
+    __atomic_store_n(&rc->nqueued_shown, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->multi_mem, 0, __ATOMIC_RELAXED);
 }
 
 void resp_reset(rconn *rc)
 {
     resp_pubsub_forget(rc);
-    rc->in_multi = rc->multi_dirty = false;
-    rc->queued.len = 0;
-    rc->nqueued = 0;
+    resp_admin_monitor_forget(rc);
+    multi_end(rc);
+    rc->reply_off = rc->reply_skip = rc->reply_skip_next = false;
     rc->proto = 2;
     /* RESET forgets the user AUTH established, as Redis's does. */
     net_conn_set_user(rc->c, NULL);
@@ -516,10 +486,13 @@ static bool arity_ok(const rcmd *c, size_t argc)
     return c->arity > 0 ? argc == (size_t)c->arity : argc >= (size_t)-c->arity;
 }
 
-/* Finds the command (and subcommand) of argv: NULL after answering why not. */
-static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rcmd **parent)
+/* Finds the command (and subcommand) of argv: NULL after answering why not. *found gets the
+ * command found even when its arity is wrong (Redis counts that refusal against it). */
+static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rcmd **parent,
+                          const rcmd **found)
 {
     *parent = NULL;
+    *found = NULL;
     const rcmd *c = resp_command_find(resp_commands, argv[0]);
     if (!c) {
         unknown_command(w, argc, argv);
@@ -540,6 +513,7 @@ static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rc
         *parent = c;
         c = sub;
     }
+    *found = c;
     if (!arity_ok(c, argc)) {
         char full[64];
         resp_command_fullname(*parent, c, full, sizeof(full));
@@ -566,68 +540,106 @@ static void note_command(rconn *rc, const rcmd *parent, const rcmd *c)
     __atomic_store_n(&rc->last_sub, parent ? c->name : NULL, __ATOMIC_RELAXED);
 }
 
-/* Runs one command (not queued). */
+/* Runs one command (not queued), then counts it (INFO commandstats, errorstats), and gives it
+ * to the slow log, the latency events and the monitors. Its reply starts at rc->out[out0]. */
 static void run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
                 const td_slice *argv)
 {
+    size_t out0 = rc->out.len;
+    int64_t t0 = td_mono_ns();
     note_command(rc, parent, c);
     c->fn(rc, w, argc, argv);
+    bool failed = resp_admin_error_at(rc->s, &rc->out, out0);
+    resp_admin_called(rc, parent, c, argc, argv, td_mono_ns() - t0, failed);
 }
 
-/* One command from the client: checked, then run, or queued inside MULTI. */
+/*
+ * A command refused before it ran, its error written at rc->out[out0] (found: the command, NULL
+ * when unknown). As Redis's rejectCommand: inside MULTI the transaction is flagged, so that
+ * EXEC answers EXECABORT; a refused EXEC itself ends the transaction with "EXECABORT
+ * Transaction discarded because of: <the error>".
+ */
+static void rejected(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *found, size_t out0)
+{
+    if (found && !parent && found->fn == resp_exec && rc->in_multi &&
+        out0 < rc->out.len && rc->out.p[out0] == '-') {
+        char why[512];
+        size_t n = rc->out.len - out0 - 1;
+        const uint8_t *p = rc->out.p + out0 + 1, *cr = memchr(p, '\r', n);
+        n = cr ? (size_t)(cr - p) : n;
+        n = n < sizeof(why) - 1 ? n : sizeof(why) - 1;
+        memcpy(why, p, n);
+        why[n] = 0;
+        rc->out.len = out0;
+        resp_w_errorf(w, "EXECABORT Transaction discarded because of: %s", why);
+        multi_end(rc);
+    } else {
+        rc->multi_dirty |= rc->in_multi;
+    }
+    resp_admin_error_at(rc->s, &rc->out, out0);
+    resp_admin_rejected(rc->s, found);
+}
+
+/* Queues a command inside MULTI, as a RESP array read again by EXEC. */
+static void queue(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    char hdr[32];
+    size_t bytes = 0;
+    int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
+    td_buf_append(&rc->queued, hdr, (size_t)n);
+    for (size_t i = 0; i < argc; i++) {
+        n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", argv[i].n);
+        td_buf_append(&rc->queued, hdr, (size_t)n);
+        td_buf_append(&rc->queued, argv[i].p, argv[i].n);
+        if (td_buf_append(&rc->queued, "\r\n", 2) != 0)
+            w->oom = true;
+        bytes += argv[i].n;
+    }
+    rc->nqueued++;
+    /* Redis's multi-mem: the arguments' bytes and a pointer each. */
+    __atomic_add_fetch(&rc->multi_mem, bytes + argc * sizeof(void *), __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->nqueued_shown, (int)rc->nqueued, __ATOMIC_RELAXED);
+    resp_w_simple(w, "QUEUED");
+}
+
+/* One command from the client: checked as Redis's processCommand checks it (existence and
+ * arity, authentication, the subscribed context, permissions), then run, or queued inside
+ * MULTI. */
 static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t t0 = td_mono_ns();
-    const rcmd *parent = NULL, *c = lookup(w, argc, argv, &parent);
+    size_t out0 = rc->out.len;
+    const rcmd *parent = NULL, *found = NULL, *c = lookup(w, argc, argv, &parent, &found);
     const rcmd *top = parent ? parent : c;
-    if (!rc->authed && (!top || !(top->flags & RF_NOAUTH))) {
-        if (c) { /* an unknown command is answered as such, authenticated or not */
-            resp_w_error(w, "NOAUTH Authentication required.");
-            char full[64];
-            resp_command_fullname(parent, c, full, sizeof(full));
-            resp_refuse_unauthenticated(rc, full);
-        }
-        rc->multi_dirty |= rc->in_multi;
-        count(rc, parent, c, t0);
-        return;
-    }
-    if (!c) {
-        rc->multi_dirty |= rc->in_multi;
-        count(rc, parent, c, t0);
-        return;
-    }
-    if (rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
+    bool refused = !c;
+    if (c && !rc->authed && !(top->flags & RF_NOAUTH)) {
+        /* An unknown command is answered as such, authenticated or not. */
+        resp_w_error(w, "NOAUTH Authentication required.");
+        char full[64];
+        resp_command_fullname(parent, c, full, sizeof(full));
+        resp_refuse_unauthenticated(rc, full);
+        refused = true;
+    } else if (c && rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
         char full[64];
         resp_command_fullname(parent, c, full, sizeof(full));
         resp_w_errorf(w,
                       "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                       "QUIT / RESET are allowed in this context",
                       full);
-        count(rc, parent, c, t0);
-        return;
+        refused = true;
+    } else if (c) {
+        /* Authorization is checked when a command is queued, as Redis does (a refused command
+         * makes EXEC fail), and again when EXEC runs it: permissions may change in between. */
+        note_command(rc, parent, c);
+        refused = !resp_authorize(rc, w, parent, c, argc, argv, rc->in_multi);
     }
-    /* Authorization is checked when a command is queued, as Redis does (a refused command
-     * makes EXEC fail), and again when EXEC runs it: permissions may change in between. */
-    note_command(rc, parent, c);
-    if (!resp_authorize(rc, w, parent, c, argc, argv, false)) {
-        rc->multi_dirty |= rc->in_multi;
+    if (refused) {
+        rejected(rc, w, parent, found, out0);
         count(rc, parent, c, t0);
         return;
     }
     if (rc->in_multi && !(top->flags & RF_NOMULTI)) {
-        /* Queued as a RESP array, read again by EXEC. */
-        char hdr[32];
-        int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
-        td_buf_append(&rc->queued, hdr, (size_t)n);
-        for (size_t i = 0; i < argc; i++) {
-            n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", argv[i].n);
-            td_buf_append(&rc->queued, hdr, (size_t)n);
-            td_buf_append(&rc->queued, argv[i].p, argv[i].n);
-            if (td_buf_append(&rc->queued, "\r\n", 2) != 0)
-                w->oom = true;
-        }
-        rc->nqueued++;
-        resp_w_simple(w, "QUEUED");
+        queue(rc, w, argc, argv);
         return;
     }
     pthread_rwlock_rdlock(&rc->s->exec_lock);
@@ -641,13 +653,13 @@ void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     (void)argc;
     (void)argv;
     if (rc->in_multi) {
+        /* An error, but not a refusal: the transaction goes on (Redis 7.0). */
         resp_w_error(w, "ERR MULTI calls can not be nested");
         return;
     }
+    multi_end(rc);
     rc->in_multi = true;
-    rc->multi_dirty = false;
-    rc->queued.len = 0;
-    rc->nqueued = 0;
+    __atomic_store_n(&rc->nqueued_shown, 0, __ATOMIC_RELAXED);
     resp_w_simple(w, "OK");
 }
 
@@ -659,9 +671,7 @@ void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR DISCARD without MULTI");
         return;
     }
-    rc->in_multi = rc->multi_dirty = false;
-    rc->queued.len = 0;
-    rc->nqueued = 0;
+    multi_end(rc);
     resp_w_simple(w, "OK");
 }
 
@@ -673,11 +683,8 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR EXEC without MULTI");
         return;
     }
-    rc->in_multi = false;
     if (rc->multi_dirty) {
-        rc->multi_dirty = false;
-        rc->queued.len = 0;
-        rc->nqueued = 0;
+        multi_end(rc);
         resp_w_error(w, "EXECABORT Transaction discarded because of previous errors.");
         return;
     }
@@ -685,29 +692,35 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
      * no other client's command runs in between. */
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_wrlock(&rc->s->exec_lock);
-    resp_w_array(w, rc->nqueued);
-    rc->in_exec = true;
-    size_t pos = 0;
+    size_t nq = rc->nqueued;
     td_buf q = rc->queued;
     td_buf_init(&rc->queued);
-    for (size_t k = 0; k < rc->nqueued; k++) {
+    multi_end(rc);
+    resp_w_array(w, nq);
+    rc->in_exec = true;
+    size_t pos = 0;
+    for (size_t k = 0; k < nq; k++) {
         resp_cmd cmd;
         const char *why;
+        size_t out0 = rc->out.len;
         if (resp_parse_command(q.p + pos, q.len - pos, &rc->s->cfg.limits, &rc->arena, &cmd,
                                &why) != 0) {
             resp_w_error(w, "ERR internal error reading a queued command");
+            resp_admin_error_at(rc->s, &rc->out, out0);
             continue;
         }
         pos += cmd.len;
-        const rcmd *parent = NULL, *c = lookup(w, cmd.argc, cmd.argv, &parent);
+        const rcmd *parent = NULL, *found = NULL;
+        const rcmd *c = lookup(w, cmd.argc, cmd.argv, &parent, &found);
         if (c)
             note_command(rc, parent, c);
         if (c && resp_authorize(rc, w, parent, c, cmd.argc, cmd.argv, true))
             run(rc, w, parent, c, cmd.argc, cmd.argv);
+        else
+            resp_admin_error_at(rc->s, &rc->out, out0);
     }
     td_buf_free(&q);
     rc->in_exec = false;
-    rc->nqueued = 0;
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_rdlock(&rc->s->exec_lock);
 }
@@ -782,6 +795,42 @@ static bool failed_unanswered(rconn *rc)
     return true;
 }
 
+/* The copies CLIENT LIST reads from other loops: before a command (the unread input with it,
+ * its arguments' bytes) and after a batch of input (what is left unread and unsent). */
+static void shown_running(rconn *rc, size_t unread, size_t argc, const td_slice *argv)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < argc; i++)
+        bytes += argv[i].n;
+    __atomic_store_n(&rc->qbuf, unread, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->argv_mem, bytes, __ATOMIC_RELAXED);
+}
+
+static void shown_idle(rconn *rc, size_t unread)
+{
+    unsigned f = __atomic_load_n(&rc->shown_flags, __ATOMIC_RELAXED) & RC_SHOWN_NOEVICT;
+    f |= (rc->monitor ? RC_SHOWN_MONITOR : 0) | (rc->blk ? RC_SHOWN_BLOCKED : 0) |
+         (rc->closing ? RC_SHOWN_CLOSING : 0);
+    __atomic_store_n(&rc->shown_flags, f, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->qbuf, unread, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->omem, net_conn_out_bytes(rc->c), __ATOMIC_RELAXED);
+}
+
+/* CLIENT REPLY after a command: its reply (from out0) is dropped while replies are OFF or
+ * SKIPped (a batched XADD's reply is written first, so that it is dropped too); then a SKIP
+ * given by this command applies to the next one, as Redis's CLIENT_REPLY_SKIP_NEXT. */
+static void reply_mode_after(rconn *rc, resp_w *w, bool xadd, size_t out0)
+{
+    if (rc->reply_off || rc->reply_skip) {
+        if (xadd)
+            resp_xadd_flush(rc, w);
+        if (rc->out.len > out0)
+            rc->out.len = out0;
+    }
+    rc->reply_skip = rc->reply_skip_next;
+    rc->reply_skip_next = false;
+}
+
 static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
@@ -828,10 +877,13 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         if (cmd.argc) {
             size_t out0 = rc->out.len;
             int64_t t0 = td_mono_ns();
+            shown_running(rc, n - (used - cmd.len), cmd.argc, cmd.argv);
             dispatch(rc, &w, cmd.argc, cmd.argv);
+            __atomic_store_n(&rc->argv_mem, 0, __ATOMIC_RELAXED);
             resp_quota_command(rc, cmd.argv[0], cmd.len,
                                rc->out.len >= out0 ? rc->out.len - out0 : 0,
                                td_mono_ns() - t0);
+            reply_mode_after(rc, &w, xadd, out0);
         }
         if (failed_unanswered(rc))
             return -1;
@@ -861,9 +913,11 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
         if (!rc->waits)
             flush_out(rc);
         net_conn_pause(c);
+        shown_idle(rc, n - used);
         return (ssize_t)used;
     }
     flush_out(rc);
+    shown_idle(rc, n - used);
     if (rc->closing) {
         net_conn_close(c, false); /* after the replies */
         return (ssize_t)n;
