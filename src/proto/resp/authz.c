@@ -279,7 +279,7 @@ static void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const
     td_buf b;
     td_buf_init(&b);
     pthread_mutex_lock(&rc->s->clients_mu);
-    resp_client_line(rc, &b);
+    resp_client_line(rc, &b, true);
     pthread_mutex_unlock(&rc->s->clients_mu);
     size_t k = b.len && b.p[b.len - 1] == '\n' ? b.len - 1 : b.len; /* without its newline */
     k = TD_MIN(k, sizeof(info) - 1);

@@ -507,8 +507,10 @@ static void slowlog_get(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             return;
         }
     } else if (argc > 3) {
-        resp_w_error(w, "ERR unknown subcommand or wrong number of arguments for 'get'. Try "
-                        "SLOWLOG HELP.");
+        resp_w_errorf(w,
+                      "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                      "SLOWLOG HELP.",
+                      (int)(argv[1].n < 128 ? argv[1].n : 128), (const char *)argv[1].p);
         return;
     }
     pthread_mutex_lock(&a->slow_mu);

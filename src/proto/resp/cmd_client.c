@@ -75,9 +75,10 @@ void resp_client_laddr(rconn *rc)
  *   - argv-mem: the bytes of the arguments of the command running, multi-mem Redis's count for
  *     the commands queued in MULTI (their arguments' bytes plus a pointer each);
  *   - rbs and rbp: 16384, Redis's reply buffer of an idle client; obl 0, oll the chunks not yet
- *     sent (0 or 1), omem the bytes not yet sent, tot-mem the connection's state and buffers.
+ *     sent (0 or 1), omem the bytes not yet sent (for another connection, as its last input
+ *     found them), tot-mem the connection's state and buffers.
  */
-void resp_client_line(rconn *rc, td_buf *b)
+void resp_client_line(rconn *rc, td_buf *b, bool self)
 {
     char line[1024];
     int64_t now = td_wall_ms();
@@ -88,6 +89,8 @@ void resp_client_line(rconn *rc, td_buf *b)
     size_t npsub = __atomic_load_n(&rc->npsub, __ATOMIC_RELAXED);
     size_t qbuf = __atomic_load_n(&rc->qbuf, __ATOMIC_RELAXED);
     size_t omem = __atomic_load_n(&rc->omem, __ATOMIC_RELAXED);
+    if (self)
+        omem = net_conn_out_bytes(rc->c); /* this loop's own connection: exact */
     size_t argv_mem = __atomic_load_n(&rc->argv_mem, __ATOMIC_RELAXED);
     size_t multi_mem = __atomic_load_n(&rc->multi_mem, __ATOMIC_RELAXED);
     int nqueued = __atomic_load_n(&rc->nqueued_shown, __ATOMIC_RELAXED);
@@ -162,6 +165,7 @@ size_t resp_clients_kill(resp_server *s, const resp_kill_filter *f, rconn *self)
             n++;
             continue;
         }
+        __atomic_store_n(&x->killed, true, __ATOMIC_RELEASE);
         net_conn_ref(x->c);
         if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
             net_conn_unref(x->c);
@@ -243,7 +247,7 @@ static void client_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     td_buf b;
     td_buf_init(&b);
     pthread_mutex_lock(&rc->s->clients_mu);
-    resp_client_line(rc, &b);
+    resp_client_line(rc, &b, true);
     pthread_mutex_unlock(&rc->s->clients_mu);
     reply_lines(w, &b);
 }
@@ -287,7 +291,7 @@ static void client_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         for (size_t i = 0; i < nids; i++)
             for (rconn *x = rc->s->clients; x; x = x->next)
                 if (x->id == ids[i])
-                    resp_client_line(x, &b);
+                    resp_client_line(x, &b, x == rc);
     } else {
         /* Oldest first, as Redis lists its clients. */
         rconn *x = rc->s->clients;
@@ -295,7 +299,7 @@ static void client_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             x = x->next;
         for (; x; x = x->prev)
             if (type < 0 || client_type(x) == type)
-                resp_client_line(x, &b);
+                resp_client_line(x, &b, x == rc);
     }
     pthread_mutex_unlock(&rc->s->clients_mu);
     reply_lines(w, &b);

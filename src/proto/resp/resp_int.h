@@ -98,6 +98,9 @@ struct rconn {
     /* CLIENT REPLY: OFF drops every reply until ON; SKIP drops its own and the next one's. */
     bool reply_off, reply_skip, reply_skip_next;
     bool monitor;   /* MONITOR: in the server's list of monitors (cmd_admin.c) */
+    /* Atomic: CLIENT KILL from another loop closed it; its loop runs none of its commands
+     * after that, even before the posted close runs. */
+    bool killed;
     char laddr[64]; /* the socket's local address, for CLIENT LIST */
     /* Atomic copies for CLIENT LIST on other loops: the unread input (the running command
      * included), the output not yet sent, the running command's argument bytes, the queued
@@ -162,7 +165,8 @@ void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_reset(rconn *rc);
 /* Connections (cmd_client.c): CLIENT LIST and INFO lines, CLIENT KILL. */
 extern const rcmd resp_client_subs[];
-void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
+/* Under s->clients_mu; self: rc is the caller's connection (its loop's). */
+void resp_client_line(rconn *rc, td_buf *b, bool self);
 /* Fills rc->laddr from the socket (at open). */
 void resp_client_laddr(rconn *rc);
 /* Which connections CLIENT KILL closes: id 0, NULL strings and type -1 match any; user

@@ -813,7 +813,6 @@ static void shown_idle(rconn *rc, size_t unread)
          (rc->closing ? RC_SHOWN_CLOSING : 0);
     __atomic_store_n(&rc->shown_flags, f, __ATOMIC_RELAXED);
     __atomic_store_n(&rc->qbuf, unread, __ATOMIC_RELAXED);
-    __atomic_store_n(&rc->omem, net_conn_out_bytes(rc->c), __ATOMIC_RELAXED);
 }
 
 /* CLIENT REPLY after a command: its reply (from out0) is dropped while replies are OFF or
@@ -835,11 +834,15 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
     size_t used = 0;
+    /* Output still unsent when new input comes: a client that does not read its replies. */
+    __atomic_store_n(&rc->omem, net_conn_out_bytes(c), __ATOMIC_RELAXED);
     if (rc->waits || rc->blk) {
         net_conn_pause(c);
         return 0;
     }
     while (used < n && !rc->closing && !rc->throttled) {
+        if (__atomic_load_n(&rc->killed, __ATOMIC_ACQUIRE))
+            return -1; /* CLIENT KILL: no command after it */
         resp_w w = {&rc->out, rc->proto, false};
         resp_cmd cmd;
         const char *why;
