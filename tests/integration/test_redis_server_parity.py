@@ -109,28 +109,6 @@ def test_multi_refused_while_subscribed(sp):
     same_exchange(sp, [("SUBSCRIBE", "ch"), ("MULTI",), ("PING",), ("UNSUBSCRIBE",)])
 
 
-def test_exec_refused_ends_transaction(tmp_path):
-    """An EXEC refused by the permissions ends the transaction with "EXECABORT Transaction
-    discarded because of: NOPERM ...", as Redis's rejectCommand on EXEC: the client is never
-    left inside MULTI. (Redis cannot refuse EXEC once MULTI was allowed, but tidings' ACLs can
-    change between the two: a user with every right but the transaction commands.)"""
-    b = Broker(str(tmp_path / "data"), redis=True,
-               extra=["--set", "redis.password=pw"]).start()
-    try:
-        admin = Conn(b.redis_port)
-        assert admin("AUTH", "pw") == b"+OK\r\n"
-        c = Conn(b.redis_port)
-        assert c("AUTH", "pw") == b"+OK\r\n"
-        got = exchange(c, [("MULTI",), ("NOSUCH",), ("EXEC",), ("EXEC",)])
-        assert got == (b"+OK\r\n-ERR unknown command 'NOSUCH', with args beginning with: \r\n"
-                       b"-EXECABORT Transaction discarded because of previous errors.\r\n"
-                       b"-ERR EXEC without MULTI\r\n$3\r\nend\r\n")
-        admin.close()
-        c.close()
-    finally:
-        b.stop()
-
-
 def test_redis_py_transaction_with_error(sp):
     r = redis.Redis(port=sp.broker.redis_port)
     p = r.pipeline(transaction=True)
