@@ -64,7 +64,7 @@ void resp_client_laddr(rconn *rc)
     if (ip[0])
         snprintf(rc->laddr, sizeof(rc->laddr), "%s:%d", ip, port);
     else
-        snprintf(rc->laddr, sizeof(rc->laddr), "%s:%d", rc->s->cfg.bind, rc->s->port);
+        snprintf(rc->laddr, sizeof(rc->laddr), "%.48s:%d", rc->s->cfg.bind, rc->s->port);
 }
 
 /*

@@ -1179,7 +1179,7 @@ const rcmd resp_commands[] = {
      cmd_quit, CONN, "Closes the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"reset", 1, RF_SUBCTX | RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI,
      cmd_reset, CONN, "Resets the connection.", "6.2.0", 0, 0, 0, NULL, "@fast @connection"},
-    {"role", 1, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_role, SRV,
+    {"role", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_role, SRV,
      "Returns the replication role.", "2.8.12", 0, 0, 0, NULL, "@admin @fast @dangerous"},
     {"scan", -2, RF_READONLY, cmd_scan, GEN, "Iterates over the key names in the database.",
      "2.8.0", 0, 0, 0, NULL, "@keyspace @read @slow"},
@@ -1202,7 +1202,7 @@ const rcmd resp_commands[] = {
      0, 0, NULL, "@pubsub @slow"},
     {"unwatch", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_unwatch, "transactions",
      "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, NULL, "@fast @transaction"},
-    {"wait", 3, 0, resp_cmd_wait, GEN,
+    {"wait", 3, RF_NOSCRIPT, resp_cmd_wait, GEN,
      "Blocks until the asynchronous replication of all preceding write commands sent by the "
      "connection is completed.",
      "3.0.0", 0, 0, 0, NULL, "@slow @connection"},
