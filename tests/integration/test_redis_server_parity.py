@@ -91,6 +91,10 @@ MULTI_CASES = [
     [("MULTI",), ("SELECT", "99"), ("ECHO", "ok"), ("XLEN", "nosuchkey"), ("EXEC",)],
     # An empty transaction.
     [("MULTI",), ("EXEC",)],
+    # EXEC, DISCARD and MULTI with arguments: refused; a refused EXEC ends the transaction
+    # ("EXECABORT Transaction discarded because of: ..."), the others flag it.
+    [("MULTI",), ("ECHO", "a"), ("EXEC", "x"), ("EXEC",), ("ECHO", "b")],
+    [("MULTI",), ("DISCARD", "x"), ("MULTI", "x"), ("ECHO", "a"), ("EXEC",)],
 ]
 
 
@@ -279,7 +283,8 @@ def test_client_kill_filters(sp):
     with pytest.raises((EOFError, ConnectionError)):
         victims[1]("PING")
     victims[2]("SUBSCRIBE", "x")
-    assert sp.ours("CLIENT", "KILL", "TYPE", "pubsub") == b":1\r\n"
+    listed = sp.ours("CLIENT", "LIST")
+    assert sp.ours("CLIENT", "KILL", "TYPE", "pubsub") == b":1\r\n", listed
     with pytest.raises((EOFError, ConnectionError)):
         victims[2]("PING")
     laddr = "127.0.0.1:%d" % port

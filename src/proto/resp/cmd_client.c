@@ -137,8 +137,8 @@ static void kill_task(void *arg)
 
 bool resp_kill_match(const rconn *x, const resp_kill_filter *f)
 {
-    if (f->skip && x == f->skip)
-        return false;
+    if ((f->skip && x == f->skip) || __atomic_load_n(&x->killed, __ATOMIC_ACQUIRE))
+        return false; /* killed already: gone, as far as clients can tell */
     if (f->id && x->id != f->id)
         return false;
     if (f->addr && strcmp(f->addr, x->addr))
@@ -290,15 +290,18 @@ static void client_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         /* In the order asked, as Redis's lookups by ID. */
         for (size_t i = 0; i < nids; i++)
             for (rconn *x = rc->s->clients; x; x = x->next)
-                if (x->id == ids[i])
+                if (x->id == ids[i] && !__atomic_load_n(&x->killed, __ATOMIC_ACQUIRE))
                     resp_client_line(x, &b, x == rc);
     } else {
         /* Oldest first, as Redis lists its clients. */
         rconn *x = rc->s->clients;
         while (x && x->next)
             x = x->next;
+        /* A connection CLIENT KILL closed from another loop is gone for clients, even while
+         * its loop has not yet closed it. */
         for (; x; x = x->prev)
-            if (type < 0 || client_type(x) == type)
+            if ((type < 0 || client_type(x) == type) &&
+                !__atomic_load_n(&x->killed, __ATOMIC_ACQUIRE))
                 resp_client_line(x, &b, x == rc);
     }
     pthread_mutex_unlock(&rc->s->clients_mu);

@@ -291,6 +291,7 @@ static void unblock(rconn *rc)
         return;
     net_wait_cancel(&rc->wait);
     rc->blk = NULL;
+    __atomic_and_fetch(&rc->shown_flags, ~(unsigned)RC_SHOWN_BLOCKED, __ATOMIC_RELAXED);
     resp_block_free(b);
 }
 
@@ -571,7 +572,10 @@ static void rejected(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *found
         memcpy(why, p, n);
         why[n] = 0;
         rc->out.len = out0;
-        resp_w_errorf(w, "EXECABORT Transaction discarded because of: %s", why);
+        /* Redis's refusals with their own prefix (NOAUTH, NOPERM) keep it; those it words
+         * without one, which its reply writer then prefixes with ERR, have none here. */
+        const char *text = strncmp(why, "ERR ", 4) ? why : why + 4;
+        resp_w_errorf(w, "EXECABORT Transaction discarded because of: %s", text);
         multi_end(rc);
     } else {
         rc->multi_dirty |= rc->in_multi;
@@ -619,19 +623,21 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_command_fullname(parent, c, full, sizeof(full));
         resp_refuse_unauthenticated(rc, full);
         refused = true;
-    } else if (c && rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
-        char full[64];
-        resp_command_fullname(parent, c, full, sizeof(full));
-        resp_w_errorf(w,
-                      "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                      "QUIT / RESET are allowed in this context",
-                      full);
-        refused = true;
     } else if (c) {
         /* Authorization is checked when a command is queued, as Redis does (a refused command
-         * makes EXEC fail), and again when EXEC runs it: permissions may change in between. */
+         * makes EXEC fail), and again when EXEC runs it: permissions may change in between.
+         * Then the subscribed context, in Redis's order. */
         note_command(rc, parent, c);
         refused = !resp_authorize(rc, w, parent, c, argc, argv, rc->in_multi);
+        if (!refused && rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
+            char full[64];
+            resp_command_fullname(parent, c, full, sizeof(full));
+            resp_w_errorf(w,
+                          "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                          "PING / QUIT / RESET are allowed in this context",
+                          full);
+            refused = true;
+        }
     }
     if (refused) {
         rejected(rc, w, parent, found, out0);
