@@ -301,6 +301,33 @@ def test_client_kill_filters(sp):
         sp.ours("PING")
 
 
+def test_client_unblock_as_redis(sp):
+    blocked = sp.connect()
+    for conn, b in zip(sp, blocked):
+        conn("XADD", "ub", "1-1", "f", "v")
+    for reason in ((), ("TIMEOUT",), ("ERROR",)):
+        ids = []
+        for b in blocked:
+            ids.append(b("CLIENT", "ID")[1:-2].decode())
+            b.send("XREAD", "BLOCK", "0", "STREAMS", "ub", "$")
+        # Blocked once CLIENT LIST shows flag b.
+        for conn, i in zip(sp, ids):
+            deadline = time.time() + 10
+            while "b" not in parse_line(bulk_text(conn("CLIENT", "LIST", "ID", i)))["flags"]:
+                assert time.time() < deadline
+                time.sleep(0.02)
+        a, b_ = (conn("CLIENT", "UNBLOCK", i, *reason) for conn, i in zip(sp, ids))
+        assert a == b_ == b":1\r\n"
+        got = [b.reply() for b in blocked]
+        assert got[0] == got[1], got
+        assert "b" not in parse_line(bulk_text(sp.ours("CLIENT", "LIST", "ID", ids[0])))["flags"]
+    # Not blocked, unknown, errors.
+    for args in ((ids[0],), ("999999",), ("x",), (ids[0], "MAYBE"), (ids[0], "ERROR", "x")):
+        sp.same("CLIENT", "UNBLOCK", *args)
+    for b in blocked:
+        b.close()
+
+
 def test_client_no_evict_no_touch(sp):
     for args in (("NO-EVICT", "on"), ("NO-EVICT", "off"), ("NO-EVICT", "maybe"),
                  ("NO-EVICT",)):

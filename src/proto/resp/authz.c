@@ -93,6 +93,7 @@ static const resp_perm perms[] = {
     {"client|reply", K_NONE, 0, 0, 0, 0, 0},
     {"client|setinfo", K_NONE, 0, 0, 0, 0, 0},
     {"client|setname", K_NONE, 0, 0, 0, 0, 0},
+    {"client|unblock", K_NONE, 0, 0, 0, A, 0},
     {"command", K_NONE, 0, 0, 0, 0, 0},
     {"command|count", K_NONE, 0, 0, 0, 0, 0},
     {"command|docs", K_NONE, 0, 0, 0, 0, 0},

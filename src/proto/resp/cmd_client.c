@@ -1,7 +1,7 @@
 /*
  * cmd_client.c: the Redis listener's CLIENT command (docs/redis.md#connection-and-server-
- * commands) as Redis 7.0 has it: ID, INFO, LIST, KILL, REPLY, SETNAME, GETNAME, SETINFO,
- * NO-EVICT, NO-TOUCH and HELP, and the line that describes a connection in CLIENT LIST and
+ * commands) as Redis 7.0 has it: ID, INFO, LIST, KILL, REPLY, UNBLOCK, SETNAME, GETNAME,
+ * SETINFO, NO-EVICT, NO-TOUCH and HELP, and the line that describes a connection in CLIENT LIST and
  * CLIENT INFO.
  *
  * The line has Redis 7.0's fields in Redis 7.0's order. Connections live on several event
@@ -389,6 +389,68 @@ static void client_reply(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     }
 }
 
+typedef struct unblock_req {
+    net_conn *c;
+    bool error;
+} unblock_req;
+
+static void unblock_task(void *arg)
+{
+    unblock_req *u = arg;
+    rconn *rc = net_conn_closed(u->c) ? NULL : net_conn_data(u->c);
+    if (rc)
+        resp_unblock_now(rc, u->error);
+    net_conn_unref(u->c);
+    free(u);
+}
+
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: a connection blocked in XREAD or XREADGROUP is answered
+ * as at its timeout, or with -UNBLOCKED. 1 when it was blocked. The connection lives on its own
+ * loop: the answer is posted there, and a read that ends by itself in between is answered
+ * once, by whichever comes first. */
+static void client_unblock(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    bool error = false;
+    if (argc == 4) {
+        if (resp_arg_is(argv[3], "error"))
+            error = true;
+        else if (!resp_arg_is(argv[3], "timeout")) {
+            resp_w_error(w, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    } else if (argc != 3) {
+        resp_w_errorf(w,
+                      "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                      "CLIENT HELP.",
+                      (int)argv[1].n, (const char *)argv[1].p);
+        return;
+    }
+    long long id;
+    if (!resp_arg_ll(w, argv[2], &id))
+        return;
+    int64_t n = 0;
+    pthread_mutex_lock(&rc->s->clients_mu);
+    for (rconn *x = rc->s->clients; x; x = x->next) {
+        if (x->id != (uint64_t)id || __atomic_load_n(&x->killed, __ATOMIC_ACQUIRE) ||
+            !(__atomic_load_n(&x->shown_flags, __ATOMIC_RELAXED) & RC_SHOWN_BLOCKED))
+            continue;
+        unblock_req *u = malloc(sizeof(*u));
+        if (!u)
+            break;
+        u->c = x->c;
+        u->error = error;
+        net_conn_ref(x->c);
+        if (net_loop_post(net_conn_loop(x->c), unblock_task, u) != 0) {
+            net_conn_unref(x->c);
+            free(u);
+        } else {
+            n = 1;
+        }
+    }
+    pthread_mutex_unlock(&rc->s->clients_mu);
+    resp_w_int(w, n);
+}
+
 /* CLIENT NO-EVICT ON|OFF: nothing evicts clients here; the flag is kept and shown ('e'). */
 static void client_no_evict(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
@@ -451,6 +513,8 @@ static void client_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "    Control the replies sent to the current connection.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "SETINFO <LIB-NAME|LIB-VER> <value>",
         "    Set client library name or version.",
         "NO-EVICT (ON|OFF)",
@@ -482,6 +546,9 @@ const rcmd resp_client_subs[] = {
      "Lists open connections.", "2.4.0", 0, 0, 0, NULL, "@admin @slow @dangerous @connection"},
     {"kill", -3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_kill, CONN,
      "Terminates open connections.", "2.4.0", 0, 0, 0, NULL, "@admin @slow @dangerous @connection"},
+    {"unblock", -3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_unblock, CONN,
+     "Unblocks a client blocked by a blocking command from a different connection.", "5.0.0", 0,
+     0, 0, NULL, "@admin @slow @dangerous @connection"},
     {"reply", 3, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_reply, CONN,
      "Instructs the server whether to reply to commands.", "3.2.0", 0, 0, 0, NULL,
      "@slow @connection"},

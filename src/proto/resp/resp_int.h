@@ -163,6 +163,10 @@ void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_reset(rconn *rc);
+/* CLIENT UNBLOCK, on the blocked connection's loop: answers its blocked read as at the timeout
+ * (a null array) or with the UNBLOCKED error, and reads on; nothing if it is no longer blocked
+ * (server.c). */
+void resp_unblock_now(rconn *rc, bool error);
 /* Connections (cmd_client.c): CLIENT LIST and INFO lines, CLIENT KILL. */
 extern const rcmd resp_client_subs[];
 /* Under s->clients_mu; self: rc is the caller's connection (its loop's). */

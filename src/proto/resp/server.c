@@ -311,6 +311,20 @@ static void unblock_and_go(rconn *rc)
         net_conn_resume(c);
 }
 
+void resp_unblock_now(rconn *rc, bool error)
+{
+    if (!rc->blk)
+        return; /* answered in the meantime */
+    resp_w w = {&rc->out, rc->proto, false};
+    if (!rc->reply_off) {
+        if (error)
+            resp_w_error(&w, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        else
+            resp_w_null_array(&w); /* as at the timeout */
+    }
+    unblock_and_go(rc);
+}
+
 /* Retries a blocked connection's read (net_wait_fn); true if it was answered. The retry runs
  * like a command, under the read lock: never in the middle of another client's EXEC (Redis
  * serves blocked clients after the command that readied their keys). At the timeout (final) the
