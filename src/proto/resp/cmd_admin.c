@@ -328,34 +328,58 @@ void resp_admin_info_stats(resp_server *s, td_buf *b, bool *first)
               __atomic_load_n(&s->total_connections, __ATOMIC_RELAXED));
     info_line(b, "total_commands_processed:%" PRIu64 "\r\n",
               __atomic_load_n(&s->total_commands, __ATOMIC_RELAXED));
-    static const char *const zeros1[] = {
-        "instantaneous_ops_per_sec:0", "total_net_input_bytes:0", "total_net_output_bytes:0",
-        "total_net_repl_input_bytes:0", "total_net_repl_output_bytes:0",
-        "instantaneous_input_kbps:0.00", "instantaneous_output_kbps:0.00",
-        "instantaneous_input_repl_kbps:0.00", "instantaneous_output_repl_kbps:0.00",
-        "rejected_connections:0", "sync_full:0", "sync_partial_ok:0", "sync_partial_err:0",
-        "expired_keys:0", "expired_stale_perc:0.00", "expired_time_cap_reached_count:0",
-        "expire_cycle_cpu_milliseconds:0", "evicted_keys:0", "evicted_clients:0",
-        "total_eviction_exceeded_time:0", "current_eviction_exceeded_time:0",
-        "keyspace_hits:0", "keyspace_misses:0", NULL};
+    static const char *const zeros1[] = {"instantaneous_ops_per_sec:0",
+                                         "total_net_input_bytes:0",
+                                         "total_net_output_bytes:0",
+                                         "total_net_repl_input_bytes:0",
+                                         "total_net_repl_output_bytes:0",
+                                         "instantaneous_input_kbps:0.00",
+                                         "instantaneous_output_kbps:0.00",
+                                         "instantaneous_input_repl_kbps:0.00",
+                                         "instantaneous_output_repl_kbps:0.00",
+                                         "rejected_connections:0",
+                                         "sync_full:0",
+                                         "sync_partial_ok:0",
+                                         "sync_partial_err:0",
+                                         "expired_keys:0",
+                                         "expired_stale_perc:0.00",
+                                         "expired_time_cap_reached_count:0",
+                                         "expire_cycle_cpu_milliseconds:0",
+                                         "evicted_keys:0",
+                                         "evicted_clients:0",
+                                         "total_eviction_exceeded_time:0",
+                                         "current_eviction_exceeded_time:0",
+                                         "keyspace_hits:0",
+                                         "keyspace_misses:0",
+                                         NULL};
     for (const char *const *z = zeros1; *z; z++)
         info_line(b, "%s\r\n", *z);
     info_line(b, "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:0\r\n",
               channels, patterns);
-    static const char *const zeros2[] = {
-        "latest_fork_usec:0", "total_forks:0", "migrate_cached_sockets:0",
-        "slave_expires_tracked_keys:0", "active_defrag_hits:0", "active_defrag_misses:0",
-        "active_defrag_key_hits:0", "active_defrag_key_misses:0", "total_active_defrag_time:0",
-        "current_active_defrag_time:0", "tracking_total_keys:0", "tracking_total_items:0",
-        "tracking_total_prefixes:0", "unexpected_error_replies:0", NULL};
+    static const char *const zeros2[] = {"latest_fork_usec:0",
+                                         "total_forks:0",
+                                         "migrate_cached_sockets:0",
+                                         "slave_expires_tracked_keys:0",
+                                         "active_defrag_hits:0",
+                                         "active_defrag_misses:0",
+                                         "active_defrag_key_hits:0",
+                                         "active_defrag_key_misses:0",
+                                         "total_active_defrag_time:0",
+                                         "current_active_defrag_time:0",
+                                         "tracking_total_keys:0",
+                                         "tracking_total_items:0",
+                                         "tracking_total_prefixes:0",
+                                         "unexpected_error_replies:0",
+                                         NULL};
     for (const char *const *z = zeros2; *z; z++)
         info_line(b, "%s\r\n", *z);
     info_line(b, "total_error_replies:%" PRIu64 "\r\n",
               __atomic_load_n(&s->admin->total_errors, __ATOMIC_RELAXED));
     static const char *const zeros3[] = {
-        "dump_payload_sanitizations:0", "total_reads_processed:0", "total_writes_processed:0",
-        "io_threaded_reads_processed:0", "io_threaded_writes_processed:0",
-        "reply_buffer_shrinks:0", "reply_buffer_expands:0", NULL};
+        "dump_payload_sanitizations:0",   "total_reads_processed:0",
+        "total_writes_processed:0",       "io_threaded_reads_processed:0",
+        "io_threaded_writes_processed:0", "reply_buffer_shrinks:0",
+        "reply_buffer_expands:0",         NULL};
     for (const char *const *z = zeros3; *z; z++)
         info_line(b, "%s\r\n", *z);
 }
@@ -415,8 +439,7 @@ void resp_admin_set(resp_server *s, int which, int64_t v)
  * What a command shows of its arguments: AUTH's and HELLO AUTH's passwords and CONFIG SET
  * requirepass's value are "(redacted)" in the slow log and to monitors, as in Redis.
  */
-static bool redacted(const rcmd *parent, const rcmd *c, size_t argc, const td_slice *argv,
-                     size_t i)
+static bool redacted(const rcmd *parent, const rcmd *c, size_t argc, const td_slice *argv, size_t i)
 {
     if (!parent && !strcmp(c->name, "auth"))
         return i >= 1;
@@ -429,8 +452,9 @@ static bool redacted(const rcmd *parent, const rcmd *c, size_t argc, const td_sl
     if (parent && !strcmp(parent->name, "config") && !strcmp(c->name, "set"))
         return i >= 3 && i % 2 == 1 && resp_arg_is(argv[i - 1], "requirepass");
     if (parent && !strcmp(parent->name, "acl") && !strcmp(c->name, "setuser"))
-        return i >= 3 && argv[i].n && (argv[i].p[0] == '>' || argv[i].p[0] == '<' ||
-                                       argv[i].p[0] == '#' || argv[i].p[0] == '!');
+        return i >= 3 && argv[i].n &&
+               (argv[i].p[0] == '>' || argv[i].p[0] == '<' || argv[i].p[0] == '#' ||
+                argv[i].p[0] == '!');
     return false;
 }
 
@@ -514,8 +538,7 @@ static void slowlog_get(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     pthread_mutex_lock(&a->slow_mu);
-    size_t n = count == -1 || (unsigned long long)count > a->slow_len ? a->slow_len
-                                                                     : (size_t)count;
+    size_t n = count == -1 || (unsigned long long)count > a->slow_len ? a->slow_len : (size_t)count;
     resp_w_array(w, n);
     slow_entry *e = a->slow_head;
     for (size_t i = 0; i < n; i++, e = e->next) {
@@ -759,8 +782,8 @@ static void latency_graph(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
     }
     td_buf b;
     td_buf_init(&b);
-    info_line(&b, "%s - high %" PRId64 " ms, low 0 ms (all time high %" PRId64 " ms)\n",
-              ev->name, ev->max, ev->max);
+    info_line(&b, "%s - high %" PRId64 " ms, low 0 ms (all time high %" PRId64 " ms)\n", ev->name,
+              ev->max, ev->max);
     for (size_t j = 0; j < LATENCY_TS_LEN; j++) {
         const lat_sample *s = &ev->samples[(ev->idx + j) % LATENCY_TS_LEN];
         if (s->time)
@@ -832,13 +855,27 @@ static void repr(td_buf *b, const uint8_t *p, size_t n)
         size_t k = 2;
         e[0] = '\\';
         switch (p[i]) {
-        case '\\': e[1] = '\\'; break;
-        case '"': e[1] = '"'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\a': e[1] = 'a'; break;
-        case '\b': e[1] = 'b'; break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '"':
+            e[1] = '"';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        case '\a':
+            e[1] = 'a';
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
         default:
             if (p[i] >= 0x20 && p[i] < 0x7f) {
                 e[0] = (char)p[i];
@@ -1048,8 +1085,7 @@ const rcmd resp_slowlog_subs[] = {
      "Returns the number of entries in the slow log.", "2.2.12", 0, 0, 0, NULL,
      "@admin @slow @dangerous"},
     {"reset", 2, RF_ADMIN | RF_LOADING | RF_STALE, slowlog_reset, "server",
-     "Clears all entries from the slow log.", "2.2.12", 0, 0, 0, NULL,
-     "@admin @slow @dangerous"},
+     "Clears all entries from the slow log.", "2.2.12", 0, 0, 0, NULL, "@admin @slow @dangerous"},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -1058,13 +1094,12 @@ const rcmd resp_latency_subs[] = {
      "Returns a human-readable latency analysis report.", "2.8.13", 0, 0, 0, NULL,
      "@admin @slow @dangerous"},
     {"graph", 3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, latency_graph, "server",
-     "Returns a latency graph for an event.", "2.8.13", 0, 0, 0, NULL,
-     "@admin @slow @dangerous"},
+     "Returns a latency graph for an event.", "2.8.13", 0, 0, 0, NULL, "@admin @slow @dangerous"},
     {"help", 2, RF_LOADING | RF_STALE, latency_help, "server",
      "Returns helpful text about the different subcommands.", "2.8.13", 0, 0, 0, NULL, "@slow"},
-    {"histogram", -2, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, latency_histogram,
-     "server", "Returns the cumulative distribution of latencies of a subset or all commands.",
-     "7.0.0", 0, 0, 0, NULL, "@admin @slow @dangerous"},
+    {"histogram", -2, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, latency_histogram, "server",
+     "Returns the cumulative distribution of latencies of a subset or all commands.", "7.0.0", 0, 0,
+     0, NULL, "@admin @slow @dangerous"},
     {"history", 3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, latency_history, "server",
      "Returns timestamp-latency samples for an event.", "2.8.13", 0, 0, 0, NULL,
      "@admin @slow @dangerous"},

@@ -39,8 +39,8 @@ static int client_type_by_name(td_slice n)
 /* Any thread (under s->clients_mu, as the list is walked). */
 static int client_type(const rconn *x)
 {
-    size_t subs = __atomic_load_n(&x->nsub, __ATOMIC_RELAXED) +
-                  __atomic_load_n(&x->npsub, __ATOMIC_RELAXED);
+    size_t subs =
+        __atomic_load_n(&x->nsub, __ATOMIC_RELAXED) + __atomic_load_n(&x->npsub, __ATOMIC_RELAXED);
     return subs ? CT_PUBSUB : CT_NORMAL; /* a monitor is a normal client, as in Redis */
 }
 
@@ -113,16 +113,16 @@ void resp_client_line(rconn *rc, td_buf *b, bool self)
     *f = 0;
     size_t tot = sizeof(*rc) + qbuf + omem + argv_mem + multi_mem;
     int n = snprintf(line, sizeof(line),
-                     "id=%" PRIu64 " addr=%s laddr=%s fd=%d name=%s age=%" PRId64
-                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d "
+                     "id=%" PRIu64 " addr=%s laddr=%s fd=%d name=%s age=%" PRId64 " idle=%" PRId64
+                     " flags=%s db=0 sub=%zu psub=%zu ssub=0 multi=%d "
                      "qbuf=%zu qbuf-free=0 argv-mem=%zu multi-mem=%zu rbs=16384 rbp=16384 "
                      "obl=0 oll=%d omem=%zu tot-mem=%zu events=r%s cmd=%s%s%s user=%s redir=-1 "
                      "resp=%d lib-name=%s lib-ver=%s\n",
                      rc->id, rc->addr, rc->laddr, net_conn_fd(rc->c), rc->name,
                      (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
-                     nqueued, qbuf, argv_mem, multi_mem, omem ? 1 : 0, omem, tot,
-                     omem ? "w" : "", cmd, sub ? "|" : "", sub ? sub : "",
-                     rc->user[0] ? rc->user : "default", rc->proto, rc->lib_name, rc->lib_ver);
+                     nqueued, qbuf, argv_mem, multi_mem, omem ? 1 : 0, omem, tot, omem ? "w" : "",
+                     cmd, sub ? "|" : "", sub ? sub : "", rc->user[0] ? rc->user : "default",
+                     rc->proto, rc->lib_name, rc->lib_ver);
     if (n > 0)
         td_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -547,8 +547,8 @@ const rcmd resp_client_subs[] = {
     {"kill", -3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_kill, CONN,
      "Terminates open connections.", "2.4.0", 0, 0, 0, NULL, "@admin @slow @dangerous @connection"},
     {"unblock", -3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_unblock, CONN,
-     "Unblocks a client blocked by a blocking command from a different connection.", "5.0.0", 0,
-     0, 0, NULL, "@admin @slow @dangerous @connection"},
+     "Unblocks a client blocked by a blocking command from a different connection.", "5.0.0", 0, 0,
+     0, NULL, "@admin @slow @dangerous @connection"},
     {"reply", 3, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_reply, CONN,
      "Instructs the server whether to reply to commands.", "3.2.0", 0, 0, 0, NULL,
      "@slow @connection"},

@@ -416,7 +416,6 @@ static bool wants(size_t argc, const td_slice *argv, const char *section, bool i
     return false;
 }
 
-
 static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     resp_server *s = rc->s;
@@ -507,7 +506,7 @@ enum { P_FIXED, P_PASSWORD, P_ADMIN_INT };
 typedef struct config_param {
     const char *name;
     int kind;
-    int which;         /* P_ADMIN_INT: resp_admin_get/set's */
+    int which; /* P_ADMIN_INT: resp_admin_get/set's */
     long long min, max;
     bool is_unsigned; /* Redis's range error says %llu */
 } config_param;
@@ -595,9 +594,9 @@ static void config_get(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                             : resp_arg_is(argv[i], params[k].name);
             if (hit) {
                 match[k] = true;
-                as_given[k] = glob ? (td_slice){(const uint8_t *)params[k].name,
-                                                strlen(params[k].name)}
-                                   : argv[i];
+                as_given[k] =
+                    glob ? (td_slice){(const uint8_t *)params[k].name, strlen(params[k].name)}
+                         : argv[i];
                 n++;
             }
         }
@@ -641,10 +640,9 @@ static bool param_check(rconn *rc, resp_w *w, const config_param *p, td_slice v,
                       p->name);
         return false;
     }
-    bool out_of_range = p->is_unsigned
-                            ? (unsigned long long)*out > (unsigned long long)p->max ||
-                                  (unsigned long long)*out < (unsigned long long)p->min
-                            : *out < p->min || *out > p->max;
+    bool out_of_range = p->is_unsigned ? (unsigned long long)*out > (unsigned long long)p->max ||
+                                             (unsigned long long)*out < (unsigned long long)p->min
+                                       : *out < p->min || *out > p->max;
     if (out_of_range) {
         if (p->is_unsigned)
             resp_w_errorf(w,
@@ -1153,8 +1151,8 @@ const rcmd resp_commands[] = {
      "@slow @dangerous"},
     {"keys", 2, RF_READONLY, cmd_keys, GEN, "Returns all key names that match a pattern.", "1.0.0",
      0, 0, 0, NULL, "@keyspace @read @slow @dangerous"},
-    {"latency", -2, 0, NULL, SRV, "A container for latency diagnostics commands.", "2.8.13", 0,
-     0, 0, resp_latency_subs, "@slow"},
+    {"latency", -2, 0, NULL, SRV, "A container for latency diagnostics commands.", "2.8.13", 0, 0,
+     0, resp_latency_subs, "@slow"},
     {"monitor", 1, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, resp_cmd_monitor, SRV,
      "Listens for all requests received by the server in real-time.", "1.0.0", 0, 0, 0, NULL,
      "@admin @slow @dangerous"},

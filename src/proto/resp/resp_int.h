@@ -97,7 +97,7 @@ struct rconn {
     net_timer throttle_timer;
     /* CLIENT REPLY: OFF drops every reply until ON; SKIP drops its own and the next one's. */
     bool reply_off, reply_skip, reply_skip_next;
-    bool monitor;   /* MONITOR: in the server's list of monitors (cmd_admin.c) */
+    bool monitor; /* MONITOR: in the server's list of monitors (cmd_admin.c) */
     /* Atomic: CLIENT KILL from another loop closed it; its loop runs none of its commands
      * after that, even before the posted close runs. */
     bool killed;
