@@ -436,8 +436,9 @@ void resp_admin_set(resp_server *s, int which, int64_t v)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * What a command shows of its arguments: AUTH's and HELLO AUTH's passwords and CONFIG SET
- * requirepass's value are "(redacted)" in the slow log and to monitors, as in Redis.
+ * What a command shows of its arguments: AUTH's and HELLO AUTH's passwords, CONFIG SET
+ * requirepass's value and ACL SETUSER's user and rules are "(redacted)" in the slow log and to
+ * monitors, as in Redis.
  */
 static bool redacted(const rcmd *parent, const rcmd *c, size_t argc, const td_slice *argv, size_t i)
 {
@@ -452,9 +453,7 @@ static bool redacted(const rcmd *parent, const rcmd *c, size_t argc, const td_sl
     if (parent && !strcmp(parent->name, "config") && !strcmp(c->name, "set"))
         return i >= 3 && i % 2 == 1 && resp_arg_is(argv[i - 1], "requirepass");
     if (parent && !strcmp(parent->name, "acl") && !strcmp(c->name, "setuser"))
-        return i >= 3 && argv[i].n &&
-               (argv[i].p[0] == '>' || argv[i].p[0] == '<' || argv[i].p[0] == '#' ||
-                argv[i].p[0] == '!');
+        return i >= 2; /* the user and every rule, as Redis */
     return false;
 }
 

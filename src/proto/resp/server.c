@@ -538,13 +538,14 @@ static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rc
     return c;
 }
 
-static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0)
+/* The request metrics of a command that started at t0 and ended at end. */
+static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0, int64_t end)
 {
     __atomic_add_fetch(&rc->s->total_commands, 1, __ATOMIC_RELAXED);
     const rcmd *top = parent ? parent : c;
     size_t i = top ? (size_t)(top - resp_commands) : rc->s->ncommands; /* last: "unknown" */
     td_counter_add(rc->s->m_requests[i], 1);
-    td_histogram_observe(rc->s->m_latency[i], td_mono_ns() - t0);
+    td_histogram_observe(rc->s->m_latency[i], end - t0);
 }
 
 /* The connection's current command, as CLIENT LIST and ACL LOG's client-info show it. */
@@ -556,16 +557,19 @@ static void note_command(rconn *rc, const rcmd *parent, const rcmd *c)
 }
 
 /* Runs one command (not queued), then counts it (INFO commandstats, errorstats), and gives it
- * to the slow log, the latency events and the monitors. Its reply starts at rc->out[out0]. */
-static void run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
-                const td_slice *argv)
+ * to the slow log, the latency events and the monitors. Its reply starts at rc->out[out0].
+ * Returns when it ended (td_mono_ns). */
+static int64_t run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
+                   const td_slice *argv)
 {
     size_t out0 = rc->out.len;
     int64_t t0 = td_mono_ns();
     note_command(rc, parent, c);
     c->fn(rc, w, argc, argv);
+    int64_t end = td_mono_ns();
     bool failed = resp_admin_error_at(rc->s, &rc->out, out0);
-    resp_admin_called(rc, parent, c, argc, argv, td_mono_ns() - t0, failed);
+    resp_admin_called(rc, parent, c, argc, argv, end - t0, failed);
+    return end;
 }
 
 /*
@@ -655,7 +659,7 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     if (refused) {
         rejected(rc, w, parent, found, out0);
-        count(rc, parent, c, t0);
+        count(rc, parent, c, t0, td_mono_ns());
         return;
     }
     if (rc->in_multi && !(top->flags & RF_NOMULTI)) {
@@ -663,9 +667,9 @@ static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     }
     pthread_rwlock_rdlock(&rc->s->exec_lock);
-    run(rc, w, parent, c, argc, argv);
+    int64_t end = run(rc, w, parent, c, argc, argv);
     pthread_rwlock_unlock(&rc->s->exec_lock);
-    count(rc, parent, c, t0);
+    count(rc, parent, c, t0, end);
 }
 
 void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
