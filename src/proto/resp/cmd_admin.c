@@ -895,7 +895,8 @@ static void monitor_feed(rconn *rc, const rcmd *parent, const rcmd *c, size_t ar
     resp_admin *a = rc->s->admin;
     td_buf b;
     td_buf_init(&b);
-    td_buf_append(&b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", sizeof(mon_line));
+    static const mon_line header; /* room for the line's header, filled below */
+    td_buf_append(&b, &header, sizeof(header));
     struct timeval tv;
     gettimeofday(&tv, NULL);
     info_line(&b, "+%ld.%06ld [0 %s] ", (long)tv.tv_sec, (long)tv.tv_usec, rc->addr);
