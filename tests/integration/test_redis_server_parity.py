@@ -395,7 +395,8 @@ def test_commandstats_and_errorstats_as_redis(sp):
             ("XLEN", "nokey"), ("CLIENT", "ID"), ("CLIENT", "NOSUCH"), ("CLIENT", "KILL", "ID",
                                                                        "0"),
             ("CONFIG", "GET", "maxmemory"), ("MULTI",), ("ECHO", "y"), ("EXEC",),
-            ("MULTI",), ("XADD", "q"), ("EXEC",), ("WAIT", "0", "0"), ("TIME",)]
+            ("MULTI",), ("XADD", "q"), ("EXEC",), ("WAIT", "0", "0"), ("TIME",),
+            ("HELLO", "4"), ("AUTH", "nosuchuser", "pw")]
     for conn in sp:
         conn("CONFIG", "RESETSTAT")
         exchange(conn, cmds)
@@ -406,6 +407,7 @@ def test_commandstats_and_errorstats_as_redis(sp):
     assert theirs["cmdstat_xadd"] == (0, 2, 0) and theirs["cmdstat_select"] == (1, 0, 1)
     a, b = sp.both("INFO", "errorstats")
     assert a == b
+    assert b"errorstat_NOPROTO:count=1" in a and b"errorstat_WRONGPASS:count=1" in a
     ta = re.search(rb"total_error_replies:(\d+)", sp.ours("INFO", "stats")).group(1)
     tb = re.search(rb"total_error_replies:(\d+)", sp.theirs("INFO", "stats")).group(1)
     assert ta == tb and int(ta) > 0

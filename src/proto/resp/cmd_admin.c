@@ -231,8 +231,13 @@ bool resp_admin_error_at(resp_server *s, const td_buf *b, size_t off)
         return false;
     resp_admin *a = s->admin;
     __atomic_add_fetch(&a->total_errors, 1, __ATOMIC_RELAXED);
+    /* Redis looks for the space in the first 32 bytes of the error, its '-' included; the
+     * search stops at the line's end (other replies may follow it in b). */
     const char *t = (const char *)b->p + off + 1;
-    size_t rest = b->len - off - 1, lim = rest < 32 ? rest : 32, n = 0;
+    size_t rest = b->len - off - 1, lim = rest < 31 ? rest : 31, n = 0;
+    const char *cr = memchr(t, '\r', lim);
+    if (cr)
+        lim = (size_t)(cr - t);
     const char *sp = memchr(t, ' ', lim);
     const char *name = "ERR";
     if (sp) {
