@@ -149,8 +149,9 @@ REPLY_CASES = [
     [("CLIENT", "REPLY", "MAYBE"), ("CLIENT", "REPLY")],
     # Replies of a transaction, all dropped.
     [("CLIENT", "REPLY", "OFF"), ("MULTI",), ("ECHO", "a"), ("EXEC",), ("CLIENT", "REPLY", "ON")],
-    # RESET turns replies on again.
+    # RESET turns replies on again, but is itself skipped after SKIP.
     [("CLIENT", "REPLY", "OFF"), ("RESET",), ("ECHO", "a")],
+    [("CLIENT", "REPLY", "SKIP"), ("RESET",), ("ECHO", "a")],
 ]
 
 

@@ -464,7 +464,9 @@ void resp_reset(rconn *rc)
     resp_pubsub_forget(rc);
     resp_admin_monitor_forget(rc);
     multi_end(rc);
-    rc->reply_off = rc->reply_skip = rc->reply_skip_next = false;
+    /* As Redis's clearClientConnectionState: OFF and a SKIP to come are cleared, not a SKIP of
+     * this very command (RESET after CLIENT REPLY SKIP is not answered). */
+    rc->reply_off = rc->reply_skip_next = false;
     rc->proto = 2;
     /* RESET forgets the user AUTH established, as Redis's does. */
     net_conn_set_user(rc->c, NULL);
