@@ -152,6 +152,10 @@ REPLY_CASES = [
     # RESET turns replies on again, but is itself skipped after SKIP.
     [("CLIENT", "REPLY", "OFF"), ("RESET",), ("ECHO", "a")],
     [("CLIENT", "REPLY", "SKIP"), ("RESET",), ("ECHO", "a")],
+    [("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "ON"), ("ECHO", "a")],
+    [("CLIENT", "REPLY", "SKIP"), ("SUBSCRIBE", "c"), ("PING",), ("UNSUBSCRIBE",)],
+    [("CLIENT", "REPLY", "OFF"), ("SUBSCRIBE", "c", "d"), ("PING",), ("SUBSCRIBE",),
+     ("UNSUBSCRIBE",), ("RESET",)],
 ]
 
 

@@ -842,11 +842,21 @@ static void shown_idle(rconn *rc, size_t unread)
 }
 
 /* CLIENT REPLY after a command: its reply (from out0) is dropped while replies are OFF or
- * SKIPped (a batched XADD's reply is written first, so that it is dropped too); then a SKIP
- * given by this command applies to the next one, as Redis's CLIENT_REPLY_SKIP_NEXT. */
-static void reply_mode_after(rconn *rc, resp_w *w, bool xadd, size_t out0)
+ * SKIPped (a batched XADD's reply is written first, so that it is dropped too), but for
+ * subscription confirmations; then a SKIP given by this command applies to the next one, as
+ * Redis's CLIENT_REPLY_SKIP_NEXT. */
+static void reply_mode_after(rconn *rc, resp_w *w, td_slice name, size_t out0)
 {
-    if (rc->reply_off || rc->reply_skip) {
+    /* Redis sends (un)subscribe confirmations as pushes, which CLIENT REPLY does not silence;
+     * their errors are replies like any other. */
+    static const char *const pushes[] = {"subscribe",   "psubscribe",   "ssubscribe",
+                                         "unsubscribe", "punsubscribe", "sunsubscribe"};
+    bool push = false;
+    for (size_t i = 0; i < TD_ARRAY_LEN(pushes) && !push; i++)
+        push = resp_arg_is(name, pushes[i]);
+    bool xadd = resp_arg_is(name, "xadd");
+    if ((rc->reply_off || rc->reply_skip) &&
+        !(push && rc->out.len > out0 && rc->out.p[out0] != '-')) {
         if (xadd)
             resp_xadd_flush(rc, w);
         if (rc->out.len > out0)
@@ -912,7 +922,7 @@ static ssize_t on_data(net_conn *c, uint8_t *p, size_t n)
             resp_quota_command(rc, cmd.argv[0], cmd.len,
                                rc->out.len >= out0 ? rc->out.len - out0 : 0,
                                td_mono_ns() - t0);
-            reply_mode_after(rc, &w, xadd, out0);
+            reply_mode_after(rc, &w, cmd.argv[0], out0);
         }
         if (failed_unanswered(rc))
             return -1;
