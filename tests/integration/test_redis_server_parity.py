@@ -371,6 +371,8 @@ def info_fields(reply, section):
 def test_info_stats_and_replication_fields_as_redis(sp):
     a, b = sp.both("INFO", "stats")
     assert info_fields(a, "Stats") == info_fields(b, "Stats")
+    a, b = sp.both("INFO", "clients")
+    assert info_fields(a, "Clients") == info_fields(b, "Clients")
     a, b = sp.both("INFO", "replication")
     assert info_fields(a, "Replication") == info_fields(b, "Replication")
     text = bulk_text(a)

@@ -442,11 +442,16 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         size_t n = s->nclients;
         pthread_mutex_unlock(&s->clients_mu);
         info_section(&b, "Clients", &first);
+        /* Redis 7.0's fields in its order (no cluster, no tracking, no timeout table). */
         info_kv(&b, "connected_clients:%zu", n);
+        info_kv(&b, "cluster_connections:0");
         info_kv(&b, "maxclients:%zu", max_clients(s));
+        info_kv(&b, "client_recent_max_input_buffer:0");
+        info_kv(&b, "client_recent_max_output_buffer:0");
         info_kv(&b, "blocked_clients:%zu",
                 rc->s->blocked ? net_waitset_count(rc->s->blocked) : (size_t)0);
         info_kv(&b, "tracking_clients:0");
+        info_kv(&b, "clients_in_timeout_table:0");
     }
     if (wants(argc, argv, "memory", true)) {
         struct rusage ru;
