@@ -672,44 +672,39 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_reply_syntax(w);
         return;
     }
-    size_t npairs = (argc - 2) / 2;
-    const config_param *ps[64];
-    long long vals[64];
-    if (npairs > TD_ARRAY_LEN(ps)) {
-        resp_w_error(w, "ERR CONFIG SET: too many parameters at once");
-        return;
-    }
-    for (size_t i = 0; i < npairs; i++) {
-        td_slice a = argv[2 + 2 * i];
-        ps[i] = param_find(a);
-        if (!ps[i]) {
+    /* Per parameter (each may be given once): its pair's index and its value. */
+    size_t at[TD_ARRAY_LEN(params)];
+    long long vals[TD_ARRAY_LEN(params)];
+    bool seen[TD_ARRAY_LEN(params)] = {false};
+    for (size_t i = 2; i < argc; i += 2) {
+        const config_param *p = param_find(argv[i]);
+        td_slice a = argv[i];
+        if (!p) {
             resp_w_errorf(w, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
                           (int)(a.n < 128 ? a.n : 128), (const char *)a.p);
             return;
         }
-        if (ps[i]->kind == P_FIXED) {
-            resp_w_errorf(w,
-                          "ERR CONFIG SET failed (possibly related to argument '%.*s') - can't "
-                          "set immutable config",
-                          (int)a.n, (const char *)a.p);
+        if (p->kind == P_FIXED || seen[p - params]) {
+            resp_w_errorf(w, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                          (int)(a.n < 128 ? a.n : 128), (const char *)a.p,
+                          p->kind == P_FIXED ? "can't set immutable config"
+                                             : "duplicate parameter");
             return;
         }
-        for (size_t j = 0; j < i; j++)
-            if (ps[j] == ps[i]) {
-                resp_w_errorf(w,
-                              "ERR CONFIG SET failed (possibly related to argument '%.*s') - "
-                              "duplicate parameter",
-                              (int)a.n, (const char *)a.p);
-                return;
-            }
+        seen[p - params] = true;
+        at[p - params] = i;
     }
-    for (size_t i = 0; i < npairs; i++)
-        if (!param_check(rc, w, ps[i], argv[3 + 2 * i], &vals[i]))
+    for (size_t i = 2; i < argc; i += 2) { /* the values in the order given, as Redis */
+        size_t k = (size_t)(param_find(argv[i]) - params);
+        if (!param_check(rc, w, &params[k], argv[i + 1], &vals[k]))
             return;
-    for (size_t i = 0; i < npairs; i++) {
-        td_slice v = argv[3 + 2 * i];
-        if (ps[i]->kind == P_ADMIN_INT) {
-            resp_admin_set(rc->s, ps[i]->which, vals[i]);
+    }
+    for (size_t k = 0; k < TD_ARRAY_LEN(params); k++) {
+        if (!seen[k])
+            continue;
+        td_slice v = argv[at[k] + 1];
+        if (params[k].kind == P_ADMIN_INT) {
+            resp_admin_set(rc->s, params[k].which, vals[k]);
             continue;
         }
         pthread_mutex_lock(&rc->s->cfg_mu);
