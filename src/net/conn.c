@@ -55,6 +55,11 @@ const char *net_conn_peer(net_conn *c)
     return c->peer;
 }
 
+int net_conn_fd(net_conn *c)
+{
+    return c->fd;
+}
+
 int net_conn_listen_port(net_conn *c)
 {
     return c->listen_port;

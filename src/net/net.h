@@ -246,6 +246,9 @@ void *net_conn_data(net_conn *c);
 void *net_conn_proto_arg(net_conn *c);
 net_loop *net_conn_loop(net_conn *c);
 const char *net_conn_peer(net_conn *c); /* "127.0.0.1:54321" */
+/* The socket's descriptor (for listings such as Redis's CLIENT LIST; any thread, constant while
+ * the connection is open). */
+int net_conn_fd(net_conn *c);
 /* The port of the listener that accepted the connection (what Kafka's metadata advertises to
  * this client). Any thread. */
 int net_conn_listen_port(net_conn *c);

@@ -78,6 +78,7 @@ static const char *const keys[] = {"data",
                                    "redis.allow.flush",
                                    "redis.max.reply.bytes",
                                    "redis.notify.keyspace.events",
+                                   "redis.monitor.buffer.bytes",
                                    "admin.user",
                                    "kafka.tls",
                                    "kafka.tls.cert.file",
@@ -148,6 +149,7 @@ void server_config_defaults(td_server_config *c)
     resp_server_config rc;
     resp_server_config_default(&rc);
     c->redis_max_reply_bytes = (int64_t)rc.max_reply;
+    c->redis_monitor_buffer_bytes = (int64_t)rc.monitor_limit;
     snprintf(c->admin_user, sizeof(c->admin_user), "admin");
     snprintf(c->kafka_sasl_mechanisms, sizeof(c->kafka_sasl_mechanisms),
              "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN");
@@ -207,6 +209,8 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, http_sse_stall_timeout_ms), true},
     {"redis.max.reply.bytes", 65536, (int64_t)1 << 40,
      offsetof(td_server_config, redis_max_reply_bytes), true},
+    {"redis.monitor.buffer.bytes", 65536, (int64_t)1 << 40,
+     offsetof(td_server_config, redis_monitor_buffer_bytes), true},
     {"log.rate.limit", 0, 1000000, offsetof(td_server_config, log_rate_limit), false},
     {"max.connections", 0, 100000000, offsetof(td_server_config, max_connections), true},
 };
@@ -1054,6 +1058,7 @@ static int start_redis(server *s)
     rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
     rcfg.notify_flags = resp_notify_flags_parse(c->redis_notify_keyspace_events,
                                                 strlen(c->redis_notify_keyspace_events));
+    rcfg.monitor_limit = (size_t)c->redis_monitor_buffer_bytes;
     if ((rc = resp_server_create(s->e, &rcfg, &s->rs)) != 0)
         return rc;
     /* Redis answers a client past maxclients with this error, then closes; so do we. */

@@ -90,6 +90,7 @@ typedef struct td_server_config {
     bool redis_allow_flush;   /* redis.allow.flush: false (FLUSHALL/FLUSHDB refused) */
     int64_t redis_max_reply_bytes; /* redis.max.reply.bytes: 536870912 */
     char redis_notify_keyspace_events[64]; /* redis.notify.keyspace.events: "" (none) */
+    int64_t redis_monitor_buffer_bytes; /* redis.monitor.buffer.bytes: 8388608 */
     /* admin.user: "admin"; the first administrator, made on a start with an empty user store
      * when TIDINGS_ADMIN_PASSWORD is set (server_first_admin) */
     char admin_user[TD_USER_NAME_MAX + 1];

@@ -90,8 +90,10 @@ static const resp_perm perms[] = {
     {"client|list", K_NONE, 0, 0, 0, DE, 0},
     {"client|no-evict", K_NONE, 0, 0, 0, 0, 0},
     {"client|no-touch", K_NONE, 0, 0, 0, 0, 0},
+    {"client|reply", K_NONE, 0, 0, 0, 0, 0},
     {"client|setinfo", K_NONE, 0, 0, 0, 0, 0},
     {"client|setname", K_NONE, 0, 0, 0, 0, 0},
+    {"client|unblock", K_NONE, 0, 0, 0, A, 0},
     {"command", K_NONE, 0, 0, 0, 0, 0},
     {"command|count", K_NONE, 0, 0, 0, 0, 0},
     {"command|docs", K_NONE, 0, 0, 0, 0, 0},
@@ -115,6 +117,14 @@ static const resp_perm perms[] = {
     {"hello", K_NONE, 0, 0, 0, 0, 0},
     {"info", K_NONE, 0, 0, 0, 0, 0},
     {"keys", K_NONE, 0, 0, 0, 0, 0},
+    {"latency|doctor", K_NONE, 0, 0, 0, DE, 0},
+    {"latency|graph", K_NONE, 0, 0, 0, DE, 0},
+    {"latency|help", K_NONE, 0, 0, 0, 0, 0},
+    {"latency|histogram", K_NONE, 0, 0, 0, DE, 0},
+    {"latency|history", K_NONE, 0, 0, 0, DE, 0},
+    {"latency|latest", K_NONE, 0, 0, 0, DE, 0},
+    {"latency|reset", K_NONE, 0, 0, 0, A, 0},
+    {"monitor", K_NONE, 0, 0, 0, A, 0}, /* sees every client's commands and data */
     {"multi", K_NONE, 0, 0, 0, 0, 0},
     {"ping", K_NONE, 0, 0, 0, 0, 0},
     {"psubscribe", K_CHANS, R, 0, 0, 0, 0},
@@ -128,16 +138,23 @@ static const resp_perm perms[] = {
     {"punsubscribe", K_NONE, 0, 0, 0, 0, 0},
     {"quit", K_NONE, 0, 0, 0, 0, 0},
     {"reset", K_NONE, 0, 0, 0, 0, 0},
+    {"role", K_NONE, 0, 0, 0, 0, 0},
     {"scan", K_NONE, 0, 0, 0, 0, 0},
     {"select", K_NONE, 0, 0, 0, 0, 0},
+    {"slowlog|get", K_NONE, 0, 0, 0, DE, 0},
+    {"slowlog|help", K_NONE, 0, 0, 0, 0, 0},
+    {"slowlog|len", K_NONE, 0, 0, 0, DE, 0},
+    {"slowlog|reset", K_NONE, 0, 0, 0, A, 0},
     {"spublish", K_CHAN1, W, 0, 0, 0, 0},
     {"ssubscribe", K_CHANS, R, 0, 0, 0, 0},
     {"subscribe", K_CHANS, R, 0, 0, 0, 0},
     {"sunsubscribe", K_NONE, 0, 0, 0, 0, 0},
+    {"time", K_NONE, 0, 0, 0, 0, 0},
     {"type", K_ARG1, DE, 0, 0, 0, 0},
     {"unlink", K_ALL, D, 0, 0, 0, 0},
     {"unsubscribe", K_NONE, 0, 0, 0, 0, 0},
     {"unwatch", K_NONE, 0, 0, 0, 0, 0},
+    {"wait", K_NONE, 0, 0, 0, 0, 0},
     {"watch", K_ALL, DE, 0, 0, 0, 0},
     {"xack", K_ARG1, R, 2, R, 0, 0},
     {"xadd", K_ARG1, W, 0, 0, 0, C_XADD},
@@ -268,7 +285,7 @@ static void resp_acl_log_add(rconn *rc, const char *reason, bool in_multi, const
     td_buf b;
     td_buf_init(&b);
     pthread_mutex_lock(&rc->s->clients_mu);
-    resp_client_line(rc, &b);
+    resp_client_line(rc, &b, true);
     pthread_mutex_unlock(&rc->s->clients_mu);
     size_t k = b.len && b.p[b.len - 1] == '\n' ? b.len - 1 : b.len; /* without its newline */
     k = TD_MIN(k, sizeof(info) - 1);

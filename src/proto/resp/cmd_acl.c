@@ -497,7 +497,8 @@ static void acl_deluser(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         if (r == 0) {
             n++;
             /* As Redis does, the user's connections are closed: they no longer have a user. */
-            size_t k = resp_clients_kill(rc->s, 0, NULL, name, NULL);
+            resp_kill_filter kf = {0, NULL, NULL, name, -1, NULL};
+            size_t k = resp_clients_kill(rc->s, &kf, rc);
             broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c),
                          rc->addr, "ACL DELUSER: removed user '%s' (%zu connection%s closed)", name,
                          k, k == 1 ? "" : "s");

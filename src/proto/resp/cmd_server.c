@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,7 @@ static void cmd_auth(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_simple(w, "OK");
 }
 
-static bool name_ok(td_slice n)
+bool resp_name_ok(td_slice n)
 {
     for (size_t i = 0; i < n.n; i++)
         if (n.p[i] < '!' || n.p[i] > '~')
@@ -80,7 +81,7 @@ static bool name_ok(td_slice n)
     return true;
 }
 
-static void set_name(rconn *rc, td_slice n)
+void resp_set_name(rconn *rc, td_slice n)
 {
     pthread_mutex_lock(&rc->s->clients_mu);
     size_t k = n.n < sizeof(rc->name) - 1 ? n.n : sizeof(rc->name) - 1;
@@ -129,13 +130,13 @@ static void cmd_hello(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                         "same time");
         return;
     }
-    if (name && !name_ok(*name)) {
+    if (name && !resp_name_ok(*name)) {
         resp_w_error(w, "ERR Client names cannot contain spaces, newlines or special "
                         "characters.");
         return;
     }
     if (name)
-        set_name(rc, *name);
+        resp_set_name(rc, *name);
     rc->proto = (int)ver;
     w->proto = rc->proto;
     resp_w_map(w, 7);
@@ -183,209 +184,6 @@ static void cmd_reset(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_reset(rc);
     w->proto = rc->proto;
     resp_w_simple(w, "RESET");
-}
-
-/* ---------------------------------------------------------------------------------------------
- * CLIENT
- */
-static void client_id(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    (void)argv;
-    resp_w_int(w, (int64_t)rc->id);
-}
-
-static void client_setname(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    if (!name_ok(argv[2])) {
-        resp_w_error(w, "ERR Client names cannot contain spaces, newlines or special "
-                        "characters.");
-        return;
-    }
-    set_name(rc, argv[2]);
-    resp_w_simple(w, "OK");
-}
-
-static void client_getname(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    (void)argv;
-    char name[sizeof(rc->name)];
-    pthread_mutex_lock(&rc->s->clients_mu);
-    memcpy(name, rc->name, sizeof(name));
-    pthread_mutex_unlock(&rc->s->clients_mu);
-    if (name[0])
-        resp_w_str(w, name);
-    else
-        resp_w_null(w);
-}
-
-static void client_setinfo(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    char *dst = resp_arg_is(argv[2], "LIB-NAME")  ? rc->lib_name
-                : resp_arg_is(argv[2], "LIB-VER") ? rc->lib_ver
-                                                  : NULL;
-    if (!dst) {
-        resp_w_errorf(w, "ERR Unrecognized option '%.*s'", (int)(argv[2].n < 64 ? argv[2].n : 64),
-                      (const char *)argv[2].p);
-        return;
-    }
-    if (!name_ok(argv[3])) {
-        resp_w_errorf(w, "ERR %.*s cannot contain spaces, newlines or special characters.",
-                      (int)argv[2].n, (const char *)argv[2].p);
-        return;
-    }
-    pthread_mutex_lock(&rc->s->clients_mu);
-    snprintf(dst, 64, "%.*s", (int)(argv[3].n < 63 ? argv[3].n : 63), (const char *)argv[3].p);
-    pthread_mutex_unlock(&rc->s->clients_mu);
-    resp_w_simple(w, "OK");
-}
-
-static void client_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    (void)argv;
-    td_buf b;
-    td_buf_init(&b);
-    pthread_mutex_lock(&rc->s->clients_mu);
-    resp_client_line(rc, &b);
-    pthread_mutex_unlock(&rc->s->clients_mu);
-    resp_w_verbatim(w, b.p, b.len);
-    td_buf_free(&b);
-}
-
-static void client_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    uint64_t only = 0;
-    for (size_t i = 2; i < argc; i += 2) {
-        long long id;
-        if (i + 1 < argc && resp_arg_is(argv[i], "ID")) {
-            if (!resp_arg_ll(w, argv[i + 1], &id))
-                return;
-            only = (uint64_t)id;
-        } else if (i + 1 < argc && resp_arg_is(argv[i], "TYPE")) {
-            if (!resp_arg_is(argv[i + 1], "normal") && !resp_arg_is(argv[i + 1], "pubsub") &&
-                !resp_arg_is(argv[i + 1], "master") && !resp_arg_is(argv[i + 1], "replica")) {
-                resp_w_errorf(w, "ERR Unknown client type '%.*s'", (int)argv[i + 1].n,
-                              (const char *)argv[i + 1].p);
-                return;
-            }
-        } else {
-            resp_reply_syntax(w);
-            return;
-        }
-    }
-    td_buf b;
-    td_buf_init(&b);
-    pthread_mutex_lock(&rc->s->clients_mu);
-    for (rconn *x = rc->s->clients; x; x = x->next)
-        if (!only || x->id == only)
-            resp_client_line(x, &b);
-    pthread_mutex_unlock(&rc->s->clients_mu);
-    resp_w_verbatim(w, b.p, b.len);
-    td_buf_free(&b);
-}
-
-static void client_kill(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    if (argc == 3) { /* the old form: CLIENT KILL addr:port */
-        char *addr = resp_arg_str(rc, argv[2]);
-        if (addr && resp_clients_kill(rc->s, 0, addr, NULL, NULL) > 0)
-            resp_w_simple(w, "OK");
-        else
-            resp_w_error(w, "ERR No such client");
-        return;
-    }
-    uint64_t id = 0;
-    const char *addr = NULL, *user = NULL;
-    bool skipme = true;
-    for (size_t i = 2; i < argc; i += 2) {
-        if (i + 1 >= argc) {
-            resp_reply_syntax(w);
-            return;
-        }
-        long long v;
-        if (resp_arg_is(argv[i], "ID")) {
-            if (!resp_arg_ll(w, argv[i + 1], &v))
-                return;
-            if (v <= 0) {
-                resp_w_error(w, "ERR client-id should be greater than 0");
-                return;
-            }
-            id = (uint64_t)v;
-        } else if (resp_arg_is(argv[i], "ADDR")) {
-            addr = resp_arg_str(rc, argv[i + 1]);
-        } else if (resp_arg_is(argv[i], "SKIPME")) {
-            if (resp_arg_is(argv[i + 1], "yes"))
-                skipme = true;
-            else if (resp_arg_is(argv[i + 1], "no"))
-                skipme = false;
-            else {
-                resp_reply_syntax(w);
-                return;
-            }
-        } else if (resp_arg_is(argv[i], "USER")) {
-            user = resp_arg_str(rc, argv[i + 1]);
-            if (!user || strlen(user) != argv[i + 1].n || !resp_user_exists(rc, user)) {
-                resp_w_errorf(w, "ERR No such user '%.*s'", (int)argv[i + 1].n,
-                              (const char *)argv[i + 1].p);
-                return;
-            }
-        } else if (resp_arg_is(argv[i], "TYPE") || resp_arg_is(argv[i], "LADDR") ||
-                   resp_arg_is(argv[i], "MAXAGE")) {
-            /* every client is normal, on this listener's address, and these filters narrow
-             * nothing further here */
-        } else {
-            resp_reply_syntax(w);
-            return;
-        }
-    }
-    resp_w_int(w, (int64_t)resp_clients_kill(rc->s, id, addr, user, skipme ? rc : NULL));
-}
-
-static void client_noop(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argc;
-    if (!resp_arg_is(argv[2], "on") && !resp_arg_is(argv[2], "off")) {
-        resp_reply_syntax(w);
-        return;
-    }
-    resp_w_simple(w, "OK");
-}
-
-static void client_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argc;
-    (void)argv;
-    static const char *const lines[] = {
-        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port>",
-        "    Kill connection made from <ip:port>.",
-        "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, USER <username>,",
-        "    SKIPME (YES|NO).",
-        "LIST [options ...]",
-        "    Return information about client connections. Options: TYPE, ID <client-id>.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "SETINFO <LIB-NAME|LIB-VER> <value>",
-        "    Set client library name or version.",
-        "NO-EVICT (ON|OFF), NO-TOUCH (ON|OFF)",
-        "    Accepted; nothing is evicted or touched here.",
-        "HELP",
-        "    Prints this help.",
-        NULL};
-    resp_reply_help(w, lines);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -605,6 +403,8 @@ static void info_kv(td_buf *b, const char *fmt, ...)
     }
 }
 
+/* Redis 7.0's selection: no argument or "default" the default sections, "all" every section
+ * (commandstats included), "everything" the same here (there are no modules). */
 static bool wants(size_t argc, const td_slice *argv, const char *section, bool in_default)
 {
     if (argc == 1)
@@ -642,11 +442,16 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         size_t n = s->nclients;
         pthread_mutex_unlock(&s->clients_mu);
         info_section(&b, "Clients", &first);
+        /* Redis 7.0's fields in its order (no cluster, no tracking, no timeout table). */
         info_kv(&b, "connected_clients:%zu", n);
+        info_kv(&b, "cluster_connections:0");
         info_kv(&b, "maxclients:%zu", max_clients(s));
+        info_kv(&b, "client_recent_max_input_buffer:0");
+        info_kv(&b, "client_recent_max_output_buffer:0");
         info_kv(&b, "blocked_clients:%zu",
                 rc->s->blocked ? net_waitset_count(rc->s->blocked) : (size_t)0);
         info_kv(&b, "tracking_clients:0");
+        info_kv(&b, "clients_in_timeout_table:0");
     }
     if (wants(argc, argv, "memory", true)) {
         struct rusage ru;
@@ -662,28 +467,10 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         info_kv(&b, "aof_enabled:1");
         info_kv(&b, "rdb_changes_since_last_save:0");
     }
-    if (wants(argc, argv, "stats", true)) {
-        info_section(&b, "Stats", &first);
-        info_kv(&b, "total_connections_received:%" PRIu64,
-                __atomic_load_n(&s->total_connections, __ATOMIC_RELAXED));
-        info_kv(&b, "total_commands_processed:%" PRIu64,
-                __atomic_load_n(&s->total_commands, __ATOMIC_RELAXED));
-        info_kv(&b, "rejected_connections:0");
-        info_kv(&b, "expired_keys:0");
-        info_kv(&b, "evicted_keys:0");
-        info_kv(&b, "keyspace_hits:0");
-        info_kv(&b, "keyspace_misses:0");
-        size_t channels, patterns;
-        resp_pubsub_counts(s, &channels, &patterns);
-        info_kv(&b, "pubsub_channels:%zu", channels);
-        info_kv(&b, "pubsub_patterns:%zu", patterns);
-        info_kv(&b, "pubsubshard_channels:%zu", resp_pubsub_shard_channels(s));
-    }
-    if (wants(argc, argv, "replication", true)) {
-        info_section(&b, "Replication", &first);
-        info_kv(&b, "role:master");
-        info_kv(&b, "connected_slaves:0");
-    }
+    if (wants(argc, argv, "stats", true))
+        resp_admin_info_stats(s, &b, &first);
+    if (wants(argc, argv, "replication", true))
+        resp_admin_info_replication(s, &b, &first);
     if (wants(argc, argv, "cpu", true)) {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0) {
@@ -693,6 +480,14 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             info_kv(&b, "used_cpu_user:%ld.%06ld", (long)ru.ru_utime.tv_sec,
                     (long)ru.ru_utime.tv_usec);
         }
+    }
+    if (wants(argc, argv, "commandstats", false)) {
+        info_section(&b, "Commandstats", &first);
+        resp_admin_info_commandstats(s, &b);
+    }
+    if (wants(argc, argv, "errorstats", true)) {
+        info_section(&b, "Errorstats", &first);
+        resp_admin_info_errorstats(s, &b);
     }
     if (wants(argc, argv, "keyspace", true)) {
         td_topic_info *t = NULL;
@@ -709,32 +504,45 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 /* ---------------------------------------------------------------------------------------------
  * CONFIG
  */
+/* The parameters CONFIG GET shows. FIXED ones follow from tidings' own configuration (CONFIG
+ * SET answers Redis's "can't set immutable config"); the others are set at run time, for the
+ * whole listener, until the broker restarts. */
+enum { P_FIXED, P_PASSWORD, P_ADMIN_INT, P_NOTIFY };
 typedef struct config_param {
     const char *name;
-    bool settable;
+    int kind;
+    int which; /* P_ADMIN_INT: resp_admin_get/set's */
+    long long min, max;
+    bool is_unsigned; /* Redis's range error says %llu */
 } config_param;
 
 static const config_param params[] = {
-    {"appendonly", false},
-    {"appendfsync", false},
-    {"bind", false},
-    {"databases", false},
-    {"maxclients", false},
-    {"maxmemory", false},
-    {"maxmemory-policy", false},
-    {"notify-keyspace-events", true},
-    {"port", false},
-    {"proto-max-bulk-len", false},
-    {"requirepass", true},
-    {"save", false},
-    {"timeout", false},
-    {"tidings-allow-flush", false},
+    {"appendonly", P_FIXED, 0, 0, 0, false},
+    {"appendfsync", P_FIXED, 0, 0, 0, false},
+    {"bind", P_FIXED, 0, 0, 0, false},
+    {"databases", P_FIXED, 0, 0, 0, false},
+    {"latency-monitor-threshold", P_ADMIN_INT, RESP_ADMIN_LATENCY_THRESHOLD, 0, LLONG_MAX, false},
+    {"maxclients", P_FIXED, 0, 0, 0, false},
+    {"maxmemory", P_FIXED, 0, 0, 0, false},
+    {"maxmemory-policy", P_FIXED, 0, 0, 0, false},
+    {"notify-keyspace-events", P_NOTIFY, 0, 0, 0, false},
+    {"port", P_FIXED, 0, 0, 0, false},
+    {"proto-max-bulk-len", P_FIXED, 0, 0, 0, false},
+    {"requirepass", P_PASSWORD, 0, 0, 0, false},
+    {"save", P_FIXED, 0, 0, 0, false},
+    {"slowlog-log-slower-than", P_ADMIN_INT, RESP_ADMIN_SLOW_THRESHOLD, -1, LLONG_MAX, false},
+    {"slowlog-max-len", P_ADMIN_INT, RESP_ADMIN_SLOW_MAX_LEN, 0, LONG_MAX, true},
+    {"timeout", P_FIXED, 0, 0, 0, false},
+    {"tidings-allow-flush", P_FIXED, 0, 0, 0, false},
 };
 
-static void param_value(rconn *rc, const char *name, char *buf, size_t len)
+static void param_value(rconn *rc, const config_param *p, char *buf, size_t len)
 {
     resp_server *s = rc->s;
-    if (!strcmp(name, "appendonly"))
+    const char *name = p->name;
+    if (p->kind == P_ADMIN_INT)
+        snprintf(buf, len, "%" PRId64, resp_admin_get(s, p->which));
+    else if (!strcmp(name, "appendonly"))
         snprintf(buf, len, "yes");
     else if (!strcmp(name, "appendfsync"))
         snprintf(buf, len, "always"); /* the default fsync policy of topics */
@@ -766,86 +574,155 @@ static void param_value(rconn *rc, const char *name, char *buf, size_t len)
         buf[0] = 0; /* save */
 }
 
+static const config_param *param_find(td_slice name)
+{
+    for (size_t k = 0; k < TD_ARRAY_LEN(params); k++)
+        if (resp_arg_is(name, params[k].name))
+            return &params[k];
+    return NULL;
+}
+
+/* CONFIG GET parameter [parameter ...]: a name without glob characters is answered under the
+ * name as given (Redis looks it up, case-insensitively); a pattern under the parameters'
+ * names. */
 static void config_get(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool match[TD_ARRAY_LEN(params)] = {false};
+    td_slice as_given[TD_ARRAY_LEN(params)];
     size_t n = 0;
-    for (size_t i = 2; i < argc; i++)
-        for (size_t k = 0; k < TD_ARRAY_LEN(params); k++)
-            if (!match[k] && resp_glob_match((const char *)argv[i].p, argv[i].n, params[k].name,
-                                             strlen(params[k].name), true)) {
+    for (size_t i = 2; i < argc; i++) {
+        bool glob = memchr(argv[i].p, '*', argv[i].n) || memchr(argv[i].p, '?', argv[i].n) ||
+                    memchr(argv[i].p, '[', argv[i].n);
+        for (size_t k = 0; k < TD_ARRAY_LEN(params); k++) {
+            if (match[k])
+                continue;
+            bool hit = glob ? resp_glob_match((const char *)argv[i].p, argv[i].n, params[k].name,
+                                              strlen(params[k].name), true)
+                            : resp_arg_is(argv[i], params[k].name);
+            if (hit) {
                 match[k] = true;
+                as_given[k] =
+                    glob ? (td_slice){(const uint8_t *)params[k].name, strlen(params[k].name)}
+                         : argv[i];
                 n++;
             }
+        }
+    }
     resp_w_map(w, n);
     for (size_t k = 0; k < TD_ARRAY_LEN(params); k++) {
         if (!match[k])
             continue;
         char v[300];
-        param_value(rc, params[k].name, v, sizeof(v));
-        resp_w_str(w, params[k].name);
+        param_value(rc, &params[k], v, sizeof(v));
+        resp_w_bulk(w, as_given[k].p, as_given[k].n);
         resp_w_str(w, v);
     }
 }
 
-static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+/* A value for p, or false after writing why not (Redis's words). */
+static bool param_check(rconn *rc, resp_w *w, const config_param *p, td_slice v, long long *out)
 {
-    if (argc % 2) {
-        resp_w_errorf(w, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
-                      (int)argv[argc - 1].n, (const char *)argv[argc - 1].p);
-        return;
-    }
-    for (size_t i = 2; i < argc; i += 2) { /* all or none */
-        const config_param *p = NULL;
-        for (size_t k = 0; k < TD_ARRAY_LEN(params); k++)
-            if (resp_arg_is(argv[i], params[k].name))
-                p = &params[k];
-        if (!p) {
-            resp_w_errorf(w, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
-                          (int)(argv[i].n < 128 ? argv[i].n : 128), (const char *)argv[i].p);
-            return;
-        }
-        if (!p->settable) {
-            resp_w_errorf(w,
-                          "ERR CONFIG SET failed (possibly related to argument '%s') - can't set "
-                          "immutable config",
-                          p->name);
-            return;
-        }
-        if (!strcmp(p->name, "notify-keyspace-events")) {
-            if (!resp_notify_config_set(w, argv[i + 1], false, rc->s))
-                return;
-            continue;
-        }
-        if (argv[i + 1].n == 0 && rc->s->cfg.password_required) {
+    if (p->kind == P_NOTIFY) /* notify.c's parser, with Redis's error */
+        return resp_notify_config_set(w, v, false, rc->s);
+    if (p->kind == P_PASSWORD) {
+        if (v.n == 0 && rc->s->cfg.password_required) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - this "
                           "listener binds %s, not a loopback address, and may do so only with a "
                           "password (allow.anonymous is false)",
                           p->name, rc->s->cfg.bind);
-            return;
+            return false;
         }
-        if (argv[i + 1].n >= sizeof(rc->s->cfg.password)) {
+        if (v.n >= sizeof(rc->s->cfg.password)) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - too "
                           "long",
                           p->name);
+            return false;
+        }
+        return true;
+    }
+    if (!resp_parse_ll(v.p, v.n, out)) {
+        resp_w_errorf(w,
+                      "ERR CONFIG SET failed (possibly related to argument '%s') - argument "
+                      "couldn't be parsed into an integer",
+                      p->name);
+        return false;
+    }
+    bool out_of_range = p->is_unsigned ? (unsigned long long)*out > (unsigned long long)p->max ||
+                                             (unsigned long long)*out < (unsigned long long)p->min
+                                       : *out < p->min || *out > p->max;
+    if (out_of_range) {
+        if (p->is_unsigned)
+            resp_w_errorf(w,
+                          "ERR CONFIG SET failed (possibly related to argument '%s') - argument "
+                          "must be between %llu and %llu inclusive",
+                          p->name, (unsigned long long)p->min, (unsigned long long)p->max);
+        else
+            resp_w_errorf(w,
+                          "ERR CONFIG SET failed (possibly related to argument '%s') - argument "
+                          "must be between %lld and %lld inclusive",
+                          p->name, p->min, p->max);
+        return false;
+    }
+    return true;
+}
+
+/* CONFIG SET parameter value [parameter value ...]: all or none, with Redis 7.0's errors (the
+ * first problem found is the one answered, an unknown name before any other). */
+static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    if (argc % 2) {
+        resp_reply_syntax(w);
+        return;
+    }
+    /* Per parameter (each may be given once): its pair's index and its value. */
+    size_t at[TD_ARRAY_LEN(params)];
+    long long vals[TD_ARRAY_LEN(params)];
+    bool seen[TD_ARRAY_LEN(params)] = {false};
+    for (size_t i = 2; i < argc; i += 2) {
+        const config_param *p = param_find(argv[i]);
+        td_slice a = argv[i];
+        if (!p) {
+            resp_w_errorf(w, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+                          (int)(a.n < 128 ? a.n : 128), (const char *)a.p);
             return;
         }
+        if (p->kind == P_FIXED || seen[p - params]) {
+            resp_w_errorf(w, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                          (int)(a.n < 128 ? a.n : 128), (const char *)a.p,
+                          p->kind == P_FIXED ? "can't set immutable config"
+                                             : "duplicate parameter");
+            return;
+        }
+        seen[p - params] = true;
+        at[p - params] = i;
     }
-    for (size_t i = 2; i < argc; i += 2) {
-        if (resp_arg_is(argv[i], "notify-keyspace-events") &&
-            resp_notify_config_set(w, argv[i + 1], true, rc->s))
+    for (size_t i = 2; i < argc; i += 2) { /* the values in the order given, as Redis */
+        size_t k = (size_t)(param_find(argv[i]) - params);
+        if (!param_check(rc, w, &params[k], argv[i + 1], &vals[k]))
+            return;
+    }
+    for (size_t k = 0; k < TD_ARRAY_LEN(params); k++) {
+        if (!seen[k])
             continue;
-        /* requirepass */
+        td_slice v = argv[at[k] + 1];
+        if (params[k].kind == P_ADMIN_INT) {
+            resp_admin_set(rc->s, params[k].which, vals[k]);
+            continue;
+        }
+        if (params[k].kind == P_NOTIFY) {
+            resp_notify_config_set(w, v, true, rc->s);
+            continue;
+        }
         pthread_mutex_lock(&rc->s->cfg_mu);
-        snprintf(rc->s->cfg.password, sizeof(rc->s->cfg.password), "%.*s", (int)argv[i + 1].n,
-                 (const char *)argv[i + 1].p);
+        snprintf(rc->s->cfg.password, sizeof(rc->s->cfg.password), "%.*s", (int)v.n,
+                 (const char *)v.p);
         pthread_mutex_unlock(&rc->s->cfg_mu);
         /* The default user's password: a user change for the audit trail (never the value). */
         broker_audit(rc->s->e, TD_AUDIT_USER_CHANGE, "redis", net_conn_principal(rc->c), rc->addr,
                      "CONFIG SET requirepass: %s the default user's password",
-                     argv[i + 1].n ? "set" : "cleared");
+                     v.n ? "set" : "cleared");
     }
     resp_w_simple(w, "OK");
 }
@@ -856,6 +733,7 @@ static void config_resetstat(rconn *rc, resp_w *w, size_t argc, const td_slice *
     (void)argv;
     __atomic_store_n(&rc->s->total_commands, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&rc->s->total_connections, 0, __ATOMIC_RELAXED);
+    resp_admin_resetstat(rc->s);
     resp_w_simple(w, "OK");
 }
 
@@ -868,9 +746,8 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>",
         "    Return parameters matching the glob-like <pattern> and their values.",
-        "SET <directive> <value>",
-        "    Set the configuration <directive> to <value> (requirepass and",
-        "    notify-keyspace-events only).",
+        "SET <directive> <value> [<directive> <value> ...]",
+        "    Set the configuration <directive> to <value>.",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
         "HELP",
@@ -1156,36 +1033,6 @@ static void function_list(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
 #define SRV "server"
 #define GEN "generic"
 
-static const rcmd client_subs[] = {
-    {"id", 2, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_id, CONN,
-     "Returns the unique client ID of the connection.", "5.0.0", 0, 0, 0, NULL,
-     "@slow @connection"},
-    {"setname", 3, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_setname, CONN,
-     "Sets the connection name.", "2.6.9", 0, 0, 0, NULL, "@slow @connection"},
-    {"getname", 2, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_getname, CONN,
-     "Returns the name of the connection.", "2.6.9", 0, 0, 0, NULL, "@slow @connection"},
-    {"setinfo", 4, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_setinfo, CONN,
-     "Sets information specific to the client or connection.", "7.2.0", 0, 0, 0, NULL,
-     "@slow @connection"},
-    {"info", 2, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_info, CONN,
-     "Returns information about the connection.", "6.2.0", 0, 0, 0, NULL, "@slow @connection"},
-    {"list", -2, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_list, CONN,
-     "Lists open connections.", "2.4.0", 0, 0, 0, NULL, "@admin @slow @dangerous @connection"},
-    {"kill", -3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_kill, CONN,
-     "Terminates open connections.", "2.4.0", 0, 0, 0, NULL, "@admin @slow @dangerous @connection"},
-    {"no-evict", 3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, client_noop, CONN,
-     "Sets the client eviction mode of the connection.", "7.0.0", 0, 0, 0, NULL,
-     "@admin @slow @dangerous @connection"},
-    {"no-touch", 3, RF_NOSCRIPT | RF_LOADING | RF_STALE, client_noop, CONN,
-     "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0",
-     0, 0, 0, NULL, "@slow @connection"},
-    {"help", 2, RF_LOADING | RF_STALE, client_help, CONN,
-     "Returns helpful text about the "
-     "different subcommands.",
-     "5.0.0", 0, 0, 0, NULL, "@slow @connection"},
-    {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
-};
-
 static const rcmd command_subs[] = {
     {"count", 2, RF_LOADING | RF_STALE, command_count, SRV, "Returns a count of commands.",
      "2.8.13", 0, 0, 0, NULL, "@slow @connection"},
@@ -1270,7 +1117,7 @@ const rcmd resp_commands[] = {
     {"auth", -2, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_auth, CONN,
      "Authenticates the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"client", -2, 0, NULL, CONN, "A container for client connection commands.", "2.4.0", 0, 0, 0,
-     client_subs, "@slow"},
+     resp_client_subs, "@slow"},
     {"command", -1, RF_LOADING | RF_STALE, cmd_command, SRV,
      "Returns detailed information about all commands.", "2.8.13", 0, 0, 0, command_subs,
      "@slow @connection"},
@@ -1303,6 +1150,11 @@ const rcmd resp_commands[] = {
      "@slow @dangerous"},
     {"keys", 2, RF_READONLY, cmd_keys, GEN, "Returns all key names that match a pattern.", "1.0.0",
      0, 0, 0, NULL, "@keyspace @read @slow @dangerous"},
+    {"latency", -2, 0, NULL, SRV, "A container for latency diagnostics commands.", "2.8.13", 0, 0,
+     0, resp_latency_subs, "@slow"},
+    {"monitor", 1, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, resp_cmd_monitor, SRV,
+     "Listens for all requests received by the server in real-time.", "1.0.0", 0, 0, 0, NULL,
+     "@admin @slow @dangerous"},
     {"multi", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, resp_multi,
      "transactions", "Starts a transaction.", "1.2.0", 0, 0, 0, NULL, "@fast @transaction"},
     {"ping", -1, RF_SUBCTX | RF_FAST, cmd_ping, CONN, "Returns the server's liveliness response.",
@@ -1324,10 +1176,14 @@ const rcmd resp_commands[] = {
      cmd_quit, CONN, "Closes the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"reset", 1, RF_SUBCTX | RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI,
      cmd_reset, CONN, "Resets the connection.", "6.2.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"role", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_role, SRV,
+     "Returns the replication role.", "2.8.12", 0, 0, 0, NULL, "@admin @fast @dangerous"},
     {"scan", -2, RF_READONLY, cmd_scan, GEN, "Iterates over the key names in the database.",
      "2.8.0", 0, 0, 0, NULL, "@keyspace @read @slow"},
     {"select", 2, RF_LOADING | RF_STALE | RF_FAST, cmd_select, CONN,
      "Changes the selected database.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
+    {"slowlog", -2, 0, NULL, SRV, "A container for slow log commands.", "2.2.12", 0, 0, 0,
+     resp_slowlog_subs, "@slow"},
     {"spublish", 3, RF_PUBSUB | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_spublish, "pubsub",
      "Post a message to a shard channel", "7.0.0", 1, 1, 1, NULL, "@pubsub @fast"},
     {"ssubscribe", -2, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
@@ -1340,6 +1196,8 @@ const rcmd resp_commands[] = {
      resp_cmd_sunsubscribe, "pubsub",
      "Stop listening for messages posted to the given shard channels", "7.0.0", 1, -1, 1, NULL,
      "@pubsub @slow"},
+    {"time", 1, RF_LOADING | RF_STALE | RF_FAST, resp_cmd_time, SRV, "Returns the server time.",
+     "2.6.0", 0, 0, 0, NULL, "@fast"},
     {"type", 2, RF_READONLY | RF_FAST, cmd_type, GEN,
      "Determines the type of value stored at a key.", "1.0.0", 1, 1, 1, NULL,
      "@keyspace @read @fast"},
@@ -1350,6 +1208,10 @@ const rcmd resp_commands[] = {
      0, 0, NULL, "@pubsub @slow"},
     {"unwatch", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_unwatch, "transactions",
      "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, NULL, "@fast @transaction"},
+    {"wait", 3, RF_NOSCRIPT, resp_cmd_wait, GEN,
+     "Blocks until the asynchronous replication of all preceding write commands sent by the "
+     "connection is completed.",
+     "3.0.0", 0, 0, 0, NULL, "@slow @connection"},
     {"watch", -2, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, resp_cmd_watch,
      "transactions", "Monitors changes to keys to determine the execution of a transaction.",
      "2.2.0", 1, -1, 1, NULL, "@fast @transaction"},

@@ -17,6 +17,7 @@ typedef struct resp_pubsub resp_pubsub;
 typedef struct resp_block resp_block;
 typedef struct resp_xbatch resp_xbatch;
 typedef struct resp_acl_log resp_acl_log;
+typedef struct resp_admin resp_admin;
 
 /* A connection's subscriptions (channels or patterns): copies, binary-safe. */
 typedef struct resp_subs {
@@ -60,6 +61,8 @@ struct resp_server {
     td_metric *m_auth_failed;                  /* tidings_auth_failures_total{redis,password} */
     td_metric *m_denied_acl, *m_denied_unauth; /* tidings_security_denied_total{redis,...} */
     resp_acl_log *acl_log;                     /* ACL LOG: recent failures and refusals */
+    /* Command and error statistics, the slow log, latency events, monitors (cmd_admin.c). */
+    resp_admin *admin;
 };
 
 struct rconn {
@@ -106,7 +109,21 @@ struct rconn {
      * (rc->waits): published when the replies go, so that a subscriber that reads on a
      * notification finds the entry (notify.c). */
     td_buf notes;
+    /* CLIENT REPLY: OFF drops every reply until ON; SKIP drops its own and the next one's. */
+    bool reply_off, reply_skip, reply_skip_next;
+    bool monitor; /* MONITOR: in the server's list of monitors (cmd_admin.c) */
+    /* Atomic: CLIENT KILL from another loop closed it; its loop runs none of its commands
+     * after that, even before the posted close runs. */
+    bool killed;
+    char laddr[64]; /* the socket's local address, for CLIENT LIST */
+    /* Atomic copies for CLIENT LIST on other loops: the unread input (the running command
+     * included), the output not yet sent, the running command's argument bytes, the queued
+     * commands' bytes (Redis's multi-mem), the queued count (-1 outside MULTI), RC_SHOWN_*. */
+    size_t qbuf, omem, argv_mem, multi_mem;
+    int nqueued_shown;
+    unsigned shown_flags;
 };
+enum { RC_SHOWN_MONITOR = 1, RC_SHOWN_BLOCKED = 2, RC_SHOWN_CLOSING = 4, RC_SHOWN_NOEVICT = 8 };
 
 /* One command of the table. */
 typedef struct rcmd rcmd;
@@ -166,13 +183,61 @@ void resp_cmd_watch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_unwatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_unwatch_all(rconn *rc);
 bool resp_watched_unchanged(rconn *rc);
-/* Connections (server.c): CLIENT LIST and INFO lines, CLIENT KILL. */
-void resp_client_line(rconn *rc, td_buf *b); /* under s->clients_mu */
-/* Closes the connections that match (id 0: any; addr NULL: any; user NULL: any, "default"
- * the connections no AUTH gave a user; skip: not this one); the number closed. */
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
-                         const rconn *skip);
 void resp_reset(rconn *rc);
+/* CLIENT UNBLOCK, on the blocked connection's loop: answers its blocked read as at the timeout
+ * (a null array) or with the UNBLOCKED error, and reads on; nothing if it is no longer blocked
+ * (server.c). */
+void resp_unblock_now(rconn *rc, bool error);
+/* Connections (cmd_client.c): CLIENT LIST and INFO lines, CLIENT KILL. */
+extern const rcmd resp_client_subs[];
+/* Under s->clients_mu; self: rc is the caller's connection (its loop's). */
+void resp_client_line(rconn *rc, td_buf *b, bool self);
+/* Fills rc->laddr from the socket (at open). */
+void resp_client_laddr(rconn *rc);
+/* Which connections CLIENT KILL closes: id 0, NULL strings and type -1 match any; user
+ * "default" the connections no AUTH gave a user; skip is never closed. */
+typedef struct resp_kill_filter {
+    uint64_t id;
+    const char *addr, *laddr, *user;
+    int type;
+    const rconn *skip;
+} resp_kill_filter;
+bool resp_kill_match(const rconn *x, const resp_kill_filter *f);
+/* Closes the connections that match; self (the caller's, may be NULL) only after its reply.
+ * The number closed. */
+size_t resp_clients_kill(resp_server *s, const resp_kill_filter *f, rconn *self);
+/* Client names (cmd_server.c): printable ASCII without spaces; set under s->clients_mu. */
+bool resp_name_ok(td_slice n);
+void resp_set_name(rconn *rc, td_slice n);
+
+/* Statistics, SLOWLOG, LATENCY, MONITOR, TIME, ROLE, WAIT (cmd_admin.c). */
+int resp_admin_create(resp_server *s);
+void resp_admin_destroy(resp_server *s);
+/* After a command ran (ns: its time; failed: its reply was an error): its statistics, the slow
+ * log, the latency events, the monitors. */
+void resp_admin_called(rconn *rc, const rcmd *parent, const rcmd *c, size_t argc,
+                       const td_slice *argv, int64_t ns, bool failed);
+/* A command refused before it ran (c NULL: unknown): Redis's rejected_calls. */
+void resp_admin_rejected(resp_server *s, const rcmd *c);
+/* Counts the error reply at b[off..], if there is one there (INFO errorstats); whether it is
+ * one. */
+bool resp_admin_error_at(resp_server *s, const td_buf *b, size_t off);
+/* INFO's stats and replication sections. */
+void resp_admin_info_stats(resp_server *s, td_buf *b, bool *first);
+void resp_admin_info_replication(resp_server *s, td_buf *b, bool *first);
+void resp_admin_resetstat(resp_server *s);
+void resp_admin_info_commandstats(resp_server *s, td_buf *b);
+void resp_admin_info_errorstats(resp_server *s, td_buf *b);
+/* Stops the connection's MONITOR (closing, RESET). */
+void resp_admin_monitor_forget(rconn *rc);
+enum { RESP_ADMIN_SLOW_THRESHOLD, RESP_ADMIN_SLOW_MAX_LEN, RESP_ADMIN_LATENCY_THRESHOLD };
+int64_t resp_admin_get(resp_server *s, int which);
+void resp_admin_set(resp_server *s, int which, int64_t v);
+extern const rcmd resp_slowlog_subs[], resp_latency_subs[];
+void resp_cmd_monitor(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_time(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_role(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_wait(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 
 /* Streams (cmd_stream.c). */
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);

@@ -26,6 +26,9 @@ typedef struct resp_server_config {
     /* redis.notify.keyspace.events: the classes of keyspace notifications at start (CONFIG SET
      * notify-keyspace-events changes them); resp_notify_flags_parse's value, 0 for none. */
     int notify_flags;
+    /* redis.monitor.buffer.bytes (8 MiB): a MONITOR connection with more lines than this not
+     * yet written to its socket is closed, so that a slow monitor cannot hold memory. */
+    size_t monitor_limit;
 } resp_server_config;
 
 /* notify-keyspace-events as Redis reads it ("KEA", "Et", "" for none): the flags, or -1 for a

@@ -25,6 +25,7 @@ void resp_server_config_default(resp_server_config *c)
     memset(c, 0, sizeof(*c));
     resp_limits_default(&c->limits);
     c->max_reply = (size_t)512 << 20;
+    c->monitor_limit = (size_t)8 << 20;
     snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 }
 
@@ -68,6 +69,8 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     int rc = resp_pubsub_create(&s->pubsub);
     if (rc == 0)
         rc = resp_authz_create(s);
+    if (rc == 0)
+        rc = resp_admin_create(s);
     if (rc) {
         resp_server_destroy(s);
         return rc;
@@ -88,6 +91,7 @@ void resp_server_destroy(resp_server *s)
     resp_notify_wait_jobs(s);
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
+    resp_admin_destroy(s);
     net_waitset_destroy(s->blocked);
     free(s->m_requests);
     free(s->m_latency);
@@ -290,6 +294,7 @@ static void unblock(rconn *rc)
         return;
     net_wait_cancel(&rc->wait);
     rc->blk = NULL;
+    __atomic_and_fetch(&rc->shown_flags, ~(unsigned)RC_SHOWN_BLOCKED, __ATOMIC_RELAXED);
     resp_block_free(b);
 }
 
@@ -309,6 +314,20 @@ static void unblock_and_go(rconn *rc)
         net_conn_resume(c);
 }
 
+void resp_unblock_now(rconn *rc, bool error)
+{
+    if (!rc->blk)
+        return; /* answered in the meantime */
+    resp_w w = {&rc->out, rc->proto, false};
+    if (!rc->reply_off) {
+        if (error)
+            resp_w_error(&w, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        else
+            resp_w_null_array(&w); /* as at the timeout */
+    }
+    unblock_and_go(rc);
+}
+
 /* Retries a blocked connection's read (net_wait_fn); true if it was answered. The retry runs
  * like a command, under the read lock: never in the middle of another client's EXEC (Redis
  * serves blocked clients after the command that readied their keys). At the timeout (final) the
@@ -318,15 +337,19 @@ static bool retry_blocked(net_waiter *wt, bool final)
     rconn *rc = (rconn *)((char *)wt - offsetof(rconn, wait));
     resp_w w = {&rc->out, rc->proto, false};
     if (final) {
-        resp_w_null_array(&w);
+        if (!rc->reply_off)
+            resp_w_null_array(&w);
         unblock_and_go(rc);
         return true;
     }
+    size_t out0 = rc->out.len;
     pthread_rwlock_rdlock(&rc->s->exec_lock);
     bool answered = resp_block_retry(rc, &w, rc->blk);
     pthread_rwlock_unlock(&rc->s->exec_lock);
     if (!answered)
         return false;
+    if (rc->reply_off)
+        rc->out.len = out0; /* CLIENT REPLY OFF */
     unblock_and_go(rc);
     return true;
 }
@@ -382,6 +405,8 @@ static int on_open(net_conn *c)
     rc->last_ms = rc->created_ms;
     rc->last_cmd = "NULL";
     snprintf(rc->addr, sizeof(rc->addr), "%s", net_conn_peer(c));
+    resp_client_laddr(rc);
+    rc->nqueued_shown = -1;
     td_buf_init(&rc->queued);
     td_buf_init(&rc->out);
     td_arena_init(&rc->arena);
@@ -408,6 +433,7 @@ static void on_close(net_conn *c)
         return;
     resp_server *s = rc->s;
     resp_quota_close(rc);
+    resp_admin_monitor_forget(rc);
     resp_pubsub_forget(rc);
     unblock(rc);
     resp_xbatch_free(rc->xb);
@@ -429,65 +455,25 @@ static void on_close(net_conn *c)
     free(rc);
 }
 
-void resp_client_line(rconn *rc, td_buf *b)
+/* The connection leaves MULTI (EXEC, DISCARD, RESET, an EXEC refused). */
+static void multi_end(rconn *rc)
 {
-    char line[1024];
-    int64_t now = td_wall_ms();
-    int64_t last = __atomic_load_n(&rc->last_ms, __ATOMIC_RELAXED);
-    const char *cmd = __atomic_load_n(&rc->last_cmd, __ATOMIC_RELAXED);
-    const char *sub = __atomic_load_n(&rc->last_sub, __ATOMIC_RELAXED);
-    size_t nsub = __atomic_load_n(&rc->nsub, __ATOMIC_RELAXED);
-    size_t npsub = __atomic_load_n(&rc->npsub, __ATOMIC_RELAXED);
-    size_t nssub = __atomic_load_n(&rc->nssub, __ATOMIC_RELAXED);
-    const char *flags = rc->in_multi ? "x" : nsub + npsub + nssub ? "P" : "N";
-    int n = snprintf(line, sizeof(line),
-                     "id=%" PRIu64 " addr=%s laddr=%s:%d fd=-1 name=%s age=%" PRId64
-                     " idle=%" PRId64 " flags=%s db=0 sub=%zu psub=%zu ssub=%zu multi=%d qbuf=0 "
-                     "qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
-                     "tot-mem=0 events=r cmd=%s%s%s user=%s redir=-1 resp=%d lib-name=%s "
-                     "lib-ver=%s\n",
-                     rc->id, rc->addr, rc->s->cfg.bind, rc->s->port, rc->name,
-                     (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub, nssub,
-                     rc->in_multi ? (int)rc->nqueued : -1, cmd, sub ? "|" : "", sub ? sub : "",
-                     rc->user[0] ? rc->user : "default", rc->proto, rc->lib_name, rc->lib_ver);
-    if (n > 0)
-        td_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
-static void kill_task(void *arg)
-{
-    net_conn *c = arg;
-    if (!net_conn_closed(c))
-        net_conn_close(c, true);
-    net_conn_unref(c);
-}
-
-size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const char *user,
-                         const rconn *skip)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&s->clients_mu);
-    for (rconn *x = s->clients; x; x = x->next) {
-        if (x == skip || (id && x->id != id) || (addr && strcmp(addr, x->addr)) ||
-            (user && strcmp(user, x->user[0] ? x->user : "default")))
-            continue;
-        net_conn_ref(x->c);
-        if (net_loop_post(net_conn_loop(x->c), kill_task, x->c) != 0)
-            net_conn_unref(x->c);
-        else
-            n++;
-    }
-    pthread_mutex_unlock(&s->clients_mu);
-    return n;
+    rc->in_multi = rc->multi_dirty = false;
+    rc->queued.len = 0;
+    rc->nqueued = 0;
+    __atomic_store_n(&rc->nqueued_shown, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->multi_mem, 0, __ATOMIC_RELAXED);
+    resp_unwatch_all(rc); /* as Redis's discardTransaction */
 }
 
 void resp_reset(rconn *rc)
 {
     resp_pubsub_forget(rc);
-    resp_unwatch_all(rc);
-    rc->in_multi = rc->multi_dirty = false;
-    rc->queued.len = 0;
-    rc->nqueued = 0;
+    resp_admin_monitor_forget(rc);
+    multi_end(rc);
+    /* As Redis's clearClientConnectionState: OFF and a SKIP to come are cleared, not a SKIP of
+     * this very command (RESET after CLIENT REPLY SKIP is not answered). */
+    rc->reply_off = rc->reply_skip_next = false;
     rc->proto = 2;
     /* RESET forgets the user AUTH established, as Redis's does. */
     net_conn_set_user(rc->c, NULL);
@@ -524,10 +510,13 @@ static bool arity_ok(const rcmd *c, size_t argc)
     return c->arity > 0 ? argc == (size_t)c->arity : argc >= (size_t)-c->arity;
 }
 
-/* Finds the command (and subcommand) of argv: NULL after answering why not. */
-static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rcmd **parent)
+/* Finds the command (and subcommand) of argv: NULL after answering why not. *found gets the
+ * command found even when its arity is wrong (Redis counts that refusal against it). */
+static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rcmd **parent,
+                          const rcmd **found)
 {
     *parent = NULL;
+    *found = NULL;
     const rcmd *c = resp_command_find(resp_commands, argv[0]);
     if (!c) {
         unknown_command(w, argc, argv);
@@ -548,6 +537,7 @@ static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rc
         *parent = c;
         c = sub;
     }
+    *found = c;
     if (!arity_ok(c, argc)) {
         char full[64];
         resp_command_fullname(*parent, c, full, sizeof(full));
@@ -557,13 +547,14 @@ static const rcmd *lookup(resp_w *w, size_t argc, const td_slice *argv, const rc
     return c;
 }
 
-static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0)
+/* The request metrics of a command that started at t0 and ended at end. */
+static void count(rconn *rc, const rcmd *parent, const rcmd *c, int64_t t0, int64_t end)
 {
     __atomic_add_fetch(&rc->s->total_commands, 1, __ATOMIC_RELAXED);
     const rcmd *top = parent ? parent : c;
     size_t i = top ? (size_t)(top - resp_commands) : rc->s->ncommands; /* last: "unknown" */
     td_counter_add(rc->s->m_requests[i], 1);
-    td_histogram_observe(rc->s->m_latency[i], td_mono_ns() - t0);
+    td_histogram_observe(rc->s->m_latency[i], end - t0);
 }
 
 /* The connection's current command, as CLIENT LIST and ACL LOG's client-info show it. */
@@ -574,74 +565,120 @@ static void note_command(rconn *rc, const rcmd *parent, const rcmd *c)
     __atomic_store_n(&rc->last_sub, parent ? c->name : NULL, __ATOMIC_RELAXED);
 }
 
-/* Runs one command (not queued). */
-static void run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
-                const td_slice *argv)
+/* Runs one command (not queued), then counts it (INFO commandstats, errorstats), and gives it
+ * to the slow log, the latency events and the monitors. Its reply starts at rc->out[out0].
+ * Returns when it ended (td_mono_ns). */
+static int64_t run(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *c, size_t argc,
+                   const td_slice *argv)
 {
+    size_t out0 = rc->out.len;
+    int64_t t0 = td_mono_ns();
     note_command(rc, parent, c);
     c->fn(rc, w, argc, argv);
+    int64_t end = td_mono_ns();
+    bool failed = resp_admin_error_at(rc->s, &rc->out, out0);
+    resp_admin_called(rc, parent, c, argc, argv, end - t0, failed);
+    return end;
 }
 
-/* One command from the client: checked, then run, or queued inside MULTI. */
+/*
+ * A command refused before it ran, its error written at rc->out[out0] (found: the command, NULL
+ * when unknown). As Redis's rejectCommand: inside MULTI the transaction is flagged, so that
+ * EXEC answers EXECABORT; a refused EXEC itself ends the transaction with "EXECABORT
+ * Transaction discarded because of: <the error>".
+ */
+static void rejected(rconn *rc, resp_w *w, const rcmd *parent, const rcmd *found, size_t out0)
+{
+    if (found && !parent && found->fn == resp_exec && rc->in_multi &&
+        out0 < rc->out.len && rc->out.p[out0] == '-') {
+        char why[512];
+        size_t n = rc->out.len - out0 - 1;
+        const uint8_t *p = rc->out.p + out0 + 1, *cr = memchr(p, '\r', n);
+        n = cr ? (size_t)(cr - p) : n;
+        n = n < sizeof(why) - 1 ? n : sizeof(why) - 1;
+        memcpy(why, p, n);
+        why[n] = 0;
+        rc->out.len = out0;
+        /* Redis's refusals with their own prefix (NOAUTH, NOPERM) keep it; those it words
+         * without one, which its reply writer then prefixes with ERR, have none here. */
+        const char *text = strncmp(why, "ERR ", 4) ? why : why + 4;
+        resp_w_errorf(w, "EXECABORT Transaction discarded because of: %s", text);
+        multi_end(rc);
+    } else {
+        rc->multi_dirty |= rc->in_multi;
+    }
+    resp_admin_error_at(rc->s, &rc->out, out0);
+    resp_admin_rejected(rc->s, found);
+}
+
+/* Queues a command inside MULTI, as a RESP array read again by EXEC. */
+static void queue(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    char hdr[32];
+    size_t bytes = 0;
+    int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
+    td_buf_append(&rc->queued, hdr, (size_t)n);
+    for (size_t i = 0; i < argc; i++) {
+        n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", argv[i].n);
+        td_buf_append(&rc->queued, hdr, (size_t)n);
+        td_buf_append(&rc->queued, argv[i].p, argv[i].n);
+        if (td_buf_append(&rc->queued, "\r\n", 2) != 0)
+            w->oom = true;
+        bytes += argv[i].n;
+    }
+    rc->nqueued++;
+    /* Redis's multi-mem: the arguments' bytes and a pointer each. */
+    __atomic_add_fetch(&rc->multi_mem, bytes + argc * sizeof(void *), __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->nqueued_shown, (int)rc->nqueued, __ATOMIC_RELAXED);
+    resp_w_simple(w, "QUEUED");
+}
+
+/* One command from the client: checked as Redis's processCommand checks it (existence and
+ * arity, authentication, the subscribed context, permissions), then run, or queued inside
+ * MULTI. */
 static void dispatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t t0 = td_mono_ns();
-    const rcmd *parent = NULL, *c = lookup(w, argc, argv, &parent);
+    size_t out0 = rc->out.len;
+    const rcmd *parent = NULL, *found = NULL, *c = lookup(w, argc, argv, &parent, &found);
     const rcmd *top = parent ? parent : c;
-    if (!rc->authed && (!top || !(top->flags & RF_NOAUTH))) {
-        if (c) { /* an unknown command is answered as such, authenticated or not */
-            resp_w_error(w, "NOAUTH Authentication required.");
-            char full[64];
-            resp_command_fullname(parent, c, full, sizeof(full));
-            resp_refuse_unauthenticated(rc, full);
-        }
-        rc->multi_dirty |= rc->in_multi;
-        count(rc, parent, c, t0);
-        return;
-    }
-    if (!c) {
-        rc->multi_dirty |= rc->in_multi;
-        count(rc, parent, c, t0);
-        return;
-    }
-    if (rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
+    bool refused = !c;
+    if (c && !rc->authed && !(top->flags & RF_NOAUTH)) {
+        /* An unknown command is answered as such, authenticated or not. */
+        resp_w_error(w, "NOAUTH Authentication required.");
         char full[64];
         resp_command_fullname(parent, c, full, sizeof(full));
-        resp_w_errorf(w,
-                      "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
-                      "QUIT / RESET are allowed in this context",
-                      full);
-        count(rc, parent, c, t0);
-        return;
+        resp_refuse_unauthenticated(rc, full);
+        refused = true;
+    } else if (c) {
+        /* Authorization is checked when a command is queued, as Redis does (a refused command
+         * makes EXEC fail), and again when EXEC runs it: permissions may change in between.
+         * Then the subscribed context, in Redis's order. */
+        note_command(rc, parent, c);
+        refused = !resp_authorize(rc, w, parent, c, argc, argv, rc->in_multi);
+        if (!refused && rc->proto == 2 && resp_subscriptions(rc) && !(top->flags & RF_SUBCTX)) {
+            char full[64];
+            resp_command_fullname(parent, c, full, sizeof(full));
+            resp_w_errorf(w,
+                          "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                          "PING / QUIT / RESET are allowed in this context",
+                          full);
+            refused = true;
+        }
     }
-    /* Authorization is checked when a command is queued, as Redis does (a refused command
-     * makes EXEC fail), and again when EXEC runs it: permissions may change in between. */
-    note_command(rc, parent, c);
-    if (!resp_authorize(rc, w, parent, c, argc, argv, false)) {
-        rc->multi_dirty |= rc->in_multi;
-        count(rc, parent, c, t0);
+    if (refused) {
+        rejected(rc, w, parent, found, out0);
+        count(rc, parent, c, t0, td_mono_ns());
         return;
     }
     if (rc->in_multi && !(top->flags & RF_NOMULTI)) {
-        /* Queued as a RESP array, read again by EXEC. */
-        char hdr[32];
-        int n = snprintf(hdr, sizeof(hdr), "*%zu\r\n", argc);
-        td_buf_append(&rc->queued, hdr, (size_t)n);
-        for (size_t i = 0; i < argc; i++) {
-            n = snprintf(hdr, sizeof(hdr), "$%zu\r\n", argv[i].n);
-            td_buf_append(&rc->queued, hdr, (size_t)n);
-            td_buf_append(&rc->queued, argv[i].p, argv[i].n);
-            if (td_buf_append(&rc->queued, "\r\n", 2) != 0)
-                w->oom = true;
-        }
-        rc->nqueued++;
-        resp_w_simple(w, "QUEUED");
+        queue(rc, w, argc, argv);
         return;
     }
     pthread_rwlock_rdlock(&rc->s->exec_lock);
-    run(rc, w, parent, c, argc, argv);
+    int64_t end = run(rc, w, parent, c, argc, argv);
     pthread_rwlock_unlock(&rc->s->exec_lock);
-    count(rc, parent, c, t0);
+    count(rc, parent, c, t0, end);
 }
 
 void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -649,13 +686,13 @@ void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     (void)argc;
     (void)argv;
     if (rc->in_multi) {
+        /* An error, but not a refusal: the transaction goes on (Redis 7.0). */
         resp_w_error(w, "ERR MULTI calls can not be nested");
         return;
     }
+    multi_end(rc);
     rc->in_multi = true;
-    rc->multi_dirty = false;
-    rc->queued.len = 0;
-    rc->nqueued = 0;
+    __atomic_store_n(&rc->nqueued_shown, 0, __ATOMIC_RELAXED);
     resp_w_simple(w, "OK");
 }
 
@@ -667,10 +704,7 @@ void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR DISCARD without MULTI");
         return;
     }
-    rc->in_multi = rc->multi_dirty = false;
-    rc->queued.len = 0;
-    rc->nqueued = 0;
-    resp_unwatch_all(rc);
+    multi_end(rc);
     resp_w_simple(w, "OK");
 }
 
@@ -682,12 +716,8 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR EXEC without MULTI");
         return;
     }
-    rc->in_multi = false;
     if (rc->multi_dirty) {
-        rc->multi_dirty = false;
-        rc->queued.len = 0;
-        rc->nqueued = 0;
-        resp_unwatch_all(rc);
+        multi_end(rc);
         resp_w_error(w, "EXECABORT Transaction discarded because of previous errors.");
         return;
     }
@@ -695,39 +725,43 @@ void resp_exec(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
      * no other client's command runs in between. */
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_wrlock(&rc->s->exec_lock);
-    bool unchanged = resp_watched_unchanged(rc);
-    resp_unwatch_all(rc);
-    if (!unchanged) { /* a watched key changed: nothing runs, the reply is a null array */
-        rc->queued.len = 0;
-        rc->nqueued = 0;
+    /* WATCH: a watched key that changed aborts, under the write lock, before anything runs. */
+    if (!resp_watched_unchanged(rc)) {
+        multi_end(rc);
         resp_w_null_array(w);
         pthread_rwlock_unlock(&rc->s->exec_lock);
         pthread_rwlock_rdlock(&rc->s->exec_lock);
         return;
     }
-    resp_w_array(w, rc->nqueued);
-    rc->in_exec = true;
-    size_t pos = 0;
+    size_t nq = rc->nqueued;
     td_buf q = rc->queued;
     td_buf_init(&rc->queued);
-    for (size_t k = 0; k < rc->nqueued; k++) {
+    multi_end(rc);
+    resp_w_array(w, nq);
+    rc->in_exec = true;
+    size_t pos = 0;
+    for (size_t k = 0; k < nq; k++) {
         resp_cmd cmd;
         const char *why;
+        size_t out0 = rc->out.len;
         if (resp_parse_command(q.p + pos, q.len - pos, &rc->s->cfg.limits, &rc->arena, &cmd,
                                &why) != 0) {
             resp_w_error(w, "ERR internal error reading a queued command");
+            resp_admin_error_at(rc->s, &rc->out, out0);
             continue;
         }
         pos += cmd.len;
-        const rcmd *parent = NULL, *c = lookup(w, cmd.argc, cmd.argv, &parent);
+        const rcmd *parent = NULL, *found = NULL;
+        const rcmd *c = lookup(w, cmd.argc, cmd.argv, &parent, &found);
         if (c)
             note_command(rc, parent, c);
         if (c && resp_authorize(rc, w, parent, c, cmd.argc, cmd.argv, true))
             run(rc, w, parent, c, cmd.argc, cmd.argv);
+        else
+            resp_admin_error_at(rc->s, &rc->out, out0);
     }
     td_buf_free(&q);
     rc->in_exec = false;
-    rc->nqueued = 0;
     pthread_rwlock_unlock(&rc->s->exec_lock);
     pthread_rwlock_rdlock(&rc->s->exec_lock);
 }
@@ -802,15 +836,64 @@ static bool failed_unanswered(rconn *rc)
     return true;
 }
 
+/* The copies CLIENT LIST reads from other loops: before a command (the unread input with it,
+ * its arguments' bytes) and after a batch of input (what is left unread and unsent). */
+static void shown_running(rconn *rc, size_t unread, size_t argc, const td_slice *argv)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < argc; i++)
+        bytes += argv[i].n;
+    __atomic_store_n(&rc->qbuf, unread, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->argv_mem, bytes, __ATOMIC_RELAXED);
+}
+
+static void shown_idle(rconn *rc, size_t unread)
+{
+    unsigned f = __atomic_load_n(&rc->shown_flags, __ATOMIC_RELAXED) & RC_SHOWN_NOEVICT;
+    f |= (rc->monitor ? RC_SHOWN_MONITOR : 0) | (rc->blk ? RC_SHOWN_BLOCKED : 0) |
+         (rc->closing ? RC_SHOWN_CLOSING : 0);
+    __atomic_store_n(&rc->shown_flags, f, __ATOMIC_RELAXED);
+    __atomic_store_n(&rc->qbuf, unread, __ATOMIC_RELAXED);
+}
+
+/* CLIENT REPLY after a command: its reply (from out0) is dropped while replies are OFF or
+ * SKIPped (a batched XADD's reply is written first, so that it is dropped too), but for
+ * subscription confirmations; then a SKIP given by this command applies to the next one, as
+ * Redis's CLIENT_REPLY_SKIP_NEXT. */
+static void reply_mode_after(rconn *rc, resp_w *w, td_slice name, size_t out0)
+{
+    /* Redis sends (un)subscribe confirmations as pushes, which CLIENT REPLY does not silence;
+     * their errors are replies like any other. */
+    static const char *const pushes[] = {"subscribe",   "psubscribe",   "ssubscribe",
+                                         "unsubscribe", "punsubscribe", "sunsubscribe"};
+    bool push = false;
+    for (size_t i = 0; i < TD_ARRAY_LEN(pushes) && !push; i++)
+        push = resp_arg_is(name, pushes[i]);
+    bool xadd = resp_arg_is(name, "xadd");
+    if ((rc->reply_off || rc->reply_skip) &&
+        !(push && rc->out.len > out0 && rc->out.p[out0] != '-')) {
+        if (xadd)
+            resp_xadd_flush(rc, w);
+        if (rc->out.len > out0)
+            rc->out.len = out0;
+    }
+    rc->reply_skip = rc->reply_skip_next;
+    rc->reply_skip_next = false;
+}
+
 static ssize_t on_data_run(net_conn *c, uint8_t *p, size_t n)
 {
     rconn *rc = net_conn_data(c);
     size_t used = 0;
+    /* Output still unsent when new input comes: a client that does not read its replies. */
+    __atomic_store_n(&rc->omem, net_conn_out_bytes(c), __ATOMIC_RELAXED);
     if (rc->waits || rc->blk) {
         net_conn_pause(c);
         return 0;
     }
     while (used < n && !rc->closing && !rc->throttled) {
+        if (__atomic_load_n(&rc->killed, __ATOMIC_ACQUIRE))
+            return -1; /* CLIENT KILL: no command after it */
         resp_w w = {&rc->out, rc->proto, false};
         resp_cmd cmd;
         const char *why;
@@ -848,10 +931,13 @@ static ssize_t on_data_run(net_conn *c, uint8_t *p, size_t n)
         if (cmd.argc) {
             size_t out0 = rc->out.len;
             int64_t t0 = td_mono_ns();
+            shown_running(rc, n - (used - cmd.len), cmd.argc, cmd.argv);
             dispatch(rc, &w, cmd.argc, cmd.argv);
+            __atomic_store_n(&rc->argv_mem, 0, __ATOMIC_RELAXED);
             resp_quota_command(rc, cmd.argv[0], cmd.len,
                                rc->out.len >= out0 ? rc->out.len - out0 : 0,
                                td_mono_ns() - t0);
+            reply_mode_after(rc, &w, cmd.argv[0], out0);
         }
         if (failed_unanswered(rc))
             return -1;
@@ -881,10 +967,12 @@ static ssize_t on_data_run(net_conn *c, uint8_t *p, size_t n)
         if (!rc->waits)
             flush_out(rc);
         net_conn_pause(c);
+        shown_idle(rc, n - used);
         return (ssize_t)used;
     }
     flush_out(rc);
     resp_notify_release(rc);
+    shown_idle(rc, n - used);
     if (rc->closing) {
         net_conn_close(c, false); /* after the replies */
         return (ssize_t)n;
