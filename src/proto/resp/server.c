@@ -455,15 +455,23 @@ static void on_close(net_conn *c)
     free(rc);
 }
 
-/* The connection leaves MULTI (EXEC, DISCARD, RESET, an EXEC refused). */
-static void multi_end(rconn *rc)
+/* The connection's queue of commands is empty, outside MULTI (MULTI starts from here; WATCH's
+ * keys stay, since WATCH comes before MULTI). */
+static void multi_clear(rconn *rc)
 {
     rc->in_multi = rc->multi_dirty = false;
     rc->queued.len = 0;
     rc->nqueued = 0;
     __atomic_store_n(&rc->nqueued_shown, -1, __ATOMIC_RELAXED);
     __atomic_store_n(&rc->multi_mem, 0, __ATOMIC_RELAXED);
-    resp_unwatch_all(rc); /* as Redis's discardTransaction */
+}
+
+/* The transaction ends (EXEC, DISCARD, RESET, an EXEC refused): its queue and its watched
+ * keys go, as with Redis's discardTransaction. */
+static void multi_end(rconn *rc)
+{
+    multi_clear(rc);
+    resp_unwatch_all(rc);
 }
 
 void resp_reset(rconn *rc)
@@ -690,7 +698,7 @@ void resp_multi(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR MULTI calls can not be nested");
         return;
     }
-    multi_end(rc);
+    multi_clear(rc);
     rc->in_multi = true;
     __atomic_store_n(&rc->nqueued_shown, 0, __ATOMIC_RELAXED);
     resp_w_simple(w, "OK");
