@@ -73,7 +73,7 @@ static void rec_end(td_xgroups *x)
 static void key_pending(td_xgroups *x, const xstr *st, const xgrp *g, td_sid id, bool tombstone)
 {
     rec_begin(x, XREC_PENDING, st, g);
-    drecs_check(&x->rb, state_put64(&x->rb.buf, id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq));
+    drecs_check(&x->rb, state_put64(&x->rb.buf, (int64_t)id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq));
     rec_key_end(x, tombstone);
 }
 
@@ -94,7 +94,7 @@ void xrec_group(td_xgroups *x, const xstr *st, const xgrp *g)
     bool pol = g->pol != NULL;
     if (pol && queue_policy_format(g->pol, text, sizeof(text)) != 0)
         x->rb.bad = true;
-    int rc = state_put64(b, g->last.ms) | state_put64(b, (int64_t)g->last.seq) |
+    int rc = state_put64(b, (int64_t)g->last.ms) | state_put64(b, (int64_t)g->last.seq) |
              state_put64(b, g->created_ms) | put_bytes(b, text, pol ? strlen(text) : 0, !pol);
     drecs_check(&x->rb, rc);
     rec_end(x);
@@ -326,7 +326,7 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         }
         if (!g && !(g = replay_group(x, topic_id, part, gname)))
             return -ENOMEM;
-        g->last.ms = state_get64(&v);
+        g->last.ms = (uint64_t)state_get64(&v);
         g->last.seq = (uint64_t)state_get64(&v);
         g->created_ms = state_get64(&v);
         int32_t plen = state_get32(&v);
@@ -367,7 +367,7 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         return 0;
     }
     td_sid id;
-    id.ms = state_get64(&k);
+    id.ms = (uint64_t)state_get64(&k);
     id.seq = (uint64_t)state_get64(&k);
     if (k.bad)
         return bad_record(ev, "a pending entry key too short");

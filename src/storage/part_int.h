@@ -140,6 +140,11 @@ void owe_indexes(td_part *p, td_seg *s);
 int write_offset_file(td_part *p, const char *name, int64_t offset);
 void sealed_max_update_locked(td_part *p);
 td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end);
+/* A batch timestamp (-1 for none) as a stream ID's ms: below 0 counts as 0. */
+static inline uint64_t sid_ts_ms(int64_t ts)
+{
+    return ts > 0 ? (uint64_t)ts : 0;
+}
 size_t anchors_upto(const td_part *p, int64_t off);
 int anchors_push(td_part *p, int64_t off, td_sid id);
 int anchors_rewrite_locked(td_part *p);

@@ -92,7 +92,7 @@ td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end)
     size_t k = anchors_upto(p, off);
     const sanchor *a = k ? &p->anch[k - 1] : NULL;
     int64_t end;
-    int64_t m = TD_MAX(stream_prefix_max_locked(p, off, &end), 0);
+    uint64_t m = sid_ts_ms(stream_prefix_max_locked(p, off, &end));
     td_sid id;
     id.ms = a ? TD_MAX(m, a->id.ms) : m;
     id.seq = a ? a->id.seq + (uint64_t)(off - a->off) : (uint64_t)off;
@@ -135,7 +135,7 @@ int anchors_push(td_part *p, int64_t off, td_sid id)
 static void anchor_encode(uint8_t *b, const sanchor *a)
 {
     td_store_be64(b, (uint64_t)a->off);
-    td_store_be64(b + 8, (uint64_t)a->id.ms);
+    td_store_be64(b + 8, a->id.ms);
     td_store_be64(b + 16, a->id.seq);
     td_store_be32(b + 24, td_crc32c(0, b, 24));
 }
@@ -206,9 +206,8 @@ int anchors_load(td_part *p)
     int64_t end = aload(&p->log_end);
     for (int64_t pos = 0; rc == 0 && pos + ANCHOR_ENTRY <= size; pos += ANCHOR_ENTRY) {
         const uint8_t *e = b + pos;
-        sanchor a = {(int64_t)td_load_be64(e),
-                     {(int64_t)td_load_be64(e + 8), td_load_be64(e + 16)}};
-        if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || a.off < 0 || a.id.ms < 0 ||
+        sanchor a = {(int64_t)td_load_be64(e), {td_load_be64(e + 8), td_load_be64(e + 16)}};
+        if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || a.off < 0 ||
             (p->nanch && a.off < p->anch[p->nanch - 1].off)) {
             dropped = true;
             break;

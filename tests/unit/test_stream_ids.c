@@ -225,7 +225,7 @@ static void test_find_and_after(void)
     ASSERT_EQ(off, 3);
     ASSERT_OK(part_stream_after(p, (td_sid){1500, 0}, &off));
     ASSERT_EQ(off, 3);
-    ASSERT_OK(part_stream_after(p, (td_sid){INT64_MAX, UINT64_MAX}, &off));
+    ASSERT_OK(part_stream_after(p, (td_sid){UINT64_MAX, UINT64_MAX}, &off));
     ASSERT_EQ(off, 5);
     /* Below the log start, nothing is found; after counts from it. */
     int64_t start;
@@ -237,7 +237,9 @@ static void test_find_and_after(void)
     ASSERT(td_sid_next(&id) && id.ms == 5 && id.seq == 8);
     id = (td_sid){5, UINT64_MAX};
     ASSERT(td_sid_next(&id) && id.ms == 6 && id.seq == 0);
-    id = (td_sid){INT64_MAX, UINT64_MAX};
+    id = (td_sid){INT64_MAX, UINT64_MAX}; /* ms is unsigned: the full 64 bits */
+    ASSERT(td_sid_next(&id) && id.ms == (uint64_t)INT64_MAX + 1 && id.seq == 0);
+    id = (td_sid){UINT64_MAX, UINT64_MAX};
     ASSERT(!td_sid_next(&id));
     part_close(p);
     test_rmrf(dir);

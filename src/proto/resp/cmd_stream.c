@@ -158,7 +158,7 @@ bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big)
 static int id_format(char *buf, size_t len, td_sid id)
 {
     (void)len; /* at least 48: 20 + 1 + 20 */
-    size_t n = td_u64_text(buf, (uint64_t)id.ms);
+    size_t n = td_u64_text(buf, id.ms);
     buf[n++] = '-';
     n += td_u64_text(buf + n, id.seq);
     return (int)n;
@@ -191,7 +191,7 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
         return true;
     }
     if (a.n == 1 && a.p[0] == '+') {
-        *id = (td_sid){INT64_MAX, UINT64_MAX};
+        *id = (td_sid){UINT64_MAX, UINT64_MAX};
         return true;
     }
     bool excl = a.n > 0 && a.p[0] == '(';
@@ -200,7 +200,7 @@ bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
                        &big))
         return false;
     if (big && is_start)
-        *id = (td_sid){INT64_MAX, UINT64_MAX}; /* past every ID: nothing */
+        *id = (td_sid){UINT64_MAX, UINT64_MAX}; /* past every ID: nothing */
     if (excl && !big)
         return is_start ? td_sid_next(id) : id_decr(id);
     return true;
@@ -1064,7 +1064,7 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
     td_buf_init(&tmp);
     size_t with = 0;
     int r = 0;
-    const td_sid all = {INT64_MAX, UINT64_MAX};
+    const td_sid all = {UINT64_MAX, UINT64_MAX};
     if (b->group && !xreadgroup_keys_ok(rc, w, b))
         return 1;
     for (size_t i = 0; i < b->nkeys && r == 0; i++) {
