@@ -267,7 +267,6 @@ typedef struct td_sid {
     uint64_t ms;
     uint64_t seq;
 } td_sid;
-#define TD_SID_SEQ_MAX (UINT64_C(1) << 63)
 
 /* -1, 0 or 1 as a is below, equal to or above b. */
 static inline int td_sid_cmp(td_sid a, td_sid b)

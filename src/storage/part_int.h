@@ -171,9 +171,10 @@ int seg_create(td_part *p, int64_t base, int64_t now_ms);
 td_seg *first_owed_locked(const td_part *p);
 int recovery_point_update_locked(td_part *p);
 void write_snapshot(td_part *p, int64_t offset);
-/* part_sid.c: checks a stream ID request against the last ID for a batch at offset base; loads
+/* part_sid.c: checks a batch at offset base (with its stream ID request, or NULL) against the
+ * last ID, writing the anchor it needs; loads
  * ANCHOR_FILE at open; keeps the anchors that the records after a dropped oldest segment need. */
-int sid_check_locked(td_part *p, const part_sid_req *req, int64_t base);
+int sid_check_locked(td_part *p, part_sid_req *req, int64_t base, const td_batch_header *h);
 int anchors_load(td_part *p);
 int anchors_before_drop_locked(td_part *p);
 

@@ -19,11 +19,20 @@
  * (the largest batch timestamp up to and including that batch, and at least the ms of the last
  * anchor at or before o); seq is o plus the shift of that anchor (seq_a - off_a), or o when there
  * is none. Anchors (off, ms, seq) say "the record at off has the ID (max(ms, its stream time),
- * seq)". They are written for explicit IDs that the rule would not give, for XSETID, and when
- * deleting segments changes what the rule would compute (retention, DeleteRecords), so that an
- * ID once handed out never changes. They are kept in memory and in ANCHOR_FILE: 28-byte entries,
- * off (i64 BE), ms (i64 BE), seq (u64 BE), CRC32C of those 24 bytes (u32 BE), appended and
- * fdatasynced before the record they describe; rewritten whole when segments are deleted.
+ * seq)". They are written for explicit IDs that the rule would not give (and for `ms-*`, which
+ * is an explicit ID once the last ID is known), for XSETID, for IDs whose ms is above INT64_MAX
+ * (a batch timestamp is an int64_t: such a batch has the timestamp INT64_MAX and the anchor
+ * keeps the ms), before a sequence number would pass 2^64-1 (the next batch starts at
+ * (last ms + 1, 0), where Redis's `*` goes too; past 18446744073709551615-18446744073709551615
+ * every append is refused with TD_EFULL, as Redis refuses XADD), and when deleting segments
+ * changes what the rule would compute (retention, DeleteRecords), so that an ID once handed out
+ * never changes. They are kept in memory and in ANCHOR_FILE: 28-byte entries, off (i64 BE), ms
+ * (u64 BE), seq (u64 BE), CRC32C of those 24 bytes (u32 BE), appended and fdatasynced before
+ * the record they describe; rewritten whole when segments are deleted. (Before ms was unsigned,
+ * the file held ms below 2^63 in the same bytes: old files read the same.)
+ *
+ * Invariant: no written record's seq passes 2^64-1 (sid_room_locked writes an anchor before),
+ * so seq_a + (o - off_a) never wraps for a record that exists.
  */
 /* Recomputes sealed_max_ts after segments were sealed or deleted. Caller holds mu. */
 void sealed_max_update_locked(td_part *p)
@@ -324,32 +333,76 @@ int part_stream_set_last(td_part *p, td_sid last)
     int rc = check_online(p);
     if (rc == 0 && td_sid_cmp(last, sid_last_locked(p)) < 0)
         rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last ID");
-    if (rc == 0 && last.seq >= TD_SID_SEQ_MAX)
-        rc = td_fail(TD_EINVAL, "sequence numbers stop at %" PRIu64, TD_SID_SEQ_MAX - 1);
-    if (rc == 0)
-        rc = anchor_add_locked(p, aload(&p->log_end), (td_sid){last.ms, last.seq + 1});
+    /* An anchor names the next record's ID; there is none after the largest ID. */
+    if (rc == 0 && last.ms == UINT64_MAX && last.seq == UINT64_MAX)
+        rc = td_fail(TD_EINVAL, "the last ID cannot be set to the largest ID");
+    td_sid next = last;
+    if (rc == 0 && td_sid_next(&next))
+        rc = anchor_add_locked(p, aload(&p->log_end), next);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
 
-/* The check before an append with a stream ID request (under mu, before writing at `base`);
- * may write an anchor. */
-int sid_check_locked(td_part *p, const part_sid_req *req, int64_t base)
+/* Whether the record at off, after anchor a, has a sequence number (a's plus the distance),
+ * into *seq; false when it would pass 2^64-1. */
+static bool run_seq(const sanchor *a, int64_t off, uint64_t *seq)
 {
+    uint64_t d = (uint64_t)(off - a->off);
+    if (d > UINT64_MAX - a->id.seq)
+        return false;
+    *seq = a->id.seq + d;
+    return true;
+}
+
+/* Before an append of `count` records at `base` (the log end) that the rule numbers: when the
+ * last of them would pass the largest sequence number, an anchor makes the batch start at
+ * (last ms + 1, 0); TD_EFULL when the last ID's ms is the largest (Redis's "exhausted"). */
+static int sid_room_locked(td_part *p, int64_t base, int64_t count)
+{
+    uint64_t seq;
+    if (p->nanch == 0 || run_seq(&p->anch[p->nanch - 1], base + count - 1, &seq))
+        return 0; /* without an anchor seq is the offset, below 2^63 */
+    td_sid last = sid_last_locked(p);
+    if (last.ms == UINT64_MAX)
+        return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
+    return anchor_add_locked(p, base, (td_sid){last.ms + 1, 0});
+}
+
+/* The check before an append (under mu, before writing batch h at `base`); may write an anchor.
+ * req is NULL for appends that do not ask for IDs (Kafka, HTTP): they get the rule's. */
+int sid_check_locked(td_part *p, part_sid_req *req, int64_t base, const td_batch_header *h)
+{
+    int64_t count = (int64_t)h->last_offset_delta + 1;
+    if (!req || req->mode == PART_SID_AUTO)
+        return sid_room_locked(p, base, count);
     if (p->cfg.timestamp_type == TD_TS_LOG_APPEND_TIME)
         return td_fail(TD_EINVAL, "explicit IDs need message.timestamp.type=CreateTime");
     td_sid last = sid_last_locked(p);
+    if (last.ms == UINT64_MAX && last.seq == UINT64_MAX)
+        return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
     td_sid w = req->want;
-    if (w.seq >= TD_SID_SEQ_MAX)
-        return td_fail(TD_EINVAL, "sequence numbers stop at %" PRIu64, TD_SID_SEQ_MAX - 1);
-    if (req->mode == PART_SID_MS)
-        return w.ms < last.ms ? td_fail(TD_ESEQUENCE, "ID not greater than the last") : 0;
-    if (td_sid_cmp(w, last) <= 0)
+    if (req->mode == PART_SID_MS) {
+        /* Redis's `ms-*`: ms-0 above the last ID's ms, the last seq + 1 at the same ms. */
+        if (w.ms < last.ms)
+            return td_fail(TD_ESEQUENCE, "ID not greater than the last");
+        if (w.ms == last.ms && last.seq == UINT64_MAX)
+            return td_fail(TD_ERANGE, "no sequence number is left after %" PRIu64 "-%" PRIu64,
+                           last.ms, last.seq);
+        w.seq = w.ms == last.ms ? last.seq + 1 : 0;
+    } else if (td_sid_cmp(w, last) <= 0) {
         return td_fail(TD_ESEQUENCE, "ID not greater than the last");
-    /* The batch's timestamp is w.ms, the largest so far: the rule gives (w.ms, natural seq). */
+    }
+    if ((uint64_t)count - 1 > UINT64_MAX - w.seq)
+        return td_fail(TD_ERANGE, "the batch's sequence numbers would pass %" PRIu64, UINT64_MAX);
+    uint64_t ts = sid_ts_ms(h->max_timestamp);
+    if (ts > w.ms)
+        return td_fail(TD_EINVAL, "the batch's timestamp is above the ID's ms");
+    /* What the rule gives once the batch is written: its timestamp joins the stream time. */
     td_sid nat = sid_at_locked(p, base, NULL);
-    if (nat.seq == w.seq)
+    nat.ms = TD_MAX(nat.ms, ts);
+    size_t k = p->nanch;
+    bool wraps = k && !run_seq(&p->anch[k - 1], base, &nat.seq);
+    if (!wraps && td_sid_cmp(nat, w) == 0)
         return 0;
     return anchor_add_locked(p, base, w);
 }
-
