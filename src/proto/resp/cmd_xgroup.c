@@ -452,15 +452,11 @@ void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         if (count < 0)
             count = 0;
         if (!resp_bound_parse(argv[at], true, &lo)) {
-            resp_w_error(w, argv[at].n && argv[at].p[0] == '(' ? "ERR invalid start ID for the "
-                                                                 "interval"
-                                                               : resp_invalid_id);
+            resp_w_bound_error(w, argv[at], true);
             return;
         }
         if (!resp_bound_parse(argv[at + 1], false, &hi)) {
-            resp_w_error(w, argv[at + 1].n && argv[at + 1].p[0] == '('
-                                ? "ERR invalid end ID for the interval"
-                                : resp_invalid_id);
+            resp_w_bound_error(w, argv[at + 1], false);
             return;
         }
         if (at + 3 < argc)
@@ -621,8 +617,7 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     o.min_idle_ms = min_idle < 0 ? 0 : min_idle;
     td_sid start;
     if (!resp_bound_parse(argv[5], true, &start)) {
-        resp_w_error(w, argv[5].n && argv[5].p[0] == '(' ? "ERR invalid start ID for the interval"
-                                                         : resp_invalid_id);
+        resp_w_bound_error(w, argv[5], true);
         return;
     }
     for (size_t j = 6; j < argc; j++) {

@@ -1,0 +1,152 @@
+"""Stream IDs as Redis 7.0 has them (issue 23, items 2 and 3; docs/redis.md#stream-ids): the full
+unsigned 64-bit range of ms and seq, `<ms>-*`, the overflow errors, XSETID and range bounds, each
+compared byte for byte with a real redis-server (redis_peer.py); then IDs kept across a restart,
+a kill -9, and XTRIM."""
+import signal
+
+from conftest import Broker
+from redis_peer import Conn, pair, peer  # noqa: F401 (fixtures)
+
+MAX = 18446744073709551615
+I64 = 9223372036854775807
+
+
+def test_ms_star_as_redis(pair):
+    """After 123-456, `789-*` gives 789-0; the same ms gives the last seq + 1; `0-*` on an empty
+    stream gives 0-1."""
+    pair.same("XADD", "e", "0-*", "f", "v")
+    pair.same("XADD", "e", "0-*", "f", "v")
+    pair.same("XADD", "s", "123-456", "f", "v")
+    pair.same("XADD", "s", "789-*", "f", "v")
+    pair.same("XADD", "s", "789-*", "f", "v")
+    pair.same("XADD", "s", "788-*", "f", "v")  # below the last ms
+    pair.same("XADD", "s", "789-1", "f", "v")  # equal
+    pair.same("XADD", "s", "789-5", "f", "v")
+    pair.same("XADD", "s", "790-*", "f", "v")
+    pair.same("XRANGE", "s", "-", "+")
+    pair.same("XRANGE", "e", "-", "+")
+    pair.same("XLEN", "s")
+
+
+def test_full_range_and_overflow(pair):
+    """ms and seq up to 2^64-1; `ms-*` after the largest seq; `*` after the largest seq of an ms;
+    every XADD refused after the largest ID, with Redis's texts."""
+    pair.same("XADD", "s", f"{I64 + 1}-{MAX - 1}", "f", "v")
+    pair.same("XADD", "s", f"{I64 + 1}-*", "f", "v")  # seq MAX
+    pair.same("XADD", "s", f"{I64 + 1}-*", "f", "v")  # no seq left at this ms
+    pair.same("XADD", "s", f"{I64 + 2}-*", "f", "v")
+    pair.same("XADD", "s", f"{I64 + 2}-18446744073709551615", "f", "v")
+    pair.same("XADD", "s", "*", "f", "v")  # (ms + 1)-0, as Redis: its clock is below this ms
+    pair.same("XADD", "s", f"{MAX}-{MAX - 1}", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-*", "f", "v")
+    pair.same("XADD", "s", "*", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-*", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-{MAX}", "f", "v")
+    pair.same("XADD", "s", "1-1", "f", "v")
+    pair.same("XRANGE", "s", "-", "+")
+    pair.same("XREVRANGE", "s", "+", "-", "COUNT", "2")
+    pair.same("XRANGE", "s", f"{I64 + 2}", f"{I64 + 2}")
+    pair.same("XRANGE", "s", f"({I64 + 1}-{MAX}", f"({MAX}-{MAX}")
+    pair.same("XRANGE", "s", f"({MAX}-{MAX}", "+")
+    pair.same("XRANGE", "s", "-", "(0-0")
+    pair.same("XRANGE", "s", f"{MAX}", "+")
+    pair.same("XREAD", "STREAMS", "s", f"{I64 + 1}-{MAX}")
+    pair.same("XREAD", "STREAMS", "s", f"{MAX}-{MAX}")
+    pair.same("XDEL", "s", f"{MAX}-{MAX}")
+    pair.same("XADD", "s", "*", "f", "v")  # still exhausted: the last ID stays
+
+
+def test_pipelined_star_at_the_top(pair):
+    """Pipelined `XADD *` (batched by tidings) near the largest ID: those that fit are added, the
+    rest refused, in order."""
+    pair.same("XADD", "s", f"{MAX}-{MAX - 2}", "f", "v")
+    for c in pair:
+        for _ in range(4):
+            c.send("XADD", "s", "*", "f", "v")
+    got = [pair.ours.reply() for _ in range(4)]
+    want = [pair.theirs.reply() for _ in range(4)]
+    assert got == want, (got, want)
+    assert got[2].startswith(b"-ERR The stream has exhausted"), got
+
+
+BAD_OR_ODD = [
+    "", "-", "+", "*-*", "-*", "1-**", "1-", "-1", "1-2-3", "1--5", "1--05", "1- -5", " 1-2",
+    "+3-1", "03-04", "18446744073709551616-0", "0-18446744073709551616", "99999999999999999999",
+    "18446744073709551615", "1-18446744073709551615", "9223372036854775808-0", "0x10-1", "1.5",
+    "1-2 ", "\t7", "1-\x0b9", "abc", "(1", "1-" + "0" * 130, "0" * 126 + "9", "0" * 127 + "9",
+    "-9223372036854775809", "5-" + "-9223372036854775809", "1\x002",
+]
+
+
+def test_odd_forms_as_redis(pair):
+    """Every form Redis's parser takes or refuses (white space, signs, leading zeros, 2^64,
+    more than 127 bytes, a NUL byte), in XADD, XSETID, XRANGE bounds and XDEL."""
+    pair.same("XADD", "x", "1-1", "f", "v")
+    for k, a in enumerate(BAD_OR_ODD):
+        key = f"k{k}"
+        pair.same("XADD", key, a, "f", "v")
+        pair.same("XADD", key, a, "f", "v", "x")  # the ID is checked before the arity
+        pair.same("XADD", "z", "MAXLEN", "5", a, "f", "v")
+        pair.same("XRANGE", key, a, "+")
+        pair.same("XRANGE", key, "-", a)
+        pair.same("XRANGE", key, "(" + a, "+")
+        pair.same("XREVRANGE", key, "(" + a, "-")
+        pair.same("XDEL", "x", a)
+        pair.same("XSETID", key, a)
+    pair.same("XRANGE", "k0", "-", "+")
+
+
+def test_xsetid_as_redis(pair):
+    pair.same("XSETID", "s", "5-5")  # no such key
+    pair.same("XADD", "s", "10-10", "f", "v")
+    pair.same("XSETID", "s", "10-9")
+    pair.same("XSETID", "s", "10-10")
+    pair.same("XSETID", "s", f"{I64 + 3}-{MAX}", "ENTRIESADDED", "5", "MAXDELETEDID", "10-10")
+    pair.same("XADD", "s", "*", "f", "v")  # (ms + 1)-0
+    pair.same("XADD", "s", f"{I64 + 4}-*", "f", "v")
+    pair.same("XSETID", "s", f"{MAX}-5", "MAXDELETEDID", f"{MAX}-6")
+    pair.same("XSETID", "s", f"{MAX}-5", "ENTRIESADDED", "1")
+    pair.same("XSETID", "s", f"{MAX}-5", "ENTRIESADDED", "-1")
+    pair.same("XSETID", "s", f"{MAX}-5", "ENTRIESADDED", "x")
+    pair.same("XSETID", "s", f"{MAX}-5", "ENTRIESADDED")
+    pair.same("XSETID", "s", f"{MAX}-5", "MAXDELETEDID", "+")
+    pair.same("XSETID", "s", f"{MAX}-5", "FOO", "1")
+    pair.same("XSETID", "s", "+")
+    pair.same("XSETID", "s", f"{MAX}-5")
+    pair.same("XADD", "s", f"{MAX}-5", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-*", "f", "v")
+    pair.same("XRANGE", "s", "-", "+")
+
+
+def test_ids_kept_across_restart_and_trim(tmp_path, peer):
+    """IDs of the full range and of `ms-*` never change: not after XTRIM, a graceful restart, or
+    a kill -9; the last ID stays after everything is trimmed."""
+    b = Broker(str(tmp_path / "data"), redis=True).start()
+    try:
+        c = Conn(b.redis_port)
+        ids = [c("XADD", "s", "123-456", "f", "v"), c("XADD", "s", "789-*", "f", "v")]
+        ids.append(c("XADD", "s", f"{I64 + 1}-*", "f", "v"))
+        ids.append(c("XADD", "s", f"{I64 + 1}-{MAX}", "f", "v"))
+        ids += [c("XADD", "s", "*", "f", "v") for _ in range(3)]
+        assert ids[1] == b"$5\r\n789-0\r\n"
+        assert ids[4] == b"$21\r\n9223372036854775809-0\r\n"
+        before = c("XRANGE", "s", "-", "+")
+        assert c("XTRIM", "s", "MAXLEN", "5") == b":2\r\n"
+        trimmed = c("XRANGE", "s", "-", "+")
+        assert trimmed.split(b"\r\n", 1)[1] in before
+        c.close()
+        b.stop()
+        b.start()
+        c = Conn(b.redis_port)
+        assert c("XRANGE", "s", "-", "+") == trimmed
+        c.close()
+        b.stop(signal.SIGKILL)
+        b.start()
+        c = Conn(b.redis_port)
+        assert c("XRANGE", "s", "-", "+") == trimmed
+        assert c("XADD", "s", f"{I64}-*", "f", "v").startswith(b"-ERR The ID specified")
+        assert c("XADD", "s", "*", "f", "v") == b"$21\r\n9223372036854775809-3\r\n"
+        c.close()
+    finally:
+        if b.proc:
+            b.stop()
