@@ -529,7 +529,7 @@ static int anchor_insert(td_part *p, int64_t off, td_sid id)
     if (anchors_push(p, INT64_MAX, id) != 0) /* grows the array by one at the end */
         return -ENOMEM;
     memmove(p->anch + k + 1, p->anch + k, (p->nanch - 1 - k) * sizeof(*p->anch));
-    p->anch[k] = (sanchor){off, id};
+    p->anch[k] = (sanchor){off, id, false};
     return 0;
 }
 

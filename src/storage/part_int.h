@@ -55,6 +55,10 @@ struct td_seg {
 typedef struct sanchor {
     int64_t off;
     td_sid id;
+    /* XSETID to the largest ID: id is the last ID itself, not the next record's (there is no
+     * next); only ever the last anchor, at the log end, and every append is refused after it.
+     * In ANCHOR_FILE, the top bit of off. */
+    bool last;
 } sanchor;
 
 typedef struct durable_waiter {

@@ -119,6 +119,8 @@ static td_sid sid_last_locked(const td_part *p)
     int64_t end = aload(&p->log_end);
     if (p->nanch && p->anch[p->nanch - 1].off == end) {
         td_sid a = p->anch[p->nanch - 1].id;
+        if (p->anch[p->nanch - 1].last)
+            return a;
         if (a.seq > 0)
             return (td_sid){a.ms, a.seq - 1};
         return a.ms > 0 ? (td_sid){a.ms - 1, UINT64_MAX} : (td_sid){0, 0};
@@ -133,24 +135,25 @@ int anchors_push(td_part *p, int64_t off, td_sid id)
     /* A later anchor at the same offset replaces the earlier one. */
     if (p->nanch && p->anch[p->nanch - 1].off == off) {
         p->anch[p->nanch - 1].id = id;
+        p->anch[p->nanch - 1].last = false;
         return 0;
     }
     if (td_grow(&p->anch, &p->anch_cap, p->nanch, sizeof(*p->anch), 8) != 0)
         return -ENOMEM;
-    p->anch[p->nanch++] = (sanchor){off, id};
+    p->anch[p->nanch++] = (sanchor){off, id, false};
     return 0;
 }
 
 static void anchor_encode(uint8_t *b, const sanchor *a)
 {
-    td_store_be64(b, (uint64_t)a->off);
+    td_store_be64(b, (uint64_t)a->off | (a->last ? UINT64_C(1) << 63 : 0));
     td_store_be64(b + 8, a->id.ms);
     td_store_be64(b + 16, a->id.seq);
     td_store_be32(b + 24, td_crc32c(0, b, 24));
 }
 
 /* Appends one anchor to the file, durably, then to memory. Caller holds mu. */
-static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
+static int anchor_add_locked(td_part *p, int64_t off, td_sid id, bool last)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", p->dir, ANCHOR_FILE);
@@ -161,7 +164,7 @@ static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
     int64_t size = 0;
     int rc = io->fsize(io, fd, &size);
     uint8_t b[ANCHOR_ENTRY];
-    sanchor a = {off, id};
+    sanchor a = {off, id, last};
     anchor_encode(b, &a);
     size -= size % ANCHOR_ENTRY; /* after a torn write, overwrite its remains */
     if (rc == 0)
@@ -173,7 +176,10 @@ static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
         rc = io->sync_dir(io, p->dir);
     if (rc)
         return td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
-    return anchors_push(p, off, id);
+    rc = anchors_push(p, off, id);
+    if (rc == 0)
+        p->anch[p->nanch - 1].last = last;
+    return rc;
 }
 
 /* Rewrites the anchor file with the anchors in memory. Caller holds mu. */
@@ -215,9 +221,13 @@ int anchors_load(td_part *p)
     int64_t end = aload(&p->log_end);
     for (int64_t pos = 0; rc == 0 && pos + ANCHOR_ENTRY <= size; pos += ANCHOR_ENTRY) {
         const uint8_t *e = b + pos;
-        sanchor a = {(int64_t)td_load_be64(e), {td_load_be64(e + 8), td_load_be64(e + 16)}};
-        if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || a.off < 0 ||
-            (p->nanch && a.off < p->anch[p->nanch - 1].off)) {
+        uint64_t off = td_load_be64(e);
+        sanchor a = {(int64_t)(off & INT64_MAX),
+                     {td_load_be64(e + 8), td_load_be64(e + 16)},
+                     off >> 63 != 0};
+        bool top = a.id.ms == UINT64_MAX && a.id.seq == UINT64_MAX;
+        if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || (a.last && (!top || a.off < end)) ||
+            (p->nanch && (a.off < p->anch[p->nanch - 1].off || p->anch[p->nanch - 1].last))) {
             dropped = true;
             break;
         }
@@ -226,6 +236,8 @@ int anchors_load(td_part *p)
             continue;
         }
         rc = anchors_push(p, a.off, a.id);
+        if (rc == 0)
+            p->anch[p->nanch - 1].last = a.last;
     }
     free(b);
     if (rc == 0 && dropped) {
@@ -257,7 +269,7 @@ int anchors_before_drop_locked(td_part *p)
         } else {
             k--;
         }
-        p->anch[k] = (sanchor){b, {prev.ms, at.seq}};
+        p->anch[k] = (sanchor){b, {prev.ms, at.seq}, false};
     }
     memmove(p->anch, p->anch + k, (p->nanch - k) * sizeof(*p->anch));
     p->nanch -= k;
@@ -333,12 +345,12 @@ int part_stream_set_last(td_part *p, td_sid last)
     int rc = check_online(p);
     if (rc == 0 && td_sid_cmp(last, sid_last_locked(p)) < 0)
         rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last ID");
-    /* An anchor names the next record's ID; there is none after the largest ID. */
-    if (rc == 0 && last.ms == UINT64_MAX && last.seq == UINT64_MAX)
-        rc = td_fail(TD_EINVAL, "the last ID cannot be set to the largest ID");
+    /* An anchor names the next record's ID; after the largest there is none: the anchor is
+     * marked as naming the last ID itself. */
     td_sid next = last;
-    if (rc == 0 && td_sid_next(&next))
-        rc = anchor_add_locked(p, aload(&p->log_end), next);
+    bool top = !td_sid_next(&next);
+    if (rc == 0)
+        rc = anchor_add_locked(p, aload(&p->log_end), top ? last : next, top);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -360,12 +372,14 @@ static bool run_seq(const sanchor *a, int64_t off, uint64_t *seq)
 static int sid_room_locked(td_part *p, int64_t base, int64_t count)
 {
     uint64_t seq;
+    if (p->nanch && p->anch[p->nanch - 1].last)
+        return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
     if (p->nanch == 0 || run_seq(&p->anch[p->nanch - 1], base + count - 1, &seq))
         return 0; /* without an anchor seq is the offset, below 2^63 */
     td_sid last = sid_last_locked(p);
     if (last.ms == UINT64_MAX)
         return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
-    return anchor_add_locked(p, base, (td_sid){last.ms + 1, 0});
+    return anchor_add_locked(p, base, (td_sid){last.ms + 1, 0}, false);
 }
 
 /* The check before an append (under mu, before writing batch h at `base`); may write an anchor.
@@ -404,5 +418,5 @@ int sid_check_locked(td_part *p, part_sid_req *req, int64_t base, const td_batch
     bool wraps = k && !run_seq(&p->anch[k - 1], base, &nat.seq);
     if (!wraps && td_sid_cmp(nat, w) == 0)
         return 0;
-    return anchor_add_locked(p, base, w);
+    return anchor_add_locked(p, base, w, false);
 }

@@ -168,8 +168,7 @@ int part_stream_after(td_part *p, td_sid id, int64_t *offset);
 /* The last ID: the last record's, or 0-0, or what XSETID set since. */
 int part_stream_last(td_part *p, td_sid *last);
 /* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below the
- * last ID; TD_EINVAL for the largest ID, after which an anchor could name no next ID). Durable
- * when it returns. */
+ * last ID; after the largest ID every append gets TD_EFULL). Durable when it returns. */
 int part_stream_set_last(td_part *p, td_sid last);
 
 /* part_append without the CRC check, for a caller that has just encoded (or deep-validated)

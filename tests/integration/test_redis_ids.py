@@ -116,6 +116,11 @@ def test_xsetid_as_redis(pair):
     pair.same("XADD", "s", f"{MAX}-5", "f", "v")
     pair.same("XADD", "s", f"{MAX}-*", "f", "v")
     pair.same("XRANGE", "s", "-", "+")
+    pair.same("XSETID", "s", f"{MAX}-{MAX}")
+    pair.same("XSETID", "s", f"{MAX}-{MAX}")
+    pair.same("XADD", "s", "*", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-*", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-{MAX}", "f", "v")
 
 
 def test_ids_kept_across_restart_and_trim(tmp_path, peer):
@@ -130,6 +135,8 @@ def test_ids_kept_across_restart_and_trim(tmp_path, peer):
         ids += [c("XADD", "s", "*", "f", "v") for _ in range(3)]
         assert ids[1] == b"$5\r\n789-0\r\n"
         assert ids[4] == b"$21\r\n9223372036854775809-0\r\n"
+        assert c("XADD", "t", "1-1", "f", "v") == b"$3\r\n1-1\r\n"
+        assert c("XSETID", "t", f"{MAX}-{MAX}") == b"+OK\r\n"
         before = c("XRANGE", "s", "-", "+")
         assert c("XTRIM", "s", "MAXLEN", "5") == b":2\r\n"
         trimmed = c("XRANGE", "s", "-", "+")
@@ -145,6 +152,8 @@ def test_ids_kept_across_restart_and_trim(tmp_path, peer):
         c = Conn(b.redis_port)
         assert c("XRANGE", "s", "-", "+") == trimmed
         assert c("XADD", "s", f"{I64}-*", "f", "v").startswith(b"-ERR The ID specified")
+        assert c("XADD", "t", "*", "f", "v").startswith(b"-ERR The stream has exhausted")
+        assert c("XLEN", "t") == b":1\r\n"
         assert c("XADD", "s", "*", "f", "v") == b"$21\r\n9223372036854775809-3\r\n"
         c.close()
     finally:

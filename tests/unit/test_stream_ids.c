@@ -369,7 +369,6 @@ static void test_full_range(void)
     ASSERT_OK(part_stream_set_last(p, (td_sid){BIG + 9, U64MAX}));
     ASSERT_OK(append_id(p, 1, 1000, PART_SID_AUTO, 0, 0, &got));
     ASSERT(got.ms == BIG + 10 && got.seq == 0);
-    ASSERT_EQ(part_stream_set_last(p, (td_sid){U64MAX, U64MAX}), TD_EINVAL);
     ASSERT_OK(append_id(p, 1, INT64_MAX, PART_SID_EXPLICIT, U64MAX, U64MAX - 1, &got));
     ASSERT_OK(append_id(p, 1, INT64_MAX, PART_SID_MS, U64MAX, 0, &got));
     ASSERT(got.ms == U64MAX && got.seq == U64MAX);
@@ -399,6 +398,34 @@ static void test_full_range(void)
     ASSERT_EQ(all_ids(p, 0, after, 16), n);
     ASSERT_MEM_EQ(before, after, n * sizeof(td_sid));
     ASSERT_EQ(append_id(p, 1, 1000, PART_SID_AUTO, 0, 0, NULL), TD_EFULL);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+/* XSETID to the largest ID: the last ID is that ID (a marked anchor), every append is refused,
+ * and both hold after a reopen. */
+static void test_setid_top(void)
+{
+    char *dir = test_tmpdir("sid-top");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid last;
+    ASSERT_OK(append_id(p, 2, 100, PART_SID_AUTO, 0, 0, NULL));
+    ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX}));
+    ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX})); /* equal: allowed */
+    ASSERT_EQ(part_stream_set_last(p, (td_sid){U64MAX, U64MAX - 1}), TD_ESEQUENCE);
+    for (int reopen = 0; reopen < 2; reopen++) {
+        ASSERT_OK(part_stream_last(p, &last));
+        ASSERT(last.ms == U64MAX && last.seq == U64MAX);
+        ASSERT_EQ(append_id(p, 1, 100, PART_SID_AUTO, 0, 0, NULL), TD_EFULL);
+        ASSERT_EQ(append_id(p, 1, INT64_MAX, PART_SID_MS, U64MAX, 0, NULL), TD_EFULL);
+        ASSERT_EQ(append_id(p, 1, 100, PART_SID_EXPLICIT, U64MAX, U64MAX, NULL), TD_EFULL);
+        ASSERT(td_sid_cmp(id_at(p, 1), (td_sid){100, 1}) == 0);
+        ASSERT_EQ(part_log_end(p), 2);
+        part_close(p);
+        ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    }
     part_close(p);
     test_rmrf(dir);
 }
@@ -438,4 +465,4 @@ static void test_old_anchor_file(void)
 TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
           TEST(test_torn_anchor_file), TEST(test_find_and_after),
           TEST(test_deleted_segments_go_later), TEST(test_ms_star), TEST(test_full_range),
-          TEST(test_old_anchor_file))
+          TEST(test_setid_top), TEST(test_old_anchor_file))
