@@ -2,6 +2,7 @@
 unsigned 64-bit range of ms and seq, `<ms>-*`, the overflow errors, XSETID and range bounds, each
 compared byte for byte with a real redis-server (redis_peer.py); then IDs kept across a restart,
 a kill -9, and XTRIM."""
+import re
 import signal
 
 from conftest import Broker
@@ -123,6 +124,24 @@ def test_xsetid_as_redis(pair):
     pair.same("XADD", "s", f"{MAX}-{MAX}", "f", "v")
 
 
+def test_groups_over_the_full_range(pair):
+    """Consumer groups name, deliver, acknowledge and claim IDs above 2^63 as Redis does."""
+    pair.same("XADD", "s", f"{I64 + 1}-{MAX - 1}", "f", "v")
+    pair.same("XGROUP", "CREATE", "s", "g", "0")
+    pair.same("XADD", "s", f"{I64 + 1}-*", "f", "v")
+    pair.same("XADD", "s", f"{MAX}-*", "f", "v")
+    pair.same("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">")
+    pair.same("XACK", "s", "g", f"{I64 + 1}-{MAX}")
+    pair.same("XPENDING", "s", "g")
+    pair.same("XPENDING", "s", "g", "IDLE", "0", f"({I64 + 1}-{MAX - 1}", "+", "0")
+    ours, theirs = pair.both("XPENDING", "s", "g", "-", "+", "10")  # idle times differ
+    idle = re.compile(rb"(\$1\r\nc\r\n):\d+")
+    assert idle.sub(rb"\1:N", ours) == idle.sub(rb"\1:N", theirs), (ours, theirs)
+    pair.same("XGROUP", "SETID", "s", "g", f"{I64 + 1}-{MAX}")
+    pair.same("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">")
+    pair.same("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", f"{I64 + 1}")
+
+
 def test_ids_kept_across_restart_and_trim(tmp_path, peer):
     """IDs of the full range and of `ms-*` never change: not after XTRIM, a graceful restart, or
     a kill -9; the last ID stays after everything is trimmed."""
@@ -136,6 +155,10 @@ def test_ids_kept_across_restart_and_trim(tmp_path, peer):
         assert ids[1] == b"$5\r\n789-0\r\n"
         assert ids[4] == b"$21\r\n9223372036854775809-0\r\n"
         assert c("XADD", "t", "1-1", "f", "v") == b"$3\r\n1-1\r\n"
+        assert c("XGROUP", "CREATE", "s", "g", "0") == b"+OK\r\n"
+        c("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">")
+        pending = c("XPENDING", "s", "g")
+        assert pending.startswith(b"*4\r\n:7\r\n") and f"{I64 + 2}-2".encode() in pending
         assert c("XSETID", "t", f"{MAX}-{MAX}") == b"+OK\r\n"
         before = c("XRANGE", "s", "-", "+")
         assert c("XTRIM", "s", "MAXLEN", "5") == b":2\r\n"
@@ -146,6 +169,7 @@ def test_ids_kept_across_restart_and_trim(tmp_path, peer):
         b.start()
         c = Conn(b.redis_port)
         assert c("XRANGE", "s", "-", "+") == trimmed
+        assert c("XPENDING", "s", "g") == pending
         c.close()
         b.stop(signal.SIGKILL)
         b.start()
