@@ -183,3 +183,32 @@ def test_ids_kept_across_restart_and_trim(tmp_path, peer):
     finally:
         if b.proc:
             b.stop()
+
+
+def test_kafka_and_http_appends_follow_the_ids(tmp_path):
+    """Events appended through Kafka (kcat) and HTTP after an ID with the largest seq start at
+    (ms + 1)-0; an ms above INT64_MAX is the Kafka timestamp 9223372036854775807; after the
+    largest ID, HTTP and Kafka appends are refused and the stream is unchanged."""
+    from test_http import call
+    from test_kafka_clients import kcat
+    b = Broker(str(tmp_path / "data"), http=True, redis=True).start()
+    try:
+        c = Conn(b.redis_port)
+        assert c("XADD", "s", f"{I64 + 1}-{MAX}", "f", "v") == b"$40\r\n%d-%d\r\n" % (I64 + 1,
+                                                                                     MAX)
+        kcat(b, "-P", "-t", "s", input=b"from-kafka")
+        st, _, _ = call(b, "POST", "/v1/topics/s/events", {"value": "from-http"})
+        assert st == 200
+        got = c("XRANGE", "s", "-", "+")
+        assert b"$21\r\n%d-0\r\n" % (I64 + 2) in got and b"from-kafka" in got
+        assert b"$21\r\n%d-1\r\n" % (I64 + 2) in got and b"from-http" in got
+        out = kcat(b, "-C", "-t", "s", "-o", "beginning", "-e", "-J")
+        assert out.count(f'"ts":{I64}') == 1, out
+        assert c("XSETID", "s", f"{MAX}-{MAX}") == b"+OK\r\n"
+        st, _, _ = call(b, "POST", "/v1/topics/s/events", {"value": "refused"})
+        assert st >= 400
+        assert c("XLEN", "s") == b":3\r\n"
+        assert c("XADD", "s", "*", "f", "v").startswith(b"-ERR The stream has exhausted")
+        c.close()
+    finally:
+        b.stop()
