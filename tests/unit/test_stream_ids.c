@@ -430,6 +430,57 @@ static void test_setid_top(void)
     test_rmrf(dir);
 }
 
+/* IDs of the full range (ms-*, ms above INT64_MAX, the batch after the largest seq) do not
+ * change when the segments before them go, step by step, nor after a reopen; the last ID stays
+ * once everything is deleted. */
+static void test_full_range_survives_deletion(void)
+{
+    char *dir = test_tmpdir("sid-fdel");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    uint64_t ms = 500;
+    for (int i = 0; i < 40; i++) {
+        ASSERT_OK(append_id(p, 2, 100 + i, PART_SID_AUTO, 0, 0, NULL));
+        if (i % 7 == 3 && i < 20) {
+            ms += 10;
+            ASSERT_OK(append_id(p, 1, (int64_t)ms, PART_SID_MS, ms, 0, NULL));
+        }
+        if (i == 20)
+            ASSERT_OK(append_id(p, 1, INT64_MAX, PART_SID_EXPLICIT, BIG + 3, U64MAX - 3, NULL));
+        if (i == 30)
+            ASSERT_OK(append_id(p, 1, INT64_MAX, PART_SID_MS, BIG + 9, 0, NULL));
+        if (i == 33)
+            ASSERT_OK(part_stream_set_last(p, (td_sid){BIG + 11, U64MAX}));
+    }
+    td_part_stats st;
+    part_stats(p, &st);
+    ASSERT(st.segments >= 4);
+    td_sid before[200];
+    size_t n = all_ids(p, 0, before, 200);
+    ASSERT(before[n - 1].ms == BIG + 12);
+    for (int64_t cut = 10; cut < (int64_t)n; cut += 17) {
+        int64_t ls;
+        ASSERT_OK(part_delete_before(p, cut, &ls));
+        td_sid after[200];
+        ASSERT_EQ(all_ids(p, ls, after, 200), n - (size_t)ls);
+        ASSERT_MEM_EQ(before + ls, after, (n - (size_t)ls) * sizeof(td_sid));
+        if (cut == 61) {
+            part_close(p);
+            ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+        }
+    }
+    int64_t ls;
+    ASSERT_OK(part_delete_before(p, TD_DELETE_TO_HIGH_WATERMARK, &ls));
+    td_sid last, got;
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(td_sid_cmp(last, before[n - 1]) == 0);
+    ASSERT_OK(append_id(p, 1, 300, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(td_sid_cmp(got, last) > 0);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 /* An anchor file written before ms was unsigned (ms below 2^63 in the same bytes) reads the
  * same; an entry with ms above 2^63 (which that version refused as damaged) is kept now. */
 static void test_old_anchor_file(void)
@@ -465,4 +516,5 @@ static void test_old_anchor_file(void)
 TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
           TEST(test_torn_anchor_file), TEST(test_find_and_after),
           TEST(test_deleted_segments_go_later), TEST(test_ms_star), TEST(test_full_range),
-          TEST(test_setid_top), TEST(test_old_anchor_file))
+          TEST(test_setid_top), TEST(test_full_range_survives_deletion),
+          TEST(test_old_anchor_file))
