@@ -83,6 +83,9 @@ def test_odd_forms_as_redis(pair):
     """Every form Redis's parser takes or refuses (white space, signs, leading zeros, 2^64,
     more than 127 bytes, a NUL byte), in XADD, XSETID, XRANGE bounds and XDEL."""
     pair.same("XADD", "x", "1-1", "f", "v")
+    pair.same("XADD", "x", "2-1", "f", "v")
+    pair.same("XGROUP", "CREATE", "x", "g", "0")
+    pair.same("XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", ">")
     for k, a in enumerate(BAD_OR_ODD):
         key = f"k{k}"
         pair.same("XADD", key, a, "f", "v")
@@ -93,6 +96,9 @@ def test_odd_forms_as_redis(pair):
         pair.same("XRANGE", key, "(" + a, "+")
         pair.same("XREVRANGE", key, "(" + a, "-")
         pair.same("XDEL", "x", a)
+        pair.same("XREAD", "COUNT", "1", "STREAMS", "x", a)
+        pair.same("XACK", "x", "g", a)
+        pair.same("XPENDING", "x", "g", "IDLE", "3600000", "(" + a, "+", "5")
         pair.same("XSETID", key, a)
     pair.same("XRANGE", "k0", "-", "+")
 
@@ -112,6 +118,12 @@ def test_xsetid_as_redis(pair):
     pair.same("XSETID", "s", f"{MAX}-5", "ENTRIESADDED")
     pair.same("XSETID", "s", f"{MAX}-5", "MAXDELETEDID", "+")
     pair.same("XSETID", "s", f"{MAX}-5", "FOO", "1")
+    pair.same("XADD", "d", "1-1", "f", "v")
+    pair.same("XADD", "d", "1-2", "f", "v")
+    pair.same("XADD", "d", "1-3", "f", "v")
+    pair.same("XDEL", "d", "1-2")
+    pair.same("XSETID", "d", "1-3", "ENTRIESADDED", "1")  # the length counts no deleted entry
+    pair.same("XSETID", "d", "1-3", "ENTRIESADDED", "2")
     pair.same("XSETID", "s", "+")
     pair.same("XSETID", "s", f"{MAX}-5")
     pair.same("XADD", "s", f"{MAX}-5", "f", "v")
