@@ -29,7 +29,9 @@
  * never changes. They are kept in memory and in ANCHOR_FILE: 28-byte entries, off (i64 BE), ms
  * (u64 BE), seq (u64 BE), CRC32C of those 24 bytes (u32 BE), appended and fdatasynced before
  * the record they describe; rewritten whole when segments are deleted. (Before ms was unsigned,
- * the file held ms below 2^63 in the same bytes: old files read the same.)
+ * the file held ms below 2^63 in the same bytes: old files read the same.) The top bit of off
+ * marks the one anchor that names the last ID rather than the next record's: XSETID to the
+ * largest ID, after which there is no next (sanchor.last).
  *
  * Invariant: no written record's seq passes 2^64-1 (sid_room_locked writes an anchor before),
  * so seq_a + (o - off_a) never wraps for a record that exists.
