@@ -271,8 +271,10 @@ int broker_stream_find(td_part *p, td_sid id, int64_t *offset);
 int broker_stream_after(td_part *p, td_sid id, int64_t *offset);
 /* The last ID: the last record's, or 0-0, or what XSETID set since. */
 int broker_stream_last(td_part *p, td_sid *last);
-/* XSETID: the next ID will be above last (TD_ESEQUENCE if last is below the last ID); durable
- * when it returns. */
+/* XSETID: the next ID will be above last (TD_ESEQUENCE if last is below broker_stream_top);
+ * durable when it returns. */
 int broker_stream_set_last(td_part *p, td_sid last);
+/* part_stream_top: the last record's ID, which XSETID may not go below. */
+int broker_stream_top(td_part *p, td_sid *top);
 
 #endif /* TD_BROKER_H */

@@ -341,12 +341,32 @@ int part_stream_after(td_part *p, td_sid id, int64_t *offset)
     return part_stream_seek(p, id, part_log_start(p), hw, offset);
 }
 
+/* The ID of the last record written (trimmed or not: a segment may still hold it and give the
+ * stream time), or the last ID when no segment holds a record. Caller holds mu. */
+static td_sid sid_top_locked(const td_part *p)
+{
+    int64_t end = aload(&p->log_end);
+    if (end > p->segs[0]->base)
+        return sid_at_locked(p, end - 1, NULL);
+    return sid_last_locked(p);
+}
+
+int part_stream_top(td_part *p, td_sid *top)
+{
+    pthread_mutex_lock(&p->mu);
+    *top = sid_top_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
 int part_stream_set_last(td_part *p, td_sid last)
 {
     pthread_mutex_lock(&p->mu);
     int rc = check_online(p);
-    if (rc == 0 && td_sid_cmp(last, sid_last_locked(p)) < 0)
-        rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last ID");
+    /* Like Redis, below an earlier XSETID is fine, not below the last record: the anchor at the
+     * log end is replaced. The next record's stream time is at most that record's ms. */
+    if (rc == 0 && td_sid_cmp(last, sid_top_locked(p)) < 0)
+        rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last entry");
     /* An anchor names the next record's ID; after the largest there is none: the anchor is
      * marked as naming the last ID itself. */
     td_sid next = last;

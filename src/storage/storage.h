@@ -167,8 +167,12 @@ int part_stream_find(td_part *p, td_sid id, int64_t *offset);
 int part_stream_after(td_part *p, td_sid id, int64_t *offset);
 /* The last ID: the last record's, or 0-0, or what XSETID set since. */
 int part_stream_last(td_part *p, td_sid *last);
-/* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below the
- * last ID; after the largest ID every append gets TD_EFULL). Durable when it returns. */
+/* The ID of the last record written (whether trimmed or XDEL'd since), or the last ID when no
+ * segment holds a record any more: what XSETID may not go below. */
+int part_stream_top(td_part *p, td_sid *top);
+/* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below
+ * part_stream_top; it may be below an earlier XSETID's; after the largest ID every append gets
+ * TD_EFULL). Durable when it returns. */
 int part_stream_set_last(td_part *p, td_sid last);
 
 /* part_append without the CRC check, for a caller that has just encoded (or deep-validated)

@@ -414,7 +414,7 @@ static void test_setid_top(void)
     ASSERT_OK(append_id(p, 2, 100, PART_SID_AUTO, 0, 0, NULL));
     ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX}));
     ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX})); /* equal: allowed */
-    ASSERT_EQ(part_stream_set_last(p, (td_sid){U64MAX, U64MAX - 1}), TD_ESEQUENCE);
+    ASSERT_EQ(part_stream_set_last(p, (td_sid){100, 0}), TD_ESEQUENCE); /* below the last record */
     for (int reopen = 0; reopen < 2; reopen++) {
         ASSERT_OK(part_stream_last(p, &last));
         ASSERT(last.ms == U64MAX && last.seq == U64MAX);
@@ -426,6 +426,48 @@ static void test_setid_top(void)
         part_close(p);
         ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
     }
+    /* Below an earlier XSETID but not below the last record, as Redis allows: appends again. */
+    ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX - 1}));
+    td_sid got;
+    ASSERT_OK(append_id(p, 1, 100, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == U64MAX && got.seq == U64MAX);
+    ASSERT_EQ(append_id(p, 1, 100, PART_SID_AUTO, 0, 0, NULL), TD_EFULL);
+    ASSERT_EQ(part_stream_set_last(p, (td_sid){U64MAX, U64MAX - 1}), TD_ESEQUENCE);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+/* XSETID may go below an earlier XSETID, down to the last record (trimmed or not), as Redis
+ * compares with its last entry; explicit IDs between are then exact. */
+static void test_setid_lower(void)
+{
+    char *dir = test_tmpdir("sid-lower");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid got, last;
+    ASSERT_OK(append_id(p, 1, 5, PART_SID_EXPLICIT, 5, 5, &got));
+    ASSERT_OK(part_stream_set_last(p, (td_sid){BIG + 10, 10}));
+    ASSERT_OK(part_stream_set_last(p, (td_sid){7, 7}));
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(last.ms == 7 && last.seq == 7);
+    ASSERT_EQ(part_stream_set_last(p, (td_sid){5, 4}), TD_ESEQUENCE);
+    ASSERT_OK(part_stream_set_last(p, (td_sid){5, 5}));
+    ASSERT_OK(append_id(p, 1, 6, PART_SID_EXPLICIT, 6, 1, &got));
+    ASSERT(got.ms == 6 && got.seq == 1);
+    ASSERT_OK(part_stream_set_last(p, (td_sid){9, 0}));
+    int64_t ls;
+    ASSERT_OK(part_delete_before(p, TD_DELETE_TO_HIGH_WATERMARK, &ls));
+    /* Trimmed: the last record still bounds it (its timestamp is in the stream time). */
+    ASSERT_EQ(part_stream_set_last(p, (td_sid){6, 0}), TD_ESEQUENCE);
+    ASSERT_OK(part_stream_set_last(p, (td_sid){6, 1}));
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT_OK(append_id(p, 1, 6, PART_SID_MS, 6, 0, &got));
+    ASSERT(got.ms == 6 && got.seq == 2);
+    td_sid v[4];
+    ASSERT_EQ(all_ids(p, ls, v, 4), (size_t)1);
+    ASSERT(v[0].ms == 6 && v[0].seq == 2);
     part_close(p);
     test_rmrf(dir);
 }
@@ -516,5 +558,5 @@ static void test_old_anchor_file(void)
 TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
           TEST(test_torn_anchor_file), TEST(test_find_and_after),
           TEST(test_deleted_segments_go_later), TEST(test_ms_star), TEST(test_full_range),
-          TEST(test_setid_top), TEST(test_full_range_survives_deletion),
+          TEST(test_setid_top), TEST(test_setid_lower), TEST(test_full_range_survives_deletion),
           TEST(test_old_anchor_file))

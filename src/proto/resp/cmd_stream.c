@@ -866,9 +866,9 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     /* Redis compares with the top item, then the length, when the stream has entries; the
      * broker compares with the last ID again under the partition's lock. */
     int64_t len = resp_stream_len(rc, &s);
-    td_sid last;
-    int r = broker_stream_last(s.p, &last);
-    if (r == 0 && len > 0 && td_sid_cmp(id, last) < 0)
+    td_sid top;
+    int r = broker_stream_top(s.p, &top);
+    if (r == 0 && len > 0 && td_sid_cmp(id, top) < 0)
         r = TD_ESEQUENCE;
     if (r == 0 && len > 0 && added >= 0 && added < len) {
         resp_w_error(w, "ERR The entries_added specified in XSETID is smaller than the target "
