@@ -202,7 +202,8 @@ int anchors_rewrite_locked(td_part *p)
 }
 
 /* Loads the anchor file at open: entries up to the first torn or damaged one, and at or below
- * the log end (recovery may have cut records an anchor was written for). */
+ * the log end (recovery may have cut records an anchor was written for). A later entry at the
+ * same offset replaces an earlier one (XSETID again, also after a marked anchor). */
 int anchors_load(td_part *p)
 {
     char path[PATH_MAX];
@@ -229,7 +230,8 @@ int anchors_load(td_part *p)
                      off >> 63 != 0};
         bool top = a.id.ms == UINT64_MAX && a.id.seq == UINT64_MAX;
         if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || (a.last && (!top || a.off < end)) ||
-            (p->nanch && (a.off < p->anch[p->nanch - 1].off || p->anch[p->nanch - 1].last))) {
+            (p->nanch && (a.off < p->anch[p->nanch - 1].off ||
+                          (p->anch[p->nanch - 1].last && a.off != p->anch[p->nanch - 1].off)))) {
             dropped = true;
             break;
         }

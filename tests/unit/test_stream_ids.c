@@ -428,6 +428,10 @@ static void test_setid_top(void)
     }
     /* Below an earlier XSETID but not below the last record, as Redis allows: appends again. */
     ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX - 1}));
+    part_close(p); /* the later anchor at the same offset replaces the marked one */
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT_OK(part_stream_last(p, &last));
+    ASSERT(last.ms == U64MAX && last.seq == U64MAX - 1);
     td_sid got;
     ASSERT_OK(append_id(p, 1, 100, PART_SID_AUTO, 0, 0, &got));
     ASSERT(got.ms == U64MAX && got.seq == U64MAX);
