@@ -83,9 +83,10 @@ static void run_case(uint64_t seed)
         if (kind >= 5 && kind <= 6) {
             req.mode = PART_SID_MS;
             uint64_t r = rnd(&s) % 4;
-            req.want.ms = r == 0 ? last.ms : r == 1 ? last.ms + 1 + rnd(&s) % 3
-                                             : r == 2 ? (uint64_t)INT64_MAX + rnd(&s) % 5
-                                                      : U64MAX - rnd(&s) % 3;
+            req.want.ms = r == 0   ? last.ms
+                          : r == 1 ? last.ms + 1 + rnd(&s) % 3
+                          : r == 2 ? (uint64_t)INT64_MAX + rnd(&s) % 5
+                                   : U64MAX - rnd(&s) % 3;
             count = 1;
         } else if (kind >= 7) {
             req.mode = PART_SID_EXPLICIT;

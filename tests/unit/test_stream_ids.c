@@ -413,7 +413,7 @@ static void test_setid_top(void)
     td_sid last;
     ASSERT_OK(append_id(p, 2, 100, PART_SID_AUTO, 0, 0, NULL));
     ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX}));
-    ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX})); /* equal: allowed */
+    ASSERT_OK(part_stream_set_last(p, (td_sid){U64MAX, U64MAX}));       /* equal: allowed */
     ASSERT_EQ(part_stream_set_last(p, (td_sid){100, 0}), TD_ESEQUENCE); /* below the last record */
     for (int reopen = 0; reopen < 2; reopen++) {
         ASSERT_OK(part_stream_last(p, &last));

@@ -760,8 +760,8 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
     bool seq_given = true;
     if (i < argc && !(argv[i].n == 1 && argv[i].p[0] == '*')) {
-        if (!resp_sid_parse(argv[i].p, argv[i].n, 0, RESP_SID_STRICT | RESP_SID_MS_STAR,
-                            &req.want, &seq_given)) {
+        if (!resp_sid_parse(argv[i].p, argv[i].n, 0, RESP_SID_STRICT | RESP_SID_MS_STAR, &req.want,
+                            &seq_given)) {
             resp_w_error(w, resp_invalid_id);
             return;
         }

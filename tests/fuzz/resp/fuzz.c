@@ -243,8 +243,8 @@ static void stream_id_check(td_slice a)
     if (ok_loose) {
         char buf[RESP_SID_TEXT_MAX];
         size_t n = resp_sid_format(buf, loose);
-        if (n > sizeof(buf) || !resp_sid_parse((const uint8_t *)buf, n, 0, RESP_SID_STRICT, &back,
-                                               NULL) ||
+        if (n > sizeof(buf) ||
+            !resp_sid_parse((const uint8_t *)buf, n, 0, RESP_SID_STRICT, &back, NULL) ||
             td_sid_cmp(back, loose) != 0)
             abort();
     }
