@@ -261,13 +261,12 @@ struct timespec td_deadline_ns(clockid_t clock, int64_t ns);
  * Stream IDs (docs/redis.md#stream-ids): the (ms, seq) pairs that name the records of a
  * partition read as a Redis stream. Storage assigns them (storage.h), the broker's Redis
  * consumer groups keep them, and the Redis protocol parses and prints them; this value type is
- * here, below all three. Sequence numbers stay below TD_SID_SEQ_MAX.
+ * here, below all three.
  */
 typedef struct td_sid {
-    int64_t ms;
+    uint64_t ms;
     uint64_t seq;
 } td_sid;
-#define TD_SID_SEQ_MAX (UINT64_C(1) << 63)
 
 /* -1, 0 or 1 as a is below, equal to or above b. */
 static inline int td_sid_cmp(td_sid a, td_sid b)
@@ -284,7 +283,7 @@ static inline bool td_sid_next(td_sid *id)
         id->seq++;
         return true;
     }
-    if (id->ms == INT64_MAX)
+    if (id->ms == UINT64_MAX)
         return false;
     id->ms++;
     id->seq = 0;

@@ -274,7 +274,8 @@ int broker_part_delete_before(td_part *p, int64_t offset, int64_t *log_start);
  * them. An append with an ID request: */
 enum broker_sid_mode {
     BROKER_SID_AUTO,     /* `*`: the rule's ID (the batch's timestamp is now) */
-    BROKER_SID_MS,       /* `ms-*`: the timestamp is want.ms; TD_ESEQUENCE below the last ID's */
+    BROKER_SID_MS,       /* `ms-*`: Redis's ms-0, or the last seq + 1 at the last ID's ms
+                            (TD_ERANGE past 2^64-1); TD_ESEQUENCE below the last ID's ms */
     BROKER_SID_EXPLICIT, /* `ms-seq`: exactly want; TD_ESEQUENCE if not above the last ID */
 };
 typedef struct broker_sid_req {
@@ -285,7 +286,9 @@ typedef struct broker_sid_req {
 /*
  * Appends events[0..n) (n >= 1) as one batch whose IDs meet req, checked under the partition's
  * lock: record k gets ID (got.ms, got.seq + k). As broker_part_append_checked otherwise; also
- * TD_EINVAL for explicit IDs on a LogAppendTime topic or a sequence number too large.
+ * TD_EINVAL for explicit IDs on a LogAppendTime topic, and TD_EFULL once the last ID is the
+ * largest (part_append_sid). An event's timestamp is min(want.ms, INT64_MAX) for `ms-*` and
+ * `ms-seq`.
  */
 int broker_stream_append(td_part *p, const td_event *events, size_t n, int64_t now_ms,
                          broker_sid_req *req, broker_append_result *res);
@@ -301,8 +304,10 @@ int broker_stream_find(td_part *p, td_sid id, int64_t *offset);
 int broker_stream_after(td_part *p, td_sid id, int64_t *offset);
 /* The last ID: the last record's, or 0-0, or what XSETID set since. */
 int broker_stream_last(td_part *p, td_sid *last);
-/* XSETID: the next ID will be above last (TD_ESEQUENCE if last is below the last ID); durable
- * when it returns. */
+/* XSETID: the next ID will be above last (TD_ESEQUENCE if last is below broker_stream_top);
+ * durable when it returns. */
 int broker_stream_set_last(td_part *p, td_sid last);
+/* part_stream_top: the last record's ID, which XSETID may not go below. */
+int broker_stream_top(td_part *p, td_sid *top);
 
 #endif /* TD_BROKER_H */

@@ -257,6 +257,11 @@ int broker_stream_last(td_part *p, td_sid *last)
     return part_stream_last(p, last);
 }
 
+int broker_stream_top(td_part *p, td_sid *top)
+{
+    return part_stream_top(p, top);
+}
+
 int broker_stream_set_last(td_part *p, td_sid last)
 {
     return part_stream_set_last(p, last);

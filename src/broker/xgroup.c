@@ -50,7 +50,7 @@ const char *const *xgroup_policy_keys(void)
  * form (delivery.h), with the jitter fixed by its stream ID and count. */
 int64_t xg_due_at(const xgrp *g, const xpe *pe)
 {
-    const int64_t id[2] = {pe->id.ms, (int64_t)pe->id.seq};
+    const int64_t id[2] = {(int64_t)pe->id.ms, (int64_t)pe->id.seq};
     return delivery_pending_due(&pe->d, g->pol, delivery_pending_jitter(&pe->d, id, sizeof(id)));
 }
 
@@ -206,7 +206,7 @@ static bool xsweep_next(void *arg, delivery_span *span)
 static double xsweep_jitter(void *arg, size_t k, const delivery_pending *p)
 {
     const xpe *pe = &((xsweep *)arg)->g->pel[k];
-    const int64_t id[2] = {pe->id.ms, (int64_t)pe->id.seq};
+    const int64_t id[2] = {(int64_t)pe->id.ms, (int64_t)pe->id.seq};
     return pe->c ? delivery_pending_jitter(p, id, sizeof(id)) : -1; /* a hole: no entry */
 }
 
@@ -299,7 +299,7 @@ static void dead_letters(td_xgroups *x, xdead *jobs, size_t n)
                                error};
             if ((rc = delivery_dead_letter(e, &d)) != 0)
                 TD_WARN("xgroup",
-                        "cannot dead-letter %s/%" PRId32 " %" PRId64 "-%" PRIu64
+                        "cannot dead-letter %s/%" PRId32 " %" PRIu64 "-%" PRIu64
                         " (tried again in a second): %s",
                         topic, j->partition, j->id.ms, j->id.seq, td_last_error());
         }

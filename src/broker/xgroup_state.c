@@ -76,7 +76,7 @@ static void rec_end(td_xgroups *x)
 static void key_pending(td_xgroups *x, const xstr *st, const xgrp *g, td_sid id, bool tombstone)
 {
     rec_begin(x, XREC_PENDING, st, g);
-    drecs_check(&x->rb, state_put64(&x->rb.buf, id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq));
+    drecs_check(&x->rb, state_put64(&x->rb.buf, (int64_t)id.ms) | state_put64(&x->rb.buf, (int64_t)id.seq));
     rec_key_end(x, tombstone, XREC_VALUE_V0);
 }
 
@@ -332,7 +332,7 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         }
         if (!g && !(g = replay_group(x, topic_id, part, gname)))
             return -ENOMEM;
-        g->last.ms = state_get64(&v); /* the bits, whichever signedness ms has */
+        g->last.ms = (uint64_t)state_get64(&v); /* the bits of a u64 */
         g->last.seq = (uint64_t)state_get64(&v);
         g->created_ms = state_get64(&v);
         int32_t plen = state_get32(&v);
@@ -380,7 +380,7 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         return 0;
     }
     td_sid id;
-    id.ms = state_get64(&k);
+    id.ms = (uint64_t)state_get64(&k);
     id.seq = (uint64_t)state_get64(&k);
     if (k.bad)
         return bad_record(ev, "a pending entry key too short");

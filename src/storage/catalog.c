@@ -738,7 +738,7 @@ static void xrow_bind(sqlite3_stmt *st, const catalog_xrow *r)
     sqlite3_bind_blob(st, 3, r->group.n ? (const void *)r->group.p : "", (int)r->group.n,
                       SQLITE_STATIC);
     if (r->op == CATALOG_XGROUP_PUT) {
-        sqlite3_bind_int64(st, 4, r->id.ms);
+        sqlite3_bind_int64(st, 4, (int64_t)r->id.ms); /* bits kept */
         sqlite3_bind_int64(st, 5, (int64_t)r->id.seq);
         sqlite3_bind_int64(st, 6, r->ms);
         sqlite3_bind_text(st, 7, r->policy ? r->policy : "", -1, SQLITE_STATIC);
@@ -749,7 +749,7 @@ static void xrow_bind(sqlite3_stmt *st, const catalog_xrow *r)
         sqlite3_bind_blob(st, 4, r->name.n ? (const void *)r->name.p : "", (int)r->name.n,
                           SQLITE_STATIC);
     if (np >= 5)
-        sqlite3_bind_int64(st, 5, r->id.ms);
+        sqlite3_bind_int64(st, 5, (int64_t)r->id.ms);
     if (np >= 6)
         sqlite3_bind_int64(st, 6, r->ms);
     if (np >= 7)
@@ -837,7 +837,7 @@ int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r
                               .group = column_slice(st, 2)};
             if (k == 0) {
                 r.op = CATALOG_XGROUP_PUT;
-                r.id = (td_sid){sqlite3_column_int64(st, 3), (uint64_t)sqlite3_column_int64(st, 4)};
+                r.id = (td_sid){(uint64_t)sqlite3_column_int64(st, 3), (uint64_t)sqlite3_column_int64(st, 4)};
                 r.ms = sqlite3_column_int64(st, 5);
                 r.policy = (const char *)sqlite3_column_text(st, 6);
             } else if (k == 1) {
@@ -847,11 +847,11 @@ int catalog_xrows_list(td_catalog *c, int (*fn)(void *arg, const catalog_xrow *r
             } else if (k == 3) {
                 r.op = CATALOG_XDEL_PUT;
                 r.ms = sqlite3_column_int64(st, 3);
-                r.id = (td_sid){sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5)};
+                r.id = (td_sid){(uint64_t)sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5)};
             } else {
                 r.op = CATALOG_XPEND_PUT;
                 r.name = column_slice(st, 3);
-                r.id = (td_sid){sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5)};
+                r.id = (td_sid){(uint64_t)sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5)};
                 r.ms = sqlite3_column_int64(st, 6);
                 r.count = sqlite3_column_int64(st, 7);
             }

@@ -529,7 +529,7 @@ static int anchor_insert(td_part *p, int64_t off, td_sid id)
     if (anchors_push(p, INT64_MAX, id) != 0) /* grows the array by one at the end */
         return -ENOMEM;
     memmove(p->anch + k + 1, p->anch + k, (p->nanch - 1 - k) * sizeof(*p->anch));
-    p->anch[k] = (sanchor){off, id};
+    p->anch[k] = (sanchor){off, id, false};
     return 0;
 }
 
@@ -550,7 +550,7 @@ static int anchors_for_swap_locked(td_part *p, clean_ctx *c, size_t i0, int64_t 
             continue; /* the removed batches did not set the stream time here */
         td_sid old = sid_at_locked(p, k.base, NULL);
         size_t a = anchors_upto(p, k.base);
-        int64_t ms = TD_MAX(TD_MAX(prefix, k.new_st), 0);
+        uint64_t ms = sid_ts_ms(TD_MAX(prefix, k.new_st));
         if (a)
             ms = TD_MAX(ms, p->anch[a - 1].id.ms);
         if (ms == old.ms)
@@ -560,8 +560,8 @@ static int anchors_for_swap_locked(td_part *p, clean_ctx *c, size_t i0, int64_t 
         changed = true;
     }
     for (size_t a = anchors_upto(p, boundary); a < p->nanch; a++) {
-        if (p->anch[a].id.ms < c->g_removed) {
-            p->anch[a].id.ms = c->g_removed;
+        if (p->anch[a].id.ms < sid_ts_ms(c->g_removed)) {
+            p->anch[a].id.ms = sid_ts_ms(c->g_removed);
             changed = true;
         }
     }

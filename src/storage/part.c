@@ -457,7 +457,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         goto out;
     }
     int64_t base = act->next_offset;
-    if (req && req->mode != PART_SID_AUTO && (rc = sid_check_locked(p, req, base)) != 0)
+    if ((rc = sid_check_locked(p, req, base, &h)) != 0)
         goto out;
     batch_set_base_offset(batch, base);
     h.base_offset = base;

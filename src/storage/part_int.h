@@ -55,6 +55,10 @@ struct td_seg {
 typedef struct sanchor {
     int64_t off;
     td_sid id;
+    /* XSETID to the largest ID: id is the last ID itself, not the next record's (there is no
+     * next); only ever the last anchor, at the log end, and every append is refused after it.
+     * In ANCHOR_FILE, the top bit of off. */
+    bool last;
 } sanchor;
 
 typedef struct durable_waiter {
@@ -140,6 +144,11 @@ void owe_indexes(td_part *p, td_seg *s);
 int write_offset_file(td_part *p, const char *name, int64_t offset);
 void sealed_max_update_locked(td_part *p);
 td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end);
+/* A batch timestamp (-1 for none) as a stream ID's ms: below 0 counts as 0. */
+static inline uint64_t sid_ts_ms(int64_t ts)
+{
+    return ts > 0 ? (uint64_t)ts : 0;
+}
 size_t anchors_upto(const td_part *p, int64_t off);
 int anchors_push(td_part *p, int64_t off, td_sid id);
 int anchors_rewrite_locked(td_part *p);
@@ -166,9 +175,10 @@ int seg_create(td_part *p, int64_t base, int64_t now_ms);
 td_seg *first_owed_locked(const td_part *p);
 int recovery_point_update_locked(td_part *p);
 void write_snapshot(td_part *p, int64_t offset);
-/* part_sid.c: checks a stream ID request against the last ID for a batch at offset base; loads
+/* part_sid.c: checks a batch at offset base (with its stream ID request, or NULL) against the
+ * last ID, writing the anchor it needs; loads
  * ANCHOR_FILE at open; keeps the anchors that the records after a dropped oldest segment need. */
-int sid_check_locked(td_part *p, const part_sid_req *req, int64_t base);
+int sid_check_locked(td_part *p, part_sid_req *req, int64_t base, const td_batch_header *h);
 int anchors_load(td_part *p);
 int anchors_before_drop_locked(td_part *p);
 

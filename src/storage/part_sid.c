@@ -19,11 +19,22 @@
  * (the largest batch timestamp up to and including that batch, and at least the ms of the last
  * anchor at or before o); seq is o plus the shift of that anchor (seq_a - off_a), or o when there
  * is none. Anchors (off, ms, seq) say "the record at off has the ID (max(ms, its stream time),
- * seq)". They are written for explicit IDs that the rule would not give, for XSETID, and when
- * deleting segments changes what the rule would compute (retention, DeleteRecords), so that an
- * ID once handed out never changes. They are kept in memory and in ANCHOR_FILE: 28-byte entries,
- * off (i64 BE), ms (i64 BE), seq (u64 BE), CRC32C of those 24 bytes (u32 BE), appended and
- * fdatasynced before the record they describe; rewritten whole when segments are deleted.
+ * seq)". They are written for explicit IDs that the rule would not give (and for `ms-*`, which
+ * is an explicit ID once the last ID is known), for XSETID, for IDs whose ms is above INT64_MAX
+ * (a batch timestamp is an int64_t: such a batch has the timestamp INT64_MAX and the anchor
+ * keeps the ms), before a sequence number would pass 2^64-1 (the next batch starts at
+ * (last ms + 1, 0), where Redis's `*` goes too; past 18446744073709551615-18446744073709551615
+ * every append is refused with TD_EFULL, as Redis refuses XADD), and when deleting segments
+ * changes what the rule would compute (retention, DeleteRecords), so that an ID once handed out
+ * never changes. They are kept in memory and in ANCHOR_FILE: 28-byte entries, off (i64 BE), ms
+ * (u64 BE), seq (u64 BE), CRC32C of those 24 bytes (u32 BE), appended and fdatasynced before
+ * the record they describe; rewritten whole when segments are deleted. (Before ms was unsigned,
+ * the file held ms below 2^63 in the same bytes: old files read the same.) The top bit of off
+ * marks the one anchor that names the last ID rather than the next record's: XSETID to the
+ * largest ID, after which there is no next (sanchor.last).
+ *
+ * Invariant: no written record's seq passes 2^64-1 (sid_room_locked writes an anchor before),
+ * so seq_a + (o - off_a) never wraps for a record that exists.
  */
 /* Recomputes sealed_max_ts after segments were sealed or deleted. Caller holds mu. */
 void sealed_max_update_locked(td_part *p)
@@ -92,7 +103,7 @@ td_sid sid_at_locked(const td_part *p, int64_t off, int64_t *run_end)
     size_t k = anchors_upto(p, off);
     const sanchor *a = k ? &p->anch[k - 1] : NULL;
     int64_t end;
-    int64_t m = TD_MAX(stream_prefix_max_locked(p, off, &end), 0);
+    uint64_t m = sid_ts_ms(stream_prefix_max_locked(p, off, &end));
     td_sid id;
     id.ms = a ? TD_MAX(m, a->id.ms) : m;
     id.seq = a ? a->id.seq + (uint64_t)(off - a->off) : (uint64_t)off;
@@ -110,6 +121,8 @@ static td_sid sid_last_locked(const td_part *p)
     int64_t end = aload(&p->log_end);
     if (p->nanch && p->anch[p->nanch - 1].off == end) {
         td_sid a = p->anch[p->nanch - 1].id;
+        if (p->anch[p->nanch - 1].last)
+            return a;
         if (a.seq > 0)
             return (td_sid){a.ms, a.seq - 1};
         return a.ms > 0 ? (td_sid){a.ms - 1, UINT64_MAX} : (td_sid){0, 0};
@@ -124,24 +137,25 @@ int anchors_push(td_part *p, int64_t off, td_sid id)
     /* A later anchor at the same offset replaces the earlier one. */
     if (p->nanch && p->anch[p->nanch - 1].off == off) {
         p->anch[p->nanch - 1].id = id;
+        p->anch[p->nanch - 1].last = false;
         return 0;
     }
     if (td_grow(&p->anch, &p->anch_cap, p->nanch, sizeof(*p->anch), 8) != 0)
         return -ENOMEM;
-    p->anch[p->nanch++] = (sanchor){off, id};
+    p->anch[p->nanch++] = (sanchor){off, id, false};
     return 0;
 }
 
 static void anchor_encode(uint8_t *b, const sanchor *a)
 {
-    td_store_be64(b, (uint64_t)a->off);
-    td_store_be64(b + 8, (uint64_t)a->id.ms);
+    td_store_be64(b, (uint64_t)a->off | (a->last ? UINT64_C(1) << 63 : 0));
+    td_store_be64(b + 8, a->id.ms);
     td_store_be64(b + 16, a->id.seq);
     td_store_be32(b + 24, td_crc32c(0, b, 24));
 }
 
 /* Appends one anchor to the file, durably, then to memory. Caller holds mu. */
-static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
+static int anchor_add_locked(td_part *p, int64_t off, td_sid id, bool last)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", p->dir, ANCHOR_FILE);
@@ -152,7 +166,7 @@ static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
     int64_t size = 0;
     int rc = io->fsize(io, fd, &size);
     uint8_t b[ANCHOR_ENTRY];
-    sanchor a = {off, id};
+    sanchor a = {off, id, last};
     anchor_encode(b, &a);
     size -= size % ANCHOR_ENTRY; /* after a torn write, overwrite its remains */
     if (rc == 0)
@@ -164,7 +178,10 @@ static int anchor_add_locked(td_part *p, int64_t off, td_sid id)
         rc = io->sync_dir(io, p->dir);
     if (rc)
         return td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
-    return anchors_push(p, off, id);
+    rc = anchors_push(p, off, id);
+    if (rc == 0)
+        p->anch[p->nanch - 1].last = last;
+    return rc;
 }
 
 /* Rewrites the anchor file with the anchors in memory. Caller holds mu. */
@@ -185,7 +202,8 @@ int anchors_rewrite_locked(td_part *p)
 }
 
 /* Loads the anchor file at open: entries up to the first torn or damaged one, and at or below
- * the log end (recovery may have cut records an anchor was written for). */
+ * the log end (recovery may have cut records an anchor was written for). A later entry at the
+ * same offset replaces an earlier one (XSETID again, also after a marked anchor). */
 int anchors_load(td_part *p)
 {
     char path[PATH_MAX];
@@ -206,10 +224,14 @@ int anchors_load(td_part *p)
     int64_t end = aload(&p->log_end);
     for (int64_t pos = 0; rc == 0 && pos + ANCHOR_ENTRY <= size; pos += ANCHOR_ENTRY) {
         const uint8_t *e = b + pos;
-        sanchor a = {(int64_t)td_load_be64(e),
-                     {(int64_t)td_load_be64(e + 8), td_load_be64(e + 16)}};
-        if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || a.off < 0 || a.id.ms < 0 ||
-            (p->nanch && a.off < p->anch[p->nanch - 1].off)) {
+        uint64_t off = td_load_be64(e);
+        sanchor a = {(int64_t)(off & INT64_MAX),
+                     {td_load_be64(e + 8), td_load_be64(e + 16)},
+                     off >> 63 != 0};
+        bool top = a.id.ms == UINT64_MAX && a.id.seq == UINT64_MAX;
+        if (td_load_be32(e + 24) != td_crc32c(0, e, 24) || (a.last && (!top || a.off < end)) ||
+            (p->nanch && (a.off < p->anch[p->nanch - 1].off ||
+                          (p->anch[p->nanch - 1].last && a.off != p->anch[p->nanch - 1].off)))) {
             dropped = true;
             break;
         }
@@ -218,6 +240,8 @@ int anchors_load(td_part *p)
             continue;
         }
         rc = anchors_push(p, a.off, a.id);
+        if (rc == 0)
+            p->anch[p->nanch - 1].last = a.last;
     }
     free(b);
     if (rc == 0 && dropped) {
@@ -249,7 +273,7 @@ int anchors_before_drop_locked(td_part *p)
         } else {
             k--;
         }
-        p->anch[k] = (sanchor){b, {prev.ms, at.seq}};
+        p->anch[k] = (sanchor){b, {prev.ms, at.seq}, false};
     }
     memmove(p->anch, p->anch + k, (p->nanch - k) * sizeof(*p->anch));
     p->nanch -= k;
@@ -319,38 +343,104 @@ int part_stream_after(td_part *p, td_sid id, int64_t *offset)
     return part_stream_seek(p, id, part_log_start(p), hw, offset);
 }
 
+/* The ID of the last record written (trimmed or not: a segment may still hold it and give the
+ * stream time), or the last ID when no segment holds a record. Caller holds mu. */
+static td_sid sid_top_locked(const td_part *p)
+{
+    int64_t end = aload(&p->log_end);
+    if (end > p->segs[0]->base)
+        return sid_at_locked(p, end - 1, NULL);
+    return sid_last_locked(p);
+}
+
+int part_stream_top(td_part *p, td_sid *top)
+{
+    pthread_mutex_lock(&p->mu);
+    *top = sid_top_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
 int part_stream_set_last(td_part *p, td_sid last)
 {
     pthread_mutex_lock(&p->mu);
     int rc = check_online(p);
-    if (rc == 0 && td_sid_cmp(last, sid_last_locked(p)) < 0)
-        rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last ID");
-    if (rc == 0 && last.seq >= TD_SID_SEQ_MAX)
-        rc = td_fail(TD_EINVAL, "sequence numbers stop at %" PRIu64, TD_SID_SEQ_MAX - 1);
+    /* Like Redis, below an earlier XSETID is fine, not below the last record: the anchor at the
+     * log end is replaced. The next record's stream time is at most that record's ms. */
+    if (rc == 0 && td_sid_cmp(last, sid_top_locked(p)) < 0)
+        rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last entry");
+    /* An anchor names the next record's ID; after the largest there is none: the anchor is
+     * marked as naming the last ID itself. */
+    td_sid next = last;
+    bool top = !td_sid_next(&next);
     if (rc == 0)
-        rc = anchor_add_locked(p, aload(&p->log_end), (td_sid){last.ms, last.seq + 1});
+        rc = anchor_add_locked(p, aload(&p->log_end), top ? last : next, top);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
 
-/* The check before an append with a stream ID request (under mu, before writing at `base`);
- * may write an anchor. */
-int sid_check_locked(td_part *p, const part_sid_req *req, int64_t base)
+/* Whether the record at off, after anchor a, has a sequence number (a's plus the distance),
+ * into *seq; false when it would pass 2^64-1. */
+static bool run_seq(const sanchor *a, int64_t off, uint64_t *seq)
 {
+    uint64_t d = (uint64_t)(off - a->off);
+    if (d > UINT64_MAX - a->id.seq)
+        return false;
+    *seq = a->id.seq + d;
+    return true;
+}
+
+/* Before an append of `count` records at `base` (the log end) that the rule numbers: when the
+ * last of them would pass the largest sequence number, an anchor makes the batch start at
+ * (last ms + 1, 0); TD_EFULL when the last ID's ms is the largest (Redis's "exhausted"). */
+static int sid_room_locked(td_part *p, int64_t base, int64_t count)
+{
+    uint64_t seq;
+    if (p->nanch && p->anch[p->nanch - 1].last)
+        return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
+    if (p->nanch == 0 || run_seq(&p->anch[p->nanch - 1], base + count - 1, &seq))
+        return 0; /* without an anchor seq is the offset, below 2^63 */
+    td_sid last = sid_last_locked(p);
+    if (last.ms == UINT64_MAX)
+        return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
+    return anchor_add_locked(p, base, (td_sid){last.ms + 1, 0}, false);
+}
+
+/* The check before an append (under mu, before writing batch h at `base`); may write an anchor.
+ * req is NULL for appends that do not ask for IDs (Kafka, HTTP): they get the rule's. */
+int sid_check_locked(td_part *p, part_sid_req *req, int64_t base, const td_batch_header *h)
+{
+    int64_t count = (int64_t)h->last_offset_delta + 1;
+    if (!req || req->mode == PART_SID_AUTO)
+        return sid_room_locked(p, base, count);
     if (p->cfg.timestamp_type == TD_TS_LOG_APPEND_TIME)
         return td_fail(TD_EINVAL, "explicit IDs need message.timestamp.type=CreateTime");
     td_sid last = sid_last_locked(p);
+    if (last.ms == UINT64_MAX && last.seq == UINT64_MAX)
+        return td_fail(TD_EFULL, "the stream has exhausted the last possible ID");
     td_sid w = req->want;
-    if (w.seq >= TD_SID_SEQ_MAX)
-        return td_fail(TD_EINVAL, "sequence numbers stop at %" PRIu64, TD_SID_SEQ_MAX - 1);
-    if (req->mode == PART_SID_MS)
-        return w.ms < last.ms ? td_fail(TD_ESEQUENCE, "ID not greater than the last") : 0;
-    if (td_sid_cmp(w, last) <= 0)
+    if (req->mode == PART_SID_MS) {
+        /* Redis's `ms-*`: ms-0 above the last ID's ms, the last seq + 1 at the same ms. */
+        if (w.ms < last.ms)
+            return td_fail(TD_ESEQUENCE, "ID not greater than the last");
+        if (w.ms == last.ms && last.seq == UINT64_MAX)
+            return td_fail(TD_ERANGE, "no sequence number is left after %" PRIu64 "-%" PRIu64,
+                           last.ms, last.seq);
+        w.seq = w.ms == last.ms ? last.seq + 1 : 0;
+    } else if (td_sid_cmp(w, last) <= 0) {
         return td_fail(TD_ESEQUENCE, "ID not greater than the last");
-    /* The batch's timestamp is w.ms, the largest so far: the rule gives (w.ms, natural seq). */
+    }
+    if ((uint64_t)count - 1 > UINT64_MAX - w.seq)
+        return td_fail(TD_ERANGE, "the batch's sequence numbers would pass %" PRIu64, UINT64_MAX);
+    uint64_t ts = sid_ts_ms(h->max_timestamp);
+    if (ts > w.ms)
+        return td_fail(TD_EINVAL, "the batch's timestamp is above the ID's ms");
+    /* What the rule gives once the batch is written: its timestamp joins the stream time. */
     td_sid nat = sid_at_locked(p, base, NULL);
-    if (nat.seq == w.seq)
+    nat.ms = TD_MAX(nat.ms, ts);
+    size_t k = p->nanch;
+    bool wraps = k && !run_seq(&p->anch[k - 1], base, &nat.seq);
+    if (!wraps && td_sid_cmp(nat, w) == 0)
         return 0;
-    return anchor_add_locked(p, base, w);
+    return anchor_add_locked(p, base, w, false);
 }
-

@@ -129,13 +129,13 @@ int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_
  * Stream IDs (docs/redis.md#stream-ids; the type td_sid is base.h's): every record of a
  * partition has an ID (ms, seq) that strictly increases with its offset and never changes: ms is
  * the partition's stream time (the largest batch timestamp so far), seq the offset plus a shift
- * that only explicit IDs and XSETID set. Sequence numbers stay below TD_SID_SEQ_MAX.
+ * that only explicit IDs and XSETID set; both cover the full 64 unsigned bits, as in Redis.
  */
 
 enum part_sid_mode {
     PART_SID_AUTO,     /* `*`: the rule's ID (the batch's timestamp is now) */
-    PART_SID_MS,       /* `ms-*`: the batch's timestamp is want.ms; TD_ESEQUENCE if below the
-                          last ID's ms */
+    PART_SID_MS,       /* `ms-*`: Redis's ms-0, or last seq + 1 at the last ID's ms (TD_ERANGE
+                          when that is past 2^64-1); TD_ESEQUENCE below the last ID's ms */
     PART_SID_EXPLICIT, /* `ms-seq`: exactly want (timestamp want.ms); TD_ESEQUENCE if not above
                           the last ID */
 };
@@ -146,7 +146,10 @@ typedef struct part_sid_req {
 } part_sid_req;
 
 /* part_append_unchecked with a stream ID request, checked and met under the partition's lock
- * (TD_EINVAL for explicit IDs on a LogAppendTime topic or a sequence number too large). */
+ * (TD_EINVAL for explicit IDs on a LogAppendTime topic, TD_ERANGE for explicit IDs whose seq
+ * would pass 2^64-1 within the batch). The batch's timestamp must not be above want.ms (the
+ * RESP layer gives min(want.ms, INT64_MAX)). Every append, with a request or not, gets TD_EFULL
+ * once the last ID is 18446744073709551615-18446744073709551615. */
 int part_append_sid(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                     part_sid_req *req);
 
@@ -164,8 +167,12 @@ int part_stream_find(td_part *p, td_sid id, int64_t *offset);
 int part_stream_after(td_part *p, td_sid id, int64_t *offset);
 /* The last ID: the last record's, or 0-0, or what XSETID set since. */
 int part_stream_last(td_part *p, td_sid *last);
-/* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below the
- * last ID). Durable when it returns. */
+/* The ID of the last record written (whether trimmed or XDEL'd since), or the last ID when no
+ * segment holds a record any more: what XSETID may not go below. */
+int part_stream_top(td_part *p, td_sid *top);
+/* XSETID: the next record's ID will be greater than `last` (TD_ESEQUENCE if `last` is below
+ * part_stream_top; it may be below an earlier XSETID's; after the largest ID every append gets
+ * TD_EFULL). Durable when it returns. */
 int part_stream_set_last(td_part *p, td_sid last);
 
 /* part_append without the CRC check, for a caller that has just encoded (or deep-validated)

@@ -125,87 +125,30 @@ static int resp_stream_writable(resp_w *w, sref *s)
 
 const char resp_invalid_id[] = "ERR Invalid stream ID specified as stream command argument";
 
-static bool parse_u64(const uint8_t *p, size_t n, uint64_t *out)
-{
-    if (n == 0 || n > 20)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
+/* Strict (no "-" or "+"), over the full unsigned range (stream_id.h); *big is always false now
+ * (IDs are no longer capped), kept for the callers that test it. */
 bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big)
 {
-    const uint8_t *dash = memchr(a.p, '-', a.n);
-    uint64_t ms, seq = missing_seq;
-    size_t msn = dash ? (size_t)(dash - a.p) : a.n;
-    if (!parse_u64(a.p, msn, &ms))
-        return false;
-    if (dash && !parse_u64(dash + 1, a.n - msn - 1, &seq))
-        return false;
-    *big = ms > INT64_MAX;
-    id->ms = ms > INT64_MAX ? INT64_MAX : (int64_t)ms;
-    id->seq = *big ? UINT64_MAX : seq;
-    return true;
-}
-
-static int id_format(char *buf, size_t len, td_sid id)
-{
-    (void)len; /* at least 48: 20 + 1 + 20 */
-    size_t n = td_u64_text(buf, (uint64_t)id.ms);
-    buf[n++] = '-';
-    n += td_u64_text(buf + n, id.seq);
-    return (int)n;
+    *big = false;
+    return resp_sid_parse(a.p, a.n, missing_seq, RESP_SID_STRICT, id, NULL);
 }
 
 void resp_w_id(resp_w *w, td_sid id)
 {
-    char b[48];
-    int n = id_format(b, sizeof(b), id);
-    resp_w_bulk(w, b, (size_t)n);
-}
-
-static bool id_decr(td_sid *id)
-{
-    if (id->seq > 0) {
-        id->seq--;
-        return true;
-    }
-    if (id->ms == 0)
-        return false;
-    id->ms--;
-    id->seq = UINT64_MAX;
-    return true;
+    char b[RESP_SID_TEXT_MAX];
+    resp_w_bulk(w, b, resp_sid_format(b, id));
 }
 
 bool resp_bound_parse(td_slice a, bool is_start, td_sid *id)
 {
-    if (a.n == 1 && a.p[0] == '-') {
-        *id = (td_sid){0, 0};
-        return true;
-    }
-    if (a.n == 1 && a.p[0] == '+') {
-        *id = (td_sid){INT64_MAX, UINT64_MAX};
-        return true;
-    }
-    bool excl = a.n > 0 && a.p[0] == '(';
-    bool big;
-    if (!resp_id_parse(excl ? td_slice_make(a.p + 1, a.n - 1) : a, is_start ? 0 : UINT64_MAX, id,
-                       &big))
-        return false;
-    if (big && is_start)
-        *id = (td_sid){INT64_MAX, UINT64_MAX}; /* past every ID: nothing */
-    if (excl && !big)
-        return is_start ? td_sid_next(id) : id_decr(id);
-    return true;
+    return resp_sid_bound(a.p, a.n, is_start, id) == NULL;
+}
+
+void resp_w_bound_error(resp_w *w, td_slice a, bool is_start)
+{
+    td_sid id;
+    const char *e = resp_sid_bound(a.p, a.n, is_start, &id);
+    resp_w_error(w, e ? e : resp_invalid_id);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -364,29 +307,17 @@ static bool resp_parse_count(resp_w *w, td_slice a, long long *count)
     return true;
 }
 
-/* Why a bound did not parse, as Redis says it: an exclusive bound of a valid ID fails only at
- * the end of the ID space (nothing is above or below it); anything else is not an ID ("(-"
- * included). */
-static const char *bound_error(td_slice a, const char *edge)
-{
-    td_sid id;
-    bool big;
-    if (a.n > 1 && a.p[0] == '(' && resp_id_parse(td_slice_make(a.p + 1, a.n - 1), 0, &id, &big))
-        return edge;
-    return resp_invalid_id;
-}
-
 /* XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n] */
 static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool rev)
 {
     td_sid lo, hi;
     long long count = -1;
     if (!resp_bound_parse(argv[rev ? 3 : 2], true, &lo)) {
-        resp_w_error(w, bound_error(argv[rev ? 3 : 2], "ERR invalid start ID for the interval"));
+        resp_w_bound_error(w, argv[rev ? 3 : 2], true);
         return;
     }
     if (!resp_bound_parse(argv[rev ? 2 : 3], false, &hi)) {
-        resp_w_error(w, bound_error(argv[rev ? 2 : 3], "ERR invalid end ID for the interval"));
+        resp_w_bound_error(w, argv[rev ? 2 : 3], false);
         return;
     }
     for (size_t i = 4; i < argc; i++) {
@@ -685,6 +616,25 @@ void resp_xbatch_free(resp_xbatch *xb)
     free(xb);
 }
 
+/* An XADD's failed append, with Redis's texts for what its IDs refuse. */
+static void reply_append_error(resp_w *w, int r, int mode)
+{
+    const char *e = NULL;
+    if (r == TD_ESEQUENCE)
+        e = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+    else if (r == TD_EFULL)
+        e = "ERR The stream has exhausted the last possible ID, unable to add more items";
+    else if (r == TD_ERANGE && mode == BROKER_SID_MS)
+        e = "ERR Elements are too large to be stored"; /* Redis 7.0's answer to `ms-*` at the
+                                                          last ms when its seq is the largest */
+    if (!e) {
+        resp_reply_engine_error(w, r);
+        return;
+    }
+    td_error_clear();
+    resp_w_error(w, e);
+}
+
 /* Appends the batched XADDs of one stream and writes their replies. */
 static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t pos, resp_w *w)
 {
@@ -722,18 +672,19 @@ void resp_xadd_flush(rconn *rc, resp_w *w)
     if (!xb || xb->n == 0)
         return;
     int r = xb_append(rc, xb, 0, xb->n, 0, w);
-    if (r == TD_ETOOBIG && xb->n > 1) {
-        /* Together above the topic's max.message.bytes: one by one. */
+    if ((r == TD_ETOOBIG || r == TD_EFULL) && xb->n > 1) {
+        /* Together above the topic's max.message.bytes, or past the last possible ID: one by
+         * one (those before the last ID are added, as Redis adds them). */
         size_t pos = 0;
         for (size_t k = 0; k < xb->n; k++) {
             r = xb_append(rc, xb, k, 1, pos, w);
             if (r)
-                resp_reply_engine_error(w, r);
+                reply_append_error(w, r, BROKER_SID_AUTO);
             pos += xb->len[k];
         }
     } else if (r) {
         for (size_t k = 0; k < xb->n; k++)
-            resp_reply_engine_error(w, r);
+            reply_append_error(w, r, BROKER_SID_AUTO);
     }
     xb_reset(xb);
 }
@@ -794,6 +745,13 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
 /* ---------------------------------------------------------------------------------------------
  * XADD
  */
+/* The timestamp of an event whose ID has this ms: the ms, or the largest Kafka timestamp for an
+ * ms above it (storage keeps the ID's ms in an anchor; docs/redis.md#stream-ids). */
+static int64_t sid_timestamp(uint64_t ms)
+{
+    return ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ms;
+}
+
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool nomkstream = false;
@@ -810,28 +768,24 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             break;
         }
     }
-    /* The ID, then field value pairs. */
+    /* The ID (parsed before the arity is checked, as Redis does), then field value pairs. */
+    broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
+    bool seq_given = true;
+    if (i < argc && !(argv[i].n == 1 && argv[i].p[0] == '*')) {
+        if (!resp_sid_parse(argv[i].p, argv[i].n, 0, RESP_SID_STRICT | RESP_SID_MS_STAR, &req.want,
+                            &seq_given)) {
+            resp_w_error(w, resp_invalid_id);
+            return;
+        }
+        req.mode = seq_given ? BROKER_SID_EXPLICIT : BROKER_SID_MS;
+    }
     if (i >= argc || (argc - i - 1) < 2 || (argc - i - 1) % 2) {
         resp_w_error(w, "ERR wrong number of arguments for 'xadd' command");
         return;
     }
-    td_slice ida = argv[i];
-    broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
-    if (!(ida.n == 1 && ida.p[0] == '*')) {
-        bool big;
-        td_slice base = ida;
-        bool ms_star = ida.n >= 2 && ida.p[ida.n - 1] == '*' && ida.p[ida.n - 2] == '-';
-        if (ms_star)
-            base = td_slice_make(ida.p, ida.n - 2);
-        if (!resp_id_parse(base, 0, &req.want, &big) || big) {
-            resp_w_error(w, resp_invalid_id);
-            return;
-        }
-        req.mode = ms_star ? BROKER_SID_MS : BROKER_SID_EXPLICIT;
-        if (!ms_star && req.want.ms == 0 && req.want.seq == 0) {
-            resp_w_error(w, "ERR The ID specified in XADD must be greater than 0-0");
-            return;
-        }
+    if (req.mode == BROKER_SID_EXPLICIT && req.want.ms == 0 && req.want.seq == 0) {
+        resp_w_error(w, "ERR The ID specified in XADD must be greater than 0-0");
+        return;
     }
     const td_slice *fv = argv + i + 1;
     size_t nfv = argc - i - 1;
@@ -857,17 +811,13 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                    .value_len = val.len,
                    .headers = json ? NULL : &h,
                    .header_count = json ? 0 : 1,
-                   .timestamp_ms = req.mode == BROKER_SID_AUTO ? now : req.want.ms};
+                   .timestamp_ms = req.mode == BROKER_SID_AUTO ? now : sid_timestamp(req.want.ms)};
     broker_append_result ar;
     if (r == 0)
         r = broker_stream_append(s.p, &ev, 1, now, &req, &ar);
     td_buf_free(&val);
-    if (r == TD_ESEQUENCE) {
-        td_error_clear();
-        resp_w_error(w, "ERR The ID specified in XADD is equal or smaller than the target "
-                        "stream top item");
-    } else if (r) {
-        resp_reply_engine_error(w, r);
+    if (r) {
+        reply_append_error(w, r, req.mode);
     } else {
         /* Inside EXEC the commands after it must see the entry (the transaction holds every
          * other client off anyway): wait here. Elsewhere the reply waits, not the loop. */
@@ -889,12 +839,11 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     broker_topic_release(s.ref);
 }
 
-/* XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id] */
+/* XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id], checked in Redis 7.0's order. */
 void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     td_sid id;
-    bool big;
-    if (!resp_id_parse(argv[2], 0, &id, &big) || big) {
+    if (!resp_sid_parse(argv[2].p, argv[2].n, 0, RESP_SID_STRICT, &id, NULL)) {
         resp_w_error(w, resp_invalid_id);
         return;
     }
@@ -909,10 +858,11 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             }
         } else if (resp_arg_is(argv[i], "maxdeletedid") && i + 1 < argc) {
             td_sid md;
-            if (!resp_id_parse(argv[++i], 0, &md, &big)) {
+            if (!resp_sid_parse(argv[i + 1].p, argv[i + 1].n, 0, RESP_SID_STRICT, &md, NULL)) {
                 resp_w_error(w, resp_invalid_id);
                 return;
             }
+            i++;
             if (td_sid_cmp(id, md) < 0) {
                 resp_w_error(w, "ERR The ID specified in XSETID is smaller than the provided "
                                 "max_deleted_entry_id");
@@ -929,20 +879,26 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_error(w, "ERR no such key");
     if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
-    int64_t len = broker_part_high_watermark(s.p) - broker_part_log_start(s.p);
-    int r;
-    if (added >= 0 && added < len)
+    /* Redis compares with the top item, then the length, when the stream has entries; the
+     * broker compares with the last ID again under the partition's lock. */
+    int64_t len = resp_stream_len(rc, &s);
+    td_sid top;
+    int r = broker_stream_top(s.p, &top);
+    if (r == 0 && len > 0 && td_sid_cmp(id, top) < 0)
+        r = TD_ESEQUENCE;
+    if (r == 0 && len > 0 && added >= 0 && added < len) {
         resp_w_error(w, "ERR The entries_added specified in XSETID is smaller than the target "
                         "stream length");
-    else if ((r = broker_stream_set_last(s.p, id)) == TD_ESEQUENCE) {
+    } else if (r == 0 && (r = broker_stream_set_last(s.p, id)) == 0) {
+        resp_w_simple(w, "OK");
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xsetid", argv[1]);
+    }
+    if (r == TD_ESEQUENCE) {
         td_error_clear();
         resp_w_error(w, "ERR The ID specified in XSETID is smaller than the target stream top "
                         "item");
     } else if (r) {
         resp_reply_engine_error(w, r);
-    } else {
-        resp_w_simple(w, "OK");
-        resp_notify(rc, RESP_NOTIFY_STREAM, "xsetid", argv[1]);
     }
     broker_topic_release(s.ref);
 }
@@ -1091,7 +1047,7 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
     td_buf_init(&tmp);
     size_t with = 0;
     int r = 0;
-    const td_sid all = {INT64_MAX, UINT64_MAX};
+    const td_sid all = {UINT64_MAX, UINT64_MAX};
     if (b->group && !xreadgroup_keys_ok(rc, w, b))
         return 1;
     for (size_t i = 0; i < b->nkeys && r == 0; i++) {

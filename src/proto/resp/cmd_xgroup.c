@@ -66,7 +66,7 @@ static bool strict_id(td_slice a, td_sid *id)
     if (!resp_id_parse(a, 0, id, &big))
         return false;
     if (big)
-        *id = (td_sid){INT64_MAX, UINT64_MAX};
+        *id = (td_sid){UINT64_MAX, UINT64_MAX};
     return true;
 }
 
@@ -489,7 +489,7 @@ static void pend_consumer(void *arg, const xconsumer_info *c)
 void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     long long min_idle = 0, count = 0;
-    td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
+    td_sid lo = {0, 0}, hi = {UINT64_MAX, UINT64_MAX};
     td_slice consumer = {NULL, 0};
     if (argc != 3 && (argc < 6 || argc > 9)) {
         resp_reply_syntax(w);
@@ -511,15 +511,11 @@ void resp_cmd_xpending(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         if (count < 0)
             count = 0;
         if (!resp_bound_parse(argv[at], true, &lo)) {
-            resp_w_error(w, argv[at].n && argv[at].p[0] == '(' ? "ERR invalid start ID for the "
-                                                                 "interval"
-                                                               : resp_invalid_id);
+            resp_w_bound_error(w, argv[at], true);
             return;
         }
         if (!resp_bound_parse(argv[at + 1], false, &hi)) {
-            resp_w_error(w, argv[at + 1].n && argv[at + 1].p[0] == '('
-                                ? "ERR invalid end ID for the interval"
-                                : resp_invalid_id);
+            resp_w_bound_error(w, argv[at + 1], false);
             return;
         }
         if (at + 3 < argc)
@@ -686,8 +682,7 @@ void resp_cmd_xautoclaim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv
     o.min_idle_ms = min_idle < 0 ? 0 : min_idle;
     td_sid start;
     if (!resp_bound_parse(argv[5], true, &start)) {
-        resp_w_error(w, argv[5].n && argv[5].p[0] == '(' ? "ERR invalid start ID for the interval"
-                                                         : resp_invalid_id);
+        resp_w_bound_error(w, argv[5], true);
         return;
     }
     for (size_t j = 6; j < argc; j++) {
@@ -936,7 +931,7 @@ static void edge_entry(rconn *rc, resp_w *w, const sref *s, bool last)
     td_buf_init(&b);
     size_t n = 0;
     int64_t next;
-    const td_sid all = {INT64_MAX, UINT64_MAX};
+    const td_sid all = {UINT64_MAX, UINT64_MAX};
     if (resp_read_entries(rc, s, off, all, 1, &b, &n, &next, NULL) == 0 && n == 1)
         td_buf_append(w->b, b.p, b.len);
     else
@@ -965,7 +960,7 @@ static void collect_consumer(void *arg, const xconsumer_info *c)
 static void full_group(info_out *o, const xgroup_info *g)
 {
     td_engine *e = o->rc->s->e;
-    const td_sid lo = {0, 0}, hi = {INT64_MAX, UINT64_MAX};
+    const td_sid lo = {0, 0}, hi = {UINT64_MAX, UINT64_MAX};
     resp_w_map(&o->w, 7);
     resp_w_str(&o->w, "name");
     resp_w_bulk(&o->w, g->name.p, g->name.n);
@@ -1099,7 +1094,7 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
         td_buf_init(&b);
         size_t n = 0;
         int64_t next;
-        const td_sid all = {INT64_MAX, UINT64_MAX};
+        const td_sid all = {UINT64_MAX, UINT64_MAX};
         int r = resp_read_entries(rc, &s, ls, all, (size_t)count, &b, &n, &next, NULL);
         resp_w_array(w, r == 0 ? n : 0);
         if (r == 0)

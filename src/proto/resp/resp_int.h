@@ -11,6 +11,7 @@
 #include "broker/broker.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_server.h"
+#include "proto/resp/stream_id.h"
 
 typedef struct rconn rconn;
 typedef struct resp_pubsub resp_pubsub;
@@ -271,11 +272,13 @@ static inline xstream resp_xstream(const sref *s)
     return (xstream){broker_topic_id(s->ref), s->pi, s->p};
 }
 extern const char resp_invalid_id[]; /* Redis's "Invalid stream ID ..." error */
-/* "ms-seq" or "ms" (seq = missing_seq), as Redis parses IDs. ms above INT64_MAX is kept as
- * INT64_MAX with *big set, for ranges to clamp. */
+/* "ms-seq" or "ms" (seq = missing_seq), strict, as Redis parses IDs (stream_id.h), over the
+ * full unsigned range; *big is always false (IDs are no longer capped). */
 bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big);
 /* A range bound: "-", "+", an ID, or "(" ID (exclusive). */
 bool resp_bound_parse(td_slice a, bool is_start, td_sid *id);
+/* The error reply for a bound resp_bound_parse refused (Redis's text for its case). */
+void resp_w_bound_error(resp_w *w, td_slice a, bool is_start);
 void resp_w_id(resp_w *w, td_sid id);
 /* An engine failure, with the detail td_last_error() has. */
 void resp_reply_engine_error(resp_w *w, int r);

@@ -8,7 +8,9 @@
  * and says why, an accepted password lies inside the input, and the ACLs accepted rules make
  * are valid and survive being read back as rules (acl_rules.c). Each argument is also read as
  * notify-keyspace-events: an accepted value's canonical text reads back as the same classes
- * (notify.c; `A` leaves `n` out of the text, as Redis's does). */
+ * (notify.c; `A` leaves `n` out of the text, as Redis's does); and as a stream ID and a range
+ * bound (stream_id.c): an accepted ID written back reads as the same ID, strict acceptance
+ * implies the loose one, and a bound refused says why in Redis's words. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +245,34 @@ static void notify_check(const resp_cmd *c)
     }
 }
 
+/* A stream ID argument under every flag combination, and as both range bounds. */
+static void stream_id_check(td_slice a)
+{
+    td_sid strict, loose, back;
+    bool given = true;
+    bool ok_strict = resp_sid_parse(a.p, a.n, 3, RESP_SID_STRICT, &strict, NULL);
+    bool ok_loose = resp_sid_parse(a.p, a.n, 3, 0, &loose, NULL);
+    if (ok_strict && (!ok_loose || td_sid_cmp(strict, loose) != 0))
+        abort();
+    if (resp_sid_parse(a.p, a.n, 3, RESP_SID_STRICT | RESP_SID_MS_STAR, &back, &given) &&
+        given != ok_strict)
+        abort(); /* only `ms-*` is accepted with the star and not without */
+    if (ok_loose) {
+        char buf[RESP_SID_TEXT_MAX];
+        size_t n = resp_sid_format(buf, loose);
+        if (n > sizeof(buf) ||
+            !resp_sid_parse((const uint8_t *)buf, n, 0, RESP_SID_STRICT, &back, NULL) ||
+            td_sid_cmp(back, loose) != 0)
+            abort();
+    }
+    for (int start = 0; start < 2; start++) {
+        td_sid id;
+        const char *e = resp_sid_bound(a.p, a.n, start, &id);
+        if (e && strncmp(e, "ERR ", 4))
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     resp_limits lim;
@@ -281,6 +311,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         acl_rules_check(&c);
         notify_check(&c);
+        for (size_t i = 0; i < c.argc; i++)
+            stream_id_check(c.argv[i]);
         pos += c.len;
         td_arena_free(&a);
     }
