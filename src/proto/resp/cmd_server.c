@@ -16,6 +16,7 @@
 
 #include "broker/audit.h"
 #include "proto/resp/resp_int.h"
+#include "proto/resp/xnodes.h"
 
 #define REDIS_VERSION "7.0.0" /* the behaviour implemented: Redis 7.0's */
 
@@ -726,6 +727,8 @@ static const config_param params[] = {
     {"proto-max-bulk-len", false},
     {"requirepass", true},
     {"save", false},
+    {"stream-node-max-bytes", true},
+    {"stream-node-max-entries", true},
     {"timeout", false},
     {"tidings-allow-flush", false},
 };
@@ -733,6 +736,8 @@ static const config_param params[] = {
 static void param_value(rconn *rc, const char *name, char *buf, size_t len)
 {
     resp_server *s = rc->s;
+    if (resp_xnodes_config_get(s, name, buf, len))
+        return;
     if (!strcmp(name, "appendonly"))
         snprintf(buf, len, "yes");
     else if (!strcmp(name, "appendfsync"))
@@ -809,7 +814,16 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                           p->name);
             return;
         }
-        if (argv[i + 1].n == 0 && rc->s->cfg.password_required) {
+        const char *why = strcmp(p->name, "requirepass")
+                              ? resp_xnodes_config_check(p->name, argv[i + 1])
+                              : NULL;
+        if (why) {
+            resp_w_errorf(w, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                          p->name, why);
+            return;
+        }
+        if (!strcmp(p->name, "requirepass") && argv[i + 1].n == 0 &&
+            rc->s->cfg.password_required) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - this "
                           "listener binds %s, not a loopback address, and may do so only with a "
@@ -817,7 +831,7 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                           p->name, rc->s->cfg.bind);
             return;
         }
-        if (argv[i + 1].n >= sizeof(rc->s->cfg.password)) {
+        if (!strcmp(p->name, "requirepass") && argv[i + 1].n >= sizeof(rc->s->cfg.password)) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - too "
                           "long",
@@ -826,7 +840,14 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         }
     }
     for (size_t i = 2; i < argc; i += 2) {
-        /* requirepass: the only settable one */
+        if (!resp_arg_is(argv[i], "requirepass")) {
+            resp_xnodes_config_set(rc->s,
+                                   resp_arg_is(argv[i], "stream-node-max-bytes")
+                                       ? "stream-node-max-bytes"
+                                       : "stream-node-max-entries",
+                                   argv[i + 1]);
+            continue;
+        }
         pthread_mutex_lock(&rc->s->cfg_mu);
         snprintf(rc->s->cfg.password, sizeof(rc->s->cfg.password), "%.*s", (int)argv[i + 1].n,
                  (const char *)argv[i + 1].p);

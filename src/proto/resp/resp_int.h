@@ -17,6 +17,7 @@ typedef struct resp_pubsub resp_pubsub;
 typedef struct resp_block resp_block;
 typedef struct resp_xbatch resp_xbatch;
 typedef struct resp_acl_log resp_acl_log;
+typedef struct resp_xnodes resp_xnodes;
 
 /* A connection's subscriptions (channels or patterns): copies, binary-safe. */
 typedef struct resp_subs {
@@ -55,6 +56,7 @@ struct resp_server {
     td_metric *m_auth_failed;                  /* tidings_auth_failures_total{redis,password} */
     td_metric *m_denied_acl, *m_denied_unauth; /* tidings_security_denied_total{redis,...} */
     resp_acl_log *acl_log;                     /* ACL LOG: recent failures and refusals */
+    resp_xnodes *xnodes; /* streams' node models and settings (xnodes.c) */
 };
 
 struct rconn {

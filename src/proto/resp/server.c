@@ -19,6 +19,7 @@
 #include "broker/broker.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
+#include "proto/resp/xnodes.h"
 
 void resp_server_config_default(resp_server_config *c)
 {
@@ -67,6 +68,8 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
     int rc = resp_pubsub_create(&s->pubsub);
     if (rc == 0)
         rc = resp_authz_create(s);
+    if (rc == 0)
+        rc = resp_xnodes_create(s);
     if (rc) {
         resp_server_destroy(s);
         return rc;
@@ -86,6 +89,7 @@ void resp_server_destroy(resp_server *s)
         return;
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
+    resp_xnodes_destroy(s);
     net_waitset_destroy(s->blocked);
     free(s->m_requests);
     free(s->m_latency);
