@@ -134,3 +134,232 @@ def test_sequences_match_redis(pair, entries, bytes_, big):
     pair.same("CONFIG", "SET", "stream-node-max-entries", entries)
     pair.same("CONFIG", "SET", "stream-node-max-bytes", bytes_)
     run_sequence(pair, zlib.crc32(f"{entries}/{bytes_}/{big}".encode()), 1200 if not big else 400, big)
+
+
+def pipe(pair, cmds):
+    """Sends cmds to both servers pipelined and asserts the replies are the same."""
+    for c in pair:
+        for cmd in cmds:
+            c.send(*cmd)
+    for cmd in cmds:
+        a, b = pair.ours.reply(), pair.theirs.reply()
+        assert a == b, f"{cmd}:\n tidings: {a!r}\n redis:   {b!r}"
+
+
+def xadds(key, start, n, fields=("a", "1", "b", "hello")):
+    return [("XADD", key, "%d-1" % (start + i), *fields) for i in range(n)]
+
+
+def test_maxlen_zero_leaves_an_empty_stream(pair):
+    pair.same("XADD", "s", "MAXLEN", "0", "1-1", "a", "b")
+    check(pair)
+    pair.same("XADD", "s", "MAXLEN", "~", "0", "2-1", "a", "b")
+    check(pair)
+    pipe(pair, xadds("s", 10, 250))
+    pair.same("XTRIM", "s", "MAXLEN", "0")
+    check(pair)
+    pipe(pair, xadds("s", 1000, 30))
+    pair.same("XTRIM", "s", "MAXLEN", "~", "0")
+    check(pair)
+    # With a generated ID too (the reply is the new ID: compared without it).
+    a, b = pair.both("XADD", "t", "MAXLEN", "0", "*", "a", "b")
+    assert a.startswith(b"$") and b.startswith(b"$")
+    pair.same("XLEN", "t")
+    a, b = pair.both("XINFO", "STREAM", "t")
+    assert radix(a) == radix(b) == {b"keys": b"0", b"nodes": b"1"}
+
+
+def test_approximate_trims_whole_nodes(pair):
+    pipe(pair, xadds("s", 1, 1000))
+    for maxlen in ("999", "901", "900", "444", "100", "99", "1"):
+        pair.same("XTRIM", "s", "MAXLEN", "~", maxlen)
+        check(pair)
+    pipe(pair, xadds("s", 5000, 1000))
+    pair.same("XTRIM", "s", "MINID", "~", "5455-1")
+    pair.same("XTRIM", "s", "MINID", "~", "5455-1", "LIMIT", "100")
+    pair.same("XTRIM", "s", "MINID", "~", "5655-1", "LIMIT", "99")
+    pair.same("XTRIM", "s", "MINID", "5701-0")
+    check(pair)
+    pair.same("XADD", "s", "MAXLEN", "~", "150", "9000-1", "a", "b")
+    check(pair)
+
+
+def test_default_limit_follows_node_size(pair):
+    # `~` without LIMIT does at most 100 nodes' worth of entries (100 * stream-node-max-entries).
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "2")
+    pipe(pair, xadds("s", 1, 500))
+    pair.same("XTRIM", "s", "MAXLEN", "~", "0")
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "0", "LIMIT", "0")  # 0: no limit
+    check(pair)
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "0")  # 10000 then
+    pipe(pair, xadds("s", 1000, 300))
+    pair.same("XTRIM", "s", "MAXLEN", "~", "0")
+    check(pair)
+
+
+def test_byte_limit_and_emptied_tail(pair):
+    # Nodes closed by their bytes; a tail node emptied by XDEL goes, and the next entry fits
+    # in the node before it when it is small enough.
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "0")
+    pair.same("CONFIG", "SET", "stream-node-max-bytes", "300")
+    big = "x" * 60
+    pipe(pair, [("XADD", "s", "%d-0" % i, "f", big) for i in range(1, 6)])
+    check(pair)
+    pair.same("XDEL", "s", "5-0")
+    pair.same("XDEL", "s", "4-0")
+    check(pair)
+    pipe(pair, [("XADD", "s", "%d-0" % i, "f", "1") for i in range(6, 12)])
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "3")
+    check(pair)
+
+
+def test_exact_trim_marks_entries_of_the_first_node(pair):
+    # Marked entries still fill the node: the next node starts where Redis's does, and counts
+    # above 127 change the size of the master entry's counters.
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "300")
+    pair.same("CONFIG", "SET", "stream-node-max-bytes", "0")
+    pipe(pair, xadds("s", 1, 150))
+    pair.same("XTRIM", "s", "MAXLEN", "100")
+    pair.same("XTRIM", "s", "MINID", "70-1")
+    check(pair)
+    pipe(pair, xadds("s", 200, 200))
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "150")
+    check(pair)
+
+
+@pytest.mark.parametrize("args", [
+    ("MAXLEN", "10", "LIMIT", "5"),
+    ("LIMIT", "5"),
+    ("LIMIT", "0", "MAXLEN", "1"),
+    ("LIMIT", "10", "MAXLEN", "~", "5"),
+    ("MAXLEN", "1", "MINID", "0"),
+    ("MINID", "0", "MAXLEN", "1"),
+    ("MAXLEN", "-1"),
+    ("MAXLEN", "abc"),
+    ("MAXLEN", "~", "abc"),
+    ("MAXLEN", "="),
+    ("MAXLEN", "~", "1", "LIMIT", "-1"),
+    ("MAXLEN", "~", "1", "LIMIT", "x"),
+    ("MINID", "abc"),
+    ("MINID", "-"),
+    ("MINID", "+"),
+    ("MINID", "=", "5"),
+    ("MINID", "~", "5-1", "LIMIT"),
+    ("FOO", "1"),
+    ("MAXLEN", "1", "BAR"),
+    ("MAXLEN",),
+    ("maxlen", "~", "2"),
+    ("MAXLEN", "=", "2", "LIMIT", "0"),
+])
+def test_xtrim_arguments(pair, args):
+    for stream in ("none", "s"):
+        pipe(pair, xadds("s", 1, 3))
+        pair.same("XTRIM", stream, *args)
+    pair.same("XRANGE", "s", "-", "+")
+
+
+@pytest.mark.parametrize("args", [
+    ("MAXLEN", "5", "LIMIT", "2", "9-1"),
+    ("LIMIT", "2", "9-1"),
+    ("LIMIT", "0", "9-1"),
+    ("MAXLEN", "*"),
+    ("MAXLEN", "1", "MINID", "1", "9-1"),
+    ("NOMKSTREAM", "MAXLEN", "~", "1", "LIMIT", "1", "9-1"),
+    ("MAXLEN", "~", "1", "NOMKSTREAM", "9-1"),
+    ("MINID", "5-0", "9-1"),
+    ("MAXLEN", "-2", "9-1"),
+])
+def test_xadd_trim_arguments(pair, args):
+    pipe(pair, xadds("s", 1, 3))
+    pair.same("XADD", "s", *args, "f", "v")
+    pair.same("XADD", "other", *args, "f", "v")
+    pair.same("XRANGE", "s", "-", "+")
+    pair.same("XRANGE", "other", "-", "+")
+
+
+def test_config_stream_node_settings(pair):
+    for name in ("stream-node-max-entries", "stream-node-max-bytes"):
+        pair.same("CONFIG", "GET", name)
+        for v in ("-1", "abc", "1.5", "", "99999999999999999999", "9223372036854775807",
+                  "9223372036854775808", "0", "7", "1k", "1kb", "2MB", "3g", "1gb", "5b", "k",
+                  " 1", "+1", "012", "18446744073709551615", "10000000000gb"):
+            pair.same("CONFIG", "SET", name, v)
+            pair.same("CONFIG", "GET", name)
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "100", "stream-node-max-bytes", "x")
+    pair.same("CONFIG", "GET", "stream-node-max-entries")
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "5", "stream-node-max-bytes", "2048")
+    pair.same("CONFIG", "GET", "stream-node-max-entries")
+    pair.same("CONFIG", "GET", "stream-node-max-bytes")
+    a, b = pair.both("CONFIG", "GET", "stream-node-*")
+    assert sorted(a.split(b"\r\n")) == sorted(b.split(b"\r\n"))
+
+
+def test_entries_produced_through_kafka(pair):
+    """Entries a Kafka producer appended are packed as Redis would pack the fields XRANGE shows
+    for them (tidings only: the peer gets them as XADDs of those fields and IDs)."""
+    from confluent_kafka import Producer
+
+    pair.ours("XADD", "s", "1-1", "a", "b")  # makes the topic (a stream: one partition)
+    pair.theirs("XADD", "s", "1-1", "a", "b")
+    p = Producer({"bootstrap.servers": pair.broker.bootstrap, "linger.ms": 5})
+    rng = random.Random(5)
+    for i in range(400):
+        key = None if i % 3 else ("k%d" % i).encode()
+        headers = [("h", b"%d" % i)] if i % 5 == 0 else None
+        val = "".join(rng.choice("ab") for _ in range(rng.choice([1, 10, 70, 300])))
+        if i % 7 == 0:
+            val = str(i)
+        p.produce("s", value=val.encode(), key=key, headers=headers)
+    assert p.flush(30) == 0
+    # What tidings shows, given to Redis entry by entry with the same IDs.
+    seen = pair.ours("XRANGE", "s", "(1-1", "+")
+    entries = parse(seen)
+    assert len(entries) == 400
+    pipe_one = [("XADD", "s", eid, *flds) for eid, flds in entries]
+    for cmd in pipe_one:
+        pair.theirs.send(*cmd)
+    for cmd in pipe_one:
+        r = pair.theirs.reply()
+        assert r.startswith(b"$"), r
+    check(pair)
+    for args in (("MAXLEN", "~", "350"), ("MAXLEN", "~", "200"), ("MINID", "~", entries[300][0]),
+                 ("MAXLEN", "=", "50")):
+        pair.same("XTRIM", "s", *args)
+        check(pair)
+
+
+def parse(reply):
+    """[(id, [field, value, ...]), ...] of an XRANGE reply (RESP2)."""
+    lines = reply.split(b"\r\n")
+    out, i = [], 1
+    n = int(lines[0][1:])
+    for _ in range(n):
+        eid = lines[i + 2].decode()
+        nf = int(lines[i + 3][1:])
+        vals = [lines[i + 5 + 2 * k] for k in range(nf)]
+        out.append((eid, vals))
+        i += 4 + 2 * nf
+    return out
+
+
+def test_restart_rebuilds_the_nodes(pair):
+    """After a restart the model is rebuilt from the log: the same nodes, the same trims."""
+    rng = random.Random(11)
+    ids = Ids(rng)
+    cmds = [("XADD", "s", ids.next(), *fields(rng, rng.random() < 0.2)) for _ in range(700)]
+    pipe(pair, cmds)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "650")
+    check(pair)
+    pair.broker.stop()
+    pair.broker.start()
+    pair.ours.close()
+    pair.ours = Conn(pair.broker.redis_port)
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "400")
+    check(pair)
+    pipe(pair, [("XADD", "s", ids.next(), *fields(rng, False)) for _ in range(150)])
+    pair.same("XTRIM", "s", "MAXLEN", "~", "300")
+    check(pair)
