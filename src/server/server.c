@@ -77,6 +77,8 @@ static const char *const keys[] = {"data",
                                    "redis.password",
                                    "redis.allow.flush",
                                    "redis.max.reply.bytes",
+                                   "redis.stream.node.max.entries",
+                                   "redis.stream.node.max.bytes",
                                    "admin.user",
                                    "kafka.tls",
                                    "kafka.tls.cert.file",
@@ -147,6 +149,8 @@ void server_config_defaults(td_server_config *c)
     resp_server_config rc;
     resp_server_config_default(&rc);
     c->redis_max_reply_bytes = (int64_t)rc.max_reply;
+    c->redis_stream_node_max_entries = rc.stream_node_max_entries;
+    c->redis_stream_node_max_bytes = rc.stream_node_max_bytes;
     snprintf(c->admin_user, sizeof(c->admin_user), "admin");
     snprintf(c->kafka_sasl_mechanisms, sizeof(c->kafka_sasl_mechanisms),
              "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN");
@@ -206,6 +210,10 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, http_sse_stall_timeout_ms), true},
     {"redis.max.reply.bytes", 65536, (int64_t)1 << 40,
      offsetof(td_server_config, redis_max_reply_bytes), true},
+    {"redis.stream.node.max.entries", 0, INT64_MAX,
+     offsetof(td_server_config, redis_stream_node_max_entries), true},
+    {"redis.stream.node.max.bytes", 0, INT64_MAX,
+     offsetof(td_server_config, redis_stream_node_max_bytes), true},
     {"log.rate.limit", 0, 1000000, offsetof(td_server_config, log_rate_limit), false},
     {"max.connections", 0, 100000000, offsetof(td_server_config, max_connections), true},
 };
@@ -1042,6 +1050,8 @@ static int start_redis(server *s)
          (tls && c->redis_tls.client_auth != 2 && !c->redis_tls.auth &&
           !host_is_loopback(s->tls_host[2])));
     rcfg.max_reply = (size_t)c->redis_max_reply_bytes;
+    rcfg.stream_node_max_entries = c->redis_stream_node_max_entries;
+    rcfg.stream_node_max_bytes = c->redis_stream_node_max_bytes;
     if ((rc = resp_server_create(s->e, &rcfg, &s->rs)) != 0)
         return rc;
     /* Redis answers a client past maxclients with this error, then closes; so do we. */

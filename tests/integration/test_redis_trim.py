@@ -363,3 +363,31 @@ def test_restart_rebuilds_the_nodes(pair):
     pipe(pair, [("XADD", "s", ids.next(), *fields(rng, False)) for _ in range(150)])
     pair.same("XTRIM", "s", "MAXLEN", "~", "300")
     check(pair)
+
+
+def test_broker_settings_set_the_initial_values(tmp_path, peer):
+    """redis.stream.node.max.entries / .bytes are the values CONFIG GET shows at start."""
+    b = Broker(str(tmp_path / "data"), redis=True,
+               extra=["--set", "redis.stream.node.max.entries=3",
+                      "--set", "redis.stream.node.max.bytes=1000"]).start()
+    ours, theirs = Conn(b.redis_port), Conn(peer)
+    try:
+        assert ours("CONFIG", "GET", "stream-node-max-entries") == \
+            b"*2\r\n$23\r\nstream-node-max-entries\r\n$1\r\n3\r\n"
+        assert ours("CONFIG", "GET", "stream-node-max-bytes") == \
+            b"*2\r\n$21\r\nstream-node-max-bytes\r\n$4\r\n1000\r\n"
+        theirs("FLUSHALL")
+        theirs("CONFIG", "SET", "stream-node-max-entries", "3")
+        theirs("CONFIG", "SET", "stream-node-max-bytes", "1000")
+        for i in range(1, 40):
+            cmd = ("XADD", "s", "%d-1" % i, "f", "v" * (i * 13 % 300))
+            assert ours(*cmd) == theirs(*cmd)
+        a, b2 = ours("XINFO", "STREAM", "s"), theirs("XINFO", "STREAM", "s")
+        assert radix(a) == radix(b2) and int(radix(a)[b"keys"]) > 12
+        assert ours("XTRIM", "s", "MAXLEN", "~", "20") == theirs("XTRIM", "s", "MAXLEN", "~", "20")
+    finally:
+        ours.close()
+        theirs("CONFIG", "SET", "stream-node-max-entries", "100")
+        theirs("CONFIG", "SET", "stream-node-max-bytes", "4096")
+        theirs.close()
+        b.stop()

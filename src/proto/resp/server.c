@@ -26,6 +26,8 @@ void resp_server_config_default(resp_server_config *c)
     memset(c, 0, sizeof(*c));
     resp_limits_default(&c->limits);
     c->max_reply = (size_t)512 << 20;
+    c->stream_node_max_entries = XN_DEFAULT_MAX_ENTRIES;
+    c->stream_node_max_bytes = XN_DEFAULT_MAX_BYTES;
     snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 }
 

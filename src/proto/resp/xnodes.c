@@ -359,8 +359,8 @@ int resp_xnodes_create(resp_server *s)
     if (!x)
         return -ENOMEM;
     pthread_mutex_init(&x->mu, NULL);
-    x->max_entries = XN_DEFAULT_MAX_ENTRIES;
-    x->max_bytes = XN_DEFAULT_MAX_BYTES;
+    x->max_entries = s->cfg.stream_node_max_entries;
+    x->max_bytes = s->cfg.stream_node_max_bytes;
     s->xnodes = x;
     return 0;
 }
