@@ -573,7 +573,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
     int64_t n;
-    int r = resp_xnodes_trim(rc, &s, &t, &n);
+    int r = resp_xnodes_trim(rc->s, &s, &t, -1, &n);
     if (r)
         resp_reply_engine_error(w, r);
     else
@@ -728,6 +728,47 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
 /* ---------------------------------------------------------------------------------------------
  * XADD
  */
+
+/* An XADD's trim, waiting for its entry to be durable. */
+typedef struct xadd_trim {
+    resp_server *sv;
+    sref s; /* holds the topic reference */
+    trim_spec t;
+    int64_t end; /* the XADD's entry's end: the trim does not count the entries after it */
+} xadd_trim;
+
+static void xadd_trim_run(void *arg, int r)
+{
+    xadd_trim *x = arg;
+    int64_t n;
+    if (r == 0)
+        r = resp_xnodes_trim(x->sv, &x->s, &x->t, x->end, &n);
+    if (r && r != -ESHUTDOWN)
+        TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(x->s.ref),
+                td_strerror(r));
+    broker_topic_release(x->s.ref);
+    free(x);
+}
+
+/* Trims after the XADD whose entry ends at end (r: how its wait inside EXEC went), taking over
+ * s->ref: inside EXEC at once (the entry is durable), elsewhere when the entry is. */
+static void xadd_trim_later(rconn *rc, sref *s, const trim_spec *t, int64_t end, int r)
+{
+    xadd_trim *x = malloc(sizeof(*x));
+    if (!x) {
+        TD_WARN("redis", "XADD on %s: trimming failed: out of memory", broker_topic_name(s->ref));
+        if (!rc->in_exec)
+            resp_wait_durable(rc, s->ref, s->pi, end);
+        broker_topic_release(s->ref);
+        return;
+    }
+    *x = (xadd_trim){rc->s, *s, *t, end};
+    if (rc->in_exec)
+        xadd_trim_run(x, r);
+    else
+        resp_wait_durable_then(rc, s->ref, s->pi, end, xadd_trim_run, x);
+}
+
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool nomkstream = false;
@@ -800,15 +841,14 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             resp_reply_engine_error(w, r);
         else
             resp_w_id(w, req.got);
+        if (t.kind) {
+            /* The trim counts the new entry, so it runs once the entry is readable (durable),
+             * before the connection's next command (xadd_trim releases s.ref). */
+            xadd_trim_later(rc, &s, &t, ar.end_offset, r);
+            return;
+        }
         if (!rc->in_exec)
             resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
-        /* The trim counts the new entry, so it waits for it to be readable (durable). */
-        int64_t n;
-        if (t.kind && (r = broker_part_wait_durable(s.p, ar.end_offset)) == 0)
-            r = resp_xnodes_trim(rc, &s, &t, &n);
-        if (t.kind && r)
-            TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
-                    td_strerror(r));
     }
     broker_topic_release(s.ref);
 }

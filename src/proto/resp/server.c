@@ -182,13 +182,25 @@ typedef struct durable_wait {
     /* Atomic: 0 while broker_when_durable runs, then 1; 2 if the callback came before it
      * returned (durable already: fsync=interval or none), so that no task is posted. */
     int state;
+    /* Run once durable (or failed: rc), on the loop before the held replies go, or where the
+     * wait ends otherwise; then may be NULL. */
+    void (*then)(void *arg, int rc);
+    void *then_arg;
 } durable_wait;
+
+static void wait_then(durable_wait *d, int r)
+{
+    if (d->then)
+        d->then(d->then_arg, r);
+    d->then = NULL;
+}
 
 /* On the connection's loop: one of its XADDs is durable (or failed). */
 static void durable_done(void *arg)
 {
     durable_wait *d = arg;
     net_conn *c = d->c;
+    wait_then(d, d->rc);
     rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
     if (rc) {
         rc->waits--;
@@ -219,6 +231,7 @@ static void durable_cb(void *arg, int r)
     if (__atomic_compare_exchange_n(&d->state, &zero, 2, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return; /* resp_wait_durable sees it */
     if (net_loop_post(d->loop, durable_done, d) != 0) {
+        wait_then(d, -ESHUTDOWN);
         net_conn_unref(d->c); /* shutting down: nothing will run */
         free(d);
     }
@@ -240,6 +253,8 @@ static durable_wait *wait_new(rconn *rc, bool data)
     d->data = data;
     d->rc = 0;
     d->state = 0;
+    d->then = NULL;
+    d->then_arg = NULL;
     net_conn_ref(rc->c);
     return d;
 }
@@ -251,6 +266,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
     if (r == 0 && !__atomic_compare_exchange_n(&d->state, &zero, 1, false, __ATOMIC_ACQ_REL,
                                                __ATOMIC_ACQUIRE)) {
         /* Already durable (fsync=interval or none): no task to post. */
+        wait_then(d, d->rc);
         rc->waits--;
         rc->data_waits -= d->data;
         rc->wait_failed |= d->rc != 0;
@@ -261,6 +277,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
     if (r) {
         d->rc = r;
         if (net_loop_post(d->loop, durable_done, d) != 0) {
+            wait_then(d, r);
             rc->waits--;
             rc->data_waits -= d->data;
             rc->wait_failed = true;
@@ -275,6 +292,19 @@ void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, i
     durable_wait *d = wait_new(rc, true);
     if (d)
         wait_registered(rc, d, broker_when_durable(ref, partition, end, durable_cb, d));
+}
+
+void resp_wait_durable_then(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end,
+                            void (*then)(void *arg, int rc), void *arg)
+{
+    durable_wait *d = wait_new(rc, true);
+    if (!d) {
+        then(arg, -ENOMEM);
+        return;
+    }
+    d->then = then;
+    d->then_arg = arg;
+    wait_registered(rc, d, broker_when_durable(ref, partition, end, durable_cb, d));
 }
 
 void resp_wait_saved(rconn *rc, uint64_t seq)

@@ -438,19 +438,19 @@ static xn_cfg cfg_now(resp_server *s)
 }
 
 /* The offsets in [from, to) that XDEL removed (sorted, malloc'd, NULL when none). */
-static int deleted_offsets(rconn *rc, const sref *sr, int64_t from, int64_t to, int64_t **offs,
-                           size_t *n)
+static int deleted_offsets(resp_server *sv, const sref *sr, int64_t from, int64_t to,
+                           int64_t **offs, size_t *n)
 {
     xstream xs = resp_xstream(sr);
     *offs = NULL;
     *n = 0;
     if (from >= to)
         return 0;
-    return xstream_deleted(rc->s->e, &xs, from, to, offs, n, NULL);
+    return xstream_deleted(sv->e, &xs, from, to, offs, n, NULL);
 }
 
 /* The live entries (stored, not removed by XDEL) in [from, to). */
-static int64_t live_in(rconn *rc, const sref *sr, int64_t from, int64_t to)
+static int64_t live_in(resp_server *sv, const sref *sr, int64_t from, int64_t to)
 {
     if (from >= to)
         return 0;
@@ -458,7 +458,7 @@ static int64_t live_in(rconn *rc, const sref *sr, int64_t from, int64_t to)
     size_t nd;
     if (broker_part_count_records(sr->p, from, to, &n) != 0)
         n = to - from;
-    if (deleted_offsets(rc, sr, from, to, &offs, &nd) == 0) {
+    if (deleted_offsets(sv, sr, from, to, &offs, &nd) == 0) {
         n -= (int64_t)nd;
         free(offs);
     }
@@ -466,17 +466,19 @@ static int64_t live_in(rconn *rc, const sref *sr, int64_t from, int64_t to)
 }
 
 /* Adds the entries in [xs->end, hw) to the model. */
-static int stream_read(rconn *rc, const sref *sr, xn_stream *xs, int64_t hw)
+static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t hw)
 {
     td_iter *it;
-    int r = td_iter_open(rc->s->e, broker_topic_name(sr->ref), sr->pi, xs->end, &it);
+    int r = td_iter_open(sv->e, broker_topic_name(sr->ref), sr->pi, xs->end, &it);
     if (r)
         return r;
-    xn_cfg cfg = cfg_now(rc->s);
+    xn_cfg cfg = cfg_now(sv);
     td_event ev;
     td_sid id = {0, 0};
     int64_t run_end = -1, run_off = -1, from = xs->end;
     while ((r = td_iter_next(it, &ev)) == 1 && ev.offset < hw) {
+        if (ev.offset < xs->end)
+            continue; /* a batch that began before */
         if (ev.offset > run_end) {
             if ((r = broker_stream_id(sr->p, ev.offset, &id, &run_end)) != 0)
                 break;
@@ -502,7 +504,7 @@ static int stream_read(rconn *rc, const sref *sr, xn_stream *xs, int64_t hw)
     /* Entries XDEL removed before the model saw them (a rebuild): removed after the others. */
     int64_t *offs;
     size_t nd;
-    if ((r = deleted_offsets(rc, sr, from, hw, &offs, &nd)) != 0)
+    if ((r = deleted_offsets(sv, sr, from, hw, &offs, &nd)) != 0)
         return r;
     for (size_t i = 0; i < nd; i++)
         xn_model_delete(&xs->m, offs[i]);
@@ -511,8 +513,9 @@ static int stream_read(rconn *rc, const sref *sr, xn_stream *xs, int64_t hw)
 }
 
 /* Catches the model up with the partition: appends (through any protocol) up to the high
- * watermark, and a log start moved by something else (retention, Kafka's DeleteRecords). */
-static int stream_sync(rconn *rc, const sref *sr, xn_stream *xs)
+ * watermark (or upto, when that is below it and not negative), and a log start moved by
+ * something else (retention, Kafka's DeleteRecords). */
+static int stream_sync(resp_server *sv, const sref *sr, xn_stream *xs, int64_t upto)
 {
     int64_t ls = broker_part_log_start(sr->p), hw = broker_part_high_watermark(sr->p);
     if (!xs->built || hw < xs->end) {
@@ -527,7 +530,7 @@ static int stream_sync(rconn *rc, const sref *sr, xn_stream *xs)
         xn_model_drop(&xs->m, k);
         if (xs->m.n && xs->m.v[0].start < ls) {
             xn_node *nd = &xs->m.v[0];
-            int64_t live = live_in(rc, sr, ls, nd->end);
+            int64_t live = live_in(sv, sr, ls, nd->end);
             xs->m.length -= nd->live - live;
             nd->deleted += nd->live - live;
             nd->live = live;
@@ -536,14 +539,16 @@ static int stream_sync(rconn *rc, const sref *sr, xn_stream *xs)
     }
     if (xs->end < ls)
         xs->end = ls;
+    if (upto >= 0 && upto < hw)
+        hw = upto;
     if (xs->end >= hw)
         return 0;
-    return stream_read(rc, sr, xs, hw);
+    return stream_read(sv, sr, xs, hw);
 }
 
 /* An exact trim's part in node nd (the first kept): marks its first entries deleted (those
  * below minid, or as many as leave maxlen), and gives the offset where the stream then starts. */
-static int trim_in_node(rconn *rc, const sref *sr, const xn_node *nd, const trim_spec *t,
+static int trim_in_node(resp_server *sv, const sref *sr, const xn_node *nd, const trim_spec *t,
                         int64_t length, int64_t ls, int64_t *cut, int64_t *marked)
 {
     int64_t from = TD_MAX(ls, nd->start);
@@ -552,12 +557,12 @@ static int trim_in_node(rconn *rc, const sref *sr, const xn_node *nd, const trim
     if (t->kind == 2) {
         int r = broker_stream_seek(sr->p, t->minid, from, nd->end, cut);
         if (r == 0)
-            *marked = live_in(rc, sr, from, *cut);
+            *marked = live_in(sv, sr, from, *cut);
         return r;
     }
     int64_t want = length - t->maxlen, *del, *recs = NULL;
     size_t nd_del, nrecs = 0, d = 0;
-    int r = deleted_offsets(rc, sr, from, nd->end, &del, &nd_del);
+    int r = deleted_offsets(sv, sr, from, nd->end, &del, &nd_del);
     if (r)
         return r;
     bool gaps = broker_part_has_gaps(sr->p);
@@ -581,13 +586,14 @@ static int trim_in_node(rconn *rc, const sref *sr, const xn_node *nd, const trim
     return 0;
 }
 
-int resp_xnodes_trim(rconn *rc, const sref *sr, const trim_spec *t, int64_t *trimmed)
+int resp_xnodes_trim(resp_server *sv, const sref *sr, const trim_spec *t, int64_t upto,
+                     int64_t *trimmed)
 {
     *trimmed = 0;
-    xn_stream *xs = stream_get(rc->s, sr);
+    xn_stream *xs = stream_get(sv, sr);
     if (!xs)
         return -ENOMEM;
-    int r = stream_sync(rc, sr, xs);
+    int r = stream_sync(sv, sr, xs, upto);
     xn_model *m = &xs->m;
     int64_t length = m->length, deleted = 0, marked = 0, ls = xs->ls, cut = -1;
     size_t k = 0;
@@ -607,7 +613,7 @@ int resp_xnodes_trim(rconn *rc, const sref *sr, const trim_spec *t, int64_t *tri
             continue;
         }
         if (!t->approx)
-            r = trim_in_node(rc, sr, nd, t, length, ls, &cut, &marked);
+            r = trim_in_node(sv, sr, nd, t, length, ls, &cut, &marked);
         break;
     }
     if (cut < 0)
@@ -625,7 +631,7 @@ int resp_xnodes_trim(rconn *rc, const sref *sr, const trim_spec *t, int64_t *tri
         xs->ls = TD_MAX(xs->ls, now_start);
         *trimmed = deleted + marked;
     }
-    stream_put(rc->s, xs);
+    stream_put(sv, xs);
     return r;
 }
 
@@ -646,12 +652,12 @@ int resp_xnodes_delete(rconn *rc, const sref *sr, const td_sid *ids, size_t n, s
         return -ENOMEM;
     }
     /* The live entries among ids, before they go (the model counts each once). */
-    int r = stream_sync(rc, sr, xs);
+    int r = stream_sync(rc->s, sr, xs, -1);
     size_t k = 0;
     for (size_t i = 0; r == 0 && i < n; i++) {
         int64_t off;
         if (broker_stream_find(sr->p, ids[i], &off) == 0 && off >= xs->ls && off < xs->end &&
-            live_in(rc, sr, off, off + 1) == 1)
+            live_in(rc->s, sr, off, off + 1) == 1)
             offs[k++] = off;
     }
     if (r == 0)
@@ -672,7 +678,7 @@ int resp_xnodes_radix(rconn *rc, const sref *sr, int64_t *keys, int64_t *nodes)
     xn_stream *xs = stream_get(rc->s, sr);
     if (!xs)
         return -ENOMEM;
-    int r = stream_sync(rc, sr, xs);
+    int r = stream_sync(rc->s, sr, xs, -1);
     *keys = (int64_t)xs->m.n;
     *nodes = xn_model_rax_nodes(&xs->m);
     stream_put(rc->s, xs);

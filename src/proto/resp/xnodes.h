@@ -92,9 +92,11 @@ int resp_xnodes_create(resp_server *s);
 void resp_xnodes_destroy(resp_server *s);
 /* Trims the stream as Redis's streamTrim: whole nodes, or with `=` also the first entries of the
  * first node kept; moves the log start to the first entry kept. *trimmed gets how many entries
- * went (Redis's reply). Up to the high watermark only: callers make their appends durable
- * first. */
-int resp_xnodes_trim(rconn *rc, const sref *s, const trim_spec *t, int64_t *trimmed);
+ * went (Redis's reply). The entries considered are those below the high watermark, or below
+ * upto if that is lower and not negative (an XADD's trim: not the entries appended after it);
+ * callers make their appends durable first. Any thread. */
+int resp_xnodes_trim(resp_server *sv, const sref *s, const trim_spec *t, int64_t upto,
+                     int64_t *trimmed);
 /* XDEL: xstream_delete, and the model told which entries went. */
 int resp_xnodes_delete(rconn *rc, const sref *s, const td_sid *ids, size_t n, size_t *deleted,
                        uint64_t *seq);
