@@ -456,3 +456,21 @@ def test_concurrent_writers_and_trims_keep_the_model_whole(pair):
     pair.ours = Conn(pair.broker.redis_port)
     assert radix(pair.ours("XINFO", "STREAM", "s")) == before
     assert int(pair.ours("XLEN", "s")[1:-2]) == n
+
+
+def test_pipelined_xadds_with_trims(pair):
+    """Each XADD's trim counts the entries up to its own, not those pipelined after it."""
+    cmds = []
+    for i in range(1, 400):
+        extra = []
+        if i % 37 == 0:
+            extra = ["MAXLEN", "0"]
+        elif i % 41 == 0:
+            extra = ["MAXLEN", "~", "50"]
+        elif i % 43 == 0:
+            extra = ["MINID", "=", "%d-0" % (i - 20)]
+        cmds.append(("XADD", "s", *extra, "%d-0" % i, "f", "v" * (i % 9)))
+        if i % 50 == 0:
+            cmds.append(("XLEN", "s"))
+    pipe(pair, cmds + [("XLEN", "s"), ("XRANGE", "s", "-", "+")])
+    check(pair)
