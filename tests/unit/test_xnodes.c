@@ -18,10 +18,10 @@ static void test_listpack_sizes(void)
     static const struct {
         int64_t v;
         size_t n;
-    } ints[] = {{0, 2},          {127, 2},        {128, 3},         {-1, 3},
-                {4095, 3},       {-4096, 3},      {4096, 4},        {-4097, 4},
-                {32767, 4},      {32768, 5},      {-32769, 5},      {8388607, 5},
-                {8388608, 6},    {INT32_MAX, 6},  {INT32_MIN, 6},   {(int64_t)INT32_MAX + 1, 10},
+    } ints[] = {{0, 2},          {127, 2},       {128, 3},       {-1, 3},
+                {4095, 3},       {-4096, 3},     {4096, 4},      {-4097, 4},
+                {32767, 4},      {32768, 5},     {-32769, 5},    {8388607, 5},
+                {8388608, 6},    {INT32_MAX, 6}, {INT32_MIN, 6}, {(int64_t)INT32_MAX + 1, 10},
                 {INT64_MIN, 10}, {INT64_MAX, 10}};
     for (size_t i = 0; i < sizeof(ints) / sizeof(*ints); i++)
         ASSERT_EQ(xn_lp_int_size(ints[i].v), ints[i].n);

@@ -814,16 +814,14 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                           p->name);
             return;
         }
-        const char *why = strcmp(p->name, "requirepass")
-                              ? resp_xnodes_config_check(p->name, argv[i + 1])
-                              : NULL;
+        const char *why =
+            strcmp(p->name, "requirepass") ? resp_xnodes_config_check(p->name, argv[i + 1]) : NULL;
         if (why) {
             resp_w_errorf(w, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
                           p->name, why);
             return;
         }
-        if (!strcmp(p->name, "requirepass") && argv[i + 1].n == 0 &&
-            rc->s->cfg.password_required) {
+        if (!strcmp(p->name, "requirepass") && argv[i + 1].n == 0 && rc->s->cfg.password_required) {
             resp_w_errorf(w,
                           "ERR CONFIG SET failed (possibly related to argument '%s') - this "
                           "listener binds %s, not a loopback address, and may do so only with a "

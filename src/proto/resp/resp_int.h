@@ -56,7 +56,7 @@ struct resp_server {
     td_metric *m_auth_failed;                  /* tidings_auth_failures_total{redis,password} */
     td_metric *m_denied_acl, *m_denied_unauth; /* tidings_security_denied_total{redis,...} */
     resp_acl_log *acl_log;                     /* ACL LOG: recent failures and refusals */
-    resp_xnodes *xnodes; /* streams' node models and settings (xnodes.c) */
+    resp_xnodes *xnodes;                       /* streams' node models and settings (xnodes.c) */
 };
 
 struct rconn {

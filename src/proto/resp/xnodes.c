@@ -489,9 +489,9 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
         td_arena_init(&a);
         td_slice *f;
         size_t nf;
-        r = resp_event_fields(&ev, &a, &f, &nf) != 0 ? -ENOMEM
-                                                     : xn_model_append(&xs->m, &cfg, ev.offset,
-                                                                       eid, f, nf);
+        r = resp_event_fields(&ev, &a, &f, &nf) != 0
+                ? -ENOMEM
+                : xn_model_append(&xs->m, &cfg, ev.offset, eid, f, nf);
         td_arena_free(&a);
         if (r)
             break;
@@ -604,8 +604,8 @@ int resp_xnodes_trim(resp_server *sv, const sref *sr, const trim_spec *t, int64_
         const xn_node *nd = &m->v[k];
         if (t->limit && deleted + nd->live > t->limit)
             break;
-        bool remove = t->kind == 1 ? length - nd->live >= t->maxlen
-                                   : td_sid_cmp(nd->last, t->minid) < 0;
+        bool remove =
+            t->kind == 1 ? length - nd->live >= t->maxlen : td_sid_cmp(nd->last, t->minid) < 0;
         if (remove) {
             length -= nd->live;
             deleted += nd->live;

@@ -40,11 +40,11 @@ typedef struct xn_node {
 /* The rightmost path of the rax (depths of its compressed-trie nodes), for adding keys at the
  * end in O(16). */
 typedef struct xn_rax {
-    int64_t nodes;     /* Redis's rax->numnodes */
-    int depth[17];     /* the compact nodes on the path to the last key, root first */
-    bool branch[17];   /* whether each has two children or more */
+    int64_t nodes;   /* Redis's rax->numnodes */
+    int depth[17];   /* the compact nodes on the path to the last key, root first */
+    bool branch[17]; /* whether each has two children or more */
     int ndepth;
-    uint8_t last[16];  /* the last key */
+    uint8_t last[16]; /* the last key */
     bool any;
 } xn_rax;
 
