@@ -454,14 +454,13 @@ static int64_t live_in(resp_server *sv, const sref *sr, int64_t from, int64_t to
 {
     if (from >= to)
         return 0;
-    int64_t n = to - from, *offs;
+    int64_t n = to - from;
     size_t nd;
+    xstream xs = resp_xstream(sr);
     if (broker_part_count_records(sr->p, from, to, &n) != 0)
         n = to - from;
-    if (deleted_offsets(sv, sr, from, to, &offs, &nd) == 0) {
+    if (xstream_deleted(sv->e, &xs, from, to, NULL, &nd, NULL) == 0)
         n -= (int64_t)nd;
-        free(offs);
-    }
     return TD_MAX(0, n);
 }
 
