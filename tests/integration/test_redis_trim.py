@@ -474,3 +474,19 @@ def test_pipelined_xadds_with_trims(pair):
             cmds.append(("XLEN", "s"))
     pipe(pair, cmds + [("XLEN", "s"), ("XRANGE", "s", "-", "+")])
     check(pair)
+
+
+def test_config_set_applies_to_later_entries(pair):
+    """Entries appended before a CONFIG SET keep the nodes they were packed in."""
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "10")
+    pipe(pair, xadds("s", 1, 5))
+    check(pair)  # the stream's model is held from here
+    pipe(pair, xadds("s", 100, 25))
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "3")
+    pipe(pair, xadds("s", 200, 10))
+    check(pair)
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "100", "stream-node-max-bytes", "100")
+    pipe(pair, xadds("s", 300, 10))
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "12")
+    check(pair)

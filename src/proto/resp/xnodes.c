@@ -803,10 +803,49 @@ const char *resp_xnodes_config_check(const char *name, td_slice value)
     return setting_parse(name, value, &v, &why) ? NULL : why;
 }
 
+/* Catches up every model held with what its stream has, so that the entries appended before a
+ * change of the settings are packed with the settings they were appended under (as far as
+ * models are held: a stream no command has touched since the start is packed later). */
+static void catch_up_all(resp_server *s)
+{
+    resp_xnodes *x = s->xnodes;
+    pthread_mutex_lock(&x->mu);
+    size_t n = x->n;
+    struct {
+        int64_t id;
+        int32_t part;
+    } *v = malloc((n ? n : 1) * sizeof(*v));
+    for (size_t i = 0; v && i < n; i++) {
+        v[i].id = x->v[i]->topic_id;
+        v[i].part = x->v[i]->part;
+    }
+    pthread_mutex_unlock(&x->mu);
+    for (size_t i = 0; v && i < n; i++) {
+        sref sr = {NULL, v[i].part, NULL};
+        if (broker_topic_acquire_id(s->e, v[i].id, &sr.ref) != 0) {
+            td_error_clear();
+            continue;
+        }
+        if (v[i].part < broker_topic_partitions(sr.ref)) {
+            sr.p = broker_topic_part(sr.ref, v[i].part);
+            xn_stream *xs = stream_get(s, &sr);
+            if (xs) {
+                stream_sync(s, &sr, xs, -1);
+                stream_put(s, xs);
+            }
+        }
+        broker_topic_release(sr.ref);
+    }
+    free(v);
+}
+
 void resp_xnodes_config_set(resp_server *s, const char *name, td_slice value)
 {
     int64_t v, *p = setting(s, name);
     const char *why;
-    if (p && setting_parse(name, value, &v, &why))
-        __atomic_store_n(p, v, __ATOMIC_RELAXED);
+    if (!p || !setting_parse(name, value, &v, &why))
+        return;
+    if (__atomic_load_n(p, __ATOMIC_RELAXED) != v)
+        catch_up_all(s);
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
