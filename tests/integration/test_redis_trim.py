@@ -490,3 +490,34 @@ def test_config_set_applies_to_later_entries(pair):
     check(pair)
     pair.same("XTRIM", "s", "MAXLEN", "~", "12")
     check(pair)
+
+
+def test_radix_tree_of_wide_ids(pair):
+    """Node keys differing in every byte of the 128-bit key: the radix tree's node count as
+    Redis's after appends, XDELs of whole nodes in the middle, and trims."""
+    pair.same("CONFIG", "SET", "stream-node-max-entries", "2")
+    rng = random.Random(3)
+    ms, seq, ids = 1, 0, []
+    cmds = []
+    for i in range(600):
+        k = rng.random()
+        if k < 0.3:
+            seq += 1
+        elif k < 0.5:
+            ms += rng.choice([1, 1000, 1 << 20, 1 << 33, 1 << 47])
+            seq = 0
+        elif k < 0.6:
+            seq += rng.choice([1 << 24, 1 << 40, 1 << 56])
+        else:
+            ms += rng.randint(1, 300)
+            seq = rng.randint(0, 3)
+        ids.append("%d-%d" % (ms, seq))
+        cmds.append(("XADD", "s", ids[-1], "f", "v"))
+    pipe(pair, cmds)
+    check(pair)
+    pipe(pair, [("XDEL", "s", x) for x in rng.sample(ids, 250)])
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "200")
+    check(pair)
+    pair.same("XTRIM", "s", "MINID", ids[450])
+    check(pair)
