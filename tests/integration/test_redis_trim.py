@@ -521,3 +521,14 @@ def test_radix_tree_of_wide_ids(pair):
     check(pair)
     pair.same("XTRIM", "s", "MINID", ids[450])
     check(pair)
+
+
+def test_trims_inside_a_transaction(pair):
+    pair.same("MULTI")
+    for i in range(1, 6):
+        pair.same("XADD", "s", "MAXLEN", "2", "%d-1" % i, "a", "b")
+    pair.same("XLEN", "s")
+    pair.same("XTRIM", "s", "MAXLEN", "~", "0")
+    pair.same("XADD", "s", "MAXLEN", "0", "9-1", "a", "b")
+    pair.same("EXEC")
+    check(pair)
