@@ -79,6 +79,8 @@ static const char *const keys[] = {"data",
                                    "redis.max.reply.bytes",
                                    "redis.notify.keyspace.events",
                                    "redis.monitor.buffer.bytes",
+                                   "redis.stream.node.max.entries",
+                                   "redis.stream.node.max.bytes",
                                    "admin.user",
                                    "kafka.tls",
                                    "kafka.tls.cert.file",
@@ -150,6 +152,8 @@ void server_config_defaults(td_server_config *c)
     resp_server_config_default(&rc);
     c->redis_max_reply_bytes = (int64_t)rc.max_reply;
     c->redis_monitor_buffer_bytes = (int64_t)rc.monitor_limit;
+    c->redis_stream_node_max_entries = rc.stream_node_max_entries;
+    c->redis_stream_node_max_bytes = rc.stream_node_max_bytes;
     snprintf(c->admin_user, sizeof(c->admin_user), "admin");
     snprintf(c->kafka_sasl_mechanisms, sizeof(c->kafka_sasl_mechanisms),
              "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN");
@@ -211,6 +215,10 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, redis_max_reply_bytes), true},
     {"redis.monitor.buffer.bytes", 65536, (int64_t)1 << 40,
      offsetof(td_server_config, redis_monitor_buffer_bytes), true},
+    {"redis.stream.node.max.entries", 0, INT64_MAX,
+     offsetof(td_server_config, redis_stream_node_max_entries), true},
+    {"redis.stream.node.max.bytes", 0, INT64_MAX,
+     offsetof(td_server_config, redis_stream_node_max_bytes), true},
     {"log.rate.limit", 0, 1000000, offsetof(td_server_config, log_rate_limit), false},
     {"max.connections", 0, 100000000, offsetof(td_server_config, max_connections), true},
 };
@@ -1059,6 +1067,8 @@ static int start_redis(server *s)
     rcfg.notify_flags = resp_notify_flags_parse(c->redis_notify_keyspace_events,
                                                 strlen(c->redis_notify_keyspace_events));
     rcfg.monitor_limit = (size_t)c->redis_monitor_buffer_bytes;
+    rcfg.stream_node_max_entries = c->redis_stream_node_max_entries;
+    rcfg.stream_node_max_bytes = c->redis_stream_node_max_bytes;
     if ((rc = resp_server_create(s->e, &rcfg, &s->rs)) != 0)
         return rc;
     /* Redis answers a client past maxclients with this error, then closes; so do we. */

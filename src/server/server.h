@@ -91,6 +91,8 @@ typedef struct td_server_config {
     int64_t redis_max_reply_bytes; /* redis.max.reply.bytes: 536870912 */
     char redis_notify_keyspace_events[64]; /* redis.notify.keyspace.events: "" (none) */
     int64_t redis_monitor_buffer_bytes; /* redis.monitor.buffer.bytes: 8388608 */
+    int64_t redis_stream_node_max_entries; /* redis.stream.node.max.entries: 100 */
+    int64_t redis_stream_node_max_bytes;   /* redis.stream.node.max.bytes: 4096 */
     /* admin.user: "admin"; the first administrator, made on a start with an empty user store
      * when TIDINGS_ADMIN_PASSWORD is set (server_first_admin) */
     char admin_user[TD_USER_NAME_MAX + 1];

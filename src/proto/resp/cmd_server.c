@@ -17,6 +17,7 @@
 
 #include "broker/audit.h"
 #include "proto/resp/resp_int.h"
+#include "proto/resp/xnodes.h"
 
 #define REDIS_VERSION "7.0.0" /* the behaviour implemented: Redis 7.0's */
 
@@ -507,7 +508,7 @@ static void cmd_info(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 /* The parameters CONFIG GET shows. FIXED ones follow from tidings' own configuration (CONFIG
  * SET answers Redis's "can't set immutable config"); the others are set at run time, for the
  * whole listener, until the broker restarts. */
-enum { P_FIXED, P_PASSWORD, P_ADMIN_INT, P_NOTIFY };
+enum { P_FIXED, P_PASSWORD, P_ADMIN_INT, P_NOTIFY, P_XNODES };
 typedef struct config_param {
     const char *name;
     int kind;
@@ -532,6 +533,8 @@ static const config_param params[] = {
     {"save", P_FIXED, 0, 0, 0, false},
     {"slowlog-log-slower-than", P_ADMIN_INT, RESP_ADMIN_SLOW_THRESHOLD, -1, LLONG_MAX, false},
     {"slowlog-max-len", P_ADMIN_INT, RESP_ADMIN_SLOW_MAX_LEN, 0, LONG_MAX, true},
+    {"stream-node-max-bytes", P_XNODES, 0, 0, 0, false},
+    {"stream-node-max-entries", P_XNODES, 0, 0, 0, false},
     {"timeout", P_FIXED, 0, 0, 0, false},
     {"tidings-allow-flush", P_FIXED, 0, 0, 0, false},
 };
@@ -542,6 +545,8 @@ static void param_value(rconn *rc, const config_param *p, char *buf, size_t len)
     const char *name = p->name;
     if (p->kind == P_ADMIN_INT)
         snprintf(buf, len, "%" PRId64, resp_admin_get(s, p->which));
+    else if (p->kind == P_XNODES)
+        resp_xnodes_config_get(s, name, buf, len);
     else if (!strcmp(name, "appendonly"))
         snprintf(buf, len, "yes");
     else if (!strcmp(name, "appendfsync"))
@@ -624,6 +629,13 @@ static bool param_check(rconn *rc, resp_w *w, const config_param *p, td_slice v,
 {
     if (p->kind == P_NOTIFY) /* notify.c's parser, with Redis's error */
         return resp_notify_config_set(w, v, false, rc->s);
+    if (p->kind == P_XNODES) { /* xnodes.c's parser (memory units), with Redis's error */
+        const char *why = resp_xnodes_config_check(p->name, v);
+        if (why)
+            resp_w_errorf(w, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                          p->name, why);
+        return why == NULL;
+    }
     if (p->kind == P_PASSWORD) {
         if (v.n == 0 && rc->s->cfg.password_required) {
             resp_w_errorf(w,
@@ -709,6 +721,10 @@ static void config_set(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         td_slice v = argv[at[k] + 1];
         if (params[k].kind == P_ADMIN_INT) {
             resp_admin_set(rc->s, params[k].which, vals[k]);
+            continue;
+        }
+        if (params[k].kind == P_XNODES) {
+            resp_xnodes_config_set(rc->s, params[k].name, v);
             continue;
         }
         if (params[k].kind == P_NOTIFY) {

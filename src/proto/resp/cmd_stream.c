@@ -18,6 +18,7 @@
 #include "broker/broker.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
+#include "proto/resp/xnodes.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Keys and IDs
@@ -426,139 +427,92 @@ void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 /* ---------------------------------------------------------------------------------------------
  * Trimming
  */
-typedef struct trim_spec {
-    int kind; /* 0 none, 1 MAXLEN, 2 MINID */
-    bool approx;
-    long long maxlen;
-    td_sid minid;
-    long long limit; /* -1: none given */
-} trim_spec;
-
-/* Parses MAXLEN|MINID [=|~] threshold [LIMIT n] at argv[*i]; false after replying. */
-static bool trim_parse(resp_w *w, size_t argc, const td_slice *argv, size_t *i, trim_spec *t)
+/* Parses the options of XTRIM (from argv[2]) or XADD (from argv[2] up to the ID, whose index
+ * *i then has) as Redis's streamParseAddOrTrimArgsOrReply: MAXLEN|MINID [=|~] threshold,
+ * LIMIT n, and XADD's NOMKSTREAM, in any order; false after replying. */
+static bool trim_parse(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool xadd,
+                       size_t *i, trim_spec *t, bool *nomkstream)
 {
-    t->kind = resp_arg_is(argv[*i], "maxlen") ? 1 : 2;
-    size_t k = *i + 1;
-    if (k < argc && argv[k].n == 1 && (argv[k].p[0] == '=' || argv[k].p[0] == '~')) {
-        t->approx = argv[k].p[0] == '~';
-        k++;
+    size_t k = 2;
+    for (; k < argc; k++) {
+        size_t more = argc - 1 - k;
+        td_slice o = argv[k];
+        bool maxlen = resp_arg_is(o, "maxlen"), minid = resp_arg_is(o, "minid");
+        if (xadd && o.n == 1 && o.p[0] == '*') {
+            break;
+        } else if ((maxlen || minid) && more) {
+            if (t->kind) {
+                resp_w_error(w, "ERR syntax error, MAXLEN and MINID options at the same time "
+                                "are not compatible");
+                return false;
+            }
+            t->approx = false;
+            td_slice nx = argv[k + 1];
+            if (more >= 2 && nx.n == 1 && (nx.p[0] == '~' || nx.p[0] == '=')) {
+                t->approx = nx.p[0] == '~';
+                k++;
+            }
+            if (maxlen) {
+                if (!resp_arg_ll(w, argv[k + 1], &t->maxlen))
+                    return false;
+                if (t->maxlen < 0) {
+                    resp_w_error(w, "ERR The MAXLEN argument must be >= 0.");
+                    return false;
+                }
+            } else {
+                bool big;
+                td_slice a = argv[k + 1];
+                if ((a.n == 1 && (a.p[0] == '-' || a.p[0] == '+')) ||
+                    !resp_id_parse(a, 0, &t->minid, &big)) {
+                    resp_w_error(w, resp_invalid_id);
+                    return false;
+                }
+            }
+            k++;
+            t->kind = maxlen ? 1 : 2;
+        } else if (resp_arg_is(o, "limit") && more) {
+            if (!resp_arg_ll(w, argv[k + 1], &t->limit))
+                return false;
+            if (t->limit < 0) {
+                resp_w_error(w, "ERR The LIMIT argument must be >= 0.");
+                return false;
+            }
+            t->limit_given = true;
+            k++;
+        } else if (xadd && resp_arg_is(o, "nomkstream")) {
+            *nomkstream = true;
+        } else if (xadd) {
+            break; /* the ID */
+        } else {
+            resp_reply_syntax(w);
+            return false;
+        }
     }
-    if (k >= argc) {
-        resp_reply_syntax(w);
+    if (t->limit && !t->kind) {
+        resp_w_error(w, "ERR syntax error, LIMIT cannot be used without specifying a trimming "
+                        "strategy");
         return false;
     }
-    if (t->kind == 1) {
-        if (!resp_arg_ll(w, argv[k], &t->maxlen))
-            return false;
-        if (t->maxlen < 0) {
-            resp_w_error(w, "ERR The MAXLEN argument must be >= 0.");
-            return false;
-        }
-    } else {
-        bool big;
-        if (!resp_id_parse(argv[k], 0, &t->minid, &big)) {
-            resp_w_error(w, resp_invalid_id);
-            return false;
-        }
+    if (!xadd && !t->kind) {
+        resp_w_error(w, "ERR syntax error, XTRIM must be called with a trimming strategy");
+        return false;
     }
-    k++;
-    if (k + 1 < argc && resp_arg_is(argv[k], "limit")) {
-        if (!resp_arg_ll(w, argv[k + 1], &t->limit))
-            return false;
-        if (t->limit < 0) {
-            resp_w_error(w, "ERR The LIMIT argument must be >= 0.");
-            return false;
-        }
-        if (!t->approx) {
-            resp_w_error(w, "ERR syntax error, LIMIT cannot be used without the special ~ option");
-            return false;
-        }
-        k += 2;
+    if (t->limit_given && !t->approx) {
+        resp_w_error(w, "ERR syntax error, LIMIT cannot be used without the special ~ option");
+        return false;
     }
+    if (!t->limit_given)
+        t->limit = t->approx ? resp_xnodes_default_limit(rc->s) : 0;
     *i = k;
     return true;
 }
 
-/* Entries an approximate trim leaves in place rather than trim a few at a time (Redis trims whole
- * nodes of 100 entries): each trim is a durable write of the log start. */
-#define APPROX_TRIM_MIN 100
-
-/* MAXLEN's cut on a compacted stream, whose offsets have gaps: the offset after the entry that
- * has maxlen entries after it (those XDEL removed not counted), found by listing the offsets
- * that hold records (compaction keeps them few); `cut` (offset arithmetic) if that fails. The
- * entries in [hw, end) (XADD's own, not yet durable) are all there. */
-static int64_t trim_cut_gapped(rconn *rc, const sref *s, long long maxlen, int64_t ls, int64_t hw,
-                               int64_t end, int64_t cut)
-{
-    int64_t *offs;
-    size_t n;
-    if (broker_part_record_offsets(s->p, ls, end, 0, &offs, &n) != 0)
-        return cut;
-    int64_t keep = TD_MAX(0, end - hw);
-    cut = ls;
-    if (keep > maxlen)
-        cut = hw + (keep - maxlen);
-    for (size_t i = n; keep <= maxlen && i-- > 0;) {
-        if (resp_deleted_in(rc, s, offs[i], offs[i] + 1) > 0)
-            continue;
-        if (++keep > maxlen)
-            cut = offs[i] + 1;
-    }
-    free(offs);
-    return TD_MIN(hw, TD_MAX(ls, cut));
-}
-
-/* Trims a stream as t says, counting its length up to `end` (XADD: its entry included, durable
- * or not) or the high watermark (-1), and deleting at most up to the high watermark; *trimmed
- * gets how many entries went. */
-static int trim_apply(rconn *rc, const sref *s, const trim_spec *t, int64_t end, int64_t *trimmed)
-{
-    *trimmed = 0;
-    int64_t ls = broker_part_log_start(s->p), hw = broker_part_high_watermark(s->p), cut = ls;
-    if (end < 0)
-        end = hw;
-    if (t->kind == 1) {
-        /* MAXLEN counts entries: those XDEL removed are not kept for it. */
-        cut = end - t->maxlen;
-        for (int64_t c2; cut > ls; cut = c2)
-            if ((c2 = end - t->maxlen - resp_deleted_in(rc, s, cut, end)) >= cut)
-                break;
-        cut = TD_MIN(hw, TD_MAX(ls, cut));
-        if (broker_part_has_gaps(s->p))
-            cut = trim_cut_gapped(rc, s, t->maxlen, ls, hw, end, cut);
-    } else
-        broker_stream_seek(s->p, t->minid, ls, hw, &cut);
-    if (t->approx) {
-        if (cut - ls < APPROX_TRIM_MIN)
-            return 0;
-        if (t->limit > 0 && cut - ls > t->limit)
-            cut = ls + t->limit;
-    }
-    if (cut <= ls)
-        return 0;
-    int64_t now_start, gone = resp_deleted_in(rc, s, ls, cut), records = cut - ls;
-    if (broker_part_count_records(s->p, ls, cut, &records) != 0) /* entries, not offsets */
-        records = cut - ls;
-    int r = broker_part_delete_before(s->p, cut, &now_start);
-    if (r == 0)
-        *trimmed = TD_MAX(0, records - gone - (cut - now_start));
-    return r;
-}
-
 void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
-    size_t i = 2;
-    trim_spec t = {0, false, 0, {0, 0}, -1};
-    if (!(resp_arg_is(argv[2], "maxlen") || resp_arg_is(argv[2], "minid"))) {
-        resp_reply_syntax(w);
+    size_t i;
+    trim_spec t = {0};
+    if (!trim_parse(rc, w, argc, argv, false, &i, &t, NULL))
         return;
-    }
-    if (!trim_parse(w, argc, argv, &i, &t))
-        return;
-    if (i != argc) {
-        resp_reply_syntax(w);
-        return;
-    }
     sref s;
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)
@@ -566,7 +520,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
     int64_t n;
-    int r = trim_apply(rc, &s, &t, -1, &n);
+    int r = resp_xnodes_trim(rc->s, &s, &t, -1, &n);
     if (r)
         resp_reply_engine_error(w, r);
     else
@@ -752,22 +706,65 @@ static int64_t sid_timestamp(uint64_t ms)
     return ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ms;
 }
 
+/* An XADD's trim, waiting for its entry to be durable. */
+typedef struct xadd_trim {
+    resp_server *sv;
+    sref s; /* holds the topic reference */
+    trim_spec t;
+    int64_t end; /* the XADD's entry's end: the trim does not count the entries after it */
+    net_conn *c; /* a reference: the connection told of the trim (keyspace notifications) */
+    td_slice key; /* the XADD's key (copied after the struct) */
+} xadd_trim;
+
+static void xadd_trim_run(void *arg, int r)
+{
+    xadd_trim *x = arg;
+    int64_t n;
+    int r0 = r;
+    if (r == 0)
+        r = resp_xnodes_trim(x->sv, &x->s, &x->t, x->end, &n);
+    if (r && r != -ESHUTDOWN)
+        TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(x->s.ref),
+                td_strerror(r));
+    /* r0 == 0: on the connection's loop (resp_wait_durable_then), where its rconn is safe to
+     * use while it is open; its notifications go with its held reply, after the xadd. */
+    rconn *rc = r0 == 0 && !net_conn_closed(x->c) ? net_conn_data(x->c) : NULL;
+    if (rc && r == 0 && n > 0)
+        resp_notify(rc, RESP_NOTIFY_STREAM, "xtrim", x->key);
+    net_conn_unref(x->c);
+    broker_topic_release(x->s.ref);
+    free(x);
+}
+
+/* Trims after the XADD whose entry ends at end (r: how its wait inside EXEC went), taking over
+ * s->ref: inside EXEC at once (the entry is durable), elsewhere when the entry is. */
+static void xadd_trim_later(rconn *rc, sref *s, const trim_spec *t, int64_t end, int r,
+                            td_slice key)
+{
+    xadd_trim *x = malloc(sizeof(*x) + key.n);
+    if (!x) {
+        TD_WARN("redis", "XADD on %s: trimming failed: out of memory", broker_topic_name(s->ref));
+        if (!rc->in_exec)
+            resp_wait_durable(rc, s->ref, s->pi, end);
+        broker_topic_release(s->ref);
+        return;
+    }
+    memcpy(x + 1, key.p, key.n);
+    *x = (xadd_trim){rc->s, *s, *t, end, rc->c, td_slice_make(x + 1, key.n)};
+    net_conn_ref(rc->c);
+    if (rc->in_exec)
+        xadd_trim_run(x, r);
+    else
+        resp_wait_durable_then(rc, s->ref, s->pi, end, xadd_trim_run, x);
+}
+
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool nomkstream = false;
-    trim_spec t = {0, false, 0, {0, 0}, -1};
-    size_t i = 2;
-    for (; i < argc; i++) {
-        if (resp_arg_is(argv[i], "nomkstream")) {
-            nomkstream = true;
-        } else if (resp_arg_is(argv[i], "maxlen") || resp_arg_is(argv[i], "minid")) {
-            if (!trim_parse(w, argc, argv, &i, &t))
-                return;
-            i--;
-        } else {
-            break;
-        }
-    }
+    trim_spec t = {0};
+    size_t i;
+    if (!trim_parse(rc, w, argc, argv, true, &i, &t, &nomkstream))
+        return;
     /* The ID (parsed before the arity is checked, as Redis does), then field value pairs. */
     broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
     bool seq_given = true;
@@ -825,16 +822,16 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             resp_reply_engine_error(w, r);
         else
             resp_w_id(w, req.got);
-        if (!rc->in_exec)
-            resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
         if (r == 0) /* not after EXEC's durability wait failed */
             resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", argv[1]);
-        int64_t n = 0;
-        if (t.kind && (r = trim_apply(rc, &s, &t, ar.end_offset, &n)) != 0)
-            TD_WARN("redis", "XADD on %s: trimming failed: %s", broker_topic_name(s.ref),
-                    td_strerror(r));
-        if (n > 0)
-            resp_notify(rc, RESP_NOTIFY_STREAM, "xtrim", argv[1]);
+        if (t.kind) {
+            /* The trim counts the new entry, so it runs once the entry is readable (durable),
+             * before the connection's next command (xadd_trim releases s.ref). */
+            xadd_trim_later(rc, &s, &t, ar.end_offset, r, argv[1]);
+            return;
+        }
+        if (!rc->in_exec)
+            resp_wait_durable(rc, s.ref, s.pi, ar.end_offset);
     }
     broker_topic_release(s.ref);
 }

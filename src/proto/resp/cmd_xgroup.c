@@ -14,6 +14,7 @@
 
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
+#include "proto/resp/xnodes.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers
@@ -439,9 +440,8 @@ void resp_cmd_xdel(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             return;
         }
     }
-    xstream xs = resp_xstream(&s);
     uint64_t seq = 0;
-    int r = xstream_delete(rc->s->e, &xs, ids, n, &deleted, &seq);
+    int r = resp_xnodes_delete(rc, &s, ids, n, &deleted, &seq); /* the node model follows */
     if (change_ok(w, r, argv + 1, NOGROUP_PLAIN))
         resp_w_int(w, (int64_t)deleted);
     after_reply(rc, seq);
@@ -1062,17 +1062,19 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
         broker_stream_id(s.p, first_off, &first, NULL);
     xstream_deleted(rc->s->e, &xs, 0, 0, &none, &nnone, &max_deleted);
     free(none);
-    int32_t segments = broker_part_segments(s.p);
     group_list gl;
     group_list_get(rc, &xs, &gl);
     resp_w_map(w, full ? 9 : 10);
     resp_w_str(w, "length");
     resp_w_int(w, resp_stream_len(rc, &s));
-    /* No radix tree here: the log's segments stand in for its keys and nodes. */
+    /* The nodes Redis would hold (xnodes.c). */
+    int64_t rkeys = 0, rnodes = 1;
+    if (resp_xnodes_radix(rc, &s, &rkeys, &rnodes) != 0)
+        TD_WARN("redis", "XINFO STREAM on %s: the node model failed", broker_topic_name(s.ref));
     resp_w_str(w, "radix-tree-keys");
-    resp_w_int(w, segments);
+    resp_w_int(w, rkeys);
     resp_w_str(w, "radix-tree-nodes");
-    resp_w_int(w, segments);
+    resp_w_int(w, rnodes);
     resp_w_str(w, "last-generated-id");
     resp_w_id(w, last);
     resp_w_str(w, "max-deleted-entry-id");

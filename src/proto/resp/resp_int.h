@@ -19,6 +19,7 @@ typedef struct resp_block resp_block;
 typedef struct resp_xbatch resp_xbatch;
 typedef struct resp_acl_log resp_acl_log;
 typedef struct resp_admin resp_admin;
+typedef struct resp_xnodes resp_xnodes;
 
 /* A connection's subscriptions (channels or patterns): copies, binary-safe. */
 typedef struct resp_subs {
@@ -64,6 +65,7 @@ struct resp_server {
     resp_acl_log *acl_log;                     /* ACL LOG: recent failures and refusals */
     /* Command and error statistics, the slow log, latency events, monitors (cmd_admin.c). */
     resp_admin *admin;
+    resp_xnodes *xnodes;                       /* streams' node models and settings (xnodes.c) */
 };
 
 struct rconn {
@@ -298,6 +300,11 @@ int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf 
 /* Holds the connection's replies until offsets below `end` of the partition are durable (then
  * sends them and reads on), or closes it unanswered if that fails (server.c). */
 void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end);
+/* The same, and then(arg, 0) runs once they are durable, on the connection's loop before the
+ * held replies are sent (also if the connection closed meanwhile); then(arg, rc < 0) instead if
+ * the wait failed or cannot be made (it must then only release arg). */
+void resp_wait_durable_then(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end,
+                            void (*then)(void *arg, int rc), void *arg);
 /* The same until the consumer group changes up to seq are saved (xgroups_when_saved); nothing
  * for seq 0. */
 void resp_wait_saved(rconn *rc, uint64_t seq);

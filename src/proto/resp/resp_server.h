@@ -18,6 +18,9 @@ typedef struct resp_server_config {
     /* redis.max.reply.bytes (512 MiB): a read of stream entries whose reply would pass it is
      * refused with an error, so that one command cannot take the broker's memory. */
     size_t max_reply;
+    /* redis.stream.node.max.entries (100) and .bytes (4096): the initial values of
+     * stream-node-max-entries and stream-node-max-bytes, which CONFIG SET changes. */
+    int64_t stream_node_max_entries, stream_node_max_bytes;
     resp_limits limits;
     char bind[256]; /* the listener's address, for INFO and CONFIG GET bind */
     /* The listener binds an address other than loopback on the strength of its password

@@ -19,6 +19,7 @@
 #include "broker/broker.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
+#include "proto/resp/xnodes.h"
 
 void resp_server_config_default(resp_server_config *c)
 {
@@ -26,6 +27,8 @@ void resp_server_config_default(resp_server_config *c)
     resp_limits_default(&c->limits);
     c->max_reply = (size_t)512 << 20;
     c->monitor_limit = (size_t)8 << 20;
+    c->stream_node_max_entries = XN_DEFAULT_MAX_ENTRIES;
+    c->stream_node_max_bytes = XN_DEFAULT_MAX_BYTES;
     snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 }
 
@@ -71,6 +74,8 @@ int resp_server_create(td_engine *e, const resp_server_config *cfg, resp_server 
         rc = resp_authz_create(s);
     if (rc == 0)
         rc = resp_admin_create(s);
+    if (rc == 0)
+        rc = resp_xnodes_create(s);
     if (rc) {
         resp_server_destroy(s);
         return rc;
@@ -92,6 +97,7 @@ void resp_server_destroy(resp_server *s)
     resp_pubsub_destroy(s->pubsub);
     resp_authz_destroy(s);
     resp_admin_destroy(s);
+    resp_xnodes_destroy(s);
     net_waitset_destroy(s->blocked);
     free(s->m_requests);
     free(s->m_latency);
@@ -182,13 +188,25 @@ typedef struct durable_wait {
     /* Atomic: 0 while broker_when_durable runs, then 1; 2 if the callback came before it
      * returned (durable already: fsync=interval or none), so that no task is posted. */
     int state;
+    /* Run once durable (or failed: rc), on the loop before the held replies go, or where the
+     * wait ends otherwise; then may be NULL. */
+    void (*then)(void *arg, int rc);
+    void *then_arg;
 } durable_wait;
+
+static void wait_then(durable_wait *d, int r)
+{
+    if (d->then)
+        d->then(d->then_arg, r);
+    d->then = NULL;
+}
 
 /* On the connection's loop: one of its XADDs is durable (or failed). */
 static void durable_done(void *arg)
 {
     durable_wait *d = arg;
     net_conn *c = d->c;
+    wait_then(d, d->rc);
     rconn *rc = net_conn_closed(c) ? NULL : net_conn_data(c);
     if (rc) {
         rc->waits--;
@@ -220,6 +238,7 @@ static void durable_cb(void *arg, int r)
     if (__atomic_compare_exchange_n(&d->state, &zero, 2, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return; /* resp_wait_durable sees it */
     if (net_loop_post(d->loop, durable_done, d) != 0) {
+        wait_then(d, -ESHUTDOWN);
         net_conn_unref(d->c); /* shutting down: nothing will run */
         free(d);
     }
@@ -241,6 +260,8 @@ static durable_wait *wait_new(rconn *rc, bool data)
     d->data = data;
     d->rc = 0;
     d->state = 0;
+    d->then = NULL;
+    d->then_arg = NULL;
     net_conn_ref(rc->c);
     return d;
 }
@@ -252,6 +273,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
     if (r == 0 && !__atomic_compare_exchange_n(&d->state, &zero, 1, false, __ATOMIC_ACQ_REL,
                                                __ATOMIC_ACQUIRE)) {
         /* Already durable (fsync=interval or none): no task to post. */
+        wait_then(d, d->rc);
         rc->waits--;
         rc->data_waits -= d->data;
         rc->wait_failed |= d->rc != 0;
@@ -262,6 +284,7 @@ static void wait_registered(rconn *rc, durable_wait *d, int r)
     if (r) {
         d->rc = r;
         if (net_loop_post(d->loop, durable_done, d) != 0) {
+            wait_then(d, r);
             rc->waits--;
             rc->data_waits -= d->data;
             rc->wait_failed = true;
@@ -276,6 +299,19 @@ void resp_wait_durable(rconn *rc, struct td_topic_ref *ref, int32_t partition, i
     durable_wait *d = wait_new(rc, true);
     if (d)
         wait_registered(rc, d, broker_when_durable(ref, partition, end, durable_cb, d));
+}
+
+void resp_wait_durable_then(rconn *rc, struct td_topic_ref *ref, int32_t partition, int64_t end,
+                            void (*then)(void *arg, int rc), void *arg)
+{
+    durable_wait *d = wait_new(rc, true);
+    if (!d) {
+        then(arg, -ENOMEM);
+        return;
+    }
+    d->then = then;
+    d->then_arg = arg;
+    wait_registered(rc, d, broker_when_durable(ref, partition, end, durable_cb, d));
 }
 
 void resp_wait_saved(rconn *rc, uint64_t seq)
