@@ -130,7 +130,8 @@ def test_info_and_docs_of_every_served_command(pair, proto):
 def test_unknown_and_several_names(pair):
     pair.same("COMMAND", "INFO", "nosuchcommand", "xadd", "CLIENT|LIST", "client|nosuch")
     pair.same("COMMAND", "DOCS", "nosuchcommand", "XLEN", "config|get")
-    pair.same("COMMAND", "INFO", "client|list|extra")
+    pair.same("COMMAND", "INFO", "client|list|extra", "xadd|x", "client|", "|", "")
+    pair.same("COMMAND", "DOCS", "xadd|x", "client|", "XGROUP|CREATE")
     pair.same("COMMAND", "HELP")
     pair.same("FUNCTION", "HELP")
     ours, theirs = pair
@@ -160,6 +161,12 @@ def test_command_list_filters_and_count(pair):
     assert one(ours("COMMAND", "COUNT")) == (b":", str(len(top)).encode())
     whole = one(ours("COMMAND"))[1]
     assert sorted(e[1][0][1].decode() for e in whole) == sorted(top)
+    # COMMAND INFO and DOCS without names: every command, each as when named.
+    assert dump(one(ours("COMMAND", "INFO"))) == dump(one(ours("COMMAND")))
+    docs = one(ours("COMMAND", "DOCS"))[1]
+    assert sorted(k[1].decode() for k in docs[::2]) == sorted(top)
+    for k, v in zip(docs[::2], docs[1::2]):
+        assert dump(v) == dump(one(ours("COMMAND", "DOCS", k[1]))[1][1]), k
     for flt in (("ACLCAT", "stream"), ("ACLCAT", "DANGEROUS"), ("ACLCAT", "fast"),
                 ("PATTERN", "x*"), ("PATTERN", "CLIENT|*"), ("PATTERN", "*|help"),
                 ("ACLCAT", "nosuchcat"), ("MODULE", "nosuchmodule")):
