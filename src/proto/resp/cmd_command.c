@@ -421,9 +421,9 @@ static void getkeys(resp_w *w, size_t argc, const td_slice *argv, bool with_flag
         else
             resp_w_error(w, "ERR Invalid arguments specified for command");
     } else {
-        static const char *const kf[] = {"RO",     "RW",     "OW",      "RM",
-                                         "access", "update", "insert",  "delete",
-                                         "not_key", "incomplete", "variable_flags"};
+        static const char *const kf[] = {
+            "RO",     "RW",     "OW",      "RM",         "access",        "update",
+            "insert", "delete", "not_key", "incomplete", "variable_flags"};
         resp_w_array(w, (size_t)n);
         for (int i = 0; i < n; i++) {
             const td_slice *k = &cargv[keys[i].pos];

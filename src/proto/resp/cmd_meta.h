@@ -26,8 +26,8 @@ typedef struct resp_keyspec {
     const char *keyword; /* keyword: the keyword, searched from startfrom (negative: from the
                             end, backwards) */
     int startfrom;
-    int fk;              /* RESP_FK_* */
-    int a, b, c;         /* range: lastkey, keystep, limit; keynum: keynumidx, firstkey, keystep */
+    int fk;      /* RESP_FK_* */
+    int a, b, c; /* range: lastkey, keystep, limit; keynum: keynumidx, firstkey, keystep */
 } resp_keyspec;
 
 enum {
