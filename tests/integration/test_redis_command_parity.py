@@ -227,6 +227,9 @@ def test_getkeys(pair, proto):
         pair.same("COMMAND", "GETKEYSANDFLAGS", *cmd)
     pair.same("COMMAND", "GETKEYS")
     pair.same("COMMAND", "GETKEYSANDFLAGS")
+    many = [f"k{i}" for i in range(300)]  # more keys than the reply's first buffer holds
+    pair.same("COMMAND", "GETKEYSANDFLAGS", "DEL", *many)
+    pair.same("COMMAND", "GETKEYS", "XREAD", "COUNT", "1", "STREAMS", *many)
 
 
 def test_redis_py_command(pair):
