@@ -28,7 +28,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   libjansson-dev libcurl4-openssl-dev libssl-dev openssl libxxhash-dev
-  curl kcat
+  curl kcat python3
 )
 if $test_deps; then
   pkgs+=(

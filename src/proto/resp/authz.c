@@ -97,6 +97,8 @@ static const resp_perm perms[] = {
     {"command", K_NONE, 0, 0, 0, 0, 0},
     {"command|count", K_NONE, 0, 0, 0, 0, 0},
     {"command|docs", K_NONE, 0, 0, 0, 0, 0},
+    {"command|getkeys", K_NONE, 0, 0, 0, 0, 0},
+    {"command|getkeysandflags", K_NONE, 0, 0, 0, 0, 0},
     {"command|help", K_NONE, 0, 0, 0, 0, 0},
     {"command|info", K_NONE, 0, 0, 0, 0, 0},
     {"command|list", K_NONE, 0, 0, 0, 0, 0},
@@ -113,6 +115,7 @@ static const resp_perm perms[] = {
     {"flushall", K_NONE, 0, 0, 0, A, 0},
     {"flushdb", K_NONE, 0, 0, 0, A, 0},
     {"function|flush", K_NONE, 0, 0, 0, 0, 0}, /* there are no functions */
+    {"function|help", K_NONE, 0, 0, 0, 0, 0},
     {"function|list", K_NONE, 0, 0, 0, 0, 0},
     {"hello", K_NONE, 0, 0, 0, 0, 0},
     {"info", K_NONE, 0, 0, 0, 0, 0},

@@ -518,15 +518,6 @@ static const char *const categories[] = {
     "bitmap",   "hyperloglog", "geo",        "stream",      "pubsub",    "admin", "fast", "slow",
     "blocking", "dangerous",   "connection", "transaction", "scripting", NULL};
 
-static bool in_category(const char *acl, const char *cat)
-{
-    size_t n = strlen(cat);
-    for (const char *p = acl; p && (p = strchr(p, '@')); p++)
-        if (!strncmp(p + 1, cat, n) && (p[n + 1] == ' ' || p[n + 1] == 0))
-            return true;
-    return false;
-}
-
 static void acl_cat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)rc;
@@ -559,7 +550,7 @@ static void acl_cat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
             resp_w_array(w, k);
         for (const rcmd *c = resp_commands; c->name; c++) {
             if (!c->subs) {
-                if (c->acl && in_category(c->acl, cat)) {
+                if (resp_command_in_category(NULL, c, cat)) {
                     if (pass)
                         resp_w_str(w, c->name);
                     else
@@ -568,7 +559,7 @@ static void acl_cat(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                 continue;
             }
             for (const rcmd *s = c->subs; s->name; s++)
-                if (s->acl && in_category(s->acl, cat)) {
+                if (resp_command_in_category(c, s, cat)) {
                     resp_command_fullname(c, s, full, sizeof(full));
                     if (pass)
                         resp_w_str(w, full);

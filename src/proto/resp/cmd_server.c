@@ -188,191 +188,6 @@ static void cmd_reset(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * COMMAND
- */
-static const char *const flag_names[] = {"write",    "readonly", "fast",  "admin",  "no_auth",
-                                         "no_multi", "loading",  "stale", "pubsub", "noscript"};
-
-static size_t count_table(const rcmd *t)
-{
-    size_t n = 0;
-    while (t[n].name)
-        n++;
-    return n;
-}
-
-static void command_info(resp_w *w, const rcmd *parent, const rcmd *c)
-{
-    char full[64];
-    resp_command_fullname(parent, c, full, sizeof(full));
-    resp_w_array(w, 10);
-    resp_w_str(w, full);
-    resp_w_int(w, c->arity);
-    size_t nf = 0;
-    for (size_t i = 0; i < TD_ARRAY_LEN(flag_names); i++)
-        nf += (c->flags >> i) & 1;
-    resp_w_set(w, nf);
-    for (size_t i = 0; i < TD_ARRAY_LEN(flag_names); i++)
-        if ((c->flags >> i) & 1)
-            resp_w_simple(w, flag_names[i]);
-    resp_w_int(w, c->first_key);
-    resp_w_int(w, c->last_key);
-    resp_w_int(w, c->step);
-    /* ACL categories */
-    const char *acl = c->acl ? c->acl : "";
-    size_t na = 0;
-    for (const char *x = acl; *x; x++)
-        na += *x == '@';
-    resp_w_set(w, na);
-    for (const char *x = acl; *x;) {
-        const char *sp = strchr(x, ' ');
-        size_t len = sp ? (size_t)(sp - x) : strlen(x);
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%.*s", (int)len, x);
-        resp_w_simple(w, buf);
-        x += len + (sp ? 1 : 0);
-    }
-    resp_w_set(w, 0);   /* tips */
-    resp_w_array(w, 0); /* key specs */
-    size_t ns = c->subs ? count_table(c->subs) : 0;
-    resp_w_array(w, ns);
-    for (size_t i = 0; i < ns; i++)
-        command_info(w, c, &c->subs[i]);
-}
-
-static void command_docs_one(resp_w *w, const rcmd *parent, const rcmd *c)
-{
-    char full[64];
-    resp_command_fullname(parent, c, full, sizeof(full));
-    resp_w_str(w, full);
-    size_t ns = c->subs ? count_table(c->subs) : 0;
-    resp_w_map(w, ns ? 4 : 3);
-    resp_w_str(w, "summary");
-    resp_w_str(w, c->summary ? c->summary : "");
-    resp_w_str(w, "since");
-    resp_w_str(w, c->since ? c->since : "1.0.0");
-    resp_w_str(w, "group");
-    resp_w_str(w, c->group ? c->group : "generic");
-    if (ns) {
-        resp_w_str(w, "subcommands");
-        resp_w_map(w, ns);
-        for (size_t i = 0; i < ns; i++)
-            command_docs_one(w, c, &c->subs[i]);
-    }
-}
-
-static void cmd_command(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argv;
-    if (argc != 1) /* subcommands are dispatched on their own */
-        return;
-    size_t n = count_table(resp_commands);
-    resp_w_array(w, n);
-    for (size_t i = 0; i < n; i++)
-        command_info(w, NULL, &resp_commands[i]);
-}
-
-static void command_count(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argc;
-    (void)argv;
-    resp_w_int(w, (int64_t)count_table(resp_commands));
-}
-
-static void command_list(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argv;
-    if (argc > 2) {
-        resp_reply_syntax(w); /* FILTERBY is not offered */
-        return;
-    }
-    size_t n = count_table(resp_commands);
-    resp_w_array(w, n);
-    for (size_t i = 0; i < n; i++)
-        resp_w_str(w, resp_commands[i].name);
-}
-
-/* "client|setname" or "client" (case-insensitive): the command, its parent in *parent. */
-static const rcmd *find_full(td_slice name, const rcmd **parent)
-{
-    *parent = NULL;
-    const uint8_t *bar = memchr(name.p, '|', name.n);
-    if (!bar)
-        return resp_command_find(resp_commands, name);
-    const rcmd *p = resp_command_find(resp_commands, td_slice_make(name.p, (size_t)(bar - name.p)));
-    if (!p || !p->subs)
-        return NULL;
-    *parent = p;
-    return resp_command_find(p->subs, td_slice_make(bar + 1, name.n - (size_t)(bar - name.p) - 1));
-}
-
-static void command_info_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    if (argc == 2) {
-        cmd_command(rc, w, 1, argv);
-        return;
-    }
-    resp_w_array(w, argc - 2);
-    for (size_t i = 2; i < argc; i++) {
-        const rcmd *parent, *c = find_full(argv[i], &parent);
-        if (c)
-            command_info(w, parent, c);
-        else
-            resp_w_null_array(w);
-    }
-}
-
-static void command_docs(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    if (argc == 2) {
-        size_t n = count_table(resp_commands);
-        resp_w_map(w, n);
-        for (size_t i = 0; i < n; i++)
-            command_docs_one(w, NULL, &resp_commands[i]);
-        return;
-    }
-    size_t found = 0;
-    for (size_t i = 2; i < argc; i++) {
-        const rcmd *parent;
-        found += find_full(argv[i], &parent) != NULL;
-    }
-    resp_w_map(w, found);
-    for (size_t i = 2; i < argc; i++) {
-        const rcmd *parent, *c = find_full(argv[i], &parent);
-        if (c)
-            command_docs_one(w, parent, c);
-    }
-}
-
-static void command_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)rc;
-    (void)argc;
-    (void)argv;
-    static const char *const lines[] = {
-        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "(no subcommand)",
-        "    Return details about all commands.",
-        "COUNT",
-        "    Return the total number of commands.",
-        "DOCS [<command-name> ...]",
-        "    Return documentation details about multiple commands.",
-        "INFO [<command-name> ...]",
-        "    Return details about multiple commands.",
-        "LIST",
-        "    Return a list of all commands.",
-        "HELP",
-        "    Prints this help.",
-        NULL};
-    resp_reply_help(w, lines);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * INFO
  */
 /* The listener's connection limit (max.connections, shared by every protocol): what Redis
@@ -1049,23 +864,6 @@ static void function_list(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
 #define SRV "server"
 #define GEN "generic"
 
-static const rcmd command_subs[] = {
-    {"count", 2, RF_LOADING | RF_STALE, command_count, SRV, "Returns a count of commands.",
-     "2.8.13", 0, 0, 0, NULL, "@slow @connection"},
-    {"docs", -2, RF_LOADING | RF_STALE, command_docs, SRV,
-     "Returns documentary information about one, multiple or all commands.", "7.0.0", 0, 0, 0, NULL,
-     "@slow @connection"},
-    {"info", -2, RF_LOADING | RF_STALE, command_info_cmd, SRV,
-     "Returns information about one, multiple or all commands.", "2.8.13", 0, 0, 0, NULL,
-     "@slow @connection"},
-    {"list", -2, RF_LOADING | RF_STALE, command_list, SRV, "Returns a list of command names.",
-     "7.0.0", 0, 0, 0, NULL, "@slow @connection"},
-    {"help", 2, RF_LOADING | RF_STALE, command_help, SRV,
-     "Returns helpful text about the different subcommands.", "5.0.0", 0, 0, 0, NULL,
-     "@slow @connection"},
-    {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
-};
-
 static const rcmd config_subs[] = {
     {"get", -3, RF_ADMIN | RF_NOSCRIPT | RF_LOADING | RF_STALE, config_get, SRV,
      "Returns the effective values of configuration parameters.", "2.0.0", 0, 0, 0, NULL,
@@ -1119,11 +917,72 @@ static const rcmd pubsub_subs[] = {
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
+/* FUNCTION HELP: Redis's text; of its subcommands only FLUSH and LIST are served (there are no
+ * functions: docs/redis.md). */
+static void function_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
+{
+    (void)rc;
+    (void)argc;
+    (void)argv;
+    static const char *const lines[] = {
+        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LOAD [REPLACE] <FUNCTION CODE>",
+        "    Create a new library with the given library name and code.",
+        "DELETE <LIBRARY NAME>",
+        "    Delete the given library.",
+        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+        "    Return general information on all the libraries:",
+        "    * Library name",
+        "    * The engine used to run the Library",
+        "    * Library description",
+        "    * Functions list",
+        "    * Library code (if WITHCODE is given)",
+        "    It also possible to get only function that matches a pattern using LIBRARYNAME "
+        "argument.",
+        "STATS",
+        "    Return information about the current function running:",
+        "    * Function name",
+        "    * Command used to run the function",
+        "    * Duration in MS that the function is running",
+        "    If no function is running, return nil",
+        "    In addition, returns a list of available engines.",
+        "KILL",
+        "    Kill the current running function.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Delete all the libraries.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the libraries.",
+        "    * SYNC: Synchronously flush the libraries.",
+        "DUMP",
+        "    Return a serialized payload representing the current libraries, can be restored "
+        "using FUNCTION RESTORE command",
+        "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+        "    Restore the libraries represented by the given payload, it is possible to give a "
+        "restore policy to",
+        "    control how to handle existing libraries (default APPEND):",
+        "    * FLUSH: delete all existing libraries.",
+        "    * APPEND: appends the restored libraries to the existing libraries. On collision, "
+        "abort.",
+        "    * REPLACE: appends the restored libraries to the existing libraries, On collision, "
+        "replace the old",
+        "      libraries with the new libraries (notice that even on this option there is a "
+        "chance of failure",
+        "      in case of functions name collision with another library).",
+        "HELP",
+        "    Prints this help.",
+        NULL};
+    resp_reply_help(w, lines);
+}
+
 static const rcmd function_subs[] = {
     {"flush", -2, RF_WRITE | RF_NOSCRIPT, function_flush, "scripting",
      "Deletes all libraries and functions.", "7.0.0", 0, 0, 0, NULL, "@write @slow @scripting"},
     {"list", -2, RF_NOSCRIPT, function_list, "scripting",
      "Returns information about all libraries.", "7.0.0", 0, 0, 0, NULL, "@slow @scripting"},
+    {"help", 2, RF_LOADING | RF_STALE, function_help, "scripting",
+     "Returns helpful text about the different subcommands.", "7.0.0", 0, 0, 0, NULL,
+     "@slow @scripting"},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -1134,8 +993,8 @@ const rcmd resp_commands[] = {
      "Authenticates the connection.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"client", -2, 0, NULL, CONN, "A container for client connection commands.", "2.4.0", 0, 0, 0,
      resp_client_subs, "@slow"},
-    {"command", -1, RF_LOADING | RF_STALE, cmd_command, SRV,
-     "Returns detailed information about all commands.", "2.8.13", 0, 0, 0, command_subs,
+    {"command", -1, RF_LOADING | RF_STALE, resp_cmd_command, SRV,
+     "Returns detailed information about all commands.", "2.8.13", 0, 0, 0, resp_command_subs,
      "@slow @connection"},
     {"config", -2, 0, NULL, SRV, "A container for server configuration commands.", "2.0.0", 0, 0, 0,
      config_subs, "@slow"},

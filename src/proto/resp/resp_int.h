@@ -149,13 +149,22 @@ struct rcmd {
     int arity;        /* Redis's: n exactly, -n at least n (the command's name counts) */
     unsigned flags;
     rcmd_fn fn; /* NULL for a container (CLIENT, CONFIG, ...): its arity needs a subcommand */
-    const char *group; /* for COMMAND DOCS: "connection", "server", "generic", ... */
+    /* group, summary, since, the key positions and acl are notes for the reader: COMMAND INFO,
+     * COMMAND DOCS and ACL CAT answer from the generated metadata (cmd_meta.h), which is
+     * Redis's own. */
+    const char *group;
     const char *summary;
     const char *since;
     int first_key, last_key, step;
     const rcmd *subs; /* subcommands (a table ending with a NULL name), or NULL */
     const char *acl;  /* ACL categories, space-separated ("@keyspace @write") */
 };
+
+/* COMMAND (cmd_command.c): its handler and subcommands. */
+void resp_cmd_command(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+extern const rcmd resp_command_subs[];
+/* Whether a command is in an ACL category ("stream", without '@'), as Redis 7.0 says. */
+bool resp_command_in_category(const rcmd *parent, const rcmd *c, const char *cat);
 
 /* The command table (cmd_server.c), ending with a NULL name. */
 extern const rcmd resp_commands[];
