@@ -226,3 +226,23 @@ def test_kafka_and_http_appends_at_the_largest_id(pair):
                  "stream_exhausted", "exhausted the last possible ID")
     pair.same("XADD", "s", "*", "f", "v")
     info(pair)
+
+
+def test_xsetid_leaves_watched_keys(pair):
+    """Redis 7.0's XSETID does not touch watched keys: a transaction after another client's
+    XSETID (with MAXDELETEDID) runs, while one after an XDEL is aborted."""
+    pair.same("XADD", "s", "1-1", "f", "v")
+    pair.same("XADD", "s", "2-1", "f", "v")
+    a, b = pair.connect()
+    try:
+        for other in (("XSETID", "s", "5-0", "ENTRIESADDED", "9", "MAXDELETEDID", "4-0"),
+                      ("XDEL", "s", "1-1")):
+            pair.same("WATCH", "s")
+            assert a(*other) == b(*other)
+            pair.same("MULTI")
+            pair.same("XLEN", "s")
+            pair.same("EXEC")
+    finally:
+        a.close()
+        b.close()
+    info(pair)
