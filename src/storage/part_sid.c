@@ -449,8 +449,7 @@ int added_load(td_part *p)
 uint64_t part_stream_added(td_part *p, int64_t hw)
 {
     pthread_mutex_lock(&p->mu);
-    uint64_t n = p->has_added ? p->added_n + ((uint64_t)hw - (uint64_t)p->added_off)
-                              : (uint64_t)hw;
+    uint64_t n = p->has_added ? p->added_n + ((uint64_t)hw - (uint64_t)p->added_off) : (uint64_t)hw;
     pthread_mutex_unlock(&p->mu);
     return n;
 }

@@ -64,8 +64,7 @@ static watch_state watch_snapshot(rconn *rc, td_slice key)
     st.log_start = broker_part_log_start(s.p);
     xstream xs = resp_xstream(&s);
     int64_t *offs = NULL;
-    if (xstream_deleted(rc->s->e, &xs, st.log_start, INT64_MAX, &offs, &st.ndeleted,
-                        NULL) != 0) {
+    if (xstream_deleted(rc->s->e, &xs, st.log_start, INT64_MAX, &offs, &st.ndeleted, NULL) != 0) {
         td_error_clear();
         st.ndeleted = SIZE_MAX; /* unknown: EXEC sees a change unless it fails the same way */
     }
