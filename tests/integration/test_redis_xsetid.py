@@ -208,7 +208,7 @@ def test_dropped_with_the_stream(pair):
 
 def test_kafka_and_http_appends_at_the_largest_id(pair):
     """After XSETID to the largest ID, a Kafka producer gets INVALID_RECORD (with the reason from
-    produce v8, which librdkafka does not show) and
+    produce v8) and
     HTTP a 409 stream_exhausted (not UNKNOWN_SERVER_ERROR / 500); nothing is appended and the
     counters stay."""
     from confluent_kafka import KafkaError, Producer
@@ -222,6 +222,13 @@ def test_kafka_and_http_appends_at_the_largest_id(pair):
     assert p.flush(30) == 0
     assert len(errors) == 1 and errors[0] is not None, errors
     assert errors[0].code() == KafkaError.INVALID_RECORD, errors[0]
+    # The reason on the wire, from Produce v8 (a raw request: librdkafka does not show it).
+    import kafkawire as kw
+    from test_kafka_idempotence import idem_batch, produce
+    c = kw.Conn(b.port)
+    err, base, msg = produce(c, "s", idem_batch([b"raw"], -1, -1, -1), version=9)
+    assert (err, base) == (KafkaError.INVALID_RECORD, -1) and "exhausted" in msg, (err, msg)
+    c.close()
     assert_error(call(b, "POST", "/v1/topics/s/events", {"value": "refused"}), 409,
                  "stream_exhausted", "exhausted the last possible ID")
     pair.same("XADD", "s", "*", "f", "v")
