@@ -307,6 +307,12 @@ int broker_stream_last(td_part *p, td_sid *last);
 /* XSETID: the next ID will be above last (TD_ESEQUENCE if last is below broker_stream_top);
  * durable when it returns. */
 int broker_stream_set_last(td_part *p, td_sid last);
+/* XSETID with ENTRIESADDED (-1: unchanged), both durable or neither changed; *at gets the log
+ * end it took effect at, whose records must be durable before XSETID answers
+ * (part_stream_xsetid). */
+int broker_stream_xsetid(td_part *p, td_sid last, int64_t added, int64_t *at);
+/* Redis's entries_added as of the high watermark hw (part_stream_added). */
+uint64_t broker_stream_added(td_part *p, int64_t hw);
 /* part_stream_top: the last record's ID, which XSETID may not go below. */
 int broker_stream_top(td_part *p, td_sid *top);
 

@@ -266,3 +266,13 @@ int broker_stream_set_last(td_part *p, td_sid last)
 {
     return part_stream_set_last(p, last);
 }
+
+int broker_stream_xsetid(td_part *p, td_sid last, int64_t added, int64_t *at)
+{
+    return part_stream_xsetid(p, last, added, at);
+}
+
+uint64_t broker_stream_added(td_part *p, int64_t hw)
+{
+    return part_stream_added(p, hw);
+}

@@ -914,6 +914,29 @@ out:
     return rc;
 }
 
+/* XSETID's MAXDELETEDID: the value XDEL raises, saved in the same catalog row (offset -1) by the
+ * same thread, so that the last of the two to change it wins after a restart as in memory. */
+int xstream_set_max_deleted(td_engine *e, const xstream *s, td_sid id, uint64_t *seq)
+{
+    td_xgroups *x = e->xgroups;
+    pthread_mutex_lock(&x->mu);
+    uint64_t before = x->seq;
+    int rc = 0;
+    xstr *st = xg_stream_get(x, s->topic_id, s->partition);
+    if (st) {
+        st->max_del = id;
+        jrow_del(x, CATALOG_XDEL_PUT, st, id, -1);
+    } else {
+        rc = -ENOMEM;
+    }
+    if (seq)
+        *seq = x->seq != before ? x->seq | XDEL_SEQ_BIT : 0;
+    if (x->seq != before && xg_wake(x, 0) != 0 && rc == 0)
+        rc = TD_ECLOSED; /* no thread to write the rows */
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
 int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, int64_t **offs,
                     size_t *n, td_sid *max_deleted)
 {

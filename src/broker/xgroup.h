@@ -169,9 +169,12 @@ int xgroup_pending(td_engine *e, const xstream *s, td_slice group, td_sid lo, td
  * were in the stream and are now removed. Pending entries of groups stay, as in Redis. */
 int xstream_delete(td_engine *e, const xstream *s, const td_sid *ids, size_t n, size_t *deleted,
                    uint64_t *seq);
+/* XSETID's MAXDELETEDID: the largest ID XDEL removed becomes id (also below what it was, as in
+ * Redis); later XDELs raise it again. Saved with XDEL's rows (wait for *seq). */
+int xstream_set_max_deleted(td_engine *e, const xstream *s, td_sid id, uint64_t *seq);
 /* The offsets in [from, to) that XDEL removed, sorted: *offs malloc'd (NULL when none: free
  * it), or, with offs NULL, only their number in *n; max_deleted (may be NULL) gets the largest
- * ID XDEL ever removed (0-0). Without max_deleted and with nothing removed anywhere, costs no
+ * ID XDEL ever removed, or what XSETID set since (0-0). Without max_deleted and with nothing removed anywhere, costs no
  * lock. */
 int xstream_deleted(td_engine *e, const xstream *s, int64_t from, int64_t to, int64_t **offs,
                     size_t *n, td_sid *max_deleted);

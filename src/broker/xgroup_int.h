@@ -150,9 +150,11 @@ bool xg_entry_live(const xstr *st, td_part *p, td_sid id);
 typedef struct xview {
     const xstr *st; /* may be NULL: no XDEL */
     td_part *p;
-    int64_t added;   /* entries_added: the high watermark (offsets count every entry added) */
+    int64_t hw;      /* the high watermark the view is taken at */
+    int64_t added;   /* entries_added: part_stream_added at hw (offsets count every entry added,
+                        unless XSETID's ENTRIESADDED set the count) */
     int64_t start;   /* the log start when the view was taken */
-    int64_t records; /* the records in [start, added), -1 until counted */
+    int64_t records; /* the records in [start, hw), -1 until counted */
     td_sid max_del;  /* max_deleted_entry_id */
     bool have;       /* the rest is computed */
     int64_t length;  /* the entries from the log start, less those XDEL removed */

@@ -10,8 +10,9 @@
  * makes counting unsafe; where no estimate holds, XINFO answers nil. tidings could count
  * exactly (offsets count every entry ever added), but clients compare what they see with
  * Redis's answers, so the same counter is kept, saved with the group, and the same estimates
- * are made from the same counters: entries added (the high watermark), the length, the first
- * entry's ID, the last ID and the largest ID XDEL removed.
+ * are made from the same counters: entries added (the high watermark, or what XSETID's
+ * ENTRIESADDED set plus the entries appended since: part_stream_added), the length, the first
+ * entry's ID, the last ID and the largest ID XDEL removed (or XSETID's MAXDELETEDID set).
  *
  * The counters cost reads of the log (the first entry's ID, the record count of a compacted
  * topic), so a view computes them once, and only when a rule needs them: a delivery in a stream
@@ -38,7 +39,7 @@ static int64_t wrap_sub(int64_t a, int64_t b)
     return (int64_t)((uint64_t)a - (uint64_t)b);
 }
 
-/* The records in [start, added): entries, not offsets (a compacted topic has gaps). */
+/* The records in [start, end): entries, not offsets (a compacted topic has gaps). */
 static int64_t view_records(td_part *p, int64_t start, int64_t end)
 {
     int64_t n = end - start;
@@ -49,10 +50,11 @@ static int64_t view_records(td_part *p, int64_t start, int64_t end)
 
 void xg_view_start(xview *v, td_part *p, int64_t hw, bool count_now)
 {
-    *v = (xview){.p = p, .added = hw >= 0 ? hw : part_high_watermark(p), .records = -1};
+    *v = (xview){.p = p, .hw = hw >= 0 ? hw : part_high_watermark(p), .records = -1};
+    v->added = (int64_t)part_stream_added(p, v->hw); /* Redis prints its uint64_t signed */
     v->start = part_log_start(p);
     if (count_now && part_has_gaps(p))
-        v->records = view_records(p, v->start, v->added);
+        v->records = view_records(p, v->start, v->hw);
 }
 
 void xg_view_stream(xview *v, const xstr *st)
@@ -68,8 +70,8 @@ static td_sid view_last(const xview *v)
 {
     td_sid last = {0, 0};
     part_stream_last(v->p, &last);
-    if (part_log_end(v->p) != v->added && v->added > v->start &&
-        part_stream_id(v->p, v->added - 1, &last, NULL) != 0)
+    if (part_log_end(v->p) != v->hw && v->hw > v->start &&
+        part_stream_id(v->p, v->hw - 1, &last, NULL) != 0)
         part_stream_last(v->p, &last);
     return last;
 }
@@ -81,7 +83,7 @@ static void view_fill(xview *v)
         return;
     v->have = true;
     const xstr *st = v->st;
-    int64_t ls = v->start, hw = v->added;
+    int64_t ls = v->start, hw = v->hw;
     if (hw <= ls) {
         v->length = 0;
         v->last = view_last(v);

@@ -17,6 +17,8 @@
  *                base) and at a clean close (B is the log end). The newest two are kept.
  *   stream-anchors  present once a stream ID needed one: where the IDs of records differ from
  *                what the rule gives (see "Stream IDs" below).
+ *   stream-added  present once an XSETID set the stream's entries added (ENTRIESADDED): the
+ *                count as of a log end offset (part_sid.c "Entries added").
  *   recovery-point  the offset below which every segment is sealed, fsynced and has its index
  *                files, as decimal text and a newline (tmp + fsync + rename). Rolling a segment
  *                does not wait for its fsync: the next sync of the partition (a producer's

@@ -18,6 +18,8 @@
 #define RECOVERY_POINT_FILE "recovery-point"
 #define ANCHOR_FILE "stream-anchors"
 #define ANCHOR_ENTRY 28
+#define ADDED_FILE "stream-added"
+#define ADDED_SIZE 28
 #define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 
 typedef struct idx_entry {
@@ -109,6 +111,11 @@ struct td_part {
     int64_t sealed_max_ts; /* the largest timestamp of the sealed segments, -1 (under mu) */
     sanchor *anch;       /* stream ID anchors, by offset (under mu) */
     size_t nanch, anch_cap;
+    /* XSETID's ENTRIESADDED (ADDED_FILE): the entries added were added_n when the log end was
+     * added_off; has_added false: the entries added are the log end (under mu). */
+    bool has_added;
+    int64_t added_off;
+    uint64_t added_n;
     /* Log compaction (cleaner.c): offsets below first_dirty were cleaned, as
      * CLEANER_CHECKPOINT_FILE says (-1: never); under mu. The counters are atomics. */
     int64_t first_dirty;
@@ -180,6 +187,8 @@ void write_snapshot(td_part *p, int64_t offset);
  * ANCHOR_FILE at open; keeps the anchors that the records after a dropped oldest segment need. */
 int sid_check_locked(td_part *p, part_sid_req *req, int64_t base, const td_batch_header *h);
 int anchors_load(td_part *p);
+/* part_sid.c: loads ADDED_FILE at open (after the log end is known). */
+int added_load(td_part *p);
 int anchors_before_drop_locked(td_part *p);
 
 /* cleaner.c: completes or discards an interrupted compaction's files at open, before the

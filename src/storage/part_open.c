@@ -655,6 +655,8 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     sealed_max_update_locked(p);
     if (!p->offline[0] && (rc = anchors_load(p)) != 0)
         goto fail;
+    if (!p->offline[0] && (rc = added_load(p)) != 0)
+        goto fail;
     if (!p->offline[0] && (rc = load_producers(p, lc.snaps, lc.nsnaps)) != 0)
         goto fail;
     p->first_dirty = TD_MIN(read_offset_file(p, CLEANER_CHECKPOINT_FILE), p->log_end);

@@ -361,22 +361,137 @@ int part_stream_top(td_part *p, td_sid *top)
     return 0;
 }
 
-int part_stream_set_last(td_part *p, td_sid last)
+/* ---------------------------------------------------------------------------------------------
+ * Entries added (Redis's entries_added; docs/storage.md "Stream IDs")
+ *
+ * Redis counts every entry ever added to a stream, and XSETID's ENTRIESADDED sets the count.
+ * Offsets already count every record ever appended, by any protocol, so the count is the log
+ * end unless XSETID set it; then ADDED_FILE says "the count was N when the log end was O", and
+ * the count at a later high watermark hw is N + (hw - O), modulo 2^64 as Redis's uint64_t.
+ * The file is 28 bytes: "TDEA", version (u32 BE, 1), O (i64 BE), N (u64 BE), CRC32C of those
+ * 24 bytes (u32 BE); replaced whole (tmp, fsync, rename) by each XSETID with ENTRIESADDED,
+ * before that XSETID's anchor. At open, a file whose O is past the log end (the records before
+ * it were lost, and the XSETID's anchor with them) or that is damaged is removed (logged): the
+ * count is the log end again. The file goes with the partition's directory.
+ */
+static void added_path(const td_part *p, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", p->dir, ADDED_FILE);
+}
+
+/* Replaces ADDED_FILE with (off, n), durably, then memory. Caller holds mu. */
+static int added_write_locked(td_part *p, int64_t off, uint64_t n)
+{
+    char path[PATH_MAX];
+    added_path(p, path, sizeof(path));
+    uint8_t b[ADDED_SIZE];
+    memcpy(b, "TDEA", 4);
+    td_store_be32(b + 4, 1);
+    td_store_be64(b + 8, (uint64_t)off);
+    td_store_be64(b + 16, n);
+    td_store_be32(b + 24, td_crc32c(0, b, 24));
+    int rc = write_file_atomic(p, path, b, sizeof(b));
+    if (rc == 0)
+        rc = p->io->sync_dir(p->io, p->dir);
+    if (rc)
+        return td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
+    p->has_added = true;
+    p->added_off = off;
+    p->added_n = n;
+    return 0;
+}
+
+/* Removes ADDED_FILE: the count is the log end again. Caller holds mu. */
+static int added_remove_locked(td_part *p)
+{
+    char path[PATH_MAX];
+    added_path(p, path, sizeof(path));
+    int rc = p->io->unlink(p->io, path);
+    if (rc == 0)
+        rc = p->io->sync_dir(p->io, p->dir);
+    if (rc && rc != -ENOENT)
+        return td_fail(rc, "cannot remove %s: %s", path, td_strerror(rc));
+    p->has_added = false;
+    return 0;
+}
+
+int added_load(td_part *p)
+{
+    char path[PATH_MAX];
+    added_path(p, path, sizeof(path));
+    const td_io *io = p->io;
+    int fd = io->open(io, path, O_RDONLY, 0);
+    if (fd < 0)
+        return fd == -ENOENT ? 0 : td_fail(fd, "cannot open %s: %s", path, td_strerror(fd));
+    int64_t size = 0;
+    uint8_t b[ADDED_SIZE];
+    int rc = io->fsize(io, fd, &size);
+    bool good = rc == 0 && size == ADDED_SIZE;
+    if (good)
+        rc = td_io_read_all(io, fd, b, sizeof(b), 0);
+    io->close(io, fd);
+    if (rc)
+        return td_fail(rc, "cannot read %s: %s", path, td_strerror(rc));
+    good = good && !memcmp(b, "TDEA", 4) && td_load_be32(b + 4) == 1 &&
+           td_load_be32(b + 24) == td_crc32c(0, b, 24);
+    int64_t off = good ? (int64_t)td_load_be64(b + 8) : -1;
+    if (good && off >= 0 && off <= aload(&p->log_end)) {
+        p->has_added = true;
+        p->added_off = off;
+        p->added_n = td_load_be64(b + 16);
+        return 0;
+    }
+    TD_WARN("storage", "partition %s: dropping %s (%s): the entries added are the log end",
+            p->label, ADDED_FILE, good ? "past the log end" : "damaged");
+    return added_remove_locked(p);
+}
+
+uint64_t part_stream_added(td_part *p, int64_t hw)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t n = p->has_added ? p->added_n + ((uint64_t)hw - (uint64_t)p->added_off) : (uint64_t)hw;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+int part_stream_xsetid(td_part *p, td_sid last, int64_t added, int64_t *at)
 {
     pthread_mutex_lock(&p->mu);
     int rc = check_online(p);
+    int64_t end = aload(&p->log_end);
+    *at = end;
     /* Like Redis, below an earlier XSETID is fine, not below the last record: the anchor at the
      * log end is replaced. The next record's stream time is at most that record's ms. */
     if (rc == 0 && td_sid_cmp(last, sid_top_locked(p)) < 0)
         rc = td_fail(TD_ESEQUENCE, "the ID is smaller than the stream's last entry");
+    /* The count first: when the anchor cannot be written, the count's file is put back as it
+     * was, so that a failed XSETID changes neither. (A crash between the two writes keeps the
+     * count without the ID: XSETID had not answered.) */
+    bool had = p->has_added;
+    int64_t old_off = p->added_off;
+    uint64_t old_n = p->added_n;
+    bool wrote = false;
+    if (rc == 0 && added >= 0)
+        wrote = (rc = added_write_locked(p, end, (uint64_t)added)) == 0;
     /* An anchor names the next record's ID; after the largest there is none: the anchor is
      * marked as naming the last ID itself. */
     td_sid next = last;
     bool top = !td_sid_next(&next);
     if (rc == 0)
-        rc = anchor_add_locked(p, aload(&p->log_end), top ? last : next, top);
+        rc = anchor_add_locked(p, end, top ? last : next, top);
+    if (rc && wrote) {
+        int r2 = had ? added_write_locked(p, old_off, old_n) : added_remove_locked(p);
+        if (r2)
+            go_offline(p, r2, "cannot restore %s after a failed XSETID", ADDED_FILE);
+    }
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+int part_stream_set_last(td_part *p, td_sid last)
+{
+    int64_t at;
+    return part_stream_xsetid(p, last, -1, &at);
 }
 
 /* Whether the record at off, after anchor a, has a sequence number (a's plus the distance),

@@ -174,6 +174,15 @@ int part_stream_top(td_part *p, td_sid *top);
  * part_stream_top; it may be below an earlier XSETID's; after the largest ID every append gets
  * TD_EFULL). Durable when it returns. */
 int part_stream_set_last(td_part *p, td_sid last);
+/* XSETID with ENTRIESADDED: as part_stream_set_last, and when added >= 0 the entries added
+ * (part_stream_added) become `added` as of now; both durable when it returns, or neither
+ * changed. *at gets the log end it took effect at: the records below it must be durable before
+ * XSETID answers (part_wait_durable), or a crash may take them and the XSETID with them. */
+int part_stream_xsetid(td_part *p, td_sid last, int64_t added, int64_t *at);
+/* Redis's entries_added as of the high watermark hw: every record ever appended below hw (by
+ * any protocol; trimming and compaction do not lower it), or, after an XSETID ENTRIESADDED n at
+ * log end o, n + (hw - o), modulo 2^64. */
+uint64_t part_stream_added(td_part *p, int64_t hw);
 
 /* part_append without the CRC check, for a caller that has just encoded (or deep-validated)
  * the batch itself: computing the CRC twice costs as much as writing the batch. The header and

@@ -6,8 +6,10 @@
  * largest ID) until the "machine" dies at a random operation (anchor writes and renames count),
  * then simulates the power loss, recovers, and checks that every acknowledged record has the ID
  * it was given, that IDs strictly increase over the whole log, that the last ID is at least every
- * acknowledged one, and that an append after recovery gets an ID above the last (or TD_EFULL
- * when the last is the largest).
+ * acknowledged one, that the entries added (XSETID's ENTRIESADDED, counted on by every later
+ * append) are those of the last acknowledged XSETID with it, or of a later one that failed, and
+ * that an append after recovery gets an ID above the last (or TD_EFULL when the last is the
+ * largest).
  * A failing case prints its seed; run `test_crash_sids <seed>` to replay it alone.
  */
 #include "storage/storage.h"
@@ -42,7 +44,7 @@ static int append(td_part *p, int count, int64_t ts, part_sid_req *req, td_appen
     return rc;
 }
 
-static int64_t total_acked, total_anchored_ok;
+static int64_t total_acked, total_anchored_ok, total_added_checked;
 
 static void run_case(uint64_t seed)
 {
@@ -59,6 +61,10 @@ static void run_case(uint64_t seed)
     static td_sid acked[MAXACK];
     int64_t nacked = 0;
     td_sid set_acked = {0, 0}; /* the largest XSETID acknowledged */
+    /* The last ENTRIESADDED acknowledged (at log end added_at, -1: none) and a later attempt
+     * that failed (try_at -1: none): after recovery the count is one of them. */
+    int64_t added_at = -1, try_at = -1;
+    uint64_t added_n = 0, try_n = 0;
     for (int i = 0; i < 400 && nacked + 8 < MAXACK && !memio_dead(m); i++) {
         td_sid last;
         ASSERT_OK(part_stream_last(p, &last));
@@ -76,8 +82,18 @@ static void run_case(uint64_t seed)
                 to = (td_sid){to.ms + r, U64MAX - rnd(&s) % 2};
             else if (to.seq < U64MAX)
                 to.seq++;
-            if (part_stream_set_last(p, to) == 0 && td_sid_cmp(to, set_acked) > 0)
+            int64_t n = rnd(&s) % 2 ? (int64_t)(rnd(&s) % 1000) : -1, at = -1;
+            int rc = part_stream_xsetid(p, to, n, &at);
+            if (rc == 0 && td_sid_cmp(to, set_acked) > 0)
                 set_acked = to;
+            if (rc == 0 && n >= 0) {
+                added_at = at;
+                added_n = (uint64_t)n;
+                try_at = -1;
+            } else if (rc != 0 && rc != TD_ESEQUENCE && n >= 0 && try_at < 0) {
+                try_at = at;
+                try_n = (uint64_t)n;
+            }
             continue;
         }
         if (kind >= 5 && kind <= 6) {
@@ -140,6 +156,13 @@ static void run_case(uint64_t seed)
     td_sid last;
     ASSERT_OK(part_stream_last(p, &last));
     ASSERT(td_sid_cmp(last, set_acked) >= 0);
+    uint64_t added = part_stream_added(p, end);
+    uint64_t want = added_at < 0 ? (uint64_t)end : added_n + (uint64_t)(end - added_at);
+    uint64_t alt = try_at < 0 ? want : try_n + (uint64_t)(end - try_at);
+    if (added != want && added != alt)
+        TEST_FAIL_("seed %llu: %" PRIu64 " entries added, want %" PRIu64 " or %" PRIu64,
+                   (unsigned long long)seed, added, want, alt);
+    total_added_checked += added_at >= 0;
     ASSERT(end == 0 || td_sid_cmp(last, prev) >= 0);
     total_acked += nacked;
     /* Writable again, above the last ID, unless that is the largest. */
@@ -172,6 +195,7 @@ static void test_sids_survive_crashes(void)
     /* The cases must exercise something: acknowledged records, explicit and `ms-*` among them. */
     ASSERT(total_acked > cases * 5);
     ASSERT(total_anchored_ok > cases);
+    ASSERT(total_added_checked > cases / 10); /* ENTRIESADDED acknowledged before the crash */
 }
 
 int main(int argc, char **argv)

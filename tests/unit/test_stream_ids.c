@@ -559,8 +559,79 @@ static void test_old_anchor_file(void)
     test_rmrf(dir);
 }
 
+/* XSETID's ENTRIESADDED (part_stream_added): the count follows every later append, survives a
+ * reopen and a trim, is unchanged by a refused XSETID, and a damaged or stale file is dropped. */
+static void test_entries_added(void)
+{
+    char *dir = test_tmpdir("sid");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    td_sid got;
+    int64_t at = -1;
+    ASSERT_EQ(part_stream_added(p, part_high_watermark(p)), 0);
+    ASSERT_OK(append_id(p, 3, 100, PART_SID_AUTO, 0, 0, &got));
+    ASSERT_EQ(part_stream_added(p, part_high_watermark(p)), 3);
+    ASSERT_OK(part_stream_xsetid(p, (td_sid){200, 0}, 10, &at));
+    ASSERT_EQ(at, 3);
+    ASSERT_EQ(part_stream_added(p, 3), 10);
+    ASSERT_OK(append_id(p, 2, 300, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(got.ms == 300 && got.seq == 1); /* after 200-0 */
+    ASSERT_EQ(part_stream_added(p, 5), 12);
+    /* Refused (below the last entry): neither the ID nor the count changes. */
+    ASSERT_EQ(part_stream_xsetid(p, (td_sid){100, 0}, 99, &at), TD_ESEQUENCE);
+    ASSERT_EQ(part_stream_added(p, 5), 12);
+    /* Without ENTRIESADDED the count stays. */
+    ASSERT_OK(part_stream_set_last(p, (td_sid){400, 0}));
+    ASSERT_EQ(part_stream_added(p, 5), 12);
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT_EQ(part_stream_added(p, part_high_watermark(p)), 12);
+    int64_t ls;
+    ASSERT_OK(part_delete_before(p, TD_DELETE_TO_HIGH_WATERMARK, &ls));
+    ASSERT_EQ(part_stream_added(p, part_high_watermark(p)), 12);
+    /* Lowered below the appends, then counted on; modulo 2^64 like Redis's counter. */
+    ASSERT_OK(part_stream_xsetid(p, (td_sid){500, 0}, 0, &at));
+    ASSERT_EQ(part_stream_added(p, 5), 0);
+    ASSERT_OK(append_id(p, 1, 600, PART_SID_AUTO, 0, 0, &got));
+    ASSERT_EQ(part_stream_added(p, 6), 1);
+    ASSERT_OK(part_stream_xsetid(p, (td_sid){700, 0}, INT64_MAX, &at));
+    ASSERT_OK(append_id(p, 1, 800, PART_SID_AUTO, 0, 0, &got));
+    ASSERT(part_stream_added(p, 7) == (uint64_t)INT64_MAX + 1);
+    part_close(p);
+
+    /* A damaged file is dropped: the count is the log end again. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/stream-added", dir);
+    FILE *f = fopen(path, "r+b");
+    ASSERT(f);
+    ASSERT_EQ(fseek(f, 20, SEEK_SET), 0);
+    ASSERT_EQ(fputc(0x55, f), 0x55);
+    fclose(f);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT_EQ(part_stream_added(p, part_high_watermark(p)), 7);
+    f = fopen(path, "rb");
+    ASSERT(!f); /* removed */
+    /* One past the log end (its records were lost) is dropped too. */
+    ASSERT_OK(part_stream_xsetid(p, (td_sid){900, 0}, 50, &at));
+    part_close(p);
+    uint8_t b[28];
+    f = fopen(path, "r+b");
+    ASSERT(f);
+    ASSERT_EQ(fread(b, 1, sizeof(b), f), sizeof(b));
+    b[15] = 8; /* offset 8 > the log end 7 */
+    td_store_be32(b + 24, td_crc32c(0, b, 24));
+    ASSERT_EQ(fseek(f, 0, SEEK_SET), 0);
+    ASSERT_EQ(fwrite(b, 1, sizeof(b), f), sizeof(b));
+    fclose(f);
+    ASSERT_OK(part_open(td_io_posix(), dir, "s/0", &c, &p));
+    ASSERT_EQ(part_stream_added(p, part_high_watermark(p)), 7);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_rule_and_explicit_ids), TEST(test_ids_survive_deletion),
           TEST(test_torn_anchor_file), TEST(test_find_and_after),
           TEST(test_deleted_segments_go_later), TEST(test_ms_star), TEST(test_full_range),
           TEST(test_setid_top), TEST(test_setid_lower), TEST(test_full_range_survives_deletion),
-          TEST(test_old_anchor_file))
+          TEST(test_old_anchor_file), TEST(test_entries_added))

@@ -359,7 +359,13 @@ static void events_produce(hconn *hc, const char *topic)
         for (int32_t p = 0; p < nparts; p++)
             if (ends[p] >= 0)
                 broker_when_durable(op->ref, p, ends[p], NULL, NULL);
-        http_respond_td_error(hc, rc);
+        if (rc == TD_EFULL) /* the only TD_EFULL of an append (docs/http-api.md) */
+            http_respond_error(hc, 409, "stream_exhausted",
+                               "The stream has exhausted the last possible ID "
+                               "(18446744073709551615-18446744073709551615): the partition takes "
+                               "no more events");
+        else
+            http_respond_td_error(hc, rc);
         goto fail;
     }
     op->pending = 1; /* held while the callbacks are registered */

@@ -113,6 +113,17 @@ static int produce_append(produce_ctx *x, const char *topic, td_part *p,
         pr->error_message = td_arena_strdup(&q->arena, msg);
         return rc;
     }
+    if (rc == TD_EFULL) {
+        /* The partition's Redis stream is at the largest ID (an XADD or XSETID of
+         * 18446744073709551615-18446744073709551615): no record can have an ID, as Redis
+         * refuses XADD. Not retriable: INVALID_RECORD, as for other records the broker refuses
+         * (docs/kafka.md), with the reason from produce v8. */
+        pr->error_code = KERR_INVALID_RECORD;
+        pr->error_message = "The stream has exhausted the last possible ID "
+                            "(18446744073709551615-18446744073709551615): this partition takes "
+                            "no more records";
+        return rc;
+    }
     pr->error_code = kafka_error_of(rc);
     pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED || rc == TD_ETIMESTAMP ||
                                 rc == TD_ETOOBIG

@@ -836,10 +836,13 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     broker_topic_release(s.ref);
 }
 
-/* XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id], checked in Redis 7.0's order. */
+/* XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id], checked in Redis 7.0's order. The last
+ * ID and the entries added are the partition's (stream-anchors and stream-added, written
+ * together), the largest deleted ID is XDEL's (a catalog row); the reply waits until both are
+ * saved and the entries before it are durable. */
 void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
-    td_sid id;
+    td_sid id, md = {0, 0};
     if (!resp_sid_parse(argv[2].p, argv[2].n, 0, RESP_SID_STRICT, &id, NULL)) {
         resp_w_error(w, resp_invalid_id);
         return;
@@ -854,7 +857,6 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
                 return;
             }
         } else if (resp_arg_is(argv[i], "maxdeletedid") && i + 1 < argc) {
-            td_sid md;
             if (!resp_sid_parse(argv[i + 1].p, argv[i + 1].n, 0, RESP_SID_STRICT, &md, NULL)) {
                 resp_w_error(w, resp_invalid_id);
                 return;
@@ -878,17 +880,28 @@ void resp_cmd_xsetid(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         return;
     /* Redis compares with the top item, then the length, when the stream has entries; the
      * broker compares with the last ID again under the partition's lock. */
-    int64_t len = resp_stream_len(rc, &s);
+    int64_t len = resp_stream_len(rc, &s), at = 0;
     td_sid top;
+    uint64_t seq = 0;
     int r = broker_stream_top(s.p, &top);
     if (r == 0 && len > 0 && td_sid_cmp(id, top) < 0)
         r = TD_ESEQUENCE;
     if (r == 0 && len > 0 && added >= 0 && added < len) {
         resp_w_error(w, "ERR The entries_added specified in XSETID is smaller than the target "
                         "stream length");
-    } else if (r == 0 && (r = broker_stream_set_last(s.p, id)) == 0) {
-        resp_w_simple(w, "OK");
-        resp_notify(rc, RESP_NOTIFY_STREAM, "xsetid", argv[1]);
+    } else if (r == 0 && (r = broker_stream_xsetid(s.p, id, added, &at)) == 0) {
+        /* Redis leaves the largest deleted ID for MAXDELETEDID 0-0 (or none). */
+        xstream xs = resp_xstream(&s);
+        if (md.ms || md.seq)
+            r = xstream_set_max_deleted(rc->s->e, &xs, md, &seq);
+        if (r == 0) {
+            resp_w_simple(w, "OK");
+            resp_notify(rc, RESP_NOTIFY_STREAM, "xsetid", argv[1]);
+            /* A crash must not take the entries before the new ID (and the anchor, which open
+             * drops past the log end) once OK is sent: under fsync=always, wait for them. */
+            resp_wait_durable(rc, s.ref, s.pi, at);
+            resp_wait_saved(rc, seq);
+        }
     }
     if (r == TD_ESEQUENCE) {
         td_error_clear();

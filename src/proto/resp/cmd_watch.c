@@ -8,8 +8,10 @@
  * no command runs a hook per watcher, so WATCH takes a snapshot of what those commands change
  * and EXEC compares it with the stream's state then: the topic's id (a deletion, or a new topic
  * under the same key, changes it; ids are never reused), the partition's high watermark (every
- * append, from any protocol), its log start (XTRIM, retention, DeleteRecords) and what XDEL
- * removed (how many offsets, and the largest ID). EXEC compares under the transactions' write
+ * append, from any protocol), its log start (XTRIM, retention, DeleteRecords) and how many
+ * offsets XDEL removed from the log start on (each XDEL that removes an entry adds one; the
+ * largest deleted ID is not compared, since XSETID's MAXDELETEDID sets it and XSETID does not
+ * touch watched keys in 7.0). EXEC compares under the transactions' write
  * lock, before its first command runs, so no Redis command slips in between; a Kafka or HTTP
  * append that lands after the check runs after the transaction, as it would on Redis.
  *
@@ -31,7 +33,6 @@ typedef struct watch_state {
     int32_t pi;
     int64_t hw, log_start;
     size_t ndeleted;
-    td_sid max_deleted;
 } watch_state;
 
 struct resp_watched {
@@ -63,8 +64,7 @@ static watch_state watch_snapshot(rconn *rc, td_slice key)
     st.log_start = broker_part_log_start(s.p);
     xstream xs = resp_xstream(&s);
     int64_t *offs = NULL;
-    if (xstream_deleted(rc->s->e, &xs, st.log_start, INT64_MAX, &offs, &st.ndeleted,
-                        &st.max_deleted) != 0) {
+    if (xstream_deleted(rc->s->e, &xs, st.log_start, INT64_MAX, &offs, &st.ndeleted, NULL) != 0) {
         td_error_clear();
         st.ndeleted = SIZE_MAX; /* unknown: EXEC sees a change unless it fails the same way */
     }
@@ -76,8 +76,7 @@ static watch_state watch_snapshot(rconn *rc, td_slice key)
 static bool state_eq(const watch_state *a, const watch_state *b)
 {
     return a->topic_id == b->topic_id && a->pi == b->pi && a->hw == b->hw &&
-           a->log_start == b->log_start && a->ndeleted == b->ndeleted &&
-           td_sid_cmp(a->max_deleted, b->max_deleted) == 0;
+           a->log_start == b->log_start && a->ndeleted == b->ndeleted;
 }
 
 void resp_unwatch_all(rconn *rc)

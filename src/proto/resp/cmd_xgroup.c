@@ -1079,8 +1079,8 @@ static void xinfo_stream_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *
     resp_w_id(w, last);
     resp_w_str(w, "max-deleted-entry-id");
     resp_w_id(w, max_deleted);
-    resp_w_str(w, "entries-added");
-    resp_w_int(w, hw);
+    resp_w_str(w, "entries-added"); /* Redis prints its uint64_t signed */
+    resp_w_int(w, (int64_t)broker_stream_added(s.p, hw));
     resp_w_str(w, "recorded-first-entry-id");
     resp_w_id(w, first);
     if (!full) {
