@@ -153,6 +153,16 @@ size_t resp_clients_kill(resp_server *s, uint64_t id, const char *addr, const ch
                          const rconn *skip);
 void resp_reset(rconn *rc);
 
+/* The keyspace (cmd_keys.c). */
+void resp_cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_type(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv); /* and UNLINK */
+void resp_cmd_flush(rconn *rc, resp_w *w, size_t argc,
+                    const td_slice *argv); /* FLUSHALL, FLUSHDB */
+
 /* Streams (cmd_stream.c). */
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
