@@ -11,28 +11,87 @@
 
 #include "proto/resp/resp_int.h"
 
-/* The topic a key names, as a C string; NULL for a key that cannot be a topic's name (binary
- * bytes, a NUL, too long), which then names no topic. */
-static char *key_topic(rconn *rc, td_slice key)
+/* ---------------------------------------------------------------------------------------------
+ * Keys and topics (docs/redis.md#keys-and-topics): a key is the topic td_key_to_name makes of
+ * it; "T/N" (N a canonical decimal) is partition N of the topic of T when no topic holds the
+ * key "T/N" itself and T's topic exists with more than N partitions.
+ */
+bool resp_topic_name(td_slice key, char name[TD_TOPIC_NAME_MAX + 1])
 {
-    char name[TD_TOPIC_NAME_MAX + 1];
-    return resp_topic_name(key, name) ? resp_arg_str(rc, key) : NULL;
+    return td_key_to_name(key.p, key.n, name) >= 0;
 }
 
-/* Whether a key names a topic, or a partition of one (<topic>/<partition>: a stream key). */
+/* The partition number of a key "T/N": the offset of its last '/' and N, or false when the key
+ * has no such suffix (N is "0" or a decimal without a leading zero, at most INT32_MAX). */
+static bool partition_suffix(td_slice key, size_t *slash, int32_t *part)
+{
+    size_t i = key.n;
+    while (i > 0 && key.p[i - 1] >= '0' && key.p[i - 1] <= '9')
+        i--;
+    size_t digits = key.n - i;
+    if (i == 0 || key.p[i - 1] != '/' || digits == 0 || digits > 10 ||
+        (digits > 1 && key.p[i] == '0'))
+        return false;
+    long long v;
+    if (!resp_parse_ll(key.p + i, digits, &v) || v > INT32_MAX)
+        return false;
+    *slash = i - 1;
+    *part = (int32_t)v;
+    return true;
+}
+
+/* The partitions of topic `name`, or 0 when there is no such topic. */
+static int32_t topic_partitions(td_engine *e, const char *name)
+{
+    td_topic_ref *ref;
+    if (broker_topic_acquire(e, name, &ref) != 0) {
+        td_error_clear();
+        return 0;
+    }
+    int32_t n = broker_topic_partitions(ref);
+    broker_topic_release(ref);
+    return n;
+}
+
+int resp_key_resolve(td_engine *e, td_slice key, resp_skey *k)
+{
+    k->part = -1;
+    bool whole = td_key_to_name(key.p, key.n, k->topic) >= 0;
+    size_t slash;
+    int32_t part;
+    if (!partition_suffix(key, &slash, &part) || (whole && topic_partitions(e, k->topic) > 0))
+        return whole ? 0 : -1;
+    /* enc(T) is shorter than enc(T/N), so it fits whenever that does; it may fit when that
+     * does not, and then the key can only be a partition. */
+    char t[TD_TOPIC_NAME_MAX + 1];
+    if (td_key_to_name(key.p, slash, t) >= 0 && topic_partitions(e, t) > part) {
+        memcpy(k->topic, t, sizeof(t));
+        k->part = part;
+        return 0;
+    }
+    return whole ? 0 : -1;
+}
+
+/* Whether a key names a topic, or a partition of one. */
 static bool topic_exists(rconn *rc, td_slice key)
 {
-    long long part = 0;
-    const uint8_t *slash = memchr(key.p, '/', key.n);
-    if (slash) {
-        size_t at = (size_t)(slash - key.p);
-        if (!resp_parse_ll(slash + 1, key.n - at - 1, &part) || part < 0)
-            return false;
-        key.n = at;
-    }
-    char *name = key_topic(rc, key);
-    td_topic_info ti;
-    return name && td_topic_describe(rc->s->e, name, &ti) == 0 && part < ti.partitions;
+    resp_skey k;
+    if (resp_key_resolve(rc->s->e, key, &k) != 0)
+        return false;
+    return topic_partitions(rc->s->e, k.topic) > TD_MAX(k.part, 0);
+}
+
+/* A topic's key into the reply (every valid name has one; a name that had none, which storage
+ * cannot hold, would be written as it is). */
+static void reply_key(resp_w *w, const char *name)
+{
+    size_t n = strlen(name);
+    uint8_t key[TD_TOPIC_NAME_MAX];
+    ssize_t kn = td_name_to_key(name, n, key, sizeof(key));
+    if (kn >= 0)
+        resp_w_bulk(w, key, (size_t)kn);
+    else
+        resp_w_bulk(w, name, n);
 }
 
 void resp_cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
@@ -50,6 +109,16 @@ void resp_cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_w_int(w, (int64_t)k);
 }
 
+/* Whether the key of topic `name` matches a KEYS or SCAN pattern (Redis's glob, on keys). */
+static bool key_matches(td_slice pattern, const char *name)
+{
+    uint8_t key[TD_TOPIC_NAME_MAX];
+    ssize_t kn = td_name_to_key(name, strlen(name), key, sizeof(key));
+    return kn >= 0 &&
+           resp_glob_match((const char *)pattern.p, pattern.n, (const char *)key, (size_t)kn,
+                           false);
+}
+
 void resp_cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)argc;
@@ -60,9 +129,7 @@ void resp_cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     /* Topics the principal may not Describe are left out, as Kafka's Metadata leaves them. */
     bool *show = calloc(n ? n : 1, sizeof(*show));
     for (size_t i = 0; show && i < n; i++) {
-        show[i] = resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name, strlen(t[i].name),
-                                  false) &&
-                  resp_may_describe(rc, t[i].name);
+        show[i] = key_matches(argv[1], t[i].name) && resp_may_describe(rc, t[i].name);
         k += show[i];
     }
     if (!show) {
@@ -73,7 +140,7 @@ void resp_cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_w_array(w, k);
     for (size_t i = 0; i < n; i++)
         if (show[i])
-            resp_w_str(w, t[i].name);
+            reply_key(w, t[i].name);
     free(show);
     free(t);
 }
@@ -161,16 +228,14 @@ void resp_cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     size_t k = 0;
     const char **out = malloc((to - from + 1) * sizeof(*out));
     for (size_t i = from; out && i < to; i++)
-        if (type_stream &&
-            (!match.p || resp_glob_match((const char *)match.p, match.n, v[i].name,
-                                         strlen(v[i].name), false)) &&
+        if (type_stream && (!match.p || key_matches(match, v[i].name)) &&
             resp_may_describe(rc, v[i].name)) /* as KEYS: what may be seen */
             out[k++] = v[i].name;
     resp_w_array(w, 2);
     resp_w_bulk_int(w, to < n ? (int64_t)v[to - 1].h + 1 : 0);
     resp_w_array(w, k);
     for (size_t i = 0; i < k; i++)
-        resp_w_str(w, out[i]);
+        reply_key(w, out[i]);
     free(out);
     free(v);
     free(t);
@@ -192,13 +257,17 @@ void resp_cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 
 /* DEL and UNLINK: the count of topics deleted. Redis's DEL cannot fail, ours can (the storage
  * failed): then the reply is an error with the reason, never a count that hides the failure;
- * the keys before the failing one are deleted, and the error says how many. */
+ * the keys before the failing one are deleted, and the error says how many. A key that names a
+ * partition ("T/N") deletes nothing: a topic loses no partition. */
 void resp_cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     int64_t n = 0;
     for (size_t i = 1; i < argc; i++) {
-        char *name = key_topic(rc, argv[i]);
-        int r = name ? td_topic_delete(rc->s->e, name) : TD_ENOTFOUND;
+        resp_skey k;
+        const char *name = k.topic;
+        int r = resp_key_resolve(rc->s->e, argv[i], &k) == 0 && k.part < 0
+                    ? td_topic_delete(rc->s->e, name)
+                    : TD_ENOTFOUND;
         if (r == 0) {
             n++;
             TD_INFO("redis", "deleted topic %s (DEL from %s)", name, rc->addr);
