@@ -109,14 +109,16 @@ void resp_cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_w_int(w, (int64_t)k);
 }
 
-/* Whether the key of topic `name` matches a KEYS or SCAN pattern (Redis's glob, on keys). */
+/* Whether the key of topic `name` matches a KEYS or SCAN pattern (Redis's glob, on keys). As
+ * Redis, "*" alone matches every key without matching, so that it lists the empty key, which
+ * the glob itself matches to no pattern but the empty one. */
 static bool key_matches(td_slice pattern, const char *name)
 {
     uint8_t key[TD_TOPIC_NAME_MAX];
     ssize_t kn = td_name_to_key(name, strlen(name), key, sizeof(key));
-    return kn >= 0 &&
-           resp_glob_match((const char *)pattern.p, pattern.n, (const char *)key, (size_t)kn,
-                           false);
+    return kn >= 0 && ((pattern.n == 1 && pattern.p[0] == '*') ||
+                       resp_glob_match((const char *)pattern.p, pattern.n, (const char *)key,
+                                       (size_t)kn, false));
 }
 
 void resp_cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
