@@ -214,6 +214,12 @@ def test_http_sees_redis_keys(rb):
     assert call(rb, "GET", "/v1/topics/my%20key")[0] == 404
     names = [t["name"] for t in call(rb, "GET", "/v1/topics")[2]["topics"]]
     assert {"user:1:events", "my%20key", "semi;colon:x=1"} <= set(names)
+    # The metrics' labels carry the names as they are (no character of a name needs escaping
+    # in a label: '"' and '\\' are written %22 and %5C).
+    with urllib.request.urlopen(f"http://127.0.0.1:{rb.http_port}/metrics", timeout=10) as m:
+        text = m.read().decode()
+    for n in ("user:1:events", "my%20key", "semi;colon:x=1"):
+        assert f'tidings_topic_events_in_total{{topic="{n}"}} 1' in text, n
     # curl, as a shell user types it.
     out = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{rb.http_port}/v1/topics/user:1:events"],
                          capture_output=True, timeout=30, check=True).stdout
