@@ -1,7 +1,9 @@
 /*
  * base.h: the bottom layer every other layer uses: owned buffers and borrowed slices, CRC32C,
- * Kafka's varint/zigzag encodings, Kafka's murmur2 hash, errors, logging and clocks.
- * Nothing here knows about topics, storage or protocols.
+ * Kafka's varint/zigzag encodings, Kafka's murmur2 hash, errors, logging and clocks, and the
+ * rule of topic names with the mapping of Redis keys to them (a pure function of bytes, here
+ * because storage validates names, every listener parses them and the CLI checks them).
+ * Nothing here knows about storage or protocols.
  */
 #ifndef TD_BASE_H
 #define TD_BASE_H
