@@ -282,3 +282,18 @@ def test_acl_key_patterns(rb):
     info = r.execute_command("ACL", "GETUSER", "app")
     # (tidings lists the patterns in the order of its ACLs, sorted by name.)
     assert info[info.index(b"keys") + 1] == b"~my key ~user*"
+
+
+def test_acl_channel_patterns(rb):
+    """Channels are checked as the topic names of their names, like keys, and may be longer
+    than a topic name: a user with &news.* publishes to a 300-byte channel under news. and to
+    "news.a b", not to "sport"."""
+    r = client(rb)
+    r.execute_command("ACL", "SETUSER", "pub", "on", ">pw", "&news.*", "&my chan", "+@all")
+    u = client(rb, username="pub", password="pw")
+    assert u.publish("news." + "x" * 300, "m") == 0
+    assert u.publish(b"news.a b", "m") == 0 and u.publish(b"my chan", "m") == 0
+    for bad in (b"sport", b"my chan2", b"x" * 300):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            u.publish(bad, "m")
+

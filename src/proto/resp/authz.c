@@ -512,14 +512,19 @@ bool resp_may_describe(rconn *rc, const char *topic)
 }
 
 /* The topic a key names (resp_key_resolve: its own, or the topic of T for a partition key
- * "T/N"); a channel's is the topic name of its name, as for a key (ACL SETUSER's &pattern is
- * mapped so, acl_rules.c). NULL when that name would be longer than 249 bytes: only an
- * administrator passes (such a key names no topic anyway). */
+ * "T/N"), NULL for a key whose topic name would be longer than 249 bytes: only an
+ * administrator passes (such a key names no stream anyway). A channel's is the topic name of
+ * its name, as for a key (ACL SETUSER's &pattern is mapped so, acl_rules.c); a channel is not
+ * a topic, and may be longer: then its bytes escaped alike, which only "*" and prefix ACLs
+ * can match. */
 static char *key_topic_name(rconn *rc, td_slice key, bool channel)
 {
     if (channel) {
         char name[TD_TOPIC_NAME_MAX + 1];
-        return resp_topic_name(key, name) ? td_arena_strdup(&rc->arena, name) : NULL;
+        if (resp_topic_name(key, name))
+            return td_arena_strdup(&rc->arena, name);
+        char *esc = td_arena_alloc(&rc->arena, 3 * key.n + 1);
+        return esc && td_name_escape(key.p, key.n, esc, 3 * key.n + 1) >= 0 ? esc : NULL;
     }
     resp_skey k;
     if (resp_key_resolve(rc->s->e, key, &k) != 0)
