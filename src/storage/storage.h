@@ -360,7 +360,6 @@ int part_producer(td_part *p, int64_t pid, int16_t *epoch, int32_t *last_seq,
  * valid until part_close. */
 const char *part_offline(td_part *p);
 
-
 /* ---------------------------------------------------------------------------------------------
  * The disk reserve (reserve.c): a file, DIR/reserve, that keeps a few MiB of the file
  * system for the operations that free space (deleting topics and records, retention), so that

@@ -24,8 +24,9 @@ static bool valid(const char *name)
 static void test_examples(void)
 {
     char out[TD_TOPIC_NAME_MAX + 1];
-    static const char *const same[] = {"orders", "user:1:events", "{tenant}:stream", "a|b@c",
-                                       "orders.eu-west_1", "...", "a;b=c?d&e+f", "~!$'()[]<>^`"};
+    static const char *const same[] = {"orders",      "user:1:events",    "{tenant}:stream",
+                                       "a|b@c",       "orders.eu-west_1", "...",
+                                       "a;b=c?d&e+f", "~!$'()[]<>^`"};
     for (size_t i = 0; i < TD_ARRAY_LEN(same); i++) {
         ASSERT_STR_EQ(name_of(same[i], strlen(same[i]), out), same[i]);
         ASSERT(valid(same[i]));
@@ -67,9 +68,9 @@ static void test_examples(void)
 static void test_refused(void)
 {
     static const char *const bad[] = {
-        "", ".", "..", "%3a", "%41", "%2e", "%2E%2E%2E", "a%2E", "%%", "a%", "a%2", "%2", "%G0",
-        "%0g", "a b", "a/b", "a\"b", "a\\b", "a*b", "a#b", "a,b", "caf\xc3\xa9", "a\x7f", "\t",
-        "%20%", "%2E.", ".%2E"};
+        "",    ".",   "..",  "%3a",         "%41",   "%2e", "%2E%2E%2E", "a%2E", "%%",
+        "a%",  "a%2", "%2",  "%G0",         "%0g",   "a b", "a/b",       "a\"b", "a\\b",
+        "a*b", "a#b", "a,b", "caf\xc3\xa9", "a\x7f", "\t",  "%20%",      "%2E.", ".%2E"};
     uint8_t key[TD_TOPIC_NAME_MAX];
     for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
         if (valid(bad[i]))

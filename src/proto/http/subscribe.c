@@ -576,8 +576,8 @@ static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_
         return false;
     char esc[3 * TD_TOPIC_NAME_MAX + 1], coords[3 * TD_TOPIC_NAME_MAX + 48];
     cursor_name_esc(sp->topic, esc);
-    int cn = snprintf(coords, sizeof(coords), "id: %s/%" PRId32 "/%" PRId64 ";", esc,
-                      sp->partition, ev->offset);
+    int cn = snprintf(coords, sizeof(coords), "id: %s/%" PRId32 "/%" PRId64 ";", esc, sp->partition,
+                      ev->offset);
     int rc = td_buf_append(out, coords, (size_t)cn);
     if (!rc)
         rc = cursor_text(sub, out);
