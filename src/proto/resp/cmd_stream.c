@@ -3,11 +3,12 @@
  * XREAD and XREADGROUP (with BLOCK), XTRIM, XSETID. The other consumer group commands are in
  * cmd_xgroup.c.
  *
- * A stream key is a topic with one partition, or <topic>/<partition> for any partition of any
- * topic: a stream is one partition, whose IDs (storage's stream IDs) strictly increase. Fields
- * map to events as fields.c says. XADD replies once the event is durable under the topic's fsync
- * policy; the connection's later commands wait for it (replies keep their order), except further
- * XADDs, which append meanwhile so that a pipeline shares one fsync.
+ * A stream key is the topic of its key (resp_key_resolve, docs/redis.md#keys-and-topics) with
+ * one partition, or <key>/<partition> for any partition of a topic: a stream is one partition,
+ * whose IDs (storage's stream IDs) strictly increase. Fields map to events as fields.c says.
+ * XADD replies once the event is durable under the topic's fsync policy; the connection's later
+ * commands wait for it (replies keep their order), except further XADDs, which append meanwhile
+ * so that a pipeline shares one fsync.
  */
 #include <errno.h>
 #include <inttypes.h>
