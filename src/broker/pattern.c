@@ -43,8 +43,8 @@ int td_pattern_validate(const char *p, size_t n, const char **why)
             }
             i += 2;
         } else if (c != '%' && !td_name_plain((uint8_t)c)) {
-            *why = "a pattern holds only what topic names hold ('!' to '~' but / \" \\ , and %XX "
-                   "escapes) and the wildcards '*' and '#'";
+            *why = "a pattern has characters other than a topic name's (bytes '!' to '~' but / "
+                   "\" \\ , and %XX escapes) and the wildcards '*' and '#'";
             return TD_EINVAL;
         }
     }
