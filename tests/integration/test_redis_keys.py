@@ -72,6 +72,12 @@ def test_odd_keys_as_redis(pair):
         pair.same("XADD", k, f"{i + 1}-2", "g", "w")
         pair.same("XREVRANGE", k, "+", "-", "COUNT", "1")
     pair.same("EXISTS", *[k for k, _ in KEYS], b"missing", b"user:1")
+    # Replies that name keys name them as sent: XREAD's, in RESP2 and RESP3.
+    keys = [k for k, _ in KEYS]
+    pair.same("XREAD", "COUNT", "1", "STREAMS", *keys, *["0"] * len(keys))
+    pair.both("HELLO", "3")  # (the server's version and the client id differ)
+    pair.same("XREAD", "STREAMS", *keys, *["1-1"] * len(keys))
+    pair.both("HELLO", "2")
     for pattern in (b"*", b"user:*", b"*:*", b"*key*", b"\\**", b"?", b"", b"\x00", b"[.%]*",
                     b"caf*", b"*\xff*", b"a[/|]b*"):
         assert keys_of(ours, "KEYS", pattern) == keys_of(theirs, "KEYS", pattern), pattern
@@ -98,6 +104,25 @@ def test_odd_keys_as_redis(pair):
         pair.same("TYPE", k)
         pair.same("EXISTS", k)
     pair.same("DBSIZE")
+
+
+def test_redis_py_binary_keys(pair):
+    """redis-py with binary keys: the same answers from tidings and redis-server, including
+    scan_iter over every key and the keys of XREAD."""
+    ours = redis.Redis(host="127.0.0.1", port=pair.broker.redis_port, socket_timeout=10)
+    theirs = redis.Redis(host="127.0.0.1", port=pair.peer_port, socket_timeout=10)
+    keys = [b"", b"\x00", b"\xff\xfe", "caf\u00e9".encode(), b"sp ace", b"a/b/0", b"%2F"]
+    for r in (ours, theirs):
+        for i, k in enumerate(keys):
+            assert r.xadd(k, {"n": str(i)}, id=f"{i + 1}-0") == f"{i + 1}-0".encode()
+    for k in keys:
+        assert ours.xrange(k) == theirs.xrange(k)
+        assert ours.type(k) == theirs.type(k) == b"stream"
+    assert sorted(ours.scan_iter(count=2)) == sorted(theirs.scan_iter(count=2)) == sorted(keys)
+    assert sorted(ours.keys()) == sorted(theirs.keys())
+    assert ours.xread({k: "0" for k in keys}) == theirs.xread({k: "0" for k in keys})
+    assert ours.delete(*keys) == theirs.delete(*keys) == len(keys)
+    assert ours.keys() == theirs.keys() == []
 
 
 def test_key_length_limit(rb):
