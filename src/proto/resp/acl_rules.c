@@ -219,6 +219,11 @@ static const char *pattern_rule(td_slice r, resp_acl_state *st, int *nomem)
             return "Syntax error";
         g = td_slice_make(r.p + i + 1, r.n - i - 1);
     }
+    /* Redis refuses a pattern with a space (isspace) or a NUL, escaped or not, as a syntax
+     * error; keys with them are streams all the same, reached by prefixes and "*". */
+    for (size_t i = 0; i < g.n; i++)
+        if (g.p[i] == 0 || g.p[i] == ' ' || (g.p[i] >= '\t' && g.p[i] <= '\r'))
+            return "Syntax error";
     int ptype;
     char name[TD_ACL_NAME_MAX + 1];
     const char *why = glob_to_acl(g, &ptype, name);
