@@ -4,6 +4,7 @@ TYPE, EXISTS, DEL, UNLINK) against a real redis-server with odd keys (binary, sp
 0xFF, UTF-8, the empty key, '.', '..', '%'); the partition-key rule; ACL key patterns; and the
 same streams through Kafka (confluent-kafka, kcat), HTTP (urllib, curl, SSE) and redis-cli."""
 import json
+import os
 import subprocess
 import urllib.parse
 import urllib.request
@@ -16,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from redis_peer import Conn, pair, peer  # noqa: F401 (fixtures)
 from test_http import call
 from test_kafka_clients import kcat
+from test_kafka_node import NODE_DIR
 from test_redis import client, rb  # noqa: F401 (rb is the broker fixture)
 
 # Keys Redis users write, and keys only a binary-safe protocol can: each with its topic name.
@@ -193,6 +195,8 @@ def test_kafka_clients_see_redis_keys(rb):
     entries = r.xrange("orders:eu")
     assert [f[b"value"] for _, f in entries] == [b"v0", b"v1", b"v2"]
     assert r.type("orders:eu") == b"stream"
+    kcat(rb, "-P", "-t", "orders:eu", "-k", "k2", input=b"v3")
+    assert r.xlen("orders:eu") == 4 and r.xrange("orders:eu")[-1][1][b"value"] == b"v3"
     # Redis first, Kafka after.
     r.xadd("user:1:events", {"value": "hello"})
     r.xadd(b"my key", {"value": "spaced"})
@@ -217,6 +221,21 @@ def test_kafka_clients_see_redis_keys(rb):
     with pytest.raises(Exception) as e:
         fs["my key"].result(timeout=30)
     assert "INVALID_TOPIC" in str(e.value).upper().replace(" ", "_")
+
+
+@pytest.mark.parametrize("node_client", ["kafkajs", "platformatic"])
+def test_node_clients_take_redis_keys(rb, node_client):
+    """kafkajs and @platformatic/kafka create, produce to and read back a topic named like a
+    Redis key (tests/node/roundtrip.mjs), which XLEN then counts (kafkajs's run deletes the
+    records below offset 5 at its end)."""
+    topic = f"node:{node_client}:{{t}}"
+    env = dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1")
+    p = subprocess.run(["node", "roundtrip.mjs", node_client, rb.bootstrap, topic, "1", "20"],
+                       cwd=NODE_DIR, capture_output=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr.decode()[-4000:]
+    out = json.loads(p.stdout)
+    assert out["produced"] == 20 and len(out["consumed"]) == 20
+    assert client(rb).xlen(topic) == (15 if node_client == "kafkajs" else 20)
 
 
 def test_http_sees_redis_keys(rb):
