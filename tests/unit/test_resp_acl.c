@@ -328,6 +328,12 @@ static void test_round_trips(void)
     round_trip("", "", "", "-@all", "resetchannels -@all");
     round_trip("~a\\*b ~a\\?* +@write", "~a\\*b ~a\\?*", "", "-@all +@write",
                "~a\\*b ~a\\?* resetchannels -@all +@write");
+    /* A key written under @write alone and a channel of the same name: Read and the write
+     * operations, which are not a key readable under @read (the fuzz target found it). */
+    round_trip("~x &x +@write", "~x", "&x", "-@all +@write", "~x resetchannels &x -@all +@write");
+    round_trip("~ & +@write", "~", "&", "-@all +@write", "~ resetchannels & -@all +@write");
+    round_trip("~caf\xc3\xa9* +@read", "~caf\xc3\xa9*", "", "-@all +@read",
+               "~caf\xc3\xa9* resetchannels -@all +@read");
 }
 
 /* SETUSER applies its rules to what the ACLs say: +@write after ~orders.* +@read writes

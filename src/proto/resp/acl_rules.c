@@ -452,11 +452,34 @@ static unsigned flags_of(unsigned ops)
     return 0;
 }
 
+/* flags_of, knowing the commands the markers show: Read with the four write operations is a
+ * key with both permissions, which needs @read (and its marker), or, under @write without
+ * @read, a key with write permission and a channel of the same name (`~x &x +@write`). */
+static unsigned flags_marked(unsigned ops, unsigned marked)
+{
+    unsigned f = flags_of(ops);
+    if (f == (RESP_ACL_KEY_R | RESP_ACL_KEY_W) && (marked & RESP_ACL_CMD_WRITE) &&
+        !(marked & RESP_ACL_CMD_READ))
+        return RESP_ACL_KEY_W | RESP_ACL_CHAN;
+    return f;
+}
+
 int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_state *st,
                     bool *managed)
 {
     resp_acl_state_init(st);
-    unsigned cmds = 0;
+    unsigned marked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ours(&v[i], principal) || !is_marker(&v[i]))
+            continue;
+        if (v[i].resource_type == TD_RES_CLUSTER)
+            marked |= RESP_ACL_CMD_ADMIN;
+        else if (v[i].operation == TD_OP_DESCRIBE)
+            marked |= RESP_ACL_CMD_READ;
+        else if (v[i].operation == TD_OP_DELETE)
+            marked |= RESP_ACL_CMD_WRITE;
+    }
+    unsigned cmds = marked;
     /* The commands: the markers, and what the managed keys say. */
     for (size_t i = 0; i < n; i++) {
         managed[i] = false;
@@ -464,14 +487,8 @@ int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_s
             continue;
         if (is_marker(&v[i])) {
             managed[i] = true;
-            if (v[i].resource_type == TD_RES_CLUSTER)
-                cmds |= RESP_ACL_CMD_ADMIN;
-            else if (v[i].operation == TD_OP_DESCRIBE)
-                cmds |= RESP_ACL_CMD_READ;
-            else if (v[i].operation == TD_OP_DELETE)
-                cmds |= RESP_ACL_CMD_WRITE;
         } else if (topic_pattern(&v[i])) {
-            unsigned f = flags_of(ops_of(v, n, principal, &v[i]));
+            unsigned f = flags_marked(ops_of(v, n, principal, &v[i]), marked);
             managed[i] = f != 0;
             if (f & RESP_ACL_KEY_R)
                 cmds |= RESP_ACL_CMD_READ;
@@ -485,7 +502,7 @@ int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_s
             find(st, v[i].pattern_type, v[i].name))
             continue;
         unsigned ops = ops_of(v, n, principal, &v[i]);
-        unsigned f = flags_of(ops);
+        unsigned f = flags_marked(ops, marked);
         if (f == 0) {
             /* Not SETUSER's: shown as far as Read and Write say, never encoded. */
             if (ops & (OP(TD_OP_READ) | OP(TD_OP_ALL)))
