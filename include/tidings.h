@@ -187,7 +187,10 @@ int td_engine_compact(td_engine *e);
 /* ---------------------------------------------------------------------------------------------
  * Topics
  *
- * Names: 1 to 249 characters of [A-Za-z0-9._-], not "." or "..".
+ * Names: 1 to 249 bytes; '!'..'~' stand for themselves except % / " \ * # , and every other
+ * byte is written %XX (upper-case hex), in that canonical form only; not "." or "..". Any Redis
+ * key maps to such a name (docs/redis.md#keys-and-topics): "user:1:events" is itself, "my key"
+ * is "my%20key", the empty key is "%".
  * Configuration keys (values as strings, as in Kafka's CreateTopics):
  *   retention.ms        -1 = forever; default 604800000 (7 days)
  *   retention.bytes     -1 = no limit (default); per partition

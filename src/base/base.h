@@ -1,7 +1,9 @@
 /*
  * base.h: the bottom layer every other layer uses: owned buffers and borrowed slices, CRC32C,
- * Kafka's varint/zigzag encodings, Kafka's murmur2 hash, errors, logging and clocks.
- * Nothing here knows about topics, storage or protocols.
+ * Kafka's varint/zigzag encodings, Kafka's murmur2 hash, errors, logging and clocks, and the
+ * rule of topic names with the mapping of Redis keys to them (a pure function of bytes, here
+ * because storage validates names, every listener parses them and the CLI checks them).
+ * Nothing here knows about storage or protocols.
  */
 #ifndef TD_BASE_H
 #define TD_BASE_H
@@ -10,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "tidings.h"
@@ -50,6 +53,30 @@ int td_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first);
 /* Writes v in decimal at out (at most 20 bytes, no NUL) and returns how many: for the hot
  * paths that format numbers without printf. */
 size_t td_u64_text(char *out, uint64_t v);
+
+/* ---------------------------------------------------------------------------------------------
+ * Topic names and the Redis keys they hold (topic_name.c; docs/redis.md#keys-and-topics). A
+ * topic name is 1 to TD_TOPIC_NAME_MAX bytes: 0x21..0x7E stand for themselves except
+ * % / " \ * # , and every other byte is %XX (upper-case hex), in that canonical form only; the
+ * empty key is "%", the keys "." and ".." are "%2E" and "%2E%2E". Pure functions.
+ */
+/* Whether the byte stands for itself in a topic name (cursors, patterns and lists scan names
+ * with it; '%' is not plain: it starts an escape). */
+bool td_name_plain(uint8_t c);
+/* Whether name (n bytes, no NUL needed) is a valid, canonical topic name: 0, else -1 with *why
+ * (static text) and *at (the byte where the rule breaks). */
+int td_name_check(const char *name, size_t n, const char **why, size_t *at);
+/* The topic name of a key into out, NUL-terminated: its length, or -1 when it would be longer
+ * than TD_TOPIC_NAME_MAX (a key of more than 249 plain bytes, or fewer that need escapes). */
+ssize_t td_key_to_name(const void *key, size_t n, char out[TD_TOPIC_NAME_MAX + 1]);
+/* The key a topic name holds, into out (cap bytes; a key is never longer than its name): its
+ * length, or -1 for a name that is not valid (td_name_check) or a key longer than cap. */
+ssize_t td_name_to_key(const char *name, size_t n, uint8_t *out, size_t cap);
+/* Byte by byte, without the three whole-name cases, for prefixes (ACL prefixes, patterns):
+ * escape writes the escaped bytes and a NUL into out (-1 if cap is too small); unescape reads a
+ * canonical escaped string back (-1 with *bad the offending offset). */
+ssize_t td_name_escape(const void *bytes, size_t n, char *out, size_t cap);
+ssize_t td_name_unescape(const char *name, size_t n, uint8_t *out, size_t cap, size_t *bad);
 
 /* An owned, growable byte buffer. `p` is NULL until the first reserve. */
 typedef struct td_buf {

@@ -154,9 +154,6 @@ void broker_topic_count_out(td_topic_ref *t, uint64_t events, uint64_t bytes);
 /* Deletes a group's offsets committed before before_ms (offset expiry). */
 int broker_group_expire(td_engine *e, const char *group, int64_t before_ms, size_t *removed);
 
-/* Whether c may appear in a topic name ([A-Za-z0-9._-]; td_topic_name_validate has the other
- * rules), for listeners that scan names out of cursors and patterns. */
-bool broker_topic_name_char(char c);
 /* A topic configuration key's type as Kafka's DescribeConfigs numbers them (BOOLEAN 1, STRING 2,
  * INT 3, LONG 5, DOUBLE 6, LIST 7; -1 for an unknown key) and its one line of documentation
  * (static storage; NULL for an unknown key). */

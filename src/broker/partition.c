@@ -20,11 +20,6 @@ _Static_assert((int)BROKER_SID_AUTO == (int)PART_SID_AUTO &&
                    (int)BROKER_SID_EXPLICIT == (int)PART_SID_EXPLICIT,
                "the broker's stream ID modes are storage's");
 
-bool broker_topic_name_char(char c)
-{
-    return td_topic_name_char(c);
-}
-
 int broker_topic_config_type(const char *key)
 {
     return topic_config_type(key);

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "base/base.h"
 #include "storage/storage.h"
 
 int td_pattern_validate(const char *p, size_t n, const char **why)
@@ -31,9 +32,19 @@ int td_pattern_validate(const char *p, size_t n, const char **why)
                        "\"orders*\")";
                 return TD_EINVAL;
             }
-        } else if (!td_topic_name_char(c)) {
-            *why = "a pattern has characters other than letters, digits, '.', '_', '-', '*' and "
-                   "'#'";
+        } else if (c == '%' && n > 1) {
+            /* An escape of a topic name (%20): canonical, as in the names it matches. */
+            uint8_t b;
+            size_t bad;
+            if (i + 3 > n || td_name_unescape(p + i, 3, &b, 1, &bad) != 1) {
+                *why = "a '%' in a pattern must be an escape of a topic name (%20, %2F; upper-case "
+                       "hex of a byte that names escape)";
+                return TD_EINVAL;
+            }
+            i += 2;
+        } else if (c != '%' && !td_name_plain((uint8_t)c)) {
+            *why = "a pattern has characters other than a topic name's (bytes '!' to '~' but / "
+                   "\" \\ , and %XX escapes) and the wildcards '*' and '#'";
             return TD_EINVAL;
         }
     }

@@ -13,8 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* 0, or TD_EINVAL with why set to a static explanation: a pattern is 1 to 249 characters of
- * topic-name characters ([A-Za-z0-9._-]) and wildcards, '*' and '#' stand alone in their
+/* 0, or TD_EINVAL with why set to a static explanation: a pattern is 1 to 249 bytes of what
+ * topic names hold (base.h: plain bytes and canonical %XX escapes; "%" alone, the topic of the
+ * empty key) and the wildcards '*' and '#', which no name holds; they stand alone in their
  * segment ("ord*" is refused), and no segment is empty ("orders.", "a..b", ".x" are refused,
  * though topic names may have empty segments: a subscription takes such a string as the name of
  * an existing topic). */

@@ -213,12 +213,28 @@ void queue_policy_parse(const char *text, td_queue_policy *p)
  * a name (check_dlq refuses that for a group on one topic; a wildcard group can meet it). */
 bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t len)
 {
-    if (configured[0])
+    if (configured[0]) {
         snprintf(buf, len, "%s", configured);
-    else if (strlen(topic) + 4 <= TD_TOPIC_NAME_MAX)
+        return true;
+    }
+    /* <topic>.dlq is the topic of the Redis key <key>.dlq (docs/redis.md#keys-and-topics): the
+     * same bytes, but for the topics of the keys "", "." and "..", whose names (%, %2E,
+     * %2E%2E) followed by ".dlq" are not names, while .dlq, ..dlq and ...dlq are. A pattern
+     * (a group's description: "orders.*.dlq") is no name, and gets ".dlq" as it is. */
+    uint8_t key[TD_TOPIC_NAME_MAX + 4];
+    char name[TD_TOPIC_NAME_MAX + 1];
+    size_t n = strlen(topic);
+    ssize_t kn = td_name_to_key(topic, n, key, TD_TOPIC_NAME_MAX);
+    if (kn < 0) {
+        if (n + 4 > TD_TOPIC_NAME_MAX)
+            return false;
         snprintf(buf, len, "%s.dlq", topic);
-    else
+        return true;
+    }
+    memcpy(key + kn, ".dlq", 4);
+    if (td_key_to_name(key, (size_t)kn + 4, name) < 0)
         return false;
+    snprintf(buf, len, "%s", name);
     return true;
 }
 

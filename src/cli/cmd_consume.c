@@ -106,8 +106,8 @@ out:
 static int read_remote(cli_remote *r, const char *topic, const cli_read_opts *o, const char *what,
                        cli_event_fn fn, void *arg)
 {
-    char path[1024];
-    snprintf(path, sizeof(path), "/v1/topics/%s", topic);
+    char path[1024], seg[CLI_SEGMENT_MAX];
+    snprintf(path, sizeof(path), "/v1/topics/%s", cli_path_segment(topic, seg));
     json_t *t = NULL;
     int code = cli_remote_call(r, "GET", path, NULL, &t, what);
     if (code)
@@ -150,7 +150,7 @@ static int read_remote(cli_remote *r, const char *topic, const cli_read_opts *o,
             snprintf(path, sizeof(path),
                      "/v1/topics/%s/events?partition=%" PRId64 "&%s&limit=%" PRId64
                      "&values=string",
-                     topic, p, start, limit);
+                     seg, p, start, limit);
             json_t *page = NULL;
             if ((code = cli_remote_call(r, "GET", path, NULL, &page, what)) != 0)
                 break;

@@ -161,11 +161,12 @@ static int list_remote(cli_remote *r, json_t **out)
     }
     json_array_foreach(list, i, x)
     {
-        char path[512];
+        char path[1024], seg[CLI_SEGMENT_MAX];
         json_t *t = NULL;
         int64_t events = 0;
         bool exists = false;
-        snprintf(path, sizeof(path), "/v1/topics/%s", cli_json_str(x, "topic"));
+        snprintf(path, sizeof(path), "/v1/topics/%s",
+                 cli_path_segment(cli_json_str(x, "topic"), seg));
         if (code == 0 && td_topic_name_validate(cli_json_str(x, "topic")) == 0) {
             /* Created with its first dead letter: a 404 is "none yet". */
             code = cli_remote_get_if_exists(r, path, &t, &exists, "listing dead-letter topics");
@@ -330,8 +331,8 @@ static int redrive(const char *dlq, const dlq_opts *o, cli_remote *r, bool bar, 
             json_object_set_new(b, names[i], json_integer(vals[i]));
     if (o->keep)
         json_object_set_new(b, "keep", json_true());
-    char path[600];
-    snprintf(path, sizeof(path), "/v1/topics/%s/redrive", dlq);
+    char path[1024], seg[CLI_SEGMENT_MAX];
+    snprintf(path, sizeof(path), "/v1/topics/%s/redrive", cli_path_segment(dlq, seg));
     json_t *job = NULL;
     int code = cli_remote_call(r, "POST", path, b, &job, "redriving");
     json_decref(b);

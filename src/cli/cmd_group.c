@@ -54,12 +54,17 @@ typedef struct group_opts {
     size_t ntopics;
 } group_opts;
 
-/* "orders" or "orders:0,2" as the API's topics entry. */
+/* "orders" or "orders:0,2" as the API's topics entry. Topic names hold ':' ("user:1:events"):
+ * the partitions are after the last ':', and only when it is followed by digits and commas
+ * alone; a spec ending with ':' is the whole topic before it ("user:1:" for the topic user:1,
+ * which "user:1" would read as partition 1 of user). */
 static json_t *topic_spec(const char *spec)
 {
-    const char *colon = strchr(spec, ':');
-    if (!colon)
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (colon[1] && strspn(colon + 1, "0123456789,") != strlen(colon + 1)))
         return json_string(spec);
+    if (!colon[1])
+        return json_stringn(spec, (size_t)(colon - spec));
     json_t *parts = json_array();
     const char *p = colon + 1;
     while (*p) {

@@ -57,7 +57,7 @@ typedef struct sink {
     const produce_opts *o;
     td_engine *e;
     cli_remote *r;
-    char path[512];
+    char path[1024];
     td_produce_result *res;
 } sink;
 
@@ -373,11 +373,13 @@ int cmd_produce(int argc, char **argv)
         if ((code = cli_remote_open(o.server, &r)) != 0)
             goto out;
         s.r = &r;
-        snprintf(s.path, sizeof(s.path), "/v1/topics/%s/events", s.topic);
+        char seg[CLI_SEGMENT_MAX];
+        cli_path_segment(s.topic, seg);
+        snprintf(s.path, sizeof(s.path), "/v1/topics/%s/events", seg);
         /* The topic and partition are checked before anything is read. */
-        char path[512];
+        char path[1024];
         json_t *t = NULL;
-        snprintf(path, sizeof(path), "/v1/topics/%s", s.topic);
+        snprintf(path, sizeof(path), "/v1/topics/%s", seg);
         code = cli_remote_call(&r, "GET", path, NULL, &t, "producing");
         int64_t parts = (int64_t)json_integer_value(json_object_get(t, "partition_count"));
         json_decref(t);

@@ -191,8 +191,9 @@ static int topic_remote(cli_remote *r, const char *action, const char *name, con
                         json_t **out)
 {
     int code;
-    char path[1024];
-    snprintf(path, sizeof(path), "/v1/topics%s%s", name ? "/" : "", name ? name : "");
+    char path[1024], seg[CLI_SEGMENT_MAX];
+    snprintf(path, sizeof(path), "/v1/topics%s%s", name ? "/" : "",
+             name ? cli_path_segment(name, seg) : "");
     json_t *config = json_object();
     for (size_t i = 0; i < o->nconfigs; i++)
         json_object_set_new(config, o->configs[i].key, json_string(o->configs[i].value));

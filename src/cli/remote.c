@@ -95,6 +95,24 @@ char *cli_remote_escape(cli_remote *r, const char *segment)
     return copy;
 }
 
+const char *cli_path_segment(const char *s, char out[CLI_SEGMENT_MAX])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c && o + 4 <= CLI_SEGMENT_MAX; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '.' || *c == '_' || *c == '~') {
+            out[o++] = (char)*c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*c >> 4];
+            out[o++] = hex[*c & 15];
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
 /* An answer's body, kept NUL-terminated past its length for the error messages. */
 typedef td_buf body;
 

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tidings.h"
+
 typedef struct cli_remote {
     CURL *curl;
     char *base; /* scheme://host:port, no trailing slash */
@@ -26,6 +28,11 @@ void cli_remote_close(cli_remote *r);
 
 /* A path segment percent-escaped (topic and group names), malloc'd; NULL when out of memory. */
 char *cli_remote_escape(cli_remote *r, const char *segment);
+/* A topic name (or any string) as one path segment: every byte but RFC 3986's unreserved ones
+ * ([A-Za-z0-9-._~]) percent-encoded, into out, which holds 3 * TD_TOPIC_NAME_MAX + 1 bytes for
+ * a name (longer strings are cut); out is returned. Topic names hold '%', '?', ';' and ':'. */
+#define CLI_SEGMENT_MAX (3 * TD_TOPIC_NAME_MAX + 1)
+const char *cli_path_segment(const char *s, char out[CLI_SEGMENT_MAX]);
 
 /* One request: `path` (escaped, starting with '/') with `body` as JSON when not NULL. On a 2xx
  * answer, *out (when out is not NULL) is the answer's JSON (NULL for an empty body) and the

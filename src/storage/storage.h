@@ -376,10 +376,6 @@ int part_producer(td_part *p, int64_t pid, int16_t *epoch, int32_t *last_seq,
  * valid until part_close. */
 const char *part_offline(td_part *p);
 
-/* Whether c may appear in a topic name ([A-Za-z0-9._-]; td_topic_name_validate has the other
- * rules). Patterns and cursors that carry topic names scan with it. */
-bool td_topic_name_char(char c);
-
 /* ---------------------------------------------------------------------------------------------
  * The disk reserve (reserve.c): a file, DIR/reserve, that keeps a few MiB of the file
  * system for the operations that free space (deleting topics and records, retention), so that

@@ -95,17 +95,44 @@ def test_topic_lifecycle(cli):
 
 @BOTH_MODES
 @pytest.mark.parametrize("name,rule", [
-    ("a/b", "only [A-Za-z0-9._-]"),
+    ("a/b", "must be escaped as %XX"),
     ("..", "reserved"),
     (".", "reserved"),
     ("x" * 250, "at most 249"),
-    ("caf\u00e9", "only [A-Za-z0-9._-]"),
+    ("caf\u00e9", "must be escaped as %XX"),
+    ("my key", "must be escaped as %XX"),
+    ("a%2fb", "two upper-case hex digits"),
+    ("a%41", "writes as itself"),
 ])
 def test_invalid_topic_names(cli, name, rule):
     p = cli.run("topic", "create", name, check=False)
     assert p.returncode == 2
     assert rule in p.stderr.decode()
     assert p.stderr.decode().count("\n") <= 1  # one clear line
+
+
+@BOTH_MODES
+def test_names_of_redis_keys(cli):
+    """Topic names hold what Redis keys do (docs/redis.md#keys-and-topics): ':', '{', '?', ';'
+    and %XX escapes; the remote mode puts them in URLs escaped, and --topic T:P,P splits at the
+    last ':' only before a list of partitions."""
+    names = ["user:1:events", "my%20key", "a?b%25c;d&e=f", "{t}:s+1"]
+    for n in names:
+        cli.run("topic", "create", n)
+        cli.run("produce", n, input=n.encode() + b"\n")
+        assert cli.out("consume", n, "--from-beginning") == n + "\n"
+    listed = cli.out("topic", "list")
+    for n in names:
+        assert n in listed
+    assert "user:1:events" in cli.out("topic", "describe", "user:1:events")
+    cli.run("topic", "delete", "a?b%25c;d&e=f")
+    assert "a?b%25c;d&e=f" not in cli.out("topic", "list")
+    # --topic: the whole name, the name with partitions after its last ':', or a name ending in
+    # ':<digits>' given with a trailing ':'.
+    for spec, topic in (("user:1:events", "user:1:events"), ("user:1:events:0", "user:1:events"),
+                        ("my%20key:", "my%20key")):
+        r = json.loads(cli.out("group", "reset", "g", "--to-earliest", "--topic", spec, "--json"))
+        assert [(o["topic"], o["partition"]) for o in r["offsets"]] == [(topic, 0)], spec
 
 
 @BOTH_MODES

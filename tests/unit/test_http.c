@@ -310,12 +310,24 @@ static void test_cursor_and_time(void)
     ASSERT_EQ(a.count, 0);
     ASSERT_OK(cursor("t/0/1;", &a));
     ASSERT_EQ(a.count, 0);
+    /* Names hold ':', '=' and ';' (Redis keys): a topic ends at its part's last ':', and a
+     * cursor writes a name's ';' and '%' as %3B and %25 (the slices are the cursor's bytes). */
+    ASSERT_OK(cursor("user:1:events/0/17;user:1:events:0=18,1=5;a%3Bb=c:2=3;my%2520key:0=1", &a));
+    ASSERT_STR_EQ(a.text, "user:1:events/0=18 user:1:events/1=5 a%3Bb=c/2=3 my%2520key/0=1 ");
+    ASSERT_OK(cursor("x:1=2:0=1", &a)); /* the topic "x:1=2" */
+    ASSERT_STR_EQ(a.text, "x:1=2/0=1 ");
     static const char *const bad[] = {"junk", "t:", "t:0", "t:0=", "t:=1", "t:x=1", ":0=1",
                                       "t:0=1;;", "t:0=1,", "t:0=1 ", "t:99999999999=1",
-                                      "t:0=99999999999999999999", "t!:0=1"};
+                                      "t:0=99999999999999999999", "t,:0=1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (cursor(bad[i], &a) != TD_EINVAL)
             TEST_FAIL_("cursor '%s' was accepted", bad[i]);
+    /* Names that are not names, or escapes a cursor does not write. */
+    static const char *const bad_names[] = {"a%3b:0=1", "a%41:0=1", "a%:0=1",
+                                            "a b:0=1",  "a%20:0=1", ".:0=1"};
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
+        if (cursor(bad_names[i], &a) != TD_EINVAL)
+            TEST_FAIL_("cursor '%s' was accepted", bad_names[i]);
     /* Every prefix of a valid cursor parses or is refused, never read past its end. */
     const char *ok = "a.b/1/2;a.b:0=10,1=20;c:0=1";
     for (size_t k = 0; k <= strlen(ok); k++) {

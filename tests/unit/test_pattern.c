@@ -72,6 +72,18 @@ static void test_validate(void)
     ASSERT_EQ(validate("a b"), TD_EINVAL);
     ASSERT_EQ(validate("a/b"), TD_EINVAL);
     ASSERT_EQ(validate("a,b"), TD_EINVAL);
+    /* What names hold besides (Redis keys: docs/redis.md#keys-and-topics), and their escapes in
+     * canonical form only. */
+    ASSERT_OK(validate("user:1.*"));
+    ASSERT_OK(validate("{tenant}:stream.#"));
+    ASSERT_OK(validate("my%20key.*"));
+    ASSERT_OK(validate("%")); /* the topic of the empty key */
+    ASSERT_EQ(validate("a%"), TD_EINVAL);
+    ASSERT_EQ(validate("a%2"), TD_EINVAL);
+    ASSERT_EQ(validate("a%2f"), TD_EINVAL);
+    ASSERT_EQ(validate("a%41"), TD_EINVAL);
+    ASSERT_EQ(validate("caf\xc3\xa9"), TD_EINVAL);
+    ASSERT(match("my%20key.*", "my%20key.eu") && !match("my%20key.*", "my key.eu"));
     /* Empty segments: "orders." is what a URL leaves of "orders.#" with an unescaped '#'. */
     static const char *const empty[] = {"orders.", ".", "..", ".x", "a..b", "a.*.", "#..#"};
     for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {

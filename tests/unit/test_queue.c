@@ -85,6 +85,26 @@ static void test_policy_and_ids(void)
                               {"start", "latest"},        {"backoff.jitter", "0"}};
     ASSERT_OK(td_queue_policy_apply(&p, good, 6));
     char buf[300];
+    /* <topic>.dlq, a valid name for every topic: that of the key <key>.dlq. */
+    static const char *const dlqs[][2] = {{"orders", "orders.dlq"},
+                                          {"user:1", "user:1.dlq"},
+                                          {"my%20key", "my%20key.dlq"},
+                                          {"%", ".dlq"},
+                                          {"%2E", "..dlq"},
+                                          {"%2E%2E", "...dlq"}};
+    for (size_t i = 0; i < sizeof(dlqs) / sizeof(dlqs[0]); i++) {
+        ASSERT(queue_dlq_name("", dlqs[i][0], buf, sizeof(buf)));
+        ASSERT_STR_EQ(buf, dlqs[i][1]);
+        ASSERT_OK(td_topic_name_validate(buf));
+    }
+    char longest[TD_TOPIC_NAME_MAX + 1];
+    memset(longest, 'a', TD_TOPIC_NAME_MAX - 4);
+    longest[TD_TOPIC_NAME_MAX - 4] = 0;
+    ASSERT(queue_dlq_name("", longest, buf, sizeof(buf)) && strlen(buf) == TD_TOPIC_NAME_MAX);
+    longest[TD_TOPIC_NAME_MAX - 4] = 'a';
+    longest[TD_TOPIC_NAME_MAX - 3] = 0;
+    ASSERT(!queue_dlq_name("", longest, buf, sizeof(buf)));
+    ASSERT(queue_dlq_name("parked", "x", buf, sizeof(buf)) && !strcmp(buf, "parked"));
     ASSERT_OK(td_queue_policy_get(&p, "ack.timeout.ms", buf, sizeof(buf)));
     ASSERT_STR_EQ(buf, "1500");
     ASSERT_OK(td_queue_policy_get(&p, "backoff.multiplier", buf, sizeof(buf)));

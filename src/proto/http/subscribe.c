@@ -84,8 +84,59 @@ struct http_sub {
 
 /* ---------------------------------------------------------------------------------------------
  * Cursors: "topic:p=off,p=off;topic:p=off", optionally after "topic/p/off;" (the event's own
- * coordinates), or "-" for none.
+ * coordinates), or "-" for none. A topic name may hold ':', '=' and ';' (docs/redis.md#keys-
+ * and-topics) but never ',' or '/': in a cursor a name is written with its '%' as %25 and its
+ * ';' as %3B, so that ';' ends a topic's part, and the topic ends at that part's last ':' (the
+ * partition list after it holds none). Names of Kafka's old alphabet are written unchanged.
  */
+/* A topic name as a cursor writes it, into out (3 * TD_TOPIC_NAME_MAX + 1 bytes): the length. */
+static size_t cursor_name_esc(const char *name, char *out)
+{
+    size_t o = 0;
+    for (const char *c = name; *c; c++) {
+        const char *e = *c == '%' ? "%25" : *c == ';' ? "%3B" : NULL;
+        if (e) {
+            memcpy(out + o, e, 3);
+            o += 3;
+        } else {
+            out[o++] = *c;
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
+static int cursor_name_put(td_buf *out, const char *name)
+{
+    char esc[3 * TD_TOPIC_NAME_MAX + 1];
+    return td_buf_append(out, esc, cursor_name_esc(name, esc));
+}
+
+/* The topic name a cursor writes as s (n bytes) into name; false if it is not a valid name. */
+static bool cursor_name_get(const char *s, size_t n, char name[TD_TOPIC_NAME_MAX + 1])
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (n - i >= 3 && !memcmp(s + i, "%25", 3))
+                c = '%';
+            else if (n - i >= 3 && !memcmp(s + i, "%3B", 3))
+                c = ';';
+            else
+                return false;
+            i += 2;
+        }
+        if (o == TD_TOPIC_NAME_MAX)
+            return false;
+        name[o++] = c;
+    }
+    name[o] = 0;
+    const char *why;
+    size_t at;
+    return td_name_check(name, o, &why, &at) == 0;
+}
+
 static bool parse_i64(const char **p, const char *end, int64_t max, int64_t *out)
 {
     const char *s = *p;
@@ -111,13 +162,18 @@ int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg)
     if (slash)
         p = semi ? semi + 1 : end;
     while (p < end) {
-        const char *t = p;
-        while (p < end && broker_topic_name_char(*p))
-            p++;
-        size_t tn = (size_t)(p - t);
-        if (tn == 0 || tn > TD_TOPIC_NAME_MAX || p == end || *p != ':')
+        const char *t = p, *part_end = memchr(p, ';', (size_t)(end - p));
+        if (!part_end)
+            part_end = end;
+        const char *colon = NULL;
+        for (const char *c = t; c < part_end; c++)
+            if (*c == ':')
+                colon = c;
+        char name[TD_TOPIC_NAME_MAX + 1];
+        if (!colon || !cursor_name_get(t, (size_t)(colon - t), name))
             return TD_EINVAL;
-        p++;
+        size_t tn = (size_t)(colon - t);
+        p = colon + 1;
         for (;;) {
             int64_t part, off;
             if (!parse_i64(&p, end, INT32_MAX, &part) || p == end || *p != '=')
@@ -162,7 +218,7 @@ static int cursor_text(const http_sub *sub, td_buf *out)
             if (prev)
                 rc = td_buf_append_u8(out, ';');
             if (!rc)
-                rc = td_buf_append(out, sp->topic, strlen(sp->topic));
+                rc = cursor_name_put(out, sp->topic);
             if (!rc)
                 rc = td_buf_append_u8(out, ':');
         } else {
@@ -421,11 +477,13 @@ static void on_cursor(void *arg, td_slice topic, int32_t partition, int64_t offs
     cc->offs[cc->n++] = offset;
 }
 
+/* The cursor's topics are as the cursor writes them (cursor_name_esc): compared so. */
 static bool cursor_lookup(const cursor_ctx *cc, const char *topic, int32_t p, int64_t *off)
 {
-    size_t tn = strlen(topic);
+    char esc[3 * TD_TOPIC_NAME_MAX + 1];
+    size_t tn = cursor_name_esc(topic, esc);
     for (size_t i = 0; cc && i < cc->n; i++)
-        if (cc->parts[i] == p && cc->topics[i].n == tn && !memcmp(cc->topics[i].p, topic, tn)) {
+        if (cc->parts[i] == p && cc->topics[i].n == tn && !memcmp(cc->topics[i].p, esc, tn)) {
             *off = cc->offs[i];
             return true;
         }
@@ -516,9 +574,10 @@ static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_
     json_decref(o);
     if (!j)
         return false;
-    char coords[TD_TOPIC_NAME_MAX + 48];
-    int cn = snprintf(coords, sizeof(coords), "id: %s/%" PRId32 "/%" PRId64 ";", sp->topic,
-                      sp->partition, ev->offset);
+    char esc[3 * TD_TOPIC_NAME_MAX + 1], coords[3 * TD_TOPIC_NAME_MAX + 48];
+    cursor_name_esc(sp->topic, esc);
+    int cn = snprintf(coords, sizeof(coords), "id: %s/%" PRId32 "/%" PRId64 ";", esc, sp->partition,
+                      ev->offset);
     int rc = td_buf_append(out, coords, (size_t)cn);
     if (!rc)
         rc = cursor_text(sub, out);

@@ -138,8 +138,8 @@ void *kr_array_alloc(kafka_reader *r, size_t size, int32_t *count)
  * possibly valid, name. So each NUL byte is kept as the two bytes C0 80, the overlong encoding
  * of U+0000 that Java calls "modified UTF-8". C0 80 never occurs in valid UTF-8, so no valid
  * string changes meaning and none can collide with a string that held a NUL; names with it
- * fail every name rule (topic names allow only [A-Za-z0-9._-]); ko_string_n turns it back into
- * a NUL, so responses echo the client's bytes. The cost is one memchr per string.
+ * fail every name rule (a topic name holds no byte >= 0x80 but as %XX); ko_string_n turns it back
+ * into a NUL, so responses echo the client's bytes. The cost is one memchr per string.
  */
 static const char *string_of_len(kafka_reader *r, int64_t len)
 {

@@ -903,7 +903,7 @@ void kafka_serve_create_partitions(kreq *q, kafka_reader *r)
         if (rc) {
             t->error_code = kafka_missing_topic_error(t->name);
             t->error_message = t->error_code == KERR_INVALID_TOPIC_EXCEPTION
-                                   ? "invalid topic name: only [A-Za-z0-9._-] are allowed"
+                                   ? "invalid topic name (docs/kafka.md#topic-names)"
                                    : "no such topic";
             continue;
         }

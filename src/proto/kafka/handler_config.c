@@ -46,7 +46,7 @@ static void describe_topic(kreq *q, kafka_config_resource *res)
         int16_t code = kafka_missing_topic_error(res->name);
         resource_error(q, res, code,
                        code == KERR_INVALID_TOPIC_EXCEPTION
-                           ? "invalid topic name: only [A-Za-z0-9._-] are allowed"
+                           ? "invalid topic name (docs/kafka.md#topic-names)"
                            : "no such topic");
         return;
     }
@@ -218,7 +218,7 @@ static void alter_topic(kreq *q, kafka_config_resource *res, bool incremental, b
         int16_t code = kafka_missing_topic_error(res->name);
         resource_error(q, res, code,
                        code == KERR_INVALID_TOPIC_EXCEPTION
-                           ? "invalid topic name: only [A-Za-z0-9._-] are allowed"
+                           ? "invalid topic name (docs/kafka.md#topic-names)"
                            : "no such topic");
         return;
     }

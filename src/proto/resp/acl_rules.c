@@ -106,16 +106,19 @@ static bool exact(td_slice a, const char *s)
 
 /* A Redis pattern as an ACL's (pattern type, name): "*" is the literal "*" (every topic), a
  * pattern ending in its only unescaped '*' a prefix, a pattern without glob characters a
- * literal; '\' makes the next character literal. NULL, or why not. */
+ * literal; '\' makes the next character literal. The pattern is on keys, and ACLs are on topic
+ * names: a literal is its key's topic name (td_key_to_name, docs/redis.md#keys-and-topics), a
+ * prefix is escaped byte by byte, which keeps it a prefix of the names of the keys it starts
+ * (but for the keys "." and "..", whose names are %2E and %2E%2E). Channels are named so too.
+ * NULL, or why not. */
 static const char *glob_to_acl(td_slice g, int *ptype, char name[TD_ACL_NAME_MAX + 1])
 {
-    if (g.n == 0)
-        return "an empty pattern matches nothing: give a name or a prefix";
     if (g.n == 1 && g.p[0] == '*') {
         *ptype = TD_PAT_LITERAL;
         strcpy(name, "*");
         return NULL;
     }
+    uint8_t raw[TD_ACL_NAME_MAX];
     size_t k = 0;
     *ptype = TD_PAT_LITERAL;
     for (size_t i = 0; i < g.n; i++) {
@@ -126,22 +129,24 @@ static const char *glob_to_acl(td_slice g, int *ptype, char name[TD_ACL_NAME_MAX
                 return "the pattern ends with an escape ('\\')";
             c = g.p[i];
         }
-        if (c == 0 || c == ' ')
-            return "patterns cannot hold spaces or NUL characters";
         if (!escaped && c == '*' && i + 1 == g.n) {
             *ptype = TD_PAT_PREFIXED;
             break;
         }
         if (!escaped && (c == '*' || c == '?' || c == '[' || c == ']'))
             return WHY_GLOB;
-        if (k == TD_ACL_NAME_MAX)
-            return "the pattern is longer than an ACL's 255 characters";
-        name[k++] = (char)c;
+        if (k == TD_TOPIC_NAME_MAX)
+            return "the pattern is longer than a topic name's 249 bytes";
+        raw[k++] = c;
     }
-    name[k] = 0;
-    if (k == 0 || (*ptype == TD_PAT_LITERAL && !strcmp(name, "*")))
-        return "'\\*' would be a literal topic named '*', which cannot exist";
-    return NULL;
+    if (*ptype == TD_PAT_LITERAL)
+        return td_key_to_name(raw, k, name) < 0
+                   ? "the key's topic name would be longer than 249 bytes (docs/redis.md#keys-"
+                     "and-topics)"
+                   : NULL;
+    return td_name_escape(raw, k, name, TD_ACL_NAME_MAX + 1) < 0
+               ? "the pattern's topic prefix would be longer than an ACL's 255 bytes"
+               : NULL;
 }
 
 /* Redis 7.0's categories (ACL CAT), for telling an unknown one from one tidings cannot map. */
@@ -214,6 +219,11 @@ static const char *pattern_rule(td_slice r, resp_acl_state *st, int *nomem)
             return "Syntax error";
         g = td_slice_make(r.p + i + 1, r.n - i - 1);
     }
+    /* Redis refuses a pattern with a space (isspace) or a NUL, escaped or not, as a syntax
+     * error; keys with them are streams all the same, reached by prefixes and "*". */
+    for (size_t i = 0; i < g.n; i++)
+        if (g.p[i] == 0 || g.p[i] == ' ' || (g.p[i] >= '\t' && g.p[i] <= '\r'))
+            return "Syntax error";
     int ptype;
     char name[TD_ACL_NAME_MAX + 1];
     const char *why = glob_to_acl(g, &ptype, name);
@@ -442,11 +452,34 @@ static unsigned flags_of(unsigned ops)
     return 0;
 }
 
+/* flags_of, knowing the commands the markers show: Read with the four write operations is a
+ * key with both permissions, which needs @read (and its marker), or, under @write without
+ * @read, a key with write permission and a channel of the same name (`~x &x +@write`). */
+static unsigned flags_marked(unsigned ops, unsigned marked)
+{
+    unsigned f = flags_of(ops);
+    if (f == (RESP_ACL_KEY_R | RESP_ACL_KEY_W) && (marked & RESP_ACL_CMD_WRITE) &&
+        !(marked & RESP_ACL_CMD_READ))
+        return RESP_ACL_KEY_W | RESP_ACL_CHAN;
+    return f;
+}
+
 int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_state *st,
                     bool *managed)
 {
     resp_acl_state_init(st);
-    unsigned cmds = 0;
+    unsigned marked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ours(&v[i], principal) || !is_marker(&v[i]))
+            continue;
+        if (v[i].resource_type == TD_RES_CLUSTER)
+            marked |= RESP_ACL_CMD_ADMIN;
+        else if (v[i].operation == TD_OP_DESCRIBE)
+            marked |= RESP_ACL_CMD_READ;
+        else if (v[i].operation == TD_OP_DELETE)
+            marked |= RESP_ACL_CMD_WRITE;
+    }
+    unsigned cmds = marked;
     /* The commands: the markers, and what the managed keys say. */
     for (size_t i = 0; i < n; i++) {
         managed[i] = false;
@@ -454,14 +487,8 @@ int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_s
             continue;
         if (is_marker(&v[i])) {
             managed[i] = true;
-            if (v[i].resource_type == TD_RES_CLUSTER)
-                cmds |= RESP_ACL_CMD_ADMIN;
-            else if (v[i].operation == TD_OP_DESCRIBE)
-                cmds |= RESP_ACL_CMD_READ;
-            else if (v[i].operation == TD_OP_DELETE)
-                cmds |= RESP_ACL_CMD_WRITE;
         } else if (topic_pattern(&v[i])) {
-            unsigned f = flags_of(ops_of(v, n, principal, &v[i]));
+            unsigned f = flags_marked(ops_of(v, n, principal, &v[i]), marked);
             managed[i] = f != 0;
             if (f & RESP_ACL_KEY_R)
                 cmds |= RESP_ACL_CMD_READ;
@@ -475,7 +502,7 @@ int resp_acl_decode(const td_acl *v, size_t n, const char *principal, resp_acl_s
             find(st, v[i].pattern_type, v[i].name))
             continue;
         unsigned ops = ops_of(v, n, principal, &v[i]);
-        unsigned f = flags_of(ops);
+        unsigned f = flags_marked(ops, marked);
         if (f == 0) {
             /* Not SETUSER's: shown as far as Read and Write say, never encoded. */
             if (ops & (OP(TD_OP_READ) | OP(TD_OP_ALL)))
@@ -512,17 +539,27 @@ static int put(td_buf *b, const char *s)
     return td_buf_append(b, s, strlen(s));
 }
 
-/* A pattern as Redis writes it: glob characters of the name escaped, a prefix with its '*'. */
+/* A pattern as Redis writes it: the key (or key prefix) of the name (glob_to_acl's inverse;
+ * a name that holds none, from an ACL made otherwise, as it is) with its glob characters
+ * escaped, a prefix with its '*'. */
 static int put_pattern(td_buf *b, const resp_acl_pat *p)
 {
     if (p->ptype == TD_PAT_LITERAL && !strcmp(p->name, "*"))
         return put(b, "*");
+    uint8_t key[TD_ACL_NAME_MAX];
+    size_t n = strlen(p->name), bad;
+    ssize_t kn = p->ptype == TD_PAT_LITERAL ? td_name_to_key(p->name, n, key, sizeof(key))
+                                            : td_name_unescape(p->name, n, key, sizeof(key), &bad);
+    if (kn < 0) {
+        memcpy(key, p->name, n);
+        kn = (ssize_t)n;
+    }
     int rc = 0;
-    for (const char *c = p->name; rc == 0 && *c; c++) {
-        if (strchr("*?[]\\", *c))
+    for (size_t i = 0; rc == 0 && i < (size_t)kn; i++) {
+        if (key[i] && strchr("*?[]\\", key[i]))
             rc = td_buf_append(b, "\\", 1);
         if (rc == 0)
-            rc = td_buf_append(b, c, 1);
+            rc = td_buf_append(b, &key[i], 1);
     }
     return rc == 0 && p->ptype == TD_PAT_PREFIXED ? put(b, "*") : rc;
 }

@@ -536,21 +536,25 @@ bool resp_may_describe(rconn *rc, const char *topic)
     return broker_authorize(rc->s->e, &p, TD_RES_TOPIC, topic, TD_OP_DESCRIBE);
 }
 
-/* The topic a key names: the key without a "/<partition>" suffix. A key holding a NUL cannot
- * be asked about by name: it is NULL, and only an administrator passes (such a key names no
- * topic anyway). */
+/* The topic a key names (resp_key_resolve: its own, or the topic of T for a partition key
+ * "T/N"), NULL for a key whose topic name would be longer than 249 bytes: only an
+ * administrator passes (such a key names no stream anyway). A channel's is the topic name of
+ * its name, as for a key (ACL SETUSER's &pattern is mapped so, acl_rules.c); a channel is not
+ * a topic, and may be longer: then its bytes escaped alike, which only "*" and prefix ACLs
+ * can match. */
 static char *key_topic_name(rconn *rc, td_slice key, bool channel)
 {
-    if (memchr(key.p, 0, key.n))
-        return NULL;
-    const uint8_t *slash = channel ? NULL : memchr(key.p, '/', key.n);
-    if (slash) {
-        long long v;
-        size_t at = (size_t)(slash - key.p);
-        if (resp_parse_ll(slash + 1, key.n - at - 1, &v) && v >= 0)
-            key.n = at;
+    if (channel) {
+        char name[TD_TOPIC_NAME_MAX + 1];
+        if (resp_topic_name(key, name))
+            return td_arena_strdup(&rc->arena, name);
+        char *esc = td_arena_alloc(&rc->arena, 3 * key.n + 1);
+        return esc && td_name_escape(key.p, key.n, esc, 3 * key.n + 1) >= 0 ? esc : NULL;
     }
-    return resp_arg_str(rc, key);
+    resp_skey k;
+    if (resp_key_resolve(rc->s->e, key, &k) != 0)
+        return NULL;
+    return td_arena_strdup(&rc->arena, k.topic);
 }
 
 static void denied(rconn *rc, resp_w *w, bool in_multi, const char *reason, const char *what,

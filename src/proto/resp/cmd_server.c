@@ -587,257 +587,6 @@ static void config_help(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     resp_reply_help(w, lines);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Keyspace: the topics
- */
-/* The topic a key names, as a C string; NULL for a key that cannot be a topic's name (binary
- * bytes, a NUL, too long), which then names no topic. */
-static char *key_topic(rconn *rc, td_slice key)
-{
-    char name[TD_TOPIC_NAME_MAX + 1];
-    return resp_topic_name(key, name) ? resp_arg_str(rc, key) : NULL;
-}
-
-/* Whether a key names a topic, or a partition of one (<topic>/<partition>: a stream key). */
-static bool topic_exists(rconn *rc, td_slice key)
-{
-    long long part = 0;
-    const uint8_t *slash = memchr(key.p, '/', key.n);
-    if (slash) {
-        size_t at = (size_t)(slash - key.p);
-        if (!resp_parse_ll(slash + 1, key.n - at - 1, &part) || part < 0)
-            return false;
-        key.n = at;
-    }
-    char *name = key_topic(rc, key);
-    td_topic_info ti;
-    return name && td_topic_describe(rc->s->e, name, &ti) == 0 && part < ti.partitions;
-}
-
-static void cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    (void)argv;
-    td_topic_info *t = NULL;
-    size_t n = 0;
-    if (td_topic_list(rc->s->e, &t, &n) != 0)
-        n = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) /* the keys the principal may see */
-        k += resp_may_describe(rc, t[i].name);
-    free(t);
-    resp_w_int(w, (int64_t)k);
-}
-
-static void cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    td_topic_info *t = NULL;
-    size_t n = 0, k = 0;
-    if (td_topic_list(rc->s->e, &t, &n) != 0)
-        n = 0;
-    /* Topics the principal may not Describe are left out, as Kafka's Metadata leaves them. */
-    bool *show = calloc(n ? n : 1, sizeof(*show));
-    for (size_t i = 0; show && i < n; i++) {
-        show[i] = resp_glob_match((const char *)argv[1].p, argv[1].n, t[i].name, strlen(t[i].name),
-                                  false) &&
-                  resp_may_describe(rc, t[i].name);
-        k += show[i];
-    }
-    if (!show) {
-        free(t);
-        resp_w_error(w, "ERR out of memory");
-        return;
-    }
-    resp_w_array(w, k);
-    for (size_t i = 0; i < n; i++)
-        if (show[i])
-            resp_w_str(w, t[i].name);
-    free(show);
-    free(t);
-}
-
-/* SCAN's order: a hash of the name (63 bits, so that every client reads the cursor as a
- * positive 64-bit integer), then the name. A cursor is the hash to go on from: names that stay
- * the whole scan are returned once each, whatever is created or deleted meanwhile. */
-static uint64_t scan_hash(const char *s)
-{
-    uint64_t h = td_hash64(s, strlen(s));
-    h ^= h >> 29;
-    return h >> 1;
-}
-
-typedef struct scan_item {
-    uint64_t h;
-    const char *name;
-} scan_item;
-
-static int scan_cmp(const void *a, const void *b)
-{
-    const scan_item *x = a, *y = b;
-    return x->h < y->h ? -1 : x->h > y->h ? 1 : strcmp(x->name, y->name);
-}
-
-static void cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    char buf[32];
-    if (argv[1].n == 0 || argv[1].n >= sizeof(buf)) {
-        resp_w_error(w, "ERR invalid cursor");
-        return;
-    }
-    memcpy(buf, argv[1].p, argv[1].n);
-    buf[argv[1].n] = 0;
-    char *end;
-    errno = 0;
-    unsigned long long cursor = strtoull(buf, &end, 10);
-    if (errno || *end || buf[0] == '-') {
-        resp_w_error(w, "ERR invalid cursor");
-        return;
-    }
-    td_slice match = {0};
-    long long countv = 10;
-    bool type_stream = true;
-    for (size_t i = 2; i < argc; i += 2) {
-        if (i + 1 >= argc) {
-            resp_reply_syntax(w);
-            return;
-        }
-        if (resp_arg_is(argv[i], "MATCH")) {
-            match = argv[i + 1];
-        } else if (resp_arg_is(argv[i], "COUNT")) {
-            if (!resp_arg_ll(w, argv[i + 1], &countv))
-                return;
-            if (countv < 1) {
-                resp_reply_syntax(w);
-                return;
-            }
-        } else if (resp_arg_is(argv[i], "TYPE")) {
-            type_stream = resp_arg_is(argv[i + 1], "stream");
-        } else {
-            resp_reply_syntax(w);
-            return;
-        }
-    }
-    td_topic_info *t = NULL;
-    size_t n = 0;
-    if (td_topic_list(rc->s->e, &t, &n) != 0)
-        n = 0;
-    scan_item *v = malloc((n ? n : 1) * sizeof(*v));
-    if (!v) {
-        free(t);
-        resp_w_error(w, "ERR out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        v[i] = (scan_item){scan_hash(t[i].name), t[i].name};
-    qsort(v, n, sizeof(*v), scan_cmp);
-    size_t from = 0;
-    while (from < n && v[from].h < cursor)
-        from++;
-    size_t to = from;
-    while (to < n && (to - from < (size_t)countv || v[to].h == v[to - 1].h))
-        to++;
-    size_t k = 0;
-    const char **out = malloc((to - from + 1) * sizeof(*out));
-    for (size_t i = from; out && i < to; i++)
-        if (type_stream &&
-            (!match.p || resp_glob_match((const char *)match.p, match.n, v[i].name,
-                                         strlen(v[i].name), false)) &&
-            resp_may_describe(rc, v[i].name)) /* as KEYS: what may be seen */
-            out[k++] = v[i].name;
-    resp_w_array(w, 2);
-    resp_w_bulk_int(w, to < n ? (int64_t)v[to - 1].h + 1 : 0);
-    resp_w_array(w, k);
-    for (size_t i = 0; i < k; i++)
-        resp_w_str(w, out[i]);
-    free(out);
-    free(v);
-    free(t);
-}
-
-static void cmd_type(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    (void)argc;
-    bool found = resp_notify_lookup(rc, topic_exists(rc, argv[1]), argv[1]); /* keymiss */
-    resp_w_simple(w, found ? "stream" : "none");
-}
-
-static void cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    int64_t n = 0;
-    for (size_t i = 1; i < argc; i++)
-        n += resp_notify_lookup(rc, topic_exists(rc, argv[i]), argv[i]);
-    resp_w_int(w, n);
-}
-
-/* DEL and UNLINK: the count of topics deleted. Redis's DEL cannot fail, ours can (the storage
- * failed): then the reply is an error with the reason, never a count that hides the failure;
- * the keys before the failing one are deleted, and the error says how many. */
-static void cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    int64_t n = 0;
-    for (size_t i = 1; i < argc; i++) {
-        char *name = key_topic(rc, argv[i]);
-        int r = name ? td_topic_delete(rc->s->e, name) : TD_ENOTFOUND;
-        if (r == 0) {
-            n++;
-            TD_INFO("redis", "deleted topic %s (DEL from %s)", name, rc->addr);
-            resp_notify(rc, RESP_NOTIFY_GENERIC, "del", argv[i]);
-        } else if (r != TD_ENOTFOUND) {
-            const char *why = td_last_error();
-            resp_w_errorf(w, "ERR cannot delete '%s' (%" PRId64 " keys before it deleted): %s",
-                          name, n, why[0] ? why : td_strerror(r));
-            return;
-        }
-    }
-    td_error_clear();
-    resp_w_int(w, n);
-}
-
-static void cmd_flush(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
-{
-    if (argc > 2 ||
-        (argc == 2 && !resp_arg_is(argv[1], "ASYNC") && !resp_arg_is(argv[1], "SYNC"))) {
-        resp_reply_syntax(w);
-        return;
-    }
-    if (!rc->s->cfg.allow_flush) {
-        resp_w_errorf(w,
-                      "ERR %s is disabled on this broker: it deletes every topic. Set "
-                      "redis.allow.flush=true in its configuration to allow it",
-                      resp_arg_is(argv[0], "flushall") ? "FLUSHALL" : "FLUSHDB");
-        return;
-    }
-    td_topic_info *t = NULL;
-    size_t n = 0;
-    int lr = td_topic_list(rc->s->e, &t, &n);
-    if (lr) {
-        resp_reply_engine_error(w, lr);
-        return;
-    }
-    size_t deleted = 0, failed = 0;
-    char why[512] = "";
-    for (size_t i = 0; i < n; i++) {
-        int r = td_topic_delete(rc->s->e, t[i].name);
-        if (r == 0) {
-            deleted++;
-        } else if (r != TD_ENOTFOUND && failed++ == 0) { /* TD_ENOTFOUND: deleted meanwhile */
-            const char *d = td_last_error();
-            snprintf(why, sizeof(why), "'%s': %s", t[i].name, d[0] ? d : td_strerror(r));
-        }
-    }
-    td_error_clear();
-    TD_WARN("redis", "%.*s from %s deleted %zu topics", (int)argv[0].n, (const char *)argv[0].p,
-            rc->addr, deleted);
-    free(t);
-    if (failed)
-        resp_w_errorf(w, "ERR %s deleted %zu topics, %zu could not be deleted; the first, %s",
-                      resp_arg_is(argv[0], "flushall") ? "FLUSHALL" : "FLUSHDB", deleted, failed,
-                      why);
-    else
-        resp_w_simple(w, "OK");
-}
-
 static void function_flush(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     (void)rc;
@@ -998,10 +747,10 @@ const rcmd resp_commands[] = {
      "@slow @connection"},
     {"config", -2, 0, NULL, SRV, "A container for server configuration commands.", "2.0.0", 0, 0, 0,
      config_subs, "@slow"},
-    {"dbsize", 1, RF_READONLY | RF_FAST, cmd_dbsize, SRV,
+    {"dbsize", 1, RF_READONLY | RF_FAST, resp_cmd_dbsize, SRV,
      "Returns the number of keys in the database.", "1.0.0", 0, 0, 0, NULL,
      "@keyspace @read @fast"},
-    {"del", -2, RF_WRITE, cmd_del, GEN, "Deletes one or more keys.", "1.0.0", 1, -1, 1, NULL,
+    {"del", -2, RF_WRITE, resp_cmd_del, GEN, "Deletes one or more keys.", "1.0.0", 1, -1, 1, NULL,
      "@keyspace @write @slow"},
     {"discard", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST | RF_NOMULTI, resp_discard,
      "transactions", "Discards a transaction.", "2.0.0", 0, 0, 0, NULL, "@fast @transaction"},
@@ -1009,13 +758,13 @@ const rcmd resp_commands[] = {
      "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
     {"exec", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_NOMULTI, resp_exec, "transactions",
      "Executes all commands in a transaction.", "1.2.0", 0, 0, 0, NULL, "@slow @transaction"},
-    {"exists", -2, RF_READONLY | RF_FAST, cmd_exists, GEN,
+    {"exists", -2, RF_READONLY | RF_FAST, resp_cmd_exists, GEN,
      "Determines whether one or more keys exist.", "1.0.0", 1, -1, 1, NULL,
      "@keyspace @read @fast"},
-    {"flushall", -1, RF_WRITE, cmd_flush, SRV, "Removes all keys from all databases.", "1.0.0", 0,
-     0, 0, NULL, "@keyspace @write @slow @dangerous"},
-    {"flushdb", -1, RF_WRITE, cmd_flush, SRV, "Remove all keys from the current database.", "1.0.0",
+    {"flushall", -1, RF_WRITE, resp_cmd_flush, SRV, "Removes all keys from all databases.", "1.0.0",
      0, 0, 0, NULL, "@keyspace @write @slow @dangerous"},
+    {"flushdb", -1, RF_WRITE, resp_cmd_flush, SRV, "Remove all keys from the current database.",
+     "1.0.0", 0, 0, 0, NULL, "@keyspace @write @slow @dangerous"},
     {"function", -2, 0, NULL, "scripting", "A container for function commands.", "7.0.0", 0, 0, 0,
      function_subs, "@slow"},
     {"hello", -1, RF_NOAUTH | RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, cmd_hello, CONN,
@@ -1023,7 +772,7 @@ const rcmd resp_commands[] = {
     {"info", -1, RF_LOADING | RF_STALE, cmd_info, SRV,
      "Returns information and statistics about the server.", "1.0.0", 0, 0, 0, NULL,
      "@slow @dangerous"},
-    {"keys", 2, RF_READONLY, cmd_keys, GEN, "Returns all key names that match a pattern.", "1.0.0",
+    {"keys", 2, RF_READONLY, resp_cmd_keys, GEN, "Returns all key names that match a pattern.", "1.0.0",
      0, 0, 0, NULL, "@keyspace @read @slow @dangerous"},
     {"latency", -2, 0, NULL, SRV, "A container for latency diagnostics commands.", "2.8.13", 0, 0,
      0, resp_latency_subs, "@slow"},
@@ -1053,7 +802,7 @@ const rcmd resp_commands[] = {
      cmd_reset, CONN, "Resets the connection.", "6.2.0", 0, 0, 0, NULL, "@fast @connection"},
     {"role", 1, RF_NOSCRIPT | RF_LOADING | RF_STALE | RF_FAST, resp_cmd_role, SRV,
      "Returns the replication role.", "2.8.12", 0, 0, 0, NULL, "@admin @fast @dangerous"},
-    {"scan", -2, RF_READONLY, cmd_scan, GEN, "Iterates over the key names in the database.",
+    {"scan", -2, RF_READONLY, resp_cmd_scan, GEN, "Iterates over the key names in the database.",
      "2.8.0", 0, 0, 0, NULL, "@keyspace @read @slow"},
     {"select", 2, RF_LOADING | RF_STALE | RF_FAST, cmd_select, CONN,
      "Changes the selected database.", "1.0.0", 0, 0, 0, NULL, "@fast @connection"},
@@ -1073,11 +822,11 @@ const rcmd resp_commands[] = {
      "@pubsub @slow"},
     {"time", 1, RF_LOADING | RF_STALE | RF_FAST, resp_cmd_time, SRV, "Returns the server time.",
      "2.6.0", 0, 0, 0, NULL, "@fast"},
-    {"type", 2, RF_READONLY | RF_FAST, cmd_type, GEN,
+    {"type", 2, RF_READONLY | RF_FAST, resp_cmd_type, GEN,
      "Determines the type of value stored at a key.", "1.0.0", 1, 1, 1, NULL,
      "@keyspace @read @fast"},
-    {"unlink", -2, RF_WRITE | RF_FAST, cmd_del, GEN, "Asynchronously deletes one or more keys.",
-     "4.0.0", 1, -1, 1, NULL, "@keyspace @write @fast"},
+    {"unlink", -2, RF_WRITE | RF_FAST, resp_cmd_del, GEN,
+     "Asynchronously deletes one or more keys.", "4.0.0", 1, -1, 1, NULL, "@keyspace @write @fast"},
     {"unsubscribe", -1, RF_SUBCTX | RF_PUBSUB | RF_NOSCRIPT | RF_LOADING | RF_STALE,
      resp_cmd_unsubscribe, "pubsub", "Stops listening to messages posted to channels.", "2.0.0", 0,
      0, 0, NULL, "@pubsub @slow"},

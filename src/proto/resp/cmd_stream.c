@@ -3,11 +3,12 @@
  * XREAD and XREADGROUP (with BLOCK), XTRIM, XSETID. The other consumer group commands are in
  * cmd_xgroup.c.
  *
- * A stream key is a topic with one partition, or <topic>/<partition> for any partition of any
- * topic: a stream is one partition, whose IDs (storage's stream IDs) strictly increase. Fields
- * map to events as fields.c says. XADD replies once the event is durable under the topic's fsync
- * policy; the connection's later commands wait for it (replies keep their order), except further
- * XADDs, which append meanwhile so that a pipeline shares one fsync.
+ * A stream key is the topic of its key (resp_key_resolve, docs/redis.md#keys-and-topics) with
+ * one partition, or <key>/<partition> for any partition of a topic: a stream is one partition,
+ * whose IDs (storage's stream IDs) strictly increase. Fields map to events as fields.c says.
+ * XADD replies once the event is durable under the topic's fsync policy; the connection's later
+ * commands wait for it (replies keep their order), except further XADDs, which append meanwhile
+ * so that a pipeline shares one fsync.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,33 +24,17 @@
 /* ---------------------------------------------------------------------------------------------
  * Keys and IDs
  */
-typedef struct skey {
-    char topic[TD_TOPIC_NAME_MAX + 1];
-    int32_t part; /* -1: the bare topic name */
-} skey;
-
-static bool skey_parse(td_slice key, skey *k)
-{
-    size_t n = key.n;
-    k->part = -1;
-    const uint8_t *slash = memchr(key.p, '/', key.n);
-    if (slash) {
-        long long v;
-        size_t tail = key.n - (size_t)(slash - key.p) - 1;
-        if (!resp_parse_ll(slash + 1, tail, &v) || v < 0 || v > INT32_MAX)
-            return false;
-        k->part = (int32_t)v;
-        n = (size_t)(slash - key.p);
-    }
-    return resp_topic_name(td_slice_make(key.p, n), k->topic);
-}
-
+/* A key whose topic name would be too long (the only key that names no stream). */
 static void reply_bad_key(resp_w *w, td_slice key)
 {
+    size_t n = 0;
+    for (size_t i = 0; i < key.n; i++)
+        n += td_name_plain(key.p[i]) ? 1 : 3;
     resp_w_errorf(w,
-                  "ERR invalid stream key '%.*s': a stream is a topic name ([A-Za-z0-9._-], "
-                  "at most 249 characters) or <topic>/<partition>",
-                  (int)TD_MIN(key.n, 300), (const char *)key.p);
+                  "ERR invalid stream key: a key of %zu bytes is the topic name of %zu bytes "
+                  "(bytes other than '!' to '~' and %% / \" \\ * # , are written %%XX), and a "
+                  "topic name holds at most %d",
+                  key.n, n, TD_TOPIC_NAME_MAX);
 }
 
 void resp_reply_engine_error(resp_w *w, int r)
@@ -60,17 +45,17 @@ void resp_reply_engine_error(resp_w *w, int r)
 
 int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 {
-    skey k;
+    resp_skey k;
+    td_engine *e = rc->s->e;
     /* s->ref is NULL whenever this does not return 1, so that a caller that keeps s (a blocked
      * XREAD's keys) releases only what it holds. */
     s->ref = NULL;
-    if (!skey_parse(key, &k)) {
+    if (resp_key_resolve(e, key, &k) != 0) {
         reply_bad_key(w, key);
         return -1;
     }
-    td_engine *e = rc->s->e;
     int r = broker_topic_acquire(e, k.topic, &s->ref);
-    if (r == TD_ENOTFOUND && create && k.part <= 0) {
+    if (r == TD_ENOTFOUND && create && k.part < 0) {
         static const td_config_entry cfg[] = {{"retention.ms", "-1"}};
         r = td_topic_create(e, k.topic, 1, cfg, 1);
         if (r == 0)
@@ -80,9 +65,8 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
     }
     if (r == TD_ENOTFOUND) {
         td_error_clear();
-        if (k.part > 0 && create) {
-            resp_w_errorf(w, "ERR no such topic '%s' (only <topic> or <topic>/0 creates one)",
-                          k.topic);
+        if (k.part >= 0 && create) { /* deleted since the key was resolved */
+            resp_w_errorf(w, "ERR no such topic '%s'", k.topic);
             return -1;
         }
         return 0;
@@ -95,8 +79,8 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
     if (k.part < 0 && n > 1) {
         resp_w_errorf(w,
                       "ERR topic '%s' has %" PRId32 " partitions: name one as the stream key "
-                      "%s/<partition> (0 to %" PRId32 ")",
-                      k.topic, n, k.topic, n - 1);
+                      "%.*s/<partition> (0 to %" PRId32 ")",
+                      k.topic, n, (int)TD_MIN(key.n, 300), (const char *)key.p, n - 1);
         broker_topic_release(s->ref);
         s->ref = NULL;
         return -1;

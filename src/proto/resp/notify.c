@@ -264,7 +264,11 @@ void resp_notify_mute(bool on)
 static void topic_key(const char *topic, int32_t partition, int32_t partitions, td_buf *out)
 {
     out->len = 0;
-    if (td_buf_append(out, topic, strlen(topic)) != 0)
+    /* The key whose topic this is (docs/redis.md#the-keyspace-is-the-topics); a name decodes to
+     * at most as many bytes as it has. */
+    uint8_t key[TD_TOPIC_NAME_MAX];
+    ssize_t kn = td_name_to_key(topic, strlen(topic), key, sizeof(key));
+    if (kn < 0 || td_buf_append(out, key, (size_t)kn) != 0)
         return;
     if (partitions > 1 && partition >= 0) {
         char n[16];

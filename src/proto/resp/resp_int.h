@@ -179,8 +179,17 @@ char *resp_arg_str(rconn *rc, td_slice a);
 void resp_reply_syntax(resp_w *w);
 /* A HELP reply: the lines (ending with NULL) as simple strings. */
 void resp_reply_help(resp_w *w, const char *const *lines);
-/* Whether a key is a topic name (a key with a NUL, or too long, is not); copies it into name. */
+/* Keys and topics (cmd_keys.c; docs/redis.md#keys-and-topics). The topic name of a key (base's
+ * td_key_to_name) into name; false when it would be longer than TD_TOPIC_NAME_MAX. */
 bool resp_topic_name(td_slice key, char name[TD_TOPIC_NAME_MAX + 1]);
+typedef struct resp_skey {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t part; /* -1: the whole topic (the key's own) */
+} resp_skey;
+/* The stream a key names: its own topic, or partition N of the topic of T for a key "T/N" when
+ * no topic holds the key itself and T's has more than N partitions (this looks topics up). 0, or
+ * -1 when the key's topic name would be longer than TD_TOPIC_NAME_MAX. */
+int resp_key_resolve(td_engine *e, td_slice key, resp_skey *k);
 /* The full name of a command ("client|setname"), into buf. */
 void resp_command_fullname(const rcmd *parent, const rcmd *c, char *buf, size_t len);
 
@@ -250,6 +259,16 @@ void resp_cmd_monitor(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_time(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_role(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_wait(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+
+/* The keyspace (cmd_keys.c). */
+void resp_cmd_dbsize(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_keys(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_scan(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_type(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_exists(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_del(rconn *rc, resp_w *w, size_t argc, const td_slice *argv); /* and UNLINK */
+void resp_cmd_flush(rconn *rc, resp_w *w, size_t argc,
+                    const td_slice *argv); /* FLUSHALL, FLUSHDB */
 
 /* Streams (cmd_stream.c). */
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);

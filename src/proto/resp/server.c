@@ -135,19 +135,6 @@ char *resp_arg_str(rconn *rc, td_slice a)
     return td_arena_strndup(&rc->arena, (const char *)a.p, a.n);
 }
 
-bool resp_topic_name(td_slice key, char name[TD_TOPIC_NAME_MAX + 1])
-{
-    if (key.n == 0 || key.n > TD_TOPIC_NAME_MAX || memchr(key.p, 0, key.n))
-        return false;
-    memcpy(name, key.p, key.n);
-    name[key.n] = 0;
-    if (td_topic_name_validate(name) != 0) {
-        td_error_clear();
-        return false;
-    }
-    return true;
-}
-
 void resp_reply_syntax(resp_w *w)
 {
     resp_w_error(w, "ERR syntax error");
