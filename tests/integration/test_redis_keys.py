@@ -351,3 +351,33 @@ def test_acl_channel_patterns(rb):
     for bad in (b"sport", b"news", b"x" * 300):
         with pytest.raises(redis.exceptions.NoPermissionError):
             u.publish(bad, "m")
+
+
+def test_notifications_name_keys_of_other_protocols(rb):
+    """A keyspace notification of a change made through Kafka or HTTP names the Redis key of
+    the topic (decoded), as an XADD to that key would."""
+    r = client(rb)
+    assert r.config_set("notify-keyspace-events", "KEA")
+    sub = client(rb).pubsub()
+    sub.psubscribe("__key*__:*")
+    assert sub.get_message(timeout=5)["type"] == "psubscribe"
+    r.xadd(b"my key\xff", {"a": "1"})  # creates the topic my%20key%FF
+    st, _, _ = call(rb, "POST", "/v1/topics/" + urllib.parse.quote("my%20key%FF", safe="")
+                    + "/events", {"value": "from-http"}, headers={"Host": "localhost"})
+    assert st in (200, 201), st
+    kcat(rb, "-P", "-t", "user:1:events", input=b"from-kafka\n")
+    seen = []
+    for _ in range(200):
+        m = sub.get_message(timeout=5)
+        if m is None:
+            break
+        if m["type"] == "pmessage":
+            seen.append((m["channel"], m["data"]))
+        if seen.count((b"__keyspace@0__:my key\xff", b"xadd")) == 2 and \
+                (b"__keyspace@0__:user:1:events", b"xadd") in seen:
+            break
+    assert seen.count((b"__keyspace@0__:my key\xff", b"xadd")) == 2, seen
+    assert (b"__keyevent@0__:xadd", b"my key\xff") in seen, seen
+    assert (b"__keyspace@0__:user:1:events", b"xadd") in seen, seen
+    assert not any(b"%20" in ch or b"%20" in data for ch, data in seen), seen
+    sub.close()
