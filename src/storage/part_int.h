@@ -18,6 +18,7 @@
 #define RECOVERY_POINT_FILE "recovery-point"
 #define ANCHOR_FILE "stream-anchors"
 #define ANCHOR_ENTRY 28
+#define NODES_FILE "stream-nodes"
 #define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 
 typedef struct idx_entry {
