@@ -29,8 +29,8 @@ int part_nodes_read(td_part *p, uint8_t **out, size_t *n)
     const td_io *io = p->io;
     int fd = io->open(io, path, O_RDONLY, 0);
     if (fd < 0)
-        return fd == -ENOENT ? TD_ENOTFOUND : td_fail(fd, "cannot open %s: %s", path,
-                                                       td_strerror(fd));
+        return fd == -ENOENT ? TD_ENOTFOUND
+                             : td_fail(fd, "cannot open %s: %s", path, td_strerror(fd));
     int64_t size = 0;
     int rc = io->fsize(io, fd, &size);
     uint8_t *b = rc == 0 ? malloc((size_t)size + 1) : NULL;

@@ -348,10 +348,10 @@ typedef struct xn_stream {
     xn_model m;
     /* The partition's stream-nodes file (xnodes_save.c): what was written since the last
      * COMMIT is in ops (records of changes) and jdirty (the nodes from that offset on). */
-    bool jok;       /* the file holds a trusted state we may append to (else: rewrite it) */
-    bool junsynced; /* something written since the last fsync */
-    bool jfailed;   /* the last write failed (logged once) */
-    int64_t jdirty; /* nodes starting at or above it changed since the last COMMIT */
+    bool jok;          /* the file holds a trusted state we may append to (else: rewrite it) */
+    bool junsynced;    /* something written since the last fsync */
+    bool jfailed;      /* the last write failed (logged once) */
+    int64_t jdirty;    /* nodes starting at or above it changed since the last COMMIT */
     int64_t jend, jls; /* the last COMMIT's */
     size_t jrecs;      /* records in the file (rewritten whole when it holds many more) */
     uint8_t *ops;      /* pending REMOVE/DROP/NODE records */
@@ -375,12 +375,11 @@ int resp_xnodes_create(resp_server *s)
     pthread_mutex_init(&x->mu, NULL);
     x->max_entries = s->cfg.stream_node_max_entries;
     x->max_bytes = s->cfg.stream_node_max_bytes;
-    td_metric_family *f =
-        td_metrics_family(broker_metrics(s->e), TD_COUNTER,
-                          "tidings_redis_stream_node_entries_read_total",
-                          "Stream entries read to build or catch up the Redis node models "
-                          "(docs/redis.md#the-node-model)",
-                          NULL, NULL, 0);
+    td_metric_family *f = td_metrics_family(
+        broker_metrics(s->e), TD_COUNTER, "tidings_redis_stream_node_entries_read_total",
+        "Stream entries read to build or catch up the Redis node models "
+        "(docs/redis.md#the-node-model)",
+        NULL, NULL, 0);
     x->m_read = f ? td_metric_get(f, NULL) : NULL;
     s->xnodes = x;
     return 0;
@@ -623,8 +622,9 @@ static bool j_load(const sref *sr, xn_stream *xs, int64_t ls, int64_t hw)
     if (rc == TD_ENOTFOUND) {
         td_error_clear();
         if (hw > ls)
-            TD_INFO("redis", "%s/%d: no saved stream nodes; reading the stream from offset %" PRId64,
-                    name, (int)sr->pi, ls);
+            TD_INFO("redis",
+                    "%s/%d: no saved stream nodes; reading the stream from offset %" PRId64, name,
+                    (int)sr->pi, ls);
         return false;
     }
     const char *why = td_last_error();
@@ -639,7 +639,8 @@ static bool j_load(const sref *sr, xn_stream *xs, int64_t ls, int64_t hw)
     }
     if (rc) {
         xn_model_free(&xs->m);
-        TD_WARN("redis", "%s/%d: saved stream nodes not used (%s); reading the stream from offset %" PRId64,
+        TD_WARN("redis",
+                "%s/%d: saved stream nodes not used (%s); reading the stream from offset %" PRId64,
                 name, (int)sr->pi, why, ls);
         td_error_clear();
         return false;
@@ -781,8 +782,10 @@ static int stream_sync(resp_server *sv, const sref *sr, xn_stream *xs, int64_t u
         xs->ls = ls;
     }
     if (loaded && !j_redo_deletes(sv, sr, xs, ls)) {
-        TD_WARN("redis", "%s/%d: saved stream nodes disagree with XDEL's; reading the stream from "
-                "offset %" PRId64, broker_topic_name(sr->ref), (int)sr->pi, ls);
+        TD_WARN("redis",
+                "%s/%d: saved stream nodes disagree with XDEL's; reading the stream from "
+                "offset %" PRId64,
+                broker_topic_name(sr->ref), (int)sr->pi, ls);
         xn_model_free(&xs->m);
         xs->nops = 0;
         xs->jok = false;

@@ -78,9 +78,9 @@ int64_t xn_model_rax_nodes(xn_model *m);
 /* ---------------------------------------------------------------------------------------------
  * The saved model (xnodes_save.c): the journal of records in the partition's stream-nodes file.
  */
-#define XN_REC 96         /* bytes of a record */
-#define XN_REC_FIELDS 11  /* 64-bit fields of a record */
-#define XN_FORMAT 1       /* the format version in the HEAD record */
+#define XN_REC 96        /* bytes of a record */
+#define XN_REC_FIELDS 11 /* 64-bit fields of a record */
+#define XN_FORMAT 1      /* the format version in the HEAD record */
 
 /* Each writes one record into b (XN_REC bytes) and returns XN_REC. */
 size_t xn_rec_head(uint8_t *b);

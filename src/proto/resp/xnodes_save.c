@@ -44,10 +44,10 @@ size_t xn_rec_head(uint8_t *b)
 
 size_t xn_rec_node(uint8_t *b, const xn_node *nd)
 {
-    uint64_t f[XN_REC_FIELDS] = {
-        (uint64_t)nd->start, (uint64_t)nd->end,     nd->master.ms,      nd->master.seq,
-        nd->last.ms,         nd->last.seq,          (uint64_t)nd->live, (uint64_t)nd->deleted,
-        (uint64_t)nd->body,  nd->mfields,           (uint64_t)nd->nfields};
+    uint64_t f[XN_REC_FIELDS] = {(uint64_t)nd->start, (uint64_t)nd->end,     nd->master.ms,
+                                 nd->master.seq,      nd->last.ms,           nd->last.seq,
+                                 (uint64_t)nd->live,  (uint64_t)nd->deleted, (uint64_t)nd->body,
+                                 nd->mfields,         (uint64_t)nd->nfields};
     return rec(b, R_NODE, f);
 }
 
@@ -65,8 +65,7 @@ size_t xn_rec_drop(uint8_t *b, int64_t start)
 
 size_t xn_rec_commit(uint8_t *b, const xn_model *m, int64_t end, int64_t ls)
 {
-    uint64_t f[XN_REC_FIELDS] = {(uint64_t)end, (uint64_t)ls, (uint64_t)m->n,
-                                 (uint64_t)m->length};
+    uint64_t f[XN_REC_FIELDS] = {(uint64_t)end, (uint64_t)ls, (uint64_t)m->n, (uint64_t)m->length};
     return rec(b, R_COMMIT, f);
 }
 
@@ -104,10 +103,10 @@ static int apply(xn_model *m, int type, const uint64_t *f)
 {
     bool found;
     if (type == R_NODE) {
-        xn_node nd = {(int64_t)f[0], (int64_t)f[1], {f[2], f[3]}, {f[4], f[5]}, (int64_t)f[6],
-                      (int64_t)f[7], (int64_t)f[8], f[9], (int64_t)f[10]};
-        if (nd.start < 0 || nd.end <= nd.start || nd.live <= 0 || nd.deleted < 0 ||
-            nd.body <= 0 || nd.nfields < 0 || nd.live + nd.deleted > nd.end - nd.start ||
+        xn_node nd = {(int64_t)f[0], (int64_t)f[1], {f[2], f[3]}, {f[4], f[5]},  (int64_t)f[6],
+                      (int64_t)f[7], (int64_t)f[8], f[9],         (int64_t)f[10]};
+        if (nd.start < 0 || nd.end <= nd.start || nd.live <= 0 || nd.deleted < 0 || nd.body <= 0 ||
+            nd.nfields < 0 || nd.live + nd.deleted > nd.end - nd.start ||
             td_sid_cmp(nd.master, nd.last) > 0)
             return -EINVAL;
         size_t i = find_start(m, nd.start, &found);
@@ -148,8 +147,8 @@ static bool model_ok(const xn_model *m, const uint64_t *c)
         return false;
     for (size_t i = 0; i < m->n; i++) {
         const xn_node *nd = &m->v[i];
-        if (nd->end > end || (i && (nd->start < m->v[i - 1].end ||
-                                    td_sid_cmp(nd->master, m->v[i - 1].last) <= 0)))
+        if (nd->end > end ||
+            (i && (nd->start < m->v[i - 1].end || td_sid_cmp(nd->master, m->v[i - 1].last) <= 0)))
             return false;
         length += nd->live;
     }
@@ -163,8 +162,8 @@ int xn_saved_load(const uint8_t *b, size_t n, xn_model *m, xn_saved *out, const 
     /* The records up to the first damaged one, and the last COMMIT among them. */
     size_t good = 0, last_commit = 0;
     bool commit = false;
-    while (good + XN_REC <= n && td_load_be32(b + good + XN_REC - 4) ==
-                                     td_crc32c(0, b + good, XN_REC - 4)) {
+    while (good + XN_REC <= n &&
+           td_load_be32(b + good + XN_REC - 4) == td_crc32c(0, b + good, XN_REC - 4)) {
         if (b[good] == R_COMMIT) {
             commit = true;
             last_commit = good;
