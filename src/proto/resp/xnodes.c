@@ -356,6 +356,7 @@ typedef struct xn_stream {
     size_t jrecs;      /* records in the file (rewritten whole when it holds many more) */
     uint8_t *ops;      /* pending REMOVE/DROP/NODE records */
     size_t nops, capops;
+    uint64_t ops_seq; /* the XDEL store's change the model holds: durable before it is saved */
 } xn_stream;
 
 struct resp_xnodes {
@@ -556,8 +557,17 @@ static void j_failed(const sref *sr, xn_stream *xs, int rc)
  * change); else a failure is logged, and the next flush writes the whole file. */
 static int j_flush(resp_server *sv, const sref *sr, xn_stream *xs, bool must_sync)
 {
-    (void)sv;
     const xn_model *m = &xs->m;
+    /* Never ahead of the XDEL store: a file saying an entry is deleted when the store lost
+     * that XDEL in a crash would be a wrong model (it is usually durable by now). */
+    if (xs->ops_seq) {
+        int rc = xgroups_wait(sv->e, xs->ops_seq);
+        if (rc) {
+            j_failed(sr, xs, rc);
+            return must_sync ? rc : 0;
+        }
+        xs->ops_seq = 0;
+    }
     size_t ndirty = 0;
     while (ndirty < m->n && m->v[m->n - 1 - ndirty].start >= xs->jdirty)
         ndirty++;
@@ -621,10 +631,11 @@ static bool j_load(const sref *sr, xn_stream *xs, int64_t ls, int64_t hw)
     int rc = broker_part_nodes_read(sr->p, &b, &n);
     if (rc == TD_ENOTFOUND) {
         td_error_clear();
-        if (hw > ls)
+        if (hw - ls > 1000) /* not for a stream just made */
             TD_INFO("redis",
-                    "%s/%d: no saved stream nodes; reading the stream from offset %" PRId64, name,
-                    (int)sr->pi, ls);
+                    "%s/%d: no saved stream nodes; reading the stream from offset %" PRId64
+                    " (%" PRId64 " offsets)",
+                    name, (int)sr->pi, ls, hw - ls);
         return false;
     }
     const char *why = td_last_error();
@@ -935,7 +946,10 @@ int resp_xnodes_delete(rconn *rc, const sref *sr, const td_sid *ids, size_t n, s
         for (size_t i = 0; i < k; i++)
             if (i == 0 || offs[i] != offs[i - 1])
                 model_delete(xs, offs[i]);
-        j_flush(rc->s, sr, xs, false);
+        /* Saved with the next change (or lost, and then redone from the store on load): not
+         * before the store has made the XDEL durable, which the reply waits for too. */
+        if (*seq)
+            xs->ops_seq = *seq;
     }
     stream_put(rc->s, xs);
     free(offs);
