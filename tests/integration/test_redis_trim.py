@@ -753,6 +753,8 @@ def test_kill_during_trims_and_xdels(pair):
     for cmd in cmds[acked + 1:acked + 301]:
         pair.same(*cmd)
     check(pair)
+    err = pair.broker.stderr()
+    assert "not used" not in err and "disagree" not in err, err[-2000:]
 
 
 def test_changes_lost_with_the_file_are_redone(pair):
