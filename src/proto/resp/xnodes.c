@@ -352,6 +352,7 @@ typedef struct xn_stream {
     bool junsynced;    /* something written since the last fsync */
     bool jfailed;      /* the last write failed (logged once) */
     int64_t jdirty;    /* nodes starting at or above it changed since the last COMMIT */
+    int64_t jsdirty;   /* ... since the last COMMIT known durable */
     int64_t jend, jls; /* the last COMMIT's */
     size_t jrecs;      /* records in the file (rewritten whole when it holds many more) */
     uint8_t *ops;      /* pending REMOVE/DROP/NODE records */
@@ -578,6 +579,8 @@ static int j_flush(resp_server *sv, const sref *sr, xn_stream *xs, bool must_syn
             rc = broker_part_nodes_append(sr->p, NULL, 0, true);
             xs->junsynced = rc != 0;
         }
+        if (!xs->junsynced)
+            xs->jsdirty = INT64_MAX;
     } else if (!xs->jok || xs->jrecs > 2 * m->n + 1024) {
         uint8_t *b;
         size_t n;
@@ -588,6 +591,7 @@ static int j_flush(resp_server *sv, const sref *sr, xn_stream *xs, bool must_syn
         if (rc == 0) {
             xs->jrecs = m->n + 2;
             xs->junsynced = false;
+            xs->jsdirty = INT64_MAX;
         }
     } else {
         size_t n = xs->nops + (ndirty + 1) * XN_REC;
@@ -606,6 +610,8 @@ static int j_flush(resp_server *sv, const sref *sr, xn_stream *xs, bool must_syn
         if (rc == 0) {
             xs->jrecs += n / XN_REC;
             xs->junsynced = !must_sync;
+            if (must_sync)
+                xs->jsdirty = INT64_MAX;
         }
     }
     if (rc) {
@@ -659,7 +665,8 @@ static bool j_load(const sref *sr, xn_stream *xs, int64_t ls, int64_t hw)
     xs->end = xs->jend = sv.end;
     xs->ls = xs->jls = sv.ls;
     xs->jrecs = sv.recs + 1;
-    xs->jok = sv.clean; /* else the next flush rewrites it without the damaged tail */
+    xs->jok = sv.clean;   /* else the next flush rewrites it without the damaged tail */
+    xs->junsynced = true; /* read back maybe before the disk had it (a kill -9) */
     return true;
 }
 
@@ -720,7 +727,9 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
     td_sid id = {0, 0};
     int64_t run_end = -1, run_off = -1, from = xs->end, nread = 0;
     /* The last node may grow, and new ones follow: all to be saved. */
-    xs->jdirty = TD_MIN(xs->jdirty, xs->m.n ? xs->m.v[xs->m.n - 1].start : xs->end);
+    int64_t tail = xs->m.n ? xs->m.v[xs->m.n - 1].start : xs->end;
+    xs->jdirty = TD_MIN(xs->jdirty, tail);
+    xs->jsdirty = TD_MIN(xs->jsdirty, tail);
     while ((r = td_iter_next(it, &ev)) == 1 && ev.offset < hw) {
         if (ev.offset < xs->end)
             continue; /* a batch that began before */
@@ -771,6 +780,7 @@ static int stream_sync(resp_server *sv, const sref *sr, xn_stream *xs, int64_t u
         xs->built = true;
         xs->nops = 0;
         xs->jdirty = INT64_MAX;
+        xs->jsdirty = INT64_MIN; /* nothing known durable */
         xs->jok = false;
         loaded = j_load(sr, xs, ls, hw);
         if (!loaded)
@@ -888,8 +898,11 @@ int resp_xnodes_trim(resp_server *sv, const sref *sr, const trim_spec *t, int64_
     if (cut < 0)
         cut = k < m->n ? TD_MAX(ls, m->v[k].start) : xs->end;
     int64_t now_start = ls;
-    /* The state before the trim durable first (see "The saved model" above). */
-    if (r == 0 && (cut > ls || k > 0 || marked > 0))
+    /* The state before the trim durable first when the trim touches a node changed since the
+     * last durable save (see "The saved model" above): else a crash is redone exactly from
+     * that save, and an exact trim of old entries costs no fsync. */
+    ssize_t hi = marked > 0 ? (ssize_t)k : (ssize_t)k - 1;
+    if (r == 0 && hi >= 0 && m->v[hi].start >= xs->jsdirty)
         r = j_flush(sv, sr, xs, true);
     if (r == 0 && cut > ls)
         r = broker_part_delete_before(sr->p, cut, &now_start);
@@ -936,13 +949,15 @@ int resp_xnodes_delete(rconn *rc, const sref *sr, const td_sid *ids, size_t n, s
             live_in(rc->s, sr, off, off + 1) == 1)
             offs[k++] = off;
     }
-    /* The state before the XDEL durable first (see "The saved model" above). */
-    if (r == 0 && k > 0)
+    /* The state before the XDEL durable first when it touches a node changed since the last
+     * durable save (see "The saved model" above). */
+    qsort(offs, k, sizeof(*offs), cmp_off);
+    ssize_t hi = k ? node_of(&xs->m, offs[k - 1]) : -1;
+    if (r == 0 && hi >= 0 && xs->m.v[hi].start >= xs->jsdirty)
         r = j_flush(rc->s, sr, xs, true);
     if (r == 0)
         r = xstream_delete(rc->s->e, &xst, ids, n, deleted, seq);
     if (r == 0 && k > 0) {
-        qsort(offs, k, sizeof(*offs), cmp_off);
         for (size_t i = 0; i < k; i++)
             if (i == 0 || offs[i] != offs[i - 1])
                 model_delete(xs, offs[i]);
