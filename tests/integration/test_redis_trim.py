@@ -780,3 +780,19 @@ def test_changes_lost_with_the_file_are_redone(pair):
     pipe(pair, xadds("s", 300, 15))  # after the removed last node: a new node
     check(pair)
     assert "not used" not in pair.broker.stderr()
+
+
+def test_deleted_and_made_again_after_a_restart(pair):
+    """DEL deletes the saved nodes with the topic: the stream made again under the same key has
+    its own nodes, also after a restart."""
+    node_settings(pair, 10, 4096)
+    pipe(pair, xadds("s", 1, 95))
+    pair.same("XTRIM", "s", "MAXLEN", "=", "80")
+    check(pair)
+    pair.same("DEL", "s")
+    pipe(pair, xadds("s", 500, 33))
+    check(pair)
+    restart(pair, signal.SIGKILL)
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "15")
+    check(pair)

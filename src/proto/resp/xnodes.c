@@ -40,6 +40,8 @@
 #include "proto/resp/xnodes.h"
 
 #define XN_MAX_STREAMS 1024
+/* Records of XDELs held before they are written with the next save (96 bytes each). */
+#define XN_MAX_OPS 1024
 
 /* ---------------------------------------------------------------------------------------------
  * Listpack sizes (Redis's listpack.c: lpEncodeIntegerGetType, lpEncodeGetType,
@@ -965,6 +967,8 @@ int resp_xnodes_delete(rconn *rc, const sref *sr, const td_sid *ids, size_t n, s
          * before the store has made the XDEL durable, which the reply waits for too. */
         if (*seq)
             xs->ops_seq = *seq;
+        if (xs->nops >= XN_MAX_OPS * XN_REC) /* memory bounded: waits for the store */
+            j_flush(rc->s, sr, xs, false);
     }
     stream_put(rc->s, xs);
     free(offs);
