@@ -170,6 +170,10 @@ const char *broker_topic_config_doc(const char *key);
  * readers may see (under fsync=always the end of what is durable). */
 int64_t broker_part_log_start(td_part *p);
 int64_t broker_part_high_watermark(td_part *p);
+/* The partition's stream-nodes file, which the Redis front end owns (storage.h part_nodes_*). */
+int broker_part_nodes_read(td_part *p, uint8_t **out, size_t *n);
+int broker_part_nodes_append(td_part *p, const void *b, size_t n, bool sync);
+int broker_part_nodes_rewrite(td_part *p, const void *b, size_t n);
 /* Non-NULL (the reason, naming file and position) if the partition is offline; valid while the
  * topic reference is held. */
 const char *broker_part_offline(td_part *p);

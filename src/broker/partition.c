@@ -206,6 +206,21 @@ int broker_part_delete_before(td_part *p, int64_t offset, int64_t *log_start)
     return part_delete_before(p, offset, log_start);
 }
 
+int broker_part_nodes_read(td_part *p, uint8_t **out, size_t *n)
+{
+    return part_nodes_read(p, out, n);
+}
+
+int broker_part_nodes_append(td_part *p, const void *b, size_t n, bool sync)
+{
+    return part_nodes_append(p, b, n, sync);
+}
+
+int broker_part_nodes_rewrite(td_part *p, const void *b, size_t n)
+{
+    return part_nodes_rewrite(p, b, n);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Streams
  */

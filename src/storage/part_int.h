@@ -20,6 +20,7 @@
 #define ANCHOR_ENTRY 28
 #define ADDED_FILE "stream-added"
 #define ADDED_SIZE 28
+#define NODES_FILE "stream-nodes"
 #define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 
 typedef struct idx_entry {

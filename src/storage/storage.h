@@ -257,6 +257,14 @@ void part_range_release(td_range *r);
  * their offsets: then read from the batch headers of the range (records.c). Transaction markers
  * are not records. */
 int part_count_records(td_part *p, int64_t from, int64_t to, int64_t *n);
+
+/* The partition's stream-nodes file (part_nodes.c), opaque to storage: the Redis front end's
+ * saved model of Redis's stream nodes. part_nodes_read gives the whole file (*out malloc'd) or
+ * TD_ENOTFOUND; part_nodes_append appends at its end (fsynced with sync); part_nodes_rewrite
+ * replaces it whole (tmp + fsync + rename). The file goes with the partition's directory. */
+int part_nodes_read(td_part *p, uint8_t **out, size_t *n);
+int part_nodes_append(td_part *p, const void *b, size_t n, bool sync);
+int part_nodes_rewrite(td_part *p, const void *b, size_t n);
 /* Whether offsets of p may lack a record (its topic is compacted), so that readers that walk
  * offsets one by one must ask part_record_offsets which hold one. */
 bool part_has_gaps(td_part *p);

@@ -4,8 +4,12 @@ stream-node-max-entries / stream-node-max-bytes settings, and every reply compar
 with XLEN, XRANGE and XINFO STREAM's radix-tree-keys and radix-tree-nodes after each step.
 
 Explicit IDs throughout, so that both servers hold the same IDs (the rax keys) and entries."""
+import glob
+import http.client
+import os
 import random
 import re
+import signal
 import zlib
 
 import pytest
@@ -90,8 +94,9 @@ def trim_args(rng, length, ids):
     return out
 
 
-def run_sequence(pair, seed, steps, big=False, p_trim=0.03, every=100):
-    """steps random XADDs (some trimming), XDELs and XTRIMs, checked every `every` steps."""
+def run_sequence(pair, seed, steps, big=False, p_trim=0.03, every=100, on_check=None):
+    """steps random XADDs (some trimming), XDELs and XTRIMs, checked every `every` steps (and
+    on_check(i) called after each check)."""
     rng = random.Random(seed)
     ids, live = Ids(rng), []
     for i in range(steps):
@@ -115,6 +120,9 @@ def run_sequence(pair, seed, steps, big=False, p_trim=0.03, every=100):
             live = [x.decode() for x in live]
         if i % every == 0:
             check(pair)
+            if on_check:
+                on_check(i)
+                check(pair)
     check(pair)
 
 
@@ -531,4 +539,260 @@ def test_trims_inside_a_transaction(pair):
     pair.same("XTRIM", "s", "MAXLEN", "~", "0")
     pair.same("XADD", "s", "MAXLEN", "0", "9-1", "a", "b")
     pair.same("EXEC")
+    check(pair)
+
+
+# ------------------------------------------------------------------------------------------------
+# The node model kept across restarts (the partition's stream-nodes file): the same commands on
+# redis-server without a restart, and the replies after tidings' restarts must equal its own.
+
+def start_again(pair):
+    pair.broker.start()
+    pair.ours.close()
+    pair.ours = Conn(pair.broker.redis_port)
+
+
+def restart(pair, sig=signal.SIGTERM, settings=None):
+    """Stops the broker (SIGKILL: a crash) and starts it again on the same data."""
+    if settings is not None:
+        pair.broker.extra = [a for a in pair.broker.extra if "stream.node" not in a]
+        for k, v in settings.items():
+            pair.broker.extra += ["--set", "redis.stream.node.max.%s=%s" % (k, v)]
+    pair.broker.stop(sig)
+    start_again(pair)
+
+
+def node_settings(pair, entries, bytes_):
+    """The node settings on both servers, for tidings as broker settings (CONFIG SET does not
+    outlive a restart)."""
+    restart(pair, settings={"entries": entries, "bytes": bytes_})
+    pair.theirs("CONFIG", "SET", "stream-node-max-entries", entries)
+    pair.theirs("CONFIG", "SET", "stream-node-max-bytes", bytes_)
+    pair.same("CONFIG", "GET", "stream-node-max-entries")
+    pair.same("CONFIG", "GET", "stream-node-max-bytes")
+
+
+def entries_read(pair):
+    """The broker's count of entries read to build or catch up node models."""
+    conn = http.client.HTTPConnection("127.0.0.1", pair.broker.http_port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    m = re.search(r"^tidings_redis_stream_node_entries_read_total (\d+)$", text, re.M)
+    assert m, "no tidings_redis_stream_node_entries_read_total in /metrics"
+    return int(m.group(1))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_restart_keeps_exact_trims_and_xdels(pair, sig):
+    """Exact trims mark entries of the first node deleted, and XDEL of a whole last node makes
+    the next entries start a new node: a restart keeps both (a rebuild from the log cannot)."""
+    node_settings(pair, 10, 4096)
+    pipe(pair, xadds("s", 1, 145))          # 15 nodes, the last one of 5 entries
+    pair.same("XTRIM", "s", "MAXLEN", "=", "137")  # marks 8 entries of the first node
+    check(pair)
+    pair.same("XDEL", "s", *("%d-1" % i for i in range(141, 146)))  # the whole last node
+    pair.same("XDEL", "s", "50-1", "51-1")
+    pipe(pair, xadds("s", 200, 12))         # a new node, not the removed one's
+    check(pair)
+    restart(pair, sig)
+    check(pair)
+    pair.same("XTRIM", "s", "MINID", "=", "13-1")
+    pair.same("XDEL", "s", "211-1", "210-1")
+    restart(pair, sig)
+    check(pair)
+    pipe(pair, xadds("s", 300, 30))
+    pair.same("XTRIM", "s", "MAXLEN", "~", "100")
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "40", "LIMIT", "20")
+    check(pair)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_random_sequences_across_restarts(pair, sig):
+    """Random XADDs (some trimming), XDELs and XTRIMs (`=`, `~`, LIMIT), with a restart at
+    every check: every reply and the radix figures are Redis's, which never restarted."""
+    node_settings(pair, 7, 300)
+
+    def again(_i):
+        restart(pair, sig)
+
+    run_sequence(pair, 23 + sig, 600, big=False, p_trim=0.05, every=150, on_check=again)
+
+
+def test_restart_reads_only_the_last_node(pair):
+    """A restart reads the entries of the last node and what came after the last save, not the
+    stream: counted by tidings_redis_stream_node_entries_read_total."""
+    pipe(pair, xadds("s", 1, 3000))
+    check(pair)
+    assert entries_read(pair) >= 3000
+    restart(pair)
+    check(pair)
+    # 3000 entries of this size fill nodes of 100: the last is whole, so at most 100 are read.
+    assert entries_read(pair) <= 100
+    pipe(pair, xadds("s", 5000, 250))
+    pair.same("XTRIM", "s", "MAXLEN", "~", "2000")
+    check(pair)
+    assert entries_read(pair) <= 100 + 250
+    restart(pair, signal.SIGKILL)
+    check(pair)
+    assert entries_read(pair) <= 100
+    # A stream whose model was never saved is read once, whole (and then saved).
+    pair.broker.stop()
+    saved = glob.glob(os.path.join(pair.broker.data, "**", "stream-nodes"), recursive=True)
+    assert len(saved) == 1
+    os.unlink(saved[0])
+    start_again(pair)
+    check(pair)
+    assert entries_read(pair) >= 2000
+    assert "no saved stream nodes" in pair.broker.stderr()
+
+
+def test_damaged_saved_nodes_are_rebuilt(pair):
+    """A torn, damaged or foreign stream-nodes file is not trusted: the model is rebuilt from
+    the log (exact for a stream trimmed with `~` only), and the broker says so."""
+    rng = random.Random(5)
+    ids = Ids(rng)
+    pipe(pair, [("XADD", "s", ids.next(), *fields(rng, rng.random() < 0.2)) for _ in range(400)])
+    pair.same("XTRIM", "s", "MAXLEN", "~", "300")
+    check(pair)
+    pair.broker.stop()
+    [path] = glob.glob(os.path.join(pair.broker.data, "**", "stream-nodes"), recursive=True)
+    data = open(path, "rb").read()
+    for damaged in (data[:50], b"x" * len(data), data[:96] + bytes(len(data) - 96)):
+        with open(path, "wb") as f:
+            f.write(damaged)
+        start_again(pair)
+        check(pair)
+        pair.broker.stop()
+        assert "saved stream nodes not used" in pair.broker.stderr()
+    start_again(pair)
+    pipe(pair, [("XADD", "s", ids.next(), *fields(rng, False)) for _ in range(100)])
+    pair.same("XTRIM", "s", "MAXLEN", "~", "250")
+    check(pair)
+
+
+def test_delete_records_before_a_restart(pair):
+    """Kafka's DeleteRecords moves the log start as an exact trim does (the node it cuts keeps
+    its entries below as deleted): after a restart, as Redis after XTRIM MINID = ."""
+    from kafkawire import Conn as KConn
+    from test_kafka_admin import delete_records_raw
+
+    pipe(pair, xadds("s", 1, 350))
+    check(pair)
+    k = KConn(pair.broker.port)
+    [(part, low, err)] = delete_records_raw(k, 1, "s", [(0, 130)])
+    k.close()
+    assert (part, low, err) == (0, 130, 0)
+    pair.theirs("XTRIM", "s", "MINID", "=", "131-1")
+    restart(pair, signal.SIGKILL)
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "150")
+    check(pair)
+
+
+def test_kill_during_trims_and_xdels(pair):
+    """A crash test: one client sends XADDs, XDELs and trims while the broker is killed; after
+    the restart the stream equals Redis's after the acknowledged commands (and the one in flight
+    if it was done), nodes and radix figures included."""
+    import threading
+    import time
+
+    node_settings(pair, 10, 500)
+    rng = random.Random(77)
+    ids = Ids(rng)
+    cmds, live = [], []
+    for i in range(3000):
+        k = rng.random()
+        if k < 0.8 or not live:
+            i_d = ids.next()
+            cmds.append(("XADD", "s", *(["MAXLEN", "~", "300"] if i % 9 == 0 else []), i_d,
+                         *fields(rng, False)))
+            live.append(i_d)
+        elif k < 0.9:
+            victims = live[-rng.randint(1, 6):] if rng.random() < 0.5 else rng.sample(live, 2)
+            cmds.append(("XDEL", "s", *victims))
+            live = [x for x in live if x not in victims]
+        else:
+            cmds.append(("XTRIM", "s", *trim_args(rng, len(live), live)))
+    done, errors = [], []
+
+    def run():
+        c = Conn(pair.broker.redis_port)
+        try:
+            for cmd in cmds:
+                r = c(*cmd)
+                if r.startswith(b"-"):
+                    errors.append((cmd, r))
+                    break
+                done.append(r)
+        except (EOFError, OSError):
+            pass
+        finally:
+            c.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    deadline = time.time() + 20
+    while len(done) < 400 + rng.randint(0, 600) and t.is_alive() and time.time() < deadline:
+        time.sleep(0.005)
+    pair.broker.stop(signal.SIGKILL)
+    t.join(30)
+    assert not errors, errors
+    acked = len(done)
+    assert 0 < acked < len(cmds)
+    start_again(pair)
+    theirs = pair.theirs
+    for cmd in cmds[:acked]:
+        theirs.send(*cmd)
+    for _ in cmds[:acked]:
+        theirs.reply()
+    if acked < len(cmds) and pair.ours("XRANGE", "s", "-", "+") != theirs("XRANGE", "s", "-", "+"):
+        theirs(*cmds[acked])  # the one in flight was done
+    check(pair)
+    for cmd in cmds[acked + 1:acked + 301]:
+        pair.same(*cmd)
+    check(pair)
+    err = pair.broker.stderr()
+    assert "not used" not in err and "disagree" not in err, err[-2000:]
+
+
+def test_changes_lost_with_the_file_are_redone(pair):
+    """What a crash can lose is the file's records of a trim or XDEL (its state before them is
+    made durable first): the file as it was before them, put back, gives Redis's nodes, the
+    changes being redone from the log's start and the XDELs kept elsewhere."""
+    node_settings(pair, 10, 4096)
+    pipe(pair, xadds("s", 1, 147))
+    pair.same("XTRIM", "s", "MAXLEN", "=", "140")  # makes the state at the stream's end durable
+    check(pair)
+    pair.broker.stop()
+    [path] = glob.glob(os.path.join(pair.broker.data, "**", "stream-nodes"), recursive=True)
+    before = open(path, "rb").read()
+    start_again(pair)
+    pair.same("XDEL", "s", *("%d-1" % i for i in range(141, 148)))  # the whole last node
+    pair.same("XDEL", "s", "60-1", "61-1", "62-1")
+    pair.same("XTRIM", "s", "MAXLEN", "=", "125")  # two more marked in the first node
+    check(pair)
+    pair.broker.stop()
+    with open(path, "wb") as f:
+        f.write(before)
+    start_again(pair)
+    pipe(pair, xadds("s", 300, 15))  # after the removed last node: a new node
+    check(pair)
+    assert "not used" not in pair.broker.stderr()
+
+
+def test_deleted_and_made_again_after_a_restart(pair):
+    """DEL deletes the saved nodes with the topic: the stream made again under the same key has
+    its own nodes, also after a restart."""
+    node_settings(pair, 10, 4096)
+    pipe(pair, xadds("s", 1, 95))
+    pair.same("XTRIM", "s", "MAXLEN", "=", "80")
+    check(pair)
+    pair.same("DEL", "s")
+    pipe(pair, xadds("s", 500, 33))
+    check(pair)
+    restart(pair, signal.SIGKILL)
+    check(pair)
+    pair.same("XTRIM", "s", "MAXLEN", "~", "15")
     check(pair)

@@ -862,7 +862,37 @@ static void test_roll_owes_its_seal(void)
     test_rmrf(torn);
 }
 
-TEST_MAIN(TEST(test_append_read_roll_reopen), TEST(test_torn_tail_truncated),
+/* The stream-nodes file: storage keeps what the front end writes, byte for byte, across a
+ * reopen; missing, it is TD_ENOTFOUND. */
+static void test_nodes_file(void)
+{
+    char *dir = test_tmpdir("nodes");
+    td_topic_config c = small_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    uint8_t *b;
+    size_t n;
+    ASSERT_EQ(part_nodes_read(p, &b, &n), TD_ENOTFOUND);
+    ASSERT_OK(part_nodes_append(p, "abc", 3, false));
+    ASSERT_OK(part_nodes_append(p, "defg", 4, true));
+    ASSERT_OK(part_nodes_append(p, NULL, 0, true)); /* an fsync only */
+    part_close(p);
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(part_nodes_read(p, &b, &n));
+    ASSERT_EQ(n, 7);
+    ASSERT_MEM_EQ(b, "abcdefg", 7);
+    free(b);
+    ASSERT_OK(part_nodes_rewrite(p, "xy", 2));
+    ASSERT_OK(part_nodes_read(p, &b, &n));
+    ASSERT_EQ(n, 2);
+    ASSERT_MEM_EQ(b, "xy", 2);
+    free(b);
+    part_close(p);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_nodes_file), TEST(test_append_read_roll_reopen),
+          TEST(test_torn_tail_truncated),
           TEST(test_corrupt_sealed_goes_offline), TEST(test_index_rebuild),
           TEST(test_time_lookup_and_max), TEST(test_retention), TEST(test_segment_ms_and_limits),
           TEST(test_group_commit), TEST(test_enospc_leaves_nothing),

@@ -1,7 +1,9 @@
 /* Unit tests for the model of Redis's stream nodes (proto/resp/xnodes.c): listpack sizes, node
  * boundaries and the rax's node count. The integration test test_redis_trim.py compares the
  * same against a real redis-server. */
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/resp/xnodes.h"
@@ -123,4 +125,169 @@ static void test_rax_nodes(void)
     xn_model_free(&m);
 }
 
-TEST_MAIN(TEST(test_listpack_sizes), TEST(test_node_boundaries), TEST(test_rax_nodes))
+/* Two models hold the same nodes and counts. */
+static void same_model(xn_model *a, xn_model *b)
+{
+    ASSERT_EQ(a->n, b->n);
+    ASSERT_EQ(a->length, b->length);
+    for (size_t i = 0; i < a->n; i++)
+        ASSERT_MEM_EQ(&a->v[i], &b->v[i], sizeof(xn_node));
+    ASSERT_EQ(xn_model_rax_nodes(a), xn_model_rax_nodes(b));
+}
+
+/* A model of 30 entries in nodes of 4, with an entry deleted and the first node dropped. */
+static void sample(xn_model *m)
+{
+    xn_cfg c = {4, 0};
+    xn_model_init(m);
+    for (int i = 0; i < 30; i++)
+        add(m, &c, 10 + i, 5 + i, i % 3 ? "v" : "12345");
+    ASSERT(xn_model_delete(m, 17));
+    xn_model_drop(m, 1);
+}
+
+static void test_saved_roundtrip(void)
+{
+    xn_model m, l;
+    sample(&m);
+    xn_model_init(&l);
+    uint8_t *b;
+    size_t n;
+    ASSERT_OK(xn_saved_snapshot(&m, 40, 14, &b, &n));
+    ASSERT_EQ(n, (m.n + 2) * XN_REC);
+    xn_saved sv;
+    const char *why = NULL;
+    ASSERT_OK(xn_saved_load(b, n, &l, &sv, &why));
+    ASSERT_EQ(sv.end, 40);
+    ASSERT_EQ(sv.ls, 14);
+    ASSERT(sv.clean);
+    ASSERT_EQ(sv.used, n);
+    same_model(&m, &l);
+    free(b);
+
+    /* A journal: the snapshot, then changes each closed by a COMMIT. */
+    uint8_t j[64 * XN_REC];
+    size_t at = 0;
+    at += xn_rec_head(j + at);
+    for (size_t i = 0; i < m.n; i++)
+        at += xn_rec_node(j + at, &m.v[i]);
+    at += xn_rec_commit(j + at, &m, 40, 14);
+    size_t first = at;
+    /* XDEL of the whole last node (offsets 38, 39) and one entry of another. */
+    int64_t start_last = m.v[m.n - 1].start;
+    ASSERT(xn_model_delete(&m, 38));
+    at += xn_rec_node(j + at, &m.v[m.n - 1]);
+    ASSERT(xn_model_delete(&m, 39));
+    at += xn_rec_remove(j + at, start_last);
+    ASSERT(xn_model_delete(&m, 21));
+    at += xn_rec_node(j + at, &m.v[1]); /* [18, 22) */
+    at += xn_rec_commit(j + at, &m, 40, 14);
+    size_t second = at;
+    /* A trim: two nodes dropped, entries of the next marked deleted. */
+    xn_model_drop(&m, 2);
+    at += xn_rec_drop(j + at, m.v[0].start);
+    m.v[0].live--;
+    m.v[0].deleted++;
+    m.length--;
+    at += xn_rec_node(j + at, &m.v[0]);
+    at += xn_rec_commit(j + at, &m, 40, m.v[0].start);
+    ASSERT_OK(xn_saved_load(j, at, &l, &sv, &why));
+    same_model(&m, &l);
+    ASSERT_EQ(sv.ls, m.v[0].start);
+    ASSERT_EQ(sv.recs, at / XN_REC - 1);
+
+    /* Cut anywhere: the state of the last whole COMMIT before the cut, never another. */
+    xn_model at_first, at_second;
+    xn_model_init(&at_first);
+    xn_model_init(&at_second);
+    ASSERT_OK(xn_saved_load(j, first, &at_first, &sv, &why));
+    ASSERT_OK(xn_saved_load(j, second, &at_second, &sv, &why));
+    for (size_t cut = 0; cut < at; cut++) {
+        int rc = xn_saved_load(j, cut, &l, &sv, &why);
+        if (cut < first) {
+            ASSERT_EQ(rc, -EINVAL);
+            ASSERT(why != NULL);
+            ASSERT_EQ(l.n, 0);
+            continue;
+        }
+        ASSERT_OK(rc);
+        ASSERT(!sv.clean || cut % XN_REC == 0);
+        same_model(cut < second ? &at_first : &at_second, &l);
+        ASSERT_EQ(sv.used, cut < second ? first : second);
+    }
+    /* A damaged byte: the records from it on are not trusted. */
+    for (size_t pos = 0; pos < at; pos += 37) {
+        uint8_t d[sizeof(j)];
+        memcpy(d, j, at);
+        d[pos] ^= 0x40;
+        int rc = xn_saved_load(d, at, &l, &sv, &why);
+        if (pos < first) {
+            ASSERT_EQ(rc, -EINVAL);
+            continue;
+        }
+        ASSERT_OK(rc);
+        ASSERT(!sv.clean);
+        same_model(pos < second ? &at_first : &at_second, &l);
+    }
+    xn_model_free(&at_first);
+    xn_model_free(&at_second);
+    xn_model_free(&m);
+    xn_model_free(&l);
+}
+
+static void test_saved_rejected(void)
+{
+    xn_model m, l;
+    sample(&m);
+    xn_model_init(&l);
+    uint8_t *b;
+    size_t n;
+    xn_saved sv;
+    const char *why = NULL;
+    ASSERT_OK(xn_saved_snapshot(&m, 40, 14, &b, &n));
+    /* Another format version (the HEAD's second field), with a valid checksum. */
+    uint8_t head[XN_REC];
+    memcpy(head, b, XN_REC);
+    td_store_be64(head + 12, XN_FORMAT + 1);
+    td_store_be32(head + XN_REC - 4, td_crc32c(0, head, XN_REC - 4));
+    memcpy(b, head, XN_REC);
+    ASSERT_EQ(xn_saved_load(b, n, &l, &sv, &why), -EINVAL);
+    ASSERT_STR_EQ(why, "another format version");
+    /* Records that contradict their COMMIT: a node count that differs. */
+    xn_rec_head(b);
+    uint64_t f = td_load_be64(b + n - XN_REC + 4 + 16);
+    td_store_be64(b + n - XN_REC + 4 + 16, f + 1);
+    td_store_be32(b + n - 4, td_crc32c(0, b + n - XN_REC, XN_REC - 4));
+    ASSERT_EQ(xn_saved_load(b, n, &l, &sv, &why), -EINVAL);
+    ASSERT_STR_EQ(why, "inconsistent records");
+    ASSERT_EQ(l.n, 0);
+    /* Nodes out of order. */
+    size_t at = xn_rec_head(b);
+    at += xn_rec_node(b + at, &m.v[1]);
+    at += xn_rec_node(b + at, &m.v[0]);
+    xn_model two = {0};
+    xn_model_init(&two);
+    two.n = 2;
+    two.length = m.v[0].live + m.v[1].live;
+    at += xn_rec_commit(b + at, &two, 40, 14);
+    /* (the loader puts NODE records in start order, so they are in order; a node whose range
+     * overlaps its neighbour's is refused) */
+    ASSERT_OK(xn_saved_load(b, at, &l, &sv, &why));
+    xn_node bad = m.v[1];
+    bad.start = m.v[0].start + 1;
+    at = xn_rec_head(b);
+    at += xn_rec_node(b + at, &m.v[0]);
+    at += xn_rec_node(b + at, &bad);
+    at += xn_rec_commit(b + at, &two, 40, 14);
+    ASSERT_EQ(xn_saved_load(b, at, &l, &sv, &why), -EINVAL);
+    /* Not a stream-nodes file at all, and an empty one. */
+    memset(b, 'x', n);
+    ASSERT_EQ(xn_saved_load(b, n, &l, &sv, &why), -EINVAL);
+    ASSERT_EQ(xn_saved_load(b, 0, &l, &sv, &why), -EINVAL);
+    free(b);
+    xn_model_free(&m);
+    xn_model_free(&l);
+}
+
+TEST_MAIN(TEST(test_listpack_sizes), TEST(test_node_boundaries), TEST(test_rax_nodes),
+          TEST(test_saved_roundtrip), TEST(test_saved_rejected))

@@ -17,12 +17,15 @@
  * about 1 byte per entry), never the entries. A partition's model is caught up lazily: when a
  * command needs it (XTRIM, XADD with MAXLEN or MINID, XDEL, XINFO STREAM) it reads the entries
  * appended since, through whichever protocol, and packs them with the settings in force then.
- * Nothing is saved: after a restart the model is rebuilt on first use by reading the stream
- * once from its log start (bounded by the stream's size, once per partition and process), which
- * gives Redis's nodes but for two things that only history shows: the first node restarts at
- * the log start (entries an exact trim marked deleted before it are forgotten), and entries XDEL
- * removed count as removed after the last entry, not when they were. Models are kept for at
- * most XN_MAX_STREAMS partitions, the least recently used dropped first (rebuilt if needed).
+ * The model is saved in the partition's stream-nodes file (xnodes_save.c, and "The saved
+ * model" below), so that a restart, or a model the LRU dropped, reads only the entries after
+ * the last save (at most a node's worth plus what was appended since), and gets Redis's nodes
+ * exactly, also after exact trims and XDELs. Without a file to trust (none yet, damaged, another
+ * version) the model is rebuilt by reading the stream from its log start, which gives Redis's
+ * nodes but for two things that only history shows: the first node restarts at the log start
+ * (entries an exact trim marked deleted before it are forgotten), and entries XDEL removed
+ * count as removed after the last entry, not when they were. Models are kept for at most
+ * XN_MAX_STREAMS partitions, the least recently used dropped first.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +40,8 @@
 #include "proto/resp/xnodes.h"
 
 #define XN_MAX_STREAMS 1024
+/* Records of XDELs held before they are written with the next save (96 bytes each). */
+#define XN_MAX_OPS 1024
 
 /* ---------------------------------------------------------------------------------------------
  * Listpack sizes (Redis's listpack.c: lpEncodeIntegerGetType, lpEncodeGetType,
@@ -343,6 +348,18 @@ typedef struct xn_stream {
     int64_t end; /* the model holds the entries below end */
     int64_t ls;  /* the log start when it was last caught up */
     xn_model m;
+    /* The partition's stream-nodes file (xnodes_save.c): what was written since the last
+     * COMMIT is in ops (records of changes) and jdirty (the nodes from that offset on). */
+    bool jok;          /* the file holds a trusted state we may append to (else: rewrite it) */
+    bool junsynced;    /* something written since the last fsync */
+    bool jfailed;      /* the last write failed (logged once) */
+    int64_t jdirty;    /* nodes starting at or above it changed since the last COMMIT */
+    int64_t jsdirty;   /* ... since the last COMMIT known durable */
+    int64_t jend, jls; /* the last COMMIT's */
+    size_t jrecs;      /* records in the file (rewritten whole when it holds many more) */
+    uint8_t *ops;      /* pending REMOVE/DROP/NODE records */
+    size_t nops, capops;
+    uint64_t ops_seq; /* the XDEL store's change the model holds: durable before it is saved */
 } xn_stream;
 
 struct resp_xnodes {
@@ -351,6 +368,7 @@ struct resp_xnodes {
     size_t n, cap;
     uint64_t clock;
     int64_t max_entries, max_bytes; /* atomic: CONFIG SET changes them at any time */
+    td_metric *m_read;              /* entries read to build or catch up models */
 };
 
 int resp_xnodes_create(resp_server *s)
@@ -361,6 +379,12 @@ int resp_xnodes_create(resp_server *s)
     pthread_mutex_init(&x->mu, NULL);
     x->max_entries = s->cfg.stream_node_max_entries;
     x->max_bytes = s->cfg.stream_node_max_bytes;
+    td_metric_family *f = td_metrics_family(
+        broker_metrics(s->e), TD_COUNTER, "tidings_redis_stream_node_entries_read_total",
+        "Stream entries read to build or catch up the Redis node models "
+        "(docs/redis.md#the-node-model)",
+        NULL, NULL, 0);
+    x->m_read = f ? td_metric_get(f, NULL) : NULL;
     s->xnodes = x;
     return 0;
 }
@@ -368,6 +392,7 @@ int resp_xnodes_create(resp_server *s)
 static void stream_free(xn_stream *xs)
 {
     xn_model_free(&xs->m);
+    free(xs->ops);
     pthread_mutex_destroy(&xs->mu);
     free(xs);
 }
@@ -464,6 +489,234 @@ static int64_t live_in(resp_server *sv, const sref *sr, int64_t from, int64_t to
     return TD_MAX(0, n);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The saved model: the partition's stream-nodes file (xnodes_save.c). It lets a restart, or a
+ * model the LRU dropped, start from the last saved state and read only the entries after it.
+ *
+ * Why this is exact after a crash: before a change the log cannot give back (a trim, an XDEL),
+ * j_flush(must_sync) makes a COMMIT at the model's current end durable, so that whatever of the
+ * change is lost, the saved state is the one just before it, at the same end. On load the
+ * change is then redone from what the log and the XDEL store say: a trim or retention moved the
+ * log start (the nodes below go, the node it cuts keeps its entries below as deleted, as an
+ * exact trim marks them), and an XDEL left fewer live entries in a node than saved (they
+ * become deleted ones, the node goes when none is left). The entries after the saved end are
+ * then read and packed as they were appended, after every such change.
+ */
+static void j_push(xn_stream *xs, const uint8_t *rec)
+{
+    if (td_grow(&xs->ops, &xs->capops, xs->nops + XN_REC, 1, 1024) != 0) {
+        xs->jok = false; /* out of memory: the next flush writes the whole model */
+        return;
+    }
+    memcpy(xs->ops + xs->nops, rec, XN_REC);
+    xs->nops += XN_REC;
+}
+
+static void j_push_node(xn_stream *xs, const xn_node *nd)
+{
+    uint8_t b[XN_REC];
+    xn_rec_node(b, nd);
+    j_push(xs, b);
+}
+
+/* After nodes were dropped from the front: DROP below the first kept. */
+static void j_push_drop(xn_stream *xs)
+{
+    uint8_t b[XN_REC];
+    xn_rec_drop(b, xs->m.n ? xs->m.v[0].start : INT64_MAX);
+    j_push(xs, b);
+}
+
+/* XDEL of the entry at off in the model, recorded. */
+static void model_delete(xn_stream *xs, int64_t off)
+{
+    size_t n = xs->m.n;
+    ssize_t i = node_of(&xs->m, off);
+    if (i < 0)
+        return;
+    int64_t start = xs->m.v[i].start;
+    if (!xn_model_delete(&xs->m, off))
+        return;
+    uint8_t b[XN_REC];
+    if (xs->m.n < n)
+        xn_rec_remove(b, start);
+    else
+        xn_rec_node(b, &xs->m.v[i]);
+    j_push(xs, b);
+}
+
+static void j_failed(const sref *sr, xn_stream *xs, int rc)
+{
+    if (!xs->jfailed)
+        TD_WARN("redis", "%s/%d: cannot save the stream's nodes (%s); a restart rebuilds them",
+                broker_topic_name(sr->ref), (int)sr->pi, td_strerror(rc));
+    xs->jfailed = true;
+    xs->jok = false;
+}
+
+/* Writes what changed since the last COMMIT, and a COMMIT at the model's state (the whole file
+ * when it is not trusted or holds many more records than nodes). With must_sync, returns once
+ * that COMMIT is durable, and gives the write's error (the caller then does not make its
+ * change); else a failure is logged, and the next flush writes the whole file. */
+static int j_flush(resp_server *sv, const sref *sr, xn_stream *xs, bool must_sync)
+{
+    const xn_model *m = &xs->m;
+    /* Never ahead of the XDEL store: a file saying an entry is deleted when the store lost
+     * that XDEL in a crash would be a wrong model (it is usually durable by now). */
+    if (xs->ops_seq) {
+        int rc = xgroups_wait(sv->e, xs->ops_seq);
+        if (rc) {
+            j_failed(sr, xs, rc);
+            return must_sync ? rc : 0;
+        }
+        xs->ops_seq = 0;
+    }
+    size_t ndirty = 0;
+    while (ndirty < m->n && m->v[m->n - 1 - ndirty].start >= xs->jdirty)
+        ndirty++;
+    bool same = xs->nops == 0 && ndirty == 0 && xs->jend == xs->end && xs->jls == xs->ls;
+    int rc = 0;
+    if (xs->jok && same) {
+        if (must_sync && xs->junsynced) {
+            rc = broker_part_nodes_append(sr->p, NULL, 0, true);
+            xs->junsynced = rc != 0;
+        }
+        if (!xs->junsynced)
+            xs->jsdirty = INT64_MAX;
+    } else if (!xs->jok || xs->jrecs > 2 * m->n + 1024) {
+        uint8_t *b;
+        size_t n;
+        if ((rc = xn_saved_snapshot(m, xs->end, xs->ls, &b, &n)) == 0) {
+            rc = broker_part_nodes_rewrite(sr->p, b, n);
+            free(b);
+        }
+        if (rc == 0) {
+            xs->jrecs = m->n + 2;
+            xs->junsynced = false;
+            xs->jsdirty = INT64_MAX;
+        }
+    } else {
+        size_t n = xs->nops + (ndirty + 1) * XN_REC;
+        uint8_t *b = malloc(n);
+        rc = b ? 0 : -ENOMEM;
+        if (b) {
+            if (xs->nops)
+                memcpy(b, xs->ops, xs->nops);
+            size_t at = xs->nops;
+            for (size_t i = m->n - ndirty; i < m->n; i++)
+                at += xn_rec_node(b + at, &m->v[i]);
+            xn_rec_commit(b + at, m, xs->end, xs->ls);
+            rc = broker_part_nodes_append(sr->p, b, n, must_sync);
+            free(b);
+        }
+        if (rc == 0) {
+            xs->jrecs += n / XN_REC;
+            xs->junsynced = !must_sync;
+            if (must_sync)
+                xs->jsdirty = INT64_MAX;
+        }
+    }
+    if (rc) {
+        j_failed(sr, xs, rc);
+        return must_sync ? rc : 0;
+    }
+    xs->jok = true;
+    xs->jfailed = false;
+    xs->nops = 0;
+    xs->jdirty = INT64_MAX;
+    xs->jend = xs->end;
+    xs->jls = xs->ls;
+    return 0;
+}
+
+/* Loads the saved model into xs (false when there is none to trust: the caller reads the
+ * stream from its log start, as this logs). */
+static bool j_load(const sref *sr, xn_stream *xs, int64_t ls, int64_t hw)
+{
+    const char *name = broker_topic_name(sr->ref);
+    uint8_t *b;
+    size_t n;
+    int rc = broker_part_nodes_read(sr->p, &b, &n);
+    if (rc == TD_ENOTFOUND) {
+        td_error_clear();
+        if (hw - ls > 1000) /* not for a stream just made */
+            TD_INFO("redis",
+                    "%s/%d: no saved stream nodes; reading the stream from offset %" PRId64
+                    " (%" PRId64 " offsets)",
+                    name, (int)sr->pi, ls, hw - ls);
+        return false;
+    }
+    const char *why = td_last_error();
+    xn_saved sv = {0};
+    if (rc == 0) {
+        rc = xn_saved_load(b, n, &xs->m, &sv, &why);
+        free(b);
+    }
+    if (rc == 0 && (sv.end > hw || sv.ls > ls)) {
+        why = "it is ahead of the log";
+        rc = -EINVAL;
+    }
+    if (rc) {
+        xn_model_free(&xs->m);
+        TD_WARN("redis",
+                "%s/%d: saved stream nodes not used (%s); reading the stream from offset %" PRId64,
+                name, (int)sr->pi, why, ls);
+        td_error_clear();
+        return false;
+    }
+    xs->end = xs->jend = sv.end;
+    xs->ls = xs->jls = sv.ls;
+    xs->jrecs = sv.recs + 1;
+    xs->jok = sv.clean;   /* else the next flush rewrites it without the damaged tail */
+    xs->junsynced = true; /* read back maybe before the disk had it (a kill -9) */
+    return true;
+}
+
+/* After a load: the XDELs made after the saved state (see above). false when the store
+ * removed fewer entries than the saved state says (the file is ahead of the store, which a
+ * crash between the two can leave): the model is then not to be trusted. */
+static bool j_redo_deletes(resp_server *sv, const sref *sr, xn_stream *xs, int64_t ls)
+{
+    int64_t *offs;
+    size_t nd;
+    if (deleted_offsets(sv, sr, ls, xs->end, &offs, &nd) != 0)
+        return false;
+    bool ok = true;
+    size_t d = 0;
+    for (size_t i = 0; ok && i < xs->m.n;) {
+        xn_node *v = &xs->m.v[i];
+        while (d < nd && offs[d] < v->start)
+            d++;
+        if (d == nd)
+            break;
+        if (offs[d] >= v->end) {
+            i++;
+            continue;
+        }
+        int64_t live = live_in(sv, sr, TD_MAX(ls, v->start), v->end);
+        if (live > v->live) {
+            ok = false;
+        } else if (live == 0) {
+            uint8_t b[XN_REC];
+            j_push(xs, (xn_rec_remove(b, v->start), b));
+            xs->m.length -= v->live;
+            memmove(v, v + 1, (xs->m.n - i - 1) * sizeof(*v));
+            xs->m.n--;
+            xs->m.rax_stale = true;
+        } else {
+            if (live < v->live) {
+                xs->m.length -= v->live - live;
+                v->deleted += v->live - live;
+                v->live = live;
+                j_push_node(xs, v);
+            }
+            i++;
+        }
+    }
+    free(offs);
+    return ok;
+}
+
 /* Adds the entries in [xs->end, hw) to the model. */
 static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t hw)
 {
@@ -474,7 +727,11 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
     xn_cfg cfg = cfg_now(sv);
     td_event ev;
     td_sid id = {0, 0};
-    int64_t run_end = -1, run_off = -1, from = xs->end;
+    int64_t run_end = -1, run_off = -1, from = xs->end, nread = 0;
+    /* The last node may grow, and new ones follow: all to be saved. */
+    int64_t tail = xs->m.n ? xs->m.v[xs->m.n - 1].start : xs->end;
+    xs->jdirty = TD_MIN(xs->jdirty, tail);
+    xs->jsdirty = TD_MIN(xs->jsdirty, tail);
     while ((r = td_iter_next(it, &ev)) == 1 && ev.offset < hw) {
         if (ev.offset < xs->end)
             continue; /* a batch that began before */
@@ -495,8 +752,10 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
         if (r)
             break;
         xs->end = ev.offset + 1;
+        nread++;
     }
     td_iter_close(it);
+    td_counter_add(sv->xnodes->m_read, (uint64_t)nread);
     if (r < 0)
         return r;
     xs->end = hw;
@@ -506,7 +765,7 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
     if ((r = deleted_offsets(sv, sr, from, hw, &offs, &nd)) != 0)
         return r;
     for (size_t i = 0; i < nd; i++)
-        xn_model_delete(&xs->m, offs[i]);
+        model_delete(xs, offs[i]);
     free(offs);
     return 0;
 }
@@ -517,32 +776,55 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
 static int stream_sync(resp_server *sv, const sref *sr, xn_stream *xs, int64_t upto)
 {
     int64_t ls = broker_part_log_start(sr->p), hw = broker_part_high_watermark(sr->p);
+    bool loaded = false;
     if (!xs->built || hw < xs->end) {
         xn_model_free(&xs->m);
         xs->built = true;
-        xs->end = xs->ls = ls;
+        xs->nops = 0;
+        xs->jdirty = INT64_MAX;
+        xs->jsdirty = INT64_MIN; /* nothing known durable */
+        xs->jok = false;
+        loaded = j_load(sr, xs, ls, hw);
+        if (!loaded)
+            xs->end = xs->ls = ls;
     }
     if (ls > xs->ls) {
         size_t k = 0;
         while (k < xs->m.n && xs->m.v[k].end <= ls)
             k++;
         xn_model_drop(&xs->m, k);
+        j_push_drop(xs);
         if (xs->m.n && xs->m.v[0].start < ls) {
             xn_node *nd = &xs->m.v[0];
             int64_t live = live_in(sv, sr, ls, nd->end);
             xs->m.length -= nd->live - live;
             nd->deleted += nd->live - live;
             nd->live = live;
+            j_push_node(xs, nd);
         }
         xs->ls = ls;
+    }
+    if (loaded && !j_redo_deletes(sv, sr, xs, ls)) {
+        TD_WARN("redis",
+                "%s/%d: saved stream nodes disagree with XDEL's; reading the stream from "
+                "offset %" PRId64,
+                broker_topic_name(sr->ref), (int)sr->pi, ls);
+        xn_model_free(&xs->m);
+        xs->nops = 0;
+        xs->jok = false;
+        xs->end = xs->ls = ls;
     }
     if (xs->end < ls)
         xs->end = ls;
     if (upto >= 0 && upto < hw)
         hw = upto;
-    if (xs->end >= hw)
-        return 0;
-    return stream_read(sv, sr, xs, hw);
+    int r = xs->end < hw ? stream_read(sv, sr, xs, hw) : 0;
+    /* Saved (without waiting for the disk: what is lost is read again) after a rebuild, and
+     * whenever a node was completed since the last save, so a restart reads at most the last
+     * node and what came after the last save. */
+    if (r == 0 && (!xs->jok || (xs->m.n && xs->jdirty < xs->m.v[xs->m.n - 1].start)))
+        j_flush(sv, sr, xs, false);
+    return r;
 }
 
 /* An exact trim's part in node nd (the first kept): marks its first entries deleted (those
@@ -618,17 +900,27 @@ int resp_xnodes_trim(resp_server *sv, const sref *sr, const trim_spec *t, int64_
     if (cut < 0)
         cut = k < m->n ? TD_MAX(ls, m->v[k].start) : xs->end;
     int64_t now_start = ls;
+    /* The state before the trim durable first when the trim touches a node changed since the
+     * last durable save (see "The saved model" above): else a crash is redone exactly from
+     * that save, and an exact trim of old entries costs no fsync. */
+    ssize_t hi = marked > 0 ? (ssize_t)k : (ssize_t)k - 1;
+    if (r == 0 && hi >= 0 && m->v[hi].start >= xs->jsdirty)
+        r = j_flush(sv, sr, xs, true);
     if (r == 0 && cut > ls)
         r = broker_part_delete_before(sr->p, cut, &now_start);
     if (r == 0 && (k > 0 || marked > 0)) {
         xn_model_drop(m, k);
+        if (k > 0)
+            j_push_drop(xs);
         if (marked > 0) {
             m->v[0].live -= marked;
             m->v[0].deleted += marked;
             m->length -= marked;
+            j_push_node(xs, &m->v[0]);
         }
         xs->ls = TD_MAX(xs->ls, now_start);
         *trimmed = deleted + marked;
+        j_flush(sv, sr, xs, false);
     }
     stream_put(sv, xs);
     return r;
@@ -659,13 +951,24 @@ int resp_xnodes_delete(rconn *rc, const sref *sr, const td_sid *ids, size_t n, s
             live_in(rc->s, sr, off, off + 1) == 1)
             offs[k++] = off;
     }
+    /* The state before the XDEL durable first when it touches a node changed since the last
+     * durable save (see "The saved model" above). */
+    qsort(offs, k, sizeof(*offs), cmp_off);
+    ssize_t hi = k ? node_of(&xs->m, offs[k - 1]) : -1;
+    if (r == 0 && hi >= 0 && xs->m.v[hi].start >= xs->jsdirty)
+        r = j_flush(rc->s, sr, xs, true);
     if (r == 0)
         r = xstream_delete(rc->s->e, &xst, ids, n, deleted, seq);
-    if (r == 0) {
-        qsort(offs, k, sizeof(*offs), cmp_off);
+    if (r == 0 && k > 0) {
         for (size_t i = 0; i < k; i++)
             if (i == 0 || offs[i] != offs[i - 1])
-                xn_model_delete(&xs->m, offs[i]);
+                model_delete(xs, offs[i]);
+        /* Saved with the next change (or lost, and then redone from the store on load): not
+         * before the store has made the XDEL durable, which the reply waits for too. */
+        if (*seq)
+            xs->ops_seq = *seq;
+        if (xs->nops >= XN_MAX_OPS * XN_REC) /* memory bounded: waits for the store */
+            j_flush(rc->s, sr, xs, false);
     }
     stream_put(rc->s, xs);
     free(offs);

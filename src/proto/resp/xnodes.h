@@ -76,6 +76,34 @@ void xn_model_drop(xn_model *m, size_t k);
 int64_t xn_model_rax_nodes(xn_model *m);
 
 /* ---------------------------------------------------------------------------------------------
+ * The saved model (xnodes_save.c): the journal of records in the partition's stream-nodes file.
+ */
+#define XN_REC 96        /* bytes of a record */
+#define XN_REC_FIELDS 11 /* 64-bit fields of a record */
+#define XN_FORMAT 1      /* the format version in the HEAD record */
+
+/* Each writes one record into b (XN_REC bytes) and returns XN_REC. */
+size_t xn_rec_head(uint8_t *b);
+size_t xn_rec_node(uint8_t *b, const xn_node *nd);
+size_t xn_rec_remove(uint8_t *b, int64_t start);
+size_t xn_rec_drop(uint8_t *b, int64_t start);
+size_t xn_rec_commit(uint8_t *b, const xn_model *m, int64_t end, int64_t ls);
+/* A whole file holding m (HEAD, its nodes, COMMIT): *out malloc'd. -ENOMEM. */
+int xn_saved_snapshot(const xn_model *m, int64_t end, int64_t ls, uint8_t **out, size_t *n);
+
+typedef struct xn_saved {
+    int64_t end, ls; /* the last COMMIT's: the model holds the entries below end */
+    size_t used;     /* the bytes up to that COMMIT */
+    size_t recs;     /* the records replayed after HEAD */
+    bool clean;      /* nothing after it (else the file is to be rewritten before appending) */
+} xn_saved;
+
+/* Replays the file b[0..n) into m (emptied first): the state of its last COMMIT. -EINVAL when
+ * there is none to trust (*why says why: missing header, another version, damage before any
+ * COMMIT, records that contradict each other), -ENOMEM; m is then empty. */
+int xn_saved_load(const uint8_t *b, size_t n, xn_model *m, xn_saved *out, const char **why);
+
+/* ---------------------------------------------------------------------------------------------
  * Streams of a server: a model per partition, caught up lazily with what was appended (through
  * any protocol) when a command needs it.
  */
