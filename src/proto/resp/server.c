@@ -897,16 +897,16 @@ static void reply_mode_after(rconn *rc, resp_w *w, td_slice name, size_t out0)
      * their errors are replies like any other. */
     static const char *const pushes[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                          "unsubscribe", "punsubscribe", "sunsubscribe"};
-    bool push = false;
-    for (size_t i = 0; i < TD_ARRAY_LEN(pushes) && !push; i++)
-        push = resp_arg_is(name, pushes[i]);
-    bool xadd = resp_arg_is(name, "xadd");
-    if ((rc->reply_off || rc->reply_skip) &&
-        !(push && rc->out.len > out0 && rc->out.p[out0] != '-')) {
-        if (xadd)
-            resp_xadd_flush(rc, w);
-        if (rc->out.len > out0)
-            rc->out.len = out0;
+    if (rc->reply_off || rc->reply_skip) { /* the names are compared only then: a hot path */
+        bool push = false;
+        for (size_t i = 0; i < TD_ARRAY_LEN(pushes) && !push; i++)
+            push = resp_arg_is(name, pushes[i]);
+        if (!(push && rc->out.len > out0 && rc->out.p[out0] != '-')) {
+            if (resp_arg_is(name, "xadd"))
+                resp_xadd_flush(rc, w);
+            if (rc->out.len > out0)
+                rc->out.len = out0;
+        }
     }
     rc->reply_skip = rc->reply_skip_next;
     rc->reply_skip_next = false;
