@@ -50,7 +50,8 @@ void resp_client_laddr(rconn *rc)
     socklen_t len = sizeof(ss);
     char ip[INET6_ADDRSTRLEN] = "";
     int port = 0;
-    if (getsockname(net_conn_fd(rc->c), (struct sockaddr *)&ss, &len) == 0) {
+    rc->fd = net_conn_fd(rc->c); /* at accept, on its loop: CLIENT LIST reads the copy */
+    if (getsockname(rc->fd, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET) {
             const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
@@ -119,7 +120,7 @@ void resp_client_line(rconn *rc, td_buf *b, bool self)
                      "qbuf=%zu qbuf-free=0 argv-mem=%zu multi-mem=%zu rbs=16384 rbp=16384 "
                      "obl=0 oll=%d omem=%zu tot-mem=%zu events=r%s cmd=%s%s%s user=%s redir=-1 "
                      "resp=%d lib-name=%s lib-ver=%s\n",
-                     rc->id, rc->addr, rc->laddr, net_conn_fd(rc->c), rc->name,
+                     rc->id, rc->addr, rc->laddr, rc->fd, rc->name,
                      (now - rc->created_ms) / 1000, (now - last) / 1000, flags, nsub, npsub,
                      nssub, nqueued, qbuf, argv_mem, multi_mem, omem ? 1 : 0, omem, tot, omem ? "w" : "",
                      cmd, sub ? "|" : "", sub ? sub : "", rc->user[0] ? rc->user : "default",

@@ -691,20 +691,48 @@ static int64_t sid_timestamp(uint64_t ms)
 }
 
 /* An XADD's trim, waiting for its entry to be durable. */
-typedef struct xadd_trim {
+typedef struct xadd_trim xadd_trim;
+
+/* A connection's XADD trims, run in the order of their XADDs. Each waits for its entry to be
+ * durable, and those waits can end out of order (one already durable when registered runs at
+ * once, before an earlier one posted to the loop), while a trim counts the entries up to its
+ * own and must find the stream as the XADDs before it left it. Shared by the connection and
+ * its trims (refs), since trims still run after the connection closed; the connection's loop
+ * only (a shutdown's failed waits only release). */
+struct resp_xadd_trims {
+    int refs;
+    xadd_trim *head, *tail;
+};
+
+struct xadd_trim {
     resp_server *sv;
     sref s; /* holds the topic reference */
     trim_spec t;
     int64_t end; /* the XADD's entry's end: the trim does not count the entries after it */
     net_conn *c; /* a reference: the connection told of the trim (keyspace notifications) */
     td_slice key; /* the XADD's key (copied after the struct) */
-} xadd_trim;
+    resp_xadd_trims *q;
+    xadd_trim *next;
+    bool ready; /* its wait ended, with r */
+    int r;
+};
 
-static void xadd_trim_run(void *arg, int r)
+static void trims_unref(resp_xadd_trims *q)
 {
-    xadd_trim *x = arg;
-    int64_t n;
-    int r0 = r;
+    if (q && --q->refs == 0)
+        free(q);
+}
+
+void resp_xadd_trims_forget(rconn *rc)
+{
+    trims_unref(rc->trims);
+    rc->trims = NULL;
+}
+
+static void xadd_trim_exec(xadd_trim *x)
+{
+    int64_t n = 0;
+    int r = x->r, r0 = r;
     if (r == 0)
         r = resp_xnodes_trim(x->sv, &x->s, &x->t, x->end, &n);
     if (r && r != -ESHUTDOWN)
@@ -717,7 +745,26 @@ static void xadd_trim_run(void *arg, int r)
         resp_notify(rc, RESP_NOTIFY_STREAM, "xtrim", x->key);
     net_conn_unref(x->c);
     broker_topic_release(x->s.ref);
+    trims_unref(x->q);
     free(x);
+}
+
+/* x's wait ended (r): the trims at the head of its queue whose waits ended run, in order. */
+static void xadd_trim_run(void *arg, int r)
+{
+    xadd_trim *x = arg;
+    x->ready = true;
+    x->r = r;
+    resp_xadd_trims *q = x->q;
+    q->refs++; /* the last trim run may free q otherwise */
+    while (q->head && q->head->ready) {
+        xadd_trim *h = q->head;
+        q->head = h->next;
+        if (!q->head)
+            q->tail = NULL;
+        xadd_trim_exec(h);
+    }
+    trims_unref(q);
 }
 
 /* Trims after the XADD whose entry ends at end (r: how its wait inside EXEC went), taking over
@@ -733,9 +780,26 @@ static void xadd_trim_later(rconn *rc, sref *s, const trim_spec *t, int64_t end,
         broker_topic_release(s->ref);
         return;
     }
+    if (!rc->trims && (rc->trims = calloc(1, sizeof(*rc->trims))) != NULL)
+        rc->trims->refs = 1;
+    if (!rc->trims) {
+        free(x);
+        TD_WARN("redis", "XADD on %s: trimming failed: out of memory", broker_topic_name(s->ref));
+        if (!rc->in_exec)
+            resp_wait_durable(rc, s->ref, s->pi, end);
+        broker_topic_release(s->ref);
+        return;
+    }
     memcpy(x + 1, key.p, key.n);
-    *x = (xadd_trim){rc->s, *s, *t, end, rc->c, td_slice_make(x + 1, key.n)};
+    *x = (xadd_trim){rc->s, *s, *t, end, rc->c, td_slice_make(x + 1, key.n), rc->trims, NULL,
+                     false, 0};
     net_conn_ref(rc->c);
+    rc->trims->refs++;
+    if (rc->trims->tail)
+        rc->trims->tail->next = x;
+    else
+        rc->trims->head = x;
+    rc->trims->tail = x;
     if (rc->in_exec)
         xadd_trim_run(x, r);
     else

@@ -81,6 +81,7 @@ struct rconn {
     bool closing; /* QUIT, a protocol error: close once the replies are written */
     bool in_multi, multi_dirty;
     struct resp_watched *watched; /* WATCH's keys and their states (cmd_watch.c) */
+    struct resp_xadd_trims *trims; /* XADD trims waiting to run in order (cmd_stream.c) */
     size_t nwatched, watched_cap;
     td_buf queued; /* MULTI: the queued commands, as RESP arrays, parsed again by EXEC */
     size_t nqueued;
@@ -119,6 +120,7 @@ struct rconn {
      * after that, even before the posted close runs. */
     bool killed;
     char laddr[64]; /* the socket's local address, for CLIENT LIST */
+    int fd;         /* the socket's descriptor at accept, for CLIENT LIST (other loops) */
     /* Atomic copies for CLIENT LIST on other loops: the unread input (the running command
      * included), the output not yet sent, the running command's argument bytes, the queued
      * commands' bytes (Redis's multi-mem), the queued count (-1 outside MULTI), RC_SHOWN_*. */
@@ -203,6 +205,9 @@ void resp_discard(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_watch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_unwatch(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_unwatch_all(rconn *rc);
+typedef struct resp_xadd_trims resp_xadd_trims;
+/* The connection lets go of its queue of XADD trims (at close; queued trims still run). */
+void resp_xadd_trims_forget(rconn *rc);
 bool resp_watched_unchanged(rconn *rc);
 void resp_reset(rconn *rc);
 /* CLIENT UNBLOCK, on the blocked connection's loop: answers its blocked read as at the timeout

@@ -470,6 +470,7 @@ static void on_close(net_conn *c)
     s->nclients--;
     pthread_mutex_unlock(&s->clients_mu);
     resp_unwatch_all(rc);
+    resp_xadd_trims_forget(rc);
     td_buf_free(&rc->queued);
     td_buf_free(&rc->out);
     td_buf_free(&rc->notes); /* held with replies that are not sent either */

@@ -554,6 +554,24 @@ static void j_failed(const sref *sr, xn_stream *xs, int rc)
     xs->jok = false;
 }
 
+/* Before a trim or an XDEL whose earlier state could not be made durable (j_flush failed: a
+ * full disk, most likely): the saved model is emptied, so that a restart after a crash rebuilds
+ * the model from the log instead of trusting a save older than the change, and the change goes
+ * on, since trimming and deleting are how a full disk is freed. Emptying needs no data block;
+ * if even that fails, a crash may leave the cut node's packing inexact (logged). */
+static void j_forget(const sref *sr, xn_stream *xs)
+{
+    int rc = broker_part_nodes_rewrite(sr->p, NULL, 0);
+    if (rc)
+        TD_WARN("redis", "%s/%d: cannot empty the saved nodes (%s); after a crash the model may "
+                         "differ from Redis's at the trimmed node",
+                broker_topic_name(sr->ref), (int)sr->pi, td_strerror(rc));
+    td_error_clear();
+    xs->jok = false;
+    xs->junsynced = false;
+    xs->jsdirty = INT64_MAX; /* nothing saved to be ahead of: the next flush rewrites it all */
+}
+
 /* Writes what changed since the last COMMIT, and a COMMIT at the model's state (the whole file
  * when it is not trusted or holds many more records than nodes). With must_sync, returns once
  * that COMMIT is durable, and gives the write's error (the caller then does not make its
@@ -904,8 +922,8 @@ int resp_xnodes_trim(resp_server *sv, const sref *sr, const trim_spec *t, int64_
      * last durable save (see "The saved model" above): else a crash is redone exactly from
      * that save, and an exact trim of old entries costs no fsync. */
     ssize_t hi = marked > 0 ? (ssize_t)k : (ssize_t)k - 1;
-    if (r == 0 && hi >= 0 && m->v[hi].start >= xs->jsdirty)
-        r = j_flush(sv, sr, xs, true);
+    if (r == 0 && hi >= 0 && m->v[hi].start >= xs->jsdirty && j_flush(sv, sr, xs, true) != 0)
+        j_forget(sr, xs);
     if (r == 0 && cut > ls)
         r = broker_part_delete_before(sr->p, cut, &now_start);
     if (r == 0 && (k > 0 || marked > 0)) {
@@ -955,8 +973,8 @@ int resp_xnodes_delete(rconn *rc, const sref *sr, const td_sid *ids, size_t n, s
      * durable save (see "The saved model" above). */
     qsort(offs, k, sizeof(*offs), cmp_off);
     ssize_t hi = k ? node_of(&xs->m, offs[k - 1]) : -1;
-    if (r == 0 && hi >= 0 && xs->m.v[hi].start >= xs->jsdirty)
-        r = j_flush(rc->s, sr, xs, true);
+    if (r == 0 && hi >= 0 && xs->m.v[hi].start >= xs->jsdirty && j_flush(rc->s, sr, xs, true) != 0)
+        j_forget(sr, xs);
     if (r == 0)
         r = xstream_delete(rc->s->e, &xst, ids, n, deleted, seq);
     if (r == 0 && k > 0) {
