@@ -2,11 +2,12 @@
 # Installs the Debian packages tidings needs, in two sets:
 #
 #   scripts/install-deps.sh          building and running it (`make run`, `make release`, ...):
-#                                    the compiler and libraries, and curl and kcat, which the
-#                                    README's walk-through uses; Debian's registry only
+#                                    the compiler and libraries, and curl, kcat and redis-cli
+#                                    (redis-tools), which the README's walk-through uses;
+#                                    Debian's registry only
 #   scripts/install-deps.sh --test   everything the tests, the fuzz targets and the benchmarks
 #                                    need besides (`make test`, `make fuzz`, `make bench`, CI):
-#                                    clang, Python and its Kafka and Redis clients, redis-tools,
+#                                    clang, Python and its Kafka and Redis clients,
 #                                    redis-server (the peer the Redis tests compare with),
 #                                    fio, iperf3, nats-server and libnats-dev (the queue
 #                                    benchmark's peer), Node.js and the Node Kafka clients of
@@ -28,13 +29,13 @@ pkgs=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   libjansson-dev libcurl4-openssl-dev libssl-dev openssl libxxhash-dev
-  curl kcat python3
+  curl kcat redis-tools python3
 )
 if $test_deps; then
   pkgs+=(
     clang libclang-rt-14-dev
     python3 python3-pytest python3-kafka python3-confluent-kafka python3-prometheus-client
-    python3-redis redis-tools redis-server
+    python3-redis redis-server
     librdkafka-dev fio iperf3 nats-server libnats-dev
   )
 fi
