@@ -147,6 +147,8 @@ void seg_unlink(const td_part *p, int64_t base, bool log);
 int seg_account(td_seg *s, const td_batch_header *h, int64_t pos);
 void seg_unref_locked(td_seg *s);
 int write_file_atomic(td_part *p, const char *path, const void *data, size_t n);
+/* A whole small file into a malloc'd buffer (*out, *n bytes); -ENOENT if it is missing. */
+int read_file(td_part *p, const char *path, uint8_t **out, size_t *n);
 int seg_write_indexes(td_part *p, td_seg *s);
 void owe_indexes(td_part *p, td_seg *s);
 int write_offset_file(td_part *p, const char *name, int64_t offset);

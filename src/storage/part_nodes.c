@@ -26,25 +26,11 @@ int part_nodes_read(td_part *p, uint8_t **out, size_t *n)
     nodes_path(p, path, sizeof(path));
     *out = NULL;
     *n = 0;
-    const td_io *io = p->io;
-    int fd = io->open(io, path, O_RDONLY, 0);
-    if (fd < 0)
-        return fd == -ENOENT ? TD_ENOTFOUND
-                             : td_fail(fd, "cannot open %s: %s", path, td_strerror(fd));
-    int64_t size = 0;
-    int rc = io->fsize(io, fd, &size);
-    uint8_t *b = rc == 0 ? malloc((size_t)size + 1) : NULL;
-    if (rc == 0 && !b)
-        rc = -ENOMEM;
-    if (rc == 0)
-        rc = td_io_read_all(io, fd, b, (size_t)size, 0);
-    io->close(io, fd);
-    if (rc) {
-        free(b);
+    int rc = read_file(p, path, out, n);
+    if (rc == -ENOENT)
+        return TD_ENOTFOUND;
+    if (rc)
         return td_fail(rc, "cannot read %s: %s", path, td_strerror(rc));
-    }
-    *out = b;
-    *n = (size_t)size;
     return 0;
 }
 

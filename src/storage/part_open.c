@@ -19,8 +19,9 @@
  * Recovery
  */
 
-/* Reads a whole small file (an index) into a malloc'd buffer; -ENOENT if missing. */
-static int read_file(td_part *p, const char *path, uint8_t **out, size_t *n)
+/* Reads a whole small file (an index, the saved stream nodes) into a malloc'd buffer; -ENOENT
+ * if missing. */
+int read_file(td_part *p, const char *path, uint8_t **out, size_t *n)
 {
     const td_io *io = p->io;
     int fd = io->open(io, path, O_RDONLY, 0);
