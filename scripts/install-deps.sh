@@ -28,14 +28,14 @@ esac
 pkgs=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
-  libjansson-dev libcurl4-openssl-dev libssl-dev openssl libxxhash-dev
+  libjansson-dev libcurl4-openssl-dev libssl-dev openssl libxxhash-dev libavro-dev libpcre2-dev
   curl kcat redis-tools python3
 )
 if $test_deps; then
   pkgs+=(
     clang libclang-rt-14-dev
     python3 python3-pytest python3-kafka python3-confluent-kafka python3-prometheus-client
-    python3-redis redis-server
+    python3-redis redis-server python3-requests python3-jsonschema python3-protobuf
     librdkafka-dev fio iperf3 nats-server libnats-dev
   )
 fi

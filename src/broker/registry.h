@@ -1,0 +1,210 @@
+/*
+ * registry.h: the schema registry (docs/schemas.md): subjects, their versions, schema IDs,
+ * compatibility levels and modes, as Confluent Schema Registry keeps them, stored as records
+ * of the compacted internal topic __schemas (docs/storage.md, "State topics") and replayed into
+ * memory at open. The HTTP listener serves Confluent's REST API over it (proto/http/registry.c);
+ * the listeners validate produced events through it (registry_check_*).
+ *
+ * Every function is thread-safe. A change (register, delete, config, mode) is answered only once
+ * its record is durable under the state topics' fsync policy. Errors are Confluent's codes
+ * (REG_E*, the numbers its REST API answers), with a message in its wording in *msg (a static
+ * string or one kept in the registry_result's arena: valid until registry_result_free).
+ */
+#ifndef TD_BROKER_REGISTRY_H
+#define TD_BROKER_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+
+/* Confluent's error codes (its REST API's "error_code"); the HTTP status is the code's first
+ * three digits (40401 -> 404), 409 and 5xx stand alone. */
+enum {
+    REG_OK = 0,
+    REG_ESUBJECT_NOT_FOUND = 40401,
+    REG_EVERSION_NOT_FOUND = 40402,
+    REG_ESCHEMA_NOT_FOUND = 40403,
+    REG_ESUBJECT_SOFT_DELETED = 40404,
+    REG_ESUBJECT_NOT_SOFT_DELETED = 40405,
+    REG_EVERSION_SOFT_DELETED = 40406,
+    REG_EVERSION_NOT_SOFT_DELETED = 40407,
+    REG_ESUBJECT_LEVEL_COMPAT_NOT_CONFIGURED = 40408,
+    REG_ESUBJECT_LEVEL_MODE_NOT_CONFIGURED = 40409,
+    REG_EINCOMPATIBLE = 409,
+    REG_EINVALID_SCHEMA = 42201,
+    REG_EINVALID_VERSION = 42202,
+    REG_EINVALID_COMPAT = 42203,
+    REG_EINVALID_MODE = 42204,
+    REG_EOPERATION_NOT_PERMITTED = 42205,
+    REG_EREFERENCE_EXISTS = 42206,
+    REG_EID_IN_USE = 42207,
+    REG_EINVALID_SUBJECT = 42208,
+    REG_ESTORE = 50001,
+    REG_ETIMEOUT = 50002,
+};
+
+typedef enum registry_compat {
+    REG_COMPAT_BACKWARD = 0, /* the default */
+    REG_COMPAT_BACKWARD_TRANSITIVE,
+    REG_COMPAT_FORWARD,
+    REG_COMPAT_FORWARD_TRANSITIVE,
+    REG_COMPAT_FULL,
+    REG_COMPAT_FULL_TRANSITIVE,
+    REG_COMPAT_NONE,
+} registry_compat;
+const char *registry_compat_name(registry_compat c);
+bool registry_compat_parse(const char *name, registry_compat *out);
+
+typedef enum registry_mode {
+    REG_MODE_READWRITE = 0, /* the default */
+    REG_MODE_READONLY,
+    REG_MODE_IMPORT,
+} registry_mode;
+const char *registry_mode_name(registry_mode m);
+bool registry_mode_parse(const char *name, registry_mode *out);
+
+/* A reference of a schema: the name the schema uses for it, and the subject and version of the
+ * referenced schema. */
+typedef struct registry_ref {
+    const char *name, *subject;
+    int32_t version;
+} registry_ref;
+
+/* A schema as the REST API shows it. Strings point into the result's memory. */
+typedef struct registry_schema {
+    const char *subject; /* NULL where the request did not name one (GET /schemas/ids/{id}) */
+    int32_t version;
+    int32_t id;
+    const char *type; /* "AVRO", "JSON", "PROTOBUF" */
+    const char *text; /* the canonical form */
+    const registry_ref *refs;
+    size_t nrefs;
+    bool deleted; /* soft-deleted */
+} registry_schema;
+
+/* What a call answers: a list of schemas, of names (subjects), of versions or IDs, and the
+ * messages of a compatibility check. Allocated by the call; free with registry_result_free. */
+typedef struct registry_result {
+    registry_schema *schemas;
+    size_t nschemas;
+    char **names;
+    size_t nnames;
+    int32_t *ints;
+    size_t nints;
+    char *messages; /* '\n'-separated, NULL if none */
+    void *mem;      /* the result's own allocations */
+} registry_result;
+void registry_result_free(registry_result *r);
+
+/* The schema a client sends: type NULL means AVRO, as Confluent. */
+typedef struct registry_input {
+    const char *type;
+    const char *text;
+    size_t len;
+    const registry_ref *refs;
+    size_t nrefs;
+    int32_t id;      /* IMPORT mode: the ID to keep (else 0: the registry picks) */
+    int32_t version; /* IMPORT mode: the version to keep (else 0: latest + 1) */
+    bool normalize;  /* ?normalize=true */
+} registry_input;
+
+/* Flags for the listing calls. */
+#define REG_WITH_DELETED 1u /* ?deleted=true: soft-deleted ones too */
+#define REG_ONLY_DELETED 2u /* ?deletedOnly=true (subjects) */
+
+/* POST /subjects/{s}/versions: registers, or finds it registered; out->schemas[0] has the id
+ * and version. REG_EINCOMPATIBLE with the reasons in out->messages, REG_EINVALID_SCHEMA,
+ * REG_EOPERATION_NOT_PERMITTED (READONLY or IMPORT mode), ... */
+int registry_register(td_engine *e, const char *subject, const registry_input *in,
+                      registry_result *out, const char **msg);
+/* POST /subjects/{s}: the version under which the subject holds this schema. */
+int registry_lookup(td_engine *e, const char *subject, const registry_input *in, bool deleted,
+                    registry_result *out, const char **msg);
+/* GET /subjects (out->names; prefix "" for all; flags REG_WITH_DELETED, REG_ONLY_DELETED). */
+int registry_subjects(td_engine *e, const char *prefix, unsigned flags, registry_result *out);
+/* GET /subjects/{s}/versions (out->ints). */
+int registry_versions(td_engine *e, const char *subject, unsigned flags, registry_result *out,
+                      const char **msg);
+/* GET /subjects/{s}/versions/{v}: version -1 is "latest". */
+int registry_get_version(td_engine *e, const char *subject, int32_t version, unsigned flags,
+                         registry_result *out, const char **msg);
+/* GET /subjects/{s}/versions/{v}/referencedby (out->ints: ids). */
+int registry_referenced_by(td_engine *e, const char *subject, int32_t version,
+                           registry_result *out, const char **msg);
+/* GET /schemas/ids/{id} (out->schemas[0], subject NULL; with subject non-NULL, only if it is
+ * registered under it), /schemas/ids/{id}/subjects (out->names),
+ * /schemas/ids/{id}/versions (out->schemas: subject and version of each). */
+int registry_get_id(td_engine *e, int32_t id, const char *subject, registry_result *out,
+                    const char **msg);
+int registry_id_subjects(td_engine *e, int32_t id, unsigned flags, registry_result *out,
+                         const char **msg);
+int registry_id_versions(td_engine *e, int32_t id, unsigned flags, registry_result *out,
+                         const char **msg);
+/* GET /schemas (every schema, latest only or not, subjectPrefix): out->schemas. */
+int registry_schemas(td_engine *e, const char *prefix, bool latest_only, unsigned flags,
+                     registry_result *out);
+/* DELETE /subjects/{s}[?permanent=true]: out->ints, the versions deleted. */
+int registry_delete_subject(td_engine *e, const char *subject, bool permanent,
+                            registry_result *out, const char **msg);
+/* DELETE /subjects/{s}/versions/{v}[?permanent=true] (-1: latest). */
+int registry_delete_version(td_engine *e, const char *subject, int32_t version, bool permanent,
+                            registry_result *out, const char **msg);
+/* POST /compatibility/subjects/{s}/versions/{v} (version -1: latest; -2: every version, as
+ * /compatibility/subjects/{s}/versions): *compatible, and the reasons in out->messages. */
+int registry_check(td_engine *e, const char *subject, int32_t version, const registry_input *in,
+                   bool *compatible, registry_result *out, const char **msg);
+/* GET/PUT/DELETE /config[/{s}]: subject NULL is the global level. get with fallback (the
+ * ?defaultToGlobal=true behaviour) answers the global level for a subject without its own;
+ * without it, REG_ESUBJECT_LEVEL_COMPAT_NOT_CONFIGURED. */
+int registry_config_get(td_engine *e, const char *subject, bool fallback, registry_compat *out,
+                        const char **msg);
+int registry_config_set(td_engine *e, const char *subject, registry_compat c, const char **msg);
+int registry_config_delete(td_engine *e, const char *subject, registry_compat *old,
+                           const char **msg);
+/* GET/PUT/DELETE /mode[/{s}]: the same for modes. IMPORT may be set only while the registry
+ * (or the subject) holds no schema, unless force. */
+int registry_mode_get(td_engine *e, const char *subject, bool fallback, registry_mode *out,
+                      const char **msg);
+int registry_mode_set(td_engine *e, const char *subject, registry_mode m, bool force,
+                      const char **msg);
+int registry_mode_delete(td_engine *e, const char *subject, registry_mode *old,
+                         const char **msg);
+
+/*
+ * Enforcement on produce (the topic's key.schema.validation / value.schema.validation).
+ * The policy is read from the topic's configuration by the caller; these answer for one
+ * payload. Each returns 0 when the payload is valid, or -1 with *why (a message naming the
+ * rule: "not in the wire format", "schema id 7 is unknown", "schema id 7 is not registered
+ * under subject t-value", or the schema's own message with the JSON pointer), and counts the
+ * outcome in the topic's metrics (tidings_schema_events_total{topic,result,reason}).
+ */
+typedef enum registry_strategy {
+    REG_STRATEGY_TOPIC = 0,   /* TopicNameStrategy: <topic>-key, <topic>-value (the default) */
+    REG_STRATEGY_RECORD,      /* RecordNameStrategy: the record's full name */
+    REG_STRATEGY_TOPIC_RECORD /* TopicRecordNameStrategy: <topic>-<record full name> */
+} registry_strategy;
+
+typedef struct registry_policy {
+    bool key, value;             /* key.schema.validation, value.schema.validation */
+    registry_strategy key_strategy, value_strategy;
+    bool full;                   /* schema.validation.mode=full: decode the payload too */
+} registry_policy;
+
+/* A Kafka record's key or value in Confluent's wire format. */
+int registry_check_wire(td_engine *e, const char *topic, const registry_policy *pol, bool is_key,
+                        const uint8_t *p, size_t n, char *why, size_t whylen);
+/* An HTTP event's JSON value (or Redis field map as JSON), against the latest schema of the
+ * topic's value subject, which must be a JSON Schema. *pointer gets the JSON pointer of the
+ * failing part. */
+int registry_check_json(td_engine *e, const char *topic, const registry_policy *pol,
+                        const char *json, size_t len, char *pointer, size_t plen, char *why,
+                        size_t whylen);
+
+/* Opens and closes the registry with the engine (engine.c), after state_open. */
+typedef struct td_registry td_registry;
+int registry_open(td_engine *e, td_registry **out);
+void registry_close(td_registry *r);
+
+#endif /* TD_BROKER_REGISTRY_H */
