@@ -118,21 +118,21 @@ static void to_union(cctx *c, const av_node *r, const av_node *w)
 }
 
 /* Named types match by unqualified name, or by the writer's full name among the reader's
- * aliases (Java's SchemaCompatibility.schemaNameEquals). */
-static bool names_match(cctx *c, const av_node *r, const av_node *w)
+ * aliases (Java's SchemaCompatibility.schemaNameEquals). As Java, a name that differs does not
+ * stop the comparison of the rest: each difference is a message. */
+static void names_match(cctx *c, const av_node *r, const av_node *w)
 {
     if (!strcmp(r->name, w->name))
-        return true;
+        return;
     for (size_t i = 0; i < r->naliases; i++)
         if (!strcmp(r->aliases[i], w->fullname))
-            return true;
+            return;
     size_t old = push(c, "name");
     char desc[700], info[600];
     snprintf(desc, sizeof(desc), "The name of the schema has changed (path '%s')", where(c));
     snprintf(info, sizeof(info), "expected: %s", w->fullname);
     incompatible(c, "NAME_MISMATCH", desc, info);
     pop(c, old);
-    return false;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -250,8 +250,8 @@ static void records(cctx *c, const av_node *r, const av_node *w)
     c->memo[at] = (memo){r, w, 0, !c->msgs};
     bool ok = c->ok;
     c->ok = true;
-    if (names_match(c, r, w))
-        record_fields(c, r, w);
+    names_match(c, r, w);
+    record_fields(c, r, w);
     c->memo[at].state = c->ok ? 1 : 2;
     c->ok = c->ok && ok;
 }
@@ -267,7 +267,8 @@ static void same_kind(cctx *c, const av_node *r, const av_node *w)
         pop(c, old);
         return;
     case AV_FIXED:
-        if (names_match(c, r, w) && r->size != w->size) {
+        names_match(c, r, w);
+        if (r->size != w->size) {
             old = push(c, "size");
             char desc[700], info[96];
             snprintf(desc, sizeof(desc),
@@ -280,8 +281,8 @@ static void same_kind(cctx *c, const av_node *r, const av_node *w)
         }
         return;
     case AV_ENUM:
-        if (names_match(c, r, w))
-            enum_symbols(c, r, w);
+        names_match(c, r, w);
+        enum_symbols(c, r, w);
         return;
     case AV_RECORD:
         records(c, r, w);

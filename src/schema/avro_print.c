@@ -310,12 +310,9 @@ static void print_field(printer *p, const av_field *f, const char *space)
     print_node(p, f->type, space);
     str_member(b, "doc", f->doc);
     if (f->def) {
+        /* A float's "NaN", "Infinity" or "-Infinity" stays a string: Jackson quotes them. */
         key(b, "default");
-        /* Java turns a string default of a float or double field into its number. */
-        if ((f->type->kind == AV_FLOAT || f->type->kind == AV_DOUBLE) && json_is_string(f->def))
-            av_buf_java_double(b, strtod(json_string_value(f->def), NULL));
-        else
-            av_buf_json(b, f->def);
+        av_buf_json(b, f->def);
     }
     if (f->order != AV_ASCENDING)
         str_member(b, "order", f->order == AV_DESCENDING ? "descending" : "ignore");

@@ -347,6 +347,16 @@ static void test_compat_unions_enums_fixed(void)
     compat(e2d, e3, true, NULL);
     compat("{\"type\":\"enum\",\"name\":\"F\",\"symbols\":[\"A\",\"B\"]}", e2, false,
            "NAME_MISMATCH");
+    /* As Java, a different name does not hide the other differences: two messages. */
+    schema *ef = parse("{\"type\":\"enum\",\"name\":\"F\",\"symbols\":[\"A\"]}");
+    schema *ee = parse(e2);
+    schema_msgs m = {0};
+    ASSERT(!schema_can_read(ef, ee, &m));
+    ASSERT_EQ(m.count, 2);
+    ASSERT_CONTAINS(m.text, "additionalInfo:'[B]'");
+    schema_msgs_free(&m);
+    schema_free(ef);
+    schema_free(ee);
     const char *f4 = "{\"type\":\"fixed\",\"name\":\"F\",\"size\":4}";
     compat(f4, f4, true, NULL);
     compat("{\"type\":\"fixed\",\"name\":\"F\",\"size\":8}", f4, false,
