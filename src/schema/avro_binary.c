@@ -7,7 +7,7 @@
  * Encoding read: null: nothing; boolean: one byte, 0 or 1; int, long: zig-zag varints of at
  * most 5 and 10 bytes, in range; float, double: 4 and 8 bytes little-endian; bytes, string: a
  * long length then the bytes (strings UTF-8); fixed: its size in bytes; enum: an int index
- * below the symbol count; union: a long branch index, then that branch; record: its fields in
+ * below the symbol count; union: an int branch index, then that branch; record: its fields in
  * order; array, map: blocks, each a long count (negative: its absolute value, followed by a
  * long byte size of the block) of items (map: string key then value), ended by a zero count.
  *
@@ -333,12 +333,12 @@ fail:
 
 static int decode_union(dec *d, const av_node *n, int depth)
 {
-    int64_t i;
-    if (rd_long(d, &i))
+    int32_t i; /* an int, as Java's readIndex reads it */
+    if (rd_int(d, &i))
         return -1;
-    if (i < 0 || (uint64_t)i >= n->nbranches) {
-        schema_set_error(d->err, "", "union", "union branch %lld out of range (%zu branches)",
-                         (long long)i, n->nbranches);
+    if (i < 0 || (size_t)i >= n->nbranches) {
+        schema_set_error(d->err, "", "union", "union branch %d out of range (%zu branches)", i,
+                         n->nbranches);
         return -1;
     }
     const av_node *b = n->branches[i];
