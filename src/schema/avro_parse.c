@@ -6,7 +6,8 @@
  * defaults checked against their types, and references into other schemas' named types.
  *
  * The rules follow Java's Schema.Parser (which is what Confluent's registry runs): a name is
- * [A-Za-z_][A-Za-z0-9_]*, dotted in full names; a named type without a namespace takes the one
+ * [A-Za-z_][A-Za-z0-9_]* (Java also takes non-ASCII letters; the specification does not), a
+ * namespace is taken as written, as Java 1.11 does; a named type without a namespace takes the one
  * of the type it is declared in; a name is looked up in the current namespace, then in none; a
  * name may not be defined twice nor be a primitive's; a union holds no union directly and no
  * two branches of the same unnamed type or of the same name; an enum's symbols are names,
@@ -121,18 +122,14 @@ static bool name_ok(const char *p, size_t n)
     return true;
 }
 
-/* A dotted name: each component a name. */
+/* A full name as Java's Name checks it: the part after the last dot is a name; the namespace
+ * before it is taken as written (Java 1.11 does not check it, and registries hold schemas with
+ * namespaces such as "com.my-company"). */
 static bool dotted_ok(const char *p)
 {
-    for (;;) {
-        const char *d = strchr(p, '.');
-        size_t n = d ? (size_t)(d - p) : strlen(p);
-        if (!name_ok(p, n))
-            return false;
-        if (!d)
-            return true;
-        p = d + 1;
-    }
+    const char *d = strrchr(p, '.');
+    const char *last = d ? d + 1 : p;
+    return name_ok(last, strlen(last));
 }
 
 static bool is_primitive(const char *t, av_kind *k)
@@ -294,7 +291,7 @@ static int parse_name(pctx *c, const json_t *obj, const char *space, av_node *n)
         free(n->space);
         n->space = NULL;
     }
-    if (!name_ok(n->name, strlen(n->name)) || (n->space && !dotted_ok(n->space))) {
+    if (!name_ok(n->name, strlen(n->name))) {
         FAIL(c, "name", "invalid name \"%s\"%s%s", name, n->space && !dot ? " in namespace " : "",
              n->space && !dot ? n->space : "");
         return -1;
