@@ -6,8 +6,8 @@
  * defaults checked against their types, and references into other schemas' named types.
  *
  * The rules follow Java's Schema.Parser (which is what Confluent's registry runs): a name is
- * [A-Za-z_][A-Za-z0-9_]* (Java also takes non-ASCII letters; the specification does not), a
- * namespace is taken as written, as Java 1.11 does; a named type without a namespace takes the one
+ * [A-Za-z_][A-Za-z0-9_]* and, as in Java, non-ASCII letters (the specification says ASCII;
+ * registries hold such names), a namespace is taken as written, as Java 1.11 does; a named type without a namespace takes the one
  * of the type it is declared in; a name is looked up in the current namespace, then in none; a
  * name may not be defined twice nor be a primitive's; a union holds no union directly and no
  * two branches of the same unnamed type or of the same name; an enum's symbols are names,
@@ -109,14 +109,17 @@ oom:
     return NULL;
 }
 
+/* A name: a letter or '_', then letters, digits and '_'. As Java (Character.isLetter), letters
+ * beyond ASCII are taken: any non-ASCII character counts as one (jansson has checked UTF-8). */
 static bool name_ok(const char *p, size_t n)
 {
-    if (n == 0 || !((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z') || p[0] == '_'))
+    if (n == 0 || !((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z') ||
+                    p[0] == '_' || (unsigned char)p[0] >= 0x80))
         return false;
     for (size_t i = 1; i < n; i++) {
         char ch = p[i];
         if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '_'))
+              ch == '_' || (unsigned char)ch >= 0x80))
             return false;
     }
     return true;

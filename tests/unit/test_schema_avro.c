@@ -62,6 +62,9 @@ static void test_parse_errors(void)
     parse_fails("{\"type\":\"record\",\"name\":\"1R\",\"fields\":[]}", "/name", "invalid name");
     parse_fails("{\"type\":\"record\",\"name\":\"a.b.\",\"fields\":[]}", "/name",
                 "invalid name");
+    /* As Java, names may hold non-ASCII letters. */
+    schema_free(parse("{\"type\":\"enum\",\"name\":\"Gr\xc3\xb6\xc3\x9f"
+                      "e\",\"symbols\":[\"\xc3\xa9t\xc3\xa9\"]}"));
     /* As Java 1.11, a namespace is not checked. */
     schema_free(parse("{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"com.my-co\","
                       "\"fields\":[]}"));
