@@ -9,8 +9,8 @@
 
 #include "schema/avro_int.h"
 
-static int a_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps,
-                   void **impl, char **canonical, char **record_name, schema_error *err)
+static int a_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps, void **impl,
+                   char **canonical, char **record_name, schema_error *err)
 {
     av_schema *s;
     if (av_parse(text, len, deps, ndeps, &s, err))
@@ -65,8 +65,7 @@ int schema_avro_from_json(const schema *s, const char *json, size_t len, uint8_t
     return av_from_json(s->impl, json, len, out, out_len, err);
 }
 
-int schema_avro_to_json(const schema *s, const uint8_t *p, size_t n, char **json,
-                        schema_error *err)
+int schema_avro_to_json(const schema *s, const uint8_t *p, size_t n, char **json, schema_error *err)
 {
     *json = NULL;
     if (s->type != SCHEMA_AVRO) {

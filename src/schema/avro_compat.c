@@ -13,6 +13,7 @@
  * (as Java's memo does), and the result of a finished pair is remembered, so that a schema
  * whose records are shared many times over is compared once per pair, not once per path.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,11 +103,28 @@ static bool resolves(cctx *c, const av_node *r, const av_node *w)
     return res;
 }
 
+/* Whether a reader branch may read w at all: a named type only one of the same kind and name
+ * (or alias), an unnamed type only an unnamed one. This skips the full comparison of branches
+ * that cannot match, so that large unions of named types compare in about linear time. */
+static bool candidate(const av_node *rb, const av_node *w)
+{
+    if (!w->fullname)
+        return !rb->fullname;
+    if (rb->kind != w->kind)
+        return false;
+    if (!strcmp(rb->name, w->name))
+        return true;
+    for (size_t i = 0; i < rb->naliases; i++)
+        if (!strcmp(rb->aliases[i], w->fullname))
+            return true;
+    return false;
+}
+
 /* A reader union and a writer that is not one: some branch must read it. */
 static void to_union(cctx *c, const av_node *r, const av_node *w)
 {
     for (size_t i = 0; i < r->nbranches; i++)
-        if (resolves(c, r->branches[i], w))
+        if (candidate(r->branches[i], w) && resolves(c, r->branches[i], w))
             return;
     char desc[700], info[128];
     snprintf(desc, sizeof(desc),
@@ -149,13 +167,9 @@ static void enum_symbols(cctx *c, const av_node *r, const av_node *w)
         return;
     }
     size_t nm = 0;
-    for (size_t i = 0; i < w->nsymbols; i++) {
-        bool found = false;
-        for (size_t k = 0; k < r->nsymbols && !found; k++)
-            found = !strcmp(r->symbols[k], w->symbols[i]);
-        if (!found)
+    for (size_t i = 0; i < w->nsymbols; i++)
+        if (av_symbol_index(r, w->symbols[i]) == SIZE_MAX)
             missing[nm++] = w->symbols[i];
-    }
     /* A reader's enum default reads the symbols it lacks. */
     if (nm && !r->enum_default) {
         qsort(missing, nm, sizeof(char *), cmp_str);
@@ -172,7 +186,8 @@ static void enum_symbols(cctx *c, const av_node *r, const av_node *w)
         const char *list = info.failed ? "" : info.p;
         size_t dl = strlen(list) + strlen(c->loc) + 100;
         if ((desc = malloc(dl)))
-            snprintf(desc, dl, "The new schema is missing enum symbols '%s' at path '%s' in the old schema",
+            snprintf(desc, dl,
+                     "The new schema is missing enum symbols '%s' at path '%s' in the old schema",
                      list, where(c));
         incompatible(c, "MISSING_ENUM_SYMBOLS", desc ? desc : "", list);
         free(desc);
@@ -184,14 +199,10 @@ static void enum_symbols(cctx *c, const av_node *r, const av_node *w)
 
 static const av_field *writer_field(const av_node *w, const av_field *rf)
 {
-    for (size_t i = 0; i < w->nfields; i++)
-        if (!strcmp(w->fields[i].name, rf->name))
-            return &w->fields[i];
-    for (size_t a = 0; a < rf->naliases; a++)
-        for (size_t i = 0; i < w->nfields; i++)
-            if (!strcmp(w->fields[i].name, rf->aliases[a]))
-                return &w->fields[i];
-    return NULL;
+    const av_field *f = av_field_named(w, rf->name);
+    for (size_t a = 0; !f && a < rf->naliases; a++)
+        f = av_field_named(w, rf->aliases[a]);
+    return f;
 }
 
 static void record_fields(cctx *c, const av_node *r, const av_node *w)
@@ -218,41 +229,77 @@ static void record_fields(cctx *c, const av_node *r, const av_node *w)
     pop(c, o1);
 }
 
-static memo *memo_find(cctx *c, const av_node *r, const av_node *w)
+/* The memo is an open-addressed hash of (reader, writer) pairs, at most half full. */
+static size_t pair_hash(const av_node *r, const av_node *w)
 {
-    for (size_t i = 0; i < c->nmemo; i++)
-        if (c->memo[i].r == r && c->memo[i].w == w && (!c->msgs || !c->memo[i].quiet))
-            return &c->memo[i];
-    return NULL;
+    uint64_t h = (uint64_t)(uintptr_t)r * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)w;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static memo *memo_find(cctx *c, const av_node *r, const av_node *w, bool quiet)
+{
+    if (!c->cap)
+        return NULL;
+    for (size_t i = pair_hash(r, w) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        memo *m = &c->memo[i];
+        if (!m->r)
+            return NULL;
+        if (m->r == r && m->w == w && m->quiet == quiet)
+            return m;
+    }
+}
+
+static memo *memo_add(cctx *c, const av_node *r, const av_node *w, bool quiet)
+{
+    if ((c->nmemo + 1) * 2 > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        memo *t = calloc(cap, sizeof(*t));
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < c->cap; i++) {
+            if (!c->memo[i].r)
+                continue;
+            size_t at = pair_hash(c->memo[i].r, c->memo[i].w) & (cap - 1);
+            while (t[at].r)
+                at = (at + 1) & (cap - 1);
+            t[at] = c->memo[i];
+        }
+        free(c->memo);
+        c->memo = t;
+        c->cap = cap;
+    }
+    size_t at = pair_hash(r, w) & (c->cap - 1);
+    while (c->memo[at].r)
+        at = (at + 1) & (c->cap - 1);
+    c->memo[at] = (memo){r, w, 0, quiet};
+    c->nmemo++;
+    return &c->memo[at];
 }
 
 static void records(cctx *c, const av_node *r, const av_node *w)
 {
-    memo *m = memo_find(c, r, w);
+    bool quiet = !c->msgs;
+    /* Where messages are wanted, only a result found with messages is reused; quietly, any. */
+    memo *m = memo_find(c, r, w, false);
+    if (!m && quiet)
+        m = memo_find(c, r, w, true);
     if (m) {
         /* Under way (a recursion): compatible so far; finished: its result, reported once. */
         if (m->state == 2)
             c->ok = false;
         return;
     }
-    if (c->nmemo == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        memo *t = realloc(c->memo, cap * sizeof(*t));
-        if (!t) {
-            c->oom = true;
-            c->ok = false;
-            return;
-        }
-        c->memo = t;
-        c->cap = cap;
+    if (!memo_add(c, r, w, quiet)) {
+        c->oom = true;
+        c->ok = false;
+        return;
     }
-    size_t at = c->nmemo++;
-    c->memo[at] = (memo){r, w, 0, !c->msgs};
     bool ok = c->ok;
     c->ok = true;
     names_match(c, r, w);
     record_fields(c, r, w);
-    c->memo[at].state = c->ok ? 1 : 2;
+    /* The table may have grown meanwhile: find the entry again. */
+    memo_find(c, r, w, quiet)->state = c->ok ? 1 : 2;
     c->ok = c->ok && ok;
 }
 
@@ -302,8 +349,7 @@ static void same_kind(cctx *c, const av_node *r, const av_node *w)
 static void compare(cctx *c, const av_node *r, const av_node *w)
 {
     if (c->depth >= COMPAT_MAX_DEPTH) {
-        incompatible(c, "TYPE_MISMATCH", "The schemas nest too deeply to be compared",
-                     "too deep");
+        incompatible(c, "TYPE_MISMATCH", "The schemas nest too deeply to be compared", "too deep");
         return;
     }
     c->depth++;

@@ -88,12 +88,8 @@ static double number_of(const json_t *v)
 
 static bool symbol_index(const av_node *n, const char *s, size_t *at)
 {
-    for (size_t i = 0; i < n->nsymbols; i++)
-        if (!strcmp(n->symbols[i], s)) {
-            *at = i;
-            return true;
-        }
-    return false;
+    *at = av_symbol_index(n, s);
+    return *at != SIZE_MAX;
 }
 
 static bool record_shape(const av_node *n, const json_t *v)
@@ -131,8 +127,7 @@ static bool takes(const av_node *b, const json_t *v)
             return false;
         uint8_t *t = malloc(json_string_length(v) + 1);
         size_t n = 0;
-        bool ok = t && !latin1(json_string_value(v), json_string_length(v), t, &n) &&
-                  n == b->size;
+        bool ok = t && !latin1(json_string_value(v), json_string_length(v), t, &n) && n == b->size;
         free(t);
         return ok;
     }
@@ -278,9 +273,8 @@ static int encode(enc *e, const av_node *n, const json_t *v, int depth, bool def
         return 0;
     case AV_INT:
     case AV_LONG:
-        if (!json_is_integer(v) ||
-            (n->kind == AV_INT && (json_integer_value(v) < INT32_MIN ||
-                                   json_integer_value(v) > INT32_MAX)))
+        if (!json_is_integer(v) || (n->kind == AV_INT && (json_integer_value(v) < INT32_MIN ||
+                                                          json_integer_value(v) > INT32_MAX)))
             return fail(e, "type", "not an integer in range", n);
         put_long(e->b, json_integer_value(v));
         return 0;
@@ -331,8 +325,8 @@ static int encode(enc *e, const av_node *n, const json_t *v, int depth, bool def
     }
 }
 
-int av_from_json(const av_schema *s, const char *json, size_t len, uint8_t **out,
-                 size_t *out_len, schema_error *err)
+int av_from_json(const av_schema *s, const char *json, size_t len, uint8_t **out, size_t *out_len,
+                 schema_error *err)
 {
     json_error_t je;
     json_t *v = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);

@@ -7,13 +7,13 @@
  *
  * The rules follow Java's Schema.Parser (which is what Confluent's registry runs): a name is
  * [A-Za-z_][A-Za-z0-9_]* and, as in Java, non-ASCII letters (the specification says ASCII;
- * registries hold such names), a namespace is taken as written, as Java 1.11 does; a named type without a namespace takes the one
- * of the type it is declared in; a name is looked up in the current namespace, then in none; a
- * name may not be defined twice nor be a primitive's; a union holds no union directly and no
- * two branches of the same unnamed type or of the same name; an enum's symbols are names,
- * distinct, and its default one of them; a field's default must be a value of its type (of
- * the first branch for a union). Logical types stay properties: Java ignores an invalid one
- * rather than refusing the schema, and none changes the encoding.
+ * registries hold such names), a namespace is taken as written, as Java 1.11 does; a named type
+ * without a namespace takes the one of the type it is declared in; a name is looked up in the
+ * current namespace, then in none; a name may not be defined twice nor be a primitive's; a union
+ * holds no union directly and no two branches of the same unnamed type or of the same name; an
+ * enum's symbols are names, distinct, and its default one of them; a field's default must be a
+ * value of its type (of the first branch for a union). Logical types stay properties: Java ignores
+ * an invalid one rather than refusing the schema, and none changes the encoding.
  *
  * Errors carry the JSON pointer of the offending part of the schema text.
  */
@@ -23,20 +23,20 @@
 
 #include "schema/avro_int.h"
 
-const char *const av_kind_names[AV_NKINDS] = {"null",   "boolean", "int",   "long",  "float",
+const char *const av_kind_names[AV_NKINDS] = {"null",   "boolean", "int",    "long",   "float",
                                               "double", "bytes",   "string", "record", "enum",
-                                              "array",  "map",     "union", "fixed"};
-const char *const av_kind_upper[AV_NKINDS] = {"NULL",   "BOOLEAN", "INT",   "LONG",  "FLOAT",
+                                              "array",  "map",     "union",  "fixed"};
+const char *const av_kind_upper[AV_NKINDS] = {"NULL",   "BOOLEAN", "INT",    "LONG",   "FLOAT",
                                               "DOUBLE", "BYTES",   "STRING", "RECORD", "ENUM",
-                                              "ARRAY",  "MAP",     "UNION", "FIXED"};
+                                              "ARRAY",  "MAP",     "UNION",  "FIXED"};
 
-static const char *const schema_reserved[] = {"doc",     "fields", "items", "name",
-                                              "namespace", "size", "symbols", "values",
-                                              "type",    "aliases", NULL};
-static const char *const enum_reserved[] = {"doc",     "fields", "items", "name",
-                                            "namespace", "size", "symbols", "values",
-                                            "type",    "aliases", "default", NULL};
-static const char *const field_reserved[] = {"default", "doc", "name", "order",
+static const char *const schema_reserved[] = {"doc",       "fields",  "items",   "name",
+                                              "namespace", "size",    "symbols", "values",
+                                              "type",      "aliases", NULL};
+static const char *const enum_reserved[] = {"doc",       "fields",  "items",   "name",
+                                            "namespace", "size",    "symbols", "values",
+                                            "type",      "aliases", "default", NULL};
+static const char *const field_reserved[] = {"default", "doc",     "name", "order",
                                              "type",    "aliases", NULL};
 
 typedef struct pctx {
@@ -45,7 +45,7 @@ typedef struct pctx {
     char path[256];
     size_t plen;
     int depth;
-    const char *where; /* "" for the schema, or "reference 'x': " */
+    const char *where;            /* "" for the schema, or "reference 'x': " */
     av_node *prim[AV_STRING + 1]; /* the shared primitive nodes without properties */
 } pctx;
 
@@ -53,7 +53,7 @@ typedef struct pctx {
     do {                                                                                           \
         char msg_[400];                                                                            \
         snprintf(msg_, sizeof(msg_), __VA_ARGS__);                                                 \
-        schema_set_error((c)->err, (c)->path, rule, "%s%s", (c)->where, msg_);                    \
+        schema_set_error((c)->err, (c)->path, rule, "%s%s", (c)->where, msg_);                     \
     } while (0)
 
 /* Appends "/seg" to the path (truncating quietly past its size); returns the old length. */
@@ -87,6 +87,90 @@ static void path_pop(pctx *c, size_t old)
     c->path[old] = 0;
 }
 
+uint64_t av_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+size_t av_strtab_find(const av_strtab *t, const char *k, av_key_fn key, const void *ctx)
+{
+    if (!t->slot)
+        return SIZE_MAX;
+    for (size_t i = (size_t)av_hash(k) & t->mask;; i = (i + 1) & t->mask) {
+        size_t v = t->slot[i];
+        if (!v)
+            return SIZE_MAX;
+        if (!strcmp(key(ctx, v - 1), k))
+            return v - 1;
+    }
+}
+
+static void strtab_put(size_t *slot, size_t mask, const char *k, size_t i)
+{
+    size_t at = (size_t)av_hash(k) & mask;
+    while (slot[at])
+        at = (at + 1) & mask;
+    slot[at] = i + 1;
+}
+
+int av_strtab_add(av_strtab *t, const char *k, size_t i, av_key_fn key, const void *ctx)
+{
+    /* At most half full: rebuild twice as large from the keys. */
+    if (!t->slot || (t->n + 1) * 2 > t->mask + 1) {
+        size_t cap = t->slot ? (t->mask + 1) * 2 : 16;
+        size_t *slot = calloc(cap, sizeof(*slot));
+        if (!slot)
+            return -1;
+        for (size_t j = 0; t->slot && j <= t->mask; j++)
+            if (t->slot[j])
+                strtab_put(slot, cap - 1, key(ctx, t->slot[j] - 1), t->slot[j] - 1);
+        free(t->slot);
+        t->slot = slot;
+        t->mask = cap - 1;
+    }
+    strtab_put(t->slot, t->mask, k, i);
+    t->n++;
+    return 0;
+}
+
+void av_strtab_free(av_strtab *t)
+{
+    free(t->slot);
+    t->slot = NULL;
+    t->n = 0;
+}
+
+const char *av_field_key(const void *node, size_t i)
+{
+    return ((const av_node *)node)->fields[i].name;
+}
+
+const char *av_symbol_key(const void *node, size_t i)
+{
+    return ((const av_node *)node)->symbols[i];
+}
+
+static const char *named_key(const void *schema, size_t i)
+{
+    return ((const av_schema *)schema)->named[i]->fullname;
+}
+
+size_t av_symbol_index(const av_node *n, const char *symbol)
+{
+    return av_strtab_find(&n->symbol_ix, symbol, av_symbol_key, n);
+}
+
+const av_field *av_field_named(const av_node *n, const char *name)
+{
+    size_t i = av_strtab_find(&n->field_ix, name, av_field_key, n);
+    return i == SIZE_MAX ? NULL : &n->fields[i];
+}
+
 static av_node *node_new(pctx *c, av_kind kind)
 {
     av_schema *s = c->s;
@@ -102,6 +186,7 @@ static av_node *node_new(pctx *c, av_kind kind)
     if (!n)
         goto oom;
     n->kind = kind;
+    n->id = s->nnodes;
     s->nodes[s->nnodes++] = n;
     return n;
 oom:
@@ -113,8 +198,8 @@ oom:
  * beyond ASCII are taken: any non-ASCII character counts as one (jansson has checked UTF-8). */
 static bool name_ok(const char *p, size_t n)
 {
-    if (n == 0 || !((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z') ||
-                    p[0] == '_' || (unsigned char)p[0] >= 0x80))
+    if (n == 0 || !((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z') || p[0] == '_' ||
+                    (unsigned char)p[0] >= 0x80))
         return false;
     for (size_t i = 1; i < n; i++) {
         char ch = p[i];
@@ -163,10 +248,8 @@ static char *join_name(const char *space, const char *name)
 
 static av_node *lookup_full(const av_schema *s, const char *full)
 {
-    for (size_t i = 0; i < s->nnamed; i++)
-        if (!strcmp(s->named[i]->fullname, full))
-            return s->named[i];
-    return NULL;
+    size_t i = av_strtab_find(&s->name_ix, full, named_key, s);
+    return i == SIZE_MAX ? NULL : s->named[i];
 }
 
 /* A name as written in a type position: in the current namespace, then in none. */
@@ -245,9 +328,9 @@ static int parse_aliases(pctx *c, const json_t *obj, const char *space, bool nam
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(a, i);
         size_t o2 = path_push_index(c, i);
-        if (!json_is_string(e) || !(named ? dotted_ok(json_string_value(e))
-                                          : name_ok(json_string_value(e),
-                                                    strlen(json_string_value(e))))) {
+        if (!json_is_string(e) ||
+            !(named ? dotted_ok(json_string_value(e))
+                    : name_ok(json_string_value(e), strlen(json_string_value(e))))) {
             FAIL(c, "aliases", "an alias must be a valid name");
             return -1;
         }
@@ -320,6 +403,8 @@ static int parse_name(pctx *c, const json_t *obj, const char *space, av_node *n)
         s->named = t;
         s->named_cap = cap;
     }
+    if (av_strtab_add(&s->name_ix, n->fullname, s->nnamed, named_key, s))
+        goto oom;
     s->named[s->nnamed++] = n;
     if (opt_string(c, obj, "doc", &n->doc))
         return -1;
@@ -413,11 +498,14 @@ static av_node *parse_record(pctx *c, const json_t *j, const char *space, bool i
         av_field *f = &n->fields[n->nfields++];
         if (parse_field(c, json_array_get(fs, i), n->space, f))
             return NULL;
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(n->fields[k].name, f->name)) {
-                FAIL(c, "name", "duplicate field %s in record %s", f->name, n->fullname);
-                return NULL;
-            }
+        if (av_field_named(n, f->name)) {
+            FAIL(c, "name", "duplicate field %s in record %s", f->name, n->fullname);
+            return NULL;
+        }
+        if (av_strtab_add(&n->field_ix, f->name, i, av_field_key, n)) {
+            FAIL(c, "memory", "out of memory");
+            return NULL;
+        }
         path_pop(c, o2);
     }
     path_pop(c, old);
@@ -447,25 +535,24 @@ static av_node *parse_enum(pctx *c, const json_t *j, const char *space)
             FAIL(c, "symbols", "an enum symbol must be a valid name");
             return NULL;
         }
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(n->symbols[k], json_string_value(e))) {
-                FAIL(c, "symbols", "duplicate enum symbol %s", json_string_value(e));
-                return NULL;
-            }
-        if (!(n->symbols[n->nsymbols++] = strdup(json_string_value(e)))) {
+        if (av_symbol_index(n, json_string_value(e)) != SIZE_MAX) {
+            FAIL(c, "symbols", "duplicate enum symbol %s", json_string_value(e));
+            return NULL;
+        }
+        if (!(n->symbols[n->nsymbols] = strdup(json_string_value(e))) ||
+            av_strtab_add(&n->symbol_ix, n->symbols[n->nsymbols], n->nsymbols, av_symbol_key, n)) {
+            n->nsymbols += n->symbols[n->nsymbols] != NULL;
             FAIL(c, "memory", "out of memory");
             return NULL;
         }
+        n->nsymbols++;
         path_pop(c, o2);
     }
     path_pop(c, old);
     if (opt_string(c, j, "default", &n->enum_default))
         return NULL;
     if (n->enum_default) {
-        bool found = false;
-        for (size_t i = 0; i < n->nsymbols && !found; i++)
-            found = !strcmp(n->symbols[i], n->enum_default);
-        if (!found) {
+        if (av_symbol_index(n, n->enum_default) == SIZE_MAX) {
             old = path_push(c, "default");
             FAIL(c, "default", "the enum default %s is not one of the symbols", n->enum_default);
             return NULL;
@@ -480,8 +567,7 @@ static av_node *parse_fixed(pctx *c, const json_t *j, const char *space)
     if (!n || parse_name(c, j, space, n))
         return NULL;
     const json_t *sz = json_object_get(j, "size");
-    if (!json_is_integer(sz) || json_integer_value(sz) < 0 ||
-        json_integer_value(sz) > INT32_MAX) {
+    if (!json_is_integer(sz) || json_integer_value(sz) < 0 || json_integer_value(sz) > INT32_MAX) {
         size_t old = path_push(c, "size");
         FAIL(c, "size", "invalid or no size for fixed %s", n->fullname);
         path_pop(c, old);
@@ -509,8 +595,21 @@ static av_node *parse_container(pctx *c, const json_t *j, const char *space, av_
     return collect_props(c, j, schema_reserved, &n->props) ? NULL : n;
 }
 
+/* A union branch's identity (Java's getFullName): a named type's full name, else the type. */
+static const char *branch_key(const av_node *b)
+{
+    return b->fullname ? b->fullname : av_kind_names[b->kind];
+}
+
+static const char *branch_key_at(const void *branches, size_t i)
+{
+    const av_node *b = ((av_node *const *)branches)[i];
+    return branch_key(b);
+}
+
 static av_node *parse_union(pctx *c, const json_t *j, const char *space)
 {
+    av_strtab ix = {0};
     av_node *n = node_new(c, AV_UNION);
     if (!n)
         return NULL;
@@ -522,23 +621,30 @@ static av_node *parse_union(pctx *c, const json_t *j, const char *space)
     for (size_t i = 0; i < nb; i++) {
         size_t old = path_push_index(c, i);
         av_node *b = parse_type(c, json_array_get(j, i), space);
-        if (!b)
+        if (!b) {
+            av_strtab_free(&ix);
             return NULL;
+        }
         if (b->kind == AV_UNION) {
             FAIL(c, "union", "a union may not immediately contain another union");
+            av_strtab_free(&ix);
             return NULL;
         }
-        for (size_t k = 0; k < n->nbranches; k++) {
-            const av_node *o = n->branches[k];
-            if (o->kind == b->kind && (!b->fullname || !strcmp(o->fullname, b->fullname))) {
-                FAIL(c, "union", "duplicate in union: %s",
-                     b->fullname ? b->fullname : av_kind_names[b->kind]);
-                return NULL;
-            }
+        if (av_strtab_find(&ix, branch_key(b), branch_key_at, n->branches) != SIZE_MAX) {
+            FAIL(c, "union", "duplicate in union: %s", branch_key(b));
+            av_strtab_free(&ix);
+            return NULL;
         }
-        n->branches[n->nbranches++] = b;
+        n->branches[n->nbranches] = b;
+        if (av_strtab_add(&ix, branch_key(b), n->nbranches, branch_key_at, n->branches)) {
+            FAIL(c, "memory", "out of memory");
+            av_strtab_free(&ix);
+            return NULL;
+        }
+        n->nbranches++;
         path_pop(c, old);
     }
+    av_strtab_free(&ix);
     return n;
 }
 
@@ -706,8 +812,8 @@ static av_node *parse_text(pctx *c, const char *text, size_t len)
     json_error_t je;
     json_t *doc = json_loadb(text, len, JSON_DECODE_ANY, &je);
     if (!doc) {
-        schema_set_error(c->err, "", "syntax", "%sinvalid JSON at line %d column %d: %s",
-                         c->where, je.line, je.column, je.text);
+        schema_set_error(c->err, "", "syntax", "%sinvalid JSON at line %d column %d: %s", c->where,
+                         je.line, je.column, je.text);
         return NULL;
     }
     av_node *n = parse_type(c, doc, NULL);
@@ -715,8 +821,8 @@ static av_node *parse_text(pctx *c, const char *text, size_t len)
     return n;
 }
 
-int av_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps,
-             av_schema **out, schema_error *err)
+int av_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps, av_schema **out,
+             schema_error *err)
 {
     *out = NULL;
     av_schema *s = calloc(1, sizeof(*s));
@@ -778,6 +884,8 @@ void av_schema_free(av_schema *s)
             json_decref(f->props);
         }
         free(n->fields);
+        av_strtab_free(&n->field_ix);
+        av_strtab_free(&n->symbol_ix);
         free_strs(n->symbols, n->nsymbols);
         free(n->enum_default);
         free(n->branches);
@@ -785,5 +893,6 @@ void av_schema_free(av_schema *s)
     }
     free(s->nodes);
     free(s->named);
+    av_strtab_free(&s->name_ix);
     free(s);
 }

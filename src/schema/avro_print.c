@@ -220,28 +220,14 @@ void av_buf_json(av_buf *b, const json_t *v)
 
 typedef struct printer {
     av_buf *b;
-    const av_node **seen; /* named types already printed */
-    size_t nseen, cap;
+    bool *seen; /* by node id: named types already printed */
 } printer;
 
 static bool seen(printer *p, const av_node *n)
 {
-    if (n->from_dep)
+    if (n->from_dep || p->seen[n->id])
         return true;
-    for (size_t i = 0; i < p->nseen; i++)
-        if (p->seen[i] == n)
-            return true;
-    if (p->nseen == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 8;
-        const av_node **t = realloc(p->seen, cap * sizeof(*t));
-        if (!t) {
-            p->b->failed = true;
-            return true;
-        }
-        p->seen = t;
-        p->cap = cap;
-    }
-    p->seen[p->nseen++] = n;
+    p->seen[n->id] = true;
     return false;
 }
 
@@ -325,8 +311,8 @@ static void print_named(printer *p, const av_node *n, const char *space)
 {
     av_buf *b = p->b;
     av_buf_puts(b, "{\"type\":");
-    const char *t = n->kind == AV_RECORD ? (n->is_error ? "error" : "record")
-                                         : av_kind_names[n->kind];
+    const char *t =
+        n->kind == AV_RECORD ? (n->is_error ? "error" : "record") : av_kind_names[n->kind];
     av_buf_json_str(b, t, strlen(t));
     str_member(b, "name", n->name);
     if (n->space) {
@@ -374,8 +360,7 @@ static void print_node(printer *p, const av_node *n, const char *space)
             print_named(p, n, space);
             return;
         }
-        const char *ref = !n->space || (space && !strcmp(space, n->space)) ? n->name
-                                                                             : n->fullname;
+        const char *ref = !n->space || (space && !strcmp(space, n->space)) ? n->name : n->fullname;
         av_buf_json_str(b, ref, strlen(ref));
         return;
     }
@@ -414,7 +399,9 @@ static void print_node(printer *p, const av_node *n, const char *space)
 char *av_canonical(const av_schema *s)
 {
     av_buf b = {0};
-    printer p = {.b = &b};
+    printer p = {.b = &b, .seen = calloc(s->nnodes ? s->nnodes : 1, sizeof(bool))};
+    if (!p.seen)
+        return NULL;
     print_node(&p, s->root, NULL);
     free(p.seen);
     if (b.failed || !b.p) {

@@ -60,16 +60,15 @@ static void test_parse_errors(void)
     parse_fails("{\"type\":\"record\",\"fields\":[]}", "", "name");
     parse_fails("{\"type\":\"record\",\"name\":\"R\"}", "", "no fields");
     parse_fails("{\"type\":\"record\",\"name\":\"1R\",\"fields\":[]}", "/name", "invalid name");
-    parse_fails("{\"type\":\"record\",\"name\":\"a.b.\",\"fields\":[]}", "/name",
-                "invalid name");
+    parse_fails("{\"type\":\"record\",\"name\":\"a.b.\",\"fields\":[]}", "/name", "invalid name");
     /* As Java, names may hold non-ASCII letters. */
     schema_free(parse("{\"type\":\"enum\",\"name\":\"Gr\xc3\xb6\xc3\x9f"
                       "e\",\"symbols\":[\"\xc3\xa9t\xc3\xa9\"]}"));
     /* As Java 1.11, a namespace is not checked. */
     schema_free(parse("{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"com.my-co\","
                       "\"fields\":[]}"));
-    parse_fails("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\"}]}",
-                "/fields/0", "no field type");
+    parse_fails("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\"}]}", "/fields/0",
+                "no field type");
     parse_fails("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},"
                 "{\"name\":\"a\",\"type\":\"int\"}]}",
                 "/fields/1", "duplicate field");
@@ -107,8 +106,8 @@ static void test_parse_errors(void)
                 "/1/name", "redefine");
     parse_fails("{\"type\":\"array\"}", "", "items");
     parse_fails("{\"type\":\"map\"}", "", "values");
-    parse_fails("{\"type\":\"record\",\"name\":\"R\",\"aliases\":[1],\"fields\":[]}",
-                "/aliases/0", "alias");
+    parse_fails("{\"type\":\"record\",\"name\":\"R\",\"aliases\":[1],\"fields\":[]}", "/aliases/0",
+                "alias");
     /* Nesting past the bound is refused, not recursed into. */
     char deep[4096] = "";
     for (int i = 0; i < SCHEMA_MAX_DEPTH + 1; i++)
@@ -290,7 +289,8 @@ static void test_compat_records(void)
            "type') of a field in the new schema does not match with the old schema', "
            "additionalInfo:'reader type: INT not compatible with writer type: STRING'}");
     /* Two incompatibilities, two messages. */
-    schema *r = parse(REC("{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"z\",\"type\":\"int\"}"));
+    schema *r =
+        parse(REC("{\"name\":\"a\",\"type\":\"string\"},{\"name\":\"z\",\"type\":\"int\"}"));
     schema *w = parse(v1);
     schema_msgs m = {0};
     ASSERT(!schema_can_read(r, w, &m));
@@ -309,8 +309,8 @@ static void test_compat_records(void)
 
 static void test_compat_primitives(void)
 {
-    static const char *const prim[] = {"null",   "boolean", "int",   "long",
-                                       "float",  "double",  "bytes", "string"};
+    static const char *const prim[] = {"null",  "boolean", "int",   "long",
+                                       "float", "double",  "bytes", "string"};
     /* promote[w][r]: a writer's type read as the reader's. */
     static const bool promote[8][8] = {
         {1, 0, 0, 0, 0, 0, 0, 0}, {0, 1, 0, 0, 0, 0, 0, 0}, {0, 0, 1, 1, 1, 1, 0, 0},
@@ -346,7 +346,8 @@ static void test_compat_unions_enums_fixed(void)
            "description:'The type (path '/0') of a field");
     const char *e2 = "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}";
     const char *e3 = "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"D\",\"C\"]}";
-    const char *e2d = "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"],\"default\":\"A\"}";
+    const char *e2d =
+        "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"],\"default\":\"A\"}";
     compat(e3, e2, true, NULL);
     compat(e2, e3, false,
            "{errorType:'MISSING_ENUM_SYMBOLS', description:'The new schema is missing enum "
@@ -379,12 +380,14 @@ static void test_compat_unions_enums_fixed(void)
            true, NULL);
     compat("{\"type\":\"map\",\"values\":\"int\"}", "{\"type\":\"map\",\"values\":\"string\"}",
            false, "path '/values'");
-    compat("{\"type\":\"map\",\"values\":\"int\"}", "{\"type\":\"array\",\"items\":\"int\"}",
-           false, "reader type: MAP not compatible with writer type: ARRAY");
+    compat("{\"type\":\"map\",\"values\":\"int\"}", "{\"type\":\"array\",\"items\":\"int\"}", false,
+           "reader type: MAP not compatible with writer type: ARRAY");
     /* Named references resolve as the types they name. */
-    compat(REC("{\"name\":\"e\",\"type\":" "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}"
+    compat(REC("{\"name\":\"e\",\"type\":"
+               "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}"
                "},{\"name\":\"g\",\"type\":\"E\"}"),
-           REC("{\"name\":\"e\",\"type\":" "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\","
+           REC("{\"name\":\"e\",\"type\":"
+               "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\","
                "\"B\"]}},{\"name\":\"g\",\"type\":\"E\"}"),
            false, "path '/fields/1/type/symbols'");
     /* Different schema types. */
@@ -651,7 +654,38 @@ static void test_libavro(void)
     libavro_agrees("\"int\"", "-2147483648");
 }
 
+/* Large schemas parse, print and compare in about linear time (names, fields, symbols and
+ * compared pairs are hashed): 100,000 fields, 100,000 symbols, a union of 5,000 records. */
+static void test_large_schema(void)
+{
+    size_t cap = 16u << 20, n = 0;
+    char *t = malloc(cap);
+    n += (size_t)snprintf(t + n, cap - n, "{\"type\":\"record\",\"name\":\"Big\",\"fields\":[");
+    for (int i = 0; i < 100000; i++)
+        n += (size_t)snprintf(t + n, cap - n, "%s{\"name\":\"f%d\",\"type\":\"int\"}", i ? "," : "",
+                              i);
+    n += (size_t)snprintf(t + n, cap - n,
+                          ",{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\","
+                          "\"symbols\":[");
+    for (int i = 0; i < 100000; i++)
+        n += (size_t)snprintf(t + n, cap - n, "%s\"S%d\"", i ? "," : "", i);
+    n += (size_t)snprintf(t + n, cap - n, "]}},{\"name\":\"u\",\"type\":[");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)snprintf(t + n, cap - n,
+                              "%s{\"type\":\"record\",\"name\":\"R%d\",\"fields\":[]}",
+                              i ? "," : "", i);
+    n += (size_t)snprintf(t + n, cap - n, "]}]}");
+    schema *a = parse(t), *b = parse(t);
+    ASSERT_EQ(strlen(schema_canonical(a)), n);
+    schema_msgs m = {0};
+    ASSERT(schema_can_read(a, b, &m));
+    ASSERT_EQ(m.count, 0);
+    schema_free(a);
+    schema_free(b);
+    free(t);
+}
+
 TEST_MAIN(TEST(test_parse_errors), TEST(test_truncated_and_garbled), TEST(test_canonical),
           TEST(test_references), TEST(test_compat_records), TEST(test_compat_primitives),
           TEST(test_compat_unions_enums_fixed), TEST(test_json_round_trip),
-          TEST(test_validate_binary), TEST(test_libavro))
+          TEST(test_validate_binary), TEST(test_libavro), TEST(test_large_schema))
