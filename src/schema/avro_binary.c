@@ -13,9 +13,10 @@
  *
  * Bounds, whatever the bytes: a length or a count is compared to the bytes left before it is
  * used (every item but those of always-empty types takes a byte at least, and those are not
- * looped over when validating); nesting of records, arrays, maps and unions is at most
- * SCHEMA_MAX_DEPTH; no allocation when validating. The JSON writer bounds the items of
- * always-empty types it expands, the only output not bounded by the input's size.
+ * looped over when validating); nesting of records, arrays and maps is at most SCHEMA_MAX_DEPTH
+ * (a union is no level of its own: it cannot hold a union directly); no allocation when validating.
+ * The JSON writer bounds the items of always-empty types it expands, the only output not bounded by
+ * the input's size.
  *
  * libavro's avro_value_read would do the decoding, but it allocates per datum (a generic
  * value), does not check UTF-8 and stops at the datum's end without telling whether bytes
@@ -343,12 +344,12 @@ static int decode_union(dec *d, const av_node *n, int depth)
     }
     const av_node *b = n->branches[i];
     if (!d->out || b->kind == AV_NULL)
-        return decode(d, b, depth + 1);
+        return decode(d, b, depth);
     const char *name = b->fullname ? b->fullname : av_kind_names[b->kind];
     av_buf_putc(d->out, '{');
     av_buf_json_str(d->out, name, strlen(name));
     av_buf_putc(d->out, ':');
-    if (decode(d, b, depth + 1))
+    if (decode(d, b, depth))
         return -1;
     av_buf_putc(d->out, '}');
     return 0;
@@ -443,12 +444,12 @@ static int decode(dec *d, const av_node *n, int depth)
     default:
         break;
     }
+    if (n->kind == AV_UNION)
+        return decode_union(d, n, depth);
     if (depth >= SCHEMA_MAX_DEPTH)
         return fail(d, "depth", "the datum nests too deeply");
     if (n->kind == AV_RECORD)
         return decode_record(d, n, depth);
-    if (n->kind == AV_UNION)
-        return decode_union(d, n, depth);
     return decode_blocks(d, n, depth);
 }
 

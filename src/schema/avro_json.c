@@ -170,7 +170,8 @@ static int encode_union(enc *e, const av_node *n, const json_t *v, int depth, bo
     if (pick >= n->nbranches)
         return fail(e, "union", "the value fits no branch of the union", NULL);
     put_long(e->b, (int64_t)pick);
-    return encode(e, n->branches[pick], inner, depth + 1, def);
+    /* A union is no level of nesting of its own: it cannot hold a union directly. */
+    return encode(e, n->branches[pick], inner, depth, def);
 }
 
 static int encode_record(enc *e, const av_node *n, const json_t *v, int depth, bool def)
@@ -260,9 +261,10 @@ static int encode_bytes(enc *e, const av_node *n, const json_t *v)
 
 static int encode(enc *e, const av_node *n, const json_t *v, int depth, bool def)
 {
-    if (depth >= SCHEMA_MAX_DEPTH)
-        return fail(e, "depth", "the value nests too deeply", NULL);
     uint8_t t[8];
+    if (depth >= SCHEMA_MAX_DEPTH &&
+        (n->kind == AV_RECORD || n->kind == AV_ARRAY || n->kind == AV_MAP))
+        return fail(e, "depth", "the value nests too deeply", NULL);
     switch (n->kind) {
     case AV_NULL:
         return json_is_null(v) ? 0 : fail(e, "type", "not null", n);

@@ -607,6 +607,28 @@ static void test_validate_binary(void)
     ASSERT_EQ(schema_validate(s, chain, sizeof(chain), &err), -1);
     ASSERT_STR_EQ(err.rule, "depth");
     ASSERT_EQ(schema_validate(s, chain + sizeof(chain) - 10, 10, &err), 0);
+    /* A union is no level of its own: a list of SCHEMA_MAX_DEPTH records is read. */
+    ASSERT_EQ(schema_validate(s, chain + sizeof(chain) - SCHEMA_MAX_DEPTH, SCHEMA_MAX_DEPTH, &err),
+              0);
+    ASSERT_EQ(schema_validate(s, chain + sizeof(chain) - SCHEMA_MAX_DEPTH - 1, SCHEMA_MAX_DEPTH + 1,
+                              &err),
+              -1);
+    /* The JSON encoder has the same bound: the JSON of the deepest list encodes back. */
+    char *deepest = NULL;
+    ASSERT_EQ(schema_avro_to_json(s, chain + sizeof(chain) - SCHEMA_MAX_DEPTH, SCHEMA_MAX_DEPTH,
+                                  &deepest, &err),
+              0);
+    size_t dn = 0;
+    uint8_t *dbin = encode(s, deepest, &dn);
+    ASSERT_UEQ(dn, SCHEMA_MAX_DEPTH);
+    ASSERT_MEM_EQ(dbin, chain + sizeof(chain) - SCHEMA_MAX_DEPTH, dn);
+    free(dbin);
+    char *deeper = malloc(strlen(deepest) + 32);
+    sprintf(deeper, "{\"next\":{\"L\":%s}}", deepest);
+    ASSERT_EQ(schema_validate_json(s, deeper, strlen(deeper), &err), -1);
+    ASSERT_STR_EQ(err.rule, "depth");
+    free(deeper);
+    free(deepest);
     schema_free(s);
 }
 
