@@ -286,19 +286,14 @@ static int collect_props(pctx *c, const json_t *obj, const char *const *reserved
     return 0;
 }
 
-/* Optional string member: 0 and *out (NULL when absent), or -1 when it is not a string. */
+/* Optional string member: *out, NULL when absent. As Java's getOptionalText, a member that is
+ * not a string counts as absent (Jackson's textValue() of it is null). 0, or -1 (memory). */
 static int opt_string(pctx *c, const json_t *obj, const char *key, char **out)
 {
     *out = NULL;
     const json_t *v = json_object_get(obj, key);
-    if (!v)
+    if (!json_is_string(v))
         return 0;
-    size_t old = path_push(c, key);
-    if (!json_is_string(v)) {
-        FAIL(c, "type", "\"%s\" must be a string", key);
-        return -1;
-    }
-    path_pop(c, old);
     if (!(*out = strdup(json_string_value(v)))) {
         FAIL(c, "memory", "out of memory");
         return -1;
@@ -356,13 +351,10 @@ static int parse_name(pctx *c, const json_t *obj, const char *space, av_node *n)
         return -1;
     }
     const char *name = json_string_value(nm);
+    /* A namespace that is not a string counts as absent, as in Java. */
     const json_t *ns = json_object_get(obj, "namespace");
-    if (ns && !json_is_string(ns)) {
-        size_t old = path_push(c, "namespace");
-        FAIL(c, "namespace", "\"namespace\" must be a string");
-        path_pop(c, old);
-        return -1;
-    }
+    if (!json_is_string(ns))
+        ns = NULL;
     const char *sp = ns ? json_string_value(ns) : space;
     const char *dot = strrchr(name, '.');
     size_t old = path_push(c, "name");

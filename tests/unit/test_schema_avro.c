@@ -192,6 +192,9 @@ static void test_canonical(void)
              "\"default\":1.0E10},{\"name\":\"e\",\"type\":\"double\",\"default\":0.5},"
              "{\"name\":\"f\",\"type\":\"float\",\"default\":1.0},"
              "{\"name\":\"s\",\"type\":\"string\",\"default\":\"\xc3\xa9\\n\\\"/\"}]}");
+    /* As Java, a namespace or doc that is not a string counts as absent. */
+    canon_is("{\"type\":\"record\",\"name\":\"R\",\"namespace\":null,\"doc\":5,\"fields\":[]}",
+             "{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}");
     canon_is("{\"type\":\"error\",\"name\":\"X\",\"fields\":[]}",
              "{\"type\":\"error\",\"name\":\"X\",\"fields\":[]}");
     schema *s = parse("{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"n\",\"fields\":[]}");
