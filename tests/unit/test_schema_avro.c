@@ -270,6 +270,13 @@ static void test_compat_records(void)
            "{errorType:'READER_FIELD_MISSING_DEFAULT_VALUE', description:'The field 'f' at path "
            "'/fields/1' in the new schema has no default value and is missing in the old "
            "schema', additionalInfo:'f'}");
+    /* As Java: a missing enum field whose enum has a default is compared with the record. */
+    compat(REC("{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"e\",\"type\":{\"type\":\"enum\","
+               "\"name\":\"E\",\"symbols\":[\"X\"],\"default\":\"X\"}}"),
+           v1, false,
+           "{errorType:'TYPE_MISMATCH', description:'The type (path '/fields/1/type') of a field "
+           "in the new schema does not match with the old schema', additionalInfo:'reader type: "
+           "ENUM not compatible with writer type: RECORD'}");
     /* A removed field: the reader ignores it. */
     compat(v1, v2_nodef, true, NULL);
     /* Renamed: through the reader's alias only. */
