@@ -9,7 +9,8 @@
  * long length then the bytes (strings UTF-8); fixed: its size in bytes; enum: an int index
  * below the symbol count; union: an int branch index, then that branch; record: its fields in
  * order; array, map: blocks, each a long count (negative: its absolute value, followed by a
- * long byte size of the block) of items (map: string key then value), ended by a zero count.
+ * long byte size of the block, which must be the items' size) of items (map: string key then
+ * value), ended by a zero count.
  *
  * Bounds, whatever the bytes: a length or a count is compared to the bytes left before it is
  * used (every item but those of always-empty types takes a byte at least, and those are not
@@ -273,17 +274,19 @@ static int decode_blocks(dec *d, const av_node *n, int depth)
             return -1;
         if (count == 0)
             break;
+        const uint8_t *block = NULL;
+        int64_t size = 0;
         if (count < 0) {
             if (count == INT64_MIN)
                 return fail(d, "length", "a block count out of range");
             count = -count;
-            int64_t size;
             if (rd_long(d, &size))
                 return -1;
             if (size < 0)
                 return fail(d, "length", "a negative block size");
             if ((uint64_t)size > (uint64_t)(d->end - d->p))
                 return truncated(d);
+            block = d->p;
         }
         if (!map && n->items->always_empty) {
             /* Nothing to read; the JSON writer writes them, up to a bound. */
@@ -322,6 +325,9 @@ static int decode_blocks(dec *d, const av_node *n, int depth)
             if (decode(d, n->items, depth + 1))
                 goto fail;
         }
+        /* A reader that skips blocks by their size must land where the items end. */
+        if (block && d->p - block != size)
+            return fail(d, "length", "a block's byte size is not the size of its items");
     }
     if (d->out)
         av_buf_putc(d->out, map ? '}' : ']');

@@ -581,6 +581,9 @@ static void test_validate_binary(void)
     ASSERT_EQ(schema_avro_to_json(s, negblk, sizeof(negblk), &json, &err), 0);
     ASSERT_STR_EQ(json, "[\"h\"]");
     free(json);
+    uint8_t badsize[] = {0x01, 0x06, 0x02, 'h', 0x00};
+    ASSERT_EQ(schema_validate(s, badsize, sizeof(badsize), &err), -1);
+    ASSERT_STR_EQ(err.rule, "length");
     uint8_t hugecount[] = {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00};
     ASSERT_EQ(schema_validate(s, hugecount, sizeof(hugecount), &err), -1);
     /* A varint longer than 10 bytes. */
