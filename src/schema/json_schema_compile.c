@@ -579,6 +579,9 @@ static js_node *compile_array_kw(cctx *c, js_node *n, json_t *j, const char *bas
     }
     if (rest && !(n->items = sub(c, rest, rest_key, NULL, base, depth)))
         return NULL;
+    json_t *ai = json_object_get(j, "additionalItems");
+    if (ai && !prefix && !(n->additional_items = sub(c, ai, "additionalItems", NULL, base, depth)))
+        return NULL;
     json_t *v;
     if ((v = json_object_get(j, "contains")) &&
         !(n->contains = sub(c, v, "contains", NULL, base, depth)))

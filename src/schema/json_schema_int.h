@@ -114,6 +114,7 @@ struct js_node {
     js_node **tuple;
     size_t ntuple;
     js_node *contains;
+    js_node *additional_items; /* "additionalItems" however "items" is written (the comparison) */
     long long min_items, max_items, min_contains, max_contains;
     /* applicators */
     js_node **all_of, **any_of, **one_of;

@@ -424,7 +424,178 @@ static void test_accepts_string(void)
     schema_free(s);
 }
 
+
+/* Whether data written with `writer` can be read with `reader` (BACKWARD: reader = new); when
+ * `type` is given, an incompatibility of that type must be among the messages. */
+static void compat(const char *writer, const char *reader, bool expect, const char *type)
+{
+    schema *w = parse(writer), *r = parse(reader);
+    schema_msgs m = {0};
+    bool ok = schema_can_read(r, w, &m);
+    if (ok != expect)
+        TEST_FAIL_("can_read(%s <- %s) = %d, not %d: %s", reader, writer, ok, expect,
+                   m.text ? m.text : "");
+    if (!expect) {
+        ASSERT(m.count > 0);
+        if (type) {
+            char want[160];
+            snprintf(want, sizeof(want), "{errorType:\"%s\", description:\"", type);
+            ASSERT_CONTAINS(m.text, want);
+        }
+    } else {
+        ASSERT(m.count == 0);
+    }
+    schema_msgs_free(&m);
+    schema_free(w);
+    schema_free(r);
+}
+
+#define OBJ(props, extra) "{\"type\": \"object\", \"properties\": {" props "}" extra "}"
+#define CLOSED ", \"additionalProperties\": false"
+
+static void test_compat_objects(void)
+{
+    /* Open content model: a property added may clash with what old data held there. */
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ""),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}", ""), false,
+           "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL");
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ""),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {}", ""), true, NULL);
+    /* Removing from an open model is fine; from a closed one, not. */
+    compat(OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}", ""),
+           OBJ("\"a\": {\"type\": \"string\"}", ""), true, NULL);
+    compat(OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}", CLOSED),
+           OBJ("\"a\": {\"type\": \"string\"}", CLOSED), false,
+           "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL");
+    /* Closed: an optional property added is fine, a required one is not (unless defaulted). */
+    compat(OBJ("\"a\": {\"type\": \"string\"}", CLOSED),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}", CLOSED), true,
+           NULL);
+    compat(OBJ("\"a\": {\"type\": \"string\"}", CLOSED),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}",
+               CLOSED ", \"required\": [\"b\"]"),
+           false, "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL");
+    compat(OBJ("\"a\": {\"type\": \"string\"}", CLOSED),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\", \"default\": 0}",
+               CLOSED ", \"required\": [\"b\"]"),
+           true, NULL);
+    /* Partially open: what is added or removed must fit additionalProperties' schema. */
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ", \"additionalProperties\": {\"type\": \"string\"}"),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"string\"}",
+               ", \"additionalProperties\": {\"type\": \"string\"}"),
+           true, NULL);
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ", \"additionalProperties\": {\"type\": \"string\"}"),
+           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}",
+               ", \"additionalProperties\": {\"type\": \"string\"}"),
+           false, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL");
+    /* Required: added to an existing property is not compatible, removed is. */
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ""),
+           OBJ("\"a\": {\"type\": \"string\"}", ", \"required\": [\"a\"]"), false,
+           "REQUIRED_ATTRIBUTE_ADDED");
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ", \"required\": [\"a\"]"),
+           OBJ("\"a\": {\"type\": \"string\"}", ""), true, NULL);
+    /* Closing an open model. */
+    compat(OBJ("\"a\": {\"type\": \"string\"}", ""), OBJ("\"a\": {\"type\": \"string\"}", CLOSED),
+           false, "ADDITIONAL_PROPERTIES_REMOVED");
+    compat(OBJ("\"a\": {\"type\": \"string\"}", CLOSED), OBJ("\"a\": {\"type\": \"string\"}", ""),
+           true, NULL);
+    /* The message, in Confluent's words and paths. */
+    schema *w = parse(OBJ("\"a\": {\"type\": \"string\"}", CLOSED));
+    schema *r = parse(OBJ("\"a\": {\"type\": \"string\"}, \"zip\": {\"type\": \"string\"}",
+                          CLOSED ", \"required\": [\"zip\"]"));
+    schema_msgs m = {0};
+    ASSERT(!schema_can_read(r, w, &m));
+    ASSERT_STR_EQ(m.text, "{errorType:\"REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL\", "
+                          "description:\"The new schema has an unopen content model and has a "
+                          "required property at path '#/properties/zip' which is missing in the "
+                          "old schema'}");
+    schema_msgs_free(&m);
+    schema_free(w);
+    schema_free(r);
+}
+
+static void test_compat_values(void)
+{
+    /* Types: integer -> number widens; back narrows; string -> integer changes. */
+    compat("{\"type\": \"integer\"}", "{\"type\": \"number\"}", true, NULL);
+    compat("{\"type\": \"number\"}", "{\"type\": \"integer\"}", false, "TYPE_NARROWED");
+    compat("{\"type\": \"string\"}", "{\"type\": \"integer\"}", false, "TYPE_CHANGED");
+    compat("{\"type\": \"string\"}", "{\"type\": [\"string\", \"null\"]}", true, NULL);
+    compat("{\"type\": [\"string\", \"null\"]}", "{\"type\": \"string\"}", false, NULL);
+    compat("{\"type\": \"string\"}", "{}", true, NULL);
+    compat("{\"type\": \"string\"}", "true", true, NULL);
+    /* Enums. */
+    compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\", \"b\", \"c\"]}", true, NULL);
+    compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\"]}", false, "ENUM_ARRAY_NARROWED");
+    compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\", \"c\"]}", false,
+           "ENUM_ARRAY_CHANGED");
+    /* maxLength added, decreased, increased. */
+    compat("{\"type\": \"string\"}", "{\"type\": \"string\", \"maxLength\": 5}", false,
+           "MAX_LENGTH_ADDED");
+    compat("{\"type\": \"string\", \"maxLength\": 5}", "{\"type\": \"string\", \"maxLength\": 4}",
+           false, "MAX_LENGTH_DECREASED");
+    compat("{\"type\": \"string\", \"maxLength\": 5}", "{\"type\": \"string\", \"maxLength\": 6}",
+           true, NULL);
+    compat("{\"type\": \"string\", \"maxLength\": 5}", "{\"type\": \"string\"}", true, NULL);
+    compat("{\"type\": \"number\", \"minimum\": 0}", "{\"type\": \"number\", \"minimum\": 1}",
+           false, "MINIMUM_INCREASED");
+    compat("{\"type\": \"number\", \"multipleOf\": 2}", "{\"type\": \"number\", \"multipleOf\": 4}",
+           false, "MULTIPLE_OF_EXPANDED");
+    compat("{\"type\": \"number\", \"multipleOf\": 4}", "{\"type\": \"number\", \"multipleOf\": 2}",
+           true, NULL);
+    compat("{\"type\": \"string\", \"pattern\": \"a\"}", "{\"type\": \"string\", \"pattern\": \"b\"}",
+           false, "PATTERN_CHANGED");
+}
+
+static void test_compat_arrays_combined(void)
+{
+    compat("{\"type\": \"array\", \"items\": {\"type\": \"integer\"}}",
+           "{\"type\": \"array\", \"items\": {\"type\": \"number\"}}", true, NULL);
+    compat("{\"type\": \"array\", \"items\": {\"type\": \"number\"}}",
+           "{\"type\": \"array\", \"items\": {\"type\": \"integer\"}}", false, "TYPE_NARROWED");
+    compat("{\"type\": \"array\", \"items\": {\"type\": \"string\"}}",
+           "{\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"maxItems\": 3}", false,
+           "MAX_ITEMS_ADDED");
+    compat("{\"type\": \"array\", \"items\": {\"type\": \"string\"}}",
+           "{\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"uniqueItems\": true}", false,
+           "UNIQUE_ITEMS_ADDED");
+    /* Tuples: an item added to a closed tuple is fine, to an open one not. */
+    compat("{\"type\": \"array\", \"items\": [{\"type\": \"string\"}], \"additionalItems\": false}",
+           "{\"type\": \"array\", \"items\": [{\"type\": \"string\"}, {\"type\": \"integer\"}],"
+           " \"additionalItems\": false}",
+           true, NULL);
+    compat("{\"type\": \"array\", \"items\": [{\"type\": \"string\"}]}",
+           "{\"type\": \"array\", \"items\": [{\"type\": \"string\"}, {\"type\": \"integer\"}]}",
+           false, "ITEM_ADDED_TO_OPEN_CONTENT_MODEL");
+    /* oneOf: a member added extends the sum; removed narrows it; changed. */
+    const char *two = "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"}]}";
+    const char *three = "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"},"
+                        " {\"type\": \"boolean\"}]}";
+    compat(two, three, true, NULL);
+    compat(three, two, false, "SUM_TYPE_NARROWED");
+    compat(two, "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"array\"}]}", false,
+           "COMBINED_TYPE_SUBSCHEMAS_CHANGED");
+    compat("{\"type\": \"string\"}", two, true, NULL);
+    compat(two, "{\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"}]}", true, NULL);
+    compat("{\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"}]}", two, false,
+           "COMBINED_TYPE_CHANGED");
+    compat("{\"not\": {\"type\": \"string\"}}", "{\"not\": {\"type\": [\"string\", \"null\"]}}",
+           false, "NOT_TYPE_EXTENDED");
+    /* $ref: compared through, and a recursive schema compared with itself terminates. */
+    const char *tree = "{\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"},"
+                       " \"kids\": {\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}}}";
+    compat(tree, tree, true, NULL);
+    compat(tree,
+           "{\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"string\"},"
+           " \"kids\": {\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}}}",
+           false, "TYPE_CHANGED");
+    compat("{\"definitions\": {\"a\": {\"type\": \"integer\"}}, \"properties\": {\"x\":"
+           " {\"$ref\": \"#/definitions/a\"}}}",
+           "{\"properties\": {\"x\": {\"type\": \"number\"}}}", true, NULL);
+}
+
 TEST_MAIN(TEST(test_parse_errors), TEST(test_canonical), TEST(test_types), TEST(test_objects),
           TEST(test_arrays), TEST(test_strings), TEST(test_numbers), TEST(test_enum_const),
           TEST(test_applicators), TEST(test_refs), TEST(test_pattern_backtracking),
-          TEST(test_accepts_string))
+          TEST(test_accepts_string), TEST(test_compat_objects), TEST(test_compat_values),
+          TEST(test_compat_arrays_combined))
