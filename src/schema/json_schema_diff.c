@@ -183,6 +183,9 @@ typedef struct view {
     bool integer;
     int crit, synth;
     unsigned types; /* SYN_TYPES: the types */
+    /* The node this view is the whole of (a subschema of allOf/anyOf/oneOf): such views are
+     * compared through compare(), which detects cycles. */
+    const js_node *whole;
 } view;
 
 typedef struct dctx {
@@ -192,12 +195,21 @@ typedef struct dctx {
     size_t plen;
     const js_node *stack[DIFF_MAX_STACK][2];
     int depth;
+    int vdepth; /* of compare_views */
     long steps;
     bool failed; /* out of memory or past the bounds */
 } dctx;
 
 static void compare(dctx *c, const js_node *o, const js_node *u);
 static void compare_views(dctx *c, const view *o, const view *u);
+
+static void compare_members(dctx *c, const view *o, const view *u)
+{
+    if (o->whole && u->whole)
+        compare(c, o->whole, u->whole);
+    else
+        compare_views(c, o, u);
+}
 
 /* ---- differences and paths ---- */
 
@@ -417,8 +429,10 @@ static size_t members(const view *v, view *out, size_t cap)
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
             dup = js_equal(arr[i]->src, arr[j]->src, 0);
-        if (!dup)
-            out[k++] = view_of(arr[i], 0);
+        if (!dup) {
+            out[k] = view_of(arr[i], 0);
+            out[k++].whole = arr[i];
+        }
     }
     return k;
 }
@@ -863,21 +877,33 @@ static bool compare_criteria(dctx *c, const view *o, const view *u, size_t no, s
 
 static void compare_combined(dctx *c, const view *o, const view *u)
 {
-    view om[DIFF_MAX_MEMBERS], um[DIFF_MAX_MEMBERS];
-    size_t no = members(o, om, DIFF_MAX_MEMBERS), nu = members(u, um, DIFF_MAX_MEMBERS);
-    if (!compare_criteria(c, o, u, no, nu))
+    /* On the heap: this recurses, and members are many. */
+    view *om = malloc(2 * DIFF_MAX_MEMBERS * sizeof(view));
+    if (!om) {
+        c->failed = true;
         return;
+    }
+    view *um = om + DIFF_MAX_MEMBERS;
+    size_t no = members(o, om, DIFF_MAX_MEMBERS), nu = members(u, um, DIFF_MAX_MEMBERS);
+    if (!compare_criteria(c, o, u, no, nu)) {
+        free(om);
+        return;
+    }
     if (no < nu)
         add(c, u->crit == CRIT_ALL ? PRODUCT_TYPE_EXTENDED : SUM_TYPE_EXTENDED);
     else if (no > nu)
         add(c, o->crit == CRIT_ALL ? PRODUCT_TYPE_NARROWED : SUM_TYPE_NARROWED);
-    bool adj[DIFF_MAX_MEMBERS * DIFF_MAX_MEMBERS];
     /* The differences of each compatible pair, kept to add those of the matching. */
-    size_t *first = calloc(no * nu + 1, sizeof(size_t)), *last = calloc(no * nu + 1, sizeof(size_t));
-    dctx side = {0};
-    if (!first || !last) {
+    size_t *first = calloc(no * nu + 1, sizeof(size_t));
+    size_t *last = calloc(no * nu + 1, sizeof(size_t));
+    bool *adj = calloc(no * nu + 1, sizeof(bool));
+    dctx *side = calloc(1, sizeof(*side)); /* large: not on the recursion's stack */
+    if (!first || !last || !adj || !side) {
+        free(side);
+        free(om);
         free(first);
         free(last);
+        free(adj);
         c->failed = true;
         return;
     }
@@ -888,12 +914,12 @@ static void compare_combined(dctx *c, const view *o, const view *u)
         size_t s = enter(c, seg);
         for (size_t j = 0; j < nu; j++) {
             size_t mark = c->n;
-            compare_views(c, &om[i], &um[j]);
+            compare_members(c, &om[i], &um[j]);
             adj[i * nu + j] = compatible_since(c, mark);
-            first[i * nu + j] = side.n;
+            first[i * nu + j] = side->n;
             for (size_t k = mark; adj[i * nu + j] && k < c->n; k++)
-                add_raw(&side, c->d[k].type, c->d[k].path);
-            last[i * nu + j] = side.n;
+                add_raw(side, c->d[k].type, c->d[k].path);
+            last[i * nu + j] = side->n;
             truncate_to(c, mark);
         }
         leave(c, s);
@@ -910,15 +936,18 @@ static void compare_combined(dctx *c, const view *o, const view *u)
             continue;
         size_t e = (size_t)match_u[j] * nu + j;
         for (size_t k = first[e]; k < last[e]; k++)
-            add_raw(c, side.d[k].type, side.d[k].path);
+            add_raw(c, side->d[k].type, side->d[k].path);
     }
     if (matched < (no < nu ? no : nu))
         add(c, COMBINED_TYPE_SUBSCHEMAS_CHANGED);
-    c->failed |= side.failed;
-    truncate_to(&side, 0);
-    free(side.d);
+    c->failed |= side->failed;
+    truncate_to(side, 0);
+    free(side->d);
+    free(side);
     free(first);
     free(last);
+    free(adj);
+    free(om);
 }
 
 /* ---- the hub ---- */
@@ -930,32 +959,42 @@ static bool one_member_compatible(dctx *c, const view *o, const view *u, bool in
                                   dtype extra)
 {
     const view *comb = in_update ? u : o;
-    view m[DIFF_MAX_MEMBERS];
+    view *m = malloc(DIFF_MAX_MEMBERS * sizeof(view));
+    if (!m) {
+        c->failed = true;
+        return false;
+    }
     size_t k = members(comb, m, DIFF_MAX_MEMBERS);
     bool crit_ok = in_update ? comb->crit != CRIT_ALL : comb->crit == CRIT_ALL;
-    if (k != 1 && !crit_ok)
-        return false;
-    for (size_t i = 0; i < k; i++) {
+    bool found = false;
+    for (size_t i = 0; (k == 1 || crit_ok) && i < k && !found; i++) {
         size_t mark = c->n;
-        compare_views(c, in_update ? o : &m[i], in_update ? &m[i] : u);
-        if (compatible_since(c, mark)) {
-            if (k != 1)
-                add(c, extra);
-            return true;
-        }
-        truncate_to(c, mark);
-        if (k == 1)
-            return false;
+        compare_members(c, in_update ? o : &m[i], in_update ? &m[i] : u);
+        found = compatible_since(c, mark);
+        if (found && k != 1)
+            add(c, extra);
+        if (!found)
+            truncate_to(c, mark);
     }
-    return false;
+    free(m);
+    return found;
 }
+
+static void compare_kinds(dctx *c, const view *o, const view *u);
 
 static void compare_views(dctx *c, const view *o, const view *u)
 {
-    if (c->failed || ++c->steps > DIFF_MAX_STEPS) {
+    if (c->failed || ++c->steps > DIFF_MAX_STEPS || c->vdepth >= DIFF_MAX_STACK) {
         c->failed = true;
         return;
     }
+    c->vdepth++;
+    compare_kinds(c, o, u);
+    c->vdepth--;
+}
+
+static void compare_kinds(dctx *c, const view *o, const view *u)
+{
     if (o->kind != V_COMBINED && u->kind == V_COMBINED &&
         one_member_compatible(c, o, u, true, SUM_TYPE_EXTENDED))
         return;

@@ -589,6 +589,12 @@ static void test_compat_arrays_combined(void)
            "{\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"string\"},"
            " \"kids\": {\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}}}",
            false, "TYPE_CHANGED");
+    /* A subschema of anyOf that refers back to the anyOf (found by the fuzzer: the comparison
+     * recursed without end). */
+    const char *loop = "{\"$defs\": {\"n\": {\"anyOf\": [{\"type\": \"integer\"},"
+                       " {\"$ref\": \"#/$defs/n\"}]}}, \"$ref\": \"#/$defs/n\"}";
+    compat(loop, loop, true, NULL);
+    compat(loop, "{\"type\": \"integer\"}", false, NULL);
     compat("{\"definitions\": {\"a\": {\"type\": \"integer\"}}, \"properties\": {\"x\":"
            " {\"$ref\": \"#/definitions/a\"}}}",
            "{\"properties\": {\"x\": {\"type\": \"number\"}}}", true, NULL);
