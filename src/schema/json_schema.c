@@ -66,8 +66,8 @@ static char *canonical_of(json_t *j)
     return s;
 }
 
-static int js_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps,
-                    void **impl, char **canonical, char **record_name, schema_error *err)
+static int js_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps, void **impl,
+                    char **canonical, char **record_name, schema_error *err)
 {
     js_schema *js = calloc(1, sizeof(*js));
     if (!js || (ndeps && !(js->dep_docs = calloc(ndeps, sizeof(json_t *))))) {
@@ -81,8 +81,8 @@ static int js_parse(const char *text, size_t len, const schema_dep *deps, size_t
     for (size_t i = 0; i < ndeps; i++) {
         char what[200];
         snprintf(what, sizeof(what), "(reference '%.150s')", deps[i].name ? deps[i].name : "");
-        if (!(js->dep_docs[i] = load_schema(deps[i].text ? deps[i].text : "", deps[i].len, what,
-                                            err)))
+        if (!(js->dep_docs[i] =
+                  load_schema(deps[i].text ? deps[i].text : "", deps[i].len, what, err)))
             goto fail;
         js->ndeps++;
     }

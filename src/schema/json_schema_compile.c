@@ -91,8 +91,9 @@ static js_node *node_new(cctx *c, json_t *j)
     n->min_props = n->max_props = -1;
     n->min_items = n->max_items = -1;
     n->min_contains = n->max_contains = -1;
-    n->draft = (unsigned char)(c->js->draft == JS_D2019 ? 19 : c->js->draft == JS_D2020 ? 20
-                                                                                       : c->js->draft);
+    n->draft = (unsigned char)(c->js->draft == JS_D2019   ? 19
+                               : c->js->draft == JS_D2020 ? 20
+                                                          : c->js->draft);
     n->next_alloc = c->js->nodes;
     c->js->nodes = n;
     return n;
@@ -385,9 +386,8 @@ static unsigned type_bit(const char *t)
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"null", JT_NULL},   {"boolean", JT_BOOL}, {"integer", JT_INT},
-                 {"number", JT_NUM},  {"string", JT_STR},   {"array", JT_ARR},
-                 {"object", JT_OBJ}};
+    } names[] = {{"null", JT_NULL},  {"boolean", JT_BOOL}, {"integer", JT_INT}, {"number", JT_NUM},
+                 {"string", JT_STR}, {"array", JT_ARR},    {"object", JT_OBJ}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcmp(t, names[i].name))
             return names[i].bit;

@@ -25,8 +25,21 @@
 #define DIFF_MAX_MEMBERS 64
 
 /* Message classes of Confluent's Difference.error(). */
-enum { M_NONE, M_KW, M_INC, M_DEC, M_VCH, M_NAR, M_EXT, M_TCH, M_ADDOPEN, M_REQUNOPEN,
-       M_REMCLOSED, M_REMNOTCOV, M_ADDNOTCOV };
+enum {
+    M_NONE,
+    M_KW,
+    M_INC,
+    M_DEC,
+    M_VCH,
+    M_NAR,
+    M_EXT,
+    M_TCH,
+    M_ADDOPEN,
+    M_REQUNOPEN,
+    M_REMCLOSED,
+    M_REMNOTCOV,
+    M_ADDNOTCOV
+};
 
 /* name, compatible (STRICT), message class */
 #define DIFF_TYPES(X)                                                                              \
@@ -129,7 +142,7 @@ enum { M_NONE, M_KW, M_INC, M_DEC, M_VCH, M_NAR, M_EXT, M_TCH, M_ADDOPEN, M_REQU
     X(ADDITIONAL_ITEMS_REMOVED, 0, M_KW)                                                           \
     X(ADDITIONAL_ITEMS_EXTENDED, 1, M_NONE)                                                        \
     X(ADDITIONAL_ITEMS_NARROWED, 0, M_NAR)                                                         \
-    X(ITEM_ADDED_TO_OPEN_CONTENT_MODEL, 0, M_ADDOPEN)                                               \
+    X(ITEM_ADDED_TO_OPEN_CONTENT_MODEL, 0, M_ADDOPEN)                                              \
     X(ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL, 1, M_NONE)                               \
     X(ITEM_ADDED_TO_CLOSED_CONTENT_MODEL, 1, M_NONE)                                               \
     X(ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL, 1, M_NONE)                                             \
@@ -169,8 +182,18 @@ typedef struct diff {
 
 /* The class of a schema as Confluent's loader sees it. */
 typedef enum vkind {
-    V_FALSE, V_EMPTY, V_STRING, V_NUMBER, V_BOOLEAN, V_NULL, V_OBJECT, V_ARRAY, V_ENUM,
-    V_CONST, V_NOT, V_COMBINED
+    V_FALSE,
+    V_EMPTY,
+    V_STRING,
+    V_NUMBER,
+    V_BOOLEAN,
+    V_NULL,
+    V_OBJECT,
+    V_ARRAY,
+    V_ENUM,
+    V_CONST,
+    V_NOT,
+    V_COMBINED
 } vkind;
 
 enum { CRIT_ALL, CRIT_ANY, CRIT_ONE };
@@ -216,11 +239,10 @@ static void compare_members(dctx *c, const view *o, const view *u)
 static size_t enter(dctx *c, const char *seg)
 {
     size_t saved = c->plen;
-    int w = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s",
-                     c->plen > 2 ? "/" : "", seg);
+    int w =
+        snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen > 2 ? "/" : "", seg);
     if (w > 0)
-        c->plen = c->plen + (size_t)w < sizeof(c->path) ? c->plen + (size_t)w
-                                                        : sizeof(c->path) - 1;
+        c->plen = c->plen + (size_t)w < sizeof(c->path) ? c->plen + (size_t)w : sizeof(c->path) - 1;
     return saved;
 }
 
@@ -285,11 +307,11 @@ static bool compatible_since(const dctx *c, size_t mark)
 
 static bool has_only_ref(const js_node *n)
 {
-    return n->ref_node && (n->draft < 19 || (n->types == JT_ALL && !(n->has & ~JK_REF) &&
-                                             !n->nprops && !n->npprops && !n->additional &&
-                                             !n->nrequired && !n->nall && !n->nany && !n->none &&
-                                             !n->not_ && !n->items && !n->ntuple &&
-                                             n->min_len < 0 && n->max_len < 0 && !n->pattern));
+    return n->ref_node &&
+           (n->draft < 19 ||
+            (n->types == JT_ALL && !(n->has & ~JK_REF) && !n->nprops && !n->npprops &&
+             !n->additional && !n->nrequired && !n->nall && !n->nany && !n->none && !n->not_ &&
+             !n->items && !n->ntuple && n->min_len < 0 && n->max_len < 0 && !n->pattern));
 }
 
 static const js_node *deref(const js_node *n)
@@ -311,15 +333,14 @@ static bool has_number_kw(const js_node *n)
 
 static bool has_object_kw(const js_node *n)
 {
-    return n->nprops || n->npprops || (n->has & JK_ADDPROPS) || n->nrequired ||
-           n->property_names || n->min_props >= 0 || n->max_props >= 0 || n->ndeps;
+    return n->nprops || n->npprops || (n->has & JK_ADDPROPS) || n->nrequired || n->property_names ||
+           n->min_props >= 0 || n->max_props >= 0 || n->ndeps;
 }
 
 static bool has_array_kw(const js_node *n)
 {
     return n->items || n->ntuple || n->additional_items || n->contains || n->min_items >= 0 ||
-           n->max_items >= 0 ||
-           (n->has & JK_UNIQUE);
+           n->max_items >= 0 || (n->has & JK_UNIQUE);
 }
 
 /* The typed classes a node's "type" (or, without one, its keywords) implies. */
@@ -387,8 +408,8 @@ static size_t facets(const js_node *n, view *out, size_t cap, int depth)
     if (tc == 1 && k < cap)
         out[k++] = typed_view(n, t);
     else if (tc > 1 && k < cap)
-        out[k++] = (view){.kind = V_COMBINED, .n = n, .crit = CRIT_ANY, .synth = SYN_TYPES,
-                          .types = t};
+        out[k++] =
+            (view){.kind = V_COMBINED, .n = n, .crit = CRIT_ANY, .synth = SYN_TYPES, .types = t};
     return k;
 }
 
@@ -417,12 +438,13 @@ static size_t members(const view *v, view *out, size_t cap)
         static const unsigned bits[] = {JT_OBJ, JT_ARR, JT_STR, JT_NUM | JT_INT, JT_BOOL, JT_NULL};
         for (size_t i = 0; i < 6 && k < cap; i++)
             if (v->types & bits[i])
-                out[k++] = typed_view(n, bits[i] == (JT_NUM | JT_INT) ? v->types & bits[i]
-                                                                      : bits[i]);
+                out[k++] =
+                    typed_view(n, bits[i] == (JT_NUM | JT_INT) ? v->types & bits[i] : bits[i]);
         return k;
     }
-    js_node *const *arr = v->crit == CRIT_ALL ? n->all_of : v->crit == CRIT_ANY ? n->any_of
-                                                                                 : n->one_of;
+    js_node *const *arr = v->crit == CRIT_ALL   ? n->all_of
+                          : v->crit == CRIT_ANY ? n->any_of
+                                                : n->one_of;
     size_t cnt = v->crit == CRIT_ALL ? n->nall : v->crit == CRIT_ANY ? n->nany : n->none;
     for (size_t i = 0; i < cnt && k < cap; i++) {
         /* Duplicates collapse, as Confluent's sets of subschemas. */
@@ -534,8 +556,9 @@ static void property_added(dctx *c, const js_node *o, const js_node *u, const ch
     if (p) {
         size_t mark = c->n;
         compare(c, p, us);
-        add(c, compatible_since(c, mark) ? PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-                                         : PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL);
+        add(c, compatible_since(c, mark)
+                   ? PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+                   : PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL);
     }
     if (req)
         add(c, has_default(us) ? REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL
@@ -553,9 +576,10 @@ static void compare_properties(dctx *c, const js_node *o, const js_node *u)
             continue;
         bool orq = is_required(o, k), urq = is_required(u, k);
         if (orq != urq)
-            add_at(c, k, orq ? REQUIRED_ATTRIBUTE_REMOVED
-                             : has_default(prop_of(u, k)) ? REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED
-                                                          : REQUIRED_ATTRIBUTE_ADDED);
+            add_at(c, k,
+                   orq                          ? REQUIRED_ATTRIBUTE_REMOVED
+                   : has_default(prop_of(u, k)) ? REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED
+                                                : REQUIRED_ATTRIBUTE_ADDED);
     }
     leave(c, s);
     s = enter(c, "properties");
@@ -578,10 +602,11 @@ static void compare_properties(dctx *c, const js_node *o, const js_node *u)
     leave(c, s);
 }
 
-static const js_dep *dep_of(const js_node *n, const char *name, bool schema)
+static const js_dep *dep_of(const js_node *n, const char *name, bool is_schema)
 {
     for (size_t i = 0; i < n->ndeps; i++)
-        if (!strcmp(n->deps[i].name, name) && (schema ? !!n->deps[i].schema : !n->deps[i].schema))
+        if (!strcmp(n->deps[i].name, name) &&
+            (is_schema ? !!n->deps[i].schema : !n->deps[i].schema))
             return &n->deps[i];
     return NULL;
 }
@@ -605,21 +630,22 @@ static void compare_dependencies(dctx *c, const js_node *o, const js_node *u)
         const js_node *a = pass ? u : o, *b = pass ? o : u;
         for (size_t i = 0; i < a->ndeps; i++) {
             const js_dep *d = &a->deps[i];
-            bool schema = d->schema != NULL;
-            const js_dep *other = dep_of(b, d->name, schema);
+            bool is_schema = d->schema != NULL;
+            const js_dep *other = dep_of(b, d->name, is_schema);
             if (pass && other)
                 continue; /* compared in the first pass */
             size_t s2 = enter(c, d->name);
             if (!other) {
-                add(c, pass ? (schema ? DEPENDENCY_SCHEMA_ADDED : DEPENDENCY_ARRAY_ADDED)
-                            : (schema ? DEPENDENCY_SCHEMA_REMOVED : DEPENDENCY_ARRAY_REMOVED));
-            } else if (schema) {
+                add(c, pass ? (is_schema ? DEPENDENCY_SCHEMA_ADDED : DEPENDENCY_ARRAY_ADDED)
+                            : (is_schema ? DEPENDENCY_SCHEMA_REMOVED : DEPENDENCY_ARRAY_REMOVED));
+            } else if (is_schema) {
                 compare(c, d->schema, other->schema);
             } else {
                 bool up = list_contains_all(other, d), down = list_contains_all(d, other);
                 if (!(up && down))
-                    add(c, up ? DEPENDENCY_ARRAY_EXTENDED
-                              : down ? DEPENDENCY_ARRAY_NARROWED : DEPENDENCY_ARRAY_CHANGED);
+                    add(c, up     ? DEPENDENCY_ARRAY_EXTENDED
+                           : down ? DEPENDENCY_ARRAY_NARROWED
+                                  : DEPENDENCY_ARRAY_CHANGED);
             }
             leave(c, s2);
         }
@@ -701,8 +727,9 @@ static void item_removed(dctx *c, const js_node *u, const js_node *os)
     if (p) {
         size_t mark = c->n;
         compare(c, os, p);
-        add(c, compatible_since(c, mark) ? ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
-                                         : ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL);
+        add(c, compatible_since(c, mark)
+                   ? ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL
+                   : ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL);
     } else {
         add(c, is_false_schema(os) ? ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL
                                    : ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL);
@@ -802,11 +829,11 @@ static void compare_number(dctx *c, const view *ov, const view *uv)
                   EXCLUSIVE_MINIMUM_ADDED);
     bool om = o->has & JK_MULTIPLE, um = u->has & JK_MULTIPLE;
     if (om != um || (om && o->multiple != u->multiple)) {
-        dtype t = !om ? MULTIPLE_OF_ADDED
-                      : !um ? MULTIPLE_OF_REMOVED
-                            : is_multiple(u->multiple, o->multiple) ? MULTIPLE_OF_EXPANDED
-                              : is_multiple(o->multiple, u->multiple) ? MULTIPLE_OF_REDUCED
-                                                                      : MULTIPLE_OF_CHANGED;
+        dtype t = !om                                     ? MULTIPLE_OF_ADDED
+                  : !um                                   ? MULTIPLE_OF_REMOVED
+                  : is_multiple(u->multiple, o->multiple) ? MULTIPLE_OF_EXPANDED
+                  : is_multiple(o->multiple, u->multiple) ? MULTIPLE_OF_REDUCED
+                                                          : MULTIPLE_OF_CHANGED;
         add_at(c, "multipleOf", t);
     }
     if (ov->integer != uv->integer)
@@ -910,7 +937,10 @@ static void compare_combined(dctx *c, const view *o, const view *u)
     for (size_t i = 0; i < no; i++) {
         char seg[48];
         snprintf(seg, sizeof(seg), "%s/%zu",
-                 o->crit == CRIT_ALL ? "allOf" : o->crit == CRIT_ANY ? "anyOf" : "oneOf", i);
+                 o->crit == CRIT_ALL   ? "allOf"
+                 : o->crit == CRIT_ANY ? "anyOf"
+                                       : "oneOf",
+                 i);
         size_t s = enter(c, seg);
         for (size_t j = 0; j < nu; j++) {
             size_t mark = c->n;
@@ -1013,7 +1043,8 @@ static void compare_kinds(dctx *c, const view *o, const view *u)
     }
     static const char *const ann[] = {"$id", "description", "title", "default"};
     for (int i = 0; i < 4; i++) {
-        const json_t *a = json_object_get(o->n->src, ann[i]), *b = json_object_get(u->n->src, ann[i]);
+        const json_t *a = json_object_get(o->n->src, ann[i]),
+                     *b = json_object_get(u->n->src, ann[i]);
         if ((a || b) && (!a || !b || !js_equal(a, b, 0)))
             add(c, (dtype)(ID_CHANGED + i));
     }
@@ -1088,8 +1119,8 @@ static void describe(schema_msgs *m, const diff *d)
     switch (dinfo[d->type].cls) {
     case M_KW:
         snprintf(desc, sizeof(desc),
-                 "The keyword at path '%s' in the %s schema is not present in the %s schema", p,
-                 r, w);
+                 "The keyword at path '%s' in the %s schema is not present in the %s schema", p, r,
+                 w);
         break;
     case M_INC:
         snprintf(desc, sizeof(desc),
@@ -1102,38 +1133,52 @@ static void describe(schema_msgs *m, const diff *d)
                  p, r, w);
         break;
     case M_VCH:
-        snprintf(desc, sizeof(desc), "The value at path '%s' is different between the %s and %s "
-                 "schema", p, r, w);
+        snprintf(desc, sizeof(desc),
+                 "The value at path '%s' is different between the %s and %s "
+                 "schema",
+                 p, r, w);
         break;
     case M_NAR:
     case M_EXT:
-        snprintf(desc, sizeof(desc), "An array or combined type at path '%s' has %s elements in "
-                 "the %s schema than the %s schema", p, dinfo[d->type].cls == M_NAR ? "fewer"
-                 : "more", r, w);
+        snprintf(desc, sizeof(desc),
+                 "An array or combined type at path '%s' has %s elements in "
+                 "the %s schema than the %s schema",
+                 p, dinfo[d->type].cls == M_NAR ? "fewer" : "more", r, w);
         break;
     case M_TCH:
-        snprintf(desc, sizeof(desc), "A type at path '%s' is different between the %s schema and "
-                 "the %s schema", p, r, w);
+        snprintf(desc, sizeof(desc),
+                 "A type at path '%s' is different between the %s schema and "
+                 "the %s schema",
+                 p, r, w);
         break;
     case M_ADDOPEN:
-        snprintf(desc, sizeof(desc), "The %s schema has an open content model and has a property "
-                 "or item at path '%s' which is missing in the %s schema", r, p, w);
+        snprintf(desc, sizeof(desc),
+                 "The %s schema has an open content model and has a property "
+                 "or item at path '%s' which is missing in the %s schema",
+                 r, p, w);
         break;
     case M_REQUNOPEN:
-        snprintf(desc, sizeof(desc), "The %s schema has an unopen content model and has a "
-                 "required property at path '%s' which is missing in the %s schema", r, p, w);
+        snprintf(desc, sizeof(desc),
+                 "The %s schema has an unopen content model and has a "
+                 "required property at path '%s' which is missing in the %s schema",
+                 r, p, w);
         break;
     case M_REMCLOSED:
-        snprintf(desc, sizeof(desc), "The %s has a closed content model and is missing a property "
-                 "or item present at path '%s' in the %s schema", r, p, w);
+        snprintf(desc, sizeof(desc),
+                 "The %s has a closed content model and is missing a property "
+                 "or item present at path '%s' in the %s schema",
+                 r, p, w);
         break;
     case M_REMNOTCOV:
-        snprintf(desc, sizeof(desc), "A property or item is missing in the %s schema but present "
+        snprintf(desc, sizeof(desc),
+                 "A property or item is missing in the %s schema but present "
                  "at path '%s' in the %s schema and is not covered by its partially open content "
-                 "model", r, p, w);
+                 "model",
+                 r, p, w);
         break;
     case M_ADDNOTCOV:
-        snprintf(desc, sizeof(desc), "The %s schema has a property or item at path '%s' which is "
+        snprintf(desc, sizeof(desc),
+                 "The %s schema has a property or item at path '%s' which is "
                  "missing in the %s schema and is not covered by its partially open content model",
                  r, p, w);
         break;

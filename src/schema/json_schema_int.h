@@ -18,7 +18,13 @@
 
 #include "schema/schema_int.h"
 
-typedef enum js_draft { JS_D4 = 4, JS_D6 = 6, JS_D7 = 7, JS_D2019 = 2019, JS_D2020 = 2020 } js_draft;
+typedef enum js_draft {
+    JS_D4 = 4,
+    JS_D6 = 6,
+    JS_D7 = 7,
+    JS_D2019 = 2019,
+    JS_D2020 = 2020
+} js_draft;
 
 /* Instance types, as a mask ("type": ["string", "null"]). JT_INT is inside JT_NUM. */
 enum {
@@ -80,11 +86,11 @@ enum {
 };
 
 struct js_node {
-    json_t *src;        /* the schema's JSON (object or boolean), borrowed */
+    json_t *src;         /* the schema's JSON (object or boolean), borrowed */
     signed char boolean; /* -1: an object; 0: false; 1: true */
     unsigned char draft;
-    unsigned types; /* mask of "type"; JT_ALL when absent */
-    unsigned has;   /* JK_* */
+    unsigned types;  /* mask of "type"; JT_ALL when absent */
+    unsigned has;    /* JK_* */
     const char *ref; /* the "$ref" text, borrowed */
     js_node *ref_node;
     /* numbers */

@@ -413,8 +413,7 @@ static int check_array(vctx *c, const js_node *n, const json_t *v)
         return report(c, "minItems", "the array has %zu items, fewer than %lld", size,
                       n->min_items);
     if (n->max_items >= 0 && size > (size_t)n->max_items)
-        return report(c, "maxItems", "the array has %zu items, more than %lld", size,
-                      n->max_items);
+        return report(c, "maxItems", "the array has %zu items, more than %lld", size, n->max_items);
     for (size_t i = 0; i < size; i++) {
         const js_node *s = i < n->ntuple ? n->tuple[i] : n->items;
         if (!s)
