@@ -17,19 +17,21 @@
 #include "base/base.h"
 #include "schema/json_schema_int.h"
 
-/* jansson refuses integers beyond 64 bits; such a text is read again with them as reals. */
-static json_t *load(const char *text, size_t len, json_error_t *je)
+/* jansson refuses integers beyond 64 bits; such a text is read again with them as reals.
+ * flags: JSON_ALLOW_NUL for values ("\u0000" is valid JSON; every check of a string uses its
+ * length), not for schemas. */
+static json_t *load(const char *text, size_t len, size_t flags, json_error_t *je)
 {
-    json_t *j = json_loadb(text, len, JSON_DECODE_ANY, je);
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | flags, je);
     if (!j && strstr(je->text, "too big"))
-        j = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, je);
+        j = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | flags, je);
     return j;
 }
 
 static json_t *load_schema(const char *text, size_t len, const char *what, schema_error *err)
 {
     json_error_t je;
-    json_t *j = load(text, len, &je);
+    json_t *j = load(text, len, 0, &je);
     if (!j) {
         schema_set_error(err, "", "syntax", "Invalid JSON Schema%s%s: %s at line %d, column %d",
                          what ? " " : "", what ? what : "", je.text, je.line, je.column);
@@ -113,7 +115,7 @@ static bool js_ops_can_read(const void *reader, const void *writer, schema_msgs 
 static int js_validate_json(const void *impl, const char *json, size_t len, schema_error *err)
 {
     json_error_t je;
-    json_t *v = load(json, len, &je);
+    json_t *v = load(json, len, JSON_ALLOW_NUL, &je);
     if (!v) {
         schema_set_error(err, "", "syntax", "not JSON: %s at line %d, column %d", je.text, je.line,
                          je.column);

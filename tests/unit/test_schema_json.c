@@ -2,6 +2,7 @@
  * keyword's validation (good and bad values, with the failing pointer and rule), "$ref"s and
  * their bounds, a pattern with catastrophic backtracking, and Confluent's compatibility rules. */
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "schema/schema.h"
@@ -258,6 +259,8 @@ static void test_strings(void)
           B("\"ab-1\"", "", "pattern", "\"AB-12\"", "", "pattern"));
     /* Unanchored, as ECMA-262's test(). */
     check("{\"pattern\": \"b+\"}", G("\"abbc\""), B("\"ac\"", "", "pattern"));
+    /* "\u0000" is valid JSON, and counts as one character. */
+    check("{\"maxLength\": 3}", G("\"a\\u0000b\""), B("\"a\\u0000bc\"", "", "maxLength"));
     check("{\"properties\": {\"t\": {\"format\": \"date-time\"}, \"d\": {\"format\": \"date\"},"
           " \"e\": {\"format\": \"email\"}, \"4\": {\"format\": \"ipv4\"},"
           " \"6\": {\"format\": \"ipv6\"}, \"u\": {\"format\": \"uuid\"},"
@@ -319,8 +322,8 @@ static void test_refs(void)
           " \"properties\": {\"a\": {\"$ref\": \"#/definitions/pos\"},"
           " \"b\": {\"$ref\": \"#/$defs/neg\"}},"
           " \"$defs\": {\"neg\": {\"maximum\": -1}}}",
-          G("{\"a\": 1, \"b\": -1}"), B("{\"a\": 0}", "/a", "minimum", "{\"b\": 0}", "/b",
-                                        "maximum"));
+          G("{\"a\": 1, \"b\": -1}"),
+          B("{\"a\": 0}", "/a", "minimum", "{\"b\": 0}", "/b", "maximum"));
     /* A recursive schema: a tree of any depth within the bound. */
     const char *tree = "{\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"},"
                        " \"kids\": {\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}}}";
@@ -360,12 +363,13 @@ static void test_refs(void)
           " \"a\": {\"$ref\": \"item.json\"}, \"b\": {\"$ref\": \"#here\"}},"
           " \"$defs\": {\"i\": {\"$id\": \"item.json\", \"type\": \"string\"},"
           " \"h\": {\"$anchor\": \"here\", \"type\": \"integer\"}}}",
-          G("{\"a\": \"s\", \"b\": 1}"), B("{\"a\": 1}", "/a", "type", "{\"b\": \"s\"}", "/b",
-                                           "type"));
+          G("{\"a\": \"s\", \"b\": 1}"),
+          B("{\"a\": 1}", "/a", "type", "{\"b\": \"s\"}", "/b", "type"));
     schema_dep deps[] = {
-        {"address.json", "{\"type\": \"object\", \"required\": [\"zip\"],"
-                         " \"properties\": {\"zip\": {\"$ref\": \"#/$defs/zip\"}},"
-                         " \"$defs\": {\"zip\": {\"type\": \"string\", \"maxLength\": 5}}}",
+        {"address.json",
+         "{\"type\": \"object\", \"required\": [\"zip\"],"
+         " \"properties\": {\"zip\": {\"$ref\": \"#/$defs/zip\"}},"
+         " \"$defs\": {\"zip\": {\"type\": \"string\", \"maxLength\": 5}}}",
          0},
     };
     deps[0].len = strlen(deps[0].text);
@@ -424,7 +428,6 @@ static void test_accepts_string(void)
     schema_free(s);
 }
 
-
 /* Whether data written with `writer` can be read with `reader` (BACKWARD: reader = new); when
  * `type` is given, an incompatibility of that type must be among the messages. */
 static void compat(const char *writer, const char *reader, bool expect, const char *type)
@@ -480,14 +483,16 @@ static void test_compat_objects(void)
                CLOSED ", \"required\": [\"b\"]"),
            true, NULL);
     /* Partially open: what is added or removed must fit additionalProperties' schema. */
-    compat(OBJ("\"a\": {\"type\": \"string\"}", ", \"additionalProperties\": {\"type\": \"string\"}"),
-           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"string\"}",
-               ", \"additionalProperties\": {\"type\": \"string\"}"),
-           true, NULL);
-    compat(OBJ("\"a\": {\"type\": \"string\"}", ", \"additionalProperties\": {\"type\": \"string\"}"),
-           OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}",
-               ", \"additionalProperties\": {\"type\": \"string\"}"),
-           false, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL");
+    compat(
+        OBJ("\"a\": {\"type\": \"string\"}", ", \"additionalProperties\": {\"type\": \"string\"}"),
+        OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"string\"}",
+            ", \"additionalProperties\": {\"type\": \"string\"}"),
+        true, NULL);
+    compat(
+        OBJ("\"a\": {\"type\": \"string\"}", ", \"additionalProperties\": {\"type\": \"string\"}"),
+        OBJ("\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"integer\"}",
+            ", \"additionalProperties\": {\"type\": \"string\"}"),
+        false, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL");
     /* Required: added to an existing property is not compatible, removed is. */
     compat(OBJ("\"a\": {\"type\": \"string\"}", ""),
            OBJ("\"a\": {\"type\": \"string\"}", ", \"required\": [\"a\"]"), false,
@@ -527,8 +532,7 @@ static void test_compat_values(void)
     /* Enums. */
     compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\", \"b\", \"c\"]}", true, NULL);
     compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\"]}", false, "ENUM_ARRAY_NARROWED");
-    compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\", \"c\"]}", false,
-           "ENUM_ARRAY_CHANGED");
+    compat("{\"enum\": [\"a\", \"b\"]}", "{\"enum\": [\"a\", \"c\"]}", false, "ENUM_ARRAY_CHANGED");
     /* maxLength added, decreased, increased. */
     compat("{\"type\": \"string\"}", "{\"type\": \"string\", \"maxLength\": 5}", false,
            "MAX_LENGTH_ADDED");
@@ -543,8 +547,8 @@ static void test_compat_values(void)
            false, "MULTIPLE_OF_EXPANDED");
     compat("{\"type\": \"number\", \"multipleOf\": 4}", "{\"type\": \"number\", \"multipleOf\": 2}",
            true, NULL);
-    compat("{\"type\": \"string\", \"pattern\": \"a\"}", "{\"type\": \"string\", \"pattern\": \"b\"}",
-           false, "PATTERN_CHANGED");
+    compat("{\"type\": \"string\", \"pattern\": \"a\"}",
+           "{\"type\": \"string\", \"pattern\": \"b\"}", false, "PATTERN_CHANGED");
 }
 
 static void test_compat_arrays_combined(void)
@@ -600,8 +604,39 @@ static void test_compat_arrays_combined(void)
            "{\"properties\": {\"x\": {\"type\": \"number\"}}}", true, NULL);
 }
 
+/* A parsed schema is immutable: threads validate with it at once (patterns use per-thread
+ * match data); run under ThreadSanitizer too. */
+static void *validate_many(void *arg)
+{
+    const schema *s = arg;
+    schema_error err;
+    for (int i = 0; i < 2000; i++) {
+        const char *ok = "{\"sku\": \"ABC-1234\", \"n\": 3}";
+        const char *no = "{\"sku\": \"abc-1234\", \"n\": 3}";
+        if (schema_validate_json(s, ok, strlen(ok), &err) ||
+            !schema_validate_json(s, no, strlen(no), &err) || strcmp(err.path, "/sku"))
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    schema *s = parse("{\"properties\": {\"sku\": {\"pattern\": \"^[A-Z]{3}-[0-9]{4}$\"},"
+                      " \"n\": {\"type\": \"integer\"}}, \"required\": [\"sku\"]}");
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, validate_many, s), 0);
+    for (int i = 0; i < 4; i++) {
+        void *rc = NULL;
+        ASSERT_EQ(pthread_join(t[i], &rc), 0);
+        ASSERT(rc == NULL);
+    }
+    schema_free(s);
+}
+
 TEST_MAIN(TEST(test_parse_errors), TEST(test_canonical), TEST(test_types), TEST(test_objects),
           TEST(test_arrays), TEST(test_strings), TEST(test_numbers), TEST(test_enum_const),
           TEST(test_applicators), TEST(test_refs), TEST(test_pattern_backtracking),
           TEST(test_accepts_string), TEST(test_compat_objects), TEST(test_compat_values),
-          TEST(test_compat_arrays_combined))
+          TEST(test_compat_arrays_combined), TEST(test_threads))
