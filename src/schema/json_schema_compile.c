@@ -91,9 +91,8 @@ static js_node *node_new(cctx *c, json_t *j)
     n->min_props = n->max_props = -1;
     n->min_items = n->max_items = -1;
     n->min_contains = n->max_contains = -1;
-    n->draft = (unsigned char)(c->js->draft == JS_D2019   ? 19
-                               : c->js->draft == JS_D2020 ? 20
-                                                          : c->js->draft);
+    /* 4, 6, 7, then 19 and 20 for 2019-09 and 2020-12 (the field is one byte). */
+    n->draft = (unsigned char)(c->js->draft > 100 ? c->js->draft % 100 : c->js->draft);
     n->next_alloc = c->js->nodes;
     c->js->nodes = n;
     return n;
@@ -852,15 +851,19 @@ int js_compile(js_schema *js, const schema_dep *deps, size_t ndeps, schema_error
     /* The targets of "$ref"s, compiled until no new one appears; each at most once. */
     while (js->root && c.npend) {
         pending p = c.pend[--c.npend];
-        snprintf(c.path, sizeof(c.path), "%s", p.node->ref ? p.node->ref : "");
-        c.plen = strlen(c.path);
-        /* The path of a reference's target is where the reference points. */
+        /* The path of a reference's target is where the reference points, from there. */
         c.plen = 0;
         c.path[0] = 0;
         p.node->ref_node = compile(&c, p.target, p.base, 0);
         free(p.base);
-        if (!p.node->ref_node)
+        if (!p.node->ref_node) {
+            if (err) {
+                size_t ml = strlen(err->message);
+                snprintf(err->message + ml, sizeof(err->message) - ml,
+                         " (in the target of \"$ref\": \"%.200s\")", p.node->ref);
+            }
             js->root = NULL;
+        }
     }
     if (js->root)
         rc = 0;

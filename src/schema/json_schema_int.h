@@ -88,7 +88,7 @@ enum {
 struct js_node {
     json_t *src;         /* the schema's JSON (object or boolean), borrowed */
     signed char boolean; /* -1: an object; 0: false; 1: true */
-    unsigned char draft;
+    unsigned char draft; /* 4, 6, 7, 19 (2019-09), 20 (2020-12) */
     unsigned types;  /* mask of "type"; JT_ALL when absent */
     unsigned has;    /* JK_* */
     const char *ref; /* the "$ref" text, borrowed */

@@ -105,6 +105,8 @@ static void test_parse_errors(void)
     refused("{\"properties\": {\"a\": {\"$ref\": \"#/definitions/missing\"}}}", "$ref",
             "/properties/a/$ref");
     refused("{\"$ref\": \"other.json\"}", "$ref", "/$ref");
+    refused("{\"required\": [\"a\"], \"properties\": {\"a\": {\"$ref\": \"#/required\"}}}",
+            "schema", "");
     /* Nesting past the bound is refused, not recursed into. */
     char deep[2048] = "";
     for (int i = 0; i < 70; i++)
