@@ -119,6 +119,10 @@ static void test_parse_errors(void)
     schema_dep d = {"a.json", "{", 1};
     schema *s = NULL;
     schema_error err = {0};
+    /* A "$ref" to something that is not a schema: the message names the "$ref". */
+    const char *notschema = "{\"required\": [\"a\"], \"not\": {\"$ref\": \"#/required\"}}";
+    ASSERT_EQ(schema_parse(SCHEMA_JSON, notschema, strlen(notschema), NULL, 0, &s, &err), -1);
+    ASSERT_CONTAINS(err.message, "\"$ref\": \"#/required\"");
     ASSERT_EQ(schema_parse(SCHEMA_JSON, "{\"$ref\":\"a.json\"}", 17, &d, 1, &s, &err), -1);
     ASSERT_CONTAINS(err.message, "a.json");
     /* Booleans are schemas. */
