@@ -211,6 +211,11 @@ typedef struct http_server_config {
     int64_t sse_stall_timeout_ms; /* a subscriber at the output limit this long is dropped */
     char allowed_hosts[1024];        /* http.allowed.hosts: names besides IPs and localhost */
     char cors_allowed_origins[1024]; /* http.cors.allowed.origins: "" (no CORS headers) */
+    /* schema.registry.prefix: where the schema registry's REST API is served ("/registry"; ""
+     * at the root, beside the other routes). registry_only: a listener of the registry alone
+     * (schema.registry.listen), at its root, besides /health and /ready. */
+    char registry_prefix[256];
+    bool registry_only;
 } http_server_config;
 
 /* Defaults: the parser's limits, 30 s per request, 120 s idle. */

@@ -110,6 +110,10 @@ void http_route_tokens(hconn *hc, const char *id);
  * (exactly one response per request). */
 void http_route(hconn *hc);
 
+/* registry.c: the schema registry's REST API (broker/registry.h) under the prefix. True when
+ * the path is the registry's (and the request was answered), false to route it elsewhere. */
+bool http_route_registry(hconn *hc);
+
 /* Routes of events.c: /v1/topics/{topic}/events. */
 void http_route_events(hconn *hc, const char *topic);
 /* GET /v1/topics/{topic}/keys/{key}: a table read (keys.c). */
