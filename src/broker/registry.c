@@ -721,8 +721,10 @@ int registry_delete_version(td_engine *e, const char *subject, int32_t version, 
     pthread_mutex_lock(&r->write_mu);
     reg_subject *s = reg_find_subject(r, subject);
     reg_version *v = NULL;
-    /* A permanent delete finds soft-deleted versions ("latest": the latest of all). */
-    int rc = find_version(s, subject, version, permanent, &v, msg);
+    /* A numbered version is found soft-deleted or not (a soft delete of a soft-deleted one is
+     * 40406, as Confluent); "latest" is the latest not deleted, or for a permanent delete the
+     * latest of all. */
+    int rc = find_version(s, subject, version, permanent || version != -1, &v, msg);
     if (rc == 0 && mode_of(r, s) == REG_MODE_READONLY)
         rc = fail(msg, REG_EOPERATION_NOT_PERMITTED,
                   fmt_msg("Subject %.900s is in read-only mode", subject));
