@@ -839,6 +839,9 @@ static int check_exposure(const td_server_config *c)
         rc = check_listener(c, "http", c->http, c->http_auth,
                             "require users (http.auth=required)");
     if (rc == 0)
+        rc = check_listener(c, "schema.registry.listen", c->schema_registry_listen, c->http_auth,
+                            "require users (http.auth=required)");
+    if (rc == 0)
         rc = check_listener(c, "http.tls", c->http_tls.listen,
                             c->http_tls.auth || c->http_tls.client_auth == 2,
                             "require users (http.tls.auth=required)");
@@ -880,6 +883,9 @@ typedef struct server {
     td_kafka_listener kl[TD_KAFKA_LISTENERS_MAX];
     char kl_name[TD_KAFKA_LISTENERS_MAX][48];
     int kl_bound[TD_KAFKA_LISTENERS_MAX], nkl;
+    /* The schema registry's own listener (schema.registry.listen), port -1 when off. */
+    char reg_host[256];
+    int reg_bound;
 } server;
 
 static int listen_tls_at(net_group *g, tls_set *ts, const char *name, const char *host,
@@ -1047,7 +1053,8 @@ static int start_http(server *s)
     int port = 0, tls_port = 0, rc;
     bool plain, tls;
     listen_addrs(s, 1, c->http, &c->http_tls, &port, &tls_port, &plain, &tls);
-    if (!plain && !tls)
+    bool reg = strcmp(c->schema_registry_listen, "off") != 0;
+    if (!plain && !tls && !reg)
         return 0;
     http_server_config hc;
     http_server_config_default(&hc);
@@ -1071,6 +1078,17 @@ static int start_http(server *s)
     if (plain && (rc = net_group_listen(s->g, s->host[1], port, http_server_proto(), s->hs, &o,
                                         &s->bound[1])) != 0)
         return rc;
+    if (reg) {
+        /* The schema registry's own listener: the same server, which serves the registry at
+         * the root of connections accepted on this port. */
+        int rport;
+        if (parse_listen(c->schema_registry_listen, s->reg_host, sizeof(s->reg_host), &rport) !=
+                0 ||
+            (rc = net_group_listen(s->g, s->reg_host, rport, http_server_proto(), s->hs, &o,
+                                   &s->reg_bound)) != 0)
+            return rc ? rc : td_fail(TD_ECONFIG, "schema.registry.listen: a bad address");
+        http_server_set_registry_port(s->hs, s->reg_bound);
+    }
     return listen_tls(s->g, &s->tls, "http.tls", &c->http_tls, http_server_proto(), s->hs, &o,
                       &s->tls_bound[1]);
 }
@@ -1189,6 +1207,8 @@ static void print_listeners(const server *s)
     for (int i = 1; i < 3; i++)
         if (s->tls_bound[i] >= 0)
             printf("%s: listening on %s:%d\n", tls_names[i - 1], s->tls_host[i], s->tls_bound[i]);
+    if (s->reg_bound > 0)
+        printf("schema registry: listening on %s:%d\n", s->reg_host, s->reg_bound);
     printf("ready; stop with Ctrl-C or SIGTERM\n");
     fflush(stdout);
 }

@@ -363,3 +363,27 @@ def test_state_after_kill9(tmp_path):
         assert r.json()["id"] > max(acked.values())
     finally:
         b.stop()
+
+
+def test_own_listener(tmp_path):
+    """schema.registry.listen: a listener of the registry alone, at its root."""
+    import socket
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    b = Broker(str(tmp_path / "data"), http=True,
+               extra=["--set", f"schema.registry.listen=127.0.0.1:{port}"]).start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        r = requests.post(base + "/subjects/own-value/versions", json=js({"title": "o"}),
+                          timeout=10)
+        assert r.status_code == 200 and r.json() == {"id": 1}
+        assert r.headers["Content-Type"] == CT
+        assert requests.get(base + "/health", timeout=10).json() == {"status": "ok"}
+        r = requests.get(base + "/v1/topics", timeout=10)
+        assert r.status_code == 404 and r.json()["error_code"] == 404
+        # The HTTP listener serves it under the prefix meanwhile.
+        r = requests.get(f"http://127.0.0.1:{b.http_port}/registry/subjects", timeout=10)
+        assert r.json() == ["own-value"]
+    finally:
+        b.stop()

@@ -224,6 +224,9 @@ void http_server_config_default(http_server_config *c);
 typedef struct http_server http_server;
 int http_server_create(struct td_engine *e, const http_server_config *cfg, http_server **out);
 void http_server_destroy(http_server *s);
+/* The port of the schema registry's own listener (schema.registry.listen), once bound: its
+ * connections get the registry at the root. Before the loops start. */
+void http_server_set_registry_port(http_server *s, int port);
 /* /ready answers 200 once this is set (the listeners are up), 503 before. */
 void http_server_set_ready(http_server *s, bool ready);
 /* For a server stopping, before its loops stop: stops the redrives running (between batches)

@@ -38,6 +38,7 @@ struct http_server {
     int64_t job_seq;
     bool jobs_stopping;
     bool hooked;
+    int registry_port; /* schema.registry.listen's bound port, or 0 */
 };
 
 typedef struct hconn {

@@ -104,13 +104,15 @@ static void respond(hconn *hc, int status, const char *json)
 bool http_route_registry(hconn *hc)
 {
     const http_server_config *cfg = &hc->s->cfg;
-    const char *prefix = cfg->registry_only ? "" : cfg->registry_prefix;
+    bool only = cfg->registry_only ||
+                (hc->s->registry_port > 0 && net_conn_listen_port(hc->c) == hc->s->registry_port);
+    const char *prefix = only ? "" : cfg->registry_prefix;
     const char *path = (const char *)hc->req.path.p;
     size_t plen = hc->req.path.n, pl = strlen(prefix);
     if (pl) {
         if (plen < pl || memcmp(path, prefix, pl) != 0 || (plen > pl && path[pl] != '/'))
             return false;
-    } else if (cfg->registry_only) {
+    } else if (only) {
         /* Its own listener: everything but the probes. */
         if ((plen == 7 && !memcmp(path, "/health", 7)) || (plen == 6 && !memcmp(path, "/ready", 6)))
             return false;

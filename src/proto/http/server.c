@@ -34,6 +34,11 @@ void http_server_config_default(http_server_config *c)
     snprintf(c->registry_prefix, sizeof(c->registry_prefix), "/registry");
 }
 
+void http_server_set_registry_port(http_server *s, int port)
+{
+    s->registry_port = port;
+}
+
 int http_server_create(td_engine *e, const http_server_config *cfg, http_server **out)
 {
     http_server *s = calloc(1, sizeof(*s));
