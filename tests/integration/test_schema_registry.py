@@ -387,3 +387,36 @@ def test_own_listener(tmp_path):
         assert r.json() == ["own-value"]
     finally:
         b.stop()
+
+
+def test_authorization(server, reg):
+    """Subjects <t>-key and <t>-value are authorized as topic <t>, others as the cluster; a
+    schema id is readable through a subject the principal may read, else it is not found."""
+    http = f"http://127.0.0.1:{server.http_port}"
+    pw = "bob-password-1"
+    r = requests.post(http + "/v1/users", json={"name": "regbob", "password": pw}, timeout=10)
+    assert r.status_code == 201
+    bob = requests.Session()
+    bob.auth = ("regbob", pw)
+    st, body = reg.call("POST", "/subjects/secret-value/versions", js({"title": "secret"}))
+    assert st == 200
+    secret_id = body["id"]
+    r = bob.post(reg.base + "/subjects/az-value/versions", json=js({"title": "az"}), timeout=10)
+    assert r.status_code == 403 and r.json()["error_code"] == 40301
+    r = bob.put(reg.base + "/config", json={"compatibility": "NONE"}, timeout=10)
+    assert r.status_code == 403 and r.json()["error_code"] == 40301
+    for op in ("Write", "Describe"):
+        acl = {"principal": "User:regbob", "resource_type": "Topic", "name": "az",
+               "operation": op, "permission": "Allow"}
+        assert requests.post(http + "/v1/acls", json=acl, timeout=10).status_code == 201
+    r = bob.post(reg.base + "/subjects/az-value/versions", json=js({"title": "az"}), timeout=10)
+    assert r.status_code == 200
+    az_id = r.json()["id"]
+    assert bob.get(reg.base + "/subjects", timeout=10).json() == ["az-value"]
+    assert bob.get(f"{reg.base}/schemas/ids/{az_id}", timeout=10).status_code == 200
+    r = bob.get(f"{reg.base}/schemas/ids/{secret_id}", timeout=10)
+    assert r.status_code == 404 and r.json()["error_code"] == 40403
+    r = bob.get(reg.base + "/subjects/secret-value/versions", timeout=10)
+    assert r.status_code == 403
+    r = bob.delete(reg.base + "/subjects/az-value", timeout=10)
+    assert r.status_code == 403
