@@ -679,7 +679,8 @@ static int replay_version(struct td_registry *r, const char *subject, int32_t ve
     }
     state_reader v = {.p = ev->value, .n = ev->value_len};
     reg_change c = {.kind = REGC_VERSION, .subject = subject, .version = version};
-    (void)state_get16(&v); /* version 0 of the fields; later ones append */
+    if (state_get16(&v) != 0)
+        return -1; /* a version of the fields this tidings does not know */
     c.id = state_get32(&v);
     c.deleted = state_get16(&v) != 0;
     int16_t type = state_get16(&v);
@@ -736,24 +737,36 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         reg_change c = {.kind = kind == KEY_CONFIG ? REGC_CONFIG : REGC_MODE, .subject = subject,
                         .clear = !ev->value};
         state_reader v = {.p = ev->value, .n = ev->value_len};
-        if (ev->value) {
-            (void)state_get16(&v);
+        if (ev->value && state_get16(&v) != 0)
+            v.bad = true;
+        if (ev->value)
             c.value = state_get16(&v);
-        }
         int lim = kind == KEY_CONFIG ? REG_COMPAT_NONE : REG_MODE_IMPORT;
         rc = k.bad || v.bad || c.value < 0 || c.value > lim ? -1 : apply(r, &c);
-    } else if (kind == KEY_COUNTER && ev->value) {
+    } else if (kind == KEY_COUNTER) {
         state_reader v = {.p = ev->value, .n = ev->value_len};
-        (void)state_get16(&v);
-        reg_change c = {.kind = REGC_COUNTER, .id = state_get32(&v)};
+        if (ev->value && state_get16(&v) != 0)
+            v.bad = true;
+        reg_change c = {.kind = REGC_COUNTER, .id = ev->value ? state_get32(&v) : 0};
         rc = v.bad ? -1 : apply(r, &c);
+    } else {
+        rc = -1; /* a kind of record this tidings does not know */
     }
     free(subject);
     if (rc == -ENOMEM)
         return rc;
-    if (rc)
-        TD_WARN("registry", "skipping a malformed record at %s offset %" PRId64,
-                STATE_SCHEMAS_TOPIC, ev->offset);
+    if (rc) {
+        /* As __queue_state and __xgroup_state (docs/storage.md, "Records a replay does not
+         * understand"): skipping a record could lose a schema version, or the counter that
+         * keeps ids from being handed out twice; refusing the start is the lesser harm. */
+        TD_ERROR("registry",
+                 "%s partition 0 offset %" PRId64 ": a record of an unknown kind or version, or "
+                 "malformed; refusing to start rather than lose the state it holds (run the "
+                 "tidings version that wrote it, or restore the data directory)",
+                 STATE_SCHEMAS_TOPIC, ev->offset);
+        return td_fail(TD_ECORRUPT, "%s partition 0 offset %" PRId64 ": a record not understood",
+                       STATE_SCHEMAS_TOPIC, ev->offset);
+    }
     return 0;
 }
 
