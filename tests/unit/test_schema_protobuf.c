@@ -443,6 +443,169 @@ static void test_validate_binary(void)
     schema_free(s);
 }
 
+/* ---- compatibility ---- */
+
+/* Whether `reader` can read `writer`; the messages joined in *out (static storage). */
+static bool can_read(const char *reader, const char *writer, char *out, size_t n)
+{
+    schema *r = parse(reader), *w = parse(writer);
+    schema_msgs m = {0};
+    bool ok = schema_can_read(r, w, &m);
+    snprintf(out, n, "%s", m.text ? m.text : "");
+    if (ok)
+        ASSERT_EQ(m.count, 0);
+    else
+        ASSERT(m.count > 0);
+    schema_msgs_free(&m);
+    schema_free(r);
+    schema_free(w);
+    return ok;
+}
+
+#define P3 "syntax = \"proto3\"; package p; "
+
+static void test_compat_matrix(void)
+{
+    char m[4096];
+    const char *base = P3 "message Order { string id = 1; int32 qty = 2; Item item = 3; "
+                          "message Item { string sku = 1; } }";
+    ASSERT(can_read(base, base, m, sizeof(m)));
+    /* Fields added, removed, renamed: compatible. */
+    ASSERT(can_read(P3 "message Order { string id = 1; int32 qty = 2; Item item = 3; "
+                       "string note = 4; message Item { string sku = 1; } }",
+                    base, m, sizeof(m)));
+    ASSERT(can_read(P3 "message Order { string id = 1; Item item = 3; "
+                       "message Item { string sku = 1; } }",
+                    base, m, sizeof(m)));
+    ASSERT(can_read(P3 "message Order { string ident = 1; int32 quantity = 2; Item item = 3; "
+                       "message Item { string sku = 1; } }",
+                    base, m, sizeof(m)));
+    /* Renumbered: the old number is removed and a new one added, both compatible; a number
+     * that now means another kind of field is not. */
+    ASSERT(can_read(P3 "message Order { string id = 1; int32 qty = 5; Item item = 3; "
+                       "message Item { string sku = 1; } }",
+                    base, m, sizeof(m)));
+    ASSERT(!can_read(P3 "message Order { string id = 1; Item qty = 2; Item item = 3; "
+                        "message Item { string sku = 1; } }",
+                     base, m, sizeof(m)));
+    ASSERT_STR_EQ(m, "{errorType:\"FIELD_KIND_CHANGED\", description:\"The type of a field at "
+                     "path '#/Order/2' in the new schema does not match the old schema\"}");
+    /* Scalar changes within a wire-compatible group are compatible, across them not. */
+    static const char *const groups[][5] = {
+        {"int32", "int64", "uint32", "uint64", "bool"},
+        {"sint32", "sint64", NULL, NULL, NULL},
+        {"string", "bytes", NULL, NULL, NULL},
+        {"fixed32", "sfixed32", NULL, NULL, NULL},
+        {"fixed64", "sfixed64", NULL, NULL, NULL},
+        {"float", NULL, NULL, NULL, NULL},
+        {"double", NULL, NULL, NULL, NULL},
+    };
+    size_t ng = sizeof(groups) / sizeof(groups[0]);
+    for (size_t g1 = 0; g1 < ng; g1++)
+        for (size_t i = 0; i < 5 && groups[g1][i]; i++)
+            for (size_t g2 = 0; g2 < ng; g2++)
+                for (size_t j = 0; j < 5 && groups[g2][j]; j++) {
+                    char a[256], b[256];
+                    snprintf(a, sizeof(a), P3 "message M { %s f = 1; }", groups[g1][i]);
+                    snprintf(b, sizeof(b), P3 "message M { %s f = 1; }", groups[g2][j]);
+                    bool ok = can_read(a, b, m, sizeof(m));
+                    if (ok != (g1 == g2))
+                        TEST_FAIL_("%s read as %s: %d", groups[g2][j], groups[g1][i], ok);
+                    if (!ok)
+                        ASSERT_CONTAINS(m, "FIELD_SCALAR_KIND_CHANGED");
+                }
+    /* An enum counts as an integer. */
+    ASSERT(can_read(P3 "message M { E f = 1; } enum E { Z = 0; }", P3 "message M { int32 f = 1; }",
+                    m, sizeof(m)));
+    /* Labels: numeric label changes are not compatible, string ones are; an implicit proto3
+     * label compares equal to any (as Confluent). */
+    ASSERT(!can_read("package p; message M { repeated int32 f = 1; }",
+                     "package p; message M { optional int32 f = 1; }", m, sizeof(m)));
+    ASSERT_CONTAINS(m, "FIELD_NUMERIC_LABEL_CHANGED");
+    ASSERT_CONTAINS(m, "'#/M/1'");
+    ASSERT(can_read("package p; message M { repeated string f = 1; }",
+                    "package p; message M { optional string f = 1; }", m, sizeof(m)));
+    ASSERT(can_read(P3 "message M { repeated int32 f = 1; }", P3 "message M { int32 f = 1; }", m,
+                    sizeof(m)));
+    /* proto2 required fields added or removed. */
+    ASSERT(!can_read("message M { optional int32 a = 1; required int32 b = 2; }",
+                     "message M { optional int32 a = 1; }", m, sizeof(m)));
+    ASSERT_STR_EQ(m, "{errorType:\"REQUIRED_FIELD_ADDED\", description:\"A required field  at "
+                     "path '#/M/2' in the new schema is missing in the old schema\"}");
+    ASSERT(!can_read("message M { optional int32 a = 1; }",
+                     "message M { optional int32 a = 1; required int32 b = 2; }", m, sizeof(m)));
+    ASSERT_CONTAINS(m, "REQUIRED_FIELD_REMOVED");
+    /* Message removed; package changed; message added is compatible. */
+    ASSERT(!can_read(P3 "message A { int32 a = 1; }",
+                     P3 "message A { int32 a = 1; } message B { int32 b = 1; }", m, sizeof(m)));
+    ASSERT_STR_EQ(m, "{errorType:\"MESSAGE_REMOVED\", description:\"The new schema is missing a "
+                     "MESSAGE type at path '#/B' in the old schema\"}");
+    ASSERT(can_read(P3 "message A { int32 a = 1; } message B { int32 b = 1; }",
+                    P3 "message A { int32 a = 1; }", m, sizeof(m)));
+    ASSERT(!can_read("syntax = \"proto3\"; package q; message A { int32 a = 1; }",
+                     P3 "message A { int32 a = 1; }", m, sizeof(m)));
+    ASSERT_STR_EQ(m, "{errorType:\"PACKAGE_CHANGED\", description:\"The package at '#/' in the "
+                     "new schema does not match the package in the old schema\"}");
+    /* A message field's type renamed, or changed incompatibly inside. */
+    ASSERT(!can_read(P3 "message A { X x = 1; } message X { int32 v = 1; } message Y {}",
+                     P3 "message A { Y x = 1; } message X { int32 v = 1; } message Y {}", m,
+                     sizeof(m)));
+    ASSERT_CONTAINS(m, "FIELD_NAMED_TYPE_CHANGED");
+    ASSERT(!can_read(P3 "message A { X x = 1; } message X { string v = 1; }",
+                     P3 "message A { X x = 1; } message X { int32 v = 1; }", m, sizeof(m)));
+    ASSERT_CONTAINS(m, "'#/X/1'");
+    ASSERT_CONTAINS(m, "FIELD_NAMED_TYPE_CHANGED");
+    /* Self-reference ends. */
+    ASSERT(can_read(P3 "message T { T next = 1; int64 v = 2; }",
+                    P3 "message T { T next = 1; int32 v = 2; }", m, sizeof(m)));
+    /* Maps: value types compared. */
+    ASSERT(!can_read(P3 "message M { map<string, string> m = 1; }",
+                     P3 "message M { map<string, int32> m = 1; }", m, sizeof(m)));
+    ASSERT(!can_read(P3 "message M { map<string, int32> m = 1; }",
+                     P3 "message M { int32 m = 1; }", m, sizeof(m)));
+    ASSERT_CONTAINS(m, "FIELD_KIND_CHANGED");
+}
+
+static void test_compat_oneof(void)
+{
+    char m[4096];
+    const char *w = P3 "message M { oneof o { int32 a = 1; string b = 2; } int32 c = 3; "
+                       "int32 d = 4; }";
+    /* A oneof added with a new field, a member added: compatible. */
+    ASSERT(can_read(P3 "message M { oneof o { int32 a = 1; string b = 2; string e = 5; } "
+                       "int32 c = 3; int32 d = 4; }",
+                    w, m, sizeof(m)));
+    /* A member removed while the oneof remains. */
+    ASSERT(!can_read(P3 "message M { oneof o { int32 a = 1; } int32 c = 3; int32 d = 4; }", w, m,
+                     sizeof(m)));
+    ASSERT_STR_EQ(m, "{errorType:\"ONEOF_FIELD_REMOVED\", description:\"The new schema is "
+                     "missing a oneof field at path '#/M/o/2' in the old schema\"}");
+    /* The whole oneof removed: compatible. */
+    ASSERT(can_read(P3 "message M { int32 c = 3; int32 d = 4; }", w, m, sizeof(m)));
+    /* One top-level field moved into the existing oneof, two into a new one. */
+    ASSERT(!can_read(P3 "message M { oneof o { int32 a = 1; string b = 2; int32 c = 3; } "
+                        "int32 d = 4; }",
+                     w, m, sizeof(m)));
+    ASSERT_CONTAINS(m, "FIELD_MOVED_TO_EXISTING_ONEOF");
+    ASSERT_CONTAINS(m, "'#/M/o'");
+    ASSERT(!can_read(P3 "message M { oneof o { int32 a = 1; string b = 2; } oneof n { int32 c = "
+                        "3; int32 d = 4; } }",
+                     w, m, sizeof(m)));
+    ASSERT_CONTAINS(m, "MULTIPLE_FIELDS_MOVED_TO_ONEOF");
+    /* A single field moved into a new oneof, and a member moved out: compatible. */
+    ASSERT(can_read(P3 "message M { oneof o { int32 a = 1; string b = 2; } oneof n { int32 c = "
+                       "3; } int32 d = 4; }",
+                    w, m, sizeof(m)));
+    ASSERT(can_read(P3 "message M { oneof o { int32 a = 1; } string b = 2; int32 c = 3; "
+                       "int32 d = 4; }",
+                    w, m, sizeof(m)));
+    /* A member's type changed inside the oneof is reported at its oneof path. */
+    ASSERT(!can_read(P3 "message M { oneof o { int32 a = 1; double b = 2; } int32 c = 3; "
+                        "int32 d = 4; }",
+                     w, m, sizeof(m)));
+    ASSERT_CONTAINS(m, "'#/M/o/2'");
+}
+
 TEST_MAIN(TEST(test_parse_constructs), TEST(test_parse_errors), TEST(test_nesting_bound),
           TEST(test_truncated_text), TEST(test_resolution), TEST(test_canonical),
-          TEST(test_validate_binary))
+          TEST(test_validate_binary), TEST(test_compat_matrix), TEST(test_compat_oneof))
