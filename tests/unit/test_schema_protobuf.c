@@ -606,6 +606,85 @@ static void test_compat_oneof(void)
     ASSERT_CONTAINS(m, "'#/M/o/2'");
 }
 
+/* ---- JSON payloads ---- */
+
+static int vjson(const schema *s, const char *json, schema_error *err)
+{
+    return schema_validate_json(s, json, strlen(json), err);
+}
+
+static void test_validate_json(void)
+{
+    schema *s = parse(ORDER);
+    schema_error err;
+    ASSERT_EQ(vjson(s, "{\"orderId\": \"o1\", \"items\": [{\"sku\": \"a\", \"qty\": 2}], "
+                       "\"at\": \"2024-01-02T03:04:05Z\", \"status\": \"PAID\", "
+                       "\"totals\": {\"x\": \"5\", \"y\": 7}, \"card\": \"c\", "
+                       "\"discount\": \"NaN\", \"codes\": [1, \"2\", 3.0]}",
+                    &err),
+              0);
+    ASSERT_EQ(vjson(s, "{\"id\": \"o1\", \"status\": 7, \"bank\": {\"iban\": \"x\"}}", &err), 0);
+    ASSERT_EQ(vjson(s, "{}", &err), 0);
+    ASSERT_EQ(vjson(s, "{\"id\": null, \"items\": null}", &err), 0);
+    /* Wrong types, with the pointer of the value. */
+    ASSERT_EQ(vjson(s, "{\"id\": 5}", &err), -1);
+    ASSERT_STR_EQ(err.path, "/id");
+    ASSERT_EQ(vjson(s, "{\"items\": [{\"sku\": \"a\"}, {\"qty\": -1}]}", &err), -1);
+    ASSERT_STR_EQ(err.path, "/items/1/qty");
+    ASSERT_EQ(vjson(s, "{\"items\": [{\"qty\": 4294967296}]}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"codes\": [1.5]}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"codes\": [\"99999999999\"]}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"codes\": 1}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"status\": \"GONE\"}", &err), -1);
+    ASSERT_STR_EQ(err.rule, "enum");
+    ASSERT_EQ(vjson(s, "{\"totals\": {\"x\": \"a\"}}", &err), -1);
+    ASSERT_STR_EQ(err.path, "/totals/x");
+    ASSERT_EQ(vjson(s, "{\"nope\": 1}", &err), -1);
+    ASSERT_STR_EQ(err.rule, "unknown");
+    ASSERT_EQ(vjson(s, "{\"card\": \"c\", \"bank\": {}}", &err), -1);
+    ASSERT_STR_EQ(err.rule, "oneof");
+    ASSERT_EQ(vjson(s, "{\"at\": 5}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"discount\": \"x\"}", &err), -1);
+    ASSERT_EQ(vjson(s, "[]", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"id\": ", &err), -1);
+    ASSERT_STR_EQ(err.rule, "json");
+    schema_free(s);
+    /* 64-bit integers, bytes, bools, map keys, closed proto2 enums, wrappers. */
+    s = parse("syntax = \"proto2\"; import \"google/protobuf/wrappers.proto\";\n"
+              "message M { optional int64 a = 1; optional uint64 b = 2; optional bytes c = 3;\n"
+              "  optional bool d = 4; map<int32, string> e = 5; optional E f = 6;\n"
+              "  optional google.protobuf.Int32Value g = 7; map<bool, bool> h = 8;\n"
+              "  enum E { X = 1; } }");
+    ASSERT_EQ(vjson(s, "{\"a\": \"-9223372036854775808\", \"b\": \"18446744073709551615\", "
+                       "\"c\": \"aGk=\", \"d\": true, \"e\": {\"-1\": \"x\"}, \"f\": 1, "
+                       "\"g\": 5, \"h\": {\"true\": false}}",
+                    &err),
+              0);
+    ASSERT_EQ(vjson(s, "{\"a\": \"9223372036854775808\"}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"b\": \"-1\"}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"c\": \"a$\"}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"d\": 1}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"e\": {\"x\": \"y\"}}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"f\": 2}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"g\": \"x\"}", &err), -1);
+    ASSERT_EQ(vjson(s, "{\"h\": {\"yes\": true}}", &err), -1);
+    schema_free(s);
+    /* Depth is bounded. */
+    s = parse("syntax = \"proto3\"; message R { R r = 1; }");
+    char deep[2048];
+    size_t k = 0;
+    for (int i = 0; i < 100; i++)
+        k += (size_t)snprintf(deep + k, sizeof(deep) - k, "{\"r\":");
+    k += (size_t)snprintf(deep + k, sizeof(deep) - k, "{}");
+    for (int i = 0; i < 100; i++)
+        deep[k++] = '}';
+    deep[k] = 0;
+    ASSERT_EQ(vjson(s, deep, &err), -1);
+    ASSERT_STR_EQ(err.rule, "depth");
+    schema_free(s);
+}
+
 TEST_MAIN(TEST(test_parse_constructs), TEST(test_parse_errors), TEST(test_nesting_bound),
           TEST(test_truncated_text), TEST(test_resolution), TEST(test_canonical),
-          TEST(test_validate_binary), TEST(test_compat_matrix), TEST(test_compat_oneof))
+          TEST(test_validate_binary), TEST(test_compat_matrix), TEST(test_compat_oneof),
+          TEST(test_validate_json))
