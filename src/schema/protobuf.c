@@ -353,6 +353,7 @@ static int check_msg(R *r, pb_msg *m, const pb_file *f)
                              "field '%s' is already defined in message '%s'", fd->name,
                              m->full);
         m->by_number[i] = fd;
+        fd->req_index = fd->label == PB_L_REQUIRED ? (int)m->nrequired++ : -1;
     }
     if (m->nfields)
         qsort(m->by_number, m->nfields, sizeof(pb_field *), by_number_cmp);

@@ -87,6 +87,7 @@ typedef struct pb_field {
     uint8_t key_type;    /* a map's key type, else PB_T_NONE */
     bool is_map, packed, has_default, explicit_json_name;
     int oneof;            /* index in the message's oneofs, or -1 */
+    int req_index;        /* a required field's ordinal among its message's, else -1 */
     struct pb_msg *msg;   /* resolved message (or group) type, also a map's value */
     struct pb_enum *en;   /* resolved enum type */
     uint32_t line, col;
@@ -126,6 +127,7 @@ typedef struct pb_msg {
     size_t nreserved, nextensions;
     char **reserved_names;
     size_t nreserved_names;
+    size_t nrequired; /* required fields (proto2) */
     bool is_group; /* the body of a proto2 group (not counted in Confluent's message indexes) */
     uint32_t line, col;
 } pb_msg;

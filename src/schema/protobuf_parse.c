@@ -446,8 +446,11 @@ static int check_default(P *p, pb_field *fd, int kind, const pb_tok *at)
         break;
     case PB_T_FLOAT:
     case PB_T_DOUBLE:
+        if (kind == C_IDENT && at->kind == PB_TOK_SYM)
+            at++; /* the sign of -inf */
         ok = kind == C_INT || kind == C_FLOAT ||
-             (kind == C_IDENT && (at->len <= 4)); /* inf, nan, -inf */
+             (kind == C_IDENT && at->len == 3 &&
+              (!memcmp(p->text + at->off, "inf", 3) || !memcmp(p->text + at->off, "nan", 3)));
         break;
     case PB_T_NAMED:
         ok = kind == C_IDENT; /* an enum's value; protobuf.c refuses messages */

@@ -329,6 +329,9 @@ static int message(V *v, const uint8_t **pp, const uint8_t *end, const pb_msg *m
         return vfail(v, "depth", "messages are nested more than %d deep", SCHEMA_MAX_DEPTH);
     bool utf8 = m->file->syntax == 3;
     const uint8_t *p = *pp;
+    /* The required fields seen, as protobuf's parsers refuse a message without one; a message
+     * with more than 64 of them has the rest unchecked, to stay without allocation. */
+    uint64_t seen = 0;
     while (p < end) {
         uint64_t tag;
         if (read_varint(v, &p, end, &tag) < 0)
@@ -343,8 +346,8 @@ static int message(V *v, const uint8_t **pp, const uint8_t *end, const pb_msg *m
                          n, m->full, wt);
         if (wt == 4) {
             if (group_number && n == group_number) {
-                *pp = p;
-                return 0;
+                group_number = 0; /* ended */
+                break;
             }
             return vfail(v, "group", "an unexpected end of group (field %u) in %s", n, m->full);
         }
@@ -353,6 +356,8 @@ static int message(V *v, const uint8_t **pp, const uint8_t *end, const pb_msg *m
         if (!f) {
             rc = skip(v, &p, end, wt, n, v->depth);
         } else {
+            if (f->req_index >= 0 && f->req_index < 64)
+                seen |= (uint64_t)1 << f->req_index;
             v->stack[v->depth++] = f->name;
             rc = field_value(v, &p, end, f, wt, utf8);
             if (rc == 0)
@@ -363,6 +368,18 @@ static int message(V *v, const uint8_t **pp, const uint8_t *end, const pb_msg *m
     }
     if (group_number)
         return vfail(v, "truncated", "the payload ends inside group %s", m->full);
+    if (m->nrequired) {
+        size_t n = m->nrequired < 64 ? m->nrequired : 64;
+        uint64_t all = n == 64 ? UINT64_MAX : ((uint64_t)1 << n) - 1;
+        if ((seen & all) != all) {
+            for (size_t i = 0; i < m->nfields; i++) {
+                const pb_field *f = &m->fields[i];
+                if (f->req_index >= 0 && f->req_index < 64 && !(seen >> f->req_index & 1))
+                    return vfail(v, "required", "required field '%s' of %s is missing", f->name,
+                                 m->full);
+            }
+        }
+    }
     *pp = p;
     return 0;
 }

@@ -139,6 +139,7 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\"; message A { group G = 1 {} }", NULL, "proto3");
     refused("message A { optional int32 a = 1 [default = \"x\"]; }", NULL, "does not fit");
     refused("message A { repeated int32 a = 1 [default = 1]; }", NULL, "repeated");
+    refused("message A { optional float a = 1 [default = abc]; }", NULL, "does not fit");
     refused("message A { optional B b = 1 [default = X]; } message B {}", NULL, "messages");
     refused("message A { extensions 5 to 9; optional int32 a = 7; }", NULL, "extension range");
     refused("syntax = \"proto3\"; message A { } extend A { int32 x = 5; }", NULL,
@@ -416,6 +417,18 @@ static void test_validate_binary(void)
     ASSERT_STR_EQ(err.rule, "group");
     uint8_t g_open[] = {0x00, 0x13, 0x0a, 0x01, 'x'};
     ASSERT_EQ(validate(s, g_open, sizeof(g_open), &err), -1);
+    /* proto2 required fields must be present, in groups too. */
+    schema *r = parse("message Q { required int32 a = 1; optional group G = 2 { required "
+                      "string s = 1; } }");
+    uint8_t q_ok[] = {0x00, 0x08, 0x01, 0x13, 0x0a, 0x00, 0x14};
+    ASSERT_EQ(validate(r, q_ok, sizeof(q_ok), &err), 0);
+    uint8_t q_missing[] = {0x00, 0x13, 0x0a, 0x00, 0x14};
+    ASSERT_EQ(validate(r, q_missing, sizeof(q_missing), &err), -1);
+    ASSERT_STR_EQ(err.rule, "required");
+    uint8_t q_inner[] = {0x00, 0x08, 0x01, 0x13, 0x14};
+    ASSERT_EQ(validate(r, q_inner, sizeof(q_inner), &err), -1);
+    ASSERT_STR_EQ(err.path, "/g");
+    schema_free(r);
     uint8_t g_wt[] = {0x00, 0x12, 0x00};
     ASSERT_EQ(validate(s, g_wt, sizeof(g_wt), &err), -1);
     schema_free(s);
