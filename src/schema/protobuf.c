@@ -33,14 +33,12 @@ static const struct {
     {"google/protobuf/duration.proto",
      "syntax = \"proto3\"; package google.protobuf;\n"
      "message Duration { int64 seconds = 1; int32 nanos = 2; }\n"},
-    {"google/protobuf/any.proto",
-     "syntax = \"proto3\"; package google.protobuf;\n"
-     "message Any { string type_url = 1; bytes value = 2; }\n"},
+    {"google/protobuf/any.proto", "syntax = \"proto3\"; package google.protobuf;\n"
+                                  "message Any { string type_url = 1; bytes value = 2; }\n"},
     {"google/protobuf/empty.proto",
      "syntax = \"proto3\"; package google.protobuf;\nmessage Empty {}\n"},
-    {"google/protobuf/field_mask.proto",
-     "syntax = \"proto3\"; package google.protobuf;\n"
-     "message FieldMask { repeated string paths = 1; }\n"},
+    {"google/protobuf/field_mask.proto", "syntax = \"proto3\"; package google.protobuf;\n"
+                                         "message FieldMask { repeated string paths = 1; }\n"},
     {"google/protobuf/struct.proto",
      "syntax = \"proto3\"; package google.protobuf;\n"
      "message Struct { map<string, Value> fields = 1; }\n"
@@ -57,16 +55,15 @@ static const struct {
      "message BoolValue { bool value = 1; }\nmessage StringValue { string value = 1; }\n"
      "message BytesValue { bytes value = 1; }\n"},
     /* Only the option messages that custom options extend, open to every extension. */
-    {"google/protobuf/descriptor.proto",
-     "syntax = \"proto2\"; package google.protobuf;\n"
-     "message FileOptions { extensions 1000 to max; }\n"
-     "message MessageOptions { extensions 1000 to max; }\n"
-     "message FieldOptions { extensions 1000 to max; }\n"
-     "message OneofOptions { extensions 1000 to max; }\n"
-     "message EnumOptions { extensions 1000 to max; }\n"
-     "message EnumValueOptions { extensions 1000 to max; }\n"
-     "message ServiceOptions { extensions 1000 to max; }\n"
-     "message MethodOptions { extensions 1000 to max; }\n"},
+    {"google/protobuf/descriptor.proto", "syntax = \"proto2\"; package google.protobuf;\n"
+                                         "message FileOptions { extensions 1000 to max; }\n"
+                                         "message MessageOptions { extensions 1000 to max; }\n"
+                                         "message FieldOptions { extensions 1000 to max; }\n"
+                                         "message OneofOptions { extensions 1000 to max; }\n"
+                                         "message EnumOptions { extensions 1000 to max; }\n"
+                                         "message EnumValueOptions { extensions 1000 to max; }\n"
+                                         "message ServiceOptions { extensions 1000 to max; }\n"
+                                         "message MethodOptions { extensions 1000 to max; }\n"},
 };
 
 const char *pb_wkt_text(const char *path)
@@ -338,11 +335,10 @@ static int check_msg(R *r, pb_msg *m, const pb_file *f)
         if (resolve_field(r, fd, m, f) < 0)
             return -1;
         if (in_ranges(m->reserved, m->nreserved, fd->number))
-            return rfail(r, fd->line, fd->col, "reserved",
-                         "field '%s' uses reserved number %d", fd->name, fd->number);
+            return rfail(r, fd->line, fd->col, "reserved", "field '%s' uses reserved number %d",
+                         fd->name, fd->number);
         if (in_names(m->reserved_names, m->nreserved_names, fd->name))
-            return rfail(r, fd->line, fd->col, "reserved", "field name '%s' is reserved",
-                         fd->name);
+            return rfail(r, fd->line, fd->col, "reserved", "field name '%s' is reserved", fd->name);
         if (in_ranges(m->extensions, m->nextensions, fd->number))
             return rfail(r, fd->line, fd->col, "number",
                          "field '%s' uses number %d, which is in an extension range", fd->name,
@@ -350,8 +346,7 @@ static int check_msg(R *r, pb_msg *m, const pb_file *f)
         for (size_t j = 0; j < i; j++)
             if (!strcmp(m->fields[j].name, fd->name))
                 return rfail(r, fd->line, fd->col, "name",
-                             "field '%s' is already defined in message '%s'", fd->name,
-                             m->full);
+                             "field '%s' is already defined in message '%s'", fd->name, m->full);
         m->by_number[i] = fd;
         fd->req_index = fd->label == PB_L_REQUIRED ? (int)m->nrequired++ : -1;
     }
@@ -383,8 +378,8 @@ static int check_enum(R *r, const pb_enum *e)
                          "value %s of enum '%s' uses reserved number %d", e->names[i], e->full,
                          e->numbers[i]);
         if (in_names(e->reserved_names, e->nreserved_names, e->names[i]))
-            return rfail(r, e->line, e->col, "reserved",
-                         "value name %s of enum '%s' is reserved", e->names[i], e->full);
+            return rfail(r, e->line, e->col, "reserved", "value name %s of enum '%s' is reserved",
+                         e->names[i], e->full);
         for (size_t j = 0; j < i; j++) {
             if (!strcmp(e->names[i], e->names[j]))
                 return rfail(r, e->line, e->col, "name", "value %s is defined twice in enum '%s'",
@@ -433,8 +428,8 @@ static int check_file(R *r, pb_file *f)
             const pb_field *fd = &f->ext_fields[ref->first_field + k];
             if (!in_ranges(target->extensions, target->nextensions, fd->number))
                 return rfail(r, fd->line, fd->col, "number",
-                             "\"%.200s\" does not declare %d as an extension number",
-                             target->full, fd->number);
+                             "\"%.200s\" does not declare %d as an extension number", target->full,
+                             fd->number);
         }
     }
     r->f = NULL;
@@ -570,8 +565,8 @@ static char *record_name(const pb_file *f)
     return name ? join(f->package, name) : NULL;
 }
 
-static int pb_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps,
-                    void **impl, char **canonical, char **rname, schema_error *err)
+static int pb_parse(const char *text, size_t len, const schema_dep *deps, size_t ndeps, void **impl,
+                    char **canonical, char **rname, schema_error *err)
 {
     *impl = NULL;
     *canonical = NULL;

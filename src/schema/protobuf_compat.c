@@ -53,9 +53,10 @@ enum diff {
 static const struct {
     const char *name, *before, *middle;
 } diffs[] = {
-    [PACKAGE_CHANGED] = {"PACKAGE_CHANGED", "The package at '", "' in the %s schema does not "
-                                                                "match the package in the %s "
-                                                                "schema"},
+    [PACKAGE_CHANGED] = {"PACKAGE_CHANGED", "The package at '",
+                         "' in the %s schema does not "
+                         "match the package in the %s "
+                         "schema"},
     [MESSAGE_REMOVED] = {"MESSAGE_REMOVED", "The %s schema is missing a MESSAGE type at path '",
                          "' in the %s schema"},
     [FIELD_KIND_CHANGED] = {"FIELD_KIND_CHANGED", "The type of a field at path '",
@@ -273,8 +274,7 @@ static void compare_field(C *c, const pb_field *a, const pb_field *b)
     }
     ty ta = {a->type, a->msg}, tb = {b->type, b->msg};
     if (a->is_map) {
-        compare_typed(c, PB_L_NONE, PB_L_NONE, (ty){a->key_type, NULL},
-                      (ty){b->key_type, NULL});
+        compare_typed(c, PB_L_NONE, PB_L_NONE, (ty){a->key_type, NULL}, (ty){b->key_type, NULL});
         compare_typed(c, PB_L_NONE, PB_L_NONE, ta, tb);
         return;
     }

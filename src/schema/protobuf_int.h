@@ -86,10 +86,10 @@ typedef struct pb_field {
     uint8_t label, type; /* PB_L_*, PB_T_* (a map's value type for a map) */
     uint8_t key_type;    /* a map's key type, else PB_T_NONE */
     bool is_map, packed, has_default, explicit_json_name;
-    int oneof;            /* index in the message's oneofs, or -1 */
-    int req_index;        /* a required field's ordinal among its message's, else -1 */
-    struct pb_msg *msg;   /* resolved message (or group) type, also a map's value */
-    struct pb_enum *en;   /* resolved enum type */
+    int oneof;          /* index in the message's oneofs, or -1 */
+    int req_index;      /* a required field's ordinal among its message's, else -1 */
+    struct pb_msg *msg; /* resolved message (or group) type, also a map's value */
+    struct pb_enum *en; /* resolved enum type */
     uint32_t line, col;
 } pb_field;
 
@@ -128,7 +128,7 @@ typedef struct pb_msg {
     char **reserved_names;
     size_t nreserved_names;
     size_t nrequired; /* required fields (proto2) */
-    bool is_group; /* the body of a proto2 group (not counted in Confluent's message indexes) */
+    bool is_group;    /* the body of a proto2 group (not counted in Confluent's message indexes) */
     uint32_t line, col;
 } pb_msg;
 
@@ -144,7 +144,7 @@ typedef struct pb_ref {
 } pb_ref;
 
 typedef struct pb_file {
-    char *path; /* the import path ("" for the schema itself) */
+    char *path;    /* the import path ("" for the schema itself) */
     char *package; /* "" when none */
     int syntax;    /* 2 or 3 */
     char **imports;

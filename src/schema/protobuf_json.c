@@ -39,7 +39,8 @@ typedef struct J {
     int depth;
 } J;
 
-static int jfail(J *j, const char *rule, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int jfail(J *j, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int jfail(J *j, const char *rule, const char *fmt, ...)
 {
@@ -172,8 +173,8 @@ static int enum_value(J *j, const json_t *v, const pb_enum *e)
         for (size_t i = 0; i < e->n; i++)
             if (e->numbers[i] == json_integer_value(v))
                 return 0;
-        return jfail(j, "enum", "%lld is not a value of enum %s",
-                     (long long)json_integer_value(v), e->full);
+        return jfail(j, "enum", "%lld is not a value of enum %s", (long long)json_integer_value(v),
+                     e->full);
     }
     return jfail(j, "enum", "expected a name or a number of enum %s", e->full);
 }
@@ -279,7 +280,7 @@ static int map_value(J *j, const json_t *v, const pb_field *f)
     {
         size_t at = push(j, key);
         if (f->key_type == PB_T_BOOL ? strcmp(key, "true") && strcmp(key, "false")
-            : f->key_type != PB_T_STRING) {
+                                     : f->key_type != PB_T_STRING) {
             json_t *k = json_string(key);
             int rc = k ? value(j, k, f->key_type, NULL, NULL) : -1;
             json_decref(k);

@@ -156,7 +156,7 @@ int pb_lex(const char *text, size_t len, pb_toks *out, schema_error *err)
     uint32_t line = 1;
     size_t line_start = 0;
     memset(out, 0, sizeof(*out));
-#define COL(at) ((uint32_t)((at) - line_start + 1))
+#define COL(at) ((uint32_t)((at)-line_start + 1))
     while (i < len) {
         char c = text[i];
         if (c == '\n') {
@@ -427,13 +427,12 @@ char *pb_canonical(const char *text, const pb_toks *toks)
             put_indent(&b, indent);
             in_option = ident_is(text, t, "option");
         } else {
-            bool glue = sym_is(text, prev, '(') || sym_is(text, prev, '[') ||
-                        sym_is(text, prev, '<') || sym_is(text, prev, '.') ||
-                        sym_is(text, prev, '-') || sym_is(text, prev, '+') ||
-                        sym_is(text, t, ';') || sym_is(text, t, ',') || sym_is(text, t, ')') ||
-                        sym_is(text, t, ']') || sym_is(text, t, '>') || sym_is(text, t, '.') ||
-                        sym_is(text, t, ':') ||
-                        (sym_is(text, t, '<') && ident_is(text, prev, "map"));
+            bool glue =
+                sym_is(text, prev, '(') || sym_is(text, prev, '[') || sym_is(text, prev, '<') ||
+                sym_is(text, prev, '.') || sym_is(text, prev, '-') || sym_is(text, prev, '+') ||
+                sym_is(text, t, ';') || sym_is(text, t, ',') || sym_is(text, t, ')') ||
+                sym_is(text, t, ']') || sym_is(text, t, '>') || sym_is(text, t, '.') ||
+                sym_is(text, t, ':') || (sym_is(text, t, '<') && ident_is(text, prev, "map"));
             if (!glue)
                 put(&b, " ", 1);
         }

@@ -345,11 +345,11 @@ static const struct {
     const char *name;
     int type;
 } scalars[] = {
-    {"double", PB_T_DOUBLE},     {"float", PB_T_FLOAT},       {"int64", PB_T_INT64},
-    {"uint64", PB_T_UINT64},     {"int32", PB_T_INT32},       {"fixed64", PB_T_FIXED64},
-    {"fixed32", PB_T_FIXED32},   {"bool", PB_T_BOOL},         {"string", PB_T_STRING},
-    {"bytes", PB_T_BYTES},       {"uint32", PB_T_UINT32},     {"sfixed32", PB_T_SFIXED32},
-    {"sfixed64", PB_T_SFIXED64}, {"sint32", PB_T_SINT32},     {"sint64", PB_T_SINT64},
+    {"double", PB_T_DOUBLE},     {"float", PB_T_FLOAT},   {"int64", PB_T_INT64},
+    {"uint64", PB_T_UINT64},     {"int32", PB_T_INT32},   {"fixed64", PB_T_FIXED64},
+    {"fixed32", PB_T_FIXED32},   {"bool", PB_T_BOOL},     {"string", PB_T_STRING},
+    {"bytes", PB_T_BYTES},       {"uint32", PB_T_UINT32}, {"sfixed32", PB_T_SFIXED32},
+    {"sfixed64", PB_T_SFIXED64}, {"sint32", PB_T_SINT32}, {"sint64", PB_T_SINT64},
 };
 
 const char *pb_type_name(int type)
@@ -635,8 +635,8 @@ static int field(P *p, pb_msg *scope, int label, int oneof, pb_field **arr, size
         } else if (field_type(p, fd) < 0) {
             return -1;
         }
-        if (ident(p, &fd->name) < 0 || expect(p, '=') < 0 ||
-            field_number(p, &fd->number) < 0 || field_options(p, fd) < 0 || expect(p, ';') < 0)
+        if (ident(p, &fd->name) < 0 || expect(p, '=') < 0 || field_number(p, &fd->number) < 0 ||
+            field_options(p, fd) < 0 || expect(p, ';') < 0)
             return -1;
     }
     if (!fd->json_name && !(fd->json_name = camel(fd->name)))
@@ -829,8 +829,7 @@ static int enum_value(P *p, pb_enum *e)
     char *name;
     if (ident(p, &name) < 0)
         return -1;
-    if (grow(&e->names, e->n, sizeof(char *)) < 0 ||
-        grow(&e->numbers, e->n, sizeof(int32_t)) < 0) {
+    if (grow(&e->names, e->n, sizeof(char *)) < 0 || grow(&e->numbers, e->n, sizeof(int32_t)) < 0) {
         free(name);
         return oom(p);
     }
@@ -1031,8 +1030,9 @@ static int header(P *p)
 {
     p->f->syntax = 2; /* a file without `syntax` is proto2 */
     if (is_word(p, "edition") && next_is_sym(p, '='))
-        return fail_at(p, cur(p), "editions are not supported; use syntax = \"proto2\" or "
-                                  "\"proto3\"");
+        return fail_at(p, cur(p),
+                       "editions are not supported; use syntax = \"proto2\" or "
+                       "\"proto3\"");
     if (!is_word(p, "syntax") || !next_is_sym(p, '='))
         return 0;
     p->i += 2;

@@ -35,7 +35,8 @@ typedef struct V {
     int depth;
 } V;
 
-static int vfail(V *v, const char *rule, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int vfail(V *v, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int vfail(V *v, const char *rule, const char *fmt, ...)
 {
@@ -130,8 +131,7 @@ static bool utf8_ok(const uint8_t *p, size_t n)
 }
 
 /* Skips a value of wire type wt (the field's tag read); for a group, up to its end tag. */
-static int skip(V *v, const uint8_t **pp, const uint8_t *end, int wt, uint32_t number,
-                int depth)
+static int skip(V *v, const uint8_t **pp, const uint8_t *end, int wt, uint32_t number, int depth)
 {
     uint64_t x;
     switch (wt) {
@@ -165,13 +165,12 @@ static int skip(V *v, const uint8_t **pp, const uint8_t *end, int wt, uint32_t n
                 return vfail(v, "tag", "invalid tag %llu", (unsigned long long)x);
             if (w == 4) {
                 if (n != number)
-                    return vfail(v, "group", "a group of field %u ends with field %u", number,
-                                 n);
+                    return vfail(v, "group", "a group of field %u ends with field %u", number, n);
                 return 0;
             }
             if (w > 5)
-                return vfail(v, "wire-type", "field %u has wire type %d, which does not exist",
-                             n, w);
+                return vfail(v, "wire-type", "field %u has wire type %d, which does not exist", n,
+                             w);
             if (skip(v, pp, end, w, n, depth + 1) < 0)
                 return -1;
         }
@@ -201,8 +200,8 @@ static int message(V *v, const uint8_t **pp, const uint8_t *end, const pb_msg *m
 
 static const char *wire_name(int wt)
 {
-    static const char *const n[] = {"varint", "64-bit", "length-delimited", "start-group",
-                                    "end-group", "32-bit", "6", "7"};
+    static const char *const n[] = {
+        "varint", "64-bit", "length-delimited", "start-group", "end-group", "32-bit", "6", "7"};
     return n[wt & 7];
 }
 
@@ -302,8 +301,10 @@ static int field_value(V *v, const uint8_t **pp, const uint8_t *end, const pb_fi
     }
     if (f->is_map || f->type == PB_T_MESSAGE) {
         if (wt != 2)
-            return vfail(v, "wire-type", "a %s field came with wire type %s instead of "
-                         "length-delimited", f->is_map ? "map" : "message", wire_name(wt));
+            return vfail(v, "wire-type",
+                         "a %s field came with wire type %s instead of "
+                         "length-delimited",
+                         f->is_map ? "map" : "message", wire_name(wt));
         uint64_t len;
         if (read_varint(v, pp, end, &len) < 0)
             return -1;
@@ -342,8 +343,8 @@ static int message(V *v, const uint8_t **pp, const uint8_t *end, const pb_msg *m
             return vfail(v, "tag", "invalid tag %llu in message %s", (unsigned long long)tag,
                          m->full);
         if (wt > 5)
-            return vfail(v, "wire-type", "field %u of %s has wire type %d, which does not exist",
-                         n, m->full, wt);
+            return vfail(v, "wire-type", "field %u of %s has wire type %d, which does not exist", n,
+                         m->full, wt);
         if (wt == 4) {
             if (group_number && n == group_number) {
                 group_number = 0; /* ended */
@@ -418,7 +419,7 @@ int pb_validate(const void *impl, const uint8_t *p, size_t n, schema_error *err)
             if (read_varint(&v, &p, end, &x) < 0)
                 return -1;
             int64_t idx = unzigzag(x);
-            m = idx < 0 ? NULL
+            m = idx < 0  ? NULL
                 : i == 0 ? nth(f->msgs, f->nmsgs, (uint64_t)idx)
                          : nth(m->msgs, m->nmsgs, (uint64_t)idx);
             if (!m)

@@ -111,11 +111,9 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\";\nmessage A { int32 a = 1; string a = 2; }", "2:26",
             "already defined");
     refused("syntax = \"proto3\";\nmessage A { reserved 2; int32 a = 2; }", "2:25", "reserved");
-    refused("syntax = \"proto3\";\nmessage A { reserved \"a\"; int32 a = 3; }", "2:27",
-            "reserved");
+    refused("syntax = \"proto3\";\nmessage A { reserved \"a\"; int32 a = 3; }", "2:27", "reserved");
     refused("syntax = \"proto3\";\nmessage A { required int32 a = 1; }", "2:13", "proto3");
-    refused("syntax = \"proto3\";\nmessage A { int32 a = 1 [default = 3]; }", "2:26",
-            "proto3");
+    refused("syntax = \"proto3\";\nmessage A { int32 a = 1 [default = 3]; }", "2:26", "proto3");
     refused("syntax = \"proto3\";\nenum E { A = 1; }", "2:10", "zero");
     refused("syntax = \"proto3\";\nmessage A { B b = 1; }", "2:13", "\"B\" is not defined");
     refused("message A { int32 a = 1; }", "1:13", "\"required\", \"optional\"");
@@ -127,14 +125,12 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\";\noption x = \"a\\qb\";", "2:14", "invalid escape");
     refused("syntax = \"proto3\";\noption x = \"ab", "2:15", "not closed");
     refused("syntax = \"proto3\";\nmessage A { int32 a = 0x; }", "2:23", "invalid number");
-    refused("syntax = \"proto3\";\nmessage A { map<float, string> m = 1; }", "2:17",
-            "map's key");
+    refused("syntax = \"proto3\";\nmessage A { map<float, string> m = 1; }", "2:17", "map's key");
     refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; B = 1; }", NULL, "allow_alias");
     refused("syntax = \"proto3\"; message A {} message A {}", "1:41", "already defined");
     refused("syntax = \"proto3\"; import \"nothere.proto\";", "", "nothere.proto");
     refused("syntax = \"proto3\"; message A { oneof o { } }", NULL, "at least one field");
-    refused("syntax = \"proto3\"; message A { oneof o { repeated int32 a = 1; } }", NULL,
-            "labels");
+    refused("syntax = \"proto3\"; message A { oneof o { repeated int32 a = 1; } }", NULL, "labels");
     refused("message A { optional group g = 1 {} }", NULL, "capital letter");
     refused("syntax = \"proto3\"; message A { group G = 1 {} }", NULL, "proto3");
     refused("message A { optional int32 a = 1 [default = \"x\"]; }", NULL, "does not fit");
@@ -144,8 +140,7 @@ static void test_parse_errors(void)
     refused("message A { extensions 5 to 9; optional int32 a = 7; }", NULL, "extension range");
     refused("syntax = \"proto3\"; message A { } extend A { int32 x = 5; }", NULL,
             "extension number");
-    refused("syntax = \"proto3\"; message A { extend Nope { int32 x = 5; } }", NULL,
-            "not defined");
+    refused("syntax = \"proto3\"; message A { extend Nope { int32 x = 5; } }", NULL, "not defined");
     refused("syntax = \"proto3\"; service S { rpc R (E) returns (E); } enum E { Z = 0; }", NULL,
             "not a message");
     refused("package p; package q;", NULL, "multiple package");
@@ -222,8 +217,7 @@ static void test_resolution(void)
             "message A { message C {} C.D d = 1; }",
             NULL, "\"C.D\" is not defined");
     /* Package prefixes: a.b.c can use a.b.X as X or b.X. */
-    schema_dep dep = {"x.proto", "syntax = \"proto3\"; package a.b; message X { int32 v = 1; }",
-                      0};
+    schema_dep dep = {"x.proto", "syntax = \"proto3\"; package a.b; message X { int32 v = 1; }", 0};
     dep.len = strlen(dep.text);
     s = parse_deps("syntax = \"proto3\"; package a.b.c; import \"x.proto\";\n"
                    "message M { X x1 = 1; b.X x2 = 2; a.b.X x3 = 3; .a.b.X x4 = 4; }",
@@ -240,16 +234,17 @@ static void test_resolution(void)
          0}};
     deps[0].len = strlen(deps[0].text);
     deps[1].len = strlen(deps[1].text);
-    s = parse_deps("syntax = \"proto3\"; import \"mid.proto\";\n"
-                   "import \"google/protobuf/any.proto\"; import \"google/protobuf/struct.proto\";\n"
-                   "import \"google/protobuf/duration.proto\"; import "
-                   "\"google/protobuf/empty.proto\";\n"
-                   "import weak \"google/protobuf/field_mask.proto\";\n"
-                   "message M { mid.Ref r = 1; base.Id id = 2; google.protobuf.Any any = 3;\n"
-                   "  google.protobuf.Struct st = 4; google.protobuf.Duration d = 5;\n"
-                   "  google.protobuf.Empty e = 6; google.protobuf.FieldMask fm = 7;\n"
-                   "  google.protobuf.Value v = 8; google.protobuf.ListValue l = 9; }",
-                   deps, 2);
+    s = parse_deps(
+        "syntax = \"proto3\"; import \"mid.proto\";\n"
+        "import \"google/protobuf/any.proto\"; import \"google/protobuf/struct.proto\";\n"
+        "import \"google/protobuf/duration.proto\"; import "
+        "\"google/protobuf/empty.proto\";\n"
+        "import weak \"google/protobuf/field_mask.proto\";\n"
+        "message M { mid.Ref r = 1; base.Id id = 2; google.protobuf.Any any = 3;\n"
+        "  google.protobuf.Struct st = 4; google.protobuf.Duration d = 5;\n"
+        "  google.protobuf.Empty e = 6; google.protobuf.FieldMask fm = 7;\n"
+        "  google.protobuf.Value v = 8; google.protobuf.ListValue l = 9; }",
+        deps, 2);
     ASSERT_STR_EQ(schema_record_name(s), "M");
     schema_free(s);
     refused("syntax = \"proto3\"; import \"google/protobuf/timestamp.proto\";\n"
@@ -311,11 +306,10 @@ static void test_canonical(void)
     /* Negative numbers, aggregates and escapes. */
     a = parse("message A { optional int32 a = 1 [default = -1, (x) = { a: 1 }]; }\n"
               "option (y) = { b { c: 'q\\x01' } };");
-    ASSERT_STR_EQ(schema_canonical(a),
-                  "message A {\n"
-                  "  optional int32 a = 1 [default = -1, (x) = { a: 1 }];\n"
-                  "}\n"
-                  "option (y) = { b { c: \"q\\001\" } };\n");
+    ASSERT_STR_EQ(schema_canonical(a), "message A {\n"
+                                       "  optional int32 a = 1 [default = -1, (x) = { a: 1 }];\n"
+                                       "}\n"
+                                       "option (y) = { b { c: \"q\\001\" } };\n");
     schema_free(a);
 }
 
@@ -343,16 +337,16 @@ static void test_validate_binary(void)
     /* Order{id:"o1", items:[{sku:"a",qty:2}], status:PAID, totals:{"x":5}, card:"c",
      * codes:[1,2] unpacked, at:{seconds:1}} with the index [0]. */
     uint8_t good[] = {0x00,                                    /* message indexes: [0] */
-                      0x0a, 0x02, 'o', '1',                    /* id */
+                      0x0a, 0x02, 'o',  '1',                   /* id */
                       0x12, 0x05, 0x0a, 0x01, 'a', 0x10, 0x02, /* items */
                       0x1a, 0x02, 0x08, 0x01,                  /* at */
                       0x20, 0x02,                              /* status */
                       0x2a, 0x05, 0x0a, 0x01, 'x', 0x10, 0x05, /* totals */
                       0x32, 0x01, 'c',                         /* card */
-                      0x41, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,      /* discount 1.0 */
-                      0x48, 0x01, 0x48, 0x02,                  /* codes unpacked */
-                      0x4a, 0x02, 0x03, 0x04,                  /* codes packed */
-                      0x98, 0x06, 0x07};                       /* unknown field 99 */
+                      0x41, 0,    0,    0,    0,   0,    0,    0xf0, 0x3f, /* discount 1.0 */
+                      0x48, 0x01, 0x48, 0x02,                              /* codes unpacked */
+                      0x4a, 0x02, 0x03, 0x04,                              /* codes packed */
+                      0x98, 0x06, 0x07};                                   /* unknown field 99 */
     schema_error err;
     ASSERT_EQ(validate(s, good, sizeof(good), &err), 0);
     /* Truncated at every byte: refused or (at a field boundary) accepted, never a crash. */
@@ -382,7 +376,8 @@ static void test_validate_binary(void)
     ASSERT_EQ(validate(s, bad_utf8, sizeof(bad_utf8), &err), -1);
     ASSERT_STR_EQ(err.rule, "utf8");
     /* A varint of 11 bytes, wire types 6 and 7, field number 0, a stray end group. */
-    uint8_t longv[] = {0x00, 0x20, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+    uint8_t longv[] = {0x00, 0x20, 0x80, 0x80, 0x80, 0x80, 0x80,
+                       0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
     ASSERT_EQ(validate(s, longv, sizeof(longv), &err), -1);
     ASSERT_STR_EQ(err.rule, "varint");
     uint8_t w6[] = {0x00, 0x0e};
@@ -574,8 +569,8 @@ static void test_compat_matrix(void)
     /* Maps: value types compared. */
     ASSERT(!can_read(P3 "message M { map<string, string> m = 1; }",
                      P3 "message M { map<string, int32> m = 1; }", m, sizeof(m)));
-    ASSERT(!can_read(P3 "message M { map<string, int32> m = 1; }",
-                     P3 "message M { int32 m = 1; }", m, sizeof(m)));
+    ASSERT(!can_read(P3 "message M { map<string, int32> m = 1; }", P3 "message M { int32 m = 1; }",
+                     m, sizeof(m)));
     ASSERT_CONTAINS(m, "FIELD_KIND_CHANGED");
 }
 
@@ -630,10 +625,11 @@ static void test_validate_json(void)
 {
     schema *s = parse(ORDER);
     schema_error err;
-    ASSERT_EQ(vjson(s, "{\"orderId\": \"o1\", \"items\": [{\"sku\": \"a\", \"qty\": 2}], "
-                       "\"at\": \"2024-01-02T03:04:05Z\", \"status\": \"PAID\", "
-                       "\"totals\": {\"x\": \"5\", \"y\": 7}, \"card\": \"c\", "
-                       "\"discount\": \"NaN\", \"codes\": [1, \"2\", 3.0]}",
+    ASSERT_EQ(vjson(s,
+                    "{\"orderId\": \"o1\", \"items\": [{\"sku\": \"a\", \"qty\": 2}], "
+                    "\"at\": \"2024-01-02T03:04:05Z\", \"status\": \"PAID\", "
+                    "\"totals\": {\"x\": \"5\", \"y\": 7}, \"card\": \"c\", "
+                    "\"discount\": \"NaN\", \"codes\": [1, \"2\", 3.0]}",
                     &err),
               0);
     ASSERT_EQ(vjson(s, "{\"id\": \"o1\", \"status\": 7, \"bank\": {\"iban\": \"x\"}}", &err), 0);
@@ -668,9 +664,10 @@ static void test_validate_json(void)
               "  optional bool d = 4; map<int32, string> e = 5; optional E f = 6;\n"
               "  optional google.protobuf.Int32Value g = 7; map<bool, bool> h = 8;\n"
               "  enum E { X = 1; } }");
-    ASSERT_EQ(vjson(s, "{\"a\": \"-9223372036854775808\", \"b\": \"18446744073709551615\", "
-                       "\"c\": \"aGk=\", \"d\": true, \"e\": {\"-1\": \"x\"}, \"f\": 1, "
-                       "\"g\": 5, \"h\": {\"true\": false}}",
+    ASSERT_EQ(vjson(s,
+                    "{\"a\": \"-9223372036854775808\", \"b\": \"18446744073709551615\", "
+                    "\"c\": \"aGk=\", \"d\": true, \"e\": {\"-1\": \"x\"}, \"f\": 1, "
+                    "\"g\": 5, \"h\": {\"true\": false}}",
                     &err),
               0);
     ASSERT_EQ(vjson(s, "{\"a\": \"9223372036854775808\"}", &err), -1);

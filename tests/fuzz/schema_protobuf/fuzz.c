@@ -25,8 +25,8 @@ static schema *fixed;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     schema_error err;
-    if (!fixed && schema_parse(SCHEMA_PROTOBUF, fixed_text, strlen(fixed_text), NULL, 0, &fixed,
-                               &err) != 0)
+    if (!fixed &&
+        schema_parse(SCHEMA_PROTOBUF, fixed_text, strlen(fixed_text), NULL, 0, &fixed, &err) != 0)
         abort();
     const uint8_t *nul = memchr(data, 0, size);
     size_t tlen = nul ? (size_t)(nul - data) : size;
