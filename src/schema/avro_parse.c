@@ -155,9 +155,9 @@ const char *av_symbol_key(const void *node, size_t i)
     return ((const av_node *)node)->symbols[i];
 }
 
-static const char *named_key(const void *schema, size_t i)
+static const char *named_key(const void *sch, size_t i)
 {
-    return ((const av_schema *)schema)->named[i]->fullname;
+    return ((const av_schema *)sch)->named[i]->fullname;
 }
 
 size_t av_symbol_index(const av_node *n, const char *symbol)
