@@ -319,7 +319,8 @@ int registry_register(td_engine *e, const char *subject, const registry_input *i
     if (!r)
         return REG_ESTORE;
     if (!subject_valid(subject))
-        return fail(msg, REG_EINVALID_SUBJECT, "The specified subject is not valid.");
+        return fail(msg, REG_EINVALID_SUBJECT,
+                    fmt_msg("The specified subject '%.900s' is not a valid.", subject ? subject : ""));
     pthread_mutex_lock(&r->write_mu);
     parsed_input p;
     int64_t end = -1;
@@ -825,7 +826,8 @@ static int set_level(td_engine *e, const char *subject, int kind, int value, boo
     if (!r)
         return REG_ESTORE;
     if (subject && !subject_valid(subject))
-        return fail(msg, REG_EINVALID_SUBJECT, "The specified subject is not valid.");
+        return fail(msg, REG_EINVALID_SUBJECT,
+                    fmt_msg("The specified subject '%.900s' is not a valid.", subject ? subject : ""));
     pthread_mutex_lock(&r->write_mu);
     reg_subject *s = subject ? reg_find_subject(r, subject) : NULL;
     int rc = 0;

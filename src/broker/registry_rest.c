@@ -466,17 +466,24 @@ static void route_register(rest_ctx *c, const char *subject)
     if (read_input(c, j, &in, &refs)) {
         int rc = registry_register(c->e, subject, &in, &res, &msg);
         if (rc == REG_EINCOMPATIBLE && res.messages) {
-            /* Confluent lists the reasons after the message. */
-            json_t *m = messages_json(res.messages);
-            char *list = json_dumps(m, JSON_COMPACT);
-            size_t n = strlen(msg) + (list ? strlen(list) : 0) + 16;
+            /* Confluent lists the reasons after the message: ", details: [a, b, ...]". */
+            size_t n = strlen(msg) + strlen(res.messages) * 2 + 16;
             char *full = malloc(n);
-            if (full)
-                snprintf(full, n, "%s, details: %s", msg, list ? list : "[]");
+            if (full) {
+                size_t at = (size_t)snprintf(full, n, "%s, details: [", msg);
+                for (const char *p = res.messages; *p; p++) {
+                    if (*p == '\n') {
+                        full[at++] = ',';
+                        full[at++] = ' ';
+                    } else {
+                        full[at++] = *p;
+                    }
+                }
+                full[at++] = ']';
+                full[at] = '\0';
+            }
             error(c, rc, full ? full : msg);
             free(full);
-            free(list);
-            json_decref(m);
         } else if (rc) {
             error(c, rc, msg);
         } else {
