@@ -329,6 +329,9 @@ int registry_register(td_engine *e, const char *subject, const registry_input *i
         rc = do_register(r, subject, in, &p, out, msg, &end);
     pthread_mutex_unlock(&r->write_mu);
     schema_free(p.s);
+    /* Found registered: the version's record may be another request's, not durable yet. */
+    if (rc == 0 && end < 0)
+        end = reg_log_end(r);
     if (rc == 0 && end >= 0 && (rc = reg_wait(r, end)) != 0)
         *msg = "Error while registering the schema: it is not durable";
     return rc;

@@ -5,10 +5,13 @@
  * errors, references, modes, compatibility orchestration, replay after a reopen, and bounds.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "../test.h"
 #include "broker/broker.h"
 #include "broker/engine_int.h"
+#include "broker/registry.h"
 #include "broker/registry_int.h"
 #include "broker/state.h"
 
@@ -498,7 +501,42 @@ static void test_unknown_record_refuses_start(void)
     test_rmrf(dir);
 }
 
+/* registry_rest_async: a change answers through the callback once durable; a read at once. */
+static atomic_int async_status;
+static void async_done(void *arg, int status, char *resp, size_t len)
+{
+    (void)arg;
+    ASSERT_EQ(strlen(resp), len);
+    ASSERT_STR_EQ(resp, "{\"id\":1}");
+    free(resp);
+    atomic_store(&async_status, status);
+}
+
+static void test_rest_async(void)
+{
+    char *dir = test_tmpdir("reg-async");
+    td_engine *e = open_reg(dir, 0, 0);
+    int status;
+    char *resp;
+    size_t len;
+    const char *body = JS("object");
+    ASSERT_EQ(registry_rest_async(e, NULL, "POST", "/subjects/a/versions", "", body,
+                                  strlen(body), &status, &resp, &len, async_done, NULL),
+              1);
+    for (int i = 0; i < 2000 && atomic_load(&async_status) == 0; i++)
+        usleep(1000);
+    ASSERT_EQ(atomic_load(&async_status), 200);
+    ASSERT_EQ(registry_rest_async(e, NULL, "GET", "/subjects", "", NULL, 0, &status, &resp,
+                                  &len, async_done, NULL),
+              0);
+    ASSERT_EQ(status, 200);
+    ASSERT_STR_EQ(resp, "[\"a\"]");
+    free(resp);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_ids_and_versions), TEST(test_deletes), TEST(test_references),
           TEST(test_config_and_modes), TEST(test_compat_orchestration), TEST(test_replay),
           TEST(test_bounds), TEST(test_pct_decode), TEST(test_concurrent),
-          TEST(test_unknown_record_refuses_start))
+          TEST(test_unknown_record_refuses_start), TEST(test_rest_async))
