@@ -17,11 +17,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static td_engine *engine;
+static char dir_path[64];
+
+/* The engine's directory goes with the process. */
+static void remove_dir(void)
+{
+    char cmd[128];
+    td_engine_close(engine);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir_path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir_path);
+}
 
 static void open_engine(void)
 {
-    char tmpl[] = "/tmp/tidings-fuzz-registry-XXXXXX";
-    char *dir = mkdtemp(tmpl);
+    snprintf(dir_path, sizeof(dir_path), "/tmp/tidings-fuzz-registry-XXXXXX");
+    char *dir = mkdtemp(dir_path);
     if (!dir)
         abort();
     td_options o;
@@ -34,6 +45,7 @@ static void open_engine(void)
     td_log_set_level(TD_LOG_OFF);
     if (td_engine_open(dir, &o, &engine) != 0)
         abort();
+    atexit(remove_dir);
 }
 
 /* The next '\n'-terminated field of data (malloc'd, NUL-terminated). */
