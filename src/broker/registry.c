@@ -92,13 +92,22 @@ static int parse_input(struct td_registry *r, const registry_input *in, parsed_i
                     fmt_msg("Invalid schema: its %zu bytes are more than "
                             "schema.registry.max.schema.bytes (%" PRId64 ")",
                             in->len, r->max_bytes));
+    /* The references count in the schema's bytes: a version's memory is bounded by
+     * schema.registry.max.schema.bytes, whatever a client sends. */
+    size_t total = in->len;
     for (size_t i = 0; i < in->nrefs; i++) {
         const registry_ref *f = &in->refs[i];
         if (!f->name || !f->subject || !f->name[0] || strlen(f->name) > 4096 ||
             !subject_valid(f->subject) || (f->version < 1 && f->version != -1))
             return fail(msg, REG_EINVALID_SCHEMA,
                         "Invalid schema: a reference needs a name, a subject and a version");
+        total += strlen(f->name) + strlen(f->subject) + 8;
     }
+    if ((int64_t)total > r->max_bytes)
+        return fail(msg, REG_EINVALID_SCHEMA,
+                    fmt_msg("Invalid schema: with its references, its %zu bytes are more than "
+                            "schema.registry.max.schema.bytes (%" PRId64 ")",
+                            total, r->max_bytes));
     schema_dep *deps;
     size_t ndeps;
     char why[512];
@@ -834,7 +843,13 @@ static int set_level(td_engine *e, const char *subject, int kind, int value, boo
     pthread_mutex_lock(&r->write_mu);
     reg_subject *s = subject ? reg_find_subject(r, subject) : NULL;
     int rc = 0;
-    if (old) {
+    /* A subject known only by its level or mode takes memory too: bounded as versions are. */
+    if (subject && !s && !clear && (int64_t)r->nsubs >= r->max_versions)
+        rc = fail(msg, REG_EOPERATION_NOT_PERMITTED,
+                  fmt_msg("the registry holds %zu subjects, its limit "
+                          "(schema.registry.max.schemas)",
+                          r->nsubs));
+    if (rc == 0 && old) {
         if (kind == REGC_CONFIG)
             *old = (int)compat_of(r, s);
         else

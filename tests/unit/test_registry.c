@@ -407,6 +407,20 @@ static void test_bounds(void)
     deep[nb] = '\0';
     ASSERT_EQ(req(e, "POST", "/subjects/a/versions", deep), 400);
     free(deep);
+    /* Subjects known only by a level count against the bound too (a, b and d hold 3). */
+    ASSERT_EQ(req(e, "PUT", "/config/fresh", "{\"compatibility\":\"NONE\"}"), 422);
+    ASSERT_CONTAINS(answer, "schema.registry.max.schemas");
+    EXPECT(e, "PUT", "/config/a", "{\"compatibility\":\"NONE\"}", 200,
+           "{\"compatibility\":\"NONE\"}");
+    /* References count in a schema's bytes. */
+    char big_ref[2000];
+    n = snprintf(big_ref, sizeof(big_ref),
+                 "{\"schemaType\":\"JSON\",\"schema\":\"{}\",\"references\":[{\"name\":\"");
+    memset(big_ref + n, 'r', 1100);
+    snprintf(big_ref + n + 1100, sizeof(big_ref) - (size_t)n - 1100,
+             "\",\"subject\":\"a\",\"version\":1}]}");
+    ASSERT_EQ(req(e, "POST", "/subjects/a/versions", big_ref), 422);
+    ASSERT_CONTAINS(answer, "with its references");
     td_engine_close(e);
     test_rmrf(dir);
 }
