@@ -214,6 +214,15 @@ struct td_principal;
 int registry_rest(td_engine *e, const struct td_principal *p, const char *method,
                   const char *path, const char *query, const char *body, size_t len, char **resp,
                   size_t *resp_len);
+/* The same without blocking on the fsync: when the request changed something, returns 1 and
+ * calls done(arg, status, resp, resp_len) once its records are durable (on the engine's flusher
+ * thread, or in this thread before returning; resp is malloc'd and passes to done); else 0 with
+ * the answer in *status, *resp and *resp_len, as registry_rest. For event loops. */
+typedef void (*registry_rest_done)(void *arg, int status, char *resp, size_t resp_len);
+int registry_rest_async(td_engine *e, const struct td_principal *p, const char *method,
+                        const char *path, const char *query, const char *body, size_t len,
+                        int *status, char **resp, size_t *resp_len, registry_rest_done done,
+                        void *arg);
 /* Percent-decodes s[0..n) into a malloc'd string ('+' as a space when plus_space); NULL for a
  * bad escape, an escaped NUL or no memory. Pure. */
 char *registry_pct_decode(const char *s, size_t n, bool plus_space);

@@ -32,6 +32,7 @@ void http_server_config_default(http_server_config *c)
     c->sse_heartbeat_ms = 15000;
     c->sse_stall_timeout_ms = 30000;
     snprintf(c->registry_prefix, sizeof(c->registry_prefix), "/registry");
+    c->registry_only = false;
 }
 
 void http_server_set_registry_port(http_server *s, int port)
