@@ -52,6 +52,8 @@ def placeholder_json_compat(reg):
     """Whether the JSON Schema type is still the placeholder (every pair compatible)."""
     reg.call("PUT", "/config/probe-compat", {"compatibility": "NONE"})
     reg.call("POST", "/subjects/probe-compat/versions", js({"type": "string"}))
+    # Under NONE every check is compatible: compare under BACKWARD.
+    reg.call("PUT", "/config/probe-compat", {"compatibility": "BACKWARD"})
     st, body = reg.call("POST", "/compatibility/subjects/probe-compat/versions/latest",
                         js({"type": "object"}))
     assert st == 200

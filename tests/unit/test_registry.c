@@ -54,6 +54,9 @@ static void test_ids_and_versions(void)
     td_engine *e = open_reg(dir, 0, 0);
     EXPECT(e, "GET", "/", NULL, 200, "{}");
     EXPECT(e, "GET", "/subjects", NULL, 200, "[]");
+    /* Versions of unrelated types follow: no compatibility (BACKWARD refuses object -> string). */
+    EXPECT(e, "PUT", "/config", "{\"compatibility\":\"NONE\"}", 200,
+           "{\"compatibility\":\"NONE\"}");
     EXPECT(e, "POST", "/subjects/t-value/versions", JS("object"), 200, "{\"id\":1}");
     /* The same schema again: the same id, no new version. */
     EXPECT(e, "POST", "/subjects/t-value/versions", JS("object"), 200, "{\"id\":1}");
@@ -113,6 +116,9 @@ static void test_deletes(void)
 {
     char *dir = test_tmpdir("reg-del");
     td_engine *e = open_reg(dir, 0, 0);
+    /* Versions of unrelated types follow: no compatibility (BACKWARD refuses object -> string). */
+    EXPECT(e, "PUT", "/config", "{\"compatibility\":\"NONE\"}", 200,
+           "{\"compatibility\":\"NONE\"}");
     EXPECT(e, "POST", "/subjects/s/versions", JS("object"), 200, "{\"id\":1}");
     EXPECT(e, "POST", "/subjects/s/versions", JS("string"), 200, "{\"id\":2}");
     EXPECT(e, "DELETE", "/subjects/s/versions/1?permanent=true", NULL, 404,
@@ -169,10 +175,11 @@ static void test_references(void)
            "\"references\":[{\"name\":\"base.json\",\"subject\":\"base\",\"version\":1}],"
            "\"schema\":\"{\\\"$ref\\\":\\\"base.json\\\"}\"}");
     EXPECT(e, "GET", "/subjects/base/versions/1/referencedby", NULL, 200, "[2]");
-    /* The same text without the reference is another schema. */
-    EXPECT(e, "POST", "/subjects/other/versions",
-           "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"$ref\\\":\\\"base.json\\\"}\"}", 200,
-           "{\"id\":3}");
+    /* The same text without the reference does not resolve: an invalid schema, as Confluent's. */
+    ASSERT_EQ(req(e, "POST", "/subjects/other/versions",
+                  "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"$ref\\\":\\\"base.json\\\"}\"}"),
+              422);
+    ASSERT_CONTAINS(answer, "\"error_code\":42201");
     EXPECT(e, "DELETE", "/subjects/base/versions/1", NULL, 422,
            "{\"error_code\":42206,\"message\":\"One or more references exist to the schema "
            "{magic=1,keytype=SCHEMA,subject=base,version=1}.\"}");
@@ -244,6 +251,9 @@ static void test_config_and_modes(void)
     EXPECT(e, "GET", "/mode/imp", NULL, 404,
            "{\"error_code\":40409,\"message\":\"Subject 'imp' does not have subject-level mode "
            "configured\"}");
+    /* object -> boolean: BACKWARD would refuse it. */
+    EXPECT(e, "PUT", "/config/rw", "{\"compatibility\":\"NONE\"}", 200,
+           "{\"compatibility\":\"NONE\"}");
     EXPECT(e, "POST", "/subjects/rw/versions", JS("boolean"), 200, "{\"id\":101}");
     td_engine_close(e);
     test_rmrf(dir);
@@ -310,6 +320,9 @@ static void test_replay(void)
 {
     char *dir = test_tmpdir("reg-replay");
     td_engine *e = open_reg(dir, 0, 0);
+    /* Versions of unrelated types follow: no compatibility (BACKWARD refuses object -> string). */
+    EXPECT(e, "PUT", "/config", "{\"compatibility\":\"NONE\"}", 200,
+           "{\"compatibility\":\"NONE\"}");
     EXPECT(e, "POST", "/subjects/a/versions", JS("object"), 200, "{\"id\":1}");
     EXPECT(e, "POST", "/subjects/a/versions", JS("string"), 200, "{\"id\":2}");
     EXPECT(e, "POST", "/subjects/b/versions", JS("string"), 200, "{\"id\":2}");
