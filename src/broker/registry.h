@@ -195,12 +195,6 @@ typedef struct registry_policy {
 /* A Kafka record's key or value in Confluent's wire format. */
 int registry_check_wire(td_engine *e, const char *topic, const registry_policy *pol, bool is_key,
                         const uint8_t *p, size_t n, char *why, size_t whylen);
-/* An HTTP event's JSON value (or Redis field map as JSON), against the latest schema of the
- * topic's value subject, which must be a JSON Schema. *pointer gets the JSON pointer of the
- * failing part. */
-int registry_check_json(td_engine *e, const char *topic, const registry_policy *pol,
-                        const char *json, size_t len, char *pointer, size_t plen, char *why,
-                        size_t whylen);
 
 /*
  * The listeners' entry points (registry_check.c), over a topic reference they hold: the
@@ -257,6 +251,13 @@ int registry_check_fields(td_engine *e, td_topic_ref *ref, const registry_policy
 /* HTTP and SSE reads: the length of the wire header of a value (5) when it has one whose id
  * names a JSON Schema, else 0: such a value reads as the JSON after the header. */
 size_t registry_json_header(td_engine *e, const uint8_t *p, size_t n, int32_t *id);
+
+/* An HTTP event's JSON value (or Redis field map as JSON), against the latest schema of the
+ * topic's value subject, which must be a JSON Schema. *pointer gets the JSON pointer of the
+ * failing part. */
+int registry_check_json(td_engine *e, const char *topic, const registry_policy *pol,
+                        const char *json, size_t len, char *pointer, size_t plen, char *why,
+                        size_t whylen);
 
 /* Opens and closes the registry with the engine (engine.c), after state_open. */
 typedef struct td_registry td_registry;
