@@ -395,10 +395,21 @@ static int fields_validate(const schema *s, const td_slice *fv, size_t nf,
         goto done;
     }
     for (size_t i = 0; i < nf; i++) {
-        json_t *v = json_stringn((const char *)fv[2 * i + 1].p, fv[2 * i + 1].n);
-        if (!v || json_object_setn_new(obj, (const char *)fv[2 * i].p, fv[2 * i].n, v) != 0) {
+        const char *name = (const char *)fv[2 * i].p;
+        if (json_object_getn(obj, name, fv[2 * i].n)) {
+            /* A JSON object's names are unique: a repeated field has no object to validate. */
             snprintf(out->rule, sizeof(out->rule), "type");
-            snprintf(out->why, sizeof(out->why), "field %zu or its value is not UTF-8 text", i);
+            snprintf(out->why, sizeof(out->why),
+                     "field '%.*s' repeats: the field map is not a JSON object",
+                     (int)TD_MIN(fv[2 * i].n, 100), name);
+            goto done;
+        }
+        json_t *v = json_stringn((const char *)fv[2 * i + 1].p, fv[2 * i + 1].n);
+        if (!v || json_object_setn_new(obj, name, fv[2 * i].n, v) != 0) {
+            snprintf(out->rule, sizeof(out->rule), "type");
+            snprintf(out->why, sizeof(out->why),
+                     "field %zu or its value is not UTF-8 text: the field map is not a JSON object",
+                     i + 1);
             goto done;
         }
     }
