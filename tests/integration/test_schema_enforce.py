@@ -162,6 +162,10 @@ def test_topic_keys_through_kafka_and_http(sb):
     assert st == 200, out
     assert out["config"]["value.schema.validation"] == "false"
     assert out["config"]["confluent.value.schema.validation"] == "false"
+    # The whole configuration as GET gives it can be sent back (every key, aliases too).
+    st, out2 = call(sb, "PATCH", "/v1/topics/cfg-a", {"config": out["config"]})
+    assert st == 200, out2
+    assert out2["config"] == out["config"]
 
 
 def test_kafka_wire_format_id_mode(sb):
