@@ -204,4 +204,93 @@ static void test_record_walk(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_topic_keys), TEST(test_record_walk))
+/* Registers a JSON Schema titled `title` under subject; its id. */
+static int32_t reg_json(td_engine *e, const char *subject, const char *title)
+{
+    char path[200], body[300];
+    snprintf(path, sizeof(path), "/subjects/%s/versions", subject);
+    snprintf(body, sizeof(body),
+             "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"title\\\":\\\"%s\\\","
+             "\\\"type\\\":\\\"object\\\"}\"}",
+             title);
+    int status = 0;
+    char *resp = NULL;
+    size_t len = 0;
+    ASSERT_OK(td_schema_request(e, "POST", path, body, strlen(body), &status, &resp, &len));
+    ASSERT_EQ(status, 200);
+    const char *at = strstr(resp, "\"id\":");
+    ASSERT(at != NULL);
+    int32_t id = (int32_t)atoi(at + 5);
+    free(resp);
+    return id;
+}
+
+/* The subject name strategies and the checks of one payload against the registry. */
+static void test_subjects_and_ids(void)
+{
+    char *dir = test_tmpdir("schema-subjects");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_topic_ref *ref;
+    ASSERT_OK(broker_topic_acquire(e, "t", &ref));
+    int32_t tv = reg_json(e, "t-value", "P");
+    int32_t tp = reg_json(e, "t-Q", "Q");
+    int32_t other = reg_json(e, "u-value", "R");
+    int32_t rec = reg_json(e, "S", "S");
+    uint8_t w[32] = {0};
+    memcpy(w + 5, "{}", 2);
+    char why[600];
+    registry_policy pol = {.value = true};
+#define WIRE(id) (td_store_be32(w + 1, (uint32_t)(id)), w)
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, false, WIRE(tv), 7, why, sizeof(why)), 0);
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, false, WIRE(other), 7, why, sizeof(why)), -1);
+    ASSERT_CONTAINS(why, "is not registered under subject t-value");
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, true, WIRE(tv), 7, why, sizeof(why)), -1);
+    ASSERT_CONTAINS(why, "subject t-key");
+    pol.value_strategy = REG_STRATEGY_TOPIC_RECORD;
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, false, WIRE(tp), 7, why, sizeof(why)), 0);
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, false, WIRE(tv), 7, why, sizeof(why)), -1);
+    ASSERT_CONTAINS(why, "subject t-P");
+    pol.value_strategy = REG_STRATEGY_RECORD;
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, false, WIRE(rec), 7, why, sizeof(why)), 0);
+    ASSERT_EQ(registry_check_wire_ref(e, ref, &pol, false, WIRE(tp), 7, why, sizeof(why)), -1);
+    ASSERT_CONTAINS(why, "subject Q");
+    /* The name-based form counts too. */
+    ASSERT_EQ(registry_check_wire(e, "t", &pol, false, WIRE(999), 7, why, sizeof(why)), -1);
+    ASSERT_CONTAINS(why, "schema id 999 is unknown");
+    /* Reads: a header names a JSON Schema, or not. */
+    int32_t got = 0;
+    ASSERT_UEQ(registry_json_header(e, WIRE(tv), 7, &got), 5);
+    ASSERT_EQ(got, tv);
+    ASSERT_UEQ(registry_json_header(e, WIRE(999), 7, &got), 0);
+    ASSERT_UEQ(registry_json_header(e, WIRE(tv), 5, &got), 0); /* nothing after the header */
+    /* JSON values: the value subject's latest schema; none under another strategy or subject. */
+    pol.value_strategy = REG_STRATEGY_TOPIC;
+    registry_json_check chk;
+    ASSERT_EQ(registry_check_json_value(e, ref, &pol, "{}", 2, true, &chk), 0);
+    ASSERT_EQ(chk.id, tv);
+    pol.value_strategy = REG_STRATEGY_RECORD;
+    ASSERT_EQ(registry_check_json_value(e, ref, &pol, "{}", 2, true, &chk), -1);
+    ASSERT_CONTAINS(chk.why, "wire format");
+    td_slice fv[4] = {td_slice_make("a", 1), td_slice_make("1", 1), td_slice_make("a", 1),
+                      td_slice_make("2", 1)};
+    pol.value_strategy = REG_STRATEGY_TOPIC;
+    ASSERT_EQ(registry_check_fields(e, ref, &pol, fv, 2, &chk), 0);
+    ASSERT_EQ(registry_check_fields(e, ref, &pol, fv, 4, &chk), -1);
+    ASSERT_CONTAINS(chk.why, "repeats");
+    broker_topic_release(ref);
+    ASSERT_OK(td_topic_create(e, "none", 1, NULL, 0));
+    ASSERT_OK(broker_topic_acquire(e, "none", &ref));
+    ASSERT_EQ(registry_check_json_value(e, ref, &pol, "{}", 2, true, &chk), -1);
+    ASSERT_CONTAINS(chk.why, "subject none-value has no schema");
+    ASSERT(metric(e, "none", "rejected", "no_schema") == 1);
+    ASSERT(metric(e, "t", "rejected", "wrong_subject") == 4);
+    ASSERT(metric(e, "t", "rejected", "unknown_id") == 1);
+    ASSERT(metric(e, "t", "accepted", "none") == 2); /* the JSON value and the field map */
+#undef WIRE
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_topic_keys), TEST(test_record_walk), TEST(test_subjects_and_ids))
