@@ -3,7 +3,7 @@
 # `tidings serve` (release build) with the registry on its HTTP listener, 1 KiB events in
 # Confluent's wire format produced by bench_kafka (librdkafka, acks=1, fsync=interval:1000, 4
 # partitions) to a topic without validation and to topics with value.schema.validation in full
-# mode, JSON Schema and Avro; the ratios against the same values without validation (the issue's
+# mode, JSON Schema and Avro (and in id mode); the ratios against the same values without validation (the issue's
 # target: >= 0.5).
 # Usage: bench/schema.sh [DIR]   (default: build/bench-schema); BENCH_SECONDS (5) per case.
 set -euo pipefail
@@ -45,12 +45,16 @@ req = urllib.request.Request(f"http://{host}/registry/subjects/{subject}/version
 print(json.load(urllib.request.urlopen(req))["id"])
 PY
 }
-for t in plain-json plain-avro full-json full-avro; do
+for t in plain-json plain-avro id-json full-json full-avro; do
   cfg="fsync=interval:1000"
-  case $t in full-*) cfg="$cfg value.schema.validation=true schema.validation.mode=full" ;; esac
+  case $t in
+    full-*) cfg="$cfg value.schema.validation=true schema.validation.mode=full" ;;
+    id-*) cfg="$cfg value.schema.validation=true" ;;
+  esac
   # shellcheck disable=SC2086
   "$LOAD" "$B" create "$t" 4 $cfg >/dev/null
 done
+IID=$(register id-json-value JSON '{"type":"object"}')
 JID=$(register full-json-value JSON '{"type":"object","properties":{"s":{"type":"string","maxLength":2000}},"required":["s"]}')
 AID=$(register full-avro-value AVRO '{"type":"record","name":"R","fields":[{"name":"s","type":"string"}]}')
 run() { # label topic wire
@@ -58,12 +62,14 @@ run() { # label topic wire
 }
 echo "-- produce 1 KiB acks=1 (label size acks events/s MB/s events)"
 run plain-json plain-json "json:$JID"
+run id-json id-json "json:$IID"
 run full-json full-json "json:$JID"
 run plain-avro plain-avro "avro:$AID"
 run full-avro full-avro "avro:$AID"
 echo "== ratios (target >= 0.50)"
-awk '$1 ~ /^(plain|full)-/ { v[$1] = $5 }
+awk '$1 ~ /^(plain|id|full)-/ { v[$1] = $5 }
   END {
+    printf "id mode: %.1f / %.1f MB/s = %.2f\n", v["id-json"], v["plain-json"], v["id-json"] / v["plain-json"]
     printf "JSON Schema, full: %.1f / %.1f MB/s = %.2f\n", v["full-json"], v["plain-json"], v["full-json"] / v["plain-json"]
     printf "Avro, full: %.1f / %.1f MB/s = %.2f\n", v["full-avro"], v["plain-avro"], v["full-avro"] / v["plain-avro"]
   }' "$OUT"
