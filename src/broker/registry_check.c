@@ -361,51 +361,45 @@ int registry_check_json(td_engine *e, const char *topic, const registry_policy *
     return -1;
 }
 
-/* Whether pointer is "/" followed by field escaped as a JSON pointer token (~0, ~1). */
-static bool pointer_is_field(const char *pointer, const uint8_t *f, size_t n)
-{
-    if (*pointer++ != '/')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (f[i] == '~' || f[i] == '/') {
-            if (pointer[0] != '~' || pointer[1] != (f[i] == '~' ? '0' : '1'))
-                return false;
-            pointer += 2;
-        } else if (*pointer++ != (char)f[i]) {
-            return false;
-        }
-    }
-    return *pointer == 0;
-}
-
 /*
- * The field map's object, each value a JSON string, is validated; where it fails with a type
- * error at a top-level field whose value parses as JSON of another kind ("12", "true",
- * "{...}"), that field is taken as that JSON and the object validated again. Each field is
- * converted at most once, so there are at most nfields + 1 validations, and usually one.
+ * The field map as a JSON object: each value a JSON string where the schema's property for that
+ * field accepts a string (or says nothing of it), else the value parsed as JSON ("12" the integer
+ * 12 for an integer property); a value that does not parse stays a string, so that validation
+ * names the field and the rule. One validation of the object built, without printing it.
  */
 static int fields_validate(const schema *s, const td_slice *fv, size_t nf,
                            registry_json_check *out)
 {
     json_t *obj = json_object();
-    bool *parsed = calloc(nf + 1, sizeof(*parsed));
     int r = R_PAYLOAD;
-    if (!obj || !parsed) {
+    char name[256];
+    if (!obj) {
         snprintf(out->why, sizeof(out->why), "out of memory");
         goto done;
     }
     for (size_t i = 0; i < nf; i++) {
-        const char *name = (const char *)fv[2 * i].p;
-        if (json_object_getn(obj, name, fv[2 * i].n)) {
+        const char *f = (const char *)fv[2 * i].p, *v = (const char *)fv[2 * i + 1].p;
+        size_t fn = fv[2 * i].n, vn = fv[2 * i + 1].n;
+        if (json_object_getn(obj, f, fn)) {
             /* A JSON object's names are unique: a repeated field has no object to validate. */
             snprintf(out->rule, sizeof(out->rule), "type");
             snprintf(out->why, sizeof(out->why),
                      "field '%.*s' repeats: the field map is not a JSON object",
-                     (int)TD_MIN(fv[2 * i].n, 100), name);
+                     (int)TD_MIN(fn, 100), f);
             goto done;
         }
-        json_t *v = json_stringn((const char *)fv[2 * i + 1].p, fv[2 * i + 1].n);
-        if (!v || json_object_setn_new(obj, name, fv[2 * i].n, v) != 0) {
+        /* A name with a NUL byte, or longer than any property a schema names here, is taken as
+         * a property the schema says nothing of: its value is a string. */
+        bool as_string = true;
+        if (fn < sizeof(name) && !memchr(f, 0, fn)) {
+            memcpy(name, f, fn);
+            name[fn] = 0;
+            as_string = schema_json_accepts_string_at(s, name);
+        }
+        json_t *jv = as_string ? NULL : json_loadb(v, vn, JSON_DECODE_ANY, NULL);
+        if (!jv)
+            jv = json_stringn(v, vn);
+        if (!jv || json_object_setn_new(obj, f, fn, jv) != 0) {
             snprintf(out->rule, sizeof(out->rule), "type");
             snprintf(out->why, sizeof(out->why),
                      "field %zu or its value is not UTF-8 text: the field map is not a JSON object",
@@ -413,33 +407,16 @@ static int fields_validate(const schema *s, const td_slice *fv, size_t nf,
             goto done;
         }
     }
-    for (size_t round = 0; round <= nf; round++) {
-        char *text = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!text) {
-            snprintf(out->why, sizeof(out->why), "out of memory");
-            goto done;
-        }
-        r = json_validate(s, text, strlen(text), out);
-        free(text);
-        if (r == R_OK || strcmp(out->rule, "type") != 0)
-            goto done;
-        size_t i = 0;
-        while (i < nf && !(!parsed[i] &&
-                           pointer_is_field(out->pointer, fv[2 * i].p, fv[2 * i].n)))
-            i++;
-        json_t *v = i < nf ? json_loadb((const char *)fv[2 * i + 1].p, fv[2 * i + 1].n,
-                                        JSON_DECODE_ANY, NULL)
-                           : NULL;
-        if (!v || json_is_string(v)) {
-            json_decref(v);
-            goto done; /* not a field's string that JSON of another kind would fix */
-        }
-        parsed[i] = true;
-        json_object_setn_new(obj, (const char *)fv[2 * i].p, fv[2 * i].n, v);
+    schema_error err;
+    if (schema_json_validate_value(s, obj, &err) == 0) {
+        r = R_OK;
+    } else {
+        snprintf(out->pointer, sizeof(out->pointer), "%s", err.path);
+        snprintf(out->rule, sizeof(out->rule), "%s", err.rule);
+        snprintf(out->why, sizeof(out->why), "%s", err.message);
     }
 done:
     json_decref(obj);
-    free(parsed);
     return r;
 }
 
