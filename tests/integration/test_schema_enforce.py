@@ -17,7 +17,7 @@ import redis
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from conftest import Broker
+from conftest import Broker, Cli
 from kafkawire import Conn, array, bytes_, i16, i32, make_batch, string, tags
 from test_kafka_admin import INCREMENTAL_ALTER_CONFIGS, INVALID_CONFIG, TOPIC, alter_raw
 
@@ -166,6 +166,22 @@ def test_topic_keys_through_kafka_and_http(sb):
     st, out2 = call(sb, "PATCH", "/v1/topics/cfg-a", {"config": out["config"]})
     assert st == 200, out2
     assert out2["config"] == out["config"]
+
+
+def test_topic_keys_through_the_cli(sb, tmp_path):
+    for cli in (Cli(sb.data, server=f"http://127.0.0.1:{sb.http_port}"),
+                Cli(str(tmp_path / "local"))):
+        cli.run("topic", "create", "cli-s", "--config", "confluent.value.schema.validation=true",
+                "-c", "value.subject.name.strategy=RecordNameStrategy")
+        cli.run("topic", "alter", "cli-s", "--config", "schema.validation.mode=full")
+        d = json.loads(cli.out("topic", "describe", "cli-s", "--json"))["config"]
+        assert d["value.schema.validation"] == "true"
+        assert d["value.subject.name.strategy"] == "RecordNameStrategy"
+        assert d["confluent.value.subject.name.strategy"] == "RecordNameStrategy"
+        assert d["schema.validation.mode"] == "full"
+        r = cli.run("topic", "alter", "cli-s", "--config", "schema.validation.mode=all",
+                    check=False)
+        assert r.returncode != 0 and b"schema.validation.mode" in r.stderr, r.stderr
 
 
 def test_kafka_wire_format_id_mode(sb):
