@@ -21,7 +21,9 @@
  *       "latency <p50 µs> <p99 µs> <p99.9 µs> <events>" of send-to-receive times
  *
  * BENCH_CONSUMER_CONF="key=value,..." adds librdkafka settings to the consumers, and
- * BENCH_PRODUCER_CONF to the producers (experiments).
+ * BENCH_PRODUCER_CONF to the producers (experiments). BENCH_WIRE="json:ID" or "avro:ID" makes
+ * produce's SIZE-byte values Confluent's wire format for schema ID (a topic with schema
+ * validation, bench/schema.sh): json {"s":"xx..."}, avro a record of one string field.
  * Every loop is bounded in time. bench/kafka.sh runs this against a fresh `tidings serve` with
  * its baselines (iperf3 loopback, fio sequential write) and prints ratios; the figures are in
  * docs/performance.md.
@@ -163,6 +165,36 @@ static void set_overrides(rd_kafka_conf_t *c, const char *var)
     free(copy);
 }
 
+/* BENCH_WIRE: the value in Confluent's wire format (magic 0, the schema id, the payload),
+ * SIZE bytes in all; value holds SIZE 'x' bytes. */
+static void wire_value(char *value, size_t size)
+{
+    const char *w = getenv("BENCH_WIRE");
+    if (!w || !*w)
+        return;
+    long id = atol(strchr(w, ':') ? strchr(w, ':') + 1 : "0");
+    if (size < 16 || id <= 0)
+        die("BENCH_WIRE", "needs json:ID or avro:ID and SIZE >= 16");
+    value[0] = 0;
+    uint32_t be = htonl((uint32_t)id);
+    memcpy(value + 1, &be, 4);
+    if (!strncmp(w, "json:", 5)) {
+        memcpy(value + 5, "{\"s\":\"", 6); /* {"s":"xxx...x"} */
+        value[size - 2] = '"';
+        value[size - 1] = '}';
+    } else if (!strncmp(w, "avro:", 5)) {
+        /* A string of n bytes: its length as a zigzag varint, then the bytes. */
+        size_t n = size - 5 - 2;
+        uint64_t z = (uint64_t)n << 1;
+        value[5] = (char)(0x80 | (z & 0x7f));
+        value[6] = (char)(z >> 7);
+        if (z < 128 || z >> 14)
+            die("BENCH_WIRE", "avro needs SIZE from 72 to 8198");
+    } else {
+        die("BENCH_WIRE", "needs json:ID or avro:ID");
+    }
+}
+
 static int cmd_produce(const char *topic, size_t size, const char *acks, double seconds)
 {
     rd_kafka_conf_t *c = base_conf();
@@ -183,6 +215,7 @@ static int cmd_produce(const char *topic, size_t size, const char *acks, double 
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     char *value = malloc(size);
     memset(value, 'x', size);
+    wire_value(value, size);
     /* Warm up: metadata and the connection, outside the measurement. */
     rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, value, size, NULL, 0, NULL);
     rd_kafka_flush(rk, 10000);
