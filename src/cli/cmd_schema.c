@@ -305,7 +305,7 @@ static int list_subjects(ctx *c)
         latest = NULL;
     if (c->o->deleted && cli_registry_ok(c->g, "GET", "/subjects", NULL, &live, what) != EXIT_OK)
         live = NULL;
-    printf("%-40s %8s %8s  %-8s\n", "SUBJECT", "VERSION", "ID", "TYPE");
+    printf("%-40s %8s %8s  %s\n", "SUBJECT", "VERSION", "ID", "TYPE");
     size_t i, k;
     json_t *name, *s;
     json_array_foreach(names, i, name)
@@ -328,7 +328,7 @@ static int list_subjects(ctx *c)
             snprintf(id, sizeof(id), "%" PRId64, cli_json_int(found, "id"));
         }
         const char *type = json_string_value(json_object_get(found, "schemaType"));
-        printf("%-40s %8s %8s  %-8s%s\n", n ? n : "?", version, id,
+        printf("%-40s %8s %8s  %s%s\n", n ? n : "?", version, id,
                found ? (type ? type : "AVRO") : "-", deleted ? "  (deleted)" : "");
     }
     json_decref(names);
@@ -356,7 +356,7 @@ static int list_versions(ctx *c)
     if (path && cli_registry_ok(c->g, "GET", path, NULL, &live, what) != EXIT_OK)
         live = NULL;
     free(path);
-    printf("%8s %8s  %-8s\n", "VERSION", "ID", "TYPE");
+    printf("%8s %8s  %s\n", "VERSION", "ID", "TYPE");
     size_t i, k;
     json_t *v, *l;
     json_array_foreach(versions, i, v)
@@ -380,7 +380,7 @@ static int list_versions(ctx *c)
         char id[24] = "-";
         if (one)
             snprintf(id, sizeof(id), "%" PRId64, cli_json_int(one, "id"));
-        printf("%8" PRId64 " %8s  %-8s%s\n", (int64_t)json_integer_value(v), id,
+        printf("%8" PRId64 " %8s  %s%s\n", (int64_t)json_integer_value(v), id,
                one ? (type ? type : "AVRO") : "-", deleted ? "  (deleted)" : "");
         json_decref(one);
     }
