@@ -201,15 +201,19 @@ static int read_remote(cli_remote *r, const char *topic, const cli_read_opts *o,
  * is fetched once. Anything else (no header, an unknown ID, a payload that does not decode) is
  * shown as before: the stored bytes, as a string or base64.
  */
-static void decode_field(cli_registry *g, json_t *ev, const char *name)
+/* The field `name` of ev (or its `<name>_b64`) decoded: *decoded its JSON (NULL when it stays
+ * as stored) and *id its schema ID (-1 when it is not in the wire format of a known ID). */
+static void decode_field(cli_registry *g, const json_t *ev, const char *name, json_t **decoded,
+                         int32_t *id)
 {
-    char b64_name[32], id_name[32];
+    char b64_name[32];
     snprintf(b64_name, sizeof(b64_name), "%s_b64", name);
-    snprintf(id_name, sizeof(id_name), "%s_schema_id", name);
     json_t *text = json_object_get(ev, name), *b64 = json_object_get(ev, b64_name);
     const uint8_t *p = NULL;
     size_t n = 0;
     char *bytes = NULL;
+    *decoded = NULL;
+    *id = -1;
     if (json_is_string(text)) {
         p = (const uint8_t *)json_string_value(text);
         n = json_string_length(text);
@@ -217,30 +221,26 @@ static void decode_field(cli_registry *g, json_t *ev, const char *name)
         bytes = cli_unbase64(json_string_value(b64), json_string_length(b64), &n);
         p = (const uint8_t *)bytes;
     }
-    int32_t id;
-    const schema *s = p && schema_wire_header(p, n, &id) == 0 ? cli_registry_by_id(g, id) : NULL;
+    int32_t sid;
+    const schema *s = p && schema_wire_header(p, n, &sid) == 0 ? cli_registry_by_id(g, sid) : NULL;
     if (!s) {
         free(bytes);
         return;
     }
-    json_t *decoded = NULL;
     const uint8_t *payload = p + SCHEMA_WIRE_HEADER;
     size_t plen = n - SCHEMA_WIRE_HEADER;
     if (schema_get_type(s) == SCHEMA_AVRO) {
         char *json = NULL;
         schema_error err;
         if (schema_avro_to_json(s, payload, plen, &json, &err) == 0)
-            decoded = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+            *decoded = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         free(json);
     } else if (schema_get_type(s) == SCHEMA_JSON) {
-        decoded = json_loadb((const char *)payload, plen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        *decoded =
+            json_loadb((const char *)payload, plen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     }
-    if (decoded) {
-        json_object_del(ev, b64_name);
-        json_object_set_new(ev, name, decoded);
-    }
-    if (decoded || schema_get_type(s) == SCHEMA_PROTOBUF)
-        json_object_set_new(ev, id_name, json_integer(id));
+    if (*decoded || schema_get_type(s) == SCHEMA_PROTOBUF)
+        *id = sid;
     free(bytes);
 }
 
@@ -250,15 +250,31 @@ static void print_event(const consume_opts *o, const json_t *ev)
         cli_print_event(ev, o->json);
         return;
     }
-    json_t *copy = json_deep_copy(ev);
-    if (!copy) {
-        cli_print_event(ev, o->json);
-        return;
+    json_t *key, *value;
+    int32_t key_id, value_id;
+    decode_field(o->reg, ev, "key", &key, &key_id);
+    decode_field(o->reg, ev, "value", &value, &value_id);
+    /* The event's fields in their order, a decoded one where its bytes were, then the IDs. */
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)ev, k, v)
+    {
+        if (key && (!strcmp(k, "key") || !strcmp(k, "key_b64")))
+            json_object_set(out, "key", key);
+        else if (value && (!strcmp(k, "value") || !strcmp(k, "value_b64")))
+            json_object_set(out, "value", value);
+        else
+            json_object_set(out, k, v);
     }
-    decode_field(o->reg, copy, "key");
-    decode_field(o->reg, copy, "value");
-    cli_print_event(copy, true);
-    json_decref(copy);
+    if (key_id >= 0)
+        json_object_set_new(out, "key_schema_id", json_integer(key_id));
+    if (value_id >= 0)
+        json_object_set_new(out, "value_schema_id", json_integer(value_id));
+    cli_print_event(out, true);
+    json_decref(out);
+    json_decref(key);
+    json_decref(value);
 }
 
 static void print_one(void *arg, const json_t *ev)
