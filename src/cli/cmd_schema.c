@@ -58,9 +58,9 @@ typedef struct schema_opts {
     int64_t id;
 } schema_opts;
 
-static const char *const levels[] = {"BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD",
-                                     "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE",
-                                     NULL};
+static const char *const levels[] = {
+    "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+    "FULL",     "FULL_TRANSITIVE",     "NONE",    NULL};
 
 static bool is_level(const char *s)
 {
@@ -126,8 +126,10 @@ static int schema_option(void *opts, int c, const char *arg)
     case OPT_VERSION: {
         int64_t v;
         if (strcmp(arg, "all") != 0 && !parse_version(arg, &v))
-            return cli_usage_error("schema", "--version takes a version, latest or all, not "
-                                             "'%s'", arg);
+            return cli_usage_error("schema",
+                                   "--version takes a version, latest or all, not "
+                                   "'%s'",
+                                   arg);
         o->version = arg;
         return EXIT_OK;
     }
@@ -137,7 +139,7 @@ static int schema_option(void *opts, int c, const char *arg)
     }
 }
 
-static const char *const schema_actions[] = {"register", "list",   "show",  "check",
+static const char *const schema_actions[] = {"register", "list",   "show", "check",
                                              "delete",   "config", NULL};
 static const struct option schema_longopts[] = {
     {"type", required_argument, NULL, 't'},
@@ -148,8 +150,8 @@ static const struct option schema_longopts[] = {
     {"version", required_argument, NULL, OPT_VERSION},
     {"registry-prefix", required_argument, NULL, OPT_PREFIX},
     {NULL, 0, NULL, 0}};
-static const cli_command schema_command = {"schema",        schema_usage,   schema_actions, "t:r:",
-                                           schema_longopts, schema_option};
+static const cli_command schema_command = {"schema", schema_usage,    schema_actions,
+                                           "t:r:",   schema_longopts, schema_option};
 
 /* ---------------------------------------------------------------------------------------------
  * The schema a command sends (register, check)
@@ -265,8 +267,7 @@ static int do_register(ctx *c)
     free(path);
     if (code == EXIT_OK) {
         json_t *out = json_pack("{s:s,s:O}", "subject", subject, "id",
-                                json_object_get(a, "id") ? json_object_get(a, "id")
-                                                         : json_null());
+                                json_object_get(a, "id") ? json_object_get(a, "id") : json_null());
         json_t *v = json_object_get(found, "version");
         json_object_set(out, "version", v ? v : json_null());
         if (c->json)
@@ -312,15 +313,13 @@ static int list_subjects(ctx *c)
     {
         const char *n = json_string_value(name);
         const json_t *found = NULL;
-        json_array_foreach(latest, k, s)
-            if (!found && n && !strcmp(cli_json_str(s, "subject"), n))
-                found = s;
+        json_array_foreach(latest, k, s) if (!found && n && !strcmp(cli_json_str(s, "subject"), n))
+            found = s;
         bool deleted = false;
         if (live) {
             deleted = true;
-            json_array_foreach(live, k, s)
-                if (json_is_string(s) && n && !strcmp(json_string_value(s), n))
-                    deleted = false;
+            json_array_foreach(live, k, s) if (json_is_string(s) && n &&
+                                               !strcmp(json_string_value(s), n)) deleted = false;
         }
         char version[24] = "-", id[24] = "-";
         if (found) {
@@ -341,8 +340,8 @@ static int list_subjects(ctx *c)
 static int list_versions(ctx *c)
 {
     const char *what = "listing versions", *subject = c->args[0];
-    char *path = subject_path("/subjects/", subject,
-                              c->o->deleted ? "/versions?deleted=true" : "/versions");
+    char *path =
+        subject_path("/subjects/", subject, c->o->deleted ? "/versions?deleted=true" : "/versions");
     json_t *versions = NULL, *live = NULL;
     int code = path ? cli_registry_ok(c->g, "GET", path, NULL, &versions, what) : EXIT_RUNTIME;
     free(path);
@@ -372,9 +371,8 @@ static int list_versions(ctx *c)
         bool deleted = false;
         if (live) {
             deleted = true;
-            json_array_foreach(live, k, l)
-                if (json_integer_value(l) == json_integer_value(v))
-                    deleted = false;
+            json_array_foreach(live, k, l) if (json_integer_value(l) == json_integer_value(v))
+                deleted = false;
         }
         const char *type = json_string_value(json_object_get(one, "schemaType"));
         char id[24] = "-";
@@ -395,10 +393,9 @@ static void print_schema_text(const json_t *a)
     const char *text = json_string_value(json_object_get(a, "schema"));
     if (!text)
         return;
-    json_t *j = json_loadb(text, json_string_length(json_object_get(a, "schema")),
-                           JSON_DECODE_ANY, NULL);
-    char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
-                     : NULL;
+    json_t *j =
+        json_loadb(text, json_string_length(json_object_get(a, "schema")), JSON_DECODE_ANY, NULL);
+    char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
     fputs(pretty ? pretty : text, stdout);
     fputc('\n', stdout);
     free(pretty);
@@ -488,9 +485,8 @@ static int do_check(ctx *c)
         printf("%s\n", json_is_true(ok) ? "compatible" : "incompatible");
         size_t i;
         json_t *m;
-        json_array_foreach(json_object_get(a, "messages"), i, m)
-            if (json_is_string(m))
-                printf("  %s\n", json_string_value(m));
+        json_array_foreach(json_object_get(a, "messages"), i, m) if (json_is_string(m))
+            printf("  %s\n", json_string_value(m));
     }
     code = json_is_true(ok) ? EXIT_OK : EXIT_RUNTIME;
     json_decref(a);
@@ -570,8 +566,8 @@ static int do_config(ctx *c)
     if (code == EXIT_OK && c->json) {
         cli_json_print(a);
     } else if (code == EXIT_OK) {
-        const char *l = json_string_value(json_object_get(a, level ? "compatibility"
-                                                                   : "compatibilityLevel"));
+        const char *l =
+            json_string_value(json_object_get(a, level ? "compatibility" : "compatibilityLevel"));
         if (subject)
             printf("%s: %s%s\n", subject, l ? l : "?", global ? " (the global level)" : "");
         else
@@ -609,9 +605,10 @@ static int check_args(const cli_run *run, const schema_opts *o)
         return cli_usage_error("schema", "a version is a number from 1 or latest, not '%s'",
                                run->args[1]);
     if (cli_run_is(run, "config") && run->nargs == 2 && !is_level(run->args[1]))
-        return cli_usage_error("schema", "a compatibility level is one of BACKWARD, "
-                                         "BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, "
-                                         "FULL, FULL_TRANSITIVE and NONE, not '%s'",
+        return cli_usage_error("schema",
+                               "a compatibility level is one of BACKWARD, "
+                               "BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, "
+                               "FULL, FULL_TRANSITIVE and NONE, not '%s'",
                                run->args[1]);
     if (o->have_id && !cli_run_is(run, "show"))
         return cli_usage_error("schema", "--id applies to show");

@@ -18,8 +18,7 @@
  * registry's branch brings it into include/tidings.h, so that this file builds before that
  * lands; a build without it says so instead of answering. */
 int td_schema_request(td_engine *e, const char *method, const char *path, const char *body,
-                      size_t len, int *status, char **resp, size_t *resp_len)
-    __attribute__((weak));
+                      size_t len, int *status, char **resp, size_t *resp_len) __attribute__((weak));
 
 const char *cli_registry_prefix(const char *flag, char *buf, size_t cap)
 {
@@ -29,8 +28,9 @@ const char *cli_registry_prefix(const char *flag, char *buf, size_t cap)
     if (!p)
         p = CLI_REGISTRY_PREFIX;
     if (*p && *p != '/') {
-        fprintf(stderr, "tidings: the registry's prefix is a path like /registry (or '' for the "
-                        "root), not '%s'\n",
+        fprintf(stderr,
+                "tidings: the registry's prefix is a path like /registry (or '' for the "
+                "root), not '%s'\n",
                 p);
         return NULL;
     }
@@ -98,8 +98,7 @@ int cli_registry_call(cli_registry *g, const char *method, const char *path, con
         int st = 0;
         if (!td_schema_request) {
             free(payload);
-            fprintf(stderr, "tidings: %s: this build has no schema registry; use --server\n",
-                    what);
+            fprintf(stderr, "tidings: %s: this build has no schema registry; use --server\n", what);
             return EXIT_RUNTIME;
         }
         int rc = td_schema_request(g->e, method, path, payload, plen, &st, &text, &len);
@@ -190,8 +189,9 @@ static int collect(cli_registry *g, const json_t *refs, deps *d, int depth, cons
         const char *subject = json_string_value(json_object_get(ref, "subject"));
         json_int_t version = json_integer_value(json_object_get(ref, "version"));
         if (!name || !subject) {
-            fprintf(stderr, "tidings: %s: the registry answered a reference without a name or "
-                            "subject\n",
+            fprintf(stderr,
+                    "tidings: %s: the registry answered a reference without a name or "
+                    "subject\n",
                     what);
             return EXIT_RUNTIME;
         }
@@ -200,8 +200,9 @@ static int collect(cli_registry *g, const json_t *refs, deps *d, int depth, cons
         if (deps_seen(d, key))
             continue;
         if (depth >= SCHEMA_MAX_DEPTH || d->n >= MAX_DEPS) {
-            fprintf(stderr, "tidings: %s: the schema's references go deeper than %d or number "
-                            "more than %d\n",
+            fprintf(stderr,
+                    "tidings: %s: the schema's references go deeper than %d or number "
+                    "more than %d\n",
                     what, SCHEMA_MAX_DEPTH, MAX_DEPS);
             return EXIT_RUNTIME;
         }
@@ -258,8 +259,8 @@ static int parse_answer_schema(cli_registry *g, const json_t *a, schema **out, c
     const json_t *text = json_object_get(a, "schema");
     schema_type t = SCHEMA_AVRO; /* Confluent leaves the type out for Avro */
     if ((type_name && !schema_type_parse(type_name, &t)) || !json_is_string(text)) {
-        fprintf(stderr, "tidings: %s: the registry answered a schema of unknown type '%s'\n",
-                what, type_name ? type_name : "?");
+        fprintf(stderr, "tidings: %s: the registry answered a schema of unknown type '%s'\n", what,
+                type_name ? type_name : "?");
         return EXIT_RUNTIME;
     }
     deps d = {0};
