@@ -409,8 +409,8 @@ static int produce_lines(sink *s, FILE *in, progress *pg)
         if (bad) {
             if (pg->on)
                 fputc('\n', stderr);
-            fprintf(stderr, "tidings: producing: %" PRIu64 " events were written before it\n",
-                    pg->events);
+            fprintf(stderr, "tidings: producing: the %" PRIu64 " event%s before it %s written\n",
+                    pg->events, pg->events == 1 ? "" : "s", pg->events == 1 ? "was" : "were");
             code = bad;
             goto out;
         }

@@ -196,7 +196,8 @@ def test_produce_consume_avro(cli, tmp_path):
                 input=b'{"id": "ok", "amount": 1}\n{"id": "p-9", "amount": "many"}\n'
                       b'{"id": "never", "amount": 2}\n')
     assert p.returncode == 1
-    assert b"line 2 does not match schema" in p.stderr and b"amount" in p.stderr, p.stderr
+    assert b"line 2 does not match schema" in p.stderr and b"/amount" in p.stderr, p.stderr
+    assert b"the 1 event before it was written" in p.stderr
     out = [json.loads(ln) for ln in
            cli.out("consume", "payments", "--from-beginning", "--format", "json").splitlines()]
     assert [e["value"] for e in out[7:]] == [{"id": "ok", "amount": 1}]
@@ -204,6 +205,35 @@ def test_produce_consume_avro(cli, tmp_path):
     for args in (["--schema", "nope-value"], ["--schema-id", "4242"]):
         p = cli.run("produce", "payments", *args, input=b"{}\n", check=False)
         assert p.returncode == 3, p.stderr
+
+
+MONEY = {"type": "record", "name": "Money", "namespace": "shop",
+         "fields": [{"name": "units", "type": "long"}, {"name": "currency", "type": "string"}]}
+PRICED = {"type": "record", "name": "Priced", "namespace": "shop",
+          "fields": [{"name": "sku", "type": "string"}, {"name": "price", "type": "shop.Money"}]}
+
+
+@BOTH_MODES
+def test_references(cli, tmp_path):
+    """A schema that uses another registered one (--ref), then produced and consumed: the
+    command fetches the reference to parse it."""
+    cli.out("topic", "create", "prices")
+    cli.out("schema", "register", "money-value", write(tmp_path, "money.avsc", MONEY))
+    priced = write(tmp_path, "priced.avsc", PRICED)
+    # Without the reference, the type shop.Money is unknown.
+    assert cli.run("schema", "register", "prices-value", priced, check=False).returncode == 1
+    sid = registered_id(cli.out("schema", "register", "prices-value", priced,
+                                "--ref", "shop.Money=money-value:1"))
+    shown = json.loads(cli.out("schema", "show", "prices-value", "--json"))
+    assert shown["references"] == [{"name": "shop.Money", "subject": "money-value",
+                                    "version": 1}]
+    assert "references  shop.Money = money-value version 1" in \
+        cli.out("schema", "show", "prices-value")
+    value = {"sku": "a", "price": {"units": 12, "currency": "EUR"}}
+    cli.out("produce", "prices", "--schema", "prices-value",
+            input=(json.dumps(value) + "\n").encode())
+    e = json.loads(cli.out("consume", "prices", "--from-beginning", "--format", "json"))
+    assert e["value"] == value and e["value_schema_id"] == sid
 
 
 @BOTH_MODES
