@@ -14,12 +14,6 @@
  * schema can make the command send (a registry's references cannot loop, but may be many). */
 #define MAX_DEPS 1000
 
-/* The registry's entry point for local mode (include/tidings.h). Declared weak here until the
- * registry's branch brings it into include/tidings.h, so that this file builds before that
- * lands; a build without it says so instead of answering. */
-int td_schema_request(td_engine *e, const char *method, const char *path, const char *body,
-                      size_t len, int *status, char **resp, size_t *resp_len) __attribute__((weak));
-
 const char *cli_registry_prefix(const char *flag, char *buf, size_t cap)
 {
     const char *p = flag;
@@ -96,11 +90,6 @@ int cli_registry_call(cli_registry *g, const char *method, const char *path, con
         free(full);
     } else {
         int st = 0;
-        if (!td_schema_request) {
-            free(payload);
-            fprintf(stderr, "tidings: %s: this build has no schema registry; use --server\n", what);
-            return EXIT_RUNTIME;
-        }
         int rc = td_schema_request(g->e, method, path, payload, plen, &st, &text, &len);
         if (rc)
             code = cli_fail(what, rc);
