@@ -25,6 +25,8 @@ enum { PH_HEAD, PH_BODY, PH_CHUNKED };
 
 void http_server_config_default(http_server_config *c)
 {
+    /* Every member a caller does not set is zero (registry_only and any flag added later). */
+    memset(c, 0, sizeof(*c));
     http_limits_default(&c->limits);
     c->request_timeout_ms = 30000;
     c->idle_timeout_ms = 120000;
