@@ -8,7 +8,7 @@
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-cleaner bench-offsets bench-waiters format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-schema bench-cleaner bench-offsets bench-waiters format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 10
@@ -80,9 +80,14 @@ soak: fuzz asan
 bench: deps-test release
 	bench/run.sh
 	bench/kafka.sh
+	bench/schema.sh
 
 bench-kafka: deps-test release
 	bench/kafka.sh
+
+# Produce with schema validation (Avro, JSON Schema; modes id and full) against no validation.
+bench-schema: deps-test release
+	bench/schema.sh
 
 bench-cleaner: release
 	bench/cleaner.sh
