@@ -11,7 +11,8 @@ schema.validation.mode=full, as Confluent documents them:
   serializer (python3-jsonschema) and the Protobuf serializer (python3-protobuf; the message
   class is built at run time from a FileDescriptorProto, as protoc's generated module would do;
   the serializer registers the schema as a base64-encoded FileDescriptorProto, which Confluent's
-  registry accepts besides .proto text), and a plain Producer's records refused.
+  registry accepts besides .proto text; the same schema registered as .proto text is tested
+  apart), and a plain Producer's records refused.
 
 The Avro coverage by clients is kafkajs's: confluent-kafka's Avro serializer needs fastavro,
 which Debian does not package.
@@ -217,12 +218,58 @@ def reading_class():
     return message_factory.MessageFactory(pool).GetPrototype(desc)
 
 
+READING_PROTO = """syntax = "proto3";
+package tidings.test;
+
+message Reading {
+  int32 id = 1;
+  string sensor = 2;
+  double value = 3;
+  repeated string tags = 4;
+  Location where = 5;
+
+  message Location {
+    double lat = 1;
+    double lon = 2;
+  }
+}
+"""
+
+
+def readings(Reading):
+    msgs = []
+    for i in range(20):
+        r = Reading(id=i, sensor=f"s{i}", value=i * 0.25, tags=["t"] * (i % 3))
+        r.where.lat, r.where.lon = 48.0 + i, 2.0 - i
+        msgs.append(r)
+    return msgs
+
+
+def check_protobuf_topic(sbroker, topic, Reading, schema_id, msgs):
+    """Bytes in the wire format with the topic's schema id that are not a Reading are refused;
+    confluent-kafka's ProtobufDeserializer reads back the messages produced before."""
+    plain = Producer({"bootstrap.servers": sbroker.bootstrap, "acks": "all"})
+    head = b"\0" + schema_id.to_bytes(4, "big")
+    errs = produce_all(plain, topic, [(None, head + b) for b in (
+        b"\x00\x12\x64s1",     # index [0]; sensor's length 100, 2 bytes follow
+        b"\x00\x1a\x02\x00",   # index [0]; field 3 (double) sent as length-delimited
+        b"\x05\x01\x02\x03",   # indexes that name no message of the file
+    )], one_by_one=True)
+    assert [e and e.code() for e in errs] == [KafkaError.INVALID_RECORD] * 3, errs
+    c = DeserializingConsumer({"bootstrap.servers": sbroker.bootstrap, "group.id": topic,
+                               "key.deserializer": StringDeserializer(),
+                               "value.deserializer": ProtobufDeserializer(Reading)})
+    got = read_back(c, topic, len(msgs))
+    assert [m.value() for m in got] == msgs
+    assert high_watermark(sbroker.bootstrap, topic) == len(msgs)
+
+
 def test_confluent_protobuf_serializer(sbroker):
-    """confluent-kafka's ProtobufSerializer registers the message's file (as a base64-encoded
-    FileDescriptorProto) under <topic>-value and writes the wire format with the message
-    indexes; the broker decodes each event against the schema (full mode); the
-    ProtobufDeserializer reads the same messages back. Bytes that are not a Reading are
-    refused."""
+    """confluent-kafka's ProtobufSerializer registers the message's file under <topic>-value as
+    a base64-encoded FileDescriptorProto (what this client sends; Confluent's registry parses
+    it as it parses .proto text) and writes the wire format with the message indexes; the
+    broker decodes each event against the schema (full mode); the ProtobufDeserializer reads
+    the same messages back."""
     topic = "py-protobuf"
     create_topic(sbroker.bootstrap, topic, VALIDATED)
     Reading = reading_class()
@@ -230,30 +277,28 @@ def test_confluent_protobuf_serializer(sbroker):
     p = SerializingProducer({"bootstrap.servers": sbroker.bootstrap, "acks": "all",
                              "key.serializer": StringSerializer(),
                              "value.serializer": ProtobufSerializer(Reading, sr)})
-    msgs = []
-    for i in range(20):
-        r = Reading(id=i, sensor=f"s{i}", value=i * 0.25, tags=["t"] * (i % 3))
-        r.where.lat, r.where.lon = 48.0 + i, 2.0 - i
-        msgs.append(r)
+    msgs = readings(Reading)
     assert produce_all(p, topic, [(f"k{i}", m) for i, m in enumerate(msgs)]) == [None] * len(msgs)
     latest = sr.get_latest_version(f"{topic}-value")
     assert latest.version == 1 and latest.schema.schema_type == "PROTOBUF"
+    check_protobuf_topic(sbroker, topic, Reading, latest.schema_id, msgs)
 
-    plain = Producer({"bootstrap.servers": sbroker.bootstrap, "acks": "all"})
-    head = b"\0" + latest.schema_id.to_bytes(4, "big")
-    errs = produce_all(plain, topic, [(None, head + b) for b in (
-        b"\x00\x12\x64s1",     # index [0]; sensor's length 100, 2 bytes follow
-        b"\x00\x1a\x02\x00",   # index [0]; field 3 (double) sent as length-delimited
-        b"\x05\x01\x02\x03",   # indexes that name no message of the file
-    )], one_by_one=True)
-    assert [e and e.code() for e in errs] == [KafkaError.INVALID_RECORD] * 3, errs
 
-    c = DeserializingConsumer({"bootstrap.servers": sbroker.bootstrap, "group.id": "py-pb",
-                               "key.deserializer": StringDeserializer(),
-                               "value.deserializer": ProtobufDeserializer(Reading)})
-    got = read_back(c, topic, len(msgs))
-    assert [m.value() for m in got] == msgs
-    assert high_watermark(sbroker.bootstrap, topic) == len(msgs)
+def test_confluent_protobuf_proto_text(sbroker):
+    """The same with the schema registered as .proto text through SchemaRegistryClient, and
+    the events written in the wire format as Confluent's serializers write them (the message
+    indexes [0] as the byte 0, then the message) by a plain producer."""
+    topic = "py-protobuf-text"
+    create_topic(sbroker.bootstrap, topic, VALIDATED)
+    Reading = reading_class()
+    sr = SchemaRegistryClient({"url": sbroker.registry})
+    schema_id = sr.register_schema(f"{topic}-value", Schema(READING_PROTO, "PROTOBUF"))
+    msgs = readings(Reading)
+    p = Producer({"bootstrap.servers": sbroker.bootstrap, "acks": "all"})
+    head = b"\0" + schema_id.to_bytes(4, "big") + b"\0"
+    assert produce_all(p, topic, [(f"k{i}", head + m.SerializeToString())
+                                  for i, m in enumerate(msgs)]) == [None] * len(msgs)
+    check_protobuf_topic(sbroker, topic, Reading, schema_id, msgs)
 
 
 def test_plain_producer_refused(sbroker):
