@@ -107,12 +107,19 @@ const TYPES = {
   }
 }
 
-const describeError = (e) => ({
-  name: e && e.name,
-  type: e && e.type, // kafkajs: the Kafka error's name, e.g. INVALID_RECORD
-  status: e && e.status, // the registry client: the HTTP status
-  message: String(e && e.message)
-})
+// kafkajs wraps a produce's protocol error (KafkaJSNonRetriableError, its cause the
+// KafkaJSProtocolError whose type names the Kafka error, e.g. INVALID_RECORD).
+const describeError = (e) => {
+  let inner = e
+  for (let i = 0; i < 5 && inner && !inner.type && inner.cause; i++) inner = inner.cause
+  return {
+    name: e && e.name,
+    type: inner && inner.type,
+    status: e && e.status, // the registry client: the HTTP status
+    message: String(e && e.message),
+    inner: inner && inner !== e ? String(inner.message) : undefined
+  }
+}
 
 const kafka = new Kafka({
   clientId: 'node-schema',
