@@ -48,16 +48,6 @@ def reg(server):
     return Reg(f"http://127.0.0.1:{server.http_port}/registry")
 
 
-def placeholder_json_compat(reg):
-    """Whether the JSON Schema type is still the placeholder (every pair compatible)."""
-    reg.call("PUT", "/config/probe-compat", {"compatibility": "NONE"})
-    reg.call("POST", "/subjects/probe-compat/versions", js({"type": "string"}))
-    st, body = reg.call("POST", "/compatibility/subjects/probe-compat/versions/latest",
-                        js({"type": "object"}))
-    assert st == 200
-    return body["is_compatible"]
-
-
 def test_root_types_and_unknown_paths(reg):
     assert reg.call("GET", "/") == (200, {})
     assert reg.call("GET", "/schemas/types") == (200, ["JSON", "PROTOBUF", "AVRO"])
@@ -229,11 +219,7 @@ def test_import_mode(reg):
 
 
 def test_compatibility_rules_json(reg):
-    """BACKWARD, FORWARD, FULL and their transitive forms decide with JSON Schema's rules.
-    Needs the JSON Schema type's compatibility (h-jsonschema); the placeholder finds every
-    pair compatible, which these assertions expose."""
-    if placeholder_json_compat(reg):
-        pytest.xfail("JSON Schema compatibility is still the placeholder's")
+    """BACKWARD, FORWARD, FULL and their transitive forms decide with JSON Schema's rules."""
     s = "compat-json-value"
     v1 = {"type": "object", "properties": {"a": {"type": "string"}}}
     v2 = {"type": "object", "properties": {"a": {"type": "string"}},
