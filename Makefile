@@ -80,9 +80,14 @@ soak: fuzz asan
 bench: deps-test release
 	bench/run.sh
 	bench/kafka.sh
+	bench/schema.sh
 
 bench-kafka: deps-test release
 	bench/kafka.sh
+
+# Produce with schema validation (Avro, JSON Schema; modes id and full) against no validation.
+bench-schema: deps-test release
+	bench/schema.sh
 
 bench-cleaner: release
 	bench/cleaner.sh

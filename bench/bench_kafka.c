@@ -8,6 +8,9 @@
  *       waits for every delivery report; prints "produce SIZE ACKS <events/s> <MB/s> <events>"
  *       (MB/s of event values, 10^6 bytes); ACKS is 0, 1, all, or idem (an idempotent producer:
  *       acks=all with enable.idempotence)
+ *   bench_kafka BOOTSTRAP producefile TOPIC FILE ACKS SECONDS
+ *       the same with the values of FILE in turn (each a 4-byte big-endian length, then the
+ *       value: bench/schema.sh's schema-encoded events); SIZE printed is their mean size
  *   bench_kafka BOOTSTRAP consume TOPIC
  *       reads every partition from its start to the high watermark it has when the run starts;
  *       prints "consume <events/s> <MB/s> <events>"
@@ -21,9 +24,7 @@
  *       "latency <p50 µs> <p99 µs> <p99.9 µs> <events>" of send-to-receive times
  *
  * BENCH_CONSUMER_CONF="key=value,..." adds librdkafka settings to the consumers, and
- * BENCH_PRODUCER_CONF to the producers (experiments). BENCH_WIRE="json:ID" or "avro:ID" makes
- * produce's SIZE-byte values Confluent's wire format for schema ID (a topic with schema
- * validation, bench/schema.sh): json {"s":"xx..."}, avro a record of one string field.
+ * BENCH_PRODUCER_CONF to the producers (experiments).
  * Every loop is bounded in time. bench/kafka.sh runs this against a fresh `tidings serve` with
  * its baselines (iperf3 loopback, fio sequential write) and prints ratios; the figures are in
  * docs/performance.md.
@@ -165,37 +166,9 @@ static void set_overrides(rd_kafka_conf_t *c, const char *var)
     free(copy);
 }
 
-/* BENCH_WIRE: the value in Confluent's wire format (magic 0, the schema id, the payload),
- * SIZE bytes in all; value holds SIZE 'x' bytes. */
-static void wire_value(char *value, size_t size)
-{
-    const char *w = getenv("BENCH_WIRE");
-    if (!w || !*w)
-        return;
-    long id = atol(strchr(w, ':') ? strchr(w, ':') + 1 : "0");
-    if (size < 16 || id <= 0)
-        die("BENCH_WIRE", "needs json:ID or avro:ID and SIZE >= 16");
-    value[0] = 0;
-    uint32_t be = htonl((uint32_t)id);
-    memcpy(value + 1, &be, 4);
-    if (!strncmp(w, "json:", 5)) {
-        memcpy(value + 5, "{\"s\":\"", 6); /* {"s":"xxx...x"} */
-        value[size - 2] = '"';
-        value[size - 1] = '}';
-    } else if (!strncmp(w, "avro:", 5)) {
-        /* A string of n bytes: its length as a zigzag varint, then the bytes. */
-        size_t n = size - 5 - 2;
-        uint64_t z = (uint64_t)n << 1;
-        value[5] = (char)(0x80 | (z & 0x7f));
-        value[6] = (char)(z >> 7);
-        if (z < 128 || z >> 14)
-            die("BENCH_WIRE", "avro needs SIZE from 72 to 8198");
-    } else {
-        die("BENCH_WIRE", "needs json:ID or avro:ID");
-    }
-}
-
-static int cmd_produce(const char *topic, size_t size, const char *acks, double seconds)
+/* Produces the n values (of their sizes) in turn for SECONDS; label is the SIZE printed. */
+static int produce_values(const char *topic, char **values, const size_t *sizes, size_t n,
+                          size_t label, const char *acks, double seconds)
 {
     rd_kafka_conf_t *c = base_conf();
     if (!strcmp(acks, "idem")) { /* an idempotent producer (acks=all, sequence numbers) */
@@ -213,22 +186,24 @@ static int cmd_produce(const char *topic, size_t size, const char *acks, double 
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     rd_kafka_t *rk = make(RD_KAFKA_PRODUCER, c);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    char *value = malloc(size);
-    memset(value, 'x', size);
-    wire_value(value, size);
     /* Warm up: metadata and the connection, outside the measurement. */
-    rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, value, size, NULL, 0, NULL);
+    rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, values[0], sizes[0], NULL, 0, NULL);
     rd_kafka_flush(rk, 10000);
     delivered = failed = 0;
     int64_t start = now_ns(), end = start + (int64_t)(seconds * 1e9), sent = 0;
+    double bytes = 0;
+    size_t next = 0;
     while (now_ns() < end) {
         for (int i = 0; i < 1000; i++) {
-            if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, value, size, NULL, 0, NULL)) {
+            if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, values[next], sizes[next], NULL,
+                                 0, NULL)) {
                 if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                     die("produce", rd_kafka_err2str(rd_kafka_last_error()));
                 rd_kafka_poll(rk, 1);
                 break;
             }
+            bytes += (double)sizes[next];
+            next = (next + 1) % n;
             sent++;
         }
         rd_kafka_poll(rk, 0);
@@ -238,13 +213,53 @@ static int cmd_produce(const char *topic, size_t size, const char *acks, double 
     double secs = (double)(now_ns() - start) / 1e9;
     if (failed)
         die("produce", "some deliveries failed");
-    printf("produce %zu %s %.0f %.1f %" PRId64 "\n", size, acks, (double)delivered / secs,
-           (double)delivered * (double)size / secs / 1e6, delivered);
-    (void)sent;
+    printf("produce %zu %s %.0f %.1f %" PRId64 "\n", label, acks, (double)delivered / secs,
+           (double)delivered * (bytes / (double)(sent ? sent : 1)) / secs / 1e6, delivered);
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
-    free(value);
     return 0;
+}
+
+static int cmd_produce(const char *topic, size_t size, const char *acks, double seconds)
+{
+    char *value = malloc(size);
+    memset(value, 'x', size);
+    int rc = produce_values(topic, &value, &size, 1, size, acks, seconds);
+    free(value);
+    return rc;
+}
+
+/* The values of FILE: each a 4-byte big-endian length and that many bytes (at most 4096 of
+ * them, each at most 1 MiB: bench/schema.sh writes 64 of about 1 KiB). */
+static int cmd_producefile(const char *topic, const char *path, const char *acks,
+                           double seconds)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die(path, "cannot open");
+    enum { MAX_VALUES = 4096, MAX_SIZE = 1 << 20 };
+    char **values = calloc(MAX_VALUES, sizeof(*values));
+    size_t *sizes = calloc(MAX_VALUES, sizeof(*sizes)), n = 0, total = 0;
+    unsigned char len[4];
+    while (n < MAX_VALUES && fread(len, 1, 4, f) == 4) {
+        size_t size = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
+        if (size == 0 || size > MAX_SIZE)
+            die(path, "a value's length is 0 or over 1 MiB");
+        values[n] = malloc(size);
+        if (fread(values[n], 1, size, f) != size)
+            die(path, "truncated");
+        sizes[n++] = size;
+        total += size;
+    }
+    fclose(f);
+    if (n == 0)
+        die(path, "no values");
+    int rc = produce_values(topic, values, sizes, n, total / n, acks, seconds);
+    for (size_t i = 0; i < n; i++)
+        free(values[i]);
+    free(values);
+    free(sizes);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -574,7 +589,8 @@ static int cmd_latency(const char *topic, int rate, double seconds)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_kafka BOOTSTRAP create|produce|consume|latency TOPIC ...\n"
+        fprintf(stderr, "usage: bench_kafka BOOTSTRAP create|produce|producefile|consume|"
+                        "rawfetch|latency TOPIC ...\n"
                         "(see the comment at the top of bench/bench_kafka.c)\n");
         return 2;
     }
@@ -584,6 +600,8 @@ int main(int argc, char **argv)
         return cmd_create(topic, atoi(argv[4]), argc - 5, argv + 5);
     if (!strcmp(cmd, "produce") && argc == 7)
         return cmd_produce(topic, (size_t)atol(argv[4]), argv[5], atof(argv[6]));
+    if (!strcmp(cmd, "producefile") && argc == 7)
+        return cmd_producefile(topic, argv[4], argv[5], atof(argv[6]));
     if (!strcmp(cmd, "consume") && argc == 4)
         return cmd_consume(topic);
     if (!strcmp(cmd, "rawfetch") && argc == 5)

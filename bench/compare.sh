@@ -7,7 +7,8 @@
 # against them. Logs go to build/bench-compare/<bench>.<side>.<turn>.log; the summary lines of
 # every log are printed at the end.
 # Usage: bench/compare.sh BEFORE_DIR [ROUNDS]   (ROUNDS: 1 = before, after; 2 = b, a, a, b)
-# BENCH_ONLY="run kafka redis queue" picks the benchmarks. Quick settings are used unless set:
+# BENCH_ONLY="run kafka redis queue" picks the benchmarks (also: schema, where both checkouts
+# have the schema registry). Quick settings are used unless set:
 # BENCH_SECONDS=2, BENCH_LATENCY_SECONDS=5, BENCH_REQUESTS=200000, BENCH_ROUNDS=3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ one() {
   local log="$OUT/$1.$2.$3.log"
   echo "== $1, $2, turn $3" >&2
   case $1 in
-    run|kafka|redis) (cd "$dir" && "bench/$1.sh") >"$log" 2>&1 || echo "(failed: $log)" >&2 ;;
+    run|kafka|redis|schema) (cd "$dir" && "bench/$1.sh") >"$log" 2>&1 || echo "(failed: $log)" >&2 ;;
     queue)
       # The queue engine through the embedded API (the same client, this checkout's): 4 and 16
       # consumers, all acked, then every event failing once.
@@ -55,7 +56,7 @@ done
 for f in "$OUT"/*.log; do
   echo "### $(basename "$f" .log)"
   case $f in
-    */run.*|*/kafka.*) sed -n '/== ratios/,$p' "$f" ;;
+    */run.*|*/kafka.*|*/schema.*) sed -n '/== ratios/,$p' "$f" ;;
     *) grep -E 'ops/s|entries/s|^embedded' "$f" || true ;;
   esac
 done

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Schema enforcement's cost on Kafka produce (docs/schemas.md, "Enforcement on produce"): a fresh
-# `tidings serve` (release build) with the registry on its HTTP listener, 1 KiB events in
-# Confluent's wire format produced by bench_kafka (librdkafka, acks=1, fsync=interval:1000, 4
-# partitions) to a topic without validation and to topics with value.schema.validation in full
-# mode, JSON Schema and Avro (and in id mode); the ratios against the same values without validation (the issue's
-# target: >= 0.5).
-# Usage: bench/schema.sh [DIR]   (default: build/bench-schema); BENCH_SECONDS (5) per case.
+# Schema validation on produce, against its baseline measured in the same run: a fresh
+# `tidings serve` (release build) with its schema registry under the HTTP listener, and
+# bench_kafka (librdkafka) producing 1 KiB events in Confluent's wire format (a 20-field record,
+# bench/schema_payloads.py: Avro, and the same record as JSON with its JSON Schema) to
+# 4-partition topics that differ only in their schema settings:
+#   off   no validation (the baseline: the same bytes, stored as they come)
+#   id    value.schema.validation=true, schema.validation.mode=id (wire format and id checked)
+#   full  value.schema.validation=true, schema.validation.mode=full (each event decoded and
+#         validated against the schema)
+# in BENCH_ROUNDS (3) rounds whose order alternates (off, id, full; then full, id, off; ...), so
+# that a drift of the machine reaches every case alike; prints events/s per case and round, and
+# the ratio full / off (and id / off) of each round and their medians (the issue's target:
+# full >= 0.5 x off for Avro and for JSON Schema).
+# Usage: bench/schema.sh [DIR]   (default: a fresh directory under ./build/bench-schema)
+# BENCH_SECONDS (5) sets each case's length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/release/tidings
@@ -13,6 +21,7 @@ LOAD=build/release/bench_kafka
 [ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "build first: make release (needs librdkafka-dev)" >&2; exit 1; }
 DIR=${1:-build/bench-schema}
 SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 rm -rf "$DIR"; mkdir -p "$DIR"
 OUT=$(mktemp)
 BROKER=""
@@ -32,44 +41,48 @@ done
 B=$(awk '/^kafka: listening on/ {print $4}' "$OUT.serve")
 H=$(awk '/^http: listening on/ {print $4}' "$OUT.serve")
 [ -n "$B" ] && [ -n "$H" ] || { echo "the broker did not start" >&2; cat "$DIR/serve.log" >&2; exit 1; }
-register() { # subject type schema -> id
-  /usr/bin/python3 - "$H" "$1" "$2" "$3" <<'PY'
-import json, sys, urllib.request
-host, subject, kind, schema = sys.argv[1:]
-body = {"schema": schema}
-if kind != "AVRO":
-    body["schemaType"] = kind
-req = urllib.request.Request(f"http://{host}/registry/subjects/{subject}/versions",
-                             data=json.dumps(body).encode(),
-                             headers={"Content-Type": "application/json"})
-print(json.load(urllib.request.urlopen(req))["id"])
-PY
-}
-for t in plain-json plain-avro id-json full-json full-avro; do
-  cfg="fsync=interval:1000"
-  case $t in
-    full-*) cfg="$cfg value.schema.validation=true schema.validation.mode=full" ;;
-    id-*) cfg="$cfg value.schema.validation=true" ;;
-  esac
-  # shellcheck disable=SC2086
-  "$LOAD" "$B" create "$t" 4 $cfg >/dev/null
+
+echo "== tidings $(git rev-parse --short HEAD 2>/dev/null || echo '?'), 1 KiB events, 4 partitions, fsync=interval:1000, acks=1"
+/usr/bin/python3 bench/schema_payloads.py "http://$H/registry" "$DIR" b-id b-full
+for kind in avro json; do
+  "$LOAD" "$B" create "b-off-$kind" 4 fsync=interval:1000 >/dev/null
+  for mode in id full; do
+    "$LOAD" "$B" create "b-$mode-$kind" 4 fsync=interval:1000 value.schema.validation=true \
+      schema.validation.mode=$mode >/dev/null
+  done
 done
-IID=$(register id-json-value JSON '{"type":"object"}')
-JID=$(register full-json-value JSON '{"type":"object","properties":{"s":{"type":"string","maxLength":2000}},"required":["s"]}')
-AID=$(register full-avro-value AVRO '{"type":"record","name":"R","fields":[{"name":"s","type":"string"}]}')
-run() { # label topic wire
-  BENCH_WIRE=$3 "$LOAD" "$B" produce "$2" 1024 1 "$SECS" | sed "s/^produce/$1/" | tee -a "$OUT"
+
+# one KIND MODE ROUND: a produce case; appends "ROUND KIND MODE events/s" to $OUT.
+one() {
+  local r
+  r=$("$LOAD" "$B" producefile "b-$2-$1" "$DIR/$1.bin" 1 "$SECS") ||
+    { echo "$1 $2: the produce failed (see above)" >&2; exit 1; }
+  echo "$3 $1 $2 $(echo "$r" | awk '{print $4}')" >>"$OUT"
+  printf '%-5s %-4s %-4s %10s events/s %7s MB/s\n' "$3" "$1" "$2" \
+    "$(echo "$r" | awk '{print $4}')" "$(echo "$r" | awk '{print $5}')"
 }
-echo "-- produce 1 KiB acks=1 (label size acks events/s MB/s events)"
-run plain-json plain-json "json:$JID"
-run id-json id-json "json:$IID"
-run full-json full-json "json:$JID"
-run plain-avro plain-avro "avro:$AID"
-run full-avro full-avro "avro:$AID"
-echo "== ratios (target >= 0.50)"
-awk '$1 ~ /^(plain|id|full)-/ { v[$1] = $5 }
-  END {
-    printf "id mode: %.1f / %.1f MB/s = %.2f\n", v["id-json"], v["plain-json"], v["id-json"] / v["plain-json"]
-    printf "JSON Schema, full: %.1f / %.1f MB/s = %.2f\n", v["full-json"], v["plain-json"], v["full-json"] / v["plain-json"]
-    printf "Avro, full: %.1f / %.1f MB/s = %.2f\n", v["full-avro"], v["plain-avro"], v["full-avro"] / v["plain-avro"]
-  }' "$OUT"
+
+echo "-- produce, $ROUNDS rounds of $SECS s per case (round kind mode events/s MB/s)"
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then order="off id full"; else order="full id off"; fi
+  for kind in avro json; do
+    for mode in $order; do one "$kind" "$mode" "$r"; done
+  done
+done
+
+median() { sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+echo "== ratios (per round, and the median of the $ROUNDS rounds)"
+for kind in avro json; do
+  for mode in id full; do
+    ratios=$(awk -v k="$kind" -v m="$mode" '
+      $2 == k && $3 == "off" { off[$1] = $4 }
+      $2 == k && $3 == m { v[$1] = $4 }
+      END { for (r in v) printf "%.2f\n", v[r] / off[r] }' "$OUT")
+    med=$(echo "$ratios" | median)
+    offm=$(awk -v k="$kind" '$2 == k && $3 == "off" {print $4}' "$OUT" | median)
+    vm=$(awk -v k="$kind" -v m="$mode" '$2 == k && $3 == m {print $4}' "$OUT" | median)
+    printf '%s mode=%s: %.0f events/s vs %.0f without validation (medians): %.2f x (rounds: %s)%s\n' \
+      "$kind" "$mode" "$vm" "$offm" "$med" "$(echo $ratios)" \
+      "$([ "$mode" = full ] && echo ' (target >= 0.50)')"
+  done
+done
