@@ -457,6 +457,16 @@ static void pb_free(void *impl)
 static int load(pb_schema *s, const char *path, const char *text, size_t len, char **canonical,
                 schema_error *err)
 {
+    char *converted = NULL;
+    size_t clen;
+    int d = pb_descriptor_text(text, len, &converted, &clen, err);
+    if (d < 0)
+        goto prefix;
+    if (d == 0) {
+        int rc = load(s, path, converted, clen, canonical, err);
+        free(converted);
+        return rc;
+    }
     pb_toks toks;
     if (pb_lex(text, len, &toks, err) < 0)
         goto prefix;

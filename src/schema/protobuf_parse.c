@@ -960,7 +960,7 @@ static int rpc_type(P *p)
 {
     if (expect(p, '(') < 0)
         return -1;
-    if (is_word(p, "stream") && cur(p)[1].kind == PB_TOK_IDENT)
+    if (is_word(p, "stream") && (cur(p)[1].kind == PB_TOK_IDENT || next_is_sym(p, '.')))
         p->i++;
     const pb_tok *at = cur(p);
     char *name;

@@ -694,7 +694,81 @@ static void test_validate_json(void)
     schema_free(s);
 }
 
+/* A schema given as a base64-encoded FileDescriptorProto, as confluent-kafka's Python
+ * serializer registers it, reads as the .proto file it describes. The descriptors were made
+ * with python3-protobuf's descriptor_pb2: a proto3 file with a map, a oneof, a proto3 optional
+ * field, an import, reserved ranges and names, a negative enum value and a streaming rpc; a
+ * proto2 file with defaults, a group, an extension range and an extension. */
+static void test_descriptor_form(void)
+{
+    static const char shop[] =
+        "CgpzaG9wLnByb3RvEgRzaG9wGh9nb29nbGUvcHJvdG9idWYvdGltZXN0YW1wLnByb3RvIpYCCgVPcmRl"
+        "chIOCgJpZBgBIAEoCVICaWQSJwoGdG90YWxzGAIgAygLMhcuc2hvcC5PcmRlci5Ub3RhbHNFbnRyeRIO"
+        "CgRjYXJkGAMgASgJSAASDgoEaWJhbhgEIAEoCUgAEhEKBG5vdGUYBSABKAlIAYgBARImCgJhdBgGIAEo"
+        "CzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoFY29kZXMYByADKAVCAhAAEhgKAnN0GAggASgO"
+        "Mgwuc2hvcC5TdGF0dXMaLQoLVG90YWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4"
+        "AUIJCgdwYXltZW50QgcKBV9ub3RlSgQIChANUgNvbGQqJwoGU3RhdHVzEgsKB1VOS05PV04QABIQCgNO"
+        "RUcQ////////////ATIrCgRTaG9wEiMKBVBsYWNlEgsuc2hvcC5PcmRlchoLLnNob3AuT3JkZXIwAWIG"
+        "cHJvdG8z";
+    static const char g[] =
+        "CgdnLnByb3RvEgFnIlkKAU0SDQoBYRgBIAIoBToCLTUSDwoBcxgCIAEoCToEYSJiChIXCgRsaW5lGAMg"
+        "AygKMgkuZy5NLkxpbmUaEQoETGluZRIJCgFuGAEgASgFKggIZBCAgICAAjoPCgF4EgQuZy5NGGQgASgF";
+    schema *s = parse(shop);
+    ASSERT_STR_EQ(schema_record_name(s), "shop.Order");
+    ASSERT_STR_EQ(schema_canonical(s), "syntax = \"proto3\";\n"
+                                       "package shop;\n"
+                                       "import \"google/protobuf/timestamp.proto\";\n"
+                                       "message Order {\n"
+                                       "  string id = 1;\n"
+                                       "  map<string, int64> totals = 2;\n"
+                                       "  oneof payment {\n"
+                                       "    string card = 3;\n"
+                                       "    string iban = 4;\n"
+                                       "  }\n"
+                                       "  optional string note = 5;\n"
+                                       "  .google.protobuf.Timestamp at = 6;\n"
+                                       "  repeated int32 codes = 7 [packed = false];\n"
+                                       "  .shop.Status st = 8;\n"
+                                       "  reserved 10 to 12;\n"
+                                       "  reserved \"old\";\n"
+                                       "}\n"
+                                       "enum Status {\n"
+                                       "  UNKNOWN = 0;\n"
+                                       "  NEG = -1;\n"
+                                       "}\n"
+                                       "service Shop {\n"
+                                       "  rpc Place (.shop.Order) returns (stream .shop.Order);\n"
+                                       "}\n");
+    /* Its payloads validate as the text's would: the map entry and the oneof. */
+    uint8_t p[] = {0x00, 0x12, 0x05, 0x0a, 0x01, 'x', 0x10, 0x05, 0x1a, 0x01, 'c'};
+    schema_error err;
+    ASSERT_EQ(schema_validate(s, p, sizeof(p), &err), 0);
+    schema_free(s);
+    s = parse(g);
+    ASSERT_STR_EQ(schema_canonical(s), "syntax = \"proto2\";\n"
+                                       "package g;\n"
+                                       "message M {\n"
+                                       "  required int32 a = 1 [default = -5];\n"
+                                       "  optional string s = 2 [default = \"a\\\"b\\n\"];\n"
+                                       "  repeated group Line = 3 {\n"
+                                       "    optional int32 n = 1;\n"
+                                       "  }\n"
+                                       "  extensions 100 to max;\n"
+                                       "}\n"
+                                       "extend .g.M {\n"
+                                       "  optional int32 x = 100;\n"
+                                       "}\n");
+    schema_free(s);
+    /* Base64 that is not a descriptor is refused, and every prefix of one never crashes. */
+    refused("AAAA", "", "FileDescriptorProto");
+    for (size_t n = 4; n < sizeof(shop) - 1; n += 4) {
+        schema *t = NULL;
+        if (schema_parse(SCHEMA_PROTOBUF, shop, n, NULL, 0, &t, &err) == 0)
+            schema_free(t);
+    }
+}
+
 TEST_MAIN(TEST(test_parse_constructs), TEST(test_parse_errors), TEST(test_nesting_bound),
           TEST(test_truncated_text), TEST(test_resolution), TEST(test_canonical),
           TEST(test_validate_binary), TEST(test_compat_matrix), TEST(test_compat_oneof),
-          TEST(test_validate_json))
+          TEST(test_validate_json), TEST(test_descriptor_form))
