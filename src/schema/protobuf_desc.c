@@ -382,6 +382,8 @@ static int read_msg(sl m, msgd *d)
 /* The last part of a type name (".p.M.XEntry" -> "XEntry"). */
 static sl last_part(sl s)
 {
+    if (!s.p)
+        return s;
     size_t i = s.n;
     while (i > 0 && s.p[i - 1] != '.')
         i--;
@@ -391,7 +393,7 @@ static sl last_part(sl s)
 static const nested *nested_named(const msgd *d, sl name)
 {
     for (size_t i = 0; i < d->nnested; i++)
-        if (d->nested[i].name.n == name.n && !memcmp(d->nested[i].name.p, name.p, name.n))
+        if (name.n && d->nested[i].name.n == name.n && !memcmp(d->nested[i].name.p, name.p, name.n))
             return &d->nested[i];
     return NULL;
 }
@@ -630,7 +632,7 @@ static void message(out *o, sl m, int syntax, int indent, bool body_only)
         bool group = false;
         for (size_t k = 0; k < d.nfields && !group; k++)
             group =
-                d.fields[k].type == 10 &&
+                d.fields[k].type == 10 && d.nested[i].name.n &&
                 last_part(d.fields[k].type_name).n == d.nested[i].name.n &&
                 !memcmp(last_part(d.fields[k].type_name).p, d.nested[i].name.p, d.nested[i].name.n);
         if (!d.nested[i].map_entry && !group)

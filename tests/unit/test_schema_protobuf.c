@@ -759,10 +759,18 @@ static void test_descriptor_form(void)
                                        "  optional int32 x = 100;\n"
                                        "}\n");
     schema_free(s);
+    /* A descriptor the fuzzer found: a nested type without a name, looked up as a group's body
+     * (pointer arithmetic on an absent name was undefined behaviour). */
+    static const char nameless[] =
+        "CgdnLnByb3RvEgFnIlkKAU0SDQoBYRgBIAIoBToCLTUSDwoBcxgCIAEoCToEYSJiChIXCgRsaW5lGAMgAygKEgk"
+        "uZy5NLkxpbmUaEQEouTGlZRIJCgFuGAEgASgFKggIZBCAgICAAPjgCoF4EgQuZy5NGGQgASgF";
+    schema *t = NULL;
+    if (schema_parse(SCHEMA_PROTOBUF, nameless, strlen(nameless), NULL, 0, &t, &err) == 0)
+        schema_free(t);
     /* Base64 that is not a descriptor is refused, and every prefix of one never crashes. */
     refused("AAAA", "", "FileDescriptorProto");
     for (size_t n = 4; n < sizeof(shop) - 1; n += 4) {
-        schema *t = NULL;
+        t = NULL;
         if (schema_parse(SCHEMA_PROTOBUF, shop, n, NULL, 0, &t, &err) == 0)
             schema_free(t);
     }
