@@ -143,6 +143,12 @@ typedef struct td_options {
      * would pass it drops its index, and its key reads fail with TD_EFULL until the budget has
      * room for it again (docs/storage.md#key-index). */
     int64_t table_index_max_bytes;
+    /* The schema registry's bounds (docs/schemas.md): the most schema versions it keeps, soft
+     * deleted ones included (<= 0: 100000), and the most bytes of one schema's text (<= 0:
+     * 1 MiB). `tidings serve` sets them from schema.registry.max.schemas and
+     * schema.registry.max.schema.bytes. */
+    int64_t schema_registry_max_schemas;
+    int64_t schema_registry_max_schema_bytes;
 } td_options;
 
 #define TD_TABLE_INDEX_DEFAULT (128LL << 20)
@@ -537,6 +543,19 @@ int td_group_lag(td_engine *e, const char *group, td_group_lag_info **out, size_
 
 /* Deletes the offset a group committed for one partition. TD_ENOTFOUND if there is none. */
 int td_group_offset_delete(td_engine *e, const char *group, const char *topic, int32_t partition);
+
+/*
+ * The schema registry (docs/schemas.md#the-registry): one request of Confluent Schema
+ * Registry's REST API v1, as the HTTP listener serves it under schema.registry.prefix, made
+ * locally with every permission (the command line's local mode, embedders). method "GET",
+ * "POST", "PUT", "DELETE"; path as after the prefix, percent-encoded, with its query
+ * ("/subjects/orders-value/versions?normalize=true"); body the JSON request body (NULL or len
+ * 0: none). On 0, *status is the HTTP status and *resp (malloc'd, NUL-terminated, free it) its
+ * JSON body ({"error_code", "message"} for errors), *resp_len its length. TD_EINVAL for bad
+ * arguments, -ENOMEM.
+ */
+int td_schema_request(td_engine *e, const char *method, const char *path, const char *body,
+                      size_t len, int *status, char **resp, size_t *resp_len);
 
 /*
  * Table reads (docs/embedded.md#table-reads): the latest event of `key` in a compacted topic

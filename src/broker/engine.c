@@ -31,6 +31,7 @@
 #include "broker/engine_int.h"
 #include "storage/keyindex.h"
 #include "broker/queue.h"
+#include "broker/registry.h"
 #include "broker/state.h"
 #include "broker/xgroup.h"
 
@@ -548,7 +549,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     if (!e->opts.no_background && e->opts.log_cleaner_enable && (rc = log_cleaner_start(e)) != 0)
         goto fail;
     if ((rc = state_open(e)) != 0 || (rc = queues_open(e, &e->queues)) != 0 ||
-        (rc = xgroups_open(e, &e->xgroups)) != 0 || (rc = quotas_open(e)) != 0)
+        (rc = xgroups_open(e, &e->xgroups)) != 0 || (rc = quotas_open(e)) != 0 ||
+        (rc = registry_open(e, &e->registry)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
@@ -602,6 +604,8 @@ int td_engine_close(td_engine *e)
         pthread_join(e->flusher, NULL);
     }
     free(e->flushq);
+    registry_close(e->registry);
+    e->registry = NULL;
     state_close(e);
     /* The final sync, once nothing appends any more: under fsync=interval or none it is what
      * makes the last events durable, so its failure is the caller's to hear (those events may

@@ -110,6 +110,8 @@ struct td_engine {
      * (group_state.c). */
     struct td_state *state;
     struct td_gstate *gstate;
+    /* The schema registry (registry.h), replayed from __schemas at open. */
+    struct td_registry *registry;
 };
 
 /* The topic table's helpers that engine.c and engine_admin.c share. engine_topic_new makes a

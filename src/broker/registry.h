@@ -8,7 +8,8 @@
  * Every function is thread-safe. A change (register, delete, config, mode) is answered only once
  * its record is durable under the state topics' fsync policy. Errors are Confluent's codes
  * (REG_E*, the numbers its REST API answers), with a message in its wording in *msg (a static
- * string or one kept in the registry_result's arena: valid until registry_result_free).
+ * string, one kept in the registry_result's arena (valid until registry_result_free), or a
+ * thread-local one valid until the thread's next call into the registry).
  */
 #ifndef TD_BROKER_REGISTRY_H
 #define TD_BROKER_REGISTRY_H
@@ -201,6 +202,21 @@ int registry_check_wire(td_engine *e, const char *topic, const registry_policy *
 int registry_check_json(td_engine *e, const char *topic, const registry_policy *pol,
                         const char *json, size_t len, char *pointer, size_t plen, char *why,
                         size_t whylen);
+
+/*
+ * Confluent's REST API v1 (registry_rest.c): method, path after the prefix (percent-encoded,
+ * "/subjects/x/versions"), query (without '?', "" for none) and body (JSON) in; returns the
+ * HTTP status, with *resp (malloc'd, NUL-terminated, *resp_len bytes) the answer: JSON, or the
+ * raw schema for .../schema; errors are {"error_code", "message"}. p is who asks (the
+ * authorization of docs/schemas.md), NULL for a local caller with every permission.
+ */
+struct td_principal;
+int registry_rest(td_engine *e, const struct td_principal *p, const char *method,
+                  const char *path, const char *query, const char *body, size_t len, char **resp,
+                  size_t *resp_len);
+/* Percent-decodes s[0..n) into a malloc'd string ('+' as a space when plus_space); NULL for a
+ * bad escape, an escaped NUL or no memory. Pure. */
+char *registry_pct_decode(const char *s, size_t n, bool plus_space);
 
 /* Opens and closes the registry with the engine (engine.c), after state_open. */
 typedef struct td_registry td_registry;

@@ -132,6 +132,23 @@ int schema_avro_to_json(const schema *s, const uint8_t *p, size_t n, char **json
  */
 const char *schema_record_name(const schema *s);
 
+/*
+ * JSON Schema only, for the listeners that already hold the payload parsed (the Redis XADD
+ * check builds a jansson value of the field map): validates v as schema_validate_json does the
+ * text. 0, or -1 with err (also when s is not a JSON Schema). v is only read.
+ */
+struct json_t;
+int schema_json_validate_value(const schema *s, const struct json_t *v, schema_error *err);
+
+/*
+ * JSON Schema only: whether the property `property` of the top-level object may be a string
+ * (its subschema, found through "properties", "patternProperties", "additionalProperties",
+ * "$ref" and "allOf", accepts some string). The Redis field-map rule parses a field's value as
+ * JSON where this is false, and takes it as a JSON string where it is true. True when the
+ * schema says nothing of the property, or s is not a JSON Schema.
+ */
+bool schema_json_accepts_string_at(const schema *s, const char *property);
+
 /* Confluent's wire format: magic byte 0, then the schema ID as a big-endian int32. */
 #define SCHEMA_WIRE_MAGIC 0
 #define SCHEMA_WIRE_HEADER 5

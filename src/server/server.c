@@ -108,6 +108,10 @@ static const char *const keys[] = {"data",
                                    "connections.max.reauth.ms",
                                    "super.users",
                                    "anonymous.access",
+                                   "schema.registry.prefix",
+                                   "schema.registry.listen",
+                                   "schema.registry.max.schemas",
+                                   "schema.registry.max.schema.bytes",
                                    NULL};
 
 void server_config_defaults(td_server_config *c)
@@ -161,6 +165,10 @@ void server_config_defaults(td_server_config *c)
     c->anonymous_all = true;
     snprintf(c->kafka_tls.listen, sizeof(c->kafka_tls.listen), "off");
     snprintf(c->http_tls.listen, sizeof(c->http_tls.listen), "off");
+    snprintf(c->schema_registry_prefix, sizeof(c->schema_registry_prefix), "/registry");
+    snprintf(c->schema_registry_listen, sizeof(c->schema_registry_listen), "off");
+    c->schema_registry_max_schemas = 100000;
+    c->schema_registry_max_schema_bytes = 1 << 20;
     snprintf(c->redis_tls.listen, sizeof(c->redis_tls.listen), "off");
 }
 
@@ -221,6 +229,10 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, redis_stream_node_max_bytes), true},
     {"log.rate.limit", 0, 1000000, offsetof(td_server_config, log_rate_limit), false},
     {"max.connections", 0, 100000000, offsetof(td_server_config, max_connections), true},
+    {"schema.registry.max.schemas", 1, 100000000,
+     offsetof(td_server_config, schema_registry_max_schemas), true},
+    {"schema.registry.max.schema.bytes", 1024, 64 << 20,
+     offsetof(td_server_config, schema_registry_max_schema_bytes), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -474,6 +486,24 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG, "state.topic.fsync: expected always, none or "
                                        "interval:<ms>, got '%s'", value);
         snprintf(c->state_topic_fsync, sizeof(c->state_topic_fsync), "%s", value);
+    } else if (!strcmp(key, "schema.registry.prefix")) {
+        /* "" or "/name[/name...]", without a trailing '/', of URL-safe characters. */
+        size_t len = strlen(value);
+        bool ok = len < sizeof(c->schema_registry_prefix) &&
+                  (len == 0 || (value[0] == '/' && value[len - 1] != '/'));
+        for (size_t i = 0; ok && i < len; i++)
+            ok = isalnum((unsigned char)value[i]) || strchr("/-._~", value[i]);
+        if (!ok)
+            return td_fail(TD_ECONFIG,
+                           "schema.registry.prefix: expected \"\" or a path like /registry, "
+                           "got '%s'",
+                           value);
+        snprintf(c->schema_registry_prefix, sizeof(c->schema_registry_prefix), "%s", value);
+    } else if (!strcmp(key, "schema.registry.listen")) {
+        if (parse_listen(value, host, sizeof(host), &port) < 0 ||
+            strlen(value) >= sizeof(c->schema_registry_listen))
+            return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
+        snprintf(c->schema_registry_listen, sizeof(c->schema_registry_listen), "%s", value);
     } else if (!strcmp(key, "anonymous.access")) {
         if (strcmp(value, "all") && strcmp(value, "acl"))
             return td_fail(TD_ECONFIG, "anonymous.access: expected all or acl, got '%s'", value);
@@ -809,6 +839,9 @@ static int check_exposure(const td_server_config *c)
         rc = check_listener(c, "http", c->http, c->http_auth,
                             "require users (http.auth=required)");
     if (rc == 0)
+        rc = check_listener(c, "schema.registry.listen", c->schema_registry_listen, c->http_auth,
+                            "require users (http.auth=required)");
+    if (rc == 0)
         rc = check_listener(c, "http.tls", c->http_tls.listen,
                             c->http_tls.auth || c->http_tls.client_auth == 2,
                             "require users (http.tls.auth=required)");
@@ -850,6 +883,9 @@ typedef struct server {
     td_kafka_listener kl[TD_KAFKA_LISTENERS_MAX];
     char kl_name[TD_KAFKA_LISTENERS_MAX][48];
     int kl_bound[TD_KAFKA_LISTENERS_MAX], nkl;
+    /* The schema registry's own listener (schema.registry.listen), port -1 when off. */
+    char reg_host[256];
+    int reg_bound;
 } server;
 
 static int listen_tls_at(net_group *g, tls_set *ts, const char *name, const char *host,
@@ -1017,7 +1053,8 @@ static int start_http(server *s)
     int port = 0, tls_port = 0, rc;
     bool plain, tls;
     listen_addrs(s, 1, c->http, &c->http_tls, &port, &tls_port, &plain, &tls);
-    if (!plain && !tls)
+    bool reg = strcmp(c->schema_registry_listen, "off") != 0;
+    if (!plain && !tls && !reg)
         return 0;
     http_server_config hc;
     http_server_config_default(&hc);
@@ -1031,6 +1068,7 @@ static int start_http(server *s)
     snprintf(hc.allowed_hosts, sizeof(hc.allowed_hosts), "%s", c->http_allowed_hosts);
     snprintf(hc.cors_allowed_origins, sizeof(hc.cors_allowed_origins), "%s",
              c->http_cors_allowed_origins);
+    snprintf(hc.registry_prefix, sizeof(hc.registry_prefix), "%s", c->schema_registry_prefix);
     if ((rc = http_server_create(s->e, &hc, &s->hs)) != 0)
         return rc;
     /* The HTTP listener serves /health, /ready and /metrics: it may accept a few connections
@@ -1040,6 +1078,17 @@ static int start_http(server *s)
     if (plain && (rc = net_group_listen(s->g, s->host[1], port, http_server_proto(), s->hs, &o,
                                         &s->bound[1])) != 0)
         return rc;
+    if (reg) {
+        /* The schema registry's own listener: the same server, which serves the registry at
+         * the root of connections accepted on this port. */
+        int rport;
+        if (parse_listen(c->schema_registry_listen, s->reg_host, sizeof(s->reg_host), &rport) !=
+                0 ||
+            (rc = net_group_listen(s->g, s->reg_host, rport, http_server_proto(), s->hs, &o,
+                                   &s->reg_bound)) != 0)
+            return rc ? rc : td_fail(TD_ECONFIG, "schema.registry.listen: a bad address");
+        http_server_set_registry_port(s->hs, s->reg_bound);
+    }
     return listen_tls(s->g, &s->tls, "http.tls", &c->http_tls, http_server_proto(), s->hs, &o,
                       &s->tls_bound[1]);
 }
@@ -1117,6 +1166,8 @@ static int open_engine(server *s, size_t *fds)
     opts.table_index_max_bytes = c->table_index_max_bytes;
     opts.max_partitions = c->max_partitions > 0 ? c->max_partitions : default_max_partitions();
     opts.offsets_topic_partitions = c->offsets_topic_partitions;
+    opts.schema_registry_max_schemas = c->schema_registry_max_schemas;
+    opts.schema_registry_max_schema_bytes = c->schema_registry_max_schema_bytes;
     snprintf(opts.state_topic_fsync, sizeof(opts.state_topic_fsync), "%s", c->state_topic_fsync);
     int rc = td_engine_open(c->data, &opts, &s->e);
     if (rc)
@@ -1156,6 +1207,8 @@ static void print_listeners(const server *s)
     for (int i = 1; i < 3; i++)
         if (s->tls_bound[i] >= 0)
             printf("%s: listening on %s:%d\n", tls_names[i - 1], s->tls_host[i], s->tls_bound[i]);
+    if (s->reg_bound > 0)
+        printf("schema registry: listening on %s:%d\n", s->reg_host, s->reg_bound);
     printf("ready; stop with Ctrl-C or SIGTERM\n");
     fflush(stdout);
 }

@@ -98,6 +98,13 @@ typedef struct td_server_config {
     char admin_user[TD_USER_NAME_MAX + 1];
     /* TLS listeners beside the plaintext ones (docs/security.md) */
     td_tls_listener_config kafka_tls, http_tls, redis_tls;
+    /* The schema registry (docs/schemas.md): schema.registry.prefix ("/registry"; "" at the
+     * root of the HTTP listener), schema.registry.listen (a listener of its own, HOST:PORT, or
+     * "off", the default), schema.registry.max.schemas (100000 versions),
+     * schema.registry.max.schema.bytes (1 MiB). */
+    char schema_registry_prefix[256];
+    char schema_registry_listen[256];
+    int64_t schema_registry_max_schemas, schema_registry_max_schema_bytes;
     /* kafka.auth, http.auth, redis.auth: none (false, the default) or required (true): the
      * plaintext listener's clients must authenticate as a user (SASL_PLAINTEXT, Redis AUTH,
      * HTTP Basic or a token) */

@@ -128,4 +128,4 @@ def broker(tmp_path):
 
 # The broker's internal state topics (docs/storage.md#state-topics), created at every start.
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__cluster_state", "__queue_state",
-                             "__xgroup_state"})
+                             "__xgroup_state", "__schemas"})

@@ -211,6 +211,11 @@ typedef struct http_server_config {
     int64_t sse_stall_timeout_ms; /* a subscriber at the output limit this long is dropped */
     char allowed_hosts[1024];        /* http.allowed.hosts: names besides IPs and localhost */
     char cors_allowed_origins[1024]; /* http.cors.allowed.origins: "" (no CORS headers) */
+    /* schema.registry.prefix: where the schema registry's REST API is served ("/registry"; ""
+     * at the root, beside the other routes). registry_only: a listener of the registry alone
+     * (schema.registry.listen), at its root, besides /health and /ready. */
+    char registry_prefix[256];
+    bool registry_only;
 } http_server_config;
 
 /* Defaults: the parser's limits, 30 s per request, 120 s idle. */
@@ -219,6 +224,9 @@ void http_server_config_default(http_server_config *c);
 typedef struct http_server http_server;
 int http_server_create(struct td_engine *e, const http_server_config *cfg, http_server **out);
 void http_server_destroy(http_server *s);
+/* The port of the schema registry's own listener (schema.registry.listen), once bound: its
+ * connections get the registry at the root. Before the loops start. */
+void http_server_set_registry_port(http_server *s, int port);
 /* /ready answers 200 once this is set (the listeners are up), 503 before. */
 void http_server_set_ready(http_server *s, bool ready);
 /* For a server stopping, before its loops stop: stops the redrives running (between batches)

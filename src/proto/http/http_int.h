@@ -38,6 +38,7 @@ struct http_server {
     int64_t job_seq;
     bool jobs_stopping;
     bool hooked;
+    int registry_port; /* schema.registry.listen's bound port, or 0 */
 };
 
 typedef struct hconn {
@@ -109,6 +110,10 @@ void http_route_tokens(hconn *hc, const char *id);
 /* Routes the complete request in hc to its handler, which answers through the functions below
  * (exactly one response per request). */
 void http_route(hconn *hc);
+
+/* registry.c: the schema registry's REST API (broker/registry.h) under the prefix. True when
+ * the path is the registry's (and the request was answered), false to route it elsewhere. */
+bool http_route_registry(hconn *hc);
 
 /* Routes of events.c: /v1/topics/{topic}/events. */
 void http_route_events(hconn *hc, const char *topic);

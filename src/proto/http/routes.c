@@ -494,6 +494,9 @@ static const char *v1_template(const route_ctx *rc)
 
 void http_route(hconn *hc)
 {
+    /* The schema registry's API under its prefix (registry.c) answers in its own shapes. */
+    if (http_route_registry(hc))
+        return;
     route_ctx rc = {.hc = hc};
     if (!split_path(&rc))
         return;

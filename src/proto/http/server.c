@@ -31,6 +31,12 @@ void http_server_config_default(http_server_config *c)
     c->default_partitions = 1;
     c->sse_heartbeat_ms = 15000;
     c->sse_stall_timeout_ms = 30000;
+    snprintf(c->registry_prefix, sizeof(c->registry_prefix), "/registry");
+}
+
+void http_server_set_registry_port(http_server *s, int port)
+{
+    s->registry_port = port;
 }
 
 int http_server_create(td_engine *e, const http_server_config *cfg, http_server **out)

@@ -1,0 +1,113 @@
+/*
+ * bench_schema_json.c: the cost of JSON Schema validation on the produce path, against the cost
+ * of parsing the same JSON with jansson (which the produce path pays anyway when it validates),
+ * in the same run.
+ *
+ *   bench_schema_json [ITERATIONS]
+ *
+ * The document is an order event of about 1 KiB (nested objects, an array of line items,
+ * strings with patterns and formats, numbers with bounds, an enum); the schema checks every
+ * part of it. Prints, per document, in microseconds:
+ *   parse     json_loadb alone;
+ *   validate  schema_json_validate_value on the parsed value (the compiled tree's walk);
+ *   both      schema_validate_json (parse + validate + free: what a listener calls).
+ * Times are the thread's CPU time, so that a loaded machine (other builds on the same cores)
+ * does not count its waits.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "schema/schema.h"
+
+static const char *const SCHEMA =
+    "{\"$schema\": \"http://json-schema.org/draft-07/schema#\", \"title\": \"Order\","
+    " \"type\": \"object\", \"additionalProperties\": false,"
+    " \"required\": [\"id\", \"customer\", \"items\", \"total\", \"status\", \"created\"],"
+    " \"properties\": {"
+    "  \"id\": {\"type\": \"string\", \"format\": \"uuid\"},"
+    "  \"customer\": {\"type\": \"object\", \"required\": [\"name\", \"email\", \"address\"],"
+    "   \"properties\": {\"name\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 100},"
+    "    \"email\": {\"type\": \"string\", \"format\": \"email\"},"
+    "    \"address\": {\"$ref\": \"#/definitions/address\"}}},"
+    "  \"items\": {\"type\": \"array\", \"minItems\": 1, \"maxItems\": 100,"
+    "   \"items\": {\"$ref\": \"#/definitions/item\"}},"
+    "  \"total\": {\"type\": \"number\", \"minimum\": 0, \"multipleOf\": 0.01},"
+    "  \"status\": {\"enum\": [\"new\", \"paid\", \"shipped\", \"cancelled\"]},"
+    "  \"created\": {\"type\": \"string\", \"format\": \"date-time\"},"
+    "  \"notes\": {\"type\": [\"string\", \"null\"], \"maxLength\": 500}},"
+    " \"definitions\": {"
+    "  \"address\": {\"type\": \"object\", \"required\": [\"street\", \"city\", \"zip\"],"
+    "   \"properties\": {\"street\": {\"type\": \"string\"}, \"city\": {\"type\": \"string\"},"
+    "    \"zip\": {\"type\": \"string\", \"pattern\": \"^[0-9]{5}$\"},"
+    "    \"country\": {\"type\": \"string\", \"minLength\": 2, \"maxLength\": 2}}},"
+    "  \"item\": {\"type\": \"object\", \"required\": [\"sku\", \"qty\", \"price\"],"
+    "   \"properties\": {\"sku\": {\"type\": \"string\", \"pattern\": \"^[A-Z]{3}-[0-9]{4}$\"},"
+    "    \"qty\": {\"type\": \"integer\", \"minimum\": 1},"
+    "    \"price\": {\"type\": \"number\", \"exclusiveMinimum\": 0},"
+    "    \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
+    "     \"uniqueItems\": true}}}}}";
+
+static const char *const DOC =
+    "{\"id\": \"123e4567-e89b-12d3-a456-426614174000\","
+    " \"customer\": {\"name\": \"Ada Lovelace\", \"email\": \"ada@example.org\","
+    "  \"address\": {\"street\": \"12 Analytical Engine Road\", \"city\": \"London\","
+    "   \"zip\": \"12345\", \"country\": \"GB\"}},"
+    " \"items\": ["
+    "  {\"sku\": \"ABC-0001\", \"qty\": 2, \"price\": 19.99, \"tags\": [\"red\", \"large\"]},"
+    "  {\"sku\": \"DEF-0002\", \"qty\": 1, \"price\": 5.5, \"tags\": [\"blue\"]},"
+    "  {\"sku\": \"GHI-0003\", \"qty\": 10, \"price\": 0.99, \"tags\": []},"
+    "  {\"sku\": \"JKL-0004\", \"qty\": 3, \"price\": 102.25, \"tags\": [\"gift\", \"fragile\"]},"
+    "  {\"sku\": \"MNO-0005\", \"qty\": 1, \"price\": 45.0, \"tags\": [\"sale\"]},"
+    "  {\"sku\": \"PQR-0006\", \"qty\": 4, \"price\": 7.75, \"tags\": [\"x\", \"y\", \"z\"]},"
+    "  {\"sku\": \"STU-0007\", \"qty\": 2, \"price\": 12.5, \"tags\": [\"new\", \"eco\"]},"
+    "  {\"sku\": \"VWX-0008\", \"qty\": 6, \"price\": 3.25, \"tags\": [\"bulk\"]}],"
+    " \"total\": 541.9, \"status\": \"paid\", \"created\": \"2024-05-01T12:34:56.789Z\","
+    " \"notes\": \"Leave the parcel with the neighbour if nobody answers the door; the second"
+    " bell from the left. Thank you very much for the quick delivery last time.\"}";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    long iters = argc > 1 ? atol(argv[1]) : 200000;
+    schema *s = NULL;
+    schema_error err;
+    if (schema_parse(SCHEMA_JSON, SCHEMA, strlen(SCHEMA), NULL, 0, &s, &err)) {
+        fprintf(stderr, "schema: %s %s\n", err.path, err.message);
+        return 1;
+    }
+    size_t n = strlen(DOC);
+    if (schema_validate_json(s, DOC, n, &err)) {
+        fprintf(stderr, "document: %s %s: %s\n", err.path, err.rule, err.message);
+        return 1;
+    }
+    double t0 = now_s();
+    for (long i = 0; i < iters; i++)
+        json_decref(json_loadb(DOC, n, 0, NULL));
+    double parse = (now_s() - t0) / (double)iters;
+    json_t *v = json_loadb(DOC, n, 0, NULL);
+    t0 = now_s();
+    for (long i = 0; i < iters; i++)
+        if (schema_json_validate_value(s, v, &err))
+            return 1;
+    double validate = (now_s() - t0) / (double)iters;
+    json_decref(v);
+    t0 = now_s();
+    for (long i = 0; i < iters; i++)
+        if (schema_validate_json(s, DOC, n, &err))
+            return 1;
+    double both = (now_s() - t0) / (double)iters;
+    printf("document %zu bytes, %ld iterations\n", n, iters);
+    printf("parse     %.2f us\nvalidate  %.2f us\nboth      %.2f us\n", parse * 1e6, validate * 1e6,
+           both * 1e6);
+    schema_free(s);
+    return 0;
+}
