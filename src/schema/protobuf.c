@@ -288,6 +288,13 @@ static int resolve_field(R *r, pb_field *fd, const pb_msg *scope, const pb_file 
     } else {
         fd->type = PB_T_ENUM;
         fd->en = s->p;
+        bool known = !fd->default_name;
+        for (size_t i = 0; !known && i < fd->en->n; i++)
+            known = !strcmp(fd->en->names[i], fd->default_name);
+        if (!known)
+            return rfail(r, fd->line, fd->col, "default",
+                         "the default of field '%s' is not a value of enum \"%.200s\"", fd->name,
+                         fd->en->full);
         if (f->syntax == 3 && fd->en->closed)
             return rfail(r, fd->line, fd->col, "type",
                          "enum \"%.200s\" is a proto2 enum and can't be used in a proto3 message",

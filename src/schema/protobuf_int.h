@@ -81,7 +81,8 @@ struct pb_enum;
 
 typedef struct pb_field {
     char *name, *json_name;
-    char *type_name; /* as written (a named type, or a map's value type), else NULL */
+    char *type_name;    /* as written (a named type, or a map's value type), else NULL */
+    char *default_name; /* the default of a named (enum) type: a value's name, else NULL */
     int32_t number;
     uint8_t label, type; /* PB_L_*, PB_T_* (a map's value type for a map) */
     uint8_t key_type;    /* a map's key type, else PB_T_NONE */

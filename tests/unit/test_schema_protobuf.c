@@ -136,6 +136,8 @@ static void test_parse_errors(void)
     refused("message A { optional int32 a = 1 [default = \"x\"]; }", NULL, "does not fit");
     refused("message A { repeated int32 a = 1 [default = 1]; }", NULL, "repeated");
     refused("message A { optional float a = 1 [default = abc]; }", NULL, "does not fit");
+    refused("message A { optional E e = 1 [default = THREE]; enum E { ONE = 1; } }", "1:22",
+            "not a value of enum \"A.E\"");
     refused("message A { optional B b = 1 [default = X]; } message B {}", NULL, "messages");
     refused("message A { extensions 5 to 9; optional int32 a = 7; }", NULL, "extension range");
     refused("syntax = \"proto3\"; message A { } extend A { int32 x = 5; }", NULL,
