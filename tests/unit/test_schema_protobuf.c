@@ -111,6 +111,10 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\";\nmessage A { int32 a = 1; string a = 2; }", "2:26",
             "already defined");
     refused("syntax = \"proto3\";\nmessage A { reserved 2; int32 a = 2; }", "2:25", "reserved");
+    refused("syntax = \"proto3\";\nmessage A { int32 foo_bar = 1; int32 fooBar = 2; }", "2:32",
+            "JSON name \"fooBar\"");
+    refused("syntax = \"proto3\";\nmessage A { int32 a = 1 [json_name = \"b\"]; int32 b = 2; }",
+            "2:44", "conflicts");
     refused("syntax = \"proto3\";\nmessage A { reserved \"a\"; int32 a = 3; }", "2:27", "reserved");
     refused("syntax = \"proto3\";\nmessage A { required int32 a = 1; }", "2:13", "proto3");
     refused("syntax = \"proto3\";\nmessage A { int32 a = 1 [default = 3]; }", "2:26", "proto3");
@@ -126,7 +130,11 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\";\noption x = \"ab", "2:15", "not closed");
     refused("syntax = \"proto3\";\nmessage A { int32 a = 0x; }", "2:23", "invalid number");
     refused("syntax = \"proto3\";\nmessage A { map<float, string> m = 1; }", "2:17", "map's key");
-    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; B = 1; }", NULL, "allow_alias");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; B = 1; }", NULL,
+            "A and B of enum 'E' have the same number 1");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; Z = 2; }", NULL, "Z is defined twice");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; reserved 1; }", NULL, "reserved");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; reserved \"A\"; }", NULL, "reserved");
     refused("syntax = \"proto3\"; message A {} message A {}", "1:41", "already defined");
     refused("syntax = \"proto3\"; import \"nothere.proto\";", "", "nothere.proto");
     refused("syntax = \"proto3\"; message A { oneof o { } }", NULL, "at least one field");
