@@ -573,6 +573,18 @@ static void test_compat_matrix(void)
                      P3 "message A { X x = 1; } message X { int32 v = 1; }", m, sizeof(m)));
     ASSERT_CONTAINS(m, "'#/X/1'");
     ASSERT_CONTAINS(m, "FIELD_NAMED_TYPE_CHANGED");
+    /* A chain of 300 distinct message types each holding the next is compared to its end
+     * (a bound of 256 levels once called it incompatible with itself). */
+    {
+        size_t cap = 64 * 1024, k = 0;
+        char *chain = malloc(cap);
+        k += (size_t)snprintf(chain, cap, P3);
+        for (int i = 0; i < 300; i++)
+            k += (size_t)snprintf(chain + k, cap - k, "message C%d { C%d next = 1; int32 v = 2; }",
+                                  i, (i + 1) % 300);
+        ASSERT(can_read(chain, chain, m, sizeof(m)));
+        free(chain);
+    }
     /* Self-reference ends. */
     ASSERT(can_read(P3 "message T { T next = 1; int64 v = 2; }",
                     P3 "message T { T next = 1; int32 v = 2; }", m, sizeof(m)));
