@@ -288,6 +288,13 @@ static int resolve_field(R *r, pb_field *fd, const pb_msg *scope, const pb_file 
     } else {
         fd->type = PB_T_ENUM;
         fd->en = s->p;
+        bool known = !fd->default_name;
+        for (size_t i = 0; !known && i < fd->en->n; i++)
+            known = !strcmp(fd->en->names[i], fd->default_name);
+        if (!known)
+            return rfail(r, fd->line, fd->col, "default",
+                         "the default of field '%s' is not a value of enum \"%.200s\"", fd->name,
+                         fd->en->full);
         if (f->syntax == 3 && fd->en->closed)
             return rfail(r, fd->line, fd->col, "type",
                          "enum \"%.200s\" is a proto2 enum and can't be used in a proto3 message",
@@ -300,20 +307,61 @@ static int resolve_field(R *r, pb_field *fd, const pb_msg *scope, const pb_file 
     return 0;
 }
 
+/* Reserved and extension ranges are sorted and merged, and reserved names sorted, before the
+ * fields are checked against them, so that each check is a binary search: the work stays
+ * O((fields + ranges) log ranges) however many of either a schema declares. */
+static int range_cmp(const void *a, const void *b)
+{
+    const pb_range *x = a, *y = b;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void merge_ranges(pb_range *v, size_t *n)
+{
+    if (*n < 2)
+        return;
+    qsort(v, *n, sizeof(*v), range_cmp);
+    size_t k = 0;
+    for (size_t i = 1; i < *n; i++) {
+        if (v[i].lo <= v[k].hi || (v[k].hi < INT32_MAX && v[i].lo == v[k].hi + 1)) {
+            if (v[i].hi > v[k].hi)
+                v[k].hi = v[i].hi;
+        } else {
+            v[++k] = v[i];
+        }
+    }
+    *n = k + 1;
+}
+
+static void sort_names(char **v, size_t n)
+{
+    if (n > 1)
+        qsort(v, n, sizeof(char *), str_cmp);
+}
+
 static bool in_ranges(const pb_range *v, size_t n, int64_t x)
 {
-    for (size_t i = 0; i < n; i++)
-        if (x >= v[i].lo && x <= v[i].hi)
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (x < v[mid].lo)
+            hi = mid;
+        else if (x > v[mid].hi)
+            lo = mid + 1;
+        else
             return true;
+    }
     return false;
 }
 
 static bool in_names(char *const *v, size_t n, const char *x)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i], x))
-            return true;
-    return false;
+    return n && bsearch(&x, v, n, sizeof(char *), str_cmp) != NULL;
 }
 
 static int by_number_cmp(const void *a, const void *b)
@@ -322,9 +370,22 @@ static int by_number_cmp(const void *a, const void *b)
     return x->number < y->number ? -1 : x->number > y->number;
 }
 
+static int by_name_cmp(const void *a, const void *b)
+{
+    return strcmp((*(pb_field *const *)a)->name, (*(pb_field *const *)b)->name);
+}
+
+static int by_json_name_cmp(const void *a, const void *b)
+{
+    return strcmp((*(pb_field *const *)a)->json_name, (*(pb_field *const *)b)->json_name);
+}
+
 /* The rules of one message that need all of its fields. */
 static int check_msg(R *r, pb_msg *m, const pb_file *f)
 {
+    merge_ranges(m->reserved, &m->nreserved);
+    merge_ranges(m->extensions, &m->nextensions);
+    sort_names(m->reserved_names, m->nreserved_names);
     m->by_number = malloc((m->nfields ? m->nfields : 1) * sizeof(pb_field *));
     if (!m->by_number) {
         schema_set_error(r->err, "", "memory", "out of memory");
@@ -343,12 +404,28 @@ static int check_msg(R *r, pb_msg *m, const pb_file *f)
             return rfail(r, fd->line, fd->col, "number",
                          "field '%s' uses number %d, which is in an extension range", fd->name,
                          fd->number);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(m->fields[j].name, fd->name))
-                return rfail(r, fd->line, fd->col, "name",
-                             "field '%s' is already defined in message '%s'", fd->name, m->full);
         m->by_number[i] = fd;
         fd->req_index = fd->label == PB_L_REQUIRED ? (int)m->nrequired++ : -1;
+    }
+    /* Names (and, in proto3, JSON names) unique: sorted by name, then neighbours compared,
+     * so that the work stays O(n log n) in the fields. by_number is borrowed for it. */
+    for (int pass = 0; pass < (f->syntax == 3 ? 2 : 1); pass++) {
+        if (m->nfields)
+            qsort(m->by_number, m->nfields, sizeof(pb_field *),
+                  pass ? by_json_name_cmp : by_name_cmp);
+        for (size_t i = 1; i < m->nfields; i++) {
+            const pb_field *a = m->by_number[i - 1], *b = m->by_number[i];
+            const pb_field *later =
+                a->line > b->line || (a->line == b->line && a->col > b->col) ? a : b;
+            const pb_field *other = later == a ? b : a;
+            if (pass == 0 && !strcmp(a->name, b->name))
+                return rfail(r, later->line, later->col, "name",
+                             "field '%s' is already defined in message '%s'", later->name, m->full);
+            if (pass == 1 && !strcmp(a->json_name, b->json_name))
+                return rfail(r, later->line, later->col, "name",
+                             "the JSON name \"%s\" of field '%s' conflicts with field '%s'",
+                             later->json_name, later->name, other->name);
+        }
     }
     if (m->nfields)
         qsort(m->by_number, m->nfields, sizeof(pb_field *), by_number_cmp);
@@ -370,8 +447,33 @@ static int check_msg(R *r, pb_msg *m, const pb_file *f)
     return 0;
 }
 
-static int check_enum(R *r, const pb_enum *e)
+typedef struct evalue {
+    const char *name;
+    int32_t number;
+    size_t at; /* the order in the source, so that the message names the later one */
+} evalue;
+
+static int evalue_name_cmp(const void *a, const void *b)
 {
+    const evalue *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+static int evalue_number_cmp(const void *a, const void *b)
+{
+    const evalue *x = a, *y = b;
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+/* An enum's rules: values apart from reserved numbers and names, names unique, numbers unique
+ * unless aliases are allowed. Sorted copies keep the work O(n log n) in the values. */
+static int check_enum(R *r, pb_enum *e)
+{
+    merge_ranges(e->reserved, &e->nreserved);
+    sort_names(e->reserved_names, e->nreserved_names);
     for (size_t i = 0; i < e->n; i++) {
         if (in_ranges(e->reserved, e->nreserved, e->numbers[i]))
             return rfail(r, e->line, e->col, "reserved",
@@ -380,18 +482,31 @@ static int check_enum(R *r, const pb_enum *e)
         if (in_names(e->reserved_names, e->nreserved_names, e->names[i]))
             return rfail(r, e->line, e->col, "reserved", "value name %s of enum '%s' is reserved",
                          e->names[i], e->full);
-        for (size_t j = 0; j < i; j++) {
-            if (!strcmp(e->names[i], e->names[j]))
-                return rfail(r, e->line, e->col, "name", "value %s is defined twice in enum '%s'",
-                             e->names[i], e->full);
-            if (e->numbers[i] == e->numbers[j] && !e->allow_alias)
-                return rfail(r, e->line, e->col, "number",
-                             "%s and %s of enum '%s' have the same number %d; set "
-                             "option allow_alias = true to allow aliases",
-                             e->names[j], e->names[i], e->full, e->numbers[i]);
-        }
     }
-    return 0;
+    evalue *v = malloc((e->n ? e->n : 1) * sizeof(*v));
+    if (!v) {
+        schema_set_error(r->err, "", "memory", "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < e->n; i++)
+        v[i] = (evalue){e->names[i], e->numbers[i], i};
+    int rc = 0;
+    qsort(v, e->n, sizeof(*v), evalue_name_cmp);
+    for (size_t i = 1; i < e->n && !rc; i++)
+        if (!strcmp(v[i].name, v[i - 1].name))
+            rc = rfail(r, e->line, e->col, "name", "value %s is defined twice in enum '%s'",
+                       v[i].name, e->full);
+    if (!rc && !e->allow_alias) {
+        qsort(v, e->n, sizeof(*v), evalue_number_cmp);
+        for (size_t i = 1; i < e->n && !rc; i++)
+            if (v[i].number == v[i - 1].number)
+                rc = rfail(r, e->line, e->col, "number",
+                           "%s and %s of enum '%s' have the same number %d; set "
+                           "option allow_alias = true to allow aliases",
+                           v[i - 1].name, v[i].name, e->full, v[i].number);
+    }
+    free(v);
+    return rc;
 }
 
 static int check_msgs(R *r, pb_msg **v, size_t n, const pb_file *f)
@@ -457,6 +572,16 @@ static void pb_free(void *impl)
 static int load(pb_schema *s, const char *path, const char *text, size_t len, char **canonical,
                 schema_error *err)
 {
+    char *converted = NULL;
+    size_t clen;
+    int d = pb_descriptor_text(text, len, &converted, &clen, err);
+    if (d < 0)
+        goto prefix;
+    if (d == 0) {
+        int rc = load(s, path, converted, clen, canonical, err);
+        free(converted);
+        return rc;
+    }
     pb_toks toks;
     if (pb_lex(text, len, &toks, err) < 0)
         goto prefix;

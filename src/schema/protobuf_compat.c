@@ -25,7 +25,9 @@
  * nested messages by name; enum changes are all compatible. The compared message types of
  * fields are compared once per pair (the result is remembered), which bounds the work by the
  * number of messages even when many fields share a type, and a type that contains itself ends
- * the recursion. Messages are Confluent's: {errorType:"...", description:"..."} with the path
+ * the recursion. Pairs are found through a hash table and messages matched by name through a
+ * sorted array, so the work is O(n log n) in the messages; at most MAX_MESSAGES differences are
+ * written out (the rest counted in one line). Messages are Confluent's: {errorType:"...", description:"..."} with the path
  * "#/Message/field-number"; "new" names the reader and "old" the writer, the words of a
  * BACKWARD check (the default level), where the reader is the new schema.
  */
@@ -88,7 +90,12 @@ static const struct {
                                        "%s schema"},
 };
 
-#define MAX_COMPARE_DEPTH (4 * SCHEMA_MAX_DEPTH)
+/* Message types compared inside message types, at most this deep (a chain of that many distinct
+ * types is reported as not decided, hence incompatible); a level costs under a kilobyte of
+ * stack. At most MAX_MESSAGES differences are written out (all are counted). */
+#define MAX_COMPARE_DEPTH 1024
+#define MAX_MESSAGES 100
+#define PATH_CAP 65536
 
 typedef struct memo {
     const pb_msg *a, *b;
@@ -98,10 +105,11 @@ typedef struct memo {
 typedef struct C {
     schema_msgs *msgs;
     size_t incompatible; /* count of incompatible differences so far */
-    char path[1024];
-    size_t plen;
+    char *path;          /* PATH_CAP bytes; the current context's path starts at base */
+    size_t plen, base;
     memo *memo;
     size_t nmemo, cap;
+    size_t *slots, nslots;
     int depth;
     bool oom;
 } C;
@@ -109,7 +117,7 @@ typedef struct C {
 static size_t push(C *c, const char *seg)
 {
     size_t before = c->plen, n = strlen(seg);
-    if (c->plen + 1 + n < sizeof(c->path)) {
+    if (c->plen + 1 + n < PATH_CAP) {
         c->path[c->plen++] = '/';
         memcpy(c->path + c->plen, seg, n);
         c->plen += n;
@@ -133,14 +141,13 @@ static void pop(C *c, size_t to)
 
 static void add(C *c, enum diff d)
 {
-    c->incompatible++;
-    if (!c->msgs)
+    if (++c->incompatible > MAX_MESSAGES || !c->msgs)
         return;
     /* The path is made of identifiers and numbers only, so it cannot hold a conversion; the
      * description's %s are the reader's word, then the writer's. */
     char fmt[1400], text[1500];
-    snprintf(fmt, sizeof(fmt), "%s#%s%s", diffs[d].before, c->plen ? c->path : "/",
-             diffs[d].middle);
+    snprintf(fmt, sizeof(fmt), "%s#%s%s", diffs[d].before,
+             c->plen > c->base ? c->path + c->base : "/", diffs[d].middle);
     snprintf(text, sizeof(text), fmt, "new", "old");
     schema_msgs_add(c->msgs, "{errorType:\"%s\", description:\"%s\"}", diffs[d].name, text);
 }
@@ -156,12 +163,53 @@ static const char *local_name(const pb_msg *m)
                                                                             : m->full;
 }
 
+/* The remembered pairs: an append-only array (indices stay valid while comparisons nest)
+ * indexed by an open-addressing table of index + 1, kept at most half full. */
+static size_t pair_hash(const pb_msg *a, const pb_msg *b)
+{
+    uint64_t x = (uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ull ^
+                 (uint64_t)(uintptr_t)b * 0xc2b2ae3d27d4eb4full;
+    return (size_t)(x ^ (x >> 29));
+}
+
 static memo *find_memo(C *c, const pb_msg *a, const pb_msg *b)
 {
-    for (size_t i = 0; i < c->nmemo; i++)
-        if (c->memo[i].a == a && c->memo[i].b == b)
-            return &c->memo[i];
-    return NULL;
+    if (!c->nslots)
+        return NULL;
+    for (size_t i = pair_hash(a, b) & (c->nslots - 1);; i = (i + 1) & (c->nslots - 1)) {
+        if (!c->slots[i])
+            return NULL;
+        memo *m = &c->memo[c->slots[i] - 1];
+        if (m->a == a && m->b == b)
+            return m;
+    }
+}
+
+static void place(C *c, size_t index)
+{
+    const memo *m = &c->memo[index];
+    size_t i = pair_hash(m->a, m->b) & (c->nslots - 1);
+    while (c->slots[i])
+        i = (i + 1) & (c->nslots - 1);
+    c->slots[i] = index + 1;
+}
+
+/* Indexes memo[index], growing the table first when it would be more than half full. */
+static bool index_memo(C *c, size_t index)
+{
+    if ((index + 1) * 2 > c->nslots) {
+        size_t n = c->nslots ? c->nslots * 2 : 64;
+        size_t *v = calloc(n, sizeof(*v));
+        if (!v)
+            return false;
+        free(c->slots);
+        c->slots = v;
+        c->nslots = n;
+        for (size_t i = 0; i < index; i++)
+            place(c, i);
+    }
+    place(c, index);
+    return true;
 }
 
 /* Two message types of fields with the same local name: compared in a context of their own,
@@ -187,23 +235,24 @@ static bool same_message(C *c, const pb_msg *a, const pb_msg *b)
     }
     size_t at = c->nmemo++;
     c->memo[at] = (memo){a, b, 1};
-    char saved[sizeof(c->path)];
-    size_t saved_len = c->plen;
-    memcpy(saved, c->path, c->plen + 1);
-    c->plen = 0;
-    c->path[0] = 0;
-    char local[sizeof(c->path)];
-    snprintf(local, sizeof(local), "%s", local_name(a));
-    for (char *s = local; *s; s++)
-        if (*s == '.')
-            *s = '/';
-    push(c, local);
+    if (!index_memo(c, at)) {
+        c->oom = true;
+        return false;
+    }
+    /* The sub-context's path is written after the current one, which stays for the return. */
+    size_t saved_len = c->plen, saved_base = c->base;
+    c->base = c->plen;
+    push(c, local_name(a));
+    for (size_t i = c->base + 1; i < c->plen; i++)
+        if (c->path[i] == '.')
+            c->path[i] = '/';
     size_t before = c->incompatible;
     c->depth++;
     compare_msg(c, a, b);
     c->depth--;
-    memcpy(c->path, saved, saved_len + 1);
     c->plen = saved_len;
+    c->base = saved_base;
+    c->path[c->plen] = 0;
     bool ok = c->incompatible == before;
     c->memo[at].state = ok ? 2 : 3;
     return ok;
@@ -401,6 +450,11 @@ static void compare_msg(C *c, const pb_msg *a, const pb_msg *b)
     compare_types(c, a->msgs, a->nmsgs, b->msgs, b->nmsgs);
 }
 
+static int msg_name_cmp(const void *x, const void *y)
+{
+    return strcmp((*(const pb_msg *const *)x)->name, (*(const pb_msg *const *)y)->name);
+}
+
 /* Messages matched by name at one scope: a writer's message missing from the reader is
  * MESSAGE_REMOVED; the rest are compared. Groups' bodies are compared through their fields. */
 static void compare_types(C *c, pb_msg *const *a, size_t na, pb_msg *const *b, size_t nb)
@@ -408,13 +462,25 @@ static void compare_types(C *c, pb_msg *const *a, size_t na, pb_msg *const *b, s
     if (c->depth >= MAX_COMPARE_DEPTH)
         return;
     c->depth++;
+    /* The reader's messages sorted by name, so that matching is a binary search. */
+    const pb_msg **sorted = malloc((nb ? nb : 1) * sizeof(*sorted));
+    size_t ns = 0;
+    if (!sorted) {
+        c->oom = true;
+        c->depth--;
+        return;
+    }
+    for (size_t k = 0; k < nb; k++)
+        if (!b[k]->is_group)
+            sorted[ns++] = b[k];
+    if (ns)
+        qsort(sorted, ns, sizeof(*sorted), msg_name_cmp);
     for (size_t i = 0; i < na; i++) {
         if (a[i]->is_group)
             continue;
-        const pb_msg *match = NULL;
-        for (size_t k = 0; k < nb && !match; k++)
-            if (!b[k]->is_group && !strcmp(a[i]->name, b[k]->name))
-                match = b[k];
+        const pb_msg key = {.name = a[i]->name}, *kp = &key;
+        const pb_msg **hit = ns ? bsearch(&kp, sorted, ns, sizeof(*sorted), msg_name_cmp) : NULL;
+        const pb_msg *match = hit ? *hit : NULL;
         size_t at = push(c, a[i]->name);
         if (!match)
             add(c, MESSAGE_REMOVED);
@@ -422,17 +488,28 @@ static void compare_types(C *c, pb_msg *const *a, size_t na, pb_msg *const *b, s
             compare_msg(c, a[i], match);
         pop(c, at);
     }
+    free(sorted);
     c->depth--;
 }
 
 bool pb_can_read(const void *reader, const void *writer, schema_msgs *msgs)
 {
     const pb_file *upd = pb_main(reader), *orig = pb_main(writer);
-    C c = {.msgs = msgs};
+    C c = {.msgs = msgs, .path = malloc(PATH_CAP)};
+    if (!c.path) {
+        if (msgs)
+            schema_msgs_add(msgs, "out of memory");
+        return false;
+    }
+    c.path[0] = 0;
     if (strcmp(orig->package, upd->package))
         add(&c, PACKAGE_CHANGED);
     compare_types(&c, orig->msgs, orig->nmsgs, upd->msgs, upd->nmsgs);
     free(c.memo);
+    free(c.slots);
+    free(c.path);
+    if (c.incompatible > MAX_MESSAGES && msgs)
+        schema_msgs_add(msgs, "(%zu more differences)", c.incompatible - MAX_MESSAGES);
     if (c.oom && msgs)
         schema_msgs_add(msgs, "the schemas could not be compared whole (too deep or out of "
                               "memory)");

@@ -81,7 +81,8 @@ struct pb_enum;
 
 typedef struct pb_field {
     char *name, *json_name;
-    char *type_name; /* as written (a named type, or a map's value type), else NULL */
+    char *type_name;    /* as written (a named type, or a map's value type), else NULL */
+    char *default_name; /* the default of a named (enum) type: a value's name, else NULL */
     int32_t number;
     uint8_t label, type; /* PB_L_*, PB_T_* (a map's value type for a map) */
     uint8_t key_type;    /* a map's key type, else PB_T_NONE */
@@ -173,6 +174,12 @@ static inline pb_file *pb_main(const pb_schema *s)
 {
     return s->files[0];
 }
+
+/* A schema given as a base64-encoded FileDescriptorProto (as Confluent's Python client sends
+ * it), printed as .proto text into *out (malloc'd): 0; 1 when text is not base64 (it is .proto
+ * text); -1 with err when it is base64 but not a descriptor that could be read. */
+int pb_descriptor_text(const char *text, size_t len, char **out, size_t *out_len,
+                       schema_error *err);
 
 /* The built-in text of a well-known type's file ("google/protobuf/timestamp.proto"), or NULL. */
 const char *pb_wkt_text(const char *path);

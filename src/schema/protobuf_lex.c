@@ -427,12 +427,19 @@ char *pb_canonical(const char *text, const pb_toks *toks)
             put_indent(&b, indent);
             in_option = ident_is(text, t, "option");
         } else {
-            bool glue =
-                sym_is(text, prev, '(') || sym_is(text, prev, '[') || sym_is(text, prev, '<') ||
-                sym_is(text, prev, '.') || sym_is(text, prev, '-') || sym_is(text, prev, '+') ||
-                sym_is(text, t, ';') || sym_is(text, t, ',') || sym_is(text, t, ')') ||
-                sym_is(text, t, ']') || sym_is(text, t, '>') || sym_is(text, t, '.') ||
-                sym_is(text, t, ':') || (sym_is(text, t, '<') && ident_is(text, prev, "map"));
+            bool glue = sym_is(text, prev, '(') || sym_is(text, prev, '[') ||
+                        sym_is(text, prev, '<') || sym_is(text, prev, '.') ||
+                        sym_is(text, prev, '-') || sym_is(text, prev, '+') ||
+                        sym_is(text, t, ';') || sym_is(text, t, ',') || sym_is(text, t, ')') ||
+                        sym_is(text, t, ']') || sym_is(text, t, '>') || sym_is(text, t, ':') ||
+                        (sym_is(text, t, '<') && ident_is(text, prev, "map")) ||
+                        /* A dot inside a dotted name ("a.b", "(x).y"), not a leading one, which
+                         * follows a label, `stream` or `extend`. */
+                        (sym_is(text, t, '.') &&
+                         ((prev->kind == PB_TOK_IDENT && !ident_is(text, prev, "optional") &&
+                           !ident_is(text, prev, "required") && !ident_is(text, prev, "repeated") &&
+                           !ident_is(text, prev, "stream") && !ident_is(text, prev, "extend")) ||
+                          sym_is(text, prev, ')')));
             if (!glue)
                 put(&b, " ", 1);
         }

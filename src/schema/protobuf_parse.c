@@ -453,7 +453,11 @@ static int check_default(P *p, pb_field *fd, int kind, const pb_tok *at)
               (!memcmp(p->text + at->off, "inf", 3) || !memcmp(p->text + at->off, "nan", 3)));
         break;
     case PB_T_NAMED:
-        ok = kind == C_IDENT; /* an enum's value; protobuf.c refuses messages */
+        /* An enum's value, checked against the enum by protobuf.c, which refuses defaults
+         * of messages. */
+        ok = kind == C_IDENT;
+        if (ok && !fd->default_name && !(fd->default_name = pb_strndup(p->text + at->off, at->len)))
+            return oom(p);
         break;
     default:
         ok = kind == C_INT;
@@ -960,7 +964,7 @@ static int rpc_type(P *p)
 {
     if (expect(p, '(') < 0)
         return -1;
-    if (is_word(p, "stream") && cur(p)[1].kind == PB_TOK_IDENT)
+    if (is_word(p, "stream") && (cur(p)[1].kind == PB_TOK_IDENT || next_is_sym(p, '.')))
         p->i++;
     const pb_tok *at = cur(p);
     char *name;
@@ -1138,6 +1142,7 @@ static void free_fields(pb_field *v, size_t n)
         free(v[i].name);
         free(v[i].json_name);
         free(v[i].type_name);
+        free(v[i].default_name);
     }
     free(v);
 }

@@ -111,6 +111,10 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\";\nmessage A { int32 a = 1; string a = 2; }", "2:26",
             "already defined");
     refused("syntax = \"proto3\";\nmessage A { reserved 2; int32 a = 2; }", "2:25", "reserved");
+    refused("syntax = \"proto3\";\nmessage A { int32 foo_bar = 1; int32 fooBar = 2; }", "2:32",
+            "JSON name \"fooBar\"");
+    refused("syntax = \"proto3\";\nmessage A { int32 a = 1 [json_name = \"b\"]; int32 b = 2; }",
+            "2:44", "conflicts");
     refused("syntax = \"proto3\";\nmessage A { reserved \"a\"; int32 a = 3; }", "2:27", "reserved");
     refused("syntax = \"proto3\";\nmessage A { required int32 a = 1; }", "2:13", "proto3");
     refused("syntax = \"proto3\";\nmessage A { int32 a = 1 [default = 3]; }", "2:26", "proto3");
@@ -126,7 +130,11 @@ static void test_parse_errors(void)
     refused("syntax = \"proto3\";\noption x = \"ab", "2:15", "not closed");
     refused("syntax = \"proto3\";\nmessage A { int32 a = 0x; }", "2:23", "invalid number");
     refused("syntax = \"proto3\";\nmessage A { map<float, string> m = 1; }", "2:17", "map's key");
-    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; B = 1; }", NULL, "allow_alias");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; B = 1; }", NULL,
+            "A and B of enum 'E' have the same number 1");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; Z = 2; }", NULL, "Z is defined twice");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; reserved 1; }", NULL, "reserved");
+    refused("syntax = \"proto3\"; enum E { Z = 0; A = 1; reserved \"A\"; }", NULL, "reserved");
     refused("syntax = \"proto3\"; message A {} message A {}", "1:41", "already defined");
     refused("syntax = \"proto3\"; import \"nothere.proto\";", "", "nothere.proto");
     refused("syntax = \"proto3\"; message A { oneof o { } }", NULL, "at least one field");
@@ -136,6 +144,8 @@ static void test_parse_errors(void)
     refused("message A { optional int32 a = 1 [default = \"x\"]; }", NULL, "does not fit");
     refused("message A { repeated int32 a = 1 [default = 1]; }", NULL, "repeated");
     refused("message A { optional float a = 1 [default = abc]; }", NULL, "does not fit");
+    refused("message A { optional E e = 1 [default = THREE]; enum E { ONE = 1; } }", "1:22",
+            "not a value of enum \"A.E\"");
     refused("message A { optional B b = 1 [default = X]; } message B {}", NULL, "messages");
     refused("message A { extensions 5 to 9; optional int32 a = 7; }", NULL, "extension range");
     refused("syntax = \"proto3\"; message A { } extend A { int32 x = 5; }", NULL,
@@ -563,6 +573,18 @@ static void test_compat_matrix(void)
                      P3 "message A { X x = 1; } message X { int32 v = 1; }", m, sizeof(m)));
     ASSERT_CONTAINS(m, "'#/X/1'");
     ASSERT_CONTAINS(m, "FIELD_NAMED_TYPE_CHANGED");
+    /* A chain of 300 distinct message types each holding the next is compared to its end
+     * (a bound of 256 levels once called it incompatible with itself). */
+    {
+        size_t cap = 64 * 1024, k = 0;
+        char *chain = malloc(cap);
+        k += (size_t)snprintf(chain, cap, P3);
+        for (int i = 0; i < 300; i++)
+            k += (size_t)snprintf(chain + k, cap - k, "message C%d { C%d next = 1; int32 v = 2; }",
+                                  i, (i + 1) % 300);
+        ASSERT(can_read(chain, chain, m, sizeof(m)));
+        free(chain);
+    }
     /* Self-reference ends. */
     ASSERT(can_read(P3 "message T { T next = 1; int64 v = 2; }",
                     P3 "message T { T next = 1; int32 v = 2; }", m, sizeof(m)));
@@ -694,7 +716,89 @@ static void test_validate_json(void)
     schema_free(s);
 }
 
+/* A schema given as a base64-encoded FileDescriptorProto, as confluent-kafka's Python
+ * serializer registers it, reads as the .proto file it describes. The descriptors were made
+ * with python3-protobuf's descriptor_pb2: a proto3 file with a map, a oneof, a proto3 optional
+ * field, an import, reserved ranges and names, a negative enum value and a streaming rpc; a
+ * proto2 file with defaults, a group, an extension range and an extension. */
+static void test_descriptor_form(void)
+{
+    static const char shop[] =
+        "CgpzaG9wLnByb3RvEgRzaG9wGh9nb29nbGUvcHJvdG9idWYvdGltZXN0YW1wLnByb3RvIpYCCgVPcmRl"
+        "chIOCgJpZBgBIAEoCVICaWQSJwoGdG90YWxzGAIgAygLMhcuc2hvcC5PcmRlci5Ub3RhbHNFbnRyeRIO"
+        "CgRjYXJkGAMgASgJSAASDgoEaWJhbhgEIAEoCUgAEhEKBG5vdGUYBSABKAlIAYgBARImCgJhdBgGIAEo"
+        "CzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoFY29kZXMYByADKAVCAhAAEhgKAnN0GAggASgO"
+        "Mgwuc2hvcC5TdGF0dXMaLQoLVG90YWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4"
+        "AUIJCgdwYXltZW50QgcKBV9ub3RlSgQIChANUgNvbGQqJwoGU3RhdHVzEgsKB1VOS05PV04QABIQCgNO"
+        "RUcQ////////////ATIrCgRTaG9wEiMKBVBsYWNlEgsuc2hvcC5PcmRlchoLLnNob3AuT3JkZXIwAWIG"
+        "cHJvdG8z";
+    static const char g[] =
+        "CgdnLnByb3RvEgFnIlkKAU0SDQoBYRgBIAIoBToCLTUSDwoBcxgCIAEoCToEYSJiChIXCgRsaW5lGAMg"
+        "AygKMgkuZy5NLkxpbmUaEQoETGluZRIJCgFuGAEgASgFKggIZBCAgICAAjoPCgF4EgQuZy5NGGQgASgF";
+    schema *s = parse(shop);
+    ASSERT_STR_EQ(schema_record_name(s), "shop.Order");
+    ASSERT_STR_EQ(schema_canonical(s), "syntax = \"proto3\";\n"
+                                       "package shop;\n"
+                                       "import \"google/protobuf/timestamp.proto\";\n"
+                                       "message Order {\n"
+                                       "  string id = 1;\n"
+                                       "  map<string, int64> totals = 2;\n"
+                                       "  oneof payment {\n"
+                                       "    string card = 3;\n"
+                                       "    string iban = 4;\n"
+                                       "  }\n"
+                                       "  optional string note = 5;\n"
+                                       "  .google.protobuf.Timestamp at = 6;\n"
+                                       "  repeated int32 codes = 7 [packed = false];\n"
+                                       "  .shop.Status st = 8;\n"
+                                       "  reserved 10 to 12;\n"
+                                       "  reserved \"old\";\n"
+                                       "}\n"
+                                       "enum Status {\n"
+                                       "  UNKNOWN = 0;\n"
+                                       "  NEG = -1;\n"
+                                       "}\n"
+                                       "service Shop {\n"
+                                       "  rpc Place (.shop.Order) returns (stream .shop.Order);\n"
+                                       "}\n");
+    /* Its payloads validate as the text's would: the map entry and the oneof. */
+    uint8_t p[] = {0x00, 0x12, 0x05, 0x0a, 0x01, 'x', 0x10, 0x05, 0x1a, 0x01, 'c'};
+    schema_error err;
+    ASSERT_EQ(schema_validate(s, p, sizeof(p), &err), 0);
+    schema_free(s);
+    s = parse(g);
+    ASSERT_STR_EQ(schema_canonical(s), "syntax = \"proto2\";\n"
+                                       "package g;\n"
+                                       "message M {\n"
+                                       "  required int32 a = 1 [default = -5];\n"
+                                       "  optional string s = 2 [default = \"a\\\"b\\n\"];\n"
+                                       "  repeated group Line = 3 {\n"
+                                       "    optional int32 n = 1;\n"
+                                       "  }\n"
+                                       "  extensions 100 to max;\n"
+                                       "}\n"
+                                       "extend .g.M {\n"
+                                       "  optional int32 x = 100;\n"
+                                       "}\n");
+    schema_free(s);
+    /* A descriptor the fuzzer found: a nested type without a name, looked up as a group's body
+     * (pointer arithmetic on an absent name was undefined behaviour). */
+    static const char nameless[] =
+        "CgdnLnByb3RvEgFnIlkKAU0SDQoBYRgBIAIoBToCLTUSDwoBcxgCIAEoCToEYSJiChIXCgRsaW5lGAMgAygKEgk"
+        "uZy5NLkxpbmUaEQEouTGlZRIJCgFuGAEgASgFKggIZBCAgICAAPjgCoF4EgQuZy5NGGQgASgF";
+    schema *t = NULL;
+    if (schema_parse(SCHEMA_PROTOBUF, nameless, strlen(nameless), NULL, 0, &t, &err) == 0)
+        schema_free(t);
+    /* Base64 that is not a descriptor is refused, and every prefix of one never crashes. */
+    refused("AAAA", "", "FileDescriptorProto");
+    for (size_t n = 4; n < sizeof(shop) - 1; n += 4) {
+        t = NULL;
+        if (schema_parse(SCHEMA_PROTOBUF, shop, n, NULL, 0, &t, &err) == 0)
+            schema_free(t);
+    }
+}
+
 TEST_MAIN(TEST(test_parse_constructs), TEST(test_parse_errors), TEST(test_nesting_bound),
           TEST(test_truncated_text), TEST(test_resolution), TEST(test_canonical),
           TEST(test_validate_binary), TEST(test_compat_matrix), TEST(test_compat_oneof),
-          TEST(test_validate_json))
+          TEST(test_validate_json), TEST(test_descriptor_form))
