@@ -433,6 +433,32 @@ static int tls_config_set(td_tls_listener_config *t, const char *key, const char
     return 0;
 }
 
+/* The schema registry's listener keys: schema.registry.prefix and schema.registry.listen. */
+static int registry_config_set(td_server_config *c, const char *key, const char *value)
+{
+    if (!strcmp(key, "schema.registry.listen")) {
+        char host[256];
+        int port;
+        if (parse_listen(value, host, sizeof(host), &port) < 0 ||
+            strlen(value) >= sizeof(c->schema_registry_listen))
+            return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
+        snprintf(c->schema_registry_listen, sizeof(c->schema_registry_listen), "%s", value);
+        return 0;
+    }
+    /* "" or "/name[/name...]", without a trailing '/', of URL-safe characters. */
+    size_t len = strlen(value);
+    bool ok = len < sizeof(c->schema_registry_prefix) &&
+              (len == 0 || (value[0] == '/' && value[len - 1] != '/'));
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)value[i]) || strchr("/-._~", value[i]);
+    if (!ok)
+        return td_fail(TD_ECONFIG,
+                       "schema.registry.prefix: expected \"\" or a path like /registry, got '%s'",
+                       value);
+    snprintf(c->schema_registry_prefix, sizeof(c->schema_registry_prefix), "%s", value);
+    return 0;
+}
+
 int server_config_set(td_server_config *c, const char *key, const char *value)
 {
     int64_t n;
@@ -442,6 +468,8 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
     td_tls_listener_config *tls = tls_key(c, key, &rest);
     if (tls)
         return tls_config_set(tls, key, rest, value);
+    if (!strcmp(key, "schema.registry.prefix") || !strcmp(key, "schema.registry.listen"))
+        return registry_config_set(c, key, value);
     if (!strcmp(key, "data")) {
         if (!*value || strlen(value) >= sizeof(c->data))
             return td_fail(TD_ECONFIG, "data: a directory path is needed");
@@ -486,24 +514,6 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
             return td_fail(TD_ECONFIG, "state.topic.fsync: expected always, none or "
                                        "interval:<ms>, got '%s'", value);
         snprintf(c->state_topic_fsync, sizeof(c->state_topic_fsync), "%s", value);
-    } else if (!strcmp(key, "schema.registry.prefix")) {
-        /* "" or "/name[/name...]", without a trailing '/', of URL-safe characters. */
-        size_t len = strlen(value);
-        bool ok = len < sizeof(c->schema_registry_prefix) &&
-                  (len == 0 || (value[0] == '/' && value[len - 1] != '/'));
-        for (size_t i = 0; ok && i < len; i++)
-            ok = isalnum((unsigned char)value[i]) || strchr("/-._~", value[i]);
-        if (!ok)
-            return td_fail(TD_ECONFIG,
-                           "schema.registry.prefix: expected \"\" or a path like /registry, "
-                           "got '%s'",
-                           value);
-        snprintf(c->schema_registry_prefix, sizeof(c->schema_registry_prefix), "%s", value);
-    } else if (!strcmp(key, "schema.registry.listen")) {
-        if (parse_listen(value, host, sizeof(host), &port) < 0 ||
-            strlen(value) >= sizeof(c->schema_registry_listen))
-            return td_fail(TD_ECONFIG, "%s: expected HOST:PORT or off, got '%s'", key, value);
-        snprintf(c->schema_registry_listen, sizeof(c->schema_registry_listen), "%s", value);
     } else if (!strcmp(key, "anonymous.access")) {
         if (strcmp(value, "all") && strcmp(value, "acl"))
             return td_fail(TD_ECONFIG, "anonymous.access: expected all or acl, got '%s'", value);
