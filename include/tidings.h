@@ -251,7 +251,18 @@ typedef struct td_topic_config {
     char message_format_version[16];
     char leader_throttled_replicas[128];
     char follower_throttled_replicas[128];
+    /* Schemas enforced on produce (docs/schemas.md, "Enforcement on produce"):
+     * key.schema.validation and value.schema.validation, the subject name strategies
+     * (TD_SUBJECT_*), and schema.validation.mode (false: id, true: full). */
+    bool key_schema_validation, value_schema_validation;
+    int key_subject_strategy, value_subject_strategy;
+    bool schema_validation_full;
 } td_topic_config;
+
+/* key.subject.name.strategy / value.subject.name.strategy, as Confluent's serializers. */
+#define TD_SUBJECT_TOPIC_NAME 0        /* <topic>-key, <topic>-value */
+#define TD_SUBJECT_RECORD_NAME 1       /* the record's full name */
+#define TD_SUBJECT_TOPIC_RECORD_NAME 2 /* <topic>-<record full name> */
 
 #define TD_TOPIC_COMPRESSION_PRODUCER (-1)
 #define TD_CLEANUP_DELETE 1

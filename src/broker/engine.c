@@ -147,6 +147,7 @@ void engine_topic_metrics_remove(td_engine *e, const char *name)
     td_metric_remove_first(e->f_bytes_in, name);
     td_metric_remove_first(e->f_events_out, name);
     td_metric_remove_first(e->f_bytes_out, name);
+    registry_check_metrics_remove(e, name);
 }
 
 /* Index of name in the sorted table, or -(insertion point) - 1. Caller holds the lock. */
@@ -992,6 +993,11 @@ int32_t broker_topic_partitions(const td_topic_ref *r)
 td_part *broker_topic_part(const td_topic_ref *r, int32_t i)
 {
     return i >= 0 && i < r->nparts ? r->parts[i] : NULL;
+}
+
+td_topic *engine_topic_of(const td_topic_ref *r)
+{
+    return r->t;
 }
 
 void broker_topic_config(const td_topic_ref *r, td_topic_config *out)

@@ -27,6 +27,9 @@ typedef struct td_topic {
     bool deleted;          /* atomic */
     /* Its series in the engine's metrics (events and bytes appended and read). */
     td_metric *m_events_in, *m_bytes_in, *m_events_out, *m_bytes_out;
+    /* Its series of tidings_schema_events_total (registry_check.c), looked up at the first
+     * check and then read and set atomically: accepted, then each reason of a rejection. */
+    td_metric *m_schema[6];
     /* Partition arrays replaced by add_partitions, freed with the topic. */
     td_part ***retired;
     size_t nretired;
@@ -126,6 +129,10 @@ int engine_open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
 ssize_t engine_table_find(td_engine *e, const char *name);
 int engine_table_insert(td_engine *e, td_topic *t);
 void engine_topic_metrics_remove(td_engine *e, const char *name);
+/* The topic of a reference (registry_check.c keeps its schema series on it). */
+td_topic *engine_topic_of(const td_topic_ref *r);
+/* Drops a deleted topic's series of tidings_schema_events_total (registry_check.c). */
+void registry_check_metrics_remove(td_engine *e, const char *name);
 int engine_internal_refused(td_engine *e, const char *name, const char *what);
 /* Calls the change hook (changes.c), if one is set, for a change to topic t (not an internal
  * one): the kind, the partition (-1: the whole topic), and for appends the count and end. */

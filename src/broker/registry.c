@@ -92,13 +92,22 @@ static int parse_input(struct td_registry *r, const registry_input *in, parsed_i
                     fmt_msg("Invalid schema: its %zu bytes are more than "
                             "schema.registry.max.schema.bytes (%" PRId64 ")",
                             in->len, r->max_bytes));
+    /* The references count in the schema's bytes: a version's memory is bounded by
+     * schema.registry.max.schema.bytes, whatever a client sends. */
+    size_t total = in->len;
     for (size_t i = 0; i < in->nrefs; i++) {
         const registry_ref *f = &in->refs[i];
         if (!f->name || !f->subject || !f->name[0] || strlen(f->name) > 4096 ||
             !subject_valid(f->subject) || (f->version < 1 && f->version != -1))
             return fail(msg, REG_EINVALID_SCHEMA,
                         "Invalid schema: a reference needs a name, a subject and a version");
+        total += strlen(f->name) + strlen(f->subject) + 8;
     }
+    if ((int64_t)total > r->max_bytes)
+        return fail(msg, REG_EINVALID_SCHEMA,
+                    fmt_msg("Invalid schema: with its references, its %zu bytes are more than "
+                            "schema.registry.max.schema.bytes (%" PRId64 ")",
+                            total, r->max_bytes));
     schema_dep *deps;
     size_t ndeps;
     char why[512];
@@ -319,7 +328,8 @@ int registry_register(td_engine *e, const char *subject, const registry_input *i
     if (!r)
         return REG_ESTORE;
     if (!subject_valid(subject))
-        return fail(msg, REG_EINVALID_SUBJECT, "The specified subject is not valid.");
+        return fail(msg, REG_EINVALID_SUBJECT,
+                    fmt_msg("The specified subject '%.900s' is not a valid.", subject ? subject : ""));
     pthread_mutex_lock(&r->write_mu);
     parsed_input p;
     int64_t end = -1;
@@ -328,6 +338,9 @@ int registry_register(td_engine *e, const char *subject, const registry_input *i
         rc = do_register(r, subject, in, &p, out, msg, &end);
     pthread_mutex_unlock(&r->write_mu);
     schema_free(p.s);
+    /* Found registered: the version's record may be another request's, not durable yet. */
+    if (rc == 0 && end < 0)
+        end = reg_log_end(r);
     if (rc == 0 && end >= 0 && (rc = reg_wait(r, end)) != 0)
         *msg = "Error while registering the schema: it is not durable";
     return rc;
@@ -825,11 +838,18 @@ static int set_level(td_engine *e, const char *subject, int kind, int value, boo
     if (!r)
         return REG_ESTORE;
     if (subject && !subject_valid(subject))
-        return fail(msg, REG_EINVALID_SUBJECT, "The specified subject is not valid.");
+        return fail(msg, REG_EINVALID_SUBJECT,
+                    fmt_msg("The specified subject '%.900s' is not a valid.", subject ? subject : ""));
     pthread_mutex_lock(&r->write_mu);
     reg_subject *s = subject ? reg_find_subject(r, subject) : NULL;
     int rc = 0;
-    if (old) {
+    /* A subject known only by its level or mode takes memory too: bounded as versions are. */
+    if (subject && !s && !clear && (int64_t)r->nsubs >= r->max_versions)
+        rc = fail(msg, REG_EOPERATION_NOT_PERMITTED,
+                  fmt_msg("the registry holds %zu subjects, its limit "
+                          "(schema.registry.max.schemas)",
+                          r->nsubs));
+    if (rc == 0 && old) {
         if (kind == REGC_CONFIG)
             *old = (int)compat_of(r, s);
         else

@@ -196,6 +196,63 @@ typedef struct registry_policy {
 /* A Kafka record's key or value in Confluent's wire format. */
 int registry_check_wire(td_engine *e, const char *topic, const registry_policy *pol, bool is_key,
                         const uint8_t *p, size_t n, char *why, size_t whylen);
+
+/*
+ * The listeners' entry points (registry_check.c), over a topic reference they hold: the
+ * topic's series of tidings_schema_events_total are looked up once per topic and kept on it, so
+ * that counting is an atomic add.
+ */
+/* The policy a topic's configuration gives; registry_policy_on: whether it checks anything. */
+void registry_policy_of(const td_topic_config *cfg, registry_policy *pol);
+static inline bool registry_policy_on(const registry_policy *pol)
+{
+    return pol->key || pol->value;
+}
+
+/* Kafka produce: checks the key and value of every record of the record batches p[0..n)
+ * (already checked by broker_batches_check; compressed ones are decompressed), as pol says.
+ * Null keys and values (tombstones) pass; control batches are skipped. For each bad record,
+ * bad(arg, index, why) with its index in its batch and a message naming the rule. Returns the
+ * number of bad records (0: the batches may be appended), or -1 when a batch cannot be read
+ * (*why set). Counts the records in the topic's metrics: accepted ones only when none is bad,
+ * since nothing of a partition's batches is stored then. */
+typedef void (*registry_bad_record_fn)(void *arg, int32_t index, const char *why);
+int registry_check_batches(td_engine *e, td_topic_ref *ref, const registry_policy *pol,
+                           const uint8_t *p, size_t n, registry_bad_record_fn bad, void *arg,
+                           const char **why);
+
+/* HTTP produce: one JSON value, against the latest schema of the topic's value subject. */
+typedef struct registry_json_check {
+    int32_t id;       /* the schema id it was validated against: the wire header to prepend */
+    char pointer[256]; /* where it fails (a JSON pointer), "" for the whole value */
+    char rule[48];     /* the rule (a JSON Schema keyword), or "type" for a refused schema type */
+    char why[600];
+} registry_json_check;
+/* 0 (out->id set), or -1 with out's pointer, rule and why. The value subject's latest schema
+ * must be a JSON Schema (an Avro or Protobuf one is named in why: such values must come in the
+ * wire format); only TopicNameStrategy names the subject of a value that has no header. With
+ * count, the outcome is counted in the topic's metrics. */
+int registry_check_json_value(td_engine *e, td_topic_ref *ref, const registry_policy *pol,
+                              const char *json, size_t len, bool count,
+                              registry_json_check *out);
+/* Counts n events accepted (HTTP arrays count once all are valid). */
+void registry_count_accepted(td_engine *e, td_topic_ref *ref, uint64_t n);
+
+/* HTTP produce of bytes (value_b64, value_text) and any other payload in the wire format:
+ * registry_check_wire over a reference. */
+int registry_check_wire_ref(td_engine *e, td_topic_ref *ref, const registry_policy *pol,
+                            bool is_key, const uint8_t *p, size_t n, char *why, size_t whylen);
+
+/* Redis XADD: the field map fv[0..nfv) (field, value, field, value...) as a JSON object, each
+ * value a JSON string except where the schema does not accept a string for that property:
+ * there the value parsed as JSON. 0, or -1 with out's pointer and why. Counted. */
+int registry_check_fields(td_engine *e, td_topic_ref *ref, const registry_policy *pol,
+                          const td_slice *fv, size_t nfv, registry_json_check *out);
+
+/* HTTP and SSE reads: the length of the wire header of a value (5) when it has one whose id
+ * names a JSON Schema, else 0: such a value reads as the JSON after the header. */
+size_t registry_json_header(td_engine *e, const uint8_t *p, size_t n, int32_t *id);
+
 /* An HTTP event's JSON value (or Redis field map as JSON), against the latest schema of the
  * topic's value subject, which must be a JSON Schema. *pointer gets the JSON pointer of the
  * failing part. */
@@ -214,6 +271,15 @@ struct td_principal;
 int registry_rest(td_engine *e, const struct td_principal *p, const char *method,
                   const char *path, const char *query, const char *body, size_t len, char **resp,
                   size_t *resp_len);
+/* The same without blocking on the fsync: when the request changed something, returns 1 and
+ * calls done(arg, status, resp, resp_len) once its records are durable (on the engine's flusher
+ * thread, or in this thread before returning; resp is malloc'd and passes to done); else 0 with
+ * the answer in *status, *resp and *resp_len, as registry_rest. For event loops. */
+typedef void (*registry_rest_done)(void *arg, int status, char *resp, size_t resp_len);
+int registry_rest_async(td_engine *e, const struct td_principal *p, const char *method,
+                        const char *path, const char *query, const char *body, size_t len,
+                        int *status, char **resp, size_t *resp_len, registry_rest_done done,
+                        void *arg);
 /* Percent-decodes s[0..n) into a malloc'd string ('+' as a space when plus_space); NULL for a
  * bad escape, an escaped NUL or no memory. Pure. */
 char *registry_pct_decode(const char *s, size_t n, bool plus_space);

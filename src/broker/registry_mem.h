@@ -121,6 +121,12 @@ typedef struct reg_change {
  * wait for with reg_wait), or REG_ESTORE. */
 int reg_commit(struct td_registry *r, reg_change *c, size_t n, int64_t *end);
 int reg_wait(struct td_registry *r, int64_t end);
+/* While set (non-NULL), this thread's reg_wait does not wait: it raises *end to the offset to
+ * wait for and returns 0 (registry_rest_async waits once, without blocking, for the answer). */
+void reg_defer_waits(int64_t *end);
+/* The end of __schemas now, to wait for before answering from state a change may have made
+ * that is not durable yet. */
+int64_t reg_log_end(struct td_registry *r);
 
 /* A result's arena. */
 td_arena *reg_result_arena(registry_result *out);

@@ -19,6 +19,7 @@
 
 #include "broker/authz.h"
 #include "broker/registry_mem.h"
+#include "broker/state.h"
 
 #define MAX_SEGS 8
 #define MAX_TOKENS (4 * REG_MAX_REFS + 64) /* structural tokens of a request body */
@@ -466,17 +467,24 @@ static void route_register(rest_ctx *c, const char *subject)
     if (read_input(c, j, &in, &refs)) {
         int rc = registry_register(c->e, subject, &in, &res, &msg);
         if (rc == REG_EINCOMPATIBLE && res.messages) {
-            /* Confluent lists the reasons after the message. */
-            json_t *m = messages_json(res.messages);
-            char *list = json_dumps(m, JSON_COMPACT);
-            size_t n = strlen(msg) + (list ? strlen(list) : 0) + 16;
+            /* Confluent lists the reasons after the message: ", details: [a, b, ...]". */
+            size_t n = strlen(msg) + strlen(res.messages) * 2 + 16;
             char *full = malloc(n);
-            if (full)
-                snprintf(full, n, "%s, details: %s", msg, list ? list : "[]");
+            if (full) {
+                size_t at = (size_t)snprintf(full, n, "%s, details: [", msg);
+                for (const char *p = res.messages; *p; p++) {
+                    if (*p == '\n') {
+                        full[at++] = ',';
+                        full[at++] = ' ';
+                    } else {
+                        full[at++] = *p;
+                    }
+                }
+                full[at++] = ']';
+                full[at] = '\0';
+            }
             error(c, rc, full ? full : msg);
             free(full);
-            free(list);
-            json_decref(m);
         } else if (rc) {
             error(c, rc, msg);
         } else {
@@ -875,4 +883,54 @@ int td_schema_request(td_engine *e, const char *method, const char *path, const 
                             resp_len);
     free(p);
     return *resp ? 0 : -ENOMEM;
+}
+
+/* An answer waiting for its change to be durable (registry_rest_async). */
+typedef struct rest_pending {
+    int status;
+    char *resp;
+    size_t len;
+    registry_rest_done done;
+    void *arg;
+} rest_pending;
+
+static void pending_durable(void *arg, int rc)
+{
+    rest_pending *pd = arg;
+    if (rc) {
+        TD_ERROR("registry", "a change of the registry is not durable: %s", td_last_error());
+        free(pd->resp);
+        pd->resp = strdup("{\"error_code\":50001,\"message\":\"Error in the backend data store: "
+                          "the change is not durable\"}");
+        pd->len = pd->resp ? strlen(pd->resp) : 0;
+        pd->status = 500;
+    }
+    pd->done(pd->arg, pd->status, pd->resp, pd->len);
+    free(pd);
+}
+
+int registry_rest_async(td_engine *e, const td_principal *p, const char *method,
+                        const char *path, const char *query, const char *body, size_t len,
+                        int *status, char **resp, size_t *resp_len, registry_rest_done done,
+                        void *arg)
+{
+    int64_t end = -1;
+    reg_defer_waits(&end);
+    *status = registry_rest(e, p, method, path, query, body, len, resp, resp_len);
+    reg_defer_waits(NULL);
+    if (end < 0 || !*resp)
+        return 0;
+    rest_pending *pd = malloc(sizeof(*pd));
+    if (pd) {
+        *pd = (rest_pending){*status, *resp, *resp_len, done, arg};
+        if (state_when_durable(e, STATE_SCHEMAS, 0, end, pending_durable, pd) == 0)
+            return 1;
+        free(pd);
+    }
+    /* It could not be waited for: the change may not be durable, so it is not acknowledged. */
+    free(*resp);
+    *resp = strdup("{\"error_code\":50001,\"message\":\"Error in the backend data store\"}");
+    *resp_len = *resp ? strlen(*resp) : 0;
+    *status = 500;
+    return 0;
 }

@@ -658,8 +658,25 @@ int reg_commit(struct td_registry *r, reg_change *c, size_t n, int64_t *end)
     return rc ? REG_ESTORE : 0;
 }
 
+static _Thread_local int64_t *deferred_end;
+
+void reg_defer_waits(int64_t *end)
+{
+    deferred_end = end;
+}
+
+int64_t reg_log_end(struct td_registry *r)
+{
+    return state_log_end(r->e, STATE_SCHEMAS, 0);
+}
+
 int reg_wait(struct td_registry *r, int64_t end)
 {
+    if (deferred_end) {
+        if (end > *deferred_end)
+            *deferred_end = end;
+        return 0;
+    }
     int rc = state_wait(r->e, STATE_SCHEMAS, 0, end);
     if (rc)
         TD_ERROR("registry", "a change of %s is not durable: %s", STATE_SCHEMAS_TOPIC,

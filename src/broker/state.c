@@ -216,6 +216,12 @@ int state_append(td_engine *e, state_topic_id which, int32_t partition, const td
     return rc;
 }
 
+int64_t state_log_end(td_engine *e, state_topic_id which, int32_t partition)
+{
+    td_part *p = state_part(e, which, partition);
+    return p ? part_log_end(p) : -1;
+}
+
 int state_wait(td_engine *e, state_topic_id which, int32_t partition, int64_t end)
 {
     td_part *p = state_part(e, which, partition);

@@ -76,6 +76,8 @@ int32_t state_partition_for(td_engine *e, state_topic_id which, const char *id);
  */
 int state_append(td_engine *e, state_topic_id which, int32_t partition, const td_event *events,
                  size_t n, int64_t *end);
+/* The end of what was appended to a partition of a state topic (durable or not), or -1. */
+int64_t state_log_end(td_engine *e, state_topic_id which, int32_t partition);
 /* Blocks until offsets below end are durable under the state topic's policy. */
 int state_wait(td_engine *e, state_topic_id which, int32_t partition, int64_t end);
 /* Calls cb(arg, rc) once they are (on the flusher thread under fsync=always, else at once in

@@ -93,6 +93,7 @@ void cli_progress_line(bool final, const char *fmt, ...) __attribute__((format(p
 enum cli_start { CLI_START_END, CLI_START_BEGINNING, CLI_START_OFFSET, CLI_START_TIME };
 typedef struct cli_read_opts {
     const char *data;
+    td_engine *e; /* locally: an engine already open on data (the caller closes it), or NULL */
     enum cli_start start;
     int64_t start_value, partition, max;
 } cli_read_opts;
@@ -116,5 +117,6 @@ int cmd_user(int argc, char **argv);
 int cmd_quota(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_acl(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 
 #endif /* TD_CLI_H */

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/remote.h"
+#include "cli/schema_client.h"
 #include "cli/sse.h"
 
 static const char consume_usage[] =
@@ -36,15 +37,20 @@ static const char consume_usage[] =
     "  -m, --max N             stop after N events\n"
     "  -f, --format FMT        text (each value on its own line; default) or json (one object\n"
     "                          per line: topic, partition, offset, timestamp, key, value,\n"
-    "                          headers; bytes that are not UTF-8 as key_b64/value_b64)\n"
+    "                          headers; bytes that are not UTF-8 as key_b64/value_b64;\n"
+    "                          keys and values in the schema registry's wire format decoded,\n"
+    "                          with key_schema_id/value_schema_id)\n"
+    "      --registry-prefix P the registry's path on the broker (default:\n"
+    "                          $TIDINGS_REGISTRY_PREFIX, else /registry)\n"
     "  -h, --help              this help\n";
 
 enum { PAGE = 500 }; /* events per request in remote mode */
 
 typedef struct consume_opts {
-    const char *server;
+    const char *server, *registry_prefix;
     cli_read_opts rd;
     bool json, follow;
+    cli_registry *reg; /* --format json: the registry that decodes the wire format */
 } consume_opts;
 
 /* ---------------------------------------------------------------------------------------------
@@ -53,11 +59,20 @@ typedef struct consume_opts {
 static int read_local(const char *topic, const cli_read_opts *o, const char *what, cli_event_fn fn,
                       void *arg)
 {
-    td_engine *e;
+    td_engine *e = o->e;
     td_topic_info info;
-    int rc = cli_open_topic(o->data, topic, o->partition, what, &e, &info);
-    if (rc)
+    int rc;
+    if (e) { /* opened by the caller, which closes it */
+        if ((rc = td_topic_describe(e, topic, &info)) != 0)
+            return cli_fail(what, rc);
+        if (o->partition >= info.partitions) {
+            fprintf(stderr, "tidings: %s: topic '%s' has no partition %" PRId64 "\n", what,
+                    topic, o->partition);
+            return EXIT_NOTFOUND;
+        }
+    } else if ((rc = cli_open_topic(o->data, topic, o->partition, what, &e, &info)) != 0) {
         return rc;
+    }
     int code = EXIT_OK;
     if (o->start == CLI_START_OFFSET && o->partition < 0 && info.partitions > 1) {
         code = cli_usage_error("consume",
@@ -96,7 +111,7 @@ static int read_local(const char *topic, const cli_read_opts *o, const char *wha
         }
     }
 out:
-    return cli_close(e, code);
+    return o->e ? code : cli_close(e, code);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -179,9 +194,92 @@ static int read_remote(cli_remote *r, const char *topic, const cli_read_opts *o,
     return code;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * --format json: keys and values in the schema registry's wire format (magic byte 0, a schema
+ * ID, the payload) decoded when the registry knows the ID: Avro as its JSON encoding, JSON
+ * Schema as the JSON after the header; Protobuf keeps its bytes (base64), with the ID. Each ID
+ * is fetched once. Anything else (no header, an unknown ID, a payload that does not decode) is
+ * shown as before: the stored bytes, as a string or base64.
+ */
+/* The field `name` of ev (or its `<name>_b64`) decoded: *decoded its JSON (NULL when it stays
+ * as stored) and *id its schema ID (-1 when it is not in the wire format of a known ID). */
+static void decode_field(cli_registry *g, const json_t *ev, const char *name, json_t **decoded,
+                         int32_t *id)
+{
+    char b64_name[32];
+    snprintf(b64_name, sizeof(b64_name), "%s_b64", name);
+    json_t *text = json_object_get(ev, name), *b64 = json_object_get(ev, b64_name);
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    char *bytes = NULL;
+    *decoded = NULL;
+    *id = -1;
+    if (json_is_string(text)) {
+        p = (const uint8_t *)json_string_value(text);
+        n = json_string_length(text);
+    } else if (json_is_string(b64)) {
+        bytes = cli_unbase64(json_string_value(b64), json_string_length(b64), &n);
+        p = (const uint8_t *)bytes;
+    }
+    int32_t sid;
+    const schema *s = p && schema_wire_header(p, n, &sid) == 0 ? cli_registry_by_id(g, sid) : NULL;
+    if (!s) {
+        free(bytes);
+        return;
+    }
+    const uint8_t *payload = p + SCHEMA_WIRE_HEADER;
+    size_t plen = n - SCHEMA_WIRE_HEADER;
+    if (schema_get_type(s) == SCHEMA_AVRO) {
+        char *json = NULL;
+        schema_error err;
+        if (schema_avro_to_json(s, payload, plen, &json, &err) == 0)
+            *decoded = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        free(json);
+    } else if (schema_get_type(s) == SCHEMA_JSON) {
+        *decoded =
+            json_loadb((const char *)payload, plen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    }
+    if (*decoded || schema_get_type(s) == SCHEMA_PROTOBUF)
+        *id = sid;
+    free(bytes);
+}
+
+static void print_event(const consume_opts *o, const json_t *ev)
+{
+    if (!o->reg || !o->json) {
+        cli_print_event(ev, o->json);
+        return;
+    }
+    json_t *key, *value;
+    int32_t key_id, value_id;
+    decode_field(o->reg, ev, "key", &key, &key_id);
+    decode_field(o->reg, ev, "value", &value, &value_id);
+    /* The event's fields in their order, a decoded one where its bytes were, then the IDs. */
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)ev, k, v)
+    {
+        if (key && (!strcmp(k, "key") || !strcmp(k, "key_b64")))
+            json_object_set(out, "key", key);
+        else if (value && (!strcmp(k, "value") || !strcmp(k, "value_b64")))
+            json_object_set(out, "value", value);
+        else
+            json_object_set(out, k, v);
+    }
+    if (key_id >= 0)
+        json_object_set_new(out, "key_schema_id", json_integer(key_id));
+    if (value_id >= 0)
+        json_object_set_new(out, "value_schema_id", json_integer(value_id));
+    cli_print_event(out, true);
+    json_decref(out);
+    json_decref(key);
+    json_decref(value);
+}
+
 static void print_one(void *arg, const json_t *ev)
 {
-    cli_print_event(ev, *(const bool *)arg);
+    print_event(arg, ev);
 }
 
 int cli_read_events(cli_remote *r, const char *topic, const cli_read_opts *o, const char *what,
@@ -222,7 +320,7 @@ static bool on_event(void *arg, const char *event, const char *id, const char *d
         f->oops = true;
         return false;
     }
-    cli_print_event(ev, f->o->json);
+    print_event(f->o, ev);
     json_decref(ev);
     fflush(stdout);
     if (f->o->rd.max >= 0 && ++f->printed >= f->o->rd.max) {
@@ -310,19 +408,23 @@ int cmd_consume(int argc, char **argv)
                                              {"format", required_argument, NULL, 'f'},
                                              {"follow", no_argument, NULL, 'F'},
                                              {"server", required_argument, NULL, 's'},
+                                             {"registry-prefix", required_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     consume_opts o = {.rd = {.start = CLI_START_END, .partition = -1, .max = -1}};
     int c, starts = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "d:s:Fbo:t:p:m:f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:s:R:Fbo:t:p:m:f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.rd.data = optarg;
             break;
         case 's':
             o.server = optarg;
+            break;
+        case 'R':
+            o.registry_prefix = optarg;
             break;
         case 'F':
             o.follow = true;
@@ -392,14 +494,39 @@ int cmd_consume(int argc, char **argv)
     if (o.rd.max == 0)
         return EXIT_OK;
     int code;
+    char prefix[512];
+    cli_registry reg = {0};
+    if (o.json) {
+        if (!(reg.prefix = cli_registry_prefix(o.registry_prefix, prefix, sizeof(prefix))))
+            return EXIT_USAGE;
+        o.reg = &reg;
+    }
     if (!o.server) {
-        code = cli_read_events(NULL, topic, &o.rd, "consuming", print_one, &o.json);
+        /* JSON output decodes through the registry of the same data directory: the engine is
+         * opened here, once, for both. */
+        if (o.json && (code = cli_open(cli_data_dir(o.rd.data), false, &o.rd.e)) != 0)
+            return code;
+        reg.e = o.rd.e;
+        code = cli_read_events(NULL, topic, &o.rd, "consuming", print_one, &o);
+        cli_registry_free(&reg);
+        if (o.rd.e)
+            code = cli_close(o.rd.e, code);
     } else {
-        cli_remote r;
+        /* The registry has its own connection: with --follow its requests are made while the
+         * stream's is busy. */
+        cli_remote r, rr;
         if ((code = cli_remote_open(o.server, &r)) != 0)
             return code;
+        if (o.json && (code = cli_remote_open(o.server, &rr)) != 0) {
+            cli_remote_close(&r);
+            return code;
+        }
+        reg.r = o.json ? &rr : NULL;
         code = o.follow ? consume_follow(&r, topic, &o)
-                        : cli_read_events(&r, topic, &o.rd, "consuming", print_one, &o.json);
+                        : cli_read_events(&r, topic, &o.rd, "consuming", print_one, &o);
+        cli_registry_free(&reg);
+        if (o.json)
+            cli_remote_close(&rr);
         cli_remote_close(&r);
     }
     if (fflush(stdout) != 0 && code == EXIT_OK)

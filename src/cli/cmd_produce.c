@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/remote.h"
+#include "cli/schema_client.h"
 
 static const char produce_usage[] =
     "usage: tidings produce TOPIC [options] [< events]\n"
@@ -34,6 +35,13 @@ static const char produce_usage[] =
     "      --progress            show progress and rate on standard error (the default when\n"
     "                            it is a terminal and --file is given)\n"
     "      --no-progress         never show progress\n"
+    "      --schema SUBJECT[:VERSION]\n"
+    "                            each line is a JSON value of the subject's schema (default:\n"
+    "                            its latest version), sent in the schema registry's wire\n"
+    "                            format: Avro encoded as binary, JSON Schema validated\n"
+    "      --schema-id ID        the same with the schema of this ID\n"
+    "      --registry-prefix P   the registry's path on the broker (default:\n"
+    "                            $TIDINGS_REGISTRY_PREFIX, else /registry)\n"
     "  -h, --help                this help\n";
 
 #define MAX_HEADERS 64
@@ -44,6 +52,8 @@ static const char produce_usage[] =
 
 typedef struct produce_opts {
     const char *data, *server, *file, *sep;
+    const char *schema, *registry_prefix; /* --schema SUBJECT[:VERSION], --registry-prefix */
+    int64_t schema_id;                    /* --schema-id, else -1 */
     int64_t partition, batch;
     bool verbose;
     int progress; /* -1 automatic, 0 off, 1 on */
@@ -59,6 +69,9 @@ typedef struct sink {
     cli_remote *r;
     char path[1024];
     td_produce_result *res;
+    const schema *sch; /* --schema: the values' schema, and its ID */
+    int32_t sch_id;
+    uint64_t lines;    /* lines read, for the messages */
 } sink;
 
 /* ---------------------------------------------------------------------------------------------
@@ -102,12 +115,19 @@ static void progress_draw(progress *p, bool final)
 /* ---------------------------------------------------------------------------------------------
  * Sending
  */
-static json_t *event_json(const td_event *ev)
+static json_t *event_json(const td_event *ev, bool binary)
 {
     json_t *o = json_object();
     if (ev->key)
         cli_json_set_bytes(o, "key", "key_b64", ev->key, ev->key_len);
-    cli_json_set_bytes(o, "value_text", "value_b64", ev->value, ev->value_len);
+    /* A value in the wire format is bytes (its header has NUL bytes): always base64. */
+    if (binary) {
+        char *b = cli_base64(ev->value, ev->value_len);
+        json_object_set_new(o, "value_b64", b ? json_string(b) : json_null());
+        free(b);
+    } else {
+        cli_json_set_bytes(o, "value_text", "value_b64", ev->value, ev->value_len);
+    }
     if (ev->header_count)
         json_object_set_new(o, "headers", cli_headers_json(ev));
     if (ev->partition >= 0)
@@ -168,7 +188,7 @@ static int sink_write(sink *s, const td_event *ev, size_t n)
      * one after the other so that their order is kept. */
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, event_json(&ev[i]));
+        json_array_append_new(arr, event_json(&ev[i], s->sch != NULL));
     int code = EXIT_OK;
     size_t from = 0, bytes = 0;
     for (size_t i = 0; i < n && code == EXIT_OK; i++) {
@@ -193,7 +213,7 @@ static int sink_write(sink *s, const td_event *ev, size_t n)
  */
 static int parse_opts(int argc, char **argv, produce_opts *o)
 {
-    enum { OPT_FILE = 1000, OPT_PROGRESS, OPT_NO_PROGRESS };
+    enum { OPT_FILE = 1000, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_SCHEMA, OPT_SCHEMA_ID, OPT_PREFIX };
     static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
                                              {"server", required_argument, NULL, 's'},
                                              {"file", required_argument, NULL, OPT_FILE},
@@ -204,6 +224,10 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"progress", no_argument, NULL, OPT_PROGRESS},
                                              {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+                                             {"schema", required_argument, NULL, OPT_SCHEMA},
+                                             {"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
+                                             {"registry-prefix", required_argument, NULL,
+                                              OPT_PREFIX},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
@@ -225,6 +249,20 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
             break;
         case OPT_NO_PROGRESS:
             o->progress = 0;
+            break;
+        case OPT_SCHEMA:
+            if (!*optarg)
+                return cli_usage_error("produce", "--schema takes SUBJECT or SUBJECT:VERSION");
+            o->schema = optarg;
+            break;
+        case OPT_SCHEMA_ID:
+            if (!cli_parse_i64(optarg, &o->schema_id) || o->schema_id < 0 ||
+                o->schema_id > INT32_MAX)
+                return cli_usage_error("produce", "--schema-id takes a schema ID, not '%s'",
+                                       optarg);
+            break;
+        case OPT_PREFIX:
+            o->registry_prefix = optarg;
             break;
         case 'p':
             if (!cli_parse_i64(optarg, &o->partition) || o->partition < 0 ||
@@ -267,6 +305,41 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
     if (optind != argc - 1)
         return cli_usage_error("produce", optind >= argc ? "produce needs a topic"
                                                          : "produce takes one topic");
+    if (o->schema && o->schema_id >= 0)
+        return cli_usage_error("produce", "use one of --schema and --schema-id");
+    return EXIT_OK;
+}
+
+/* --schema: a line's value, a JSON text, into the registry's wire format (magic byte 0, the
+ * schema ID in big-endian, then Avro's binary encoding of the value, or the JSON text itself
+ * once the JSON Schema accepts it), into *out (malloc'd). EXIT_OK, or the reason printed. */
+static int encode_value(const sink *s, const char *json, size_t len, uint8_t **out, size_t *n)
+{
+    bool avro = schema_get_type(s->sch) == SCHEMA_AVRO;
+    uint8_t *b = malloc(SCHEMA_WIRE_HEADER + (avro ? 0 : len));
+    if (!b)
+        return cli_fail("producing", -12);
+    uint32_t id = (uint32_t)s->sch_id;
+    b[0] = SCHEMA_WIRE_MAGIC;
+    b[1] = (uint8_t)(id >> 24), b[2] = (uint8_t)(id >> 16), b[3] = (uint8_t)(id >> 8);
+    b[4] = (uint8_t)id;
+    *n = SCHEMA_WIRE_HEADER;
+    schema_error err;
+    int rc = avro ? schema_avro_from_json(s->sch, json, len, &b, n, &err)
+                  : schema_validate_json(s->sch, json, len, &err);
+    if (rc != 0) {
+        free(b);
+        fprintf(stderr, "tidings: producing: line %" PRIu64 " does not match schema %" PRId32
+                        ": %s%s%s%s%s%s\n",
+                s->lines, s->sch_id, err.path, err.path[0] ? ": " : "", err.message,
+                err.rule[0] ? " (" : "", err.rule, err.rule[0] ? ")" : "");
+        return EXIT_RUNTIME;
+    }
+    if (!avro) {
+        memcpy(b + SCHEMA_WIRE_HEADER, json, len);
+        *n += len;
+    }
+    *out = b;
     return EXIT_OK;
 }
 
@@ -278,9 +351,10 @@ static int produce_lines(sink *s, FILE *in, progress *pg)
     char **lines = calloc(cap, sizeof(*lines));
     size_t *caps = calloc(cap, sizeof(*caps));
     td_event *ev = calloc(cap, sizeof(*ev));
+    uint8_t **enc = calloc(cap, sizeof(*enc)); /* --schema: the values in the wire format */
     s->res = calloc(cap, sizeof(*s->res));
-    int code = EXIT_OK;
-    if (!lines || !caps || !ev || !s->res) {
+    int code = EXIT_OK, bad = EXIT_OK;
+    if (!lines || !caps || !ev || !enc || !s->res) {
         code = cli_fail("producing", -12);
         goto out;
     }
@@ -306,10 +380,24 @@ static int produce_lines(sink *s, FILE *in, progress *pg)
             }
             x->headers = o->nheaders ? o->headers : NULL;
             x->header_count = o->nheaders;
-            n++;
+            s->lines++;
+            if (s->sch) {
+                size_t elen;
+                bad = encode_value(s, x->value, x->value_len, &enc[n], &elen);
+                x->value = (const char *)enc[n];
+                x->value_len = elen;
+            }
+            /* A line that does not match ends the command, after the lines before it. */
+            if (bad == EXIT_OK)
+                n++;
         }
-        if (n == cap || (len < 0 && n > 0)) {
-            if ((code = sink_write(s, ev, n)) != EXIT_OK)
+        if (n == cap || ((len < 0 || bad) && n > 0)) {
+            code = sink_write(s, ev, n);
+            for (size_t i = 0; i < n; i++) {
+                free(enc[i]);
+                enc[i] = NULL;
+            }
+            if (code != EXIT_OK)
                 goto out;
             for (size_t i = 0; o->verbose && i < n; i++)
                 printf("%" PRId32 " %" PRId64 "\n", s->res[i].partition, s->res[i].offset);
@@ -317,6 +405,14 @@ static int produce_lines(sink *s, FILE *in, progress *pg)
             pg->bytes = bytes;
             progress_draw(pg, false);
             n = 0;
+        }
+        if (bad) {
+            if (pg->on)
+                fputc('\n', stderr);
+            fprintf(stderr, "tidings: producing: the %" PRIu64 " event%s before it %s written\n",
+                    pg->events, pg->events == 1 ? "" : "s", pg->events == 1 ? "was" : "were");
+            code = bad;
+            goto out;
         }
         if (len < 0)
             break;
@@ -331,13 +427,16 @@ static int produce_lines(sink *s, FILE *in, progress *pg)
         progress_draw(pg, true);
     }
 out:
-    if (code != EXIT_OK && pg->on && pg->events)
+    if (code != EXIT_OK && !bad && pg->on && pg->events)
         fprintf(stderr,
                 "tidings: producing: %" PRIu64 " events were written before the "
                 "error\n",
                 pg->events);
     for (size_t i = 0; lines && i < cap; i++)
         free(lines[i]);
+    for (size_t i = 0; enc && i < cap; i++)
+        free(enc[i]);
+    free(enc);
     free(lines);
     free(caps);
     free(ev);
@@ -346,9 +445,53 @@ out:
     return code;
 }
 
+/* --schema SUBJECT[:VERSION] or --schema-id ID: the schema, from the registry (of the data
+ * directory, or of the broker), with its references. Protobuf is refused: the command line
+ * has no encoder from JSON to Protobuf's binary encoding. */
+static int load_schema(sink *s, cli_remote *r, schema **out)
+{
+    const produce_opts *o = s->o;
+    const char *what = "producing: fetching the schema";
+    char prefix[512];
+    cli_registry g = {.e = s->e, .r = r};
+    if (!(g.prefix = cli_registry_prefix(o->registry_prefix, prefix, sizeof(prefix))))
+        return EXIT_USAGE;
+    char *subject = NULL;
+    int64_t version = -1;
+    if (o->schema) {
+        /* SUBJECT:VERSION when what follows the last ':' is a version; else all is the
+         * subject (subjects may hold ':'). */
+        subject = strdup(o->schema);
+        char *colon = subject ? strrchr(subject, ':') : NULL;
+        if (colon && !strcmp(colon + 1, "latest"))
+            *colon = 0;
+        else if (colon && cli_parse_i64(colon + 1, &version) && version >= 1 &&
+                 version <= INT32_MAX)
+            *colon = 0;
+        else
+            version = -1;
+    }
+    int code = cli_registry_fetch(&g, subject, (int32_t)version, (int32_t)o->schema_id, out,
+                                  &s->sch_id, what);
+    free(subject);
+    cli_registry_free(&g);
+    if (code == EXIT_OK && schema_get_type(*out) == SCHEMA_PROTOBUF) {
+        fprintf(stderr, "tidings: producing: schema %" PRId32 " is a Protobuf schema: the "
+                        "command line encodes Avro and JSON Schema values only (send Protobuf "
+                        "with a Kafka client's serializer)\n",
+                s->sch_id);
+        schema_free(*out);
+        *out = NULL;
+        code = EXIT_USAGE;
+    }
+    s->sch = *out;
+    return code;
+}
+
 int cmd_produce(int argc, char **argv)
 {
-    produce_opts o = {.partition = TD_PARTITION_ANY, .batch = 1000, .progress = -1};
+    produce_opts o = {
+        .partition = TD_PARTITION_ANY, .batch = 1000, .progress = -1, .schema_id = -1};
     int code = parse_opts(argc, argv, &o);
     if (code)
         return code < 0 ? EXIT_OK : code;
@@ -361,6 +504,8 @@ int cmd_produce(int argc, char **argv)
         fprintf(stderr, "tidings: producing: cannot open %s: %s\n", o.file, strerror(errno));
         return EXIT_RUNTIME;
     }
+    schema *sch = NULL;
+    bool with_schema = o.schema || o.schema_id >= 0;
     progress pg = {.total_bytes = -1, .start_ms = cli_mono_ms()};
     pg.on = o.progress == 1 || (o.progress == -1 && o.file && isatty(STDERR_FILENO));
     struct stat st;
@@ -388,6 +533,8 @@ int cmd_produce(int argc, char **argv)
                     s.topic, o.partition);
             code = EXIT_NOTFOUND;
         }
+        if (code == EXIT_OK && with_schema)
+            code = load_schema(&s, &r, &sch);
         if (code == EXIT_OK)
             code = produce_lines(&s, in, &pg);
         cli_remote_close(&r);
@@ -395,10 +542,14 @@ int cmd_produce(int argc, char **argv)
         td_topic_info info;
         if ((code = cli_open_topic(o.data, s.topic, o.partition, "producing", &s.e, &info)) != 0)
             goto out;
-        code = produce_lines(&s, in, &pg);
+        if (with_schema)
+            code = load_schema(&s, NULL, &sch);
+        if (code == EXIT_OK)
+            code = produce_lines(&s, in, &pg);
         code = cli_close(s.e, code);
     }
 out:
+    schema_free(sch);
     if (in != stdin)
         fclose(in);
     return code;

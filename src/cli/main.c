@@ -33,6 +33,8 @@ static const char usage[] =
     "                             directory)\n"
     "  token create|list|revoke   API tokens for the HTTP API (Authorization: Bearer)\n"
     "  acl add|remove|list        ACLs: who may do what\n"
+    "  schema register|list|show|check|delete|config\n"
+    "                             the schema registry: subjects, versions, compatibility\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
@@ -300,6 +302,8 @@ int main(int argc, char **argv)
         return cmd_token(argc - 1, argv + 1);
     if (strcmp(verb, "acl") == 0)
         return cmd_acl(argc - 1, argv + 1);
+    if (strcmp(verb, "schema") == 0)
+        return cmd_schema(argc - 1, argv + 1);
     fprintf(stderr, "tidings: unknown command '%s'\n(see 'tidings --help')\n", verb);
     return EXIT_USAGE;
 }

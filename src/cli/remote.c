@@ -137,13 +137,26 @@ static bool auth_is_token(void)
     return w && !strcmp(w, "the API token's user");
 }
 
-/* The exit code for an error answer, and its message on stderr. */
-static int answer_error(long status, const body *b, const char *what)
+/* The exit code of a schema registry's error (Confluent's "error_code"): a request it finds
+ * invalid (a version, a level, a mode or a subject name) is a usage error; an invalid schema, a
+ * refused operation (READONLY mode, a referenced schema, an ID in use) is a failure. */
+static int registry_code(json_int_t code)
 {
-    json_t *j = b->len ? json_loadb((const char *)b->p, b->len, 0, NULL) : NULL;
+    if (code == 42202 || code == 42203 || code == 42204 || code == 42208)
+        return EXIT_USAGE;
+    return EXIT_RUNTIME;
+}
+
+int cli_answer_error(long status, const char *text, size_t len, const char *what)
+{
+    json_t *j = len ? json_loadb(text, len, JSON_ALLOW_NUL, NULL) : NULL;
     json_t *err = json_object_get(j, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     const char *msg = json_string_value(json_object_get(err, "message"));
+    /* The schema registry answers as Confluent's: {"error_code": 40401, "message": "..."}. */
+    json_t *reg = json_object_get(j, "error_code");
+    if (!msg && json_is_integer(reg))
+        msg = json_string_value(json_object_get(j, "message"));
     if (msg)
         fprintf(stderr, "tidings: %s: %s\n", what, msg);
     else
@@ -168,8 +181,15 @@ static int answer_error(long status, const body *b, const char *what)
               !strcmp(code, "invalid_config") || !strcmp(code, "invalid_pattern") ||
               !strcmp(code, "too_many_partitions")))
         rc = EXIT_USAGE;
+    else if (status == 422 && json_is_integer(reg))
+        rc = registry_code(json_integer_value(reg));
     json_decref(j);
     return rc;
+}
+
+static int answer_error(long status, const body *b, const char *what)
+{
+    return cli_answer_error(status, (const char *)b->p, b->len, what);
 }
 
 static int transport_error(cli_remote *r, CURLcode cc, const char *what)
@@ -239,7 +259,9 @@ static int call(cli_remote *r, const char *method, const char *path, const char 
     } else if (out) {
         json_error_t je;
         *out = NULL;
-        if (b.len && !(*out = json_loadb((const char *)b.p, b.len, 0, &je))) {
+        /* A value with a NUL byte is a JSON string with \u0000 (the wire format of schemas
+         * starts with one): allowed, and kept by its length. */
+        if (b.len && !(*out = json_loadb((const char *)b.p, b.len, JSON_ALLOW_NUL, &je))) {
             fprintf(stderr, "tidings: %s: the broker's answer is not JSON: %s\n", what, je.text);
             code = EXIT_RUNTIME;
         }
@@ -253,6 +275,45 @@ int cli_remote_call_text(cli_remote *r, const char *method, const char *path, co
                          size_t len, json_t **out, const char *what)
 {
     return call(r, method, path, payload, len, out, what, false);
+}
+
+int cli_remote_raw(cli_remote *r, const char *method, const char *path, const char *content_type,
+                   const char *payload, size_t len, long *status, char **answer,
+                   size_t *answer_len, const char *what)
+{
+    char url[8192];
+    prepare(r, method, path, url, sizeof(url));
+    body b;
+    td_buf_init(&b);
+    struct curl_slist *hdrs = NULL;
+    char ct[256], accept[256];
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+    snprintf(accept, sizeof(accept), "Accept: %s", content_type);
+    hdrs = curl_slist_append(hdrs, accept);
+    if (payload) {
+        hdrs = curl_slist_append(hdrs, ct);
+        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, payload);
+        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &b);
+    CURLcode cc = curl_easy_perform(r->curl);
+    *status = 0;
+    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(hdrs);
+    if (cc != CURLE_OK) {
+        td_buf_free(&b);
+        return transport_error(r, cc, what);
+    }
+    if (!body_add(&b, "", 0)) { /* an empty answer is "" too */
+        td_buf_free(&b);
+        fprintf(stderr, "tidings: %s: out of memory\n", what);
+        return EXIT_RUNTIME;
+    }
+    *answer = (char *)b.p;
+    *answer_len = b.len;
+    return EXIT_OK;
 }
 
 int cli_remote_get_if_exists(cli_remote *r, const char *path, json_t **out, bool *exists,

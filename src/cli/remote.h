@@ -46,6 +46,20 @@ int cli_remote_call(cli_remote *r, const char *method, const char *path, json_t 
 int cli_remote_call_text(cli_remote *r, const char *method, const char *path, const char *payload,
                          size_t len, json_t **out, const char *what);
 
+/* A request whose answer the caller reads whatever its status (the schema registry's REST API,
+ * which answers in its own format): payload (len bytes, NULL for none) sent as content_type,
+ * which is also the Accept header. EXIT_OK with *status and *answer (malloc'd, NUL-terminated,
+ * *answer_len bytes, "" when empty); only a failure to reach the broker is printed and returned
+ * (EXIT_UNREACHABLE). */
+int cli_remote_raw(cli_remote *r, const char *method, const char *path, const char *content_type,
+                   const char *payload, size_t len, long *status, char **answer,
+                   size_t *answer_len, const char *what);
+
+/* The exit code of an error answer (status and body), after printing "tidings: <what>: <the
+ * message>" and, for 401 and 403, whose credentials to give: the tidings API's errors
+ * ({"error": {"code", "message"}}) and the schema registry's ({"error_code", "message"}). */
+int cli_answer_error(long status, const char *text, size_t len, const char *what);
+
 /* A GET whose 404 is an answer, not an error: *exists tells which (*out is NULL then), and
  * other failures are printed and returned as cli_remote_call does. */
 int cli_remote_get_if_exists(cli_remote *r, const char *path, json_t **out, bool *exists,

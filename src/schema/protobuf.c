@@ -485,7 +485,7 @@ static int load(pb_schema *s, const char *path, const char *text, size_t len, ch
 prefix:
     if (path[0] && err) {
         char msg[sizeof(err->message)];
-        snprintf(msg, sizeof(msg), "in import \"%.100s\": %s", path, err->message);
+        snprintf(msg, sizeof(msg), "in import \"%.100s\": %.380s", path, err->message);
         memcpy(err->message, msg, sizeof(msg));
     }
     return -1;

@@ -33,6 +33,8 @@ enum kind {
     K_COMPRESSION,
     K_FORMAT_VERSION,
     K_THROTTLED,
+    K_STRATEGY,
+    K_SVMODE,
 };
 
 typedef struct key_def {
@@ -47,6 +49,24 @@ typedef struct key_def {
 
 #define F(field) offsetof(td_topic_config, field)
 #define LMAX INT64_MAX
+#define STRATEGY_RULE                                                                             \
+    "TopicNameStrategy, RecordNameStrategy or TopicRecordNameStrategy (or Confluent's class "  \
+    "names io.confluent.kafka.serializers.subject.*)"
+
+/* The subject name strategies' names (TD_SUBJECT_*), as Confluent's serializers' classes. */
+static const char *const strategy_names[] = {"TopicNameStrategy", "RecordNameStrategy",
+                                             "TopicRecordNameStrategy"};
+#define STRATEGY_CLASS_PREFIX "io.confluent.kafka.serializers.subject."
+
+static int strategy_parse(const char *value)
+{
+    if (strncmp(value, STRATEGY_CLASS_PREFIX, strlen(STRATEGY_CLASS_PREFIX)) == 0)
+        value += strlen(STRATEGY_CLASS_PREFIX);
+    for (int i = 0; i < (int)(sizeof(strategy_names) / sizeof(strategy_names[0])); i++)
+        if (strcmp(value, strategy_names[i]) == 0)
+            return i;
+    return -1;
+}
 
 /* In documentation order: tidings' keys first, then the rest of Kafka's alphabetically. */
 static const key_def defs[] = {
@@ -129,6 +149,37 @@ static const key_def defs[] = {
      "Kept; segments roll at exactly segment.ms."},
     {"unclean.leader.election.enable", K_BOOL, F(unclean_leader_election_enable), 0, 0,
      "true or false", TCT_BOOLEAN, "Kept; a single broker is the only replica of each partition."},
+    /* Schema enforcement (docs/schemas.md). The confluent.* keys are Confluent Server's names
+     * for the same settings: each is a second name of its field, so setting either changes
+     * both, and both are described and reported. */
+    {"key.schema.validation", K_BOOL, F(key_schema_validation), 0, 0, "true or false",
+     TCT_BOOLEAN,
+     "Produced keys must be in the schema registry's wire format with a schema id registered "
+     "under the key subject."},
+    {"value.schema.validation", K_BOOL, F(value_schema_validation), 0, 0, "true or false",
+     TCT_BOOLEAN,
+     "Produced values must be in the schema registry's wire format with a schema id registered "
+     "under the value subject (HTTP and Redis: JSON validated against its JSON Schema)."},
+    {"key.subject.name.strategy", K_STRATEGY, F(key_subject_strategy), 0, 0, STRATEGY_RULE,
+     TCT_STRING, "How the key subject is named: TopicNameStrategy (<topic>-key), "
+     "RecordNameStrategy or TopicRecordNameStrategy."},
+    {"value.subject.name.strategy", K_STRATEGY, F(value_subject_strategy), 0, 0, STRATEGY_RULE,
+     TCT_STRING, "How the value subject is named: TopicNameStrategy (<topic>-value), "
+     "RecordNameStrategy or TopicRecordNameStrategy."},
+    {"schema.validation.mode", K_SVMODE, 0, 0, 0, "id or full", TCT_STRING,
+     "id: the wire header's schema id must be registered under the subject; full: the payload "
+     "must also be valid against that schema."},
+    {"confluent.key.schema.validation", K_BOOL, F(key_schema_validation), 0, 0, "true or false",
+     TCT_BOOLEAN, "Confluent Server's name of key.schema.validation (the same setting)."},
+    {"confluent.value.schema.validation", K_BOOL, F(value_schema_validation), 0, 0,
+     "true or false", TCT_BOOLEAN,
+     "Confluent Server's name of value.schema.validation (the same setting)."},
+    {"confluent.key.subject.name.strategy", K_STRATEGY, F(key_subject_strategy), 0, 0,
+     STRATEGY_RULE, TCT_STRING,
+     "Confluent Server's name of key.subject.name.strategy (the same setting)."},
+    {"confluent.value.subject.name.strategy", K_STRATEGY, F(value_subject_strategy), 0, 0,
+     STRATEGY_RULE, TCT_STRING,
+     "Confluent Server's name of value.subject.name.strategy (the same setting)."},
 };
 
 static const char *key_names[TD_ARRAY_LEN(defs) + 1];
@@ -406,6 +457,22 @@ static int apply_one(td_topic_config *c, const char *key, const char *value)
                            key, value, d->rule, sizeof(c->leader_throttled_replicas) - 1);
         snprintf((char *)c + d->off, sizeof(c->leader_throttled_replicas), "%s", value);
         return 0;
+    case K_STRATEGY: {
+        int k = strategy_parse(trim(value, tmp, sizeof(tmp)));
+        if (k < 0)
+            return td_fail(TD_ECONFIG, "invalid %s '%s': must be %s", key, value, d->rule);
+        *(int *)((char *)c + d->off) = k;
+        return 0;
+    }
+    case K_SVMODE:
+        if (strcmp(value, "id") == 0)
+            c->schema_validation_full = false;
+        else if (strcmp(value, "full") == 0)
+            c->schema_validation_full = true;
+        else
+            return td_fail(TD_ECONFIG, "invalid schema.validation.mode '%s': must be %s", value,
+                           d->rule);
+        return 0;
     }
     return TD_ECONFIG;
 }
@@ -467,6 +534,16 @@ int td_topic_config_get(const td_topic_config *c, const char *key, char *buf, si
         break;
     case K_THROTTLED:
         n = snprintf(buf, len, "%s", (const char *)c + d->off);
+        break;
+    case K_STRATEGY: {
+        int k = *(const int *)((const char *)c + d->off);
+        n = snprintf(buf, len, "%s",
+                     k >= 0 && k < (int)TD_ARRAY_LEN(strategy_names) ? strategy_names[k]
+                                                                      : "TopicNameStrategy");
+        break;
+    }
+    case K_SVMODE:
+        n = snprintf(buf, len, "%s", c->schema_validation_full ? "full" : "id");
         break;
     }
     if (n < 0 || (size_t)n >= len)

@@ -354,5 +354,18 @@ static void test_cursor_and_time(void)
             TEST_FAIL_("time '%s' was accepted", bad_times[i]);
 }
 
+/* The defaults fill every field, whatever the memory held before: a stack structure with
+ * registry_only left as it was served the schema registry at the root of every connection in
+ * release builds (every other route answered the registry's 404). */
+static void test_config_defaults(void)
+{
+    http_server_config c;
+    memset(&c, 0xa5, sizeof(c));
+    http_server_config_default(&c);
+    ASSERT(!c.registry_only);
+    ASSERT_STR_EQ(c.registry_prefix, "/registry");
+    ASSERT_EQ(c.default_partitions, 1);
+}
+
 TEST_MAIN(TEST(test_heads), TEST(test_refusals), TEST(test_limits), TEST(test_chunked),
-          TEST(test_decoding_and_queries), TEST(test_cursor_and_time))
+          TEST(test_decoding_and_queries), TEST(test_cursor_and_time), TEST(test_config_defaults))

@@ -38,7 +38,7 @@ static json_t *expected(const td_queue_msg *m, size_t n, bool values_json)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_pack("{s:s}", "id", m[i].id);
-        json_t *ev = http_event_json(m[i].topic, &m[i].event, values_json);
+        json_t *ev = http_event_json(NULL, m[i].topic, &m[i].event, values_json);
         json_object_update(o, ev);
         json_decref(ev);
         json_object_set_new(o, "deliveries", json_integer(m[i].deliveries));

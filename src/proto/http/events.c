@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/registry.h"
 #include "proto/http/http_int.h"
 
 #define MAX_EVENTS 10000
@@ -38,6 +39,7 @@ typedef struct hproduce {
     td_arena arena; /* the events' bytes */
     td_event *events;
     td_produce_result *results;
+    bool *json_value; /* event i's value was given as `value` (JSON), not as text or base64 */
     size_t n;
     int pending; /* atomic: durability callbacks outstanding, plus the handler's hold */
     int rc;      /* atomic: the first failure */
@@ -180,7 +182,8 @@ static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int 
     return true;
 }
 
-static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, int idx)
+static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value,
+                       int idx)
 {
     static const char *const allowed[] = {"key",        "key_b64",   "value",
                                           "value_text", "value_b64", "headers",
@@ -210,6 +213,8 @@ static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, int id
     if (!field_bytes(hc, a, ev, "key", false, &out->key, &out->key_len, idx) ||
         !field_bytes(hc, a, ev, "value", true, &out->value, &out->value_len, idx))
         return false;
+    json_t *jv = json_object_get(ev, "value");
+    *json_value = jv && !json_is_null(jv);
     json_t *p = json_object_get(ev, "partition"), *ts = json_object_get(ev, "timestamp");
     if (p &&
         (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > INT32_MAX)) {
@@ -289,10 +294,11 @@ static bool read_events(hconn *hc, hproduce *op)
         op->n = 1;
         op->events = td_arena_calloc(&op->arena, 1, sizeof(*op->events));
         op->results = calloc(1, sizeof(*op->results));
-        bool ok = op->events && op->results;
+        op->json_value = td_arena_calloc(&op->arena, 1, sizeof(*op->json_value));
+        bool ok = op->events && op->results && op->json_value;
         if (!ok)
             http_respond_error(hc, 500, "internal", "out of memory");
-        ok = ok && read_event(hc, &op->arena, b, &op->events[0], 0);
+        ok = ok && read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0);
         json_decref(b);
         return ok;
     }
@@ -312,7 +318,8 @@ static bool read_events(hconn *hc, hproduce *op)
     op->n = it.count;
     op->events = td_arena_calloc(&op->arena, op->n, sizeof(*op->events));
     op->results = calloc(op->n, sizeof(*op->results));
-    if (!op->events || !op->results) {
+    op->json_value = td_arena_calloc(&op->arena, op->n, sizeof(*op->json_value));
+    if (!op->events || !op->results || !op->json_value) {
         http_respond_error(hc, 500, "internal", "out of memory");
         return false;
     }
@@ -320,11 +327,74 @@ static bool read_events(hconn *hc, hproduce *op)
     for (size_t i = 0; i < op->n; i++) {
         http_json_array_next(&it, &elem, &cost);
         json_t *ev = http_json_parse(hc, elem, JSON_DECODE_ANY);
-        bool ok = ev && read_event(hc, &op->arena, ev, &op->events[i], (int)i);
+        bool ok =
+            ev && read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i);
         json_decref(ev);
         if (!ok)
             return false;
     }
+    return true;
+}
+
+/* A 422 for event idx that failed its topic's schema (docs/http-api.md). */
+static void schema_violation(hconn *hc, size_t idx, const char *pointer, const char *rule,
+                             const char *why)
+{
+    char msg[800];
+    snprintf(msg, sizeof(msg), "event %zu: %s%s%s", idx, why, *pointer ? " at " : "", pointer);
+    http_respond_json(hc, 422,
+                      json_pack("{s:{s:s,s:s,s:i,s:I,s:s,s:s}}", "error", "code",
+                                "schema_violation", "message", msg, "status", 422, "index",
+                                (json_int_t)idx, "pointer", pointer, "rule", rule),
+                      NULL);
+}
+
+/*
+ * The topic's schema validation (docs/schemas.md, "Enforcement on produce"), all events before
+ * any is appended: a JSON `value` is validated against the value subject's latest JSON Schema
+ * and stored with the wire header of that schema's id; a value given as bytes (`value_text`,
+ * `value_b64`) must already be in the wire format, as from Kafka; keys are bytes. False after
+ * answering 422 for the first bad event.
+ */
+static bool schema_check_events(hconn *hc, hproduce *op, const registry_policy *pol)
+{
+    td_engine *e = hc->s->e;
+    char why[600];
+    for (size_t i = 0; i < op->n; i++) {
+        td_event *ev = &op->events[i];
+        if (pol->key && ev->key &&
+            registry_check_wire_ref(e, op->ref, pol, true, ev->key, ev->key_len, why,
+                                    sizeof(why)) != 0) {
+            schema_violation(hc, i, "", "wire-format", why);
+            return false;
+        }
+        if (!pol->value || !ev->value) /* a null value (a tombstone) passes */
+            continue;
+        if (!op->json_value[i]) {
+            if (registry_check_wire_ref(e, op->ref, pol, false, ev->value, ev->value_len, why,
+                                        sizeof(why)) != 0) {
+                schema_violation(hc, i, "", "wire-format", why);
+                return false;
+            }
+            continue;
+        }
+        registry_json_check chk;
+        if (registry_check_json_value(e, op->ref, pol, ev->value, ev->value_len, false, &chk)) {
+            schema_violation(hc, i, chk.pointer, chk.rule, chk.why);
+            return false;
+        }
+        uint8_t *v = td_arena_alloc(&op->arena, ev->value_len + 5);
+        if (!v) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            return false;
+        }
+        v[0] = 0; /* Confluent's wire format: magic 0, the schema id big-endian, the JSON */
+        td_store_be32(v + 1, (uint32_t)chk.id);
+        memcpy(v + 5, ev->value, ev->value_len);
+        ev->value = v;
+        ev->value_len += 5;
+    }
+    registry_count_accepted(e, op->ref, op->n);
     return true;
 }
 
@@ -347,6 +417,12 @@ static void events_produce(hconn *hc, const char *topic)
         http_respond_td_error(hc, rc);
         goto fail;
     }
+    td_topic_config cfg;
+    broker_topic_config(op->ref, &cfg);
+    registry_policy pol;
+    registry_policy_of(&cfg, &pol);
+    if (registry_policy_on(&pol) && !schema_check_events(hc, op, &pol))
+        goto fail;
     int32_t nparts = broker_topic_partitions(op->ref);
     ends = malloc((size_t)nparts * sizeof(*ends));
     if (!ends) {
@@ -418,7 +494,7 @@ static void set_bytes(json_t *o, const char *name, const void *p, size_t n, bool
     json_object_set_new(o, field, j ? j : b64_json(p, n));
 }
 
-json_t *http_event_json(const char *topic, const td_event *ev, bool values_json)
+json_t *http_event_json(td_engine *e, const char *topic, const td_event *ev, bool values_json)
 {
     json_t *o = topic ? json_pack("{s:s}", "topic", topic) : json_object();
     json_object_set_new(o, "partition", json_integer(ev->partition));
@@ -431,7 +507,22 @@ json_t *http_event_json(const char *topic, const td_event *ev, bool values_json)
         json_t *k = json_stringn(ev->key, ev->key_len);
         json_object_set_new(o, k ? "key" : "key_b64", k ? k : b64_json(ev->key, ev->key_len));
     }
-    set_bytes(o, "value", ev->value, ev->value_len, values_json);
+    /* JSON stored with a schema's wire header reads as the JSON: no JSON text starts with a
+     * 0 byte, so only such values pay the registry lookup. */
+    int32_t sid = 0;
+    size_t skip = e && values_json && ev->value && ev->value_len > 5 &&
+                          ((const uint8_t *)ev->value)[0] == 0
+                      ? registry_json_header(e, ev->value, ev->value_len, &sid)
+                      : 0;
+    json_t *sv = skip ? json_loadb((const char *)ev->value + skip, ev->value_len - skip,
+                                   JSON_DECODE_ANY, NULL)
+                      : NULL;
+    if (sv) {
+        json_object_set_new(o, "value", sv);
+        json_object_set_new(o, "value_schema_id", json_integer(sid));
+    } else {
+        set_bytes(o, "value", ev->value, ev->value_len, values_json);
+    }
     json_t *hs = json_array();
     for (size_t i = 0; i < ev->header_count; i++) {
         const td_header *h = &ev->headers[i];
@@ -526,7 +617,7 @@ static void events_read(hconn *hc, const char *topic)
         }
         td_event ev;
         while (left > 0 && (rc = td_iter_next(it, &ev)) == 1) {
-            json_array_append_new(events, http_event_json(NULL, &ev, values_json));
+            json_array_append_new(events, http_event_json(hc->s->e, NULL, &ev, values_json));
             left--;
         }
         char pk[16];

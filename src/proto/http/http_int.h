@@ -136,8 +136,11 @@ int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg);
 /* An event as the REST API shows it: partition, offset, timestamp, key, value, headers, after
  * its topic when topic is not NULL. With values_json, a value that is one JSON text is given
  * parsed (`value`) and other UTF-8 as `value_text`; without, UTF-8 values are `value` strings of
- * their exact bytes (?values=string). Values that are not UTF-8 are `value_b64` either way. */
-json_t *http_event_json(const char *topic, const td_event *ev, bool values_json);
+ * their exact bytes (?values=string). Values that are not UTF-8 are `value_b64` either way.
+ * With values_json and e, a value in Confluent's wire format whose schema id names a JSON Schema
+ * (as HTTP produce stores validated JSON, docs/schemas.md) is given as its JSON, without the
+ * header, and the id as `value_schema_id`. */
+json_t *http_event_json(td_engine *e, const char *topic, const td_event *ev, bool values_json);
 /* The ?values= query parameter: json (the default) or string. False after answering 400. */
 bool http_values_param(hconn *hc, bool *values_json);
 

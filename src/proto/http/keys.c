@@ -41,7 +41,7 @@ void http_route_key(hconn *hc, const char *topic, const char *key, size_t key_le
         return http_respond_error(hc, 404, "not_found", "no event with that key");
     if (rc)
         return http_respond_td_error(hc, rc);
-    json_t *o = http_event_json(topic, ev, values_json);
+    json_t *o = http_event_json(hc->s->e, topic, ev, values_json);
     td_event_free(ev);
     http_respond_json(hc, 200, o, NULL);
 }

@@ -7,9 +7,8 @@
  * prefix to it after authentication, and answers in Confluent's content type.
  *
  * A change (register, delete, config, mode) is answered once its record in __schemas is
- * durable: registry_rest waits for that on this event-loop thread, one group-committed fsync
- * of the state topic (state.topic.fsync). Changes of schemas are rare administrative requests;
- * the lookups the clients make per record are answered from memory without waiting.
+ * durable (registry_rest_async): the connection waits for the group commit's fsync, as queue
+ * acks do, without blocking its event loop; the answer is posted back to the loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +100,40 @@ static void respond(hconn *hc, int status, const char *json)
     http_respond_raw(hc, status, CONTENT_TYPE, NULL, body, body ? len : 0);
 }
 
+/* An answer waiting for its change to be durable. */
+typedef struct reg_pending {
+    net_conn *c;
+    int status;
+    char *resp;
+    size_t len;
+} reg_pending;
+
+static void pending_task(void *arg)
+{
+    reg_pending *w = arg;
+    net_conn *c = w->c;
+    hconn *hc = net_conn_closed(c) ? NULL : net_conn_data(c);
+    if (hc) {
+        http_respond_raw(hc, w->status, CONTENT_TYPE, NULL, w->resp, w->len);
+        http_finish_async(hc);
+    } else {
+        free(w->resp);
+    }
+    free(w);
+    net_conn_unref(c);
+}
+
+/* The engine's flusher thread, or this loop before registry_rest_async returned. */
+static void pending_done(void *arg, int status, char *resp, size_t len)
+{
+    reg_pending *w = arg;
+    w->status = status;
+    w->resp = resp;
+    w->len = len;
+    if (net_loop_post(net_conn_loop(w->c), pending_task, w) != 0)
+        TD_ERROR("http", "cannot post a schema registry answer: out of memory");
+}
+
 bool http_route_registry(hconn *hc)
 {
     const http_server_config *cfg = &hc->s->cfg;
@@ -150,9 +183,22 @@ bool http_route_registry(hconn *hc)
     http_principal(hc, &who);
     char *resp = NULL;
     size_t resp_len = 0;
-    int status = p && q ? registry_rest(hc->s->e, &who, method, p, q, (const char *)hc->body.p,
-                                        hc->body.len, &resp, &resp_len)
-                        : 500;
+    int status = 500;
+    reg_pending *w = p && q ? calloc(1, sizeof(*w)) : NULL;
+    if (w) {
+        w->c = hc->c;
+        net_conn_ref(hc->c);
+        int rc = registry_rest_async(hc->s->e, &who, method, p, q, (const char *)hc->body.p,
+                                     hc->body.len, &status, &resp, &resp_len, pending_done, w);
+        if (rc == 1) { /* answered once durable */
+            free(p);
+            free(q);
+            http_begin_async(hc);
+            return true;
+        }
+        net_conn_unref(hc->c);
+        free(w);
+    }
     free(p);
     free(q);
     if (!resp) {

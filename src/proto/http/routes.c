@@ -255,6 +255,9 @@ static void topics_list(hconn *hc)
     http_respond_json(hc, 200, json_pack("{s:o}", "topics", arr), NULL);
 }
 
+/* The most keys one request may set: every topic key (41) and some room. */
+#define MAX_CONFIG_KEYS 64
+
 /* Reads a "config" object of string (or number or boolean) values into entries; null means
  * the default. False after answering 400. Strings point into obj or into bufs. */
 static bool read_config(hconn *hc, json_t *cfg, td_config_entry *entries, char (*bufs)[64],
@@ -319,8 +322,8 @@ static void topics_create(hconn *hc)
     if (!b)
         return;
     static const char *const allowed[] = {"name", "partitions", "config", NULL};
-    td_config_entry entries[32];
-    char bufs[32][64];
+    td_config_entry entries[MAX_CONFIG_KEYS];
+    char bufs[MAX_CONFIG_KEYS][64];
     size_t n = 0;
     json_t *name = json_object_get(b, "name"), *parts = json_object_get(b, "partitions");
     if (!http_only_keys(hc, b, allowed))
@@ -338,7 +341,7 @@ static void topics_create(hconn *hc)
         http_respond_error(hc, 400, "invalid_argument", "'partitions' must be 1 to 100000");
         goto out;
     }
-    if (!read_config(hc, json_object_get(b, "config"), entries, bufs, 32, &n))
+    if (!read_config(hc, json_object_get(b, "config"), entries, bufs, MAX_CONFIG_KEYS, &n))
         goto out;
     /* Kafka's CreateTopics: Create on the cluster, or on the topic itself. */
     if (!http_may(hc, TD_RES_CLUSTER, TD_CLUSTER_NAME, TD_OP_CREATE) &&
@@ -362,12 +365,12 @@ static void topic_alter(hconn *hc, const char *topic)
     if (!b)
         return;
     static const char *const allowed[] = {"partitions", "config", NULL};
-    td_config_entry entries[32];
-    char bufs[32][64];
+    td_config_entry entries[MAX_CONFIG_KEYS];
+    char bufs[MAX_CONFIG_KEYS][64];
     size_t n = 0;
     json_t *parts = json_object_get(b, "partitions");
     if (!http_only_keys(hc, b, allowed) ||
-        !read_config(hc, json_object_get(b, "config"), entries, bufs, 32, &n))
+        !read_config(hc, json_object_get(b, "config"), entries, bufs, MAX_CONFIG_KEYS, &n))
         goto out;
     if (parts && !json_is_integer(parts)) {
         http_respond_error(hc, 400, "invalid_argument", "'partitions' must be an integer");

@@ -25,6 +25,9 @@ enum { PH_HEAD, PH_BODY, PH_CHUNKED };
 
 void http_server_config_default(http_server_config *c)
 {
+    /* Every field: callers fill a structure on their stack (registry_only, among others, has
+     * no default of its own below). */
+    *c = (http_server_config){0};
     http_limits_default(&c->limits);
     c->request_timeout_ms = 30000;
     c->idle_timeout_ms = 120000;
@@ -32,6 +35,7 @@ void http_server_config_default(http_server_config *c)
     c->sse_heartbeat_ms = 15000;
     c->sse_stall_timeout_ms = 30000;
     snprintf(c->registry_prefix, sizeof(c->registry_prefix), "/registry");
+    c->registry_only = false;
 }
 
 void http_server_set_registry_port(http_server *s, int port)

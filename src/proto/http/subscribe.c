@@ -567,7 +567,7 @@ static void pump_task(void *arg)
 /* Appends one event as SSE text; false on allocation failure. */
 static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_buf *out)
 {
-    json_t *o = http_event_json(sp->topic, ev, sub->values_json);
+    json_t *o = http_event_json(sub->s->e, sp->topic, ev, sub->values_json);
     if (!o)
         return false;
     char *j = http_json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);

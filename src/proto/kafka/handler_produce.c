@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/registry.h"
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
 #include "proto/kafka/kauthz.h"
@@ -57,6 +58,62 @@ static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes
     default:
         return KERR_CORRUPT_MESSAGE;
     }
+}
+
+/* The bad records of a partition's batches (registry_check_batches), kept in the request's
+ * arena: at most MAX_RECORD_ERRORS are listed, as the answer must stay bounded whatever the
+ * batch holds; the error message counts them all. */
+#define MAX_RECORD_ERRORS 100
+typedef struct bad_records {
+    kreq *q;
+    kafka_record_error *list;
+    int32_t n, total;
+} bad_records;
+
+static void bad_record(void *arg, int32_t index, const char *why)
+{
+    bad_records *b = arg;
+    b->total++;
+    if (b->n >= MAX_RECORD_ERRORS)
+        return;
+    if (!b->list)
+        b->list = td_arena_calloc(&b->q->arena, MAX_RECORD_ERRORS, sizeof(*b->list));
+    if (!b->list)
+        return;
+    b->list[b->n].batch_index = index;
+    b->list[b->n].message = td_arena_strdup(&b->q->arena, why);
+    b->n++;
+}
+
+/* The topic's schema validation (docs/schemas.md, "Enforcement on produce"): every record's key
+ * and value checked before anything is appended; one bad record fails the partition's batches
+ * with INVALID_RECORD (CORRUPT_MESSAGE before v8, which has no record_errors), the bad records
+ * listed in record_errors. Returns false when pr holds the error. */
+static bool schema_records_ok(kreq *q, td_topic_ref *ref, const td_topic_config *cfg,
+                              kafka_produce_part *pp, kafka_produce_part_resp *pr)
+{
+    registry_policy pol;
+    registry_policy_of(cfg, &pol);
+    if (!registry_policy_on(&pol))
+        return true;
+    bad_records b = {.q = q};
+    const char *why = NULL;
+    int nbad = registry_check_batches(q->kc->s->e, ref, &pol, pp->records,
+                                      (size_t)pp->records_len, bad_record, &b, &why);
+    if (nbad == 0)
+        return true;
+    pr->error_code = q->h.api_version >= 8 ? KERR_INVALID_RECORD : KERR_CORRUPT_MESSAGE;
+    if (nbad < 0) {
+        pr->error_message = why;
+        return false;
+    }
+    pr->record_errors = b.list;
+    pr->nrecord_errors = b.list ? b.n : 0;
+    char msg[800];
+    snprintf(msg, sizeof(msg), "%" PRId32 " record(s) failed schema validation; the first: %s",
+             b.total, b.list ? b.list[0].message : "(no memory for the message)");
+    pr->error_message = td_arena_strdup(&q->arena, msg);
+    return false;
 }
 
 /* One produce request's state shared by its partitions. */
@@ -177,6 +234,11 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
         pr->error_message = why;
         TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
                  net_conn_peer(q->kc->c), why);
+        return;
+    }
+    if (!schema_records_ok(q, ref, cfg, pp, pr)) {
+        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
+                 net_conn_peer(q->kc->c), pr->error_message);
         return;
     }
     broker_append_result res = {0};

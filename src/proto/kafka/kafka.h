@@ -329,12 +329,20 @@ typedef struct kafka_produce_req {
 } kafka_produce_req;
 int kafka_decode_produce(kafka_reader *r, int16_t v, kafka_produce_req *q);
 
+/* A record that failed a partition's batch (v8+, KIP-467): its index in its batch. */
+typedef struct kafka_record_error {
+    int32_t batch_index;
+    const char *message;
+} kafka_record_error;
+
 typedef struct kafka_produce_part_resp {
     int32_t index;
     int16_t error_code;
     int64_t base_offset;
     int64_t log_append_time;
     int64_t log_start_offset;
+    const kafka_record_error *record_errors; /* v8+ */
+    int32_t nrecord_errors;
     const char *error_message;
 } kafka_produce_part_resp;
 

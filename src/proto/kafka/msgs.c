@@ -164,7 +164,12 @@ void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m)
             if (v >= 5)
                 ko_i64(o, p->log_start_offset);
             if (v >= 8) {
-                ko_array(o, 0);
+                ko_array(o, p->nrecord_errors);
+                for (int32_t j = 0; j < p->nrecord_errors; j++) {
+                    ko_i32(o, p->record_errors[j].batch_index);
+                    ko_string(o, p->record_errors[j].message);
+                    ko_tags(o);
+                }
                 ko_string(o, p->error_message);
             }
             ko_tags(o);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/registry.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
 #include "proto/resp/xnodes.h"
@@ -627,6 +628,30 @@ void resp_xadd_flush(rconn *rc, resp_w *w)
     xb_reset(xb);
 }
 
+/* The stream's topic's value.schema.validation (docs/redis.md): the field map validated as a
+ * JSON object against the value subject's latest JSON Schema (registry_check_fields). True when
+ * the entry may be added; false with the error reply's text in msg. */
+static bool xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, size_t nfv,
+                           char *msg, size_t msglen)
+{
+    td_topic_config cfg;
+    broker_topic_config(ref, &cfg);
+    if (!cfg.value_schema_validation)
+        return true;
+    registry_policy pol;
+    registry_policy_of(&cfg, &pol);
+    registry_json_check chk;
+    if (registry_check_fields(rc->s->e, ref, &pol, fv, nfv, &chk) == 0)
+        return true;
+    snprintf(msg, msglen, "ERR schema violation at %s: %s%s%s%s",
+             *chk.pointer ? chk.pointer : "/", chk.why, *chk.rule ? " (" : "", chk.rule,
+             *chk.rule ? ")" : "");
+    for (char *c = msg; *c; c++) /* an error reply is one line */
+        if (*c == '\r' || *c == '\n')
+            *c = ' ';
+    return false;
+}
+
 /* Adds an `XADD key * fields` to the connection's batch; false if it cannot be batched (the
  * caller runs it alone, after flushing). */
 static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv)
@@ -654,6 +679,17 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
         }
         memcpy(copy, key.p, key.n);
         xb->key = td_slice_make(copy, key.n);
+    }
+    char err[1000];
+    if (!xadd_schema_ok(rc, xb->s.ref, fv, nfv, err, sizeof(err))) {
+        /* The batched XADDs before it answer first (replies keep their order); with none,
+         * the stream opened for this XADD is dropped. */
+        if (xb->n == 0)
+            xb_reset(xb);
+        else
+            resp_xadd_flush(rc, w);
+        resp_w_error(w, err);
+        return true;
     }
     /* Two arrays of one capacity: it is the smaller of theirs when only one could grow. */
     size_t lcap = xb->cap, rcap = xb->cap;
@@ -844,6 +880,12 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         resp_w_null(w);
     if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
+    char err[1000];
+    if (!xadd_schema_ok(rc, s.ref, fv, nfv, err, sizeof(err))) {
+        resp_w_error(w, err);
+        broker_topic_release(s.ref);
+        return;
+    }
     /* The event: fields as the value, its timestamp the ID's ms (or now). */
     bool json = resp_fields_json_ok(fv, nfv);
     td_buf val;

@@ -110,7 +110,7 @@ static void check_event(const uint8_t *data, size_t size)
         if (!got)
             abort();
         if (mode != QWIRE_VALUES_BASE64) {
-            json_t *ev = http_event_json(m.topic, &m.event, mode == QWIRE_VALUES_JSON);
+            json_t *ev = http_event_json(NULL, m.topic, &m.event, mode == QWIRE_VALUES_JSON);
             json_t *o = json_pack("{s:s}", "id", m.id);
             json_object_update(o, ev);
             json_decref(ev);
