@@ -92,10 +92,6 @@ bench-schema: deps-test release
 bench-cleaner: release
 	bench/cleaner.sh
 
-# Kafka produce with schema validation in full mode (JSON Schema, Avro) against without.
-bench-schema: deps-test release
-	bench/schema.sh
-
 # Offset commit rate; BEFORE=path/to/another/tidings measures it too, in the same run.
 bench-offsets: deps-test release
 	/usr/bin/python3 bench/offset_commit.py $(if $(BEFORE),before=$(BEFORE)) after=build/release/tidings
