@@ -270,9 +270,6 @@ def check_protobuf_topic(sbroker, topic, Reading, schema_id, msgs):
     assert high_watermark(sbroker.bootstrap, topic) == len(msgs)
 
 
-@pytest.mark.xfail(strict=True, reason="the registry does not yet take a Protobuf schema as a "
-                   "base64-encoded FileDescriptorProto (42201), which Confluent's does and "
-                   "confluent-kafka's ProtobufSerializer sends")
 def test_confluent_protobuf_serializer(sbroker):
     """confluent-kafka's ProtobufSerializer registers the message's file under <topic>-value as
     a base64-encoded FileDescriptorProto (what this client sends; Confluent's registry parses
