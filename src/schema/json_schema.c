@@ -1,8 +1,9 @@
 /*
  * json_schema.c: JSON Schema (drafts 4, 6, 7, 2019-09 and 2020-12; draft 7 when "$schema" does
- * not say, as Confluent), the operations of schema_int.h. The documents are parsed with
+ * not say, as Confluent), the operations of schema_int.h. The schemas are parsed with
  * jansson and compiled once into a validator tree (json_schema_compile.c) that validation walks
- * (json_schema_validate.c); compatibility follows Confluent's rules (json_schema_diff.c).
+ * (json_schema_validate.c) over the instance parsed by json_dom.c; compatibility follows
+ * Confluent's rules (json_schema_diff.c).
  *
  * Written by hand because Debian packages no JSON Schema validator for C; docs/schemas.md says
  * which keywords are implemented and how.
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "schema/json_dom.h"
 #include "schema/json_schema_int.h"
 
 /* jansson refuses integers beyond 64 bits; such a text is read again with them as reals.
@@ -112,8 +114,35 @@ static bool js_ops_can_read(const void *reader, const void *writer, schema_msgs 
     return js_can_read(reader, writer, msgs);
 }
 
+/* A jansson value validated through the thread's document (json_dom.h). */
+static int validate_json_t(const js_schema *js, const json_t *v, schema_error *err)
+{
+    jd_doc *d = jd_doc_tls();
+    if (!d || jd_from_json(d, v)) {
+        if (d)
+            jd_doc_trim(d);
+        schema_set_error(err, "", "memory", "out of memory, or the value nests too deep");
+        return -1;
+    }
+    int rc = js_validate_value(js, d->nodes, err);
+    jd_doc_trim(d);
+    return rc;
+}
+
+/* The text is parsed by json_dom.c, which accepts what jansson accepts (load() with
+ * JSON_ALLOW_NUL) with the same values, without jansson's allocation per value. A text it
+ * refuses goes through jansson again, for jansson's message (which callers and clients already
+ * see), and so that, should the two ever disagree, jansson's reading stands. */
 static int js_validate_json(const void *impl, const char *json, size_t len, schema_error *err)
 {
+    jd_doc *d = jd_doc_tls();
+    if (d && !jd_parse(d, json, len)) {
+        int rc = js_validate_value(impl, d->nodes, err);
+        jd_doc_trim(d);
+        return rc;
+    }
+    if (d)
+        jd_doc_trim(d);
     json_error_t je;
     json_t *v = load(json, len, JSON_ALLOW_NUL, &je);
     if (!v) {
@@ -121,7 +150,7 @@ static int js_validate_json(const void *impl, const char *json, size_t len, sche
                          je.column);
         return -1;
     }
-    int rc = js_validate_value(impl, v, err);
+    int rc = validate_json_t(impl, v, err);
     json_decref(v);
     return rc;
 }
@@ -140,7 +169,7 @@ int schema_json_validate_value(const schema *s, const struct json_t *v, schema_e
         schema_set_error(err, "", "type", "the schema is not a JSON Schema");
         return -1;
     }
-    return js_validate_value(s->impl, v, err);
+    return validate_json_t(s->impl, v, err);
 }
 
 /* Whether a node may accept some string; unknown cases say yes. */

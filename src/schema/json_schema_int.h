@@ -145,8 +145,9 @@ int js_compile(js_schema *js, const schema_dep *deps, size_t ndeps, schema_error
 void js_free_nodes(js_schema *js);
 js_draft js_draft_of(const json_t *doc);
 
-/* json_schema_validate.c */
-int js_validate_value(const js_schema *js, const json_t *v, schema_error *err);
+/* json_schema_validate.c: v is a document of json_dom.h. */
+struct jd_node;
+int js_validate_value(const js_schema *js, const struct jd_node *v, schema_error *err);
 
 /* json_schema_format.c */
 bool js_format_ok(js_format f, const char *s, size_t n);

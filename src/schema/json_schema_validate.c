@@ -1,10 +1,11 @@
 /*
- * json_schema_validate.c: a JSON value validated against the compiled tree
+ * json_schema_validate.c: a JSON document (json_dom.h: the flat form the produce path parses
+ * into, or a jansson value copied into it) validated against the compiled tree
  * (json_schema_compile.c). This runs on the produce path, so it allocates nothing in the common
  * case: the instance's path is a stack of borrowed keys and indexes, turned into a JSON pointer
  * only when a message is written; the applicators that try subschemas (anyOf, oneOf, not, if,
- * contains) run them quietly, without writing messages. The exceptions: "uniqueItems" on more
- * than 16 items sorts hashes of them, "propertyNames" makes each name a JSON string.
+ * contains) run them quietly, without writing messages. The exception: "uniqueItems" on more
+ * than 16 items sorts hashes of them.
  *
  * Bounds: the instance is walked no deeper than SCHEMA_MAX_DEPTH levels, "$ref"s are followed
  * no more than SCHEMA_MAX_DEPTH deep (a schema that refers to itself without consuming the
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/json_dom.h"
 #include "schema/json_schema_int.h"
 
 #define JS_MAX_STEPS 4000000L
@@ -40,7 +42,7 @@ typedef struct vctx {
     seg path[SCHEMA_MAX_DEPTH + 1];
 } vctx;
 
-static int validate(vctx *c, const js_node *n, const json_t *v);
+static int validate(vctx *c, const js_node *n, const jd_node *v);
 
 static void write_path(const vctx *c, char *out, size_t cap)
 {
@@ -109,7 +111,7 @@ static int push_index(vctx *c, size_t i)
     return 0;
 }
 
-static int validate_at_key(vctx *c, const js_node *n, const json_t *v, const char *key)
+static int validate_at_key(vctx *c, const js_node *n, const jd_node *v, const char *key)
 {
     if (push_key(c, key))
         return -1;
@@ -118,7 +120,7 @@ static int validate_at_key(vctx *c, const js_node *n, const json_t *v, const cha
     return rc;
 }
 
-static int validate_at_index(vctx *c, const js_node *n, const json_t *v, size_t i)
+static int validate_at_index(vctx *c, const js_node *n, const jd_node *v, size_t i)
 {
     if (push_index(c, i))
         return -1;
@@ -128,7 +130,7 @@ static int validate_at_index(vctx *c, const js_node *n, const json_t *v, size_t 
 }
 
 /* Runs n quietly: 0 if v is valid, -1 if not (or fatal). */
-static int try_node(vctx *c, const js_node *n, const json_t *v)
+static int try_node(vctx *c, const js_node *n, const jd_node *v)
 {
     c->quiet++;
     int rc = validate(c, n, v);
@@ -136,23 +138,23 @@ static int try_node(vctx *c, const js_node *n, const json_t *v)
     return rc;
 }
 
-static unsigned type_of(const json_t *v)
+static unsigned type_of(const jd_node *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_NULL:
+    switch (v->type) {
+    case JD_NULL:
         return JT_NULL;
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case JD_TRUE:
+    case JD_FALSE:
         return JT_BOOL;
-    case JSON_INTEGER:
+    case JD_INT:
         return JT_INT | JT_NUM;
-    case JSON_REAL: {
-        double d = json_real_value(v);
+    case JD_REAL: {
+        double d = v->u.d;
         return JT_NUM | (isfinite(d) && d == floor(d) ? JT_INT : 0);
     }
-    case JSON_STRING:
+    case JD_STR:
         return JT_STR;
-    case JSON_ARRAY:
+    case JD_ARR:
         return JT_ARR;
     default:
         return JT_OBJ;
@@ -176,7 +178,7 @@ static const char *type_name(unsigned t)
     return "null";
 }
 
-static int check_type(vctx *c, const js_node *n, const json_t *v)
+static int check_type(vctx *c, const js_node *n, const jd_node *v)
 {
     unsigned t = type_of(v);
     if (t & n->types)
@@ -193,22 +195,22 @@ static int check_type(vctx *c, const js_node *n, const json_t *v)
     }
     /* A real with a fraction is "number"; one without, where integer is wanted, cannot be. */
     return report(c, "type", "expected %s, got %s", want,
-                  t & JT_INT && !json_is_integer(v) ? "number" : type_name(t));
+                  t & JT_INT && v->type != JD_INT ? "number" : type_name(t));
 }
 
-static bool multiple_ok(const json_t *v, double m)
+static bool multiple_ok(const jd_node *v, double m)
 {
-    if (json_is_integer(v) && m == floor(m) && m < 9.2e18)
-        return json_integer_value(v) % (json_int_t)m == 0;
-    double q = json_number_value(v) / m;
+    if (v->type == JD_INT && m == floor(m) && m < 9.2e18)
+        return v->u.i % (long long)m == 0;
+    double q = jd_number(v) / m;
     if (!isfinite(q))
         return false;
     return fabs(q - nearbyint(q)) <= 1e-9 * fmax(1.0, fabs(q));
 }
 
-static int check_number(vctx *c, const js_node *n, const json_t *v)
+static int check_number(vctx *c, const js_node *n, const jd_node *v)
 {
-    double d = json_number_value(v);
+    double d = jd_number(v);
     if ((n->has & JK_MINIMUM) && d < n->minimum)
         return report(c, "minimum", "%.17g is less than the minimum %.17g", d, n->minimum);
     if ((n->has & JK_MAXIMUM) && d > n->maximum)
@@ -222,10 +224,10 @@ static int check_number(vctx *c, const js_node *n, const json_t *v)
     return 0;
 }
 
-static int check_string(vctx *c, const js_node *n, const json_t *v)
+static int check_string(vctx *c, const js_node *n, const jd_node *v)
 {
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
+    const char *s = v->u.s;
+    size_t len = v->len;
     if (n->min_len >= 0 || n->max_len >= 0) {
         size_t cp = js_utf8_len(s, len);
         if (n->min_len >= 0 && cp < (size_t)n->min_len)
@@ -267,14 +269,14 @@ static const js_node *find_prop(const js_node *n, const char *key)
     return NULL;
 }
 
-static int check_deps(vctx *c, const js_node *n, const json_t *v)
+static int check_deps(vctx *c, const js_node *n, const jd_node *v)
 {
     for (size_t i = 0; i < n->ndeps; i++) {
         const js_dep *d = &n->deps[i];
-        if (!json_object_get(v, d->name))
+        if (!jd_get(v, d->name))
             continue;
         for (size_t r = 0; r < d->nrequired; r++)
-            if (!json_object_get(v, d->required[r]))
+            if (!jd_get(v, d->required[r]))
                 return report(c, n->draft < 19 ? "dependencies" : "dependentRequired",
                               "property '%s' is required when '%s' is present", d->required[r],
                               d->name);
@@ -284,7 +286,7 @@ static int check_deps(vctx *c, const js_node *n, const json_t *v)
     return 0;
 }
 
-static int check_member(vctx *c, const js_node *n, const char *k, const json_t *e)
+static int check_member(vctx *c, const js_node *n, const char *k, const jd_node *e)
 {
     bool matched = false;
     const js_node *p = find_prop(n, k);
@@ -320,21 +322,21 @@ static int check_member(vctx *c, const js_node *n, const char *k, const json_t *
             return -1;
     }
     if (n->property_names) {
-        json_t *name = json_string(k);
-        int rc = name ? validate_at_key(c, n->property_names, name, k) : -1;
-        json_decref(name);
-        if (rc)
+        /* The name as a string value, on the stack. */
+        jd_node name = {.type = JD_STR, .skip = 1, .len = (uint32_t)strlen(k)};
+        name.u.s = k;
+        if (validate_at_key(c, n->property_names, &name, k))
             return -1;
     }
     return 0;
 }
 
-static int check_object(vctx *c, const js_node *n, const json_t *v)
+static int check_object(vctx *c, const js_node *n, const jd_node *v)
 {
     for (size_t i = 0; i < n->nrequired; i++)
-        if (!json_object_get(v, n->required[i]))
+        if (!jd_get(v, n->required[i]))
             return report(c, "required", "required property '%s' is missing", n->required[i]);
-    size_t size = json_object_size(v);
+    size_t size = v->len;
     if (n->min_props >= 0 && size < (size_t)n->min_props)
         return report(c, "minProperties", "the object has %zu properties, fewer than %lld", size,
                       n->min_props);
@@ -342,13 +344,10 @@ static int check_object(vctx *c, const js_node *n, const json_t *v)
         return report(c, "maxProperties", "the object has %zu properties, more than %lld", size,
                       n->max_props);
     if (n->nprops || n->npprops || n->additional || n->property_names) {
-        const char *k;
-        json_t *e;
-        json_object_foreach((json_t *)v, k, e)
-        {
-            if (check_member(c, n, k, e))
+        const jd_node *end = jd_next(v);
+        for (const jd_node *m = jd_first(v); m < end; m = jd_next(m))
+            if (!m->dead && check_member(c, n, m->key, jd_member_value(m)))
                 return -1;
-        }
     }
     return n->ndeps ? check_deps(c, n, v) : 0;
 }
@@ -360,37 +359,43 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Whether two items are equal: pairs for a few items, sorted hashes for more. */
-static bool has_duplicates(const json_t *v)
+static bool has_duplicates(const jd_node *v)
 {
-    size_t n = json_array_size(v);
+    size_t n = v->len;
     if (n <= 16) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i + 1; j < n; j++)
-                if (js_equal(json_array_get(v, i), json_array_get(v, j), 0))
+        const jd_node *a = jd_first(v);
+        for (size_t i = 0; i < n; i++, a = jd_next(a)) {
+            const jd_node *b = jd_next(a);
+            for (size_t j = i + 1; j < n; j++, b = jd_next(b))
+                if (jd_equal(a, b, 0))
                     return true;
+        }
         return false;
     }
+    /* Pairs of (hash, offset of the item from the array's node). */
     uint64_t *h = malloc(n * 2 * sizeof(*h));
     if (!h)
         return true; /* refused rather than accepted unchecked */
-    for (size_t i = 0; i < n; i++) {
-        h[2 * i] = js_hash(json_array_get(v, i), 0);
-        h[2 * i + 1] = i;
+    const jd_node *a = jd_first(v);
+    for (size_t i = 0; i < n; i++, a = jd_next(a)) {
+        h[2 * i] = jd_hash(a, 0);
+        h[2 * i + 1] = (uint64_t)(a - v);
     }
     qsort(h, n, 2 * sizeof(*h), cmp_u64);
     bool dup = false;
     for (size_t i = 0; i + 1 < n && !dup; i++)
         for (size_t j = i + 1; j < n && h[2 * j] == h[2 * i] && !dup; j++)
-            dup = js_equal(json_array_get(v, h[2 * i + 1]), json_array_get(v, h[2 * j + 1]), 0);
+            dup = jd_equal(v + h[2 * i + 1], v + h[2 * j + 1], 0);
     free(h);
     return dup;
 }
 
-static int check_contains(vctx *c, const js_node *n, const json_t *v)
+static int check_contains(vctx *c, const js_node *n, const jd_node *v)
 {
-    size_t count = 0, size = json_array_size(v);
-    for (size_t i = 0; i < size; i++) {
-        if (!try_node(c, n->contains, json_array_get(v, i)))
+    size_t count = 0, size = v->len;
+    const jd_node *e = jd_first(v);
+    for (size_t i = 0; i < size; i++, e = jd_next(e)) {
+        if (!try_node(c, n->contains, e))
             count++;
         else if (c->fatal)
             return -1;
@@ -406,15 +411,16 @@ static int check_contains(vctx *c, const js_node *n, const json_t *v)
     return 0;
 }
 
-static int check_array(vctx *c, const js_node *n, const json_t *v)
+static int check_array(vctx *c, const js_node *n, const jd_node *v)
 {
-    size_t size = json_array_size(v);
+    size_t size = v->len;
     if (n->min_items >= 0 && size < (size_t)n->min_items)
         return report(c, "minItems", "the array has %zu items, fewer than %lld", size,
                       n->min_items);
     if (n->max_items >= 0 && size > (size_t)n->max_items)
         return report(c, "maxItems", "the array has %zu items, more than %lld", size, n->max_items);
-    for (size_t i = 0; i < size; i++) {
+    const jd_node *e = jd_first(v);
+    for (size_t i = 0; i < size; i++, e = jd_next(e)) {
         const js_node *s = i < n->ntuple ? n->tuple[i] : n->items;
         if (!s)
             break;
@@ -426,7 +432,7 @@ static int check_array(vctx *c, const js_node *n, const json_t *v)
             c->depth--;
             return -1;
         }
-        if (validate_at_index(c, s, json_array_get(v, i), i))
+        if (validate_at_index(c, s, e, i))
             return -1;
     }
     if ((n->has & JK_UNIQUE) && has_duplicates(v))
@@ -434,7 +440,7 @@ static int check_array(vctx *c, const js_node *n, const json_t *v)
     return n->contains ? check_contains(c, n, v) : 0;
 }
 
-static int check_some_of(vctx *c, const js_node *n, const json_t *v)
+static int check_some_of(vctx *c, const js_node *n, const jd_node *v)
 {
     if (n->nany) {
         size_t i;
@@ -465,7 +471,7 @@ static int check_some_of(vctx *c, const js_node *n, const json_t *v)
     return 0;
 }
 
-static int check_applicators(vctx *c, const js_node *n, const json_t *v)
+static int check_applicators(vctx *c, const js_node *n, const jd_node *v)
 {
     for (size_t i = 0; i < n->nall; i++)
         if (validate(c, n->all_of[i], v))
@@ -490,33 +496,33 @@ static int check_applicators(vctx *c, const js_node *n, const json_t *v)
     return 0;
 }
 
-static int check_typed(vctx *c, const js_node *n, const json_t *v)
+static int check_typed(vctx *c, const js_node *n, const jd_node *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
+    switch (v->type) {
+    case JD_OBJ:
         return check_object(c, n, v);
-    case JSON_ARRAY:
+    case JD_ARR:
         return check_array(c, n, v);
-    case JSON_STRING:
+    case JD_STR:
         return check_string(c, n, v);
-    case JSON_INTEGER:
-    case JSON_REAL:
+    case JD_INT:
+    case JD_REAL:
         return check_number(c, n, v);
     default:
         return 0;
     }
 }
 
-static int check_enum(vctx *c, const js_node *n, const json_t *v)
+static int check_enum(vctx *c, const js_node *n, const jd_node *v)
 {
-    if (n->has & JK_CONST && !js_equal(v, n->const_value, 0))
+    if (n->has & JK_CONST && !jd_equal_json(v, n->const_value, 0))
         return report(c, "const", "the value is not the constant of the schema");
     if (n->has & JK_ENUM) {
         size_t i;
         json_t *e;
         json_array_foreach(n->enum_values, i, e)
         {
-            if (js_equal(v, e, 0))
+            if (jd_equal_json(v, e, 0))
                 return 0;
         }
         return report(c, "enum", "the value is not one of the %zu values of the enum",
@@ -525,7 +531,7 @@ static int check_enum(vctx *c, const js_node *n, const json_t *v)
     return 0;
 }
 
-static int validate(vctx *c, const js_node *n, const json_t *v)
+static int validate(vctx *c, const js_node *n, const jd_node *v)
 {
     if (c->fatal)
         return -1;
@@ -558,7 +564,7 @@ static int validate(vctx *c, const js_node *n, const json_t *v)
     return rc;
 }
 
-int js_validate_value(const js_schema *js, const json_t *v, schema_error *err)
+int js_validate_value(const js_schema *js, const jd_node *v, schema_error *err)
 {
     vctx c = {.err = err};
     return validate(&c, js->root, v) ? -1 : 0;
