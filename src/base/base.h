@@ -106,6 +106,8 @@ int td_buf_append_uvarint(td_buf *b, uint64_t v);
 /* Base64 (RFC 4648, standard alphabet). Encoding appends (padded) and keeps a NUL after the
  * text, not counted in len. Decoding appends the bytes; padding is optional; anything else
  * than the alphabet, a wrong length or non-zero trailing bits is TD_EINVAL. */
+/* Strict UTF-8: no overlong forms, surrogates or code points above U+10FFFF (utf8.c). */
+bool td_utf8_valid(const uint8_t *p, size_t n);
 int td_base64_encode(td_buf *out, const void *data, size_t n);
 int td_base64_decode(td_buf *out, const char *s, size_t n);
 static inline void td_buf_reset(td_buf *b)

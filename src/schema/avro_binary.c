@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "schema/avro_int.h"
 
 /* The JSON writer expands at most this many items of always-empty types (null, fixed 0). */
@@ -118,50 +119,6 @@ static int rd_int(dec *d, int32_t *v)
     }
     *v = (int32_t)((uint32_t)(u >> 1) ^ -(uint32_t)(u & 1));
     return 0;
-}
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_ok(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ull)
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp, min;
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
 }
 
 /* Bytes as Avro's JSON encoding writes them: each byte the code point of the same value. */
@@ -306,7 +263,7 @@ static int decode_blocks(dec *d, const av_node *n, int depth)
                 size_t kl;
                 if (rd_bytes(d, &k, &kl))
                     goto fail;
-                if (!utf8_ok(k, kl)) {
+                if (!td_utf8_valid(k, kl)) {
                     fail(d, "utf8", "a map key is not valid UTF-8");
                     goto fail;
                 }
@@ -420,7 +377,7 @@ static int decode(dec *d, const av_node *n, int depth)
     case AV_STRING:
         if (rd_bytes(d, &p, &len))
             return -1;
-        if (n->kind == AV_STRING && !utf8_ok(p, len))
+        if (n->kind == AV_STRING && !td_utf8_valid(p, len))
             return fail(d, "utf8", "a string is not valid UTF-8");
         if (d->out) {
             if (n->kind == AV_STRING)

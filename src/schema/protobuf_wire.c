@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "schema/protobuf_int.h"
 
 typedef struct V {
@@ -89,45 +90,6 @@ static int read_varint(V *v, const uint8_t **pp, const uint8_t *end, uint64_t *o
     if (rc == -2)
         return vfail(v, "varint", "a varint is longer than 10 bytes");
     return 0;
-}
-
-/* Whether p[0..n) is UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_ok(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t u;
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-            u = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            u = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            u = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            u = (u << 6) | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && (u < 0x800 || (u >= 0xd800 && u <= 0xdfff))) ||
-            (k == 3 && (u < 0x10000 || u > 0x10ffff)))
-            return false;
-        i += k + 1;
-    }
-    return true;
 }
 
 /* Skips a value of wire type wt (the field's tag read); for a group, up to its end tag. */
@@ -220,7 +182,7 @@ static int scalar(V *v, const uint8_t **pp, const uint8_t *end, int type, int wt
     if (len > (uint64_t)(end - *pp))
         return vfail(v, "truncated", "a length of %llu runs past the end of its message",
                      (unsigned long long)len);
-    if (type == PB_T_STRING && utf8 && !utf8_ok(*pp, len))
+    if (type == PB_T_STRING && utf8 && !td_utf8_valid(*pp, len))
         return vfail(v, "utf8", "a string field is not valid UTF-8");
     *pp += len;
     return 0;

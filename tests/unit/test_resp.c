@@ -278,11 +278,11 @@ static void test_fields(void)
     td_event null_value = {.key = NULL, .value = NULL};
     ASSERT_STR_EQ(fields_text(&null_value, out, sizeof(out)), "");
     /* UTF-8 strictness. */
-    ASSERT(resp_utf8_valid((const uint8_t *)"\xf4\x8f\xbf\xbf", 4));
-    ASSERT(!resp_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
-    ASSERT(!resp_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3));     /* a surrogate */
-    ASSERT(!resp_utf8_valid((const uint8_t *)"\xc0\xaf", 2));         /* overlong */
-    ASSERT(!resp_utf8_valid((const uint8_t *)"\xe2\x82", 2));         /* cut short */
+    ASSERT(td_utf8_valid((const uint8_t *)"\xf4\x8f\xbf\xbf", 4));
+    ASSERT(!td_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    ASSERT(!td_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3));     /* a surrogate */
+    ASSERT(!td_utf8_valid((const uint8_t *)"\xc0\xaf", 2));         /* overlong */
+    ASSERT(!td_utf8_valid((const uint8_t *)"\xe2\x82", 2));         /* cut short */
     td_buf_free(&b);
 }
 

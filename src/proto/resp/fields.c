@@ -17,50 +17,12 @@
 #define JSON_MAX_FIELDS 256 /* above, names are not compared for uniqueness: RESP array */
 #define JSON_MAX_DEPTH 64
 
-bool resp_utf8_valid(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 bool resp_fields_json_ok(const td_slice *fv, size_t n)
 {
     if (n / 2 > JSON_MAX_FIELDS)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!resp_utf8_valid(fv[i].p, fv[i].n))
+        if (!td_utf8_valid(fv[i].p, fv[i].n))
             return false;
     for (size_t i = 0; i < n; i += 2)
         for (size_t j = i + 2; j < n; j += 2)
@@ -223,7 +185,7 @@ static bool scan_string(jscan *j, td_arena *a, td_slice *out)
     if (j->i >= j->n)
         return false;
     size_t end = j->i++;
-    if (!resp_utf8_valid(j->p + start, end - start))
+    if (!td_utf8_valid(j->p + start, end - start))
         return false;
     if (!escaped) {
         if (out)

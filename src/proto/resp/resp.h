@@ -58,8 +58,6 @@ bool resp_glob_match(const char *pat, size_t plen, const char *s, size_t slen, b
  */
 #define RESP_FIELDS_CONTENT_TYPE "application/x-redis-fields"
 
-/* Strict UTF-8: no overlong forms, surrogates or code points above U+10FFFF. */
-bool resp_utf8_valid(const uint8_t *p, size_t n);
 /* Whether fields fv[0..n) (names and values alternating) can be written as a JSON object:
  * every one valid UTF-8, names distinct, at most 256 fields. */
 bool resp_fields_json_ok(const td_slice *fv, size_t n);
