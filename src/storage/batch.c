@@ -468,7 +468,8 @@ int batch_reader_next(td_batch_reader *r, td_record *rec)
             return rc;
         r->pos = c.pos;
         r->index++;
-        r->prev_delta = (int32_t)(rec->offset - r->h.base_offset);
+        /* Unsigned, as rec->offset was computed: a base offset near INT64_MAX wraps. */
+        r->prev_delta = (int32_t)((uint64_t)rec->offset - (uint64_t)r->h.base_offset);
         return 1;
     }
 }
