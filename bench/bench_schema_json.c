@@ -4,6 +4,7 @@
  * in the same run.
  *
  *   bench_schema_json [ITERATIONS]
+ *   bench_schema_json ITERATIONS SCHEMA_FILE EVENTS_FILE
  *
  * The document is an order event of about 1 KiB (nested objects, an array of line items,
  * strings with patterns and formats, numbers with bounds, an enum); the schema checks every
@@ -13,6 +14,10 @@
  *   validate  schema_json_validate_value on the jansson value (copied into a document, then
  *             the compiled tree's walk: the Redis XADD path);
  *   both      schema_validate_json (parse + validate: what a listener calls per record).
+ * The second form reads the schema from SCHEMA_FILE and the documents from EVENTS_FILE in
+ * bench_kafka's producefile format (a 4-byte big-endian length, then an event in Confluent's
+ * wire format: its 5-byte header is skipped), as bench/schema.sh writes them, and cycles
+ * through them.
  * Times are the thread's CPU time, so that a loaded machine (other builds on the same cores)
  * does not count its waits.
  */
@@ -78,46 +83,117 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+#define MAX_DOCS 1024
+
+typedef struct docs {
+    const char *text[MAX_DOCS];
+    size_t len[MAX_DOCS];
+    size_t n, bytes;
+} docs;
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, k;
+    do {
+        if (n == cap) {
+            char *t = realloc(buf, cap = cap ? 2 * cap : 65536);
+            if (!t) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = t;
+        }
+        k = fread(buf + n, 1, cap - n, f);
+        n += k;
+    } while (k > 0);
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* The events of a producefile, their wire headers skipped. */
+static int split_events(docs *d, const char *buf, size_t len)
+{
+    size_t off = 0;
+    while (off + 4 <= len && d->n < MAX_DOCS) {
+        const unsigned char *p = (const unsigned char *)buf + off;
+        size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        if (n < 5 || off + 4 + n > len)
+            return -1;
+        d->text[d->n] = buf + off + 4 + 5;
+        d->len[d->n] = n - 5;
+        d->bytes += n - 5;
+        d->n++;
+        off += 4 + n;
+    }
+    return d->n ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 200000;
+    const char *schema_text = SCHEMA;
+    size_t schema_len = strlen(SCHEMA);
+    char *schema_buf = NULL, *events_buf = NULL;
+    docs d = {.text = {DOC}, .len = {strlen(DOC)}, .n = 1, .bytes = strlen(DOC)};
+    if (argc > 3) {
+        size_t elen = 0;
+        schema_buf = slurp(argv[2], &schema_len);
+        events_buf = slurp(argv[3], &elen);
+        d = (docs){0};
+        if (!schema_buf || !events_buf || split_events(&d, events_buf, elen)) {
+            fprintf(stderr, "cannot read %s or %s\n", argv[2], argv[3]);
+            return 1;
+        }
+        schema_text = schema_buf;
+    }
     schema *s = NULL;
     schema_error err;
-    if (schema_parse(SCHEMA_JSON, SCHEMA, strlen(SCHEMA), NULL, 0, &s, &err)) {
+    if (schema_parse(SCHEMA_JSON, schema_text, schema_len, NULL, 0, &s, &err)) {
         fprintf(stderr, "schema: %s %s\n", err.path, err.message);
         return 1;
     }
-    size_t n = strlen(DOC);
-    if (schema_validate_json(s, DOC, n, &err)) {
-        fprintf(stderr, "document: %s %s: %s\n", err.path, err.rule, err.message);
-        return 1;
-    }
+    for (size_t k = 0; k < d.n; k++)
+        if (schema_validate_json(s, d.text[k], d.len[k], &err)) {
+            fprintf(stderr, "document %zu: %s %s: %s\n", k, err.path, err.rule, err.message);
+            return 1;
+        }
     double t0 = now_s();
     for (long i = 0; i < iters; i++)
-        json_decref(json_loadb(DOC, n, 0, NULL));
+        json_decref(json_loadb(d.text[i % d.n], d.len[i % d.n], 0, NULL));
     double parse = (now_s() - t0) / (double)iters;
     jd_doc doc = {0};
     t0 = now_s();
     for (long i = 0; i < iters; i++)
-        if (jd_parse(&doc, DOC, n))
+        if (jd_parse(&doc, d.text[i % d.n], d.len[i % d.n]))
             return 1;
     double dom = (now_s() - t0) / (double)iters;
     jd_doc_free(&doc);
-    json_t *v = json_loadb(DOC, n, 0, NULL);
+    json_t *vals[MAX_DOCS];
+    for (size_t k = 0; k < d.n; k++)
+        vals[k] = json_loadb(d.text[k], d.len[k], 0, NULL);
     t0 = now_s();
     for (long i = 0; i < iters; i++)
-        if (schema_json_validate_value(s, v, &err))
+        if (schema_json_validate_value(s, vals[i % d.n], &err))
             return 1;
     double validate = (now_s() - t0) / (double)iters;
-    json_decref(v);
+    for (size_t k = 0; k < d.n; k++)
+        json_decref(vals[k]);
     t0 = now_s();
     for (long i = 0; i < iters; i++)
-        if (schema_validate_json(s, DOC, n, &err))
+        if (schema_validate_json(s, d.text[i % d.n], d.len[i % d.n], &err))
             return 1;
     double both = (now_s() - t0) / (double)iters;
-    printf("document %zu bytes, %ld iterations\n", n, iters);
+    printf("%zu documents of %zu bytes on average, %ld iterations\n", d.n, d.bytes / d.n, iters);
     printf("parse     %.2f us\ndom       %.2f us\nvalidate  %.2f us\nboth      %.2f us\n",
            parse * 1e6, dom * 1e6, validate * 1e6, both * 1e6);
     schema_free(s);
+    free(schema_buf);
+    free(events_buf);
     return 0;
 }

@@ -52,6 +52,7 @@ typedef struct jd_node {
     uint8_t type;     /* jd_type */
     uint8_t dead;     /* a member whose key came before: skipped (the first one has its value) */
     uint8_t neg_zero; /* the integer was written "-0" (a real -0.0 when integers become reals) */
+    uint8_t ascii;    /* a string known to hold only ASCII: its len is its count of characters */
 } jd_node;
 
 typedef struct jd_doc {

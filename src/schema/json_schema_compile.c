@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema/json_dom.h"
 #include "schema/json_schema_int.h"
 
 typedef struct pending {
@@ -443,6 +444,41 @@ static int cmp_prop(const void *a, const void *b)
     return strcmp(((const js_prop *)a)->name, ((const js_prop *)b)->name);
 }
 
+/* The hash table of n's properties (validation looks each member of an object up in it). */
+static int prop_table(js_node *n)
+{
+    size_t size = 8;
+    while (size < 2 * n->nprops)
+        size *= 2;
+    n->prop_table = calloc(size, sizeof(*n->prop_table));
+    if (!n->prop_table)
+        return -1;
+    n->prop_mask = (uint32_t)(size - 1);
+    for (size_t i = 0; i < n->nprops; i++) {
+        uint32_t slot = n->props[i].hash & n->prop_mask;
+        while (n->prop_table[slot])
+            slot = (slot + 1) & n->prop_mask;
+        n->prop_table[slot] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* Where each required name is among the properties (after prop_table). */
+static int required_props(js_node *n)
+{
+    n->required_prop = calloc(n->nrequired + 1, sizeof(*n->required_prop));
+    if (!n->required_prop)
+        return -1;
+    n->required_in_props = n->nprops <= JS_SEEN_MAX;
+    for (size_t i = 0; i < n->nrequired; i++) {
+        n->required_prop[i] =
+            js_prop_index(n, n->required[i], jd_hash_key(n->required[i], strlen(n->required[i])));
+        if (n->required_prop[i] < 0)
+            n->required_in_props = false;
+    }
+    return 0;
+}
+
 static js_node *compile_object_kw(cctx *c, js_node *n, json_t *j, const char *base, int depth)
 {
     json_t *v;
@@ -459,9 +495,11 @@ static js_node *compile_object_kw(cctx *c, js_node *n, json_t *j, const char *ba
             js_node *p = sub(c, ps, "properties", k, base, depth);
             if (!p)
                 return NULL;
-            n->props[n->nprops++] = (js_prop){k, p};
+            n->props[n->nprops++] = (js_prop){k, p, jd_hash_key(k, strlen(k))};
         }
         qsort(n->props, n->nprops, sizeof(*n->props), cmp_prop);
+        if (prop_table(n))
+            FAIL(c, "memory", "out of memory");
     }
     if ((v = json_object_get(j, "patternProperties"))) {
         if (!json_is_object(v))
@@ -505,6 +543,8 @@ static js_node *compile_object_kw(cctx *c, js_node *n, json_t *j, const char *ba
                 FAIL(c, "required", "'required' must be an array of strings");
             n->required[n->nrequired++] = json_string_value(r);
         }
+        if (required_props(n))
+            FAIL(c, "memory", "out of memory");
     }
     if ((v = json_object_get(j, "propertyNames")) &&
         !(n->property_names = sub(c, v, "propertyNames", NULL, base, depth)))
@@ -881,6 +921,8 @@ void js_free_nodes(js_schema *js)
     while (n) {
         js_node *next = n->next_alloc;
         free(n->props);
+        free(n->prop_table);
+        free(n->required_prop);
         for (size_t i = 0; i < n->npprops; i++)
             pcre2_code_free(n->pprops[i].re);
         free(n->pprops);

@@ -54,6 +54,7 @@ typedef struct js_node js_node;
 typedef struct js_prop {
     const char *name; /* borrowed from the document */
     js_node *node;
+    uint32_t hash; /* jd_hash_key of name: what a document's member keys are hashed with */
 } js_prop;
 
 typedef struct js_pprop {
@@ -68,6 +69,10 @@ typedef struct js_dep {
     size_t nrequired;
     js_node *schema; /* dependencies: {...} / dependentSchemas */
 } js_dep;
+
+/* Up to this many properties, validation marks which ones an object has in a bitmap, and
+ * checks "required" with it instead of looking each name up. */
+#define JS_SEEN_MAX 256
 
 /* Presence bits of the numeric and counted keywords. */
 enum {
@@ -89,9 +94,9 @@ struct js_node {
     json_t *src;         /* the schema's JSON (object or boolean), borrowed */
     signed char boolean; /* -1: an object; 0: false; 1: true */
     unsigned char draft; /* 4, 6, 7, 19 (2019-09), 20 (2020-12) */
-    unsigned types;  /* mask of "type"; JT_ALL when absent */
-    unsigned has;    /* JK_* */
-    const char *ref; /* the "$ref" text, borrowed */
+    unsigned types;      /* mask of "type"; JT_ALL when absent */
+    unsigned has;        /* JK_* */
+    const char *ref;     /* the "$ref" text, borrowed */
     js_node *ref_node;
     /* numbers */
     double minimum, maximum, exmin, exmax, multiple;
@@ -104,8 +109,12 @@ struct js_node {
     json_t *enum_values; /* array, borrowed */
     json_t *const_value;
     /* objects */
-    js_prop *props; /* sorted by name, for bsearch */
+    js_prop *props; /* sorted by name */
     size_t nprops;
+    uint32_t *prop_table;   /* open addressing on js_prop.hash: an index into props + 1, 0 empty */
+    uint32_t prop_mask;     /* the table's size - 1 */
+    int32_t *required_prop; /* per required name, its index in props, or -1 */
+    bool required_in_props; /* every required name is a property, and nprops <= JS_SEEN_MAX */
     js_pprop *pprops;
     size_t npprops;
     js_node *additional; /* NULL when absent (or true) */
@@ -147,6 +156,8 @@ js_draft js_draft_of(const json_t *doc);
 
 /* json_schema_validate.c: v is a document of json_dom.h. */
 struct jd_node;
+/* The index of the property named key (hashed by jd_hash_key) among n's, or -1. */
+int32_t js_prop_index(const js_node *n, const char *key, uint32_t hash);
 int js_validate_value(const js_schema *js, const struct jd_node *v, schema_error *err);
 
 /* json_schema_format.c */

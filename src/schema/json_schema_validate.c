@@ -229,7 +229,7 @@ static int check_string(vctx *c, const js_node *n, const jd_node *v)
     const char *s = v->u.s;
     size_t len = v->len;
     if (n->min_len >= 0 || n->max_len >= 0) {
-        size_t cp = js_utf8_len(s, len);
+        size_t cp = v->ascii ? len : js_utf8_len(s, len);
         if (n->min_len >= 0 && cp < (size_t)n->min_len)
             return report(c, "minLength", "the string has %zu characters, fewer than %lld", cp,
                           n->min_len);
@@ -253,20 +253,18 @@ static int check_string(vctx *c, const js_node *n, const jd_node *v)
     return 0;
 }
 
-static const js_node *find_prop(const js_node *n, const char *key)
+int32_t js_prop_index(const js_node *n, const char *key, uint32_t hash)
 {
-    size_t lo = 0, hi = n->nprops;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int r = strcmp(key, n->props[mid].name);
-        if (!r)
-            return n->props[mid].node;
-        if (r < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    if (!n->prop_table)
+        return -1;
+    for (uint32_t slot = hash & n->prop_mask;; slot = (slot + 1) & n->prop_mask) {
+        uint32_t e = n->prop_table[slot];
+        if (!e)
+            return -1;
+        const js_prop *p = &n->props[e - 1];
+        if (p->hash == hash && !strcmp(p->name, key))
+            return (int32_t)(e - 1);
     }
-    return NULL;
 }
 
 static int check_deps(vctx *c, const js_node *n, const jd_node *v)
@@ -286,25 +284,27 @@ static int check_deps(vctx *c, const js_node *n, const jd_node *v)
     return 0;
 }
 
-static int check_member(vctx *c, const js_node *n, const char *k, const jd_node *e)
+/* A member of an object; p is its property's index (js_prop_index), or -1. */
+static int check_member(vctx *c, const js_node *n, const jd_node *m, int32_t p)
 {
+    const char *k = m->key;
+    const jd_node *e = jd_member_value(m);
     bool matched = false;
-    const js_node *p = find_prop(n, k);
-    if (p) {
+    if (p >= 0) {
         matched = true;
-        if (validate_at_key(c, p, e, k))
+        if (validate_at_key(c, n->props[p].node, e, k))
             return -1;
     }
     for (size_t i = 0; i < n->npprops; i++) {
-        int m = js_regex_match(n->pprops[i].re, k, strlen(k));
-        if (m < 0) {
+        int hit = js_regex_match(n->pprops[i].re, k, strlen(k));
+        if (hit < 0) {
             push_key(c, k);
             report(c, "patternProperties", "matching the pattern '%.200s' took too long",
                    n->pprops[i].source);
             c->depth--;
             return -1;
         }
-        if (m) {
+        if (hit) {
             matched = true;
             if (validate_at_key(c, n->pprops[i].node, e, k))
                 return -1;
@@ -331,11 +331,47 @@ static int check_member(vctx *c, const js_node *n, const char *k, const jd_node 
     return 0;
 }
 
-static int check_object(vctx *c, const js_node *n, const jd_node *v)
+/* The property indexes of the first members of an object, looked up once for "required" and
+ * used again for "properties". */
+#define JS_MEMBERS_KEPT 64
+typedef struct member_props {
+    int32_t p[JS_MEMBERS_KEPT];
+    size_t n;
+} member_props;
+
+/* "required": with the bitmap of the properties v has when every required name is one (the
+ * common case; the members' property indexes are kept in *mp), else by looking each name up. */
+static int check_required(vctx *c, const js_node *n, const jd_node *v, member_props *mp)
 {
+    if (n->required_in_props) {
+        uint64_t seen[JS_SEEN_MAX / 64] = {0};
+        const jd_node *end = jd_next(v);
+        for (const jd_node *m = jd_first(v); m < end; m = jd_next(m)) {
+            int32_t p = js_prop_index(n, m->key, m->keyhash);
+            if (mp->n < JS_MEMBERS_KEPT)
+                mp->p[mp->n++] = p;
+            if (p >= 0)
+                seen[p / 64] |= (uint64_t)1 << (p % 64);
+        }
+        for (size_t i = 0; i < n->nrequired; i++) {
+            int32_t p = n->required_prop[i];
+            if (!(seen[p / 64] >> (p % 64) & 1))
+                return report(c, "required", "required property '%s' is missing", n->required[i]);
+        }
+        return 0;
+    }
     for (size_t i = 0; i < n->nrequired; i++)
         if (!jd_get(v, n->required[i]))
             return report(c, "required", "required property '%s' is missing", n->required[i]);
+    return 0;
+}
+
+static int check_object(vctx *c, const js_node *n, const jd_node *v)
+{
+    member_props mp;
+    mp.n = 0;
+    if (n->nrequired && check_required(c, n, v, &mp))
+        return -1;
     size_t size = v->len;
     if (n->min_props >= 0 && size < (size_t)n->min_props)
         return report(c, "minProperties", "the object has %zu properties, fewer than %lld", size,
@@ -345,9 +381,14 @@ static int check_object(vctx *c, const js_node *n, const jd_node *v)
                       n->max_props);
     if (n->nprops || n->npprops || n->additional || n->property_names) {
         const jd_node *end = jd_next(v);
-        for (const jd_node *m = jd_first(v); m < end; m = jd_next(m))
-            if (!m->dead && check_member(c, n, m->key, jd_member_value(m)))
+        size_t i = 0;
+        for (const jd_node *m = jd_first(v); m < end; m = jd_next(m), i++) {
+            if (m->dead)
+                continue;
+            int32_t p = i < mp.n ? mp.p[i] : js_prop_index(n, m->key, m->keyhash);
+            if (check_member(c, n, m, p))
                 return -1;
+        }
     }
     return n->ndeps ? check_deps(c, n, v) : 0;
 }

@@ -324,6 +324,58 @@ static void test_truncated(void)
     }
 }
 
+/* A special character (an escape, a quote, a control character, a multibyte or invalid byte)
+ * at every place of strings of 0 to 24 characters, so around every step of the parser's 8-byte
+ * scan: the same answer and value as jansson, and the strings that hold only ASCII known as
+ * such (a schema's "maxLength" then counts bytes). */
+static void test_string_windows(void)
+{
+    static const struct {
+        const char *text;
+        int ascii; /* 1: the string holds only ASCII; -1: the text is refused */
+    } specials[] = {{"\\n", 1},
+                    {"\\\"", 1},
+                    {"\\u00e9", 0},
+                    {"\xc3\xa9", 0},
+                    {"\x01", -1},
+                    {"\x80", -1},
+                    {"\x7f", 1},
+                    {"\"", -1},
+                    {"\\\\", 1},
+                    {"\\ud83d\\ude00", 0},
+                    {"\xf0\x9f\x98\x80", 0}};
+    char text[128];
+    for (size_t len = 0; len <= 24; len++)
+        for (size_t at = 0; at <= len; at++)
+            for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+                size_t n = 0;
+                text[n++] = '[';
+                text[n++] = '"';
+                for (size_t i = 0; i <= len; i++) {
+                    if (i == at) {
+                        memcpy(text + n, specials[k].text, strlen(specials[k].text));
+                        n += strlen(specials[k].text);
+                    }
+                    if (i < len)
+                        text[n++] = (char)('a' + i % 26);
+                }
+                text[n++] = '"';
+                text[n++] = ']';
+                char *p = malloc(n); /* exactly as long: ASan sees a read past the end */
+                ASSERT(p);
+                memcpy(p, text, n);
+                int same = same_parse(&doc, p, n);
+                if (same)
+                    TEST_FAIL_("'%.*s': differs from jansson (%d)", (int)n, text, same);
+                int ok = jd_parse(&doc, p, n) == 0;
+                free(p);
+                if (ok != (specials[k].ascii >= 0))
+                    TEST_FAIL_("'%.*s': %s", (int)n, text, ok ? "accepted" : "refused");
+                if (ok && doc.nodes[1].ascii != specials[k].ascii)
+                    TEST_FAIL_("'%.*s': ascii %d", (int)n, text, doc.nodes[1].ascii);
+            }
+}
+
 static void test_reuse_and_copy(void)
 {
     /* A large document grows the buffers; trimming frees them; a small one parses after. */
@@ -446,5 +498,5 @@ static void test_cleanup(void)
 }
 
 TEST_MAIN(TEST(test_values), TEST(test_edge_cases), TEST(test_duplicates), TEST(test_depth),
-          TEST(test_truncated), TEST(test_reuse_and_copy), TEST(test_validation),
-          TEST(test_threads), TEST(test_cleanup))
+          TEST(test_string_windows), TEST(test_truncated), TEST(test_reuse_and_copy),
+          TEST(test_validation), TEST(test_threads), TEST(test_cleanup))

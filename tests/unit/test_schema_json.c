@@ -265,6 +265,15 @@ static void test_strings(void)
           B("\"ab-1\"", "", "pattern", "\"AB-12\"", "", "pattern"));
     /* Unanchored, as ECMA-262's test(). */
     check("{\"pattern\": \"b+\"}", G("\"abbc\""), B("\"ac\"", "", "pattern"));
+    /* Escaped and raw multibyte characters count one each, in strings longer than the
+     * parser's 8-byte steps; strings of ASCII only count their bytes. */
+    check("{\"maxLength\": 10}",
+          G("\"aaaaaaaaa\\u00e9\"",
+            "\"aaaaaaaa\xc3\xa9"
+            "a\"",
+            "\"aaaaaaaaaa\"", "\"\\ud83d\\ude00aaaaaaaaa\""),
+          B("\"aaaaaaaaaa\\u00e9\"", "", "maxLength", "\"aaaaaaaaaa\xc3\xa9\"", "", "maxLength",
+            "\"aaaaaaaaaaa\"", "", "maxLength", "\"\\ud83d\\ude00aaaaaaaaaa\"", "", "maxLength"));
     /* "\u0000" is valid JSON, and counts as one character. */
     check("{\"maxLength\": 3}", G("\"a\\u0000b\""), B("\"a\\u0000bc\"", "", "maxLength"));
     check("{\"properties\": {\"t\": {\"format\": \"date-time\"}, \"d\": {\"format\": \"date\"},"
