@@ -219,7 +219,9 @@ static int property_node(const js_node *n, const char *name, const js_node **out
             *out = n->props[i].node;
             return 1;
         }
-    for (size_t i = 0; i < n->npprops; i++)
+    /* A name that is not UTF-8 (a Redis field's) matches no pattern: js_regex_match takes UTF-8. */
+    bool utf8 = n->npprops && td_utf8_valid((const uint8_t *)name, strlen(name));
+    for (size_t i = 0; utf8 && i < n->npprops; i++)
         if (js_regex_match(n->pprops[i].re, name, strlen(name)) == 1) {
             *out = n->pprops[i].node;
             return 1;

@@ -866,6 +866,27 @@ static const char *doc_base(json_t *doc, js_draft d, const char *fallback)
     return id && id[0] != '#' ? id : fallback;
 }
 
+/* Which keywords of n validation must look at (js_node.work). */
+static unsigned char work_of(const js_node *n)
+{
+    unsigned char w = 0;
+    if (n->nall || n->nany || n->none || n->not_ || n->if_)
+        w |= JW_APPLY;
+    if (n->has & (JK_ENUM | JK_CONST))
+        w |= JW_ENUM;
+    if (n->min_len >= 0 || n->max_len >= 0 || n->pattern || n->format)
+        w |= JW_STR;
+    if (n->has & (JK_MINIMUM | JK_MAXIMUM | JK_EXMIN | JK_EXMAX | JK_MULTIPLE))
+        w |= JW_NUM;
+    if (n->nrequired || n->min_props >= 0 || n->max_props >= 0 || n->nprops || n->npprops ||
+        n->additional || n->property_names || n->ndeps)
+        w |= JW_OBJ;
+    if (n->min_items >= 0 || n->max_items >= 0 || n->items || n->ntuple || (n->has & JK_UNIQUE) ||
+        n->contains)
+        w |= JW_ARR;
+    return w;
+}
+
 int js_compile(js_schema *js, const schema_dep *deps, size_t ndeps, schema_error *err)
 {
     cctx c = {.js = js, .deps = deps, .ndeps = ndeps, .err = err};
@@ -907,6 +928,8 @@ int js_compile(js_schema *js, const schema_dep *deps, size_t ndeps, schema_error
     }
     if (js->root)
         rc = 0;
+    for (js_node *n = js->nodes; n; n = n->next_alloc)
+        n->work = work_of(n);
     while (c.npend)
         free(c.pend[--c.npend].base);
     free(c.pend);

@@ -90,10 +90,22 @@ enum {
     JK_REF = 1 << 11
 };
 
+/* What validation has to look at in a node (js_node.work), so that it reads only the node's
+ * first cache line for the keywords a node does not have. */
+enum {
+    JW_APPLY = 1 << 0, /* allOf, anyOf, oneOf, not, if */
+    JW_ENUM = 1 << 1,  /* enum, const */
+    JW_STR = 1 << 2,   /* minLength, maxLength, pattern, format */
+    JW_NUM = 1 << 3,   /* minimum, maximum, exclusive*, multipleOf */
+    JW_OBJ = 1 << 4,   /* the keywords of objects */
+    JW_ARR = 1 << 5    /* the keywords of arrays */
+};
+
 struct js_node {
     json_t *src;         /* the schema's JSON (object or boolean), borrowed */
     signed char boolean; /* -1: an object; 0: false; 1: true */
     unsigned char draft; /* 4, 6, 7, 19 (2019-09), 20 (2020-12) */
+    unsigned char work;  /* JW_*, set once the tree is compiled */
     unsigned types;      /* mask of "type"; JT_ALL when absent */
     unsigned has;        /* JK_* */
     const char *ref;     /* the "$ref" text, borrowed */

@@ -537,6 +537,11 @@ static int check_applicators(vctx *c, const js_node *n, const jd_node *v)
     return 0;
 }
 
+/* The JW_* bit of the keywords of an instance's type (by jd_type). */
+static const unsigned char typed_work[] = {
+    [JD_NULL] = 0,      [JD_TRUE] = 0,     [JD_FALSE] = 0,    [JD_INT] = JW_NUM,
+    [JD_REAL] = JW_NUM, [JD_STR] = JW_STR, [JD_ARR] = JW_ARR, [JD_OBJ] = JW_OBJ};
+
 static int check_typed(vctx *c, const js_node *n, const jd_node *v)
 {
     switch (v->type) {
@@ -595,11 +600,11 @@ static int validate(vctx *c, const js_node *n, const jd_node *v)
     }
     if (!rc && (n->types & type_of(v)) == 0)
         rc = check_type(c, n, v);
-    if (!rc && (n->has & (JK_ENUM | JK_CONST)))
+    if (!rc && (n->work & JW_ENUM))
         rc = check_enum(c, n, v);
-    if (!rc)
+    if (!rc && (n->work & typed_work[v->type]))
         rc = check_typed(c, n, v);
-    if (!rc && (n->nall || n->nany || n->none || n->not_ || n->if_))
+    if (!rc && (n->work & JW_APPLY))
         rc = check_applicators(c, n, v);
     c->frames--;
     return rc;

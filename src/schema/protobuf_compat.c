@@ -27,7 +27,8 @@
  * number of messages even when many fields share a type, and a type that contains itself ends
  * the recursion. Pairs are found through a hash table and messages matched by name through a
  * sorted array, so the work is O(n log n) in the messages; at most MAX_MESSAGES differences are
- * written out (the rest counted in one line). Messages are Confluent's: {errorType:"...", description:"..."} with the path
+ * written out (the rest counted in one line). Messages are Confluent's: {errorType:"...",
+ * description:"..."} with the path
  * "#/Message/field-number"; "new" names the reader and "old" the writer, the words of a
  * BACKWARD check (the default level), where the reader is the new schema.
  */

@@ -52,8 +52,8 @@ void schema_set_error(schema_error *err, const char *path, const char *rule, con
     va_end(ap);
 }
 
-int schema_parse(schema_type t, const char *text, size_t len, const schema_dep *deps,
-                 size_t ndeps, schema **out, schema_error *err)
+int schema_parse(schema_type t, const char *text, size_t len, const schema_dep *deps, size_t ndeps,
+                 schema **out, schema_error *err)
 {
     *out = NULL;
     const schema_ops *ops = ops_of(t);

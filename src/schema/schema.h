@@ -66,8 +66,8 @@ typedef struct schema_error {
  * or -1 with err filled (a syntax error, an unknown type, an unresolved reference, a default
  * that does not match its field's type, past a bound). *out is freed with schema_free.
  */
-int schema_parse(schema_type t, const char *text, size_t len, const schema_dep *deps,
-                 size_t ndeps, schema **out, schema_error *err);
+int schema_parse(schema_type t, const char *text, size_t len, const schema_dep *deps, size_t ndeps,
+                 schema **out, schema_error *err);
 void schema_free(schema *s);
 
 schema_type schema_get_type(const schema *s);
