@@ -551,12 +551,12 @@ static int parse_scalar(jp *j, jd_node *k)
 }
 
 /* A container closes: its size, its count of children (cnt, as counted by the parser), its
- * duplicate keys. */
-static int close_container(jd_doc *d, uint32_t c, uint32_t cnt)
+ * duplicate keys (looked for only when the object's filter saw a key that may repeat). */
+static int close_container(jd_doc *d, uint32_t c, uint32_t cnt, bool maybe_dup)
 {
     jd_node *nodes = d->nodes;
     nodes[c].skip = d->n - c;
-    if (nodes[c].type == JD_OBJ) {
+    if (nodes[c].type == JD_OBJ && maybe_dup) {
         int64_t distinct = dedupe(d, c, cnt);
         if (distinct < 0)
             return -1;
@@ -564,6 +564,39 @@ static int close_container(jd_doc *d, uint32_t c, uint32_t cnt)
     }
     d->nodes[c].len = cnt;
     return 0;
+}
+
+/*
+ * The keys of the objects open at the first JD_FILTER_DEPTH levels go through a Bloom filter
+ * (256 bits, two per key), so that an object closes without looking for duplicate keys when no
+ * key may have come before: with 20 keys about one object in seven still looks (a false
+ * positive), where every object did.
+ */
+#define JD_FILTER_DEPTH 32
+
+typedef struct key_filter {
+    uint64_t bits[JD_FILTER_DEPTH][4];
+    bool maybe_dup[JD_MAX_DEPTH];
+} key_filter;
+
+static void filter_open(key_filter *f, int level)
+{
+    if (level < JD_FILTER_DEPTH)
+        memset(f->bits[level], 0, sizeof(f->bits[level]));
+    f->maybe_dup[level] = level >= JD_FILTER_DEPTH;
+}
+
+static void filter_key(key_filter *f, int level, uint32_t hash)
+{
+    if (level >= JD_FILTER_DEPTH)
+        return;
+    uint64_t *b = f->bits[level];
+    unsigned h1 = hash & 255, h2 = (hash >> 8) & 255;
+    uint64_t m1 = (uint64_t)1 << (h1 & 63), m2 = (uint64_t)1 << (h2 & 63);
+    if ((b[h1 >> 6] & m1) && (b[h2 >> 6] & m2))
+        f->maybe_dup[level] = true;
+    b[h1 >> 6] |= m1;
+    b[h2 >> 6] |= m2;
 }
 
 int jd_parse(jd_doc *d, const char *text, size_t len)
@@ -583,6 +616,7 @@ int jd_parse(jd_doc *d, const char *text, size_t len)
         d->str_cap = cap;
     }
     uint32_t stack[JD_MAX_DEPTH], children[JD_MAX_DEPTH];
+    key_filter filter;
     int depth = 0;
     jp j = {d, (const unsigned char *)text, (const unsigned char *)text + len};
     const char *key = NULL;
@@ -603,6 +637,8 @@ value:
             bool obj = *j.p++ == '{';
             d->nodes[k].type = obj ? JD_OBJ : JD_ARR;
             children[depth] = 0;
+            if (obj)
+                filter_open(&filter, depth);
             stack[depth++] = (uint32_t)k;
             skip_ws(&j);
             if (j.p < j.end && *j.p == (obj ? '}' : ']')) {
@@ -632,6 +668,7 @@ member:
         if (parse_string(&j, &key, &klen, true, &key_ascii))
             return -1;
         keyhash = jd_hash_key(key, klen);
+        filter_key(&filter, depth - 1, keyhash);
     }
     skip_ws(&j);
     if (j.p >= j.end || *j.p != ':')
@@ -640,7 +677,8 @@ member:
     goto value;
 close:
     depth--;
-    if (close_container(d, stack[depth], children[depth]))
+    if (close_container(d, stack[depth], children[depth],
+                        d->nodes[stack[depth]].type == JD_OBJ && filter.maybe_dup[depth]))
         return -1;
 after:
     skip_ws(&j);

@@ -246,7 +246,7 @@ static void test_duplicates(void)
     ASSERT_EQ(jd_member_value(m)->u.i, 5);
     ASSERT_STR_EQ(jd_next(m)->key, "b");
     ASSERT_EQ(jd_get(r, "a")->u.i, 5);
-    /* Past 32 members the duplicates are found through a hash table: 100 members, 40 keys. */
+    /* Past 8 members the duplicates are found through a hash table: 100 members, 40 keys. */
     char buf[4096];
     size_t len = 0;
     buf[len++] = '{';
@@ -260,6 +260,38 @@ static void test_duplicates(void)
     ASSERT_EQ(jd_get(r, "k0")->u.i, 80);
     ASSERT_EQ(jd_get(r, "k39")->u.i, 79);
     ASSERT_STR_EQ(jd_first(r)->key, "k0");
+    /* One key given twice among n distinct ones, at every pair of places, in an object nested
+     * at every depth around the last one whose keys go through the parser's filter (32): the
+     * filter never hides a duplicate, and objects without one keep all their members. */
+    for (int depth = 0; depth <= 34; depth += 2)
+        for (int n = 2; n <= 24; n += 11)
+            for (int first = 0; first < n; first++)
+                for (int again = first; again <= n; again++) {
+                    len = 0;
+                    for (int i = 0; i < depth; i++)
+                        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "{\"d\":");
+                    buf[len++] = '{';
+                    for (int i = 0; i < n; i++) {
+                        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\"key%d\":%d",
+                                                i ? "," : "", i, i);
+                        if (i == again - 1 && again > first && again < n)
+                            len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+                                                    ",\"key%d\":-1", first);
+                    }
+                    buf[len++] = '}';
+                    for (int i = 0; i < depth; i++)
+                        buf[len++] = '}';
+                    check_n(buf, len, 1);
+                    r = doc.nodes;
+                    for (int i = 0; i < depth; i++)
+                        r = jd_get(r, "d");
+                    bool dup = again > first && again < n;
+                    ASSERT_EQ(r->len, (uint32_t)n);
+                    ASSERT_EQ(jd_get(r, "key0")->u.i, dup && first == 0 ? -1 : 0);
+                    char name[16];
+                    snprintf(name, sizeof(name), "key%d", first);
+                    ASSERT_EQ(jd_get(r, name)->u.i, dup ? -1 : first);
+                }
 }
 
 /* Nesting: jansson refuses a value more than 2048 levels deep; so does the parser. */
