@@ -593,7 +593,12 @@ static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t p
     }
     broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
     broker_append_result ar;
-    int r = broker_stream_append(xb->s.p, ev, n, now, &req, &ar);
+    const td_event *evs = ev;
+    void *traced = NULL; /* trace.inject's copy */
+    int r = broker_trace_inject(rc->s->e, ev, n, &evs, &traced);
+    if (r == 0)
+        r = broker_stream_append(xb->s.p, evs, n, now, &req, &ar);
+    free(traced);
     free(ev);
     if (r)
         return r;
@@ -842,6 +847,10 @@ static void xadd_trim_later(rconn *rc, sref *s, const trim_spec *t, int64_t end,
         resp_wait_durable_then(rc, s->ref, s->pi, end, xadd_trim_run, x);
 }
 
+static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                     const td_header *trace, size_t ntrace, const broker_sid_req *reqp,
+                     const trim_spec *tp, bool nomkstream);
+
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool nomkstream = false;
@@ -870,12 +879,37 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     const td_slice *fv = argv + i + 1;
     size_t nfv = argc - i - 1;
-    if (req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
+    /* Fields named traceparent and tracestate are the event's headers (docs/tracing.md): such
+     * an XADD is appended alone. */
+    bool traced = false;
+    for (size_t k = 0; k < nfv && !traced; k += 2)
+        traced = td_trace_header_name(fv[k].p, fv[k].n);
+    if (!traced && req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
         xb_add(rc, w, argv[1], fv, nfv))
         return;
     resp_xadd_flush(rc, w);
+    td_header trace[2];
+    size_t ntrace = 0, nrest = nfv;
+    td_slice *rest = traced ? malloc(nfv * sizeof(*rest)) : NULL;
+    if (traced && !rest) {
+        resp_w_error(w, "ERR out of memory");
+        return;
+    }
+    if (traced)
+        ntrace = resp_fields_trace_split(fv, nfv, rest, &nrest, trace);
+    xadd_one(rc, w, argv[1], rest ? rest : fv, nrest, trace, ntrace, &req, &t, nomkstream);
+    free(rest);
+}
+
+/* An XADD appended alone: fields fv[0..nfv) as the value, trace[0..ntrace) as headers. */
+static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                     const td_header *trace, size_t ntrace, const broker_sid_req *reqp,
+                     const trim_spec *tp, bool nomkstream)
+{
+    broker_sid_req req = *reqp;
+    trim_spec t = *tp;
     sref s;
-    int o = resp_stream_open(rc, w, argv[1], !nomkstream, &s);
+    int o = resp_stream_open(rc, w, key, !nomkstream, &s);
     if (o == 0)
         resp_w_null(w);
     if (o != 1 || resp_stream_writable(w, &s) != 1)
@@ -891,17 +925,25 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     td_buf val;
     td_buf_init(&val);
     int r = resp_fields_encode(&val, fv, nfv, json);
-    td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
-                   sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
+    td_header h[3] = {{"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                       sizeof(RESP_FIELDS_CONTENT_TYPE) - 1}};
+    size_t nh = json ? 0 : 1;
+    for (size_t k = 0; k < ntrace; k++)
+        h[nh++] = trace[k];
     int64_t now = td_wall_ms();
     td_event ev = {.value = val.p,
                    .value_len = val.len,
-                   .headers = json ? NULL : &h,
-                   .header_count = json ? 0 : 1,
+                   .headers = nh ? h : NULL,
+                   .header_count = nh,
                    .timestamp_ms = req.mode == BROKER_SID_AUTO ? now : sid_timestamp(req.want.ms)};
     broker_append_result ar;
+    const td_event *evs = &ev;
+    void *traced = NULL; /* trace.inject's copy */
     if (r == 0)
-        r = broker_stream_append(s.p, &ev, 1, now, &req, &ar);
+        r = broker_trace_inject(rc->s->e, &ev, 1, &evs, &traced);
+    if (r == 0)
+        r = broker_stream_append(s.p, evs, 1, now, &req, &ar);
+    free(traced);
     td_buf_free(&val);
     if (r) {
         reply_append_error(w, r, req.mode);
@@ -913,11 +955,11 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         else
             resp_w_id(w, req.got);
         if (r == 0) /* not after EXEC's durability wait failed */
-            resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", argv[1]);
+            resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", key);
         if (t.kind) {
             /* The trim counts the new entry, so it runs once the entry is readable (durable),
              * before the connection's next command (xadd_trim releases s.ref). */
-            xadd_trim_later(rc, &s, &t, ar.end_offset, r, argv[1]);
+            xadd_trim_later(rc, &s, &t, ar.end_offset, r, key);
             return;
         }
         if (!rc->in_exec)
