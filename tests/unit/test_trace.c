@@ -154,5 +154,76 @@ static void test_tracestate_and_headers(void)
     ASSERT_EQ(td_trace_find(hs, 2, &c), -1);
 }
 
+/* The value of header `name` of ev, NUL-terminated into buf, or NULL. */
+static const char *header(const td_event *ev, const char *name, char *buf, size_t len)
+{
+    for (size_t i = 0; i < ev->header_count; i++)
+        if (ev->headers[i].key_len == strlen(name) &&
+            !memcmp(ev->headers[i].key, name, strlen(name)) && ev->headers[i].value_len < len) {
+            memcpy(buf, ev->headers[i].value, ev->headers[i].value_len);
+            buf[ev->headers[i].value_len] = 0;
+            return buf;
+        }
+    return NULL;
+}
+
+/* trace.inject through td_produce: events without a traceparent get a new trace, with the
+ * configured flags; those with one (valid or not) keep it; off, nothing is added. */
+static void test_engine_inject(void)
+{
+    for (int mode = 0; mode < 3; mode++) {
+        char *dir = test_tmpdir("trace-inject");
+        td_options o;
+        td_options_init(&o);
+        o.no_background = 1;
+        o.trace_inject = mode ? TD_TRACE_INJECT_MISSING : TD_TRACE_INJECT_NONE;
+        o.trace_sampled = mode == 2;
+        td_engine *e;
+        ASSERT_OK(td_engine_open(dir, &o, &e));
+        ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+        td_header own[] = {{"a", 1, "b", 1}, {"traceparent", 11, GOOD, TD_TRACEPARENT_LEN}};
+        td_header bad[] = {{"traceparent", 11, "junk", 4}};
+        td_header other[] = {{"a", 1, "b", 1}};
+        td_event evs[] = {{.value = "1", .value_len = 1, .partition = TD_PARTITION_ANY},
+                          {.value = "2", .value_len = 1, .headers = own, .header_count = 2,
+                           .partition = TD_PARTITION_ANY},
+                          {.value = "3", .value_len = 1, .headers = bad, .header_count = 1,
+                           .partition = TD_PARTITION_ANY},
+                          {.value = "4", .value_len = 1, .headers = other, .header_count = 1,
+                           .partition = TD_PARTITION_ANY}};
+        ASSERT_OK(td_produce(e, "t", evs, 4, NULL));
+        td_iter *it;
+        td_event got;
+        char buf[128];
+        td_trace_ctx c[2];
+        ASSERT_OK(td_iter_open(e, "t", 0, TD_OFFSET_EARLIEST, &it));
+        ASSERT_EQ(td_iter_next(it, &got), 1);
+        if (mode) {
+            ASSERT_EQ(got.header_count, 1);
+            ASSERT_EQ(td_trace_find(got.headers, got.header_count, &c[0]), 1);
+            ASSERT_EQ(c[0].flags, mode == 2 ? 1 : 0);
+        } else {
+            ASSERT_EQ(got.header_count, 0);
+        }
+        ASSERT_EQ(td_iter_next(it, &got), 1);
+        ASSERT_EQ(got.header_count, 2);
+        ASSERT_STR_EQ(header(&got, "traceparent", buf, sizeof(buf)), GOOD);
+        ASSERT_EQ(td_iter_next(it, &got), 1);
+        ASSERT_EQ(got.header_count, 1);
+        ASSERT_STR_EQ(header(&got, "traceparent", buf, sizeof(buf)), "junk");
+        ASSERT_EQ(td_iter_next(it, &got), 1);
+        ASSERT_EQ(got.header_count, mode ? 2 : 1);
+        ASSERT_STR_EQ(header(&got, "a", buf, sizeof(buf)), "b");
+        if (mode) {
+            ASSERT_EQ(td_trace_find(got.headers, got.header_count, &c[1]), 1);
+            ASSERT(memcmp(c[0].trace_id, c[1].trace_id, 16) != 0); /* a trace each */
+        }
+        td_iter_close(it);
+        td_engine_close(e);
+        test_rmrf(dir);
+    }
+}
+
 TEST_MAIN(TEST(test_parse_format), TEST(test_invalid), TEST(test_later_versions),
-          TEST(test_truncated), TEST(test_new), TEST(test_tracestate_and_headers))
+          TEST(test_truncated), TEST(test_new), TEST(test_tracestate_and_headers),
+          TEST(test_engine_inject))
