@@ -131,7 +131,7 @@ static void test_tracestate_and_headers(void)
     memset(big, 'a', sizeof(big));
     ASSERT(td_tracestate_valid(big, TD_TRACESTATE_MAX));
     ASSERT(!td_tracestate_valid(big, TD_TRACESTATE_MAX + 1));
-    char many[100] = "";
+    char many[200] = "";
     for (int i = 0; i < 33; i++)
         strcat(many, i ? ",a=1" : "a=1");
     ASSERT(!td_tracestate_valid(many, strlen(many)));
