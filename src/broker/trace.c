@@ -27,8 +27,8 @@ int broker_trace_inject(td_engine *e, const td_event *in, size_t n, const td_eve
     if (missing == 0)
         return 0;
     /* One block: the events, then the headers of those given one, then their values. */
-    size_t size = n * sizeof(td_event) + headers * sizeof(td_header) +
-                  missing * (TD_TRACEPARENT_LEN + 1);
+    size_t size =
+        n * sizeof(td_event) + headers * sizeof(td_header) + missing * (TD_TRACEPARENT_LEN + 1);
     char *block = malloc(size);
     if (!block)
         return -ENOMEM;

@@ -41,22 +41,22 @@ static void test_invalid(void)
     static const char *const bad[] = {
         "",
         "00",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",    /* short flags */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-011",  /* version 00 is 55 */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",  /* nor more, with a dash */
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* uppercase */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",   /* uppercase */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0G",   /* not hex */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace-id */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent-id */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
-        "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version not hex */
-        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* separators */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",   /* short flags */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-011", /* version 00 is 55 */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", /* nor more, with a dash */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  /* uppercase */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",  /* uppercase */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0G",  /* not hex */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  /* zero trace-id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  /* zero parent-id */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* version ff */
+        "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* version not hex */
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* separators */
         "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
-        "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",   /* shifted dash */
-        " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* spaces are not trimmed */
-        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",  /* later version: a dash */
+        "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",  /* shifted dash */
+        " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* spaces are not trimmed */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", /* later version: a dash */
     };
     td_trace_ctx c;
     memset(&c, 0x5a, sizeof(c));
@@ -185,11 +185,20 @@ static void test_engine_inject(void)
         td_header bad[] = {{"traceparent", 11, "junk", 4}};
         td_header other[] = {{"a", 1, "b", 1}};
         td_event evs[] = {{.value = "1", .value_len = 1, .partition = TD_PARTITION_ANY},
-                          {.value = "2", .value_len = 1, .headers = own, .header_count = 2,
+                          {.value = "2",
+                           .value_len = 1,
+                           .headers = own,
+                           .header_count = 2,
                            .partition = TD_PARTITION_ANY},
-                          {.value = "3", .value_len = 1, .headers = bad, .header_count = 1,
+                          {.value = "3",
+                           .value_len = 1,
+                           .headers = bad,
+                           .header_count = 1,
                            .partition = TD_PARTITION_ANY},
-                          {.value = "4", .value_len = 1, .headers = other, .header_count = 1,
+                          {.value = "4",
+                           .value_len = 1,
+                           .headers = other,
+                           .header_count = 1,
                            .partition = TD_PARTITION_ANY}};
         ASSERT_OK(td_produce(e, "t", evs, 4, NULL));
         td_iter *it;

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     td_trace_ctx c, again;
     if (td_traceparent_parse(copy, size, &c) == 0) {
         char out[TD_TRACEPARENT_LEN + 1];
-        if (td_traceparent_format(&c, out) != TD_TRACEPARENT_LEN || strlen(out) != TD_TRACEPARENT_LEN)
+        if (td_traceparent_format(&c, out) != TD_TRACEPARENT_LEN ||
+            strlen(out) != TD_TRACEPARENT_LEN)
             abort();
         if (td_traceparent_parse(out, TD_TRACEPARENT_LEN, &again) != 0 ||
             memcmp(&again.trace_id, &c.trace_id, 16) || memcmp(&again.span_id, &c.span_id, 8) ||
