@@ -148,6 +148,43 @@ def test_redis_trace_fields_round_trip(tb):
     assert evs[3]["value"] == {} and hdrs(evs[3]) == [("traceparent", TP)]
 
 
+def test_redis_pipelined_trace_fields(tb):
+    """Pipelined XADDs are appended as batches: each entry keeps its own trace headers, whatever
+    its neighbours carry (none, one, both, a binary value)."""
+    r = redis.Redis(port=tb.redis_port)
+    p = r.pipeline(transaction=False)
+    want = []
+    for i in range(60):
+        tp = "00-%032x-%016x-01" % (i + 1, i + 1)
+        kind = i % 4
+        if kind == 0:
+            fields = [b"n", b"%d" % i]
+        elif kind == 1:
+            fields = [b"n", b"%d" % i, b"traceparent", tp.encode()]
+        elif kind == 2:
+            fields = [b"tracestate", b"s=%d" % i, b"n", b"%d" % i, b"traceparent", tp.encode()]
+        else:
+            fields = [b"traceparent", tp.encode(), b"bin", b"\xff%d" % i]
+        p.execute_command("XADD", "ps", "*", *fields)
+        # What reads give back: the other fields, then the trace ones in their order.
+        plain = [f for k in range(0, len(fields), 2) for f in fields[k:k + 2]
+                 if fields[k] not in (b"traceparent", b"tracestate")]
+        trace = [f for k in range(0, len(fields), 2) for f in fields[k:k + 2]
+                 if fields[k] in (b"traceparent", b"tracestate")]
+        want.append(plain + trace)
+    p.execute()
+    got = raw_cmd(tb, "XRANGE", "ps", "-", "+")
+    assert [e[1] for e in got] == want
+    evs = read(tb, "ps", 60)
+    for i, ev in enumerate(evs):
+        keys = [k for k, _ in hdrs(ev)]
+        if i % 4 == 0:
+            assert "traceparent" not in keys
+        else:
+            assert ("traceparent", "00-%032x-%016x-01" % (i + 1, i + 1)) in hdrs(ev)
+        assert ("tracestate" in keys) == (i % 4 == 2)
+
+
 def test_injection_off_by_default(tb):
     call(tb, "POST", "/v1/topics", {"name": "t"})
     produce(tb, "t", {"value": 1})
