@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from conftest import Broker
 from test_http import call
+from test_http_sse import Sse
 from test_redis_streams import raw_cmd
 
 TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -80,7 +81,14 @@ def test_http_headers_become_event_headers(tb):
     assert hdrs(evs[1]) == [("traceparent", own), ("a", "b")]
     # Its own tracestate is kept, the request's traceparent added.
     assert hdrs(evs[2]) == [("tracestate", "mine=1"), ("traceparent", TP)]
-    # The same headers through a Kafka consumer.
+    # The same through a live subscription (SSE) ...
+    sse = Sse(tb, "topics=orders&from=earliest")
+    try:
+        (first,) = sse.events(1)
+        assert hdrs(first["data"]) == hdrs(evs[0])
+    finally:
+        sse.close()
+    # ... and a Kafka consumer.
     ms = kafka_read(tb, "orders", 3)
     assert ms[0].headers() == [("traceparent", TP.encode()),
                                ("tracestate", b"rojo=00f067aa0ba902b7,congo=t61")]
