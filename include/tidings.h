@@ -149,7 +149,18 @@ typedef struct td_options {
      * schema.registry.max.schema.bytes. */
     int64_t schema_registry_max_schemas;
     int64_t schema_registry_max_schema_bytes;
+    /* W3C Trace Context injection (docs/tracing.md): TD_TRACE_INJECT_NONE (the default) stores
+     * events as they are given; TD_TRACE_INJECT_MISSING gives an event produced through the
+     * engine (td_produce, HTTP, Redis XADD; not Kafka's client-encoded batches) that has no
+     * `traceparent` header a new one, a new trace with random ids, its flags the sampled bit
+     * when trace_sampled is set, else 00. `tidings serve` sets them from trace.inject and
+     * trace.inject.sampled. */
+    int trace_inject;
+    int trace_sampled;
 } td_options;
+
+#define TD_TRACE_INJECT_NONE 0
+#define TD_TRACE_INJECT_MISSING 1
 
 #define TD_TABLE_INDEX_DEFAULT (128LL << 20)
 

@@ -319,4 +319,40 @@ static inline bool td_sid_next(td_sid *id)
     return true;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * W3C Trace Context (trace.c, docs/tracing.md): the `traceparent` header's span context, pure
+ * functions over bytes, shared by the listeners that take it from requests, the engine that
+ * injects it and links dead letters and redrives to it, and whatever indexes or exports spans.
+ */
+#define TD_TRACEPARENT_LEN 55 /* "00-" 32 hex "-" 16 hex "-" 2 hex */
+#define TD_TRACESTATE_MAX 512 /* the most bytes of a tracestate carried (W3C: at least 512) */
+#define TD_TRACE_SAMPLED 0x01 /* trace-flags: the sampled bit */
+
+typedef struct td_trace_ctx {
+    uint8_t trace_id[16];
+    uint8_t span_id[8]; /* the traceparent's parent-id: the span that the event belongs to */
+    uint8_t flags;
+} td_trace_ctx;
+
+/* Parses a traceparent value (n bytes, no NUL needed) as W3C Trace Context level 1 says: version
+ * 00 is exactly 55 bytes of lowercase hex and dashes; a later version (not ff) at least 55, the
+ * rest after a dash, read as 00; trace-id and parent-id not all zero. 0 and *out filled, or -1
+ * (*out untouched) for a value that is not valid, which a receiver ignores. */
+int td_traceparent_parse(const void *p, size_t n, td_trace_ctx *out);
+/* Writes c as a version 00 traceparent, 55 bytes and a NUL; returns TD_TRACEPARENT_LEN. */
+size_t td_traceparent_format(const td_trace_ctx *c, char out[TD_TRACEPARENT_LEN + 1]);
+/* Whether a tracestate value is one a receiver carries on: 1 to TD_TRACESTATE_MAX bytes of
+ * printable ASCII (with spaces and tabs), at most 32 list-members. */
+bool td_tracestate_valid(const void *p, size_t n);
+/* A new trace: random trace-id and span-id (never all zero), with flags. */
+void td_trace_new_root(td_trace_ctx *c, uint8_t flags);
+/* A child span of parent: its trace-id and flags, a new random span-id (not the parent's). */
+void td_trace_new_span(const td_trace_ctx *parent, td_trace_ctx *child);
+/* The first header of hs[0..n) named `traceparent` (exact, as HTTP/2 and Kafka clients write it):
+ * 1 and *out when it is valid, 0 when there is none, -1 when it is not valid. */
+int td_trace_find(const td_header *hs, size_t n, td_trace_ctx *out);
+/* Whether name (n bytes) is `traceparent` or `tracestate`: the names reserved for Trace
+ * Context headers. */
+bool td_trace_header_name(const void *name, size_t n);
+
 #endif /* TD_BASE_H */

@@ -116,6 +116,16 @@ int broker_produce_nowait(td_topic_ref *t, const td_event *events, size_t n,
                           td_produce_result *results, int64_t *ends);
 
 /*
+ * trace.inject (docs/tracing.md): with it on, *out is a copy of in[0..n) in which every event
+ * without a `traceparent` header has a new one (a new trace), and *mem the block to free once
+ * the events are appended; otherwise *out is in and *mem NULL. -ENOMEM. For the listeners that
+ * encode batches themselves from events (Redis XADD); td_produce and broker_produce_nowait do
+ * it already.
+ */
+int broker_trace_inject(td_engine *e, const td_event *in, size_t n, const td_event **out,
+                        void **mem);
+
+/*
  * Asynchronous durability for event loops: calls cb(arg, rc) once every offset of the
  * partition below end is durable under the topic's policy. Under fsync=always the engine's
  * flusher thread performs the fsync (grouping every request queued meanwhile) and cb runs on

@@ -1,7 +1,8 @@
 /*
  * delivery_dlq.c: dead letters of the delivery core (delivery.h): the copy of a dead entry's
  * event to its dead-letter topic, for queue groups and Redis consumer groups alike. The headers
- * added are documented in docs/queues.md; td_redrive (redrive.c) strips them again.
+ * added are documented in docs/queues.md; td_redrive (redrive.c) strips them again. The copy
+ * is a hop of the event's trace (docs/tracing.md): a child span, and x-causation-* headers.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "broker/delivery.h"
+#include "broker/engine_int.h"
 
 int delivery_dead_letter(td_engine *e, const delivery_dead *j)
 {
@@ -44,13 +46,7 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
         return rc;
     }
     enum { NX = 8 };
-    td_header *hs = malloc((ev.header_count + NX) * sizeof(*hs));
-    if (!hs) {
-        td_iter_close(it);
-        return -ENOMEM;
-    }
-    if (ev.header_count)
-        memcpy(hs, ev.headers, ev.header_count * sizeof(*hs));
+    td_header hs[NX];
     char part[16], off[24], dl[16], ff[24], lf[24];
     snprintf(part, sizeof(part), "%" PRId32, j->partition);
     snprintf(off, sizeof(off), "%" PRId64, j->offset);
@@ -61,7 +57,7 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
                              {"x-dlq-offset", off},         {"x-dlq-group", NULL},
                              {"x-dlq-deliveries", dl},      {"x-dlq-first-failure-ms", ff},
                              {"x-dlq-last-failure-ms", lf}, {"x-dlq-error", j->error}};
-    size_t nh = ev.header_count;
+    size_t nh = 0;
     for (size_t i = 0; i < NX; i++) {
         if (i == NX - 1 && !j->error[0])
             break;
@@ -70,12 +66,15 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
             (td_header){kv[i][0], strlen(kv[i][0]), grp ? (const char *)j->group.p : kv[i][1],
                         grp ? j->group.n : strlen(kv[i][1])};
     }
-    td_event copy = ev;
-    copy.headers = hs;
-    copy.header_count = nh;
+    char cause[TD_TOPIC_NAME_MAX + 48];
+    snprintf(cause, sizeof(cause), "%s/%s/%s", j->topic, part, off);
+    td_event copy;
+    void *block = broker_event_hop_copy(&ev, NULL, cause, hs, nh, &copy);
+    td_iter_close(it);
+    if (!block)
+        return -ENOMEM;
     copy.partition = j->partition % info.partitions;
     rc = td_produce(e, j->dlq, &copy, 1, NULL);
-    free(hs);
-    td_iter_close(it);
+    free(block);
     return rc;
 }

@@ -812,13 +812,15 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
     bool *done_parts = calloc((size_t)nparts, sizeof(bool));
     td_buf b;
     td_buf_init(&b);
+    void *traced = NULL; /* the events with a traceparent injected (trace.inject), if any */
     int rc = 0;
-    if (!pidx || !grp || !order || !done_parts) {
+    for (int32_t p = 0; p < nparts; p++)
+        ends[p] = -1;
+    if (!pidx || !grp || !order || !done_parts ||
+        broker_trace_inject(t->engine, events, n, &events, &traced) != 0) {
         rc = -ENOMEM;
         goto out;
     }
-    for (int32_t p = 0; p < nparts; p++)
-        ends[p] = -1;
     pthread_mutex_lock(&t->cfg_mu);
     int ts_type = t->cfg.timestamp_type;
     size_t max_batch = (size_t)t->cfg.max_message_bytes;
@@ -879,6 +881,7 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
     }
 out:
     td_buf_free(&b);
+    free(traced);
     free(pidx);
     free(grp);
     free(order);

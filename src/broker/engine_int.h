@@ -160,6 +160,19 @@ void table_collect(void *arg, td_metrics_out *out);
  * to - from but on compacted topics, whose offsets have gaps (table.c). */
 int engine_count_records(td_engine *e, const char *topic, int32_t partition, int64_t from,
                          int64_t to, int64_t *n);
+/* The span context of a copy the engine makes of an event (a dead letter, a redrive; trace.c):
+ * when origin has a valid `traceparent`, writes a child of it (same trace-id and flags, a new
+ * span-id) into traceparent (TD_TRACEPARENT_LEN + 1 bytes) and origin's span-id as 16 hex
+ * digits into parent_span (17 bytes), and returns TD_TRACEPARENT_LEN; else 0. */
+size_t broker_trace_link(const td_event *origin, char *traceparent, char *parent_span);
+/* A copy of ev that the engine makes to send it on (a dead letter, a redrive; docs/tracing.md),
+ * as broker_event_copy (freed through out->headers): ev's headers without those starting with
+ * drop_prefix (may be NULL) and without x-causation-id and x-causation-span-id, its
+ * `traceparent` (when valid) replaced in place by a child span (broker_trace_link), then
+ * extra[0..nextra), then `x-causation-id: cause` and, when traced, `x-causation-span-id` (the
+ * span-id of ev's traceparent). NULL when memory ran out. */
+void *broker_event_hop_copy(const td_event *ev, const char *drop_prefix, const char *cause,
+                            const td_header *extra, size_t nextra, td_event *out);
 void *broker_event_copy(const td_event *ev, const char *drop_prefix, td_event *out);
 
 /* Client quotas (quota.c): loaded from the catalog at open, freed at close. */

@@ -66,11 +66,16 @@ static void batch_clear(batch *b)
     b->n = 0;
 }
 
-/* Adds a copy of ev without its x-dlq-* headers, for `topic`, at `partition` (or any). */
-static int batch_add(batch *b, const td_event *ev, const char *topic, int32_t partition)
+/* Adds a copy of ev (at offset `offset` of partition `from` of the dead-letter topic dlq)
+ * without its x-dlq-* headers, for `topic`, at `partition` (or any): a hop of its trace, caused
+ * by the dead letter (docs/tracing.md). */
+static int batch_add(batch *b, const td_event *ev, const char *dlq, int32_t from,
+                     const char *topic, int32_t partition)
 {
     td_event *x = &b->ev[b->n];
-    if (!broker_event_copy(ev, "x-dlq-", x))
+    char cause[TD_TOPIC_NAME_MAX + 48];
+    snprintf(cause, sizeof(cause), "%s/%" PRId32 "/%" PRId64, dlq, from, ev->offset);
+    if (!broker_event_hop_copy(ev, "x-dlq-", cause, NULL, 0, x))
         return -ENOMEM;
     x->partition = partition;
     snprintf(b->topic[b->n], sizeof(b->topic[0]), "%s", topic);
@@ -164,7 +169,7 @@ int td_redrive(td_engine *e, const char *dlq, const td_redrive_opts *o, td_redri
                 header_int(&ev, "x-dlq-partition", &opart) &&
                 td_topic_describe(e, target, &ti) == 0 && opart >= 0 && opart < ti.partitions)
                 part = (int32_t)opart;
-            if ((rc = batch_add(b, &ev, target, part)) != 0)
+            if ((rc = batch_add(b, &ev, dlq, p, target, part)) != 0)
                 break;
             res->moved++;
             if (prefix)

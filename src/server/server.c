@@ -61,6 +61,8 @@ static const char *const keys[] = {"data",
                                    "connections.max.idle.ms",
                                    "max.partitions",
                                    "log.cleaner.enable",
+                                   "trace.inject",
+                                   "trace.inject.sampled",
                                    "log.cleaner.backoff.ms",
                                    "log.cleaner.dedupe.buffer.size",
                                    "log.cleaner.io.max.bytes.per.second",
@@ -539,6 +541,14 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
     } else if (!strcmp(key, "log.cleaner.enable")) {
         if (parse_bool(value, &c->log_cleaner_enable) != 0)
             return td_fail(TD_ECONFIG, "log.cleaner.enable: expected true or false, got '%s'",
+                           value);
+    } else if (!strcmp(key, "trace.inject")) {
+        if (strcmp(value, "none") && strcmp(value, "missing"))
+            return td_fail(TD_ECONFIG, "trace.inject: expected none or missing, got '%s'", value);
+        c->trace_inject = value[0] == 'm' ? TD_TRACE_INJECT_MISSING : TD_TRACE_INJECT_NONE;
+    } else if (!strcmp(key, "trace.inject.sampled")) {
+        if (parse_bool(value, &c->trace_inject_sampled) != 0)
+            return td_fail(TD_ECONFIG, "trace.inject.sampled: expected true or false, got '%s'",
                            value);
     } else if (!strcmp(key, "redis.notify.keyspace.events")) {
         if (resp_notify_flags_parse(value, strlen(value)) < 0 ||
@@ -1170,6 +1180,8 @@ static int open_engine(server *s, size_t *fds)
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
     opts.disk_reserve_bytes = c->disk_reserve_bytes;
     opts.log_cleaner_enable = c->log_cleaner_enable;
+    opts.trace_inject = c->trace_inject;
+    opts.trace_sampled = c->trace_inject_sampled;
     opts.log_cleaner_backoff_ms = c->log_cleaner_backoff_ms;
     opts.log_cleaner_dedupe_buffer_size = c->log_cleaner_dedupe_buffer_size;
     opts.log_cleaner_io_max_bytes_per_sec = c->log_cleaner_io_max_bytes_per_sec;

@@ -70,6 +70,8 @@ typedef struct td_server_config {
      * topics */
     int64_t max_partitions;
     bool log_cleaner_enable;                  /* log.cleaner.enable: true */
+    int trace_inject;          /* trace.inject: none (TD_TRACE_INJECT_*) */
+    bool trace_inject_sampled; /* trace.inject.sampled: false */
     int64_t log_cleaner_backoff_ms;           /* log.cleaner.backoff.ms: 15000 */
     int64_t log_cleaner_dedupe_buffer_size;   /* log.cleaner.dedupe.buffer.size: 128 MiB */
     int64_t log_cleaner_io_max_bytes_per_sec; /* log.cleaner.io.max.bytes.per.second: 0 */

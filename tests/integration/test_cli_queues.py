@@ -60,7 +60,9 @@ def test_queue_and_dlq_round_trip(cli):
     back = [json.loads(l) for l in lines(cli, "queue", "receive", "w", "--max", "10", "--ack",
                                          "--format", "json")]
     assert [(e["value"], e["deliveries"]) for e in back] == [("b", 1), ("c", 1)]
-    assert all(e["headers"] == [] for e in back)  # no x-dlq-* headers
+    # No x-dlq-* headers; the dead letter each came from (docs/tracing.md).
+    assert [e["headers"] for e in back] == [
+        [{"key": "x-causation-id", "value": "jobs.dlq/0/%d" % i}] for i in (0, 1)]
     assert json.loads(cli.out("queue", "describe", "w", "--json"))["depth"] == 0
     assert cli.out("queue", "delete", "w") == "deleted queue group w\n"
     assert cli.run("queue", "describe", "w", check=False).returncode == 3

@@ -481,11 +481,16 @@ def test_redrive_back_then_processed(qb):
     assert sum(p["log_start_offset"] for p in t["partitions"]) == 3
     assert [x["id"] for x in call(qb, "GET", "/v1/redrives")[2]["redrives"]] == \
         [job["id"] - 1, job["id"]]
-    # Back in the origin, at their partition, without the x-dlq-* headers: delivered anew.
+    # Back in the origin, at their partition, without the x-dlq-* headers, naming the dead
+    # letter they come from (docs/tracing.md): delivered anew.
     again = receive(qb, "rq", max=10)
     assert sorted(e["value"] for e in again) == [0, 2, 4]
+    causes = set()
     for e in again:
         assert e["deliveries"] == 1 and e["partition"] == e["value"] % 2
-        assert e["headers"] == [{"key": "n", "value": str(e["value"])}]
+        assert [h["key"] for h in e["headers"]] == ["n", "x-causation-id"]
+        assert e["headers"][0]["value"] == str(e["value"])
+        causes.add(e["headers"][1]["value"])
+    assert causes == {"r.dlq/0/0", "r.dlq/0/1", "r.dlq/0/2"}
     assert outcome(qb, "rq", "ack", [e["id"] for e in again]) == ["ok"] * 3
     assert describe(qb, "rq")["depth"] == 0

@@ -367,5 +367,49 @@ static void test_config_defaults(void)
     ASSERT_EQ(c.default_partitions, 1);
 }
 
+/* W3C Trace Context of a request (trace.c): one valid traceparent, tracestate fields. */
+static void test_trace_context(void)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    char req[512];
+    http_request r;
+    const char *why;
+    td_slice t, st;
+    size_t ns;
+    snprintf(req, sizeof(req),
+             "POST / HTTP/1.1\r\nHost: h\r\nTraceParent: %s\r\ntracestate: a=1\r\n"
+             "TRACESTATE: b=2\r\n\r\n",
+             tp);
+    ASSERT_OK(parse(req, &r, &why));
+    ASSERT_EQ(http_trace_context(&r, &t, &st, &ns), 1);
+    ASSERT(t.n == strlen(tp) && !memcmp(t.p, tp, t.n));
+    ASSERT(ns == 2 && st.n == 3 && !memcmp(st.p, "a=1", 3));
+    /* The events get both, the states joined; an event with its own keeps it. */
+    td_arena a;
+    td_arena_init(&a);
+    td_header own = {"traceparent", 11, "x", 1};
+    td_event evs[2] = {{.value = "1", .value_len = 1}, {.headers = &own, .header_count = 1}};
+    ASSERT_OK(http_trace_events(&r, &a, evs, 2));
+    ASSERT_EQ(evs[0].header_count, 2);
+    ASSERT(evs[0].headers[1].value_len == 7 && !memcmp(evs[0].headers[1].value, "a=1,b=2", 7));
+    ASSERT(evs[1].header_count == 1 && evs[1].headers == &own);
+    td_arena_free(&a);
+    /* Two traceparent fields, or an invalid one: none, and no state. */
+    snprintf(req, sizeof(req),
+             "POST / HTTP/1.1\r\nHost: h\r\ntraceparent: %s\r\ntraceparent: %s\r\n"
+             "tracestate: a=1\r\n\r\n",
+             tp, tp);
+    ASSERT_OK(parse(req, &r, &why));
+    ASSERT_EQ(http_trace_context(&r, &t, &st, &ns), 0);
+    ASSERT(t.n == 0 && ns == 0);
+    snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: h\r\ntraceparent: %.54s\r\n\r\n", tp);
+    ASSERT_OK(parse(req, &r, &why));
+    ASSERT_EQ(http_trace_context(&r, &t, &st, &ns), 0);
+    snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: h\r\n\r\n");
+    ASSERT_OK(parse(req, &r, &why));
+    ASSERT_EQ(http_trace_context(&r, &t, &st, &ns), 0);
+}
+
 TEST_MAIN(TEST(test_heads), TEST(test_refusals), TEST(test_limits), TEST(test_chunked),
-          TEST(test_decoding_and_queries), TEST(test_cursor_and_time), TEST(test_config_defaults))
+          TEST(test_decoding_and_queries), TEST(test_cursor_and_time), TEST(test_config_defaults),
+          TEST(test_trace_context))

@@ -642,14 +642,18 @@ static void test_redrive(void)
     ASSERT_EQ(r.deleted, 0);
     ASSERT_EQ(prog[0], 6);
     ASSERT_EQ(prog[1], 6);
-    /* The copies: at their origin partition, without the x-dlq-* headers. */
+    /* The copies: at their origin partition, without the x-dlq-* headers, naming the dead
+     * letter they come from (docs/tracing.md). */
     td_iter *it;
     td_event got;
     ASSERT_OK(td_iter_open(e, "src", 1, TD_OFFSET_EARLIEST, &it));
     ASSERT_EQ(td_iter_next(it, &got), 1);
     ASSERT_MEM_EQ(got.value, "d1", 2);
-    ASSERT_EQ(got.header_count, 1);
+    ASSERT_EQ(got.header_count, 2);
     ASSERT_MEM_EQ(got.headers[0].key, "trace", 5);
+    ASSERT_MEM_EQ(got.headers[1].key, "x-causation-id", 14);
+    ASSERT_EQ(got.headers[1].value_len, 11);
+    ASSERT_MEM_EQ(got.headers[1].value, "src.dlq/0/1", 11);
     ASSERT_EQ(td_iter_next(it, &got), 1);
     ASSERT_MEM_EQ(got.value, "d3", 2);
     ASSERT_EQ(td_iter_next(it, &got), 0);

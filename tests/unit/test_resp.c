@@ -286,5 +286,62 @@ static void test_fields(void)
     td_buf_free(&b);
 }
 
+/* Trace Context fields (docs/tracing.md): headers when they appear once, back as fields last. */
+static void test_fields_trace(void)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    td_slice fv[] = {td_slice_make("a", 1),            td_slice_make("1", 1),
+                     td_slice_make("traceparent", 11), td_slice_make(tp, strlen(tp)),
+                     td_slice_make("b", 1),            td_slice_make("\xff", 1),
+                     td_slice_make("tracestate", 10),  td_slice_make("x=1", 3)};
+    td_slice rest[8];
+    td_header trace[2];
+    size_t nrest;
+    ASSERT_EQ(resp_fields_trace_split(fv, 8, rest, &nrest, trace), 2);
+    ASSERT_EQ(nrest, 4u);
+    ASSERT(rest[0].n == 1 && rest[0].p[0] == 'a' && rest[2].n == 1 && rest[2].p[0] == 'b');
+    ASSERT(trace[0].key_len == 11 && trace[0].value_len == strlen(tp));
+    ASSERT(trace[1].key_len == 10 && trace[1].value_len == 3);
+    /* A repeated name stays a field (the value is then the RESP array form). */
+    td_slice twice[] = {td_slice_make("traceparent", 11), td_slice_make("x", 1),
+                        td_slice_make("traceparent", 11), td_slice_make("y", 1)};
+    td_header none[2];
+    size_t n2;
+    ASSERT_EQ(resp_fields_trace_split(twice, 4, rest, &n2, none), 0);
+    ASSERT_EQ(n2, 4u);
+    /* Names are exact (Redis field names are case-sensitive). */
+    td_slice upper[] = {td_slice_make("Traceparent", 11), td_slice_make("x", 1)};
+    ASSERT_EQ(resp_fields_trace_split(upper, 2, rest, &n2, none), 0);
+
+    /* The rest in the binary-safe form (b is not UTF-8), with the trace headers after the
+     * content-type: read back as the fields, then the trace fields. */
+    td_slice kept[4] = {fv[0], fv[1], fv[4], fv[5]};
+    ASSERT(!resp_fields_json_ok(kept, 4));
+    td_buf b;
+    td_buf_init(&b);
+    ASSERT_OK(resp_fields_encode(&b, kept, 4, false));
+    td_header hs[3] = {{"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                        strlen(RESP_FIELDS_CONTENT_TYPE)},
+                       trace[0], trace[1]};
+    td_event ev = {.value = b.p, .value_len = b.len, .headers = hs, .header_count = 3};
+    char out[512], want[512];
+    snprintf(want, sizeof(want), "a=1;b=\xff;traceparent=%s;tracestate=x=1;", tp);
+    ASSERT_STR_EQ(fields_text(&ev, out, sizeof(out)), want);
+    /* Another header beside them: not XADD's form, so the value is one field. */
+    td_header other[2] = {hs[0], {"x", 1, "y", 1}};
+    ev.headers = other;
+    ev.header_count = 2;
+    ASSERT_CONTAINS(fields_text(&ev, out, sizeof(out)), "value=*4");
+    /* Only trace fields: an empty object, and the fields come back. */
+    td_buf_reset(&b);
+    ASSERT_OK(resp_fields_encode(&b, kept, 0, true));
+    ASSERT_MEM_EQ(b.p, "{}", 2);
+    td_event only = {.value = b.p, .value_len = b.len, .headers = trace, .header_count = 1};
+    snprintf(want, sizeof(want), "traceparent=%s;", tp);
+    ASSERT_STR_EQ(fields_text(&only, out, sizeof(out)), want);
+    td_buf_free(&b);
+}
+
 TEST_MAIN(TEST(test_arrays), TEST(test_inline), TEST(test_protocol_errors), TEST(test_glob),
-          TEST(test_replies), TEST(test_fields))
+          TEST(test_replies), TEST(test_fields),
+          TEST(test_fields_trace))

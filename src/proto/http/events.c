@@ -411,6 +411,10 @@ static void events_produce(hconn *hc, const char *topic)
     size_t n;
     if (!read_events(hc, op))
         goto fail;
+    if (http_trace_events(&hc->req, &op->arena, op->events, op->n) != 0) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        goto fail;
+    }
     n = op->n;
     int rc = broker_topic_acquire(hc->s->e, topic, &op->ref);
     if (rc) {

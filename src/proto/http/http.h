@@ -65,6 +65,11 @@ void http_request_rebase(http_request *r, const uint8_t *from, const uint8_t *to
 const td_slice *http_header_get(const http_request *r, const char *name);
 /* Case-insensitive comparison of a slice and a NUL-terminated ASCII string. */
 bool http_name_eq(td_slice s, const char *name);
+/* W3C Trace Context of a request (docs/tracing.md): 1 when it has exactly one `traceparent`
+ * field and it is valid, with *traceparent its value, *tracestate the first `tracestate` field
+ * and *nstate how many there are; 0 otherwise (the fields are then ignored, slices empty). */
+int http_trace_context(const http_request *r, td_slice *traceparent, td_slice *tracestate,
+                       size_t *nstate);
 
 /*
  * Chunked bodies (RFC 9112 §7.1), decoded incrementally: feed input as it arrives; decoded

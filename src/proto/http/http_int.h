@@ -141,6 +141,10 @@ int http_cursor_parse(const char *s, size_t n, http_cursor_fn fn, void *arg);
  * (as HTTP produce stores validated JSON, docs/schemas.md) is given as its JSON, without the
  * header, and the id as `value_schema_id`. */
 json_t *http_event_json(td_engine *e, const char *topic, const td_event *ev, bool values_json);
+/* Adds the request's `traceparent` (and valid `tracestate`) to every event of events[0..n) that
+ * has no `traceparent` header of its own (trace.c); headers copied into the arena. -1 when
+ * memory ran out. */
+int http_trace_events(const http_request *r, td_arena *a, td_event *events, size_t n);
 /* The ?values= query parameter: json (the default) or string. False after answering 400. */
 bool http_values_param(hconn *hc, bool *values_json);
 

@@ -524,14 +524,29 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 #define XB_MAX_EVENTS 512
 #define XB_MAX_BYTES (256u << 10)
 
+/* A batched entry's headers: the content-type of a RESP array value, and the Trace Context
+ * fields (docs/tracing.md), whose values follow the entry's value in the batch's data. */
+typedef struct xb_hdrs {
+    bool resp;      /* the value is a RESP array (needs the content-type header) */
+    uint8_t ntrace; /* 0 to 2 */
+    bool state[2];  /* trace header k is tracestate (else traceparent) */
+    size_t tlen[2]; /* the length of trace header k's value */
+} xb_hdrs;
+
 struct resp_xbatch {
     td_slice key; /* owned copy */
     sref s;
-    td_buf data; /* the values, back to back */
-    size_t *len; /* each value's length */
-    bool *resp;  /* each value is a RESP array (needs the content-type header) */
+    td_buf data;  /* the values (each with its trace values after it), back to back */
+    size_t *len;  /* each value's length */
+    xb_hdrs *hdr; /* each value's headers */
     size_t n, cap;
 };
+
+/* The bytes of entry k in the batch's data. */
+static size_t xb_size(const resp_xbatch *xb, size_t k)
+{
+    return xb->len[k] + xb->hdr[k].tlen[0] + xb->hdr[k].tlen[1];
+}
 
 static void xb_reset(resp_xbatch *xb)
 {
@@ -551,7 +566,7 @@ void resp_xbatch_free(resp_xbatch *xb)
     xb_reset(xb);
     td_buf_free(&xb->data);
     free(xb->len);
-    free(xb->resp);
+    free(xb->hdr);
     free(xb);
 }
 
@@ -578,23 +593,43 @@ static void reply_append_error(resp_w *w, int r, int mode)
 static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t pos, resp_w *w)
 {
     td_event *ev = malloc(n * sizeof(*ev));
-    if (!ev)
+    td_header *hs = malloc(n * 3 * sizeof(*hs));
+    if (!ev || !hs) {
+        free(ev);
+        free(hs);
         return -ENOMEM;
-    td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
-                   sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
+    }
+    static const td_header ct = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                                 sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
     int64_t now = td_wall_ms();
     for (size_t k = 0; k < n; k++) {
+        const xb_hdrs *m = &xb->hdr[from + k];
+        td_header *h = hs + 3 * k;
+        size_t nh = 0, at = pos + xb->len[from + k];
+        if (m->resp)
+            h[nh++] = ct;
+        for (size_t t = 0; t < m->ntrace; t++) {
+            h[nh++] = (td_header){m->state[t] ? "tracestate" : "traceparent",
+                                  m->state[t] ? 10u : 11u, xb->data.p + at, m->tlen[t]};
+            at += m->tlen[t];
+        }
         ev[k] = (td_event){.value = xb->data.p + pos,
                            .value_len = xb->len[from + k],
-                           .headers = xb->resp[from + k] ? &h : NULL,
-                           .header_count = xb->resp[from + k] ? 1 : 0,
+                           .headers = nh ? h : NULL,
+                           .header_count = nh,
                            .timestamp_ms = now};
-        pos += xb->len[from + k];
+        pos += xb_size(xb, from + k);
     }
     broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
     broker_append_result ar;
-    int r = broker_stream_append(xb->s.p, ev, n, now, &req, &ar);
+    const td_event *evs = ev;
+    void *traced = NULL; /* trace.inject's copy */
+    int r = broker_trace_inject(rc->s->e, ev, n, &evs, &traced);
+    if (r == 0)
+        r = broker_stream_append(xb->s.p, evs, n, now, &req, &ar);
+    free(traced);
     free(ev);
+    free(hs);
     if (r)
         return r;
     for (size_t k = 0; k < n; k++)
@@ -619,7 +654,7 @@ void resp_xadd_flush(rconn *rc, resp_w *w)
             r = xb_append(rc, xb, k, 1, pos, w);
             if (r)
                 reply_append_error(w, r, BROKER_SID_AUTO);
-            pos += xb->len[k];
+            pos += xb_size(xb, k);
         }
     } else if (r) {
         for (size_t k = 0; k < xb->n; k++)
@@ -652,9 +687,11 @@ static bool xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, siz
     return false;
 }
 
-/* Adds an `XADD key * fields` to the connection's batch; false if it cannot be batched (the
- * caller runs it alone, after flushing). */
-static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv)
+/* Adds an `XADD key * fields` to the connection's batch, fields fv[0..nfv) as its value and
+ * trace[0..ntrace) as headers; false if it cannot be batched (the caller runs it alone, after
+ * flushing). */
+static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                   const td_header *trace, size_t ntrace)
 {
     resp_xbatch *xb = rc->xb;
     if (!xb) {
@@ -695,7 +732,7 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
     size_t lcap = xb->cap, rcap = xb->cap;
     int g = td_grow(&xb->len, &lcap, xb->n, sizeof(*xb->len), 32);
     if (g == 0)
-        g = td_grow(&xb->resp, &rcap, xb->n, sizeof(*xb->resp), 32);
+        g = td_grow(&xb->hdr, &rcap, xb->n, sizeof(*xb->hdr), 32);
     xb->cap = TD_MIN(lcap, rcap);
     if (g) {
         resp_w_error(w, "ERR out of memory");
@@ -703,13 +740,21 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
     }
     bool json = resp_fields_json_ok(fv, nfv);
     size_t before = xb->data.len;
-    if (resp_fields_encode(&xb->data, fv, nfv, json) != 0) {
+    int e = resp_fields_encode(&xb->data, fv, nfv, json);
+    size_t vlen = xb->data.len - before;
+    xb_hdrs m = {.resp = !json, .ntrace = (uint8_t)ntrace};
+    for (size_t k = 0; k < ntrace && e == 0; k++) {
+        m.state[k] = trace[k].key_len == 10;
+        m.tlen[k] = trace[k].value_len;
+        e = td_buf_append(&xb->data, trace[k].value, trace[k].value_len);
+    }
+    if (e != 0) {
         xb->data.len = before;
         resp_w_error(w, "ERR out of memory");
         return true;
     }
-    xb->len[xb->n] = xb->data.len - before;
-    xb->resp[xb->n] = !json;
+    xb->len[xb->n] = vlen;
+    xb->hdr[xb->n] = m;
     xb->n++;
     if (xb->n >= XB_MAX_EVENTS || xb->data.len >= XB_MAX_BYTES)
         resp_xadd_flush(rc, w);
@@ -842,6 +887,10 @@ static void xadd_trim_later(rconn *rc, sref *s, const trim_spec *t, int64_t end,
         resp_wait_durable_then(rc, s->ref, s->pi, end, xadd_trim_run, x);
 }
 
+static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                     const td_header *trace, size_t ntrace, const broker_sid_req *reqp,
+                     const trim_spec *tp, bool nomkstream);
+
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool nomkstream = false;
@@ -870,12 +919,40 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     const td_slice *fv = argv + i + 1;
     size_t nfv = argc - i - 1;
-    if (req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
-        xb_add(rc, w, argv[1], fv, nfv))
+    /* Fields named traceparent and tracestate are the event's headers (docs/tracing.md). */
+    bool traced = false;
+    for (size_t k = 0; k < nfv && !traced; k += 2)
+        traced = td_trace_header_name(fv[k].p, fv[k].n);
+    td_header trace[2];
+    size_t ntrace = 0, nrest = nfv;
+    td_slice *rest = traced ? malloc(nfv * sizeof(*rest)) : NULL;
+    if (traced && !rest) {
+        resp_xadd_flush(rc, w);
+        resp_w_error(w, "ERR out of memory");
         return;
+    }
+    if (traced)
+        ntrace = resp_fields_trace_split(fv, nfv, rest, &nrest, trace);
+    const td_slice *vf = rest ? rest : fv;
+    if (req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
+        xb_add(rc, w, argv[1], vf, nrest, trace, ntrace)) {
+        free(rest);
+        return;
+    }
     resp_xadd_flush(rc, w);
+    xadd_one(rc, w, argv[1], vf, nrest, trace, ntrace, &req, &t, nomkstream);
+    free(rest);
+}
+
+/* An XADD appended alone: fields fv[0..nfv) as the value, trace[0..ntrace) as headers. */
+static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                     const td_header *trace, size_t ntrace, const broker_sid_req *reqp,
+                     const trim_spec *tp, bool nomkstream)
+{
+    broker_sid_req req = *reqp;
+    trim_spec t = *tp;
     sref s;
-    int o = resp_stream_open(rc, w, argv[1], !nomkstream, &s);
+    int o = resp_stream_open(rc, w, key, !nomkstream, &s);
     if (o == 0)
         resp_w_null(w);
     if (o != 1 || resp_stream_writable(w, &s) != 1)
@@ -891,17 +968,25 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     td_buf val;
     td_buf_init(&val);
     int r = resp_fields_encode(&val, fv, nfv, json);
-    td_header h = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
-                   sizeof(RESP_FIELDS_CONTENT_TYPE) - 1};
+    td_header h[3] = {{"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                       sizeof(RESP_FIELDS_CONTENT_TYPE) - 1}};
+    size_t nh = json ? 0 : 1;
+    for (size_t k = 0; k < ntrace; k++)
+        h[nh++] = trace[k];
     int64_t now = td_wall_ms();
     td_event ev = {.value = val.p,
                    .value_len = val.len,
-                   .headers = json ? NULL : &h,
-                   .header_count = json ? 0 : 1,
+                   .headers = nh ? h : NULL,
+                   .header_count = nh,
                    .timestamp_ms = req.mode == BROKER_SID_AUTO ? now : sid_timestamp(req.want.ms)};
     broker_append_result ar;
+    const td_event *evs = &ev;
+    void *traced = NULL; /* trace.inject's copy */
     if (r == 0)
-        r = broker_stream_append(s.p, &ev, 1, now, &req, &ar);
+        r = broker_trace_inject(rc->s->e, &ev, 1, &evs, &traced);
+    if (r == 0)
+        r = broker_stream_append(s.p, evs, 1, now, &req, &ar);
+    free(traced);
     td_buf_free(&val);
     if (r) {
         reply_append_error(w, r, req.mode);
@@ -913,11 +998,11 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
         else
             resp_w_id(w, req.got);
         if (r == 0) /* not after EXEC's durability wait failed */
-            resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", argv[1]);
+            resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", key);
         if (t.kind) {
             /* The trim counts the new entry, so it runs once the entry is readable (durable),
              * before the connection's next command (xadd_trim releases s.ref). */
-            xadd_trim_later(rc, &s, &t, ar.end_offset, r, argv[1]);
+            xadd_trim_later(rc, &s, &t, ar.end_offset, r, key);
             return;
         }
         if (!rc->in_exec)

@@ -7,6 +7,10 @@
  * (binary-safe, order and repeated names kept). Reading turns any event into fields: those of
  * such an array, or `key` (when there is a key), the members of a JSON object value (strings
  * unescaped, other values as their JSON text) or `value` (any other value), and every header.
+ *
+ * The fields named `traceparent` and `tracestate` (W3C Trace Context, docs/tracing.md) are the
+ * event's headers of those names, not members of its value, when each appears once; reading
+ * gives them back as fields after the others, as every header.
  */
 #include <stdio.h>
 #include <string.h>
@@ -431,12 +435,59 @@ static bool is_fields_header(const td_header *h)
            h->value_len == sizeof(val) - 1 && memcmp(h->value, val, h->value_len) == 0;
 }
 
+/* How many times the field name `name` (n bytes) is among fv's names. */
+static size_t name_count(const td_slice *fv, size_t nfv, const void *name, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i + 1 < nfv; i += 2)
+        c += fv[i].n == n && memcmp(fv[i].p, name, n) == 0;
+    return c;
+}
+
+size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, size_t *nrest,
+                               td_header trace[2])
+{
+    size_t k = 0, t = 0;
+    for (size_t i = 0; i + 1 < nfv; i += 2) {
+        if (td_trace_header_name(fv[i].p, fv[i].n) &&
+            name_count(fv, nfv, fv[i].p, fv[i].n) == 1) {
+            trace[t++] = (td_header){(const char *)fv[i].p, fv[i].n, fv[i + 1].p, fv[i + 1].n};
+            continue;
+        }
+        rest[k++] = fv[i];
+        rest[k++] = fv[i + 1];
+    }
+    *nrest = k;
+    return t;
+}
+
+/* XADD's binary-safe form: no key, the fields header, and besides it only Trace Context headers
+ * (each once, as XADD writes them). */
+static bool is_fields_form(const td_event *ev)
+{
+    size_t ct = 0, tp = 0, ts = 0;
+    if (ev->key || !ev->value)
+        return false;
+    for (size_t i = 0; i < ev->header_count; i++) {
+        const td_header *h = &ev->headers[i];
+        if (is_fields_header(h))
+            ct++;
+        else if (h->key_len == 11 && td_trace_header_name(h->key, h->key_len) && h->value)
+            tp++;
+        else if (h->key_len == 10 && td_trace_header_name(h->key, h->key_len) && h->value)
+            ts++;
+        else
+            return false;
+    }
+    return ct == 1 && tp <= 1 && ts <= 1;
+}
+
 int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n)
 {
     td_slice *v = NULL;
     size_t vn = 0, cap = 0;
-    /* XADD's binary-safe form: the header alone, and the value an array of bulk strings. */
-    if (!ev->key && ev->header_count == 1 && is_fields_header(&ev->headers[0]) && ev->value) {
+    /* XADD's binary-safe form: the value an array of bulk strings, then the trace headers. */
+    if (is_fields_form(ev)) {
         resp_limits lim;
         resp_limits_default(&lim);
         resp_cmd cmd;
@@ -445,8 +496,24 @@ int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n
         if (ev->value_len > 0 && p[0] == '*' &&
             resp_parse_command(p, ev->value_len, &lim, a, &cmd, &why) == 0 &&
             cmd.len == ev->value_len && cmd.argc % 2 == 0) {
-            *out = cmd.argv;
-            *n = cmd.argc;
+            if (ev->header_count == 1) {
+                *out = cmd.argv;
+                *n = cmd.argc;
+                return 0;
+            }
+            bool ok = true;
+            for (size_t i = 0; ok && i < cmd.argc; i++)
+                ok = push(a, &v, &vn, &cap, cmd.argv[i]);
+            for (size_t i = 0; ok && i < ev->header_count; i++) {
+                const td_header *h = &ev->headers[i];
+                if (!is_fields_header(h))
+                    ok = push(a, &v, &vn, &cap, td_slice_make(h->key, h->key_len)) &&
+                         push(a, &v, &vn, &cap, td_slice_make(h->value, h->value_len));
+            }
+            if (!ok)
+                return -1;
+            *out = v;
+            *n = vn;
             return 0;
         }
     }

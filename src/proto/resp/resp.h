@@ -65,6 +65,12 @@ bool resp_fields_json_ok(const td_slice *fv, size_t n);
  * resp_fields_json_ok), else a RESP array of bulk strings (the event then needs the header
  * content-type: RESP_FIELDS_CONTENT_TYPE). */
 int resp_fields_encode(td_buf *out, const td_slice *fv, size_t n, bool json);
+/* Splits XADD's fields fv[0..nfv) into the Trace Context ones (docs/tracing.md): a field named
+ * `traceparent` or `tracestate` that appears once becomes trace[k] (a header pointing into fv;
+ * returns how many, 0 to 2), the others go to rest (nfv slices of room) in order, *nrest of
+ * them. */
+size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, size_t *nrest,
+                               td_header trace[2]);
 /* The fields of any event, names and values alternating, as docs/redis.md#fields says: the slices
  * point into the event or the arena. -1 when memory ran out. */
 int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n);

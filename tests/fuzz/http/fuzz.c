@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/http/http.h"
+#include "proto/http/http_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,6 +37,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < r.nheaders; i++) {
         check_inside(r.headers[i].name, data, size);
         check_inside(r.headers[i].value, data, size);
+    }
+    /* The W3C Trace Context (trace.c): a context found is a valid traceparent inside the
+     * request, and its events get it unless they have their own. */
+    td_slice tp, ts;
+    size_t nts;
+    if (http_trace_context(&r, &tp, &ts, &nts) == 1) {
+        td_trace_ctx tc;
+        check_inside(tp, data, size);
+        if (td_traceparent_parse(tp.p, tp.n, &tc) != 0)
+            abort();
+        if (nts)
+            check_inside(ts, data, size);
+        td_arena a;
+        td_arena_init(&a);
+        td_event ev = {.value = "v", .value_len = 1};
+        if (http_trace_events(&r, &a, &ev, 1) != 0 || ev.header_count < 1 ||
+            ev.headers[0].value_len != tp.n || memcmp(ev.headers[0].value, tp.p, tp.n))
+            abort();
+        td_arena_free(&a);
+    } else if (tp.n || nts) {
+        abort();
     }
     /* The request guards (guard.c) on every header value: never out of bounds, and a list can
      * only allow more. */

@@ -145,6 +145,30 @@ static void fields_round_trip(const uint8_t *data, size_t size)
     for (size_t i = 0; i < k; i++)
         if (f[i].n != in[i].n || (in[i].n && memcmp(f[i].p, in[i].p, in[i].n)))
             abort();
+    /* As XADD stores them: the Trace Context fields as headers (docs/tracing.md), read back
+     * after the others, in their order. */
+    td_slice rest[64], want[64];
+    td_header trace[2], hs[3] = {h};
+    size_t nrest, nt = resp_fields_trace_split(in, k, rest, &nrest, trace);
+    if (nt > 2 || nrest + 2 * nt != k)
+        abort();
+    json = resp_fields_json_ok(rest, nrest);
+    td_buf_reset(&b);
+    if (resp_fields_encode(&b, rest, nrest, json) != 0)
+        abort();
+    size_t nh = json ? 0 : 1, nw = nrest;
+    memcpy(want, rest, nrest * sizeof(*rest));
+    for (size_t t = 0; t < nt; t++) {
+        hs[nh++] = trace[t];
+        want[nw++] = td_slice_make(trace[t].key, trace[t].key_len);
+        want[nw++] = td_slice_make(trace[t].value, trace[t].value_len);
+    }
+    td_event split = {.value = b.p, .value_len = b.len, .headers = hs, .header_count = nh};
+    if (resp_event_fields(&split, &a, &f, &n) != 0 || n != k)
+        abort();
+    for (size_t i = 0; i < k; i++)
+        if (f[i].n != want[i].n || (want[i].n && memcmp(f[i].p, want[i].p, want[i].n)))
+            abort();
     td_buf_free(&b);
     td_arena_free(&a);
 }
