@@ -594,6 +594,8 @@ static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t p
     broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
     broker_append_result ar;
     int r = broker_stream_append(xb->s.p, ev, n, now, &req, &ar);
+    if (r == 0)
+        broker_trace_events(xb->s.ref, xb->s.pi, ev, n, &ar, now);
     free(ev);
     if (r)
         return r;
@@ -902,6 +904,8 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     broker_append_result ar;
     if (r == 0)
         r = broker_stream_append(s.p, &ev, 1, now, &req, &ar);
+    if (r == 0)
+        broker_trace_events(s.ref, s.pi, &ev, 1, &ar, now);
     td_buf_free(&val);
     if (r) {
         reply_append_error(w, r, req.mode);

@@ -1,0 +1,140 @@
+/*
+ * spans.c: the broker's spans for the OTLP exporter (otlp.h, docs/otlp-export.md): one PRODUCER
+ * span per appended batch of a partition, whichever protocol appended it (td_produce and
+ * broker_produce_nowait here, Kafka's produce and Redis's XADD through broker_trace_*), and
+ * CONSUMER and INTERNAL spans for queue deliveries, dead letters and redrives.
+ *
+ * A span is a child of the traceparent header of the batch's first event when it has a valid
+ * one, else the root of a new trace. Cost: with export off (no exporter set, the default) each
+ * hook is one atomic load.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/engine_int.h"
+#include "broker/otlp.h"
+#include "broker/state.h"
+#include "storage/batch.h"
+
+/* The most a compressed Kafka batch may inflate to when its first record is looked at. */
+#define TRACE_MAX_UNCOMPRESSED (64u << 20)
+
+static otlp_exporter *exporter(td_engine *e)
+{
+    return __atomic_load_n(&e->otlp, __ATOMIC_ACQUIRE);
+}
+
+void broker_set_otlp(td_engine *e, otlp_exporter *x)
+{
+    otlp_exporter *old = __atomic_exchange_n(&e->otlp, x, __ATOMIC_ACQ_REL);
+    otlp_free(old);
+}
+
+void engine_otlp_close(td_engine *e)
+{
+    broker_set_otlp(e, NULL);
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The span's trace: the traceparent's (its span the parent), or a new one. */
+static void span_ids(otlp_span_rec *s, const void *tp, size_t tp_len)
+{
+    if (!tp || otlp_traceparent_parse(tp, tp_len, s->trace_id, s->parent_span_id, &s->flags)) {
+        otlp_random_id(s->trace_id, sizeof(s->trace_id));
+        memset(s->parent_span_id, 0, sizeof(s->parent_span_id));
+        s->flags = 1; /* sampled: the broker exports every span it makes */
+    }
+    otlp_random_id(s->span_id, sizeof(s->span_id));
+}
+
+static const td_header *find_traceparent(const td_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (h[i].key_len == 11 && !memcmp(h[i].key, "traceparent", 11) && h[i].value)
+            return &h[i];
+    return NULL;
+}
+
+/* The span of an operation on a partition: op ("publish", "deliver", ...), kind, the topic,
+ * partition, first offset and count; start_ms its start (its end is now). */
+static void emit(otlp_exporter *x, const char *op, int kind, const char *topic, int32_t partition,
+                 int64_t offset, int64_t count, int64_t start_ms, const void *tp, size_t tp_len)
+{
+    otlp_span_rec s = {.kind = kind, .start_ns = start_ms * 1000000, .end_ns = wall_ns()};
+    if (s.start_ns > s.end_ns)
+        s.start_ns = s.end_ns;
+    span_ids(&s, tp, tp_len);
+    char name[TD_TOPIC_NAME_MAX + 32], part[16];
+    snprintf(name, sizeof(name), "%s %s", op, topic);
+    snprintf(part, sizeof(part), "%" PRId32, partition);
+    s.name = name;
+    size_t i = 0;
+    s.attrs[i++] = (otlp_attr){"messaging.system", "tidings", 7, 0};
+    s.attrs[i++] = (otlp_attr){"messaging.operation", op, strlen(op), 0};
+    s.attrs[i++] = (otlp_attr){"messaging.destination.name", topic, strlen(topic), 0};
+    s.attrs[i++] = (otlp_attr){"messaging.destination.partition.id", part, strlen(part), 0};
+    s.attrs[i++] = (otlp_attr){"messaging.kafka.offset", NULL, 0, offset};
+    if (count >= 0)
+        s.attrs[i++] = (otlp_attr){"messaging.batch.message_count", NULL, 0, count};
+    s.nattrs = i;
+    otlp_span(x, &s);
+}
+
+void engine_trace_events(td_engine *e, const char *topic, int32_t partition,
+                         const td_event *events, size_t n, int64_t base_offset, int64_t start_ms)
+{
+    otlp_exporter *x = exporter(e);
+    if (!x || n == 0 || state_topic_internal(topic))
+        return;
+    const td_header *h = find_traceparent(events[0].headers, events[0].header_count);
+    emit(x, "publish", OTLP_KIND_PRODUCER, topic, partition, base_offset, (int64_t)n, start_ms,
+         h ? h->value : NULL, h ? h->value_len : 0);
+}
+
+void broker_trace_events(td_topic_ref *r, int32_t partition, const td_event *events, size_t n,
+                         const broker_append_result *res, int64_t start_ms)
+{
+    td_topic *t = engine_topic_of(r);
+    engine_trace_events(t->engine, t->name, partition, events, n, res->base_offset, start_ms);
+}
+
+void broker_trace_batch(td_engine *e, const char *topic, int32_t partition, const uint8_t *batch,
+                        size_t n, const broker_append_result *res, int64_t start_ms)
+{
+    otlp_exporter *x = exporter(e);
+    if (!x || res->duplicate)
+        return;
+    /* The first record's traceparent header: the batch was validated before its append. */
+    td_batch_reader rd;
+    batch_reader_init(&rd);
+    td_record rec;
+    const td_record_header *h = NULL;
+    if (batch_reader_open(&rd, batch, n, TRACE_MAX_UNCOMPRESSED) == 0 &&
+        batch_reader_next(&rd, &rec) == 1) {
+        for (size_t i = 0; i < rec.header_count && !h; i++)
+            if (rec.headers[i].key.n == 11 && !memcmp(rec.headers[i].key.p, "traceparent", 11))
+                h = &rec.headers[i];
+    }
+    emit(x, "publish", OTLP_KIND_PRODUCER, topic, partition, res->base_offset,
+         res->last_offset + 1 - res->base_offset, start_ms, h ? h->value.p : NULL,
+         h ? h->value.n : 0);
+    batch_reader_free(&rd);
+}
+
+void broker_trace_delivery(td_engine *e, const char *op, const char *topic, int32_t partition,
+                           int64_t offset, int64_t start_ms, const void *tp, size_t tp_len)
+{
+    otlp_exporter *x = exporter(e);
+    if (!x)
+        return;
+    emit(x, op, strcmp(op, "deliver") ? OTLP_KIND_INTERNAL : OTLP_KIND_CONSUMER, topic,
+         partition, offset, -1, start_ms, tp, tp_len);
+}
