@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker/delivery.h"
+#include "broker/engine_int.h"
 
 int delivery_dead_letter(td_engine *e, const delivery_dead *j)
 {
@@ -74,7 +75,10 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
     copy.headers = hs;
     copy.header_count = nh;
     copy.partition = j->partition % info.partitions;
+    int64_t start = td_wall_ms();
     rc = td_produce(e, j->dlq, &copy, 1, NULL);
+    if (rc == 0)
+        engine_trace_hop(e, "dead_letter", j->topic, &ev, j->group.p, j->group.n, start);
     free(hs);
     td_iter_close(it);
     return rc;

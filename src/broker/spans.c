@@ -63,27 +63,44 @@ static const td_header *find_traceparent(const td_header *h, size_t n)
     return NULL;
 }
 
-/* The span of an operation on a partition: op ("publish", "deliver", ...), kind, the topic,
- * partition, first offset and count; start_ms its start (its end is now). */
-static void emit(otlp_exporter *x, const char *op, int kind, const char *topic, int32_t partition,
-                 int64_t offset, int64_t count, int64_t start_ms, const void *tp, size_t tp_len)
+/* What a span says of an operation on a partition. */
+typedef struct span_what {
+    const char *op; /* "publish", "deliver", "dead_letter", "redrive" */
+    int kind;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;     /* the first */
+    int64_t count;      /* of a batch; -1: one event */
+    const void *group;  /* a queue group's name, or NULL */
+    size_t group_len;
+    int32_t deliveries; /* of a delivery; 0: none */
+} span_what;
+
+/* Queues the span of w, which started at start_ms and ends now, as a child of tp (a
+ * traceparent's text, or NULL). */
+static void emit(otlp_exporter *x, const span_what *w, int64_t start_ms, const void *tp,
+                 size_t tp_len)
 {
-    otlp_span_rec s = {.kind = kind, .start_ns = start_ms * 1000000, .end_ns = wall_ns()};
+    otlp_span_rec s = {.kind = w->kind, .start_ns = start_ms * 1000000, .end_ns = wall_ns()};
     if (s.start_ns > s.end_ns)
         s.start_ns = s.end_ns;
     span_ids(&s, tp, tp_len);
     char name[TD_TOPIC_NAME_MAX + 32], part[16];
-    snprintf(name, sizeof(name), "%s %s", op, topic);
-    snprintf(part, sizeof(part), "%" PRId32, partition);
+    snprintf(name, sizeof(name), "%s %s", w->op, w->topic);
+    snprintf(part, sizeof(part), "%" PRId32, w->partition);
     s.name = name;
     size_t i = 0;
     s.attrs[i++] = (otlp_attr){"messaging.system", "tidings", 7, 0};
-    s.attrs[i++] = (otlp_attr){"messaging.operation", op, strlen(op), 0};
-    s.attrs[i++] = (otlp_attr){"messaging.destination.name", topic, strlen(topic), 0};
+    s.attrs[i++] = (otlp_attr){"messaging.operation", w->op, strlen(w->op), 0};
+    s.attrs[i++] = (otlp_attr){"messaging.destination.name", w->topic, strlen(w->topic), 0};
     s.attrs[i++] = (otlp_attr){"messaging.destination.partition.id", part, strlen(part), 0};
-    s.attrs[i++] = (otlp_attr){"messaging.kafka.offset", NULL, 0, offset};
-    if (count >= 0)
-        s.attrs[i++] = (otlp_attr){"messaging.batch.message_count", NULL, 0, count};
+    s.attrs[i++] = (otlp_attr){"messaging.kafka.offset", NULL, 0, w->offset};
+    if (w->count >= 0)
+        s.attrs[i++] = (otlp_attr){"messaging.batch.message_count", NULL, 0, w->count};
+    if (w->group)
+        s.attrs[i++] = (otlp_attr){"messaging.consumer.group.name", w->group, w->group_len, 0};
+    if (w->deliveries > 0)
+        s.attrs[i++] = (otlp_attr){"tidings.deliveries", NULL, 0, w->deliveries};
     s.nattrs = i;
     otlp_span(x, &s);
 }
@@ -95,8 +112,9 @@ void engine_trace_events(td_engine *e, const char *topic, int32_t partition,
     if (!x || n == 0 || state_topic_internal(topic))
         return;
     const td_header *h = find_traceparent(events[0].headers, events[0].header_count);
-    emit(x, "publish", OTLP_KIND_PRODUCER, topic, partition, base_offset, (int64_t)n, start_ms,
-         h ? h->value : NULL, h ? h->value_len : 0);
+    span_what w = {"publish", OTLP_KIND_PRODUCER, topic, partition, base_offset, (int64_t)n,
+                   NULL,      0,                  0};
+    emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
 }
 
 void broker_trace_events(td_topic_ref *r, int32_t partition, const td_event *events, size_t n,
@@ -123,18 +141,33 @@ void broker_trace_batch(td_engine *e, const char *topic, int32_t partition, cons
             if (rec.headers[i].key.n == 11 && !memcmp(rec.headers[i].key.p, "traceparent", 11))
                 h = &rec.headers[i];
     }
-    emit(x, "publish", OTLP_KIND_PRODUCER, topic, partition, res->base_offset,
-         res->last_offset + 1 - res->base_offset, start_ms, h ? h->value.p : NULL,
-         h ? h->value.n : 0);
+    span_what w = {"publish", OTLP_KIND_PRODUCER, topic, partition, res->base_offset,
+                   res->last_offset + 1 - res->base_offset, NULL, 0, 0};
+    emit(x, &w, start_ms, h ? h->value.p : NULL, h ? h->value.n : 0);
     batch_reader_free(&rd);
 }
 
-void broker_trace_delivery(td_engine *e, const char *op, const char *topic, int32_t partition,
-                           int64_t offset, int64_t start_ms, const void *tp, size_t tp_len)
+void engine_trace_hop(td_engine *e, const char *op, const char *topic, const td_event *ev,
+                      const void *group, size_t group_len, int64_t start_ms)
 {
     otlp_exporter *x = exporter(e);
     if (!x)
         return;
-    emit(x, op, strcmp(op, "deliver") ? OTLP_KIND_INTERNAL : OTLP_KIND_CONSUMER, topic,
-         partition, offset, -1, start_ms, tp, tp_len);
+    const td_header *h = find_traceparent(ev->headers, ev->header_count);
+    span_what w = {op, OTLP_KIND_INTERNAL, topic, ev->partition, ev->offset, -1, group,
+                   group_len, 0};
+    emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
+}
+
+void engine_trace_received(td_engine *e, const char *group, const td_queue_msg *v, size_t n,
+                           int64_t start_ms)
+{
+    otlp_exporter *x = exporter(e);
+    for (size_t i = 0; x && i < n; i++) {
+        const td_event *ev = &v[i].event;
+        const td_header *h = find_traceparent(ev->headers, ev->header_count);
+        span_what w = {"deliver",   OTLP_KIND_CONSUMER, v[i].topic, ev->partition, ev->offset, -1,
+                       group,       strlen(group),      v[i].deliveries};
+        emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
+    }
 }
