@@ -46,6 +46,7 @@ struct otlp_exporter {
     slot *q;
     size_t cap, batch, head, count; /* under mu */
     bool stopping;                  /* under mu */
+    int64_t stop_end_ns; /* atomic: when stopping, the monotonic end of the last flush */
     pthread_t th;
     bool running; /* th was started */
     td_buf body;         /* the thread's */
@@ -101,10 +102,10 @@ void otlp_span(otlp_exporter *x, const otlp_span_rec *span)
         r->status_message = copy_text(sl->text, &at, span->status_message,
                                       strlen(span->status_message), NULL);
     x->count++;
+    td_gauge_add(x->m_queue, 1);
     if (x->count == x->batch)
         pthread_cond_signal(&x->cv);
     pthread_mutex_unlock(&x->mu);
-    td_gauge_add(x->m_queue, 1);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -115,6 +116,18 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     (void)p;
     (void)arg;
     return size * n;
+}
+
+/* libcurl's progress callback: ends a request in flight once the last flush's time is up. */
+static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    int64_t end = __atomic_load_n(&((otlp_exporter *)arg)->stop_end_ns, __ATOMIC_RELAXED);
+    return end && td_mono_ns() > end;
 }
 
 static bool retryable(CURLcode rc, long code)
@@ -136,13 +149,14 @@ static void wait_ms(otlp_exporter *x, int64_t ms)
 
 /*
  * Posts body, retrying what OTLP calls retryable up to cfg.retries times with exponential
- * backoff; end_ns (monotonic, 0: none) bounds the whole, at shutdown. Called and returns with
+ * backoff; once stopping, the end of the last flush bounds the whole. Called and returns with
  * mu held, which it drops during requests and backoffs. true once the collector took it.
  */
-static bool post(otlp_exporter *x, int64_t end_ns)
+static bool post(otlp_exporter *x)
 {
     for (int64_t attempt = 0;; attempt++) {
         int64_t timeout = x->cfg.timeout_ms;
+        int64_t end_ns = x->stopping ? x->stop_end_ns : 0;
         if (end_ns) {
             int64_t left = (end_ns - td_mono_ns()) / 1000000;
             if (left <= 0)
@@ -173,16 +187,16 @@ static bool post(otlp_exporter *x, int64_t end_ns)
         uint8_t r;
         otlp_random_id(&r, 1);
         backoff = backoff / 2 + backoff * r / 512; /* jitter: 50 % to 100 % */
-        if (end_ns)
-            backoff = TD_MIN(backoff, (end_ns - td_mono_ns()) / 1000000);
-        if (!x->stopping && backoff > 0)
+        if (x->stopping)
+            backoff = TD_MIN(backoff, (x->stop_end_ns - td_mono_ns()) / 1000000);
+        if (backoff > 0)
             wait_ms(x, backoff);
     }
 }
 
 /* Takes up to a batch from the head, posts it (retries included), gives the slots back. Called
  * and returns with mu held. */
-static void export_batch(otlp_exporter *x, int64_t end_ns)
+static void export_batch(otlp_exporter *x)
 {
     size_t k = TD_MIN(x->count, x->batch), head = x->head;
     for (size_t i = 0; i < k; i++)
@@ -191,7 +205,7 @@ static void export_batch(otlp_exporter *x, int64_t end_ns)
     td_buf_reset(&x->body);
     int err = otlp_encode(&x->body, x->res, x->nres, x->recs, k);
     pthread_mutex_lock(&x->mu);
-    bool ok = !err && post(x, end_ns);
+    bool ok = !err && post(x);
     x->head = (x->head + k) % x->cap;
     x->count -= k;
     td_gauge_add(x->m_queue, -(int64_t)k);
@@ -212,12 +226,12 @@ static void *exporter_main(void *arg)
         if (x->stopping)
             break;
         while (x->count > 0 && !x->stopping)
-            export_batch(x, 0);
+            export_batch(x);
     }
-    /* The last flush, within its bound; what is left is dropped. */
-    int64_t end = td_mono_ns() + x->cfg.shutdown_timeout_ms * 1000000;
-    while (x->count > 0 && td_mono_ns() < end)
-        export_batch(x, end);
+    /* The last flush, within its bound (a request in flight ends at it too); what is left is
+     * dropped. */
+    while (x->count > 0 && td_mono_ns() < x->stop_end_ns)
+        export_batch(x);
     td_counter_add(x->m_shutdown, x->count);
     td_gauge_add(x->m_queue, -(int64_t)x->count);
     x->count = 0;
@@ -288,6 +302,12 @@ static void resource_init(otlp_exporter *x)
 static int headers_init(otlp_exporter *x)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h) {
+        struct curl_slist *t = curl_slist_append(h, "Expect:"); /* no 100-continue wait */
+        if (!t)
+            curl_slist_free_all(h);
+        h = t;
+    }
     char buf[sizeof(x->cfg.headers) + 8];
     for (const char *s = x->cfg.headers; h && *s;) {
         const char *end = strchr(s, ',');
@@ -329,6 +349,10 @@ static int curl_init(otlp_exporter *x)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)x->cfg.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "tidings/" TD_VERSION_STRING);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
     return 0;
 }
 
@@ -377,6 +401,8 @@ void otlp_free(otlp_exporter *x)
     if (x->running) {
         pthread_mutex_lock(&x->mu);
         x->stopping = true;
+        __atomic_store_n(&x->stop_end_ns, td_mono_ns() + x->cfg.shutdown_timeout_ms * 1000000,
+                         __ATOMIC_RELAXED);
         pthread_cond_broadcast(&x->cv);
         pthread_mutex_unlock(&x->mu);
         pthread_join(x->th, NULL);

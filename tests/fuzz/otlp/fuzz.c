@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (otlp_encode(&b, res, 1, &s, 1) != 0)
         abort();
     json_error_t je;
-    json_t *j = json_loadb((const char *)b.p, b.len, 0, &je);
+    json_t *j = json_loadb((const char *)b.p, b.len, JSON_ALLOW_NUL, &je);
     if (!j)
         abort();
     json_t *span = json_array_get(
