@@ -46,9 +46,9 @@ struct otlp_exporter {
     slot *q;
     size_t cap, batch, head, count; /* under mu */
     bool stopping;                  /* under mu */
-    int64_t stop_end_ns; /* atomic: when stopping, the monotonic end of the last flush */
+    int64_t stop_end_ns;            /* atomic: when stopping, the monotonic end of the last flush */
     pthread_t th;
-    bool running; /* th was started */
+    bool running;        /* th was started */
     td_buf body;         /* the thread's */
     otlp_span_rec *recs; /* the thread's: batch entries */
     td_metric *m_exported, *m_full, *m_failed, *m_shutdown, *m_posts_failed, *m_queue;
@@ -99,8 +99,8 @@ void otlp_span(otlp_exporter *x, const otlp_span_rec *span)
             r->nattrs++;
     }
     if (span->status_message)
-        r->status_message = copy_text(sl->text, &at, span->status_message,
-                                      strlen(span->status_message), NULL);
+        r->status_message =
+            copy_text(sl->text, &at, span->status_message, strlen(span->status_message), NULL);
     x->count++;
     td_gauge_add(x->m_queue, 1);
     if (x->count == x->batch)
@@ -258,8 +258,8 @@ static void metrics_init(otlp_exporter *x, td_metrics *m)
     x->m_failed = td_metric_get1(f, "export_failed");
     x->m_shutdown = td_metric_get1(f, "shutdown");
     f = td_metrics_family(m, TD_COUNTER, "tidings_otlp_posts_failed_total",
-                          "OTLP export requests that failed (each attempt, retries included)",
-                          NULL, NULL, 0);
+                          "OTLP export requests that failed (each attempt, retries included)", NULL,
+                          NULL, 0);
     x->m_posts_failed = td_metric_get1(f, NULL);
     f = td_metrics_family(m, TD_GAUGE, "tidings_otlp_queue_spans",
                           "Spans waiting in the OTLP exporter's queue", NULL, NULL, 0);

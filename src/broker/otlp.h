@@ -22,15 +22,15 @@
 #include "tidings.h"
 
 typedef struct otlp_config {
-    char endpoint[512];         /* the collector's base URL; "" = export off */
-    char headers[1024];         /* extra request headers: "name=value,name2=value2" */
-    char service_name[128];     /* resource service.name */
-    char resource_attrs[1024];  /* more resource attributes: "key=value,key2=value2" */
-    int64_t max_queue_spans;    /* spans the queue holds before dropping */
-    int64_t batch_spans;        /* spans per request at most */
-    int64_t interval_ms;        /* the longest a span waits for its batch */
-    int64_t timeout_ms;         /* of one request */
-    int64_t retries;            /* retries of a failed request */
+    char endpoint[512];          /* the collector's base URL; "" = export off */
+    char headers[1024];          /* extra request headers: "name=value,name2=value2" */
+    char service_name[128];      /* resource service.name */
+    char resource_attrs[1024];   /* more resource attributes: "key=value,key2=value2" */
+    int64_t max_queue_spans;     /* spans the queue holds before dropping */
+    int64_t batch_spans;         /* spans per request at most */
+    int64_t interval_ms;         /* the longest a span waits for its batch */
+    int64_t timeout_ms;          /* of one request */
+    int64_t retries;             /* retries of a failed request */
     int64_t shutdown_timeout_ms; /* otlp_free's bound on the last flush */
 } otlp_config;
 
@@ -42,8 +42,13 @@ int otlp_config_set(otlp_config *c, const char *key, const char *value);
 extern const char *const otlp_config_keys[];
 
 /* OTLP's SpanKind values. */
-enum { OTLP_KIND_INTERNAL = 1, OTLP_KIND_SERVER, OTLP_KIND_CLIENT, OTLP_KIND_PRODUCER,
-       OTLP_KIND_CONSUMER };
+enum {
+    OTLP_KIND_INTERNAL = 1,
+    OTLP_KIND_SERVER,
+    OTLP_KIND_CLIENT,
+    OTLP_KIND_PRODUCER,
+    OTLP_KIND_CONSUMER
+};
 /* OTLP's Status codes. */
 enum { OTLP_STATUS_UNSET = 0, OTLP_STATUS_OK = 1, OTLP_STATUS_ERROR = 2 };
 
@@ -63,9 +68,9 @@ typedef struct otlp_span_rec {
     uint8_t parent_span_id[8]; /* all zero: a root span */
     uint8_t flags;             /* W3C trace flags (bit 0: sampled) */
     const char *name;
-    int kind;                  /* OTLP_KIND_* */
-    int64_t start_ns, end_ns;  /* unix nanoseconds */
-    int status;                /* OTLP_STATUS_* */
+    int kind;                   /* OTLP_KIND_* */
+    int64_t start_ns, end_ns;   /* unix nanoseconds */
+    int status;                 /* OTLP_STATUS_* */
     const char *status_message; /* NULL: none */
     otlp_attr attrs[OTLP_MAX_ATTRS];
     size_t nattrs;

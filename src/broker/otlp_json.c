@@ -91,12 +91,13 @@ int otlp_config_set(otlp_config *c, const char *key, const char *value)
         if (strlen(value) >= strs[i].cap)
             return td_fail(TD_ECONFIG, "%s: at most %zu bytes", key, strs[i].cap - 1);
         if (strs[i].pairs && !pairs_ok(value))
-            return td_fail(TD_ECONFIG, "%s: expected name=value pairs separated by commas",
-                           key);
+            return td_fail(TD_ECONFIG, "%s: expected name=value pairs separated by commas", key);
         if (!strcmp(key, "otlp.endpoint") && value[0] && strncmp(value, "http://", 7) &&
             strncmp(value, "https://", 8))
-            return td_fail(TD_ECONFIG, "otlp.endpoint: expected an http:// or https:// URL "
-                                       "(or nothing: export off), got '%s'", value);
+            return td_fail(TD_ECONFIG,
+                           "otlp.endpoint: expected an http:// or https:// URL "
+                           "(or nothing: export off), got '%s'",
+                           value);
         snprintf(strs[i].dst, strs[i].cap, "%s", value);
         return 0;
     }
@@ -249,8 +250,9 @@ int otlp_encode(td_buf *out, const otlp_attr *res, size_t nres, const otlp_span_
     int err = 0;
     put(out, &err, "{\"resourceSpans\":[{\"resource\":{\"attributes\":");
     put_attrs(out, &err, res, nres);
-    put(out, &err, "},\"scopeSpans\":[{\"scope\":{\"name\":\"tidings\",\"version\":\""
-                   TD_VERSION_STRING "\"},\"spans\":[");
+    put(out, &err,
+        "},\"scopeSpans\":[{\"scope\":{\"name\":\"tidings\",\"version\":\"" TD_VERSION_STRING
+        "\"},\"spans\":[");
     for (size_t i = 0; i < n; i++) {
         if (i)
             put(out, &err, ",");

@@ -69,9 +69,9 @@ typedef struct span_what {
     int kind;
     const char *topic;
     int32_t partition;
-    int64_t offset;     /* the first */
-    int64_t count;      /* of a batch; -1: one event */
-    const void *group;  /* a queue group's name, or NULL */
+    int64_t offset;    /* the first */
+    int64_t count;     /* of a batch; -1: one event */
+    const void *group; /* a queue group's name, or NULL */
     size_t group_len;
     int32_t deliveries; /* of a delivery; 0: none */
 } span_what;
@@ -105,15 +105,15 @@ static void emit(otlp_exporter *x, const span_what *w, int64_t start_ms, const v
     otlp_span(x, &s);
 }
 
-void engine_trace_events(td_engine *e, const char *topic, int32_t partition,
-                         const td_event *events, size_t n, int64_t base_offset, int64_t start_ms)
+void engine_trace_events(td_engine *e, const char *topic, int32_t partition, const td_event *events,
+                         size_t n, int64_t base_offset, int64_t start_ms)
 {
     otlp_exporter *x = exporter(e);
     if (!x || n == 0 || state_topic_internal(topic))
         return;
     const td_header *h = find_traceparent(events[0].headers, events[0].header_count);
-    span_what w = {"publish", OTLP_KIND_PRODUCER, topic, partition, base_offset, (int64_t)n,
-                   NULL,      0,                  0};
+    span_what w = {
+        "publish", OTLP_KIND_PRODUCER, topic, partition, base_offset, (int64_t)n, NULL, 0, 0};
     emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
 }
 
@@ -141,8 +141,15 @@ void broker_trace_batch(td_engine *e, const char *topic, int32_t partition, cons
             if (rec.headers[i].key.n == 11 && !memcmp(rec.headers[i].key.p, "traceparent", 11))
                 h = &rec.headers[i];
     }
-    span_what w = {"publish", OTLP_KIND_PRODUCER, topic, partition, res->base_offset,
-                   res->last_offset + 1 - res->base_offset, NULL, 0, 0};
+    span_what w = {"publish",
+                   OTLP_KIND_PRODUCER,
+                   topic,
+                   partition,
+                   res->base_offset,
+                   res->last_offset + 1 - res->base_offset,
+                   NULL,
+                   0,
+                   0};
     emit(x, &w, start_ms, h ? h->value.p : NULL, h ? h->value.n : 0);
     batch_reader_free(&rd);
 }
@@ -154,8 +161,8 @@ void engine_trace_hop(td_engine *e, const char *op, const char *topic, const td_
     if (!x)
         return;
     const td_header *h = find_traceparent(ev->headers, ev->header_count);
-    span_what w = {op, OTLP_KIND_INTERNAL, topic, ev->partition, ev->offset, -1, group,
-                   group_len, 0};
+    span_what w = {op,    OTLP_KIND_INTERNAL, topic, ev->partition, ev->offset, -1,
+                   group, group_len,          0};
     emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
 }
 
@@ -166,8 +173,8 @@ void engine_trace_received(td_engine *e, const char *group, const td_queue_msg *
     for (size_t i = 0; x && i < n; i++) {
         const td_event *ev = &v[i].event;
         const td_header *h = find_traceparent(ev->headers, ev->header_count);
-        span_what w = {"deliver",   OTLP_KIND_CONSUMER, v[i].topic, ev->partition, ev->offset, -1,
-                       group,       strlen(group),      v[i].deliveries};
+        span_what w = {"deliver", OTLP_KIND_CONSUMER, v[i].topic,     ev->partition, ev->offset, -1,
+                       group,     strlen(group),      v[i].deliveries};
         emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
     }
 }

@@ -248,7 +248,8 @@ def test_collector_failing_slow_or_down(tmp_path, collector):
         deadline = time.time() + 20
         while time.time() < deadline:
             samples, _ = scrape(b)
-            if (val(samples, "tidings_otlp_spans_dropped_total", reason="export_failed") or 0) >= 10:
+            failed = val(samples, "tidings_otlp_spans_dropped_total", reason="export_failed")
+            if (failed or 0) >= 10:
                 break
             time.sleep(0.1)
         assert val(samples, "tidings_otlp_spans_dropped_total", reason="export_failed") == 10

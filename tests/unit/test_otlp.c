@@ -101,11 +101,12 @@ static void test_encode_escapes(void)
         if (!j)
             TEST_FAIL_("case %zu: not JSON: %s: %.*s", i, je.text, (int)b.len, b.p);
         json_t *span = json_array_get(
-            json_object_get(json_array_get(json_object_get(json_array_get(
-                                               json_object_get(j, "resourceSpans"), 0),
-                                                           "scopeSpans"),
-                                           0),
-                            "spans"),
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
+                                    "scopeSpans"),
+                    0),
+                "spans"),
             0);
         ASSERT_STR_EQ(json_string_value(json_object_get(span, "name")), "n\"ame");
         json_t *v = json_object_get(
@@ -138,10 +139,10 @@ static void test_traceparent(void)
         free(cut);
     }
     static const char *const bad[] = {
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero span */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero span */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* 00 with more */
         "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
