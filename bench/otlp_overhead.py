@@ -9,9 +9,10 @@ with 4 partitions and fsync=none, so that the record path and not the disk is me
   - HTTP: BENCH_REQUESTS (4000) requests of one event each on 4 keep-alive connections (4
     threads): one span per event, the worst case.
 
-BENCH_ROUNDS (3) rounds; medians, and on/off as a ratio. The collector shares the machine's
-cores with the broker and the clients, as a local agent would. Usage: bench/otlp_overhead.py
-[BIN]
+BENCH_ROUNDS (3) rounds; medians, and on/off as a ratio: of throughput, and of the broker
+process's CPU time (user + system, from /proc) per event, which a machine shared with other work
+disturbs less. The collector shares the machine's cores with the broker and the clients, as a
+local agent would. Usage: bench/otlp_overhead.py [BIN]
 """
 import http.client
 import http.server
@@ -75,6 +76,20 @@ def start(d, endpoint):
     return p, ports
 
 
+def cpu_seconds(pid):
+    """The process's user + system CPU time so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(pid, fn, *args):
+    """fn's rate, and the broker's CPU microseconds per event meanwhile."""
+    c0 = cpu_seconds(pid)
+    rate, n = fn(*args)
+    return rate, (cpu_seconds(pid) - c0) * 1e6 / n
+
+
 def post(port, path, body):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     c.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
@@ -97,7 +112,7 @@ def kafka_rate(port):
             except BufferError:
                 p.poll(0.01)
     assert p.flush(120) == 0
-    return EVENTS / (time.time() - t0)
+    return EVENTS / (time.time() - t0), EVENTS
 
 
 def http_rate(port):
@@ -119,7 +134,7 @@ def http_rate(port):
         t.start()
     for t in ts:
         t.join()
-    return per * 4 / (time.time() - t0)
+    return per * 4 / (time.time() - t0), per * 4
 
 
 def main():
@@ -127,6 +142,7 @@ def main():
         sys.exit("build first: make release")
     col = Collector()
     res = {(m, w): [] for m in ("off", "on") for w in ("kafka", "http")}
+    cpu = {(m, w): [] for m in ("off", "on") for w in ("kafka", "http")}
     for rnd in range(ROUNDS):
         for mode in ("off", "on"):
             d = tempfile.mkdtemp(prefix="bench-otlp-")
@@ -135,18 +151,26 @@ def main():
                 for t in ("k", "h"):
                     post(ports["http"], "/v1/topics",
                          {"name": t, "partitions": 4, "config": {"fsync": "none"}})
-                res[(mode, "kafka")].append(kafka_rate(ports["kafka"]))
-                res[(mode, "http")].append(http_rate(ports["http"]))
+                for w, fn, port in (("kafka", kafka_rate, ports["kafka"]),
+                                    ("http", http_rate, ports["http"])):
+                    rate, us = measure(p.pid, fn, port)
+                    res[(mode, w)].append(rate)
+                    cpu[(mode, w)].append(us)
             finally:
                 p.terminate()
                 p.wait(60)
                 shutil.rmtree(d, ignore_errors=True)
-            print("round %d %-3s: kafka %8.0f events/s, http %6.0f requests/s" %
-                  (rnd + 1, mode, res[(mode, "kafka")][-1], res[(mode, "http")][-1]), flush=True)
+            print("round %d %-3s: kafka %8.0f events/s (%5.2f us CPU/event), "
+                  "http %6.0f requests/s (%5.1f us CPU/event)" %
+                  (rnd + 1, mode, res[(mode, "kafka")][-1], cpu[(mode, "kafka")][-1],
+                   res[(mode, "http")][-1], cpu[(mode, "http")][-1]), flush=True)
     print("spans the collector received (all 'on' rounds): %d" % col.spans)
     for w in ("kafka", "http"):
         off, on = statistics.median(res[("off", w)]), statistics.median(res[("on", w)])
-        print("%-5s off %8.0f /s   on %8.0f /s   on/off %.3f" % (w, off, on, on / off))
+        coff, con = statistics.median(cpu[("off", w)]), statistics.median(cpu[("on", w)])
+        print("%-5s throughput off %8.0f /s  on %8.0f /s  on/off %.3f   "
+              "broker CPU/event off %6.2f us  on %6.2f us  on/off %.3f" %
+              (w, off, on, on / off, coff, con, con / coff))
 
 
 if __name__ == "__main__":

@@ -199,9 +199,10 @@ static bool post(otlp_exporter *x)
 static void export_batch(otlp_exporter *x)
 {
     size_t k = TD_MIN(x->count, x->batch), head = x->head;
-    for (size_t i = 0; i < k; i++)
-        x->recs[i] = x->q[(head + i) % x->cap].r; /* slots past count are not written to */
     pthread_mutex_unlock(&x->mu);
+    /* Producers write only past head + count: these slots stay as they are until given back. */
+    for (size_t i = 0; i < k; i++)
+        x->recs[i] = x->q[(head + i) % x->cap].r;
     td_buf_reset(&x->body);
     int err = otlp_encode(&x->body, x->res, x->nres, x->recs, k);
     pthread_mutex_lock(&x->mu);

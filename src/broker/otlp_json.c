@@ -121,11 +121,15 @@ int otlp_config_set(otlp_config *c, const char *key, const char *value)
  */
 static const char hexd[] = "0123456789abcdef";
 
-static void put(td_buf *b, int *err, const char *s)
+/* The writers append to b unless *err is set, and set it when memory runs out. */
+static void put_n(td_buf *b, int *err, const char *s, size_t n)
 {
-    if (!*err && td_buf_append(b, s, strlen(s)))
+    if (!*err && td_buf_append(b, s, n))
         *err = -ENOMEM;
 }
+
+/* A string literal ("" lit "" refuses anything else at compile time). */
+#define put(b, err, lit) put_n(b, err, "" lit "", sizeof(lit) - 1)
 
 static void put_hex(td_buf *b, int *err, const uint8_t *id, size_t n)
 {
@@ -136,48 +140,52 @@ static void put_hex(td_buf *b, int *err, const uint8_t *id, size_t n)
         h[2 + 2 * i] = hexd[id[i] & 15];
     }
     h[1 + 2 * n] = '"';
-    if (!*err && td_buf_append(b, h, 2 * n + 2))
-        *err = -ENOMEM;
+    put_n(b, err, h, 2 * n + 2);
 }
 
 static void put_i64(td_buf *b, int *err, int64_t v, bool quoted)
 {
-    char s[32];
-    snprintf(s, sizeof(s), quoted ? "\"%" PRId64 "\"" : "%" PRId64, v);
-    put(b, err, s);
+    char s[24];
+    char *e = s + sizeof(s), *p = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    if (quoted)
+        *--p = '"';
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    if (quoted)
+        *--p = '"';
+    put_n(b, err, p, (size_t)(e - p));
 }
 
 /* A JSON string of s[0..n): quotes, backslashes and control bytes escaped; bytes outside ASCII
  * kept when s is UTF-8, else written as '?'. */
 static void put_str(td_buf *b, int *err, const char *s, size_t n)
 {
-    if (*err || td_buf_reserve(b, n + 2)) {
-        *err = -ENOMEM;
-        return;
-    }
-    bool utf8 = td_utf8_valid((const uint8_t *)s, n);
     put(b, err, "\"");
+    int utf8 = -1; /* unknown until a byte outside ASCII asks */
     size_t run = 0; /* bytes of s[i - run .. i) to copy as they are */
-    for (size_t i = 0; i < n && !*err; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && (c < 0x80 || utf8)) {
+        if (c >= 0x80 && utf8 < 0)
+            utf8 = td_utf8_valid((const uint8_t *)s, n);
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && (c < 0x80 || utf8 == 1)) {
             run++;
             continue;
         }
-        if (run && td_buf_append(b, s + i - run, run))
-            *err = -ENOMEM;
+        put_n(b, err, s + i - run, run);
         run = 0;
         char e[8];
         if (c == '"' || c == '\\')
-            snprintf(e, sizeof(e), "\\%c", c);
+            put_n(b, err, c == '"' ? "\\\"" : "\\\\", 2);
         else if (c >= 0x80)
-            snprintf(e, sizeof(e), "?");
+            put(b, err, "?");
         else
-            snprintf(e, sizeof(e), "\\u%04x", c);
-        put(b, err, e);
+            put_n(b, err, e, (size_t)snprintf(e, sizeof(e), "\\u%04x", c));
     }
-    if (run && !*err && td_buf_append(b, s + n - run, run))
-        *err = -ENOMEM;
+    put_n(b, err, s + n - run, run);
     put(b, err, "\"");
 }
 
@@ -185,7 +193,9 @@ static void put_attrs(td_buf *b, int *err, const otlp_attr *a, size_t n)
 {
     put(b, err, "[");
     for (size_t i = 0; i < n; i++) {
-        put(b, err, i ? ",{\"key\":" : "{\"key\":");
+        if (i)
+            put(b, err, ",");
+        put(b, err, "{\"key\":");
         put_str(b, err, a[i].key, strlen(a[i].key));
         if (a[i].str) {
             put(b, err, ",\"value\":{\"stringValue\":");
@@ -247,7 +257,7 @@ static void put_span(td_buf *b, int *err, const otlp_span_rec *s)
 int otlp_encode(td_buf *out, const otlp_attr *res, size_t nres, const otlp_span_rec *spans,
                 size_t n)
 {
-    int err = 0;
+    int err = td_buf_reserve(out, 256 + n * 640) ? -ENOMEM : 0; /* a span takes about 600 */
     put(out, &err, "{\"resourceSpans\":[{\"resource\":{\"attributes\":");
     put_attrs(out, &err, res, nres);
     put(out, &err,
