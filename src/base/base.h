@@ -344,6 +344,9 @@ size_t td_traceparent_format(const td_trace_ctx *c, char out[TD_TRACEPARENT_LEN 
 /* Whether a tracestate value is one a receiver carries on: 1 to TD_TRACESTATE_MAX bytes of
  * printable ASCII (with spaces and tabs), at most 32 list-members. */
 bool td_tracestate_valid(const void *p, size_t n);
+/* n random bytes, not all zero (xoshiro256** per thread, seeded from getrandom): the ids of
+ * traces and spans, and other ids that must not repeat (an exporter's instance id). */
+void td_random_id(uint8_t *p, size_t n);
 /* A new trace: random trace-id and span-id (never all zero), with flags. */
 void td_trace_new_root(td_trace_ctx *c, uint8_t flags);
 /* A child span of parent: its trace-id and flags, a new random span-id (not the parent's). */

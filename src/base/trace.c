@@ -145,8 +145,7 @@ static uint64_t rng_next(void)
     return r;
 }
 
-/* n random bytes, not all zero. */
-static void random_id(uint8_t *p, size_t n)
+void td_random_id(uint8_t *p, size_t n)
 {
     do {
         for (size_t i = 0; i < n; i += 8) {
@@ -158,8 +157,8 @@ static void random_id(uint8_t *p, size_t n)
 
 void td_trace_new_root(td_trace_ctx *c, uint8_t flags)
 {
-    random_id(c->trace_id, sizeof(c->trace_id));
-    random_id(c->span_id, sizeof(c->span_id));
+    td_random_id(c->trace_id, sizeof(c->trace_id));
+    td_random_id(c->span_id, sizeof(c->span_id));
     c->flags = flags;
 }
 
@@ -167,7 +166,7 @@ void td_trace_new_span(const td_trace_ctx *parent, td_trace_ctx *child)
 {
     td_trace_ctx c = *parent;
     do
-        random_id(c.span_id, sizeof(c.span_id));
+        td_random_id(c.span_id, sizeof(c.span_id));
     while (!memcmp(c.span_id, parent->span_id, sizeof(c.span_id)));
     *child = c;
 }

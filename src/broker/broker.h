@@ -201,6 +201,19 @@ typedef struct broker_append_result {
     bool duplicate;
 } broker_append_result;
 
+/*
+ * Spans for the OTLP exporter (docs/otlp-export.md), for listeners that append themselves:
+ * after an append that stored records (res), one call makes the batch's PRODUCER span, a child
+ * of its first event's traceparent header; start_ms is when the request arrived. Each is one
+ * atomic load when span export is off (the default). broker_trace_batch takes a record batch
+ * as appended by broker_part_append_checked, broker_trace_events the events given to
+ * broker_stream_append.
+ */
+void broker_trace_batch(td_engine *e, const char *topic, int32_t partition, const uint8_t *batch,
+                        size_t n, const broker_append_result *res, int64_t start_ms);
+void broker_trace_events(td_topic_ref *t, int32_t partition, const td_event *events, size_t n,
+                         const broker_append_result *res, int64_t start_ms);
+
 /* Why broker_batches_check refused a producer's record batches; each listener maps these to its
  * protocol's errors (Kafka's in proto/kafka/handler.c). */
 enum broker_batch_fault {

@@ -74,7 +74,12 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
     if (!block)
         return -ENOMEM;
     copy.partition = j->partition % info.partitions;
+    int64_t start = td_wall_ms();
     rc = td_produce(e, j->dlq, &copy, 1, NULL);
+    /* The span of the hop: a child of the copy's traceparent (itself a child of the
+     * original's), the original's having gone with the iterator. */
+    if (rc == 0)
+        engine_trace_hop(e, "dead_letter", j->topic, &copy, j->group.p, j->group.n, start);
     free(block);
     return rc;
 }

@@ -605,6 +605,7 @@ int td_engine_close(td_engine *e)
         pthread_join(e->flusher, NULL);
     }
     free(e->flushq);
+    engine_otlp_close(e); /* its last flush, once nothing appends any more */
     registry_close(e->registry);
     e->registry = NULL;
     state_close(e);
@@ -875,6 +876,7 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             for (size_t j = from; results && j < to; j++)
                 results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)(j - from)};
             ends[p] = ar.end_offset;
+            engine_trace_events(t->engine, t->name, p, grp + from, to - from, ar.base_offset, now);
             engine_note_change(t->engine, BROKER_CHANGE_APPEND, t, p, (int64_t)(to - from),
                                ar.end_offset);
         }

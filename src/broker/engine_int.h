@@ -115,6 +115,8 @@ struct td_engine {
     struct td_gstate *gstate;
     /* The schema registry (registry.h), replayed from __schemas at open. */
     struct td_registry *registry;
+    /* The OTLP span exporter (otlp.h, spans.c), atomic; NULL: export off. Owned. */
+    struct otlp_exporter *otlp;
 };
 
 /* The topic table's helpers that engine.c and engine_admin.c share. engine_topic_new makes a
@@ -138,6 +140,19 @@ int engine_internal_refused(td_engine *e, const char *name, const char *what);
  * one): the kind, the partition (-1: the whole topic), and for appends the count and end. */
 void engine_note_change(td_engine *e, int kind, const struct td_topic *t, int32_t partition,
                         int64_t count, int64_t end);
+/* The span of n events appended to a partition from base_offset (spans.c); nothing when span
+ * export is off. engine_otlp_close stops and frees the exporter. */
+void engine_trace_events(td_engine *e, const char *topic, int32_t partition,
+                         const td_event *events, size_t n, int64_t base_offset, int64_t start_ms);
+void engine_otlp_close(td_engine *e);
+/* The span of one event's hop inside the broker (spans.c), a child of its traceparent header:
+ * op "dead_letter" (ev read from topic, group the queue group's name, binary-safe) or
+ * "redrive" (ev read from the dead-letter topic). engine_trace_received: a CONSUMER span per
+ * message a queue group's receive hands out. Nothing when span export is off. */
+void engine_trace_hop(td_engine *e, const char *op, const char *topic, const td_event *ev,
+                      const void *group, size_t group_len, int64_t start_ms);
+void engine_trace_received(td_engine *e, const char *group, const td_queue_msg *v, size_t n,
+                           int64_t start_ms);
 
 /* Opens an engine over an io table (tests pass fault-injecting tables). */
 int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_engine **out);

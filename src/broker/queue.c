@@ -513,6 +513,7 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
     *out = NULL;
     *n = 0;
     msgs m = {0};
+    int64_t start = td_wall_ms();
     pthread_mutex_lock(&q->mu);
     qgroup *g = queue_group_find(q, group, NULL);
     bool changed = false;
@@ -541,6 +542,7 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
     if (frc && m.n == 0 && rc == 0)
         rc = frc;
     pthread_mutex_unlock(&q->mu);
+    engine_trace_received(e, group, m.v, m.n, start);
     if (rc && m.n == 0) {
         td_queue_msgs_free(m.v, m.n);
         return rc;

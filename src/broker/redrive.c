@@ -171,6 +171,7 @@ int td_redrive(td_engine *e, const char *dlq, const td_redrive_opts *o, td_redri
                 part = (int32_t)opart;
             if ((rc = batch_add(b, &ev, dlq, p, target, part)) != 0)
                 break;
+            engine_trace_hop(e, "redrive", dlq, &ev, NULL, 0, td_wall_ms());
             res->moved++;
             if (prefix)
                 moved_to = ev.offset + 1;

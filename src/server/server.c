@@ -172,6 +172,7 @@ void server_config_defaults(td_server_config *c)
     c->schema_registry_max_schemas = 100000;
     c->schema_registry_max_schema_bytes = 1 << 20;
     snprintf(c->redis_tls.listen, sizeof(c->redis_tls.listen), "off");
+    otlp_config_defaults(&c->otlp);
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -470,6 +471,9 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
     td_tls_listener_config *tls = tls_key(c, key, &rest);
     if (tls)
         return tls_config_set(tls, key, rest, value);
+    int orc = otlp_config_set(&c->otlp, key, value);
+    if (orc <= 0)
+        return orc;
     if (!strcmp(key, "schema.registry.prefix") || !strcmp(key, "schema.registry.listen"))
         return registry_config_set(c, key, value);
     if (!strcmp(key, "data")) {
@@ -662,15 +666,17 @@ int server_config_load_file(td_server_config *c, const char *path)
 
 int server_config_from_env(td_server_config *c)
 {
-    for (size_t i = 0; keys[i]; i++) {
+    size_t nkeys = TD_ARRAY_LEN(keys) - 1;
+    for (size_t i = 0; i < nkeys || otlp_config_keys[i - nkeys]; i++) {
+        const char *key = i < nkeys ? keys[i] : otlp_config_keys[i - nkeys];
         char name[64] = "TIDINGS_";
         size_t n = strlen(name);
-        for (const char *k = keys[i]; *k && n + 1 < sizeof(name); k++)
+        for (const char *k = key; *k && n + 1 < sizeof(name); k++)
             name[n++] = *k == '.' ? '_' : (char)toupper((unsigned char)*k);
         name[n] = 0;
         const char *v = getenv(name);
         if (v && *v) {
-            int rc = server_config_set(c, keys[i], v);
+            int rc = server_config_set(c, key, v);
             if (rc) {
                 char why[512];
                 snprintf(why, sizeof(why), "%s", td_last_error());
@@ -1202,6 +1208,12 @@ static int open_engine(server *s, size_t *fds)
     int64_t nparts = partition_count(s->e);
     *fds = opts.max_partitions > nparts ? (size_t)(opts.max_partitions - nparts) : 0;
     process_start_ms = td_wall_ms();
+    if (c->otlp.endpoint[0]) {
+        otlp_exporter *x;
+        if ((rc = otlp_new(&c->otlp, broker_metrics(s->e), &x)) != 0)
+            return rc;
+        broker_set_otlp(s->e, x); /* the engine's from here: it flushes it at its close */
+    }
     return td_metrics_add_collector(broker_metrics(s->e), process_collect, NULL);
 }
 

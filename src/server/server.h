@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/otlp.h"
 #include "tidings.h"
 /* A TLS listener of one protocol (kafka.tls, http.tls, redis.tls and their .cert.file, ...). */
 typedef struct td_tls_listener_config {
@@ -107,6 +108,9 @@ typedef struct td_server_config {
     char schema_registry_prefix[256];
     char schema_registry_listen[256];
     int64_t schema_registry_max_schemas, schema_registry_max_schema_bytes;
+    /* Span export to an OpenTelemetry collector, otlp.* (docs/otlp-export.md): off while
+     * otlp.endpoint is empty, the default. */
+    otlp_config otlp;
     /* kafka.auth, http.auth, redis.auth: none (false, the default) or required (true): the
      * plaintext listener's clients must authenticate as a user (SASL_PLAINTEXT, Redis AUTH,
      * HTTP Basic or a token) */

@@ -121,6 +121,20 @@ static void test_new(void)
     }
 }
 
+static void test_random_ids(void)
+{
+    /* Lengths that are not multiples of 8 are filled too, and never all zero. */
+    static const uint8_t zero[16];
+    uint8_t a[16], b[16], c[3];
+    td_random_id(a, sizeof(a));
+    td_random_id(b, sizeof(b));
+    ASSERT(memcmp(a, b, sizeof(a)) != 0);
+    for (int i = 0; i < 1000; i++) {
+        td_random_id(c, sizeof(c));
+        ASSERT(memcmp(c, zero, sizeof(c)) != 0);
+    }
+}
+
 static void test_tracestate_and_headers(void)
 {
     ASSERT(td_tracestate_valid("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", 38));
@@ -234,5 +248,5 @@ static void test_engine_inject(void)
 }
 
 TEST_MAIN(TEST(test_parse_format), TEST(test_invalid), TEST(test_later_versions),
-          TEST(test_truncated), TEST(test_new), TEST(test_tracestate_and_headers),
-          TEST(test_engine_inject))
+          TEST(test_truncated), TEST(test_new), TEST(test_random_ids),
+          TEST(test_tracestate_and_headers), TEST(test_engine_inject))

@@ -141,6 +141,7 @@ static int produce_append(produce_ctx *x, const char *topic, td_part *p,
         if (rc)
             break;
         x->appended |= !res->duplicate;
+        broker_trace_batch(q->kc->s->e, topic, pp->index, pp->records + off, bn, res, x->now);
         if (res->duplicate)
             TD_DEBUG("kafka",
                      "produce to %s/%" PRId32 " from %s: a retry of offsets %" PRId64 "..%" PRId64

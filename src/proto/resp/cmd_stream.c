@@ -627,6 +627,8 @@ static int xb_append(rconn *rc, resp_xbatch *xb, size_t from, size_t n, size_t p
     int r = broker_trace_inject(rc->s->e, ev, n, &evs, &traced);
     if (r == 0)
         r = broker_stream_append(xb->s.p, evs, n, now, &req, &ar);
+    if (r == 0)
+        broker_trace_events(xb->s.ref, xb->s.pi, evs, n, &ar, now);
     free(traced);
     free(ev);
     free(hs);
@@ -986,6 +988,8 @@ static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, siz
         r = broker_trace_inject(rc->s->e, &ev, 1, &evs, &traced);
     if (r == 0)
         r = broker_stream_append(s.p, evs, 1, now, &req, &ar);
+    if (r == 0)
+        broker_trace_events(s.ref, s.pi, evs, 1, &ar, now);
     free(traced);
     td_buf_free(&val);
     if (r) {
