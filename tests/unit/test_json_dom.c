@@ -275,8 +275,8 @@ static void test_duplicates(void)
                         len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\"key%d\":%d",
                                                 i ? "," : "", i, i);
                         if (i == again - 1 && again > first && again < n)
-                            len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-                                                    ",\"key%d\":-1", first);
+                            len += (size_t)snprintf(buf + len, sizeof(buf) - len, ",\"key%d\":-1",
+                                                    first);
                     }
                     buf[len++] = '}';
                     for (int i = 0; i < depth; i++)
@@ -408,6 +408,38 @@ static void test_string_windows(void)
             }
 }
 
+/* Reals of 1 to 20 significant digits with exponents around the fast paths' ranges (15 digits
+ * and 10^22 exact in a double; 19 digits and 10^27 in the x87's significand): the same double,
+ * bit for bit, as strtod. */
+static void test_reals_like_strtod(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    char text[64];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int digits = 1 + (int)(x % 20), point = (int)((x >> 8) % (uint64_t)(digits + 1));
+        int exp = (int)((x >> 16) % 61) - 30;
+        size_t n = 0;
+        if ((x >> 24) & 1)
+            text[n++] = '-';
+        uint64_t y = x;
+        for (int d = 0; d < digits; d++) {
+            if (d == point && d > 0)
+                text[n++] = '.';
+            y = y * 6364136223846793005ULL + 1442695040888963407ULL;
+            int digit = (int)((y >> 33) % 10);
+            text[n++] = (char)('0' + (d == 0 && digit == 0 && digits > 1 ? 1 : digit));
+        }
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "e%d", exp);
+        double want = strtod(text, NULL);
+        if (jd_parse(&doc, text, n))
+            TEST_FAIL_("'%s' refused", text);
+        double got = doc.nodes[0].u.d;
+        if (doc.nodes[0].type != JD_REAL || memcmp(&got, &want, sizeof(got)))
+            TEST_FAIL_("'%s': %.17g, strtod %.17g", text, got, want);
+    }
+}
+
 static void test_reuse_and_copy(void)
 {
     /* A large document grows the buffers; trimming frees them; a small one parses after. */
@@ -530,5 +562,5 @@ static void test_cleanup(void)
 }
 
 TEST_MAIN(TEST(test_values), TEST(test_edge_cases), TEST(test_duplicates), TEST(test_depth),
-          TEST(test_string_windows), TEST(test_truncated), TEST(test_reuse_and_copy),
-          TEST(test_validation), TEST(test_threads), TEST(test_cleanup))
+          TEST(test_string_windows), TEST(test_reals_like_strtod), TEST(test_truncated),
+          TEST(test_reuse_and_copy), TEST(test_validation), TEST(test_threads), TEST(test_cleanup))
