@@ -63,7 +63,8 @@ extern "C" {
     XX(21, ESTALE, "stale delivery: the event was redelivered or is done")                         \
     XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")                              \
     XX(23, EAUTH, "authentication failed")                                                         \
-    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")
+    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")                      \
+    XX(25, EVERSION, "wrong expected version")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -257,6 +258,11 @@ typedef struct td_topic_config {
     bool key_schema_validation, value_schema_validation;
     int key_subject_strategy, value_subject_strategy;
     bool schema_validation_full;
+    /* key.index: every event of each partition indexed by key, for reads by key and expected
+     * versions (docs/event-sourcing.md); key.index.memory.bytes: the most memory the index of
+     * a partition's active segment may take (the segment rolls before it would pass it). */
+    bool key_index;
+    int64_t key_index_memory_bytes;
 } td_topic_config;
 
 /* key.subject.name.strategy / value.subject.name.strategy, as Confluent's serializers. */
@@ -374,6 +380,12 @@ typedef struct td_event {
 } td_event;
 
 #define TD_PARTITION_ANY (-1)
+
+/* Versions of an entity stream (docs/event-sourcing.md): the offset of the key's latest event
+ * in its partition, or one of these. */
+#define TD_VERSION_NO_STREAM (-1) /* the key has no event (expected: it must have none) */
+#define TD_VERSION_ANY (-2)       /* expected: no condition */
+#define TD_VERSION_EXISTS (-3)    /* expected: the key has at least one event */
 
 typedef struct td_produce_result {
     int32_t partition;
