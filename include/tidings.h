@@ -413,6 +413,42 @@ int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n
                td_produce_result *results);
 
 /* ---------------------------------------------------------------------------------------------
+ * Entity streams (docs/event-sourcing.md): on a topic with key.index=true, the events of one
+ * key in its partition form a stream whose version is the offset of its latest event
+ * (TD_VERSION_NO_STREAM when it has none).
+ */
+
+/* Where an expected version did not hold: the event (its index in the call), its partition,
+ * and the stream's version found. */
+typedef struct td_version_conflict {
+    size_t index;
+    int32_t partition;
+    int64_t current;
+} td_version_conflict;
+
+/*
+ * td_produce with optimistic concurrency: expected[i] (expected NULL: none) is event i's
+ * condition on its key's stream, checked with the append under the partition's lock: a
+ * version (the offset of the key's latest event), TD_VERSION_NO_STREAM, TD_VERSION_EXISTS or
+ * TD_VERSION_ANY (no condition). Every condition is checked against the versions before the
+ * call's events. The events of one partition are appended all or nothing (they must then fit
+ * one batch: TD_ETOOBIG otherwise); across partitions, each partition is appended in turn, so
+ * a failed condition in one leaves the events of partitions appended before it written (their
+ * results say so). A failed condition: TD_EVERSION, with *conflict (may be NULL) filled and
+ * td_last_error() naming the versions. TD_EUNSUPPORTED for conditions on a topic without
+ * key.index; TD_EINVAL for a condition on an event without a key; td_produce's errors.
+ */
+int td_produce_expect(td_engine *e, const char *topic, const td_event *events,
+                      const int64_t *expected, size_t n, td_produce_result *results,
+                      td_version_conflict *conflict);
+
+/* The version of key's stream (partition TD_PARTITION_ANY: the key's partition by murmur2,
+ * as td_produce routes it), as readers see it. TD_ENOTFOUND for an unknown topic or partition;
+ * TD_EUNSUPPORTED without key.index; TD_EOFFLINE; -errno. */
+int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
+                   int32_t partition, int64_t *version);
+
+/* ---------------------------------------------------------------------------------------------
  * Reading
  */
 typedef struct td_iter td_iter;
@@ -435,6 +471,18 @@ int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t off
  * watermark if there is none). TD_ENOTFOUND, TD_EOFFLINE, -errno of reading the time index. */
 int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                       td_iter **out);
+
+/*
+ * Opens an iterator over the events of one key (its stream) in one partition (TD_PARTITION_ANY:
+ * the key's partition by murmur2), from from_version (an offset: events at or after it;
+ * TD_OFFSET_EARLIEST: from the first), found through the partition's key index without
+ * reading the rest of the partition. td_iter_next returns the key's events in offset order,
+ * and 0 at the high watermark, as for td_iter_open; td_iter_position is the offset after the
+ * last event returned. TD_EUNSUPPORTED when the topic has no key.index (docs/event-sourcing.md);
+ * TD_ENOTFOUND, TD_EINVAL for a negative from_version other than TD_OFFSET_EARLIEST.
+ */
+int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
+                     int32_t partition, int64_t from_version, td_iter **out);
 
 /*
  * Reads the next event into *ev. Returns 1 if an event was read, 0 at the high watermark (call
