@@ -86,15 +86,27 @@ static void kx_free(seg_keys *k)
     }
 }
 
+/* Whether two digests are equal (two loads each, where memcmp would be a call). */
+static inline bool digest_eq(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&a1, a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, b + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 static size_t kx_slot(const kslot *tab, size_t cap, const uint8_t *d)
 {
     size_t i = (size_t)td_load_be64(d) & (cap - 1);
-    while (tab[i].head && memcmp(tab[i].d, d, TD_KEY_DIGEST_LEN))
+    while (tab[i].head && !digest_eq(tab[i].d, d))
         i = (i + 1) & (cap - 1);
     return i;
 }
 
-static int kx_put(seg_keys *k, const uint8_t *d, uint32_t rel)
+/* Makes room for one more key (the table at most 70% full). */
+static int kx_reserve(seg_keys *k)
 {
     if ((k->nkeys + 1) * 10 > k->cap * 7) {
         size_t cap = k->cap * 2;
@@ -108,6 +120,14 @@ static int kx_put(seg_keys *k, const uint8_t *d, uint32_t rel)
         k->tab = tab;
         k->cap = cap;
     }
+    return 0;
+}
+
+static int kx_put(seg_keys *k, const uint8_t *d, uint32_t rel)
+{
+    int rc = kx_reserve(k);
+    if (rc)
+        return rc;
     if (k->n >= UINT32_MAX - 1)
         return TD_ETOOBIG;
     if (td_grow(&k->ent, &k->ecap, k->n, sizeof(*k->ent), 256) != 0)
@@ -132,16 +152,32 @@ static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const ui
         return rc == TD_EAGAIN ? TD_ECORRUPT : rc;
     if ((rc = batch_reader_open(rd, batch, n, MAX_UNCOMPRESSED)) != 0)
         return rc;
+    /* In groups: the digests first, with their slots prefetched (the table is larger than the
+     * caches: a probe is a cache miss, which the group's probes then overlap), then the puts. */
+    enum { GROUP = 32 };
+    uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
+    uint32_t rel[GROUP];
     td_record rec;
-    while ((rc = batch_reader_next(rd, &rec)) == 1) {
-        if (rec.key_null)
-            continue;
-        uint8_t d[TD_KEY_DIGEST_LEN];
-        td_key_digest(rec.key.p, rec.key.n, d);
-        if ((rc = kx_put(k, d, (uint32_t)(rec.offset - base))) != 0)
+    for (;;) {
+        size_t g = 0;
+        while (g < GROUP && (rc = batch_reader_next(rd, &rec)) == 1) {
+            if (rec.key_null)
+                continue;
+            td_key_digest(rec.key.p, rec.key.n, d[g]);
+            rel[g] = (uint32_t)(rec.offset - base);
+            if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
+                return rc;
+            __builtin_prefetch(&k->tab[(size_t)td_load_be64(d[g]) & (k->cap - 1)]);
+            g++;
+        }
+        if (rc < 0)
             return rc;
+        for (size_t i = 0; i < g; i++)
+            if ((rc = kx_put(k, d[i], rel[i])) != 0)
+                return rc;
+        if (g < GROUP)
+            return 0;
     }
-    return rc;
 }
 
 int segkeys_start(td_seg *s)
