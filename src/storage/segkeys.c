@@ -239,7 +239,7 @@ static void kq_put(kq *q, int64_t off)
         return;
     if (q->latest)
         q->last = TD_MAX(q->last, off);
-    else if (q->got < q->max)
+    else if (q->got < q->max && (q->got == 0 || off > q->out[q->got - 1])) /* ascending */
         q->out[q->got++] = off;
 }
 
@@ -412,11 +412,13 @@ static int lower_bound(td_part *p, const kfile *f, const uint8_t *d, uint64_t re
     return 0;
 }
 
-/* Answers q from the file of the segment at base. */
-static int kfile_query(td_part *p, const kfile *f, int64_t base, kq *q)
+/* Answers q from the file of the segment at base, which ends at next (an entry past it, which
+ * only a damaged file whose checksum still matched could hold, is never answered). */
+static int kfile_query(td_part *p, const kfile *f, int64_t base, int64_t next, kq *q)
 {
     int64_t lo_rel = TD_MAX(q->from - base, 0);
-    uint64_t hi_rel = (uint64_t)TD_MIN(TD_MAX(q->below - base, 0), (int64_t)UINT32_MAX + 1);
+    uint64_t hi_rel = (uint64_t)TD_MIN(TD_MAX(TD_MIN(q->below, next) - base, 0),
+                                       (int64_t)UINT32_MAX + 1);
     uint32_t at;
     uint8_t buf[RUN_CHUNK * KX_ENTRY];
     if (q->latest) {
@@ -426,7 +428,8 @@ static int kfile_query(td_part *p, const kfile *f, int64_t base, kq *q)
         rc = td_io_read_all(p->io, f->fd, buf, KX_ENTRY, KX_HEADER + (int64_t)(at - 1) * KX_ENTRY);
         if (rc)
             return rc == TD_EEND ? TD_ECORRUPT : rc;
-        if (memcmp(buf, q->d, TD_KEY_DIGEST_LEN) == 0)
+        if (memcmp(buf, q->d, TD_KEY_DIGEST_LEN) == 0 &&
+            td_load_be32(buf + TD_KEY_DIGEST_LEN) < hi_rel)
             kq_put(q, base + td_load_be32(buf + TD_KEY_DIGEST_LEN));
         return 0;
     }
@@ -520,7 +523,7 @@ static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sea
             s->kx_checked = true;
             pthread_mutex_unlock(&p->mu);
         }
-        rc = kfile_query(p, &f, s->base, q);
+        rc = kfile_query(p, &f, s->base, next, q);
         p->io->close(p->io, f.fd);
         return rc;
     }
