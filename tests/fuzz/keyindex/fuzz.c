@@ -21,6 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[PATH_MAX];
 static int64_t seg_end; /* the first segment's next offset */
 
+static void cleanup(void)
+{
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 static void setup(void)
 {
     td_set_log_level("off"); /* every rebuilt file is logged */
@@ -28,6 +36,7 @@ static void setup(void)
     snprintf(dir, sizeof(dir), "%s/tidings-fuzz-keyindex-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir))
         abort();
+    atexit(cleanup);
     td_topic_config c;
     td_topic_config_init(&c);
     c.key_index = true;
