@@ -14,7 +14,8 @@
  *    "key <ms per entity>", "scan <ms per entity>", "read_ratio <scan / key>" (the issue's
  *    target: >= 100). The scan is timed on BENCH_KEYS_SCANS (2) entities (it reads everything).
  * 2. Appends. The same events appended to two topics, key.index on and off, one batch of
- *    BENCH_KEYS_BATCH (100) events per td_produce, fsync=none, alternating chunks of 100 000
+ *    BENCH_KEYS_BATCH (100) events per td_produce, fsync=none (BENCH_KEYS_FSYNC: another
+ *    policy), alternating chunks of 100 000
  *    events between them so that both see the same machine: "append_on <events/s>",
  *    "append_off <events/s>", "append_cost <1 - on/off>" (the target: <= 10 %).
  * Pages stay cached (the log was just written): the reads compare work, not disk seeks, which
@@ -114,7 +115,6 @@ int main(int argc, char **argv)
     td_engine *e;
     check(td_engine_open(argv[1], &o, &e), "open");
     const td_config_entry on[] = {{"key.index", "true"}, {"fsync", "none"}};
-    const td_config_entry off[] = {{"fsync", "none"}};
     check(td_topic_create(e, "reads", 1, on, 2), "create");
     double t0 = now_s();
     produce_range(e, "reads", 0, events, entities, batch);
@@ -139,8 +139,11 @@ int main(int argc, char **argv)
     printf("key %.3f ms\nscan %.1f ms\nread_ratio %.0f\n", key_ms, scan_ms, scan_ms / key_ms);
 
     long appends = env_long("BENCH_KEYS_APPENDS", 2000000), chunk = 100000;
-    check(td_topic_create(e, "on", 1, on, 2), "create");
-    check(td_topic_create(e, "off", 1, off, 1), "create");
+    const char *fsync = getenv("BENCH_KEYS_FSYNC"); /* the appends' fsync policy */
+    const td_config_entry on2[] = {{"key.index", "true"}, {"fsync", fsync ? fsync : "none"}};
+    const td_config_entry off2[] = {{"fsync", fsync ? fsync : "none"}};
+    check(td_topic_create(e, "on", 1, on2, 2), "create");
+    check(td_topic_create(e, "off", 1, off2, 1), "create");
     double t_on = 0, t_off = 0;
     for (long at = 0; at < appends; at += chunk) {
         long to = at + chunk < appends ? at + chunk : appends;

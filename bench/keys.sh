@@ -5,7 +5,7 @@
 #
 # Usage: bench/keys.sh [DIR]   (default: a fresh directory under ./build/bench-keys)
 # Environment: BENCH_KEYS_EVENTS (10000000), BENCH_KEYS_ENTITIES (100000), BENCH_KEYS_APPENDS
-# (2000000), BENCH_KEYS_BATCH (100), BENCH_ROUNDS (3).
+# (2000000), BENCH_KEYS_BATCH (100), BENCH_KEYS_FSYNC (none), BENCH_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/release/bench_keys
