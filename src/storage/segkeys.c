@@ -534,6 +534,15 @@ static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sea
         rc = kx_rebuild(p, s, size, next, rc, &k);
     else
         rc = kx_build(p, s, size, &k);
+    if (rc == 0 && sealed && !locked) {
+        pthread_mutex_lock(&p->mu);
+        if (s->deleted) { /* retention removed the segment meanwhile: and the file just written */
+            char path[PATH_MAX];
+            seg_path(p, s->base, KEYINDEX_EXT, path, sizeof(path));
+            p->io->unlink(p->io, path);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
     if (rc == 0) {
         kx_query(k, s->base, q);
         kx_free(k);
