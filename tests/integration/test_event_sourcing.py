@@ -76,6 +76,9 @@ def test_read_one_entity(hb):
                          capture_output=True, timeout=10, check=True).stdout
     empty = json.loads(out)
     assert empty["events"] == [] and empty["version"] == "no_stream"
+    # The table read of the same route family: the latest event, from the same index.
+    latest = requests.get(url(hb, "/v1/topics/orders/keys/order-1"), timeout=10).json()
+    assert latest["offset"] == mine[-1]["offset"] and latest["value"] == {"step": 59}
     # Another partition holds none of it.
     other = (part + 1) % 3
     assert read_key(hb, "orders", "order-1", partition=other).json()["events"] == []

@@ -126,6 +126,32 @@ static void test_expected_versions_batch(void)
     test_rmrf(dir);
 }
 
+/* Table reads (td_get_key) on key.index topics come from that index: compacted or not. */
+static void test_table_reads_from_the_key_index(void)
+{
+    char *dir = test_tmpdir("streams");
+    td_engine *e = test_engine_open(dir);
+    const td_config_entry compacted[] = {{"key.index", "true"}, {"cleanup.policy", "compact"}};
+    ASSERT_OK(td_topic_create(e, "plainkeys", 2, keyed, 2));
+    ASSERT_OK(td_topic_create(e, "table", 2, compacted, 2));
+    const char *topics[] = {"plainkeys", "table"};
+    for (int t = 0; t < 2; t++) {
+        td_produce_result r;
+        td_event evs[3] = {ev_of("c-1", "a"), ev_of("c-2", "b"), ev_of("c-1", "c")};
+        ASSERT_OK(td_produce(e, topics[t], evs, 3, NULL));
+        td_event *got;
+        ASSERT_OK(td_get_key(e, topics[t], "c-1", 3, -1, &got));
+        ASSERT_MEM_EQ(got->value, "c", 1);
+        td_event_free(got);
+        td_event tomb = {.key = "c-2", .key_len = 3, .partition = TD_PARTITION_ANY};
+        ASSERT_OK(td_produce(e, topics[t], &tomb, 1, &r));
+        ASSERT_EQ(td_get_key(e, topics[t], "c-2", 3, -1, &got), TD_ENOTFOUND);
+        ASSERT_EQ(td_get_key(e, topics[t], "none", 4, -1, &got), TD_ENOTFOUND);
+    }
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 /* Concurrent commands on one entity, in rounds: every writer with a command left reads the
  * version, then (all at once) appends expecting it; exactly one wins each round, the others get
  * the winner's version and retry their command in the next round. Each event records the version
@@ -241,4 +267,5 @@ static void test_concurrent_writers_lose_no_update(void)
 }
 
 TEST_MAIN(TEST(test_versions_and_key_iterator), TEST(test_expected_versions_batch),
+          TEST(test_table_reads_from_the_key_index),
           TEST(test_concurrent_writers_lose_no_update))
