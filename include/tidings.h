@@ -630,13 +630,14 @@ int td_schema_request(td_engine *e, const char *method, const char *path, const 
 
 /*
  * Table reads (docs/embedded.md#table-reads): the latest event of `key` in a compacted topic
- * (cleanup.policy=compact), answered from the partition's key index, not a scan. partition < 0:
+ * (cleanup.policy=compact) or a key.index topic, answered from the partition's key index, not a
+ * scan. partition < 0:
  * the partition the default partitioner picks for the key (td_partition_for_key), as producers
  * do; otherwise that partition. On success *out is the event (key, value, headers, timestamp,
  * partition, offset), owned by the caller: free it with td_event_free(). TD_ENOTFOUND for an
  * unknown topic or partition, an unknown key, a key whose latest record is a tombstone (a null
- * value), or one whose record retention or compaction removed; TD_EINVAL for a topic that is not
- * compacted; TD_EFULL when the partition's index was dropped because table_index_max_bytes was
+ * value), or one whose record retention or compaction removed; TD_EINVAL for a topic that is
+ * neither compacted nor key.index; TD_EFULL when the partition's index was dropped because table_index_max_bytes was
  * reached; TD_EOFFLINE. A key is compared byte for byte, never only by its digest.
  */
 int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,
