@@ -237,8 +237,8 @@ static int key_record_at(td_iter *it, int64_t off, td_record *rec)
         it->rd_open = false;
         td_range r;
         int rc = part_read(it->part, off, 1, &r);
-        if (rc == TD_EEND)
-            return 0;
+        if (rc == TD_EEND || (rc == TD_ERANGE && off < part_log_start(it->part)))
+            return 0; /* deleted by retention since the index named it */
         if (rc)
             return rc;
         td_buf_reset(&it->buf);
