@@ -8,7 +8,7 @@
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-schema bench-cleaner bench-offsets bench-waiters format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-schema bench-cleaner bench-keys bench-offsets bench-waiters format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 10
@@ -91,6 +91,9 @@ bench-schema: deps-test release
 
 bench-cleaner: release
 	bench/cleaner.sh
+
+bench-keys: release
+	bench/keys.sh
 
 # Offset commit rate; BEFORE=path/to/another/tidings measures it too, in the same run.
 bench-offsets: deps-test release

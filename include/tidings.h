@@ -63,7 +63,8 @@ extern "C" {
     XX(21, ESTALE, "stale delivery: the event was redelivered or is done")                         \
     XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")                              \
     XX(23, EAUTH, "authentication failed")                                                         \
-    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")
+    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")                      \
+    XX(25, EVERSION, "wrong expected version")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -268,6 +269,11 @@ typedef struct td_topic_config {
     bool key_schema_validation, value_schema_validation;
     int key_subject_strategy, value_subject_strategy;
     bool schema_validation_full;
+    /* key.index: every event of each partition indexed by key, for reads by key and expected
+     * versions (docs/event-sourcing.md); key.index.memory.bytes: the most memory the index of
+     * a partition's active segment may take (the segment rolls before it would pass it). */
+    bool key_index;
+    int64_t key_index_memory_bytes;
 } td_topic_config;
 
 /* key.subject.name.strategy / value.subject.name.strategy, as Confluent's serializers. */
@@ -386,6 +392,12 @@ typedef struct td_event {
 
 #define TD_PARTITION_ANY (-1)
 
+/* Versions of an entity stream (docs/event-sourcing.md): the offset of the key's latest event
+ * in its partition, or one of these. */
+#define TD_VERSION_NO_STREAM (-1) /* the key has no event (expected: it must have none) */
+#define TD_VERSION_ANY (-2)       /* expected: no condition */
+#define TD_VERSION_EXISTS (-3)    /* expected: the key has at least one event */
+
 typedef struct td_produce_result {
     int32_t partition;
     int64_t offset;
@@ -412,6 +424,42 @@ int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n
                td_produce_result *results);
 
 /* ---------------------------------------------------------------------------------------------
+ * Entity streams (docs/event-sourcing.md): on a topic with key.index=true, the events of one
+ * key in its partition form a stream whose version is the offset of its latest event
+ * (TD_VERSION_NO_STREAM when it has none).
+ */
+
+/* Where an expected version did not hold: the event (its index in the call), its partition,
+ * and the stream's version found. */
+typedef struct td_version_conflict {
+    size_t index;
+    int32_t partition;
+    int64_t current;
+} td_version_conflict;
+
+/*
+ * td_produce with optimistic concurrency: expected[i] (expected NULL: none) is event i's
+ * condition on its key's stream, checked with the append under the partition's lock: a
+ * version (the offset of the key's latest event), TD_VERSION_NO_STREAM, TD_VERSION_EXISTS or
+ * TD_VERSION_ANY (no condition). Every condition is checked against the versions before the
+ * call's events. The events of one partition are appended all or nothing (they must then fit
+ * one batch: TD_ETOOBIG otherwise); across partitions, each partition is appended in turn, so
+ * a failed condition in one leaves the events of partitions appended before it written (their
+ * results say so). A failed condition: TD_EVERSION, with *conflict (may be NULL) filled and
+ * td_last_error() naming the versions. TD_EUNSUPPORTED for conditions on a topic without
+ * key.index; TD_EINVAL for a condition on an event without a key; td_produce's errors.
+ */
+int td_produce_expect(td_engine *e, const char *topic, const td_event *events,
+                      const int64_t *expected, size_t n, td_produce_result *results,
+                      td_version_conflict *conflict);
+
+/* The version of key's stream (partition TD_PARTITION_ANY: the key's partition by murmur2,
+ * as td_produce routes it), as readers see it. TD_ENOTFOUND for an unknown topic or partition;
+ * TD_EUNSUPPORTED without key.index; TD_EOFFLINE; -errno. */
+int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
+                   int32_t partition, int64_t *version);
+
+/* ---------------------------------------------------------------------------------------------
  * Reading
  */
 typedef struct td_iter td_iter;
@@ -434,6 +482,18 @@ int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t off
  * watermark if there is none). TD_ENOTFOUND, TD_EOFFLINE, -errno of reading the time index. */
 int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                       td_iter **out);
+
+/*
+ * Opens an iterator over the events of one key (its stream) in one partition (TD_PARTITION_ANY:
+ * the key's partition by murmur2), from from_version (an offset: events at or after it;
+ * TD_OFFSET_EARLIEST: from the first), found through the partition's key index without
+ * reading the rest of the partition. td_iter_next returns the key's events in offset order,
+ * and 0 at the high watermark, as for td_iter_open; td_iter_position is the offset after the
+ * last event returned. TD_EUNSUPPORTED when the topic has no key.index (docs/event-sourcing.md);
+ * TD_ENOTFOUND, TD_EINVAL for a negative from_version other than TD_OFFSET_EARLIEST.
+ */
+int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
+                     int32_t partition, int64_t from_version, td_iter **out);
 
 /*
  * Reads the next event into *ev. Returns 1 if an event was read, 0 at the high watermark (call
@@ -581,13 +641,14 @@ int td_schema_request(td_engine *e, const char *method, const char *path, const 
 
 /*
  * Table reads (docs/embedded.md#table-reads): the latest event of `key` in a compacted topic
- * (cleanup.policy=compact), answered from the partition's key index, not a scan. partition < 0:
+ * (cleanup.policy=compact) or a key.index topic, answered from the partition's key index, not a
+ * scan. partition < 0:
  * the partition the default partitioner picks for the key (td_partition_for_key), as producers
  * do; otherwise that partition. On success *out is the event (key, value, headers, timestamp,
  * partition, offset), owned by the caller: free it with td_event_free(). TD_ENOTFOUND for an
  * unknown topic or partition, an unknown key, a key whose latest record is a tombstone (a null
- * value), or one whose record retention or compaction removed; TD_EINVAL for a topic that is not
- * compacted; TD_EFULL when the partition's index was dropped because table_index_max_bytes was
+ * value), or one whose record retention or compaction removed; TD_EINVAL for a topic that is
+ * neither compacted nor key.index; TD_EFULL when the partition's index was dropped because table_index_max_bytes was
  * reached; TD_EOFFLINE. A key is compared byte for byte, never only by its digest.
  */
 int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,

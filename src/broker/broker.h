@@ -112,6 +112,10 @@ uint64_t broker_users_generation(td_engine *e);
  * the offset to pass to broker_when_durable for each partition it appended to, -1 for the
  * others. Even on failure, partitions with ends[p] >= 0 hold appended events.
  */
+/* broker_produce_nowait with expected versions (td_produce_expect; expected NULL: none). */
+int broker_produce_expect_nowait(td_topic_ref *t, const td_event *events,
+                                 const int64_t *expected, size_t n, td_produce_result *results,
+                                 int64_t *ends, td_version_conflict *conflict);
 int broker_produce_nowait(td_topic_ref *t, const td_event *events, size_t n,
                           td_produce_result *results, int64_t *ends);
 

@@ -804,20 +804,42 @@ static size_t record_bound(const td_event *ev)
  * t. Fills results (may be NULL) and, per partition it appended to, ends[p] = the end offset to
  * wait for (others -1; ends has nparts entries).
  */
+/* The expectations of the events of one partition's batch grp[from..to) (order: their indexes
+ * in the call), into req (keys has room for them); TD_EINVAL for one without a key. */
+static int expect_group(const td_event *grp, const size_t *order, size_t from, size_t to,
+                        const int64_t *expected, part_expect *req)
+{
+    req->n = 0;
+    for (size_t j = from; j < to; j++) {
+        int64_t x = expected[order[j]];
+        if (x == TD_VERSION_ANY)
+            continue;
+        if (x < TD_VERSION_EXISTS)
+            return td_fail(TD_EINVAL, "event %zu: %" PRId64 " is not an expected version",
+                           order[j], x);
+        if (!grp[j].key)
+            return td_fail(TD_EINVAL, "event %zu: an expected version needs a key", order[j]);
+        req->keys[req->n++] = (part_expect_key){grp[j].key, grp[j].key_len, x, 0, 0};
+    }
+    return 0;
+}
+
 static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td_event *events,
-                          size_t n, td_produce_result *results, int64_t *ends)
+                          const int64_t *expected, size_t n, td_produce_result *results,
+                          int64_t *ends, td_version_conflict *conflict)
 {
     int32_t *pidx = malloc(n * sizeof(*pidx));
     td_event *grp = malloc(n * sizeof(*grp));
     size_t *order = malloc(n * sizeof(*order));
     bool *done_parts = calloc((size_t)nparts, sizeof(bool));
+    part_expect req = {expected ? malloc(n * sizeof(part_expect_key)) : NULL, 0, 0, 0};
     td_buf b;
     td_buf_init(&b);
     void *traced = NULL; /* the events with a traceparent injected (trace.inject), if any */
     int rc = 0;
     for (int32_t p = 0; p < nparts; p++)
         ends[p] = -1;
-    if (!pidx || !grp || !order || !done_parts ||
+    if (!pidx || !grp || !order || !done_parts || (expected && !req.keys) ||
         broker_trace_inject(t->engine, events, n, &events, &traced) != 0) {
         rc = -ENOMEM;
         goto out;
@@ -863,6 +885,16 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             size_t bytes = TD_BATCH_HEADER_SIZE + record_bound(&grp[from]);
             for (to = from + 1; to < k && bytes + record_bound(&grp[to]) <= max_batch; to++)
                 bytes += record_bound(&grp[to]);
+            if (expected && (rc = expect_group(grp, order, from, k, expected, &req)) != 0)
+                break;
+            if (expected && req.n && to < k) {
+                rc = td_fail(TD_ETOOBIG,
+                             "the events for partition %" PRId32 " of topic '%s' carry expected "
+                             "versions and are appended all or nothing, as one batch: together "
+                             "they exceed max.message.bytes (%zu)",
+                             p, t->name, max_batch);
+                break;
+            }
             td_batch_encode_opts o;
             batch_encode_opts_init(&o);
             o.timestamp_type = ts_type;
@@ -870,7 +902,19 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             if ((rc = batch_encode(&b, &o, grp + from, to - from)) != 0)
                 break;
             td_append_result ar;
-            rc = part_append_unchecked(parts[p], b.p, b.len, now, &ar); /* just encoded */
+            if (expected && req.n)
+                rc = part_append_expect(parts[p], b.p, b.len, now, &ar, &req);
+            else
+                rc = part_append_unchecked(parts[p], b.p, b.len, now, &ar); /* just encoded */
+            if (rc == TD_EVERSION && conflict) {
+                /* req.keys[req.failed] is the failed one's: find its event. */
+                size_t seen = 0;
+                for (size_t j = from; j < to; j++)
+                    if (expected[order[j]] != TD_VERSION_ANY && seen++ == req.failed)
+                        conflict->index = order[j];
+                conflict->partition = p;
+                conflict->current = req.keys[req.failed].current;
+            }
             if (rc)
                 break;
             for (size_t j = from; results && j < to; j++)
@@ -888,11 +932,19 @@ out:
     free(grp);
     free(order);
     free(done_parts);
+    free(req.keys);
     return rc;
 }
 
 int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n,
                td_produce_result *results)
+{
+    return td_produce_expect(e, topic, events, NULL, n, results, NULL);
+}
+
+int td_produce_expect(td_engine *e, const char *topic, const td_event *events,
+                      const int64_t *expected, size_t n, td_produce_result *results,
+                      td_version_conflict *conflict)
 {
     td_error_clear();
     if (n == 0)
@@ -912,7 +964,7 @@ int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n
     else if (!ends)
         rc = -ENOMEM;
     else
-        rc = produce_append(t, t->nparts, t->parts, events, n, results, ends);
+        rc = produce_append(t, t->nparts, t->parts, events, expected, n, results, ends, conflict);
     /* Wait for durability after all appends, so partitions of one call share the wait; also
      * for what a failed call did append. */
     for (int32_t p = 0; t && ends && p < t->nparts; p++) {
@@ -1087,6 +1139,13 @@ struct flush_req {
 int broker_produce_nowait(td_topic_ref *r, const td_event *events, size_t n,
                           td_produce_result *results, int64_t *ends)
 {
+    return broker_produce_expect_nowait(r, events, NULL, n, results, ends, NULL);
+}
+
+int broker_produce_expect_nowait(td_topic_ref *r, const td_event *events,
+                                 const int64_t *expected, size_t n, td_produce_result *results,
+                                 int64_t *ends, td_version_conflict *conflict)
+{
     td_error_clear();
     for (size_t i = 0; results && i < n; i++)
         results[i] = (td_produce_result){-1, -1};
@@ -1100,7 +1159,8 @@ int broker_produce_nowait(td_topic_ref *r, const td_event *events, size_t n,
     if (rc)
         return rc;
     /* Routed over the partitions the reference knows (added ones are used by the next). */
-    return produce_append(r->t, r->nparts, r->parts, events, n, results, ends);
+    return produce_append(r->t, r->nparts, r->parts, events, expected, n, results, ends,
+                          conflict);
 }
 
 int broker_when_durable(td_topic_ref *r, int32_t partition, int64_t end, td_durable_cb cb,

@@ -8,6 +8,11 @@
  * reference on the topic, not a lock, so producers and administration go on while it reads. Control
  * batches (transaction markers) are skipped. The position advances past every batch it passes, so
  * an iterator never stalls on a batch that holds no records for it.
+ *
+ * A key's iterator (td_iter_open_key) asks the partition's key index (part_key_offsets) for the
+ * offsets of the key's next events, KEY_OFFSETS at a time, and reads the batch holding each one
+ * (part_read of that offset), keeping it while the next offsets fall in it. The keys themselves
+ * are compared, so that a digest collision in the index never answers another key's event.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +24,7 @@
 #define FIRST_CHUNK (16u << 10)
 #define READ_CHUNK (1u << 20)
 #define MAX_UNCOMPRESSED (64u << 20)
+#define KEY_OFFSETS 64
 
 struct td_iter {
     td_topic *topic;
@@ -32,6 +38,12 @@ struct td_iter {
     bool rd_open;
     td_header *hdrs;
     size_t hdrs_cap;
+    /* A key's iterator: the key, and the offsets of its next events (offs[ioff..noffs)). */
+    uint8_t *key;
+    size_t key_len;
+    bool by_key;
+    int64_t offs[KEY_OFFSETS];
+    size_t ioff, noffs;
 };
 
 static int iter_new(td_engine *e, const char *topic, int32_t partition, td_iter **it_out)
@@ -135,11 +147,15 @@ static int fill_event(td_iter *it, const td_record *rec, td_event *ev)
     return 0;
 }
 
+static int key_next(td_iter *it, td_event *ev);
+
 int td_iter_next(td_iter *it, td_event *ev)
 {
     td_error_clear();
     if (__atomic_load_n(&it->topic->deleted, __ATOMIC_ACQUIRE))
         return td_fail(TD_ENOTFOUND, "topic '%s' was deleted", it->topic->name);
+    if (it->by_key)
+        return key_next(it, ev);
     for (;;) {
         if (it->rd_open) {
             td_record rec;
@@ -213,10 +229,143 @@ int td_iter_next(td_iter *it, td_event *ev)
     }
 }
 
+/* The record at offset off into *rec, reading its batch unless the open reader is before it
+ * in the same batch: 1, 0 when the offset holds no record (the cleaner removed it), < 0. */
+static int key_record_at(td_iter *it, int64_t off, td_record *rec)
+{
+    if (!it->rd_open || off < it->rd.h.base_offset || off > batch_last_offset(&it->rd.h)) {
+        it->rd_open = false;
+        td_range r;
+        int rc = part_read(it->part, off, 1, &r);
+        if (rc == TD_EEND || (rc == TD_ERANGE && off < part_log_start(it->part)))
+            return 0; /* deleted by retention since the index named it */
+        if (rc)
+            return rc;
+        td_buf_reset(&it->buf);
+        rc = part_range_copy(&r, &it->buf);
+        part_range_release(&r);
+        td_batch_header h;
+        if (rc == 0 && (rc = batch_header_parse(it->buf.p, it->buf.len, &h)) != 0)
+            rc = TD_ECORRUPT;
+        if (rc)
+            return rc;
+        if (h.base_offset > off || (h.attributes & TD_BATCH_ATTR_CONTROL))
+            return 0;
+        td_counter_add(it->topic->m_bytes_out, batch_total_size(&h));
+        if ((rc = batch_reader_open(&it->rd, it->buf.p, batch_total_size(&h), MAX_UNCOMPRESSED)))
+            return td_fail(rc, "partition %s/%" PRId32 ": batch at offset %" PRId64 ": %s",
+                           it->topic->name, it->partition, h.base_offset, td_last_error());
+        it->rd_open = true;
+    }
+    int rc;
+    while ((rc = batch_reader_next(&it->rd, rec)) == 1)
+        if (rec->offset >= off)
+            return rec->offset == off;
+    it->rd_open = false;
+    return rc;
+}
+
+static int key_next(td_iter *it, td_event *ev)
+{
+    for (int guard = 0; guard < 1 << 20; guard++) {
+        if (it->ioff == it->noffs) {
+            it->ioff = 0;
+            int rc = part_key_offsets(it->part, it->key, it->key_len, it->pos, it->offs,
+                                      KEY_OFFSETS, &it->noffs);
+            if (rc)
+                return rc;
+            if (it->noffs == 0)
+                return 0;
+        }
+        int64_t off = it->offs[it->ioff++];
+        td_record rec;
+        int rc = key_record_at(it, off, &rec);
+        if (rc < 0)
+            return rc;
+        it->pos = off + 1;
+        if (rc == 0 || rec.key_null || rec.key.n != it->key_len ||
+            (it->key_len && memcmp(rec.key.p, it->key, it->key_len)))
+            continue; /* removed by the cleaner, or a digest collision */
+        if ((rc = fill_event(it, &rec, ev)) != 0)
+            return rc;
+        td_counter_add(it->topic->m_events_out, 1);
+        return 1;
+    }
+    return 0; /* a bound on the work of one call: call again */
+}
+
+int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
+                     int32_t partition, int64_t from_version, td_iter **out)
+{
+    td_error_clear();
+    if (!e || !topic || !out || (!key && key_len))
+        return td_fail(TD_EINVAL, "td_iter_open_key needs an engine, a topic, a key and out");
+    if (from_version < 0 && from_version != TD_OFFSET_EARLIEST)
+        return td_fail(TD_EINVAL, "from_version must be an offset >= 0 or TD_OFFSET_EARLIEST");
+    if (partition == TD_PARTITION_ANY) {
+        pthread_rwlock_rdlock(&e->lock);
+        td_topic *t = engine_find_locked(e, topic);
+        if (t)
+            partition = td_partition_for_key(key ? key : "", key_len, t->nparts);
+        pthread_rwlock_unlock(&e->lock);
+        if (!t)
+            return td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+    }
+    td_iter *it;
+    int rc = iter_new(e, topic, partition, &it);
+    if (rc)
+        return rc;
+    int64_t v;
+    rc = part_key_version(it->part, key ? key : "", key_len, &v); /* says if there is no index */
+    it->key = malloc(key_len + 1);
+    if (rc == 0 && !it->key)
+        rc = -ENOMEM;
+    if (rc) {
+        td_iter_close(it);
+        return rc;
+    }
+    if (key_len)
+        memcpy(it->key, key, key_len);
+    it->key_len = key_len;
+    it->by_key = true;
+    it->pos = TD_MAX(from_version, 0);
+    *out = it;
+    return 0;
+}
+
+int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
+                   int32_t partition, int64_t *version)
+{
+    td_error_clear();
+    if (!e || !topic || !version || (!key && key_len))
+        return td_fail(TD_EINVAL, "td_key_version needs an engine, a topic, a key and version");
+    if (!key)
+        key = "";
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, topic);
+    int rc = 0;
+    if (!t)
+        rc = td_fail(TD_ENOTFOUND, "topic '%s' does not exist", topic);
+    else if (partition == TD_PARTITION_ANY)
+        partition = td_partition_for_key(key, key_len, t->nparts);
+    td_part *p = NULL;
+    if (rc == 0)
+        rc = engine_part_locked(e, topic, partition, &p);
+    if (rc == 0)
+        topic_ref(t);
+    pthread_rwlock_unlock(&e->lock);
+    if (rc)
+        return rc;
+    rc = part_key_version(p, key, key_len, version);
+    topic_unref(t);
+    return rc;
+}
+
 void td_iter_close(td_iter *it)
 {
     if (!it)
         return;
+    free(it->key);
     batch_reader_free(&it->rd);
     td_buf_free(&it->buf);
     free(it->hdrs);

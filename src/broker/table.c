@@ -35,8 +35,10 @@ void table_part_config(td_engine *e, td_part *p, const td_topic_config *cfg, con
      * under a queue's receive + ack load (a random access into a table of every key ever
      * written, measured with perf under bench/queue.sh), so their index is built only when a
      * table read asks for it (td_get_key). */
-    bool compact =
-        (cfg->cleanup_policy & TD_CLEANUP_COMPACT) != 0 && !label_is_state_topic(label);
+    /* A topic with key.index answers table reads from that index (storage/segkeys.c), which
+     * knows every key's latest event: one index, not two. */
+    bool compact = (cfg->cleanup_policy & TD_CLEANUP_COMPACT) != 0 &&
+                   !label_is_state_topic(label) && !cfg->key_index;
     int rc = part_keys_enable(p, compact ? e->keys : NULL);
     if (rc)
         TD_ERROR("engine", "partition %s: cannot build its key index: %s (%s)", label,
@@ -60,7 +62,7 @@ void td_event_free(td_event *ev)
 
 /* The topic, referenced, and the partition holding key; *compact says whether the topic is. */
 static int find_part(td_engine *e, const char *topic, const void *key, size_t key_len,
-                     int32_t *partition, td_topic **tp, td_part **pp, bool *compact)
+                     int32_t *partition, td_topic **tp, td_part **pp, bool *compact, bool *keyed)
 {
     pthread_rwlock_rdlock(&e->lock);
     td_topic *t = engine_find_locked(e, topic);
@@ -78,6 +80,7 @@ static int find_part(td_engine *e, const char *topic, const void *key, size_t ke
         *pp = t->parts[*partition];
         pthread_mutex_lock(&t->cfg_mu);
         *compact = (t->cfg.cleanup_policy & TD_CLEANUP_COMPACT) != 0;
+        *keyed = t->cfg.key_index;
         pthread_mutex_unlock(&t->cfg_mu);
     }
     pthread_rwlock_unlock(&e->lock);
@@ -95,13 +98,14 @@ int td_get_key(td_engine *e, const char *topic, const void *key, size_t key_len,
         key = "";
     td_topic *t = NULL;
     td_part *p = NULL;
-    bool compact = false;
-    int rc = find_part(e, topic, key, key_len, &partition, &t, &p, &compact);
+    bool compact = false, keyed = false;
+    int rc = find_part(e, topic, key, key_len, &partition, &t, &p, &compact, &keyed);
     if (rc)
         return rc;
-    if (!compact) {
+    if (!compact && !keyed) {
         rc = td_fail(TD_EINVAL,
-                     "topic '%s' is not compacted: reading by key needs cleanup.policy=compact",
+                     "topic '%s' is not compacted: reading by key needs cleanup.policy=compact "
+                     "(or key.index=true)",
                      topic);
         goto out;
     }

@@ -57,6 +57,7 @@
 #include <string.h>
 
 #include "storage/part_int.h"
+#include "storage/segkeys.h"
 
 #define ATTR_DELETE_HORIZON 0x40 /* KIP-534: baseTimestamp holds the delete horizon */
 #define READ_CHUNK (1u << 20)
@@ -648,6 +649,11 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
     ns->created_ms = c->now_ms;
     ns->fd = io->open(io, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int rc = ns->fd < 0 ? ns->fd : 0;
+    pthread_mutex_lock(&p->mu);
+    bool keyed = p->cfg.key_index; /* the new segment's key index follows what it keeps */
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0 && keyed)
+        rc = segkeys_start(ns);
     c->ncands = 0;
     c->g_new_st = c->g_removed = -1;
     int64_t flushed = 0; /* bytes of c->out written to the file so far */
@@ -672,6 +678,8 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
                     rc = td_fail(TD_ETOOBIG, "a cleaned segment outgrew 4 GiB");
                 if (rc == 0)
                     rc = seg_account(ns, &nh, at);
+                if (rc == 0 && ns->kx)
+                    segkeys_add(p, ns, c->out.p + start, added);
                 if (rc == 0 && c->out.len >= READ_CHUNK) {
                     rc = td_io_write_all(io, ns->fd, c->out.p, c->out.len, flushed);
                     flushed += (int64_t)c->out.len;

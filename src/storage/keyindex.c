@@ -338,10 +338,40 @@ static int read_record(td_part *p, int64_t off, part_key_hit *hit)
     return rc < 0 ? rc : TD_ENOTFOUND;
 }
 
+/* The record of key at off (its latest) into hit, if it is still there and not a tombstone. */
+static int hit_at(td_part *p, const void *key, size_t keylen, int64_t off, part_key_hit *hit)
+{
+    int rc;
+    if (off < 0 || off < part_log_start(p))
+        return td_fail(TD_ENOTFOUND, "no record with that key");
+    /* Indexed at append, it may not be durable yet (fsync=always): readers see only what is. */
+    if (off >= part_high_watermark(p) && (rc = part_wait_durable(p, off + 1)) != 0)
+        return rc;
+    rc = read_record(p, off, hit);
+    if (rc == 0 && (hit->rec.key_null || hit->rec.key.n != keylen ||
+                    (keylen && memcmp(hit->rec.key.p, key, keylen))))
+        rc = TD_ENOTFOUND; /* a digest collision: the slot holds another key */
+    if (rc == 0 && hit->rec.value_null)
+        rc = TD_ENOTFOUND; /* a tombstone */
+    if (rc == TD_ENOTFOUND)
+        return td_fail(TD_ENOTFOUND, "no record with that key");
+    return rc;
+}
+
 int part_key_lookup(td_part *p, const void *key, size_t keylen, part_key_hit *hit)
 {
     if (part_offline(p))
         return td_fail(TD_EOFFLINE, "partition %s is offline: %s", p->label, part_offline(p));
+    /* A key.index topic: its index of every event (segkeys.c) knows each key's latest, and
+     * this one is not kept (table.c). */
+    pthread_mutex_lock(&p->mu);
+    bool keyed = p->cfg.key_index;
+    pthread_mutex_unlock(&p->mu);
+    if (keyed) {
+        int64_t v;
+        int rc = part_key_version(p, key, keylen, &v);
+        return rc ? rc : hit_at(p, key, keylen, v, hit);
+    }
     td_keyindex *ki = keys_of(p, false);
     bool enabled = false;
     if (ki) {
@@ -379,20 +409,7 @@ int part_key_lookup(td_part *p, const void *key, size_t keylen, part_key_hit *hi
     pthread_mutex_unlock(&ki->mu);
     if (rc)
         return rc;
-    if (off < 0 || off < part_log_start(p))
-        return td_fail(TD_ENOTFOUND, "no record with that key");
-    /* Indexed at append, it may not be durable yet (fsync=always): readers see only what is. */
-    if (off >= part_high_watermark(p) && (rc = part_wait_durable(p, off + 1)) != 0)
-        return rc;
-    rc = read_record(p, off, hit);
-    if (rc == 0 && (hit->rec.key_null || hit->rec.key.n != keylen ||
-                    (keylen && memcmp(hit->rec.key.p, key, keylen))))
-        rc = TD_ENOTFOUND; /* a digest collision: the slot holds another key */
-    if (rc == 0 && hit->rec.value_null)
-        rc = TD_ENOTFOUND; /* a tombstone */
-    if (rc == TD_ENOTFOUND)
-        return td_fail(TD_ENOTFOUND, "no record with that key");
-    return rc;
+    return hit_at(p, key, keylen, off, hit);
 }
 
 void part_keys_stats(td_part *p, int64_t *keys, int64_t *bytes)

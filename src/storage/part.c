@@ -58,6 +58,7 @@
 
 #include "storage/keyindex.h"
 #include "storage/part_int.h"
+#include "storage/segkeys.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Small helpers
@@ -77,9 +78,9 @@ void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t
 /* Removes a segment's index files, and its log too when `log` is set. */
 void seg_unlink(const td_part *p, int64_t base, bool log)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"}; /* the log first */
+    static const char *const exts[] = {".log", ".index", ".timeindex", KEYINDEX_EXT}; /* log first */
     char path[PATH_MAX];
-    for (size_t k = log ? 0 : 1; k < 3; k++) {
+    for (size_t k = log ? 0 : 1; k < TD_ARRAY_LEN(exts); k++) {
         seg_path(p, base, exts[k], path, sizeof(path));
         p->io->unlink(p->io, path);
     }
@@ -157,6 +158,7 @@ void seg_free(td_seg *s)
         s->part->io->close(s->part->io, s->fd);
     free(s->idx);
     free(s->tidx);
+    segkeys_drop(s);
     free(s);
 }
 
@@ -225,6 +227,8 @@ int seg_write_indexes(td_part *p, td_seg *s)
         rc = write_file_atomic(p, path, b, s->tidx_n * TIDX_ENTRY);
     }
     free(b);
+    if (rc == 0)
+        rc = segkeys_write(p, s); /* key.index: the segment's in-memory key index, if any */
     return rc;
 }
 
@@ -288,7 +292,10 @@ void part_mark_deleted(td_part *p)
 void part_set_config(td_part *p, const td_topic_config *cfg)
 {
     pthread_mutex_lock(&p->mu);
+    bool keyed = p->cfg.key_index;
     p->cfg = *cfg;
+    if (keyed != cfg->key_index && p->nsegs && !p->offline[0] && !p->deleted)
+        segkeys_config_locked(p, cfg->key_index, td_wall_ms());
     __atomic_store_n(&p->has_rules, config_has_rules(cfg), __ATOMIC_RELEASE);
     pthread_mutex_unlock(&p->mu);
 }
@@ -354,30 +361,30 @@ int part_append(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_
 }
 
 static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
-                       part_sid_req *req);
+                       part_sid_req *req, part_expect *ereq);
 
 /* Applies the topic's append-time rules (recompress.c: compression.type and the timestamp
  * bounds) outside the lock, then appends. */
 static int append_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
-                        td_append_result *res, part_sid_req *req)
+                        td_append_result *res, part_sid_req *req, part_expect *ereq)
 {
     /* The common case (no rules) costs one atomic load, not a second trip through the lock. */
     if (!__atomic_load_n(&p->has_rules, __ATOMIC_ACQUIRE))
-        return append_impl(p, batch, n, now_ms, res, req);
+        return append_impl(p, batch, n, now_ms, res, req, ereq);
     batch_rules rules;
     pthread_mutex_lock(&p->mu);
     batch_rules_of(&p->cfg, &rules);
     size_t max_decomp = (size_t)TD_MAX(p->cfg.max_message_bytes, 1 << 20) * 64;
     pthread_mutex_unlock(&p->mu);
     if (!batch_rules_needed(&rules))
-        return append_impl(p, batch, n, now_ms, res, req);
+        return append_impl(p, batch, n, now_ms, res, req, ereq);
     td_buf tmp;
     td_buf_init(&tmp);
     uint8_t *b;
     size_t bn;
     int rc = batch_apply_rules(&rules, batch, n, now_ms, max_decomp, &tmp, &b, &bn);
     if (rc == 0)
-        rc = append_impl(p, b, bn, now_ms, res, req);
+        rc = append_impl(p, b, bn, now_ms, res, req, ereq);
     td_buf_free(&tmp);
     return rc;
 }
@@ -385,17 +392,23 @@ static int append_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
 int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
                           td_append_result *res)
 {
-    return append_ruled(p, batch, n, now_ms, res, NULL);
+    return append_ruled(p, batch, n, now_ms, res, NULL, NULL);
+}
+
+int part_append_expect_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                             td_append_result *res, part_expect *req)
+{
+    return append_ruled(p, batch, n, now_ms, res, NULL, req);
 }
 
 int part_append_sid(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                     part_sid_req *req)
 {
-    return append_ruled(p, batch, n, now_ms, res, req);
+    return append_ruled(p, batch, n, now_ms, res, req, NULL);
 }
 
 static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
-                       part_sid_req *req)
+                       part_sid_req *req, part_expect *ereq)
 {
     td_batch_header h;
     int rc = batch_header_parse(batch, n, &h);
@@ -448,8 +461,10 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     int64_t roll_ms = p->cfg.segment_ms;
     if ((p->cfg.cleanup_policy & TD_CLEANUP_COMPACT) && p->cfg.max_compaction_lag_ms > 0)
         roll_ms = TD_MIN(roll_ms, p->cfg.max_compaction_lag_ms);
+    /* key.index: the active segment's in-memory key index stays within its bound. */
     if (act->size > 0 && (act->size + (int64_t)n > p->cfg.segment_bytes ||
-                          now_ms - act->created_ms >= roll_ms)) {
+                          now_ms - act->created_ms >= roll_ms ||
+                          (act->kx && segkeys_bytes(act) >= p->cfg.key_index_memory_bytes))) {
         if ((rc = roll_locked(p, now_ms)) != 0)
             goto out;
         act = p->segs[p->nsegs - 1];
@@ -460,6 +475,8 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     }
     int64_t base = act->next_offset;
     if ((rc = sid_check_locked(p, req, base, &h)) != 0)
+        goto out;
+    if (ereq && (rc = segkeys_expect_locked(p, ereq)) != 0)
         goto out;
     batch_set_base_offset(batch, base);
     h.base_offset = base;
@@ -480,6 +497,8 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     }
     if ((rc = seg_account(act, &h, act->size)) != 0)
         goto out;
+    if (act->kx)
+        segkeys_add(p, act, batch, n);
     if (req)
         req->got = sid_at_locked(p, base, NULL);
     if (pstate_update(&p->producers, &h, now_ms) != 0)
@@ -567,6 +586,7 @@ int seals_complete_locked(td_part *p)
         } else if (irc == 0) {
             s->owed = false;
             __atomic_sub_fetch(&p->owed_n, 1, __ATOMIC_RELAXED);
+            segkeys_drop(s); /* its key index file is written: lookups read that */
         }
         seg_unref_locked(s);
         if (irc) {

@@ -22,6 +22,7 @@
 #define ADDED_SIZE 28
 #define NODES_FILE "stream-nodes"
 #define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
+#define KEYINDEX_EXT ".keyindex"
 
 typedef struct idx_entry {
     uint32_t rel;
@@ -53,6 +54,11 @@ struct td_seg {
     size_t idx_n, idx_cap;
     tidx_entry *tidx;
     size_t tidx_n, tidx_cap;
+    /* key.index (segkeys.c): the segment's key index in memory, while it is the active segment
+     * or its index file is owed (NULL otherwise; changed under part->mu); kx_checked: its
+     * index file's checksum was verified (under part->mu). */
+    struct seg_keys *kx;
+    bool kx_checked;
 };
 
 typedef struct sanchor {
@@ -163,6 +169,9 @@ size_t anchors_upto(const td_part *p, int64_t off);
 int anchors_push(td_part *p, int64_t off, td_sid id);
 int anchors_rewrite_locked(td_part *p);
 
+/* part_append_expect's append, after its reads outside the lock (segkeys.c). */
+int part_append_expect_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                             td_append_result *res, part_expect *req);
 /* Whether a configuration has append-time rules (batch_rules_needed). */
 int config_has_rules(const td_topic_config *cfg);
 /* 0, or the offline error with its reason when the partition is offline. */

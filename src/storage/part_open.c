@@ -14,6 +14,7 @@
 
 #include "storage/keyindex.h"
 #include "storage/part_int.h"
+#include "storage/segkeys.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Recovery
@@ -182,8 +183,10 @@ out:
 void owe_indexes(td_part *p, td_seg *s)
 {
     int rc = seg_write_indexes(p, s);
-    if (rc == 0)
+    if (rc == 0) {
+        segkeys_drop(s);
         return;
+    }
     TD_WARN("storage", "partition %s: cannot write the indexes of segment %020" PRId64
             " yet: %s", p->label, s->base, td_strerror(rc));
     s->owed = s->synced = true;
@@ -350,6 +353,9 @@ int seg_create(td_part *p, int64_t base, int64_t now_ms)
         rc = p->io->sync_dir(p->io, p->dir);
     if (rc == 0)
         rc = segs_push(p, s);
+    if (rc == 0 && p->cfg.key_index && segkeys_start(s) != 0)
+        TD_WARN("storage", "partition %s: no memory for the key index of a new segment: reads "
+                           "by key read its log", p->label);
     if (rc) {
         seg_free(s);
         return td_fail(rc, "cannot create segment %s: %s", path, td_strerror(rc));
@@ -661,6 +667,8 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     if (!p->offline[0] && (rc = load_producers(p, lc.snaps, lc.nsnaps)) != 0)
         goto fail;
     p->first_dirty = TD_MIN(read_offset_file(p, CLEANER_CHECKPOINT_FILE), p->log_end);
+    if ((rc = segkeys_open(p)) != 0)
+        goto fail;
     free(lc.snaps);
     *out = p;
     return 0;

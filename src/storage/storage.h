@@ -153,6 +153,46 @@ typedef struct part_sid_req {
 int part_append_sid(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                     part_sid_req *req);
 
+/*
+ * Entity streams (docs/event-sourcing.md; segkeys.c): with the topic's key.index, every event
+ * of a partition is indexed by its key, per segment (B.keyindex). A key's stream in a partition
+ * is its events there; its version is the offset of its latest event (TD_VERSION_NO_STREAM, -1,
+ * when it has none left: never written, or all deleted by retention or DeleteRecords).
+ *
+ * part_key_version: the version as readers see it (below the high watermark).
+ * part_key_offsets: the offsets of the key's events at or after `from` (and the log start),
+ * below the high watermark, ascending, at most max of them into out (*got). The index compares
+ * 128-bit digests (td_key_digest): a reader of the events compares the keys themselves.
+ * Both: TD_EUNSUPPORTED when the topic has no key.index; TD_EOFFLINE; -errno of the reads.
+ */
+int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *version);
+int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
+                     size_t max, size_t *got);
+
+/*
+ * Conditional append: part_append_unchecked, once every expectation holds, checked with the
+ * append under the partition's lock (the batch is written whole or not at all). expected is a
+ * version (>= 0), TD_VERSION_NO_STREAM, TD_VERSION_EXISTS or TD_VERSION_ANY; every key is
+ * checked against its version before this batch. A mismatch: TD_EVERSION, nothing written,
+ * req->failed the index of the first failed expectation and its `current` the version found.
+ * TD_EUNSUPPORTED when the topic has no key.index.
+ */
+typedef struct part_expect_key {
+    const void *key;
+    size_t key_len;
+    int64_t expected;
+    int64_t current; /* out: the version found (on a mismatch) */
+    int64_t pre;     /* internal: the version below pre_upto, found before the lock */
+} part_expect_key;
+typedef struct part_expect {
+    part_expect_key *keys;
+    size_t n;
+    size_t failed; /* out */
+    int64_t pre_upto; /* internal */
+} part_expect;
+int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                       td_append_result *res, part_expect *req);
+
 /* The ID of the record at offset (TD_ERANGE past the log end or below the first segment);
  * run_end (may be NULL) gets the last offset o whose ID is (id.ms, id.seq + (o - offset)). */
 int part_stream_id(td_part *p, int64_t offset, td_sid *id, int64_t *run_end);

@@ -85,6 +85,13 @@ static const key_def defs[] = {
     {"fsync", K_FSYNC, 0, 0, 0, "always, none or interval:<ms> with ms >= 1", TCT_STRING,
      "When appends are fsynced: always (before they are acknowledged or visible), "
      "interval:<ms>, or none; a tidings setting."},
+    {"key.index", K_BOOL, F(key_index), 0, 0, "true or false", TCT_BOOLEAN,
+     "Every event indexed by key on disk, for reads of one key's events and expected versions "
+     "(docs/event-sourcing.md); a tidings setting."},
+    {"key.index.memory.bytes", K_I64, F(key_index_memory_bytes), 65536, LMAX, ">= 65536",
+     TCT_LONG,
+     "The most memory the key index of a partition's active segment may take; the segment "
+     "rolls before it would pass it. A tidings setting."},
     {"max.message.bytes", K_I32, F(max_message_bytes), 0, INT32_MAX, "from 0 to 2147483647",
      TCT_INT, "The largest record batch the topic accepts."},
     {"message.timestamp.type", K_TSTYPE, 0, 0, 0, "CreateTime or LogAppendTime", TCT_STRING,
@@ -238,6 +245,7 @@ void td_topic_config_init(td_topic_config *c)
     c->index_interval_bytes = 4096;
     c->segment_index_bytes = 10485760;
     c->min_cleanable_dirty_ratio = 0.5;
+    c->key_index_memory_bytes = 16 << 20;
     c->message_downconversion_enable = true;
     snprintf(c->message_format_version, sizeof(c->message_format_version), "3.0-IV1");
 }

@@ -76,6 +76,10 @@ def prepared_broker(data):
     http_json(b, "POST", "/v1/topics", {"name": "table", "partitions": 2,
                                         "config": {"cleanup.policy": "compact"}})
     http_json(b, "POST", "/v1/topics/table/events", events + [{"key": "k1", "value": None}])
+    # A key.index topic for entity streams (keys/{key}/events, expected_version).
+    http_json(b, "POST", "/v1/topics", {"name": "es", "partitions": 2,
+                                        "config": {"key.index": "true"}})
+    http_json(b, "POST", "/v1/topics/es/events", events)
     # A queue group that dead-letters at the first nack, and dead letters to redrive.
     http_json(b, "PUT", "/v1/queues/q", {"topic": "orders", "max_deliveries": 1})
     got = http_json(b, "POST", "/v1/queues/q/receive", {"max": 3})[1]["events"]

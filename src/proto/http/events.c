@@ -40,6 +40,7 @@ typedef struct hproduce {
     td_event *events;
     td_produce_result *results;
     bool *json_value; /* event i's value was given as `value` (JSON), not as text or base64 */
+    int64_t *expected; /* event i's expected_version (keys.c); NULL when no event has one */
     size_t n;
     int pending; /* atomic: durability callbacks outstanding, plus the handler's hold */
     int rc;      /* atomic: the first failure */
@@ -185,9 +186,9 @@ static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int 
 static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value,
                        int idx)
 {
-    static const char *const allowed[] = {"key",        "key_b64",   "value",
-                                          "value_text", "value_b64", "headers",
-                                          "partition",  "timestamp", NULL};
+    static const char *const allowed[] = {"key",       "key_b64",   "value",     "value_text",
+                                          "value_b64", "headers",   "partition", "timestamp",
+                                          "expected_version", NULL};
     char msg[200];
     if (!json_is_object(ev)) {
         snprintf(msg, sizeof(msg), "event %d must be an object", idx);
@@ -298,7 +299,8 @@ static bool read_events(hconn *hc, hproduce *op)
         bool ok = op->events && op->results && op->json_value;
         if (!ok)
             http_respond_error(hc, 500, "internal", "out of memory");
-        ok = ok && read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0);
+        ok = ok && read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0) &&
+             http_expected_version(hc, &op->arena, b, 0, 1, &op->expected);
         json_decref(b);
         return ok;
     }
@@ -328,7 +330,8 @@ static bool read_events(hconn *hc, hproduce *op)
         http_json_array_next(&it, &elem, &cost);
         json_t *ev = http_json_parse(hc, elem, JSON_DECODE_ANY);
         bool ok =
-            ev && read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i);
+            ev && read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) &&
+            http_expected_version(hc, &op->arena, ev, i, op->n, &op->expected);
         json_decref(ev);
         if (!ok)
             return false;
@@ -433,13 +436,19 @@ static void events_produce(hconn *hc, const char *topic)
         http_respond_error(hc, 500, "internal", "out of memory");
         goto fail;
     }
-    rc = broker_produce_nowait(op->ref, op->events, n, op->results, ends);
+    td_version_conflict conflict;
+    rc = broker_produce_expect_nowait(op->ref, op->events, op->expected, n, op->results, ends,
+                                      &conflict);
     if (rc) {
         /* What was appended before the failure is synced like any append. */
         for (int32_t p = 0; p < nparts; p++)
             if (ends[p] >= 0)
                 broker_when_durable(op->ref, p, ends[p], NULL, NULL);
-        if (rc == TD_EFULL) /* the only TD_EFULL of an append (docs/http-api.md) */
+        if (rc == TD_EVERSION) /* an expected version did not hold (keys.c) */
+            http_respond_wrong_version(hc, op->events, op->expected, op->results, n, &conflict);
+        else if (rc == TD_EUNSUPPORTED && op->expected) /* the topic has no key.index */
+            http_respond_error(hc, 400, "no_key_index", td_last_error());
+        else if (rc == TD_EFULL) /* the only TD_EFULL of an append (docs/http-api.md) */
             http_respond_error(hc, 409, "stream_exhausted",
                                "The stream has exhausted the last possible ID "
                                "(18446744073709551615-18446744073709551615): the partition takes "

@@ -119,6 +119,15 @@ bool http_route_registry(hconn *hc);
 void http_route_events(hconn *hc, const char *topic);
 /* GET /v1/topics/{topic}/keys/{key}: a table read (keys.c). */
 void http_route_key(hconn *hc, const char *topic, const char *key, size_t key_len);
+/* keys.c: entity streams (docs/event-sourcing.md). GET /v1/topics/{t}/keys/{key}/events; the
+ * "expected_version" of event idx of n in a produce (*expected allocated in a at the first
+ * one; false after answering 400); the 409 of a failed expectation. */
+void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t key_len);
+bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_t n,
+                           int64_t **expected);
+void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t *expected,
+                                const td_produce_result *results, size_t n,
+                                const td_version_conflict *c);
 
 /* subscribe.c: GET /v1/subscribe (Server-Sent Events). */
 void http_route_subscribe(hconn *hc);

@@ -1,10 +1,17 @@
 /*
- * keys.c: table reads over HTTP (docs/http-api.md#read-a-key):
+ * keys.c: reads by key over HTTP (docs/http-api.md#read-a-key, docs/event-sourcing.md):
  *   GET /v1/topics/{topic}/keys/{key}[?partition=N][&values=json|string]
- * The latest event of a key in a compacted topic, from the partition's key index (td_get_key),
- * in the JSON shape of the consume routes. 404 for an unknown key or a tombstone, 400 for a
- * topic that is not compacted, 503 when the index was dropped for lack of memory
- * (table.index.max.bytes). Authorization: Read on the topic (authz.c), as consuming.
+ *       The latest event of a key in a compacted topic, from the partition's key index
+ *       (td_get_key), in the JSON shape of the consume routes. 404 for an unknown key or a
+ *       tombstone, 400 for a topic that is not compacted, 503 when the index was dropped for
+ *       lack of memory (table.index.max.bytes).
+ *   GET /v1/topics/{topic}/keys/{key}/events[?partition=N][&from_version=V][&limit=L][&values=]
+ *       The key's stream on a key.index topic (td_iter_open_key): its events from version V
+ *       (an offset, inclusive; default 0), at most L, with the stream's version and the
+ *       from_version of the next page. 400 no_key_index without key.index.
+ * Authorization: Read on the topic (authz.c), as consuming.
+ * And the produce's expected versions (events.c calls these): "expected_version" per event,
+ * "any", "no_stream", "exists" or an offset; a mismatch answers 409 wrong_expected_version.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,6 +20,183 @@
 
 #include "broker/broker.h"
 #include "proto/http/http_int.h"
+
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 10000
+
+/* An optional integer query parameter in [lo, hi]: 1 (in *out), 0 when absent, -1 after
+ * answering 400. */
+static int query_i64(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    char buf[32], msg[200];
+    int h = http_query_get(hc->req.query, name, buf, sizeof(buf));
+    if (h == 0)
+        return 0;
+    char *end = NULL;
+    long long v = h > 0 ? strtoll(buf, &end, 10) : 0;
+    if (h < 0 || !buf[0] || *end || v < lo || v > hi) {
+        snprintf(msg, sizeof(msg),
+                 "query parameter '%s' must be an integer from %" PRId64 " to %" PRId64, name, lo,
+                 hi);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+/* A stream's version as JSON: the offset, or "no_stream". */
+static json_t *version_json(int64_t v)
+{
+    return v >= 0 ? json_integer(v) : json_string("no_stream");
+}
+
+static void respond_key_error(hconn *hc, int rc)
+{
+    if (rc == TD_EUNSUPPORTED)
+        return http_respond_error(hc, 400, "no_key_index", td_last_error());
+    http_respond_td_error(hc, rc);
+}
+
+void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t key_len)
+{
+    if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
+        return http_respond_method_not_allowed(hc, "GET, HEAD");
+    int64_t partition = TD_PARTITION_ANY, from = 0, limit = DEFAULT_LIMIT;
+    bool values_json;
+    if (query_i64(hc, "partition", 0, INT32_MAX, &partition) < 0 ||
+        query_i64(hc, "from_version", 0, INT64_MAX, &from) < 0 ||
+        query_i64(hc, "limit", 1, MAX_LIMIT, &limit) < 0 || !http_values_param(hc, &values_json))
+        return;
+    td_engine *e = hc->s->e;
+    if (partition == TD_PARTITION_ANY) {
+        td_topic_info info;
+        int rc = td_topic_describe(e, topic, &info);
+        if (rc)
+            return http_respond_td_error(hc, rc);
+        partition = td_partition_for_key(key, key_len, info.partitions);
+    }
+    int64_t version;
+    td_iter *it = NULL;
+    int rc = td_key_version(e, topic, key, key_len, (int32_t)partition, &version);
+    if (rc == 0)
+        rc = td_iter_open_key(e, topic, key, key_len, (int32_t)partition, from, &it);
+    if (rc)
+        return respond_key_error(hc, rc);
+    json_t *events = json_array();
+    td_event ev;
+    for (int64_t n = 0; n < limit && (rc = td_iter_next(it, &ev)) == 1; n++) {
+        json_array_append_new(events, http_event_json(e, NULL, &ev, values_json));
+        version = TD_MAX(version, ev.offset); /* appended since the version was read */
+    }
+    int64_t next = td_iter_position(it);
+    td_iter_close(it);
+    if (rc < 0) {
+        json_decref(events);
+        return http_respond_td_error(hc, rc);
+    }
+    http_respond_json(hc, 200,
+                      json_pack("{s:i,s:o,s:o,s:I}", "partition", (int)partition, "version",
+                                version_json(version), "events", events, "next_version",
+                                (json_int_t)next),
+                      NULL);
+}
+
+bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_t n,
+                           int64_t **expected)
+{
+    json_t *x = json_object_get(ev, "expected_version");
+    if (!x)
+        return true;
+    int64_t v = -100;
+    if (json_is_integer(x) && json_integer_value(x) >= 0)
+        v = json_integer_value(x);
+    else if (json_is_string(x) && !strcmp(json_string_value(x), "any"))
+        v = TD_VERSION_ANY;
+    else if (json_is_string(x) && !strcmp(json_string_value(x), "no_stream"))
+        v = TD_VERSION_NO_STREAM;
+    else if (json_is_string(x) && !strcmp(json_string_value(x), "exists"))
+        v = TD_VERSION_EXISTS;
+    if (v == -100) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "event %zu: expected_version must be \"any\", \"no_stream\", \"exists\" or "
+                 "an offset (an integer >= 0)", idx);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    if (!*expected) {
+        if (!(*expected = td_arena_alloc(a, n * sizeof(**expected)))) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            (*expected)[i] = TD_VERSION_ANY;
+    }
+    (*expected)[idx] = v;
+    return true;
+}
+
+/* A version as text: the offset, or the name of a special value. */
+static const char *version_text(int64_t v, char *buf, size_t n)
+{
+    if (v == TD_VERSION_NO_STREAM)
+        return "no_stream";
+    if (v == TD_VERSION_EXISTS)
+        return "exists";
+    if (v == TD_VERSION_ANY)
+        return "any";
+    snprintf(buf, n, "%" PRId64, v);
+    return buf;
+}
+
+void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t *expected,
+                                const td_produce_result *results, size_t n,
+                                const td_version_conflict *c)
+{
+    char msg[600], xb[24], cb[24], why[100];
+    const td_event *ev = &events[c->index];
+    snprintf(why, sizeof(why), "expected version %s, but the stream's version is %s",
+             version_text(expected[c->index], xb, sizeof(xb)),
+             version_text(c->current, cb, sizeof(cb)));
+    json_t *err = json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version",
+                            "status", 409, "index", (json_int_t)c->index, "partition",
+                            (int)c->partition, "expected_version",
+                            expected[c->index] == TD_VERSION_EXISTS ? json_string("exists")
+                                                                     : version_json(
+                                                                           expected[c->index]),
+                            "current_version", version_json(c->current));
+    json_t *k = json_stringn(ev->key, ev->key_len); /* NULL unless valid UTF-8 */
+    if (!k) {
+        td_buf b;
+        td_buf_init(&b);
+        if (td_base64_encode(&b, ev->key, ev->key_len) == 0)
+            json_object_set_new(err, "key_b64", json_stringn((const char *)b.p, b.len));
+        td_buf_free(&b);
+    } else {
+        json_object_set_new(err, "key", k);
+    }
+    if (k && ev->key_len <= 200)
+        snprintf(msg, sizeof(msg), "event %zu: key '%.*s': %s", c->index, (int)ev->key_len,
+                 (const char *)ev->key, why);
+    else
+        snprintf(msg, sizeof(msg), "event %zu: %s", c->index, why);
+    json_object_set_new(err, "message", json_string(msg));
+    json_t *body = json_pack("{s:o}", "error", err);
+    /* Events of partitions appended before the failed one are written (only each partition is
+     * all or nothing): say which. */
+    bool any = false;
+    for (size_t i = 0; i < n; i++)
+        any = any || results[i].offset >= 0;
+    if (any) {
+        json_t *offs = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(offs, json_pack("{s:i,s:I}", "partition", results[i].partition,
+                                                  "offset", (json_int_t)results[i].offset));
+        json_object_set_new(body, "offsets", offs);
+    }
+    http_respond_json(hc, 409, body, NULL);
+}
 
 void http_route_key(hconn *hc, const char *topic, const char *key, size_t key_len)
 {

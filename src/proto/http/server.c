@@ -313,6 +313,9 @@ static int http_status_of(int rc, const char **code)
     case TD_ENOKEY:
         *code = "invalid_record"; /* a record without a key, for a compacted topic */
         return 400;
+    case TD_EVERSION:
+        *code = "wrong_expected_version";
+        return 409;
     case TD_EOFFLINE:
         *code = "partition_offline";
         return 503;

@@ -1,0 +1,793 @@
+/*
+ * segkeys.c: the key index of topics with key.index (docs/storage.md "Key index files";
+ * docs/event-sourcing.md): every keyed event of a partition, by the 128-bit digest of its key
+ * (td_key_digest, as the compacted topics' latest-offset index uses), one index per segment.
+ *
+ * In memory, for the active segment (and a sealed one until its index file is written): an
+ * open-addressing table (linear probing, at most 70% full) of the keys' digests, each with the
+ * newest of its entries; the entries (the relative offset and the entry before it of the same
+ * key) in append order. A key's events in the segment are its chain, newest first. The table
+ * grows by doubling; the partition rolls its active segment before this memory would pass
+ * key.index.memory.bytes.
+ *
+ * On disk, B.keyindex, written with the segment's other index files when its seal is paid
+ * (tmp + fsync + rename), and at close for the active segment:
+ *   header (20 bytes): "TDKX", version (u32 BE, 1), entry count (u32 BE), the segment's end
+ *          relative to its base (u32 BE: next offset - base), CRC-32C of the entries (u32 BE)
+ *   entries (20 bytes): digest (16 bytes), relative offset (u32 BE); sorted by digest, then
+ *          offset, so that a key's events in the segment are one run found by binary search.
+ * A lookup reads O(log n) entries of each segment it visits and then the key's run, never the
+ * log. At open, each sealed segment's file is checked (header, size, end matching the segment);
+ * its checksum is verified at its first lookup. A file missing, torn, stale or corrupt is
+ * rebuilt from the segment's log, at open or by the lookup that finds it so; the active
+ * segment's index is always built from its log at open (recovery has just read it).
+ *
+ * Versions: the offset of a key's latest event, found newest segment first. The conditional
+ * append finds the version in the segments without an in-memory index before it takes the
+ * partition's lock (their files do not change but by the cleaner, which keeps every key's
+ * latest event), and the rest, in memory, under it, with the append.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/segkeys.h"
+
+#define KX_MAGIC "TDKX"
+#define KX_VERSION 1
+#define KX_HEADER 20
+#define KX_ENTRY 20
+#define KX_FIRST_CAP 64
+#define MAX_UNCOMPRESSED (64u << 20)
+#define RUN_CHUNK 256 /* entries read at once along a key's run */
+
+typedef struct kslot {
+    uint8_t d[TD_KEY_DIGEST_LEN];
+    uint32_t head; /* 1 + index of the key's newest entry; 0: an empty slot */
+} kslot;
+
+typedef struct kent {
+    uint32_t rel;
+    uint32_t prev; /* 1 + index of the key's entry before, 0: none */
+} kent;
+
+struct seg_keys {
+    kslot *tab;
+    size_t cap, nkeys;
+    kent *ent;
+    size_t n, ecap;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * In memory
+ */
+static seg_keys *kx_new(void)
+{
+    seg_keys *k = calloc(1, sizeof(*k));
+    if (k && !(k->tab = calloc(KX_FIRST_CAP, sizeof(*k->tab)))) {
+        free(k);
+        return NULL;
+    }
+    if (k)
+        k->cap = KX_FIRST_CAP;
+    return k;
+}
+
+static void kx_free(seg_keys *k)
+{
+    if (k) {
+        free(k->tab);
+        free(k->ent);
+        free(k);
+    }
+}
+
+/* Whether two digests are equal (two loads each, where memcmp would be a call). */
+static inline bool digest_eq(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&a1, a + 8, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&b1, b + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+static size_t kx_slot(const kslot *tab, size_t cap, const uint8_t *d)
+{
+    size_t i = (size_t)td_load_be64(d) & (cap - 1);
+    while (tab[i].head && !digest_eq(tab[i].d, d))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Makes room for one more key (the table at most 70% full). */
+static int kx_reserve(seg_keys *k)
+{
+    if ((k->nkeys + 1) * 10 > k->cap * 7) {
+        size_t cap = k->cap * 2;
+        kslot *tab = calloc(cap, sizeof(*tab));
+        if (!tab)
+            return -ENOMEM;
+        for (size_t i = 0; i < k->cap; i++)
+            if (k->tab[i].head)
+                tab[kx_slot(tab, cap, k->tab[i].d)] = k->tab[i];
+        free(k->tab);
+        k->tab = tab;
+        k->cap = cap;
+    }
+    return 0;
+}
+
+static int kx_put(seg_keys *k, const uint8_t *d, uint32_t rel)
+{
+    int rc = kx_reserve(k);
+    if (rc)
+        return rc;
+    if (k->n >= UINT32_MAX - 1)
+        return TD_ETOOBIG;
+    if (td_grow(&k->ent, &k->ecap, k->n, sizeof(*k->ent), 256) != 0)
+        return -ENOMEM;
+    kslot *s = &k->tab[kx_slot(k->tab, k->cap, d)];
+    if (!s->head) {
+        memcpy(s->d, d, TD_KEY_DIGEST_LEN);
+        k->nkeys++;
+    }
+    k->ent[k->n] = (kent){rel, s->head};
+    s->head = (uint32_t)++k->n;
+    return 0;
+}
+
+/* The keyed records of a batch at base's relative offsets into k. */
+static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const uint8_t *batch,
+                        size_t n)
+{
+    td_batch_header h;
+    int rc = batch_header_parse(batch, n, &h);
+    if (rc || (h.attributes & TD_BATCH_ATTR_CONTROL))
+        return rc == TD_EAGAIN ? TD_ECORRUPT : rc;
+    if ((rc = batch_reader_open(rd, batch, n, MAX_UNCOMPRESSED)) != 0)
+        return rc;
+    /* In groups: the digests first, with their slots prefetched (the table is larger than the
+     * caches: a probe is a cache miss, which the group's probes then overlap), then the puts. */
+    enum { GROUP = 32 };
+    uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
+    uint32_t rel[GROUP];
+    td_record rec;
+    for (;;) {
+        size_t g = 0;
+        while (g < GROUP && (rc = batch_reader_next(rd, &rec)) == 1) {
+            if (rec.key_null)
+                continue;
+            td_key_digest(rec.key.p, rec.key.n, d[g]);
+            rel[g] = (uint32_t)(rec.offset - base);
+            if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
+                return rc;
+            __builtin_prefetch(&k->tab[(size_t)td_load_be64(d[g]) & (k->cap - 1)]);
+            g++;
+        }
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < g; i++)
+            if ((rc = kx_put(k, d[i], rel[i])) != 0)
+                return rc;
+        if (g < GROUP)
+            return 0;
+    }
+}
+
+int segkeys_start(td_seg *s)
+{
+    if (s->kx)
+        return 0;
+    s->kx = kx_new();
+    return s->kx ? 0 : -ENOMEM;
+}
+
+void segkeys_drop(td_seg *s)
+{
+    kx_free(s->kx);
+    s->kx = NULL;
+}
+
+int64_t segkeys_bytes(const td_seg *s)
+{
+    const seg_keys *k = s->kx;
+    return k ? (int64_t)(k->cap * sizeof(kslot) + k->ecap * sizeof(kent)) : 0;
+}
+
+void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n)
+{
+    if (!s->kx)
+        return;
+    td_batch_reader rd;
+    batch_reader_init(&rd);
+    int rc = kx_add_batch(s->kx, s->base, &rd, batch, n);
+    batch_reader_free(&rd);
+    if (rc) {
+        /* Lookups read this segment's log instead, until its file is rebuilt. */
+        TD_WARN("storage", "partition %s: segment %020" PRId64 " loses its in-memory key index: %s",
+                p->label, s->base, td_strerror(rc));
+        segkeys_drop(s);
+    }
+}
+
+/* A query of a key's offsets: those in [from, below), ascending into out (at most max), or
+ * (latest) only the largest, into last. */
+typedef struct kq {
+    uint8_t d[TD_KEY_DIGEST_LEN];
+    int64_t from, below;
+    bool latest;
+    int64_t *out;
+    size_t max, got;
+    int64_t last; /* -1: none */
+} kq;
+
+static bool kq_full(const kq *q)
+{
+    return !q->latest && q->got >= q->max;
+}
+
+/* Offers offset off (ascending within a segment's answer). */
+static void kq_put(kq *q, int64_t off)
+{
+    if (off < q->from || off >= q->below)
+        return;
+    if (q->latest)
+        q->last = TD_MAX(q->last, off);
+    else if (q->got < q->max && (q->got == 0 || off > q->out[q->got - 1])) /* ascending */
+        q->out[q->got++] = off;
+}
+
+/* Answers q from an in-memory index of the segment at base. */
+static void kx_query(const seg_keys *k, int64_t base, kq *q)
+{
+    const kslot *s = &k->tab[kx_slot(k->tab, k->cap, q->d)];
+    if (!s->head)
+        return;
+    if (q->latest) { /* the chain is newest first: the first one below `below` */
+        for (uint32_t e = s->head; e; e = k->ent[e - 1].prev)
+            if (base + k->ent[e - 1].rel < q->below) {
+                kq_put(q, base + k->ent[e - 1].rel);
+                return;
+            }
+        return;
+    }
+    /* Newest first: count the matching entries, then keep only the oldest that fit. */
+    size_t c = 0, room = q->max - q->got;
+    for (uint32_t e = s->head; e; e = k->ent[e - 1].prev) {
+        int64_t off = base + k->ent[e - 1].rel;
+        if (off < q->from)
+            break;
+        c += off < q->below;
+    }
+    size_t skip = c > room ? c - room : 0, take = c - skip, at = q->got + take;
+    for (uint32_t e = s->head; e && at > q->got; e = k->ent[e - 1].prev) {
+        int64_t off = base + k->ent[e - 1].rel;
+        if (off >= q->below)
+            continue;
+        if (skip) {
+            skip--;
+            continue;
+        }
+        q->out[--at] = off;
+    }
+    q->got += take;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Files
+ */
+static int kslot_cmp(const void *a, const void *b)
+{
+    return memcmp((*(const kslot *const *)a)->d, (*(const kslot *const *)b)->d,
+                  TD_KEY_DIGEST_LEN);
+}
+
+/* Writes k as the key index file of the segment at base ending at end_rel. */
+static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k)
+{
+    size_t bytes = KX_HEADER + k->n * KX_ENTRY;
+    uint8_t *b = malloc(bytes);
+    const kslot **keys = malloc((k->nkeys + 1) * sizeof(*keys));
+    int rc = b && keys ? 0 : -ENOMEM;
+    if (rc == 0) {
+        size_t nk = 0;
+        for (size_t i = 0; i < k->cap; i++)
+            if (k->tab[i].head)
+                keys[nk++] = &k->tab[i];
+        qsort(keys, nk, sizeof(*keys), kslot_cmp);
+        uint8_t *w = b + KX_HEADER;
+        for (size_t i = 0; i < nk; i++) {
+            size_t c = 0;
+            for (uint32_t e = keys[i]->head; e; e = k->ent[e - 1].prev)
+                c++;
+            size_t at = c; /* the chain is newest first: written from the run's end */
+            for (uint32_t e = keys[i]->head; e; e = k->ent[e - 1].prev) {
+                uint8_t *x = w + --at * KX_ENTRY;
+                memcpy(x, keys[i]->d, TD_KEY_DIGEST_LEN);
+                td_store_be32(x + TD_KEY_DIGEST_LEN, k->ent[e - 1].rel);
+            }
+            w += c * KX_ENTRY;
+        }
+        memcpy(b, KX_MAGIC, 4);
+        td_store_be32(b + 4, KX_VERSION);
+        td_store_be32(b + 8, (uint32_t)k->n);
+        td_store_be32(b + 12, (uint32_t)end_rel);
+        td_store_be32(b + 16, td_crc32c(0, b + KX_HEADER, k->n * KX_ENTRY));
+        char path[PATH_MAX];
+        seg_path(p, base, KEYINDEX_EXT, path, sizeof(path));
+        rc = write_file_atomic(p, path, b, bytes);
+    }
+    free(keys);
+    free(b);
+    return rc;
+}
+
+int segkeys_write(td_part *p, td_seg *s)
+{
+    return s->kx ? kx_write(p, s->base, s->next_offset - s->base, s->kx) : 0;
+}
+
+/* An open key index file. */
+typedef struct kfile {
+    int fd;
+    uint32_t count;
+} kfile;
+
+/* Opens the file of s (its log ending at next) and checks its header against its size and the
+ * segment; with verify, the entries' checksum too. -ENOENT, TD_ECORRUPT, -errno. */
+static int kfile_open(td_part *p, int64_t base, int64_t next, bool verify, kfile *f)
+{
+    char path[PATH_MAX];
+    seg_path(p, base, KEYINDEX_EXT, path, sizeof(path));
+    const td_io *io = p->io;
+    f->fd = io->open(io, path, O_RDONLY, 0);
+    if (f->fd < 0)
+        return f->fd;
+    uint8_t h[KX_HEADER];
+    int64_t size;
+    int rc = io->fsize(io, f->fd, &size);
+    if (rc == 0 && size < KX_HEADER)
+        rc = TD_ECORRUPT;
+    if (rc == 0 && (rc = td_io_read_all(io, f->fd, h, sizeof(h), 0)) == TD_EEND)
+        rc = TD_ECORRUPT;
+    if (rc == 0) {
+        f->count = td_load_be32(h + 8);
+        if (memcmp(h, KX_MAGIC, 4) || td_load_be32(h + 4) != KX_VERSION ||
+            size != KX_HEADER + (int64_t)f->count * KX_ENTRY ||
+            (int64_t)td_load_be32(h + 12) != next - base)
+            rc = TD_ECORRUPT;
+    }
+    if (rc == 0 && verify) {
+        uint32_t crc = 0;
+        uint8_t buf[RUN_CHUNK * KX_ENTRY];
+        for (int64_t pos = KX_HEADER; rc == 0 && pos < size;) {
+            size_t n = (size_t)TD_MIN((int64_t)sizeof(buf), size - pos);
+            if ((rc = td_io_read_all(io, f->fd, buf, n, pos)) == 0)
+                crc = td_crc32c(crc, buf, n);
+            pos += (int64_t)n;
+        }
+        if (rc == 0 && crc != td_load_be32(h + 16))
+            rc = TD_ECORRUPT;
+        if (rc == TD_EEND)
+            rc = TD_ECORRUPT;
+    }
+    if (rc) {
+        io->close(io, f->fd);
+        f->fd = -1;
+    }
+    return rc;
+}
+
+static int entry_cmp(const uint8_t *e, const uint8_t *d, uint64_t rel)
+{
+    int c = memcmp(e, d, TD_KEY_DIGEST_LEN);
+    if (c)
+        return c;
+    uint64_t r = td_load_be32(e + TD_KEY_DIGEST_LEN);
+    return r < rel ? -1 : r > rel;
+}
+
+/* The index of the first entry >= (d, rel) (count if none). */
+static int lower_bound(td_part *p, const kfile *f, const uint8_t *d, uint64_t rel, uint32_t *at)
+{
+    uint32_t lo = 0, hi = f->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint8_t e[KX_ENTRY];
+        int rc = td_io_read_all(p->io, f->fd, e, sizeof(e), KX_HEADER + (int64_t)mid * KX_ENTRY);
+        if (rc)
+            return rc == TD_EEND ? TD_ECORRUPT : rc;
+        if (entry_cmp(e, d, rel) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *at = lo;
+    return 0;
+}
+
+/* Answers q from the file of the segment at base, which ends at next (an entry past it, which
+ * only a damaged file whose checksum still matched could hold, is never answered). */
+static int kfile_query(td_part *p, const kfile *f, int64_t base, int64_t next, kq *q)
+{
+    int64_t lo_rel = TD_MAX(q->from - base, 0);
+    uint64_t hi_rel = (uint64_t)TD_MIN(TD_MAX(TD_MIN(q->below, next) - base, 0),
+                                       (int64_t)UINT32_MAX + 1);
+    uint32_t at;
+    uint8_t buf[RUN_CHUNK * KX_ENTRY];
+    if (q->latest) {
+        int rc = lower_bound(p, f, q->d, hi_rel, &at);
+        if (rc || at == 0)
+            return rc;
+        rc = td_io_read_all(p->io, f->fd, buf, KX_ENTRY, KX_HEADER + (int64_t)(at - 1) * KX_ENTRY);
+        if (rc)
+            return rc == TD_EEND ? TD_ECORRUPT : rc;
+        if (memcmp(buf, q->d, TD_KEY_DIGEST_LEN) == 0 &&
+            td_load_be32(buf + TD_KEY_DIGEST_LEN) < hi_rel)
+            kq_put(q, base + td_load_be32(buf + TD_KEY_DIGEST_LEN));
+        return 0;
+    }
+    int rc = lower_bound(p, f, q->d, (uint64_t)lo_rel, &at);
+    while (rc == 0 && at < f->count && !kq_full(q)) {
+        uint32_t n = TD_MIN((uint32_t)RUN_CHUNK, f->count - at);
+        rc = td_io_read_all(p->io, f->fd, buf, (size_t)n * KX_ENTRY,
+                            KX_HEADER + (int64_t)at * KX_ENTRY);
+        if (rc)
+            return rc == TD_EEND ? TD_ECORRUPT : rc;
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *e = buf + (size_t)i * KX_ENTRY;
+            if (memcmp(e, q->d, TD_KEY_DIGEST_LEN) ||
+                td_load_be32(e + TD_KEY_DIGEST_LEN) >= hi_rel || kq_full(q))
+                return 0;
+            kq_put(q, base + td_load_be32(e + TD_KEY_DIGEST_LEN));
+        }
+        at += n;
+    }
+    return rc;
+}
+
+/* Builds an index of the segment s (whose log holds size bytes) by reading its log. */
+static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
+{
+    seg_keys *k = kx_new();
+    td_buf b;
+    td_buf_init(&b);
+    td_batch_reader rd;
+    batch_reader_init(&rd);
+    int rc = k ? 0 : -ENOMEM;
+    for (int64_t pos = 0; rc == 0 && pos < size;) {
+        uint8_t hdr[TD_BATCH_HEADER_SIZE];
+        td_batch_header h;
+        rc = td_io_read_all(p->io, s->fd, hdr, sizeof(hdr), pos);
+        if (rc == 0 && batch_header_parse(hdr, sizeof(hdr), &h) != 0)
+            rc = TD_ECORRUPT;
+        td_buf_reset(&b);
+        if (rc == 0)
+            rc = td_buf_reserve(&b, batch_total_size(&h));
+        if (rc == 0)
+            rc = td_io_read_all(p->io, s->fd, b.p, batch_total_size(&h), pos);
+        if (rc == 0)
+            rc = kx_add_batch(k, s->base, &rd, b.p, batch_total_size(&h));
+        pos += rc ? 0 : (int64_t)batch_total_size(&h);
+    }
+    batch_reader_free(&rd);
+    td_buf_free(&b);
+    if (rc) {
+        kx_free(k);
+        return rc == TD_EEND ? TD_ECORRUPT : rc;
+    }
+    *out = k;
+    return 0;
+}
+
+/* Rebuilds the file of the sealed segment s from its log (logged); the index built into *out
+ * when out is not NULL (freed otherwise). */
+static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why,
+                      seg_keys **out)
+{
+    TD_WARN("storage", "partition %s: rebuilding the key index of segment %020" PRId64 " (%s)",
+            p->label, s->base, why == -ENOENT ? "missing" : td_strerror(why));
+    seg_keys *k;
+    int rc = kx_build(p, s, size, &k);
+    if (rc)
+        return rc;
+    int wrc = kx_write(p, s->base, next - s->base, k);
+    if (wrc)
+        TD_WARN("storage", "partition %s: cannot write the key index of segment %020" PRId64
+                           ": %s", p->label, s->base, td_strerror(wrc));
+    if (out)
+        *out = k;
+    else
+        kx_free(k);
+    return 0;
+}
+
+/* Answers q from segment s, which has no in-memory index and is referenced by the caller, who
+ * does not hold mu unless `locked`: its file, verified at its first use, or rebuilt from the
+ * log when it is missing or bad (the log is read, the file not written, for a segment that is
+ * still being appended to: the active segment whose index was dropped). */
+static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sealed,
+                     bool checked, bool locked, kq *q)
+{
+    kfile f;
+    int rc = sealed ? kfile_open(p, s->base, next, !checked, &f) : -ENOENT;
+    if (rc == 0) {
+        if (!checked && !locked) {
+            pthread_mutex_lock(&p->mu);
+            s->kx_checked = true;
+            pthread_mutex_unlock(&p->mu);
+        }
+        rc = kfile_query(p, &f, s->base, next, q);
+        p->io->close(p->io, f.fd);
+        return rc;
+    }
+    if (rc != -ENOENT && rc != TD_ECORRUPT)
+        return rc;
+    seg_keys *k;
+    if (sealed)
+        rc = kx_rebuild(p, s, size, next, rc, &k);
+    else
+        rc = kx_build(p, s, size, &k);
+    if (rc == 0 && sealed && !locked) {
+        pthread_mutex_lock(&p->mu);
+        if (s->deleted) { /* retention removed the segment meanwhile: and the file just written */
+            char path[PATH_MAX];
+            seg_path(p, s->base, KEYINDEX_EXT, path, sizeof(path));
+            p->io->unlink(p->io, path);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (rc == 0) {
+        kx_query(k, s->base, q);
+        kx_free(k);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Lookups
+ */
+static int check_keyed(td_part *p)
+{
+    int rc = check_online(p);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    bool on = p->cfg.key_index;
+    pthread_mutex_unlock(&p->mu);
+    if (!on)
+        return td_fail(TD_EUNSUPPORTED,
+                       "partition %s has no key index: set key.index=true on its topic",
+                       p->label);
+    return 0;
+}
+
+/* Runs q over the segments, oldest first (ranges) or newest first (latest) until answered.
+ * Caller does not hold mu. */
+static int run_query(td_part *p, kq *q)
+{
+    int64_t cur = q->latest ? q->below : q->from;
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        td_seg *s = NULL;
+        if (q->latest) {
+            for (size_t i = p->nsegs; i-- > 0 && !s;)
+                if (p->segs[i]->base < cur)
+                    s = p->segs[i];
+        } else {
+            for (size_t i = 0; i < p->nsegs && !s; i++)
+                if (p->segs[i]->next_offset > cur)
+                    s = p->segs[i];
+            if (s && s->base >= q->below)
+                s = NULL;
+        }
+        if (!s) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        int64_t base = s->base, next = s->next_offset, size = s->size;
+        if (s->kx) {
+            kx_query(s->kx, base, q);
+            pthread_mutex_unlock(&p->mu);
+        } else {
+            bool sealed = s->sealed, checked = s->kx_checked;
+            s->refs++;
+            pthread_mutex_unlock(&p->mu);
+            rc = seg_query(p, s, size, next, sealed, checked, false, q);
+            pthread_mutex_lock(&p->mu);
+            seg_unref_locked(s);
+            pthread_mutex_unlock(&p->mu);
+            if (rc)
+                break;
+        }
+        if ((q->latest && q->last >= 0) || kq_full(q))
+            break;
+        cur = q->latest ? base : next;
+    }
+    return rc;
+}
+
+int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *version)
+{
+    int rc = check_keyed(p);
+    if (rc)
+        return rc;
+    kq q = {.from = 0, .below = part_high_watermark(p), .latest = true, .last = -1};
+    td_key_digest(key, key_len, q.d);
+    rc = run_query(p, &q);
+    if (rc == 0)
+        *version = q.last >= part_log_start(p) ? q.last : TD_VERSION_NO_STREAM;
+    return rc;
+}
+
+int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
+                     size_t max, size_t *got)
+{
+    *got = 0;
+    int rc = check_keyed(p);
+    if (rc)
+        return rc;
+    kq q = {.from = TD_MAX(from, part_log_start(p)), .below = part_high_watermark(p),
+            .out = out, .max = max, .last = -1};
+    td_key_digest(key, key_len, q.d);
+    if (max)
+        rc = run_query(p, &q);
+    *got = q.got;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Conditional appends
+ */
+static const char *expected_name(int64_t v, char *buf, size_t n)
+{
+    if (v == TD_VERSION_NO_STREAM)
+        return "no_stream";
+    if (v == TD_VERSION_EXISTS)
+        return "exists";
+    if (v == TD_VERSION_ANY)
+        return "any";
+    snprintf(buf, n, "%" PRId64, v);
+    return buf;
+}
+
+int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                       td_append_result *res, part_expect *req)
+{
+    int rc = check_keyed(p);
+    if (rc)
+        return rc;
+    /* The segments without an in-memory index (the older ones: their seals are paid oldest
+     * first) are read now, outside the lock. */
+    pthread_mutex_lock(&p->mu);
+    req->pre_upto = p->segs[0]->base;
+    for (size_t i = p->nsegs; i-- > 0;)
+        if (!p->segs[i]->kx) {
+            req->pre_upto = p->segs[i]->next_offset;
+            break;
+        }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < req->n; i++) {
+        part_expect_key *k = &req->keys[i];
+        k->pre = -1;
+        if (k->expected == TD_VERSION_ANY)
+            continue;
+        kq q = {.from = 0, .below = req->pre_upto, .latest = true, .last = -1};
+        td_key_digest(k->key, k->key_len, q.d);
+        if ((rc = run_query(p, &q)) != 0)
+            return rc;
+        k->pre = q.last;
+    }
+    return part_append_expect_ruled(p, batch, n, now_ms, res, req);
+}
+
+int segkeys_expect_locked(td_part *p, part_expect *req)
+{
+    if (!p->cfg.key_index)
+        return td_fail(TD_EUNSUPPORTED,
+                       "partition %s has no key index: set key.index=true on its topic",
+                       p->label);
+    if (!p->segs[p->nsegs - 1]->kx)
+        return td_fail(TD_EUNSUPPORTED,
+                       "the key index of partition %s is incomplete until its active segment "
+                       "rolls (it was enabled, or ran out of memory, meanwhile)",
+                       p->label);
+    int64_t ls = aload(&p->log_start);
+    for (size_t i = 0; i < req->n; i++) {
+        part_expect_key *k = &req->keys[i];
+        if (k->expected == TD_VERSION_ANY)
+            continue;
+        kq q = {.from = 0, .below = INT64_MAX, .latest = true, .last = -1};
+        td_key_digest(k->key, k->key_len, q.d);
+        for (size_t j = p->nsegs; j-- > 0 && q.last < 0;) {
+            td_seg *s = p->segs[j];
+            if (s->kx) {
+                kx_query(s->kx, s->base, &q);
+            } else if (s->next_offset <= req->pre_upto) {
+                q.last = k->pre; /* read before the lock */
+                break;
+            } else { /* its seal was paid since: its file, under the lock (rare) */
+                int rc = seg_query(p, s, s->size, s->next_offset, s->sealed, s->kx_checked,
+                                   true, &q);
+                if (rc)
+                    return rc;
+            }
+        }
+        int64_t v = q.last >= 0 && q.last >= ls ? q.last : TD_VERSION_NO_STREAM;
+        bool ok = k->expected == TD_VERSION_EXISTS      ? v >= 0
+                  : k->expected == TD_VERSION_NO_STREAM ? v < 0
+                                                        : v == k->expected;
+        if (!ok) {
+            char e[24], c[24];
+            req->failed = i;
+            k->current = v;
+            return td_fail(TD_EVERSION, "expected version %s, but the stream's version is %s",
+                           expected_name(k->expected, e, sizeof(e)),
+                           expected_name(v, c, sizeof(c)));
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and configuration
+ */
+int segkeys_open(td_part *p)
+{
+    if (!p->cfg.key_index || p->offline[0])
+        return 0;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        td_seg *s = p->segs[i];
+        if (i + 1 == p->nsegs) {
+            seg_keys *k;
+            int rc = kx_build(p, s, s->size, &k);
+            if (rc)
+                return td_fail(rc, "partition %s: cannot build the key index of its active "
+                                   "segment: %s", p->label, td_strerror(rc));
+            segkeys_drop(s);
+            s->kx = k;
+            continue;
+        }
+        kfile f;
+        int rc = kfile_open(p, s->base, s->next_offset, false, &f);
+        if (rc == 0) {
+            p->io->close(p->io, f.fd);
+            continue;
+        }
+        if (rc != -ENOENT && rc != TD_ECORRUPT)
+            return rc;
+        if ((rc = kx_rebuild(p, s, s->size, s->next_offset, rc, NULL)) != 0)
+            return td_fail(rc, "partition %s: cannot rebuild the key index of segment %020"
+                               PRId64 ": %s", p->label, s->base, td_strerror(rc));
+        s->kx_checked = true;
+    }
+    return 0;
+}
+
+void segkeys_config_locked(td_part *p, bool on, int64_t now_ms)
+{
+    td_seg *act = p->segs[p->nsegs - 1];
+    if (!on) {
+        for (size_t i = 0; i < p->nsegs; i++)
+            segkeys_drop(p->segs[i]);
+        return;
+    }
+    if (act->kx)
+        return;
+    if (act->size == 0) {
+        if (segkeys_start(act) != 0)
+            TD_WARN("storage", "partition %s: no memory for a key index", p->label);
+        return;
+    }
+    int rc = roll_locked(p, now_ms); /* the new segment is indexed from its first event */
+    if (rc)
+        TD_WARN("storage", "partition %s: key.index takes effect at the next roll: %s",
+                p->label, td_strerror(rc));
+}

@@ -1,0 +1,157 @@
+/*
+ * Crash safety of the key index (key.index; storage/segkeys.c) against a real process kill: a
+ * forked child appends keyed events (event n has key "e<n % 37>" and value "s<n>") under
+ * fsync=always with small segments, so that rolls, seals and index file writes happen under
+ * the kill, and reports each acknowledged end offset through a pipe; the parent kills it with
+ * SIGKILL at a random moment. In some rounds it then damages a key index file (cut mid-entry,
+ * removed) as a torn write or a lost file would. It reopens the partition and checks that every
+ * acknowledged event is there and that every key's version and events, read from the index,
+ * agree with a full read of the log.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crash_common.h"
+
+#define KEYS 37
+#define MAXN 200000
+
+static td_topic_config cfg(void)
+{
+    td_topic_config c;
+    td_topic_config_init(&c);
+    c.segment_bytes = 8192;
+    c.key_index = true;
+    return c;
+}
+
+static int keyed_append(td_part *p, int64_t first, int count, td_append_result *r)
+{
+    td_event ev[8];
+    char keys[8][16], vals[8][32];
+    for (int i = 0; i < count; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "e%lld", (long long)((first + i) % KEYS));
+        snprintf(vals[i], sizeof(vals[i]), "s%lld", (long long)(first + i));
+        ev[i] = (td_event){.key = keys[i], .key_len = strlen(keys[i]), .value = vals[i],
+                           .value_len = strlen(vals[i]), .timestamp_ms = 1700000000000LL};
+    }
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    td_buf b;
+    td_buf_init(&b);
+    int rc = batch_encode(&b, &o, ev, (size_t)count);
+    if (rc == 0)
+        rc = part_append(p, b.p, b.len, 1700000000000LL, r);
+    td_buf_free(&b);
+    return rc;
+}
+
+static void child(const char *dir, int wfd)
+{
+    td_topic_config c = cfg();
+    td_part *p;
+    if (part_open(td_io_posix(), dir, "keys/0", &c, &p) != 0)
+        _exit(3);
+    int64_t next = part_log_end(p);
+    for (int i = 0; i < 1000000 && next < MAXN - 8; i++) {
+        int count = 1 + i % 5;
+        td_append_result r;
+        if (keyed_append(p, next, count, &r) != 0 || part_wait_durable(p, r.end_offset) != 0)
+            _exit(4);
+        next += count;
+        if (write(wfd, &next, sizeof(next)) != sizeof(next))
+            _exit(5);
+    }
+    _exit(0);
+}
+
+/* Damages one key index file of dir, chosen by round: cut mid-entry, or removed. */
+static void damage(const char *dir, int round)
+{
+    char cmd[1200], path[1024];
+    snprintf(cmd, sizeof(cmd), "ls %s/*.keyindex 2>/dev/null | sed -n %dp", dir, 1 + round % 3);
+    FILE *f = popen(cmd, "r");
+    bool got = fgets(path, sizeof(path), f) != NULL;
+    pclose(f);
+    if (!got)
+        return;
+    path[strcspn(path, "\n")] = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return;
+    if (round % 2)
+        ASSERT_OK(truncate(path, sb.st_size > 30 ? sb.st_size - 13 : 0));
+    else
+        ASSERT_OK(unlink(path));
+}
+
+/* Every key's version and offsets from the index agree with the log, whose event n has key
+ * n % KEYS (crash_check_log checked the values and density). */
+static void check_keys(td_part *p, int64_t have)
+{
+    static int64_t out[MAXN / KEYS + 16];
+    for (int k = 0; k < KEYS; k++) {
+        char key[16];
+        snprintf(key, sizeof(key), "e%d", k);
+        int64_t v, want = have > k ? k + (have - 1 - k) / KEYS * KEYS : TD_VERSION_NO_STREAM;
+        ASSERT_OK(part_key_version(p, key, strlen(key), &v));
+        if (v != want)
+            TEST_FAIL_("key %s: version %lld, the log says %lld", key, (long long)v,
+                       (long long)want);
+        size_t got;
+        ASSERT_OK(part_key_offsets(p, key, strlen(key), 0, out, TD_ARRAY_LEN(out), &got));
+        ASSERT_EQ((int64_t)got, have > k ? (have - 1 - k) / KEYS + 1 : 0);
+        for (size_t i = 0; i < got; i++)
+            ASSERT_EQ(out[i], k + (int64_t)i * KEYS);
+    }
+}
+
+static void test_sigkill_keyed_rounds(void)
+{
+    char *dir = test_tmpdir("killkeys");
+    char pdir[1024];
+    snprintf(pdir, sizeof(pdir), "%s/p", dir);
+    srand((unsigned)time(NULL));
+    int64_t acked = 0;
+    int rounds = 16;
+    for (int round = 0; round < rounds; round++) {
+        int fds[2];
+        ASSERT_OK(pipe(fds));
+        pid_t pid = fork();
+        ASSERT(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child(pdir, fds[1]);
+        }
+        close(fds[1]);
+        usleep((useconds_t)(5000 + rand() % 60000));
+        kill(pid, SIGKILL);
+        int status;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        int64_t v;
+        while (read(fds[0], &v, sizeof(v)) == sizeof(v))
+            acked = v;
+        close(fds[0]);
+        if (round % 3 == 2)
+            damage(pdir, round);
+        td_topic_config c = cfg();
+        td_part *p;
+        ASSERT_OK(part_open(td_io_posix(), pdir, "keys/0", &c, &p));
+        ASSERT(part_offline(p) == NULL);
+        int64_t have = crash_check_log(p);
+        if (have < acked)
+            TEST_FAIL_("round %d: %lld events after the kill, %lld were acknowledged", round,
+                       (long long)have, (long long)acked);
+        check_keys(p, have);
+        part_close(p);
+    }
+    fprintf(stderr, "%d kills survived; %lld events acknowledged\n", rounds, (long long)acked);
+    ASSERT(acked > rounds);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_sigkill_keyed_rounds))
