@@ -71,8 +71,13 @@ static void result_of(const td_append_result *r, broker_append_result *out)
     out->duplicate = r->duplicate;
 }
 
-int broker_batches_check(uint8_t *p, size_t n, int32_t max_message_bytes, const char **why)
+int broker_batches_check(uint8_t *p, size_t n, int32_t max_message_bytes, const char **why,
+                         size_t *expects)
 {
+    size_t dummy = 0;
+    if (!expects)
+        expects = &dummy;
+    *expects = 0;
     if (n == 0) {
         *why = "no record batch";
         return BROKER_BATCH_CORRUPT;
@@ -123,8 +128,11 @@ int broker_batches_check(uint8_t *p, size_t n, int32_t max_message_bytes, const 
             *why = "unknown compression codec";
             return BROKER_BATCH_COMPRESSION;
         }
-        rc = batch_validate(p + off, batch_total_size(&h), true,
-                            (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64, NULL);
+        rc = batch_validate_counting(p + off, batch_total_size(&h),
+                                     (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64,
+                                     td_slice_make(BROKER_EXPECT_HEADER,
+                                                   sizeof(BROKER_EXPECT_HEADER) - 1),
+                                     expects, NULL);
         if (rc) {
             *why = rc == TD_EUNSUPPORTED ? "unsupported compression" : "invalid records";
             return rc == TD_EUNSUPPORTED ? BROKER_BATCH_COMPRESSION : BROKER_BATCH_INVALID;
@@ -270,25 +278,10 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
     return rc;
 }
 
-/* Whether the batch may carry the header: its name in the records' bytes, when uncompressed. */
-static bool may_expect(const uint8_t *batch, size_t n)
-{
-    td_batch_header h;
-    if (batch_header_parse(batch, n, &h) != 0)
-        return true; /* the append reports it */
-    if (batch_compression(&h) != TD_COMPRESS_NONE)
-        return true;
-    return n > TD_BATCH_HEADER_SIZE && memmem(batch + TD_BATCH_HEADER_SIZE,
-                                              n - TD_BATCH_HEADER_SIZE, BROKER_EXPECT_HEADER,
-                                              sizeof(BROKER_EXPECT_HEADER) - 1) != NULL;
-}
-
 int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_message_bytes,
                               int64_t now_ms, broker_append_result *res, int32_t *bad_record)
 {
     *bad_record = -1;
-    if (!may_expect(batch, n))
-        return broker_part_append_checked(p, batch, n, now_ms, res);
     td_batch_reader rd;
     batch_reader_init(&rd);
     part_expect req = {0};

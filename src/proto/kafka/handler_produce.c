@@ -40,9 +40,9 @@ static void produce_durable_cb(void *arg, int rc)
 /* Validates every batch of one partition's records (broker_batches_check). Returns a Kafka
  * error code. */
 static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes,
-                                const char **why)
+                                const char **why, size_t *expects)
 {
-    switch (broker_batches_check(p, n > 0 ? (size_t)n : 0, max_message_bytes, why)) {
+    switch (broker_batches_check(p, n > 0 ? (size_t)n : 0, max_message_bytes, why, expects)) {
     case BROKER_BATCH_OK:
         return KERR_NONE;
     case BROKER_BATCH_OLD_FORMAT:
@@ -128,7 +128,7 @@ typedef struct produce_ctx {
 /* Appends each batch of one partition's records; the answer carries the first base offset.
  * Returns 0, or the error of the batch that failed (pr's error is then set). */
 static int produce_append(produce_ctx *x, const char *topic, td_part *p,
-                          const td_topic_config *cfg, kafka_produce_part *pp,
+                          const td_topic_config *cfg, bool expects, kafka_produce_part *pp,
                           kafka_produce_part_resp *pr, broker_append_result *res)
 {
     kreq *q = x->q;
@@ -138,10 +138,11 @@ static int produce_append(produce_ctx *x, const char *topic, td_part *p,
     bool first = true;
     while (off < (size_t)pp->records_len) {
         size_t bn = broker_batch_size(pp->records + off);
-        /* Expected versions in tidings-expected-version headers (docs/event-sourcing.md#kafka)
-         * are checked with the append. */
-        rc = broker_part_append_expect(p, pp->records + off, bn, cfg->max_message_bytes, x->now,
-                                       res, &bad);
+        /* Expected versions in tidings-expected-version headers (docs/event-sourcing.md#kafka),
+         * counted by broker_batches_check, are checked with the append. */
+        rc = expects ? broker_part_append_expect(p, pp->records + off, bn,
+                                                 cfg->max_message_bytes, x->now, res, &bad)
+                     : broker_part_append_checked(p, pp->records + off, bn, x->now, res);
         if (rc)
             break;
         x->appended |= !res->duplicate;
@@ -252,7 +253,9 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
         return;
     }
     const char *why = NULL;
-    pr->error_code = validate_records(pp->records, pp->records_len, cfg->max_message_bytes, &why);
+    size_t expects = 0;
+    pr->error_code =
+        validate_records(pp->records, pp->records_len, cfg->max_message_bytes, &why, &expects);
     if (pr->error_code != KERR_NONE) {
         pr->error_message = why;
         TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
@@ -265,7 +268,7 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
         return;
     }
     broker_append_result res = {0};
-    if (produce_append(x, topic, p, cfg, pp, pr, &res) != 0)
+    if (produce_append(x, topic, p, cfg, expects > 0, pp, pr, &res) != 0)
         return;
     broker_note_append(ref, pp->index, res.duplicate ? 0 : res.last_offset + 1 - pr->base_offset,
                        res.end_offset); /* keyspace notifications (docs/redis.md) */
