@@ -156,3 +156,19 @@ def test_record_errors_name_the_key_and_version(b):
     create(b, "flat", keyed=False, partitions=1)
     err, recs, msg = raw_produce(b, "flat", batch([(b"u1", b"any"), (b"u1", b"no_stream")]))
     assert err == 87 and [i for i, _ in recs] == [1] and "key.index=true" in msg, msg
+
+
+def test_idempotent_producer(b):
+    """An idempotent producer's conditional records (one batch, with a sequence) are checked
+    like any other."""
+    from confluent_kafka import KafkaError
+    create(b, "idem")
+    p = producer(b, **{"enable.idempotence": True, "linger.ms": 20})
+    [(err, m)] = send(p, "idem", [("e1", "created", "no_stream")])
+    assert err is None, err
+    v = m.offset()
+    [(err, _)] = send(p, "idem", [("e1", "stale", "no_stream")])
+    assert err is not None and err.code() == KafkaError.INVALID_RECORD
+    [(err, m)] = send(p, "idem", [("e1", "updated", str(v))])
+    assert err is None, err
+    assert [e["offset"] for e in events(b, "idem", "e1")["events"]] == [v, m.offset()]
