@@ -235,10 +235,12 @@ enum broker_batch_fault {
  * most max_message_bytes (<= 0: no limit), no control or transactional batch, records that
  * decode (decompressing at most 64 times max(max_message_bytes, 1 MiB)), and an idempotent
  * producer's batch alone with an epoch and a sequence. Returns a fault with *why, a sentence
- * for the client (static storage).
+ * for the client (static storage). *expects (may be NULL) gets the number of
+ * BROKER_EXPECT_HEADER headers in the records (counted during the check of the records, at the
+ * cost of a compare of each header key's length): when 0, broker_part_append_checked suffices.
  */
 int broker_batches_check(uint8_t *records, size_t n, int32_t max_message_bytes,
-                         const char **why);
+                         const char **why, size_t *expects);
 /* The bytes of the batch that starts at batch (one broker_batches_check accepted). */
 size_t broker_batch_size(const uint8_t *batch);
 /*
@@ -250,6 +252,28 @@ size_t broker_batch_size(const uint8_t *batch);
  */
 int broker_part_append_checked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
                                broker_append_result *res);
+/*
+ * Expected versions in Kafka records (docs/event-sourcing.md#kafka): a record header of this name
+ * carries the expected version of the record's key, as text.
+ */
+#define BROKER_EXPECT_HEADER "tidings-expected-version"
+/* Parses an expected version's text s[0..n): "any", "no_stream", "exists", or an offset in
+ * decimal (digits only, at most INT64_MAX). 0 and *v (TD_VERSION_* or the offset), or
+ * TD_EINVAL. A pure function of its bytes. */
+int broker_expected_version_parse(const uint8_t *s, size_t n, int64_t *v);
+/*
+ * broker_part_append_checked with the conditions that the batch's records carry in
+ * BROKER_EXPECT_HEADER headers, checked with the append under the partition's lock
+ * (part_append_expect): the batch is written whole or not at all. For batches in which
+ * broker_batches_check counted such headers: it reads the records again (a compressed batch is
+ * decompressed again). max_message_bytes bounds the decompression as in broker_batches_check. Besides broker_part_append_checked's errors, with *bad_record the index
+ * of the record in its batch and td_last_error() a sentence naming it (and its key and the
+ * versions): TD_EINVAL (a malformed value, two such headers in one record, one on a record
+ * without a key), TD_EUNSUPPORTED (the topic has no key.index), TD_EVERSION (a condition does not
+ * hold). *bad_record is -1 for other errors.
+ */
+int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_message_bytes,
+                              int64_t now_ms, broker_append_result *res, int32_t *bad_record);
 /* Blocks until every offset below end is durable under the topic's policy (a group commit under
  * fsync=always; at once otherwise): for callers that may block, such as a Redis transaction. */
 int broker_part_wait_durable(td_part *p, int64_t end);

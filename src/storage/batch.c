@@ -152,7 +152,7 @@ static int cur_bytes(cursor *c, size_t end, td_slice *s, bool *is_null)
  */
 static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int32_t prev_delta,
                         td_record *rec, td_record_header *headers, size_t hdr_cap,
-                        size_t *need_cap)
+                        size_t *need_cap, const td_slice *count_key, size_t *counted)
 {
     size_t start = c->pos;
     int32_t len;
@@ -185,6 +185,8 @@ static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int3
         bool vnull;
         if (cur_bytes(&rc, end, &k, NULL) || cur_bytes(&rc, end, &v, &vnull))
             return td_fail(TD_ECORRUPT, "record %d: bad header %d", index, i);
+        if (count_key && k.n == count_key->n && memcmp(k.p, count_key->p, k.n) == 0)
+            ++*counted;
         if (headers && (size_t)i < hdr_cap) {
             headers[i].key = k;
             headers[i].value = v;
@@ -207,7 +209,8 @@ static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int3
 }
 
 /* Checks every record of a records area against the header. */
-static int check_records(const td_batch_header *h, const uint8_t *p, size_t n)
+static int check_records(const td_batch_header *h, const uint8_t *p, size_t n,
+                         const td_slice *count_key, size_t *counted)
 {
     if ((size_t)h->record_count > n / MIN_RECORD_SIZE)
         return td_fail(TD_ECORRUPT, "record count %d does not fit in %zu bytes", h->record_count,
@@ -218,7 +221,7 @@ static int check_records(const td_batch_header *h, const uint8_t *p, size_t n)
     cursor c = {p, n, 0};
     for (int32_t i = 0; i < h->record_count; i++) {
         td_record rec;
-        int rc = parse_record(&c, h, i, -2, &rec, NULL, 0, NULL);
+        int rc = parse_record(&c, h, i, -2, &rec, NULL, 0, NULL, count_key, counted);
         if (rc)
             return rc;
     }
@@ -227,8 +230,8 @@ static int check_records(const td_batch_header *h, const uint8_t *p, size_t n)
     return 0;
 }
 
-int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
-                   td_batch_header *out)
+static int validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
+                    const td_slice *count_key, size_t *counted, td_batch_header *out)
 {
     td_batch_header h;
     int rc = batch_header_parse(p, n, &h);
@@ -245,13 +248,13 @@ int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompresse
         size_t recs_len = total - TD_BATCH_HEADER_SIZE;
         int codec = batch_compression(&h);
         if (codec == TD_COMPRESS_NONE) {
-            rc = check_records(&h, recs, recs_len);
+            rc = check_records(&h, recs, recs_len, count_key, counted);
         } else {
             td_buf b;
             td_buf_init(&b);
             rc = td_decompress(codec, td_slice_make(recs, recs_len), &b, max_uncompressed);
             if (rc == 0)
-                rc = check_records(&h, b.p, b.len);
+                rc = check_records(&h, b.p, b.len, count_key, counted);
             td_buf_free(&b);
         }
         if (rc)
@@ -260,6 +263,18 @@ int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompresse
     if (out)
         *out = h;
     return 0;
+}
+
+int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
+                   td_batch_header *out)
+{
+    return validate(p, n, deep, max_uncompressed, NULL, NULL, out);
+}
+
+int batch_validate_counting(const uint8_t *p, size_t n, size_t max_uncompressed, td_slice key,
+                            size_t *counted, td_batch_header *out)
+{
+    return validate(p, n, true, max_uncompressed, &key, counted, out);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -454,7 +469,7 @@ int batch_reader_next(td_batch_reader *r, td_record *rec)
         cursor c = {r->records, r->records_len, r->pos};
         size_t need = 0;
         int rc = parse_record(&c, &r->h, r->index, r->prev_delta, rec, r->hdrs, r->hdrs_cap,
-                              &need);
+                              &need, NULL, NULL);
         if (rc == TD_EFULL) {
             /* need is bounded by the record's bytes (checked in parse_record). */
             td_record_header *nh = realloc(r->hdrs, need * sizeof(*nh));

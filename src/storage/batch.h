@@ -96,6 +96,11 @@ int batch_header_parse(const uint8_t *p, size_t n, td_batch_header *h);
  */
 int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
                    td_batch_header *h);
+/* batch_validate(deep) that also adds to *counted the number of the records' headers whose
+ * key is `key` (a compare of the key's length per header, of its bytes when the length is
+ * key's): how the broker learns whether a batch carries a header, without a second pass. */
+int batch_validate_counting(const uint8_t *p, size_t n, size_t max_uncompressed, td_slice key,
+                            size_t *counted, td_batch_header *h);
 
 /* Rewrites baseOffset in place (outside the CRC, so the CRC stays valid). */
 void batch_set_base_offset(uint8_t *batch, int64_t base_offset);

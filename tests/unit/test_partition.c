@@ -2,6 +2,11 @@
  * listeners append, read, trim and use stream IDs: the checks of a producer's record batches and
  * the faults they report, appends and reads on an engine's partition, and the coordinator's
  * decoder of Kafka consumers' assignments (broker/group_assign.c) on a name with a NUL byte. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "broker/broker.h"
 #include "broker/group.h"
 #include "storage/batch.h"
@@ -33,7 +38,7 @@ static void fix_crc(uint8_t *p, size_t n)
 static int check(uint8_t *p, size_t n, int32_t max, const char **why)
 {
     *why = NULL;
-    int f = broker_batches_check(p, n, max, why);
+    int f = broker_batches_check(p, n, max, why, NULL);
     ASSERT(f == BROKER_BATCH_OK || *why != NULL); /* every refusal says why */
     return f;
 }
@@ -199,5 +204,144 @@ static void test_assignment_name_with_nul(void)
     td_arena_free(&a);
 }
 
+/* broker_expected_version_parse over exact-size copies (ASan sees any read past the end), and
+ * every truncation of each valid text. */
+static int parse(const char *s, size_t n, int64_t *v)
+{
+    uint8_t *c = malloc(n ? n : 1);
+    ASSERT(c != NULL);
+    memcpy(c, s, n);
+    int rc = broker_expected_version_parse(c, n, v);
+    free(c);
+    return rc;
+}
+
+static void test_expected_version_parse(void)
+{
+    static const struct {
+        const char *s;
+        int64_t v;
+    } ok[] = {{"any", TD_VERSION_ANY},       {"no_stream", TD_VERSION_NO_STREAM},
+              {"exists", TD_VERSION_EXISTS}, {"0", 0},
+              {"42", 42},                    {"007", 7},
+              {"9223372036854775807", INT64_MAX}};
+    int64_t v;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        size_t n = strlen(ok[i].s);
+        v = -100;
+        ASSERT_OK(parse(ok[i].s, n, &v));
+        ASSERT_EQ(v, ok[i].v);
+        for (size_t k = 0; k < n; k++) { /* truncated: a number's prefix is a number */
+            int rc = parse(ok[i].s, k, &v);
+            if (ok[i].v >= 0 && k > 0)
+                ASSERT_OK(rc);
+            else
+                ASSERT_EQ(rc, TD_EINVAL);
+        }
+    }
+    static const char *bad[] = {"",   "-1",  "+1",   " 1",   "1 ",   "1x",     "0x10",
+                                "ANY", "Any", "none", "no-stream", "exist", "existss",
+                                "9223372036854775808", "99999999999999999999", "1e3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = -100;
+        ASSERT_EQ(parse(bad[i], strlen(bad[i]), &v), TD_EINVAL);
+        ASSERT_EQ(v, -100); /* untouched */
+    }
+    ASSERT_EQ(parse("1\0", 2, &v), TD_EINVAL);
+}
+
+/* A batch of one record per (key, expected) pair; expected NULL: no header. */
+static void encode_expect(td_buf *b, const char *const *keys, const char *const *expected,
+                          size_t n, int codec)
+{
+    td_event ev[8];
+    td_header h[8];
+    for (size_t i = 0; i < n; i++) {
+        h[i] = (td_header){BROKER_EXPECT_HEADER, strlen(BROKER_EXPECT_HEADER), expected[i],
+                           expected[i] ? strlen(expected[i]) : 0};
+        ev[i] = (td_event){.key = keys[i], .key_len = keys[i] ? strlen(keys[i]) : 0,
+                           .value = "v", .value_len = 1, .timestamp_ms = td_wall_ms(),
+                           .headers = expected[i] ? &h[i] : NULL,
+                           .header_count = expected[i] ? 1 : 0};
+    }
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    o.compression = codec;
+    td_buf_init(b);
+    ASSERT_OK(batch_encode(b, &o, ev, n));
+}
+
+static int append_expect(td_part *p, const char *const *keys, const char *const *expected,
+                         size_t n, int codec, int32_t *bad, broker_append_result *res)
+{
+    td_buf b;
+    encode_expect(&b, keys, expected, n, codec);
+    /* broker_batches_check counts the headers, compressed or not */
+    size_t want = 0, got = 99;
+    const char *why;
+    for (size_t i = 0; i < n; i++)
+        want += expected[i] != NULL;
+    ASSERT_EQ(broker_batches_check(b.p, b.len, 0, &why, &got), BROKER_BATCH_OK);
+    ASSERT_EQ(got, want);
+    int rc = broker_part_append_expect(p, b.p, b.len, 0, td_wall_ms(), res, bad);
+    td_buf_free(&b);
+    return rc;
+}
+
+static void test_append_expect(void)
+{
+    char *dir = test_tmpdir("partition-expect");
+    td_engine *e = test_engine_open(dir);
+    td_config_entry cfg[] = {{"key.index", "true"}};
+    ASSERT_OK(td_topic_create(e, "k", 1, cfg, 1));
+    ASSERT_OK(td_topic_create(e, "plain", 1, NULL, 0));
+    td_topic_ref *ref, *pref;
+    ASSERT_OK(broker_topic_acquire(e, "k", &ref));
+    ASSERT_OK(broker_topic_acquire(e, "plain", &pref));
+    td_part *p = broker_topic_part(ref, 0), *pp = broker_topic_part(pref, 0);
+    broker_append_result res;
+    int32_t bad;
+    const char *k2[] = {"a", "b"}, *k1[] = {"a"}, *knull[] = {NULL};
+    int64_t hw = 0; /* the next offset of p */
+    for (int codec = TD_COMPRESS_NONE; codec <= TD_COMPRESS_GZIP; codec++) {
+        const char *first[] = {codec ? "exists" : "no_stream", "any"};
+        ASSERT_OK(append_expect(p, k2, first, 2, codec, &bad, &res));
+        ASSERT_EQ(res.base_offset, hw);
+        ASSERT_EQ(bad, -1);
+        /* "a" is at hw now: a wrong version fails the whole batch, naming the record */
+        char ok[24], wrong[24];
+        snprintf(ok, sizeof(ok), "%" PRId64, hw);
+        snprintf(wrong, sizeof(wrong), "%" PRId64, hw + 1);
+        const char *two[] = {ok, wrong};
+        const char *ka[] = {"a", "a"};
+        ASSERT_EQ(append_expect(p, ka, two, 2, codec, &bad, &res), TD_EVERSION);
+        ASSERT_EQ(bad, 1);
+        ASSERT(strstr(td_last_error(), "key 'a'") != NULL);
+        const char *right[] = {ok};
+        ASSERT_OK(append_expect(p, k1, right, 1, codec, &bad, &res));
+        ASSERT_EQ(res.base_offset, hw + 2); /* the failed batch wrote nothing */
+        /* malformed, and a header on a record without a key */
+        const char *junk[] = {NULL, "x"};
+        ASSERT_EQ(append_expect(p, k2, junk, 2, codec, &bad, &res), TD_EINVAL);
+        ASSERT_EQ(bad, 1);
+        const char *ns[] = {"no_stream"};
+        ASSERT_EQ(append_expect(p, knull, ns, 1, codec, &bad, &res), TD_EINVAL);
+        ASSERT_EQ(bad, 0);
+        /* no key.index: refused, "any" and no header accepted */
+        ASSERT_EQ(append_expect(pp, k1, ns, 1, codec, &bad, &res), TD_EUNSUPPORTED);
+        ASSERT_EQ(bad, 0);
+        ASSERT(strstr(td_last_error(), "key.index") != NULL);
+        const char *any[] = {"any", NULL};
+        ASSERT_OK(append_expect(pp, k2, any, 2, codec, &bad, &res));
+        hw += 3;
+    }
+    td_error_clear();
+    broker_topic_release(ref);
+    broker_topic_release(pref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_batches_check), TEST(test_append_read_trim),
-          TEST(test_assignment_name_with_nul))
+          TEST(test_assignment_name_with_nul), TEST(test_expected_version_parse),
+          TEST(test_append_expect))

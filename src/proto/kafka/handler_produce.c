@@ -40,9 +40,9 @@ static void produce_durable_cb(void *arg, int rc)
 /* Validates every batch of one partition's records (broker_batches_check). Returns a Kafka
  * error code. */
 static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes,
-                                const char **why)
+                                const char **why, size_t *expects)
 {
-    switch (broker_batches_check(p, n > 0 ? (size_t)n : 0, max_message_bytes, why)) {
+    switch (broker_batches_check(p, n > 0 ? (size_t)n : 0, max_message_bytes, why, expects)) {
     case BROKER_BATCH_OK:
         return KERR_NONE;
     case BROKER_BATCH_OLD_FORMAT:
@@ -128,16 +128,21 @@ typedef struct produce_ctx {
 /* Appends each batch of one partition's records; the answer carries the first base offset.
  * Returns 0, or the error of the batch that failed (pr's error is then set). */
 static int produce_append(produce_ctx *x, const char *topic, td_part *p,
-                          kafka_produce_part *pp, kafka_produce_part_resp *pr,
-                          broker_append_result *res)
+                          const td_topic_config *cfg, bool expects, kafka_produce_part *pp,
+                          kafka_produce_part_resp *pr, broker_append_result *res)
 {
     kreq *q = x->q;
     size_t off = 0;
     int rc = 0;
+    int32_t bad = -1;
     bool first = true;
     while (off < (size_t)pp->records_len) {
         size_t bn = broker_batch_size(pp->records + off);
-        rc = broker_part_append_checked(p, pp->records + off, bn, x->now, res);
+        /* Expected versions in tidings-expected-version headers (docs/event-sourcing.md#kafka),
+         * counted by broker_batches_check, are checked with the append. */
+        rc = expects ? broker_part_append_expect(p, pp->records + off, bn,
+                                                 cfg->max_message_bytes, x->now, res, &bad)
+                     : broker_part_append_checked(p, pp->records + off, bn, x->now, res);
         if (rc)
             break;
         x->appended |= !res->duplicate;
@@ -169,6 +174,24 @@ static int produce_append(produce_ctx *x, const char *topic, td_part *p,
                  "%s-%" PRId32 ".",
                  topic, pp->index);
         pr->error_message = td_arena_strdup(&q->arena, msg);
+        return rc;
+    }
+    if (bad >= 0) {
+        /* A tidings-expected-version header that is malformed, on a topic without key.index,
+         * or whose condition does not hold: nothing of the batch is stored. INVALID_RECORD at
+         * every version (not CORRUPT_MESSAGE, which clients retry), the record named in
+         * record_errors and the message (v8+), which says the key and its current version. */
+        pr->error_code = KERR_INVALID_RECORD;
+        pr->error_message = td_arena_strdup(&q->arena, td_last_error());
+        kafka_record_error *re = td_arena_calloc(&q->arena, 1, sizeof(*re));
+        if (re) {
+            re->batch_index = bad;
+            re->message = pr->error_message;
+            pr->record_errors = re;
+            pr->nrecord_errors = 1;
+        }
+        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
+                 net_conn_peer(q->kc->c), td_last_error());
         return rc;
     }
     if (rc == TD_EFULL) {
@@ -230,7 +253,9 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
         return;
     }
     const char *why = NULL;
-    pr->error_code = validate_records(pp->records, pp->records_len, cfg->max_message_bytes, &why);
+    size_t expects = 0;
+    pr->error_code =
+        validate_records(pp->records, pp->records_len, cfg->max_message_bytes, &why, &expects);
     if (pr->error_code != KERR_NONE) {
         pr->error_message = why;
         TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
@@ -243,7 +268,7 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
         return;
     }
     broker_append_result res = {0};
-    if (produce_append(x, topic, p, pp, pr, &res) != 0)
+    if (produce_append(x, topic, p, cfg, expects > 0, pp, pr, &res) != 0)
         return;
     broker_note_append(ref, pp->index, res.duplicate ? 0 : res.last_offset + 1 - pr->base_offset,
                        res.end_offset); /* keyspace notifications (docs/redis.md) */
