@@ -319,6 +319,10 @@ static inline bool td_sid_next(td_sid *id)
     return true;
 }
 
+/* An entity stream's version (include/tidings.h, TD_VERSION_*) as text: the offset, or the name
+ * of a special value ("no_stream", "exists", "any"); buf holds the offset's digits. */
+const char *td_version_text(int64_t v, char *buf, size_t n);
+
 /* ---------------------------------------------------------------------------------------------
  * W3C Trace Context (trace.c, docs/tracing.md): the `traceparent` header's span context, pure
  * functions over bytes, shared by the listeners that take it from requests, the engine that

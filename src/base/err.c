@@ -3,6 +3,7 @@
  * TD_E* codes come from the one X-macro list in tidings.h; anything else negative is -errno.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,4 +73,16 @@ int td_fail(int rc, const char *fmt, ...)
 void td_error_clear(void)
 {
     last_error[0] = 0;
+}
+
+const char *td_version_text(int64_t v, char *buf, size_t n)
+{
+    if (v == TD_VERSION_NO_STREAM)
+        return "no_stream";
+    if (v == TD_VERSION_EXISTS)
+        return "exists";
+    if (v == TD_VERSION_ANY)
+        return "any";
+    snprintf(buf, n, "%" PRId64, v);
+    return buf;
 }

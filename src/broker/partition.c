@@ -128,11 +128,9 @@ int broker_batches_check(uint8_t *p, size_t n, int32_t max_message_bytes, const 
             *why = "unknown compression codec";
             return BROKER_BATCH_COMPRESSION;
         }
-        rc = batch_validate_counting(p + off, batch_total_size(&h),
-                                     (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64,
-                                     td_slice_make(BROKER_EXPECT_HEADER,
-                                                   sizeof(BROKER_EXPECT_HEADER) - 1),
-                                     expects, NULL);
+        rc = batch_validate_counting(
+            p + off, batch_total_size(&h), (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64,
+            td_slice_make(BROKER_EXPECT_HEADER, sizeof(BROKER_EXPECT_HEADER) - 1), expects, NULL);
         if (rc) {
             *why = rc == TD_EUNSUPPORTED ? "unsupported compression" : "invalid records";
             return rc == TD_EUNSUPPORTED ? BROKER_BATCH_COMPRESSION : BROKER_BATCH_INVALID;
@@ -207,18 +205,6 @@ static const char *key_text(const uint8_t *k, size_t n, char *buf, size_t cap)
     return buf;
 }
 
-static const char *version_name(int64_t v, char *buf, size_t n)
-{
-    if (v == TD_VERSION_NO_STREAM)
-        return "no_stream";
-    if (v == TD_VERSION_EXISTS)
-        return "exists";
-    if (v == TD_VERSION_ANY)
-        return "any";
-    snprintf(buf, n, "%" PRId64, v);
-    return buf;
-}
-
 /* The header's value of record rec: 1 and *v when it has one, 0 when not, or TD_EINVAL. */
 static int record_expectation(const td_record *rec, int64_t *v)
 {
@@ -233,7 +219,7 @@ static int record_expectation(const td_record *rec, int64_t *v)
         if (hd->value_null || broker_expected_version_parse(hd->value.p, hd->value.n, v) != 0)
             return td_fail(TD_EINVAL,
                            BROKER_EXPECT_HEADER " must be \"any\", \"no_stream\", \"exists\" or "
-                           "an offset (decimal digits)");
+                                                "an offset (decimal digits)");
         if (rec->key_null)
             return td_fail(TD_EINVAL, "an " BROKER_EXPECT_HEADER " header needs a record key");
         found = 1;
@@ -301,7 +287,8 @@ int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_
             *bad_record = idx[0];
             rc = td_fail(rc,
                          "record %" PRId32 ": an " BROKER_EXPECT_HEADER " header needs a topic "
-                         "with key.index=true (docs/event-sourcing.md)", idx[0]);
+                         "with key.index=true (docs/event-sourcing.md)",
+                         idx[0]);
         } else if (rc == TD_EVERSION) {
             part_expect_key *k = &req.keys[req.failed];
             char kb[128], xb[24], cb[24];
@@ -310,8 +297,8 @@ int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_
                          "record %" PRId32 ": key '%s': expected version %s, but the stream's "
                          "version is %s",
                          idx[req.failed], key_text(k->key, k->key_len, kb, sizeof(kb)),
-                         version_name(k->expected, xb, sizeof(xb)),
-                         version_name(k->current, cb, sizeof(cb)));
+                         td_version_text(k->expected, xb, sizeof(xb)),
+                         td_version_text(k->current, cb, sizeof(cb)));
         }
     }
     free(req.keys);

@@ -284,8 +284,7 @@ static void kx_query(const seg_keys *k, int64_t base, kq *q)
  */
 static int kslot_cmp(const void *a, const void *b)
 {
-    return memcmp((*(const kslot *const *)a)->d, (*(const kslot *const *)b)->d,
-                  TD_KEY_DIGEST_LEN);
+    return memcmp((*(const kslot *const *)a)->d, (*(const kslot *const *)b)->d, TD_KEY_DIGEST_LEN);
 }
 
 /* Writes k as the key index file of the segment at base ending at end_rel. */
@@ -417,8 +416,8 @@ static int lower_bound(td_part *p, const kfile *f, const uint8_t *d, uint64_t re
 static int kfile_query(td_part *p, const kfile *f, int64_t base, int64_t next, kq *q)
 {
     int64_t lo_rel = TD_MAX(q->from - base, 0);
-    uint64_t hi_rel = (uint64_t)TD_MIN(TD_MAX(TD_MIN(q->below, next) - base, 0),
-                                       (int64_t)UINT32_MAX + 1);
+    uint64_t hi_rel =
+        (uint64_t)TD_MIN(TD_MAX(TD_MIN(q->below, next) - base, 0), (int64_t)UINT32_MAX + 1);
     uint32_t at;
     uint8_t buf[RUN_CHUNK * KX_ENTRY];
     if (q->latest) {
@@ -488,8 +487,7 @@ static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
 
 /* Rebuilds the file of the sealed segment s from its log (logged); the index built into *out
  * when out is not NULL (freed otherwise). */
-static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why,
-                      seg_keys **out)
+static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why, seg_keys **out)
 {
     TD_WARN("storage", "partition %s: rebuilding the key index of segment %020" PRId64 " (%s)",
             p->label, s->base, why == -ENOENT ? "missing" : td_strerror(why));
@@ -499,8 +497,8 @@ static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why
         return rc;
     int wrc = kx_write(p, s->base, next - s->base, k);
     if (wrc)
-        TD_WARN("storage", "partition %s: cannot write the key index of segment %020" PRId64
-                           ": %s", p->label, s->base, td_strerror(wrc));
+        TD_WARN("storage", "partition %s: cannot write the key index of segment %020" PRId64 ": %s",
+                p->label, s->base, td_strerror(wrc));
     if (out)
         *out = k;
     else
@@ -512,8 +510,8 @@ static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why
  * does not hold mu unless `locked`: its file, verified at its first use, or rebuilt from the
  * log when it is missing or bad (the log is read, the file not written, for a segment that is
  * still being appended to: the active segment whose index was dropped). */
-static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sealed,
-                     bool checked, bool locked, kq *q)
+static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sealed, bool checked,
+                     bool locked, kq *q)
 {
     kfile f;
     int rc = sealed ? kfile_open(p, s->base, next, !checked, &f) : -ENOENT;
@@ -563,8 +561,7 @@ static int check_keyed(td_part *p)
     pthread_mutex_unlock(&p->mu);
     if (!on)
         return td_fail(TD_EUNSUPPORTED,
-                       "partition %s has no key index: set key.index=true on its topic",
-                       p->label);
+                       "partition %s has no key index: set key.index=true on its topic", p->label);
     return 0;
 }
 
@@ -634,8 +631,11 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
     int rc = check_keyed(p);
     if (rc)
         return rc;
-    kq q = {.from = TD_MAX(from, part_log_start(p)), .below = part_high_watermark(p),
-            .out = out, .max = max, .last = -1};
+    kq q = {.from = TD_MAX(from, part_log_start(p)),
+            .below = part_high_watermark(p),
+            .out = out,
+            .max = max,
+            .last = -1};
     td_key_digest(key, key_len, q.d);
     if (max)
         rc = run_query(p, &q);
@@ -646,20 +646,9 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
 /* ---------------------------------------------------------------------------------------------
  * Conditional appends
  */
-static const char *expected_name(int64_t v, char *buf, size_t n)
-{
-    if (v == TD_VERSION_NO_STREAM)
-        return "no_stream";
-    if (v == TD_VERSION_EXISTS)
-        return "exists";
-    if (v == TD_VERSION_ANY)
-        return "any";
-    snprintf(buf, n, "%" PRId64, v);
-    return buf;
-}
 
-int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
-                       td_append_result *res, part_expect *req)
+int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
+                       part_expect *req)
 {
     int rc = check_keyed(p);
     if (rc)
@@ -692,8 +681,7 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
 {
     if (!p->cfg.key_index)
         return td_fail(TD_EUNSUPPORTED,
-                       "partition %s has no key index: set key.index=true on its topic",
-                       p->label);
+                       "partition %s has no key index: set key.index=true on its topic", p->label);
     if (!p->segs[p->nsegs - 1]->kx)
         return td_fail(TD_EUNSUPPORTED,
                        "the key index of partition %s is incomplete until its active segment "
@@ -714,8 +702,8 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
                 q.last = k->pre; /* read before the lock */
                 break;
             } else { /* its seal was paid since: its file, under the lock (rare) */
-                int rc = seg_query(p, s, s->size, s->next_offset, s->sealed, s->kx_checked,
-                                   true, &q);
+                int rc =
+                    seg_query(p, s, s->size, s->next_offset, s->sealed, s->kx_checked, true, &q);
                 if (rc)
                     return rc;
             }
@@ -729,8 +717,8 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
             req->failed = i;
             k->current = v;
             return td_fail(TD_EVERSION, "expected version %s, but the stream's version is %s",
-                           expected_name(k->expected, e, sizeof(e)),
-                           expected_name(v, c, sizeof(c)));
+                           td_version_text(k->expected, e, sizeof(e)),
+                           td_version_text(v, c, sizeof(c)));
         }
     }
     return 0;
@@ -749,8 +737,10 @@ int segkeys_open(td_part *p)
             seg_keys *k;
             int rc = kx_build(p, s, s->size, &k);
             if (rc)
-                return td_fail(rc, "partition %s: cannot build the key index of its active "
-                                   "segment: %s", p->label, td_strerror(rc));
+                return td_fail(rc,
+                               "partition %s: cannot build the key index of its active "
+                               "segment: %s",
+                               p->label, td_strerror(rc));
             segkeys_drop(s);
             s->kx = k;
             continue;
@@ -764,8 +754,9 @@ int segkeys_open(td_part *p)
         if (rc != -ENOENT && rc != TD_ECORRUPT)
             return rc;
         if ((rc = kx_rebuild(p, s, s->size, s->next_offset, rc, NULL)) != 0)
-            return td_fail(rc, "partition %s: cannot rebuild the key index of segment %020"
-                               PRId64 ": %s", p->label, s->base, td_strerror(rc));
+            return td_fail(
+                rc, "partition %s: cannot rebuild the key index of segment %020" PRId64 ": %s",
+                p->label, s->base, td_strerror(rc));
         s->kx_checked = true;
     }
     return 0;
@@ -788,6 +779,6 @@ void segkeys_config_locked(td_part *p, bool on, int64_t now_ms)
     }
     int rc = roll_locked(p, now_ms); /* the new segment is indexed from its first event */
     if (rc)
-        TD_WARN("storage", "partition %s: key.index takes effect at the next roll: %s",
-                p->label, td_strerror(rc));
+        TD_WARN("storage", "partition %s: key.index takes effect at the next roll: %s", p->label,
+                td_strerror(rc));
 }

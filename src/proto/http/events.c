@@ -39,7 +39,7 @@ typedef struct hproduce {
     td_arena arena; /* the events' bytes */
     td_event *events;
     td_produce_result *results;
-    bool *json_value; /* event i's value was given as `value` (JSON), not as text or base64 */
+    bool *json_value;  /* event i's value was given as `value` (JSON), not as text or base64 */
     int64_t *expected; /* event i's expected_version (keys.c); NULL when no event has one */
     size_t n;
     int pending; /* atomic: durability callbacks outstanding, plus the handler's hold */
@@ -183,12 +183,11 @@ static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int 
     return true;
 }
 
-static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value,
-                       int idx)
+static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value, int idx)
 {
-    static const char *const allowed[] = {"key",       "key_b64",   "value",     "value_text",
-                                          "value_b64", "headers",   "partition", "timestamp",
-                                          "expected_version", NULL};
+    static const char *const allowed[] = {
+        "key",     "key_b64",   "value",     "value_text",       "value_b64",
+        "headers", "partition", "timestamp", "expected_version", NULL};
     char msg[200];
     if (!json_is_object(ev)) {
         snprintf(msg, sizeof(msg), "event %d must be an object", idx);
@@ -329,9 +328,9 @@ static bool read_events(hconn *hc, hproduce *op)
     for (size_t i = 0; i < op->n; i++) {
         http_json_array_next(&it, &elem, &cost);
         json_t *ev = http_json_parse(hc, elem, JSON_DECODE_ANY);
-        bool ok =
-            ev && read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) &&
-            http_expected_version(hc, &op->arena, ev, i, op->n, &op->expected);
+        bool ok = ev &&
+                  read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) &&
+                  http_expected_version(hc, &op->arena, ev, i, op->n, &op->expected);
         json_decref(ev);
         if (!ok)
             return false;
@@ -523,10 +522,10 @@ json_t *http_event_json(td_engine *e, const char *topic, const td_event *ev, boo
     /* JSON stored with a schema's wire header reads as the JSON: no JSON text starts with a
      * 0 byte, so only such values pay the registry lookup. */
     int32_t sid = 0;
-    size_t skip = e && values_json && ev->value && ev->value_len > 5 &&
-                          ((const uint8_t *)ev->value)[0] == 0
-                      ? registry_json_header(e, ev->value, ev->value_len, &sid)
-                      : 0;
+    size_t skip =
+        e && values_json && ev->value && ev->value_len > 5 && ((const uint8_t *)ev->value)[0] == 0
+            ? registry_json_header(e, ev->value, ev->value_len, &sid)
+            : 0;
     json_t *sv = skip ? json_loadb((const char *)ev->value + skip, ev->value_len - skip,
                                    JSON_DECODE_ANY, NULL)
                       : NULL;
@@ -562,8 +561,7 @@ bool http_values_param(hconn *hc, bool *values_json)
     return true;
 }
 
-/* An integer query parameter: 1 found, 0 absent, -1 (after answering) bad. */
-static int query_int(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out)
+int http_query_int(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out)
 {
     char buf[64], msg[160];
     int rc = http_query_get(hc->req.query, name, buf, sizeof(buf));
@@ -589,10 +587,10 @@ static void events_read(hconn *hc, const char *topic)
     if (rc)
         return http_respond_td_error(hc, rc);
     int64_t part = -1, offset = -1, time_ms = -1, limit = DEFAULT_LIMIT;
-    int hp = query_int(hc, "partition", 0, info.partitions - 1, &part);
-    int ho = hp >= 0 ? query_int(hc, "offset", 0, INT64_MAX, &offset) : -1;
-    int ht = ho >= 0 ? query_int(hc, "time", 0, INT64_MAX, &time_ms) : -1;
-    int hl = ht >= 0 ? query_int(hc, "limit", 1, MAX_LIMIT, &limit) : -1;
+    int hp = http_query_int(hc, "partition", 0, info.partitions - 1, &part);
+    int ho = hp >= 0 ? http_query_int(hc, "offset", 0, INT64_MAX, &offset) : -1;
+    int ht = ho >= 0 ? http_query_int(hc, "time", 0, INT64_MAX, &time_ms) : -1;
+    int hl = ht >= 0 ? http_query_int(hc, "limit", 1, MAX_LIMIT, &limit) : -1;
     bool values_json;
     if (hp < 0 || ho < 0 || ht < 0 || hl < 0 || !http_values_param(hc, &values_json))
         return;

@@ -26,11 +26,11 @@ struct http_server {
     http_server_config cfg;
     bool ready; /* atomic */
     td_metric_family *f_requests, *f_latency, *f_responses;
-    td_metric_family *f_denied; /* tidings_security_denied_total (guard.c, authz.c) */
-    td_metric_family *f_auth_failures; /* tidings_auth_failures_total (auth.c) */
+    td_metric_family *f_denied;         /* tidings_security_denied_total (guard.c, authz.c) */
+    td_metric_family *f_auth_failures;  /* tidings_auth_failures_total (auth.c) */
     struct http_auth_cache *auth_cache; /* verified Basic credentials (auth.c) */
-    net_waitset *subs;  /* live subscriptions (subscribe.c) */
-    net_waitset *waits; /* queue receives waiting for events (queues.c) */
+    net_waitset *subs;                  /* live subscriptions (subscribe.c) */
+    net_waitset *waits;                 /* queue receives waiting for events (queues.c) */
     /* Redrive jobs (redrive.c), the last HTTP_MAX_REDRIVES. */
     pthread_mutex_t jobs_mu;
     struct http_redrive_job *jobs[HTTP_MAX_REDRIVES];
@@ -56,20 +56,20 @@ typedef struct hconn {
     bool closing; /* close after the response */
     bool async;   /* the response comes later (http_begin_async) */
     int last_status;
-    http_sub *sub;     /* a live subscription streams on this connection */
-    struct qwait *qwait; /* a queue receive waits for events on this connection */
-    int64_t t0;        /* when the request was dispatched (monotonic ns) */
-    const char *route; /* the matched route's template ("/v1/topics/{topic}"), for metrics */
+    http_sub *sub;        /* a live subscription streams on this connection */
+    struct qwait *qwait;  /* a queue receive waits for events on this connection */
+    int64_t t0;           /* when the request was dispatched (monotonic ns) */
+    const char *route;    /* the matched route's template ("/v1/topics/{topic}"), for metrics */
     td_slice cors_origin; /* the request's Origin when http.cors.allowed.origins lists it */
     bool cors_any;        /* ... listed as "*" */
     /* Who sent the current request (auth.c): the user its credentials authenticated (per
      * request: HTTP credentials belong to requests, not to connections), else "" and the
      * connection's principal (a client certificate's) or anonymous. */
     char user[TD_USER_NAME_MAX + 1];
-    char host[64]; /* the peer's address without its port, for authorization */
-    size_t resp_bytes;       /* the response body's bytes (quota.c) */
-    bool quota_passed;       /* the request waited out its principal's quota debt */
-    net_timer quota_timer;   /* that wait */
+    char host[64];         /* the peer's address without its port, for authorization */
+    size_t resp_bytes;     /* the response body's bytes (quota.c) */
+    bool quota_passed;     /* the request waited out its principal's quota debt */
+    net_timer quota_timer; /* that wait */
 } hconn;
 
 bool http_server_ready(http_server *s);
@@ -162,7 +162,6 @@ bool http_values_param(hconn *hc, bool *values_json);
 void http_respond_stream_head(hconn *hc, int status, const char *content_type,
                               const char *extra_headers);
 
-
 /* Routes of groups.c: /v1/groups[/{group}[/{action}]] (group and action NULL when absent). */
 void http_route_groups(hconn *hc, const char *group, const char *action);
 
@@ -238,6 +237,9 @@ void http_respond_raw(hconn *hc, int status, const char *content_type, const cha
 void http_respond_json(hconn *hc, int status, json_t *body, const char *extra_headers);
 /* {"error": {"code": code, "message": message, "status": status}} */
 void http_respond_error(hconn *hc, int status, const char *code, const char *message);
+/* An optional integer query parameter in [lo, hi]: 1 (in *out), 0 when absent, -1 after
+ * answering 400 (events.c). */
+int http_query_int(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out);
 /* The error response for a td_ error, with td_last_error(). */
 void http_respond_td_error(hconn *hc, int rc);
 

@@ -24,27 +24,6 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 10000
 
-/* An optional integer query parameter in [lo, hi]: 1 (in *out), 0 when absent, -1 after
- * answering 400. */
-static int query_i64(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out)
-{
-    char buf[32], msg[200];
-    int h = http_query_get(hc->req.query, name, buf, sizeof(buf));
-    if (h == 0)
-        return 0;
-    char *end = NULL;
-    long long v = h > 0 ? strtoll(buf, &end, 10) : 0;
-    if (h < 0 || !buf[0] || *end || v < lo || v > hi) {
-        snprintf(msg, sizeof(msg),
-                 "query parameter '%s' must be an integer from %" PRId64 " to %" PRId64, name, lo,
-                 hi);
-        http_respond_error(hc, 400, "invalid_argument", msg);
-        return -1;
-    }
-    *out = v;
-    return 1;
-}
-
 /* A stream's version as JSON: the offset, or "no_stream". */
 static json_t *version_json(int64_t v)
 {
@@ -64,9 +43,10 @@ void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     int64_t partition = TD_PARTITION_ANY, from = 0, limit = DEFAULT_LIMIT;
     bool values_json;
-    if (query_i64(hc, "partition", 0, INT32_MAX, &partition) < 0 ||
-        query_i64(hc, "from_version", 0, INT64_MAX, &from) < 0 ||
-        query_i64(hc, "limit", 1, MAX_LIMIT, &limit) < 0 || !http_values_param(hc, &values_json))
+    if (http_query_int(hc, "partition", 0, INT32_MAX, &partition) < 0 ||
+        http_query_int(hc, "from_version", 0, INT64_MAX, &from) < 0 ||
+        http_query_int(hc, "limit", 1, MAX_LIMIT, &limit) < 0 ||
+        !http_values_param(hc, &values_json))
         return;
     td_engine *e = hc->s->e;
     if (partition == TD_PARTITION_ANY) {
@@ -121,7 +101,8 @@ bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_
         char msg[200];
         snprintf(msg, sizeof(msg),
                  "event %zu: expected_version must be \"any\", \"no_stream\", \"exists\" or "
-                 "an offset (an integer >= 0)", idx);
+                 "an offset (an integer >= 0)",
+                 idx);
         http_respond_error(hc, 400, "invalid_argument", msg);
         return false;
     }
@@ -137,19 +118,6 @@ bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_
     return true;
 }
 
-/* A version as text: the offset, or the name of a special value. */
-static const char *version_text(int64_t v, char *buf, size_t n)
-{
-    if (v == TD_VERSION_NO_STREAM)
-        return "no_stream";
-    if (v == TD_VERSION_EXISTS)
-        return "exists";
-    if (v == TD_VERSION_ANY)
-        return "any";
-    snprintf(buf, n, "%" PRId64, v);
-    return buf;
-}
-
 void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t *expected,
                                 const td_produce_result *results, size_t n,
                                 const td_version_conflict *c)
@@ -157,15 +125,14 @@ void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t
     char msg[600], xb[24], cb[24], why[100];
     const td_event *ev = &events[c->index];
     snprintf(why, sizeof(why), "expected version %s, but the stream's version is %s",
-             version_text(expected[c->index], xb, sizeof(xb)),
-             version_text(c->current, cb, sizeof(cb)));
-    json_t *err = json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version",
-                            "status", 409, "index", (json_int_t)c->index, "partition",
-                            (int)c->partition, "expected_version",
-                            expected[c->index] == TD_VERSION_EXISTS ? json_string("exists")
-                                                                     : version_json(
-                                                                           expected[c->index]),
-                            "current_version", version_json(c->current));
+             td_version_text(expected[c->index], xb, sizeof(xb)),
+             td_version_text(c->current, cb, sizeof(cb)));
+    json_t *err =
+        json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
+                  "index", (json_int_t)c->index, "partition", (int)c->partition, "expected_version",
+                  expected[c->index] == TD_VERSION_EXISTS ? json_string("exists")
+                                                          : version_json(expected[c->index]),
+                  "current_version", version_json(c->current));
     json_t *k = json_stringn(ev->key, ev->key_len); /* NULL unless valid UTF-8 */
     if (!k) {
         td_buf b;
