@@ -175,6 +175,8 @@ static const resp_perm perms[] = {
     {"xinfo|groups", K_ARG2, DE, 0, 0, 0, 0},
     {"xinfo|help", K_NONE, 0, 0, 0, 0, 0},
     {"xinfo|stream", K_ARG2, DE, 0, 0, 0, 0},
+    {"xkeyrange", K_ARG1, R, 0, 0, 0, 0},   /* an entity's events: Read, as XRANGE */
+    {"xkeyversion", K_ARG1, R, 0, 0, 0, 0}, /* names its latest event: Read, as HTTP's */
     {"xlen", K_ARG1, DE, 0, 0, 0, 0},
     {"xpending", K_ARG1, R, 2, R, 0, 0},
     {"xrange", K_ARG1, R, 0, 0, 0, 0},

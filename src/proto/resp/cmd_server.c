@@ -861,6 +861,14 @@ const rcmd resp_commands[] = {
      resp_xgroup_subs, "@slow"},
     {"xinfo", -2, 0, NULL, "stream", "A container for stream introspection commands.", "5.0.0", 0,
      0, 0, resp_xinfo_subs, "@slow"},
+    {"xkeyrange", -5, RF_READONLY, resp_cmd_xkeyrange, "stream",
+     "Returns the events of one key (an entity) of a stream within a range of IDs, through the "
+     "key index (a tidings extension).",
+     "7.0.0", 1, 1, 1, NULL, "@read @stream @slow"},
+    {"xkeyversion", 3, RF_READONLY | RF_FAST, resp_cmd_xkeyversion, "stream",
+     "Returns the ID of the latest event of one key (an entity) of a stream: its version (a "
+     "tidings extension).",
+     "7.0.0", 1, 1, 1, NULL, "@read @stream @fast"},
     {"xlen", 2, RF_READONLY | RF_FAST, resp_cmd_xlen, "stream",
      "Return the number of messages in a stream.", "5.0.0", 1, 1, 1, NULL, "@read @stream @fast"},
     {"xpending", -3, RF_READONLY, resp_cmd_xpending, "stream",

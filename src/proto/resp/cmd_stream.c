@@ -99,7 +99,7 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 
 /* For a command that writes the stream s (opened): 1, or -1 after writing an error and
  * releasing s->ref when it is an internal topic, which no client writes. */
-static int resp_stream_writable(resp_w *w, sref *s)
+int resp_stream_writable(resp_w *w, sref *s)
 {
     if (!broker_topic_internal(s->ref))
         return 1;
@@ -283,8 +283,7 @@ int resp_read_ids(rconn *rc, const sref *s, const td_sid *ids, size_t n, td_buf 
     return w.oom ? -ENOMEM : r;
 }
 
-/* A COUNT argument (negative: 0); false after replying. */
-static bool resp_parse_count(resp_w *w, td_slice a, long long *count)
+bool resp_parse_count(resp_w *w, td_slice a, long long *count)
 {
     if (!resp_arg_ll(w, a, count))
         return false;
@@ -570,8 +569,7 @@ void resp_xbatch_free(resp_xbatch *xb)
     free(xb);
 }
 
-/* An XADD's failed append, with Redis's texts for what its IDs refuse. */
-static void reply_append_error(resp_w *w, int r, int mode)
+void resp_reply_append_error(resp_w *w, int r, int mode)
 {
     const char *e = NULL;
     if (r == TD_ESEQUENCE)
@@ -655,20 +653,17 @@ void resp_xadd_flush(rconn *rc, resp_w *w)
         for (size_t k = 0; k < xb->n; k++) {
             r = xb_append(rc, xb, k, 1, pos, w);
             if (r)
-                reply_append_error(w, r, BROKER_SID_AUTO);
+                resp_reply_append_error(w, r, BROKER_SID_AUTO);
             pos += xb_size(xb, k);
         }
     } else if (r) {
         for (size_t k = 0; k < xb->n; k++)
-            reply_append_error(w, r, BROKER_SID_AUTO);
+            resp_reply_append_error(w, r, BROKER_SID_AUTO);
     }
     xb_reset(xb);
 }
 
-/* The stream's topic's value.schema.validation (docs/redis.md): the field map validated as a
- * JSON object against the value subject's latest JSON Schema (registry_check_fields). True when
- * the entry may be added; false with the error reply's text in msg. */
-static bool xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, size_t nfv,
+bool resp_xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, size_t nfv,
                            char *msg, size_t msglen)
 {
     td_topic_config cfg;
@@ -720,7 +715,7 @@ static bool xb_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_
         xb->key = td_slice_make(copy, key.n);
     }
     char err[1000];
-    if (!xadd_schema_ok(rc, xb->s.ref, fv, nfv, err, sizeof(err))) {
+    if (!resp_xadd_schema_ok(rc, xb->s.ref, fv, nfv, err, sizeof(err))) {
         /* The batched XADDs before it answer first (replies keep their order); with none,
          * the stream opened for this XADD is dropped. */
         if (xb->n == 0)
@@ -921,6 +916,16 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     }
     const td_slice *fv = argv + i + 1;
     size_t nfv = argc - i - 1;
+    /* The entity fields make a keyed, possibly conditional append (cmd_entity.c). */
+    if (resp_fields_entity_named(fv, nfv)) {
+        resp_xadd_flush(rc, w);
+        if (req.mode != BROKER_SID_AUTO || t.kind)
+            resp_w_error(w, "ERR " RESP_ENTITY_KEY " and " RESP_ENTITY_EXPECT " need the ID * "
+                            "and no MAXLEN or MINID");
+        else
+            resp_xadd_entity(rc, w, argv[1], fv, nfv, nomkstream);
+        return;
+    }
     /* Fields named traceparent and tracestate are the event's headers (docs/tracing.md). */
     bool traced = false;
     for (size_t k = 0; k < nfv && !traced; k += 2)
@@ -960,7 +965,7 @@ static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, siz
     if (o != 1 || resp_stream_writable(w, &s) != 1)
         return;
     char err[1000];
-    if (!xadd_schema_ok(rc, s.ref, fv, nfv, err, sizeof(err))) {
+    if (!resp_xadd_schema_ok(rc, s.ref, fv, nfv, err, sizeof(err))) {
         resp_w_error(w, err);
         broker_topic_release(s.ref);
         return;
@@ -993,7 +998,7 @@ static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, siz
     free(traced);
     td_buf_free(&val);
     if (r) {
-        reply_append_error(w, r, req.mode);
+        resp_reply_append_error(w, r, req.mode);
     } else {
         /* Inside EXEC the commands after it must see the entry (the transaction holds every
          * other client off anyway): wait here. Elsewhere the reply waits, not the loop. */

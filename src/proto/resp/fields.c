@@ -10,13 +10,17 @@
  *
  * The fields named `traceparent` and `tracestate` (W3C Trace Context, docs/tracing.md) are the
  * event's headers of those names, not members of its value, when each appears once; reading
- * gives them back as fields after the others, as every header.
+ * gives them back as fields after the others, as every header. The fields `tidings-key` and
+ * `tidings-expected-version` (docs/event-sourcing.md#redis) are the event's key and its
+ * condition (resp_fields_entity_split); reading gives the key back as `key`, first.
  */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "broker/broker.h"
 #include "proto/resp/resp.h"
+#include "proto/resp/stream_id.h"
 
 #define JSON_MAX_FIELDS 256 /* above, names are not compared for uniqueness: RESP array */
 #define JSON_MAX_DEPTH 64
@@ -461,12 +465,72 @@ size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, s
     return t;
 }
 
-/* XADD's binary-safe form: no key, the fields header, and besides it only Trace Context headers
- * (each once, as XADD writes them). */
+static bool is_name(td_slice f, const char *name)
+{
+    size_t n = strlen(name);
+    return f.n == n && memcmp(f.p, name, n) == 0;
+}
+
+bool resp_fields_entity_named(const td_slice *fv, size_t nfv)
+{
+    for (size_t i = 0; i + 1 < nfv; i += 2)
+        if (is_name(fv[i], RESP_ENTITY_KEY) || is_name(fv[i], RESP_ENTITY_EXPECT))
+            return true;
+    return false;
+}
+
+int resp_fields_entity_split(const td_slice *fv, size_t nfv, td_slice *rest, size_t *nrest,
+                             resp_entity *out, const char **why)
+{
+    *out = (resp_entity){.expected = TD_VERSION_ANY};
+    size_t k = 0;
+    for (size_t i = 0; i + 1 < nfv; i += 2) {
+        bool key = is_name(fv[i], RESP_ENTITY_KEY), exp = is_name(fv[i], RESP_ENTITY_EXPECT);
+        if (!key && !exp) {
+            rest[k++] = fv[i];
+            rest[k++] = fv[i + 1];
+            continue;
+        }
+        if ((key && out->has_key) || (exp && out->has_expect)) {
+            *why = key ? "ERR the field " RESP_ENTITY_KEY " is given twice"
+                       : "ERR the field " RESP_ENTITY_EXPECT " is given twice";
+            return -1;
+        }
+        if (key) {
+            out->key = fv[i + 1];
+            out->has_key = true;
+            continue;
+        }
+        out->expect = fv[i + 1];
+        out->has_expect = true;
+        bool given = false;
+        if (broker_expected_version_parse(fv[i + 1].p, fv[i + 1].n, &out->expected) == 0)
+            continue;
+        /* A stream ID, in full: "<ms>-<seq>" (an incomplete "<ms>" is an offset above). */
+        if (memchr(fv[i + 1].p, '-', fv[i + 1].n) &&
+            resp_sid_parse(fv[i + 1].p, fv[i + 1].n, 0, RESP_SID_STRICT, &out->id, &given) &&
+            given) {
+            out->by_id = true;
+            continue;
+        }
+        *why = "ERR " RESP_ENTITY_EXPECT " must be any, no_stream, exists, an offset or a stream "
+               "ID (<ms>-<seq>)";
+        return -1;
+    }
+    if (out->has_expect && !out->has_key) {
+        *why = "ERR " RESP_ENTITY_EXPECT " needs the field " RESP_ENTITY_KEY " (the entity)";
+        return -1;
+    }
+    *nrest = k;
+    return 0;
+}
+
+/* XADD's binary-safe form: the fields header, and besides it only Trace Context headers (each
+ * once, as XADD writes them); a key when XADD gave one (tidings-key). */
 static bool is_fields_form(const td_event *ev)
 {
     size_t ct = 0, tp = 0, ts = 0;
-    if (ev->key || !ev->value)
+    if (!ev->value)
         return false;
     for (size_t i = 0; i < ev->header_count; i++) {
         const td_header *h = &ev->headers[i];
@@ -496,12 +560,15 @@ int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n
         if (ev->value_len > 0 && p[0] == '*' &&
             resp_parse_command(p, ev->value_len, &lim, a, &cmd, &why) == 0 &&
             cmd.len == ev->value_len && cmd.argc % 2 == 0) {
-            if (ev->header_count == 1) {
+            if (ev->header_count == 1 && !ev->key) {
                 *out = cmd.argv;
                 *n = cmd.argc;
                 return 0;
             }
             bool ok = true;
+            if (ev->key) /* first, as rule 2 gives it */
+                ok = push(a, &v, &vn, &cap, td_slice_make("key", 3)) &&
+                     push(a, &v, &vn, &cap, td_slice_make(ev->key, ev->key_len));
             for (size_t i = 0; ok && i < cmd.argc; i++)
                 ok = push(a, &v, &vn, &cap, cmd.argv[i]);
             for (size_t i = 0; ok && i < ev->header_count; i++) {

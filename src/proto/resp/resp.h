@@ -71,6 +71,26 @@ int resp_fields_encode(td_buf *out, const td_slice *fv, size_t n, bool json);
  * them. */
 size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, size_t *nrest,
                                td_header trace[2]);
+/* XADD's entity fields (docs/event-sourcing.md#redis): `tidings-key` (the event's key: the
+ * entity) and `tidings-expected-version` (the condition on the key's stream: "any",
+ * "no_stream", "exists", an offset in decimal, or a stream ID "<ms>-<seq>"). */
+#define RESP_ENTITY_KEY "tidings-key"
+#define RESP_ENTITY_EXPECT "tidings-expected-version"
+typedef struct resp_entity {
+    td_slice key;        /* the entity; valid when has_key */
+    td_slice expect;     /* the condition's text; valid when has_expect */
+    bool has_key, has_expect;
+    bool by_id;          /* the condition is a stream ID (id), else expected */
+    int64_t expected;    /* an offset or TD_VERSION_ANY, _NO_STREAM, _EXISTS */
+    td_sid id;
+} resp_entity;
+/* Whether fields fv[0..nfv) name either entity field (a cheap test before the split). */
+bool resp_fields_entity_named(const td_slice *fv, size_t nfv);
+/* Takes the entity fields out of fv[0..nfv) into *out, the others to rest (nfv slices of room)
+ * in order, *nrest of them. 0, or -1 with *why (a sentence for an ERR reply) when one is given
+ * twice, the version is malformed, or a version is given without a key. Pure. */
+int resp_fields_entity_split(const td_slice *fv, size_t nfv, td_slice *rest, size_t *nrest,
+                             resp_entity *out, const char **why);
 /* The fields of any event, names and values alternating, as docs/redis.md#fields says: the slices
  * point into the event or the arena. -1 when memory ran out. */
 int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n);

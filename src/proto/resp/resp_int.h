@@ -317,6 +317,26 @@ void resp_w_bound_error(resp_w *w, td_slice a, bool is_start);
 void resp_w_id(resp_w *w, td_sid id);
 /* An engine failure, with the detail td_last_error() has. */
 void resp_reply_engine_error(resp_w *w, int r);
+/* For a command that writes the stream s (opened): 1, or -1 after writing an error and
+ * releasing s->ref when it is an internal topic, which no client writes. */
+int resp_stream_writable(resp_w *w, sref *s);
+/* A COUNT argument (negative: 0); false after replying. */
+bool resp_parse_count(resp_w *w, td_slice a, long long *count);
+/* An XADD's failed append, with Redis's texts for what its IDs refuse (mode: enum
+ * broker_sid_mode). */
+void resp_reply_append_error(resp_w *w, int r, int mode);
+/* The stream's topic's value.schema.validation (docs/redis.md): the field map validated as a
+ * JSON object against the value subject's latest JSON Schema (registry_check_fields). True when
+ * the entry may be added; false with the error reply's text in msg. */
+bool resp_xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, size_t nfv, char *msg,
+                         size_t msglen);
+/* Entity streams (cmd_entity.c, docs/event-sourcing.md#redis): XADD with the fields tidings-key
+ * and tidings-expected-version (fv[0..nfv), every field of the XADD; the ID is `*`), and the
+ * commands XKEYRANGE and XKEYVERSION. */
+void resp_xadd_entity(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                      bool nomkstream);
+void resp_cmd_xkeyrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+void resp_cmd_xkeyversion(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 /* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
  * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
  * the offset after the last one written. ends (may be NULL) gets each entry's end in b, as
