@@ -131,6 +131,9 @@ void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t
 
 /* subscribe.c: GET /v1/subscribe (Server-Sent Events). */
 void http_route_subscribe(hconn *hc);
+/* GET /v1/topics/{t}/keys/{key}/events with Accept: text/event-stream: the key's events from
+ * ?from_version= (or Last-Event-ID), then its new ones as they are appended (subscribe.c). */
+void http_subscribe_key(hconn *hc, const char *topic, const char *key, size_t key_len);
 /* The engine's high-watermark hook (arg: the server): wakes the loops' subscriptions. */
 void http_sse_on_advance(void *arg);
 /* The connection closes: frees its subscription. */

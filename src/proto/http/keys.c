@@ -8,7 +8,9 @@
  *   GET /v1/topics/{topic}/keys/{key}/events[?partition=N][&from_version=V][&limit=L][&values=]
  *       The key's stream on a key.index topic (td_iter_open_key): its events from version V
  *       (an offset, inclusive; default 0), at most L, with the stream's version and the
- *       from_version of the next page. 400 no_key_index without key.index.
+ *       from_version of the next page. 400 no_key_index without key.index. With Accept:
+ *       text/event-stream, the same events as Server-Sent Events, followed by the key's new
+ *       ones as they are appended (http_subscribe_key, subscribe.c).
  * Authorization: Read on the topic (authz.c), as consuming.
  * And the produce's expected versions (events.c calls these): "expected_version" per event,
  * "any", "no_stream", "exists" or an offset; a mismatch answers 409 wrong_expected_version.
@@ -41,6 +43,10 @@ void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t
 {
     if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
+    const td_slice *accept = http_header_get(&hc->req, "accept");
+    if (http_method_is(hc, "GET") && accept &&
+        memmem(accept->p, accept->n, "text/event-stream", 17)) /* follow it (subscribe.c) */
+        return http_subscribe_key(hc, topic, key, key_len);
     int64_t partition = TD_PARTITION_ANY, from = 0, limit = DEFAULT_LIMIT;
     bool values_json;
     if (http_query_int(hc, "partition", 0, INT32_MAX, &partition) < 0 ||

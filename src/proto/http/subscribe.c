@@ -24,6 +24,14 @@
  * http.sse.stall.timeout.ms gets a final `event: error` and is disconnected. A tick timer sends
  * heartbeat comments on idle streams, looks for new topics that match (the engine's topic
  * generation), and watches for stalls.
+ *
+ * Following one key (docs/http-api.md#follow-a-keys-events): GET /v1/topics/{t}/keys/{key}/events
+ * with Accept: text/event-stream is a subscription to the key's partition whose iterator is the
+ * key's (td_iter_open_key): each wake-up asks the partition's key index for the key's offsets
+ * after the last one delivered, below the high watermark, and reads only the batches holding
+ * them. Once caught up, the next offset moves to the high watermark seen before the lookup, so
+ * that the index is asked only about what was appended since. Ids, cursors, Last-Event-ID,
+ * heartbeats and limits are the subscription's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +88,10 @@ struct http_sub {
     /* Past a quota (quota.c): nothing is pumped before quota_until, when quota_timer pumps. */
     int64_t quota_until;
     net_timer quota_timer;
+    /* Following one key: its bytes (by_key), read through the key index. */
+    uint8_t *key;
+    size_t key_len;
+    bool by_key;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -596,8 +608,10 @@ static bool format_event(http_sub *sub, const spart *sp, const td_event *ev, td_
 static bool sp_open(http_sub *sub, spart *sp)
 {
     td_engine *e = sub->s->e;
-    int rc = td_iter_open(e, sp->topic, sp->partition, sp->next, &sp->it);
-    if (rc == TD_ERANGE) {
+    int rc = sub->by_key ? td_iter_open_key(e, sp->topic, sub->key, sub->key_len, sp->partition,
+                                            sp->next, &sp->it)
+                         : td_iter_open(e, sp->topic, sp->partition, sp->next, &sp->it);
+    if (rc == TD_ERANGE && !sub->by_key) {
         /* Below the log start (retention deleted what the cursor pointed at): go on from the
          * start. Beyond the end (the topic was deleted and created again): from its start. */
         int64_t start = start_offset(e, sp->topic, sp->partition, TD_OFFSET_EARLIEST);
@@ -632,7 +646,9 @@ static void sub_pump(http_sub *sub)
                             quota_resume, sub);
         return;
     }
-    if (broker_topics_generation(sub->s->e) != sub->gen) {
+    if (sub->by_key) {
+        sub->gen = broker_topics_generation(sub->s->e); /* one partition: nothing to discover */
+    } else if (broker_topics_generation(sub->s->e) != sub->gen) {
         int rc = sub_discover(sub, NULL, TD_OFFSET_EARLIEST);
         if (rc == TD_EFULL)
             return sub_end(sub, "too_many_partitions",
@@ -658,6 +674,10 @@ static void sub_pump(http_sub *sub)
                 continue;
             }
             td_event ev;
+            int64_t hw = -1; /* a key's: nothing of the key below it is left once caught up */
+            if (sub->by_key && td_offset_for(sub->s->e, sp->topic, sp->partition,
+                                             TD_OFFSET_LATEST, &hw) != 0)
+                hw = -1;
             int rc = td_iter_next(sp->it, &ev);
             if (rc == 1) {
                 sp->next = ev.offset + 1;
@@ -678,6 +698,7 @@ static void sub_pump(http_sub *sub)
                  * behind on. */
                 td_iter_close(sp->it);
                 sp->it = NULL;
+                sp->next = TD_MAX(sp->next, hw);
             } else if (rc == TD_ENOTFOUND) {
                 sp->gone = gone = true;
             } else if (rc == TD_ERANGE) {
@@ -692,6 +713,10 @@ static void sub_pump(http_sub *sub)
             }
         }
         sub->rr = sub->n ? (sub->rr + 1) % sub->n : 0;
+    }
+    if (gone && sub->by_key) {
+        sub_end(sub, "not_found", "the topic was deleted", false);
+        goto out;
     }
     if (gone) {
         /* A deleted topic may already exist again: look again at the next tick. */
@@ -791,6 +816,7 @@ static void sub_free(http_sub *sub)
     for (size_t i = 0; i < sub->n; i++)
         td_iter_close(sub->parts[i].it);
     free(sub->parts);
+    free(sub->key);
     for (size_t i = 0; i < sub->npat; i++)
         free(sub->patterns[i]);
     free(sub->user);
@@ -882,6 +908,36 @@ static bool read_patterns(hconn *hc, http_sub *sub, const char *list)
     return true;
 }
 
+/* Starts the stream of a subscription set up in sub (parked): no request after this one is read
+ * on the connection. The first event, `subscribed`, has hello (taken) as its data and the
+ * starting cursor as its id. */
+static void sub_begin(hconn *hc, http_sub *sub, json_t *hello)
+{
+    sub->chunked = hc->req.minor >= 1;
+    http_respond_stream_head(hc, 200, "text/event-stream",
+                             "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    http_begin_async(hc);
+    hc->sub = sub;
+    td_buf t;
+    td_buf_init(&t);
+    char *hj = hello ? http_json_dumps(hello, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(hello);
+    bool ok = hj && td_buf_append(&t, "retry: 1000\nevent: subscribed\nid: ", 34) == 0 &&
+              cursor_text(sub, &t) == 0 && td_buf_append(&t, "\ndata: ", 7) == 0 &&
+              td_buf_append(&t, hj, strlen(hj)) == 0 && td_buf_append(&t, "\n\n", 2) == 0;
+    free(hj);
+    if (!ok) {
+        td_buf_free(&t);
+        sub_close_later(sub, true);
+        net_timer_start(net_conn_loop(hc->c), &sub->tick, TICK_MS, on_tick, sub);
+        return;
+    }
+    sse_write(sub, &t);
+    td_buf_free(&t);
+    net_timer_start(net_conn_loop(hc->c), &sub->tick, TICK_MS, on_tick, sub);
+    sub_pump(sub);
+}
+
 static void subscribe(hconn *hc)
 {
     http_server *s = hc->s;
@@ -961,45 +1017,122 @@ static void subscribe(hconn *hc)
     free(cc.parts);
     free(cc.offs);
 
-    /* The stream: no request after this one is read on the connection. */
-    sub->chunked = hc->req.minor >= 1;
-    http_respond_stream_head(hc, 200, "text/event-stream",
-                             "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-    http_begin_async(hc);
-    hc->sub = sub;
     TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s) as %s", net_conn_peer(hc->c),
             topics, sub->n, resume ? "resuming" : from_s, sub->user ? sub->user : "ANONYMOUS");
-
-    /* The first event: what the subscription reads, with the starting cursor as its id. */
-    td_buf t;
-    td_buf_init(&t);
     json_t *pats = json_array();
     for (size_t i = 0; i < sub->npat; i++)
         json_array_append_new(pats, json_string(sub->patterns[i]));
-    json_t *hello = json_pack("{s:o,s:I,s:b}", "patterns", pats, "partitions",
-                              (json_int_t)sub->n, "resumed", resume);
-    char *hj = hello ? http_json_dumps(hello, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(hello);
-    bool ok = hj && td_buf_append(&t, "retry: 1000\nevent: subscribed\nid: ", 34) == 0 &&
-              cursor_text(sub, &t) == 0 && td_buf_append(&t, "\ndata: ", 7) == 0 &&
-              td_buf_append(&t, hj, strlen(hj)) == 0 && td_buf_append(&t, "\n\n", 2) == 0;
-    free(hj);
-    if (!ok) {
-        td_buf_free(&t);
-        sub_close_later(sub, true);
-        net_timer_start(net_conn_loop(hc->c), &sub->tick, TICK_MS, on_tick, sub);
-        return;
-    }
-    sse_write(sub, &t);
-    td_buf_free(&t);
-    net_timer_start(net_conn_loop(hc->c), &sub->tick, TICK_MS, on_tick, sub);
-    sub_pump(sub);
+    sub_begin(hc, sub,
+              json_pack("{s:o,s:I,s:b}", "patterns", pats, "partitions", (json_int_t)sub->n,
+                        "resumed", resume));
     return;
 fail:
     free(cc.topics);
     free(cc.parts);
     free(cc.offs);
     sub_free(sub);
+}
+
+/* The resume point of a key's subscription: Last-Event-ID (or ?last_event_id=) as the
+ * subscription cursors write it, naming the key's partition. 1 with *next, 0 without one, -1
+ * after answering 400. */
+static int key_resume(hconn *hc, http_sub *sub, const char *topic, int32_t partition,
+                      int64_t *next)
+{
+    char idq[8192];
+    const td_slice *idh = http_header_get(&hc->req, "last-event-id");
+    td_slice id = idh ? *idh : td_slice_make(NULL, 0);
+    int ri = idh ? 0 : http_query_get(hc->req.query, "last_event_id", idq, sizeof(idq));
+    if (ri > 0)
+        id = td_slice_make(idq, strlen(idq));
+    if (ri < 0) {
+        http_respond_error(hc, 400, "invalid_argument", "a bad 'last_event_id'");
+        return -1;
+    }
+    if (id.n == 0)
+        return 0;
+    cursor_ctx cc = {.sub = sub};
+    bool ok = http_cursor_parse((const char *)id.p, id.n, on_cursor, &cc) == 0 && !cc.oom &&
+              cursor_lookup(&cc, topic, partition, next);
+    free(cc.topics);
+    free(cc.parts);
+    free(cc.offs);
+    if (!ok) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "Last-Event-ID is not an id this broker sent for this key's stream");
+        return -1;
+    }
+    return 1;
+}
+
+void http_subscribe_key(hconn *hc, const char *topic, const char *key, size_t key_len)
+{
+    td_engine *e = hc->s->e;
+    int64_t partition = TD_PARTITION_ANY, from = 0;
+    bool values_json;
+    if (http_query_int(hc, "partition", 0, INT32_MAX, &partition) < 0 ||
+        http_query_int(hc, "from_version", 0, INT64_MAX, &from) < 0 ||
+        !http_values_param(hc, &values_json))
+        return;
+    td_topic_ref *ref;
+    int rc = broker_topic_acquire(e, topic, &ref);
+    if (rc)
+        return http_respond_td_error(hc, rc);
+    int64_t topic_id = broker_topic_id(ref);
+    int32_t nparts = broker_topic_partitions(ref);
+    broker_topic_release(ref);
+    if (partition == TD_PARTITION_ANY)
+        partition = td_partition_for_key(key, key_len, nparts);
+    int64_t version;
+    if ((rc = td_key_version(e, topic, key, key_len, (int32_t)partition, &version)) != 0) {
+        if (rc == TD_EUNSUPPORTED)
+            return http_respond_error(hc, 400, "no_key_index", td_last_error());
+        return http_respond_td_error(hc, rc);
+    }
+    http_sub *sub = calloc(1, sizeof(*sub));
+    if (!sub || !(sub->key = malloc(key_len + 1))) {
+        free(sub);
+        return http_respond_error(hc, 500, "internal", "out of memory");
+    }
+    memcpy(sub->key, key, key_len);
+    sub->key_len = key_len;
+    sub->by_key = true;
+    sub->c = hc->c;
+    sub->s = hc->s;
+    sub->tick = (net_timer)NET_TIMER_INIT;
+    sub->quota_timer = (net_timer)NET_TIMER_INIT;
+    sub->values_json = values_json;
+    sub->gen = broker_topics_generation(e);
+    td_principal who;
+    http_principal(hc, &who);
+    snprintf(sub->host, sizeof(sub->host), "%s", who.host);
+    int resume = -1;
+    if (who.user && !(sub->user = strdup(who.user)))
+        http_respond_error(hc, 500, "internal", "out of memory");
+    else
+        resume = key_resume(hc, sub, topic, (int32_t)partition, &from);
+    if (resume >= 0 && sub_add(sub, topic, topic_id, (int32_t)partition, from) != 0) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        resume = -1;
+    }
+    net_waiter_init(&sub->wait, sub_retry);
+    if (resume >= 0 && net_wait_park(hc->s->subs, &sub->wait, hc->c, -1, 0) != 0) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        resume = -1;
+    }
+    if (resume < 0)
+        return sub_free(sub);
+    TD_INFO("http", "%s: following key of %zu bytes in %s/%" PRId64 " from %" PRId64 " as %s",
+            net_conn_peer(hc->c), key_len, topic, partition, from,
+            sub->user ? sub->user : "ANONYMOUS");
+    json_t *k = json_stringn(key, key_len);
+    json_t *hello = json_pack("{s:s,s:i,s:o,s:b}", "topic", topic, "partition", (int)partition,
+                              "version", version >= 0 ? json_integer(version)
+                                                      : json_string("no_stream"),
+                              "resumed", resume > 0);
+    if (hello && k) /* NULL unless valid UTF-8 (the events say it in key_b64) */
+        json_object_set_new(hello, "key", k);
+    sub_begin(hc, sub, hello);
 }
 
 void http_route_subscribe(hconn *hc)
