@@ -4,7 +4,8 @@ subcommand tidings serves, compared with Debian's redis-server byte for byte in 
 redis-py's command() and redis-cli's COMMAND DOCS rendering.
 
 Deliberate exceptions (docs/redis.md, "COMMAND"):
-- TIDINGS_ONLY: commands Redis 7.0 has not (XGROUP POLICY is a tidings extension; CLIENT
+- TIDINGS_ONLY: commands Redis 7.0 has not (XGROUP POLICY, XKEYRANGE and XKEYVERSION are
+  tidings extensions; CLIENT
   SETINFO and CLIENT NO-TOUCH are Redis 7.2 commands that clients send on connect). They have
   tidings' own entries, checked here for their shape.
 - A container (CLIENT, CONFIG, XINFO, ...) lists only the subcommands tidings serves, and Redis
@@ -20,7 +21,8 @@ import redis
 
 from redis_peer import Conn, pair, peer  # noqa: F401 (fixtures)
 
-TIDINGS_ONLY = {"xgroup|policy", "client|setinfo", "client|no-touch"}
+TIDINGS_ONLY = {"xgroup|policy", "xkeyrange", "xkeyversion", "client|setinfo",
+                "client|no-touch"}
 
 
 def parse(b, i=0):
@@ -147,6 +149,18 @@ def test_tidings_only_entries(pair):
     assert [f[1] for f in info[2][1]] == [b"write"]
     assert (info[3][1], info[4][1], info[5][1]) == (b"2", b"2", b"1")
     assert [c[1] for c in info[6][1]] == [b"@write", b"@stream", b"@slow"]
+    for name, arity, flags, cats in (
+            ("xkeyrange", b"-5", [b"readonly"], [b"@read", b"@stream", b"@slow"]),
+            ("xkeyversion", b"3", [b"readonly", b"fast"], [b"@read", b"@stream", b"@fast"])):
+        info = one(ours("COMMAND", "INFO", name))[1][0][1]
+        assert info[0][1] == name.encode() and info[1][1] == arity
+        assert [f[1] for f in info[2][1]] == flags
+        assert (info[3][1], info[4][1], info[5][1]) == (b"1", b"1", b"1")
+        assert [c[1] for c in info[6][1]] == cats
+        doc = one(ours("COMMAND", "DOCS", name))[1]
+        assert doc[0][1] == name.encode() and b"tidings extension" in dump(doc[1])
+    assert one(ours("COMMAND", "GETKEYS", "XKEYRANGE", "acc", "acct-42", "-", "+"))[1][0][1] == \
+        b"acc"
     docs = one(ours("COMMAND", "DOCS", "client|setinfo"))[1]
     assert docs[0][1] == b"client|setinfo"
     fields = dict((k[1], v) for k, v in zip(docs[1][1][::2], docs[1][1][1::2]))

@@ -3,6 +3,8 @@
  * every prefix of a command needing more input, Redis's protocol error texts, limits enforced
  * before the data arrives, glob patterns, and the replies in RESP2 and RESP3.
  */
+#include <stdlib.h>
+
 #include "proto/resp/resp.h"
 #include "test.h"
 
@@ -342,6 +344,96 @@ static void test_fields_trace(void)
     td_buf_free(&b);
 }
 
+/* XADD's entity fields (docs/event-sourcing.md#redis): taken out of the fields, the version's
+ * forms parsed, every refusal said, every truncation of a valid version either another valid
+ * form or refused (never read past its bytes); a keyed binary-safe entry reads back with `key`
+ * first. */
+static int split(const char *const *f, size_t n, resp_entity *en, size_t *nrest,
+                 const char **why)
+{
+    td_slice fv[16], rest[16];
+    for (size_t i = 0; i < n; i++)
+        fv[i] = td_slice_make(f[i], strlen(f[i]));
+    *why = NULL;
+    return resp_fields_entity_split(fv, n, rest, nrest, en, why);
+}
+
+static void test_fields_entity(void)
+{
+    resp_entity en;
+    size_t nrest;
+    const char *why;
+    const char *plain[] = {"a", "1", "key", "k"};
+    td_slice pv[4];
+    for (size_t i = 0; i < 4; i++)
+        pv[i] = td_slice_make(plain[i], strlen(plain[i]));
+    ASSERT(!resp_fields_entity_named(pv, 4)); /* `key` is an ordinary field */
+    const char *f1[] = {"a", "1", "tidings-key", "acct-42", "b", "2",
+                        "tidings-expected-version", "17"};
+    ASSERT_OK(split(f1, 8, &en, &nrest, &why));
+    ASSERT_EQ(nrest, 4u);
+    ASSERT(en.has_key && en.key.n == 7 && !memcmp(en.key.p, "acct-42", 7));
+    ASSERT(en.has_expect && !en.by_id && en.expected == 17);
+    const char *forms[][2] = {{"any", "-2"}, {"no_stream", "-1"}, {"exists", "-3"},
+                              {"0", "0"}, {"9223372036854775807", "9223372036854775807"}};
+    for (size_t i = 0; i < 5; i++) {
+        const char *f[] = {"tidings-key", "k", "tidings-expected-version", forms[i][0]};
+        ASSERT_OK(split(f, 4, &en, &nrest, &why));
+        ASSERT_EQ(nrest, 0u);
+        ASSERT_EQ(en.expected, strtoll(forms[i][1], NULL, 10));
+        ASSERT(!en.by_id);
+    }
+    const char *byid[] = {"tidings-key", "k", "tidings-expected-version", "1700000000000-42", "x",
+                          "y"};
+    ASSERT_OK(split(byid, 6, &en, &nrest, &why));
+    ASSERT(en.by_id && en.id.ms == 1700000000000ull && en.id.seq == 42);
+    /* Every prefix of a valid version: a valid form or refused with a reason. */
+    const char *full = "1700000000000-42";
+    for (size_t cut = 0; cut <= strlen(full); cut++) {
+        char v[32];
+        memcpy(v, full, cut);
+        v[cut] = 0;
+        const char *f[] = {"tidings-key", "k", "tidings-expected-version", v};
+        int rc = split(f, 4, &en, &nrest, &why);
+        if (cut == 0 || cut == 14) /* "" and "1700000000000-" */
+            ASSERT(rc == -1 && why && !strncmp(why, "ERR ", 4));
+        else
+            ASSERT_OK(rc);
+    }
+    const char *bad[][6] = {
+        {"tidings-key", "k", "tidings-expected-version", "-5", NULL, NULL},
+        {"tidings-key", "k", "tidings-expected-version", "12a", NULL, NULL},
+        {"tidings-key", "k", "tidings-expected-version", "99999999999999999999", NULL, NULL},
+        {"tidings-key", "k", "tidings-expected-version", "1-*", NULL, NULL},
+        {"tidings-key", "k", "tidings-expected-version", "ANY", NULL, NULL},
+        {"tidings-key", "k", "tidings-key", "j", NULL, NULL},
+        {"tidings-expected-version", "1", "tidings-expected-version", "2", "tidings-key", "k"},
+        {"tidings-expected-version", "exists", "a", "b", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n = bad[i][4] ? 6 : 4;
+        ASSERT_EQ(split(bad[i], n, &en, &nrest, &why), -1);
+        ASSERT(why && !strncmp(why, "ERR ", 4) && !strchr(why, '\r') && !strchr(why, '\n'));
+    }
+    /* A key alone: no condition. */
+    const char *konly[] = {"tidings-key", "", "v", "1"};
+    ASSERT_OK(split(konly, 4, &en, &nrest, &why));
+    ASSERT(en.has_key && en.key.n == 0 && !en.has_expect && en.expected == TD_VERSION_ANY);
+
+    /* A keyed entry in the binary-safe form reads back as `key`, then its fields. */
+    td_slice kept[2] = {td_slice_make("b", 1), td_slice_make("\xff", 1)};
+    td_buf b;
+    td_buf_init(&b);
+    ASSERT_OK(resp_fields_encode(&b, kept, 2, false));
+    td_header ct = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
+                    strlen(RESP_FIELDS_CONTENT_TYPE)};
+    td_event ev = {.key = "acct", .key_len = 4, .value = b.p, .value_len = b.len, .headers = &ct,
+                   .header_count = 1};
+    char out[512];
+    ASSERT_STR_EQ(fields_text(&ev, out, sizeof(out)), "key=acct;b=\xff;");
+    td_buf_free(&b);
+}
+
 TEST_MAIN(TEST(test_arrays), TEST(test_inline), TEST(test_protocol_errors), TEST(test_glob),
           TEST(test_replies), TEST(test_fields),
-          TEST(test_fields_trace))
+          TEST(test_fields_trace), TEST(test_fields_entity))

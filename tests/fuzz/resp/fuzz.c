@@ -17,6 +17,53 @@
 
 #include "proto/resp/resp_int.h"
 
+/* The arguments from argv[from] on as XADD's fields (fields.c's entity split). */
+static void entity_check(const resp_cmd *c, size_t from)
+{
+    if (c->argc <= from)
+        return;
+    size_t nfv = (c->argc - from) & ~(size_t)1;
+    const td_slice *fv = c->argv + from;
+    td_slice rest[64];
+    size_t nrest = 0;
+    resp_entity en;
+    const char *why = NULL;
+    bool named = resp_fields_entity_named(fv, nfv);
+    if (resp_fields_entity_split(fv, nfv, rest, &nrest, &en, &why) != 0) {
+        if (!named || !why || strncmp(why, "ERR ", 4) || strchr(why, '\r') || strchr(why, '\n'))
+            abort();
+        return;
+    }
+    if (named != (en.has_key || en.has_expect) || (en.has_expect && !en.has_key) ||
+        nrest + 2 * en.has_key + 2 * en.has_expect != nfv)
+        abort();
+    size_t k = 0;
+    for (size_t i = 0; i < nfv; i += 2) {
+        if (en.has_key && fv[i + 1].p == en.key.p && fv[i + 1].n == en.key.n &&
+            fv[i].n == strlen(RESP_ENTITY_KEY) && !memcmp(fv[i].p, RESP_ENTITY_KEY, fv[i].n))
+            continue;
+        if (en.has_expect && fv[i + 1].p == en.expect.p && fv[i].n == strlen(RESP_ENTITY_EXPECT) &&
+            !memcmp(fv[i].p, RESP_ENTITY_EXPECT, fv[i].n))
+            continue;
+        if (k + 2 > nrest || rest[k].p != fv[i].p || rest[k + 1].p != fv[i + 1].p)
+            abort();
+        k += 2;
+    }
+    if (k != nrest)
+        abort();
+    if (en.by_id) { /* the ID written back reads as the same ID */
+        char buf[RESP_SID_TEXT_MAX];
+        td_sid back;
+        size_t n = resp_sid_format(buf, en.id);
+        if (!resp_sid_parse((const uint8_t *)buf, n, 0, RESP_SID_STRICT, &back, NULL) ||
+            td_sid_cmp(back, en.id) != 0)
+            abort();
+    } else if (en.has_expect && en.expected < 0 && en.expected != TD_VERSION_ANY &&
+               en.expected != TD_VERSION_NO_STREAM && en.expected != TD_VERSION_EXISTS) {
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Redis's recursive matcher, for '*', '?', '\' and [...] (without the nesting limit). */
@@ -337,6 +384,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         notify_check(&c);
         for (size_t i = 0; i < c.argc; i++)
             stream_id_check(c.argv[i]);
+        entity_check(&c, 1);
+        entity_check(&c, 2);
         pos += c.len;
         td_arena_free(&a);
     }
