@@ -674,11 +674,16 @@ static void sub_pump(http_sub *sub)
                 continue;
             }
             td_event ev;
-            int64_t hw = -1; /* a key's: nothing of the key below it is left once caught up */
+            /* A key's: once the index names nothing more (the iterator's position did not
+             * move: not a pause after skipping offsets), nothing of the key is left below the
+             * high watermark read before asking. */
+            int64_t hw = -1, pos = sub->by_key ? td_iter_position(sp->it) : -1;
             if (sub->by_key && td_offset_for(sub->s->e, sp->topic, sp->partition,
                                              TD_OFFSET_LATEST, &hw) != 0)
                 hw = -1;
             int rc = td_iter_next(sp->it, &ev);
+            if (rc == 0 && sub->by_key && td_iter_position(sp->it) != pos)
+                hw = td_iter_position(sp->it); /* went past skipped offsets: on from there */
             if (rc == 1) {
                 sp->next = ev.offset + 1;
                 if (!format_event(sub, sp, &ev, &out)) {
