@@ -348,8 +348,7 @@ static void test_fields_trace(void)
  * forms parsed, every refusal said, every truncation of a valid version either another valid
  * form or refused (never read past its bytes); a keyed binary-safe entry reads back with `key`
  * first. */
-static int split(const char *const *f, size_t n, resp_entity *en, size_t *nrest,
-                 const char **why)
+static int split(const char *const *f, size_t n, resp_entity *en, size_t *nrest, const char **why)
 {
     td_slice fv[16], rest[16];
     for (size_t i = 0; i < n; i++)
@@ -368,14 +367,17 @@ static void test_fields_entity(void)
     for (size_t i = 0; i < 4; i++)
         pv[i] = td_slice_make(plain[i], strlen(plain[i]));
     ASSERT(!resp_fields_entity_named(pv, 4)); /* `key` is an ordinary field */
-    const char *f1[] = {"a", "1", "tidings-key", "acct-42", "b", "2",
-                        "tidings-expected-version", "17"};
+    const char *f1[] = {"a", "1", "tidings-key", "acct-42", "b", "2", "tidings-expected-version",
+                        "17"};
     ASSERT_OK(split(f1, 8, &en, &nrest, &why));
     ASSERT_EQ(nrest, 4u);
     ASSERT(en.has_key && en.key.n == 7 && !memcmp(en.key.p, "acct-42", 7));
     ASSERT(en.has_expect && !en.by_id && en.expected == 17);
-    const char *forms[][2] = {{"any", "-2"}, {"no_stream", "-1"}, {"exists", "-3"},
-                              {"0", "0"}, {"9223372036854775807", "9223372036854775807"}};
+    const char *forms[][2] = {{"any", "-2"},
+                              {"no_stream", "-1"},
+                              {"exists", "-3"},
+                              {"0", "0"},
+                              {"9223372036854775807", "9223372036854775807"}};
     for (size_t i = 0; i < 5; i++) {
         const char *f[] = {"tidings-key", "k", "tidings-expected-version", forms[i][0]};
         ASSERT_OK(split(f, 4, &en, &nrest, &why));
@@ -383,8 +385,8 @@ static void test_fields_entity(void)
         ASSERT_EQ(en.expected, strtoll(forms[i][1], NULL, 10));
         ASSERT(!en.by_id);
     }
-    const char *byid[] = {"tidings-key", "k", "tidings-expected-version", "1700000000000-42", "x",
-                          "y"};
+    const char *byid[] = {"tidings-key",      "k", "tidings-expected-version",
+                          "1700000000000-42", "x", "y"};
     ASSERT_OK(split(byid, 6, &en, &nrest, &why));
     ASSERT(en.by_id && en.id.ms == 1700000000000ull && en.id.seq == 42);
     /* Every prefix of a valid version: a valid form or refused with a reason. */
@@ -425,9 +427,12 @@ static void test_fields_entity(void)
     td_buf b;
     td_buf_init(&b);
     ASSERT_OK(resp_fields_encode(&b, kept, 2, false));
-    td_header ct = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
-                    strlen(RESP_FIELDS_CONTENT_TYPE)};
-    td_event ev = {.key = "acct", .key_len = 4, .value = b.p, .value_len = b.len, .headers = &ct,
+    td_header ct = {"content-type", 12, RESP_FIELDS_CONTENT_TYPE, strlen(RESP_FIELDS_CONTENT_TYPE)};
+    td_event ev = {.key = "acct",
+                   .key_len = 4,
+                   .value = b.p,
+                   .value_len = b.len,
+                   .headers = &ct,
                    .header_count = 1};
     char out[512];
     ASSERT_STR_EQ(fields_text(&ev, out, sizeof(out)), "key=acct;b=\xff;");
@@ -435,5 +440,4 @@ static void test_fields_entity(void)
 }
 
 TEST_MAIN(TEST(test_arrays), TEST(test_inline), TEST(test_protocol_errors), TEST(test_glob),
-          TEST(test_replies), TEST(test_fields),
-          TEST(test_fields_trace), TEST(test_fields_entity))
+          TEST(test_replies), TEST(test_fields), TEST(test_fields_trace), TEST(test_fields_entity))

@@ -678,8 +678,8 @@ static void sub_pump(http_sub *sub)
              * move: not a pause after skipping offsets), nothing of the key is left below the
              * high watermark read before asking. */
             int64_t hw = -1, pos = sub->by_key ? td_iter_position(sp->it) : -1;
-            if (sub->by_key && td_offset_for(sub->s->e, sp->topic, sp->partition,
-                                             TD_OFFSET_LATEST, &hw) != 0)
+            if (sub->by_key &&
+                td_offset_for(sub->s->e, sp->topic, sp->partition, TD_OFFSET_LATEST, &hw) != 0)
                 hw = -1;
             int rc = td_iter_next(sp->it, &ev);
             if (rc == 0 && sub->by_key && td_iter_position(sp->it) != pos)
@@ -1022,8 +1022,8 @@ static void subscribe(hconn *hc)
     free(cc.parts);
     free(cc.offs);
 
-    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s) as %s", net_conn_peer(hc->c),
-            topics, sub->n, resume ? "resuming" : from_s, sub->user ? sub->user : "ANONYMOUS");
+    TD_INFO("http", "%s: subscribed to %s (%zu partitions, %s) as %s", net_conn_peer(hc->c), topics,
+            sub->n, resume ? "resuming" : from_s, sub->user ? sub->user : "ANONYMOUS");
     json_t *pats = json_array();
     for (size_t i = 0; i < sub->npat; i++)
         json_array_append_new(pats, json_string(sub->patterns[i]));
@@ -1041,8 +1041,7 @@ fail:
 /* The resume point of a key's subscription: Last-Event-ID (or ?last_event_id=) as the
  * subscription cursors write it, naming the key's partition. 1 with *next, 0 without one, -1
  * after answering 400. */
-static int key_resume(hconn *hc, http_sub *sub, const char *topic, int32_t partition,
-                      int64_t *next)
+static int key_resume(hconn *hc, http_sub *sub, const char *topic, int32_t partition, int64_t *next)
 {
     char idq[8192];
     const td_slice *idh = http_header_get(&hc->req, "last-event-id");
@@ -1131,10 +1130,9 @@ void http_subscribe_key(hconn *hc, const char *topic, const char *key, size_t ke
             net_conn_peer(hc->c), key_len, topic, partition, from,
             sub->user ? sub->user : "ANONYMOUS");
     json_t *k = json_stringn(key, key_len);
-    json_t *hello = json_pack("{s:s,s:i,s:o,s:b}", "topic", topic, "partition", (int)partition,
-                              "version", version >= 0 ? json_integer(version)
-                                                      : json_string("no_stream"),
-                              "resumed", resume > 0);
+    json_t *hello = json_pack(
+        "{s:s,s:i,s:o,s:b}", "topic", topic, "partition", (int)partition, "version",
+        version >= 0 ? json_integer(version) : json_string("no_stream"), "resumed", resume > 0);
     if (hello && k) /* NULL unless valid UTF-8 (the events say it in key_b64) */
         json_object_set_new(hello, "key", k);
     sub_begin(hc, sub, hello);

@@ -38,8 +38,7 @@ static const void *key_bytes(td_slice a)
 
 /* Opens the stream of key for the entity: as resp_stream_open, but the bare key of a topic of
  * several partitions names the entity's partition (murmur2 of its key). */
-static int entity_open(rconn *rc, resp_w *w, td_slice key, td_slice entity, bool create,
-                       sref *s)
+static int entity_open(rconn *rc, resp_w *w, td_slice key, td_slice entity, bool create, sref *s)
 {
     resp_skey k;
     td_engine *e = rc->s->e;
@@ -172,8 +171,8 @@ void resp_xadd_entity(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, si
         free(rest);
         return;
     }
-    td_header h[3] = {{"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
-                       sizeof(RESP_FIELDS_CONTENT_TYPE) - 1}};
+    td_header h[3] = {
+        {"content-type", 12, RESP_FIELDS_CONTENT_TYPE, sizeof(RESP_FIELDS_CONTENT_TYPE) - 1}};
     td_header trace[2];
     size_t ntrace = resp_fields_trace_split(rest, nrest, fields, &nfields, trace);
     /* "any" is no condition, accepted anywhere (as HTTP's and Kafka's). */
@@ -183,9 +182,8 @@ void resp_xadd_entity(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, si
     if (o == 0 && nomkstream)
         resp_w_null(w);
     else if (o == 0)
-        resp_w_errorf(w,
-                      "ERR " RESP_ENTITY_EXPECT " needs a topic with key.index=true: the key "
-                      "names none (docs/event-sourcing.md)");
+        resp_w_errorf(w, "ERR " RESP_ENTITY_EXPECT " needs a topic with key.index=true: the key "
+                         "names none (docs/event-sourcing.md)");
     if (o != 1 || resp_stream_writable(w, &s) != 1) {
         free(rest);
         return;
@@ -244,8 +242,8 @@ static int key_entries(rconn *rc, const sref *s, td_slice entity, int64_t from, 
     if (r)
         return r;
     td_iter *it;
-    r = td_iter_open_key(rc->s->e, broker_topic_name(s->ref), key_bytes(entity), entity.n,
-                         s->pi, from, &it);
+    r = td_iter_open_key(rc->s->e, broker_topic_name(s->ref), key_bytes(entity), entity.n, s->pi,
+                         from, &it);
     if (r) {
         free(del);
         return r;
@@ -325,8 +323,8 @@ void resp_cmd_xkeyrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (o != 1)
         return;
     int64_t v;
-    int r = td_key_version(rc->s->e, broker_topic_name(s.ref), key_bytes(argv[2]),
-                           argv[2].n, s.pi, &v);
+    int r =
+        td_key_version(rc->s->e, broker_topic_name(s.ref), key_bytes(argv[2]), argv[2].n, s.pi, &v);
     if (r == TD_EUNSUPPORTED) {
         reply_no_index(w, &s, "XKEYRANGE");
     } else if (r) {
@@ -363,8 +361,8 @@ void resp_cmd_xkeyversion(rconn *rc, resp_w *w, size_t argc, const td_slice *arg
         return;
     int64_t v;
     td_sid id;
-    int r = td_key_version(rc->s->e, broker_topic_name(s.ref), key_bytes(argv[2]),
-                           argv[2].n, s.pi, &v);
+    int r =
+        td_key_version(rc->s->e, broker_topic_name(s.ref), key_bytes(argv[2]), argv[2].n, s.pi, &v);
     if (r == TD_EUNSUPPORTED)
         reply_no_index(w, &s, "XKEYVERSION");
     else if (r)

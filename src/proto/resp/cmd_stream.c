@@ -663,8 +663,8 @@ void resp_xadd_flush(rconn *rc, resp_w *w)
     xb_reset(xb);
 }
 
-bool resp_xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, size_t nfv,
-                           char *msg, size_t msglen)
+bool resp_xadd_schema_ok(rconn *rc, td_topic_ref *ref, const td_slice *fv, size_t nfv, char *msg,
+                         size_t msglen)
 {
     td_topic_config cfg;
     broker_topic_config(ref, &cfg);

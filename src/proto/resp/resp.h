@@ -77,11 +77,11 @@ size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, s
 #define RESP_ENTITY_KEY "tidings-key"
 #define RESP_ENTITY_EXPECT "tidings-expected-version"
 typedef struct resp_entity {
-    td_slice key;        /* the entity; valid when has_key */
-    td_slice expect;     /* the condition's text; valid when has_expect */
+    td_slice key;    /* the entity; valid when has_key */
+    td_slice expect; /* the condition's text; valid when has_expect */
     bool has_key, has_expect;
-    bool by_id;          /* the condition is a stream ID (id), else expected */
-    int64_t expected;    /* an offset or TD_VERSION_ANY, _NO_STREAM, _EXISTS */
+    bool by_id;       /* the condition is a stream ID (id), else expected */
+    int64_t expected; /* an offset or TD_VERSION_ANY, _NO_STREAM, _EXISTS */
     td_sid id;
 } resp_entity;
 /* Whether fields fv[0..nfv) name either entity field (a cheap test before the split). */
