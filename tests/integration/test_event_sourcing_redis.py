@@ -171,6 +171,11 @@ def test_refusals(rb):
         r.execute_command("XKEYRANGE", "ents", "k", "x", "+")
     with pytest.raises(redis.ResponseError, match="syntax error"):
         r.execute_command("XKEYRANGE", "ents", "k", "-", "+", "LIMIT", "2")
+    # A topic that validates keys takes only keys in the wire format, as from Kafka or HTTP.
+    create(rb, "vkeys", **{"key.schema.validation": "true"})
+    with pytest.raises(redis.ResponseError, match="schema violation of the key"):
+        r.xadd("vkeys", {EK: "plain-key", EV: "no_stream", "a": "b"})
+    assert r.xlen("vkeys") == 0
     # NOMKSTREAM of a missing key: nil, as XADD; a key alone creates the stream as XADD does.
     assert r.execute_command("XADD", "missing", "NOMKSTREAM", "*", EK, "k", "a", "b") is None
     assert r.xadd("made", {EK: "k", "a": "b"})

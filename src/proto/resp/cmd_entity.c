@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/registry.h"
 #include "broker/xgroup.h"
 #include "proto/resp/resp_int.h"
 
@@ -111,6 +112,26 @@ static void reply_no_index(resp_w *w, const sref *s, const char *what)
 /* ---------------------------------------------------------------------------------------------
  * XADD with tidings-key and tidings-expected-version
  */
+/* The topic's key.schema.validation (docs/schemas.md): the key must be in Confluent's wire
+ * format with a registered schema, as a Kafka or HTTP producer's key must be. False with the
+ * error reply's text in msg. */
+static bool key_schema_ok(rconn *rc, const sref *s, td_slice key, char *msg, size_t msglen)
+{
+    td_topic_config cfg;
+    broker_topic_config(s->ref, &cfg);
+    registry_policy pol;
+    registry_policy_of(&cfg, &pol);
+    char why[600];
+    if (!pol.key || registry_check_wire_ref(rc->s->e, s->ref, &pol, true, key_bytes(key), key.n,
+                                            why, sizeof(why)) == 0)
+        return true;
+    snprintf(msg, msglen, "ERR schema violation of the key (wire-format): %s", why);
+    for (char *c = msg; *c; c++) /* an error reply is one line */
+        if (*c == '\r' || *c == '\n')
+            *c = ' ';
+    return false;
+}
+
 /* Appends ev (one event of s's partition) on the condition *expected (NULL: none) and writes
  * the reply. */
 static void entity_append(rconn *rc, resp_w *w, sref *s, const td_event *ev,
@@ -192,6 +213,10 @@ void resp_xadd_entity(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, si
     td_buf val;
     td_buf_init(&val);
     if (!resp_xadd_schema_ok(rc, s.ref, fields, nfields, err, sizeof(err))) {
+        resp_w_error(w, err);
+        goto out;
+    }
+    if (!key_schema_ok(rc, &s, en.key, err, sizeof(err))) {
         resp_w_error(w, err);
         goto out;
     }
