@@ -6,6 +6,7 @@ topic of several partitions placed as HTTP places it, and authorization."""
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 import redis
@@ -293,3 +294,27 @@ def test_authorization(tmp_path):
         alice.close()
     finally:
         b.stop()
+
+
+def test_keyspace_notification(rb):
+    create(rb, "orders", partitions=2)
+    r = redis.Redis(port=rb.redis_port)
+    r.config_set("notify-keyspace-events", "KEA")
+    p = r.pubsub()
+    p.psubscribe("__keyevent@0__:*")
+    assert p.get_message(timeout=5)["type"] == "psubscribe"
+    r.xadd("orders", {EK: "o-1", EV: "no_stream", "a": "1"})
+    with pytest.raises(redis.ResponseError):
+        r.xadd("orders", {EK: "o-1", EV: "no_stream", "a": "1"})  # refused: nothing to tell
+    r.xadd("orders/0", {EK: "o-2", "a": "1"})
+    got = []
+    deadline = time.time() + 10
+    while len(got) < 2 and time.time() < deadline:
+        m = p.get_message(timeout=1)
+        if m and m["type"] == "pmessage":
+            got.append((m["channel"], m["data"]))
+    # The key as the client wrote it, once per appended entry, as XADD's.
+    assert got == [(b"__keyevent@0__:xadd", b"orders"), (b"__keyevent@0__:xadd", b"orders/0")]
+    assert p.get_message(timeout=0.5) is None
+    p.close()
+    r.close()

@@ -132,9 +132,9 @@ static bool key_schema_ok(rconn *rc, const sref *s, td_slice key, char *msg, siz
     return false;
 }
 
-/* Appends ev (one event of s's partition) on the condition *expected (NULL: none) and writes
- * the reply. */
-static void entity_append(rconn *rc, resp_w *w, sref *s, const td_event *ev,
+/* Appends ev (one event of s's partition, for the stream key `key`) on the condition *expected
+ * (NULL: none) and writes the reply. */
+static void entity_append(rconn *rc, resp_w *w, td_slice key, sref *s, const td_event *ev,
                           const int64_t *expected, const resp_entity *en)
 {
     int32_t np = broker_topic_partitions(s->ref);
@@ -169,8 +169,9 @@ static void entity_append(rconn *rc, resp_w *w, sref *s, const td_event *ev,
         resp_reply_engine_error(w, r);
         return;
     }
-    /* Keyspace notifications come from the engine's change hook, as for HTTP and Kafka. */
     resp_w_id(w, id);
+    /* As XADD's (the change hook is muted for the Redis listener's own commands). */
+    resp_notify(rc, RESP_NOTIFY_STREAM, "xadd", key);
     if (!rc->in_exec) /* the reply is held until the event is durable (as XADD's) */
         resp_wait_durable(rc, s->ref, s->pi, end);
 }
@@ -242,7 +243,7 @@ void resp_xadd_entity(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, si
                    .header_count = nh,
                    .timestamp_ms = td_wall_ms(),
                    .partition = s.pi};
-    entity_append(rc, w, &s, &ev, cond ? &expected : NULL, &en);
+    entity_append(rc, w, key, &s, &ev, cond ? &expected : NULL, &en);
 out:
     td_buf_free(&val);
     broker_topic_release(s.ref);
