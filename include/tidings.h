@@ -150,6 +150,12 @@ typedef struct td_options {
      * schema.registry.max.schema.bytes. */
     int64_t schema_registry_max_schemas;
     int64_t schema_registry_max_schema_bytes;
+    /* Threads that validate the records of a large produced batch beside the thread that
+     * produces it, when a topic has schema.validation.mode=full (docs/schemas.md): < 0 (the
+     * default of td_options_init) one per online core but one, 0 none (the producing thread
+     * validates alone). Created on the first batch that uses them. `tidings serve` sets it
+     * from schema.validation.threads. */
+    int schema_validation_threads;
     /* W3C Trace Context injection (docs/tracing.md): TD_TRACE_INJECT_NONE (the default) stores
      * events as they are given; TD_TRACE_INJECT_MISSING gives an event produced through the
      * engine (td_produce, HTTP, Redis XADD; not Kafka's client-encoded batches) that has no

@@ -316,6 +316,7 @@ void td_options_init(td_options *o)
     o->log_cleaner_dedupe_buffer_size = 128LL << 20;
     o->log_cleaner_io_max_bytes_per_sec = 0;
     o->table_index_max_bytes = TD_TABLE_INDEX_DEFAULT;
+    o->schema_validation_threads = -1;
 }
 
 /* ---------------------------------------------------------------------------------------------
