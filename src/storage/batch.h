@@ -187,6 +187,9 @@ int batch_reader_open(td_batch_reader *r, const uint8_t *p, size_t n, size_t max
  * batch_reader_open() or batch_reader_free(); rec->headers until the next batch_reader_next().
  */
 int batch_reader_next(td_batch_reader *r, td_record *rec);
+/* The next record's offset and key only, for the indexes that need no more (the rest of the
+ * record is skipped, its framing and the key's bounds checked): as batch_reader_next. */
+int batch_reader_next_key(td_batch_reader *r, int64_t *offset, td_slice *key, bool *key_null);
 
 /* ---------------------------------------------------------------------------------------------
  * Compression, with Kafka's framings: gzip (RFC 1952), snappy (raw, or the xerial framing that

@@ -197,14 +197,16 @@ static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const ui
     enum { GROUP = 32 };
     uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
     uint32_t rel[GROUP];
-    td_record rec;
+    int64_t off;
+    td_slice key;
+    bool null;
     for (;;) {
         size_t g = 0;
-        while (g < GROUP && (rc = batch_reader_next(rd, &rec)) == 1) {
-            if (rec.key_null)
+        while (g < GROUP && (rc = batch_reader_next_key(rd, &off, &key, &null)) == 1) {
+            if (null)
                 continue;
-            td_key_digest(rec.key.p, rec.key.n, d[g]);
-            rel[g] = (uint32_t)(rec.offset - base);
+            td_key_digest(key.p, key.n, d[g]);
+            rel[g] = (uint32_t)(off - base);
             if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
             __builtin_prefetch(&k->tab[kx_home(d[g], k->cap)]);
