@@ -116,6 +116,12 @@ uint64_t broker_users_generation(td_engine *e);
 int broker_produce_expect_nowait(td_topic_ref *t, const td_event *events,
                                  const int64_t *expected, size_t n, td_produce_result *results,
                                  int64_t *ends, td_version_conflict *conflict);
+/* broker_produce_nowait with expected versions and a condition over a set of keys
+ * (td_produce_cond; either may be NULL): the one entry point of every protocol's conditional
+ * append (docs/event-sourcing.md#consistency-boundaries). */
+int broker_produce_cond_nowait(td_topic_ref *r, const td_event *events, const int64_t *expected,
+                               size_t n, const td_condition *cond, td_produce_result *results,
+                               int64_t *ends, td_version_conflict *conflict);
 int broker_produce_nowait(td_topic_ref *t, const td_event *events, size_t n,
                           td_produce_result *results, int64_t *ends);
 

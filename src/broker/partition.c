@@ -259,7 +259,7 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
             cap = nc;
         }
         (*idx)[req->n] = i;
-        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, 0, 0};
+        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, false, 0, 0};
     }
     return rc;
 }
