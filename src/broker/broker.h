@@ -286,12 +286,13 @@ int broker_expected_version_parse(const uint8_t *s, size_t n, int64_t *v);
  * partition's lock
  * (part_append_expect): the batch is written whole or not at all. For batches in which
  * broker_batches_check counted such headers: it reads the records again (a compressed batch is
- * decompressed again). max_message_bytes bounds the decompression as in broker_batches_check. Besides broker_part_append_checked's errors, with *bad_record the index
- * of the record in its batch and td_last_error() a sentence naming it (and its key and the
- * versions): TD_EINVAL (a malformed value, two such headers in one record, one on a record
- * without a key, condition headers elsewhere than on the first record, incomplete, or with more
- * than TD_CONDITION_KEYS_MAX keys), TD_EUNSUPPORTED (the topic has no key.index), TD_EVERSION (a condition does not
- * hold). *bad_record is -1 for other errors.
+ * decompressed again). max_message_bytes bounds the decompression as in broker_batches_check.
+ * Besides broker_part_append_checked's errors, with *bad_record the index of the record in its
+ * batch and td_last_error() a sentence naming it (and its key and the versions): TD_EINVAL (a
+ * malformed value, two such headers in one record, one on a record without a key, condition headers
+ * elsewhere than on the first record, incomplete, or with more than TD_CONDITION_KEYS_MAX keys),
+ * TD_EUNSUPPORTED (the topic has no key.index), TD_EVERSION (a condition does not hold).
+ * *bad_record is -1 for other errors.
  */
 int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_message_bytes,
                               int64_t now_ms, broker_append_result *res, int32_t *bad_record);

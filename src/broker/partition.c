@@ -267,15 +267,16 @@ static int record_condition(const td_record *rec, int32_t i, kcond *c)
             c->keys[c->n++] = hd->value;
         if (is_after && c->has_after)
             return td_fail(TD_EINVAL, "two " BROKER_COND_AFTER_HEADER " headers");
-        if (is_after && (hd->value_null || broker_condition_after_parse(
-                                               hd->value.p, hd->value.n, &c->after) != 0))
+        if (is_after && (hd->value_null ||
+                         broker_condition_after_parse(hd->value.p, hd->value.n, &c->after) != 0))
             return td_fail(TD_EINVAL, BROKER_COND_AFTER_HEADER " must be \"no_stream\" or an "
-                                      "offset (decimal digits)");
+                                                               "offset (decimal digits)");
         c->has_after |= is_after;
     }
     if (i == 0 && (c->n > 0) != c->has_after)
-        return td_fail(TD_EINVAL, "a condition needs " BROKER_COND_KEY_HEADER " headers (1 to "
-                                  "%d) and one " BROKER_COND_AFTER_HEADER " header",
+        return td_fail(TD_EINVAL,
+                       "a condition needs " BROKER_COND_KEY_HEADER " headers (1 to "
+                       "%d) and one " BROKER_COND_AFTER_HEADER " header",
                        TD_CONDITION_KEYS_MAX);
     return 0;
 }

@@ -15,8 +15,11 @@ static const td_config_entry keyed[] = {{"key.index", "true"}, {"segment.bytes",
 
 static td_event ev_of(const char *key, const char *value)
 {
-    return (td_event){.key = key, .key_len = key ? strlen(key) : 0, .value = value,
-                      .value_len = strlen(value), .partition = TD_PARTITION_ANY};
+    return (td_event){.key = key,
+                      .key_len = key ? strlen(key) : 0,
+                      .value = value,
+                      .value_len = strlen(value),
+                      .partition = TD_PARTITION_ANY};
 }
 
 static td_condition_key ck(const char *k)
@@ -287,8 +290,8 @@ static void test_concurrent_boundaries_lose_no_update(void)
 {
     char *dir = test_tmpdir("boundary");
     td_engine *e = test_engine_open(dir);
-    const td_config_entry cfg[] = {{"key.index", "true"}, {"fsync", "none"},
-                                   {"segment.bytes", "16384"}};
+    const td_config_entry cfg[] = {
+        {"key.index", "true"}, {"fsync", "none"}, {"segment.bytes", "16384"}};
     ASSERT_OK(td_topic_create(e, "bank", 1, cfg, 3));
     static shared sh;
     memset(&sh, 0, sizeof(sh));
@@ -308,7 +311,7 @@ static void test_concurrent_boundaries_lose_no_update(void)
     pthread_barrier_destroy(&sh.bar);
     ASSERT_EQ(sh.bad, 0);
     ASSERT_EQ(sh.accepted, WRITERS * COMMANDS); /* at least one wins each round */
-    ASSERT(conflicts > 0);                     /* the boundaries overlap */
+    ASSERT(conflicts > 0);                      /* the boundaries overlap */
     /* The log. */
     static int64_t last_of[ACCOUNTS][WRITERS * COMMANDS * 3 + 1];
     static int nlast[ACCOUNTS];
@@ -327,8 +330,8 @@ static void test_concurrent_boundaries_lose_no_update(void)
         long long pos;
         ASSERT_EQ(sscanf(val, "%d:%d:%d:%lld:%d", &id, &cmd, &idx, &pos, &bk), 5);
         int ks[3], nk = boundary_of(id, cmd, ks);
-        ASSERT_EQ(cmd, per[id]);  /* each writer's commands in order, once */
-        ASSERT_EQ(idx, part);     /* a command's events consecutive: no partial batch */
+        ASSERT_EQ(cmd, per[id]); /* each writer's commands in order, once */
+        ASSERT_EQ(idx, part);    /* a command's events consecutive: no partial batch */
         ASSERT(pos < ev.offset);
         /* No event of the boundary's keys after the position read, before this command's. */
         if (idx == 0)

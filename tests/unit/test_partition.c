@@ -345,8 +345,8 @@ static void test_append_expect(void)
 /* broker_condition_after_parse: "no_stream" or an offset, over exact-size copies. */
 static void test_condition_after_parse(void)
 {
-    static const char *bad[] = {"", "any", "exists", "-1", "1x", "no_stream ", "NO_STREAM",
-                                "9223372036854775808"};
+    static const char *bad[] = {"",   "any",        "exists",    "-1",
+                                "1x", "no_stream ", "NO_STREAM", "9223372036854775808"};
     int64_t v = -100;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t n = strlen(bad[i]);
@@ -371,10 +371,17 @@ static int append_cond(td_part *p, const char *const *keys, size_t n, const td_h
 {
     td_event ev[8];
     for (size_t i = 0; i < n; i++)
-        ev[i] = (td_event){.key = keys[i], .key_len = strlen(keys[i]), .value = "v",
-                           .value_len = 1, .timestamp_ms = td_wall_ms(),
-                           .headers = i == 0 ? hs : i == 1 ? extra : NULL,
-                           .header_count = i == 0 ? nh : i == 1 && extra ? 1 : 0};
+        ev[i] = (td_event){.key = keys[i],
+                           .key_len = strlen(keys[i]),
+                           .value = "v",
+                           .value_len = 1,
+                           .timestamp_ms = td_wall_ms(),
+                           .headers = i == 0   ? hs
+                                      : i == 1 ? extra
+                                               : NULL,
+                           .header_count = i == 0            ? nh
+                                           : i == 1 && extra ? 1
+                                                             : 0};
     td_batch_encode_opts o;
     batch_encode_opts_init(&o);
     o.compression = codec;
@@ -390,8 +397,14 @@ static int append_cond(td_part *p, const char *const *keys, size_t n, const td_h
     return rc;
 }
 
-#define HK(v) {BROKER_COND_KEY_HEADER, sizeof(BROKER_COND_KEY_HEADER) - 1, v, sizeof(v) - 1}
-#define HA(v) {BROKER_COND_AFTER_HEADER, sizeof(BROKER_COND_AFTER_HEADER) - 1, v, sizeof(v) - 1}
+#define HK(v)                                                                                      \
+    {                                                                                              \
+        BROKER_COND_KEY_HEADER, sizeof(BROKER_COND_KEY_HEADER) - 1, v, sizeof(v) - 1               \
+    }
+#define HA(v)                                                                                      \
+    {                                                                                              \
+        BROKER_COND_AFTER_HEADER, sizeof(BROKER_COND_AFTER_HEADER) - 1, v, sizeof(v) - 1           \
+    }
 
 static void test_append_condition(void)
 {
@@ -464,5 +477,4 @@ static void test_append_condition(void)
 
 TEST_MAIN(TEST(test_batches_check), TEST(test_append_read_trim),
           TEST(test_assignment_name_with_nul), TEST(test_expected_version_parse),
-          TEST(test_append_expect), TEST(test_condition_after_parse),
-          TEST(test_append_condition))
+          TEST(test_append_expect), TEST(test_condition_after_parse), TEST(test_append_condition))

@@ -222,10 +222,10 @@ void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t
         snprintf(why, sizeof(why), "the stream's version %s is after the position %s",
                  td_version_text(c->current, cb, sizeof(cb)),
                  td_version_text(cond->after, xb, sizeof(xb)));
-        err = json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status",
-                        409, "condition_key", (json_int_t)j, "partition", (int)c->partition,
-                        "after", version_json(cond->after), "current_version",
-                        version_json(c->current));
+        err =
+            json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
+                      "condition_key", (json_int_t)j, "partition", (int)c->partition, "after",
+                      version_json(cond->after), "current_version", version_json(c->current));
         if (set_key(err, ck->key, ck->key_len) && ck->key_len <= 200)
             snprintf(msg, sizeof(msg), "condition key %zu '%.*s': %s", j, (int)ck->key_len,
                      (const char *)ck->key, why);
@@ -239,12 +239,12 @@ void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t
     snprintf(why, sizeof(why), "expected version %s, but the stream's version is %s",
              td_version_text(expected[c->index], xb, sizeof(xb)),
              td_version_text(c->current, cb, sizeof(cb)));
-    err = json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
-                    "index", (json_int_t)c->index, "partition", (int)c->partition,
-                    "expected_version",
-                    expected[c->index] == TD_VERSION_EXISTS ? json_string("exists")
-                                                            : version_json(expected[c->index]),
-                    "current_version", version_json(c->current));
+    err =
+        json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
+                  "index", (json_int_t)c->index, "partition", (int)c->partition, "expected_version",
+                  expected[c->index] == TD_VERSION_EXISTS ? json_string("exists")
+                                                          : version_json(expected[c->index]),
+                  "current_version", version_json(c->current));
     if (set_key(err, ev->key, ev->key_len) && ev->key_len <= 200)
         snprintf(msg, sizeof(msg), "event %zu: key '%.*s': %s", c->index, (int)ev->key_len,
                  (const char *)ev->key, why);
