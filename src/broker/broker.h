@@ -263,7 +263,7 @@ int broker_part_append_checked(td_part *p, uint8_t *batch, size_t n, int64_t now
  * carries the expected version of the record's key, as text.
  */
 #define BROKER_EXPECT_HEADER "tidings-expected-version"
-/* A consistency boundary (docs/event-sourcing.md#kafka-1): on the first record of a batch, one
+/* A consistency boundary (docs/event-sourcing.md#consistency-boundaries): on the first record of a batch, one
  * BROKER_COND_KEY_HEADER per key (at most TD_CONDITION_KEYS_MAX; its value is the key's bytes)
  * and one BROKER_COND_AFTER_HEADER (the position: "no_stream" or an offset in decimal): the
  * batch is appended only if none of the keys has an event after the position in the batch's
