@@ -140,7 +140,8 @@ static void test_one_partition_and_malformed(void)
     /* An event routed elsewhere than the condition's partition: refused, nothing written. */
     cond.key_count = 1; /* k1: partition p1 */
     td_event two[2] = {ev_of(k1, "a"), ev_of(k2, "b")};
-    ASSERT_EQ(td_produce_cond(e, "multi", two, NULL, 2, &cond, &r, &c), TD_EINVAL);
+    td_produce_result r2[2];
+    ASSERT_EQ(td_produce_cond(e, "multi", two, NULL, 2, &cond, r2, &c), TD_EINVAL);
     ASSERT_CONTAINS(td_last_error(), "event 1 goes to partition");
     ASSERT_EQ(log_end(e, "multi", p1) + log_end(e, "multi", p2), 0);
     /* A named partition: the keys' streams there (k2's there is empty), whatever their hash. */
