@@ -185,7 +185,7 @@ static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int3
         bool vnull;
         if (cur_bytes(&rc, end, &k, NULL) || cur_bytes(&rc, end, &v, &vnull))
             return td_fail(TD_ECORRUPT, "record %d: bad header %d", index, i);
-        if (count_key && k.n == count_key->n && memcmp(k.p, count_key->p, k.n) == 0)
+        if (count_key && k.n >= count_key->n && memcmp(k.p, count_key->p, count_key->n) == 0)
             ++*counted;
         if (headers && (size_t)i < hdr_cap) {
             headers[i].key = k;

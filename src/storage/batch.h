@@ -97,8 +97,9 @@ int batch_header_parse(const uint8_t *p, size_t n, td_batch_header *h);
 int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
                    td_batch_header *h);
 /* batch_validate(deep) that also adds to *counted the number of the records' headers whose
- * key is `key` (a compare of the key's length per header, of its bytes when the length is
- * key's): how the broker learns whether a batch carries a header, without a second pass. */
+ * key begins with `key` (a compare of the key's length per header, of its first bytes when it
+ * is as long): how the broker learns whether a batch carries headers of a family (tidings-),
+ * without a second pass. */
 int batch_validate_counting(const uint8_t *p, size_t n, size_t max_uncompressed, td_slice key,
                             size_t *counted, td_batch_header *h);
 

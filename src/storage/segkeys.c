@@ -782,13 +782,18 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
             }
         }
         int64_t v = q.last >= 0 && q.last >= ls ? q.last : TD_VERSION_NO_STREAM;
-        bool ok = k->expected == TD_VERSION_EXISTS      ? v >= 0
+        bool ok = k->upto                               ? v <= k->expected
+                  : k->expected == TD_VERSION_EXISTS    ? v >= 0
                   : k->expected == TD_VERSION_NO_STREAM ? v < 0
                                                         : v == k->expected;
         if (!ok) {
             char e[24], c[24];
             req->failed = i;
             k->current = v;
+            if (k->upto)
+                return td_fail(TD_EVERSION,
+                               "the stream's version %" PRId64 " is after the position %" PRId64, v,
+                               k->expected);
             return td_fail(TD_EVERSION, "expected version %s, but the stream's version is %s",
                            td_version_text(k->expected, e, sizeof(e)),
                            td_version_text(v, c, sizeof(c)));
