@@ -14,10 +14,15 @@
 # the ratio full / off (and id / off) of each round and their medians (the issue's target:
 # full >= 0.5 x off for Avro and for JSON Schema).
 # Usage: bench/schema.sh [DIR]   (default: a fresh directory under ./build/bench-schema)
-# BENCH_SECONDS (5) sets each case's length.
+# BENCH_SECONDS (5) sets each case's length; BENCH_KINDS ("avro json") the kinds measured;
+# TIDINGS_BIN another broker binary (a build before a change, to compare); BENCH_SET extra
+# `--set key=value` settings of the broker (e.g. schema.validation.threads=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/release/tidings
+BIN=${TIDINGS_BIN:-build/release/tidings}
+KINDS=${BENCH_KINDS:-avro json}
+SETS=()
+for kv in ${BENCH_SET:-}; do SETS+=(--set "$kv"); done
 LOAD=build/release/bench_kafka
 [ -x "$BIN" ] && [ -x "$LOAD" ] || { echo "build first: make release (needs librdkafka-dev)" >&2; exit 1; }
 DIR=${1:-build/bench-schema}
@@ -33,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$BIN" serve --data "$DIR/data" --kafka 127.0.0.1:0 --http 127.0.0.1:0 --redis off \
-  --log-level warn >"$OUT.serve" 2>"$DIR/serve.log" &
+  --log-level warn "${SETS[@]}" >"$OUT.serve" 2>"$DIR/serve.log" &
 BROKER=$!
 for _ in $(seq 100); do
   grep -q '^ready' "$OUT.serve" 2>/dev/null && break
@@ -43,7 +48,7 @@ B=$(awk '/^kafka: listening on/ {print $4}' "$OUT.serve")
 H=$(awk '/^http: listening on/ {print $4}' "$OUT.serve")
 [ -n "$B" ] && [ -n "$H" ] || { echo "the broker did not start" >&2; cat "$DIR/serve.log" >&2; exit 1; }
 
-echo "== tidings $(git rev-parse --short HEAD 2>/dev/null || echo '?'), 1 KiB events, 4 partitions, fsync=interval:1000, acks=1"
+echo "== tidings $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($BIN${BENCH_SET:+, $BENCH_SET}), 1 KiB events, 4 partitions, fsync=interval:1000, acks=1"
 prefixes=""
 for r in $(seq "$ROUNDS"); do prefixes="$prefixes b$r-id b$r-full"; done
 # shellcheck disable=SC2086
@@ -73,14 +78,14 @@ one() {
 echo "-- produce, $ROUNDS rounds of $SECS s per case (round kind mode events/s MB/s)"
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then order="off id full"; else order="full id off"; fi
-  for kind in avro json; do
+  for kind in $KINDS; do
     for mode in $order; do one "$kind" "$mode" "$r"; done
   done
 done
 
 median() { sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "== ratios (per round, and the median of the $ROUNDS rounds)"
-for kind in avro json; do
+for kind in $KINDS; do
   for mode in id full; do
     ratios=$(awk -v k="$kind" -v m="$mode" '
       $2 == k && $3 == "off" { off[$1] = $4 }

@@ -150,6 +150,12 @@ typedef struct td_options {
      * schema.registry.max.schema.bytes. */
     int64_t schema_registry_max_schemas;
     int64_t schema_registry_max_schema_bytes;
+    /* Threads that validate the records of a large produced batch beside the thread that
+     * produces it, when a topic has schema.validation.mode=full (docs/schemas.md): < 0 (the
+     * default of td_options_init) one per online core but one, 0 none (the producing thread
+     * validates alone). Created on the first batch that uses them. `tidings serve` sets it
+     * from schema.validation.threads. */
+    int schema_validation_threads;
     /* W3C Trace Context injection (docs/tracing.md): TD_TRACE_INJECT_NONE (the default) stores
      * events as they are given; TD_TRACE_INJECT_MISSING gives an event produced through the
      * engine (td_produce, HTTP, Redis XADD; not Kafka's client-encoded batches) that has no
@@ -452,6 +458,42 @@ typedef struct td_version_conflict {
 int td_produce_expect(td_engine *e, const char *topic, const td_event *events,
                       const int64_t *expected, size_t n, td_produce_result *results,
                       td_version_conflict *conflict);
+
+/*
+ * A consistency boundary (docs/event-sourcing.md#consistency-boundaries): "no event of any of
+ * these keys after position `after`" in one partition, checked with the append. `after` is an
+ * offset of the partition (typically the version the command read: the highest offset among
+ * the keys' events it decided on), or TD_VERSION_NO_STREAM (-1): none of the keys has any event.
+ * partition TD_PARTITION_ANY: the keys' partition by murmur2 (as td_produce routes them), which
+ * must be one for all of them. At most TD_CONDITION_KEYS_MAX keys.
+ */
+#define TD_CONDITION_KEYS_MAX 64
+typedef struct td_condition_key {
+    const void *key;
+    size_t key_len;
+} td_condition_key;
+typedef struct td_condition {
+    const td_condition_key *keys;
+    size_t key_count; /* 1 to TD_CONDITION_KEYS_MAX */
+    int64_t after;    /* >= -1 */
+    int32_t partition;
+} td_condition;
+
+/*
+ * td_produce_expect with a condition over a set of keys (cond NULL: td_produce_expect): every
+ * event must go to the condition's partition, and the call's events are appended as one batch,
+ * all or nothing, only if no key of cond has an event after cond->after and every expected
+ * version holds, checked with the append under the partition's lock. A failed check:
+ * TD_EVERSION and *conflict: conflict->index < n is the event whose expected version failed,
+ * conflict->index == n + j says cond->keys[j] changed (its version, conflict->current, is after
+ * cond->after); expected versions are checked first, then the keys in order. TD_EINVAL for a
+ * malformed condition, keys of several partitions, or an event routed to another partition
+ * than the condition's (a boundary is one partition until transactions exist); TD_ETOOBIG when
+ * the events do not fit one batch; td_produce_expect's errors.
+ */
+int td_produce_cond(td_engine *e, const char *topic, const td_event *events,
+                    const int64_t *expected, size_t n, const td_condition *cond,
+                    td_produce_result *results, td_version_conflict *conflict);
 
 /* The version of key's stream (partition TD_PARTITION_ANY: the key's partition by murmur2,
  * as td_produce routes it), as readers see it. TD_ENOTFOUND for an unknown topic or partition;

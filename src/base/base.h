@@ -287,6 +287,29 @@ int64_t td_wall_ms(void);
 struct timespec td_deadline_ns(clockid_t clock, int64_t ns);
 
 /* ---------------------------------------------------------------------------------------------
+ * Parallel work (pool.c): a fork-join pool of worker threads for CPU-bound work that one
+ * caller's thread would otherwise do alone, such as validating the records of a batch.
+ */
+typedef struct td_pool td_pool;
+/* Runs items [begin, end) of a job. Called on the caller's thread and on the pool's threads at
+ * once, each with ranges of its own. */
+typedef void (*td_pool_fn)(void *arg, size_t begin, size_t end);
+
+/* A pool of nthreads workers (created on the first job that uses them); NULL when nthreads
+ * <= 0 (or out of memory): td_pool_run then runs every job on its caller. */
+td_pool *td_pool_new(int nthreads);
+/* Stops and joins the workers (none may be in td_pool_run) and frees the pool; NULL is
+ * accepted. */
+void td_pool_free(td_pool *p);
+/* The workers the pool was made with (0 for NULL). */
+int td_pool_threads(const td_pool *p);
+/* Runs fn over items [0, total) in ranges of at most chunk items, on the caller's thread and the
+ * pool's, and returns when all are done (what they wrote is then visible to the caller). Runs
+ * the whole job on the caller, as one range, when p is NULL, total <= chunk, or another
+ * caller's job holds the pool (it never waits for another job). */
+void td_pool_run(td_pool *p, size_t total, size_t chunk, td_pool_fn fn, void *arg);
+
+/* ---------------------------------------------------------------------------------------------
  * Stream IDs (docs/redis.md#stream-ids): the (ms, seq) pairs that name the records of a
  * partition read as a Redis stream. Storage assigns them (storage.h), the broker's Redis
  * consumer groups keep them, and the Redis protocol parses and prints them; this value type is

@@ -116,6 +116,12 @@ uint64_t broker_users_generation(td_engine *e);
 int broker_produce_expect_nowait(td_topic_ref *t, const td_event *events,
                                  const int64_t *expected, size_t n, td_produce_result *results,
                                  int64_t *ends, td_version_conflict *conflict);
+/* broker_produce_nowait with expected versions and a condition over a set of keys
+ * (td_produce_cond; either may be NULL): the one entry point of every protocol's conditional
+ * append (docs/event-sourcing.md#consistency-boundaries). */
+int broker_produce_cond_nowait(td_topic_ref *r, const td_event *events, const int64_t *expected,
+                               size_t n, const td_condition *cond, td_produce_result *results,
+                               int64_t *ends, td_version_conflict *conflict);
 int broker_produce_nowait(td_topic_ref *t, const td_event *events, size_t n,
                           td_produce_result *results, int64_t *ends);
 
@@ -235,9 +241,9 @@ enum broker_batch_fault {
  * most max_message_bytes (<= 0: no limit), no control or transactional batch, records that
  * decode (decompressing at most 64 times max(max_message_bytes, 1 MiB)), and an idempotent
  * producer's batch alone with an epoch and a sequence. Returns a fault with *why, a sentence
- * for the client (static storage). *expects (may be NULL) gets the number of
- * BROKER_EXPECT_HEADER headers in the records (counted during the check of the records, at the
- * cost of a compare of each header key's length): when 0, broker_part_append_checked suffices.
+ * for the client (static storage). *expects (may be NULL) gets the number of headers named
+ * BROKER_HEADER_PREFIX... in the records (counted during the check of the records, at the cost
+ * of a compare of each header key's length): when 0, broker_part_append_checked suffices.
  */
 int broker_batches_check(uint8_t *records, size_t n, int32_t max_message_bytes,
                          const char **why, size_t *expects);
@@ -257,20 +263,36 @@ int broker_part_append_checked(td_part *p, uint8_t *batch, size_t n, int64_t now
  * carries the expected version of the record's key, as text.
  */
 #define BROKER_EXPECT_HEADER "tidings-expected-version"
+/* A consistency boundary (docs/event-sourcing.md#consistency-boundaries): on the first record of a batch, one
+ * BROKER_COND_KEY_HEADER per key (at most TD_CONDITION_KEYS_MAX; its value is the key's bytes)
+ * and one BROKER_COND_AFTER_HEADER (the position: "no_stream" or an offset in decimal): the
+ * batch is appended only if none of the keys has an event after the position in the batch's
+ * partition. */
+#define BROKER_COND_KEY_HEADER "tidings-condition-key"
+#define BROKER_COND_AFTER_HEADER "tidings-condition-after"
+/* The family of the three: what broker_batches_check counts. */
+#define BROKER_HEADER_PREFIX "tidings-"
+/* Parses a condition's position s[0..n): "no_stream" (-1) or an offset in decimal. 0 and *v, or
+ * TD_EINVAL (*v untouched). A pure function of its bytes. */
+int broker_condition_after_parse(const uint8_t *s, size_t n, int64_t *v);
 /* Parses an expected version's text s[0..n): "any", "no_stream", "exists", or an offset in
  * decimal (digits only, at most INT64_MAX). 0 and *v (TD_VERSION_* or the offset), or
  * TD_EINVAL. A pure function of its bytes. */
 int broker_expected_version_parse(const uint8_t *s, size_t n, int64_t *v);
 /*
  * broker_part_append_checked with the conditions that the batch's records carry in
- * BROKER_EXPECT_HEADER headers, checked with the append under the partition's lock
+ * BROKER_EXPECT_HEADER headers and its first record in BROKER_COND_*_HEADER headers (their
+ * keys checked after the records' expected versions), checked with the append under the
+ * partition's lock
  * (part_append_expect): the batch is written whole or not at all. For batches in which
  * broker_batches_check counted such headers: it reads the records again (a compressed batch is
- * decompressed again). max_message_bytes bounds the decompression as in broker_batches_check. Besides broker_part_append_checked's errors, with *bad_record the index
- * of the record in its batch and td_last_error() a sentence naming it (and its key and the
- * versions): TD_EINVAL (a malformed value, two such headers in one record, one on a record
- * without a key), TD_EUNSUPPORTED (the topic has no key.index), TD_EVERSION (a condition does not
- * hold). *bad_record is -1 for other errors.
+ * decompressed again). max_message_bytes bounds the decompression as in broker_batches_check.
+ * Besides broker_part_append_checked's errors, with *bad_record the index of the record in its
+ * batch and td_last_error() a sentence naming it (and its key and the versions): TD_EINVAL (a
+ * malformed value, two such headers in one record, one on a record without a key, condition headers
+ * elsewhere than on the first record, incomplete, or with more than TD_CONDITION_KEYS_MAX keys),
+ * TD_EUNSUPPORTED (the topic has no key.index), TD_EVERSION (a condition does not hold).
+ * *bad_record is -1 for other errors.
  */
 int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_message_bytes,
                               int64_t now_ms, broker_append_result *res, int32_t *bad_record);

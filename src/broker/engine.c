@@ -316,6 +316,7 @@ void td_options_init(td_options *o)
     o->log_cleaner_dedupe_buffer_size = 128LL << 20;
     o->log_cleaner_io_max_bytes_per_sec = 0;
     o->table_index_max_bytes = TD_TABLE_INDEX_DEFAULT;
+    o->schema_validation_threads = -1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -819,27 +820,70 @@ static int expect_group(const td_event *grp, const size_t *order, size_t from, s
                            order[j], x);
         if (!grp[j].key)
             return td_fail(TD_EINVAL, "event %zu: an expected version needs a key", order[j]);
-        req->keys[req->n++] = (part_expect_key){grp[j].key, grp[j].key_len, x, 0, 0};
+        req->keys[req->n++] = (part_expect_key){grp[j].key, grp[j].key_len, x, false, 0, 0};
     }
     return 0;
 }
 
+/* The partition of condition c over a topic of nparts (docs/event-sourcing.md#consistency-
+ * boundaries): TD_EINVAL for a malformed one or keys of several partitions. */
+static int cond_partition(const td_topic *t, int32_t nparts, const td_condition *c, int32_t *out)
+{
+    if (!c->keys || c->key_count == 0 || c->key_count > TD_CONDITION_KEYS_MAX)
+        return td_fail(TD_EINVAL, "a condition needs 1 to %d keys, not %zu", TD_CONDITION_KEYS_MAX,
+                       c->keys ? c->key_count : 0);
+    if (c->after < TD_VERSION_NO_STREAM)
+        return td_fail(TD_EINVAL,
+                       "a condition's position is an offset, or -1 (no event at all), not %" PRId64,
+                       c->after);
+    int32_t p = c->partition;
+    for (size_t i = 0; i < c->key_count; i++) {
+        if (!c->keys[i].key)
+            return td_fail(TD_EINVAL, "condition key %zu is NULL", i);
+        if (c->partition != TD_PARTITION_ANY)
+            continue;
+        int32_t kp = td_partition_for_key(c->keys[i].key, c->keys[i].key_len, nparts);
+        if (i > 0 && kp != p)
+            return td_fail(TD_EINVAL,
+                           "condition key %zu is in partition %" PRId32 " and key 0 in "
+                           "partition %" PRId32 ": a consistency boundary is one partition until "
+                           "transactions exist (choose keys of one partition, or name one)",
+                           i, kp, p);
+        p = kp;
+    }
+    if (p < 0 || p >= nparts)
+        return td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, t->name, p);
+    *out = p;
+    return 0;
+}
+
+/* Appends condition c's keys to req (room for them), after the events' expectations. */
+static void cond_group(const td_condition *c, part_expect *req)
+{
+    for (size_t i = 0; i < c->key_count; i++)
+        req->keys[req->n++] =
+            (part_expect_key){c->keys[i].key, c->keys[i].key_len, c->after, true, 0, 0};
+}
+
 static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td_event *events,
-                          const int64_t *expected, size_t n, td_produce_result *results,
-                          int64_t *ends, td_version_conflict *conflict)
+                          const int64_t *expected, size_t n, const td_condition *cond,
+                          td_produce_result *results, int64_t *ends, td_version_conflict *conflict)
 {
     int32_t *pidx = malloc(n * sizeof(*pidx));
     td_event *grp = malloc(n * sizeof(*grp));
     size_t *order = malloc(n * sizeof(*order));
     bool *done_parts = calloc((size_t)nparts, sizeof(bool));
-    part_expect req = {expected ? malloc(n * sizeof(part_expect_key)) : NULL, 0, 0, 0};
+    bool checked = expected || cond; /* appended through part_append_expect */
+    size_t cap = (expected ? n : 0) + (cond ? cond->key_count : 0);
+    part_expect req = {checked ? malloc(TD_MAX(cap, 1) * sizeof(part_expect_key)) : NULL, 0, 0, 0};
+    int32_t cond_part = -1;
     td_buf b;
     td_buf_init(&b);
     void *traced = NULL; /* the events with a traceparent injected (trace.inject), if any */
     int rc = 0;
     for (int32_t p = 0; p < nparts; p++)
         ends[p] = -1;
-    if (!pidx || !grp || !order || !done_parts || (expected && !req.keys) ||
+    if (!pidx || !grp || !order || !done_parts || (checked && !req.keys) ||
         broker_trace_inject(t->engine, events, n, &events, &traced) != 0) {
         rc = -ENOMEM;
         goto out;
@@ -852,6 +896,10 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
      * round-robin (Kafka's sticky partitioning per batch): one batch, one append. */
     int32_t sticky =
         (int32_t)(__atomic_fetch_add(&t->round_robin, 1, __ATOMIC_RELAXED) % (uint32_t)nparts);
+    if (cond && (rc = cond_partition(t, nparts, cond, &cond_part)) != 0)
+        goto out;
+    if (cond) /* events without a key (nor partition) go to the boundary's partition */
+        sticky = cond_part;
     for (size_t i = 0; i < n; i++) {
         int32_t p = events[i].partition;
         if (p == TD_PARTITION_ANY)
@@ -859,6 +907,14 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
                               : sticky;
         if (p < 0 || p >= nparts) {
             rc = td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, t->name, p);
+            goto out;
+        }
+        if (cond && p != cond_part) {
+            rc = td_fail(TD_EINVAL,
+                         "event %zu goes to partition %" PRId32 ", the condition's partition is "
+                         "%" PRId32 ": a consistency boundary is one partition until transactions "
+                         "exist",
+                         i, p, cond_part);
             goto out;
         }
         pidx[i] = p;
@@ -885,13 +941,17 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             size_t bytes = TD_BATCH_HEADER_SIZE + record_bound(&grp[from]);
             for (to = from + 1; to < k && bytes + record_bound(&grp[to]) <= max_batch; to++)
                 bytes += record_bound(&grp[to]);
+            req.n = 0;
             if (expected && (rc = expect_group(grp, order, from, k, expected, &req)) != 0)
                 break;
-            if (expected && req.n && to < k) {
+            size_t nexp = req.n; /* the events' expectations; the condition's keys follow */
+            if (cond)
+                cond_group(cond, &req);
+            if (req.n && to < k) {
                 rc = td_fail(TD_ETOOBIG,
-                             "the events for partition %" PRId32 " of topic '%s' carry expected "
-                             "versions and are appended all or nothing, as one batch: together "
-                             "they exceed max.message.bytes (%zu)",
+                             "the events for partition %" PRId32 " of topic '%s' carry "
+                             "conditions and are appended all or nothing, as one batch: "
+                             "together they exceed max.message.bytes (%zu)",
                              p, t->name, max_batch);
                 break;
             }
@@ -902,16 +962,18 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             if ((rc = batch_encode(&b, &o, grp + from, to - from)) != 0)
                 break;
             td_append_result ar;
-            if (expected && req.n)
+            if (req.n)
                 rc = part_append_expect(parts[p], b.p, b.len, now, &ar, &req);
             else
                 rc = part_append_unchecked(parts[p], b.p, b.len, now, &ar); /* just encoded */
             if (rc == TD_EVERSION && conflict) {
                 /* req.keys[req.failed] is the failed one's: find its event. */
                 size_t seen = 0;
-                for (size_t j = from; j < to; j++)
+                for (size_t j = from; j < to && req.failed < nexp; j++)
                     if (expected[order[j]] != TD_VERSION_ANY && seen++ == req.failed)
                         conflict->index = order[j];
+                if (req.failed >= nexp) /* condition key req.failed - nexp: index n + it */
+                    conflict->index = n + (req.failed - nexp);
                 conflict->partition = p;
                 conflict->current = req.keys[req.failed].current;
             }
@@ -939,12 +1001,19 @@ out:
 int td_produce(td_engine *e, const char *topic, const td_event *events, size_t n,
                td_produce_result *results)
 {
-    return td_produce_expect(e, topic, events, NULL, n, results, NULL);
+    return td_produce_cond(e, topic, events, NULL, n, NULL, results, NULL);
 }
 
 int td_produce_expect(td_engine *e, const char *topic, const td_event *events,
                       const int64_t *expected, size_t n, td_produce_result *results,
                       td_version_conflict *conflict)
+{
+    return td_produce_cond(e, topic, events, expected, n, NULL, results, conflict);
+}
+
+int td_produce_cond(td_engine *e, const char *topic, const td_event *events,
+                    const int64_t *expected, size_t n, const td_condition *cond,
+                    td_produce_result *results, td_version_conflict *conflict)
 {
     td_error_clear();
     if (n == 0)
@@ -964,7 +1033,8 @@ int td_produce_expect(td_engine *e, const char *topic, const td_event *events,
     else if (!ends)
         rc = -ENOMEM;
     else
-        rc = produce_append(t, t->nparts, t->parts, events, expected, n, results, ends, conflict);
+        rc = produce_append(t, t->nparts, t->parts, events, expected, n, cond, results, ends,
+                            conflict);
     /* Wait for durability after all appends, so partitions of one call share the wait; also
      * for what a failed call did append. */
     for (int32_t p = 0; t && ends && p < t->nparts; p++) {
@@ -1139,12 +1209,19 @@ struct flush_req {
 int broker_produce_nowait(td_topic_ref *r, const td_event *events, size_t n,
                           td_produce_result *results, int64_t *ends)
 {
-    return broker_produce_expect_nowait(r, events, NULL, n, results, ends, NULL);
+    return broker_produce_cond_nowait(r, events, NULL, n, NULL, results, ends, NULL);
 }
 
 int broker_produce_expect_nowait(td_topic_ref *r, const td_event *events,
                                  const int64_t *expected, size_t n, td_produce_result *results,
                                  int64_t *ends, td_version_conflict *conflict)
+{
+    return broker_produce_cond_nowait(r, events, expected, n, NULL, results, ends, conflict);
+}
+
+int broker_produce_cond_nowait(td_topic_ref *r, const td_event *events, const int64_t *expected,
+                               size_t n, const td_condition *cond, td_produce_result *results,
+                               int64_t *ends, td_version_conflict *conflict)
 {
     td_error_clear();
     for (size_t i = 0; results && i < n; i++)
@@ -1159,7 +1236,7 @@ int broker_produce_expect_nowait(td_topic_ref *r, const td_event *events,
     if (rc)
         return rc;
     /* Routed over the partitions the reference knows (added ones are used by the next). */
-    return produce_append(r->t, r->nparts, r->parts, events, expected, n, results, ends,
+    return produce_append(r->t, r->nparts, r->parts, events, expected, n, cond, results, ends,
                           conflict);
 }
 

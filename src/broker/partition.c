@@ -130,7 +130,7 @@ int broker_batches_check(uint8_t *p, size_t n, int32_t max_message_bytes, const 
         }
         rc = batch_validate_counting(
             p + off, batch_total_size(&h), (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64,
-            td_slice_make(BROKER_EXPECT_HEADER, sizeof(BROKER_EXPECT_HEADER) - 1), expects, NULL);
+            td_slice_make(BROKER_HEADER_PREFIX, sizeof(BROKER_HEADER_PREFIX) - 1), expects, NULL);
         if (rc) {
             *why = rc == TD_EUNSUPPORTED ? "unsupported compression" : "invalid records";
             return rc == TD_EUNSUPPORTED ? BROKER_BATCH_COMPRESSION : BROKER_BATCH_INVALID;
@@ -187,6 +187,16 @@ int broker_expected_version_parse(const uint8_t *s, size_t n, int64_t *v)
     return 0;
 }
 
+int broker_condition_after_parse(const uint8_t *s, size_t n, int64_t *v)
+{
+    int64_t x;
+    if (broker_expected_version_parse(s, n, &x) != 0 || x == TD_VERSION_ANY ||
+        x == TD_VERSION_EXISTS)
+        return TD_EINVAL;
+    *v = x;
+    return 0;
+}
+
 /* A key for a message: printable ASCII as is, other bytes as \xNN, at most about 100 bytes. */
 static const char *key_text(const uint8_t *k, size_t n, char *buf, size_t cap)
 {
@@ -227,11 +237,56 @@ static int record_expectation(const td_record *rec, int64_t *v)
     return found;
 }
 
+/* A batch's consistency boundary: its first record's condition headers. */
+typedef struct kcond {
+    td_slice keys[TD_CONDITION_KEYS_MAX];
+    size_t n;
+    bool has_after;
+    int64_t after;
+} kcond;
+
+/* The condition headers of record rec, index i, into c: 0, or TD_EINVAL. */
+static int record_condition(const td_record *rec, int32_t i, kcond *c)
+{
+    static const size_t kl = sizeof(BROKER_COND_KEY_HEADER) - 1;
+    static const size_t al = sizeof(BROKER_COND_AFTER_HEADER) - 1;
+    for (size_t h = 0; h < rec->header_count; h++) {
+        const td_record_header *hd = &rec->headers[h];
+        bool is_key = hd->key.n == kl && memcmp(hd->key.p, BROKER_COND_KEY_HEADER, kl) == 0;
+        bool is_after = hd->key.n == al && memcmp(hd->key.p, BROKER_COND_AFTER_HEADER, al) == 0;
+        if (!is_key && !is_after)
+            continue;
+        if (i > 0)
+            return td_fail(TD_EINVAL, "tidings-condition-* headers belong on the first record of "
+                                      "the batch");
+        if (is_key && hd->value_null)
+            return td_fail(TD_EINVAL, BROKER_COND_KEY_HEADER " must not be null");
+        if (is_key && c->n == TD_CONDITION_KEYS_MAX)
+            return td_fail(TD_EINVAL, "a condition has at most %d keys", TD_CONDITION_KEYS_MAX);
+        if (is_key)
+            c->keys[c->n++] = hd->value;
+        if (is_after && c->has_after)
+            return td_fail(TD_EINVAL, "two " BROKER_COND_AFTER_HEADER " headers");
+        if (is_after && (hd->value_null ||
+                         broker_condition_after_parse(hd->value.p, hd->value.n, &c->after) != 0))
+            return td_fail(TD_EINVAL, BROKER_COND_AFTER_HEADER " must be \"no_stream\" or an "
+                                                               "offset (decimal digits)");
+        c->has_after |= is_after;
+    }
+    if (i == 0 && (c->n > 0) != c->has_after)
+        return td_fail(TD_EINVAL,
+                       "a condition needs " BROKER_COND_KEY_HEADER " headers (1 to "
+                       "%d) and one " BROKER_COND_AFTER_HEADER " header",
+                       TD_CONDITION_KEYS_MAX);
+    return 0;
+}
+
 /* The conditions of the batch's records into req (keys into the batch or rd's buffer; req->keys
- * malloc'd), *idx the record index of each. 0 (req->n 0 when none), or an error with *bad. */
+ * malloc'd), *idx the record index of each; then the keys of its first record's condition
+ * (cond, index 0). 0 (req->n 0 when none), or an error with *bad. */
 static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_t n,
                                 int32_t max_message_bytes, part_expect *req, int32_t **idx,
-                                int32_t *bad)
+                                kcond *cond, int32_t *bad)
 {
     int rc = batch_reader_open(rd, batch, n, (size_t)TD_MAX(max_message_bytes, 1 << 20) * 64);
     if (rc)
@@ -241,6 +296,8 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
     for (int32_t i = 0; (rc = batch_reader_next(rd, &rec)) == 1; i++) {
         int64_t v;
         int got = record_expectation(&rec, &v);
+        if (got >= 0 && (rc = record_condition(&rec, i, cond)) != 0)
+            got = rc;
         if (got < 0) {
             *bad = i;
             return got;
@@ -259,7 +316,21 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
             cap = nc;
         }
         (*idx)[req->n] = i;
-        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, 0, 0};
+        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, false, 0, 0};
+    }
+    if (rc == 0 && cond->n) { /* the condition's keys, after the records' */
+        part_expect_key *k = realloc(req->keys, (req->n + cond->n) * sizeof(*k));
+        int32_t *x = k ? realloc(*idx, (req->n + cond->n) * sizeof(*x)) : NULL;
+        if (k)
+            req->keys = k;
+        if (!x)
+            return -ENOMEM;
+        *idx = x;
+    }
+    for (size_t j = 0; rc == 0 && j < cond->n; j++) {
+        (*idx)[req->n] = 0;
+        req->keys[req->n++] =
+            (part_expect_key){cond->keys[j].p, cond->keys[j].n, cond->after, true, 0, 0};
     }
     return rc;
 }
@@ -272,7 +343,8 @@ int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_
     batch_reader_init(&rd);
     part_expect req = {0};
     int32_t *idx = NULL;
-    int rc = collect_expectations(&rd, batch, n, max_message_bytes, &req, &idx, bad_record);
+    kcond cond = {.n = 0};
+    int rc = collect_expectations(&rd, batch, n, max_message_bytes, &req, &idx, &cond, bad_record);
     if (rc < 0 && *bad_record >= 0) {
         char m[300];
         snprintf(m, sizeof(m), "record %" PRId32 ": %s", *bad_record, td_last_error());
@@ -286,9 +358,21 @@ int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_
         if (rc == TD_EUNSUPPORTED) {
             *bad_record = idx[0];
             rc = td_fail(rc,
-                         "record %" PRId32 ": an " BROKER_EXPECT_HEADER " header needs a topic "
-                         "with key.index=true (docs/event-sourcing.md)",
-                         idx[0]);
+                         "record %" PRId32 ": an %s header needs a topic with key.index=true "
+                         "(docs/event-sourcing.md)",
+                         idx[0],
+                         req.n > cond.n || !cond.n ? BROKER_EXPECT_HEADER : BROKER_COND_KEY_HEADER);
+        } else if (rc == TD_EVERSION && req.failed >= req.n - cond.n) {
+            size_t j = req.failed - (req.n - cond.n);
+            part_expect_key *k = &req.keys[req.failed];
+            char kb[128], xb[24], cb[24];
+            *bad_record = 0;
+            rc = td_fail(rc,
+                         "record 0: condition key %zu '%s': the stream's version %s is after the "
+                         "position %s",
+                         j, key_text(k->key, k->key_len, kb, sizeof(kb)),
+                         td_version_text(k->current, cb, sizeof(cb)),
+                         td_version_text(k->expected, xb, sizeof(xb)));
         } else if (rc == TD_EVERSION) {
             part_expect_key *k = &req.keys[req.failed];
             char kb[128], xb[24], cb[24];

@@ -212,16 +212,89 @@ int registry_check_wire_ref(td_engine *e, td_topic_ref *ref, const registry_poli
 
 /* ---------------------------------------------------------------------------------------------
  * Kafka: the records of a partition's batches
+ *
+ * Each batch's records are collected first (a decompressed batch stays in the reader until the
+ * next one is opened), then checked: in full mode on the registry's pool too (td_pool_run), the
+ * verdicts written per record, so that the counts and the bad records' list come out in the
+ * records' order whatever thread checked them. A bad record is checked again on the caller's
+ * thread for its message: rejections are rare, and a batch of bad records costs at most twice.
  */
+/* Records a pool thread checks at a time: about 25 us of JSON Schema validation at 1 KiB. */
+#define CHECK_CHUNK 16
+
+typedef struct rec_slot {
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    bool knull, vnull;
+    uint8_t verdict; /* R_* */
+} rec_slot;
+
+typedef struct check_job {
+    td_engine *e;
+    const char *topic;
+    const registry_policy *pol;
+    rec_slot *recs;
+} check_job;
+
+/* A record's verdict: its key, then its value (msg says why when it is not R_OK). */
+static int record_check(const check_job *j, const rec_slot *r, id_memo *km, id_memo *vm,
+                        char *msg, size_t msglen)
+{
+    int v = R_OK;
+    if (j->pol->key && !r->knull)
+        v = wire_check(j->e, j->topic, j->pol, true, r->k, r->kn, km, msg, msglen);
+    if (v == R_OK && j->pol->value && !r->vnull)
+        v = wire_check(j->e, j->topic, j->pol, false, r->v, r->vn, vm, msg, msglen);
+    return v;
+}
+
+/* td_pool_fn: the verdicts of records [b, end). */
+static void check_range(void *arg, size_t b, size_t end)
+{
+    check_job *j = arg;
+    id_memo km = {0}, vm = {0};
+    char msg[600];
+    for (size_t i = b; i < end; i++)
+        j->recs[i].verdict = (uint8_t)record_check(j, &j->recs[i], &km, &vm, msg, sizeof(msg));
+    memo_drop(&km);
+    memo_drop(&vm);
+}
+
+/* Reads the records of the open batch into *recs (grown as needed): their count, or -1 for a
+ * corrupt record or no memory (*why says which). */
+static ssize_t collect_records(td_batch_reader *rd, rec_slot **recs, size_t *cap,
+                               const char **why)
+{
+    size_t n = 0;
+    td_record rec;
+    int rc;
+    while ((rc = batch_reader_next(rd, &rec)) == 1) {
+        if (td_grow(recs, cap, n, sizeof(**recs), 64) != 0) {
+            *why = "no memory to check the records of a batch";
+            return -1;
+        }
+        (*recs)[n++] = (rec_slot){.k = rec.key.p, .kn = rec.key.n, .knull = rec.key_null,
+                                  .v = rec.value.p, .vn = rec.value.n, .vnull = rec.value_null};
+    }
+    if (rc < 0) {
+        *why = "a record batch with a corrupt record";
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
 int registry_check_batches(td_engine *e, td_topic_ref *ref, const registry_policy *pol,
                            const uint8_t *p, size_t n, registry_bad_record_fn bad, void *arg,
                            const char **why)
 {
-    const char *topic = engine_topic_of(ref)->name;
+    check_job j = {.e = e, .topic = engine_topic_of(ref)->name, .pol = pol};
+    /* Only full validation is worth the threads: an id check is a few loads. */
+    td_pool *pool = pol->full ? registry_pool(e) : NULL;
     td_batch_reader rd;
     batch_reader_init(&rd);
     id_memo km = {0}, vm = {0};
     uint64_t counts[R_N] = {0};
+    size_t cap = 0;
     int nbad = 0;
     size_t off = 0;
     char msg[600];
@@ -241,28 +314,24 @@ int registry_check_batches(td_engine *e, td_topic_ref *ref, const registry_polic
         off += bn;
         if (rd.h.attributes & TD_BATCH_ATTR_CONTROL)
             continue; /* transaction markers carry no key or value of the producer's */
-        td_record rec;
-        int rc;
-        for (int32_t idx = 0; (rc = batch_reader_next(&rd, &rec)) == 1; idx++) {
-            int r = R_OK;
-            if (pol->key && !rec.key_null)
-                r = wire_check(e, topic, pol, true, rec.key.p, rec.key.n, &km, msg, sizeof(msg));
-            if (r == R_OK && pol->value && !rec.value_null)
-                r = wire_check(e, topic, pol, false, rec.value.p, rec.value.n, &vm, msg,
-                               sizeof(msg));
-            counts[r]++;
-            if (r != R_OK) {
-                nbad++;
-                bad(arg, idx, msg);
-            }
-        }
-        if (rc < 0) {
-            *why = "a record batch with a corrupt record";
+        ssize_t nrec = collect_records(&rd, &j.recs, &cap, why);
+        if (nrec < 0) {
             nbad = -1;
             break;
         }
+        td_pool_run(pool, (size_t)nrec, CHECK_CHUNK, check_range, &j);
+        for (ssize_t i = 0; i < nrec; i++) {
+            int r = j.recs[i].verdict;
+            counts[r]++;
+            if (r != R_OK) {
+                nbad++;
+                (void)record_check(&j, &j.recs[i], &km, &vm, msg, sizeof(msg));
+                bad(arg, (int32_t)i, msg); /* Kafka's batch_index: within its batch */
+            }
+        }
     }
     batch_reader_free(&rd);
+    free(j.recs);
     memo_drop(&km);
     memo_drop(&vm);
     if (nbad != 0)

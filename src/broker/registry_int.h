@@ -13,6 +13,9 @@
  * registry_put), or NULL when no version (deleted or not) holds the ID. Cheap: a read lock
  * and a hash lookup, so that it can run once per produced record. */
 const schema *registry_get_schema(td_engine *e, int32_t id, void **ref);
+/* The pool that validates the records of large batches beside their producer's thread
+ * (td_options.schema_validation_threads); NULL when there is none. */
+td_pool *registry_pool(td_engine *e);
 void registry_put(void *ref);
 /* Whether a version of subject that is not deleted holds id. */
 bool registry_subject_has_id(td_engine *e, const char *subject, int32_t id);

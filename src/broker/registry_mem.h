@@ -68,6 +68,7 @@ struct td_registry {
     registry_mode mode;
     size_t nversions; /* over all subjects, soft-deleted ones too */
     int64_t max_versions, max_bytes;
+    td_pool *pool; /* validates the records of large batches (registry_check.c) */
 };
 
 /* The registry of an engine (NULL before open). */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/engine_int.h"
 #include "broker/registry_mem.h"
@@ -820,6 +821,12 @@ int registry_open(td_engine *e, td_registry **out)
     r->max_bytes = e->opts.schema_registry_max_schema_bytes > 0
                        ? e->opts.schema_registry_max_schema_bytes
                        : REG_DEFAULT_MAX_BYTES;
+    int threads = e->opts.schema_validation_threads;
+    if (threads < 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 1 ? (int)TD_MIN(cores - 1, 64) : 0;
+    }
+    r->pool = td_pool_new(threads); /* NULL for 0: the producing thread validates alone */
     int rc = state_replay(e, STATE_SCHEMAS, replay_record, r);
     if (rc) {
         registry_close(r);
@@ -846,6 +853,7 @@ void registry_close(td_registry *r)
         id_unref(r->ids[i]);
     free(r->subs);
     free(r->ids);
+    td_pool_free(r->pool);
     pthread_rwlock_destroy(&r->lock);
     pthread_mutex_destroy(&r->write_mu);
     free(r);
@@ -854,6 +862,12 @@ void registry_close(td_registry *r)
 /* ---------------------------------------------------------------------------------------------
  * registry_int.h
  */
+td_pool *registry_pool(td_engine *e)
+{
+    struct td_registry *r = registry_of(e);
+    return r ? r->pool : NULL;
+}
+
 const schema *registry_get_schema(td_engine *e, int32_t id, void **ref)
 {
     struct td_registry *r = registry_of(e);

@@ -171,6 +171,7 @@ void server_config_defaults(td_server_config *c)
     snprintf(c->schema_registry_listen, sizeof(c->schema_registry_listen), "off");
     c->schema_registry_max_schemas = 100000;
     c->schema_registry_max_schema_bytes = 1 << 20;
+    c->schema_validation_threads = -1;
     snprintf(c->redis_tls.listen, sizeof(c->redis_tls.listen), "off");
     otlp_config_defaults(&c->otlp);
 }
@@ -236,6 +237,8 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, schema_registry_max_schemas), true},
     {"schema.registry.max.schema.bytes", 1024, 64 << 20,
      offsetof(td_server_config, schema_registry_max_schema_bytes), true},
+    {"schema.validation.threads", -1, 256, offsetof(td_server_config, schema_validation_threads),
+     false},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -1196,6 +1199,7 @@ static int open_engine(server *s, size_t *fds)
     opts.offsets_topic_partitions = c->offsets_topic_partitions;
     opts.schema_registry_max_schemas = c->schema_registry_max_schemas;
     opts.schema_registry_max_schema_bytes = c->schema_registry_max_schema_bytes;
+    opts.schema_validation_threads = c->schema_validation_threads;
     snprintf(opts.state_topic_fsync, sizeof(opts.state_topic_fsync), "%s", c->state_topic_fsync);
     int rc = td_engine_open(c->data, &opts, &s->e);
     if (rc)

@@ -108,6 +108,9 @@ typedef struct td_server_config {
     char schema_registry_prefix[256];
     char schema_registry_listen[256];
     int64_t schema_registry_max_schemas, schema_registry_max_schema_bytes;
+    /* schema.validation.threads: threads validating large batches beside the event loop
+     * (-1, the default: one per core but one; 0: none). */
+    int32_t schema_validation_threads;
     /* Span export to an OpenTelemetry collector, otlp.* (docs/otlp-export.md): off while
      * otlp.endpoint is empty, the default. */
     otlp_config otlp;

@@ -185,7 +185,7 @@ static int parse_record(cursor *c, const td_batch_header *h, int32_t index, int3
         bool vnull;
         if (cur_bytes(&rc, end, &k, NULL) || cur_bytes(&rc, end, &v, &vnull))
             return td_fail(TD_ECORRUPT, "record %d: bad header %d", index, i);
-        if (count_key && k.n == count_key->n && memcmp(k.p, count_key->p, k.n) == 0)
+        if (count_key && k.n >= count_key->n && memcmp(k.p, count_key->p, count_key->n) == 0)
             ++*counted;
         if (headers && (size_t)i < hdr_cap) {
             headers[i].key = k;
@@ -455,6 +455,31 @@ int batch_reader_open(td_batch_reader *r, const uint8_t *p, size_t n, size_t max
     r->index = 0;
     r->prev_delta = -1;
     return 0;
+}
+
+int batch_reader_next_key(td_batch_reader *r, int64_t *offset, td_slice *key, bool *key_null)
+{
+    if (r->index >= r->h.record_count)
+        return r->pos == r->records_len
+                   ? 0
+                   : td_fail(TD_ECORRUPT, "%zu bytes after the last record",
+                             r->records_len - r->pos);
+    cursor c = {r->records, r->records_len, r->pos};
+    int32_t len, off_delta;
+    int64_t ts_delta;
+    if (cur_varint(&c, &len) || len < MIN_RECORD_SIZE - 1 || (size_t)len > c.n - c.pos)
+        return td_fail(TD_ECORRUPT, "record %d: bad length", r->index);
+    size_t end = c.pos + (size_t)len;
+    cursor rc = {c.p, end, c.pos + 1}; /* after the attributes */
+    if (rc.pos >= end || cur_varlong(&rc, &ts_delta) || cur_varint(&rc, &off_delta) ||
+        off_delta <= r->prev_delta || off_delta > r->h.last_offset_delta ||
+        cur_bytes(&rc, end, key, key_null))
+        return td_fail(TD_ECORRUPT, "record %d: bad offset delta or key", r->index);
+    *offset = (int64_t)((uint64_t)r->h.base_offset + (uint64_t)(int64_t)off_delta);
+    r->prev_delta = off_delta;
+    r->pos = end;
+    r->index++;
+    return 1;
 }
 
 int batch_reader_next(td_batch_reader *r, td_record *rec)

@@ -97,8 +97,9 @@ int batch_header_parse(const uint8_t *p, size_t n, td_batch_header *h);
 int batch_validate(const uint8_t *p, size_t n, bool deep, size_t max_uncompressed,
                    td_batch_header *h);
 /* batch_validate(deep) that also adds to *counted the number of the records' headers whose
- * key is `key` (a compare of the key's length per header, of its bytes when the length is
- * key's): how the broker learns whether a batch carries a header, without a second pass. */
+ * key begins with `key` (a compare of the key's length per header, of its first bytes when it
+ * is as long): how the broker learns whether a batch carries headers of a family (tidings-),
+ * without a second pass. */
 int batch_validate_counting(const uint8_t *p, size_t n, size_t max_uncompressed, td_slice key,
                             size_t *counted, td_batch_header *h);
 
@@ -187,6 +188,9 @@ int batch_reader_open(td_batch_reader *r, const uint8_t *p, size_t n, size_t max
  * batch_reader_open() or batch_reader_free(); rec->headers until the next batch_reader_next().
  */
 int batch_reader_next(td_batch_reader *r, td_record *rec);
+/* The next record's offset and key only, for the indexes that need no more (the rest of the
+ * record is skipped, its framing and the key's bounds checked): as batch_reader_next. */
+int batch_reader_next_key(td_batch_reader *r, int64_t *offset, td_slice *key, bool *key_null);
 
 /* ---------------------------------------------------------------------------------------------
  * Compression, with Kafka's framings: gzip (RFC 1952), snappy (raw, or the xerial framing that

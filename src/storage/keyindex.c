@@ -177,11 +177,13 @@ static void record_batch(td_keyindex *ki, td_batch_reader *rd, const uint8_t *ba
         return;
     if (!(h.attributes & TD_BATCH_ATTR_CONTROL)) {
         int rc = batch_reader_open(rd, batch, n, MAX_UNCOMPRESSED);
-        td_record rec;
+        int64_t off;
+        td_slice key;
+        bool null;
         if (rc == 0)
-            while ((rc = batch_reader_next(rd, &rec)) == 1)
-                if (!rec.key_null && rec.offset >= ki->built_to)
-                    table_put(ki, rec.key.p, rec.key.n, rec.offset);
+            while ((rc = batch_reader_next_key(rd, &off, &key, &null)) == 1)
+                if (!null && off >= ki->built_to)
+                    table_put(ki, key.p, key.n, off);
         if (rc < 0)
             TD_WARN("storage",
                     "partition %s: the key index skips the batch at offset %" PRId64 ": %s", label,

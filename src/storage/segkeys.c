@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "storage/segkeys.h"
 
@@ -65,10 +66,42 @@ struct seg_keys {
 /* ---------------------------------------------------------------------------------------------
  * In memory
  */
+/* Tables of at least this many bytes are mapped on their own, aligned to it and marked for
+ * transparent huge pages: a lookup or an append touches a random slot, and with 4 KiB pages
+ * each such touch of a table of megabytes also missed the TLB (under virtualisation, a walk
+ * of two page tables), which cost more than the cache miss itself. */
+#define KX_HUGE ((size_t)2 << 20)
+
+static kslot *kx_tab_alloc(size_t cap)
+{
+    size_t bytes = cap * sizeof(kslot);
+    if (bytes < KX_HUGE)
+        return calloc(cap, sizeof(kslot));
+    size_t len = (bytes + 4095) & ~(size_t)4095, map = len + KX_HUGE;
+    uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uint8_t *a = (uint8_t *)(((uintptr_t)m + KX_HUGE - 1) & ~(uintptr_t)(KX_HUGE - 1));
+    if (a > m)
+        munmap(m, (size_t)(a - m));
+    if (m + map > a + len)
+        munmap(a + len, (size_t)(m + map - (a + len)));
+    (void)madvise(a, len, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
+    return (kslot *)a;
+}
+
+static void kx_tab_free(kslot *tab, size_t cap)
+{
+    size_t bytes = cap * sizeof(kslot);
+    if (bytes < KX_HUGE)
+        free(tab);
+    else if (tab)
+        munmap(tab, (bytes + 4095) & ~(size_t)4095);
+}
 static seg_keys *kx_new(void)
 {
     seg_keys *k = calloc(1, sizeof(*k));
-    if (k && !(k->tab = calloc(KX_FIRST_CAP, sizeof(*k->tab)))) {
+    if (k && !(k->tab = kx_tab_alloc(KX_FIRST_CAP))) {
         free(k);
         return NULL;
     }
@@ -80,7 +113,7 @@ static seg_keys *kx_new(void)
 static void kx_free(seg_keys *k)
 {
     if (k) {
-        free(k->tab);
+        kx_tab_free(k->tab, k->cap);
         free(k->ent);
         free(k);
     }
@@ -97,9 +130,16 @@ static inline bool digest_eq(const uint8_t *a, const uint8_t *b)
     return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
+/* A key's home slot: the digest's top bits, so that the table's order is the digests' order but
+ * for the runs that linear probing makes (kx_write relies on it to write the file in order). */
+static inline size_t kx_home(const uint8_t *d, size_t cap)
+{
+    return (size_t)(td_load_be64(d) >> (64 - __builtin_ctzll((unsigned long long)cap)));
+}
+
 static size_t kx_slot(const kslot *tab, size_t cap, const uint8_t *d)
 {
-    size_t i = (size_t)td_load_be64(d) & (cap - 1);
+    size_t i = kx_home(d, cap);
     while (tab[i].head && !digest_eq(tab[i].d, d))
         i = (i + 1) & (cap - 1);
     return i;
@@ -110,13 +150,13 @@ static int kx_reserve(seg_keys *k)
 {
     if ((k->nkeys + 1) * 10 > k->cap * 7) {
         size_t cap = k->cap * 2;
-        kslot *tab = calloc(cap, sizeof(*tab));
+        kslot *tab = kx_tab_alloc(cap);
         if (!tab)
             return -ENOMEM;
         for (size_t i = 0; i < k->cap; i++)
             if (k->tab[i].head)
                 tab[kx_slot(tab, cap, k->tab[i].d)] = k->tab[i];
-        free(k->tab);
+        kx_tab_free(k->tab, k->cap);
         k->tab = tab;
         k->cap = cap;
     }
@@ -157,17 +197,19 @@ static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const ui
     enum { GROUP = 32 };
     uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
     uint32_t rel[GROUP];
-    td_record rec;
+    int64_t off;
+    td_slice key;
+    bool null;
     for (;;) {
         size_t g = 0;
-        while (g < GROUP && (rc = batch_reader_next(rd, &rec)) == 1) {
-            if (rec.key_null)
+        while (g < GROUP && (rc = batch_reader_next_key(rd, &off, &key, &null)) == 1) {
+            if (null)
                 continue;
-            td_key_digest(rec.key.p, rec.key.n, d[g]);
-            rel[g] = (uint32_t)(rec.offset - base);
+            td_key_digest(key.p, key.n, d[g]);
+            rel[g] = (uint32_t)(off - base);
             if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
-            __builtin_prefetch(&k->tab[(size_t)td_load_be64(d[g]) & (k->cap - 1)]);
+            __builtin_prefetch(&k->tab[kx_home(d[g], k->cap)]);
             g++;
         }
         if (rc < 0)
@@ -282,9 +324,43 @@ static void kx_query(const seg_keys *k, int64_t base, kq *q)
 /* ---------------------------------------------------------------------------------------------
  * Files
  */
-static int kslot_cmp(const void *a, const void *b)
+/* Whether digest a sorts before b (as memcmp would order them). */
+static inline bool digest_less(const uint8_t *a, const uint8_t *b)
 {
-    return memcmp((*(const kslot *const *)a)->d, (*(const kslot *const *)b)->d, TD_KEY_DIGEST_LEN);
+    uint64_t a0 = td_load_be64(a), b0 = td_load_be64(b);
+    if (a0 != b0)
+        return a0 < b0;
+    return td_load_be64(a + 8) < td_load_be64(b + 8);
+}
+
+/* The keys of k in the order of their digests, into keys (k->nkeys of them). Each key's home
+ * slot is its digest's top bits (kx_home), so the table walked in order is sorted but within
+ * the runs of linear probing, and for the keys that probing wrapped from the table's end to
+ * its start, which are taken last: an insertion sort then moves each key only within its run,
+ * where a qsort of a segment's million keys cost more than indexing them. */
+static void kx_sorted_keys(const seg_keys *k, const kslot **keys)
+{
+    size_t nk = 0, wrapped = 0;
+    for (size_t i = 0; i < k->cap && k->tab[i].head; i++) /* the run at the start */
+        if (kx_home(k->tab[i].d, k->cap) > i)
+            wrapped++;
+    const kslot **w = keys + (k->nkeys - wrapped);
+    for (size_t i = 0; i < k->cap; i++) {
+        const kslot *s = &k->tab[i];
+        if (!s->head)
+            continue;
+        if (kx_home(s->d, k->cap) > i)
+            *w++ = s;
+        else
+            keys[nk++] = s;
+    }
+    for (size_t i = 1; i < k->nkeys; i++) {
+        const kslot *x = keys[i];
+        size_t j = i;
+        for (; j > 0 && digest_less(x->d, keys[j - 1]->d); j--)
+            keys[j] = keys[j - 1];
+        keys[j] = x;
+    }
 }
 
 /* Writes k as the key index file of the segment at base ending at end_rel. */
@@ -295,11 +371,8 @@ static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k
     const kslot **keys = malloc((k->nkeys + 1) * sizeof(*keys));
     int rc = b && keys ? 0 : -ENOMEM;
     if (rc == 0) {
-        size_t nk = 0;
-        for (size_t i = 0; i < k->cap; i++)
-            if (k->tab[i].head)
-                keys[nk++] = &k->tab[i];
-        qsort(keys, nk, sizeof(*keys), kslot_cmp);
+        size_t nk = k->nkeys;
+        kx_sorted_keys(k, keys);
         uint8_t *w = b + KX_HEADER;
         for (size_t i = 0; i < nk; i++) {
             size_t c = 0;
@@ -709,13 +782,18 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
             }
         }
         int64_t v = q.last >= 0 && q.last >= ls ? q.last : TD_VERSION_NO_STREAM;
-        bool ok = k->expected == TD_VERSION_EXISTS      ? v >= 0
+        bool ok = k->upto                               ? v <= k->expected
+                  : k->expected == TD_VERSION_EXISTS    ? v >= 0
                   : k->expected == TD_VERSION_NO_STREAM ? v < 0
                                                         : v == k->expected;
         if (!ok) {
             char e[24], c[24];
             req->failed = i;
             k->current = v;
+            if (k->upto)
+                return td_fail(TD_EVERSION,
+                               "the stream's version %" PRId64 " is after the position %" PRId64, v,
+                               k->expected);
             return td_fail(TD_EVERSION, "expected version %s, but the stream's version is %s",
                            td_version_text(k->expected, e, sizeof(e)),
                            td_version_text(v, c, sizeof(c)));

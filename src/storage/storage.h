@@ -172,15 +172,18 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
 /*
  * Conditional append: part_append_unchecked, once every expectation holds, checked with the
  * append under the partition's lock (the batch is written whole or not at all). expected is a
- * version (>= 0), TD_VERSION_NO_STREAM, TD_VERSION_EXISTS or TD_VERSION_ANY; every key is
- * checked against its version before this batch. A mismatch: TD_EVERSION, nothing written,
- * req->failed the index of the first failed expectation and its `current` the version found.
- * TD_EUNSUPPORTED when the topic has no key.index.
+ * version (>= 0), TD_VERSION_NO_STREAM, TD_VERSION_EXISTS or TD_VERSION_ANY; with `upto`,
+ * expected is a position P (>= -1) and the key holds when it has no event after P (its version
+ * <= P: a multi-key condition, docs/event-sourcing.md#consistency-boundaries). Every key is
+ * checked, in order, against its version before this batch. A mismatch: TD_EVERSION, nothing
+ * written, req->failed the index of the first failed expectation and its `current` the version
+ * found. TD_EUNSUPPORTED when the topic has no key.index.
  */
 typedef struct part_expect_key {
     const void *key;
     size_t key_len;
     int64_t expected;
+    bool upto;       /* expected is a position: no event of the key after it */
     int64_t current; /* out: the version found (on a mismatch) */
     int64_t pre;     /* internal: the version below pre_upto, found before the lock */
 } part_expect_key;

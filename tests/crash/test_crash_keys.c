@@ -6,7 +6,10 @@
  * SIGKILL at a random moment. In some rounds it then damages a key index file (cut mid-entry,
  * removed) as a torn write or a lost file would. It reopens the partition and checks that every
  * acknowledged event is there and that every key's version and events, read from the index,
- * agree with a full read of the log.
+ * agree with a full read of the log. A second test makes the same appends conditional (a
+ * consistency boundary of the batch's keys and one more, at the position read from the index,
+ * and a probe one below it that must fail), so that the conditional path runs under the kill and
+ * checks the versions of the index the previous round left.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +32,7 @@ static td_topic_config cfg(void)
     return c;
 }
 
-static int keyed_append(td_part *p, int64_t first, int count, td_append_result *r)
+static int keyed_append(td_part *p, int64_t first, int count, td_append_result *r, part_expect *req)
 {
     td_event ev[8];
     char keys[8][16], vals[8][32];
@@ -45,12 +48,41 @@ static int keyed_append(td_part *p, int64_t first, int count, td_append_result *
     td_buf_init(&b);
     int rc = batch_encode(&b, &o, ev, (size_t)count);
     if (rc == 0)
-        rc = part_append(p, b.p, b.len, 1700000000000LL, r);
+        rc = req ? part_append_expect(p, b.p, b.len, 1700000000000LL, r, req)
+                 : part_append(p, b.p, b.len, 1700000000000LL, r);
     td_buf_free(&b);
     return rc;
 }
 
-static void child(const char *dir, int wfd)
+/* Events first..first+count-1 on the condition that none of their keys, nor the next one, has
+ * an event after the highest version the index gives them; first a probe one below that
+ * position, which must fail (when there is an event). 0, or a code for the parent. */
+static int cond_append(td_part *p, int64_t first, int count, td_append_result *r)
+{
+    char keys[8][16];
+    part_expect_key ks[8];
+    int64_t pos = TD_VERSION_NO_STREAM;
+    for (int i = 0; i <= count; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "e%lld", (long long)((first + i) % KEYS));
+        int64_t v;
+        if (part_key_version(p, keys[i], strlen(keys[i]), &v) != 0)
+            return 6;
+        pos = TD_MAX(pos, v);
+        ks[i] = (part_expect_key){keys[i], strlen(keys[i]), 0, true, 0, 0};
+    }
+    part_expect req = {ks, (size_t)count + 1, 0, 0};
+    if (pos >= 0) {
+        for (int i = 0; i <= count; i++)
+            ks[i].expected = pos - 1;
+        if (keyed_append(p, first, count, r, &req) != TD_EVERSION || ks[req.failed].current != pos)
+            return 7;
+    }
+    for (int i = 0; i <= count; i++)
+        ks[i].expected = pos;
+    return keyed_append(p, first, count, r, &req) == 0 ? 0 : 8;
+}
+
+static void child(const char *dir, int wfd, bool conditional)
 {
     td_topic_config c = cfg();
     td_part *p;
@@ -60,7 +92,11 @@ static void child(const char *dir, int wfd)
     for (int i = 0; i < 1000000 && next < MAXN - 8; i++) {
         int count = 1 + i % 5;
         td_append_result r;
-        if (keyed_append(p, next, count, &r) != 0 || part_wait_durable(p, r.end_offset) != 0)
+        int rc =
+            conditional ? cond_append(p, next, count, &r) : keyed_append(p, next, count, &r, NULL);
+        if (rc)
+            _exit(rc > 0 ? rc : 4);
+        if (part_wait_durable(p, r.end_offset) != 0)
             _exit(4);
         next += count;
         if (write(wfd, &next, sizeof(next)) != sizeof(next))
@@ -110,7 +146,7 @@ static void check_keys(td_part *p, int64_t have)
     }
 }
 
-static void test_sigkill_keyed_rounds(void)
+static void sigkill_rounds(bool conditional)
 {
     char *dir = test_tmpdir("killkeys");
     char pdir[1024];
@@ -125,13 +161,15 @@ static void test_sigkill_keyed_rounds(void)
         ASSERT(pid >= 0);
         if (pid == 0) {
             close(fds[0]);
-            child(pdir, fds[1]);
+            child(pdir, fds[1], conditional);
         }
         close(fds[1]);
         usleep((useconds_t)(5000 + rand() % 60000));
         kill(pid, SIGKILL);
         int status;
         ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 0) /* a check of the child failed */
+            TEST_FAIL_("round %d: the writer exited with %d", round, WEXITSTATUS(status));
         int64_t v;
         while (read(fds[0], &v, sizeof(v)) == sizeof(v))
             acked = v;
@@ -149,9 +187,20 @@ static void test_sigkill_keyed_rounds(void)
         check_keys(p, have);
         part_close(p);
     }
-    fprintf(stderr, "%d kills survived; %lld events acknowledged\n", rounds, (long long)acked);
+    fprintf(stderr, "%d kills survived; %lld events acknowledged%s\n", rounds, (long long)acked,
+            conditional ? ", conditionally" : "");
     ASSERT(acked > rounds);
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_sigkill_keyed_rounds))
+static void test_sigkill_keyed_rounds(void)
+{
+    sigkill_rounds(false);
+}
+
+static void test_sigkill_conditional_rounds(void)
+{
+    sigkill_rounds(true);
+}
+
+TEST_MAIN(TEST(test_sigkill_keyed_rounds), TEST(test_sigkill_conditional_rounds))

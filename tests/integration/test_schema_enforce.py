@@ -314,6 +314,29 @@ def test_full_mode_validates_payload(sb):
     assert produce_each(sb, "full", [wire(sid, b'{"age":3}')])[0] is None
 
 
+def test_full_mode_large_batch_lists_each_bad_record(sb):
+    # 300 records in one batch: more than the validation pool's chunks (16 records), so the
+    # loop and the pool's threads share it; the bad records come back in order, each with its
+    # own reason, and nothing of the batch is stored.
+    create(sb, "fullbig", {"value.schema.validation": "true", "schema.validation.mode": "full"})
+    sid = register(sb, "fullbig-value", PERSON)
+    bad = {0: b'{"age":1}', 15: b'{"name":"a","age":"x"}', 16: b"nope", 17: b'{"age":2}',
+           150: b'{"name":7}', 299: b"[]"}
+    values = [wire(sid, bad.get(i, b'{"name":"p%d","age":%d}' % (i, i))) for i in range(300)]
+    for compression in (0, 1):
+        err, recs, msg = raw_produce(sb, "fullbig", make_batch(values, compression=compression))
+        assert err == 87, (err, msg)  # INVALID_RECORD
+        assert [i for i, _ in recs] == sorted(bad), recs
+        assert "required" in recs[0][1] and "'/age'" in recs[1][1], recs
+        assert msg and "6 record(s)" in msg
+        assert stored(sb, "fullbig") == []
+    good = [wire(sid, b'{"name":"p%d","age":%d}' % (i, i)) for i in range(300)]
+    err, recs, _ = raw_produce(sb, "fullbig", make_batch(good, compression=1))
+    assert err == 0 and recs == []
+    got = stored(sb, "fullbig")
+    assert [e["value"]["age"] for e in got] == list(range(300))
+
+
 def test_record_name_strategy(sb):
     create(sb, "rns", {"value.schema.validation": "true",
                        "value.subject.name.strategy": "TopicRecordNameStrategy"})

@@ -342,6 +342,139 @@ static void test_append_expect(void)
     test_rmrf(dir);
 }
 
+/* broker_condition_after_parse: "no_stream" or an offset, over exact-size copies. */
+static void test_condition_after_parse(void)
+{
+    static const char *bad[] = {"",   "any",        "exists",    "-1",
+                                "1x", "no_stream ", "NO_STREAM", "9223372036854775808"};
+    int64_t v = -100;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t n = strlen(bad[i]);
+        uint8_t *c = malloc(n ? n : 1);
+        memcpy(c, bad[i], n);
+        ASSERT_EQ(broker_condition_after_parse(c, n, &v), TD_EINVAL);
+        free(c);
+    }
+    ASSERT_EQ(v, -100); /* untouched */
+    ASSERT_OK(broker_condition_after_parse((const uint8_t *)"no_stream", 9, &v));
+    ASSERT_EQ(v, TD_VERSION_NO_STREAM);
+    ASSERT_OK(broker_condition_after_parse((const uint8_t *)"1203", 4, &v));
+    ASSERT_EQ(v, 1203);
+    ASSERT_EQ(broker_condition_after_parse((const uint8_t *)"no_strea", 8, &v), TD_EINVAL);
+}
+
+/* A batch of n records (keys), the first carrying the condition's headers hs[0..nh); extra
+ * (may be NULL) is a header on the second record. */
+static int append_cond(td_part *p, const char *const *keys, size_t n, const td_header *hs,
+                       size_t nh, const td_header *extra, int codec, int32_t *bad,
+                       broker_append_result *res)
+{
+    td_event ev[8];
+    for (size_t i = 0; i < n; i++)
+        ev[i] = (td_event){.key = keys[i],
+                           .key_len = strlen(keys[i]),
+                           .value = "v",
+                           .value_len = 1,
+                           .timestamp_ms = td_wall_ms(),
+                           .headers = i == 0   ? hs
+                                      : i == 1 ? extra
+                                               : NULL,
+                           .header_count = i == 0            ? nh
+                                           : i == 1 && extra ? 1
+                                                             : 0};
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    o.compression = codec;
+    td_buf b;
+    td_buf_init(&b);
+    ASSERT_OK(batch_encode(&b, &o, ev, n));
+    size_t got = 0;
+    const char *why;
+    ASSERT_EQ(broker_batches_check(b.p, b.len, 0, &why, &got), BROKER_BATCH_OK);
+    ASSERT_EQ(got, nh + (extra != NULL)); /* counted: the batch takes the checked path */
+    int rc = broker_part_append_expect(p, b.p, b.len, 0, td_wall_ms(), res, bad);
+    td_buf_free(&b);
+    return rc;
+}
+
+#define HK(v)                                                                                      \
+    {                                                                                              \
+        BROKER_COND_KEY_HEADER, sizeof(BROKER_COND_KEY_HEADER) - 1, v, sizeof(v) - 1               \
+    }
+#define HA(v)                                                                                      \
+    {                                                                                              \
+        BROKER_COND_AFTER_HEADER, sizeof(BROKER_COND_AFTER_HEADER) - 1, v, sizeof(v) - 1           \
+    }
+
+static void test_append_condition(void)
+{
+    char *dir = test_tmpdir("partition-cond");
+    td_engine *e = test_engine_open(dir);
+    td_config_entry cfg[] = {{"key.index", "true"}, {"fsync", "none"}}; /* visible at once */
+    ASSERT_OK(td_topic_create(e, "k", 1, cfg, 2));
+    td_topic_ref *ref;
+    ASSERT_OK(broker_topic_acquire(e, "k", &ref));
+    td_part *p = broker_topic_part(ref, 0);
+    broker_append_result res;
+    int32_t bad;
+    const char *ab[] = {"a", "b"};
+    for (int codec = TD_COMPRESS_NONE; codec <= TD_COMPRESS_GZIP; codec++) {
+        int64_t hw = broker_part_high_watermark(p);
+        /* a and c have no event after hw - 1: both records appended */
+        char pos[24];
+        snprintf(pos, sizeof(pos), "%" PRId64, hw - 1);
+        td_header ok[3] = {HK("a"), HK("c"), {BROKER_COND_AFTER_HEADER, 23, pos, strlen(pos)}};
+        if (hw == 0)
+            ok[2] = (td_header)HA("no_stream");
+        ASSERT_OK(append_cond(p, ab, 2, ok, 3, NULL, codec, &bad, &res));
+        ASSERT_EQ(res.base_offset, hw);
+        /* The same again: a changed (at hw); nothing written, record 0 named */
+        ASSERT_EQ(append_cond(p, ab, 2, ok, 3, NULL, codec, &bad, &res), TD_EVERSION);
+        ASSERT_EQ(bad, 0);
+        ASSERT_CONTAINS(td_last_error(), "condition key 0 'a'");
+        char v[40];
+        snprintf(v, sizeof(v), "version %" PRId64 " is after", hw);
+        ASSERT_CONTAINS(td_last_error(), v);
+        /* c unchanged, b changed: the second key named */
+        td_header cb[3] = {HK("c"), HK("b"), ok[2]};
+        ASSERT_EQ(append_cond(p, ab, 2, cb, 3, NULL, codec, &bad, &res), TD_EVERSION);
+        ASSERT_CONTAINS(td_last_error(), "condition key 1 'b'");
+        ASSERT_EQ(broker_part_high_watermark(p), hw + 2);
+        /* Malformed: after missing, keys missing, two afters, bad after, on record 1, other
+         * tidings- headers (counted, ignored) */
+        td_header only_key[1] = {HK("a")}, only_after[1] = {HA("5")};
+        td_header two[3] = {HK("a"), HA("5"), HA("6")}, junk[2] = {HK("a"), HA("any")};
+        td_header other[1] = {{"tidings-other", 13, "x", 1}};
+        ASSERT_EQ(append_cond(p, ab, 2, only_key, 1, NULL, codec, &bad, &res), TD_EINVAL);
+        ASSERT_EQ(bad, 0);
+        ASSERT_EQ(append_cond(p, ab, 2, only_after, 1, NULL, codec, &bad, &res), TD_EINVAL);
+        ASSERT_EQ(append_cond(p, ab, 2, two, 3, NULL, codec, &bad, &res), TD_EINVAL);
+        ASSERT_EQ(append_cond(p, ab, 2, junk, 2, NULL, codec, &bad, &res), TD_EINVAL);
+        ASSERT_CONTAINS(td_last_error(), "no_stream");
+        td_header late = HK("a");
+        ASSERT_EQ(append_cond(p, ab, 2, ok, 3, &late, codec, &bad, &res), TD_EINVAL);
+        ASSERT_EQ(bad, 1);
+        ASSERT_CONTAINS(td_last_error(), "first record");
+        ASSERT_EQ(broker_part_high_watermark(p), hw + 2);
+        ASSERT_OK(append_cond(p, ab, 2, other, 1, NULL, codec, &bad, &res));
+        ASSERT_EQ(broker_part_high_watermark(p), hw + 4);
+    }
+    /* At most TD_CONDITION_KEYS_MAX keys. */
+    static td_header many[TD_CONDITION_KEYS_MAX + 2];
+    for (int i = 0; i <= TD_CONDITION_KEYS_MAX; i++)
+        many[i] = (td_header)HK("z");
+    many[TD_CONDITION_KEYS_MAX + 1] = (td_header)HA("no_stream");
+    ASSERT_EQ(append_cond(p, ab, 2, many, TD_CONDITION_KEYS_MAX + 2, NULL, 0, &bad, &res),
+              TD_EINVAL);
+    ASSERT_CONTAINS(td_last_error(), "at most");
+    many[TD_CONDITION_KEYS_MAX] = (td_header)HA("no_stream");
+    ASSERT_OK(append_cond(p, ab, 2, many, TD_CONDITION_KEYS_MAX + 1, NULL, 0, &bad, &res));
+    td_error_clear();
+    broker_topic_release(ref);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_batches_check), TEST(test_append_read_trim),
           TEST(test_assignment_name_with_nul), TEST(test_expected_version_parse),
-          TEST(test_append_expect))
+          TEST(test_append_expect), TEST(test_condition_after_parse), TEST(test_append_condition))

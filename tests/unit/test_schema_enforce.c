@@ -2,7 +2,8 @@
  * registered schema: the topic keys (storage/topic_config.c) and the policy they give, and the
  * walk over a Kafka partition's record batches (uncompressed and compressed, several batches,
  * truncated and corrupt input, tombstones, control batches), with the per-topic counters. With
- * an empty registry every wire-format id is unknown, which is what these records check. */
+ * an empty registry every wire-format id is unknown, which is what these records check. The
+ * last test registers a JSON Schema: full mode over batches that the validation pool shares. */
 #include "broker/broker.h"
 #include "broker/registry.h"
 #include "storage/batch.h"
@@ -293,4 +294,93 @@ static void test_subjects_and_ids(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_topic_keys), TEST(test_record_walk), TEST(test_subjects_and_ids))
+/* Full mode over batches larger than a chunk of the validation pool: whatever the pool's size
+ * (none, one, three threads), the same records are found bad, listed in order with indexes
+ * within their batch, and counted alike; the messages name each record's own failure. */
+static void test_full_mode_pool(void)
+{
+    enum { N = 600 };
+    static const int bad_at[] = {0, 15, 16, 17, 31, 32, 250, 598, 599};
+    static const int sizes[] = {0, 1, 3};
+    for (size_t sz = 0; sz < TD_ARRAY_LEN(sizes); sz++) {
+        char *dir = test_tmpdir("schema-pool");
+        td_options o;
+        td_options_init(&o);
+        o.no_background = 1;
+        o.schema_validation_threads = sizes[sz];
+        td_engine *e;
+        ASSERT_OK(td_engine_open(dir, &o, &e));
+        ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+        td_topic_ref *ref;
+        ASSERT_OK(broker_topic_acquire(e, "t", &ref));
+        static const char body[] =
+            "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"type\\\":\\\"object\\\","
+            "\\\"required\\\":[\\\"n\\\"],\\\"properties\\\":{\\\"n\\\":{\\\"type\\\":"
+            "\\\"integer\\\",\\\"maximum\\\":100000}}}\"}";
+        int status = 0;
+        char *resp = NULL;
+        size_t len = 0;
+        ASSERT_OK(td_schema_request(e, "POST", "/subjects/t-value/versions", body,
+                                    strlen(body), &status, &resp, &len));
+        ASSERT_EQ(status, 200);
+        int32_t id = (int32_t)atoi(strstr(resp, "\"id\":") + 5);
+        free(resp);
+        /* Two batches (the second compressed), each of N values; the bad ones have n too big
+         * (their index in the message, so that each message can be matched to its record). */
+        static char vals[N][48];
+        td_event *ev = calloc(N, sizeof(*ev));
+        for (int i = 0; i < N; i++) {
+            bool bad = false;
+            for (size_t k = 0; k < TD_ARRAY_LEN(bad_at); k++)
+                bad |= bad_at[k] == i;
+            vals[i][0] = 0;
+            td_store_be32((uint8_t *)vals[i] + 1, (uint32_t)id);
+            int n = snprintf(vals[i] + 5, sizeof(vals[i]) - 5, "{\"n\":%d}",
+                             bad ? 200000 + i : i);
+            ev[i] = (td_event){.value = vals[i], .value_len = (size_t)n + 5,
+                               .timestamp_ms = 1700000000000};
+        }
+        td_buf b;
+        td_buf_init(&b);
+        td_batch_encode_opts eo;
+        batch_encode_opts_init(&eo);
+        ASSERT_OK(batch_encode(&b, &eo, ev, N));
+        eo.compression = TD_COMPRESS_ZSTD;
+        ASSERT_OK(batch_encode(&b, &eo, ev, N));
+        free(ev);
+        registry_policy pol = {.value = true, .full = true};
+        bads got = {0};
+        const char *why = NULL;
+        const int nbad = (int)TD_ARRAY_LEN(bad_at);
+        ASSERT_EQ(registry_check_batches(e, ref, &pol, b.p, b.len, on_bad, &got, &why),
+                  2 * nbad);
+        ASSERT_EQ(got.n, 2 * nbad);
+        for (int i = 0; i < 2 * nbad; i++)
+            ASSERT_EQ(got.idx[i], bad_at[i % nbad]);
+        ASSERT_CONTAINS(got.first, "200000"); /* record 0's own value */
+        ASSERT(metric(e, "t", "rejected", "invalid_payload") == 2 * nbad);
+        ASSERT(metric(e, "t", "accepted", "none") == 0); /* nothing of the batches stored */
+        /* All good: accepted, every record counted once. */
+        td_buf_reset(&b);
+        ev = calloc(N, sizeof(*ev));
+        for (int i = 0; i < N; i++) {
+            int n = snprintf(vals[i] + 5, sizeof(vals[i]) - 5, "{\"n\":%d}", i);
+            ev[i] = (td_event){.value = vals[i], .value_len = (size_t)n + 5,
+                               .timestamp_ms = 1700000000000};
+        }
+        eo.compression = TD_COMPRESS_NONE;
+        ASSERT_OK(batch_encode(&b, &eo, ev, N));
+        free(ev);
+        got = (bads){0};
+        ASSERT_EQ(registry_check_batches(e, ref, &pol, b.p, b.len, on_bad, &got, &why), 0);
+        ASSERT_EQ(got.n, 0);
+        ASSERT(metric(e, "t", "accepted", "none") == N);
+        td_buf_free(&b);
+        broker_topic_release(ref);
+        td_engine_close(e);
+        test_rmrf(dir);
+    }
+}
+
+TEST_MAIN(TEST(test_topic_keys), TEST(test_record_walk), TEST(test_subjects_and_ids),
+          TEST(test_full_mode_pool))

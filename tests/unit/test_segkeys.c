@@ -285,7 +285,7 @@ static int expect(td_part *p, model *m, int k, int64_t expected, int64_t *curren
     td_buf b;
     td_buf_init(&b);
     ASSERT_OK(gaplog_batch(&b, 0, 0, &r, 1, GAPLOG_TS));
-    part_expect_key ek = {key, strlen(key), expected, 0, 0};
+    part_expect_key ek = {key, strlen(key), expected, false, 0, 0};
     part_expect req = {&ek, 1, 0, 0};
     td_append_result res;
     int rc = part_append_expect(p, b.p, b.len, GAPLOG_TS, &res, &req);
@@ -334,8 +334,8 @@ static void test_expected_versions(void)
     td_buf b;
     td_buf_init(&b);
     ASSERT_OK(gaplog_batch(&b, 0, 1, r, 2, GAPLOG_TS));
-    part_expect_key ek[2] = {{k1, strlen(k1), m.off[1][m.n[1] - 1], 0, 0},
-                             {k2, strlen(k2), 5, 0, 0}};
+    part_expect_key ek[2] = {{k1, strlen(k1), m.off[1][m.n[1] - 1], false, 0, 0},
+                             {k2, strlen(k2), 5, false, 0, 0}};
     part_expect req = {ek, 2, 0, 0};
     int64_t end = part_log_end(p);
     td_append_result res;
@@ -398,7 +398,76 @@ static void test_enabled_later_and_memory_bound(void)
     test_rmrf(dir);
 }
 
+/* The file of a segment with thousands of keys is sorted by digest, then offset, whatever
+ * order the in-memory table held them in: among the keys, six whose digests start with 0xFFFF,
+ * so that all want the table's last slot and linear probing wraps five of them to its start
+ * (kx_write takes them last, then sorts). Lookups through the file find every key. */
+static void test_file_sorted_with_wrapped_keys(void)
+{
+    char *dir = test_tmpdir("segkeys");
+    td_topic_config c = keyed_cfg();
+    c.segment_bytes = 8 << 20; /* one segment */
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    enum { PLAIN = 3000, WRAP = 6 };
+    static char keys[PLAIN + WRAP][32];
+    int nk = 0;
+    for (int i = 0; nk < WRAP; i++) {
+        uint8_t d[TD_KEY_DIGEST_LEN];
+        snprintf(keys[nk], sizeof(keys[nk]), "wrap-%d", i);
+        td_key_digest(keys[nk], strlen(keys[nk]), d);
+        if (d[0] == 0xFF && d[1] == 0xFF)
+            nk++;
+    }
+    for (; nk < PLAIN + WRAP; nk++)
+        snprintf(keys[nk], sizeof(keys[nk]), "plain-%d", nk);
+    /* Every key once, the wrapped ones a second time at the end. */
+    int64_t last[WRAP];
+    int events = 0;
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < (round ? WRAP : PLAIN + WRAP); i++) {
+            gap_rec r = {0, keys[i], "v"};
+            td_buf b;
+            td_buf_init(&b);
+            ASSERT_OK(gaplog_batch(&b, 0, 0, &r, 1, GAPLOG_TS));
+            td_append_result res;
+            ASSERT_OK(part_append(p, b.p, b.len, GAPLOG_TS, &res));
+            td_buf_free(&b);
+            if (i < WRAP)
+                last[i] = res.base_offset;
+            events++;
+        }
+    part_close(p); /* writes the active segment's file */
+    char path[600];
+    first_keyindex(dir, path, sizeof(path));
+    FILE *f = fopen(path, "rb");
+    ASSERT(f != NULL);
+    static uint8_t buf[20 + (PLAIN + 2 * WRAP) * 20 + 1];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    ASSERT_UEQ(n, 20 + (size_t)events * 20);
+    ASSERT_EQ((int)td_load_be32(buf + 8), events);
+    for (int i = 1; i < events; i++) {
+        const uint8_t *a = buf + 20 + (size_t)(i - 1) * 20, *b = a + 20;
+        int cmp = memcmp(a, b, 20);
+        if (cmp >= 0)
+            TEST_FAIL_("entries %d and %d are out of order", i - 1, i);
+    }
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    for (int i = 0; i < PLAIN + WRAP; i += (i < WRAP ? 1 : 97)) {
+        int64_t v;
+        ASSERT_OK(part_key_version(p, keys[i], strlen(keys[i]), &v));
+        if (i < WRAP)
+            ASSERT_EQ(v, last[i]);
+        else
+            ASSERT_EQ(v, i);
+    }
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_versions_and_reads_through_rolls_and_reopen),
           TEST(test_missing_torn_and_corrupt_files_are_rebuilt),
           TEST(test_retention_moves_versions), TEST(test_compaction_keeps_latest_and_versions),
-          TEST(test_expected_versions), TEST(test_enabled_later_and_memory_bound))
+          TEST(test_expected_versions), TEST(test_enabled_later_and_memory_bound),
+          TEST(test_file_sorted_with_wrapped_keys))

@@ -41,6 +41,7 @@ typedef struct hproduce {
     td_produce_result *results;
     bool *json_value;  /* event i's value was given as `value` (JSON), not as text or base64 */
     int64_t *expected; /* event i's expected_version (keys.c); NULL when no event has one */
+    td_condition *cond; /* the body's condition (keys.c), in arena; NULL when none */
     size_t n;
     int pending; /* atomic: durability callbacks outstanding, plus the handler's hold */
     int rc;      /* atomic: the first failure */
@@ -276,11 +277,61 @@ static void produce_durable(void *arg, int rc)
         TD_ERROR("http", "cannot post a produce completion: out of memory");
 }
 
+static bool alloc_events(hconn *hc, hproduce *op, size_t n)
+{
+    op->n = n;
+    op->events = td_arena_calloc(&op->arena, n, sizeof(*op->events));
+    op->results = calloc(n, sizeof(*op->results));
+    op->json_value = td_arena_calloc(&op->arena, n, sizeof(*op->json_value));
+    if (!op->events || !op->results || !op->json_value) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* A body {"events": [...], "condition": {...}} (docs/http-api.md#conditional-appends): the
+ * events and the condition over a set of keys. False after answering. */
+static bool read_envelope(hconn *hc, hproduce *op, json_t *b)
+{
+    char msg[200];
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v)
+    {
+        if (strcmp(k, "events") != 0 && strcmp(k, "condition") != 0) {
+            snprintf(msg, sizeof(msg),
+                     "unknown field '%.100s': a body with \"events\" has \"events\" and "
+                     "\"condition\"",
+                     k);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+    }
+    json_t *evs = json_object_get(b, "events");
+    if (!json_is_array(evs) || json_array_size(evs) == 0 || json_array_size(evs) > MAX_EVENTS) {
+        snprintf(msg, sizeof(msg), "events must be an array of 1 to %d events", MAX_EVENTS);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    if (!alloc_events(hc, op, json_array_size(evs)))
+        return false;
+    for (size_t i = 0; i < op->n; i++) {
+        json_t *ev = json_array_get(evs, i);
+        if (!read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) ||
+            !http_expected_version(hc, &op->arena, ev, i, op->n, &op->expected))
+            return false;
+    }
+    json_t *c = json_object_get(b, "condition");
+    return !c || http_condition(hc, &op->arena, c, &op->cond);
+}
+
 /*
  * Reads the body's events into op: one object, or an array of them parsed an element at a time,
  * so that jansson holds one event's tree at a time instead of the whole array's (30 to 80 times
  * the body). A first pass over the array checks its structure and counts the events before
- * anything is parsed. False after answering.
+ * anything is parsed; or an object with "events" and a "condition" (read_envelope). False after
+ * answering.
  */
 static bool read_events(hconn *hc, hproduce *op)
 {
@@ -291,15 +342,13 @@ static bool read_events(hconn *hc, hproduce *op)
         json_t *b = http_json_parse(hc, body, 0);
         if (!b)
             return false;
-        op->n = 1;
-        op->events = td_arena_calloc(&op->arena, 1, sizeof(*op->events));
-        op->results = calloc(1, sizeof(*op->results));
-        op->json_value = td_arena_calloc(&op->arena, 1, sizeof(*op->json_value));
-        bool ok = op->events && op->results && op->json_value;
-        if (!ok)
-            http_respond_error(hc, 500, "internal", "out of memory");
-        ok = ok && read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0) &&
-             http_expected_version(hc, &op->arena, b, 0, 1, &op->expected);
+        bool ok;
+        if (json_object_get(b, "events"))
+            ok = read_envelope(hc, op, b);
+        else
+            ok = alloc_events(hc, op, 1) &&
+                 read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0) &&
+                 http_expected_version(hc, &op->arena, b, 0, 1, &op->expected);
         json_decref(b);
         return ok;
     }
@@ -316,14 +365,8 @@ static bool read_events(hconn *hc, hproduce *op)
         http_respond_error(hc, 400, "invalid_argument", msg);
         return false;
     }
-    op->n = it.count;
-    op->events = td_arena_calloc(&op->arena, op->n, sizeof(*op->events));
-    op->results = calloc(op->n, sizeof(*op->results));
-    op->json_value = td_arena_calloc(&op->arena, op->n, sizeof(*op->json_value));
-    if (!op->events || !op->results || !op->json_value) {
-        http_respond_error(hc, 500, "internal", "out of memory");
+    if (!alloc_events(hc, op, it.count))
         return false;
-    }
     http_json_array_open(&it, body.p, body.n);
     for (size_t i = 0; i < op->n; i++) {
         http_json_array_next(&it, &elem, &cost);
@@ -436,16 +479,17 @@ static void events_produce(hconn *hc, const char *topic)
         goto fail;
     }
     td_version_conflict conflict;
-    rc = broker_produce_expect_nowait(op->ref, op->events, op->expected, n, op->results, ends,
-                                      &conflict);
+    rc = broker_produce_cond_nowait(op->ref, op->events, op->expected, n, op->cond, op->results,
+                                    ends, &conflict);
     if (rc) {
         /* What was appended before the failure is synced like any append. */
         for (int32_t p = 0; p < nparts; p++)
             if (ends[p] >= 0)
                 broker_when_durable(op->ref, p, ends[p], NULL, NULL);
         if (rc == TD_EVERSION) /* an expected version did not hold (keys.c) */
-            http_respond_wrong_version(hc, op->events, op->expected, op->results, n, &conflict);
-        else if (rc == TD_EUNSUPPORTED && op->expected) /* the topic has no key.index */
+            http_respond_wrong_version(hc, op->events, op->expected, op->cond, op->results, n,
+                                       &conflict);
+        else if (rc == TD_EUNSUPPORTED && (op->expected || op->cond)) /* no key.index */
             http_respond_error(hc, 400, "no_key_index", td_last_error());
         else if (rc == TD_EFULL) /* the only TD_EFULL of an append (docs/http-api.md) */
             http_respond_error(hc, 409, "stream_exhausted",

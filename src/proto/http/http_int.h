@@ -125,9 +125,13 @@ void http_route_key(hconn *hc, const char *topic, const char *key, size_t key_le
 void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t key_len);
 bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_t n,
                            int64_t **expected);
+/* A body's "condition" (docs/http-api.md#conditional-appends) into *out, allocated in a;
+ * false after answering 400. */
+bool http_condition(hconn *hc, td_arena *a, json_t *c, td_condition **out);
+/* The 409 of a failed expectation or condition (c->index >= n: condition key c->index - n). */
 void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t *expected,
-                                const td_produce_result *results, size_t n,
-                                const td_version_conflict *c);
+                                const td_condition *cond, const td_produce_result *results,
+                                size_t n, const td_version_conflict *c);
 
 /* subscribe.c: GET /v1/subscribe (Server-Sent Events). */
 void http_route_subscribe(hconn *hc);

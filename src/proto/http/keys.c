@@ -12,8 +12,9 @@
  *       text/event-stream, the same events as Server-Sent Events, followed by the key's new
  *       ones as they are appended (http_subscribe_key, subscribe.c).
  * Authorization: Read on the topic (authz.c), as consuming.
- * And the produce's expected versions (events.c calls these): "expected_version" per event,
- * "any", "no_stream", "exists" or an offset; a mismatch answers 409 wrong_expected_version.
+ * And the produce's conditions (events.c calls these): "expected_version" per event, "any",
+ * "no_stream", "exists" or an offset; a body's "condition" over a set of keys ({"keys": [...],
+ * "after": P, "partition": N}); a mismatch answers 409 wrong_expected_version.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -124,32 +125,133 @@ bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_
     return true;
 }
 
+bool http_condition(hconn *hc, td_arena *a, json_t *c, td_condition **out)
+{
+    static const char *const allowed[] = {"keys", "after", "partition", NULL};
+    char msg[200];
+    const char *name;
+    json_t *v;
+    if (!json_is_object(c)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "condition must be an object: {\"keys\": [...], \"after\": P}");
+        return false;
+    }
+    json_object_foreach(c, name, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(name, allowed[i]) == 0;
+        if (!ok) {
+            snprintf(msg, sizeof(msg), "condition: unknown field '%.100s'", name);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+    }
+    json_t *keys = json_object_get(c, "keys"), *after = json_object_get(c, "after"),
+           *part = json_object_get(c, "partition");
+    size_t nk = json_is_array(keys) ? json_array_size(keys) : 0;
+    if (nk == 0 || nk > TD_CONDITION_KEYS_MAX) {
+        snprintf(msg, sizeof(msg), "condition: keys must be an array of 1 to %d strings",
+                 TD_CONDITION_KEYS_MAX);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    td_condition *cd = td_arena_calloc(a, 1, sizeof(*cd));
+    td_condition_key *ks = td_arena_calloc(a, nk, sizeof(*ks));
+    if (!cd || !ks) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < nk; i++) {
+        json_t *k = json_array_get(keys, i);
+        if (!json_is_string(k)) {
+            snprintf(msg, sizeof(msg), "condition: key %zu must be a string", i);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+        ks[i].key_len = json_string_length(k);
+        if (!(ks[i].key = td_arena_memdup(a, json_string_value(k), ks[i].key_len + 1))) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            return false;
+        }
+    }
+    if (json_is_integer(after) && json_integer_value(after) >= 0)
+        cd->after = json_integer_value(after);
+    else if (json_is_string(after) && !strcmp(json_string_value(after), "no_stream"))
+        cd->after = TD_VERSION_NO_STREAM;
+    else {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "condition: after must be an offset (an integer >= 0), or "
+                           "\"no_stream\" (none of the keys has an event)");
+        return false;
+    }
+    cd->partition = TD_PARTITION_ANY;
+    if (part && (!json_is_integer(part) || json_integer_value(part) < 0 ||
+                 json_integer_value(part) > INT32_MAX)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "condition: partition must be an integer >= 0");
+        return false;
+    }
+    if (part)
+        cd->partition = (int32_t)json_integer_value(part);
+    cd->keys = ks;
+    cd->key_count = nk;
+    *out = cd;
+    return true;
+}
+
+/* Sets err's "key" (or "key_b64" when not UTF-8); true when it is text. */
+static bool set_key(json_t *err, const void *key, size_t key_len)
+{
+    json_t *k = json_stringn(key, key_len); /* NULL unless valid UTF-8 */
+    if (!k) {
+        td_buf b;
+        td_buf_init(&b);
+        if (td_base64_encode(&b, key, key_len) == 0)
+            json_object_set_new(err, "key_b64", json_stringn((const char *)b.p, b.len));
+        td_buf_free(&b);
+        return false;
+    }
+    json_object_set_new(err, "key", k);
+    return true;
+}
+
 void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t *expected,
-                                const td_produce_result *results, size_t n,
-                                const td_version_conflict *c)
+                                const td_condition *cond, const td_produce_result *results,
+                                size_t n, const td_version_conflict *c)
 {
     char msg[600], xb[24], cb[24], why[100];
+    json_t *err;
+    if (c->index >= n) { /* the condition's key c->index - n changed */
+        size_t j = c->index - n;
+        const td_condition_key *ck = &cond->keys[j];
+        snprintf(why, sizeof(why), "the stream's version %s is after the position %s",
+                 td_version_text(c->current, cb, sizeof(cb)),
+                 td_version_text(cond->after, xb, sizeof(xb)));
+        err =
+            json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
+                      "condition_key", (json_int_t)j, "partition", (int)c->partition, "after",
+                      version_json(cond->after), "current_version", version_json(c->current));
+        if (set_key(err, ck->key, ck->key_len) && ck->key_len <= 200)
+            snprintf(msg, sizeof(msg), "condition key %zu '%.*s': %s", j, (int)ck->key_len,
+                     (const char *)ck->key, why);
+        else
+            snprintf(msg, sizeof(msg), "condition key %zu: %s", j, why);
+        json_object_set_new(err, "message", json_string(msg));
+        http_respond_json(hc, 409, json_pack("{s:o}", "error", err), NULL);
+        return; /* one partition: nothing was written */
+    }
     const td_event *ev = &events[c->index];
     snprintf(why, sizeof(why), "expected version %s, but the stream's version is %s",
              td_version_text(expected[c->index], xb, sizeof(xb)),
              td_version_text(c->current, cb, sizeof(cb)));
-    json_t *err =
+    err =
         json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
                   "index", (json_int_t)c->index, "partition", (int)c->partition, "expected_version",
                   expected[c->index] == TD_VERSION_EXISTS ? json_string("exists")
                                                           : version_json(expected[c->index]),
                   "current_version", version_json(c->current));
-    json_t *k = json_stringn(ev->key, ev->key_len); /* NULL unless valid UTF-8 */
-    if (!k) {
-        td_buf b;
-        td_buf_init(&b);
-        if (td_base64_encode(&b, ev->key, ev->key_len) == 0)
-            json_object_set_new(err, "key_b64", json_stringn((const char *)b.p, b.len));
-        td_buf_free(&b);
-    } else {
-        json_object_set_new(err, "key", k);
-    }
-    if (k && ev->key_len <= 200)
+    if (set_key(err, ev->key, ev->key_len) && ev->key_len <= 200)
         snprintf(msg, sizeof(msg), "event %zu: key '%.*s': %s", c->index, (int)ev->key_len,
                  (const char *)ev->key, why);
     else

@@ -1,6 +1,8 @@
 /* libFuzzer target: the text of a Kafka record's tidings-expected-version header
- * (broker_expected_version_parse, docs/event-sourcing.md#kafka). Any bytes are either refused
- * with TD_EINVAL or give one of the three names or an offset >= 0, never reading past size. */
+ * (broker_expected_version_parse, docs/event-sourcing.md#kafka) and of a batch's
+ * tidings-condition-after header (broker_condition_after_parse). Any bytes are either refused
+ * with TD_EINVAL or give one of the three names or an offset >= 0 (the position: no_stream or
+ * an offset, and the same as the version's parse), never reading past size. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      v == TD_VERSION_EXISTS))
         abort();
     if (rc != 0 && (rc != TD_EINVAL || v != -100))
+        abort();
+    int64_t a = -100;
+    int arc = broker_condition_after_parse(c, size, &a);
+    if (arc == 0 && !(a >= -1 && rc == 0 && a == v))
+        abort();
+    if (arc != 0 && (arc != TD_EINVAL || a != -100 ||
+                     (rc == 0 && v != TD_VERSION_ANY && v != TD_VERSION_EXISTS)))
         abort();
     free(c);
     return 0;
