@@ -4,7 +4,8 @@
 #               crash, example, integration) built with ASan+UBSan and again with
 #               ThreadSanitizer, then the fuzz smoke
 #   make soak   long fuzzing: the libFuzzer targets for an hour of CPU in all, then the protocol
-#               fuzzer against the ASan broker for 10 minutes per protocol (docs/architecture.md)
+#               fuzzer against the ASan broker for 10 minutes per protocol, then the compaction
+#               test at a million updates (docs/architecture.md)
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
@@ -20,6 +21,8 @@ PROTO_FUZZ_SECONDS_tsan ?= 8
 # protocol fuzzer (TIDINGS_FUZZ_SEED=N replays a seed it printed).
 SOAK_FUZZ_CPU_SECONDS ?= 3600
 SOAK_PROTO_SECONDS ?= 600
+# make soak: the compaction test at the issue's figure (make test runs 200 000 updates).
+SOAK_COMPACTION_UPDATES ?= 1000000
 
 all: build
 
@@ -70,12 +73,14 @@ fuzz-smoke: fuzz
 
 # The libFuzzer targets share SOAK_FUZZ_CPU_SECONDS (growing build/fuzz/corpus-*, kept between
 # runs), then the protocol-mutation fuzzer drives the ASan broker for SOAK_PROTO_SECONDS per
-# protocol, from a new seed it prints.
+# protocol, from a new seed it prints, then the compaction test makes SOAK_COMPACTION_UPDATES.
 soak: fuzz asan
 	@n=$$(ls build/fuzz/fuzz_* | wc -l); \
 	  scripts/fuzz-run.sh $$(( ($(SOAK_FUZZ_CPU_SECONDS) + n - 1) / n ))
 	TIDINGS_BIN=$(CURDIR)/build/asan/tidings TIDINGS_FUZZ_SECONDS=$(SOAK_PROTO_SECONDS) \
 	  /usr/bin/python3 -m pytest -q -s tests/integration/test_protocol_fuzz.py
+	TIDINGS_BIN=$(CURDIR)/build/asan/tidings TIDINGS_COMPACTION_UPDATES=$(SOAK_COMPACTION_UPDATES) \
+	  /usr/bin/python3 -m pytest -q tests/integration/test_compaction.py
 
 bench: deps-test release
 	bench/run.sh
