@@ -847,7 +847,7 @@ static void gate_arm(int kind, const char *name)
     pthread_mutex_unlock(&gate.mu);
 }
 
-/* Waits until the slow change is at the gate (SLOW_GATE_MS at most), or opens the gate. */
+/* Waits until the slow change is at the gate, SLOW_GATE_MS at most: whether it is. */
 static bool gate_wait_reached(void)
 {
     pthread_mutex_lock(&gate.mu);
