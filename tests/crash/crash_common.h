@@ -77,8 +77,8 @@ typedef void (*crash_child_fn)(const char *dir, int round, int wfd);
  * after min_us plus a random part of span_us microseconds, waits for it (its wait status in
  * *status) and returns the last figure it acknowledged through the pipe, or `none` when it sent
  * none. The caller checks the status and reopens the partition. */
-static inline int64_t crash_kill_round(crash_child_fn child, const char *dir, int round,
-                                       int min_us, int span_us, int64_t none, int *status)
+static inline int64_t crash_kill_round(crash_child_fn child, const char *dir, int round, int min_us,
+                                       int span_us, int64_t none, int *status)
 {
     int fds[2];
     ASSERT_OK(pipe(fds));

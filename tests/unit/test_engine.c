@@ -771,9 +771,9 @@ struct slow_admin {
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    td_io io;               /* the real file system, with the gate */
-    char create_end[64];    /* a directory made with this suffix waits (create, grow) */
-    char delete_part[64];   /* a file or directory removed with this in its path waits */
+    td_io io;             /* the real file system, with the gate */
+    char create_end[64];  /* a directory made with this suffix waits (create, grow) */
+    char delete_part[64]; /* a file or directory removed with this in its path waits */
     bool reached, open, timed_out;
 } gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 static _Thread_local bool gated_thread; /* the slow change's thread */
@@ -797,7 +797,7 @@ static void gate_wait(void)
     }
     if (!gate.open)
         gate.timed_out = true; /* the calls were held up by the change */
-    gate.open = true; /* once: the rest of the change goes at full speed */
+    gate.open = true;          /* once: the rest of the change goes at full speed */
     pthread_mutex_unlock(&gate.mu);
 }
 
@@ -841,8 +841,7 @@ static void gate_arm(int kind, const char *name)
     if (kind == SLOW_DELETE)
         snprintf(gate.delete_part, sizeof(gate.delete_part), "/trash/%s.", name);
     else
-        snprintf(gate.create_end, sizeof(gate.create_end), "/topics/%s/%d", name,
-                 SLOW_GATE_PART);
+        snprintf(gate.create_end, sizeof(gate.create_end), "/topics/%s/%d", name, SLOW_GATE_PART);
     gate.reached = gate.open = gate.timed_out = false;
     pthread_mutex_unlock(&gate.mu);
 }
