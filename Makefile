@@ -4,7 +4,8 @@
 #               crash, example, integration) built with ASan+UBSan and again with
 #               ThreadSanitizer, then the fuzz smoke
 #   make soak   long fuzzing: the libFuzzer targets for an hour of CPU in all, then the protocol
-#               fuzzer against the ASan broker for 10 minutes per protocol (docs/architecture.md)
+#               fuzzer against the ASan broker for 10 minutes per protocol, then the compaction
+#               test at a million updates (docs/architecture.md)
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
@@ -20,6 +21,14 @@ PROTO_FUZZ_SECONDS_tsan ?= 8
 # protocol fuzzer (TIDINGS_FUZZ_SEED=N replays a seed it printed).
 SOAK_FUZZ_CPU_SECONDS ?= 3600
 SOAK_PROTO_SECONDS ?= 600
+# make test: ctest programs at a time, and pytest-xdist workers, per sanitizer suite.
+TEST_JOBS ?= 4
+PYTEST_WORKERS ?= 2
+# Integration tests that measure rates over wall-clock windows (quotas): run after the others,
+# alone in their suite, since the other workers' load skews what they measure.
+SERIAL_TESTS = tests/integration/test_quotas.py
+# make soak: the compaction test at the issue's figure (make test runs 200 000 updates).
+SOAK_COMPACTION_UPDATES ?= 1000000
 
 all: build
 
@@ -46,7 +55,11 @@ run: release
 # The builds come first, one at a time (each uses every core); then the two sanitizer suites run
 # side by side: the integration tests mostly wait on clients, timers and fsyncs (a whole
 # `make test` used 0.6 of a core on average when they ran one after the other), so together
-# they share the CI machine's two cores and take about the time of the longer one.
+# they share the CI machine's two cores and take about the time of the longer one. For the same
+# reason each suite runs its ctest programs TEST_JOBS at a time (the ASan ctest used a third of
+# a core at -j4: 60 s instead of 190 s one at a time) and its integration tests on
+# PYTEST_WORKERS pytest-xdist workers, a test file per worker (--dist loadfile: a file's
+# module-scoped broker stays one; every broker has its own ephemeral ports and data directory).
 test: deps-test check-layers
 	@$(MAKE) --no-print-directory asan tsan fuzz
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-asan test-tsan
@@ -59,9 +72,11 @@ check-layers:
 # A sanitizer report fails a test: ASan and UBSan abort, ThreadSanitizer exits 66, and the
 # integration tests' broker must stop with status 0 and no "Sanitizer" in its stderr.
 test-asan test-tsan: test-%: deps-test %
-	ctest --test-dir build/$* --output-on-failure
+	ctest --test-dir build/$* --output-on-failure -j$(TEST_JOBS)
 	TIDINGS_BIN=$(CURDIR)/build/$*/tidings TIDINGS_FUZZ_SECONDS=$(PROTO_FUZZ_SECONDS_$*) \
-	  /usr/bin/python3 -m pytest -q tests/integration
+	  /usr/bin/python3 -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+	  $(SERIAL_TESTS:%=--ignore=%) tests/integration
+	TIDINGS_BIN=$(CURDIR)/build/$*/tidings /usr/bin/python3 -m pytest -q $(SERIAL_TESTS)
 
 # Each libFuzzer target runs for FUZZ_SECONDS from its seed corpus; a crash, a sanitizer report
 # (UBSan included), a leak or a hang fails the run (scripts/fuzz-run.sh).
@@ -70,12 +85,14 @@ fuzz-smoke: fuzz
 
 # The libFuzzer targets share SOAK_FUZZ_CPU_SECONDS (growing build/fuzz/corpus-*, kept between
 # runs), then the protocol-mutation fuzzer drives the ASan broker for SOAK_PROTO_SECONDS per
-# protocol, from a new seed it prints.
+# protocol, from a new seed it prints, then the compaction test makes SOAK_COMPACTION_UPDATES.
 soak: fuzz asan
 	@n=$$(ls build/fuzz/fuzz_* | wc -l); \
 	  scripts/fuzz-run.sh $$(( ($(SOAK_FUZZ_CPU_SECONDS) + n - 1) / n ))
 	TIDINGS_BIN=$(CURDIR)/build/asan/tidings TIDINGS_FUZZ_SECONDS=$(SOAK_PROTO_SECONDS) \
 	  /usr/bin/python3 -m pytest -q -s tests/integration/test_protocol_fuzz.py
+	TIDINGS_BIN=$(CURDIR)/build/asan/tidings TIDINGS_COMPACTION_UPDATES=$(SOAK_COMPACTION_UPDATES) \
+	  /usr/bin/python3 -m pytest -q tests/integration/test_compaction.py
 
 bench: deps-test release
 	bench/run.sh

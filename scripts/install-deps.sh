@@ -34,7 +34,7 @@ pkgs=(
 if $test_deps; then
   pkgs+=(
     clang libclang-rt-14-dev
-    python3 python3-pytest python3-kafka python3-confluent-kafka python3-prometheus-client
+    python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka python3-prometheus-client
     python3-redis redis-server python3-requests python3-jsonschema python3-protobuf
     librdkafka-dev fio iperf3 nats-server libnats-dev
   )

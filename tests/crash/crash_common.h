@@ -1,7 +1,13 @@
 /* crash_common.h: helpers shared by the crash tests: events numbered by sequence (event n has
- * value "s<n>", so the value says which offset it must have), and a full read-back check. */
+ * value "s<n>", so the value says which offset it must have), a full read-back check, and the
+ * round of the kill tests (fork a writer, kill -9 it, collect what it acknowledged). */
 #ifndef TD_CRASH_COMMON_H
 #define TD_CRASH_COMMON_H
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "storage/storage.h"
 #include "support/partcheck.h"
@@ -60,6 +66,44 @@ static inline void crash_check_producer(td_part *p, int64_t have)
     ASSERT_EQ(epoch, 0);
     ASSERT_EQ(last_seq, have - 1);
     ASSERT_EQ(last_offset, have - 1);
+}
+
+/* The writer of a kill test, run in a forked child: appends to the partition in dir and writes
+ * each figure it acknowledges (an int64_t, once the append is durable) to wfd; never returns
+ * (it _exits). */
+typedef void (*crash_child_fn)(const char *dir, int round, int wfd);
+
+/* One round of a kill test: forks a child running child(dir, round, wfd), kills it with SIGKILL
+ * after min_us plus a random part of span_us microseconds, waits for it (its wait status in
+ * *status) and returns the last figure it acknowledged through the pipe, or `none` when it sent
+ * none. The caller checks the status and reopens the partition. */
+static inline int64_t crash_kill_round(crash_child_fn child, const char *dir, int round, int min_us,
+                                       int span_us, int64_t none, int *status)
+{
+    int fds[2];
+    ASSERT_OK(pipe(fds));
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child(dir, round, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    usleep((useconds_t)(min_us + rand() % span_us));
+    kill(pid, SIGKILL);
+    ASSERT_EQ(waitpid(pid, status, 0), pid);
+    int64_t v, acked = none;
+    while (read(fds[0], &v, sizeof(v)) == sizeof(v))
+        acked = v; /* the last acknowledgement that reached the pipe */
+    close(fds[0]);
+    return acked;
+}
+
+/* The status of a child that was still writing when it was killed. */
+static inline bool crash_killed(int status)
+{
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 #endif

@@ -8,15 +8,11 @@
  * acknowledged may survive). 25 rounds on the same partition, each child continuing it.
  */
 #include <pthread.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "storage/storage.h"
+#include "crash_common.h"
 #include "support/cleancheck.h"
-#include "test.h"
 
 #define NKEYS 200
 #define ROUND_GENS 10000000LL /* round r writes generations r * ROUND_GENS + 1, ... */
@@ -87,24 +83,9 @@ static void test_sigkill_while_cleaning(void)
     int64_t total = 0;
     int rounds = 25;
     for (int round = 0; round < rounds; round++) {
-        int fds[2];
-        ASSERT_OK(pipe(fds));
-        pid_t pid = fork();
-        ASSERT(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child(pdir, round, fds[1]);
-        }
-        close(fds[1]);
-        usleep((useconds_t)(20000 + rand() % 150000));
-        kill(pid, SIGKILL);
         int status;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
-        ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-        int64_t v, acked = 0;
-        while (read(fds[0], &v, sizeof(v)) == sizeof(v))
-            acked = v;
-        close(fds[0]);
+        int64_t acked = crash_kill_round(child, pdir, round, 20000, 150000, 0, &status);
+        ASSERT(crash_killed(status));
         for (int64_t g = round * ROUND_GENS + 1; g <= round * ROUND_GENS + acked; g++)
             want[key_of(g)] = g;
         total += acked;

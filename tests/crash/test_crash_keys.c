@@ -11,10 +11,8 @@
  * and a probe one below it that must fail), so that the conditional path runs under the kill and
  * checks the versions of the index the previous round left.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,8 +80,14 @@ static int cond_append(td_part *p, int64_t first, int count, td_append_result *r
     return keyed_append(p, first, count, r, &req) == 0 ? 0 : 8;
 }
 
-static void child(const char *dir, int wfd, bool conditional)
+/* Whether the writer's appends are conditional (set before the rounds; the forked child
+ * inherits it). */
+static bool conditional_writer;
+
+static void child(const char *dir, int round, int wfd)
 {
+    (void)round;
+    bool conditional = conditional_writer;
     td_topic_config c = cfg();
     td_part *p;
     if (part_open(td_io_posix(), dir, "keys/0", &c, &p) != 0)
@@ -154,26 +158,12 @@ static void sigkill_rounds(bool conditional)
     srand((unsigned)time(NULL));
     int64_t acked = 0;
     int rounds = 16;
+    conditional_writer = conditional;
     for (int round = 0; round < rounds; round++) {
-        int fds[2];
-        ASSERT_OK(pipe(fds));
-        pid_t pid = fork();
-        ASSERT(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child(pdir, fds[1], conditional);
-        }
-        close(fds[1]);
-        usleep((useconds_t)(5000 + rand() % 60000));
-        kill(pid, SIGKILL);
-        int status;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        int status; /* a child that reached MAXN exited 0 */
+        acked = crash_kill_round(child, pdir, round, 5000, 60000, acked, &status);
         if (WIFEXITED(status) && WEXITSTATUS(status) != 0) /* a check of the child failed */
             TEST_FAIL_("round %d: the writer exited with %d", round, WEXITSTATUS(status));
-        int64_t v;
-        while (read(fds[0], &v, sizeof(v)) == sizeof(v))
-            acked = v;
-        close(fds[0]);
         if (round % 3 == 2)
             damage(pdir, round);
         td_topic_config c = cfg();

@@ -6,15 +6,14 @@
  * once, with dense offsets, and that the producer state recovered names the log's last event.
  * 25 rounds on the same partition, each child continuing the log.
  */
-#include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "crash_common.h"
 
-static void child(const char *dir, int wfd)
+static void child(const char *dir, int round, int wfd)
 {
+    (void)round;
     td_topic_config c;
     td_topic_config_init(&c);
     c.segment_bytes = 16384; /* rolls happen under the kill too */
@@ -43,24 +42,9 @@ static void test_sigkill_rounds(void)
     int64_t acked = 0;
     int rounds = 25;
     for (int round = 0; round < rounds; round++) {
-        int fds[2];
-        ASSERT_OK(pipe(fds));
-        pid_t pid = fork();
-        ASSERT(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child(pdir, fds[1]);
-        }
-        close(fds[1]);
-        usleep((useconds_t)(2000 + rand() % 60000));
-        kill(pid, SIGKILL);
         int status;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
-        ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-        int64_t v;
-        while (read(fds[0], &v, sizeof(v)) == sizeof(v))
-            acked = v; /* the last acknowledgement that reached the pipe */
-        close(fds[0]);
+        acked = crash_kill_round(child, pdir, round, 2000, 60000, acked, &status);
+        ASSERT(crash_killed(status));
         td_topic_config c;
         td_topic_config_init(&c);
         c.segment_bytes = 16384;

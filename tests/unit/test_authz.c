@@ -487,7 +487,7 @@ static void test_check_cost(void)
     ASSERT(can(e, "u10", "10.0.0.2", TOPIC, "topic-10", TD_OP_READ));
     ASSERT(!can(e, "u7", "10.0.0.2", TOPIC, "topic-7", TD_OP_READ));
     ASSERT(!can(e, "u11", "10.0.0.2", TOPIC, "topic-10", TD_OP_READ));
-    enum { N = 200000 };
+    enum { N = 20000 }; /* the figures printed are a look, not a check: bench/ measures */
     int allowed = 0;
     int64_t t0 = now_ns();
     for (int i = 0; i < N; i++)

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker/broker.h"
@@ -748,9 +748,16 @@ static void test_reserve_restored_in_background(void)
  * found one CreateTopics of 32 769 partitions holding the administration lock for minutes while
  * every event loop waited on it (ListGroups, other topics), then a DeleteTopics of the same
  * topic waiting for it, then the deletion of a topic of thousands of partitions doing the same.
- * The slow change runs on a thread; once it is under way, the calls here must return before it
- * ends. */
+ * The slow change runs on a thread over an io table that holds it in the middle of its files
+ * (making partition SLOW_GATE_PART's directory, or removing the first of its files from the
+ * trash) until the calls here have returned: so the change is under way for as long as they
+ * take, however fast the disk, without making thousands of partitions. Where the change keeps
+ * the administration lock over its files, the calls wait until the gate lets go by itself after
+ * SLOW_GATE_MS, which the test sees. */
 enum { SLOW_CREATE, SLOW_DELETE, SLOW_GROW };
+#define SLOW_PARTITIONS 16
+#define SLOW_GATE_PART 3
+#define SLOW_GATE_MS 30000
 
 struct slow_admin {
     td_engine *e;
@@ -761,9 +768,114 @@ struct slow_admin {
     int done; /* atomic */
 };
 
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    td_io io;             /* the real file system, with the gate */
+    char create_end[64];  /* a directory made with this suffix waits (create, grow) */
+    char delete_part[64]; /* a file or directory removed with this in its path waits */
+    bool reached, open, timed_out;
+} gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static _Thread_local bool gated_thread; /* the slow change's thread */
+
+/* Holds the slow change's thread at the gate until it opens, SLOW_GATE_MS at most. */
+static void gate_wait(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.reached = true;
+    pthread_cond_broadcast(&gate.cv);
+    int64_t deadline = td_mono_ms() + SLOW_GATE_MS;
+    while (!gate.open && td_mono_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&gate.cv, &gate.mu, &ts);
+    }
+    if (!gate.open)
+        gate.timed_out = true; /* the calls were held up by the change */
+    gate.open = true;          /* once: the rest of the change goes at full speed */
+    pthread_mutex_unlock(&gate.mu);
+}
+
+/* Holds the slow change's thread if the gate is armed and path is where it waits: made with
+ * (mkdir) the create_end suffix, or removed with delete_part in it. */
+static void gate_check(const char *path, bool made)
+{
+    pthread_mutex_lock(&gate.mu);
+    const char *want = made ? gate.create_end : gate.delete_part;
+    size_t n = strlen(path), m = strlen(want);
+    bool hit = gated_thread && !gate.open && m &&
+               (made ? n >= m && !strcmp(path + n - m, want) : strstr(path, want) != NULL);
+    pthread_mutex_unlock(&gate.mu);
+    if (hit)
+        gate_wait();
+}
+
+static int gated_mkdir(const td_io *io, const char *path, int mode)
+{
+    gate_check(path, true);
+    return td_io_posix()->mkdir(io, path, mode);
+}
+
+static int gated_unlink(const td_io *io, const char *path)
+{
+    gate_check(path, false);
+    return td_io_posix()->unlink(io, path);
+}
+
+static int gated_rmdir(const td_io *io, const char *path)
+{
+    gate_check(path, false);
+    return td_io_posix()->rmdir(io, path);
+}
+
+/* Arms the gate for the next change of topic name. */
+static void gate_arm(int kind, const char *name)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.create_end[0] = gate.delete_part[0] = 0;
+    if (kind == SLOW_DELETE)
+        snprintf(gate.delete_part, sizeof(gate.delete_part), "/trash/%s.", name);
+    else
+        snprintf(gate.create_end, sizeof(gate.create_end), "/topics/%s/%d", name, SLOW_GATE_PART);
+    gate.reached = gate.open = gate.timed_out = false;
+    pthread_mutex_unlock(&gate.mu);
+}
+
+/* Waits until the slow change is at the gate, SLOW_GATE_MS at most: whether it is. */
+static bool gate_wait_reached(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    int64_t deadline = td_mono_ms() + SLOW_GATE_MS;
+    while (!gate.reached && td_mono_ms() < deadline) {
+        pthread_mutex_unlock(&gate.mu);
+        usleep(1000);
+        pthread_mutex_lock(&gate.mu);
+    }
+    bool reached = gate.reached;
+    pthread_mutex_unlock(&gate.mu);
+    return reached;
+}
+
+/* Opens the gate; false if the change had let go by itself (SLOW_GATE_MS passed). */
+static bool gate_open(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    bool held = !gate.timed_out;
+    gate.open = true;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    return held;
+}
+
 static void *slow_admin_main(void *arg)
 {
     struct slow_admin *a = arg;
+    gated_thread = true;
     a->rc = a->kind == SLOW_CREATE   ? td_topic_create(a->e, a->name, a->partitions, NULL, 0)
             : a->kind == SLOW_DELETE ? td_topic_delete(a->e, a->name)
                                      : td_topic_add_partitions(a->e, a->name, a->partitions);
@@ -785,22 +897,28 @@ static void wait_for_dir(const char *dir, const char *topic, int32_t partition, 
 
 static void test_slow_topic_changes_do_not_block_others(void)
 {
-    /* Every partition holds a descriptor: as many as the hard limit allows, up to 6000. */
-    struct rlimit rl;
-    ASSERT_OK(getrlimit(RLIMIT_NOFILE, &rl));
-    rl.rlim_cur = rl.rlim_max;
-    ASSERT_OK(setrlimit(RLIMIT_NOFILE, &rl));
-    int32_t n = (int32_t)TD_MIN(rl.rlim_cur > 600 ? rl.rlim_cur - 300 : 300, 6000);
+    int32_t n = SLOW_PARTITIONS;
     char *dir = test_tmpdir("slowadmin");
-    td_engine *e = test_engine_open(dir);
+    gate.io = *td_io_posix();
+    gate.io.mkdir = gated_mkdir;
+    gate.io.unlink = gated_unlink;
+    gate.io.rmdir = gated_rmdir;
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    td_engine *e;
+    ASSERT_OK(engine_open_io(dir, &o, &gate.io, &e));
     for (int kind = SLOW_CREATE; kind <= SLOW_GROW; kind++) {
         if (kind == SLOW_GROW)
             ASSERT_OK(td_topic_create(e, "grows", 1, NULL, 0));
         struct slow_admin a = {e, kind == SLOW_GROW ? "grows" : "big", n, kind, 0, 0};
+        gate_arm(kind, a.name);
         pthread_t th;
         ASSERT_EQ(pthread_create(&th, NULL, slow_admin_main, &a), 0);
-        /* Under way: its first partitions made (or, deleted, moved to the trash). */
+        /* Under way: its first partitions made (or, deleted, moved to the trash), and held in
+         * the middle of its files. */
         wait_for_dir(dir, a.name, kind == SLOW_GROW ? 2 : 1, kind == SLOW_DELETE);
+        ASSERT(gate_wait_reached());
         char other[32];
         snprintf(other, sizeof(other), "other%d", kind);
         ASSERT_OK(td_topic_create(e, other, 1, NULL, 0));
@@ -827,7 +945,9 @@ static void test_slow_topic_changes_do_not_block_others(void)
             ASSERT_EQ(td_topic_alter(e, a.name, &cb, 1), want);
             ASSERT_EQ(td_topic_delete(e, a.name), want);
         }
+        /* All returned while the change was held at the gate. */
         ASSERT_EQ(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE), 0);
+        ASSERT(gate_open());
         pthread_join(th, NULL);
         ASSERT_OK(a.rc);
         td_topic_info ti;

@@ -275,28 +275,38 @@ static void test_engine_get_key(void)
     test_rmrf(dir);
 }
 
+#define WRITER_MAX_ROUNDS 1000
+
 typedef struct writer_arg {
     td_part *p;
-    int rounds;
+    int min_rounds;
+    int stop;   /* atomic: the lookups are done */
+    int rounds; /* the rounds written, when joined */
 } writer_arg;
 
+/* Writes rounds of the 50 keys (round r's value is r) until the lookups are done and at least
+ * min_rounds are written: the writer is appending during every lookup, however fast the disk. */
 static void *writer_main(void *arg)
 {
     writer_arg *w = arg;
     char key[16], val[16];
-    for (int r = 0; r < w->rounds; r++)
+    int r = 0;
+    for (; r < WRITER_MAX_ROUNDS &&
+           (r < w->min_rounds || !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE));
+         r++)
         for (int k = 0; k < 50; k++) {
             snprintf(key, sizeof(key), "key-%d", k);
             snprintf(val, sizeof(val), "%d", r);
             put(w->p, key, val);
         }
+    w->rounds = r;
     return NULL;
 }
 
 /* The index is enabled (built by reading the log) while a writer appends, and looked up
  * meanwhile: the build, the append hook and the lookups' catch-up race; at the end every key
  * answers its last value. Run under ThreadSanitizer too. */
-static void build_race(int policy)
+static void build_race(int policy, int min_rounds)
 {
     char *dir = test_tmpdir("keyrace");
     td_topic_config c = compact_cfg();
@@ -304,7 +314,7 @@ static void build_race(int policy)
     td_keybudget *kb = keybudget_new(1 << 20);
     td_part *p;
     ASSERT_OK(part_open(td_io_posix(), dir, "k/0", &c, &p));
-    writer_arg w = {p, 40};
+    writer_arg w = {p, min_rounds, 0, 0};
     pthread_t th;
     ASSERT_EQ(pthread_create(&th, NULL, writer_main, &w), 0);
     ASSERT_OK(part_keys_enable(p, kb));
@@ -313,8 +323,9 @@ static void build_race(int policy)
         int rc = get(p, "key-7", v, sizeof(v), NULL);
         ASSERT(rc == 0 || rc == TD_ENOTFOUND);
         if (rc == 0)
-            ASSERT(atoi(v) >= 0 && atoi(v) < w.rounds);
+            ASSERT(atoi(v) >= 0 && atoi(v) < WRITER_MAX_ROUNDS);
     }
+    __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     char key[16];
     for (int k = 0; k < 50; k++) {
@@ -332,8 +343,10 @@ static void build_race(int policy)
 
 static void test_build_races_appends(void)
 {
-    build_race(TD_FSYNC_NONE);
-    build_race(TD_FSYNC_ALWAYS); /* lookups may find records not yet durable, and wait */
+    build_race(TD_FSYNC_NONE, 40);
+    /* Lookups may find records not yet durable, and wait. An fsync per append: fewer rounds
+     * (the writer still appends until the lookups are done). */
+    build_race(TD_FSYNC_ALWAYS, 4);
 }
 
 /* The state topics are compacted but nothing reads them by key on the hot path: their index is

@@ -25,22 +25,25 @@ static void test_versions_and_key_iterator(void)
     int64_t v;
     ASSERT_OK(td_key_version(e, "orders", "o-1", 3, TD_PARTITION_ANY, &v));
     ASSERT_EQ(v, TD_VERSION_NO_STREAM);
-    /* 100 events of o-1 among 3000 of other keys. */
+    /* 100 events of o-1 among 3000 of other keys, produced 31 at a time (an fsync a call):
+     * each o-1 event shares its batch with events of other keys. */
     int64_t mine[100];
     int nmine = 0;
-    char key[32], val[32];
-    for (int i = 0; i < 3100; i++) {
-        bool me = i % 31 == 0 && nmine < 100;
-        if (me)
-            snprintf(key, sizeof(key), "o-1");
-        else
-            snprintf(key, sizeof(key), "o-%d", 2 + i % 50);
-        snprintf(val, sizeof(val), "%d", i);
-        td_event ev = ev_of(key, val);
-        td_produce_result r;
-        ASSERT_OK(td_produce(e, "orders", &ev, 1, &r));
-        if (me)
-            mine[nmine++] = r.offset;
+    static char key[31][32], val[31][32];
+    for (int b = 0; b < 100; b++) {
+        td_event evs[31];
+        td_produce_result rs[31];
+        for (int j = 0; j < 31; j++) {
+            int i = b * 31 + j;
+            if (j == 0)
+                snprintf(key[j], sizeof(key[j]), "o-1");
+            else
+                snprintf(key[j], sizeof(key[j]), "o-%d", 2 + i % 50);
+            snprintf(val[j], sizeof(val[j]), "%d", i);
+            evs[j] = ev_of(key[j], val[j]);
+        }
+        ASSERT_OK(td_produce(e, "orders", evs, 31, rs));
+        mine[nmine++] = rs[0].offset;
     }
     ASSERT_EQ(nmine, 100);
     ASSERT_OK(td_key_version(e, "orders", "o-1", 3, TD_PARTITION_ANY, &v));
