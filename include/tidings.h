@@ -274,6 +274,11 @@ typedef struct td_topic_config {
      * a partition's active segment may take (the segment rolls before it would pass it). */
     bool key_index;
     int64_t key_index_memory_bytes;
+    /* trace.index: every event with a traceparent (or x-causation-* headers) indexed by trace,
+     * span and cause, for trace and causation reads (docs/tracing.md); never on internal
+     * topics. trace.index.memory.bytes: the bound of the active segment's index, as above. */
+    bool trace_index;
+    int64_t trace_index_memory_bytes;
 } td_topic_config;
 
 /* key.subject.name.strategy / value.subject.name.strategy, as Confluent's serializers. */

@@ -44,6 +44,8 @@
 #define KX_FIRST_CAP 64
 #define MAX_UNCOMPRESSED (64u << 20)
 #define RUN_CHUNK 256 /* entries read at once along a key's run */
+#define KX_MAX_DIGESTS 4 /* the most entries one record makes */
+#define CAUSE_MAX 320    /* the longest x-causation-id indexed */
 
 typedef struct kslot {
     uint8_t d[TD_KEY_DIGEST_LEN];
@@ -61,6 +63,102 @@ struct seg_keys {
     kent *ent;
     size_t n, ecap;
 };
+
+/* What an index holds: the key index (a keyed record's key digest) or the trace index (the
+ * digests of a record's trace id, span id, parent span and cause: td_trace_digest), in which
+ * files, and where a segment keeps it. */
+typedef struct kx_kind {
+    const char *ext, *magic, *what;
+    size_t (*digests)(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+    size_t idx_off, checked_off; /* of td_seg's kx and kx_checked, or tx and tx_checked */
+} kx_kind;
+
+static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+
+static const kx_kind KEYS = {KEYINDEX_EXT,           "TDKX", "key", key_digests,
+                             offsetof(td_seg, kx),   offsetof(td_seg, kx_checked)};
+static const kx_kind TRACES = {TRACEINDEX_EXT,         "TDTX", "trace", trace_digests,
+                               offsetof(td_seg, tx),   offsetof(td_seg, tx_checked)};
+
+static seg_keys **kx_of(const kx_kind *K, td_seg *s)
+{
+    return (seg_keys **)((char *)s + K->idx_off);
+}
+
+static bool *checked_of(const kx_kind *K, td_seg *s)
+{
+    return (bool *)((char *)s + K->checked_off);
+}
+
+static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
+{
+    if (rec->key_null)
+        return 0;
+    td_key_digest(rec->key.p, rec->key.n, d[0]);
+    return 1;
+}
+
+void td_trace_digest(int kind, const void *id, size_t n, uint8_t out[TD_KEY_DIGEST_LEN])
+{
+    uint8_t b[1 + CAUSE_MAX];
+    n = TD_MIN(n, (size_t)CAUSE_MAX);
+    b[0] = (uint8_t)kind;
+    memcpy(b + 1, id, n);
+    td_key_digest(b, n + 1, out);
+}
+
+/* 2n lowercase hex digits into n bytes (false for anything else). */
+static bool unhex(const uint8_t *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return false;
+    for (size_t i = 0; i < 2 * n; i++) {
+        uint8_t c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] << 4 | v : v);
+    }
+    return true;
+}
+
+static bool hname(const td_record_header *h, const char *name, size_t n)
+{
+    return h->key.n == n && !h->value_null && !memcmp(h->key.p, name, n);
+}
+
+/* A record's trace entries: its trace id and span id (a valid traceparent's), the span it
+ * names as its parent (x-causation-span-id) and the event it names as its cause
+ * (x-causation-id); the first header of each name counts. */
+static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
+{
+    size_t c = 0;
+    bool tp = false, ps = false, cause = false;
+    for (size_t i = 0; i < rec->header_count; i++) {
+        const td_record_header *h = &rec->headers[i];
+        if (h->key.n < 11 || h->key.n > 19 || h->value_null)
+            continue;
+        if (!tp && hname(h, "traceparent", 11)) {
+            td_trace_ctx t;
+            tp = true;
+            if (td_traceparent_parse(h->value.p, h->value.n, &t) == 0) {
+                td_trace_digest(TD_TRACE_BY_TRACE, t.trace_id, sizeof(t.trace_id), d[c++]);
+                td_trace_digest(TD_TRACE_BY_SPAN, t.span_id, sizeof(t.span_id), d[c++]);
+            }
+        } else if (!ps && hname(h, "x-causation-span-id", 19)) {
+            uint8_t sp[8];
+            ps = true;
+            if (unhex(h->value.p, h->value.n, sp, sizeof(sp)))
+                td_trace_digest(TD_TRACE_BY_PARENT, sp, sizeof(sp), d[c++]);
+        } else if (!cause && hname(h, "x-causation-id", 14)) {
+            cause = true;
+            if (h->value.n <= CAUSE_MAX)
+                td_trace_digest(TD_TRACE_BY_CAUSE, h->value.p, h->value.n, d[c++]);
+        }
+    }
+    return c;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * In memory
@@ -142,9 +240,9 @@ static int kx_put(seg_keys *k, const uint8_t *d, uint32_t rel)
     return 0;
 }
 
-/* The keyed records of a batch at base's relative offsets into k. */
-static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const uint8_t *batch,
-                        size_t n)
+/* The entries of the records of a batch at base's relative offsets into k. */
+static int kx_add_batch(const kx_kind *K, seg_keys *k, int64_t base, td_batch_reader *rd,
+                        const uint8_t *batch, size_t n)
 {
     td_batch_header h;
     int rc = batch_header_parse(batch, n, &h);
@@ -160,60 +258,72 @@ static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const ui
     td_record rec;
     for (;;) {
         size_t g = 0;
-        while (g < GROUP && (rc = batch_reader_next(rd, &rec)) == 1) {
-            if (rec.key_null)
-                continue;
-            td_key_digest(rec.key.p, rec.key.n, d[g]);
-            rel[g] = (uint32_t)(rec.offset - base);
-            if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
+        int more = 1;
+        while (g + KX_MAX_DIGESTS <= GROUP && (more = batch_reader_next(rd, &rec)) == 1) {
+            size_t c = K->digests(&rec, d + g);
+            if (c && g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
-            __builtin_prefetch(&k->tab[(size_t)td_load_be64(d[g]) & (k->cap - 1)]);
-            g++;
+            for (size_t i = g; i < g + c; i++) {
+                rel[i] = (uint32_t)(rec.offset - base);
+                __builtin_prefetch(&k->tab[(size_t)td_load_be64(d[i]) & (k->cap - 1)]);
+            }
+            g += c;
         }
-        if (rc < 0)
-            return rc;
+        if (more < 0)
+            return more;
         for (size_t i = 0; i < g; i++)
             if ((rc = kx_put(k, d[i], rel[i])) != 0)
                 return rc;
-        if (g < GROUP)
+        if (more == 0)
             return 0;
     }
 }
 
-int segkeys_start(td_seg *s)
+int segkeys_start(td_seg *s, bool keys, bool traces)
 {
-    if (s->kx)
-        return 0;
-    s->kx = kx_new();
-    return s->kx ? 0 : -ENOMEM;
+    if (keys && !s->kx && !(s->kx = kx_new()))
+        return -ENOMEM;
+    if (traces && !s->tx && !(s->tx = kx_new()))
+        return -ENOMEM;
+    return 0;
 }
 
 void segkeys_drop(td_seg *s)
 {
     kx_free(s->kx);
     s->kx = NULL;
+    kx_free(s->tx);
+    s->tx = NULL;
 }
 
-int64_t segkeys_bytes(const td_seg *s)
+static int64_t kx_bytes(const seg_keys *k)
 {
-    const seg_keys *k = s->kx;
     return k ? (int64_t)(k->cap * sizeof(kslot) + k->ecap * sizeof(kent)) : 0;
+}
+
+bool segkeys_full(const td_part *p, const td_seg *s)
+{
+    return (s->kx && kx_bytes(s->kx) >= p->cfg.key_index_memory_bytes) ||
+           (s->tx && kx_bytes(s->tx) >= p->cfg.trace_index_memory_bytes);
 }
 
 void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n)
 {
-    if (!s->kx)
-        return;
     td_batch_reader rd;
     batch_reader_init(&rd);
-    int rc = kx_add_batch(s->kx, s->base, &rd, batch, n);
-    batch_reader_free(&rd);
-    if (rc) {
-        /* Lookups read this segment's log instead, until its file is rebuilt. */
-        TD_WARN("storage", "partition %s: segment %020" PRId64 " loses its in-memory key index: %s",
-                p->label, s->base, td_strerror(rc));
-        segkeys_drop(s);
+    for (int i = 0; i < 2; i++) {
+        const kx_kind *K = i ? &TRACES : &KEYS;
+        seg_keys **k = kx_of(K, s);
+        int rc = *k ? kx_add_batch(K, *k, s->base, &rd, batch, n) : 0;
+        if (rc) {
+            /* Lookups read this segment's log instead, until its file is rebuilt. */
+            TD_WARN("storage", "partition %s: segment %020" PRId64 " loses its in-memory %s index: %s",
+                    p->label, s->base, K->what, td_strerror(rc));
+            kx_free(*k);
+            *k = NULL;
+        }
     }
+    batch_reader_free(&rd);
 }
 
 /* A query of a key's offsets: those in [from, below), ascending into out (at most max), or
@@ -287,8 +397,9 @@ static int kslot_cmp(const void *a, const void *b)
     return memcmp((*(const kslot *const *)a)->d, (*(const kslot *const *)b)->d, TD_KEY_DIGEST_LEN);
 }
 
-/* Writes k as the key index file of the segment at base ending at end_rel. */
-static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k)
+/* Writes k as the index file of the segment at base ending at end_rel. */
+static int kx_write(const kx_kind *K, td_part *p, int64_t base, int64_t end_rel,
+                    const seg_keys *k)
 {
     size_t bytes = KX_HEADER + k->n * KX_ENTRY;
     uint8_t *b = malloc(bytes);
@@ -313,13 +424,13 @@ static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k
             }
             w += c * KX_ENTRY;
         }
-        memcpy(b, KX_MAGIC, 4);
+        memcpy(b, K->magic, 4);
         td_store_be32(b + 4, KX_VERSION);
         td_store_be32(b + 8, (uint32_t)k->n);
         td_store_be32(b + 12, (uint32_t)end_rel);
         td_store_be32(b + 16, td_crc32c(0, b + KX_HEADER, k->n * KX_ENTRY));
         char path[PATH_MAX];
-        seg_path(p, base, KEYINDEX_EXT, path, sizeof(path));
+        seg_path(p, base, K->ext, path, sizeof(path));
         rc = write_file_atomic(p, path, b, bytes);
     }
     free(keys);
@@ -329,7 +440,10 @@ static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k
 
 int segkeys_write(td_part *p, td_seg *s)
 {
-    return s->kx ? kx_write(p, s->base, s->next_offset - s->base, s->kx) : 0;
+    int rc = s->kx ? kx_write(&KEYS, p, s->base, s->next_offset - s->base, s->kx) : 0;
+    if (rc == 0 && s->tx)
+        rc = kx_write(&TRACES, p, s->base, s->next_offset - s->base, s->tx);
+    return rc;
 }
 
 /* An open key index file. */
@@ -340,10 +454,11 @@ typedef struct kfile {
 
 /* Opens the file of s (its log ending at next) and checks its header against its size and the
  * segment; with verify, the entries' checksum too. -ENOENT, TD_ECORRUPT, -errno. */
-static int kfile_open(td_part *p, int64_t base, int64_t next, bool verify, kfile *f)
+static int kfile_open(const kx_kind *K, td_part *p, int64_t base, int64_t next, bool verify,
+                      kfile *f)
 {
     char path[PATH_MAX];
-    seg_path(p, base, KEYINDEX_EXT, path, sizeof(path));
+    seg_path(p, base, K->ext, path, sizeof(path));
     const td_io *io = p->io;
     f->fd = io->open(io, path, O_RDONLY, 0);
     if (f->fd < 0)
@@ -357,7 +472,7 @@ static int kfile_open(td_part *p, int64_t base, int64_t next, bool verify, kfile
         rc = TD_ECORRUPT;
     if (rc == 0) {
         f->count = td_load_be32(h + 8);
-        if (memcmp(h, KX_MAGIC, 4) || td_load_be32(h + 4) != KX_VERSION ||
+        if (memcmp(h, K->magic, 4) || td_load_be32(h + 4) != KX_VERSION ||
             size != KX_HEADER + (int64_t)f->count * KX_ENTRY ||
             (int64_t)td_load_be32(h + 12) != next - base)
             rc = TD_ECORRUPT;
@@ -452,7 +567,7 @@ static int kfile_query(td_part *p, const kfile *f, int64_t base, int64_t next, k
 }
 
 /* Builds an index of the segment s (whose log holds size bytes) by reading its log. */
-static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
+static int kx_build(const kx_kind *K, td_part *p, td_seg *s, int64_t size, seg_keys **out)
 {
     seg_keys *k = kx_new();
     td_buf b;
@@ -472,7 +587,7 @@ static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
         if (rc == 0)
             rc = td_io_read_all(p->io, s->fd, b.p, batch_total_size(&h), pos);
         if (rc == 0)
-            rc = kx_add_batch(k, s->base, &rd, b.p, batch_total_size(&h));
+            rc = kx_add_batch(K, k, s->base, &rd, b.p, batch_total_size(&h));
         pos += rc ? 0 : (int64_t)batch_total_size(&h);
     }
     batch_reader_free(&rd);
@@ -487,18 +602,19 @@ static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
 
 /* Rebuilds the file of the sealed segment s from its log (logged); the index built into *out
  * when out is not NULL (freed otherwise). */
-static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why, seg_keys **out)
+static int kx_rebuild(const kx_kind *K, td_part *p, td_seg *s, int64_t size, int64_t next,
+                      int why, seg_keys **out)
 {
-    TD_WARN("storage", "partition %s: rebuilding the key index of segment %020" PRId64 " (%s)",
-            p->label, s->base, why == -ENOENT ? "missing" : td_strerror(why));
+    TD_WARN("storage", "partition %s: rebuilding the %s index of segment %020" PRId64 " (%s)",
+            p->label, K->what, s->base, why == -ENOENT ? "missing" : td_strerror(why));
     seg_keys *k;
-    int rc = kx_build(p, s, size, &k);
+    int rc = kx_build(K, p, s, size, &k);
     if (rc)
         return rc;
-    int wrc = kx_write(p, s->base, next - s->base, k);
+    int wrc = kx_write(K, p, s->base, next - s->base, k);
     if (wrc)
-        TD_WARN("storage", "partition %s: cannot write the key index of segment %020" PRId64 ": %s",
-                p->label, s->base, td_strerror(wrc));
+        TD_WARN("storage", "partition %s: cannot write the %s index of segment %020" PRId64 ": %s",
+                p->label, K->what, s->base, td_strerror(wrc));
     if (out)
         *out = k;
     else
@@ -510,15 +626,15 @@ static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why
  * does not hold mu unless `locked`: its file, verified at its first use, or rebuilt from the
  * log when it is missing or bad (the log is read, the file not written, for a segment that is
  * still being appended to: the active segment whose index was dropped). */
-static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sealed, bool checked,
-                     bool locked, kq *q)
+static int seg_query(const kx_kind *K, td_part *p, td_seg *s, int64_t size, int64_t next,
+                     bool sealed, bool checked, bool locked, kq *q)
 {
     kfile f;
-    int rc = sealed ? kfile_open(p, s->base, next, !checked, &f) : -ENOENT;
+    int rc = sealed ? kfile_open(K, p, s->base, next, !checked, &f) : -ENOENT;
     if (rc == 0) {
         if (!checked && !locked) {
             pthread_mutex_lock(&p->mu);
-            s->kx_checked = true;
+            *checked_of(K, s) = true;
             pthread_mutex_unlock(&p->mu);
         }
         rc = kfile_query(p, &f, s->base, next, q);
@@ -529,14 +645,14 @@ static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sea
         return rc;
     seg_keys *k;
     if (sealed)
-        rc = kx_rebuild(p, s, size, next, rc, &k);
+        rc = kx_rebuild(K, p, s, size, next, rc, &k);
     else
-        rc = kx_build(p, s, size, &k);
+        rc = kx_build(K, p, s, size, &k);
     if (rc == 0 && sealed && !locked) {
         pthread_mutex_lock(&p->mu);
         if (s->deleted) { /* retention removed the segment meanwhile: and the file just written */
             char path[PATH_MAX];
-            seg_path(p, s->base, KEYINDEX_EXT, path, sizeof(path));
+            seg_path(p, s->base, K->ext, path, sizeof(path));
             p->io->unlink(p->io, path);
         }
         pthread_mutex_unlock(&p->mu);
@@ -567,7 +683,7 @@ static int check_keyed(td_part *p)
 
 /* Runs q over the segments, oldest first (ranges) or newest first (latest) until answered.
  * Caller does not hold mu. */
-static int run_query(td_part *p, kq *q)
+static int run_query(const kx_kind *K, td_part *p, kq *q)
 {
     int64_t cur = q->latest ? q->below : q->from;
     int rc = 0;
@@ -590,14 +706,14 @@ static int run_query(td_part *p, kq *q)
             break;
         }
         int64_t base = s->base, next = s->next_offset, size = s->size;
-        if (s->kx) {
-            kx_query(s->kx, base, q);
+        if (*kx_of(K, s)) {
+            kx_query(*kx_of(K, s), base, q);
             pthread_mutex_unlock(&p->mu);
         } else {
-            bool sealed = s->sealed, checked = s->kx_checked;
+            bool sealed = s->sealed, checked = *checked_of(K, s);
             s->refs++;
             pthread_mutex_unlock(&p->mu);
-            rc = seg_query(p, s, size, next, sealed, checked, false, q);
+            rc = seg_query(K, p, s, size, next, sealed, checked, false, q);
             pthread_mutex_lock(&p->mu);
             seg_unref_locked(s);
             pthread_mutex_unlock(&p->mu);
@@ -618,7 +734,7 @@ int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *versi
         return rc;
     kq q = {.from = 0, .below = part_high_watermark(p), .latest = true, .last = -1};
     td_key_digest(key, key_len, q.d);
-    rc = run_query(p, &q);
+    rc = run_query(&KEYS, p, &q);
     if (rc == 0)
         *version = q.last >= part_log_start(p) ? q.last : TD_VERSION_NO_STREAM;
     return rc;
@@ -638,7 +754,7 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
             .last = -1};
     td_key_digest(key, key_len, q.d);
     if (max)
-        rc = run_query(p, &q);
+        rc = run_query(&KEYS, p, &q);
     *got = q.got;
     return rc;
 }
@@ -670,7 +786,7 @@ int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
             continue;
         kq q = {.from = 0, .below = req->pre_upto, .latest = true, .last = -1};
         td_key_digest(k->key, k->key_len, q.d);
-        if ((rc = run_query(p, &q)) != 0)
+        if ((rc = run_query(&KEYS, p, &q)) != 0)
             return rc;
         k->pre = q.last;
     }
@@ -702,8 +818,8 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
                 q.last = k->pre; /* read before the lock */
                 break;
             } else { /* its seal was paid since: its file, under the lock (rare) */
-                int rc =
-                    seg_query(p, s, s->size, s->next_offset, s->sealed, s->kx_checked, true, &q);
+                int rc = seg_query(&KEYS, p, s, s->size, s->next_offset, s->sealed, s->kx_checked,
+                                   true, &q);
                 if (rc)
                     return rc;
             }
@@ -727,58 +843,109 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
 /* ---------------------------------------------------------------------------------------------
  * Open and configuration
  */
-int segkeys_open(td_part *p)
+/* Opens the index K of p's segments: the active segment's built from its log, every sealed
+ * segment's file checked and rebuilt when it is not whole. */
+static int kind_open(const kx_kind *K, td_part *p)
 {
-    if (!p->cfg.key_index || p->offline[0])
-        return 0;
     for (size_t i = 0; i < p->nsegs; i++) {
         td_seg *s = p->segs[i];
         if (i + 1 == p->nsegs) {
             seg_keys *k;
-            int rc = kx_build(p, s, s->size, &k);
+            int rc = kx_build(K, p, s, s->size, &k);
             if (rc)
                 return td_fail(rc,
-                               "partition %s: cannot build the key index of its active "
+                               "partition %s: cannot build the %s index of its active "
                                "segment: %s",
-                               p->label, td_strerror(rc));
-            segkeys_drop(s);
-            s->kx = k;
+                               p->label, K->what, td_strerror(rc));
+            kx_free(*kx_of(K, s));
+            *kx_of(K, s) = k;
             continue;
         }
         kfile f;
-        int rc = kfile_open(p, s->base, s->next_offset, false, &f);
+        int rc = kfile_open(K, p, s->base, s->next_offset, false, &f);
         if (rc == 0) {
             p->io->close(p->io, f.fd);
             continue;
         }
         if (rc != -ENOENT && rc != TD_ECORRUPT)
             return rc;
-        if ((rc = kx_rebuild(p, s, s->size, s->next_offset, rc, NULL)) != 0)
-            return td_fail(
-                rc, "partition %s: cannot rebuild the key index of segment %020" PRId64 ": %s",
-                p->label, s->base, td_strerror(rc));
-        s->kx_checked = true;
+        if ((rc = kx_rebuild(K, p, s, s->size, s->next_offset, rc, NULL)) != 0)
+            return td_fail(rc,
+                           "partition %s: cannot rebuild the %s index of segment %020" PRId64
+                           ": %s",
+                           p->label, K->what, s->base, td_strerror(rc));
+        *checked_of(K, s) = true;
     }
     return 0;
 }
 
-void segkeys_config_locked(td_part *p, bool on, int64_t now_ms)
+int segkeys_open(td_part *p)
+{
+    if (p->offline[0])
+        return 0;
+    int rc = p->cfg.key_index ? kind_open(&KEYS, p) : 0;
+    if (rc == 0 && p->cfg.trace_index)
+        rc = kind_open(&TRACES, p);
+    return rc;
+}
+
+/* Index K turned on or off (under mu). */
+static void kind_config_locked(const kx_kind *K, td_part *p, bool on, int64_t now_ms)
 {
     td_seg *act = p->segs[p->nsegs - 1];
     if (!on) {
-        for (size_t i = 0; i < p->nsegs; i++)
-            segkeys_drop(p->segs[i]);
+        for (size_t i = 0; i < p->nsegs; i++) {
+            kx_free(*kx_of(K, p->segs[i]));
+            *kx_of(K, p->segs[i]) = NULL;
+        }
         return;
     }
-    if (act->kx)
+    if (*kx_of(K, act))
         return;
     if (act->size == 0) {
-        if (segkeys_start(act) != 0)
-            TD_WARN("storage", "partition %s: no memory for a key index", p->label);
+        if (!(*kx_of(K, act) = kx_new()))
+            TD_WARN("storage", "partition %s: no memory for a %s index", p->label, K->what);
         return;
     }
     int rc = roll_locked(p, now_ms); /* the new segment is indexed from its first event */
     if (rc)
-        TD_WARN("storage", "partition %s: key.index takes effect at the next roll: %s", p->label,
-                td_strerror(rc));
+        TD_WARN("storage", "partition %s: %s.index takes effect at the next roll: %s", p->label,
+                K->what, td_strerror(rc));
+}
+
+void segkeys_config_locked(td_part *p, bool keys_was, bool traces_was, int64_t now_ms)
+{
+    if (keys_was != p->cfg.key_index)
+        kind_config_locked(&KEYS, p, p->cfg.key_index, now_ms);
+    if (traces_was != p->cfg.trace_index)
+        kind_config_locked(&TRACES, p, p->cfg.trace_index, now_ms);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Trace lookups
+ */
+int part_trace_offsets(td_part *p, int kind, const void *id, size_t n, int64_t from, int64_t *out,
+                       size_t max, size_t *got)
+{
+    *got = 0;
+    int rc = check_online(p);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    bool on = p->cfg.trace_index;
+    pthread_mutex_unlock(&p->mu);
+    if (!on)
+        return td_fail(TD_EUNSUPPORTED,
+                       "partition %s has no trace index: set trace.index=true on its topic",
+                       p->label);
+    kq q = {.from = TD_MAX(from, part_log_start(p)),
+            .below = part_high_watermark(p),
+            .out = out,
+            .max = max,
+            .last = -1};
+    td_trace_digest(kind, id, n, q.d);
+    if (max)
+        rc = run_query(&TRACES, p, &q);
+    *got = q.got;
+    return rc;
 }
