@@ -392,9 +392,59 @@ static void kx_query(const seg_keys *k, int64_t base, kq *q)
 /* ---------------------------------------------------------------------------------------------
  * Files
  */
-static int kslot_cmp(const void *a, const void *b)
+/* A key of the table as the sort before a file is written sees it: the digest as two big-endian
+ * integers (memcmp's order, compared without a call or a pointer to follow: that sort is most of
+ * the cost of a sealed segment's index), and its chain. */
+typedef struct ksort {
+    uint64_t hi, lo;
+    uint32_t head;
+} ksort;
+
+static int ksort_cmp(const void *a, const void *b)
 {
-    return memcmp((*(const kslot *const *)a)->d, (*(const kslot *const *)b)->d, TD_KEY_DIGEST_LEN);
+    const ksort *x = a, *y = b;
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/* Sorts the n keys of v (tmp: room for n more). The digests are hashes, spread evenly: a
+ * counting pass on their top bits into about one key a bucket, then each bucket sorted (by
+ * insertion when small, qsort otherwise, so that no input costs more than n log n). */
+static void ksort_keys(ksort *v, ksort *tmp, size_t n)
+{
+    unsigned bits = 1;
+    while (bits < 20 && ((size_t)1 << bits) < n)
+        bits++;
+    size_t nb = (size_t)1 << bits;
+    size_t *at = calloc(nb + 1, sizeof(*at));
+    if (!at) {
+        qsort(v, n, sizeof(*v), ksort_cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        at[(v[i].hi >> (64 - bits)) + 1]++;
+    for (size_t b = 0; b < nb; b++)
+        at[b + 1] += at[b];
+    for (size_t i = 0; i < n; i++)
+        tmp[at[v[i].hi >> (64 - bits)]++] = v[i];
+    /* at[b] is now the end of bucket b, the start of b + 1 */
+    for (size_t b = 0, from = 0; b < nb; from = at[b++]) {
+        size_t m = at[b] - from;
+        ksort *x = tmp + from;
+        if (m > 16) {
+            qsort(x, m, sizeof(*x), ksort_cmp);
+            continue;
+        }
+        for (size_t i = 1; i < m; i++)
+            for (size_t j = i; j > 0 && ksort_cmp(&x[j - 1], &x[j]) > 0; j--) {
+                ksort t = x[j];
+                x[j] = x[j - 1];
+                x[j - 1] = t;
+            }
+    }
+    memcpy(v, tmp, n * sizeof(*v));
+    free(at);
 }
 
 /* Writes k as the index file of the segment at base ending at end_rel. */
@@ -403,23 +453,25 @@ static int kx_write(const kx_kind *K, td_part *p, int64_t base, int64_t end_rel,
 {
     size_t bytes = KX_HEADER + k->n * KX_ENTRY;
     uint8_t *b = malloc(bytes);
-    const kslot **keys = malloc((k->nkeys + 1) * sizeof(*keys));
+    ksort *keys = malloc((2 * k->nkeys + 1) * sizeof(*keys));
     int rc = b && keys ? 0 : -ENOMEM;
     if (rc == 0) {
         size_t nk = 0;
         for (size_t i = 0; i < k->cap; i++)
             if (k->tab[i].head)
-                keys[nk++] = &k->tab[i];
-        qsort(keys, nk, sizeof(*keys), kslot_cmp);
+                keys[nk++] = (ksort){td_load_be64(k->tab[i].d), td_load_be64(k->tab[i].d + 8),
+                                     k->tab[i].head};
+        ksort_keys(keys, keys + nk, nk);
         uint8_t *w = b + KX_HEADER;
         for (size_t i = 0; i < nk; i++) {
             size_t c = 0;
-            for (uint32_t e = keys[i]->head; e; e = k->ent[e - 1].prev)
+            for (uint32_t e = keys[i].head; e; e = k->ent[e - 1].prev)
                 c++;
             size_t at = c; /* the chain is newest first: written from the run's end */
-            for (uint32_t e = keys[i]->head; e; e = k->ent[e - 1].prev) {
+            for (uint32_t e = keys[i].head; e; e = k->ent[e - 1].prev) {
                 uint8_t *x = w + --at * KX_ENTRY;
-                memcpy(x, keys[i]->d, TD_KEY_DIGEST_LEN);
+                td_store_be64(x, keys[i].hi);
+                td_store_be64(x + 8, keys[i].lo);
                 td_store_be32(x + TD_KEY_DIGEST_LEN, k->ent[e - 1].rel);
             }
             w += c * KX_ENTRY;
