@@ -100,8 +100,6 @@ static bool matches(const td_trace_event *te, int kind, const void *id, size_t n
     switch (kind) {
     case TD_TRACE_BY_TRACE:
         return te->has_context && !memcmp(te->trace_id, id, 16);
-    case TD_TRACE_BY_SPAN:
-        return te->has_context && !memcmp(te->span_id, id, 8);
     case TD_TRACE_BY_PARENT:
         return te->has_parent_span && !memcmp(te->parent_span, id, 8);
     default:
@@ -169,7 +167,8 @@ static int list_topics(tctx *c)
 }
 
 /* The events indexed under (kind, id, n) in every listed partition, into the answer; `after`,
- * when not NULL, keeps only events other than it not before it in time. */
+ * when not NULL, keeps only the events of its span other than it and not before it in time
+ * (kind being its trace: spans are not indexed). */
 static int collect(tctx *c, int kind, const void *id, size_t n, const td_trace_event *after)
 {
     for (size_t i = 0; i < c->ntopics; i++) {
@@ -187,7 +186,8 @@ static int collect(tctx *c, int kind, const void *id, size_t n, const td_trace_e
                 event_info(&ev, c->topics[i], &te);
                 if (!matches(&te, kind, id, n))
                     continue; /* a digest collision */
-                if (after && (same_event(after, te.topic, te.partition, te.offset) ||
+                if (after && (memcmp(te.span_id, after->span_id, 8) ||
+                              same_event(after, te.topic, te.partition, te.offset) ||
                               te.timestamp_ms < after->timestamp_ms))
                     continue;
                 if ((rc = add(c, &te, c->readable[i])) != 0)
@@ -505,7 +505,7 @@ int td_trace_caused(td_engine *e, const char *topic, int32_t partition, int64_t 
             if (rc == 0 && a.has_context)
                 rc = collect(&c, TD_TRACE_BY_PARENT, a.span_id, 8, NULL);
             if (rc == 0 && a.has_context)
-                rc = collect(&c, TD_TRACE_BY_SPAN, a.span_id, 8, &a);
+                rc = collect(&c, TD_TRACE_BY_TRACE, a.trace_id, 16, &a);
         }
     }
     return finish(&c, rc, true);

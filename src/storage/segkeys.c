@@ -65,7 +65,7 @@ struct seg_keys {
 };
 
 /* What an index holds: the key index (a keyed record's key digest) or the trace index (the
- * digests of a record's trace id, span id, parent span and cause: td_trace_digest), in which
+ * digests of a record's trace id, parent span and cause: td_trace_digest), in which
  * files, and where a segment keeps it. */
 typedef struct kx_kind {
     const char *ext, *magic, *what;
@@ -128,8 +128,9 @@ static bool hname(const td_record_header *h, const char *name, size_t n)
     return h->key.n == n && !h->value_null && !memcmp(h->key.p, name, n);
 }
 
-/* A record's trace entries: its trace id and span id (a valid traceparent's), the span it
- * names as its parent (x-causation-span-id) and the event it names as its cause
+/* A record's trace entries: its trace id (a valid traceparent's; not its span id, which every
+ * event has its own of: the index would hold a key an event, and what carries a span on is
+ * found among its trace's events), the span it names as its parent (x-causation-span-id) and the event it names as its cause
  * (x-causation-id); the first header of each name counts. */
 static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
 {
@@ -144,7 +145,6 @@ static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]
             tp = true;
             if (td_traceparent_parse(h->value.p, h->value.n, &t) == 0) {
                 td_trace_digest(TD_TRACE_BY_TRACE, t.trace_id, sizeof(t.trace_id), d[c++]);
-                td_trace_digest(TD_TRACE_BY_SPAN, t.span_id, sizeof(t.span_id), d[c++]);
             }
         } else if (!ps && hname(h, "x-causation-span-id", 19)) {
             uint8_t sp[8];

@@ -1,5 +1,5 @@
 /* Unit tests for the per-segment trace index of trace.index topics (storage/segkeys.c, its
- * TRACES kind): lookups by trace, span, parent span and cause against a model of the log,
+ * TRACES kind): lookups by trace, parent span and cause against a model of the log,
  * through rolls, seals, reopen, missing / torn / corrupt index files, retention, the memory
  * bound, and events whose headers are malformed. */
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include "test.h"
 
 #define NTRACES 5
-#define MAXEV 2048
+#define MAXEV 4096
 #define TS INT64_C(1700000000000)
 
 typedef struct model {
@@ -120,20 +120,6 @@ static void check(td_part *p, const model *m, int64_t ls)
         ASSERT_EQ(got, m->n[t] - first);
         for (size_t i = 0; i < got; i++)
             ASSERT_EQ(out[i], m->off[t][first + i]);
-    }
-    /* By span: each event's own (the malformed ones' are not indexed). */
-    int64_t end = part_log_end(p);
-    for (int64_t o = ls; o < end; o += 7) {
-        uint8_t sp[8];
-        span_id(1000 + o, sp);
-        size_t got = all(p, TD_TRACE_BY_SPAN, sp, 8, out, MAXEV);
-        bool malformed = true;
-        for (int t = 0; t < NTRACES; t++)
-            for (size_t i = 0; i < m->n[t]; i++)
-                malformed &= m->off[t][i] != o;
-        ASSERT_EQ(got, malformed ? 0u : 1u);
-        if (got)
-            ASSERT_EQ(out[0], o);
     }
     /* By parent span and by cause. */
     uint8_t two[8] = {0, 0, 0, 0, 0, 0, 0, 2};
@@ -270,7 +256,7 @@ static void test_off_refused_on_later_and_memory_bound(void)
     char *dir = test_tmpdir("segtrace");
     td_topic_config c = traced_cfg();
     c.trace_index = false;
-    c.segment_bytes = 1 << 20;
+    c.segment_bytes = 64 << 20; /* rolls only on the memory bound */
     td_part *p;
     ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
     static model m;
@@ -289,9 +275,9 @@ static void test_off_refused_on_later_and_memory_bound(void)
     part_set_config(p, &c);
     td_part_stats st0, st1;
     part_stats(p, &st0);
-    fill(p, &m, 1500); /* more entries than 64 KiB of table: rolls on the memory bound */
+    fill(p, &m, 3000); /* more than 64 KiB of entries: rolls on the memory bound */
     part_stats(p, &st1);
-    ASSERT(st1.segments > st0.segments + 1);
+    ASSERT(st1.segments > st0.segments);
     check(p, &m, 0);
     part_close(p);
     test_rmrf(dir);
