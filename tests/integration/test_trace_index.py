@@ -199,3 +199,41 @@ def test_cli_remote_and_local(tmp_path):
     assert [l.split()[0] for l in out.splitlines()[1:] if l.strip()] == \
         [l.split()[0] for l in lines[1:] if l.strip()], out
     assert '"events"' in remote
+
+
+def test_events_of_unreadable_topics_are_hidden(tmp_path):
+    """Under ACLs, a trace's events in topics the principal may not Read are left out and
+    counted; what an event caused likewise; /caused on an unreadable topic answers 404."""
+    b = start(tmp_path)
+    url = f"http://127.0.0.1:{b.http_port}"
+    try:
+        traced_topic(b, "pub")
+        traced_topic(b, "secret")
+        produce(b, "pub", {"value": 1}, headers={"traceparent": tp(S_ORDER)})
+        produce(b, "secret", {"value": 2, "headers": {"x-causation-span-id": S_ORDER}},
+                headers={"traceparent": tp("3333333333333333")})
+        produce(b, "pub", {"value": 3, "headers": {"x-causation-span-id": S_ORDER}},
+                headers={"traceparent": tp("4444444444444444")})
+        for op in ("Read", "Describe"):
+            p = subprocess.run([BIN, "acl", "add", "--allow-principal", "User:ANONYMOUS",
+                                "--operation", op, "--topic", "pub", "--server", url],
+                               capture_output=True, timeout=30)
+            assert p.returncode == 0, p.stderr.decode()
+        assert trace(b)["count"] == 3
+    finally:
+        b.stop()
+    with open(tmp_path / "acl.conf", "w") as f:
+        f.write("anonymous.access = acl\n")
+    b = start(tmp_path, "--config", str(tmp_path / "acl.conf"))
+    try:
+        r = trace(b)
+        assert r["count"] == 2 and r["hidden"] == 1, r
+        assert {e["topic"] for e in r["events"]} == {"pub"}
+        st, _, c = call(b, "GET", "/v1/topics/pub/partitions/0/offsets/0/caused")
+        assert st == 200 and c["count"] == 2 and c["hidden"] == 1, c
+        assert call(b, "GET", "/v1/topics/secret/partitions/0/offsets/0/caused")[0] == 404
+        out = subprocess.run([BIN, "trace", TRACE, "--server", f"http://127.0.0.1:{b.http_port}"],
+                             capture_output=True, timeout=30).stdout.decode()
+        assert "1 hidden" in out, out
+    finally:
+        b.stop()
