@@ -56,9 +56,13 @@ static void produce_range(td_engine *e, const char *topic, long from, long to, l
             int vl = snprintf(vals[n], sizeof(vals[n]), "{\"seq\":%ld,\"amount\":%ld}", i, i % 997);
             hs[n][0] = (td_header){"traceparent", 11, tps[n], 55};
             hs[n][1] = (td_header){"x-causation-span-id", 19, ps[n], 16};
-            ev[n] = (td_event){.key = "order", .key_len = 5, .value = vals[n],
-                               .value_len = (size_t)vl, .headers = hs[n],
-                               .header_count = i % 3 ? 1 : 2, .partition = 0};
+            ev[n] = (td_event){.key = "order",
+                               .key_len = 5,
+                               .value = vals[n],
+                               .value_len = (size_t)vl,
+                               .headers = hs[n],
+                               .header_count = i % 3 ? 1 : 2,
+                               .partition = 0};
         }
         check(td_produce(e, topic, ev, (size_t)n, NULL), "produce");
     }
@@ -71,7 +75,8 @@ int main(int argc, char **argv)
         return 2;
     }
     long appends = env_long("BENCH_TRACES_APPENDS", 2000000), chunk = 100000;
-    long batch = env_long("BENCH_TRACES_BATCH", 100), samples = env_long("BENCH_TRACES_SAMPLES", 100);
+    long batch = env_long("BENCH_TRACES_BATCH", 100),
+         samples = env_long("BENCH_TRACES_SAMPLES", 100);
     if (batch < 1 || batch > 1000 || appends < 10 * samples)
         return 2;
     td_set_log_level("warn");

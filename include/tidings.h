@@ -547,8 +547,8 @@ typedef struct td_trace_event {
     uint8_t key[TD_TRACE_KEY_MAX];
     size_t header_count;
     char header_names[256]; /* the headers' names, each followed by '\n' (cut to fit) */
-    int32_t parent; /* the index of its parent in the answer, -1 for a root */
-    int32_t depth;  /* 0 for a root */
+    int32_t parent;         /* the index of its parent in the answer, -1 for a root */
+    int32_t depth;          /* 0 for a root */
 } td_trace_event;
 
 typedef struct td_trace_result {

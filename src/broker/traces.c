@@ -181,8 +181,7 @@ static int collect(tctx *c, int kind, const void *id, size_t n, const td_trace_e
                 return rc;
             td_event ev;
             td_trace_event te;
-            for (int guard = 0; guard < READ_GUARD && (rc = td_iter_next(it, &ev)) == 1;
-                 guard++) {
+            for (int guard = 0; guard < READ_GUARD && (rc = td_iter_next(it, &ev)) == 1; guard++) {
                 event_info(&ev, c->topics[i], &te);
                 if (!matches(&te, kind, id, n))
                     continue; /* a digest collision */
@@ -245,8 +244,8 @@ static int pos_cmp(const void *a, const void *b)
 
 /* The parent of event i among the events of span sp (by spans, sorted): the latest before i,
  * else (unless earlier_only) the earliest after it; -1 if none. */
-static int32_t span_parent(const td_trace_event *ev, const evp *spans, size_t n,
-                           const uint8_t *sp, uint32_t i, bool earlier_only)
+static int32_t span_parent(const td_trace_event *ev, const evp *spans, size_t n, const uint8_t *sp,
+                           uint32_t i, bool earlier_only)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -268,8 +267,7 @@ static int32_t span_parent(const td_trace_event *ev, const evp *spans, size_t n,
 }
 
 /* The event x-causation-id `cause` names (by position, sorted), or -1. */
-static int32_t cause_find(const td_trace_event *ev, const evp *pos, size_t n,
-                          const char *cause)
+static int32_t cause_find(const td_trace_event *ev, const evp *pos, size_t n, const char *cause)
 {
     const char *s2 = strrchr(cause, '/');
     if (!s2 || s2 == cause)
@@ -307,9 +305,9 @@ static int32_t cause_find(const td_trace_event *ev, const evp *pos, size_t n,
 }
 
 /* Walks the subtree of root (depth first, children in time order) into out. */
-static void walk(const td_trace_event *ev, const int32_t *first, const int32_t *next,
-                 uint32_t root, bool *seen, uint32_t *stack, int32_t *newpos, int32_t *depth,
-                 td_trace_event *out, size_t *at)
+static void walk(const td_trace_event *ev, const int32_t *first, const int32_t *next, uint32_t root,
+                 bool *seen, uint32_t *stack, int32_t *newpos, int32_t *depth, td_trace_event *out,
+                 size_t *at)
 {
     size_t sp = 0;
     stack[sp++] = root;
@@ -348,10 +346,10 @@ static int build_tree(td_trace_result *r, bool root_first)
     int32_t *next = malloc(n * sizeof(*next)), *last = malloc(n * sizeof(*last));
     int32_t *newpos = malloc(n * sizeof(*newpos)), *depth = malloc(n * sizeof(*depth));
     bool *seen = calloc(n, sizeof(*seen));
-    int rc = out && spans && pos && stack && parent && first && next && last && newpos &&
-                     depth && seen
-                 ? 0
-                 : -ENOMEM;
+    int rc =
+        out && spans && pos && stack && parent && first && next && last && newpos && depth && seen
+            ? 0
+            : -ENOMEM;
     if (rc == 0) {
         td_trace_event start = ev[0];
         qsort(ev, n, sizeof(*ev), time_cmp);
@@ -499,8 +497,8 @@ int td_trace_caused(td_engine *e, const char *topic, int32_t partition, int64_t 
         for (size_t i = from; rc == 0 && i < to && !out->truncated; i++) {
             td_trace_event a = out->events[i]; /* out->events moves as it grows */
             char cause[sizeof(a.cause) + 24];
-            int m = snprintf(cause, sizeof(cause), "%s/%" PRId32 "/%" PRId64, a.topic,
-                             a.partition, a.offset);
+            int m = snprintf(cause, sizeof(cause), "%s/%" PRId32 "/%" PRId64, a.topic, a.partition,
+                             a.offset);
             rc = collect(&c, TD_TRACE_BY_CAUSE, cause, (size_t)m, NULL);
             if (rc == 0 && a.has_context)
                 rc = collect(&c, TD_TRACE_BY_PARENT, a.span_id, 8, NULL);

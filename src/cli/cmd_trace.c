@@ -63,9 +63,9 @@ static json_t *result_json(const td_trace_result *r)
         json_object_set_new(o, "parent_span_id",
                             te->has_parent_span ? hex_json(te->parent_span, 8) : json_null());
         json_object_set_new(o, "cause", te->cause[0] ? json_string(te->cause) : json_null());
-        json_t *k = te->key_null ? NULL
-                                 : json_stringn((const char *)te->key,
-                                                TD_MIN(te->key_len, sizeof(te->key)));
+        json_t *k = te->key_null
+                        ? NULL
+                        : json_stringn((const char *)te->key, TD_MIN(te->key_len, sizeof(te->key)));
         json_object_set_new(o, "key", k ? k : json_null());
         json_t *names = json_array();
         for (const char *s = te->header_names, *nl; (nl = strchr(s, '\n')); s = nl + 1) {
@@ -94,7 +94,8 @@ static void print_tree(const json_t *ans, const char *title)
     printf("\n");
     size_t i;
     const json_t *e;
-    json_array_foreach(evs, i, e) {
+    json_array_foreach(evs, i, e)
+    {
         int64_t depth = cli_json_int(e, "depth");
         char at[TD_TOPIC_NAME_MAX + 48];
         snprintf(at, sizeof(at), "%s/%" PRId64 "/%" PRId64, cli_json_str(e, "topic"),
@@ -172,8 +173,8 @@ static int run_remote(const trace_opts *o, const char *id, const char *topic, in
     if (o->caused) {
         char *t = cli_remote_escape(&r, topic);
         snprintf(path, sizeof(path),
-                 "/v1/topics/%s/partitions/%" PRId64 "/offsets/%" PRId64
-                 "/caused?depth=%" PRId64 "&limit=%" PRId64,
+                 "/v1/topics/%s/partitions/%" PRId64 "/offsets/%" PRId64 "/caused?depth=%" PRId64
+                 "&limit=%" PRId64,
                  t ? t : "", part, off, o->depth, o->limit);
         free(t);
     } else {
@@ -212,8 +213,7 @@ int cmd_trace(int argc, char **argv)
                                        TD_TRACE_MAX_DEPTH, optarg);
             break;
         case 'l':
-            if (!cli_parse_i64(optarg, &o.limit) || o.limit < 1 ||
-                o.limit > TD_TRACE_MAX_EVENTS)
+            if (!cli_parse_i64(optarg, &o.limit) || o.limit < 1 || o.limit > TD_TRACE_MAX_EVENTS)
                 return cli_usage_error("trace", "--limit takes 1 to %d, not '%s'",
                                        TD_TRACE_MAX_EVENTS, optarg);
             break;

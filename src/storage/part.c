@@ -79,7 +79,7 @@ void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t
 void seg_unlink(const td_part *p, int64_t base, bool log)
 {
     static const char *const exts[] = {".log", ".index", ".timeindex", KEYINDEX_EXT,
-                                        TRACEINDEX_EXT}; /* log first */
+                                       TRACEINDEX_EXT}; /* log first */
     char path[PATH_MAX];
     for (size_t k = log ? 0 : 1; k < TD_ARRAY_LEN(exts); k++) {
         seg_path(p, base, exts[k], path, sizeof(path));
@@ -465,8 +465,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         roll_ms = TD_MIN(roll_ms, p->cfg.max_compaction_lag_ms);
     /* key.index, trace.index: the active segment's in-memory indexes stay within their bounds. */
     if (act->size > 0 && (act->size + (int64_t)n > p->cfg.segment_bytes ||
-                          now_ms - act->created_ms >= roll_ms ||
-                          segkeys_full(p, act))) {
+                          now_ms - act->created_ms >= roll_ms || segkeys_full(p, act))) {
         if ((rc = roll_locked(p, now_ms)) != 0)
             goto out;
         act = p->segs[p->nsegs - 1];

@@ -43,7 +43,7 @@
 #define KX_ENTRY 20
 #define KX_FIRST_CAP 64
 #define MAX_UNCOMPRESSED (64u << 20)
-#define RUN_CHUNK 256 /* entries read at once along a key's run */
+#define RUN_CHUNK 256    /* entries read at once along a key's run */
 #define KX_MAX_DIGESTS 4 /* the most entries one record makes */
 #define CAUSE_MAX 320    /* the longest x-causation-id indexed */
 
@@ -76,10 +76,14 @@ typedef struct kx_kind {
 static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
 static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
 
-static const kx_kind KEYS = {KEYINDEX_EXT,           "TDKX", "key", key_digests,
-                             offsetof(td_seg, kx),   offsetof(td_seg, kx_checked)};
-static const kx_kind TRACES = {TRACEINDEX_EXT,         "TDTX", "trace", trace_digests,
-                               offsetof(td_seg, tx),   offsetof(td_seg, tx_checked)};
+static const kx_kind KEYS = {
+    KEYINDEX_EXT, "TDKX", "key", key_digests, offsetof(td_seg, kx), offsetof(td_seg, kx_checked)};
+static const kx_kind TRACES = {TRACEINDEX_EXT,
+                               "TDTX",
+                               "trace",
+                               trace_digests,
+                               offsetof(td_seg, tx),
+                               offsetof(td_seg, tx_checked)};
 
 static seg_keys **kx_of(const kx_kind *K, td_seg *s)
 {
@@ -130,8 +134,8 @@ static bool hname(const td_record_header *h, const char *name, size_t n)
 
 /* A record's trace entries: its trace id (a valid traceparent's; not its span id, which every
  * event has its own of: the index would hold a key an event, and what carries a span on is
- * found among its trace's events), the span it names as its parent (x-causation-span-id) and the event it names as its cause
- * (x-causation-id); the first header of each name counts. */
+ * found among its trace's events), the span it names as its parent (x-causation-span-id) and the
+ * event it names as its cause (x-causation-id); the first header of each name counts. */
 static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
 {
     size_t c = 0;
@@ -317,7 +321,8 @@ void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n)
         int rc = *k ? kx_add_batch(K, *k, s->base, &rd, batch, n) : 0;
         if (rc) {
             /* Lookups read this segment's log instead, until its file is rebuilt. */
-            TD_WARN("storage", "partition %s: segment %020" PRId64 " loses its in-memory %s index: %s",
+            TD_WARN("storage",
+                    "partition %s: segment %020" PRId64 " loses its in-memory %s index: %s",
                     p->label, s->base, K->what, td_strerror(rc));
             kx_free(*k);
             *k = NULL;
@@ -448,8 +453,7 @@ static void ksort_keys(ksort *v, ksort *tmp, size_t n)
 }
 
 /* Writes k as the index file of the segment at base ending at end_rel. */
-static int kx_write(const kx_kind *K, td_part *p, int64_t base, int64_t end_rel,
-                    const seg_keys *k)
+static int kx_write(const kx_kind *K, td_part *p, int64_t base, int64_t end_rel, const seg_keys *k)
 {
     size_t bytes = KX_HEADER + k->n * KX_ENTRY;
     uint8_t *b = malloc(bytes);
@@ -654,8 +658,8 @@ static int kx_build(const kx_kind *K, td_part *p, td_seg *s, int64_t size, seg_k
 
 /* Rebuilds the file of the sealed segment s from its log (logged); the index built into *out
  * when out is not NULL (freed otherwise). */
-static int kx_rebuild(const kx_kind *K, td_part *p, td_seg *s, int64_t size, int64_t next,
-                      int why, seg_keys **out)
+static int kx_rebuild(const kx_kind *K, td_part *p, td_seg *s, int64_t size, int64_t next, int why,
+                      seg_keys **out)
 {
     TD_WARN("storage", "partition %s: rebuilding the %s index of segment %020" PRId64 " (%s)",
             p->label, K->what, s->base, why == -ENOENT ? "missing" : td_strerror(why));
@@ -922,10 +926,9 @@ static int kind_open(const kx_kind *K, td_part *p)
         if (rc != -ENOENT && rc != TD_ECORRUPT)
             return rc;
         if ((rc = kx_rebuild(K, p, s, s->size, s->next_offset, rc, NULL)) != 0)
-            return td_fail(rc,
-                           "partition %s: cannot rebuild the %s index of segment %020" PRId64
-                           ": %s",
-                           p->label, K->what, s->base, td_strerror(rc));
+            return td_fail(
+                rc, "partition %s: cannot rebuild the %s index of segment %020" PRId64 ": %s",
+                p->label, K->what, s->base, td_strerror(rc));
         *checked_of(K, s) = true;
     }
     return 0;

@@ -51,8 +51,11 @@ static int traced_append(td_part *p, int64_t first, int count, td_append_result 
         td_traceparent_format(&c, tps[i]);
         hs[i] = (td_header){"traceparent", 11, tps[i], TD_TRACEPARENT_LEN};
         snprintf(vals[i], sizeof(vals[i]), "s%lld", (long long)(first + i));
-        ev[i] = (td_event){.value = vals[i], .value_len = strlen(vals[i]), .headers = &hs[i],
-                           .header_count = 1, .timestamp_ms = 1700000000000LL};
+        ev[i] = (td_event){.value = vals[i],
+                           .value_len = strlen(vals[i]),
+                           .headers = &hs[i],
+                           .header_count = 1,
+                           .timestamp_ms = 1700000000000LL};
     }
     td_batch_encode_opts o;
     batch_encode_opts_init(&o);

@@ -68,8 +68,13 @@ static void put_batch(td_part *p, model *m, int t0, int count)
             hs[i][nh++] = (td_header){"x-causation-id", 14, "orders/0/0", 10};
             m->parent_off[m->nparent++] = base + i;
         }
-        ev[i] = (td_event){.key = "k", .key_len = 1, .value = "v", .value_len = 1,
-                           .headers = hs[i], .header_count = nh, .timestamp_ms = TS + base + i};
+        ev[i] = (td_event){.key = "k",
+                           .key_len = 1,
+                           .value = "v",
+                           .value_len = 1,
+                           .headers = hs[i],
+                           .header_count = nh,
+                           .timestamp_ms = TS + base + i};
         if (i != 2) {
             int t = (t0 + i) % NTRACES;
             m->off[t][m->n[t]++] = base + i;
@@ -265,8 +270,7 @@ static void test_off_refused_on_later_and_memory_bound(void)
     size_t got;
     uint8_t id[16];
     trace_id(0, id);
-    ASSERT_EQ(part_trace_offsets(p, TD_TRACE_BY_TRACE, id, 16, 0, out, 4, &got),
-              TD_EUNSUPPORTED);
+    ASSERT_EQ(part_trace_offsets(p, TD_TRACE_BY_TRACE, id, 16, 0, out, 4, &got), TD_EUNSUPPORTED);
     fill(p, &m, 5);
     /* On: the active segment rolls, the new one is indexed; the older one is built from its
      * log by the first lookup that needs it. */

@@ -40,15 +40,14 @@ static json_t *hex_json(const uint8_t *b, size_t n)
 static json_t *event_json(const td_trace_result *r, size_t i, int64_t t0)
 {
     const td_trace_event *te = &r->events[i];
-    json_t *o = json_pack("{s:s,s:i,s:I,s:I,s:I,s:i}", "topic", te->topic, "partition",
-                          (int)te->partition, "offset", (json_int_t)te->offset, "timestamp",
-                          (json_int_t)te->timestamp_ms, "elapsed_ms",
-                          (json_int_t)(te->timestamp_ms - t0), "depth", (int)te->depth);
+    json_t *o =
+        json_pack("{s:s,s:i,s:I,s:I,s:I,s:i}", "topic", te->topic, "partition", (int)te->partition,
+                  "offset", (json_int_t)te->offset, "timestamp", (json_int_t)te->timestamp_ms,
+                  "elapsed_ms", (json_int_t)(te->timestamp_ms - t0), "depth", (int)te->depth);
     if (te->parent >= 0) {
         json_object_set_new(o, "parent", json_integer(te->parent));
-        json_object_set_new(
-            o, "since_parent_ms",
-            json_integer(te->timestamp_ms - r->events[te->parent].timestamp_ms));
+        json_object_set_new(o, "since_parent_ms",
+                            json_integer(te->timestamp_ms - r->events[te->parent].timestamp_ms));
     } else {
         json_object_set_new(o, "parent", json_null());
     }
