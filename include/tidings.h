@@ -280,6 +280,11 @@ typedef struct td_topic_config {
      * a partition's active segment may take (the segment rolls before it would pass it). */
     bool key_index;
     int64_t key_index_memory_bytes;
+    /* trace.index: every event with a traceparent (or x-causation-* headers) indexed by trace,
+     * span and cause, for trace and causation reads (docs/tracing.md); never on internal
+     * topics. trace.index.memory.bytes: the bound of the active segment's index, as above. */
+    bool trace_index;
+    int64_t trace_index_memory_bytes;
 } td_topic_config;
 
 /* key.subject.name.strategy / value.subject.name.strategy, as Confluent's serializers. */
@@ -554,6 +559,62 @@ int64_t td_iter_position(const td_iter *it);
 
 /* Closes an iterator; NULL is accepted. */
 void td_iter_close(td_iter *it);
+
+/* ---------------------------------------------------------------------------------------------
+ * Traces (docs/tracing.md "Trace index"): the events of trace.index topics by trace and by
+ * cause, as a tree. An event's span is the parent-id of its traceparent; its parent is the
+ * event its x-causation-id names, else the latest event before it (in time) of the span its
+ * x-causation-span-id names (the earliest after it when none is before), else the latest event
+ * before it of its own span (a consumer that carried the context on); an event with none of
+ * these in the answer is a root. Cycles (headers can say anything) are cut at their earliest
+ * event.
+ */
+#define TD_TRACE_MAX_EVENTS 10000 /* the largest limit of td_trace_get and td_trace_caused */
+#define TD_TRACE_MAX_DEPTH 32     /* the largest depth of td_trace_caused */
+#define TD_TRACE_KEY_MAX 128      /* the bytes of an event's key kept in a td_trace_event */
+
+typedef struct td_trace_event {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    bool has_context; /* a valid traceparent: trace_id and span_id are its */
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    bool has_parent_span; /* x-causation-span-id: parent_span */
+    uint8_t parent_span[8];
+    char cause[TD_TOPIC_NAME_MAX + 48]; /* x-causation-id, "" without one */
+    bool key_null;
+    size_t key_len; /* the whole key's length; key holds its first TD_TRACE_KEY_MAX bytes */
+    uint8_t key[TD_TRACE_KEY_MAX];
+    size_t header_count;
+    char header_names[256]; /* the headers' names, each followed by '\n' (cut to fit) */
+    int32_t parent;         /* the index of its parent in the answer, -1 for a root */
+    int32_t depth;          /* 0 for a root */
+} td_trace_event;
+
+typedef struct td_trace_result {
+    td_trace_event *events; /* in tree order: each event before its children, depth first,
+                             * siblings (and roots) by timestamp, topic, partition, offset */
+    size_t n;
+    size_t hidden;  /* events left out because `may_read` refused their topic */
+    bool truncated; /* more events than the limit: `limit` of them are kept */
+} td_trace_result;
+
+/* Whether the caller may read topic (a principal's Read permission); NULL: every topic. */
+typedef bool (*td_topic_filter)(void *arg, const char *topic);
+
+/* Every event of the trace trace_id across the trace.index topics (internal topics are never
+ * indexed), at most limit (1..TD_TRACE_MAX_EVENTS). TD_EINVAL for a bad limit; -errno. */
+int td_trace_get(td_engine *e, const uint8_t trace_id[16], size_t limit, td_topic_filter may_read,
+                 void *arg, td_trace_result *out);
+/* The event at topic/partition/offset (the first in out) and what it caused, transitively, to
+ * depth (1..TD_TRACE_MAX_DEPTH) levels: the events naming it (x-causation-id) or its span
+ * (x-causation-span-id) as their parent, or carrying its span on, at most limit in all.
+ * TD_ENOTFOUND for no such event or a topic may_read refuses; TD_EINVAL for bad bounds. */
+int td_trace_caused(td_engine *e, const char *topic, int32_t partition, int64_t offset, int depth,
+                    size_t limit, td_topic_filter may_read, void *arg, td_trace_result *out);
+void td_trace_result_free(td_trace_result *r);
 
 /*
  * Resolves an offset for a partition: TD_OFFSET_EARLIEST gives the log start offset,

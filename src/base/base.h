@@ -381,6 +381,9 @@ void td_trace_new_span(const td_trace_ctx *parent, td_trace_ctx *child);
 /* The first header of hs[0..n) named `traceparent` (exact, as HTTP/2 and Kafka clients write it):
  * 1 and *out when it is valid, 0 when there is none, -1 when it is not valid. */
 int td_trace_find(const td_header *hs, size_t n, td_trace_ctx *out);
+/* Parses a trace-id as a traceparent writes it (32 lowercase hex digits, not all zero; n bytes,
+ * no NUL needed) into out: 0, or -1 for anything else. */
+int td_trace_id_parse(const void *p, size_t n, uint8_t out[16]);
 /* Whether name (n bytes) is `traceparent` or `tracestate`: the names reserved for Trace
  * Context headers. */
 bool td_trace_header_name(const void *name, size_t n);

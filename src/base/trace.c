@@ -71,6 +71,15 @@ static char *put_hex(char *w, const uint8_t *b, size_t n)
     return w;
 }
 
+int td_trace_id_parse(const void *p, size_t n, uint8_t out[16])
+{
+    uint8_t id[16];
+    if (!p || n != 32 || !hex_bytes(p, 16, id) || all_zero(id, sizeof(id)))
+        return -1;
+    memcpy(out, id, sizeof(id));
+    return 0;
+}
+
 size_t td_traceparent_format(const td_trace_ctx *c, char out[TD_TRACEPARENT_LEN + 1])
 {
     char *w = out;

@@ -33,7 +33,18 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
     td_topic_info info, origin;
     if (td_topic_describe(e, j->dlq, &info) == TD_ENOTFOUND) {
         int32_t parts = td_topic_describe(e, j->topic, &origin) == 0 ? origin.partitions : 1;
-        rc = td_topic_create(e, j->dlq, parts, NULL, 0);
+        /* A dead letter stays findable in its trace where its origin is (docs/tracing.md). */
+        bool traced = false;
+        pthread_rwlock_rdlock(&e->lock);
+        td_topic *t = engine_find_locked(e, j->topic);
+        if (t) {
+            pthread_mutex_lock(&t->cfg_mu);
+            traced = t->cfg.trace_index;
+            pthread_mutex_unlock(&t->cfg_mu);
+        }
+        pthread_rwlock_unlock(&e->lock);
+        td_config_entry ti = {"trace.index", "true"};
+        rc = td_topic_create(e, j->dlq, parts, traced ? &ti : NULL, traced ? 1 : 0);
         if (rc && rc != TD_EEXIST) {
             td_iter_close(it);
             return rc;

@@ -291,6 +291,10 @@ int td_topic_alter(td_engine *e, const char *name, const td_config_entry *config
         rc = td_fail(TD_ECONFIG, "internal topic %s keeps cleanup.policy=compact", name);
         goto out;
     }
+    if (state_topic_internal(name) && ct.config.trace_index) {
+        rc = td_fail(TD_ECONFIG, "internal topic %s is never trace-indexed", name);
+        goto out;
+    }
     rc = catalog_topic_update(e->cat, &ct);
     /* Lowering retention is how a Kafka operator frees a full disk: such a change may use the
      * reserve, and is applied at once rather than at the next retention pass. */

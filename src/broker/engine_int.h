@@ -162,6 +162,10 @@ void topic_unref(td_topic *t);
 /* Under the engine's read lock. */
 td_topic *engine_find_locked(td_engine *e, const char *name);
 int engine_part_locked(td_engine *e, const char *topic, int32_t partition, td_part **out);
+/* iter.c: an iterator of the events of a partition's trace index under (kind, id) (storage.h
+ * part_trace_offsets), in offset order; traces.c checks their headers. */
+int iter_open_trace(td_engine *e, const char *topic, int32_t partition, int kind,
+                    const void *id, size_t n, td_iter **out);
 
 /* A copy of ev whose bytes live in one malloc'd block (returned; NULL when out of memory) that
  * starts with the headers' array: out->headers always points at the block (header_count 0 when

@@ -42,6 +42,7 @@ struct td_iter {
     uint8_t *key;
     size_t key_len;
     bool by_key;
+    int trace_kind; /* an iterator of the trace index (iter_open_trace): its kind, else 0 */
     int64_t offs[KEY_OFFSETS];
     size_t ioff, noffs;
 };
@@ -270,8 +271,11 @@ static int key_next(td_iter *it, td_event *ev)
     for (int guard = 0; guard < 1 << 20; guard++) {
         if (it->ioff == it->noffs) {
             it->ioff = 0;
-            int rc = part_key_offsets(it->part, it->key, it->key_len, it->pos, it->offs,
-                                      KEY_OFFSETS, &it->noffs);
+            int rc = it->trace_kind
+                         ? part_trace_offsets(it->part, it->trace_kind, it->key, it->key_len,
+                                              it->pos, it->offs, KEY_OFFSETS, &it->noffs)
+                         : part_key_offsets(it->part, it->key, it->key_len, it->pos, it->offs,
+                                            KEY_OFFSETS, &it->noffs);
             if (rc)
                 return rc;
             if (it->noffs == 0)
@@ -283,9 +287,11 @@ static int key_next(td_iter *it, td_event *ev)
         if (rc < 0)
             return rc;
         it->pos = off + 1;
-        if (rc == 0 || rec.key_null || rec.key.n != it->key_len ||
-            (it->key_len && memcmp(rec.key.p, it->key, it->key_len)))
-            continue; /* removed by the cleaner, or a digest collision */
+        if (rc == 0 ||
+            (!it->trace_kind && (rec.key_null || rec.key.n != it->key_len ||
+                                 (it->key_len && memcmp(rec.key.p, it->key, it->key_len)))))
+            continue; /* removed by the cleaner, or a digest collision (traces.c checks its
+                       * events' headers) */
         if ((rc = fill_event(it, &rec, ev)) != 0)
             return rc;
         td_counter_add(it->topic->m_events_out, 1);
@@ -329,6 +335,25 @@ int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t ke
     it->key_len = key_len;
     it->by_key = true;
     it->pos = TD_MAX(from_version, 0);
+    *out = it;
+    return 0;
+}
+
+int iter_open_trace(td_engine *e, const char *topic, int32_t partition, int kind, const void *id,
+                    size_t n, td_iter **out)
+{
+    td_iter *it;
+    int rc = iter_new(e, topic, partition, &it);
+    if (rc)
+        return rc;
+    if (!(it->key = malloc(n + 1))) {
+        td_iter_close(it);
+        return -ENOMEM;
+    }
+    memcpy(it->key, id, n);
+    it->key_len = n;
+    it->by_key = true;
+    it->trace_kind = kind;
     *out = it;
     return 0;
 }

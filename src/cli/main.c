@@ -27,6 +27,8 @@ static const char usage[] =
     "  queue create|configure|list|describe|delete|receive|ack|nack\n"
     "                             queue groups: per-event acks, retries, dead letters\n"
     "  dlq list|show|redrive      dead-letter topics, and moving their events back\n"
+    "  trace TRACE-ID             a trace's events across topics as a tree (--caused T/P/O:\n"
+    "                             what an event caused)\n"
     "  user add|passwd|remove|list\n"
     "                             users and their SCRAM credentials\n"
     "  quota set|remove|list      client quotas: byte rates and request time (on a data\n"
@@ -294,6 +296,8 @@ int main(int argc, char **argv)
         return cmd_queue(argc - 1, argv + 1);
     if (strcmp(verb, "dlq") == 0)
         return cmd_dlq(argc - 1, argv + 1);
+    if (strcmp(verb, "trace") == 0)
+        return cmd_trace(argc - 1, argv + 1);
     if (strcmp(verb, "user") == 0)
         return cmd_user(argc - 1, argv + 1);
     if (strcmp(verb, "quota") == 0)

@@ -650,10 +650,11 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
     ns->fd = io->open(io, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int rc = ns->fd < 0 ? ns->fd : 0;
     pthread_mutex_lock(&p->mu);
-    bool keyed = p->cfg.key_index; /* the new segment's key index follows what it keeps */
+    /* the new segment's key and trace indexes follow what it keeps */
+    bool keyed = p->cfg.key_index, traced = p->cfg.trace_index;
     pthread_mutex_unlock(&p->mu);
-    if (rc == 0 && keyed)
-        rc = segkeys_start(ns);
+    if (rc == 0)
+        rc = segkeys_start(ns, keyed, traced);
     c->ncands = 0;
     c->g_new_st = c->g_removed = -1;
     int64_t flushed = 0; /* bytes of c->out written to the file so far */
@@ -678,7 +679,7 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
                     rc = td_fail(TD_ETOOBIG, "a cleaned segment outgrew 4 GiB");
                 if (rc == 0)
                     rc = seg_account(ns, &nh, at);
-                if (rc == 0 && ns->kx)
+                if (rc == 0 && (ns->kx || ns->tx))
                     segkeys_add(p, ns, c->out.p + start, added);
                 if (rc == 0 && c->out.len >= READ_CHUNK) {
                     rc = td_io_write_all(io, ns->fd, c->out.p, c->out.len, flushed);

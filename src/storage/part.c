@@ -78,7 +78,8 @@ void seg_path(const td_part *p, int64_t base, const char *ext, char *buf, size_t
 /* Removes a segment's index files, and its log too when `log` is set. */
 void seg_unlink(const td_part *p, int64_t base, bool log)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex", KEYINDEX_EXT}; /* log first */
+    static const char *const exts[] = {".log", ".index", ".timeindex", KEYINDEX_EXT,
+                                       TRACEINDEX_EXT}; /* log first */
     char path[PATH_MAX];
     for (size_t k = log ? 0 : 1; k < TD_ARRAY_LEN(exts); k++) {
         seg_path(p, base, exts[k], path, sizeof(path));
@@ -292,10 +293,11 @@ void part_mark_deleted(td_part *p)
 void part_set_config(td_part *p, const td_topic_config *cfg)
 {
     pthread_mutex_lock(&p->mu);
-    bool keyed = p->cfg.key_index;
+    bool keyed = p->cfg.key_index, traced = p->cfg.trace_index;
     p->cfg = *cfg;
-    if (keyed != cfg->key_index && p->nsegs && !p->offline[0] && !p->deleted)
-        segkeys_config_locked(p, cfg->key_index, td_wall_ms());
+    if ((keyed != cfg->key_index || traced != cfg->trace_index) && p->nsegs && !p->offline[0] &&
+        !p->deleted)
+        segkeys_config_locked(p, keyed, traced, td_wall_ms());
     __atomic_store_n(&p->has_rules, config_has_rules(cfg), __ATOMIC_RELEASE);
     pthread_mutex_unlock(&p->mu);
 }
@@ -461,10 +463,9 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     int64_t roll_ms = p->cfg.segment_ms;
     if ((p->cfg.cleanup_policy & TD_CLEANUP_COMPACT) && p->cfg.max_compaction_lag_ms > 0)
         roll_ms = TD_MIN(roll_ms, p->cfg.max_compaction_lag_ms);
-    /* key.index: the active segment's in-memory key index stays within its bound. */
+    /* key.index, trace.index: the active segment's in-memory indexes stay within their bounds. */
     if (act->size > 0 && (act->size + (int64_t)n > p->cfg.segment_bytes ||
-                          now_ms - act->created_ms >= roll_ms ||
-                          (act->kx && segkeys_bytes(act) >= p->cfg.key_index_memory_bytes))) {
+                          now_ms - act->created_ms >= roll_ms || segkeys_full(p, act))) {
         if ((rc = roll_locked(p, now_ms)) != 0)
             goto out;
         act = p->segs[p->nsegs - 1];
@@ -497,7 +498,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     }
     if ((rc = seg_account(act, &h, act->size)) != 0)
         goto out;
-    if (act->kx)
+    if (act->kx || act->tx)
         segkeys_add(p, act, batch, n);
     if (req)
         req->got = sid_at_locked(p, base, NULL);

@@ -23,6 +23,7 @@
 #define NODES_FILE "stream-nodes"
 #define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 #define KEYINDEX_EXT ".keyindex"
+#define TRACEINDEX_EXT ".traceindex"
 
 typedef struct idx_entry {
     uint32_t rel;
@@ -59,6 +60,9 @@ struct td_seg {
      * index file's checksum was verified (under part->mu). */
     struct seg_keys *kx;
     bool kx_checked;
+    /* trace.index (segkeys.c): the segment's trace index, as kx is its key index. */
+    struct seg_keys *tx;
+    bool tx_checked;
 };
 
 typedef struct sanchor {

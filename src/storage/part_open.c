@@ -353,9 +353,9 @@ int seg_create(td_part *p, int64_t base, int64_t now_ms)
         rc = p->io->sync_dir(p->io, p->dir);
     if (rc == 0)
         rc = segs_push(p, s);
-    if (rc == 0 && p->cfg.key_index && segkeys_start(s) != 0)
-        TD_WARN("storage", "partition %s: no memory for the key index of a new segment: reads "
-                           "by key read its log", p->label);
+    if (rc == 0 && segkeys_start(s, p->cfg.key_index, p->cfg.trace_index) != 0)
+        TD_WARN("storage", "partition %s: no memory for the key or trace index of a new "
+                           "segment: lookups read its log", p->label);
     if (rc) {
         seg_free(s);
         return td_fail(rc, "cannot create segment %s: %s", path, td_strerror(rc));

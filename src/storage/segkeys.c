@@ -44,7 +44,9 @@
 #define KX_ENTRY 20
 #define KX_FIRST_CAP 64
 #define MAX_UNCOMPRESSED (64u << 20)
-#define RUN_CHUNK 256 /* entries read at once along a key's run */
+#define RUN_CHUNK 256    /* entries read at once along a key's run */
+#define KX_MAX_DIGESTS 4 /* the most entries one record makes */
+#define CAUSE_MAX 320    /* the longest x-causation-id indexed */
 
 typedef struct kslot {
     uint8_t d[TD_KEY_DIGEST_LEN];
@@ -62,6 +64,103 @@ struct seg_keys {
     kent *ent;
     size_t n, ecap;
 };
+
+/* What an index holds: the key index (a keyed record's key digest) or the trace index (the
+ * digests of a record's trace id, parent span and cause: td_trace_digest), in which
+ * files, and where a segment keeps it. */
+typedef struct kx_kind {
+    const char *ext, *magic, *what;
+    size_t (*digests)(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+    bool keys_only; /* digests reads only the offset and key (batch_reader_next_key) */
+    size_t idx_off, checked_off; /* of td_seg's kx and kx_checked, or tx and tx_checked */
+} kx_kind;
+
+static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+
+static const kx_kind KEYS = {KEYINDEX_EXT,         "TDKX", "key", key_digests, true,
+                             offsetof(td_seg, kx), offsetof(td_seg, kx_checked)};
+static const kx_kind TRACES = {TRACEINDEX_EXT,       "TDTX", "trace", trace_digests, false,
+                               offsetof(td_seg, tx), offsetof(td_seg, tx_checked)};
+
+static seg_keys **kx_of(const kx_kind *K, td_seg *s)
+{
+    return (seg_keys **)((char *)s + K->idx_off);
+}
+
+static bool *checked_of(const kx_kind *K, td_seg *s)
+{
+    return (bool *)((char *)s + K->checked_off);
+}
+
+static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
+{
+    if (rec->key_null)
+        return 0;
+    td_key_digest(rec->key.p, rec->key.n, d[0]);
+    return 1;
+}
+
+void td_trace_digest(int kind, const void *id, size_t n, uint8_t out[TD_KEY_DIGEST_LEN])
+{
+    uint8_t b[1 + CAUSE_MAX];
+    n = TD_MIN(n, (size_t)CAUSE_MAX);
+    b[0] = (uint8_t)kind;
+    memcpy(b + 1, id, n);
+    td_key_digest(b, n + 1, out);
+}
+
+/* 2n lowercase hex digits into n bytes (false for anything else). */
+static bool unhex(const uint8_t *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return false;
+    for (size_t i = 0; i < 2 * n; i++) {
+        uint8_t c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] << 4 | v : v);
+    }
+    return true;
+}
+
+static bool hname(const td_record_header *h, const char *name, size_t n)
+{
+    return h->key.n == n && !h->value_null && !memcmp(h->key.p, name, n);
+}
+
+/* A record's trace entries: its trace id (a valid traceparent's; not its span id, which every
+ * event has its own of: the index would hold a key an event, and what carries a span on is
+ * found among its trace's events), the span it names as its parent (x-causation-span-id) and the
+ * event it names as its cause (x-causation-id); the first header of each name counts. */
+static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
+{
+    size_t c = 0;
+    bool tp = false, ps = false, cause = false;
+    for (size_t i = 0; i < rec->header_count; i++) {
+        const td_record_header *h = &rec->headers[i];
+        if (h->key.n < 11 || h->key.n > 19 || h->value_null)
+            continue;
+        if (!tp && hname(h, "traceparent", 11)) {
+            td_trace_ctx t;
+            tp = true;
+            if (td_traceparent_parse(h->value.p, h->value.n, &t) == 0) {
+                td_trace_digest(TD_TRACE_BY_TRACE, t.trace_id, sizeof(t.trace_id), d[c++]);
+            }
+        } else if (!ps && hname(h, "x-causation-span-id", 19)) {
+            uint8_t sp[8];
+            ps = true;
+            if (unhex(h->value.p, h->value.n, sp, sizeof(sp)))
+                td_trace_digest(TD_TRACE_BY_PARENT, sp, sizeof(sp), d[c++]);
+        } else if (!cause && hname(h, "x-causation-id", 14)) {
+            cause = true;
+            if (h->value.n <= CAUSE_MAX)
+                td_trace_digest(TD_TRACE_BY_CAUSE, h->value.p, h->value.n, d[c++]);
+        }
+    }
+    return c;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * In memory
@@ -130,8 +229,7 @@ static inline bool digest_eq(const uint8_t *a, const uint8_t *b)
     return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
-/* A key's home slot: the digest's top bits, so that the table's order is the digests' order but
- * for the runs that linear probing makes (kx_write relies on it to write the file in order). */
+/* A key's home slot: the digest's top bits (the digests are hashes, spread evenly). */
 static inline size_t kx_home(const uint8_t *d, size_t cap)
 {
     return (size_t)(td_load_be64(d) >> (64 - __builtin_ctzll((unsigned long long)cap)));
@@ -182,9 +280,9 @@ static int kx_put(seg_keys *k, const uint8_t *d, uint32_t rel)
     return 0;
 }
 
-/* The keyed records of a batch at base's relative offsets into k. */
-static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const uint8_t *batch,
-                        size_t n)
+/* The entries of the records of a batch at base's relative offsets into k. */
+static int kx_add_batch(const kx_kind *K, seg_keys *k, int64_t base, td_batch_reader *rd,
+                        const uint8_t *batch, size_t n)
 {
     td_batch_header h;
     int rc = batch_header_parse(batch, n, &h);
@@ -197,65 +295,78 @@ static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const ui
     enum { GROUP = 32 };
     uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
     uint32_t rel[GROUP];
-    int64_t off;
-    td_slice key;
-    bool null;
+    td_record rec = {0};
     for (;;) {
         size_t g = 0;
-        while (g < GROUP && (rc = batch_reader_next_key(rd, &off, &key, &null)) == 1) {
-            if (null)
-                continue;
-            td_key_digest(key.p, key.n, d[g]);
-            rel[g] = (uint32_t)(off - base);
-            if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
+        int more = 1;
+        while (g + KX_MAX_DIGESTS <= GROUP && (more = K->keys_only
+                            ? batch_reader_next_key(rd, &rec.offset, &rec.key, &rec.key_null)
+                            : batch_reader_next(rd, &rec)) == 1) {
+            size_t c = K->digests(&rec, d + g);
+            if (c && g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
-            __builtin_prefetch(&k->tab[kx_home(d[g], k->cap)]);
-            g++;
+            for (size_t i = g; i < g + c; i++) {
+                rel[i] = (uint32_t)(rec.offset - base);
+                __builtin_prefetch(&k->tab[kx_home(d[i], k->cap)]);
+            }
+            g += c;
         }
-        if (rc < 0)
-            return rc;
+        if (more < 0)
+            return more;
         for (size_t i = 0; i < g; i++)
             if ((rc = kx_put(k, d[i], rel[i])) != 0)
                 return rc;
-        if (g < GROUP)
+        if (more == 0)
             return 0;
     }
 }
 
-int segkeys_start(td_seg *s)
+int segkeys_start(td_seg *s, bool keys, bool traces)
 {
-    if (s->kx)
-        return 0;
-    s->kx = kx_new();
-    return s->kx ? 0 : -ENOMEM;
+    if (keys && !s->kx && !(s->kx = kx_new()))
+        return -ENOMEM;
+    if (traces && !s->tx && !(s->tx = kx_new()))
+        return -ENOMEM;
+    return 0;
 }
 
 void segkeys_drop(td_seg *s)
 {
     kx_free(s->kx);
     s->kx = NULL;
+    kx_free(s->tx);
+    s->tx = NULL;
 }
 
-int64_t segkeys_bytes(const td_seg *s)
+static int64_t kx_bytes(const seg_keys *k)
 {
-    const seg_keys *k = s->kx;
     return k ? (int64_t)(k->cap * sizeof(kslot) + k->ecap * sizeof(kent)) : 0;
+}
+
+bool segkeys_full(const td_part *p, const td_seg *s)
+{
+    return (s->kx && kx_bytes(s->kx) >= p->cfg.key_index_memory_bytes) ||
+           (s->tx && kx_bytes(s->tx) >= p->cfg.trace_index_memory_bytes);
 }
 
 void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n)
 {
-    if (!s->kx)
-        return;
     td_batch_reader rd;
     batch_reader_init(&rd);
-    int rc = kx_add_batch(s->kx, s->base, &rd, batch, n);
-    batch_reader_free(&rd);
-    if (rc) {
-        /* Lookups read this segment's log instead, until its file is rebuilt. */
-        TD_WARN("storage", "partition %s: segment %020" PRId64 " loses its in-memory key index: %s",
-                p->label, s->base, td_strerror(rc));
-        segkeys_drop(s);
+    for (int i = 0; i < 2; i++) {
+        const kx_kind *K = i ? &TRACES : &KEYS;
+        seg_keys **k = kx_of(K, s);
+        int rc = *k ? kx_add_batch(K, *k, s->base, &rd, batch, n) : 0;
+        if (rc) {
+            /* Lookups read this segment's log instead, until its file is rebuilt. */
+            TD_WARN("storage",
+                    "partition %s: segment %020" PRId64 " loses its in-memory %s index: %s",
+                    p->label, s->base, K->what, td_strerror(rc));
+            kx_free(*k);
+            *k = NULL;
+        }
     }
+    batch_reader_free(&rd);
 }
 
 /* A query of a key's offsets: those in [from, below), ascending into out (at most max), or
@@ -324,75 +435,96 @@ static void kx_query(const seg_keys *k, int64_t base, kq *q)
 /* ---------------------------------------------------------------------------------------------
  * Files
  */
-/* Whether digest a sorts before b (as memcmp would order them). */
-static inline bool digest_less(const uint8_t *a, const uint8_t *b)
+/* A key of the table as the sort before a file is written sees it: the digest as two big-endian
+ * integers (memcmp's order, compared without a call or a pointer to follow: that sort is most of
+ * the cost of a sealed segment's index), and its chain. */
+typedef struct ksort {
+    uint64_t hi, lo;
+    uint32_t head;
+} ksort;
+
+static int ksort_cmp(const void *a, const void *b)
 {
-    uint64_t a0 = td_load_be64(a), b0 = td_load_be64(b);
-    if (a0 != b0)
-        return a0 < b0;
-    return td_load_be64(a + 8) < td_load_be64(b + 8);
+    const ksort *x = a, *y = b;
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    return (x->lo > y->lo) - (x->lo < y->lo);
 }
 
-/* The keys of k in the order of their digests, into keys (k->nkeys of them). Each key's home
- * slot is its digest's top bits (kx_home), so the table walked in order is sorted but within
- * the runs of linear probing, and for the keys that probing wrapped from the table's end to
- * its start, which are taken last: an insertion sort then moves each key only within its run,
- * where a qsort of a segment's million keys cost more than indexing them. */
-static void kx_sorted_keys(const seg_keys *k, const kslot **keys)
+/* Sorts the n keys of v (tmp: room for n more). The digests are hashes, spread evenly: a
+ * counting pass on their top bits into about one key a bucket, then each bucket sorted (by
+ * insertion when small, qsort otherwise, so that no input costs more than n log n). */
+static void ksort_keys(ksort *v, ksort *tmp, size_t n)
 {
-    size_t nk = 0, wrapped = 0;
-    for (size_t i = 0; i < k->cap && k->tab[i].head; i++) /* the run at the start */
-        if (kx_home(k->tab[i].d, k->cap) > i)
-            wrapped++;
-    const kslot **w = keys + (k->nkeys - wrapped);
-    for (size_t i = 0; i < k->cap; i++) {
-        const kslot *s = &k->tab[i];
-        if (!s->head)
+    unsigned bits = 1;
+    while (bits < 20 && ((size_t)1 << bits) < n)
+        bits++;
+    size_t nb = (size_t)1 << bits;
+    size_t *at = calloc(nb + 1, sizeof(*at));
+    if (!at) {
+        qsort(v, n, sizeof(*v), ksort_cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        at[(v[i].hi >> (64 - bits)) + 1]++;
+    for (size_t b = 0; b < nb; b++)
+        at[b + 1] += at[b];
+    for (size_t i = 0; i < n; i++)
+        tmp[at[v[i].hi >> (64 - bits)]++] = v[i];
+    /* at[b] is now the end of bucket b, the start of b + 1 */
+    for (size_t b = 0, from = 0; b < nb; from = at[b++]) {
+        size_t m = at[b] - from;
+        ksort *x = tmp + from;
+        if (m > 16) {
+            qsort(x, m, sizeof(*x), ksort_cmp);
             continue;
-        if (kx_home(s->d, k->cap) > i)
-            *w++ = s;
-        else
-            keys[nk++] = s;
+        }
+        for (size_t i = 1; i < m; i++)
+            for (size_t j = i; j > 0 && ksort_cmp(&x[j - 1], &x[j]) > 0; j--) {
+                ksort t = x[j];
+                x[j] = x[j - 1];
+                x[j - 1] = t;
+            }
     }
-    for (size_t i = 1; i < k->nkeys; i++) {
-        const kslot *x = keys[i];
-        size_t j = i;
-        for (; j > 0 && digest_less(x->d, keys[j - 1]->d); j--)
-            keys[j] = keys[j - 1];
-        keys[j] = x;
-    }
+    memcpy(v, tmp, n * sizeof(*v));
+    free(at);
 }
 
-/* Writes k as the key index file of the segment at base ending at end_rel. */
-static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k)
+/* Writes k as the index file of the segment at base ending at end_rel. */
+static int kx_write(const kx_kind *K, td_part *p, int64_t base, int64_t end_rel, const seg_keys *k)
 {
     size_t bytes = KX_HEADER + k->n * KX_ENTRY;
     uint8_t *b = malloc(bytes);
-    const kslot **keys = malloc((k->nkeys + 1) * sizeof(*keys));
+    ksort *keys = malloc((2 * k->nkeys + 1) * sizeof(*keys));
     int rc = b && keys ? 0 : -ENOMEM;
     if (rc == 0) {
-        size_t nk = k->nkeys;
-        kx_sorted_keys(k, keys);
+        size_t nk = 0;
+        for (size_t i = 0; i < k->cap; i++)
+            if (k->tab[i].head)
+                keys[nk++] = (ksort){td_load_be64(k->tab[i].d), td_load_be64(k->tab[i].d + 8),
+                                     k->tab[i].head};
+        ksort_keys(keys, keys + nk, nk);
         uint8_t *w = b + KX_HEADER;
         for (size_t i = 0; i < nk; i++) {
             size_t c = 0;
-            for (uint32_t e = keys[i]->head; e; e = k->ent[e - 1].prev)
+            for (uint32_t e = keys[i].head; e; e = k->ent[e - 1].prev)
                 c++;
             size_t at = c; /* the chain is newest first: written from the run's end */
-            for (uint32_t e = keys[i]->head; e; e = k->ent[e - 1].prev) {
+            for (uint32_t e = keys[i].head; e; e = k->ent[e - 1].prev) {
                 uint8_t *x = w + --at * KX_ENTRY;
-                memcpy(x, keys[i]->d, TD_KEY_DIGEST_LEN);
+                td_store_be64(x, keys[i].hi);
+                td_store_be64(x + 8, keys[i].lo);
                 td_store_be32(x + TD_KEY_DIGEST_LEN, k->ent[e - 1].rel);
             }
             w += c * KX_ENTRY;
         }
-        memcpy(b, KX_MAGIC, 4);
+        memcpy(b, K->magic, 4);
         td_store_be32(b + 4, KX_VERSION);
         td_store_be32(b + 8, (uint32_t)k->n);
         td_store_be32(b + 12, (uint32_t)end_rel);
         td_store_be32(b + 16, td_crc32c(0, b + KX_HEADER, k->n * KX_ENTRY));
         char path[PATH_MAX];
-        seg_path(p, base, KEYINDEX_EXT, path, sizeof(path));
+        seg_path(p, base, K->ext, path, sizeof(path));
         rc = write_file_atomic(p, path, b, bytes);
     }
     free(keys);
@@ -402,7 +534,10 @@ static int kx_write(td_part *p, int64_t base, int64_t end_rel, const seg_keys *k
 
 int segkeys_write(td_part *p, td_seg *s)
 {
-    return s->kx ? kx_write(p, s->base, s->next_offset - s->base, s->kx) : 0;
+    int rc = s->kx ? kx_write(&KEYS, p, s->base, s->next_offset - s->base, s->kx) : 0;
+    if (rc == 0 && s->tx)
+        rc = kx_write(&TRACES, p, s->base, s->next_offset - s->base, s->tx);
+    return rc;
 }
 
 /* An open key index file. */
@@ -413,10 +548,11 @@ typedef struct kfile {
 
 /* Opens the file of s (its log ending at next) and checks its header against its size and the
  * segment; with verify, the entries' checksum too. -ENOENT, TD_ECORRUPT, -errno. */
-static int kfile_open(td_part *p, int64_t base, int64_t next, bool verify, kfile *f)
+static int kfile_open(const kx_kind *K, td_part *p, int64_t base, int64_t next, bool verify,
+                      kfile *f)
 {
     char path[PATH_MAX];
-    seg_path(p, base, KEYINDEX_EXT, path, sizeof(path));
+    seg_path(p, base, K->ext, path, sizeof(path));
     const td_io *io = p->io;
     f->fd = io->open(io, path, O_RDONLY, 0);
     if (f->fd < 0)
@@ -430,7 +566,7 @@ static int kfile_open(td_part *p, int64_t base, int64_t next, bool verify, kfile
         rc = TD_ECORRUPT;
     if (rc == 0) {
         f->count = td_load_be32(h + 8);
-        if (memcmp(h, KX_MAGIC, 4) || td_load_be32(h + 4) != KX_VERSION ||
+        if (memcmp(h, K->magic, 4) || td_load_be32(h + 4) != KX_VERSION ||
             size != KX_HEADER + (int64_t)f->count * KX_ENTRY ||
             (int64_t)td_load_be32(h + 12) != next - base)
             rc = TD_ECORRUPT;
@@ -525,7 +661,7 @@ static int kfile_query(td_part *p, const kfile *f, int64_t base, int64_t next, k
 }
 
 /* Builds an index of the segment s (whose log holds size bytes) by reading its log. */
-static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
+static int kx_build(const kx_kind *K, td_part *p, td_seg *s, int64_t size, seg_keys **out)
 {
     seg_keys *k = kx_new();
     td_buf b;
@@ -545,7 +681,7 @@ static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
         if (rc == 0)
             rc = td_io_read_all(p->io, s->fd, b.p, batch_total_size(&h), pos);
         if (rc == 0)
-            rc = kx_add_batch(k, s->base, &rd, b.p, batch_total_size(&h));
+            rc = kx_add_batch(K, k, s->base, &rd, b.p, batch_total_size(&h));
         pos += rc ? 0 : (int64_t)batch_total_size(&h);
     }
     batch_reader_free(&rd);
@@ -560,18 +696,19 @@ static int kx_build(td_part *p, td_seg *s, int64_t size, seg_keys **out)
 
 /* Rebuilds the file of the sealed segment s from its log (logged); the index built into *out
  * when out is not NULL (freed otherwise). */
-static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why, seg_keys **out)
+static int kx_rebuild(const kx_kind *K, td_part *p, td_seg *s, int64_t size, int64_t next, int why,
+                      seg_keys **out)
 {
-    TD_WARN("storage", "partition %s: rebuilding the key index of segment %020" PRId64 " (%s)",
-            p->label, s->base, why == -ENOENT ? "missing" : td_strerror(why));
+    TD_WARN("storage", "partition %s: rebuilding the %s index of segment %020" PRId64 " (%s)",
+            p->label, K->what, s->base, why == -ENOENT ? "missing" : td_strerror(why));
     seg_keys *k;
-    int rc = kx_build(p, s, size, &k);
+    int rc = kx_build(K, p, s, size, &k);
     if (rc)
         return rc;
-    int wrc = kx_write(p, s->base, next - s->base, k);
+    int wrc = kx_write(K, p, s->base, next - s->base, k);
     if (wrc)
-        TD_WARN("storage", "partition %s: cannot write the key index of segment %020" PRId64 ": %s",
-                p->label, s->base, td_strerror(wrc));
+        TD_WARN("storage", "partition %s: cannot write the %s index of segment %020" PRId64 ": %s",
+                p->label, K->what, s->base, td_strerror(wrc));
     if (out)
         *out = k;
     else
@@ -583,15 +720,15 @@ static int kx_rebuild(td_part *p, td_seg *s, int64_t size, int64_t next, int why
  * does not hold mu unless `locked`: its file, verified at its first use, or rebuilt from the
  * log when it is missing or bad (the log is read, the file not written, for a segment that is
  * still being appended to: the active segment whose index was dropped). */
-static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sealed, bool checked,
-                     bool locked, kq *q)
+static int seg_query(const kx_kind *K, td_part *p, td_seg *s, int64_t size, int64_t next,
+                     bool sealed, bool checked, bool locked, kq *q)
 {
     kfile f;
-    int rc = sealed ? kfile_open(p, s->base, next, !checked, &f) : -ENOENT;
+    int rc = sealed ? kfile_open(K, p, s->base, next, !checked, &f) : -ENOENT;
     if (rc == 0) {
         if (!checked && !locked) {
             pthread_mutex_lock(&p->mu);
-            s->kx_checked = true;
+            *checked_of(K, s) = true;
             pthread_mutex_unlock(&p->mu);
         }
         rc = kfile_query(p, &f, s->base, next, q);
@@ -602,14 +739,14 @@ static int seg_query(td_part *p, td_seg *s, int64_t size, int64_t next, bool sea
         return rc;
     seg_keys *k;
     if (sealed)
-        rc = kx_rebuild(p, s, size, next, rc, &k);
+        rc = kx_rebuild(K, p, s, size, next, rc, &k);
     else
-        rc = kx_build(p, s, size, &k);
+        rc = kx_build(K, p, s, size, &k);
     if (rc == 0 && sealed && !locked) {
         pthread_mutex_lock(&p->mu);
         if (s->deleted) { /* retention removed the segment meanwhile: and the file just written */
             char path[PATH_MAX];
-            seg_path(p, s->base, KEYINDEX_EXT, path, sizeof(path));
+            seg_path(p, s->base, K->ext, path, sizeof(path));
             p->io->unlink(p->io, path);
         }
         pthread_mutex_unlock(&p->mu);
@@ -640,7 +777,7 @@ static int check_keyed(td_part *p)
 
 /* Runs q over the segments, oldest first (ranges) or newest first (latest) until answered.
  * Caller does not hold mu. */
-static int run_query(td_part *p, kq *q)
+static int run_query(const kx_kind *K, td_part *p, kq *q)
 {
     int64_t cur = q->latest ? q->below : q->from;
     int rc = 0;
@@ -663,14 +800,14 @@ static int run_query(td_part *p, kq *q)
             break;
         }
         int64_t base = s->base, next = s->next_offset, size = s->size;
-        if (s->kx) {
-            kx_query(s->kx, base, q);
+        if (*kx_of(K, s)) {
+            kx_query(*kx_of(K, s), base, q);
             pthread_mutex_unlock(&p->mu);
         } else {
-            bool sealed = s->sealed, checked = s->kx_checked;
+            bool sealed = s->sealed, checked = *checked_of(K, s);
             s->refs++;
             pthread_mutex_unlock(&p->mu);
-            rc = seg_query(p, s, size, next, sealed, checked, false, q);
+            rc = seg_query(K, p, s, size, next, sealed, checked, false, q);
             pthread_mutex_lock(&p->mu);
             seg_unref_locked(s);
             pthread_mutex_unlock(&p->mu);
@@ -691,7 +828,7 @@ int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *versi
         return rc;
     kq q = {.from = 0, .below = part_high_watermark(p), .latest = true, .last = -1};
     td_key_digest(key, key_len, q.d);
-    rc = run_query(p, &q);
+    rc = run_query(&KEYS, p, &q);
     if (rc == 0)
         *version = q.last >= part_log_start(p) ? q.last : TD_VERSION_NO_STREAM;
     return rc;
@@ -711,7 +848,7 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
             .last = -1};
     td_key_digest(key, key_len, q.d);
     if (max)
-        rc = run_query(p, &q);
+        rc = run_query(&KEYS, p, &q);
     *got = q.got;
     return rc;
 }
@@ -743,7 +880,7 @@ int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
             continue;
         kq q = {.from = 0, .below = req->pre_upto, .latest = true, .last = -1};
         td_key_digest(k->key, k->key_len, q.d);
-        if ((rc = run_query(p, &q)) != 0)
+        if ((rc = run_query(&KEYS, p, &q)) != 0)
             return rc;
         k->pre = q.last;
     }
@@ -775,8 +912,8 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
                 q.last = k->pre; /* read before the lock */
                 break;
             } else { /* its seal was paid since: its file, under the lock (rare) */
-                int rc =
-                    seg_query(p, s, s->size, s->next_offset, s->sealed, s->kx_checked, true, &q);
+                int rc = seg_query(&KEYS, p, s, s->size, s->next_offset, s->sealed, s->kx_checked,
+                                   true, &q);
                 if (rc)
                     return rc;
             }
@@ -805,58 +942,108 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
 /* ---------------------------------------------------------------------------------------------
  * Open and configuration
  */
-int segkeys_open(td_part *p)
+/* Opens the index K of p's segments: the active segment's built from its log, every sealed
+ * segment's file checked and rebuilt when it is not whole. */
+static int kind_open(const kx_kind *K, td_part *p)
 {
-    if (!p->cfg.key_index || p->offline[0])
-        return 0;
     for (size_t i = 0; i < p->nsegs; i++) {
         td_seg *s = p->segs[i];
         if (i + 1 == p->nsegs) {
             seg_keys *k;
-            int rc = kx_build(p, s, s->size, &k);
+            int rc = kx_build(K, p, s, s->size, &k);
             if (rc)
                 return td_fail(rc,
-                               "partition %s: cannot build the key index of its active "
+                               "partition %s: cannot build the %s index of its active "
                                "segment: %s",
-                               p->label, td_strerror(rc));
-            segkeys_drop(s);
-            s->kx = k;
+                               p->label, K->what, td_strerror(rc));
+            kx_free(*kx_of(K, s));
+            *kx_of(K, s) = k;
             continue;
         }
         kfile f;
-        int rc = kfile_open(p, s->base, s->next_offset, false, &f);
+        int rc = kfile_open(K, p, s->base, s->next_offset, false, &f);
         if (rc == 0) {
             p->io->close(p->io, f.fd);
             continue;
         }
         if (rc != -ENOENT && rc != TD_ECORRUPT)
             return rc;
-        if ((rc = kx_rebuild(p, s, s->size, s->next_offset, rc, NULL)) != 0)
+        if ((rc = kx_rebuild(K, p, s, s->size, s->next_offset, rc, NULL)) != 0)
             return td_fail(
-                rc, "partition %s: cannot rebuild the key index of segment %020" PRId64 ": %s",
-                p->label, s->base, td_strerror(rc));
-        s->kx_checked = true;
+                rc, "partition %s: cannot rebuild the %s index of segment %020" PRId64 ": %s",
+                p->label, K->what, s->base, td_strerror(rc));
+        *checked_of(K, s) = true;
     }
     return 0;
 }
 
-void segkeys_config_locked(td_part *p, bool on, int64_t now_ms)
+int segkeys_open(td_part *p)
+{
+    if (p->offline[0])
+        return 0;
+    int rc = p->cfg.key_index ? kind_open(&KEYS, p) : 0;
+    if (rc == 0 && p->cfg.trace_index)
+        rc = kind_open(&TRACES, p);
+    return rc;
+}
+
+/* Index K turned on or off (under mu). */
+static void kind_config_locked(const kx_kind *K, td_part *p, bool on, int64_t now_ms)
 {
     td_seg *act = p->segs[p->nsegs - 1];
     if (!on) {
-        for (size_t i = 0; i < p->nsegs; i++)
-            segkeys_drop(p->segs[i]);
+        for (size_t i = 0; i < p->nsegs; i++) {
+            kx_free(*kx_of(K, p->segs[i]));
+            *kx_of(K, p->segs[i]) = NULL;
+        }
         return;
     }
-    if (act->kx)
+    if (*kx_of(K, act))
         return;
     if (act->size == 0) {
-        if (segkeys_start(act) != 0)
-            TD_WARN("storage", "partition %s: no memory for a key index", p->label);
+        if (!(*kx_of(K, act) = kx_new()))
+            TD_WARN("storage", "partition %s: no memory for a %s index", p->label, K->what);
         return;
     }
     int rc = roll_locked(p, now_ms); /* the new segment is indexed from its first event */
     if (rc)
-        TD_WARN("storage", "partition %s: key.index takes effect at the next roll: %s", p->label,
-                td_strerror(rc));
+        TD_WARN("storage", "partition %s: %s.index takes effect at the next roll: %s", p->label,
+                K->what, td_strerror(rc));
+}
+
+void segkeys_config_locked(td_part *p, bool keys_was, bool traces_was, int64_t now_ms)
+{
+    if (keys_was != p->cfg.key_index)
+        kind_config_locked(&KEYS, p, p->cfg.key_index, now_ms);
+    if (traces_was != p->cfg.trace_index)
+        kind_config_locked(&TRACES, p, p->cfg.trace_index, now_ms);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Trace lookups
+ */
+int part_trace_offsets(td_part *p, int kind, const void *id, size_t n, int64_t from, int64_t *out,
+                       size_t max, size_t *got)
+{
+    *got = 0;
+    int rc = check_online(p);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    bool on = p->cfg.trace_index;
+    pthread_mutex_unlock(&p->mu);
+    if (!on)
+        return td_fail(TD_EUNSUPPORTED,
+                       "partition %s has no trace index: set trace.index=true on its topic",
+                       p->label);
+    kq q = {.from = TD_MAX(from, part_log_start(p)),
+            .below = part_high_watermark(p),
+            .out = out,
+            .max = max,
+            .last = -1};
+    td_trace_digest(kind, id, n, q.d);
+    if (max)
+        rc = run_query(&TRACES, p, &q);
+    *got = q.got;
+    return rc;
 }

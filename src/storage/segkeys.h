@@ -10,26 +10,33 @@
 
 typedef struct seg_keys seg_keys;
 
-/* Gives s an empty in-memory index (s must be empty, or be filled by segkeys_add next);
- * -ENOMEM. Caller holds mu or owns s. */
-int segkeys_start(td_seg *s);
-/* Frees s's in-memory index. Caller holds mu or owns s. */
+/* The same code keeps the trace index of topics with trace.index (docs/storage.md "Trace
+ * index files"): in s->tx and B.traceindex, as the key index is in s->kx and B.keyindex. The
+ * functions below work on both, each index where it is enabled. */
+
+/* Gives s an empty in-memory key index (keys) and trace index (traces), those it lacks (s must
+ * be empty, or be filled by segkeys_add next); -ENOMEM. Caller holds mu or owns s. */
+int segkeys_start(td_seg *s, bool keys, bool traces);
+/* Frees s's in-memory indexes. Caller holds mu or owns s. */
 void segkeys_drop(td_seg *s);
-/* The bytes s's in-memory index takes (0 without one). */
-int64_t segkeys_bytes(const td_seg *s);
-/* Adds the keyed records of a batch of s (n bytes, its offsets final) to s's in-memory index,
- * if it has one; on failure (out of memory, a batch that does not decode) the index is dropped
+/* Whether an in-memory index of s reached its bound (key.index.memory.bytes,
+ * trace.index.memory.bytes): the active segment then rolls. Caller holds mu. */
+bool segkeys_full(const td_part *p, const td_seg *s);
+/* Adds the records of a batch of s (n bytes, its offsets final) to s's in-memory indexes,
+ * those it has; on failure (out of memory, a batch that does not decode) the index is dropped
  * (lookups then read the segment) and the failure logged. Caller holds mu or owns s. */
 void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n);
-/* Writes s's key index file from its in-memory index (which must not change meanwhile). */
+/* Writes s's index files from its in-memory indexes (which must not change meanwhile). */
 int segkeys_write(td_part *p, td_seg *s);
-/* At open, after recovery: the active segment's in-memory index built from its log, and every
- * sealed segment's index file checked (present, whole, ending where the segment ends) and
- * rebuilt from its log when it is not. */
+/* At open, after recovery, for each enabled index: the active segment's in-memory index built
+ * from its log, and every sealed segment's index file checked (present, whole, ending where the
+ * segment ends) and rebuilt from its log when it is not. */
 int segkeys_open(td_part *p);
-/* Under mu, when the configuration changes key.index: on, the active segment rolls (when not
- * empty) so that the new one is indexed from its first event; off, the in-memory indexes go. */
-void segkeys_config_locked(td_part *p, bool on, int64_t now_ms);
+/* Under mu, after the configuration changed (p->cfg is the new one; keys_was and traces_was
+ * the old key.index and trace.index): an index turned on makes the active segment roll (when
+ * not empty) so that the new one is indexed from its first event; off, its in-memory indexes
+ * go. */
+void segkeys_config_locked(td_part *p, bool keys_was, bool traces_was, int64_t now_ms);
 /* Under mu in the append, before the batch is written: checks req (part_append_expect). */
 int segkeys_expect_locked(td_part *p, part_expect *req);
 

@@ -170,6 +170,24 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
                      size_t max, size_t *got);
 
 /*
+ * Trace index (segkeys.c; docs/storage.md "Trace index files", docs/tracing.md): with the
+ * topic's trace.index, every event is indexed, per segment (B.traceindex), under the digests
+ * of: its trace id (a valid traceparent's trace-id), the span
+ * it names as its parent (an x-causation-span-id header of 16 lowercase hex digits), and the
+ * event it names as its cause (an x-causation-id header, `<topic>/<partition>/<offset>`, at
+ * most 320 bytes). td_trace_digest: the digest of id (n bytes: 16 for a trace id, 8 for a
+ * span id, the header's text for a cause) under kind.
+ * part_trace_offsets: the offsets of the events indexed under (kind, id), at or after `from`
+ * (and the log start), below the high watermark, ascending, at most max into out (*got). The
+ * index compares digests: a reader of the events checks their headers.
+ * TD_EUNSUPPORTED when the topic has no trace.index; TD_EOFFLINE; -errno of the reads.
+ */
+enum { TD_TRACE_BY_TRACE = 1, TD_TRACE_BY_PARENT, TD_TRACE_BY_CAUSE };
+void td_trace_digest(int kind, const void *id, size_t n, uint8_t out[TD_KEY_DIGEST_LEN]);
+int part_trace_offsets(td_part *p, int kind, const void *id, size_t n, int64_t from, int64_t *out,
+                       size_t max, size_t *got);
+
+/*
  * Conditional append: part_append_unchecked, once every expectation holds, checked with the
  * append under the partition's lock (the batch is written whole or not at all). expected is a
  * version (>= 0), TD_VERSION_NO_STREAM, TD_VERSION_EXISTS or TD_VERSION_ANY; with `upto`,

@@ -92,6 +92,13 @@ static const key_def defs[] = {
      TCT_LONG,
      "The most memory the key index of a partition's active segment may take; the segment "
      "rolls before it would pass it. A tidings setting."},
+    {"trace.index", K_BOOL, F(trace_index), 0, 0, "true or false", TCT_BOOLEAN,
+     "Events indexed on disk by trace id, span id and cause, for reads of a trace and of what "
+     "an event caused (docs/tracing.md); never on internal topics. A tidings setting."},
+    {"trace.index.memory.bytes", K_I64, F(trace_index_memory_bytes), 65536, LMAX, ">= 65536",
+     TCT_LONG,
+     "The most memory the trace index of a partition's active segment may take; the segment "
+     "rolls before it would pass it. A tidings setting."},
     {"max.message.bytes", K_I32, F(max_message_bytes), 0, INT32_MAX, "from 0 to 2147483647",
      TCT_INT, "The largest record batch the topic accepts."},
     {"message.timestamp.type", K_TSTYPE, 0, 0, 0, "CreateTime or LogAppendTime", TCT_STRING,
@@ -246,6 +253,7 @@ void td_topic_config_init(td_topic_config *c)
     c->segment_index_bytes = 10485760;
     c->min_cleanable_dirty_ratio = 0.5;
     c->key_index_memory_bytes = 16 << 20;
+    c->trace_index_memory_bytes = 16 << 20;
     c->message_downconversion_enable = true;
     snprintf(c->message_format_version, sizeof(c->message_format_version), "3.0-IV1");
 }

@@ -183,6 +183,22 @@ static const char *header(const td_event *ev, const char *name, char *buf, size_
 
 /* trace.inject through td_produce: events without a traceparent get a new trace, with the
  * configured flags; those with one (valid or not) keep it; off, nothing is added. */
+static void test_trace_id_parse(void)
+{
+    const char *good = "4bf92f3577b34da6a3ce929d0e0e4736";
+    uint8_t id[16];
+    ASSERT_EQ(td_trace_id_parse(good, 32, id), 0);
+    ASSERT_EQ(id[0], 0x4b);
+    ASSERT_EQ(id[15], 0x36);
+    for (size_t n = 0; n < 32; n++) /* every truncation */
+        ASSERT_EQ(td_trace_id_parse(good, n, id), -1);
+    ASSERT_EQ(td_trace_id_parse("4bf92f3577b34da6a3ce929d0e0e47361", 33, id), -1);
+    ASSERT_EQ(td_trace_id_parse("4BF92F3577B34DA6A3CE929D0E0E4736", 32, id), -1);
+    ASSERT_EQ(td_trace_id_parse("4bf92f3577b34da6a3ce929d0e0e473g", 32, id), -1);
+    ASSERT_EQ(td_trace_id_parse("00000000000000000000000000000000", 32, id), -1);
+    ASSERT_EQ(td_trace_id_parse(NULL, 32, id), -1);
+}
+
 static void test_engine_inject(void)
 {
     for (int mode = 0; mode < 3; mode++) {
@@ -247,6 +263,6 @@ static void test_engine_inject(void)
     }
 }
 
-TEST_MAIN(TEST(test_parse_format), TEST(test_invalid), TEST(test_later_versions),
+TEST_MAIN(TEST(test_parse_format), TEST(test_trace_id_parse), TEST(test_invalid), TEST(test_later_versions),
           TEST(test_truncated), TEST(test_new), TEST(test_random_ids),
           TEST(test_tracestate_and_headers), TEST(test_engine_inject))

@@ -133,6 +133,9 @@ void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t
                                 const td_condition *cond, const td_produce_result *results,
                                 size_t n, const td_version_conflict *c);
 
+/* traces.c: GET /v1/traces/{id}, GET /v1/topics/{t}/partitions/{p}/offsets/{o}/caused. */
+void http_route_trace(hconn *hc, const char *id);
+void http_route_caused(hconn *hc, const char *topic, const char *part, const char *off);
 /* subscribe.c: GET /v1/subscribe (Server-Sent Events). */
 void http_route_subscribe(hconn *hc);
 /* GET /v1/topics/{t}/keys/{key}/events with Accept: text/event-stream: the key's events from

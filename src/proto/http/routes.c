@@ -421,6 +421,9 @@ static void route_topics(route_ctx *rc)
         return http_route_key(hc, rc->seg[2], rc->seg[4], strlen(rc->seg[4]));
     if (rc->nseg == 6 && !strcmp(rc->seg[3], "keys") && !strcmp(rc->seg[5], "events"))
         return http_route_key_events(hc, rc->seg[2], rc->seg[4], strlen(rc->seg[4]));
+    if (rc->nseg == 8 && !strcmp(rc->seg[3], "partitions") && !strcmp(rc->seg[5], "offsets") &&
+        !strcmp(rc->seg[7], "caused"))
+        return http_route_caused(hc, rc->seg[2], rc->seg[4], rc->seg[6]);
     if (rc->nseg == 4 && !strcmp(rc->seg[3], "redrive")) {
         if (!http_method_is(hc, "POST"))
             return http_respond_method_not_allowed(hc, "POST");
@@ -461,6 +464,11 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/topics/{topic}/keys/{key}/events";
     if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "redrive"))
         return "/v1/topics/{topic}/redrive";
+    if (topics && rc->nseg == 8 && !strcmp(rc->seg[3], "partitions") &&
+        !strcmp(rc->seg[5], "offsets") && !strcmp(rc->seg[7], "caused"))
+        return "/v1/topics/{topic}/partitions/{partition}/offsets/{offset}/caused";
+    if (rc->nseg == 3 && !strcmp(rc->seg[1], "traces"))
+        return "/v1/traces/{id}";
     if (!strcmp(rc->seg[1], "redrives") && rc->nseg <= 3)
         return rc->nseg == 2 ? "/v1/redrives" : "/v1/redrives/{id}";
     if (groups && rc->nseg == 2)
@@ -540,6 +548,8 @@ void http_route(hconn *hc)
         return http_route_tokens(hc, rc.nseg > 2 ? rc.seg[2] : NULL);
     if (rc.nseg >= 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "topics"))
         return route_topics(&rc);
+    if (rc.nseg == 3 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "traces"))
+        return http_route_trace(hc, rc.seg[2]);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "subscribe"))
         return http_route_subscribe(hc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "acls"))
