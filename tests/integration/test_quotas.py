@@ -117,7 +117,7 @@ def send_while_held(b, send, per, rate, entity, seconds=5.0, limit_s=90):
     bucket then held less than the CHECK_EVERY requests sent until the first throttle, and a
     throttled client is not read (Redis) or served (HTTP) until its debt is paid, so in the
     window the broker lets through at most rate * seconds + (CHECK_EVERY + 1) * per: the
-    quota, within 2 % for the tests' sizes."""
+    quota, within 3 % for the tests' sizes (the assertions allow 15 %)."""
     start, clear, n, times = None, None, 0, []
     end = time.monotonic() + limit_s
     while start is None or times[-1] < start + seconds:
