@@ -378,13 +378,16 @@ def test_queue_metrics(qb):
 
 def test_graceful_stop_with_receives_waiting_and_acks_in_flight(tmp_path):
     """SIGTERM while receives long-poll and acks are being answered: the broker exits 0 with
-    no sanitizer report (Broker.stop checks), and every ack it answered holds after a restart."""
+    no sanitizer report (Broker.stop checks), and every ack it answered holds after a restart.
+    The events of a receive answered just before the stop, whose ack was not answered, are
+    still in flight after the restart until their deadline (docs/queues.md#durability): a short
+    ack timeout brings them back within the test, which then checks that none was acked."""
     import threading
     b = Broker(str(tmp_path / "data"), http=True).start()
     port = b.http_port
     call(b, "POST", "/v1/topics", {"name": "g"})
     call(b, "POST", "/v1/topics/g/events", [{"value": i} for i in range(200)])
-    put(b, "gq", {"topic": "g"})
+    put(b, "gq", {"topic": "g", "ack_timeout_ms": 2000, "backoff": {"initial_ms": 0}})
     put(b, "idle", {"topic": "g", "start": "latest"})
     waiting = [threading.Thread(target=lambda: _quiet(receive, b, "idle", 1, 20000))
                for _ in range(3)]
@@ -412,13 +415,13 @@ def test_graceful_stop_with_receives_waiting_and_acks_in_flight(tmp_path):
     b.extra = ["--http", f"127.0.0.1:{port}"]
     b.start()
     try:
-        while True:
-            evs = receive(b, "gq", max=100)
-            if not evs:
-                break
+        end = time.monotonic() + 30
+        while (d := describe(b, "gq"))["depth"] > 0:
+            assert time.monotonic() < end, d
+            evs = receive(b, "gq", max=100, wait_ms=500)
             assert not acked & {e["value"] for e in evs}, "an answered ack did not hold"
-            outcome(b, "gq", "ack", [e["id"] for e in evs])
-        assert describe(b, "gq")["depth"] == 0
+            if evs:
+                outcome(b, "gq", "ack", [e["id"] for e in evs])
     finally:
         b.stop()
 

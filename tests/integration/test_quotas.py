@@ -91,6 +91,50 @@ def scrape(b):
         return r.read().decode()
 
 
+BURST_S = 10  # the allowance a new client starts with, in seconds of its quota (QUOTA_BURST_MS)
+CHECK_EVERY = 8  # requests between two looks at the throttle metric, near the burst's end
+
+
+def throttled(b, key, user, client):
+    """The throttle time the broker has handed out to the quota entity, in seconds."""
+    series = (f'tidings_quota_throttle_seconds_total{{type="{key}",user="{user}",'
+              f'client_id="{client}"}} ')
+    return sum(float(l[len(series):]) for l in scrape(b).splitlines() if l.startswith(series))
+
+
+def send_while_held(b, send, per, rate, entity, seconds=5.0, limit_s=90):
+    """Calls send(k) (k requests, pipelined if the protocol can, that the broker counts at
+    most `per` bytes of each, returning once they are answered) as fast as the answers come,
+    until `seconds` after the client was first throttled. Returns (start, times): the
+    window's start and the answers' times. Until the burst may be spent, requests go
+    CHECK_EVERY at a time, so that a slow client on a loaded machine gets there sooner.
+
+    The allowance is a token bucket (src/broker/quota.c) that starts with BURST_S seconds of
+    the quota and refills at the quota's rate: a client that spends it slowly, as on a loaded
+    machine, has it refilled meanwhile, so no fixed time after the start is past it. The
+    window starts instead at the last look at the entity's throttle metric that found it not
+    yet throttled, looked at every CHECK_EVERY requests once the burst may be spent. The
+    bucket then held less than the CHECK_EVERY requests sent until the first throttle, and a
+    throttled client is not read (Redis) or served (HTTP) until its debt is paid, so in the
+    window the broker lets through at most rate * seconds + (CHECK_EVERY + 1) * per: the
+    quota, within 3 % for the tests' sizes (the assertions allow 15 %)."""
+    start, clear, n, times = None, None, 0, []
+    end = time.monotonic() + limit_s
+    while start is None or times[-1] < start + seconds:
+        assert time.monotonic() < end, ("never held for long enough", n, start)
+        if start is None and n % CHECK_EVERY == 0 and n * per >= 0.9 * rate * BURST_S:
+            if throttled(b, *entity) > 0:
+                assert clear is not None, "throttled before its burst was spent"
+                start = clear
+            else:
+                clear = time.monotonic()
+        k = CHECK_EVERY if (n + CHECK_EVERY) * per < 0.9 * rate * BURST_S else 1
+        send(k)
+        n += k
+        times += [time.monotonic()] * k
+    return start, times
+
+
 def test_producer_throttled_to_its_quota(tmp_path):
     """A producer sending as fast as it can is held to its client id's producer_byte_rate:
     the rate at which its events are acknowledged, measured over 10 s once the first
@@ -160,17 +204,14 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
         free = redis.Redis(port=b.redis_port, socket_timeout=30)
         value = "x" * 1024
         per = len("*5\r\n$4\r\nXADD\r\n$2\r\nrq\r\n$1\r\n*\r\n$1\r\nv\r\n$1024\r\n") + 1024 + 2
-        # The bucket starts with 10 s of the quota (QUOTA_BURST_MS): the window is measured
-        # from a second after the XADD that spends it by this count (the broker counts a few
-        # bytes less of each command than `per`, so some more fit), however long a loaded
-        # machine takes to get there.
-        burst_n = -(-rate * 10 // per) + 1
-        sent = []  # the time of each acknowledged XADD
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 30 and (len(sent) < burst_n or
-                                               time.monotonic() < sent[burst_n - 1] + 6.5):
-            r.xadd("rq", {"v": value})
-            sent.append(time.monotonic())
+
+        def xadd(k):
+            pipe = r.pipeline(transaction=False)
+            for _ in range(k):
+                pipe.xadd("rq", {"v": value})
+            pipe.execute()
+
+        ws, sent = send_while_held(b, xadd, per, rate, ("producer_byte_rate", "", "rthrottled"))
         # A client without a name has no quota: it is not held back meanwhile.
         t1 = time.monotonic()
         for _ in range(200):
@@ -179,13 +220,11 @@ def test_redis_client_throttled_to_its_quota(tmp_path):
         metrics = scrape(b)
     finally:
         b.stop()
-    assert len(sent) > burst_n, len(sent)
-    ws = sent[burst_n - 1] + 1
     n = len([t for t in sent if ws < t <= ws + 5])
     measured = n * per / 5.0
     print(f"redis: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s"
-          f" (window from {ws - t0:.2f} s; per second: "
-          f"{[len([t for t in sent if ws + i < t <= ws + i + 1]) for i in range(5)]})")
+          f" (window from {ws - sent[0]:.2f} s, after {len([t for t in sent if t <= ws])} XADDs;"
+          f" per second: {[len([t for t in sent if ws + i < t <= ws + i + 1]) for i in range(5)]})")
     assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
     assert unthrottled < 5, unthrottled
     assert ('tidings_quota_throttle_seconds_total{type="producer_byte_rate",user="",'
@@ -212,23 +251,26 @@ def test_http_requests_wait_out_the_quota(tmp_path):
         assert c.getresponse().status in (200, 201)
         c.close()
         body = json.dumps({"value": "x" * 1000}).encode()
-        done = []
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 7.5:
-            c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
-            c.request("POST", "/v1/topics/h/events", body,
-                      {"Content-Type": "application/json", "Host": "localhost"})
-            r = c.getresponse()
-            r.read()
-            c.close()
-            assert r.status == 200, r.status
-            done.append(time.monotonic())
+
+        def post(k):
+            for _ in range(k):
+                c = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+                c.request("POST", "/v1/topics/h/events", body,
+                          {"Content-Type": "application/json", "Host": "localhost"})
+                r = c.getresponse()
+                r.read()
+                c.close()
+                assert r.status == 200, r.status
+
+        ws, done = send_while_held(b, post, len(body), rate,
+                                   ("producer_byte_rate", "ANONYMOUS", ""))
         metrics = scrape(b)
     finally:
         b.stop()
-    n = len([t for t in done if t0 + 2 <= t < t0 + 7])
+    n = len([t for t in done if ws < t <= ws + 5])
     measured = n * len(body) / 5.0
-    print(f"http: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s")
+    print(f"http: acknowledged {measured:.0f} B/s over 5 s against a quota of {rate} B/s"
+          f" (window from {ws - done[0]:.2f} s)")
     assert abs(measured - rate) <= 0.15 * rate, (measured, rate)
     assert ('tidings_quota_limit{type="producer_byte_rate",user="ANONYMOUS",client_id=""} '
             f'{rate}') in metrics
