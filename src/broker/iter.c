@@ -333,12 +333,16 @@ int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t ke
     return 0;
 }
 
-int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
-                   int32_t partition, int64_t *version)
+/* td_key_version (tag false) and td_tag_version. */
+static int index_version(td_engine *e, const char *topic, bool tag, const void *key,
+                         size_t key_len, int32_t partition, int64_t *version)
 {
     td_error_clear();
     if (!e || !topic || !version || (!key && key_len))
-        return td_fail(TD_EINVAL, "td_key_version needs an engine, a topic, a key and version");
+        return td_fail(TD_EINVAL, "td_%s_version needs an engine, a topic, a %s and version",
+                       tag ? "tag" : "key", tag ? "tag" : "key");
+    if (tag && partition == TD_PARTITION_ANY)
+        return td_fail(TD_EINVAL, "td_tag_version needs a partition: tags have none of their own");
     if (!key)
         key = "";
     pthread_rwlock_rdlock(&e->lock);
@@ -356,9 +360,21 @@ int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_
     pthread_rwlock_unlock(&e->lock);
     if (rc)
         return rc;
-    rc = part_key_version(p, key, key_len, version);
+    rc = part_index_version(p, tag, key, key_len, version);
     topic_unref(t);
     return rc;
+}
+
+int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
+                   int32_t partition, int64_t *version)
+{
+    return index_version(e, topic, false, key, key_len, partition, version);
+}
+
+int td_tag_version(td_engine *e, const char *topic, const void *tag, size_t tag_len,
+                   int32_t partition, int64_t *version)
+{
+    return index_version(e, topic, true, tag, tag_len, partition, version);
 }
 
 void td_iter_close(td_iter *it)

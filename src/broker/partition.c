@@ -316,7 +316,7 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
             cap = nc;
         }
         (*idx)[req->n] = i;
-        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, false, 0, 0};
+        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, false, 0, 0, false};
     }
     if (rc == 0 && cond->n) { /* the condition's keys, after the records' */
         part_expect_key *k = realloc(req->keys, (req->n + cond->n) * sizeof(*k));
@@ -330,7 +330,7 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
     for (size_t j = 0; rc == 0 && j < cond->n; j++) {
         (*idx)[req->n] = 0;
         req->keys[req->n++] =
-            (part_expect_key){cond->keys[j].p, cond->keys[j].n, cond->after, true, 0, 0};
+            (part_expect_key){cond->keys[j].p, cond->keys[j].n, cond->after, true, 0, 0, false};
     }
     return rc;
 }

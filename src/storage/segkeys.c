@@ -26,6 +26,10 @@
  * append finds the version in the segments without an in-memory index before it takes the
  * partition's lock (their files do not change but by the cleaner, which keeps every key's
  * latest event), and the rest, in memory, under it, with the append.
+ *
+ * Tags (docs/event-sourcing.md#tags): an event's TD_TAG_HEADER headers (the first TD_TAGS_MAX,
+ * of 1 to TD_TAG_MAX_LEN bytes) are entries too, under td_tag_digest (another seed than the
+ * keys'), so a tag's events and version are found as a key's are; the file format is the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -195,22 +199,35 @@ static int kx_add_batch(seg_keys *k, int64_t base, td_batch_reader *rd, const ui
     /* In groups: the digests first, with their slots prefetched (the table is larger than the
      * caches: a probe is a cache miss, which the group's probes then overlap), then the puts. */
     enum { GROUP = 32 };
-    uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
-    uint32_t rel[GROUP];
+    uint8_t d[GROUP + TD_TAGS_MAX][TD_KEY_DIGEST_LEN];
+    uint32_t rel[GROUP + TD_TAGS_MAX];
     int64_t off;
-    td_slice key;
+    td_slice key, tags[TD_TAGS_MAX];
+    size_t ntags;
     bool null;
+    const td_slice tag_name = td_slice_make(TD_TAG_HEADER, sizeof(TD_TAG_HEADER) - 1);
     for (;;) {
         size_t g = 0;
-        while (g < GROUP && (rc = batch_reader_next_key(rd, &off, &key, &null)) == 1) {
-            if (null)
+        while (g < GROUP &&
+               (rc = batch_reader_next_key_headers(rd, &off, &key, &null, tag_name, tags,
+                                                   TD_TAGS_MAX, &ntags)) == 1) {
+            if (null && !ntags)
                 continue;
-            td_key_digest(key.p, key.n, d[g]);
-            rel[g] = (uint32_t)(off - base);
             if (g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
-            __builtin_prefetch(&k->tab[kx_home(d[g], k->cap)]);
-            g++;
+            for (size_t t = 0; t <= ntags; t++) { /* the key, then the tags (docs: "Tags") */
+                if (t == 0 && null)
+                    continue;
+                if (t == 0)
+                    td_key_digest(key.p, key.n, d[g]);
+                else if (tags[t - 1].n == 0 || tags[t - 1].n > TD_TAG_MAX_LEN)
+                    continue;
+                else
+                    td_tag_digest(tags[t - 1].p, tags[t - 1].n, d[g]);
+                rel[g] = (uint32_t)(off - base);
+                __builtin_prefetch(&k->tab[kx_home(d[g], k->cap)]);
+                g++;
+            }
         }
         if (rc < 0)
             return rc;
@@ -686,19 +703,33 @@ static int run_query(td_part *p, kq *q)
 
 int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *version)
 {
+    return part_index_version(p, false, key, key_len, version);
+}
+
+int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
+                     size_t max, size_t *got)
+{
+    return part_index_offsets(p, false, key, key_len, from, out, max, got);
+}
+
+int part_index_version(td_part *p, bool tag, const void *key, size_t key_len, int64_t *version)
+{
     int rc = check_keyed(p);
     if (rc)
         return rc;
     kq q = {.from = 0, .below = part_high_watermark(p), .latest = true, .last = -1};
-    td_key_digest(key, key_len, q.d);
+    if (tag)
+        td_tag_digest(key, key_len, q.d);
+    else
+        td_key_digest(key, key_len, q.d);
     rc = run_query(p, &q);
     if (rc == 0)
         *version = q.last >= part_log_start(p) ? q.last : TD_VERSION_NO_STREAM;
     return rc;
 }
 
-int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
-                     size_t max, size_t *got)
+int part_index_offsets(td_part *p, bool tag, const void *key, size_t key_len, int64_t from,
+                       int64_t *out, size_t max, size_t *got)
 {
     *got = 0;
     int rc = check_keyed(p);
@@ -709,7 +740,10 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
             .out = out,
             .max = max,
             .last = -1};
-    td_key_digest(key, key_len, q.d);
+    if (tag)
+        td_tag_digest(key, key_len, q.d);
+    else
+        td_key_digest(key, key_len, q.d);
     if (max)
         rc = run_query(p, &q);
     *got = q.got;
@@ -719,6 +753,13 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
 /* ---------------------------------------------------------------------------------------------
  * Conditional appends
  */
+static void expect_digest(const part_expect_key *k, uint8_t *d)
+{
+    if (k->tag)
+        td_tag_digest(k->key, k->key_len, d);
+    else
+        td_key_digest(k->key, k->key_len, d);
+}
 
 int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                        part_expect *req)
@@ -742,7 +783,7 @@ int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         if (k->expected == TD_VERSION_ANY)
             continue;
         kq q = {.from = 0, .below = req->pre_upto, .latest = true, .last = -1};
-        td_key_digest(k->key, k->key_len, q.d);
+        expect_digest(k, q.d);
         if ((rc = run_query(p, &q)) != 0)
             return rc;
         k->pre = q.last;
@@ -766,7 +807,7 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
         if (k->expected == TD_VERSION_ANY)
             continue;
         kq q = {.from = 0, .below = INT64_MAX, .latest = true, .last = -1};
-        td_key_digest(k->key, k->key_len, q.d);
+        expect_digest(k, q.d);
         for (size_t j = p->nsegs; j-- > 0 && q.last < 0;) {
             td_seg *s = p->segs[j];
             if (s->kx) {

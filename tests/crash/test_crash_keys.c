@@ -68,7 +68,7 @@ static int cond_append(td_part *p, int64_t first, int count, td_append_result *r
         if (part_key_version(p, keys[i], strlen(keys[i]), &v) != 0)
             return 6;
         pos = TD_MAX(pos, v);
-        ks[i] = (part_expect_key){keys[i], strlen(keys[i]), 0, true, 0, 0};
+        ks[i] = (part_expect_key){keys[i], strlen(keys[i]), 0, true, 0, 0, false};
     }
     part_expect req = {ks, (size_t)count + 1, 0, 0};
     if (pos >= 0) {
