@@ -160,8 +160,13 @@ static void test_limits_and_malformed(void)
     td_header h[TD_TAGS_MAX + 1];
     for (int i = 0; i <= TD_TAGS_MAX; i++)
         h[i] = (td_header){TD_TAG_HEADER, strlen(TD_TAG_HEADER), "tg", 2};
-    td_event ev = {.key = "k", .key_len = 1, .value = "v", .value_len = 1, .headers = h,
-                   .header_count = TD_TAGS_MAX + 1, .partition = TD_PARTITION_ANY};
+    td_event ev = {.key = "k",
+                   .key_len = 1,
+                   .value = "v",
+                   .value_len = 1,
+                   .headers = h,
+                   .header_count = TD_TAGS_MAX + 1,
+                   .partition = TD_PARTITION_ANY};
     ASSERT_EQ(td_produce(e, "t", &ev, 1, NULL), TD_EINVAL);
     ev.header_count = TD_TAGS_MAX;
     ASSERT_OK(td_produce(e, "t", &ev, 1, NULL));
