@@ -11,8 +11,9 @@
  *       from_version of the next page. 400 no_key_index without key.index.
  * Authorization: Read on the topic (authz.c), as consuming.
  * And the produce's conditions (events.c calls these): "expected_version" per event, "any",
- * "no_stream", "exists" or an offset; a body's "condition" over a set of keys and tags ({"keys": [...], "tags": [...],
- * "after": P, "partition": N}); a mismatch answers 409 wrong_expected_version.
+ * "no_stream", "exists" or an offset; a body's "condition" over a set of keys and event tags
+ * ({"keys": [...], "tags": [...], "after": P, "partition": N}); a mismatch answers 409
+ * wrong_expected_version.
  */
 #include <inttypes.h>
 #include <stdio.h>
