@@ -552,6 +552,10 @@ int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_
  */
 int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
                      int32_t partition, int64_t from_version, td_iter **out);
+/* td_iter_open_key for the events carrying an event tag (TD_TAG_HEADER) in a named partition
+ * (TD_EINVAL for TD_PARTITION_ANY: tags have no partition of their own). */
+int td_iter_open_tag(td_engine *e, const char *topic, const void *tag, size_t tag_len,
+                     int32_t partition, int64_t from_version, td_iter **out);
 
 /*
  * Reads the next event into *ev. Returns 1 if an event was read, 0 at the high watermark (call

@@ -395,6 +395,7 @@ HTTP_REQUESTS = [
     ("GET", "/v1/topics/orders/keys/k2", [], None),
     ("GET", "/v1/topics/es/keys/k2/events?from_version=0&limit=3&values=string", [], None),
     ("GET", "/v1/topics/es/keys/k%201/events?partition=1", [], None),
+    ("GET", "/v1/topics/es/tags/course:c1/events?from_version=0&limit=3&partition=0", [], None),
     ("POST", "/v1/topics/es/events", [], [{"key": "k2", "value": 1, "expected_version": 1},
                                           {"key": "k3", "value": 2, "expected_version": "exists"},
                                           {"key": "n", "value": 3,

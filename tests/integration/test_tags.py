@@ -81,6 +81,20 @@ def test_condition_over_tags(hb):
     assert r.json()["offsets"] == [{"partition": 0, "offset": 30}]
     last = log(hb, "courses")[-1]
     assert sorted(tags_of(last)) == ["course:c1", "student:s1"]
+    # The tag's events through the index: every odd one, then the subscription; paged.
+    r = requests.get(url(hb, "/v1/topics/courses/tags/course:c1/events"),
+                     params={"limit": 10}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 30 and body["partition"] == 0
+    assert [e["offset"] for e in body["events"]] == list(range(1, 20, 2))
+    r = requests.get(url(hb, "/v1/topics/courses/tags/course:c1/events"),
+                     params={"from_version": body["next_version"], "limit": 100}, timeout=10)
+    assert [e["offset"] for e in r.json()["events"]] == list(range(21, 30, 2)) + [30]
+    r = requests.get(url(hb, "/v1/topics/courses/tags/nobody/events"), timeout=10)
+    assert r.status_code == 200 and r.json()["events"] == [] and r.json()["version"] == "no_stream"
+    r = requests.get(url(hb, "/v1/topics/courses/tags/e-1/events"), timeout=10)  # a key, not a tag
+    assert r.json()["events"] == []
     # A key of a tag's bytes is another thing: no event has the key course:c1.
     r = produce(hb, "courses", {"events": [{"key": "x", "value": 1}],
                                 "condition": {"keys": ["course:c1"], "after": "no_stream"}})
@@ -125,6 +139,10 @@ def test_malformed_tags(hb):
         r = produce(hb, "t", {"events": [{"value": 1}], "condition": c})
         assert r.status_code == 400, (c, r.text)
     assert len(log(hb, "t")) == 1
+    r = requests.get(url(hb, "/v1/topics/t/tags/" + "x" * 257 + "/events"), timeout=10)
+    assert r.status_code == 400, r.text
+    r = requests.get(url(hb, "/v1/topics/t/tags/t3/events"), params={"partition": 0}, timeout=10)
+    assert r.status_code == 200 and [e["offset"] for e in r.json()["events"]] == [0]
 
 
 def test_concurrent_tag_boundaries_lose_no_update(hb):

@@ -9,6 +9,8 @@
  *       The key's stream on a key.index topic (td_iter_open_key): its events from version V
  *       (an offset, inclusive; default 0), at most L, with the stream's version and the
  *       from_version of the next page. 400 no_key_index without key.index.
+ *   GET /v1/topics/{topic}/tags/{tag}/events[?partition=N (default 0)][&from_version=V]...
+ *       The same for the events carrying an event tag (docs/event-sourcing.md#tags).
  * Authorization: Read on the topic (authz.c), as consuming.
  * And the produce's conditions (events.c calls these): "expected_version" per event, "any",
  * "no_stream", "exists" or an offset; a body's "condition" over a set of keys and event tags
@@ -41,6 +43,12 @@ static void respond_key_error(hconn *hc, int rc)
 
 void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t key_len)
 {
+    http_route_index_events(hc, topic, false, key, key_len);
+}
+
+void http_route_index_events(hconn *hc, const char *topic, bool tag, const char *key,
+                             size_t key_len)
+{
     if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     int64_t partition = TD_PARTITION_ANY, from = 0, limit = DEFAULT_LIMIT;
@@ -51,6 +59,13 @@ void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t
         !http_values_param(hc, &values_json))
         return;
     td_engine *e = hc->s->e;
+    if (tag && (key_len == 0 || key_len > TD_TAG_MAX_LEN)) {
+        char msg[100];
+        snprintf(msg, sizeof(msg), "a tag has 1 to %d bytes", TD_TAG_MAX_LEN);
+        return http_respond_error(hc, 400, "invalid_argument", msg);
+    }
+    if (tag && partition == TD_PARTITION_ANY)
+        partition = 0; /* tags have no partition of their own: ?partition=N, else 0 */
     if (partition == TD_PARTITION_ANY) {
         td_topic_info info;
         int rc = td_topic_describe(e, topic, &info);
@@ -60,8 +75,11 @@ void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t
     }
     int64_t version;
     td_iter *it = NULL;
-    int rc = td_key_version(e, topic, key, key_len, (int32_t)partition, &version);
-    if (rc == 0)
+    int rc = tag ? td_tag_version(e, topic, key, key_len, (int32_t)partition, &version)
+                 : td_key_version(e, topic, key, key_len, (int32_t)partition, &version);
+    if (rc == 0 && tag)
+        rc = td_iter_open_tag(e, topic, key, key_len, (int32_t)partition, from, &it);
+    else if (rc == 0)
         rc = td_iter_open_key(e, topic, key, key_len, (int32_t)partition, from, &it);
     if (rc)
         return respond_key_error(hc, rc);

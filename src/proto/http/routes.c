@@ -421,6 +421,8 @@ static void route_topics(route_ctx *rc)
         return http_route_key(hc, rc->seg[2], rc->seg[4], strlen(rc->seg[4]));
     if (rc->nseg == 6 && !strcmp(rc->seg[3], "keys") && !strcmp(rc->seg[5], "events"))
         return http_route_key_events(hc, rc->seg[2], rc->seg[4], strlen(rc->seg[4]));
+    if (rc->nseg == 6 && !strcmp(rc->seg[3], "tags") && !strcmp(rc->seg[5], "events"))
+        return http_route_index_events(hc, rc->seg[2], true, rc->seg[4], strlen(rc->seg[4]));
     if (rc->nseg == 4 && !strcmp(rc->seg[3], "redrive")) {
         if (!http_method_is(hc, "POST"))
             return http_respond_method_not_allowed(hc, "POST");
@@ -459,6 +461,8 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/topics/{topic}/keys/{key}";
     if (topics && rc->nseg == 6 && !strcmp(rc->seg[3], "keys") && !strcmp(rc->seg[5], "events"))
         return "/v1/topics/{topic}/keys/{key}/events";
+    if (topics && rc->nseg == 6 && !strcmp(rc->seg[3], "tags") && !strcmp(rc->seg[5], "events"))
+        return "/v1/topics/{topic}/tags/{tag}/events";
     if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "redrive"))
         return "/v1/topics/{topic}/redrive";
     if (!strcmp(rc->seg[1], "redrives") && rc->nseg <= 3)
