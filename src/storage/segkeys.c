@@ -833,8 +833,8 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
             k->current = v;
             if (k->upto)
                 return td_fail(TD_EVERSION,
-                               "the stream's version %" PRId64 " is after the position %" PRId64, v,
-                               k->expected);
+                               "the %s version %" PRId64 " is after the position %" PRId64,
+                               k->tag ? "tag's" : "stream's", v, k->expected);
             return td_fail(TD_EVERSION, "expected version %s, but the stream's version is %s",
                            td_version_text(k->expected, e, sizeof(e)),
                            td_version_text(v, c, sizeof(c)));
