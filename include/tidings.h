@@ -498,7 +498,8 @@ typedef struct td_condition {
  * version holds, checked with the append under the partition's lock. A failed check:
  * TD_EVERSION and *conflict: conflict->index < n is the event whose expected version failed,
  * conflict->index == n + j says cond->keys[j] changed (its version, conflict->current, is after
- * cond->after); expected versions are checked first, then the keys in order. TD_EINVAL for a
+ * cond->after), n + key_count + j that cond->tags[j] did; expected versions are checked first,
+ * then the keys in order, then the tags. TD_EINVAL for a
  * malformed condition, keys of several partitions, or an event routed to another partition
  * than the condition's (a boundary is one partition until transactions exist); TD_ETOOBIG when
  * the events do not fit one batch; td_produce_expect's errors.
