@@ -479,10 +479,22 @@ typedef struct td_condition_key {
 } td_condition_key;
 typedef struct td_condition {
     const td_condition_key *keys;
-    size_t key_count; /* 1 to TD_CONDITION_KEYS_MAX */
+    size_t key_count; /* keys and tags together: 1 to TD_CONDITION_KEYS_MAX */
     int64_t after;    /* >= -1 */
     int32_t partition;
+    /* Tags (TD_TAG_HEADER): "no event with any of these tags after `after`" too (tags have no
+     * partition of their own: with no keys and TD_PARTITION_ANY, the events' partition). */
+    const td_condition_key *tags;
+    size_t tag_count;
 } td_condition;
+
+/* Event tags (docs/event-sourcing.md#tags): on a topic with key.index=true, an event's headers
+ * named TD_TAG_HEADER (one per tag) are indexed beside its key, for conditions on tags and
+ * td_tag_version. At most TD_TAGS_MAX per event, each 1 to TD_TAG_MAX_LEN bytes: produce refuses
+ * more (TD_EINVAL). */
+#define TD_TAG_HEADER "tidings-tag"
+#define TD_TAGS_MAX 16
+#define TD_TAG_MAX_LEN 256
 
 /*
  * td_produce_expect with a condition over a set of keys (cond NULL: td_produce_expect): every
@@ -491,7 +503,8 @@ typedef struct td_condition {
  * version holds, checked with the append under the partition's lock. A failed check:
  * TD_EVERSION and *conflict: conflict->index < n is the event whose expected version failed,
  * conflict->index == n + j says cond->keys[j] changed (its version, conflict->current, is after
- * cond->after); expected versions are checked first, then the keys in order. TD_EINVAL for a
+ * cond->after), n + key_count + j that cond->tags[j] did; expected versions are checked first,
+ * then the keys in order, then the tags. TD_EINVAL for a
  * malformed condition, keys of several partitions, or an event routed to another partition
  * than the condition's (a boundary is one partition until transactions exist); TD_ETOOBIG when
  * the events do not fit one batch; td_produce_expect's errors.
@@ -504,6 +517,10 @@ int td_produce_cond(td_engine *e, const char *topic, const td_event *events,
  * as td_produce routes it), as readers see it. TD_ENOTFOUND for an unknown topic or partition;
  * TD_EUNSUPPORTED without key.index; TD_EOFFLINE; -errno. */
 int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
+                   int32_t partition, int64_t *version);
+/* The version of a tag in a partition (tags have no partition of their own: it must be named):
+ * the offset of the latest event carrying it (TD_VERSION_NO_STREAM when none); as td_key_version. */
+int td_tag_version(td_engine *e, const char *topic, const void *tag, size_t tag_len,
                    int32_t partition, int64_t *version);
 
 /* ---------------------------------------------------------------------------------------------
@@ -540,6 +557,10 @@ int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_
  * TD_ENOTFOUND, TD_EINVAL for a negative from_version other than TD_OFFSET_EARLIEST.
  */
 int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
+                     int32_t partition, int64_t from_version, td_iter **out);
+/* td_iter_open_key for the events carrying an event tag (TD_TAG_HEADER) in a named partition
+ * (TD_EINVAL for TD_PARTITION_ANY: tags have no partition of their own). */
+int td_iter_open_tag(td_engine *e, const char *topic, const void *tag, size_t tag_len,
                      int32_t partition, int64_t from_version, td_iter **out);
 
 /*

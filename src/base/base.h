@@ -211,6 +211,9 @@ int32_t td_murmur2(const void *key, size_t n);
  * cleaner and the key index of compacted topics remember instead of the key (digest.c). */
 #define TD_KEY_DIGEST_LEN 16
 void td_key_digest(const void *key, size_t n, uint8_t out[TD_KEY_DIGEST_LEN]);
+/* The digest of an event tag (docs/event-sourcing.md#tags), in the key index beside the keys':
+ * XXH3-128 with another seed, so that a tag and a key of the same bytes differ. */
+void td_tag_digest(const void *tag, size_t n, uint8_t out[TD_KEY_DIGEST_LEN]);
 
 /* A 64-bit hash for tables and orders (FNV-1a's step, with the basis 1469598103934665603).
  * Queue groups save these hashes of event keys: the function must never change. */

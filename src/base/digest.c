@@ -16,3 +16,13 @@ void td_key_digest(const void *key, size_t n, uint8_t out[TD_KEY_DIGEST_LEN])
     td_store_be64(out, h.high64);
     td_store_be64(out + 8, h.low64);
 }
+
+/* The seed must never change: the key index files hold these digests. */
+#define TAG_SEED 0x7461672d74696467ull /* "tag-tidg" */
+
+void td_tag_digest(const void *tag, size_t n, uint8_t out[TD_KEY_DIGEST_LEN])
+{
+    XXH128_hash_t h = XXH3_128bits_withSeed(tag, n, TAG_SEED);
+    td_store_be64(out, h.high64);
+    td_store_be64(out + 8, h.low64);
+}

@@ -270,7 +270,10 @@ int broker_part_append_checked(td_part *p, uint8_t *batch, size_t n, int64_t now
  * partition. */
 #define BROKER_COND_KEY_HEADER "tidings-condition-key"
 #define BROKER_COND_AFTER_HEADER "tidings-condition-after"
-/* The family of the three: what broker_batches_check counts. */
+/* One per tag of the boundary (docs/event-sourcing.md#tags): "no event with this tag after the
+ * position" too; keys and tags together at most TD_CONDITION_KEYS_MAX. */
+#define BROKER_COND_TAG_HEADER "tidings-condition-tag"
+/* The family of these, and of TD_TAG_HEADER: what broker_batches_check counts. */
 #define BROKER_HEADER_PREFIX "tidings-"
 /* Parses a condition's position s[0..n): "no_stream" (-1) or an offset in decimal. 0 and *v, or
  * TD_EINVAL (*v untouched). A pure function of its bytes. */

@@ -820,7 +820,7 @@ static int expect_group(const td_event *grp, const size_t *order, size_t from, s
                            order[j], x);
         if (!grp[j].key)
             return td_fail(TD_EINVAL, "event %zu: an expected version needs a key", order[j]);
-        req->keys[req->n++] = (part_expect_key){grp[j].key, grp[j].key_len, x, false, 0, 0};
+        req->keys[req->n++] = (part_expect_key){grp[j].key, grp[j].key_len, x, false, 0, 0, false};
     }
     return 0;
 }
@@ -829,15 +829,24 @@ static int expect_group(const td_event *grp, const size_t *order, size_t from, s
  * boundaries): TD_EINVAL for a malformed one or keys of several partitions. */
 static int cond_partition(const td_topic *t, int32_t nparts, const td_condition *c, int32_t *out)
 {
-    if (!c->keys || c->key_count == 0 || c->key_count > TD_CONDITION_KEYS_MAX)
-        return td_fail(TD_EINVAL, "a condition needs 1 to %d keys, not %zu", TD_CONDITION_KEYS_MAX,
-                       c->keys ? c->key_count : 0);
+    size_t nk = c->keys ? c->key_count : 0, nt = c->tags ? c->tag_count : 0;
+    if (nk + nt == 0 || nk + nt > TD_CONDITION_KEYS_MAX)
+        return td_fail(TD_EINVAL, "a condition needs 1 to %d keys and tags, not %zu",
+                       TD_CONDITION_KEYS_MAX, nk + nt);
+    for (size_t i = 0; i < nt; i++)
+        if (!c->tags[i].key || c->tags[i].key_len == 0 || c->tags[i].key_len > TD_TAG_MAX_LEN)
+            return td_fail(TD_EINVAL, "condition tag %zu: a tag has 1 to %d bytes", i,
+                           TD_TAG_MAX_LEN);
     if (c->after < TD_VERSION_NO_STREAM)
         return td_fail(TD_EINVAL,
                        "a condition's position is an offset, or -1 (no event at all), not %" PRId64,
                        c->after);
     int32_t p = c->partition;
-    for (size_t i = 0; i < c->key_count; i++) {
+    if (nk == 0 && p == TD_PARTITION_ANY) { /* tags only: the events' partition (the caller's) */
+        *out = TD_PARTITION_ANY;
+        return 0;
+    }
+    for (size_t i = 0; i < nk; i++) {
         if (!c->keys[i].key)
             return td_fail(TD_EINVAL, "condition key %zu is NULL", i);
         if (c->partition != TD_PARTITION_ANY)
@@ -860,9 +869,30 @@ static int cond_partition(const td_topic *t, int32_t nparts, const td_condition 
 /* Appends condition c's keys to req (room for them), after the events' expectations. */
 static void cond_group(const td_condition *c, part_expect *req)
 {
-    for (size_t i = 0; i < c->key_count; i++)
+    for (size_t i = 0; c->keys && i < c->key_count; i++)
         req->keys[req->n++] =
-            (part_expect_key){c->keys[i].key, c->keys[i].key_len, c->after, true, 0, 0};
+            (part_expect_key){c->keys[i].key, c->keys[i].key_len, c->after, true, 0, 0, false};
+    for (size_t i = 0; c->tags && i < c->tag_count; i++)
+        req->keys[req->n++] =
+            (part_expect_key){c->tags[i].key, c->tags[i].key_len, c->after, true, 0, 0, true};
+}
+
+/* Event i's tags (TD_TAG_HEADER headers): at most TD_TAGS_MAX, each of 1 to TD_TAG_MAX_LEN bytes
+ * (docs/event-sourcing.md#tags), or TD_EINVAL. */
+static int check_tags(const td_event *ev, size_t i)
+{
+    size_t nt = 0, hl = sizeof(TD_TAG_HEADER) - 1;
+    for (size_t h = 0; h < ev->header_count; h++) {
+        const td_header *x = &ev->headers[h];
+        if (x->key_len != hl || memcmp(x->key, TD_TAG_HEADER, hl) != 0)
+            continue;
+        if (!x->value || x->value_len == 0 || x->value_len > TD_TAG_MAX_LEN)
+            return td_fail(TD_EINVAL, "event %zu: a tag (" TD_TAG_HEADER ") has 1 to %d bytes", i,
+                           TD_TAG_MAX_LEN);
+        if (++nt > TD_TAGS_MAX)
+            return td_fail(TD_EINVAL, "event %zu: an event has at most %d tags", i, TD_TAGS_MAX);
+    }
+    return 0;
 }
 
 static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td_event *events,
@@ -874,7 +904,9 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
     size_t *order = malloc(n * sizeof(*order));
     bool *done_parts = calloc((size_t)nparts, sizeof(bool));
     bool checked = expected || cond; /* appended through part_append_expect */
-    size_t cap = (expected ? n : 0) + (cond ? cond->key_count : 0);
+    size_t cap = (expected ? n : 0) +
+                 (cond ? (cond->keys ? cond->key_count : 0) + (cond->tags ? cond->tag_count : 0)
+                       : 0);
     part_expect req = {checked ? malloc(TD_MAX(cap, 1) * sizeof(part_expect_key)) : NULL, 0, 0, 0};
     int32_t cond_part = -1;
     td_buf b;
@@ -898,7 +930,7 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
         (int32_t)(__atomic_fetch_add(&t->round_robin, 1, __ATOMIC_RELAXED) % (uint32_t)nparts);
     if (cond && (rc = cond_partition(t, nparts, cond, &cond_part)) != 0)
         goto out;
-    if (cond) /* events without a key (nor partition) go to the boundary's partition */
+    if (cond && cond_part >= 0) /* events without a key nor partition: the boundary's */
         sticky = cond_part;
     for (size_t i = 0; i < n; i++) {
         int32_t p = events[i].partition;
@@ -909,6 +941,10 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             rc = td_fail(TD_ENOTFOUND, "topic '%s' has no partition %" PRId32, t->name, p);
             goto out;
         }
+        if ((rc = check_tags(&events[i], i)) != 0)
+            goto out;
+        if (cond && cond_part == TD_PARTITION_ANY) /* a condition of tags only: event 0's */
+            cond_part = p;
         if (cond && p != cond_part) {
             rc = td_fail(TD_EINVAL,
                          "event %zu goes to partition %" PRId32 ", the condition's partition is "

@@ -43,6 +43,7 @@ struct td_iter {
     size_t key_len;
     bool by_key;
     int trace_kind; /* an iterator of the trace index (iter_open_trace): its kind, else 0 */
+    bool by_tag; /* key is an event tag (td_iter_open_tag) */
     int64_t offs[KEY_OFFSETS];
     size_t ioff, noffs;
 };
@@ -266,6 +267,21 @@ static int key_record_at(td_iter *it, int64_t off, td_record *rec)
     return rc;
 }
 
+/* Whether rec carries the tag among the headers the key index takes (segkeys.c). */
+static bool has_tag(const td_record *rec, const uint8_t *tag, size_t n)
+{
+    static const size_t hl = sizeof(TD_TAG_HEADER) - 1;
+    for (size_t i = 0, seen = 0; i < rec->header_count && seen < TD_TAGS_MAX; i++) {
+        const td_record_header *h = &rec->headers[i];
+        if (h->value_null || h->key.n != hl || memcmp(h->key.p, TD_TAG_HEADER, hl) != 0)
+            continue;
+        seen++;
+        if (h->value.n == n && memcmp(h->value.p, tag, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int key_next(td_iter *it, td_event *ev)
 {
     for (int guard = 0; guard < 1 << 20; guard++) {
@@ -274,8 +290,8 @@ static int key_next(td_iter *it, td_event *ev)
             int rc = it->trace_kind
                          ? part_trace_offsets(it->part, it->trace_kind, it->key, it->key_len,
                                               it->pos, it->offs, KEY_OFFSETS, &it->noffs)
-                         : part_key_offsets(it->part, it->key, it->key_len, it->pos, it->offs,
-                                            KEY_OFFSETS, &it->noffs);
+                         : part_index_offsets(it->part, it->by_tag, it->key, it->key_len,
+                                              it->pos, it->offs, KEY_OFFSETS, &it->noffs);
             if (rc)
                 return rc;
             if (it->noffs == 0)
@@ -288,8 +304,10 @@ static int key_next(td_iter *it, td_event *ev)
             return rc;
         it->pos = off + 1;
         if (rc == 0 ||
-            (!it->trace_kind && (rec.key_null || rec.key.n != it->key_len ||
-                                 (it->key_len && memcmp(rec.key.p, it->key, it->key_len)))))
+            (!it->trace_kind &&
+             (it->by_tag ? !has_tag(&rec, it->key, it->key_len)
+                         : rec.key_null || rec.key.n != it->key_len ||
+                               (it->key_len && memcmp(rec.key.p, it->key, it->key_len)))))
             continue; /* removed by the cleaner, or a digest collision (traces.c checks its
                        * events' headers) */
         if ((rc = fill_event(it, &rec, ev)) != 0)
@@ -300,12 +318,15 @@ static int key_next(td_iter *it, td_event *ev)
     return 0; /* a bound on the work of one call: call again */
 }
 
-int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
-                     int32_t partition, int64_t from_version, td_iter **out)
+static int iter_open_index(td_engine *e, const char *topic, bool tag, const void *key,
+                           size_t key_len, int32_t partition, int64_t from_version, td_iter **out)
 {
     td_error_clear();
     if (!e || !topic || !out || (!key && key_len))
-        return td_fail(TD_EINVAL, "td_iter_open_key needs an engine, a topic, a key and out");
+        return td_fail(TD_EINVAL, "td_iter_open_%s needs an engine, a topic, a %s and out",
+                       tag ? "tag" : "key", tag ? "tag" : "key");
+    if (tag && partition == TD_PARTITION_ANY)
+        return td_fail(TD_EINVAL, "td_iter_open_tag needs a partition: tags have none of their own");
     if (from_version < 0 && from_version != TD_OFFSET_EARLIEST)
         return td_fail(TD_EINVAL, "from_version must be an offset >= 0 or TD_OFFSET_EARLIEST");
     if (partition == TD_PARTITION_ANY) {
@@ -322,7 +343,7 @@ int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t ke
     if (rc)
         return rc;
     int64_t v;
-    rc = part_key_version(it->part, key ? key : "", key_len, &v); /* says if there is no index */
+    rc = part_index_version(it->part, tag, key ? key : "", key_len, &v); /* no index? */
     it->key = malloc(key_len + 1);
     if (rc == 0 && !it->key)
         rc = -ENOMEM;
@@ -334,6 +355,7 @@ int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t ke
         memcpy(it->key, key, key_len);
     it->key_len = key_len;
     it->by_key = true;
+    it->by_tag = tag;
     it->pos = TD_MAX(from_version, 0);
     *out = it;
     return 0;
@@ -358,12 +380,28 @@ int iter_open_trace(td_engine *e, const char *topic, int32_t partition, int kind
     return 0;
 }
 
-int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
-                   int32_t partition, int64_t *version)
+int td_iter_open_key(td_engine *e, const char *topic, const void *key, size_t key_len,
+                     int32_t partition, int64_t from_version, td_iter **out)
+{
+    return iter_open_index(e, topic, false, key, key_len, partition, from_version, out);
+}
+
+int td_iter_open_tag(td_engine *e, const char *topic, const void *tag, size_t tag_len,
+                     int32_t partition, int64_t from_version, td_iter **out)
+{
+    return iter_open_index(e, topic, true, tag, tag_len, partition, from_version, out);
+}
+
+/* td_key_version (tag false) and td_tag_version. */
+static int index_version(td_engine *e, const char *topic, bool tag, const void *key,
+                         size_t key_len, int32_t partition, int64_t *version)
 {
     td_error_clear();
     if (!e || !topic || !version || (!key && key_len))
-        return td_fail(TD_EINVAL, "td_key_version needs an engine, a topic, a key and version");
+        return td_fail(TD_EINVAL, "td_%s_version needs an engine, a topic, a %s and version",
+                       tag ? "tag" : "key", tag ? "tag" : "key");
+    if (tag && partition == TD_PARTITION_ANY)
+        return td_fail(TD_EINVAL, "td_tag_version needs a partition: tags have none of their own");
     if (!key)
         key = "";
     pthread_rwlock_rdlock(&e->lock);
@@ -381,9 +419,21 @@ int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_
     pthread_rwlock_unlock(&e->lock);
     if (rc)
         return rc;
-    rc = part_key_version(p, key, key_len, version);
+    rc = part_index_version(p, tag, key, key_len, version);
     topic_unref(t);
     return rc;
+}
+
+int td_key_version(td_engine *e, const char *topic, const void *key, size_t key_len,
+                   int32_t partition, int64_t *version)
+{
+    return index_version(e, topic, false, key, key_len, partition, version);
+}
+
+int td_tag_version(td_engine *e, const char *topic, const void *tag, size_t tag_len,
+                   int32_t partition, int64_t *version)
+{
+    return index_version(e, topic, true, tag, tag_len, partition, version);
 }
 
 void td_iter_close(td_iter *it)

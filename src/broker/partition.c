@@ -240,6 +240,7 @@ static int record_expectation(const td_record *rec, int64_t *v)
 /* A batch's consistency boundary: its first record's condition headers. */
 typedef struct kcond {
     td_slice keys[TD_CONDITION_KEYS_MAX];
+    bool tag[TD_CONDITION_KEYS_MAX]; /* keys[j] is a tag (BROKER_COND_TAG_HEADER) */
     size_t n;
     bool has_after;
     int64_t after;
@@ -250,21 +251,40 @@ static int record_condition(const td_record *rec, int32_t i, kcond *c)
 {
     static const size_t kl = sizeof(BROKER_COND_KEY_HEADER) - 1;
     static const size_t al = sizeof(BROKER_COND_AFTER_HEADER) - 1;
+    static const size_t tl = sizeof(BROKER_COND_TAG_HEADER) - 1;
+    static const size_t gl = sizeof(TD_TAG_HEADER) - 1;
+    size_t ntags = 0;
     for (size_t h = 0; h < rec->header_count; h++) {
         const td_record_header *hd = &rec->headers[h];
-        bool is_key = hd->key.n == kl && memcmp(hd->key.p, BROKER_COND_KEY_HEADER, kl) == 0;
+        bool is_tag = hd->key.n == tl && memcmp(hd->key.p, BROKER_COND_TAG_HEADER, tl) == 0;
+        bool is_key =
+            is_tag || (hd->key.n == kl && memcmp(hd->key.p, BROKER_COND_KEY_HEADER, kl) == 0);
         bool is_after = hd->key.n == al && memcmp(hd->key.p, BROKER_COND_AFTER_HEADER, al) == 0;
+        if (hd->key.n == gl && memcmp(hd->key.p, TD_TAG_HEADER, gl) == 0) { /* the event's tag */
+            if (hd->value_null || hd->value.n == 0 || hd->value.n > TD_TAG_MAX_LEN)
+                return td_fail(TD_EINVAL, "a " TD_TAG_HEADER " has 1 to %d bytes",
+                               TD_TAG_MAX_LEN);
+            if (++ntags > TD_TAGS_MAX)
+                return td_fail(TD_EINVAL, "a record has at most %d " TD_TAG_HEADER " headers",
+                               TD_TAGS_MAX);
+        }
         if (!is_key && !is_after)
             continue;
         if (i > 0)
             return td_fail(TD_EINVAL, "tidings-condition-* headers belong on the first record of "
                                       "the batch");
         if (is_key && hd->value_null)
-            return td_fail(TD_EINVAL, BROKER_COND_KEY_HEADER " must not be null");
+            return td_fail(TD_EINVAL, "%s must not be null",
+                           is_tag ? BROKER_COND_TAG_HEADER : BROKER_COND_KEY_HEADER);
+        if (is_tag && (hd->value.n == 0 || hd->value.n > TD_TAG_MAX_LEN))
+            return td_fail(TD_EINVAL, BROKER_COND_TAG_HEADER " has 1 to %d bytes", TD_TAG_MAX_LEN);
         if (is_key && c->n == TD_CONDITION_KEYS_MAX)
-            return td_fail(TD_EINVAL, "a condition has at most %d keys", TD_CONDITION_KEYS_MAX);
-        if (is_key)
+            return td_fail(TD_EINVAL, "a condition has at most %d keys and tags",
+                           TD_CONDITION_KEYS_MAX);
+        if (is_key) {
+            c->tag[c->n] = is_tag;
             c->keys[c->n++] = hd->value;
+        }
         if (is_after && c->has_after)
             return td_fail(TD_EINVAL, "two " BROKER_COND_AFTER_HEADER " headers");
         if (is_after && (hd->value_null ||
@@ -275,8 +295,8 @@ static int record_condition(const td_record *rec, int32_t i, kcond *c)
     }
     if (i == 0 && (c->n > 0) != c->has_after)
         return td_fail(TD_EINVAL,
-                       "a condition needs " BROKER_COND_KEY_HEADER " headers (1 to "
-                       "%d) and one " BROKER_COND_AFTER_HEADER " header",
+                       "a condition needs " BROKER_COND_KEY_HEADER " or " BROKER_COND_TAG_HEADER
+                       " headers (1 to %d) and one " BROKER_COND_AFTER_HEADER " header",
                        TD_CONDITION_KEYS_MAX);
     return 0;
 }
@@ -316,7 +336,7 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
             cap = nc;
         }
         (*idx)[req->n] = i;
-        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, false, 0, 0};
+        req->keys[req->n++] = (part_expect_key){rec.key.p, rec.key.n, v, false, 0, 0, false};
     }
     if (rc == 0 && cond->n) { /* the condition's keys, after the records' */
         part_expect_key *k = realloc(req->keys, (req->n + cond->n) * sizeof(*k));
@@ -330,7 +350,8 @@ static int collect_expectations(td_batch_reader *rd, const uint8_t *batch, size_
     for (size_t j = 0; rc == 0 && j < cond->n; j++) {
         (*idx)[req->n] = 0;
         req->keys[req->n++] =
-            (part_expect_key){cond->keys[j].p, cond->keys[j].n, cond->after, true, 0, 0};
+            (part_expect_key){cond->keys[j].p, cond->keys[j].n, cond->after, true, 0, 0,
+                              cond->tag[j]};
     }
     return rc;
 }
@@ -366,11 +387,15 @@ int broker_part_append_expect(td_part *p, uint8_t *batch, size_t n, int32_t max_
             size_t j = req.failed - (req.n - cond.n);
             part_expect_key *k = &req.keys[req.failed];
             char kb[128], xb[24], cb[24];
+            size_t nth = 0; /* among the condition's keys, or its tags */
+            for (size_t i = 0; i < j; i++)
+                nth += cond.tag[i] == cond.tag[j];
             *bad_record = 0;
             rc = td_fail(rc,
-                         "record 0: condition key %zu '%s': the stream's version %s is after the "
+                         "record 0: condition %s %zu '%s': the %s version %s is after the "
                          "position %s",
-                         j, key_text(k->key, k->key_len, kb, sizeof(kb)),
+                         k->tag ? "tag" : "key", nth, key_text(k->key, k->key_len, kb, sizeof(kb)),
+                         k->tag ? "tag's" : "stream's",
                          td_version_text(k->current, cb, sizeof(cb)),
                          td_version_text(k->expected, xb, sizeof(xb)));
         } else if (rc == TD_EVERSION) {

@@ -482,6 +482,38 @@ int batch_reader_next_key(td_batch_reader *r, int64_t *offset, td_slice *key, bo
     return 1;
 }
 
+int batch_reader_next_key_headers(td_batch_reader *r, int64_t *offset, td_slice *key,
+                                  bool *key_null, td_slice name, td_slice *vals, size_t max,
+                                  size_t *nvals)
+{
+    *nvals = 0;
+    size_t start = r->pos;
+    int rc = batch_reader_next_key(r, offset, key, key_null);
+    if (rc != 1)
+        return rc;
+    /* The record's framing is checked: find its key again, then read on past it. */
+    cursor c = {r->records, r->pos, start};
+    int32_t len, off_delta, hcount;
+    int64_t ts_delta;
+    td_slice k, v;
+    bool vnull;
+    (void)cur_varint(&c, &len);
+    c.pos++; /* attributes */
+    (void)cur_varlong(&c, &ts_delta);
+    (void)cur_varint(&c, &off_delta);
+    (void)cur_bytes(&c, r->pos, &k, &vnull);
+    if (cur_bytes(&c, r->pos, &v, &vnull) || cur_varint(&c, &hcount) || hcount < 0 ||
+        (size_t)hcount > (r->pos - c.pos) / 2)
+        return td_fail(TD_ECORRUPT, "record %d: bad value or header count", r->index - 1);
+    for (int32_t i = 0; i < hcount; i++) {
+        if (cur_bytes(&c, r->pos, &k, NULL) || cur_bytes(&c, r->pos, &v, &vnull))
+            return td_fail(TD_ECORRUPT, "record %d: bad header %d", r->index - 1, i);
+        if (!vnull && k.n == name.n && memcmp(k.p, name.p, name.n) == 0 && *nvals < max)
+            vals[(*nvals)++] = v;
+    }
+    return 1;
+}
+
 int batch_reader_next(td_batch_reader *r, td_record *rec)
 {
     if (r->index >= r->h.record_count) {

@@ -191,6 +191,11 @@ int batch_reader_next(td_batch_reader *r, td_record *rec);
 /* The next record's offset and key only, for the indexes that need no more (the rest of the
  * record is skipped, its framing and the key's bounds checked): as batch_reader_next. */
 int batch_reader_next_key(td_batch_reader *r, int64_t *offset, td_slice *key, bool *key_null);
+/* batch_reader_next_key, and the non-null values of the record's headers named `name`: the first
+ * max of them into vals (*nvals of them; the value is skipped, the headers' framing checked). */
+int batch_reader_next_key_headers(td_batch_reader *r, int64_t *offset, td_slice *key,
+                                  bool *key_null, td_slice name, td_slice *vals, size_t max,
+                                  size_t *nvals);
 
 /* ---------------------------------------------------------------------------------------------
  * Compression, with Kafka's framings: gzip (RFC 1952), snappy (raw, or the xerial framing that

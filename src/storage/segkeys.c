@@ -26,6 +26,10 @@
  * append finds the version in the segments without an in-memory index before it takes the
  * partition's lock (their files do not change but by the cleaner, which keeps every key's
  * latest event), and the rest, in memory, under it, with the append.
+ *
+ * Tags (docs/event-sourcing.md#tags): an event's TD_TAG_HEADER headers (the first TD_TAGS_MAX,
+ * of 1 to TD_TAG_MAX_LEN bytes) are entries too, under td_tag_digest (another seed than the
+ * keys'), so a tag's events and version are found as a key's are; the file format is the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,14 +75,15 @@ struct seg_keys {
 typedef struct kx_kind {
     const char *ext, *magic, *what;
     size_t (*digests)(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
-    bool keys_only; /* digests reads only the offset and key (batch_reader_next_key) */
+    /* The key index: a record's key and its tidings-tag headers (key_tag_digests, read with
+     * batch_reader_next_key_headers, the value skipped); else digests of the whole record. */
+    bool keys_and_tags;
     size_t idx_off, checked_off; /* of td_seg's kx and kx_checked, or tx and tx_checked */
 } kx_kind;
 
-static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
 static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
 
-static const kx_kind KEYS = {KEYINDEX_EXT,         "TDKX", "key", key_digests, true,
+static const kx_kind KEYS = {KEYINDEX_EXT,         "TDKX", "key", NULL, true,
                              offsetof(td_seg, kx), offsetof(td_seg, kx_checked)};
 static const kx_kind TRACES = {TRACEINDEX_EXT,       "TDTX", "trace", trace_digests, false,
                                offsetof(td_seg, tx), offsetof(td_seg, tx_checked)};
@@ -93,12 +98,18 @@ static bool *checked_of(const kx_kind *K, td_seg *s)
     return (bool *)((char *)s + K->checked_off);
 }
 
-static size_t key_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN])
+/* The key index's entries of a record: its key (unless null), then each of its tags of a
+ * valid length (docs/event-sourcing.md, "Tags"), each tag's digest in a domain of its own. */
+static size_t key_tag_digests(const td_record *rec, const td_slice *tags, size_t ntags,
+                              uint8_t d[][TD_KEY_DIGEST_LEN])
 {
-    if (rec->key_null)
-        return 0;
-    td_key_digest(rec->key.p, rec->key.n, d[0]);
-    return 1;
+    size_t c = 0;
+    if (!rec->key_null)
+        td_key_digest(rec->key.p, rec->key.n, d[c++]);
+    for (size_t t = 0; t < ntags; t++)
+        if (tags[t].n > 0 && tags[t].n <= TD_TAG_MAX_LEN)
+            td_tag_digest(tags[t].p, tags[t].n, d[c++]);
+    return c;
 }
 
 void td_trace_digest(int kind, const void *id, size_t n, uint8_t out[TD_KEY_DIGEST_LEN])
@@ -293,16 +304,28 @@ static int kx_add_batch(const kx_kind *K, seg_keys *k, int64_t base, td_batch_re
     /* In groups: the digests first, with their slots prefetched (the table is larger than the
      * caches: a probe is a cache miss, which the group's probes then overlap), then the puts. */
     enum { GROUP = 32 };
-    uint8_t d[GROUP][TD_KEY_DIGEST_LEN];
-    uint32_t rel[GROUP];
+    enum { PER = 1 + TD_TAGS_MAX > KX_MAX_DIGESTS ? 1 + TD_TAGS_MAX : KX_MAX_DIGESTS };
+    uint8_t d[GROUP + PER][TD_KEY_DIGEST_LEN];
+    uint32_t rel[GROUP + PER];
     td_record rec = {0};
+    td_slice tags[TD_TAGS_MAX];
+    const td_slice tag_name = td_slice_make(TD_TAG_HEADER, sizeof(TD_TAG_HEADER) - 1);
     for (;;) {
         size_t g = 0;
         int more = 1;
-        while (g + KX_MAX_DIGESTS <= GROUP && (more = K->keys_only
-                            ? batch_reader_next_key(rd, &rec.offset, &rec.key, &rec.key_null)
-                            : batch_reader_next(rd, &rec)) == 1) {
-            size_t c = K->digests(&rec, d + g);
+        while (g < GROUP) {
+            size_t c, ntags;
+            if (K->keys_and_tags) { /* the key and the tags only, the value skipped */
+                more = batch_reader_next_key_headers(rd, &rec.offset, &rec.key, &rec.key_null,
+                                                     tag_name, tags, TD_TAGS_MAX, &ntags);
+                if (more != 1)
+                    break;
+                c = key_tag_digests(&rec, tags, ntags, d + g);
+            } else {
+                if ((more = batch_reader_next(rd, &rec)) != 1)
+                    break;
+                c = K->digests(&rec, d + g);
+            }
             if (c && g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
             for (size_t i = g; i < g + c; i++) {
@@ -823,19 +846,33 @@ static int run_query(const kx_kind *K, td_part *p, kq *q)
 
 int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *version)
 {
+    return part_index_version(p, false, key, key_len, version);
+}
+
+int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
+                     size_t max, size_t *got)
+{
+    return part_index_offsets(p, false, key, key_len, from, out, max, got);
+}
+
+int part_index_version(td_part *p, bool tag, const void *key, size_t key_len, int64_t *version)
+{
     int rc = check_keyed(p);
     if (rc)
         return rc;
     kq q = {.from = 0, .below = part_high_watermark(p), .latest = true, .last = -1};
-    td_key_digest(key, key_len, q.d);
+    if (tag)
+        td_tag_digest(key, key_len, q.d);
+    else
+        td_key_digest(key, key_len, q.d);
     rc = run_query(&KEYS, p, &q);
     if (rc == 0)
         *version = q.last >= part_log_start(p) ? q.last : TD_VERSION_NO_STREAM;
     return rc;
 }
 
-int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
-                     size_t max, size_t *got)
+int part_index_offsets(td_part *p, bool tag, const void *key, size_t key_len, int64_t from,
+                       int64_t *out, size_t max, size_t *got)
 {
     *got = 0;
     int rc = check_keyed(p);
@@ -846,7 +883,10 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
             .out = out,
             .max = max,
             .last = -1};
-    td_key_digest(key, key_len, q.d);
+    if (tag)
+        td_tag_digest(key, key_len, q.d);
+    else
+        td_key_digest(key, key_len, q.d);
     if (max)
         rc = run_query(&KEYS, p, &q);
     *got = q.got;
@@ -856,6 +896,13 @@ int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, 
 /* ---------------------------------------------------------------------------------------------
  * Conditional appends
  */
+static void expect_digest(const part_expect_key *k, uint8_t *d)
+{
+    if (k->tag)
+        td_tag_digest(k->key, k->key_len, d);
+    else
+        td_key_digest(k->key, k->key_len, d);
+}
 
 int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res,
                        part_expect *req)
@@ -879,7 +926,7 @@ int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         if (k->expected == TD_VERSION_ANY)
             continue;
         kq q = {.from = 0, .below = req->pre_upto, .latest = true, .last = -1};
-        td_key_digest(k->key, k->key_len, q.d);
+        expect_digest(k, q.d);
         if ((rc = run_query(&KEYS, p, &q)) != 0)
             return rc;
         k->pre = q.last;
@@ -903,7 +950,7 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
         if (k->expected == TD_VERSION_ANY)
             continue;
         kq q = {.from = 0, .below = INT64_MAX, .latest = true, .last = -1};
-        td_key_digest(k->key, k->key_len, q.d);
+        expect_digest(k, q.d);
         for (size_t j = p->nsegs; j-- > 0 && q.last < 0;) {
             td_seg *s = p->segs[j];
             if (s->kx) {
@@ -929,8 +976,8 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
             k->current = v;
             if (k->upto)
                 return td_fail(TD_EVERSION,
-                               "the stream's version %" PRId64 " is after the position %" PRId64, v,
-                               k->expected);
+                               "the %s version %" PRId64 " is after the position %" PRId64,
+                               k->tag ? "tag's" : "stream's", v, k->expected);
             return td_fail(TD_EVERSION, "expected version %s, but the stream's version is %s",
                            td_version_text(k->expected, e, sizeof(e)),
                            td_version_text(v, c, sizeof(c)));

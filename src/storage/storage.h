@@ -168,6 +168,11 @@ int part_append_sid(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_app
 int part_key_version(td_part *p, const void *key, size_t key_len, int64_t *version);
 int part_key_offsets(td_part *p, const void *key, size_t key_len, int64_t from, int64_t *out,
                      size_t max, size_t *got);
+/* The same for a key (tag false) or an event tag (tag true: TD_TAG_HEADER, indexed beside the
+ * keys; a tag's version is the offset of the latest event carrying it). */
+int part_index_version(td_part *p, bool tag, const void *key, size_t key_len, int64_t *version);
+int part_index_offsets(td_part *p, bool tag, const void *key, size_t key_len, int64_t from,
+                       int64_t *out, size_t max, size_t *got);
 
 /*
  * Trace index (segkeys.c; docs/storage.md "Trace index files", docs/tracing.md): with the
@@ -204,6 +209,7 @@ typedef struct part_expect_key {
     bool upto;       /* expected is a position: no event of the key after it */
     int64_t current; /* out: the version found (on a mismatch) */
     int64_t pre;     /* internal: the version below pre_upto, found before the lock */
+    bool tag;        /* key is an event tag (TD_TAG_HEADER), not a record key */
 } part_expect_key;
 typedef struct part_expect {
     part_expect_key *keys;

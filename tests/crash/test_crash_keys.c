@@ -9,7 +9,8 @@
  * agree with a full read of the log. A second test makes the same appends conditional (a
  * consistency boundary of the batch's keys and one more, at the position read from the index,
  * and a probe one below it that must fail), so that the conditional path runs under the kill and
- * checks the versions of the index the previous round left.
+ * checks the versions of the index the previous round left. Every event carries a tag too
+ * (tidings-tag), whose versions are checked the same way and are part of each boundary.
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "crash_common.h"
 
 #define KEYS 37
+#define TAGS 11 /* event n also carries the tag "t<n % TAGS>" (docs/event-sourcing.md#tags) */
 #define MAXN 200000
 
 static td_topic_config cfg(void)
@@ -33,12 +35,16 @@ static td_topic_config cfg(void)
 static int keyed_append(td_part *p, int64_t first, int count, td_append_result *r, part_expect *req)
 {
     td_event ev[8];
-    char keys[8][16], vals[8][32];
+    td_header hs[8];
+    char keys[8][16], vals[8][32], tags[8][16];
     for (int i = 0; i < count; i++) {
         snprintf(keys[i], sizeof(keys[i]), "e%lld", (long long)((first + i) % KEYS));
         snprintf(vals[i], sizeof(vals[i]), "s%lld", (long long)(first + i));
+        snprintf(tags[i], sizeof(tags[i]), "t%lld", (long long)((first + i) % TAGS));
+        hs[i] = (td_header){TD_TAG_HEADER, strlen(TD_TAG_HEADER), tags[i], strlen(tags[i])};
         ev[i] = (td_event){.key = keys[i], .key_len = strlen(keys[i]), .value = vals[i],
-                           .value_len = strlen(vals[i]), .timestamp_ms = 1700000000000LL};
+                           .value_len = strlen(vals[i]), .headers = &hs[i], .header_count = 1,
+                           .timestamp_ms = 1700000000000LL};
     }
     td_batch_encode_opts o;
     batch_encode_opts_init(&o);
@@ -57,25 +63,27 @@ static int keyed_append(td_part *p, int64_t first, int count, td_append_result *
  * position, which must fail (when there is an event). 0, or a code for the parent. */
 static int cond_append(td_part *p, int64_t first, int count, td_append_result *r)
 {
-    char keys[8][16];
-    part_expect_key ks[8];
+    char keys[9][16];
+    part_expect_key ks[9];
     int64_t pos = TD_VERSION_NO_STREAM;
-    for (int i = 0; i <= count; i++) {
-        snprintf(keys[i], sizeof(keys[i]), "e%lld", (long long)((first + i) % KEYS));
+    for (int i = 0; i <= count + 1; i++) { /* the keys, one more, and the next event's tag */
+        bool tag = i == count + 1;
+        snprintf(keys[i], sizeof(keys[i]), tag ? "t%lld" : "e%lld",
+                 (long long)((first + i) % (tag ? TAGS : KEYS)));
         int64_t v;
-        if (part_key_version(p, keys[i], strlen(keys[i]), &v) != 0)
+        if (part_index_version(p, tag, keys[i], strlen(keys[i]), &v) != 0)
             return 6;
         pos = TD_MAX(pos, v);
-        ks[i] = (part_expect_key){keys[i], strlen(keys[i]), 0, true, 0, 0};
+        ks[i] = (part_expect_key){keys[i], strlen(keys[i]), 0, true, 0, 0, tag};
     }
-    part_expect req = {ks, (size_t)count + 1, 0, 0};
+    part_expect req = {ks, (size_t)count + 2, 0, 0};
     if (pos >= 0) {
-        for (int i = 0; i <= count; i++)
+        for (int i = 0; i <= count + 1; i++)
             ks[i].expected = pos - 1;
         if (keyed_append(p, first, count, r, &req) != TD_EVERSION || ks[req.failed].current != pos)
             return 7;
     }
-    for (int i = 0; i <= count; i++)
+    for (int i = 0; i <= count + 1; i++)
         ks[i].expected = pos;
     return keyed_append(p, first, count, r, &req) == 0 ? 0 : 8;
 }
@@ -147,6 +155,15 @@ static void check_keys(td_part *p, int64_t have)
         ASSERT_EQ((int64_t)got, have > k ? (have - 1 - k) / KEYS + 1 : 0);
         for (size_t i = 0; i < got; i++)
             ASSERT_EQ(out[i], k + (int64_t)i * KEYS);
+    }
+    for (int k = 0; k < TAGS; k++) { /* and every tag's (event n carries t<n % TAGS>) */
+        char tag[16];
+        snprintf(tag, sizeof(tag), "t%d", k);
+        int64_t v, want = have > k ? k + (have - 1 - k) / TAGS * TAGS : TD_VERSION_NO_STREAM;
+        ASSERT_OK(part_index_version(p, true, tag, strlen(tag), &v));
+        if (v != want)
+            TEST_FAIL_("tag %s: version %lld, the log says %lld", tag, (long long)v,
+                       (long long)want);
     }
 }
 

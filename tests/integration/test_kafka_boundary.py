@@ -120,3 +120,44 @@ def test_record_errors_name_the_condition_key(b):
     create(b, "flat", keyed=False)
     err, recs, msg = raw_produce(b, "flat", batch([(b"x", hs([b"a"], b"no_stream"))]))
     assert err == 87 and "key.index=true" in msg, msg
+
+
+def test_tags_in_kafka_headers(b):
+    """Event tags through Kafka (docs/event-sourcing.md#tags): tidings-tag headers on records,
+    tidings-condition-tag headers on a batch's first record; the refusal names the tag and its
+    version; malformed tags are refused."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    from test_schema_enforce import raw_produce
+    create(b, "tagged")
+    HT, HG = "tidings-condition-tag", "tidings-tag"
+
+    def batch(recs):
+        bb = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                       producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                       batch_size=1 << 20)
+        for i, (k, hdrs) in enumerate(recs):
+            bb.append(i, timestamp=1700000000000 + i, key=k, value=b"v", headers=hdrs)
+        return bytes(bb.build())
+
+    err, recs, msg = raw_produce(b, "tagged", batch([(b"a", [(HG, b"course:c1")]),
+                                                     (b"b", [(HG, b"student:s1")])]))
+    assert (err, recs) == (0, []), msg
+    # c1 at 0, s1 at 1: after 0, s1 changed.
+    cond = [(HT, b"course:c1"), (HT, b"student:s1"), (HA, b"0")]
+    err, recs, msg = raw_produce(b, "tagged", batch([(b"x", cond + [(HG, b"course:c1")])]))
+    assert err == 87, msg
+    assert "condition tag 1 'student:s1'" in msg and "version 1 is after the position 0" in msg
+    cond[-1] = (HA, b"1")
+    err, recs, msg = raw_produce(b, "tagged", batch([(b"x", cond + [(HG, b"course:c1")])]))
+    assert (err, recs) == (0, []), msg
+    # The event just stored (offset 2) carries course:c1: the same condition now fails.
+    err, recs, msg = raw_produce(b, "tagged", batch([(b"y", cond)]))
+    assert err == 87 and "condition tag 0 'course:c1'" in msg and "version 2" in msg, msg
+    # A key and a tag of the same bytes are distinct: no event has the key course:c1.
+    err, recs, msg = raw_produce(b, "tagged", batch([(b"y", [(HK, b"course:c1"),
+                                                             (HA, b"no_stream")])]))
+    assert (err, recs) == (0, []), msg
+    for hdrs in ([(HG, b"")], [(HG, b"t")] * 17, [(HT, b""), (HA, b"1")]):
+        err, recs, msg = raw_produce(b, "tagged", batch([(b"z", hdrs)]))
+        assert err == 87, (hdrs, msg)
+    assert offsets(b, "tagged", "z") == []

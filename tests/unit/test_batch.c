@@ -137,6 +137,62 @@ static void test_next_key_truncated(void)
     td_buf_free(&b);
 }
 
+/* batch_reader_next_key_headers: the same offsets and keys as the full reader, the values of
+ * the named headers but null ones (at most max), and over a records area cut anywhere
+ * TD_ECORRUPT, never a read past its end. */
+static void test_next_key_headers(void)
+{
+    td_event ev[20];
+    td_header hd[3];
+    make_events(ev, hd, 20);
+    td_buf b;
+    td_buf_init(&b);
+    td_batch_encode_opts o;
+    batch_encode_opts_init(&o);
+    ASSERT_OK(batch_encode(&b, &o, ev, 20));
+    td_batch_reader r;
+    batch_reader_init(&r);
+    ASSERT_OK(batch_reader_open(&r, b.p, b.len, MAXU));
+    const td_slice trace = td_slice_make("trace", 5), bin = td_slice_make("bin", 3);
+    int64_t off;
+    td_slice key, vals[2];
+    bool null;
+    size_t nv;
+    for (size_t i = 0; i < 20; i++) {
+        ASSERT_EQ(batch_reader_next_key_headers(&r, &off, &key, &null, i % 2 ? trace : bin, vals,
+                                                2, &nv),
+                  1);
+        ASSERT_EQ(off, (int64_t)i);
+        ASSERT_EQ(null, ev[i].key == NULL);
+        ASSERT_EQ(key.n, ev[i].key_len);
+        ASSERT_EQ(nv, ev[i].header_count ? 1u : 0u); /* "trace": one of two is null */
+        if (nv)
+            ASSERT_MEM_EQ(vals[0].p, i % 2 ? "abc" : "\0\1\2", 3);
+    }
+    ASSERT_EQ(batch_reader_next_key_headers(&r, &off, &key, &null, bin, vals, 0, &nv), 0);
+    const uint8_t *recs = r.records;
+    size_t full = r.records_len;
+    for (size_t cut = 0; cut <= full; cut++) {
+        uint8_t *copy = malloc(cut ? cut : 1);
+        memcpy(copy, recs, cut);
+        td_batch_reader t = r;
+        t.records = copy;
+        t.records_len = cut;
+        t.pos = 0;
+        t.index = 0;
+        t.prev_delta = -1;
+        int rc, got = 0;
+        while ((rc = batch_reader_next_key_headers(&t, &off, &key, &null, trace, vals, 2, &nv)) ==
+               1)
+            got++;
+        ASSERT_EQ(rc, cut == full ? 0 : TD_ECORRUPT);
+        ASSERT(got <= 20);
+        free(copy);
+    }
+    batch_reader_free(&r);
+    td_buf_free(&b);
+}
+
 static void test_roundtrip_every_codec(void)
 {
     td_event ev[40];
@@ -420,4 +476,4 @@ static void test_compression_empty(void)
 TEST_MAIN(TEST(test_roundtrip_every_codec), TEST(test_known_answer),
           TEST(test_prefixes_and_corruption), TEST(test_deep_validation),
           TEST(test_log_append_time), TEST(test_compression_bounds_and_corruption),
-          TEST(test_compression_empty), TEST(test_next_key_truncated))
+          TEST(test_compression_empty), TEST(test_next_key_truncated), TEST(test_next_key_headers))

@@ -43,7 +43,7 @@ static void test_keys_checked_against_the_position(void)
     ASSERT_OK(td_produce(e, "courses", evs, 3, NULL));
     /* a at 0, b at 1: nothing of them after 1. */
     td_condition_key ab[2] = {ck("a"), ck("b")};
-    td_condition cond = {ab, 2, 1, TD_PARTITION_ANY};
+    td_condition cond = {ab, 2, 1, TD_PARTITION_ANY, NULL, 0};
     td_event one = ev_of("a", "3");
     td_produce_result r[3];
     td_version_conflict c;
@@ -61,7 +61,7 @@ static void test_keys_checked_against_the_position(void)
     ASSERT_EQ(log_end(e, "courses", 0), 4);
     /* The second key changed, the first did not: index n + 1. */
     td_condition_key bc[2] = {ck("c"), ck("a")};
-    cond = (td_condition){bc, 2, 2, TD_PARTITION_ANY};
+    cond = (td_condition){bc, 2, 2, TD_PARTITION_ANY, NULL, 0};
     ASSERT_EQ(td_produce_cond(e, "courses", three, NULL, 3, &cond, r, &c), TD_EVERSION);
     ASSERT_EQ(c.index, 4);
     ASSERT_EQ(c.current, 3);
@@ -77,7 +77,7 @@ static void test_keys_checked_against_the_position(void)
     ASSERT_OK(td_produce_cond(e, "courses", &one, NULL, 1, &cond, r, &c));
     /* -1: none of the keys has any event (new entities). */
     td_condition_key fresh[3] = {ck("n1"), ck("n2"), ck("n3")};
-    cond = (td_condition){fresh, 3, TD_VERSION_NO_STREAM, TD_PARTITION_ANY};
+    cond = (td_condition){fresh, 3, TD_VERSION_NO_STREAM, TD_PARTITION_ANY, NULL, 0};
     td_event n2 = ev_of("n2", "new");
     ASSERT_OK(td_produce_cond(e, "courses", &n2, NULL, 1, &cond, r, &c));
     int64_t at = r[0].offset;
@@ -99,7 +99,7 @@ static void test_keys_checked_against_the_position(void)
     int64_t end = log_end(e, "courses", 0);
     td_engine_close(e);
     e = test_engine_open(dir);
-    cond = (td_condition){ab, 2, end - 1, TD_PARTITION_ANY};
+    cond = (td_condition){ab, 2, end - 1, TD_PARTITION_ANY, NULL, 0};
     ASSERT_OK(td_produce_cond(e, "courses", &one, NULL, 1, &cond, r, &c));
     cond.after = end - 2;
     ASSERT_EQ(td_produce_cond(e, "courses", &one, NULL, 1, &cond, r, &c), TD_EVERSION);
@@ -130,7 +130,7 @@ static void test_one_partition_and_malformed(void)
     int32_t p1 = td_partition_for_key(k1, strlen(k1), 3);
     int32_t p2 = td_partition_for_key(k2, strlen(k2), 3);
     td_condition_key both[2] = {ck(k1), ck(k2)};
-    td_condition cond = {both, 2, TD_VERSION_NO_STREAM, TD_PARTITION_ANY};
+    td_condition cond = {both, 2, TD_VERSION_NO_STREAM, TD_PARTITION_ANY, NULL, 0};
     td_event ev = ev_of(k1, "v");
     td_produce_result r;
     td_version_conflict c;
@@ -145,7 +145,7 @@ static void test_one_partition_and_malformed(void)
     ASSERT_CONTAINS(td_last_error(), "event 1 goes to partition");
     ASSERT_EQ(log_end(e, "multi", p1) + log_end(e, "multi", p2), 0);
     /* A named partition: the keys' streams there (k2's there is empty), whatever their hash. */
-    cond = (td_condition){both, 2, TD_VERSION_NO_STREAM, p1};
+    cond = (td_condition){both, 2, TD_VERSION_NO_STREAM, p1, NULL, 0};
     ASSERT_OK(td_produce_cond(e, "multi", &ev, NULL, 1, &cond, &r, &c));
     ASSERT_EQ(r.partition, p1);
     int64_t at = r.offset;
@@ -154,12 +154,12 @@ static void test_one_partition_and_malformed(void)
     cond.partition = 7;
     ASSERT_EQ(td_produce_cond(e, "multi", &ev, NULL, 1, &cond, &r, &c), TD_ENOTFOUND);
     /* Malformed. */
-    cond = (td_condition){both, 0, 0, TD_PARTITION_ANY};
+    cond = (td_condition){both, 0, 0, TD_PARTITION_ANY, NULL, 0};
     ASSERT_EQ(td_produce_cond(e, "multi", &ev, NULL, 1, &cond, &r, &c), TD_EINVAL);
     static td_condition_key many[TD_CONDITION_KEYS_MAX + 1];
     for (int i = 0; i <= TD_CONDITION_KEYS_MAX; i++)
         many[i] = ck(k1);
-    cond = (td_condition){many, TD_CONDITION_KEYS_MAX + 1, 0, TD_PARTITION_ANY};
+    cond = (td_condition){many, TD_CONDITION_KEYS_MAX + 1, 0, TD_PARTITION_ANY, NULL, 0};
     ASSERT_EQ(td_produce_cond(e, "multi", &ev, NULL, 1, &cond, &r, &c), TD_EINVAL);
     cond.key_count = TD_CONDITION_KEYS_MAX; /* the limit itself is fine */
     cond.after = at;
@@ -167,11 +167,11 @@ static void test_one_partition_and_malformed(void)
     cond.after = -2;
     ASSERT_EQ(td_produce_cond(e, "multi", &ev, NULL, 1, &cond, &r, &c), TD_EINVAL);
     td_condition_key nul = {NULL, 0};
-    cond = (td_condition){&nul, 1, 0, TD_PARTITION_ANY};
+    cond = (td_condition){&nul, 1, 0, TD_PARTITION_ANY, NULL, 0};
     ASSERT_EQ(td_produce_cond(e, "multi", &ev, NULL, 1, &cond, &r, &c), TD_EINVAL);
     /* Without key.index: refused, never ignored. */
     ASSERT_OK(td_topic_create(e, "plain", 1, NULL, 0));
-    cond = (td_condition){both, 1, 0, TD_PARTITION_ANY};
+    cond = (td_condition){both, 1, 0, TD_PARTITION_ANY, NULL, 0};
     ASSERT_EQ(td_produce_cond(e, "plain", &ev, NULL, 1, &cond, &r, &c), TD_EUNSUPPORTED);
     ASSERT_EQ(log_end(e, "plain", 0), 0);
     td_engine_close(e);
@@ -189,7 +189,7 @@ static void test_one_batch_or_nothing(void)
     memset(big, 'x', sizeof(big) - 1);
     td_event evs[4] = {ev_of("a", big), ev_of("b", big), ev_of("a", big), ev_of("b", big)};
     td_condition_key a = ck("a");
-    td_condition cond = {&a, 1, TD_VERSION_NO_STREAM, TD_PARTITION_ANY};
+    td_condition cond = {&a, 1, TD_VERSION_NO_STREAM, TD_PARTITION_ANY, NULL, 0};
     td_produce_result r[4];
     ASSERT_EQ(td_produce_cond(e, "small", evs, NULL, 4, &cond, r, NULL), TD_ETOOBIG);
     ASSERT_EQ(log_end(e, "small", 0), 0);
@@ -264,7 +264,7 @@ static void *write_loop(void *arg)
                 evs[i] = ev_of(accounts[ks[i]], vals[i]);
                 cks[i] = ck(accounts[ks[i]]);
             }
-            td_condition cond = {cks, (size_t)nk, pos, TD_PARTITION_ANY};
+            td_condition cond = {cks, (size_t)nk, pos, TD_PARTITION_ANY, NULL, 0};
             td_produce_result r[3];
             td_version_conflict c;
             int rc = td_produce_cond(sh->e, "bank", evs, NULL, (size_t)nk, &cond, r, &c);

@@ -285,7 +285,7 @@ static int expect(td_part *p, model *m, int k, int64_t expected, int64_t *curren
     td_buf b;
     td_buf_init(&b);
     ASSERT_OK(gaplog_batch(&b, 0, 0, &r, 1, GAPLOG_TS));
-    part_expect_key ek = {key, strlen(key), expected, false, 0, 0};
+    part_expect_key ek = {key, strlen(key), expected, false, 0, 0, false};
     part_expect req = {&ek, 1, 0, 0};
     td_append_result res;
     int rc = part_append_expect(p, b.p, b.len, GAPLOG_TS, &res, &req);
@@ -334,8 +334,8 @@ static void test_expected_versions(void)
     td_buf b;
     td_buf_init(&b);
     ASSERT_OK(gaplog_batch(&b, 0, 1, r, 2, GAPLOG_TS));
-    part_expect_key ek[2] = {{k1, strlen(k1), m.off[1][m.n[1] - 1], false, 0, 0},
-                             {k2, strlen(k2), 5, false, 0, 0}};
+    part_expect_key ek[2] = {{k1, strlen(k1), m.off[1][m.n[1] - 1], false, 0, 0, false},
+                             {k2, strlen(k2), 5, false, 0, 0, false}};
     part_expect req = {ek, 2, 0, 0};
     int64_t end = part_log_end(p);
     td_append_result res;

@@ -54,6 +54,8 @@ static const route_perm perms[] = {
      TD_OP_READ, NAME_PATH, 0, "what it caused in other topics only where the principal may Read"},
     {"GET", "/v1/traces/{id}", TD_RES_TOPIC, TD_OP_READ, NAME_PATH, IN_HANDLER,
      "events only of the topics the principal may Read; the others counted as hidden"},
+    {"GET", "/v1/topics/{topic}/tags/{tag}/events", TD_RES_TOPIC, TD_OP_READ, NAME_PATH, 0,
+     NULL},
     {"POST", "/v1/topics/{topic}/redrive", TD_RES_TOPIC, TD_OP_READ, NAME_PATH, 0,
      "Write on to_topic; without to_topic (back to each event's origin) an administrator"},
     {"GET", "/v1/redrives", TD_RES_CLUSTER, TD_OP_DESCRIBE, NAME_CLUSTER, 0, NULL},

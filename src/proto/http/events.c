@@ -184,11 +184,56 @@ static bool read_headers(hconn *hc, td_arena *a, json_t *hs, td_event *out, int 
     return true;
 }
 
+/* An event's "tags" (docs/event-sourcing.md#tags): strings, each becoming a TD_TAG_HEADER header
+ * after the event's headers. */
+static bool read_tags(hconn *hc, td_arena *a, json_t *tags, td_event *out, int idx)
+{
+    char msg[200];
+    if (!tags)
+        return true;
+    size_t nt = json_is_array(tags) ? json_array_size(tags) : (size_t)-1;
+    if (nt == (size_t)-1 || nt > TD_TAGS_MAX) {
+        snprintf(msg, sizeof(msg), "event %d: tags must be an array of at most %d strings", idx,
+                 TD_TAGS_MAX);
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    td_header *h = td_arena_calloc(a, out->header_count + nt + 1, sizeof(*h));
+    if (!h) {
+        http_respond_error(hc, 500, "internal", "out of memory");
+        return false;
+    }
+    if (out->header_count)
+        memcpy(h, out->headers, out->header_count * sizeof(*h));
+    for (size_t i = 0; i < nt; i++) {
+        json_t *t = json_array_get(tags, i);
+        if (!json_is_string(t) || json_string_length(t) == 0 ||
+            json_string_length(t) > TD_TAG_MAX_LEN) {
+            snprintf(msg, sizeof(msg), "event %d: tag %zu must be a string of 1 to %d bytes", idx,
+                     i, TD_TAG_MAX_LEN);
+            http_respond_error(hc, 400, "invalid_argument", msg);
+            return false;
+        }
+        td_header *x = &h[out->header_count + i];
+        x->key = TD_TAG_HEADER;
+        x->key_len = sizeof(TD_TAG_HEADER) - 1;
+        x->value_len = json_string_length(t);
+        x->value = td_arena_memdup(a, json_string_value(t), x->value_len + 1);
+        if (!x->value) {
+            http_respond_error(hc, 500, "internal", "out of memory");
+            return false;
+        }
+    }
+    out->headers = h;
+    out->header_count += nt;
+    return true;
+}
+
 static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value, int idx)
 {
     static const char *const allowed[] = {
         "key",     "key_b64",   "value",     "value_text",       "value_b64",
-        "headers", "partition", "timestamp", "expected_version", NULL};
+        "headers", "partition", "timestamp", "expected_version", "tags", NULL};
     char msg[200];
     if (!json_is_object(ev)) {
         snprintf(msg, sizeof(msg), "event %d must be an object", idx);
@@ -233,7 +278,8 @@ static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *
         out->partition = (int32_t)json_integer_value(p);
     if (ts)
         out->timestamp_ms = json_integer_value(ts);
-    return read_headers(hc, a, json_object_get(ev, "headers"), out, idx);
+    return read_headers(hc, a, json_object_get(ev, "headers"), out, idx) &&
+           read_tags(hc, a, json_object_get(ev, "tags"), out, idx);
 }
 
 static void produce_answer(hconn *hc, hproduce *op)

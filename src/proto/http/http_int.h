@@ -123,6 +123,9 @@ void http_route_key(hconn *hc, const char *topic, const char *key, size_t key_le
  * "expected_version" of event idx of n in a produce (*expected allocated in a at the first
  * one; false after answering 400); the 409 of a failed expectation. */
 void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t key_len);
+/* The same for a key (tag false) or an event tag: GET /v1/topics/{t}/tags/{tag}/events. */
+void http_route_index_events(hconn *hc, const char *topic, bool tag, const char *key,
+                             size_t key_len);
 bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_t n,
                            int64_t **expected);
 /* A body's "condition" (docs/http-api.md#conditional-appends) into *out, allocated in a;

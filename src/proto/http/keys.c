@@ -11,10 +11,14 @@
  *       from_version of the next page. 400 no_key_index without key.index. With Accept:
  *       text/event-stream, the same events as Server-Sent Events, followed by the key's new
  *       ones as they are appended (http_subscribe_key, subscribe.c).
+ *   GET /v1/topics/{topic}/tags/{tag}/events[?partition=N (default 0)][&from_version=V]...
+ *       The same for the events carrying an event tag (docs/event-sourcing.md#tags), without
+ *       the Server-Sent Events form.
  * Authorization: Read on the topic (authz.c), as consuming.
  * And the produce's conditions (events.c calls these): "expected_version" per event, "any",
- * "no_stream", "exists" or an offset; a body's "condition" over a set of keys ({"keys": [...],
- * "after": P, "partition": N}); a mismatch answers 409 wrong_expected_version.
+ * "no_stream", "exists" or an offset; a body's "condition" over a set of keys and event tags
+ * ({"keys": [...], "tags": [...], "after": P, "partition": N}); a mismatch answers 409
+ * wrong_expected_version.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -42,10 +46,16 @@ static void respond_key_error(hconn *hc, int rc)
 
 void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t key_len)
 {
+    http_route_index_events(hc, topic, false, key, key_len);
+}
+
+void http_route_index_events(hconn *hc, const char *topic, bool tag, const char *key,
+                             size_t key_len)
+{
     if (!http_method_is(hc, "GET") && !http_method_is(hc, "HEAD"))
         return http_respond_method_not_allowed(hc, "GET, HEAD");
     const td_slice *accept = http_header_get(&hc->req, "accept");
-    if (http_method_is(hc, "GET") && accept &&
+    if (!tag && http_method_is(hc, "GET") && accept &&
         memmem(accept->p, accept->n, "text/event-stream", 17)) /* follow it (subscribe.c) */
         return http_subscribe_key(hc, topic, key, key_len);
     int64_t partition = TD_PARTITION_ANY, from = 0, limit = DEFAULT_LIMIT;
@@ -56,6 +66,13 @@ void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t
         !http_values_param(hc, &values_json))
         return;
     td_engine *e = hc->s->e;
+    if (tag && (key_len == 0 || key_len > TD_TAG_MAX_LEN)) {
+        char msg[100];
+        snprintf(msg, sizeof(msg), "a tag has 1 to %d bytes", TD_TAG_MAX_LEN);
+        return http_respond_error(hc, 400, "invalid_argument", msg);
+    }
+    if (tag && partition == TD_PARTITION_ANY)
+        partition = 0; /* tags have no partition of their own: ?partition=N, else 0 */
     if (partition == TD_PARTITION_ANY) {
         td_topic_info info;
         int rc = td_topic_describe(e, topic, &info);
@@ -65,8 +82,11 @@ void http_route_key_events(hconn *hc, const char *topic, const char *key, size_t
     }
     int64_t version;
     td_iter *it = NULL;
-    int rc = td_key_version(e, topic, key, key_len, (int32_t)partition, &version);
-    if (rc == 0)
+    int rc = tag ? td_tag_version(e, topic, key, key_len, (int32_t)partition, &version)
+                 : td_key_version(e, topic, key, key_len, (int32_t)partition, &version);
+    if (rc == 0 && tag)
+        rc = td_iter_open_tag(e, topic, key, key_len, (int32_t)partition, from, &it);
+    else if (rc == 0)
         rc = td_iter_open_key(e, topic, key, key_len, (int32_t)partition, from, &it);
     if (rc)
         return respond_key_error(hc, rc);
@@ -127,7 +147,7 @@ bool http_expected_version(hconn *hc, td_arena *a, json_t *ev, size_t idx, size_
 
 bool http_condition(hconn *hc, td_arena *a, json_t *c, td_condition **out)
 {
-    static const char *const allowed[] = {"keys", "after", "partition", NULL};
+    static const char *const allowed[] = {"keys", "tags", "after", "partition", NULL};
     char msg[200];
     const char *name;
     json_t *v;
@@ -147,25 +167,33 @@ bool http_condition(hconn *hc, td_arena *a, json_t *c, td_condition **out)
             return false;
         }
     }
-    json_t *keys = json_object_get(c, "keys"), *after = json_object_get(c, "after"),
-           *part = json_object_get(c, "partition");
+    json_t *keys = json_object_get(c, "keys"), *tags = json_object_get(c, "tags"),
+           *after = json_object_get(c, "after"), *part = json_object_get(c, "partition");
     size_t nk = json_is_array(keys) ? json_array_size(keys) : 0;
-    if (nk == 0 || nk > TD_CONDITION_KEYS_MAX) {
-        snprintf(msg, sizeof(msg), "condition: keys must be an array of 1 to %d strings",
+    size_t nt = json_is_array(tags) ? json_array_size(tags) : 0;
+    if ((keys && !json_is_array(keys)) || (tags && !json_is_array(tags)) || nk + nt == 0 ||
+        nk + nt > TD_CONDITION_KEYS_MAX) {
+        snprintf(msg, sizeof(msg),
+                 "condition: keys and tags must be arrays of strings, 1 to %d of them together",
                  TD_CONDITION_KEYS_MAX);
         http_respond_error(hc, 400, "invalid_argument", msg);
         return false;
     }
     td_condition *cd = td_arena_calloc(a, 1, sizeof(*cd));
-    td_condition_key *ks = td_arena_calloc(a, nk, sizeof(*ks));
+    td_condition_key *ks = td_arena_calloc(a, nk + nt, sizeof(*ks));
     if (!cd || !ks) {
         http_respond_error(hc, 500, "internal", "out of memory");
         return false;
     }
-    for (size_t i = 0; i < nk; i++) {
-        json_t *k = json_array_get(keys, i);
-        if (!json_is_string(k)) {
-            snprintf(msg, sizeof(msg), "condition: key %zu must be a string", i);
+    for (size_t i = 0; i < nk + nt; i++) { /* the keys, then the tags */
+        json_t *k = i < nk ? json_array_get(keys, i) : json_array_get(tags, i - nk);
+        if (!json_is_string(k) ||
+            (i >= nk && (json_string_length(k) == 0 || json_string_length(k) > TD_TAG_MAX_LEN))) {
+            if (i < nk)
+                snprintf(msg, sizeof(msg), "condition: key %zu must be a string", i);
+            else
+                snprintf(msg, sizeof(msg), "condition: tag %zu must be a string of 1 to %d bytes",
+                         i - nk, TD_TAG_MAX_LEN);
             http_respond_error(hc, 400, "invalid_argument", msg);
             return false;
         }
@@ -194,8 +222,10 @@ bool http_condition(hconn *hc, td_arena *a, json_t *c, td_condition **out)
     }
     if (part)
         cd->partition = (int32_t)json_integer_value(part);
-    cd->keys = ks;
+    cd->keys = nk ? ks : NULL;
     cd->key_count = nk;
+    cd->tags = nt ? ks + nk : NULL;
+    cd->tag_count = nt;
     *out = cd;
     return true;
 }
@@ -222,21 +252,26 @@ void http_respond_wrong_version(hconn *hc, const td_event *events, const int64_t
 {
     char msg[600], xb[24], cb[24], why[100];
     json_t *err;
-    if (c->index >= n) { /* the condition's key c->index - n changed */
+    if (c->index >= n) { /* the condition's key (then tag) c->index - n changed */
         size_t j = c->index - n;
-        const td_condition_key *ck = &cond->keys[j];
-        snprintf(why, sizeof(why), "the stream's version %s is after the position %s",
-                 td_version_text(c->current, cb, sizeof(cb)),
+        bool tag = j >= cond->key_count;
+        if (tag)
+            j -= cond->key_count;
+        const td_condition_key *ck = tag ? &cond->tags[j] : &cond->keys[j];
+        snprintf(why, sizeof(why), "the %s version %s is after the position %s",
+                 tag ? "tag's" : "stream's", td_version_text(c->current, cb, sizeof(cb)),
                  td_version_text(cond->after, xb, sizeof(xb)));
-        err =
-            json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status", 409,
-                      "condition_key", (json_int_t)j, "partition", (int)c->partition, "after",
-                      version_json(cond->after), "current_version", version_json(c->current));
-        if (set_key(err, ck->key, ck->key_len) && ck->key_len <= 200)
-            snprintf(msg, sizeof(msg), "condition key %zu '%.*s': %s", j, (int)ck->key_len,
-                     (const char *)ck->key, why);
+        err = json_pack("{s:s,s:i,s:I,s:i,s:o,s:o}", "code", "wrong_expected_version", "status",
+                        409, tag ? "condition_tag" : "condition_key", (json_int_t)j, "partition",
+                        (int)c->partition, "after", version_json(cond->after), "current_version",
+                        version_json(c->current));
+        if (tag) /* tags are text (checked when parsed) */
+            json_object_set_new(err, "tag", json_stringn(ck->key, ck->key_len));
+        if ((tag || set_key(err, ck->key, ck->key_len)) && ck->key_len <= 200)
+            snprintf(msg, sizeof(msg), "condition %s %zu '%.*s': %s", tag ? "tag" : "key", j,
+                     (int)ck->key_len, (const char *)ck->key, why);
         else
-            snprintf(msg, sizeof(msg), "condition key %zu: %s", j, why);
+            snprintf(msg, sizeof(msg), "condition %s %zu: %s", tag ? "tag" : "key", j, why);
         json_object_set_new(err, "message", json_string(msg));
         http_respond_json(hc, 409, json_pack("{s:o}", "error", err), NULL);
         return; /* one partition: nothing was written */

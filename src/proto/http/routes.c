@@ -424,6 +424,8 @@ static void route_topics(route_ctx *rc)
     if (rc->nseg == 8 && !strcmp(rc->seg[3], "partitions") && !strcmp(rc->seg[5], "offsets") &&
         !strcmp(rc->seg[7], "caused"))
         return http_route_caused(hc, rc->seg[2], rc->seg[4], rc->seg[6]);
+    if (rc->nseg == 6 && !strcmp(rc->seg[3], "tags") && !strcmp(rc->seg[5], "events"))
+        return http_route_index_events(hc, rc->seg[2], true, rc->seg[4], strlen(rc->seg[4]));
     if (rc->nseg == 4 && !strcmp(rc->seg[3], "redrive")) {
         if (!http_method_is(hc, "POST"))
             return http_respond_method_not_allowed(hc, "POST");
@@ -462,6 +464,8 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/topics/{topic}/keys/{key}";
     if (topics && rc->nseg == 6 && !strcmp(rc->seg[3], "keys") && !strcmp(rc->seg[5], "events"))
         return "/v1/topics/{topic}/keys/{key}/events";
+    if (topics && rc->nseg == 6 && !strcmp(rc->seg[3], "tags") && !strcmp(rc->seg[5], "events"))
+        return "/v1/topics/{topic}/tags/{tag}/events";
     if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "redrive"))
         return "/v1/topics/{topic}/redrive";
     if (topics && rc->nseg == 8 && !strcmp(rc->seg[3], "partitions") &&
