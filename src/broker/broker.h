@@ -223,6 +223,11 @@ void broker_trace_batch(td_engine *e, const char *topic, int32_t partition, cons
                         size_t n, const broker_append_result *res, int64_t start_ms);
 void broker_trace_events(td_topic_ref *t, int32_t partition, const td_event *events, size_t n,
                          const broker_append_result *res, int64_t start_ms);
+/* The CONSUMER span of one event a Redis consumer group delivered (XREADGROUP), as a queue
+ * group's deliveries have: a child of the event's traceparent, named "deliver <topic>", with
+ * the group's name. */
+void broker_trace_deliver(td_engine *e, const char *topic, const td_event *ev, const void *group,
+                          size_t group_len, int64_t start_ms);
 
 /* Why broker_batches_check refused a producer's record batches; each listener maps these to its
  * protocol's errors (Kafka's in proto/kafka/handler.c). */

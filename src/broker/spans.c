@@ -2,7 +2,8 @@
  * spans.c: the broker's spans for the OTLP exporter (otlp.h, docs/otlp-export.md): one PRODUCER
  * span per appended batch of a partition, whichever protocol appended it (td_produce and
  * broker_produce_nowait here, Kafka's produce and Redis's XADD through broker_trace_*), and
- * CONSUMER and INTERNAL spans for queue deliveries, dead letters and redrives.
+ * CONSUMER and INTERNAL spans for queue groups' and Redis consumer groups' deliveries, dead
+ * letters and redrives.
  *
  * A span is a child of the traceparent header of the batch's first event when it has a valid
  * one, else the root of a new trace. Cost: with export off (no exporter set, the default) each
@@ -168,6 +169,18 @@ void engine_trace_hop(td_engine *e, const char *op, const char *topic, const td_
     const td_header *h = find_traceparent(ev->headers, ev->header_count);
     span_what w = {op,    OTLP_KIND_INTERNAL, topic, ev->partition, ev->offset, -1,
                    group, group_len,          0};
+    emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
+}
+
+void broker_trace_deliver(td_engine *e, const char *topic, const td_event *ev, const void *group,
+                          size_t group_len, int64_t start_ms)
+{
+    otlp_exporter *x = exporter(e);
+    if (!x)
+        return;
+    const td_header *h = find_traceparent(ev->headers, ev->header_count);
+    span_what w = {"deliver", OTLP_KIND_CONSUMER, topic, ev->partition, ev->offset, -1,
+                   group,     group_len,          0};
     emit(x, &w, start_ms, h ? h->value : NULL, h ? h->value_len : 0);
 }
 

@@ -273,7 +273,14 @@ def test_retry_on_503_then_accepted(tmp_path, collector):
         produce_many(b, "t", 1)
         [(_, _, sp)] = collector.wait_spans(1)
         assert len(collector.posts) == 2 and collector.posts[0][2] == collector.posts[1][2]
+        # The broker counts the export once it has read the collector's answer, which the
+        # collector sends after recording the post: wait (bounded) for it.
+        deadline = time.time() + 10
         samples, _ = scrape(b)
+        while ((val(samples, "tidings_otlp_spans_exported_total") or 0) < 1
+               and time.time() < deadline):
+            time.sleep(0.05)
+            samples, _ = scrape(b)
         assert val(samples, "tidings_otlp_posts_failed_total") == 1
         assert val(samples, "tidings_otlp_spans_exported_total") == 1
     finally:
@@ -374,5 +381,45 @@ def test_queue_delivery_dead_letter_and_redrive_stay_in_the_trace(tmp_path, coll
         assert attrs(d)["messaging.kafka.offset"] == 0
         [dl] = [s for s in spans if s["name"] == "dead_letter jobs"]
         assert attrs(dl)["messaging.consumer.group.name"] == "work"
+    finally:
+        b.stop()
+
+
+def test_redis_group_deliveries_make_consumer_spans(tmp_path, collector):
+    """XREADGROUP's deliveries make CONSUMER spans, as a queue group's do: one per entry
+    handed out ('>'), a child of the entry's traceparent, with the group's name; re-reading
+    the consumer's own pending entries (an ID instead of '>') delivers nothing new, and makes
+    no span."""
+    b = start(tmp_path, collector.url, redis_on=True)
+    try:
+        rc = redis.Redis(host="127.0.0.1", port=b.redis_port)
+        rc.xgroup_create("rg", "billing", id="0", mkstream=True)
+        rc.xadd("rg", {"order": "o-1", "traceparent": TP})
+        rc.xadd("rg", {"order": "o-2"})
+        got = rc.xreadgroup("billing", "c1", {"rg": ">"}, count=10)
+        assert len(got[0][1]) == 2
+        assert len(rc.xreadgroup("billing", "c1", {"rg": "0"}, count=10)[0][1]) == 2  # history
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            spans = [sp for _, _, sp in collector.accepted()]
+            if len([s for s in spans if s["name"] == "deliver rg"]) >= 2:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # a history read's span, if one were made, would be exported by now
+        spans = [sp for _, _, sp in collector.accepted()]
+        ds = sorted((s for s in spans if s["name"] == "deliver rg"),
+                    key=lambda s: attrs(s)["messaging.kafka.offset"])
+        assert len(ds) == 2, ds
+        for d in ds:
+            assert d["kind"] == 5  # CONSUMER
+            assert attrs(d)["messaging.operation"] == "deliver"
+            assert attrs(d)["messaging.consumer.group.name"] == "billing"
+        assert ds[0]["traceId"] == TRACE and ds[0]["parentSpanId"] == PARENT
+        assert attrs(ds[0])["messaging.kafka.offset"] == 0
+        assert ds[1]["traceId"] != TRACE and "parentSpanId" not in ds[1]  # no traceparent
+        # A plain XREAD delivers nothing to a group: no span.
+        rc.xread({"rg": "0"})
+        time.sleep(0.5)
+        assert len([s for _, _, s in collector.accepted() if s["name"] == "deliver rg"]) == 2
     finally:
         b.stop()

@@ -229,6 +229,10 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
         for (size_t i = 0; i < nf; i++)
             resp_w_bulk(&w, f[i].p, f[i].n);
         td_arena_free(&a);
+        if (rc->deliver_group.n)
+            broker_trace_deliver(rc->s->e, broker_topic_name(s->ref), &ev, rc->deliver_group.p,
+                                 rc->deliver_group.n,
+                                 __atomic_load_n(&rc->last_ms, __ATOMIC_RELAXED));
         (*n)++;
         *next = ev.offset + 1;
         if (ends && td_buf_append(ends, &b->len, sizeof(b->len)) != 0)
@@ -1206,6 +1210,7 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
         int64_t from, to, next;
         td_sid hi, *redo; /* hi: the last delivered (XDEL's removed entries are not counted) */
         size_t nredo, nnew = 0;
+        rc->deliver_group = b->gname; /* the entries read below are deliveries: spans */
         r = xgroup_deliver(e, &xs, b->gname, b->cname, b->count, b->noack, now, &redo, &nredo,
                            &from, &to, &seq);
         /* A queue policy's redeliveries first, then new entries. */
@@ -1217,6 +1222,7 @@ static int xreadgroup_key(rconn *rc, resp_w *w, resp_block *b, bkey *k, td_buf *
                                   NULL);
         *n = nredo + nnew;
     }
+    rc->deliver_group = (td_slice){0};
     if (r == TD_ENOTFOUND) {
         reply_nogroup(w, b, k->key);
         return -1;

@@ -99,6 +99,9 @@ struct rconn {
     size_t nssub;          /* ... and of ssubs.n */
     rconn *prev, *next;    /* in s->clients */
     bool in_exec;          /* running EXEC's commands: XREAD does not block */
+    /* XREADGROUP: the group whose deliveries resp_read_entries reports as spans
+     * (broker_trace_deliver) while it reads for it; empty otherwise. */
+    td_slice deliver_group;
     int waits;             /* changes waiting to be durable: replies are held until then */
     int data_waits;        /* ... of them, XADDs' entries (later reads must see them) */
     bool wait_failed;      /* one of them failed: close without answering */
