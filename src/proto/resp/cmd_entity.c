@@ -289,27 +289,11 @@ static int key_entries(rconn *rc, const sref *s, td_slice entity, int64_t from, 
             r = 0;
             break;
         }
-        td_arena a;
-        td_arena_init(&a);
-        td_slice *f;
-        size_t nf;
-        if (resp_event_fields(&ev, &a, &f, &nf) != 0) {
-            td_arena_free(&a);
-            r = -ENOMEM;
+        if ((r = resp_w_entry(&w, id, &ev)) != 0)
             break;
-        }
-        resp_w_array(&w, 2);
-        resp_w_id(&w, id);
-        resp_w_array(&w, nf);
-        for (size_t i = 0; i < nf; i++)
-            resp_w_bulk(&w, f[i].p, f[i].n);
-        td_arena_free(&a);
         (*n)++;
         if (*n > 1 && b->len > rc->s->cfg.max_reply) {
-            r = td_fail(TD_ETOOBIG,
-                        "the reply would pass redis.max.reply.bytes (%zu bytes): read the range "
-                        "in parts with COUNT",
-                        rc->s->cfg.max_reply);
+            r = resp_reply_too_big(rc);
             break;
         }
     }

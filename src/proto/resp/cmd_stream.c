@@ -162,7 +162,27 @@ int64_t resp_stream_len(rconn *rc, const sref *s)
 
 /* One command's reply of entries may not pass redis.max.reply.bytes (the entries are buffered
  * before they are sent). */
-static int reply_too_big(const rconn *rc)
+/* One stream entry as XRANGE gives it: [id, [field, value, ...]]; 0 or -ENOMEM. */
+int resp_w_entry(resp_w *w, td_sid id, const td_event *ev)
+{
+    td_arena a;
+    td_arena_init(&a);
+    td_slice *f;
+    size_t nf;
+    if (resp_event_fields(ev, &a, &f, &nf) != 0) {
+        td_arena_free(&a);
+        return -ENOMEM;
+    }
+    resp_w_array(w, 2);
+    resp_w_id(w, id);
+    resp_w_array(w, nf);
+    for (size_t i = 0; i < nf; i++)
+        resp_w_bulk(w, f[i].p, f[i].n);
+    td_arena_free(&a);
+    return 0;
+}
+
+int resp_reply_too_big(const rconn *rc)
 {
     return td_fail(TD_ETOOBIG,
                    "the reply would pass redis.max.reply.bytes (%zu bytes): read the range in "
@@ -214,21 +234,8 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
             r = 0;
             break;
         }
-        td_arena a;
-        td_arena_init(&a);
-        td_slice *f;
-        size_t nf;
-        if (resp_event_fields(&ev, &a, &f, &nf) != 0) {
-            td_arena_free(&a);
-            r = -ENOMEM;
+        if ((r = resp_w_entry(&w, eid, &ev)) != 0)
             break;
-        }
-        resp_w_array(&w, 2);
-        resp_w_id(&w, eid);
-        resp_w_array(&w, nf);
-        for (size_t i = 0; i < nf; i++)
-            resp_w_bulk(&w, f[i].p, f[i].n);
-        td_arena_free(&a);
         if (rc->deliver_group.n)
             broker_trace_deliver(rc->s->e, broker_topic_name(s->ref), &ev, rc->deliver_group.p,
                                  rc->deliver_group.n,
@@ -238,7 +245,7 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
         if (ends && td_buf_append(ends, &b->len, sizeof(b->len)) != 0)
             w.oom = true;
         if (*n > 1 && b->len > rc->s->cfg.max_reply) {
-            r = reply_too_big(rc);
+            r = resp_reply_too_big(rc);
             break;
         }
     }
@@ -1280,7 +1287,7 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
             td_buf_append(&tmp, ent.p, ent.len);
             with++;
             if (!b->group && with > 1 && tmp.len > rc->s->cfg.max_reply)
-                r = reply_too_big(rc); /* several keys, each under the limit */
+                r = resp_reply_too_big(rc); /* several keys, each under the limit */
         }
         td_buf_free(&ent);
     }

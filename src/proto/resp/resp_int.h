@@ -340,6 +340,11 @@ void resp_xadd_entity(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, si
                       bool nomkstream);
 void resp_cmd_xkeyrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
 void resp_cmd_xkeyversion(rconn *rc, resp_w *w, size_t argc, const td_slice *argv);
+/* One stream entry as XRANGE gives it, [id, [field, value, ...]], into w: 0 or -ENOMEM. */
+int resp_w_entry(resp_w *w, td_sid id, const td_event *ev);
+/* The error of a reply that would pass redis.max.reply.bytes (TD_ETOOBIG, with the advice to
+ * read with COUNT). */
+int resp_reply_too_big(const rconn *rc);
 /* Entries of a stream from offset `from` while their ID is <= hi, at most max (0: no limit),
  * written each as [id, [field, value, ...]] into b (w's protocol); *n gets the count and *next
  * the offset after the last one written. ends (may be NULL) gets each entry's end in b, as
