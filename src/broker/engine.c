@@ -106,6 +106,7 @@ int engine_open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
         if (!state_topic_internal(t->name))
             part_set_advance_hook(parts[i], engine_advance, e);
         part_set_reserve(parts[i], e->reserve);
+        part_set_indexer(parts[i], e->indexer);
         part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
         table_part_config(e, parts[i], &t->cfg, label);
     }
@@ -504,6 +505,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         rc = -ENOMEM;
         goto fail;
     }
+    if ((rc = indexer_new(&e->indexer)) != 0)
+        goto fail;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
     if ((rc = catalog_open(path, &e->cat)) != 0 || (rc = broker_acls_open(e)) != 0)
@@ -627,6 +630,7 @@ int td_engine_close(td_engine *e)
     catalog_close(e->cat);
     reserve_close(e->reserve); /* the file stays, whole or not, for the next open */
     keybudget_free(e->keys);   /* after the partitions, whose indexes give memory back */
+    indexer_free(e->indexer);  /* after the partitions, which leave it at their close */
     td_metrics_free(e->metrics); /* after the partitions, which count into it until closed */
     if (e->lock_fd >= 0)
         close(e->lock_fd); /* releases the flock */

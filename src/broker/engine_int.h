@@ -43,6 +43,7 @@ struct td_engine {
     td_catalog *cat;
     td_reserve *reserve;   /* the disk reserve (storage.h), shared by every partition */
     struct td_keybudget *keys; /* the key indexes' memory (table.c; storage/keyindex.h) */
+    td_indexer *indexer; /* catches up the key and trace indexes (storage.h), for every partition */
     int64_t reserve_retry_ms; /* the background thread's next restore attempt (its own; 0:
                                * the reserve was whole at its last tick) */
     pthread_rwlock_t lock; /* the topic table */

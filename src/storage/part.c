@@ -240,6 +240,7 @@ void part_close(td_part *p)
 {
     if (!p)
         return;
+    indexer_detach(p); /* before mu: the indexer thread takes it */
     pthread_mutex_lock(&p->mu);
     const td_io *io = p->io;
     if (p->nsegs && !p->offline[0] && !p->deleted) {
@@ -272,6 +273,8 @@ void part_close(td_part *p)
     free(p->segs);
     free(p->waiters);
     td_buf_free(&p->scrub_buf);
+    td_buf_free(&p->ix_buf);
+    pthread_mutex_destroy(&p->ix_mu);
     pstate_free(&p->producers);
     free(p->anch);
     keyindex_free(p);
@@ -499,7 +502,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     if ((rc = seg_account(act, &h, act->size)) != 0)
         goto out;
     if (act->kx || act->tx)
-        segkeys_add(p, act, batch, n);
+        segkeys_appended_locked(p, act, batch, n, now_ms);
     if (req)
         req->got = sid_at_locked(p, base, NULL);
     if (pstate_update(&p->producers, &h, now_ms) != 0)

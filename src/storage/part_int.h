@@ -63,6 +63,10 @@ struct td_seg {
     /* trace.index (segkeys.c): the segment's trace index, as kx is its key index. */
     struct seg_keys *tx;
     bool tx_checked;
+    /* The bytes of the log, from the segment's start, that its in-memory indexes (kx, tx)
+     * cover: the rest is read from the log when they are caught up (segkeys.c "Catching up").
+     * Under part->ix_mu; ix_done is its copy for hints without the lock (atomic). */
+    int64_t ix_pos, ix_done;
 };
 
 typedef struct sanchor {
@@ -133,6 +137,19 @@ struct td_part {
     bool cleaning; /* a part_clean runs (one at a time) */
     int64_t clean_reclaimed, clean_runs, clean_ms, clean_read_bytes;
     struct td_keyindex *keys; /* compacted topics' key index (keyindex.c), or NULL; set under mu */
+    /* The segments' in-memory key and trace indexes (segkeys.c "Catching up"): ix_mu guards
+     * their contents and the segments' ix_pos (the pointers kx and tx change under mu and
+     * ix_mu both); it is taken after mu, never before it. ix_buf: the log read to catch up
+     * (under ix_mu). indexer: the thread that catches them up (indexer.c; NULL: each append
+     * indexes its batch); ix_queued (atomic), ix_next, ix_detached: its queue's (under its
+     * lock). */
+    pthread_mutex_t ix_mu;
+    td_buf ix_buf;
+    struct td_indexer *indexer;
+    int64_t ix_woke_ms; /* when an append last woke it (under mu) */
+    int ix_queued;
+    struct td_part *ix_next;
+    bool ix_detached;
 };
 
 /* The atomic offsets (log_start, high_watermark, log_end): lock-free reads and writes. */
@@ -206,6 +223,12 @@ int anchors_load(td_part *p);
 /* part_sid.c: loads ADDED_FILE at open (after the log end is known). */
 int added_load(td_part *p);
 int anchors_before_drop_locked(td_part *p);
+
+/* indexer.c: queues p for the indexer thread (no-op when it is queued or being caught up;
+ * may be called under p->mu); takes p out of its queue for good, waiting until the thread is
+ * done with it (never under p->mu: the thread takes it). */
+void indexer_wake(td_part *p);
+void indexer_detach(td_part *p);
 
 /* cleaner.c: completes or discards an interrupted compaction's files at open, before the
  * segments are listed (the .cleaned / .swap protocol of docs/storage.md "Compaction"). */

@@ -569,6 +569,8 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     pthread_cond_init(&p->synced, NULL);
     pthread_cond_init(&p->appended, NULL);
     td_buf_init(&p->scrub_buf);
+    pthread_mutex_init(&p->ix_mu, NULL);
+    td_buf_init(&p->ix_buf);
     p->scrub_base = -1;
     pstate_init(&p->producers);
     struct list_ctx lc = {p, NULL, 0, 0, NULL, 0, 0, 0};

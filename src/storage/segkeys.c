@@ -67,6 +67,12 @@ struct seg_keys {
     size_t cap, nkeys;
     kent *ent;
     size_t n, ecap;
+    /* Its memory in bytes, as of the last catching up (atomic: segkeys_full reads it without
+     * ix_mu). */
+    int64_t bytes;
+    /* It could not take a batch (no memory, a batch that does not decode): its memory is
+     * freed, and lookups read the segment's log instead (under ix_mu). */
+    bool failed;
 };
 
 /* What an index holds: the key index (a keyed record's key digest) or the trace index (the
@@ -229,6 +235,12 @@ static void kx_free(seg_keys *k)
     }
 }
 
+/* Whether k answers lookups (under ix_mu). */
+static bool kx_usable(const seg_keys *k)
+{
+    return k && !k->failed;
+}
+
 /* Whether two digests are equal (two loads each, where memcmp would be a call). */
 static inline bool digest_eq(const uint8_t *a, const uint8_t *b)
 {
@@ -355,10 +367,12 @@ int segkeys_start(td_seg *s, bool keys, bool traces)
 
 void segkeys_drop(td_seg *s)
 {
+    pthread_mutex_lock(&s->part->ix_mu); /* the indexer thread may be reading them */
     kx_free(s->kx);
     s->kx = NULL;
     kx_free(s->tx);
     s->tx = NULL;
+    pthread_mutex_unlock(&s->part->ix_mu);
 }
 
 static int64_t kx_bytes(const seg_keys *k)
@@ -368,28 +382,225 @@ static int64_t kx_bytes(const seg_keys *k)
 
 bool segkeys_full(const td_part *p, const td_seg *s)
 {
-    return (s->kx && kx_bytes(s->kx) >= p->cfg.key_index_memory_bytes) ||
-           (s->tx && kx_bytes(s->tx) >= p->cfg.trace_index_memory_bytes);
+    return (s->kx && __atomic_load_n(&s->kx->bytes, __ATOMIC_RELAXED) >=
+                         p->cfg.key_index_memory_bytes) ||
+           (s->tx && __atomic_load_n(&s->tx->bytes, __ATOMIC_RELAXED) >=
+                         p->cfg.trace_index_memory_bytes);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Catching up
+ *
+ * An append does not index its batch (unless its partition has no indexer thread): the
+ * segment's ix_pos says how much of its log its in-memory indexes cover, and the rest is read
+ * back from the log (the page cache: it was just written) and indexed by the indexer thread
+ * (indexer.c), or by whoever needs the index whole first: a lookup or a conditional append
+ * (under mu, so nothing is appended meanwhile), the seal that writes the index file, and an
+ * append that finds the index more than IX_LAG_MAX bytes behind (so that a thread that falls
+ * behind slows appends rather than let the work a lookup may find grow, and so that the memory
+ * bound, which segkeys_full checks against the indexes' size as of their last catching up, is
+ * passed by what that lag adds at most). The thread is woken once IX_WAKE bytes wait, or
+ * IX_WAKE_MS after its last wake (a wake per append would cost each a system call): a lookup
+ * finds at most that much to index when the thread keeps up. A catching up holds ix_mu; the
+ * indexer thread catches up IX_STEP bytes at a time, so that a lookup waits for at most that
+ * much.
+ */
+#define IX_LAG_MAX ((int64_t)8 << 20)
+#define IX_WAKE ((int64_t)256 << 10)
+#define IX_WAKE_MS 10
+static int64_t ix_lag_max = IX_LAG_MAX, ix_wake = IX_WAKE; /* segkeys_test_tune */
+
+/* The lag past which an append catches up itself: IX_LAG_MAX, or an eighth of the smallest
+ * memory bound of p's indexes (key.index.memory.bytes, trace.index.memory.bytes), which the
+ * memory of the indexes passes by what the lag holds. */
+static int64_t lag_max(const td_part *p)
+{
+    int64_t m = ix_lag_max;
+    if (p->cfg.key_index)
+        m = TD_MIN(m, p->cfg.key_index_memory_bytes / 8);
+    if (p->cfg.trace_index)
+        m = TD_MIN(m, p->cfg.trace_index_memory_bytes / 8);
+    return m;
+}
+#define IX_STEP ((int64_t)1 << 20)
+#define IX_READ ((size_t)256 << 10)
+
+/* Index k failed: its memory goes, lookups read the log (under ix_mu). */
+static void kx_fail(const kx_kind *K, td_part *p, td_seg *s, seg_keys *k, int rc)
+{
+    TD_WARN("storage", "partition %s: segment %020" PRId64 " loses its in-memory %s index: %s",
+            p->label, s->base, K->what, td_strerror(rc));
+    kx_tab_free(k->tab, k->cap);
+    free(k->ent);
+    k->tab = NULL;
+    k->ent = NULL;
+    k->cap = k->ecap = k->n = k->nkeys = 0;
+    k->failed = true;
+    __atomic_store_n(&k->bytes, 0, __ATOMIC_RELAXED);
+}
+
+/* Adds a batch of s (n bytes at ix_pos, its offsets final) to s's indexes, those that are
+ * usable (under ix_mu, or owning s). */
+static void ix_add(td_part *p, td_seg *s, td_batch_reader *rd, const uint8_t *batch, size_t n)
+{
+    for (int i = 0; i < 2; i++) {
+        const kx_kind *K = i ? &TRACES : &KEYS;
+        seg_keys *k = *kx_of(K, s);
+        int rc = kx_usable(k) ? kx_add_batch(K, k, s->base, rd, batch, n) : 0;
+        if (rc)
+            kx_fail(K, p, s, k, rc);
+    }
+    s->ix_pos += (int64_t)n;
+}
+
+static void ix_publish(td_seg *s)
+{
+    __atomic_store_n(&s->ix_done, s->ix_pos, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++) {
+        seg_keys *k = i ? s->tx : s->kx;
+        if (kx_usable(k))
+            __atomic_store_n(&k->bytes, kx_bytes(k), __ATOMIC_RELAXED);
+    }
+}
+
+/* Catches s's indexes up to the end of its log, size bytes (a batch boundary, at most s->size),
+ * reading the log; stops early once `limit` bytes were indexed. Caller holds ix_mu and a
+ * reference on s (or mu). */
+static void ix_catch_up(td_part *p, td_seg *s, int64_t size, int64_t limit)
+{
+    td_batch_reader rd;
+    batch_reader_init(&rd);
+    td_buf *b = &p->ix_buf;
+    int64_t stop = s->ix_pos + TD_MIN(limit, size - s->ix_pos);
+    while (s->ix_pos < stop) {
+        if (!kx_usable(s->kx) && !kx_usable(s->tx)) {
+            s->ix_pos = size; /* nothing left to keep up */
+            break;
+        }
+        /* whole batches of the next IX_READ bytes; a larger batch alone */
+        size_t want = (size_t)TD_MIN(size - s->ix_pos, (int64_t)IX_READ), off = 0;
+        int rc = td_buf_reserve(b, want);
+        if (rc == 0)
+            rc = td_io_read_all(p->io, s->fd, b->p, want, s->ix_pos);
+        while (rc == 0 && off < want) {
+            td_batch_header h;
+            if (want - off < TD_BATCH_HEADER_SIZE ||
+                batch_header_parse(b->p + off, TD_BATCH_HEADER_SIZE, &h) != 0) {
+                rc = off ? 0 : TD_ECORRUPT; /* a header cut by the read: read again */
+                break;
+            }
+            size_t total = batch_total_size(&h);
+            if (off + total > want) {
+                if (off > 0)
+                    break; /* cut by the read: read again from its start */
+                if ((int64_t)total > size - s->ix_pos)
+                    rc = TD_ECORRUPT;
+                if (rc == 0)
+                    rc = td_buf_reserve(b, total);
+                if (rc == 0)
+                    rc = td_io_read_all(p->io, s->fd, b->p, total, s->ix_pos);
+                if (rc)
+                    break;
+                want = total;
+            }
+            ix_add(p, s, &rd, b->p + off, total);
+            off += total;
+        }
+        if (rc) {
+            for (int i = 0; i < 2; i++) {
+                const kx_kind *K = i ? &TRACES : &KEYS;
+                if (kx_usable(*kx_of(K, s)))
+                    kx_fail(K, p, s, *kx_of(K, s), rc);
+            }
+        }
+    }
+    batch_reader_free(&rd);
+    if (b->cap > 4 * IX_READ) /* one large batch does not keep its memory */
+        td_buf_free(b);
+    ix_publish(s);
 }
 
 void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n)
 {
     td_batch_reader rd;
     batch_reader_init(&rd);
-    for (int i = 0; i < 2; i++) {
-        const kx_kind *K = i ? &TRACES : &KEYS;
-        seg_keys **k = kx_of(K, s);
-        int rc = *k ? kx_add_batch(K, *k, s->base, &rd, batch, n) : 0;
-        if (rc) {
-            /* Lookups read this segment's log instead, until its file is rebuilt. */
-            TD_WARN("storage",
-                    "partition %s: segment %020" PRId64 " loses its in-memory %s index: %s",
-                    p->label, s->base, K->what, td_strerror(rc));
-            kx_free(*k);
-            *k = NULL;
+    ix_add(p, s, &rd, batch, n);
+    batch_reader_free(&rd);
+    ix_publish(s);
+}
+
+void segkeys_appended_locked(td_part *p, td_seg *s, const uint8_t *batch, size_t n,
+                             int64_t now_ms)
+{
+    int64_t lag = s->size - __atomic_load_n(&s->ix_done, __ATOMIC_ACQUIRE);
+    if (p->indexer && lag <= lag_max(p)) {
+        if (lag >= ix_wake || now_ms - p->ix_woke_ms >= IX_WAKE_MS) {
+            p->ix_woke_ms = now_ms;
+            indexer_wake(p);
+        }
+        return;
+    }
+    pthread_mutex_lock(&p->ix_mu);
+    if (s->ix_pos == s->size - (int64_t)n) /* nothing behind: the batch at hand */
+        segkeys_add(p, s, batch, n);
+    else
+        ix_catch_up(p, s, s->size, INT64_MAX);
+    pthread_mutex_unlock(&p->ix_mu);
+}
+
+void segkeys_test_tune(int64_t wake, int64_t lag_max)
+{
+    ix_wake = wake < 0 ? IX_WAKE : wake;
+    ix_lag_max = lag_max < 0 ? IX_LAG_MAX : lag_max;
+}
+
+int64_t segkeys_lag(td_part *p)
+{
+    pthread_mutex_lock(&p->mu);
+    td_seg *s = p->segs[p->nsegs - 1];
+    int64_t lag = s->kx || s->tx ? s->size - __atomic_load_n(&s->ix_done, __ATOMIC_ACQUIRE) : 0;
+    pthread_mutex_unlock(&p->mu);
+    return lag;
+}
+
+bool segkeys_catch_up(td_part *p)
+{
+    /* The segments behind and their sizes now, in one hold of mu (each hold may make an
+     * appender wait): what lands meanwhile is for a later turn, once an append wakes the
+     * thread again, not for this one to poll for. */
+    enum { SEGS = 4 };
+    td_seg *segs[SEGS];
+    int64_t sizes[SEGS];
+    size_t n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nsegs && n < SEGS; i++) {
+        td_seg *s = p->segs[i];
+        if ((s->kx || s->tx) && __atomic_load_n(&s->ix_done, __ATOMIC_ACQUIRE) < s->size) {
+            s->refs++;
+            segs[n] = s;
+            sizes[n++] = s->size;
         }
     }
-    batch_reader_free(&rd);
+    pthread_mutex_unlock(&p->mu);
+    int64_t budget = 8 * IX_STEP;
+    for (size_t i = 0; i < n && budget > 0; i++) {
+        /* IX_STEP at a time: a lookup waits for ix_mu at most that long */
+        for (bool more = true; more && budget > 0;) {
+            pthread_mutex_lock(&p->ix_mu);
+            int64_t from = segs[i]->ix_pos;
+            if (from < sizes[i])
+                ix_catch_up(p, segs[i], sizes[i], IX_STEP);
+            budget -= TD_MAX(segs[i]->ix_pos - from, (int64_t)1);
+            more = segs[i]->ix_pos < sizes[i];
+            pthread_mutex_unlock(&p->ix_mu);
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    bool more = n == SEGS || budget <= 0;
+    for (size_t i = 0; i < n; i++)
+        seg_unref_locked(segs[i]);
+    pthread_mutex_unlock(&p->mu);
+    return more;
 }
 
 /* A query of a key's offsets: those in [from, below), ascending into out (at most max), or
@@ -557,9 +768,12 @@ static int kx_write(const kx_kind *K, td_part *p, int64_t base, int64_t end_rel,
 
 int segkeys_write(td_part *p, td_seg *s)
 {
-    int rc = s->kx ? kx_write(&KEYS, p, s->base, s->next_offset - s->base, s->kx) : 0;
-    if (rc == 0 && s->tx)
+    pthread_mutex_lock(&p->ix_mu);
+    ix_catch_up(p, s, s->size, INT64_MAX);
+    int rc = kx_usable(s->kx) ? kx_write(&KEYS, p, s->base, s->next_offset - s->base, s->kx) : 0;
+    if (rc == 0 && kx_usable(s->tx))
         rc = kx_write(&TRACES, p, s->base, s->next_offset - s->base, s->tx);
+    pthread_mutex_unlock(&p->ix_mu);
     return rc;
 }
 
@@ -823,8 +1037,15 @@ static int run_query(const kx_kind *K, td_part *p, kq *q)
             break;
         }
         int64_t base = s->base, next = s->next_offset, size = s->size;
+        bool mem = false;
         if (*kx_of(K, s)) {
-            kx_query(*kx_of(K, s), base, q);
+            pthread_mutex_lock(&p->ix_mu);
+            ix_catch_up(p, s, size, INT64_MAX);
+            if ((mem = kx_usable(*kx_of(K, s))))
+                kx_query(*kx_of(K, s), base, q);
+            pthread_mutex_unlock(&p->ix_mu);
+        }
+        if (mem) {
             pthread_mutex_unlock(&p->mu);
         } else {
             bool sealed = s->sealed, checked = *checked_of(K, s);
@@ -934,12 +1155,26 @@ int part_append_expect(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
     return part_append_expect_ruled(p, batch, n, now_ms, res, req);
 }
 
+static int expect_check(td_part *p, part_expect *req);
+
 int segkeys_expect_locked(td_part *p, part_expect *req)
 {
     if (!p->cfg.key_index)
         return td_fail(TD_EUNSUPPORTED,
                        "partition %s has no key index: set key.index=true on its topic", p->label);
-    if (!p->segs[p->nsegs - 1]->kx)
+    pthread_mutex_lock(&p->ix_mu);
+    for (size_t j = 0; j < p->nsegs; j++) /* the in-memory indexes, whole */
+        if (p->segs[j]->kx || p->segs[j]->tx)
+            ix_catch_up(p, p->segs[j], p->segs[j]->size, INT64_MAX);
+    int rc = expect_check(p, req);
+    pthread_mutex_unlock(&p->ix_mu);
+    return rc;
+}
+
+/* segkeys_expect_locked's checks, under mu and ix_mu, the in-memory indexes caught up. */
+static int expect_check(td_part *p, part_expect *req)
+{
+    if (!kx_usable(p->segs[p->nsegs - 1]->kx))
         return td_fail(TD_EUNSUPPORTED,
                        "the key index of partition %s is incomplete until its active segment "
                        "rolls (it was enabled, or ran out of memory, meanwhile)",
@@ -953,7 +1188,7 @@ int segkeys_expect_locked(td_part *p, part_expect *req)
         expect_digest(k, q.d);
         for (size_t j = p->nsegs; j-- > 0 && q.last < 0;) {
             td_seg *s = p->segs[j];
-            if (s->kx) {
+            if (kx_usable(s->kx)) {
                 kx_query(s->kx, s->base, &q);
             } else if (s->next_offset <= req->pre_upto) {
                 q.last = k->pre; /* read before the lock */
@@ -1005,6 +1240,8 @@ static int kind_open(const kx_kind *K, td_part *p)
                                p->label, K->what, td_strerror(rc));
             kx_free(*kx_of(K, s));
             *kx_of(K, s) = k;
+            s->ix_pos = s->size; /* both indexes are built from the whole log */
+            ix_publish(s);
             continue;
         }
         kfile f;
@@ -1039,17 +1276,23 @@ static void kind_config_locked(const kx_kind *K, td_part *p, bool on, int64_t no
 {
     td_seg *act = p->segs[p->nsegs - 1];
     if (!on) {
+        pthread_mutex_lock(&p->ix_mu);
         for (size_t i = 0; i < p->nsegs; i++) {
             kx_free(*kx_of(K, p->segs[i]));
             *kx_of(K, p->segs[i]) = NULL;
         }
+        pthread_mutex_unlock(&p->ix_mu);
         return;
     }
     if (*kx_of(K, act))
         return;
     if (act->size == 0) {
+        pthread_mutex_lock(&p->ix_mu);
         if (!(*kx_of(K, act) = kx_new()))
             TD_WARN("storage", "partition %s: no memory for a %s index", p->label, K->what);
+        act->ix_pos = 0;
+        ix_publish(act);
+        pthread_mutex_unlock(&p->ix_mu);
         return;
     }
     int rc = roll_locked(p, now_ms); /* the new segment is indexed from its first event */

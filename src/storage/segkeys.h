@@ -17,15 +17,29 @@ typedef struct seg_keys seg_keys;
 /* Gives s an empty in-memory key index (keys) and trace index (traces), those it lacks (s must
  * be empty, or be filled by segkeys_add next); -ENOMEM. Caller holds mu or owns s. */
 int segkeys_start(td_seg *s, bool keys, bool traces);
-/* Frees s's in-memory indexes. Caller holds mu or owns s. */
+/* Frees s's in-memory indexes (taking ix_mu). Caller holds mu or owns s. */
 void segkeys_drop(td_seg *s);
 /* Whether an in-memory index of s reached its bound (key.index.memory.bytes,
  * trace.index.memory.bytes): the active segment then rolls. Caller holds mu. */
 bool segkeys_full(const td_part *p, const td_seg *s);
-/* Adds the records of a batch of s (n bytes, its offsets final) to s's in-memory indexes,
- * those it has; on failure (out of memory, a batch that does not decode) the index is dropped
- * (lookups then read the segment) and the failure logged. Caller holds mu or owns s. */
+/* Adds the records of a batch of s (n bytes at its ix_pos, its offsets final) to s's in-memory
+ * indexes, those it has; on failure (out of memory, a batch that does not decode) the index
+ * fails (its memory freed, lookups then read the segment) and the failure is logged. Caller
+ * owns s, or holds mu and ix_mu. */
 void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n);
+/* Under mu, after an append of a batch (n bytes) to the active segment s, which has an
+ * in-memory index: wakes the indexer thread, or, without one or when the index is too far
+ * behind, indexes what it lacks now (segkeys.c "Catching up"). */
+void segkeys_appended_locked(td_part *p, td_seg *s, const uint8_t *batch, size_t n,
+                             int64_t now_ms);
+/* The indexer thread's turn at p (no lock held): catches up the in-memory indexes of p's
+ * segments, a few MiB of log at most; true when there is more to do. */
+bool segkeys_catch_up(td_part *p);
+/* The bytes of the active segment's log that its in-memory indexes do not cover yet. */
+int64_t segkeys_lag(td_part *p);
+/* Tests: the lag at which an append wakes the indexer thread, and past which it indexes
+ * itself (< 0: the defaults, 256 KiB and 8 MiB). Not thread-safe: set before appends. */
+void segkeys_test_tune(int64_t wake, int64_t lag_max);
 /* Writes s's index files from its in-memory indexes (which must not change meanwhile). */
 int segkeys_write(td_part *p, td_seg *s);
 /* At open, after recovery, for each enabled index: the active segment's in-memory index built

@@ -28,6 +28,7 @@
 typedef struct td_part td_part;
 typedef struct td_seg td_seg;
 typedef struct td_reserve td_reserve;
+typedef struct td_indexer td_indexer;
 
 #define TD_INDEX_INTERVAL_BYTES 4096
 
@@ -101,6 +102,10 @@ void part_set_metrics(td_part *p, const part_metrics *m);
  * -ENOSPC; deleting records and retention release it when they fail with -ENOSPC, retry, and
  * try to restore it once they freed space. Set before the partition is shared. */
 void part_set_reserve(td_part *p, td_reserve *r);
+/* The thread that catches up the partition's key and trace indexes (indexer_new), so that its
+ * appends do not index their batches themselves; NULL: they do. Set before the partition is
+ * shared; the partition leaves it at part_close. */
+void part_set_indexer(td_part *p, td_indexer *x);
 
 typedef struct td_append_result {
     int64_t base_offset;
@@ -450,6 +455,15 @@ int part_producer(td_part *p, int64_t pid, int16_t *epoch, int32_t *last_seq,
 /* Non-NULL (the reason, naming file and position) if the partition is offline. The string stays
  * valid until part_close. */
 const char *part_offline(td_part *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * The indexer (indexer.c): one thread that catches up the in-memory key and trace indexes of
+ * the partitions given it (part_set_indexer) from their logs, off their appends' path
+ * (docs/storage.md "Key index files"). Thread-safe.
+ */
+int indexer_new(td_indexer **out);
+/* Stops the thread; the partitions given it must be closed first. */
+void indexer_free(td_indexer *x);
 
 /* ---------------------------------------------------------------------------------------------
  * The disk reserve (reserve.c): a file, DIR/reserve, that keeps a few MiB of the file

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include "storage/segkeys.h"
 #include "storage/storage.h"
 #include "support/gaplog.h"
 #include "test.h"
@@ -29,6 +32,17 @@ static td_topic_config keyed_cfg(void)
     c.segment_bytes = 2048; /* many segments */
     c.fsync_policy = TD_FSYNC_NONE;
     return c;
+}
+
+/* The indexer thread the partitions get (NULL: appends index their batches themselves). */
+static td_indexer *g_ix;
+
+static int open_p(const char *dir, const td_topic_config *c, td_part **p)
+{
+    int rc = part_open(td_io_posix(), dir, "t/0", c, p);
+    if (rc == 0)
+        part_set_indexer(*p, g_ix);
+    return rc;
 }
 
 static void key_name(int k, char *buf, size_t n)
@@ -133,7 +147,7 @@ static void test_versions_and_reads_through_rolls_and_reopen(void)
     char *dir = test_tmpdir("segkeys");
     td_topic_config c = keyed_cfg();
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     static model m;
     memset(&m, 0, sizeof(m));
     check(p, &m, 0);
@@ -148,7 +162,7 @@ static void test_versions_and_reads_through_rolls_and_reopen(void)
     fill(p, &m, 50);
     check(p, &m, 0);
     part_close(p);
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     check(p, &m, 0);
     fill(p, &m, 20);
     check(p, &m, 0);
@@ -161,7 +175,7 @@ static void test_missing_torn_and_corrupt_files_are_rebuilt(void)
     char *dir = test_tmpdir("segkeys");
     td_topic_config c = keyed_cfg();
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     static model m;
     memset(&m, 0, sizeof(m));
     fill(p, &m, 200);
@@ -173,14 +187,14 @@ static void test_missing_torn_and_corrupt_files_are_rebuilt(void)
     off_t whole = sb.st_size;
     /* Torn: cut in the middle of an entry. */
     ASSERT_OK(truncate(path, whole - 7));
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     ASSERT_OK(stat(path, &sb));
     ASSERT_EQ(sb.st_size, whole); /* rebuilt at open */
     check(p, &m, 0);
     part_close(p);
     /* Missing. */
     ASSERT_OK(unlink(path));
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     ASSERT_OK(stat(path, &sb));
     check(p, &m, 0);
     part_close(p);
@@ -192,7 +206,7 @@ static void test_missing_torn_and_corrupt_files_are_rebuilt(void)
     x ^= 0x5a;
     ASSERT_EQ(pwrite(fd, &x, 1, 25), 1);
     close(fd);
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     check(p, &m, 0);
     check(p, &m, 0); /* and again from the rebuilt file */
     part_close(p);
@@ -204,7 +218,7 @@ static void test_retention_moves_versions(void)
     char *dir = test_tmpdir("segkeys");
     td_topic_config c = keyed_cfg();
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     static model m;
     memset(&m, 0, sizeof(m));
     fill(p, &m, 200);
@@ -231,7 +245,7 @@ static void test_compaction_keeps_latest_and_versions(void)
     td_topic_config c = keyed_cfg();
     c.cleanup_policy = TD_CLEANUP_COMPACT;
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     static model m;
     memset(&m, 0, sizeof(m));
     for (int i = 0; i < 200; i++)
@@ -266,7 +280,7 @@ static void test_compaction_keeps_latest_and_versions(void)
         (void)act_base;
     }
     part_close(p);
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     for (int k = 0; k < NKEYS; k++) {
         key_name(k, key, sizeof(key));
         int64_t v;
@@ -302,7 +316,7 @@ static void test_expected_versions(void)
     char *dir = test_tmpdir("segkeys");
     td_topic_config c = keyed_cfg();
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     static model m;
     memset(&m, 0, sizeof(m));
     int64_t cur = 0;
@@ -347,7 +361,7 @@ static void test_expected_versions(void)
     part_close(p);
     /* Without key.index: refused, not ignored. */
     c.key_index = false;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     ASSERT_EQ(expect(p, &m, 0, TD_VERSION_ANY, NULL), TD_EUNSUPPORTED);
     int64_t v;
     ASSERT_EQ(part_key_version(p, "x", 1, &v), TD_EUNSUPPORTED);
@@ -362,7 +376,7 @@ static void test_enabled_later_and_memory_bound(void)
     c.key_index = false;
     c.segment_bytes = 1 << 20;
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     static model m;
     memset(&m, 0, sizeof(m));
     fill(p, &m, 100); /* not indexed: one segment */
@@ -408,7 +422,7 @@ static void test_file_sorted_with_wrapped_keys(void)
     td_topic_config c = keyed_cfg();
     c.segment_bytes = 8 << 20; /* one segment */
     td_part *p;
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     enum { PLAIN = 3000, WRAP = 6 };
     static char keys[PLAIN + WRAP][32];
     int nk = 0;
@@ -453,7 +467,7 @@ static void test_file_sorted_with_wrapped_keys(void)
         if (cmp >= 0)
             TEST_FAIL_("entries %d and %d are out of order", i - 1, i);
     }
-    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_OK(open_p(dir, &c, &p));
     for (int i = 0; i < PLAIN + WRAP; i += (i < WRAP ? 1 : 97)) {
         int64_t v;
         ASSERT_OK(part_key_version(p, keys[i], strlen(keys[i]), &v));
@@ -466,8 +480,125 @@ static void test_file_sorted_with_wrapped_keys(void)
     test_rmrf(dir);
 }
 
+/* Every test above again with an indexer thread woken at every append: with the default
+ * bound on the lag, and with one so small that appends often catch up themselves while the
+ * thread works. */
+static void test_all_again_with_the_indexer_thread(void)
+{
+    void (*const tests[])(void) = {test_versions_and_reads_through_rolls_and_reopen,
+                                   test_missing_torn_and_corrupt_files_are_rebuilt,
+                                   test_retention_moves_versions,
+                                   test_compaction_keeps_latest_and_versions,
+                                   test_expected_versions,
+                                   test_enabled_later_and_memory_bound,
+                                   test_file_sorted_with_wrapped_keys};
+    const int64_t lag_max[] = {-1, 300};
+    for (size_t l = 0; l < 2; l++) {
+        ASSERT_OK(indexer_new(&g_ix));
+        segkeys_test_tune(0, lag_max[l]);
+        for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+            tests[i]();
+        indexer_free(g_ix);
+        g_ix = NULL;
+    }
+    segkeys_test_tune(-1, -1);
+}
+
+/* Closes p, stops the indexer and puts the defaults back. */
+static void close_with_indexer(td_part *p, char *dir)
+{
+    part_close(p);
+    indexer_free(g_ix);
+    g_ix = NULL;
+    segkeys_test_tune(-1, -1);
+    test_rmrf(dir);
+}
+
+/* The thread catches the index up without a lookup asking: the lag it leaves reaches 0. */
+static void test_indexer_catches_up_without_lookups(void)
+{
+    char *dir = test_tmpdir("segkeys");
+    td_topic_config c = keyed_cfg();
+    c.segment_bytes = 64 << 20; /* one segment: the active one */
+    ASSERT_OK(indexer_new(&g_ix));
+    segkeys_test_tune(0, -1);
+    td_part *p;
+    ASSERT_OK(open_p(dir, &c, &p));
+    static model m;
+    memset(&m, 0, sizeof(m));
+    fill(p, &m, 600);
+    int64_t lag = segkeys_lag(p);
+    for (int i = 0; i < 1000 && lag > 0; i++) {
+        usleep(10000);
+        lag = segkeys_lag(p);
+    }
+    ASSERT_EQ(lag, 0);
+    check(p, &m, 0);
+    close_with_indexer(p, dir);
+}
+
+/* Appends, the indexer thread and lookups at once (for TSan and ASan): every version a lookup
+ * sees is an offset the key was written at, never older than one it saw before, and at the
+ * end the index agrees with the model. */
+typedef struct race {
+    td_part *p;
+    model *m;
+    int batches;
+    int done; /* atomic */
+} race;
+
+static void *race_appender(void *arg)
+{
+    race *r = arg;
+    for (int i = 0; i < r->batches; i++)
+        put_batch(r->p, r->m, i * 5 % NKEYS, 1 + i % 4);
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_lookups_while_the_indexer_runs(void)
+{
+    char *dir = test_tmpdir("segkeys");
+    td_topic_config c = keyed_cfg();
+    c.segment_bytes = 16 << 10; /* rolls and seals meanwhile */
+    ASSERT_OK(indexer_new(&g_ix));
+    segkeys_test_tune(0, 4096);
+    td_part *p;
+    ASSERT_OK(open_p(dir, &c, &p));
+    static model m;
+    memset(&m, 0, sizeof(m));
+    race r = {p, &m, 1500, 0};
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, race_appender, &r), 0);
+    int64_t seen[NKEYS];
+    for (int k = 0; k < NKEYS; k++)
+        seen[k] = TD_VERSION_NO_STREAM;
+    long lookups = 0;
+    while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) && lookups < 200000) {
+        int k = (int)(lookups++ % NKEYS);
+        char key[32];
+        key_name(k, key, sizeof(key));
+        int64_t v;
+        ASSERT_OK(part_key_version(p, key, strlen(key), &v));
+        ASSERT(v >= seen[k]);
+        if (v >= 0) { /* an offset of this key: its record's key says so */
+            int64_t out[1];
+            size_t got;
+            ASSERT_OK(part_key_offsets(p, key, strlen(key), v, out, 1, &got));
+            ASSERT_UEQ(got, 1);
+            ASSERT_EQ(out[0], v);
+        }
+        seen[k] = v;
+    }
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    check(p, &m, 0);
+    close_with_indexer(p, dir);
+}
+
 TEST_MAIN(TEST(test_versions_and_reads_through_rolls_and_reopen),
           TEST(test_missing_torn_and_corrupt_files_are_rebuilt),
           TEST(test_retention_moves_versions), TEST(test_compaction_keeps_latest_and_versions),
           TEST(test_expected_versions), TEST(test_enabled_later_and_memory_bound),
-          TEST(test_file_sorted_with_wrapped_keys))
+          TEST(test_file_sorted_with_wrapped_keys), TEST(test_all_again_with_the_indexer_thread),
+          TEST(test_indexer_catches_up_without_lookups),
+          TEST(test_lookups_while_the_indexer_runs))
