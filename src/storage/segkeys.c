@@ -80,18 +80,20 @@ struct seg_keys {
  * files, and where a segment keeps it. */
 typedef struct kx_kind {
     const char *ext, *magic, *what;
-    size_t (*digests)(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
-    /* The key index: a record's key and its tidings-tag headers (key_tag_digests, read with
-     * batch_reader_next_key_headers, the value skipped); else digests of the whole record. */
-    bool keys_and_tags;
+    /* Reads the next record of rd, its offset into *offset and its entries' digests into d,
+     * their count into *c; batch_reader_next's 1, 0 at the end, or an error. */
+    int (*next)(td_batch_reader *rd, int64_t *offset, uint8_t d[][TD_KEY_DIGEST_LEN], size_t *c);
     size_t idx_off, checked_off; /* of td_seg's kx and kx_checked, or tx and tx_checked */
 } kx_kind;
 
-static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]);
+static int key_tag_next(td_batch_reader *rd, int64_t *offset, uint8_t d[][TD_KEY_DIGEST_LEN],
+                        size_t *c);
+static int trace_next(td_batch_reader *rd, int64_t *offset, uint8_t d[][TD_KEY_DIGEST_LEN],
+                      size_t *c);
 
-static const kx_kind KEYS = {KEYINDEX_EXT,         "TDKX", "key", NULL, true,
+static const kx_kind KEYS = {KEYINDEX_EXT,         "TDKX", "key", key_tag_next,
                              offsetof(td_seg, kx), offsetof(td_seg, kx_checked)};
-static const kx_kind TRACES = {TRACEINDEX_EXT,       "TDTX", "trace", trace_digests, false,
+static const kx_kind TRACES = {TRACEINDEX_EXT,       "TDTX", "trace", trace_next,
                                offsetof(td_seg, tx), offsetof(td_seg, tx_checked)};
 
 static seg_keys **kx_of(const kx_kind *K, td_seg *s)
@@ -177,6 +179,36 @@ static size_t trace_digests(const td_record *rec, uint8_t d[][TD_KEY_DIGEST_LEN]
         }
     }
     return c;
+}
+
+/* KEYS' reader: a record's key and its tidings-tag headers, the value skipped. */
+static int key_tag_next(td_batch_reader *rd, int64_t *offset, uint8_t d[][TD_KEY_DIGEST_LEN],
+                        size_t *c)
+{
+    static const td_slice tag_name = {(const uint8_t *)TD_TAG_HEADER, sizeof(TD_TAG_HEADER) - 1};
+    td_record rec = {0};
+    td_slice tags[TD_TAGS_MAX];
+    size_t ntags;
+    int more = batch_reader_next_key_headers(rd, &rec.offset, &rec.key, &rec.key_null, tag_name,
+                                             tags, TD_TAGS_MAX, &ntags);
+    if (more == 1) {
+        *offset = rec.offset;
+        *c = key_tag_digests(&rec, tags, ntags, d);
+    }
+    return more;
+}
+
+/* TRACES' reader: the whole record, for its headers. */
+static int trace_next(td_batch_reader *rd, int64_t *offset, uint8_t d[][TD_KEY_DIGEST_LEN],
+                      size_t *c)
+{
+    td_record rec;
+    int more = batch_reader_next(rd, &rec);
+    if (more == 1) {
+        *offset = rec.offset;
+        *c = trace_digests(&rec, d);
+    }
+    return more;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -319,29 +351,18 @@ static int kx_add_batch(const kx_kind *K, seg_keys *k, int64_t base, td_batch_re
     enum { PER = 1 + TD_TAGS_MAX > KX_MAX_DIGESTS ? 1 + TD_TAGS_MAX : KX_MAX_DIGESTS };
     uint8_t d[GROUP + PER][TD_KEY_DIGEST_LEN];
     uint32_t rel[GROUP + PER];
-    td_record rec = {0};
-    td_slice tags[TD_TAGS_MAX];
-    const td_slice tag_name = td_slice_make(TD_TAG_HEADER, sizeof(TD_TAG_HEADER) - 1);
     for (;;) {
         size_t g = 0;
         int more = 1;
         while (g < GROUP) {
-            size_t c, ntags;
-            if (K->keys_and_tags) { /* the key and the tags only, the value skipped */
-                more = batch_reader_next_key_headers(rd, &rec.offset, &rec.key, &rec.key_null,
-                                                     tag_name, tags, TD_TAGS_MAX, &ntags);
-                if (more != 1)
-                    break;
-                c = key_tag_digests(&rec, tags, ntags, d + g);
-            } else {
-                if ((more = batch_reader_next(rd, &rec)) != 1)
-                    break;
-                c = K->digests(&rec, d + g);
-            }
+            size_t c;
+            int64_t offset;
+            if ((more = K->next(rd, &offset, d + g, &c)) != 1)
+                break;
             if (c && g == 0 && (rc = kx_reserve(k)) != 0) /* the prefetches are for this table */
                 return rc;
             for (size_t i = g; i < g + c; i++) {
-                rel[i] = (uint32_t)(rec.offset - base);
+                rel[i] = (uint32_t)(offset - base);
                 __builtin_prefetch(&k->tab[kx_home(d[i], k->cap)]);
             }
             g += c;
