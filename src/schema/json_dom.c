@@ -98,7 +98,8 @@ jd_doc *jd_doc_tls(void)
 }
 
 /* A new node (its index), or -1 when memory ran out or the count would not fit. */
-static int64_t new_node(jd_doc *d, uint8_t type, const char *key, uint32_t keyhash)
+static int64_t new_node(jd_doc *d, uint8_t type, const char *key, uint32_t keylen,
+                        uint32_t keyhash)
 {
     if (d->n == d->cap) {
         if (d->cap >= UINT32_MAX / 4)
@@ -113,6 +114,7 @@ static int64_t new_node(jd_doc *d, uint8_t type, const char *key, uint32_t keyha
     jd_node *n = &d->nodes[d->n];
     n->key = key;
     n->keyhash = keyhash;
+    n->keylen = keylen;
     n->skip = 1;
     n->len = 0;
     n->alias = 0;
@@ -681,14 +683,14 @@ int jd_parse(jd_doc *d, const char *text, size_t len)
     int depth = 0;
     jp j = {d, (const unsigned char *)text, (const unsigned char *)text + len};
     const char *key = NULL;
-    uint32_t keyhash = 0;
+    uint32_t keyhash = 0, keylen = 0;
 
 value:
     skip_ws(&j);
     if (j.p >= j.end || depth >= JD_MAX_DEPTH)
         return -1;
     {
-        int64_t k = new_node(d, JD_NULL, key, keyhash);
+        int64_t k = new_node(d, JD_NULL, key, keylen, keyhash);
         if (k < 0)
             return -1;
         key = NULL;
@@ -729,6 +731,7 @@ member:
         if (parse_string(&j, &key, &klen, true, &key_ascii))
             return -1;
         keyhash = jd_hash_key(key, klen);
+        keylen = klen;
         filter_key(&filter, depth - 1, keyhash);
     }
     skip_ws(&j);
@@ -776,7 +779,10 @@ static int from_json(jd_doc *d, const json_t *v, const char *key, int depth)
 {
     if (depth > JD_MAX_DEPTH + 8)
         return -1;
-    int64_t k = new_node(d, JD_NULL, key, key ? jd_hash_key(key, strlen(key)) : 0);
+    size_t klen = key ? strlen(key) : 0;
+    if (klen > UINT32_MAX)
+        return -1;
+    int64_t k = new_node(d, JD_NULL, key, (uint32_t)klen, key ? jd_hash_key(key, klen) : 0);
     if (k < 0)
         return -1;
     jd_node *n = &d->nodes[k];

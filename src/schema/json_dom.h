@@ -49,6 +49,7 @@ typedef struct jd_node {
     uint32_t len;     /* string: bytes; array: items; object: distinct keys */
     uint32_t keyhash; /* of key */
     uint32_t alias;   /* a member whose key comes again: the offset of its last occurrence */
+    uint32_t keylen;  /* of key (a key holds no NUL) */
     uint8_t type;     /* jd_type */
     uint8_t dead;     /* a member whose key came before: skipped (the first one has its value) */
     uint8_t neg_zero; /* the integer was written "-0" (a real -0.0 when integers become reals) */

@@ -472,7 +472,8 @@ static int required_props(js_node *n)
     n->required_in_props = n->nprops <= JS_SEEN_MAX;
     for (size_t i = 0; i < n->nrequired; i++) {
         n->required_prop[i] =
-            js_prop_index(n, n->required[i], jd_hash_key(n->required[i], strlen(n->required[i])));
+            js_prop_index(n, n->required[i], strlen(n->required[i]),
+                          jd_hash_key(n->required[i], strlen(n->required[i])));
         if (n->required_prop[i] < 0)
             n->required_in_props = false;
     }
@@ -495,7 +496,7 @@ static js_node *compile_object_kw(cctx *c, js_node *n, json_t *j, const char *ba
             js_node *p = sub(c, ps, "properties", k, base, depth);
             if (!p)
                 return NULL;
-            n->props[n->nprops++] = (js_prop){k, p, jd_hash_key(k, strlen(k))};
+            n->props[n->nprops++] = (js_prop){k, p, jd_hash_key(k, strlen(k)), (uint32_t)strlen(k)};
         }
         qsort(n->props, n->nprops, sizeof(*n->props), cmp_prop);
         if (prop_table(n))
@@ -735,6 +736,13 @@ static js_node *compile_scalars(cctx *c, js_node *n, json_t *j)
         }
         n->enum_values = v;
         n->has |= JK_ENUM;
+        size_t i, ns = 0;
+        json_t *e;
+        json_array_foreach(v, i, e) ns += json_is_string(e);
+        if (ns == json_array_size(v) && ns > 0 &&
+            (n->enum_strs = calloc(ns, sizeof(*n->enum_strs))) != NULL)
+            json_array_foreach(v, i, e) n->enum_strs[i] =
+                (js_str){json_string_value(e), json_string_length(e)};
     }
     if ((v = json_object_get(j, "const"))) {
         n->const_value = v;
@@ -944,6 +952,7 @@ void js_free_nodes(js_schema *js)
     while (n) {
         js_node *next = n->next_alloc;
         free(n->props);
+        free(n->enum_strs);
         free(n->prop_table);
         free(n->required_prop);
         for (size_t i = 0; i < n->npprops; i++)

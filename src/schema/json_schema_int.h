@@ -51,10 +51,16 @@ typedef enum js_format {
 
 typedef struct js_node js_node;
 
+typedef struct js_str {
+    const char *s; /* borrowed from the document */
+    size_t n;
+} js_str;
+
 typedef struct js_prop {
     const char *name; /* borrowed from the document */
     js_node *node;
     uint32_t hash; /* jd_hash_key of name: what a document's member keys are hashed with */
+    uint32_t len;  /* of name */
 } js_prop;
 
 typedef struct js_pprop {
@@ -119,6 +125,9 @@ struct js_node {
     js_format format;
     /* enum / const */
     json_t *enum_values; /* array, borrowed */
+    /* When every value of the enum is a string (the common case): them, compared without a
+     * call into jansson per value (NULL otherwise). */
+    js_str *enum_strs;
     json_t *const_value;
     /* objects */
     js_prop *props; /* sorted by name */
@@ -169,7 +178,7 @@ js_draft js_draft_of(const json_t *doc);
 /* json_schema_validate.c: v is a document of json_dom.h. */
 struct jd_node;
 /* The index of the property named key (hashed by jd_hash_key) among n's, or -1. */
-int32_t js_prop_index(const js_node *n, const char *key, uint32_t hash);
+int32_t js_prop_index(const js_node *n, const char *key, size_t keylen, uint32_t hash);
 int js_validate_value(const js_schema *js, const struct jd_node *v, schema_error *err);
 
 /* json_schema_format.c */

@@ -253,7 +253,30 @@ static int check_string(vctx *c, const js_node *n, const jd_node *v)
     return 0;
 }
 
-int32_t js_prop_index(const js_node *n, const char *key, uint32_t hash)
+/* a[0..n) == b[0..n): short names (most property names) without a call, by two loads of each
+ * that overlap and stay within the n bytes. */
+static inline bool name_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+int32_t js_prop_index(const js_node *n, const char *key, size_t keylen, uint32_t hash)
 {
     if (!n->prop_table)
         return -1;
@@ -262,7 +285,7 @@ int32_t js_prop_index(const js_node *n, const char *key, uint32_t hash)
         if (!e)
             return -1;
         const js_prop *p = &n->props[e - 1];
-        if (p->hash == hash && !strcmp(p->name, key))
+        if (p->hash == hash && p->len == keylen && name_eq(p->name, key, keylen))
             return (int32_t)(e - 1);
     }
 }
@@ -347,7 +370,7 @@ static int check_required(vctx *c, const js_node *n, const jd_node *v, member_pr
         uint64_t seen[JS_SEEN_MAX / 64] = {0};
         const jd_node *end = jd_next(v);
         for (const jd_node *m = jd_first(v); m < end; m = jd_next(m)) {
-            int32_t p = js_prop_index(n, m->key, m->keyhash);
+            int32_t p = js_prop_index(n, m->key, m->keylen, m->keyhash);
             if (mp->n < JS_MEMBERS_KEPT)
                 mp->p[mp->n++] = p;
             if (p >= 0)
@@ -385,7 +408,7 @@ static int check_object(vctx *c, const js_node *n, const jd_node *v)
         for (const jd_node *m = jd_first(v); m < end; m = jd_next(m), i++) {
             if (m->dead)
                 continue;
-            int32_t p = i < mp.n ? mp.p[i] : js_prop_index(n, m->key, m->keyhash);
+            int32_t p = i < mp.n ? mp.p[i] : js_prop_index(n, m->key, m->keylen, m->keyhash);
             if (check_member(c, n, m, p))
                 return -1;
         }
@@ -563,6 +586,13 @@ static int check_enum(vctx *c, const js_node *n, const jd_node *v)
 {
     if (n->has & JK_CONST && !jd_equal_json(v, n->const_value, 0))
         return report(c, "const", "the value is not the constant of the schema");
+    if ((n->has & JK_ENUM) && n->enum_strs) { /* strings only: only a string can match */
+        size_t ne = json_array_size(n->enum_values);
+        for (size_t i = 0; v->type == JD_STR && i < ne; i++)
+            if (n->enum_strs[i].n == v->len && !memcmp(n->enum_strs[i].s, v->u.s, v->len))
+                return 0;
+        return report(c, "enum", "the value is not one of the %zu values of the enum", ne);
+    }
     if (n->has & JK_ENUM) {
         size_t i;
         json_t *e;
