@@ -27,8 +27,9 @@
  *
  * Prints "queue CONSUMERS <events/s> <events> <deliveries> <client CPU s> <seconds>". The rate
  * is the events acked over the time until the last of them was acked (not until every thread
- * returned from its last, empty, wait). The client CPU (getrusage) is printed so that a reader
- * can see whether the client, which shares the machine with the server, was the limit.
+ * returned from its last, empty, wait). The client CPU (its process CPU time) is printed so
+ * that a reader can see whether the client, which shares the machine with the server, was the
+ * limit.
  *
  * The network clients are written for the benchmark: the HTTP and Redis ones are plain
  * sockets with one reused buffer per thread each way, no allocation per event and no JSON tree
@@ -50,7 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +59,7 @@
 #include <nats/nats.h>
 #endif
 
+#include "bench_common.h"
 #include "tidings.h"
 
 static const char *group, *values = "base64";
@@ -68,13 +69,6 @@ static bool fail;
 static atomic_llong acked, deliveries;
 static double deadline, t_start, t_done;
 static pthread_mutex_t done_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static _Noreturn void die(const char *what, const char *detail)
 {
@@ -666,14 +660,6 @@ static void embedded_setup(const char *dir)
     td_queue_policy_apply(&p, pol, 3);
     if (td_queue_create(eng, group, "bench", &p) != 0)
         die("create", td_last_error());
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static _Noreturn void usage(void)

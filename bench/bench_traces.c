@@ -18,28 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "tidings.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long env_long(const char *name, long def)
-{
-    const char *v = getenv(name);
-    return v && *v ? atol(v) : def;
-}
-
-static void check(int rc, const char *what)
-{
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s (%s)\n", what, td_strerror(rc), td_last_error());
-        exit(1);
-    }
-}
 
 /* Event i: trace i / 10, span i + 1; a parent span on every third. */
 static void produce_range(td_engine *e, const char *topic, long from, long to, long batch)

@@ -98,8 +98,7 @@ jd_doc *jd_doc_tls(void)
 }
 
 /* A new node (its index), or -1 when memory ran out or the count would not fit. */
-static int64_t new_node(jd_doc *d, uint8_t type, const char *key, uint32_t keylen,
-                        uint32_t keyhash)
+static int64_t new_node(jd_doc *d, uint8_t type, const char *key, uint32_t keylen, uint32_t keyhash)
 {
     if (d->n == d->cap) {
         if (d->cap >= UINT32_MAX / 4)

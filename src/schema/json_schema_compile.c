@@ -471,9 +471,8 @@ static int required_props(js_node *n)
         return -1;
     n->required_in_props = n->nprops <= JS_SEEN_MAX;
     for (size_t i = 0; i < n->nrequired; i++) {
-        n->required_prop[i] =
-            js_prop_index(n, n->required[i], strlen(n->required[i]),
-                          jd_hash_key(n->required[i], strlen(n->required[i])));
+        n->required_prop[i] = js_prop_index(n, n->required[i], strlen(n->required[i]),
+                                            jd_hash_key(n->required[i], strlen(n->required[i])));
         if (n->required_prop[i] < 0)
             n->required_in_props = false;
     }

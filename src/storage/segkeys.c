@@ -403,10 +403,10 @@ static int64_t kx_bytes(const seg_keys *k)
 
 bool segkeys_full(const td_part *p, const td_seg *s)
 {
-    return (s->kx && __atomic_load_n(&s->kx->bytes, __ATOMIC_RELAXED) >=
-                         p->cfg.key_index_memory_bytes) ||
-           (s->tx && __atomic_load_n(&s->tx->bytes, __ATOMIC_RELAXED) >=
-                         p->cfg.trace_index_memory_bytes);
+    return (s->kx &&
+            __atomic_load_n(&s->kx->bytes, __ATOMIC_RELAXED) >= p->cfg.key_index_memory_bytes) ||
+           (s->tx &&
+            __atomic_load_n(&s->tx->bytes, __ATOMIC_RELAXED) >= p->cfg.trace_index_memory_bytes);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -550,8 +550,7 @@ void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n)
     ix_publish(s);
 }
 
-void segkeys_appended_locked(td_part *p, td_seg *s, const uint8_t *batch, size_t n,
-                             int64_t now_ms)
+void segkeys_appended_locked(td_part *p, td_seg *s, const uint8_t *batch, size_t n, int64_t now_ms)
 {
     int64_t lag = s->size - __atomic_load_n(&s->ix_done, __ATOMIC_ACQUIRE);
     if (p->indexer && lag <= lag_max(p)) {

@@ -30,8 +30,7 @@ void segkeys_add(td_part *p, td_seg *s, const uint8_t *batch, size_t n);
 /* Under mu, after an append of a batch (n bytes) to the active segment s, which has an
  * in-memory index: wakes the indexer thread, or, without one or when the index is too far
  * behind, indexes what it lacks now (segkeys.c "Catching up"). */
-void segkeys_appended_locked(td_part *p, td_seg *s, const uint8_t *batch, size_t n,
-                             int64_t now_ms);
+void segkeys_appended_locked(td_part *p, td_seg *s, const uint8_t *batch, size_t n, int64_t now_ms);
 /* The indexer thread's turn at p (no lock held): catches up the in-memory indexes of p's
  * segments, a few MiB of log at most; true when there is more to do. */
 bool segkeys_catch_up(td_part *p);

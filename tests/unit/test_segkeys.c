@@ -600,5 +600,4 @@ TEST_MAIN(TEST(test_versions_and_reads_through_rolls_and_reopen),
           TEST(test_retention_moves_versions), TEST(test_compaction_keeps_latest_and_versions),
           TEST(test_expected_versions), TEST(test_enabled_later_and_memory_bound),
           TEST(test_file_sorted_with_wrapped_keys), TEST(test_all_again_with_the_indexer_thread),
-          TEST(test_indexer_catches_up_without_lookups),
-          TEST(test_lookups_while_the_indexer_runs))
+          TEST(test_indexer_catches_up_without_lookups), TEST(test_lookups_while_the_indexer_runs))
