@@ -5,7 +5,10 @@
 #define TD_CRASH_COMMON_H
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,6 +107,27 @@ static inline int64_t crash_kill_round(crash_child_fn child, const char *dir, in
 static inline bool crash_killed(int status)
 {
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+/* Damages one index file of dir with extension ext ("keyindex", "traceindex"), chosen by
+ * round: cut mid-entry, or removed (the kill tests' rounds then check that it is rebuilt). */
+static inline void crash_damage_index(const char *dir, const char *ext, int round)
+{
+    char cmd[1200], path[1024];
+    snprintf(cmd, sizeof(cmd), "ls %s/*.%s 2>/dev/null | sed -n %dp", dir, ext, 1 + round % 3);
+    FILE *f = popen(cmd, "r");
+    bool got = fgets(path, sizeof(path), f) != NULL;
+    pclose(f);
+    if (!got)
+        return;
+    path[strcspn(path, "\n")] = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return;
+    if (round % 2)
+        ASSERT_OK(truncate(path, sb.st_size > 30 ? sb.st_size - 13 : 0));
+    else
+        ASSERT_OK(unlink(path));
 }
 
 #endif

@@ -117,26 +117,6 @@ static void child(const char *dir, int round, int wfd)
     _exit(0);
 }
 
-/* Damages one key index file of dir, chosen by round: cut mid-entry, or removed. */
-static void damage(const char *dir, int round)
-{
-    char cmd[1200], path[1024];
-    snprintf(cmd, sizeof(cmd), "ls %s/*.keyindex 2>/dev/null | sed -n %dp", dir, 1 + round % 3);
-    FILE *f = popen(cmd, "r");
-    bool got = fgets(path, sizeof(path), f) != NULL;
-    pclose(f);
-    if (!got)
-        return;
-    path[strcspn(path, "\n")] = 0;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return;
-    if (round % 2)
-        ASSERT_OK(truncate(path, sb.st_size > 30 ? sb.st_size - 13 : 0));
-    else
-        ASSERT_OK(unlink(path));
-}
-
 /* Every key's version and offsets from the index agree with the log, whose event n has key
  * n % KEYS (crash_check_log checked the values and density). */
 static void check_keys(td_part *p, int64_t have)
@@ -182,7 +162,7 @@ static void sigkill_rounds(bool conditional)
         if (WIFEXITED(status) && WEXITSTATUS(status) != 0) /* a check of the child failed */
             TEST_FAIL_("round %d: the writer exited with %d", round, WEXITSTATUS(status));
         if (round % 3 == 2)
-            damage(pdir, round);
+            crash_damage_index(pdir, "keyindex", round);
         td_topic_config c = cfg();
         td_part *p;
         ASSERT_OK(part_open(td_io_posix(), pdir, "keys/0", &c, &p));

@@ -87,26 +87,6 @@ static void child(const char *dir, int wfd)
     _exit(0);
 }
 
-/* Damages one trace index file of dir, chosen by round: cut mid-entry, or removed. */
-static void damage(const char *dir, int round)
-{
-    char cmd[1200], path[1024];
-    snprintf(cmd, sizeof(cmd), "ls %s/*.traceindex 2>/dev/null | sed -n %dp", dir, 1 + round % 3);
-    FILE *f = popen(cmd, "r");
-    bool got = fgets(path, sizeof(path), f) != NULL;
-    pclose(f);
-    if (!got)
-        return;
-    path[strcspn(path, "\n")] = 0;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return;
-    if (round % 2)
-        ASSERT_OK(truncate(path, sb.st_size > 30 ? sb.st_size - 13 : 0));
-    else
-        ASSERT_OK(unlink(path));
-}
-
 /* Every trace's offsets from the index agree with the log, whose event
  * n is of trace n % KEYS (crash_check_log checked the values and density). */
 static void check_traces(td_part *p, int64_t have)
@@ -151,7 +131,7 @@ static void test_sigkill_traced_rounds(void)
             acked = v;
         close(fds[0]);
         if (round % 3 == 2)
-            damage(pdir, round);
+            crash_damage_index(pdir, "traceindex", round);
         td_topic_config c = cfg();
         td_part *p;
         ASSERT_OK(part_open(td_io_posix(), pdir, "traces/0", &c, &p));
