@@ -8,7 +8,8 @@
  * newest of its entries; the entries (the relative offset and the entry before it of the same
  * key) in append order. A key's events in the segment are its chain, newest first. The table
  * grows by doubling; the partition rolls its active segment before this memory would pass
- * key.index.memory.bytes.
+ * key.index.memory.bytes. It is filled after the appends, from the log, by the indexer thread
+ * or by whoever needs it whole first ("Catching up" below).
  *
  * On disk, B.keyindex, written with the segment's other index files when its seal is paid
  * (tmp + fsync + rename), and at close for the active segment:
