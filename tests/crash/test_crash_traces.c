@@ -9,10 +9,7 @@
  * acknowledged event is there and that every trace's events, read from the index, agree with
  * the log.
  */
-#include <signal.h>
 #include <stdio.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,8 +65,9 @@ static int traced_append(td_part *p, int64_t first, int count, td_append_result 
     return rc;
 }
 
-static void child(const char *dir, int wfd)
+static void child(const char *dir, int round, int wfd)
 {
+    (void)round;
     td_topic_config c = cfg();
     td_part *p;
     if (part_open(td_io_posix(), dir, "traces/0", &c, &p) != 0)
@@ -113,23 +111,10 @@ static void test_sigkill_traced_rounds(void)
     int64_t acked = 0;
     int rounds = 16;
     for (int round = 0; round < rounds; round++) {
-        int fds[2];
-        ASSERT_OK(pipe(fds));
-        pid_t pid = fork();
-        ASSERT(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            child(pdir, fds[1]);
-        }
-        close(fds[1]);
-        usleep((useconds_t)(5000 + rand() % 60000));
-        kill(pid, SIGKILL);
         int status;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
-        int64_t v;
-        while (read(fds[0], &v, sizeof(v)) == sizeof(v))
-            acked = v;
-        close(fds[0]);
+        acked = crash_kill_round(child, pdir, round, 5000, 60000, acked, &status);
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 0) /* a check of the child failed */
+            TEST_FAIL_("round %d: the writer exited with %d", round, WEXITSTATUS(status));
         if (round % 3 == 2)
             crash_damage_index(pdir, "traceindex", round);
         td_topic_config c = cfg();

@@ -308,24 +308,9 @@ static int key_entries(rconn *rc, const sref *s, td_slice entity, int64_t from, 
 void resp_cmd_xkeyrange(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     td_sid lo, hi;
-    long long count = -1;
-    if (!resp_bound_parse(argv[3], true, &lo)) {
-        resp_w_bound_error(w, argv[3], true);
+    long long count;
+    if (!resp_range_args(w, argv[3], argv[4], argv + 5, argc - 5, &lo, &hi, &count))
         return;
-    }
-    if (!resp_bound_parse(argv[4], false, &hi)) {
-        resp_w_bound_error(w, argv[4], false);
-        return;
-    }
-    for (size_t i = 5; i < argc; i++) {
-        if (resp_arg_is(argv[i], "count") && i + 1 < argc) {
-            if (!resp_parse_count(w, argv[++i], &count))
-                return;
-        } else {
-            resp_reply_syntax(w);
-            return;
-        }
-    }
     sref s;
     int o = entity_open(rc, w, argv[1], argv[2], false, &s);
     if (o == 0)

@@ -137,6 +137,30 @@ void resp_w_bound_error(resp_w *w, td_slice a, bool is_start)
     resp_w_error(w, e ? e : resp_invalid_id);
 }
 
+bool resp_range_args(resp_w *w, td_slice start, td_slice end, const td_slice *opts, size_t nopts,
+                     td_sid *lo, td_sid *hi, long long *count)
+{
+    *count = -1;
+    if (!resp_bound_parse(start, true, lo)) {
+        resp_w_bound_error(w, start, true);
+        return false;
+    }
+    if (!resp_bound_parse(end, false, hi)) {
+        resp_w_bound_error(w, end, false);
+        return false;
+    }
+    for (size_t i = 0; i < nopts; i++) {
+        if (resp_arg_is(opts[i], "count") && i + 1 < nopts) {
+            if (!resp_parse_count(w, opts[++i], count))
+                return false;
+        } else {
+            resp_reply_syntax(w);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Reading entries
  */
@@ -307,24 +331,10 @@ bool resp_parse_count(resp_w *w, td_slice a, long long *count)
 static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool rev)
 {
     td_sid lo, hi;
-    long long count = -1;
-    if (!resp_bound_parse(argv[rev ? 3 : 2], true, &lo)) {
-        resp_w_bound_error(w, argv[rev ? 3 : 2], true);
+    long long count;
+    if (!resp_range_args(w, argv[rev ? 3 : 2], argv[rev ? 2 : 3], argv + 4, argc - 4, &lo, &hi,
+                         &count))
         return;
-    }
-    if (!resp_bound_parse(argv[rev ? 2 : 3], false, &hi)) {
-        resp_w_bound_error(w, argv[rev ? 2 : 3], false);
-        return;
-    }
-    for (size_t i = 4; i < argc; i++) {
-        if (resp_arg_is(argv[i], "count") && i + 1 < argc) {
-            if (!resp_parse_count(w, argv[++i], &count))
-                return;
-        } else {
-            resp_reply_syntax(w);
-            return;
-        }
-    }
     sref s;
     int o = resp_stream_open(rc, w, argv[1], false, &s);
     if (o == 0)

@@ -317,6 +317,10 @@ bool resp_id_parse(td_slice a, uint64_t missing_seq, td_sid *id, bool *big);
 bool resp_bound_parse(td_slice a, bool is_start, td_sid *id);
 /* The error reply for a bound resp_bound_parse refused (Redis's text for its case). */
 void resp_w_bound_error(resp_w *w, td_slice a, bool is_start);
+/* A range's arguments: its start and end bounds, then options (only [COUNT n]; *count -1
+ * without it). false after replying with the error. */
+bool resp_range_args(resp_w *w, td_slice start, td_slice end, const td_slice *opts, size_t nopts,
+                     td_sid *lo, td_sid *hi, long long *count);
 void resp_w_id(resp_w *w, td_sid id);
 /* An engine failure, with the detail td_last_error() has. */
 void resp_reply_engine_error(resp_w *w, int r);
