@@ -164,6 +164,22 @@ typedef struct td_options {
      * trace.inject.sampled. */
     int trace_inject;
     int trace_sampled;
+    /* Health events on the system topics $sys.* (docs/health.md): health_events 1 turns them
+     * on (td_options_init: off; `tidings serve`: health.events, on by default). The rest as
+     * health.events.rate (events per second of each type, <= 0: 10),
+     * health.check.interval.ms (<= 0: 1000), health.lag.events and health.lag.ms (a group's
+     * lag on a topic, in events and in the age of its oldest unconsumed event, over which
+     * lag.over_threshold is said; 0: that check is off), health.disk.percent (the data
+     * directory's file system at or over it: storage.disk_usage_high; <= 0: 90) and
+     * health.fsync.ms (an fsync slower than it: storage.fsync_slow; default 1000, 0: every
+     * fsync; < 0: none). */
+    int health_events;
+    int64_t health_events_rate;
+    int64_t health_check_interval_ms;
+    int64_t health_lag_events;
+    int64_t health_lag_ms;
+    int64_t health_disk_percent;
+    int64_t health_fsync_ms;
 } td_options;
 
 #define TD_TRACE_INJECT_NONE 0
@@ -344,13 +360,15 @@ typedef struct td_topic_info {
     int64_t created_ms;
     td_topic_config config;
     bool internal; /* one of the broker's state topics (__consumer_offsets, ...) */
+    bool system;   /* one of the system topics of health events ($sys.*, docs/health.md) */
 } td_topic_info;
 
-/* Lists topics sorted by name, without the internal state topics. On success *out is a
- * malloc'd array of *count entries that the caller frees with free(). -ENOMEM. */
+/* Lists topics sorted by name, without the internal state topics and the system topics. On
+ * success *out is a malloc'd array of *count entries that the caller frees with free().
+ * -ENOMEM. */
 int td_topic_list(td_engine *e, td_topic_info **out, size_t *count);
-/* The same with the internal topics (marked `internal`), for administrators and Kafka's
- * Metadata. */
+/* The same with the internal topics (marked `internal`) and the system topics (`system`), for
+ * administrators, Kafka's Metadata and pattern subscriptions. */
 int td_topic_list_all(td_engine *e, td_topic_info **out, size_t *count);
 
 /* Describes one topic. TD_ENOTFOUND. */

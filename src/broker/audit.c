@@ -11,6 +11,7 @@
 #include "base/metrics.h"
 #include "broker/audit.h"
 #include "broker/broker.h"
+#include "broker/health.h"
 
 static const char *const event_names[TD_AUDIT_EVENTS] = {
     "auth_failed",  "denied",       "user_change",    "acl_change",
@@ -44,9 +45,13 @@ void broker_audit(td_engine *e, td_audit_event ev, const char *protocol, const c
     clean(who, sizeof(who), user ? user : ev == TD_AUDIT_AUTH_FAILED ? "" : "ANONYMOUS");
     const char *p = peer ? peer : "-";
     switch (ev) {
-    case TD_AUDIT_AUTH_FAILED:
+    case TD_AUDIT_AUTH_FAILED: {
         TD_WARN("audit", "%s: %s: authentication failed for '%s': %s", protocol, p, who, msg);
+        health_field f[] = {HF_STR("protocol", protocol), HF_STR("user", who), HF_STR("peer", p),
+                            HF_STR("reason", msg)};
+        health_emit(e, HEALTH_CLIENT_AUTH_FAILED, who, f, sizeof(f) / sizeof(f[0]));
         break;
+    }
     case TD_AUDIT_DENIED:
         TD_WARN("audit", "%s: %s: denied %s: %s", protocol, p, who, msg);
         break;

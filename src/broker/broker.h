@@ -38,6 +38,9 @@ int broker_topic_acquire_id(td_engine *e, int64_t id, td_topic_ref **out);
 /* Whether the topic is one of the broker's internal state topics (broker/state.h), which no
  * client may write: listeners that append batches themselves refuse them. */
 bool broker_topic_internal(const td_topic_ref *t);
+/* Whether no client may write the topic: an internal state topic, or one of the system topics
+ * ($sys.*) on which the broker writes its health events (health.h). */
+bool broker_topic_readonly(const td_topic_ref *t);
 
 /* The number of partitions the topic had when acquired. */
 int32_t broker_topic_partitions(const td_topic_ref *t);

@@ -12,6 +12,7 @@
 
 #include "broker/delivery.h"
 #include "broker/engine_int.h"
+#include "broker/health.h"
 
 int delivery_dead_letter(td_engine *e, const delivery_dead *j)
 {
@@ -92,5 +93,18 @@ int delivery_dead_letter(td_engine *e, const delivery_dead *j)
     if (rc == 0)
         engine_trace_hop(e, "dead_letter", j->topic, &copy, j->group.p, j->group.n, start);
     free(block);
+    if (rc == 0 && health_on(e)) {
+        char group[TD_GROUP_NAME_MAX + 1];
+        snprintf(group, sizeof(group), "%.*s", (int)TD_MIN(j->group.n, TD_GROUP_NAME_MAX),
+                 (const char *)j->group.p);
+        health_field f[] = {HF_STR("group", group),
+                            HF_STR("topic", j->topic),
+                            HF_INT("partition", j->partition),
+                            HF_INT("offset", j->offset),
+                            HF_STR("dead_letter_topic", j->dlq),
+                            HF_INT("deliveries", j->deliveries),
+                            HF_STR("error", j->error[0] ? j->error : NULL)};
+        health_emit(e, HEALTH_QUEUE_DEAD_LETTERED, group, f, sizeof(f) / sizeof(f[0]));
+    }
     return rc;
 }

@@ -29,6 +29,7 @@
 
 #include "broker/broker.h"
 #include "broker/engine_int.h"
+#include "broker/health.h"
 #include "storage/keyindex.h"
 #include "broker/queue.h"
 #include "broker/registry.h"
@@ -107,7 +108,9 @@ int engine_open_parts(td_engine *e, td_topic *t, td_part **parts, int32_t from, 
             part_set_advance_hook(parts[i], engine_advance, e);
         part_set_reserve(parts[i], e->reserve);
         part_set_indexer(parts[i], e->indexer);
-        part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist});
+        /* The health events' own fsyncs are not counted: a slow one would say so again. */
+        part_set_metrics(parts[i], &(part_metrics){t->m_events_in, t->m_bytes_in, e->fsync_hist,
+                                                   t->system ? NULL : &e->fsync_slow});
         table_part_config(e, parts[i], &t->cfg, label);
     }
     return 0;
@@ -123,6 +126,7 @@ td_topic *engine_topic_new(td_engine *e, const td_catalog_topic *ct)
     t->id = ct->id;
     t->created_ms = ct->created_ms;
     t->cfg = ct->config;
+    t->system = health_topic_name(ct->name);
     t->refs = 1; /* the table's */
     pthread_mutex_init(&t->cfg_mu, NULL);
     t->parts = calloc((size_t)ct->partitions, sizeof(*t->parts));
@@ -318,6 +322,10 @@ void td_options_init(td_options *o)
     o->log_cleaner_io_max_bytes_per_sec = 0;
     o->table_index_max_bytes = TD_TABLE_INDEX_DEFAULT;
     o->schema_validation_threads = -1;
+    o->health_events_rate = 10;
+    o->health_check_interval_ms = 1000;
+    o->health_disk_percent = 90;
+    o->health_fsync_ms = 1000;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -458,6 +466,9 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         e->opts = *opts;
     else
         td_options_init(&e->opts);
+    e->fsync_slow.threshold_ns = e->opts.health_events && e->opts.health_fsync_ms >= 0
+                                     ? e->opts.health_fsync_ms * 1000000
+                                     : INT64_MAX;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -555,7 +566,7 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     if ((rc = state_open(e)) != 0 || (rc = queues_open(e, &e->queues)) != 0 ||
         (rc = xgroups_open(e, &e->xgroups)) != 0 || (rc = quotas_open(e)) != 0 ||
-        (rc = registry_open(e, &e->registry)) != 0)
+        (rc = registry_open(e, &e->registry)) != 0 || (rc = health_open(e)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
@@ -593,6 +604,7 @@ int td_engine_close(td_engine *e)
     xgroups_close(e->xgroups);
     e->xgroups = NULL;
     quotas_close(e);
+    health_close(e); /* its last events, before the flusher and the cleaner stop */
     log_cleaner_stop(e);
     if (e->bg_running) {
         pthread_mutex_lock(&e->bg_mu);
@@ -920,7 +932,7 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
     for (int32_t p = 0; p < nparts; p++)
         ends[p] = -1;
     if (!pidx || !grp || !order || !done_parts || (checked && !req.keys) ||
-        broker_trace_inject(t->engine, events, n, &events, &traced) != 0) {
+        (!t->system && broker_trace_inject(t->engine, events, n, &events, &traced) != 0)) {
         rc = -ENOMEM;
         goto out;
     }
@@ -1022,7 +1034,9 @@ static int produce_append(td_topic *t, int32_t nparts, td_part **parts, const td
             for (size_t j = from; results && j < to; j++)
                 results[order[j]] = (td_produce_result){p, ar.base_offset + (int64_t)(j - from)};
             ends[p] = ar.end_offset;
-            engine_trace_events(t->engine, t->name, p, grp + from, to - from, ar.base_offset, now);
+            if (!t->system) /* the broker's own health events make no spans */
+                engine_trace_events(t->engine, t->name, p, grp + from, to - from, ar.base_offset,
+                                    now);
             engine_note_change(t->engine, BROKER_CHANGE_APPEND, t, p, (int64_t)(to - from),
                                ar.end_offset);
         }
@@ -1152,6 +1166,11 @@ bool broker_topic_internal(const td_topic_ref *r)
     return state_topic_internal(r->t->name);
 }
 
+bool broker_topic_readonly(const td_topic_ref *r)
+{
+    return state_topic_internal(r->t->name) || health_topic_name(r->t->name);
+}
+
 int32_t broker_topic_partitions(const td_topic_ref *r)
 {
     return r->nparts;
@@ -1278,6 +1297,15 @@ int broker_produce_cond_nowait(td_topic_ref *r, const td_event *events, const in
     /* Routed over the partitions the reference knows (added ones are used by the next). */
     return produce_append(r->t, r->nparts, r->parts, events, expected, n, cond, results, ends,
                           conflict);
+}
+
+int engine_produce_own(td_topic_ref *r, const td_event *events, size_t n, int64_t *ends)
+{
+    for (int32_t p = 0; p < r->nparts; p++)
+        ends[p] = -1;
+    if (__atomic_load_n(&r->t->deleted, __ATOMIC_ACQUIRE))
+        return td_fail(TD_ENOTFOUND, "topic '%s' was deleted", r->t->name);
+    return produce_append(r->t, r->nparts, r->parts, events, NULL, n, NULL, NULL, ends, NULL);
 }
 
 int broker_when_durable(td_topic_ref *r, int32_t partition, int64_t end, td_durable_cb cb,

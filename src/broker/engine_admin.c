@@ -13,6 +13,7 @@
 
 #include "broker/broker.h"
 #include "broker/engine_int.h"
+#include "broker/health.h"
 #include "broker/state.h"
 #include "broker/xgroup.h"
 
@@ -77,7 +78,9 @@ static int partitions_reserve(td_engine *e, int64_t adding)
     int64_t have = e->parts_pending;
     pthread_rwlock_rdlock(&e->lock);
     for (size_t i = 0; i < e->ntopics; i++) /* the broker's own topics are not the users' */
-        have += state_topic_internal(e->topics[i]->name) ? 0 : e->topics[i]->nparts;
+        have += state_topic_internal(e->topics[i]->name) || e->topics[i]->system
+                    ? 0
+                    : e->topics[i]->nparts;
     pthread_rwlock_unlock(&e->lock);
     if (have + adding > max)
         return td_fail(TD_EINVAL,
@@ -109,16 +112,25 @@ int engine_internal_refused(td_engine *e, const char *name, const char *what)
 {
     if (e->state && state_topic_internal(name))
         return td_fail(TD_ENAME, "cannot %s internal topic %s", what, name);
+    if (health_topic_name(name))
+        return td_fail(TD_ENAME,
+                       "cannot %s system topic %s: the broker alone writes its health "
+                       "events",
+                       what, name);
     return 0;
 }
 
-int td_topic_create(td_engine *e, const char *name, int32_t partitions,
-                    const td_config_entry *config, size_t config_n)
+/* td_topic_create, or with own the engine's creation of a system topic (health.c). */
+static int topic_create(td_engine *e, const char *name, int32_t partitions,
+                        const td_config_entry *config, size_t config_n, bool own)
 {
     td_error_clear();
     int rc = td_topic_name_validate(name);
     if (rc)
         return rc;
+    if (!own && health_topic_name(name))
+        return td_fail(TD_ENAME, "topic names starting with %s are the broker's system topics",
+                       HEALTH_TOPIC_PREFIX);
     if (partitions < 1 || partitions > TD_MAX_PARTITIONS)
         return td_fail(TD_EINVAL, "a topic needs from 1 to %d partitions, not %" PRId32,
                        TD_MAX_PARTITIONS, partitions);
@@ -139,7 +151,7 @@ int td_topic_create(td_engine *e, const char *name, int32_t partitions,
     bool exists = engine_find_locked(e, name) != NULL;
     pthread_rwlock_unlock(&e->lock);
     int64_t made = 0;
-    int64_t counted = state_topic_internal(name) ? 0 : partitions;
+    int64_t counted = state_topic_internal(name) || own ? 0 : partitions;
     if (!exists && (rc = partitions_reserve(e, counted)) == 0)
         made = counted;
     pthread_mutex_unlock(&e->admin_mu);
@@ -187,6 +199,18 @@ out:
     }
     busy_leave(e, name, made);
     return rc;
+}
+
+int td_topic_create(td_engine *e, const char *name, int32_t partitions,
+                    const td_config_entry *config, size_t config_n)
+{
+    return topic_create(e, name, partitions, config, config_n, false);
+}
+
+int engine_topic_create_own(td_engine *e, const char *name, int32_t partitions,
+                            const td_config_entry *config, size_t config_n)
+{
+    return topic_create(e, name, partitions, config, config_n, true);
 }
 
 int td_topic_delete(td_engine *e, const char *name)
@@ -423,6 +447,7 @@ static void fill_info(td_topic *t, td_topic_info *out)
     out->partitions = t->nparts;
     out->created_ms = t->created_ms;
     out->internal = state_topic_internal(t->name);
+    out->system = health_topic_name(t->name);
     pthread_mutex_lock(&t->cfg_mu);
     out->config = t->cfg;
     pthread_mutex_unlock(&t->cfg_mu);
@@ -435,7 +460,8 @@ static int topic_list(td_engine *e, bool internal, td_topic_info **out, size_t *
     size_t n = 0;
     td_topic_info *v = calloc(e->ntopics ? e->ntopics : 1, sizeof(*v));
     for (size_t i = 0; v && i < e->ntopics; i++)
-        if (internal || !state_topic_internal(e->topics[i]->name))
+        if (internal ||
+            (!state_topic_internal(e->topics[i]->name) && !health_topic_name(e->topics[i]->name)))
             fill_info(e->topics[i], &v[n++]);
     pthread_rwlock_unlock(&e->lock);
     if (!v)

@@ -25,6 +25,7 @@ typedef struct td_topic {
     uint32_t round_robin;  /* atomic */
     int refs;              /* atomic: the table's reference plus iterators' and acquirers' */
     bool deleted;          /* atomic */
+    bool system;           /* a system topic of health events ($sys.*, health.h): untraced */
     /* Its series in the engine's metrics (events and bytes appended and read). */
     td_metric *m_events_in, *m_bytes_in, *m_events_out, *m_bytes_out;
     /* Its series of tidings_schema_events_total (registry_check.c), looked up at the first
@@ -91,6 +92,8 @@ struct td_engine {
     td_metrics *metrics;
     td_metric_family *f_events_in, *f_bytes_in, *f_events_out, *f_bytes_out;
     td_metric *fsync_hist;
+    /* The fsyncs slower than health.fsync.ms (the health thread reads and resets it). */
+    part_slow fsync_slow;
     /* The delivery core's service thread (delivery.h), shared by queue groups and Redis
      * consumer groups: made by the first to attach, freed with the last. Under admin_mu. */
     struct td_delivery *delivery;
@@ -118,6 +121,9 @@ struct td_engine {
     struct td_registry *registry;
     /* The OTLP span exporter (otlp.h, spans.c), atomic; NULL: export off. Owned. */
     struct otlp_exporter *otlp;
+    /* Health events (health.h, health.c); NULL: off. Set at open, before other threads use
+     * the engine, and cleared at close after they stopped. */
+    struct td_health *health;
 };
 
 /* The topic table's helpers that engine.c and engine_admin.c share. engine_topic_new makes a
@@ -137,6 +143,14 @@ td_topic *engine_topic_of(const td_topic_ref *r);
 /* Drops a deleted topic's series of tidings_schema_events_total (registry_check.c). */
 void registry_check_metrics_remove(td_engine *e, const char *name);
 int engine_internal_refused(td_engine *e, const char *name, const char *what);
+/* Health events (health.c): open makes the system topics and starts the thread (when
+ * opts.health_events), close stops it; engine_produce_own appends the broker's own events to a
+ * topic clients cannot write (broker_produce_nowait without the refusal). */
+int health_open(td_engine *e);
+void health_close(td_engine *e);
+int engine_produce_own(td_topic_ref *r, const td_event *events, size_t n, int64_t *ends);
+int engine_topic_create_own(td_engine *e, const char *name, int32_t partitions,
+                            const td_config_entry *config, size_t config_n);
 /* Calls the change hook (changes.c), if one is set, for a change to topic t (not an internal
  * one): the kind, the partition (-1: the whole topic), and for appends the count and end. */
 void engine_note_change(td_engine *e, int kind, const struct td_topic *t, int32_t partition,

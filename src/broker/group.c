@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "broker/group_int.h"
+#include "broker/health.h"
 
 void coord_config_defaults(coord_config *c)
 {
@@ -506,6 +507,34 @@ static void member_fail_waits(member *m, coord_err err)
  */
 static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_out);
 
+/* A health event of group g (health.h), about member m if not NULL. */
+static void group_event(td_coord *c, health_type t, const group *g, const member *m,
+                        const char *reason)
+{
+    if (!health_on(c->e))
+        return;
+    health_field f[10];
+    size_t n = 0;
+    f[n++] = HF_STR("group", g->name);
+    if (m) {
+        f[n++] = HF_STR("member", m->id);
+        f[n++] = HF_STR("client_id", m->client_id);
+        f[n++] = HF_STR("client_host", m->client_host);
+        f[n++] = HF_STR("group_instance_id", m->instance_id);
+    }
+    f[n++] = HF_INT("generation", g->generation);
+    /* A member leaving is still in the list: the count is what stays. */
+    bool gone = t == HEALTH_GROUP_MEMBER_LEFT || t == HEALTH_GROUP_MEMBER_TIMED_OUT;
+    f[n++] = HF_INT("members", gone ? g->nm - 1 : g->nm);
+    if (t == HEALTH_GROUP_REBALANCE_COMPLETED) {
+        f[n++] = HF_STR("protocol", g->protocol);
+        f[n++] = HF_STR("leader", g->leader);
+    }
+    if (reason)
+        f[n++] = HF_STR("reason", reason);
+    health_emit(c->e, t, g->name, f, n);
+}
+
 static void prepare_rebalance(td_coord *c, group *g, int64_t now)
 {
     if (g->state == COORD_COMPLETING) {
@@ -532,6 +561,7 @@ static void prepare_rebalance(td_coord *c, group *g, int64_t now)
     }
     g->deadline = now + timeout;
     g->state = COORD_PREPARING;
+    group_event(c, HEALTH_GROUP_REBALANCE_STARTED, g, NULL, NULL);
     pthread_cond_signal(&c->cv);
 }
 
@@ -585,7 +615,7 @@ static bool has_synced(const member *m)
 
 /* At a rebalance or sync timeout: drops the members that did not `what` in time, without
  * starting another rebalance (the caller decides). */
-static void drop_members(group *g, bool (*kept)(const member *), const char *what)
+static void drop_members(td_coord *c, group *g, bool (*kept)(const member *), const char *what)
 {
     for (size_t i = 0; i < g->nm;) {
         member *m = g->m[i];
@@ -595,6 +625,9 @@ static void drop_members(group *g, bool (*kept)(const member *), const char *wha
         }
         TD_INFO("group", "group %s: member %s did not %s within the rebalance timeout", g->name,
                 m->id, what);
+        group_event(c, HEALTH_GROUP_MEMBER_TIMED_OUT, g, m,
+                    what[0] == 'r' ? "did not rejoin within the rebalance timeout"
+                                   : "did not sync within the rebalance timeout");
         member_unlink(g, i, COORD_UNKNOWN_MEMBER);
     }
 }
@@ -614,7 +647,7 @@ static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_o
     } else {
         /* The rebalance timeout: members that did not rejoin are out (without triggering
          * another rebalance: this one completes now). */
-        drop_members(g, has_rejoined, "rejoin");
+        drop_members(c, g, has_rejoined, "rejoin");
     }
     g->initial_until = 0;
     g->generation++;
@@ -682,6 +715,7 @@ static member *member_add(td_coord *c, group *g, char *id, const coord_join_req 
     g->m[g->nm++] = m;
     if (!g->leader)
         g->leader = strdup(m->id);
+    group_event(c, HEALTH_GROUP_MEMBER_JOINED, g, m, NULL);
     if (g->state == COORD_PREPARING && g->initial_until)
         g->initial_until = TD_MIN(now + c->cfg.initial_rebalance_delay_ms, g->initial_limit);
     if (g->state != COORD_PREPARING)
@@ -913,6 +947,7 @@ void coord_sync(td_coord *c, const coord_sync_req *q, coord_sync_cb cb, void *ar
             }
         }
         g->state = COORD_STABLE;
+        group_event(c, HEALTH_GROUP_REBALANCE_COMPLETED, g, NULL, NULL);
         /* The answers go out once the group's record is durable (group_meta.c). */
         gmeta_answer *ans = calloc(g->nm, sizeof(*ans));
         size_t na = 0;
@@ -993,6 +1028,7 @@ coord_err coord_leave(td_coord *c, const char *group_name, coord_leaver *v, size
         }
         if (l->err == COORD_OK) {
             TD_INFO("group", "group %s: member %s leaves", g->name, m->id);
+            group_event(c, HEALTH_GROUP_MEMBER_LEFT, g, m, "LeaveGroup");
             member_remove(c, g, m, COORD_UNKNOWN_MEMBER, now);
         }
     }
@@ -1095,7 +1131,7 @@ static int64_t run_timers(td_coord *c, int64_t now)
                 maybe_complete_join(c, g, now, true);
         } else if (g->state == COORD_COMPLETING && now >= g->deadline) {
             /* The leader's plan never came: members that did not sync are out. */
-            drop_members(g, has_synced, "sync");
+            drop_members(c, g, has_synced, "sync");
             prepare_rebalance(c, g, now);
             maybe_complete_join(c, g, now, false);
         }
@@ -1112,6 +1148,7 @@ static int64_t run_timers(td_coord *c, int64_t now)
             bool waiting = (m->join_cb && !m->is_new) || m->sync_cb;
             if (!waiting && now >= m->deadline) {
                 TD_INFO("group", "group %s: member %s session expired", g->name, m->id);
+                group_event(c, HEALTH_GROUP_MEMBER_TIMED_OUT, g, m, "session timeout");
                 member_remove(c, g, m, COORD_UNKNOWN_MEMBER, now);
                 i = 0; /* the list changed */
                 continue;

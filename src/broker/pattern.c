@@ -77,6 +77,10 @@ static size_t next_seg(size_t i, size_t n)
 
 bool td_pattern_match(const char *p, size_t plen, const char *t, size_t tlen)
 {
+    /* A topic starting with '$' (the system topics) is not matched by a wildcard in the first
+     * segment, as MQTT's rule has it: "#" is every topic of the users, "$sys.#" the system's. */
+    if (tlen && t[0] == '$' && plen && (p[0] == '*' || p[0] == '#') && seg_len(p, plen) == 1)
+        return false;
     /* Positions are segment starts; plen + 1 (tlen + 1) means "past the last segment". */
     size_t pi = 0, ti = 0;
     size_t star_p = (size_t)-1, star_t = 0;

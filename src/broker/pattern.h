@@ -3,7 +3,9 @@
  * subscribes by pattern: segments separated by '.', where a segment '*' matches exactly one
  * segment of a topic name and '#' matches zero or more, as AMQP topic exchanges do.
  * "orders.*" matches "orders.eu" but not "orders" or "orders.eu.paris"; "orders.#" matches all
- * three; "#" matches every topic; "#.audit" matches "audit" and "a.b.audit".
+ * three; "#" matches every topic; "#.audit" matches "audit" and "a.b.audit". As in MQTT, a
+ * wildcard in the first segment does not match a topic that starts with '$' (the system topics
+ * $sys.*, docs/health.md): "#" and "*.groups" leave out "$sys.groups", "$sys.#" matches it.
  *
  * Pure functions over strings.
  */

@@ -178,7 +178,7 @@ static int group_wants(td_engine *e, qgroup *g, qwant **out, size_t *n)
     td_topic_info *list = NULL;
     size_t nlist = 1;
     int rc = 0;
-    if (g->wildcard && (rc = td_topic_list(e, &list, &nlist)) != 0)
+    if (g->wildcard && (rc = td_topic_list_all(e, &list, &nlist)) != 0)
         return rc;
     qwant *v = calloc(nlist ? nlist : 1, sizeof(*v));
     if (!v) {
@@ -188,7 +188,9 @@ static int group_wants(td_engine *e, qgroup *g, qwant **out, size_t *n)
     for (size_t i = 0; i < nlist; i++) {
         const char *name = g->wildcard ? list[i].name : g->topic;
         td_topic_ref *ref;
-        if ((g->wildcard && !group_reads(g, name)) || broker_topic_acquire(e, name, &ref) != 0)
+        /* The system topics too ("$sys.#"), never the internal ones. */
+        if ((g->wildcard && (list[i].internal || !group_reads(g, name))) ||
+            broker_topic_acquire(e, name, &ref) != 0)
             continue; /* not read, or deleted meanwhile */
         snprintf(v[*n].name, sizeof(v[*n].name), "%s", name);
         v[*n].id = broker_topic_id(ref);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/health.h"
 #include "broker/queue_int.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -221,6 +222,10 @@ bool queue_dlq_name(const char *configured, const char *topic, char *buf, size_t
      * same bytes, but for the topics of the keys "", "." and "..", whose names (%, %2E,
      * %2E%2E) followed by ".dlq" are not names, while .dlq, ..dlq and ...dlq are. A pattern
      * (a group's description: "orders.*.dlq") is no name, and gets ".dlq" as it is. */
+    /* A system topic's ($sys.groups, or a pattern of them) go to sys.groups.dlq: no client
+     * makes a topic under $sys. (docs/health.md). */
+    if (health_topic_name(topic))
+        topic++;
     uint8_t key[TD_TOPIC_NAME_MAX + 4];
     char name[TD_TOPIC_NAME_MAX + 1];
     size_t n = strlen(topic);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/engine_int.h"
+#include "broker/health.h"
 
 #define BATCH 500
 
@@ -100,12 +101,8 @@ static int batch_flush(td_engine *e, batch *b)
     return rc;
 }
 
-int td_redrive(td_engine *e, const char *dlq, const td_redrive_opts *o, td_redrive_result *res)
+static int redrive(td_engine *e, const char *dlq, const td_redrive_opts *o, td_redrive_result *res)
 {
-    td_error_clear();
-    if (!e || !dlq || !o || !res)
-        return td_fail(TD_EINVAL, "td_redrive needs an engine, a topic, options and a result");
-    memset(res, 0, sizeof(*res));
     td_topic_info info;
     int rc = td_topic_describe(e, dlq, &info);
     if (rc)
@@ -202,5 +199,24 @@ out:
     free(b);
     free(from);
     free(to);
+    return rc;
+}
+
+int td_redrive(td_engine *e, const char *dlq, const td_redrive_opts *o, td_redrive_result *res)
+{
+    td_error_clear();
+    if (!e || !dlq || !o || !res)
+        return td_fail(TD_EINVAL, "td_redrive needs an engine, a topic, options and a result");
+    memset(res, 0, sizeof(*res));
+    health_field s[] = {HF_STR("dead_letter_topic", dlq), HF_STR("to_topic", o->to_topic),
+                        HF_INT("partition", o->partition)};
+    health_emit(e, HEALTH_QUEUE_REDRIVE_STARTED, dlq, s, sizeof(s) / sizeof(s[0]));
+    int rc = redrive(e, dlq, o, res);
+    health_field f[] = {
+        HF_STR("dead_letter_topic", dlq),  HF_STR("to_topic", o->to_topic),
+        HF_INT("partition", o->partition), HF_INT("total", res->total),
+        HF_INT("moved", res->moved),       HF_INT("skipped", res->skipped),
+        HF_INT("deleted", res->deleted),   HF_STR("error", rc ? td_last_error() : NULL)};
+    health_emit(e, HEALTH_QUEUE_REDRIVE_FINISHED, dlq, f, sizeof(f) / sizeof(f[0]));
     return rc;
 }

@@ -114,6 +114,8 @@ static int local_list(td_engine *e, bool internal, json_t **out)
         json_t *t = topic_json(&v[i]);
         if (v[i].internal)
             json_object_set_new(t, "internal", json_true());
+        if (v[i].system)
+            json_object_set_new(t, "system", json_true());
         json_array_append_new(arr, t);
     }
     free(v);

@@ -63,6 +63,13 @@ static const char *const keys[] = {"data",
                                    "log.cleaner.enable",
                                    "trace.inject",
                                    "trace.inject.sampled",
+                                   "health.events",
+                                   "health.events.rate",
+                                   "health.check.interval.ms",
+                                   "health.lag.events",
+                                   "health.lag.ms",
+                                   "health.disk.percent",
+                                   "health.fsync.ms",
                                    "log.cleaner.backoff.ms",
                                    "log.cleaner.dedupe.buffer.size",
                                    "log.cleaner.io.max.bytes.per.second",
@@ -147,6 +154,13 @@ void server_config_defaults(td_server_config *c)
     c->offsets_topic_partitions = 1;
     c->table_index_max_bytes = o.table_index_max_bytes;
     c->connections_max_idle_ms = 600000;
+    c->health_events = true;
+    c->health_events_rate = o.health_events_rate;
+    c->health_check_interval_ms = o.health_check_interval_ms;
+    c->health_lag_events = o.health_lag_events;
+    c->health_lag_ms = o.health_lag_ms;
+    c->health_disk_percent = o.health_disk_percent;
+    c->health_fsync_ms = o.health_fsync_ms;
     http_server_config hc;
     http_server_config_default(&hc);
     c->http_request_timeout_ms = hc.request_timeout_ms;
@@ -239,6 +253,13 @@ static const int_key int_keys[] = {
      offsetof(td_server_config, schema_registry_max_schema_bytes), true},
     {"schema.validation.threads", -1, 256, offsetof(td_server_config, schema_validation_threads),
      false},
+    {"health.events.rate", 1, 1000000, offsetof(td_server_config, health_events_rate), true},
+    {"health.check.interval.ms", 10, 3600000, offsetof(td_server_config, health_check_interval_ms),
+     true},
+    {"health.lag.events", 0, INT64_MAX / 2, offsetof(td_server_config, health_lag_events), true},
+    {"health.lag.ms", 0, INT64_MAX / 2, offsetof(td_server_config, health_lag_ms), true},
+    {"health.disk.percent", 1, 100, offsetof(td_server_config, health_disk_percent), true},
+    {"health.fsync.ms", -1, 3600000, offsetof(td_server_config, health_fsync_ms), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -553,6 +574,9 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
         if (strcmp(value, "none") && strcmp(value, "missing"))
             return td_fail(TD_ECONFIG, "trace.inject: expected none or missing, got '%s'", value);
         c->trace_inject = value[0] == 'm' ? TD_TRACE_INJECT_MISSING : TD_TRACE_INJECT_NONE;
+    } else if (!strcmp(key, "health.events")) {
+        if (parse_bool(value, &c->health_events) != 0)
+            return td_fail(TD_ECONFIG, "health.events: expected true or false, got '%s'", value);
     } else if (!strcmp(key, "trace.inject.sampled")) {
         if (parse_bool(value, &c->trace_inject_sampled) != 0)
             return td_fail(TD_ECONFIG, "trace.inject.sampled: expected true or false, got '%s'",
@@ -1191,6 +1215,13 @@ static int open_engine(server *s, size_t *fds)
     opts.log_cleaner_enable = c->log_cleaner_enable;
     opts.trace_inject = c->trace_inject;
     opts.trace_sampled = c->trace_inject_sampled;
+    opts.health_events = c->health_events;
+    opts.health_events_rate = c->health_events_rate;
+    opts.health_check_interval_ms = c->health_check_interval_ms;
+    opts.health_lag_events = c->health_lag_events;
+    opts.health_lag_ms = c->health_lag_ms;
+    opts.health_disk_percent = c->health_disk_percent;
+    opts.health_fsync_ms = c->health_fsync_ms;
     opts.log_cleaner_backoff_ms = c->log_cleaner_backoff_ms;
     opts.log_cleaner_dedupe_buffer_size = c->log_cleaner_dedupe_buffer_size;
     opts.log_cleaner_io_max_bytes_per_sec = c->log_cleaner_io_max_bytes_per_sec;

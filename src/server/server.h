@@ -73,6 +73,12 @@ typedef struct td_server_config {
     bool log_cleaner_enable;                  /* log.cleaner.enable: true */
     int trace_inject;          /* trace.inject: none (TD_TRACE_INJECT_*) */
     bool trace_inject_sampled; /* trace.inject.sampled: false */
+    /* Health events (docs/health.md): health.events (true), health.events.rate (10 per type
+     * per second), health.check.interval.ms (1000), health.lag.events and health.lag.ms (0:
+     * off), health.disk.percent (90), health.fsync.ms (1000). */
+    bool health_events;
+    int64_t health_events_rate, health_check_interval_ms, health_lag_events, health_lag_ms;
+    int64_t health_disk_percent, health_fsync_ms;
     int64_t log_cleaner_backoff_ms;           /* log.cleaner.backoff.ms: 15000 */
     int64_t log_cleaner_dedupe_buffer_size;   /* log.cleaner.dedupe.buffer.size: 128 MiB */
     int64_t log_cleaner_io_max_bytes_per_sec; /* log.cleaner.io.max.bytes.per.second: 0 */

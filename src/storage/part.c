@@ -634,6 +634,14 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
         rc = p->io->fsync(p->io, act->fd);
         took = td_mono_ns() - t0;
         td_histogram_observe(p->metrics.fsync, took);
+        part_slow *s = p->metrics.slow;
+        if (s && took > s->threshold_ns) {
+            __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
+            int64_t m = __atomic_load_n(&s->max_ns, __ATOMIC_RELAXED);
+            while (took > m && !__atomic_compare_exchange_n(&s->max_ns, &m, took, true,
+                                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                ;
+        }
     }
     pthread_mutex_lock(&p->mu);
     if (took)

@@ -95,7 +95,15 @@ int batch_apply_rules(const batch_rules *r, uint8_t *batch, size_t n, int64_t no
  * by other threads. */
 typedef struct part_metrics {
     td_metric *events_in, *bytes_in, *fsync;
+    struct part_slow *slow; /* NULL: no count of slow fsyncs */
 } part_metrics;
+/* The fsyncs slower than threshold_ns: how many, and the slowest (both atomic; whoever reads
+ * them resets them). Shared by the partitions that point to it. */
+typedef struct part_slow {
+    int64_t threshold_ns;
+    uint64_t count;
+    int64_t max_ns;
+} part_slow;
 void part_set_metrics(td_part *p, const part_metrics *m);
 
 /* The data directory's disk reserve (NULL: none). While it is not whole, appends fail with

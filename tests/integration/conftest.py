@@ -127,5 +127,9 @@ def broker(tmp_path):
 
 
 # The broker's internal state topics (docs/storage.md#state-topics), created at every start.
+# The system topics of health events (docs/health.md), created at every start unless
+# health.events=false; Kafka's Metadata lists them (not as internal).
+SYSTEM_TOPICS = frozenset({"$sys.groups", "$sys.lag", "$sys.queues", "$sys.storage",
+                           "$sys.clients"})
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__cluster_state", "__queue_state",
                              "__xgroup_state", "__schemas"})

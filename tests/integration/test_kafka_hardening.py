@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic
 from kafka.errors import InvalidTopicError
 
-from conftest import INTERNAL_TOPICS, Broker
+from conftest import INTERNAL_TOPICS, SYSTEM_TOPICS, Broker
 from kafkawire import (Conn, Reader, array, bytes_, header, i8, i16, i32, i64, make_batch,
                        produce_body, read_produce, string)
 from test_kafka_admin import describe_raw
@@ -59,9 +59,9 @@ def metadata_v4(conn, topics, auto_create=True):
 
 
 def topic_names(conn):
-    # All topics, without the broker's internal ones (listed as Kafka lists its own).
+    # All topics, without the broker's internal and system ones (listed as Kafka lists its own).
     return {n for n in metadata_v4(conn, None, auto_create=False)
-            if n not in INTERNAL_TOPICS}
+            if n not in INTERNAL_TOPICS | SYSTEM_TOPICS}
 
 
 # --- 7. topic names are never cut at a NUL byte ------------------------------------------------

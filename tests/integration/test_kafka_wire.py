@@ -212,7 +212,7 @@ def test_metadata_and_delete_topics_by_id(broker):
     c = kw.Conn(broker.port)
     tid = topic_id_of(c, "gone-by-id")
     # Metadata v12 by id (null name): the topic, by name and id; an unknown id is 100.
-    for want, err in ((tid, 0), (tid[:8] + b"\x00" * 7 + b"\x09", 100)):
+    for want, err in ((tid, 0), (tid[:8] + b"\x00" * 5 + b"\x0f\x42\x3f", 100)):
         body = array([want + string(None, True) + tags(True)], True) + i8(0) + i8(0) + tags(True)
         r = c.request(3, 12, body, flex=True)
         assert metadata_v12_first_topic(r) == (err, "gone-by-id" if err == 0 else None, want)

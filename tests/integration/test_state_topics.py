@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, Ne
 from kafka import KafkaAdminClient
 
 import kafkawire as kw
-from conftest import INTERNAL_TOPICS, Broker
+from conftest import INTERNAL_TOPICS, SYSTEM_TOPICS, Broker
 
 OFFSETS = "__consumer_offsets"
 CLUSTER = "__cluster_state"
@@ -278,7 +278,7 @@ def test_internal_topics_hidden_and_protected(tmp_path):
     c = Cli(b.data)
     assert OFFSETS not in c.out("topic", "list")
     out = c.out("topic", "list", "--internal", "--json")
-    assert {t["name"] for t in json.loads(out)["topics"]} == {"user"} | INTERNAL_TOPICS
+    assert {t["name"] for t in json.loads(out)["topics"]} == {"user"} | INTERNAL_TOPICS | SYSTEM_TOPICS
     d = json.loads(c.out("topic", "describe", OFFSETS, "--json"))
     assert d["config"]["cleanup.policy"] == "compact"
     assert d["config"]["fsync"] == "always"

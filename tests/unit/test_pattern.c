@@ -52,6 +52,18 @@ static void test_match(void)
     ASSERT(match("a.*.b", "a..b"));
     ASSERT(match("a..b", "a..b"));
     ASSERT(!match("a.b", "a..b"));
+    /* A wildcard in the first segment leaves out topics starting with '$' (MQTT's rule for the
+     * system topics); a pattern that names the '$' segment matches them. */
+    ASSERT(!match("#", "$sys.groups"));
+    ASSERT(!match("*.groups", "$sys.groups"));
+    ASSERT(!match("#.groups", "$sys.groups"));
+    ASSERT(!match("*", "$x"));
+    ASSERT(match("$sys.#", "$sys.groups"));
+    ASSERT(match("$sys.*", "$sys.lag"));
+    ASSERT(!match("$sys.*", "$sys"));
+    ASSERT(match("$sys.groups", "$sys.groups"));
+    ASSERT(match("a.#", "a.$b")); /* only the first segment is special */
+    ASSERT(match("#", "x$.y"));
     ASSERT(td_pattern_is_literal("orders.eu", 9));
     ASSERT(!td_pattern_is_literal("orders.*", 8));
     ASSERT(!td_pattern_is_literal("#", 1));

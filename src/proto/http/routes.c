@@ -203,6 +203,8 @@ static json_t *topic_json(hconn *hc, const td_topic_info *t, bool detail)
                           "created_ms", (json_int_t)t->created_ms);
     if (o && t->internal)
         json_object_set_new(o, "internal", json_true());
+    if (o && t->system)
+        json_object_set_new(o, "system", json_true());
     if (!detail)
         return o;
     if (http_may(hc, TD_RES_TOPIC, t->name, TD_OP_DESCRIBE_CONFIGS))
@@ -237,8 +239,8 @@ static void topics_list(hconn *hc)
 {
     td_topic_info *all = NULL;
     size_t n = 0;
-    /* The broker's internal state topics only when asked for (?internal=true), and then only
-     * those the principal may Describe, like any topic. */
+    /* The broker's internal state topics and its system topics ($sys.*) only when asked for
+     * (?internal=true), and then only those the principal may Describe, like any topic. */
     char internal[8] = "";
     int q = http_query_get(hc->req.query, "internal", internal, sizeof(internal));
     if (q < 0 || (q > 0 && strcmp(internal, "true") != 0 && strcmp(internal, "false") != 0))

@@ -513,15 +513,15 @@ static int sub_discover(http_sub *sub, const cursor_ctx *cc, int64_t from)
     sub->gen = broker_topics_generation(e);
     td_topic_info *all = NULL;
     size_t n = 0;
-    int rc = td_topic_list(e, &all, &n);
+    int rc = td_topic_list_all(e, &all, &n); /* the system topics too ("$sys.#") */
     if (rc)
         return rc;
     size_t before = sub->n;
     for (size_t i = 0; i < n && rc == 0; i++) {
         td_topic_ref *ref;
-        if (!sub_matches(sub, all[i].name) ||
-            !broker_authorize(e, &(td_principal){sub->user, sub->host}, TD_RES_TOPIC,
-                              all[i].name, TD_OP_READ) ||
+        if (all[i].internal || !sub_matches(sub, all[i].name) ||
+            !broker_authorize(e, &(td_principal){sub->user, sub->host}, TD_RES_TOPIC, all[i].name,
+                              TD_OP_READ) ||
             broker_topic_acquire(e, all[i].name, &ref) != 0)
             continue; /* not matching, not readable, or deleted since the list */
         int64_t id = broker_topic_id(ref);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/health.h"
 #include "broker/registry.h"
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
@@ -205,6 +206,10 @@ static int produce_append(produce_ctx *x, const char *topic, td_part *p,
                             "no more records";
         return rc;
     }
+    if (rc == TD_EFENCED && pp->records_len - off >= 53) /* the batch's producer id, epoch */
+        health_producer_fenced(q->kc->s->e, topic, pp->index,
+                               (int64_t)td_load_be64(pp->records + off + 43),
+                               (int16_t)td_load_be16(pp->records + off + 51), q->h.client_id);
     pr->error_code = kafka_error_of(rc);
     pr->error_message = rc == TD_ESEQUENCE || rc == TD_EFENCED || rc == TD_ETIMESTAMP ||
                                 rc == TD_ETOOBIG
@@ -238,8 +243,8 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
         pr->error_code = ref ? KERR_UNKNOWN_TOPIC_OR_PARTITION : kafka_missing_topic_error(topic);
         return;
     }
-    if (broker_topic_internal(ref)) {
-        /* Kafka's answer for a produce to an internal topic. */
+    if (broker_topic_readonly(ref)) {
+        /* Kafka's answer for a produce to an internal topic (the system topics too). */
         pr->error_code = KERR_INVALID_TOPIC_EXCEPTION;
         pr->error_message = "Cannot append to internal topic";
         return;

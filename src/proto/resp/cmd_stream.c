@@ -98,12 +98,13 @@ int resp_stream_open(rconn *rc, resp_w *w, td_slice key, bool create, sref *s)
 }
 
 /* For a command that writes the stream s (opened): 1, or -1 after writing an error and
- * releasing s->ref when it is an internal topic, which no client writes. */
+ * releasing s->ref when it is an internal or a system topic, which no client writes. */
 int resp_stream_writable(resp_w *w, sref *s)
 {
-    if (!broker_topic_internal(s->ref))
+    if (!broker_topic_readonly(s->ref))
         return 1;
-    resp_w_errorf(w, "ERR cannot write to internal topic %s", broker_topic_name(s->ref));
+    resp_w_errorf(w, "ERR cannot write to %s topic %s",
+                  broker_topic_internal(s->ref) ? "internal" : "system", broker_topic_name(s->ref));
     broker_topic_release(s->ref);
     s->ref = NULL;
     return -1;
