@@ -846,6 +846,17 @@ typedef struct td_queue_policy {
     int32_t max_in_flight;
     int32_t max_in_flight_per_consumer;
     int start_latest; /* 0: earliest, 1: latest */
+    /* The circuit breaker of a queue group (docs/queues.md#circuit-breaker): when, over the
+     * last circuit_window_ms, at least circuit_min_calls outcomes were seen and
+     * circuit_failure_rate percent or more of them failed (nacks and ack timeouts), deliveries
+     * pause for circuit_open_ms (open), then circuit_half_open_trials trial deliveries decide:
+     * all acked closes it, a failure opens it again. Failures while it is not closed are not
+     * counted against max_deliveries. 0 (the default): no breaker. Queue groups only. */
+    int32_t circuit_failure_rate;
+    int64_t circuit_window_ms;
+    int32_t circuit_min_calls;
+    int64_t circuit_open_ms;
+    int32_t circuit_half_open_trials;
 } td_queue_policy;
 
 void td_queue_policy_init(td_queue_policy *p);
@@ -887,7 +898,17 @@ typedef struct td_queue_info {
     int64_t redelivered;
     int64_t dead_lettered;
     int64_t oldest_unacked_ms; /* timestamp of the oldest event delivered and not done; -1 */
+    /* The circuit breaker: its state (TD_CIRCUIT_*), the outcomes and failures in its window
+     * now, when it opened (or last went half-open; -1: closed), when an open one goes
+     * half-open (-1 otherwise), and how many times it opened since the engine opened. */
+    int circuit_state;
+    int64_t circuit_calls, circuit_failures;
+    int64_t circuit_since_ms, circuit_open_until_ms, circuit_opened;
 } td_queue_info;
+
+#define TD_CIRCUIT_CLOSED 0
+#define TD_CIRCUIT_OPEN 1
+#define TD_CIRCUIT_HALF_OPEN 2
 
 /* One group's description. TD_ENOTFOUND. */
 int td_queue_describe(td_engine *e, const char *group, td_queue_info *out);

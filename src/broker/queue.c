@@ -146,6 +146,10 @@ static void entry_fail(td_queues *q, qgroup *g, qpart *p, qentry *en, int64_t no
             en->error = e;
         }
     }
+    /* While the circuit is not closed a failure is the outage's: the delivery is not counted
+     * against max.deliveries, so nothing is dead-lettered because a dependency is down. */
+    if (qc_forgives(g) && en->d.deliveries > 0)
+        en->d.deliveries--;
     bool dead;
     double r = g->pol.backoff_jitter > 0 ? rnd(q) : 0.5;
     int64_t at = delivery_fail(&en->d, &g->pol, now, delay_ms, r, &dead);
@@ -179,6 +183,7 @@ static void sweep_expired(void *arg, size_t k, delivery_entry *d, int64_t now)
 {
     (void)d;
     sweep_walk *w = arg;
+    qc_record(w->q, w->g, now, true); /* an ack timeout is a failure for the circuit */
     entry_fail(w->q, w->g, w->p, &w->p->v[k], now, -1, w->msg);
     queue_notify(w->q);
 }
@@ -302,6 +307,8 @@ int64_t queue_work(void *arg, int64_t now)
         int64_t t = sweep(q, g, now, &dead);
         qs_flush(q, g, NULL); /* deadlines that passed: waiting or dead entries */
         if (t < wake)
+            wake = t;
+        if ((t = qc_tick(q, g, now)) < wake) /* an open circuit's time to go half-open */
             wake = t;
         if (g->dead_retry_at > now && g->dead_retry_at < wake)
             wake = g->dead_retry_at;
@@ -529,12 +536,15 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
                                        g->pol.ack_timeout_ms * 10);
         int64_t room = slot >= 0 ? g->pol.max_in_flight_per_consumer - g->cons[slot].inflight : 0;
         size_t want = room <= 0 ? 0 : (size_t)room < max ? (size_t)room : max;
+        qc_tick(q, g, now);
+        want = qc_allow(g, want); /* none while the circuit is open, the trials when half-open */
         if (slot < 0)
             rc = td_fail(TD_EFULL, "queue group '%s' has %d consumers", group, MAX_CONSUMERS);
         if (rc == 0 && want)
             rc = take_due(q, g, slot, want, now, &m);
         if (rc == 0 && m.n < want)
             rc = take_new(q, g, slot, want, now, &m);
+        qc_delivered(g, m.n);
     }
     /* Deliveries are not waited for: a crash before their records are durable delivers the
      * events again (at least once); an ack waits for them, being after them in the log. */
@@ -609,7 +619,9 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
             if (op == OP_ACK) {
                 entry_done(g, p, idx, now);
                 g->acked++;
+                qc_record(q, g, now, false);
             } else if (op == OP_NACK) {
+                qc_record(q, g, now, true);
                 entry_fail(q, g, p, en, now, ms, error);
                 dead |= en->d.state == DELIVERY_DEAD;
             } else {

@@ -363,6 +363,11 @@ static void queues_collect(void *arg, td_metrics_out *out)
          "Events written to the dead-letter topic since the broker started.", TD_COUNTER},
         {"tidings_queue_oldest_unacked_age_seconds",
          "Age of the oldest event delivered and not done (0 when none).", TD_GAUGE},
+        {"tidings_queue_circuit_state",
+         "The group's circuit breaker: 0 closed, 1 open (deliveries paused), 2 half-open.",
+         TD_GAUGE},
+        {"tidings_queue_circuit_opened_total",
+         "Times the group's circuit breaker opened since the broker started.", TD_COUNTER},
     };
     enum { NF = TD_ARRAY_LEN(fams) };
     static const char *const gl[] = {"group"};
@@ -386,6 +391,8 @@ static void queues_collect(void *arg, td_metrics_out *out)
         r[6] = (double)x->redelivered;
         r[7] = (double)x->dead_lettered;
         r[8] = x->oldest_unacked_ms < 0 ? 0 : (double)(now - x->oldest_unacked_ms) / 1000.0;
+        r[9] = (double)x->circuit_state;
+        r[10] = (double)x->circuit_opened;
         for (size_t f = 0; f < NF; f++)
             r[f] = r[f] < 0 ? 0 : r[f];
     }
@@ -686,6 +693,7 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
     }
     for (size_t i = 0; i < g->ncons; i++)
         out->consumers += g->cons[i].name[0] && now - g->cons[i].seen_ms <= g->pol.ack_timeout_ms;
+    qc_describe(g, now, out);
 }
 
 int queue_group_topic(td_engine *e, const char *group, char *topic, size_t len)

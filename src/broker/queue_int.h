@@ -75,6 +75,20 @@ typedef struct qtouch {
     int32_t partition;
 } qtouch;
 
+/* The circuit breaker's memory (queue_circuit.c): a sliding window of QC_BUCKETS buckets, each
+ * a tenth of circuit.window.ms, counting outcomes and failures; the state and its times. In
+ * memory only: a restart starts closed. */
+#define QC_BUCKETS 10
+typedef struct qcircuit {
+    int state;          /* TD_CIRCUIT_* */
+    int64_t since_ms;   /* when the state began */
+    int64_t open_until; /* OPEN: when it goes half-open */
+    int64_t bucket_id[QC_BUCKETS];
+    uint32_t calls[QC_BUCKETS], fails[QC_BUCKETS];
+    int32_t trials_out, trials_ok; /* HALF_OPEN: trial deliveries made, and acked */
+    int64_t opened;                /* times it opened */
+} qcircuit;
+
 typedef struct qgroup {
     char name[TD_TOPIC_NAME_MAX + 1];
     char topic[TD_TOPIC_NAME_MAX + 1]; /* a topic, or a pattern (broker/pattern.h) */
@@ -102,6 +116,7 @@ typedef struct qgroup {
     qtouch *touched;
     size_t ntouched, captouched;
     delivery_recs recs;
+    qcircuit circuit;
 } qgroup;
 
 struct td_queues {
@@ -135,6 +150,23 @@ int64_t queue_work(void *arg, int64_t now_ms);
 void queue_wake(td_queues *q, int64_t at);
 /* A consumer's delivery is gone (done, failed, or its topic dropped): its count goes down. */
 void queue_consumer_release(qgroup *g, qentry *en);
+
+/* queue_circuit.c: the circuit breaker (docs/queues.md#circuit-breaker), under q->mu. */
+/* An outcome of a delivery: acked (failed false), or nacked or timed out. Opens or closes. */
+void qc_record(td_queues *q, qgroup *g, int64_t now, bool failed);
+/* Whether a failure now is the outage's (the circuit is not closed): not counted against
+ * max.deliveries. */
+bool qc_forgives(const qgroup *g);
+/* Moves an open circuit whose time is up to half-open (receivers are told), or a circuit whose
+ * policy no longer has a breaker to closed. Returns when it next needs a look (INT64_MAX:
+ * never). */
+int64_t qc_tick(td_queues *q, qgroup *g, int64_t now);
+/* How many of `want` deliveries the circuit allows now (after qc_tick); qc_delivered counts
+ * the n made. */
+size_t qc_allow(const qgroup *g, size_t want);
+void qc_delivered(qgroup *g, size_t n);
+/* Its state for td_queue_info. */
+void qc_describe(const qgroup *g, int64_t now, td_queue_info *out);
 
 /* queue_group.c */
 /* The slot of a consumer of that name, seen now (a new one may take the slot of one idle for

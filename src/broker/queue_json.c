@@ -52,6 +52,24 @@ static bool add_real(td_buf *b, double v)
     return td_buf_append(b, t, strlen(t)) == 0;
 }
 
+/* "circuit": the breaker's state now, and the object's closing brace. */
+static bool add_circuit(td_buf *b, const td_queue_info *q)
+{
+    static const char *const names[] = {"closed", "open", "half_open"};
+    int s = q->circuit_state >= 0 && q->circuit_state <= 2 ? q->circuit_state : 0;
+    bool ok = add(b, ",\"circuit\":{\"state\":\"%s\"", names[s]) &&
+              add(b, ",\"calls\":%lld", (long long)q->circuit_calls) &&
+              add(b, ",\"failures\":%lld", (long long)q->circuit_failures) &&
+              add(b, ",\"opened\":%lld", (long long)q->circuit_opened);
+    ok = ok &&
+         (q->circuit_since_ms < 0 ? add(b, ",\"since_ms\":null")
+                                  : add(b, ",\"since_ms\":%lld", (long long)q->circuit_since_ms));
+    ok = ok && (q->circuit_open_until_ms < 0
+                    ? add(b, ",\"open_until_ms\":null")
+                    : add(b, ",\"open_until_ms\":%lld", (long long)q->circuit_open_until_ms));
+    return ok && add(b, "}}");
+}
+
 char *td_queue_info_json(const td_queue_info *q)
 {
     const td_queue_policy *p = &q->policy;
@@ -82,8 +100,13 @@ char *td_queue_info_json(const td_queue_info *q)
          add(&b, ",\"ordering\":\"%s\"", p->ordering == TD_QUEUE_BY_KEY ? "key" : "none") &&
          add(&b, ",\"max_in_flight\":%d", (int)p->max_in_flight) &&
          add(&b, ",\"max_in_flight_per_consumer\":%d", (int)p->max_in_flight_per_consumer) &&
-         add(&b, ",\"start\":\"%s\"}}", p->start_latest ? "latest" : "earliest") &&
-         td_buf_append_u8(&b, 0) == 0;
+         add(&b, ",\"start\":\"%s\"", p->start_latest ? "latest" : "earliest") &&
+         add(&b, ",\"circuit_breaker\":{\"failure_rate\":%d", (int)p->circuit_failure_rate) &&
+         add(&b, ",\"window_ms\":%lld", (long long)p->circuit_window_ms) &&
+         add(&b, ",\"min_calls\":%d", (int)p->circuit_min_calls) &&
+         add(&b, ",\"open_ms\":%lld", (long long)p->circuit_open_ms) &&
+         add(&b, ",\"half_open_trials\":%d}}", (int)p->circuit_half_open_trials) &&
+         add_circuit(&b, q) && td_buf_append_u8(&b, 0) == 0;
     if (!ok) {
         td_buf_free(&b);
         return NULL;

@@ -26,6 +26,11 @@ static const char *const policy_keys[] = {"ack.timeout.ms",
                                           "max.in.flight",
                                           "max.in.flight.per.consumer",
                                           "start",
+                                          "circuit.failure.rate",
+                                          "circuit.window.ms",
+                                          "circuit.min.calls",
+                                          "circuit.open.ms",
+                                          "circuit.half.open.trials",
                                           NULL};
 
 void td_queue_policy_init(td_queue_policy *p)
@@ -41,6 +46,11 @@ void td_queue_policy_init(td_queue_policy *p)
     p->max_in_flight = 1000;
     p->max_in_flight_per_consumer = 100;
     p->start_latest = 0;
+    p->circuit_failure_rate = 0;
+    p->circuit_window_ms = 60000;
+    p->circuit_min_calls = 20;
+    p->circuit_open_ms = 30000;
+    p->circuit_half_open_trials = 3;
 }
 
 const char *const *td_queue_policy_keys(void)
@@ -119,6 +129,26 @@ static int apply_one(td_queue_policy *p, const char *k, const char *v)
         if (!v || (strcmp(v, "earliest") && strcmp(v, "latest")))
             return BAD("must be earliest or latest");
         p->start_latest = !strcmp(v, "latest");
+    } else if (!strcmp(k, "circuit.failure.rate")) {
+        if (!parse_int(v, 0, 100, &i))
+            return BAD("must be 0 (no circuit breaker) to 100 (percent)");
+        p->circuit_failure_rate = (int32_t)i;
+    } else if (!strcmp(k, "circuit.window.ms")) {
+        if (!parse_int(v, 100, 86400000, &i))
+            return BAD("must be 100 to 86400000 (a day)");
+        p->circuit_window_ms = i;
+    } else if (!strcmp(k, "circuit.min.calls")) {
+        if (!parse_int(v, 1, 1000000, &i))
+            return BAD("must be 1 to 1000000");
+        p->circuit_min_calls = (int32_t)i;
+    } else if (!strcmp(k, "circuit.open.ms")) {
+        if (!parse_int(v, 10, 86400000, &i))
+            return BAD("must be 10 to 86400000 (a day)");
+        p->circuit_open_ms = i;
+    } else if (!strcmp(k, "circuit.half.open.trials")) {
+        if (!parse_int(v, 1, 1000, &i))
+            return BAD("must be 1 to 1000");
+        p->circuit_half_open_trials = (int32_t)i;
     } else {
         return td_fail(TD_ECONFIG, "unknown queue setting '%s'", k);
     }
@@ -169,6 +199,16 @@ int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, si
         n = snprintf(buf, len, "%" PRId32, p->max_in_flight_per_consumer);
     else if (!strcmp(key, "start"))
         n = snprintf(buf, len, "%s", p->start_latest ? "latest" : "earliest");
+    else if (!strcmp(key, "circuit.failure.rate"))
+        n = snprintf(buf, len, "%" PRId32, p->circuit_failure_rate);
+    else if (!strcmp(key, "circuit.window.ms"))
+        n = snprintf(buf, len, "%" PRId64, p->circuit_window_ms);
+    else if (!strcmp(key, "circuit.min.calls"))
+        n = snprintf(buf, len, "%" PRId32, p->circuit_min_calls);
+    else if (!strcmp(key, "circuit.open.ms"))
+        n = snprintf(buf, len, "%" PRId64, p->circuit_open_ms);
+    else if (!strcmp(key, "circuit.half.open.trials"))
+        n = snprintf(buf, len, "%" PRId32, p->circuit_half_open_trials);
     else
         return td_fail(TD_ENOTFOUND, "unknown queue setting '%s'", key);
     return n < 0 || (size_t)n >= len ? TD_ETOOBIG : 0;

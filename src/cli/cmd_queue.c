@@ -31,6 +31,8 @@ static const char queue_usage[] =
     "        ack.timeout.ms max.deliveries backoff.initial.ms backoff.multiplier\n"
     "        backoff.max.ms backoff.jitter dead.letter.topic ordering (none|key)\n"
     "        max.in.flight max.in.flight.per.consumer start (earliest|latest)\n"
+    "        circuit.failure.rate (percent; 0: no breaker) circuit.window.ms\n"
+    "        circuit.min.calls circuit.open.ms circuit.half.open.trials\n"
     "  -m, --max N             events to receive (1 to 1000; default 1)\n"
     "  -w, --wait MS           wait up to MS for events when there are none (remote; default 0)\n"
     "      --consumer NAME     the consumer's name, for its in-flight limit (default: cli)\n"
@@ -67,6 +69,11 @@ static const char *const field_of[][2] = {
     {"max.in.flight", "max_in_flight"},
     {"max.in.flight.per.consumer", "max_in_flight_per_consumer"},
     {"start", "start"},
+    {"circuit.failure.rate", "circuit_breaker.failure_rate"},
+    {"circuit.window.ms", "circuit_breaker.window_ms"},
+    {"circuit.min.calls", "circuit_breaker.min_calls"},
+    {"circuit.open.ms", "circuit_breaker.open_ms"},
+    {"circuit.half.open.trials", "circuit_breaker.half_open_trials"},
 };
 
 /* The PUT body for the settings (checked first against a policy, for the same errors as
@@ -77,17 +84,20 @@ static int policy_body(const queue_opts *o, json_t **out)
     td_queue_policy_init(&scratch);
     if (td_queue_policy_apply(&scratch, o->configs, o->nconfigs) != 0)
         return cli_fail("queue settings", TD_ECONFIG);
-    json_t *b = json_object(), *bo = NULL;
+    json_t *b = json_object();
     for (size_t i = 0; i < o->nconfigs; i++)
         for (size_t k = 0; k < sizeof(field_of) / sizeof(field_of[0]); k++) {
             if (strcmp(field_of[k][0], o->configs[i].key))
                 continue;
-            const char *f = field_of[k][1];
+            const char *f = field_of[k][1], *dot = strchr(f, '.');
             json_t *v = json_string(o->configs[i].value);
-            if (!strncmp(f, "backoff.", 8)) {
-                if (!bo)
-                    json_object_set_new(b, "backoff", bo = json_object());
-                json_object_set_new(bo, f + 8, v);
+            if (dot) { /* a field of an object: "backoff", "circuit_breaker" */
+                char obj[32];
+                snprintf(obj, sizeof(obj), "%.*s", (int)(dot - f), f);
+                json_t *inner = json_object_get(b, obj);
+                if (!inner)
+                    json_object_set_new(b, obj, inner = json_object());
+                json_object_set_new(inner, dot + 1, v);
             } else {
                 json_object_set_new(b, f, v);
             }

@@ -897,7 +897,90 @@ static void test_ack_writes_one_record(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_policy_and_ids), TEST(test_deliver_ack_limits), TEST(test_nack_timeout_backoff),
+/* The circuit breaker (docs/queues.md#circuit-breaker): its policy keys, the failure that opens
+ * it, nothing delivered while open, failures then not counted (max.deliveries 1 would have
+ * dead-lettered them), the trials of half-open, and closing. */
+static void test_circuit_breaker(void)
+{
+    char *dir = test_tmpdir("queue-circuit");
+    td_engine *e = test_engine_open(dir);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    produce(e, "t", 0, NULL, 0, 10);
+    td_queue_policy p = policy((const char *[]){
+        "max.deliveries", "1", "backoff.initial.ms", "0", "backoff.max.ms", "0",
+        "circuit.failure.rate", "100", "circuit.min.calls", "2", "circuit.open.ms", "200",
+        "circuit.half.open.trials", "1", NULL});
+    char v[32];
+    ASSERT_OK(td_queue_policy_get(&p, "circuit.open.ms", v, sizeof(v)));
+    ASSERT_STR_EQ(v, "200");
+    td_queue_policy bad = p;
+    ASSERT_EQ(td_queue_policy_apply(&bad, &(td_config_entry){"circuit.failure.rate", "101"}, 1),
+              TD_ECONFIG);
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    td_queue_msg *m;
+    ASSERT_EQ(receive(e, "g", "c", 3, &m), 3);
+    /* An ack, then two failures: 2 of 3 is not 100 %; the third failure of 4... */
+    ack1(e, "g", m[0].id, 0);
+    const char *ids[2] = {m[1].id, m[2].id};
+    int res[2];
+    ASSERT_OK(td_queue_nack(e, "g", ids, 1, -1, "down", res));
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.circuit_state, TD_CIRCUIT_CLOSED);
+    ASSERT_EQ(info.circuit_calls, 2);
+    ASSERT_EQ(info.circuit_failures, 1);
+    ASSERT_EQ(info.dead_lettered + info.waiting, 1); /* max.deliveries 1: that one is dead */
+    td_queue_msgs_free(m, 3);
+    /* ...so the window restarts for a clean test: a new group on the same topic. */
+    ASSERT_OK(td_queue_delete(e, "g"));
+    ASSERT_OK(td_queue_create(e, "g2", "t", &p));
+    ASSERT_EQ(receive(e, "g2", "c", 3, &m), 3);
+    /* The first failure (1 of 1, under min.calls) counts: max.deliveries 1 kills it; the
+     * second opens the circuit (2 of 2) and is the outage's: not counted. */
+    const char *two[2] = {m[0].id, m[1].id};
+    ASSERT_OK(td_queue_nack(e, "g2", two, 2, -1, "down", res));
+    ASSERT_OK(td_queue_describe(e, "g2", &info));
+    ASSERT_EQ(info.circuit_state, TD_CIRCUIT_OPEN);
+    ASSERT_EQ(info.circuit_opened, 1);
+    ASSERT(info.circuit_open_until_ms - info.circuit_since_ms == 200);
+    int64_t failed_before = info.dead_lettered + info.waiting; /* dead ones wait for the copy */
+    ASSERT_EQ(failed_before, 2);
+    /* Open: nothing delivered; the one still in flight fails uncounted. */
+    td_queue_msg *none;
+    ASSERT_EQ(receive(e, "g2", "c", 5, &none), 0);
+    td_queue_msgs_free(none, 0);
+    const char *third = m[2].id;
+    ASSERT_OK(td_queue_nack(e, "g2", &third, 1, -1, "down", res));
+    ASSERT_OK(td_queue_describe(e, "g2", &info));
+    ASSERT_EQ(info.dead_lettered + info.waiting, 3);
+    td_queue_msgs_free(m, 3);
+    /* Half-open after 200 ms: one trial; acked, it closes. */
+    usleep(250000);
+    ASSERT_EQ(receive(e, "g2", "c", 5, &m), 1);
+    ASSERT_OK(td_queue_describe(e, "g2", &info));
+    ASSERT_EQ(info.circuit_state, TD_CIRCUIT_HALF_OPEN);
+    ASSERT_EQ(receive(e, "g2", "c", 5, &none), 0);
+    td_queue_msgs_free(none, 0);
+    ack1(e, "g2", m[0].id, 0);
+    td_queue_msgs_free(m, 1);
+    ASSERT_OK(td_queue_describe(e, "g2", &info));
+    ASSERT_EQ(info.circuit_state, TD_CIRCUIT_CLOSED);
+    ASSERT_EQ(info.circuit_calls, 0);
+    /* The other forgiven one and the 7 never delivered; only the first failure died. */
+    ASSERT_EQ(receive(e, "g2", "c", 20, &m), 8);
+    td_queue_msgs_free(m, 8);
+    for (int i = 0; i < 100; i++) {
+        ASSERT_OK(td_queue_describe(e, "g2", &info));
+        if (info.dead_lettered == 1)
+            break;
+        usleep(20000);
+    }
+    ASSERT_EQ(info.dead_lettered, 1);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_policy_and_ids), TEST(test_circuit_breaker), TEST(test_deliver_ack_limits), TEST(test_nack_timeout_backoff),
           TEST(test_dead_letters), TEST(test_key_ordering), TEST(test_state_survives_reopen),
           TEST(test_wildcard_group), TEST(test_redrive), TEST(test_saved_state_decoder),
           TEST(test_migrates_catalog_state), TEST(test_ack_writes_one_record))

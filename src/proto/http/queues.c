@@ -97,12 +97,22 @@ static bool read_policy(hconn *hc, json_t *b, td_queue_policy *p)
                                           "max_in_flight",
                                           "max_in_flight_per_consumer",
                                           "start",
+                                          "circuit_breaker",
                                           NULL};
     static const char *const ballowed[] = {"initial_ms", "multiplier", "max_ms", "jitter", NULL};
+    static const struct {
+        const char *name, *key;
+    } cmap[] = {{"failure_rate", "circuit.failure.rate"},
+                {"window_ms", "circuit.window.ms"},
+                {"min_calls", "circuit.min.calls"},
+                {"open_ms", "circuit.open.ms"},
+                {"half_open_trials", "circuit.half.open.trials"}};
+    static const char *const callowed[] = {"failure_rate", "window_ms",        "min_calls",
+                                           "open_ms",      "half_open_trials", NULL};
     if (!http_only_keys(hc, b, allowed))
         return false;
-    td_config_entry en[16];
-    char bufs[16][TD_TOPIC_NAME_MAX + 1];
+    td_config_entry en[24];
+    char bufs[24][TD_TOPIC_NAME_MAX + 1];
     size_t n = 0;
     for (size_t i = 0; i < TD_ARRAY_LEN(map); i++)
         if (!field(hc, json_object_get(b, map[i].name), map[i].name, map[i].key, en, bufs[n],
@@ -119,6 +129,19 @@ static bool read_policy(hconn *hc, json_t *b, td_queue_policy *p)
         return false;
     for (size_t i = 0; bo && i < TD_ARRAY_LEN(bmap); i++)
         if (!field(hc, json_object_get(bo, bmap[i].name), bmap[i].name, bmap[i].key, en, bufs[n],
+                   sizeof(bufs[n]), &n))
+            return false;
+    json_t *cb = json_object_get(b, "circuit_breaker");
+    if (cb && !json_is_object(cb)) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "'circuit_breaker' must be an object: {\"failure_rate\", "
+                           "\"window_ms\", \"min_calls\", \"open_ms\", \"half_open_trials\"}");
+        return false;
+    }
+    if (cb && !http_only_keys(hc, cb, callowed))
+        return false;
+    for (size_t i = 0; cb && i < TD_ARRAY_LEN(cmap); i++)
+        if (!field(hc, json_object_get(cb, cmap[i].name), cmap[i].name, cmap[i].key, en, bufs[n],
                    sizeof(bufs[n]), &n))
             return false;
     int rc = td_queue_policy_apply(p, en, n);
