@@ -29,6 +29,8 @@ static const char usage[] =
     "  dlq list|show|redrive      dead-letter topics, and moving their events back\n"
     "  trace TRACE-ID             a trace's events across topics as a tree (--caused T/P/O:\n"
     "                             what an event caused)\n"
+    "  request TOPIC [VALUE]      publishes a request and prints the reply a service produced\n"
+    "                             (through a running broker)\n"
     "  user add|passwd|remove|list\n"
     "                             users and their SCRAM credentials\n"
     "  quota set|remove|list      client quotas: byte rates and request time (on a data\n"
@@ -298,6 +300,8 @@ int main(int argc, char **argv)
         return cmd_dlq(argc - 1, argv + 1);
     if (strcmp(verb, "trace") == 0)
         return cmd_trace(argc - 1, argv + 1);
+    if (strcmp(verb, "request") == 0)
+        return cmd_request(argc - 1, argv + 1);
     if (strcmp(verb, "user") == 0)
         return cmd_user(argc - 1, argv + 1);
     if (strcmp(verb, "quota") == 0)

@@ -431,6 +431,11 @@ HTTP_REQUESTS = [
         "initial_ms": 10, "multiplier": 2, "max_ms": 100, "jitter": 0.1}, "ordering": "key",
         "max_in_flight": 10, "max_in_flight_per_consumer": 2, "start": "earliest",
         "dead_letter_topic": "dead"}),
+    ("PUT", "/v1/queues/c", [], {"topic": "orders", "circuit_breaker": {
+        "failure_rate": 50, "window_ms": 1000, "min_calls": 2, "open_ms": 100,
+        "half_open_trials": 1}}),
+    ("POST", "/v1/topics/orders/requests", [], {"value": {"n": 1}, "reply_to": "t",
+                                                "timeout_ms": 20, "headers": {"h": "v"}}),
     ("GET", "/v1/queues", [], None), ("GET", "/v1/queues/q", [], None),
     ("POST", "/v1/queues/q/receive", [], {"max": 5, "wait_ms": 20, "consumer": "c"}),
     ("POST", "/v1/queues/q/ack", [], {"ids": ["1.0.0.1"]}),

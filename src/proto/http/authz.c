@@ -47,6 +47,8 @@ static const route_perm perms[] = {
     {"DELETE", "/v1/topics/{topic}", TD_RES_TOPIC, TD_OP_DELETE, NAME_PATH, 0, NULL},
     {"POST", "/v1/topics/{topic}/events", TD_RES_TOPIC, TD_OP_WRITE, NAME_PATH, 0, NULL},
     {"GET", "/v1/topics/{topic}/events", TD_RES_TOPIC, TD_OP_READ, NAME_PATH, 0, NULL},
+    {"POST", "/v1/topics/{topic}/requests", TD_RES_TOPIC, TD_OP_WRITE, NAME_PATH, 0,
+     "Read on the reply topic"},
     {"GET", "/v1/topics/{topic}/keys/{key}", TD_RES_TOPIC, TD_OP_READ, NAME_PATH, 0, NULL},
     {"GET", "/v1/topics/{topic}/keys/{key}/events", TD_RES_TOPIC, TD_OP_READ, NAME_PATH, 0,
      NULL},

@@ -229,7 +229,7 @@ static bool read_tags(hconn *hc, td_arena *a, json_t *tags, td_event *out, int i
     return true;
 }
 
-static bool read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value, int idx)
+bool http_read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value, int idx)
 {
     static const char *const allowed[] = {
         "key",     "key_b64",   "value",     "value_text",       "value_b64",
@@ -364,7 +364,7 @@ static bool read_envelope(hconn *hc, hproduce *op, json_t *b)
         return false;
     for (size_t i = 0; i < op->n; i++) {
         json_t *ev = json_array_get(evs, i);
-        if (!read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) ||
+        if (!http_read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) ||
             !http_expected_version(hc, &op->arena, ev, i, op->n, &op->expected))
             return false;
     }
@@ -393,7 +393,7 @@ static bool read_events(hconn *hc, hproduce *op)
             ok = read_envelope(hc, op, b);
         else
             ok = alloc_events(hc, op, 1) &&
-                 read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0) &&
+                 http_read_event(hc, &op->arena, b, &op->events[0], &op->json_value[0], 0) &&
                  http_expected_version(hc, &op->arena, b, 0, 1, &op->expected);
         json_decref(b);
         return ok;
@@ -418,7 +418,7 @@ static bool read_events(hconn *hc, hproduce *op)
         http_json_array_next(&it, &elem, &cost);
         json_t *ev = http_json_parse(hc, elem, JSON_DECODE_ANY);
         bool ok = ev &&
-                  read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) &&
+                  http_read_event(hc, &op->arena, ev, &op->events[i], &op->json_value[i], (int)i) &&
                   http_expected_version(hc, &op->arena, ev, i, op->n, &op->expected);
         json_decref(ev);
         if (!ok)

@@ -20,6 +20,7 @@
 typedef struct http_redrive_job http_redrive_job;
 
 typedef struct http_sub http_sub;
+typedef struct http_replies http_replies;
 
 struct http_server {
     td_engine *e;
@@ -30,7 +31,8 @@ struct http_server {
     td_metric_family *f_auth_failures;  /* tidings_auth_failures_total (auth.c) */
     struct http_auth_cache *auth_cache; /* verified Basic credentials (auth.c) */
     net_waitset *subs;                  /* live subscriptions (subscribe.c) */
-    net_waitset *waits;                 /* queue receives waiting for events (queues.c) */
+    net_waitset *waits;   /* queue receives and requests waiting (queues.c, requests.c) */
+    http_replies *replies; /* the requests waiting for their replies (requests.c) */
     /* Redrive jobs (redrive.c), the last HTTP_MAX_REDRIVES. */
     pthread_mutex_t jobs_mu;
     struct http_redrive_job *jobs[HTTP_MAX_REDRIVES];
@@ -58,6 +60,7 @@ typedef struct hconn {
     int last_status;
     http_sub *sub;        /* a live subscription streams on this connection */
     struct qwait *qwait;  /* a queue receive waits for events on this connection */
+    struct rwait *rwait;  /* a request waits for its reply on this connection (requests.c) */
     int64_t t0;           /* when the request was dispatched (monotonic ns) */
     const char *route;    /* the matched route's template ("/v1/topics/{topic}"), for metrics */
     td_slice cors_origin; /* the request's Origin when http.cors.allowed.origins lists it */
@@ -194,6 +197,16 @@ bool http_only_keys(hconn *hc, json_t *obj, const char *const *allowed);
 void http_route_queues(hconn *hc, const char *group, const char *action);
 void http_queues_wake(void *server);
 void http_queue_wait_close(hconn *hc);
+/* requests.c: POST /v1/topics/{topic}/requests (request/reply); the hub of waiting requests,
+ * made and freed with the server; a closing connection's waiting request dropped. */
+void http_route_requests(hconn *hc, const char *topic);
+int http_replies_new(http_replies **out);
+void http_replies_free(http_replies *h);
+void http_request_wait_close(hconn *hc);
+/* events.c: one event object of a produce body (idx names it in errors) into *out, its bytes
+ * in a; *json_value when its value was given as JSON. False after answering. */
+bool http_read_event(hconn *hc, td_arena *a, json_t *ev, td_event *out, bool *json_value,
+                     int idx);
 
 /* redrive.c: POST /v1/topics/{topic}/redrive starts a redrive job; GET /v1/redrives[/{id}]
  * (id NULL for the list); stopping waits for the running jobs. */

@@ -419,6 +419,8 @@ static void route_topics(route_ctx *rc)
     }
     if (rc->nseg == 4 && !strcmp(rc->seg[3], "events"))
         return http_route_events(hc, rc->seg[2]);
+    if (rc->nseg == 4 && !strcmp(rc->seg[3], "requests"))
+        return http_route_requests(hc, rc->seg[2]);
     if (rc->nseg == 5 && !strcmp(rc->seg[3], "keys"))
         return http_route_key(hc, rc->seg[2], rc->seg[4], strlen(rc->seg[4]));
     if (rc->nseg == 6 && !strcmp(rc->seg[3], "keys") && !strcmp(rc->seg[5], "events"))
@@ -462,6 +464,8 @@ static const char *v1_template(const route_ctx *rc)
         return "/v1/topics/{topic}";
     if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "events"))
         return "/v1/topics/{topic}/events";
+    if (topics && rc->nseg == 4 && !strcmp(rc->seg[3], "requests"))
+        return "/v1/topics/{topic}/requests";
     if (topics && rc->nseg == 5 && !strcmp(rc->seg[3], "keys"))
         return "/v1/topics/{topic}/keys/{key}";
     if (topics && rc->nseg == 6 && !strcmp(rc->seg[3], "keys") && !strcmp(rc->seg[5], "events"))

@@ -70,11 +70,14 @@ int http_server_create(td_engine *e, const http_server_config *cfg, http_server 
     if (rc == 0)
         rc = net_waitset_create(&s->waits);
     if (rc == 0)
+        rc = http_replies_new(&s->replies);
+    if (rc == 0)
         rc = broker_add_advance_hook(e, http_sse_on_advance, s);
     if (rc) {
         http_auth_cache_destroy(s);
         net_waitset_destroy(s->subs);
         net_waitset_destroy(s->waits);
+        http_replies_free(s->replies);
         pthread_mutex_destroy(&s->jobs_mu);
         free(s);
         return rc;
@@ -125,6 +128,7 @@ void http_server_destroy(http_server *s)
     http_auth_cache_destroy(s);
     net_waitset_destroy(s->subs);
     net_waitset_destroy(s->waits);
+    http_replies_free(s->replies);
     pthread_mutex_destroy(&s->jobs_mu);
     free(s);
 }
@@ -385,6 +389,7 @@ static void h_close(net_conn *c)
         return;
     http_sub_close(hc);
     http_queue_wait_close(hc);
+    http_request_wait_close(hc);
     net_conn_set_data(c, NULL);
     net_timer_stop(net_conn_loop(c), &hc->timer);
     http_quota_close(hc);
