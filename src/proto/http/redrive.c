@@ -141,7 +141,10 @@ static bool opt_time(hconn *hc, json_t *b, const char *name, int64_t *out)
 
 void http_redrive_start(hconn *hc, const char *topic)
 {
-    json_t *b = http_body_json(hc, true);
+    /* The body is optional (docs/http-api.md#redrive): none, without a type, is {}. */
+    json_t *b = hc->body.len == 0 && !http_header_get(&hc->req, "content-type")
+                    ? json_object()
+                    : http_body_json(hc, true);
     if (!b)
         return;
     static const char *const allowed[] = {"to_topic", "partition", "from_offset", "to_offset",
