@@ -31,6 +31,13 @@ static td_queue_info sample(void)
     q.redelivered = 7;
     q.dead_lettered = 1;
     q.oldest_unacked_ms = -1;
+    q.policy.circuit_failure_rate = 50;
+    q.circuit_state = TD_CIRCUIT_CLOSED;
+    q.circuit_calls = 12;
+    q.circuit_failures = 5;
+    q.circuit_opened = 2;
+    q.circuit_since_ms = -1;
+    q.circuit_open_until_ms = -1;
     return q;
 }
 
@@ -46,7 +53,11 @@ static void test_text(void)
            "\"policy\":{\"ack_timeout_ms\":30000,\"max_deliveries\":5,\"backoff\":{"
            "\"initial_ms\":1000,\"multiplier\":1.5,\"max_ms\":60000,\"jitter\":0.1},"
            "\"dead_letter_topic\":\"orders.*.dlq\",\"ordering\":\"key\",\"max_in_flight\":1000,"
-           "\"max_in_flight_per_consumer\":100,\"start\":\"latest\"}}");
+           "\"max_in_flight_per_consumer\":100,\"start\":\"latest\","
+           "\"circuit_breaker\":{\"failure_rate\":50,\"window_ms\":60000,\"min_calls\":20,"
+           "\"open_ms\":30000,\"half_open_trials\":3}},"
+           "\"circuit\":{\"state\":\"closed\",\"calls\":12,\"failures\":5,\"opened\":2,"
+           "\"since_ms\":null,\"open_until_ms\":null}}");
     free(t);
     /* An unacked event's time is a number; a whole multiplier is still a real. */
     q.oldest_unacked_ms = 1796564990000;
@@ -57,6 +68,15 @@ static void test_text(void)
     ASSERT(strstr(t, "\"oldest_unacked_ms\":1796564990000,") != NULL);
     ASSERT(strstr(t, "\"multiplier\":2.0,") != NULL);
     ASSERT(strstr(t, "\"jitter\":0.0}") != NULL);
+    free(t);
+    /* An open circuit: its times are numbers. */
+    q.circuit_state = TD_CIRCUIT_OPEN;
+    q.circuit_since_ms = 1796564990100;
+    q.circuit_open_until_ms = 1796565020100;
+    t = td_queue_info_json(&q);
+    ASSERT(t != NULL);
+    ASSERT(strstr(t, "\"circuit\":{\"state\":\"open\",") != NULL);
+    ASSERT(strstr(t, "\"since_ms\":1796564990100,\"open_until_ms\":1796565020100}}") != NULL);
     json_error_t err;
     json_t *j = json_loads(t, 0, &err);
     ASSERT(j != NULL);
