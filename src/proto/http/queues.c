@@ -70,80 +70,83 @@ static bool field(hconn *hc, json_t *v, const char *name, const char *key, td_co
     return true;
 }
 
+/* The policy's fields in a PUT body: top-level (obj NULL), or members of an object field. */
+typedef struct pfield {
+    const char *obj, *name, *key;
+} pfield;
+static const pfield pfields[] = {
+    {NULL, "ack_timeout_ms", "ack.timeout.ms"},
+    {NULL, "max_deliveries", "max.deliveries"},
+    {NULL, "dead_letter_topic", "dead.letter.topic"},
+    {NULL, "ordering", "ordering"},
+    {NULL, "max_in_flight", "max.in.flight"},
+    {NULL, "max_in_flight_per_consumer", "max.in.flight.per.consumer"},
+    {NULL, "start", "start"},
+    {"backoff", "initial_ms", "backoff.initial.ms"},
+    {"backoff", "multiplier", "backoff.multiplier"},
+    {"backoff", "max_ms", "backoff.max.ms"},
+    {"backoff", "jitter", "backoff.jitter"},
+    {"circuit_breaker", "failure_rate", "circuit.failure.rate"},
+    {"circuit_breaker", "window_ms", "circuit.window.ms"},
+    {"circuit_breaker", "min_calls", "circuit.min.calls"},
+    {"circuit_breaker", "open_ms", "circuit.open.ms"},
+    {"circuit_breaker", "half_open_trials", "circuit.half.open.trials"},
+};
+#define NPFIELDS TD_ARRAY_LEN(pfields)
+
+static bool same_obj(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The fields of b that obj holds (obj NULL: b's own), checked for unknown keys and applied to
+ * en. False after answering. */
+static bool read_fields(hconn *hc, json_t *b, const char *obj, td_config_entry *en,
+                        char (*bufs)[TD_TOPIC_NAME_MAX + 1], size_t *n)
+{
+    const char *allowed[NPFIELDS + 4];
+    size_t na = 0;
+    if (!obj)
+        allowed[na++] = "topic";
+    for (size_t i = 0; i < NPFIELDS; i++) {
+        if (same_obj(pfields[i].obj, obj))
+            allowed[na++] = pfields[i].name;
+        else if (!obj && (i == 0 || !same_obj(pfields[i].obj, pfields[i - 1].obj)))
+            allowed[na++] = pfields[i].obj; /* an object's name, once */
+    }
+    allowed[na] = NULL;
+    json_t *o = obj ? json_object_get(b, obj) : b;
+    if (!o)
+        return true;
+    if (!json_is_object(o)) {
+        char msg[300];
+        size_t k = (size_t)snprintf(msg, sizeof(msg), "'%s' must be an object: {", obj);
+        for (size_t i = 0; allowed[i] && k < sizeof(msg); i++)
+            k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s\"%s\"", i ? ", " : "", allowed[i]);
+        if (k < sizeof(msg))
+            snprintf(msg + k, sizeof(msg) - k, "}");
+        http_respond_error(hc, 400, "invalid_argument", msg);
+        return false;
+    }
+    if (!http_only_keys(hc, o, allowed))
+        return false;
+    for (size_t i = 0; i < NPFIELDS; i++)
+        if (same_obj(pfields[i].obj, obj) &&
+            !field(hc, json_object_get(o, pfields[i].name), pfields[i].name, pfields[i].key, en,
+                   bufs[*n], sizeof(bufs[*n]), n))
+            return false;
+    return true;
+}
+
 /* The policy fields of a PUT body applied to *p. */
 static bool read_policy(hconn *hc, json_t *b, td_queue_policy *p)
 {
-    static const struct {
-        const char *name, *key;
-    } map[] = {{"ack_timeout_ms", "ack.timeout.ms"},
-               {"max_deliveries", "max.deliveries"},
-               {"dead_letter_topic", "dead.letter.topic"},
-               {"ordering", "ordering"},
-               {"max_in_flight", "max.in.flight"},
-               {"max_in_flight_per_consumer", "max.in.flight.per.consumer"},
-               {"start", "start"}};
-    static const struct {
-        const char *name, *key;
-    } bmap[] = {{"initial_ms", "backoff.initial.ms"},
-                {"multiplier", "backoff.multiplier"},
-                {"max_ms", "backoff.max.ms"},
-                {"jitter", "backoff.jitter"}};
-    static const char *const allowed[] = {"topic",
-                                          "ack_timeout_ms",
-                                          "max_deliveries",
-                                          "backoff",
-                                          "dead_letter_topic",
-                                          "ordering",
-                                          "max_in_flight",
-                                          "max_in_flight_per_consumer",
-                                          "start",
-                                          "circuit_breaker",
-                                          NULL};
-    static const char *const ballowed[] = {"initial_ms", "multiplier", "max_ms", "jitter", NULL};
-    static const struct {
-        const char *name, *key;
-    } cmap[] = {{"failure_rate", "circuit.failure.rate"},
-                {"window_ms", "circuit.window.ms"},
-                {"min_calls", "circuit.min.calls"},
-                {"open_ms", "circuit.open.ms"},
-                {"half_open_trials", "circuit.half.open.trials"}};
-    static const char *const callowed[] = {"failure_rate", "window_ms",        "min_calls",
-                                           "open_ms",      "half_open_trials", NULL};
-    if (!http_only_keys(hc, b, allowed))
-        return false;
-    td_config_entry en[24];
-    char bufs[24][TD_TOPIC_NAME_MAX + 1];
+    td_config_entry en[NPFIELDS];
+    char bufs[NPFIELDS][TD_TOPIC_NAME_MAX + 1];
     size_t n = 0;
-    for (size_t i = 0; i < TD_ARRAY_LEN(map); i++)
-        if (!field(hc, json_object_get(b, map[i].name), map[i].name, map[i].key, en, bufs[n],
-                   sizeof(bufs[n]), &n))
-            return false;
-    json_t *bo = json_object_get(b, "backoff");
-    if (bo && !json_is_object(bo)) {
-        http_respond_error(hc, 400, "invalid_argument",
-                           "'backoff' must be an object: {\"initial_ms\", \"multiplier\", "
-                           "\"max_ms\", \"jitter\"}");
+    if (!read_fields(hc, b, NULL, en, bufs, &n) || !read_fields(hc, b, "backoff", en, bufs, &n) ||
+        !read_fields(hc, b, "circuit_breaker", en, bufs, &n))
         return false;
-    }
-    if (bo && !http_only_keys(hc, bo, ballowed))
-        return false;
-    for (size_t i = 0; bo && i < TD_ARRAY_LEN(bmap); i++)
-        if (!field(hc, json_object_get(bo, bmap[i].name), bmap[i].name, bmap[i].key, en, bufs[n],
-                   sizeof(bufs[n]), &n))
-            return false;
-    json_t *cb = json_object_get(b, "circuit_breaker");
-    if (cb && !json_is_object(cb)) {
-        http_respond_error(hc, 400, "invalid_argument",
-                           "'circuit_breaker' must be an object: {\"failure_rate\", "
-                           "\"window_ms\", \"min_calls\", \"open_ms\", \"half_open_trials\"}");
-        return false;
-    }
-    if (cb && !http_only_keys(hc, cb, callowed))
-        return false;
-    for (size_t i = 0; cb && i < TD_ARRAY_LEN(cmap); i++)
-        if (!field(hc, json_object_get(cb, cmap[i].name), cmap[i].name, cmap[i].key, en, bufs[n],
-                   sizeof(bufs[n]), &n))
-            return false;
     int rc = td_queue_policy_apply(p, en, n);
     if (rc) {
         http_respond_td_error(hc, rc);
@@ -306,8 +309,8 @@ static void respond_buf(hconn *hc, td_buf *b)
 }
 
 /* Tries the receive: true when answered (events, or an error). */
-static bool try_receive(hconn *hc, const char *group, const char *consumer, size_t max,
-                        int values, bool last_try)
+static bool try_receive(hconn *hc, const char *group, const char *consumer, size_t max, int values,
+                        bool last_try)
 {
     td_queue_msg *m = NULL;
     size_t n = 0;
@@ -389,8 +392,8 @@ static void queue_receive(hconn *hc, const char *group)
                            "'consumer' must be a name of 1 to 63 bytes");
         goto out;
     }
-    if (jvals && (!vals || (strcmp(vals, "json") && strcmp(vals, "string") &&
-                            strcmp(vals, "base64")))) {
+    if (jvals &&
+        (!vals || (strcmp(vals, "json") && strcmp(vals, "string") && strcmp(vals, "base64")))) {
         http_respond_error(hc, 400, "invalid_argument",
                            "'values' must be json (the default), string or base64");
         goto out;
@@ -532,8 +535,7 @@ static void qop_saved(void *arg, int rc)
 
 /* Applies the outcome op holds (ms -1: none; error NULL: none) and answers, now or once it is
  * durable; takes op. */
-static void qop_run(hconn *hc, const char *group, int kind, qop *op, int64_t ms,
-                    const char *error)
+static void qop_run(hconn *hc, const char *group, int kind, qop *op, int64_t ms, const char *error)
 {
     op->c = hc->c;
     net_conn_ref(hc->c);
