@@ -82,7 +82,8 @@ struct td_health {
     pthread_cond_t cv;
     pthread_t th;
     bool running, stopping;
-    pending q[HEALTH_QUEUE_MAX]; /* a ring: head, n */
+    pending q[HEALTH_QUEUE_MAX];     /* a ring: head, n */
+    pending taken[HEALTH_QUEUE_MAX]; /* the thread's: what it took from q to append */
     size_t head, n;
     bucket b[HEALTH_NTYPES];
     double rate; /* tokens per ms; a bucket holds at most rate per second */
@@ -265,7 +266,7 @@ static void *health_main(void *arg)
 {
     struct td_health *h = arg;
     td_engine *e = h->e;
-    pending *v = malloc(HEALTH_QUEUE_MAX * sizeof(*v));
+    pending *v = h->taken;
     int64_t interval =
         e->opts.health_check_interval_ms > 0 ? e->opts.health_check_interval_ms : 1000;
     int64_t next = td_mono_ms() + interval;
@@ -277,7 +278,7 @@ static void *health_main(void *arg)
             pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         }
         size_t n = 0;
-        while (h->n && v) {
+        while (h->n) {
             v[n++] = h->q[h->head];
             h->head = (h->head + 1) % HEALTH_QUEUE_MAX;
             h->n--;
@@ -294,7 +295,6 @@ static void *health_main(void *arg)
         }
         pthread_mutex_lock(&h->mu);
     }
-    free(v);
     return NULL;
 }
 
