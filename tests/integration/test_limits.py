@@ -84,7 +84,9 @@ def served(port):
         return False
 
 
-def http_get(port, path, timeout=5):
+def http_get(port, path, timeout=30):
+    # 30 s: a scrape waits behind the loops' work, which under TSan on a loaded CI machine
+    # (8 MiB replies being encoded) took more than the 5 s this once allowed.
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
     buf = b""
