@@ -309,7 +309,10 @@ def test_http_bodies_are_counted_in_the_budget(tmp_path):
     import json
     b = start(Broker(str(tmp_path / "data"), http=True,
                      extra=["--set", f"net.buffer.memory.bytes={BUDGET}",
-                            "--set", f"http.max.body.bytes={16 << 20}"]))
+                            "--set", f"http.max.body.bytes={16 << 20}",
+                            # The last bodies wait for the ones before them: under TSan on a
+                            # loaded machine that passed the 30 s request timeout (408).
+                            "--set", "http.request.timeout.ms=180000"]))
     go = threading.Event()
     try:
         create_big_topic(b, "big")
