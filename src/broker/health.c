@@ -82,6 +82,8 @@ struct td_health {
     pthread_cond_t cv;
     pthread_t th;
     bool running, stopping;
+    bool quiesced;                   /* health_quiesce: nothing is appended until stopping */
+    bool appending;                  /* the thread is appending what it took */
     pending q[HEALTH_QUEUE_MAX];     /* a ring: head, n */
     pending taken[HEALTH_QUEUE_MAX]; /* the thread's: what it took from q to append */
     size_t head, n;
@@ -272,21 +274,27 @@ static void *health_main(void *arg)
     int64_t next = td_mono_ms() + interval;
     pthread_mutex_lock(&h->mu);
     for (;;) {
-        while (h->n == 0 && !h->stopping && td_mono_ms() < next) {
+        while ((h->n == 0 || h->quiesced) && !h->stopping && td_mono_ms() < next) {
             int64_t until = td_wall_ms() + (next - td_mono_ms());
             struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
             pthread_cond_timedwait(&h->cv, &h->mu, &ts);
         }
         size_t n = 0;
-        while (h->n) {
+        while (h->n && (!h->quiesced || h->stopping)) {
             v[n++] = h->q[h->head];
             h->head = (h->head + 1) % HEALTH_QUEUE_MAX;
             h->n--;
         }
         bool stop = h->stopping;
+        h->appending = n > 0;
         pthread_mutex_unlock(&h->mu);
-        if (n)
+        if (n) {
             append_all(h, v, n);
+            pthread_mutex_lock(&h->mu);
+            h->appending = false;
+            pthread_cond_broadcast(&h->cv);
+            pthread_mutex_unlock(&h->mu);
+        }
         if (stop)
             break;
         if (td_mono_ms() >= next) {
@@ -371,6 +379,18 @@ int health_open(td_engine *e)
     h->running = true;
     __atomic_store_n(&e->health, h, __ATOMIC_RELEASE);
     return 0;
+}
+
+void health_quiesce(td_engine *e)
+{
+    struct td_health *h = e ? e->health : NULL;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->quiesced = true;
+    while (h->appending)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void health_close(td_engine *e)

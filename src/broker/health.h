@@ -75,6 +75,12 @@ typedef struct health_field {
  * and the type's rate allows it. Never blocks; never fails the caller. */
 void health_emit(td_engine *e, health_type type, const char *key, const health_field *f, size_t n);
 
+/* Stops the health thread's appends until health_close (events go on being queued, and the
+ * close appends them): a stopping server calls it before it stops its loops and removes its
+ * hooks, which the appends would otherwise call into, as queues_shutdown does for the delivery
+ * thread. Waits for an append in progress. */
+void health_quiesce(td_engine *e);
+
 /* Whether health events are on (one atomic load): call sites with costly fields ask first. */
 bool health_on(td_engine *e);
 

@@ -29,6 +29,7 @@
 #include "broker/authz.h"
 #include "broker/broker.h"
 #include "broker/group.h"
+#include "broker/health.h"
 #include "broker/queue.h"
 #include "broker/xgroup.h"
 #include "net/net.h"
@@ -1296,6 +1297,7 @@ static int stop_server(server *s, int rc)
     if (s->e) {
         queues_shutdown(s->e);
         xgroups_shutdown(s->e); /* the same for Redis consumer groups' waiting commands */
+        health_quiesce(s->e);   /* health events wait for td_engine_close, when no hook is left */
     }
     http_server_stop_work(s->hs); /* redrives stop between batches */
     if (s->g) {
