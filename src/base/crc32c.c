@@ -7,6 +7,7 @@
  * says the CPU has it), and a slicing-by-8 table fallback. Both take and return the finalised CRC,
  * so calls chain: td_crc32c(td_crc32c(0, a, n), b, m) == td_crc32c(0, ab, n + m).
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -16,8 +17,10 @@
 #define TD_HAVE_SSE42_CODE 1
 #endif
 
+/* The tables are made once, by pthread_once: racing initialisers would write the same values,
+ * but concurrent writes and reads of them are a data race all the same (TSan saw one). */
 static uint32_t table[8][256];
-static int table_ready;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void table_init(void)
 {
@@ -30,13 +33,11 @@ static void table_init(void)
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
             table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
-    __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t td_crc32c_sw(uint32_t crc, const void *data, size_t n)
 {
-    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE))
-        table_init(); /* idempotent: racing initialisers write the same values */
+    pthread_once(&table_once, table_init);
     const uint8_t *p = data;
     uint32_t c = ~crc;
     while (n >= 8) {
@@ -69,7 +70,7 @@ uint32_t td_crc32c_sw(uint32_t crc, const void *data, size_t n)
 #define CRC_SHORT 256
 
 static uint32_t shift_long[4][256], shift_short[4][256];
-static int shift_ready;
+static pthread_once_t shift_once = PTHREAD_ONCE_INIT;
 
 static void shift_table(uint32_t t[4][256], size_t len)
 {
@@ -88,6 +89,12 @@ static void shift_table(uint32_t t[4][256], size_t len)
                     v ^= basis[8 * k + j];
             t[k][b] = v;
         }
+}
+
+static void shift_init(void)
+{
+    shift_table(shift_long, CRC_LONG);
+    shift_table(shift_short, CRC_SHORT);
 }
 
 static uint64_t shift(const uint32_t t[4][256], uint64_t c)
@@ -120,11 +127,7 @@ static uint32_t crc32c_hw(uint32_t crc, const void *data, size_t n)
         n--;
     }
     if (n >= 3 * CRC_SHORT) {
-        if (!__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) {
-            shift_table(shift_long, CRC_LONG); /* idempotent, like table_init */
-            shift_table(shift_short, CRC_SHORT);
-            __atomic_store_n(&shift_ready, 1, __ATOMIC_RELEASE);
-        }
+        pthread_once(&shift_once, shift_init);
         for (; n >= 3 * CRC_LONG; p += 3 * CRC_LONG, n -= 3 * CRC_LONG)
             c = crc3(c, p, CRC_LONG, shift_long);
         for (; n >= 3 * CRC_SHORT; p += 3 * CRC_SHORT, n -= 3 * CRC_SHORT)
