@@ -1168,7 +1168,7 @@ bool broker_topic_internal(const td_topic_ref *r)
 
 bool broker_topic_readonly(const td_topic_ref *r)
 {
-    return state_topic_internal(r->t->name) || health_topic_name(r->t->name);
+    return state_topic_internal(r->t->name) || r->t->system;
 }
 
 int32_t broker_topic_partitions(const td_topic_ref *r)

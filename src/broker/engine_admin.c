@@ -447,7 +447,7 @@ static void fill_info(td_topic *t, td_topic_info *out)
     out->partitions = t->nparts;
     out->created_ms = t->created_ms;
     out->internal = state_topic_internal(t->name);
-    out->system = health_topic_name(t->name);
+    out->system = t->system;
     pthread_mutex_lock(&t->cfg_mu);
     out->config = t->cfg;
     pthread_mutex_unlock(&t->cfg_mu);
@@ -460,8 +460,7 @@ static int topic_list(td_engine *e, bool internal, td_topic_info **out, size_t *
     size_t n = 0;
     td_topic_info *v = calloc(e->ntopics ? e->ntopics : 1, sizeof(*v));
     for (size_t i = 0; v && i < e->ntopics; i++)
-        if (internal ||
-            (!state_topic_internal(e->topics[i]->name) && !health_topic_name(e->topics[i]->name)))
+        if (internal || (!state_topic_internal(e->topics[i]->name) && !e->topics[i]->system))
             fill_info(e->topics[i], &v[n++]);
     pthread_rwlock_unlock(&e->lock);
     if (!v)

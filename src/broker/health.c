@@ -368,8 +368,6 @@ int health_open(td_engine *e)
         h->m_dropped[t] = td_metric_get(f, dr);
     }
     int rc = f ? ensure_topics(h) : -ENOMEM;
-    if (rc == 0)
-        rc = health_checks_init(e, &h->checks);
     if (rc == 0 && pthread_create(&h->th, NULL, health_main, h) != 0)
         rc = td_fail(-EAGAIN, "cannot start the health thread");
     if (rc) {

@@ -20,13 +20,6 @@
 #include "broker/health.h"
 #include "broker/health_int.h"
 
-int health_checks_init(td_engine *e, health_checks *c)
-{
-    (void)e;
-    memset(c, 0, sizeof(*c));
-    return 0;
-}
-
 void health_checks_free(health_checks *c)
 {
     for (size_t i = 0; i < c->noffline; i++)

@@ -25,7 +25,7 @@ typedef struct health_checks {
     size_t nover, over_cap;
 } health_checks;
 
-int health_checks_init(td_engine *e, health_checks *c);
+/* The checks' memory starts zeroed (its struct is calloc'd with the module's). */
 void health_checks_free(health_checks *c);
 /* One pass of every check (the health thread's, every health.check.interval.ms). */
 void health_check_all(td_engine *e, health_checks *c);

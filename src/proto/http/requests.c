@@ -78,10 +78,7 @@ void http_replies_free(http_replies *h)
 
 static size_t bucket_of(const char *corr)
 {
-    uint64_t x = 1469598103934665603ull;
-    for (const char *p = corr; *p; p++)
-        x = (x ^ (uint8_t)*p) * 1099511628211ull;
-    return (size_t)(x % REQ_BUCKETS);
+    return (size_t)(td_hash64(corr, strlen(corr)) % REQ_BUCKETS);
 }
 
 static void reader_free(rreader *r)
