@@ -28,7 +28,7 @@ static const char topic_usage[] =
     "        retention.ms retention.bytes retention.records segment.bytes segment.ms\n"
     "        fsync (always|interval:<ms>|none) max.message.bytes\n"
     "        message.timestamp.type (CreateTime|LogAppendTime) cleanup.policy (delete)\n"
-    "      --internal          list: also the broker's internal state topics\n"
+    "      --internal          list: also the broker's internal state and system topics\n"
     "                          (__consumer_offsets, __cluster_state)\n"
     "      --json              machine-readable output (list, describe)\n"
     "  -h, --help              this help\n";
