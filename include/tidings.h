@@ -180,6 +180,13 @@ typedef struct td_options {
     int64_t health_lag_ms;
     int64_t health_disk_percent;
     int64_t health_fsync_ms;
+    /* Delayed delivery in queue groups (docs/queues.md#delayed-delivery):
+     * queue_schedule_horizon_ms (<= 0: 60000): a group keeps in memory the delayed events due
+     * within twice this, and finds the later ones again in the log as their time nears;
+     * queue_scheduled_max (<= 0: 1000000): the most delayed events a group keeps in memory
+     * (it reads no further meanwhile). */
+    int64_t queue_schedule_horizon_ms;
+    int64_t queue_scheduled_max;
 } td_options;
 
 #define TD_TRACE_INJECT_NONE 0
@@ -301,6 +308,9 @@ typedef struct td_topic_config {
      * topics. trace.index.memory.bytes: the bound of the active segment's index, as above. */
     bool trace_index;
     int64_t trace_index_memory_bytes;
+    /* delivery.delay.ms: how long after its timestamp a queue group delivers an event that
+     * names no time of its own (docs/queues.md#delayed-delivery); 0: at once. */
+    int64_t delivery_delay_ms;
 } td_topic_config;
 
 /* key.subject.name.strategy / value.subject.name.strategy, as Confluent's serializers. */
@@ -406,6 +416,13 @@ typedef struct td_header {
     const void *value; /* NULL: a null header value */
     size_t value_len;
 } td_header;
+
+/* Delayed delivery (docs/queues.md#delayed-delivery): an event names when queue groups deliver
+ * it with one of these headers, a decimal number: the time in ms since the epoch, or a delay
+ * in ms after its timestamp (at most TD_DELAY_MAX_MS, ten years, where a client says it). */
+#define TD_DELIVER_AT_HEADER "tidings-deliver-at"
+#define TD_DELAY_HEADER "tidings-delay-ms"
+#define TD_DELAY_MAX_MS (315576000000LL)
 
 typedef struct td_event {
     const void *key; /* NULL: no key (a null key); non-NULL with key_len 0: an empty key */
@@ -893,6 +910,9 @@ typedef struct td_queue_info {
     int64_t in_flight;      /* delivered, not yet acked, nacked or timed out */
     int64_t waiting;        /* failed, waiting for their redelivery */
     int64_t held;           /* held back behind an earlier event of their key */
+    /* Delayed events read and not due yet, in memory (docs/queues.md#delayed-delivery), and
+     * the earliest due time among them (-1: none). Not counted in depth. */
+    int64_t scheduled, next_scheduled_ms;
     int32_t consumers;      /* consumers that received in the last ack timeout */
     int64_t acked;          /* totals since the engine opened */
     int64_t redelivered;

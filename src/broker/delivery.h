@@ -91,6 +91,10 @@ enum {
     DELIVERY_WAITING = 2,
     DELIVERY_HELD = 3,
     DELIVERY_DEAD = 4,
+    /* A queue group's event not due yet (delayed delivery, docs/queues.md#delayed-delivery):
+     * never delivered, due at `at`. Kept apart from the other entries until then (queue_sched.c),
+     * so it appears in records only. */
+    DELIVERY_SCHEDULED = 5,
 };
 
 typedef struct delivery_entry {

@@ -326,6 +326,8 @@ void td_options_init(td_options *o)
     o->health_check_interval_ms = 1000;
     o->health_disk_percent = 90;
     o->health_fsync_ms = 1000;
+    o->queue_schedule_horizon_ms = 60000;
+    o->queue_scheduled_max = 1000000;
 }
 
 /* ---------------------------------------------------------------------------------------------

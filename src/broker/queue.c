@@ -71,6 +71,32 @@ qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset)
     return en;
 }
 
+qentry *queue_entry_insert(qgroup *g, qpart *p, int64_t offset)
+{
+    size_t at = p->n;
+    if (p->n && p->v[p->n - 1].offset > offset) {
+        size_t lo = 0, hi = p->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (p->v[mid].offset < offset)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        at = lo;
+    }
+    if (td_grow(&p->v, &p->cap, p->n, sizeof(*p->v), 16) != 0)
+        return NULL;
+    memmove(&p->v[at + 1], &p->v[at], (p->n - at) * sizeof(*p->v));
+    p->n++;
+    qentry *en = &p->v[at];
+    memset(en, 0, sizeof(*en));
+    en->offset = offset;
+    delivery_entry_init(&en->d);
+    g->pending++;
+    return en;
+}
+
 void queue_consumer_release(qgroup *g, qentry *en)
 {
     if (en->d.state == DELIVERY_INFLIGHT && en->d.owner >= 0 && (size_t)en->d.owner < g->ncons &&
@@ -81,15 +107,17 @@ void queue_consumer_release(qgroup *g, qentry *en)
 
 /* The entry is done: left as a gap (state 0) that part_compact removes once gaps are a quarter
  * of the entries, so that acks move the rest rarely, not once per ack; every loop over entries
- * skips gaps. Under ordering=key, the next held event of its key is released. */
+ * skips gaps. Under ordering=key, the next held event of its key is released: the first live
+ * entry of its key, which comes after it, or before it when a delayed event fell due while
+ * this one was out (qsched_promote holds it then). */
 static void entry_done(qgroup *g, qpart *p, size_t idx, int64_t now)
 {
     qentry *en = &p->v[idx];
     queue_consumer_release(g, en);
     if (g->pol.ordering == TD_QUEUE_BY_KEY && (en->d.flags & QF_KEY)) {
-        for (size_t i = idx + 1; i < p->n; i++) {
+        for (size_t i = 0; i < p->n; i++) {
             qentry *h = &p->v[i];
-            if (h->d.state && (h->d.flags & QF_KEY) && h->key_hash == en->key_hash) {
+            if (i != idx && h->d.state && (h->d.flags & QF_KEY) && h->key_hash == en->key_hash) {
                 if (h->d.state == DELIVERY_HELD) {
                     delivery_release(&h->d, now);
                     g->next_due = now < g->next_due ? now : g->next_due;
@@ -305,19 +333,24 @@ int64_t queue_work(void *arg, int64_t now)
     for (size_t i = 0; i < q->n; i++) {
         qgroup *g = q->g[i];
         int64_t t = sweep(q, g, now, &dead);
+        int64_t s = qsched_work(q, g, now); /* the delayed events' horizon and rescans */
         qs_flush(q, g, NULL); /* deadlines that passed: waiting or dead entries */
         if (t < wake)
             wake = t;
+        if (s < wake)
+            wake = s;
         if ((t = qc_tick(q, g, now)) < wake) /* an open circuit's time to go half-open */
             wake = t;
         if (g->dead_retry_at > now && g->dead_retry_at < wake)
             wake = g->dead_retry_at;
         /* A backoff that ended: receivers waiting (long polls) are told; the next receive
-         * takes the entry and moves next_due past it. */
-        if (g->next_due <= now)
+         * takes the entry and moves next_due past it. So are they when a receive stopped
+         * reading at READ_BUDGET. */
+        if (g->next_due <= now || g->read_more)
             due = true;
         else if (g->next_due < wake)
             wake = g->next_due;
+        g->read_more = false;
     }
     if (due)
         queue_notify(q);
@@ -391,7 +424,7 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
 {
     if (now < g->next_due)
         return 0;
-    int64_t next_due = INT64_MAX;
+    int64_t next_due = qsched_promote(g, now, want); /* delayed events that fell due */
     for (size_t pi = 0; pi < g->nall; pi++) {
         const qtopic *t = g->all[pi].t;
         qpart *p = g->all[pi].p;
@@ -436,6 +469,10 @@ static int take_due(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             return rc;
     }
     g->next_due = next_due;
+    /* The service runs then (it sleeps up to IDLE_WAKE_MS otherwise), to tell receivers that
+     * wait: a delayed event is delivered at its time, not at the next poll. */
+    if (next_due != INT64_MAX && q->dc && delivery_wake(q->dc, next_due) != 0)
+        td_error_clear();
     return 0;
 }
 
@@ -462,13 +499,20 @@ static int part_iter(td_queues *q, qgroup *g, const qtopic *t, qpart *p, int64_t
     return td_iter_open(q->e, t->name, p->partition, p->next, &p->it);
 }
 
-/* New events, one per partition per round, while the limits allow. */
+/* New events, one per partition per round, while the limits allow. Delayed events it only
+ * schedules count against READ_BUDGET: past it, the receive ends (a reader that meets a
+ * million of them does not hold the mutex for as long), and g->read_more has the delivery
+ * thread wake the receivers that wait, to read on. */
+#define READ_BUDGET 4096
 static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now, msgs *m)
 {
     bool progress = true;
-    while (progress && m->n < want && g->pending < g->pol.max_in_flight) {
+    size_t scheduled = 0;
+    while (progress && m->n < want && g->pending < g->pol.max_in_flight && qsched_room(q, g)) {
         progress = false;
-        for (size_t r = 0; r < g->nall && m->n < want && g->pending < g->pol.max_in_flight; r++) {
+        for (size_t r = 0;
+             r < g->nall && m->n < want && g->pending < g->pol.max_in_flight && qsched_room(q, g);
+             r++) {
             const qref *ref = &g->all[(g->rr + r) % g->nall];
             qpart *p = ref->p;
             int rc = part_iter(q, g, ref->t, p, now);
@@ -483,6 +527,17 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             progress = true;
             p->next = ev.offset + 1;
             p->dirty = true;
+            /* A delayed event not due yet is scheduled (queue_sched.c), not delivered. */
+            int64_t due = qsched_due_of(&ev, qsched_topic_delay(q->e, ref->t->name));
+            if (due > 0 && (rc = qsched_take(q, g, ref->t, p, &ev, due, now)) <= 0) {
+                if (rc < 0)
+                    return rc;
+                if (++scheduled >= READ_BUDGET) {
+                    g->read_more = true;
+                    return 0;
+                }
+                continue;
+            }
             qentry *en = queue_entry_append(g, p, ev.offset);
             if (!en)
                 return -ENOMEM;
@@ -545,6 +600,8 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
         if (rc == 0 && m.n < want)
             rc = take_new(q, g, slot, want, now, &m);
         qc_delivered(g, m.n);
+        if (g->read_more)
+            queue_wake(q, 0);
     }
     /* Deliveries are not waited for: a crash before their records are durable delivers the
      * events again (at least once); an ack waits for them, being after them in the log. */

@@ -38,6 +38,7 @@ static void part_clear(qpart *p)
     for (size_t k = 0; k < p->n; k++)
         free(p->v[k].error);
     free(p->v);
+    free(p->sv);
     if (p->it)
         td_iter_close(p->it);
     memset(p, 0, sizeof(*p));
@@ -53,6 +54,7 @@ static void topic_drop(qgroup *g, qtopic *t)
         for (size_t k = 0; k < p->n; k++)
             queue_consumer_release(g, &p->v[k]);
         g->pending -= (int64_t)(p->n - p->gone);
+        qsched_part_free(g, p);
         part_clear(p);
     }
     free(t->parts);
@@ -119,6 +121,7 @@ static int topic_grow(td_engine *e, const qgroup *g, qtopic *t, int32_t nparts, 
         memset(&v[i], 0, sizeof(v[i]));
         v[i].partition = i;
         v[i].topic_id = t->id;
+        qsched_part_init(&v[i]);
         if (created)
             td_offset_for(e, t->name, i,
                           g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &v[i].next);
@@ -368,6 +371,8 @@ static void queues_collect(void *arg, td_metrics_out *out)
          TD_GAUGE},
         {"tidings_queue_circuit_opened_total",
          "Times the group's circuit breaker opened since the broker started.", TD_COUNTER},
+        {"tidings_queue_scheduled",
+         "Delayed events read and kept in memory until their delivery time.", TD_GAUGE},
     };
     enum { NF = TD_ARRAY_LEN(fams) };
     static const char *const gl[] = {"group"};
@@ -393,6 +398,7 @@ static void queues_collect(void *arg, td_metrics_out *out)
         r[8] = x->oldest_unacked_ms < 0 ? 0 : (double)(now - x->oldest_unacked_ms) / 1000.0;
         r[9] = (double)x->circuit_state;
         r[10] = (double)x->circuit_opened;
+        r[11] = (double)x->scheduled;
         for (size_t f = 0; f < NF; f++)
             r[f] = r[f] < 0 ? 0 : r[f];
     }
@@ -670,6 +676,13 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
     out->redelivered = g->redelivered;
     out->dead_lettered = g->dead_lettered;
     out->oldest_unacked_ms = -1;
+    out->scheduled = g->scheduled;
+    out->next_scheduled_ms = -1;
+    for (size_t i = 0; i < g->nall; i++) {
+        const qpart *sp = g->all[i].p;
+        if (sp->sn && (out->next_scheduled_ms < 0 || sp->sv[0].due < out->next_scheduled_ms))
+            out->next_scheduled_ms = sp->sv[0].due;
+    }
     for (size_t i = 0; i < g->nall; i++) {
         const qtopic *t = g->all[i].t;
         const qpart *p = g->all[i].p;

@@ -36,6 +36,16 @@ typedef struct qentry {
  * (delivery.h). */
 _Static_assert(sizeof(qentry) == 3 * 8 + sizeof(char *) + 40, "a queue entry's size");
 
+/* A delayed event a partition's reader took, not due yet (queue_sched.c): in the partition's
+ * heap, not among its entries, until due. */
+typedef struct qsched {
+    int64_t due, offset, event_ms;
+    uint64_t key_hash;
+    bool has_key;
+} qsched;
+
+#define QS_NONE INT64_MAX
+
 typedef struct qpart {
     int32_t partition;
     int64_t topic_id; /* its topic's */
@@ -45,6 +55,17 @@ typedef struct qpart {
     size_t gone; /* entries done (state 0) not yet removed: below a quarter of n */
     td_iter *it; /* positioned at next, for new events; NULL until needed */
     bool dirty;  /* next changed: its position record is written at the flush */
+    /* Delayed delivery (queue_sched.c; docs/queues.md#delayed-delivery). sv: the delayed
+     * events taken and not due yet, a min-heap by (due, offset). Every delayed event below
+     * next that is due at or before hw was taken (it is in sv, an entry, or done); the others
+     * are far: the lowest of their offsets is far_from (QS_NONE: none), the earliest of their
+     * due times far_min. A rescan of [scan_pos, scan_end) takes those due by scan_to (0: no
+     * rescan), and gathers in scan_far_from and scan_far_min what is still farther; the
+     * partition's reader takes up to scan_to meanwhile. All of it is in the position record. */
+    qsched *sv;
+    size_t sn, scap;
+    int64_t hw, far_from, far_min;
+    int64_t scan_pos, scan_end, scan_to, scan_far_from, scan_far_min;
 } qpart;
 
 typedef struct qconsumer {
@@ -103,7 +124,9 @@ typedef struct qgroup {
     bool synced;
     qconsumer *cons;
     size_t ncons, capcons;
-    int64_t pending; /* entries in all partitions */
+    int64_t pending;   /* entries in all partitions */
+    int64_t scheduled; /* delayed events taken, not due yet (in the partitions' heaps) */
+    bool read_more;    /* a receive stopped reading at its budget of delayed events */
     int64_t acked, redelivered, dead_lettered;
     size_t rr; /* the partition (in all) new events are read from first */
     int64_t dead_retry_at;
@@ -151,6 +174,39 @@ void queue_wake(td_queues *q, int64_t at);
 /* A consumer's delivery is gone (done, failed, or its topic dropped): its count goes down. */
 void queue_consumer_release(qgroup *g, qentry *en);
 
+/* queue_sched.c: delayed delivery (docs/queues.md#delayed-delivery), under q->mu. */
+/* When an event is to be delivered: its tidings-deliver-at header (ms since the epoch), or its
+ * timestamp plus its tidings-delay-ms header, or plus the topic's delivery.delay.ms
+ * (default_delay); 0: at once (none of them, or a header that does not parse). */
+int64_t qsched_due_of(const td_event *ev, int64_t default_delay);
+/* The topic's delivery.delay.ms (0 when it is gone). */
+int64_t qsched_topic_delay(td_engine *e, const char *topic);
+/* A partition starting out (created, or its topic found): nothing far, nothing scheduled. */
+void qsched_part_init(qpart *p);
+/* Frees the partition's heap (its records are the caller's: qs_topic_forget). */
+void qsched_part_free(qgroup *g, qpart *p);
+/* The partition's reader read ev (at p->next - 1), due at `due` (> 0): 1 when it is due now
+ * (the reader delivers it); else 0: taken (into the heap, its record encoded) when due by the
+ * horizon, or remembered as far. -ENOMEM. */
+int qsched_take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due,
+                int64_t now);
+/* Whether the group may take more delayed events (queue.scheduled.max). */
+bool qsched_room(const td_queues *q, const qgroup *g);
+/* Scheduled events now due become entries of their partitions, waiting (due at their time),
+ * or held behind their key (ordering=key): at most max of them, earliest first (a receive
+ * asks for what it can deliver, so that a backlog is delivered in order of due time). Returns
+ * the earliest due time still scheduled (QS_NONE: none). */
+int64_t qsched_promote(qgroup *g, int64_t now, size_t max);
+/* The horizon's work on the delivery thread: raises the horizon, runs rescans a bounded step
+ * at a time. Returns when it wants to run again (QS_NONE: not before the horizon nears). */
+int64_t qsched_work(td_queues *q, qgroup *g, int64_t now);
+/* Adds the records of the partition's scheduled events (state DELIVERY_SCHEDULED; tombstones
+ * when tomb) to the group's pending records. */
+void qsched_records(qgroup *g, const qtopic *t, const qpart *p, bool tomb);
+/* Replay: a scheduled entry's latest record (x->d.at: its due time), back into the heap unless
+ * a rescan will take it again; -ENOMEM. */
+int qsched_restore(qgroup *g, qpart *p, const qentry *x);
+
 /* queue_circuit.c: the circuit breaker (docs/queues.md#circuit-breaker), under q->mu. */
 /* An outcome of a delivery: acked (failed false), or nacked or timed out. Opens or closes. */
 void qc_record(td_queues *q, qgroup *g, int64_t now, bool failed);
@@ -181,6 +237,8 @@ int queue_group_restore(td_queues *q, const char *name, const char *topic, const
 
 /* queue.c and queue_group.c, for queue_state.c. */
 qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset);
+/* An entry inserted in offset order (a scheduled event falling due). */
+qentry *queue_entry_insert(qgroup *g, qpart *p, int64_t offset);
 qtopic *queue_topic_find(qgroup *g, const char *name);
 qtopic *queue_topic_by_id(qgroup *g, int64_t id);
 qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx);
@@ -200,6 +258,9 @@ qgroup *queue_group_find(td_queues *q, const char *name, size_t *idx);
  * wait for, -1 when nothing was appended.
  */
 void qs_touch(qgroup *g, const qpart *p, qentry *en);
+/* Encodes an entry's record into the group's pending records now (scheduled events, which are
+ * not entries). */
+void qs_entry_record(qgroup *g, const qtopic *t, const qpart *p, int64_t offset, const qentry *en);
 int qs_flush(td_queues *q, qgroup *g, int64_t *end);
 /* The group's definition, and with `all` the position of every partition (a group created or
  * migrated), appended. */

@@ -81,10 +81,15 @@ char *td_queue_info_json(const td_queue_info *q)
               add(&b, ",\"in_flight\":%lld", (long long)q->in_flight) &&
               add(&b, ",\"waiting\":%lld", (long long)q->waiting) &&
               add(&b, ",\"held\":%lld", (long long)q->held) &&
+              add(&b, ",\"scheduled\":%lld", (long long)q->scheduled) &&
               add(&b, ",\"consumers\":%d", (int)q->consumers) &&
               add(&b, ",\"acked\":%lld", (long long)q->acked) &&
               add(&b, ",\"redelivered\":%lld", (long long)q->redelivered) &&
               add(&b, ",\"dead_lettered\":%lld", (long long)q->dead_lettered);
+    if (ok && q->next_scheduled_ms < 0)
+        ok = add(&b, ",\"next_scheduled_ms\":null");
+    else if (ok)
+        ok = add(&b, ",\"next_scheduled_ms\":%lld", (long long)q->next_scheduled_ms);
     if (ok && q->oldest_unacked_ms < 0)
         ok = add(&b, ",\"oldest_unacked_ms\":null");
     else if (ok)

@@ -10,9 +10,13 @@
  *   position  key   int16 1, string group, string topic, int32 partition
  *             value int16 0, int64 incarnation (the group's created_ms), int64 topic id,
  *                   int64 next (the first offset the group has not read)
+ *             or    int16 1, the same, then the delayed events' horizon (queue_int.h qpart):
+ *                   int64 hw, far_from, far_min, scan_pos, scan_end, scan_to, scan_far_from,
+ *                   scan_far_min (version 1 is written once the partition had delayed events)
  *   entry     key   int16 2, string group, string topic, int32 partition, int64 offset
  *             value int16 0, int64 incarnation, int64 topic id, int8 state (1 in flight,
- *                   2 waiting, 3 held, 4 dead), int32 deliveries, int64 at (deadline or due
+ *                   2 waiting, 3 held, 4 dead, 5 scheduled: a delayed event not due yet, `at`
+ *                   its due time), int32 deliveries, int64 at (deadline or due
  *                   time), int64 first_fail, int64 last_fail, int64 event_ms, int8 has_key,
  *                   int64 key_hash, string error (-1: none)
  * A null value deletes the key. Every offset below a partition's `next` without a live entry
@@ -44,6 +48,7 @@
 
 enum { KEY_GROUP = 0, KEY_POSITION = 1, KEY_ENTRY = 2 };
 #define VALUE_V0 0
+#define VALUE_V1 1 /* a position with the delayed events' horizon (queue_sched.c) */
 
 /* ---------------------------------------------------------------------------------------------
  * Records, built in a batch of the delivery core (delivery.h)
@@ -76,8 +81,17 @@ static void add_position(delivery_recs *r, const qgroup *g, const qtopic *t, con
         return;
     }
     drecs_value(r);
-    drecs_check(r, state_put16(&r->buf, VALUE_V0) | state_put64(&r->buf, g->created_ms) |
-                       state_put64(&r->buf, t->id) | state_put64(&r->buf, p->next));
+    /* Version 1 only once the partition had delayed events: a data directory that never had
+     * any stays readable by a tidings from before delayed delivery. */
+    bool v1 = p->hw || p->far_from != QS_NONE || p->scan_to;
+    td_buf *b = &r->buf;
+    drecs_check(r, state_put16(b, v1 ? VALUE_V1 : VALUE_V0) | state_put64(b, g->created_ms) |
+                       state_put64(b, t->id) | state_put64(b, p->next));
+    if (v1)
+        drecs_check(r, state_put64(b, p->hw) | state_put64(b, p->far_from) |
+                           state_put64(b, p->far_min) | state_put64(b, p->scan_pos) |
+                           state_put64(b, p->scan_end) | state_put64(b, p->scan_to) |
+                           state_put64(b, p->scan_far_from) | state_put64(b, p->scan_far_min));
     drecs_end(r);
 }
 
@@ -156,6 +170,18 @@ void qs_touch(qgroup *g, const qpart *p, qentry *en)
     en->d.flags |= QF_TOUCHED;
 }
 
+void qs_entry_record(qgroup *g, const qtopic *t, const qpart *p, int64_t offset, const qentry *en)
+{
+    size_t mark = g->recs.n;
+    add_entry(&g->recs, g, t, p, offset, en);
+    if (recs_settle(&g->recs, mark) != 0) {
+        /* Kept in memory and delivered in time, but a restart before then would not know
+         * it (as an entry whose record fails, qs_touch). */
+        TD_WARN("queue", "group %s: out of memory recording a scheduled event", g->name);
+        td_error_clear();
+    }
+}
+
 void qs_topic_forget(qgroup *g, const qtopic *t)
 {
     size_t mark = g->recs.n;
@@ -165,6 +191,7 @@ void qs_topic_forget(qgroup *g, const qtopic *t)
         for (size_t k = 0; k < p->n; k++)
             if (p->v[k].d.state)
                 add_entry(&g->recs, g, t, p, p->v[k].offset, NULL);
+        qsched_records(g, t, p, true);
     }
     if (recs_settle(&g->recs, mark) != 0) {
         TD_WARN("queue",
@@ -245,6 +272,7 @@ int qs_group_put(td_queues *q, qgroup *g, bool all, int64_t *end)
         for (size_t k = 0; k < p->n; k++)
             if (p->v[k].d.state)
                 qs_touch(g, p, &p->v[k]);
+        qsched_records(g, g->all[i].t, p, false);
     }
     return rc ? rc : qs_flush(q, g, end);
 }
@@ -379,15 +407,27 @@ static int replay_position(replay *r, int32_t sp, state_reader *k, const td_even
     state_reader v = {ev->value, ev->value_len, 0, false};
     int16_t ver = state_get16(&v);
     int64_t inc = state_get64(&v), tid = state_get64(&v), next = state_get64(&v);
-    if (v.bad || ver != VALUE_V0)
+    int64_t h[8] = {0, QS_NONE, QS_NONE, 0, 0, 0, QS_NONE, QS_NONE};
+    for (int i = 0; ver == VALUE_V1 && i < 8; i++)
+        h[i] = state_get64(&v);
+    if (v.bad || (ver != VALUE_V0 && ver != VALUE_V1))
         return delivery_replay_refuse(STATE_QUEUES, sp, ev,
-                                      ver != VALUE_V0 ? "a position value of an unknown version"
-                                                      : "a position value that does not parse");
+                                      ver != VALUE_V0 && ver != VALUE_V1
+                                          ? "a position value of an unknown version"
+                                          : "a position value that does not parse");
     if (inc != g->created_ms || tid != t->id) {
         p->dirty = true; /* another incarnation's: this one's is written over it */
         return 0;
     }
     p->next = next;
+    p->hw = h[0];
+    p->far_from = h[1];
+    p->far_min = h[2];
+    p->scan_pos = h[3];
+    p->scan_end = h[4];
+    p->scan_to = h[5];
+    p->scan_far_from = h[6];
+    p->scan_far_min = h[7];
     p->dirty = false;
     return 0;
 }
@@ -419,7 +459,7 @@ static int replay_entry(replay *r, int32_t sp, state_reader *k, const td_event *
         x.d.flags = v.pos < v.n && v.p[v.pos++] != 0 ? QF_KEY : 0;
         x.key_hash = (uint64_t)state_get64(&v);
         char *err = state_get_str(&v);
-        if (v.bad || ver != VALUE_V0 || st < DELIVERY_INFLIGHT || st > DELIVERY_DEAD ||
+        if (v.bad || ver != VALUE_V0 || st < DELIVERY_INFLIGHT || st > DELIVERY_SCHEDULED ||
             x.d.deliveries < 0) {
             free(err);
             return delivery_replay_refuse(STATE_QUEUES, sp, ev,
@@ -488,6 +528,12 @@ static int part_settle(qgroup *g, const qtopic *t, qpart *p)
             continue;
         }
         x->d.owner = -1;
+        if (x->d.state == DELIVERY_SCHEDULED) { /* not an entry: back into the heap */
+            int rc = qsched_restore(g, p, x);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         g->has_dead |= x->d.state == DELIVERY_DEAD;
         p->v[k++] = *x;
     }

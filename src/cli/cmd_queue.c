@@ -292,6 +292,13 @@ static void print_describe(const json_t *q)
     printf("acked          %" PRId64 "\nredelivered    %" PRId64 "\ndead-lettered  %" PRId64 "\n",
            cli_json_int(q, "acked"), cli_json_int(q, "redelivered"),
            cli_json_int(q, "dead_lettered"));
+    printf("scheduled      %" PRId64 "\n", cli_json_int(q, "scheduled"));
+    json_t *next = json_object_get(q, "next_scheduled_ms");
+    if (json_is_integer(next)) {
+        char t[32];
+        cli_format_time(json_integer_value(next), t, sizeof(t));
+        printf("next scheduled %s\n", t);
+    }
     json_t *old = json_object_get(q, "oldest_unacked_ms");
     if (json_is_integer(old)) {
         char t[32];

@@ -71,6 +71,8 @@ static const char *const keys[] = {"data",
                                    "health.lag.ms",
                                    "health.disk.percent",
                                    "health.fsync.ms",
+                                   "queue.schedule.horizon.ms",
+                                   "queue.scheduled.max",
                                    "log.cleaner.backoff.ms",
                                    "log.cleaner.dedupe.buffer.size",
                                    "log.cleaner.io.max.bytes.per.second",
@@ -162,6 +164,8 @@ void server_config_defaults(td_server_config *c)
     c->health_lag_ms = o.health_lag_ms;
     c->health_disk_percent = o.health_disk_percent;
     c->health_fsync_ms = o.health_fsync_ms;
+    c->queue_schedule_horizon_ms = o.queue_schedule_horizon_ms;
+    c->queue_scheduled_max = o.queue_scheduled_max;
     http_server_config hc;
     http_server_config_default(&hc);
     c->http_request_timeout_ms = hc.request_timeout_ms;
@@ -261,6 +265,9 @@ static const int_key int_keys[] = {
     {"health.lag.ms", 0, INT64_MAX / 2, offsetof(td_server_config, health_lag_ms), true},
     {"health.disk.percent", 1, 100, offsetof(td_server_config, health_disk_percent), true},
     {"health.fsync.ms", -1, 3600000, offsetof(td_server_config, health_fsync_ms), true},
+    {"queue.schedule.horizon.ms", 100, 86400000,
+     offsetof(td_server_config, queue_schedule_horizon_ms), true},
+    {"queue.scheduled.max", 1, 1000000000, offsetof(td_server_config, queue_scheduled_max), true},
 };
 
 static int parse_bool(const char *v, bool *out)
@@ -1223,6 +1230,8 @@ static int open_engine(server *s, size_t *fds)
     opts.health_lag_ms = c->health_lag_ms;
     opts.health_disk_percent = c->health_disk_percent;
     opts.health_fsync_ms = c->health_fsync_ms;
+    opts.queue_schedule_horizon_ms = c->queue_schedule_horizon_ms;
+    opts.queue_scheduled_max = c->queue_scheduled_max;
     opts.log_cleaner_backoff_ms = c->log_cleaner_backoff_ms;
     opts.log_cleaner_dedupe_buffer_size = c->log_cleaner_dedupe_buffer_size;
     opts.log_cleaner_io_max_bytes_per_sec = c->log_cleaner_io_max_bytes_per_sec;

@@ -79,6 +79,8 @@ typedef struct td_server_config {
     bool health_events;
     int64_t health_events_rate, health_check_interval_ms, health_lag_events, health_lag_ms;
     int64_t health_disk_percent, health_fsync_ms;
+    /* Delayed delivery: queue.schedule.horizon.ms (60000), queue.scheduled.max (1000000). */
+    int64_t queue_schedule_horizon_ms, queue_scheduled_max;
     int64_t log_cleaner_backoff_ms;           /* log.cleaner.backoff.ms: 15000 */
     int64_t log_cleaner_dedupe_buffer_size;   /* log.cleaner.dedupe.buffer.size: 128 MiB */
     int64_t log_cleaner_io_max_bytes_per_sec; /* log.cleaner.io.max.bytes.per.second: 0 */

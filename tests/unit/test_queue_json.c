@@ -38,6 +38,8 @@ static td_queue_info sample(void)
     q.circuit_opened = 2;
     q.circuit_since_ms = -1;
     q.circuit_open_until_ms = -1;
+    q.scheduled = 6;
+    q.next_scheduled_ms = 1796564999000;
     return q;
 }
 
@@ -48,8 +50,9 @@ static void test_text(void)
     ASSERT(t != NULL);
     ASSERT_STR_EQ(
         t, "{\"group\":\"workers\",\"topic\":\"orders.*\",\"created_ms\":1796564990792,"
-           "\"depth\":10,\"in_flight\":4,\"waiting\":3,\"held\":2,\"consumers\":1,\"acked\":100,"
-           "\"redelivered\":7,\"dead_lettered\":1,\"oldest_unacked_ms\":null,\"topic_count\":3,"
+           "\"depth\":10,\"in_flight\":4,\"waiting\":3,\"held\":2,\"scheduled\":6,\"consumers\":1,"
+           "\"acked\":100,\"redelivered\":7,\"dead_lettered\":1,"
+           "\"next_scheduled_ms\":1796564999000,\"oldest_unacked_ms\":null,\"topic_count\":3,"
            "\"policy\":{\"ack_timeout_ms\":30000,\"max_deliveries\":5,\"backoff\":{"
            "\"initial_ms\":1000,\"multiplier\":1.5,\"max_ms\":60000,\"jitter\":0.1},"
            "\"dead_letter_topic\":\"orders.*.dlq\",\"ordering\":\"key\",\"max_in_flight\":1000,"
@@ -68,6 +71,14 @@ static void test_text(void)
     ASSERT(strstr(t, "\"oldest_unacked_ms\":1796564990000,") != NULL);
     ASSERT(strstr(t, "\"multiplier\":2.0,") != NULL);
     ASSERT(strstr(t, "\"jitter\":0.0}") != NULL);
+    free(t);
+    /* Nothing scheduled: no next time. */
+    q.scheduled = 0;
+    q.next_scheduled_ms = -1;
+    t = td_queue_info_json(&q);
+    ASSERT(t != NULL);
+    ASSERT(strstr(t, "\"scheduled\":0,") != NULL);
+    ASSERT(strstr(t, "\"next_scheduled_ms\":null,") != NULL);
     free(t);
     /* An open circuit: its times are numbers. */
     q.circuit_state = TD_CIRCUIT_OPEN;

@@ -439,5 +439,46 @@ static void test_fields_entity(void)
     td_buf_free(&b);
 }
 
+static td_slice sl(const char *s)
+{
+    return td_slice_make(s, strlen(s));
+}
+
+/* XADD's DELAY and DELIVERAT: the header, or Redis's error for what does not parse. */
+static void test_delay_option(void)
+{
+    resp_delay d = {0};
+    ASSERT(resp_delay_parse(sl("DELAY"), sl("1500"), &d) == NULL);
+    ASSERT_STR_EQ(d.h.key, TD_DELAY_HEADER);
+    ASSERT_EQ(d.h.value_len, 4);
+    ASSERT_MEM_EQ(d.h.value, "1500", 4);
+    ASSERT_STR_EQ(resp_delay_parse(sl("deliverat"), sl("5"), &d),
+                  "ERR syntax error, DELAY and DELIVERAT are given once");
+    static const char *const bad[][3] = {
+        {"delay", "-1", "ERR The DELAY argument"},
+        {"delay", "315576000001", "ERR The DELAY argument"},
+        {"DeliverAt", "0", "ERR The DELIVERAT argument"},
+        {"delay", "12a", "ERR value is not an integer"},
+        {"delay", "", "ERR value is not an integer"},
+        {"delay", "007", "ERR value is not an integer"},
+        {"delay", "-", "ERR value is not an integer"},
+        {"delay", "1234567890123456789", "ERR value is not an integer"},
+    };
+    for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
+        resp_delay x = {0};
+        const char *err = resp_delay_parse(sl(bad[i][0]), sl(bad[i][1]), &x);
+        ASSERT(err != NULL);
+        ASSERT(!strncmp(err, bad[i][2], strlen(bad[i][2])));
+        ASSERT(x.h.key == NULL);
+    }
+    resp_delay y = {0};
+    ASSERT(resp_delay_parse(sl("DELIVERAT"), sl("1796640000000"), &y) == NULL);
+    ASSERT_STR_EQ(y.h.key, TD_DELIVER_AT_HEADER);
+    ASSERT_MEM_EQ(y.h.value, "1796640000000", 13);
+    resp_delay z = {0};
+    ASSERT(resp_delay_parse(sl("delay"), sl("0"), &z) == NULL); /* 0: at once, accepted */
+}
+
 TEST_MAIN(TEST(test_arrays), TEST(test_inline), TEST(test_protocol_errors), TEST(test_glob),
-          TEST(test_replies), TEST(test_fields), TEST(test_fields_trace), TEST(test_fields_entity))
+          TEST(test_replies), TEST(test_fields), TEST(test_fields_trace), TEST(test_fields_entity),
+          TEST(test_delay_option))

@@ -435,9 +435,10 @@ void resp_cmd_xlen(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
  */
 /* Parses the options of XTRIM (from argv[2]) or XADD (from argv[2] up to the ID, whose index
  * *i then has) as Redis's streamParseAddOrTrimArgsOrReply: MAXLEN|MINID [=|~] threshold,
- * LIMIT n, and XADD's NOMKSTREAM, in any order; false after replying. */
+ * LIMIT n, and XADD's NOMKSTREAM, in any order; and XADD's DELAY and DELIVERAT (tidings');
+ * false after replying. */
 static bool trim_parse(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool xadd,
-                       size_t *i, trim_spec *t, bool *nomkstream)
+                       size_t *i, trim_spec *t, bool *nomkstream, resp_delay *delay)
 {
     size_t k = 2;
     for (; k < argc; k++) {
@@ -487,6 +488,13 @@ static bool trim_parse(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, 
             k++;
         } else if (xadd && resp_arg_is(o, "nomkstream")) {
             *nomkstream = true;
+        } else if (xadd && more && (resp_arg_is(o, "delay") || resp_arg_is(o, "deliverat"))) {
+            const char *err = resp_delay_parse(o, argv[k + 1], delay);
+            if (err) {
+                resp_w_error(w, err);
+                return false;
+            }
+            k++;
         } else if (xadd) {
             break; /* the ID */
         } else {
@@ -517,7 +525,7 @@ void resp_cmd_xtrim(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     size_t i;
     trim_spec t = {0};
-    if (!trim_parse(rc, w, argc, argv, false, &i, &t, NULL))
+    if (!trim_parse(rc, w, argc, argv, false, &i, &t, NULL, NULL))
         return;
     sref s;
     int o = resp_stream_open(rc, w, argv[1], false, &s);
@@ -908,14 +916,15 @@ static void xadd_trim_later(rconn *rc, sref *s, const trim_spec *t, int64_t end,
 
 static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
                      const td_header *trace, size_t ntrace, const broker_sid_req *reqp,
-                     const trim_spec *tp, bool nomkstream);
+                     const trim_spec *tp, bool nomkstream, const td_header *delay);
 
 void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
 {
     bool nomkstream = false;
     trim_spec t = {0};
     size_t i;
-    if (!trim_parse(rc, w, argc, argv, true, &i, &t, &nomkstream))
+    resp_delay delay = {0};
+    if (!trim_parse(rc, w, argc, argv, true, &i, &t, &nomkstream, &delay))
         return;
     /* The ID (parsed before the arity is checked, as Redis does), then field value pairs. */
     broker_sid_req req = {BROKER_SID_AUTO, {0, 0}, {0, 0}};
@@ -941,7 +950,9 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     /* The entity fields make a keyed, possibly conditional append (cmd_entity.c). */
     if (resp_fields_entity_named(fv, nfv)) {
         resp_xadd_flush(rc, w);
-        if (req.mode != BROKER_SID_AUTO || t.kind)
+        if (delay.h.key)
+            resp_w_error(w, "ERR " RESP_ENTITY_KEY " takes no DELAY or DELIVERAT");
+        else if (req.mode != BROKER_SID_AUTO || t.kind)
             resp_w_error(w, "ERR " RESP_ENTITY_KEY " and " RESP_ENTITY_EXPECT " need the ID * "
                             "and no MAXLEN or MINID");
         else
@@ -963,20 +974,22 @@ void resp_cmd_xadd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv)
     if (traced)
         ntrace = resp_fields_trace_split(fv, nfv, rest, &nrest, trace);
     const td_slice *vf = rest ? rest : fv;
-    if (req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec &&
+    if (req.mode == BROKER_SID_AUTO && !nomkstream && !t.kind && !rc->in_exec && !delay.h.key &&
         xb_add(rc, w, argv[1], vf, nrest, trace, ntrace)) {
         free(rest);
         return;
     }
     resp_xadd_flush(rc, w);
-    xadd_one(rc, w, argv[1], vf, nrest, trace, ntrace, &req, &t, nomkstream);
+    xadd_one(rc, w, argv[1], vf, nrest, trace, ntrace, &req, &t, nomkstream,
+             delay.h.key ? &delay.h : NULL);
     free(rest);
 }
 
-/* An XADD appended alone: fields fv[0..nfv) as the value, trace[0..ntrace) as headers. */
+/* An XADD appended alone: fields fv[0..nfv) as the value, trace[0..ntrace) and delay (may be
+ * NULL) as headers. */
 static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
                      const td_header *trace, size_t ntrace, const broker_sid_req *reqp,
-                     const trim_spec *tp, bool nomkstream)
+                     const trim_spec *tp, bool nomkstream, const td_header *delay)
 {
     broker_sid_req req = *reqp;
     trim_spec t = *tp;
@@ -997,11 +1010,13 @@ static void xadd_one(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, siz
     td_buf val;
     td_buf_init(&val);
     int r = resp_fields_encode(&val, fv, nfv, json);
-    td_header h[3] = {{"content-type", 12, RESP_FIELDS_CONTENT_TYPE,
-                       sizeof(RESP_FIELDS_CONTENT_TYPE) - 1}};
+    td_header h[4] = {
+        {"content-type", 12, RESP_FIELDS_CONTENT_TYPE, sizeof(RESP_FIELDS_CONTENT_TYPE) - 1}};
     size_t nh = json ? 0 : 1;
     for (size_t k = 0; k < ntrace; k++)
         h[nh++] = trace[k];
+    if (delay)
+        h[nh++] = *delay;
     int64_t now = td_wall_ms();
     td_event ev = {.value = val.p,
                    .value_len = val.len,

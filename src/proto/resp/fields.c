@@ -13,6 +13,9 @@
  * gives them back as fields after the others, as every header. The fields `tidings-key` and
  * `tidings-expected-version` (docs/event-sourcing.md#redis) are the event's key and its
  * condition (resp_fields_entity_split); reading gives the key back as `key`, first.
+ *
+ * XADD's options DELAY and DELIVERAT (docs/redis.md#delayed-delivery) become a header of the
+ * event too (resp_delay_parse).
  */
 #include <stdio.h>
 #include <string.h>
@@ -605,4 +608,32 @@ int resp_event_fields(const td_event *ev, td_arena *a, td_slice **out, size_t *n
     *out = v;
     *n = vn;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * XADD's DELAY and DELIVERAT
+ */
+const char *resp_delay_parse(td_slice opt, td_slice arg, resp_delay *d)
+{
+    bool at = opt.n == 9 && !strncasecmp((const char *)opt.p, "deliverat", 9);
+    if (d->h.key)
+        return "ERR syntax error, DELAY and DELIVERAT are given once";
+    /* An integer as Redis's string2ll reads one: an optional '-', digits, no leading zero. */
+    size_t i = arg.n && arg.p[0] == '-' ? 1 : 0;
+    bool ok = arg.n > i && arg.n - i <= 18 && (arg.p[i] != '0' || arg.n - i == 1);
+    long long v = 0;
+    for (size_t k = i; ok && k < arg.n; k++) {
+        ok = arg.p[k] >= '0' && arg.p[k] <= '9';
+        v = v * 10 + (arg.p[k] - '0');
+    }
+    if (!ok)
+        return "ERR value is not an integer or out of range";
+    v = i ? -v : v;
+    if (at ? v <= 0 : (v < 0 || v > TD_DELAY_MAX_MS))
+        return at ? "ERR The DELIVERAT argument must be > 0 (ms since the epoch)"
+                  : "ERR The DELAY argument must be >= 0 and at most ten years in ms";
+    int n = snprintf(d->text, sizeof(d->text), "%lld", v);
+    const char *name = at ? TD_DELIVER_AT_HEADER : TD_DELAY_HEADER;
+    d->h = (td_header){name, strlen(name), d->text, (size_t)n};
+    return NULL;
 }

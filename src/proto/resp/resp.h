@@ -71,6 +71,16 @@ int resp_fields_encode(td_buf *out, const td_slice *fv, size_t n, bool json);
  * them. */
 size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, size_t *nrest,
                                td_header trace[2]);
+/* XADD's DELAY ms and DELIVERAT ms (tidings' options, docs/redis.md#delayed-delivery): the
+ * header tidings-delay-ms or tidings-deliver-at that queue groups read, its value in text.
+ * resp_delay_parse takes the option's name (opt) and its argument: NULL when it parsed (d->h
+ * set), else the error to reply. The option given twice is an error. */
+typedef struct resp_delay {
+    td_header h; /* h.key NULL: none given */
+    char text[24];
+} resp_delay;
+const char *resp_delay_parse(td_slice opt, td_slice arg, resp_delay *d);
+
 /* XADD's entity fields (docs/event-sourcing.md#redis): `tidings-key` (the event's key: the
  * entity) and `tidings-expected-version` (the condition on the key's stream: "any",
  * "no_stream", "exists", an offset in decimal, or a stream ID "<ms>-<seq>"). */

@@ -1,0 +1,415 @@
+/*
+ * queue_sched.c: delayed delivery in queue groups (docs/queues.md#delayed-delivery).
+ *
+ * An event names its delivery time with a header (tidings-deliver-at: ms since the epoch;
+ * tidings-delay-ms: after its timestamp), or its topic's delivery.delay.ms does. The log keeps
+ * it in order of arrival; a queue group delivers it from that time on.
+ *
+ * A partition's reader (queue.c take_new) reads events in order of offset. One that is not due
+ * yet becomes a *scheduled* event: a small item in the partition's heap ordered by due time
+ * (40 bytes, not an entry), with its record (state DELIVERY_SCHEDULED) in __queue_state. When
+ * it falls due, a receive makes it an entry waiting since its due time (qsched_promote), and it
+ * is delivered like any redelivery that fell due; the delivery thread wakes the receivers
+ * then (the group's next_due).
+ *
+ * Memory proportional to what is due soon, not to all that is scheduled: the reader takes into
+ * the heap only what is due by the partition's horizon `hw`, which the partition keeps between
+ * queue.schedule.horizon.ms and twice that ahead of the clock. A delayed event due later is
+ * *far*: not kept at all, only the lowest offset (far_from) and the earliest due time (far_min)
+ * of the far events. Before far_min comes within the horizon, the delivery thread rescans the log
+ * from far_from to where the reader was (a bounded step per run) and takes what is due by the
+ * new horizon. The invariant that makes each event taken once: every delayed event below the
+ * reader's position that is due by hw was taken; an event read during a rescan is taken by the
+ * reader when due by the rescan's target, else it is far for the next one.
+ *
+ * Events delayed by their topic's delivery.delay.ms (no header) are never far: a rescan could
+ * not know which value applied when the reader passed them, so they are taken when read,
+ * bounded by queue.scheduled.max like the rest.
+ *
+ * Crashes: a scheduled event's record is appended before the position record that moved past
+ * it, in the same flush. At replay a scheduled record at or above the reader's position is
+ * dropped (the reader reads it again), and so is one that the rescan in progress will take
+ * again (qsched_restore).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/base.h"
+#include "broker/queue_int.h"
+
+#define SCAN_STEP 4096 /* events a rescan reads per run of the delivery thread */
+
+/* ---------------------------------------------------------------------------------------------
+ * Due times
+ */
+static bool hname(const td_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->key_len == n && !strncasecmp(h->key, name, n);
+}
+
+/* A decimal integer of 1 to 18 digits (a leading '-' for delays), or false. */
+static bool decimal(const td_header *h, bool sign, int64_t *out)
+{
+    const char *s = h->value;
+    size_t n = h->value_len, i = 0;
+    bool neg = false;
+    if (!s || !n)
+        return false;
+    if (sign && s[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (n - i == 0 || n - i > 18)
+        return false;
+    int64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+/* A header named `name` whose value is a decimal integer: found (the first, as Kafka's
+ * lastHeader would take the last: a producer sets it once). */
+static bool hvalue(const td_event *ev, const char *name, bool sign, int64_t *out)
+{
+    for (size_t i = 0; i < ev->header_count; i++)
+        if (hname(&ev->headers[i], name))
+            return decimal(&ev->headers[i], sign, out);
+    return false;
+}
+
+static bool explicit_due(const td_event *ev, int64_t *due)
+{
+    int64_t v;
+    if (hvalue(ev, TD_DELIVER_AT_HEADER, false, &v)) {
+        *due = v;
+        return true;
+    }
+    if (hvalue(ev, TD_DELAY_HEADER, true, &v)) {
+        *due = v > 0 ? ev->timestamp_ms + v : 0;
+        return true;
+    }
+    return false;
+}
+
+int64_t qsched_due_of(const td_event *ev, int64_t default_delay)
+{
+    int64_t due;
+    if (ev->header_count && explicit_due(ev, &due))
+        return due > 0 ? due : 0;
+    return default_delay > 0 && ev->timestamp_ms > 0 ? ev->timestamp_ms + default_delay : 0;
+}
+
+int64_t qsched_topic_delay(td_engine *e, const char *topic)
+{
+    int64_t d = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    td_topic *t = engine_find_locked(e, topic);
+    if (t) {
+        pthread_mutex_lock(&t->cfg_mu);
+        d = t->cfg.delivery_delay_ms;
+        pthread_mutex_unlock(&t->cfg_mu);
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return d;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The heap
+ */
+static bool before(const qsched *a, const qsched *b)
+{
+    return a->due != b->due ? a->due < b->due : a->offset < b->offset;
+}
+
+static int heap_push(qpart *p, const qsched *s)
+{
+    if (td_grow(&p->sv, &p->scap, p->sn, sizeof(*p->sv), 64) != 0)
+        return -ENOMEM;
+    size_t i = p->sn++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!before(s, &p->sv[up]))
+            break;
+        p->sv[i] = p->sv[up];
+        i = up;
+    }
+    p->sv[i] = *s;
+    return 0;
+}
+
+static qsched heap_pop(qpart *p)
+{
+    qsched top = p->sv[0], last = p->sv[--p->sn];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= p->sn)
+            break;
+        if (c + 1 < p->sn && before(&p->sv[c + 1], &p->sv[c]))
+            c++;
+        if (!before(&p->sv[c], &last))
+            break;
+        p->sv[i] = p->sv[c];
+        i = c;
+    }
+    if (p->sn)
+        p->sv[i] = last;
+    if (p->sn == 0 && p->scap > 4096) { /* a burst went: its memory too */
+        free(p->sv);
+        p->sv = NULL;
+        p->scap = 0;
+    }
+    return top;
+}
+
+void qsched_part_init(qpart *p)
+{
+    p->far_from = p->far_min = QS_NONE;
+    p->scan_far_from = p->scan_far_min = QS_NONE;
+}
+
+void qsched_part_free(qgroup *g, qpart *p)
+{
+    g->scheduled -= (int64_t)p->sn;
+    free(p->sv);
+    p->sv = NULL;
+    p->sn = p->scap = 0;
+}
+
+/* A scheduled event's record: an entry record of state DELIVERY_SCHEDULED due at s->due. */
+static void record(qgroup *g, const qtopic *t, const qpart *p, const qsched *s, bool tomb)
+{
+    qentry x = {.offset = s->offset, .event_ms = s->event_ms, .key_hash = s->key_hash};
+    x.d.state = DELIVERY_SCHEDULED;
+    x.d.at = s->due;
+    x.d.owner = -1;
+    x.d.flags = s->has_key ? QF_KEY : 0;
+    qs_entry_record(g, t, p, s->offset, tomb ? NULL : &x);
+}
+
+void qsched_records(qgroup *g, const qtopic *t, const qpart *p, bool tomb)
+{
+    for (size_t i = 0; i < p->sn; i++)
+        record(g, t, p, &p->sv[i], tomb);
+}
+
+static int64_t horizon(const td_queues *q)
+{
+    int64_t h = q->e->opts.queue_schedule_horizon_ms;
+    return h > 0 ? h : 60000;
+}
+
+bool qsched_room(const td_queues *q, const qgroup *g)
+{
+    int64_t max = q->e->opts.queue_scheduled_max;
+    return g->scheduled < (max > 0 ? max : 1000000);
+}
+
+/* Keeps the horizon between one and two horizons ahead of now, but never past a far event
+ * (that takes a rescan, qsched_work). */
+static void raise_hw(td_queues *q, qpart *p, int64_t now)
+{
+    int64_t h = horizon(q);
+    if (p->scan_to || p->hw >= now + h)
+        return;
+    int64_t to = now + 2 * h;
+    if (p->far_from != QS_NONE && p->far_min <= to)
+        to = p->far_min - 1;
+    if (to > p->hw) {
+        p->hw = to;
+        p->dirty = true;
+    }
+}
+
+static int take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due)
+{
+    qsched s = {due, ev->offset, ev->timestamp_ms, 0, ev->key != NULL};
+    if (ev->key)
+        s.key_hash = td_hash64(ev->key, ev->key_len);
+    if (heap_push(p, &s) != 0)
+        return -ENOMEM;
+    g->scheduled++;
+    record(g, t, p, &s, false);
+    delivery_note_due(q->dc, &g->next_due, due); /* receivers are told when it is due */
+    return 0;
+}
+
+static void far(td_queues *q, qpart *p, int64_t offset, int64_t due)
+{
+    int64_t *from = p->scan_to ? &p->scan_far_from : &p->far_from;
+    int64_t *min = p->scan_to ? &p->scan_far_min : &p->far_min;
+    if (offset < *from)
+        *from = offset;
+    if (due < *min)
+        *min = due;
+    if (!p->scan_to) /* the rescan must start before it comes within the horizon */
+        queue_wake(q, TD_MAX(p->far_min - horizon(q), 0));
+}
+
+int qsched_take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due,
+                int64_t now)
+{
+    raise_hw(q, p, now);
+    p->dirty = true;
+    int64_t lim = p->scan_to ? p->scan_to : p->hw;
+    int64_t edue;
+    if (due > lim && explicit_due(ev, &edue)) { /* by the topic's default: never far */
+        far(q, p, ev->offset, due);
+        return 0;
+    }
+    return due <= now ? 1 : take(q, g, t, p, ev, due);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Falling due
+ */
+int64_t qsched_promote(qgroup *g, int64_t now, size_t max)
+{
+    int64_t next = QS_NONE;
+    for (size_t i = 0; i < g->nall; i++) {
+        qpart *p = g->all[i].p;
+        while (p->sn && p->sv[0].due <= now && g->pending < g->pol.max_in_flight && max) {
+            max--;
+            qsched s = p->sv[0];
+            qentry *en = queue_entry_insert(g, p, s.offset);
+            if (!en)
+                break; /* no memory: tried again at the next receive */
+            heap_pop(p);
+            g->scheduled--;
+            en->event_ms = s.event_ms;
+            en->key_hash = s.key_hash;
+            en->d.flags = s.has_key ? QF_KEY : 0;
+            /* Under ordering=key it joins its key's order now: behind any entry of its key. */
+            bool held = false;
+            if (g->pol.ordering == TD_QUEUE_BY_KEY && s.has_key)
+                for (size_t k = 0; k < p->n && !held; k++)
+                    held = p->v[k].offset != s.offset && p->v[k].d.state &&
+                           (p->v[k].d.flags & QF_KEY) && p->v[k].key_hash == s.key_hash;
+            if (held) {
+                delivery_hold(&en->d);
+            } else {
+                delivery_release(&en->d, s.due); /* waiting since its time */
+                g->next_due = TD_MIN(g->next_due, s.due);
+            }
+            qs_touch(g, p, en);
+        }
+        if (p->sn && p->sv[0].due < next)
+            next = p->sv[0].due;
+    }
+    return next;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Rescans
+ */
+static void scan_start(td_queues *q, qpart *p, int64_t now)
+{
+    p->scan_to = TD_MAX(now + 2 * horizon(q), p->hw + 1);
+    p->scan_pos = p->far_from;
+    p->scan_end = p->next;
+    p->scan_far_from = p->scan_far_min = QS_NONE;
+    p->dirty = true;
+}
+
+static void scan_finish(qpart *p)
+{
+    p->hw = p->scan_to;
+    p->far_from = p->scan_far_from;
+    p->far_min = p->scan_far_min;
+    p->scan_to = p->scan_pos = p->scan_end = 0;
+    p->scan_far_from = p->scan_far_min = QS_NONE;
+    p->dirty = true;
+}
+
+/* One step of the rescan: up to SCAN_STEP events. */
+static int scan_step(td_queues *q, qgroup *g, const qtopic *t, qpart *p)
+{
+    td_iter *it = NULL;
+    int rc = td_iter_open(q->e, t->name, p->partition, p->scan_pos, &it);
+    if (rc == TD_ERANGE) { /* retention passed it: what it deleted needs no delivery */
+        int64_t start = p->scan_end;
+        td_offset_for(q->e, t->name, p->partition, TD_OFFSET_EARLIEST, &start);
+        p->scan_pos = TD_MAX(p->scan_pos, TD_MIN(start, p->scan_end));
+        p->dirty = true;
+        if (p->scan_pos >= p->scan_end)
+            scan_finish(p);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    td_event ev;
+    int r = 0;
+    for (int n = 0; n < SCAN_STEP && p->scan_pos < p->scan_end; n++) {
+        if ((r = td_iter_next(it, &ev)) <= 0)
+            break;
+        if (ev.offset >= p->scan_end)
+            break;
+        int64_t due;
+        if (ev.header_count && explicit_due(&ev, &due) && due > p->hw) {
+            if (due <= p->scan_to)
+                rc = take(q, g, t, p, &ev, due);
+            else
+                far(q, p, ev.offset, due);
+        }
+        if (rc)
+            break;
+        p->scan_pos = ev.offset + 1;
+        p->dirty = true;
+    }
+    td_iter_close(it);
+    if (rc == 0 && r < 0)
+        rc = r;
+    if (rc == 0 && (p->scan_pos >= p->scan_end || r == 0))
+        scan_finish(p);
+    return rc;
+}
+
+int64_t qsched_work(td_queues *q, qgroup *g, int64_t now)
+{
+    int64_t wake = QS_NONE, h = horizon(q);
+    for (size_t i = 0; i < g->nall; i++) {
+        qpart *p = g->all[i].p;
+        if (!p->scan_to && p->far_from != QS_NONE && p->far_min <= now + h) {
+            if (!qsched_room(q, g)) {
+                wake = TD_MIN(wake, now + IDLE_WAKE_MS);
+                continue;
+            }
+            scan_start(q, p, now);
+        }
+        if (p->scan_to) {
+            int rc = scan_step(q, g, g->all[i].t, p);
+            if (rc) {
+                TD_WARN("queue", "group %s: rescan of %s/%" PRId32 " for delayed events: %s",
+                        g->name, g->all[i].t->name, p->partition, td_last_error());
+                td_error_clear();
+                wake = TD_MIN(wake, now + IDLE_WAKE_MS);
+            } else if (p->scan_to) {
+                wake = now; /* more to read: the next run, after the others' work */
+            }
+        }
+        if (!p->scan_to && p->far_from != QS_NONE)
+            wake = TD_MIN(wake, TD_MAX(p->far_min - h, now));
+    }
+    return wake;
+}
+
+int qsched_restore(qgroup *g, qpart *p, const qentry *x)
+{
+    int64_t due = x->d.at;
+    if (p->scan_to && x->offset >= p->scan_pos && x->offset < p->scan_end && due > p->hw &&
+        due <= p->scan_to)
+        return 1; /* the rescan takes it again */
+    qsched s = {due, x->offset, x->event_ms, x->key_hash, (x->d.flags & QF_KEY) != 0};
+    if (heap_push(p, &s) != 0)
+        return -ENOMEM;
+    g->scheduled++;
+    return 0;
+}

@@ -1,0 +1,267 @@
+/*
+ * test_queue_sched.c: delayed delivery in queue groups (broker/queue_sched.c) through the
+ * embedded API: due times from the headers and the topic's default, nothing delivered before
+ * its time, scheduled events across a reopen (also those that fell due meanwhile), far events
+ * rescanned with a short horizon (also across a reopen in the middle of a rescan), per-key
+ * ordering, and the limit on scheduled events.
+ */
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/queue_int.h"
+#include "test.h"
+#include "tidings.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static td_engine *open_with(const char *dir, int64_t horizon, int64_t max)
+{
+    td_options o;
+    td_options_init(&o);
+    o.no_background = 1;
+    o.queue_schedule_horizon_ms = horizon;
+    o.queue_scheduled_max = max;
+    td_engine *e;
+    ASSERT_OK(td_engine_open(dir, &o, &e));
+    return e;
+}
+
+/* An event "v<i>" with key (may be NULL) and a header (name NULL: none). */
+static void produce(td_engine *e, const char *topic, const char *key, int i, const char *hname,
+                    int64_t hval)
+{
+    char v[32], h[32];
+    snprintf(v, sizeof(v), "v%d", i);
+    snprintf(h, sizeof(h), "%lld", (long long)hval);
+    td_header hd = {hname, hname ? strlen(hname) : 0, h, strlen(h)};
+    td_event ev = {.key = key,
+                   .key_len = key ? strlen(key) : 0,
+                   .value = v,
+                   .value_len = strlen(v),
+                   .headers = hname ? &hd : NULL,
+                   .header_count = hname ? 1 : 0,
+                   .partition = 0};
+    ASSERT_OK(td_produce(e, topic, &ev, 1, NULL));
+}
+
+static int vnum(const td_queue_msg *m)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.*s", (int)m->event.value_len, (const char *)m->event.value);
+    return atoi(buf + 1);
+}
+
+/* Receives and acks for up to ms, recording when each value arrived in got[] (0: not yet);
+ * returns how many arrived (a repeat counts in *dups). */
+static int collect(td_engine *e, const char *g, int64_t ms, int64_t *got, int n, int *dups)
+{
+    int total = 0;
+    int64_t end = now_ms() + ms;
+    while (now_ms() < end) {
+        td_queue_msg *m;
+        size_t k = 0;
+        ASSERT_OK(td_queue_receive(e, g, "c", 1000, &m, &k));
+        int64_t t = now_ms();
+        for (size_t i = 0; i < k; i++) {
+            int v = vnum(&m[i]);
+            ASSERT(v >= 0 && v < n);
+            if (got[v])
+                (*dups)++;
+            else
+                got[v] = t, total++;
+            int r = 99;
+            const char *id = m[i].id;
+            ASSERT_OK(td_queue_ack(e, g, &id, 1, &r));
+            ASSERT_EQ(r, 0);
+        }
+        td_queue_msgs_free(m, k);
+        if (!k)
+            usleep(2000);
+    }
+    return total;
+}
+
+static void test_due_of(void)
+{
+    td_header h[2] = {{"x", 1, "1", 1}, {"tidings-deliver-at", 18, "1700000000000", 13}};
+    td_event ev = {.headers = h, .header_count = 2, .timestamp_ms = 5000};
+    ASSERT_EQ(qsched_due_of(&ev, 0), 1700000000000LL);
+    h[1] = (td_header){"Tidings-Delay-Ms", 16, "250", 3}; /* names in any case */
+    ASSERT_EQ(qsched_due_of(&ev, 99999), 5250);
+    h[1] = (td_header){"tidings-delay-ms", 16, "0", 1}; /* its own: at once, not the default */
+    ASSERT_EQ(qsched_due_of(&ev, 99999), 0);
+    h[1] = (td_header){"tidings-delay-ms", 16, "-7", 2};
+    ASSERT_EQ(qsched_due_of(&ev, 99999), 0);
+    h[1] = (td_header){"tidings-delay-ms", 16, "12x", 3}; /* does not parse: the default */
+    ASSERT_EQ(qsched_due_of(&ev, 100), 5100);
+    h[1] = (td_header){"tidings-deliver-at", 18, "1234567890123456789", 19}; /* too long */
+    ASSERT_EQ(qsched_due_of(&ev, 0), 0);
+    h[1] = (td_header){"tidings-deliver-at", 18, NULL, 0}; /* a null value */
+    ASSERT_EQ(qsched_due_of(&ev, 0), 0);
+    ev.header_count = 1;
+    ASSERT_EQ(qsched_due_of(&ev, 0), 0);
+    ASSERT_EQ(qsched_due_of(&ev, 40), 5040);
+}
+
+static void test_scheduled_across_reopen(void)
+{
+    char *dir = test_tmpdir("qsched-reopen");
+    td_engine *e = open_with(dir, 0, 0);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    enum { N = 40 };
+    int64_t due[N], got[N] = {0}, t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        due[i] = i % 4 == 0 ? 0 : t0 + 300 + 25 * i; /* every fourth: at once */
+        produce(e, "t", NULL, i, due[i] ? "tidings-deliver-at" : NULL, due[i]);
+    }
+    int dups = 0;
+    ASSERT_EQ(collect(e, "g", 50, got, N, &dups), N / 4);
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.scheduled, N - N / 4);
+    ASSERT_EQ(info.depth, 0); /* scheduled events are not pending entries */
+    ASSERT_EQ(info.next_scheduled_ms, due[1]);
+    /* Some fall due, then the engine closes (and stays closed past others' times). */
+    while (now_ms() < t0 + 300 + 25 * 12)
+        collect(e, "g", 10, got, N, &dups);
+    td_engine_close(e);
+    usleep(200000);
+    e = open_with(dir, 0, 0);
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    int left = 0;
+    for (int i = 0; i < N; i++)
+        left += !got[i];
+    ASSERT(info.scheduled > 0);
+    ASSERT_EQ(info.scheduled, left);
+    collect(e, "g", 1500, got, N, &dups);
+    for (int i = 0; i < N; i++) {
+        ASSERT(got[i] > 0);
+        ASSERT(got[i] >= due[i]); /* never early */
+    }
+    ASSERT_EQ(dups, 0);
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.scheduled, 0);
+    ASSERT_EQ(info.next_scheduled_ms, -1);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+/* With a 100 ms horizon, events due 0.5 to 1.5 s ahead are far: nothing of them in memory
+ * until a rescan, which the reopen interrupts; every one comes, once, at its time. */
+static void test_far_events_rescanned(void)
+{
+    char *dir = test_tmpdir("qsched-far");
+    td_engine *e = open_with(dir, 100, 0);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    enum { N = 300 };
+    int64_t due[N], got[N] = {0}, t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        due[i] = t0 + 500 + (i * 7919) % 1000;
+        produce(e, "t", NULL, i, "tidings-deliver-at", due[i]);
+    }
+    int dups = 0;
+    ASSERT_EQ(collect(e, "g", 30, got, N, &dups), 0);
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.scheduled, 0); /* all far */
+    int peak = 0;
+    while (now_ms() < t0 + 900) {
+        collect(e, "g", 10, got, N, &dups);
+        ASSERT_OK(td_queue_describe(e, "g", &info));
+        peak = info.scheduled > peak ? (int)info.scheduled : peak;
+    }
+    ASSERT(peak > 0 && peak < N / 2); /* about two horizons' worth of a second's events */
+    td_engine_close(e);
+    e = open_with(dir, 100, 0);
+    collect(e, "g", 1200, got, N, &dups);
+    for (int i = 0; i < N; i++) {
+        ASSERT(got[i] > 0);
+        ASSERT(got[i] >= due[i]);
+    }
+    ASSERT_EQ(dups, 0);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+static void test_topic_default_and_key_order(void)
+{
+    char *dir = test_tmpdir("qsched-key");
+    td_engine *e = open_with(dir, 0, 0);
+    td_config_entry c = {"delivery.delay.ms", "200"};
+    ASSERT_OK(td_topic_create(e, "t", 1, &c, 1));
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    p.ordering = TD_QUEUE_BY_KEY;
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    int64_t t0 = now_ms();
+    produce(e, "t", "k", 0, NULL, 0);               /* the default: 200 ms */
+    produce(e, "t", "k", 1, "tidings-delay-ms", 0); /* its own: at once */
+    td_queue_msg *m;
+    size_t n = 0;
+    ASSERT_OK(td_queue_receive(e, "g", "c", 10, &m, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(vnum(&m[0]), 1);
+    /* v0 falls due while v1 of its key is out: held, not delivered beside it. */
+    usleep(300000);
+    td_queue_msg *none;
+    size_t k = 9;
+    ASSERT_OK(td_queue_receive(e, "g", "c", 10, &none, &k));
+    ASSERT_EQ(k, 0);
+    td_queue_msgs_free(none, k);
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.held, 1);
+    int r;
+    const char *id = m[0].id;
+    ASSERT_OK(td_queue_ack(e, "g", &id, 1, &r));
+    td_queue_msgs_free(m, n);
+    ASSERT_OK(td_queue_receive(e, "g", "c", 10, &m, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_EQ(vnum(&m[0]), 0);
+    ASSERT(now_ms() >= t0 + 200);
+    td_queue_msgs_free(m, n);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+/* queue.scheduled.max: the reader stops at the bound (later events wait, even those due at
+ * once) and goes on as scheduled events fall due. */
+static void test_scheduled_limit(void)
+{
+    char *dir = test_tmpdir("qsched-max");
+    td_engine *e = open_with(dir, 0, 5);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 8; i++)
+        produce(e, "t", NULL, i, "tidings-deliver-at", t0 + 300);
+    produce(e, "t", NULL, 8, NULL, 0);
+    int64_t got[9] = {0};
+    int dups = 0;
+    ASSERT_EQ(collect(e, "g", 50, got, 9, &dups), 0);
+    td_queue_info info;
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.scheduled, 5);
+    collect(e, "g", 800, got, 9, &dups);
+    for (int i = 0; i < 9; i++) /* v8 too: the reader reached it once the first 5 fell due */
+        ASSERT(got[i] >= t0 + 300);
+    ASSERT_EQ(dups, 0);
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_due_of), TEST(test_scheduled_across_reopen), TEST(test_far_events_rescanned),
+          TEST(test_topic_default_and_key_order), TEST(test_scheduled_limit))
