@@ -848,6 +848,9 @@ int32_t td_partition_for_key(const void *key, size_t key_len, int32_t partitions
  *   max.in.flight             events in flight, waiting or held, per group: 1000
  *   max.in.flight.per.consumer  events in flight per consumer: 100
  *   start                     earliest (default) | latest: where a new group starts reading
+ *   forward.to                "" (the default): consumers receive; a topic: the broker is the
+ *                             group's only consumer and appends each event, once due, to that
+ *                             topic (a delayed view, docs/queues.md#delayed-views)
  */
 enum td_queue_ordering { TD_QUEUE_UNORDERED = 0, TD_QUEUE_BY_KEY = 1 };
 
@@ -863,6 +866,7 @@ typedef struct td_queue_policy {
     int32_t max_in_flight;
     int32_t max_in_flight_per_consumer;
     int start_latest; /* 0: earliest, 1: latest */
+    char forward_to[TD_TOPIC_NAME_MAX + 1]; /* "": none */
     /* The circuit breaker of a queue group (docs/queues.md#circuit-breaker): when, over the
      * last circuit_window_ms, at least circuit_min_calls outcomes were seen and
      * circuit_failure_rate percent or more of them failed (nacks and ack timeouts), deliveries

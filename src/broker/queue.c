@@ -362,6 +362,10 @@ int64_t queue_work(void *arg, int64_t now)
         dead_done(q, &job, rc, td_wall_ms());
         wake = 0;
     }
+    if (!q->stopping) {
+        int64_t f = queue_forward_run(q, td_wall_ms());
+        wake = f < wake ? f : wake;
+    }
     pthread_mutex_unlock(&q->mu);
     return wake;
 }
@@ -565,22 +569,12 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
     return 0;
 }
 
-int td_queue_receive(td_engine *e, const char *group, const char *consumer, size_t max,
-                     td_queue_msg **out, size_t *n)
+int queue_receive_locked(td_queues *q, qgroup *g, const char *consumer, size_t max,
+                         td_queue_msg **out, size_t *n)
 {
-    td_error_clear();
-    td_queues *q = queues_of(e);
-    if (!q || !group || !out || !n)
-        return td_fail(TD_EINVAL, "td_queue_receive needs an engine, a group and out pointers");
-    *out = NULL;
-    *n = 0;
     msgs m = {0};
-    int64_t start = td_wall_ms();
-    pthread_mutex_lock(&q->mu);
-    qgroup *g = queue_group_find(q, group, NULL);
     bool changed = false;
-    int rc = g ? queue_group_sync(e, g, false, &changed)
-               : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+    int rc = queue_group_sync(q->e, g, false, &changed);
     if (rc == 0) {
         int64_t now = td_wall_ms();
         bool dead = false;
@@ -594,7 +588,7 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
         qc_tick(q, g, now);
         want = qc_allow(g, want); /* none while the circuit is open, the trials when half-open */
         if (slot < 0)
-            rc = td_fail(TD_EFULL, "queue group '%s' has %d consumers", group, MAX_CONSUMERS);
+            rc = td_fail(TD_EFULL, "queue group '%s' has %d consumers", g->name, MAX_CONSUMERS);
         if (rc == 0 && want)
             rc = take_due(q, g, slot, want, now, &m);
         if (rc == 0 && m.n < want)
@@ -605,11 +599,9 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
     }
     /* Deliveries are not waited for: a crash before their records are durable delivers the
      * events again (at least once); an ack waits for them, being after them in the log. */
-    int frc = g ? qs_flush(q, g, NULL) : 0;
+    int frc = qs_flush(q, g, NULL);
     if (frc && m.n == 0 && rc == 0)
         rc = frc;
-    pthread_mutex_unlock(&q->mu);
-    engine_trace_received(e, group, m.v, m.n, start);
     if (rc && m.n == 0) {
         td_queue_msgs_free(m.v, m.n);
         return rc;
@@ -617,6 +609,30 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
     *out = m.v;
     *n = m.n;
     return 0;
+}
+
+int td_queue_receive(td_engine *e, const char *group, const char *consumer, size_t max,
+                     td_queue_msg **out, size_t *n)
+{
+    td_error_clear();
+    td_queues *q = queues_of(e);
+    if (!q || !group || !out || !n)
+        return td_fail(TD_EINVAL, "td_queue_receive needs an engine, a group and out pointers");
+    *out = NULL;
+    *n = 0;
+    int64_t start = td_wall_ms();
+    pthread_mutex_lock(&q->mu);
+    qgroup *g = queue_group_find(q, group, NULL);
+    int rc = !g ? td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group)
+             : g->pol.forward_to[0]
+                 ? td_fail(TD_EINVAL,
+                           "queue group '%s' forwards its events to topic '%s': read them there",
+                           group, g->pol.forward_to)
+                 : queue_receive_locked(q, g, consumer, max, out, n);
+    pthread_mutex_unlock(&q->mu);
+    if (rc == 0)
+        engine_trace_received(e, group, *out, *n, start);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -487,6 +487,9 @@ void queues_close(td_queues *q)
  * keeps its dead-letter topics out of it; dead_letter refuses a <topic>.dlq too long). */
 static int check_dlq(const char *topic, const td_queue_policy *p)
 {
+    const char *f = p->forward_to;
+    if (*f && td_pattern_match(topic, strlen(topic), f, strlen(f)))
+        return td_fail(TD_ECONFIG, "forward.to '%s' is a topic the group reads", f);
     if (!td_pattern_is_literal(topic, strlen(topic)))
         return 0;
     if (p->dead_letter_topic[0])

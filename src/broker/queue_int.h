@@ -151,6 +151,7 @@ struct td_queues {
      * once stopping (queues_shutdown). */
     struct delivery_client *dc;
     bool stopping;
+    size_t fwd_rr; /* the forwarding group queue_forward_run looks at first */
     uint64_t rng;
     void (*notify)(void *arg);
     void *notify_arg;
@@ -166,6 +167,14 @@ static inline void queue_notify(td_queues *q)
     if (q->notify)
         q->notify(q->notify_arg);
 }
+
+/* queue.c: a receive for `consumer` (td_queue_receive without its checks), under q->mu. */
+int queue_receive_locked(td_queues *q, qgroup *g, const char *consumer, size_t max,
+                         td_queue_msg **out, size_t *n);
+/* queue_forward.c: the forwarding groups' work (forward.to, docs/queues.md#delayed-views), on
+ * the delivery thread under q->mu, which it releases while it appends: one batch of one
+ * group. Returns when it wants to run next. */
+int64_t queue_forward_run(td_queues *q, int64_t now);
 
 /* queue.c: the timed work (deadlines, dead letters), run by the delivery service; asks for a
  * run at `at` (0: now). Under q->mu. */

@@ -106,6 +106,8 @@ char *td_queue_info_json(const td_queue_info *q)
          add(&b, ",\"max_in_flight\":%d", (int)p->max_in_flight) &&
          add(&b, ",\"max_in_flight_per_consumer\":%d", (int)p->max_in_flight_per_consumer) &&
          add(&b, ",\"start\":\"%s\"", p->start_latest ? "latest" : "earliest") &&
+         (p->forward_to[0] ? add(&b, ",\"forward_to\":") && add_str(&b, p->forward_to)
+                           : add(&b, ",\"forward_to\":null")) &&
          add(&b, ",\"circuit_breaker\":{\"failure_rate\":%d", (int)p->circuit_failure_rate) &&
          add(&b, ",\"window_ms\":%lld", (long long)p->circuit_window_ms) &&
          add(&b, ",\"min_calls\":%d", (int)p->circuit_min_calls) &&

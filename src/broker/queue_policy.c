@@ -31,6 +31,7 @@ static const char *const policy_keys[] = {"ack.timeout.ms",
                                           "circuit.min.calls",
                                           "circuit.open.ms",
                                           "circuit.half.open.trials",
+                                          "forward.to",
                                           NULL};
 
 void td_queue_policy_init(td_queue_policy *p)
@@ -113,6 +114,10 @@ static int apply_one(td_queue_policy *p, const char *k, const char *v)
         if (!v || (*v && td_topic_name_validate(v) != 0))
             return BAD("must be a topic name, or empty for <topic>.dlq");
         snprintf(p->dead_letter_topic, sizeof(p->dead_letter_topic), "%s", v);
+    } else if (!strcmp(k, "forward.to")) {
+        if (!v || (*v && td_topic_name_validate(v) != 0))
+            return BAD("must be a topic name, or empty for none");
+        snprintf(p->forward_to, sizeof(p->forward_to), "%s", v);
     } else if (!strcmp(k, "ordering")) {
         if (!v || (strcmp(v, "none") && strcmp(v, "key")))
             return BAD("must be none or key");
@@ -191,6 +196,8 @@ int td_queue_policy_get(const td_queue_policy *p, const char *key, char *buf, si
         n = snprintf(buf, len, "%g", p->backoff_jitter);
     else if (!strcmp(key, "dead.letter.topic"))
         n = snprintf(buf, len, "%s", p->dead_letter_topic);
+    else if (!strcmp(key, "forward.to"))
+        n = snprintf(buf, len, "%s", p->forward_to);
     else if (!strcmp(key, "ordering"))
         n = snprintf(buf, len, "%s", p->ordering == TD_QUEUE_BY_KEY ? "key" : "none");
     else if (!strcmp(key, "max.in.flight"))

@@ -433,6 +433,7 @@ HTTP_REQUESTS = [
         "initial_ms": 10, "multiplier": 2, "max_ms": 100, "jitter": 0.1}, "ordering": "key",
         "max_in_flight": 10, "max_in_flight_per_consumer": 2, "start": "earliest",
         "dead_letter_topic": "dead"}),
+    ("PUT", "/v1/queues/f", [], {"topic": "orders", "forward_to": "orders.due"}),
     ("PUT", "/v1/queues/c", [], {"topic": "orders", "circuit_breaker": {
         "failure_rate": 50, "window_ms": 1000, "min_calls": 2, "open_ms": 100,
         "half_open_trials": 1}}),

@@ -56,7 +56,7 @@ static void test_text(void)
            "\"policy\":{\"ack_timeout_ms\":30000,\"max_deliveries\":5,\"backoff\":{"
            "\"initial_ms\":1000,\"multiplier\":1.5,\"max_ms\":60000,\"jitter\":0.1},"
            "\"dead_letter_topic\":\"orders.*.dlq\",\"ordering\":\"key\",\"max_in_flight\":1000,"
-           "\"max_in_flight_per_consumer\":100,\"start\":\"latest\","
+           "\"max_in_flight_per_consumer\":100,\"start\":\"latest\",\"forward_to\":null,"
            "\"circuit_breaker\":{\"failure_rate\":50,\"window_ms\":60000,\"min_calls\":20,"
            "\"open_ms\":30000,\"half_open_trials\":3}},"
            "\"circuit\":{\"state\":\"closed\",\"calls\":12,\"failures\":5,\"opened\":2,"

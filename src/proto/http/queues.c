@@ -82,6 +82,7 @@ static const pfield pfields[] = {
     {NULL, "max_in_flight", "max.in.flight"},
     {NULL, "max_in_flight_per_consumer", "max.in.flight.per.consumer"},
     {NULL, "start", "start"},
+    {NULL, "forward_to", "forward.to"},
     {"backoff", "initial_ms", "backoff.initial.ms"},
     {"backoff", "multiplier", "backoff.multiplier"},
     {"backoff", "max_ms", "backoff.max.ms"},
