@@ -30,6 +30,9 @@ static const char produce_usage[] =
     "  -k, --key-separator SEP   the key is the text before the first SEP, the value after it;\n"
     "                            a line without SEP has no key\n"
     "  -H, --header KEY=VALUE    add a header to every event (repeatable)\n"
+    "      --delay MS            queue groups deliver each event MS after its timestamp (the\n"
+    "                            header tidings-delay-ms; docs/queues.md#delayed-delivery)\n"
+    "      --deliver-at MS       ... or from MS, milliseconds since 1970 (tidings-deliver-at)\n"
     "  -b, --batch N             events per append (default 1000)\n"
     "  -v, --verbose             print partition and offset of each event\n"
     "      --progress            show progress and rate on standard error (the default when\n"
@@ -59,6 +62,7 @@ typedef struct produce_opts {
     int progress; /* -1 automatic, 0 off, 1 on */
     td_header headers[MAX_HEADERS];
     size_t nheaders;
+    char delay_text[2][24]; /* --delay, --deliver-at: the header's value */
 } produce_opts;
 
 /* Where the events go: the engine (local) or the broker (remote). */
@@ -213,23 +217,34 @@ static int sink_write(sink *s, const td_event *ev, size_t n)
  */
 static int parse_opts(int argc, char **argv, produce_opts *o)
 {
-    enum { OPT_FILE = 1000, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_SCHEMA, OPT_SCHEMA_ID, OPT_PREFIX };
-    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
-                                             {"server", required_argument, NULL, 's'},
-                                             {"file", required_argument, NULL, OPT_FILE},
-                                             {"partition", required_argument, NULL, 'p'},
-                                             {"key-separator", required_argument, NULL, 'k'},
-                                             {"header", required_argument, NULL, 'H'},
-                                             {"batch", required_argument, NULL, 'b'},
-                                             {"verbose", no_argument, NULL, 'v'},
-                                             {"progress", no_argument, NULL, OPT_PROGRESS},
-                                             {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-                                             {"schema", required_argument, NULL, OPT_SCHEMA},
-                                             {"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
-                                             {"registry-prefix", required_argument, NULL,
-                                              OPT_PREFIX},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    enum {
+        OPT_FILE = 1000,
+        OPT_PROGRESS,
+        OPT_NO_PROGRESS,
+        OPT_SCHEMA,
+        OPT_SCHEMA_ID,
+        OPT_PREFIX,
+        OPT_DELAY,
+        OPT_DELIVER_AT
+    };
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"server", required_argument, NULL, 's'},
+        {"file", required_argument, NULL, OPT_FILE},
+        {"partition", required_argument, NULL, 'p'},
+        {"key-separator", required_argument, NULL, 'k'},
+        {"header", required_argument, NULL, 'H'},
+        {"delay", required_argument, NULL, OPT_DELAY},
+        {"deliver-at", required_argument, NULL, OPT_DELIVER_AT},
+        {"batch", required_argument, NULL, 'b'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"schema", required_argument, NULL, OPT_SCHEMA},
+        {"schema-id", required_argument, NULL, OPT_SCHEMA_ID},
+        {"registry-prefix", required_argument, NULL, OPT_PREFIX},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -285,6 +300,22 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
                 return cli_usage_error("produce", "too many headers");
             o->headers[o->nheaders++] =
                 (td_header){optarg, (size_t)(eq - optarg), eq + 1, strlen(eq + 1)};
+            break;
+        }
+        case OPT_DELAY:
+        case OPT_DELIVER_AT: {
+            int64_t v;
+            bool at = c == OPT_DELIVER_AT;
+            if (!cli_parse_i64(optarg, &v) || (at ? v <= 0 : (v < 0 || v > TD_DELAY_MAX_MS)))
+                return cli_usage_error(
+                    "produce", "%s takes %s, not '%s'", at ? "--deliver-at" : "--delay",
+                    at ? "milliseconds since 1970" : "milliseconds (>= 0)", optarg);
+            if (o->nheaders == MAX_HEADERS)
+                return cli_usage_error("produce", "too many headers");
+            const char *name = at ? TD_DELIVER_AT_HEADER : TD_DELAY_HEADER;
+            char *text = o->delay_text[at];
+            int n = snprintf(text, sizeof(o->delay_text[at]), "%" PRId64, v);
+            o->headers[o->nheaders++] = (td_header){name, strlen(name), text, (size_t)n};
             break;
         }
         case 'b':

@@ -460,3 +460,21 @@ def test_delayed_view_forwards_events_at_their_time(tmp_path):
     finally:
         if b.proc:
             b.stop()
+
+
+def test_cli_produce_delay(db):
+    make(db)
+    srv = f"http://127.0.0.1:{db.http_port}"
+    out = subprocess.run([BIN, "produce", "jobs", "--server", srv, "--delay", "800", "-k", ":"],
+                         input="a:1\nb:2\n", capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out
+    bad = subprocess.run([BIN, "produce", "jobs", "--server", srv, "--delay", "-1"],
+                         input="x\n", capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "--delay takes" in bad.stderr, bad
+    assert describe(db)["scheduled"] == 0  # not read yet: a receive reads
+    assert receive(db, 10) == []
+    assert describe(db)["scheduled"] == 2
+    evs = receive(db, 10, wait_ms=3000)
+    assert sorted(e["key"] for e in evs) == ["a", "b"]
+    assert all(now_ms() >= e["timestamp"] + 800 for e in evs)
+    assert all(hdr(e, "tidings-delay-ms") == "800" for e in evs)
