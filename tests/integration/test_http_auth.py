@@ -524,3 +524,36 @@ def test_key_reads_need_read_on_the_topic(ab):
     st, _, body = curl(ab, "GET", path, bob)
     assert st == 200 and body["value"] == 7, body
     assert curl(ab, "DELETE", f"/v1/acls?principal=User:bob&name={topic}", adm)[0] == 200
+
+
+def test_a_forwarding_group_needs_write_on_its_view(ab):
+    """forward_to makes the broker write for whoever set it: Write on that topic, beside what
+    a queue group needs (Read on the group and its topic)."""
+    topic, view, group = ("ft-" + uuid.uuid4().hex[:8], "fv-" + uuid.uuid4().hex[:8],
+                          "fg-" + uuid.uuid4().hex[:8])
+    adm, bob = ("admin", ADMIN_PW), ("bob", BOB_PW)
+    for t in (topic, view):
+        assert curl(ab, "POST", "/v1/topics", adm, {"name": t})[0] == 201
+
+    def allow(rtype, name, op):
+        assert curl(ab, "POST", "/v1/acls", adm, {"principal": "User:bob", "resource_type": rtype,
+                                                  "name": name, "operation": op,
+                                                  "permission": "Allow"})[0] == 201
+    allow("Topic", topic, "Read")
+    allow("Group", group, "Read")
+    # A view bob may not see answers as a missing topic, as everywhere; one he may see, 403.
+    st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"topic": topic,
+                                                                "forward_to": view})
+    assert st == 404 and body["error"]["message"] == f"topic '{view}' does not exist", body
+    allow("Topic", view, "Describe")
+    st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"topic": topic,
+                                                                "forward_to": view})
+    assert st == 403 and body["error"]["operation"] == "Write", body
+    assert body["error"]["resource"] == view
+    assert curl(ab, "PUT", f"/v1/queues/{group}", bob, {"topic": topic})[0] == 201
+    assert curl(ab, "PUT", f"/v1/queues/{group}", bob, {"forward_to": view})[0] == 403
+    allow("Topic", view, "Write")
+    st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"forward_to": view})
+    assert st == 200 and body["policy"]["forward_to"] == view, body
+    for name in (topic, group, view):
+        assert curl(ab, "DELETE", f"/v1/acls?principal=User:bob&name={name}", adm)[0] == 200

@@ -266,7 +266,9 @@ static void queue_put(hconn *hc, const char *group)
     } else if (!exists && td_pattern_is_literal(topic, strlen(topic)) &&
                !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)) {
         /* answered */
-    } else if (read_policy(hc, b, &p)) {
+    } else if (read_policy(hc, b, &p) &&
+               (!p.forward_to[0] || http_require(hc, TD_RES_TOPIC, p.forward_to, TD_OP_WRITE))) {
+        /* A forwarding group writes for whoever made it: Write on its forward topic. */
         TD_INFO("http", "%s queue group %s for %s", exists ? "configuring" : "creating", group,
                 net_conn_peer(hc->c));
         queue_admin(hc, exists ? QUEUE_CONFIGURE : QUEUE_CREATE, group, topic, &p,
