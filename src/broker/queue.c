@@ -532,7 +532,9 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             p->next = ev.offset + 1;
             p->dirty = true;
             /* A delayed event not due yet is scheduled (queue_sched.c), not delivered. */
-            int64_t due = qsched_due_of(&ev, qsched_topic_delay(q->e, ref->t->name));
+            int64_t dflt = qsched_topic_delay(q->e, ref->t->name);
+            qsched_read(p, ev.offset, dflt);
+            int64_t due = qsched_due_of(&ev, dflt);
             if (due > 0 && (rc = qsched_take(q, g, ref->t, p, &ev, due, now)) <= 0) {
                 if (rc < 0)
                     return rc;

@@ -45,6 +45,7 @@ typedef struct qsched {
 } qsched;
 
 #define QS_NONE INT64_MAX
+#define QS_ERAS 5 /* four values of the setting, and a fallback */
 
 typedef struct qpart {
     int32_t partition;
@@ -66,6 +67,13 @@ typedef struct qpart {
     size_t sn, scap;
     int64_t hw, far_from, far_min;
     int64_t scan_pos, scan_end, scan_to, scan_far_from, scan_far_min;
+    /* The topic's delivery.delay.ms as the reader found it, from each offset on (an era), for
+     * the rescans of events without a delay header; delay -1: such events were all taken when
+     * read (the eras were full). Sorted by `from`; eras no rescan can need any more go. */
+    struct qera {
+        int64_t from, delay;
+    } eras[QS_ERAS];
+    int32_t neras;
 } qpart;
 
 typedef struct qconsumer {
@@ -190,6 +198,9 @@ void queue_consumer_release(qgroup *g, qentry *en);
 int64_t qsched_due_of(const td_event *ev, int64_t default_delay);
 /* The topic's delivery.delay.ms (0 when it is gone). */
 int64_t qsched_topic_delay(td_engine *e, const char *topic);
+/* The partition's reader is at offset, where the topic's delivery.delay.ms is delay: a new era
+ * when it changed. Before qsched_take, for every event read. */
+void qsched_read(qpart *p, int64_t offset, int64_t delay);
 /* A partition starting out (created, or its topic found): nothing far, nothing scheduled. */
 void qsched_part_init(qpart *p);
 /* Frees the partition's heap (its records are the caller's: qs_topic_forget). */

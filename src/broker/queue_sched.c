@@ -22,9 +22,12 @@
  * reader's position that is due by hw was taken; an event read during a rescan is taken by the
  * reader when due by the rescan's target, else it is far for the next one.
  *
- * Events delayed by their topic's delivery.delay.ms (no header) are never far: a rescan could
- * not know which value applied when the reader passed them, so they are taken when read,
- * bounded by queue.scheduled.max like the rest.
+ * Events delayed by their topic's delivery.delay.ms (no header) are far like the others: the
+ * setting can change, so the partition keeps its *eras*, the value the reader found from each
+ * offset on (four, those a rescan may still need), and a rescan reads an event's
+ * default delay from its era. When a change finds the eras full, the last slot is a fallback
+ * era: events without a header are taken when read whatever their time (bounded by
+ * queue.scheduled.max), and rescans pass them over.
  *
  * Crashes: a scheduled event's record is appended before the position record that moved past
  * it, in the same flush. At replay a scheduled record at or above the reader's position is
@@ -229,6 +232,55 @@ static void raise_hw(td_queues *q, qpart *p, int64_t now)
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Eras of the topic's default delay
+ */
+/* Eras entirely below every offset a rescan may still read go (the last one stays). */
+static void era_trim(qpart *p)
+{
+    int64_t lo = p->far_from;
+    if (p->scan_to && p->scan_pos < lo)
+        lo = p->scan_pos;
+    size_t k = 0;
+    while (k + 1 < (size_t)p->neras && p->eras[k + 1].from <= lo)
+        k++;
+    if (k) {
+        memmove(p->eras, p->eras + k, ((size_t)p->neras - k) * sizeof(p->eras[0]));
+        p->neras -= (int32_t)k;
+        p->dirty = true;
+    }
+}
+
+void qsched_read(qpart *p, int64_t offset, int64_t delay)
+{
+    if (p->neras && (p->eras[p->neras - 1].delay == delay))
+        return;
+    if (p->neras == 0) {
+        p->eras[0] = (struct qera){0, delay};
+        p->neras = 1;
+        p->dirty = true;
+        return;
+    }
+    era_trim(p);
+    bool fallback = p->eras[p->neras - 1].delay == -1;
+    if (p->neras < QS_ERAS - 1 || (fallback && p->neras < QS_ERAS))
+        p->eras[p->neras++] = (struct qera){offset, delay};
+    else if (!fallback) /* the last slot: events without a header are taken when read */
+        p->eras[p->neras++] = (struct qera){offset, -1};
+    else
+        return;
+    p->dirty = true;
+}
+
+/* The default delay for events without a header at offset (-1: taken when read). */
+static int64_t era_delay(const qpart *p, int64_t offset)
+{
+    int64_t d = 0;
+    for (int32_t i = 0; i < p->neras && p->eras[i].from <= offset; i++)
+        d = p->eras[i].delay;
+    return d;
+}
+
 static int take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due)
 {
     qsched s = {due, ev->offset, ev->timestamp_ms, 0, ev->key != NULL};
@@ -261,7 +313,8 @@ int qsched_take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_eve
     p->dirty = true;
     int64_t lim = p->scan_to ? p->scan_to : p->hw;
     int64_t edue;
-    if (due > lim && explicit_due(ev, &edue)) { /* by the topic's default: never far */
+    /* Far unless delayed by the topic's default in a fallback era (rescans could not tell). */
+    if (due > lim && (explicit_due(ev, &edue) || era_delay(p, ev->offset) >= 0)) {
         far(q, p, ev->offset, due);
         return 0;
     }
@@ -352,8 +405,11 @@ static int scan_step(td_queues *q, qgroup *g, const qtopic *t, qpart *p)
             break;
         if (ev.offset >= p->scan_end)
             break;
-        int64_t due;
-        if (ev.header_count && explicit_due(&ev, &due) && due > p->hw) {
+        int64_t due = 0, d;
+        if (!(ev.header_count && explicit_due(&ev, &due)) && (d = era_delay(p, ev.offset)) > 0 &&
+            ev.timestamp_ms > 0)
+            due = ev.timestamp_ms + d; /* without a header: the default of its era */
+        if (due > p->hw) {
             if (due <= p->scan_to)
                 rc = take(q, g, t, p, &ev, due);
             else

@@ -12,7 +12,9 @@
  *                   int64 next (the first offset the group has not read)
  *             or    int16 1, the same, then the delayed events' horizon (queue_int.h qpart):
  *                   int64 hw, far_from, far_min, scan_pos, scan_end, scan_to, scan_far_from,
- *                   scan_far_min (version 1 is written once the partition had delayed events)
+ *                   scan_far_min, int8 n, then n eras of the topic's default delay: int64
+ *                   from, int64 delay (version 1 is written once the partition had delayed
+ *                   events)
  *   entry     key   int16 2, string group, string topic, int32 partition, int64 offset
  *             value int16 0, int64 incarnation, int64 topic id, int8 state (1 in flight,
  *                   2 waiting, 3 held, 4 dead, 5 scheduled: a delayed event not due yet, `at`
@@ -87,11 +89,15 @@ static void add_position(delivery_recs *r, const qgroup *g, const qtopic *t, con
     td_buf *b = &r->buf;
     drecs_check(r, state_put16(b, v1 ? VALUE_V1 : VALUE_V0) | state_put64(b, g->created_ms) |
                        state_put64(b, t->id) | state_put64(b, p->next));
-    if (v1)
+    if (v1) {
         drecs_check(r, state_put64(b, p->hw) | state_put64(b, p->far_from) |
                            state_put64(b, p->far_min) | state_put64(b, p->scan_pos) |
                            state_put64(b, p->scan_end) | state_put64(b, p->scan_to) |
-                           state_put64(b, p->scan_far_from) | state_put64(b, p->scan_far_min));
+                           state_put64(b, p->scan_far_from) | state_put64(b, p->scan_far_min) |
+                           put8(b, (uint8_t)p->neras));
+        for (int32_t i = 0; i < p->neras; i++)
+            drecs_check(r, state_put64(b, p->eras[i].from) | state_put64(b, p->eras[i].delay));
+    }
     drecs_end(r);
 }
 
@@ -410,6 +416,14 @@ static int replay_position(replay *r, int32_t sp, state_reader *k, const td_even
     int64_t h[8] = {0, QS_NONE, QS_NONE, 0, 0, 0, QS_NONE, QS_NONE};
     for (int i = 0; ver == VALUE_V1 && i < 8; i++)
         h[i] = state_get64(&v);
+    int neras = ver == VALUE_V1 && v.pos < v.n ? v.p[v.pos++] : 0;
+    struct qera eras[QS_ERAS];
+    for (int i = 0; i < neras && i < QS_ERAS; i++) {
+        eras[i].from = state_get64(&v);
+        eras[i].delay = state_get64(&v);
+    }
+    if (neras > QS_ERAS)
+        v.bad = true;
     if (v.bad || (ver != VALUE_V0 && ver != VALUE_V1))
         return delivery_replay_refuse(STATE_QUEUES, sp, ev,
                                       ver != VALUE_V0 && ver != VALUE_V1
@@ -428,6 +442,8 @@ static int replay_position(replay *r, int32_t sp, state_reader *k, const td_even
     p->scan_to = h[5];
     p->scan_far_from = h[6];
     p->scan_far_min = h[7];
+    p->neras = neras;
+    memcpy(p->eras, eras, (size_t)neras * sizeof(eras[0]));
     p->dirty = false;
     return 0;
 }

@@ -263,5 +263,58 @@ static void test_scheduled_limit(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_due_of), TEST(test_scheduled_across_reopen), TEST(test_far_events_rescanned),
-          TEST(test_topic_default_and_key_order), TEST(test_scheduled_limit))
+static void set_delay(td_engine *e, const char *ms)
+{
+    td_config_entry c = {"delivery.delay.ms", ms};
+    ASSERT_OK(td_topic_alter(e, "t", &c, 1));
+}
+
+/* Events delayed by the topic's default alone are far too, and the default changes between
+ * them (eras): each is delivered at its own era's time, once, also across a reopen; with the
+ * eras full, events without a header are scheduled when read. */
+static void test_default_delay_eras(void)
+{
+    char *dir = test_tmpdir("qsched-eras");
+    td_engine *e = open_with(dir, 100, 0);
+    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    enum { N = 60 };
+    int64_t got[N] = {0}, due[N], t0 = now_ms();
+    int dups = 0;
+    /* Five runs of 12 events: 900 ms, none, 600 ms, 1200 ms, 700 ms: the fifth change finds
+     * the four eras needed (all of them still far), so its events are scheduled when read. */
+    static const char *const delays[] = {"900", "0", "600", "1200", "700"};
+    td_queue_info info;
+    for (int r = 0; r < 5; r++) {
+        set_delay(e, delays[r]);
+        for (int i = 12 * r; i < 12 * r + 12; i++) {
+            due[i] = now_ms() + atoi(delays[r]);
+            produce(e, "t", NULL, i, NULL, 0);
+        }
+        collect(e, "g", 5, got, N, &dups); /* the reader reads them */
+        if (r == 0) {
+            ASSERT_OK(td_queue_describe(e, "g", &info));
+            ASSERT_EQ(info.scheduled, 0); /* all beyond the horizon */
+        }
+    }
+    ASSERT_OK(td_queue_describe(e, "g", &info));
+    ASSERT_EQ(info.scheduled, 12); /* the fallback era's */
+    collect(e, "g", 300, got, N, &dups);
+    td_engine_close(e);
+    e = open_with(dir, 100, 0);
+    collect(e, "g", 1500, got, N, &dups);
+    for (int i = 0; i < N; i++) {
+        ASSERT(got[i] > 0);
+        ASSERT(got[i] >= due[i] - 5); /* its timestamp is taken a moment before due[] */
+    }
+    ASSERT_EQ(dups, 0);
+    (void)t0;
+    td_engine_close(e);
+    test_rmrf(dir);
+}
+
+TEST_MAIN(TEST(test_due_of), TEST(test_default_delay_eras), TEST(test_scheduled_across_reopen),
+          TEST(test_far_events_rescanned), TEST(test_topic_default_and_key_order),
+          TEST(test_scheduled_limit))
