@@ -40,7 +40,8 @@ size_t queue_id_text(int64_t topic_id, int32_t partition, int64_t offset, int32_
 /* ---------------------------------------------------------------------------------------------
  * Entries
  */
-qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx)
+/* The index of the first entry at or above offset (p->n: none). */
+static size_t lower_bound(const qpart *p, int64_t offset)
 {
     size_t lo = 0, hi = p->n;
     while (lo < hi) {
@@ -50,6 +51,12 @@ qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx)
         else
             hi = mid;
     }
+    return lo;
+}
+
+qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx)
+{
+    size_t lo = lower_bound(p, offset);
     if (lo < p->n && p->v[lo].offset == offset) {
         if (idx)
             *idx = lo;
@@ -58,33 +65,9 @@ qentry *queue_entry_find(qpart *p, int64_t offset, size_t *idx)
     return NULL;
 }
 
-/* Appends an entry above every other (new events come in offset order). */
-qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset)
-{
-    if (td_grow(&p->v, &p->cap, p->n, sizeof(*p->v), 16) != 0)
-        return NULL;
-    qentry *en = &p->v[p->n++];
-    memset(en, 0, sizeof(*en));
-    en->offset = offset;
-    delivery_entry_init(&en->d);
-    g->pending++;
-    return en;
-}
-
 qentry *queue_entry_insert(qgroup *g, qpart *p, int64_t offset)
 {
-    size_t at = p->n;
-    if (p->n && p->v[p->n - 1].offset > offset) {
-        size_t lo = 0, hi = p->n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (p->v[mid].offset < offset)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        at = lo;
-    }
+    size_t at = p->n && p->v[p->n - 1].offset > offset ? lower_bound(p, offset) : p->n;
     if (td_grow(&p->v, &p->cap, p->n, sizeof(*p->v), 16) != 0)
         return NULL;
     memmove(&p->v[at + 1], &p->v[at], (p->n - at) * sizeof(*p->v));
@@ -544,7 +527,7 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
                 }
                 continue;
             }
-            qentry *en = queue_entry_append(g, p, ev.offset);
+            qentry *en = queue_entry_insert(g, p, ev.offset);
             if (!en)
                 return -ENOMEM;
             en->event_ms = ev.timestamp_ms;

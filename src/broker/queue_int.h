@@ -256,8 +256,8 @@ int queue_group_restore(td_queues *q, const char *name, const char *topic, const
                         int64_t created_ms, qgroup **out);
 
 /* queue.c and queue_group.c, for queue_state.c. */
-qentry *queue_entry_append(qgroup *g, qpart *p, int64_t offset);
-/* An entry inserted in offset order (a scheduled event falling due). */
+/* A new entry, in offset order: appended when above every other (new events come in offset
+ * order), else inserted (a scheduled event falling due). */
 qentry *queue_entry_insert(qgroup *g, qpart *p, int64_t offset);
 qtopic *queue_topic_find(qgroup *g, const char *name);
 qtopic *queue_topic_by_id(qgroup *g, int64_t id);

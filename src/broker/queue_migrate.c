@@ -78,7 +78,7 @@ static bool entries_decode(qgroup *g, qpart *p, const unsigned char *b, size_t l
     int rc;
     while ((rc = queue_saved_entry_next(&r, end, p->next, p->n ? p->v[p->n - 1].offset : -1,
                                         &se)) == 1) {
-        qentry *x = queue_entry_append(g, p, se.offset);
+        qentry *x = queue_entry_insert(g, p, se.offset);
         if (!x)
             return false;
         x->d.at = se.at;
