@@ -527,8 +527,8 @@ def test_key_reads_need_read_on_the_topic(ab):
 
 
 def test_a_forwarding_group_needs_write_on_its_view(ab):
-    """forward_to makes the broker write for whoever set it: Write on that topic, beside what
-    a queue group needs (Read on the group and its topic)."""
+    """forward_to and dead_letter_topic make the broker write for whoever set them: Write on
+    that topic, beside what a queue group needs (Read on the group and its topic)."""
     topic, view, group = ("ft-" + uuid.uuid4().hex[:8], "fv-" + uuid.uuid4().hex[:8],
                           "fg-" + uuid.uuid4().hex[:8])
     adm, bob = ("admin", ADMIN_PW), ("bob", BOB_PW)
@@ -555,5 +555,9 @@ def test_a_forwarding_group_needs_write_on_its_view(ab):
     allow("Topic", view, "Write")
     st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"forward_to": view})
     assert st == 200 and body["policy"]["forward_to"] == view, body
+    # The same for a dead-letter topic named outright (bob may Describe the topic, not Write).
+    st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"dead_letter_topic": topic})
+    assert st == 403 and body["error"]["operation"] == "Write", body
+    assert curl(ab, "PUT", f"/v1/queues/{group}", bob, {"max_deliveries": 3})[0] == 200
     for name in (topic, group, view):
         assert curl(ab, "DELETE", f"/v1/acls?principal=User:bob&name={name}", adm)[0] == 200

@@ -227,6 +227,15 @@ static void queue_admin(hconn *hc, int op, const char *group, const char *topic,
 }
 
 /* PUT /v1/queues/{group}: creates the group, or changes its policy (its topic stays). */
+/* The group writes for whoever names the topics it writes to (its dead letters, its forwarded
+ * events): Write on a topic the body names in `field`. False after answering. */
+static bool may_write_to(hconn *hc, json_t *b, const char *field)
+{
+    json_t *t = json_object_get(b, field);
+    return !json_is_string(t) || !json_string_length(t) ||
+           http_require(hc, TD_RES_TOPIC, json_string_value(t), TD_OP_WRITE);
+}
+
 static void queue_put(hconn *hc, const char *group)
 {
     json_t *b = http_body_json(hc, true);
@@ -266,9 +275,8 @@ static void queue_put(hconn *hc, const char *group)
     } else if (!exists && td_pattern_is_literal(topic, strlen(topic)) &&
                !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)) {
         /* answered */
-    } else if (read_policy(hc, b, &p) &&
-               (!p.forward_to[0] || http_require(hc, TD_RES_TOPIC, p.forward_to, TD_OP_WRITE))) {
-        /* A forwarding group writes for whoever made it: Write on its forward topic. */
+    } else if (read_policy(hc, b, &p) && may_write_to(hc, b, "dead_letter_topic") &&
+               may_write_to(hc, b, "forward_to")) {
         TD_INFO("http", "%s queue group %s for %s", exists ? "configuring" : "creating", group,
                 net_conn_peer(hc->c));
         queue_admin(hc, exists ? QUEUE_CONFIGURE : QUEUE_CREATE, group, topic, &p,
