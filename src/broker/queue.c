@@ -313,6 +313,7 @@ int64_t queue_work(void *arg, int64_t now)
     /* A second at the latest: a deadline set by a delivery asks for no wake-up of its own. */
     int64_t wake = q->n ? now + IDLE_WAKE_MS : INT64_MAX;
     bool dead = false, due = false;
+    q->scan_turns = 1;
     for (size_t i = 0; i < q->n; i++) {
         qgroup *g = q->g[i];
         int64_t t = sweep(q, g, now, &dead);

@@ -30,8 +30,28 @@
 #define FORWARD_POLL_MS 20
 #define FORWARD_CONSUMER "$forward"
 
-/* The copies of v[0..n) appended to topic `to`, created when missing. */
-static int append_copies(td_engine *e, const char *to, const td_queue_msg *v, size_t n)
+/* The copy of m as an event for the forward topic of `parts` partitions: its headers and an
+ * x-causation-id (in cause) naming its origin, in h (header_count + 1 of room). */
+static td_event copy_of(const td_queue_msg *m, int32_t parts, td_header *h, char *cause, size_t len)
+{
+    const td_event *x = &m->event;
+    memcpy(h, x->headers, x->header_count * sizeof(*h));
+    int n = snprintf(cause, len, "%s/%" PRId32 "/%" PRId64, m->topic, x->partition, x->offset);
+    h[x->header_count] = (td_header){"x-causation-id", 14, cause, (size_t)n};
+    return (td_event){.key = x->key,
+                      .key_len = x->key_len,
+                      .value = x->value,
+                      .value_len = x->value_len,
+                      .headers = h,
+                      .header_count = x->header_count + 1,
+                      .timestamp_ms = x->timestamp_ms,
+                      .partition = x->partition % (parts > 0 ? parts : 1)};
+}
+
+/* The copies of v[0..n) appended to topic `to` (created when missing), in one call; when that
+ * fails, one by one, so that an event the topic refuses (too large, a timestamp out of its
+ * range) fails alone. rcs[i] gets event i's result. */
+static void append_copies(td_engine *e, const char *to, const td_queue_msg *v, size_t n, int *rcs)
 {
     td_topic_info info;
     int rc = td_topic_describe(e, to, &info);
@@ -42,61 +62,78 @@ static int append_copies(td_engine *e, const char *to, const td_queue_msg *v, si
         if (rc == 0 || rc == TD_EEXIST)
             rc = td_topic_describe(e, to, &info);
     }
-    if (rc)
-        return rc;
     td_event *ev = calloc(n, sizeof(*ev));
     char(*cause)[TD_TOPIC_NAME_MAX + 48] = calloc(n, sizeof(*cause));
-    td_header *hs = NULL;
     size_t nh = 0;
     for (size_t i = 0; i < n; i++)
         nh += v[i].event.header_count + 1;
-    hs = calloc(nh ? nh : 1, sizeof(*hs));
-    if (!ev || !cause || !hs) {
+    td_header *hs = calloc(nh ? nh : 1, sizeof(*hs));
+    if (rc == 0 && (!ev || !cause || !hs))
         rc = td_fail(-ENOMEM, "out of memory forwarding to %s", to);
-        goto out;
-    }
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        const td_event *x = &v[i].event;
-        td_header *h = hs + at;
-        memcpy(h, x->headers, x->header_count * sizeof(*h));
-        int len = snprintf(cause[i], sizeof(cause[i]), "%s/%" PRId32 "/%" PRId64, v[i].topic,
-                           x->partition, x->offset);
-        h[x->header_count] = (td_header){"x-causation-id", 14, cause[i], (size_t)len};
-        ev[i] = (td_event){.key = x->key,
-                           .key_len = x->key_len,
-                           .value = x->value,
-                           .value_len = x->value_len,
-                           .headers = h,
-                           .header_count = x->header_count + 1,
-                           .timestamp_ms = x->timestamp_ms,
-                           .partition = x->partition % (info.partitions > 0 ? info.partitions : 1)};
-        at += x->header_count + 1;
-    }
-    rc = td_produce(e, to, ev, n, NULL);
-out:
+    for (size_t i = 0, at = 0; rc == 0 && i < n; at += v[i].event.header_count + 1, i++)
+        ev[i] = copy_of(&v[i], info.partitions, hs + at, cause[i], sizeof(cause[i]));
+    td_produce_result *res = calloc(n, sizeof(*res));
+    if (rc == 0 && !res)
+        rc = td_fail(-ENOMEM, "out of memory forwarding to %s", to);
+    for (size_t i = 0; res && i < n; i++)
+        res[i].offset = -1;
+    int all = rc ? rc : td_produce(e, to, ev, n, res);
+    /* A failed call may have written some (a batch per partition, or per max.message.bytes):
+     * those stay written; the others are tried alone. */
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = rc                   ? rc
+                 : all == 0           ? 0
+                 : res[i].offset >= 0 ? 0
+                 : n == 1             ? all
+                                      : td_produce(e, to, &ev[i], 1, NULL);
+    free(res);
     free(ev);
     free(cause);
     free(hs);
-    return rc;
 }
 
-/* The outcome of a batch: acked once appended, else nacked (the policy's backoff). */
-static void settle(td_engine *e, const char *group, const td_queue_msg *v, size_t n, int rc)
+/* The outcomes: those appended acked, the others nacked (the policy's backoff, then its
+ * dead-letter topic). */
+static void settle(td_engine *e, const char *group, const td_queue_msg *v, size_t n, const int *rcs)
 {
     const char **ids = malloc(n * sizeof(*ids));
     if (!ids)
         return; /* their deadline passes: they are delivered again */
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        ids[i] = v[i].id;
-    char why[300];
-    if (rc)
-        snprintf(why, sizeof(why), "cannot forward: %s", td_last_error());
-    int r =
-        rc ? td_queue_nack(e, group, ids, n, -1, why, NULL) : td_queue_ack(e, group, ids, n, NULL);
-    if (r)
+        if (rcs[i] == 0)
+            ids[k++] = v[i].id;
+    if (k && td_queue_ack(e, group, ids, k, NULL) != 0)
         td_error_clear(); /* deleted meanwhile, or its records failed: delivered again */
+    for (size_t i = 0; i < n; i++) {
+        if (rcs[i] == 0)
+            continue;
+        char why[300];
+        snprintf(why, sizeof(why), "cannot forward: %s", td_strerror(rcs[i]));
+        const char *id = v[i].id;
+        if (td_queue_nack(e, group, &id, 1, -1, why, NULL) != 0)
+            td_error_clear();
+    }
     free(ids);
+}
+
+/* Orders a batch by partition, then by the time each event fell due (its delivery time, or its
+ * timestamp): a receive hands out what fell due together by offset. */
+static int64_t fell_due(const td_queue_msg *m)
+{
+    int64_t due = qsched_due_of(&m->event, 0);
+    return due > 0 ? due : m->event.timestamp_ms;
+}
+
+static int by_due(const void *a, const void *b)
+{
+    const td_queue_msg *x = a, *y = b;
+    if (x->event.partition != y->event.partition)
+        return x->event.partition < y->event.partition ? -1 : 1;
+    int64_t dx = fell_due(x), dy = fell_due(y);
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    return x->event.offset < y->event.offset ? -1 : x->event.offset > y->event.offset;
 }
 
 int64_t queue_forward_run(td_queues *q, int64_t now)
@@ -122,13 +159,23 @@ int64_t queue_forward_run(td_queues *q, int64_t now)
         memcpy(to, g->pol.forward_to, sizeof(to));
         q->fwd_rr = i + 1; /* the next run starts with the next group */
         pthread_mutex_unlock(&q->mu);
-        int rc = append_copies(q->e, to, v, n);
-        if (rc)
-            TD_WARN("queue",
-                    "group %s: cannot forward %zu events to %s: %s; retrying after the "
-                    "backoff",
-                    group, n, to, td_last_error());
-        settle(q->e, group, v, n, rc);
+        int *rcs = calloc(n, sizeof(*rcs));
+        if (rcs) {
+            qsort(v, n, sizeof(*v), by_due);
+            append_copies(q->e, to, v, n, rcs);
+            size_t bad = 0;
+            int first = 0;
+            for (size_t j = 0; j < n; j++)
+                if (rcs[j] && !bad++)
+                    first = rcs[j];
+            if (bad)
+                TD_WARN("queue",
+                        "group %s: cannot forward %zu of %zu events to %s: %s; they are retried "
+                        "after the backoff",
+                        group, bad, n, to, td_strerror(first));
+            settle(q->e, group, v, n, rcs);
+        }
+        free(rcs);
         td_queue_msgs_free(v, n);
         pthread_mutex_lock(&q->mu);
         return now; /* more may be due: at once, after the others' work */

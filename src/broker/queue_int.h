@@ -17,8 +17,9 @@
 #define CONSUMER_NAME_MAX 64
 #define IDLE_WAKE_MS 1000 /* the delivery thread sweeps queue groups at least this often */
 
-/* The queue groups' bits of delivery_entry.flags. */
-enum { QF_KEY = 1, QF_TOUCHED = 2 };
+/* The queue groups' bits of delivery_entry.flags. QF_AT_READ: a scheduled event taken by its
+ * reader in a fallback era (queue_sched.c), which no rescan takes again. */
+enum { QF_KEY = 1, QF_TOUCHED = 2, QF_AT_READ = 4 };
 
 /* An entry of a partition: the delivery core's entry state (d: the state, deadline or due time,
  * deliveries, failure times, and the consumer's slot as its owner) and what only a queue group
@@ -42,6 +43,7 @@ typedef struct qsched {
     int64_t due, offset, event_ms;
     uint64_t key_hash;
     bool has_key;
+    bool at_read; /* taken when read in a fallback era: a rescan would not take it again */
 } qsched;
 
 #define QS_NONE INT64_MAX
@@ -159,7 +161,8 @@ struct td_queues {
      * once stopping (queues_shutdown). */
     struct delivery_client *dc;
     bool stopping;
-    size_t fwd_rr; /* the forwarding group queue_forward_run looks at first */
+    size_t fwd_rr;  /* the forwarding group queue_forward_run looks at first */
+    int scan_turns; /* rescan steps left in this run of queue_work (one) */
     uint64_t rng;
     void (*notify)(void *arg);
     void *notify_arg;

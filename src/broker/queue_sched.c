@@ -78,14 +78,22 @@ static bool decimal(const td_header *h, bool sign, int64_t *out)
     return true;
 }
 
-/* A header named `name` whose value is a decimal integer: found (the first, as Kafka's
- * lastHeader would take the last: a producer sets it once). */
+/* The first header named `name` whose value is a decimal integer (one that does not parse is
+ * passed over, so it cannot hide a good one). */
 static bool hvalue(const td_event *ev, const char *name, bool sign, int64_t *out)
 {
     for (size_t i = 0; i < ev->header_count; i++)
-        if (hname(&ev->headers[i], name))
-            return decimal(&ev->headers[i], sign, out);
+        if (hname(&ev->headers[i], name) && decimal(&ev->headers[i], sign, out))
+            return true;
     return false;
+}
+
+/* t + d for a delay d >= 0, saturating: a timestamp near the end of time is not a wrap to the
+ * past (which would deliver at once). */
+static int64_t plus(int64_t t, int64_t d)
+{
+    int64_t r;
+    return __builtin_add_overflow(t, d, &r) ? INT64_MAX - 1 : r;
 }
 
 static bool explicit_due(const td_event *ev, int64_t *due)
@@ -96,7 +104,7 @@ static bool explicit_due(const td_event *ev, int64_t *due)
         return true;
     }
     if (hvalue(ev, TD_DELAY_HEADER, true, &v)) {
-        *due = v > 0 ? ev->timestamp_ms + v : 0;
+        *due = v > 0 ? plus(ev->timestamp_ms, v) : 0;
         return true;
     }
     return false;
@@ -107,7 +115,7 @@ int64_t qsched_due_of(const td_event *ev, int64_t default_delay)
     int64_t due;
     if (ev->header_count && explicit_due(ev, &due))
         return due > 0 ? due : 0;
-    return default_delay > 0 && ev->timestamp_ms > 0 ? ev->timestamp_ms + default_delay : 0;
+    return default_delay > 0 && ev->timestamp_ms > 0 ? plus(ev->timestamp_ms, default_delay) : 0;
 }
 
 int64_t qsched_topic_delay(td_engine *e, const char *topic)
@@ -194,7 +202,7 @@ static void record(qgroup *g, const qtopic *t, const qpart *p, const qsched *s, 
     x.d.state = DELIVERY_SCHEDULED;
     x.d.at = s->due;
     x.d.owner = -1;
-    x.d.flags = s->has_key ? QF_KEY : 0;
+    x.d.flags = (uint8_t)((s->has_key ? QF_KEY : 0) | (s->at_read ? QF_AT_READ : 0));
     qs_entry_record(g, t, p, s->offset, tomb ? NULL : &x);
 }
 
@@ -281,9 +289,10 @@ static int64_t era_delay(const qpart *p, int64_t offset)
     return d;
 }
 
-static int take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due)
+static int take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due,
+                bool at_read)
 {
-    qsched s = {due, ev->offset, ev->timestamp_ms, 0, ev->key != NULL};
+    qsched s = {due, ev->offset, ev->timestamp_ms, 0, ev->key != NULL, at_read};
     if (ev->key)
         s.key_hash = td_hash64(ev->key, ev->key_len);
     if (heap_push(p, &s) != 0)
@@ -313,12 +322,14 @@ int qsched_take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_eve
     p->dirty = true;
     int64_t lim = p->scan_to ? p->scan_to : p->hw;
     int64_t edue;
-    /* Far unless delayed by the topic's default in a fallback era (rescans could not tell). */
-    if (due > lim && (explicit_due(ev, &edue) || era_delay(p, ev->offset) >= 0)) {
+    /* Far unless delayed by the topic's default in a fallback era (rescans could not tell):
+     * then taken whatever its time, and its record says so (qsched_restore). */
+    bool expl = explicit_due(ev, &edue);
+    if (due > lim && (expl || era_delay(p, ev->offset) >= 0)) {
         far(q, p, ev->offset, due);
         return 0;
     }
-    return due <= now ? 1 : take(q, g, t, p, ev, due);
+    return due <= now ? 1 : take(q, g, t, p, ev, due, due > lim);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -332,6 +343,11 @@ int64_t qsched_promote(qgroup *g, int64_t now, size_t max)
         while (p->sn && p->sv[0].due <= now && g->pending < g->pol.max_in_flight && max) {
             max--;
             qsched s = p->sv[0];
+            if (queue_entry_find(p, s.offset, NULL)) { /* taken twice (it cannot): once */
+                heap_pop(p);
+                g->scheduled--;
+                continue;
+            }
             qentry *en = queue_entry_insert(g, p, s.offset);
             if (!en)
                 break; /* no memory: tried again at the next receive */
@@ -399,19 +415,21 @@ static int scan_step(td_queues *q, qgroup *g, const qtopic *t, qpart *p)
     if (rc)
         return rc;
     td_event ev;
-    int r = 0;
-    for (int n = 0; n < SCAN_STEP && p->scan_pos < p->scan_end; n++) {
+    int r = 1;
+    for (int n = 0; n < SCAN_STEP && p->scan_pos < p->scan_end && qsched_room(q, g); n++) {
         if ((r = td_iter_next(it, &ev)) <= 0)
             break;
-        if (ev.offset >= p->scan_end)
+        if (ev.offset >= p->scan_end) { /* past it (a gap of a compacted log before it) */
+            p->scan_pos = p->scan_end;
             break;
+        }
         int64_t due = 0, d;
         if (!(ev.header_count && explicit_due(&ev, &due)) && (d = era_delay(p, ev.offset)) > 0 &&
             ev.timestamp_ms > 0)
-            due = ev.timestamp_ms + d; /* without a header: the default of its era */
+            due = plus(ev.timestamp_ms, d); /* without a header: the default of its era */
         if (due > p->hw) {
             if (due <= p->scan_to)
-                rc = take(q, g, t, p, &ev, due);
+                rc = take(q, g, t, p, &ev, due, false);
             else
                 far(q, p, ev.offset, due);
         }
@@ -423,7 +441,7 @@ static int scan_step(td_queues *q, qgroup *g, const qtopic *t, qpart *p)
     td_iter_close(it);
     if (rc == 0 && r < 0)
         rc = r;
-    if (rc == 0 && (p->scan_pos >= p->scan_end || r == 0))
+    if (rc == 0 && (p->scan_pos >= p->scan_end || r == 0)) /* r 0: the log's end */
         scan_finish(p);
     return rc;
 }
@@ -440,7 +458,12 @@ int64_t qsched_work(td_queues *q, qgroup *g, int64_t now)
             }
             scan_start(q, p, now);
         }
-        if (p->scan_to) {
+        if (p->scan_to && !qsched_room(q, g)) {
+            wake = TD_MIN(wake, now + 100); /* resumed as scheduled events fall due */
+        } else if (p->scan_to && !q->scan_turns) {
+            wake = now; /* one step a run: the lock is released between steps */
+        } else if (p->scan_to) {
+            q->scan_turns--;
             int rc = scan_step(q, g, g->all[i].t, p);
             if (rc) {
                 TD_WARN("queue", "group %s: rescan of %s/%" PRId32 " for delayed events: %s",
@@ -460,10 +483,11 @@ int64_t qsched_work(td_queues *q, qgroup *g, int64_t now)
 int qsched_restore(qgroup *g, qpart *p, const qentry *x)
 {
     int64_t due = x->d.at;
-    if (p->scan_to && x->offset >= p->scan_pos && x->offset < p->scan_end && due > p->hw &&
-        due <= p->scan_to)
+    bool at_read = (x->d.flags & QF_AT_READ) != 0;
+    if (!at_read && p->scan_to && x->offset >= p->scan_pos && x->offset < p->scan_end &&
+        due > p->hw && due <= p->scan_to)
         return 1; /* the rescan takes it again */
-    qsched s = {due, x->offset, x->event_ms, x->key_hash, (x->d.flags & QF_KEY) != 0};
+    qsched s = {due, x->offset, x->event_ms, x->key_hash, (x->d.flags & QF_KEY) != 0, at_read};
     if (heap_push(p, &s) != 0)
         return -ENOMEM;
     g->scheduled++;

@@ -19,7 +19,8 @@
  *             value int16 0, int64 incarnation, int64 topic id, int8 state (1 in flight,
  *                   2 waiting, 3 held, 4 dead, 5 scheduled: a delayed event not due yet, `at`
  *                   its due time), int32 deliveries, int64 at (deadline or due
- *                   time), int64 first_fail, int64 last_fail, int64 event_ms, int8 has_key,
+ *                   time), int64 first_fail, int64 last_fail, int64 event_ms, int8 has_key
+ *                   (bit 0; bit 1: a scheduled event taken when read in a fallback era),
  *                   int64 key_hash, string error (-1: none)
  * A null value deletes the key. Every offset below a partition's `next` without a live entry
  * record is done: an ack writes one tombstone, a delivery one entry record (and the position
@@ -117,7 +118,9 @@ static void add_entry(delivery_recs *r, const qgroup *g, const qtopic *t, const 
                        state_put64(b, t->id) | put8(b, en->d.state) |
                        state_put32(b, en->d.deliveries) | state_put64(b, en->d.at) |
                        state_put64(b, en->d.first_fail) | state_put64(b, en->d.last_fail) |
-                       state_put64(b, en->event_ms) | put8(b, (en->d.flags & QF_KEY) != 0) |
+                       state_put64(b, en->event_ms) |
+                       put8(b, (uint8_t)(((en->d.flags & QF_KEY) ? 1 : 0) |
+                                         ((en->d.flags & QF_AT_READ) ? 2 : 0))) |
                        state_put64(b, (int64_t)en->key_hash) | state_put_str(b, en->error));
     drecs_end(r);
 }
@@ -472,7 +475,8 @@ static int replay_entry(replay *r, int32_t sp, state_reader *k, const td_event *
         x.d.first_fail = state_get64(&v);
         x.d.last_fail = state_get64(&v);
         x.event_ms = state_get64(&v);
-        x.d.flags = v.pos < v.n && v.p[v.pos++] != 0 ? QF_KEY : 0;
+        uint8_t kb = v.pos < v.n ? v.p[v.pos++] : 0;
+        x.d.flags = (uint8_t)(((kb & 1) ? QF_KEY : 0) | ((kb & 2) ? QF_AT_READ : 0));
         x.key_hash = (uint64_t)state_get64(&v);
         char *err = state_get_str(&v);
         if (v.bad || ver != VALUE_V0 || st < DELIVERY_INFLIGHT || st > DELIVERY_SCHEDULED ||

@@ -306,7 +306,8 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
         case OPT_DELIVER_AT: {
             int64_t v;
             bool at = c == OPT_DELIVER_AT;
-            if (!cli_parse_i64(optarg, &v) || (at ? v <= 0 : (v < 0 || v > TD_DELAY_MAX_MS)))
+            if (!cli_parse_i64(optarg, &v) ||
+                (at ? v <= 0 || v > TD_DELIVER_AT_MAX : (v < 0 || v > TD_DELAY_MAX_MS)))
                 return cli_usage_error(
                     "produce", "%s takes %s, not '%s'", at ? "--deliver-at" : "--delay",
                     at ? "milliseconds since 1970" : "milliseconds (>= 0)", optarg);

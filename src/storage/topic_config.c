@@ -98,7 +98,8 @@ static const key_def defs[] = {
      TCT_LONG,
      "The most memory the trace index of a partition's active segment may take; the segment "
      "rolls before it would pass it. A tidings setting."},
-    {"delivery.delay.ms", K_I64, F(delivery_delay_ms), 0, LMAX, ">= 0", TCT_LONG,
+    {"delivery.delay.ms", K_I64, F(delivery_delay_ms), 0, 315576000000LL,
+     "from 0 to 315576000000 (ten years)", TCT_LONG,
      "How long after its timestamp queue groups deliver an event that names no delivery time "
      "of its own (docs/queues.md#delayed-delivery); 0: at once. A tidings setting."},
     {"max.message.bytes", K_I32, F(max_message_bytes), 0, INT32_MAX, "from 0 to 2147483647",

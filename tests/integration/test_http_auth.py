@@ -559,5 +559,8 @@ def test_a_forwarding_group_needs_write_on_its_view(ab):
     st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"dead_letter_topic": topic})
     assert st == 403 and body["error"]["operation"] == "Write", body
     assert curl(ab, "PUT", f"/v1/queues/{group}", bob, {"max_deliveries": 3})[0] == 200
+    # A topic named by a number is a topic name all the same.
+    st, _, body = curl(ab, "PUT", f"/v1/queues/{group}", bob, {"forward_to": 123})
+    assert st == 404 and body["error"]["message"] == "topic '123' does not exist", body
     for name in (topic, group, view):
         assert curl(ab, "DELETE", f"/v1/acls?principal=User:bob&name={name}", adm)[0] == 200

@@ -128,6 +128,7 @@ def test_bad_delay_fields_are_refused(db):
                     ({"value": 1, "delay_ms": "5"}, "delay_ms"),
                     ({"value": 1, "deliver_at": "tomorrow"}, "deliver_at"),
                     ({"value": 1, "deliver_at": 0}, "deliver_at"),
+                    ({"value": 1, "deliver_at": 1000000000000000000}, "deliver_at"),
                     ({"value": 1, "delay_ms": 5, "deliver_at": 5}, "not both")]:
         assert_error(call(db, "POST", "/v1/topics/jobs/events", [ev]), 400, "invalid_argument",
                      msg)
@@ -478,3 +479,25 @@ def test_cli_produce_delay(db):
     assert sorted(e["key"] for e in evs) == ["a", "b"]
     assert all(now_ms() >= e["timestamp"] + 800 for e in evs)
     assert all(hdr(e, "tidings-delay-ms") == "800" for e in evs)
+
+
+def test_view_refusing_one_event_fails_it_alone(db):
+    """An event the view topic refuses (larger than its max.message.bytes) is nacked alone,
+    and dead-lettered after max_deliveries; the others of its batch reach the view once."""
+    call(db, "POST", "/v1/topics", {"name": "src"})
+    call(db, "POST", "/v1/topics", {"name": "small", "config": {"max.message.bytes": "400"}})
+    st, _, g = call(db, "PUT", "/v1/queues/fw", {"topic": "src", "forward_to": "small",
+                                                 "max_deliveries": 1})
+    assert st == 201, g
+    produce(db, [{"key": "a", "value": "x"}, {"key": "big", "value": "y" * 2000},
+                 {"key": "b", "value": "z", "delay_ms": 300}], topic="src")
+    keys = []
+    end = time.time() + 10
+    while time.time() < end and (len(keys) < 2 or describe(db, "fw")["dead_lettered"] < 1):
+        st, _, r = call(db, "GET", "/v1/topics/small/events?partition=0&offset=0")
+        keys = [e["key"] for e in r["events"]]
+        time.sleep(0.1)
+    assert keys == ["a", "b"], keys
+    assert describe(db, "fw")["dead_lettered"] == 1
+    st, _, r = call(db, "GET", "/v1/topics/src.dlq/events?partition=0&offset=0")
+    assert [e["key"] for e in r["events"]] == ["big"], r

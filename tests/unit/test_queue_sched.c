@@ -315,6 +315,70 @@ static void test_default_delay_eras(void)
     test_rmrf(dir);
 }
 
-TEST_MAIN(TEST(test_due_of), TEST(test_default_delay_eras), TEST(test_scheduled_across_reopen),
-          TEST(test_far_events_rescanned), TEST(test_topic_default_and_key_order),
-          TEST(test_scheduled_limit))
+/* The replay's rule (qsched_restore): a scheduled record inside the rescan in progress (its
+ * offset in [scan_pos, scan_end), its time in (hw, scan_to]) is dropped, the rescan taking it
+ * again, unless its reader took it in a fallback era, which rescans pass over: kept. Eras:
+ * what a rescan reads for an offset, and how changes fill them. */
+static void test_restore_rule_and_eras(void)
+{
+    qgroup g;
+    memset(&g, 0, sizeof(g));
+    qpart p;
+    memset(&p, 0, sizeof(p));
+    qsched_part_init(&p);
+    p.hw = 1000;
+    p.scan_to = 2000;
+    p.scan_pos = 10;
+    p.scan_end = 50;
+    qentry x = {.offset = 20, .event_ms = 5};
+    x.d.at = 1500;
+    ASSERT_EQ(qsched_restore(&g, &p, &x), 1); /* the rescan takes it again */
+    x.d.flags = QF_AT_READ;
+    ASSERT_EQ(qsched_restore(&g, &p, &x), 0); /* it would not: kept */
+    ASSERT_EQ(g.scheduled, 1);
+    x.d.flags = 0;
+    x.offset = 50; /* past the rescan */
+    ASSERT_EQ(qsched_restore(&g, &p, &x), 0);
+    x.offset = 20;
+    x.d.at = 2500; /* beyond its target */
+    ASSERT_EQ(qsched_restore(&g, &p, &x), 0);
+    x.d.at = 900; /* before the horizon: taken before the rescan */
+    ASSERT_EQ(qsched_restore(&g, &p, &x), 0);
+    ASSERT_EQ(g.scheduled, 4);
+    qsched_part_free(&g, &p);
+    ASSERT_EQ(g.scheduled, 0);
+
+    /* Eras: four values, then a fallback (-1); the ones no rescan needs go. */
+    qpart e;
+    memset(&e, 0, sizeof(e));
+    qsched_part_init(&e);
+    e.far_from = 5; /* a far event at 5 pins the eras from there on */
+    qsched_read(&e, 0, 0);
+    qsched_read(&e, 1, 0); /* unchanged: nothing new */
+    ASSERT_EQ(e.neras, 1);
+    qsched_read(&e, 10, 100);
+    qsched_read(&e, 20, 200);
+    qsched_read(&e, 30, 300);
+    ASSERT_EQ(e.neras, 4);
+    qsched_read(&e, 40, 400); /* a fifth value: the fallback */
+    ASSERT_EQ(e.neras, 5);
+    ASSERT_EQ(e.eras[4].delay, -1);
+    ASSERT_EQ(e.eras[4].from, 40);
+    qsched_read(&e, 50, 500); /* full: stays in the fallback */
+    ASSERT_EQ(e.neras, 5);
+    e.far_from = 25; /* the far events below 25 are gone: eras 0 and 1 (to 20) too */
+    qsched_read(&e, 60, 600);
+    ASSERT_EQ(e.neras, 4);
+    ASSERT_EQ(e.eras[0].from, 20);
+    ASSERT_EQ(e.eras[3].from, 60);
+    ASSERT_EQ(e.eras[3].delay, 600);
+    e.far_from = QS_NONE; /* nothing far: only the current era stays */
+    qsched_read(&e, 70, 700);
+    ASSERT_EQ(e.neras, 2);
+    ASSERT_EQ(e.eras[0].delay, 600);
+    ASSERT_EQ(e.eras[1].from, 70);
+}
+
+TEST_MAIN(TEST(test_due_of), TEST(test_restore_rule_and_eras), TEST(test_default_delay_eras),
+          TEST(test_scheduled_across_reopen), TEST(test_far_events_rescanned),
+          TEST(test_topic_default_and_key_order), TEST(test_scheduled_limit))

@@ -243,7 +243,7 @@ static bool read_delay(hconn *hc, td_arena *a, json_t *ev, td_event *out, int id
     else if (d && (!json_is_integer(d) || (v = json_integer_value(d)) < 0 || v > TD_DELAY_MAX_MS))
         snprintf(msg, sizeof(msg), "event %d: delay_ms must be an integer from 0 to %lld", idx,
                  (long long)TD_DELAY_MAX_MS);
-    else if (at && (!http_json_time(at, &v) || v <= 0))
+    else if (at && (!http_json_time(at, &v) || v <= 0 || v > TD_DELIVER_AT_MAX))
         snprintf(msg, sizeof(msg),
                  "event %d: deliver_at must be milliseconds since 1970 (> 0) or an ISO 8601 "
                  "time (2026-12-07T12:00:00Z)",

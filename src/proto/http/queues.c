@@ -226,16 +226,15 @@ static void queue_admin(hconn *hc, int op, const char *group, const char *topic,
     free(a);
 }
 
-/* PUT /v1/queues/{group}: creates the group, or changes its policy (its topic stays). */
 /* The group writes for whoever names the topics it writes to (its dead letters, its forwarded
- * events): Write on a topic the body names in `field`. False after answering. */
-static bool may_write_to(hconn *hc, json_t *b, const char *field)
+ * events): Write on the topic `now` names when the request changed it from `was` (a topic
+ * set before was checked then). False after answering. */
+static bool may_write_to(hconn *hc, const char *now, const char *was)
 {
-    json_t *t = json_object_get(b, field);
-    return !json_is_string(t) || !json_string_length(t) ||
-           http_require(hc, TD_RES_TOPIC, json_string_value(t), TD_OP_WRITE);
+    return !*now || !strcmp(now, was) || http_require(hc, TD_RES_TOPIC, now, TD_OP_WRITE);
 }
 
+/* PUT /v1/queues/{group}: creates the group, or changes its policy (its topic stays). */
 static void queue_put(hconn *hc, const char *group)
 {
     json_t *b = http_body_json(hc, true);
@@ -246,11 +245,12 @@ static void queue_put(hconn *hc, const char *group)
     int rc = td_queue_describe(e, group, &info);
     bool exists = rc == 0;
     const char *topic = json_string_value(json_object_get(b, "topic"));
-    td_queue_policy p;
+    td_queue_policy p, was;
     if (exists)
         p = info.policy;
     else
         td_queue_policy_init(&p);
+    was = p;
     const char *why = NULL;
     if (json_object_get(b, "topic") && !topic) {
         http_respond_error(hc, 400, "invalid_argument", "'topic' must be a topic name or pattern");
@@ -275,8 +275,9 @@ static void queue_put(hconn *hc, const char *group)
     } else if (!exists && td_pattern_is_literal(topic, strlen(topic)) &&
                !http_require(hc, TD_RES_TOPIC, topic, TD_OP_READ)) {
         /* answered */
-    } else if (read_policy(hc, b, &p) && may_write_to(hc, b, "dead_letter_topic") &&
-               may_write_to(hc, b, "forward_to")) {
+    } else if (read_policy(hc, b, &p) &&
+               may_write_to(hc, p.dead_letter_topic, was.dead_letter_topic) &&
+               may_write_to(hc, p.forward_to, was.forward_to)) {
         TD_INFO("http", "%s queue group %s for %s", exists ? "configuring" : "creating", group,
                 net_conn_peer(hc->c));
         queue_admin(hc, exists ? QUEUE_CONFIGURE : QUEUE_CREATE, group, topic, &p,

@@ -620,7 +620,7 @@ const char *resp_delay_parse(td_slice opt, td_slice arg, resp_delay *d)
         return "ERR syntax error, DELAY and DELIVERAT are given once";
     /* An integer as Redis's string2ll reads one: an optional '-', digits, no leading zero. */
     size_t i = arg.n && arg.p[0] == '-' ? 1 : 0;
-    bool ok = arg.n > i && arg.n - i <= 18 && (arg.p[i] != '0' || arg.n - i == 1);
+    bool ok = arg.n > i && arg.n - i <= 18 && (arg.p[i] != '0' || (arg.n - i == 1 && !i));
     long long v = 0;
     for (size_t k = i; ok && k < arg.n; k++) {
         ok = arg.p[k] >= '0' && arg.p[k] <= '9';
