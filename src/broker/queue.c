@@ -625,6 +625,7 @@ int td_queue_receive(td_engine *e, const char *group, const char *consumer, size
  * Outcomes
  */
 enum { OP_ACK = QUEUE_ACK, OP_NACK = QUEUE_NACK, OP_EXTEND = QUEUE_EXTEND };
+#define OP_BROKER 0x100 /* the broker's own outcome: a forwarding group's (queue_forward.c) */
 
 /* The in-flight entry an id names, or NULL with *rc set. */
 static qentry *entry_of(qgroup *g, const char *id, qpart **pp, size_t *idx, int *rc)
@@ -657,12 +658,19 @@ static int outcome(td_engine *e, const char *group, const char *const *ids, size
     td_queues *q = queues_of(e);
     if (!q || !group || (n && !ids))
         return td_fail(TD_EINVAL, "queue outcome calls need an engine, a group and ids");
+    bool broker = op & OP_BROKER;
+    op &= ~OP_BROKER;
     pthread_mutex_lock(&q->mu);
     qgroup *g = queue_group_find(q, group, NULL);
-    if (!g || q->stopping) {
+    if (!g || q->stopping || (g->pol.forward_to[0] && !broker)) {
+        int rc = !g            ? td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group)
+                 : q->stopping ? td_fail(TD_ECLOSED, "the queues are shutting down")
+                               : td_fail(TD_EINVAL,
+                                         "queue group '%s' forwards its events to topic '%s': the "
+                                         "broker settles its deliveries",
+                                         group, g->pol.forward_to);
         pthread_mutex_unlock(&q->mu);
-        return g ? td_fail(TD_ECLOSED, "the queues are shutting down")
-                 : td_fail(TD_ENOTFOUND, "queue group '%s' does not exist", group);
+        return rc;
     }
     int64_t now = td_wall_ms();
     bool dead = false;
@@ -726,6 +734,13 @@ void queue_set_notify(td_engine *e, void (*fn)(void *arg), void *arg)
     q->notify = fn;
     q->notify_arg = arg;
     pthread_mutex_unlock(&q->mu);
+}
+
+int queue_forward_settle(td_engine *e, const char *group, const char *const *ids, size_t n, bool ok,
+                         const char *error)
+{
+    return outcome(e, group, ids, n, (ok ? OP_ACK : OP_NACK) | OP_BROKER, -1, error, NULL, NULL,
+                   NULL);
 }
 
 int td_queue_ack(td_engine *e, const char *group, const char *const *ids, size_t n, int *results)

@@ -103,7 +103,7 @@ static void settle(td_engine *e, const char *group, const td_queue_msg *v, size_
     for (size_t i = 0; i < n; i++)
         if (rcs[i] == 0)
             ids[k++] = v[i].id;
-    if (k && td_queue_ack(e, group, ids, k, NULL) != 0)
+    if (k && queue_forward_settle(e, group, ids, k, true, NULL) != 0)
         td_error_clear(); /* deleted meanwhile, or its records failed: delivered again */
     for (size_t i = 0; i < n; i++) {
         if (rcs[i] == 0)
@@ -111,7 +111,7 @@ static void settle(td_engine *e, const char *group, const td_queue_msg *v, size_
         char why[300];
         snprintf(why, sizeof(why), "cannot forward: %s", td_strerror(rcs[i]));
         const char *id = v[i].id;
-        if (td_queue_nack(e, group, &id, 1, -1, why, NULL) != 0)
+        if (queue_forward_settle(e, group, &id, 1, false, why) != 0)
             td_error_clear();
     }
     free(ids);

@@ -186,6 +186,10 @@ int queue_receive_locked(td_queues *q, qgroup *g, const char *consumer, size_t m
  * the delivery thread under q->mu, which it releases while it appends: one batch of one
  * group. Returns when it wants to run next. */
 int64_t queue_forward_run(td_queues *q, int64_t now);
+/* queue.c: a forwarding group's deliveries acked (ok) or nacked with error, by the broker
+ * (clients' outcomes on such a group are refused). Not under q->mu; waits for durability. */
+int queue_forward_settle(td_engine *e, const char *group, const char *const *ids, size_t n, bool ok,
+                         const char *error);
 
 /* queue.c: the timed work (deadlines, dead letters), run by the delivery service; asks for a
  * run at `at` (0: now). Under q->mu. */

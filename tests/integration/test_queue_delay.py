@@ -408,6 +408,10 @@ def test_delayed_view_forwards_events_at_their_time(tmp_path):
         # A client cannot receive from it: the broker is its consumer.
         assert_error(call(b, "POST", "/v1/queues/orders-view/receive", {"max": 1}), 400,
                      "invalid_argument", "orders.later")
+        # Nor settle what the broker has in flight.
+        for op in ("ack", "nack", "extend"):
+            assert_error(call(b, "POST", f"/v1/queues/orders-view/{op}", {"ids": ["1.0.0.1"]}),
+                         400, "invalid_argument", "the broker settles")
         # Nor may it forward into what it reads.
         assert_error(call(b, "PUT", "/v1/queues/loop", {"topic": "orders.#",
                                                         "forward_to": "orders.x"}),
