@@ -230,6 +230,8 @@ int64_t qsched_work(td_queues *q, qgroup *g, int64_t now);
 /* Adds the records of the partition's scheduled events (state DELIVERY_SCHEDULED; tombstones
  * when tomb) to the group's pending records. */
 void qsched_records(qgroup *g, const qtopic *t, const qpart *p, bool tomb);
+/* Tests: while hold, rescans start (their position is written) but read nothing. */
+void qsched_test_hold_rescans(bool hold);
 /* Replay: a scheduled entry's latest record (x->d.at: its due time), back into the heap unless
  * a rescan will take it again; -ENOMEM. */
 int qsched_restore(qgroup *g, qpart *p, const qentry *x);

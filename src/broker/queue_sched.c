@@ -45,6 +45,13 @@
 
 #define SCAN_STEP 4096 /* events a rescan reads per run of the delivery thread */
 
+/* Tests: rescans start but take no step while set (a crash image mid-rescan). */
+static bool test_hold;
+void qsched_test_hold_rescans(bool hold)
+{
+    __atomic_store_n(&test_hold, hold, __ATOMIC_RELAXED);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Due times
  */
@@ -460,6 +467,8 @@ int64_t qsched_work(td_queues *q, qgroup *g, int64_t now)
         }
         if (p->scan_to && !qsched_room(q, g)) {
             wake = TD_MIN(wake, now + 100); /* resumed as scheduled events fall due */
+        } else if (p->scan_to && __atomic_load_n(&test_hold, __ATOMIC_RELAXED)) {
+            wake = TD_MIN(wake, now + 10);
         } else if (p->scan_to && !q->scan_turns) {
             wake = now; /* one step a run: the lock is released between steps */
         } else if (p->scan_to) {
