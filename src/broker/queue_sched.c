@@ -184,6 +184,12 @@ static qsched heap_pop(qpart *p)
         free(p->sv);
         p->sv = NULL;
         p->scap = 0;
+    } else if (p->scap > 4096 && p->sn < p->scap / 4) { /* most of it: half its memory */
+        qsched *v = realloc(p->sv, p->scap / 2 * sizeof(*v));
+        if (v) {
+            p->sv = v;
+            p->scap /= 2;
+        }
     }
     return top;
 }
@@ -316,8 +322,9 @@ static void far(td_queues *q, qpart *p, int64_t offset, int64_t due)
     int64_t *min = p->scan_to ? &p->scan_far_min : &p->far_min;
     if (offset < *from)
         *from = offset;
-    if (due < *min)
-        *min = due;
+    if (due >= *min)
+        return;
+    *min = due;
     if (!p->scan_to) /* the rescan must start before it comes within the horizon */
         queue_wake(q, TD_MAX(p->far_min - horizon(q), 0));
 }
