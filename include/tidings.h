@@ -423,6 +423,7 @@ typedef struct td_header {
 #define TD_DELIVER_AT_HEADER "tidings-deliver-at"
 #define TD_DELAY_HEADER "tidings-delay-ms"
 #define TD_DELAY_MAX_MS (315576000000LL)
+#define TD_DELIVER_AT_MAX (999999999999999999LL) /* 18 digits, as the header is read */
 
 typedef struct td_event {
     const void *key; /* NULL: no key (a null key); non-NULL with key_len 0: an empty key */
