@@ -383,6 +383,11 @@ void resp_block_free(resp_block *b);
  * the connection runs); frees the batch state at close. */
 void resp_xadd_flush(rconn *rc, resp_w *w);
 void resp_xbatch_free(resp_xbatch *xb);
+/* Adds an `XADD key * fields` to the connection's batch (xadd_batch.c), fields fv[0..nfv) as
+ * its value and trace[0..ntrace) as headers; false if it cannot be batched (the caller runs it
+ * alone, after flushing). */
+bool resp_xadd_batch_add(rconn *rc, resp_w *w, td_slice key, const td_slice *fv, size_t nfv,
+                         const td_header *trace, size_t ntrace);
 
 /* Authentication and authorization (authz.c). */
 int resp_authz_create(resp_server *s);
