@@ -75,8 +75,8 @@ static const key_def defs[] = {
      "is older."},
     {"retention.bytes", K_I64, F(retention_bytes), -1, LMAX, "-1 (no limit) or >= 0", TCT_LONG,
      "The most bytes a partition keeps (-1: no limit); the oldest segments go first."},
-    {"retention.records", K_I64, F(retention_records), -1, LMAX, "-1 (no limit) or >= 0", TCT_LONG,
-     "The most events a partition keeps (-1: no limit); a tidings setting."},
+    {"retention.records", K_I64, F(retention_records), -1, LMAX, "-1 (no limit) or >= 0",
+     TCT_LONG, "The most events a partition keeps (-1: no limit); a tidings setting."},
     {"segment.bytes", K_I64, F(segment_bytes), 1024, INT32_MAX,
      "from 1024 to 2147483647 (index positions are 32-bit)", TCT_INT,
      "The size at which the active segment file is closed and a new one started."},
@@ -88,7 +88,8 @@ static const key_def defs[] = {
     {"key.index", K_BOOL, F(key_index), 0, 0, "true or false", TCT_BOOLEAN,
      "Every event indexed by key on disk, for reads of one key's events and expected versions "
      "(docs/event-sourcing.md); a tidings setting."},
-    {"key.index.memory.bytes", K_I64, F(key_index_memory_bytes), 65536, LMAX, ">= 65536", TCT_LONG,
+    {"key.index.memory.bytes", K_I64, F(key_index_memory_bytes), 65536, LMAX, ">= 65536",
+     TCT_LONG,
      "The most memory the key index of a partition's active segment may take; the segment "
      "rolls before it would pass it. A tidings setting."},
     {"trace.index", K_BOOL, F(trace_index), 0, 0, "true or false", TCT_BOOLEAN,
@@ -115,13 +116,13 @@ static const key_def defs[] = {
     {"min.insync.replicas", K_I32, F(min_insync_replicas), 1, INT32_MAX, ">= 1", TCT_INT,
      "Replicas that must have an acks=all write; above 1 such writes fail with "
      "NOT_ENOUGH_REPLICAS (a single broker has one replica)."},
-    {"message.timestamp.difference.max.ms", K_I64, F(timestamp_difference_max_ms), 0, LMAX, ">= 0",
-     TCT_LONG,
+    {"message.timestamp.difference.max.ms", K_I64, F(timestamp_difference_max_ms), 0, LMAX,
+     ">= 0", TCT_LONG,
      "How far a CreateTime record's timestamp may be from the broker's clock, either way."},
     {"message.timestamp.before.max.ms", K_I64, F(timestamp_before_max_ms), 0, LMAX, ">= 0",
      TCT_LONG, "How far a CreateTime record's timestamp may lie behind the broker's clock."},
-    {"message.timestamp.after.max.ms", K_I64, F(timestamp_after_max_ms), 0, LMAX, ">= 0", TCT_LONG,
-     "How far a CreateTime record's timestamp may lie ahead of the broker's clock."},
+    {"message.timestamp.after.max.ms", K_I64, F(timestamp_after_max_ms), 0, LMAX, ">= 0",
+     TCT_LONG, "How far a CreateTime record's timestamp may lie ahead of the broker's clock."},
     {"delete.retention.ms", K_I64, F(delete_retention_ms), 0, LMAX, ">= 0", TCT_LONG,
      "How long a compacted topic's tombstone stays after the cleaning that first kept it."},
     {"file.delete.delay.ms", K_I64, F(file_delete_delay_ms), 0, LMAX, ">= 0", TCT_LONG,
@@ -130,8 +131,8 @@ static const key_def defs[] = {
      "Kept; the fsync key decides when appends are synced (always, by default)."},
     {"flush.ms", K_I64, F(flush_ms), 0, LMAX, ">= 0", TCT_LONG,
      "Kept; the fsync key decides when appends are synced (always, by default)."},
-    {"follower.replication.throttled.replicas", K_THROTTLED, F(follower_throttled_replicas), 0, 0,
-     "empty, * or partition:broker pairs separated by commas", TCT_LIST,
+    {"follower.replication.throttled.replicas", K_THROTTLED, F(follower_throttled_replicas), 0,
+     0, "empty, * or partition:broker pairs separated by commas", TCT_LIST,
      "Kept; a single broker has no followers to throttle."},
     {"index.interval.bytes", K_I32, F(index_interval_bytes), 0, INT32_MAX, ">= 0", TCT_INT,
      "Kept; the offset index has an entry per batch's position as tidings builds it."},
@@ -150,8 +151,9 @@ static const key_def defs[] = {
      "Kept; every served Fetch version reads record batch v2, so nothing is down-converted."},
     {"message.format.version", K_FORMAT_VERSION, 0, 0, 0, "a Kafka version such as 2.8 or 3.0-IV1",
      TCT_STRING, "Accepted and ignored, as in Kafka 3: batches are always v2."},
-    {"min.cleanable.dirty.ratio", K_DOUBLE, F(min_cleanable_dirty_ratio), 0, 1, "from 0 to 1",
-     TCT_DOUBLE, "The share of dirty bytes at which the cleaner compacts a partition."},
+    {"min.cleanable.dirty.ratio", K_DOUBLE, F(min_cleanable_dirty_ratio), 0, 1,
+     "from 0 to 1", TCT_DOUBLE,
+     "The share of dirty bytes at which the cleaner compacts a partition."},
     {"min.compaction.lag.ms", K_I64, F(min_compaction_lag_ms), 0, LMAX, ">= 0", TCT_LONG,
      "The least time a record stays uncompacted (its segment must be older)."},
     {"preallocate", K_BOOL, F(preallocate), 0, 0, "true or false", TCT_BOOLEAN,
@@ -168,7 +170,8 @@ static const key_def defs[] = {
     /* Schema enforcement (docs/schemas.md). The confluent.* keys are Confluent Server's names
      * for the same settings: each is a second name of its field, so setting either changes
      * both, and both are described and reported. */
-    {"key.schema.validation", K_BOOL, F(key_schema_validation), 0, 0, "true or false", TCT_BOOLEAN,
+    {"key.schema.validation", K_BOOL, F(key_schema_validation), 0, 0, "true or false",
+     TCT_BOOLEAN,
      "Produced keys must be in the schema registry's wire format with a schema id registered "
      "under the key subject."},
     {"value.schema.validation", K_BOOL, F(value_schema_validation), 0, 0, "true or false",
@@ -176,20 +179,19 @@ static const key_def defs[] = {
      "Produced values must be in the schema registry's wire format with a schema id registered "
      "under the value subject (HTTP and Redis: JSON validated against its JSON Schema)."},
     {"key.subject.name.strategy", K_STRATEGY, F(key_subject_strategy), 0, 0, STRATEGY_RULE,
-     TCT_STRING,
-     "How the key subject is named: TopicNameStrategy (<topic>-key), "
+     TCT_STRING, "How the key subject is named: TopicNameStrategy (<topic>-key), "
      "RecordNameStrategy or TopicRecordNameStrategy."},
     {"value.subject.name.strategy", K_STRATEGY, F(value_subject_strategy), 0, 0, STRATEGY_RULE,
-     TCT_STRING,
-     "How the value subject is named: TopicNameStrategy (<topic>-value), "
+     TCT_STRING, "How the value subject is named: TopicNameStrategy (<topic>-value), "
      "RecordNameStrategy or TopicRecordNameStrategy."},
     {"schema.validation.mode", K_SVMODE, 0, 0, 0, "id or full", TCT_STRING,
      "id: the wire header's schema id must be registered under the subject; full: the payload "
      "must also be valid against that schema."},
     {"confluent.key.schema.validation", K_BOOL, F(key_schema_validation), 0, 0, "true or false",
      TCT_BOOLEAN, "Confluent Server's name of key.schema.validation (the same setting)."},
-    {"confluent.value.schema.validation", K_BOOL, F(value_schema_validation), 0, 0, "true or false",
-     TCT_BOOLEAN, "Confluent Server's name of value.schema.validation (the same setting)."},
+    {"confluent.value.schema.validation", K_BOOL, F(value_schema_validation), 0, 0,
+     "true or false", TCT_BOOLEAN,
+     "Confluent Server's name of value.schema.validation (the same setting)."},
     {"confluent.key.subject.name.strategy", K_STRATEGY, F(key_subject_strategy), 0, 0,
      STRATEGY_RULE, TCT_STRING,
      "Confluent Server's name of key.subject.name.strategy (the same setting)."},
