@@ -424,6 +424,11 @@ typedef struct td_header {
 #define TD_DELAY_HEADER "tidings-delay-ms"
 #define TD_DELAY_MAX_MS (315576000000LL)
 #define TD_DELIVER_AT_MAX (999999999999999999LL) /* 18 digits, as the header is read */
+/* That header for a time: at, ms since 1970 (1 to TD_DELIVER_AT_MAX), a TD_DELIVER_AT_HEADER;
+ * else a delay after the event's timestamp (0 to TD_DELAY_MAX_MS), a TD_DELAY_HEADER. Its value
+ * is written to text (TD_DELAY_TEXT_MAX bytes), which must outlive *h. TD_EINVAL out of range. */
+#define TD_DELAY_TEXT_MAX 24
+int td_delay_header(bool at, int64_t ms, char *text, td_header *h);
 
 typedef struct td_event {
     const void *key; /* NULL: no key (a null key); non-NULL with key_len 0: an empty key */

@@ -496,6 +496,8 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
 {
     bool progress = true;
     size_t scheduled = 0;
+    const qtopic *dflt_of = NULL;
+    int64_t dflt = 0;
     while (progress && m->n < want && g->pending < g->pol.max_in_flight && qsched_room(q, g)) {
         progress = false;
         for (size_t r = 0;
@@ -516,10 +518,14 @@ static int take_new(td_queues *q, qgroup *g, int slot, size_t want, int64_t now,
             p->next = ev.offset + 1;
             p->dirty = true;
             /* A delayed event not due yet is scheduled (queue_sched.c), not delivered. */
-            int64_t dflt = qsched_topic_delay(q->e, ref->t->name);
+            if (ref->t != dflt_of) { /* the topic's delivery.delay.ms, once a call per topic */
+                dflt_of = ref->t;
+                dflt = qsched_topic_delay(q->e, ref->t->name);
+            }
             qsched_read(p, ev.offset, dflt);
-            int64_t due = qsched_due_of(&ev, dflt);
-            if (due > 0 && (rc = qsched_take(q, g, ref->t, p, &ev, due, now)) <= 0) {
+            bool by_header;
+            int64_t due = qsched_due_of(&ev, dflt, &by_header);
+            if (due > 0 && (rc = qsched_take(q, g, ref->t, p, &ev, due, by_header, now)) <= 0) {
                 if (rc < 0)
                     return rc;
                 if (++scheduled >= READ_BUDGET) {

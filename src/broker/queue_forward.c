@@ -10,9 +10,9 @@
  *
  * Each copy keeps its event's key, value, timestamp and headers, goes to the partition of the
  * same number (modulo the forward topic's count; the topic is created with the origin's count
- * when missing), and gets an x-causation-id header naming its origin
- * (<topic>/<partition>/<offset>). At least once: a crash between the append and the ack forwards
- * the event again.
+ * when missing), and is a hop of the event's trace as a dead letter is (an x-causation-id header
+ * naming its origin, <topic>/<partition>/<offset>; with a traceparent, a child span). At least
+ * once: a crash between the append and the ack forwards the event again.
  *
  * The thread looks every FORWARD_POLL_MS while a forwarding group exists (new events need no
  * wake-up of their own) and at once at a delayed event's time (the group's next due time).
@@ -30,28 +30,12 @@
 #define FORWARD_POLL_MS 20
 #define FORWARD_CONSUMER "$forward"
 
-/* The copy of m as an event for the forward topic of `parts` partitions: its headers and an
- * x-causation-id (in cause) naming its origin, in h (header_count + 1 of room). */
-static td_event copy_of(const td_queue_msg *m, int32_t parts, td_header *h, char *cause, size_t len)
-{
-    const td_event *x = &m->event;
-    memcpy(h, x->headers, x->header_count * sizeof(*h));
-    int n = snprintf(cause, len, "%s/%" PRId32 "/%" PRId64, m->topic, x->partition, x->offset);
-    h[x->header_count] = (td_header){"x-causation-id", 14, cause, (size_t)n};
-    return (td_event){.key = x->key,
-                      .key_len = x->key_len,
-                      .value = x->value,
-                      .value_len = x->value_len,
-                      .headers = h,
-                      .header_count = x->header_count + 1,
-                      .timestamp_ms = x->timestamp_ms,
-                      .partition = x->partition % (parts > 0 ? parts : 1)};
-}
-
 /* The copies of v[0..n) appended to topic `to` (created when missing), in one call; when that
  * fails, one by one, so that an event the topic refuses (too large, a timestamp out of its
- * range) fails alone. rcs[i] gets event i's result. */
-static void append_copies(td_engine *e, const char *to, const td_queue_msg *v, size_t n, int *rcs)
+ * range) fails alone. rcs[i] gets event i's result. Each copy is a hop of its event's trace, as
+ * a dead letter is (broker_event_hop_copy: x-causation-id naming its origin, a child span). */
+static void append_copies(td_engine *e, const char *group, const char *to, const td_queue_msg *v,
+                          size_t n, int *rcs)
 {
     td_topic_info info;
     int rc = td_topic_describe(e, to, &info);
@@ -63,33 +47,38 @@ static void append_copies(td_engine *e, const char *to, const td_queue_msg *v, s
             rc = td_topic_describe(e, to, &info);
     }
     td_event *ev = calloc(n, sizeof(*ev));
-    char(*cause)[TD_TOPIC_NAME_MAX + 48] = calloc(n, sizeof(*cause));
-    size_t nh = 0;
-    for (size_t i = 0; i < n; i++)
-        nh += v[i].event.header_count + 1;
-    td_header *hs = calloc(nh ? nh : 1, sizeof(*hs));
-    if (rc == 0 && (!ev || !cause || !hs))
-        rc = td_fail(-ENOMEM, "out of memory forwarding to %s", to);
-    for (size_t i = 0, at = 0; rc == 0 && i < n; at += v[i].event.header_count + 1, i++)
-        ev[i] = copy_of(&v[i], info.partitions, hs + at, cause[i], sizeof(cause[i]));
+    void **blocks = calloc(n, sizeof(*blocks));
     td_produce_result *res = calloc(n, sizeof(*res));
-    if (rc == 0 && !res)
+    if (rc == 0 && (!ev || !blocks || !res))
         rc = td_fail(-ENOMEM, "out of memory forwarding to %s", to);
-    for (size_t i = 0; res && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const td_event *x = &v[i].event;
+        char cause[TD_TOPIC_NAME_MAX + 48];
+        snprintf(cause, sizeof(cause), "%s/%" PRId32 "/%" PRId64, v[i].topic, x->partition,
+                 x->offset);
+        if (!(blocks[i] = broker_event_hop_copy(x, NULL, cause, NULL, 0, &ev[i])))
+            rc = td_fail(-ENOMEM, "out of memory forwarding to %s", to);
+        ev[i].partition = x->partition % (info.partitions > 0 ? info.partitions : 1);
         res[i].offset = -1;
+    }
+    int64_t start = td_wall_ms();
     int all = rc ? rc : td_produce(e, to, ev, n, res);
     /* A failed call may have written some (a batch per partition, or per max.message.bytes):
      * those stay written; the others are tried alone. */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         rcs[i] = rc                   ? rc
                  : all == 0           ? 0
                  : res[i].offset >= 0 ? 0
                  : n == 1             ? all
                                       : td_produce(e, to, &ev[i], 1, NULL);
+        if (rcs[i] == 0)
+            engine_trace_hop(e, "forward", v[i].topic, &ev[i], group, strlen(group), start);
+    }
+    for (size_t i = 0; blocks && i < n; i++)
+        free(blocks[i]);
+    free(blocks);
     free(res);
     free(ev);
-    free(cause);
-    free(hs);
 }
 
 /* The outcomes: those appended acked, the others nacked (the policy's backoff, then its
@@ -117,23 +106,45 @@ static void settle(td_engine *e, const char *group, const td_queue_msg *v, size_
     free(ids);
 }
 
-/* Orders a batch by partition, then by the time each event fell due (its delivery time, or its
- * timestamp): a receive hands out what fell due together by offset. */
-static int64_t fell_due(const td_queue_msg *m)
+/* A batch ordered by partition, then by the time each event fell due (its delivery time, or
+ * its timestamp), as a receive hands out what fell due together by offset: the key of each
+ * message computed once, then the messages moved into that order. */
+typedef struct fkey {
+    int32_t partition;
+    int64_t due, offset;
+    size_t i;
+} fkey;
+
+static int fkey_cmp(const void *a, const void *b)
 {
-    int64_t due = qsched_due_of(&m->event, 0);
-    return due > 0 ? due : m->event.timestamp_ms;
+    const fkey *x = a, *y = b;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    if (x->due != y->due)
+        return x->due < y->due ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static int by_due(const void *a, const void *b)
+static void order_by_due(td_queue_msg *v, size_t n)
 {
-    const td_queue_msg *x = a, *y = b;
-    if (x->event.partition != y->event.partition)
-        return x->event.partition < y->event.partition ? -1 : 1;
-    int64_t dx = fell_due(x), dy = fell_due(y);
-    if (dx != dy)
-        return dx < dy ? -1 : 1;
-    return x->event.offset < y->event.offset ? -1 : x->event.offset > y->event.offset;
+    fkey *k = malloc(n * sizeof(*k));
+    td_queue_msg *tmp = malloc(n * sizeof(*tmp));
+    if (!k || !tmp) { /* left in receive order */
+        free(k);
+        free(tmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t due = qsched_due_of(&v[i].event, 0, NULL);
+        k[i] = (fkey){v[i].event.partition, due > 0 ? due : v[i].event.timestamp_ms,
+                      v[i].event.offset, i};
+    }
+    qsort(k, n, sizeof(*k), fkey_cmp);
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = v[k[i].i];
+    memcpy(v, tmp, n * sizeof(*v));
+    free(k);
+    free(tmp);
 }
 
 int64_t queue_forward_run(td_queues *q, int64_t now)
@@ -161,8 +172,8 @@ int64_t queue_forward_run(td_queues *q, int64_t now)
         pthread_mutex_unlock(&q->mu);
         int *rcs = calloc(n, sizeof(*rcs));
         if (rcs) {
-            qsort(v, n, sizeof(*v), by_due);
-            append_copies(q->e, to, v, n, rcs);
+            order_by_due(v, n);
+            append_copies(q->e, group, to, v, n, rcs);
             size_t bad = 0;
             int first = 0;
             for (size_t j = 0; j < n; j++)
@@ -180,6 +191,5 @@ int64_t queue_forward_run(td_queues *q, int64_t now)
         pthread_mutex_lock(&q->mu);
         return now; /* more may be due: at once, after the others' work */
     }
-    (void)now;
     return any ? td_wall_ms() + FORWARD_POLL_MS : INT64_MAX;
 }

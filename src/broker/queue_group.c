@@ -682,13 +682,10 @@ static void describe(td_engine *e, qgroup *g, int64_t now, td_queue_info *out)
     out->scheduled = g->scheduled;
     out->next_scheduled_ms = -1;
     for (size_t i = 0; i < g->nall; i++) {
-        const qpart *sp = g->all[i].p;
-        if (sp->sn && (out->next_scheduled_ms < 0 || sp->sv[0].due < out->next_scheduled_ms))
-            out->next_scheduled_ms = sp->sv[0].due;
-    }
-    for (size_t i = 0; i < g->nall; i++) {
         const qtopic *t = g->all[i].t;
         const qpart *p = g->all[i].p;
+        if (p->sn && (out->next_scheduled_ms < 0 || p->sv[0].due < out->next_scheduled_ms))
+            out->next_scheduled_ms = p->sv[0].due;
         int64_t hwm = p->next;
         int64_t unread = 0;
         if (td_offset_for(e, t->name, p->partition, TD_OFFSET_LATEST, &hwm) == 0 && hwm > p->next &&

@@ -136,6 +136,7 @@ typedef struct qgroup {
     size_t ncons, capcons;
     int64_t pending;   /* entries in all partitions */
     int64_t scheduled; /* delayed events taken, not due yet (in the partitions' heaps) */
+    int64_t sched_at;  /* no rescan to start or step before then (qsched_work; a lower bound) */
     bool read_more;    /* a receive stopped reading at its budget of delayed events */
     int64_t acked, redelivered, dead_lettered;
     size_t rr; /* the partition (in all) new events are read from first */
@@ -201,8 +202,8 @@ void queue_consumer_release(qgroup *g, qentry *en);
 /* queue_sched.c: delayed delivery (docs/queues.md#delayed-delivery), under q->mu. */
 /* When an event is to be delivered: its tidings-deliver-at header (ms since the epoch), or its
  * timestamp plus its tidings-delay-ms header, or plus the topic's delivery.delay.ms
- * (default_delay); 0: at once (none of them, or a header that does not parse). */
-int64_t qsched_due_of(const td_event *ev, int64_t default_delay);
+ * (default_delay); 0: at once. *by_header (may be NULL): whether a header named it. */
+int64_t qsched_due_of(const td_event *ev, int64_t default_delay, bool *by_header);
 /* The topic's delivery.delay.ms (0 when it is gone). */
 int64_t qsched_topic_delay(td_engine *e, const char *topic);
 /* The partition's reader is at offset, where the topic's delivery.delay.ms is delay: a new era
@@ -212,11 +213,11 @@ void qsched_read(qpart *p, int64_t offset, int64_t delay);
 void qsched_part_init(qpart *p);
 /* Frees the partition's heap (its records are the caller's: qs_topic_forget). */
 void qsched_part_free(qgroup *g, qpart *p);
-/* The partition's reader read ev (at p->next - 1), due at `due` (> 0): 1 when it is due now
- * (the reader delivers it); else 0: taken (into the heap, its record encoded) when due by the
- * horizon, or remembered as far. -ENOMEM. */
+/* The partition's reader read ev (at p->next - 1), due at `due` (> 0; by_header: a header named
+ * it, qsched_due_of): 1 when it is due now (the reader delivers it); else 0: taken (into the
+ * heap, its record encoded) when due by the horizon, or remembered as far. -ENOMEM. */
 int qsched_take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due,
-                int64_t now);
+                bool by_header, int64_t now);
 /* Whether the group may take more delayed events (queue.scheduled.max). */
 bool qsched_room(const td_queues *q, const qgroup *g);
 /* Scheduled events now due become entries of their partitions, waiting (due at their time),

@@ -32,10 +32,11 @@
  * Crashes: a scheduled event's record is appended before the position record that moved past
  * it, in the same flush. At replay a scheduled record at or above the reader's position is
  * dropped (the reader reads it again), and so is one that the rescan in progress will take
- * again (qsched_restore).
+ * again, unless its reader took it in a fallback era, which its record says (qsched_restore).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -117,12 +118,26 @@ static bool explicit_due(const td_event *ev, int64_t *due)
     return false;
 }
 
-int64_t qsched_due_of(const td_event *ev, int64_t default_delay)
+int64_t qsched_due_of(const td_event *ev, int64_t default_delay, bool *by_header)
 {
     int64_t due;
-    if (ev->header_count && explicit_due(ev, &due))
+    bool h = ev->header_count && explicit_due(ev, &due);
+    if (by_header)
+        *by_header = h;
+    if (h)
         return due > 0 ? due : 0;
     return default_delay > 0 && ev->timestamp_ms > 0 ? plus(ev->timestamp_ms, default_delay) : 0;
+}
+
+int td_delay_header(bool at, int64_t ms, char *text, td_header *h)
+{
+    if (at ? ms <= 0 || ms > TD_DELIVER_AT_MAX : ms < 0 || ms > TD_DELAY_MAX_MS)
+        return td_fail(TD_EINVAL, "%s must be %s", at ? "a delivery time" : "a delay",
+                       at ? "1 to 999999999999999999 ms since 1970" : "0 to ten years in ms");
+    int n = snprintf(text, TD_DELAY_TEXT_MAX, "%" PRId64, ms);
+    const char *name = at ? TD_DELIVER_AT_HEADER : TD_DELAY_HEADER;
+    *h = (td_header){name, strlen(name), text, (size_t)n};
+    return 0;
 }
 
 int64_t qsched_topic_delay(td_engine *e, const char *topic)
@@ -316,7 +331,7 @@ static int take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_eve
     return 0;
 }
 
-static void far(td_queues *q, qpart *p, int64_t offset, int64_t due)
+static void far(td_queues *q, qgroup *g, qpart *p, int64_t offset, int64_t due)
 {
     int64_t *from = p->scan_to ? &p->scan_far_from : &p->far_from;
     int64_t *min = p->scan_to ? &p->scan_far_min : &p->far_min;
@@ -325,22 +340,23 @@ static void far(td_queues *q, qpart *p, int64_t offset, int64_t due)
     if (due >= *min)
         return;
     *min = due;
-    if (!p->scan_to) /* the rescan must start before it comes within the horizon */
-        queue_wake(q, TD_MAX(p->far_min - horizon(q), 0));
+    if (!p->scan_to) { /* the rescan must start before it comes within the horizon */
+        int64_t at = TD_MAX(p->far_min - horizon(q), 0);
+        g->sched_at = TD_MIN(g->sched_at, at);
+        queue_wake(q, at);
+    }
 }
 
 int qsched_take(td_queues *q, qgroup *g, const qtopic *t, qpart *p, const td_event *ev, int64_t due,
-                int64_t now)
+                bool by_header, int64_t now)
 {
     raise_hw(q, p, now);
     p->dirty = true;
     int64_t lim = p->scan_to ? p->scan_to : p->hw;
-    int64_t edue;
     /* Far unless delayed by the topic's default in a fallback era (rescans could not tell):
      * then taken whatever its time, and its record says so (qsched_restore). */
-    bool expl = explicit_due(ev, &edue);
-    if (due > lim && (expl || era_delay(p, ev->offset) >= 0)) {
-        far(q, p, ev->offset, due);
+    if (due > lim && (by_header || era_delay(p, ev->offset) >= 0)) {
+        far(q, g, p, ev->offset, due);
         return 0;
     }
     return due <= now ? 1 : take(q, g, t, p, ev, due, due > lim);
@@ -445,7 +461,7 @@ static int scan_step(td_queues *q, qgroup *g, const qtopic *t, qpart *p)
             if (due <= p->scan_to)
                 rc = take(q, g, t, p, &ev, due, false);
             else
-                far(q, p, ev.offset, due);
+                far(q, g, p, ev.offset, due);
         }
         if (rc)
             break;
@@ -462,6 +478,8 @@ static int scan_step(td_queues *q, qgroup *g, const qtopic *t, qpart *p)
 
 int64_t qsched_work(td_queues *q, qgroup *g, int64_t now)
 {
+    if (now < g->sched_at) /* nothing to start or step before then */
+        return g->sched_at;
     int64_t wake = QS_NONE, h = horizon(q);
     for (size_t i = 0; i < g->nall; i++) {
         qpart *p = g->all[i].p;
@@ -493,6 +511,7 @@ int64_t qsched_work(td_queues *q, qgroup *g, int64_t now)
         if (!p->scan_to && p->far_from != QS_NONE)
             wake = TD_MIN(wake, TD_MAX(p->far_min - h, now));
     }
+    g->sched_at = wake;
     return wake;
 }
 

@@ -62,7 +62,7 @@ typedef struct produce_opts {
     int progress; /* -1 automatic, 0 off, 1 on */
     td_header headers[MAX_HEADERS];
     size_t nheaders;
-    char delay_text[2][24]; /* --delay, --deliver-at: the header's value */
+    char delay_text[2][TD_DELAY_TEXT_MAX]; /* --delay, --deliver-at: the header's value */
 } produce_opts;
 
 /* Where the events go: the engine (local) or the broker (remote). */
@@ -306,17 +306,14 @@ static int parse_opts(int argc, char **argv, produce_opts *o)
         case OPT_DELIVER_AT: {
             int64_t v;
             bool at = c == OPT_DELIVER_AT;
+            if (o->nheaders == MAX_HEADERS)
+                return cli_usage_error("produce", "too many headers");
             if (!cli_parse_i64(optarg, &v) ||
-                (at ? v <= 0 || v > TD_DELIVER_AT_MAX : (v < 0 || v > TD_DELAY_MAX_MS)))
+                td_delay_header(at, v, o->delay_text[at], &o->headers[o->nheaders]) != 0)
                 return cli_usage_error(
                     "produce", "%s takes %s, not '%s'", at ? "--deliver-at" : "--delay",
                     at ? "milliseconds since 1970" : "milliseconds (>= 0)", optarg);
-            if (o->nheaders == MAX_HEADERS)
-                return cli_usage_error("produce", "too many headers");
-            const char *name = at ? TD_DELIVER_AT_HEADER : TD_DELAY_HEADER;
-            char *text = o->delay_text[at];
-            int n = snprintf(text, sizeof(o->delay_text[at]), "%" PRId64, v);
-            o->headers[o->nheaders++] = (td_header){name, strlen(name), text, (size_t)n};
+            o->nheaders++;
             break;
         }
         case 'b':

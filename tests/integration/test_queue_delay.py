@@ -505,3 +505,25 @@ def test_view_refusing_one_event_fails_it_alone(db):
     assert describe(db, "fw")["dead_lettered"] == 1
     st, _, r = call(db, "GET", "/v1/topics/src.dlq/events?partition=0&offset=0")
     assert [e["key"] for e in r["events"]] == ["big"], r
+
+
+def test_view_copy_is_a_hop_of_the_trace(db):
+    """A view's copy is a hop of its event's trace, as a dead letter is: a child traceparent
+    (same trace, new span), x-causation-span-id the event's span, x-causation-id its origin."""
+    call(db, "POST", "/v1/topics", {"name": "traced"})
+    assert call(db, "PUT", "/v1/queues/tv", {"topic": "traced", "forward_to": "traced.view"})[0] \
+        == 201
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    produce(db, [{"key": "t1", "value": 1, "delay_ms": 200, "headers": {"traceparent": tp}}],
+            topic="traced")
+    evs = []
+    end = time.time() + 10
+    while not evs and time.time() < end:
+        st, _, r = call(db, "GET", "/v1/topics/traced.view/events?partition=0&offset=0")
+        evs = r["events"] if st == 200 else []
+        time.sleep(0.1)
+    assert len(evs) == 1, evs
+    child = hdr(evs[0], "traceparent")
+    assert child.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and child != tp, child
+    assert hdr(evs[0], "x-causation-span-id") == "00f067aa0ba902b7"
+    assert hdr(evs[0], "x-causation-id") == "traced/0/0"

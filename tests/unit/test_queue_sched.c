@@ -90,22 +90,22 @@ static void test_due_of(void)
 {
     td_header h[2] = {{"x", 1, "1", 1}, {"tidings-deliver-at", 18, "1700000000000", 13}};
     td_event ev = {.headers = h, .header_count = 2, .timestamp_ms = 5000};
-    ASSERT_EQ(qsched_due_of(&ev, 0), 1700000000000LL);
+    ASSERT_EQ(qsched_due_of(&ev, 0, NULL), 1700000000000LL);
     h[1] = (td_header){"Tidings-Delay-Ms", 16, "250", 3}; /* names in any case */
-    ASSERT_EQ(qsched_due_of(&ev, 99999), 5250);
+    ASSERT_EQ(qsched_due_of(&ev, 99999, NULL), 5250);
     h[1] = (td_header){"tidings-delay-ms", 16, "0", 1}; /* its own: at once, not the default */
-    ASSERT_EQ(qsched_due_of(&ev, 99999), 0);
+    ASSERT_EQ(qsched_due_of(&ev, 99999, NULL), 0);
     h[1] = (td_header){"tidings-delay-ms", 16, "-7", 2};
-    ASSERT_EQ(qsched_due_of(&ev, 99999), 0);
+    ASSERT_EQ(qsched_due_of(&ev, 99999, NULL), 0);
     h[1] = (td_header){"tidings-delay-ms", 16, "12x", 3}; /* does not parse: the default */
-    ASSERT_EQ(qsched_due_of(&ev, 100), 5100);
+    ASSERT_EQ(qsched_due_of(&ev, 100, NULL), 5100);
     h[1] = (td_header){"tidings-deliver-at", 18, "1234567890123456789", 19}; /* too long */
-    ASSERT_EQ(qsched_due_of(&ev, 0), 0);
+    ASSERT_EQ(qsched_due_of(&ev, 0, NULL), 0);
     h[1] = (td_header){"tidings-deliver-at", 18, NULL, 0}; /* a null value */
-    ASSERT_EQ(qsched_due_of(&ev, 0), 0);
+    ASSERT_EQ(qsched_due_of(&ev, 0, NULL), 0);
     ev.header_count = 1;
-    ASSERT_EQ(qsched_due_of(&ev, 0), 0);
-    ASSERT_EQ(qsched_due_of(&ev, 40), 5040);
+    ASSERT_EQ(qsched_due_of(&ev, 0, NULL), 0);
+    ASSERT_EQ(qsched_due_of(&ev, 40, NULL), 5040);
 }
 
 static void test_scheduled_across_reopen(void)

@@ -234,38 +234,38 @@ static bool read_tags(hconn *hc, td_arena *a, json_t *tags, td_event *out, int i
 static bool read_delay(hconn *hc, td_arena *a, json_t *ev, td_event *out, int idx)
 {
     json_t *d = json_object_get(ev, "delay_ms"), *at = json_object_get(ev, "deliver_at");
-    char msg[200], text[24];
+    char msg[200], text[TD_DELAY_TEXT_MAX];
     if (!d && !at)
         return true;
     int64_t v = -1;
+    td_header dh = {0};
     if (d && at)
         snprintf(msg, sizeof(msg), "event %d: give delay_ms or deliver_at, not both", idx);
-    else if (d && (!json_is_integer(d) || (v = json_integer_value(d)) < 0 || v > TD_DELAY_MAX_MS))
+    else if (d &&
+             (!json_is_integer(d) || td_delay_header(false, json_integer_value(d), text, &dh) != 0))
         snprintf(msg, sizeof(msg), "event %d: delay_ms must be an integer from 0 to %lld", idx,
                  (long long)TD_DELAY_MAX_MS);
-    else if (at && (!http_json_time(at, &v) || v <= 0 || v > TD_DELIVER_AT_MAX))
+    else if (at && (!http_json_time(at, &v) || td_delay_header(true, v, text, &dh) != 0))
         snprintf(msg, sizeof(msg),
                  "event %d: deliver_at must be milliseconds since 1970 (> 0) or an ISO 8601 "
                  "time (2026-12-07T12:00:00Z)",
                  idx);
     else
         msg[0] = 0;
+    td_error_clear();
     if (msg[0]) {
         http_respond_error(hc, 400, "invalid_argument", msg);
         return false;
     }
     td_header *h = td_arena_calloc(a, out->header_count + 1, sizeof(*h));
-    int n = snprintf(text, sizeof(text), "%lld", (long long)v);
-    char *value = td_arena_memdup(a, text, (size_t)n + 1);
-    if (!h || !value) {
+    dh.value = td_arena_memdup(a, text, dh.value_len + 1);
+    if (!h || !dh.value) {
         http_respond_error(hc, 500, "internal", "out of memory");
         return false;
     }
     if (out->header_count)
         memcpy(h, out->headers, out->header_count * sizeof(*h));
-    h[out->header_count] =
-        (td_header){d ? TD_DELAY_HEADER : TD_DELIVER_AT_HEADER,
-                    strlen(d ? TD_DELAY_HEADER : TD_DELIVER_AT_HEADER), value, (size_t)n};
+    h[out->header_count] = dh;
     out->headers = h;
     out->header_count++;
     return true;

@@ -628,12 +628,10 @@ const char *resp_delay_parse(td_slice opt, td_slice arg, resp_delay *d)
     }
     if (!ok)
         return "ERR value is not an integer or out of range";
-    v = i ? -v : v;
-    if (at ? v <= 0 : (v < 0 || v > TD_DELAY_MAX_MS))
+    if (td_delay_header(at, i ? -v : v, d->text, &d->h) != 0) {
+        td_error_clear();
         return at ? "ERR The DELIVERAT argument must be > 0 (ms since the epoch)"
                   : "ERR The DELAY argument must be >= 0 and at most ten years in ms";
-    int n = snprintf(d->text, sizeof(d->text), "%lld", v);
-    const char *name = at ? TD_DELIVER_AT_HEADER : TD_DELAY_HEADER;
-    d->h = (td_header){name, strlen(name), d->text, (size_t)n};
+    }
     return NULL;
 }

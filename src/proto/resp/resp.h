@@ -77,7 +77,7 @@ size_t resp_fields_trace_split(const td_slice *fv, size_t nfv, td_slice *rest, s
  * set), else the error to reply. The option given twice is an error. */
 typedef struct resp_delay {
     td_header h; /* h.key NULL: none given */
-    char text[24];
+    char text[TD_DELAY_TEXT_MAX];
 } resp_delay;
 const char *resp_delay_parse(td_slice opt, td_slice arg, resp_delay *d);
 

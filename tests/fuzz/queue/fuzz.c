@@ -34,13 +34,13 @@ static void check_due(const uint8_t *data, size_t size)
     td_event ev = {.headers = &h, .header_count = 1, .timestamp_ms = 1000};
     int64_t v = ref_decimal(data, size, false);
     int64_t want = v == INT64_MIN ? 77 + 1000 : v > 0 ? v : 0; /* not a number: the default */
-    if (qsched_due_of(&ev, 77) != want)
+    if (qsched_due_of(&ev, 77, NULL) != want)
         abort();
     h.key = TD_DELAY_HEADER;
     h.key_len = strlen(TD_DELAY_HEADER);
     v = ref_decimal(data, size, true);
     want = v == INT64_MIN ? 77 + 1000 : v > 0 ? 1000 + v : 0;
-    if (qsched_due_of(&ev, 77) != want)
+    if (qsched_due_of(&ev, 77, NULL) != want)
         abort();
 }
 
