@@ -31,6 +31,17 @@ static td_engine *open_with(const char *dir, int64_t horizon, int64_t max)
     return e;
 }
 
+/* Topic t (one partition; delivery.delay.ms `delay` unless NULL) and group g on it. */
+static void group_on(td_engine *e, const char *delay, int ordering)
+{
+    td_config_entry c = {"delivery.delay.ms", delay};
+    ASSERT_OK(td_topic_create(e, "t", 1, delay ? &c : NULL, delay ? 1 : 0));
+    td_queue_policy p;
+    td_queue_policy_init(&p);
+    p.ordering = ordering;
+    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+}
+
 /* An event "v<i>" with key (may be NULL) and a header (name NULL: none). */
 static void produce(td_engine *e, const char *topic, const char *key, int i, const char *hname,
                     int64_t hval)
@@ -112,10 +123,7 @@ static void test_scheduled_across_reopen(void)
 {
     char *dir = test_tmpdir("qsched-reopen");
     td_engine *e = open_with(dir, 0, 0);
-    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
-    td_queue_policy p;
-    td_queue_policy_init(&p);
-    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    group_on(e, NULL, TD_QUEUE_UNORDERED);
     enum { N = 40 };
     int64_t due[N], got[N] = {0}, t0 = now_ms();
     for (int i = 0; i < N; i++) {
@@ -160,10 +168,7 @@ static void test_far_events_rescanned(void)
 {
     char *dir = test_tmpdir("qsched-far");
     td_engine *e = open_with(dir, 100, 0);
-    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
-    td_queue_policy p;
-    td_queue_policy_init(&p);
-    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    group_on(e, NULL, TD_QUEUE_UNORDERED);
     enum { N = 300 };
     int64_t due[N], got[N] = {0}, t0 = now_ms();
     for (int i = 0; i < N; i++) {
@@ -198,12 +203,7 @@ static void test_topic_default_and_key_order(void)
 {
     char *dir = test_tmpdir("qsched-key");
     td_engine *e = open_with(dir, 0, 0);
-    td_config_entry c = {"delivery.delay.ms", "200"};
-    ASSERT_OK(td_topic_create(e, "t", 1, &c, 1));
-    td_queue_policy p;
-    td_queue_policy_init(&p);
-    p.ordering = TD_QUEUE_BY_KEY;
-    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    group_on(e, "200", TD_QUEUE_BY_KEY);
     int64_t t0 = now_ms();
     produce(e, "t", "k", 0, NULL, 0);               /* the default: 200 ms */
     produce(e, "t", "k", 1, "tidings-delay-ms", 0); /* its own: at once */
@@ -241,10 +241,7 @@ static void test_scheduled_limit(void)
 {
     char *dir = test_tmpdir("qsched-max");
     td_engine *e = open_with(dir, 0, 5);
-    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
-    td_queue_policy p;
-    td_queue_policy_init(&p);
-    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    group_on(e, NULL, TD_QUEUE_UNORDERED);
     int64_t t0 = now_ms();
     for (int i = 0; i < 8; i++)
         produce(e, "t", NULL, i, "tidings-deliver-at", t0 + 300);
@@ -276,10 +273,7 @@ static void test_default_delay_eras(void)
 {
     char *dir = test_tmpdir("qsched-eras");
     td_engine *e = open_with(dir, 100, 0);
-    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
-    td_queue_policy p;
-    td_queue_policy_init(&p);
-    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    group_on(e, NULL, TD_QUEUE_UNORDERED);
     enum { N = 60 };
     int64_t got[N] = {0}, due[N], t0 = now_ms();
     int dups = 0;
@@ -397,10 +391,7 @@ static void test_crash_mid_rescan_with_fallback_era(void)
 {
     char *dir = test_tmpdir("qsched-crash");
     td_engine *e = open_with(dir, 100, 0);
-    ASSERT_OK(td_topic_create(e, "t", 1, NULL, 0));
-    td_queue_policy p;
-    td_queue_policy_init(&p);
-    ASSERT_OK(td_queue_create(e, "g", "t", &p));
+    group_on(e, NULL, TD_QUEUE_UNORDERED);
     enum { N = 30 };
     int64_t got[N] = {0}, due[N];
     int dups = 0;
