@@ -60,6 +60,28 @@ static void produce(td_engine *e, const char *topic, const char *key, int i, con
     ASSERT_OK(td_produce(e, topic, &ev, 1, NULL));
 }
 
+/* Events "v0".."v<n-1>" in one append, each with a tidings-deliver-at header of due[i] (none
+ * where due[i] is 0): one append, so that their times lie ahead however slow the host. */
+static void produce_due(td_engine *e, const int64_t *due, int n)
+{
+    td_event *ev = calloc((size_t)n, sizeof(*ev));
+    td_header *hd = calloc((size_t)n, sizeof(*hd));
+    char(*v)[32] = calloc((size_t)n, sizeof(*v)), (*h)[32] = calloc((size_t)n, sizeof(*h));
+    ASSERT(ev && hd && v && h);
+    for (int i = 0; i < n; i++) {
+        snprintf(v[i], sizeof(v[i]), "v%d", i);
+        snprintf(h[i], sizeof(h[i]), "%lld", (long long)due[i]);
+        hd[i] = (td_header){"tidings-deliver-at", 18, h[i], strlen(h[i])};
+        ev[i] = (td_event){.value = v[i],
+                           .value_len = strlen(v[i]),
+                           .headers = due[i] ? &hd[i] : NULL,
+                           .header_count = due[i] ? 1 : 0,
+                           .partition = 0};
+    }
+    ASSERT_OK(td_produce(e, "t", ev, (size_t)n, NULL));
+    free(ev), free(hd), free(v), free(h);
+}
+
 static int vnum(const td_queue_msg *m)
 {
     char buf[32];
@@ -126,10 +148,9 @@ static void test_scheduled_across_reopen(void)
     group_on(e, NULL, TD_QUEUE_UNORDERED);
     enum { N = 40 };
     int64_t due[N], got[N] = {0}, t0 = now_ms();
-    for (int i = 0; i < N; i++) {
-        due[i] = i % 4 == 0 ? 0 : t0 + 300 + 25 * i; /* every fourth: at once */
-        produce(e, "t", NULL, i, due[i] ? "tidings-deliver-at" : NULL, due[i]);
-    }
+    for (int i = 0; i < N; i++)
+        due[i] = i % 4 == 0 ? 0 : t0 + 1000 + 25 * i; /* every fourth: at once */
+    produce_due(e, due, N);
     int dups = 0;
     ASSERT_EQ(collect(e, "g", 50, got, N, &dups), N / 4);
     td_queue_info info;
@@ -138,7 +159,7 @@ static void test_scheduled_across_reopen(void)
     ASSERT_EQ(info.depth, 0); /* scheduled events are not pending entries */
     ASSERT_EQ(info.next_scheduled_ms, due[1]);
     /* Some fall due, then the engine closes (and stays closed past others' times). */
-    while (now_ms() < t0 + 300 + 25 * 12)
+    while (now_ms() < t0 + 1000 + 25 * 12)
         collect(e, "g", 10, got, N, &dups);
     td_engine_close(e);
     usleep(200000);
@@ -162,7 +183,7 @@ static void test_scheduled_across_reopen(void)
     test_rmrf(dir);
 }
 
-/* With a 100 ms horizon, events due 0.5 to 1.5 s ahead are far: nothing of them in memory
+/* With a 100 ms horizon, events due 1.5 to 2.5 s ahead are far: nothing of them in memory
  * until a rescan, which the reopen interrupts; every one comes, once, at its time. */
 static void test_far_events_rescanned(void)
 {
@@ -171,17 +192,16 @@ static void test_far_events_rescanned(void)
     group_on(e, NULL, TD_QUEUE_UNORDERED);
     enum { N = 300 };
     int64_t due[N], got[N] = {0}, t0 = now_ms();
-    for (int i = 0; i < N; i++) {
-        due[i] = t0 + 500 + (i * 7919) % 1000;
-        produce(e, "t", NULL, i, "tidings-deliver-at", due[i]);
-    }
+    for (int i = 0; i < N; i++)
+        due[i] = t0 + 1500 + (i * 7919) % 1000;
+    produce_due(e, due, N);
     int dups = 0;
     ASSERT_EQ(collect(e, "g", 30, got, N, &dups), 0);
     td_queue_info info;
     ASSERT_OK(td_queue_describe(e, "g", &info));
     ASSERT_EQ(info.scheduled, 0); /* all far */
     int peak = 0;
-    while (now_ms() < t0 + 900) {
+    while (now_ms() < t0 + 1900) {
         collect(e, "g", 10, got, N, &dups);
         ASSERT_OK(td_queue_describe(e, "g", &info));
         peak = info.scheduled > peak ? (int)info.scheduled : peak;
@@ -203,9 +223,9 @@ static void test_topic_default_and_key_order(void)
 {
     char *dir = test_tmpdir("qsched-key");
     td_engine *e = open_with(dir, 0, 0);
-    group_on(e, "200", TD_QUEUE_BY_KEY);
+    group_on(e, "1000", TD_QUEUE_BY_KEY);
     int64_t t0 = now_ms();
-    produce(e, "t", "k", 0, NULL, 0);               /* the default: 200 ms */
+    produce(e, "t", "k", 0, NULL, 0);               /* the default: 1 s */
     produce(e, "t", "k", 1, "tidings-delay-ms", 0); /* its own: at once */
     td_queue_msg *m;
     size_t n = 0;
@@ -213,7 +233,8 @@ static void test_topic_default_and_key_order(void)
     ASSERT_EQ(n, 1);
     ASSERT_EQ(vnum(&m[0]), 1);
     /* v0 falls due while v1 of its key is out: held, not delivered beside it. */
-    usleep(300000);
+    while (now_ms() < t0 + 1100)
+        usleep(10000);
     td_queue_msg *none;
     size_t k = 9;
     ASSERT_OK(td_queue_receive(e, "g", "c", 10, &none, &k));
@@ -229,7 +250,7 @@ static void test_topic_default_and_key_order(void)
     ASSERT_OK(td_queue_receive(e, "g", "c", 10, &m, &n));
     ASSERT_EQ(n, 1);
     ASSERT_EQ(vnum(&m[0]), 0);
-    ASSERT(now_ms() >= t0 + 200);
+    ASSERT(now_ms() >= t0 + 1000);
     td_queue_msgs_free(m, n);
     td_engine_close(e);
     test_rmrf(dir);
@@ -242,19 +263,20 @@ static void test_scheduled_limit(void)
     char *dir = test_tmpdir("qsched-max");
     td_engine *e = open_with(dir, 0, 5);
     group_on(e, NULL, TD_QUEUE_UNORDERED);
-    int64_t t0 = now_ms();
+    int64_t t0 = now_ms(), due[9];
     for (int i = 0; i < 8; i++)
-        produce(e, "t", NULL, i, "tidings-deliver-at", t0 + 300);
-    produce(e, "t", NULL, 8, NULL, 0);
+        due[i] = t0 + 1000;
+    due[8] = 0;
+    produce_due(e, due, 9);
     int64_t got[9] = {0};
     int dups = 0;
     ASSERT_EQ(collect(e, "g", 50, got, 9, &dups), 0);
     td_queue_info info;
     ASSERT_OK(td_queue_describe(e, "g", &info));
     ASSERT_EQ(info.scheduled, 5);
-    collect(e, "g", 800, got, 9, &dups);
+    collect(e, "g", 1500, got, 9, &dups);
     for (int i = 0; i < 9; i++) /* v8 too: the reader reached it once the first 5 fell due */
-        ASSERT(got[i] >= t0 + 300);
+        ASSERT(got[i] >= t0 + 1000);
     ASSERT_EQ(dups, 0);
     td_engine_close(e);
     test_rmrf(dir);
@@ -277,9 +299,9 @@ static void test_default_delay_eras(void)
     enum { N = 60 };
     int64_t got[N] = {0}, due[N], t0 = now_ms();
     int dups = 0;
-    /* Five runs of 12 events: 900 ms, none, 600 ms, 1200 ms, 700 ms: the fifth change finds
-     * the four eras needed (all of them still far), so its events are scheduled when read. */
-    static const char *const delays[] = {"900", "0", "600", "1200", "700"};
+    /* Five runs of 12 events: 1.9 s, none, 1.6 s, 2.2 s, 1.7 s: the fifth change finds the
+     * four eras needed (all of them still far), so its events are scheduled when read. */
+    static const char *const delays[] = {"1900", "0", "1600", "2200", "1700"};
     td_queue_info info;
     for (int r = 0; r < 5; r++) {
         set_delay(e, delays[r]);
@@ -298,7 +320,7 @@ static void test_default_delay_eras(void)
     collect(e, "g", 300, got, N, &dups);
     td_engine_close(e);
     e = open_with(dir, 100, 0);
-    collect(e, "g", 1500, got, N, &dups);
+    collect(e, "g", 2500, got, N, &dups);
     for (int i = 0; i < N; i++) {
         ASSERT(got[i] > 0);
         ASSERT(got[i] >= due[i] - 5); /* its timestamp is taken a moment before due[] */
@@ -400,9 +422,9 @@ static void test_crash_mid_rescan_with_fallback_era(void)
     due[0] = t0 + 60000;
     produce(e, "t", NULL, 0, "tidings-deliver-at", due[0]);
     collect(e, "g", 5, got, N, &dups);
-    /* The default's values: 0 (v0's era), 600, 620, 640 (v1..v3, far), then a fifth: the
+    /* The default's values: 0 (v0's era), 1600, 1620, 1640 (v1..v3, far), then a fifth: the
      * fallback (v4 on, taken when read). */
-    static const char *const delays[] = {"600", "620", "640", "660", "700"};
+    static const char *const delays[] = {"1600", "1620", "1640", "1660", "1700"};
     for (int i = 1; i < N; i++) {
         int r = i <= 4 ? i - 1 : 4;
         if (i <= 5)
@@ -416,7 +438,7 @@ static void test_crash_mid_rescan_with_fallback_era(void)
     ASSERT_EQ(info.scheduled, N - 4); /* the fallback era's, taken when read */
     /* A rescan starts before v1 is due (within the horizon) and is held there. */
     qsched_test_hold_rescans(true);
-    int64_t end = now_ms() + 2000;
+    int64_t end = now_ms() + 3000;
     while (!scan_to_of(e) && now_ms() < end)
         usleep(2000);
     ASSERT(scan_to_of(e) > 0);
@@ -427,7 +449,7 @@ static void test_crash_mid_rescan_with_fallback_era(void)
     td_engine_close(e);
     qsched_test_hold_rescans(false);
     e = open_with(copy, 100, 0);
-    collect(e, "g", 1500, got, N, &dups);
+    collect(e, "g", 2500, got, N, &dups);
     for (int i = 1; i < N; i++) {
         ASSERT(got[i] > 0);
         ASSERT(got[i] >= due[i] - 5); /* its timestamp is taken a moment before due[] */
