@@ -63,8 +63,9 @@ extern "C" {
     XX(21, ESTALE, "stale delivery: the event was redelivered or is done")                         \
     XX(22, ETIMESTAMP, "timestamp outside the topic's allowed range")                              \
     XX(23, EAUTH, "authentication failed")                                                         \
-    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")                      \
-    XX(25, EVERSION, "wrong expected version")
+    XX(24, ENOKEY, "a compacted topic cannot accept records without a key")                        \
+    XX(25, EVERSION, "wrong expected version")                                                     \
+    XX(26, ETXN, "invalid transaction state")
 
 enum {
 #define TD_XX_(n, name, msg) TD_##name = -(1000 + (n)),
@@ -99,6 +100,14 @@ typedef struct td_options {
      * are forgotten by the partitions, in the retention pass (Kafka's
      * producer.id.expiration.ms); <= 0 means the default, 86400000 (one day). */
     int64_t producer_id_expiration_ms;
+    /* Transactions (docs/kafka.md#transactions), as Kafka's broker settings: the longest
+     * transaction.timeout.ms a producer may ask (transaction.max.timeout.ms, 900000); how long
+     * an idle transactional id is kept (transactional.id.expiration.ms, 604800000); how often
+     * transactions past their timeout are looked for and aborted
+     * (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10000). <= 0: the default. */
+    int64_t transaction_max_timeout_ms;
+    int64_t transactional_id_expiration_ms;
+    int64_t transaction_abort_interval_ms;
     /* Do not start background threads (scrub, retention, interval flusher). Tests use this
      * for determinism; the interval policy then only syncs on td_engine_flush(). */
     int no_background;

@@ -545,3 +545,62 @@ int batch_reader_next(td_batch_reader *r, td_record *rec)
         return 1;
     }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Transaction markers
+ */
+void batch_encode_marker(uint8_t out[TD_MARKER_SIZE], int64_t pid, int16_t epoch, bool commit,
+                         int32_t coord_epoch, int64_t ts)
+{
+    memset(out, 0, TD_MARKER_SIZE);
+    td_store_be32(out + 8, TD_MARKER_SIZE - TD_BATCH_LOG_OVERHEAD);
+    out[16] = TD_BATCH_MAGIC;
+    td_store_be16(out + OFF_ATTRIBUTES, TD_BATCH_ATTR_TRANSACTIONAL | TD_BATCH_ATTR_CONTROL);
+    td_store_be64(out + 27, (uint64_t)ts);
+    td_store_be64(out + 35, (uint64_t)ts);
+    td_store_be64(out + 43, (uint64_t)pid);
+    td_store_be16(out + 51, (uint16_t)epoch);
+    td_store_be32(out + 53, UINT32_MAX); /* base sequence -1 */
+    td_store_be32(out + 57, 1);
+    /* The record: length 16, attributes, timestamp and offset deltas 0, key of 4 bytes, value of
+     * 6, no headers (zigzag varints). */
+    uint8_t *r = out + TD_BATCH_HEADER_SIZE;
+    r[0] = 0x20;
+    r[4] = 0x08;
+    td_store_be16(r + 7, commit ? TD_MARKER_COMMIT : TD_MARKER_ABORT);
+    r[9] = 0x0c;
+    td_store_be32(r + 12, (uint32_t)coord_epoch);
+    batch_update_crc(out, TD_MARKER_SIZE);
+}
+
+int batch_marker_type(const uint8_t *b, size_t n, int32_t *coord_epoch)
+{
+    td_batch_header h;
+    if (batch_header_parse(b, n, &h) != 0 || !(h.attributes & TD_BATCH_ATTR_CONTROL) ||
+        h.record_count != 1 || batch_compression(&h) != TD_COMPRESS_NONE ||
+        batch_total_size(&h) > n)
+        return -1;
+    size_t pos = TD_BATCH_HEADER_SIZE, end = batch_total_size(&h);
+    int32_t v[4] = {0}; /* length, (the attributes byte), deltas, the key's length */
+    for (int i = 0; i < 4; i++) {
+        if (pos >= end)
+            return -1;
+        int64_t x = 0;
+        int k = i == 1 ? td_varlong_decode(b + pos, end - pos, &x)
+                       : td_varint_decode(b + pos, end - pos, &v[i]);
+        if (k <= 0)
+            return -1;
+        pos += (size_t)k + (i == 0); /* the attributes byte follows the length */
+    }
+    if (v[3] < 4 || end - pos < (size_t)v[3])
+        return -1;
+    int type = (int16_t)td_load_be16(b + pos + 2);
+    pos += (size_t)v[3];
+    int32_t vlen = 0;
+    int k = pos < end ? td_varint_decode(b + pos, end - pos, &vlen) : -1;
+    if (k <= 0 || vlen < 6 || end - pos - (size_t)k < (size_t)vlen)
+        return -1;
+    if (coord_epoch)
+        *coord_epoch = (int32_t)td_load_be32(b + pos + (size_t)k + 2);
+    return type == TD_MARKER_ABORT || type == TD_MARKER_COMMIT ? type : -1;
+}

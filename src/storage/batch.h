@@ -115,6 +115,21 @@ void batch_update_crc(uint8_t *batch, size_t n);
 /* ---------------------------------------------------------------------------------------------
  * Encoding
  */
+/*
+ * Transaction markers (Kafka's EndTransactionMarker): a control batch (attributes transactional
+ * and control) of one record whose key is int16 version 0, int16 type (0 ABORT, 1 COMMIT) and
+ * whose value is int16 version 0, int32 coordinator epoch; 78 bytes, base sequence -1.
+ */
+#define TD_MARKER_SIZE 78
+enum { TD_MARKER_ABORT = 0, TD_MARKER_COMMIT = 1 };
+/* Encodes a marker at base offset 0 with both timestamps ts (CRC set). */
+void batch_encode_marker(uint8_t out[TD_MARKER_SIZE], int64_t pid, int16_t epoch, bool commit,
+                         int32_t coord_epoch, int64_t ts);
+/* The type of the transaction marker in the control batch b[0..n) (TD_MARKER_ABORT or
+ * TD_MARKER_COMMIT) and its coordinator epoch (coord_epoch may be NULL), or -1 when b is no
+ * transaction marker. Reads only what n holds. */
+int batch_marker_type(const uint8_t *b, size_t n, int32_t *coord_epoch);
+
 typedef struct td_batch_encode_opts {
     int64_t base_offset;
     int compression; /* enum td_compression */

@@ -276,6 +276,7 @@ void part_close(td_part *p)
     td_buf_free(&p->ix_buf);
     pthread_mutex_destroy(&p->ix_mu);
     pstate_free(&p->producers);
+    txn_free(p);
     free(p->anch);
     keyindex_free(p);
     pthread_mutex_destroy(&p->mu);
@@ -394,6 +395,11 @@ static int append_ruled(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
     return rc;
 }
 
+int part_append_control(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_append_result *res)
+{
+    return append_impl(p, batch, n, now_ms, res, NULL, NULL);
+}
+
 int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
                           td_append_result *res)
 {
@@ -435,7 +441,17 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
                      p->cfg.max_message_bytes);
         goto out;
     }
-    if (h.producer_id >= 0) {
+    bool control = (h.attributes & TD_BATCH_ATTR_CONTROL) != 0;
+    int32_t coord_epoch = 0;
+    int mtype = control ? batch_marker_type(batch, n, &coord_epoch) : -1;
+    if (control && (mtype < 0 || h.producer_id < 0)) {
+        rc = td_fail(TD_EINVAL, "a control batch that is no transaction marker");
+        goto out;
+    }
+    if (control) {
+        if ((rc = txn_marker_check_locked(p, &h)) != 0)
+            goto out;
+    } else if (h.producer_id >= 0) {
         td_pbatch dup;
         rc = pstate_check(&p->producers, &h, &dup);
         if (rc == 1) {
@@ -478,6 +494,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         goto out;
     }
     int64_t base = act->next_offset;
+    bool opens = !control && txn_opens(p, &h);
     if ((rc = sid_check_locked(p, req, base, &h)) != 0)
         goto out;
     if (ereq && (rc = segkeys_expect_locked(p, ereq)) != 0)
@@ -505,10 +522,12 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         segkeys_appended_locked(p, act, batch, n, now_ms);
     if (req)
         req->got = sid_at_locked(p, base, NULL);
-    if (pstate_update(&p->producers, &h, now_ms) != 0)
+    if (control ? txn_marker_locked(p, &h, mtype, coord_epoch, now_ms, false) != 0
+                : pstate_update(&p->producers, &h, now_ms) != 0 || txn_data_locked(p, &h, opens))
         TD_ERROR("storage",
                  "partition %s: out of memory recording producer %" PRId64
-                 "; a retry of its last batch would be stored again",
+                 "; a retry of its last batch would be stored again, and its transaction state"
+                 " may be wrong until the next open",
                  p->label, h.producer_id);
     astore(&p->log_end, act->next_offset);
     if (p->keys)
@@ -517,6 +536,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         pthread_cond_signal(&p->appended); /* a gathering leader has its round */
     if (p->cfg.fsync_policy != TD_FSYNC_ALWAYS) {
         astore(&p->high_watermark, act->next_offset);
+        txn_hw_advanced_locked(p);
         if (p->on_advance)
             p->on_advance(p->on_advance_arg);
     }
@@ -657,6 +677,7 @@ static int sync_locked(td_part *p, durable_waiter **due, size_t *ndue)
         p->durable = target;
         if (p->durable > aload(&p->high_watermark)) {
             astore(&p->high_watermark, p->durable);
+            txn_hw_advanced_locked(p);
             if (p->on_advance)
                 p->on_advance(p->on_advance_arg);
         }

@@ -24,6 +24,8 @@
 #define CLEANER_CHECKPOINT_FILE "cleaner-offset-checkpoint"
 #define KEYINDEX_EXT ".keyindex"
 #define TRACEINDEX_EXT ".traceindex"
+#define ABORTED_FILE "aborted-txns"
+#define ABORTED_ENTRY 36
 
 typedef struct idx_entry {
     uint32_t rel;
@@ -77,6 +79,12 @@ typedef struct sanchor {
      * In ANCHOR_FILE, the top bit of off. */
     bool last;
 } sanchor;
+
+/* A transaction in progress in the partition (part_txn.c): end -1 while open, else its marker's
+ * offset + 1 (unstable until the high watermark reaches end). */
+typedef struct ptxn {
+    int64_t pid, first, end;
+} ptxn;
 
 typedef struct durable_waiter {
     int64_t end;
@@ -150,6 +158,18 @@ struct td_part {
     int ix_queued;
     struct td_part *ix_next;
     bool ix_detached;
+    /* Transactions (part_txn.c), under mu: the unstable ones by first offset; unstable, an
+     * atomic copy of the smallest first offset among them (INT64_MAX: none); the aborted ones
+     * by marker offset; ab_replayed: the open's replay changed them (ABORTED_FILE is
+     * rewritten). */
+    ptxn *txns;
+    size_t ntxns, txns_cap;
+    int64_t unstable;
+    td_aborted_txn *ab;
+    size_t nab, ab_cap;
+    bool ab_replayed;
+    bool ab_failed;      /* an entry could not be written: rewrite the file before a snapshot */
+    bool ab_full_replay; /* the file was damaged: the open ignores the snapshots */
 };
 
 /* The atomic offsets (log_start, high_watermark, log_end): lock-free reads and writes. */
@@ -229,6 +249,32 @@ int anchors_before_drop_locked(td_part *p);
  * done with it (never under p->mu: the thread takes it). */
 void indexer_wake(td_part *p);
 void indexer_detach(td_part *p);
+
+/* part_txn.c. txn_opens: whether the data batch h (not yet appended) opens its producer's
+ * transaction here; txn_data_locked records it once appended (opens: what txn_opens said);
+ * txn_marker_check_locked refuses a stale marker before it is written; txn_marker_locked
+ * applies a written marker of type TD_MARKER_* (replay: found by the open's replay, which
+ * writes no file); txn_hw_advanced_locked settles the transactions whose marker the high
+ * watermark passed. At open: txn_load reads ABORTED_FILE (after the log's bounds are known),
+ * txn_from_snapshot takes the open transactions of the producers' snapshot (before the replay
+ * after it), txn_opened finishes. txn_retained_locked forgets the aborted transactions below
+ * the log start. part.c's part_append_control appends a control batch (a marker). */
+bool txn_opens(const td_part *p, const td_batch_header *h);
+int txn_data_locked(td_part *p, const td_batch_header *h, bool opens);
+int txn_marker_check_locked(td_part *p, const td_batch_header *h);
+int txn_marker_locked(td_part *p, const td_batch_header *h, int type, int32_t coord_epoch,
+                      int64_t now_ms, bool replay);
+void txn_hw_advanced_locked(td_part *p);
+int txn_load(td_part *p);
+int txn_from_snapshot(td_part *p);
+int txn_opened(td_part *p);
+void txn_retained_locked(td_part *p);
+/* Before a producer snapshot: an entry that could not be written is written now (rewriting the
+ * file); an error means the snapshot must not be written. */
+int txn_before_snapshot_locked(td_part *p);
+void txn_free(td_part *p);
+int part_append_control(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
+                        td_append_result *res);
 
 /* cleaner.c: completes or discards an interrupted compaction's files at open, before the
  * segments are listed (the .cleaned / .swap protocol of docs/storage.md "Compaction"). */

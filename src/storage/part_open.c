@@ -446,7 +446,9 @@ void write_snapshot(td_part *p, int64_t offset)
     td_buf_init(&b);
     char path[PATH_MAX];
     seg_path(p, offset, ".snapshot", path, sizeof(path));
-    int rc = pstate_encode(&p->producers, offset, &b);
+    int rc = txn_before_snapshot_locked(p);
+    if (rc == 0)
+        rc = pstate_encode(&p->producers, offset, &b);
     if (rc == 0)
         rc = write_file_atomic(p, path, b.p, b.len);
     if (rc == 0)
@@ -468,8 +470,32 @@ void write_snapshot(td_part *p, int64_t offset)
     free(lc.snaps);
 }
 
+/* Adds a batch at pos of s (its header h) to the producers' state and the transactions (a
+ * marker is read whole). */
+static int replay_batch(td_part *p, td_seg *s, int64_t pos, const td_batch_header *h,
+                        int64_t now_ms)
+{
+    if (h->producer_id < 0)
+        return 0;
+    if (!(h->attributes & TD_BATCH_ATTR_CONTROL)) {
+        bool opens = txn_opens(p, h);
+        int rc = pstate_update(&p->producers, h, now_ms);
+        return rc ? rc : txn_data_locked(p, h, opens);
+    }
+    uint8_t b[TD_MARKER_SIZE];
+    int32_t coord_epoch = 0;
+    if (batch_total_size(h) != TD_MARKER_SIZE)
+        return 0; /* no marker of ours: nothing to apply */
+    int rc = td_io_read_all(p->io, s->fd, b, sizeof(b), pos);
+    if (rc)
+        return td_fail(rc, "partition %s: cannot read a control batch: %s", p->label,
+                       td_strerror(rc));
+    int type = batch_marker_type(b, sizeof(b), &coord_epoch);
+    return type < 0 ? 0 : txn_marker_locked(p, h, type, coord_epoch, now_ms, true);
+}
+
 /* Adds the producer ids of the batches from offset `from` to the log end to the state, reading
- * only batch headers. */
+ * only batch headers (and transaction markers). */
 static int scan_producers(td_part *p, int64_t from, int64_t now_ms)
 {
     for (size_t i = 0; i < p->nsegs; i++) {
@@ -487,7 +513,7 @@ static int scan_producers(td_part *p, int64_t from, int64_t now_ms)
             if (batch_header_parse(hdr, sizeof(hdr), &h) != 0)
                 return td_fail(TD_ECORRUPT, "partition %s: a recovered batch header at %" PRId64
                                " does not parse", p->label, pos);
-            if (batch_last_offset(&h) >= from && (rc = pstate_update(&p->producers, &h, now_ms)))
+            if (batch_last_offset(&h) >= from && (rc = replay_batch(p, s, pos, &h, now_ms)))
                 return rc;
             pos += (int64_t)batch_total_size(&h);
         }
@@ -530,7 +556,9 @@ static int load_producers(td_part *p, int64_t *snaps, size_t n)
                                   : "its offset does not match its name");
     }
     int64_t t0 = td_mono_ms();
-    int rc = scan_producers(p, from, td_wall_ms());
+    int rc = txn_from_snapshot(p);
+    if (rc == 0)
+        rc = scan_producers(p, from, td_wall_ms());
     if (rc == 0 && end > from)
         TD_DEBUG("storage",
                  "partition %s: producer state from offset %" PRId64 " to %" PRId64
@@ -573,6 +601,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     td_buf_init(&p->ix_buf);
     p->scrub_base = -1;
     pstate_init(&p->producers);
+    p->unstable = INT64_MAX;
     struct list_ctx lc = {p, NULL, 0, 0, NULL, 0, 0, 0};
     int rc = p->dir && p->label ? 0 : -ENOMEM;
     if (rc == 0)
@@ -666,7 +695,12 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
         goto fail;
     if (!p->offline[0] && (rc = added_load(p)) != 0)
         goto fail;
-    if (!p->offline[0] && (rc = load_producers(p, lc.snaps, lc.nsnaps)) != 0)
+    if (!p->offline[0] && (rc = txn_load(p)) != 0)
+        goto fail;
+    if (!p->offline[0] &&
+        (rc = load_producers(p, lc.snaps, p->ab_full_replay ? 0 : lc.nsnaps)) != 0)
+        goto fail;
+    if (!p->offline[0] && (rc = txn_opened(p)) != 0)
         goto fail;
     p->first_dirty = TD_MIN(read_offset_file(p, CLEANER_CHECKPOINT_FILE), p->log_end);
     if ((rc = segkeys_open(p)) != 0)

@@ -51,6 +51,11 @@ int64_t idx_lookup(const td_seg *s, int64_t offset)
 
 int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r)
 {
+    return part_read_to(p, offset, max_bytes, INT64_MAX, r);
+}
+
+int part_read_to(td_part *p, int64_t offset, size_t max_bytes, int64_t limit, td_range *r)
+{
     memset(r, 0, sizeof(*r));
     r->fd = -1;
     int rc = check_online(p);
@@ -60,7 +65,8 @@ int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r)
     if (offset < ls || offset > hw)
         return td_fail(TD_ERANGE, "offset %" PRId64 " is outside %" PRId64 "..%" PRId64, offset,
                        ls, hw);
-    if (offset == hw)
+    hw = TD_MIN(hw, limit); /* below it from here on */
+    if (offset >= hw)
         return TD_EEND;
     pthread_mutex_lock(&p->mu);
     size_t i = seg_find(p, offset);
@@ -315,6 +321,7 @@ static int drop_oldest_locked(td_part *p)
     sealed_max_update_locked(p);
     if (p->segs[0]->base > aload(&p->log_start))
         astore(&p->log_start, p->segs[0]->base);
+    txn_retained_locked(p);
     seg_unlink(p, s->base, true);
     s->deleted = true;
     if (s->owed) { /* nothing is owed for a deleted segment */
@@ -415,6 +422,7 @@ static int delete_before_locked(td_part *p, int64_t offset, bool *released)
         if ((rc = write_offset_file(p, LOG_START_FILE, offset)) != 0)
             return rc;
         astore(&p->log_start, offset);
+        txn_retained_locked(p);
         TD_INFO("storage", "partition %s: records before offset %" PRId64 " deleted", p->label,
                 offset);
     }

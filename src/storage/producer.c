@@ -12,9 +12,10 @@
 #include "storage/producer.h"
 
 #define SNAP_MAGIC "TDPS"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 #define SNAP_HEADER 24
-#define SNAP_PRODUCER 20
+#define SNAP_PRODUCER_V1 20
+#define SNAP_PRODUCER 32
 #define SNAP_BATCH 32
 
 static size_t slot_of(int64_t pid, size_t cap)
@@ -94,6 +95,7 @@ static td_producer *get_or_add(td_pstate *s, int64_t pid)
     memset(e, 0, sizeof(*e));
     e->pid = pid;
     e->epoch = -1;
+    e->txn_first = -1;
     s->n++;
     return e;
 }
@@ -139,6 +141,12 @@ int pstate_check(const td_pstate *s, const td_batch_header *h, td_pbatch *dup)
     const td_producer *e = find(s, h->producer_id);
     if (!e || e->epoch < 0)
         return 0; /* unknown producer: any sequence starts it */
+    if (e->txn_first >= 0 && !(h->attributes & TD_BATCH_ATTR_TRANSACTIONAL) &&
+        h->producer_epoch == e->epoch)
+        return td_fail(TD_ETXN,
+                       "producer %" PRId64 " has a transaction open since offset %" PRId64
+                       ": a batch outside it is refused",
+                       h->producer_id, e->txn_first);
     int32_t last_seq = pstate_last_seq(h);
     if (h->producer_epoch == e->epoch) {
         for (int i = 0; i < e->n; i++) {
@@ -186,6 +194,33 @@ int pstate_update(td_pstate *s, const td_batch_header *h, int64_t now_ms)
     }
     e->b[e->n++] = (td_pbatch){h->base_sequence, pstate_last_seq(h), h->base_offset,
                                batch_last_offset(h), h->max_timestamp};
+    if ((h->attributes & TD_BATCH_ATTR_TRANSACTIONAL) && e->txn_first < 0)
+        e->txn_first = h->base_offset;
+    if (now_ms > e->last_ms)
+        e->last_ms = now_ms;
+    return 0;
+}
+
+int pstate_marker(td_pstate *s, int64_t pid, int16_t epoch, int32_t coord_epoch, int64_t now_ms,
+                  int64_t *first)
+{
+    if (first)
+        *first = -1;
+    td_producer *e = find(s, pid);
+    if (e && epoch < e->epoch)
+        return td_fail(TD_EFENCED,
+                       "a transaction marker of producer %" PRId64 " at epoch %d, older than %d",
+                       pid, epoch, e->epoch);
+    if (!e && !(e = get_or_add(s, pid)))
+        return -ENOMEM;
+    if (epoch != e->epoch) {
+        e->epoch = epoch; /* a new epoch's sequences start over */
+        e->n = 0;
+    }
+    if (first)
+        *first = e->txn_first;
+    e->txn_first = -1;
+    e->coord_epoch = coord_epoch;
     if (now_ms > e->last_ms)
         e->last_ms = now_ms;
     return 0;
@@ -195,7 +230,7 @@ size_t pstate_expire(td_pstate *s, int64_t before_ms)
 {
     size_t removed = 0;
     for (size_t i = 0; i < s->cap;) {
-        if (s->slots[i].pid >= 0 && s->slots[i].last_ms < before_ms) {
+        if (s->slots[i].pid >= 0 && s->slots[i].last_ms < before_ms && s->slots[i].txn_first < 0) {
             remove_at(s, i);
             removed++;
             continue; /* an entry may have shifted into slot i */
@@ -226,6 +261,8 @@ int pstate_encode(const td_pstate *s, int64_t offset, td_buf *out)
         rc = rc ? rc : td_buf_append_u8(out, e->n);
         rc = rc ? rc : td_buf_append_u8(out, 0);
         rc = rc ? rc : td_buf_append_be64(out, (uint64_t)e->last_ms);
+        rc = rc ? rc : td_buf_append_be64(out, (uint64_t)e->txn_first);
+        rc = rc ? rc : td_buf_append_be32(out, (uint32_t)e->coord_epoch);
         for (int k = 0; rc == 0 && k < e->n; k++) {
             const td_pbatch *b = &e->b[k];
             rc = td_buf_append_be32(out, (uint32_t)b->first_seq);
@@ -250,7 +287,8 @@ int pstate_decode(const uint8_t *p, size_t n, td_pstate *s, int64_t *offset)
     int rc = 0;
     if (n < SNAP_HEADER || memcmp(p, SNAP_MAGIC, 4) != 0)
         why = "not a producer snapshot";
-    else if (td_load_be16(p + 4) != SNAP_VERSION || td_load_be16(p + 6) != 0)
+    else if ((td_load_be16(p + 4) != SNAP_VERSION && td_load_be16(p + 4) != 1) ||
+             td_load_be16(p + 6) != 0)
         why = "an unknown snapshot version";
     else if (td_load_be32(p + 8) != td_crc32c(0, p + 12, n - 12))
         why = "a CRC mismatch";
@@ -258,13 +296,15 @@ int pstate_decode(const uint8_t *p, size_t n, td_pstate *s, int64_t *offset)
         goto bad;
     int64_t off = (int64_t)td_load_be64(p + 12);
     uint32_t count = td_load_be32(p + 20);
-    if (off < 0 || count > (n - SNAP_HEADER) / SNAP_PRODUCER) {
+    bool v1 = td_load_be16(p + 4) == 1;
+    size_t psize = v1 ? SNAP_PRODUCER_V1 : SNAP_PRODUCER;
+    if (off < 0 || count > (n - SNAP_HEADER) / psize) {
         why = "an impossible offset or producer count";
         goto bad;
     }
     size_t pos = SNAP_HEADER;
     for (uint32_t i = 0; i < count; i++) {
-        if (n - pos < SNAP_PRODUCER) {
+        if (n - pos < psize) {
             why = "a truncated producer";
             goto bad;
         }
@@ -272,9 +312,11 @@ int pstate_decode(const uint8_t *p, size_t n, td_pstate *s, int64_t *offset)
         int16_t epoch = (int16_t)td_load_be16(p + pos + 8);
         uint8_t nb = p[pos + 10];
         int64_t last_ms = (int64_t)td_load_be64(p + pos + 12);
-        pos += SNAP_PRODUCER;
+        int64_t txn_first = v1 ? -1 : (int64_t)td_load_be64(p + pos + 20);
+        int32_t coord_epoch = v1 ? 0 : (int32_t)td_load_be32(p + pos + 28);
+        pos += psize;
         if (pid < 0 || epoch < 0 || nb > TD_PRODUCER_BATCHES || (size_t)nb * SNAP_BATCH > n - pos ||
-            find(s, pid)) {
+            find(s, pid) || txn_first < -1 || txn_first >= off) {
             why = "an invalid or repeated producer";
             goto bad;
         }
@@ -285,6 +327,8 @@ int pstate_decode(const uint8_t *p, size_t n, td_pstate *s, int64_t *offset)
         }
         e->epoch = epoch;
         e->last_ms = last_ms;
+        e->txn_first = txn_first;
+        e->coord_epoch = coord_epoch;
         e->n = nb;
         for (int k = 0; k < nb; k++, pos += SNAP_BATCH) {
             td_pbatch *b = &e->b[k];

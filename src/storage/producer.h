@@ -15,6 +15,12 @@
  *   last (with wrap-around after INT32_MAX): otherwise TD_ESEQUENCE (OUT_OF_ORDER_SEQUENCE_NUMBER);
  * - a producer the partition has no state for (new, or expired) may start at any sequence.
  *
+ * Transactions (Kafka's ProducerAppendInfo): a producer's first transactional batch in the
+ * partition opens its transaction there (txn_first: that batch's offset); its transaction marker
+ * (a control batch the coordinator appends) closes it. While one is open, a batch of the same
+ * producer without the transactional bit is refused (TD_ETXN: INVALID_TXN_STATE), and the
+ * producer never expires.
+ *
  * Everything here is pure data: no I/O, no locks (the partition's lock covers it).
  */
 #ifndef TD_STORAGE_PRODUCER_H
@@ -35,6 +41,8 @@ typedef struct td_producer {
     int16_t epoch;
     uint8_t n;       /* batches in b, oldest first */
     int64_t last_ms; /* wall clock of the producer's last append, for expiry */
+    int64_t txn_first;   /* offset of the first batch of its open transaction here, or -1 */
+    int32_t coord_epoch; /* the coordinator epoch of its last marker here (0 before any) */
     td_pbatch b[TD_PRODUCER_BATCHES];
 } td_producer;
 
@@ -64,15 +72,23 @@ int pstate_check(const td_pstate *s, const td_batch_header *h, td_pbatch *dup);
  * producer id is ignored. Returns 0 or -ENOMEM. */
 int pstate_update(td_pstate *s, const td_batch_header *h, int64_t now_ms);
 
-/* Forgets producers whose last append was before before_ms; returns how many. */
+/* Checks a transaction marker of producer pid at epoch (TD_EFENCED below the producer's epoch)
+ * and applies it: the producer's transaction here is closed; *first (may be NULL) gets its
+ * first offset, or -1 when the producer had none open. Returns 0, TD_EFENCED or -ENOMEM. */
+int pstate_marker(td_pstate *s, int64_t pid, int16_t epoch, int32_t coord_epoch, int64_t now_ms,
+                  int64_t *first);
+
+/* Forgets producers whose last append was before before_ms, except those with a transaction
+ * open; returns how many. */
 size_t pstate_expire(td_pstate *s, int64_t before_ms);
 
 /*
  * Snapshots: the state as of log offset `offset` (every batch below it is in the state).
- * Layout (big-endian): "TDPS", version u16 (1), reserved u16, CRC32C u32 of everything after
+ * Layout (big-endian): "TDPS", version u16 (2), reserved u16, CRC32C u32 of everything after
  * it, offset i64, count u32, then per producer: pid i64, epoch i16, batch count u8, reserved
- * u8, last_ms i64, and per batch first_seq i32, last_seq i32, first_offset i64, last_offset
- * i64, max_timestamp i64.
+ * u8, last_ms i64, txn_first i64, coord_epoch i32, and per batch first_seq i32, last_seq i32,
+ * first_offset i64, last_offset i64, max_timestamp i64. Version 1 (read, never written) has no
+ * txn_first and coord_epoch.
  */
 int pstate_encode(const td_pstate *s, int64_t offset, td_buf *out);
 /* Decodes a snapshot into *s (initialised, empty). TD_ECORRUPT for any inconsistency (s is then

@@ -115,6 +115,12 @@ void part_set_reserve(td_part *p, td_reserve *r);
  * shared; the partition leaves it at part_close. */
 void part_set_indexer(td_part *p, td_indexer *x);
 
+/* An aborted transaction of a partition (Kafka's AbortedTxn): its producer, the offsets of its
+ * first record and of its marker, and the last stable offset when the marker was written. */
+typedef struct td_aborted_txn {
+    int64_t pid, first, last, lso;
+} td_aborted_txn;
+
 typedef struct td_append_result {
     int64_t base_offset;
     int64_t last_offset;
@@ -310,6 +316,20 @@ int64_t part_high_watermark(td_part *p);
 int64_t part_log_end(td_part *p);
 
 /*
+ * Transactions (part_txn.c; docs/storage.md "Transactions"). A producer's transactional batches
+ * open its transaction in the partition; part_append_marker appends its COMMIT or ABORT marker
+ * (Kafka's control batch; TD_EFENCED for an epoch below the producer's), which closes it.
+ * part_last_stable: the last stable offset, below which every transaction is settled (the first
+ * offset of the earliest transaction whose marker is not yet below the high watermark, else the
+ * high watermark). part_aborted_txns: the aborted transactions a read of [from, upper) must
+ * drop (marker at or after from, first offset below upper), sorted by first offset, malloc'd.
+ */
+int part_append_marker(td_part *p, int64_t pid, int16_t epoch, bool commit, int32_t coord_epoch,
+                       int64_t now_ms, td_append_result *res);
+int64_t part_last_stable(td_part *p);
+int part_aborted_txns(td_part *p, int64_t from, int64_t upper, td_aborted_txn **out, size_t *n);
+
+/*
  * A range of whole batches in one segment file, for zero-copy sends or copying reads.
  * Holds a reference on the segment: release it with part_range_release().
  */
@@ -330,6 +350,9 @@ typedef struct td_range {
  * the log start or above the high watermark, TD_EOFFLINE.
  */
 int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r);
+/* part_read below `limit` (at most the high watermark; a batch boundary, such as the last
+ * stable offset): TD_EEND when offset is at or past it. */
+int part_read_to(td_part *p, int64_t offset, size_t max_bytes, int64_t limit, td_range *r);
 void part_range_release(td_range *r);
 
 /* The number of records with offsets in [from, to) (clamped to the log start and the high

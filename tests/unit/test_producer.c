@@ -219,7 +219,7 @@ static void test_snapshot_damage(void)
     ASSERT_EQ(pstate_decode(c, b.len, &t, &off), TD_ECORRUPT);
     ASSERT_CONTAINS(td_last_error(), "invalid batch");
     memcpy(c, b.p, b.len);
-    size_t prod = 20 + 3 * 32;        /* the first producer's size */
+    size_t prod = 32 + 3 * 32;        /* the first producer's size (version 2) */
     memcpy(c + 24 + prod, c + 24, 8); /* the second producer gets the first one's id */
     td_store_be32(c + 8, td_crc32c(0, c + 12, b.len - 12));
     ASSERT_EQ(pstate_decode(c, b.len, &t, &off), TD_ECORRUPT);
