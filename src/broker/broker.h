@@ -193,6 +193,15 @@ const char *broker_topic_config_doc(const char *key);
  * readers may see (under fsync=always the end of what is durable). */
 int64_t broker_part_log_start(td_part *p);
 int64_t broker_part_high_watermark(td_part *p);
+/* Transactions (docs/kafka.md#transactions): the last stable offset, below which every
+ * transaction is settled (read_committed readers stop there); the aborted transactions a read
+ * of [from, upper) must drop, by first offset, malloc'd (*n of them). */
+typedef struct broker_aborted_txn {
+    int64_t pid, first;
+} broker_aborted_txn;
+int64_t broker_part_last_stable(td_part *p);
+int broker_part_aborted_txns(td_part *p, int64_t from, int64_t upper, broker_aborted_txn **out,
+                             size_t *n);
 /* The partition's stream-nodes file, which the Redis front end owns (storage.h part_nodes_*). */
 int broker_part_nodes_read(td_part *p, uint8_t **out, size_t *n);
 int broker_part_nodes_append(td_part *p, const void *b, size_t n, bool sync);
@@ -236,12 +245,11 @@ void broker_trace_deliver(td_engine *e, const char *topic, const td_event *ev, c
  * protocol's errors (Kafka's in proto/kafka/handler.c). */
 enum broker_batch_fault {
     BROKER_BATCH_OK = 0,
-    BROKER_BATCH_CORRUPT,            /* truncated, bad header or CRC, no batch at all */
-    BROKER_BATCH_OLD_FORMAT,         /* not record batch v2 (magic 2) */
-    BROKER_BATCH_TOO_LARGE,          /* a batch above max_message_bytes */
-    BROKER_BATCH_INVALID,            /* control batch, bad records, idempotence rules */
-    BROKER_BATCH_TRANSACTIONAL,      /* transactions are not supported */
-    BROKER_BATCH_COMPRESSION,        /* an unknown or unsupported compression codec */
+    BROKER_BATCH_CORRUPT,     /* truncated, bad header or CRC, no batch at all */
+    BROKER_BATCH_OLD_FORMAT,  /* not record batch v2 (magic 2) */
+    BROKER_BATCH_TOO_LARGE,   /* a batch above max_message_bytes */
+    BROKER_BATCH_INVALID,     /* control batch, bad records, idempotence rules */
+    BROKER_BATCH_COMPRESSION, /* an unknown or unsupported compression codec */
 };
 /*
  * Checks a producer's record batches (records[0..n), one or more back to back, as Kafka's
@@ -332,6 +340,10 @@ typedef struct broker_range {
  * TD_EOFFLINE. Release a filled range with broker_range_release (a second release does nothing).
  */
 int broker_part_read(td_part *p, int64_t offset, size_t max_bytes, broker_range *r);
+/* broker_part_read below limit (a batch boundary at most the high watermark, such as the last
+ * stable offset): TD_EEND at or past it. */
+int broker_part_read_to(td_part *p, int64_t offset, size_t max_bytes, int64_t limit,
+                        broker_range *r);
 void broker_range_release(broker_range *r);
 /* The first offset whose record timestamp is >= ts, or the high watermark if none. */
 int broker_part_offset_for_time(td_part *p, int64_t ts, int64_t *offset);

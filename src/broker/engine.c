@@ -313,6 +313,9 @@ void td_options_init(td_options *o)
     o->scrub_bytes_per_sec = 32LL << 20;
     o->retention_check_ms = 30000;
     o->producer_id_expiration_ms = 86400000;
+    o->transaction_max_timeout_ms = 900000;
+    o->transactional_id_expiration_ms = 604800000;
+    o->transaction_abort_interval_ms = 10000;
     o->no_background = 0;
     o->none_seal_delay_ms = 30000;
     o->disk_reserve_bytes = TD_DISK_RESERVE_DEFAULT;
@@ -480,6 +483,12 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
     pthread_mutex_init(&e->pid_mu, NULL);
     if (e->opts.producer_id_expiration_ms <= 0)
         e->opts.producer_id_expiration_ms = 86400000;
+    if (e->opts.transaction_max_timeout_ms <= 0)
+        e->opts.transaction_max_timeout_ms = 900000;
+    if (e->opts.transactional_id_expiration_ms <= 0)
+        e->opts.transactional_id_expiration_ms = 604800000;
+    if (e->opts.transaction_abort_interval_ms <= 0)
+        e->opts.transaction_abort_interval_ms = 10000;
     pthread_mutex_init(&e->bg_mu, NULL);
     pthread_cond_init(&e->bg_cv, NULL);
     pthread_mutex_init(&e->flush_mu, NULL);
@@ -568,7 +577,8 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         goto fail;
     if ((rc = state_open(e)) != 0 || (rc = queues_open(e, &e->queues)) != 0 ||
         (rc = xgroups_open(e, &e->xgroups)) != 0 || (rc = quotas_open(e)) != 0 ||
-        (rc = registry_open(e, &e->registry)) != 0 || (rc = health_open(e)) != 0)
+        (rc = registry_open(e, &e->registry)) != 0 || (rc = health_open(e)) != 0 ||
+        (rc = txns_open(e)) != 0)
         goto fail;
     TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
     *out = e;
@@ -600,7 +610,9 @@ int td_engine_close(td_engine *e)
         td_metrics_remove_collector(e->metrics, engine_collect, e);
     if (e->metrics)
         td_metrics_remove_collector(e->metrics, table_collect, e);
-    /* Queues first: their worker writes dead letters, which the flusher makes durable. */
+    /* The transaction coordinator first: it writes markers, which the flusher makes durable. */
+    txns_close(e);
+    /* Queues next: their worker writes dead letters, which the flusher makes durable. */
     queues_close(e->queues);
     e->queues = NULL;
     xgroups_close(e->xgroups);

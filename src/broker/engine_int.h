@@ -116,6 +116,8 @@ struct td_engine {
     /* The internal state topics (state.c) and the committed offsets kept on them
      * (group_state.c). */
     struct td_state *state;
+    /* The transaction coordinator (txn.c), after the state topics. */
+    struct td_txns *txns;
     struct td_gstate *gstate;
     /* The schema registry (registry.h), replayed from __schemas at open. */
     struct td_registry *registry;
@@ -146,6 +148,8 @@ int engine_internal_refused(td_engine *e, const char *name, const char *what);
 /* Health events (health.c): open makes the system topics and starts the thread (when
  * opts.health_events), close stops it; engine_produce_own appends the broker's own events to a
  * topic clients cannot write (broker_produce_nowait without the refusal). */
+int txns_open(td_engine *e);
+void txns_close(td_engine *e);
 int health_open(td_engine *e);
 void health_close(td_engine *e);
 int engine_produce_own(td_topic_ref *r, const td_event *events, size_t n, int64_t *ends);

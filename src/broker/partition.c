@@ -47,6 +47,34 @@ int64_t broker_part_high_watermark(td_part *p)
     return part_high_watermark(p);
 }
 
+int64_t broker_part_last_stable(td_part *p)
+{
+    return part_last_stable(p);
+}
+
+int broker_part_aborted_txns(td_part *p, int64_t from, int64_t upper, broker_aborted_txn **out,
+                             size_t *n)
+{
+    td_aborted_txn *v = NULL;
+    size_t k = 0;
+    int rc = part_aborted_txns(p, from, upper, &v, &k);
+    *out = NULL;
+    *n = 0;
+    if (rc)
+        return rc;
+    broker_aborted_txn *w = k ? malloc(k * sizeof(*w)) : NULL;
+    if (k && !w) {
+        free(v);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < k; i++)
+        w[i] = (broker_aborted_txn){v[i].pid, v[i].first};
+    free(v);
+    *out = w;
+    *n = k;
+    return 0;
+}
+
 const char *broker_part_offline(td_part *p)
 {
     return part_offline(p);
@@ -108,9 +136,9 @@ int broker_batches_check(uint8_t *p, size_t n, int32_t max_message_bytes, const 
             *why = "control batches cannot be produced";
             return BROKER_BATCH_INVALID;
         }
-        if (h.attributes & TD_BATCH_ATTR_TRANSACTIONAL) {
-            *why = "transactions are not supported by this broker";
-            return BROKER_BATCH_TRANSACTIONAL;
+        if ((h.attributes & TD_BATCH_ATTR_TRANSACTIONAL) && h.producer_id < 0) {
+            *why = "a transactional batch needs a producer id";
+            return BROKER_BATCH_INVALID;
         }
         if (h.producer_id >= 0)
             idempotent = true;
@@ -426,8 +454,14 @@ int broker_part_wait_durable(td_part *p, int64_t end)
  */
 int broker_part_read(td_part *p, int64_t offset, size_t max_bytes, broker_range *r)
 {
+    return broker_part_read_to(p, offset, max_bytes, INT64_MAX, r);
+}
+
+int broker_part_read_to(td_part *p, int64_t offset, size_t max_bytes, int64_t limit,
+                        broker_range *r)
+{
     td_range tr;
-    int rc = part_read(p, offset, max_bytes, &tr);
+    int rc = part_read_to(p, offset, max_bytes, limit, &tr);
     *r = (broker_range){.fd = tr.fd,
                         .pos = tr.pos,
                         .len = tr.len,

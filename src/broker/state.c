@@ -18,8 +18,8 @@
 #include "storage/batch.h"
 
 static const char *const topic_names[STATE_NTOPICS] = {STATE_OFFSETS_TOPIC, STATE_CLUSTER_TOPIC,
-                                                       STATE_QUEUES_TOPIC,
-                                                       STATE_XGROUPS_TOPIC, STATE_SCHEMAS_TOPIC};
+                                                       STATE_QUEUES_TOPIC,  STATE_XGROUPS_TOPIC,
+                                                       STATE_SCHEMAS_TOPIC, STATE_TXNS_TOPIC};
 
 struct td_state {
     td_topic_ref *ref[STATE_NTOPICS];

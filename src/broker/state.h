@@ -24,6 +24,8 @@
  *                       (xgroup_state.c).
  *   __schemas           the schema registry: schema versions, compatibility levels, modes and
  *                       the schema-ID counter (registry_store.c), one partition.
+ *   __transaction_state the transaction coordinator: per transactional id its producer, epoch,
+ *                       state and partitions, in Kafka's format (txn.c), one partition.
  *
  * Thread-safe. The functions below take the engine's locks they need; a caller holding the
  * engine's admin_mu may call them (the order is admin_mu, then the topic table's lock, then
@@ -42,13 +44,15 @@
 #define STATE_QUEUES_TOPIC "__queue_state"
 #define STATE_XGROUPS_TOPIC "__xgroup_state"
 #define STATE_SCHEMAS_TOPIC "__schemas"
+#define STATE_TXNS_TOPIC "__transaction_state"
 
 typedef enum state_topic_id {
     STATE_OFFSETS = 0,
     STATE_CLUSTER = 1,
-    STATE_QUEUES = 2, /* queue groups (queue_state.c) */
+    STATE_QUEUES = 2,  /* queue groups (queue_state.c) */
     STATE_XGROUPS = 3, /* Redis consumer groups (xgroup_state.c), one partition */
     STATE_SCHEMAS = 4, /* the schema registry (registry_store.c), one partition */
+    STATE_TXNS = 5,    /* the transaction coordinator (txn.c), one partition */
     STATE_NTOPICS
 } state_topic_id;
 

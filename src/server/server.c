@@ -56,6 +56,9 @@ static const char *const keys[] = {"data",
                                    "group.max.size",
                                    "offsets.retention.minutes",
                                    "producer.id.expiration.ms",
+                                   "transaction.max.timeout.ms",
+                                   "transactional.id.expiration.ms",
+                                   "transaction.abort.timed.out.transaction.cleanup.interval.ms",
                                    "disk.reserve.bytes",
                                    "table.index.max.bytes",
                                    "fault.drop.after.append",
@@ -149,6 +152,9 @@ void server_config_defaults(td_server_config *c)
     td_options o;
     td_options_init(&o);
     c->producer_id_expiration_ms = o.producer_id_expiration_ms;
+    c->transaction_max_timeout_ms = o.transaction_max_timeout_ms;
+    c->transactional_id_expiration_ms = o.transactional_id_expiration_ms;
+    c->transaction_abort_interval_ms = o.transaction_abort_interval_ms;
     c->disk_reserve_bytes = o.disk_reserve_bytes;
     c->log_cleaner_enable = o.log_cleaner_enable != 0;
     c->log_cleaner_backoff_ms = o.log_cleaner_backoff_ms;
@@ -215,6 +221,12 @@ static const int_key int_keys[] = {
      true},
     {"producer.id.expiration.ms", 1, INT64_MAX / 2,
      offsetof(td_server_config, producer_id_expiration_ms), true},
+    {"transaction.max.timeout.ms", 1, INT32_MAX,
+     offsetof(td_server_config, transaction_max_timeout_ms), true},
+    {"transactional.id.expiration.ms", 1, INT64_MAX / 2,
+     offsetof(td_server_config, transactional_id_expiration_ms), true},
+    {"transaction.abort.timed.out.transaction.cleanup.interval.ms", 1, 86400000,
+     offsetof(td_server_config, transaction_abort_interval_ms), true},
     {"disk.reserve.bytes", 0, (int64_t)1 << 30, offsetof(td_server_config, disk_reserve_bytes),
      true},
     {"table.index.max.bytes", 1 << 16, INT64_MAX / 2,
@@ -1219,6 +1231,9 @@ static int open_engine(server *s, size_t *fds)
     td_options opts;
     td_options_init(&opts);
     opts.producer_id_expiration_ms = c->producer_id_expiration_ms;
+    opts.transaction_max_timeout_ms = c->transaction_max_timeout_ms;
+    opts.transactional_id_expiration_ms = c->transactional_id_expiration_ms;
+    opts.transaction_abort_interval_ms = c->transaction_abort_interval_ms;
     opts.disk_reserve_bytes = c->disk_reserve_bytes;
     opts.log_cleaner_enable = c->log_cleaner_enable;
     opts.trace_inject = c->trace_inject;

@@ -59,6 +59,10 @@ typedef struct td_server_config {
     int32_t group_max_size;                   /* group.max.size: 1000 */
     int64_t offsets_retention_minutes;        /* offsets.retention.minutes: 10080 (7 days) */
     int64_t producer_id_expiration_ms;        /* producer.id.expiration.ms: 86400000 */
+    int64_t transaction_max_timeout_ms;       /* transaction.max.timeout.ms: 900000 */
+    int64_t transactional_id_expiration_ms;   /* transactional.id.expiration.ms: 7 days */
+    /* transaction.abort.timed.out.transaction.cleanup.interval.ms: 10000 */
+    int64_t transaction_abort_interval_ms;
     int64_t disk_reserve_bytes;               /* disk.reserve.bytes: 8388608 */
     int64_t table_index_max_bytes;            /* table.index.max.bytes: 134217728 */
     /* fault.drop.after.append: 0; tests only: every Nth produce request that appends closes

@@ -132,4 +132,4 @@ def broker(tmp_path):
 SYSTEM_TOPICS = frozenset({"$sys.groups", "$sys.lag", "$sys.queues", "$sys.storage",
                            "$sys.clients"})
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__cluster_state", "__queue_state",
-                             "__xgroup_state", "__schemas"})
+                             "__xgroup_state", "__schemas", "__transaction_state"})

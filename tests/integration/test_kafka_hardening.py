@@ -1,6 +1,6 @@
 """Kafka behaviours that real clients tripped on (issue 19): topic names with NUL bytes, negative
 committed offsets (kafkajs's resetOffsets), Fetch's max_bytes (librdkafka), a static leader that
-rejoins below JoinGroup v9, CreateTopics with a replica assignment, transactional producers, and
+rejoins below JoinGroup v9, CreateTopics with a replica assignment, and
 Kafka's topic configuration keys (compression.type recompressing on every protocol's append)."""
 import json
 import os
@@ -228,21 +228,6 @@ def test_create_topics_with_replica_assignment(gbroker):
     md = admin.list_topics(timeout=10)
     assert len(md.topics["assigned"].partitions) == 3
     assert "elsewhere" not in md.topics and "twice" not in md.topics
-
-
-# --- transactional producers fail at once -------------------------------------------------------
-def test_transactional_producer_fails_fast(gbroker):
-    p = Producer({"bootstrap.servers": gbroker.bootstrap, "transactional.id": "tx-1"})
-    t0 = time.monotonic()
-    with pytest.raises(KafkaException) as e:
-        p.init_transactions(5)
-    elapsed = time.monotonic() - t0
-    err = e.value.args[0]
-    # Not the retriable time-out of an unavailable coordinator: a fatal error that says why.
-    assert err.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, err
-    assert err.fatal() and not err.retriable()
-    assert "transactions are not supported" in err.str()
-    print(f"init_transactions failed after {elapsed:.3f} s: {err.str()}")
 
 
 # --- Kafka's topic configuration keys -----------------------------------------------------------

@@ -22,7 +22,6 @@ from kafkawire import array, i16, i32, i64, string, tags
 INIT_PRODUCER_ID = 22
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
-INVALID_TXN_STATE = 48
 INVALID_RECORD = 87
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 FAST_RECONNECT = {"reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 100,
@@ -202,9 +201,10 @@ def test_init_producer_id_every_version(broker, version):
     err, pid2, epoch = init_producer_id(c, version, pid=pid1 if version >= 3 else -1,
                                         epoch=0 if version >= 3 else -1)
     assert (err, epoch) == (0, 0) and pid2 > pid1
-    # Transactions are not served: an error clients treat as fatal (docs/kafka.md#transactions).
-    err, pid, _ = init_producer_id(c, version, transactional_id="tx")
-    assert (err, pid) == (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1)
+    # A transactional id gets its own producer id from the transaction coordinator
+    # (test_kafka_txn.py covers its epochs).
+    err, pid, epoch = init_producer_id(c, version, transactional_id=f"tx{version}")
+    assert err == 0 and epoch == 0 and pid not in (pid1, pid2)
     c.close()
 
 
@@ -235,11 +235,12 @@ def test_sequence_rules_on_the_wire(broker):
     assert produce(c, "seq", kw.make_batch([b"g"]))[:2] == (0, 5)
     assert produce(c, "seq", kw.make_batch([b"g"]))[:2] == (0, 6)
     # Refused outright: two batches of one idempotent producer in one partition's records, a
-    # transactional batch, a negative sequence.
+    # transactional batch outside a transaction, a negative sequence.
     two = idem_batch([b"h"], pid2, 0, 1) + idem_batch([b"i"], pid2, 0, 2)
     assert produce(c, "seq", two)[0] == INVALID_RECORD
+    # (a transactional batch in a request that names no transactional id: Kafka's answer)
     assert produce(c, "seq", idem_batch([b"t"], pid2, 0, 1, transactional=True))[0] == \
-        INVALID_TXN_STATE
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     assert produce(c, "seq", idem_batch([b"n"], pid2, 0, -1))[0] == INVALID_RECORD
     assert log_end(c, "seq") == 7
     # The older produce versions carry the same errors.

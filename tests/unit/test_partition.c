@@ -71,7 +71,7 @@ static void test_batches_check(void)
         uint8_t attr;
         int fault;
     } attrs[] = {{TD_BATCH_ATTR_CONTROL, BROKER_BATCH_INVALID},
-                 {TD_BATCH_ATTR_TRANSACTIONAL, BROKER_BATCH_TRANSACTIONAL},
+                 {TD_BATCH_ATTR_TRANSACTIONAL, BROKER_BATCH_INVALID}, /* without a producer */
                  {7, BROKER_BATCH_COMPRESSION}};
     for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
         memcpy(c, b.p, b.len);

@@ -37,7 +37,8 @@ static const kafka_api apis[] = {
     {KAFKA_CREATE_TOPICS, 0, 7, 5, "CreateTopics", NOW, kafka_serve_create_topics},
     {KAFKA_DELETE_TOPICS, 0, 6, 4, "DeleteTopics", NOW, kafka_serve_delete_topics},
     {KAFKA_DELETE_RECORDS, 0, 2, 2, "DeleteRecords", NOW, kafka_serve_delete_records},
-    {KAFKA_INIT_PRODUCER_ID, 0, 4, 2, "InitProducerId", NOW, kafka_serve_init_producer_id},
+    /* Later with a transactional id: the coordinator writes its state (handler_txn.c). */
+    {KAFKA_INIT_PRODUCER_ID, 0, 4, 2, "InitProducerId", NOW_OR_LATER, kafka_serve_init_producer_id},
     {KAFKA_DESCRIBE_ACLS, 0, 3, 2, "DescribeAcls", NOW, kafka_serve_describe_acls},
     {KAFKA_CREATE_ACLS, 0, 3, 2, "CreateAcls", NOW, kafka_serve_create_acls},
     {KAFKA_DELETE_ACLS, 0, 3, 2, "DeleteAcls", NOW, kafka_serve_delete_acls},
@@ -59,6 +60,18 @@ static const kafka_api apis[] = {
     {KAFKA_DESCRIBE_CLIENT_QUOTAS, 0, 1, 1, "DescribeClientQuotas", NOW,
      kafka_serve_describe_client_quotas},
     {KAFKA_ALTER_CLIENT_QUOTAS, 0, 1, 1, "AlterClientQuotas", NOW, kafka_serve_alter_client_quotas},
+    /* Transactions (handler_txn.c): the coordinator's calls answer later. */
+    {KAFKA_ADD_PARTITIONS_TO_TXN, 0, 3, 3, "AddPartitionsToTxn", NOW_OR_LATER,
+     kafka_serve_add_partitions_to_txn},
+    {KAFKA_ADD_OFFSETS_TO_TXN, 0, 3, 3, "AddOffsetsToTxn", NOW_OR_LATER,
+     kafka_serve_add_offsets_to_txn},
+    {KAFKA_END_TXN, 0, 3, 3, "EndTxn", NOW_OR_LATER, kafka_serve_end_txn},
+    {KAFKA_TXN_OFFSET_COMMIT, 0, 3, 3, "TxnOffsetCommit", NOW_OR_LATER,
+     kafka_serve_txn_offset_commit},
+    {KAFKA_DESCRIBE_PRODUCERS, 0, 0, 0, "DescribeProducers", NOW, kafka_serve_describe_producers},
+    {KAFKA_DESCRIBE_TRANSACTIONS, 0, 0, 0, "DescribeTransactions", NOW,
+     kafka_serve_describe_transactions},
+    {KAFKA_LIST_TRANSACTIONS, 0, 1, 0, "ListTransactions", NOW, kafka_serve_list_transactions},
 };
 
 const kafka_api *kafka_api_find(int16_t key)

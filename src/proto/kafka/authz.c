@@ -53,6 +53,11 @@ static bool kafka_authorize(kreq *q, td_acl_resource type, const char *name, td_
     return false;
 }
 
+bool kafka_authz_txn(kreq *q, const char *id, td_acl_op op)
+{
+    return kafka_authorize(q, TD_RES_TRANSACTIONAL_ID, id ? id : "", op);
+}
+
 int16_t kafka_authz_produce(kreq *q, const char *transactional_id, const char *topic)
 {
     if (transactional_id &&

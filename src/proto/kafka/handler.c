@@ -152,6 +152,7 @@ static void req_free(kreq *q)
     coord_join_res_free(q->join_res);
     coord_sync_res_free(q->sync_res);
     free(q->sasl_job); /* its password was wiped by the worker that checked it */
+    free(q->txn_job);
     ko_free(&q->out);
     td_arena_free(&q->arena);
     free(q);
@@ -433,6 +434,25 @@ void kreq_async_done(kreq *q)
 /* ---------------------------------------------------------------------------------------------
  * Fetch
  */
+/* The aborted transactions of a read_committed read of [from, upper), in q's arena. */
+static bool fetch_aborted(kreq *q, td_part *p, int64_t from, int64_t upper,
+                          kafka_fetch_part_resp *pr)
+{
+    broker_aborted_txn *v = NULL;
+    size_t n = 0;
+    if (broker_part_aborted_txns(p, from, upper, &v, &n) != 0)
+        return false;
+    kafka_fetch_aborted *a = n ? td_arena_calloc(&q->arena, n, sizeof(*a)) : NULL;
+    for (size_t i = 0; a && i < n; i++)
+        a[i] = (kafka_fetch_aborted){v[i].pid, v[i].first};
+    free(v);
+    if (n && !a)
+        return false;
+    pr->aborted = a;
+    pr->naborted = (int32_t)n;
+    return true;
+}
+
 /* Tries to answer a fetch. Returns true once the response is encoded (q->ready). */
 static bool fetch_try(kreq *q, bool final)
 {
@@ -474,6 +494,7 @@ static bool fetch_try(kreq *q, bool final)
             pr->partition = fp->partition;
             pr->fd = -1;
             pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
+            pr->naborted = -1;
             if (q->fdenied && q->fdenied[i]) {
                 pr->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
                 error = true;
@@ -493,8 +514,13 @@ static bool fetch_try(kreq *q, bool final)
                 continue;
             }
             pr->high_watermark = broker_part_high_watermark(p);
-            pr->last_stable_offset = pr->high_watermark;
+            pr->last_stable_offset = broker_part_last_stable(p);
             pr->log_start_offset = broker_part_log_start(p);
+            /* read_committed (1): data below the last stable offset, with the aborted
+             * transactions in it, which the client drops. */
+            bool committed = f->isolation_level == 1;
+            if (committed)
+                pr->naborted = 0;
             if (budget <= 0 || fp->max_bytes <= 0)
                 continue;
             broker_range *rg = malloc(sizeof(*rg));
@@ -509,7 +535,8 @@ static bool fetch_try(kreq *q, bool final)
              * one batch (librdkafka drops larger ones as invalid). broker_part_read returns
              * more than asked only when its first batch alone is larger. */
             size_t want = (size_t)TD_MIN((int64_t)fp->max_bytes, budget);
-            int rc = broker_part_read(p, fp->fetch_offset, want, rg);
+            int rc = broker_part_read_to(p, fp->fetch_offset, want,
+                                         committed ? pr->last_stable_offset : INT64_MAX, rg);
             if (rc == 0 && total > 0 && rg->len > (int64_t)want) {
                 broker_range_release(rg);
                 rc = TD_EEND;
@@ -521,6 +548,13 @@ static bool fetch_try(kreq *q, bool final)
                 pr->error_code = kafka_error_of(rc);
                 error = true;
                 continue;
+            }
+            if (committed && !fetch_aborted(q, p, fp->fetch_offset, rg->next_offset, pr)) {
+                broker_range_release(rg);
+                free(rg);
+                q->out.err = -ENOMEM;
+                q->ready = true;
+                return true;
             }
             q->ranges[q->nranges++] = rg;
             pr->fd = rg->fd;
@@ -662,8 +696,11 @@ void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
                 continue;
             }
             int rc = 0;
+            /* read_committed (1) sees the log up to its last stable offset. */
+            int64_t end = req.isolation_level == 1 ? broker_part_last_stable(part)
+                                                   : broker_part_high_watermark(part);
             if (p->timestamp == -1) {
-                p->out_offset = broker_part_high_watermark(part);
+                p->out_offset = end;
             } else if (p->timestamp == -2) {
                 p->out_offset = broker_part_log_start(part);
             } else if (p->timestamp == -3) {
@@ -676,7 +713,7 @@ void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
             } else if (p->timestamp >= 0) {
                 int64_t off;
                 rc = broker_part_offset_for_time(part, p->timestamp, &off);
-                if (rc == 0 && off < broker_part_high_watermark(part)) {
+                if (rc == 0 && off < end) {
                     /* Kafka answers with the found record's own timestamp. */
                     p->out_offset = off;
                     p->out_timestamp = p->timestamp;
@@ -957,44 +994,6 @@ void kafka_serve_describe_cluster(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * Connection callbacks
  */
-/* ---------------------------------------------------------------------------------------------
- * InitProducerId: a new producer id at epoch 0 for an idempotent producer, as Kafka answers
- * when the request names no transactional id (v3+'s producer id and epoch are then ignored).
- * Transactions are not supported: a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
- * which clients treat as fatal, as FindCoordinator answers for it (docs/kafka.md#transactions).
- */
-void kafka_serve_init_producer_id(kreq *q, kafka_reader *r)
-{
-    int16_t v = q->h.api_version;
-    kafka_init_producer_id_req req;
-    if (kafka_decode_init_producer_id(r, v, &req) != 0) {
-        q->out.err = TD_EPROTO;
-        return;
-    }
-    kafka_init_producer_id_resp m = {KERR_NONE, -1, -1};
-    if (req.transactional_id) {
-        TD_INFO("kafka", "%s asked for transactional id '%s': transactions are not supported",
-                net_conn_peer(q->kc->c), req.transactional_id);
-        m.error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* fatal for clients */
-    } else if (!kafka_authz_idempotent(q)) {
-        m.error_code = KERR_CLUSTER_AUTHORIZATION_FAILED;
-    } else {
-        int rc = broker_producer_id_new(q->kc->s->e, &m.producer_id);
-        if (rc) {
-            TD_ERROR("kafka", "cannot allocate a producer id: %s", td_last_error());
-            m.error_code = KERR_COORDINATOR_NOT_AVAILABLE; /* retriable */
-            m.producer_id = -1;
-        } else {
-            m.producer_epoch = 0;
-            TD_DEBUG("kafka", "producer id %" PRId64 " for %s (client %s)", m.producer_id,
-                     net_conn_peer(q->kc->c), q->h.client_id ? q->h.client_id : "-");
-        }
-    }
-    kreq_begin(q);
-    kafka_encode_init_producer_id(&q->out, v, &m);
-    ko_end(&q->out);
-}
-
 static int k_open(net_conn *c)
 {
     kafka_server *s = net_conn_proto_arg(c);

@@ -83,8 +83,8 @@ static const char *instance_of(const char *s)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * FindCoordinator: this broker coordinates every group; transactions are not served, and a
- * transactional producer is told so at once (docs/kafka.md#transactions).
+ * FindCoordinator: this broker coordinates every group and every transactional id
+ * (docs/kafka.md#transactions).
  */
 void kafka_serve_find_coordinator(kreq *q, kafka_reader *r)
 {
@@ -101,12 +101,14 @@ void kafka_serve_find_coordinator(kreq *q, kafka_reader *r)
         c->host = "";
         c->port = -1;
         if (req.key_type == KAFKA_COORDINATOR_TRANSACTION) {
-            /* Not COORDINATOR_NOT_AVAILABLE: clients retry that until their transaction
-             * time-out (10 s in init_transactions). librdkafka, the Java client and kafkajs
-             * treat this code as fatal and show the message. */
-            c->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-            c->error_message = "transactions are not supported by tidings (transactional.id "
-                               "cannot be used; idempotent producers can)";
+            if (!kafka_authz_txn(q, c->key, TD_OP_DESCRIBE)) {
+                c->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+                c->error_message = "Authorization failed.";
+            } else {
+                c->node_id = s->cfg.node_id;
+                c->host = s->host;
+                c->port = net_conn_listen_port(q->kc->c);
+            }
         } else if (req.key_type != KAFKA_COORDINATOR_GROUP) {
             c->error_code = KERR_INVALID_REQUEST;
             c->error_message = "unknown coordinator key type";

@@ -1,8 +1,8 @@
 /*
  * handler_int.h: what the Kafka handler files share (handler.c: framing, dispatch, produce,
  * fetch, topics; handler_config.c: configs and DeleteRecords; handler_group.c: consumer
- * groups; sasl.c, acls.c, handler_quota.c: security): the server, connection and request
- * structures, and the way a request answers later.
+ * groups; sasl.c, acls.c, handler_quota.c: security; handler_txn.c: transactions): the server,
+ * connection and request structures, and the way a request answers later.
  */
 #ifndef TD_PROTO_KAFKA_HANDLER_INT_H
 #define TD_PROTO_KAFKA_HANDLER_INT_H
@@ -66,6 +66,7 @@ struct kreq {
     bool drop_connection; /* fault injection: close instead of answering */
     bool close_after;     /* close the connection once this response is sent (SASL failures) */
     void *sasl_job;       /* a password check off the loop (sasl.c); freed with the request */
+    void *txn_job; /* a transaction coordinator call's result (handler_txn.c); freed likewise */
     kafka_out out;
     /* produce */
     kafka_produce_resp presp;
@@ -147,6 +148,14 @@ void kafka_serve_delete_records(kreq *q, kafka_reader *r);
 /* handler_quota.c */
 void kafka_serve_describe_client_quotas(kreq *q, kafka_reader *r);
 void kafka_serve_alter_client_quotas(kreq *q, kafka_reader *r);
+/* handler_txn.c: transactions */
+void kafka_serve_add_partitions_to_txn(kreq *q, kafka_reader *r);
+void kafka_serve_add_offsets_to_txn(kreq *q, kafka_reader *r);
+void kafka_serve_end_txn(kreq *q, kafka_reader *r);
+void kafka_serve_txn_offset_commit(kreq *q, kafka_reader *r);
+void kafka_serve_describe_producers(kreq *q, kafka_reader *r);
+void kafka_serve_describe_transactions(kreq *q, kafka_reader *r);
+void kafka_serve_list_transactions(kreq *q, kafka_reader *r);
 /* acls.c */
 void kafka_serve_describe_acls(kreq *q, kafka_reader *r);
 void kafka_serve_create_acls(kreq *q, kafka_reader *r);

@@ -13,6 +13,7 @@
 #include "broker/broker.h"
 #include "broker/health.h"
 #include "broker/registry.h"
+#include "broker/txn.h"
 #include "net/net.h"
 #include "proto/kafka/handler_int.h"
 #include "proto/kafka/kauthz.h"
@@ -52,8 +53,6 @@ static int16_t validate_records(uint8_t *p, int32_t n, int32_t max_message_bytes
         return KERR_MESSAGE_TOO_LARGE;
     case BROKER_BATCH_INVALID:
         return KERR_INVALID_RECORD;
-    case BROKER_BATCH_TRANSACTIONAL:
-        return KERR_INVALID_TXN_STATE;
     case BROKER_BATCH_COMPRESSION:
         return KERR_UNSUPPORTED_COMPRESSION_TYPE;
     default:
@@ -122,9 +121,40 @@ typedef struct produce_ctx {
     kreq *q;
     int16_t acks;
     int64_t now;
+    const char *txn_id; /* the request's transactional id, or NULL */
     int ncb;        /* durability callbacks registered (q->cbs) */
     bool appended;  /* something new reached a log (not only retries) */
 } produce_ctx;
+
+/* A transactional producer's records (attributes bit 4): the request names its transactional id
+ * and the partition is in the producer's ongoing transaction at this epoch (Kafka's
+ * verification, KIP-890 part 1: a late batch after an abort would otherwise open a transaction
+ * that nothing ends). broker_batches_check made sure the batch is whole and has a producer id. */
+static bool txn_records_ok(produce_ctx *x, const char *topic, const kafka_produce_part *pp,
+                           kafka_produce_part_resp *pr)
+{
+    const uint8_t *b = pp->records;
+    if (!(td_load_be16(b + 21) & 0x10))
+        return true;
+    if (!x->txn_id) {
+        pr->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        pr->error_message = "transactional records need the request's transactional id";
+        return false;
+    }
+    switch (broker_txn_verify(x->q->kc->s->e, (int64_t)td_load_be64(b + 43),
+                              (int16_t)td_load_be16(b + 51), topic, pp->index)) {
+    case TXN_OK:
+        return true;
+    case TXN_FENCED:
+        pr->error_code = KERR_INVALID_PRODUCER_EPOCH;
+        pr->error_message = "the producer's epoch is not its transactional id's";
+        return false;
+    default:
+        pr->error_code = KERR_INVALID_TXN_STATE;
+        pr->error_message = "the partition is not in the producer's ongoing transaction";
+        return false;
+    }
+}
 
 /* Appends each batch of one partition's records; the answer carries the first base offset.
  * Returns 0, or the error of the batch that failed (pr's error is then set). */
@@ -267,6 +297,11 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
                  net_conn_peer(q->kc->c), why);
         return;
     }
+    if (!txn_records_ok(x, topic, pp, pr)) {
+        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
+                 net_conn_peer(q->kc->c), pr->error_message);
+        return;
+    }
     if (!schema_records_ok(q, ref, cfg, pp, pr)) {
         TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
                  net_conn_peer(q->kc->c), pr->error_message);
@@ -332,7 +367,7 @@ void kafka_serve_produce(kreq *q, kafka_reader *r)
             return;
         }
     }
-    produce_ctx x = {.q = q, .acks = req.acks, .now = td_wall_ms()};
+    produce_ctx x = {.q = q, .acks = req.acks, .now = td_wall_ms(), .txn_id = req.transactional_id};
     q->pending = 1; /* held until every partition is handled */
     q->finish = produce_finish;
     for (int32_t i = 0; i < req.ntopics; i++) {

@@ -42,6 +42,10 @@ enum {
     KAFKA_DELETE_TOPICS = 20,
     KAFKA_DELETE_RECORDS = 21,
     KAFKA_INIT_PRODUCER_ID = 22,
+    KAFKA_ADD_PARTITIONS_TO_TXN = 24,
+    KAFKA_ADD_OFFSETS_TO_TXN = 25,
+    KAFKA_END_TXN = 26,
+    KAFKA_TXN_OFFSET_COMMIT = 28,
     KAFKA_DESCRIBE_ACLS = 29,
     KAFKA_CREATE_ACLS = 30,
     KAFKA_DELETE_ACLS = 31,
@@ -57,7 +61,10 @@ enum {
     KAFKA_DESCRIBE_USER_SCRAM_CREDENTIALS = 50,
     KAFKA_ALTER_USER_SCRAM_CREDENTIALS = 51,
     KAFKA_DESCRIBE_CLUSTER = 60,
-    KAFKA_API_KEYS = 61, /* one more than the highest key served */
+    KAFKA_DESCRIBE_PRODUCERS = 61,
+    KAFKA_DESCRIBE_TRANSACTIONS = 65,
+    KAFKA_LIST_TRANSACTIONS = 66,
+    KAFKA_API_KEYS = 67, /* one more than the highest key served */
 };
 
 /* Kafka error codes used here. */
@@ -101,8 +108,14 @@ enum {
     KERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
     KERR_INVALID_PRODUCER_EPOCH = 47,
     KERR_INVALID_TXN_STATE = 48,
+    KERR_INVALID_PRODUCER_ID_MAPPING = 49,
+    KERR_INVALID_TRANSACTION_TIMEOUT = 50,
+    KERR_CONCURRENT_TRANSACTIONS = 51,
+    KERR_TRANSACTION_COORDINATOR_FENCED = 52,
     KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+    KERR_OPERATION_NOT_ATTEMPTED = 55,
     KERR_KAFKA_STORAGE_ERROR = 56,
+    KERR_UNKNOWN_PRODUCER_ID = 59,
     KERR_NON_EMPTY_GROUP = 68,
     KERR_GROUP_ID_NOT_FOUND = 69,
     KERR_FETCH_SESSION_ID_NOT_FOUND = 70,
@@ -112,7 +125,10 @@ enum {
     KERR_FENCED_INSTANCE_ID = 82,
     KERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KERR_INVALID_RECORD = 87,
+    KERR_UNSTABLE_OFFSET_COMMIT = 88,
+    KERR_PRODUCER_FENCED = 90,
     KERR_UNKNOWN_TOPIC_ID = 100,
+    KERR_TRANSACTIONAL_ID_NOT_FOUND = 105,
 };
 
 /* How a request of an API is answered (kafka_api.answers). */
@@ -388,12 +404,19 @@ typedef struct kafka_fetch_req {
 } kafka_fetch_req;
 int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q);
 
+typedef struct kafka_fetch_aborted {
+    int64_t producer_id;
+    int64_t first_offset;
+} kafka_fetch_aborted;
+
 typedef struct kafka_fetch_part_resp {
     int32_t partition;
     int16_t error_code;
     int64_t high_watermark;
     int64_t last_stable_offset;
     int64_t log_start_offset;
+    int32_t naborted; /* aborted_transactions (v4+): -1 for null (read_uncommitted) */
+    const kafka_fetch_aborted *aborted;
     /* records: a file range (fd >= 0), or memory, or none (len 0) */
     int fd;
     int64_t pos;
@@ -960,6 +983,186 @@ void kafka_encode_offset_delete(kafka_out *o, int16_t v, const kafka_offset_dele
 int kafka_consumer_subscription_topics(const uint8_t *p, size_t n, td_arena *a,
                                        const char ***topics);
 
+/* ---------------------------------------------------------------------------------------------
+ * Transactions (msgs_txn.c): the transaction coordinator's APIs (KIP-98) and the admin APIs that
+ * describe transactions and producers (KIP-664).
+ */
+
+/* A topic and a list of its partitions' indexes. */
+typedef struct kafka_txn_topic {
+    const char *name;
+    int32_t nparts;
+    int32_t *parts;
+} kafka_txn_topic;
+
+/* A topic's results: an error code per partition. */
+typedef struct kafka_txn_part_result {
+    int32_t partition;
+    int16_t error_code;
+} kafka_txn_part_result;
+
+typedef struct kafka_txn_topic_result {
+    const char *name;
+    int32_t nparts;
+    kafka_txn_part_result *parts;
+} kafka_txn_topic_result;
+
+/* AddPartitionsToTxn (key 24) v0-3 (v4+ is broker to broker). */
+typedef struct kafka_add_partitions_to_txn_req {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t ntopics;
+    kafka_txn_topic *topics;
+} kafka_add_partitions_to_txn_req;
+
+typedef struct kafka_add_partitions_to_txn_resp {
+    int32_t ntopics;
+    kafka_txn_topic_result *topics;
+} kafka_add_partitions_to_txn_resp;
+int kafka_decode_add_partitions_to_txn(kafka_reader *r, int16_t v,
+                                       kafka_add_partitions_to_txn_req *q);
+void kafka_encode_add_partitions_to_txn(kafka_out *o, int16_t v,
+                                        const kafka_add_partitions_to_txn_resp *m);
+
+/* AddOffsetsToTxn (key 25) v0-3. */
+typedef struct kafka_add_offsets_to_txn_req {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    const char *group_id;
+} kafka_add_offsets_to_txn_req;
+
+typedef struct kafka_add_offsets_to_txn_resp {
+    int16_t error_code;
+} kafka_add_offsets_to_txn_resp;
+int kafka_decode_add_offsets_to_txn(kafka_reader *r, int16_t v, kafka_add_offsets_to_txn_req *q);
+void kafka_encode_add_offsets_to_txn(kafka_out *o, int16_t v,
+                                     const kafka_add_offsets_to_txn_resp *m);
+
+/* EndTxn (key 26) v0-3. */
+typedef struct kafka_end_txn_req {
+    const char *transactional_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    bool committed; /* false: abort */
+} kafka_end_txn_req;
+
+typedef struct kafka_end_txn_resp {
+    int16_t error_code;
+} kafka_end_txn_resp;
+int kafka_decode_end_txn(kafka_reader *r, int16_t v, kafka_end_txn_req *q);
+void kafka_encode_end_txn(kafka_out *o, int16_t v, const kafka_end_txn_resp *m);
+
+/* TxnOffsetCommit (key 28) v0-3. The partitions are OffsetCommit's (their error_code is not
+ * part of the request: the decoder leaves it 0). */
+typedef struct kafka_txn_offset_commit_req {
+    const char *transactional_id;
+    const char *group_id;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t generation_id;         /* v3+; -1 */
+    const char *member_id;         /* v3+; "" */
+    const char *group_instance_id; /* v3+, nullable; NULL */
+    int32_t ntopics;
+    kafka_offset_commit_topic *topics; /* leader_epoch: v2+, -1 before */
+} kafka_txn_offset_commit_req;
+
+typedef struct kafka_txn_offset_commit_resp {
+    int32_t ntopics;
+    kafka_txn_topic_result *topics;
+} kafka_txn_offset_commit_resp;
+int kafka_decode_txn_offset_commit(kafka_reader *r, int16_t v, kafka_txn_offset_commit_req *q);
+void kafka_encode_txn_offset_commit(kafka_out *o, int16_t v, const kafka_txn_offset_commit_resp *m);
+
+/* DescribeProducers (key 61) v0. */
+typedef struct kafka_describe_producers_req {
+    int32_t ntopics;
+    kafka_txn_topic *topics;
+} kafka_describe_producers_req;
+
+typedef struct kafka_producer_state {
+    int64_t producer_id;
+    int32_t producer_epoch; /* int32 on the wire, unlike everywhere else */
+    int32_t last_sequence;  /* -1: none */
+    int64_t last_timestamp; /* -1: none */
+    int32_t coordinator_epoch;
+    int64_t current_txn_start_offset; /* -1: no transaction open */
+} kafka_producer_state;
+
+typedef struct kafka_describe_producers_part {
+    int32_t partition;
+    int16_t error_code;
+    const char *error_message; /* nullable */
+    int32_t nproducers;
+    kafka_producer_state *producers;
+} kafka_describe_producers_part;
+
+typedef struct kafka_describe_producers_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_describe_producers_part *parts;
+} kafka_describe_producers_topic;
+
+typedef struct kafka_describe_producers_resp {
+    int32_t ntopics;
+    kafka_describe_producers_topic *topics;
+} kafka_describe_producers_resp;
+int kafka_decode_describe_producers(kafka_reader *r, int16_t v, kafka_describe_producers_req *q);
+void kafka_encode_describe_producers(kafka_out *o, int16_t v,
+                                     const kafka_describe_producers_resp *m);
+
+/* DescribeTransactions (key 65) v0. */
+typedef struct kafka_describe_transactions_req {
+    int32_t nids;
+    const char **ids;
+} kafka_describe_transactions_req;
+
+typedef struct kafka_described_txn {
+    int16_t error_code;
+    const char *transactional_id;
+    const char *state; /* "Empty", "Ongoing", "PrepareCommit", ... */
+    int32_t timeout_ms;
+    int64_t start_time_ms; /* -1: no transaction open */
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t ntopics;
+    kafka_txn_topic *topics;
+} kafka_described_txn;
+
+typedef struct kafka_describe_transactions_resp {
+    int32_t ntxns;
+    kafka_described_txn *txns;
+} kafka_describe_transactions_resp;
+int kafka_decode_describe_transactions(kafka_reader *r, int16_t v,
+                                       kafka_describe_transactions_req *q);
+void kafka_encode_describe_transactions(kafka_out *o, int16_t v,
+                                        const kafka_describe_transactions_resp *m);
+
+/* ListTransactions (key 66) v0-1. */
+typedef struct kafka_list_transactions_req {
+    int32_t nstates; /* 0: any state */
+    const char **states;
+    int32_t nproducer_ids; /* 0: any producer */
+    int64_t *producer_ids;
+    int64_t duration_ms; /* v1+: only transactions open longer than this; -1: all */
+} kafka_list_transactions_req;
+
+typedef struct kafka_listed_txn {
+    const char *transactional_id;
+    int64_t producer_id;
+    const char *state;
+} kafka_listed_txn;
+
+typedef struct kafka_list_transactions_resp {
+    int16_t error_code;
+    int32_t nunknown_states; /* the request's state filters that name no state */
+    const char **unknown_states;
+    int32_t ntxns;
+    kafka_listed_txn *txns;
+} kafka_list_transactions_resp;
+int kafka_decode_list_transactions(kafka_reader *r, int16_t v, kafka_list_transactions_req *q);
+void kafka_encode_list_transactions(kafka_out *o, int16_t v, const kafka_list_transactions_resp *m);
 
 /* ---------------------------------------------------------------------------------------------
  * Handlers (handler.c): the protocol object the server listens with.

@@ -23,6 +23,9 @@ td_audit_who kafka_actor(kreq *q);
  * TRANSACTIONAL_ID_AUTHORIZATION_FAILED / TOPIC_AUTHORIZATION_FAILED. (An idempotent produce
  * needs nothing more: Kafka 3.0 dropped IdempotentWrite from Produce, KIP-679.) */
 int16_t kafka_authz_produce(kreq *q, const char *transactional_id, const char *topic);
+/* A transactional id: Describe (FindCoordinator) or Write (InitProducerId, AddPartitionsToTxn,
+ * AddOffsetsToTxn, EndTxn, TxnOffsetCommit) on it. */
+bool kafka_authz_txn(kreq *q, const char *id, td_acl_op op);
 /* InitProducerId without a transactional id: IdempotentWrite on the cluster, or Write allowed
  * on some topic (Kafka's authorizeByResourceType, KIP-679). */
 bool kafka_authz_idempotent(kreq *q);

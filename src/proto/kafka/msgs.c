@@ -278,7 +278,12 @@ void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
             ko_i64(o, p->last_stable_offset);
             if (v >= 5)
                 ko_i64(o, p->log_start_offset);
-            ko_array(o, -1); /* aborted_transactions: none (no transactions) */
+            ko_array(o, p->naborted);
+            for (int32_t a = 0; a < p->naborted; a++) {
+                ko_i64(o, p->aborted[a].producer_id);
+                ko_i64(o, p->aborted[a].first_offset);
+                ko_tags(o);
+            }
             if (v >= 11)
                 ko_i32(o, -1);
             if (p->len <= 0) {

@@ -14,6 +14,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A transaction response's results: the request's topics and partitions, each with an error. */
+static kafka_txn_topic_result *txn_results(kafka_reader *r, const kafka_txn_topic *topics,
+                                           int32_t n)
+{
+    kafka_txn_topic_result *t = kr_alloc(r, (size_t)n + 1, sizeof(*t));
+    for (int32_t i = 0; t && i < n; i++) {
+        t[i].name = topics[i].name;
+        t[i].nparts = topics[i].nparts;
+        t[i].parts = kr_alloc(r, (size_t)t[i].nparts + 1, sizeof(*t[i].parts));
+        if (!t[i].parts)
+            return NULL;
+        for (int32_t k = 0; k < t[i].nparts; k++)
+            t[i].parts[k] = (kafka_txn_part_result){topics[i].parts[k], KERR_NOT_COORDINATOR};
+    }
+    return t;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     td_arena a;
@@ -245,6 +262,87 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kafka_alter_quotas_req q;
         if (kafka_decode_alter_quotas(&r, v, &q) == 0)
             kafka_encode_alter_quotas(&o, v, &q);
+        break;
+    }
+    case KAFKA_ADD_PARTITIONS_TO_TXN: {
+        kafka_add_partitions_to_txn_req q;
+        if (kafka_decode_add_partitions_to_txn(&r, v, &q) == 0) {
+            kafka_add_partitions_to_txn_resp m = {q.ntopics, txn_results(&r, q.topics, q.ntopics)};
+            if (m.topics)
+                kafka_encode_add_partitions_to_txn(&o, v, &m);
+        }
+        break;
+    }
+    case KAFKA_ADD_OFFSETS_TO_TXN: {
+        kafka_add_offsets_to_txn_req q;
+        kafka_add_offsets_to_txn_resp m = {KERR_COORDINATOR_NOT_AVAILABLE};
+        if (kafka_decode_add_offsets_to_txn(&r, v, &q) == 0)
+            kafka_encode_add_offsets_to_txn(&o, v, &m);
+        break;
+    }
+    case KAFKA_END_TXN: {
+        kafka_end_txn_req q;
+        kafka_end_txn_resp m = {KERR_COORDINATOR_NOT_AVAILABLE};
+        if (kafka_decode_end_txn(&r, v, &q) == 0)
+            kafka_encode_end_txn(&o, v, &m);
+        break;
+    }
+    case KAFKA_TXN_OFFSET_COMMIT: {
+        kafka_txn_offset_commit_req q;
+        if (kafka_decode_txn_offset_commit(&r, v, &q) == 0) {
+            kafka_txn_topic_result *t = kr_alloc(&r, (size_t)q.ntopics + 1, sizeof(*t));
+            for (int32_t i = 0; t && i < q.ntopics; i++) {
+                const kafka_offset_commit_topic *qt = &q.topics[i];
+                if (qt->nparts < 0 || (size_t)qt->nparts > size / 14)
+                    abort(); /* every partition takes at least 14 bytes */
+                t[i] = (kafka_txn_topic_result){qt->name, qt->nparts, NULL};
+                t[i].parts = kr_alloc(&r, (size_t)qt->nparts + 1, sizeof(*t[i].parts));
+                for (int32_t k = 0; t[i].parts && k < qt->nparts; k++)
+                    t[i].parts[k] = (kafka_txn_part_result){qt->parts[k].partition, 0};
+                if (!t[i].parts)
+                    t = NULL;
+            }
+            kafka_txn_offset_commit_resp m = {q.ntopics, t};
+            if (t)
+                kafka_encode_txn_offset_commit(&o, v, &m);
+        }
+        break;
+    }
+    case KAFKA_DESCRIBE_PRODUCERS: {
+        kafka_describe_producers_req q;
+        if (kafka_decode_describe_producers(&r, v, &q) == 0) {
+            kafka_describe_producers_topic *t = kr_alloc(&r, (size_t)q.ntopics + 1, sizeof(*t));
+            kafka_producer_state ps = {1, 0, -1, -1, 0, -1};
+            kafka_describe_producers_part part = {0, 0, "m", 1, &ps};
+            for (int32_t i = 0; t && i < q.ntopics; i++)
+                t[i] = (kafka_describe_producers_topic){q.topics[i].name, q.topics[i].nparts > 0,
+                                                        &part};
+            kafka_describe_producers_resp m = {q.ntopics, t};
+            if (t)
+                kafka_encode_describe_producers(&o, v, &m);
+        }
+        break;
+    }
+    case KAFKA_DESCRIBE_TRANSACTIONS: {
+        kafka_describe_transactions_req q;
+        if (kafka_decode_describe_transactions(&r, v, &q) == 0) {
+            kafka_described_txn *t = kr_alloc(&r, (size_t)q.nids + 1, sizeof(*t));
+            for (int32_t i = 0; t && i < q.nids; i++)
+                t[i] = (kafka_described_txn){.transactional_id = q.ids[i], .state = "Empty"};
+            kafka_describe_transactions_resp m = {q.nids, t};
+            if (t)
+                kafka_encode_describe_transactions(&o, v, &m);
+        }
+        break;
+    }
+    case KAFKA_LIST_TRANSACTIONS: {
+        kafka_list_transactions_req q;
+        if (kafka_decode_list_transactions(&r, v, &q) == 0) {
+            if (q.nproducer_ids < 0 || (size_t)q.nproducer_ids > size / 8)
+                abort(); /* every producer id takes eight bytes */
+            kafka_list_transactions_resp m = {0, q.nstates, q.states, 0, NULL};
+            kafka_encode_list_transactions(&o, v, &m);
+        }
         break;
     }
     default:

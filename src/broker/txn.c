@@ -1,0 +1,813 @@
+/*
+ * txn.c: the transaction coordinator (txn.h; docs/kafka.md#transactions).
+ *
+ * Records of __transaction_state, Kafka's TransactionLog format (version 0), big-endian:
+ *   key   int16 0, string transactional id
+ *   value int16 0, int64 producer id, int16 epoch, int32 timeout ms, int8 state,
+ *         partitions: int32 count (-1: null) of [string topic, int32 count of int32 partition],
+ *         int64 last update ms, int64 start ms (-1: none)
+ *   a null value (tombstone): the id expired.
+ * Replay keeps the last record of each id; a Prepare state found there is finished (markers,
+ * then Complete) when the coordinator's thread starts.
+ *
+ * One thread does every change, one job at a time: it changes memory under mu after each
+ * record is durable, so that broker_txn_verify (any thread, under mu) sees only what a restart
+ * would see. The ids are in an array searched linearly (transactional ids are few: one per
+ * producer instance of an exactly-once application).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "broker/engine_int.h"
+#include "broker/state.h"
+#include "broker/txn.h"
+
+enum {
+    ST_EMPTY,
+    ST_ONGOING,
+    ST_PREPARE_COMMIT,
+    ST_PREPARE_ABORT,
+    ST_COMPLETE_COMMIT,
+    ST_COMPLETE_ABORT,
+    ST_DEAD
+};
+
+#define EPOCH_EXHAUSTED 32766 /* Kafka's isEpochExhausted: a new producer id from here */
+
+typedef struct tpart {
+    char *topic;
+    int32_t partition;
+} tpart;
+
+typedef struct tmeta {
+    char *id;
+    int64_t pid;
+    int16_t epoch, last_epoch;
+    int32_t timeout_ms;
+    int state;
+    tpart *parts;
+    size_t nparts, cap;
+    int64_t update_ms, start_ms;
+} tmeta;
+
+enum { JOB_INIT, JOB_ADD, JOB_END };
+
+typedef struct tjob {
+    struct tjob *next;
+    int kind;
+    char *id;
+    int32_t timeout_ms;
+    int64_t pid;
+    int16_t epoch;
+    bool commit;
+    txn_tp *tps;
+    size_t ntps;
+    txn_done_fn done;
+    void *arg;
+} tjob;
+
+struct td_txns {
+    td_engine *e;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    bool running, stopping;
+    tjob *head, *tail;
+    tmeta **m;
+    size_t n, cap;
+    int64_t next_scan_ms;
+};
+
+const char *txn_err_name(txn_err e)
+{
+    static const char *const names[] = {
+        "OK",          "INVALID_REQUEST", "INVALID_TIMEOUT",   "CONCURRENT",    "FENCED",
+        "BAD_MAPPING", "INVALID_STATE",   "UNKNOWN_PARTITION", "NOT_ATTEMPTED", "UNAVAILABLE",
+        "NOT_FOUND",   "DENIED"};
+    return (unsigned)e < TD_ARRAY_LEN(names) ? names[e] : "?";
+}
+
+const char *txn_state_name(int state)
+{
+    static const char *const names[] = {"Empty",        "Ongoing",        "PrepareCommit",
+                                        "PrepareAbort", "CompleteCommit", "CompleteAbort",
+                                        "Dead"};
+    return (unsigned)state < TD_ARRAY_LEN(names) ? names[state] : "Unknown";
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory
+ */
+static void meta_free(tmeta *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nparts; i++)
+        free(m->parts[i].topic);
+    free(m->parts);
+    free(m->id);
+    free(m);
+}
+
+static void parts_clear(tmeta *m)
+{
+    for (size_t i = 0; i < m->nparts; i++)
+        free(m->parts[i].topic);
+    m->nparts = 0;
+}
+
+static int tpart_cmp(const char *t1, int32_t p1, const char *t2, int32_t p2)
+{
+    int c = strcmp(t1, t2);
+    return c ? c : (p1 > p2) - (p1 < p2);
+}
+
+static bool has_part(const tmeta *m, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < m->nparts; i++)
+        if (tpart_cmp(m->parts[i].topic, m->parts[i].partition, topic, partition) == 0)
+            return true;
+    return false;
+}
+
+/* Adds a partition in order (topic, partition); nothing if it is there. */
+static int add_part(tmeta *m, const char *topic, int32_t partition)
+{
+    size_t i = 0;
+    while (i < m->nparts &&
+           tpart_cmp(m->parts[i].topic, m->parts[i].partition, topic, partition) < 0)
+        i++;
+    if (i < m->nparts && tpart_cmp(m->parts[i].topic, m->parts[i].partition, topic, partition) == 0)
+        return 0;
+    char *t = strdup(topic);
+    if (!t || td_grow(&m->parts, &m->cap, m->nparts, sizeof(*m->parts), 4) != 0) {
+        free(t);
+        return -ENOMEM;
+    }
+    memmove(m->parts + i + 1, m->parts + i, (m->nparts - i) * sizeof(*m->parts));
+    m->parts[i] = (tpart){t, partition};
+    m->nparts++;
+    return 0;
+}
+
+static tmeta *find_id(struct td_txns *tx, const char *id)
+{
+    for (size_t i = 0; i < tx->n; i++)
+        if (strcmp(tx->m[i]->id, id) == 0)
+            return tx->m[i];
+    return NULL;
+}
+
+static void remove_id(struct td_txns *tx, const char *id)
+{
+    for (size_t i = 0; i < tx->n; i++)
+        if (strcmp(tx->m[i]->id, id) == 0) {
+            meta_free(tx->m[i]);
+            tx->m[i] = tx->m[--tx->n];
+            return;
+        }
+}
+
+static int insert_meta(struct td_txns *tx, tmeta *m)
+{
+    if (td_grow(&tx->m, &tx->cap, tx->n, sizeof(*tx->m), 16) != 0)
+        return -ENOMEM;
+    tx->m[tx->n++] = m;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Records
+ */
+static int encode_value(td_buf *v, const tmeta *m)
+{
+    int rc = state_put16(v, 0) | state_put64(v, m->pid) | state_put16(v, m->epoch) |
+             state_put32(v, m->timeout_ms) | td_buf_append_u8(v, (uint8_t)m->state);
+    if (m->state == ST_EMPTY) {
+        rc |= state_put32(v, -1);
+    } else {
+        int32_t topics = 0;
+        for (size_t i = 0; i < m->nparts; i++)
+            topics += i == 0 || strcmp(m->parts[i].topic, m->parts[i - 1].topic) != 0;
+        rc |= state_put32(v, topics);
+        for (size_t i = 0; i < m->nparts && rc == 0;) {
+            size_t k = i;
+            while (k < m->nparts && strcmp(m->parts[k].topic, m->parts[i].topic) == 0)
+                k++;
+            rc |= state_put_str(v, m->parts[i].topic) | state_put32(v, (int32_t)(k - i));
+            for (; i < k; i++)
+                rc |= state_put32(v, m->parts[i].partition);
+        }
+    }
+    rc |= state_put64(v, m->update_ms) | state_put64(v, m->start_ms);
+    return rc ? (rc == TD_ETOOBIG ? rc : -ENOMEM) : 0;
+}
+
+/* Writes m's record (a tombstone when tomb) and waits until it is durable. */
+static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb)
+{
+    td_buf k, v;
+    td_buf_init(&k);
+    td_buf_init(&v);
+    int rc = state_put16(&k, 0) | state_put_str(&k, m->id);
+    rc = rc ? -ENOMEM : tomb ? 0 : encode_value(&v, m);
+    int64_t end = 0;
+    td_event ev = {
+        .key = k.p, .key_len = k.len, .value = tomb ? NULL : v.p, .value_len = tomb ? 0 : v.len};
+    if (rc == 0)
+        rc = state_append(tx->e, STATE_TXNS, 0, &ev, 1, &end);
+    if (rc == 0)
+        rc = state_wait(tx->e, STATE_TXNS, 0, end);
+    td_buf_free(&k);
+    td_buf_free(&v);
+    if (rc)
+        TD_ERROR("txn", "cannot write the state of transactional id '%s': %s", m->id,
+                 td_last_error());
+    return rc;
+}
+
+static int replay_record(void *arg, int32_t partition, const td_event *ev)
+{
+    struct td_txns *tx = arg;
+    (void)partition;
+    state_reader k = {.p = ev->key, .n = ev->key_len};
+    if (!ev->key || state_get16(&k) != 0)
+        return 0; /* another kind of record */
+    char *id = state_get_str(&k);
+    if (!id || k.bad) {
+        free(id);
+        return 0;
+    }
+    remove_id(tx, id);
+    if (!ev->value) {
+        free(id);
+        return 0;
+    }
+    tmeta *m = calloc(1, sizeof(*m));
+    if (!m) {
+        free(id);
+        return -ENOMEM;
+    }
+    m->id = id;
+    m->last_epoch = -1;
+    state_reader v = {.p = ev->value, .n = ev->value_len};
+    (void)state_get16(&v);
+    m->pid = state_get64(&v);
+    m->epoch = state_get16(&v);
+    m->timeout_ms = state_get32(&v);
+    m->state = v.pos < v.n ? v.p[v.pos++] : (v.bad = true, 0);
+    int32_t topics = state_get32(&v);
+    for (int32_t i = 0; i < topics && !v.bad; i++) {
+        char *t = state_get_str(&v);
+        int32_t np = state_get32(&v);
+        for (int32_t j = 0; j < np && !v.bad && t; j++)
+            if (add_part(m, t, state_get32(&v)) != 0)
+                v.bad = true;
+        free(t);
+    }
+    m->update_ms = state_get64(&v);
+    m->start_ms = state_get64(&v);
+    if (v.bad || m->state > ST_COMPLETE_ABORT || m->pid < 0) {
+        TD_WARN("txn", "ignoring an unreadable record of transactional id '%s'", id);
+        meta_free(m);
+        return 0;
+    }
+    if (m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT)
+        parts_clear(m);
+    int rc = insert_meta(tx, m);
+    if (rc)
+        meta_free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Changes (on the coordinator's thread)
+ */
+/* Applies a change of m (a copy, c) once its record is durable. */
+static int commit_change(struct td_txns *tx, tmeta *m, tmeta *c)
+{
+    int rc = write_meta(tx, c, false);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&tx->mu);
+    tpart *old = m->parts;
+    size_t oldn = m->nparts;
+    *m = *c;
+    pthread_mutex_unlock(&tx->mu);
+    for (size_t i = 0; i < oldn; i++)
+        free(old[i].topic);
+    free(old);
+    c->parts = NULL; /* m owns them now */
+    c->nparts = c->cap = 0;
+    return 0;
+}
+
+/* A deep copy of m's partitions into c (a copy of m). */
+static int copy_meta(const tmeta *m, tmeta *c)
+{
+    *c = *m;
+    c->parts = NULL;
+    c->nparts = c->cap = 0;
+    for (size_t i = 0; i < m->nparts; i++)
+        if (add_part(c, m->parts[i].topic, m->parts[i].partition) != 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static void drop_copy(tmeta *c)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        free(c->parts[i].topic);
+    free(c->parts);
+    c->parts = NULL;
+    c->nparts = c->cap = 0;
+}
+
+/* Appends the marker to every partition of the transaction and waits for them. */
+static void write_markers(struct td_txns *tx, const tmeta *m, bool commit)
+{
+    int64_t now = td_wall_ms();
+    for (size_t i = 0; i < m->nparts; i++) {
+        td_topic_ref *ref = NULL;
+        if (broker_topic_acquire(tx->e, m->parts[i].topic, &ref) != 0)
+            continue; /* deleted since: nothing to mark */
+        td_part *p = broker_topic_part(ref, m->parts[i].partition);
+        td_append_result res;
+        int rc = p ? part_append_marker(p, m->pid, m->epoch, commit, 0, now, &res) : 0;
+        if (p && rc == 0)
+            rc = part_wait_durable(p, res.end_offset);
+        if (rc && rc != TD_EFENCED)
+            TD_ERROR("txn", "cannot write the %s marker of '%s' to %s/%" PRId32 ": %s",
+                     commit ? "COMMIT" : "ABORT", m->id, m->parts[i].topic, m->parts[i].partition,
+                     td_last_error());
+        broker_topic_release(ref);
+    }
+}
+
+/* Ends m's transaction (Ongoing, or Prepare* when recovering) at m's epoch: Prepare, markers,
+ * Complete. */
+static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
+{
+    tmeta c;
+    int rc = copy_meta(m, &c);
+    c.state = commit ? ST_PREPARE_COMMIT : ST_PREPARE_ABORT;
+    c.update_ms = td_wall_ms();
+    if (rc == 0 && m->state == ST_ONGOING)
+        rc = commit_change(tx, m, &c);
+    drop_copy(&c);
+    if (rc)
+        return rc;
+    write_markers(tx, m, commit);
+    if ((rc = copy_meta(m, &c)) == 0) {
+        parts_clear(&c);
+        c.state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
+        c.update_ms = td_wall_ms();
+        rc = commit_change(tx, m, &c);
+    }
+    drop_copy(&c);
+    TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", m->id, m->pid, m->epoch,
+             commit ? "committed" : "aborted");
+    return rc;
+}
+
+/* Aborts m's ongoing transaction under a new epoch, fencing its producer (Kafka's
+ * PrepareEpochFence). */
+static int fence_abort(struct td_txns *tx, tmeta *m)
+{
+    pthread_mutex_lock(&tx->mu);
+    m->last_epoch = -1;
+    m->epoch = (int16_t)(m->epoch + 1); /* in memory first: verify refuses the old epoch */
+    pthread_mutex_unlock(&tx->mu);
+    return end_txn(tx, m, false);
+}
+
+static txn_err do_init(struct td_txns *tx, tjob *j, int64_t *pid, int16_t *epoch)
+{
+    if (!j->id[0])
+        return TXN_INVALID_REQUEST;
+    int64_t max = tx->e->opts.transaction_max_timeout_ms;
+    if (j->timeout_ms <= 0 || j->timeout_ms > max)
+        return TXN_INVALID_TIMEOUT;
+    tmeta *m = find_id(tx, j->id);
+    if (!m) {
+        tmeta *n = calloc(1, sizeof(*n));
+        if (!n || !(n->id = strdup(j->id)) || broker_producer_id_new(tx->e, &n->pid) != 0 ||
+            insert_meta(tx, n) != 0) {
+            meta_free(n);
+            return TXN_UNAVAILABLE;
+        }
+        n->epoch = n->last_epoch = -1;
+        n->start_ms = -1;
+        m = n;
+    }
+    if (j->pid >= 0 && !(m->epoch < 0 || j->pid == m->pid))
+        return TXN_FENCED;
+    if (m->state == ST_ONGOING && fence_abort(tx, m) != 0)
+        return TXN_UNAVAILABLE;
+    if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT)
+        return TXN_CONCURRENT;
+    tmeta c;
+    if (copy_meta(m, &c) != 0) {
+        drop_copy(&c);
+        return TXN_UNAVAILABLE;
+    }
+    if (j->epoch >= 0 && j->pid == m->pid && j->epoch == m->last_epoch && m->epoch >= 0) {
+        drop_copy(&c); /* a retry of the call that bumped it */
+        *pid = m->pid;
+        *epoch = m->epoch;
+        return TXN_OK;
+    }
+    if (j->epoch >= 0 && j->pid == m->pid && j->epoch != m->epoch) {
+        drop_copy(&c);
+        return TXN_FENCED;
+    }
+    if (m->epoch >= EPOCH_EXHAUSTED) {
+        if (broker_producer_id_new(tx->e, &c.pid) != 0) {
+            drop_copy(&c);
+            return TXN_UNAVAILABLE;
+        }
+        c.epoch = 0;
+        c.last_epoch = -1;
+    } else {
+        c.last_epoch = m->epoch;
+        c.epoch = (int16_t)(m->epoch + 1);
+    }
+    parts_clear(&c);
+    c.state = ST_EMPTY;
+    c.timeout_ms = j->timeout_ms;
+    c.start_ms = -1;
+    c.update_ms = td_wall_ms();
+    int rc = commit_change(tx, m, &c);
+    drop_copy(&c);
+    if (rc)
+        return TXN_UNAVAILABLE;
+    *pid = m->pid;
+    *epoch = m->epoch;
+    TD_DEBUG("txn", "'%s' is producer %" PRId64 " at epoch %d", m->id, m->pid, m->epoch);
+    return TXN_OK;
+}
+
+/* The checks AddPartitionsToTxn and EndTxn share. */
+static txn_err check_producer(struct td_txns *tx, tjob *j, tmeta **out)
+{
+    if (!j->id[0])
+        return TXN_INVALID_REQUEST;
+    tmeta *m = find_id(tx, j->id);
+    if (!m || m->pid != j->pid)
+        return TXN_BAD_MAPPING;
+    if (m->epoch != j->epoch)
+        return TXN_FENCED;
+    if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT)
+        return TXN_CONCURRENT;
+    *out = m;
+    return TXN_OK;
+}
+
+static txn_err do_add(struct td_txns *tx, tjob *j)
+{
+    tmeta *m = NULL;
+    txn_err err = check_producer(tx, j, &m);
+    bool unknown = false;
+    for (size_t i = 0; err == TXN_OK && i < j->ntps; i++) {
+        td_topic_ref *ref = NULL;
+        bool ok = broker_topic_acquire(tx->e, j->tps[i].topic, &ref) == 0 &&
+                  !broker_topic_internal(ref) && j->tps[i].partition >= 0 &&
+                  j->tps[i].partition < broker_topic_partitions(ref);
+        if (ref)
+            broker_topic_release(ref);
+        j->tps[i].err = ok ? TXN_OK : TXN_UNKNOWN_PARTITION;
+        unknown |= !ok;
+    }
+    if (unknown) {
+        for (size_t i = 0; i < j->ntps; i++)
+            if (j->tps[i].err == TXN_OK)
+                j->tps[i].err = TXN_NOT_ATTEMPTED;
+        return TXN_OK;
+    }
+    if (err == TXN_OK) {
+        bool all = m->state == ST_ONGOING;
+        for (size_t i = 0; all && i < j->ntps; i++)
+            all = has_part(m, j->tps[i].topic, j->tps[i].partition);
+        tmeta c;
+        int rc = all ? 0 : copy_meta(m, &c);
+        for (size_t i = 0; !all && rc == 0 && i < j->ntps; i++)
+            rc = add_part(&c, j->tps[i].topic, j->tps[i].partition);
+        if (!all && rc == 0) {
+            if (m->state != ST_ONGOING)
+                c.start_ms = td_wall_ms();
+            c.state = ST_ONGOING;
+            c.update_ms = td_wall_ms();
+            rc = commit_change(tx, m, &c);
+        }
+        if (!all)
+            drop_copy(&c);
+        if (rc)
+            err = TXN_UNAVAILABLE;
+    }
+    for (size_t i = 0; i < j->ntps; i++)
+        j->tps[i].err = err;
+    return err;
+}
+
+static txn_err do_end(struct td_txns *tx, tjob *j)
+{
+    tmeta *m = NULL;
+    txn_err err = check_producer(tx, j, &m);
+    if (err)
+        return err;
+    if (m->state == ST_ONGOING)
+        return end_txn(tx, m, j->commit) == 0 ? TXN_OK : TXN_UNAVAILABLE;
+    if ((m->state == ST_COMPLETE_COMMIT && j->commit) ||
+        (m->state == ST_COMPLETE_ABORT && !j->commit))
+        return TXN_OK; /* a retry of the call that ended it */
+    return TXN_INVALID_STATE;
+}
+
+/* Aborts the transactions open past their timeout; forgets the ids idle past
+ * transactional.id.expiration.ms. */
+static void scan(struct td_txns *tx, int64_t now)
+{
+    for (size_t i = 0; i < tx->n; i++) {
+        tmeta *m = tx->m[i];
+        if (m->state == ST_ONGOING && m->start_ms + m->timeout_ms < now) {
+            TD_INFO("txn",
+                    "aborting the transaction of '%s' (producer %" PRId64
+                    "), open longer than its timeout of %" PRId32 " ms",
+                    m->id, m->pid, m->timeout_ms);
+            fence_abort(tx, m);
+        }
+    }
+    int64_t exp = tx->e->opts.transactional_id_expiration_ms;
+    for (size_t i = 0; i < tx->n;) {
+        tmeta *m = tx->m[i];
+        bool idle = m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT;
+        if (idle && m->update_ms + exp <= now && write_meta(tx, m, true) == 0) {
+            TD_INFO("txn", "transactional id '%s' expired", m->id);
+            pthread_mutex_lock(&tx->mu);
+            tx->m[i] = tx->m[--tx->n];
+            pthread_mutex_unlock(&tx->mu);
+            meta_free(m);
+            continue;
+        }
+        i++;
+    }
+}
+
+static void run_job(struct td_txns *tx, tjob *j)
+{
+    int64_t pid = -1;
+    int16_t epoch = -1;
+    txn_err err = j->kind == JOB_INIT  ? do_init(tx, j, &pid, &epoch)
+                  : j->kind == JOB_ADD ? do_add(tx, j)
+                                       : do_end(tx, j);
+    j->done(j->arg, err, pid, epoch);
+}
+
+static void *txn_main(void *arg)
+{
+    struct td_txns *tx = arg;
+    /* A restart finishes the transactions a Prepare record began. */
+    for (size_t i = 0; i < tx->n; i++) {
+        tmeta *m = tx->m[i];
+        if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT) {
+            TD_INFO("txn", "completing the %s of '%s' that a restart interrupted",
+                    m->state == ST_PREPARE_COMMIT ? "commit" : "abort", m->id);
+            end_txn(tx, m, m->state == ST_PREPARE_COMMIT);
+        }
+    }
+    pthread_mutex_lock(&tx->mu);
+    for (;;) {
+        while (tx->head) {
+            tjob *j = tx->head;
+            tx->head = j->next;
+            if (!tx->head)
+                tx->tail = NULL;
+            pthread_mutex_unlock(&tx->mu);
+            if (tx->stopping)
+                j->done(j->arg, TXN_UNAVAILABLE, -1, -1);
+            else
+                run_job(tx, j);
+            free(j->id);
+            free(j);
+            pthread_mutex_lock(&tx->mu);
+        }
+        if (tx->stopping)
+            break;
+        int64_t now = td_wall_ms();
+        if (now >= tx->next_scan_ms) {
+            tx->next_scan_ms = now + tx->e->opts.transaction_abort_interval_ms;
+            pthread_mutex_unlock(&tx->mu);
+            scan(tx, now);
+            pthread_mutex_lock(&tx->mu);
+            continue;
+        }
+        struct timespec ts = td_deadline_ns(CLOCK_MONOTONIC, (tx->next_scan_ms - now) * 1000000);
+        pthread_cond_timedwait(&tx->cv, &tx->mu, &ts);
+    }
+    pthread_mutex_unlock(&tx->mu);
+    return NULL;
+}
+
+static int submit(td_engine *e, tjob *j)
+{
+    struct td_txns *tx = e->txns;
+    if (!tx || !j->id) {
+        free(j->id);
+        free(j);
+        return tx ? -ENOMEM : TD_ECLOSED;
+    }
+    pthread_mutex_lock(&tx->mu);
+    bool stopping = tx->stopping;
+    if (!stopping) {
+        if (tx->tail)
+            tx->tail->next = j;
+        else
+            tx->head = j;
+        tx->tail = j;
+        pthread_cond_signal(&tx->cv);
+    }
+    pthread_mutex_unlock(&tx->mu);
+    if (stopping) {
+        free(j->id);
+        free(j);
+        return TD_ECLOSED;
+    }
+    return 0;
+}
+
+static tjob *job_new(int kind, const char *id, int64_t pid, int16_t epoch, txn_done_fn done,
+                     void *arg)
+{
+    tjob *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    *j = (tjob){.kind = kind,
+                .id = strdup(id ? id : ""),
+                .pid = pid,
+                .epoch = epoch,
+                .done = done,
+                .arg = arg};
+    return j;
+}
+
+int broker_txn_init_pid(td_engine *e, const char *id, int32_t timeout_ms, int64_t pid,
+                        int16_t epoch, txn_done_fn done, void *arg)
+{
+    tjob *j = job_new(JOB_INIT, id, pid, epoch, done, arg);
+    if (!j)
+        return -ENOMEM;
+    j->timeout_ms = timeout_ms;
+    return submit(e, j);
+}
+
+int broker_txn_add_partitions(td_engine *e, const char *id, int64_t pid, int16_t epoch, txn_tp *tps,
+                              size_t n, txn_done_fn done, void *arg)
+{
+    tjob *j = job_new(JOB_ADD, id, pid, epoch, done, arg);
+    if (!j)
+        return -ENOMEM;
+    j->tps = tps;
+    j->ntps = n;
+    return submit(e, j);
+}
+
+int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, bool commit,
+                   txn_done_fn done, void *arg)
+{
+    tjob *j = job_new(JOB_END, id, pid, epoch, done, arg);
+    if (!j)
+        return -ENOMEM;
+    j->commit = commit;
+    return submit(e, j);
+}
+
+txn_err broker_txn_verify(td_engine *e, int64_t pid, int16_t epoch, const char *topic,
+                          int32_t partition)
+{
+    struct td_txns *tx = e->txns;
+    if (!tx)
+        return TXN_INVALID_STATE;
+    txn_err err = TXN_INVALID_STATE;
+    pthread_mutex_lock(&tx->mu);
+    for (size_t i = 0; i < tx->n; i++) {
+        const tmeta *m = tx->m[i];
+        if (m->pid != pid)
+            continue;
+        if (m->epoch != epoch)
+            err = TXN_FENCED;
+        else if (m->state == ST_ONGOING && has_part(m, topic, partition))
+            err = TXN_OK;
+        break;
+    }
+    pthread_mutex_unlock(&tx->mu);
+    return err;
+}
+
+void broker_txn_infos_free(txn_info *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        for (size_t k = 0; k < v[i].nparts; k++)
+            free((char *)v[i].parts[k].topic);
+        free(v[i].parts);
+        free(v[i].id);
+    }
+    free(v);
+}
+
+int broker_txn_list(td_engine *e, txn_info **out, size_t *n)
+{
+    struct td_txns *tx = e->txns;
+    *out = NULL;
+    *n = 0;
+    if (!tx)
+        return 0;
+    pthread_mutex_lock(&tx->mu);
+    txn_info *v = calloc(tx->n + 1, sizeof(*v));
+    int rc = v ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < tx->n; i++) {
+        const tmeta *m = tx->m[i];
+        v[i] = (txn_info){.id = strdup(m->id),
+                          .pid = m->pid,
+                          .epoch = m->epoch,
+                          .timeout_ms = m->timeout_ms,
+                          .state = m->state,
+                          .start_ms = m->start_ms};
+        v[i].parts = calloc(m->nparts + 1, sizeof(*v[i].parts));
+        if (!v[i].id || !v[i].parts)
+            rc = -ENOMEM;
+        for (size_t k = 0; rc == 0 && k < m->nparts; k++) {
+            v[i].parts[k] = (txn_tp){strdup(m->parts[k].topic), m->parts[k].partition, TXN_OK};
+            v[i].nparts = k + 1;
+            if (!v[i].parts[k].topic)
+                rc = -ENOMEM;
+        }
+    }
+    size_t count = tx->n;
+    pthread_mutex_unlock(&tx->mu);
+    if (rc) {
+        broker_txn_infos_free(v, count);
+        return rc;
+    }
+    *out = v;
+    *n = count;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and close
+ */
+int txns_open(td_engine *e)
+{
+    struct td_txns *tx = calloc(1, sizeof(*tx));
+    if (!tx)
+        return -ENOMEM;
+    tx->e = e;
+    pthread_mutex_init(&tx->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&tx->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int64_t t0 = td_mono_ms();
+    int rc = state_replay(e, STATE_TXNS, replay_record, tx);
+    if (rc == 0 && pthread_create(&tx->th, NULL, txn_main, tx) != 0)
+        rc = td_fail(-EAGAIN, "cannot start the transaction coordinator's thread");
+    if (rc) {
+        for (size_t i = 0; i < tx->n; i++)
+            meta_free(tx->m[i]);
+        free(tx->m);
+        pthread_cond_destroy(&tx->cv);
+        pthread_mutex_destroy(&tx->mu);
+        free(tx);
+        return rc;
+    }
+    tx->running = true;
+    e->txns = tx;
+    TD_INFO("txn", "replayed %s: %zu transactional ids in %" PRId64 " ms", STATE_TXNS_TOPIC, tx->n,
+            td_mono_ms() - t0);
+    return 0;
+}
+
+void txns_close(td_engine *e)
+{
+    struct td_txns *tx = e->txns;
+    if (!tx)
+        return;
+    pthread_mutex_lock(&tx->mu);
+    tx->stopping = true;
+    pthread_cond_signal(&tx->cv);
+    pthread_mutex_unlock(&tx->mu);
+    if (tx->running)
+        pthread_join(tx->th, NULL);
+    e->txns = NULL;
+    for (size_t i = 0; i < tx->n; i++)
+        meta_free(tx->m[i]);
+    free(tx->m);
+    pthread_cond_destroy(&tx->cv);
+    pthread_mutex_destroy(&tx->mu);
+    free(tx);
+}

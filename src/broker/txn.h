@@ -1,0 +1,85 @@
+/*
+ * txn.h: the transaction coordinator (txn.c; docs/kafka.md#transactions), Kafka's design on one
+ * broker: per transactional id a producer id and epoch, a state (Empty, Ongoing, PrepareCommit,
+ * PrepareAbort, CompleteCommit, CompleteAbort) and the partitions of the transaction in
+ * progress, kept as records of the compacted internal topic __transaction_state in Kafka's
+ * TransactionLog format. Ending a transaction writes PrepareCommit or PrepareAbort, then a
+ * COMMIT or ABORT marker to every partition of the transaction, then CompleteCommit or
+ * CompleteAbort, each durable before the next; a restart finishes what a Prepare record began.
+ * Transactions open longer than their timeout are aborted and their producer fenced (epoch + 1).
+ *
+ * Calls are queued to the coordinator's one thread, which does the writes (and waits for them)
+ * and then calls done(arg, ...) on that thread: done must not call back into the coordinator
+ * and should hand the result to its own thread. broker_txn_verify and the descriptions answer
+ * at once, on the caller's thread.
+ */
+#ifndef TD_BROKER_TXN_H
+#define TD_BROKER_TXN_H
+
+#include "broker/broker.h"
+
+/* Results; each listener maps them to its protocol (Kafka's codes in the comments). */
+typedef enum txn_err {
+    TXN_OK = 0,
+    TXN_INVALID_REQUEST,   /* INVALID_REQUEST 42: an empty transactional id */
+    TXN_INVALID_TIMEOUT,   /* INVALID_TRANSACTION_TIMEOUT 50 */
+    TXN_CONCURRENT,        /* CONCURRENT_TRANSACTIONS 51: retriable */
+    TXN_FENCED,            /* PRODUCER_FENCED 90 (INVALID_PRODUCER_EPOCH 47 for old versions) */
+    TXN_BAD_MAPPING,       /* INVALID_PRODUCER_ID_MAPPING 49 */
+    TXN_INVALID_STATE,     /* INVALID_TXN_STATE 48 */
+    TXN_UNKNOWN_PARTITION, /* UNKNOWN_TOPIC_OR_PARTITION 3 */
+    TXN_NOT_ATTEMPTED,     /* OPERATION_NOT_ATTEMPTED 55 */
+    TXN_UNAVAILABLE,       /* COORDINATOR_NOT_AVAILABLE 15: shutting down, or a write failed */
+    TXN_NOT_FOUND,         /* TRANSACTIONAL_ID_NOT_FOUND 105 */
+    TXN_DENIED,            /* a listener's own: the principal may not write the topic */
+} txn_err;
+
+const char *txn_err_name(txn_err e);
+
+/* Kafka's state names ("Empty", "Ongoing", ...). */
+const char *txn_state_name(int state);
+
+/* A partition of a request; err is set per partition before done runs. */
+typedef struct txn_tp {
+    const char *topic;
+    int32_t partition;
+    txn_err err;
+} txn_tp;
+
+typedef void (*txn_done_fn)(void *arg, txn_err err, int64_t pid, int16_t epoch);
+
+/* InitProducerId with a transactional id (Kafka's handleInitProducerId): a new producer id at
+ * epoch 0, or the id's at epoch + 1, aborting a transaction left open by an earlier instance.
+ * pid and epoch: what the client had (-1 -1 for none; Kafka's v3+). */
+int broker_txn_init_pid(td_engine *e, const char *id, int32_t timeout_ms, int64_t pid,
+                        int16_t epoch, txn_done_fn done, void *arg);
+/* AddPartitionsToTxn: tps[0..n) join the transaction (their err set); tps must stay valid
+ * until done runs. */
+int broker_txn_add_partitions(td_engine *e, const char *id, int64_t pid, int16_t epoch, txn_tp *tps,
+                              size_t n, txn_done_fn done, void *arg);
+/* EndTxn: commit or abort the transaction; done runs once every marker is durable. */
+int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, bool commit,
+                   txn_done_fn done, void *arg);
+
+/* Whether producer pid at epoch may append transactional records to topic/partition now: the
+ * partition is in its ongoing transaction (TXN_OK); TXN_FENCED for another epoch of the id;
+ * TXN_INVALID_STATE otherwise. */
+txn_err broker_txn_verify(td_engine *e, int64_t pid, int16_t epoch, const char *topic,
+                          int32_t partition);
+
+/* A transactional id's description (DescribeTransactions, ListTransactions). */
+typedef struct txn_info {
+    char *id;
+    int64_t pid;
+    int16_t epoch;
+    int32_t timeout_ms;
+    int state;
+    int64_t start_ms; /* -1 with no transaction */
+    txn_tp *parts;    /* topic names owned by the info */
+    size_t nparts;
+} txn_info;
+/* Every id (n of them), malloc'd; free with broker_txn_infos_free. */
+int broker_txn_list(td_engine *e, txn_info **out, size_t *n);
+void broker_txn_infos_free(txn_info *v, size_t n);
+
+#endif /* TD_BROKER_TXN_H */
