@@ -7,6 +7,14 @@
  *         partitions: int32 count (-1: null) of [string topic, int32 count of int32 partition],
  *         int64 last update ms, int64 start ms (-1: none)
  *   a null value (tombstone): the id expired.
+ * Value version 1 (tidings' own) appends the offsets the transaction commits (TxnOffsetCommit):
+ *   int32 count of [string group, string topic, int32 partition, int64 offset,
+ *                   int32 leader epoch, string metadata (nullable)]
+ * Kafka writes those as transactional records of __consumer_offsets that its markers settle;
+ * here they stay with the transaction, and a commit writes them as ordinary commits after its
+ * markers (before CompleteCommit, so that a restart after PrepareCommit writes them again).
+ * A partition of __consumer_offsets in the partition set stands for a group that
+ * AddOffsetsToTxn added: it gets no marker.
  * Replay keeps the last record of each id; a Prepare state found there is finished (markers,
  * then Complete) when the coordinator's thread starts.
  *
@@ -43,6 +51,12 @@ typedef struct tpart {
     int32_t partition;
 } tpart;
 
+typedef struct toff {
+    char *group, *topic, *metadata;
+    int32_t partition, leader_epoch;
+    int64_t offset;
+} toff;
+
 typedef struct tmeta {
     char *id;
     int64_t pid;
@@ -51,10 +65,12 @@ typedef struct tmeta {
     int state;
     tpart *parts;
     size_t nparts, cap;
+    toff *offs; /* offsets to commit with the transaction */
+    size_t noffs, offs_cap;
     int64_t update_ms, start_ms;
 } tmeta;
 
-enum { JOB_INIT, JOB_ADD, JOB_END };
+enum { JOB_INIT, JOB_ADD, JOB_END, JOB_ADD_OFFSETS, JOB_COMMIT_OFFSETS };
 
 typedef struct tjob {
     struct tjob *next;
@@ -66,6 +82,9 @@ typedef struct tjob {
     bool commit;
     txn_tp *tps;
     size_t ntps;
+    char *group;
+    const td_offset_commit *offsets;
+    size_t noffsets;
     txn_done_fn done;
     void *arg;
 } tjob;
@@ -102,6 +121,44 @@ const char *txn_state_name(int state)
 /* ---------------------------------------------------------------------------------------------
  * Memory
  */
+static void toff_free(toff *o)
+{
+    free(o->group);
+    free(o->topic);
+    free(o->metadata);
+}
+
+static void offs_clear(tmeta *m)
+{
+    for (size_t i = 0; i < m->noffs; i++)
+        toff_free(&m->offs[i]);
+    m->noffs = 0;
+}
+
+/* Adds or replaces the offset of (group, topic, partition). */
+static int offs_put(tmeta *m, const char *group, const td_offset_commit *o)
+{
+    toff n = {strdup(group), strdup(o->topic), o->metadata ? strdup(o->metadata) : NULL,
+              o->partition,  o->leader_epoch,  o->offset};
+    if (!n.group || !n.topic || (o->metadata && !n.metadata)) {
+        toff_free(&n);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->noffs; i++)
+        if (m->offs[i].partition == o->partition && strcmp(m->offs[i].group, group) == 0 &&
+            strcmp(m->offs[i].topic, o->topic) == 0) {
+            toff_free(&m->offs[i]);
+            m->offs[i] = n;
+            return 0;
+        }
+    if (td_grow(&m->offs, &m->offs_cap, m->noffs, sizeof(*m->offs), 4) != 0) {
+        toff_free(&n);
+        return -ENOMEM;
+    }
+    m->offs[m->noffs++] = n;
+    return 0;
+}
+
 static void meta_free(tmeta *m)
 {
     if (!m)
@@ -109,6 +166,8 @@ static void meta_free(tmeta *m)
     for (size_t i = 0; i < m->nparts; i++)
         free(m->parts[i].topic);
     free(m->parts);
+    offs_clear(m);
+    free(m->offs);
     free(m->id);
     free(m);
 }
@@ -118,6 +177,7 @@ static void parts_clear(tmeta *m)
     for (size_t i = 0; i < m->nparts; i++)
         free(m->parts[i].topic);
     m->nparts = 0;
+    offs_clear(m);
 }
 
 static int tpart_cmp(const char *t1, int32_t p1, const char *t2, int32_t p2)
@@ -185,7 +245,7 @@ static int insert_meta(struct td_txns *tx, tmeta *m)
  */
 static int encode_value(td_buf *v, const tmeta *m)
 {
-    int rc = state_put16(v, 0) | state_put64(v, m->pid) | state_put16(v, m->epoch) |
+    int rc = state_put16(v, m->noffs ? 1 : 0) | state_put64(v, m->pid) | state_put16(v, m->epoch) |
              state_put32(v, m->timeout_ms) | td_buf_append_u8(v, (uint8_t)m->state);
     if (m->state == ST_EMPTY) {
         rc |= state_put32(v, -1);
@@ -204,6 +264,15 @@ static int encode_value(td_buf *v, const tmeta *m)
         }
     }
     rc |= state_put64(v, m->update_ms) | state_put64(v, m->start_ms);
+    if (m->noffs) {
+        rc |= state_put32(v, (int32_t)m->noffs);
+        for (size_t i = 0; i < m->noffs && rc == 0; i++) {
+            const toff *o = &m->offs[i];
+            rc |= state_put_str(v, o->group) | state_put_str(v, o->topic) |
+                  state_put32(v, o->partition) | state_put64(v, o->offset) |
+                  state_put32(v, o->leader_epoch) | state_put_str(v, o->metadata);
+        }
+    }
     return rc ? (rc == TD_ETOOBIG ? rc : -ENOMEM) : 0;
 }
 
@@ -255,7 +324,7 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
     m->id = id;
     m->last_epoch = -1;
     state_reader v = {.p = ev->value, .n = ev->value_len};
-    (void)state_get16(&v);
+    int16_t version = state_get16(&v);
     m->pid = state_get64(&v);
     m->epoch = state_get16(&v);
     m->timeout_ms = state_get32(&v);
@@ -271,6 +340,21 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
     }
     m->update_ms = state_get64(&v);
     m->start_ms = state_get64(&v);
+    int32_t noffs = version >= 1 ? state_get32(&v) : 0;
+    for (int32_t i = 0; i < noffs && !v.bad; i++) {
+        char *group = state_get_str(&v), *topic = state_get_str(&v);
+        td_offset_commit o = {.topic = topic};
+        o.partition = state_get32(&v);
+        o.offset = state_get64(&v);
+        o.leader_epoch = state_get32(&v);
+        char *meta = state_get_str(&v);
+        o.metadata = meta;
+        if (!v.bad && (!group || !topic || offs_put(m, group, &o) != 0))
+            v.bad = true;
+        free(group);
+        free(topic);
+        free(meta);
+    }
     if (v.bad || m->state > ST_COMPLETE_ABORT || m->pid < 0) {
         TD_WARN("txn", "ignoring an unreadable record of transactional id '%s'", id);
         meta_free(m);
@@ -287,6 +371,20 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
 /* ---------------------------------------------------------------------------------------------
  * Changes (on the coordinator's thread)
  */
+/* Frees what a copy (copy_meta) or a replaced state owns, but its id. */
+static void drop_copy(tmeta *c)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        free(c->parts[i].topic);
+    free(c->parts);
+    c->parts = NULL;
+    c->nparts = c->cap = 0;
+    offs_clear(c);
+    free(c->offs);
+    c->offs = NULL;
+    c->offs_cap = 0;
+}
+
 /* Applies a change of m (a copy, c) once its record is durable. */
 static int commit_change(struct td_txns *tx, tmeta *m, tmeta *c)
 {
@@ -294,15 +392,15 @@ static int commit_change(struct td_txns *tx, tmeta *m, tmeta *c)
     if (rc)
         return rc;
     pthread_mutex_lock(&tx->mu);
-    tpart *old = m->parts;
-    size_t oldn = m->nparts;
+    tmeta old = *m;
     *m = *c;
     pthread_mutex_unlock(&tx->mu);
-    for (size_t i = 0; i < oldn; i++)
-        free(old[i].topic);
-    free(old);
+    old.id = NULL;
+    drop_copy(&old);
     c->parts = NULL; /* m owns them now */
     c->nparts = c->cap = 0;
+    c->offs = NULL;
+    c->noffs = c->offs_cap = 0;
     return 0;
 }
 
@@ -312,19 +410,18 @@ static int copy_meta(const tmeta *m, tmeta *c)
     *c = *m;
     c->parts = NULL;
     c->nparts = c->cap = 0;
+    c->offs = NULL;
+    c->noffs = c->offs_cap = 0;
     for (size_t i = 0; i < m->nparts; i++)
         if (add_part(c, m->parts[i].topic, m->parts[i].partition) != 0)
             return -ENOMEM;
+    for (size_t i = 0; i < m->noffs; i++) {
+        const toff *o = &m->offs[i];
+        td_offset_commit x = {o->topic, o->partition, o->offset, o->leader_epoch, o->metadata};
+        if (offs_put(c, o->group, &x) != 0)
+            return -ENOMEM;
+    }
     return 0;
-}
-
-static void drop_copy(tmeta *c)
-{
-    for (size_t i = 0; i < c->nparts; i++)
-        free(c->parts[i].topic);
-    free(c->parts);
-    c->parts = NULL;
-    c->nparts = c->cap = 0;
 }
 
 /* Appends the marker to every partition of the transaction and waits for them. */
@@ -333,6 +430,8 @@ static void write_markers(struct td_txns *tx, const tmeta *m, bool commit)
     int64_t now = td_wall_ms();
     for (size_t i = 0; i < m->nparts; i++) {
         td_topic_ref *ref = NULL;
+        if (strcmp(m->parts[i].topic, STATE_OFFSETS_TOPIC) == 0)
+            continue; /* a group's offsets: they go with the transaction (see the top) */
         if (broker_topic_acquire(tx->e, m->parts[i].topic, &ref) != 0)
             continue; /* deleted since: nothing to mark */
         td_part *p = broker_topic_part(ref, m->parts[i].partition);
@@ -346,6 +445,39 @@ static void write_markers(struct td_txns *tx, const tmeta *m, bool commit)
                      td_last_error());
         broker_topic_release(ref);
     }
+}
+
+/* Writes the offsets of a committing transaction as the groups' commits, durably. */
+static int commit_offsets(struct td_txns *tx, const tmeta *m)
+{
+    if (!m->noffs)
+        return 0;
+    td_offset_commit *v = calloc(m->noffs, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    int rc = 0;
+    bool *done = calloc(m->noffs, sizeof(*done));
+    for (size_t i = 0; done && rc == 0 && i < m->noffs; i++) {
+        if (done[i])
+            continue;
+        size_t n = 0; /* every offset of this group, in one commit */
+        for (size_t k = i; k < m->noffs; k++)
+            if (!done[k] && strcmp(m->offs[k].group, m->offs[i].group) == 0) {
+                const toff *o = &m->offs[k];
+                v[n++] = (td_offset_commit){o->topic, o->partition, o->offset, o->leader_epoch,
+                                            o->metadata};
+                done[k] = true;
+            }
+        rc = td_group_commit(tx->e, m->offs[i].group, v, n, td_wall_ms());
+        if (rc)
+            TD_ERROR("txn", "cannot commit the offsets of group '%s' for '%s': %s",
+                     m->offs[i].group, m->id, td_last_error());
+    }
+    if (!done)
+        rc = -ENOMEM;
+    free(done);
+    free(v);
+    return rc;
 }
 
 /* Ends m's transaction (Ongoing, or Prepare* when recovering) at m's epoch: Prepare, markers,
@@ -362,6 +494,8 @@ static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
     if (rc)
         return rc;
     write_markers(tx, m, commit);
+    if (commit && (rc = commit_offsets(tx, m)) != 0)
+        return rc; /* still PrepareCommit: a restart (or the next call) writes them again */
     if ((rc = copy_meta(m, &c)) == 0) {
         parts_clear(&c);
         c.state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
@@ -467,6 +601,29 @@ static txn_err check_producer(struct td_txns *tx, tjob *j, tmeta **out)
     return TXN_OK;
 }
 
+/* Adds tps to m's transaction (Ongoing from here, its start time set when it begins). */
+static txn_err join(struct td_txns *tx, tmeta *m, const txn_tp *tps, size_t n)
+{
+    bool all = m->state == ST_ONGOING;
+    for (size_t i = 0; all && i < n; i++)
+        all = has_part(m, tps[i].topic, tps[i].partition);
+    if (all)
+        return TXN_OK;
+    tmeta c;
+    int rc = copy_meta(m, &c);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_part(&c, tps[i].topic, tps[i].partition);
+    if (rc == 0) {
+        if (m->state != ST_ONGOING)
+            c.start_ms = td_wall_ms();
+        c.state = ST_ONGOING;
+        c.update_ms = td_wall_ms();
+        rc = commit_change(tx, m, &c);
+    }
+    drop_copy(&c);
+    return rc ? TXN_UNAVAILABLE : TXN_OK;
+}
+
 static txn_err do_add(struct td_txns *tx, tjob *j)
 {
     tmeta *m = NULL;
@@ -488,29 +645,43 @@ static txn_err do_add(struct td_txns *tx, tjob *j)
                 j->tps[i].err = TXN_NOT_ATTEMPTED;
         return TXN_OK;
     }
-    if (err == TXN_OK) {
-        bool all = m->state == ST_ONGOING;
-        for (size_t i = 0; all && i < j->ntps; i++)
-            all = has_part(m, j->tps[i].topic, j->tps[i].partition);
-        tmeta c;
-        int rc = all ? 0 : copy_meta(m, &c);
-        for (size_t i = 0; !all && rc == 0 && i < j->ntps; i++)
-            rc = add_part(&c, j->tps[i].topic, j->tps[i].partition);
-        if (!all && rc == 0) {
-            if (m->state != ST_ONGOING)
-                c.start_ms = td_wall_ms();
-            c.state = ST_ONGOING;
-            c.update_ms = td_wall_ms();
-            rc = commit_change(tx, m, &c);
-        }
-        if (!all)
-            drop_copy(&c);
-        if (rc)
-            err = TXN_UNAVAILABLE;
-    }
+    if (err == TXN_OK)
+        err = join(tx, m, j->tps, j->ntps);
     for (size_t i = 0; i < j->ntps; i++)
         j->tps[i].err = err;
     return err;
+}
+
+static txn_err do_add_offsets(struct td_txns *tx, tjob *j)
+{
+    tmeta *m = NULL;
+    txn_err err = check_producer(tx, j, &m);
+    if (err)
+        return err;
+    if (!j->group || !j->group[0])
+        return TXN_INVALID_REQUEST;
+    txn_tp tp = {STATE_OFFSETS_TOPIC, state_partition_for(tx->e, STATE_OFFSETS, j->group), TXN_OK};
+    return join(tx, m, &tp, 1);
+}
+
+static txn_err do_commit_offsets(struct td_txns *tx, tjob *j)
+{
+    tmeta *m = NULL;
+    txn_err err = check_producer(tx, j, &m);
+    if (err)
+        return err;
+    if (m->state != ST_ONGOING ||
+        !has_part(m, STATE_OFFSETS_TOPIC, state_partition_for(tx->e, STATE_OFFSETS, j->group)))
+        return TXN_INVALID_STATE; /* AddOffsetsToTxn first */
+    tmeta c;
+    int rc = copy_meta(m, &c);
+    for (size_t i = 0; rc == 0 && i < j->noffsets; i++)
+        rc = offs_put(&c, j->group, &j->offsets[i]);
+    c.update_ms = td_wall_ms();
+    if (rc == 0)
+        rc = commit_change(tx, m, &c);
+    drop_copy(&c);
+    return rc ? TXN_UNAVAILABLE : TXN_OK;
 }
 
 static txn_err do_end(struct td_txns *tx, tjob *j)
@@ -561,9 +732,23 @@ static void run_job(struct td_txns *tx, tjob *j)
 {
     int64_t pid = -1;
     int16_t epoch = -1;
-    txn_err err = j->kind == JOB_INIT  ? do_init(tx, j, &pid, &epoch)
-                  : j->kind == JOB_ADD ? do_add(tx, j)
-                                       : do_end(tx, j);
+    txn_err err;
+    switch (j->kind) {
+    case JOB_INIT:
+        err = do_init(tx, j, &pid, &epoch);
+        break;
+    case JOB_ADD:
+        err = do_add(tx, j);
+        break;
+    case JOB_ADD_OFFSETS:
+        err = do_add_offsets(tx, j);
+        break;
+    case JOB_COMMIT_OFFSETS:
+        err = do_commit_offsets(tx, j);
+        break;
+    default:
+        err = do_end(tx, j);
+    }
     j->done(j->arg, err, pid, epoch);
 }
 
@@ -591,6 +776,7 @@ static void *txn_main(void *arg)
                 j->done(j->arg, TXN_UNAVAILABLE, -1, -1);
             else
                 run_job(tx, j);
+            free(j->group);
             free(j->id);
             free(j);
             pthread_mutex_lock(&tx->mu);
@@ -673,6 +859,55 @@ int broker_txn_add_partitions(td_engine *e, const char *id, int64_t pid, int16_t
     j->tps = tps;
     j->ntps = n;
     return submit(e, j);
+}
+
+int broker_txn_add_offsets(td_engine *e, const char *id, int64_t pid, int16_t epoch,
+                           const char *group, txn_done_fn done, void *arg)
+{
+    tjob *j = job_new(JOB_ADD_OFFSETS, id, pid, epoch, done, arg);
+    if (!j)
+        return -ENOMEM;
+    if (!(j->group = strdup(group ? group : ""))) {
+        free(j->id);
+        free(j);
+        return -ENOMEM;
+    }
+    return submit(e, j);
+}
+
+int broker_txn_commit_offsets(td_engine *e, const char *id, int64_t pid, int16_t epoch,
+                              const char *group, const td_offset_commit *offsets, size_t n,
+                              txn_done_fn done, void *arg)
+{
+    tjob *j = job_new(JOB_COMMIT_OFFSETS, id, pid, epoch, done, arg);
+    if (!j)
+        return -ENOMEM;
+    if (!(j->group = strdup(group ? group : ""))) {
+        free(j->id);
+        free(j);
+        return -ENOMEM;
+    }
+    j->offsets = offsets;
+    j->noffsets = n;
+    return submit(e, j);
+}
+
+bool broker_txn_offset_pending(td_engine *e, const char *group, const char *topic,
+                               int32_t partition)
+{
+    struct td_txns *tx = e->txns;
+    bool found = false;
+    if (!tx || !group || !topic)
+        return false;
+    pthread_mutex_lock(&tx->mu);
+    for (size_t i = 0; !found && i < tx->n; i++)
+        for (size_t k = 0; !found && k < tx->m[i]->noffs; k++) {
+            const toff *o = &tx->m[i]->offs[k];
+            found = o->partition == partition && strcmp(o->group, group) == 0 &&
+                    strcmp(o->topic, topic) == 0;
+        }
+    pthread_mutex_unlock(&tx->mu);
+    return found;
 }
 
 int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, bool commit,

@@ -57,7 +57,22 @@ int broker_txn_init_pid(td_engine *e, const char *id, int32_t timeout_ms, int64_
  * until done runs. */
 int broker_txn_add_partitions(td_engine *e, const char *id, int64_t pid, int16_t epoch, txn_tp *tps,
                               size_t n, txn_done_fn done, void *arg);
-/* EndTxn: commit or abort the transaction; done runs once every marker is durable. */
+/* AddOffsetsToTxn: the transaction will commit offsets of group (its partition of
+ * __consumer_offsets joins the transaction). */
+int broker_txn_add_offsets(td_engine *e, const char *id, int64_t pid, int16_t epoch,
+                           const char *group, txn_done_fn done, void *arg);
+/* TxnOffsetCommit: offsets[0..n) of group, committed when the transaction commits (visible to
+ * the group only then), dropped if it aborts. Needs the group added (AddOffsetsToTxn):
+ * TXN_INVALID_STATE otherwise. offsets must stay valid until done runs. */
+int broker_txn_commit_offsets(td_engine *e, const char *id, int64_t pid, int16_t epoch,
+                              const char *group, const td_offset_commit *offsets, size_t n,
+                              txn_done_fn done, void *arg);
+/* Whether a transaction not yet complete holds an offset of group for topic/partition (an
+ * OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT then). */
+bool broker_txn_offset_pending(td_engine *e, const char *group, const char *topic,
+                               int32_t partition);
+/* EndTxn: commit or abort the transaction; done runs once every marker is durable (and, on a
+ * commit, its offsets). */
 int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, bool commit,
                    txn_done_fn done, void *arg);
 

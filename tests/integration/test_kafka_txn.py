@@ -271,3 +271,96 @@ def test_aborted_transactions_survive_kill9(tmp_path):
         assert [v for _, _, v in read(b.bootstrap, "crash")][-1] == b"after"
     finally:
         b.stop()
+
+
+def test_consume_transform_produce(broker):
+    """Exactly-once processing: each transaction writes its outputs and commits the input
+    offsets; an aborted one commits nothing, so its inputs are processed again."""
+    create_topic(broker.bootstrap, "in", 2)
+    create_topic(broker.bootstrap, "out", 2)
+    plain = ck.Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(100):
+        plain.produce("in", key=b"%d" % i, value=b"i%d" % i)
+    assert plain.flush(10) == 0
+    c = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "ctp",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                     "isolation.level": "read_committed"})
+    c.subscribe(["in"])
+    p = txn_producer(broker.bootstrap, "ctp-1")
+    done, aborted_once = 0, False
+    end = time.time() + 60
+    while done < 100 and time.time() < end:
+        msgs = [m for m in c.consume(20, 1.0) if m.error() is None]
+        if not msgs:
+            continue
+        p.begin_transaction()
+        for m in msgs:
+            p.produce("out", key=m.key(), value=b"o" + m.value())
+        p.send_offsets_to_transaction(c.position(c.assignment()),
+                                      c.consumer_group_metadata(), 10)
+        if not aborted_once:
+            aborted_once = True
+            assert p.flush(10) == 0  # in the log, then aborted
+            p.abort_transaction(10)
+            # Nothing was committed: the group has no offsets, and the inputs come again.
+            assert all(tp.offset == ck.OFFSET_INVALID
+                       for tp in c.committed(c.assignment(), timeout=10))
+            for tp in c.assignment():
+                c.seek(ck.TopicPartition(tp.topic, tp.partition, ck.OFFSET_BEGINNING))
+            continue
+        p.commit_transaction(10)
+        done += len(msgs)
+    assert done == 100
+    committed = {tp.partition: tp.offset for tp in c.committed(c.assignment(), timeout=10)}
+    c.close()
+    lo_hi = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "x"})
+    ends = {part: lo_hi.get_watermark_offsets(ck.TopicPartition("in", part), timeout=10)[1]
+            for part in range(2)}
+    lo_hi.close()
+    assert committed == ends  # the group resumes after the last input
+    out = sorted(v for _, _, v in read(broker.bootstrap, "out", 2))
+    assert out == sorted(b"oi%d" % i for i in range(100))  # each exactly once
+    assert len(read(broker.bootstrap, "out", 2, committed=False)) > 100  # the aborted ones
+
+
+def offset_fetch_v7(c, group, topic, partition, stable):
+    """OffsetFetch v7 of one partition: (committed offset, error code)."""
+    body = (kw.string(group, True) +
+            kw.array([kw.string(topic, True) + kw.array([kw.i32(partition)], True) +
+                      kw.tags(True)], True) +
+            kw.i8(1 if stable else 0) + kw.tags(True))
+    r = c.request(9, 7, body, flex=True)
+    r.i32()
+    assert r.array_len() == 1
+    r.string()
+    assert r.array_len() == 1
+    assert r.i32() == partition
+    offset = r.i64()
+    r.i32()
+    r.string()
+    return offset, r.i16()
+
+
+def test_offsets_in_an_open_transaction_are_unstable(broker):
+    create_topic(broker.bootstrap, "src")
+    p = txn_producer(broker.bootstrap, "stab-1")
+    c = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "stab"})
+    p.begin_transaction()
+    p.send_offsets_to_transaction([ck.TopicPartition("src", 0, 42)],
+                                  c.consumer_group_metadata(), 10)
+    w = kw.Conn(broker.port)
+    # RequireStable (KIP-447): UNSTABLE_OFFSET_COMMIT, which clients retry; without it, the
+    # last committed offset (none yet).
+    assert offset_fetch_v7(w, "stab", "src", 0, True) == (-1, 88)
+    assert offset_fetch_v7(w, "stab", "src", 0, False) == (-1, 0)
+    p.commit_transaction(10)
+    assert offset_fetch_v7(w, "stab", "src", 0, True) == (42, 0)
+    assert c.committed([ck.TopicPartition("src", 0)], timeout=10)[0].offset == 42
+    # An aborted transaction's offsets never show.
+    p.begin_transaction()
+    p.send_offsets_to_transaction([ck.TopicPartition("src", 0, 50)],
+                                  c.consumer_group_metadata(), 10)
+    p.abort_transaction(10)
+    assert offset_fetch_v7(w, "stab", "src", 0, True) == (42, 0)
+    w.close()
+    c.close()

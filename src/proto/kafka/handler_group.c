@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/txn.h"
 #include "proto/kafka/handler_int.h"
 #include "proto/kafka/kauthz.h"
 
@@ -446,8 +447,10 @@ static void fill_fetch_part(kreq *q, kafka_offset_fetch_part *p, const td_commit
     p->error_code = KERR_NONE;
 }
 
-/* Fills one group's answer. Returns false when out of memory. */
-static bool fetch_group(kreq *q, kafka_offset_fetch_group *g)
+/* Fills one group's answer. Returns false when out of memory. With stable (RequireStable,
+ * v7+), a partition whose offset a transaction still holds answers UNSTABLE_OFFSET_COMMIT, which
+ * the client retries (KIP-447). */
+static bool fetch_group(kreq *q, kafka_offset_fetch_group *g, bool stable)
 {
     td_committed_offset *v = NULL;
     size_t n = 0;
@@ -507,6 +510,9 @@ static bool fetch_group(kreq *q, kafka_offset_fetch_group *g)
                     p->error_code = g->error_code; /* v0-1 have only these */
                 else if (!topic_ok)
                     p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+                else if (stable &&
+                         broker_txn_offset_pending(q->kc->s->e, g->group_id, t->name, p->partition))
+                    p->error_code = KERR_UNSTABLE_OFFSET_COMMIT;
             }
         }
     }
@@ -523,7 +529,7 @@ void kafka_serve_offset_fetch(kreq *q, kafka_reader *r)
         return;
     }
     for (int32_t i = 0; i < req.ngroups; i++) {
-        if (!fetch_group(q, &req.groups[i])) {
+        if (!fetch_group(q, &req.groups[i], req.require_stable)) {
             q->out.err = -ENOMEM;
             return;
         }

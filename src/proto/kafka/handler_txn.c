@@ -27,6 +27,7 @@ typedef struct txn_call {
     /* AddPartitionsToTxn: the request, and one result per partition of it, in its order
      * (both in the request's arena) */
     kafka_add_partitions_to_txn_req add;
+    kafka_txn_offset_commit_req commit; /* TxnOffsetCommit: the request (its arena) */
     txn_tp *tps;
     size_t ntps;
 } txn_call;
@@ -421,8 +422,20 @@ void kafka_serve_list_transactions(kreq *q, kafka_reader *r)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Not served yet: COORDINATOR_NOT_AVAILABLE.
+ * AddOffsetsToTxn, TxnOffsetCommit: a consume-transform-produce loop's input offsets, committed
+ * with its transaction (librdkafka's send_offsets_to_transaction, kafkajs's sendOffsets).
+ * Write on the transactional id, Read on the group (and on each topic for the offsets).
  */
+static void add_offsets_finish(kreq *q)
+{
+    txn_call *c = q->txn_job;
+    int16_t v = q->h.api_version;
+    kafka_add_offsets_to_txn_resp m = {kerr_of(c->err, v, 2)};
+    kreq_begin(q);
+    kafka_encode_add_offsets_to_txn(&q->out, v, &m);
+    ko_end(&q->out);
+}
+
 void kafka_serve_add_offsets_to_txn(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
@@ -431,32 +444,50 @@ void kafka_serve_add_offsets_to_txn(kreq *q, kafka_reader *r)
         q->out.err = TD_EPROTO;
         return;
     }
-    kafka_add_offsets_to_txn_resp m = {KERR_COORDINATOR_NOT_AVAILABLE};
-    kreq_begin(q);
-    kafka_encode_add_offsets_to_txn(&q->out, v, &m);
-    ko_end(&q->out);
-}
-
-void kafka_serve_txn_offset_commit(kreq *q, kafka_reader *r)
-{
-    int16_t v = q->h.api_version;
-    kafka_txn_offset_commit_req req;
-    if (kafka_decode_txn_offset_commit(r, v, &req) != 0) {
-        q->out.err = TD_EPROTO;
+    int16_t denied = !kafka_authz_txn(q, req.transactional_id, TD_OP_WRITE)
+                         ? KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                     : !kafka_authz_group(q, req.group_id, TD_OP_READ)
+                         ? KERR_GROUP_AUTHORIZATION_FAILED
+                         : KERR_NONE;
+    if (denied) {
+        kafka_add_offsets_to_txn_resp m = {denied};
+        kreq_begin(q);
+        kafka_encode_add_offsets_to_txn(&q->out, v, &m);
+        ko_end(&q->out);
         return;
     }
-    kafka_txn_offset_commit_resp m = {req.ntopics, NULL};
-    m.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*m.topics));
-    for (int32_t i = 0; m.topics && i < req.ntopics; i++) {
+    txn_call *c = call_new(q);
+    if (!c)
+        return;
+    kreq_async_begin(q, add_offsets_finish);
+    if (broker_txn_add_offsets(q->kc->s->e, req.transactional_id, req.producer_id,
+                               req.producer_epoch, req.group_id, call_done, c) != 0)
+        call_done(c, TXN_UNAVAILABLE, -1, -1);
+}
+
+/* The response: each partition's own error if it has one, else the call's. */
+static void txn_commit_finish(kreq *q)
+{
+    txn_call *c = q->txn_job;
+    int16_t v = q->h.api_version;
+    const kafka_txn_offset_commit_req *req = &c->commit;
+    /* TxnOffsetCommit below v2 answers COORDINATOR_NOT_AVAILABLE for a coordinator loading. */
+    int16_t all = kerr_of(c->err, v, 2);
+    kafka_txn_offset_commit_resp m = {req->ntopics, NULL};
+    m.topics = td_arena_calloc(&q->arena, (size_t)req->ntopics + 1, sizeof(*m.topics));
+    for (int32_t i = 0; m.topics && i < req->ntopics; i++) {
         kafka_txn_topic_result *t = &m.topics[i];
-        t->name = req.topics[i].name;
-        t->nparts = req.topics[i].nparts;
+        t->name = req->topics[i].name;
+        t->nparts = req->topics[i].nparts;
         t->parts = td_arena_calloc(&q->arena, (size_t)t->nparts + 1, sizeof(*t->parts));
-        if (!t->parts)
+        if (!t->parts) {
             m.topics = NULL;
-        for (int32_t k = 0; m.topics && k < t->nparts; k++) {
-            t->parts[k].partition = req.topics[i].parts[k].partition;
-            t->parts[k].error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+            break;
+        }
+        for (int32_t k = 0; k < t->nparts; k++) {
+            const kafka_offset_commit_part *p = &req->topics[i].parts[k];
+            t->parts[k].partition = p->partition;
+            t->parts[k].error_code = p->error_code ? p->error_code : all;
         }
     }
     if (!m.topics) {
@@ -468,6 +499,76 @@ void kafka_serve_txn_offset_commit(kreq *q, kafka_reader *r)
     ko_end(&q->out);
 }
 
+/* Checks each partition of a TxnOffsetCommit (its error_code set when refused) and gathers the
+ * others into oc (*n of them). Returns false when the group itself is refused. */
+static bool txn_commit_check(kreq *q, kafka_txn_offset_commit_req *req, td_offset_commit *oc,
+                             size_t *n)
+{
+    bool txn_ok = kafka_authz_txn(q, req->transactional_id, TD_OP_WRITE);
+    bool group_ok = txn_ok && kafka_authz_group(q, req->group_id, TD_OP_READ);
+    *n = 0;
+    for (int32_t i = 0; i < req->ntopics; i++) {
+        kafka_offset_commit_topic *t = &req->topics[i];
+        td_topic_ref *ref = NULL;
+        bool topic_ok = group_ok && t->name && kafka_authz_read(q, t->name);
+        if (topic_ok)
+            broker_topic_acquire(q->kc->s->e, t->name, &ref);
+        int32_t nparts = ref ? broker_topic_partitions(ref) : 0;
+        if (ref)
+            broker_topic_release(ref);
+        for (int32_t k = 0; k < t->nparts; k++) {
+            kafka_offset_commit_part *p = &t->parts[k];
+            if (!txn_ok)
+                p->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            else if (!group_ok)
+                p->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            else if (!topic_ok)
+                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!ref || p->partition < 0 || p->partition >= nparts)
+                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (p->metadata && strlen(p->metadata) > TD_OFFSET_METADATA_MAX)
+                p->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
+            else
+                oc[(*n)++] = (td_offset_commit){t->name, p->partition, p->offset, p->leader_epoch,
+                                                p->metadata};
+        }
+    }
+    return group_ok;
+}
+
+void kafka_serve_txn_offset_commit(kreq *q, kafka_reader *r)
+{
+    int16_t v = q->h.api_version;
+    kafka_txn_offset_commit_req req;
+    if (kafka_decode_txn_offset_commit(r, v, &req) != 0) {
+        q->out.err = TD_EPROTO;
+        return;
+    }
+    size_t total = 0;
+    for (int32_t i = 0; i < req.ntopics; i++)
+        total += (size_t)req.topics[i].nparts;
+    td_offset_commit *oc = td_arena_calloc(&q->arena, total + 1, sizeof(*oc));
+    txn_call *c = oc ? call_new(q) : NULL;
+    if (!c) {
+        q->out.err = -ENOMEM;
+        return;
+    }
+    c->commit = req;
+    size_t n = 0;
+    bool group_ok = txn_commit_check(q, &c->commit, oc, &n);
+    if (!group_ok || n == 0) {
+        txn_commit_finish(q); /* every partition has its error */
+        return;
+    }
+    kreq_async_begin(q, txn_commit_finish);
+    if (broker_txn_commit_offsets(q->kc->s->e, req.transactional_id, req.producer_id,
+                                  req.producer_epoch, req.group_id, oc, n, call_done, c) != 0)
+        call_done(c, TXN_UNAVAILABLE, -1, -1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Not served yet: COORDINATOR_NOT_AVAILABLE.
+ */
 void kafka_serve_describe_producers(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
