@@ -9,7 +9,7 @@
 # Building and running install only what they need (scripts/install-deps.sh: Debian packages);
 # the tests, the fuzz targets and the benchmarks install their tools too (--test: clang, the
 # Python clients, Node.js and the Node clients from the npm registry, ...).
-.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-schema bench-cleaner bench-keys bench-offsets bench-waiters bench-delay format clean
+.PHONY: all deps deps-test build debug asan tsan release fuzz run test check-layers test-asan test-tsan fuzz-smoke soak bench bench-kafka bench-schema bench-cleaner bench-keys bench-offsets bench-waiters bench-delay bench-txn format clean
 
 DATA ?= ./data
 FUZZ_SECONDS ?= 10
@@ -125,6 +125,12 @@ bench-waiters: deps-test release
 # event's produce-to-consumer time in the same run.
 bench-delay: deps-test release
 	/usr/bin/python3 bench/delay.py build/release/tidings
+
+# Kafka transactions: transactional produce (100 events a transaction) against idempotent produce
+# flushed every 100 events (and pipelined), and read_committed against read_uncommitted consume,
+# against one broker in one run.
+bench-txn: deps-test release
+	/usr/bin/python3 bench/txn.py build/release/tidings
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
