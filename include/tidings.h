@@ -108,6 +108,9 @@ typedef struct td_options {
     int64_t transaction_max_timeout_ms;
     int64_t transactional_id_expiration_ms;
     int64_t transaction_abort_interval_ms;
+    /* Tests only: the transaction coordinator waits this long between a PrepareCommit or
+     * PrepareAbort record and its markers, a window for crash tests; 0 (default): none. */
+    int64_t txn_fault_pause_ms;
     /* Do not start background threads (scrub, retention, interval flusher). Tests use this
      * for determinism; the interval policy then only syncs on td_engine_flush(). */
     int no_background;

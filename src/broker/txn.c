@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "broker/engine_int.h"
@@ -493,6 +494,12 @@ static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
     drop_copy(&c);
     if (rc)
         return rc;
+    /* Tests only (txn_fault_pause_ms): a window for kill -9. */
+    for (int64_t left = tx->e->opts.txn_fault_pause_ms;
+         left > 0 && !__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE); left -= 10) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     write_markers(tx, m, commit);
     if (commit && (rc = commit_offsets(tx, m)) != 0)
         return rc; /* still PrepareCommit: a restart (or the next call) writes them again */
@@ -772,7 +779,7 @@ static void *txn_main(void *arg)
             if (!tx->head)
                 tx->tail = NULL;
             pthread_mutex_unlock(&tx->mu);
-            if (tx->stopping)
+            if (__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE))
                 j->done(j->arg, TXN_UNAVAILABLE, -1, -1);
             else
                 run_job(tx, j);
@@ -1033,7 +1040,7 @@ void txns_close(td_engine *e)
     if (!tx)
         return;
     pthread_mutex_lock(&tx->mu);
-    tx->stopping = true;
+    __atomic_store_n(&tx->stopping, true, __ATOMIC_RELEASE);
     pthread_cond_signal(&tx->cv);
     pthread_mutex_unlock(&tx->mu);
     if (tx->running)

@@ -62,6 +62,7 @@ static const char *const keys[] = {"data",
                                    "disk.reserve.bytes",
                                    "table.index.max.bytes",
                                    "fault.drop.after.append",
+                                   "fault.txn.pause.after.prepare.ms",
                                    "connections.max.idle.ms",
                                    "max.partitions",
                                    "log.cleaner.enable",
@@ -231,6 +232,8 @@ static const int_key int_keys[] = {
      true},
     {"table.index.max.bytes", 1 << 16, INT64_MAX / 2,
      offsetof(td_server_config, table_index_max_bytes), true},
+    {"fault.txn.pause.after.prepare.ms", 0, 3600000,
+     offsetof(td_server_config, fault_txn_pause_ms), true},
     {"fault.drop.after.append", 0, 1000000, offsetof(td_server_config, fault_drop_after_append),
      false},
     {"connections.max.reauth.ms", 0, INT64_MAX / 2,
@@ -1234,6 +1237,7 @@ static int open_engine(server *s, size_t *fds)
     opts.transaction_max_timeout_ms = c->transaction_max_timeout_ms;
     opts.transactional_id_expiration_ms = c->transactional_id_expiration_ms;
     opts.transaction_abort_interval_ms = c->transaction_abort_interval_ms;
+    opts.txn_fault_pause_ms = c->fault_txn_pause_ms;
     opts.disk_reserve_bytes = c->disk_reserve_bytes;
     opts.log_cleaner_enable = c->log_cleaner_enable;
     opts.trace_inject = c->trace_inject;
@@ -1373,6 +1377,11 @@ int server_run(const td_server_config *c, const sigset_t *signals)
                 "fault.drop.after.append=%" PRId32 ": every %" PRId32 "th produce request that "
                 "appends closes its connection unanswered (for tests only)",
                 c->fault_drop_after_append, c->fault_drop_after_append);
+    if (c->fault_txn_pause_ms > 0)
+        TD_WARN("server",
+                "fault.txn.pause.after.prepare.ms=%" PRId64 ": every commit and abort of a "
+                "transaction waits that long before its markers (for tests only)",
+                c->fault_txn_pause_ms);
     net_config nc = {.loops = c->loops,
                      .shutdown_grace_ms = c->shutdown_grace_ms,
                      .metrics = broker_metrics(s.e),

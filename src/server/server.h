@@ -68,6 +68,9 @@ typedef struct td_server_config {
     /* fault.drop.after.append: 0; tests only: every Nth produce request that appends closes
      * its connection instead of answering */
     int32_t fault_drop_after_append;
+    /* fault.txn.pause.after.prepare.ms: 0; tests only: the transaction coordinator waits this
+     * long between a PrepareCommit/PrepareAbort record and its markers (a window for kill -9) */
+    int64_t fault_txn_pause_ms;
     /* connections.max.idle.ms: 600000 (Kafka's default); a Kafka connection idle this long is
      * closed; 0: never */
     int64_t connections_max_idle_ms;

@@ -364,3 +364,162 @@ def test_offsets_in_an_open_transaction_are_unstable(broker):
     assert offset_fetch_v7(w, "stab", "src", 0, True) == (42, 0)
     w.close()
     c.close()
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_kill9_between_prepare_and_markers(tmp_path, commit):
+    """A kill -9 after the PrepareCommit (PrepareAbort) record is durable and before any marker:
+    the restarted coordinator writes the markers (and a commit's offsets) itself."""
+    import threading
+    data = str(tmp_path / "data")
+    b = Broker(data, extra=["--set", "fault.txn.pause.after.prepare.ms=60000"]).start()
+    try:
+        create_topic(b.bootstrap, "pm", 2)
+        p = txn_producer(b.bootstrap, "pm-1")
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "pm-group"})
+        p.begin_transaction()
+        send(p, "pm", [b"v%d" % i for i in range(6)])
+        p.send_offsets_to_transaction([ck.TopicPartition("pm", 0, 3)],
+                                      c.consumer_group_metadata(), 10)
+        c.close()
+        end_call = p.commit_transaction if commit else p.abort_transaction
+        t = threading.Thread(target=lambda: pytest.raises(KafkaException, end_call, 30),
+                             daemon=True)
+        t.start()
+        time.sleep(1.5)  # the Prepare record is durable; the markers wait for the fault's pause
+        assert high(b.bootstrap, "pm", committed=True) == 0  # nothing settled yet
+        b.stop(signal.SIGKILL)
+    finally:
+        if b.proc:
+            b.stop()
+    b = Broker(data).start()
+    try:
+        end = time.time() + 15
+        want = 6 if commit else 0
+        got = []
+        while time.time() < end:
+            got = read(b.bootstrap, "pm", 2, quiet=0.5)
+            if len(got) >= want and high(b.bootstrap, "pm", True) > 0:
+                break
+        assert sorted(v for _, _, v in got) == ([b"v%d" % i for i in range(6)] if commit else [])
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "pm-group"})
+        off = c.committed([ck.TopicPartition("pm", 0)], timeout=10)[0].offset
+        c.close()
+        assert off == (3 if commit else ck.OFFSET_INVALID)
+        # The id goes on: a new session gets the next epoch.
+        p = txn_producer(b.bootstrap, "pm-1")
+        p.begin_transaction()
+        send(p, "pm", [b"after"])
+        p.commit_transaction(20)
+        assert b"after" in [v for _, _, v in read(b.bootstrap, "pm", 2)]
+    finally:
+        b.stop()
+
+
+class Processor:
+    """A consume-transform-produce loop ("in" -> "out", value b"o" + input) with transactions,
+    as an exactly-once application writes it: on an abortable error it aborts and rewinds to
+    the committed offsets; on anything else it starts over with new clients."""
+
+    def __init__(self, bootstrap):
+        self.bootstrap = bootstrap
+        self.c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "eos",
+                              "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                              "isolation.level": "read_committed",
+                              "session.timeout.ms": 6000})
+        self.c.subscribe(["ein"])
+        self.p = txn_producer(bootstrap, "eos-1", **{"transaction.timeout.ms": 10000})
+
+    def rewind(self):
+        for tp in self.c.committed(self.c.assignment(), timeout=10):
+            self.c.seek(ck.TopicPartition(tp.topic, tp.partition,
+                                          tp.offset if tp.offset >= 0 else ck.OFFSET_BEGINNING))
+
+    def step(self, abandon=False):
+        """One transaction of up to 25 inputs; returns how many it committed."""
+        msgs = [m for m in self.c.consume(25, 0.5) if m.error() is None]
+        if not msgs:
+            return 0
+        self.p.begin_transaction()
+        for m in msgs:
+            self.p.produce("eout", key=m.key(), value=b"o" + m.value())
+        if abandon:  # the client dies mid transaction: its successor must fence it
+            self.p.flush(10)
+            return -1
+        self.p.send_offsets_to_transaction(self.c.position(self.c.assignment()),
+                                           self.c.consumer_group_metadata(), 10)
+        self.p.commit_transaction(10)
+        return len(msgs)
+
+    def close(self):
+        try:
+            self.c.close()
+        except Exception:
+            pass
+
+
+def test_exactly_once_across_kill9_and_client_deaths(tmp_path):
+    import random
+    import threading
+    rnd = random.Random(7)
+    data = str(tmp_path / "data")
+    b = Broker(data).start()
+    create_topic(b.bootstrap, "ein", 2)
+    create_topic(b.bootstrap, "eout", 2)
+    plain = ck.Producer({"bootstrap.servers": b.bootstrap})
+    n = 1500
+    for i in range(n):
+        plain.produce("ein", key=b"%d" % i, value=b"%d" % i)
+    assert plain.flush(10) == 0
+    deadline = time.time() + 150
+    for round_ in range(6):  # rounds 0-3 end with a kill -9, 4 with a dead client, 5 finishes
+        if not b.proc:
+            b = Broker(data).start()
+        try:
+            proc = Processor(b.bootstrap)
+        except KafkaException:
+            continue
+        killer = None
+        if round_ < 4:
+            killer = threading.Timer(rnd.uniform(0.5, 2.0), b.stop, args=(signal.SIGKILL,))
+            killer.start()
+        try:
+            while time.time() < deadline:
+                done = proc.step(abandon=(round_ == 4))
+                if done < 0:
+                    break  # round 4: the client died mid transaction
+                if round_ == 5 and done == 0 and committed_all(b.bootstrap):
+                    break
+                if killer and not killer.is_alive() and not b.proc:
+                    break
+        except KafkaException as e:
+            err = e.args[0]
+            if err.txn_requires_abort():
+                try:
+                    proc.p.abort_transaction(10)
+                    proc.rewind()
+                except KafkaException:
+                    pass
+        finally:
+            if killer:
+                killer.join()
+            proc.close()
+        if round_ == 5:
+            break
+    try:
+        assert committed_all(b.bootstrap)
+        out = [v for _, _, v in read(b.bootstrap, "eout", 2)]
+        assert sorted(out) == sorted(b"o%d" % i for i in range(n)), (len(out), len(set(out)))
+        # The abandoned transaction's records are in the log, aborted by its successor.
+        assert len(read(b.bootstrap, "eout", 2, committed=False)) > n
+    finally:
+        if b.proc:
+            b.stop()
+
+
+def committed_all(bootstrap):
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "eos"})
+    got = c.committed([ck.TopicPartition("ein", p) for p in range(2)], timeout=10)
+    ends = [c.get_watermark_offsets(ck.TopicPartition("ein", p), timeout=10)[1] for p in range(2)]
+    c.close()
+    return [tp.offset for tp in got] == ends
