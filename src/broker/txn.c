@@ -949,6 +949,27 @@ txn_err broker_txn_verify(td_engine *e, int64_t pid, int16_t epoch, const char *
     return err;
 }
 
+int broker_part_producers(td_part *p, broker_producer **out, size_t *n)
+{
+    td_producer_info *v = NULL;
+    size_t k = 0;
+    int rc = part_producers(p, &v, &k);
+    *out = NULL;
+    *n = 0;
+    if (rc)
+        return rc;
+    broker_producer *w = calloc(k + 1, sizeof(*w));
+    for (size_t i = 0; w && i < k; i++)
+        w[i] = (broker_producer){v[i].pid,         v[i].epoch,     v[i].last_seq,
+                                 v[i].coord_epoch, v[i].txn_first, v[i].last_ts};
+    free(v);
+    if (!w)
+        return -ENOMEM;
+    *out = w;
+    *n = k;
+    return 0;
+}
+
 void broker_txn_infos_free(txn_info *v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++) {

@@ -82,6 +82,17 @@ int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, boo
 txn_err broker_txn_verify(td_engine *e, int64_t pid, int16_t epoch, const char *topic,
                           int32_t partition);
 
+/* The producers a partition keeps state for (DescribeProducers): malloc'd, *n of them. */
+typedef struct broker_producer {
+    int64_t pid;
+    int16_t epoch;
+    int32_t last_seq; /* -1: none */
+    int32_t coord_epoch;
+    int64_t txn_first; /* first offset of its open transaction here, -1: none */
+    int64_t last_ts;   /* -1: none */
+} broker_producer;
+int broker_part_producers(td_part *p, broker_producer **out, size_t *n);
+
 /* A transactional id's description (DescribeTransactions, ListTransactions). */
 typedef struct txn_info {
     char *id;

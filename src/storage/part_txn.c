@@ -271,6 +271,29 @@ int part_aborted_txns(td_part *p, int64_t from, int64_t upper, td_aborted_txn **
     return 0;
 }
 
+int part_producers(td_part *p, td_producer_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&p->mu);
+    size_t k = 0;
+    td_producer_info *v = calloc(p->producers.n + 1, sizeof(*v));
+    for (size_t i = 0; v && i < p->producers.cap; i++) {
+        const td_producer *e = &p->producers.slots[i];
+        if (e->pid < 0)
+            continue;
+        const td_pbatch *last = e->n ? &e->b[e->n - 1] : NULL;
+        v[k++] = (td_producer_info){e->pid,         e->epoch,     last ? last->last_seq : -1,
+                                    e->coord_epoch, e->txn_first, last ? last->max_timestamp : -1};
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!v)
+        return -ENOMEM;
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Open and close
  */

@@ -327,6 +327,16 @@ int64_t part_log_end(td_part *p);
 int part_append_marker(td_part *p, int64_t pid, int16_t epoch, bool commit, int32_t coord_epoch,
                        int64_t now_ms, td_append_result *res);
 int64_t part_last_stable(td_part *p);
+/* The producers the partition keeps state for (Kafka's DescribeProducers), malloc'd. */
+typedef struct td_producer_info {
+    int64_t pid;
+    int16_t epoch;
+    int32_t last_seq;    /* of its last batch, -1: none since its epoch began */
+    int32_t coord_epoch; /* of its last marker */
+    int64_t txn_first;   /* first offset of its open transaction, -1: none */
+    int64_t last_ts;     /* max timestamp of its last batch, -1: none */
+} td_producer_info;
+int part_producers(td_part *p, td_producer_info **out, size_t *n);
 int part_aborted_txns(td_part *p, int64_t from, int64_t upper, td_aborted_txn **out, size_t *n);
 
 /*

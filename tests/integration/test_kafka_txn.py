@@ -523,3 +523,95 @@ def committed_all(bootstrap):
     ends = [c.get_watermark_offsets(ck.TopicPartition("ein", p), timeout=10)[1] for p in range(2)]
     c.close()
     return [tp.offset for tp in got] == ends
+
+
+def describe_transactions(c, ids):
+    body = kw.array([kw.string(i, True) for i in ids], True) + kw.tags(True)
+    r = c.request(65, 0, body, flex=True)
+    r.i32()
+    out = {}
+    for _ in range(r.array_len()):
+        err, tid, state = r.i16(), r.string(), r.string()
+        timeout, start, pid, epoch = r.i32(), r.i64(), r.i64(), r.i16()
+        topics = {}
+        for _ in range(r.array_len()):
+            name = r.string()
+            topics[name] = [r.i32() for _ in range(r.array_len())]
+            r.tags()
+        r.tags()
+        out[tid] = (err, state, timeout, start, pid, epoch, topics)
+    r.tags()
+    assert r.done()
+    return out
+
+
+def list_transactions(c, states=(), pids=()):
+    body = (kw.array([kw.string(s, True) for s in states], True) +
+            kw.array([kw.i64(p) for p in pids], True) + kw.tags(True))
+    r = c.request(66, 0, body, flex=True)
+    r.i32()
+    err = r.i16()
+    unknown = [r.string() for _ in range(r.array_len())]
+    listed = {}
+    for _ in range(r.array_len()):
+        tid, pid, state = r.string(), r.i64(), r.string()
+        r.tags()
+        listed[tid] = (pid, state)
+    r.tags()
+    assert r.done()
+    return err, unknown, listed
+
+
+def describe_producers(c, topic, partition):
+    body = kw.array([kw.string(topic, True) + kw.array([kw.i32(partition)], True) +
+                     kw.tags(True)], True) + kw.tags(True)
+    r = c.request(61, 0, body, flex=True)
+    r.i32()
+    assert r.array_len() == 1
+    r.string()
+    assert r.array_len() == 1
+    assert r.i32() == partition
+    err = r.i16()
+    r.string()
+    producers = {}
+    for _ in range(r.array_len()):
+        pid, epoch, seq, ts, cepoch, start = r.i64(), r.i32(), r.i32(), r.i64(), r.i32(), r.i64()
+        r.tags()
+        producers[pid] = (epoch, seq, start)
+    r.tags()
+    r.tags()
+    r.tags()
+    assert r.done()
+    return err, producers
+
+
+def test_admin_apis_describe_transactions_and_producers(broker):
+    create_topic(broker.bootstrap, "adm", 2)
+    p = txn_producer(broker.bootstrap, "adm-1", **{"transaction.timeout.ms": 30000})
+    q = txn_producer(broker.bootstrap, "adm-2")
+    p.begin_transaction()
+    send(p, "adm", [b"x"], partition=1)
+    w = kw.Conn(broker.port)
+    d = describe_transactions(w, ["adm-1", "adm-2", "nope"])
+    err, state, timeout, start, pid, epoch, topics = d["adm-1"]
+    assert (err, state, timeout, epoch, topics) == (0, "Ongoing", 30000, 0, {"adm": [1]})
+    assert start > 0 and pid >= 0
+    assert d["adm-2"][:2] == (0, "Empty") and d["adm-2"][3] == -1
+    assert d["nope"][0] == 105  # TRANSACTIONAL_ID_NOT_FOUND
+    err, unknown, listed = list_transactions(w)
+    assert err == 0 and unknown == []
+    assert listed["adm-1"] == (pid, "Ongoing") and listed["adm-2"][1] == "Empty"
+    err, unknown, listed = list_transactions(w, states=["Ongoing", "Bogus"])
+    assert unknown == ["Bogus"] and set(listed) == {"adm-1"}
+    err, unknown, listed = list_transactions(w, pids=[pid])
+    assert set(listed) == {"adm-1"}
+    # The partition's producers: the open transaction's first offset.
+    err, producers = describe_producers(w, "adm", 1)
+    assert err == 0 and producers[pid] == (0, 0, 0)
+    p.commit_transaction(10)
+    err, producers = describe_producers(w, "adm", 1)
+    assert producers[pid][2] == -1  # nothing open any more
+    assert describe_transactions(w, ["adm-1"])["adm-1"][1] == "CompleteCommit"
+    assert describe_producers(w, "nothere", 0)[0] == 3
+    w.close()
+    q.flush(1)

@@ -1,7 +1,8 @@
 /*
  * handler_txn.c: transactions (docs/kafka.md#transactions): InitProducerId (with and without a
  * transactional id), AddPartitionsToTxn, EndTxn, and the admin APIs DescribeTransactions and
- * ListTransactions, on the broker's transaction coordinator (broker/txn.h).
+ * ListTransactions, on the broker's transaction coordinator (broker/txn.h); AddOffsetsToTxn and
+ * TxnOffsetCommit; DescribeProducers, from the partitions' producer state.
  *
  * The coordinator's calls write to __transaction_state and to the partitions of a transaction
  * and wait for those writes on its own thread: they answer later (kreq_async_begin), and the
@@ -567,8 +568,28 @@ void kafka_serve_txn_offset_commit(kreq *q, kafka_reader *r)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Not served yet: COORDINATOR_NOT_AVAILABLE.
+ * DescribeProducers: the producers each partition keeps state for (Read on the topic; Kafka
+ * asks Read too), with the first offset of an open transaction.
  */
+static bool describe_part(kreq *q, td_topic_ref *ref, kafka_describe_producers_part *dp)
+{
+    td_part *p = ref ? broker_topic_part(ref, dp->partition) : NULL;
+    if (!p) {
+        dp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return true;
+    }
+    broker_producer *v = NULL;
+    size_t n = 0;
+    if (broker_part_producers(p, &v, &n) != 0)
+        return false;
+    dp->producers = td_arena_calloc(&q->arena, n + 1, sizeof(*dp->producers));
+    for (size_t i = 0; dp->producers && i < n; i++)
+        dp->producers[dp->nproducers++] = (kafka_producer_state){
+            v[i].pid, v[i].epoch, v[i].last_seq, v[i].last_ts, v[i].coord_epoch, v[i].txn_first};
+    free(v);
+    return dp->producers != NULL;
+}
+
 void kafka_serve_describe_producers(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
@@ -579,19 +600,32 @@ void kafka_serve_describe_producers(kreq *q, kafka_reader *r)
     }
     kafka_describe_producers_resp m = {req.ntopics, NULL};
     m.topics = td_arena_calloc(&q->arena, (size_t)req.ntopics + 1, sizeof(*m.topics));
-    for (int32_t i = 0; m.topics && i < req.ntopics; i++) {
+    bool ok = m.topics != NULL;
+    for (int32_t i = 0; ok && i < req.ntopics; i++) {
         kafka_describe_producers_topic *t = &m.topics[i];
         t->name = req.topics[i].name;
         t->nparts = req.topics[i].nparts;
         t->parts = td_arena_calloc(&q->arena, (size_t)t->nparts + 1, sizeof(*t->parts));
-        if (!t->parts)
-            m.topics = NULL;
-        for (int32_t k = 0; m.topics && k < t->nparts; k++) {
-            t->parts[k].partition = req.topics[i].parts[k];
-            t->parts[k].error_code = KERR_COORDINATOR_NOT_AVAILABLE;
+        ok = t->parts != NULL;
+        bool allowed = t->name && kafka_authz_read(q, t->name);
+        td_topic_ref *ref = NULL;
+        if (allowed && broker_topic_acquire(q->kc->s->e, t->name, &ref) == 0 &&
+            broker_topic_deleted(ref)) {
+            broker_topic_release(ref);
+            ref = NULL;
         }
+        for (int32_t k = 0; ok && k < t->nparts; k++) {
+            kafka_describe_producers_part *dp = &t->parts[k];
+            dp->partition = req.topics[i].parts[k];
+            if (!allowed)
+                dp->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else
+                ok = describe_part(q, ref, dp);
+        }
+        if (ref)
+            broker_topic_release(ref);
     }
-    if (!m.topics) {
+    if (!ok) {
         q->out.err = -ENOMEM;
         return;
     }
