@@ -36,6 +36,12 @@
  *  4. The checkpoint: CLEANER_CHECKPOINT_FILE gets the first offset not mapped (tmp + fsync +
  *     rename). Losing it costs only a cleaning done again.
  *
+ * Transactions (docs/storage.md "Transactions"): the cleanable range ends before the segment
+ * holding the last stable offset, so an open transaction's records are never mapped; the
+ * records of aborted transactions are not mapped (a later aborted record of a key must not
+ * remove the committed one) and are removed; markers are kept (Kafka removes them once their
+ * transaction's records are gone and delete.retention.ms has passed: not done here).
+ *
  * Readers that hold a replaced segment keep reading its file (the descriptor stays valid); the
  * replaced segment objects never touch files by name again (they are not owed a seal).
  *
@@ -304,7 +310,29 @@ typedef struct clean_ctx {
     sid_cand *cands;
     size_t ncands, cands_cap;
     int64_t g_new_st, g_removed; /* per group: largest kept and removed batch timestamps */
+    td_aborted_txn *ab; /* the partition's aborted transactions when the run began */
+    size_t nab;
 } clean_ctx;
+
+/* Whether h is a batch of an aborted transaction (its producer's entry whose marker is the
+ * first at or after the batch covers it). */
+static bool aborted_batch(const clean_ctx *c, const td_batch_header *h)
+{
+    if (!(h->attributes & TD_BATCH_ATTR_TRANSACTIONAL) || (h->attributes & TD_BATCH_ATTR_CONTROL))
+        return false;
+    size_t lo = 0, hi = c->nab;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->ab[mid].last < h->base_offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < c->nab; i++)
+        if (c->ab[i].pid == h->producer_id)
+            return c->ab[i].first <= h->base_offset;
+    return false;
+}
 
 static int hook(clean_ctx *c, int64_t bytes, bool force)
 {
@@ -392,7 +420,7 @@ static int parse_batch(clean_ctx *c, td_slice recs, const td_batch_header *h)
 static int map_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, int64_t from,
                      bool *full, int64_t *stop)
 {
-    if (h->attributes & TD_BATCH_ATTR_CONTROL || batch_last_offset(h) < from)
+    if (h->attributes & TD_BATCH_ATTR_CONTROL || batch_last_offset(h) < from || aborted_batch(c, h))
         return 0;
     td_slice recs;
     int rc = records_of(c, b, h, &recs);
@@ -450,12 +478,12 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
     if (rc)
         return rc;
     bool horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
-    bool tombstone_kept = false;
+    bool tombstone_kept = false, aborted = aborted_batch(c, h);
     int32_t nkept = 0;
     for (int32_t i = 0; i < h->record_count; i++) {
         const crec *r = &c->meta[i];
         int64_t off = h->base_offset + r->off_delta;
-        bool keep = !r->key_null && omap_get(&c->map, c->dig[i]) <= off;
+        bool keep = !aborted && !r->key_null && omap_get(&c->map, c->dig[i]) <= off;
         if (keep && r->value_null) {
             keep = !(horizon && h->base_timestamp <= c->now_ms);
             tombstone_kept |= keep;
@@ -728,13 +756,15 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
 static size_t cleanable_end_locked(const td_part *p, int64_t now_ms)
 {
     int64_t lag = p->cfg.min_compaction_lag_ms;
+    int64_t lso = TD_MIN(aload(&p->unstable), aload(&p->high_watermark));
     /* Only below the recovery point as the file says it (a failed write of the file can leave
      * it behind the seals paid): recovery scans the segments above it as it scans the active
      * one, and would take a cleaned segment's trailing gap for a lost tail. */
     int64_t rp = p->recovery_point >= 0 ? p->recovery_point : p->segs[p->nsegs - 1]->base;
     for (size_t i = 0; i + 1 < p->nsegs; i++) {
         const td_seg *s = p->segs[i];
-        if (s->owed || p->segs[i + 1]->base > rp || (lag > 0 && s->max_ts > now_ms - lag))
+        if (s->owed || p->segs[i + 1]->base > rp || (lag > 0 && s->max_ts > now_ms - lag) ||
+            s->next_offset > lso)
             return i;
     }
     return p->nsegs - 1;
@@ -862,6 +892,15 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
         if (e->pid >= 0 && e->n)
             c.pids[c.npids++] = (pid_last){e->pid, e->b[e->n - 1].last_offset};
     }
+    if (rc == 0 && p->nab) {
+        c.ab = malloc(p->nab * sizeof(*c.ab));
+        if (c.ab) {
+            memcpy(c.ab, p->ab, p->nab * sizeof(*c.ab));
+            c.nab = p->nab;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
     pthread_mutex_unlock(&p->mu);
     if (c.npids)
         qsort(c.pids, c.npids, sizeof(*c.pids), cmp_pid);
@@ -914,6 +953,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
                 res->bytes_after, res->records_removed, td_mono_ms() - t0);
     free(segs);
     free(c.pids);
+    free(c.ab);
     free(c.map.s);
     free(c.keep);
     free(c.meta);
