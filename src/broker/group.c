@@ -1057,6 +1057,29 @@ static void commit_durable(void *arg, int rc)
     free(w);
 }
 
+coord_err coord_check_txn_member(td_coord *c, const char *group_name, const char *member_id,
+                                 const char *instance_id, int32_t generation)
+{
+    const char *mid = member_id ? member_id : "";
+    if (!mid[0] && !instance_id && generation < 0)
+        return COORD_OK;
+    if (!group_name_ok(group_name))
+        return COORD_INVALID_GROUP_ID;
+    coord_err err = COORD_OK;
+    pthread_mutex_lock(&c->mu);
+    group *g = group_find(c, group_name);
+    if (c->stopping)
+        err = COORD_UNAVAILABLE;
+    else if (g && fenced(g, mid, instance_id))
+        err = COORD_FENCED_INSTANCE;
+    else if (mid[0] && (!g || !member_find(g, mid)))
+        err = COORD_UNKNOWN_MEMBER;
+    else if (generation >= 0 && (!g || generation != g->generation))
+        err = COORD_ILLEGAL_GENERATION;
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
 void coord_commit(td_coord *c, const char *group_name, const char *member_id,
                   const char *instance_id, int32_t generation, const td_offset_commit *offsets,
                   size_t n, coord_commit_cb cb, void *arg)

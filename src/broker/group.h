@@ -195,6 +195,16 @@ void coord_commit(td_coord *c, const char *group, const char *member_id, const c
                   int32_t generation, const td_offset_commit *offsets, size_t n,
                   coord_commit_cb cb, void *arg);
 
+/*
+ * The checks of a transactional offset commit (Kafka's TxnOffsetCommit, KIP-447): a client that
+ * names no member, no instance and generation -1 may commit whatever the group's state; else
+ * the member must be in the group (COORD_UNKNOWN_MEMBER), a generation >= 0 must be the
+ * group's (COORD_ILLEGAL_GENERATION), and an instance id must be the member's
+ * (COORD_FENCED_INSTANCE). So a zombie consumer of an older generation cannot commit.
+ */
+coord_err coord_check_txn_member(td_coord *c, const char *group, const char *member_id,
+                                 const char *instance_id, int32_t generation);
+
 /* ---------------------------------------------------------------------------------------------
  * Administration
  */

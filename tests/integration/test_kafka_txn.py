@@ -615,3 +615,43 @@ def test_admin_apis_describe_transactions_and_producers(broker):
     assert describe_producers(w, "nothere", 0)[0] == 3
     w.close()
     q.flush(1)
+
+
+def txn_offset_commit_v3(c, tid, group, pid, epoch, generation, member, topic, offset):
+    f = True
+    part = kw.i32(0) + kw.i64(offset) + kw.i32(-1) + kw.string(None, f) + kw.tags(f)
+    body = (kw.string(tid, f) + kw.string(group, f) + kw.i64(pid) + kw.i16(epoch) +
+            kw.i32(generation) + kw.string(member, f) + kw.string(None, f) +
+            kw.array([kw.string(topic, f) + kw.array([part], f) + kw.tags(f)], f) + kw.tags(f))
+    r = c.request(28, 3, body, flex=True)
+    r.i32()
+    assert r.array_len() == 1
+    r.string()
+    assert r.array_len() == 1
+    assert r.i32() == 0
+    return r.i16()
+
+
+def test_txn_offset_commit_fences_zombie_consumers(broker):
+    create_topic(broker.bootstrap, "zin")
+    p = txn_producer(broker.bootstrap, "zombie-1")
+    c = ck.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "zg",
+                     "auto.offset.reset": "earliest"})
+    c.subscribe(["zin"])
+    end = time.time() + 20
+    while time.time() < end and not c.assignment():
+        c.poll(0.2)
+    meta = c.consumer_group_metadata()
+    p.begin_transaction()
+    p.send_offsets_to_transaction([ck.TopicPartition("zin", 0, 1)], meta, 10)  # a member: fine
+    w = kw.Conn(broker.port)
+    pid, epoch = describe_transactions(w, ["zombie-1"])["zombie-1"][4:6]
+    # A member the group does not know, and a generation that is not the group's (KIP-447).
+    assert txn_offset_commit_v3(w, "zombie-1", "zg", pid, epoch, -1, "ghost", "zin", 5) == 25
+    assert txn_offset_commit_v3(w, "zombie-1", "zg", pid, epoch, 999, "", "zin", 5) == 22
+    # No member and generation -1: a client that manages its partitions itself may commit.
+    assert txn_offset_commit_v3(w, "zombie-1", "zg", pid, epoch, -1, "", "zin", 5) == 0
+    p.commit_transaction(10)
+    assert c.committed([ck.TopicPartition("zin", 0)], timeout=10)[0].offset == 5
+    w.close()
+    c.close()

@@ -17,7 +17,7 @@
 #include "proto/kafka/handler_int.h"
 #include "proto/kafka/kauthz.h"
 
-static int16_t coord_kafka_error(coord_err e)
+int16_t coord_kafka_error(coord_err e)
 {
     switch (e) {
     case COORD_OK:

@@ -99,6 +99,9 @@ int16_t kafka_error_of(int rc);
  * UNKNOWN_TOPIC_OR_PARTITION (3). */
 int16_t kafka_missing_topic_error(const char *name);
 
+/* The Kafka error code for a group coordinator result (handler_group.c). */
+int16_t coord_kafka_error(coord_err e);
+
 /* Starts q's response frame (correlation id, the header version of its API and version). */
 void kreq_begin(kreq *q);
 

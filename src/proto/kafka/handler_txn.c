@@ -507,6 +507,12 @@ static bool txn_commit_check(kreq *q, kafka_txn_offset_commit_req *req, td_offse
 {
     bool txn_ok = kafka_authz_txn(q, req->transactional_id, TD_OP_WRITE);
     bool group_ok = txn_ok && kafka_authz_group(q, req->group_id, TD_OP_READ);
+    /* KIP-447: a consumer of an older generation (a zombie) cannot commit. */
+    td_coord *coord = q->kc->s->cfg.coord;
+    coord_err member = group_ok && coord
+                           ? coord_check_txn_member(coord, req->group_id, req->member_id,
+                                                    req->group_instance_id, req->generation_id)
+                           : COORD_OK;
     *n = 0;
     for (int32_t i = 0; i < req->ntopics; i++) {
         kafka_offset_commit_topic *t = &req->topics[i];
@@ -523,6 +529,8 @@ static bool txn_commit_check(kreq *q, kafka_txn_offset_commit_req *req, td_offse
                 p->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
             else if (!group_ok)
                 p->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
+            else if (member != COORD_OK)
+                p->error_code = coord_kafka_error(member);
             else if (!topic_ok)
                 p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
             else if (!ref || p->partition < 0 || p->partition >= nparts)
