@@ -655,3 +655,29 @@ def test_txn_offset_commit_fences_zombie_consumers(broker):
     assert c.committed([ck.TopicPartition("zin", 0)], timeout=10)[0].offset == 5
     w.close()
     c.close()
+
+
+def test_idle_transactional_ids_expire(tmp_path):
+    b = Broker(str(tmp_path / "data"), extra=[
+        "--set", "transactional.id.expiration.ms=1000",
+        "--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]).start()
+    try:
+        w = kw.Conn(b.port)
+        err, pid, epoch = init_producer_id(w, 4, transactional_id="idle-1")
+        assert (err, epoch) == (0, 0)
+        assert "idle-1" in list_transactions(w)[2]
+        end = time.time() + 10
+        while time.time() < end and "idle-1" in list_transactions(w)[2]:
+            time.sleep(0.2)
+        assert "idle-1" not in list_transactions(w)[2]
+        assert describe_transactions(w, ["idle-1"])["idle-1"][0] == 105
+        # Forgotten for good (a tombstone), also after a restart: a new producer id.
+        w.close()
+        b.stop()
+        b.start()
+        w = kw.Conn(b.port)
+        err, pid2, epoch2 = init_producer_id(w, 4, transactional_id="idle-1")
+        assert err == 0 and pid2 != pid and epoch2 == 0
+        w.close()
+    finally:
+        b.stop()
