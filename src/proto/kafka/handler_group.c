@@ -360,6 +360,42 @@ static void commit_finish(kreq *q)
     ko_end(&q->out);
 }
 
+size_t kafka_commit_parts(kreq *q, kafka_offset_commit_topic *topics, int32_t ntopics, int16_t all,
+                          td_offset_commit *oc)
+{
+    size_t n = 0;
+    for (int32_t i = 0; i < ntopics; i++) {
+        kafka_offset_commit_topic *t = &topics[i];
+        td_topic_ref *ref = NULL;
+        bool topic_ok = !all && t->name && kafka_authz_read(q, t->name);
+        if (topic_ok)
+            broker_topic_acquire(q->kc->s->e, t->name, &ref);
+        int32_t nparts = ref ? broker_topic_partitions(ref) : 0;
+        if (ref)
+            broker_topic_release(ref);
+        for (int32_t k = 0; k < t->nparts; k++) {
+            kafka_offset_commit_part *p = &t->parts[k];
+            if (all)
+                p->error_code = all;
+            else if (t->name && !topic_ok)
+                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
+            else if (!ref)
+                p->error_code = kafka_missing_topic_error(t->name);
+            else if (p->partition < 0 || p->partition >= nparts)
+                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            else if (p->metadata && strlen(p->metadata) > TD_OFFSET_METADATA_MAX)
+                p->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
+            else
+                oc[n++] = (td_offset_commit){.topic = t->name,
+                                             .partition = p->partition,
+                                             .offset = p->offset,
+                                             .leader_epoch = p->leader_epoch,
+                                             .metadata = p->metadata};
+        }
+    }
+    return n;
+}
+
 static void commit_cb(void *arg, coord_err err, int rc)
 {
     kreq *q = arg;
@@ -384,38 +420,10 @@ void kafka_serve_offset_commit(kreq *q, kafka_reader *r)
         q->out.err = -ENOMEM;
         return;
     }
-    size_t n = 0;
     /* Read on the group, then Read on each topic (Kafka's order). */
     bool group_ok = kafka_authz_group(q, req->group_id, TD_OP_READ);
-    for (int32_t i = 0; i < req->ntopics; i++) {
-        kafka_offset_commit_topic *t = &req->topics[i];
-        td_topic_ref *ref = NULL;
-        bool topic_ok = group_ok && t->name && kafka_authz_read(q, t->name);
-        if (topic_ok)
-            broker_topic_acquire(q->kc->s->e, t->name, &ref);
-        int32_t nparts = ref ? broker_topic_partitions(ref) : 0;
-        if (ref)
-            broker_topic_release(ref);
-        for (int32_t k = 0; k < t->nparts; k++) {
-            kafka_offset_commit_part *p = &t->parts[k];
-            if (!group_ok)
-                p->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
-            else if (t->name && !topic_ok)
-                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
-            else if (!ref)
-                p->error_code = kafka_missing_topic_error(t->name);
-            else if (p->partition < 0 || p->partition >= nparts)
-                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            else if (p->metadata && strlen(p->metadata) > TD_OFFSET_METADATA_MAX)
-                p->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
-            else
-                oc[n++] = (td_offset_commit){.topic = t->name,
-                                             .partition = p->partition,
-                                             .offset = p->offset,
-                                             .leader_epoch = p->leader_epoch,
-                                             .metadata = p->metadata};
-        }
-    }
+    size_t n = kafka_commit_parts(q, req->topics, req->ntopics,
+                                  group_ok ? KERR_NONE : KERR_GROUP_AUTHORIZATION_FAILED, oc);
     kreq_async_begin(q, commit_finish);
     if (!group_ok)
         commit_cb(q, COORD_OK, 0); /* every partition has its error already */

@@ -101,6 +101,11 @@ int16_t kafka_missing_topic_error(const char *name);
 
 /* The Kafka error code for a group coordinator result (handler_group.c). */
 int16_t coord_kafka_error(coord_err e);
+/* The partitions of an OffsetCommit or TxnOffsetCommit (handler_group.c): with `all` an error,
+ * every partition gets it; else each is checked (Read on its topic, the topic and partition,
+ * the metadata's size) and gets its error, or goes into oc. Returns how many went into oc. */
+size_t kafka_commit_parts(kreq *q, kafka_offset_commit_topic *topics, int32_t ntopics, int16_t all,
+                          td_offset_commit *oc);
 
 /* Starts q's response frame (correlation id, the header version of its API and version). */
 void kreq_begin(kreq *q);

@@ -513,35 +513,10 @@ static bool txn_commit_check(kreq *q, kafka_txn_offset_commit_req *req, td_offse
                            ? coord_check_txn_member(coord, req->group_id, req->member_id,
                                                     req->group_instance_id, req->generation_id)
                            : COORD_OK;
-    *n = 0;
-    for (int32_t i = 0; i < req->ntopics; i++) {
-        kafka_offset_commit_topic *t = &req->topics[i];
-        td_topic_ref *ref = NULL;
-        bool topic_ok = group_ok && t->name && kafka_authz_read(q, t->name);
-        if (topic_ok)
-            broker_topic_acquire(q->kc->s->e, t->name, &ref);
-        int32_t nparts = ref ? broker_topic_partitions(ref) : 0;
-        if (ref)
-            broker_topic_release(ref);
-        for (int32_t k = 0; k < t->nparts; k++) {
-            kafka_offset_commit_part *p = &t->parts[k];
-            if (!txn_ok)
-                p->error_code = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-            else if (!group_ok)
-                p->error_code = KERR_GROUP_AUTHORIZATION_FAILED;
-            else if (member != COORD_OK)
-                p->error_code = coord_kafka_error(member);
-            else if (!topic_ok)
-                p->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
-            else if (!ref || p->partition < 0 || p->partition >= nparts)
-                p->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            else if (p->metadata && strlen(p->metadata) > TD_OFFSET_METADATA_MAX)
-                p->error_code = KERR_OFFSET_METADATA_TOO_LARGE;
-            else
-                oc[(*n)++] = (td_offset_commit){t->name, p->partition, p->offset, p->leader_epoch,
-                                                p->metadata};
-        }
-    }
+    int16_t all = !txn_ok     ? KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                  : !group_ok ? KERR_GROUP_AUTHORIZATION_FAILED
+                              : coord_kafka_error(member);
+    *n = kafka_commit_parts(q, req->topics, req->ntopics, all, oc);
     return group_ok;
 }
 
