@@ -277,8 +277,8 @@ static int encode_value(td_buf *v, const tmeta *m)
     return rc ? (rc == TD_ETOOBIG ? rc : -ENOMEM) : 0;
 }
 
-/* Writes m's record (a tombstone when tomb) and waits until it is durable. */
-static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb)
+/* Writes m's record (a tombstone when tomb) and, with wait, waits until it is durable. */
+static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait)
 {
     td_buf k, v;
     td_buf_init(&k);
@@ -290,7 +290,7 @@ static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb)
         .key = k.p, .key_len = k.len, .value = tomb ? NULL : v.p, .value_len = tomb ? 0 : v.len};
     if (rc == 0)
         rc = state_append(tx->e, STATE_TXNS, 0, &ev, 1, &end);
-    if (rc == 0)
+    if (rc == 0 && wait)
         rc = state_wait(tx->e, STATE_TXNS, 0, end);
     td_buf_free(&k);
     td_buf_free(&v);
@@ -386,10 +386,11 @@ static void drop_copy(tmeta *c)
     c->offs_cap = 0;
 }
 
-/* Applies a change of m (a copy, c) once its record is durable. */
-static int commit_change(struct td_txns *tx, tmeta *m, tmeta *c)
+/* Applies a change of m (a copy, c) once its record is durable (with wait; else once it is
+ * written: a later durable record of the topic covers it). */
+static int change(struct td_txns *tx, tmeta *m, tmeta *c, bool wait)
 {
-    int rc = write_meta(tx, c, false);
+    int rc = write_meta(tx, c, false, wait);
     if (rc)
         return rc;
     pthread_mutex_lock(&tx->mu);
@@ -490,7 +491,7 @@ static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
     c.state = commit ? ST_PREPARE_COMMIT : ST_PREPARE_ABORT;
     c.update_ms = td_wall_ms();
     if (rc == 0 && m->state == ST_ONGOING)
-        rc = commit_change(tx, m, &c);
+        rc = change(tx, m, &c, true);
     drop_copy(&c);
     if (rc)
         return rc;
@@ -507,7 +508,10 @@ static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
         parts_clear(&c);
         c.state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
         c.update_ms = td_wall_ms();
-        rc = commit_change(tx, m, &c);
+        /* Not waited for: once the markers are durable the outcome is settled, and losing this
+         * record in a crash only makes the restart write the markers (and the offsets) of
+         * the Prepare record again; any later durable record of the id covers it. */
+        rc = change(tx, m, &c, false);
     }
     drop_copy(&c);
     TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", m->id, m->pid, m->epoch,
@@ -582,7 +586,7 @@ static txn_err do_init(struct td_txns *tx, tjob *j, int64_t *pid, int16_t *epoch
     c.timeout_ms = j->timeout_ms;
     c.start_ms = -1;
     c.update_ms = td_wall_ms();
-    int rc = commit_change(tx, m, &c);
+    int rc = change(tx, m, &c, true);
     drop_copy(&c);
     if (rc)
         return TXN_UNAVAILABLE;
@@ -625,7 +629,7 @@ static txn_err join(struct td_txns *tx, tmeta *m, const txn_tp *tps, size_t n)
             c.start_ms = td_wall_ms();
         c.state = ST_ONGOING;
         c.update_ms = td_wall_ms();
-        rc = commit_change(tx, m, &c);
+        rc = change(tx, m, &c, true);
     }
     drop_copy(&c);
     return rc ? TXN_UNAVAILABLE : TXN_OK;
@@ -686,7 +690,7 @@ static txn_err do_commit_offsets(struct td_txns *tx, tjob *j)
         rc = offs_put(&c, j->group, &j->offsets[i]);
     c.update_ms = td_wall_ms();
     if (rc == 0)
-        rc = commit_change(tx, m, &c);
+        rc = change(tx, m, &c, true);
     drop_copy(&c);
     return rc ? TXN_UNAVAILABLE : TXN_OK;
 }
@@ -723,7 +727,7 @@ static void scan(struct td_txns *tx, int64_t now)
     for (size_t i = 0; i < tx->n;) {
         tmeta *m = tx->m[i];
         bool idle = m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT;
-        if (idle && m->update_ms + exp <= now && write_meta(tx, m, true) == 0) {
+        if (idle && m->update_ms + exp <= now && write_meta(tx, m, true, true) == 0) {
             TD_INFO("txn", "transactional id '%s' expired", m->id);
             pthread_mutex_lock(&tx->mu);
             tx->m[i] = tx->m[--tx->n];
