@@ -2,7 +2,8 @@
 tests/node/transactions.mjs runs a transactional producer ({transactionalId, idempotent: true,
 maxInFlightRequests: 1}) that commits, aborts, commits and leaves a transaction open, a
 read_committed consumer (kafkajs's default) and a readUncommitted one, each in its own group,
-and two producers with the same transactional id, the second of which fences the first. This
+two producers with the same transactional id, the second of which fences the first, and a
+third that commits a group's offsets with a transaction (sendOffsets) and aborts another. This
 test checks what each consumer read (values, partitions, offsets, order), the last stable
 offsets kafkajs's admin lists, the errors the fenced producer got, and that confluent-kafka's
 read_committed consumer reads the very same records.
@@ -89,7 +90,12 @@ def test_kafkajs_transactions(tmp_path):
         assert fence["send"] is not None and fence["send"]["type"] == "INVALID_PRODUCER_EPOCH"
         assert fence["commit"] is not None and fence["commit"]["type"] == "INVALID_PRODUCER_EPOCH"
         assert r["fenceCommitted"] == ["fresh", "fresh-2"]
-        assert [v for _, _, v in read(b.bootstrap, "node-txn-fence")] == [b"fresh", b"fresh-2"]
-        assert len(read(b.bootstrap, "node-txn-fence", committed=False)) == 4  # zombie-0, -1
+        assert [v for _, _, v in read(b.bootstrap, "node-txn-fence")] == \
+            [b"fresh", b"fresh-2", b"eos-1"]
+        assert len(read(b.bootstrap, "node-txn-fence", committed=False)) == 5  # zombie-0, -1
+
+        # sendOffsets: the group's offset shows once the transaction commits (kafkajs's admin
+        # reads -1 while it is open), and an aborted transaction's offset never shows.
+        assert (r["offsetInOpenTxn"], r["offsetCommitted"], r["offsetAfterAbort"]) == (-1, 5, 5)
     finally:
         b.stop()

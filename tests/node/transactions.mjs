@@ -11,7 +11,8 @@
 // (value i goes to partition i % 2), so both partitions hold every transaction and its marker.
 //
 // On FENCE_TOPIC a second producer with the same transactional id fences the first one, whose
-// open transaction the broker aborts; the first's later send and commit must fail.
+// open transaction the broker aborts; the first's later send and commit must fail. Last, a third
+// producer commits offsets of a group with a transaction (sendOffsets), then aborts another.
 //
 // Prints one JSON object. Every wait is bounded: each step by its own time-out, the whole
 // script by a watchdog.
@@ -179,6 +180,30 @@ await within(15000, 'fence reader run', fc.run({
 await settle(fenceGot, 2, 30000)
 await within(15000, 'fence reader disconnect', fc.disconnect())
 out.fenceCommitted = fenceGot
+
+// sendOffsets: offsets committed with a transaction (AddOffsetsToTxn, TxnOffsetCommit) show in
+// the group once it commits, and never when it aborts.
+async function groupOffset () {
+  const r = await within(15000, 'fetchOffsets', admin.fetchOffsets({ groupId: 'node-eos', topics: [topic] }))
+  return Number(r[0].partitions.find(x => x.partition === 0).offset)
+}
+const eos = txnProducer('node-txn-eos')
+await within(15000, 'eos connect', eos.connect())
+let te = await within(15000, 'eos transaction 1', eos.transaction())
+await within(15000, 'eos send 1', te.send({ topic: fenceTopic, messages: [{ value: 'eos-1' }] }))
+await within(15000, 'sendOffsets 1', te.sendOffsets({
+  consumerGroupId: 'node-eos', topics: [{ topic, partitions: [{ partition: 0, offset: '5' }] }]
+}))
+out.offsetInOpenTxn = await groupOffset()
+await within(15000, 'eos commit 1', te.commit())
+out.offsetCommitted = await groupOffset()
+te = await within(15000, 'eos transaction 2', eos.transaction())
+await within(15000, 'sendOffsets 2', te.sendOffsets({
+  consumerGroupId: 'node-eos', topics: [{ topic, partitions: [{ partition: 0, offset: '9' }] }]
+}))
+await within(15000, 'eos abort 2', te.abort())
+out.offsetAfterAbort = await groupOffset()
+await within(15000, 'eos disconnect', eos.disconnect())
 
 await within(15000, 'admin disconnect', admin.disconnect())
 console.log(JSON.stringify(out))
