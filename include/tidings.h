@@ -581,16 +581,25 @@ int td_tag_version(td_engine *e, const char *topic, const void *tag, size_t tag_
  */
 typedef struct td_iter td_iter;
 
-/* Special offsets for td_iter_open and td_offset_for. */
+/* Special offsets for td_iter_open and td_offset_for. TD_OFFSET_LAST_STABLE: the last stable
+ * offset, below which every Kafka transaction is settled (committed or aborted); the high
+ * watermark when none is open. */
 #define TD_OFFSET_EARLIEST (-2)
 #define TD_OFFSET_LATEST (-1)
+#define TD_OFFSET_LAST_STABLE (-3)
 
 /*
- * Opens an iterator over one partition from `offset` (an offset, TD_OFFSET_EARLIEST or
- * TD_OFFSET_LATEST). An offset below the log start or above the high watermark gives
- * TD_ERANGE. The iterator sees events up to the high watermark at each call of
- * td_iter_next(), so it also returns events appended after it was opened. TD_ENOTFOUND for an
+ * Opens an iterator over one partition from `offset` (an offset, TD_OFFSET_EARLIEST,
+ * TD_OFFSET_LATEST or TD_OFFSET_LAST_STABLE). An offset below the log start or above the high
+ * watermark gives TD_ERANGE. The iterator sees events up to where it stops (below) at each call
+ * of td_iter_next(), so it also returns events appended after it was opened. TD_ENOTFOUND for an
  * unknown topic or partition; -ENOMEM.
+ *
+ * Transactions (docs/embedded.md#transactions): an iterator reads committed data only, unless
+ * td_iter_set_isolation says otherwise. It stops at the last stable offset rather than the high
+ * watermark (an open transaction's events are not reached until it ends) and skips the events
+ * of aborted transactions; TD_OFFSET_LATEST is then the last stable offset too. Events written
+ * without a transaction are committed as soon as they are readable.
  */
 int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t offset,
                  td_iter **out);
@@ -617,9 +626,10 @@ int td_iter_open_tag(td_engine *e, const char *topic, const void *tag, size_t ta
                      int32_t partition, int64_t from_version, td_iter **out);
 
 /*
- * Reads the next event into *ev. Returns 1 if an event was read, 0 at the high watermark (call
- * again later for more), or a negative code: TD_ECORRUPT or TD_ECRC with the partition and
- * offset in td_last_error(); TD_EUNSUPPORTED for a compression codec this build lacks;
+ * Reads the next event into *ev. Returns 1 if an event was read, 0 at the end of what it reads
+ * (the last stable offset, or the high watermark for TD_READ_UNCOMMITTED; call again later for
+ * more), or a negative code: TD_ECORRUPT or TD_ECRC with the partition and offset in
+ * td_last_error(); TD_EUNSUPPORTED for a compression codec this build lacks;
  * TD_ETOOBIG for a batch that decompresses past the reader's bound; TD_ERANGE if retention
  * deleted the data under the iterator; TD_ENOTFOUND once the topic was deleted; TD_EOFFLINE;
  * -ENOMEM and -errno of the read.
@@ -630,6 +640,15 @@ int td_iter_next(td_iter *it, td_event *ev);
 
 /* The offset the next td_iter_next() will look at. */
 int64_t td_iter_position(const td_iter *it);
+
+/* What an iterator reads: committed data (TD_READ_COMMITTED, the default), or also the events
+ * of open and aborted transactions, up to the high watermark (TD_READ_UNCOMMITTED). Usually set
+ * right after the open; a later change applies from td_iter_position on. An iterator opened at
+ * TD_OFFSET_LATEST and not read yet moves to the high watermark for TD_READ_UNCOMMITTED (to the
+ * last stable offset for TD_READ_COMMITTED). TD_EINVAL for another value. */
+#define TD_READ_COMMITTED 0
+#define TD_READ_UNCOMMITTED 1
+int td_iter_set_isolation(td_iter *it, int isolation);
 
 /* Closes an iterator; NULL is accepted. */
 void td_iter_close(td_iter *it);
@@ -692,7 +711,8 @@ void td_trace_result_free(td_trace_result *r);
 
 /*
  * Resolves an offset for a partition: TD_OFFSET_EARLIEST gives the log start offset,
- * TD_OFFSET_LATEST the high watermark. Use td_offset_for_time for timestamps. TD_ENOTFOUND for an
+ * TD_OFFSET_LATEST the high watermark, TD_OFFSET_LAST_STABLE the last stable offset (where
+ * readers of committed data stop). Use td_offset_for_time for timestamps. TD_ENOTFOUND for an
  * unknown topic or partition, TD_EINVAL for another `which`.
  */
 int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t which,

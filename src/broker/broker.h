@@ -202,6 +202,18 @@ typedef struct broker_aborted_txn {
 int64_t broker_part_last_stable(td_part *p);
 int broker_part_aborted_txns(td_part *p, int64_t from, int64_t upper, broker_aborted_txn **out,
                              size_t *n);
+/* The offsets in [from, to) holding the records a reader of committed data sees (broker/iter.c
+ * "Transactions"), for readers that walk offsets without reading them: below the last stable
+ * offset, not transaction markers, not the records of aborted transactions, and on a compacted
+ * topic only the offsets whose record the cleaner left. As runs [from, to), in order, adjacent
+ * ones merged, holding at most max records (0: no limit): *out malloc'd (NULL when none). Reads
+ * the range's batches (decoding them only on a compacted topic). TD_ERANGE if retention passed
+ * the range meanwhile, TD_ECORRUPT, TD_EOFFLINE, -ENOMEM. */
+typedef struct broker_run {
+    int64_t from, to;
+} broker_run;
+int broker_part_visible_runs(td_part *p, int64_t from, int64_t to, size_t max, broker_run **out,
+                             size_t *n);
 /* The partition's stream-nodes file, which the Redis front end owns (storage.h part_nodes_*). */
 int broker_part_nodes_read(td_part *p, uint8_t **out, size_t *n);
 int broker_part_nodes_append(td_part *p, const void *b, size_t n, bool sync);

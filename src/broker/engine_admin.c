@@ -575,9 +575,11 @@ int td_offset_for(td_engine *e, const char *topic, int32_t partition, int64_t wh
             *offset = part_log_start(p);
         else if (which == TD_OFFSET_LATEST)
             *offset = part_high_watermark(p);
+        else if (which == TD_OFFSET_LAST_STABLE)
+            *offset = part_last_stable(p);
         else
-            rc = td_fail(TD_EINVAL, "td_offset_for takes TD_OFFSET_EARLIEST or "
-                                    "TD_OFFSET_LATEST");
+            rc = td_fail(TD_EINVAL, "td_offset_for takes TD_OFFSET_EARLIEST, TD_OFFSET_LATEST or "
+                                    "TD_OFFSET_LAST_STABLE");
     }
     pthread_rwlock_unlock(&e->lock);
     return rc;

@@ -9,6 +9,22 @@
  * batches (transaction markers) are skipped. The position advances past every batch it passes, so
  * an iterator never stalls on a batch that holds no records for it.
  *
+ * Transactions (docs/embedded.md "Transactions"): an iterator reads committed data unless
+ * td_iter_set_isolation says otherwise. Each refill reads below the partition's last stable
+ * offset (part_read_to) instead of the high watermark, so an open transaction's records, which
+ * are at or after it, are never reached, and fetches the aborted transactions of the range it
+ * copied (part_aborted_txns, sorted by first offset) once; a transactional batch whose producer
+ * has an aborted transaction holding its base offset ([first, marker]) is skipped whole, as a
+ * control batch is. The iterator is the one place that does this because nearly every reader
+ * that is not Kafka (HTTP reads and SSE, Redis XRANGE and XREAD, queue groups, the embedded
+ * API) reads through it, and the rule then holds for all of them with one cache per range
+ * rather than a lookup per record; broker_part_visible_runs gives the offsets the same rule lets
+ * through to the readers that walk offsets without reading (Redis consumer groups, XREVRANGE's
+ * window, XINFO STREAM's edges). A key's iterator applies it to the batch of each offset the key
+ * index names, and stops at the last stable offset. The last stable offset only moves when the
+ * high watermark does (a marker becomes durable), so the advance hook that wakes waiting readers
+ * also wakes them for it.
+ *
  * A key's iterator (td_iter_open_key) asks the partition's key index (part_key_offsets) for the
  * offsets of the key's next events, KEY_OFFSETS at a time, and reads the batch holding each one
  * (part_read of that offset), keeping it while the next offsets fall in it. The keys themselves
@@ -25,6 +41,39 @@
 #define READ_CHUNK (1u << 20)
 #define MAX_UNCOMPRESSED (64u << 20)
 #define KEY_OFFSETS 64
+
+/* The aborted transactions of a range [from, to) of the partition, by first offset. */
+typedef struct abort_list {
+    td_aborted_txn *v;
+    size_t n;
+    int64_t from, to;
+} abort_list;
+
+/* Fetches the aborted transactions of [from, to) unless l already holds them. */
+static int abort_load(td_part *p, abort_list *l, int64_t from, int64_t to)
+{
+    if (l->to > l->from && from >= l->from && to <= l->to)
+        return 0;
+    free(l->v);
+    *l = (abort_list){0};
+    int rc = part_aborted_txns(p, from, to, &l->v, &l->n);
+    if (rc == 0) {
+        l->from = from;
+        l->to = to;
+    }
+    return rc;
+}
+
+/* Whether h is a batch of an aborted transaction of l (its range holds h). */
+static bool abort_hides(const abort_list *l, const td_batch_header *h)
+{
+    if (!(h->attributes & TD_BATCH_ATTR_TRANSACTIONAL))
+        return false;
+    for (size_t i = 0; i < l->n && l->v[i].first <= h->base_offset; i++)
+        if (l->v[i].pid == h->producer_id && h->base_offset <= l->v[i].last)
+            return true;
+    return false;
+}
 
 struct td_iter {
     td_topic *topic;
@@ -46,6 +95,9 @@ struct td_iter {
     bool by_tag; /* key is an event tag (td_iter_open_tag) */
     int64_t offs[KEY_OFFSETS];
     size_t ioff, noffs;
+    bool uncommitted; /* td_iter_set_isolation(TD_READ_UNCOMMITTED) */
+    bool at_latest;   /* opened at TD_OFFSET_LATEST and not read yet */
+    abort_list ab;    /* the aborted transactions of what buf (or the key's batch) holds */
 };
 
 static int iter_new(td_engine *e, const char *topic, int32_t partition, td_iter **it_out)
@@ -82,10 +134,11 @@ int td_iter_open(td_engine *e, const char *topic, int32_t partition, int64_t off
     if (rc)
         return rc;
     int64_t ls = part_log_start(it->part), hw = part_high_watermark(it->part);
+    it->at_latest = offset == TD_OFFSET_LATEST;
     if (offset == TD_OFFSET_EARLIEST)
         offset = ls;
-    else if (offset == TD_OFFSET_LATEST)
-        offset = hw;
+    else if (offset == TD_OFFSET_LATEST || offset == TD_OFFSET_LAST_STABLE)
+        offset = part_last_stable(it->part); /* committed: where this reader stops */
     if (offset < ls || offset > hw) {
         td_iter_close(it);
         return td_fail(TD_ERANGE,
@@ -118,6 +171,23 @@ int td_iter_open_time(td_engine *e, const char *topic, int32_t partition, int64_
 int64_t td_iter_position(const td_iter *it)
 {
     return it->pos;
+}
+
+int td_iter_set_isolation(td_iter *it, int isolation)
+{
+    td_error_clear();
+    if (!it || (isolation != TD_READ_COMMITTED && isolation != TD_READ_UNCOMMITTED))
+        return td_fail(TD_EINVAL, "td_iter_set_isolation takes an iterator and "
+                                  "TD_READ_COMMITTED or TD_READ_UNCOMMITTED");
+    if (it->uncommitted != (isolation == TD_READ_UNCOMMITTED)) {
+        /* What was read under the other isolation is read again from the position. */
+        it->rd_open = false;
+        it->buf_pos = it->buf.len;
+    }
+    it->uncommitted = isolation == TD_READ_UNCOMMITTED;
+    if (it->at_latest) /* the latest is where this reader stops */
+        it->pos = it->uncommitted ? part_high_watermark(it->part) : part_last_stable(it->part);
+    return 0;
 }
 
 static int fill_event(td_iter *it, const td_record *rec, td_event *ev)
@@ -156,6 +226,7 @@ int td_iter_next(td_iter *it, td_event *ev)
     td_error_clear();
     if (__atomic_load_n(&it->topic->deleted, __ATOMIC_ACQUIRE))
         return td_fail(TD_ENOTFOUND, "topic '%s' was deleted", it->topic->name);
+    it->at_latest = false;
     if (it->by_key)
         return key_next(it, ev);
     for (;;) {
@@ -192,7 +263,8 @@ int td_iter_next(td_iter *it, td_event *ev)
             if (rc)
                 return td_fail(TD_ECORRUPT, "partition %s/%" PRId32 ": bad batch near offset %"
                                             PRId64, it->topic->name, it->partition, it->pos);
-            if ((h.attributes & TD_BATCH_ATTR_CONTROL) || batch_last_offset(&h) < it->pos) {
+            if ((h.attributes & TD_BATCH_ATTR_CONTROL) || batch_last_offset(&h) < it->pos ||
+                (!it->uncommitted && abort_hides(&it->ab, &h))) {
                 if (batch_last_offset(&h) + 1 > it->pos)
                     it->pos = batch_last_offset(&h) + 1;
                 it->buf_pos += batch_total_size(&h);
@@ -210,7 +282,8 @@ int td_iter_next(td_iter *it, td_event *ev)
         td_range r;
         if (!it->chunk)
             it->chunk = FIRST_CHUNK;
-        int rc = part_read(it->part, it->pos, it->chunk, &r);
+        int64_t limit = it->uncommitted ? INT64_MAX : part_last_stable(it->part);
+        int rc = part_read_to(it->part, it->pos, it->chunk, limit, &r);
         if (rc == TD_EEND)
             return 0;
         if (rc == TD_ERANGE && it->pos < part_log_start(it->part))
@@ -225,10 +298,120 @@ int td_iter_next(td_iter *it, td_event *ev)
         td_buf_reset(&it->buf);
         it->buf_pos = 0;
         rc = part_range_copy(&r, &it->buf);
+        if (rc == 0 && !it->uncommitted)
+            rc = abort_load(it->part, &it->ab, r.first_offset, r.next_offset);
         part_range_release(&r);
+        if (rc) {
+            td_buf_reset(&it->buf); /* read again, with its aborted transactions, next time */
+            return rc;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The offsets readers of committed data see, for those that walk offsets without reading
+ */
+/* Appends [from, to) to the runs, merged with the last when adjacent. */
+static int run_add(broker_run **v, size_t *n, size_t *cap, int64_t from, int64_t to)
+{
+    if (*n && (*v)[*n - 1].to == from) {
+        (*v)[*n - 1].to = to;
+        return 0;
+    }
+    if (td_grow(v, cap, *n, sizeof(**v), 16) != 0)
+        return -ENOMEM;
+    (*v)[(*n)++] = (broker_run){from, to};
+    return 0;
+}
+
+/* The runs of the batches in buf (one range, its aborted transactions in ab) within [from, to),
+ * up to *left records (0: no limit; counted down). */
+static int runs_of_range(const td_buf *buf, const abort_list *ab, bool gaps, int64_t from,
+                         int64_t to, size_t *left, bool limited, td_batch_reader *rd,
+                         broker_run **v, size_t *n, size_t *cap)
+{
+    for (size_t at = 0; at < buf->len && (!limited || *left);) {
+        td_batch_header h;
+        int rc = batch_header_parse(buf->p + at, buf->len - at, &h);
+        if (rc == 0 && batch_total_size(&h) > buf->len - at)
+            rc = TD_ECORRUPT;
         if (rc)
+            return TD_ECORRUPT;
+        at += batch_total_size(&h);
+        int64_t lo = TD_MAX(h.base_offset, from), hi = TD_MIN(batch_last_offset(&h) + 1, to);
+        if ((h.attributes & TD_BATCH_ATTR_CONTROL) || lo >= hi || abort_hides(ab, &h))
+            continue;
+        if (!gaps) { /* every offset of the batch holds a record */
+            if (limited && (uint64_t)(hi - lo) > *left)
+                hi = lo + (int64_t)*left;
+            if (limited)
+                *left -= (size_t)(hi - lo);
+            if ((rc = run_add(v, n, cap, lo, hi)) != 0)
+                return rc;
+            continue;
+        }
+        if ((rc = batch_reader_open(rd, buf->p + at - batch_total_size(&h), batch_total_size(&h),
+                                    MAX_UNCOMPRESSED)) != 0)
+            return rc;
+        td_record rec;
+        while ((!limited || *left) && (rc = batch_reader_next(rd, &rec)) == 1) {
+            if (rec.offset >= hi)
+                break;
+            if (rec.offset < lo)
+                continue;
+            if ((rc = run_add(v, n, cap, rec.offset, rec.offset + 1)) != 0)
+                return rc;
+            if (limited)
+                (*left)--;
+        }
+        if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+int broker_part_visible_runs(td_part *p, int64_t from, int64_t to, size_t max, broker_run **out,
+                             size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    from = TD_MAX(from, part_log_start(p));
+    to = TD_MIN(to, part_last_stable(p));
+    bool gaps = part_has_gaps(p), limited = max > 0;
+    size_t left = max, cap = 0, chunk = FIRST_CHUNK;
+    td_buf buf;
+    td_buf_init(&buf);
+    td_batch_reader rd;
+    batch_reader_init(&rd);
+    abort_list ab = {0};
+    int rc = 0;
+    for (int64_t pos = from; pos < to && (!limited || left);) {
+        td_range r;
+        if ((rc = part_read_to(p, pos, chunk, to, &r)) != 0)
+            break;
+        td_buf_reset(&buf);
+        rc = part_range_copy(&r, &buf);
+        if (rc == 0)
+            rc = abort_load(p, &ab, r.first_offset, r.next_offset);
+        pos = r.next_offset;
+        part_range_release(&r);
+        if (rc == 0)
+            rc = runs_of_range(&buf, &ab, gaps, from, to, &left, limited, &rd, out, n, &cap);
+        if (rc)
+            break;
+        chunk = TD_MIN(chunk * 2, (size_t)READ_CHUNK);
+    }
+    if (rc == TD_EEND)
+        rc = 0;
+    free(ab.v);
+    batch_reader_free(&rd);
+    td_buf_free(&buf);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 /* The record at offset off into *rec, reading its batch unless the open reader is before it
@@ -253,6 +436,10 @@ static int key_record_at(td_iter *it, int64_t off, td_record *rec)
             return rc;
         if (h.base_offset > off || (h.attributes & TD_BATCH_ATTR_CONTROL))
             return 0;
+        if (!it->uncommitted && (h.attributes & TD_BATCH_ATTR_TRANSACTIONAL) &&
+            ((rc = abort_load(it->part, &it->ab, h.base_offset, batch_last_offset(&h) + 1)) != 0 ||
+             abort_hides(&it->ab, &h)))
+            return rc ? rc : 0; /* an aborted transaction's */
         td_counter_add(it->topic->m_bytes_out, batch_total_size(&h));
         if ((rc = batch_reader_open(&it->rd, it->buf.p, batch_total_size(&h), MAX_UNCOMPRESSED)))
             return td_fail(rc, "partition %s/%" PRId32 ": batch at offset %" PRId64 ": %s",
@@ -284,6 +471,7 @@ static bool has_tag(const td_record *rec, const uint8_t *tag, size_t n)
 
 static int key_next(td_iter *it, td_event *ev)
 {
+    int64_t limit = it->uncommitted ? INT64_MAX : part_last_stable(it->part);
     for (int guard = 0; guard < 1 << 20; guard++) {
         if (it->ioff == it->noffs) {
             it->ioff = 0;
@@ -297,7 +485,10 @@ static int key_next(td_iter *it, td_event *ev)
             if (it->noffs == 0)
                 return 0;
         }
-        int64_t off = it->offs[it->ioff++];
+        int64_t off = it->offs[it->ioff];
+        if (off >= limit)
+            return 0; /* an open transaction's, or after it: not yet */
+        it->ioff++;
         td_record rec;
         int rc = key_record_at(it, off, &rec);
         if (rc < 0)
@@ -441,6 +632,7 @@ void td_iter_close(td_iter *it)
     if (!it)
         return;
     free(it->key);
+    free(it->ab.v);
     batch_reader_free(&it->rd);
     td_buf_free(&it->buf);
     free(it->hdrs);
