@@ -112,30 +112,37 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         if (count)
             count -= *nredelivered;
     }
-    int64_t hw = part_high_watermark(s->p), start;
+    int64_t hw = part_high_watermark(s->p), lso = part_last_stable(s->p), start;
     if ((rc = part_stream_after(s->p, g->last, &start)) != 0)
         goto out;
     int64_t end = start;
     size_t given = 0, d = st->ndel ? xg_del_lower(st, start) : 0;
     td_sid id = {0, 0};
     int64_t run_end = -1, run_off = 0;
-    /* A compacted stream has offsets without an entry: walk those that hold one. */
-    int64_t *recs = NULL;
-    size_t nrecs = 0, ri = 0;
-    bool gaps = part_has_gaps(s->p);
+    /* Committed entries only (broker/iter.c "Transactions"): offsets below the last stable
+     * offset that hold a record, not a transaction marker nor an aborted transaction's, nor a
+     * gap of a compacted stream. */
+    broker_run *runs = NULL;
+    size_t nruns = 0, ri = 0, nrecs = 0, max = st->ndel ? 0 : count;
     xview view; /* the counters of Redis's entries_read rules, computed if they need them */
     xg_view_start(&view, s->p, hw, false);
     xg_view_stream(&view, st);
-    if (gaps &&
-        (rc = part_record_offsets(s->p, start, hw, st->ndel ? 0 : count, &recs, &nrecs)) != 0)
-        goto out;
-    for (int64_t off = start; off < hw && (count == 0 || given < count); off++) {
-        if (gaps && ri == nrecs) {
-            end = nrecs == count && count ? end : hw; /* past the gaps up to the last entry */
+    if (start < lso && (rc = broker_part_visible_runs(s->p, start, lso, max, &runs, &nruns)) != 0) {
+        if (rc != TD_ERANGE)
+            goto out;
+        rc = 0; /* trimmed meanwhile: the next read starts at the log start */
+        lso = start;
+    }
+    for (size_t i = 0; i < nruns; i++)
+        nrecs += (size_t)(runs[i].to - runs[i].from);
+    for (int64_t off = start; count == 0 || given < count; off++) {
+        while (ri < nruns && off >= runs[ri].to)
+            ri++;
+        if (ri == nruns) {
+            end = nrecs == max && max ? end : TD_MAX(end, lso); /* past the gaps up to the LSO */
             break;
         }
-        if (gaps)
-            off = recs[ri++];
+        off = TD_MAX(off, runs[ri].from);
         if (off > run_end) {
             if ((rc = part_stream_id(s->p, off, &id, &run_end)) != 0)
                 break;
@@ -168,7 +175,7 @@ int xgroup_deliver(td_engine *e, const xstream *s, td_slice group, td_slice cons
         xg_note_due(x, g, pe);
         xrec_pending(x, st, g, pe);
     }
-    free(recs);
+    free(runs);
     if (end > start)
         xrec_group(x, st, g);
     if (rc == TD_ERANGE) /* trimmed meanwhile: what came before is delivered */

@@ -220,17 +220,19 @@ int resp_read_entries(rconn *rc, const sref *s, int64_t from, td_sid hi, size_t 
     resp_w w = {b, rc->proto, false};
     *n = 0;
     *next = from;
-    int64_t hw = broker_part_high_watermark(s->p), ls = broker_part_log_start(s->p);
+    /* Committed entries only: the iterator stops at the last stable offset and skips aborted
+     * transactions' (broker/iter.c "Transactions"). */
+    int64_t end = broker_part_last_stable(s->p), ls = broker_part_log_start(s->p);
     if (from < ls)
         from = ls;
     *next = TD_MAX(*next, from);
-    if (from >= hw)
+    if (from >= end)
         return 0;
     /* Entries XDEL removed are skipped. */
     int64_t *del;
     size_t ndel, d = 0;
     xstream xs = resp_xstream(s);
-    int r = xstream_deleted(rc->s->e, &xs, from, hw, &del, &ndel, NULL);
+    int r = xstream_deleted(rc->s->e, &xs, from, end, &del, &ndel, NULL);
     if (r)
         return r;
     td_iter *it;
@@ -327,6 +329,19 @@ bool resp_parse_count(resp_w *w, td_slice a, long long *count)
     return true;
 }
 
+/* The entries in [from, to) that a reader of committed data sees (not counting XDEL's). */
+static int visible_count(td_part *p, int64_t from, int64_t to, int64_t *n)
+{
+    broker_run *runs;
+    size_t nruns;
+    int r = broker_part_visible_runs(p, from, to, 0, &runs, &nruns);
+    *n = 0;
+    for (size_t i = 0; r == 0 && i < nruns; i++)
+        *n += runs[i].to - runs[i].from;
+    free(runs);
+    return r;
+}
+
 /* XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n] */
 static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, bool rev)
 {
@@ -365,20 +380,22 @@ static void range_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
         /* The log reads forwards: take the last `count` entries of the range and write them in
          * reverse order. */
         td_sid past = hi;
+        int64_t end = broker_part_last_stable(s.p); /* committed entries only */
         if (!td_sid_next(&past))
-            to = broker_part_high_watermark(s.p);
+            to = end;
         else
             broker_stream_seek(s.p, past, from, INT64_MAX, &to);
-        to = TD_MIN(to, broker_part_high_watermark(s.p));
+        to = TD_MIN(to, end);
         int64_t start = count > 0 && to - from > count ? to - count : from;
         /* Entries XDEL removed do not count: reach back past them. */
         for (int64_t gone; count > 0 && start > from &&
                            (gone = resp_deleted_in(rc, &s, start, to)) > (to - start) - count;)
             start = TD_MAX(from, to - count - gone);
-        /* Nor do offsets without a record (a compacted topic's gaps): reach back, doubling,
-         * until the window holds count entries; only the last count are written. */
+        /* Nor do offsets without an entry a reader sees (a compacted topic's gaps, transaction
+         * markers, aborted transactions' records): reach back, doubling, until the window
+         * holds count entries; only the last count are written. */
         for (int64_t have; count > 0 && start > from;) {
-            if (broker_part_count_records(s.p, start, to, &have) != 0 ||
+            if (visible_count(s.p, start, to, &have) != 0 ||
                 have - resp_deleted_in(rc, &s, start, to) >= count)
                 break;
             start = TD_MAX(from, to - 2 * (to - start));
@@ -1044,8 +1061,8 @@ static int xread_try(rconn *rc, resp_w *w, resp_block *b)
             xread_reopen(rc, k, &tmp);
         if (!k->s.ref)
             continue;
-        if (!b->group && broker_part_high_watermark(k->s.p) <= k->from)
-            continue;
+        if (!b->group && broker_part_last_stable(k->s.p) <= k->from)
+            continue; /* nothing committed since */
         td_buf ent;
         td_buf_init(&ent);
         size_t n;
@@ -1228,7 +1245,7 @@ static void xread_cmd(rconn *rc, resp_w *w, size_t argc, const td_slice *argv, b
             bk->after = id;
             history |= !gt;
         } else if (dollar) {
-            bk->from = broker_part_high_watermark(bk->s.p);
+            bk->from = broker_part_last_stable(bk->s.p); /* an open transaction's come later */
         } else if (big || !td_sid_next(&id)) {
             bk->from = INT64_MAX;
             bk->none = true;

@@ -156,6 +156,22 @@ static bool xgroup_options(resp_w *w, size_t argc, const td_slice *argv, bool cr
     return true;
 }
 
+/* The ID `$` names: the stream's last, or, while a transaction is open, just below its first
+ * entry (the group then gets that transaction's entries if it commits). */
+static void stream_last_stable(const sref *s, td_sid *last)
+{
+    broker_stream_last(s->p, last);
+    int64_t lso = broker_part_last_stable(s->p);
+    td_sid id;
+    if (lso < broker_part_high_watermark(s->p) && broker_stream_id(s->p, lso, &id, NULL) == 0) {
+        if (id.seq)
+            id.seq--;
+        else if (id.ms)
+            id = (td_sid){id.ms - 1, UINT64_MAX};
+        *last = id;
+    }
+}
+
 /* CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n], in
  * Redis 7.0's order of checks: the options, the key (created by MKSTREAM only once nothing can
  * fail), SETID's group, the number of arguments, then the ID (CREATE's strict: no "-" or "+";
@@ -190,7 +206,7 @@ static void xgroup_create_or_setid(rconn *rc, resp_w *w, size_t argc, const td_s
     }
     if (argv[4].n == 1 && argv[4].p[0] == '$') {
         if (o == 1)
-            broker_stream_last(s.p, &last);
+            stream_last_stable(&s, &last);
     } else if (!create && argv[4].n == 1 && (argv[4].p[0] == '-' || argv[4].p[0] == '+')) {
         resp_bound_parse(argv[4], true, &last);
     } else if (!strict_id(argv[4], &last)) {
@@ -896,27 +912,47 @@ static void xinfo_consumers(rconn *rc, resp_w *w, size_t argc, const td_slice *a
     broker_topic_release(s.ref);
 }
 
-/* The offset of the stream's first or last entry (not removed by XDEL), or -1. */
+/* The offset of the stream's first or last entry (committed, not removed by XDEL), or -1:
+ * looked for in a window at that end of the stream, doubled until it holds one. */
 static int64_t edge_offset(rconn *rc, const sref *s, bool last)
 {
-    int64_t ls = broker_part_log_start(s->p), hw = broker_part_high_watermark(s->p);
-    int64_t *del;
-    size_t n;
+    int64_t ls = broker_part_log_start(s->p), end = broker_part_last_stable(s->p);
     xstream xs = resp_xstream(s);
-    if (hw <= ls || xstream_deleted(rc->s->e, &xs, ls, hw, &del, &n, NULL) != 0)
-        return -1;
-    int64_t off = -1;
-    if (!last) {
-        off = ls;
-        for (size_t i = 0; i < n && del[i] == off; i++)
-            off++;
-    } else {
-        off = hw - 1;
-        for (size_t i = n; i > 0 && del[i - 1] == off; i--)
-            off--;
+    for (int64_t w = 64, lo, hi;; w = w > INT64_MAX / 2 ? INT64_MAX : w * 2) {
+        lo = last ? TD_MAX(ls, end - w) : ls;
+        hi = last ? end : (end - ls <= w ? end : ls + w);
+        int64_t *del, off = -1;
+        size_t ndel;
+        broker_run *runs;
+        size_t nruns;
+        if (lo >= hi || xstream_deleted(rc->s->e, &xs, lo, hi, &del, &ndel, NULL) != 0)
+            return -1;
+        if (broker_part_visible_runs(s->p, lo, hi, 0, &runs, &nruns) != 0) {
+            free(del);
+            return -1;
+        }
+        /* Each run's offsets from the chosen end, past those XDEL removed (del is sorted). */
+        size_t d = last ? ndel : 0;
+        for (size_t i = 0; i < nruns && off < 0; i++) {
+            const broker_run *r = &runs[last ? nruns - 1 - i : i];
+            for (int64_t o = last ? r->to - 1 : r->from; o >= r->from && o < r->to && off < 0;
+                 o += last ? -1 : 1) {
+                if (last) {
+                    while (d > 0 && del[d - 1] > o)
+                        d--;
+                    off = d > 0 && del[d - 1] == o ? -1 : o;
+                } else {
+                    while (d < ndel && del[d] < o)
+                        d++;
+                    off = d < ndel && del[d] == o ? -1 : o;
+                }
+            }
+        }
+        free(runs);
+        free(del);
+        if (off >= 0 || (lo == ls && hi == end))
+            return off;
     }
-    free(del);
-    return off >= ls && off < hw ? off : -1;
 }
 
 /* The stream's first or last entry, or nil. */

@@ -788,12 +788,13 @@ static int stream_read(resp_server *sv, const sref *sr, xn_stream *xs, int64_t h
     return 0;
 }
 
-/* Catches the model up with the partition: appends (through any protocol) up to the high
- * watermark (or upto, when that is below it and not negative), and a log start moved by
- * something else (retention, Kafka's DeleteRecords). */
+/* Catches the model up with the partition: appends (through any protocol) up to the last
+ * stable offset (the high watermark but for an open transaction: the model holds the committed
+ * entries readers see; or upto, when that is below it and not negative), and a log start moved
+ * by something else (retention, Kafka's DeleteRecords). */
 static int stream_sync(resp_server *sv, const sref *sr, xn_stream *xs, int64_t upto)
 {
-    int64_t ls = broker_part_log_start(sr->p), hw = broker_part_high_watermark(sr->p);
+    int64_t ls = broker_part_log_start(sr->p), hw = broker_part_last_stable(sr->p);
     bool loaded = false;
     if (!xs->built || hw < xs->end) {
         xn_model_free(&xs->m);
