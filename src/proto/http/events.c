@@ -695,6 +695,22 @@ bool http_values_param(hconn *hc, bool *values_json)
     return true;
 }
 
+bool http_isolation_param(hconn *hc, int *isolation)
+{
+    char v[32];
+    int rc = http_query_get(hc->req.query, "isolation", v, sizeof(v));
+    *isolation = TD_READ_COMMITTED;
+    if (rc > 0 && !strcmp(v, "read_uncommitted"))
+        *isolation = TD_READ_UNCOMMITTED;
+    else if (rc != 0 && (rc < 0 || strcmp(v, "read_committed"))) {
+        http_respond_error(hc, 400, "invalid_argument",
+                           "query parameter 'isolation' must be read_committed (the default) or "
+                           "read_uncommitted");
+        return false;
+    }
+    return true;
+}
+
 int http_query_int(hconn *hc, const char *name, int64_t lo, int64_t hi, int64_t *out)
 {
     char buf[64], msg[160];
@@ -726,7 +742,9 @@ static void events_read(hconn *hc, const char *topic)
     int ht = ho >= 0 ? http_query_int(hc, "time", 0, INT64_MAX, &time_ms) : -1;
     int hl = ht >= 0 ? http_query_int(hc, "limit", 1, MAX_LIMIT, &limit) : -1;
     bool values_json;
-    if (hp < 0 || ho < 0 || ht < 0 || hl < 0 || !http_values_param(hc, &values_json))
+    int iso;
+    if (hp < 0 || ho < 0 || ht < 0 || hl < 0 || !http_values_param(hc, &values_json) ||
+        !http_isolation_param(hc, &iso))
         return;
     char from[32] = "earliest";
     int hf = http_query_get(hc->req.query, "from", from, sizeof(from));
@@ -750,7 +768,10 @@ static void events_read(hconn *hc, const char *topic)
         else
             rc = td_iter_open(hc->s->e, topic, p,
                               strcmp(from, "latest") ? TD_OFFSET_EARLIEST : TD_OFFSET_LATEST, &it);
+        if (rc == 0)
+            rc = td_iter_set_isolation(it, iso);
         if (rc) {
+            td_iter_close(it);
             json_decref(events);
             json_decref(next);
             if (rc == TD_ERANGE) {

@@ -172,6 +172,10 @@ json_t *http_event_json(td_engine *e, const char *topic, const td_event *ev, boo
 int http_trace_events(const http_request *r, td_arena *a, td_event *events, size_t n);
 /* The ?values= query parameter: json (the default) or string. False after answering 400. */
 bool http_values_param(hconn *hc, bool *values_json);
+/* The ?isolation= query parameter of reads (docs/http-api.md#transactions): read_committed (the
+ * default) or read_uncommitted, as *isolation (TD_READ_COMMITTED, TD_READ_UNCOMMITTED). False
+ * after answering 400. */
+bool http_isolation_param(hconn *hc, int *isolation);
 
 /* The head of a streamed response (chunked for HTTP/1.1; for HTTP/1.0 the body ends with the
  * connection), counted like any response. The stream's body is written to the connection. */

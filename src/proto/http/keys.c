@@ -6,7 +6,9 @@
  *       tombstone, 400 for a topic that is not compacted, 503 when the index was dropped for
  *       lack of memory (table.index.max.bytes).
  *   GET /v1/topics/{topic}/keys/{key}/events[?partition=N][&from_version=V][&limit=L][&values=]
- *       The key's stream on a key.index topic (td_iter_open_key): its events from version V
+ *       [&isolation=read_committed|read_uncommitted]
+ *       The key's stream on a key.index topic (td_iter_open_key): its committed events (unless
+ *       isolation says otherwise) from version V
  *       (an offset, inclusive; default 0), at most L, with the stream's version and the
  *       from_version of the next page. 400 no_key_index without key.index. With Accept:
  *       text/event-stream, the same events as Server-Sent Events, followed by the key's new
@@ -60,10 +62,11 @@ void http_route_index_events(hconn *hc, const char *topic, bool tag, const char 
         return http_subscribe_key(hc, topic, key, key_len);
     int64_t partition = TD_PARTITION_ANY, from = 0, limit = DEFAULT_LIMIT;
     bool values_json;
+    int iso;
     if (http_query_int(hc, "partition", 0, INT32_MAX, &partition) < 0 ||
         http_query_int(hc, "from_version", 0, INT64_MAX, &from) < 0 ||
         http_query_int(hc, "limit", 1, MAX_LIMIT, &limit) < 0 ||
-        !http_values_param(hc, &values_json))
+        !http_values_param(hc, &values_json) || !http_isolation_param(hc, &iso))
         return;
     td_engine *e = hc->s->e;
     if (tag && (key_len == 0 || key_len > TD_TAG_MAX_LEN)) {
@@ -88,8 +91,12 @@ void http_route_index_events(hconn *hc, const char *topic, bool tag, const char 
         rc = td_iter_open_tag(e, topic, key, key_len, (int32_t)partition, from, &it);
     else if (rc == 0)
         rc = td_iter_open_key(e, topic, key, key_len, (int32_t)partition, from, &it);
-    if (rc)
+    if (rc == 0)
+        rc = td_iter_set_isolation(it, iso);
+    if (rc) {
+        td_iter_close(it);
         return respond_key_error(hc, rc);
+    }
     json_t *events = json_array();
     td_event ev;
     for (int64_t n = 0; n < limit && (rc = td_iter_next(it, &ev)) == 1; n++) {

@@ -1,6 +1,7 @@
 /*
  * subscribe.c: live subscriptions with Server-Sent Events (docs/http-api.md):
- * GET /v1/subscribe?topics=orders.*,billing.#&from=latest|earliest|<time>.
+ * GET /v1/subscribe?topics=orders.*,billing.#&from=latest|earliest|<time>, committed events
+ * unless &isolation=read_uncommitted (docs/http-api.md#transactions).
  *
  * A subscription is a set of partitions, each with the next offset to deliver, read through the
  * engine's iterators on the connection's loop. Every event goes out as
@@ -28,8 +29,9 @@
  * Following one key (docs/http-api.md#follow-a-keys-events): GET /v1/topics/{t}/keys/{key}/events
  * with Accept: text/event-stream is a subscription to the key's partition whose iterator is the
  * key's (td_iter_open_key): each wake-up asks the partition's key index for the key's offsets
- * after the last one delivered, below the high watermark, and reads only the batches holding
- * them. Once caught up, the next offset moves to the high watermark seen before the lookup, so
+ * after the last one delivered, below the last stable offset (the high watermark for
+ * read_uncommitted), and reads only the batches holding them. Once caught up, the next offset
+ * moves to that end as seen before the lookup, so
  * that the index is asked only about what was appended since. Ids, cursors, Last-Event-ID,
  * heartbeats and limits are the subscription's.
  */
@@ -77,6 +79,7 @@ struct http_sub {
     bool chunked;
     bool pump_posted;
     bool values_json;    /* ?values=json (the default) or string */
+    int isolation;       /* ?isolation=: TD_READ_COMMITTED (the default) or TD_READ_UNCOMMITTED */
     bool ending;         /* the final error was queued; the close is on its way */
     int64_t end_deadline; /* then: when to stop waiting for it to drain */
     int64_t end_last;     /* the latest end_deadline can move to */
@@ -453,12 +456,15 @@ static void sub_compact(http_sub *sub)
 }
 
 /* Where a partition starts: the offset the cursor gave, or by `from` (TD_OFFSET_EARLIEST,
- * TD_OFFSET_LATEST, or a time >= 0). */
-static int64_t start_offset(td_engine *e, const char *topic, int32_t p, int64_t from)
+ * TD_OFFSET_LATEST, or a time >= 0). The latest of a reader of committed data is the last
+ * stable offset: an open transaction's events come once it commits. */
+static int64_t start_offset(const http_sub *sub, const char *topic, int32_t p, int64_t from)
 {
     int64_t off = 0;
-    int rc = from >= 0 ? td_offset_for_time(e, topic, p, from, &off)
-                       : td_offset_for(e, topic, p, from, &off);
+    if (from == TD_OFFSET_LATEST && sub->isolation == TD_READ_COMMITTED)
+        from = TD_OFFSET_LAST_STABLE;
+    int rc = from >= 0 ? td_offset_for_time(sub->s->e, topic, p, from, &off)
+                       : td_offset_for(sub->s->e, topic, p, from, &off);
     return rc ? 0 : off;
 }
 
@@ -537,12 +543,12 @@ static int sub_discover(http_sub *sub, const cursor_ctx *cc, int64_t from)
                 sp->it = NULL;
                 sp->gone = false;
                 sp->topic_id = id;
-                sp->next = start_offset(e, all[i].name, p, TD_OFFSET_EARLIEST);
+                sp->next = start_offset(sub, all[i].name, p, TD_OFFSET_EARLIEST);
                 continue;
             }
             int64_t off;
             if (!cursor_lookup(cc, all[i].name, p, &off))
-                off = start_offset(e, all[i].name, p, from);
+                off = start_offset(sub, all[i].name, p, from);
             rc = sub_add(sub, all[i].name, id, p, off);
         }
     }
@@ -614,12 +620,16 @@ static bool sp_open(http_sub *sub, spart *sp)
     if (rc == TD_ERANGE && !sub->by_key) {
         /* Below the log start (retention deleted what the cursor pointed at): go on from the
          * start. Beyond the end (the topic was deleted and created again): from its start. */
-        int64_t start = start_offset(e, sp->topic, sp->partition, TD_OFFSET_EARLIEST);
+        int64_t start = start_offset(sub, sp->topic, sp->partition, TD_OFFSET_EARLIEST);
         TD_INFO("http", "%s: subscription: %s/%" PRId32 " has no offset %" PRId64
                         "; going on from %" PRId64,
                 net_conn_peer(sub->c), sp->topic, sp->partition, sp->next, start);
         sp->next = start;
         rc = td_iter_open(e, sp->topic, sp->partition, sp->next, &sp->it);
+    }
+    if (rc == 0 && (rc = td_iter_set_isolation(sp->it, sub->isolation)) != 0) {
+        td_iter_close(sp->it);
+        sp->it = NULL;
     }
     if (rc == TD_ENOTFOUND) {
         sp->gone = true;
@@ -676,13 +686,17 @@ static void sub_pump(http_sub *sub)
             td_event ev;
             /* A key's: once the index names nothing more (the iterator's position did not
              * move: not a pause after skipping offsets), nothing of the key is left below the
-             * high watermark read before asking. */
+             * end read before asking (the last stable offset, for committed events). Others:
+             * on from the iterator's position, past the batches it skipped. */
             int64_t hw = -1, pos = sub->by_key ? td_iter_position(sp->it) : -1;
             if (sub->by_key &&
-                td_offset_for(sub->s->e, sp->topic, sp->partition, TD_OFFSET_LATEST, &hw) != 0)
+                td_offset_for(sub->s->e, sp->topic, sp->partition,
+                              sub->isolation == TD_READ_COMMITTED ? TD_OFFSET_LAST_STABLE
+                                                                  : TD_OFFSET_LATEST,
+                              &hw) != 0)
                 hw = -1;
             int rc = td_iter_next(sp->it, &ev);
-            if (rc == 0 && sub->by_key && td_iter_position(sp->it) != pos)
+            if (rc == 0 && (!sub->by_key || td_iter_position(sp->it) != pos))
                 hw = td_iter_position(sp->it); /* went past skipped offsets: on from there */
             if (rc == 1) {
                 sp->next = ev.offset + 1;
@@ -955,7 +969,8 @@ static void subscribe(hconn *hc)
     if (rt == 0)
         topics[0] = 0;
     bool values_json;
-    if (!http_values_param(hc, &values_json))
+    int iso;
+    if (!http_values_param(hc, &values_json) || !http_isolation_param(hc, &iso))
         return;
     int64_t from;
     if (!strcmp(from_s, "latest"))
@@ -986,6 +1001,7 @@ static void subscribe(hconn *hc)
     sub->tick = (net_timer)NET_TIMER_INIT;
     sub->quota_timer = (net_timer)NET_TIMER_INIT;
     sub->values_json = values_json;
+    sub->isolation = iso;
     cursor_ctx cc = {.sub = sub};
     td_principal who;
     http_principal(hc, &who);
@@ -1074,9 +1090,10 @@ void http_subscribe_key(hconn *hc, const char *topic, const char *key, size_t ke
     td_engine *e = hc->s->e;
     int64_t partition = TD_PARTITION_ANY, from = 0;
     bool values_json;
+    int iso;
     if (http_query_int(hc, "partition", 0, INT32_MAX, &partition) < 0 ||
         http_query_int(hc, "from_version", 0, INT64_MAX, &from) < 0 ||
-        !http_values_param(hc, &values_json))
+        !http_values_param(hc, &values_json) || !http_isolation_param(hc, &iso))
         return;
     td_topic_ref *ref;
     int rc = broker_topic_acquire(e, topic, &ref);
@@ -1106,6 +1123,7 @@ void http_subscribe_key(hconn *hc, const char *topic, const char *key, size_t ke
     sub->tick = (net_timer)NET_TIMER_INIT;
     sub->quota_timer = (net_timer)NET_TIMER_INIT;
     sub->values_json = values_json;
+    sub->isolation = iso;
     sub->gen = broker_topics_generation(e);
     td_principal who;
     http_principal(hc, &who);
