@@ -474,7 +474,7 @@ static int part_iter(td_queues *q, qgroup *g, const qtopic *t, qpart *p, int64_t
         return rc;
     int64_t start = 0, end = 0;
     td_offset_for(q->e, t->name, p->partition, TD_OFFSET_EARLIEST, &start);
-    td_offset_for(q->e, t->name, p->partition, TD_OFFSET_LATEST, &end);
+    td_offset_for(q->e, t->name, p->partition, TD_OFFSET_LAST_STABLE, &end);
     int64_t to = p->next < start ? start : end;
     TD_WARN("queue", "group %s: %s/%" PRId32 " offset %" PRId64 " is gone; going on at %" PRId64,
             g->name, t->name, p->partition, p->next, to);

@@ -124,7 +124,8 @@ static int topic_grow(td_engine *e, const qgroup *g, qtopic *t, int32_t nparts, 
         qsched_part_init(&v[i]);
         if (created)
             td_offset_for(e, t->name, i,
-                          g->pol.start_latest ? TD_OFFSET_LATEST : TD_OFFSET_EARLIEST, &v[i].next);
+                          g->pol.start_latest ? TD_OFFSET_LAST_STABLE : TD_OFFSET_EARLIEST,
+                          &v[i].next); /* latest: an open transaction's events come if it commits */
         v[i].dirty = true;
     }
     t->nparts = nparts;
