@@ -107,7 +107,7 @@ const char *txn_err_name(txn_err e)
     static const char *const names[] = {
         "OK",          "INVALID_REQUEST", "INVALID_TIMEOUT",   "CONCURRENT",    "FENCED",
         "BAD_MAPPING", "INVALID_STATE",   "UNKNOWN_PARTITION", "NOT_ATTEMPTED", "UNAVAILABLE",
-        "NOT_FOUND",   "DENIED"};
+        "NOT_FOUND",   "DENIED",          "INVALID_GROUP"};
     return (unsigned)e < TD_ARRAY_LEN(names) ? names[e] : "?";
 }
 
@@ -233,12 +233,17 @@ static void remove_id(struct td_txns *tx, const char *id)
         }
 }
 
+/* Adds m to the ids, under mu (the readers of other threads walk the array under it). */
 static int insert_meta(struct td_txns *tx, tmeta *m)
 {
+    int rc = 0;
+    pthread_mutex_lock(&tx->mu);
     if (td_grow(&tx->m, &tx->cap, tx->n, sizeof(*tx->m), 16) != 0)
-        return -ENOMEM;
-    tx->m[tx->n++] = m;
-    return 0;
+        rc = -ENOMEM;
+    else
+        tx->m[tx->n++] = m;
+    pthread_mutex_unlock(&tx->mu);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -426,10 +431,13 @@ static int copy_meta(const tmeta *m, tmeta *c)
     return 0;
 }
 
-/* Appends the marker to every partition of the transaction and waits for them. */
-static void write_markers(struct td_txns *tx, const tmeta *m, bool commit)
+/* Appends the marker to every partition of the transaction and waits for them. Returns 0, or
+ * the first failure (the caller stays in Prepare; the scan writes them all again: a marker for a
+ * transaction already closed changes nothing). A deleted topic or partition needs none. */
+static int write_markers(struct td_txns *tx, const tmeta *m, bool commit)
 {
     int64_t now = td_wall_ms();
+    int first = 0;
     for (size_t i = 0; i < m->nparts; i++) {
         td_topic_ref *ref = NULL;
         if (strcmp(m->parts[i].topic, STATE_OFFSETS_TOPIC) == 0)
@@ -441,12 +449,19 @@ static void write_markers(struct td_txns *tx, const tmeta *m, bool commit)
         int rc = p ? part_append_marker(p, m->pid, m->epoch, commit, 0, now, &res) : 0;
         if (p && rc == 0)
             rc = part_wait_durable(p, res.end_offset);
-        if (rc && rc != TD_EFENCED)
-            TD_ERROR("txn", "cannot write the %s marker of '%s' to %s/%" PRId32 ": %s",
+        if (rc == TD_ENOTFOUND) /* the partition was deleted meanwhile */
+            rc = 0;
+        if (rc) {
+            TD_ERROR("txn",
+                     "cannot write the %s marker of '%s' to %s/%" PRId32
+                     ": %s (tried again at the next scan)",
                      commit ? "COMMIT" : "ABORT", m->id, m->parts[i].topic, m->parts[i].partition,
                      td_last_error());
+            first = first ? first : rc;
+        }
         broker_topic_release(ref);
     }
+    return first;
 }
 
 /* Writes the offsets of a committing transaction as the groups' commits, durably. */
@@ -471,6 +486,18 @@ static int commit_offsets(struct td_txns *tx, const tmeta *m)
                 done[k] = true;
             }
         rc = td_group_commit(tx->e, m->offs[i].group, v, n, td_wall_ms());
+        /* A topic deleted since (or a partition gone): the others are committed one by one,
+         * and the offsets of what is gone are dropped; any other failure is tried again. */
+        for (size_t k = 0; rc == TD_ENOTFOUND && k < n; k++) {
+            int one = td_group_commit(tx->e, m->offs[i].group, &v[k], 1, td_wall_ms());
+            if (one == TD_ENOTFOUND)
+                TD_WARN("txn", "'%s' commits no offset for %s/%" PRId32 ": no such partition",
+                        m->id, v[k].topic, v[k].partition);
+            else if (one)
+                rc = one;
+            if (k + 1 == n && rc == TD_ENOTFOUND)
+                rc = 0;
+        }
         if (rc)
             TD_ERROR("txn", "cannot commit the offsets of group '%s' for '%s': %s",
                      m->offs[i].group, m->id, td_last_error());
@@ -501,17 +528,20 @@ static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
-    write_markers(tx, m, commit);
+    if ((rc = write_markers(tx, m, commit)) != 0)
+        return rc; /* still Prepare: the scan (or a restart) writes them again */
     if (commit && (rc = commit_offsets(tx, m)) != 0)
-        return rc; /* still PrepareCommit: a restart (or the next call) writes them again */
+        return rc; /* still PrepareCommit: the scan (or a restart) writes them again */
+    bool offsets = commit && m->noffs > 0;
     if ((rc = copy_meta(m, &c)) == 0) {
         parts_clear(&c);
         c.state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
         c.update_ms = td_wall_ms();
         /* Not waited for: once the markers are durable the outcome is settled, and losing this
-         * record in a crash only makes the restart write the markers (and the offsets) of
-         * the Prepare record again; any later durable record of the id covers it. */
-        rc = change(tx, m, &c, false);
+         * record in a crash only makes the restart write the markers of the Prepare record
+         * again; any later durable record of the id covers it. With offsets it is waited for:
+         * committing them again could undo a later plain commit of the group. */
+        rc = change(tx, m, &c, offsets);
     }
     drop_copy(&c);
     TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", m->id, m->pid, m->epoch,
@@ -669,8 +699,8 @@ static txn_err do_add_offsets(struct td_txns *tx, tjob *j)
     txn_err err = check_producer(tx, j, &m);
     if (err)
         return err;
-    if (!j->group || !j->group[0])
-        return TXN_INVALID_REQUEST;
+    if (!j->group || !j->group[0] || strlen(j->group) > TD_GROUP_NAME_MAX)
+        return TXN_INVALID_GROUP;
     txn_tp tp = {STATE_OFFSETS_TOPIC, state_partition_for(tx->e, STATE_OFFSETS, j->group), TXN_OK};
     return join(tx, m, &tp, 1);
 }
@@ -715,6 +745,10 @@ static void scan(struct td_txns *tx, int64_t now)
 {
     for (size_t i = 0; i < tx->n; i++) {
         tmeta *m = tx->m[i];
+        if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT) {
+            end_txn(tx, m, m->state == ST_PREPARE_COMMIT); /* a marker that failed before */
+            continue;
+        }
         if (m->state == ST_ONGOING && m->start_ms + m->timeout_ms < now) {
             TD_INFO("txn",
                     "aborting the transaction of '%s' (producer %" PRId64
@@ -931,23 +965,20 @@ int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, boo
     return submit(e, j);
 }
 
-txn_err broker_txn_verify(td_engine *e, int64_t pid, int16_t epoch, const char *topic,
-                          int32_t partition)
+txn_err broker_txn_verify(td_engine *e, const char *id, int64_t pid, int16_t epoch,
+                          const char *topic, int32_t partition)
 {
     struct td_txns *tx = e->txns;
-    if (!tx)
+    if (!tx || !id)
         return TXN_INVALID_STATE;
     txn_err err = TXN_INVALID_STATE;
     pthread_mutex_lock(&tx->mu);
-    for (size_t i = 0; i < tx->n; i++) {
-        const tmeta *m = tx->m[i];
-        if (m->pid != pid)
-            continue;
+    const tmeta *m = find_id(tx, id);
+    if (m && m->pid == pid) {
         if (m->epoch != epoch)
             err = TXN_FENCED;
         else if (m->state == ST_ONGOING && has_part(m, topic, partition))
             err = TXN_OK;
-        break;
     }
     pthread_mutex_unlock(&tx->mu);
     return err;

@@ -32,6 +32,7 @@ typedef enum txn_err {
     TXN_UNAVAILABLE,       /* COORDINATOR_NOT_AVAILABLE 15: shutting down, or a write failed */
     TXN_NOT_FOUND,         /* TRANSACTIONAL_ID_NOT_FOUND 105 */
     TXN_DENIED,            /* a listener's own: the principal may not write the topic */
+    TXN_INVALID_GROUP,     /* INVALID_GROUP_ID 24 */
 } txn_err;
 
 const char *txn_err_name(txn_err e);
@@ -76,11 +77,11 @@ bool broker_txn_offset_pending(td_engine *e, const char *group, const char *topi
 int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, bool commit,
                    txn_done_fn done, void *arg);
 
-/* Whether producer pid at epoch may append transactional records to topic/partition now: the
- * partition is in its ongoing transaction (TXN_OK); TXN_FENCED for another epoch of the id;
- * TXN_INVALID_STATE otherwise. */
-txn_err broker_txn_verify(td_engine *e, int64_t pid, int16_t epoch, const char *topic,
-                          int32_t partition);
+/* Whether producer pid at epoch may append transactional records of transactional id `id` to
+ * topic/partition now: pid is the id's and the partition is in its ongoing transaction
+ * (TXN_OK); TXN_FENCED for another epoch of the id; TXN_INVALID_STATE otherwise. */
+txn_err broker_txn_verify(td_engine *e, const char *id, int64_t pid, int16_t epoch,
+                          const char *topic, int32_t partition);
 
 /* The producers a partition keeps state for (DescribeProducers): malloc'd, *n of them. */
 typedef struct broker_producer {

@@ -230,20 +230,46 @@ def test_a_stalled_transaction_is_aborted_after_its_timeout(tmp_path):
         b.stop()
 
 
-def test_transactional_records_outside_a_transaction_are_refused(broker):
-    create_topic(broker.bootstrap, "raw")
-    c = kw.Conn(broker.port)
-    _, pid, epoch = init_producer_id(c, 4, transactional_id="raw-1")
-    batch = idem_batch([b"r"], pid, epoch, 0, transactional=True)
-    # The produce request names the transactional id, but the partition was never added.
-    body = kw.string("raw-1") + kw.i16(-1) + kw.i32(10000) + kw.array(
-        [kw.string("raw") + kw.array([kw.i32(0) + kw.bytes_(batch)])])
+def raw_produce(c, tid, topic, batch):
+    """Produce v8 of one batch to partition 0 naming transactional id tid: the error code."""
+    body = kw.string(tid) + kw.i16(-1) + kw.i32(10000) + kw.array(
+        [kw.string(topic) + kw.array([kw.i32(0) + kw.bytes_(batch)])])
     r = c.request(0, 8, body)
     r.array_len()
     r.string()
     r.array_len()
     assert r.i32() == 0
-    assert r.i16() == INVALID_TXN_STATE
+    return r.i16()
+
+
+def add_partition_v0(c, tid, pid, epoch, topic):
+    body = kw.string(tid) + kw.i64(pid) + kw.i16(epoch) + kw.array(
+        [kw.string(topic) + kw.array([kw.i32(0)])])
+    r = c.request(24, 0, body)
+    r.i32()
+    assert r.array_len() == 1
+    r.string()
+    assert r.array_len() == 1
+    assert r.i32() == 0
+    return r.i16()
+
+
+def test_transactional_records_outside_a_transaction_are_refused(broker):
+    create_topic(broker.bootstrap, "raw")
+    c = kw.Conn(broker.port)
+    _, pid, epoch = init_producer_id(c, 4, transactional_id="raw-1")
+    _, pid2, epoch2 = init_producer_id(c, 4, transactional_id="raw-2")
+    batch = idem_batch([b"r"], pid, epoch, 0, transactional=True)
+    # The produce request names the transactional id, but the partition was never added.
+    assert raw_produce(c, "raw-1", "raw", batch) == INVALID_TXN_STATE
+    assert add_partition_v0(c, "raw-1", pid, epoch, "raw") == 0
+    assert add_partition_v0(c, "raw-2", pid2, epoch2, "raw") == 0
+    # Another transactional id's request cannot write into raw-1's transaction.
+    assert raw_produce(c, "raw-2", "raw", batch) == INVALID_TXN_STATE
+    assert raw_produce(c, "raw-1", "raw", batch) == 0
+    # While its transaction is open, the producer's records outside it are refused.
+    plain = idem_batch([b"p"], pid, epoch, 1, transactional=False)
+    assert raw_produce(c, None, "raw", plain) == INVALID_TXN_STATE
     c.close()
 
 

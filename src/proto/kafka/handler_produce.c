@@ -141,7 +141,7 @@ static bool txn_records_ok(produce_ctx *x, const char *topic, const kafka_produc
         pr->error_message = "transactional records need the request's transactional id";
         return false;
     }
-    switch (broker_txn_verify(x->q->kc->s->e, (int64_t)td_load_be64(b + 43),
+    switch (broker_txn_verify(x->q->kc->s->e, x->txn_id, (int64_t)td_load_be64(b + 43),
                               (int16_t)td_load_be16(b + 51), topic, pp->index)) {
     case TXN_OK:
         return true;

@@ -60,6 +60,8 @@ static int16_t kerr_of(txn_err e, int16_t v, int16_t fenced_from)
         return KERR_TRANSACTIONAL_ID_NOT_FOUND;
     case TXN_DENIED:
         return KERR_TOPIC_AUTHORIZATION_FAILED;
+    case TXN_INVALID_GROUP:
+        return KERR_INVALID_GROUP_ID;
     default:
         return KERR_COORDINATOR_NOT_AVAILABLE;
     }
