@@ -436,7 +436,7 @@ static int append_impl(td_part *p, uint8_t *batch, size_t n, int64_t now_ms, td_
         rc = td_fail(TD_ENOTFOUND, "partition %s was deleted", p->label);
         goto out;
     }
-    if (n > (size_t)p->cfg.max_message_bytes) {
+    if (n > (size_t)p->cfg.max_message_bytes && !(h.attributes & TD_BATCH_ATTR_CONTROL)) {
         rc = td_fail(TD_ETOOBIG, "batch of %zu bytes exceeds max.message.bytes %" PRId32, n,
                      p->cfg.max_message_bytes);
         goto out;

@@ -95,7 +95,9 @@ static int aborted_rewrite(td_part *p)
         aborted_encode(b + i * ABORTED_ENTRY, &p->ab[i]);
     int rc = write_file_atomic(p, path, b, p->nab * ABORTED_ENTRY);
     free(b);
-    return rc;
+    /* The rename itself durable: an old file coming back after a power loss could hold entries
+     * whose markers were cut, at offsets new batches now hold. */
+    return rc ? rc : p->io->sync_dir(p->io, p->dir);
 }
 
 /* The smallest first offset of the unstable transactions of producers other than pid. */
@@ -313,7 +315,9 @@ int txn_load(td_part *p)
     if (rc == 0)
         rc = td_io_read_all(io, fd, b, (size_t)size, 0);
     io->close(io, fd);
-    bool damaged = size % ABORTED_ENTRY != 0, dropped = false;
+    /* A torn last entry (a crash in its write) is one whose marker is after the newest snapshot
+     * (see aborted_write): the replay finds it again. */
+    bool damaged = false, dropped = size % ABORTED_ENTRY != 0;
     int64_t end = aload(&p->log_end), start = aload(&p->log_start);
     for (int64_t pos = 0; rc == 0 && pos + ABORTED_ENTRY <= size; pos += ABORTED_ENTRY) {
         const uint8_t *e = b + pos;

@@ -141,8 +141,7 @@ int pstate_check(const td_pstate *s, const td_batch_header *h, td_pbatch *dup)
     const td_producer *e = find(s, h->producer_id);
     if (!e || e->epoch < 0)
         return 0; /* unknown producer: any sequence starts it */
-    if (e->txn_first >= 0 && !(h->attributes & TD_BATCH_ATTR_TRANSACTIONAL) &&
-        h->producer_epoch == e->epoch)
+    if (e->txn_first >= 0 && !(h->attributes & TD_BATCH_ATTR_TRANSACTIONAL))
         return td_fail(TD_ETXN,
                        "producer %" PRId64 " has a transaction open since offset %" PRId64
                        ": a batch outside it is refused",

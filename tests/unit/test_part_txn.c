@@ -414,10 +414,14 @@ static void reopen_damaged(const char *cmd, const char *cmd2, off_t cut)
     test_rmrf(dir);
 }
 
-/* Test 5d: aborted-txns cut to 50 bytes (the second entry torn). */
+/* Test 5d: aborted-txns cut to 50 bytes (the second entry torn, as a crash in its write leaves
+ * it: its marker is after the newest snapshot, which the replay reads again), and a damaged
+ * first entry (a flipped byte: the whole log is replayed). */
 static void test_reopen_torn_aborted_file(void)
 {
-    reopen_damaged(NULL, NULL, 50);
+    reopen_damaged("rm -f %s/*.snapshot", NULL, 50);
+    reopen_damaged("printf '\\377' | dd of=%s/aborted-txns bs=1 seek=3 conv=notrunc status=none",
+                   NULL, -1);
 }
 
 /* Test 5c: aborted-txns deleted with the snapshots (the file is data of the partition, as its
