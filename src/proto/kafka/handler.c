@@ -65,6 +65,8 @@ int16_t kafka_error_of(int rc)
         return KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
     case TD_EFENCED:
         return KERR_INVALID_PRODUCER_EPOCH;
+    case TD_ETXN:
+        return KERR_INVALID_TXN_STATE;
     case TD_ETIMESTAMP:
         return KERR_INVALID_TIMESTAMP;
     default:
@@ -720,6 +722,8 @@ void kafka_serve_list_offsets(kreq *q, kafka_reader *r)
                     td_iter *it = NULL;
                     td_event ev;
                     if (td_iter_open(s->e, t->name, p->partition, off, &it) == 0) {
+                        /* the record at off, whatever its transaction's fate */
+                        td_iter_set_isolation(it, TD_READ_UNCOMMITTED);
                         if (td_iter_next(it, &ev) == 1)
                             p->out_timestamp = ev.timestamp_ms;
                         td_iter_close(it);

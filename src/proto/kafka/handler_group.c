@@ -505,6 +505,9 @@ static bool fetch_group(kreq *q, kafka_offset_fetch_group *g, bool stable)
                 kafka_offset_fetch_part *p = &ft->parts[ft->nparts++];
                 p->partition = v[i].partition;
                 fill_fetch_part(q, p, &v[i]);
+                if (stable &&
+                    broker_txn_offset_pending(q->kc->s->e, g->group_id, v[i].topic, v[i].partition))
+                    p->error_code = KERR_UNSTABLE_OFFSET_COMMIT;
             }
         }
     } else {
