@@ -115,7 +115,10 @@ void net_timer_start(net_loop *l, net_timer *t, int64_t delay_ms, net_task_fn fn
     }
     /* A client may ask for any delay (Redis's BLOCK takes up to 2^63 ms): clamped so that the
      * due time cannot overflow; a quarter of the range is still millions of years. */
-    t->due_ms = mono_ms() + (delay_ms < 0 ? 0 : TD_MIN(delay_ms, INT64_MAX / 4));
+    /* A delay counts from the next whole millisecond: timers fire once mono_ms() reaches
+     * due_ms, and from the current (truncated) one a timer could fire up to 1 ms before its
+     * delay has passed (test_wait saw 149 ms of a 150 ms fetch wait). */
+    t->due_ms = delay_ms <= 0 ? mono_ms() : mono_ms() + 1 + TD_MIN(delay_ms, INT64_MAX / 4);
     t->fn = fn;
     t->arg = arg;
     t->heap_index = l->nheap;
