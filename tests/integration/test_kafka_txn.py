@@ -44,9 +44,10 @@ def send(p, topic, values, partition=None):
     assert p.flush(20) == 0
 
 
-def read(bootstrap, topic, partitions=1, committed=True, quiet=1.0, timeout=30):
+def read(bootstrap, topic, partitions=1, committed=True, quiet=1.0, timeout=30, first=5.0):
     """Every record of the topic from the start, as a read_committed (or read_uncommitted)
-    consumer sees it, until it has been quiet for `quiet` seconds."""
+    consumer sees it, until it has been quiet for `quiet` seconds after a record (or for
+    `first` seconds without any: a loaded host can take more than `quiet` to the first)."""
     c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "check",
                      "enable.auto.commit": False, "enable.partition.eof": False,
                      "isolation.level": "read_committed" if committed else "read_uncommitted"})
@@ -54,7 +55,7 @@ def read(bootstrap, topic, partitions=1, committed=True, quiet=1.0, timeout=30):
     out = []
     end = time.time() + timeout
     last = time.time()
-    while time.time() < end and time.time() - last < quiet:
+    while time.time() < end and time.time() - last < (quiet if out else max(quiet, first)):
         m = c.poll(0.1)
         if m is None:
             continue
