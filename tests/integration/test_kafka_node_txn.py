@@ -79,7 +79,7 @@ def test_kafkajs_transactions(tmp_path):
         assert by_partition(r["committed"]) == want({"commit", "open"})
         assert len(r["committed"]) == 20
         # Another client's read_committed consumer reads the very same records.
-        theirs = read(b.bootstrap, "node-txn", 2)
+        theirs = read(b.bootstrap, "node-txn", 2, expect=len(r["committed"]))
         assert sorted((p, o, v.decode()) for p, o, v in theirs) == sorted(
             (m["partition"], m["offset"], m["value"]) for m in r["committed"])
 
@@ -90,9 +90,9 @@ def test_kafkajs_transactions(tmp_path):
         assert fence["send"] is not None and fence["send"]["type"] == "INVALID_PRODUCER_EPOCH"
         assert fence["commit"] is not None and fence["commit"]["type"] == "INVALID_PRODUCER_EPOCH"
         assert r["fenceCommitted"] == ["fresh", "fresh-2"]
-        assert [v for _, _, v in read(b.bootstrap, "node-txn-fence")] == \
+        assert [v for _, _, v in read(b.bootstrap, "node-txn-fence", expect=3)] == \
             [b"fresh", b"fresh-2", b"eos-1"]
-        assert len(read(b.bootstrap, "node-txn-fence", committed=False)) == 5  # zombie-0, -1
+        assert len(read(b.bootstrap, "node-txn-fence", committed=False, expect=5)) == 5  # zombie-0, -1
 
         # sendOffsets: the group's offset shows once the transaction commits (kafkajs's admin
         # reads -1 while it is open), and an aborted transaction's offset never shows.

@@ -44,10 +44,12 @@ def send(p, topic, values, partition=None):
     assert p.flush(20) == 0
 
 
-def read(bootstrap, topic, partitions=1, committed=True, quiet=1.0, timeout=30, first=5.0):
+def read(bootstrap, topic, partitions=1, committed=True, quiet=1.0, timeout=30, first=5.0,
+         expect=0):
     """Every record of the topic from the start, as a read_committed (or read_uncommitted)
-    consumer sees it, until it has been quiet for `quiet` seconds after a record (or for
-    `first` seconds without any: a loaded host can take more than `quiet` to the first)."""
+    consumer sees it: at least `expect` records (or until the time-out), then until it has been
+    quiet for `quiet` seconds after a record (or for `first` seconds without any: a loaded host
+    can take more than `quiet` to the first, or between partitions)."""
     c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "check",
                      "enable.auto.commit": False, "enable.partition.eof": False,
                      "isolation.level": "read_committed" if committed else "read_uncommitted"})
@@ -55,7 +57,8 @@ def read(bootstrap, topic, partitions=1, committed=True, quiet=1.0, timeout=30, 
     out = []
     end = time.time() + timeout
     last = time.time()
-    while time.time() < end and time.time() - last < (quiet if out else max(quiet, first)):
+    while time.time() < end and (len(out) < expect or
+                                 time.time() - last < (quiet if out else max(quiet, first))):
         m = c.poll(0.1)
         if m is None:
             continue
@@ -120,10 +123,10 @@ def test_commit_and_abort(broker):
     p.begin_transaction()
     send(p, "tx", [b"d%d" % i for i in range(3)])
     p.commit_transaction(20)
-    committed = read(broker.bootstrap, "tx", 2)
+    committed = read(broker.bootstrap, "tx", 2, expect=13)
     assert sorted(v for _, _, v in committed) == sorted(
         [b"c%d" % i for i in range(10)] + [b"d%d" % i for i in range(3)])
-    everything = read(broker.bootstrap, "tx", 2, committed=False)
+    everything = read(broker.bootstrap, "tx", 2, committed=False, expect=18)
     assert len(everything) == 18  # the aborted ones too, and never a marker
     # Each transaction's marker took one offset in each partition it wrote to.
     for part in range(2):
@@ -345,9 +348,9 @@ def test_consume_transform_produce(broker):
             for part in range(2)}
     lo_hi.close()
     assert committed == ends  # the group resumes after the last input
-    out = sorted(v for _, _, v in read(broker.bootstrap, "out", 2))
+    out = sorted(v for _, _, v in read(broker.bootstrap, "out", 2, expect=100))
     assert out == sorted(b"oi%d" % i for i in range(100))  # each exactly once
-    assert len(read(broker.bootstrap, "out", 2, committed=False)) > 100  # the aborted ones
+    assert len(read(broker.bootstrap, "out", 2, committed=False, expect=101)) > 100  # aborted
 
 
 def offset_fetch_v7(c, group, topic, partition, stable):
@@ -535,10 +538,10 @@ def test_exactly_once_across_kill9_and_client_deaths(tmp_path):
             break
     try:
         assert committed_all(b.bootstrap)
-        out = [v for _, _, v in read(b.bootstrap, "eout", 2)]
+        out = [v for _, _, v in read(b.bootstrap, "eout", 2, expect=n)]
         assert sorted(out) == sorted(b"o%d" % i for i in range(n)), (len(out), len(set(out)))
         # The abandoned transaction's records are in the log, aborted by its successor.
-        assert len(read(b.bootstrap, "eout", 2, committed=False)) > n
+        assert len(read(b.bootstrap, "eout", 2, committed=False, expect=n + 1)) > n
     finally:
         if b.proc:
             b.stop()
