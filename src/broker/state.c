@@ -228,6 +228,12 @@ int state_wait(td_engine *e, state_topic_id which, int32_t partition, int64_t en
     return p ? part_wait_durable(p, end) : td_fail(TD_ENOTFOUND, "no state topic partition");
 }
 
+int state_wait_solo(td_engine *e, state_topic_id which, int32_t partition, int64_t end)
+{
+    td_part *p = state_part(e, which, partition);
+    return p ? part_wait_durable_solo(p, end) : td_fail(TD_ENOTFOUND, "no state topic partition");
+}
+
 int state_when_durable(td_engine *e, state_topic_id which, int32_t partition, int64_t end,
                        td_durable_cb cb, void *arg)
 {

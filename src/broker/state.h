@@ -84,6 +84,8 @@ int state_append(td_engine *e, state_topic_id which, int32_t partition, const td
 int64_t state_log_end(td_engine *e, state_topic_id which, int32_t partition);
 /* Blocks until offsets below end are durable under the state topic's policy. */
 int state_wait(td_engine *e, state_topic_id which, int32_t partition, int64_t end);
+/* state_wait for the partition's only writer (part_wait_durable_solo). */
+int state_wait_solo(td_engine *e, state_topic_id which, int32_t partition, int64_t end);
 /* Calls cb(arg, rc) once they are (on the flusher thread under fsync=always, else at once in
  * this thread). With cb NULL, only asks for a sync soon. 0, or the error (cb not called). */
 int state_when_durable(td_engine *e, state_topic_id which, int32_t partition, int64_t end,

@@ -20,12 +20,16 @@
  *
  * One thread does every change, one job at a time: it changes memory under mu after each
  * record is durable, so that broker_txn_verify (any thread, under mu) sees only what a restart
- * would see. The ids are in an array searched linearly (transactional ids are few: one per
- * producer instance of an exactly-once application).
+ * would see; but for the Ongoing records of AddPartitionsToTxn, which are not waited for (every
+ * later record of the id is, and covers them): a restart that lost them finds the partitions'
+ * open transactions instead (reconcile). EndTxn answers once Prepare is durable; complete()
+ * then runs before the next job. The ids are in an array searched linearly (transactional ids
+ * are few: one per producer instance of an exactly-once application).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -296,7 +300,7 @@ static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait)
     if (rc == 0)
         rc = state_append(tx->e, STATE_TXNS, 0, &ev, 1, &end);
     if (rc == 0 && wait)
-        rc = state_wait(tx->e, STATE_TXNS, 0, end);
+        rc = state_wait_solo(tx->e, STATE_TXNS, 0, end); /* this thread is its only writer */
     td_buf_free(&k);
     td_buf_free(&v);
     if (rc)
@@ -431,36 +435,51 @@ static int copy_meta(const tmeta *m, tmeta *c)
     return 0;
 }
 
-/* Appends the marker to every partition of the transaction and waits for them. Returns 0, or
- * the first failure (the caller stays in Prepare; the scan writes them all again: a marker for a
- * transaction already closed changes nothing). A deleted topic or partition needs none. */
+/* Appends the marker to every partition of the transaction, then waits until they are all
+ * durable (one fsync per partition, side by side when the partitions share a sync). Returns 0,
+ * or the first failure (the caller stays in Prepare; the scan writes them all again: a marker
+ * for a transaction already closed changes nothing). A deleted topic or partition needs none. */
 static int write_markers(struct td_txns *tx, const tmeta *m, bool commit)
 {
     int64_t now = td_wall_ms();
     int first = 0;
-    for (size_t i = 0; i < m->nparts; i++) {
-        td_topic_ref *ref = NULL;
-        if (strcmp(m->parts[i].topic, STATE_OFFSETS_TOPIC) == 0)
-            continue; /* a group's offsets: they go with the transaction (see the top) */
-        if (broker_topic_acquire(tx->e, m->parts[i].topic, &ref) != 0)
-            continue; /* deleted since: nothing to mark */
-        td_part *p = broker_topic_part(ref, m->parts[i].partition);
-        td_append_result res;
-        int rc = p ? part_append_marker(p, m->pid, m->epoch, commit, 0, now, &res) : 0;
-        if (p && rc == 0)
-            rc = part_wait_durable(p, res.end_offset);
-        if (rc == TD_ENOTFOUND) /* the partition was deleted meanwhile */
-            rc = 0;
-        if (rc) {
-            TD_ERROR("txn",
-                     "cannot write the %s marker of '%s' to %s/%" PRId32
-                     ": %s (tried again at the next scan)",
-                     commit ? "COMMIT" : "ABORT", m->id, m->parts[i].topic, m->parts[i].partition,
-                     td_last_error());
-            first = first ? first : rc;
-        }
-        broker_topic_release(ref);
+    td_topic_ref **refs = calloc(m->nparts ? m->nparts : 1, sizeof(*refs));
+    int64_t *ends = calloc(m->nparts ? m->nparts : 1, sizeof(*ends));
+    if (!refs || !ends) {
+        free(refs);
+        free(ends);
+        return -ENOMEM;
     }
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < m->nparts; i++) {
+            if (strcmp(m->parts[i].topic, STATE_OFFSETS_TOPIC) == 0)
+                continue; /* a group's offsets: they go with the transaction (see the top) */
+            if (pass == 0 && broker_topic_acquire(tx->e, m->parts[i].topic, &refs[i]) != 0)
+                continue; /* deleted since: nothing to mark */
+            td_part *p = refs[i] ? broker_topic_part(refs[i], m->parts[i].partition) : NULL;
+            td_append_result res;
+            int rc = 0;
+            if (p && pass == 0 &&
+                (rc = part_append_marker(p, m->pid, m->epoch, commit, 0, now, &res)) == 0)
+                ends[i] = res.end_offset;
+            else if (p && pass == 1 && ends[i] > 0)
+                rc = part_wait_durable(p, ends[i]);
+            if (rc == TD_ENOTFOUND) /* the partition was deleted meanwhile */
+                rc = 0;
+            if (rc) {
+                TD_ERROR("txn",
+                         "cannot write the %s marker of '%s' to %s/%" PRId32
+                         ": %s (tried again at the next scan)",
+                         commit ? "COMMIT" : "ABORT", m->id, m->parts[i].topic,
+                         m->parts[i].partition, td_last_error());
+                first = first ? first : rc;
+            }
+        }
+    for (size_t i = 0; i < m->nparts; i++)
+        if (refs[i])
+            broker_topic_release(refs[i]);
+    free(refs);
+    free(ends);
     return first;
 }
 
@@ -509,44 +528,57 @@ static int commit_offsets(struct td_txns *tx, const tmeta *m)
     return rc;
 }
 
-/* Ends m's transaction (Ongoing, or Prepare* when recovering) at m's epoch: Prepare, markers,
- * Complete. */
-static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
+/* Writes the Prepare record of m's transaction (Ongoing) and waits until it is durable: the
+ * outcome is settled from here (a restart completes it), so EndTxn answers now, as Kafka's does,
+ * and complete() follows. */
+static int prepare(struct td_txns *tx, tmeta *m, bool commit)
 {
     tmeta c;
     int rc = copy_meta(m, &c);
     c.state = commit ? ST_PREPARE_COMMIT : ST_PREPARE_ABORT;
     c.update_ms = td_wall_ms();
-    if (rc == 0 && m->state == ST_ONGOING)
+    if (rc == 0)
         rc = change(tx, m, &c, true);
     drop_copy(&c);
-    if (rc)
-        return rc;
+    return rc;
+}
+
+/* Completes m's transaction (Prepare*): markers, then the offsets of a commit, then the Complete
+ * record. Each waits for the one before to be durable. Complete is waited for too: the next
+ * transaction's Ongoing record is not (join), and a restart that found this Prepare record last
+ * would write its markers again, over that next transaction's records. */
+static int complete(struct td_txns *tx, tmeta *m)
+{
+    bool commit = m->state == ST_PREPARE_COMMIT;
     /* Tests only (txn_fault_pause_ms): a window for kill -9. */
     for (int64_t left = tx->e->opts.txn_fault_pause_ms;
          left > 0 && !__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE); left -= 10) {
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
-    if ((rc = write_markers(tx, m, commit)) != 0)
+    int rc = write_markers(tx, m, commit);
+    if (rc)
         return rc; /* still Prepare: the scan (or a restart) writes them again */
     if (commit && (rc = commit_offsets(tx, m)) != 0)
         return rc; /* still PrepareCommit: the scan (or a restart) writes them again */
-    bool offsets = commit && m->noffs > 0;
+    tmeta c;
     if ((rc = copy_meta(m, &c)) == 0) {
         parts_clear(&c);
         c.state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
         c.update_ms = td_wall_ms();
-        /* Not waited for: once the markers are durable the outcome is settled, and losing this
-         * record in a crash only makes the restart write the markers of the Prepare record
-         * again; any later durable record of the id covers it. With offsets it is waited for:
-         * committing them again could undo a later plain commit of the group. */
-        rc = change(tx, m, &c, offsets);
+        rc = change(tx, m, &c, true);
     }
     drop_copy(&c);
     TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", m->id, m->pid, m->epoch,
              commit ? "committed" : "aborted");
     return rc;
+}
+
+/* Ends m's transaction (Ongoing, or Prepare* when recovering) at m's epoch. */
+static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
+{
+    int rc = m->state == ST_ONGOING ? prepare(tx, m, commit) : 0;
+    return rc ? rc : complete(tx, m);
 }
 
 /* Aborts m's ongoing transaction under a new epoch, fencing its producer (Kafka's
@@ -659,7 +691,9 @@ static txn_err join(struct td_txns *tx, tmeta *m, const txn_tp *tps, size_t n)
             c.start_ms = td_wall_ms();
         c.state = ST_ONGOING;
         c.update_ms = td_wall_ms();
-        rc = change(tx, m, &c, true);
+        /* Not waited for: a restart that lost it finds the partitions' open transactions
+         * instead (reconcile). Every later record of the id is waited for, and covers it. */
+        rc = change(tx, m, &c, false);
     }
     drop_copy(&c);
     return rc ? TXN_UNAVAILABLE : TXN_OK;
@@ -725,14 +759,20 @@ static txn_err do_commit_offsets(struct td_txns *tx, tjob *j)
     return rc ? TXN_UNAVAILABLE : TXN_OK;
 }
 
-static txn_err do_end(struct td_txns *tx, tjob *j)
+/* EndTxn: answered once the Prepare record is durable; *then gets m, whose transaction
+ * complete() finishes after the answer. */
+static txn_err do_end(struct td_txns *tx, tjob *j, tmeta **then)
 {
     tmeta *m = NULL;
     txn_err err = check_producer(tx, j, &m);
     if (err)
         return err;
-    if (m->state == ST_ONGOING)
-        return end_txn(tx, m, j->commit) == 0 ? TXN_OK : TXN_UNAVAILABLE;
+    if (m->state == ST_ONGOING) {
+        if (prepare(tx, m, j->commit) != 0)
+            return TXN_UNAVAILABLE;
+        *then = m;
+        return TXN_OK;
+    }
     if ((m->state == ST_COMPLETE_COMMIT && j->commit) ||
         (m->state == ST_COMPLETE_ABORT && !j->commit))
         return TXN_OK; /* a retry of the call that ended it */
@@ -746,7 +786,7 @@ static void scan(struct td_txns *tx, int64_t now)
     for (size_t i = 0; i < tx->n; i++) {
         tmeta *m = tx->m[i];
         if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT) {
-            end_txn(tx, m, m->state == ST_PREPARE_COMMIT); /* a marker that failed before */
+            complete(tx, m); /* a marker that failed before */
             continue;
         }
         if (m->state == ST_ONGOING && m->start_ms + m->timeout_ms < now) {
@@ -775,6 +815,7 @@ static void scan(struct td_txns *tx, int64_t now)
 
 static void run_job(struct td_txns *tx, tjob *j)
 {
+    tmeta *then = NULL;
     int64_t pid = -1;
     int16_t epoch = -1;
     txn_err err;
@@ -792,21 +833,130 @@ static void run_job(struct td_txns *tx, tjob *j)
         err = do_commit_offsets(tx, j);
         break;
     default:
-        err = do_end(tx, j);
+        err = do_end(tx, j, &then);
     }
     j->done(j->arg, err, pid, epoch);
+    if (then) /* the markers overlap the client's next step, which queues behind them */
+        complete(tx, then);
+}
+
+/* A partition's open transaction, found at start (reconcile). */
+typedef struct open_txn {
+    char topic[TD_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    int16_t epoch;
+    int64_t pid;
+} open_txn;
+
+/* The open transactions of every partition, malloc'd (*n of them). */
+static int open_txns(td_engine *e, open_txn **out, size_t *n)
+{
+    open_txn *v = NULL;
+    size_t k = 0, cap = 0;
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; rc == 0 && i < e->ntopics; i++)
+        for (int32_t j = 0; rc == 0 && j < e->topics[i]->nparts; j++) {
+            td_producer_info *pv = NULL;
+            size_t np = 0;
+            if ((rc = part_producers(e->topics[i]->parts[j], &pv, &np)) != 0)
+                break;
+            for (size_t q = 0; rc == 0 && q < np; q++) {
+                if (pv[q].txn_first < 0)
+                    continue;
+                if ((rc = td_grow(&v, &cap, k, sizeof(*v), 8)) != 0)
+                    break;
+                v[k] = (open_txn){.partition = j, .epoch = pv[q].epoch, .pid = pv[q].pid};
+                snprintf(v[k++].topic, sizeof(v->topic), "%s", e->topics[i]->name);
+            }
+            free(pv);
+        }
+    pthread_rwlock_unlock(&e->lock);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* Aborts the open transaction of o's producer in o's partition (an ABORT marker, durable). */
+static void abort_stray(struct td_txns *tx, const open_txn *o)
+{
+    td_topic_ref *ref = NULL;
+    if (broker_topic_acquire(tx->e, o->topic, &ref) != 0)
+        return;
+    td_part *p = broker_topic_part(ref, o->partition);
+    td_append_result res;
+    int rc = p ? part_append_marker(p, o->pid, o->epoch, false, 0, td_wall_ms(), &res) : 0;
+    if (p && rc == 0)
+        rc = part_wait_durable(p, res.end_offset);
+    if (rc)
+        TD_ERROR("txn", "cannot abort producer %" PRId64 "'s transaction in %s/%" PRId32 ": %s",
+                 o->pid, o->topic, o->partition, td_last_error());
+    else
+        TD_INFO("txn",
+                "aborted producer %" PRId64 "'s transaction in %s/%" PRId32
+                ", which no transactional id holds",
+                o->pid, o->topic, o->partition);
+    broker_topic_release(ref);
+}
+
+/* At start, before any job: the partitions' open transactions against the replayed ids. The
+ * Ongoing records are not waited for (join), so a crash can lose the last ones of an id while
+ * a partition kept the records they let in. For producer pid's open transaction at epoch e in
+ * partition P:
+ *  - the id of pid is at epoch e and Ongoing, Empty or Complete*: P joins its transaction
+ *    (Ongoing again if the record that began it was lost; the producer commits or aborts it,
+ *    or the time-out does). A Complete record is written only after its markers are durable,
+ *    so the open records are a later transaction's;
+ *  - the id is at epoch e and Prepare* with P: completing it marks P;
+ *  - anything else (no id, another epoch, a Prepare without P): nothing would ever end it, so
+ *    P gets an ABORT marker now.
+ * Joining writes no waited record: a crash before it is durable makes the next start do it
+ * again. */
+static void reconcile(struct td_txns *tx)
+{
+    open_txn *v = NULL;
+    size_t n = 0;
+    if (open_txns(tx->e, &v, &n) != 0) {
+        TD_ERROR("txn", "cannot list the partitions' open transactions: %s", td_last_error());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tmeta *m = NULL;
+        for (size_t k = 0; k < tx->n && !m; k++)
+            if (tx->m[k]->pid == v[i].pid)
+                m = tx->m[k];
+        bool preparing = m && (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT);
+        if (m && m->epoch == v[i].epoch && preparing && has_part(m, v[i].topic, v[i].partition))
+            continue;
+        txn_tp tp = {v[i].topic, v[i].partition, TXN_OK};
+        if (!m || m->epoch != v[i].epoch || preparing)
+            abort_stray(tx, &v[i]);
+        else if (!(m->state == ST_ONGOING && has_part(m, tp.topic, tp.partition))) {
+            TD_INFO("txn", "%s/%" PRId32 " rejoins the transaction of '%s' (a record lost)",
+                    tp.topic, tp.partition, m->id);
+            if (join(tx, m, &tp, 1) != TXN_OK)
+                TD_ERROR("txn", "cannot add %s/%" PRId32 " to the transaction of '%s': %s",
+                         tp.topic, tp.partition, m->id, td_last_error());
+        }
+    }
+    free(v);
 }
 
 static void *txn_main(void *arg)
 {
     struct td_txns *tx = arg;
+    reconcile(tx);
     /* A restart finishes the transactions a Prepare record began. */
     for (size_t i = 0; i < tx->n; i++) {
         tmeta *m = tx->m[i];
         if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT) {
             TD_INFO("txn", "completing the %s of '%s' that a restart interrupted",
                     m->state == ST_PREPARE_COMMIT ? "commit" : "abort", m->id);
-            end_txn(tx, m, m->state == ST_PREPARE_COMMIT);
+            complete(tx, m);
         }
     }
     pthread_mutex_lock(&tx->mu);

@@ -72,8 +72,9 @@ int broker_txn_commit_offsets(td_engine *e, const char *id, int64_t pid, int16_t
  * OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT then). */
 bool broker_txn_offset_pending(td_engine *e, const char *group, const char *topic,
                                int32_t partition);
-/* EndTxn: commit or abort the transaction; done runs once every marker is durable (and, on a
- * commit, its offsets). */
+/* EndTxn: commit or abort the transaction; done runs once the Prepare record is durable (the
+ * outcome settled); the markers, a commit's offsets and the Complete record follow on the
+ * coordinator's thread before its next job. */
 int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, bool commit,
                    txn_done_fn done, void *arg);
 

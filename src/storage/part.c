@@ -728,16 +728,16 @@ static void run_due(durable_waiter *due, size_t ndue, int rc)
 
 /*
  * Waits until every offset below end is durable, leading a sync when none is running. A
- * producer (part_wait_durable) also gathers a round before leading one, keeps leading while
- * other producers wait, and is counted among the waiters that a round releases; a plain
- * part_sync caller does none of that.
+ * producer (part_wait_durable) also gathers a round before leading one (with gather: not
+ * part_wait_durable_solo), keeps leading while other producers wait, and is counted among the
+ * waiters that a round releases; a plain part_sync caller does none of that.
  */
-static int sync_through(td_part *p, int64_t end, bool producer)
+static int sync_through(td_part *p, int64_t end, bool producer, bool gather)
 {
     durable_waiter *due = NULL;
     size_t ndue = 0;
     int rc = 0;
-    bool gathered = !producer, owe_wakeup = false, did_sync = false;
+    bool gathered = !gather, owe_wakeup = false, did_sync = false;
     pthread_mutex_lock(&p->mu);
     if (producer && p->cfg.fsync_policy != TD_FSYNC_ALWAYS)
         end = 0; /* nothing to wait for under interval and none */
@@ -793,12 +793,17 @@ static int sync_through(td_part *p, int64_t end, bool producer)
 
 int part_wait_durable(td_part *p, int64_t end_offset)
 {
-    return sync_through(p, end_offset, true);
+    return sync_through(p, end_offset, true, true);
+}
+
+int part_wait_durable_solo(td_part *p, int64_t end_offset)
+{
+    return sync_through(p, end_offset, true, false);
 }
 
 int part_sync(td_part *p)
 {
-    return sync_through(p, aload(&p->log_end), false);
+    return sync_through(p, aload(&p->log_end), false, false);
 }
 
 int part_on_durable(td_part *p, int64_t end_offset, td_durable_cb cb, void *arg)

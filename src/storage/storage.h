@@ -284,6 +284,10 @@ int part_append_unchecked(td_part *p, uint8_t *batch, size_t n, int64_t now_ms,
  * that failed to sync cannot be trusted to be on disk).
  */
 int part_wait_durable(td_part *p, int64_t end_offset);
+/* part_wait_durable for a partition's only writer, which appends without waiting now and then
+ * (the transaction coordinator's state): never waits first for others to append (the group
+ * commit's gather, which counts appends and would take those for other producers). */
+int part_wait_durable_solo(td_part *p, int64_t end_offset);
 
 /* Syncs everything appended so far now, whatever the policy. */
 int part_sync(td_part *p);

@@ -115,7 +115,10 @@ def test_http_reads(tx):
     st, _, r = call(b, "GET", f"/v1/topics/{TOPIC}/events?from=latest&isolation=read_uncommitted")
     assert r["next_offsets"]["0"] > nxt
     commit(o)
-    got, _ = events(b)
+    # EndTxn is answered once the outcome is durable; the markers follow at once.
+    deadline = time.time() + 10
+    while (got := events(b)[0]) != COMMITTED + OPEN + AFTER and time.time() < deadline:
+        time.sleep(0.05)
     assert got == COMMITTED + OPEN + AFTER
     st, _, r = call(b, "GET", f"/v1/topics/{TOPIC}/events?partition=0&offset={nxt}")
     assert [value(e) for e in r["events"]] == OPEN + AFTER
