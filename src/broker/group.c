@@ -1,5 +1,9 @@
 /*
- * group.c: the group coordinator (see group.h for the model).
+ * group.c: the group coordinator (see group.h for the model): groups and their members, the
+ * membership state machine (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), its timers and thread,
+ * administration (list, describe, delete), metrics and the life cycle. The checks of offset
+ * commits and the expiry of offsets are in group_offsets.c, the GroupMetadata records that keep
+ * membership across restarts in group_meta.c; the three share group_int.h.
  *
  * The rules follow Kafka's classic GroupCoordinator so that its clients behave as they do
  * against Kafka:
@@ -119,7 +123,7 @@ static char *new_member_id(const char *prefix)
     return s;
 }
 
-static bool group_name_ok(const char *name)
+bool coord_group_name_ok(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
     return n > 0 && n <= TD_GROUP_NAME_MAX;
@@ -147,7 +151,7 @@ static long group_index(td_coord *c, const char *name, bool *found)
     return (long)lo;
 }
 
-static group *group_find(td_coord *c, const char *name)
+group *coord_group_find(td_coord *c, const char *name)
 {
     bool found;
     long i = group_index(c, name, &found);
@@ -213,7 +217,7 @@ static void group_free(group *g)
     free(g);
 }
 
-static void group_remove(td_coord *c, group *g)
+void coord_group_remove(td_coord *c, group *g)
 {
     bool found;
     long i = group_index(c, g->name, &found);
@@ -224,7 +228,7 @@ static void group_remove(td_coord *c, group *g)
     group_free(g);
 }
 
-static member *member_find(group *g, const char *id)
+member *coord_member_find(group *g, const char *id)
 {
     for (size_t i = 0; id && i < g->nm; i++)
         if (strcmp(g->m[i]->id, id) == 0)
@@ -255,7 +259,7 @@ static void pending_remove(group *g, long i)
 }
 
 /* Another member holds the static instance id this caller claims. */
-static bool fenced(group *g, const char *member_id, const char *instance_id)
+bool coord_fenced(group *g, const char *member_id, const char *instance_id)
 {
     if (!instance_id)
         return false;
@@ -662,7 +666,7 @@ static void maybe_complete_join(td_coord *c, group *g, int64_t now, bool timed_o
     }
     const char *proto = select_protocol(g);
     g->protocol = proto ? strdup(proto) : NULL;
-    if (!g->leader || !member_find(g, g->leader)) {
+    if (!g->leader || !coord_member_find(g, g->leader)) {
         free(g->leader);
         g->leader = strdup(g->m[0]->id);
     }
@@ -789,7 +793,7 @@ static void static_rejoin(td_coord *c, group *g, member *m, const coord_join_req
 
 void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *arg)
 {
-    if (!group_name_ok(q->group)) {
+    if (!coord_group_name_ok(q->group)) {
         join_answer_err(cb, arg, COORD_INVALID_GROUP_ID, q->member_id);
         return;
     }
@@ -805,7 +809,7 @@ void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *ar
         join_answer_err(cb, arg, COORD_UNAVAILABLE, mid);
         return;
     }
-    group *g = mid[0] ? group_find(c, q->group) : coord_group_get(c, q->group);
+    group *g = mid[0] ? coord_group_find(c, q->group) : coord_group_get(c, q->group);
     coord_err err = COORD_OK;
     if (!g) {
         err = mid[0] ? COORD_UNKNOWN_MEMBER : COORD_NOMEM;
@@ -839,7 +843,7 @@ void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *ar
         }
     } else {
         long pi = pending_find(g, mid);
-        member *m = member_find(g, mid);
+        member *m = coord_member_find(g, mid);
         if (pi >= 0) {
             if (!protocols_ok(g, q, NULL)) {
                 err = COORD_INCONSISTENT_PROTOCOL;
@@ -849,7 +853,7 @@ void coord_join(td_coord *c, const coord_join_req *q, coord_join_cb cb, void *ar
                 if (!id || !member_add(c, g, id, q, cb, arg, now))
                     err = COORD_NOMEM;
             }
-        } else if (fenced(g, mid, q->instance_id)) {
+        } else if (coord_fenced(g, mid, q->instance_id)) {
             err = COORD_FENCED_INSTANCE;
         } else if (!m) {
             err = COORD_UNKNOWN_MEMBER;
@@ -893,13 +897,13 @@ void coord_sync(td_coord *c, const coord_sync_req *q, coord_sync_cb cb, void *ar
     int64_t now = now_ms();
     coord_err err = COORD_OK;
     pthread_mutex_lock(&c->mu);
-    group *g = c->stopping ? NULL : group_find(c, q->group ? q->group : "");
-    member *m = g ? member_find(g, q->member_id) : NULL;
+    group *g = c->stopping ? NULL : coord_group_find(c, q->group ? q->group : "");
+    member *m = g ? coord_member_find(g, q->member_id) : NULL;
     if (c->stopping)
         err = COORD_UNAVAILABLE;
     else if (!g)
         err = COORD_UNKNOWN_MEMBER;
-    else if (fenced(g, q->member_id, q->instance_id))
+    else if (coord_fenced(g, q->member_id, q->instance_id))
         err = COORD_FENCED_INSTANCE;
     else if (!m)
         err = COORD_UNKNOWN_MEMBER;
@@ -975,13 +979,13 @@ coord_err coord_heartbeat(td_coord *c, const char *group_name, const char *membe
 {
     coord_err err = COORD_OK;
     pthread_mutex_lock(&c->mu);
-    group *g = group_find(c, group_name ? group_name : "");
-    member *m = g ? member_find(g, member_id) : NULL;
+    group *g = coord_group_find(c, group_name ? group_name : "");
+    member *m = g ? coord_member_find(g, member_id) : NULL;
     if (c->stopping)
         err = COORD_UNAVAILABLE;
     else if (!g)
         err = COORD_UNKNOWN_MEMBER;
-    else if (fenced(g, member_id, instance_id))
+    else if (coord_fenced(g, member_id, instance_id))
         err = COORD_FENCED_INSTANCE;
     else if (!m)
         err = COORD_UNKNOWN_MEMBER;
@@ -1002,7 +1006,7 @@ coord_err coord_leave(td_coord *c, const char *group_name, coord_leaver *v, size
 {
     int64_t now = now_ms();
     pthread_mutex_lock(&c->mu);
-    group *g = c->stopping ? NULL : group_find(c, group_name ? group_name : "");
+    group *g = c->stopping ? NULL : coord_group_find(c, group_name ? group_name : "");
     coord_err top = c->stopping ? COORD_UNAVAILABLE : g ? COORD_OK : COORD_UNKNOWN_MEMBER;
     for (size_t i = 0; i < n; i++) {
         coord_leaver *l = &v[i];
@@ -1023,7 +1027,7 @@ coord_err coord_leave(td_coord *c, const char *group_name, coord_leaver *v, size
             maybe_complete_join(c, g, now, false);
             continue;
         } else {
-            m = member_find(g, mid);
+            m = coord_member_find(g, mid);
             l->err = m ? COORD_OK : COORD_UNKNOWN_MEMBER;
         }
         if (l->err == COORD_OK) {
@@ -1034,101 +1038,6 @@ coord_err coord_leave(td_coord *c, const char *group_name, coord_leaver *v, size
     }
     pthread_mutex_unlock(&c->mu);
     return top;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Commits: checked here, appended to __consumer_offsets by the caller's thread (group_state.c),
- * answered once durable by whichever thread completes the group commit
- */
-typedef struct commit_wait {
-    coord_commit_cb cb;
-    void *arg;
-    char group[TD_GROUP_NAME_MAX + 1];
-    size_t n;
-} commit_wait;
-
-static void commit_durable(void *arg, int rc)
-{
-    commit_wait *w = arg;
-    if (rc)
-        TD_WARN("group", "group %s: commit of %zu offsets failed: %s", w->group, w->n,
-                td_strerror(rc));
-    w->cb(w->arg, rc ? COORD_STORAGE : COORD_OK, rc);
-    free(w);
-}
-
-coord_err coord_check_txn_member(td_coord *c, const char *group_name, const char *member_id,
-                                 const char *instance_id, int32_t generation)
-{
-    const char *mid = member_id ? member_id : "";
-    if (!mid[0] && !instance_id && generation < 0)
-        return COORD_OK;
-    if (!group_name_ok(group_name))
-        return COORD_INVALID_GROUP_ID;
-    coord_err err = COORD_OK;
-    pthread_mutex_lock(&c->mu);
-    group *g = group_find(c, group_name);
-    if (c->stopping)
-        err = COORD_UNAVAILABLE;
-    else if (g && fenced(g, mid, instance_id))
-        err = COORD_FENCED_INSTANCE;
-    else if (mid[0] && (!g || !member_find(g, mid)))
-        err = COORD_UNKNOWN_MEMBER;
-    else if (generation >= 0 && (!g || generation != g->generation))
-        err = COORD_ILLEGAL_GENERATION;
-    pthread_mutex_unlock(&c->mu);
-    return err;
-}
-
-void coord_commit(td_coord *c, const char *group_name, const char *member_id,
-                  const char *instance_id, int32_t generation, const td_offset_commit *offsets,
-                  size_t n, coord_commit_cb cb, void *arg)
-{
-    if (!group_name_ok(group_name)) {
-        cb(arg, COORD_INVALID_GROUP_ID, 0);
-        return;
-    }
-    const char *mid = member_id ? member_id : "";
-    coord_err err = COORD_OK;
-    pthread_mutex_lock(&c->mu);
-    group *g = group_find(c, group_name);
-    member *m = g ? member_find(g, mid) : NULL;
-    if (c->stopping)
-        err = COORD_UNAVAILABLE;
-    else if (!g)
-        err = generation < 0 ? COORD_OK : COORD_ILLEGAL_GENERATION;
-    else if (fenced(g, mid, instance_id))
-        err = COORD_FENCED_INSTANCE;
-    else if (generation < 0 && g->state == COORD_EMPTY)
-        err = COORD_OK; /* the group only stores offsets */
-    else if (g->state == COORD_COMPLETING)
-        err = COORD_REBALANCING;
-    else if (!m)
-        err = COORD_UNKNOWN_MEMBER;
-    else if (generation != g->generation)
-        err = COORD_ILLEGAL_GENERATION;
-    else
-        m->deadline = now_ms() + m->session_ms; /* Stable, or Preparing (commit on revoke) */
-    pthread_mutex_unlock(&c->mu);
-    if (err) {
-        cb(arg, err, 0);
-        return;
-    }
-    commit_wait *w = malloc(sizeof(*w));
-    if (!w) {
-        cb(arg, COORD_NOMEM, 0);
-        return;
-    }
-    *w = (commit_wait){.cb = cb, .arg = arg, .n = n};
-    snprintf(w->group, sizeof(w->group), "%s", group_name);
-    int rc = broker_group_commit_async(c->e, group_name, offsets, n, td_wall_ms(),
-                                       commit_durable, w);
-    if (rc) {
-        free(w);
-        TD_WARN("group", "group %s: commit of %zu offsets refused: %s", group_name, n,
-                td_strerror(rc));
-        cb(arg, COORD_STORAGE, rc);
-    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1188,43 +1097,6 @@ static int64_t run_timers(td_coord *c, int64_t now)
     return next;
 }
 
-/* Offsets expire (offsets.retention.minutes) only in groups without members that have been
- * empty that long, each offset by its own commit time (KIP-211). */
-static void expire_offsets(td_coord *c)
-{
-    int64_t wall = td_wall_ms();
-    int64_t before = wall - c->cfg.offsets_retention_ms;
-    td_group_info *all = NULL;
-    size_t n = 0;
-    if (td_group_list(c->e, &all, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        pthread_mutex_lock(&c->mu);
-        group *g = group_find(c, all[i].name);
-        bool active = g && (g->nm > 0 || g->np > 0 || g->empty_since > before);
-        pthread_mutex_unlock(&c->mu);
-        if (active)
-            continue;
-        size_t removed = 0;
-        if (broker_group_expire(c->e, all[i].name, before, &removed) == 0 && removed)
-            TD_INFO("group", "group %s: %zu committed offset%s expired", all[i].name, removed,
-                    removed == 1 ? "" : "s");
-    }
-    free(all);
-    /* Groups empty for the whole retention are forgotten (their generation with them). */
-    pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->ng;) {
-        group *g = c->g[i];
-        int64_t end;
-        if (g->state == COORD_EMPTY && g->nm == 0 && g->np == 0 && g->empty_since <= before) {
-            gmeta_delete(c, g->name, &end);
-            group_remove(c, g);
-        } else
-            i++;
-    }
-    pthread_mutex_unlock(&c->mu);
-}
-
 static void *coord_thread(void *arg)
 {
     td_coord *c = arg;
@@ -1237,7 +1109,7 @@ static void *coord_thread(void *arg)
         if (now >= c->next_expiry) {
             c->next_expiry = now + c->cfg.retention_check_ms;
             pthread_mutex_unlock(&c->mu);
-            expire_offsets(c);
+            coord_expire_offsets(c);
             pthread_mutex_lock(&c->mu);
             continue;
         }
@@ -1306,7 +1178,7 @@ coord_err coord_describe(td_coord *c, const char *group_name, coord_group_desc *
     d->state = COORD_DEAD;
     d->protocol_type = d->protocol_name = d->leader = "";
     pthread_mutex_lock(&c->mu);
-    group *g = group_name ? group_find(c, group_name) : NULL;
+    group *g = group_name ? coord_group_find(c, group_name) : NULL;
     if (g) {
         bool stable = g->state == COORD_STABLE;
         d->state = g->state;
@@ -1334,7 +1206,7 @@ coord_err coord_describe(td_coord *c, const char *group_name, coord_group_desc *
         d->nmembers = d->members ? g->nm : 0;
     }
     pthread_mutex_unlock(&c->mu);
-    if (!g && group_name_ok(group_name)) {
+    if (!g && coord_group_name_ok(group_name)) {
         td_committed_offset *offs = NULL;
         size_t n = 0;
         if (td_group_offsets(c->e, group_name, &offs, &n) == 0 && n > 0)
@@ -1354,10 +1226,10 @@ void coord_desc_free(coord_group_desc *d)
 coord_err coord_delete(td_coord *c, const char *group_name, int *rc)
 {
     *rc = 0;
-    if (!group_name_ok(group_name))
+    if (!coord_group_name_ok(group_name))
         return COORD_INVALID_GROUP_ID;
     pthread_mutex_lock(&c->mu);
-    group *g = group_find(c, group_name);
+    group *g = coord_group_find(c, group_name);
     if (g && (g->nm > 0 || g->np > 0)) {
         pthread_mutex_unlock(&c->mu);
         return COORD_NOT_EMPTY;
@@ -1367,7 +1239,7 @@ coord_err coord_delete(td_coord *c, const char *group_name, int *rc)
     int r = 0;
     if (g) {
         r = gmeta_delete(c, group_name, &end);
-        group_remove(c, g);
+        coord_group_remove(c, g);
     }
     pthread_mutex_unlock(&c->mu);
     if (r == 0)

@@ -1,7 +1,8 @@
 /*
- * group_int.h: the coordinator's structures, shared by group.c (the state machine) and
+ * group_int.h: the coordinator's structures, shared by group.c (the state machine),
  * group_meta.c (the GroupMetadata records of __consumer_offsets that keep membership across
- * restarts). Nothing outside these two files includes it. Every field is guarded by td_coord.mu.
+ * restarts) and group_offsets.c (the checks of offset commits and the expiry of offsets).
+ * Nothing outside these three files includes it. Every field is guarded by td_coord.mu.
  */
 #ifndef TD_BROKER_GROUP_INT_H
 #define TD_BROKER_GROUP_INT_H
@@ -79,6 +80,19 @@ struct td_coord {
 /* group.c: the group named, created Empty when missing (NULL: out of memory). */
 group *coord_group_get(td_coord *c, const char *name);
 void coord_member_free(member *m);
+/* group.c, with c->mu held (but coord_group_name_ok): whether a group name has 1 to
+ * TD_GROUP_NAME_MAX bytes; the group named (NULL: none); taking g out of the coordinator and
+ * freeing it; the member of g with that id (NULL: none); whether another member of g holds the
+ * static instance id that the caller claims. */
+bool coord_group_name_ok(const char *name);
+group *coord_group_find(td_coord *c, const char *name);
+void coord_group_remove(td_coord *c, group *g);
+member *coord_member_find(group *g, const char *id);
+bool coord_fenced(group *g, const char *member_id, const char *instance_id);
+
+/* group_offsets.c: expires the committed offsets of groups that have been empty for
+ * offsets.retention.minutes and forgets those groups (the coordinator's thread, without c->mu). */
+void coord_expire_offsets(td_coord *c);
 
 /*
  * group_meta.c (all called with c->mu held):
