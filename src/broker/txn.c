@@ -98,6 +98,10 @@ struct td_txns {
     td_engine *e;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* Held shared by a transactional produce from its verification to its append, and
+     * exclusively while markers are appended (KIP-890's VerificationGuard): a batch verified
+     * before its transaction's marker is appended before it, never after. Writer-preferring. */
+    pthread_rwlock_t marking;
     pthread_t th;
     bool running, stopping;
     tjob *head, *tail;
@@ -450,7 +454,9 @@ static int write_markers(struct td_txns *tx, const tmeta *m, bool commit)
         free(ends);
         return -ENOMEM;
     }
-    for (size_t pass = 0; pass < 2; pass++)
+    for (size_t pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            pthread_rwlock_wrlock(&tx->marking);
         for (size_t i = 0; i < m->nparts; i++) {
             if (strcmp(m->parts[i].topic, STATE_OFFSETS_TOPIC) == 0)
                 continue; /* a group's offsets: they go with the transaction (see the top) */
@@ -475,6 +481,9 @@ static int write_markers(struct td_txns *tx, const tmeta *m, bool commit)
                 first = first ? first : rc;
             }
         }
+        if (pass == 0)
+            pthread_rwlock_unlock(&tx->marking);
+    }
     for (size_t i = 0; i < m->nparts; i++)
         if (refs[i])
             broker_topic_release(refs[i]);
@@ -889,7 +898,9 @@ static void abort_stray(struct td_txns *tx, const open_txn *o)
         return;
     td_part *p = broker_topic_part(ref, o->partition);
     td_append_result res;
+    pthread_rwlock_wrlock(&tx->marking);
     int rc = p ? part_append_marker(p, o->pid, o->epoch, false, 0, td_wall_ms(), &res) : 0;
+    pthread_rwlock_unlock(&tx->marking);
     if (p && rc == 0)
         rc = part_wait_durable(p, res.end_offset);
     if (rc)
@@ -1122,6 +1133,7 @@ txn_err broker_txn_verify(td_engine *e, const char *id, int64_t pid, int16_t epo
     if (!tx || !id)
         return TXN_INVALID_STATE;
     txn_err err = TXN_INVALID_STATE;
+    pthread_rwlock_rdlock(&tx->marking);
     pthread_mutex_lock(&tx->mu);
     const tmeta *m = find_id(tx, id);
     if (m && m->pid == pid) {
@@ -1131,7 +1143,14 @@ txn_err broker_txn_verify(td_engine *e, const char *id, int64_t pid, int16_t epo
             err = TXN_OK;
     }
     pthread_mutex_unlock(&tx->mu);
+    if (err != TXN_OK)
+        pthread_rwlock_unlock(&tx->marking);
     return err;
+}
+
+void broker_txn_verified(td_engine *e)
+{
+    pthread_rwlock_unlock(&e->txns->marking);
 }
 
 int broker_part_producers(td_part *p, broker_producer **out, size_t *n)
@@ -1220,6 +1239,11 @@ int txns_open(td_engine *e)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&tx->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&tx->marking, &ra);
+    pthread_rwlockattr_destroy(&ra);
     int64_t t0 = td_mono_ms();
     int rc = state_replay(e, STATE_TXNS, replay_record, tx);
     if (rc == 0 && pthread_create(&tx->th, NULL, txn_main, tx) != 0)
@@ -1228,6 +1252,7 @@ int txns_open(td_engine *e)
         for (size_t i = 0; i < tx->n; i++)
             meta_free(tx->m[i]);
         free(tx->m);
+        pthread_rwlock_destroy(&tx->marking);
         pthread_cond_destroy(&tx->cv);
         pthread_mutex_destroy(&tx->mu);
         free(tx);
@@ -1255,6 +1280,7 @@ void txns_close(td_engine *e)
     for (size_t i = 0; i < tx->n; i++)
         meta_free(tx->m[i]);
     free(tx->m);
+    pthread_rwlock_destroy(&tx->marking);
     pthread_cond_destroy(&tx->cv);
     pthread_mutex_destroy(&tx->mu);
     free(tx);

@@ -80,9 +80,14 @@ int broker_txn_end(td_engine *e, const char *id, int64_t pid, int16_t epoch, boo
 
 /* Whether producer pid at epoch may append transactional records of transactional id `id` to
  * topic/partition now: pid is the id's and the partition is in its ongoing transaction
- * (TXN_OK); TXN_FENCED for another epoch of the id; TXN_INVALID_STATE otherwise. */
+ * (TXN_OK); TXN_FENCED for another epoch of the id; TXN_INVALID_STATE otherwise. On TXN_OK no
+ * marker can be appended anywhere until the caller has appended the batch and called
+ * broker_txn_verified (KIP-890's VerificationGuard: a batch verified just before its
+ * transaction's marker would otherwise land after it and open a transaction nothing ends).
+ * Verify one batch at a time, with nothing slow between the two calls. */
 txn_err broker_txn_verify(td_engine *e, const char *id, int64_t pid, int16_t epoch,
                           const char *topic, int32_t partition);
+void broker_txn_verified(td_engine *e);
 
 /* The producers a partition keeps state for (DescribeProducers): malloc'd, *n of them. */
 typedef struct broker_producer {

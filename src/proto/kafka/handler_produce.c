@@ -129,11 +129,13 @@ typedef struct produce_ctx {
 /* A transactional producer's records (attributes bit 4): the request names its transactional id
  * and the partition is in the producer's ongoing transaction at this epoch (Kafka's
  * verification, KIP-890 part 1: a late batch after an abort would otherwise open a transaction
- * that nothing ends). broker_batches_check made sure the batch is whole and has a producer id. */
+ * that nothing ends). broker_batches_check made sure the batch is whole and has a producer id.
+ * *held: verified, and no marker can be written until broker_txn_verified (after the append). */
 static bool txn_records_ok(produce_ctx *x, const char *topic, const kafka_produce_part *pp,
-                           kafka_produce_part_resp *pr)
+                           kafka_produce_part_resp *pr, bool *held)
 {
     const uint8_t *b = pp->records;
+    *held = false;
     if (!(td_load_be16(b + 21) & 0x10))
         return true;
     if (!x->txn_id) {
@@ -144,6 +146,7 @@ static bool txn_records_ok(produce_ctx *x, const char *topic, const kafka_produc
     switch (broker_txn_verify(x->q->kc->s->e, x->txn_id, (int64_t)td_load_be64(b + 43),
                               (int16_t)td_load_be16(b + 51), topic, pp->index)) {
     case TXN_OK:
+        *held = true;
         return true;
     case TXN_FENCED:
         pr->error_code = KERR_INVALID_PRODUCER_EPOCH;
@@ -297,18 +300,22 @@ static void produce_part(produce_ctx *x, const char *topic, td_topic_ref *ref, i
                  net_conn_peer(q->kc->c), why);
         return;
     }
-    if (!txn_records_ok(x, topic, pp, pr)) {
-        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
-                 net_conn_peer(q->kc->c), pr->error_message);
-        return;
-    }
     if (!schema_records_ok(q, ref, cfg, pp, pr)) {
         TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
                  net_conn_peer(q->kc->c), pr->error_message);
         return;
     }
+    bool held;
+    if (!txn_records_ok(x, topic, pp, pr, &held)) {
+        TD_DEBUG("kafka", "produce to %s/%" PRId32 " from %s refused: %s", topic, pp->index,
+                 net_conn_peer(q->kc->c), pr->error_message);
+        return;
+    }
     broker_append_result res = {0};
-    if (produce_append(x, topic, p, cfg, expects > 0, pp, pr, &res) != 0)
+    int arc = produce_append(x, topic, p, cfg, expects > 0, pp, pr, &res);
+    if (held)
+        broker_txn_verified(q->kc->s->e);
+    if (arc != 0)
         return;
     broker_note_append(ref, pp->index, res.duplicate ? 0 : res.last_offset + 1 - pr->base_offset,
                        res.end_offset); /* keyspace notifications (docs/redis.md) */
