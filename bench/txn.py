@@ -10,6 +10,15 @@ acks=all:
   idempotent, flushed    enable.idempotence=true, the same events, flush() after each 100: one
                          round trip per 100 events, as a transaction's commit waits for its own
   idempotent, pipelined  the same events, one flush() at the end (for reference)
+then the same two cases on the wire, with a minimal client (tests/integration/kafkawire.py: one
+connection, each request sent when the last is answered, every batch encoded before the
+timing): what the broker costs, without librdkafka's own time between its calls
+(AddPartitionsToTxn, Produce, EndTxn against Produce alone); and then, with BENCH_CONCURRENT
+producers at once (4; threads, each its own producer and
+transactional id, the same topic, TXNS / BENCH_CONCURRENT transactions or flushes each), the
+transactional and the flushed idempotent cases again: what a broker serving several
+exactly-once applications (or Kafka Streams threads) gets, where the fsyncs of the producers'
+records, of __transaction_state and of the markers are shared by the group commit.
 Each producer sends one warm-up event (or transaction) to its topic first (its producer id, the
 topic's metadata, the connection), outside the timing. Prints events/s for each case and round,
 the medians over the rounds, and the ratios of the medians transactional / idempotent (the
@@ -58,6 +67,7 @@ CASE_S = float(os.environ.get("BENCH_CASE_S", "60"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 READS = int(os.environ.get("BENCH_READS", "5"))
 LINGER_MS = int(os.environ.get("BENCH_LINGER_MS", "5"))
+CONCURRENT = int(os.environ.get("BENCH_CONCURRENT", "4"))
 PRODUCER = {"linger.ms": LINGER_MS, "acks": "all"}
 
 
@@ -123,11 +133,12 @@ def txn_producer(b, tid, warm_topic):
     return p
 
 
-def transactional(b, topic, txns, limit, abort_every=0, warm_topic=None, tid=None):
+def transactional(b, topic, txns, limit, abort_every=0, warm_topic=None, tid=None, p=None):
     """Runs `txns` transactions of PER_TXN events into `topic`, for at most `limit` seconds,
-    after a warm-up transaction of one event into `warm_topic` (default: `topic`). Returns
-    (transactions done, events committed, seconds)."""
-    p = txn_producer(b, tid or "bench-" + topic, warm_topic or topic)
+    with producer p, or a new one after a warm-up transaction of one event into `warm_topic`
+    (default: `topic`). Returns (transactions done, events committed, seconds)."""
+    if p is None:  # (a Producer is falsy when its queue is empty: len())
+        p = txn_producer(b, tid or "bench-" + topic, warm_topic or topic)
     done = committed = 0
     t0 = time.perf_counter()
     end = t0 + limit
@@ -149,9 +160,18 @@ def transactional(b, topic, txns, limit, abort_every=0, warm_topic=None, tid=Non
     return done, committed, secs
 
 
-def idempotent(b, topic, every, limit):
-    """TXNS * PER_TXN events, flushed every `every` events (0: once at the end), for at most
-    `limit` seconds. Returns (events delivered, seconds)."""
+def idem_producer(b, topic):
+    p = ck.Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, **PRODUCER})
+    p.produce(topic, value(0))  # warm-up: producer id, metadata, connection
+    if p.flush(30):
+        raise SystemExit("idempotent warm-up did not complete")
+    return p
+
+
+def idempotent(b, topic, every, limit, n=None, p=None):
+    """n (TXNS * PER_TXN) events, flushed every `every` events (0: once at the end), for at
+    most `limit` seconds, with producer p or a new one (warmed up). Returns (events delivered,
+    seconds)."""
     delivered = [0]
     failed = []
 
@@ -161,11 +181,9 @@ def idempotent(b, topic, every, limit):
         else:
             failed.append(err)
 
-    p = ck.Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, **PRODUCER})
-    p.produce(topic, value(0))  # warm-up: producer id, metadata, connection
-    if p.flush(30):
-        raise SystemExit("idempotent warm-up did not complete")
-    n = TXNS * PER_TXN
+    if p is None:
+        p = idem_producer(b, topic)
+    n = n or TXNS * PER_TXN
     t0 = time.perf_counter()
     end = t0 + limit
     for i in range(n):
@@ -254,6 +272,73 @@ def median(v):
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
+def wire_round(b, k):
+    """The transactional and flushed idempotent cases on the wire (see the top)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                    "integration"))
+    import kafkawire as kw
+    from test_kafka_idempotence import idem_batch, init_producer_id
+    from test_kafka_txn import add_partition_v0, raw_produce
+
+    def end_txn(c, tid, pid, epoch):
+        r = c.request(26, 1, kw.string(tid) + kw.i64(pid) + kw.i16(epoch) + kw.i8(1))
+        r.i32()
+        return r.i16()
+
+    values = [value(i) for i in range(PER_TXN)]
+    c = kw.Conn(b.port)
+    tid = f"wire-{k}"
+    err, pid, epoch = init_producer_id(c, 1, transactional_id=tid)
+    assert err == 0
+    batches = [idem_batch(values, pid, epoch, t * PER_TXN, True) for t in range(TXNS)]
+    t0 = time.perf_counter()
+    for t in range(TXNS):
+        assert add_partition_v0(c, tid, pid, epoch, "wire-txn") == 0
+        assert raw_produce(c, tid, "wire-txn", batches[t]) == 0
+        assert end_txn(c, tid, pid, epoch) == 0
+    tx = rate(TXNS * PER_TXN, time.perf_counter() - t0)
+    err, pid, epoch = init_producer_id(c, 1)
+    batches = [idem_batch(values, pid, epoch, t * PER_TXN) for t in range(TXNS)]
+    t0 = time.perf_counter()
+    for t in range(TXNS):
+        assert raw_produce(c, None, "wire-idem", batches[t]) == 0
+    fl = rate(TXNS * PER_TXN, time.perf_counter() - t0)
+    c.close()
+    print(f"[{k}] wire transactional (AddPartitionsToTxn, Produce, EndTxn): {tx:9.0f} events/s")
+    print(f"[{k}] wire idempotent (Produce, acks=all):                       {fl:9.0f} events/s")
+    return tx, fl
+
+
+def at_once(fn):
+    """fn(j) for j in range(CONCURRENT) in threads at once; (their events summed, seconds)."""
+    res = [0] * CONCURRENT
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=lambda j=j: res.__setitem__(j, fn(j))) for j in range(CONCURRENT)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(res), time.perf_counter() - t0
+
+
+def concurrent_round(b, k):
+    """The transactional and flushed idempotent cases with CONCURRENT producers at once (the
+    transactional producers made and warmed up first, outside the timing)."""
+    per = max(1, TXNS // CONCURRENT)
+    ps = [None] * CONCURRENT
+    at_once(lambda j: ps.__setitem__(j, txn_producer(b, f"bench-c-{k}-{j}", "txn-c")) or 0)
+    ev, secs = at_once(lambda j: transactional(b, "txn-c", per, CASE_S, p=ps[j])[1])
+    tx = rate(ev, secs)
+    print(f"[{k}] {CONCURRENT} producers transactional:        {tx:9.0f} events/s"
+          f"  ({ev} events in {secs:.2f} s)")
+    at_once(lambda j: ps.__setitem__(j, idem_producer(b, "idem-c")) or 0)
+    ev, secs = at_once(lambda j: idempotent(b, "idem-c", PER_TXN, CASE_S, per * PER_TXN, ps[j])[0])
+    fl = rate(ev, secs)
+    print(f"[{k}] {CONCURRENT} producers idempotent, flush every {PER_TXN}: {fl:9.0f} events/s"
+          f"  ({ev} events in {secs:.2f} s)")
+    return tx, fl
+
+
 def produce_round(b, k):
     n = TXNS * PER_TXN
     cpu = b.cpu_s()
@@ -279,11 +364,46 @@ def produce_round(b, k):
     return tx, fl, pl
 
 
+def consume(b):
+    """The read_committed against read_uncommitted cases (see the top)."""
+    txns = -(-CONSUME_EVENTS // PER_TXN)
+    done, committed, secs = fill(b, "consume", txns, FILL_S, ABORT_EVERY)
+    total = done * PER_TXN
+    print(f"consume: {total} events in {done} transactions ({committed} committed) from"
+          f" {FILL_PRODUCERS} producers, filled in {secs:.1f} s"
+          + ("" if done == txns else " (STOPPED AT THE FILL LIMIT)"))
+    rates = {False: [], True: []}
+    cpu = {False: 0.0, True: 0.0}
+    events = {False: 0, True: 0}
+    order = [False, True, True, False] * ((READS + 1) // 2)
+    for mode in order[:2 * READS]:
+        want = committed if mode else total
+        c0 = b.cpu_s()
+        got, secs = read(b, "consume", mode, want, READ_S)
+        cpu[mode] += b.cpu_s() - c0
+        events[mode] += got
+        name = "read_committed  " if mode else "read_uncommitted"
+        r = rate(got, secs)
+        print(f"consume {name}: {r:9.0f} events/s  ({got} events in {secs:.2f} s)"
+              + ("" if got == want else f"  INCOMPLETE: {want} expected"))
+        if got != want:
+            sys.exit(1)
+        rates[mode].append(r)
+    print("broker CPU per event read (all reads of a mode, including each consumer's"
+          f" connection): read_committed {cpu[True] * 1e6 / events[True]:.2f} us,"
+          f" read_uncommitted {cpu[False] * 1e6 / events[False]:.2f} us")
+    rc, ru = median(rates[True]), median(rates[False])
+    print(f"medians: read_committed {rc:.0f}, read_uncommitted {ru:.0f} events/s")
+    print(f"ratio read_committed / read_uncommitted: {rc / ru:.2f}  (target >= 0.9)")
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build/release/tidings"
     b = Broker(binary)
     try:
-        create_topics(b, ["txn", "idem-flushed", "idem-pipelined", "consume"])
+        create_topics(b, ["txn", "idem-flushed", "idem-pipelined", "consume", "txn-c", "wire-txn",
+                          "wire-idem",
+                          "idem-c"])
         print(f"tidings {binary}: {PARTITIONS} partition(s), {ROUNDS} rounds of {TXNS}"
               f" transactions x {PER_TXN} events of {VALUE} B ({TXNS * PER_TXN} events a case),"
               f" linger.ms={LINGER_MS}, acks=all;"
@@ -294,36 +414,21 @@ def main():
               " events/s")
         print(f"ratio transactional / idempotent flushed:   {tx / fl:.2f}  (target >= 0.5)")
         print(f"ratio transactional / idempotent pipelined: {tx / pl:.2f}")
+        if os.environ.get("BENCH_WIRE", "1") == "1":
+            wrounds = [wire_round(b, k + 1) for k in range(ROUNDS)]
+            wtx, wfl = (median([r[i] for r in wrounds]) for i in range(2))
+            print(f"medians on the wire: transactional {wtx:.0f}, idempotent {wfl:.0f} events/s")
+            print(f"ratio transactional / idempotent on the wire: {wtx / wfl:.2f}  (target >= 0.5)")
+        if CONCURRENT > 1:
+            crounds = [concurrent_round(b, k + 1) for k in range(ROUNDS)]
+            ctx, cfl = (median([r[i] for r in crounds]) for i in range(2))
+            print(f"medians, {CONCURRENT} producers: transactional {ctx:.0f}, idempotent flushed"
+                  f" {cfl:.0f} events/s")
+            print(f"ratio transactional / idempotent flushed, {CONCURRENT} producers: "
+                  f"{ctx / cfl:.2f}  (target >= 0.5)")
 
-        txns = -(-CONSUME_EVENTS // PER_TXN)
-        done, committed, secs = fill(b, "consume", txns, FILL_S, ABORT_EVERY)
-        total = done * PER_TXN
-        print(f"consume: {total} events in {done} transactions ({committed} committed) from"
-              f" {FILL_PRODUCERS} producers, filled in {secs:.1f} s"
-              + ("" if done == txns else " (STOPPED AT THE FILL LIMIT)"))
-        rates = {False: [], True: []}
-        cpu = {False: 0.0, True: 0.0}
-        events = {False: 0, True: 0}
-        order = [False, True, True, False] * ((READS + 1) // 2)
-        for mode in order[:2 * READS]:
-            want = committed if mode else total
-            c0 = b.cpu_s()
-            got, secs = read(b, "consume", mode, want, READ_S)
-            cpu[mode] += b.cpu_s() - c0
-            events[mode] += got
-            name = "read_committed  " if mode else "read_uncommitted"
-            r = rate(got, secs)
-            print(f"consume {name}: {r:9.0f} events/s  ({got} events in {secs:.2f} s)"
-                  + ("" if got == want else f"  INCOMPLETE: {want} expected"))
-            if got != want:
-                sys.exit(1)
-            rates[mode].append(r)
-        print("broker CPU per event read (all reads of a mode, including each consumer's"
-              f" connection): read_committed {cpu[True] * 1e6 / events[True]:.2f} us,"
-              f" read_uncommitted {cpu[False] * 1e6 / events[False]:.2f} us")
-        rc, ru = median(rates[True]), median(rates[False])
-        print(f"medians: read_committed {rc:.0f}, read_uncommitted {ru:.0f} events/s")
-        print(f"ratio read_committed / read_uncommitted: {rc / ru:.2f}  (target >= 0.9)")
+        if CONSUME_EVENTS > 0 and READS > 0:
+            consume(b)
     finally:
         b.stop()
 

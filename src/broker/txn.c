@@ -22,9 +22,12 @@
  * record is durable, so that broker_txn_verify (any thread, under mu) sees only what a restart
  * would see; but for the Ongoing records of AddPartitionsToTxn, which are not waited for (every
  * later record of the id is, and covers them): a restart that lost them finds the partitions'
- * open transactions instead (reconcile). EndTxn answers once Prepare is durable; complete()
- * then runs before the next job. The ids are in an array searched linearly (transactional ids
- * are few: one per producer instance of an exactly-once application).
+ * open transactions instead (reconcile). The thread takes the queued jobs as a batch
+ * (run_batch): the EndTxn calls among them write their Prepare records, are answered together
+ * once one fsync covered them all, as Kafka answers EndTxn, and then completed together (their
+ * markers and Complete records sharing fsyncs) before the next batch. The ids are in an array
+ * searched linearly (transactional ids are few: one per producer instance of an exactly-once
+ * application).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -290,8 +293,9 @@ static int encode_value(td_buf *v, const tmeta *m)
     return rc ? (rc == TD_ETOOBIG ? rc : -ENOMEM) : 0;
 }
 
-/* Writes m's record (a tombstone when tomb) and, with wait, waits until it is durable. */
-static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait)
+/* Writes m's record (a tombstone when tomb): *end gets the offset to wait for (state_wait_solo:
+ * this thread is the topic's only writer) and, with wait, waits until it is durable. */
+static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait, int64_t *end_out)
 {
     td_buf k, v;
     td_buf_init(&k);
@@ -304,7 +308,9 @@ static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait)
     if (rc == 0)
         rc = state_append(tx->e, STATE_TXNS, 0, &ev, 1, &end);
     if (rc == 0 && wait)
-        rc = state_wait_solo(tx->e, STATE_TXNS, 0, end); /* this thread is its only writer */
+        rc = state_wait_solo(tx->e, STATE_TXNS, 0, end);
+    if (end_out)
+        *end_out = end;
     td_buf_free(&k);
     td_buf_free(&v);
     if (rc)
@@ -399,13 +405,9 @@ static void drop_copy(tmeta *c)
     c->offs_cap = 0;
 }
 
-/* Applies a change of m (a copy, c) once its record is durable (with wait; else once it is
- * written: a later durable record of the topic covers it). */
-static int change(struct td_txns *tx, tmeta *m, tmeta *c, bool wait)
+/* Applies a change of m (c, a copy: apply takes what it owns) to memory. */
+static void apply(struct td_txns *tx, tmeta *m, tmeta *c)
 {
-    int rc = write_meta(tx, c, false, wait);
-    if (rc)
-        return rc;
     pthread_mutex_lock(&tx->mu);
     tmeta old = *m;
     *m = *c;
@@ -416,7 +418,16 @@ static int change(struct td_txns *tx, tmeta *m, tmeta *c, bool wait)
     c->nparts = c->cap = 0;
     c->offs = NULL;
     c->noffs = c->offs_cap = 0;
-    return 0;
+}
+
+/* Applies a change of m (a copy, c) once its record is durable (with wait; else once it is
+ * written: a later durable record of the topic covers it). */
+static int change(struct td_txns *tx, tmeta *m, tmeta *c, bool wait)
+{
+    int rc = write_meta(tx, c, false, wait, NULL);
+    if (rc == 0)
+        apply(tx, m, c);
+    return rc;
 }
 
 /* A deep copy of m's partitions into c (a copy of m). */
@@ -439,57 +450,71 @@ static int copy_meta(const tmeta *m, tmeta *c)
     return 0;
 }
 
-/* Appends the marker to every partition of the transaction, then waits until they are all
- * durable (one fsync per partition, side by side when the partitions share a sync). Returns 0,
- * or the first failure (the caller stays in Prepare; the scan writes them all again: a marker
- * for a transaction already closed changes nothing). A deleted topic or partition needs none. */
-static int write_markers(struct td_txns *tx, const tmeta *m, bool commit)
+/* One marker to write (write_markers). */
+typedef struct tmark {
+    size_t m;          /* which transaction */
+    const tpart *part; /* where */
+    td_topic_ref *ref;
+    int64_t end; /* to wait for; 0: nothing written */
+} tmark;
+
+/* Appends the marker of each transaction ms[0..n) (in state Prepare*) to every partition of it,
+ * all under the marking lock (so that no verified batch is between its check and its append),
+ * then waits until they are all durable: markers of several transactions in a partition share
+ * its fsync. rcs[i] gets 0, or ms[i]'s first failure (it stays in Prepare; the scan writes its
+ * markers again: a marker for a transaction already closed changes nothing). A deleted topic
+ * or partition needs none. */
+static void write_markers(struct td_txns *tx, tmeta *const *ms, size_t n, int *rcs)
 {
-    int64_t now = td_wall_ms();
-    int first = 0;
-    td_topic_ref **refs = calloc(m->nparts ? m->nparts : 1, sizeof(*refs));
-    int64_t *ends = calloc(m->nparts ? m->nparts : 1, sizeof(*ends));
-    if (!refs || !ends) {
-        free(refs);
-        free(ends);
-        return -ENOMEM;
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += ms[i]->nparts;
+        rcs[i] = 0;
     }
+    tmark *v = calloc(total ? total : 1, sizeof(*v));
+    if (!v) {
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = -ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < ms[i]->nparts; j++)
+            if (strcmp(ms[i]->parts[j].topic, STATE_OFFSETS_TOPIC) != 0) /* a group: see the top */
+                v[k++] = (tmark){.m = i, .part = &ms[i]->parts[j]};
+    int64_t now = td_wall_ms();
+    pthread_rwlock_wrlock(&tx->marking);
     for (size_t pass = 0; pass < 2; pass++) {
-        if (pass == 0)
-            pthread_rwlock_wrlock(&tx->marking);
-        for (size_t i = 0; i < m->nparts; i++) {
-            if (strcmp(m->parts[i].topic, STATE_OFFSETS_TOPIC) == 0)
-                continue; /* a group's offsets: they go with the transaction (see the top) */
-            if (pass == 0 && broker_topic_acquire(tx->e, m->parts[i].topic, &refs[i]) != 0)
+        for (size_t x = 0; x < k; x++) {
+            const tmeta *m = ms[v[x].m];
+            bool commit = m->state == ST_PREPARE_COMMIT;
+            if (pass == 0 && broker_topic_acquire(tx->e, v[x].part->topic, &v[x].ref) != 0)
                 continue; /* deleted since: nothing to mark */
-            td_part *p = refs[i] ? broker_topic_part(refs[i], m->parts[i].partition) : NULL;
+            td_part *p = v[x].ref ? broker_topic_part(v[x].ref, v[x].part->partition) : NULL;
             td_append_result res;
             int rc = 0;
             if (p && pass == 0 &&
                 (rc = part_append_marker(p, m->pid, m->epoch, commit, 0, now, &res)) == 0)
-                ends[i] = res.end_offset;
-            else if (p && pass == 1 && ends[i] > 0)
-                rc = part_wait_durable(p, ends[i]);
+                v[x].end = res.end_offset;
+            else if (p && pass == 1 && v[x].end > 0)
+                rc = part_wait_durable(p, v[x].end);
             if (rc == TD_ENOTFOUND) /* the partition was deleted meanwhile */
                 rc = 0;
             if (rc) {
                 TD_ERROR("txn",
                          "cannot write the %s marker of '%s' to %s/%" PRId32
                          ": %s (tried again at the next scan)",
-                         commit ? "COMMIT" : "ABORT", m->id, m->parts[i].topic,
-                         m->parts[i].partition, td_last_error());
-                first = first ? first : rc;
+                         commit ? "COMMIT" : "ABORT", m->id, v[x].part->topic, v[x].part->partition,
+                         td_last_error());
+                rcs[v[x].m] = rcs[v[x].m] ? rcs[v[x].m] : rc;
             }
         }
         if (pass == 0)
             pthread_rwlock_unlock(&tx->marking);
     }
-    for (size_t i = 0; i < m->nparts; i++)
-        if (refs[i])
-            broker_topic_release(refs[i]);
-    free(refs);
-    free(ends);
-    return first;
+    for (size_t x = 0; x < k; x++)
+        if (v[x].ref)
+            broker_topic_release(v[x].ref);
+    free(v);
 }
 
 /* Writes the offsets of a committing transaction as the groups' commits, durably. */
@@ -552,42 +577,67 @@ static int prepare(struct td_txns *tx, tmeta *m, bool commit)
     return rc;
 }
 
-/* Completes m's transaction (Prepare*): markers, then the offsets of a commit, then the Complete
- * record. Each waits for the one before to be durable. Complete is waited for too: the next
- * transaction's Ongoing record is not (join), and a restart that found this Prepare record last
- * would write its markers again, over that next transaction's records. */
-static int complete(struct td_txns *tx, tmeta *m)
+/* Completes the transactions ms[0..n) (Prepare*, of distinct ids): markers, then the offsets of
+ * a commit, then the Complete records. Each step waits for the one before to be durable, and
+ * is shared by them all (one marking, one fsync of __transaction_state). Complete is waited
+ * for too: the next transaction's Ongoing record is not (join), and a restart that found this
+ * Prepare record last would write its markers again, over that next transaction's records.
+ * A transaction whose step fails stays in Prepare: the scan (or a restart) tries again. */
+static void complete_many(struct td_txns *tx, tmeta *const *ms, size_t n)
 {
-    bool commit = m->state == ST_PREPARE_COMMIT;
     /* Tests only (txn_fault_pause_ms): a window for kill -9. */
     for (int64_t left = tx->e->opts.txn_fault_pause_ms;
          left > 0 && !__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE); left -= 10) {
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
-    int rc = write_markers(tx, m, commit);
-    if (rc)
-        return rc; /* still Prepare: the scan (or a restart) writes them again */
-    if (commit && (rc = commit_offsets(tx, m)) != 0)
-        return rc; /* still PrepareCommit: the scan (or a restart) writes them again */
-    tmeta c;
-    if ((rc = copy_meta(m, &c)) == 0) {
-        parts_clear(&c);
-        c.state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
-        c.update_ms = td_wall_ms();
-        rc = change(tx, m, &c, true);
+    int *rcs = calloc(n, sizeof(*rcs));
+    tmeta *cs = calloc(n, sizeof(*cs));
+    if (!rcs || !cs) {
+        free(rcs);
+        free(cs);
+        return;
     }
-    drop_copy(&c);
-    TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", m->id, m->pid, m->epoch,
-             commit ? "committed" : "aborted");
-    return rc;
+    write_markers(tx, ms, n, rcs);
+    int64_t end = -1;
+    for (size_t i = 0; i < n; i++) {
+        bool commit = ms[i]->state == ST_PREPARE_COMMIT;
+        if (rcs[i] == 0 && commit)
+            rcs[i] = commit_offsets(tx, ms[i]);
+        if (rcs[i] == 0 && (rcs[i] = copy_meta(ms[i], &cs[i])) == 0) {
+            parts_clear(&cs[i]);
+            cs[i].state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
+            cs[i].update_ms = td_wall_ms();
+            int64_t e = 0;
+            if ((rcs[i] = write_meta(tx, &cs[i], false, false, &e)) == 0)
+                end = TD_MAX(end, e);
+        }
+    }
+    int rc = end >= 0 ? state_wait_solo(tx->e, STATE_TXNS, 0, end) : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rcs[i] == 0 && rc == 0) {
+            TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", ms[i]->id, ms[i]->pid,
+                     ms[i]->epoch, cs[i].state == ST_COMPLETE_COMMIT ? "committed" : "aborted");
+            apply(tx, ms[i], &cs[i]);
+        }
+        drop_copy(&cs[i]);
+    }
+    free(cs);
+    free(rcs);
+}
+
+static void complete(struct td_txns *tx, tmeta *m)
+{
+    complete_many(tx, &m, 1);
 }
 
 /* Ends m's transaction (Ongoing, or Prepare* when recovering) at m's epoch. */
 static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
 {
     int rc = m->state == ST_ONGOING ? prepare(tx, m, commit) : 0;
-    return rc ? rc : complete(tx, m);
+    if (rc == 0)
+        complete(tx, m);
+    return rc;
 }
 
 /* Aborts m's ongoing transaction under a new epoch, fencing its producer (Kafka's
@@ -768,18 +818,17 @@ static txn_err do_commit_offsets(struct td_txns *tx, tjob *j)
     return rc ? TXN_UNAVAILABLE : TXN_OK;
 }
 
-/* EndTxn: answered once the Prepare record is durable; *then gets m, whose transaction
- * complete() finishes after the answer. */
-static txn_err do_end(struct td_txns *tx, tjob *j, tmeta **then)
+/* EndTxn's checks: TXN_OK with *ending set to the id's transaction when it is to end (Ongoing),
+ * TXN_OK alone for a retry of the call that ended it. */
+static txn_err end_check(struct td_txns *tx, tjob *j, tmeta **ending)
 {
     tmeta *m = NULL;
     txn_err err = check_producer(tx, j, &m);
+    *ending = NULL;
     if (err)
         return err;
     if (m->state == ST_ONGOING) {
-        if (prepare(tx, m, j->commit) != 0)
-            return TXN_UNAVAILABLE;
-        *then = m;
+        *ending = m;
         return TXN_OK;
     }
     if ((m->state == ST_COMPLETE_COMMIT && j->commit) ||
@@ -810,7 +859,7 @@ static void scan(struct td_txns *tx, int64_t now)
     for (size_t i = 0; i < tx->n;) {
         tmeta *m = tx->m[i];
         bool idle = m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT;
-        if (idle && m->update_ms + exp <= now && write_meta(tx, m, true, true) == 0) {
+        if (idle && m->update_ms + exp <= now && write_meta(tx, m, true, true, NULL) == 0) {
             TD_INFO("txn", "transactional id '%s' expired", m->id);
             pthread_mutex_lock(&tx->mu);
             tx->m[i] = tx->m[--tx->n];
@@ -822,9 +871,9 @@ static void scan(struct td_txns *tx, int64_t now)
     }
 }
 
+/* Every job but EndTxn (run_batch). */
 static void run_job(struct td_txns *tx, tjob *j)
 {
-    tmeta *then = NULL;
     int64_t pid = -1;
     int16_t epoch = -1;
     txn_err err;
@@ -838,15 +887,109 @@ static void run_job(struct td_txns *tx, tjob *j)
     case JOB_ADD_OFFSETS:
         err = do_add_offsets(tx, j);
         break;
-    case JOB_COMMIT_OFFSETS:
-        err = do_commit_offsets(tx, j);
-        break;
     default:
-        err = do_end(tx, j, &then);
+        err = do_commit_offsets(tx, j);
     }
     j->done(j->arg, err, pid, epoch);
-    if (then) /* the markers overlap the client's next step, which queues behind them */
-        complete(tx, then);
+}
+
+static void job_free(tjob *j)
+{
+    free(j->group);
+    free(j->id);
+    free(j);
+}
+
+/* An EndTxn of run_batch whose Prepare record is written. */
+typedef struct tending {
+    tjob *j;
+    tmeta *m, c;
+} tending;
+
+/* Answers the EndTxn calls of v[0..n) once their Prepare records (written up to end) are
+ * durable, then completes their transactions together. */
+static void end_batch(struct td_txns *tx, tending *v, size_t n, int64_t end)
+{
+    int rc = state_wait_solo(tx->e, STATE_TXNS, 0, end);
+    tmeta **ms = calloc(n, sizeof(*ms));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0) {
+            apply(tx, v[i].m, &v[i].c);
+            if (ms)
+                ms[k++] = v[i].m;
+        }
+        drop_copy(&v[i].c);
+        v[i].j->done(v[i].j->arg, rc ? TXN_UNAVAILABLE : TXN_OK, -1, -1);
+        if (rc == 0 && !ms)
+            complete(tx, v[i].m);
+        job_free(v[i].j);
+    }
+    /* The markers overlap the clients' next steps, which queue behind them. */
+    if (k)
+        complete_many(tx, ms, k);
+    free(ms);
+}
+
+/* Runs the queued jobs (a list), in order: each EndTxn writes its Prepare record without
+ * waiting, and they are answered together once one fsync covered them all (end_batch), their
+ * markers and Complete records sharing fsyncs too; every other job runs on its own. A job of
+ * an id whose EndTxn is in the batch waits for the next one: returns those, in order. */
+static tjob *run_batch(struct td_txns *tx, tjob *jobs)
+{
+    tending *v = NULL;
+    size_t n = 0, cap = 0;
+    tjob *later = NULL, **tail = &later;
+    int64_t end = -1;
+    while (jobs) {
+        tjob *j = jobs;
+        jobs = j->next;
+        j->next = NULL;
+        bool busy = false;
+        for (size_t i = 0; i < n && !busy; i++)
+            busy = strcmp(v[i].j->id, j->id) == 0;
+        if (busy) {
+            *tail = j;
+            tail = &j->next;
+            continue;
+        }
+        if (__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE)) {
+            j->done(j->arg, TXN_UNAVAILABLE, -1, -1);
+            job_free(j);
+            continue;
+        }
+        if (j->kind != JOB_END) {
+            run_job(tx, j);
+            job_free(j);
+            continue;
+        }
+        tmeta *m;
+        txn_err err = end_check(tx, j, &m);
+        if (m && td_grow(&v, &cap, n, sizeof(*v), 8) != 0)
+            err = TXN_UNAVAILABLE;
+        else if (m) {
+            tending *t = &v[n];
+            int64_t e = 0;
+            int rc = copy_meta(m, &t->c);
+            t->c.state = j->commit ? ST_PREPARE_COMMIT : ST_PREPARE_ABORT;
+            t->c.update_ms = td_wall_ms();
+            if (rc == 0 && write_meta(tx, &t->c, false, false, &e) == 0) {
+                t->j = j;
+                t->m = m;
+                n++;
+                end = TD_MAX(end, e);
+                continue;
+            }
+            drop_copy(&t->c);
+            err = TXN_UNAVAILABLE;
+        }
+        j->done(j->arg, err, -1, -1);
+        job_free(j);
+    }
+    if (n)
+        end_batch(tx, v, n, end);
+    free(v);
+    return later;
 }
 
 /* A partition's open transaction, found at start (reconcile). */
@@ -973,19 +1116,20 @@ static void *txn_main(void *arg)
     pthread_mutex_lock(&tx->mu);
     for (;;) {
         while (tx->head) {
-            tjob *j = tx->head;
-            tx->head = j->next;
-            if (!tx->head)
-                tx->tail = NULL;
+            tjob *jobs = tx->head;
+            tx->head = tx->tail = NULL;
             pthread_mutex_unlock(&tx->mu);
-            if (__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE))
-                j->done(j->arg, TXN_UNAVAILABLE, -1, -1);
-            else
-                run_job(tx, j);
-            free(j->group);
-            free(j->id);
-            free(j);
+            tjob *later = run_batch(tx, jobs);
             pthread_mutex_lock(&tx->mu);
+            if (later) { /* ahead of what came meanwhile */
+                tjob *last = later;
+                while (last->next)
+                    last = last->next;
+                last->next = tx->head;
+                tx->head = later;
+                if (!tx->tail)
+                    tx->tail = last;
+            }
         }
         if (tx->stopping)
             break;
