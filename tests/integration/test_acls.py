@@ -417,3 +417,36 @@ def test_authorized_operations(ab, certs):
         assert r.done()
     finally:
         c.close()
+
+
+def test_transaction_acls(ab, certs):
+    """Transactions under ACLs, as Kafka checks them: Write on the transactional id for
+    InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn; Write on each topic; Read on
+    the group whose offsets a transaction commits."""
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+    t = "txn-acl-" + uuid.uuid4().hex[:6]
+    tid = "tx-" + t
+    create_topic(ab, certs, t)
+    grant(ab, certs, acl("User:alice", "WRITE", t), acl("User:alice", "DESCRIBE", t))
+    conf = {**ck(ab, certs, "alice"), "transactional.id": tid}
+    # No Write on the transactional id: InitProducerId is refused.
+    with pytest.raises(KafkaException) as e:
+        Producer(conf).init_transactions(15)
+    assert e.value.args[0].name() == "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+    grant(ab, certs, acl("User:alice", "WRITE", tid, rtype="TRANSACTIONAL_ID"))
+    p = Producer(conf)
+    p.init_transactions(15)
+    p.begin_transaction()
+    p.produce(t, b"committed")
+    p.commit_transaction(15)
+    # Offsets for a group alice may not read: AddOffsetsToTxn is refused, and the transaction
+    # must abort.
+    c = Consumer({**ck(ab, certs, "alice"), "group.id": "g-" + t})
+    p.begin_transaction()
+    p.produce(t, b"aborted")
+    with pytest.raises(KafkaException) as e:
+        p.send_offsets_to_transaction([TopicPartition(t, 0, 1)], c.consumer_group_metadata(), 15)
+    assert e.value.args[0].name() == "GROUP_AUTHORIZATION_FAILED"
+    p.abort_transaction(15)
+    c.close()
+    assert "denied alice: Read on Group 'g-" + t in ab.stderr()

@@ -246,14 +246,23 @@ void kafka_serve_add_partitions_to_txn(kreq *q, kafka_reader *r)
 /* ---------------------------------------------------------------------------------------------
  * EndTxn
  */
-static void end_finish(kreq *q)
+/* The answer of EndTxn or AddOffsetsToTxn, whose responses are an error code alone. */
+static void answer_code(kreq *q, int16_t code)
+{
+    int16_t v = q->h.api_version;
+    kreq_begin(q);
+    if (q->h.api_key == KAFKA_END_TXN)
+        kafka_encode_end_txn(&q->out, v, &(kafka_end_txn_resp){code});
+    else
+        kafka_encode_add_offsets_to_txn(&q->out, v, &(kafka_add_offsets_to_txn_resp){code});
+    ko_end(&q->out);
+}
+
+/* EndTxn's and AddOffsetsToTxn's answer once the coordinator is done. */
+static void code_finish(kreq *q)
 {
     txn_call *c = q->txn_job;
-    int16_t v = q->h.api_version;
-    kafka_end_txn_resp m = {kerr_of(c->err, v, 2)};
-    kreq_begin(q);
-    kafka_encode_end_txn(&q->out, v, &m);
-    ko_end(&q->out);
+    answer_code(q, kerr_of(c->err, q->h.api_version, 2));
 }
 
 void kafka_serve_end_txn(kreq *q, kafka_reader *r)
@@ -265,16 +274,13 @@ void kafka_serve_end_txn(kreq *q, kafka_reader *r)
         return;
     }
     if (!kafka_authz_txn(q, req.transactional_id, TD_OP_WRITE)) {
-        kafka_end_txn_resp m = {KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED};
-        kreq_begin(q);
-        kafka_encode_end_txn(&q->out, v, &m);
-        ko_end(&q->out);
+        answer_code(q, KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
         return;
     }
     txn_call *c = call_new(q);
     if (!c)
         return;
-    kreq_async_begin(q, end_finish);
+    kreq_async_begin(q, code_finish);
     if (broker_txn_end(q->kc->s->e, req.transactional_id, req.producer_id, req.producer_epoch,
                        req.committed, call_done, c) != 0)
         call_done(c, TXN_UNAVAILABLE, -1, -1);
@@ -429,16 +435,6 @@ void kafka_serve_list_transactions(kreq *q, kafka_reader *r)
  * with its transaction (librdkafka's send_offsets_to_transaction, kafkajs's sendOffsets).
  * Write on the transactional id, Read on the group (and on each topic for the offsets).
  */
-static void add_offsets_finish(kreq *q)
-{
-    txn_call *c = q->txn_job;
-    int16_t v = q->h.api_version;
-    kafka_add_offsets_to_txn_resp m = {kerr_of(c->err, v, 2)};
-    kreq_begin(q);
-    kafka_encode_add_offsets_to_txn(&q->out, v, &m);
-    ko_end(&q->out);
-}
-
 void kafka_serve_add_offsets_to_txn(kreq *q, kafka_reader *r)
 {
     int16_t v = q->h.api_version;
@@ -453,16 +449,13 @@ void kafka_serve_add_offsets_to_txn(kreq *q, kafka_reader *r)
                          ? KERR_GROUP_AUTHORIZATION_FAILED
                          : KERR_NONE;
     if (denied) {
-        kafka_add_offsets_to_txn_resp m = {denied};
-        kreq_begin(q);
-        kafka_encode_add_offsets_to_txn(&q->out, v, &m);
-        ko_end(&q->out);
+        answer_code(q, denied);
         return;
     }
     txn_call *c = call_new(q);
     if (!c)
         return;
-    kreq_async_begin(q, add_offsets_finish);
+    kreq_async_begin(q, code_finish);
     if (broker_txn_add_offsets(q->kc->s->e, req.transactional_id, req.producer_id,
                                req.producer_epoch, req.group_id, call_done, c) != 0)
         call_done(c, TXN_UNAVAILABLE, -1, -1);
