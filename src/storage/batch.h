@@ -121,6 +121,9 @@ void batch_update_crc(uint8_t *batch, size_t n);
  * whose value is int16 version 0, int32 coordinator epoch; 78 bytes, base sequence -1.
  */
 #define TD_MARKER_SIZE 78
+/* The largest marker in a log: compaction gives a marker a delete horizon (storage/cleaner.c),
+ * rebasing its record's timestamp delta on it, which takes up to 10 bytes instead of 1. */
+#define TD_MARKER_MAX_SIZE (TD_MARKER_SIZE + 9)
 enum { TD_MARKER_ABORT = 0, TD_MARKER_COMMIT = 1 };
 /* Encodes a marker at base offset 0 with both timestamps ts (CRC set). */
 void batch_encode_marker(uint8_t out[TD_MARKER_SIZE], int64_t pid, int16_t epoch, bool commit,

@@ -482,15 +482,16 @@ static int replay_batch(td_part *p, td_seg *s, int64_t pos, const td_batch_heade
         int rc = pstate_update(&p->producers, h, now_ms);
         return rc ? rc : txn_data_locked(p, h, opens);
     }
-    uint8_t b[TD_MARKER_SIZE];
+    uint8_t b[TD_MARKER_MAX_SIZE];
     int32_t coord_epoch = 0;
-    if (batch_total_size(h) != TD_MARKER_SIZE)
+    size_t n = batch_total_size(h);
+    if (n < TD_MARKER_SIZE || n > TD_MARKER_MAX_SIZE)
         return 0; /* no marker of ours: nothing to apply */
-    int rc = td_io_read_all(p->io, s->fd, b, sizeof(b), pos);
+    int rc = td_io_read_all(p->io, s->fd, b, n, pos);
     if (rc)
         return td_fail(rc, "partition %s: cannot read a control batch: %s", p->label,
                        td_strerror(rc));
-    int type = batch_marker_type(b, sizeof(b), &coord_epoch);
+    int type = batch_marker_type(b, n, &coord_epoch);
     return type < 0 ? 0 : txn_marker_locked(p, h, type, coord_epoch, now_ms, true);
 }
 
