@@ -269,6 +269,10 @@ int txn_load(td_part *p);
 int txn_from_snapshot(td_part *p);
 int txn_opened(td_part *p);
 void txn_retained_locked(td_part *p);
+/* cleaner.c's swap, before its commit point: forgets the aborted transactions of the n ABORT
+ * markers in gone (pid and last set; by marker offset) that the cleaned segment leaves out,
+ * rewriting ABORTED_FILE first; on an error nothing changed. */
+int txn_markers_removed_locked(td_part *p, const td_aborted_txn *gone, size_t n);
 /* Before a producer snapshot: an entry that could not be written is written now (rewriting the
  * file); an error means the snapshot must not be written. */
 int txn_before_snapshot_locked(td_part *p);

@@ -15,6 +15,9 @@
  *   those 32 bytes), each appended and fsynced when its marker is appended. At open, entries
  *   past the log end (their marker was lost with the unsynced tail) or below the log start go;
  *   the replay of the log after the producers' snapshot adds those whose entry was lost.
+ *   Retention forgets the entries below the log start, and compaction those whose marker it
+ *   removes (txn_markers_removed_locked: it removes a marker only once no record of its
+ *   transaction is left, so no reader needs the entry), both by rewriting the file.
  *
  * Callers hold p->mu unless said otherwise.
  */
@@ -83,21 +86,27 @@ static int aborted_write(td_part *p, const td_aborted_txn *a)
     return rc ? td_fail(rc, "cannot write %s: %s", path, td_strerror(rc)) : 0;
 }
 
-/* Rewrites ABORTED_FILE from memory. */
-static int aborted_rewrite(td_part *p)
+/* Rewrites ABORTED_FILE to hold the n entries of v (tmp + fsync + rename + directory fsync). */
+static int aborted_rewrite_of(td_part *p, const td_aborted_txn *v, size_t n)
 {
     char path[PATH_MAX];
     aborted_path(p, path, sizeof(path));
-    uint8_t *b = malloc(p->nab * ABORTED_ENTRY + 1);
+    uint8_t *b = malloc(n * ABORTED_ENTRY + 1);
     if (!b)
         return -ENOMEM;
-    for (size_t i = 0; i < p->nab; i++)
-        aborted_encode(b + i * ABORTED_ENTRY, &p->ab[i]);
-    int rc = write_file_atomic(p, path, b, p->nab * ABORTED_ENTRY);
+    for (size_t i = 0; i < n; i++)
+        aborted_encode(b + i * ABORTED_ENTRY, &v[i]);
+    int rc = write_file_atomic(p, path, b, n * ABORTED_ENTRY);
     free(b);
     /* The rename itself durable: an old file coming back after a power loss could hold entries
      * whose markers were cut, at offsets new batches now hold. */
     return rc ? rc : p->io->sync_dir(p->io, p->dir);
+}
+
+/* Rewrites ABORTED_FILE from memory. */
+static int aborted_rewrite(td_part *p)
+{
+    return aborted_rewrite_of(p, p->ab, p->nab);
 }
 
 /* The smallest first offset of the unstable transactions of producers other than pid. */
@@ -390,6 +399,35 @@ void txn_retained_locked(td_part *p)
     if (rc)
         TD_WARN("storage", "partition %s: cannot rewrite %s: %s", p->label, ABORTED_FILE,
                 td_strerror(rc));
+}
+
+int txn_markers_removed_locked(td_part *p, const td_aborted_txn *gone, size_t n)
+{
+    td_aborted_txn *v = malloc((p->nab + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < p->nab; i++) { /* both by marker offset: one merge */
+        while (j < n && gone[j].last < p->ab[i].last)
+            j++;
+        if (j == n || gone[j].last != p->ab[i].last || gone[j].pid != p->ab[i].pid)
+            v[k++] = p->ab[i];
+    }
+    int rc = 0;
+    if (k < p->nab) {
+        /* The file first, memory once the file holds the same. The rewrite is of memory, so it
+         * also writes an entry whose append failed (ab_failed). */
+        rc = aborted_rewrite_of(p, v, k);
+        if (rc == 0) {
+            memcpy(p->ab, v, k * sizeof(*v));
+            p->nab = k;
+            p->ab_failed = false;
+        }
+    }
+    free(v);
+    return rc ? td_fail(rc, "partition %s: cannot rewrite %s: %s", p->label, ABORTED_FILE,
+                        td_strerror(rc))
+              : 0;
 }
 
 void txn_free(td_part *p)
