@@ -4,8 +4,10 @@
  * Each round it looks at every partition of the topics whose cleanup.policy has compact
  * (part_clean_status: cheap, from the segments' in-memory state) and cleans the one that most
  * needs it: first any whose oldest cleanable dirty record has waited longer than the topic's
- * max.compaction.lag.ms (the longest wait first), else the one with the highest dirty ratio at
- * or above its min.cleanable.dirty.ratio. When none qualifies it sleeps log.cleaner.backoff.ms.
+ * max.compaction.lag.ms (the longest wait first), else the one with the highest dirty ratio
+ * among those at or above their min.cleanable.dirty.ratio and those whose cleaned section holds
+ * tombstones that can go by now (part_clean_info.due_ms: their delete horizon has passed).
+ * When none qualifies it sleeps log.cleaner.backoff.ms.
  * Retention of compact,delete topics is the background thread's (part_enforce_retention), as
  * for delete topics.
  *
@@ -99,10 +101,15 @@ static pick choose(td_engine *e, bool all, int64_t now)
             continue;
         for (int32_t k = 0; k < t->nparts; k++) {
             part_clean_info st;
-            if (!part_clean_status(t->parts[k], now, &st) || st.dirty_bytes == 0)
+            if (!part_clean_status(t->parts[k], now, &st))
+                continue;
+            /* due: tombstones whose delete horizon has passed, which a partition that gets no
+             * more writes would otherwise keep for good. */
+            bool due = st.due_ms <= now;
+            if (st.dirty_bytes == 0 && !due)
                 continue;
             bool must = max_lag >= 0 && st.lag_ms > max_lag;
-            if (!all && !must && st.dirty_ratio < min_ratio)
+            if (!all && !must && !due && st.dirty_ratio < min_ratio)
                 continue;
             double score = must ? (double)st.lag_ms : st.dirty_ratio;
             if ((must && !best.must) || (must == best.must && score > best.score))

@@ -36,6 +36,13 @@
  *  4. The checkpoint: CLEANER_CHECKPOINT_FILE gets the first offset not mapped (tmp + fsync +
  *     rename). Losing it costs only a cleaning done again.
  *
+ * Waiting tombstones: a run notes the earliest time one of those it kept can go (its delete
+ * horizon) as p->clean_due_ms, but not before delete.retention.ms from the run, so that they
+ * cost at most one run per delete.retention.ms that dirty bytes did not bring. With nothing
+ * dirty, a run at or after it rewrites the cleaned section (an empty map keeps every record
+ * but those), and the cleaner thread picks such a partition (part_clean_info.due_ms). An open
+ * forgets it: the next run that dirty bytes bring learns it again.
+ *
  * Transactions (docs/storage.md "Transactions"): the cleanable range ends before the segment
  * holding the last stable offset, so an open transaction's records are never mapped; the
  * records of aborted transactions are not mapped (a later aborted record of a key must not
@@ -312,6 +319,7 @@ typedef struct clean_ctx {
     int64_t g_new_st, g_removed; /* per group: largest kept and removed batch timestamps */
     td_aborted_txn *ab; /* the partition's aborted transactions when the run began */
     size_t nab;
+    int64_t due; /* the earliest time a kept tombstone can go, INT64_MAX */
 } clean_ctx;
 
 /* Whether h is a batch of an aborted transaction (its producer's entry whose marker is the
@@ -357,6 +365,17 @@ static bool producer_last_batch(const clean_ctx *c, const td_batch_header *h)
     pid_last k = {h->producer_id, 0};
     const pid_last *e = bsearch(&k, c->pids, c->npids, sizeof(k), cmp_pid);
     return e && e->last_offset == batch_last_offset(h);
+}
+
+static void due_at(clean_ctx *c, int64_t t)
+{
+    c->due = TD_MIN(c->due, t);
+}
+
+static int64_t new_horizon(const clean_ctx *c)
+{
+    int64_t hz;
+    return __builtin_add_overflow(c->now_ms, c->delete_retention_ms, &hz) ? INT64_MAX : hz;
 }
 
 /* The records area of batch b (decompressed into c->area when compressed). */
@@ -493,17 +512,15 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
     }
     *removed = h->record_count - nkept;
     bool set_horizon = tombstone_kept && !horizon;
+    if (tombstone_kept) /* it can go once its horizon has passed */
+        due_at(c, set_horizon ? new_horizon(c) : h->base_timestamp);
     if (nkept == h->record_count && !set_horizon)
         return td_buf_append(&c->out, b, total);
     if (nkept == 0 && !producer_last_batch(c, h)) {
         *kept = false;
         return 0;
     }
-    int64_t new_base = h->base_timestamp;
-    if (set_horizon) {
-        int64_t hz;
-        new_base = __builtin_add_overflow(c->now_ms, c->delete_retention_ms, &hz) ? INT64_MAX : hz;
-    }
+    int64_t new_base = set_horizon ? new_horizon(c) : h->base_timestamp;
     td_buf_reset(&c->recs);
     for (int32_t i = 0; i < h->record_count; i++) {
         const crec *r = &c->meta[i];
@@ -801,6 +818,7 @@ bool part_clean_status(td_part *p, int64_t now_ms, part_clean_info *st)
                 break;
             }
         }
+        st->due_ms = p->clean_due_ms;
         st->reclaimed_bytes = aload(&p->clean_reclaimed);
         st->runs = aload(&p->clean_runs);
         st->run_ms = aload(&p->clean_ms);
@@ -845,6 +863,57 @@ static int build_map(clean_ctx *c, td_seg **segs, size_t d, size_t n, int64_t fr
     return rc < 0 ? rc : 0;
 }
 
+/*
+ * Takes what a run needs of the partition: references on segs[0..end) (*segs, *n), the
+ * producers' last batches, the aborted transactions; *dirty_bytes: the size of segs[d..end).
+ * Caller holds mu.
+ */
+static int run_begin_locked(td_part *p, clean_ctx *c, size_t d, size_t end, td_seg ***segs,
+                            size_t *n, int64_t *dirty_bytes)
+{
+    p->cleaning = true;
+    c->delete_retention_ms = TD_MAX(p->cfg.delete_retention_ms, 0);
+    c->segment_bytes = TD_MIN(p->cfg.segment_bytes, (int64_t)UINT32_MAX);
+    *segs = malloc(end * sizeof(**segs));
+    c->pids = malloc((p->producers.n + 1) * sizeof(*c->pids));
+    if (!*segs || !c->pids)
+        return -ENOMEM;
+    for (size_t i = 0; i < end; i++) {
+        (*segs)[(*n)++] = p->segs[i];
+        p->segs[i]->refs++;
+        if (i >= d)
+            *dirty_bytes += p->segs[i]->size;
+    }
+    for (size_t i = 0; i < p->producers.cap; i++) {
+        const td_producer *e = &p->producers.slots[i];
+        if (e->pid >= 0 && e->n)
+            c->pids[c->npids++] = (pid_last){e->pid, e->b[e->n - 1].last_offset};
+    }
+    if (p->nab) {
+        c->ab = malloc(p->nab * sizeof(*c->ab));
+        if (!c->ab)
+            return -ENOMEM;
+        memcpy(c->ab, p->ab, p->nab * sizeof(*c->ab));
+        c->nab = p->nab;
+    }
+    return 0;
+}
+
+static void run_free(clean_ctx *c)
+{
+    free(c->pids);
+    free(c->ab);
+    free(c->map.s);
+    free(c->keep);
+    free(c->meta);
+    free(c->dig);
+    free(c->cands);
+    td_buf_free(&c->rd);
+    td_buf_free(&c->area);
+    td_buf_free(&c->recs);
+    td_buf_free(&c->out);
+}
+
 int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -854,6 +923,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     c.o = o;
     c.res = res;
     c.now_ms = o->now_ms;
+    c.due = INT64_MAX;
     td_buf_init(&c.rd);
     td_buf_init(&c.area);
     td_buf_init(&c.recs);
@@ -870,37 +940,14 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     }
     int64_t from;
     size_t d = first_dirty_locked(p, &from), end = cleanable_end_locked(p, c.now_ms);
-    if (d >= end) {
+    /* Nothing dirty: the cleaned section again, when a tombstone can go by now. */
+    bool again = d >= end && end > 0 && p->clean_due_ms <= c.now_ms;
+    if (d >= end && !again) {
         pthread_mutex_unlock(&p->mu);
         return 0;
     }
-    p->cleaning = true;
     int64_t end_offset = p->segs[end]->base, dirty_bytes = 0;
-    c.delete_retention_ms = TD_MAX(p->cfg.delete_retention_ms, 0);
-    c.segment_bytes = TD_MIN(p->cfg.segment_bytes, (int64_t)UINT32_MAX);
-    segs = malloc(end * sizeof(*segs));
-    c.pids = malloc((p->producers.n + 1) * sizeof(*c.pids));
-    int rc = segs && c.pids ? 0 : -ENOMEM;
-    for (size_t i = 0; rc == 0 && i < end; i++) {
-        segs[n++] = p->segs[i];
-        p->segs[i]->refs++;
-        if (i >= d)
-            dirty_bytes += p->segs[i]->size;
-    }
-    for (size_t i = 0; rc == 0 && i < p->producers.cap; i++) {
-        const td_producer *e = &p->producers.slots[i];
-        if (e->pid >= 0 && e->n)
-            c.pids[c.npids++] = (pid_last){e->pid, e->b[e->n - 1].last_offset};
-    }
-    if (rc == 0 && p->nab) {
-        c.ab = malloc(p->nab * sizeof(*c.ab));
-        if (c.ab) {
-            memcpy(c.ab, p->ab, p->nab * sizeof(*c.ab));
-            c.nab = p->nab;
-        } else {
-            rc = -ENOMEM;
-        }
-    }
+    int rc = run_begin_locked(p, &c, d, end, &segs, &n, &dirty_bytes);
     pthread_mutex_unlock(&p->mu);
     if (c.npids)
         qsort(c.pids, c.npids, sizeof(*c.pids), cmp_pid);
@@ -909,9 +956,9 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     size_t want = (size_t)TD_MAX(dirty_bytes / 16, 1024);
     if (rc == 0)
         rc = omap_init(&c.map, TD_MIN(want, o->map_bytes / sizeof(omap_slot)));
-    int64_t next = end_offset;
-    size_t last = 0;
-    if (rc == 0)
+    int64_t next = again ? from : end_offset; /* again: the checkpoint stays */
+    size_t last = n - 1;
+    if (rc == 0 && !again)
         rc = build_map(&c, segs, d, n, from, end_offset, &next, &last, &c.rd);
     /* Groups of segments from the log start through the last one mapped. */
     for (size_t i = 0; rc == 0 && i <= last;) {
@@ -934,6 +981,11 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
                     td_last_error());
         p->first_dirty = next;
     }
+    /* The run read the whole cleaned section: what waits there is known. Not before
+     * delete.retention.ms from now, so that waiting tombstones cost at most one run per
+     * delete.retention.ms that dirty bytes did not bring. */
+    if (rc == 0)
+        p->clean_due_ms = c.due == INT64_MAX ? INT64_MAX : TD_MAX(c.due, new_horizon(&c));
     res->first_dirty = p->first_dirty;
     for (size_t i = 0; i < n; i++)
         seg_unref_locked(segs[i]);
@@ -952,17 +1004,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
                 p->label, res->segments_before, res->segments_after, res->bytes_before,
                 res->bytes_after, res->records_removed, td_mono_ms() - t0);
     free(segs);
-    free(c.pids);
-    free(c.ab);
-    free(c.map.s);
-    free(c.keep);
-    free(c.meta);
-    free(c.dig);
-    free(c.cands);
-    td_buf_free(&c.rd);
-    td_buf_free(&c.area);
-    td_buf_free(&c.recs);
-    td_buf_free(&c.out);
+    run_free(&c);
     return rc;
 }
 

@@ -143,6 +143,9 @@ struct td_part {
      * CLEANER_CHECKPOINT_FILE says (-1: never); under mu. The counters are atomics. */
     int64_t first_dirty;
     bool cleaning; /* a part_clean runs (one at a time) */
+    /* When cleaning the cleaned section again has work without new dirty bytes (a tombstone's
+     * delete horizon passes); INT64_MAX: none known, as after an open. */
+    int64_t clean_due_ms;
     int64_t clean_reclaimed, clean_runs, clean_ms, clean_read_bytes;
     struct td_keyindex *keys; /* compacted topics' key index (keyindex.c), or NULL; set under mu */
     /* The segments' in-memory key and trace indexes (segkeys.c "Catching up"): ix_mu guards

@@ -704,6 +704,7 @@ int part_open(const td_io *io, const char *dir, const char *label, const td_topi
     if (!p->offline[0] && (rc = txn_opened(p)) != 0)
         goto fail;
     p->first_dirty = TD_MIN(read_offset_file(p, CLEANER_CHECKPOINT_FILE), p->log_end);
+    p->clean_due_ms = INT64_MAX; /* the next cleaning that dirty bytes bring learns it */
     if ((rc = segkeys_open(p)) != 0)
         goto fail;
     free(lc.snaps);

@@ -263,3 +263,22 @@ def test_kafka_wire_errors_by_version(cb):
     err, base, _ = produce_raw(c, "w", kw.make_batch([b"a"], keys=[b"k"]), 9)
     assert err == 0 and base == 0
     c.close()
+
+
+def test_tombstones_go_without_new_writes(cb):
+    """With no writes after them, tombstones go once their delete horizon has passed: the
+    cleaner comes back for them by itself, though nothing new is dirty."""
+    config = dict(TOPIC_CONFIG, **{"segment.bytes": "16384"})
+    create(cb, "mk", config)
+    produce(cb, "mk", [(b"gone", b"v"), (b"gone", None)])
+    produce(cb, "mk", [(b"f%d" % i, b"x" * 100) for i in range(1000)])  # rolls past them
+    end = describe(cb, "mk")["log_end_offset"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        keys = [k for _, k, _ in consume_from_zero(cb, "mk")]
+        if b"gone" not in keys:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the tombstone is still there")
+    assert describe(cb, "mk")["log_end_offset"] == end  # no writes, offsets unchanged

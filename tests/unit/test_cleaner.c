@@ -212,6 +212,59 @@ static void test_tombstones_expire(void)
     test_rmrf(dir);
 }
 
+/* A partition that gets no more writes: its cleaned section is cleaned again once a tombstone's
+ * delete horizon has passed (part_clean_info.due_ms), not before, and not again after. Before,
+ * a partition with nothing dirty was never cleaned and its tombstones stayed. */
+static void test_tombstones_expire_without_new_records(void)
+{
+    char *dir = test_tmpdir("cleaner-due");
+    td_topic_config c = compact_cfg();
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    cc_model m;
+    cc_model_init(&m);
+    int keys[3] = {1, 2, 3};
+    bool tomb[3] = {true, true, false};
+    ASSERT_OK(cc_append(p, &m, keys, NULL, 3, T0, TD_COMPRESS_NONE, -1, 0, NULL));
+    ASSERT_OK(cc_append(p, &m, keys, tomb, 3, T0 + 1, TD_COMPRESS_NONE, -1, 0, NULL));
+    int other[10]; /* other keys, rolling past them (not fill(): its cursor is the next tests') */
+    for (int r = 0; r < 60; r++) {
+        for (int i = 0; i < 10; i++)
+            other[i] = 100 + (r * 10 + i) % 40;
+        ASSERT_OK(cc_append(p, &m, other, NULL, 10, T0 + 2, TD_COMPRESS_NONE, -1, 0, NULL));
+    }
+    ASSERT_OK(part_sync(p));
+    part_clean_info st;
+    ASSERT(part_clean_status(p, T0 + 10000, &st));
+    ASSERT_EQ(st.due_ms, INT64_MAX);
+    part_clean_opts o = opts_at(T0 + 10000);
+    part_clean_result res;
+    ASSERT_OK(part_clean(p, &o, &res)); /* their horizon: T0 + 11000 */
+    int64_t seen[CC_KEYS_MAX];
+    ASSERT(cc_read(p, seen) > 0);
+    ASSERT_EQ(seen[1], CC_TOMBSTONE);
+    ASSERT(part_clean_status(p, T0 + 10000, &st));
+    ASSERT_EQ(st.dirty_bytes, 0);
+    ASSERT_EQ(st.due_ms, T0 + 11000);
+    o.now_ms = T0 + 10999;
+    ASSERT_OK(part_clean(p, &o, &res)); /* nothing dirty, nothing due */
+    ASSERT_EQ(res.segments_before, 0);
+    o.now_ms = T0 + 11000;
+    ASSERT_OK(part_clean(p, &o, &res));
+    ASSERT(res.segments_before > 0 && res.records_removed == 2);
+    ASSERT(cc_read(p, seen) > 0);
+    ASSERT_EQ(seen[1], CC_ABSENT);
+    ASSERT_EQ(seen[2], CC_ABSENT);
+    ASSERT(cc_check(p, &m, true) > 0);
+    ASSERT(part_clean_status(p, T0 + 11000, &st));
+    ASSERT_EQ(st.due_ms, INT64_MAX);
+    o.now_ms = T0 + 100000;
+    ASSERT_OK(part_clean(p, &o, &res));
+    ASSERT_EQ(res.segments_before, 0);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 /* An idempotent producer whose records were all superseded keeps its last batch (empty), so its
  * sequence survives a restart; compressed batches are filtered and keep their codec. */
 static void test_producer_state_and_codecs(void)
@@ -429,5 +482,5 @@ static void test_stream_ids_with_removed_maximum(void)
 
 TEST_MAIN(TEST(test_keeps_latest_per_key), TEST(test_stream_ids_with_removed_maximum),
           TEST(test_engine_compaction), TEST(test_max_lag_rolls), TEST(test_tombstones_expire),
-          TEST(test_producer_state_and_codecs), TEST(test_small_map_cleans_in_steps),
-          TEST(test_recover_leftovers))
+          TEST(test_tombstones_expire_without_new_records), TEST(test_producer_state_and_codecs),
+          TEST(test_small_map_cleans_in_steps), TEST(test_recover_leftovers))
