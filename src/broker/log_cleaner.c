@@ -6,8 +6,8 @@
  * needs it: first any whose oldest cleanable dirty record has waited longer than the topic's
  * max.compaction.lag.ms (the longest wait first), else the one with the highest dirty ratio
  * among those at or above their min.cleanable.dirty.ratio and those whose cleaned section holds
- * tombstones that can go by now (part_clean_info.due_ms: their delete horizon has passed).
- * When none qualifies it sleeps log.cleaner.backoff.ms.
+ * tombstones or transaction markers that can go by now (part_clean_info.due_ms: their delete
+ * horizon has passed). When none qualifies it sleeps log.cleaner.backoff.ms.
  * Retention of compact,delete topics is the background thread's (part_enforce_retention), as
  * for delete topics.
  *
@@ -103,8 +103,8 @@ static pick choose(td_engine *e, bool all, int64_t now)
             part_clean_info st;
             if (!part_clean_status(t->parts[k], now, &st))
                 continue;
-            /* due: tombstones whose delete horizon has passed, which a partition that gets no
-             * more writes would otherwise keep for good. */
+            /* due: tombstones or markers whose delete horizon has passed, which a partition
+             * that gets no more writes would otherwise keep for good. */
             bool due = st.due_ms <= now;
             if (st.dirty_bytes == 0 && !due)
                 continue;

@@ -26,28 +26,37 @@
  *     so that the producer's sequence survives a restart (Kafka keeps it likewise).
  *  3. The swap, per group (Kafka's .cleaned / .swap protocol): B.log.cleaned is written and
  *     fsynced; under the partition lock the stream ID anchors the new layout needs are written
- *     (they hold for the old segments as much as for the new), B.log.cleaned is renamed to
- *     B.log.swap (the commit point), the other old segments of the group and B's index files
- *     are unlinked, B.log.swap is renamed over B.log, and the new index files are written. At
- *     open, cleaner_recover deletes any *.log.cleaned and completes any *.log.swap: it removes
- *     the old segments whose base lies within the swap's offsets, and B's index files, and
- *     renames the swap to B.log. So a crash at any point leaves the old segments or the cleaned
- *     one, never a mix that loses or repeats a record's offset.
+ *     (they hold for the old segments as much as for the new), ABORTED_FILE is rewritten
+ *     without the aborted transactions of the ABORT markers the group loses (see
+ *     "Transactions"), B.log.cleaned is renamed to B.log.swap (the commit point), the other
+ *     old segments of the group and B's index files are unlinked, B.log.swap is renamed over
+ *     B.log, and the new index files are written. At open, cleaner_recover deletes any
+ *     *.log.cleaned and completes any *.log.swap: it removes the old segments whose base lies
+ *     within the swap's offsets, and B's index files, and renames the swap to B.log. So a crash
+ *     at any point leaves the old segments or the cleaned one, never a mix that loses or
+ *     repeats a record's offset.
  *  4. The checkpoint: CLEANER_CHECKPOINT_FILE gets the first offset not mapped (tmp + fsync +
  *     rename). Losing it costs only a cleaning done again.
  *
- * Waiting tombstones: a run notes the earliest time one of those it kept can go (its delete
- * horizon) as p->clean_due_ms, but not before delete.retention.ms from the run, so that they
- * cost at most one run per delete.retention.ms that dirty bytes did not bring. With nothing
- * dirty, a run at or after it rewrites the cleaned section (an empty map keeps every record
- * but those), and the cleaner thread picks such a partition (part_clean_info.due_ms). An open
- * forgets it: the next run that dirty bytes bring learns it again.
+ * Waiting tombstones and markers: a run notes the earliest time one of those it kept can go
+ * (a delete horizon, or a marker that becomes discardable in the next run) as p->clean_due_ms,
+ * but not before delete.retention.ms from the run, so that they cost at most one run per
+ * delete.retention.ms that dirty bytes did not bring. With nothing dirty, a run at or after it
+ * rewrites the cleaned section (an empty map keeps every record but those), and the cleaner
+ * thread picks such a partition (part_clean_info.due_ms). An open forgets it: the next run that
+ * dirty bytes bring learns it again.
  *
  * Transactions (docs/storage.md "Transactions"): the cleanable range ends before the segment
  * holding the last stable offset, so an open transaction's records are never mapped; the
  * records of aborted transactions are not mapped (a later aborted record of a key must not
- * remove the committed one) and are removed; markers are kept (Kafka removes them once their
- * transaction's records are gone and delete.retention.ms has passed: not done here).
+ * remove the committed one) and are removed. Markers go as Kafka's cleaner removes them
+ * (CleanedTransactionMetadata, with KIP-534's delete horizon; marker_fate_of): a marker is
+ * discardable once a run, which reads from the log start, read no batch of its transaction;
+ * the first such run sets its delete horizon as for a tombstone (a marker grows by up to 9
+ * bytes: TD_MARKER_MAX_SIZE), and a run after the horizon removes it, unless it is the batch
+ * that carries its producer's epoch or lies at or past the oldest producer snapshot (an open
+ * that falls back on that snapshot needs it). A removed ABORT marker's aborted transaction is
+ * forgotten, in memory and in ABORTED_FILE, at the swap, before its commit point.
  *
  * Readers that hold a replaced segment keep reading its file (the descriptor stays valid); the
  * replaced segment objects never touch files by name again (they are not owed a seal).
@@ -76,6 +85,8 @@
 #define READ_CHUNK (1u << 20)
 #define MAX_DECOMP (64u << 20)
 #define HOOK_EVERY (1 << 20)
+
+static int64_t base_of(const char *name, const char *ext);
 
 static void aadd(int64_t *p, int64_t v)
 {
@@ -291,9 +302,20 @@ static int segr_next(segr *r, const uint8_t **b, td_batch_header *h, int64_t *po
 /* ---------------------------------------------------------------------------------------------
  * One run
  */
+/* An idempotent producer of the partition's state: the last offset of its last data batch, or
+ * -1 when it has none at its epoch (a marker of a newer epoch set the epoch). */
 typedef struct pid_last {
     int64_t pid, last_offset;
+    int16_t epoch;
 } pid_last;
+
+/* What the run has read of a producer's current transaction (Kafka's CleanedTransactionMetadata):
+ * TXN_SEEN, one of its batches, kept or removed; TXN_KEPT, one that stays. Its marker clears it. */
+enum { TXN_SEEN = 1, TXN_KEPT = 2 };
+typedef struct txn_slot {
+    int64_t pid; /* -1: free */
+    uint8_t f;
+} txn_slot;
 
 typedef struct sid_cand {
     int64_t base, new_st, removed; /* a kept batch whose stream time may have dropped */
@@ -319,7 +341,12 @@ typedef struct clean_ctx {
     int64_t g_new_st, g_removed; /* per group: largest kept and removed batch timestamps */
     td_aborted_txn *ab; /* the partition's aborted transactions when the run began */
     size_t nab;
-    int64_t due; /* the earliest time a kept tombstone can go, INT64_MAX */
+    txn_slot *tx; /* open addressing by producer id, at most half full */
+    size_t tx_cap, tx_n;
+    td_aborted_txn *gone; /* per group: the ABORT markers it removes (pid, last) */
+    size_t ngone, gone_cap;
+    int64_t snap_floor; /* the oldest producer snapshot's offset (see marker_fate) */
+    int64_t due;        /* the earliest time a kept tombstone or marker can go, INT64_MAX */
 } clean_ctx;
 
 /* Whether h is a batch of an aborted transaction (its producer's entry whose marker is the
@@ -358,13 +385,79 @@ static int cmp_pid(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/*
+ * Whether h is the batch that keeps a producer's state across a restart that rebuilds it from
+ * batch headers: its last data batch (its sequence and epoch), or, when a marker set its epoch
+ * and no data batch followed, its markers of that epoch (Kafka's isBatchLastRecordOfProducer).
+ * Markers do not enter the state's batches, so a marker is never "the last data batch".
+ */
 static bool producer_last_batch(const clean_ctx *c, const td_batch_header *h)
 {
     if (h->producer_id < 0 || c->npids == 0)
         return false;
-    pid_last k = {h->producer_id, 0};
+    pid_last k = {h->producer_id, 0, 0};
     const pid_last *e = bsearch(&k, c->pids, c->npids, sizeof(k), cmp_pid);
-    return e && e->last_offset == batch_last_offset(h);
+    if (!e)
+        return false;
+    if (h->attributes & TD_BATCH_ATTR_CONTROL)
+        return e->last_offset < 0 && e->epoch == h->producer_epoch;
+    return e->last_offset == batch_last_offset(h);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Transactions seen by the run, and when kept tombstones and markers can go
+ */
+static txn_slot *txn_slot_of(const clean_ctx *c, int64_t pid)
+{
+    size_t i = (size_t)(((uint64_t)pid * 0x9e3779b97f4a7c15ULL) >> 16) & (c->tx_cap - 1);
+    while (c->tx[i].pid >= 0 && c->tx[i].pid != pid)
+        i = (i + 1) & (c->tx_cap - 1);
+    return &c->tx[i];
+}
+
+static int txn_grow(clean_ctx *c)
+{
+    size_t cap = c->tx_cap ? c->tx_cap * 2 : 64;
+    txn_slot *old = c->tx, *v = malloc(cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < cap; i++)
+        v[i].pid = -1;
+    size_t old_cap = c->tx_cap;
+    c->tx = v;
+    c->tx_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].pid >= 0)
+            *txn_slot_of(c, old[i].pid) = old[i];
+    free(old);
+    return 0;
+}
+
+/* A transactional data batch of pid was read (kept: and stays). */
+static int txn_note(clean_ctx *c, int64_t pid, bool kept)
+{
+    if ((c->tx_n + 1) * 2 > c->tx_cap && txn_grow(c) != 0)
+        return -ENOMEM;
+    txn_slot *t = txn_slot_of(c, pid);
+    if (t->pid < 0) {
+        t->pid = pid;
+        t->f = 0;
+        c->tx_n++;
+    }
+    t->f |= (uint8_t)(TXN_SEEN | (kept ? TXN_KEPT : 0));
+    return 0;
+}
+
+/* What the run read of pid's current transaction, which its marker at hand ends. */
+static uint8_t txn_take(clean_ctx *c, int64_t pid)
+{
+    if (!c->tx_n)
+        return 0;
+    txn_slot *t = txn_slot_of(c, pid);
+    uint8_t f = t->pid < 0 ? 0 : t->f;
+    if (t->pid >= 0)
+        t->f = 0;
+    return f;
 }
 
 static void due_at(clean_ctx *c, int64_t t)
@@ -376,6 +469,28 @@ static int64_t new_horizon(const clean_ctx *c)
 {
     int64_t hz;
     return __builtin_add_overflow(c->now_ms, c->delete_retention_ms, &hz) ? INT64_MAX : hz;
+}
+
+static int snap_cb(void *arg, const char *name)
+{
+    int64_t *lowest = arg, b = base_of(name, ".snapshot");
+    if (b >= 0 && b < *lowest)
+        *lowest = b;
+    return 0;
+}
+
+/*
+ * The offset of the oldest producer snapshot (INT64_MAX: none; 0 when the directory cannot be
+ * listed, which keeps every marker). A snapshot at B holds a transaction open that began below
+ * B and whose marker is at or above B, and the open that falls back on it (the newer one
+ * damaged) learns the transaction's end by replaying that marker: a marker at or above B must
+ * stay. Read without the lock: snapshots written meanwhile are at offsets past the cleanable
+ * range, and one removed meanwhile only made this floor lower than it needed to be.
+ */
+static int64_t snapshot_floor(td_part *p)
+{
+    int64_t lowest = INT64_MAX;
+    return p->io->list(p->io, p->dir, snap_cb, &lowest) == 0 ? lowest : 0;
 }
 
 /* The records area of batch b (decompressed into c->area when compressed). */
@@ -478,48 +593,15 @@ static int rebase_record(clean_ctx *c, const uint8_t *area, const crec *r, int64
 }
 
 /*
- * Appends the cleaned form of batch b to c->out: the batch as it is, a rewritten one, or nothing
- * (*kept false). *removed counts the records that went.
+ * Appends batch b rewritten to c->out: the records c->keep keeps (c->meta, parsed from recs;
+ * nkept of them), compressed again with its codec, with a new delete horizon (attribute bit 6
+ * and baseTimestamp, the records' timestamp deltas rebased on it) when set_horizon. *nh gets
+ * the new header.
  */
-static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, bool *kept,
-                        td_batch_header *nh, int64_t *removed)
+static int rebuild_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, td_slice recs,
+                         int32_t nkept, bool set_horizon, td_batch_header *nh)
 {
-    size_t total = batch_total_size(h);
-    *kept = true;
-    *nh = *h;
-    *removed = 0;
-    if (h->attributes & TD_BATCH_ATTR_CONTROL)
-        return td_buf_append(&c->out, b, total);
-    td_slice recs;
-    int rc = records_of(c, b, h, &recs);
-    if (rc == 0)
-        rc = parse_batch(c, recs, h);
-    if (rc)
-        return rc;
-    bool horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
-    bool tombstone_kept = false, aborted = aborted_batch(c, h);
-    int32_t nkept = 0;
-    for (int32_t i = 0; i < h->record_count; i++) {
-        const crec *r = &c->meta[i];
-        int64_t off = h->base_offset + r->off_delta;
-        bool keep = !aborted && !r->key_null && omap_get(&c->map, c->dig[i]) <= off;
-        if (keep && r->value_null) {
-            keep = !(horizon && h->base_timestamp <= c->now_ms);
-            tombstone_kept |= keep;
-        }
-        c->keep[i] = keep;
-        nkept += keep;
-    }
-    *removed = h->record_count - nkept;
-    bool set_horizon = tombstone_kept && !horizon;
-    if (tombstone_kept) /* it can go once its horizon has passed */
-        due_at(c, set_horizon ? new_horizon(c) : h->base_timestamp);
-    if (nkept == h->record_count && !set_horizon)
-        return td_buf_append(&c->out, b, total);
-    if (nkept == 0 && !producer_last_batch(c, h)) {
-        *kept = false;
-        return 0;
-    }
+    int rc = 0;
     int64_t new_base = set_horizon ? new_horizon(c) : h->base_timestamp;
     td_buf_reset(&c->recs);
     for (int32_t i = 0; i < h->record_count; i++) {
@@ -554,6 +636,122 @@ static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h
     td_store_be32(nb + 57, (uint32_t)nkept);
     batch_update_crc(nb, n);
     return batch_header_parse(nb, n, nh);
+}
+
+/* The cleaned form of a data batch, as filter_batch says. */
+static int filter_data(clean_ctx *c, const uint8_t *b, const td_batch_header *h, bool *kept,
+                       td_batch_header *nh, int64_t *removed)
+{
+    td_slice recs;
+    int rc = records_of(c, b, h, &recs);
+    if (rc == 0)
+        rc = parse_batch(c, recs, h);
+    if (rc)
+        return rc;
+    bool horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
+    bool tombstone_kept = false, aborted = aborted_batch(c, h);
+    int32_t nkept = 0;
+    for (int32_t i = 0; i < h->record_count; i++) {
+        const crec *r = &c->meta[i];
+        int64_t off = h->base_offset + r->off_delta;
+        bool keep = !aborted && !r->key_null && omap_get(&c->map, c->dig[i]) <= off;
+        if (keep && r->value_null) {
+            keep = !(horizon && h->base_timestamp <= c->now_ms);
+            tombstone_kept |= keep;
+        }
+        c->keep[i] = keep;
+        nkept += keep;
+    }
+    *removed = h->record_count - nkept;
+    bool set_horizon = tombstone_kept && !horizon;
+    if (tombstone_kept) /* it can go once its horizon has passed */
+        due_at(c, set_horizon ? new_horizon(c) : h->base_timestamp);
+    if (nkept == h->record_count && !set_horizon)
+        return td_buf_append(&c->out, b, batch_total_size(h));
+    if (nkept == 0 && !producer_last_batch(c, h)) {
+        *kept = false;
+        return 0;
+    }
+    return rebuild_batch(c, b, h, recs, nkept, set_horizon, nh);
+}
+
+typedef enum { MARKER_KEEP, MARKER_SET_HORIZON, MARKER_REMOVE } marker_fate;
+
+/*
+ * What becomes of a marker (Kafka's CleanedTransactionMetadata.onControlBatchRead, with
+ * KIP-534's delete horizon). It is discardable when the run read no batch of the transaction it
+ * ends: the run reads from the log start in offset order, so every batch of that transaction is
+ * gone from the log (an aborted transaction's records go in one run, its marker in a later
+ * one). A discardable marker then waits like a tombstone: the first run that finds it so sets
+ * its delete horizon, and a run after the horizon removes it, unless it carries its producer's
+ * epoch (producer_last_batch) or a producer snapshot may need it (snapshot_floor); those stay
+ * until the producer's next batch or the next snapshots, which bring dirty bytes. A removed
+ * ABORT marker's aborted transaction is forgotten at the swap (swap_group_locked).
+ */
+static int marker_fate_of(clean_ctx *c, const uint8_t *b, const td_batch_header *h,
+                          marker_fate *fate)
+{
+    uint8_t seen = txn_take(c, h->producer_id);
+    *fate = MARKER_KEEP;
+    if (seen & TXN_SEEN) {
+        if (!(seen & TXN_KEPT))
+            due_at(c, c->now_ms); /* this run removed the last of them: discardable next run */
+        return 0;
+    }
+    if (!(h->attributes & ATTR_DELETE_HORIZON)) {
+        *fate = MARKER_SET_HORIZON;
+        due_at(c, new_horizon(c));
+        return 0;
+    }
+    if (h->base_timestamp > c->now_ms) {
+        due_at(c, h->base_timestamp);
+        return 0;
+    }
+    if (producer_last_batch(c, h) || h->base_offset >= c->snap_floor)
+        return 0;
+    *fate = MARKER_REMOVE;
+    if (batch_marker_type(b, batch_total_size(h), NULL) != TD_MARKER_ABORT)
+        return 0;
+    if (td_grow(&c->gone, &c->gone_cap, c->ngone, sizeof(*c->gone), 16) != 0)
+        return -ENOMEM;
+    c->gone[c->ngone++] = (td_aborted_txn){h->producer_id, -1, h->base_offset, -1};
+    return 0;
+}
+
+/*
+ * Appends the cleaned form of batch b to c->out: the batch as it is, a rewritten one, or nothing
+ * (*kept false). *removed counts the records that went.
+ */
+static int filter_batch(clean_ctx *c, const uint8_t *b, const td_batch_header *h, bool *kept,
+                        td_batch_header *nh, int64_t *removed)
+{
+    *kept = true;
+    *nh = *h;
+    *removed = 0;
+    if (!(h->attributes & TD_BATCH_ATTR_CONTROL)) {
+        int rc = filter_data(c, b, h, kept, nh, removed);
+        if (rc == 0 && (h->attributes & TD_BATCH_ATTR_TRANSACTIONAL))
+            rc = txn_note(c, h->producer_id, *kept);
+        return rc;
+    }
+    marker_fate fate;
+    int rc = marker_fate_of(c, b, h, &fate);
+    if (rc || fate == MARKER_KEEP)
+        return rc ? rc : td_buf_append(&c->out, b, batch_total_size(h));
+    if (fate == MARKER_REMOVE) {
+        *kept = false;
+        *removed = h->record_count;
+        return 0;
+    }
+    td_slice recs;
+    rc = records_of(c, b, h, &recs);
+    if (rc == 0)
+        rc = parse_batch(c, recs, h);
+    if (rc)
+        return rc;
+    if (h->record_count > 0)
+        memset(c->keep, 1, (size_t)h->record_count);
+    return rebuild_batch(c, b, h, recs, h->record_count, true, nh);
 }
 
 static int cand_push(clean_ctx *c, int64_t base)
@@ -644,6 +842,16 @@ static int swap_group_locked(td_part *p, clean_ctx *c, td_seg **old, size_t k, t
     if (rc)
         return td_fail(rc, "partition %s: cannot write stream ID anchors: %s", p->label,
                        td_strerror(rc));
+    /* The aborted transactions of the ABORT markers the group loses, before the commit point:
+     * a marker goes only once no record of its transaction is left (marker_fate_of), so no
+     * reader needs its entry any more, and a crash after this leaves the marker without an
+     * entry, which the open accepts (a replay that reaches the marker finds its producer with
+     * nothing open and adds none). The other way round, an entry without its marker would make
+     * a Kafka consumer that sees the entry but not the marker drop the producer's later
+     * transactions. Readers take their range before the list (Kafka's fetch, td_iter), so one
+     * that reads the new segment gets the list without the entry. */
+    if (c->ngone && (rc = txn_markers_removed_locked(p, c->gone, c->ngone)) != 0)
+        return rc;
     char cleaned[PATH_MAX], swap[PATH_MAX], log[PATH_MAX];
     seg_path(p, b, ".log.cleaned", cleaned, sizeof(cleaned));
     seg_path(p, b, ".log.swap", swap, sizeof(swap));
@@ -701,6 +909,7 @@ static int clean_group(clean_ctx *c, td_seg **old, size_t k, td_buf *rbuf)
     if (rc == 0)
         rc = segkeys_start(ns, keyed, traced);
     c->ncands = 0;
+    c->ngone = 0;
     c->g_new_st = c->g_removed = -1;
     int64_t flushed = 0; /* bytes of c->out written to the file so far */
     td_buf_reset(&c->out);
@@ -886,8 +1095,9 @@ static int run_begin_locked(td_part *p, clean_ctx *c, size_t d, size_t end, td_s
     }
     for (size_t i = 0; i < p->producers.cap; i++) {
         const td_producer *e = &p->producers.slots[i];
-        if (e->pid >= 0 && e->n)
-            c->pids[c->npids++] = (pid_last){e->pid, e->b[e->n - 1].last_offset};
+        if (e->pid >= 0 && e->epoch >= 0)
+            c->pids[c->npids++] =
+                (pid_last){e->pid, e->n ? e->b[e->n - 1].last_offset : -1, e->epoch};
     }
     if (p->nab) {
         c->ab = malloc(p->nab * sizeof(*c->ab));
@@ -908,6 +1118,8 @@ static void run_free(clean_ctx *c)
     free(c->meta);
     free(c->dig);
     free(c->cands);
+    free(c->tx);
+    free(c->gone);
     td_buf_free(&c->rd);
     td_buf_free(&c->area);
     td_buf_free(&c->recs);
@@ -940,7 +1152,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     }
     int64_t from;
     size_t d = first_dirty_locked(p, &from), end = cleanable_end_locked(p, c.now_ms);
-    /* Nothing dirty: the cleaned section again, when a tombstone can go by now. */
+    /* Nothing dirty: the cleaned section again, when a tombstone or marker can go by now. */
     bool again = d >= end && end > 0 && p->clean_due_ms <= c.now_ms;
     if (d >= end && !again) {
         pthread_mutex_unlock(&p->mu);
@@ -949,6 +1161,7 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
     int64_t end_offset = p->segs[end]->base, dirty_bytes = 0;
     int rc = run_begin_locked(p, &c, d, end, &segs, &n, &dirty_bytes);
     pthread_mutex_unlock(&p->mu);
+    c.snap_floor = snapshot_floor(p);
     if (c.npids)
         qsort(c.pids, c.npids, sizeof(*c.pids), cmp_pid);
     /* A slot per 16 dirty bytes is more than any uncompressed log needs; never more than the
@@ -982,8 +1195,8 @@ int part_clean(td_part *p, const part_clean_opts *o, part_clean_result *res)
         p->first_dirty = next;
     }
     /* The run read the whole cleaned section: what waits there is known. Not before
-     * delete.retention.ms from now, so that waiting tombstones cost at most one run per
-     * delete.retention.ms that dirty bytes did not bring. */
+     * delete.retention.ms from now, so that waiting tombstones and markers cost at most one run
+     * per delete.retention.ms that dirty bytes did not bring. */
     if (rc == 0)
         p->clean_due_ms = c.due == INT64_MAX ? INT64_MAX : TD_MAX(c.due, new_horizon(&c));
     res->first_dirty = p->first_dirty;

@@ -144,7 +144,8 @@ struct td_part {
     int64_t first_dirty;
     bool cleaning; /* a part_clean runs (one at a time) */
     /* When cleaning the cleaned section again has work without new dirty bytes (a tombstone's
-     * delete horizon passes); INT64_MAX: none known, as after an open. */
+     * or marker's delete horizon passes, a marker whose transaction's batches the last
+     * cleaning removed); INT64_MAX: none known, as after an open. */
     int64_t clean_due_ms;
     int64_t clean_reclaimed, clean_runs, clean_ms, clean_read_bytes;
     struct td_keyindex *keys; /* compacted topics' key index (keyindex.c), or NULL; set under mu */

@@ -453,8 +453,8 @@ typedef struct part_clean_info {
     int64_t lag_ms;         /* how long the oldest cleanable dirty batch has waited (by its
                              * timestamp; Kafka's max-compaction-delay); 0 without one */
     int64_t due_ms;         /* from when cleaning the cleaned section again removes something
-                             * without dirty bytes (a tombstone's delete horizon), as the last
-                             * cleaning found it; INT64_MAX: nothing known */
+                             * without dirty bytes (a tombstone's or marker's delete horizon),
+                             * as the last cleaning found it; INT64_MAX: nothing known */
     int64_t reclaimed_bytes; /* since open: bytes compaction removed */
     int64_t runs, run_ms, read_bytes; /* since open: cleanings, their time and bytes read */
 } part_clean_info;
@@ -484,10 +484,11 @@ typedef struct part_clean_result {
  * Cleans the partition once, as Kafka's Cleaner.clean: maps the latest offset of each key of the
  * dirty section (as much as the map holds), then rewrites the sealed segments from the log start
  * through the mapped end, in groups of at most segment.bytes, keeping per key only its latest
- * record, tombstones until their delete horizon, and each idempotent producer's last batch.
- * With nothing dirty it rewrites the cleaned section when part_clean_info's due_ms has come,
- * and else does nothing. Offsets and stream IDs never change. Crash-safe at every step (see
- * cleaner.c). Runs on the caller's thread (the engine's cleaner); appends and reads go on
+ * record, tombstones until their delete horizon, transaction markers until no batch of their
+ * transaction is left and their delete horizon has passed, and each idempotent producer's last
+ * batch. With nothing dirty it rewrites the cleaned section when part_clean_info's due_ms has
+ * come, and else does nothing. Offsets and stream IDs never change. Crash-safe at every step
+ * (see cleaner.c). Runs on the caller's thread (the engine's cleaner); appends and reads go on
  * meanwhile. Returns 0 (also when there was nothing to clean), TD_ECLOSED if stopped by
  * io_hook, or an I/O error.
  */

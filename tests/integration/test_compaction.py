@@ -282,3 +282,62 @@ def test_tombstones_go_without_new_writes(cb):
     else:
         raise AssertionError("the tombstone is still there")
     assert describe(cb, "mk")["log_end_offset"] == end  # no writes, offsets unchanged
+
+
+def log_batches(b, topic):
+    """(base offset, attributes) of every batch in the segment files of partition 0, read from
+    the data directory (a reader never sees a marker)."""
+    d = os.path.join(b.data, "topics", topic, "0")
+    out = []
+    for name in sorted(os.listdir(d)):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(d, name), "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 61 <= len(data):
+            base = int.from_bytes(data[pos:pos + 8], "big")
+            length = int.from_bytes(data[pos + 8:pos + 12], "big")
+            attrs = int.from_bytes(data[pos + 21:pos + 23], "big")
+            out.append((base, attrs))
+            pos += 12 + length
+    return out
+
+
+def test_markers_and_tombstones_go_without_new_writes(cb):
+    """With no writes after them, a tombstone goes once its delete horizon has passed, and an
+    aborted transaction's marker too, with its entry in aborted-txns (the cleaner comes back
+    for them by itself: nothing new is dirty). The marker of the producer's last transaction,
+    whose batch stays to keep the producer's sequence, stays."""
+    config = dict(TOPIC_CONFIG, **{"segment.bytes": "16384"})
+    create(cb, "mt", config)
+    produce(cb, "mt", [(b"gone", b"v"), (b"gone", None)])
+    p = ck.Producer({"bootstrap.servers": cb.bootstrap, "transactional.id": "mt-t",
+                     "linger.ms": 5})
+    p.init_transactions(20)
+    p.begin_transaction()
+    p.produce("mt", key=b"k", value=b"aborted", partition=0)
+    assert p.flush(20) == 0
+    p.abort_transaction(20)
+    p.begin_transaction()
+    p.produce("mt", key=b"q", value=b"committed", partition=0)
+    p.commit_transaction(20)
+    del p  # closes it: nothing transactional comes after
+    control = [o for o, a in log_batches(cb, "mt") if a & 0x20]
+    assert len(control) == 2, control
+    produce(cb, "mt", [(b"f%d" % i, b"x" * 100) for i in range(1000)])  # rolls past them
+    abort_file = os.path.join(cb.data, "topics", "mt", "0", "aborted-txns")
+    assert os.path.getsize(abort_file) == 36
+    end = describe(cb, "mt")["log_end_offset"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        left = [o for o, a in log_batches(cb, "mt") if a & 0x20]
+        keys = [k for _, k, _ in consume_from_zero(cb, "mt")]
+        if left == control[1:] and b"gone" not in keys and os.path.getsize(abort_file) == 0:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"markers {left} (of {control}), gone in keys: {b'gone' in keys}, "
+                             f"aborted-txns {os.path.getsize(abort_file)} bytes")
+    assert describe(cb, "mt")["log_end_offset"] == end  # no writes, offsets unchanged
+    assert b"k" not in keys and b"q" in keys
