@@ -580,7 +580,12 @@ int engine_open_io(const char *dir, const td_options *opts, const td_io *io, td_
         (rc = registry_open(e, &e->registry)) != 0 || (rc = health_open(e)) != 0 ||
         (rc = txns_open(e)) != 0)
         goto fail;
-    TD_INFO("engine", "opened %s: %zu topics", dir, e->ntopics);
+    /* Under the table's lock: the queue service's thread, running since queues_open, can
+     * create a topic (a dead-letter topic) meanwhile. */
+    pthread_rwlock_rdlock(&e->lock);
+    size_t ntopics = e->ntopics;
+    pthread_rwlock_unlock(&e->lock);
+    TD_INFO("engine", "opened %s: %zu topics", dir, ntopics);
     *out = e;
     return 0;
 fail:
