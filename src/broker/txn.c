@@ -15,6 +15,11 @@
  * markers (before CompleteCommit, so that a restart after PrepareCommit writes them again).
  * A partition of __consumer_offsets in the partition set stands for a group that
  * AddOffsetsToTxn added: it gets no marker.
+ * Value version 2 (a Prepare record) then appends each partition's log end when it was written,
+ * in the order of the partitions above: int32 count, int64 ends (-1: none). A restart that
+ * finishes the Prepare marks a partition only if the producer's open transaction there began
+ * below that end: one at or past it is the next transaction's (whose records the marker, already
+ * durable, came before), which joins that transaction again (reconcile).
  * Replay keeps the last record of each id; a Prepare state found there is finished (markers,
  * then Complete) when the coordinator's thread starts.
  *
@@ -41,77 +46,7 @@
 #include "broker/engine_int.h"
 #include "broker/state.h"
 #include "broker/txn.h"
-
-enum {
-    ST_EMPTY,
-    ST_ONGOING,
-    ST_PREPARE_COMMIT,
-    ST_PREPARE_ABORT,
-    ST_COMPLETE_COMMIT,
-    ST_COMPLETE_ABORT,
-    ST_DEAD
-};
-
-#define EPOCH_EXHAUSTED 32766 /* Kafka's isEpochExhausted: a new producer id from here */
-
-typedef struct tpart {
-    char *topic;
-    int32_t partition;
-} tpart;
-
-typedef struct toff {
-    char *group, *topic, *metadata;
-    int32_t partition, leader_epoch;
-    int64_t offset;
-} toff;
-
-typedef struct tmeta {
-    char *id;
-    int64_t pid;
-    int16_t epoch, last_epoch;
-    int32_t timeout_ms;
-    int state;
-    tpart *parts;
-    size_t nparts, cap;
-    toff *offs; /* offsets to commit with the transaction */
-    size_t noffs, offs_cap;
-    int64_t update_ms, start_ms;
-} tmeta;
-
-enum { JOB_INIT, JOB_ADD, JOB_END, JOB_ADD_OFFSETS, JOB_COMMIT_OFFSETS };
-
-typedef struct tjob {
-    struct tjob *next;
-    int kind;
-    char *id;
-    int32_t timeout_ms;
-    int64_t pid;
-    int16_t epoch;
-    bool commit;
-    txn_tp *tps;
-    size_t ntps;
-    char *group;
-    const td_offset_commit *offsets;
-    size_t noffsets;
-    txn_done_fn done;
-    void *arg;
-} tjob;
-
-struct td_txns {
-    td_engine *e;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    /* Held shared by a transactional produce from its verification to its append, and
-     * exclusively while markers are appended (KIP-890's VerificationGuard): a batch verified
-     * before its transaction's marker is appended before it, never after. Writer-preferring. */
-    pthread_rwlock_t marking;
-    pthread_t th;
-    bool running, stopping;
-    tjob *head, *tail;
-    tmeta **m;
-    size_t n, cap;
-    int64_t next_scan_ms;
-};
+#include "broker/txn_int.h"
 
 const char *txn_err_name(txn_err e)
 {
@@ -175,6 +110,8 @@ static void meta_free(tmeta *m)
 {
     if (!m)
         return;
+    if (m->pend)
+        txc_pend_free(m->pend);
     for (size_t i = 0; i < m->nparts; i++)
         free(m->parts[i].topic);
     free(m->parts);
@@ -184,7 +121,7 @@ static void meta_free(tmeta *m)
     free(m);
 }
 
-static void parts_clear(tmeta *m)
+void txc_parts_clear(tmeta *m)
 {
     for (size_t i = 0; i < m->nparts; i++)
         free(m->parts[i].topic);
@@ -198,7 +135,7 @@ static int tpart_cmp(const char *t1, int32_t p1, const char *t2, int32_t p2)
     return c ? c : (p1 > p2) - (p1 < p2);
 }
 
-static bool has_part(const tmeta *m, const char *topic, int32_t partition)
+bool txc_has_part(const tmeta *m, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < m->nparts; i++)
         if (tpart_cmp(m->parts[i].topic, m->parts[i].partition, topic, partition) == 0)
@@ -221,7 +158,7 @@ static int add_part(tmeta *m, const char *topic, int32_t partition)
         return -ENOMEM;
     }
     memmove(m->parts + i + 1, m->parts + i, (m->nparts - i) * sizeof(*m->parts));
-    m->parts[i] = (tpart){t, partition};
+    m->parts[i] = (tpart){t, partition, -1};
     m->nparts++;
     return 0;
 }
@@ -262,7 +199,11 @@ static int insert_meta(struct td_txns *tx, tmeta *m)
  */
 static int encode_value(td_buf *v, const tmeta *m)
 {
-    int rc = state_put16(v, m->noffs ? 1 : 0) | state_put64(v, m->pid) | state_put16(v, m->epoch) |
+    bool ends = false;
+    for (size_t i = 0; i < m->nparts; i++)
+        ends |= m->parts[i].end >= 0;
+    int16_t version = ends ? 2 : m->noffs ? 1 : 0;
+    int rc = state_put16(v, version) | state_put64(v, m->pid) | state_put16(v, m->epoch) |
              state_put32(v, m->timeout_ms) | td_buf_append_u8(v, (uint8_t)m->state);
     if (m->state == ST_EMPTY) {
         rc |= state_put32(v, -1);
@@ -281,7 +222,7 @@ static int encode_value(td_buf *v, const tmeta *m)
         }
     }
     rc |= state_put64(v, m->update_ms) | state_put64(v, m->start_ms);
-    if (m->noffs) {
+    if (version >= 1) {
         rc |= state_put32(v, (int32_t)m->noffs);
         for (size_t i = 0; i < m->noffs && rc == 0; i++) {
             const toff *o = &m->offs[i];
@@ -290,12 +231,17 @@ static int encode_value(td_buf *v, const tmeta *m)
                   state_put32(v, o->leader_epoch) | state_put_str(v, o->metadata);
         }
     }
+    if (version >= 2) {
+        rc |= state_put32(v, (int32_t)m->nparts);
+        for (size_t i = 0; i < m->nparts; i++)
+            rc |= state_put64(v, m->parts[i].end);
+    }
     return rc ? (rc == TD_ETOOBIG ? rc : -ENOMEM) : 0;
 }
 
 /* Writes m's record (a tombstone when tomb): *end gets the offset to wait for (state_wait_solo:
  * this thread is the topic's only writer) and, with wait, waits until it is durable. */
-static int write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait, int64_t *end_out)
+int txc_write_meta(struct td_txns *tx, const tmeta *m, bool tomb, bool wait, int64_t *end_out)
 {
     td_buf k, v;
     td_buf_init(&k);
@@ -375,13 +321,18 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
         free(topic);
         free(meta);
     }
+    int32_t nends = version >= 2 ? state_get32(&v) : 0;
+    if (nends != (version >= 2 ? (int32_t)m->nparts : 0))
+        v.bad = true;
+    for (int32_t i = 0; i < nends && !v.bad; i++)
+        m->parts[i].end = state_get64(&v);
     if (v.bad || m->state > ST_COMPLETE_ABORT || m->pid < 0) {
         TD_WARN("txn", "ignoring an unreadable record of transactional id '%s'", id);
         meta_free(m);
         return 0;
     }
     if (m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT)
-        parts_clear(m);
+        txc_parts_clear(m);
     int rc = insert_meta(tx, m);
     if (rc)
         meta_free(m);
@@ -392,7 +343,7 @@ static int replay_record(void *arg, int32_t partition, const td_event *ev)
  * Changes (on the coordinator's thread)
  */
 /* Frees what a copy (copy_meta) or a replaced state owns, but its id. */
-static void drop_copy(tmeta *c)
+void txc_drop_copy(tmeta *c)
 {
     for (size_t i = 0; i < c->nparts; i++)
         free(c->parts[i].topic);
@@ -406,14 +357,14 @@ static void drop_copy(tmeta *c)
 }
 
 /* Applies a change of m (c, a copy: apply takes what it owns) to memory. */
-static void apply(struct td_txns *tx, tmeta *m, tmeta *c)
+void txc_apply(struct td_txns *tx, tmeta *m, tmeta *c)
 {
     pthread_mutex_lock(&tx->mu);
     tmeta old = *m;
     *m = *c;
     pthread_mutex_unlock(&tx->mu);
     old.id = NULL;
-    drop_copy(&old);
+    txc_drop_copy(&old);
     c->parts = NULL; /* m owns them now */
     c->nparts = c->cap = 0;
     c->offs = NULL;
@@ -422,16 +373,16 @@ static void apply(struct td_txns *tx, tmeta *m, tmeta *c)
 
 /* Applies a change of m (a copy, c) once its record is durable (with wait; else once it is
  * written: a later durable record of the topic covers it). */
-static int change(struct td_txns *tx, tmeta *m, tmeta *c, bool wait)
+int txc_change(struct td_txns *tx, tmeta *m, tmeta *c, bool wait)
 {
-    int rc = write_meta(tx, c, false, wait, NULL);
+    int rc = txc_write_meta(tx, c, false, wait, NULL);
     if (rc == 0)
-        apply(tx, m, c);
+        txc_apply(tx, m, c);
     return rc;
 }
 
 /* A deep copy of m's partitions into c (a copy of m). */
-static int copy_meta(const tmeta *m, tmeta *c)
+int txc_copy_meta(const tmeta *m, tmeta *c)
 {
     *c = *m;
     c->parts = NULL;
@@ -441,6 +392,8 @@ static int copy_meta(const tmeta *m, tmeta *c)
     for (size_t i = 0; i < m->nparts; i++)
         if (add_part(c, m->parts[i].topic, m->parts[i].partition) != 0)
             return -ENOMEM;
+    for (size_t i = 0; i < m->nparts; i++) /* in the same order */
+        c->parts[i].end = m->parts[i].end;
     for (size_t i = 0; i < m->noffs; i++) {
         const toff *o = &m->offs[i];
         td_offset_commit x = {o->topic, o->partition, o->offset, o->leader_epoch, o->metadata};
@@ -450,193 +403,12 @@ static int copy_meta(const tmeta *m, tmeta *c)
     return 0;
 }
 
-/* One marker to write (write_markers). */
-typedef struct tmark {
-    size_t m;          /* which transaction */
-    const tpart *part; /* where */
-    td_topic_ref *ref;
-    int64_t end; /* to wait for; 0: nothing written */
-} tmark;
-
-/* Appends the marker of each transaction ms[0..n) (in state Prepare*) to every partition of it,
- * all under the marking lock (so that no verified batch is between its check and its append),
- * then waits until they are all durable: markers of several transactions in a partition share
- * its fsync. rcs[i] gets 0, or ms[i]'s first failure (it stays in Prepare; the scan writes its
- * markers again: a marker for a transaction already closed changes nothing). A deleted topic
- * or partition needs none. */
-static void write_markers(struct td_txns *tx, tmeta *const *ms, size_t n, int *rcs)
-{
-    size_t total = 0, k = 0;
-    for (size_t i = 0; i < n; i++) {
-        total += ms[i]->nparts;
-        rcs[i] = 0;
-    }
-    tmark *v = calloc(total ? total : 1, sizeof(*v));
-    if (!v) {
-        for (size_t i = 0; i < n; i++)
-            rcs[i] = -ENOMEM;
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < ms[i]->nparts; j++)
-            if (strcmp(ms[i]->parts[j].topic, STATE_OFFSETS_TOPIC) != 0) /* a group: see the top */
-                v[k++] = (tmark){.m = i, .part = &ms[i]->parts[j]};
-    int64_t now = td_wall_ms();
-    pthread_rwlock_wrlock(&tx->marking);
-    for (size_t pass = 0; pass < 2; pass++) {
-        for (size_t x = 0; x < k; x++) {
-            const tmeta *m = ms[v[x].m];
-            bool commit = m->state == ST_PREPARE_COMMIT;
-            if (pass == 0 && broker_topic_acquire(tx->e, v[x].part->topic, &v[x].ref) != 0)
-                continue; /* deleted since: nothing to mark */
-            td_part *p = v[x].ref ? broker_topic_part(v[x].ref, v[x].part->partition) : NULL;
-            td_append_result res;
-            int rc = 0;
-            if (p && pass == 0 &&
-                (rc = part_append_marker(p, m->pid, m->epoch, commit, 0, now, &res)) == 0)
-                v[x].end = res.end_offset;
-            else if (p && pass == 1 && v[x].end > 0)
-                rc = part_wait_durable(p, v[x].end);
-            if (rc == TD_ENOTFOUND) /* the partition was deleted meanwhile */
-                rc = 0;
-            if (rc) {
-                TD_ERROR("txn",
-                         "cannot write the %s marker of '%s' to %s/%" PRId32
-                         ": %s (tried again at the next scan)",
-                         commit ? "COMMIT" : "ABORT", m->id, v[x].part->topic, v[x].part->partition,
-                         td_last_error());
-                rcs[v[x].m] = rcs[v[x].m] ? rcs[v[x].m] : rc;
-            }
-        }
-        if (pass == 0)
-            pthread_rwlock_unlock(&tx->marking);
-    }
-    for (size_t x = 0; x < k; x++)
-        if (v[x].ref)
-            broker_topic_release(v[x].ref);
-    free(v);
-}
-
-/* Writes the offsets of a committing transaction as the groups' commits, durably. */
-static int commit_offsets(struct td_txns *tx, const tmeta *m)
-{
-    if (!m->noffs)
-        return 0;
-    td_offset_commit *v = calloc(m->noffs, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    int rc = 0;
-    bool *done = calloc(m->noffs, sizeof(*done));
-    for (size_t i = 0; done && rc == 0 && i < m->noffs; i++) {
-        if (done[i])
-            continue;
-        size_t n = 0; /* every offset of this group, in one commit */
-        for (size_t k = i; k < m->noffs; k++)
-            if (!done[k] && strcmp(m->offs[k].group, m->offs[i].group) == 0) {
-                const toff *o = &m->offs[k];
-                v[n++] = (td_offset_commit){o->topic, o->partition, o->offset, o->leader_epoch,
-                                            o->metadata};
-                done[k] = true;
-            }
-        rc = td_group_commit(tx->e, m->offs[i].group, v, n, td_wall_ms());
-        /* A topic deleted since (or a partition gone): the others are committed one by one,
-         * and the offsets of what is gone are dropped; any other failure is tried again. */
-        for (size_t k = 0; rc == TD_ENOTFOUND && k < n; k++) {
-            int one = td_group_commit(tx->e, m->offs[i].group, &v[k], 1, td_wall_ms());
-            if (one == TD_ENOTFOUND)
-                TD_WARN("txn", "'%s' commits no offset for %s/%" PRId32 ": no such partition",
-                        m->id, v[k].topic, v[k].partition);
-            else if (one)
-                rc = one;
-            if (k + 1 == n && rc == TD_ENOTFOUND)
-                rc = 0;
-        }
-        if (rc)
-            TD_ERROR("txn", "cannot commit the offsets of group '%s' for '%s': %s",
-                     m->offs[i].group, m->id, td_last_error());
-    }
-    if (!done)
-        rc = -ENOMEM;
-    free(done);
-    free(v);
-    return rc;
-}
-
-/* Writes the Prepare record of m's transaction (Ongoing) and waits until it is durable: the
- * outcome is settled from here (a restart completes it), so EndTxn answers now, as Kafka's does,
- * and complete() follows. */
-static int prepare(struct td_txns *tx, tmeta *m, bool commit)
-{
-    tmeta c;
-    int rc = copy_meta(m, &c);
-    c.state = commit ? ST_PREPARE_COMMIT : ST_PREPARE_ABORT;
-    c.update_ms = td_wall_ms();
-    if (rc == 0)
-        rc = change(tx, m, &c, true);
-    drop_copy(&c);
-    return rc;
-}
-
-/* Completes the transactions ms[0..n) (Prepare*, of distinct ids): markers, then the offsets of
- * a commit, then the Complete records. Each step waits for the one before to be durable, and
- * is shared by them all (one marking, one fsync of __transaction_state). Complete is waited
- * for too: the next transaction's Ongoing record is not (join), and a restart that found this
- * Prepare record last would write its markers again, over that next transaction's records.
- * A transaction whose step fails stays in Prepare: the scan (or a restart) tries again. */
-static void complete_many(struct td_txns *tx, tmeta *const *ms, size_t n)
-{
-    /* Tests only (txn_fault_pause_ms): a window for kill -9. */
-    for (int64_t left = tx->e->opts.txn_fault_pause_ms;
-         left > 0 && !__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE); left -= 10) {
-        struct timespec ts = {0, 10 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    int *rcs = calloc(n, sizeof(*rcs));
-    tmeta *cs = calloc(n, sizeof(*cs));
-    if (!rcs || !cs) {
-        free(rcs);
-        free(cs);
-        return;
-    }
-    write_markers(tx, ms, n, rcs);
-    int64_t end = -1;
-    for (size_t i = 0; i < n; i++) {
-        bool commit = ms[i]->state == ST_PREPARE_COMMIT;
-        if (rcs[i] == 0 && commit)
-            rcs[i] = commit_offsets(tx, ms[i]);
-        if (rcs[i] == 0 && (rcs[i] = copy_meta(ms[i], &cs[i])) == 0) {
-            parts_clear(&cs[i]);
-            cs[i].state = commit ? ST_COMPLETE_COMMIT : ST_COMPLETE_ABORT;
-            cs[i].update_ms = td_wall_ms();
-            int64_t e = 0;
-            if ((rcs[i] = write_meta(tx, &cs[i], false, false, &e)) == 0)
-                end = TD_MAX(end, e);
-        }
-    }
-    int rc = end >= 0 ? state_wait_solo(tx->e, STATE_TXNS, 0, end) : 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rcs[i] == 0 && rc == 0) {
-            TD_DEBUG("txn", "'%s' (producer %" PRId64 " epoch %d) %s", ms[i]->id, ms[i]->pid,
-                     ms[i]->epoch, cs[i].state == ST_COMPLETE_COMMIT ? "committed" : "aborted");
-            apply(tx, ms[i], &cs[i]);
-        }
-        drop_copy(&cs[i]);
-    }
-    free(cs);
-    free(rcs);
-}
-
-static void complete(struct td_txns *tx, tmeta *m)
-{
-    complete_many(tx, &m, 1);
-}
-
 /* Ends m's transaction (Ongoing, or Prepare* when recovering) at m's epoch. */
 static int end_txn(struct td_txns *tx, tmeta *m, bool commit)
 {
-    int rc = m->state == ST_ONGOING ? prepare(tx, m, commit) : 0;
+    int rc = m->state == ST_ONGOING ? txc_prepare(tx, m, commit) : 0;
     if (rc == 0)
-        complete(tx, m);
+        txc_complete(tx, m);
     return rc;
 }
 
@@ -677,23 +449,23 @@ static txn_err do_init(struct td_txns *tx, tjob *j, int64_t *pid, int16_t *epoch
     if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT)
         return TXN_CONCURRENT;
     tmeta c;
-    if (copy_meta(m, &c) != 0) {
-        drop_copy(&c);
+    if (txc_copy_meta(m, &c) != 0) {
+        txc_drop_copy(&c);
         return TXN_UNAVAILABLE;
     }
     if (j->epoch >= 0 && j->pid == m->pid && j->epoch == m->last_epoch && m->epoch >= 0) {
-        drop_copy(&c); /* a retry of the call that bumped it */
+        txc_drop_copy(&c); /* a retry of the call that bumped it */
         *pid = m->pid;
         *epoch = m->epoch;
         return TXN_OK;
     }
     if (j->epoch >= 0 && j->pid == m->pid && j->epoch != m->epoch) {
-        drop_copy(&c);
+        txc_drop_copy(&c);
         return TXN_FENCED;
     }
     if (m->epoch >= EPOCH_EXHAUSTED) {
         if (broker_producer_id_new(tx->e, &c.pid) != 0) {
-            drop_copy(&c);
+            txc_drop_copy(&c);
             return TXN_UNAVAILABLE;
         }
         c.epoch = 0;
@@ -702,13 +474,13 @@ static txn_err do_init(struct td_txns *tx, tjob *j, int64_t *pid, int16_t *epoch
         c.last_epoch = m->epoch;
         c.epoch = (int16_t)(m->epoch + 1);
     }
-    parts_clear(&c);
+    txc_parts_clear(&c);
     c.state = ST_EMPTY;
     c.timeout_ms = j->timeout_ms;
     c.start_ms = -1;
     c.update_ms = td_wall_ms();
-    int rc = change(tx, m, &c, true);
-    drop_copy(&c);
+    int rc = txc_change(tx, m, &c, true);
+    txc_drop_copy(&c);
     if (rc)
         return TXN_UNAVAILABLE;
     *pid = m->pid;
@@ -734,15 +506,15 @@ static txn_err check_producer(struct td_txns *tx, tjob *j, tmeta **out)
 }
 
 /* Adds tps to m's transaction (Ongoing from here, its start time set when it begins). */
-static txn_err join(struct td_txns *tx, tmeta *m, const txn_tp *tps, size_t n)
+txn_err txc_join(struct td_txns *tx, tmeta *m, const txn_tp *tps, size_t n)
 {
     bool all = m->state == ST_ONGOING;
     for (size_t i = 0; all && i < n; i++)
-        all = has_part(m, tps[i].topic, tps[i].partition);
+        all = txc_has_part(m, tps[i].topic, tps[i].partition);
     if (all)
         return TXN_OK;
     tmeta c;
-    int rc = copy_meta(m, &c);
+    int rc = txc_copy_meta(m, &c);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = add_part(&c, tps[i].topic, tps[i].partition);
     if (rc == 0) {
@@ -751,10 +523,15 @@ static txn_err join(struct td_txns *tx, tmeta *m, const txn_tp *tps, size_t n)
         c.state = ST_ONGOING;
         c.update_ms = td_wall_ms();
         /* Not waited for: a restart that lost it finds the partitions' open transactions
-         * instead (reconcile). Every later record of the id is waited for, and covers it. */
-        rc = change(tx, m, &c, false);
+         * instead (reconcile). Every later record of the id is waited for, and covers it.
+         * While the last transaction's completion runs, not written at all (finish_pend
+         * writes the id's state): the Prepare record must stay the id's last till then. */
+        if (m->pend)
+            txc_apply(tx, m, &c);
+        else
+            rc = txc_change(tx, m, &c, false);
     }
-    drop_copy(&c);
+    txc_drop_copy(&c);
     return rc ? TXN_UNAVAILABLE : TXN_OK;
 }
 
@@ -780,7 +557,7 @@ static txn_err do_add(struct td_txns *tx, tjob *j)
         return TXN_OK;
     }
     if (err == TXN_OK)
-        err = join(tx, m, j->tps, j->ntps);
+        err = txc_join(tx, m, j->tps, j->ntps);
     for (size_t i = 0; i < j->ntps; i++)
         j->tps[i].err = err;
     return err;
@@ -795,7 +572,7 @@ static txn_err do_add_offsets(struct td_txns *tx, tjob *j)
     if (!j->group || !j->group[0] || strlen(j->group) > TD_GROUP_NAME_MAX)
         return TXN_INVALID_GROUP;
     txn_tp tp = {STATE_OFFSETS_TOPIC, state_partition_for(tx->e, STATE_OFFSETS, j->group), TXN_OK};
-    return join(tx, m, &tp, 1);
+    return txc_join(tx, m, &tp, 1);
 }
 
 static txn_err do_commit_offsets(struct td_txns *tx, tjob *j)
@@ -805,16 +582,16 @@ static txn_err do_commit_offsets(struct td_txns *tx, tjob *j)
     if (err)
         return err;
     if (m->state != ST_ONGOING ||
-        !has_part(m, STATE_OFFSETS_TOPIC, state_partition_for(tx->e, STATE_OFFSETS, j->group)))
+        !txc_has_part(m, STATE_OFFSETS_TOPIC, state_partition_for(tx->e, STATE_OFFSETS, j->group)))
         return TXN_INVALID_STATE; /* AddOffsetsToTxn first */
     tmeta c;
-    int rc = copy_meta(m, &c);
+    int rc = txc_copy_meta(m, &c);
     for (size_t i = 0; rc == 0 && i < j->noffsets; i++)
         rc = offs_put(&c, j->group, &j->offsets[i]);
     c.update_ms = td_wall_ms();
     if (rc == 0)
-        rc = change(tx, m, &c, true);
-    drop_copy(&c);
+        rc = txc_change(tx, m, &c, true);
+    txc_drop_copy(&c);
     return rc ? TXN_UNAVAILABLE : TXN_OK;
 }
 
@@ -843,8 +620,12 @@ static void scan(struct td_txns *tx, int64_t now)
 {
     for (size_t i = 0; i < tx->n; i++) {
         tmeta *m = tx->m[i];
+        if (m->pend) { /* its completion runs: nothing else till it is done */
+            txc_retry_pend(tx, m);
+            continue;
+        }
         if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT) {
-            complete(tx, m); /* a marker that failed before */
+            txc_complete(tx, m); /* a marker that failed before */
             continue;
         }
         if (m->state == ST_ONGOING && m->start_ms + m->timeout_ms < now) {
@@ -858,8 +639,8 @@ static void scan(struct td_txns *tx, int64_t now)
     int64_t exp = tx->e->opts.transactional_id_expiration_ms;
     for (size_t i = 0; i < tx->n;) {
         tmeta *m = tx->m[i];
-        bool idle = m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT;
-        if (idle && m->update_ms + exp <= now && write_meta(tx, m, true, true, NULL) == 0) {
+        bool idle = !m->pend && (m->state == ST_EMPTY || m->state >= ST_COMPLETE_COMMIT);
+        if (idle && m->update_ms + exp <= now && txc_write_meta(tx, m, true, true, NULL) == 0) {
             TD_INFO("txn", "transactional id '%s' expired", m->id);
             pthread_mutex_lock(&tx->mu);
             tx->m[i] = tx->m[--tx->n];
@@ -893,7 +674,7 @@ static void run_job(struct td_txns *tx, tjob *j)
     j->done(j->arg, err, pid, epoch);
 }
 
-static void job_free(tjob *j)
+void txc_job_free(tjob *j)
 {
     free(j->group);
     free(j->id);
@@ -915,20 +696,31 @@ static void end_batch(struct td_txns *tx, tending *v, size_t n, int64_t end)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (rc == 0) {
-            apply(tx, v[i].m, &v[i].c);
+            txc_apply(tx, v[i].m, &v[i].c);
             if (ms)
                 ms[k++] = v[i].m;
         }
-        drop_copy(&v[i].c);
+        txc_drop_copy(&v[i].c);
         v[i].j->done(v[i].j->arg, rc ? TXN_UNAVAILABLE : TXN_OK, -1, -1);
         if (rc == 0 && !ms)
-            complete(tx, v[i].m);
-        job_free(v[i].j);
+            txc_complete(tx, v[i].m);
+        txc_job_free(v[i].j);
     }
-    /* The markers overlap the clients' next steps, which queue behind them. */
     if (k)
-        complete_many(tx, ms, k);
+        txc_complete_async(tx, ms, k);
     free(ms);
+}
+
+/* Whether j waits for its id's completion (complete_async): every call that writes a record of
+ * the id does, but AddPartitionsToTxn and AddOffsetsToTxn (answered from memory meanwhile),
+ * and every call after one that waits, so that the id's calls keep their order. */
+static bool must_park(struct td_txns *tx, const tjob *j)
+{
+    for (const tjob *p = tx->parked; p; p = p->next)
+        if (strcmp(p->id, j->id) == 0)
+            return true;
+    const tmeta *m = find_id(tx, j->id);
+    return m && m->pend && j->kind != JOB_ADD && j->kind != JOB_ADD_OFFSETS;
 }
 
 /* Runs the queued jobs (a list), in order: each EndTxn writes its Prepare record without
@@ -955,12 +747,19 @@ static tjob *run_batch(struct td_txns *tx, tjob *jobs)
         }
         if (__atomic_load_n(&tx->stopping, __ATOMIC_ACQUIRE)) {
             j->done(j->arg, TXN_UNAVAILABLE, -1, -1);
-            job_free(j);
+            txc_job_free(j);
+            continue;
+        }
+        if (must_park(tx, j)) {
+            tjob **pp = &tx->parked;
+            while (*pp)
+                pp = &(*pp)->next;
+            *pp = j;
             continue;
         }
         if (j->kind != JOB_END) {
             run_job(tx, j);
-            job_free(j);
+            txc_job_free(j);
             continue;
         }
         tmeta *m;
@@ -970,21 +769,23 @@ static tjob *run_batch(struct td_txns *tx, tjob *jobs)
         else if (m) {
             tending *t = &v[n];
             int64_t e = 0;
-            int rc = copy_meta(m, &t->c);
+            int rc = txc_copy_meta(m, &t->c);
             t->c.state = j->commit ? ST_PREPARE_COMMIT : ST_PREPARE_ABORT;
             t->c.update_ms = td_wall_ms();
-            if (rc == 0 && write_meta(tx, &t->c, false, false, &e) == 0) {
+            if (rc == 0)
+                txc_note_ends(tx, &t->c);
+            if (rc == 0 && txc_write_meta(tx, &t->c, false, false, &e) == 0) {
                 t->j = j;
                 t->m = m;
                 n++;
                 end = TD_MAX(end, e);
                 continue;
             }
-            drop_copy(&t->c);
+            txc_drop_copy(&t->c);
             err = TXN_UNAVAILABLE;
         }
         j->done(j->arg, err, -1, -1);
-        job_free(j);
+        txc_job_free(j);
     }
     if (n)
         end_batch(tx, v, n, end);
@@ -992,127 +793,21 @@ static tjob *run_batch(struct td_txns *tx, tjob *jobs)
     return later;
 }
 
-/* A partition's open transaction, found at start (reconcile). */
-typedef struct open_txn {
-    char topic[TD_TOPIC_NAME_MAX + 1];
-    int32_t partition;
-    int16_t epoch;
-    int64_t pid;
-} open_txn;
-
-/* The open transactions of every partition, malloc'd (*n of them). */
-static int open_txns(td_engine *e, open_txn **out, size_t *n)
-{
-    open_txn *v = NULL;
-    size_t k = 0, cap = 0;
-    int rc = 0;
-    pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = 0; rc == 0 && i < e->ntopics; i++)
-        for (int32_t j = 0; rc == 0 && j < e->topics[i]->nparts; j++) {
-            td_producer_info *pv = NULL;
-            size_t np = 0;
-            if ((rc = part_producers(e->topics[i]->parts[j], &pv, &np)) != 0)
-                break;
-            for (size_t q = 0; rc == 0 && q < np; q++) {
-                if (pv[q].txn_first < 0)
-                    continue;
-                if ((rc = td_grow(&v, &cap, k, sizeof(*v), 8)) != 0)
-                    break;
-                v[k] = (open_txn){.partition = j, .epoch = pv[q].epoch, .pid = pv[q].pid};
-                snprintf(v[k++].topic, sizeof(v->topic), "%s", e->topics[i]->name);
-            }
-            free(pv);
-        }
-    pthread_rwlock_unlock(&e->lock);
-    if (rc) {
-        free(v);
-        return rc;
-    }
-    *out = v;
-    *n = k;
-    return 0;
-}
-
-/* Aborts the open transaction of o's producer in o's partition (an ABORT marker, durable). */
-static void abort_stray(struct td_txns *tx, const open_txn *o)
-{
-    td_topic_ref *ref = NULL;
-    if (broker_topic_acquire(tx->e, o->topic, &ref) != 0)
-        return;
-    td_part *p = broker_topic_part(ref, o->partition);
-    td_append_result res;
-    pthread_rwlock_wrlock(&tx->marking);
-    int rc = p ? part_append_marker(p, o->pid, o->epoch, false, 0, td_wall_ms(), &res) : 0;
-    pthread_rwlock_unlock(&tx->marking);
-    if (p && rc == 0)
-        rc = part_wait_durable(p, res.end_offset);
-    if (rc)
-        TD_ERROR("txn", "cannot abort producer %" PRId64 "'s transaction in %s/%" PRId32 ": %s",
-                 o->pid, o->topic, o->partition, td_last_error());
-    else
-        TD_INFO("txn",
-                "aborted producer %" PRId64 "'s transaction in %s/%" PRId32
-                ", which no transactional id holds",
-                o->pid, o->topic, o->partition);
-    broker_topic_release(ref);
-}
-
-/* At start, before any job: the partitions' open transactions against the replayed ids. The
- * Ongoing records are not waited for (join), so a crash can lose the last ones of an id while
- * a partition kept the records they let in. For producer pid's open transaction at epoch e in
- * partition P:
- *  - the id of pid is at epoch e and Ongoing, Empty or Complete*: P joins its transaction
- *    (Ongoing again if the record that began it was lost; the producer commits or aborts it,
- *    or the time-out does). A Complete record is written only after its markers are durable,
- *    so the open records are a later transaction's;
- *  - the id is at epoch e and Prepare* with P: completing it marks P;
- *  - anything else (no id, another epoch, a Prepare without P): nothing would ever end it, so
- *    P gets an ABORT marker now.
- * Joining writes no waited record: a crash before it is durable makes the next start do it
- * again. */
-static void reconcile(struct td_txns *tx)
-{
-    open_txn *v = NULL;
-    size_t n = 0;
-    if (open_txns(tx->e, &v, &n) != 0) {
-        TD_ERROR("txn", "cannot list the partitions' open transactions: %s", td_last_error());
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        tmeta *m = NULL;
-        for (size_t k = 0; k < tx->n && !m; k++)
-            if (tx->m[k]->pid == v[i].pid)
-                m = tx->m[k];
-        bool preparing = m && (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT);
-        if (m && m->epoch == v[i].epoch && preparing && has_part(m, v[i].topic, v[i].partition))
-            continue;
-        txn_tp tp = {v[i].topic, v[i].partition, TXN_OK};
-        if (!m || m->epoch != v[i].epoch || preparing)
-            abort_stray(tx, &v[i]);
-        else if (!(m->state == ST_ONGOING && has_part(m, tp.topic, tp.partition))) {
-            TD_INFO("txn", "%s/%" PRId32 " rejoins the transaction of '%s' (a record lost)",
-                    tp.topic, tp.partition, m->id);
-            if (join(tx, m, &tp, 1) != TXN_OK)
-                TD_ERROR("txn", "cannot add %s/%" PRId32 " to the transaction of '%s': %s",
-                         tp.topic, tp.partition, m->id, td_last_error());
-        }
-    }
-    free(v);
-}
-
 static void *txn_main(void *arg)
 {
     struct td_txns *tx = arg;
-    reconcile(tx);
-    /* A restart finishes the transactions a Prepare record began. */
+    /* A restart finishes the transactions a Prepare record began (carefully: the next
+     * transaction may have records after their markers), then settles the partitions' open
+     * transactions that no record accounts for. */
     for (size_t i = 0; i < tx->n; i++) {
         tmeta *m = tx->m[i];
         if (m->state == ST_PREPARE_COMMIT || m->state == ST_PREPARE_ABORT) {
             TD_INFO("txn", "completing the %s of '%s' that a restart interrupted",
                     m->state == ST_PREPARE_COMMIT ? "commit" : "abort", m->id);
-            complete(tx, m);
+            txc_complete(tx, m);
         }
     }
+    txc_reconcile(tx);
     pthread_mutex_lock(&tx->mu);
     for (;;) {
         while (tx->head) {
@@ -1133,6 +828,13 @@ static void *txn_main(void *arg)
         }
         if (tx->stopping)
             break;
+        if (tx->npend) {
+            pthread_mutex_unlock(&tx->mu);
+            txc_finish_ready(tx);
+            pthread_mutex_lock(&tx->mu);
+            if (tx->head)
+                continue;
+        }
         int64_t now = td_wall_ms();
         if (now >= tx->next_scan_ms) {
             tx->next_scan_ms = now + tx->e->opts.transaction_abort_interval_ms;
@@ -1141,10 +843,13 @@ static void *txn_main(void *arg)
             pthread_mutex_lock(&tx->mu);
             continue;
         }
+        if (tx->npend && txc_pend_ready_locked(tx))
+            continue;
         struct timespec ts = td_deadline_ns(CLOCK_MONOTONIC, (tx->next_scan_ms - now) * 1000000);
         pthread_cond_timedwait(&tx->cv, &tx->mu, &ts);
     }
     pthread_mutex_unlock(&tx->mu);
+    txc_drain(tx);
     return NULL;
 }
 
@@ -1251,10 +956,14 @@ bool broker_txn_offset_pending(td_engine *e, const char *group, const char *topi
         return false;
     pthread_mutex_lock(&tx->mu);
     for (size_t i = 0; !found && i < tx->n; i++)
-        for (size_t k = 0; !found && k < tx->m[i]->noffs; k++) {
-            const toff *o = &tx->m[i]->offs[k];
-            found = o->partition == partition && strcmp(o->group, group) == 0 &&
-                    strcmp(o->topic, topic) == 0;
+        for (int which = 0; which < 2 && !found; which++) {
+            /* the id's transaction, and the last one while its completion runs */
+            const tmeta *m = which ? (tx->m[i]->pend ? &tx->m[i]->pend->snap : NULL) : tx->m[i];
+            for (size_t k = 0; m && !found && k < m->noffs; k++) {
+                const toff *o = &m->offs[k];
+                found = o->partition == partition && strcmp(o->group, group) == 0 &&
+                        strcmp(o->topic, topic) == 0;
+            }
         }
     pthread_mutex_unlock(&tx->mu);
     return found;
@@ -1283,7 +992,7 @@ txn_err broker_txn_verify(td_engine *e, const char *id, int64_t pid, int16_t epo
     if (m && m->pid == pid) {
         if (m->epoch != epoch)
             err = TXN_FENCED;
-        else if (m->state == ST_ONGOING && has_part(m, topic, partition))
+        else if (m->state == ST_ONGOING && txc_has_part(m, topic, partition))
             err = TXN_OK;
     }
     pthread_mutex_unlock(&tx->mu);
@@ -1340,7 +1049,11 @@ int broker_txn_list(td_engine *e, txn_info **out, size_t *n)
     txn_info *v = calloc(tx->n + 1, sizeof(*v));
     int rc = v ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < tx->n; i++) {
+        /* While the last transaction's markers are not yet durable, it is what shows (in
+         * Prepare, as Kafka shows it till its markers are written), unless a new one began. */
         const tmeta *m = tx->m[i];
+        if (m->pend && m->state != ST_ONGOING)
+            m = &m->pend->snap;
         v[i] = (txn_info){.id = strdup(m->id),
                           .pid = m->pid,
                           .epoch = m->epoch,
@@ -1421,6 +1134,8 @@ void txns_close(td_engine *e)
     if (tx->running)
         pthread_join(tx->th, NULL);
     e->txns = NULL;
+    if (tx->running && !tx->drained)
+        return; /* a marker's fsync callback still holds it (drain): kept, not freed */
     for (size_t i = 0; i < tx->n; i++)
         meta_free(tx->m[i]);
     free(tx->m);

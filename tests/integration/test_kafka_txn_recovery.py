@@ -175,3 +175,39 @@ def test_an_open_transaction_no_id_holds_is_aborted_at_start(tmp_path):
     finally:
         if b.proc:
             b.stop()
+
+
+PREPARE_COMMIT = 2
+
+
+def test_a_restart_at_prepare_leaves_the_next_transaction_open(tmp_path):
+    """A transaction's Prepare record is the id's last durable one, while its markers were
+    durable and the producer's next transaction had records after them in the same partition
+    (the Complete record and the next Ongoing one lost). The restart's completion must not
+    write the first transaction's marker again there, which would commit the second one's
+    records: it marks a partition only below its log end at Prepare (value v2), and the next
+    transaction's records join that transaction again."""
+    data = str(tmp_path / "data")
+    b = Broker(data).start()
+    try:
+        create_topic(b.bootstrap, "next")
+        p = txn_producer(b.bootstrap, "next-1")
+        p.begin_transaction()
+        send(p, "next", [b"first-%d" % i for i in range(3)])
+        p.commit_transaction(20)
+        assert len(read(b.bootstrap, "next", expect=3)) == 3  # the markers are durable
+        p.begin_transaction()
+        send(p, "next", [b"second-%d" % i for i in range(2)])
+        b.stop(signal.SIGKILL)
+        _, batches = state_batches(data)
+        last = max(i for i, (_, _, s) in enumerate(batches) if s == PREPARE_COMMIT)
+        lose_last_records(data, last + 1)
+        b = restart(b, data)
+        assert [v for _, _, v in read(b.bootstrap, "next")] == [b"first-%d" % i for i in range(3)]
+        assert high(b.bootstrap, "next", committed=True) == 4  # held at the second's first
+        p.commit_transaction(30)
+        got = [v for _, _, v in read(b.bootstrap, "next", expect=5)]
+        assert got == [b"first-%d" % i for i in range(3)] + [b"second-%d" % i for i in range(2)]
+    finally:
+        if b.proc:
+            b.stop()
