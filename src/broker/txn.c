@@ -25,14 +25,15 @@
  *
  * One thread does every change, one job at a time: it changes memory under mu after each
  * record is durable, so that broker_txn_verify (any thread, under mu) sees only what a restart
- * would see; but for the Ongoing records of AddPartitionsToTxn, which are not waited for (every
- * later record of the id is, and covers them): a restart that lost them finds the partitions'
- * open transactions instead (reconcile). The thread takes the queued jobs as a batch
- * (run_batch): the EndTxn calls among them write their Prepare records, are answered together
- * once one fsync covered them all, as Kafka answers EndTxn, and then completed together (their
- * markers and Complete records sharing fsyncs) before the next batch. The ids are in an array
- * searched linearly (transactional ids are few: one per producer instance of an exactly-once
- * application).
+ * would see; but for two records that are not waited for, the Ongoing records of
+ * AddPartitionsToTxn and the record that replaces a Prepare once its markers are durable: a
+ * restart that lost them finishes the Prepare record and finds the partitions' open
+ * transactions instead (txn_settle.c). The thread takes the queued jobs as a batch (run_batch):
+ * the EndTxn calls among them write their Prepare records and are answered together once one
+ * fsync covered them all, as Kafka answers EndTxn; their completions then run without holding
+ * the thread (txc_complete_async), and the ids' calls that write a record wait for them
+ * (must_park). The ids are in an array searched linearly (transactional ids are few: one per
+ * producer instance of an exactly-once application).
  */
 #include <errno.h>
 #include <inttypes.h>

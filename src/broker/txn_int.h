@@ -131,6 +131,6 @@ void txc_finish_ready(struct td_txns *tx);
 void txc_retry_pend(struct td_txns *tx, tmeta *m);
 void txc_reconcile(struct td_txns *tx);
 bool txc_pend_ready_locked(struct td_txns *tx);
-bool txc_drain(struct td_txns *tx);
+void txc_drain(struct td_txns *tx);
 
 #endif

@@ -217,12 +217,6 @@ int txc_prepare(struct td_txns *tx, tmeta *m, bool commit)
     return rc;
 }
 
-/* Completes the transactions ms[0..n) (Prepare*, of distinct ids): markers, then the offsets of
- * a commit, then the Complete records. Each step waits for the one before to be durable, and
- * is shared by them all (one marking, one fsync of __transaction_state). Complete is waited
- * for too: the next transaction's Ongoing record is not (join), and a restart that found this
- * Prepare record last would write its markers again, over that next transaction's records.
- * A transaction whose step fails stays in Prepare: the scan (or a restart) tries again. */
 /* Tests only (txn_fault_pause_ms): a window for kill -9 between Prepare and the markers. */
 static void fault_pause(struct td_txns *tx)
 {
@@ -233,6 +227,12 @@ static void fault_pause(struct td_txns *tx)
     }
 }
 
+/* Completes the transactions ms[0..n) (Prepare*, of distinct ids): markers, then the offsets of
+ * a commit, then the Complete records. Each step waits for the one before to be durable, and
+ * is shared by them all (one marking, one fsync of __transaction_state). Complete is waited
+ * for too: the next transaction's Ongoing record is not (join), and a restart that found this
+ * Prepare record last would write its markers again, over that next transaction's records.
+ * A transaction whose step fails stays in Prepare: the scan (or a restart) tries again. */
 static void complete_many(struct td_txns *tx, tmeta *const *ms, size_t n)
 {
     fault_pause(tx);
@@ -560,7 +560,7 @@ bool txc_pend_ready_locked(struct td_txns *tx)
  * within a bound (each forced by a wait), else left to the restart, which finishes them from
  * their Prepare records; the parked jobs are answered. A completion whose fsync has not
  * reported is not freed: its callback still holds it (and tx: see txns_close). */
-bool txc_drain(struct td_txns *tx)
+void txc_drain(struct td_txns *tx)
 {
     for (size_t i = 0; i < tx->n; i++)
         if (tx->m[i]->pend)
@@ -589,5 +589,4 @@ bool txc_drain(struct td_txns *tx)
     if (!all)
         TD_ERROR("txn", "a marker's fsync did not report within 10 s of the stop");
     tx->drained = all;
-    return all;
 }

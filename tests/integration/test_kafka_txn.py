@@ -244,16 +244,21 @@ def test_a_stalled_transaction_is_aborted_after_its_timeout(tmp_path):
         b.stop()
 
 
+def partition_0_error(r):
+    """The error code of a response's one topic and its one partition, 0 (after the leading
+    fields the caller read)."""
+    assert r.array_len() == 1
+    r.string()
+    assert r.array_len() == 1
+    assert r.i32() == 0
+    return r.i16()
+
+
 def raw_produce(c, tid, topic, batch):
     """Produce v8 of one batch to partition 0 naming transactional id tid: the error code."""
     body = kw.string(tid) + kw.i16(-1) + kw.i32(10000) + kw.array(
         [kw.string(topic) + kw.array([kw.i32(0) + kw.bytes_(batch)])])
-    r = c.request(0, 8, body)
-    r.array_len()
-    r.string()
-    r.array_len()
-    assert r.i32() == 0
-    return r.i16()
+    return partition_0_error(c.request(0, 8, body))
 
 
 def add_partition_v0(c, tid, pid, epoch, topic):
@@ -261,11 +266,7 @@ def add_partition_v0(c, tid, pid, epoch, topic):
         [kw.string(topic) + kw.array([kw.i32(0)])])
     r = c.request(24, 0, body)
     r.i32()
-    assert r.array_len() == 1
-    r.string()
-    assert r.array_len() == 1
-    assert r.i32() == 0
-    return r.i16()
+    return partition_0_error(r)
 
 
 def test_transactional_records_outside_a_transaction_are_refused(broker):
@@ -662,11 +663,7 @@ def txn_offset_commit_v3(c, tid, group, pid, epoch, generation, member, topic, o
             kw.array([kw.string(topic, f) + kw.array([part], f) + kw.tags(f)], f) + kw.tags(f))
     r = c.request(28, 3, body, flex=True)
     r.i32()
-    assert r.array_len() == 1
-    r.string()
-    assert r.array_len() == 1
-    assert r.i32() == 0
-    return r.i16()
+    return partition_0_error(r)
 
 
 def test_txn_offset_commit_fences_zombie_consumers(broker):
