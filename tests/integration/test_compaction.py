@@ -323,7 +323,13 @@ def test_markers_and_tombstones_go_without_new_writes(cb):
     p.produce("mt", key=b"q", value=b"committed", partition=0)
     p.commit_transaction(20)
     del p  # closes it: nothing transactional comes after
-    control = [o for o, a in log_batches(cb, "mt") if a & 0x20]
+    # The commit is answered once its Prepare is durable; its marker follows a moment later.
+    deadline = time.time() + 20
+    while True:
+        control = [o for o, a in log_batches(cb, "mt") if a & 0x20]
+        if len(control) >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert len(control) == 2, control
     produce(cb, "mt", [(b"f%d" % i, b"x" * 100) for i in range(1000)])  # rolls past them
     abort_file = os.path.join(cb.data, "topics", "mt", "0", "aborted-txns")
