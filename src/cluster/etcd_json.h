@@ -38,13 +38,14 @@ typedef struct etcd_header {
 } etcd_header;
 
 /* ---------------------------------------------------------------------------------------------
- * Requests: each appends one JSON object to out (0, or TD_ENOMEM). Keys and values are bytes
+ * Requests: each appends one JSON object to out (0, or -ENOMEM; a failed one leaves
+ * out as it was). Keys and values are bytes
  * (a length each); a NULL range_end (or length 0) means the one key.
  */
 int etcd_req_range(td_buf *out, const void *key, size_t key_len, const void *range_end,
                    size_t end_len);
-int etcd_req_put(td_buf *out, const void *key, size_t key_len, const void *value,
-                 size_t value_len, int64_t lease); /* lease 0: none */
+int etcd_req_put(td_buf *out, const void *key, size_t key_len, const void *value, size_t value_len,
+                 int64_t lease); /* lease 0: none */
 int etcd_req_delete(td_buf *out, const void *key, size_t key_len, const void *range_end,
                     size_t end_len);
 int etcd_req_grant(td_buf *out, int64_t ttl_s);
@@ -84,13 +85,15 @@ typedef struct etcd_op {
     int64_t lease;
 } etcd_op;
 
-/* The compares (ANDed), then the operations run when they all hold, or else the others. */
-int etcd_req_txn(td_buf *out, const etcd_cmp *cmps, size_t ncmps, const etcd_op *then,
-                 size_t nthen, const etcd_op *otherwise, size_t notherwise);
+/* The compares (ANDed), then the operations run when they all hold, or else the others.
+ * TD_EINVAL for a target, result or operation type outside its enum. */
+int etcd_req_txn(td_buf *out, const etcd_cmp *cmps, size_t ncmps, const etcd_op *then, size_t nthen,
+                 const etcd_op *otherwise, size_t notherwise);
 
 /* The end of the range of every key that starts with prefix: the prefix with its last byte
  * below 0xff incremented (the bytes after it dropped); "\0" when every byte is 0xff (to the
- * end of the keyspace). Writes at most prefix_len bytes into end (its size), sets *end_len. */
+ * end of the keyspace). Writes at most prefix_len bytes into end (its size), sets *end_len; an
+ * empty prefix gives an empty end (the caller sends key and range_end "\0" for every key). */
 void etcd_prefix_end(const void *prefix, size_t prefix_len, char *end, size_t *end_len);
 
 /* ---------------------------------------------------------------------------------------------
@@ -144,8 +147,8 @@ typedef struct etcd_watch_msg {
 int etcd_parse_watch_line(const char *line, size_t len, etcd_watch_msg *out);
 void etcd_watch_msg_free(etcd_watch_msg *m);
 
-/* Cuts a byte stream into lines (each without its '\n'; empty lines are skipped), holding at
- * most max_line bytes of an unfinished one. */
+/* Cuts a byte stream into lines (each without its '\n' and one '\r' before it; empty lines
+ * are skipped), holding at most max_line bytes of an unfinished one (a '\r' counts). */
 typedef struct etcd_lines {
     td_buf pending;
     size_t max_line;
@@ -153,8 +156,8 @@ typedef struct etcd_lines {
 
 void etcd_lines_init(etcd_lines *l, size_t max_line);
 /* Calls line(arg, p, n) for each complete line in data, in order, and keeps the rest. Returns
- * 0; the first nonzero result of line (and stops); or TD_EPROTO when a line outgrows
- * max_line (what was pending is dropped). */
+ * 0; the first nonzero result of line (and stops, dropping the rest); or TD_EPROTO when a
+ * line outgrows max_line (what was pending is dropped). */
 int etcd_lines_feed(etcd_lines *l, const char *data, size_t n,
                     int (*line)(void *arg, const char *p, size_t n), void *arg);
 void etcd_lines_free(etcd_lines *l);

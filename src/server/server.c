@@ -200,6 +200,7 @@ void server_config_defaults(td_server_config *c)
     c->schema_validation_threads = -1;
     snprintf(c->redis_tls.listen, sizeof(c->redis_tls.listen), "off");
     otlp_config_defaults(&c->otlp);
+    cluster_config_defaults(&c->cluster);
 }
 
 /* The integer keys: name, bounds, where the value goes (int32 or int64). */
@@ -519,7 +520,7 @@ int server_config_set(td_server_config *c, const char *key, const char *value)
     if (tls)
         return tls_config_set(tls, key, rest, value);
     int orc = otlp_config_set(&c->otlp, key, value);
-    if (orc <= 0)
+    if (orc <= 0 || (orc = cluster_config_set(&c->cluster, key, value)) <= 0)
         return orc;
     if (!strcmp(key, "schema.registry.prefix") || !strcmp(key, "schema.registry.listen"))
         return registry_config_set(c, key, value);
@@ -716,9 +717,13 @@ int server_config_load_file(td_server_config *c, const char *path)
 
 int server_config_from_env(td_server_config *c)
 {
-    size_t nkeys = TD_ARRAY_LEN(keys) - 1;
-    for (size_t i = 0; i < nkeys || otlp_config_keys[i - nkeys]; i++) {
-        const char *key = i < nkeys ? keys[i] : otlp_config_keys[i - nkeys];
+    size_t nkeys = TD_ARRAY_LEN(keys) - 1, nother = 0;
+    while (otlp_config_keys[nother])
+        nother++;
+    for (size_t i = 0; i < nkeys + nother || cluster_config_keys[i - nkeys - nother]; i++) {
+        const char *key = i < nkeys            ? keys[i]
+                          : i < nkeys + nother ? otlp_config_keys[i - nkeys]
+                                               : cluster_config_keys[i - nkeys - nother];
         char name[64] = "TIDINGS_";
         size_t n = strlen(name);
         for (const char *k = key; *k && n + 1 < sizeof(name); k++)
@@ -962,6 +967,7 @@ typedef struct server {
     /* The schema registry's own listener (schema.registry.listen), port -1 when off. */
     char reg_host[256];
     int reg_bound;
+    td_cluster *cluster; /* NULL: a single broker */
 } server;
 
 static int listen_tls_at(net_group *g, tls_set *ts, const char *name, const char *host,
@@ -1085,7 +1091,7 @@ static int start_kafka(server *s)
     kafka_server_config kc = {
         .advertised_host = c->advertised_host[0] ? c->advertised_host : s->kl[0].host,
         .port = s->kl[0].port,
-        .node_id = 1,
+        .node_id = c->cluster.coordinator[0] ? c->cluster.broker_id : 1,
         .auto_create_topics = c->auto_create_topics,
         .default_partitions = c->default_partitions,
         .cluster_id = "tidings-cluster",
@@ -1210,6 +1216,49 @@ static int start_redis(server *s)
 }
 
 /* The group coordinator, with the consumer-group settings. */
+/* The host other brokers and clients are told for a listener bound to host. */
+static const char *advertised(const server *s, const char *host)
+{
+    if (s->c->advertised_host[0])
+        return s->c->advertised_host;
+    return !strcmp(host, "0.0.0.0") || !strcmp(host, "::") ? "127.0.0.1" : host;
+}
+
+/* With cluster.coordinator set: registers this broker and its listeners (all bound by now),
+ * then hands the membership to the listeners; /v1/cluster describes a single broker too. */
+static int start_cluster(server *s)
+{
+    const td_server_config *c = s->c;
+    td_cluster_config cc = c->cluster;
+    snprintf(cc.data_dir, sizeof(cc.data_dir), "%s", c->data);
+    td_cluster_endpoints ep = {0};
+    for (int i = 0; i < s->nkl && ep.nkafka < TD_CLUSTER_LISTENERS_MAX; i++) {
+        if (s->kl_bound[i] < 0)
+            continue;
+        td_cluster_listener *l = &ep.kafka[ep.nkafka++];
+        snprintf(l->protocol, sizeof(l->protocol), "%s", s->kl[i].protocol);
+        snprintf(l->host, sizeof(l->host), "%s", advertised(s, s->kl[i].host));
+        l->port = s->kl_bound[i];
+    }
+    if (s->bound[1] >= 0)
+        snprintf(ep.http, sizeof(ep.http), "%s:%d", advertised(s, s->host[1]), s->bound[1]);
+    if (s->bound[2] >= 0)
+        snprintf(ep.redis, sizeof(ep.redis), "%s:%d", advertised(s, s->host[2]), s->bound[2]);
+    td_cluster_broker self = {.id = cc.coordinator[0] ? cc.broker_id : 1, .nkafka = ep.nkafka};
+    memcpy(self.kafka, ep.kafka, sizeof(ep.kafka));
+    snprintf(self.rack, sizeof(self.rack), "%s", cc.rack);
+    snprintf(self.http, sizeof(self.http), "%s", ep.http);
+    snprintf(self.redis, sizeof(self.redis), "%s", ep.redis);
+    int rc = cc.coordinator[0] ? cluster_join(&cc, &ep, broker_metrics(s->e), &s->cluster) : 0;
+    if (rc)
+        return rc;
+    if (s->ks && s->cluster)
+        kafka_server_set_cluster(s->ks, s->cluster);
+    if (s->hs)
+        http_server_set_cluster(s->hs, s->cluster, &self);
+    return 0;
+}
+
 static int start_coordinator(server *s)
 {
     const td_server_config *c = s->c;
@@ -1345,6 +1394,7 @@ static int stop_server(server *s, int rc)
     http_server_destroy(s->hs);
     resp_server_destroy(s->rs);
     coord_destroy(s->coord);
+    cluster_leave(s->cluster); /* its lease revoked: the others see this broker gone at once */
     for (int i = 0; i < s->tls.n; i++)
         net_tls_destroy(s->tls.t[i]); /* after the group: connections hold the contexts' SSLs */
     if (s->e)
@@ -1365,6 +1415,8 @@ int server_run(const td_server_config *c, const sigset_t *signals)
     td_set_log_level(c->log_level);
     td_log_set_rate_limit(c->log_rate_limit, TD_LOG_RATE_INTERVAL_MS);
     int rc = check_exposure(c);
+    if (rc == 0 && c->cluster.coordinator[0])
+        rc = cluster_config_check(&c->cluster); /* before the data directory is opened */
     if (rc)
         return rc;
     raise_nofile();
@@ -1389,8 +1441,8 @@ int server_run(const td_server_config *c, const sigset_t *signals)
                      .max_conns = (size_t)c->max_connections,
                      .reserve_fds = reserve_fds};
     if ((rc = start_coordinator(&s)) != 0 || (rc = net_group_create(&nc, &s.g)) != 0 ||
-        (rc = start_kafka(&s)) != 0 || (rc = start_http(&s)) != 0 ||
-        (rc = start_redis(&s)) != 0 || (rc = net_group_start(s.g)) != 0)
+        (rc = start_kafka(&s)) != 0 || (rc = start_http(&s)) != 0 || (rc = start_redis(&s)) != 0 ||
+        (rc = start_cluster(&s)) != 0 || (rc = net_group_start(s.g)) != 0)
         return stop_server(&s, rc);
     if (s.hs)
         http_server_set_ready(s.hs, true);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "broker/otlp.h"
+#include "cluster/cluster.h"
 #include "tidings.h"
 /* A TLS listener of one protocol (kafka.tls, http.tls, redis.tls and their .cert.file, ...). */
 typedef struct td_tls_listener_config {
@@ -149,6 +150,10 @@ typedef struct td_server_config {
     /* anonymous.access: all (true, the default) or acl (false): what clients of listeners
      * that do not authenticate may do (broker/authz.h) */
     bool anonymous_all;
+    /* Membership of a cluster (cluster.coordinator, broker.id, broker.rack,
+     * cluster.session.timeout.ms, cluster.connect.timeout.ms; docs/clustering.md): a single
+     * broker while cluster.coordinator is empty, the default. */
+    td_cluster_config cluster;
 } td_server_config;
 
 void server_config_defaults(td_server_config *c);

@@ -4,11 +4,14 @@
  * lines in one piece and in pieces whose sizes come from its first byte (which also sets
  * max_line): both must give the same lines and the same result, each line read as a watch
  * line. Last, its two halves go into a put request, which must be JSON whose key and value
- * decode back to them. Nothing may leak. */
+ * decode back to them. The input is also read as the values tidings keeps in etcd
+ * (cluster/meta_json.c: a broker's registration, the controller): a registration that decodes
+ * must encode and decode again to the same. Nothing may leak. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster_int.h"
 #include "cluster/etcd_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -75,9 +78,28 @@ static bool b64_is(const json_t *o, const char *key, const uint8_t *p, size_t n)
     return ok;
 }
 
+/* The values of PREFIX/brokers/<id> and PREFIX/controller. */
+static void meta(const char *s, size_t size)
+{
+    td_cluster_broker b, again;
+    if (cluster_broker_decode(s, size, &b) == 0) {
+        td_buf out;
+        td_buf_init(&out);
+        if (cluster_broker_encode(&out, &b) != 0 ||
+            cluster_broker_decode((const char *)out.p, out.len, &again) != 0 ||
+            memcmp(&b, &again, sizeof(b)) != 0)
+            abort();
+        td_buf_free(&out);
+    }
+    int32_t id = -1;
+    if (cluster_controller_decode(s, size, &id) == 0 && id < 0)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
+    meta(s, size);
     etcd_resp r;
     int rc = etcd_parse_resp(s, size, &r);
     if (rc == TD_EPROTO)
