@@ -119,6 +119,7 @@ int cmd_token(int argc, char **argv);
 int cmd_acl(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 
 #endif /* TD_CLI_H */

@@ -39,6 +39,8 @@ static const char usage[] =
     "  acl add|remove|list        ACLs: who may do what\n"
     "  schema register|list|show|check|delete|config\n"
     "                             the schema registry: subjects, versions, compatibility\n"
+    "  cluster status             the brokers of a cluster and its controller (through a\n"
+    "                             running broker)\n"
     "\n"
     "Every command takes --help. Commands work on a running broker given by --server URL\n"
     "(or $TIDINGS_SERVER, e.g. http://127.0.0.1:8080), or else locally on a data directory that\n"
@@ -300,6 +302,8 @@ int main(int argc, char **argv)
         return cmd_dlq(argc - 1, argv + 1);
     if (strcmp(verb, "trace") == 0)
         return cmd_trace(argc - 1, argv + 1);
+    if (strcmp(verb, "cluster") == 0)
+        return cmd_cluster(argc - 1, argv + 1);
     if (strcmp(verb, "request") == 0)
         return cmd_request(argc - 1, argv + 1);
     if (strcmp(verb, "user") == 0)

@@ -232,6 +232,12 @@ void http_server_destroy(http_server *s);
 /* The port of the schema registry's own listener (schema.registry.listen), once bound: its
  * connections get the registry at the root. Before the loops start. */
 void http_server_set_registry_port(http_server *s, int port);
+/* GET /v1/cluster describes cl (NULL: a single broker, self alone); self is this broker as it
+ * registers (copied). Before the loops start. */
+struct td_cluster;
+struct td_cluster_broker;
+void http_server_set_cluster(http_server *s, struct td_cluster *cl,
+                             const struct td_cluster_broker *self);
 /* /ready answers 200 once this is set (the listeners are up), 503 before. */
 void http_server_set_ready(http_server *s, bool ready);
 /* For a server stopping, before its loops stop: stops the redrives running (between batches)

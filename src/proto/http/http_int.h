@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <pthread.h>
 
+#include "cluster/cluster.h"
 #include "net/net.h"
 #include "proto/http/http.h"
 #include "tidings.h"
@@ -25,6 +26,8 @@ typedef struct http_replies http_replies;
 struct http_server {
     td_engine *e;
     http_server_config cfg;
+    struct td_cluster *cluster; /* http_server_set_cluster; NULL: a single broker */
+    td_cluster_broker self;     /* this broker, as /v1/cluster names it */
     bool ready; /* atomic */
     td_metric_family *f_requests, *f_latency, *f_responses;
     td_metric_family *f_denied;         /* tidings_security_denied_total (guard.c, authz.c) */
@@ -282,5 +285,8 @@ bool http_quota_delay(hconn *hc);
 void http_quota_record(hconn *hc);
 int64_t http_quota_stream(http_server *s, const char *user, size_t bytes);
 void http_quota_close(hconn *hc);
+
+/* cluster.c: GET /v1/cluster. */
+void http_route_cluster(hconn *hc);
 
 #endif /* TD_PROTO_HTTP_INT_H */

@@ -501,6 +501,8 @@ static const char *v1_template(const route_ctx *rc)
         return rc->nseg == 2 ? "/v1/tokens" : "/v1/tokens/{id}";
     if (rc->nseg == 2 && !strcmp(rc->seg[1], "acls"))
         return "/v1/acls";
+    if (rc->nseg == 2 && !strcmp(rc->seg[1], "cluster"))
+        return "/v1/cluster";
     if (!strcmp(rc->seg[1], "queues")) {
         static const char *const actions[] = {"receive", "ack", "nack", "extend"};
         static const char *const templates[] = {
@@ -564,6 +566,8 @@ void http_route(hconn *hc)
         return http_route_subscribe(hc);
     if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "acls"))
         return http_route_acls(hc);
+    if (rc.nseg == 2 && !strcmp(rc.seg[0], "v1") && !strcmp(rc.seg[1], "cluster"))
+        return http_route_cluster(hc);
     if ((rc.nseg == 2 || rc.nseg == 3) && !strcmp(rc.seg[0], "v1") &&
         !strcmp(rc.seg[1], "redrives"))
         return http_route_redrives(hc, rc.nseg == 3 ? rc.seg[2] : NULL);

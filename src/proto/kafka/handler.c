@@ -388,6 +388,7 @@ void kafka_serve_metadata(kreq *q, kafka_reader *r)
         m.cluster_authorized_ops = kafka_authorized_ops(q, TD_RES_CLUSTER, TD_CLUSTER_NAME);
     free(all);
     kreq_begin(q);
+    kafka_fill_cluster(q, &m);
     kafka_encode_metadata(&q->out, v, &m);
     ko_end(&q->out);
 }
@@ -991,6 +992,7 @@ void kafka_serve_describe_cluster(kreq *q, kafka_reader *r)
     if ((m.cluster_ops = req.include_cluster_authorized_operations))
         m.cluster_authorized_ops = kafka_authorized_ops(q, TD_RES_CLUSTER, TD_CLUSTER_NAME);
     kreq_begin(q);
+    kafka_fill_cluster(q, &m);
     kafka_encode_describe_cluster(&q->out, v, &req, &m);
     ko_end(&q->out);
 }

@@ -33,6 +33,7 @@ struct kafka_server {
     td_metric *m_latency[KAFKA_API_KEYS];
     kafka_sasl_server *sasl;
     td_metric *m_denied; /* tidings_security_denied_total{protocol="kafka",reason="acl"} */
+    struct td_cluster *cluster; /* kafka_server_set_cluster; NULL: a single broker */
 };
 
 struct kconn {
@@ -187,5 +188,10 @@ bool kafka_quota_muted(const kconn *kc);
 /* Logs why a frame whose size prefix is impossible was refused: TLS, HTTP or Redis on the Kafka
  * port, or the size (sniff.c). p holds n >= 4 bytes from the frame's start. */
 void kafka_log_bad_frame(net_conn *c, const uint8_t *p, size_t n, size_t max);
+
+/* cluster.c: in a cluster, fills m's brokers (each through the listener of the same security
+ * protocol as the one q came through), controller and cluster id from the current view, in
+ * q's arena; a single broker leaves m as it is. */
+void kafka_fill_cluster(kreq *q, kafka_metadata_resp *m);
 
 #endif /* TD_PROTO_KAFKA_HANDLER_INT_H */

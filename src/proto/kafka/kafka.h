@@ -309,11 +309,24 @@ typedef struct kafka_metadata_topic {
     bool is_internal;       /* one of the broker's state topics (__consumer_offsets, ...) */
 } kafka_metadata_topic;
 
+/* A broker as Metadata and DescribeCluster list it. */
+typedef struct kafka_broker {
+    int32_t node_id;
+    const char *host;
+    int32_t port;
+    const char *rack; /* NULL: none */
+} kafka_broker;
+
 typedef struct kafka_metadata_resp {
     int32_t node_id;
     const char *host;
     int32_t port;
     const char *cluster_id;
+    /* The brokers listed and the controller; nbrokers 0: this one alone (node_id, host,
+     * port), its own controller. */
+    int32_t nbrokers;
+    const kafka_broker *brokers;
+    int32_t controller_id;
     int32_t ntopics;
     kafka_metadata_topic *topics;
     /* Authorized operations (KIP-430), when asked for: else INT32_MIN goes out, Kafka's "not
@@ -1198,6 +1211,10 @@ int kafka_server_attach(kafka_server *s, struct net_group *g);
 void kafka_server_detach(kafka_server *s);
 void kafka_server_destroy(kafka_server *s);
 void kafka_server_set_port(kafka_server *s, int32_t port);
+/* In a cluster (before the loops start): Metadata and DescribeCluster list its brokers and
+ * controller, and name its cluster id. */
+struct td_cluster;
+void kafka_server_set_cluster(kafka_server *s, struct td_cluster *cl);
 /* What DescribeConfigs shows as listeners and advertised.listeners ("PLAINTEXT://h:p,..."; a
  * copy is kept). 0 or -ENOMEM. */
 int kafka_server_set_listeners(kafka_server *s, const char *listeners);

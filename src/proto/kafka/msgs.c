@@ -34,6 +34,27 @@ static void ko_node_list(kafka_out *o, int32_t node, bool present)
  *                     topic_authorized_operations (v8+)],
  *             cluster_authorized_operations (v8-10)
  */
+/* The brokers of Metadata (rack from v1) and DescribeCluster. */
+static void ko_brokers(kafka_out *o, const kafka_metadata_resp *m, bool rack)
+{
+    if (m->nbrokers == 0) {
+        kafka_broker self = {m->node_id, m->host, m->port, NULL};
+        kafka_metadata_resp one = {.nbrokers = 1, .brokers = &self};
+        ko_brokers(o, &one, rack);
+        return;
+    }
+    ko_array(o, m->nbrokers);
+    for (int32_t i = 0; i < m->nbrokers; i++) {
+        const kafka_broker *b = &m->brokers[i];
+        ko_i32(o, b->node_id);
+        ko_string(o, b->host);
+        ko_i32(o, b->port);
+        if (rack)
+            ko_string(o, b->rack);
+        ko_tags(o);
+    }
+}
+
 int kafka_decode_metadata(kafka_reader *r, int16_t v, kafka_metadata_req *q)
 {
     memset(q, 0, sizeof(*q));
@@ -68,17 +89,11 @@ void kafka_encode_metadata(kafka_out *o, int16_t v, const kafka_metadata_resp *m
     ko_set_flexible(o, KAFKA_METADATA, v);
     if (v >= 3)
         ko_i32(o, 0);
-    ko_array(o, 1);
-    ko_i32(o, m->node_id);
-    ko_string(o, m->host);
-    ko_i32(o, m->port);
-    if (v >= 1)
-        ko_string(o, NULL);
-    ko_tags(o);
+    ko_brokers(o, m, v >= 1);
     if (v >= 2)
         ko_string(o, m->cluster_id);
     if (v >= 1)
-        ko_i32(o, m->node_id);
+        ko_i32(o, m->nbrokers ? m->controller_id : m->node_id);
     ko_array(o, m->ntopics);
     for (int32_t i = 0; i < m->ntopics; i++) {
         const kafka_metadata_topic *t = &m->topics[i];
@@ -617,15 +632,11 @@ void kafka_encode_describe_cluster(kafka_out *o, int16_t v, const kafka_describe
     if (v >= 1)
         ko_i8(o, q->endpoint_type);
     ko_string(o, m->cluster_id);
-    ko_i32(o, m->node_id);
-    ko_array(o, bad_type ? 0 : 1);
-    if (!bad_type) {
-        ko_i32(o, m->node_id);
-        ko_string(o, m->host);
-        ko_i32(o, m->port);
-        ko_string(o, NULL);
-        ko_tags(o);
-    }
+    ko_i32(o, m->nbrokers ? m->controller_id : m->node_id);
+    if (bad_type)
+        ko_array(o, 0);
+    else
+        ko_brokers(o, m, true);
     ko_i32(o, m->cluster_ops ? m->cluster_authorized_ops : INT32_MIN);
     ko_tags(o);
 }
