@@ -75,10 +75,20 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
     return n;
 }
 
-static struct curl_slist *json_headers(void)
+/* The request headers; a watch also asks etcd to fail it when its member has no leader (a
+ * member cut off from the quorum would otherwise keep the stream open and silent). */
+static struct curl_slist *json_headers(bool watch)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    return h ? h : NULL;
+    if (h && watch) {
+        struct curl_slist *more = curl_slist_append(h, "Grpc-Metadata-hasleader: true");
+        if (!more) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
+        h = more;
+    }
+    return h;
 }
 
 /* Points the handle at path on the current endpoint, with req as the body. */
@@ -104,7 +114,7 @@ static int failed(etcd_client *c, const char *what)
 int etcd_call(etcd_client *c, const char *path, const td_buf *req, etcd_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
-    struct curl_slist *hdrs = json_headers();
+    struct curl_slist *hdrs = json_headers(false);
     if (!hdrs)
         return -ENOMEM;
     td_buf_reset(&c->in);
@@ -163,7 +173,7 @@ static size_t watch_data(char *p, size_t size, size_t n, void *arg)
 int etcd_watch(etcd_client *c, const td_buf *req, int (*on_msg)(void *arg, etcd_watch_msg *m),
                bool (*stop)(void *arg), void *arg)
 {
-    struct curl_slist *hdrs = json_headers();
+    struct curl_slist *hdrs = json_headers(true);
     CURLM *multi = curl_multi_init();
     if (!hdrs || !multi) {
         curl_slist_free_all(hdrs);
