@@ -21,9 +21,9 @@
 #include "broker/health.h"
 #include "broker/health_int.h"
 
-enum { A_GROUPS, A_LAG, A_QUEUES, A_STORAGE, A_CLIENTS, A_N };
-static const char *const area_topics[A_N] = {"$sys.groups", "$sys.lag", "$sys.queues",
-                                             "$sys.storage", "$sys.clients"};
+enum { A_GROUPS, A_LAG, A_QUEUES, A_STORAGE, A_CLIENTS, A_CLUSTER, A_N };
+static const char *const area_topics[A_N] = {"$sys.groups",  "$sys.lag",     "$sys.queues",
+                                             "$sys.storage", "$sys.clients", "$sys.cluster"};
 
 static const struct {
     const char *name;
@@ -47,6 +47,12 @@ static const struct {
     [HEALTH_STORAGE_FSYNC_SLOW] = {"storage.fsync_slow", A_STORAGE},
     [HEALTH_CLIENT_AUTH_FAILED] = {"client.auth_failed", A_CLIENTS},
     [HEALTH_CLIENT_PRODUCER_FENCED] = {"client.producer_fenced", A_CLIENTS},
+    [HEALTH_CLUSTER_BROKER_JOINED] = {"cluster.broker_joined", A_CLUSTER},
+    [HEALTH_CLUSTER_BROKER_LEFT] = {"cluster.broker_left", A_CLUSTER},
+    [HEALTH_CLUSTER_CONTROLLER_CHANGED] = {"cluster.controller_changed", A_CLUSTER},
+    [HEALTH_CLUSTER_LEASE_LOST] = {"cluster.lease_lost", A_CLUSTER},
+    [HEALTH_CLUSTER_ETCD_UNREACHABLE] = {"cluster.etcd_unreachable", A_CLUSTER},
+    [HEALTH_CLUSTER_ETCD_REACHABLE] = {"cluster.etcd_reachable", A_CLUSTER},
 };
 
 const char *health_type_name(health_type t)

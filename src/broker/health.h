@@ -1,8 +1,8 @@
 /*
  * health.h: health events (docs/health.md). The broker tells of what goes wrong, and of what
- * recovers, as events on its system topics: $sys.groups, $sys.lag, $sys.queues, $sys.storage
- * and $sys.clients. Clients read them like any other topic (Kafka, Redis, HTTP/SSE, queue
- * groups; the pattern $sys.# takes them all) and cannot write, delete or grow them.
+ * recovers, as events on its system topics: $sys.groups, $sys.lag, $sys.queues, $sys.storage,
+ * $sys.clients and $sys.cluster. Clients read them like any other topic (Kafka, Redis, HTTP/SSE,
+ * queue groups; the pattern $sys.# takes them all) and cannot write, delete or grow them.
  *
  * Each event is a JSON object with a versioned shape ({"version":1, "type", "time", "time_ms",
  * then the type's fields}), keyed by the thing it is about (a group, a queue, a topic, a user),
@@ -50,6 +50,12 @@ typedef enum health_type {
     HEALTH_STORAGE_FSYNC_SLOW,
     HEALTH_CLIENT_AUTH_FAILED,
     HEALTH_CLIENT_PRODUCER_FENCED,
+    HEALTH_CLUSTER_BROKER_JOINED,
+    HEALTH_CLUSTER_BROKER_LEFT,
+    HEALTH_CLUSTER_CONTROLLER_CHANGED,
+    HEALTH_CLUSTER_LEASE_LOST,
+    HEALTH_CLUSTER_ETCD_UNREACHABLE,
+    HEALTH_CLUSTER_ETCD_REACHABLE,
     HEALTH_NTYPES
 } health_type;
 

@@ -100,6 +100,12 @@ void cluster_view_release(td_cluster *cl, const td_cluster_view *v);
 /* The broker of id in v, or NULL. */
 const td_cluster_broker *cluster_view_broker(const td_cluster_view *v, int32_t id);
 
+/* Called with each new view and the one it replaces, on the thread that made it and under the
+ * membership's lock: it must neither block nor call into the cluster (health_emit is fine). */
+typedef void (*cluster_observer_fn)(void *arg, const td_cluster_view *before,
+                                    const td_cluster_view *after);
+void cluster_set_observer(td_cluster *cl, cluster_observer_fn fn, void *arg);
+
 /* The coordinator as configured (for status pages). */
 const char *cluster_coordinator(const td_cluster *cl);
 

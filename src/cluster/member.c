@@ -55,6 +55,8 @@ struct td_cluster {
     bool etcd_up;
     uint64_t registrations;
     view_box *view;
+    cluster_observer_fn observer;
+    void *observer_arg;
 
     /* The session thread's own. */
     int64_t lease;
@@ -107,6 +109,8 @@ static void publish_locked(td_cluster *cl)
         memcpy(v->brokers, cl->brokers, cl->nbrokers * sizeof(td_cluster_broker));
     view_box *old = cl->view;
     cl->view = b;
+    if (old && cl->observer)
+        cl->observer(cl->observer_arg, &old->v, &b->v);
     box_release(old);
 }
 
@@ -132,6 +136,14 @@ const td_cluster_broker *cluster_view_broker(const td_cluster_view *v, int32_t i
         if (v->brokers[i].id == id)
             return &v->brokers[i];
     return NULL;
+}
+
+void cluster_set_observer(td_cluster *cl, cluster_observer_fn fn, void *arg)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl->observer = fn;
+    cl->observer_arg = arg;
+    pthread_mutex_unlock(&cl->mu);
 }
 
 const char *cluster_coordinator(const td_cluster *cl)

@@ -8,6 +8,7 @@
  * for up to shutdown.grace.ms; then every partition is fsynced and the engine closes.
  */
 #include "server/server.h"
+#include "server/server_int.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -1252,6 +1253,8 @@ static int start_cluster(server *s)
     int rc = cc.coordinator[0] ? cluster_join(&cc, &ep, broker_metrics(s->e), &s->cluster) : 0;
     if (rc)
         return rc;
+    if (s->cluster)
+        cluster_set_observer(s->cluster, server_cluster_observe, s->e);
     if (s->ks && s->cluster)
         kafka_server_set_cluster(s->ks, s->cluster);
     if (s->hs)

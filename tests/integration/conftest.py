@@ -130,6 +130,6 @@ def broker(tmp_path):
 # The system topics of health events (docs/health.md), created at every start unless
 # health.events=false; Kafka's Metadata lists them (not as internal).
 SYSTEM_TOPICS = frozenset({"$sys.groups", "$sys.lag", "$sys.queues", "$sys.storage",
-                           "$sys.clients"})
+                           "$sys.clients", "$sys.cluster"})
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__cluster_state", "__queue_state",
                              "__xgroup_state", "__schemas", "__transaction_state"})

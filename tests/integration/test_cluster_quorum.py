@@ -139,3 +139,60 @@ def test_losing_one_member_keeps_the_cluster(tmp_path, quorum):
         for b in brokers:
             if b.proc:
                 b.stop()
+
+
+def cluster_events(b, want, timeout=15):
+    """The health events on b's $sys.cluster, waiting until every type of want is there."""
+    deadline = time.time() + timeout
+    while True:
+        url = (f"http://127.0.0.1:{b.http_port}/v1/topics/%24sys.cluster/events"
+               "?partition=0&offset=0&limit=1000")
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = json.loads(r.read())
+        vals = [e["value"] for e in body["events"]]
+        for e in body["events"]:
+            assert e["headers"] == [{"key": "tidings-health-type", "value": e["value"]["type"]}]
+        types = [v["type"] for v in vals]
+        if all(w in types for w in want):
+            return vals
+        assert time.time() < deadline, f"{want} not all in {types}"
+        time.sleep(0.1)
+
+
+def test_cluster_health_events(tmp_path, quorum):
+    """$sys.cluster tells what a broker sees: brokers joining and leaving (by id and epoch),
+    the controller changing, etcd becoming unreachable."""
+    brokers = []
+    try:
+        def start(i):
+            b = Broker(str(tmp_path / f"b{i}"), http=True, extra=[
+                "--set", "cluster.coordinator=" + quorum.coordinator([0, 1, 2], "/ev"),
+                "--set", f"broker.id={i}", "--set", "cluster.session.timeout.ms=2000"]).start()
+            brokers.append(b)
+            return b
+        b1 = start(1)
+        until("broker 1 controller", lambda: cluster_of(b1)["controller"])
+        b2 = start(2)
+        epoch2 = until("broker 2 listed", lambda: {x["id"]: x["epoch"] for x in
+                                                   cluster_of(b1)["brokers"]}.get(2))
+        vals = cluster_events(b1, ["cluster.broker_joined"])
+        joined = [v for v in vals if v["type"] == "cluster.broker_joined"]
+        assert [(v["broker_id"], v["epoch"], v["observer"]) for v in joined] == [(2, epoch2, 1)]
+        assert joined[0]["kafka"] == f"127.0.0.1:{b2.port}" and joined[0]["rack"] is None
+        # Broker 1 leaves: broker 2 sees it go and becomes the controller.
+        b1.stop()
+        brokers.remove(b1)
+        vals = cluster_events(b2, ["cluster.broker_left", "cluster.controller_changed"])
+        left = [v for v in vals if v["type"] == "cluster.broker_left"]
+        assert [(v["broker_id"], v["observer"]) for v in left] == [(1, 2)]
+        changes = [v for v in vals if v["type"] == "cluster.controller_changed"]
+        assert changes[-1]["controller_id"] == 2 and changes[-1]["observer"] == 2
+        assert changes[-1]["epoch"] > 0
+        # etcd gone altogether: broker 2 says so once its next keepalive fails.
+        quorum.stop()
+        vals = cluster_events(b2, ["cluster.etcd_unreachable"])
+        assert [v["broker_id"] for v in vals if v["type"] == "cluster.etcd_unreachable"] == [2]
+    finally:
+        for b in brokers:
+            if b.proc:
+                b.stop()

@@ -17,7 +17,7 @@ import redis
 from confluent_kafka import Consumer, Producer
 
 import kafkawire as kw
-from conftest import Broker
+from conftest import SYSTEM_TOPICS, Broker
 from test_http import assert_error, call
 from test_http_sse import Sse
 from test_kafka_idempotence import idem_batch, init_producer_id, produce
@@ -123,7 +123,7 @@ def test_group_events_on_every_protocol(hb):
     got = s.events(4)
     s.close()
     assert {e["data"]["topic"] for e in got} <= {"$sys.groups", "$sys.storage", "$sys.lag",
-                                                  "$sys.queues", "$sys.clients"}
+                                                  "$sys.queues", "$sys.clients", "$sys.cluster"}
     assert all(e["data"]["value"]["version"] == 1 for e in got)
     s = Sse(hb, "topics=%23&from=earliest")
     mine = s.events(3)
@@ -349,7 +349,7 @@ def test_system_topics_are_the_brokers(hb):
     st, _, lst = call(hb, "GET", "/v1/topics?internal=true")
     sys_topics = {t["name"] for t in lst["topics"] if t.get("system")}
     assert sys_topics == {"$sys.groups", "$sys.lag", "$sys.queues", "$sys.storage",
-                          "$sys.clients"}
+                          "$sys.clients", "$sys.cluster"}
     # Kafka: INVALID_TOPIC_EXCEPTION (17), as for an internal topic.
     c = kw.Conn(hb.port)
     r = c.request(0, 3, kw.produce_body("$sys.groups", 0, kw.make_batch([b"x"])))
@@ -378,7 +378,8 @@ def test_queue_group_over_system_topics(hb):
     letters go to sys.<topic>.dlq, since no client makes a topic under $sys."""
     st, _, g = call(hb, "PUT", "/v1/queues/alerts", {"topic": "$sys.#", "max_deliveries": 1})
     assert st == 201, g
-    assert g["topic_count"] == 5 and g["policy"]["dead_letter_topic"] == "sys.#.dlq"
+    assert g["topic_count"] == len(SYSTEM_TOPICS)
+    assert g["policy"]["dead_letter_topic"] == "sys.#.dlq"
     # Something to say: a member joins and leaves.
     p = Producer({"bootstrap.servers": hb.bootstrap})
     p.produce("orders", value=b"x")

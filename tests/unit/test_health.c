@@ -71,10 +71,10 @@ static void test_topics_made_and_closed_to_clients(void)
 {
     char *dir = test_tmpdir("health");
     td_engine *e = open_health(dir, 10, 100);
-    static const char *const names[] = {"$sys.groups", "$sys.lag", "$sys.queues", "$sys.storage",
-                                        "$sys.clients"};
+    static const char *const names[] = {"$sys.groups",  "$sys.lag",     "$sys.queues",
+                                        "$sys.storage", "$sys.clients", "$sys.cluster"};
     td_topic_info info;
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < TD_ARRAY_LEN(names); i++) {
         ASSERT_OK(td_topic_describe(e, names[i], &info));
         ASSERT(info.system && !info.internal);
         ASSERT_EQ(info.partitions, 1);
@@ -89,7 +89,7 @@ static void test_topics_made_and_closed_to_clients(void)
     size_t sys = 0;
     for (size_t i = 0; i < n; i++)
         sys += v[i].system;
-    ASSERT_EQ(sys, 5);
+    ASSERT_EQ(sys, TD_ARRAY_LEN(names));
     free(v);
     /* Clients cannot write, delete or make them. */
     td_event ev = {.value = "x", .value_len = 1, .partition = TD_PARTITION_ANY};
