@@ -10,9 +10,10 @@
 #                                    clang, Python and its Kafka and Redis clients,
 #                                    redis-server (the peer the Redis tests compare with),
 #                                    fio, iperf3, nats-server and libnats-dev (the queue
-#                                    benchmark's peer), Node.js and the Node Kafka clients of
-#                                    tests/node (from the npm registry, at the versions its
-#                                    package-lock.json pins)
+#                                    benchmark's peer), etcd-server and etcd-client (the
+#                                    coordinator the cluster tests start), Node.js and the
+#                                    Node Kafka clients of tests/node (from the npm registry,
+#                                    at the versions its package-lock.json pins)
 #
 # Idempotent: it asks apt only for packages that are missing and npm only when the lock file
 # changed, so a prepared machine costs nothing. Run as root (or with sudo) on Debian 12.
@@ -36,7 +37,7 @@ if $test_deps; then
     clang libclang-rt-14-dev
     python3 python3-pytest python3-pytest-xdist python3-kafka python3-confluent-kafka python3-prometheus-client
     python3-redis redis-server python3-requests python3-jsonschema python3-protobuf
-    librdkafka-dev fio iperf3 nats-server libnats-dev
+    librdkafka-dev fio iperf3 nats-server libnats-dev etcd-server etcd-client
   )
 fi
 
