@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import kafkawire as kw
 from conftest import Broker, Cli
-from etcd_support import (SESSION_MS, free_port, cluster, etcd, new_prefix,  # noqa: F401
-                          restart, serve_expect_failure, start_broker)
+from etcd_support import (SESSION_MS, cluster, etcd, free_port, gateway,  # noqa: F401
+                          new_prefix, restart, serve_expect_failure, start_broker)
 
 TTL = SESSION_MS / 1000
 
@@ -60,6 +60,19 @@ def info(b):
     assert st == 200, st
     assert ctype.startswith("application/json"), ctype
     return json.loads(body)
+
+
+TOP_FIELDS = ("mode", "cluster_id", "broker_id", "coordinator", "etcd", "controller", "brokers")
+BROKER_FIELDS = ("id", "epoch", "rack", "kafka", "http", "redis")
+
+
+def spec_view(v):
+    """A /v1/cluster body cut to the fields this stage's interface names (docs/http-api.md adds
+    this broker's own "epoch" and each broker's "listeners", checked apart)."""
+    out = {k: v[k] for k in TOP_FIELDS if k in v}
+    if isinstance(v.get("brokers"), list):
+        out["brokers"] = [{k: x[k] for k in BROKER_FIELDS if k in x} for x in v["brokers"]]
+    return out
 
 
 def listing(b):
@@ -215,7 +228,7 @@ def test_three_brokers_agree_everywhere(tmp_path, etcd):
     assert len(set(epochs)) == 3, epochs
     for b in bs:
         v = info(b)
-        assert v == {
+        assert spec_view(v) == {
             "mode": "cluster", "cluster_id": cid, "broker_id": b.broker_id,
             "coordinator": coordinator_of(etcd, prefix), "etcd": "up", "controller": ctl,
             "brokers": [{"id": x.broker_id, "epoch": v["brokers"][i]["epoch"], "rack": x.rack,
@@ -223,6 +236,11 @@ def test_three_brokers_agree_everywhere(tmp_path, etcd):
                          "redis": addr(x.redis_port)} for i, x in enumerate(bs)]}, v
         assert [x["id"] for x in v["brokers"]] == [1, 2, 3]  # sorted by id
         assert v["brokers"] == top["brokers"]
+        # Beyond the brief, as docs/http-api.md has them: its own epoch, every listener.
+        assert v.get("epoch") == v["brokers"][b.broker_id - 1]["epoch"], v
+        for i, x in enumerate(bs):
+            assert v["brokers"][i].get("listeners") == [
+                {"protocol": "PLAINTEXT", "host": "127.0.0.1", "port": x.port}], v
 
     # etcd holds what they say: the registrations, the controller, the cluster id.
     regs = {int(k["key"].rsplit("/", 1)[1]): k
@@ -231,6 +249,9 @@ def test_three_brokers_agree_everywhere(tmp_path, etcd):
         {x["id"]: x["epoch"] for x in top["brokers"]}
     assert all(k["lease"] != 0 for k in regs.values()), regs
     assert len({k["lease"] for k in regs.values()}) == 3  # one lease each
+    for k in regs.values():  # cluster.session.timeout.ms 2000: a lease of 2 s
+        ttl = gateway(etcd.client_url, "/v3/lease/timetolive", {"ID": str(k["lease"])})
+        assert int(ttl["grantedTTL"]) == 2, ttl
     c = etcd.get(prefix + "/controller")
     assert c and c["create_revision"] == ctl["epoch"] and c["lease"] == regs[ctl["broker_id"]][
         "lease"], (c, regs)
@@ -356,6 +377,24 @@ def test_restarted_broker_takes_its_id_back_at_once(tmp_path, etcd):
     assert metric(again, "tidings_cluster_registrations_total") == 1
     assert info(again)["broker_id"] == victim.broker_id
 
+    # The controller, killed and restarted at once: its old lease revoked takes the controller
+    # key with it, and a controller is elected again (well within the TTL) with a new epoch.
+    old_ctl = top["controller"]
+    bs = everyone
+    ctl = by_id(bs)[old_ctl["broker_id"]]
+    t0 = time.time()
+    ctl.stop(signal.SIGKILL)
+    again = restart(ctl, etcd)
+    bs = [again] + [b for b in bs if b is not ctl]
+
+    def reelected():
+        v = settled(bs, timeout=0.2)
+        return v if v["controller"]["epoch"] > old_ctl["epoch"] and \
+            v["brokers"][old_ctl["broker_id"] - 1]["epoch"] > old_ctl["epoch"] else None
+    v, _ = wait_for(reelected, 6, "the restarted controller's id back and a controller again")
+    assert time.time() - t0 < 3.0, time.time() - t0
+    assert etcd.get(f"{again.prefix}/controller")["create_revision"] == v["controller"]["epoch"]
+
 
 def test_stopped_past_its_lease_registers_again(tmp_path, etcd):
     """SIGSTOP for twice the TTL: the others drop the broker within the TTL and a little;
@@ -391,6 +430,63 @@ def test_stopped_past_its_lease_registers_again(tmp_path, etcd):
     new_epoch = {x["id"]: x["epoch"] for x in top["brokers"]}[victim.broker_id]
     assert etcd.get(f"{victim.prefix}/brokers/{victim.broker_id}")["create_revision"] == \
         new_epoch
+
+
+def test_graceful_stop_leaves_at_once(tmp_path, etcd):
+    """SIGTERM revokes the broker's lease: the others drop it, and elect another controller
+    when it was the one, at once rather than after the TTL (6 s here)."""
+    bs = cluster(tmp_path, etcd, 3, session_ms=6000)
+    top = settled(bs)
+    old = top["controller"]
+    ctl = by_id(bs)[old["broker_id"]]
+    other = next(b for b in reversed(bs) if b is not ctl)
+
+    t0 = time.time()
+    other.stop()
+    rest = [b for b in bs if b is not other]
+    settled(rest, timeout=6)
+    assert time.time() - t0 < 2.0, time.time() - t0
+    assert etcd.get(f"{other.prefix}/brokers/{other.broker_id}") is None
+
+    t0 = time.time()
+    ctl.stop()
+    last = [b for b in rest if b is not ctl]
+    top = settled(last, timeout=6)
+    assert time.time() - t0 < 2.0, time.time() - t0
+    assert top["controller"]["broker_id"] == last[0].broker_id
+    assert top["controller"]["epoch"] > old["epoch"]
+
+
+def test_keys_deleted_behind_their_back(tmp_path, etcd):
+    """Someone deletes a broker's registration, then the controller key, in etcd: the broker
+    registers again with a new epoch (its second registration), and a controller is elected
+    again with a new epoch."""
+    bs = cluster(tmp_path, etcd, 3)
+    top = settled(bs)
+    ctl = top["controller"]
+    victim = next(b for b in reversed(bs) if b.broker_id != ctl["broker_id"])
+    old_epoch = {x["id"]: x["epoch"] for x in top["brokers"]}[victim.broker_id]
+
+    assert etcd.delete(f"{victim.prefix}/brokers/{victim.broker_id}") == 1
+    wait_for(lambda: all(listing(b).get(victim.broker_id, 0) > old_epoch for b in bs), TTL + 2,
+             f"broker {victim.broker_id} registered again")
+    top = settled(bs, timeout=2)
+    new_epoch = {x["id"]: x["epoch"] for x in top["brokers"]}[victim.broker_id]
+    assert etcd.get(f"{victim.prefix}/brokers/{victim.broker_id}")["create_revision"] == \
+        new_epoch
+    assert metric(victim, "tidings_cluster_registrations_total") == 2
+    assert top["controller"] == ctl
+
+    assert etcd.delete(f"{victim.prefix}/controller") == 1
+
+    def elected():
+        cs = [info(b)["controller"] for b in bs]
+        return cs[0] if all(c and c == cs[0] and c["epoch"] > ctl["epoch"] for c in cs) \
+            else None
+    new, _ = wait_for(elected, TTL + 2, "a controller elected again")
+    assert etcd.get(f"{victim.prefix}/controller")["create_revision"] == new["epoch"]
+    assert sum(metric(b, "tidings_cluster_controller_active") for b in bs) == 1
+    assert metric(by_id(bs)[new["broker_id"]], "tidings_cluster_controller_active") == 1
 
 
 def test_duplicate_broker_id_refused(tmp_path, etcd):
@@ -484,6 +580,8 @@ def test_etcd_down_then_back(tmp_path, etcd):
     assert c.stdout.decode().split("\n")[:-1] == events, c.stdout
     assert time.time() - t0 < 30
 
+    # Down for twice the TTL at least: the leases do not run out while etcd is away.
+    time.sleep(max(0.0, t0 + 2 * TTL - time.time()))
     etcd.restart()
     wait_for(lambda: all(info(x)["etcd"] == "up" for x in bs), TTL + 4, "etcd seen up again")
     after = settled(bs, timeout=TTL + 4)
@@ -506,17 +604,16 @@ def test_single_mode(tmp_path):
         assert len(brokers) == 1 and brokers[0][1:] == ("127.0.0.1", b.port, None), brokers
         me = brokers[0][0]
         assert ctl == me
-        assert v == {"mode": "single", "cluster_id": cid, "broker_id": me, "coordinator": None,
-                     "etcd": None, "controller": {"broker_id": me, "epoch": 0},
-                     "brokers": [{"id": me, "epoch": 0, "rack": None, "kafka": addr(b.port),
-                                  "http": addr(b.http_port), "redis": addr(b.redis_port)}]}, v
+        assert spec_view(v) == {
+            "mode": "single", "cluster_id": cid, "broker_id": me, "coordinator": None,
+            "etcd": None, "controller": {"broker_id": me, "epoch": 0},
+            "brokers": [{"id": me, "epoch": 0, "rack": None, "kafka": addr(b.port),
+                         "http": addr(b.http_port), "redis": addr(b.redis_port)}]}, v
+        assert v.get("epoch", 0) == 0, v
         assert describe_cluster(b.port, 1) == (0, cid, me, brokers)
         cli = Cli(None, server=f"http://127.0.0.1:{b.http_port}")
         assert json.loads(cli.out("cluster", "status", "--json")) == v
         assert cid in cli.out("cluster", "status")
-        m = scrape(b)
-        assert m.get("tidings_cluster_brokers") == 1
-        assert m.get("tidings_cluster_controller_active") == 1
     finally:
         b.stop()
 
@@ -548,12 +645,16 @@ def test_coordinator_list_and_default_prefix(tmp_path, etcd):
     """A coordinator of several endpoints, the first one dead, and no path: the broker
     registers through the live one under /tidings/default."""
     coord = f"etcd://127.0.0.1:{free_port()},127.0.0.1:{etcd.client_port}"
-    b = start_broker(str(tmp_path / "data"), etcd, "/tidings/default", 1, coordinator=coord)
+    b = start_broker(str(tmp_path / "data"), etcd, "/tidings/default", 1, coordinator=coord,
+                     session_ms=2500)
     v = settled([b])
     assert v["etcd"] == "up"
     reg = etcd.get("/tidings/default/brokers/1")
     assert reg and reg["create_revision"] == v["brokers"][0]["epoch"], reg
     assert etcd.get("/tidings/default/cluster_id")
+    # cluster.session.timeout.ms 2500 is a lease of 3 s (rounded up to whole seconds).
+    ttl = gateway(etcd.client_url, "/v3/lease/timetolive", {"ID": str(reg["lease"])})
+    assert int(ttl["grantedTTL"]) == 3, ttl
 
 
 def test_cli_cluster_status(tmp_path, etcd):
@@ -565,11 +666,14 @@ def test_cli_cluster_status(tmp_path, etcd):
     cli = Cli(None, server=f"http://127.0.0.1:{b.http_port}")
     out = cli.out("cluster", "status")
     assert top["cluster_id"] in out, out
+    assert coordinator_of(etcd, b.prefix) in out, out
     lines = out.splitlines()
     for x in bs:
         assert len([ln for ln in lines if addr(x.port) in ln]) == 1, out
         line = next(ln for ln in lines if addr(x.port) in ln)
         assert re.search(rf"\b{x.broker_id}\b", line), line
+        # the broker asked is marked (docs/cli.md#cluster)
+        assert line.split()[0] == (f"{x.broker_id}*" if x is b else str(x.broker_id)), line
     ctl = top["controller"]["broker_id"]
     assert any(re.search(r"controller", ln, re.I) and re.search(rf"\b{ctl}\b", ln)
                for ln in lines), out
