@@ -594,6 +594,60 @@ def test_etcd_down_then_back(tmp_path, etcd):
         assert m.get("tidings_cluster_brokers") == 3
 
 
+def test_etcd_paused_past_the_leases(tmp_path, etcd):
+    """etcd paused (SIGSTOP: calls hang rather than fail) for twice the TTL: the brokers say it
+    is down (each call is bounded) and still answer Kafka; resumed, etcd expires every lease,
+    and the brokers register again (a second time each) with new epochs and elect a controller
+    again."""
+    bs = cluster(tmp_path, etcd, 3)
+    top = settled(bs)
+    highest = max([x["epoch"] for x in top["brokers"]] + [top["controller"]["epoch"]])
+    etcd.proc.send_signal(signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        wait_for(lambda: all(info(x)["etcd"] == "down" for x in bs), TTL + 2,
+                 "the paused etcd seen down")
+        for b in bs:
+            assert sorted(x[0] for x in metadata_brokers(b.port, 12)[0]) == [1, 2, 3]
+        time.sleep(max(0.0, t0 + 2 * TTL - time.time()))
+    finally:
+        etcd.proc.send_signal(signal.SIGCONT)
+
+    def again():
+        v = settled(bs, timeout=0.2)
+        return v if v["etcd"] == "up" and v["controller"]["epoch"] > highest and \
+            all(x["epoch"] > highest for x in v["brokers"]) else None
+    v, _ = wait_for(again, TTL + 3, "all registered again after etcd resumed")
+    for b in bs:
+        m = scrape(b)
+        assert m.get("tidings_cluster_registrations_total") == 2, (b.broker_id, m)
+        assert m.get("tidings_cluster_etcd_up") == 1
+    assert etcd.get(bs[0].prefix + "/controller")["create_revision"] == v["controller"]["epoch"]
+
+
+def test_graceful_stop_while_etcd_is_away(tmp_path, etcd):
+    """SIGTERM while etcd refuses connections, and while it hangs (SIGSTOP): the broker
+    still stops at once with status 0 (its lease's revoke is bounded)."""
+    b1, b2 = cluster(tmp_path, etcd, 2)
+    settled([b1, b2])
+    etcd.stop()
+    wait_for(lambda: info(b1)["etcd"] == "down", TTL + 2, "etcd seen down")
+    t0 = time.time()
+    b1.stop()
+    assert time.time() - t0 < 2 * TTL, time.time() - t0
+
+    etcd.restart()
+    wait_for(lambda: info(b2)["etcd"] == "up", TTL + 4, "etcd seen up")
+    etcd.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: info(b2)["etcd"] == "down", TTL + 2, "the paused etcd seen down")
+        t0 = time.time()
+        b2.stop()
+        assert time.time() - t0 < 2 * TTL, time.time() - t0
+    finally:
+        etcd.proc.send_signal(signal.SIGCONT)
+
+
 def test_single_mode(tmp_path):
     """No coordinator: /v1/cluster describes one broker in single mode, Metadata lists it as
     its own controller, `cluster status --json` prints the same."""
