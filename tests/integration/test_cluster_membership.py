@@ -5,8 +5,8 @@ lease, restarts or loses etcd is seen so within the bounds the design gives (the
 cluster.session.timeout.ms=2000 here, plus a little). Topics stay local to each broker in this
 stage: nothing here reads one broker's topic through another.
 
-Every wait polls with a deadline (wait_for); the only sleep is the SIGSTOP test's, whose length
-is the point.
+Every wait polls with a deadline (wait_for); the only sleeps hold a pause (SIGSTOP of a broker
+or of etcd) or an outage of etcd for twice the TTL, whose length is the point.
 """
 import json
 import os
