@@ -325,7 +325,11 @@ static void test_fetch_v4_to_v17(void)
             ASSERT_STR_EQ(q.topics[0].name, "t");
         }
         /* The response names the topic the same way. */
-        kafka_fetch_part_resp pr = {.partition = 2, .fd = -1, .high_watermark = 5};
+        kafka_fetch_part_resp pr = {.partition = 2,
+                                    .fd = -1,
+                                    .high_watermark = 5,
+                                    .diverging_epoch = -1,
+                                    .current_leader_id = -1};
         kafka_fetch_topic_resp tr = {.name = "t", .nparts = 1, .parts = &pr};
         memcpy(tr.topic_id, id, 16);
         kafka_fetch_resp m = {.ntopics = 1, .topics = &tr};

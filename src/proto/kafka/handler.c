@@ -498,6 +498,8 @@ static bool fetch_try(kreq *q, bool final)
             pr->fd = -1;
             pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
             pr->naborted = -1;
+            pr->diverging_epoch = pr->current_leader_id = -1; /* no tags (msgs_replica.c) */
+            pr->diverging_end_offset = pr->current_leader_epoch = -1;
             if (q->fdenied && q->fdenied[i]) {
                 pr->error_code = KERR_TOPIC_AUTHORIZATION_FAILED;
                 error = true;

@@ -393,7 +393,8 @@ typedef struct kafka_fetch_part {
     int32_t partition;
     int32_t current_leader_epoch; /* v9+ */
     int64_t fetch_offset;
-    int64_t log_start_offset; /* v5+ */
+    int32_t last_fetched_epoch; /* v12+; -1 when absent */
+    int64_t log_start_offset;   /* v5+ */
     int32_t max_bytes;
 } kafka_fetch_part;
 
@@ -405,7 +406,8 @@ typedef struct kafka_fetch_topic {
 } kafka_fetch_topic;
 
 typedef struct kafka_fetch_req {
-    int32_t replica_id;
+    int32_t replica_id;    /* v4-14; v15+ in the ReplicaState tag; -1 for a consumer */
+    int64_t replica_epoch; /* v15+ (ReplicaState); -1 when absent */
     int32_t max_wait_ms;
     int32_t min_bytes;
     int32_t max_bytes;
@@ -436,6 +438,12 @@ typedef struct kafka_fetch_part_resp {
     int64_t len;
     void *ref;
     const uint8_t *mem;
+    /* v12+ tagged fields, each written only when present. Absent is -1, not 0 (epoch 0 is a
+     * valid epoch): whoever fills this struct sets them. */
+    int32_t diverging_epoch;      /* DivergingEpoch (tag 0): epoch, or -1 */
+    int64_t diverging_end_offset; /*   and its end offset */
+    int32_t current_leader_id;    /* CurrentLeader (tag 1): leader id, or -1 */
+    int32_t current_leader_epoch; /*   and its epoch */
 } kafka_fetch_part_resp;
 
 typedef struct kafka_fetch_topic_resp {
@@ -1219,5 +1227,100 @@ void kafka_server_set_cluster(kafka_server *s, struct td_cluster *cl);
  * copy is kept). 0 or -ENOMEM. */
 int kafka_server_set_listeners(kafka_server *s, const char *listeners);
 const struct net_proto *kafka_server_proto(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Replication (client side): what a broker sends to another broker, as Kafka's replica fetcher
+ * does, and decodes of its answers (msgs_replica.c). A request is framed the way responses are:
+ * kafka_encode_request_header writes the size placeholder and the header, the body encoder
+ * follows, and ko_end patches the size. A response frame's body (after the size) is read with
+ * kafka_decode_response_header, then the body decoder. Decoders never trust a count: a
+ * truncated or malformed message returns nonzero, and what they allocated is in the reader's
+ * arena. Records are borrowed from the input, which must outlive the decoded struct.
+ */
+/* OffsetForLeaderEpoch: not served yet (no row in apis.c), so its key is here. */
+enum { KAFKA_OFFSET_FOR_LEADER_EPOCH = 23 };
+
+/* Whether a request of (key, version) is flexible, for a client: the table of APIs served
+ * (apis.c) for the keys in it, at any version from their first flexible one, and this file's
+ * own for the APIs a broker only sends. */
+bool kafka_client_is_flexible(int16_t key, int16_t version);
+/* Writes the size placeholder, then the request header: v2 (with tagged fields) for a flexible
+ * (key, version), else v1. 0, or TD_EINVAL for a key whose flexible versions are not known. */
+int kafka_encode_request_header(kafka_out *o, int16_t api_key, int16_t api_version,
+                                int32_t correlation_id, const char *client_id);
+/* Reads a response header (v1 with tagged fields for a flexible (key, version) but
+ * ApiVersions, else v0) and leaves r at the body, in the body's encoding. 0 or TD_EPROTO. */
+int kafka_decode_response_header(kafka_reader *r, int16_t api_key, int16_t api_version,
+                                 int32_t *correlation_id);
+
+/* Fetch v4-17 request, as a follower sends it: a full fetch (session 0, epoch -1, nothing
+ * forgotten), rack "". q->session_id and session_epoch are written as they are. */
+void kafka_encode_fetch_req(kafka_out *o, int16_t v, const kafka_fetch_req *q);
+/* Fetch v4-17 response. Each partition's records are borrowed from the input (mem, len; fd -1;
+ * null records: mem NULL, len 0); naborted -1 for a null list; the tags absent are -1.
+ * TD_EPROTO for a malformed message or a version outside 4-17. */
+int kafka_decode_fetch_resp(kafka_reader *r, int16_t v, kafka_fetch_resp *out);
+
+/* Reads the tagged fields that end a struct, handing each one's payload to fn as a reader of
+ * its own (flexible; fn returns nonzero to fail the read); unknown tags are skipped when fn
+ * returns 0 without reading. Returns r->err. */
+typedef int (*kafka_tag_fn)(kafka_reader *payload, uint32_t tag, void *arg);
+int kr_tags_each(kafka_reader *r, kafka_tag_fn fn, void *arg);
+/* The v12+ tagged fields of a Fetch response's partition (kafka_encode_fetch's). */
+void kafka_encode_fetch_part_tags(kafka_out *o, const kafka_fetch_part_resp *p);
+/* The top-level tagged fields of a Fetch request (v15+: ReplicaState, into q). */
+void kafka_decode_fetch_req_tags(kafka_reader *r, int16_t v, kafka_fetch_req *q);
+
+/* OffsetForLeaderEpoch (key 23) v0-4: the end offset of a leader epoch on the leader.
+ *   request:  replica_id (v3+; -2 a debugging client, -1 a consumer),
+ *             topics [topic, partitions [partition, current_leader_epoch (v2+), leader_epoch]]
+ *   response: throttle_time_ms (v2+),
+ *             topics [topic, partitions [error_code, partition, leader_epoch (v1+),
+ *                     end_offset]]
+ * Flexible from v4. Absent fields decode as their defaults (-1; replica_id -2). */
+typedef struct kafka_leader_epoch_part {
+    int32_t partition;
+    int32_t current_leader_epoch; /* v2+ */
+    int32_t leader_epoch;
+} kafka_leader_epoch_part;
+
+typedef struct kafka_leader_epoch_topic {
+    const char *name;
+    int32_t nparts;
+    kafka_leader_epoch_part *parts;
+} kafka_leader_epoch_topic;
+
+typedef struct kafka_leader_epoch_req {
+    int32_t replica_id; /* v3+ */
+    int32_t ntopics;
+    kafka_leader_epoch_topic *topics;
+} kafka_leader_epoch_req;
+
+typedef struct kafka_leader_epoch_part_resp {
+    int16_t error_code;
+    int32_t partition;
+    int32_t leader_epoch; /* v1+ */
+    int64_t end_offset;
+} kafka_leader_epoch_part_resp;
+
+typedef struct kafka_leader_epoch_topic_resp {
+    const char *name;
+    int32_t nparts;
+    kafka_leader_epoch_part_resp *parts;
+} kafka_leader_epoch_topic_resp;
+
+typedef struct kafka_leader_epoch_resp {
+    int32_t throttle_time_ms; /* v2+ */
+    int32_t ntopics;
+    kafka_leader_epoch_topic_resp *topics;
+} kafka_leader_epoch_resp;
+
+void kafka_encode_offset_for_leader_epoch_req(kafka_out *o, int16_t v,
+                                              const kafka_leader_epoch_req *q);
+int kafka_decode_offset_for_leader_epoch_req(kafka_reader *r, int16_t v, kafka_leader_epoch_req *q);
+void kafka_encode_offset_for_leader_epoch_resp(kafka_out *o, int16_t v,
+                                               const kafka_leader_epoch_resp *m);
+int kafka_decode_offset_for_leader_epoch_resp(kafka_reader *r, int16_t v,
+                                              kafka_leader_epoch_resp *m);
 
 #endif /* TD_PROTO_KAFKA_H */

@@ -210,13 +210,15 @@ void kafka_encode_produce(kafka_out *o, int16_t v, const kafka_produce_resp *m)
  *                        partitions [partition_index, error_code, high_watermark,
  *                        last_stable_offset (v4+), log_start_offset (v5+),
  *                        aborted_transactions nullable [producer_id, first_offset] (v4+),
- *                        preferred_read_replica (v11+), records nullable]]
+ *                        preferred_read_replica (v11+), records nullable,
+ *                        tagged (v12+): diverging_epoch (0), current_leader (1)]]
  */
 int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
 {
     memset(q, 0, sizeof(*q));
     kr_set_flexible(r, KAFKA_FETCH, v);
-    q->replica_id = v <= 14 ? kr_i32(r) : -1;
+    q->replica_id = v <= 14 ? kr_i32(r) : -1; /* v15+: the ReplicaState tag, read last */
+    q->replica_epoch = -1;
     q->max_wait_ms = kr_i32(r);
     q->min_bytes = kr_i32(r);
     q->max_bytes = kr_i32(r);
@@ -241,8 +243,7 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
             p->partition = kr_i32(r);
             p->current_leader_epoch = v >= 9 ? kr_i32(r) : -1;
             p->fetch_offset = kr_i64(r);
-            if (v >= 12)
-                kr_i32(r); /* last_fetched_epoch */
+            p->last_fetched_epoch = v >= 12 ? kr_i32(r) : -1;
             p->log_start_offset = v >= 5 ? kr_i64(r) : -1;
             p->max_bytes = kr_i32(r);
             kr_tags(r);
@@ -265,7 +266,7 @@ int kafka_decode_fetch(kafka_reader *r, int16_t v, kafka_fetch_req *q)
     }
     if (v >= 11)
         kr_string(r);
-    kr_tags(r);
+    kafka_decode_fetch_req_tags(r, v, q); /* msgs_replica.c */
     return r->err;
 }
 
@@ -310,7 +311,7 @@ void kafka_encode_fetch(kafka_out *o, int16_t v, const kafka_fetch_resp *m)
             } else {
                 ko_bytes(o, p->mem, (int32_t)p->len);
             }
-            ko_tags(o);
+            kafka_encode_fetch_part_tags(o, p); /* v12+: DivergingEpoch, CurrentLeader */
         }
         ko_tags(o);
     }
