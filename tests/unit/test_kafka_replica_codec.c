@@ -277,6 +277,55 @@ static void test_fetch_request_roundtrip(void)
     ko_free(&o);
 }
 
+/* The request's tagged fields as another broker may send them at v15: ClusterId (tag 0)
+ * before ReplicaState (tag 1); at v14 a ReplicaState tag means nothing and is skipped. */
+static void test_fetch_request_tags_from_others(void)
+{
+    for (int16_t v = 14; v <= 15; v++) {
+        kafka_out o;
+        ko_init(&o);
+        o.flexible = true;
+        if (v <= 14)
+            ko_i32(&o, 8); /* replica_id */
+        ko_i32(&o, 500);   /* max_wait_ms */
+        ko_i32(&o, 1);     /* min_bytes */
+        ko_i32(&o, 1000);  /* max_bytes */
+        ko_i8(&o, 0);      /* isolation_level */
+        ko_i32(&o, 0);     /* session_id */
+        ko_i32(&o, -1);    /* session_epoch */
+        ko_array(&o, 0);   /* topics */
+        ko_array(&o, 0);   /* forgotten_topics_data */
+        ko_string(&o, ""); /* rack_id */
+        ko_uvarint(&o, 2); /* tagged fields: */
+        ko_uvarint(&o, 0); /*   ClusterId "c1" */
+        ko_uvarint(&o, 3);
+        ko_string(&o, "c1");
+        ko_uvarint(&o, 1); /*   ReplicaState */
+        ko_uvarint(&o, 13);
+        ko_i32(&o, 4);
+        ko_i64(&o, 1234567890123);
+        ko_tags(&o);
+        ASSERT_OK(o.err);
+        td_arena a;
+        td_arena_init(&a);
+        kafka_reader r;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        kafka_fetch_req d;
+        ASSERT_OK(kafka_decode_fetch(&r, v, &d));
+        ASSERT_EQ(r.off, o.mem.len);
+        ASSERT_EQ(d.replica_id, v >= 15 ? 4 : 8);
+        ASSERT_EQ(d.replica_epoch, v >= 15 ? 1234567890123 : -1);
+        /* A ReplicaState too short for its struct (size 12) is malformed. */
+        ASSERT_EQ(o.mem.p[o.mem.len - 14], 13);
+        o.mem.p[o.mem.len - 14] = 12;
+        kr_init(&r, o.mem.p, o.mem.len, &a);
+        if (v >= 15)
+            ASSERT_NE(kafka_decode_fetch(&r, v, &d), 0);
+        td_arena_free(&a);
+        ko_free(&o);
+    }
+}
+
 /*
  * Fetch v12 byte for byte, from FetchRequest.json (flexible from v12: compact strings and
  * arrays, length + 1 as a uvarint; every struct ends with its tagged fields, here none).
@@ -786,7 +835,8 @@ static void test_lying_counts(void)
 }
 
 TEST_MAIN(TEST(test_request_header), TEST(test_response_header), TEST(test_fetch_request_roundtrip),
-          TEST(test_fetch_v12_bytes), TEST(test_fetch_response_roundtrip),
-          TEST(test_fetch_response_from_others), TEST(test_fetch_response_unchanged_without_tags),
+          TEST(test_fetch_request_tags_from_others), TEST(test_fetch_v12_bytes),
+          TEST(test_fetch_response_roundtrip), TEST(test_fetch_response_from_others),
+          TEST(test_fetch_response_unchanged_without_tags),
           TEST(test_offset_for_leader_epoch_request), TEST(test_offset_for_leader_epoch_response),
           TEST(test_lying_counts))

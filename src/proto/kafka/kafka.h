@@ -1244,8 +1244,9 @@ enum { KAFKA_OFFSET_FOR_LEADER_EPOCH = 23 };
  * (apis.c) for the keys in it, at any version from their first flexible one, and this file's
  * own for the APIs a broker only sends. */
 bool kafka_client_is_flexible(int16_t key, int16_t version);
-/* Writes the size placeholder, then the request header: v2 (with tagged fields) for a flexible
- * (key, version), else v1. 0, or TD_EINVAL for a key whose flexible versions are not known. */
+/* Starts a request frame in an empty o: the size placeholder (ko_end patches it once the body
+ * follows), then the request header: v2 (with tagged fields) for a flexible (key, version),
+ * else v1. 0, or TD_EINVAL for a key whose flexible versions are not known. */
 int kafka_encode_request_header(kafka_out *o, int16_t api_key, int16_t api_version,
                                 int32_t correlation_id, const char *client_id);
 /* Reads a response header (v1 with tagged fields for a flexible (key, version) but
