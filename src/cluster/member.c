@@ -154,11 +154,16 @@ const char *cluster_coordinator(const td_cluster *cl)
 static void set_etcd_up(td_cluster *cl, bool up)
 {
     pthread_mutex_lock(&cl->mu);
-    if (cl->etcd_up != up) {
+    bool changed = cl->etcd_up != up, joined = cl->registrations > 0;
+    if (changed) {
         cl->etcd_up = up;
         publish_locked(cl);
     }
     pthread_mutex_unlock(&cl->mu);
+    if (changed && joined && !up)
+        TD_WARN("cluster", "etcd is unreachable: %s", cl->session.error);
+    else if (changed && joined)
+        TD_INFO("cluster", "etcd is reachable again");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -239,9 +244,14 @@ static void apply_locked(td_cluster *cl, const char *key, size_t key_len, const 
             cl->campaign_due = true;
             pthread_cond_broadcast(&cl->cv);
         }
-    } else if (n == 10 && !memcmp(rest, "cluster_id", 10) && kv &&
-               kv->value_len < sizeof(cl->cluster_id)) {
-        memcpy(cl->cluster_id, kv->value, kv->value_len + 1);
+    } else if (n == 10 && !memcmp(rest, "cluster_id", 10) && kv) {
+        /* Set once, by cluster_join: a broker never moves to another cluster while it runs. */
+        if (!cl->cluster_id[0] && kv->value_len < sizeof(cl->cluster_id))
+            memcpy(cl->cluster_id, kv->value, kv->value_len + 1);
+        else if (strlen(cl->cluster_id) != kv->value_len ||
+                 memcmp(cl->cluster_id, kv->value, kv->value_len) != 0)
+            TD_WARN("cluster", "%.*s now says cluster id %.*s; this broker stays in cluster %s",
+                    (int)key_len, key, (int)TD_MIN(kv->value_len, 64), kv->value, cl->cluster_id);
     }
 }
 
@@ -452,24 +462,32 @@ static int create_if_absent(td_cluster *cl, const char *key, const td_buf *value
 }
 
 /* PREFIX/cluster_id, made by the first broker: a random id in Kafka's form (22 characters of
- * base64url). */
-static int ensure_cluster_id(td_cluster *cl, char *out, size_t cap)
+ * base64url), or want (a running broker's own, should etcd have lost it). */
+static int ensure_cluster_id(td_cluster *cl, const char *want, char *out, size_t cap)
 {
-    uint8_t raw[16];
-    td_random_id(raw, sizeof(raw));
-    td_buf b64;
-    td_buf_init(&b64);
-    if (td_base64_encode(&b64, raw, sizeof(raw)) != 0) {
-        td_buf_free(&b64);
-        return -ENOMEM;
-    }
     td_buf v;
     td_buf_init(&v);
-    for (size_t i = 0; i < b64.len && b64.p[i] != '='; i++) {
-        char ch = (char)b64.p[i];
-        td_buf_append_u8(&v, (uint8_t)(ch == '+' ? '-' : ch == '/' ? '_' : ch));
+    if (want) {
+        td_buf_append(&v, want, strlen(want));
+    } else {
+        uint8_t raw[16];
+        td_random_id(raw, sizeof(raw));
+        td_buf b64;
+        td_buf_init(&b64);
+        if (td_base64_encode(&b64, raw, sizeof(raw)) != 0) {
+            td_buf_free(&b64);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < b64.len && b64.p[i] != '='; i++) {
+            char ch = (char)b64.p[i];
+            td_buf_append_u8(&v, (uint8_t)(ch == '+' ? '-' : ch == '/' ? '_' : ch));
+        }
+        td_buf_free(&b64);
     }
-    td_buf_free(&b64);
+    if (v.len == 0) {
+        td_buf_free(&v);
+        return -ENOMEM;
+    }
     char key[300];
     key_of(cl, "cluster_id", key, sizeof(key));
     bool created;
@@ -539,15 +557,32 @@ static int register_once(td_cluster *cl)
                    cl->cfg.broker_id, holder);
 }
 
-/* A new lease, then the registration on it; until deadline_ms (0: for ever) or a stop. */
-static int register_self(td_cluster *cl, int64_t deadline_ms)
+/* A registration again, of a running broker: etcd must still hold its cluster id, or none
+ * (then it is written back: etcd's data was lost); another one is not this broker's cluster. */
+static int same_cluster(td_cluster *cl)
+{
+    char now[64];
+    int rc = ensure_cluster_id(cl, cl->props.cluster_id, now, sizeof(now));
+    if (rc == 0 && strcmp(now, cl->props.cluster_id) != 0)
+        rc = td_fail(TD_ECONFIG,
+                     "%s holds cluster id %s, not this broker's %s (was etcd's "
+                     "data replaced?): not registering",
+                     cl->cfg.coordinator, now, cl->props.cluster_id);
+    return rc;
+}
+
+/* A new lease, then the registration on it; until deadline_ms (0: for ever) or a stop. again:
+ * a running broker's registration after it lost its own (the cluster id is checked first). */
+static int register_self(td_cluster *cl, int64_t deadline_ms, bool again)
 {
     for (;;) {
         /* A lease left from a failed attempt may have expired since: renew it or take a new
          * one (one that etcd could not be asked about expires by itself). */
         if (cl->lease && keepalive(cl) != 0)
             cl->lease = 0;
-        int rc = cl->lease ? 0 : grant(cl, &cl->lease);
+        int rc = again ? same_cluster(cl) : 0;
+        if (rc == 0)
+            rc = cl->lease ? 0 : grant(cl, &cl->lease);
         if (rc == 0)
             rc = register_once(cl);
         if (rc == 0)
@@ -625,7 +660,9 @@ static void lease_lost(td_cluster *cl, bool lease)
                 "within cluster.session.timeout.ms): registering again",
                 cl->cfg.broker_id);
     else
-        TD_WARN("cluster", "the registration of broker %" PRId32 " was deleted: registering again",
+        TD_WARN("cluster",
+                "the registration of broker %" PRId32 " is gone (its lease expired, or it was "
+                "deleted): registering again",
                 cl->cfg.broker_id);
     pthread_mutex_lock(&cl->mu);
     cl->unregistered = false;
@@ -679,7 +716,7 @@ static void *session_main(void *arg)
         if (rc == 1) {
             if (registered)
                 lease_lost(cl, true);
-            if ((rc = register_self(cl, td_mono_ms() + period)) != 0 && !stopping(cl))
+            if ((rc = register_self(cl, td_mono_ms() + period, true)) != 0 && !stopping(cl))
                 TD_WARN("cluster", "broker %" PRId32 " is not registered: %s", cl->cfg.broker_id,
                         td_last_error());
         }
@@ -801,7 +838,7 @@ static int join(td_cluster *cl)
 {
     int64_t deadline = td_mono_ms() + cl->cfg.connect_timeout_ms;
     int rc;
-    while ((rc = ensure_cluster_id(cl, cl->cluster_id, sizeof(cl->cluster_id))) != 0) {
+    while ((rc = ensure_cluster_id(cl, NULL, cl->cluster_id, sizeof(cl->cluster_id))) != 0) {
         if (rc == TD_ECORRUPT)
             return rc;
         if (td_mono_ms() >= deadline)
@@ -816,7 +853,7 @@ static int join(td_cluster *cl)
         return rc;
     snprintf(cl->props.cluster_id, sizeof(cl->props.cluster_id), "%s", cl->cluster_id);
     cl->props.broker_id = cl->cfg.broker_id;
-    if ((rc = register_self(cl, deadline)) != 0)
+    if ((rc = register_self(cl, deadline, false)) != 0)
         return rc;
     while ((rc = list_all(cl, &cl->session, &cl->start_rev)) != 0 && td_mono_ms() < deadline)
         nap(cl, RETRY_MS);

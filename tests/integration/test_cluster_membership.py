@@ -11,6 +11,7 @@ or of etcd) or an outage of etcd for twice the TTL, whose length is the point.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -23,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import kafkawire as kw
 from conftest import Broker, Cli
 from etcd_support import (SESSION_MS, cluster, etcd, free_port, gateway,  # noqa: F401
-                          new_prefix, restart, serve_expect_failure, start_broker)
+                          kv_get, new_prefix, restart, serve_expect_failure, start_broker)
 
 TTL = SESSION_MS / 1000
 
@@ -592,6 +593,31 @@ def test_etcd_down_then_back(tmp_path, etcd):
         assert m.get("tidings_cluster_etcd_up") == 1
         assert m.get("tidings_cluster_registrations_total") == 1
         assert m.get("tidings_cluster_brokers") == 3
+
+
+def test_etcd_data_lost(tmp_path, etcd):
+    """etcd's data wiped under running brokers: they register again and write their cluster id
+    back, keep it (a broker never moves to another cluster while it runs), a new broker joins
+    that cluster, and a restarted one is still welcome."""
+    bs = cluster(tmp_path, etcd, 2)
+    top = settled(bs)
+    cid = top["cluster_id"]
+    etcd.kill()
+    shutil.rmtree(etcd.data)
+    etcd.restart()
+    wait_for(lambda: all(metric(x, "tidings_cluster_registrations_total") == 2 for x in bs),
+             TTL + 8, "both brokers registered again")
+    settled(bs, timeout=TTL + 4)
+    kv = kv_get(etcd.client_url, bs[0].prefix + "/cluster_id")
+    assert kv and kv["value"] == cid, kv
+    b3 = start_broker(str(tmp_path / "b3" / "data"), etcd, bs[0].prefix, 3)
+    after = settled(bs + [b3], timeout=TTL + 4)
+    assert after["cluster_id"] == cid
+    for x in bs + [b3]:
+        assert info(x)["cluster_id"] == cid
+    bs[0].stop()
+    b1 = restart(bs[0], etcd)
+    assert info(b1)["cluster_id"] == cid
 
 
 def test_etcd_paused_past_the_leases(tmp_path, etcd):
