@@ -285,24 +285,34 @@ static void nap(td_cluster *cl, int64_t ms)
     pthread_mutex_unlock(&cl->mu);
 }
 
+/* The cluster's keys: from "PREFIX/" to the end of its range. */
+typedef struct key_range {
+    char from[300], end[300];
+    size_t from_len, end_len;
+} key_range;
+
+static void cluster_range(const td_cluster *cl, key_range *k)
+{
+    k->from_len = (size_t)snprintf(k->from, sizeof(k->from), "%s/", cl->prefix);
+    etcd_prefix_end(k->from, k->from_len, k->end, &k->end_len);
+}
+
 /* Lists the prefix with client c and replaces the model; *rev gets the listed revision. */
 static int list_all(td_cluster *cl, etcd_client *c, int64_t *rev)
 {
-    char from[300], end[300];
-    size_t end_len;
-    int n = snprintf(from, sizeof(from), "%s/", cl->prefix);
-    etcd_prefix_end(from, (size_t)n, end, &end_len);
+    key_range k;
+    cluster_range(cl, &k);
     td_buf req;
     td_buf_init(&req);
     etcd_resp r;
-    int rc = etcd_req_range(&req, from, (size_t)n, end, end_len);
+    int rc = etcd_req_range(&req, k.from, k.from_len, k.end, k.end_len);
     if (rc == 0)
         rc = etcd_call(c, "/v3/kv/range", &req, &r);
     td_buf_free(&req);
     if (rc)
         return rc;
     if (r.error_code) {
-        TD_WARN("cluster", "listing %s: etcd answered %s", from, r.error);
+        TD_WARN("cluster", "listing %s: etcd answered %s", k.from, r.error);
         etcd_resp_free(&r);
         return -EIO;
     }
@@ -367,13 +377,11 @@ static void *watch_main(void *arg)
             continue;
         }
         backoff = 100;
-        char from[300], end[300];
-        size_t end_len;
-        int n = snprintf(from, sizeof(from), "%s/", cl->prefix);
-        etcd_prefix_end(from, (size_t)n, end, &end_len);
+        key_range k;
+        cluster_range(cl, &k);
         td_buf req;
         td_buf_init(&req);
-        int rc = etcd_req_watch(&req, from, (size_t)n, end, end_len, rev + 1, false);
+        int rc = etcd_req_watch(&req, k.from, k.from_len, k.end, k.end_len, rev + 1, false);
         if (rc == 0)
             rc = etcd_watch(&cl->watch, &req, on_watch, stopping, cl);
         td_buf_free(&req);
