@@ -61,10 +61,14 @@ int part_read_to(td_part *p, int64_t offset, size_t max_bytes, int64_t limit, td
     int rc = check_online(p);
     if (rc)
         return rc;
-    int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start);
-    if (offset < ls || offset > hw)
+    int64_t hw = aload(&p->high_watermark), ls = aload(&p->log_start), end = aload(&p->log_end);
+    /* As Kafka's log read: an offset between the high watermark and the log end is there but
+     * not readable yet (nothing, not an error); only one past the log end is out of range. A
+     * reader can be told such an offset by a leader whose high watermark ran ahead of this
+     * one's, and the log end of a partition whose appends wait for their fsync is ahead too. */
+    if (offset < ls || offset > TD_MAX(hw, end))
         return td_fail(TD_ERANGE, "offset %" PRId64 " is outside %" PRId64 "..%" PRId64, offset,
-                       ls, hw);
+                       ls, TD_MAX(hw, end));
     hw = TD_MIN(hw, limit); /* below it from here on */
     if (offset >= hw)
         return TD_EEND;

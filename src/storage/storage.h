@@ -360,8 +360,9 @@ typedef struct td_range {
 /*
  * Finds the batches holding `offset` and after it, up to the high watermark, within one
  * segment, at most max_bytes but always at least the first batch whole (as Kafka fetch does).
- * Returns 0, TD_EEND if offset == high watermark (nothing yet), TD_ERANGE if offset is below
- * the log start or above the high watermark, TD_EOFFLINE.
+ * Returns 0, TD_EEND if offset is at the high watermark or between it and the log end
+ * (nothing readable yet), TD_ERANGE if offset is below the log start or past the log end,
+ * TD_EOFFLINE.
  */
 int part_read(td_part *p, int64_t offset, size_t max_bytes, td_range *r);
 /* part_read below `limit` (at most the high watermark; a batch boundary, such as the last

@@ -891,10 +891,44 @@ static void test_nodes_file(void)
     test_rmrf(dir);
 }
 
+/* An offset between the high watermark and the log end (appended, not yet durable) is read as
+ * nothing yet, as Kafka reads it; only past the log end is out of range. */
+static void test_read_between_hw_and_log_end(void)
+{
+    char *dir = test_tmpdir("hwend");
+    td_topic_config c;
+    td_topic_config_init(&c); /* fsync=always: the high watermark waits for the fsync */
+    td_part *p;
+    ASSERT_OK(part_open(td_io_posix(), dir, "t/0", &c, &p));
+    ASSERT_EQ(append_n(p, 0, 2, 1000), 2);
+    td_buf b;
+    td_buf_init(&b);
+    make_batch(&b, 2, 3, 1000);
+    td_append_result r;
+    ASSERT_OK(part_append(p, b.p, b.len, 1002, &r)); /* not waited for */
+    td_buf_free(&b);
+    ASSERT_EQ(part_log_end(p), 5);
+    ASSERT_EQ(part_high_watermark(p), 2);
+    td_range rg;
+    for (int64_t off = 2; off <= 5; off++)
+        ASSERT_EQ(part_read(p, off, 1 << 20, &rg), TD_EEND);
+    ASSERT_EQ(part_read(p, 6, 1 << 20, &rg), TD_ERANGE);
+    ASSERT_OK(part_read(p, 1, 1 << 20, &rg)); /* below the high watermark: as before */
+    ASSERT_EQ(rg.next_offset, 2);
+    part_range_release(&rg);
+    ASSERT_OK(part_wait_durable(p, r.end_offset));
+    ASSERT_OK(part_read(p, 3, 1 << 20, &rg));
+    ASSERT_EQ(rg.next_offset, 5);
+    part_range_release(&rg);
+    part_close(p);
+    test_rmrf(dir);
+}
+
 TEST_MAIN(TEST(test_nodes_file), TEST(test_append_read_roll_reopen),
           TEST(test_torn_tail_truncated),
           TEST(test_corrupt_sealed_goes_offline), TEST(test_index_rebuild),
           TEST(test_time_lookup_and_max), TEST(test_retention), TEST(test_segment_ms_and_limits),
           TEST(test_group_commit), TEST(test_enospc_leaves_nothing),
           TEST(test_concurrent_read_retention), TEST(test_idempotent_producer_state),
-          TEST(test_roll_owes_its_seal), TEST(test_offline_answers_waiters))
+          TEST(test_roll_owes_its_seal), TEST(test_offline_answers_waiters),
+          TEST(test_read_between_hw_and_log_end))
