@@ -271,14 +271,7 @@ static bool stopping(void *arg)
 /* Sleeps up to ms, or less when the cluster stops. */
 static void nap(td_cluster *cl, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = td_deadline_ns(CLOCK_REALTIME, ms * 1000000);
     pthread_mutex_lock(&cl->mu);
     if (!cl->stopping)
         pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
@@ -689,11 +682,7 @@ static void session_wait(td_cluster *cl, int64_t next)
     int64_t now = td_mono_ms();
     if (now >= next)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = ts.tv_nsec + (next - now) * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
+    struct timespec ts = td_deadline_ns(CLOCK_REALTIME, (next - now) * 1000000);
     pthread_mutex_lock(&cl->mu);
     if (!cl->stopping && !cl->unregistered && !(cl->campaign_due && cl->self_epoch > 0))
         pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
