@@ -110,6 +110,9 @@ int td_buf_append_uvarint(td_buf *b, uint64_t v);
 bool td_utf8_valid(const uint8_t *p, size_t n);
 int td_base64_encode(td_buf *out, const void *data, size_t n);
 int td_base64_decode(td_buf *out, const char *s, size_t n);
+/* base64url without padding (RFC 4648 section 5) of n bytes into out, NUL-terminated: out
+ * holds (4 * n + 2) / 3 + 1 bytes. */
+void td_base64url(const void *data, size_t n, char *out);
 static inline void td_buf_reset(td_buf *b)
 {
     b->len = 0;

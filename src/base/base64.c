@@ -1,31 +1,46 @@
 /*
- * base64.c: RFC 4648 base64 (the standard alphabet), for JSON representations of bytes.
+ * base64.c: RFC 4648 base64 (the standard alphabet), for JSON representations of bytes, and
+ * base64url without padding (section 5), for ids and secrets.
  */
 #include "base/base.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int td_base64_encode(td_buf *out, const void *data, size_t n)
+/* Encodes n bytes into o in alphabet a, padded with '=' or not; returns the end. */
+static char *encode(const uint8_t *p, size_t n, const char *a, bool pad, char *o)
 {
-    const uint8_t *p = data;
-    int rc = td_buf_reserve(out, (n + 2) / 3 * 4 + 1);
-    if (rc)
-        return rc;
-    char *o = (char *)out->p + out->len;
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16;
         if (i + 1 < n)
             v |= (uint32_t)p[i + 1] << 8;
         if (i + 2 < n)
             v |= p[i + 2];
-        *o++ = alphabet[v >> 18];
-        *o++ = alphabet[(v >> 12) & 63];
-        *o++ = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? alphabet[v & 63] : '=';
+        *o++ = a[v >> 18];
+        *o++ = a[(v >> 12) & 63];
+        if (i + 1 < n || pad)
+            *o++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
+        if (i + 2 < n || pad)
+            *o++ = i + 2 < n ? a[v & 63] : '=';
     }
+    return o;
+}
+
+int td_base64_encode(td_buf *out, const void *data, size_t n)
+{
+    int rc = td_buf_reserve(out, (n + 2) / 3 * 4 + 1);
+    if (rc)
+        return rc;
+    char *o = encode(data, n, alphabet, true, (char *)out->p + out->len);
     out->len = (size_t)((uint8_t *)o - out->p);
     out->p[out->len] = 0; /* reserved above; not counted */
     return 0;
+}
+
+void td_base64url(const void *data, size_t n, char *out)
+{
+    *encode(data, n, url_alphabet, false, out) = 0;
 }
 
 static int value_of(uint8_t c)

@@ -39,27 +39,6 @@ static int sha256(const void *p, size_t n, uint8_t out[CATALOG_TOKEN_HASH_LEN])
     return 0;
 }
 
-/* base64url without padding (RFC 4648 §5) of n bytes into out (room for 4 * n / 3 + 2). */
-static void b64url(const uint8_t *p, size_t n, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        out[o++] = a[(v >> 18) & 63];
-        out[o++] = a[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = a[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = a[v & 63];
-    }
-    out[o] = 0;
-}
-
 static bool is_hex_id(const char *s, size_t n)
 {
     if (n != TD_TOKEN_ID_LEN)
@@ -95,7 +74,7 @@ int td_token_create(td_engine *e, const char *user, int64_t expires_ms, const ch
         return td_fail(-EIO, "RAND_bytes failed");
     for (int i = 0; i < 8; i++)
         snprintf(t.id + 2 * i, 3, "%02x", raw[i]);
-    b64url(raw + 8, SECRET_BYTES, secret);
+    td_base64url(raw + 8, SECRET_BYTES, secret);
     snprintf(t.user, sizeof(t.user), "%s", user);
     snprintf(t.description, sizeof(t.description), "%s", description);
     t.created_ms = now;

@@ -472,18 +472,10 @@ static int ensure_cluster_id(td_cluster *cl, const char *want, char *out, size_t
         td_buf_append(&v, want, strlen(want));
     } else {
         uint8_t raw[16];
+        char id[24];
         td_random_id(raw, sizeof(raw));
-        td_buf b64;
-        td_buf_init(&b64);
-        if (td_base64_encode(&b64, raw, sizeof(raw)) != 0) {
-            td_buf_free(&b64);
-            return -ENOMEM;
-        }
-        for (size_t i = 0; i < b64.len && b64.p[i] != '='; i++) {
-            char ch = (char)b64.p[i];
-            td_buf_append_u8(&v, (uint8_t)(ch == '+' ? '-' : ch == '/' ? '_' : ch));
-        }
-        td_buf_free(&b64);
+        td_base64url(raw, sizeof(raw), id);
+        td_buf_append(&v, id, strlen(id));
     }
     if (v.len == 0) {
         td_buf_free(&v);

@@ -290,6 +290,16 @@ static void test_base64(void)
         ASSERT_OK(td_base64_decode(&b, coded[i], n));
         ASSERT_EQ(b.len, strlen(plain[i]));
     }
+    /* base64url: no padding, '-' and '_' for '+' and '/'. */
+    static const char *const url[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    for (size_t i = 0; i < TD_ARRAY_LEN(plain); i++) {
+        char u[16];
+        td_base64url(plain[i], strlen(plain[i]), u);
+        ASSERT_STR_EQ(u, url[i]);
+    }
+    char u[8];
+    td_base64url("\xfb\xff\xbf", 3, u);
+    ASSERT_STR_EQ(u, "-_-_");
     /* All byte values round-trip. */
     uint8_t all[256];
     for (int i = 0; i < 256; i++)
