@@ -180,9 +180,9 @@ const td_epoch_entry *epochs_entries(const td_epochs *c, size_t *n)
  * The checkpoint file
  */
 
-static void file_path(const td_epochs *c, const char *suffix, char *buf, size_t len)
+static void file_path(const td_epochs *c, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s%s", c->dir, TD_EPOCHS_FILE, suffix);
+    snprintf(buf, len, "%s/%s", c->dir, TD_EPOCHS_FILE);
 }
 
 static bool is_space(char ch)
@@ -283,7 +283,7 @@ static int parse_file(td_epochs *c, const char *path, const char *b, size_t n)
 static int load(td_epochs *c)
 {
     char path[PATH_MAX];
-    file_path(c, "", path, sizeof(path));
+    file_path(c, path, sizeof(path));
     const td_io *io = c->io;
     int fd = io->open(io, path, O_RDONLY, 0);
     if (fd == -ENOENT)
@@ -354,32 +354,19 @@ static int format(const td_epochs *c, td_buf *b)
 
 int epochs_flush(td_epochs *c)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
-    file_path(c, "", path, sizeof(path));
-    file_path(c, ".tmp", tmp, sizeof(tmp));
-    const td_io *io = c->io;
+    char path[PATH_MAX];
+    file_path(c, path, sizeof(path));
     td_buf b;
     td_buf_init(&b);
     int rc = format(c, &b);
-    int fd = rc ? rc : io->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        td_buf_free(&b);
-        return td_fail(fd, "cannot write %s: %s", tmp, td_strerror(fd));
-    }
-    rc = td_io_write_all(io, fd, b.p, b.len, 0);
+    if (rc == 0)
+        rc = td_io_replace_file(c->io, path, b.p, b.len);
     td_buf_free(&b);
-    if (rc == 0)
-        rc = io->fsync(io, fd);
-    io->close(io, fd);
-    if (rc == 0)
-        rc = io->rename(io, tmp, path);
-    if (rc) {
-        io->unlink(io, tmp);
-        return td_fail(rc, "cannot write %s: %s", tmp, td_strerror(rc));
-    }
+    if (rc)
+        return td_fail(rc, "cannot write %s: %s", path, td_strerror(rc));
     /* The rename durable too: an old file back after a power loss would name epochs that a
      * truncation removed, or lack one that an assign added. */
-    rc = io->sync_dir(io, c->dir);
+    rc = c->io->sync_dir(c->io, c->dir);
     if (rc)
         return td_fail(rc, "cannot sync the directory of %s: %s", path, td_strerror(rc));
     return 0;

@@ -49,6 +49,10 @@ const td_io *td_io_posix(void);
 
 /* Writes all n bytes at off (loops over short writes). 0 or -errno. */
 int td_io_write_all(const td_io *io, int fd, const void *buf, size_t n, int64_t off);
+/* Replaces path's contents with data, whole or not at all: path.tmp written, fsynced and
+ * renamed over path (the rename is durable once the caller syncs the directory). 0 or -errno;
+ * path.tmp is removed on failure. */
+int td_io_replace_file(const td_io *io, const char *path, const void *data, size_t n);
 /* Reads exactly n bytes at off: 0, TD_EEND if the file ends first, or -errno. */
 int td_io_read_all(const td_io *io, int fd, void *buf, size_t n, int64_t off);
 /* mkdir -p through the table. */

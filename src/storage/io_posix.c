@@ -170,6 +170,24 @@ int td_io_write_all(const td_io *io, int fd, const void *buf, size_t n, int64_t 
     return 0;
 }
 
+int td_io_replace_file(const td_io *io, const char *path, const void *data, size_t n)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = io->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fd;
+    int rc = td_io_write_all(io, fd, data, n, 0);
+    if (rc == 0)
+        rc = io->fsync(io, fd);
+    io->close(io, fd);
+    if (rc == 0)
+        rc = io->rename(io, tmp, path);
+    if (rc)
+        io->unlink(io, tmp);
+    return rc;
+}
+
 int td_io_read_all(const td_io *io, int fd, void *buf, size_t n, int64_t off)
 {
     uint8_t *p = buf;

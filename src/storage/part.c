@@ -188,21 +188,7 @@ td_seg *seg_new(td_part *p, int64_t base)
 /* Writes a whole file through tmp + fsync + rename. */
 int write_file_atomic(td_part *p, const char *path, const void *data, size_t n)
 {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    const td_io *io = p->io;
-    int fd = io->open(io, tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return fd;
-    int rc = td_io_write_all(io, fd, data, n, 0);
-    if (rc == 0)
-        rc = io->fsync(io, fd);
-    io->close(io, fd);
-    if (rc == 0)
-        rc = io->rename(io, tmp, path);
-    if (rc)
-        io->unlink(io, tmp);
-    return rc;
+    return td_io_replace_file(p->io, path, data, n);
 }
 
 /* Writes both index files of a segment (used at seal and at close). */
