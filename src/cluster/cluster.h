@@ -71,22 +71,14 @@ typedef struct td_cluster_view {
 
 typedef struct td_cluster td_cluster;
 
-/* This broker's endpoints, written into its registration. */
-typedef struct td_cluster_endpoints {
-    td_cluster_listener kafka[TD_CLUSTER_LISTENERS_MAX];
-    int nkafka;
-    char http[TD_CLUSTER_ADDR_MAX];
-    char redis[TD_CLUSTER_ADDR_MAX];
-} td_cluster_endpoints;
-
 /* Checks a configuration (TD_ECONFIG naming the key). */
 int cluster_config_check(const td_cluster_config *c);
 
-/* Joins the cluster: registers this broker, waiting up to connect_timeout_ms for etcd and for
- * its broker.id to be free; then runs the session and watch threads. TD_ECONFIG for a data
- * directory of another cluster or broker; -ETIMEDOUT (td_last_error says why) when it could
- * not register in time. metrics may be NULL. */
-int cluster_join(const td_cluster_config *c, const td_cluster_endpoints *ep, td_metrics *metrics,
+/* Joins the cluster: registers this broker as self (its rack and addresses; the id is
+ * c->broker_id), waiting up to connect_timeout_ms for etcd and for its broker.id to be free; then
+ * runs the session and watch threads. TD_ECONFIG for a data directory of another cluster or broker;
+ * -ETIMEDOUT (td_last_error says why) when it could not register in time. metrics may be NULL. */
+int cluster_join(const td_cluster_config *c, const td_cluster_broker *self, td_metrics *metrics,
                  td_cluster **out);
 
 /* Leaves: revokes the lease (the registration and any controllership go at once), stops the

@@ -849,7 +849,7 @@ static int join(td_cluster *cl)
     return rc;
 }
 
-int cluster_join(const td_cluster_config *c, const td_cluster_endpoints *ep, td_metrics *metrics,
+int cluster_join(const td_cluster_config *c, const td_cluster_broker *self, td_metrics *metrics,
                  td_cluster **out)
 {
     *out = NULL;
@@ -866,12 +866,8 @@ int cluster_join(const td_cluster_config *c, const td_cluster_endpoints *ep, td_
     cl->controller_id = -1;
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cv, NULL);
-    cl->self.id = c->broker_id;
-    snprintf(cl->self.rack, sizeof(cl->self.rack), "%s", c->rack);
-    memcpy(cl->self.kafka, ep->kafka, sizeof(ep->kafka));
-    cl->self.nkafka = ep->nkafka;
-    snprintf(cl->self.http, sizeof(cl->self.http), "%s", ep->http);
-    snprintf(cl->self.redis, sizeof(cl->self.redis), "%s", ep->redis);
+    cl->self = *self;
+    cl->self.id = c->broker_id; /* the registration is under the configured id */
     publish_locked(cl);
     /* A unary call waits at most a third of the TTL: a keepalive that hangs must not let the
      * lease expire unnoticed. */

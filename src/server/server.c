@@ -1232,25 +1232,21 @@ static int start_cluster(server *s)
     const td_server_config *c = s->c;
     td_cluster_config cc = c->cluster;
     snprintf(cc.data_dir, sizeof(cc.data_dir), "%s", c->data);
-    td_cluster_endpoints ep = {0};
-    for (int i = 0; i < s->nkl && ep.nkafka < TD_CLUSTER_LISTENERS_MAX; i++) {
+    td_cluster_broker self = {.id = cc.coordinator[0] ? cc.broker_id : 1};
+    snprintf(self.rack, sizeof(self.rack), "%s", cc.rack);
+    for (int i = 0; i < s->nkl && self.nkafka < TD_CLUSTER_LISTENERS_MAX; i++) {
         if (s->kl_bound[i] < 0)
             continue;
-        td_cluster_listener *l = &ep.kafka[ep.nkafka++];
+        td_cluster_listener *l = &self.kafka[self.nkafka++];
         snprintf(l->protocol, sizeof(l->protocol), "%s", s->kl[i].protocol);
         snprintf(l->host, sizeof(l->host), "%s", advertised(s, s->kl[i].host));
         l->port = s->kl_bound[i];
     }
     if (s->bound[1] >= 0)
-        snprintf(ep.http, sizeof(ep.http), "%s:%d", advertised(s, s->host[1]), s->bound[1]);
+        snprintf(self.http, sizeof(self.http), "%s:%d", advertised(s, s->host[1]), s->bound[1]);
     if (s->bound[2] >= 0)
-        snprintf(ep.redis, sizeof(ep.redis), "%s:%d", advertised(s, s->host[2]), s->bound[2]);
-    td_cluster_broker self = {.id = cc.coordinator[0] ? cc.broker_id : 1, .nkafka = ep.nkafka};
-    memcpy(self.kafka, ep.kafka, sizeof(ep.kafka));
-    snprintf(self.rack, sizeof(self.rack), "%s", cc.rack);
-    snprintf(self.http, sizeof(self.http), "%s", ep.http);
-    snprintf(self.redis, sizeof(self.redis), "%s", ep.redis);
-    int rc = cc.coordinator[0] ? cluster_join(&cc, &ep, broker_metrics(s->e), &s->cluster) : 0;
+        snprintf(self.redis, sizeof(self.redis), "%s:%d", advertised(s, s->host[2]), s->bound[2]);
+    int rc = cc.coordinator[0] ? cluster_join(&cc, &self, broker_metrics(s->e), &s->cluster) : 0;
     if (rc)
         return rc;
     if (s->cluster)
