@@ -23,6 +23,23 @@ static void curl_global(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* The request headers (made once per client); a watch also asks etcd to fail it when its
+ * member has no leader (a member cut off from the quorum would otherwise keep the stream open
+ * and silent). */
+static struct curl_slist *json_headers(bool watch)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h && watch) {
+        struct curl_slist *more = curl_slist_append(h, "Grpc-Metadata-hasleader: true");
+        if (!more) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
+        h = more;
+    }
+    return h;
+}
+
 int etcd_client_init(etcd_client *c, const char *hosts, int64_t timeout_ms)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -44,9 +61,11 @@ int etcd_client_init(etcd_client *c, const char *hosts, int64_t timeout_ms)
     }
     if (c->nendpoints == 0)
         return td_fail(TD_ECONFIG, "cluster.coordinator: no etcd endpoint");
-    CURL *h = curl_easy_init();
+    c->headers = json_headers(false);
+    c->watch_headers = json_headers(true);
+    CURL *h = c->headers && c->watch_headers ? curl_easy_init() : NULL;
     if (!h)
-        return -ENOMEM;
+        return -ENOMEM; /* the caller frees what was made (etcd_client_free) */
     c->curl = h;
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
@@ -62,7 +81,9 @@ void etcd_client_free(etcd_client *c)
 {
     if (c->curl)
         curl_easy_cleanup(c->curl);
-    c->curl = NULL;
+    curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->watch_headers);
+    c->curl = c->headers = c->watch_headers = NULL;
     td_buf_free(&c->in);
 }
 
@@ -73,22 +94,6 @@ static size_t collect(char *p, size_t size, size_t n, void *arg)
         return 0; /* fails the transfer */
     (void)size;
     return n;
-}
-
-/* The request headers; a watch also asks etcd to fail it when its member has no leader (a
- * member cut off from the quorum would otherwise keep the stream open and silent). */
-static struct curl_slist *json_headers(bool watch)
-{
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (h && watch) {
-        struct curl_slist *more = curl_slist_append(h, "Grpc-Metadata-hasleader: true");
-        if (!more) {
-            curl_slist_free_all(h);
-            return NULL;
-        }
-        h = more;
-    }
-    return h;
 }
 
 /* Points the handle at path on the current endpoint, with req as the body. */
@@ -114,17 +119,13 @@ static int failed(etcd_client *c, const char *what)
 int etcd_call(etcd_client *c, const char *path, const td_buf *req, etcd_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
-    struct curl_slist *hdrs = json_headers(false);
-    if (!hdrs)
-        return -ENOMEM;
     td_buf_reset(&c->in);
-    prepare(c, path, req, hdrs);
+    prepare(c, path, req, c->headers);
     CURL *h = c->curl;
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->in);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
     CURLcode rc = curl_easy_perform(h);
-    curl_slist_free_all(hdrs);
     if (rc != CURLE_OK)
         return failed(c, curl_easy_strerror(rc));
     long code = 0;
@@ -173,17 +174,12 @@ static size_t watch_data(char *p, size_t size, size_t n, void *arg)
 int etcd_watch(etcd_client *c, const td_buf *req, int (*on_msg)(void *arg, etcd_watch_msg *m),
                bool (*stop)(void *arg), void *arg)
 {
-    struct curl_slist *hdrs = json_headers(true);
     CURLM *multi = curl_multi_init();
-    if (!hdrs || !multi) {
-        curl_slist_free_all(hdrs);
-        if (multi)
-            curl_multi_cleanup(multi);
+    if (!multi)
         return -ENOMEM;
-    }
     watch_run w = {.on_msg = on_msg, .arg = arg};
     etcd_lines_init(&w.lines, ETCD_MAX_LINE);
-    prepare(c, "/v3/watch", req, hdrs);
+    prepare(c, "/v3/watch", req, c->watch_headers);
     CURL *h = c->curl;
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
@@ -212,7 +208,6 @@ int etcd_watch(etcd_client *c, const td_buf *req, int (*on_msg)(void *arg, etcd_
     }
     curl_multi_remove_handle(multi, h);
     curl_multi_cleanup(multi);
-    curl_slist_free_all(hdrs);
     etcd_lines_free(&w.lines);
     return rc;
 }

@@ -19,6 +19,8 @@ typedef struct etcd_client {
     int current;        /* the endpoint in use; the next one after a failure */
     int64_t timeout_ms; /* a unary call's bound */
     void *curl;         /* CURL *, reused: its connection stays open */
+    void *headers;      /* struct curl_slist *: a unary call's request headers */
+    void *watch_headers; /* a watch's */
     td_buf in;          /* the answer being read */
     char error[256];    /* the last transport failure */
 } etcd_client;
